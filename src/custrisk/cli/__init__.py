@@ -1,0 +1,135 @@
+"""The ``custrisk`` command line: a thin layer over the library.
+
+Each stage lives in its own module with its own ``typer.Typer`` app, mounted here.
+This module is the one place that turns :class:`custrisk.errors.CustriskError` into an
+exit code and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from custrisk import __version__
+from custrisk.cli import sample as _sample
+from custrisk.cli import validate as _validate
+from custrisk.cli._console import err_console
+from custrisk.errors import EXIT_USAGE, CustriskError
+
+EXIT_INTERNAL = 3
+DEBUG_ENV = "CUSTRISK_DEBUG"
+
+
+class _ErrorMappingGroup(TyperGroup):
+    """Root group: maps library errors to exit codes and a one-line message."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CustriskError as exc:
+            if _debug_enabled(ctx):
+                raise
+            err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            if _debug_enabled(ctx):
+                raise
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            err_console.print(
+                f"[bold red]Error:[/] {where}{exc.strerror or exc}; check the path and its "
+                "permissions",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_USAGE) from None
+        except Exception as exc:  # a bug, not a user error
+            if _debug_enabled(ctx):
+                raise
+            if hasattr(exc, "exit_code") and hasattr(exc, "show"):
+                raise  # typer's own usage errors: it prints them and exits 2
+            err_console.print(
+                f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}; rerun with --debug "
+                "for the traceback and report it",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _debug_enabled(ctx: Any) -> bool:
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, dict) else {}
+    return bool(obj.get("debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+app = typer.Typer(
+    name="custrisk",
+    cls=_ErrorMappingGroup,
+    help=(
+        "Customer risk management: validate monthly exports, compute indicators, score "
+        "customers, assign grades and limits, raise early warnings, render PDF reports and "
+        "check model drift.\n\nExit codes: 0 ok; 1 a check found a problem (rejected rows, "
+        "drift, alerts at the --fail-on level); 2 usage, configuration or input error; "
+        "3 internal error."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"custrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback on errors.")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = {"debug": debug, "quiet": quiet}
+    _configure_logging(verbose=verbose, quiet=quiet)
+
+
+def _configure_logging(*, verbose: int, quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logger = logging.getLogger("custrisk")
+    logger.handlers.clear()
+    handler = RichHandler(console=err_console, show_time=False, show_path=False)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+app.add_typer(_sample.app)
+app.add_typer(_validate.app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="custrisk")
+    sys.exit(0)

@@ -1,0 +1,5 @@
+"""Placeholder, replaced in this change."""
+
+import typer
+
+app = typer.Typer()

@@ -1,0 +1,101 @@
+"""``custrisk validate``: schema checks and cleaning of a folder of exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._console import console, err_console
+from custrisk.data import REJECTS_FILE, ValidationReport, load_workspace
+from custrisk.errors import CheckFailed, UsageError
+
+app = typer.Typer()
+
+FORMATS = ("text", "json")
+
+
+@app.command("validate")
+def validate(
+    data_dir: Annotated[Path, typer.Argument(help="Folder holding the monthly exports.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Sources YAML (default: the packaged one)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for rejects.csv and validation_report.json [default: DATA_DIR/validation]."
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Report on stdout: text or json.")
+    ] = "text",
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
+    ] = None,
+) -> None:
+    """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
+    rejects.csv with its file, line, column and reason.
+
+    Exit 0 when clean or only repaired, 1 when rows were rejected, 2 when the input is
+    unusable (missing file or required column, undecodable file, bad config).
+    """
+    if output_format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+    workspace = load_workspace(data_dir, config=config, encoding=encoding)
+    out_dir = out if out is not None else data_dir / "validation"
+    rejects_path, report_path = workspace.write_validation(out_dir)
+    report = workspace.report
+    if output_format == "json":
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+        console.print(f"Wrote {rejects_path} ({len(workspace.rejects)} issues) and {report_path}")
+    if report.rows_rejected:
+        per_source = ", ".join(
+            f"{name} {s.rows_rejected}" for name, s in report.sources.items() if s.rows_rejected
+        )
+        raise CheckFailed(
+            f"{report.rows_rejected} rows were rejected ({per_source})",
+            hint=f"see {out_dir / REJECTS_FILE} for each row and its reason",
+        )
+
+
+def _print_report(report: ValidationReport) -> None:
+    table = Table(title=f"Validation of {report.data_dir}", title_justify="left")
+    for name in ("source", "encoding", "rows in", "kept", "rejected", "repaired"):
+        table.add_column(name, justify="left" if name in ("source", "encoding") else "right")
+    for name, source in report.sources.items():
+        table.add_row(
+            name,
+            ", ".join(sorted(set(source.encodings))),
+            f"{source.rows_in:,}",
+            f"{source.rows_kept:,}",
+            _red(source.rows_rejected),
+            f"{source.rows_repaired:,}",
+        )
+    for name in report.absent:
+        table.add_row(name, "-", "absent", "", "", "")
+    console.print(table)
+    rules = Table(title="Rows by rule", title_justify="left")
+    for name in ("source", "rule", "action", "rows"):
+        rules.add_column(name, justify="right" if name == "rows" else "left")
+    for name, source in report.sources.items():
+        for rule, actions in source.rules.items():
+            for action, count in actions.items():
+                rules.add_row(name, rule, action, f"{count:,}")
+    if rules.row_count:
+        console.print(rules)
+    for source in report.sources.values():
+        for warning in source.warnings:
+            err_console.print(f"[yellow]Warning:[/] {source.name}: {warning}")
+    console.print(f"Status: [bold]{report.status}[/]")
+
+
+def _red(count: int) -> str:
+    return f"[red]{count:,}[/]" if count else "0"

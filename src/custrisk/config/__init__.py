@@ -1,0 +1,20 @@
+"""YAML configuration: loading, validation into frozen objects, packaged defaults."""
+
+from custrisk.config.resources import default_config_path, default_templates_dir
+from custrisk.config.sources import (
+    ColumnSpec,
+    RowCheck,
+    SourcesConfig,
+    SourceSpec,
+    load_sources_config,
+)
+
+__all__ = [
+    "ColumnSpec",
+    "RowCheck",
+    "SourceSpec",
+    "SourcesConfig",
+    "default_config_path",
+    "default_templates_dir",
+    "load_sources_config",
+]

@@ -1,0 +1,33 @@
+"""Where the packaged default configs and report templates live.
+
+The repository keeps them in top-level ``configs/`` and ``report_templates/``; the
+package ships the same files under ``custrisk/data/`` so that a user who installed the
+wheel (not a clone) has them too.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from custrisk.errors import ConfigError
+
+
+def _data_dir() -> Path:
+    return Path(str(resources.files("custrisk") / "data"))
+
+
+def default_config_path(name: str) -> Path:
+    """Path of the packaged default config ``name`` (e.g. ``"sources.yaml"``)."""
+    path = _data_dir() / "configs" / name
+    if not path.is_file():
+        raise ConfigError(
+            f"the packaged default config '{name}' is missing from {path.parent}",
+            hint="reinstall custrisk or pass the config file explicitly with --config",
+        )
+    return path
+
+
+def default_templates_dir() -> Path:
+    """Folder of the packaged default report templates."""
+    return _data_dir() / "report_templates"

@@ -1,0 +1,362 @@
+"""The sources config: which files hold each export and the rules for their columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from custrisk.config._yaml import Node, load_yaml_file
+from custrisk.config.resources import default_config_path
+
+COLUMN_TYPES = ("id", "string", "category", "int", "float", "date", "bool")
+TEXT_TYPES = ("id", "string", "category")
+ON_INVALID = ("reject", "blank")
+DUPLICATE_POLICIES = ("keep_first", "keep_last", "reject_all")
+CHECK_OPS = ("<", "<=", ">", ">=", "==", "!=")
+CHECK_ON_FAIL = ("reject", "blank_left")
+VALUE_CHECKS = ("cn_id_number",)
+KNOWN_SOURCES = ("credit", "transactions", "behaviour")
+CUSTOMER_SOURCE = "credit"
+
+_COLUMN_KEYS = (
+    "type",
+    "required",
+    "pii",
+    "min",
+    "max",
+    "allowed",
+    "pattern",
+    "check",
+    "on_invalid",
+    "description",
+)
+_SOURCE_KEYS = (
+    "file",
+    "required",
+    "key",
+    "customer_key",
+    "delimiter",
+    "min_rows",
+    "on_duplicate_key",
+    "rename",
+    "columns",
+    "checks",
+    "description",
+)
+_TOP_KEYS = ("version", "defaults", "sources", "labels")
+_DEFAULT_KEYS = ("date_formats", "true_values", "false_values")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Rules for one canonical column."""
+
+    name: str
+    type: str
+    required: bool = False
+    pii: bool = False
+    min: Any = None
+    max: Any = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    check: str | None = None
+    on_invalid: str = "reject"
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A rule across two columns of a row, e.g. ``paid_date >= txn_date``."""
+
+    name: str
+    left: str
+    op: str
+    right: str
+    on_fail: str = "reject"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One export: its file(s), key, header mapping and column rules."""
+
+    name: str
+    file: str
+    required: bool
+    key: str | None
+    customer_key: str | None
+    delimiter: str
+    min_rows: int
+    on_duplicate_key: str
+    rename: Mapping[str, str]
+    columns: tuple[ColumnSpec, ...]
+    checks: tuple[RowCheck, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    """All sources of a workspace, plus the labels file rules."""
+
+    path: str
+    sources: Mapping[str, SourceSpec]
+    labels: SourceSpec
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    true_values: tuple[str, ...] = ("true", "1")
+    false_values: tuple[str, ...] = ("false", "0")
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def pii_columns(self) -> dict[str, tuple[str, ...]]:
+        return {
+            name: tuple(c.name for c in spec.columns if c.pii)
+            for name, spec in self.sources.items()
+        }
+
+
+def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesConfig:
+    """Load and validate a sources YAML file (``None``: the packaged default).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key path, the bad value and the allowed values.
+    """
+    path = Path(path) if path is not None else default_config_path("sources.yaml")
+    root = Node(load_yaml_file(path), str(path), "")
+    root.check_keys(_TOP_KEYS, required=("sources",))
+    version = root.number("version", 1, integer=True)
+    if version != 1:
+        raise root.error(
+            "version", f"unsupported config version {version}", hint="this custrisk reads version 1"
+        )
+    defaults = root.child("defaults")
+    defaults.check_keys(_DEFAULT_KEYS)
+    date_formats = defaults.text_list("date_formats", ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"])
+    assert date_formats is not None
+    for i, fmt in enumerate(date_formats):
+        if "%" not in fmt:
+            raise defaults.error(
+                f"date_formats[{i}]",
+                f"{fmt!r} is not a strftime format",
+                hint="use codes such as %Y-%m-%d",
+            )
+    true_values = defaults.text_list("true_values", ["true", "1", "yes", "y", "t", "是"])
+    false_values = defaults.text_list("false_values", ["false", "0", "no", "n", "f", "否"])
+    assert true_values is not None and false_values is not None
+    both = {v.lower() for v in true_values} & {v.lower() for v in false_values}
+    if both:
+        raise defaults.error("true_values", f"{sorted(both)[0]!r} is both true and false")
+
+    source_nodes = root.children("sources")
+    if not source_nodes:
+        raise root.error(
+            "sources", "no source is declared", hint=f"declare at least '{CUSTOMER_SOURCE}'"
+        )
+    sources = {}
+    for name, node in source_nodes.items():
+        if name not in KNOWN_SOURCES:
+            raise root.error(
+                f"sources.{name}",
+                "unknown source name",
+                hint=f"allowed: {', '.join(KNOWN_SOURCES)}",
+            )
+        sources[name] = _parse_source(name, node, labels=False)
+    if CUSTOMER_SOURCE not in sources:
+        raise root.error(
+            "sources",
+            f"the '{CUSTOMER_SOURCE}' source is missing",
+            hint="every workspace needs the customer table with customer_id",
+        )
+    credit = sources[CUSTOMER_SOURCE]
+    if credit.key != "customer_id":
+        raise root.error(
+            f"sources.{CUSTOMER_SOURCE}.key", f"must be 'customer_id', got {credit.key!r}"
+        )
+    labels_node = (
+        root.child("labels")
+        if "labels" in root.data
+        else Node(
+            {
+                "key": "customer_id",
+                "columns": {
+                    "customer_id": {"type": "id", "required": True},
+                    "bad": {"type": "int", "required": True, "min": 0, "max": 1},
+                },
+            },
+            str(path),
+            "labels",
+        )
+    )
+    labels = _parse_source("labels", labels_node, labels=True)
+    return SourcesConfig(
+        path=str(path),
+        sources=MappingProxyType(sources),
+        labels=labels,
+        date_formats=date_formats,
+        true_values=tuple(v.lower() for v in true_values),
+        false_values=tuple(v.lower() for v in false_values),
+    )
+
+
+def _parse_source(name: str, node: Node, *, labels: bool) -> SourceSpec:
+    node.check_keys(_SOURCE_KEYS, required=("columns",) if labels else ("file", "columns"))
+    file = node.text("file", "<--labels>" if labels else None, required=True)
+    delimiter = node.text("delimiter", ",")
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise node.error(
+            "delimiter",
+            f"must be one character other than a quote or newline, got {delimiter!r}",
+            hint="e.g. ',', ';', '\\t' or '|'",
+        )
+    col_nodes = node.children("columns")
+    if not col_nodes:
+        raise node.error("columns", "no column is declared")
+    columns = tuple(_parse_column(cname, cnode) for cname, cnode in col_nodes.items())
+    names = [c.name for c in columns]
+    key = node.text("key", None)
+    if key is not None and key not in names:
+        raise node.error(
+            "key",
+            f"{key!r} is not one of the declared columns",
+            hint=f"declared: {', '.join(names)}",
+        )
+    customer_key = node.text("customer_key", None)
+    if customer_key is not None and customer_key not in names:
+        raise node.error(
+            "customer_key",
+            f"{customer_key!r} is not one of the declared columns",
+            hint=f"declared: {', '.join(names)}",
+        )
+    if name != CUSTOMER_SOURCE and not labels and customer_key is None:
+        raise node.error(
+            "customer_key",
+            "is required for every source but credit",
+            hint="usually: customer_key: customer_id",
+        )
+    rename_raw = node.get("rename") or {}
+    if not isinstance(rename_raw, Mapping):
+        raise node.error("rename", "expected a mapping {file column: canonical column}")
+    rename: dict[str, str] = {}
+    for src, dst in rename_raw.items():
+        if str(dst) not in names:
+            raise node.error(
+                f"rename.{src}",
+                f"maps to {dst!r}, which is not a declared column",
+                hint=f"declared: {', '.join(names)}",
+            )
+        if str(dst) in rename.values():
+            raise node.error(f"rename.{src}", f"a second file column maps to {dst!r}")
+        rename[str(src)] = str(dst)
+    checks = []
+    raw_checks = node.get("checks") or []
+    if not isinstance(raw_checks, list):
+        raise node.error("checks", "expected a list of {name, left, op, right}")
+    for i, raw in enumerate(raw_checks):
+        cnode = Node(raw, node.file, node.key(f"checks[{i}]"))
+        cnode.check_keys(
+            ("name", "left", "op", "right", "on_fail"), required=("name", "left", "op", "right")
+        )
+        for side in ("left", "right"):
+            if cnode.text(side, required=True) not in names:
+                raise cnode.error(
+                    side,
+                    f"{cnode.get(side)!r} is not a declared column",
+                    hint=f"declared: {', '.join(names)}",
+                )
+        checks.append(
+            RowCheck(
+                name=cnode.text("name", required=True),
+                left=cnode.get("left"),
+                op=cnode.text("op", required=True, allowed=CHECK_OPS),
+                right=cnode.get("right"),
+                on_fail=cnode.text("on_fail", "reject", allowed=CHECK_ON_FAIL),
+            )
+        )
+    return SourceSpec(
+        name=name,
+        file=file,
+        required=node.flag("required", labels or name == CUSTOMER_SOURCE),
+        key=key,
+        customer_key=customer_key,
+        delimiter=delimiter,
+        min_rows=node.number(
+            "min_rows", 1 if name == CUSTOMER_SOURCE else 0, minimum=0, integer=True
+        ),
+        on_duplicate_key=node.text("on_duplicate_key", "keep_first", allowed=DUPLICATE_POLICIES),
+        rename=MappingProxyType(rename),
+        columns=columns,
+        checks=tuple(checks),
+    )
+
+
+def _parse_column(name: str, node: Node) -> ColumnSpec:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise node.error(
+            None,
+            f"column name {name!r} is not snake_case",
+            hint="canonical names use a-z, 0-9 and _; map file headers with rename",
+        )
+    node.check_keys(_COLUMN_KEYS, required=("type",))
+    ctype = node.text("type", required=True, allowed=COLUMN_TYPES)
+    bounds: dict[str, Any] = {}
+    for bound in ("min", "max"):
+        value = node.get(bound)
+        if value is None:
+            bounds[bound] = None
+        elif ctype == "date":
+            if isinstance(value, dt.datetime):
+                value = value.date()
+            if isinstance(value, str):
+                try:
+                    value = dt.date.fromisoformat(value)
+                except ValueError:
+                    raise node.error(
+                        bound, f"{value!r} is not a date", hint="write dates as YYYY-MM-DD"
+                    ) from None
+            if not isinstance(value, dt.date):
+                raise node.error(bound, f"expected a date YYYY-MM-DD, got {value!r}")
+            bounds[bound] = value
+        elif ctype in ("int", "float"):
+            bounds[bound] = node.number(bound)
+        else:
+            raise node.error(bound, f"ranges apply to int, float and date columns, not {ctype}")
+    if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+        raise node.error("min", f"min {bounds['min']} is greater than max {bounds['max']}")
+    allowed = node.text_list("allowed")
+    if allowed is not None and ctype != "category":
+        raise node.error("allowed", f"applies to category columns, not {ctype}")
+    pattern = node.text("pattern")
+    if pattern is not None:
+        if ctype not in ("id", "string"):
+            raise node.error("pattern", f"applies to id and string columns, not {ctype}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise node.error("pattern", f"invalid regular expression {pattern!r}: {exc}") from None
+    check = node.text("check", allowed=VALUE_CHECKS)
+    return ColumnSpec(
+        name=name,
+        type=ctype,
+        required=node.flag("required", False),
+        pii=node.flag("pii", False),
+        min=bounds["min"],
+        max=bounds["max"],
+        allowed=allowed,
+        pattern=pattern,
+        check=check,
+        on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
+    )

@@ -1,0 +1,21 @@
+"""Loading, validating and cleaning the monthly exports."""
+
+from custrisk.data.workspace import (
+    REJECTS_FILE,
+    REPORT_FILE,
+    SourceReport,
+    ValidationReport,
+    Workspace,
+    load_labels,
+    load_workspace,
+)
+
+__all__ = [
+    "REJECTS_FILE",
+    "REPORT_FILE",
+    "SourceReport",
+    "ValidationReport",
+    "Workspace",
+    "load_labels",
+    "load_workspace",
+]

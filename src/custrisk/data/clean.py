@@ -1,0 +1,546 @@
+"""Validate and clean one source: schema checks, trimming, typing, ranges, duplicates.
+
+Nothing is lost silently: each dropped or repaired row yields an issue (source, file,
+line, column, rule, value, action) that ends up in ``rejects.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config._yaml import join_limited
+from custrisk.config.sources import TEXT_TYPES, ColumnSpec, SourcesConfig, SourceSpec
+from custrisk.errors import DataError
+from custrisk.io.readers import RawTable
+
+log = logging.getLogger(__name__)
+
+DROPPED = "dropped"
+REPAIRED = "repaired"
+NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
+ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
+RULE_TEXT = {
+    "field_count": "wrong number of fields",
+    "missing_required": "required value is blank",
+    "formula": "looks like a spreadsheet formula (possible CSV injection)",
+    "whitespace": "stray whitespace trimmed",
+    "normalised": "full-width or lower-case characters normalised",
+    "invalid_number": "not a number",
+    "invalid_int": "not a whole number",
+    "invalid_date": "not a valid date",
+    "invalid_bool": "not true/false",
+    "not_allowed": "value not in the allowed list",
+    "pattern": "does not match the required pattern",
+    "cn_id_number": "invalid resident id number (length, birth date or check digit)",
+    "out_of_range": "outside the allowed range",
+    "duplicate_row": "exact duplicate of an earlier row",
+    "duplicate_key": "key already used by another row",
+    "orphan": "customer not found in the credit table",
+    "nulled": "invalid value replaced by blank (on_invalid: blank)",
+}
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+
+
+@dataclass
+class SourceResult:
+    """A cleaned source and what it took to clean it."""
+
+    name: str
+    frame: pd.DataFrame
+    issues: pd.DataFrame
+    files: list[str]
+    encodings: list[str]
+    rows_in: int
+    rows_kept: int
+    rows_rejected: int
+    rows_repaired: int
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Issues:
+    """Collects issues as (row positions, column, rule, raw values, action)."""
+
+    def __init__(self, n: int) -> None:
+        self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str]] = []
+        self.dropped = np.zeros(n, dtype=bool)
+        self.repaired = np.zeros(n, dtype=bool)
+
+    def add(
+        self,
+        mask: np.ndarray,
+        column: str,
+        rule: str,
+        values: pd.Series | np.ndarray,
+        action: str,
+        message: str | None = None,
+    ) -> None:
+        rows = np.flatnonzero(mask)
+        if not rows.size:
+            return
+        vals = np.asarray(values, dtype=object)[rows] if len(values) == len(mask) else values
+        self.parts.append(
+            (rows, column, rule, np.asarray(vals, dtype=object), action, message or RULE_TEXT[rule])
+        )
+        if action == DROPPED:
+            self.dropped[rows] = True
+        else:
+            self.repaired[rows] = True
+
+
+def clean_source(
+    spec: SourceSpec,
+    tables: Sequence[RawTable],
+    config: SourcesConfig,
+    *,
+    customer_ids: pd.Series | None = None,
+) -> SourceResult:
+    """Clean the raw tables of one source into a typed frame with canonical columns.
+
+    Parameters
+    ----------
+    spec
+        The source's rules from the sources config.
+    tables
+        The raw text tables of the source's file(s), in order.
+    config
+        The sources config (date formats, true/false words).
+    customer_ids
+        The cleaned credit table's ids; rows of other customers are rejected as
+        orphans. ``None`` skips the orphan check.
+    """
+    warnings: list[str] = []
+    frames = [_canonical_frame(spec, table, warnings) for table in tables]
+    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    n = len(raw)
+    file_of = (
+        np.concatenate([np.full(len(t.frame), i, dtype=np.int32) for i, t in enumerate(tables)])
+        if tables
+        else np.empty(0)
+    )
+    lines = np.concatenate([t.lines for t in tables]).astype(np.int64)
+    issues = _Issues(n)
+    typed: dict[str, pd.Series] = {}
+    for col in spec.columns:
+        typed[col.name] = _clean_column(raw[col.name], col, config, issues)
+    out = pd.DataFrame(typed)
+    _row_checks(spec, out, issues)
+    alive = ~issues.dropped
+    # Exact duplicates (after cleaning), then duplicate keys, then orphans.
+    dup = np.zeros(n, dtype=bool)
+    if n:
+        dup[alive] = out[alive].duplicated(keep="first").to_numpy()
+    issues.add(dup, "", "duplicate_row", _row_text(raw), DROPPED)
+    alive &= ~dup
+    if spec.key:
+        _duplicate_keys(spec, out, alive, raw, issues)
+        alive = ~issues.dropped
+    if customer_ids is not None and spec.customer_key:
+        orphan = alive & ~out[spec.customer_key].isin(customer_ids).to_numpy()
+        issues.add(orphan, spec.customer_key, "orphan", raw[spec.customer_key], DROPPED)
+        alive &= ~orphan
+    issue_frame = _issue_frame(spec.name, tables, issues, file_of, lines)
+    bad_frame = _bad_row_issues(spec.name, tables)
+    if len(bad_frame):
+        issue_frame = pd.concat([bad_frame, issue_frame], ignore_index=True)
+    rows_in = sum(t.records for t in tables)
+    kept = out[alive].reset_index(drop=True)
+    rejected = int(issues.dropped.sum()) + len(bad_frame)
+    repaired = int((issues.repaired & alive).sum())
+    return SourceResult(
+        name=spec.name,
+        frame=kept,
+        issues=issue_frame,
+        files=[str(t.path) for t in tables],
+        encodings=[t.encoding for t in tables],
+        rows_in=rows_in,
+        rows_kept=len(kept),
+        rows_rejected=rejected,
+        rows_repaired=repaired,
+        warnings=warnings,
+    )
+
+
+def _canonical_frame(spec: SourceSpec, table: RawTable, warnings: list[str]) -> pd.DataFrame:
+    """Rename the file's headers to canonical names; check required/unexpected columns."""
+    frame = table.frame.rename(columns=dict(spec.rename))
+    present = set(frame.columns)
+    missing_required = [c.name for c in spec.columns if c.required and c.name not in present]
+    if missing_required:
+        mapped = {v: k for k, v in spec.rename.items()}
+        shown = [f"{m} (file header '{mapped[m]}')" if m in mapped else m for m in missing_required]
+        raise DataError(
+            f"missing required column(s): {join_limited(shown)}; the file has: "
+            f"{join_limited(table.header, 8)}",
+            file=str(table.path),
+            line=1,
+            hint=f"add the column(s), or map the file's header with 'rename' under "
+            f"sources.{spec.name} in the sources config",
+        )
+    missing = [c.name for c in spec.columns if c.name not in present]
+    if missing:
+        warnings.append(
+            f"{table.path.name}: optional column(s) missing, left blank: {join_limited(missing)}"
+        )
+    unexpected = [c for c in frame.columns if c not in spec.column_names]
+    if unexpected:
+        warnings.append(
+            f"{table.path.name}: column(s) not in the sources config, ignored: "
+            f"{join_limited(unexpected)}"
+        )
+    n = len(frame)
+    columns = {}
+    for col in spec.columns:
+        if col.name in present:
+            columns[col.name] = frame[col.name]
+        else:
+            columns[col.name] = pd.Series([None] * n, dtype="str")
+    return pd.DataFrame(columns)
+
+
+def _to_text(series: pd.Series) -> pa.Array:
+    """The column as an Arrow string array (numbers from Parquet become text)."""
+    arr = pa.array(series, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+            arr = pc.strftime(arr, format="%Y-%m-%d")
+        else:
+            arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _clean_column(
+    series: pd.Series, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+) -> pd.Series:
+    raw = _to_text(series)
+    text = pc.utf8_trim_whitespace(raw)
+    blank = _np(pc.is_in(pc.utf8_lower(text), pa.array(NULL_TOKENS))) | _np(pc.is_null(text))
+    present = ~blank
+    raw_values = raw.to_numpy(zero_copy_only=False)
+    if col.required:
+        issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
+    if col.type in TEXT_TYPES:
+        trimmed = present & ~_np(pc.equal(raw, text))
+        issues.add(trimmed, col.name, "whitespace", raw_values, REPAIRED)
+        formula = present & _np(pc.match_substring_regex(text, r"^[=@]"))
+        signed = present & _np(pc.match_substring_regex(text, r"^[+-]"))
+        if signed.any():
+            number_like = _np(pc.match_substring_regex(text, r"^[+-][0-9.,\s]*$"))
+            formula |= signed & ~number_like
+        issues.add(formula, col.name, "formula", raw_values, DROPPED)
+    if col.type == "id":
+        text, normalised = _normalise_id(text, present)
+        issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
+    values, invalid, rule = _parse(text, present, col, config)
+    if rule and invalid.any():
+        _invalid(invalid, col, rule, raw_values, issues)
+        if col.on_invalid == "blank":
+            values = values.mask(invalid)
+    out_of_range = _range_violations(values, col)
+    if out_of_range is not None and out_of_range.any():
+        _invalid(out_of_range, col, "out_of_range", raw_values, issues)
+        if col.on_invalid == "blank":
+            values = values.mask(out_of_range)
+    return values
+
+
+def _invalid(
+    mask: np.ndarray, col: ColumnSpec, rule: str, raw_values: np.ndarray, issues: _Issues
+) -> None:
+    if col.on_invalid == "blank" and not col.required:
+        issues.add(
+            mask,
+            col.name,
+            rule,
+            raw_values,
+            REPAIRED,
+            f"{RULE_TEXT[rule]}; replaced by blank (on_invalid: blank)",
+        )
+    else:
+        issues.add(mask, col.name, rule, raw_values, DROPPED, _range_text(col, rule))
+
+
+def _range_text(col: ColumnSpec, rule: str) -> str:
+    if rule != "out_of_range":
+        if rule == "not_allowed" and col.allowed:
+            return f"{RULE_TEXT[rule]}: {join_limited(col.allowed, 8)}"
+        return RULE_TEXT[rule]
+    if col.min is not None and col.max is not None:
+        return f"outside the allowed range {col.min} to {col.max}"
+    if col.min is not None:
+        return f"below the minimum {col.min}"
+    return f"above the maximum {col.max}"
+
+
+def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Full-width characters to ASCII (NFKC) and upper case (the X of id numbers)."""
+    non_ascii_or_lower = present & _np(pc.match_substring_regex(text, r"[^\x00-\x7F]|[a-z]"))
+    if not non_ascii_or_lower.any():
+        return text, non_ascii_or_lower
+    values = text.to_numpy(zero_copy_only=False).astype(object)
+    import unicodedata
+
+    for i in np.flatnonzero(non_ascii_or_lower):
+        values[i] = unicodedata.normalize("NFKC", values[i]).replace(" ", "").upper()
+    new = pa.array(values, type=pa.string())
+    changed = non_ascii_or_lower & ~_np(pc.equal(new, text))
+    return new, changed
+
+
+def _parse(
+    text: pa.Array, present: np.ndarray, col: ColumnSpec, config: SourcesConfig
+) -> tuple[pd.Series, np.ndarray, str | None]:
+    rule: str | None
+    """Typed values, the mask of malformed ones, and the rule name for them."""
+    n = len(text)
+    if col.type in ("int", "float"):
+        grouped = _np(pc.match_substring_regex(text, r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"))
+        if grouped.any():
+            text = pc.if_else(pa.array(grouped), pc.replace_substring(text, ",", ""), text)
+        ok = present & _np(
+            pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+        )
+        numbers = pc.cast(
+            pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), pa.float64()
+        )
+        values = numbers.to_numpy(zero_copy_only=False).astype(np.float64)
+        invalid = present & ~ok
+        if col.type == "float":
+            return pd.Series(values, dtype="float64"), invalid, "invalid_number"
+        fractional = ok & (np.mod(np.nan_to_num(values), 1) != 0)
+        too_big = ok & (np.abs(np.nan_to_num(values)) > 2**53)
+        bad_int = fractional | too_big
+        values[bad_int] = np.nan
+        ints = pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64")
+        ints[np.isnan(values)] = pd.NA
+        rule = "invalid_int" if bad_int.any() and not invalid.any() else "invalid_number"
+        return pd.Series(ints), invalid | bad_int, rule
+    if col.type == "date":
+        strings = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+        parsed = pd.Series(pd.NaT, index=range(n), dtype="datetime64[s]")
+        todo = present.copy()
+        for fmt in config.date_formats:
+            if not todo.any():
+                break
+            attempt = pd.to_datetime(strings[todo], format=fmt, errors="coerce")
+            got = attempt.notna().to_numpy()
+            idx = np.flatnonzero(todo)[got]
+            parsed.iloc[idx] = attempt[got].to_numpy().astype("datetime64[s]")
+            todo[idx] = False
+        return parsed, todo, "invalid_date"
+    if col.type == "bool":
+        lower = pc.utf8_lower(text)
+        is_true = _np(pc.is_in(lower, pa.array(config.true_values)))
+        is_false = _np(pc.is_in(lower, pa.array(config.false_values)))
+        values = pd.array(is_true, dtype="boolean")
+        values[~(is_true | is_false)] = pd.NA
+        return pd.Series(values), present & ~(is_true | is_false), "invalid_bool"
+    # id, string, category
+    values = pd.Series(
+        pc.if_else(pa.array(present), text, pa.scalar(None, pa.string())).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype="str",
+    )
+    invalid = np.zeros(n, dtype=bool)
+    rule = None
+    if col.allowed is not None:
+        allowed = pa.array(col.allowed)
+        invalid = present & ~_np(pc.is_in(text, allowed))
+        if invalid.any():
+            # Case-only differences are repaired, not rejected.
+            lowered = {a.lower(): a for a in col.allowed}
+            fixed = values[invalid].str.lower().map(lowered)
+            ok = fixed.notna().to_numpy()
+            values.iloc[np.flatnonzero(invalid)[ok]] = fixed[ok].to_numpy()
+            invalid[np.flatnonzero(invalid)[ok]] = False
+        rule = "not_allowed"
+    elif col.pattern is not None:
+        try:
+            matched = _np(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))
+        except pa.ArrowInvalid:  # a pattern RE2 cannot run: fall back to Python's re
+            import re
+
+            rx = re.compile(col.pattern)
+            matched = np.array([bool(v is not None and rx.fullmatch(v)) for v in values.array])
+        invalid = present & ~matched
+        rule = "pattern"
+    elif col.check == "cn_id_number":
+        invalid = present & ~valid_cn_id_number(values)
+        rule = "cn_id_number"
+    return values, invalid, rule
+
+
+def valid_cn_id_number(values: pd.Series) -> np.ndarray:
+    """True where the value is an 18-digit resident id (GB 11643) with a valid check digit
+    and a real birth date."""
+    shaped = values.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+    ok = np.zeros(len(values), dtype=bool)
+    if not shaped.any():
+        return ok
+    ids = values[shaped].to_numpy(dtype=str).astype("S18")
+    digits = np.frombuffer(ids.tobytes(), dtype=np.uint8).reshape(-1, 18)
+    check = _ID_CHECK[((digits[:, :17].astype(np.int64) - 48) @ _ID_WEIGHTS) % 11]
+    born = pd.to_datetime(
+        pd.Series(ids.astype(str)).str.slice(6, 14), format="%Y%m%d", errors="coerce"
+    )
+    ok[np.flatnonzero(shaped)] = (check == digits[:, 17]) & born.notna().to_numpy()
+    return ok
+
+
+def _range_violations(values: pd.Series, col: ColumnSpec) -> np.ndarray | None:
+    if col.min is None and col.max is None:
+        return None
+    if col.type == "date":
+        lo = np.datetime64(col.min, "s") if col.min is not None else None
+        hi = np.datetime64(col.max, "s") if col.max is not None else None
+        arr = values.to_numpy(dtype="datetime64[s]")
+        bad = np.zeros(len(arr), dtype=bool)
+        valid = ~np.isnat(arr)
+        if lo is not None:
+            bad |= valid & (arr < lo)
+        if hi is not None:
+            bad |= valid & (arr > hi)
+        return bad
+    arr = values.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = np.zeros(len(arr), dtype=bool)
+        if col.min is not None:
+            bad |= arr < col.min
+        if col.max is not None:
+            bad |= arr > col.max
+    return bad
+
+
+def _row_checks(spec: SourceSpec, out: pd.DataFrame, issues: _Issues) -> None:
+    for check in spec.checks:
+        left, right = out[check.left], out[check.right]
+        both = left.notna().to_numpy() & right.notna().to_numpy()
+        if not both.any():
+            continue
+        result = np.zeros(len(out), dtype=bool)
+        compared = _OPS[check.op](left[both], right[both])
+        result[both] = ~np.asarray(compared, dtype=bool)
+        text = f"failed check '{check.name}': {check.left} {check.op} {check.right}"
+        pair = left.astype("str").fillna("") + f" {check.op} " + right.astype("str").fillna("")
+        if check.on_fail == "blank_left" and not spec.column(check.left).required:
+            issues.add(
+                result,
+                check.left,
+                f"check:{check.name}",
+                pair,
+                REPAIRED,
+                text + "; left value replaced by blank",
+            )
+            out.loc[result, check.left] = None
+        else:
+            issues.add(result, check.left, f"check:{check.name}", pair, DROPPED, text)
+
+
+def _duplicate_keys(
+    spec: SourceSpec, out: pd.DataFrame, alive: np.ndarray, raw: pd.DataFrame, issues: _Issues
+) -> None:
+    assert spec.key is not None
+    keys = out[spec.key]
+    live = keys[alive]
+    policy = spec.on_duplicate_key
+    if policy == "reject_all":
+        dup_live = live.duplicated(keep=False).to_numpy()
+    else:
+        dup_live = live.duplicated(keep="first" if policy == "keep_first" else "last").to_numpy()
+    dup = np.zeros(len(out), dtype=bool)
+    dup[np.flatnonzero(alive)[dup_live]] = True
+    kept = {
+        "keep_first": "the first row is kept",
+        "keep_last": "the last row is kept",
+        "reject_all": "all rows with it are rejected",
+    }[policy]
+    issues.add(
+        dup,
+        spec.key,
+        "duplicate_key",
+        raw[spec.key],
+        DROPPED,
+        f"{RULE_TEXT['duplicate_key']} ({kept}: on_duplicate_key={policy})",
+    )
+
+
+def _row_text(raw: pd.DataFrame) -> np.ndarray:
+    if not len(raw):
+        return np.empty(0, dtype=object)
+    joined = raw.iloc[:, 0].astype("str").fillna("")
+    for name in raw.columns[1:]:
+        joined = joined + "," + raw[name].astype("str").fillna("")
+    return joined.to_numpy(dtype=object)
+
+
+def _issue_frame(
+    source: str, tables: Sequence[RawTable], issues: _Issues, file_of: np.ndarray, lines: np.ndarray
+) -> pd.DataFrame:
+    if not issues.parts:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    rows = np.concatenate([p[0] for p in issues.parts])
+    names = [str(t.path.name) for t in tables]
+    frame = pd.DataFrame(
+        {
+            "source": source,
+            "file": np.array(names, dtype=object)[file_of[rows]],
+            "line": lines[rows],
+            "column": np.concatenate(
+                [np.full(len(p[0]), p[1], dtype=object) for p in issues.parts]
+            ),
+            "rule": np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in issues.parts]),
+            "value": np.concatenate([p[3] for p in issues.parts]),
+            "action": np.concatenate(
+                [np.full(len(p[0]), p[4], dtype=object) for p in issues.parts]
+            ),
+            "message": np.concatenate(
+                [np.full(len(p[0]), p[5], dtype=object) for p in issues.parts]
+            ),
+        }
+    )
+    # A repaired row that was later dropped is reported as dropped only.
+    dropped_rows = issues.dropped[rows]
+    frame = frame[~(dropped_rows & (frame["action"] == REPAIRED).to_numpy())]
+    return frame
+
+
+def _bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:
+    records = [
+        {
+            "source": source,
+            "file": t.path.name,
+            "line": b.line,
+            "column": "",
+            "rule": "field_count",
+            "value": b.text[:500],
+            "action": DROPPED,
+            "message": f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}",
+        }
+        for t in tables
+        for b in t.bad_rows
+    ]
+    return pd.DataFrame(records, columns=ISSUE_COLUMNS)

@@ -1,0 +1,1 @@
+"""File input and output: encoding detection, readers and atomic writers."""

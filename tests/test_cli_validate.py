@@ -1,0 +1,157 @@
+"""`custrisk validate` from the command line: exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from tests.conftest import BAD_INPUTS
+
+# case folder -> (exit code, a regex the one-line message must match)
+BAD_CASES = {
+    "empty_file": (2, r"credit\.csv: the file is empty \(0 bytes\); export it again"),
+    "header_only": (2, r"credit\.csv: has a header but no data rows"),
+    "missing_required_column": (
+        2,
+        r"credit\.csv:1: missing required column\(s\): credit_limit; the file has: "
+        r"customer_id, .* and \d+ more; add the column\(s\), or map the file's header with "
+        r"'rename' under sources\.credit",
+    ),
+    "wrong_delimiter": (
+        2,
+        r"credit\.csv:1: the header has one column but looks "
+        r"semicolon-delimited: .*set delimiter: ';'",
+    ),
+    "undecodable_bytes": (
+        2,
+        r"credit\.csv:4: cannot decode byte ff fe at offset \d+: the file "
+        r"is neither UTF-8 nor GBK/GB18030; .*--encoding",
+    ),
+    "duplicate_header": (2, r"credit\.csv:1: duplicate column names in the header: region"),
+    "blank_header_line": (2, r"credit\.csv:1: the first line is empty: no header row"),
+    "extra_fields": (1, r"1 rows were rejected \(credit 1\); see .*rejects\.csv"),
+    "duplicate_ids": (1, r"1 rows were rejected \(credit 1\)"),
+    "formula_cells": (1, r"2 rows were rejected \(credit 2\)"),
+}
+
+
+def _one_line_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_gets_exit_code_and_one_line_message(
+    runner: CliRunner, tmp_path: Path, case: str
+) -> None:
+    code, pattern = BAD_CASES[case]
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
+    assert result.exit_code == code, result.output
+    assert re.search(pattern, _one_line_error(result)), result.stderr
+
+
+@pytest.mark.parametrize(
+    "case,rule,lines",
+    [
+        ("extra_fields", "field_count", [3]),
+        ("duplicate_ids", "duplicate_key", [5]),
+        ("formula_cells", "formula", [3, 4]),
+    ],
+)
+def test_rejected_rows_are_in_rejects_csv(
+    runner: CliRunner, tmp_path: Path, case: str, rule: str, lines: list[int]
+) -> None:
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["line"]) for r in rows if r["rule"] == rule] == lines
+    assert all(r["action"] == "dropped" and r["file"] == "credit.csv" for r in rows)
+
+
+def test_formula_values_are_neutralised_in_rejects_csv(runner: CliRunner, tmp_path: Path) -> None:
+    runner.invoke(app, ["validate", str(BAD_INPUTS / "formula_cells"), "--out", str(tmp_path)])
+    text = (tmp_path / "rejects.csv").read_text(encoding="utf-8")
+    assert "'@SUM(A1:A9)" in text
+    assert ",@SUM" not in text and ',"=HYPERLINK' not in text
+
+
+@pytest.mark.parametrize("case", ["clean", "gbk_clean", "utf8_bom"])
+def test_clean_input_exits_0_and_writes_empty_rejects(
+    runner: CliRunner, tmp_path: Path, case: str
+) -> None:
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Status: clean" in result.stdout
+    assert (tmp_path / "rejects.csv").read_text(encoding="utf-8").count("\n") == 1
+    assert (tmp_path / "rejects.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_json_format_is_machine_readable(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["validate", str(BAD_INPUTS / "gbk_clean"), "--out", str(tmp_path), "--format", "json"]
+    )
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["status"] == "clean"
+    assert report["sources"]["credit"]["encodings"] == ["gb18030"]
+    assert report["sources"]["credit"]["rows_in"] == 3
+    assert json.loads((tmp_path / "validation_report.json").read_text()) == report
+
+
+def test_forced_wrong_encoding_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["validate", str(BAD_INPUTS / "gbk_clean"), "--out", str(tmp_path), "--encoding", "utf-8"],
+    )
+    assert result.exit_code == 2
+    assert "cannot decode byte" in _one_line_error(result)
+    assert "as utf-8" in result.stderr
+
+
+def test_unknown_format_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / "clean"), "--format", "xml"])
+    assert result.exit_code == 2
+    assert "--format must be one of text, json; got 'xml'" in _one_line_error(result)
+
+
+def test_missing_data_dir(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "data folder not found" in _one_line_error(result)
+
+
+def test_bad_config_is_exit_2_naming_the_key(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        "sources:\n  credit:\n    file: credit.csv\n    key: customer_id\n"
+        "    columns:\n      customer_id: {type: identifier}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / "clean"), "--config", str(config)])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert "key 'sources.credit.columns.customer_id.type': 'identifier' is not allowed" in line
+    assert "allowed values: id, string, category, int, float, date, bool" in line
+
+
+def test_debug_shows_the_traceback(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "nope")])
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "DataError"
+
+
+def test_a_failed_run_leaves_no_partial_output(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["validate", str(BAD_INPUTS / "header_only"), "--out", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists() or not any(out.iterdir())

@@ -1,0 +1,105 @@
+"""The sources config: every mistake is named by file, key path and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custrisk.config import load_sources_config
+from custrisk.errors import ConfigError
+
+BASE = (
+    "sources:\n  credit:\n    file: credit.csv\n    key: customer_id\n    columns:\n"
+    "      customer_id: {type: id, required: true}\n"
+)
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "sources.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_sources_config(path)
+
+
+def test_default_config_loads_and_declares_the_three_sources() -> None:
+    config = load_sources_config()
+    assert list(config.sources) == ["credit", "transactions", "behaviour"]
+    assert config.sources["transactions"].customer_key == "customer_id"
+    assert config.pii_columns["credit"] == ("name", "phone", "id_number")
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            BASE + "      amount: {type: money}\n",
+            r"key 'sources\.credit\.columns\.amount\.type': 'money' is not allowed; allowed values: "
+            r"id, string, category, int, float, date, bool",
+        ),
+        (
+            BASE + "      amount: {type: float, minimum: 0}\n",
+            r"key 'sources\.credit\.columns\.amount\.minimum': unknown key; allowed keys: type,",
+        ),
+        (
+            BASE + "      amount: {type: float, min: 5, max: 1}\n",
+            r"key 'sources\.credit\.columns\.amount\.min': min 5 is greater than max 1",
+        ),
+        (
+            BASE + "      code: {type: string, pattern: '([a-z'}\n",
+            r"key 'sources\.credit\.columns\.code\.pattern': invalid regular expression",
+        ),
+        (
+            BASE + "      region: {type: string, allowed: [a, b]}\n",
+            r"key 'sources\.credit\.columns\.region\.allowed': applies to category columns, not string",
+        ),
+        (
+            BASE + "      since: {type: date, min: 2020-13-01}\n",
+            r"key 'sources\.credit\.columns\.since\.min': '2020-13-01' is not a date",
+        ),
+        (
+            BASE + "    rename: {客户编号: customer_no}\n",
+            r"key 'sources\.credit\.rename\.客户编号': maps to 'customer_no', which is not a declared "
+            r"column",
+        ),
+        (
+            BASE + "    delimiter: ';;'\n",
+            r"key 'sources\.credit\.delimiter': must be one character",
+        ),
+        (
+            BASE + "    on_duplicate_key: newest\n",
+            r"key 'sources\.credit\.on_duplicate_key': 'newest' is not allowed; allowed values: "
+            r"keep_first, keep_last, reject_all",
+        ),
+        (
+            BASE.replace("credit:", "customers:"),
+            r"key 'sources\.customers': unknown source name; allowed: credit, transactions, behaviour",
+        ),
+        (
+            "sources:\n  transactions:\n    file: t.csv\n    customer_key: customer_id\n    columns:\n"
+            "      customer_id: {type: id}\n",
+            r"key 'sources': the 'credit' source is missing",
+        ),
+        (
+            BASE + "  transactions:\n    file: t.csv\n    columns:\n      txn_id: {type: id}\n",
+            r"key 'sources\.transactions\.customer_key': is required for every source but credit",
+        ),
+        (
+            BASE
+            + "    checks:\n      - {name: c, left: customer_id, op: '=>', right: customer_id}\n",
+            r"key 'sources\.credit\.checks\[0\]\.op': '=>' is not allowed",
+        ),
+        ("sources: [credit]\n", r"key 'sources': expected a mapping of keys, got list"),
+        ("sources:\n  credit: {file: x.csv\n", r"sources\.yaml:\d+:\d+: invalid YAML"),
+        (BASE + "version: 2\n", r"key 'version': unsupported config version 2"),
+    ],
+)
+def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        _load(tmp_path, text)
+    assert str(tmp_path / "sources.yaml") in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        load_sources_config(tmp_path / "nope.yaml")

@@ -1,0 +1,303 @@
+"""Loading, validating and cleaning exports (library level)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custrisk.config import load_sources_config
+from custrisk.data import load_labels, load_workspace
+from custrisk.errors import DataError
+from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+
+MakeWs = Callable[[dict[str, str | bytes]], Path]
+
+
+def _credit(*rows: str) -> str:
+    return "\n".join([CREDIT_HEADER, *rows]) + "\n"
+
+
+def _txns(*rows: str) -> str:
+    return "\n".join([TXN_HEADER, *rows]) + "\n"
+
+
+def _rules(ws, source: str) -> dict[int, set[str]]:
+    rejects = ws.rejects[ws.rejects["source"] == source]
+    out: dict[int, set[str]] = {}
+    for line, rule in zip(rejects["line"], rejects["rule"], strict=True):
+        out.setdefault(int(line), set()).add(rule)
+    return out
+
+
+def test_rows_in_equal_kept_plus_rejected(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001"),
+                credit_row("0000000002", bureau="9x"),
+                credit_row("0000000001"),
+                "",
+                credit_row("0000000003") + ",x",
+                credit_row("0000000004", limit="-1"),
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,100.50,order,online,2026-02-04,2026-02-10",
+                "T2,0000000099,2026-01-05,10,order,online,2026-02-04,",
+                "T3,0000000001,2026-02-30,10,order,online,,",
+                "T4,0000000001,2026-01-05,10,order,online,2026-02-04,2026-01-01",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    for report in ws.report.sources.values():
+        assert report.rows_in == report.rows_kept + report.rows_rejected
+    assert _rules(ws, "credit") == {
+        3: {"invalid_number"},
+        4: {"duplicate_row"},
+        6: {"field_count"},
+        7: {"out_of_range"},
+    }
+    assert _rules(ws, "transactions") == {
+        3: {"orphan"},
+        4: {"invalid_date"},
+        5: {"check:paid_not_before_order"},
+    }
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001"]
+    assert list(ws.frames["transactions"]["txn_id"]) == ["T1"]
+    assert ws.report.status == "rejected"
+
+
+def test_ids_keep_leading_zeros_and_whitespace_is_repaired(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(credit_row("  0000000001\t"), credit_row("０００００００００２")),
+            "transactions.csv": _txns("T1, 0000000001 ,2026-01-05,1,order,online,,"),
+        }
+    )
+    ws = load_workspace(folder)
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001", "0000000002"]
+    assert list(ws.frames["transactions"]["customer_id"]) == ["0000000001"]
+    assert ws.report.status == "repaired"
+    assert ws.report.sources["credit"].rules == {
+        "normalised": {"repaired": 1},
+        "whitespace": {"repaired": 1},
+    }
+    repaired = ws.rejects[ws.rejects["action"] == "repaired"]
+    assert sorted(repaired["line"]) == [2, 2, 3]
+
+
+def test_typed_columns(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", bureau="", balance='"1,234,567.5"'),
+                credit_row("0000000002", since="2019/07/31", bureau="NULL"),
+            )
+        }
+    )
+    credit = load_workspace(folder).frames["credit"]
+    assert str(credit["bureau_score"].dtype) == "Int64"
+    assert credit["bureau_score"].isna().all()
+    assert credit["outstanding_balance"].tolist() == [1234567.5, 20000.0]
+    assert credit["customer_since"].tolist() == [
+        pd.Timestamp("2015-03-01"),
+        pd.Timestamp("2019-07-31"),
+    ]
+    assert credit["credit_limit"].dtype == np.float64
+
+
+def test_blank_lines_do_not_shift_line_numbers(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001"),
+                "",
+                "",
+                credit_row("0000000002", phone="12345"),
+                "\r",
+                credit_row("0000000003") + ",extra",
+                credit_row("0000000004", bureau="x"),
+            )
+        }
+    )
+    ws = load_workspace(folder)
+    assert _rules(ws, "credit") == {5: {"pattern"}, 7: {"field_count"}, 8: {"invalid_number"}}
+    assert ws.report.sources["credit"].rows_in == 4
+
+
+@pytest.mark.parametrize(
+    "policy,kept,rejected_lines",
+    [
+        ("keep_first", ["张伟"], [3]),
+        ("keep_last", ["李娜"], [2]),
+        ("reject_all", [], [2, 3]),
+    ],
+)
+def test_duplicate_key_policies(
+    make_workspace: MakeWs, tmp_path: Path, policy: str, kept: list[str], rejected_lines: list[int]
+) -> None:
+    default = load_sources_config().path
+    text = (
+        Path(default)
+        .read_text(encoding="utf-8")
+        .replace("on_duplicate_key: keep_first", f"on_duplicate_key: {policy}", 1)
+    )
+    config = tmp_path / "sources.yaml"
+    config.write_text(text, encoding="utf-8")
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", name="张伟"), credit_row("0000000001", name="李娜")
+            )
+        }
+    )
+    ws = load_workspace(folder, config=config)
+    assert list(ws.frames["credit"]["name"]) == kept
+    assert sorted(ws.rejects["line"]) == rejected_lines
+    assert set(ws.rejects["rule"]) == {"duplicate_key"}
+
+
+def test_chinese_headers_work_by_editing_yaml(make_workspace: MakeWs, tmp_path: Path) -> None:
+    config = tmp_path / "sources_zh.yaml"
+    config.write_text(
+        "sources:\n"
+        "  credit:\n"
+        "    file: 客户信用.csv\n"
+        "    key: customer_id\n"
+        "    rename: {客户编号: customer_id, 客户名称: name, 授信额度: credit_limit}\n"
+        "    columns:\n"
+        "      customer_id: {type: id, required: true}\n"
+        "      name: {type: string, pii: true}\n"
+        "      credit_limit: {type: float, required: true, min: 0}\n"
+        "  transactions:\n"
+        "    file: 交易*.csv\n"
+        "    key: txn_id\n"
+        "    customer_key: customer_id\n"
+        "    rename: {交易编号: txn_id, 客户编号: customer_id, 交易金额: amount}\n"
+        "    columns:\n"
+        "      txn_id: {type: id, required: true}\n"
+        "      customer_id: {type: id, required: true}\n"
+        "      amount: {type: float, required: true, min: 0}\n",
+        encoding="utf-8",
+    )
+    folder = make_workspace(
+        {
+            "客户信用.csv": "客户编号,客户名称,授信额度\n0012,张伟,5000\n0013,李娜,8000\n".encode(
+                "gbk"
+            ),
+            "交易_2026-09.csv": "交易编号,客户编号,交易金额\nT1,0012,12.5\n",
+            "交易_2026-10.csv": "交易编号,客户编号,交易金额\nT2,0013,-3\nT3,0013,7\n",
+        }
+    )
+    ws = load_workspace(folder, config=config)
+    assert list(ws.frames["credit"]["customer_id"]) == ["0012", "0013"]
+    assert ws.frames["transactions"]["amount"].tolist() == [12.5, 7.0]
+    assert ws.report.sources["credit"].encodings == ("gb18030",)
+    bad = ws.rejects.iloc[0]
+    assert (bad["file"], bad["line"], bad["column"], bad["rule"]) == (
+        "交易_2026-10.csv",
+        2,
+        "amount",
+        "out_of_range",
+    )
+
+
+def test_missing_required_source_is_unusable(make_workspace: MakeWs) -> None:
+    folder = make_workspace({"transactions.csv": _txns()})
+    with pytest.raises(
+        DataError,
+        match=r"no file matches 'credit\.csv' for the required source "
+        r"'credit'; add the export",
+    ):
+        load_workspace(folder)
+
+
+def test_absent_optional_sources_are_reported(make_workspace: MakeWs) -> None:
+    ws = load_workspace(make_workspace({"credit.csv": _credit(credit_row("0000000001"))}))
+    assert ws.report.absent == ("transactions", "behaviour")
+    assert set(ws.frames) == {"credit"}
+
+
+def test_parquet_input_with_typed_columns(make_workspace: MakeWs) -> None:
+    folder = make_workspace({})
+    csv_folder = make_workspace(
+        {"credit.csv": _credit(credit_row("0000000001"), credit_row("0000000002"))}
+    )
+    frame = load_workspace(csv_folder).frames["credit"]
+    config_text = (
+        Path(load_sources_config().path)
+        .read_text(encoding="utf-8")
+        .replace("file: credit.csv", "file: credit.parquet")
+    )
+    config = folder / "sources.yaml"
+    config.write_text(config_text, encoding="utf-8")
+    frame.to_parquet(folder / "credit.parquet")
+    again = load_workspace(folder, config=config).frames["credit"]
+    pd.testing.assert_frame_equal(again, frame)
+
+
+def test_cleaning_is_idempotent(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row(" 0000000001 "), credit_row("0000000002", bureau=""))}
+    )
+    first = load_workspace(folder).frames["credit"]
+    again_folder = make_workspace({"credit.csv": first.to_csv(index=False, date_format="%Y-%m-%d")})
+    second = load_workspace(again_folder)
+    assert second.report.status == "clean"
+    pd.testing.assert_frame_equal(second.frames["credit"], first)
+
+
+def test_on_invalid_null_repairs_instead_of_dropping(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    text = (
+        Path(load_sources_config().path)
+        .read_text(encoding="utf-8")
+        .replace(
+            "bureau_score: {type: int, min: 300, max: 900}",
+            "bureau_score: {type: int, min: 300, max: 900, on_invalid: blank}",
+        )
+    )
+    config = tmp_path / "s.yaml"
+    config.write_text(text, encoding="utf-8")
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", bureau="999"), credit_row("0000000002", bureau="abc")
+            )
+        }
+    )
+    ws = load_workspace(folder, config=config)
+    assert ws.frames["credit"]["bureau_score"].isna().all()
+    assert ws.report.status == "repaired"
+    assert set(zip(ws.rejects["rule"], ws.rejects["action"], strict=True)) == {
+        ("out_of_range", "repaired"),
+        ("invalid_number", "repaired"),
+    }
+
+
+def test_labels(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("customer_id,bad\n0001,0\n0002,1\n0003,2\n0004,\n", encoding="utf-8")
+    labels, rejects = load_labels(path)
+    assert labels["customer_id"].tolist() == ["0001", "0002"]
+    assert labels["bad"].tolist() == [0, 1]
+    assert sorted(rejects["rule"]) == ["missing_required", "out_of_range"]
+
+
+def test_inputs_are_not_mutated_and_outputs_are_atomic(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    folder = make_workspace({"credit.csv": _credit(credit_row("0000000001"))})
+    before = (folder / "credit.csv").read_bytes()
+    ws = load_workspace(folder)
+    ws.write_validation(tmp_path / "out")
+    assert (folder / "credit.csv").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "rejects.csv",
+        "validation_report.json",
+    ]

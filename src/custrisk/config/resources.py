@@ -1,7 +1,7 @@
 """Where the packaged default configs and report templates live.
 
 The repository keeps them in top-level ``configs/`` and ``report_templates/``; the
-package ships the same files under ``custrisk/data/`` so that a user who installed the
+package ships the same files under ``custrisk/defaults/`` so that a user who installed the
 wheel (not a clone) has them too.
 """
 
@@ -14,7 +14,7 @@ from custrisk.errors import ConfigError
 
 
 def _data_dir() -> Path:
-    return Path(str(resources.files("custrisk") / "data"))
+    return Path(str(resources.files("custrisk") / "defaults"))
 
 
 def default_config_path(name: str) -> Path:

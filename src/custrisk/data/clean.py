@@ -10,7 +10,7 @@ import logging
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -75,6 +75,9 @@ class SourceResult:
     warnings: list[str] = field(default_factory=list)
 
 
+Values: TypeAlias = "pa.Array | pd.Series | np.ndarray | Callable[[np.ndarray], np.ndarray]"
+
+
 class _Issues:
     """Collects issues as (row positions, column, rule, raw values, action)."""
 
@@ -88,21 +91,30 @@ class _Issues:
         mask: np.ndarray,
         column: str,
         rule: str,
-        values: pd.Series | np.ndarray,
+        values: Values,
         action: str,
         message: str | None = None,
     ) -> None:
+        """Record ``rule`` for the rows in ``mask``; ``values`` gives the shown value of
+        each row (an array over all rows, or a function of the flagged row positions)."""
         rows = np.flatnonzero(mask)
         if not rows.size:
             return
-        vals = np.asarray(values, dtype=object)[rows] if len(values) == len(mask) else values
-        self.parts.append(
-            (rows, column, rule, np.asarray(vals, dtype=object), action, message or RULE_TEXT[rule])
-        )
+        picked = values(rows) if callable(values) else _pick(values, rows)
+        self.parts.append((rows, column, rule, picked, action, message or RULE_TEXT[rule]))
         if action == DROPPED:
             self.dropped[rows] = True
         else:
             self.repaired[rows] = True
+
+
+def _pick(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The values at ``rows`` as an object array, converting only those rows."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return np.asarray(values.take(pa.array(rows)).to_numpy(zero_copy_only=False), dtype=object)
+    if isinstance(values, pd.Series):
+        return np.asarray(values.iloc[rows].to_numpy(dtype=object), dtype=object)
+    return np.asarray(values, dtype=object)[rows]
 
 
 def clean_source(
@@ -147,7 +159,7 @@ def clean_source(
     dup = np.zeros(n, dtype=bool)
     if n:
         dup[alive] = out[alive].duplicated(keep="first").to_numpy()
-    issues.add(dup, "", "duplicate_row", _row_text(raw), DROPPED)
+    issues.add(dup, "", "duplicate_row", lambda rows: _row_text(raw, rows), DROPPED)
     alive &= ~dup
     if spec.key:
         _duplicate_keys(spec, out, alive, raw, issues)
@@ -239,7 +251,7 @@ def _clean_column(
     text = pc.utf8_trim_whitespace(raw)
     blank = _np(pc.is_in(pc.utf8_lower(text), pa.array(NULL_TOKENS))) | _np(pc.is_null(text))
     present = ~blank
-    raw_values = raw.to_numpy(zero_copy_only=False)
+    raw_values = raw
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
     if col.type in TEXT_TYPES:
@@ -268,7 +280,7 @@ def _clean_column(
 
 
 def _invalid(
-    mask: np.ndarray, col: ColumnSpec, rule: str, raw_values: np.ndarray, issues: _Issues
+    mask: np.ndarray, col: ColumnSpec, rule: str, raw_values: pa.Array, issues: _Issues
 ) -> None:
     if col.on_invalid == "blank" and not col.required:
         issues.add(
@@ -445,7 +457,17 @@ def _row_checks(spec: SourceSpec, out: pd.DataFrame, issues: _Issues) -> None:
         compared = _OPS[check.op](left[both], right[both])
         result[both] = ~np.asarray(compared, dtype=bool)
         text = f"failed check '{check.name}': {check.left} {check.op} {check.right}"
-        pair = left.astype("str").fillna("") + f" {check.op} " + right.astype("str").fillna("")
+
+        def pair(
+            rows: np.ndarray, left: pd.Series = left, right: pd.Series = right, op: str = check.op
+        ) -> np.ndarray:
+            shown = (
+                left.iloc[rows].astype("str").fillna("")
+                + f" {op} "
+                + right.iloc[rows].astype("str").fillna("")
+            )
+            return shown.to_numpy(dtype=object)
+
         if check.on_fail == "blank_left" and not spec.column(check.left).required:
             issues.add(
                 result,
@@ -488,12 +510,12 @@ def _duplicate_keys(
     )
 
 
-def _row_text(raw: pd.DataFrame) -> np.ndarray:
-    if not len(raw):
-        return np.empty(0, dtype=object)
-    joined = raw.iloc[:, 0].astype("str").fillna("")
-    for name in raw.columns[1:]:
-        joined = joined + "," + raw[name].astype("str").fillna("")
+def _row_text(raw: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The raw fields of ``rows`` joined by commas, to show a whole row."""
+    subset = raw.iloc[rows]
+    joined = subset.iloc[:, 0].astype("str").fillna("")
+    for name in subset.columns[1:]:
+        joined = joined + "," + subset[name].astype("str").fillna("")
     return joined.to_numpy(dtype=object)
 
 

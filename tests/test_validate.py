@@ -301,3 +301,51 @@ def test_inputs_are_not_mutated_and_outputs_are_atomic(
         "rejects.csv",
         "validation_report.json",
     ]
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2024-02-29", "2024-02-29"),
+        ("2025-02-29", None),
+        ("2025-04-31", None),
+        ("2025-13-01", None),
+        ("2025-00-10", None),
+        ("2025-01-00", None),
+        ("2025-1x-01", None),
+        ("2025-1-5", "2025-01-05"),
+        ("2025/01/02", "2025-01-02"),
+        ("20250105", "2025-01-05"),
+        ("20250230", None),
+    ],
+)
+def test_dates_are_checked_against_the_calendar(text: str, expected: str | None) -> None:
+    import pyarrow as pa
+
+    from custrisk.data.clean import _parse_dates
+
+    parsed = _parse_dates(pa.array([text]), np.array([True]), ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"])
+    value = parsed.iloc[0]
+    assert (None if pd.isna(value) else value.strftime("%Y-%m-%d")) == expected
+
+
+def test_number_rules(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", bureau="700.5"),
+                credit_row("0000000002", bureau="7e2"),
+                credit_row("0000000003", limit="inf"),
+                credit_row("0000000004", limit='"1,2"'),
+                credit_row("0000000005", limit="1.5e5"),
+            )
+        }
+    )
+    ws = load_workspace(folder)
+    assert _rules(ws, "credit") == {
+        2: {"invalid_int"},
+        4: {"invalid_number"},
+        5: {"invalid_number"},
+    }
+    assert ws.frames["credit"]["bureau_score"].tolist() == [700, 720]
+    assert ws.frames["credit"]["credit_limit"].tolist() == [100000.0, 150000.0]

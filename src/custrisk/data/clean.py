@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 DROPPED = "dropped"
 REPAIRED = "repaired"
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
+_NULL_SET = pa.array(
+    sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})
+)
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",
@@ -156,16 +160,21 @@ def clean_source(
     _row_checks(spec, out, issues)
     alive = ~issues.dropped
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
-    dup = np.zeros(n, dtype=bool)
-    if n:
-        dup[alive] = out[alive].duplicated(keep="first").to_numpy()
-    issues.add(dup, "", "duplicate_row", lambda rows: _row_text(raw, rows), DROPPED)
-    alive &= ~dup
-    if spec.key:
-        _duplicate_keys(spec, out, alive, raw, issues)
-        alive = ~issues.dropped
+    # An exact copy shares the key, so only rows with a repeated key are compared.
+    candidates = alive.copy()
+    if spec.key and n:
+        candidates[alive] = out[spec.key][alive].duplicated(keep=False).to_numpy()
+    if n and candidates.any():
+        dup = np.zeros(n, dtype=bool)
+        dup[candidates] = out[candidates].duplicated(keep="first").to_numpy()
+        issues.add(dup, "", "duplicate_row", lambda rows: _row_text(raw, rows), DROPPED)
+        alive &= ~dup
+        if spec.key:
+            _duplicate_keys(spec, out, alive, raw, issues)
+            alive = ~issues.dropped
     if customer_ids is not None and spec.customer_key:
-        orphan = alive & ~out[spec.customer_key].isin(customer_ids).to_numpy()
+        known = pa.array(customer_ids.dropna(), type=pa.string())
+        orphan = alive & ~_np(pc.is_in(_to_text(out[spec.customer_key]), value_set=known))
         issues.add(orphan, spec.customer_key, "orphan", raw[spec.customer_key], DROPPED)
         alive &= ~orphan
     issue_frame = _issue_frame(spec.name, tables, issues, file_of, lines)
@@ -249,7 +258,7 @@ def _clean_column(
 ) -> pd.Series:
     raw = _to_text(series)
     text = pc.utf8_trim_whitespace(raw)
-    blank = _np(pc.is_in(pc.utf8_lower(text), pa.array(NULL_TOKENS))) | _np(pc.is_null(text))
+    blank = _np(pc.is_in(text, _NULL_SET)) | _np(pc.is_null(text))
     present = ~blank
     raw_values = raw
     if col.required:
@@ -257,20 +266,23 @@ def _clean_column(
     if col.type in TEXT_TYPES:
         trimmed = present & ~_np(pc.equal(raw, text))
         issues.add(trimmed, col.name, "whitespace", raw_values, REPAIRED)
-        formula = present & _np(pc.match_substring_regex(text, r"^[=@]"))
-        signed = present & _np(pc.match_substring_regex(text, r"^[+-]"))
-        if signed.any():
-            number_like = _np(pc.match_substring_regex(text, r"^[+-][0-9.,\s]*$"))
-            formula |= signed & ~number_like
+        formula = present & _np(pc.match_substring_regex(text, r"^[=@+\-]"))
+        if formula.any():
+            rows = np.flatnonzero(formula)
+            number_like = _np(
+                pc.match_substring_regex(text.take(pa.array(rows)), r"^[+-][0-9.,\s]*$")
+            )
+            formula[rows[number_like]] = False
         issues.add(formula, col.name, "formula", raw_values, DROPPED)
     if col.type == "id":
         text, normalised = _normalise_id(text, present)
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
-    values, invalid, rule = _parse(text, present, col, config)
-    if rule and invalid.any():
-        _invalid(invalid, col, rule, raw_values, issues)
-        if col.on_invalid == "blank":
-            values = values.mask(invalid)
+    values, failures = _parse(text, present, col, config)
+    for invalid, rule in failures:
+        if invalid.any():
+            _invalid(invalid, col, rule, raw_values, issues)
+            if col.on_invalid == "blank":
+                values = values.mask(invalid)
     out_of_range = _range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         _invalid(out_of_range, col, "out_of_range", raw_values, issues)
@@ -324,64 +336,34 @@ def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.nda
 
 def _parse(
     text: pa.Array, present: np.ndarray, col: ColumnSpec, config: SourcesConfig
-) -> tuple[pd.Series, np.ndarray, str | None]:
-    rule: str | None
-    """Typed values, the mask of malformed ones, and the rule name for them."""
-    n = len(text)
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Typed values, and the masks of malformed ones with the rule each broke."""
     if col.type in ("int", "float"):
-        grouped = _np(pc.match_substring_regex(text, r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"))
-        if grouped.any():
-            text = pc.if_else(pa.array(grouped), pc.replace_substring(text, ",", ""), text)
-        ok = present & _np(
-            pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-        )
-        numbers = pc.cast(
-            pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string())), pa.float64()
-        )
-        values = numbers.to_numpy(zero_copy_only=False).astype(np.float64)
-        invalid = present & ~ok
+        floats, ok = _parse_numbers(text, present)
+        malformed = present & ~ok
         if col.type == "float":
-            return pd.Series(values, dtype="float64"), invalid, "invalid_number"
-        fractional = ok & (np.mod(np.nan_to_num(values), 1) != 0)
-        too_big = ok & (np.abs(np.nan_to_num(values)) > 2**53)
-        bad_int = fractional | too_big
-        values[bad_int] = np.nan
-        ints = pd.array(np.where(np.isnan(values), 0, values).astype(np.int64), dtype="Int64")
-        ints[np.isnan(values)] = pd.NA
-        rule = "invalid_int" if bad_int.any() and not invalid.any() else "invalid_number"
-        return pd.Series(ints), invalid | bad_int, rule
+            return pd.Series(floats, dtype="float64"), [(malformed, "invalid_number")]
+        whole = np.nan_to_num(floats)
+        not_int = ok & ((np.mod(whole, 1) != 0) | (np.abs(whole) > 2**53))
+        floats[not_int] = np.nan
+        missing = np.isnan(floats)
+        ints = pd.array(np.where(missing, 0, floats).astype(np.int64), dtype="Int64")
+        ints[missing] = pd.NA
+        return pd.Series(ints), [(malformed, "invalid_number"), (not_int, "invalid_int")]
     if col.type == "date":
-        strings = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-        parsed = pd.Series(pd.NaT, index=range(n), dtype="datetime64[s]")
-        todo = present.copy()
-        for fmt in config.date_formats:
-            if not todo.any():
-                break
-            attempt = pd.to_datetime(strings[todo], format=fmt, errors="coerce")
-            got = attempt.notna().to_numpy()
-            idx = np.flatnonzero(todo)[got]
-            parsed.iloc[idx] = attempt[got].to_numpy().astype("datetime64[s]")
-            todo[idx] = False
-        return parsed, todo, "invalid_date"
+        dates = _parse_dates(text, present, config.date_formats)
+        return dates, [(present & dates.isna().to_numpy(), "invalid_date")]
     if col.type == "bool":
         lower = pc.utf8_lower(text)
         is_true = _np(pc.is_in(lower, pa.array(config.true_values)))
         is_false = _np(pc.is_in(lower, pa.array(config.false_values)))
-        values = pd.array(is_true, dtype="boolean")
-        values[~(is_true | is_false)] = pd.NA
-        return pd.Series(values), present & ~(is_true | is_false), "invalid_bool"
+        flags = pd.array(is_true, dtype="boolean")
+        flags[~(is_true | is_false)] = pd.NA
+        return pd.Series(flags), [(present & ~(is_true | is_false), "invalid_bool")]
     # id, string, category
-    values = pd.Series(
-        pc.if_else(pa.array(present), text, pa.scalar(None, pa.string())).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype="str",
-    )
-    invalid = np.zeros(n, dtype=bool)
-    rule = None
+    values = _as_str_series(pc.if_else(pa.array(present), text, pa.scalar(None, pa.string())))
     if col.allowed is not None:
-        allowed = pa.array(col.allowed)
-        invalid = present & ~_np(pc.is_in(text, allowed))
+        invalid = present & ~_np(pc.is_in(text, pa.array(col.allowed)))
         if invalid.any():
             # Case-only differences are repaired, not rejected.
             lowered = {a.lower(): a for a in col.allowed}
@@ -389,21 +371,131 @@ def _parse(
             ok = fixed.notna().to_numpy()
             values.iloc[np.flatnonzero(invalid)[ok]] = fixed[ok].to_numpy()
             invalid[np.flatnonzero(invalid)[ok]] = False
-        rule = "not_allowed"
-    elif col.pattern is not None:
+        return values, [(invalid, "not_allowed")]
+    if col.pattern is not None:
         try:
             matched = _np(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))
         except pa.ArrowInvalid:  # a pattern RE2 cannot run: fall back to Python's re
-            import re
-
             rx = re.compile(col.pattern)
             matched = np.array([bool(v is not None and rx.fullmatch(v)) for v in values.array])
-        invalid = present & ~matched
-        rule = "pattern"
-    elif col.check == "cn_id_number":
-        invalid = present & ~valid_cn_id_number(values)
-        rule = "cn_id_number"
-    return values, invalid, rule
+        return values, [(present & ~matched, "pattern")]
+    if col.check == "cn_id_number":
+        return values, [(present & ~valid_cn_id_number(values), "cn_id_number")]
+    return values, []
+
+
+def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (NaN where blank or malformed) and the mask of well-formed values.
+
+    Thousands separators ("1,234,567.5") are accepted; "inf" and "nan" are not numbers.
+    """
+    given = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
+    with_commas = present & _np(pc.match_substring(text, ","))
+    if with_commas.any():
+        grouped = with_commas & _np(
+            pc.match_substring_regex(text, r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+        )
+        given = pc.if_else(pa.array(grouped), pc.replace_substring(given, ",", ""), given)
+        given = pc.if_else(pa.array(with_commas & ~grouped), pa.scalar(None, pa.string()), given)
+    try:
+        values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    except pa.ArrowInvalid:  # some value is malformed: find which
+        shaped = _np(pc.match_substring_regex(given, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"))
+        given = pc.if_else(pa.array(shaped), given, pa.scalar(None, pa.string()))
+        values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    ok = present & np.isfinite(values)
+    values[~ok] = np.nan
+    return values, ok
+
+
+def _as_str_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """An Arrow string array as a pandas ``str`` Series, without a round trip via objects."""
+    return pd.Series(pd.array(arr, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+# Fixed-width layouts parsed on the fast path: width, separator positions and the slices
+# of year, month and day.
+_FIXED_DATE_LAYOUTS: dict[str, tuple[int, dict[int, int], tuple[int, int, int]]] = {
+    "%Y-%m-%d": (10, {4: ord("-"), 7: ord("-")}, (0, 5, 8)),
+    "%Y/%m/%d": (10, {4: ord("/"), 7: ord("/")}, (0, 5, 8)),
+    "%Y.%m.%d": (10, {4: ord("."), 7: ord(".")}, (0, 5, 8)),
+    "%Y%m%d": (8, {}, (0, 4, 6)),
+    "%d/%m/%Y": (10, {2: ord("/"), 5: ord("/")}, (6, 3, 0)),
+    "%d.%m.%Y": (10, {2: ord("."), 5: ord(".")}, (6, 3, 0)),
+    "%m/%d/%Y": (10, {2: ord("/"), 5: ord("/")}, (6, 0, 3)),
+}
+
+
+def _parse_dates(text: pa.Array, present: np.ndarray, formats: Sequence[str]) -> pd.Series:
+    """Parse dates trying each format in turn; unparseable values stay NaT.
+
+    Fixed-width layouts (2025-01-31, 20250131, ...) are decoded straight from the Arrow
+    bytes with NumPy, checking the calendar (no 2025-02-30); other values go through
+    pandas' strict parser.
+    """
+    parsed = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[s]")
+    todo = present.copy()
+    for fmt in formats:
+        if fmt in _FIXED_DATE_LAYOUTS and todo.any():
+            rows, values = _fixed_width_dates(text, todo, *_FIXED_DATE_LAYOUTS[fmt])
+            parsed[rows] = values
+            todo[rows] = False
+    for fmt in formats:
+        if not todo.any():
+            break
+        rows = np.flatnonzero(todo)
+        strict = pd.to_datetime(pd.Series(_pick(text, rows)), format=fmt, errors="coerce")
+        values = strict.to_numpy(dtype="datetime64[s]")
+        ok = ~np.isnat(values)
+        parsed[rows[ok]] = values[ok]
+        todo[rows[ok]] = False
+    return pd.Series(parsed)
+
+
+def _offsets(text: pa.Array) -> np.ndarray:
+    """The value offsets of a (large) string array, as NumPy."""
+    dtype = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    return np.frombuffer(text.buffers()[1], dtype=dtype)[text.offset : text.offset + len(text) + 1]
+
+
+def _fixed_width_dates(
+    text: pa.Array,
+    todo: np.ndarray,
+    width: int,
+    separators: dict[int, int],
+    starts: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``todo`` that are valid dates in one fixed-width layout, and their values."""
+    offsets = _offsets(text)
+    candidates = np.flatnonzero(todo & (np.diff(offsets) == width))
+    if not candidates.size:
+        return candidates, np.empty(0, dtype="datetime64[s]")
+    subset = text.take(pa.array(candidates)) if candidates.size < len(text) else text
+    sub_offsets = _offsets(subset)
+    data = np.frombuffer(subset.buffers()[2], dtype=np.uint8)
+    block = data[sub_offsets[0] : sub_offsets[-1]].reshape(-1, width)
+    digits = block - np.uint8(48)  # wraps around for bytes below '0'
+    digit_at = [i for i in range(width) if i not in separators]
+    ok = (digits[:, digit_at] <= 9).all(axis=1)
+    for position, byte in separators.items():
+        ok &= block[:, position] == byte
+
+    def number(start: int, size: int) -> np.ndarray:
+        value = np.zeros(len(block), dtype=np.int32)
+        for i in range(start, start + size):
+            value = value * 10 + digits[:, i]
+        return value
+
+    y0, m0, d0 = starts
+    year, month, day = number(y0, 4), number(m0, 2), number(d0, 2)
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    month_start = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days_in_month = (
+        (month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")
+    ).astype(np.int64)
+    ok &= day <= days_in_month
+    values = (month_start.astype("datetime64[D]") + (day - 1)).astype("datetime64[s]")
+    return candidates[ok], values[ok]
 
 
 def valid_cn_id_number(values: pd.Series) -> np.ndarray:

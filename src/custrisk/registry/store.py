@@ -1,0 +1,130 @@
+"""Finding models: a path, a NAME (its latest version) or NAME@VERSION."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from custrisk.errors import ModelArtifactError, UsageError
+
+DEFAULT_MODELS_DIR = "models"
+MODELS_DIR_ENV = "CUSTRISK_MODELS_DIR"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CARD = "model.json"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One model version in a registry folder."""
+
+    name: str
+    version: int
+    path: Path
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def models_dir(given: str | os.PathLike[str] | None = None) -> Path:
+    """The registry folder: the option, else $CUSTRISK_MODELS_DIR, else ./models."""
+    return Path(given or os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"model name {name!r} is not allowed",
+            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def versions(root: Path, name: str) -> list[int]:
+    folder = root / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def next_version(root: Path, name: str) -> int:
+    found = versions(root, name)
+    return (found[-1] + 1) if found else 1
+
+
+def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> ModelRef:
+    """Turn a path, NAME or NAME@VERSION into the model's folder.
+
+    Raises
+    ------
+    ModelArtifactError
+        When nothing matches, naming what was looked for and where.
+    """
+    root = models_dir(models)
+    as_path = Path(spec)
+    if (as_path / CARD).is_file():
+        card = _read_card_light(as_path / CARD)
+        return ModelRef(
+            str(card.get("name", as_path.parent.name)), int(card.get("version", 0) or 0), as_path
+        )
+    name, _, version_text = spec.partition("@")
+    if not NAME_RE.fullmatch(name) or (version_text and not version_text.isdigit()):
+        raise ModelArtifactError(
+            f"model {spec!r} not found: not a model folder, NAME or NAME@VERSION",
+            hint=f"list the models with: custrisk models list --models-dir {root}",
+        )
+    found = versions(root, name)
+    if not found:
+        raise ModelArtifactError(
+            f"no model named {name!r} in {root}",
+            hint="train one with custrisk train, or pass --models-dir / the model's folder",
+        )
+    version = int(version_text) if version_text else found[-1]
+    if version not in found:
+        raise ModelArtifactError(
+            f"model {name!r} has no version {version} in {root}",
+            hint=f"versions: {', '.join(map(str, found))}",
+        )
+    return ModelRef(name, version, root / name / str(version))
+
+
+def list_models(models: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """One summary per model version in the registry, sorted by name and version."""
+    root = models_dir(models)
+    rows: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return rows
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for version in versions(root, folder.name):
+            path = folder / str(version) / CARD
+            card = _read_card_light(path) if path.is_file() else {}
+            metrics = card.get("metrics", {}).get("holdout", {})
+            rows.append(
+                {
+                    "model_id": f"{folder.name}@{version}",
+                    "algorithm": card.get("algorithm", "?"),
+                    "created_at": card.get("created_at", "?"),
+                    "features": len(card.get("features", [])),
+                    "auc": metrics.get("auc"),
+                    "ks": metrics.get("ks"),
+                    "path": str(folder / str(version)),
+                }
+            )
+    return rows
+
+
+def _read_card_light(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelArtifactError(
+            f"{path}: unreadable model card ({exc})",
+            hint="the model folder is damaged; retrain the model",
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelArtifactError(f"{path}: the model card is not a JSON object")
+    return data

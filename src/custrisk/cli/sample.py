@@ -1,5 +1,123 @@
-"""Placeholder, replaced in this change."""
+"""``custrisk sample-data``: write a synthetic monthly export to try custrisk on."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from custrisk.errors import UsageError
+from custrisk.sample import DEFAULT_AS_OF, ENCODINGS, generate_sample_data, validate_options
+
 app = typer.Typer()
+
+_OPTION_NAMES = {
+    "customers": "--customers",
+    "months": "--months",
+    "as_of": "--as-of",
+    "seed": "--seed",
+    "drift": "--drift",
+    "encoding": "--encoding",
+}
+
+
+@app.command("sample-data")
+def sample_data(
+    out_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder to write credit.csv, transactions.csv, behaviour.csv, labels.csv "
+            "and ground_truth.csv into (created if missing; files are replaced).",
+            show_default=False,
+        ),
+    ],
+    customers: Annotated[
+        int, typer.Option("--customers", help="Number of customers (rows of credit.csv).")
+    ] = 500,
+    months: Annotated[
+        int, typer.Option("--months", help="Months of transactions and events before --as-of.")
+    ] = 12,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help=f"Export date YYYY-MM-DD; nothing happens after it. Default {DEFAULT_AS_OF}, "
+            "or the last day of the following month when --drift is above 0.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed; the same options give identical files.")
+    ] = 42,
+    drift: Annotated[
+        float,
+        typer.Option(
+            "--drift",
+            help="Shift the distributions by this many standard deviations of latent risk "
+            "(0 = none; 0.5 gives PSI above 0.25 on several features).",
+        ),
+    ] = 0.0,
+    dirty: Annotated[
+        bool,
+        typer.Option(
+            "--dirty/--clean",
+            help="Inject realistic faults (duplicates, blanks, bad numbers and dates, orphans, "
+            "...) and list each one in faults.csv.",
+        ),
+    ] = False,
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="File encoding: " + " or ".join(ENCODINGS) + ".")
+    ] = "utf-8",
+) -> None:
+    """Write a synthetic but realistic monthly export (with labels) to OUT_DIR."""
+    as_of_date = _parse_date(as_of) if as_of is not None else None
+    validate_options(
+        customers=customers,
+        months=months,
+        as_of=as_of_date,
+        seed=seed,
+        drift=drift,
+        encoding=encoding,
+        option_names=_OPTION_NAMES,
+    )
+    summary = generate_sample_data(
+        out_dir,
+        customers=customers,
+        months=months,
+        as_of=as_of_date,
+        seed=seed,
+        drift=drift,
+        dirty=dirty,
+        encoding=encoding,
+    )
+
+    from rich.table import Table
+
+    from custrisk.cli._console import console
+
+    table = Table(title=f"Sample export in {summary.out_dir}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, path in summary.paths.items():
+        table.add_row(str(path.name), f"{summary.rows[name]:,}")
+    console.print(table)
+    console.print(
+        f"customers {summary.customers:,}  bad rate {summary.bad_rate:.1%}  "
+        f"as of {summary.as_of.isoformat()}  drift {summary.drift:g}  "
+        f"encoding {summary.encoding}"
+    )
+    if summary.faults:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in summary.faults.items())
+        console.print(f"faults injected {summary.n_faults:,} (see faults.csv): {kinds}")
+
+
+def _parse_date(text: str) -> date:
+    value = text.strip()
+    try:
+        if len(value) == 10:  # fromisoformat also takes 20261031, which is not meant here
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise UsageError(f"--as-of must be a date written YYYY-MM-DD, e.g. 2026-10-31; got {text!r}")

@@ -1,0 +1,108 @@
+"""Reference distributions: the bins and counts that drift checks compare against.
+
+At training, every model feature and the score get a reference: for numbers, bins cut at
+the training data's quantiles (deciles by default, fewer when values repeat); for
+categories, one bin per category seen (plus "other" for new ones); always a bin for
+missing values. The same bins are then applied to new data, so PSI/CSI compare like
+with like. References are stored in the model card as plain JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING = "missing"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Bins of one variable and the training counts in each."""
+
+    kind: str  # "numeric" | "categorical"
+    labels: tuple[str, ...]  # one per bin, the missing bin last
+    counts: tuple[int, ...]
+    edges: tuple[float, ...] = ()  # numeric: interior cut points, bins [e_i, e_i+1)
+    categories: tuple[str, ...] = ()  # categorical: known categories, in bin order
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.counts))
+
+    def bin_counts(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """Counts of ``values`` in these bins (same order as ``labels``)."""
+        series = pd.Series(values)
+        missing = series.isna().to_numpy()
+        counts = np.zeros(len(self.labels), dtype=np.int64)
+        counts[-1] = int(missing.sum())
+        present = series[~missing]
+        if self.kind == "numeric":
+            numbers = present.to_numpy(dtype=np.float64)
+            index = np.searchsorted(np.asarray(self.edges, dtype=np.float64), numbers, side="right")
+            counts[:-1] += np.bincount(index, minlength=len(self.labels) - 1)
+        else:
+            position = {c: i for i, c in enumerate(self.categories)}
+            other = len(self.categories)  # the "other" bin sits before "missing"
+            codes = present.astype(str).map(position).fillna(other).to_numpy(dtype=np.int64)
+            counts[:-1] += np.bincount(codes, minlength=len(self.labels) - 1)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "counts": list(self.counts),
+        }
+        if self.kind == "numeric":
+            out["edges"] = list(self.edges)
+        else:
+            out["categories"] = list(self.categories)
+        return out
+
+
+def reference_from_dict(data: dict[str, Any]) -> Reference:
+    return Reference(
+        kind=str(data["kind"]),
+        labels=tuple(str(x) for x in data["labels"]),
+        counts=tuple(int(x) for x in data["counts"]),
+        edges=tuple(float(x) for x in data.get("edges", ())),
+        categories=tuple(str(x) for x in data.get("categories", ())),
+    )
+
+
+def build_reference(values: pd.Series | np.ndarray, *, bins: int = 10) -> Reference:
+    """Reference bins and counts for ``values`` (numeric by dtype, else categorical)."""
+    series = pd.Series(values)
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric:
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = numbers[~np.isnan(numbers)]
+        if present.size:
+            # Cut at observed values, so repeated values (counts, flags) keep one bin each.
+            quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="higher")
+            cuts = np.unique(quantiles)
+            edges = tuple(float(e) for e in cuts[cuts > present.min()])
+        else:
+            edges = ()
+        bounds = ("-inf", *(_fmt(e) for e in edges), "inf")
+        labels = tuple(f"[{lo}, {hi})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+        ref = Reference("numeric", (*labels, MISSING), (0,) * (len(labels) + 1), edges=edges)
+    else:
+        present = series.dropna().astype(str)
+        categories = tuple(sorted(present.unique()))
+        ref = Reference(
+            "categorical",
+            (*categories, OTHER, MISSING),
+            (0,) * (len(categories) + 2),
+            categories=categories,
+        )
+    counts = ref.bin_counts(series)
+    return Reference(ref.kind, ref.labels, tuple(int(c) for c in counts), ref.edges, ref.categories)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"

@@ -1,0 +1,107 @@
+"""Risk models: WOE binning, logistic scorecard, decision tree, scaling and metrics.
+
+>>> from custrisk.model import LogisticScorecard, WoeBinner          # doctest: +SKIP
+>>> card = LogisticScorecard(binner=WoeBinner(specs=specs)).fit(X, y)  # doctest: +SKIP
+>>> card.predict_pd(X), card.predict_score(X), card.reasons(X)      # doctest: +SKIP
+
+The estimators follow the scikit-learn contract and pickle with joblib. Names are
+imported lazily so that ``import custrisk.model`` does not load scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from custrisk.model.binning import FeatureBins, WoeBinner
+    from custrisk.model.features import (
+        DIRECTIONS,
+        KINDS,
+        MONOTONIC,
+        FeatureSpec,
+        feature_specs_from_frame,
+        feature_specs_from_indicators,
+    )
+    from custrisk.model.metrics import (
+        Evaluation,
+        auc,
+        brier,
+        calibration_table,
+        cross_validate,
+        evaluate,
+        gini,
+        holdout_split,
+        ks,
+        lift_table,
+        out_of_time_split,
+    )
+    from custrisk.model.scaling import SCALING_PRESETS, Scaling
+    from custrisk.model.scorecard import LogisticScorecard, bare_floor_pd
+    from custrisk.model.selection import SelectionResult, select_features
+    from custrisk.model.tree import TreeModel
+
+_EXPORTS = {
+    "FeatureBins": "binning",
+    "WoeBinner": "binning",
+    "DIRECTIONS": "features",
+    "KINDS": "features",
+    "MONOTONIC": "features",
+    "FeatureSpec": "features",
+    "feature_specs_from_frame": "features",
+    "feature_specs_from_indicators": "features",
+    "Evaluation": "metrics",
+    "auc": "metrics",
+    "brier": "metrics",
+    "calibration_table": "metrics",
+    "cross_validate": "metrics",
+    "evaluate": "metrics",
+    "gini": "metrics",
+    "holdout_split": "metrics",
+    "ks": "metrics",
+    "lift_table": "metrics",
+    "out_of_time_split": "metrics",
+    "SCALING_PRESETS": "scaling",
+    "Scaling": "scaling",
+    "LogisticScorecard": "scorecard",
+    "bare_floor_pd": "scorecard",
+    "SelectionResult": "selection",
+    "select_features": "selection",
+    "TreeModel": "tree",
+}
+
+__all__ = [
+    "DIRECTIONS",
+    "Evaluation",
+    "FeatureBins",
+    "FeatureSpec",
+    "KINDS",
+    "LogisticScorecard",
+    "MONOTONIC",
+    "SCALING_PRESETS",
+    "Scaling",
+    "SelectionResult",
+    "TreeModel",
+    "WoeBinner",
+    "auc",
+    "bare_floor_pd",
+    "brier",
+    "calibration_table",
+    "cross_validate",
+    "evaluate",
+    "feature_specs_from_frame",
+    "feature_specs_from_indicators",
+    "gini",
+    "holdout_split",
+    "ks",
+    "lift_table",
+    "out_of_time_split",
+    "select_features",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"custrisk.model.{module}"), name)

@@ -1,0 +1,611 @@
+"""The WOE logistic scorecard: bins, selection, logistic regression, points, reasons.
+
+Fitting bins every feature (:class:`~custrisk.model.binning.WoeBinner`), optionally
+selects features (:func:`~custrisk.model.selection.select_features`) and fits an L2
+logistic regression of the bad flag on the WOE values::
+
+    log(PD / (1 - PD)) = b0 + sum_j b_j * WOE_j
+
+As WOE = ln(good share / bad share) is positive for safer bins, every ``b_j`` should be
+negative; features whose coefficient is positive are listed in ``sign_warnings_``.
+
+Points. With the scaling's ``factor`` and ``offset`` (see :mod:`custrisk.model.scaling`)
+the unrounded score is ``offset + factor * (-b0 - sum_j b_j * WOE_j)``. The points of
+bin ``k`` of characteristic ``j`` are::
+
+    points_jk = round(-factor * b_j * WOE_jk + (offset - factor * b0) / m)
+
+with ``m`` the number of characteristics (``intercept_points="distribute"``, the
+default), or ``round(-factor * b_j * WOE_jk)`` plus one base-points row of
+``round(offset - factor * b0)`` (``intercept_points="base"``). The score of a customer
+is *defined* as the sum of the (integer) points of their bins, so ``score == sum of
+points`` holds exactly. The PD reported is the model's own, unrounded; the score differs
+from ``Scaling.score_from_pd(pd)`` by at most ``m / 2`` points of rounding.
+
+Reason codes (PMML "pointsBelow"): for every characteristic, points lost = the
+characteristic's maximum points minus the customer's points; the reasons are the
+characteristics with the most points lost (ties: feature order), losses of 0 excluded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from custrisk.errors import ConfigError, DataError
+from custrisk.model._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_frame,
+    check_int,
+    check_target,
+    list_some,
+    param_error,
+)
+from custrisk.model.binning import WoeBinner
+from custrisk.model.features import is_missing, numeric_values
+from custrisk.model.scaling import Scaling
+from custrisk.model.selection import SelectionResult, select_features
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BASE_POINTS_CODE",
+    "POINTS_TABLE_COLUMNS",
+    "REASON_COLUMNS",
+    "LogisticScorecard",
+    "bare_floor_pd",
+]
+
+INTERCEPT_POINTS = ("distribute", "base")
+#: Feature code of the base-points row of the points table (``intercept_points="base"``).
+BASE_POINTS_CODE = "(base)"
+POINTS_TABLE_COLUMNS = (
+    "feature",
+    "label_zh",
+    "label_en",
+    "bin",
+    "bin_label",
+    "woe",
+    "coefficient",
+    "points",
+)
+REASON_COLUMNS = (
+    "row",
+    "rank",
+    "code",
+    "label_zh",
+    "label_en",
+    "value",
+    "bin_label",
+    "points",
+    "points_lost",
+)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _raw_value(value: Any) -> Any:
+    """A plain Python value for reports: None for missing, float or str otherwise."""
+    if is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class LogisticScorecard(ClassifierMixin, BaseEstimator):
+    """WOE logistic regression scorecard with integer points and reason codes.
+
+    Parameters
+    ----------
+    binner : WoeBinner, optional
+        The binning step (cloned at fit); default ``WoeBinner()``. Feature specs (risk
+        direction, labels) are given to the binner.
+    C : float, default 1.0
+        Inverse L2 regularisation strength of the logistic regression.
+    class_weight : None, "balanced" or dict, default None
+        Passed to ``LogisticRegression``; anything but None shifts the PDs away from the
+        observed bad rate.
+    max_iter : int, default 1000
+        Iterations of the lbfgs solver.
+    selection : bool, default True
+        Select features by IV and correlation (the next four parameters).
+    min_iv, max_corr, force_in, force_out
+        See :func:`~custrisk.model.selection.select_features`.
+    drop_wrong_sign : bool, default False
+        Refit without the feature with the largest wrong-sign coefficient until every
+        coefficient is negative.
+    scaling : Scaling, str or dict, default "default"
+        Score scaling: an instance, a preset name or ``base_score/base_odds/pdo``.
+    intercept_points : {"distribute", "base"}, default "distribute"
+        Spread the intercept evenly over the characteristics, or give it a base-points
+        row of its own.
+
+    Attributes
+    ----------
+    binner_ : WoeBinner
+        The fitted binner (all input features).
+    selection_ : SelectionResult
+        Selected features and the reason each other one was dropped.
+    features_ : list of str
+        The characteristics of the scorecard (selected features, in input order).
+    coef_ : ndarray of shape (n_features,)
+        Logistic coefficients on WOE, aligned with ``features_`` (negative is right).
+    intercept_ : float
+        Logistic intercept (log-odds of bad at WOE 0).
+    sign_warnings_ : list of str
+        Features whose coefficient is positive (wrong sign).
+    scaling_ : Scaling
+    points_ : dict of str to ndarray of int64
+        Points per bin of each characteristic (the binner's bin order).
+    base_points_ : int
+        Base points (0 when the intercept is distributed).
+    classes_ : ndarray, [0, 1]
+    converged_ : bool
+        Whether the solver converged within ``max_iter``.
+    """
+
+    def __init__(
+        self,
+        *,
+        binner: WoeBinner | None = None,
+        C: float = 1.0,
+        class_weight: Any = None,
+        max_iter: int = 1000,
+        selection: bool = True,
+        min_iv: float = 0.02,
+        max_corr: float = 0.7,
+        force_in: Iterable[str] = (),
+        force_out: Iterable[str] = (),
+        drop_wrong_sign: bool = False,
+        scaling: Scaling | str | dict[str, float] = "default",
+        intercept_points: str = "distribute",
+    ) -> None:
+        self.binner = binner
+        self.C = C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+        self.selection = selection
+        self.min_iv = min_iv
+        self.max_corr = max_corr
+        self.force_in = force_in
+        self.force_out = force_out
+        self.drop_wrong_sign = drop_wrong_sign
+        self.scaling = scaling
+        self.intercept_points = intercept_points
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def _check_params(self) -> Scaling:
+        check_float(self, "C", self.C, low=0.0, low_open=True)
+        check_int(self, "max_iter", self.max_iter, low=1)
+        check_bool(self, "selection", self.selection)
+        check_bool(self, "drop_wrong_sign", self.drop_wrong_sign)
+        check_choice(self, "intercept_points", self.intercept_points, INTERCEPT_POINTS)
+        if self.binner is not None and not isinstance(self.binner, WoeBinner):
+            raise param_error(self, "binner", "a WoeBinner or None", self.binner)
+        if not (
+            self.class_weight is None
+            or self.class_weight == "balanced"
+            or isinstance(self.class_weight, dict)
+        ):
+            raise param_error(self, "class_weight", "None, 'balanced' or a dict", self.class_weight)
+        return Scaling.resolve(self.scaling)
+
+    def fit(self, X: pd.DataFrame, y: Any) -> LogisticScorecard:
+        """Bin, select, and fit the logistic regression; compute the points.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Features (numeric and categorical columns; missing values allowed).
+        y : array-like of 0/1
+            The bad flag (1 = bad).
+
+        Returns
+        -------
+        LogisticScorecard
+            The fitted scorecard.
+        """
+        scaling = self._check_params()
+        X = check_frame(X)
+        target = check_target(y, X.shape[0])
+        binner = clone(self.binner) if self.binner is not None else WoeBinner()
+        binner.fit(X, target)
+        if self.selection:
+            selection = select_features(
+                binner,
+                X,
+                min_iv=self.min_iv,
+                max_corr=self.max_corr,
+                force_in=self.force_in,
+                force_out=self.force_out,
+            )
+        else:
+            selection = SelectionResult(selected=tuple(binner.features_), iv=dict(binner.iv_))
+        features = list(selection.selected)
+        if not features:
+            raise ConfigError(
+                "No feature passed the selection "
+                f"(min_iv={self.min_iv}, max_corr={self.max_corr}); "
+                f"dropped: {list_some([f'{k}: {v}' for k, v in selection.dropped.items()], 3)}",
+                hint="lower min_iv or force features in",
+            )
+        woe = binner.woe_matrix(X, features)
+        dropped = dict(selection.dropped)
+        while True:
+            lr, converged = self._fit_lr(woe, target)
+            coef = lr.coef_[0]
+            wrong = [(float(c), f) for c, f in zip(coef, features, strict=True) if c > 0]
+            if not (self.drop_wrong_sign and wrong) or len(features) == 1:
+                break
+            worst = max(wrong)[1]
+            dropped[worst] = f"coefficient {max(wrong)[0]:+.3g} has the wrong sign"
+            logger.info("feature %s dropped: wrong-sign coefficient", worst)
+            keep = [i for i, f in enumerate(features) if f != worst]
+            features = [features[i] for i in keep]
+            woe = woe[:, keep]
+        self.binner_ = binner
+        self.selection_ = SelectionResult(
+            selected=tuple(features),
+            dropped={f: dropped[f] for f in binner.features_ if f in dropped},
+            iv=selection.iv,
+        )
+        self.features_ = features
+        self.lr_ = lr
+        self.coef_ = np.asarray(lr.coef_[0], dtype=float).copy()
+        self.intercept_ = float(lr.intercept_[0])
+        self.converged_ = converged
+        self.sign_warnings_ = [f for f, c in zip(features, self.coef_, strict=True) if c > 0]
+        for code in self.sign_warnings_:
+            logger.warning(
+                "feature %s has a positive coefficient on WOE (a safer bin scores as riskier)",
+                code,
+            )
+        self.scaling_ = scaling
+        self._set_points()
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray(binner.features_, dtype=object)
+        self.n_features_in_ = len(binner.features_)
+        self.__dict__.pop("_compiled", None)
+        return self
+
+    def _fit_lr(self, woe: np.ndarray, target: np.ndarray) -> tuple[LogisticRegression, bool]:
+        lr = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, solver="lbfgs", max_iter=self.max_iter
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lr.fit(woe, target)
+        converged = bool(np.all(lr.n_iter_ < self.max_iter))
+        if not converged:
+            logger.warning(
+                "the logistic regression did not converge in %d iterations; raise max_iter",
+                self.max_iter,
+            )
+        return lr, converged
+
+    def _set_points(self) -> None:
+        factor = self.scaling_.factor
+        constant = self.scaling_.offset - factor * self.intercept_
+        m = len(self.features_)
+        share = constant / m if self.intercept_points == "distribute" else 0.0
+        self.base_points_ = 0 if self.intercept_points == "distribute" else int(round(constant))
+        self.points_ = {
+            code: np.round(-factor * coef * self.binner_.bins_[code].woe + share).astype(np.int64)
+            for code, coef in zip(self.features_, self.coef_, strict=True)
+        }
+
+    # -- predicting ------------------------------------------------------------------
+
+    def _bins(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        return self.binner_.bin_matrix(X, self.features_)
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds of bad per row."""
+        bins = self._bins(X)
+        z = np.full(bins.shape[0], self.intercept_)
+        for j, code in enumerate(self.features_):
+            z += self.coef_[j] * self.binner_.bins_[code].woe[bins[:, j]]
+        return z
+
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of bad per row (the model's, unrounded)."""
+        return _sigmoid(self.decision_function(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities ``[P(good), P(bad)]`` per row."""
+        pd_bad = self.predict_pd(X)
+        return np.column_stack([1.0 - pd_bad, pd_bad])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 (bad) where PD >= 0.5, else 0."""
+        return (self.predict_pd(X) >= 0.5).astype(np.int64)
+
+    def points_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """Points of every characteristic per row, ``(n_rows, n_features)`` int64."""
+        return self._points(self._bins(X))
+
+    def _points(self, bins: np.ndarray) -> np.ndarray:
+        out = np.empty(bins.shape, dtype=np.int64)
+        for j, code in enumerate(self.features_):
+            out[:, j] = self.points_[code][bins[:, j]]
+        return out
+
+    def predict_score(self, X: pd.DataFrame) -> np.ndarray:
+        """Score per row: the sum of the points of the row's bins (int64).
+
+        Named ``predict_score`` rather than ``score``: scikit-learn reserves
+        ``score(X, y)`` for a goodness-of-fit number.
+        """
+        return self.points_matrix(X).sum(axis=1) + self.base_points_
+
+    # -- tables and reasons ----------------------------------------------------------
+
+    def points_table(self) -> pd.DataFrame:
+        """Points per characteristic and bin.
+
+        Columns: feature, label_zh, label_en, bin, bin_label, woe, coefficient, points.
+        With ``intercept_points="base"`` a first row (feature ``"(base)"``) holds the
+        base points. ``attrs`` records the WOE definition, the scaling and the rule
+        "score = sum of points".
+        """
+        check_is_fitted(self, "coef_")
+        rows: list[dict[str, Any]] = []
+        if self.intercept_points == "base":
+            rows.append(
+                {
+                    "feature": BASE_POINTS_CODE,
+                    "label_zh": "基础分",
+                    "label_en": "Base points",
+                    "bin": 0,
+                    "bin_label": "",
+                    "woe": math.nan,
+                    "coefficient": self.intercept_,
+                    "points": self.base_points_,
+                }
+            )
+        for code, coef in zip(self.features_, self.coef_, strict=True):
+            spec = self.binner_.specs_[code]
+            fb = self.binner_.bins_[code]
+            for k in range(fb.n_bins):
+                rows.append(
+                    {
+                        "feature": code,
+                        "label_zh": spec.label_zh,
+                        "label_en": spec.label_en,
+                        "bin": k,
+                        "bin_label": fb.labels[k],
+                        "woe": float(fb.woe[k]),
+                        "coefficient": float(coef),
+                        "points": int(self.points_[code][k]),
+                    }
+                )
+        table = pd.DataFrame(rows, columns=list(POINTS_TABLE_COLUMNS))
+        table.attrs.update(
+            {
+                "woe_definition": "WOE = ln(good share / bad share)",
+                "score_definition": "score = sum of the points of the customer's bins",
+                "intercept_points": self.intercept_points,
+                "scaling": self.scaling_.to_dict(),
+            }
+        )
+        return table
+
+    def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        """The top reason codes of every row ("pointsBelow": points lost per characteristic).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Must hold every characteristic.
+        top : int, default 3
+            Most reasons per row. Rows lose no points on a characteristic at its maximum,
+            so a row may have fewer reasons.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Long format, one row per reason: row (``X``'s index label), rank (1 = most
+            points lost), code, label_zh, label_en, value (the raw value; None if
+            missing), bin_label, points, points_lost.
+        """
+        top = check_int(self, "top", top, low=1)
+        check_is_fitted(self, "coef_")
+        bins = self._bins(X)
+        points = self._points(bins)
+        max_points = np.array([self.points_[c].max() for c in self.features_], dtype=np.int64)
+        lost = max_points[np.newaxis, :] - points
+        # stable sort on -lost: ties keep the feature order
+        order = np.argsort(-lost, axis=1, kind="stable")[:, :top]
+        rows = np.repeat(np.arange(points.shape[0]), order.shape[1])
+        cols = order.ravel()
+        lost_flat = lost[rows, cols]
+        keep = lost_flat > 0
+        rows, cols, lost_flat = rows[keep], cols[keep], lost_flat[keep]
+        ranks = np.tile(np.arange(order.shape[1]), order.shape[0])[keep]
+        values = np.empty(rows.size, dtype=object)
+        bin_labels = np.empty(rows.size, dtype=object)
+        for j, code in enumerate(self.features_):
+            hit = cols == j
+            if not hit.any():
+                continue
+            column = X[code]
+            if self.binner_.bins_[code].kind == "numeric":
+                raw = numeric_values(column)[rows[hit]]
+                values[hit] = [None if math.isnan(v) else float(v) for v in raw]
+            else:
+                raw_obj = column.to_numpy(dtype=object)[rows[hit]]
+                values[hit] = [_raw_value(v) for v in raw_obj]
+            labels = np.asarray(self.binner_.bins_[code].labels, dtype=object)
+            bin_labels[hit] = labels[bins[rows[hit], j]]
+        codes = np.asarray(self.features_, dtype=object)[cols]
+        specs = self.binner_.specs_
+        table = pd.DataFrame(
+            {
+                "row": X.index.to_numpy()[rows],
+                "rank": ranks + 1,
+                "code": codes,
+                "label_zh": [specs[c].label_zh for c in codes],
+                "label_en": [specs[c].label_en for c in codes],
+                "value": pd.Series(values, dtype=object),
+                "bin_label": bin_labels,
+                "points": points[rows, cols],
+                "points_lost": lost_flat,
+            },
+            columns=list(REASON_COLUMNS),
+        )
+        return table
+
+    # -- single customer -------------------------------------------------------------
+
+    def _compiled_tables(self) -> list[tuple[Any, ...]]:
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None:
+            compiled = []
+            for j, code in enumerate(self.features_):
+                fb = self.binner_.bins_[code]
+                spec = self.binner_.specs_[code]
+                points = [int(p) for p in self.points_[code]]
+                compiled.append(
+                    (
+                        code,
+                        fb,
+                        float(self.coef_[j]),
+                        [float(w) for w in fb.woe],
+                        points,
+                        max(points),
+                        spec.label_zh,
+                        spec.label_en,
+                    )
+                )
+            self.__dict__["_compiled"] = compiled
+        return compiled
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop("_compiled", None)
+        return state
+
+    def score_one(self, values: Mapping[str, Any], top: int = 3) -> dict[str, Any]:
+        """Score one customer from a dict of raw feature values, without pandas.
+
+        Parameters
+        ----------
+        values : dict of str to object
+            Raw value of every characteristic (None or NaN for missing); other keys
+            are ignored.
+        top : int, default 3
+            Most reason codes.
+
+        Returns
+        -------
+        dict
+            ``pd`` (float), ``score`` (int), ``reasons`` (list of dicts with code,
+            label_zh, label_en, value, bin_label, points, points_lost), the same as
+            :meth:`predict_pd`, :meth:`predict_score` and :meth:`reasons` give.
+        """
+        check_is_fitted(self, "coef_")
+        compiled = self._compiled_tables()
+        absent = [entry[0] for entry in compiled if entry[0] not in values]
+        if absent:
+            raise DataError(
+                f"values lacks {len(absent)} feature(s) the model uses: {list_some(absent)}",
+                hint="pass None for a missing value",
+            )
+        z = self.intercept_
+        score = self.base_points_
+        losses: list[tuple[int, int, int]] = []
+        for j, (code, fb, coef, woe, points, max_points, _, _) in enumerate(compiled):
+            k = fb.bin_of(values[code])
+            z += coef * woe[k]
+            score += points[k]
+            if points[k] < max_points:
+                losses.append((points[k] - max_points, j, k))
+        losses.sort()
+        reasons = []
+        for lost, j, k in losses[:top]:
+            code, fb, _, _, points, _, label_zh, label_en = compiled[j]
+            reasons.append(
+                {
+                    "code": code,
+                    "label_zh": label_zh,
+                    "label_en": label_en,
+                    "value": _raw_value(values[code]),
+                    "bin_label": fb.labels[k],
+                    "points": points[k],
+                    "points_lost": -lost,
+                }
+            )
+        return {"pd": 1.0 / (1.0 + math.exp(-z)), "score": int(score), "reasons": reasons}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for the model card: features, coefficients, points."""
+        check_is_fitted(self, "coef_")
+        return {
+            "algorithm": "woe_logistic_scorecard",
+            "features": list(self.features_),
+            "coefficients": {c: float(v) for c, v in zip(self.features_, self.coef_, strict=True)},
+            "intercept": self.intercept_,
+            "sign_warnings": list(self.sign_warnings_),
+            "selection": self.selection_.to_dict(),
+            "scaling": self.scaling_.to_dict(),
+            "intercept_points": self.intercept_points,
+            "base_points": self.base_points_,
+            "points": {c: [int(p) for p in self.points_[c]] for c in self.features_},
+            "bins": {c: self.binner_.bins_[c].to_dict() for c in self.features_},
+            "specs": {c: self.binner_.specs_[c].to_dict() for c in self.features_},
+            "woe_definition": "WOE = ln(good share / bad share)",
+        }
+
+
+def bare_floor_pd(model: LogisticScorecard, X: np.ndarray) -> np.ndarray:
+    """PD by bin lookup and a dot product on a raw NumPy matrix: the least scoring can cost.
+
+    Used by benchmarks as the floor that full scoring is compared against.
+
+    Parameters
+    ----------
+    model : LogisticScorecard
+        A fitted scorecard.
+    X : ndarray of shape (n_rows, n_features)
+        Raw float values of ``model.features_``, in that order (NaN for missing). A
+        categorical characteristic's column must hold the bin index instead (as
+        :meth:`WoeBinner.bin_matrix` gives).
+
+    Returns
+    -------
+    ndarray of shape (n_rows,)
+        PD per row; equal to :meth:`LogisticScorecard.predict_pd` on the same data.
+    """
+    check_is_fitted(model, "coef_")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != len(model.features_):
+        raise DataError(f"X must have shape (n_rows, {len(model.features_)}), got {X.shape}")
+    z = np.full(X.shape[0], model.intercept_)
+    for j, code in enumerate(model.features_):
+        fb = model.binner_.bins_[code]
+        partial = model.coef_[j] * fb.woe
+        if fb.kind == "numeric":
+            # NaN sorts after every number: a trailing NaN edge sends NaN to the last bin
+            edges = np.append(fb.cuts, np.nan)
+            z += partial[np.searchsorted(edges, X[:, j], side="right")]
+        else:
+            z += partial[X[:, j].astype(np.int64)]
+    return 1.0 / (1.0 + np.exp(-z))

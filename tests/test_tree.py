@@ -1,0 +1,316 @@
+"""TreeModel: CV pruning, Saabas contributions, encoding, single-customer scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.tree import DecisionTreeClassifier
+
+from custrisk.errors import ConfigError, DataError
+from custrisk.model.features import FeatureSpec
+from custrisk.model.metrics import auc
+from custrisk.model.tree import TreeModel, _prune_map, _pruning_alphas
+
+SPECS = {
+    "overdue_days": FeatureSpec(
+        "overdue_days", direction="higher_is_riskier", label_zh="逾期天数", label_en="Days overdue"
+    ),
+    "income": FeatureSpec(
+        "income", direction="higher_is_safer", label_zh="收入", label_en="Income"
+    ),
+    "region": FeatureSpec("region", kind="categorical", label_zh="地区", label_en="Region"),
+    "noise": FeatureSpec("noise"),
+}
+
+
+def portfolio(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    overdue = rng.gamma(1.5, 8.0, n)
+    income = rng.lognormal(11, 0.5, n)
+    region = rng.choice(["华东", "华北", "西北", "东北"], n, p=[0.5, 0.3, 0.195, 0.005])
+    logit = -3.0 + 0.07 * overdue - 1.0 * (np.log(income) - 11) + np.where(region == "西北", 1, 0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame(
+        {
+            "overdue_days": overdue,
+            "income": np.where(rng.random(n) < 0.1, np.nan, income),
+            "region": pd.Series(np.where(rng.random(n) < 0.03, None, region), dtype="str"),
+            "noise": rng.normal(size=n),
+        }
+    )
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray]:
+    return portfolio()
+
+
+@pytest.fixture(scope="module")
+def model(data: tuple[pd.DataFrame, np.ndarray]) -> TreeModel:
+    X, y = data
+    return TreeModel(specs=SPECS).fit(X, y)
+
+
+def test_pruning_picks_an_alpha_by_cross_validation(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, y = data
+    results = model.cv_results_
+    assert results["metric"] == "log_loss"
+    assert model.ccp_alpha_ in results["alphas"]
+    assert model.ccp_alpha_ == results["best_alpha"]
+    chosen = results["alphas"].index(model.ccp_alpha_)
+    assert results["mean"][chosen] == pytest.approx(min(results["mean"]), abs=1e-12)
+    assert len(results["alphas"]) <= 20
+    assert results["alphas"] == sorted(results["alphas"])
+    # the chosen alpha prunes: fewer leaves than the unpruned tree of the same limits
+    unpruned = DecisionTreeClassifier(max_depth=5, min_samples_leaf=0.02, random_state=0).fit(
+        model.encode(X), y
+    )
+    assert model.ccp_alpha_ > 0
+    assert model.tree_model_.get_n_leaves() < unpruned.get_n_leaves()
+    assert auc(y, model.predict_pd(X)) > 0.7
+
+
+def test_pruning_path_and_pruned_trees_match_scikit_learn(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, y = data
+    encoded = model.encode(X)
+    full = DecisionTreeClassifier(max_depth=5, min_samples_leaf=0.02, random_state=0)
+    path = full.cost_complexity_pruning_path(encoded, y)
+    tree = full.fit(encoded, y).tree_
+    cost = tree.impurity * tree.weighted_n_node_samples / tree.weighted_n_node_samples[0]
+    ours = _pruning_alphas(tree.children_left, tree.children_right, cost)
+    np.testing.assert_allclose(np.unique(ours), np.unique(path.ccp_alphas), atol=1e-12)
+    for alpha in np.unique(path.ccp_alphas)[::3]:
+        leaf_of = _prune_map(tree.children_left, tree.children_right, cost, alpha + 1e-12)
+        leaves = {leaf_of[n] for n in range(tree.node_count) if tree.children_left[n] == -1}
+        pruned = DecisionTreeClassifier(
+            max_depth=5, min_samples_leaf=0.02, random_state=0, ccp_alpha=alpha + 1e-12
+        ).fit(encoded, y)
+        assert len(leaves) == pruned.get_n_leaves()
+
+
+def test_pure_noise_is_pruned_to_a_small_tree() -> None:
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(3)})
+    y = (rng.random(2000) < 0.2).astype(int)
+    model = TreeModel(min_samples_leaf=20).fit(X, y)
+    assert model.tree_model_.get_n_leaves() <= 3
+
+
+def test_roc_auc_metric_and_fixed_alpha(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    by_auc = TreeModel(specs=SPECS, cv_metric="roc_auc", cv=3).fit(X, y)
+    assert by_auc.cv_results_["metric"] == "roc_auc"
+    assert by_auc.ccp_alpha_ in by_auc.cv_results_["alphas"]
+    fixed = TreeModel(specs=SPECS, ccp_alpha=0.0).fit(X, y)
+    assert fixed.ccp_alpha_ == 0.0 and fixed.cv_results_ == {}
+
+
+def test_contributions_plus_bias_equal_the_leaf_pd(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, _ = data
+    contributions = model.contributions(X)
+    assert list(contributions.columns) == list(X.columns)
+    np.testing.assert_allclose(
+        model.bias_ + contributions.sum(axis=1).to_numpy(), model.predict_pd(X), atol=1e-12
+    )
+    assert model.bias_ == pytest.approx(model.bad_rate_, abs=1e-3)
+    # a feature the tree never splits on contributes nothing
+    used = {model.encoded_source_[f] for f in model.tree_model_.tree_.feature if f >= 0}
+    for code in set(X.columns) - used:
+        assert (contributions[code] == 0).all()
+
+
+def test_reasons_are_the_top_positive_contributions(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, _ = data
+    sample = X.iloc[:300]
+    reasons = model.reasons(sample, top=3)
+    again = model.reasons(sample, top=3)
+    pd.testing.assert_frame_equal(reasons, again)
+    assert list(reasons.columns) == [
+        "row",
+        "rank",
+        "code",
+        "label_zh",
+        "label_en",
+        "value",
+        "contribution",
+    ]
+    assert (reasons["contribution"] > 0).all()
+    contributions = model.contributions(sample)
+    for row, group in reasons.groupby("row"):
+        values = contributions.loc[row]
+        order = sorted(
+            (c for c in values.index if values[c] > 0),
+            key=lambda c: (-values[c], list(values.index).index(c)),
+        )[:3]
+        assert group["code"].tolist() == order
+        assert group["rank"].tolist() == list(range(1, len(order) + 1))
+    first = reasons.iloc[0]
+    assert first["label_en"] == SPECS[first["code"]].label_en
+
+
+def test_categorical_encoding_handles_unseen_and_missing(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    codes = model.category_codes_["region"]
+    # ordinal by bad rate: the riskiest big region gets the highest code among them
+    assert codes["西北"] > codes["华东"]
+    assert codes["东北"] == codes["(other)"]  # rare (0.5%) is pooled
+    new = pd.DataFrame(
+        {
+            "overdue_days": [5.0, 5.0, 5.0],
+            "income": [60000.0] * 3,
+            "region": pd.Series(["海外", None, "东北"], dtype="str"),
+            "noise": [0.0] * 3,
+        }
+    )
+    encoded = model.encode(new)
+    column = model.encoded_features_.index("region")
+    assert encoded[:, column].tolist() == [codes["(other)"], codes["(missing)"], codes["(other)"]]
+    pds = model.predict_pd(new)
+    assert np.isfinite(pds).all()
+
+
+def test_missing_numbers_are_imputed_with_an_indicator(
+    model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, _ = data
+    assert "income__missing" in model.encoded_features_
+    assert "overdue_days__missing" not in model.encoded_features_
+    encoded = model.encode(X)
+    income = model.encoded_features_.index("income")
+    flag = model.encoded_features_.index("income__missing")
+    missing = X["income"].isna().to_numpy()
+    assert (encoded[missing, flag] == 1).all() and (encoded[~missing, flag] == 0).all()
+    median_encoded = model.encode(
+        pd.DataFrame(
+            {
+                "overdue_days": [1.0],
+                "income": [model.medians_["income"]],
+                "region": ["华东"],
+                "noise": [0.0],
+            }
+        )
+    )[0, income]
+    assert np.allclose(encoded[missing, income], median_encoded)
+
+
+def test_monotonic_constraint_follows_the_direction() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 100, 4000)
+    rate = np.clip(0.02 + 0.003 * x + 0.1 * np.sin(x / 5), 0.01, 0.9)
+    y = (rng.random(x.size) < rate).astype(int)
+    X = pd.DataFrame({"x": x})
+    model = TreeModel(
+        specs={"x": FeatureSpec("x", direction="higher_is_riskier")},
+        ccp_alpha=0.0,
+        min_samples_leaf=50,
+    ).fit(X, y)
+    grid = pd.DataFrame({"x": np.linspace(0, 100, 201)})
+    assert np.all(np.diff(model.predict_pd(grid)) >= 0)
+    scores = model.predict_score(grid)
+    assert np.all(np.diff(scores) <= 0)  # higher PD, lower score
+
+
+def test_score_one_equals_batch(model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, _ = data
+    sample = pd.concat(
+        [
+            X.iloc[:60],
+            pd.DataFrame(
+                {
+                    "overdue_days": [np.nan, 1e12],
+                    "income": [np.nan, -1.0],
+                    "region": pd.Series(["海外", None], dtype="str"),
+                    "noise": [0.0, 0.0],
+                },
+                index=[-1, -2],
+            ),
+        ]
+    )
+    pds = model.predict_pd(sample)
+    scores = model.predict_score(sample)
+    reasons = model.reasons(sample)
+    for position, (index, row) in enumerate(sample.iterrows()):
+        one = model.score_one(row.to_dict())
+        assert one["pd"] == pds[position]
+        assert one["score"] == scores[position]
+        expected = reasons[reasons["row"] == index]
+        assert [r["code"] for r in one["reasons"]] == expected["code"].tolist()
+        np.testing.assert_allclose(
+            [r["contribution"] for r in one["reasons"]], expected["contribution"], atol=1e-12
+        )
+    with pytest.raises(DataError, match="lacks 1 feature"):
+        model.score_one({"overdue_days": 1.0, "income": 1.0, "region": "华东"})
+
+
+def test_tree_structure_export(model: TreeModel) -> None:
+    nodes = model.tree_structure()
+    assert nodes[0]["id"] == 0 and nodes[0]["depth"] == 0
+    assert nodes[0]["count"] == 3000
+    leaves = [n for n in nodes if n["leaf"]]
+    assert len(leaves) == model.tree_model_.get_n_leaves()
+    assert sum(n["count"] for n in leaves) == 3000
+    for node in nodes:
+        if not node["leaf"]:
+            assert node["feature"] in SPECS
+            assert node["left_when"].startswith(node["feature"])
+            if node["feature"] == "region":
+                assert node["left_when"].startswith("region in {")
+    json.dumps(model.to_dict(), allow_nan=False, ensure_ascii=False)
+
+
+def test_inputs_not_mutated_and_joblib_round_trip(
+    data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    X, y = data
+    X_before, y_before = X.copy(deep=True), y.copy()
+    model = TreeModel(specs=SPECS, cv=3).fit(X, y)
+    model.score_one(X.iloc[0].to_dict())
+    model.reasons(X)
+    pd.testing.assert_frame_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
+    path = tmp_path / "tree.joblib"
+    joblib.dump(model, path)
+    restored = joblib.load(path)
+    np.testing.assert_array_equal(restored.predict_pd(X), model.predict_pd(X))
+    assert restored.score_one(X.iloc[0].to_dict()) == model.score_one(X.iloc[0].to_dict())
+
+
+def test_same_seed_same_model(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    a = TreeModel(specs=SPECS, cv=3, random_state=5).fit(X, y)
+    b = TreeModel(specs=SPECS, cv=3, random_state=5).fit(X, y)
+    np.testing.assert_array_equal(a.predict_pd(X), b.predict_pd(X))
+    assert a.ccp_alpha_ == b.ccp_alpha_
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_depth": 0}, r"The 'max_depth' parameter of TreeModel must be an int >= 1\."),
+        ({"min_samples_leaf": 0.7}, r"'min_samples_leaf' parameter of TreeModel must be an int"),
+        ({"cv": 1}, r"'cv' parameter of TreeModel must be an int >= 2\. Got 1 instead\."),
+        ({"cv_metric": "gini"}, r"'cv_metric' parameter of TreeModel must be one of"),
+        ({"pd_smoothing": -1.0}, r"'pd_smoothing' parameter of TreeModel"),
+    ],
+)
+def test_parameters_are_validated(
+    data: tuple[pd.DataFrame, np.ndarray], kwargs: dict[str, object], message: str
+) -> None:
+    X, y = data
+    with pytest.raises(ConfigError, match=message):
+        TreeModel(**kwargs).fit(X, y)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from custrisk import __version__
+from custrisk.cli import indicators as _indicators
 from custrisk.cli import sample as _sample
 from custrisk.cli import validate as _validate
 from custrisk.cli._console import err_console
@@ -80,7 +81,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 
@@ -125,8 +126,8 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
-app.add_typer(_sample.app)
-app.add_typer(_validate.app)
+for _stage in (_sample, _validate, _indicators):
+    app.add_typer(_stage.app)
 
 
 def main() -> None:

@@ -1,0 +1,154 @@
+"""``custrisk indicators``: one row of indicators per customer from a folder of exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._console import console, err_console
+from custrisk.errors import UsageError
+from custrisk.indicators import (
+    IndicatorConfig,
+    IndicatorResult,
+    compute_indicators,
+    load_indicator_config,
+    output_format,
+    summarize_indicators,
+    write_indicators,
+)
+
+app = typer.Typer()
+
+_ORIGINS = {
+    "argument": "from --as-of",
+    "config": "from the indicator config",
+    "data": "the latest event date in the data",
+    "today": "today: the data has no event dates",
+}
+
+
+@app.command("indicators")
+def indicators(
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder holding the monthly exports (credit.csv, ...).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output file: .csv or .parquet (written atomically).",
+            show_default=False,
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Indicator YAML (default: the packaged indicators.yaml)."
+        ),
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option("--sources", help="Sources YAML (default: the packaged sources.yaml)."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="As-of date YYYY-MM-DD the windows end at (default: "
+            "as_of in the config, else the latest event date in the data).",
+            show_default=False,
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
+    ] = None,
+) -> None:
+    """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
+    frequency, complaint rate, ...) and write one row per customer to --out.
+
+    Indicators whose source is absent are reported and left empty, never zero. Exit 0 on
+    success, 2 for a usage, configuration or input error.
+    """
+    output_format(out)
+    day = _parse_date(as_of)
+    from custrisk.config import load_sources_config
+
+    sources_config = load_sources_config(sources)
+    indicator_config = load_indicator_config(config, sources=sources_config)
+    # imported here so that this module imports even without the loader
+    from custrisk.data import load_workspace
+
+    workspace = load_workspace(data_dir, config=sources_config, encoding=encoding)
+    result = compute_indicators(workspace.frames, indicator_config, as_of=day)
+    write_indicators(result.frame, out)
+    _print_summary(result, indicator_config)
+    rejected = workspace.report.rows_rejected
+    if rejected:
+        err_console.print(
+            f"[yellow]Warning:[/] {rejected:,} input rows were rejected while "
+            "cleaning; run custrisk validate to see them"
+        )
+    console.print(
+        f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
+    )
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {text!r} is not a date",
+            hint="write it as YYYY-MM-DD, e.g. --as-of 2024-06-30",
+        ) from None
+
+
+def _print_summary(result: IndicatorResult, config: IndicatorConfig) -> None:
+    summary = summarize_indicators(result, config)
+    origin = _ORIGINS.get(result.as_of_origin, result.as_of_origin)
+    table = Table(
+        title=f"Indicators as of {result.as_of.isoformat()} ({origin})", title_justify="left"
+    )
+    width = max((len(code) for code in summary["indicator"]), default=9)
+    table.add_column("indicator", no_wrap=True, min_width=width)
+    for name in ("count", "missing", "min", "median", "max"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in summary.to_dict("records"):
+        if row["status"] == "unavailable":
+            table.add_row(row["indicator"], "[yellow]unavailable[/]", "", "", "", "")
+            continue
+        spread = [_number(row["min"]), _number(row["median"]), _number(row["max"])]
+        if row["type"] == "category":
+            spread = [f"{int(row['distinct'])} values", "", ""]
+        table.add_row(
+            row["indicator"], f"{int(row['count']):,}", f"{row['missing_share']:.1%}", *spread
+        )
+    console.print(table)
+    for code, reason in result.unavailable.items():
+        err_console.print(f"[yellow]Unavailable:[/] {code}: {reason}")
+
+
+def _number(value: Any) -> str:
+    """Short form for the summary: 0.893, 42, 28.6k, 1.2M."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.3g}" if magnitude < 1 else f"{value:.1f}"

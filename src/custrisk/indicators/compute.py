@@ -1,0 +1,636 @@
+"""Computing indicators: one row per customer of the credit table.
+
+The customer ids of every source are matched once against the credit table (a hash
+join in Arrow) to integer customer codes; every aggregation is then a vectorised
+group operation over those codes (see :mod:`custrisk.indicators._groupby`). Derived
+expressions run over whole columns with :mod:`custrisk.expr`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.errors import DataError, UsageError
+from custrisk.expr import Expression, ExprType, to_days, to_numbers, to_text
+from custrisk.indicators import _groupby as gb
+from custrisk.indicators.config import (
+    AS_OF,
+    CUSTOMER_ID,
+    CUSTOMER_SOURCE,
+    Aggregation,
+    Indicator,
+    IndicatorConfig,
+    SourceSettings,
+    Window,
+    load_indicator_config,
+)
+
+logger = logging.getLogger(__name__)
+
+_EPOCH = dt.date(1970, 1, 1)
+#: Rows per thread when matching customer ids (Arrow releases the GIL).
+_JOIN_CHUNK = 2_000_000
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    """Indicators of every customer, and how they were computed.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per customer of the credit table, in its order: ``customer_id``, then
+        one column per output indicator (float64 for numbers, ``str`` for categories).
+    as_of : datetime.date
+        The as-of date the windows end at.
+    as_of_origin : str
+        Where it came from: ``argument``, ``config``, ``data`` (the latest event date)
+        or ``today`` (no event dates at all).
+    unavailable : mapping of str to str
+        Indicators that could not be computed (their source or a column is absent, or
+        they use such an indicator), with the reason. Their columns are all missing;
+        they are never filled with zeros.
+    """
+
+    frame: pd.DataFrame
+    as_of: dt.date
+    as_of_origin: str = "argument"
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def unavailable_codes(self) -> tuple[str, ...]:
+        """Codes of the indicators that could not be computed."""
+        return tuple(self.unavailable)
+
+
+def compute_indicators(
+    frames: Mapping[str, pd.DataFrame],
+    config: IndicatorConfig | str | os.PathLike[str] | None = None,
+    as_of: dt.date | str | None = None,
+) -> IndicatorResult:
+    """Compute the indicators of every customer of the credit table.
+
+    Parameters
+    ----------
+    frames : mapping of str to pandas.DataFrame
+        Cleaned tables by source name (``credit``, ``transactions``, ``behaviour``) with
+        canonical column names. ``credit`` is required and has one row per
+        ``customer_id``; the other sources are optional. The frames are not modified.
+    config : IndicatorConfig or path, optional
+        A loaded config, a path to one, or ``None`` for the default config.
+    as_of : datetime.date or str, optional
+        The date windows end at. Default: the config's ``as_of``, else the latest event
+        date in the data.
+
+    Returns
+    -------
+    IndicatorResult
+
+    Raises
+    ------
+    DataError
+        If the credit table is missing, has no ``customer_id`` column or repeats an id,
+        or a column cannot be read as its declared type.
+    """
+    cfg = config if isinstance(config, IndicatorConfig) else load_indicator_config(config)
+    credit = frames.get(CUSTOMER_SOURCE)
+    if credit is None:
+        raise DataError(
+            f"the workspace has no '{CUSTOMER_SOURCE}' table",
+            hint="the credit table lists the customers; every run needs it",
+        )
+    if CUSTOMER_ID not in credit.columns:
+        raise DataError(
+            f"the {CUSTOMER_SOURCE} table has no '{CUSTOMER_ID}' column", file=CUSTOMER_SOURCE
+        )
+    ids = _text_ids(credit[CUSTOMER_ID])
+    ids_arrow = _arrow_text(ids)
+    if ids_arrow.null_count:
+        raise DataError(
+            f"{ids_arrow.null_count} rows have no {CUSTOMER_ID}",
+            file=CUSTOMER_SOURCE,
+            column=CUSTOMER_ID,
+        )
+    if pc.count_distinct(ids_arrow).as_py() != len(ids):
+        dupes = ids[ids.duplicated()].unique()[:3].tolist()
+        raise DataError(
+            f"{CUSTOMER_ID} repeats: {', '.join(map(str, dupes))}",
+            file=CUSTOMER_SOURCE,
+            column=CUSTOMER_ID,
+            hint="the credit table needs exactly one row per customer",
+        )
+    engine = _Engine(cfg, frames, ids_arrow)
+    as_of_date, origin = engine.resolve_as_of(as_of)
+    logger.info(
+        "computing %d indicators for %d customers as of %s (%s)",
+        len(cfg.indicators),
+        len(ids),
+        as_of_date,
+        origin,
+    )
+    by_source, rest = _plan(cfg)
+    # sources are independent (own rows and caches); NumPy and Arrow release the GIL
+    workers = min(len(by_source), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(engine.compute_all, by_source))
+    else:
+        for codes in by_source:
+            engine.compute_all(codes)
+    engine.compute_all(rest)
+    columns: dict[str, Any] = {CUSTOMER_ID: ids.reset_index(drop=True)}
+    for indicator in cfg.indicators:
+        if indicator.output:
+            columns[indicator.code] = engine.values[indicator.code]
+    frame = pd.DataFrame(columns, copy=False)  # the columns are all fresh arrays
+    unavailable = {
+        code: engine.unavailable[code] for code in cfg.codes if code in engine.unavailable
+    }
+    if unavailable:
+        logger.warning(
+            "%d indicators could not be computed and are left empty: %s",
+            len(unavailable),
+            ", ".join(unavailable),
+        )
+    return IndicatorResult(
+        frame=frame, as_of=as_of_date, as_of_origin=origin, unavailable=unavailable
+    )
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _text_ids(series: pd.Series) -> pd.Series:
+    if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
+        series = series.astype("str")
+    return series
+
+
+def _arrow_text(series: pd.Series, *, combine: bool = True) -> pa.Array | pa.ChunkedArray:
+    """The ids as Arrow large strings (zero-copy for pandas' Arrow-backed ``str``)."""
+    array = pa.array(_text_ids(series))
+    if isinstance(array, pa.ChunkedArray) and combine:
+        array = array.combine_chunks()
+    if array.type != pa.large_string():
+        array = pc.cast(array, pa.large_string())
+    return array
+
+
+def _plan(cfg: IndicatorConfig) -> tuple[list[list[str]], list[str]]:
+    """Evaluation order: aggregations per source, grouped by row set; then the rest.
+
+    Aggregations use no other indicator, so they go first, one list per source (the
+    lists may run in parallel); grouping those that read the same rows lets one set of
+    row positions serve them all (and be freed after). The rest follows in dependency
+    order.
+    """
+    groups: dict[str, dict[tuple[Any, ...], list[str]]] = {}
+    for indicator in cfg.indicators:
+        agg = indicator.aggregation
+        if agg is not None:
+            key = (agg.window, agg.offset, agg.filter.text if agg.filter else None)
+            groups.setdefault(agg.source, {}).setdefault(key, []).append(indicator.code)
+    by_source = [[c for codes in keys.values() for c in codes] for keys in groups.values()]
+    done = {code for codes in by_source for code in codes}
+    return by_source, [code for code in cfg.order if code not in done]
+
+
+def _customer_codes(ids: pa.Array | pa.ChunkedArray, customers: pa.Array) -> np.ndarray:
+    """Row of ``customers`` holding each id (-1 if absent): a hash join in Arrow, in threads."""
+    size = len(ids)
+    workers = max(1, min(os.cpu_count() or 1, 8, -(-size // _JOIN_CHUNK)))
+    step = -(-size // workers) if size else 1
+    parts = [ids.slice(start, step) for start in range(0, size, step)] or [ids]
+
+    def lookup(part: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        index = pc.fill_null(pc.index_in(part, value_set=customers), -1)
+        return index.to_numpy(zero_copy_only=False).astype(np.intp)
+
+    if len(parts) == 1:
+        return lookup(parts[0])
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return np.concatenate(list(pool.map(lookup, parts)))
+
+
+def _as_day(value: dt.date | str | Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(
+            f"as-of date {value!r} is not a date", hint="write it as YYYY-MM-DD"
+        ) from None
+
+
+def _day_number(day: dt.date) -> float:
+    return float((day - _EPOCH).days)
+
+
+class _RowValues(Mapping[str, Any]):
+    """Lazy name -> column mapping over one source's rows (for filters and derived columns)."""
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+
+    def __getitem__(self, name: str) -> Any:
+        if name == AS_OF:
+            return self.source.engine.as_of_day
+        return self.source.value(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.source.types)
+
+    def __len__(self) -> int:
+        return len(self.source.types)
+
+
+class _Source:
+    """One source's rows, with cached conversions, customer codes and row masks."""
+
+    def __init__(
+        self,
+        engine: _Engine,
+        name: str,
+        frame: pd.DataFrame,
+        settings: SourceSettings,
+        types: Mapping[str, ExprType],
+    ) -> None:
+        self.engine = engine
+        self.name = name
+        self.frame = frame
+        self.settings = settings
+        self.types: dict[str, ExprType] = dict(types)
+        self.derived = dict(settings.derived)
+        for column, expr in settings.derived:
+            self.types[column] = expr.type
+        self.n_rows = len(frame)
+        self._values: dict[str, Any] = {}
+        self._codes: np.ndarray | None = None
+        self._masks: dict[tuple[Any, ...], np.ndarray] = {}
+        self._rows: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- columns ---------------------------------------------------------------------
+    def raw_columns(self, names: set[str] | frozenset[str]) -> set[str]:
+        """The frame columns behind ``names`` (derived columns expanded)."""
+        out: set[str] = set()
+        for name in names:
+            if name == AS_OF:
+                continue
+            expr = self.derived.get(name)
+            if expr is None:
+                out.add(name)
+            else:
+                out |= self.raw_columns(expr.names)
+        return out
+
+    def absent(self, names: set[str] | frozenset[str]) -> list[str]:
+        return sorted(c for c in self.raw_columns(names) if c not in self.frame.columns)
+
+    def value(self, name: str) -> Any:
+        if name not in self._values:
+            expr = self.derived.get(name)
+            if expr is not None:
+                self._values[name] = expr.evaluate(_RowValues(self), self.n_rows)
+            else:
+                self._values[name] = self._convert(name)
+        return self._values[name]
+
+    def _convert(self, name: str) -> Any:
+        kind = self.types[name]
+        column = self.frame[name]
+        try:
+            if kind is ExprType.STRING:
+                return to_text(column)
+            if kind is ExprType.DATE:
+                return to_days(column)
+            return to_numbers(column)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"cannot read the column as {kind.label}s ({exc})",
+                file=self.name,
+                column=name,
+                hint="the loader should give it its declared type",
+            ) from None
+
+    # -- customers and rows ------------------------------------------------------------
+    @property
+    def codes(self) -> np.ndarray:
+        """Customer code (row of the credit table) of each row; -1 for unknown customers."""
+        if self._codes is None:
+            if self.name == CUSTOMER_SOURCE:
+                self._codes = np.arange(self.n_rows, dtype=np.intp)
+            else:
+                column = self.frame[CUSTOMER_ID]
+                if isinstance(column.dtype, pd.CategoricalDtype):
+                    # match the categories only, then look the row codes up
+                    categories = _arrow_text(pd.Series(column.cat.categories.astype("str")))
+                    lookup = np.append(_customer_codes(categories, self.engine.ids), -1)
+                    self._codes = lookup[column.cat.codes.to_numpy()]
+                else:
+                    ids = _arrow_text(column, combine=False)
+                    self._codes = _customer_codes(ids, self.engine.ids)
+                unknown = int((self._codes < 0).sum())
+                if unknown:
+                    logger.warning(
+                        "%s: %d rows belong to customers not in the credit table; they are ignored",
+                        self.name,
+                        unknown,
+                    )
+        return self._codes
+
+    def rows(self, agg: Aggregation) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the rows an aggregation uses, and their customer codes.
+
+        Only the latest row set is kept (they are large); see :func:`_plan`.
+        """
+        key = (agg.window, agg.offset, agg.filter.text if agg.filter else None)
+        if key not in self._rows:
+            self._rows.clear()
+            mask = self.codes >= 0
+            if self.settings.date is not None:  # rows after the as-of date never count
+                mask &= self._window_mask(agg.window, agg.offset)
+            if agg.filter is not None:
+                mask &= self._filter_mask(agg.filter)
+            index = np.flatnonzero(mask)
+            self._rows[key] = (index, self.codes.take(index))
+        return self._rows[key]
+
+    def _window_mask(self, window: Window, offset: Window | None) -> np.ndarray:
+        key = ("window", window, offset)
+        if key not in self._masks:
+            assert self.settings.date is not None
+            days = self.value(self.settings.date)
+            end = self.engine.as_of
+            if offset is not None:
+                end = offset.before(end) or end
+            start = window.before(end)
+            with np.errstate(invalid="ignore"):
+                mask = days <= _day_number(end)
+                if start is not None:
+                    mask &= days > _day_number(start)
+            self._masks[key] = mask
+        return self._masks[key]
+
+    def _filter_mask(self, expr: Expression) -> np.ndarray:
+        key = ("filter", expr.text)
+        if key not in self._masks:
+            self._masks[key] = expr.evaluate_mask(_RowValues(self), self.n_rows)
+        return self._masks[key]
+
+    def latest_day(self) -> float | None:
+        if self.settings.date is None or self.settings.date not in self.frame.columns:
+            return None
+        days = self.value(self.settings.date)
+        if not len(days) or np.isnan(days).all():
+            return None
+        return float(np.nanmax(days))
+
+
+class _IndicatorValues(Mapping[str, Any]):
+    """Lazy name -> column mapping for derived indicators: indicators, then credit fields."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self.engine = engine
+
+    def __getitem__(self, name: str) -> Any:
+        if name == AS_OF:
+            return self.engine.as_of_day
+        if name in self.engine.values:
+            return self.engine.values[name]
+        return self.engine.credit.value(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.engine.values)
+
+    def __len__(self) -> int:
+        return len(self.engine.values)
+
+
+class _Engine:
+    def __init__(
+        self, cfg: IndicatorConfig, frames: Mapping[str, pd.DataFrame], ids: pa.Array
+    ) -> None:
+        self.cfg = cfg
+        self.ids = ids
+        self.n = len(ids)
+        self.sources: dict[str, _Source] = {}
+        for name, settings in cfg.sources.items():
+            frame = frames.get(name)
+            if frame is not None:
+                self.sources[name] = _Source(self, name, frame, settings, cfg.columns[name])
+        self.credit = self.sources[CUSTOMER_SOURCE]
+        self.values: dict[str, Any] = {}
+        self.unavailable: dict[str, str] = {}
+        self.as_of = _EPOCH
+        self.as_of_day = 0.0
+
+    def resolve_as_of(self, as_of: dt.date | str | None) -> tuple[dt.date, str]:
+        if as_of is not None:
+            day, origin = _as_day(as_of), "argument"
+        elif self.cfg.as_of is not None:
+            day, origin = self.cfg.as_of, "config"
+        else:
+            latest = [d for s in self.sources.values() if (d := s.latest_day()) is not None]
+            if latest:
+                day, origin = _EPOCH + dt.timedelta(days=int(max(latest))), "data"
+            else:
+                day, origin = dt.date.today(), "today"
+                logger.warning(
+                    "no event dates in the data; the as-of date is today, %s; pass "
+                    "--as-of or set as_of in the indicator config for a repeatable "
+                    "run",
+                    day,
+                )
+        self.as_of = day
+        self.as_of_day = _day_number(day)
+        return day, origin
+
+    # -- one indicator -----------------------------------------------------------------
+    def compute_all(self, codes: list[str]) -> None:
+        for code in codes:
+            self.compute(self.cfg[code])
+
+    def compute(self, indicator: Indicator) -> None:
+        reason = self.why_unavailable(indicator)
+        if reason is not None:
+            logger.info("indicator %s is unavailable: %s", indicator.code, reason)
+            self.unavailable[indicator.code] = reason
+            self.values[indicator.code] = self.empty(indicator)
+            return
+        if indicator.kind == "aggregate":
+            assert indicator.aggregation is not None
+            value = self.aggregate(indicator.aggregation)
+        elif indicator.kind == "field":
+            assert indicator.field is not None
+            value = self.credit.value(indicator.field)
+        else:
+            assert indicator.expression is not None
+            value = indicator.expression.evaluate(_IndicatorValues(self), self.n)
+        self.values[indicator.code] = self.fill(indicator, value)
+
+    def why_unavailable(self, indicator: Indicator) -> str | None:
+        if indicator.kind == "aggregate":
+            agg = indicator.aggregation
+            assert agg is not None
+            source = self.sources.get(agg.source)
+            if source is None:
+                return f"source '{agg.source}' is not in the workspace"
+            names: set[str] = set()
+            if agg.column:
+                names.add(agg.column)
+            if agg.filter is not None:
+                names |= agg.filter.names
+            if source.settings.date:
+                names.add(source.settings.date)
+            if source.name != CUSTOMER_SOURCE:
+                names.add(CUSTOMER_ID)
+            absent = source.absent(names)
+            if absent:
+                return f"{agg.source} has no column {', '.join(absent)}"
+            return None
+        if indicator.kind == "field":
+            assert indicator.field is not None
+            if indicator.field not in self.credit.frame.columns:
+                return f"{CUSTOMER_SOURCE} has no column {indicator.field}"
+            return None
+        assert indicator.expression is not None
+        for name in sorted(indicator.expression.names):
+            if name in self.unavailable:
+                return f"it uses the unavailable indicator {name}"
+        fields = {n for n in indicator.expression.names if n not in self.cfg and n != AS_OF}
+        absent = self.credit.absent(fields)
+        if absent:
+            return f"{CUSTOMER_SOURCE} has no column {', '.join(absent)}"
+        return None
+
+    def empty(self, indicator: Indicator) -> Any:
+        if indicator.categorical:
+            return pd.Series(np.full(self.n, np.nan, dtype=object), dtype="str")
+        return np.full(self.n, np.nan)
+
+    def fill(self, indicator: Indicator, value: Any) -> Any:
+        if indicator.categorical:
+            series = to_text(value)
+            assert isinstance(series, pd.Series)
+            if indicator.missing.action == "fill":
+                series = series.fillna(indicator.missing.value)
+            return series
+        array = np.array(value, dtype=np.float64)
+        if indicator.missing.action == "fill":
+            assert isinstance(indicator.missing.value, float)
+            array[np.isnan(array)] = indicator.missing.value
+        return array
+
+    # -- aggregation ---------------------------------------------------------------------
+    def aggregate(self, agg: Aggregation) -> Any:
+        source = self.sources[agg.source]
+        index, codes = source.rows(agg)
+        n = self.n
+        func = agg.func
+        if func == "count" and agg.column is None:
+            result: Any = gb.count(codes, n)
+        elif func == "days_since":
+            assert agg.column is not None
+            days, day_codes, _ = _present(source.value(agg.column).take(index), codes)
+            ext = gb.extreme(day_codes, days, n, largest=agg.which == "latest")
+            result = self.as_of_day - ext
+        else:
+            assert agg.column is not None
+            column = source.value(agg.column)
+            if isinstance(column, pd.Series):
+                result = self.aggregate_text(source, agg, column, index, codes)
+            else:
+                result = self.aggregate_numbers(source, agg, column.take(index), index, codes)
+        if agg.per_month:
+            months = agg.window.months
+            assert months is not None
+            result = result / months
+        return result
+
+    def aggregate_numbers(
+        self,
+        source: _Source,
+        agg: Aggregation,
+        values: np.ndarray,
+        index: np.ndarray,
+        codes: np.ndarray,
+    ) -> np.ndarray:
+        values, codes, kept = _present(values, codes)
+        n, func = self.n, agg.func
+        if func == "count":
+            return gb.count(codes, n)
+        if func == "sum":
+            return gb.total(codes, values, n)
+        if func == "mean":
+            return gb.mean(codes, values, n)
+        if func == "median":
+            return gb.median(codes, values, n)
+        if func == "std":
+            return gb.std(codes, values, n)
+        if func in ("min", "max"):
+            return gb.extreme(codes, values, n, largest=func == "max")
+        if func == "nunique":
+            value_codes, _ = pd.factorize(values)
+            return gb.nunique(codes, value_codes, n)
+        return self.pick(source, agg, values, index if kept is None else index[kept], codes)
+
+    def pick(
+        self,
+        source: _Source,
+        agg: Aggregation,
+        values: np.ndarray,
+        index: np.ndarray,
+        codes: np.ndarray,
+    ) -> np.ndarray:
+        """first/last: ``values`` and ``codes`` belong to the rows at ``index``."""
+        assert source.settings.date is not None
+        days = source.value(source.settings.date).take(index)
+        dated = ~np.isnan(days)
+        return gb.pick(codes[dated], days[dated], values[dated], self.n, last=agg.func == "last")
+
+    def aggregate_text(
+        self,
+        source: _Source,
+        agg: Aggregation,
+        column: pd.Series,
+        index: np.ndarray,
+        codes: np.ndarray,
+    ) -> Any:
+        value_codes, uniques = pd.factorize(column.take(index), sort=True)
+        ok = value_codes >= 0
+        if agg.func == "count":
+            return gb.count(codes[ok], self.n)
+        if agg.func == "nunique":
+            return gb.nunique(codes[ok], value_codes[ok], self.n)
+        picked = self.pick(source, agg, value_codes[ok].astype(np.float64), index[ok], codes[ok])
+        found = ~np.isnan(picked)
+        out = np.full(self.n, np.nan, dtype=object)
+        out[found] = np.asarray(uniques, dtype=object)[picked[found].astype(np.intp)]
+        return pd.Series(out, dtype="str")
+
+
+def _present(
+    values: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Drop the rows whose value is missing; also returns the kept positions (None: all)."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values, codes, None
+    kept = np.flatnonzero(~missing)
+    return values.take(kept), codes.take(kept), kept

@@ -17,7 +17,10 @@ from typer.core import TyperGroup
 
 from custrisk import __version__
 from custrisk.cli import indicators as _indicators
+from custrisk.cli import models as _models
 from custrisk.cli import sample as _sample
+from custrisk.cli import score as _score
+from custrisk.cli import train as _train
 from custrisk.cli import validate as _validate
 from custrisk.cli._console import err_console
 from custrisk.errors import EXIT_USAGE, CustriskError
@@ -126,7 +129,7 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
-for _stage in (_sample, _validate, _indicators):
+for _stage in (_sample, _validate, _indicators, _train, _score, _models):
     app.add_typer(_stage.app)
 
 

@@ -159,12 +159,15 @@ class Node:
             raise self.error(name, f"must be at least {minimum}, got {_fmt(value)}")
         return value
 
-    def text_list(self, name: str, default: list[str] | None = None) -> tuple[str, ...] | None:
+    def text_list(
+        self, name: str, default: list[str] | None = None, *, allow_empty: bool = False
+    ) -> tuple[str, ...] | None:
         value = self.data.get(name, default)
         if value is None:
             return None
-        if not isinstance(value, list) or not value:
-            raise self.error(name, f"expected a non-empty list, got {_fmt(value)}")
+        if not isinstance(value, list) or (not value and not allow_empty):
+            kind = "a list" if allow_empty else "a non-empty list"
+            raise self.error(name, f"expected {kind}, got {_fmt(value)}")
         out = []
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, str | int | float):

@@ -104,13 +104,23 @@ class Workspace:
         out_dir.mkdir(parents=True, exist_ok=True)
         rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
         with atomic_path(rejects_path) as tmp_rejects, atomic_path(report_path) as tmp_report:
-            rejects = self.rejects.assign(value=escape_formula_cells(self.rejects["value"]))
-            rejects.to_csv(tmp_rejects, index=False, encoding="utf-8")
+            self._rejects_csv(tmp_rejects)
             tmp_report.write_text(
                 json.dumps(self.report.to_dict(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
         return rejects_path, report_path
+
+    def write_rejects(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rejected and repaired rows to ``path`` (CSV), atomically."""
+        with atomic_path(path) as tmp:
+            self._rejects_csv(tmp)
+        return Path(path)
+
+    def _rejects_csv(self, path: Path) -> None:
+        # Values a spreadsheet would run as formulas get a leading quote.
+        rejects = self.rejects.assign(value=escape_formula_cells(self.rejects["value"]))
+        rejects.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
 
 
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:

@@ -1,0 +1,78 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custrisk.cli._console import err_console
+from custrisk.data import Workspace
+from custrisk.errors import UsageError
+
+DataDir = Annotated[
+    Path,
+    typer.Argument(
+        help="Folder holding the monthly exports (credit.csv, ...).", show_default=False
+    ),
+]
+SourcesOpt = Annotated[
+    Path | None,
+    typer.Option("--sources", help="Sources YAML (default: the packaged sources.yaml)."),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="As-of date YYYY-MM-DD (default: the latest event date in the data).",
+        show_default=False,
+    ),
+]
+ModelsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        help="Model registry folder (default: $CUSTRISK_MODELS_DIR, else ./models).",
+        show_default=False,
+    ),
+]
+LabelsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--labels",
+        "-l",
+        help="Labels file: customer_id,bad[,label_date] (1 = bad).",
+        show_default=False,
+    ),
+]
+
+
+def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a date", hint="write it as YYYY-MM-DD, e.g. 2026-10-31"
+        ) from None
+
+
+def write_rejects_beside(workspace: Workspace, out: Path) -> Path | None:
+    """Write the rows rejected while cleaning next to an output file, and say so."""
+    if not len(workspace.rejects):
+        return None
+    path = out.with_name(f"{out.stem}.rejects.csv")
+    workspace.write_rejects(path)
+    dropped = workspace.report.rows_rejected
+    err_console.print(
+        f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
+        f"(and {workspace.report.rows_repaired:,} repaired); see {path}"
+    )
+    return path

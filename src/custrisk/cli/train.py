@@ -1,0 +1,162 @@
+"""``custrisk train`` and ``custrisk evaluate``: fit a model, measure it on new data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._common import (
+    AsOfOpt,
+    DataDir,
+    EncodingOpt,
+    LabelsOpt,
+    ModelsDirOpt,
+    SourcesOpt,
+    parse_date,
+)
+from custrisk.cli._console import console, err_console
+
+app = typer.Typer()
+
+METRICS = (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"), ("brier", "Brier"))
+
+
+@app.command("train")
+def train(
+    data_dir: DataDir,
+    labels: LabelsOpt,
+    algorithm: Annotated[
+        str | None,
+        typer.Option(
+            "--algorithm",
+            "-a",
+            help="logistic (WOE scorecard) or tree [default: the model config's].",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Model name in the registry [default: the algorithm]."),
+    ] = None,
+    models_dir: ModelsDirOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Model YAML (default: the packaged model.yaml)."),
+    ] = None,
+    indicators: Annotated[
+        Path | None,
+        typer.Option("--indicators", help="Indicator YAML (default: the packaged one)."),
+    ] = None,
+    sources: SourcesOpt = None,
+    encoding: EncodingOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Train a model on the exports in DATA_DIR and the labels, evaluate it on a hold-out
+    split and k-fold CV, and save it to the registry as NAME@VERSION.
+    """
+    from custrisk.modeling import train_model
+
+    result = train_model(
+        data_dir,
+        labels,
+        algorithm=algorithm,
+        name=name,
+        models_dir=models_dir,
+        model_config=config,
+        indicator_config=indicators,
+        sources_config=sources,
+        encoding=encoding,
+        as_of=parse_date(as_of),
+    )
+    card = result.card
+    training = card["training"]
+    console.print(
+        f"Trained [bold]{card['algorithm']}[/] on {training['rows']:,} labelled "
+        f"customers (bad rate {training['bad_rate']:.1%}, as of "
+        f"{training['as_of']}); split: {card['metrics']['split']}"
+    )
+    if training["unlabelled"] or training["labels_for_unknown_customers"]:
+        err_console.print(
+            f"[yellow]Warning:[/] {training['unlabelled']:,} customers have no label; "
+            f"{training['labels_for_unknown_customers']:,} labels name unknown customers"
+        )
+    print_metrics(
+        {"hold-out": card["metrics"]["holdout"], "train": card["metrics"]["train"]},
+        card["metrics"].get("cv"),
+    )
+    _print_features(card)
+    console.print(f"Model id: [bold green]{result.ref.model_id}[/]  ({result.ref.path})")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[
+        str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
+    ],
+    data_dir: DataDir,
+    labels: LabelsOpt,
+    models_dir: ModelsDirOpt = None,
+    sources: SourcesOpt = None,
+    encoding: EncodingOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Measure a trained model on new labelled exports, next to its training hold-out."""
+    from custrisk.modeling import evaluate_model, open_model
+
+    loaded = open_model(model, models_dir)
+    result = evaluate_model(
+        loaded, data_dir, labels, sources_config=sources, encoding=encoding, as_of=parse_date(as_of)
+    )
+    console.print(
+        f"Model {result['model_id']} on {result['labelled']:,} labelled customers "
+        f"(as of {result['as_of']})"
+    )
+    columns = {"new data": result["metrics"]}
+    if result.get("training_metrics"):
+        columns["training hold-out"] = result["training_metrics"]
+    print_metrics(columns, None)
+
+
+def print_metrics(columns: dict[str, dict[str, Any]], cv: dict[str, Any] | None) -> None:
+    table = Table(title="Metrics", title_justify="left")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    if cv:
+        table.add_column(f"{len(cv.get('folds', []))}-fold CV (mean ± sd)", justify="right")
+    for key, label in (("n", "rows"), ("n_bad", "bads"), ("bad_rate", "bad rate"), *METRICS):
+        row = [label]
+        for metrics in columns.values():
+            row.append(_fmt(metrics.get(key), key))
+        if cv:
+            mean, sd = cv.get("mean", {}).get(key), cv.get("std", {}).get(key)
+            row.append(f"{mean:.3f} ± {sd:.3f}" if mean is not None and sd is not None else "")
+        table.add_row(*row)
+    console.print(table)
+
+
+def _fmt(value: Any, key: str) -> str:
+    if value is None:
+        return "-"
+    if key in ("n", "n_bad"):
+        return f"{int(value):,}"
+    if key == "bad_rate":
+        return f"{value:.2%}"
+    return f"{value:.4f}" if key == "brier" else f"{value:.3f}"
+
+
+def _print_features(card: dict[str, Any]) -> None:
+    used = card["features"]
+    console.print(f"Features used ({len(used)}): {', '.join(used)}")
+    dropped = card.get("model", {}).get("selection", {}).get("dropped", {})
+    if dropped:
+        table = Table(title="Features dropped", title_justify="left")
+        table.add_column("feature")
+        table.add_column("why")
+        for code, reason in dropped.items():
+            table.add_row(code, str(reason))
+        console.print(table)
+    for warning in card.get("model", {}).get("sign_warnings", []) or []:
+        err_console.print(f"[yellow]Warning:[/] coefficient with the wrong sign: {warning}")

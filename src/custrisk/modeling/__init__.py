@@ -1,0 +1,31 @@
+"""Training, evaluating and applying models, from exports to a scores table."""
+
+from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
+from custrisk.modeling.pipeline import (
+    Features,
+    ScoreResult,
+    TrainResult,
+    evaluate_model,
+    open_model,
+    prepare_features,
+    score_customer,
+    score_data,
+    score_features,
+    train_model,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "Features",
+    "ModelConfig",
+    "ScoreResult",
+    "TrainResult",
+    "evaluate_model",
+    "load_model_config",
+    "open_model",
+    "prepare_features",
+    "score_customer",
+    "score_data",
+    "score_features",
+    "train_model",
+]

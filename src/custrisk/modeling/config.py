@@ -1,0 +1,145 @@
+"""The model config (configs/model.yaml), validated into a frozen object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custrisk.config._yaml import Node, load_yaml_file
+from custrisk.config.resources import default_config_path
+
+ALGORITHMS = ("logistic", "tree")
+INTERCEPT_POINTS = ("distribute", "base")
+CV_METRICS = ("log_loss", "auc")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that decides how a model is trained."""
+
+    path: str
+    text_sha256: str
+    algorithm: str = "logistic"
+    seed: int = 42
+    include: tuple[str, ...] | None = None  # None: all output indicators
+    exclude: tuple[str, ...] = ()
+    force_in: tuple[str, ...] = ()
+    force_out: tuple[str, ...] = ()
+    binning: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+    logistic: dict[str, Any] = field(default_factory=dict)
+    tree: dict[str, Any] = field(default_factory=dict)
+    scaling: Any = "default"
+    test_size: float = 0.3
+    cv_folds: int = 5
+    oot_date_column: str | None = None
+    oot_cutoff: dt.date | None = None
+    top_reasons: int = 3
+    reference_bins: int = 10
+
+
+def load_model_config(path: str | os.PathLike[str] | None = None) -> ModelConfig:
+    """Load and validate a model YAML (``None``: the packaged default)."""
+    path = Path(path) if path is not None else default_config_path("model.yaml")
+    root = Node(load_yaml_file(path), str(path), "")
+    root.check_keys(
+        (
+            "version",
+            "algorithm",
+            "seed",
+            "features",
+            "binning",
+            "selection",
+            "logistic",
+            "tree",
+            "scaling",
+            "validation",
+            "reasons",
+            "reference",
+        )
+    )
+    if root.number("version", 1, integer=True) != 1:
+        raise root.error(
+            "version",
+            f"unsupported config version {root.get('version')}",
+            hint="this custrisk reads version 1",
+        )
+    features = root.child("features")
+    features.check_keys(("include", "exclude", "force_in", "force_out"))
+    include_raw = features.get("include", "all")
+    include = None if include_raw == "all" else features.text_list("include")
+    binning = root.child("binning")
+    binning.check_keys(
+        ("max_bins", "min_bin_share", "n_prebins", "chi2_pvalue", "smoothing", "monotonic")
+    )
+    selection = root.child("selection")
+    selection.check_keys(("min_iv", "max_corr"))
+    logistic = root.child("logistic")
+    logistic.check_keys(("C", "max_iter", "drop_wrong_sign", "intercept_points"))
+    tree = root.child("tree")
+    tree.check_keys(("max_depth", "min_samples_leaf", "cv", "cv_metric"))
+    validation = root.child("validation")
+    validation.check_keys(("test_size", "cv_folds", "oot_date_column", "oot_cutoff"))
+    test_size = validation.number("test_size", 0.3)
+    if not 0 < test_size < 1:
+        raise validation.error("test_size", f"must be between 0 and 1, got {test_size}")
+    cutoff = validation.get("oot_cutoff")
+    if cutoff is not None:
+        try:
+            cutoff = dt.date.fromisoformat(str(cutoff))
+        except ValueError:
+            raise validation.error(
+                "oot_cutoff", f"{cutoff!r} is not a date", hint="write it as YYYY-MM-DD"
+            ) from None
+    reasons = root.child("reasons")
+    reasons.check_keys(("top",))
+    reference = root.child("reference")
+    reference.check_keys(("bins",))
+    tree_params = {
+        "max_depth": tree.number("max_depth", 5, minimum=1, integer=True),
+        "min_samples_leaf": tree.number("min_samples_leaf", 0.02, minimum=0),
+        "cv": tree.number("cv", 5, minimum=2, integer=True),
+        "cv_metric": tree.text("cv_metric", "log_loss", allowed=CV_METRICS),
+    }
+    return ModelConfig(
+        path=str(path),
+        text_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        algorithm=root.text("algorithm", "logistic", allowed=ALGORITHMS),
+        seed=root.number("seed", 42, minimum=0, integer=True),
+        include=include,
+        exclude=features.text_list("exclude", [], allow_empty=True) or (),
+        force_in=features.text_list("force_in", [], allow_empty=True) or (),
+        force_out=features.text_list("force_out", [], allow_empty=True) or (),
+        binning={
+            "max_bins": binning.number("max_bins", 8, minimum=2, integer=True),
+            "min_bin_share": binning.number("min_bin_share", 0.05, minimum=0),
+            "n_prebins": binning.number("n_prebins", 20, minimum=2, integer=True),
+            "chi2_pvalue": binning.number("chi2_pvalue", 0.05, minimum=0),
+            "smoothing": binning.number("smoothing", 0.5, minimum=0),
+            "monotonic": binning.flag("monotonic", True),
+        },
+        selection={
+            "min_iv": selection.number("min_iv", 0.02, minimum=0),
+            "max_corr": selection.number("max_corr", 0.7, minimum=0),
+        },
+        logistic={
+            "C": logistic.number("C", 1.0, minimum=0),
+            "max_iter": logistic.number("max_iter", 1000, minimum=1, integer=True),
+            "drop_wrong_sign": logistic.flag("drop_wrong_sign", True),
+            "intercept_points": logistic.text(
+                "intercept_points", "distribute", allowed=INTERCEPT_POINTS
+            ),
+        },
+        tree=tree_params,
+        scaling=root.get("scaling", "default"),
+        test_size=float(test_size),
+        cv_folds=validation.number("cv_folds", 5, minimum=0, integer=True),
+        oot_date_column=validation.text("oot_date_column"),
+        oot_cutoff=cutoff,
+        top_reasons=reasons.number("top", 3, minimum=1, integer=True),
+        reference_bins=reference.number("bins", 10, minimum=2, integer=True),
+    )

@@ -1,0 +1,444 @@
+"""Train, evaluate and apply models: the path from exports to a scored table.
+
+exports -> load/validate/clean -> indicators -> model -> PD, score, reasons
+
+A trained model keeps its own copy of the indicator config (``indicators.yaml`` in the
+model folder), so that scoring computes exactly the features the model was trained on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.errors import DataError, UsageError
+from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
+from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
+from custrisk.monitoring import build_reference
+from custrisk.registry import LoadedModel, ModelRef, load_model, resolve_model, save_model
+
+log = logging.getLogger(__name__)
+
+INDICATORS_FILE = "indicators.yaml"
+POINTS_FILE = "points.csv"
+BINS_FILE = "bins.csv"
+PD_DECIMALS = 6
+LANGUAGES = ("zh", "en")
+
+
+@dataclass
+class Features:
+    """Model inputs of one workspace: one row per customer, indexed by customer_id."""
+
+    workspace: Workspace
+    config: IndicatorConfig
+    X: pd.DataFrame
+    as_of: dt.date
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def prepare_features(
+    data_dir: str | os.PathLike[str],
+    *,
+    indicator_config: IndicatorConfig | str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> Features:
+    """Load and clean the exports, then compute the indicators of every customer."""
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    config = (
+        indicator_config
+        if isinstance(indicator_config, IndicatorConfig)
+        else load_indicator_config(indicator_config)
+    )
+    result = compute_indicators(workspace.frames, config, as_of=as_of)
+    X = result.frame.set_index("customer_id")
+    return Features(workspace, config, X, result.as_of, dict(result.unavailable))
+
+
+def _labelled(
+    features: Features, labels: str | os.PathLike[str], sources: SourcesConfig | None
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, int]]:
+    frame, _rejects = load_labels(labels, config=sources)
+    frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
+    known = frame.index.isin(features.X.index)
+    unknown = int((~known).sum())
+    frame = frame[known]
+    X = features.X.loc[features.X.index.isin(frame.index)]
+    y = frame["bad"].reindex(X.index).astype(int).to_numpy()
+    counts = {
+        "customers": len(features.X),
+        "labelled": len(X),
+        "unlabelled": len(features.X) - len(X),
+        "labels_for_unknown_customers": unknown,
+        "label_rows_rejected": int(_rejects["line"].nunique()) if len(_rejects) else 0,
+    }
+    if len(X) == 0:
+        raise DataError(
+            "no labelled customer: none of the label ids is in the credit table",
+            file=str(labels),
+            hint="check that the labels belong to this export",
+        )
+    if len(np.unique(y)) < 2:
+        raise DataError(
+            f"the labels hold only bad={int(y[0])}: a model needs goods and bads", file=str(labels)
+        )
+    dates = frame["label_date"].reindex(X.index) if "label_date" in frame else None
+    return X, y, dates, counts
+
+
+def model_features(
+    config: IndicatorConfig, model_config: ModelConfig, unavailable: dict[str, str]
+) -> list[str]:
+    """Indicator codes the model uses: include (or all outputs) minus exclude."""
+    outputs = [i.code for i in config.indicators if i.output]
+    wanted = list(model_config.include) if model_config.include is not None else outputs
+    for code in (*wanted, *model_config.exclude, *model_config.force_in, *model_config.force_out):
+        if code not in outputs:
+            raise UsageError(
+                f"model config {model_config.path}: feature {code!r} is not an output indicator",
+                hint=f"indicators: {', '.join(outputs[:8])}, ...",
+            )
+    chosen = [c for c in wanted if c not in model_config.exclude and c not in unavailable]
+    skipped = [c for c in wanted if c in unavailable]
+    if skipped:
+        log.warning("features not available in this data, left out: %s", ", ".join(skipped))
+    if not chosen:
+        raise UsageError(
+            "no feature left to train on",
+            hint="check features.include/exclude and the data's sources",
+        )
+    return chosen
+
+
+def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> Any:
+    """A fresh, unfitted estimator configured from the model config."""
+    from custrisk.model import LogisticScorecard, TreeModel, WoeBinner
+
+    if algorithm == "logistic":
+        return LogisticScorecard(
+            binner=WoeBinner(specs=specs, **cfg.binning),
+            selection=True,
+            force_in=tuple(cfg.force_in),
+            force_out=tuple(cfg.force_out),
+            scaling=cfg.scaling,
+            **cfg.selection,
+            **cfg.logistic,
+        )
+    return TreeModel(specs=specs, scaling=cfg.scaling, random_state=cfg.seed, **cfg.tree)
+
+
+@dataclass
+class TrainResult:
+    ref: ModelRef
+    card: dict[str, Any]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def train_model(
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    algorithm: str | None = None,
+    name: str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    model_config: ModelConfig | str | os.PathLike[str] | None = None,
+    indicator_config: str | os.PathLike[str] | None = None,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> TrainResult:
+    """Train a model on labelled exports, evaluate it, and save it to the registry.
+
+    The model is fitted on the training part of a stratified hold-out split (or an
+    out-of-time split when configured); hold-out metrics therefore describe exactly the
+    saved model. k-fold CV on the training part gives the spread of the metrics.
+    """
+    from custrisk.model import (
+        cross_validate,
+        evaluate,
+        feature_specs_from_indicators,
+        holdout_split,
+        out_of_time_split,
+    )
+
+    cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
+    algorithm = algorithm or cfg.algorithm
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}")
+    sources = load_sources_config(sources_config)
+    indicator_path = Path(indicator_config) if indicator_config else None
+    icfg = load_indicator_config(indicator_path)
+    features = prepare_features(
+        data_dir, indicator_config=icfg, sources_config=sources, encoding=encoding, as_of=as_of
+    )
+    codes = model_features(icfg, cfg, features.unavailable)
+    X_all, y_all, dates, label_counts = _labelled(features, labels, sources)
+    X_all = X_all[codes]
+    specs = {
+        code: spec
+        for code, spec in feature_specs_from_indicators(icfg.indicators).items()
+        if code in codes
+    }
+    if cfg.oot_date_column and cfg.oot_cutoff:
+        if dates is None:
+            raise UsageError(
+                f"model config {cfg.path}: validation.oot_date_column is set but "
+                f"{labels} has no label_date column"
+            )
+        split = out_of_time_split(X_all, y_all, dates, cfg.oot_cutoff)
+        split_kind = f"out-of-time (test from {cfg.oot_cutoff.isoformat()})"
+    else:
+        split = holdout_split(X_all, y_all, test_size=cfg.test_size, seed=cfg.seed)
+        split_kind = f"stratified hold-out ({cfg.test_size:.0%})"
+    X_train, X_test, y_train, y_test = split
+    estimator = make_estimator(algorithm, cfg, specs).fit(X_train, y_train)
+    holdout = evaluate(estimator, X_test, y_test)
+    training = evaluate(estimator, X_train, y_train)
+    cv = (
+        cross_validate(
+            lambda: make_estimator(algorithm, cfg, specs),
+            X_train,
+            y_train,
+            k=cfg.cv_folds,
+            seed=cfg.seed,
+        )
+        if cfg.cv_folds >= 2
+        else None
+    )
+    scores_all = estimator.predict_score(X_all)
+    used = list(getattr(estimator, "features_", codes))
+    reference = {
+        "score": build_reference(
+            pd.Series(scores_all, dtype="float64"), bins=cfg.reference_bins
+        ).to_dict(),
+        "pd": build_reference(
+            pd.Series(estimator.predict_pd(X_all)), bins=cfg.reference_bins
+        ).to_dict(),
+        "features": {
+            code: build_reference(X_all[code], bins=cfg.reference_bins).to_dict() for code in codes
+        },
+        "rows": len(X_all),
+    }
+    data_path = Path(data_dir)
+    input_files = {
+        str(Path(f).relative_to(data_path) if Path(f).is_relative_to(data_path) else f): sha256_of(
+            Path(f)
+        )
+        for source in features.workspace.report.sources.values()
+        for f in source.files
+    }
+    input_files[f"labels:{Path(labels).name}"] = sha256_of(Path(labels))
+    indicator_text = Path(icfg.path).read_text(encoding="utf-8")
+    card: dict[str, Any] = {
+        "algorithm": algorithm,
+        "parameters": _jsonable(estimator.get_params(deep=False)),
+        "model_config": {"file": cfg.path, "sha256": cfg.text_sha256},
+        "config_hashes": {
+            "model": cfg.text_sha256,
+            "indicators": hashlib.sha256(indicator_text.encode("utf-8")).hexdigest(),
+            "sources": sha256_of(Path(sources.path)),
+        },
+        "seed": cfg.seed,
+        "features": used,
+        "candidate_features": codes,
+        "feature_labels": {
+            code: {
+                "zh": specs[code].label_zh,
+                "en": specs[code].label_en,
+                "direction": specs[code].direction,
+                "kind": specs[code].kind,
+            }
+            for code in codes
+        },
+        "model": _jsonable(estimator.to_dict()),
+        "metrics": {
+            "split": split_kind,
+            "holdout": _jsonable(holdout.to_dict()),
+            "train": _jsonable(training.to_dict()),
+            "cv": _jsonable(cv) if cv is not None else None,
+        },
+        "training": {
+            "as_of": features.as_of.isoformat(),
+            "rows": len(X_all),
+            "bads": int(y_all.sum()),
+            "bad_rate": float(y_all.mean()),
+            "train_rows": len(X_train),
+            "test_rows": len(X_test),
+            **label_counts,
+            "rows_rejected_in_exports": features.workspace.report.rows_rejected,
+            "input_files_sha256": input_files,
+        },
+        "reasons_top": cfg.top_reasons,
+        "reference": reference,
+    }
+    extra = {INDICATORS_FILE: indicator_text}
+    if algorithm == "logistic":
+        extra[POINTS_FILE] = estimator.points_table().to_csv(index=False, lineterminator="\n")
+        extra[BINS_FILE] = estimator.binner_.bin_table().to_csv(index=False, lineterminator="\n")
+    if len(features.workspace.rejects):
+        extra["training_rejects.csv"] = features.workspace.rejects.to_csv(
+            index=False, lineterminator="\n"
+        )
+    ref = save_model(estimator, card, name=name or algorithm, models=models_dir, extra_files=extra)
+    return TrainResult(ref, {**card, "model_id": ref.model_id})
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (NaN and infinities become None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return _jsonable(value.to_dict(orient="records"))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def open_model(spec: str, models_dir: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """Resolve and verify a model (path, NAME or NAME@VERSION)."""
+    return load_model(resolve_model(spec, models_dir))
+
+
+def model_indicator_config(model: LoadedModel) -> IndicatorConfig:
+    """The indicator config the model was trained with."""
+    return load_indicator_config(model.ref.path / INDICATORS_FILE)
+
+
+@dataclass
+class ScoreResult:
+    frame: pd.DataFrame
+    features: Features
+    model_id: str
+
+
+def score_features(
+    model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str = "zh", top: int | None = None
+) -> pd.DataFrame:
+    """The scores table for feature rows ``X`` (indexed by customer_id)."""
+    if lang not in LANGUAGES:
+        raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
+    estimator = model.model
+    top = top or int(model.card.get("reasons_top", 3))
+    missing = [c for c in model.card["candidate_features"] if c not in X.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks features the model needs: {', '.join(missing)}",
+            hint="score exports with the same sources as the training data",
+        )
+    inputs = X[list(model.card["candidate_features"])]
+    pd_values = np.round(estimator.predict_pd(inputs), PD_DECIMALS)
+    table = pd.DataFrame(
+        {
+            "customer_id": X.index.astype(str),
+            "as_of": as_of.isoformat(),
+            "pd": pd_values,
+            "score": estimator.predict_score(inputs).astype(np.int64),
+        }
+    )
+    reasons = estimator.reasons(inputs.reset_index(drop=True), top=top)
+    label_col = f"label_{lang}"
+    for rank in range(1, top + 1):
+        chosen = reasons[reasons["rank"] == rank].set_index("row")
+        codes = chosen["code"].reindex(range(len(table)))
+        labels = chosen[label_col].reindex(range(len(table)))
+        table[f"reason_{rank}_code"] = codes.to_numpy(dtype=object)
+        table[f"reason_{rank}_label"] = labels.to_numpy(dtype=object)
+    table["model_id"] = model.model_id
+    return table
+
+
+def score_data(
+    data_dir: str | os.PathLike[str],
+    model: LoadedModel,
+    *,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    lang: str = "zh",
+) -> ScoreResult:
+    """Score every customer of the exports in ``data_dir`` with a loaded model."""
+    features = prepare_features(
+        data_dir,
+        indicator_config=model_indicator_config(model),
+        sources_config=sources_config,
+        encoding=encoding,
+        as_of=as_of,
+    )
+    frame = score_features(model, features.X, as_of=features.as_of, lang=lang)
+    return ScoreResult(frame, features, model.model_id)
+
+
+def evaluate_model(
+    model: LoadedModel,
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> dict[str, Any]:
+    """Metrics of a trained model on new labelled data, next to its training metrics."""
+    from custrisk.model import evaluate
+
+    sources = load_sources_config(sources_config)
+    features = prepare_features(
+        data_dir,
+        indicator_config=model_indicator_config(model),
+        sources_config=sources,
+        encoding=encoding,
+        as_of=as_of,
+    )
+    X, y, _dates, counts = _labelled(features, labels, sources)
+    result = evaluate(model.model, X[list(model.card["candidate_features"])], y)
+    return {
+        "model_id": model.model_id,
+        "as_of": features.as_of.isoformat(),
+        **counts,
+        "metrics": _jsonable(result.to_dict()),
+        "training_metrics": model.card.get("metrics", {}).get("holdout"),
+    }
+
+
+def score_customer(
+    model: LoadedModel,
+    values: dict[str, Any],
+    *,
+    top: int | None = None,
+) -> dict[str, Any]:
+    """PD, score and reasons of one customer from a dict of indicator values.
+
+    Fast (microseconds after loading): no DataFrame is built.
+    """
+    return dict(model.model.score_one(values, top=top or int(model.card.get("reasons_top", 3))))

@@ -213,3 +213,32 @@ def test_single_customer_scoring_matches_batch(exports: Path, registry: Path) ->
         one = score_customer(model, row)
         assert one["score"] == batch["score"].iloc[i]
         assert one["pd"] == pytest.approx(batch["pd"].iloc[i], abs=1e-6)
+
+
+def test_score_writes_masked_details_and_run_facts(
+    runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(exports),
+            "--model",
+            "logistic@1",
+            "--models-dir",
+            str(registry),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    details = pd.read_parquet(tmp_path / "scores.details.parquet")
+    run = json.loads((tmp_path / "scores.run.json").read_text(encoding="utf-8"))
+    credit = pd.read_csv(exports / "credit.csv", dtype=str)
+    assert len(details) == len(credit)
+    assert details["phone_masked"].str.fullmatch(r"1\d\d\*{4}\d{4}").all()
+    assert not set(credit["phone"]) & set(details["phone_masked"])
+    assert (details["name_masked"].str.len() == 3).all()
+    assert run["model_id"] == "logistic@1" and run["customers"] == len(credit)
+    assert "ind__utilisation" in details and run["indicators"]["utilisation"]["zh"]

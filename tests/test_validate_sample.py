@@ -17,8 +17,20 @@ SAMPLE_DATA = Path(__file__).parent.parent / "sample_data"
 @pytest.fixture(scope="module")
 def dirty_gbk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dirty") / "exports"
-    result = CliRunner().invoke(app, ["sample-data", str(out), "--customers", "800", "--seed",
-                                      "11", "--dirty", "--encoding", "gbk"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sample-data",
+            str(out),
+            "--customers",
+            "800",
+            "--seed",
+            "11",
+            "--dirty",
+            "--encoding",
+            "gbk",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -31,10 +43,12 @@ def test_committed_sample_data_is_clean(runner: CliRunner, tmp_path: Path) -> No
     assert report["sources"]["credit"]["rows_kept"] == 500
 
 
-def test_dirty_gbk_export_every_fault_is_found(runner: CliRunner, tmp_path: Path,
-                                               dirty_gbk: Path) -> None:
-    result = runner.invoke(app, ["validate", str(dirty_gbk), "--out", str(tmp_path),
-                                 "--format", "json"])
+def test_dirty_gbk_export_every_fault_is_found(
+    runner: CliRunner, tmp_path: Path, dirty_gbk: Path
+) -> None:
+    result = runner.invoke(
+        app, ["validate", str(dirty_gbk), "--out", str(tmp_path), "--format", "json"]
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     for name, source in report["sources"].items():

@@ -55,8 +55,8 @@ def score(
     The model is verified (SHA-256, and HMAC when CUSTRISK_SIGNING_KEY is set) before it
     is loaded. The same data and model give a byte-identical scores file.
     """
-    from custrisk.indicators import output_format, write_indicators
-    from custrisk.modeling import open_model, score_data
+    from custrisk.indicators import output_format
+    from custrisk.modeling import open_model, score_data, write_score_outputs
 
     output_format(out)
     loaded = open_model(model, models_dir)
@@ -68,7 +68,7 @@ def score(
         as_of=parse_date(as_of),
         lang=lang,
     )
-    write_indicators(result.frame, out)
+    write_score_outputs(result, out)
     write_rejects_beside(result.features.workspace, out)
     frame = result.frame
     console.print(

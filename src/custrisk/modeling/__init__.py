@@ -12,6 +12,7 @@ from custrisk.modeling.pipeline import (
     score_data,
     score_features,
     train_model,
+    write_score_outputs,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "score_data",
     "score_features",
     "train_model",
+    "write_score_outputs",
 ]

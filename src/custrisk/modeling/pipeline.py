@@ -338,15 +338,61 @@ def model_indicator_config(model: LoadedModel) -> IndicatorConfig:
 
 @dataclass
 class ScoreResult:
+    """The scores table, the per-customer details reports need, and the run's facts."""
+
     frame: pd.DataFrame
+    details: pd.DataFrame
+    run: dict[str, Any]
     features: Features
     model_id: str
+
+
+INDICATOR_PREFIX = "ind__"
+CREDIT_DETAIL_COLUMNS = (
+    "region",
+    "industry",
+    "customer_since",
+    "annual_income",
+    "credit_limit",
+    "outstanding_balance",
+    "overdue_amount",
+)
+
+
+def _value_text(value: Any) -> str | None:
+    """A reason's raw value as text (numbers to 6 significant digits)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def _reasons_wide(reasons: pd.DataFrame, n_rows: int, top: int, lang: str) -> pd.DataFrame:
+    """Long reasons (row, rank, code, labels, value, points) -> reason_k_* columns."""
+    impact = "points_lost" if "points_lost" in reasons else "contribution"
+    columns: dict[str, np.ndarray] = {}
+    for rank in range(1, top + 1):
+        chosen = reasons[reasons["rank"] == rank].set_index("row").reindex(range(n_rows))
+        columns[f"reason_{rank}_code"] = chosen["code"].to_numpy(dtype=object)
+        columns[f"reason_{rank}_label"] = chosen[f"label_{lang}"].to_numpy(dtype=object)
+        columns[f"reason_{rank}_value"] = np.array(
+            [_value_text(v) for v in chosen["value"].tolist()], dtype=object
+        )
+        columns[f"reason_{rank}_impact"] = chosen[impact].to_numpy(dtype=np.float64)
+    return pd.DataFrame(columns)
 
 
 def score_features(
     model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str = "zh", top: int | None = None
 ) -> pd.DataFrame:
     """The scores table for feature rows ``X`` (indexed by customer_id)."""
+    return _score(model, X, as_of=as_of, lang=lang, top=top)[0]
+
+
+def _score(
+    model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str, top: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     if lang not in LANGUAGES:
         raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
     estimator = model.model
@@ -358,25 +404,47 @@ def score_features(
             hint="score exports with the same sources as the training data",
         )
     inputs = X[list(model.card["candidate_features"])]
-    pd_values = np.round(estimator.predict_pd(inputs), PD_DECIMALS)
     table = pd.DataFrame(
         {
             "customer_id": X.index.astype(str),
             "as_of": as_of.isoformat(),
-            "pd": pd_values,
+            "pd": np.round(estimator.predict_pd(inputs), PD_DECIMALS),
             "score": estimator.predict_score(inputs).astype(np.int64),
         }
     )
-    reasons = estimator.reasons(inputs.reset_index(drop=True), top=top)
-    label_col = f"label_{lang}"
+    wide = _reasons_wide(
+        estimator.reasons(inputs.reset_index(drop=True), top=top), len(table), top, lang
+    )
     for rank in range(1, top + 1):
-        chosen = reasons[reasons["rank"] == rank].set_index("row")
-        codes = chosen["code"].reindex(range(len(table)))
-        labels = chosen[label_col].reindex(range(len(table)))
-        table[f"reason_{rank}_code"] = codes.to_numpy(dtype=object)
-        table[f"reason_{rank}_label"] = labels.to_numpy(dtype=object)
+        table[f"reason_{rank}_code"] = wide[f"reason_{rank}_code"]
+        table[f"reason_{rank}_label"] = wide[f"reason_{rank}_label"]
     table["model_id"] = model.model_id
-    return table
+    details = pd.concat(
+        [
+            table[["customer_id"]],
+            wide.drop(columns=[c for c in wide.columns if str(c).endswith("_label")]),
+        ],
+        axis=1,
+    )
+    return table, details
+
+
+def _customer_details(features: Features) -> pd.DataFrame:
+    """Masked identity, credit fields and every indicator, per customer (for reports)."""
+    from custrisk.privacy import mask_id_number, mask_name, mask_phone
+
+    credit = features.workspace.frames["credit"].set_index("customer_id").reindex(features.X.index)
+    out = pd.DataFrame(index=features.X.index)
+    maskers = {"name": mask_name, "phone": mask_phone, "id_number": mask_id_number}
+    for column, masker in maskers.items():
+        if column in credit:
+            out[f"{column}_masked"] = masker(credit[column]).to_numpy()
+    for column in CREDIT_DETAIL_COLUMNS:
+        if column in credit:
+            out[column] = credit[column].to_numpy()
+    for code in features.X.columns:
+        out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
+    return out.reset_index(names="customer_id")
 
 
 def score_data(
@@ -388,16 +456,80 @@ def score_data(
     as_of: dt.date | str | None = None,
     lang: str = "zh",
 ) -> ScoreResult:
-    """Score every customer of the exports in ``data_dir`` with a loaded model."""
+    """Score every customer of the exports in ``data_dir`` with a loaded model.
+
+    Returns the scores table, a details table (masked identity, credit fields, every
+    indicator, reason values and impacts) and the run's facts for reports.
+    """
+    config = model_indicator_config(model)
     features = prepare_features(
         data_dir,
-        indicator_config=model_indicator_config(model),
+        indicator_config=config,
         sources_config=sources_config,
         encoding=encoding,
         as_of=as_of,
     )
-    frame = score_features(model, features.X, as_of=features.as_of, lang=lang)
-    return ScoreResult(frame, features, model.model_id)
+    table, reason_details = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
+    details = _customer_details(features).merge(
+        reason_details, on="customer_id", how="left", validate="one_to_one"
+    )
+    card = model.card
+    run = {
+        "model_id": model.model_id,
+        "algorithm": card.get("algorithm"),
+        "as_of": features.as_of.isoformat(),
+        "customers": len(table),
+        "rows_rejected": features.workspace.report.rows_rejected,
+        "model_metrics": card.get("metrics", {}).get("holdout"),
+        "model_training": {
+            k: card.get("training", {}).get(k) for k in ("as_of", "rows", "bad_rate")
+        },
+        "scaling": (card.get("model") or {}).get("scaling"),
+        "unavailable_indicators": features.unavailable,
+        "indicators": {
+            i.code: {
+                "zh": i.label_zh,
+                "en": i.label_en,
+                "unit": i.unit,
+                "direction": i.direction,
+                "in_model": i.code in card.get("features", []),
+            }
+            for i in config.indicators
+            if i.output
+        },
+    }
+    return ScoreResult(table, details, run, features, model.model_id)
+
+
+DETAILS_SUFFIX = ".details.parquet"
+RUN_SUFFIX = ".run.json"
+
+
+def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Where the details and run files of a scores file live: beside it, same stem."""
+    out = Path(out)
+    return out.with_name(out.stem + DETAILS_SUFFIX), out.with_name(out.stem + RUN_SUFFIX)
+
+
+def write_score_outputs(result: ScoreResult, out: str | os.PathLike[str]) -> list[Path]:
+    """Write the scores table and its sidecars (details, run facts), each atomically."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from custrisk.indicators import write_indicators
+    from custrisk.io.atomic import atomic_path, write_text
+
+    details_path, run_path = sidecar_paths(out)
+    write_indicators(result.frame, out)
+    with atomic_path(details_path) as tmp:
+        pq.write_table(pa.Table.from_pandas(result.details, preserve_index=False), tmp)
+    write_text(
+        run_path,
+        json.dumps(_jsonable(result.run), ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+    )
+    return [Path(out), details_path, run_path]
 
 
 def evaluate_model(

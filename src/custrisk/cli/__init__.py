@@ -16,8 +16,11 @@ import typer
 from typer.core import TyperGroup
 
 from custrisk import __version__
+from custrisk.cli import alerts as _alerts
+from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import models as _models
+from custrisk.cli import report as _report
 from custrisk.cli import sample as _sample
 from custrisk.cli import score as _score
 from custrisk.cli import train as _train
@@ -129,7 +132,7 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
-for _stage in (_sample, _validate, _indicators, _train, _score, _models):
+for _stage in (_sample, _validate, _indicators, _train, _score, _alerts, _report, _drift, _models):
     app.add_typer(_stage.app)
 
 

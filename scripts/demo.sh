@@ -26,4 +26,15 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   rejected rows are listed in $OUT/validation_dirty/rejects.csv"
+
+echo "== 4. Indicators of every customer"
+$CR indicators "$OUT/exports" --out "$OUT/indicators.csv"
+
+echo "== 5. Train a WOE logistic scorecard and a decision tree"
+$CR train "$OUT/exports" --labels "$OUT/exports/labels.csv" --algorithm logistic --models-dir "$OUT/models"
+$CR train "$OUT/exports" --labels "$OUT/exports/labels.csv" --algorithm tree --models-dir "$OUT/models"
+$CR models list --models-dir "$OUT/models"
+
+echo "== 6. Score this month's customers"
+$CR score "$OUT/exports" --model logistic --models-dir "$OUT/models" --out "$OUT/run/scores.csv"
 echo "Demo finished: see $OUT/"

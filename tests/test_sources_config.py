@@ -38,7 +38,7 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
         ),
         (
             BASE + "      amount: {type: float, minimum: 0}\n",
-            r"key 'sources\.credit\.columns\.amount\.minimum': unknown key; allowed keys: type,",
+            r"key 'sources\.credit\.columns\.amount\.minimum': unknown key; did you mean 'min'\? allowed keys: type,",
         ),
         (
             BASE + "      amount: {type: float, min: 5, max: 1}\n",
@@ -91,6 +91,11 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
         ("sources: [credit]\n", r"key 'sources': expected a mapping of keys, got list"),
         ("sources:\n  credit: {file: x.csv\n", r"sources\.yaml:\d+:\d+: invalid YAML"),
         (BASE + "version: 2\n", r"key 'version': unsupported config version 2"),
+        (
+            BASE + "      customer_id: {type: string}\n",
+            r"sources\.yaml:7, key 'sources\.credit\.columns\.customer_id': duplicate key "
+            r"'customer_id' \(lines 6 and 7\)",
+        ),
     ],
 )
 def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, message: str) -> None:

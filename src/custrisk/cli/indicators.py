@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from custrisk.cli._common import parse_date
 from custrisk.cli._console import console, err_console
-from custrisk.errors import UsageError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -80,7 +79,7 @@ def indicators(
     success, 2 for a usage, configuration or input error.
     """
     output_format(out)
-    day = _parse_date(as_of)
+    day = parse_date(as_of)
     from custrisk.config import load_sources_config
 
     sources_config = load_sources_config(sources)
@@ -101,18 +100,6 @@ def indicators(
     console.print(
         f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
     )
-
-
-def _parse_date(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"--as-of {text!r} is not a date",
-            hint="write it as YYYY-MM-DD, e.g. --as-of 2024-06-30",
-        ) from None
 
 
 def _print_summary(result: IndicatorResult, config: IndicatorConfig) -> None:

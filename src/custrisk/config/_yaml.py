@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -38,6 +39,9 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
             hint="save the YAML file as UTF-8",
         ) from None
     try:
+        tree = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+        if tree is not None:
+            _check_duplicate_keys(tree, "", str(path))
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -47,6 +51,28 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
+
+
+def _check_duplicate_keys(node: yaml.Node, path: str, file: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            line = key_node.start_mark.line + 1
+            child = f"{path}.{key}" if path else key
+            if key in seen:
+                what = "indicator code" if path == "indicators" else "key"
+                raise ConfigError(
+                    f"duplicate {what} '{key}' (lines {seen[key]} and {line})",
+                    file=f"{file}:{line}",
+                    key=child,
+                    hint="each key may appear only once; rename or remove one of them",
+                )
+            seen[key] = line
+            _check_duplicate_keys(value_node, child, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, f"{path}[{i}]", file)
 
 
 def _fmt(value: Any) -> str:
@@ -88,8 +114,10 @@ class Node:
         allowed = list(allowed)
         for name in self.data:
             if name not in allowed:
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                did = f"did you mean '{close[0]}'? " if close else ""
                 raise self.error(
-                    str(name), "unknown key", hint=f"allowed keys: {join_limited(allowed, 20)}"
+                    str(name), "unknown key", hint=f"{did}allowed keys: {join_limited(allowed, 20)}"
                 )
         for name in required:
             if name not in self.data:

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from custrisk.config._yaml import Node, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import (
     RESERVED_WORDS,
@@ -269,20 +268,10 @@ class IndicatorConfig:
 
 
 def default_config_path(name: str = "indicators.yaml") -> Path:
-    """Path of a default config file.
-
-    The packaged copy (``custrisk/data/configs``) when it exists, else the repository's
-    ``configs/`` folder. One place to redirect when configs become package data.
-    """
+    """Path of a packaged default config file."""
     from custrisk.config import default_config_path as packaged
 
-    try:
-        return packaged(name)
-    except ConfigError:
-        repo = Path(__file__).resolve().parents[3] / "configs" / name
-        if repo.is_file():
-            return repo
-        raise
+    return packaged(name)
 
 
 def _column_types(sources: Any) -> dict[str, dict[str, ExprType]]:
@@ -308,79 +297,6 @@ def _column_types(sources: Any) -> dict[str, dict[str, ExprType]]:
 
 # ---------------------------------------------------------------------------------------
 # loading
-
-
-def _join(items: Any, limit: int = 5) -> str:
-    items = [str(i) for i in items]
-    if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
-
-
-class Node:
-    """A mapping from the YAML file with its key path, for precise error messages."""
-
-    def __init__(self, data: Any, file: str, path: str) -> None:
-        if not isinstance(data, Mapping):
-            shown = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
-            raise ConfigError(
-                f"expected a mapping of keys, got {type(data).__name__} {shown}",
-                file=file,
-                key=path or "<top level>",
-            )
-        self.data: Mapping[str, Any] = data
-        self.file = file
-        self.path = path
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else str(name)
-
-    def error(self, name: str | None, message: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(
-            message, file=self.file, key=self.key(name) if name else self.path, hint=hint
-        )
-
-    def check_keys(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-        for name in self.data:
-            if name not in allowed:
-                close = difflib.get_close_matches(str(name), allowed, n=1)
-                did = f"did you mean '{close[0]}'? " if close else ""
-                raise self.error(
-                    str(name), "unknown key", hint=f"{did}allowed keys: {', '.join(allowed)}"
-                )
-        for name in required:
-            if name not in self.data:
-                raise self.error(name, "required key is missing")
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.data.get(name, default)
-
-    def text(
-        self,
-        name: str,
-        default: str | None = None,
-        *,
-        allowed: tuple[str, ...] | None = None,
-        required: bool = False,
-    ) -> Any:
-        value = self.data.get(name, default)
-        if value is None:
-            if required:
-                raise self.error(name, "required key is missing")
-            return None
-        if not isinstance(value, str) or not value:
-            raise self.error(name, f"expected a non-empty text, got {value!r}")
-        if allowed is not None and value not in allowed:
-            raise self.error(
-                name, f"{value!r} is not allowed", hint=f"allowed values: {', '.join(allowed)}"
-            )
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            raise self.error(name, f"expected true or false, got {value!r}")
-        return value
 
 
 def load_indicator_config(
@@ -412,7 +328,7 @@ def load_indicator_config(
     """
     file_path = Path(path) if path is not None else default_config_path("indicators.yaml")
     columns = _column_types(sources)
-    data = _read_yaml(file_path)
+    data = load_yaml_file(file_path)
     return _Loader(str(file_path), columns).load(data)
 
 
@@ -421,56 +337,6 @@ def parse_indicator_config(
 ) -> IndicatorConfig:
     """Validate an already-parsed config mapping (same rules as :func:`load_indicator_config`)."""
     return _Loader(file, _column_types(sources)).load(data)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(
-            "config file not found", file=str(path), hint="check the path given with --config"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config is not valid UTF-8 (byte {exc.start})",
-            file=str(path),
-            hint="save the YAML file as UTF-8",
-        ) from None
-    try:
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
-        if tree is not None:
-            _check_duplicate_keys(tree, "", str(path))
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(
-            f"invalid YAML: {exc.problem}", file=where, hint="fix the YAML syntax at that line"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
-
-
-def _check_duplicate_keys(node: yaml.Node, path: str, file: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            line = key_node.start_mark.line + 1
-            child = f"{path}.{key}" if path else key
-            if key in seen:
-                what = "indicator code" if path == "indicators" else "key"
-                raise ConfigError(
-                    f"duplicate {what} '{key}' (lines {seen[key]} and {line})",
-                    file=f"{file}:{line}",
-                    key=child,
-                    hint="each key may appear only once; rename or remove one of them",
-                )
-            seen[key] = line
-            _check_duplicate_keys(value_node, child, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, f"{path}[{i}]", file)
 
 
 class _Loader:
@@ -628,7 +494,7 @@ class _Loader:
 
     def column_hint(self, source: str, column: str, columns: Mapping[str, Any]) -> str:
         close = difflib.get_close_matches(column, list(columns), n=1)
-        listed = f"columns of {source}: {_join(sorted(columns), 12)}"
+        listed = f"columns of {source}: {join_limited(sorted(columns), 12)}"
         return f"did you mean '{close[0]}'? {listed}" if close else listed
 
     # -- indicators --------------------------------------------------------------------

@@ -26,6 +26,7 @@ from custrisk.indicators import IndicatorConfig, compute_indicators, load_indica
 from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
 from custrisk.monitoring import build_reference
 from custrisk.registry import LoadedModel, ModelRef, load_model, resolve_model, save_model
+from custrisk.registry.artifact import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +151,6 @@ class TrainResult:
     card: dict[str, Any]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def train_model(
     data_dir: str | os.PathLike[str],
     labels: str | os.PathLike[str],
@@ -244,14 +237,13 @@ def train_model(
         "rows": len(X_all),
     }
     data_path = Path(data_dir)
-    input_files = {
-        str(Path(f).relative_to(data_path) if Path(f).is_relative_to(data_path) else f): sha256_of(
-            Path(f)
-        )
-        for source in features.workspace.report.sources.values()
-        for f in source.files
-    }
-    input_files[f"labels:{Path(labels).name}"] = sha256_of(Path(labels))
+    input_files = {}
+    for source in features.workspace.report.sources.values():
+        for name in source.files:
+            path = Path(name)
+            shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
+            input_files[str(shown)] = sha256_file(path)
+    input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
     indicator_text = Path(icfg.path).read_text(encoding="utf-8")
     card: dict[str, Any] = {
         "algorithm": algorithm,
@@ -260,7 +252,7 @@ def train_model(
         "config_hashes": {
             "model": cfg.text_sha256,
             "indicators": hashlib.sha256(indicator_text.encode("utf-8")).hexdigest(),
-            "sources": sha256_of(Path(sources.path)),
+            "sources": sha256_file(Path(sources.path)),
         },
         "seed": cfg.seed,
         "features": used,

@@ -239,8 +239,8 @@ def train_model(
     data_path = Path(data_dir)
     input_files = {}
     for source in features.workspace.report.sources.values():
-        for name in source.files:
-            path = Path(name)
+        for file_name in source.files:
+            path = Path(file_name)
             shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
             input_files[str(shown)] = sha256_file(path)
     input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))

@@ -150,26 +150,32 @@ def clean_source(
         orphans. ``None`` skips the orphan check.
     """
     warnings: list[str] = []
-    frames = [_canonical_frame(spec, table, warnings) for table in tables]
-    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    n = len(raw)
     file_of = (
-        np.concatenate([np.full(len(t.frame), i, dtype=np.int32) for i, t in enumerate(tables)])
+        np.concatenate([np.full(t.num_rows, i, dtype=np.int32) for i, t in enumerate(tables)])
         if tables
         else np.empty(0)
     )
     lines = np.concatenate([t.lines for t in tables]).astype(np.int64)
+    # Take the rows over from the readers so that each raw column can be freed as soon as
+    # it is cleaned (the raw text is the largest thing in memory).
+    parts = [_canonical_table(spec, table, table.release(), warnings) for table in tables]
+    joined = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+    del parts
+    n = joined.num_rows
+    raw_columns = {name: joined.column(name) for name in joined.column_names}
+    del joined
+    # Raw values of the key columns are kept to show in rejects after typing.
+    kept_raw = {name: raw_columns[name] for name in (spec.key, spec.customer_key) if name}
     issues = _Issues(n)
     # Columns are cleaned in threads (pyarrow and NumPy release the GIL), each into its
     # own issue list, merged in column order so that outputs stay byte-identical.
     per_column = [_Issues(n) for _ in spec.columns]
+
+    def clean(col: ColumnSpec, col_issues: _Issues) -> pd.Series:
+        return _clean_column(raw_columns.pop(col.name), col, config, col_issues)
+
     with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
-        cleaned = list(
-            pool.map(
-                lambda item: _clean_column(raw[item[0].name], item[0], config, item[1]),
-                zip(spec.columns, per_column, strict=True),
-            )
-        )
+        cleaned = list(pool.map(clean, spec.columns, per_column))
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
         issues.merge(part)
@@ -178,28 +184,28 @@ def clean_source(
     alive = ~issues.dropped
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
     # An exact copy shares the key, so only rows with a repeated key are compared.
-    candidates = alive.copy()
-    if spec.key and n:
-        candidates[alive] = out[spec.key][alive].duplicated(keep=False).to_numpy()
-    if n and candidates.any():
-        dup = np.zeros(n, dtype=bool)
-        dup[candidates] = out[candidates].duplicated(keep="first").to_numpy()
-        issues.add(dup, "", "duplicate_row", lambda rows: _row_text(raw, rows), DROPPED)
-        alive &= ~dup
-        if spec.key:
-            _duplicate_keys(spec, out, alive, raw, issues)
-            alive = ~issues.dropped
+    if n:
+        _duplicates(spec, out, alive, kept_raw, issues)
+        alive = ~issues.dropped
     if customer_ids is not None and spec.customer_key:
-        known = pa.array(customer_ids.dropna(), type=pa.string())
-        orphan = alive & ~_np(pc.is_in(_to_text(out[spec.customer_key]), value_set=known))
-        issues.add(orphan, spec.customer_key, "orphan", raw[spec.customer_key], DROPPED)
+        # The customer column becomes categorical over the credit table's ids: unknown
+        # ids are orphans, and indicators can group by the codes without hashing text.
+        known = pa.array(customer_ids.dropna().to_numpy(dtype=object), type=pa.large_string())
+        codes = pc.index_in(_to_text(pa.array(out[spec.customer_key])), value_set=known)
+        code_values = codes.to_numpy(zero_copy_only=False)
+        orphan = alive & np.isnan(code_values.astype(np.float64))
+        issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
+        out[spec.customer_key] = pd.Categorical.from_codes(
+            np.nan_to_num(code_values.astype(np.float64), nan=-1).astype(np.int32),
+            categories=pd.Index(known.to_numpy(zero_copy_only=False), dtype="str"),
+        )
     issue_frame = _issue_frame(spec.name, tables, issues, file_of, lines)
     bad_frame = _bad_row_issues(spec.name, tables)
     if len(bad_frame):
         issue_frame = pd.concat([bad_frame, issue_frame], ignore_index=True)
     rows_in = sum(t.records for t in tables)
-    kept = out[alive].reset_index(drop=True)
+    kept = out if alive.all() else out[alive].reset_index(drop=True)
     rejected = int(issues.dropped.sum()) + len(bad_frame)
     repaired = int((issues.repaired & alive).sum())
     return SourceResult(
@@ -216,10 +222,13 @@ def clean_source(
     )
 
 
-def _canonical_frame(spec: SourceSpec, table: RawTable, warnings: list[str]) -> pd.DataFrame:
+def _canonical_table(
+    spec: SourceSpec, table: RawTable, rows: pa.Table, warnings: list[str]
+) -> pa.Table:
     """Rename the file's headers to canonical names; check required/unexpected columns."""
-    frame = table.frame.rename(columns=dict(spec.rename))
-    present = set(frame.columns)
+    names = [spec.rename.get(name, name) for name in rows.column_names]
+    renamed = rows.rename_columns(names)
+    present = set(names)
     missing_required = [c.name for c in spec.columns if c.required and c.name not in present]
     if missing_required:
         mapped = {v: k for k, v in spec.rename.items()}
@@ -237,32 +246,32 @@ def _canonical_frame(spec: SourceSpec, table: RawTable, warnings: list[str]) -> 
         warnings.append(
             f"{table.path.name}: optional column(s) missing, left blank: {join_limited(missing)}"
         )
-    unexpected = [c for c in frame.columns if c not in spec.column_names]
+    unexpected = [c for c in names if c not in spec.column_names]
     if unexpected:
         warnings.append(
             f"{table.path.name}: column(s) not in the sources config, ignored: "
             f"{join_limited(unexpected)}"
         )
-    n = len(frame)
-    columns = {}
-    for col in spec.columns:
-        if col.name in present:
-            columns[col.name] = frame[col.name]
-        else:
-            columns[col.name] = pd.Series([None] * n, dtype="str")
-    return pd.DataFrame(columns)
+    n = renamed.num_rows
+    columns = [
+        renamed.column(col.name) if col.name in present else pa.nulls(n, pa.large_string())
+        for col in spec.columns
+    ]
+    return pa.table(columns, names=list(spec.column_names))
 
 
-def _to_text(series: pd.Series) -> pa.Array:
-    """The column as an Arrow string array (numbers from Parquet become text)."""
-    arr = pa.array(series, from_pandas=True)
+def _to_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one Arrow (large) string array (numbers from Parquet become text)."""
+    arr = column
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
             arr = pc.strftime(arr, format="%Y-%m-%d")
         else:
-            arr = pc.cast(arr, pa.string())
+            arr = pc.cast(arr, pa.large_string())
     return arr
 
 
@@ -271,9 +280,9 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _clean_column(
-    series: pd.Series, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+    column: pa.ChunkedArray, col: ColumnSpec, config: SourcesConfig, issues: _Issues
 ) -> pd.Series:
-    raw = _to_text(series)
+    raw = _to_text(column)
     text = pc.utf8_trim_whitespace(raw)
     blank = _np(pc.is_in(text, _NULL_SET)) | _np(pc.is_null(text))
     present = ~blank
@@ -305,6 +314,8 @@ def _clean_column(
         _invalid(out_of_range, col, "out_of_range", raw_values, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
+    if col.type == "category":
+        values = _as_categorical(values)
     return values
 
 
@@ -378,7 +389,9 @@ def _parse(
         flags[~(is_true | is_false)] = pd.NA
         return pd.Series(flags), [(present & ~(is_true | is_false), "invalid_bool")]
     # id, string, category
-    values = _as_str_series(pc.if_else(pa.array(present), text, pa.scalar(None, pa.string())))
+    if not present.all():
+        text = pc.if_else(pa.array(present), text, pa.scalar(None, text.type))
+    values = _as_str_series(text)
     if col.allowed is not None:
         invalid = present & ~_np(pc.is_in(text, pa.array(col.allowed)))
         if invalid.any():
@@ -423,6 +436,14 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
     ok = present & np.isfinite(values)
     values[~ok] = np.nan
     return values, ok
+
+
+def _as_categorical(values: pd.Series) -> pd.Series:
+    """Text with few distinct values as a pandas Categorical (codes, not strings)."""
+    encoded = pc.dictionary_encode(_to_text(pa.array(values)))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    categories = pd.Index(encoded.dictionary.to_numpy(zero_copy_only=False), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
 
 
 def _as_str_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
@@ -591,40 +612,80 @@ def _row_checks(spec: SourceSpec, out: pd.DataFrame, issues: _Issues) -> None:
             issues.add(result, check.left, f"check:{check.name}", pair, DROPPED, text)
 
 
-def _duplicate_keys(
-    spec: SourceSpec, out: pd.DataFrame, alive: np.ndarray, raw: pd.DataFrame, issues: _Issues
+_KEEP_TEXT = {
+    "keep_first": "the first row is kept",
+    "keep_last": "the last row is kept",
+    "reject_all": "all rows with it are rejected",
+}
+
+
+def _duplicates(
+    spec: SourceSpec,
+    out: pd.DataFrame,
+    alive: np.ndarray,
+    raw_keys: dict[str, pa.ChunkedArray],
+    issues: _Issues,
 ) -> None:
-    assert spec.key is not None
-    keys = out[spec.key]
-    live = keys[alive]
+    """Reject exact duplicate rows, then rows whose key is taken (by the policy).
+
+    An exact copy shares the key, so with a key only rows whose key repeats are compared
+    in full; keys are hashed once by Arrow.
+    """
+    live = np.flatnonzero(alive)
+    if spec.key is None:
+        dup = np.zeros(len(out), dtype=bool)
+        dup[live] = out.iloc[live].duplicated(keep="first").to_numpy()
+        issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
+        return
+    codes = _key_codes(out[spec.key])[live]
+    present = codes >= 0
+    counts = np.bincount(codes[present], minlength=1)
+    repeated = present & (counts[np.where(present, codes, 0)] > 1)
+    if not repeated.any():
+        return
+    candidates = live[repeated]
+    dup = np.zeros(len(out), dtype=bool)
+    dup[candidates] = out.iloc[candidates].duplicated(keep="first").to_numpy()
+    issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
+    # Among the rows left, the key policy decides.
+    left = ~dup[live]
+    live, codes, repeated = live[left], codes[left], repeated[left]
     policy = spec.on_duplicate_key
     if policy == "reject_all":
-        dup_live = live.duplicated(keep=False).to_numpy()
+        taken = repeated
     else:
-        dup_live = live.duplicated(keep="first" if policy == "keep_first" else "last").to_numpy()
-    dup = np.zeros(len(out), dtype=bool)
-    dup[np.flatnonzero(alive)[dup_live]] = True
-    kept = {
-        "keep_first": "the first row is kept",
-        "keep_last": "the last row is kept",
-        "reject_all": "all rows with it are rejected",
-    }[policy]
+        order = np.arange(len(codes)) if policy == "keep_first" else np.arange(len(codes))[::-1]
+        _, first = np.unique(codes[order], return_index=True)
+        keep = np.zeros(len(codes), dtype=bool)
+        keep[order[first]] = True
+        taken = repeated & ~keep
+    key_dup = np.zeros(len(out), dtype=bool)
+    key_dup[live[taken]] = True
     issues.add(
-        dup,
+        key_dup,
         spec.key,
         "duplicate_key",
-        raw[spec.key],
+        raw_keys[spec.key],
         DROPPED,
-        f"{RULE_TEXT['duplicate_key']} ({kept}: on_duplicate_key={policy})",
+        f"{RULE_TEXT['duplicate_key']} ({_KEEP_TEXT[policy]}: on_duplicate_key={policy})",
     )
 
 
-def _row_text(raw: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """The raw fields of ``rows`` joined by commas, to show a whole row."""
-    subset = raw.iloc[rows]
-    joined = subset.iloc[:, 0].astype("str").fillna("")
-    for name in subset.columns[1:]:
-        joined = joined + "," + subset[name].astype("str").fillna("")
+def _key_codes(keys: pd.Series) -> np.ndarray:
+    """An integer per row, equal for equal keys; -1 where the key is missing."""
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        return keys.cat.codes.to_numpy(dtype=np.int64)
+    encoded = pc.dictionary_encode(_to_text(pa.array(keys)))
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _row_text(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The (cleaned) fields of ``rows`` joined by commas, to show a whole row."""
+    subset = frame.iloc[rows]
+    parts = [subset[name].astype("str").fillna("") for name in subset.columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "," + part
     return joined.to_numpy(dtype=object)
 
 

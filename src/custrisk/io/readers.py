@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -42,19 +41,29 @@ class BadRow:
 
 @dataclass
 class RawTable:
-    """One file's rows as text, with the physical line (or row) number of each."""
+    """One file's rows (Arrow; text for CSV), with the physical line or row number of each."""
 
     path: Path
-    frame: pd.DataFrame
+    table: pa.Table
     lines: np.ndarray
     header: list[str]
     encoding: str
     bad_rows: list[BadRow] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.num_rows = self.table.num_rows
+
     @property
     def records(self) -> int:
         """Data records in the file: parsed rows plus unparseable ones."""
-        return len(self.frame) + len(self.bad_rows)
+        return self.num_rows + len(self.bad_rows)
+
+    def release(self) -> pa.Table:
+        """Hand over the rows and drop this object's reference to them (frees memory as
+        soon as the caller is done with them)."""
+        table = self.table
+        self.table = table.schema.empty_table()
+        return table
 
 
 def file_format(path: Path) -> str:
@@ -128,7 +137,7 @@ def read_raw(
                 ignore_empty_lines=True,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
+                column_types={name: pa.large_string() for name in header},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -156,8 +165,7 @@ def read_raw(
             bad_lines, sorted(bad, key=lambda b: b[0] or 0), strict=True
         )
     ]
-    frame = table.to_pandas()
-    return RawTable(path, frame, lines, header, scan.encoding, bad_rows)
+    return RawTable(path, table, lines, header, scan.encoding, bad_rows)
 
 
 def _nth_remaining(i: np.ndarray, base: int, skipped: np.ndarray) -> np.ndarray:
@@ -230,7 +238,6 @@ def _read_parquet(path: Path) -> RawTable:
             file=str(path),
             hint="check that it is a complete Parquet file",
         ) from None
-    frame = table.to_pandas()
     return RawTable(
-        path, frame, np.arange(1, table.num_rows + 1), list(table.column_names), "parquet"
+        path, table, np.arange(1, table.num_rows + 1), list(table.column_names), "parquet"
     )

@@ -349,3 +349,40 @@ def test_number_rules(make_workspace: MakeWs) -> None:
     }
     assert ws.frames["credit"]["bureau_score"].tolist() == [700, 720]
     assert ws.frames["credit"]["credit_limit"].tolist() == [100000.0, 150000.0]
+
+
+def test_fast_typed_path_gives_the_same_result_as_text(
+    make_workspace: MakeWs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns Arrow parses directly must clean exactly like the same columns as text."""
+    import custrisk.data.workspace as workspace
+
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", bureau="", limit="N/A"),
+                credit_row("0000000002", since="2024-02-29", bureau="950"),
+                credit_row("0000000003", balance="-5"),
+                credit_row("0000000004"),
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,100.50,order,online,2026-02-04,2026-02-10",
+                "T2,0000000004,2026-01-06,1e3,payment,online,,",
+                "T3,0000000004,2026-01-07,12,refund,online,,",
+            ),
+        }
+    )
+    fast = load_workspace(folder)
+    original = workspace._read_options
+
+    def text_only(spec, cfg):  # type: ignore[no-untyped-def]
+        return {**original(spec, cfg), "typed": {}}
+
+    monkeypatch.setattr(workspace, "_read_options", text_only)
+    slow = load_workspace(folder)
+    for name in fast.frames:
+        pd.testing.assert_frame_equal(fast.frames[name], slow.frames[name])
+    where = ["source", "file", "line", "column", "rule", "action"]
+    pd.testing.assert_frame_equal(fast.rejects[where], slow.rejects[where])
+    # (The fast path shows the parsed value, -5.0, where the text path shows -5.)
+    assert fast.report.to_dict() == slow.report.to_dict()

@@ -30,9 +30,14 @@ log = logging.getLogger(__name__)
 DROPPED = "dropped"
 REPAIRED = "repaired"
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
-_NULL_SET = pa.array(
-    sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})
-)
+
+
+def null_variants() -> list[str]:
+    """Every spelling of a blank the cleaner accepts (NULL, null, N/A, n/a, ...)."""
+    return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})
+
+
+_NULL_SET = pa.array(null_variants())
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",
@@ -122,7 +127,10 @@ class _Issues:
 def _pick(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The values at ``rows`` as an object array, converting only those rows."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        return np.asarray(values.take(pa.array(rows)).to_numpy(zero_copy_only=False), dtype=object)
+        taken = values.take(pa.array(rows))
+        if pa.types.is_timestamp(taken.type):
+            taken = pc.strftime(taken, format="%Y-%m-%d")
+        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
     if isinstance(values, pd.Series):
         return np.asarray(values.iloc[rows].to_numpy(dtype=object), dtype=object)
     return np.asarray(values, dtype=object)[rows]
@@ -282,6 +290,8 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def _clean_column(
     column: pa.ChunkedArray, col: ColumnSpec, config: SourcesConfig, issues: _Issues
 ) -> pd.Series:
+    if _already_typed(column.type, col):
+        return _clean_typed(column, col, issues)
     raw = _to_text(column)
     text = pc.utf8_trim_whitespace(raw)
     blank = _np(pc.is_in(text, _NULL_SET)) | _np(pc.is_null(text))
@@ -316,6 +326,43 @@ def _clean_column(
             values = values.mask(out_of_range)
     if col.type == "category":
         values = _as_categorical(values)
+    return values
+
+
+ARROW_TYPES = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "date": pa.timestamp("s"),
+    "bool": pa.bool_(),
+}
+
+
+def _already_typed(kind: pa.DataType, col: ColumnSpec) -> bool:
+    """True when the reader already parsed this column into its target type."""
+    return col.type in ARROW_TYPES and kind == ARROW_TYPES[col.type]
+
+
+def _clean_typed(column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues) -> pd.Series:
+    """The fast path: values Arrow parsed strictly; only blanks and ranges to check."""
+    arr = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    missing = _np(pc.is_null(arr))
+    if col.required:
+        issues.add(missing, col.name, "missing_required", arr, DROPPED)
+    if col.type == "float":
+        values = pd.Series(arr.to_numpy(zero_copy_only=False), dtype="float64")
+    elif col.type == "int":
+        numbers = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False)
+        values = pd.Series(pd.arrays.IntegerArray(numbers.astype(np.int64), missing))
+    elif col.type == "date":
+        values = pd.Series(arr.to_numpy(zero_copy_only=False).astype("datetime64[s]"))
+    else:
+        flags = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
+        values = pd.Series(pd.arrays.BooleanArray(flags, missing))
+    out_of_range = _range_violations(values, col)
+    if out_of_range is not None and out_of_range.any():
+        _invalid(out_of_range, col, "out_of_range", arr, issues)
+        if col.on_invalid == "blank":
+            values = values.mask(out_of_range)
     return values
 
 

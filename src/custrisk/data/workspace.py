@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
-from custrisk.data.clean import DROPPED, ISSUE_COLUMNS, SourceResult, clean_source
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
+from custrisk.data.clean import (
+    ARROW_TYPES,
+    DROPPED,
+    ISSUE_COLUMNS,
+    SourceResult,
+    clean_source,
+    null_variants,
+)
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path
 from custrisk.io.readers import RawTable, read_raw
@@ -193,7 +201,7 @@ def load_workspace(
             )
             absent.append(name)
             continue
-        tables = [read_raw(p, delimiter=spec.delimiter, encoding=encoding) for p in paths]
+        tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
         records = sum(t.records for t in tables)
         if records < spec.min_rows:
             what = (
@@ -235,6 +243,28 @@ def load_workspace(
     return Workspace(data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects)
 
 
+def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
+    """Reader options: the columns worth parsing on Arrow's strict fast path."""
+    from_file = {canonical: name for name, canonical in spec.rename.items()}
+    typed: dict[str, pa.DataType] = {}
+    for col in spec.columns:
+        if col.type == "date" and "%Y-%m-%d" not in cfg.date_formats:
+            continue
+        if col.type in ARROW_TYPES:
+            typed[from_file.get(col.name, col.name)] = ARROW_TYPES[col.type]
+    return {
+        "delimiter": spec.delimiter,
+        "typed": typed,
+        "null_values": null_variants(),
+        "true_values": _case_variants(cfg.true_values),
+        "false_values": _case_variants(cfg.false_values),
+    }
+
+
+def _case_variants(words: Sequence[str]) -> list[str]:
+    return sorted({v for w in words for v in (w, w.lower(), w.upper(), w.title())})
+
+
 def _source_report(result: SourceResult) -> SourceReport:
     rules: dict[str, dict[str, int]] = {}
     if len(result.issues):
@@ -264,7 +294,7 @@ def load_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load a labels file (customer_id, bad[, label_date]): the clean rows and the rejects."""
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
-    table: RawTable = read_raw(path, delimiter=cfg.labels.delimiter, encoding=encoding)
+    table: RawTable = read_raw(path, **_read_options(cfg.labels, cfg), encoding=encoding)
     if table.records == 0:
         raise DataError(
             "has a header but no data rows",

@@ -10,11 +10,14 @@ import csv
 import io
 import logging
 import os
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -80,9 +83,22 @@ def file_format(path: Path) -> str:
 
 
 def read_raw(
-    path: str | os.PathLike[str], *, delimiter: str = ",", encoding: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    delimiter: str = ",",
+    encoding: str | None = None,
+    typed: Mapping[str, pa.DataType] | None = None,
+    null_values: Sequence[str] = (),
+    true_values: Sequence[str] = (),
+    false_values: Sequence[str] = (),
 ) -> RawTable:
-    """Read a CSV or Parquet export as text columns.
+    """Read a CSV or Parquet export; columns are text unless ``typed`` says otherwise.
+
+    ``typed`` maps file columns to the Arrow type (int64, float64, timestamp[s], bool)
+    worth trying on the fast path: Arrow parses them strictly (ISO dates, no thousands
+    separators, no stray spaces). A column with any value Arrow cannot parse, a
+    non-finite number or a date with a time of day is read as text instead, so that the
+    cleaner can repair or report each bad value.
 
     Raises
     ------
@@ -122,6 +138,9 @@ def read_raw(
         bad.append((row.number, row.expected_columns, row.actual_columns, row.text))
         return "skip"
 
+    column_types: dict[str, pa.DataType] = {name: pa.large_string() for name in header}
+    column_types.update({name: kind for name, kind in (typed or {}).items() if name in header})
+
     def parse(use_threads: bool) -> pa.Table:
         return pacsv.read_csv(
             path,
@@ -137,23 +156,38 @@ def read_raw(
                 ignore_empty_lines=True,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.large_string() for name in header},
+                column_types=column_types,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                null_values=list(null_values),
+                true_values=list(true_values) or ["true"],
+                false_values=list(false_values) or ["false"],
+                timestamp_parsers=[pacsv.ISO8601],
             ),
         )
 
-    try:
-        table = parse(use_threads=True)
-        if bad:  # row numbers are only known to the single-threaded parser
+    for _attempt in range(len(header) + 1):
+        try:
             bad.clear()
-            table = parse(use_threads=False)
-    except pa.ArrowInvalid as exc:
-        raise DataError(
-            f"cannot parse the CSV: {exc}",
-            file=str(path),
-            hint="check the delimiter and quoting of the file",
-        ) from None
+            table = parse(use_threads=True)
+            if bad:  # row numbers are only known to the single-threaded parser
+                bad.clear()
+                table = parse(use_threads=False)
+        except pa.ArrowInvalid as exc:
+            column = _failed_column(str(exc), header)
+            if column is None or pa.types.is_large_string(column_types[column]):
+                raise DataError(
+                    f"cannot parse the CSV: {exc}",
+                    file=str(path),
+                    hint="check the delimiter and quoting of the file",
+                ) from None
+            column_types[column] = pa.large_string()  # read it as text: the cleaner decides
+            continue
+        suspect = [name for name in header if _needs_text(table.column(name))]
+        if not suspect:
+            break
+        for name in suspect:
+            column_types[name] = pa.large_string()
     # Records are the non-empty lines after the header; map them to physical lines.
     bad_numbers = np.array(sorted(n for n, *_ in bad if n is not None), dtype=np.int64)
     record_index = _nth_remaining(np.arange(table.num_rows), 2, bad_numbers)
@@ -166,6 +200,25 @@ def read_raw(
         )
     ]
     return RawTable(path, table, lines, header, scan.encoding, bad_rows)
+
+
+def _failed_column(message: str, header: list[str]) -> str | None:
+    """The column named in an Arrow CSV conversion error, if any."""
+    found = re.search(r"column #(\d+)", message)
+    if found and int(found.group(1)) < len(header):
+        return header[int(found.group(1))]
+    return None
+
+
+def _needs_text(column: pa.ChunkedArray) -> bool:
+    """Typed values the cleaner must see as text: infinities, NaN, dates with a time."""
+    if pa.types.is_floating(column.type):
+        finite = pc.is_finite(column)
+        return bool(pc.any(pc.invert(pc.fill_null(finite, True))).as_py())
+    if pa.types.is_timestamp(column.type):
+        with_time = pc.not_equal(pc.floor_temporal(column, unit="day"), column)
+        return bool(pc.any(pc.fill_null(with_time, False)).as_py())
+    return False
 
 
 def _nth_remaining(i: np.ndarray, base: int, skipped: np.ndarray) -> np.ndarray:

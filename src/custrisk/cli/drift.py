@@ -1,5 +1,418 @@
-"""Placeholder: replaced by the module that implements this stage."""
+"""``custrisk drift`` and ``custrisk compare``: model monitoring for CI.
+
+``drift`` compares new exports with the reference distributions stored in the model
+(PSI of the score and PD, CSI per feature, performance decay with labels) and exits 1
+when a statistic reaches the ``--fail-on`` level. ``compare`` puts a champion and a
+challenger side by side on the same labelled data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console, RenderableType
+from rich.table import Table
+
+from custrisk.cli._common import (
+    AsOfOpt,
+    DataDir,
+    EncodingOpt,
+    LabelsOpt,
+    ModelsDirOpt,
+    SourcesOpt,
+    parse_date,
+)
+from custrisk.cli._console import console, err_console
+from custrisk.errors import CheckFailed, UsageError
+
+if TYPE_CHECKING:
+    from custrisk.monitoring.compare import Comparison
+    from custrisk.monitoring.drift import DriftReport, Statistic
 
 app = typer.Typer()
+
+FORMATS = ("text", "json", "junit")
+COMPARE_FORMATS = ("text", "json")
+STYLES = {"stable": "green", "warn": "yellow", "insufficient": "magenta", "alert": "bold red"}
+LOG_WIDTH = 120
+RECOMMENDATION_STYLES = {"replace": "bold green", "keep": "bold", "inconclusive": "yellow"}
+
+ModelArg = Annotated[
+    str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Drift YAML (default: the packaged drift.yaml)."),
+]
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise UsageError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+@app.command("drift")
+def drift(
+    data_dir: DataDir,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model: a folder, NAME (its latest version) or NAME@VERSION.",
+            show_default=False,
+        ),
+    ],
+    models_dir: ModelsDirOpt = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            "-l",
+            help="Labels file customer_id,bad: adds AUC/KS decay, bad rate and calibration.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="Output: text, json or junit.")
+    ] = "text",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the --format output to this file (atomically); the table is still printed.",
+            show_default=False,
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 on any statistic at: alert, warn (or alert), never "
+            "[default: drift.yaml's fail_on, alert].",
+            show_default=False,
+        ),
+    ] = None,
+    allow_insufficient: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-insufficient/--no-allow-insufficient",
+            help="Do not fail on statistics with too little data (reported, JUnit skipped) "
+            "[default: drift.yaml's allow_insufficient, false].",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    sources: SourcesOpt = None,
+    encoding: EncodingOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Check DATA_DIR for drift against the reference stored in the model: PSI of the
+    score and PD, CSI of each feature, and with --labels AUC/KS decay, bad rate and
+    calibration.
+
+    Verdicts: stable, warn, alert (thresholds in drift.yaml, 0.10/0.25 for PSI/CSI) or
+    insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
+    nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
+    """
+    from custrisk.modeling import open_model
+    from custrisk.monitoring.drift import (
+        FAIL_ON,
+        check_data_drift,
+        load_drift_config,
+        with_options,
+    )
+
+    _choice(output_format, FORMATS, "--format")
+    if fail_on is not None:
+        _choice(fail_on, FAIL_ON, "--fail-on")
+    date = parse_date(as_of)
+    cfg = with_options(
+        load_drift_config(config), fail_on=fail_on, allow_insufficient=allow_insufficient
+    )
+    loaded = open_model(model, models_dir)
+    report = check_data_drift(
+        loaded,
+        data_dir,
+        labels=labels,
+        config=cfg,
+        sources_config=sources,
+        encoding=encoding,
+        as_of=date,
+    )
+    renderables = _drift_renderables(report, data_dir)
+    if out is not None or output_format == "text":
+        screen = _log_console()
+        for item in renderables:
+            screen.print(item)
+    if out is not None:
+        from custrisk.io.atomic import write_text
+
+        write_text(out, _drift_output(report, output_format, renderables))
+        console.print(f"Wrote {out}")
+    elif output_format != "text":
+        typer.echo(_drift_output(report, output_format, renderables), nl=False)
+    _finish(report)
+
+
+def _log_console() -> Console:
+    """The shared console on a terminal; in CI logs (not a terminal) one at least
+    ``LOG_WIDTH`` wide, since a log has no width and 80 columns wrap the table."""
+    if console.is_terminal or console.width >= LOG_WIDTH:
+        return console
+    return Console(
+        file=console.file,
+        width=LOG_WIDTH,
+        color_system=console.color_system,  # type: ignore[arg-type]
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _drift_output(
+    report: DriftReport, output_format: str, renderables: list[RenderableType]
+) -> str:
+    if output_format == "json":
+        return json.dumps(report.to_dict(), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    if output_format == "junit":
+        return str(report.to_junit())
+    return _plain(renderables)
+
+
+def _plain(renderables: list[RenderableType]) -> str:
+    buffer = io.StringIO()
+    plain = Console(
+        file=buffer, width=LOG_WIDTH, color_system=None, highlight=False, soft_wrap=True
+    )
+    for item in renderables:
+        plain.print(item)
+    return buffer.getvalue()
+
+
+def _finish(report: DriftReport) -> None:
+    cfg = report.config
+    skipped = [
+        s.id
+        for s in report.statistics
+        if s.verdict == "insufficient" and not s.fails(cfg.fail_on, cfg.allow_insufficient)
+    ]
+    if skipped:
+        err_console.print(
+            f"[yellow]Warning:[/] {len(skipped)} statistics had too little data and were not "
+            f"judged: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+        )
+    failures = report.failures()
+    if failures:
+        listed = ", ".join(f"{s.id} {s.verdict}" for s in failures[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        raise CheckFailed(
+            f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} statistics: "
+            f"{listed}{more}",
+            hint="see the table for the shifted bins; --fail-on never reports without failing",
+        )
+
+
+def _value(stat: Statistic) -> str:
+    if stat.value is None:
+        return "-"
+    if stat.metric in ("bad_rate_change", "calibration_error"):
+        return f"{stat.value:+.1%}"
+    if stat.metric in ("auc_drop", "ks_drop"):
+        return f"{stat.value:+.4f}"
+    return f"{stat.value:.4f}"
+
+
+def _limits(stat: Statistic) -> str:
+    t = stat.thresholds
+    if stat.metric in ("bad_rate_change", "calibration_error"):
+        return f"±{t.warn:.0%}/{t.alert:.0%}"
+    return f"{t.warn:g}/{t.alert:g}"
+
+
+def _detail(stat: Statistic) -> str:
+    """What moved, in a few words (the value has its own column)."""
+    top = stat.largest_bin
+    if stat.verdict == "insufficient" or (top is None and stat.group != "performance"):
+        return str(stat.message)
+    if top is not None:
+        return f"{top.label}: {top.expected_share:.1%} -> {top.actual_share:.1%}"
+    if stat.metric in ("auc_drop", "ks_drop"):
+        return f"{stat.current:.3f} vs hold-out {stat.reference:.3f}"
+    if stat.metric == "bad_rate_change":
+        return f"{stat.current:.2%} vs training {stat.reference:.2%}"
+    return stat.message
+
+
+def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableType]:
+    data = report.data
+    table = Table(
+        title=f"Drift of {report.model_id} on {data_dir} (as of {report.as_of})",
+        title_justify="left",
+    )
+    table.add_column("statistic", no_wrap=True)
+    table.add_column("value", justify="right")
+    table.add_column("warn/alert", justify="right")
+    table.add_column("verdict")
+    table.add_column("detail")
+    candidates = False
+    for stat in report.worst_first():
+        name = stat.id
+        if stat.in_model is False:
+            name += " *"
+            candidates = True
+        style = STYLES[stat.verdict]
+        table.add_row(
+            name, _value(stat), _limits(stat), f"[{style}]{stat.verdict}[/]", _detail(stat)
+        )
+    out: list[RenderableType] = [table]
+    if candidates:
+        out.append("* a candidate feature the model does not use (csi.scope: model skips these)")
+    calibration = next((s for s in report.statistics if s.metric == "calibration_error"), None)
+    if calibration is not None and calibration.table:
+        deciles = Table(title="Calibration by PD decile (new data)", title_justify="left")
+        for name in ("decile", "customers", "bads", "mean PD", "bad rate"):
+            deciles.add_column(name, justify="right")
+        for row in calibration.table:
+            deciles.add_row(
+                str(row["bin"]),
+                f"{row['count']:,}",
+                f"{row['bads']:,}",
+                f"{row['mean_pd']:.2%}",
+                f"{row['bad_rate']:.2%}",
+            )
+        out.append(deciles)
+    labelled = (
+        f"; {data['labelled']:,} labelled ({data['bads']:,} bads)" if "labelled" in data else ""
+    )
+    out.append(
+        f"{data['rows']:,} customers against {data['reference_rows']:,} at training (as of "
+        f"{data.get('reference_as_of') or '?'}){labelled}"
+    )
+    counts = report.counts
+    summary = ", ".join(f"{counts[v]} {v}" for v in ("alert", "insufficient", "warn", "stable"))
+    verdict = report.verdict
+    allowed = ", insufficient allowed" if report.config.allow_insufficient else ""
+    out.append(
+        f"Overall: [{STYLES[verdict]}]{verdict.upper()}[/] ({summary}; fail-on "
+        f"{report.config.fail_on}{allowed})"
+    )
+    return out
+
+
+@app.command("compare")
+def compare(
+    champion: ModelArg,
+    challenger: ModelArg,
+    data_dir: DataDir,
+    labels: LabelsOpt,
+    models_dir: ModelsDirOpt = None,
+    bootstrap: Annotated[
+        int | None,
+        typer.Option(
+            "--bootstrap",
+            help="Paired bootstrap resamples [default: drift.yaml's compare.bootstrap, 1000].",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the resampling [default: drift.yaml's compare.seed, 0].",
+            show_default=False,
+        ),
+    ] = None,
+    min_gain: Annotated[
+        float | None,
+        typer.Option(
+            "--min-gain",
+            help="Smallest AUC gain worth a change [default: compare.min_auc_gain, 0.01].",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="Output: text or json.")
+    ] = "text",
+    config: ConfigOpt = None,
+    sources: SourcesOpt = None,
+    encoding: EncodingOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Compare a CHAMPION and a CHALLENGER model on the same labelled exports: AUC, KS,
+    Gini, Brier and bad rate side by side, a paired bootstrap interval of the AUC
+    difference, and a recommendation (replace, keep or inconclusive) with its reason.
+
+    Exit 0 whatever the recommendation; 2 on usage or input errors.
+    """
+    from custrisk.modeling import open_model
+    from custrisk.monitoring.compare import compare_models
+    from custrisk.monitoring.drift import load_drift_config
+
+    _choice(output_format, COMPARE_FORMATS, "--format")
+    if bootstrap is not None and bootstrap < 1:
+        raise UsageError(f"--bootstrap must be at least 1; got {bootstrap}", hint="e.g. 1000")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be 0 or more; got {seed}")
+    if min_gain is not None and min_gain < 0:
+        raise UsageError(f"--min-gain must be 0 or more; got {min_gain:g}", hint="e.g. 0.01")
+    date = parse_date(as_of)
+    settings = load_drift_config(config).compare
+    settings = replace(
+        settings,
+        bootstrap=bootstrap if bootstrap is not None else settings.bootstrap,
+        seed=seed if seed is not None else settings.seed,
+        min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
+    )
+    result = compare_models(
+        open_model(champion, models_dir),
+        open_model(challenger, models_dir),
+        data_dir,
+        labels,
+        config=settings,
+        sources_config=sources,
+        encoding=encoding,
+        as_of=date,
+    )
+    if output_format == "json":
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))
+        return
+    _print_comparison(result)
+
+
+def _print_comparison(result: Comparison) -> None:
+    table = Table(
+        title=f"Champion vs challenger on {result.champion['n']:,} labelled customers "
+        f"(as of {result.as_of})",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column(f"champion {result.champion_id}", justify="right")
+    table.add_column(f"challenger {result.challenger_id}", justify="right")
+    table.add_column("difference", justify="right")
+    for key, label, fmt in (
+        ("n_bad", "bads", "{:,.0f}"),
+        ("bad_rate", "bad rate", "{:.2%}"),
+        ("auc", "AUC", "{:.4f}"),
+        ("ks", "KS", "{:.4f}"),
+        ("gini", "Gini", "{:.4f}"),
+        ("brier", "Brier", "{:.4f}"),
+    ):
+        a, b = result.champion[key], result.challenger[key]
+        diff = "" if key in ("n_bad", "bad_rate") else f"{b - a:+.4f}"
+        table.add_row(label, fmt.format(a), fmt.format(b), diff)
+    console.print(table)
+    console.print(
+        f"AUC difference (challenger - champion): {result.auc_difference:+.4f}, "
+        f"{result.confidence:.0%} CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}] "
+        f"({result.n_bootstrap:,} paired bootstrap resamples, seed {result.seed}); "
+        f"minimum gain {result.min_gain:g}"
+    )
+    style = RECOMMENDATION_STYLES[result.recommendation]
+    console.print(f"Recommendation: [{style}]{result.recommendation.upper()}[/] - {result.reason}")

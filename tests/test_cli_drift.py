@@ -1,0 +1,219 @@
+"""`custrisk drift` end to end: train on one month, check others; exit codes and outputs."""
+
+from __future__ import annotations
+
+import json
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+
+AS_OF = "2026-10-31"
+
+
+def _sample(out: Path, *args: str) -> Path:
+    result = CliRunner().invoke(app, ["sample-data", str(out), *args])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("drift")
+    common = ["--customers", "3000", "--as-of", AS_OF]
+    folders = {
+        "train": _sample(root / "train", *common, "--seed", "1"),
+        "same": _sample(root / "same", *common, "--seed", "2"),
+        "drifted": _sample(
+            root / "drifted", "--customers", "3000", "--seed", "3", "--drift", "0.5"
+        ),
+        "small": _sample(root / "small", "--customers", "200", "--seed", "4", "--as-of", AS_OF),
+    }
+    models = root / "models"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(folders["train"]),
+            "--labels",
+            str(folders["train"] / "labels.csv"),
+            "--models-dir",
+            str(models),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return {**folders, "models": models}
+
+
+def _drift(data: dict[str, Path], which: str, *args: str) -> object:
+    return CliRunner().invoke(
+        app,
+        [
+            "drift",
+            str(data[which]),
+            "--model",
+            "logistic",
+            "--models-dir",
+            str(data["models"]),
+            *args,
+        ],
+    )
+
+
+def test_same_distribution_is_stable_and_exits_0(data: dict[str, Path]) -> None:
+    result = _drift(data, "same")
+    assert result.exit_code == 0, result.output
+    assert "Drift of logistic@1" in result.stdout
+    assert "Overall: STABLE" in result.stdout
+    assert "psi:score" in result.stdout and "csi:bureau_score" in result.stdout
+    assert result.stderr == ""
+
+
+def test_same_distribution_json_values_are_small(data: dict[str, Path]) -> None:
+    result = _drift(data, "same", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "stable"
+    assert report["as_of"] == AS_OF
+    score = next(s for s in report["statistics"] if s["id"] == "psi:score")
+    assert score["value"] < 0.05
+    assert max(s["value"] for s in report["statistics"]) < 0.10
+
+
+def test_drifted_data_alerts_and_exits_1(data: dict[str, Path]) -> None:
+    result = _drift(data, "drifted", "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert "Error: drift check failed (--fail-on alert)" in result.stderr
+    report = json.loads(result.stdout)
+    verdicts = {s["id"]: s["verdict"] for s in report["statistics"]}
+    for shifted in ("csi:bureau_score", "csi:utilisation", "csi:payment_capacity", "psi:score"):
+        assert verdicts[shifted] == "alert", shifted
+    assert verdicts["csi:region"] == "stable"
+    assert report["verdict"] == "alert" and report["failed"] is True
+
+
+def test_drifted_table_is_sorted_worst_first(data: dict[str, Path]) -> None:
+    result = _drift(data, "drifted")
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    verdicts = [
+        next(v for v in ("alert", "warn", "insufficient", "stable") if f" {v} " in line)
+        for line in lines
+    ]
+    rank = {"stable": 0, "warn": 1, "insufficient": 2, "alert": 3}
+    assert [rank[v] for v in verdicts] == sorted((rank[v] for v in verdicts), reverse=True)
+    assert "Overall: ALERT" in result.stdout
+
+
+def test_fail_on_never_and_warn(data: dict[str, Path]) -> None:
+    assert _drift(data, "drifted", "--fail-on", "never").exit_code == 0
+    assert _drift(data, "same", "--fail-on", "warn").exit_code == 0
+
+
+def test_performance_decay_with_labels(data: dict[str, Path]) -> None:
+    labels = data["drifted"] / "labels.csv"
+    result = _drift(data, "drifted", "--labels", str(labels), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    by_id = {s["id"]: s for s in report["statistics"]}
+    auc = by_id["auc"]
+    assert auc["metric"] == "auc_drop"
+    assert auc["value"] == pytest.approx(auc["reference"] - auc["current"])
+    assert auc["value"] > 0.02  # the drifted month ranks customers worse
+    assert auc["verdict"] in ("warn", "alert")
+    assert by_id["bad_rate"]["verdict"] == "alert"  # 8.5% at training, about 15% now
+    assert by_id["calibration"]["calibration"]
+    assert report["data"]["labelled"] == 3000
+
+
+def test_labels_on_same_distribution_keep_performance_stable(data: dict[str, Path]) -> None:
+    labels = data["same"] / "labels.csv"
+    result = _drift(data, "same", "--labels", str(labels))
+    assert result.exit_code == 0, result.output
+    assert "Calibration by PD decile" in result.stdout
+    assert "auc" in result.stdout and "3,000 labelled" in result.stdout
+
+
+def test_junit_on_stdout_parses(data: dict[str, Path]) -> None:
+    result = _drift(data, "drifted", "--format", "junit")
+    assert result.exit_code == 1
+    root = ET.fromstring(result.stdout)
+    (suite,) = root.findall("testsuite")
+    names = [c.get("name") for c in suite.findall("testcase")]
+    assert names[:2] == ["psi:score", "psi:pd"]
+    assert "csi:bureau_score" in names
+    failed = {c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None}
+    assert {"psi:score", "csi:bureau_score", "csi:utilisation"} <= failed
+    assert int(suite.get("failures")) == len(failed)
+
+
+def test_out_writes_the_format_atomically_and_still_prints_the_table(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "reports" / "drift.xml"
+    result = _drift(data, "drifted", "--format", "junit", "--out", str(out))
+    assert result.exit_code == 1
+    assert "Overall: ALERT" in result.stdout and f"Wrote {out}" in result.stdout
+    ET.parse(out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+    text_out = tmp_path / "drift.txt"
+    assert _drift(data, "same", "--out", str(text_out)).exit_code == 0
+    assert "Overall: STABLE" in text_out.read_text(encoding="utf-8")
+
+
+def test_too_few_rows_is_insufficient(data: dict[str, Path]) -> None:
+    result = _drift(data, "small", "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {s["verdict"] for s in report["statistics"]} == {"insufficient"}
+    assert report["verdict"] == "insufficient"
+    assert "200 rows in the new data, below minimum.rows 500" in report["statistics"][0]["message"]
+    allowed = _drift(data, "small", "--allow-insufficient", "--format", "junit")
+    assert allowed.exit_code == 0
+    assert "too little data" in allowed.stderr
+    root = ET.fromstring(allowed.stdout)
+    assert all(c.find("skipped") is not None for c in root.iter("testcase"))
+
+
+def test_config_file_sets_thresholds(data: dict[str, Path], tmp_path: Path) -> None:
+    config = tmp_path / "drift.yaml"
+    config.write_text("minimum: {rows: 100}\ncsi: {scope: model}\n", encoding="utf-8")
+    result = _drift(data, "small", "--config", str(config), "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["thresholds"]["min_rows"] == 100
+    assert "insufficient" not in {s["verdict"] for s in report["statistics"]}
+    assert not any(s.get("in_model") is False for s in report["statistics"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml"], "--format must be one of text, json, junit; got 'xml'"),
+        (["--fail-on", "sometimes"], "--fail-on must be one of alert, warn, never"),
+        (["--as-of", "31/10/2026"], "--as-of '31/10/2026' is not a date"),
+        (["--config", "nowhere.yaml"], "nowhere.yaml: config file not found"),
+    ],
+)
+def test_usage_errors_exit_2(data: dict[str, Path], args: list[str], message: str) -> None:
+    result = _drift(data, "same", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_and_foreign_labels_exit_2(data: dict[str, Path], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["drift", str(data["same"]), "-m", "nosuch", "--models-dir", str(data["models"])]
+    )
+    assert result.exit_code == 2
+    assert "no model named 'nosuch'" in result.stderr
+    labels = tmp_path / "labels.csv"
+    labels.write_text("customer_id,bad\nZZZ1,0\nZZZ2,1\n", encoding="utf-8")
+    result = _drift(data, "same", "--labels", str(labels))
+    assert result.exit_code == 2
+    assert "none of the 2 labelled customers" in result.stderr

@@ -1,0 +1,244 @@
+"""Champion/challenger: the paired bootstrap, the recommendation rule, `custrisk compare`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.errors import ConfigError, DataError
+from custrisk.monitoring import CompareConfig, compare_predictions, paired_bootstrap_auc
+from custrisk.monitoring.compare import _Ranks, _resample_counts, recommend
+
+CONFIG = CompareConfig(bootstrap=500, seed=3, confidence=0.95, min_auc_gain=0.01)
+
+
+def _toy(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bad flags, a weak model's PD and a strong model's PD (with ties)."""
+    rng = np.random.default_rng(seed)
+    risk = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * risk - 2.5)))).astype(int)
+    weak = np.round(risk + rng.normal(scale=1.5, size=n), 1)
+    strong = np.round(risk + rng.normal(scale=0.3, size=n), 1)
+    return y, weak, strong
+
+
+# --------------------------------------------------------------------- bootstrap
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.integers(4, 40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda y: 0 < sum(y) < n),
+            st.lists(st.integers(0, 5), min_size=n, max_size=n),  # scores with ties
+            st.integers(0, 2**32 - 1),
+        )
+    )
+)
+def test_weighted_rank_auc_equals_sklearn_on_the_resample(
+    case: tuple[list[int], list[int], int],
+) -> None:
+    labels, values, seed = case
+    y = np.array(labels)
+    scores = np.array(values, dtype=float)
+    bads, goods = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rng = np.random.default_rng(seed)
+    weight_bad = _resample_counts(rng, bads.size, 3)
+    weight_good = _resample_counts(rng, goods.size, 3)
+    got = _Ranks.of(scores, bads, goods).auc(weight_bad, weight_good)
+    for row in range(3):
+        weights = np.zeros(y.size)
+        weights[bads] = weight_bad[row]
+        weights[goods] = weight_good[row]
+        assert weight_bad[row].sum() == bads.size  # stratified: bad count kept
+        assert got[row] == pytest.approx(roc_auc_score(y, scores, sample_weight=weights))
+
+
+def test_bootstrap_is_deterministic_with_a_seed_and_centred() -> None:
+    y, weak, strong = _toy()
+    first = paired_bootstrap_auc(y, [weak, strong], n_bootstrap=300, seed=7)
+    again = paired_bootstrap_auc(y, [weak, strong], n_bootstrap=300, seed=7)
+    other = paired_bootstrap_auc(y, [weak, strong], n_bootstrap=300, seed=8)
+    assert first.shape == (300, 2)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert first[:, 0].mean() == pytest.approx(roc_auc_score(y, weak), abs=0.01)
+    assert first[:, 1].mean() == pytest.approx(roc_auc_score(y, strong), abs=0.01)
+
+
+def test_bootstrap_rejects_bad_parameters() -> None:
+    y, weak, strong = _toy(200)
+    with pytest.raises(ConfigError, match="'n_bootstrap' parameter .* Got 0 instead"):
+        paired_bootstrap_auc(y, [weak], n_bootstrap=0)
+    with pytest.raises(DataError, match="scores\\[0\\] has 3 values but y has 200"):
+        paired_bootstrap_auc(y, [[0.1, 0.2, 0.3]])
+    with pytest.raises(DataError, match="needs goods and bads"):
+        paired_bootstrap_auc(np.zeros(200), [weak])
+
+
+# ---------------------------------------------------------------- recommendation
+
+
+@pytest.mark.parametrize(
+    ("diff", "low", "high", "expected", "reason"),
+    [
+        (0.05, 0.03, 0.07, "replace", "lies wholly above the minimum gain 0.0100"),
+        (-0.05, -0.07, -0.03, "keep", "the challenger is worse"),
+        (0.005, -0.01, 0.02, "keep", "is not above the minimum gain"),
+        (0.0, 0.0, 0.0, "keep", "is not above the minimum gain"),
+        (0.02, -0.005, 0.045, "inconclusive", "collect more labelled data"),
+        (0.02, 0.005, 0.035, "inconclusive", "reaches below it"),
+    ],
+)
+def test_recommendation_rule(
+    diff: float, low: float, high: float, expected: str, reason: str
+) -> None:
+    got, why = recommend(diff, low, high, 0.01, 0.95)
+    assert got == expected
+    assert reason in why
+    assert "95% CI [" in why
+
+
+def test_clear_winner_is_replaced_and_loser_kept() -> None:
+    y, weak, strong = _toy()
+    better = compare_predictions(y, weak, strong, config=CONFIG)
+    assert better.recommendation == "replace"
+    assert better.ci_low > 0.01 and better.ci_low <= better.auc_difference <= better.ci_high
+    worse = compare_predictions(y, strong, weak, config=CONFIG)
+    assert worse.recommendation == "keep" and worse.ci_high < 0
+    assert "worse" in worse.reason
+    assert better.champion["auc"] == pytest.approx(roc_auc_score(y, weak))
+    assert better.champion["gini"] == pytest.approx(2 * better.champion["auc"] - 1)
+
+
+def test_same_model_is_kept_with_a_zero_interval() -> None:
+    y, weak, _ = _toy()
+    result = compare_predictions(y, weak, weak, config=CONFIG)
+    assert (result.auc_difference, result.ci_low, result.ci_high) == (0.0, 0.0, 0.0)
+    assert result.recommendation == "keep"
+
+
+def test_to_dict_is_plain_json() -> None:
+    y, weak, strong = _toy()
+    data = json.loads(
+        json.dumps(compare_predictions(y, weak, strong, config=CONFIG).to_dict(), allow_nan=False)
+    )
+    assert data["format"] == "custrisk.compare/1"
+    assert set(data["champion"]["metrics"]) == {
+        "n",
+        "n_bad",
+        "bad_rate",
+        "auc",
+        "ks",
+        "gini",
+        "brier",
+    }
+    assert data["auc_difference"]["bootstrap"] == 500 and data["auc_difference"]["seed"] == 3
+    assert data["recommendation"] in ("replace", "keep", "inconclusive")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("compare")
+    runner = CliRunner()
+    folders = {}
+    for name, seed in (("train", "1"), ("new", "2")):
+        folders[name] = root / name
+        result = runner.invoke(
+            app, ["sample-data", str(folders[name]), "--customers", "3000", "--seed", seed]
+        )
+        assert result.exit_code == 0, result.output
+    models = root / "models"
+    for algorithm in ("logistic", "tree"):
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                str(folders["train"]),
+                "--labels",
+                str(folders["train"] / "labels.csv"),
+                "--algorithm",
+                algorithm,
+                "--models-dir",
+                str(models),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    return {**folders, "models": models}
+
+
+def _compare(registry: dict[str, Path], *args: str) -> object:
+    return CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "logistic",
+            "tree",
+            str(registry["new"]),
+            "--labels",
+            str(registry["new"] / "labels.csv"),
+            "--models-dir",
+            str(registry["models"]),
+            *args,
+        ],
+    )
+
+
+def test_compare_prints_metrics_interval_and_verdict(registry: dict[str, Path]) -> None:
+    result = _compare(registry, "--bootstrap", "400", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "champion logistic@1" in out and "challenger tree@1" in out
+    for metric in ("AUC", "KS", "Gini", "Brier", "bad rate"):
+        assert metric in out
+    assert "AUC difference (challenger - champion):" in out
+    assert "95% CI [" in out and "400 paired bootstrap resamples, seed 1" in out
+    assert any(f"Recommendation: {r}" in out for r in ("REPLACE", "KEEP", "INCONCLUSIVE"))
+
+
+def test_compare_json_is_deterministic_with_a_seed(registry: dict[str, Path]) -> None:
+    first = _compare(registry, "--format", "json", "--bootstrap", "300", "--seed", "5")
+    again = _compare(registry, "--format", "json", "--bootstrap", "300", "--seed", "5")
+    assert first.exit_code == 0, first.output
+    assert first.stdout == again.stdout
+    data = json.loads(first.stdout)
+    diff = data["auc_difference"]
+    assert diff["ci_low"] <= diff["estimate"] <= diff["ci_high"]
+    assert diff["estimate"] == pytest.approx(
+        data["challenger"]["metrics"]["auc"] - data["champion"]["metrics"]["auc"]
+    )
+    assert data["champion"]["metrics"]["n"] == 3000
+    assert data["recommendation"] in ("replace", "keep", "inconclusive")
+    assert data["reason"]
+
+
+def test_compare_min_gain_option_changes_the_rule(registry: dict[str, Path]) -> None:
+    result = _compare(registry, "--format", "json", "--bootstrap", "200", "--min-gain", "0.5")
+    data = json.loads(result.stdout)
+    assert data["min_gain"] == 0.5
+    assert data["recommendation"] == "keep"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bootstrap", "0"], "--bootstrap must be at least 1; got 0"),
+        (["--format", "junit"], "--format must be one of text, json; got 'junit'"),
+        (["--min-gain", "-1"], "--min-gain must be 0 or more"),
+    ],
+)
+def test_compare_usage_errors(registry: dict[str, Path], args: list[str], message: str) -> None:
+    result = _compare(registry, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr

@@ -86,6 +86,7 @@ def train(
         {"hold-out": card["metrics"]["holdout"], "train": card["metrics"]["train"]},
         card["metrics"].get("cv"),
     )
+    print_bands(card["metrics"]["holdout"])
     _print_features(card)
     console.print(f"Model id: [bold green]{result.ref.model_id}[/]  ({result.ref.path})")
 
@@ -117,6 +118,39 @@ def evaluate(
     if result.get("training_metrics"):
         columns["training hold-out"] = result["training_metrics"]
     print_metrics(columns, None)
+    print_bands(result["metrics"])
+
+
+def print_bands(metrics: dict[str, Any]) -> None:
+    """Lift and calibration by score band (riskiest first)."""
+    lift = metrics.get("lift") or []
+    calibration = {row["bin"]: row for row in metrics.get("calibration") or []}
+    if not lift:
+        return
+    table = Table(title="By score band (hold-out)", title_justify="left")
+    for column in ("band", "scores", "rows", "bads", "bad rate", "bad capture", "lift"):
+        table.add_column(column, justify="left" if column == "scores" else "right")
+    for row in lift:
+        scores = f"{row['score_min']:.0f}-{row['score_max']:.0f}"
+        table.add_row(
+            str(row["band"]),
+            scores,
+            f"{row['count']:,}",
+            f"{row['bads']:,}",
+            f"{row['bad_rate']:.1%}",
+            f"{row['cum_bad_capture']:.0%}",
+            f"{row['lift']:.2f}",
+        )
+    console.print(table)
+    if calibration:
+        worst = max(
+            calibration.values(),
+            key=lambda r: abs(r["bad_rate"] - r["mean_pd"]) if r["count"] else 0,
+        )
+        console.print(
+            f"Calibration by PD decile: largest gap in decile {worst['bin']} (mean PD "
+            f"{worst['mean_pd']:.1%}, observed {worst['bad_rate']:.1%})"
+        )
 
 
 def print_metrics(columns: dict[str, dict[str, Any]], cv: dict[str, Any] | None) -> None:

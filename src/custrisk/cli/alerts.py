@@ -1,5 +1,120 @@
-"""Placeholder: replaced by the module that implements this stage."""
+"""``custrisk alerts``: list and filter the early-warning alerts of a scoring run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich import box
+from rich.table import Table
+
+from custrisk.cli._console import console
 
 app = typer.Typer()
+
+FORMATS = ("table", "csv")
+LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
+
+
+@app.command("alerts")
+def alerts(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="alerts.csv, a scores file (its alerts.csv is read) or their folder.",
+            show_default=False,
+        ),
+    ],
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="Only alerts at this level or above: red, orange or yellow."),
+    ] = None,
+    owner: Annotated[
+        list[str] | None,
+        typer.Option("--owner", help="Only alerts of this owner role (repeatable)."),
+    ] = None,
+    code: Annotated[
+        list[str] | None,
+        typer.Option("--code", help="Only alerts of this rule code, e.g. CR02 (repeatable)."),
+    ] = None,
+    grade: Annotated[
+        list[str] | None,
+        typer.Option("--grade", help="Only customers of this grade (repeatable)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", "-f", help="table (for people) or csv (all columns).")
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write the CSV to this file instead of stdout.", show_default=False
+        ),
+    ] = None,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of messages and actions in the table: zh or en.")
+    ] = "zh",
+) -> None:
+    """List the alerts of a scoring run, most severe first, with their handling actions.
+
+    Filters combine (an alert must pass all of them); repeat --owner, --code or --grade
+    to allow several values. The CSV output has the columns of alerts.csv, so that it can
+    be filtered again.
+    """
+    from custrisk.errors import UsageError
+    from custrisk.policy import alerts_csv_bytes, filter_alerts, read_alerts, resolve_alerts_file
+
+    if output not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output!r}")
+    if lang not in ("zh", "en"):
+        raise UsageError(f"--lang must be zh or en; got {lang!r}")
+    if out is not None and output != "csv":
+        raise UsageError("--out writes CSV; add --format csv")
+    path = resolve_alerts_file(source)
+    frame = filter_alerts(
+        read_alerts(path), level=level, owners=owner or (), codes=code or (), grades=grade or ()
+    )
+    if output == "csv":
+        data = alerts_csv_bytes(frame)
+        if out is not None:
+            from custrisk.io.atomic import write_bytes
+
+            write_bytes(out, data)
+            console.print(f"Wrote {len(frame):,} alerts to {out}")
+        else:
+            typer.echo(data.decode("utf-8"), nl=False)
+        return
+    from custrisk.policy import LEVEL_LABELS
+
+    table = Table(
+        title=f"{len(frame):,} alerts ({path})",
+        title_justify="left",
+        box=box.SIMPLE,
+        pad_edge=False,
+        expand=True,
+    )
+    table.add_column("customer", no_wrap=True)
+    table.add_column("grade", no_wrap=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    table.add_column("message", ratio=1, overflow="fold")
+    table.add_column("owner", overflow="fold")
+    table.add_column("due by", no_wrap=True)  # MM-DD HH:MM; the year is the as-of's
+    for row in frame.to_dict(orient="records"):
+        name = str(row["level"])
+        label = f"{name} {LEVEL_LABELS[name]['zh']}" if lang == "zh" else name
+        table.add_row(
+            str(row["customer_id"]),
+            str(row["grade"]),
+            f"[{LEVEL_STYLE[name]}]{label}[/]",
+            str(row["code"]),
+            str(row[f"message_{lang}"]),
+            str(row["owner"]),
+            str(row["due_by"])[5:].replace("T", " "),
+        )
+    console.print(table)
+    actions = frame.drop_duplicates("code").sort_values("code")
+    if len(actions):
+        console.print("Handling actions:" if lang == "en" else "处理措施 (handling actions):")
+        for row in actions.to_dict(orient="records"):
+            console.print(f"  {row['code']}: {row[f'actions_{lang}']}")

@@ -1,0 +1,95 @@
+"""Credit policy and early warning: grades, limits, actions, alerts, grade migration.
+
+>>> from custrisk.policy import load_policy, load_alert_rules, apply_policy
+>>> policy = load_policy()                        # doctest: +SKIP
+>>> rules = load_alert_rules(policy=policy)       # doctest: +SKIP
+>>> result = apply_policy(scores.frame, scores.details, policy, rules)  # doctest: +SKIP
+>>> result.scores, result.alerts, result.summary  # doctest: +SKIP
+
+Everything here is a pure function over DataFrames and frozen config objects; the
+``custrisk score`` and ``custrisk alerts`` commands only add reading, writing and
+printing.
+"""
+
+from custrisk.policy.apply import (
+    CHANGE_COLUMNS,
+    POLICY_COLUMNS,
+    PolicyResult,
+    apply_policy,
+    assign_grades,
+    compare_previous,
+    recommend_limits,
+)
+from custrisk.policy.config import (
+    FREEZE_MODES,
+    REVIEW_FREQUENCIES,
+    Grade,
+    LimitRule,
+    Policy,
+    load_policy,
+    parse_policy,
+)
+from custrisk.policy.io import (
+    ALERT_COLUMNS,
+    ALERTS_FILE,
+    FAIL_ON,
+    alerts_at_or_above,
+    alerts_csv_bytes,
+    alerts_path,
+    filter_alerts,
+    read_alerts,
+    read_previous_scores,
+    resolve_alerts_file,
+    write_alerts,
+)
+from custrisk.policy.migration import DEPARTED, NEW, Migration, migration_matrix
+from custrisk.policy.rules import (
+    LEVEL_LABELS,
+    LEVEL_RANK,
+    LEVELS,
+    AlertRule,
+    AlertRules,
+    MessageTemplate,
+    load_alert_rules,
+    parse_alert_rules,
+)
+
+__all__ = [
+    "ALERTS_FILE",
+    "ALERT_COLUMNS",
+    "CHANGE_COLUMNS",
+    "DEPARTED",
+    "FAIL_ON",
+    "FREEZE_MODES",
+    "LEVELS",
+    "LEVEL_LABELS",
+    "LEVEL_RANK",
+    "NEW",
+    "POLICY_COLUMNS",
+    "REVIEW_FREQUENCIES",
+    "AlertRule",
+    "AlertRules",
+    "Grade",
+    "LimitRule",
+    "MessageTemplate",
+    "Migration",
+    "Policy",
+    "PolicyResult",
+    "alerts_at_or_above",
+    "alerts_csv_bytes",
+    "alerts_path",
+    "apply_policy",
+    "assign_grades",
+    "compare_previous",
+    "filter_alerts",
+    "load_alert_rules",
+    "load_policy",
+    "migration_matrix",
+    "parse_alert_rules",
+    "parse_policy",
+    "read_alerts",
+    "read_previous_scores",
+    "recommend_limits",
+    "resolve_alerts_file",
+    "write_alerts",
+]

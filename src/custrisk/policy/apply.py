@@ -1,0 +1,623 @@
+"""Applying the credit policy and the early-warning rules to a scores table.
+
+Pure functions over DataFrames: grades from score bands, recommended limits from each
+grade's rule and guards, changes against a previous run, and the alerts that fire.
+Nothing is printed or written here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.errors import ConfigError, DataError, UsageError
+from custrisk.expr import convert
+from custrisk.policy._names import (
+    CREDIT_FIELDS,
+    GRADE_CAP,
+    INDICATOR_PREFIX,
+    POLICY_NAMES,
+    PREVIOUS_NAMES,
+)
+from custrisk.policy.config import LANGUAGES, Policy
+from custrisk.policy.io import ALERT_COLUMNS
+from custrisk.policy.migration import Migration, migration_matrix
+from custrisk.policy.rules import LEVEL_LABELS, LEVEL_RANK, LEVELS, AlertRule, AlertRules
+
+log = logging.getLogger(__name__)
+
+#: Columns the policy adds to the scores table, after ``score``.
+POLICY_COLUMNS = (
+    "grade",
+    "grade_label",
+    "current_limit",
+    "recommended_limit",
+    "limit_change",
+    "review_flag",
+    "alert_level",
+    "alert_codes",
+)
+#: Columns added after :data:`POLICY_COLUMNS` when a previous run is given.
+CHANGE_COLUMNS = (
+    "prev_score",
+    "score_change",
+    "prev_grade",
+    "grade_change",
+    "prev_recommended_limit",
+    "recommended_limit_change",
+)
+#: Separator of the rule codes in ``alert_codes``.
+CODE_SEPARATOR = ";"
+#: Separators of the actions in the alerts table.
+ACTION_SEPARATOR = {"zh": "；", "en": "; "}
+_REQUIRED = ("customer_id", "as_of", "score", "pd")
+_ROUNDING_SLACK = 1e-9
+_SHARE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """What :func:`apply_policy` gives.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        The scores table with :data:`POLICY_COLUMNS` after ``score`` (and
+        :data:`CHANGE_COLUMNS` when a previous run was given).
+    alerts : pandas.DataFrame
+        One row per rule that fired per customer (:data:`~custrisk.policy.io.ALERT_COLUMNS`),
+        most severe level first, then by customer and rule code.
+    summary : dict
+        Plain data for the run facts: ``policy`` (definition, grade distribution, limit
+        totals), ``alerts`` (rules, counts by level and code, skipped rules) and, with a
+        previous run, ``migration``.
+    migration : Migration or None
+        The grade migration matrix when a previous run was given.
+    """
+
+    scores: pd.DataFrame
+    alerts: pd.DataFrame
+    summary: dict[str, Any]
+    migration: Migration | None = None
+
+
+class _Columns:
+    """Name -> column for expressions: computed values first, then indicators, then fields."""
+
+    def __init__(self, details: pd.DataFrame, computed: dict[str, Any]) -> None:
+        self.details = details
+        self.computed = computed
+
+    def source(self, name: str) -> str | None:
+        if name in self.computed:
+            return name
+        if INDICATOR_PREFIX + name in self.details.columns:
+            return INDICATOR_PREFIX + name
+        if name in CREDIT_FIELDS and name in self.details.columns:
+            return name
+        return None
+
+    def get(self, name: str) -> Any:
+        if name in self.computed:
+            return self.computed[name]
+        column = self.source(name)
+        if column is None:
+            raise KeyError(name)
+        return self.details[column]
+
+    def values(self, names: Collection[str]) -> dict[str, Any]:
+        return {name: self.get(name) for name in names}
+
+
+def _as_of(scores: pd.DataFrame) -> dt.date:
+    values = scores["as_of"].dropna().astype("str").unique()
+    if len(values) != 1:
+        shown = ", ".join(sorted(values)[:3]) or "none"
+        raise DataError(
+            f"the scores table must hold one as-of date, found {len(values)} ({shown})",
+            hint="apply the policy to one scoring run at a time",
+        )
+    try:
+        return dt.date.fromisoformat(str(values[0])[:10])
+    except ValueError:
+        raise DataError(f"the scores' as_of {values[0]!r} is not a date YYYY-MM-DD") from None
+
+
+def _check_names(policy: Policy, rules: AlertRules | None, columns: _Columns) -> None:
+    """Every name a rule reads must be computed or present in the details table."""
+    used: list[tuple[str, str, frozenset[str], frozenset[str]]] = []
+    for grade in policy.grades:
+        if grade.limit.rule is not None:
+            local = frozenset({*grade.limit.params, GRADE_CAP})
+            used.append((policy.path, f"{grade.limit.key}.rule", grade.limit.rule.names, local))
+    if rules is not None:
+        used += [(rules.path, rule.key, rule.names, frozenset()) for rule in rules.rules]
+    for file, key, names, local in used:
+        for name in sorted(names - local):
+            if columns.source(name) is None:
+                raise ConfigError(
+                    f"uses {name!r}, which the scored data does not have (no column "
+                    f"{INDICATOR_PREFIX}{name} in the details)",
+                    file=file,
+                    key=key,
+                    hint="use an indicator of the model that scored the data, or retrain with it",
+                )
+
+
+def assign_grades(scores: Any, policy: Policy) -> pd.Series:
+    """The grade code of each score.
+
+    Scores below the policy's score range get the riskiest grade, scores above it the
+    best grade. A higher score never gets a worse grade.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        One score per customer.
+    policy : Policy
+        The grades and their bands.
+
+    Returns
+    -------
+    pandas.Series
+        Grade codes (``str``), in the order of ``scores``.
+
+    Raises
+    ------
+    DataError
+        If a score is missing.
+    """
+    values = pd.Series(scores).to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isnan(values).any():
+        raise DataError(
+            f"{int(np.isnan(values).sum())} scores are missing; every customer needs a score"
+        )
+    codes = np.array(policy.codes, dtype=object)[policy.grade_index(values)]
+    return pd.Series(codes, dtype="str")
+
+
+def recommend_limits(
+    policy: Policy, grade_index: np.ndarray, values: Mapping[str, Any], current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Recommended limits by each grade's rule and guards.
+
+    Parameters
+    ----------
+    policy : Policy
+    grade_index : numpy.ndarray of int
+        Index into ``policy.grades`` per customer.
+    values : mapping
+        Columns for the names the limit rules read.
+    current : numpy.ndarray
+        Current limits; missing or negative counts as 0.
+
+    Returns
+    -------
+    recommended, review_flag, not_computed : numpy.ndarray
+        ``not_computed`` marks customers whose rule gave no value (a missing input);
+        they keep their current limit (never more than the cap) and are flagged.
+    """
+    n = len(grade_index)
+    base = np.where(np.isnan(current), 0.0, np.maximum(current, 0.0))
+    recommended = np.zeros(n, dtype=np.float64)
+    not_computed = np.zeros(n, dtype=bool)
+    for i, grade in enumerate(policy.grades):
+        mask = grade_index == i
+        if not mask.any():
+            continue
+        limit = grade.limit
+        if limit.freeze == "zero":
+            value = np.zeros(n, dtype=np.float64)
+        elif limit.freeze == "current" or limit.rule is None:
+            value = base.copy()
+        else:
+            scope = {name: values[name] for name in limit.rule.names if name in values}
+            scope.update(limit.params)
+            if limit.cap is not None:
+                scope[GRADE_CAP] = limit.cap
+            raw = np.asarray(limit.rule.evaluate(scope, n=n), dtype=np.float64)
+            ok = np.isfinite(raw)
+            value = np.maximum(np.where(ok, raw, 0.0), 0.0)
+            if policy.rounding > 0:
+                rounded = np.floor(value / policy.rounding + _ROUNDING_SLACK) * policy.rounding
+                # rounding never turns a kept or raised limit into a cut
+                value = np.where(value >= base, np.maximum(rounded, base), rounded)
+            value = np.where(ok, value, base)
+            not_computed |= mask & ~ok
+        if limit.cap is not None:
+            value = np.minimum(value, limit.cap)
+        if not limit.allow_increase:
+            value = np.minimum(value, base)
+        recommended[mask] = value[mask]
+    recommended = np.maximum(recommended, 0.0)
+    review = (recommended > base * (1.0 + policy.review_increase_share)) | not_computed
+    return recommended, review, not_computed
+
+
+def _int_array(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole numbers with missing values (pandas ``Int64``)."""
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, np.round(values)).astype(np.int64), missing)
+
+
+def compare_previous(
+    ids: pd.Series,
+    score: np.ndarray,
+    grade_rank: np.ndarray,
+    recommended: np.ndarray,
+    previous: pd.DataFrame,
+    policy: Policy,
+) -> pd.DataFrame:
+    """Each customer's changes against a previous run (missing for new customers).
+
+    Parameters
+    ----------
+    ids : pandas.Series
+        Customer ids of this run.
+    score, grade_rank, recommended : numpy.ndarray
+        This run's scores, grade ranks and recommended limits, aligned with ``ids``.
+    previous : pandas.DataFrame
+        The previous run's scores (``customer_id``, ``score`` and optionally ``grade``
+        and ``recommended_limit``). A previous run without grades is graded with
+        ``policy``; one without limits gives missing limit changes.
+    policy : Policy
+        Gives the grade ranks (a grade unknown to it has no rank, so no grade change).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`CHANGE_COLUMNS` and ``prev_grade_rank``, one row per id.
+    """
+    keyed = previous.assign(customer_id=previous["customer_id"].astype("str"))
+    prev = keyed.drop_duplicates("customer_id").set_index("customer_id").reindex(ids.to_numpy())
+    prev_score = prev["score"].to_numpy(dtype=np.float64, na_value=np.nan)
+    if "grade" in prev:
+        prev_grade = prev["grade"].astype("str")
+    else:
+        known = ~np.isnan(prev_score)
+        codes = np.full(len(prev_score), None, dtype=object)
+        codes[known] = np.array(policy.codes, dtype=object)[policy.grade_index(prev_score[known])]
+        prev_grade = pd.Series(codes, dtype="str")
+    ranks = {g.code: float(g.rank) for g in policy.grades}
+    prev_rank = prev_grade.map(ranks).to_numpy(dtype=np.float64, na_value=np.nan)
+    prev_limit = (
+        prev["recommended_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+        if "recommended_limit" in prev
+        else np.full(len(prev), np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "prev_score": _int_array(prev_score),
+            "score_change": _int_array(score - prev_score),
+            "prev_grade": pd.Series(prev_grade.to_numpy(), dtype="str"),
+            "prev_grade_rank": prev_rank,
+            "grade_change": _int_array(grade_rank - prev_rank),
+            "prev_recommended_limit": prev_limit,
+            "recommended_limit_change": recommended - prev_limit,
+        }
+    )
+
+
+def _evaluate_alerts(
+    rules: AlertRules,
+    columns: _Columns,
+    ids: np.ndarray,
+    grades: np.ndarray,
+    as_of: dt.date,
+    skipped: Mapping[str, str],
+) -> pd.DataFrame:
+    n = len(ids)
+    start = dt.datetime.combine(as_of, dt.time())
+    frames = []
+    for rule in rules.rules:
+        if rule.code in skipped:
+            continue
+        mask = rule.condition.evaluate_mask(columns.values(rule.condition.names), n=n)
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            continue
+        frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": ids[rows],
+                    "as_of": as_of.isoformat(),
+                    "grade": grades[rows],
+                    "code": rule.code,
+                    "level": rule.level,
+                    "level_zh": LEVEL_LABELS[rule.level]["zh"],
+                    "message_zh": _messages(rule, "zh", columns, rows, n),
+                    "message_en": _messages(rule, "en", columns, rows, n),
+                    "actions_zh": ACTION_SEPARATOR["zh"].join(rule.actions_zh),
+                    "actions_en": ACTION_SEPARATOR["en"].join(rule.actions_en),
+                    "owner": rule.owner,
+                    "response_hours": np.int64(rule.response_hours),
+                    "due_by": (start + dt.timedelta(hours=rule.response_hours)).isoformat(
+                        timespec="minutes"
+                    ),
+                }
+            )
+        )
+    if not frames:
+        empty = {c: pd.Series(dtype="str") for c in ALERT_COLUMNS}
+        empty["response_hours"] = pd.Series(dtype=np.int64)
+        return pd.DataFrame(empty)
+    alerts = pd.concat(frames, ignore_index=True)
+    for column in ALERT_COLUMNS:
+        if column != "response_hours":
+            alerts[column] = alerts[column].astype("str")
+    alerts["_rank"] = alerts["level"].map(LEVEL_RANK)
+    alerts = alerts.sort_values(["_rank", "customer_id", "code"], kind="stable")
+    return alerts.drop(columns="_rank").reset_index(drop=True)
+
+
+def _messages(
+    rule: AlertRule, lang: str, columns: _Columns, rows: np.ndarray, n: int
+) -> list[str] | str:
+    template = rule.message_zh if lang == "zh" else rule.message_en
+    if not template.names:
+        return template.render({})
+    kinds = {name: kind for _, name, _, kind in template.parts if name and kind is not None}
+    picked: dict[str, list[Any]] = {}
+    for name, kind in kinds.items():
+        value = convert(columns.get(name), kind)
+        if isinstance(value, pd.Series):
+            picked[name] = [None if pd.isna(v) else v for v in value.iloc[rows].tolist()]
+        elif isinstance(value, np.ndarray):
+            picked[name] = value[rows].tolist()
+        else:  # a scalar (as_of)
+            picked[name] = [value] * len(rows)
+    return [template.render({name: picked[name][i] for name in picked}) for i in range(len(rows))]
+
+
+def _skipped_rules(
+    rules: AlertRules | None, previous_given: bool, unavailable: Collection[str]
+) -> dict[str, str]:
+    skipped: dict[str, str] = {}
+    for rule in rules.rules if rules is not None else ():
+        gone = sorted(rule.condition.names & set(unavailable))
+        if gone:
+            skipped[rule.code] = f"needs indicator(s) {', '.join(gone)}, not available in this data"
+        elif rule.needs_previous and not previous_given:
+            skipped[rule.code] = "needs a previous run (--previous)"
+    return skipped
+
+
+def _round(value: float) -> float:
+    return round(float(value), 2)
+
+
+def _summary(
+    policy: Policy,
+    rules: AlertRules | None,
+    frame: pd.DataFrame,
+    alerts: pd.DataFrame,
+    not_computed: np.ndarray,
+    skipped: Mapping[str, str],
+) -> dict[str, Any]:
+    n = len(frame)
+    current = frame["current_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+    current = np.where(np.isnan(current), 0.0, current)
+    recommended = frame["recommended_limit"].to_numpy(dtype=np.float64)
+    review = frame["review_flag"].to_numpy(dtype=bool)
+    grades = frame["grade"].to_numpy(dtype=object)
+    distribution = {}
+    for grade in policy.grades:
+        mask = grades == grade.code
+        count = int(mask.sum())
+        distribution[grade.code] = {
+            "customers": count,
+            "share": round(count / n, _SHARE_DECIMALS) if n else 0.0,
+            "current_limit": _round(current[mask].sum()),
+            "recommended_limit": _round(recommended[mask].sum()),
+            "increases": int((recommended[mask] > current[mask]).sum()),
+            "decreases": int((recommended[mask] < current[mask]).sum()),
+            "review_flags": int(review[mask].sum()),
+        }
+    limits = {
+        "current_total": _round(current.sum()),
+        "recommended_total": _round(recommended.sum()),
+        "change_total": _round(recommended.sum() - current.sum()),
+        "increases": int((recommended > current).sum()),
+        "decreases": int((recommended < current).sum()),
+        "unchanged": int((recommended == current).sum()),
+        "review_flags": int(review.sum()),
+        "rule_not_computed": int(not_computed.sum()),
+    }
+    levels = alerts["level"].to_numpy(dtype=object)
+    highest = frame["alert_level"].to_numpy(dtype=object)
+    codes = rules.codes if rules is not None else ()
+    by_code = alerts["code"].value_counts()
+    alert_summary = {
+        "rules_file": rules.path if rules is not None else None,
+        "rules": rules.to_dict()["rules"] if rules is not None else [],
+        "total": len(alerts),
+        "customers": int(alerts["customer_id"].nunique()),
+        "by_level": {level: int((levels == level).sum()) for level in LEVELS},
+        "customers_by_highest_level": {level: int((highest == level).sum()) for level in LEVELS},
+        "by_code": {code: int(by_code.get(code, 0)) for code in codes},
+        "skipped_rules": dict(skipped),
+    }
+    return {
+        "policy": {**policy.to_dict(), "distribution": distribution, "limits": limits},
+        "alerts": alert_summary,
+    }
+
+
+def apply_policy(
+    scores: pd.DataFrame,
+    details: pd.DataFrame,
+    policy: Policy,
+    rules: AlertRules | None = None,
+    *,
+    previous: pd.DataFrame | None = None,
+    lang: str = "zh",
+    unavailable: Collection[str] = (),
+) -> PolicyResult:
+    """Grades, recommended limits, changes against a previous run, and alerts.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        A scores table (``customer_id``, ``as_of``, ``pd``, ``score``, ...), e.g.
+        :attr:`custrisk.modeling.ScoreResult.frame`. Not modified.
+    details : pandas.DataFrame
+        Per-customer credit fields and indicators (``ind__<code>`` columns), e.g.
+        :attr:`custrisk.modeling.ScoreResult.details`. Not modified.
+    policy : Policy
+        From :func:`~custrisk.policy.load_policy`.
+    rules : AlertRules, optional
+        From :func:`~custrisk.policy.load_alert_rules`; ``None``: no alerts.
+    previous : pandas.DataFrame, optional
+        An earlier run's scores (:func:`~custrisk.policy.read_previous_scores`): gives
+        the change columns, the ``prev_*`` names in conditions, and the migration
+        matrix. Without it those names are missing, so conditions using them are false.
+    lang : {"zh", "en"}
+        Language of ``grade_label``.
+    unavailable : collection of str
+        Indicators the data could not provide (e.g. a missing source); alert rules
+        whose condition reads one are skipped and listed in the summary.
+
+    Returns
+    -------
+    PolicyResult
+
+    Raises
+    ------
+    ConfigError
+        If a rule reads a name the details table does not have.
+    DataError
+        If the scores table lacks a column, holds a customer twice, misses a score or
+        mixes as-of dates.
+    """
+    if lang not in LANGUAGES:
+        raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
+    missing = [c for c in _REQUIRED if c not in scores.columns]
+    if missing:
+        raise DataError(f"the scores table lacks the column(s) {', '.join(missing)}")
+    ids = scores["customer_id"].astype("str").reset_index(drop=True)
+    if ids.duplicated().any():
+        raise DataError(f"the scores table holds customer {ids[ids.duplicated()].iloc[0]!r} twice")
+    as_of = _as_of(scores)
+    n = len(ids)
+    if "customer_id" in details.columns:
+        keyed = details.set_index(details["customer_id"].astype("str"))
+        det = keyed.loc[~keyed.index.duplicated()].reindex(ids.to_numpy())
+    else:
+        det = pd.DataFrame(index=ids.to_numpy())
+    det = det.reset_index(drop=True)
+
+    score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
+    grade_codes = assign_grades(score, policy).to_numpy(dtype=object)
+    index = policy.grade_index(score)
+    ranks = np.array([g.rank for g in policy.grades], dtype=np.float64)[index]
+    labels = np.array([g.label(lang) for g in policy.grades], dtype=object)[index]
+    current = (
+        det["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+        if "credit_limit" in det
+        else np.full(n, np.nan)
+    )
+    computed: dict[str, Any] = {
+        "score": score,
+        "pd": scores["pd"].to_numpy(dtype=np.float64, na_value=np.nan),
+        "as_of": as_of,
+    }
+    columns = _Columns(det, computed)
+    computed.update({name: np.full(n, np.nan) for name in (*POLICY_NAMES, *PREVIOUS_NAMES)})
+    _check_names(policy, rules, columns)
+
+    limit_names = {
+        name
+        for grade in policy.grades
+        if grade.limit.rule is not None
+        for name in grade.limit.rule.names
+        if columns.source(name) is not None
+    }
+    recommended, review, not_computed = recommend_limits(
+        policy, index, columns.values(limit_names), current
+    )
+    change = recommended - current
+    computed.update(
+        {
+            "grade": pd.Series(grade_codes, dtype="str"),
+            "grade_rank": ranks,
+            "current_limit": current,
+            "recommended_limit": recommended,
+            "limit_change": change,
+            "review_flag": review.astype(np.float64),
+        }
+    )
+    changes = None
+    migration = None
+    if previous is not None:
+        changes = compare_previous(ids, score, ranks, recommended, previous, policy)
+        for name in PREVIOUS_NAMES:
+            if name in changes:
+                computed[name] = changes[name]
+        computed["prev_limit"] = changes["prev_recommended_limit"]
+        prev_grades = previous.copy()
+        if "grade" not in prev_grades:
+            prev_grades["grade"] = assign_grades(prev_grades["score"], policy).to_numpy()
+        migration = migration_matrix(
+            prev_grades.loc[:, ["customer_id", "grade"]],
+            pd.DataFrame({"customer_id": ids, "grade": grade_codes}),
+            policy.codes,
+        )
+
+    skipped = _skipped_rules(rules, previous is not None, unavailable)
+    alerts = _evaluate_alerts(
+        rules or AlertRules("", ()),
+        columns,
+        ids.to_numpy(dtype=object),
+        grade_codes,
+        as_of,
+        skipped,
+    )
+    first = alerts.drop_duplicates("customer_id").set_index("customer_id")["level"]
+    codes = alerts.groupby("customer_id", sort=False)["code"].agg(CODE_SEPARATOR.join)
+    alert_level = first.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
+    alert_codes = codes.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
+
+    added = pd.DataFrame(
+        {
+            "grade": pd.Series(grade_codes, dtype="str"),
+            "grade_label": pd.Series(labels, dtype="str"),
+            "current_limit": current,
+            "recommended_limit": recommended,
+            "limit_change": change,
+            "review_flag": review,
+            "alert_level": pd.Series(alert_level, dtype="str"),
+            "alert_codes": pd.Series(alert_codes, dtype="str"),
+        }
+    )
+    if changes is not None:
+        added = pd.concat([added, changes.loc[:, list(CHANGE_COLUMNS)]], axis=1)
+    base = scores.drop(
+        columns=[c for c in (*POLICY_COLUMNS, *CHANGE_COLUMNS) if c in scores.columns]
+    ).reset_index(drop=True)
+    at = list(base.columns).index("score") + 1
+    frame = pd.concat([base.iloc[:, :at], added, base.iloc[:, at:]], axis=1)
+
+    summary = _summary(policy, rules, frame, alerts, not_computed, skipped)
+    if migration is not None and previous is not None:
+        prev_as_of = (
+            sorted(previous["as_of"].dropna().astype("str").unique()) if "as_of" in previous else []
+        )
+        summary["migration"] = {
+            **migration.to_dict(),
+            "previous_as_of": prev_as_of[-1] if prev_as_of else None,
+            "previous_customers": len(previous),
+            "previous_grades_recomputed": "grade" not in previous,
+        }
+        if prev_as_of and prev_as_of[-1] >= as_of.isoformat():
+            log.warning(
+                "the previous run is as of %s, not before this run (%s)",
+                prev_as_of[-1],
+                as_of.isoformat(),
+            )
+    return PolicyResult(frame, alerts, summary, migration)

@@ -1,0 +1,506 @@
+"""The credit policy (``configs/policy.yaml``), validated at load into frozen objects.
+
+A policy maps score bands to grades (A best ... E riskiest by default); each grade has
+labels, recommended actions, a review frequency and a credit-limit rule written in the
+safe expression language (:mod:`custrisk.expr`). Every problem is a
+:class:`~custrisk.errors.ConfigError` that names the file, the key path, the bad value
+and how to fix it, raised before any data is read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from custrisk.config._yaml import Node, load_yaml_file
+from custrisk.errors import ConfigError
+from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
+from custrisk.policy._names import GRADE_CAP, data_names
+
+if TYPE_CHECKING:
+    from custrisk.indicators import IndicatorConfig
+
+#: How often a grade's customers are reviewed, with the Chinese labels.
+REVIEW_FREQUENCIES: Mapping[str, str] = {
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "semiannual": "每半年",
+    "annual": "每年",
+}
+#: ``limit.freeze``: keep the current limit (never more than the cap) or set it to zero.
+FREEZE_MODES = ("current", "zero")
+#: Languages of labels, actions and messages.
+LANGUAGES = ("zh", "en")
+
+_TOP_KEYS = ("version", "description", "score_range", "limits", "grades")
+_RANGE_KEYS = ("min", "max")
+_LIMITS_KEYS = ("rounding", "review_increase_share")
+_GRADE_KEYS = (
+    "label",
+    "description",
+    "min_score",
+    "max_score",
+    "review_frequency",
+    "actions",
+    "limit",
+)
+_LIMIT_KEYS = ("rule", "cap", "params", "allow_increase", "freeze")
+_GRADE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,15}")
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def number_text(value: float) -> str:
+    """``600`` for 600.0, ``0.5`` for 0.5: numbers as a person writes them."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    """How a grade's recommended credit limit is set.
+
+    Attributes
+    ----------
+    rule : Expression or None
+        A number expression over indicators, credit fields, ``score``, ``pd``,
+        ``grade_cap`` and :attr:`params`; ``None`` when the limit is frozen.
+    cap : float or None
+        Upper bound of the recommended limit (``None``: no cap).
+    params : mapping of str to float
+        Per-grade numbers the rule reads by name (e.g. ``multiplier``).
+    allow_increase : bool
+        ``False``: the recommended limit is at most the current limit.
+    freeze : str or None
+        ``"current"`` (keep the current limit, capped) or ``"zero"``; ``None`` uses
+        :attr:`rule`.
+    key : str
+        Key path in the config file, for messages.
+    """
+
+    rule: Expression | None
+    cap: float | None
+    params: Mapping[str, float]
+    allow_increase: bool
+    freeze: str | None
+    key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run facts and reports."""
+        return {
+            "rule": self.rule.text if self.rule is not None else None,
+            "cap": self.cap,
+            "params": dict(self.params),
+            "allow_increase": self.allow_increase,
+            "freeze": self.freeze,
+        }
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One grade: a score band ``[min_score, max_score)`` with its labels and treatment.
+
+    The best grade's band also holds ``max_score`` itself (the top of the score range).
+    ``rank`` is 1 for the best grade and counts up to the riskiest.
+    """
+
+    code: str
+    rank: int
+    label_zh: str
+    label_en: str
+    min_score: float
+    max_score: float
+    review_frequency: str
+    actions_zh: tuple[str, ...]
+    actions_en: tuple[str, ...]
+    limit: LimitRule
+    description: str = ""
+    top: bool = False
+
+    def label(self, lang: str = "zh") -> str:
+        """The label in ``"zh"`` or ``"en"``."""
+        return self.label_zh if lang == "zh" else self.label_en
+
+    def actions(self, lang: str = "zh") -> tuple[str, ...]:
+        """The recommended actions in ``"zh"`` or ``"en"``."""
+        return self.actions_zh if lang == "zh" else self.actions_en
+
+    @property
+    def band(self) -> str:
+        """The band as text: ``[600, 650)``, or ``[680, 1000]`` for the best grade."""
+        close = "]" if self.top else ")"
+        return f"[{number_text(self.min_score)}, {number_text(self.max_score)}{close}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run facts and reports."""
+        return {
+            "code": self.code,
+            "rank": self.rank,
+            "label_zh": self.label_zh,
+            "label_en": self.label_en,
+            "description": self.description,
+            "min_score": self.min_score,
+            "max_score": self.max_score,
+            "band": self.band,
+            "review_frequency": self.review_frequency,
+            "review_frequency_zh": REVIEW_FREQUENCIES[self.review_frequency],
+            "actions_zh": list(self.actions_zh),
+            "actions_en": list(self.actions_en),
+            "limit": self.limit.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated credit policy.
+
+    Attributes
+    ----------
+    path : str
+        The file it was read from (for messages).
+    score_min, score_max : float
+        The score range the bands cover, without gap or overlap.
+    grades : tuple of Grade
+        Best grade first (rank 1), riskiest last.
+    rounding : float
+        Recommended limits computed by a rule are rounded down to a multiple of this
+        (0: no rounding).
+    review_increase_share : float
+        An increase above this share of the current limit (0.5 = +50 %) sets
+        ``review_flag``.
+    """
+
+    path: str
+    score_min: float
+    score_max: float
+    grades: tuple[Grade, ...]
+    rounding: float
+    review_increase_share: float
+    _lower: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lower = np.array([g.min_score for g in reversed(self.grades)], dtype=np.float64)
+        object.__setattr__(self, "_lower", lower)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Grade codes, best first."""
+        return tuple(g.code for g in self.grades)
+
+    @property
+    def riskiest(self) -> Grade:
+        """The grade of the lowest scores."""
+        return self.grades[-1]
+
+    def grade(self, code: str) -> Grade:
+        """The grade with this code (``KeyError`` if none)."""
+        for grade in self.grades:
+            if grade.code == code:
+                return grade
+        raise KeyError(code)
+
+    def grade_index(self, scores: Any) -> np.ndarray:
+        """Index into :attr:`grades` of each score (scores outside the range are clipped).
+
+        Parameters
+        ----------
+        scores : array-like of float
+            Scores without missing values.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            0 for the best grade.
+        """
+        values = np.asarray(scores, dtype=np.float64)
+        n = len(self.grades)
+        ascending = np.searchsorted(self._lower, values, side="right") - 1
+        return (n - 1) - np.clip(ascending, 0, n - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run facts and reports."""
+        return {
+            "file": self.path,
+            "score_range": [self.score_min, self.score_max],
+            "limit_rounding": self.rounding,
+            "review_increase_share": self.review_increase_share,
+            "grades": [g.to_dict() for g in self.grades],
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# loading
+
+
+def load_policy(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    indicators: IndicatorConfig | None = None,
+) -> Policy:
+    """Load and validate a credit policy.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        The YAML file; ``None`` loads the packaged ``policy.yaml``.
+    indicators : IndicatorConfig, optional
+        The indicators limit rules may use (those of the model that scores); ``None``
+        uses the packaged ``indicators.yaml``.
+
+    Returns
+    -------
+    Policy
+
+    Raises
+    ------
+    ConfigError
+        For any problem (bands with a gap or overlap, an unknown name in a limit rule,
+        ...), naming the file, the key path, the bad value and how to fix it.
+    """
+    from custrisk.config import default_config_path
+
+    file_path = Path(path) if path is not None else default_config_path("policy.yaml")
+    return parse_policy(load_yaml_file(file_path), indicators=indicators, file=str(file_path))
+
+
+def parse_policy(
+    data: Any, *, indicators: IndicatorConfig | None = None, file: str = "<policy>"
+) -> Policy:
+    """Validate an already-parsed policy mapping (same rules as :func:`load_policy`)."""
+    return _PolicyLoader(file, data_names(indicators)).load(data)
+
+
+class _PolicyLoader:
+    def __init__(self, file: str, names: Mapping[str, ExprType]) -> None:
+        self.file = file
+        self.names = dict(names)
+
+    def load(self, data: Any) -> Policy:
+        root = Node(data if data is not None else {}, self.file, "")
+        root.check_keys(_TOP_KEYS, required=("grades",))
+        version = root.get("version", 1)
+        if version != 1:
+            raise root.error(
+                "version", f"unsupported config version {version}", hint="this custrisk reads 1"
+            )
+        score_min, score_max = self.score_range(root)
+        limits = root.child("limits")
+        limits.check_keys(_LIMITS_KEYS)
+        rounding = float(limits.number("rounding", 0, minimum=0))
+        share = float(limits.number("review_increase_share", 0.5, minimum=0))
+        raw = root.get("grades")
+        if not isinstance(raw, Mapping) or len(raw) < 2:
+            raise root.error(
+                "grades",
+                "expected a mapping of at least two grade codes -> settings",
+                hint="see docs/policy.md for the format",
+            )
+        nodes: dict[str, Node] = {}
+        for code, value in raw.items():
+            if not isinstance(code, str) or not _GRADE_CODE.fullmatch(code):
+                raise root.error(
+                    f"grades.{code}",
+                    f"grade code {code!r} is not allowed",
+                    hint="use 1-16 letters, digits, '_', '+' or '-' starting with a letter or "
+                    "digit; quote codes YAML reads as true/false/null (Y, N, on, off)",
+                )
+            nodes[code] = Node(value if value is not None else {}, self.file, f"grades.{code}")
+        bands = self.bands(nodes, score_min, score_max)
+        order = sorted(nodes, key=lambda c: bands[c][0], reverse=True)  # best first
+        grades = tuple(
+            self.grade(nodes[code], code, rank, bands[code], riskiest=rank == len(order))
+            for rank, code in enumerate(order, start=1)
+        )
+        return Policy(self.file, score_min, score_max, grades, rounding, share)
+
+    def score_range(self, root: Node) -> tuple[float, float]:
+        node = root.child("score_range")
+        node.check_keys(_RANGE_KEYS)
+        low = float(node.number("min", 0))
+        high = float(node.number("max", 1000))
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise node.error(
+                None,
+                f"min {number_text(low)} must be below max {number_text(high)}",
+                hint="e.g. score_range: {min: 0, max: 1000}",
+            )
+        return low, high
+
+    def bands(
+        self, nodes: Mapping[str, Node], low: float, high: float
+    ) -> dict[str, tuple[float, float]]:
+        """Each grade's ``(min_score, max_score)``, checked to tile ``[low, high]``."""
+        bands: dict[str, tuple[float, float]] = {}
+        for code, node in nodes.items():
+            for name in ("min_score", "max_score"):
+                if node.get(name) is None:
+                    raise node.error(name, "required key is missing", hint="bands are [min, max)")
+            lo, hi = float(node.number("min_score")), float(node.number("max_score"))
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+                raise node.error(
+                    None,
+                    f"band {code} [{number_text(lo)}, {number_text(hi)}) is empty",
+                    hint="min_score must be below max_score",
+                )
+            bands[code] = (lo, hi)
+        ordered = sorted(bands.items(), key=lambda item: item[1])
+
+        def text(code: str) -> str:
+            lo, hi = bands[code]
+            return f"{code} [{number_text(lo)}, {number_text(hi)})"
+
+        def err(message: str, hint: str) -> ConfigError:
+            return ConfigError(message, file=self.file, key="grades", hint=hint)
+
+        whole = f"[{number_text(low)}, {number_text(high)}]"
+        first, (first_lo, _) = ordered[0]
+        last, (_, last_hi) = ordered[-1]
+        if first_lo < low or last_hi > high:
+            code = first if first_lo < low else last
+            bound = "min_score" if code == first and first_lo < low else "max_score"
+            value = low if bound == "min_score" else high
+            raise err(
+                f"band {text(code)} reaches beyond the score range {whole}",
+                f"set grades.{code}.{bound} to {number_text(value)} or widen score_range",
+            )
+        if first_lo > low:
+            raise err(
+                f"the bands do not cover the score range {whole}: scores "
+                f"[{number_text(low)}, {number_text(first_lo)}) get no grade",
+                f"set grades.{first}.min_score to {number_text(low)}",
+            )
+        if last_hi < high:
+            raise err(
+                f"the bands do not cover the score range {whole}: scores "
+                f"[{number_text(last_hi)}, {number_text(high)}] get no grade",
+                f"set grades.{last}.max_score to {number_text(high)}",
+            )
+        for (a, (_, a_hi)), (b, (b_lo, _)) in zip(ordered, ordered[1:], strict=False):
+            if a_hi > b_lo:
+                raise err(
+                    f"bands {text(a)} and {text(b)} overlap on "
+                    f"[{number_text(b_lo)}, {number_text(min(a_hi, bands[b][1]))})",
+                    f"a score may fall in one band only: set grades.{b}.min_score to "
+                    f"{number_text(a_hi)} or grades.{a}.max_score to {number_text(b_lo)}",
+                )
+            if a_hi < b_lo:
+                raise err(
+                    f"bands {text(a)} and {text(b)} leave a gap: scores "
+                    f"[{number_text(a_hi)}, {number_text(b_lo)}) get no grade",
+                    f"set grades.{b}.min_score to {number_text(a_hi)} or grades.{a}.max_score "
+                    f"to {number_text(b_lo)}",
+                )
+        return bands
+
+    def grade(
+        self, node: Node, code: str, rank: int, band: tuple[float, float], *, riskiest: bool
+    ) -> Grade:
+        node.check_keys(_GRADE_KEYS, required=("label", "review_frequency", "actions", "limit"))
+        label_zh, label_en = self.pair(node, "label")
+        frequency = node.text("review_frequency", allowed=REVIEW_FREQUENCIES, required=True)
+        actions = node.child("actions")
+        actions.check_keys(LANGUAGES, required=LANGUAGES)
+        actions_zh = actions.text_list("zh") or ()
+        actions_en = actions.text_list("en") or ()
+        description = node.get("description") or ""
+        if not isinstance(description, str):
+            raise node.error("description", "expected a text")
+        limit = self.limit(node.child("limit"), code, riskiest=riskiest)
+        return Grade(
+            code=code,
+            rank=rank,
+            label_zh=label_zh,
+            label_en=label_en,
+            min_score=band[0],
+            max_score=band[1],
+            review_frequency=frequency,
+            actions_zh=actions_zh,
+            actions_en=actions_en,
+            limit=limit,
+            description=description.strip(),
+            top=rank == 1,
+        )
+
+    def pair(self, node: Node, name: str) -> tuple[str, str]:
+        sub = node.child(name)
+        sub.check_keys(LANGUAGES, required=LANGUAGES)
+        return sub.text("zh", required=True), sub.text("en", required=True)
+
+    def limit(self, node: Node, code: str, *, riskiest: bool) -> LimitRule:
+        node.check_keys(_LIMIT_KEYS)
+        freeze = node.text("freeze", allowed=FREEZE_MODES)
+        text = node.get("rule")
+        if (freeze is None) == (text is None):
+            raise node.error(
+                None,
+                "give exactly one of 'rule' (an expression) and 'freeze' (current or zero)",
+                hint="e.g. rule: annual_income * multiplier",
+            )
+        cap = node.number("cap", None, minimum=0)
+        allow = node.flag("allow_increase", not riskiest)
+        if riskiest and allow:
+            raise node.error(
+                "allow_increase",
+                f"the riskiest grade {code} can never get a limit increase",
+                hint="remove allow_increase or set it to false",
+            )
+        params = self.params(node, cap)
+        rule = None
+        if text is not None:
+            if isinstance(text, bool) or not isinstance(text, str | int | float):
+                raise node.error("rule", f"expected an expression, got {text!r}")
+            names = {**self.names, **dict.fromkeys(params, ExprType.NUMBER)}
+            if cap is not None:
+                names[GRADE_CAP] = ExprType.NUMBER
+            try:
+                rule = compile_expression(str(text), names)
+            except ExpressionError as exc:
+                raise ConfigError(
+                    exc.message, file=self.file, key=node.key("rule"), hint=exc.hint
+                ) from None
+            if rule.type is not ExprType.NUMBER:
+                raise node.error(
+                    "rule",
+                    f"the rule gives a {rule.type.label}, not a number: {text!r}",
+                    hint="a limit rule computes an amount, e.g. annual_income * multiplier",
+                )
+        elif node.get("params") is not None:
+            raise node.error("params", "params are used only with a rule, not with freeze")
+        return LimitRule(
+            rule=rule,
+            cap=float(cap) if cap is not None else None,
+            params=params,
+            allow_increase=allow and freeze is None,
+            freeze=freeze,
+            key=node.path,
+        )
+
+    def params(self, node: Node, cap: float | None) -> dict[str, float]:
+        params = node.child("params")
+        out: dict[str, float] = {}
+        for name in params.data:
+            key = str(name)
+            if not _PARAM_NAME.fullmatch(key) or key in RESERVED_WORDS:
+                raise params.error(
+                    key,
+                    f"parameter name {key!r} is not allowed",
+                    hint="use lower-case letters, digits and '_', starting with a letter",
+                )
+            if key in self.names or key == GRADE_CAP:
+                raise params.error(
+                    key,
+                    f"parameter {key!r} would hide the data name {key!r}",
+                    hint="rename the parameter"
+                    + (" (the cap is set with limit.cap)" if key == GRADE_CAP else ""),
+                )
+            value = params.number(key)
+            if value is None or not math.isfinite(value):
+                raise params.error(key, f"expected a number, got {params.get(key)!r}")
+            out[key] = float(value)
+        return out

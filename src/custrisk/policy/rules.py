@@ -1,0 +1,397 @@
+"""Early-warning rules (``configs/alerts.yaml``), validated at load into frozen objects.
+
+Each rule has a code, a condition in the safe expression language, a level (red,
+orange, yellow = 高/中/低), a zh/en message (which may show values, e.g.
+``{trade_amount_trend:.0%}``), handling actions, an owner role and a response-time
+target in hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from custrisk.config._yaml import Node, join_limited, load_yaml_file
+from custrisk.errors import ConfigError
+from custrisk.expr import (
+    Binary,
+    Call,
+    Expression,
+    ExpressionError,
+    ExprType,
+    Literal,
+    Name,
+    compile_expression,
+    iter_nodes,
+)
+from custrisk.policy._names import PREVIOUS_NAMES, alert_names
+
+if TYPE_CHECKING:
+    from custrisk.indicators import IndicatorConfig
+    from custrisk.policy.config import Policy
+
+#: Alert levels, most severe first.
+LEVELS = ("red", "orange", "yellow")
+#: Labels of the levels.
+LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
+    "red": {"zh": "高", "en": "high"},
+    "orange": {"zh": "中", "en": "medium"},
+    "yellow": {"zh": "低", "en": "low"},
+}
+#: Severity rank of each level (0 = most severe).
+LEVEL_RANK: Mapping[str, int] = {level: i for i, level in enumerate(LEVELS)}
+#: Shown in a message for a value that is missing.
+MISSING_TEXT = "—"
+
+_TOP_KEYS = ("version", "description", "rules")
+_RULE_KEYS = (
+    "level",
+    "condition",
+    "message",
+    "actions",
+    "owner",
+    "response_hours",
+    "description",
+)
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_FIELD = re.compile(r"([a-z_][a-z0-9_]*)(?::(.*))?", re.S)
+_GRADE_NAMES = ("grade", "prev_grade")
+_SAMPLE = {
+    ExprType.NUMBER: 1.5,
+    ExprType.BOOL: "true",
+    ExprType.STRING: "text",
+    ExprType.DATE: "2026-01-31",
+}
+
+
+def format_value(value: Any, kind: ExprType, spec: str = "") -> str:
+    """A value as shown in a message: numbers plainly (or by ``spec``), dates as ISO."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_TEXT
+    if kind is ExprType.NUMBER:
+        number = float(value)
+        if spec:
+            return format(number, spec)
+        if number.is_integer():
+            return str(int(number))
+        return f"{number:.2f}".rstrip("0").rstrip(".")
+    if kind is ExprType.BOOL:
+        text = "true" if bool(value) else "false"
+    elif kind is ExprType.DATE:
+        text = (dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()
+    else:
+        text = str(value)
+    return format(text, spec) if spec else text
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A message with ``{name}`` or ``{name:format}`` placeholders (``{{`` for a brace).
+
+    Attributes
+    ----------
+    text : str
+        The template as written.
+    parts : tuple of (literal, name, format, type)
+        Text before each placeholder, then the placeholder (name ``""`` for the tail).
+    """
+
+    text: str
+    parts: tuple[tuple[str, str, str, ExprType | None], ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Names the placeholders show."""
+        return frozenset(name for _, name, _, _ in self.parts if name)
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        """The message with the placeholders filled from ``values`` (name -> scalar)."""
+        out = []
+        for literal, name, spec, kind in self.parts:
+            out.append(literal)
+            if name and kind is not None:
+                out.append(format_value(values.get(name), kind, spec))
+        return "".join(out)
+
+
+def parse_template(text: str, names: Mapping[str, ExprType]) -> MessageTemplate:
+    """Parse a message template; ``ValueError`` names the problem and its column."""
+    parts: list[tuple[str, str, str, ExprType | None]] = []
+    literal: list[str] = []
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        literal.append(text[pos : match.start()])
+        pos = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+            continue
+        if match.group(1) is None:
+            raise ValueError(
+                f"unmatched {token!r} at column {match.start() + 1}; write {token * 2!r} for "
+                "a literal brace"
+            )
+        field = _FIELD.fullmatch(match.group(1).strip())
+        if not field:
+            raise ValueError(
+                f"placeholder {token!r} at column {match.start() + 1} is not {{name}} or "
+                "{name:format}"
+            )
+        name, spec = field.group(1), field.group(2) or ""
+        if name not in names:
+            raise ValueError(f"unknown name {name!r} in placeholder {token!r}")
+        kind = names[name]
+        try:
+            format(_SAMPLE[kind], spec)
+        except (ValueError, TypeError):
+            raise ValueError(f"format {spec!r} in {token!r} does not fit a {kind.label}") from None
+        parts.append(("".join(literal), name, spec, kind))
+        literal = []
+    literal.append(text[pos:])
+    parts.append(("".join(literal), "", "", None))
+    return MessageTemplate(text, tuple(parts))
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One early-warning rule.
+
+    Attributes
+    ----------
+    code : str
+        Short unique code, e.g. ``TX01``.
+    level : str
+        ``red``, ``orange`` or ``yellow``.
+    condition : Expression
+        A condition; the rule fires where it is definitely true.
+    message_zh, message_en : MessageTemplate
+        What the alert says.
+    actions_zh, actions_en : tuple of str
+        Handling actions.
+    owner : str
+        Role that handles the alert.
+    response_hours : int
+        Response-time target: the alert is due ``response_hours`` after the as-of date.
+    key : str
+        Key path in the config file, for messages.
+    """
+
+    code: str
+    level: str
+    condition: Expression
+    message_zh: MessageTemplate
+    message_en: MessageTemplate
+    actions_zh: tuple[str, ...]
+    actions_en: tuple[str, ...]
+    owner: str
+    response_hours: int
+    description: str = ""
+    key: str = ""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Names read by the condition and the messages."""
+        return self.condition.names | self.message_zh.names | self.message_en.names
+
+    @property
+    def needs_previous(self) -> bool:
+        """True if the condition reads a change against the previous run."""
+        return bool(self.condition.names & set(PREVIOUS_NAMES))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run facts and reports."""
+        return {
+            "code": self.code,
+            "level": self.level,
+            "level_zh": LEVEL_LABELS[self.level]["zh"],
+            "condition": self.condition.text,
+            "message_zh": self.message_zh.text,
+            "message_en": self.message_en.text,
+            "actions_zh": list(self.actions_zh),
+            "actions_en": list(self.actions_en),
+            "owner": self.owner,
+            "response_hours": self.response_hours,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """A validated set of early-warning rules, in config order."""
+
+    path: str
+    rules: tuple[AlertRule, ...]
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Rule codes in config order."""
+        return tuple(rule.code for rule in self.rules)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the run facts and reports."""
+        return {"file": self.path, "rules": [rule.to_dict() for rule in self.rules]}
+
+
+def load_alert_rules(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    indicators: IndicatorConfig | None = None,
+    policy: Policy | None = None,
+) -> AlertRules:
+    """Load and validate early-warning rules.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        The YAML file; ``None`` loads the packaged ``alerts.yaml``.
+    indicators : IndicatorConfig, optional
+        The indicators conditions may use (those of the model that scores); ``None``
+        uses the packaged ``indicators.yaml``.
+    policy : Policy, optional
+        When given, grade codes written in conditions (``grade == 'A'``) are checked
+        against its grades.
+
+    Returns
+    -------
+    AlertRules
+
+    Raises
+    ------
+    ConfigError
+        For any problem, naming the file, the key path, the bad value and how to fix it.
+    """
+    from custrisk.config import default_config_path
+
+    file_path = Path(path) if path is not None else default_config_path("alerts.yaml")
+    return parse_alert_rules(
+        load_yaml_file(file_path), indicators=indicators, policy=policy, file=str(file_path)
+    )
+
+
+def parse_alert_rules(
+    data: Any,
+    *,
+    indicators: IndicatorConfig | None = None,
+    policy: Policy | None = None,
+    file: str = "<alerts>",
+) -> AlertRules:
+    """Validate an already-parsed rules mapping (same rules as :func:`load_alert_rules`)."""
+    names = alert_names(indicators)
+    grades = policy.codes if policy is not None else None
+    root = Node(data if data is not None else {}, file, "")
+    root.check_keys(_TOP_KEYS, required=("rules",))
+    version = root.get("version", 1)
+    if version != 1:
+        raise root.error(
+            "version", f"unsupported config version {version}", hint="this custrisk reads 1"
+        )
+    raw = root.get("rules")
+    if not isinstance(raw, Mapping):
+        raise root.error(
+            "rules", "expected a mapping of rule code -> settings", hint="see docs/policy.md"
+        )
+    rules = []
+    for code, value in raw.items():
+        if not isinstance(code, str) or not _CODE.fullmatch(code):
+            raise root.error(
+                f"rules.{code}",
+                f"rule code {code!r} is not allowed",
+                hint="use up to 32 letters, digits, '_' or '-', starting with a letter",
+            )
+        node = Node(value if value is not None else {}, file, f"rules.{code}")
+        rules.append(_rule(node, code, names, grades))
+    return AlertRules(file, tuple(rules))
+
+
+def _rule(
+    node: Node, code: str, names: Mapping[str, ExprType], grades: tuple[str, ...] | None
+) -> AlertRule:
+    node.check_keys(
+        _RULE_KEYS,
+        required=("level", "condition", "message", "actions", "owner", "response_hours"),
+    )
+    level = node.text("level", allowed=LEVELS, required=True)
+    text = node.get("condition")
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise node.error(
+            "condition",
+            f"expected a condition, got {text!r}",
+            hint="e.g. condition: utilisation > 0.9",
+        )
+    try:
+        condition = compile_expression(text, names)
+    except ExpressionError as exc:
+        raise ConfigError(
+            exc.message, file=node.file, key=node.key("condition"), hint=exc.hint
+        ) from None
+    if condition.type is not ExprType.BOOL:
+        raise node.error(
+            "condition",
+            f"the condition gives a {condition.type.label}, not true/false: {text!r}",
+            hint="compare it, e.g. utilisation > 0.9",
+        )
+    if grades is not None:
+        _check_grade_literals(node, condition, grades)
+    message = node.child("message")
+    message.check_keys(("zh", "en"), required=("zh", "en"))
+    templates = {}
+    for lang in ("zh", "en"):
+        raw = message.text(lang, required=True)
+        try:
+            templates[lang] = parse_template(raw, names)
+        except ValueError as exc:
+            raise message.error(
+                lang,
+                f"{exc} in {raw!r}",
+                hint="placeholders are {name} or {name:format}, e.g. {utilisation:.0%}",
+            ) from None
+    actions = node.child("actions")
+    actions.check_keys(("zh", "en"), required=("zh", "en"))
+    owner = node.text("owner", required=True)
+    hours = node.number("response_hours", integer=True, minimum=1)
+    if hours is None:
+        raise node.error("response_hours", "required key is missing")
+    description = node.get("description") or ""
+    if not isinstance(description, str):
+        raise node.error("description", "expected a text")
+    return AlertRule(
+        code=code,
+        level=level,
+        condition=condition,
+        message_zh=templates["zh"],
+        message_en=templates["en"],
+        actions_zh=actions.text_list("zh") or (),
+        actions_en=actions.text_list("en") or (),
+        owner=owner,
+        response_hours=int(hours),
+        description=description.strip(),
+        key=node.path,
+    )
+
+
+def _check_grade_literals(node: Node, condition: Expression, grades: tuple[str, ...]) -> None:
+    """Refuse ``grade == 'F'`` when the policy has no grade F (a typo never fires)."""
+    written: list[str] = []
+    for item in iter_nodes(condition.tree):
+        if isinstance(item, Binary) and item.op in ("==", "!=", "<", "<=", ">", ">="):
+            sides = (item.left, item.right)
+            if any(isinstance(s, Name) and s.name in _GRADE_NAMES for s in sides):
+                written += [str(s.value) for s in sides if isinstance(s, Literal)]
+        elif isinstance(item, Call) and item.func == "isin" and item.args:
+            first = item.args[0]
+            if isinstance(first, Name) and first.name in _GRADE_NAMES:
+                written += [str(a.value) for a in item.args[1:] if isinstance(a, Literal)]
+    unknown = [v for v in written if v not in grades]
+    if unknown:
+        raise node.error(
+            "condition",
+            f"grade {unknown[0]!r} is not a grade of the policy: {condition.text!r}",
+            hint=f"grades: {join_limited(grades, 10)}",
+        )

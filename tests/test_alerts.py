@@ -1,0 +1,381 @@
+"""Early-warning rules: loading, each default rule on hand-made customers, the alerts file
+and ``custrisk alerts``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.errors import ConfigError
+from custrisk.expr import ExprType
+from custrisk.indicators import load_indicator_config
+from custrisk.policy import (
+    ALERT_COLUMNS,
+    alerts_at_or_above,
+    apply_policy,
+    filter_alerts,
+    load_alert_rules,
+    load_policy,
+    parse_alert_rules,
+    read_alerts,
+    write_alerts,
+)
+from custrisk.policy.rules import parse_template
+
+INDICATORS = load_indicator_config()
+POLICY = load_policy(indicators=INDICATORS)
+RULES = load_alert_rules(indicators=INDICATORS, policy=POLICY)
+AS_OF = "2026-10-31"
+
+#: A customer no default rule fires for (grade A: score 700).
+BENIGN: dict[str, Any] = {
+    "score": 700,
+    "credit_limit": 50_000.0,
+    "annual_income": 200_000.0,
+    "outstanding_balance": 15_000.0,
+    "overdue_amount": 0.0,
+    "trade_amount_trend": 1.0,
+    "orders_12m": 20,
+    "refunds_12m": 0,
+    "refund_rate_12m": 0.0,
+    "chargebacks_12m": 0,
+    "complaints_90d": 0,
+    "unresolved_complaints": 0,
+    "bureau_score": 700,
+    "bureau_score_change_3m": 0,
+    "max_days_past_due_12m": 0,
+    "utilisation": 0.3,
+    "days_since_last_follow_up": 30,
+}
+CREDIT = ("credit_limit", "annual_income", "outstanding_balance", "overdue_amount")
+
+
+def customers(*overrides: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores and details for one customer per overrides dict (on top of BENIGN)."""
+    rows = [{**BENIGN, **o} for o in overrides]
+    ids = [f"C{i:03d}" for i in range(len(rows))]
+    scores = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "as_of": AS_OF,
+            "pd": 0.01,
+            "score": [r["score"] for r in rows],
+            "model_id": "m@1",
+        }
+    )
+    details = pd.DataFrame({"customer_id": ids})
+    for name in CREDIT:
+        details[name] = [float(r[name]) for r in rows]
+    for indicator in INDICATORS.indicators:
+        if indicator.output:
+            values = [r.get(indicator.code, np.nan) for r in rows]
+            details[f"ind__{indicator.code}"] = pd.Series(
+                values, dtype="str" if indicator.value_type is ExprType.STRING else "float64"
+            )
+    return scores, details
+
+
+def fired(overrides: dict[str, Any], previous: dict[str, Any] | None = None) -> set[str]:
+    """Codes of the default rules that fire for one customer."""
+    scores, details = customers(overrides)
+    prev = None
+    if previous is not None:
+        prev = pd.DataFrame([{"customer_id": "C000", "as_of": "2026-09-30", **previous}])
+    result = apply_policy(scores, details, POLICY, RULES, previous=prev)
+    return set(result.alerts["code"])
+
+
+def test_default_rules_cover_every_level() -> None:
+    assert RULES.codes == ("TX01", "TX02", "CP01", "CP02", "CR01", "CR02", "CR03", "RL01", "GR01")
+    assert {rule.level for rule in RULES.rules} == {"red", "orange", "yellow"}
+    for rule in RULES.rules:
+        assert rule.actions_zh and rule.actions_en and rule.owner and rule.response_hours > 0
+    assert [r.code for r in RULES.rules if r.needs_previous] == ["GR01"]
+
+
+def test_a_benign_customer_raises_no_alert() -> None:
+    assert fired({}) == set()
+
+
+@pytest.mark.parametrize(
+    ("code", "fires", "quiet"),
+    [
+        ("TX01", {"trade_amount_trend": 0.49, "orders_12m": 12}, {"trade_amount_trend": 0.5}),
+        (
+            "TX01",
+            {"trade_amount_trend": 0.1, "orders_12m": 12},
+            {"trade_amount_trend": 0.1, "orders_12m": 11},
+        ),
+        ("TX01", {"trade_amount_trend": 0.0}, {"trade_amount_trend": np.nan}),
+        ("TX02", {"chargebacks_12m": 2}, {"chargebacks_12m": 1}),
+        (
+            "TX02",
+            {"refund_rate_12m": 0.31, "refunds_12m": 3},
+            {"refund_rate_12m": 0.3, "refunds_12m": 3},
+        ),
+        (
+            "TX02",
+            {"refund_rate_12m": 0.5, "refunds_12m": 3},
+            {"refund_rate_12m": 0.5, "refunds_12m": 2},
+        ),
+        ("CP01", {"complaints_90d": 3}, {"complaints_90d": 2}),
+        ("CP02", {"unresolved_complaints": 1}, {"unresolved_complaints": 0}),
+        ("CR01", {"bureau_score_change_3m": -50}, {"bureau_score_change_3m": -49}),
+        (
+            "CR02",
+            {"max_days_past_due_12m": 31, "overdue_amount": 500},
+            {"max_days_past_due_12m": 30, "overdue_amount": 500},
+        ),
+        (
+            "CR02",
+            {"max_days_past_due_12m": 45, "overdue_amount": 0.01},
+            {"max_days_past_due_12m": 45, "overdue_amount": 0},
+        ),
+        ("CR03", {"utilisation": 0.91}, {"utilisation": 0.9}),
+        ("RL01", {"days_since_last_follow_up": 181}, {"days_since_last_follow_up": 180}),
+        (
+            "RL01",
+            {"days_since_last_follow_up": np.nan, "score": 650},
+            {"days_since_last_follow_up": 400, "score": 580},
+        ),
+    ],
+)
+def test_each_default_rule_fires_and_not_just_below(
+    code: str, fires: dict[str, Any], quiet: dict[str, Any]
+) -> None:
+    assert fired(fires) == {code}
+    assert code not in fired({**fires, **quiet})
+
+
+def test_grade_downgrade_of_two_notches_needs_the_previous_run() -> None:
+    # now C (score 580): two notches below A, one below B
+    assert fired({"score": 580}, previous={"score": 700, "grade": "A"}) == {"GR01"}
+    assert fired({"score": 580}, previous={"score": 620, "grade": "B"}) == set()
+    assert fired({"score": 500}, previous={"score": 700}) == {"GR01"}  # graded from the score
+    scores, details = customers({"score": 500})
+    result = apply_policy(scores, details, POLICY, RULES)
+    assert result.alerts.empty
+    assert result.summary["alerts"]["skipped_rules"] == {
+        "GR01": "needs a previous run (--previous)"
+    }
+
+
+def test_alert_rows_say_what_and_who_and_when() -> None:
+    scores, details = customers(
+        {"max_days_past_due_12m": 45, "overdue_amount": 12_345.6, "utilisation": 0.95},
+        {"score": 620, "days_since_last_follow_up": np.nan},
+        {},
+    )
+    result = apply_policy(scores, details, POLICY, RULES)
+    alerts = result.alerts
+    assert list(alerts.columns) == list(ALERT_COLUMNS)
+    assert alerts[["customer_id", "code", "level"]].values.tolist() == [
+        ["C000", "CR02", "red"],
+        ["C000", "CR03", "yellow"],
+        ["C001", "RL01", "yellow"],
+    ]
+    red = alerts.iloc[0]
+    assert red["level_zh"] == "高" and red["owner"] == "collections"
+    assert red["message_zh"] == "逾期45天，逾期金额12,346元"
+    assert red["message_en"] == "45 days past due, CNY 12,346 overdue"
+    assert red["actions_zh"].startswith("24小时内启动催收") and "；" in red["actions_zh"]
+    assert red["response_hours"] == 24 and red["due_by"] == "2026-11-01T00:00"
+    assert alerts.iloc[1]["due_by"] == "2026-11-05T00:00"  # 120 hours
+    assert alerts.iloc[2]["message_en"] == "Grade B customer not followed up for — days"
+    table = result.scores
+    assert table["alert_level"].tolist() == ["red", "yellow", ""]
+    assert table["alert_codes"].tolist() == ["CR02;CR03", "RL01", ""]
+    facts = result.summary["alerts"]
+    assert facts["by_level"] == {"red": 1, "orange": 0, "yellow": 2}
+    assert facts["customers_by_highest_level"] == {"red": 1, "orange": 0, "yellow": 1}
+    assert facts["by_code"]["CR02"] == 1 and facts["total"] == 3
+
+
+def test_rules_reading_unavailable_indicators_are_skipped() -> None:
+    scores, details = customers({"complaints_90d": 5})
+    result = apply_policy(scores, details, POLICY, RULES, unavailable={"complaints_90d"})
+    assert result.alerts.empty
+    assert "CP01" in result.summary["alerts"]["skipped_rules"]
+
+
+# -- rule config errors ------------------------------------------------------------------
+
+
+RULE = {
+    "level": "red",
+    "condition": "utilisation > 0.9",
+    "message": {"zh": "使用率{utilisation:.0%}", "en": "utilisation {utilisation:.0%}"},
+    "actions": {"zh": ["处理"], "en": ["act"]},
+    "owner": "risk_officer",
+    "response_hours": 24,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (
+            {"level": "purple"},
+            r"key 'rules\.X1\.level': 'purple' is not allowed; allowed values: red, orange, yellow",
+        ),
+        (
+            {"condition": "utilisation"},
+            r"rules\.X1\.condition': the condition gives a number, not true/false",
+        ),
+        (
+            {"condition": "utilisaton > 0.9"},
+            r"rules\.X1\.condition': unknown name 'utilisaton' .*did you mean 'utilisation'",
+        ),
+        (
+            {"condition": "grade == 'F'"},
+            r"rules\.X1\.condition': grade 'F' is not a grade of the policy: .*grades: A, B, C, D, E",
+        ),
+        ({"condition": "isin(prev_grade, 'A', 'Z')"}, r"grade 'Z' is not a grade of the policy"),
+        (
+            {"message": {"zh": "x{nope}", "en": "y"}},
+            r"rules\.X1\.message\.zh': unknown name 'nope' in placeholder '\{nope\}'",
+        ),
+        (
+            {"message": {"zh": "x{utilisation:.0q}", "en": "y"}},
+            r"format '\.0q' in '\{utilisation:\.0q\}' does not fit a number",
+        ),
+        (
+            {"message": {"zh": "x{", "en": "y"}},
+            r"unmatched '\{' at column 2; write '\{\{' for a literal brace",
+        ),
+        ({"response_hours": 0}, r"rules\.X1\.response_hours': must be at least 1, got 0"),
+        ({"response_hours": 2.5}, r"rules\.X1\.response_hours': expected an integer, got 2\.5"),
+        ({"owner": None}, r"rules\.X1\.owner': required key is missing"),
+    ],
+)
+def test_rule_errors(change: dict[str, Any], pattern: str) -> None:
+    rule = {**RULE, **change}
+    with pytest.raises(ConfigError, match=r"^a\.yaml, key 'rules\.X1\.[a-z_.]+': ") as info:
+        parse_alert_rules(
+            {"rules": {"X1": rule}}, indicators=INDICATORS, policy=POLICY, file="a.yaml"
+        )
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+def test_rule_code_must_be_plain() -> None:
+    with pytest.raises(ConfigError, match=r"rule code 'A;B' is not allowed"):
+        parse_alert_rules({"rules": {"A;B": RULE}}, indicators=INDICATORS, file="a.yaml")
+
+
+def test_message_templates() -> None:
+    names = {"x": ExprType.NUMBER, "g": ExprType.STRING, "d": ExprType.DATE, "b": ExprType.BOOL}
+    template = parse_template("{{x}} {x} {x:.1%} {g} {d} {b} {x:,.0f}", names)
+    assert template.names == {"x", "g", "d", "b"}
+    assert template.render({"x": 1234.5, "g": "A", "d": 20392.0, "b": 1.0}) == (
+        "{x} 1234.5 123450.0% A 2025-10-31 true 1,234"
+    )
+    assert template.render({"x": np.nan, "g": None, "d": np.nan, "b": np.nan}).startswith("{x} —")
+    assert parse_template("plain", names).render({}) == "plain"
+
+
+# -- the alerts file and filters -----------------------------------------------------------
+
+
+@pytest.fixture
+def alerts_frame() -> pd.DataFrame:
+    scores, details = customers(
+        {"max_days_past_due_12m": 45, "overdue_amount": 100, "score": 500},
+        {"complaints_90d": 4, "score": 580},
+        {"utilisation": 0.95, "score": 620},
+        {"days_since_last_follow_up": 365},
+    )
+    return apply_policy(scores, details, POLICY, RULES).alerts
+
+
+def test_filters(alerts_frame: pd.DataFrame) -> None:
+    assert alerts_frame["code"].tolist() == ["CR02", "CP01", "CR03", "RL01"]
+    assert filter_alerts(alerts_frame, level="orange")["code"].tolist() == ["CR02", "CP01"]
+    assert filter_alerts(alerts_frame, level="red")["code"].tolist() == ["CR02"]
+    assert len(filter_alerts(alerts_frame, level="yellow")) == 4
+    assert filter_alerts(alerts_frame, owners=["account_manager"])["code"].tolist() == [
+        "CR03",
+        "RL01",
+    ]
+    assert filter_alerts(alerts_frame, codes=["cr03", "RL01"], grades=["a"])["code"].tolist() == [
+        "RL01"
+    ]
+    assert len(alerts_at_or_above(alerts_frame, "never")) == 0
+
+
+def test_alerts_file_round_trip(alerts_frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "alerts.csv"
+    digest = write_alerts(alerts_frame, path)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_mode & 0o777 == 0o600
+    back = read_alerts(path)
+    pd.testing.assert_frame_equal(back, alerts_frame, check_dtype=False)
+    assert write_alerts(alerts_frame, tmp_path / "again.csv") == digest  # deterministic
+
+
+@pytest.fixture
+def run_folder(alerts_frame: pd.DataFrame, tmp_path: Path) -> Path:
+    """A scores file with its run facts and alerts.csv, as custrisk score leaves them."""
+    digest = write_alerts(alerts_frame, tmp_path / "alerts.csv")
+    (tmp_path / "scores.csv").write_text("customer_id,score\nC000,500\n", encoding="utf-8")
+    facts = {"alerts": {"file": "alerts.csv", "sha256": digest}}
+    (tmp_path / "scores.run.json").write_text(json.dumps(facts), encoding="utf-8")
+    return tmp_path
+
+
+def test_cli_lists_and_filters(run_folder: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["alerts", str(run_folder / "scores.csv"), "--level", "orange"])
+    assert result.exit_code == 0, result.output
+    assert "2 alerts" in result.stdout and "CR02" in result.stdout and "CP01" in result.stdout
+    assert "CR03" not in result.stdout
+    assert "处理措施" in result.stdout
+    result = runner.invoke(
+        app, ["alerts", str(run_folder), "--owner", "account_manager", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    listed = pd.read_csv(io.StringIO(result.stdout), dtype="str")
+    assert list(listed.columns) == list(ALERT_COLUMNS)
+    assert listed["code"].tolist() == ["CR03", "RL01"]
+    out = run_folder / "picked.csv"
+    result = runner.invoke(
+        app,
+        ["alerts", str(run_folder / "alerts.csv"), "--code", "RL01", "-f", "csv", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert read_alerts(out)["code"].tolist() == ["RL01"]
+    result = runner.invoke(app, ["alerts", str(out), "--grade", "E", "--lang", "en"])
+    assert result.exit_code == 0 and "0 alerts" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["--level", "purple"], "--level must be one of red, orange, yellow; got 'purple'"),
+        (["--format", "xml"], "--format must be one of table, csv"),
+        (["--out", "x.csv"], "--out writes CSV; add --format csv"),
+    ],
+)
+def test_cli_usage_errors(run_folder: Path, args: list[str], pattern: str) -> None:
+    result = CliRunner().invoke(app, ["alerts", str(run_folder), *args])
+    assert result.exit_code == 2
+    assert pattern in result.stderr
+
+
+def test_cli_refuses_alerts_of_another_run(run_folder: Path) -> None:
+    path = run_folder / "alerts.csv"
+    path.write_bytes(path.read_bytes().replace(b"CR02", b"CR99"))
+    result = CliRunner().invoke(app, ["alerts", str(run_folder / "scores.csv")])
+    assert result.exit_code == 2
+    assert "alerts.csv was written by another run (or changed) than scores.csv" in result.stderr
+    result = CliRunner().invoke(app, ["alerts", str(run_folder / "missing.csv")])
+    assert result.exit_code == 2 and "file not found" in result.stderr

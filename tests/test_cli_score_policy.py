@@ -1,0 +1,211 @@
+"""`custrisk score` with the credit policy and early warnings, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from custrisk.cli import app
+from custrisk.config import default_config_path
+from custrisk.policy import ALERT_COLUMNS, CHANGE_COLUMNS, POLICY_COLUMNS, load_policy
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """This month's export and next month's (drifted, same customers)."""
+    root = tmp_path_factory.mktemp("exports")
+    for name, extra in (("oct", []), ("nov", ["--drift", "0.5"])):
+        result = CliRunner().invoke(
+            app,
+            ["sample-data", str(root / name), "--customers", "800", "--seed", "3", *extra],
+        )
+        assert result.exit_code == 0, result.output
+    return {"oct": root / "oct", "nov": root / "nov"}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, exports: dict[str, Path]) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    data = exports["oct"]
+    result = CliRunner().invoke(
+        app,
+        ["train", str(data), "--labels", str(data / "labels.csv"), "--models-dir", str(folder)],
+    )
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture(scope="module")
+def october(
+    tmp_path_factory: pytest.TempPathFactory, exports: dict[str, Path], models: Path
+) -> Path:
+    """October scored with the default policy and rules."""
+    out = tmp_path_factory.mktemp("october") / "scores.csv"
+    result = score(exports["oct"], models, out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def score(data: Path, models: Path, out: Path, *extra: str) -> Result:
+    args = ["score", str(data), "-m", "logistic", "--models-dir", str(models), "-o", str(out)]
+    return CliRunner().invoke(app, [*args, *extra])
+
+
+def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
+    scores = pd.read_csv(october, dtype={"customer_id": str, "alert_level": str})
+    columns = list(scores.columns)
+    assert columns[:4] == ["customer_id", "as_of", "pd", "score"]
+    assert columns[4:12] == list(POLICY_COLUMNS)
+    assert columns[12] == "reason_1_code"
+    assert set(scores["grade"]) == {"A", "B", "C", "D", "E"}
+    policy = load_policy()
+    for code, group in scores.groupby("grade"):
+        grade = policy.grade(str(code))
+        assert group["score"].between(grade.min_score, grade.max_score).all()
+        assert (group["recommended_limit"] >= 0).all()
+        if grade.limit.cap is not None:
+            assert (group["recommended_limit"] <= grade.limit.cap).all()
+    risky = scores[scores["grade"] == "E"]
+    assert (risky["recommended_limit"] <= risky["current_limit"]).all()
+    assert set(scores["alert_level"].dropna()) == {"red", "orange", "yellow"}
+
+    alerts = pd.read_csv(october.with_name("alerts.csv"), dtype=str)
+    assert list(alerts.columns) == list(ALERT_COLUMNS)
+    assert set(alerts["level"]) == {"red", "orange", "yellow"}
+    assert alerts["actions_zh"].str.len().gt(0).all()
+    ranks = alerts["level"].map({"red": 0, "orange": 1, "yellow": 2})
+    assert ranks.is_monotonic_increasing
+    first = alerts.groupby("customer_id")["code"].agg(";".join)
+    listed = scores.set_index("customer_id")["alert_codes"].dropna()
+    assert first.reindex(listed.index).tolist() == listed.tolist()
+
+    facts = json.loads(october.with_name("scores.run.json").read_text(encoding="utf-8"))
+    assert [g["code"] for g in facts["policy"]["grades"]] == ["A", "B", "C", "D", "E"]
+    assert facts["policy"]["grades"][0]["actions_zh"]
+    assert facts["policy"]["grades"][0]["review_frequency"] == "annual"
+    assert sum(v["customers"] for v in facts["policy"]["distribution"].values()) == len(scores)
+    assert facts["alerts"]["by_level"]["red"] == int((alerts["level"] == "red").sum())
+    assert facts["alerts"]["file"] == "alerts.csv"
+    assert "migration" not in facts
+
+
+def test_same_inputs_give_identical_files(
+    october: Path, exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.csv"
+    assert score(exports["oct"], models, out).exit_code == 0
+    assert out.read_bytes() == october.read_bytes()
+    assert (tmp_path / "alerts.csv").read_bytes() == october.with_name("alerts.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("level", "code"), [("never", 0), ("red", 1), ("yellow", 1)])
+def test_fail_on_levels(
+    exports: dict[str, Path], models: Path, tmp_path: Path, level: str, code: int
+) -> None:
+    out = tmp_path / "scores.csv"
+    result = score(exports["oct"], models, out, "--fail-on", level)
+    assert result.exit_code == code, result.output
+    assert out.exists() and (tmp_path / "alerts.csv").exists()  # written before failing
+    if code:
+        assert f"alerts at level {level} or above" in result.stderr
+
+
+def test_fail_on_counts_only_levels_at_or_above(
+    exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    rules = yaml.safe_load(default_config_path("alerts.yaml").read_text(encoding="utf-8"))
+    rules["rules"] = {"CR03": rules["rules"]["CR03"]}  # yellow only
+    path = tmp_path / "yellow.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    assert (
+        score(exports["oct"], models, out, "--alerts", str(path), "--fail-on", "orange").exit_code
+        == 0
+    )
+    result = score(exports["oct"], models, out, "--alerts", str(path), "--fail-on", "yellow")
+    assert result.exit_code == 1
+    assert "alerts at level yellow or above (yellow " in result.stderr
+
+
+def test_previous_run_gives_changes_and_migration(
+    october: Path, exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scores.parquet"
+    result = score(exports["nov"], models, out, "--previous", str(october))
+    assert result.exit_code == 0, result.output
+    assert "Grade migration" in result.stdout
+    scores = pd.read_parquet(out)
+    assert list(scores.columns[12:18]) == list(CHANGE_COLUMNS)
+    assert (scores["score_change"] == scores["score"] - scores["prev_score"]).all()
+    facts = json.loads(out.with_name("scores.run.json").read_text(encoding="utf-8"))
+    migration = facts["migration"]
+    assert migration["rows"] == ["A", "B", "C", "D", "E", "new"]
+    assert migration["columns"] == ["A", "B", "C", "D", "E", "departed"]
+    assert sum(map(sum, migration["counts"])) == len(scores)
+    assert migration["previous_as_of"] == "2026-10-31"
+    assert migration["downgraded"] > migration["upgraded"]  # the drifted month is riskier
+    for row, counts in zip(migration["rates"], migration["counts"], strict=True):
+        if sum(counts):
+            assert sum(row) == pytest.approx(1.0, abs=1e-3)
+    alerts = pd.read_csv(out.with_name("alerts.csv"), dtype=str)
+    downgraded = scores.loc[scores["grade_change"] >= 2, "customer_id"]
+    assert set(alerts.loc[alerts["code"] == "GR01", "customer_id"]) == set(downgraded)
+    assert "GR01" not in facts["alerts"]["skipped_rules"]
+
+
+def test_overlapping_bands_are_refused_naming_both(
+    exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    policy = yaml.safe_load(default_config_path("policy.yaml").read_text(encoding="utf-8"))
+    policy["grades"]["C"]["min_score"] = 560  # C [560, 600) overlaps D [530, 565)
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    result = score(exports["oct"], models, out, "--policy", str(path))
+    assert result.exit_code == 2
+    assert (
+        f"{path}, key 'grades': bands D [530, 565) and C [560, 600) overlap on [560, 565); "
+        "a score may fall in one band only: set grades.C.min_score to 565 or "
+        "grades.D.max_score to 560" in result.stderr
+    )
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["--fail-on", "purple"], "--fail-on must be one of red, orange, yellow, never"),
+        (["--previous", "nope.csv"], "previous scores file not found"),
+    ],
+)
+def test_usage_errors(
+    exports: dict[str, Path], models: Path, tmp_path: Path, args: list[str], pattern: str
+) -> None:
+    result = score(exports["oct"], models, tmp_path / "s.csv", *args)
+    assert result.exit_code == 2
+    assert pattern in result.stderr
+
+
+def test_unknown_name_in_an_alert_rule_is_a_config_error(
+    exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "alerts.yaml"
+    rule = {
+        "level": "red",
+        "condition": "utilization > 0.9",
+        "message": {"zh": "x", "en": "x"},
+        "actions": {"zh": ["x"], "en": ["x"]},
+        "owner": "risk_officer",
+        "response_hours": 24,
+    }
+    path.write_text(yaml.safe_dump({"rules": {"X1": rule}}), encoding="utf-8")
+    result = score(exports["oct"], models, tmp_path / "s.csv", "--alerts", str(path))
+    assert result.exit_code == 2
+    assert "key 'rules.X1.condition': unknown name 'utilization'" in result.stderr
+    assert "did you mean 'utilisation'?" in result.stderr

@@ -35,6 +35,24 @@ $CR train "$OUT/exports" --labels "$OUT/exports/labels.csv" --algorithm logistic
 $CR train "$OUT/exports" --labels "$OUT/exports/labels.csv" --algorithm tree --models-dir "$OUT/models"
 $CR models list --models-dir "$OUT/models"
 
-echo "== 6. Score this month's customers"
+echo "== 6. Score this month: PD, score, reasons, grade, limits and early warnings"
 $CR score "$OUT/exports" --model logistic --models-dir "$OUT/models" --out "$OUT/run/scores.csv"
+
+echo "== 7. The red alerts, for the people who handle them"
+$CR alerts "$OUT/run/scores.csv" --level red
+
+echo "== 8. Next month's export has drifted: score it against this month, then gate on drift"
+$CR sample-data "$OUT/exports_next" --customers 2000 --seed 7 --drift 0.5
+$CR score "$OUT/exports_next" --model logistic --models-dir "$OUT/models" \
+  --out "$OUT/run_next/scores.csv" --previous "$OUT/run/scores.csv"
+set +e
+$CR drift "$OUT/exports_next" --model logistic --models-dir "$OUT/models" \
+  --format junit --out "$OUT/run_next/drift.xml"
+code=$?
+set -e
+if [ "$code" != 1 ]; then
+  echo "expected exit code 1 from the drift check on drifted data, got $code" >&2
+  exit 1
+fi
+echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
 echo "Demo finished: see $OUT/"

@@ -386,3 +386,31 @@ def test_fast_typed_path_gives_the_same_result_as_text(
     pd.testing.assert_frame_equal(fast.rejects[where], slow.rejects[where])
     # (The fast path shows the parsed value, -5.0, where the text path shows -5.)
     assert fast.report.to_dict() == slow.report.to_dict()
+
+
+def test_category_values_are_cleaned_once_per_distinct_value(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(credit_row("0000000001")),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,1,order,online,,",
+                "T2,0000000001,2026-01-05,1, Order ,online,,",
+                "T3,0000000001,2026-01-05,1,gift,online,,",
+                "T4,0000000001,2026-01-05,1,,online,,",
+                "T5,0000000001,2026-01-05,1,payment,=cmd(),,",
+                "T6,0000000001,2026-01-05,1,refund,,,",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    txns = ws.frames["transactions"]
+    assert txns["txn_id"].tolist() == ["T1", "T2", "T6"]
+    assert txns["txn_type"].tolist() == ["order", "order", "refund"]
+    assert isinstance(txns["txn_type"].dtype, pd.CategoricalDtype)
+    assert txns["channel"].isna().tolist() == [False, False, True]
+    assert _rules(ws, "transactions") == {
+        3: {"whitespace", "normalised"},
+        4: {"not_allowed"},
+        5: {"missing_required"},
+        6: {"formula"},
+    }

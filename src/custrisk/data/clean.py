@@ -10,6 +10,7 @@ import logging
 import operator
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ RULE_TEXT = {
     "orphan": "customer not found in the credit table",
     "nulled": "invalid value replaced by blank (on_invalid: blank)",
 }
+REPAIR_CASE = "repair:case"
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -293,16 +295,53 @@ def _clean_column(
     if _already_typed(column.type, col):
         return _clean_typed(column, col, issues)
     raw = _to_text(column)
-    text = pc.utf8_trim_whitespace(raw)
-    blank = _np(pc.is_in(text, _NULL_SET)) | _np(pc.is_null(text))
+    if col.type == "category":
+        return _clean_by_dictionary(raw, col, config, issues)
+    return _clean_text(raw, col, config, issues)
+
+
+def _clean_by_dictionary(
+    raw: pa.Array, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+) -> pd.Series:
+    """Clean a low-cardinality column once per distinct value, then expand to rows."""
+    encoded = pc.dictionary_encode(raw)
+    distinct = encoded.dictionary
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    if encoded.null_count:  # nulls get an entry of their own, after the distinct values
+        index = np.where(_np(pc.is_null(encoded.indices)), len(distinct), index)
+        distinct = pa.concat_arrays([distinct, pa.nulls(1, distinct.type)])
+    index = index.astype(np.int64)
+    entry_issues = _Issues(len(distinct))
+    entry_values = _clean_text(distinct, col, config, entry_issues)
+    for entries, column, rule, _shown, action, message in entry_issues.parts:
+        flagged = np.zeros(len(distinct), dtype=bool)
+        flagged[entries] = True
+        issues.add(flagged[index], column, rule, raw, action, message)
+    categories, entry_codes = np.unique(
+        entry_values.fillna("").to_numpy(dtype=str), return_inverse=True
+    )
+    missing = entry_values.isna().to_numpy()
+    codes = np.where(missing, -1, entry_codes)[index].astype(np.int32)
+    present = categories != ""
+    remap = np.cumsum(present) - 1
+    codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(categories[present], dtype="str"))
+    )
+
+
+def _clean_text(
+    raw: pa.Array, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+) -> pd.Series:
+    """Trim, blank, formula and id checks, then parse: the text path, row by row."""
+    text, blank, trimmed = _trim_and_blank(raw)
     present = ~blank
     raw_values = raw
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
     if col.type in TEXT_TYPES:
-        trimmed = present & ~_np(pc.equal(raw, text))
-        issues.add(trimmed, col.name, "whitespace", raw_values, REPAIRED)
-        formula = present & _np(pc.match_substring_regex(text, r"^[=@+\-]"))
+        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
+        formula = present & _first_byte_in(text, b"=@+-")
         if formula.any():
             rows = np.flatnonzero(formula)
             number_like = _np(
@@ -315,7 +354,16 @@ def _clean_column(
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
     values, failures = _parse(text, present, col, config)
     for invalid, rule in failures:
-        if invalid.any():
+        if rule == REPAIR_CASE:
+            issues.add(
+                invalid & present,
+                col.name,
+                "normalised",
+                raw_values,
+                REPAIRED,
+                "case of an allowed value normalised",
+            )
+        elif invalid.any():
             _invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
@@ -324,8 +372,6 @@ def _clean_column(
         _invalid(out_of_range, col, "out_of_range", raw_values, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
-    if col.type == "category":
-        values = _as_categorical(values)
     return values
 
 
@@ -394,19 +440,89 @@ def _range_text(col: ColumnSpec, rule: str) -> str:
     return f"above the maximum {col.max}"
 
 
+_WHITESPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
+
+
+def _string_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end offsets of every value, and the data bytes (no copy)."""
+    offsets = _offsets(text)
+    data = text.buffers()[2]
+    data_bytes = (
+        np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)
+    )
+    return offsets[:-1], offsets[1:], data_bytes
+
+
+def _edge_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length, first byte and last byte of every value (0 for empty values)."""
+    starts, ends, data = _string_bytes(text)
+    lengths = ends - starts
+    nonempty = lengths > 0
+    first = np.zeros(len(lengths), dtype=np.uint8)
+    last = np.zeros(len(lengths), dtype=np.uint8)
+    first[nonempty] = data[starts[nonempty]]
+    last[nonempty] = data[ends[nonempty] - 1]
+    return lengths, first, last
+
+
+def _first_byte_in(text: pa.Array, chars: bytes) -> np.ndarray:
+    lengths, first, _last = _edge_bytes(text)
+    return (lengths > 0) & np.isin(first, np.frombuffer(chars, dtype=np.uint8))
+
+
+def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Values without surrounding whitespace; which are blank; which were trimmed.
+
+    Only values that start or end with whitespace (or a non-ASCII byte, which may be a
+    full-width space) are trimmed, so a clean column costs one look at its bytes.
+    """
+    nulls = _np(pc.is_null(raw)) if raw.null_count else np.zeros(len(raw), dtype=bool)
+    lengths, first, last = _edge_bytes(raw)
+    suspect = (lengths > 0) & (
+        np.isin(first, _WHITESPACE_BYTES)
+        | np.isin(last, _WHITESPACE_BYTES)
+        | (first >= 0x80)
+        | (last >= 0x80)
+    )
+    text = raw
+    trimmed = np.zeros(len(raw), dtype=bool)
+    if suspect.any():
+        rows = np.flatnonzero(suspect)
+        subset = raw.take(pa.array(rows))
+        cleaned = pc.utf8_trim_whitespace(subset)
+        changed = ~_np(pc.equal(cleaned, subset))
+        if changed.any():
+            trimmed[rows[changed]] = True
+            text = pc.replace_with_mask(raw, pa.array(trimmed), cleaned.filter(pa.array(changed)))
+            lengths = np.diff(_offsets(text))
+    blank = nulls | (lengths == 0)
+    short = ~blank & (lengths <= max(len(t) for t in NULL_TOKENS))
+    if short.any():
+        rows = np.flatnonzero(short)
+        blank[rows[_np(pc.is_in(text.take(pa.array(rows)), _NULL_SET))]] = True
+    return text, blank, trimmed
+
+
 def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """Full-width characters to ASCII (NFKC) and upper case (the X of id numbers)."""
-    non_ascii_or_lower = present & _np(pc.match_substring_regex(text, r"[^\x00-\x7F]|[a-z]"))
+    starts, ends, data = _string_bytes(text)
+    odd = (data >= 0x80) | ((data >= 97) & (data <= 122))  # non-ASCII or a-z
+    seen = np.concatenate(([0], np.cumsum(odd, dtype=np.int64)))
+    non_ascii_or_lower = present & ((seen[ends] - seen[starts]) > 0)
     if not non_ascii_or_lower.any():
         return text, non_ascii_or_lower
-    values = text.to_numpy(zero_copy_only=False).astype(object)
-    import unicodedata
-
-    for i in np.flatnonzero(non_ascii_or_lower):
-        values[i] = unicodedata.normalize("NFKC", values[i]).replace(" ", "").upper()
-    new = pa.array(values, type=pa.string())
-    changed = non_ascii_or_lower & ~_np(pc.equal(new, text))
-    return new, changed
+    rows = np.flatnonzero(non_ascii_or_lower)
+    subset = text.take(pa.array(rows))
+    fixed = pa.array(
+        [unicodedata.normalize("NFKC", v).replace(" ", "").upper() for v in subset.to_pylist()],
+        type=text.type,
+    )
+    differs = ~_np(pc.equal(fixed, subset))
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows[differs]] = True
+    if differs.any():
+        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+    return text, changed
 
 
 def _parse(
@@ -441,14 +557,17 @@ def _parse(
     values = _as_str_series(text)
     if col.allowed is not None:
         invalid = present & ~_np(pc.is_in(text, pa.array(col.allowed)))
+        recased = np.zeros(len(text), dtype=bool)
         if invalid.any():
             # Case-only differences are repaired, not rejected.
             lowered = {a.lower(): a for a in col.allowed}
             fixed = values[invalid].str.lower().map(lowered)
             ok = fixed.notna().to_numpy()
-            values.iloc[np.flatnonzero(invalid)[ok]] = fixed[ok].to_numpy()
-            invalid[np.flatnonzero(invalid)[ok]] = False
-        return values, [(invalid, "not_allowed")]
+            rows = np.flatnonzero(invalid)[ok]
+            values.iloc[rows] = fixed[ok].to_numpy()
+            invalid[rows] = False
+            recased[rows] = True
+        return values, [(invalid, "not_allowed"), (recased, REPAIR_CASE)]
     if col.pattern is not None:
         try:
             matched = _np(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))

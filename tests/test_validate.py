@@ -414,3 +414,14 @@ def test_category_values_are_cleaned_once_per_distinct_value(make_workspace: Mak
         5: {"missing_required"},
         6: {"formula"},
     }
+
+
+def test_duplicate_keys_found_among_many(make_workspace: MakeWs) -> None:
+    rows = [f"T{i:06d},0000000001,2026-01-05,1,order,online,," for i in range(3000)]
+    rows.insert(2500, "T000007,0000000001,2026-01-06,2,order,online,,")  # same key, other row
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row("0000000001")), "transactions.csv": _txns(*rows)}
+    )
+    ws = load_workspace(folder)
+    assert _rules(ws, "transactions") == {2502: {"duplicate_key"}}
+    assert len(ws.frames["transactions"]) == 3000

@@ -506,9 +506,14 @@ def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """Full-width characters to ASCII (NFKC) and upper case (the X of id numbers)."""
     starts, ends, data = _string_bytes(text)
-    odd = (data >= 0x80) | ((data >= 97) & (data <= 122))  # non-ASCII or a-z
-    seen = np.concatenate(([0], np.cumsum(odd, dtype=np.int64)))
-    non_ascii_or_lower = present & ((seen[ends] - seen[starts]) > 0)
+    # Bytes that are non-ASCII or a-z are rare: find them, then the values holding them.
+    odd_at = np.flatnonzero((data >= 0x80) | ((data >= 97) & (data <= 122)))
+    non_ascii_or_lower = np.zeros(len(starts), dtype=bool)
+    if odd_at.size:
+        row = np.searchsorted(ends, odd_at, side="right")
+        inside = (row < len(starts)) & (odd_at >= starts[np.minimum(row, len(starts) - 1)])
+        non_ascii_or_lower[row[inside]] = True
+    non_ascii_or_lower &= present
     if not non_ascii_or_lower.any():
         return text, non_ascii_or_lower
     rows = np.flatnonzero(non_ascii_or_lower)
@@ -743,6 +748,15 @@ def _range_violations(values: pd.Series, col: ColumnSpec) -> np.ndarray | None:
     return bad
 
 
+def _comparable(values: pd.Series) -> np.ndarray:
+    """NumPy values for a row check: dates and numbers as themselves, else objects."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.to_numpy()
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values.to_numpy(dtype=object)
+
+
 def _row_checks(spec: SourceSpec, out: pd.DataFrame, issues: _Issues) -> None:
     for check in spec.checks:
         left, right = out[check.left], out[check.right]
@@ -750,7 +764,7 @@ def _row_checks(spec: SourceSpec, out: pd.DataFrame, issues: _Issues) -> None:
         if not both.any():
             continue
         result = np.zeros(len(out), dtype=bool)
-        compared = _OPS[check.op](left[both], right[both])
+        compared = _OPS[check.op](_comparable(left)[both], _comparable(right)[both])
         result[both] = ~np.asarray(compared, dtype=bool)
         text = f"failed check '{check.name}': {check.left} {check.op} {check.right}"
 
@@ -803,7 +817,12 @@ def _duplicates(
         dup[live] = out.iloc[live].duplicated(keep="first").to_numpy()
         issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
         return
-    codes = _key_codes(out[spec.key])[live]
+    keys = out[spec.key]
+    maybe = _maybe_repeated(keys, live)
+    if not maybe.any():
+        return
+    codes = np.full(len(live), -1, dtype=np.int64)
+    codes[maybe] = _key_codes(keys.iloc[live[maybe]])
     present = codes >= 0
     counts = np.bincount(codes[present], minlength=1)
     repeated = present & (counts[np.where(present, codes, 0)] > 1)
@@ -835,6 +854,39 @@ def _duplicates(
         DROPPED,
         f"{RULE_TEXT['duplicate_key']} ({_KEEP_TEXT[policy]}: on_duplicate_key={policy})",
     )
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` may share their key with another (a superset of the true ones).
+
+    Keys are hashed (FNV-1a over their bytes, vectorised by length) and only equal hashes
+    are candidates; the caller compares candidates exactly. Cheap for millions of keys.
+    """
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        codes = keys.cat.codes.to_numpy()[rows]
+        return pd.Series(codes).duplicated(keep=False).to_numpy() & (codes >= 0)
+    text = _to_text(pa.array(keys))
+    if len(rows) < len(text):
+        text = text.take(pa.array(rows))
+    starts, ends, data = _string_bytes(text)
+    lengths = ends - starts
+    hashes = np.full(len(rows), _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for length in np.unique(lengths):
+            where = np.flatnonzero(lengths == length)
+            for first in range(0, where.size, 1 << 20):  # bounded memory per step
+                chunk = where[first : first + (1 << 20)]
+                acc = np.full(chunk.size, _FNV_OFFSET, dtype=np.uint64)
+                for j in range(int(length)):
+                    acc ^= data[starts[chunk] + j].astype(np.uint64)
+                    acc *= _FNV_PRIME
+                hashes[chunk] = acc ^ np.uint64(length)
+    blank = _np(pc.is_null(text)) if text.null_count else np.zeros(len(rows), dtype=bool)
+    return pd.Series(hashes).duplicated(keep=False).to_numpy() & ~blank
 
 
 def _key_codes(keys: pd.Series) -> np.ndarray:

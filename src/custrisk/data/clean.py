@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from custrisk.config._yaml import join_limited
 from custrisk.config.sources import TEXT_TYPES, ColumnSpec, SourcesConfig, SourceSpec
 from custrisk.errors import DataError
+from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ def clean_source(
 
     with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
         cleaned = list(pool.map(clean, spec.columns, per_column))
+    release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
         issues.merge(part)
@@ -875,6 +877,15 @@ def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
     starts, ends, data = _string_bytes(text)
     lengths = ends - starts
     hashes = np.full(len(rows), _FNV_OFFSET, dtype=np.uint64)
+    width = int(lengths[0]) if len(lengths) else 0
+    if width and (lengths == width).all() and ends[-1] - starts[0] == width * len(lengths):
+        # Fixed-width keys stored back to back (the usual ids): hash the byte matrix.
+        block = data[starts[0] : ends[-1]].reshape(-1, width)
+        with np.errstate(over="ignore"):
+            for j in range(width):
+                hashes ^= block[:, j].astype(np.uint64)
+                hashes *= _FNV_PRIME
+        lengths = lengths[:0]  # nothing left for the general loop
     with np.errstate(over="ignore"):
         for length in np.unique(lengths):
             where = np.flatnonzero(lengths == length)

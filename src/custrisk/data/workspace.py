@@ -24,6 +24,7 @@ from custrisk.data.clean import (
 )
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path
+from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import escape_formula_cells
 
@@ -213,6 +214,8 @@ def load_workspace(
                 what, file=str(paths[0]), hint=f"export the {name} table again with its rows"
             )
         result = clean_source(spec, tables, cfg, customer_ids=customer_ids)
+        del tables
+        release_memory()
         results[name] = result
         if name == CUSTOMER_SOURCE:
             customer_ids = result.frame[spec.key]

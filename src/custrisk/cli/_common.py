@@ -34,6 +34,15 @@ AsOfOpt = Annotated[
         show_default=False,
     ),
 ]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model: a folder, NAME (its latest version) or NAME@VERSION.",
+        show_default=False,
+    ),
+]
 ModelsDirOpt = Annotated[
     Path | None,
     typer.Option(

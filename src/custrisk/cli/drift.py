@@ -23,6 +23,7 @@ from custrisk.cli._common import (
     DataDir,
     EncodingOpt,
     LabelsOpt,
+    ModelOpt,
     ModelsDirOpt,
     SourcesOpt,
     parse_date,
@@ -60,15 +61,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 @app.command("drift")
 def drift(
     data_dir: DataDir,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model: a folder, NAME (its latest version) or NAME@VERSION.",
-            show_default=False,
-        ),
-    ],
+    model: ModelOpt,
     models_dir: ModelsDirOpt = None,
     labels: Annotated[
         Path | None,

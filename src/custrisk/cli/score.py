@@ -13,6 +13,7 @@ from custrisk.cli._common import (
     AsOfOpt,
     DataDir,
     EncodingOpt,
+    ModelOpt,
     ModelsDirOpt,
     SourcesOpt,
     parse_date,
@@ -31,15 +32,7 @@ LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 @app.command("score")
 def score(
     data_dir: DataDir,
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model: a folder, NAME (its latest version) or NAME@VERSION.",
-            show_default=False,
-        ),
-    ],
+    model: ModelOpt,
     out: Annotated[
         Path,
         typer.Option(

@@ -351,26 +351,31 @@ CREDIT_DETAIL_COLUMNS = (
 )
 
 
-def _value_text(value: Any) -> str | None:
-    """A reason's raw value as text (numbers to 6 significant digits)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, float | np.floating):
-        return f"{float(value):.6g}"
-    return str(value)
+def _values_text(values: pd.Series) -> np.ndarray:
+    """Reasons' raw values as text: numbers to 6 significant digits, categories as is."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~np.isnan(numbers)
+    text = values.to_numpy(dtype=object).copy()
+    text[pd.isna(text)] = None
+    if is_number.any():
+        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
+    return text
+
+
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Few distinct texts (reason codes, labels) as a Categorical: cheap to build and hold."""
+    return pd.Categorical(values.to_numpy(dtype=object))
 
 
 def _reasons_wide(reasons: pd.DataFrame, n_rows: int, top: int, lang: str) -> pd.DataFrame:
     """Long reasons (row, rank, code, labels, value, points) -> reason_k_* columns."""
     impact = "points_lost" if "points_lost" in reasons else "contribution"
-    columns: dict[str, np.ndarray] = {}
+    columns: dict[str, Any] = {}
     for rank in range(1, top + 1):
         chosen = reasons[reasons["rank"] == rank].set_index("row").reindex(range(n_rows))
-        columns[f"reason_{rank}_code"] = chosen["code"].to_numpy(dtype=object)
-        columns[f"reason_{rank}_label"] = chosen[f"label_{lang}"].to_numpy(dtype=object)
-        columns[f"reason_{rank}_value"] = np.array(
-            [_value_text(v) for v in chosen["value"].tolist()], dtype=object
-        )
+        columns[f"reason_{rank}_code"] = _categorical(chosen["code"])
+        columns[f"reason_{rank}_label"] = _categorical(chosen[f"label_{lang}"])
+        columns[f"reason_{rank}_value"] = _values_text(chosen["value"])
         columns[f"reason_{rank}_impact"] = chosen[impact].to_numpy(dtype=np.float64)
     return pd.DataFrame(columns)
 

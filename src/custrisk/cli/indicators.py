@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from custrisk.cli._common import parse_date
+from custrisk.cli._common import parse_date, write_rejects_beside
 from custrisk.cli._console import console, err_console
 from custrisk.indicators import (
     IndicatorConfig,
@@ -91,12 +91,7 @@ def indicators(
     result = compute_indicators(workspace.frames, indicator_config, as_of=day)
     write_indicators(result.frame, out)
     _print_summary(result, indicator_config)
-    rejected = workspace.report.rows_rejected
-    if rejected:
-        err_console.print(
-            f"[yellow]Warning:[/] {rejected:,} input rows were rejected while "
-            "cleaning; run custrisk validate to see them"
-        )
+    write_rejects_beside(workspace, out)
     console.print(
         f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
     )

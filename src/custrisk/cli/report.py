@@ -1,5 +1,218 @@
-"""Placeholder: replaced by the module that implements this stage."""
+"""``custrisk report``: per-customer and portfolio PDF risk reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from custrisk.cli._common import parse_date
+from custrisk.cli._console import console, err_console
+from custrisk.errors import CheckFailed, UsageError
+
 app = typer.Typer()
+
+LANGS = ("zh", "en")
+SHOW_FAILURES = 5
+
+
+def _split(text: str | None, option: str) -> list[str] | None:
+    """``a,b,c`` -> list; ``@FILE`` -> one value per line (``#`` comments allowed)."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except OSError as exc:
+            raise UsageError(
+                f"{option} {text}: cannot read {path} ({exc.strerror or exc})",
+                hint="give a file with one customer id per line",
+            ) from None
+        values = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    else:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values:
+        raise UsageError(f"{option} was given without any value")
+    return values
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    scores: Annotated[
+        Path,
+        typer.Argument(
+            help="Scores file of `custrisk score` (its .details.parquet and .run.json are "
+            "read from beside it, and alerts.csv from the same folder).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output folder for the PDFs and manifest.csv.", show_default=False
+        ),
+    ],
+    customers: Annotated[
+        str | None,
+        typer.Option(
+            "--customers",
+            help="Only these customer ids: ID1,ID2,... or @FILE with one id per line.",
+        ),
+    ] = None,
+    grade: Annotated[
+        str | None, typer.Option("--grade", help="Only customers of these grades, e.g. D,E.")
+    ] = None,
+    alert_level: Annotated[
+        str | None,
+        typer.Option("--alert-level", help="Only customers at these alert levels, e.g. red."),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Report language: zh or en.")] = "zh",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=0,
+            help="Worker processes (0: render in this process; default: reports.yaml, "
+            "where 0 means one per CPU).",
+            show_default=False,
+        ),
+    ] = None,
+    portfolio: Annotated[
+        bool,
+        typer.Option("--portfolio/--no-portfolio", help="Also render portfolio.pdf."),
+    ] = True,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            help="Template folder (customer.html, portfolio.html, report.css); default: "
+            "the packaged templates.",
+            show_default=False,
+        ),
+    ] = None,
+    history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--history",
+            help="A previous scores file, for score history and grade migration "
+            "(repeat the option for several).",
+            show_default=False,
+        ),
+    ] = None,
+    drift: Annotated[
+        Path | None,
+        typer.Option("--drift", help="Drift JSON to summarise in the portfolio report."),
+    ] = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(
+            "--alerts", help="Alerts file (default: alerts.csv beside the scores, if any)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Reports YAML (default: the packaged reports.yaml)."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Render again even the reports that are up to date."),
+    ] = False,
+    report_date: Annotated[
+        str | None,
+        typer.Option(
+            "--report-date",
+            help="Date printed on the reports, YYYY-MM-DD (default: today).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Render PDF risk reports: one per customer and a portfolio report.
+
+    Reports already in OUT with the same inputs (recorded in manifest.csv) are skipped
+    unless --force. A customer whose report fails is recorded in the manifest and the
+    batch goes on; the exit code is then 1.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from custrisk.report.batch import FAILED, SKIPPED, ReportResult, render_reports
+
+    if lang not in LANGS:
+        raise UsageError(f"--lang must be one of {', '.join(LANGS)}; got {lang!r}")
+    when = parse_date(report_date, "--report-date")
+    root = ctx.find_root().obj
+    quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
+    progress = Progress(
+        TextColumn("[bold]Rendering reports"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=False,
+    )
+    failed = 0
+    task_id = progress.add_task("reports", total=0, failed="")
+
+    def started(total: int) -> None:
+        progress.update(task_id, total=total)
+
+    def advanced(result: ReportResult) -> None:
+        nonlocal failed
+        if result.status == FAILED:
+            failed += 1
+            progress.update(task_id, failed=f"[red]{failed} failed[/]")
+        progress.advance(task_id)
+
+    with progress:
+        result = render_reports(
+            scores,
+            out,
+            customers=_split(customers, "--customers"),
+            grades=_split(grade, "--grade"),
+            alert_levels=_split(alert_level, "--alert-level"),
+            lang=lang,
+            workers=workers,
+            portfolio=portfolio,
+            templates=templates,
+            config=config,
+            history=history or (),
+            drift=drift,
+            alerts=alerts,
+            force=force,
+            report_date=when,
+            on_start=started,
+            on_result=advanced,
+        )
+    if not result.results:
+        err_console.print("[yellow]Warning:[/] no customer matches the filters; nothing rendered")
+    rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
+    rate = rendered / result.seconds if result.seconds else 0.0
+    console.print(
+        f"Rendered {rendered:,} report(s), skipped {result.count(SKIPPED):,} up to date, "
+        f"{result.count(FAILED):,} failed, in {result.seconds:.1f} s ({rate:.1f}/s); "
+        f"manifest: {result.manifest}"
+    )
+    if result.failed:
+        for item in result.failed[:SHOW_FAILURES]:
+            who = item.customer_id or item.kind
+            err_console.print(f"[red]failed[/] {who}: {item.error}", highlight=False)
+        more = len(result.failed) - SHOW_FAILURES
+        if more > 0:
+            err_console.print(f"... and {more} more (see the manifest)")
+        raise CheckFailed(
+            f"{len(result.failed)} of {len(result.results)} report(s) failed",
+            hint=f"the errors are in {result.manifest}",
+        )

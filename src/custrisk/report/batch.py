@@ -1,0 +1,446 @@
+"""Rendering many reports: a process pool, a manifest, resume, failures kept apart.
+
+The parent loads and checks the inputs once, computes the portfolio statistics and
+hands both to each worker process (spawn start method) when it starts. A worker
+imports WeasyPrint, compiles the templates and parses the stylesheet once, then renders
+one document per task; workers are replaced after ``max_tasks_per_child`` documents.
+
+Each document's *inputs hash* (its context without the report date, the templates, the
+config and the custrisk version) is recorded in ``manifest.csv``; a later run skips a
+document whose hash, file and file checksum are unchanged (unless ``force``). A failing
+customer is recorded with its error and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import gc
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custrisk import __version__
+from custrisk.errors import CustriskError
+from custrisk.io.atomic import atomic_open, write_bytes
+from custrisk.report.config import ReportConfig, load_report_config
+from custrisk.report.context import (
+    PortfolioStats,
+    build_customer_context,
+    build_portfolio_context,
+    portfolio_stats,
+)
+from custrisk.report.fonts import FontFace, build_subset_fonts
+from custrisk.report.inputs import ReportInputs, load_report_inputs, select_customers
+from custrisk.report.render import (
+    ReportRenderer,
+    check_cjk_font,
+    harfbuzz_subset_available,
+    resolve_templates_dir,
+    templates_hash,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = (
+    "customer_id",
+    "file",
+    "sha256",
+    "pages",
+    "status",
+    "error",
+    "kind",
+    "inputs_hash",
+)
+PORTFOLIO_FILE = "portfolio.pdf"
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_MAX_ID_CHARS = 64
+_FLUSH_EVERY = 50
+
+
+def customer_file_name(customer_id: str) -> str:
+    """``customer_<id>.pdf`` with the id reduced to letters, digits, ``_`` and ``-``.
+
+    An id that had to be changed (or was cut) gets a short hash of the original, so two
+    different ids never share a file.
+    """
+    clean = _UNSAFE.sub("_", customer_id)[:_MAX_ID_CHARS]
+    if clean != customer_id or not clean:
+        clean = f"{clean}-{hashlib.sha256(customer_id.encode('utf-8')).hexdigest()[:10]}"
+    return f"customer_{clean}.pdf"
+
+
+@dataclass
+class ReportResult:
+    """One row of the manifest: what happened to one document."""
+
+    kind: str
+    customer_id: str
+    file: str
+    sha256: str = ""
+    pages: int | None = None
+    status: str = OK
+    error: str = ""
+    inputs_hash: str = ""
+    seconds: float = 0.0
+
+    def row(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("seconds")
+        data["pages"] = "" if self.pages is None else self.pages
+        return data
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a batch: one result per document, in a stable order."""
+
+    out_dir: Path
+    results: list[ReportResult] = field(default_factory=list)
+    seconds: float = 0.0
+    harfbuzz_subset: bool = True
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[ReportResult]:
+        return [r for r in self.results if r.status == FAILED]
+
+    @property
+    def manifest(self) -> Path:
+        return self.out_dir / MANIFEST
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to render: sent once per worker process."""
+
+    inputs: ReportInputs
+    stats: PortfolioStats
+    config_path: str | None
+    templates_dir: str
+    templates_sha256: str
+    lang: str
+    out_dir: str
+    report_date: str
+    force: bool
+    font_faces: tuple[FontFace, ...] = ()
+
+
+class _Worker:
+    """Per-process state: the job, the config and one renderer (compiled templates)."""
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        self.config = load_report_config(job.config_path)
+        self.renderer = ReportRenderer(
+            self.config,
+            lang=job.lang,
+            templates_dir=job.templates_dir,
+            font_faces=job.font_faces,
+        )
+        self.report_date = dt.date.fromisoformat(job.report_date)
+
+    def context(self, kind: str, customer_id: str) -> dict[str, Any]:
+        job = self.job
+        if kind == "portfolio":
+            return build_portfolio_context(
+                job.inputs, config=self.config, lang=job.lang, report_date=self.report_date
+            )
+        return build_customer_context(
+            job.inputs,
+            customer_id,
+            config=self.config,
+            lang=job.lang,
+            stats=job.stats,
+            report_date=self.report_date,
+        )
+
+    def inputs_hash(self, context: dict[str, Any]) -> str:
+        stable = {k: v for k, v in context.items() if k != "report_date"}
+        payload = json.dumps(
+            {
+                "context": stable,
+                "templates": self.job.templates_sha256,
+                "config": self.config.text_sha256,
+                "custrisk": __version__,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def run(self, kind: str, customer_id: str, previous: dict[str, str] | None) -> ReportResult:
+        start = time.perf_counter()
+        name = PORTFOLIO_FILE if kind == "portfolio" else customer_file_name(customer_id)
+        result = ReportResult(kind=kind, customer_id=customer_id, file=name)
+        try:
+            context = self.context(kind, customer_id)
+            result.inputs_hash = self.inputs_hash(context)
+            target = Path(self.job.out_dir) / name
+            if not self.job.force and _up_to_date(previous, result.inputs_hash, target):
+                assert previous is not None
+                result.status = SKIPPED
+                result.sha256 = previous["sha256"]
+                result.pages = int(previous["pages"]) if previous.get("pages") else None
+                return result
+            rendered = self.renderer.render(context)
+            write_bytes(target, rendered.pdf)
+            result.sha256 = hashlib.sha256(rendered.pdf).hexdigest()
+            result.pages = rendered.pages
+            if rendered.missing_glyphs:
+                result.error = "warning: " + "; ".join(sorted(set(rendered.missing_glyphs)))[:300]
+                log.warning("%s: %s", name, result.error)
+        except CustriskError as exc:
+            result.status, result.error = FAILED, exc.one_line()
+        except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
+            result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"[:500]
+        finally:
+            result.seconds = time.perf_counter() - start
+        if result.status == FAILED:
+            log.error("%s: %s", name, result.error)
+        return result
+
+
+def _up_to_date(previous: dict[str, str] | None, inputs_hash: str, target: Path) -> bool:
+    if not previous or previous.get("status") not in (OK, SKIPPED):
+        return False
+    if previous.get("inputs_hash") != inputs_hash or not target.is_file():
+        return False
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    return digest == previous.get("sha256")
+
+
+_WORKER: _Worker | None = None
+_INIT_ERROR: str | None = None
+_DONE = 0
+#: Every this many documents a worker collects its older garbage too (see _run_task).
+_GC_OLDER_EVERY = 20
+_GC_FULL_EVERY = 100
+
+
+def _init_worker(job: _Job) -> None:
+    """Pool initializer: builds this process's renderer (imports WeasyPrint).
+
+    A failure is kept and reported by every task: a raising initializer would make the
+    pool start replacement workers forever.
+    """
+    global _WORKER, _INIT_ERROR
+    try:
+        _WORKER = _Worker(job)
+        _WORKER.renderer.engine  # noqa: B018 - import WeasyPrint and load fonts up front
+    except Exception as exc:  # noqa: BLE001
+        _INIT_ERROR = f"worker start failed: {type(exc).__name__}: {exc}"[:500]
+        return
+    # The worker's long-lived objects (inputs, fonts, modules) are frozen out of the
+    # garbage collector, and collection runs between documents instead of inside them:
+    # automatic full collections over WeasyPrint's many objects made one document in
+    # ten take twice as long.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+
+def _run_task(task: tuple[str, str, dict[str, str] | None]) -> ReportResult:
+    kind, customer_id, previous = task
+    if _WORKER is None:
+        name = PORTFOLIO_FILE if kind == "portfolio" else customer_file_name(customer_id)
+        return ReportResult(kind, customer_id, name, status=FAILED, error=_INIT_ERROR or "?")
+    global _DONE
+    result = _WORKER.run(kind, customer_id, previous)
+    _DONE += 1
+    if _DONE % _GC_FULL_EVERY == 0:
+        gc.collect()
+    else:
+        gc.collect(1 if _DONE % _GC_OLDER_EVERY == 0 else 0)
+    return result
+
+
+def read_manifest(out_dir: str | os.PathLike[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """The previous manifest of ``out_dir``, keyed by (kind, customer_id); empty if none."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        log.warning("ignoring the unreadable manifest %s (%s): every report is rendered", path, exc)
+        return {}
+    return {(row.get("kind", ""), row.get("customer_id", "")): row for row in rows}
+
+
+def write_manifest(
+    out_dir: Path,
+    results: Iterable[ReportResult],
+    previous: dict[tuple[str, str], dict[str, str]],
+    order: Sequence[tuple[str, str]],
+) -> Path:
+    """Write ``manifest.csv`` atomically: this batch's rows, then earlier rows kept."""
+    rows: dict[tuple[str, str], dict[str, Any]] = dict(previous)
+    for result in results:
+        rows[(result.kind, result.customer_id)] = result.row()
+    position = {key: i for i, key in enumerate(order)}
+    keys = sorted(rows, key=lambda k: (position.get(k, len(position)), k))
+    path = out_dir / MANIFEST
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for key in keys:
+            writer.writerow({c: rows[key].get(c, "") for c in MANIFEST_COLUMNS})
+    return path
+
+
+def _results(
+    job: _Job, tasks: list[tuple[str, str, dict[str, str] | None]], workers: int, per_child: int
+) -> Iterator[ReportResult]:
+    if workers == 0:
+        worker = _Worker(job)
+        for task in tasks:
+            yield worker.run(*task)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(
+        processes=workers,
+        initializer=_init_worker,
+        initargs=(job,),
+        maxtasksperchild=per_child,
+    ) as pool:
+        yield from pool.imap_unordered(_run_task, tasks, chunksize=1)
+
+
+def render_reports(
+    scores: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    customers: Sequence[str] | None = None,
+    grades: Sequence[str] | None = None,
+    alert_levels: Sequence[str] | None = None,
+    lang: str = "zh",
+    workers: int | None = None,
+    portfolio: bool = True,
+    templates: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
+    history: Sequence[str | os.PathLike[str]] = (),
+    drift: str | os.PathLike[str] | None = None,
+    alerts: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    report_date: dt.date | None = None,
+    max_tasks_per_child: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[ReportResult], None] | None = None,
+) -> BatchResult:
+    """Render the portfolio report and one report per selected customer into ``out_dir``.
+
+    Parameters
+    ----------
+    scores : path-like
+        The scores file of a run (its details and run files are read from beside it).
+    out_dir : path-like
+        Output folder: ``portfolio.pdf``, ``customer_<id>.pdf`` and ``manifest.csv``.
+    customers, grades, alert_levels : sequence of str, optional
+        Filters (all given filters apply); none selects every customer.
+    lang : {"zh", "en"}
+        Report language.
+    workers : int, optional
+        Worker processes; 0 renders in this process; ``None`` takes the config's value
+        (0 there means one per CPU).
+    portfolio : bool
+        Render ``portfolio.pdf`` too.
+    templates, config : path-like, optional
+        Template folder and reports YAML (default: the packaged ones).
+    history : sequence of path-like
+        Previous scores files (score history, grade migration).
+    drift : path-like, optional
+        A drift JSON for the portfolio report.
+    alerts : path-like, optional
+        The alerts file (default: ``alerts.csv`` beside the scores).
+    force : bool
+        Render even documents whose manifest entry is up to date.
+    report_date : datetime.date, optional
+        Date printed on the reports (default: today).
+    max_tasks_per_child : int, optional
+        Documents per worker before it is replaced (default: from the config).
+    on_start, on_result : callable, optional
+        Called with the number of documents, then with each result as it arrives.
+
+    Returns
+    -------
+    BatchResult
+        Every document's result; check :attr:`BatchResult.failed`.
+
+    Raises
+    ------
+    ConfigError, DataError, UsageError
+        Before anything is rendered: missing CJK font, bad config or templates,
+        unreadable inputs, unknown customer ids.
+    """
+    start = time.perf_counter()
+    report_config: ReportConfig = load_report_config(config)
+    templates_dir = resolve_templates_dir(templates)
+    ReportRenderer(report_config, lang=lang, templates_dir=templates_dir)  # checks templates
+    check_cjk_font()
+    hb_subset = harfbuzz_subset_available()
+    inputs = load_report_inputs(scores, alerts=alerts, history=history, drift=drift)
+    selected = select_customers(
+        inputs, customers=customers, grades=grades, alert_levels=alert_levels
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(out, 0o700)
+    previous = read_manifest(out)
+    order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
+    order += [("customer", cid) for cid in selected]
+    tasks = [(kind, cid, previous.get((kind, cid))) for kind, cid in order]
+    if workers is None:
+        workers = report_config.workers or (os.cpu_count() or 1)
+    workers = min(workers, len(tasks)) if tasks else 0
+    per_child = max_tasks_per_child or report_config.max_tasks_per_child
+    if on_start:
+        on_start(len(tasks))
+    done: list[ReportResult] = []
+    with tempfile.TemporaryDirectory(prefix="custrisk-fonts-") as font_dir:
+        source = report_config.compact_font_source
+        job = _Job(
+            inputs=inputs,
+            stats=portfolio_stats(inputs),
+            config_path=report_config.path,
+            templates_dir=str(templates_dir),
+            templates_sha256=templates_hash(templates_dir),
+            lang=lang,
+            out_dir=str(out),
+            report_date=(report_date or dt.date.today()).isoformat(),
+            force=force,
+            font_faces=tuple(build_subset_fonts(source, font_dir)) if source else (),
+        )
+        last_flush = time.monotonic()
+        try:
+            for result in _results(job, tasks, workers, per_child):
+                done.append(result)
+                if on_result:
+                    on_result(result)
+                if len(done) % _FLUSH_EVERY == 0 or time.monotonic() - last_flush > 10:
+                    write_manifest(out, done, previous, order)
+                    last_flush = time.monotonic()
+        finally:
+            write_manifest(out, done, previous, order)
+    position = {key: i for i, key in enumerate(order)}
+    done.sort(key=lambda r: position[(r.kind, r.customer_id)])
+    return BatchResult(
+        out_dir=out, results=done, seconds=time.perf_counter() - start, harfbuzz_subset=hb_subset
+    )

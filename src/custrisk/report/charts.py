@@ -1,0 +1,386 @@
+"""Charts as inline SVG, built from numbers: no raster images, no plotting library.
+
+Every coordinate and size is computed from a number and written with a fixed format;
+every text is XML-escaped; colours come from the report config (validated ``#rrggbb``)
+and the font family is explicit so that Chinese labels render with a CJK font. The
+functions return :class:`markupsafe.Markup`, ready for a template.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from markupsafe import Markup
+
+_NEUTRAL = "#9aa5b1"
+
+
+def _n(value: float) -> str:
+    """A coordinate: finite, two decimals at most."""
+    number = float(value)
+    if not math.isfinite(number):
+        number = 0.0
+    text = f"{number:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _t(text: Any) -> str:
+    return escape(str(text), quote=True)
+
+
+def _text_width(text: str, size: float) -> float:
+    """Rough advance width: CJK characters are one em, others a little over half."""
+    return sum(size if ord(ch) >= 0x2E80 else size * 0.58 for ch in text)
+
+
+class Chart:
+    """An SVG canvas that writes escaped elements."""
+
+    def __init__(self, width: float, height: float, font_family: str, *, label: str = "") -> None:
+        self.width = width
+        self.height = height
+        self.font = font_family
+        self.parts: list[str] = []
+        self.label = label
+
+    def rect(self, x: float, y: float, w: float, h: float, fill: str, *, rx: float = 0) -> None:
+        self.parts.append(
+            f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(max(w, 0))}" height="{_n(max(h, 0))}"'
+            f' rx="{_n(rx)}" fill="{_t(fill)}"/>'
+        )
+
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1
+    ) -> None:
+        self.parts.append(
+            f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}"'
+            f' stroke="{_t(stroke)}" stroke-width="{_n(width)}"/>'
+        )
+
+    def circle(self, x: float, y: float, r: float, fill: str, stroke: str = "none") -> None:
+        self.parts.append(
+            f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{_n(r)}" fill="{_t(fill)}"'
+            f' stroke="{_t(stroke)}" stroke-width="1.5"/>'
+        )
+
+    def path(self, d: str, stroke: str, width: float, fill: str = "none") -> None:
+        # ``d`` is built only from _n() numbers by the callers.
+        self.parts.append(
+            f'<path d="{d}" fill="{_t(fill)}" stroke="{_t(stroke)}" stroke-width="{_n(width)}"/>'
+        )
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: Any,
+        *,
+        size: float = 8,
+        fill: str = "#333333",
+        anchor: str = "start",
+        weight: str = "normal",
+    ) -> None:
+        anchor = anchor if anchor in ("start", "middle", "end") else "start"
+        weight = "bold" if weight == "bold" else "normal"
+        self.parts.append(
+            f'<text x="{_n(x)}" y="{_n(y)}" font-size="{_n(size)}" fill="{_t(fill)}"'
+            f' text-anchor="{anchor}" font-weight="{weight}">{_t(text)}</text>'
+        )
+
+    def markup(self) -> Markup:
+        label = f' aria-label="{_t(self.label)}"' if self.label else ""
+        head = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_n(self.width)}"'
+            f' height="{_n(self.height)}" viewBox="0 0 {_n(self.width)} {_n(self.height)}"'
+            f' font-family="{_t(self.font)}"{label}>'
+        )
+        return Markup(head + "".join(self.parts) + "</svg>")  # noqa: S704 - built escaped
+
+
+def _arc(cx: float, cy: float, r: float, start: float, end: float) -> str:
+    """SVG path of a circular arc from angle ``start`` to ``end`` (radians, clockwise)."""
+    x1, y1 = cx + r * math.cos(start), cy + r * math.sin(start)
+    x2, y2 = cx + r * math.cos(end), cy + r * math.sin(end)
+    large = 1 if abs(end - start) > math.pi else 0
+    return f"M {_n(x1)} {_n(y1)} A {_n(r)} {_n(r)} 0 {large} 1 {_n(x2)} {_n(y2)}"
+
+
+def gauge(
+    gauge_data: Mapping[str, Any],
+    *,
+    colors: Mapping[str, str],
+    style: Mapping[str, str],
+    score_text: str,
+    caption: str,
+) -> Markup:
+    """A half-circle score gauge: grade-coloured segments, a marker at the score."""
+    width, height = 190.0, 112.0
+    chart = Chart(width, height, style["font_family"], label=caption)
+    cx, cy, r, thick = width / 2, 90.0, 72.0, 14.0
+    low, high = float(gauge_data["min"]), float(gauge_data["max"])
+    span = high - low
+
+    def angle(value: float) -> float:
+        share = min(max((value - low) / span, 0.0), 1.0)
+        return math.pi + share * math.pi
+
+    segments = gauge_data.get("segments") or []
+    if not segments:
+        segments = [{"grade": None, "from": low, "to": high}]
+    chart.path(_arc(cx, cy, r, math.pi, 2 * math.pi), style["grid"], thick)
+    for seg in segments:
+        start, end = angle(seg["from"]), angle(seg["to"])
+        gap = 0.01 if end - start > 0.05 else 0
+        color = colors.get(seg["grade"] or "", style["accent"])
+        chart.path(_arc(cx, cy, r, start + gap, end - gap), color, thick)
+        if seg["grade"] and end - start > 0.2:
+            mid = (start + end) / 2
+            chart.text(
+                cx + r * math.cos(mid),
+                cy + r * math.sin(mid) + 2.8,
+                seg["grade"],
+                size=7.5,
+                fill="#ffffff",
+                anchor="middle",
+                weight="bold",
+            )
+    value = gauge_data.get("value")
+    if value is not None:
+        a = angle(float(value))
+        inner, outer = r - thick / 2 - 5, r + thick / 2 + 3
+        chart.line(
+            cx + inner * math.cos(a),
+            cy + inner * math.sin(a),
+            cx + outer * math.cos(a),
+            cy + outer * math.sin(a),
+            style["primary"],
+            3,
+        )
+        chart.circle(cx + outer * math.cos(a), cy + outer * math.sin(a), 3, style["primary"])
+    chart.text(cx - r, cy + 13, f"{low:.0f}", size=6.5, fill=style["muted"], anchor="middle")
+    chart.text(cx + r, cy + 13, f"{high:.0f}", size=6.5, fill=style["muted"], anchor="middle")
+    chart.text(
+        cx, cy - 8, score_text, size=26, fill=style["primary"], anchor="middle", weight="bold"
+    )
+    chart.text(cx, cy + 8, caption, size=7.5, fill=style["muted"], anchor="middle")
+    return chart.markup()
+
+
+def hbar(share: float | None, *, color: str, style: Mapping[str, str], width: float = 90) -> Markup:
+    """A thin horizontal bar filled to ``share`` (0-1) of its width."""
+    chart = Chart(width, 9, style["font_family"])
+    chart.rect(0, 1, width, 7, style["grid"], rx=2)
+    if share is not None and math.isfinite(share):
+        chart.rect(0, 1, width * min(max(share, 0.0), 1.0), 7, color, rx=2)
+    return chart.markup()
+
+
+def percentile_marker(
+    percentile: int | None, *, style: Mapping[str, str], flag_color: str, flagged: bool
+) -> Markup:
+    """A 0-100 track with a dot at the customer's percentile."""
+    width = 70.0
+    chart = Chart(width, 10, style["font_family"])
+    chart.rect(0, 4, width, 2, style["grid"], rx=1)
+    for tick in (0.25, 0.5, 0.75):
+        chart.line(width * tick, 2.5, width * tick, 7.5, style["grid"], 1)
+    if percentile is not None:
+        x = 4 + (width - 8) * min(max(percentile, 0), 100) / 100
+        chart.circle(x, 5, 3.2, flag_color if flagged else style["accent"])
+    return chart.markup()
+
+
+def donut(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    colors: Mapping[str, str],
+    style: Mapping[str, str],
+    center_text: str,
+    center_caption: str,
+) -> Markup:
+    """Shares of the grades as a donut with the total in the middle."""
+    size = 132.0
+    chart = Chart(size, size, style["font_family"], label=center_caption)
+    cx = cy = size / 2
+    r = 50.0
+    total = sum(float(row["count"]) for row in rows)
+    start = -math.pi / 2
+    if total <= 0:
+        chart.path(_arc(cx, cy, r, 0, 2 * math.pi - 0.001), style["grid"], 20)
+    for row in rows:
+        share = float(row["count"]) / total if total else 0.0
+        if share <= 0:
+            continue
+        end = start + share * 2 * math.pi
+        if share >= 0.9999:
+            end = start + 2 * math.pi - 0.0001
+        chart.path(_arc(cx, cy, r, start, end), colors.get(row.get("code") or "", _NEUTRAL), 20)
+        if share >= 0.06:
+            mid = (start + end) / 2
+            chart.text(
+                cx + r * math.cos(mid),
+                cy + r * math.sin(mid) + 3,
+                row.get("code", ""),
+                size=8,
+                fill="#ffffff",
+                anchor="middle",
+                weight="bold",
+            )
+        start = end
+    chart.text(
+        cx, cy + 2, center_text, size=15, fill=style["primary"], anchor="middle", weight="bold"
+    )
+    chart.text(cx, cy + 14, center_caption, size=7, fill=style["muted"], anchor="middle")
+    return chart.markup()
+
+
+def histogram(
+    hist: Mapping[str, Any],
+    *,
+    colors: Mapping[str, str],
+    style: Mapping[str, str],
+    caption: str,
+    width: float = 690,
+    height: float = 150,
+) -> Markup:
+    """Vertical bars of the score histogram, coloured by the bin's most common grade."""
+    chart = Chart(width, height, style["font_family"], label=caption)
+    bins = hist.get("bins") or []
+    left, right, top, bottom = 30.0, 6.0, 8.0, 22.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((b["count"] for b in bins), default=0)
+    nice = _nice_ceiling(peak)
+    for i in range(5):
+        value = nice * i / 4
+        y = top + plot_h - plot_h * i / 4
+        chart.line(left, y, width - right, y, style["grid"], 0.8)
+        chart.text(left - 4, y + 2.5, f"{value:,.0f}", size=6.5, fill=style["muted"], anchor="end")
+    if bins:
+        step = plot_w / len(bins)
+        label_every = max(1, math.ceil(len(bins) / 9))
+        for i, b in enumerate(bins):
+            h = plot_h * b["count"] / nice if nice else 0
+            x = left + i * step
+            color = colors.get(b.get("grade") or "", style["accent"])
+            chart.rect(x + step * 0.08, top + plot_h - h, step * 0.84, h, color, rx=1)
+            if i % label_every == 0:
+                chart.text(
+                    x,
+                    height - bottom + 11,
+                    f"{b['from']:.0f}",
+                    size=6.5,
+                    fill=style["muted"],
+                    anchor="middle",
+                )
+        chart.text(
+            left + plot_w,
+            height - bottom + 11,
+            f"{bins[-1]['to']:.0f}",
+            size=6.5,
+            fill=style["muted"],
+            anchor="middle",
+        )
+    chart.line(left, top + plot_h, width - right, top + plot_h, style["muted"], 0.8)
+    chart.text(left + plot_w / 2, height - 2, caption, size=7, fill=style["muted"], anchor="middle")
+    return chart.markup()
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest 1/2/2.5/5 x 10^k at or above ``value`` (at least 4)."""
+    if value <= 4:
+        return 4.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if step * power >= value:
+            return float(step * power)
+    return float(10 * power)
+
+
+def line(
+    points: Sequence[Mapping[str, Any]],
+    *,
+    style: Mapping[str, str],
+    colors: Mapping[str, str],
+    caption: str,
+    width: float = 500,
+    height: float = 110,
+) -> Markup:
+    """Score over time: one point per run, labelled with the score and grade."""
+    chart = Chart(width, height, style["font_family"], label=caption)
+    values = [float(p["score"]) for p in points if p.get("score") is not None]
+    left, right, top, bottom = 34.0, 20.0, 16.0, 20.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    if not values:
+        return chart.markup()
+    low = math.floor((min(values) - 10) / 10) * 10
+    high = math.ceil((max(values) + 10) / 10) * 10
+    for i in range(3):
+        value = low + (high - low) * i / 2
+        y = top + plot_h - plot_h * i / 2
+        chart.line(left, y, width - right, y, style["grid"], 0.8)
+        chart.text(left - 4, y + 2.5, f"{value:.0f}", size=6.5, fill=style["muted"], anchor="end")
+    n = len(points)
+    coords = []
+    for i, p in enumerate(points):
+        if p.get("score") is None:
+            continue
+        x = left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        y = top + plot_h - plot_h * (float(p["score"]) - low) / (high - low)
+        coords.append((x, y, p))
+    if len(coords) > 1:
+        d = "M " + " L ".join(f"{_n(x)} {_n(y)}" for x, y, _ in coords)
+        chart.path(d, style["accent"], 1.8)
+    for x, y, p in coords:
+        chart.circle(x, y, 3.5, colors.get(p.get("grade") or "", style["accent"]), "#ffffff")
+        label = f"{float(p['score']):.0f}" + (f" {p['grade']}" if p.get("grade") else "")
+        chart.text(x, y - 7, label, size=7, fill=style["primary"], anchor="middle", weight="bold")
+        chart.text(
+            x, height - 5, p.get("as_of", ""), size=6.5, fill=style["muted"], anchor="middle"
+        )
+    return chart.markup()
+
+
+def calibration(
+    bins: Sequence[Mapping[str, Any]],
+    *,
+    style: Mapping[str, str],
+    predicted_label: str,
+    observed_label: str,
+    caption: str,
+    width: float = 330,
+    height: float = 135,
+) -> Markup:
+    """Predicted mean PD and observed bad rate per decile, as paired bars."""
+    chart = Chart(width, height, style["font_family"], label=caption)
+    left, right, top, bottom = 30.0, 4.0, 18.0, 14.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([b["mean_pd"] or 0 for b in bins] + [b["bad_rate"] or 0 for b in bins] + [0.01])
+    nice = _nice_ceiling(peak * 100) / 100
+    for i in range(3):
+        value = nice * i / 2
+        y = top + plot_h - plot_h * i / 2
+        chart.line(left, y, width - right, y, style["grid"], 0.8)
+        chart.text(
+            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
+        )
+    if bins:
+        step = plot_w / len(bins)
+        for i, b in enumerate(bins):
+            x = left + i * step
+            for j, (value, color) in enumerate(
+                ((b["mean_pd"], style["accent"]), (b["bad_rate"], style["primary"]))
+            ):
+                h = plot_h * (value or 0) / nice
+                chart.rect(x + step * (0.12 + 0.38 * j), top + plot_h - h, step * 0.36, h, color)
+            chart.text(
+                x + step / 2, height - 4, str(i + 1), size=6, fill=style["muted"], anchor="middle"
+            )
+    chart.rect(left, 3, 8, 7, style["accent"])
+    chart.text(left + 11, 9.5, predicted_label, size=7, fill="#333333")
+    offset = left + 24 + _text_width(predicted_label, 7)
+    chart.rect(offset, 3, 8, 7, style["primary"])
+    chart.text(offset + 11, 9.5, observed_label, size=7, fill="#333333")
+    return chart.markup()

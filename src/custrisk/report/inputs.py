@@ -1,0 +1,367 @@
+"""Reading what ``custrisk score`` (and the alert and drift stages) wrote, for reports.
+
+A scoring run folder holds ``scores.csv`` (or ``.parquet``), ``scores.details.parquet``
+(masked identity, credit fields, every indicator, reason values), ``scores.run.json``
+(model facts, indicator labels, the grade policy) and ``alerts.csv``. Reports read only
+the masked identity columns; raw names, phones and id numbers are never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config._yaml import join_limited
+from custrisk.errors import DataError, UsageError
+from custrisk.modeling.pipeline import sidecar_paths
+
+log = logging.getLogger(__name__)
+
+SCORES_REQUIRED = ("customer_id", "pd", "score")
+SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
+DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
+ALERTS_REQUIRED = ("customer_id", "code", "level")
+#: Identity columns a report may show: only masked ones.
+MASKED_COLUMNS = ("name_masked", "phone_masked", "id_number_masked")
+#: Raw personal data a details file must not hold (reports refuse to read it).
+RAW_PII_COLUMNS = ("name", "phone", "id_number")
+ALERTS_FILE = "alerts.csv"
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    """One previous scoring run: its as-of date and score, PD, grade per customer."""
+
+    path: str
+    as_of: str
+    frame: pd.DataFrame  # indexed by customer_id: score, pd[, grade]
+
+
+@dataclass
+class ReportInputs:
+    """Everything the reports of one scoring run are built from.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        The scores table, one row per customer, ``customer_id`` as text.
+    details : pandas.DataFrame
+        Masked identity, credit fields and indicators (``ind__<code>``), indexed by
+        ``customer_id``.
+    run : dict
+        ``scores.run.json``.
+    alerts : pandas.DataFrame or None
+        ``alerts.csv`` (all alerts of the run), when present.
+    history : list of HistoryRun
+        Previous runs, oldest first.
+    drift : dict or None
+        Drift results (see :func:`read_drift`).
+    """
+
+    scores_path: Path
+    scores: pd.DataFrame
+    details: pd.DataFrame
+    run: dict[str, Any]
+    alerts: pd.DataFrame | None = None
+    history: list[HistoryRun] = field(default_factory=list)
+    drift: dict[str, Any] | None = None
+
+    @property
+    def customer_ids(self) -> list[str]:
+        return self.scores["customer_id"].tolist()
+
+
+def _read_table(path: Path, *, what: str) -> pd.DataFrame:
+    """A CSV (every column read as text first) or Parquet table."""
+    if not path.is_file():
+        raise DataError(f"{what} not found", file=str(path), hint="check the path")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding="utf-8-sig", na_values=[""]
+            )
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {what}: {exc}", file=str(path)) from None
+    raise UsageError(
+        f"{path}: cannot tell the format of the {what} from the extension {suffix or '(none)'!r}",
+        hint="use a .csv or .parquet file",
+    )
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], path: Path, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the {what} lacks the column(s) {join_limited(missing)}",
+            file=str(path),
+            hint="write it with the matching custrisk command",
+        )
+
+
+def _as_text_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["customer_id"] = frame["customer_id"].astype(str).str.strip()
+    return frame
+
+
+def _to_numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna() & (frame[column].astype(str) != "")
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{bad.sum()} value(s) are not numbers, e.g. {frame[column].iloc[first]!r}",
+                file=str(path),
+                line=first + 2 if path.suffix.lower() == ".csv" else None,
+                column=column,
+            )
+        frame[column] = values.astype("float64")
+
+
+def _to_flags(values: pd.Series) -> pd.Series:
+    text = values.astype(str).str.strip().str.lower()
+    return text.isin(("1", "true", "yes", "y", "t"))
+
+
+def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The scores table with text ids, numeric PD/score/limits and a boolean review flag.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, unreadable, lacks a required column, holds a
+        duplicate customer id or a non-numeric PD/score.
+    """
+    path = Path(path)
+    frame = _read_table(path, what="scores file")
+    _require(frame, SCORES_REQUIRED, path, "scores file")
+    frame = _as_text_ids(frame)
+    _to_numbers(frame, SCORES_NUMERIC, path)
+    duplicated = frame["customer_id"].duplicated()
+    if duplicated.any():
+        ids = frame.loc[duplicated, "customer_id"].tolist()
+        raise DataError(
+            f"customer ids occur more than once: {join_limited(ids)}",
+            file=str(path),
+            column="customer_id",
+        )
+    if "review_flag" in frame.columns:
+        frame["review_flag"] = _to_flags(frame["review_flag"])
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("str")
+    return frame.reset_index(drop=True)
+
+
+def _read_details(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(
+            "the details file of the scores is missing",
+            file=str(path),
+            hint="it is written by `custrisk score` beside the scores file",
+        )
+    frame = _read_table(path, what="details file")
+    _require(frame, ("customer_id",), path, "details file")
+    raw = [c for c in RAW_PII_COLUMNS if c in frame.columns]
+    if raw:
+        raise DataError(
+            f"the details hold unmasked personal data ({', '.join(raw)}); reports use only "
+            "the masked columns",
+            file=str(path),
+            hint="regenerate it with `custrisk score`, which writes masked columns only",
+        )
+    frame = _as_text_ids(frame)
+    _to_numbers(frame, [c for c in DETAILS_NUMERIC if c in frame.columns], path)
+    if frame["customer_id"].duplicated().any():
+        raise DataError("customer ids occur more than once", file=str(path), column="customer_id")
+    return frame.set_index("customer_id", drop=False)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{what} not found", file=str(path), hint="check the path")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{what} is not valid JSON: {exc}", file=str(path)) from None
+
+
+def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The alerts table (one row per alert) with text ids."""
+    path = Path(path)
+    frame = _read_table(path, what="alerts file")
+    _require(frame, ALERTS_REQUIRED, path, "alerts file")
+    frame = _as_text_ids(frame)
+    frame["level"] = frame["level"].astype(str).str.strip().str.lower()
+    if "response_hours" in frame.columns:
+        _to_numbers(frame, ["response_hours"], path)
+    return frame
+
+
+def read_history(paths: Sequence[str | os.PathLike[str]]) -> list[HistoryRun]:
+    """Previous scores files, oldest first (by their as-of date)."""
+    runs = []
+    for raw in paths:
+        path = Path(raw)
+        frame = read_scores(path)
+        if "as_of" in frame.columns and frame["as_of"].notna().any():
+            as_of = str(frame["as_of"].dropna().iloc[0])[:10]
+        else:
+            raise DataError(
+                "a history scores file needs an as_of column", file=str(path), column="as_of"
+            )
+        keep = [c for c in ("customer_id", "score", "pd", "grade") if c in frame.columns]
+        runs.append(HistoryRun(str(path), as_of, frame[keep].set_index("customer_id")))
+    runs.sort(key=lambda run: run.as_of)
+    return runs
+
+
+def read_drift(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Drift results: ``{verdict, as_of, statistics: [{name, kind, value, verdict}]}``.
+
+    Accepts the JSON of ``custrisk drift --format json`` (an object with ``statistics``,
+    whose items carry ``metric``, used as the kind) or a bare list of
+    ``{name, kind, value, verdict}``.
+
+    Raises
+    ------
+    DataError
+        When an item lacks ``name``, ``value`` or ``verdict`` or its value is not a number.
+    """
+    path = Path(path)
+    data = _read_json(path, "drift file")
+    items = data.get("statistics") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise DataError(
+            "expected a list of statistics or an object with a 'statistics' list",
+            file=str(path),
+            hint="pass the JSON written by `custrisk drift --format json`",
+        )
+    statistics = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or any(k not in item for k in ("name", "value", "verdict")):
+            raise DataError(
+                f"statistics[{i}] needs name, value and verdict, got {str(item)[:80]!r}",
+                file=str(path),
+            )
+        value = item["value"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise DataError(f"statistics[{i}].value is not a number: {value!r}", file=str(path))
+        statistics.append(
+            {
+                "name": str(item["name"]),
+                "kind": str(item.get("kind") or item.get("metric") or item.get("group") or ""),
+                "value": None if value is None else float(value),
+                "verdict": str(item["verdict"]),
+            }
+        )
+    overall = data.get("verdict") if isinstance(data, dict) else None
+    as_of = data.get("as_of") if isinstance(data, dict) else None
+    return {
+        "verdict": str(overall) if overall else None,
+        "as_of": str(as_of) if as_of else None,
+        "statistics": statistics,
+    }
+
+
+def load_report_inputs(
+    scores: str | os.PathLike[str],
+    *,
+    alerts: str | os.PathLike[str] | None = None,
+    history: Sequence[str | os.PathLike[str]] = (),
+    drift: str | os.PathLike[str] | None = None,
+) -> ReportInputs:
+    """Load a scoring run for reporting.
+
+    Parameters
+    ----------
+    scores : str or path-like
+        The scores file; its details and run files are read from beside it.
+    alerts : str or path-like, optional
+        The alerts file (default: ``alerts.csv`` beside the scores, when present).
+    history : sequence of path-like
+        Previous scores files, for score history and grade migration.
+    drift : str or path-like, optional
+        A drift JSON (list of ``{name, kind, value, verdict}``).
+
+    Returns
+    -------
+    ReportInputs
+    """
+    scores_path = Path(scores)
+    table = read_scores(scores_path)
+    details_path, run_path = sidecar_paths(scores_path)
+    details = _read_details(details_path)
+    run = _read_json(run_path, "run file of the scores")
+    if not isinstance(run, dict):
+        raise DataError("expected a JSON object", file=str(run_path))
+    if alerts is None and (scores_path.parent / ALERTS_FILE).is_file():
+        alerts = scores_path.parent / ALERTS_FILE
+    alerts_frame = read_alerts(alerts) if alerts is not None else None
+    return ReportInputs(
+        scores_path=scores_path,
+        scores=table,
+        details=details,
+        run=run,
+        alerts=alerts_frame,
+        history=read_history(history),
+        drift=read_drift(drift) if drift is not None else None,
+    )
+
+
+def select_customers(
+    inputs: ReportInputs,
+    *,
+    customers: Sequence[str] | None = None,
+    grades: Sequence[str] | None = None,
+    alert_levels: Sequence[str] | None = None,
+) -> list[str]:
+    """Customer ids that pass every given filter, in the order of the scores table.
+
+    Raises
+    ------
+    UsageError
+        For an unknown customer id, or a grade/alert-level filter on a scores table
+        without that column.
+    """
+    frame = inputs.scores
+    keep = pd.Series(True, index=frame.index)
+    if customers:
+        wanted = [c.strip() for c in customers if c.strip()]
+        unknown = sorted(set(wanted) - set(frame["customer_id"]))
+        if unknown:
+            raise UsageError(
+                f"--customers: unknown customer id(s) {join_limited(unknown)}",
+                hint=f"the ids are those of {inputs.scores_path}",
+            )
+        keep &= frame["customer_id"].isin(wanted)
+    if grades:
+        if "grade" not in frame.columns:
+            raise UsageError(
+                f"--grade: {inputs.scores_path} has no grade column",
+                hint="score with a policy config, or select with --customers",
+            )
+        keep &= frame["grade"].astype(str).isin([g.strip() for g in grades])
+    if alert_levels:
+        if "alert_level" not in frame.columns:
+            raise UsageError(
+                f"--alert-level: {inputs.scores_path} has no alert_level column",
+                hint="score with an alerts config, or select with --customers",
+            )
+        levels = [lv.strip().lower() for lv in alert_levels]
+        keep &= frame["alert_level"].astype(str).str.lower().isin(levels)
+    return frame.loc[keep, "customer_id"].tolist()

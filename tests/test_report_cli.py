@@ -1,0 +1,185 @@
+"""``custrisk report``: exit codes, manifest, resume and --force, failures, the pool."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.report import render
+from tests.test_report_helpers import handmade_frames, write_handmade_run, write_run
+
+DATE = ["--report-date", "2026-11-05"]
+
+
+@pytest.fixture(autouse=True)
+def no_missing_glyphs() -> Iterator[None]:
+    messages: list[str] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Handler(logging.WARNING)
+    logging.getLogger("weasyprint").addHandler(handler)
+    yield
+    logging.getLogger("weasyprint").removeHandler(handler)
+    assert not [m for m in messages if ".notdef" in m]
+
+
+@pytest.fixture
+def run_path(tmp_path: Path) -> Path:
+    return write_handmade_run(tmp_path / "run")
+
+
+def _manifest(folder: Path) -> dict[str, dict[str, str]]:
+    with (folder / "manifest.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["customer_id"] or "portfolio": row for row in csv.DictReader(handle)}
+
+
+def _report(runner: CliRunner, *args: str | Path) -> object:
+    return runner.invoke(app, ["report", *map(str, args)])
+
+
+def test_help_explains_the_command(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["report", "--help"])
+    assert result.exit_code == 0
+    for option in ("--customers", "--grade", "--alert-level", "--workers", "--force", "--drift"):
+        assert option in result.output
+
+
+def test_report_writes_pdfs_and_manifest(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _report(runner, run_path, "--out", out, "--workers", "0", *DATE)
+    assert result.exit_code == 0, result.output
+    assert "Rendered 6 report(s), skipped 0 up to date, 0 failed" in result.output
+    rows = _manifest(out)
+    assert list(rows) == ["portfolio", "C001", "C002", "C003", "C004", "C005"]
+    header = (out / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("customer_id,file,sha256,pages,status,error")
+    for row in rows.values():
+        pdf = out / row["file"]
+        assert row["status"] == "ok" and row["error"] == ""
+        assert hashlib.sha256(pdf.read_bytes()).hexdigest() == row["sha256"]
+        assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
+    assert rows["C001"]["file"] == "customer_C001.pdf"
+    assert 1 <= int(rows["C001"]["pages"]) <= 2
+
+
+def test_resume_skips_up_to_date_reports(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert (
+        _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE).exit_code == 0
+    )
+    first = _manifest(out)
+    result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
+    assert result.exit_code == 0
+    assert "Rendered 0 report(s), skipped 5 up to date" in result.output
+    assert {r["status"] for r in _manifest(out).values()} == {"skipped"}
+
+    # A changed recommendation re-renders that customer only.
+    scores = pd.read_csv(run_path, dtype={"customer_id": str})
+    scores.loc[scores["customer_id"] == "C002", "recommended_limit"] = 52000.0
+    scores.to_csv(run_path, index=False)
+    result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
+    statuses = {cid: r["status"] for cid, r in _manifest(out).items()}
+    assert statuses == dict.fromkeys(("C001", "C003", "C004", "C005"), "skipped") | {"C002": "ok"}
+    assert _manifest(out)["C002"]["sha256"] != first["C002"]["sha256"]
+
+    # A damaged file is rendered again; --force renders everything.
+    (out / "customer_C004.pdf").write_bytes(b"not a pdf")
+    _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
+    assert _manifest(out)["C004"]["status"] == "ok"
+    result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", "--force", *DATE)
+    assert "Rendered 5 report(s), skipped 0" in result.output
+
+
+def test_a_failing_customer_is_recorded_and_the_batch_goes_on(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    scores, details, run, alerts = handmade_frames()
+    path = write_run(
+        tmp_path / "run", scores, details[details["customer_id"] != "C004"], run, alerts
+    )
+    out = tmp_path / "out"
+    result = _report(runner, path, "--out", out, "-w", "0", *DATE)
+    assert result.exit_code == 1
+    assert "1 of 6 report(s) failed" in result.output
+    assert "C004" in result.output
+    rows = _manifest(out)
+    assert rows["C004"]["status"] == "failed"
+    assert "has no row in the details file" in rows["C004"]["error"]
+    assert rows["C004"]["sha256"] == ""
+    assert not (out / "customer_C004.pdf").exists()
+    assert all(rows[c]["status"] == "ok" for c in ("portfolio", "C001", "C002", "C003", "C005"))
+
+
+def test_process_pool_renders_in_workers(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _report(runner, run_path, "--out", out, "--workers", "2", "--lang", "en", *DATE)
+    assert result.exit_code == 0, result.output
+    rows = _manifest(out)
+    assert len(rows) == 6 and {r["status"] for r in rows.values()} == {"ok"}
+    assert all(r["error"] == "" for r in rows.values())  # no missing-glyph warning in workers
+
+
+def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "graded"
+    result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", "--grade", "D,E")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.pdf")) == ["customer_C001.pdf", "customer_C003.pdf"]
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# customers to review\nC002\n\nC005\n", encoding="utf-8")
+    out = tmp_path / "listed"
+    result = _report(runner, run_path, "--out", out, "-w", "0", "--customers", f"@{ids}")
+    assert result.exit_code == 0, result.output
+    assert list(_manifest(out)) == ["portfolio", "C002", "C005"]
+
+    out = tmp_path / "red"
+    result = _report(
+        runner, run_path, "-o", out, "-w", "0", "--no-portfolio", "--alert-level", "red"
+    )
+    assert list(_manifest(out)) == ["C001", "C003"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lang", "fr"], "--lang must be one of zh, en; got 'fr'"),
+        (["--customers", "C001,C999"], "--customers: unknown customer id(s) C999"),
+        (["--report-date", "05/11/2026"], "--report-date '05/11/2026' is not a date"),
+        (["--templates", "/nonexistent/templates"], "the report template folder does not exist"),
+        (["--config", "/nonexistent/reports.yaml"], "config file not found"),
+    ],
+)
+def test_usage_errors_exit_2(
+    runner: CliRunner, run_path: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = _report(runner, run_path, "--out", tmp_path / "out", "-w", "0", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_missing_inputs_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = _report(runner, tmp_path / "nope.csv", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "scores file not found" in result.output
+
+
+def test_missing_chinese_font_exits_2_naming_the_package(
+    runner: CliRunner, run_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "find_cjk_fonts", lambda: ())
+    result = _report(runner, run_path, "--out", tmp_path / "out", "-w", "0")
+    assert result.exit_code == 2
+    assert "fonts-noto-cjk" in result.output
+    assert not (tmp_path / "out").exists()

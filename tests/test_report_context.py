@@ -1,0 +1,348 @@
+"""Report contexts (plain data), inputs, config validation; golden files of the contexts.
+
+Golden files live in tests/golden/. They are compared for real; regenerate them only
+on purpose with ``CUSTRISK_UPDATE_GOLDEN=1 pytest tests/test_report_context.py`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from custrisk.errors import ConfigError, DataError, UsageError
+from custrisk.report import (
+    build_customer_context,
+    build_portfolio_context,
+    load_report_config,
+    load_report_inputs,
+    portfolio_stats,
+    select_customers,
+)
+from custrisk.report.batch import customer_file_name
+from custrisk.report.config import ReportConfig
+from custrisk.report.inputs import read_drift
+from tests.test_report_helpers import handmade_frames, write_handmade_run, write_history, write_run
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("CUSTRISK_UPDATE_GOLDEN", "") not in ("", "0")
+REPORT_DATE = dt.date(2026, 11, 5)
+
+
+@pytest.fixture(scope="module")
+def config() -> ReportConfig:
+    return load_report_config()
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_handmade_run(tmp_path_factory.mktemp("run"))
+
+
+def _normalise(value: Any) -> Any:
+    """Floats to 9 significant digits, so that the golden files do not depend on the last bit."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}") if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def _check_golden(name: str, context: dict[str, Any]) -> None:
+    path = GOLDEN / name
+    data = _normalise(json.loads(json.dumps(context, ensure_ascii=False)))
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.is_file(), f"{path} is missing: run with CUSTRISK_UPDATE_GOLDEN=1 to create it"
+    expected = json.loads(path.read_text(encoding="utf-8"))
+    assert data == expected, (
+        f"the context differs from {path}; if the change is intended, regenerate with "
+        "CUSTRISK_UPDATE_GOLDEN=1 and review the diff"
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_customer_context_matches_golden(run_path: Path, config: ReportConfig, lang: str) -> None:
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    _check_golden(f"report_customer_C001_{lang}.json", context)
+
+
+def test_portfolio_context_matches_golden(run_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(run_path)
+    context = build_portfolio_context(inputs, config=config, lang="zh", report_date=REPORT_DATE)
+    _check_golden("report_portfolio_zh.json", context)
+
+
+def test_customer_context_content(run_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(run_path)
+    ctx = build_customer_context(inputs, "C001", config=config, lang="en", report_date=REPORT_DATE)
+    assert ctx["customer"]["phone"] == "138****5678"
+    assert ctx["grade"] == {"code": "D", "key": "D", "label": "Watch"}
+    assert [r["code"] for r in ctx["reasons"]] == [
+        "overdue_ratio",
+        "utilisation",
+        "bureau_score_change_3m",
+    ]
+    assert ctx["reasons"][0]["impact_text"] == "-38"
+    assert ctx["exposure"]["expected_loss"] == pytest.approx(0.1875 * 82000 * 0.45)
+    assert [a["level"]["code"] for a in ctx["alerts"]] == ["red", "orange"]
+    assert ctx["alerts"][0]["owner"] == "Risk officer"
+    assert ctx["alerts"][0]["due_by"] == "2026-11-01"
+    assert ctx["policy"]["review_frequency"] == "Every month"
+    assert ctx["policy"]["band"] == "530 – 565"
+    assert ctx["history"] == []
+    json.dumps(ctx)  # plain data only
+
+
+def test_contexts_do_not_mutate_inputs(run_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(run_path)
+    scores, details = inputs.scores.copy(), inputs.details.copy()
+    build_customer_context(inputs, "C003", config=config)
+    build_portfolio_context(inputs, config=config)
+    pd.testing.assert_frame_equal(inputs.scores, scores)
+    pd.testing.assert_frame_equal(inputs.details, details)
+
+
+def test_percentile_is_mid_rank(run_path: Path) -> None:
+    stats = portfolio_stats(load_report_inputs(run_path))
+    # utilisation of the five customers: 0.06, 0.24, 0.5, 0.82, 0.95
+    assert stats.percentile("utilisation", 0.82) == 70
+    assert stats.percentile("utilisation", 0.06) == 10
+    assert stats.percentile("utilisation", 2.0) == 100
+    assert stats.percentile("utilisation", None) is None
+    assert stats.percentile("no_such_indicator", 1.0) is None
+
+
+def test_unmasked_identity_is_masked_again(
+    tmp_path: Path, config: ReportConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    scores, details, run, alerts = handmade_frames()
+    details.loc[0, "phone_masked"] = "13812345678"
+    details.loc[0, "name_masked"] = "张伟"
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        ctx = build_customer_context(inputs, "C001", config=config)
+    assert ctx["customer"]["phone"] == "138****5678"
+    assert ctx["customer"]["name"] == "张**"
+    assert "13812345678" not in json.dumps(ctx, ensure_ascii=False)
+    assert "not masked" in caplog.text
+
+
+def test_details_with_raw_personal_data_are_refused(tmp_path: Path) -> None:
+    scores, details, run, alerts = handmade_frames()
+    details["phone"] = "13812345678"
+    path = write_run(tmp_path, scores, details, run, alerts)
+    with pytest.raises(DataError, match=r"unmasked personal data \(phone\)"):
+        load_report_inputs(path)
+
+
+def test_missing_sidecar_names_the_file(tmp_path: Path) -> None:
+    path = write_handmade_run(tmp_path)
+    path.with_name("scores.details.parquet").unlink()
+    with pytest.raises(DataError, match=r"scores\.details\.parquet: the details file .* missing"):
+        load_report_inputs(path)
+
+
+def test_customer_without_details_row(tmp_path: Path, config: ReportConfig) -> None:
+    scores, details, run, alerts = handmade_frames()
+    path = write_run(tmp_path, scores, details[details["customer_id"] != "C004"], run, alerts)
+    inputs = load_report_inputs(path)
+    with pytest.raises(DataError, match="customer 'C004' has no row in the details"):
+        build_customer_context(inputs, "C004", config=config)
+
+
+def test_scores_csv_keeps_leading_zeros(tmp_path: Path) -> None:
+    scores, details, run, alerts = handmade_frames()
+    scores["customer_id"] = details["customer_id"] = ["0001", "0002", "0003", "0004", "0005"]
+    alerts["customer_id"] = "0001"
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    assert inputs.customer_ids[0] == "0001"
+    assert "0001" in inputs.details.index
+
+
+def test_select_customers(run_path: Path) -> None:
+    inputs = load_report_inputs(run_path)
+    assert select_customers(inputs) == ["C001", "C002", "C003", "C004", "C005"]
+    assert select_customers(inputs, grades=["D", "E"]) == ["C001", "C003"]
+    assert select_customers(inputs, alert_levels=["RED"]) == ["C001", "C003"]
+    assert select_customers(inputs, customers=["C005", "C002"], grades=["B"]) == ["C002"]
+    with pytest.raises(UsageError, match=r"--customers: unknown customer id\(s\) C999"):
+        select_customers(inputs, customers=["C001", "C999"])
+
+
+def test_grade_filter_needs_a_grade_column(tmp_path: Path) -> None:
+    inputs = load_report_inputs(write_run(tmp_path, *handmade_frames(with_policy=False)))
+    with pytest.raises(UsageError, match="--grade: .* has no grade column"):
+        select_customers(inputs, grades=["E"])
+
+
+def test_context_without_policy_columns(tmp_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(write_run(tmp_path, *handmade_frames(with_policy=False)))
+    ctx = build_customer_context(inputs, "C001", config=config)
+    assert ctx["grade"] is None and ctx["policy"] is None
+    assert ctx["limits"]["current"] == 100000.0  # the details' credit limit
+    portfolio = build_portfolio_context(inputs, config=config)
+    assert portfolio["grades"] is None and portfolio["limits"] is None
+
+
+def test_read_drift_accepts_the_drift_json_and_a_list(tmp_path: Path) -> None:
+    report = tmp_path / "drift.json"
+    report.write_text(
+        json.dumps(
+            {
+                "verdict": "warn",
+                "statistics": [
+                    {"name": "score", "metric": "psi", "value": 0.12, "verdict": "warn"},
+                    {"name": "utilisation", "metric": "csi", "value": 0.01, "verdict": "stable"},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    drift = read_drift(report)
+    assert drift["verdict"] == "warn"
+    assert drift["statistics"][0] == {
+        "name": "score",
+        "kind": "psi",
+        "value": 0.12,
+        "verdict": "warn",
+    }
+    plain = tmp_path / "list.json"
+    plain.write_text('[{"name": "auc", "kind": "auc_drop", "value": null, "verdict": "stable"}]')
+    assert read_drift(plain)["statistics"][0]["value"] is None
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"name": "score", "value": "high", "verdict": "warn"}]')
+    with pytest.raises(DataError, match=r"statistics\[0\]\.value is not a number"):
+        read_drift(bad)
+    bad.write_text('{"statistics": [{"name": "score"}]}')
+    with pytest.raises(DataError, match=r"statistics\[0\] needs name, value and verdict"):
+        read_drift(bad)
+
+
+def test_drift_section_lists_the_unstable_first(run_path: Path, config: ReportConfig) -> None:
+    stats = [
+        {"name": f"f{i}", "metric": "csi", "value": 0.01, "verdict": "stable"} for i in range(20)
+    ]
+    stats.append({"name": "utilisation", "metric": "csi", "value": 0.3, "verdict": "alert"})
+    path = run_path.parent / "drift.json"
+    path.write_text(json.dumps({"verdict": "alert", "statistics": stats}), encoding="utf-8")
+    inputs = load_report_inputs(run_path, drift=path)
+    drift = build_portfolio_context(inputs, config=config, lang="zh")["drift"]
+    assert drift["verdict"]["label"] == "显著漂移"
+    assert [r["label"] for r in drift["shown"]] == ["额度使用率"]
+    assert len(drift["hidden"]) == 20
+
+
+def test_history_gives_score_history_and_migration(tmp_path: Path, config: ReportConfig) -> None:
+    run = write_handmade_run(tmp_path / "run")
+    older = write_history(tmp_path / "hist", "2026-08-31", shift=30)
+    old = write_history(tmp_path / "hist", "2026-09-30", shift=12, grades={"C001": "C"})
+    inputs = load_report_inputs(run, history=[old, older])
+    ctx = build_customer_context(inputs, "C001", config=config)
+    assert [(p["as_of"], p["score"], p["grade"]) for p in ctx["history"]] == [
+        ("2026-08-31", 571.0, "D"),
+        ("2026-09-30", 553.0, "C"),
+        ("2026-10-31", 541.0, "D"),
+    ]
+    migration = build_portfolio_context(inputs, config=config, lang="en")["migration"]
+    assert migration["previous_as_of"] == "2026-09-30"
+    assert migration["columns"] == ["A", "B", "C", "D", "E", "Departed"]
+    rows = {r["label"]: r["counts"] for r in migration["rows"]}
+    assert rows["C"] == [0, 0, 1, 1, 0, 0]  # C001 went from C to D
+    assert rows["New"] == [0, 0, 0, 0, 0, 0]
+
+
+def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:
+    scores, details, run, alerts = handmade_frames()
+    run["migration"] = {
+        "rows": ["A", "B", "new"],
+        "columns": ["A", "B", "departed"],
+        "counts": [[3, 1, 0], [0, 2, 1], [1, 0, 0]],
+        "previous_as_of": "2026-09-30",
+    }
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    migration = build_portfolio_context(inputs, config=config, lang="zh")["migration"]
+    assert migration["columns"] == ["A", "B", "退出客户"]
+    assert [(r["label"], r["total"], r["diagonal"]) for r in migration["rows"]] == [
+        ("A", 4, 0),
+        ("B", 3, 1),
+        ("新增客户", 1, None),
+    ]
+
+
+def test_portfolio_matrix_and_top(run_path: Path, config: ReportConfig) -> None:
+    ctx = build_portfolio_context(load_report_inputs(run_path), config=config, lang="zh")
+    matrix = ctx["matrix"]
+    assert matrix["count"] == 5
+    assert [row["label"] for row in matrix["rows"]][0] == "< 2%"
+    assert matrix["columns"][0] == "< ¥2万"
+    # C003: PD 35% (last band), exposure 190,000 (fourth band)
+    assert matrix["rows"][-1]["cells"][3]["count"] == 1
+    assert matrix["rows"][-1]["cells"][3]["heat"] == 4
+    assert [c["customer_id"] for c in ctx["top"]][:2] == ["C003", "C001"]
+    assert ctx["service"]["group_by"] == "region"
+    assert ctx["service"]["note"].startswith("明细数据不含渠道字段")
+    assert {o["owner"] for o in ctx["alerts"]["owners"]} == {
+        "风控专员",
+        "客户经理",
+        "催收组",
+        "客服主管",
+    }
+
+
+def test_customer_file_names_are_safe_and_distinct() -> None:
+    assert customer_file_name("0000000001") == "customer_0000000001.pdf"
+    evil = customer_file_name("../../etc/passwd")
+    assert "/" not in evil and evil.startswith("customer_______etc_passwd-")
+    assert customer_file_name("a/b") != customer_file_name("a_b")
+    assert customer_file_name("客户1") != customer_file_name("客户2")
+    assert len(customer_file_name("x" * 500)) < 100
+
+
+BAD_CONFIGS = [
+    ("lgd: 1.5\n", r"key 'lgd': must be between 0 and 1"),
+    ("colour: red\n", r"key 'colour': unknown key"),
+    ("pd_bands: [0.1, 0.05]\n", r"key 'pd_bands': edges must be positive and increasing"),
+    ("style: {primary: 'red; x: url(a)'}\n", r"key 'style.primary': expected a colour"),
+    ("style: {font_family: 'A\"B'}\n", r"key 'style.font_family'.*not a plain list of font"),
+    ("score_range: [700, 400]\n", r"key 'score_range': expected \[low, high\]"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_CONFIGS)
+def test_config_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
+    base = load_report_config().path
+    text = Path(base).read_text(encoding="utf-8")
+    for key in ("lgd:", "pd_bands:", "style:", "score_range:"):
+        if extra.startswith(key):
+            start = text.index(f"\n{key}") + 1
+            end = text.index("\n\n", start)
+            text = text[:start] + text[end + 2 :]
+    path = tmp_path / "reports.yaml"
+    path.write_text(text + extra, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_report_config(path)
+
+
+def test_config_text_needs_both_languages(tmp_path: Path) -> None:
+    text = Path(load_report_config().path).read_text(encoding="utf-8")
+    path = tmp_path / "reports.yaml"
+    path.write_text(text.replace('  answer_yes: {zh: 是, en: "Yes"}', "  answer_yes: {zh: 是}"))
+    with pytest.raises(ConfigError, match=r"key 'texts\.answer_yes\.en': required key is missing"):
+        load_report_config(path)

@@ -1,0 +1,314 @@
+"""Rendering: PDF text in both languages, pages, missing glyphs, safety against injection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html.parser
+import io
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from custrisk.config.resources import default_templates_dir
+from custrisk.report import (
+    ReportRenderer,
+    build_customer_context,
+    build_portfolio_context,
+    charts,
+    load_report_config,
+    load_report_inputs,
+    portfolio_stats,
+)
+from custrisk.report.config import ReportConfig
+from custrisk.report.render import check_cjk_font
+from tests.test_report_helpers import handmade_frames, write_handmade_run, write_run
+
+REPORT_DATE = dt.date(2026, 11, 5)
+INJECTION = '<img src="file:///etc/passwd">'
+LINK = '<a rel="attachment" href="file:///etc/passwd">passwd</a>'
+
+
+class _Glyphs(logging.Handler):
+    """Fails the test on WeasyPrint's missing-glyph (.notdef) warning."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_missing_glyphs() -> Iterator[_Glyphs]:
+    handler = _Glyphs()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    missing = [m for m in handler.messages if ".notdef" in m]
+    assert not missing, f"characters without a glyph: {missing}"
+
+
+@pytest.fixture(scope="module")
+def config() -> ReportConfig:
+    check_cjk_font()
+    return load_report_config()
+
+
+@pytest.fixture(scope="module")
+def renderers(config: ReportConfig) -> dict[str, ReportRenderer]:
+    return {lang: ReportRenderer(config, lang=lang) for lang in ("zh", "en")}
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_handmade_run(tmp_path_factory.mktemp("run"))
+
+
+def _pdf(data: bytes) -> pypdf.PdfReader:
+    return pypdf.PdfReader(io.BytesIO(data))
+
+
+def _text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in _pdf(data).pages)
+
+
+EXPECTED = {
+    "zh": [
+        "关注客户",
+        "138****5678",
+        "逾期金额占比",
+        "额度使用率",
+        "逾期金额占比超过 15%",
+        "风控专员",
+        "按还款能力压降额度",
+        "客户信用风险评估报告",
+        "机密",
+    ],
+    "en": [
+        "Watch",
+        "138****5678",
+        "Overdue ratio",
+        "Utilisation",
+        "Overdue share above 15%",
+        "Risk officer",
+        "Customer Credit Risk Report",
+        "CONFIDENTIAL",
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_customer_pdf_shows_the_report(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    rendered = renderers[lang].render(context)
+    assert 1 <= rendered.pages <= 2
+    assert len(_pdf(rendered.pdf).pages) == rendered.pages
+    text = _text(rendered.pdf)
+    compact = re.sub(r"\s+", "", text)
+    for expected in EXPECTED[lang]:
+        assert re.sub(r"\s+", "", expected) in compact, expected
+    assert "1 / 1" in text or "1 / 2" in text  # page counter in the footer
+    assert rendered.missing_glyphs == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_portfolio_pdf_shows_the_portfolio(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    inputs = load_report_inputs(run_path)
+    context = build_portfolio_context(inputs, config=config, lang=lang, report_date=REPORT_DATE)
+    rendered = renderers[lang].render(context)
+    text = re.sub(r"\s+", "", _text(rendered.pdf))
+    wanted = (
+        ["资产组合风险报告", "风险矩阵", "高风险客户", "催收组", "按地区汇总", "AUC"]
+        if lang == "zh"
+        else ["PortfolioRiskReport", "Riskmatrix", "Highrisk", "Collections", "groupedbyregion"]
+    )
+    for expected in wanted:
+        assert expected in text, expected
+
+
+def test_pdf_from_the_real_pipeline_masks_the_phone(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """sample-data -> train -> score -> report: the raw phone never reaches the PDF."""
+    import pandas as pd
+
+    from custrisk.modeling import open_model, score_data, train_model, write_score_outputs
+    from custrisk.sample import generate_sample_data
+
+    data = tmp_path / "exports"
+    generate_sample_data(data, customers=300, seed=5)
+    train_model(data, data / "labels.csv", models_dir=tmp_path / "models")
+    result = score_data(data, open_model("logistic", tmp_path / "models"))
+    scores = tmp_path / "run" / "scores.csv"
+    write_score_outputs(result, scores)
+    credit = pd.read_csv(data / "credit.csv", dtype=str).set_index("customer_id")
+    inputs = load_report_inputs(scores)
+    stats = portfolio_stats(inputs)
+    customer = inputs.customer_ids[0]
+    raw_phone = credit.loc[customer, "phone"]
+    raw_id = credit.loc[customer, "id_number"]
+    context = build_customer_context(inputs, customer, config=config, stats=stats)
+    text = _text(renderers["zh"].render(context).pdf)
+    assert f"{raw_phone[:3]}****{raw_phone[-4:]}" in text
+    assert raw_phone not in text and raw_id not in text
+    assert credit.loc[customer, "name"] not in text
+
+
+def _malicious_run(tmp_path: Path) -> Path:
+    scores, details, run, alerts = handmade_frames()
+    details.loc[0, "name_masked"] = INJECTION
+    details.loc[0, "region"] = INJECTION
+    details.loc[0, "industry"] = LINK
+    alerts.loc[0, "message_zh"] = LINK
+    alerts.loc[0, "owner"] = '<link rel="stylesheet" href="http://example.com/x.css">'
+    scores.loc[0, "model_id"] = run["model_id"] = '"><img src=x onerror=alert(1)>'
+    return write_run(tmp_path, scores, details, run, alerts)
+
+
+def test_injection_embeds_nothing(tmp_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(_malicious_run(tmp_path))
+    renderer = ReportRenderer(config, lang="zh")
+    context = build_customer_context(inputs, "C001", config=config)
+    rendered = renderer.render(context)
+    text = _text(rendered.pdf)
+    assert INJECTION in text  # the region, shown as literal text
+    assert "<**" in text  # the name, masked again because it did not look masked
+    assert "passwd" in text and "root:" not in text
+    reader = _pdf(rendered.pdf)
+    for page in reader.pages:
+        resources = page["/Resources"]
+        xobjects = resources.get("/XObject", {}) if resources else {}
+        assert not any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
+        annotations = [a.get_object() for a in page.get("/Annots", []) or []]
+        assert all(a.get("/Subtype") != "/FileAttachment" for a in annotations)
+        assert all("/URI" not in (a.get("/A") or {}) for a in annotations)
+    assert "/EmbeddedFiles" not in reader.trailer["/Root"].get("/Names", {})
+    root = default_templates_dir().resolve()
+    fonts = {Path(face.path).resolve() for face in renderer.font_faces()}
+    for url in renderer.fetched_urls:
+        assert url.startswith("file://"), url
+        path = Path(url.removeprefix("file://")).resolve()
+        assert path.is_relative_to(root) or path in fonts, url
+    assert renderer.refused_urls == []
+
+
+def test_rendered_html_has_no_data_in_urls_or_styles(tmp_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(_malicious_run(tmp_path))
+    renderer = ReportRenderer(config, lang="zh")
+    pages = [
+        renderer.html(build_customer_context(inputs, "C001", config=config)),
+        renderer.html(build_portfolio_context(inputs, config=config)),
+    ]
+
+    class Audit(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.bad: list[tuple[str, str, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            for name, value in attrs:
+                if name in ("href", "src", "style") or name.startswith("on"):
+                    self.bad.append((tag, name, value))
+
+    for page in pages:
+        audit = Audit()
+        audit.feed(page)
+        assert audit.bad == []
+        assert not {"img", "a", "link", "script", "iframe", "object"} & set(audit.tags)
+        assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in page
+
+
+def test_templates_never_put_values_in_urls_or_styles() -> None:
+    pattern = re.compile(r"""\b(href|src|style)\s*=\s*["'][^"']*\{[{%]""", re.IGNORECASE)
+    for path in sorted(default_templates_dir().glob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        assert not pattern.search(text), f"{path.name} writes a template value into a URL or style"
+        assert "| safe" not in text and "|safe" not in text, path.name
+
+
+def test_fetcher_refuses_everything_outside_the_template_folder(
+    tmp_path: Path, config: ReportConfig, no_missing_glyphs: _Glyphs
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), templates)
+    (templates / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+        '<rect width="10" height="10" fill="#123456"/></svg>',
+        encoding="utf-8",
+    )
+    outside = tmp_path / "secret.svg"
+    outside.write_text((templates / "logo.svg").read_text(), encoding="utf-8")
+    (templates / "escape.svg").symlink_to(outside)
+    renderer = ReportRenderer(config, lang="zh", templates_dir=templates)
+    page = (
+        "<html><body><p>测试</p>"
+        '<img src="logo.svg"><img src="escape.svg"><img src="../secret.svg">'
+        f'<img src="{outside.as_uri()}"><img src="file:///etc/passwd">'
+        '<img src="http://127.0.0.1:9/x.png">'
+        '<a rel="attachment" href="file:///etc/passwd">a</a>'
+        "</body></html>"
+    )
+    result = renderer.engine.write_pdf(page)
+    allowed = (templates / "logo.svg").resolve().as_uri()
+    assert allowed in renderer.fetched_urls
+    assert set(renderer.refused_urls) == {
+        (templates / "escape.svg").as_uri(),
+        outside.as_uri(),
+        outside.as_uri(),
+        "file:///etc/passwd",
+        "http://127.0.0.1:9/x.png",
+    } - {None}
+    reader = _pdf(result.pdf)
+    assert "/EmbeddedFiles" not in reader.trailer["/Root"].get("/Names", {})
+    no_missing_glyphs.messages.clear()
+
+
+def test_notdef_guard_catches_a_missing_glyph(
+    config: ReportConfig, renderers: dict[str, ReportRenderer], no_missing_glyphs: _Glyphs
+) -> None:
+    result = renderers["zh"].engine.write_pdf("<html><body><p>\U00013000 风险</p></body></html>")
+    assert any(".notdef" in w for w in result.warnings)
+    assert any(".notdef" in m for m in no_missing_glyphs.messages)
+    no_missing_glyphs.messages.clear()  # expected here: the guard itself is under test
+
+
+def test_charts_escape_text_and_use_numbers_only() -> None:
+    style = load_report_config().style
+    svg = str(
+        charts.gauge(
+            {"min": 400, "max": 750, "value": float("nan"), "segments": []},
+            colors={},
+            style=style,
+            score_text="<script>",
+            caption='"><b>',
+        )
+    )
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert '"><b>' not in svg
+    assert "nan" not in svg.lower()
+    assert f'font-family="{style["font_family"]}"' in svg
+
+
+def test_same_context_gives_the_same_pdf(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    context = build_customer_context(
+        load_report_inputs(run_path), "C002", config=config, report_date=REPORT_DATE
+    )
+    assert renderers["zh"].render(context).pdf == renderers["zh"].render(context).pdf

@@ -41,7 +41,12 @@ $CR score "$OUT/exports" --model logistic --models-dir "$OUT/models" --out "$OUT
 echo "== 7. The red alerts, for the people who handle them"
 $CR alerts "$OUT/run/scores.csv" --level red
 
-echo "== 8. Next month's export has drifted: score it against this month, then gate on drift"
+echo "== 8. PDF risk reports: every customer of the committed sample export, and the portfolio"
+$CR score sample_data --model logistic --models-dir "$OUT/models" --out "$OUT/sample_run/scores.csv"
+$CR report "$OUT/sample_run/scores.csv" --out "$OUT/reports"
+$CR report "$OUT/sample_run/scores.csv" --out "$OUT/reports_en" --lang en --grade E
+
+echo "== 9. Next month's export has drifted: score it against this month, then gate on drift"
 $CR sample-data "$OUT/exports_next" --customers 2000 --seed 7 --drift 0.5
 $CR score "$OUT/exports_next" --model logistic --models-dir "$OUT/models" \
   --out "$OUT/run_next/scores.csv" --previous "$OUT/run/scores.csv"

@@ -167,7 +167,9 @@ def report(
     task_id = progress.add_task("reports", total=0, failed="")
 
     def started(total: int) -> None:
+        # The bar appears once the inputs are read and checked, not before an error.
         progress.update(task_id, total=total)
+        progress.start()
 
     def advanced(result: ReportResult) -> None:
         nonlocal failed
@@ -176,7 +178,7 @@ def report(
             progress.update(task_id, failed=f"[red]{failed} failed[/]")
         progress.advance(task_id)
 
-    with progress:
+    try:
         result = render_reports(
             scores,
             out,
@@ -196,6 +198,8 @@ def report(
             on_start=started,
             on_result=advanced,
         )
+    finally:
+        progress.stop()
     if not result.results:
         err_console.print("[yellow]Warning:[/] no customer matches the filters; nothing rendered")
     rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)

@@ -108,7 +108,7 @@ def read_raw(
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError("file not found", file=str(path), hint="check DATA_DIR and the file name")
+        raise DataError("file not found", file=str(path), hint="check the path and the file name")
     if file_format(path) == "parquet":
         return _read_parquet(path)
     if path.stat().st_size == 0:

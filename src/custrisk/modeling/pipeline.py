@@ -328,6 +328,25 @@ def model_indicator_config(model: LoadedModel) -> IndicatorConfig:
     return load_indicator_config(model.ref.path / INDICATORS_FILE)
 
 
+def prepare_model_features(
+    model: LoadedModel,
+    data_dir: str | os.PathLike[str],
+    *,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> Features:
+    """The features ``model`` needs, computed from the exports in ``data_dir`` with the
+    indicator config the model was trained with."""
+    return prepare_features(
+        data_dir,
+        indicator_config=model_indicator_config(model),
+        sources_config=sources_config,
+        encoding=encoding,
+        as_of=as_of,
+    )
+
+
 @dataclass
 class ScoreResult:
     """The scores table, the per-customer details reports need, and the run's facts."""
@@ -458,14 +477,10 @@ def score_data(
     Returns the scores table, a details table (masked identity, credit fields, every
     indicator, reason values and impacts) and the run's facts for reports.
     """
-    config = model_indicator_config(model)
-    features = prepare_features(
-        data_dir,
-        indicator_config=config,
-        sources_config=sources_config,
-        encoding=encoding,
-        as_of=as_of,
+    features = prepare_model_features(
+        model, data_dir, sources_config=sources_config, encoding=encoding, as_of=as_of
     )
+    config = features.config
     table, reason_details = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
     details = _customer_details(features).merge(
         reason_details, on="customer_id", how="left", validate="one_to_one"
@@ -542,12 +557,8 @@ def evaluate_model(
     from custrisk.model import evaluate
 
     sources = load_sources_config(sources_config)
-    features = prepare_features(
-        data_dir,
-        indicator_config=model_indicator_config(model),
-        sources_config=sources,
-        encoding=encoding,
-        as_of=as_of,
+    features = prepare_model_features(
+        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
     )
     X, y, _dates, counts = _labelled(features, labels, sources)
     result = evaluate(model.model, X[list(model.card["candidate_features"])], y)

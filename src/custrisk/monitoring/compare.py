@@ -402,11 +402,7 @@ def compare_models(
     Comparison
     """
     from custrisk.config.sources import load_sources_config
-    from custrisk.modeling.pipeline import (
-        INDICATORS_FILE,
-        model_indicator_config,
-        prepare_features,
-    )
+    from custrisk.modeling.pipeline import INDICATORS_FILE, prepare_model_features
     from custrisk.monitoring.drift import read_labels
 
     sources = load_sources_config(sources_config)
@@ -416,12 +412,8 @@ def compare_models(
     for model in (champion, challenger):
         key = (model.ref.path / INDICATORS_FILE).read_bytes()
         if key not in cache:
-            cache[key] = prepare_features(
-                data_dir,
-                indicator_config=model_indicator_config(model),
-                sources_config=sources,
-                encoding=encoding,
-                as_of=as_of,
+            cache[key] = prepare_model_features(
+                model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
             )
         features = cache[key]
         as_of_text = features.as_of.isoformat()

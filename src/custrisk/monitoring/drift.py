@@ -991,26 +991,17 @@ def check_drift(
     stats = [
         _distribution_stat(
             group="score",
-            name="score",
+            name=name,
             metric="psi",
-            reference=reference_from_dict(dict(stored["score"])),
-            values=pd.Series(score_new, dtype="float64"),
+            reference=reference_from_dict(dict(stored[name])),
+            values=pd.Series(values, dtype="float64"),
             thresholds=config.psi,
             config=config,
         )
+        # The score's reference is always stored; the PD's in cards that have it.
+        for name, values in (("score", score_new), ("pd", pd_new))
+        if name == "score" or isinstance(stored.get(name), Mapping)
     ]
-    if isinstance(stored.get("pd"), Mapping):
-        stats.append(
-            _distribution_stat(
-                group="score",
-                name="pd",
-                metric="psi",
-                reference=reference_from_dict(dict(stored["pd"])),
-                values=pd.Series(pd_new, dtype="float64"),
-                thresholds=config.psi,
-                config=config,
-            )
-        )
     used = {str(c) for c in card.get("features", [])}
     unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
     if unknown_exclusions:
@@ -1104,15 +1095,11 @@ def check_data_drift(
     The indicators are computed with the model's own indicator config.
     """
     from custrisk.config.sources import load_sources_config
-    from custrisk.modeling.pipeline import model_indicator_config, prepare_features
+    from custrisk.modeling.pipeline import prepare_model_features
 
     sources = load_sources_config(sources_config)
-    features = prepare_features(
-        data_dir,
-        indicator_config=model_indicator_config(model),
-        sources_config=sources,
-        encoding=encoding,
-        as_of=as_of,
+    features = prepare_model_features(
+        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
     )
     flags = (
         read_labels(labels, sources_config=sources, encoding=encoding)

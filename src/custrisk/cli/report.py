@@ -199,7 +199,8 @@ def report(
             on_result=advanced,
         )
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()
     if not result.results:
         err_console.print("[yellow]Warning:[/] no customer matches the filters; nothing rendered")
     rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)

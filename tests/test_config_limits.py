@@ -1,8 +1,9 @@
 """Config limits: a hostile or broken YAML file is a one-line config error, never a hang.
 
-A "billion laughs" file (nested aliases), a file nested hundreds of levels deep or a huge
-file must stop with exit 2 and a message naming the file and the key, before any data
-is read; a long flat expression must simply work.
+A "billion laughs" file (nested aliases), a file nested hundreds of levels deep, a huge
+file and a regular expression that only a backtracking engine runs must each stop with
+exit 2 and a message naming the file and the key, before any data is read; a long flat
+expression must simply work.
 """
 
 from __future__ import annotations
@@ -120,7 +121,48 @@ def test_a_folder_given_as_the_config_is_a_config_error(tmp_path: Path) -> None:
         load_sources_config(tmp_path)
 
 
+# -- patterns: RE2 only ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern,why",
+    [
+        (r"(?=.*\d)[a-z\d]+", "lookahead is not supported"),
+        (r"(?![0-9])\w+", "lookahead is not supported"),
+        (r"(?<=A)\d+", "lookbehind is not supported"),
+        (r"(\d)\1+", "backreferences are not supported"),
+        (r"(?P<d>\d)(?P=d)", "backreferences are not supported"),
+        (r"\d++", "possessive quantifiers are not supported"),
+        (r"(?>\d+)", "atomic groups are not supported"),
+        (r"[A-Z]{2}\d+\Z", r"invalid escape sequence: \\Z"),
+        (r"\d+)|(.*", r"unexpected \): \S+"),
+    ],
+)
+def test_a_pattern_re2_cannot_run_is_refused_at_load(
+    tmp_path: Path, pattern: str, why: str
+) -> None:
+    text = (
+        "sources:\n  credit:\n    file: credit.csv\n    key: customer_id\n    columns:\n"
+        "      customer_id: {type: id, required: true}\n"
+        f"      code: {{type: string, pattern: '{pattern}'}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_sources_config(_write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith(
+        f"{tmp_path / 'sources.yaml'}, key 'sources.credit.columns.code.pattern': "
+        f"invalid regular expression {pattern!r}: "
+    )
+    assert re.search(rf": {why}; patterns use RE2 syntax", message), message
+
+
 # -- through the CLI -----------------------------------------------------------------------
+
+
+def _packaged_sources_with(old: str, new: str) -> str:
+    text = default_config_path("sources.yaml").read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new)
 
 
 def test_validate_stops_a_billion_laughs_sources_file_with_exit_2(tmp_path: Path) -> None:
@@ -155,6 +197,27 @@ def test_validate_reports_a_deeply_nested_sources_file_in_one_line(
         rf"{re.escape(str(config))}:1:\d+, key 'sources\[0\].*: the YAML is nested more than 50",
         line,
     )
+
+
+def test_validate_refuses_a_lookahead_pattern_before_reading_data(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    config = _write(
+        tmp_path,
+        _packaged_sources_with(
+            "pattern: '1[3-9][0-9]{9}'", r"pattern: '(?=(\d+)+$)1[3-9][0-9]{9}'"
+        ),
+    )
+    result = runner.invoke(
+        app, ["validate", str(SAMPLE_DATA), "--config", str(config), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2, result.output
+    line = _one_line_error(result.stderr)
+    assert (
+        f"{config}, key 'sources.credit.columns.phone.pattern': invalid regular expression "
+        r"'(?=(\\d+)+$)1[3-9][0-9]{9}': lookahead is not supported; patterns use RE2 syntax"
+    ) in line
+    assert not (tmp_path / "o").exists()
 
 
 def test_indicators_computes_an_expression_with_600_terms(

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import pickle
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -345,6 +346,42 @@ def test_nesting_and_length_are_bounded() -> None:
     refused("(" * 100 + "1" + ")" * 100, r"^the expression is nested more than 60 levels deep")
     refused("-" * 100 + "1", r"^the expression is nested more than 60 levels deep")
     refused("1" + " + 1" * 2000, r"^expression is longer than 4000 characters")
+
+
+@pytest.mark.parametrize(
+    "op,operand,step",
+    [
+        ("+", "0.1", lambda a, b: a + b),
+        ("-", "0.3", lambda a, b: a - b),
+        ("*", "1.01", lambda a, b: a * b),
+        ("/", "1.01", lambda a, b: a / b),
+    ],
+)
+def test_a_flat_chain_as_long_as_the_length_limit_computes_left_to_right(
+    op: str, operand: str, step: Callable[[np.ndarray, float], np.ndarray]
+) -> None:
+    # about 700-1000 terms: a tree far deeper than Python's recursion limit allows to walk
+    terms = (4000 - 1) // (len(op) + len(operand))
+    text = "x" + (op + operand) * terms
+    assert len(text) <= 4000
+    x = np.array([1.0, -2.5, NAN])
+    expected = x.copy()
+    for _ in range(terms):
+        expected = step(expected, float(operand))
+    np.testing.assert_array_equal(ev(text, n=3, x=x), expected)
+
+
+@pytest.mark.parametrize("op", ["and", "or"])
+def test_a_long_chain_of_conditions_computes(op: str) -> None:
+    link, last = f" {op} x>0", f" {op} y>0"
+    text = "x>0" + link * ((4000 - 3 - len(last)) // len(link)) + last  # 500-570 terms
+    out = ev(text, n=2, x=np.array([1.0, 1.0]), y=np.array([1.0, -1.0]))
+    same(out, [1.0, 0.0] if op == "and" else [1.0, 1.0])
+
+
+def test_a_type_error_at_the_end_of_a_long_chain_names_its_column() -> None:
+    text = "x" + " + 1" * 900 + " + kind"
+    refused(text, rf"^'\+' cannot add number and text at column {len(text) - 5} of ")
 
 
 # -- syntax and type errors ------------------------------------------------------------------

@@ -12,9 +12,77 @@ import yaml
 
 from custrisk.errors import ConfigError
 
+#: Limits that keep a malformed or hostile config from hanging or crashing the reader.
+#: Real configs are a few KB, a few levels deep and a few thousand values at most.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_DEPTH = 50
+MAX_NODES = 100_000
+
 
 class _Loader(yaml.SafeLoader):
-    """Safe loader that keeps dates as text: they are checked with the key path later."""
+    """Safe loader that keeps dates as text (they are checked with the key path later).
+
+    While composing it keeps the key path and refuses, naming the file, line and key, a
+    document nested more than :data:`MAX_DEPTH` levels, one whose aliases expand it to
+    more than :data:`MAX_NODES` values (a "billion laughs" file) and an alias that refers
+    to the node that contains it.
+    """
+
+    def __init__(self, stream: str, file: str) -> None:
+        super().__init__(stream)
+        self.file = file
+        self.key_path: list[str] = []
+        # id(node) -> number of nodes / levels it stands for with its aliases expanded
+        self.sizes: dict[int, int] = {}
+        self.heights: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.key_path.append(_segment(parent, index))
+        try:
+            event = self.peek_event()
+            if len(self.key_path) > MAX_DEPTH:
+                raise self.limit_error(event, f"the YAML is nested more than {MAX_DEPTH} levels")
+            if isinstance(event, yaml.AliasEvent):
+                target = self.anchors.get(event.anchor)
+                if target is not None and id(target) not in self.sizes:
+                    raise self.limit_error(
+                        event,
+                        f"alias *{event.anchor} refers to the value that contains it",
+                        hint="an alias may only repeat a value that is complete",
+                    )
+            node = super().compose_node(parent, index)
+            assert node is not None  # only an empty document composes to None
+            key = id(node)
+            if key not in self.sizes:
+                children = _children(node)
+                self.sizes[key] = 1 + sum(self.sizes[id(child)] for child in children)
+                self.heights[key] = 1 + max((self.heights[id(c)] for c in children), default=0)
+            if self.sizes[key] > MAX_NODES:
+                raise self.limit_error(
+                    event,
+                    f"the YAML holds more than {MAX_NODES} values once its aliases "
+                    "(*name) are expanded",
+                    hint="configs are small; remove the nested aliases",
+                )
+            if len(self.key_path) - 1 + self.heights[key] > MAX_DEPTH:
+                raise self.limit_error(
+                    event,
+                    f"the YAML is nested more than {MAX_DEPTH} levels once its aliases "
+                    "(*name) are expanded",
+                )
+            return node
+        finally:
+            self.key_path.pop()
+
+    def limit_error(self, event: yaml.Event, message: str, hint: str | None = None) -> ConfigError:
+        mark = event.start_mark
+        key = _clip_path(_join_path(self.key_path))
+        return ConfigError(
+            message,
+            file=f"{self.file}:{mark.line + 1}:{mark.column + 1}" if mark else self.file,
+            key=key or None,
+            hint=hint or "flatten the config; no setting needs that many levels",
+        )
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -23,26 +91,52 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+def _segment(parent: yaml.Node | None, index: Any) -> str:
+    """The key path step from ``parent`` to the node composed at ``index``."""
+    if isinstance(parent, yaml.SequenceNode):
+        return f"[{index}]"
+    if isinstance(parent, yaml.MappingNode):
+        return str(index.value) if isinstance(index, yaml.ScalarNode) else "?"
+    return ""
+
+
+def _join_path(segments: list[str]) -> str:
+    path = ""
+    for segment in segments:
+        if segment.startswith("[") or not path:
+            path += segment
+        else:
+            path += f".{segment}"
+    return path
+
+
+def _clip_path(path: str, limit: int = 80) -> str:
+    return path if len(path) <= limit else path[: limit - 3] + "..."
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def load_yaml_file(path: str | os.PathLike[str]) -> Any:
-    """Parse a YAML file; syntax errors name the line and column."""
+    """Parse a YAML file; syntax errors name the line and column.
+
+    Files over :data:`MAX_CONFIG_BYTES`, nested more than :data:`MAX_DEPTH` levels or
+    expanding (through aliases) to more than :data:`MAX_NODES` values are refused.
+    """
     path = Path(path)
+    text = _read_text(path)
+    loader = _Loader(text, str(path))
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(
-            "config file not found", file=str(path), hint="check the path given with --config"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config is not valid UTF-8 (byte {exc.start})",
-            file=str(path),
-            hint="save the YAML file as UTF-8",
-        ) from None
-    try:
-        tree = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
-        if tree is not None:
-            _check_duplicate_keys(tree, "", str(path))
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+        tree = loader.get_single_node()
+        if tree is None:
+            return None
+        _check_duplicate_keys(tree, "", str(path), set())
+        return loader.construct_document(tree)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -51,9 +145,47 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
+    finally:
+        loader.dispose()
 
 
-def _check_duplicate_keys(node: yaml.Node, path: str, file: str) -> None:
+def _read_text(path: Path) -> str:
+    """The file's text, read no further than :data:`MAX_CONFIG_BYTES`."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found", file=str(path), hint="check the path given with --config"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            "is a folder, not a config file", file=str(path), hint="name the YAML file itself"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file is larger than {MAX_CONFIG_BYTES:,} bytes",
+            file=str(path),
+            hint="a config holds settings, not data; check that the path names the YAML file",
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config is not valid UTF-8 (byte {exc.start})",
+            file=str(path),
+            hint="save the YAML file as UTF-8",
+        ) from None
+    # line ends as text mode reads them
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _check_duplicate_keys(node: yaml.Node, path: str, file: str, done: set[int]) -> None:
+    if id(node) in done:  # a value repeated by an alias is checked where it is defined
+        return
+    done.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -69,10 +201,10 @@ def _check_duplicate_keys(node: yaml.Node, path: str, file: str) -> None:
                     hint="each key may appear only once; rename or remove one of them",
                 )
             seen[key] = line
-            _check_duplicate_keys(value_node, child, file)
+            _check_duplicate_keys(value_node, child, file, done)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, f"{path}[{i}]", file)
+            _check_duplicate_keys(item, f"{path}[{i}]", file, done)
 
 
 def _fmt(value: Any) -> str:

@@ -11,6 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from custrisk.config._yaml import Node, load_yaml_file
 from custrisk.config.resources import default_config_path
 
@@ -343,10 +346,14 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
     if pattern is not None:
         if ctype not in ("id", "string"):
             raise node.error("pattern", f"applies to id and string columns, not {ctype}")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise node.error("pattern", f"invalid regular expression {pattern!r}: {exc}") from None
+        problem = _pattern_problem(pattern)
+        if problem is not None:
+            raise node.error(
+                "pattern",
+                f"invalid regular expression {pattern!r}: {problem}",
+                hint="patterns use RE2 syntax: no lookaround, backreferences or possessive "
+                "quantifiers",
+            )
     check = node.text("check", allowed=VALUE_CHECKS)
     return ColumnSpec(
         name=name,
@@ -360,3 +367,31 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         check=check,
         on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
     )
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why RE2, the engine that checks ``pattern`` columns, cannot run ``pattern``.
+
+    ``None`` when it can. Patterns are never run by Python's ``re``: its backtracking
+    takes exponential time on some patterns and values, RE2 takes linear time.
+    """
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern)
+    except pa.ArrowInvalid as exc:
+        detail = str(exc).splitlines()[0].removeprefix("Invalid regular expression: ")
+    else:
+        return None
+    fragment = detail.rpartition(": ")[2]
+    if fragment in ("(?=", "(?!"):
+        return "lookahead is not supported"
+    if fragment in ("(?<=", "(?<!"):
+        return "lookbehind is not supported"
+    if fragment == "(?>":
+        return "atomic groups are not supported"
+    if re.fullmatch(r"\\[1-9k]", fragment) or (fragment == "(?P" and "(?P=" in pattern):
+        return "backreferences are not supported"
+    if detail.startswith("bad repetition operator") and fragment.endswith("+"):
+        return "possessive quantifiers are not supported"
+    if detail.startswith("invalid repetition size"):
+        return f"{detail} (RE2 repeats at most 1000 times)"
+    return detail

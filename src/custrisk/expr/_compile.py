@@ -331,8 +331,28 @@ class _Compiler:
         return NUMBER, lambda env: -np.asarray(fn(env), dtype=np.float64)
 
     def arithmetic(self, node: Binary) -> tuple[ExprType, Fn]:
-        lt, lf = self.compile(node.left)
-        rt, rf = self.compile(node.right)
+        # ``a + b - c + ...`` parses to a tree as deep as the chain is long: compile and
+        # evaluate the chain in a loop, left to right, so that its length is bounded by
+        # the expression's length and not by Python's recursion limit.
+        links = _left_chain(node, tuple(_ARITH))
+        result, first = self.compile(links[0].left)
+        steps: list[tuple[Callable[[Any, Any], Any], Fn]] = []
+        for link in links:
+            rt, rf = self.compile(link.right)
+            result = self._arith_type(link, result, rt)
+            steps.append((_ARITH[link.op], rf))
+
+        def arith(env: _Env) -> Value:
+            value = first(env)
+            for func, rf in steps:
+                value = _finite(
+                    func(np.asarray(value, dtype=np.float64), np.asarray(rf(env), dtype=np.float64))
+                )
+            return value
+
+        return result, arith
+
+    def _arith_type(self, node: Binary, lt: ExprType, rt: ExprType) -> ExprType:
         op = node.op
         result = _arith_result(op, lt, rt)
         if result is None:
@@ -345,14 +365,7 @@ class _Compiler:
                 reason = f"'{op}' needs numbers, got {bad.label} on the {side}"
             bad_kind = lt if lt in (STRING, DATE) else rt
             raise self.error(reason, node, op, hint=_arith_hint(bad_kind))
-        func = _ARITH[op]
-
-        def arith(env: _Env) -> Value:
-            return _finite(
-                func(np.asarray(lf(env), dtype=np.float64), np.asarray(rf(env), dtype=np.float64))
-            )
-
-        return result, arith
+        return result
 
     def comparison(self, node: Binary) -> tuple[ExprType, Fn]:
         lt, lf = self.compile(node.left)
@@ -397,13 +410,25 @@ class _Compiler:
         return lambda env: day
 
     def logical(self, node: Binary) -> tuple[ExprType, Fn]:
-        lt, lf = self.compile(node.left)
-        rt, rf = self.compile(node.right)
-        self._need_condition(f"'{node.op}'", lt, node.left, side="left", op_node=node)
-        self._need_condition(f"'{node.op}'", rt, node.right, side="right", op_node=node)
-        if node.op == "and":
-            return BOOL, lambda env: _kleene_and(lf(env), rf(env))
-        return BOOL, lambda env: _kleene_or(lf(env), rf(env))
+        # a long ``x or y or ...`` is compiled and evaluated in a loop, as in arithmetic
+        links = _left_chain(node, (node.op,))
+        kind, first = self.compile(links[0].left)
+        rest: list[Fn] = []
+        for link in links:
+            rt, rf = self.compile(link.right)
+            self._need_condition(f"'{link.op}'", kind, link.left, side="left", op_node=link)
+            self._need_condition(f"'{link.op}'", rt, link.right, side="right", op_node=link)
+            kind = BOOL
+            rest.append(rf)
+        combine = _kleene_and if node.op == "and" else _kleene_or
+
+        def logical(env: _Env) -> Value:
+            value = first(env)
+            for rf in rest:
+                value = combine(value, rf(env))
+            return value
+
+        return BOOL, logical
 
     def _need_condition(
         self,
@@ -614,6 +639,15 @@ class _Compiler:
             return np.isin(np.asarray(subject_fn(env), dtype=np.float64), options)
 
         return BOOL, isin
+
+
+def _left_chain(node: Binary, ops: tuple[str, ...]) -> list[Binary]:
+    """The links of a left-associative chain ``a op b op c ...``, innermost first."""
+    links = [node]
+    while isinstance(links[-1].left, Binary) and links[-1].left.op in ops:
+        links.append(links[-1].left)
+    links.reverse()
+    return links
 
 
 # ---------------------------------------------------------------------------------------

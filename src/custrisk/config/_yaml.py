@@ -38,6 +38,11 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
             file=str(path),
             hint="save the YAML file as UTF-8",
         ) from None
+    return load_yaml_text(text, path)
+
+
+def load_yaml_text(text: str, path: str | os.PathLike[str]) -> Any:
+    """Parse YAML text read from ``path`` (named in messages), e.g. bytes verified once."""
     try:
         tree = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
         if tree is not None:

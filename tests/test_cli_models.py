@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import custrisk
 from custrisk.cli import app
-from custrisk.registry import MODEL_CARD, MODEL_FILE
+from custrisk.registry import MODEL_CARD, MODEL_FILE, SIGNING_KEY_ENV
+
+KEY = "test-signing-key"
 
 
 @pytest.fixture(scope="module")
@@ -125,13 +132,43 @@ def test_same_seed_same_metrics(runner: CliRunner, exports: Path, tmp_path: Path
     assert cards[0]["model"] == cards[1]["model"]
 
 
+@pytest.fixture(scope="module")
+def signed_registry(tmp_path_factory: pytest.TempPathFactory, registry: Path) -> Path:
+    """logistic@1 saved again with a signing key (no second training)."""
+    from custrisk.modeling import open_model
+    from custrisk.registry import save_model
+
+    models = tmp_path_factory.mktemp("signed")
+    loaded = open_model("logistic@1", registry)
+    generated = {"format_version", "model_id", "name", "version", "created_at", "libraries"}
+    card = {k: v for k, v in loaded.card.items() if k not in {*generated, "artifact", "files"}}
+    extra = {name: data.decode("utf-8") for name, data in loaded.files.items()}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SIGNING_KEY_ENV, KEY)
+        save_model(loaded.model, card, name="logistic", models=models, extra_files=extra)
+    return models
+
+
+def _copy_model(registry: Path, tmp_path: Path, target: str = "logistic/1") -> Path:
+    """A copy of registry's logistic@1 at models/TARGET; returns the models folder."""
+    models = tmp_path / "models"
+    shutil.copytree(registry / "logistic" / "1", models / target)
+    return models
+
+
+def _score(runner: CliRunner, exports: Path, models: Path, out: Path, *options: str, **env: str):
+    return runner.invoke(
+        app,
+        ["score", str(exports), "--model", "logistic", "--models-dir", str(models)]
+        + ["--out", str(out), *options],
+        env={SIGNING_KEY_ENV: None, "CUSTRISK_REQUIRE_SIGNED": None, **env},
+    )
+
+
 def test_tampered_model_is_refused_with_exit_2(
     runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "copy"
-    import shutil
-
-    shutil.copytree(registry / "logistic" / "1", copy)
+    copy = _copy_model(registry, tmp_path) / "logistic" / "1"
     artifact = copy / MODEL_FILE
     data = bytearray(artifact.read_bytes())
     data[100] ^= 0xFF
@@ -242,3 +279,152 @@ def test_score_writes_masked_details_and_run_facts(
     assert (details["name_masked"].str.len() == 3).all()
     assert run["model_id"] == "logistic@1" and run["customers"] == len(credit)
     assert "ind__utilisation" in details and run["indicators"]["utilisation"]["zh"]
+
+
+def test_an_edited_indicator_expression_in_the_model_folder_is_refused(
+    runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
+) -> None:
+    models = _copy_model(registry, tmp_path)
+    config = models / "logistic" / "1" / "indicators.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "expr: outstanding_balance / credit_limit\n" in text
+    config.write_text(
+        text.replace(
+            "expr: outstanding_balance / credit_limit\n",
+            "expr: outstanding_balance / credit_limit / 10\n",
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "scores.csv"
+    result = _score(runner, exports, models, out)
+    assert result.exit_code == 2, result.output
+    assert "indicators.yaml: SHA-256 check failed" in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    checked = runner.invoke(app, ["models", "verify", "logistic", "--models-dir", str(models)])
+    assert checked.exit_code == 2
+    assert "indicators.yaml: SHA-256 check failed" in checked.stderr
+
+
+def test_models_verify_passes_a_clean_model(runner: CliRunner, registry: Path) -> None:
+    result = runner.invoke(app, ["models", "verify", "tree@1", "--models-dir", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert "OK tree@1: the card and its 2 files match (unsigned" in result.stdout
+
+
+def test_scoring_uses_the_indicator_config_that_was_verified(
+    registry: Path, tmp_path: Path
+) -> None:
+    from custrisk.modeling import open_model
+    from custrisk.modeling.pipeline import model_indicator_config
+
+    models = _copy_model(registry, tmp_path)
+    loaded = open_model("logistic", models)
+    config = models / "logistic" / "1" / "indicators.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("/ credit_limit\n", "/ credit_limit / 10\n"), encoding="utf-8")
+    utilisation = model_indicator_config(loaded)["utilisation"]
+    assert utilisation.expression is not None
+    assert utilisation.expression.text == "outstanding_balance / credit_limit"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "{exports}", "--model", "logistic", "--out", "{tmp}/s.csv"],
+        ["evaluate", "logistic", "{exports}", "--labels", "{exports}/labels.csv"],
+        ["drift", "{exports}", "--model", "logistic"],
+        ["compare", "logistic", "tree", "{exports}", "--labels", "{exports}/labels.csv"],
+        ["models", "verify", "logistic"],
+    ],
+    ids=lambda c: c[0] if c[0] != "models" else "models-verify",
+)
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_unsigned_models_are_refused_when_signed_models_are_required(
+    runner: CliRunner,
+    exports: Path,
+    registry: Path,
+    tmp_path: Path,
+    command: list[str],
+    how: str,
+) -> None:
+    args = [a.format(exports=exports, tmp=tmp_path) for a in command]
+    args += ["--models-dir", str(registry)]
+    if how == "option":
+        args.append("--require-signed")
+    env = {"CUSTRISK_REQUIRE_SIGNED": "1" if how == "environment" else None}
+    result = runner.invoke(app, args, env={SIGNING_KEY_ENV: None, **env})
+    assert result.exit_code == 2, result.output
+    assert "signed models are required" in result.stderr
+    assert "CUSTRISK_SIGNING_KEY is not set" in result.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_signed_model_without_the_key_is_refused_unless_allowed_unverified(
+    runner: CliRunner, exports: Path, signed_registry: Path, tmp_path: Path
+) -> None:
+    refused = _score(runner, exports, signed_registry, tmp_path / "a.csv")
+    assert refused.exit_code == 2, refused.output
+    assert "is signed but CUSTRISK_SIGNING_KEY is not set" in refused.stderr
+    assert "--allow-unverified" in refused.stderr
+    assert not (tmp_path / "a.csv").exists()
+    unverified = _score(runner, exports, signed_registry, tmp_path / "b.csv", "--allow-unverified")
+    assert unverified.exit_code == 0, unverified.output
+    assert "UNVERIFIED MODEL" in unverified.stderr
+    checked = runner.invoke(
+        app,
+        ["models", "verify", "logistic", "--models-dir", str(signed_registry), "--require-signed"],
+        env={SIGNING_KEY_ENV: KEY},
+    )
+    assert checked.exit_code == 0, checked.output
+    assert "signature verified with CUSTRISK_SIGNING_KEY" in checked.stdout
+
+
+def test_version_1_copied_into_a_folder_named_2_is_refused(
+    runner: CliRunner, exports: Path, signed_registry: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(signed_registry / "logistic" / "1", models / "logistic" / "1")
+    shutil.copytree(signed_registry / "logistic" / "1", models / "logistic" / "2")
+    out = tmp_path / "scores.csv"
+    result = _score(runner, exports, models, out, **{SIGNING_KEY_ENV: KEY})
+    assert result.exit_code == 2, result.output
+    assert "the card is model logistic@1 but its folder is logistic/2" in result.stderr
+    assert not out.exists()
+
+
+def test_a_second_train_of_the_same_name_is_refused_while_the_first_runs(
+    runner: CliRunner, exports: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from custrisk.registry import lock_model_name\n"
+            f"with lock_model_name('logistic', {str(models)!r}):\n"
+            "    print('ready', flush=True)\n"
+            "    sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(custrisk.__file__).parents[1])},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        result = runner.invoke(
+            app,
+            ["train", str(exports), "--labels", str(exports / "labels.csv")]
+            + ["--models-dir", str(models)],
+        )
+    finally:
+        holder.communicate("")
+    assert result.exit_code == 2, result.output
+    assert (
+        f"model 'logistic' in {models} is being trained by another process (pid {holder.pid} "
+        "on host " in " ".join(result.stderr.split())
+    )
+    assert "Traceback" not in result.output
+    assert not (models / "logistic" / "1").exists()

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import joblib
 import pytest
 
+import custrisk
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.registry import (
     MODEL_CARD,
     MODEL_FILE,
+    REQUIRE_SIGNED_ENV,
     SIGNING_KEY_ENV,
+    LoadedModel,
+    ModelRef,
     list_models,
     load_model,
     resolve_model,
@@ -32,16 +45,48 @@ class Pickled:
         self.__dict__.update(state)
 
 
+class Trap:
+    """Unpickling it creates ``marker``: stands for attacker code in a pickle."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SIGNING_KEY_ENV, raising=False)
+    monkeypatch.delenv(REQUIRE_SIGNED_ENV, raising=False)
     Pickled.unpickled = 0
 
 
-def _save(tmp_path: Path, value: int = 1, name: str = "demo"):
+def _save(tmp_path: Path, value: int = 1, name: str = "demo") -> ModelRef:
     return save_model(
-        Pickled(value), {"algorithm": "logistic", "features": ["a"]}, name=name, models=tmp_path
+        Pickled(value),
+        {"algorithm": "logistic", "features": ["a"]},
+        name=name,
+        models=tmp_path,
+        extra_files={"indicators.yaml": "indicators:\n  a: {expr: x + 1}\n"},
     )
+
+
+def _load(ref: ModelRef, **options: Any) -> LoadedModel:
+    return load_model(ref, types=(Pickled,), **options)
+
+
+def _plant_trap(ref: ModelRef, marker: Path) -> None:
+    """Replace the pickle with attacker code and update the card's hashes to match, as
+    anyone who can write the folder can when the card is not signed."""
+    joblib.dump(Trap(marker), ref.path / MODEL_FILE)
+    card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    data = (ref.path / MODEL_FILE).read_bytes()
+    entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    card["artifact"].update(entry)
+    if "files" in card:
+        card["files"][MODEL_FILE] = entry
+    (ref.path / MODEL_CARD).write_text(json.dumps(card), encoding="utf-8")
 
 
 def test_versions_increase_and_resolve(tmp_path: Path) -> None:
@@ -50,7 +95,7 @@ def test_versions_increase_and_resolve(tmp_path: Path) -> None:
     assert resolve_model("demo", tmp_path).version == 2
     assert resolve_model("demo@1", tmp_path).path == tmp_path / "demo" / "1"
     assert resolve_model(str(first.path), tmp_path).model_id == "demo@1"
-    assert load_model(resolve_model("demo@1", tmp_path)).model.value == 1
+    assert _load(resolve_model("demo@1", tmp_path)).model.value == 1
     assert [row["model_id"] for row in list_models(tmp_path)] == ["demo@1", "demo@2"]
     assert (first.path / MODEL_FILE).stat().st_mode & 0o777 == 0o600
 
@@ -81,7 +126,7 @@ def test_a_changed_byte_is_refused_before_unpickling(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(ModelArtifactError, match=r"model\.joblib: SHA-256 check failed"):
-        load_model(ref)
+        _load(ref)
     assert Pickled.unpickled == 0
 
 
@@ -89,10 +134,10 @@ def test_missing_file_and_damaged_card(tmp_path: Path) -> None:
     ref = _save(tmp_path)
     (ref.path / MODEL_FILE).unlink()
     with pytest.raises(ModelArtifactError, match=r"model\.joblib: model file missing"):
-        load_model(ref)
+        _load(ref)
     (ref.path / MODEL_CARD).write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelArtifactError, match=r"model card is not valid JSON"):
-        load_model(ref)
+        _load(ref)
 
 
 def test_incompatible_library_version_is_refused(tmp_path: Path) -> None:
@@ -105,7 +150,7 @@ def test_incompatible_library_version_is_refused(tmp_path: Path) -> None:
         match=r"library check failed: trained with "
         r"scikit-learn 0\.24\.2, this environment has",
     ):
-        load_model(ref)
+        _load(ref)
     assert Pickled.unpickled == 0
 
 
@@ -114,15 +159,15 @@ def test_signature_written_and_required(tmp_path: Path, monkeypatch: pytest.Monk
     ref = _save(tmp_path)
     card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
     assert card["signature"]["algorithm"] == "hmac-sha256"
-    assert load_model(ref).model.value == 1
+    assert _load(ref).model.value == 1
     monkeypatch.setenv(SIGNING_KEY_ENV, "other")
     with pytest.raises(ModelArtifactError, match="signature check failed: the HMAC does not"):
-        load_model(ref)
+        _load(ref)
     monkeypatch.delenv(SIGNING_KEY_ENV)
     unsigned = _save(tmp_path)
     monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
     with pytest.raises(ModelArtifactError, match="the model is not signed but CUSTRISK_SIGNING"):
-        load_model(unsigned)
+        _load(unsigned)
 
 
 def test_edited_card_breaks_the_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,5 +177,201 @@ def test_edited_card_breaks_the_signature(tmp_path: Path, monkeypatch: pytest.Mo
     card["features"] = ["a", "b"]
     (ref.path / MODEL_CARD).write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelArtifactError, match="signature check failed"):
-        load_model(ref)
+        _load(ref)
     assert Pickled.unpickled == 0
+
+
+def test_every_file_of_the_model_folder_is_listed_in_the_card(tmp_path: Path) -> None:
+    ref = _save(tmp_path)
+    card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    on_disk = {p.name for p in ref.path.iterdir()} - {MODEL_CARD}
+    assert set(card["files"]) == on_disk == {MODEL_FILE, "indicators.yaml"}
+    for name, entry in card["files"].items():
+        data = (ref.path / name).read_bytes()
+        assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    assert (card["name"], card["version"], card["model_id"]) == ("demo", 1, "demo@1")
+
+
+@pytest.mark.parametrize("key", [None, "s3cret"])
+def test_an_edited_indicator_config_in_the_model_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    if key:
+        monkeypatch.setenv(SIGNING_KEY_ENV, key)
+    ref = _save(tmp_path)
+    assert _load(ref).file_text("indicators.yaml").endswith("{expr: x + 1}\n")
+    (ref.path / "indicators.yaml").write_text("indicators:\n  a: {expr: x + 9}\n", encoding="utf-8")
+    with pytest.raises(ModelArtifactError, match=r"indicators\.yaml: SHA-256 check failed"):
+        _load(ref)
+    assert Pickled.unpickled == 1  # the first, clean load only
+
+
+def test_a_file_the_card_does_not_list_is_refused(tmp_path: Path) -> None:
+    ref = _save(tmp_path)
+    (ref.path / "sitecustomize.py").write_text("print('hi')\n", encoding="utf-8")
+    with pytest.raises(
+        ModelArtifactError, match=r"not listed in its card: 'sitecustomize\.py'; .*remove them"
+    ):
+        _load(ref)
+    assert Pickled.unpickled == 0
+
+
+def test_the_pickle_is_unpickled_from_the_bytes_that_were_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An attacker swaps model.joblib right after its hash was checked: what runs must be
+    # what was checked, so the file may not be opened a second time.
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    ref = _save(tmp_path)
+    genuine = hashlib.sha256((ref.path / MODEL_FILE).read_bytes()).hexdigest()
+    marker = tmp_path / "attacker-code-ran"
+    real_compare = hmac.compare_digest
+
+    def compare_then_swap(a: Any, b: Any) -> bool:
+        result = real_compare(a, b)
+        if genuine in (a, b):
+            joblib.dump(Trap(marker), ref.path / MODEL_FILE)
+        return result
+
+    monkeypatch.setattr(hmac, "compare_digest", compare_then_swap)
+    loaded = _load(ref)
+    assert loaded.model.value == 1
+    assert not marker.exists()
+
+
+def test_a_rehashed_malicious_pickle_is_refused_when_signed_models_are_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _save(tmp_path)
+    marker = tmp_path / "attacker-code-ran"
+    _plant_trap(ref, marker)
+    monkeypatch.setenv(REQUIRE_SIGNED_ENV, "1")
+    with pytest.raises(
+        ModelArtifactError,
+        match=r"signed models are required \(CUSTRISK_REQUIRE_SIGNED=1 or --require-signed\) "
+        r"but CUSTRISK_SIGNING_KEY is not set",
+    ):
+        _load(ref)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    with pytest.raises(ModelArtifactError, match="the model is not signed but CUSTRISK_SIGNING"):
+        _load(ref)
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    monkeypatch.delenv(REQUIRE_SIGNED_ENV)
+    with pytest.raises(ModelArtifactError, match="signed models are required"):
+        _load(ref, require_signed=True)
+    assert not marker.exists()
+
+
+def test_a_signed_model_is_checked_when_signed_models_are_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    monkeypatch.setenv(REQUIRE_SIGNED_ENV, "yes")
+    loaded = _load(_save(tmp_path))
+    assert (loaded.model.value, loaded.trust) == (1, "verified")
+
+
+def test_require_signed_must_be_a_yes_or_no(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = _save(tmp_path)
+    monkeypatch.setenv(REQUIRE_SIGNED_ENV, "maybe")
+    with pytest.raises(UsageError, match=r"CUSTRISK_REQUIRE_SIGNED='maybe' is not a yes/no value"):
+        _load(ref)
+
+
+def test_a_signed_model_without_the_key_is_refused_unless_allowed_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    ref = _save(tmp_path)
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    with pytest.raises(
+        ModelArtifactError,
+        match=r"the model is signed but CUSTRISK_SIGNING_KEY is not set, so its signature "
+        r"cannot be checked; it was not loaded; .*--allow-unverified",
+    ):
+        _load(ref)
+    assert Pickled.unpickled == 0
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        loaded = _load(ref, allow_unverified=True)
+    assert (loaded.model.value, loaded.trust) == (1, "unverified")
+    assert "UNVERIFIED MODEL" in caplog.text
+    with pytest.raises(ModelArtifactError, match="signed models are required"):
+        _load(ref, allow_unverified=True, require_signed=True)
+
+
+@pytest.mark.parametrize("target", ["demo/2", "other/1"])
+def test_a_version_copied_into_another_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    ref = _save(tmp_path)
+    shutil.copytree(ref.path, tmp_path / target)
+    name, version = target.split("/")
+    copied = resolve_model(f"{name}@{version}", tmp_path)
+    with pytest.raises(
+        ModelArtifactError,
+        match=rf"the card is model demo@1 but its folder is {target}; .*move it back",
+    ):
+        _load(copied)
+    with pytest.raises(ModelArtifactError, match="the card is model demo@1"):
+        _load(resolve_model(str(tmp_path / target), tmp_path))
+    assert Pickled.unpickled == 0
+
+
+def test_the_loaded_object_must_be_a_custrisk_estimator(tmp_path: Path) -> None:
+    ref = _save(tmp_path)
+    with pytest.raises(
+        ModelArtifactError,
+        match=r"model\.joblib: holds a tests\.test_registry\.Pickled, not one of "
+        r"LogisticScorecard, TreeModel",
+    ):
+        load_model(ref)
+
+
+def test_a_stale_partial_folder_of_a_dead_train_is_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stale = tmp_path / "demo" / ".1.partial"
+    stale.mkdir(parents=True)
+    (stale / MODEL_FILE).write_bytes(b"half written")
+    (tmp_path / "demo" / ".lock").write_text(
+        json.dumps({"pid": 999999, "host": "gone", "started_at": "2026-01-01T00:00:00+00:00"})
+    )
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        ref = _save(tmp_path)
+    assert ref.version == 1
+    assert not stale.exists()
+    assert "left by a train that did not finish (pid 999999 on host gone" in caplog.text
+    assert _load(ref).model.value == 1
+
+
+def test_a_live_writer_of_the_same_name_is_refused_and_named(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from custrisk.registry import lock_model_name\n"
+            f"with lock_model_name('demo', {str(tmp_path)!r}):\n"
+            "    print('ready', flush=True)\n"
+            "    sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(custrisk.__file__).parents[1])},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        with pytest.raises(
+            UsageError,
+            match=rf"model 'demo' in .* is being trained by another process \(pid "
+            rf"{holder.pid} on host .*, started .*\); wait for that train to finish",
+        ):
+            _save(tmp_path)
+    finally:
+        holder.communicate("")
+    assert holder.returncode == 0
+    assert _save(tmp_path).version == 1

@@ -51,6 +51,22 @@ ModelsDirOpt = Annotated[
         show_default=False,
     ),
 ]
+RequireSignedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--require-signed",
+        help="Refuse a model unless its signature is checked with CUSTRISK_SIGNING_KEY "
+        "(also on with CUSTRISK_REQUIRE_SIGNED=1).",
+    ),
+]
+AllowUnverifiedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unverified",
+        help="Load a signed model although CUSTRISK_SIGNING_KEY is not set to check its "
+        "signature (unsafe; a warning is printed). Without it such a model is refused.",
+    ),
+]
 LabelsOpt = Annotated[
     Path,
     typer.Option(

@@ -19,12 +19,14 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from custrisk.cli._common import (
+    AllowUnverifiedOpt,
     AsOfOpt,
     DataDir,
     EncodingOpt,
     LabelsOpt,
     ModelOpt,
     ModelsDirOpt,
+    RequireSignedOpt,
     SourcesOpt,
     parse_date,
 )
@@ -63,6 +65,8 @@ def drift(
     data_dir: DataDir,
     model: ModelOpt,
     models_dir: ModelsDirOpt = None,
+    require_signed: RequireSignedOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -130,7 +134,9 @@ def drift(
     cfg = with_options(
         load_drift_config(config), fail_on=fail_on, allow_insufficient=allow_insufficient
     )
-    loaded = open_model(model, models_dir)
+    loaded = open_model(
+        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
+    )
     report = check_data_drift(
         loaded,
         data_dir,
@@ -306,6 +312,8 @@ def compare(
     data_dir: DataDir,
     labels: LabelsOpt,
     models_dir: ModelsDirOpt = None,
+    require_signed: RequireSignedOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     bootstrap: Annotated[
         int | None,
         typer.Option(
@@ -364,8 +372,18 @@ def compare(
         min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
     )
     result = compare_models(
-        open_model(champion, models_dir),
-        open_model(challenger, models_dir),
+        open_model(
+            champion,
+            models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+        ),
+        open_model(
+            challenger,
+            models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+        ),
         data_dir,
         labels,
         config=settings,

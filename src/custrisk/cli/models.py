@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from custrisk.cli._common import ModelsDirOpt
+from custrisk.cli._common import AllowUnverifiedOpt, ModelsDirOpt, RequireSignedOpt
 from custrisk.cli._console import console
+from custrisk.registry.artifact import SIGNING_KEY_ENV
 
 app = typer.Typer()
 models_app = typer.Typer(help="List and inspect the models in the registry.", no_args_is_help=True)
@@ -86,11 +88,47 @@ def show(
         )
     console.print(table)
     artifact = card.get("artifact", {})
-    signed = "signed (HMAC-SHA256)" if card.get("signature") else "unsigned"
+    signed = "unsigned"
+    if card.get("signature"):
+        signed = "signed (HMAC-SHA256), " + (
+            "verified"
+            if os.environ.get(SIGNING_KEY_ENV)
+            else f"not checked: {SIGNING_KEY_ENV} unset"
+        )
     console.print(
         f"Artifact: {artifact.get('file')} sha256 {str(artifact.get('sha256'))[:16]}… "
         f"{signed}; libraries: "
         + ", ".join(f"{k} {v}" for k, v in card.get("libraries", {}).items())
+    )
+
+
+@models_app.command("verify")
+def verify(
+    model: Annotated[
+        str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
+    ],
+    models_dir: ModelsDirOpt = None,
+    require_signed: RequireSignedOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
+) -> None:
+    """Check a model folder as score would before loading it, without unpickling it: the
+    card's signature, its name and version against the folder, and every file's SHA-256.
+    Exit 0 when it passes, 2 when not."""
+    from custrisk.registry import resolve_model, verify_model
+    from custrisk.registry.artifact import TRUST_UNSIGNED, TRUST_VERIFIED
+
+    ref = resolve_model(model, models_dir)
+    verified = verify_model(
+        ref, require_signed=require_signed or None, allow_unverified=allow_unverified
+    )
+    how = {
+        TRUST_VERIFIED: f"signature verified with {SIGNING_KEY_ENV}",
+        TRUST_UNSIGNED: "unsigned: checked against the card's own hashes only, which does not "
+        "protect against anyone who can write the folder",
+    }.get(verified.trust, f"signature NOT checked ({SIGNING_KEY_ENV} is not set)")
+    console.print(
+        f"OK {ref.model_id}: the card and its {len(verified.files)} files match ({how})",
+        highlight=False,
     )
 
 

@@ -10,11 +10,13 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import (
+    AllowUnverifiedOpt,
     AsOfOpt,
     DataDir,
     EncodingOpt,
     ModelOpt,
     ModelsDirOpt,
+    RequireSignedOpt,
     SourcesOpt,
     parse_date,
     write_rejects_beside,
@@ -44,6 +46,8 @@ def score(
         ),
     ],
     models_dir: ModelsDirOpt = None,
+    require_signed: RequireSignedOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
@@ -87,9 +91,9 @@ def score(
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
 
-    The model is verified (SHA-256, and HMAC when CUSTRISK_SIGNING_KEY is set) before it
-    is loaded. The same data, model and configs give byte-identical scores and alerts
-    files.
+    The model folder is verified (every file's SHA-256 against the card, and the card's
+    HMAC when CUSTRISK_SIGNING_KEY is set) before the model is loaded. The same data,
+    model and configs give byte-identical scores and alerts files.
     """
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
@@ -111,7 +115,9 @@ def score(
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     if lang not in LANGUAGES:
         raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
-    loaded = open_model(model, models_dir)
+    loaded = open_model(
+        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
+    )
     indicators = model_indicator_config(loaded)
     policy = load_policy(policy_file, indicators=indicators)
     rules = load_alert_rules(alerts_file, indicators=indicators, policy=policy)

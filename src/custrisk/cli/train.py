@@ -9,11 +9,13 @@ import typer
 from rich.table import Table
 
 from custrisk.cli._common import (
+    AllowUnverifiedOpt,
     AsOfOpt,
     DataDir,
     EncodingOpt,
     LabelsOpt,
     ModelsDirOpt,
+    RequireSignedOpt,
     SourcesOpt,
     parse_date,
 )
@@ -99,6 +101,8 @@ def evaluate(
     data_dir: DataDir,
     labels: LabelsOpt,
     models_dir: ModelsDirOpt = None,
+    require_signed: RequireSignedOpt = False,
+    allow_unverified: AllowUnverifiedOpt = False,
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
@@ -106,7 +110,9 @@ def evaluate(
     """Measure a trained model on new labelled exports, next to its training hold-out."""
     from custrisk.modeling import evaluate_model, open_model
 
-    loaded = open_model(model, models_dir)
+    loaded = open_model(
+        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
+    )
     result = evaluate_model(
         loaded, data_dir, labels, sources_config=sources, encoding=encoding, as_of=parse_date(as_of)
     )

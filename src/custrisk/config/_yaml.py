@@ -129,7 +129,19 @@ def load_yaml_file(path: str | os.PathLike[str]) -> Any:
     expanding (through aliases) to more than :data:`MAX_NODES` values are refused.
     """
     path = Path(path)
-    text = _read_text(path)
+    return load_yaml_text(_read_text(path), path)
+
+
+def load_yaml_text(text: str, path: str | os.PathLike[str]) -> Any:
+    """Parse YAML text read from ``path`` (named in messages), e.g. bytes verified once;
+    the same limits as :func:`load_yaml_file` apply."""
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file is larger than {MAX_CONFIG_BYTES:,} bytes",
+            file=str(path),
+            hint="a config holds settings, not data; check that the path names the YAML file",
+        )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     loader = _Loader(text, str(path))
     try:
         tree = loader.get_single_node()

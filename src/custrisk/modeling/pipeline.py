@@ -19,13 +19,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
+from custrisk.indicators.config import parse_indicator_config
 from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
 from custrisk.monitoring import build_reference
-from custrisk.registry import LoadedModel, ModelRef, load_model, resolve_model, save_model
+from custrisk.registry import (
+    LoadedModel,
+    ModelRef,
+    NameLock,
+    load_model,
+    lock_model_name,
+    resolve_model,
+    save_model,
+)
 from custrisk.registry.artifact import sha256_file
 
 log = logging.getLogger(__name__)
@@ -169,7 +179,40 @@ def train_model(
     The model is fitted on the training part of a stratified hold-out split (or an
     out-of-time split when configured); hold-out metrics therefore describe exactly the
     saved model. k-fold CV on the training part gives the spread of the metrics.
+
+    The model name is locked from start to end: a second train of the same name is
+    refused while this one runs (:func:`custrisk.registry.lock_model_name`).
     """
+    cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
+    algorithm = algorithm or cfg.algorithm
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}")
+    with lock_model_name(name or algorithm, models_dir) as lock:
+        return _train_locked(
+            data_dir,
+            labels,
+            cfg=cfg,
+            algorithm=algorithm,
+            lock=lock,
+            indicator_config=indicator_config,
+            sources_config=sources_config,
+            encoding=encoding,
+            as_of=as_of,
+        )
+
+
+def _train_locked(
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    cfg: ModelConfig,
+    algorithm: str,
+    lock: NameLock,
+    indicator_config: str | os.PathLike[str] | None,
+    sources_config: str | os.PathLike[str] | None,
+    encoding: str | None,
+    as_of: dt.date | str | None,
+) -> TrainResult:
     from custrisk.model import (
         cross_validate,
         evaluate,
@@ -178,10 +221,6 @@ def train_model(
         out_of_time_split,
     )
 
-    cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
-    algorithm = algorithm or cfg.algorithm
-    if algorithm not in ALGORITHMS:
-        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}")
     sources = load_sources_config(sources_config)
     indicator_path = Path(indicator_config) if indicator_config else None
     icfg = load_indicator_config(indicator_path)
@@ -295,7 +334,9 @@ def train_model(
         extra["training_rejects.csv"] = features.workspace.rejects.to_csv(
             index=False, lineterminator="\n"
         )
-    ref = save_model(estimator, card, name=name or algorithm, models=models_dir, extra_files=extra)
+    ref = save_model(
+        estimator, card, name=lock.name, models=lock.root, extra_files=extra, lock=lock
+    )
     return TrainResult(ref, {**card, "model_id": ref.model_id})
 
 
@@ -318,14 +359,31 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def open_model(spec: str, models_dir: str | os.PathLike[str] | None = None) -> LoadedModel:
-    """Resolve and verify a model (path, NAME or NAME@VERSION)."""
-    return load_model(resolve_model(spec, models_dir))
+def open_model(
+    spec: str,
+    models_dir: str | os.PathLike[str] | None = None,
+    *,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> LoadedModel:
+    """Resolve, verify and load a model (path, NAME or NAME@VERSION).
+
+    ``require_signed`` (default: ``CUSTRISK_REQUIRE_SIGNED``) refuses a model whose
+    signature is not checked with ``CUSTRISK_SIGNING_KEY``; ``allow_unverified`` loads a
+    signed model without the key (with a warning) instead of refusing it.
+    """
+    return load_model(
+        resolve_model(spec, models_dir),
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+    )
 
 
 def model_indicator_config(model: LoadedModel) -> IndicatorConfig:
-    """The indicator config the model was trained with."""
-    return load_indicator_config(model.ref.path / INDICATORS_FILE)
+    """The indicator config the model was trained with, parsed from the bytes verified
+    when the model was loaded (the file is not read again)."""
+    file = str(model.ref.path / INDICATORS_FILE)
+    return parse_indicator_config(load_yaml_text(model.file_text(INDICATORS_FILE), file), file=file)
 
 
 def prepare_model_features(

@@ -410,7 +410,7 @@ def compare_models(
     frames = []
     as_of_text = None
     for model in (champion, challenger):
-        key = (model.ref.path / INDICATORS_FILE).read_bytes()
+        key = model.file_bytes(INDICATORS_FILE)
         if key not in cache:
             cache[key] = prepare_model_features(
                 model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of

@@ -3,21 +3,33 @@
 from custrisk.registry.artifact import (
     MODEL_CARD,
     MODEL_FILE,
+    REQUIRE_SIGNED_ENV,
     SIGNING_KEY_ENV,
     LoadedModel,
     load_model,
     save_model,
+    verify_model,
 )
-from custrisk.registry.store import ModelRef, list_models, resolve_model
+from custrisk.registry.store import (
+    ModelRef,
+    NameLock,
+    list_models,
+    lock_model_name,
+    resolve_model,
+)
 
 __all__ = [
     "MODEL_CARD",
     "MODEL_FILE",
+    "REQUIRE_SIGNED_ENV",
     "SIGNING_KEY_ENV",
     "LoadedModel",
     "ModelRef",
+    "NameLock",
     "list_models",
     "load_model",
+    "lock_model_name",
     "resolve_model",
     "save_model",
+    "verify_model",
 ]

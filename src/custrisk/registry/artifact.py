@@ -1,10 +1,17 @@
 """Saving and loading model artifacts with integrity checks.
 
-A model version is a folder holding ``model.joblib`` (the fitted pipeline) and
-``model.json`` (the model card). The card records the SHA-256 of the joblib file; when
-``CUSTRISK_SIGNING_KEY`` is set, an HMAC-SHA256 over the card is written at training and
-required at loading. Loading checks the card, the library versions and the hash *before*
-unpickling: a tampered, unsigned or incompatible artifact is refused and never loaded.
+A model version is a folder ``NAME/VERSION`` holding ``model.joblib`` (the fitted
+pipeline), ``model.json`` (the model card) and the files scoring reads (the model's own
+``indicators.yaml``) or people read (points and bins tables). The card lists every other
+file of the folder with its SHA-256 and size, and names its own model and version; when
+``CUSTRISK_SIGNING_KEY`` is set, an HMAC-SHA256 over the whole card is written at training
+and required at loading, so the signature covers every file and the folder's identity.
+
+Loading reads each file once, checks those bytes against the card and unpickles the model
+from the same bytes in memory: what was checked is what runs. Without a signing key only
+the card's own hashes are checked, which protects against damage, not against someone who
+can write the model folder (see docs/security.md): ``CUSTRISK_REQUIRE_SIGNED=1`` (or
+``require_signed=True``) refuses every model that is not signed and verified.
 """
 
 from __future__ import annotations
@@ -12,40 +19,94 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
 import platform
-from dataclasses import dataclass
+import shutil
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import custrisk.model as estimators
 from custrisk import __version__
-from custrisk.errors import ModelArtifactError
+from custrisk.config._yaml import join_limited
+from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.io.atomic import atomic_path, write_text
-from custrisk.registry.store import CARD, ModelRef, check_name, models_dir, next_version
+from custrisk.registry.store import (
+    CARD,
+    ModelRef,
+    NameLock,
+    lock_model_name,
+    models_dir,
+    next_version,
+)
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 MODEL_CARD = CARD
 SIGNING_KEY_ENV = "CUSTRISK_SIGNING_KEY"
-FORMAT_VERSION = 1
+REQUIRE_SIGNED_ENV = "CUSTRISK_REQUIRE_SIGNED"
+FORMAT_VERSION = 2
 # library -> how many leading version parts must match for a pickle to be trusted
 COMPATIBLE_PARTS = {"scikit-learn": 2, "numpy": 1, "joblib": 1}
+# how a model's signature was checked when it was loaded
+TRUST_VERIFIED = "verified"  # HMAC checked with the signing key
+TRUST_UNSIGNED = "unsigned"  # no key, no signature: SHA-256 against the card only
+TRUST_UNVERIFIED = "unverified"  # signed, but loaded without the key (--allow-unverified)
+_YES = ("1", "true", "yes", "on")
+_NO = ("", "0", "false", "no", "off")
 
 
 @dataclass
 class LoadedModel:
-    """A verified model: the fitted object and its card."""
+    """A verified model: the fitted object, its card and the verified bytes of its files."""
 
     ref: ModelRef
     model: Any
     card: dict[str, Any]
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    trust: str = TRUST_UNSIGNED
 
     @property
     def model_id(self) -> str:
         return str(self.card.get("model_id", self.ref.model_id))
+
+    def file_bytes(self, name: str) -> bytes:
+        """The bytes of one file of the model folder, as verified at loading.
+
+        Read from memory, never again from disk: the folder may have changed since.
+        """
+        try:
+            return self.files[name]
+        except KeyError:
+            raise ModelArtifactError(
+                f"{self.ref.path / name}: not a verified file of model {self.model_id}",
+                hint="the model card lists no such file; retrain the model",
+            ) from None
+
+    def file_text(self, name: str) -> str:
+        """A verified text file of the model folder (UTF-8)."""
+        try:
+            return self.file_bytes(name).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ModelArtifactError(
+                f"{self.ref.path / name}: not valid UTF-8 (byte {exc.start})",
+                hint="retrain the model",
+            ) from None
+
+
+@dataclass
+class VerifiedFolder:
+    """A model folder whose card and files passed every check (nothing unpickled yet)."""
+
+    card: dict[str, Any]
+    files: dict[str, bytes]
+    trust: str
 
 
 def library_versions() -> dict[str, str]:
@@ -84,6 +145,31 @@ def _signing_key() -> bytes | None:
     return key.encode("utf-8") if key else None
 
 
+def require_signed_default() -> bool:
+    """Whether ``CUSTRISK_REQUIRE_SIGNED`` asks to refuse models that are not signed."""
+    raw = os.environ.get(REQUIRE_SIGNED_ENV, "")
+    value = raw.strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise UsageError(
+        f"{REQUIRE_SIGNED_ENV}={raw!r} is not a yes/no value",
+        hint=f"set it to 1 to refuse models that are not signed, or 0 ({', '.join(_YES)} mean yes)",
+    )
+
+
+def _plain_file_name(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..", MODEL_CARD)
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and not name.startswith(".")
+    )
+
+
 def save_model(
     model: Any,
     card: dict[str, Any],
@@ -91,17 +177,42 @@ def save_model(
     name: str,
     models: str | os.PathLike[str] | None = None,
     extra_files: dict[str, str] | None = None,
+    lock: NameLock | None = None,
 ) -> ModelRef:
-    """Write a new version of model ``name``: joblib file, card, and extra text files.
+    """Write a new version of model ``name``: joblib file, extra text files, and the card
+    listing them all (signed when ``CUSTRISK_SIGNING_KEY`` is set).
 
-    The folder appears complete or not at all (written under a temporary name, then
-    renamed).
+    The folder appears complete or not at all (written under ``.VERSION.partial``, then
+    renamed), under the name's lock: pass ``lock`` when the caller already holds it
+    (see :func:`custrisk.registry.lock_model_name`), else it is taken here.
+
+    Raises
+    ------
+    UsageError
+        When the name is not allowed, or another live process is writing a version of it.
     """
+    root = models_dir(models)
+    for filename in extra_files or {}:
+        if not _plain_file_name(filename) or filename == MODEL_FILE:
+            raise UsageError(f"extra model file name {filename!r} is not allowed")
+    if lock is not None:
+        if (lock.root, lock.name) != (root, name):
+            raise UsageError(f"the lock held is for model {lock.name!r} in {lock.root}")
+        return _save_locked(model, card, root=root, name=name, extra_files=extra_files)
+    with lock_model_name(name, root):
+        return _save_locked(model, card, root=root, name=name, extra_files=extra_files)
+
+
+def _save_locked(
+    model: Any,
+    card: dict[str, Any],
+    *,
+    root: Path,
+    name: str,
+    extra_files: dict[str, str] | None,
+) -> ModelRef:
     import joblib
 
-    root = models_dir(models)
-    check_name(name)
-    (root / name).mkdir(parents=True, exist_ok=True)
     version = next_version(root, name)
     final = root / name / str(version)
     staging = root / name / f".{version}.partial"
@@ -109,7 +220,13 @@ def save_model(
     try:
         with atomic_path(staging / MODEL_FILE) as tmp:
             joblib.dump(model, tmp, compress=3)
+        for filename, text in (extra_files or {}).items():
+            write_text(staging / filename, text)
         artifact = staging / MODEL_FILE
+        files = {
+            path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+            for path in sorted(staging.iterdir())
+        }
         card = {
             "format_version": FORMAT_VERSION,
             "model_id": f"{name}@{version}",
@@ -118,11 +235,8 @@ def save_model(
             "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             **card,
             "libraries": library_versions(),
-            "artifact": {
-                "file": MODEL_FILE,
-                "sha256": sha256_file(artifact),
-                "bytes": artifact.stat().st_size,
-            },
+            "artifact": {"file": MODEL_FILE, **files[artifact.name]},
+            "files": files,
         }
         key = _signing_key()
         if key is not None:
@@ -134,28 +248,17 @@ def save_model(
             staging / MODEL_CARD,
             json.dumps(card, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
         )
-        for filename, text in (extra_files or {}).items():
-            write_text(staging / filename, text)
         os.replace(staging, final)
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("saved model %s@%d to %s", name, version, final)
     return ModelRef(name, version, final)
 
 
-def read_card(ref: ModelRef) -> dict[str, Any]:
-    """The model card, parsed and with its signature verified when a key is configured."""
-    card_path = ref.path / MODEL_CARD
-    if not card_path.is_file():
-        raise ModelArtifactError(
-            f"{card_path}: model card missing",
-            hint="the model folder is incomplete; retrain the model",
-        )
+def _parse_card(card_path: Path, data: bytes) -> dict[str, Any]:
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        card = json.loads(data.decode("utf-8"))
     except ValueError as exc:
         raise ModelArtifactError(
             f"{card_path}: model card is not valid JSON ({exc})",
@@ -165,8 +268,40 @@ def read_card(ref: ModelRef) -> dict[str, Any]:
         raise ModelArtifactError(
             f"{card_path}: unsupported model card format "
             f"{card.get('format_version') if isinstance(card, dict) else '?'}",
-            hint=f"this custrisk reads format {FORMAT_VERSION}; retrain the model",
+            hint=f"this custrisk reads format {FORMAT_VERSION} (a card that lists and signs "
+            "every file of the model folder); retrain the model",
         )
+    return card
+
+
+def _read_card_bytes(ref: ModelRef) -> bytes:
+    card_path = ref.path / MODEL_CARD
+    try:
+        return card_path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise ModelArtifactError(
+            f"{card_path}: model card missing",
+            hint="the model folder is incomplete; retrain the model",
+        ) from None
+
+
+def read_card(ref: ModelRef) -> dict[str, Any]:
+    """The model card, for display: parsed, and its signature verified when a key is set
+    (without the key a signed card is returned unchecked).
+
+    Use :func:`verify_model` or :func:`load_model` before trusting anything in the folder.
+    """
+    card_path = ref.path / MODEL_CARD
+    card = _parse_card(card_path, _read_card_bytes(ref))
+    if _signing_key() is not None:
+        _check_signature(card_path, card, require_signed=False, allow_unverified=False)
+    return card
+
+
+def _check_signature(
+    card_path: Path, card: dict[str, Any], *, require_signed: bool, allow_unverified: bool
+) -> str:
+    """How far the card can be trusted, or a ModelArtifactError."""
     key = _signing_key()
     signature = card.get("signature")
     if key is not None:
@@ -184,46 +319,58 @@ def read_card(ref: ModelRef) -> dict[str, Any]:
                 "changed, or it was signed with another key)",
                 hint="use the model's original signing key, or retrain the model",
             )
-    elif signature:
+        return TRUST_VERIFIED
+    if require_signed:
+        raise ModelArtifactError(
+            f"{card_path}: signed models are required ({REQUIRE_SIGNED_ENV}=1 or "
+            f"--require-signed) but {SIGNING_KEY_ENV} is not set, so no signature can be "
+            "checked",
+            hint=f"set {SIGNING_KEY_ENV} to the registry's signing key",
+        )
+    if signature:
+        if not allow_unverified:
+            raise ModelArtifactError(
+                f"{card_path}: the model is signed but {SIGNING_KEY_ENV} is not set, so its "
+                "signature cannot be checked; it was not loaded",
+                hint=f"set {SIGNING_KEY_ENV} to the key it was signed with (or pass "
+                "--allow-unverified to load it unchecked, which is unsafe)",
+            )
         log.warning(
-            "%s is signed but %s is not set: the signature is not checked",
-            card_path,
+            "UNVERIFIED MODEL: %s is signed but %s is not set; loading it anyway "
+            "(--allow-unverified). Anyone who can write that folder can run code here.",
+            card_path.parent,
             SIGNING_KEY_ENV,
         )
-    return card
+        return TRUST_UNVERIFIED
+    return TRUST_UNSIGNED
 
 
-def load_model(ref: ModelRef) -> LoadedModel:
-    """Verify and load a model version.
-
-    Checks, in order and before unpickling: the card (and its HMAC signature when
-    ``CUSTRISK_SIGNING_KEY`` is set), library compatibility, the joblib file's presence and
-    its SHA-256.
-
-    Raises
-    ------
-    ModelArtifactError
-        Naming the file and the failed check (exit code 2).
-    """
-    card = read_card(ref)
-    _check_libraries(ref, card)
-    artifact = card.get("artifact") or {}
-    path = ref.path / str(artifact.get("file", MODEL_FILE))
-    if path.name != MODEL_FILE or not path.is_file():
+def _check_identity(ref: ModelRef, card: dict[str, Any], card_path: Path) -> None:
+    """The card's name and version are those of the folder it was loaded from."""
+    name, version = card.get("name"), card.get("version")
+    if (
+        not isinstance(name, str)
+        or not isinstance(version, int)
+        or isinstance(version, bool)
+        or card.get("model_id") != f"{name}@{version}"
+    ):
         raise ModelArtifactError(
-            f"{path}: model file missing", hint="the model folder is incomplete; retrain the model"
+            f"{card_path}: the card's name, version and model_id do not agree "
+            f"({name!r}, {version!r}, {card.get('model_id')!r})",
+            hint="the card was edited or damaged; retrain the model",
         )
-    actual = sha256_file(path)
-    if not hmac.compare_digest(actual, str(artifact.get("sha256", ""))):
+    folder = Path(os.path.abspath(ref.path))
+    where = f"{folder.parent.name}/{folder.name}"
+    if (folder.parent.name, folder.name) != (name, str(version)) or (
+        ref.name,
+        ref.version,
+    ) != (name, version):
         raise ModelArtifactError(
-            f"{path}: SHA-256 check failed: the file does not match its model card "
-            f"(expected {str(artifact.get('sha256', ''))[:12]}…, found {actual[:12]}…)",
-            hint="the file was changed or damaged; it was not loaded. Retrain or restore it",
+            f"{card_path}: the card is model {name}@{version} but its folder is {where}",
+            hint=f"a model version stays in the folder it was saved to ({name}/{version}); "
+            "move it back there (a copy under another name or version is refused), or "
+            "retrain",
         )
-    import joblib
-
-    model = joblib.load(path)
-    return LoadedModel(ref, model, card)
 
 
 def _check_libraries(ref: ModelRef, card: dict[str, Any]) -> None:
@@ -238,3 +385,186 @@ def _check_libraries(ref: ModelRef, card: dict[str, Any]) -> None:
                 f"{was or 'unknown'}, this environment has {now}",
                 hint=f"install {library}=={was} or retrain the model here",
             )
+
+
+def _manifest(card: dict[str, Any], card_path: Path) -> dict[str, tuple[str, int]]:
+    """``{file name: (sha256, size)}`` from the card's file list, checked for shape."""
+    files = card.get("files")
+    if not isinstance(files, dict) or MODEL_FILE not in files:
+        raise ModelArtifactError(
+            f"{card_path}: the card lists no files (or not {MODEL_FILE})",
+            hint="the card was edited or damaged; retrain the model",
+        )
+    manifest: dict[str, tuple[str, int]] = {}
+    for name, entry in files.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        size = entry.get("bytes") if isinstance(entry, dict) else None
+        if (
+            not _plain_file_name(name)
+            or not isinstance(digest, str)
+            or not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+        ):
+            raise ModelArtifactError(
+                f"{card_path}: key 'files': bad entry {name!r}",
+                hint="the card was edited or damaged; retrain the model",
+            )
+        manifest[name] = (digest, size)
+    artifact = card.get("artifact")
+    if not isinstance(artifact, dict) or artifact.get("file") != MODEL_FILE:
+        raise ModelArtifactError(
+            f"{card_path}: key 'artifact': not {MODEL_FILE}",
+            hint="the card was edited or damaged; retrain the model",
+        )
+    if artifact.get("sha256") != manifest[MODEL_FILE][0]:
+        raise ModelArtifactError(
+            f"{card_path}: keys 'artifact' and 'files' give {MODEL_FILE} different hashes",
+            hint="the card was edited or damaged; retrain the model",
+        )
+    return manifest
+
+
+def _check_listing(ref: ModelRef, manifest: Mapping[str, tuple[str, int]]) -> None:
+    """The folder holds exactly the card and the files it lists."""
+    try:
+        present = sorted(os.listdir(ref.path))
+    except OSError as exc:
+        raise ModelArtifactError(
+            f"{ref.path}: model folder unreadable ({exc.strerror})",
+            hint="check the path and its permissions",
+        ) from None
+    unexpected = [name for name in present if name != MODEL_CARD and name not in manifest]
+    if unexpected:
+        raise ModelArtifactError(
+            f"{ref.path}: {len(unexpected)} file(s) in the model folder are not listed in "
+            f"its card: {join_limited(repr(n) for n in unexpected)}",
+            hint="a model folder holds only the files its card lists; remove them, or "
+            "restore the folder from a clean copy",
+        )
+
+
+def _read_verified(path: Path, digest: str, size: int) -> bytes:
+    """Open ``path`` once, read it and check the bytes read against the card."""
+    try:
+        handle = path.open("rb")
+    except (FileNotFoundError, NotADirectoryError):
+        raise ModelArtifactError(
+            f"{path}: model file missing", hint="the model folder is incomplete; retrain the model"
+        ) from None
+    with handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelArtifactError(
+                f"{path}: not a regular file", hint="restore the model folder from a clean copy"
+            )
+        found = info.st_size
+        data = handle.read(size + 1) if found == size else b""
+    if found != size or len(data) != size:
+        raise ModelArtifactError(
+            f"{path}: SHA-256 check failed: the file does not match its model card "
+            f"(expected {size:,} bytes, found {max(found, len(data)):,}); it was not loaded",
+            hint="the file was changed or damaged. Retrain or restore it",
+        )
+    actual = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(actual, digest):
+        raise ModelArtifactError(
+            f"{path}: SHA-256 check failed: the file does not match its model card "
+            f"(expected {digest[:12]}…, found {actual[:12]}…); it was not loaded",
+            hint="the file was changed or damaged. Retrain or restore it",
+        )
+    return data
+
+
+def verify_model(
+    ref: ModelRef, *, require_signed: bool | None = None, allow_unverified: bool = False
+) -> VerifiedFolder:
+    """Check a model folder without unpickling anything.
+
+    In order: the card (and its HMAC signature when ``CUSTRISK_SIGNING_KEY`` is set), that
+    the card names this folder's model and version, library compatibility, that the folder
+    holds exactly the files the card lists, and each file's size and SHA-256. Each file
+    is read once; the verified bytes are returned.
+
+    Parameters
+    ----------
+    ref : ModelRef
+        The model version (see :func:`custrisk.registry.resolve_model`).
+    require_signed : bool, optional
+        Refuse a model whose signature is not checked with the key; ``None`` reads
+        ``CUSTRISK_REQUIRE_SIGNED``.
+    allow_unverified : bool
+        Load a signed model without the key to check it (a loud warning is logged);
+        otherwise it is refused. Ignored when signed models are required.
+
+    Raises
+    ------
+    ModelArtifactError
+        Naming the file and the failed check (exit code 2).
+    """
+    require = require_signed_default() if require_signed is None else require_signed
+    card_path = ref.path / MODEL_CARD
+    card = _parse_card(card_path, _read_card_bytes(ref))
+    trust = _check_signature(
+        card_path, card, require_signed=require, allow_unverified=allow_unverified
+    )
+    _check_identity(ref, card, card_path)
+    _check_libraries(ref, card)
+    manifest = _manifest(card, card_path)
+    _check_listing(ref, manifest)
+    files = {
+        name: _read_verified(ref.path / name, digest, size)
+        for name, (digest, size) in manifest.items()
+    }
+    return VerifiedFolder(card, files, trust)
+
+
+def estimator_types() -> tuple[type, ...]:
+    """The classes a custrisk model file may hold."""
+    return (estimators.LogisticScorecard, estimators.TreeModel)
+
+
+def load_model(
+    ref: ModelRef,
+    *,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+    types: tuple[type, ...] | None = None,
+) -> LoadedModel:
+    """Verify and load a model version.
+
+    Runs :func:`verify_model`, then unpickles the model from the verified bytes in memory
+    (the file is not opened again) and checks that it is one of ``types`` (default:
+    custrisk's estimators) before anything uses it.
+
+    Parameters
+    ----------
+    ref, require_signed, allow_unverified
+        As for :func:`verify_model`.
+    types : tuple of classes, optional
+        What the unpickled object must be an instance of.
+
+    Raises
+    ------
+    ModelArtifactError
+        Naming the file and the failed check (exit code 2).
+    """
+    verified = verify_model(ref, require_signed=require_signed, allow_unverified=allow_unverified)
+    path = ref.path / MODEL_FILE
+    import joblib
+
+    try:
+        model = joblib.load(io.BytesIO(verified.files.pop(MODEL_FILE)))
+    except Exception as exc:
+        raise ModelArtifactError(
+            f"{path}: the model could not be unpickled ({type(exc).__name__}: {exc})",
+            hint="retrain the model with this environment's libraries",
+        ) from None
+    allowed = types if types is not None else estimator_types()
+    if not isinstance(model, allowed):
+        raise ModelArtifactError(
+            f"{path}: holds a {type(model).__module__}.{type(model).__qualname__}, not one of "
+            f"{', '.join(t.__name__ for t in allowed)}",
+            hint="the folder does not hold a model saved by custrisk train; retrain the model",
+        )
+    return LoadedModel(ref, model, verified.card, verified.files, verified.trust)

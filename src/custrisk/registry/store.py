@@ -1,20 +1,37 @@
-"""Finding models: a path, a NAME (its latest version) or NAME@VERSION."""
+"""Finding models: a path, a NAME (its latest version) or NAME@VERSION.
+
+Writing a new version of a model name happens under that name's lock
+(``NAME/.lock``, an ``fcntl.flock`` held by the writing process, holding its pid, host and
+start time): a second writer is refused while the first lives, and the half-written
+``NAME/.N.partial`` folder of a writer that died is removed by the next one.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
 import json
+import logging
 import os
 import re
+import shutil
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from custrisk.errors import ModelArtifactError, UsageError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODELS_DIR = "models"
 MODELS_DIR_ENV = "CUSTRISK_MODELS_DIR"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CARD = "model.json"
+LOCK_FILE = ".lock"
+PARTIAL_RE = re.compile(r"\.\d+\.partial")
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,91 @@ def versions(root: Path, name: str) -> list[int]:
 def next_version(root: Path, name: str) -> int:
     found = versions(root, name)
     return (found[-1] + 1) if found else 1
+
+
+@dataclass(frozen=True)
+class NameLock:
+    """The lock on one model name, held while a new version of it is trained and saved."""
+
+    root: Path
+    name: str
+    fd: int
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.name
+
+
+def _holder_text(fd: int) -> str:
+    """Who holds (or held) a name lock, from the lock file's content."""
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or "pid" not in info:
+        return ""
+    return (
+        f"pid {info.get('pid')} on host {info.get('host', '?')}, "
+        f"started {info.get('started_at', '?')}"
+    )
+
+
+@contextlib.contextmanager
+def lock_model_name(name: str, models: str | os.PathLike[str] | None = None) -> Iterator[NameLock]:
+    """Hold the lock on model ``name`` while a new version of it is written.
+
+    A half-written ``.N.partial`` folder found once the lock is held was left by a
+    writer that died (a live one would hold the lock); it is removed.
+
+    Raises
+    ------
+    UsageError
+        When another live process holds the lock, naming its pid, host and start time.
+    """
+    root = models_dir(models)
+    check_name(name)
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(fd) or "its details are not written yet"
+            raise UsageError(
+                f"model {name!r} in {root} is being trained by another process ({holder})",
+                hint="wait for that train to finish, or train under another --name",
+            ) from None
+        previous = _holder_text(fd)
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        _remove_stale_partials(folder, previous)
+        try:
+            yield NameLock(root, name, fd)
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_partials(folder: Path, previous: str) -> None:
+    for stale in sorted(p for p in folder.iterdir() if PARTIAL_RE.fullmatch(p.name)):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+        log.warning(
+            "removed %s: left by a train that did not finish (%s)",
+            stale,
+            f"{previous}, no longer running" if previous else "its process is no longer running",
+        )
 
 
 def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> ModelRef:

@@ -23,7 +23,7 @@ from custrisk.data.clean import (
     null_variants,
 )
 from custrisk.errors import DataError
-from custrisk.io.atomic import atomic_path
+from custrisk.io.atomic import atomic_path, ensure_dir
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import escape_formula_cells
@@ -108,9 +108,9 @@ class Workspace:
     rejects: pd.DataFrame = field(repr=False)
 
     def write_validation(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``rejects.csv`` and ``validation_report.json`` into ``out_dir``, atomically."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        """Write ``rejects.csv`` and ``validation_report.json`` into ``out_dir`` (created
+        with mode 0700), atomically."""
+        out_dir = ensure_dir(out_dir)
         rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
         with atomic_path(rejects_path) as tmp_rejects, atomic_path(report_path) as tmp_report:
             self._rejects_csv(tmp_rejects)

@@ -32,7 +32,7 @@ from typing import Any
 
 from custrisk import __version__
 from custrisk.errors import CustriskError
-from custrisk.io.atomic import atomic_open, write_bytes
+from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.context import (
     PortfolioStats,
@@ -399,8 +399,7 @@ def render_reports(
     selected = select_customers(
         inputs, customers=customers, grades=grades, alert_levels=alert_levels
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     with contextlib.suppress(OSError):
         os.chmod(out, 0o700)
     previous = read_manifest(out)

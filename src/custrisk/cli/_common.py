@@ -51,6 +51,15 @@ ModelsDirOpt = Annotated[
         show_default=False,
     ),
 ]
+CsvEncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--csv-encoding",
+        help="Encoding of the CSV files written: utf-8-sig (UTF-8 with a BOM, so that Excel "
+        "shows Chinese text correctly) or utf-8 (no BOM) [default: utf-8-sig].",
+        show_default=False,
+    ),
+]
 LabelsOpt = Annotated[
     Path,
     typer.Option(
@@ -73,12 +82,14 @@ def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:
         ) from None
 
 
-def write_rejects_beside(workspace: Workspace, out: Path) -> Path | None:
+def write_rejects_beside(
+    workspace: Workspace, out: Path, *, csv_encoding: str | None = None
+) -> Path | None:
     """Write the rows rejected while cleaning next to an output file, and say so."""
     if not len(workspace.rejects):
         return None
     path = out.with_name(f"{out.stem}.rejects.csv")
-    workspace.write_rejects(path)
+    workspace.write_rejects(path, csv_encoding=csv_encoding)
     dropped = workspace.report.rows_rejected
     err_console.print(
         f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "

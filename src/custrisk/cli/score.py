@@ -11,6 +11,7 @@ from rich.table import Table
 
 from custrisk.cli._common import (
     AsOfOpt,
+    CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     ModelOpt,
@@ -83,6 +84,7 @@ def score(
             "or above fires: red, orange, yellow or never.",
         ),
     ] = "never",
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -93,6 +95,7 @@ def score(
     """
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.modeling import open_model, score_data, write_score_outputs
     from custrisk.modeling.pipeline import LANGUAGES, model_indicator_config
     from custrisk.policy import (
@@ -107,6 +110,7 @@ def score(
     )
 
     output_format(out)
+    parse_csv_encoding(csv_encoding)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     if lang not in LANGUAGES:
@@ -135,13 +139,13 @@ def score(
     )
     result.frame = applied.scores
     target = alerts_path(out)
-    digest = write_alerts(applied.alerts, target)
+    digest = write_alerts(applied.alerts, target, csv_encoding=csv_encoding)
     applied.summary["alerts"].update({"file": target.name, "sha256": digest})
     if previous is not None:
         applied.summary["migration"]["previous_file"] = str(previous)
     result.run.update(applied.summary)
-    write_score_outputs(result, out)
-    write_rejects_beside(result.features.workspace, out)
+    write_score_outputs(result, out, csv_encoding=csv_encoding)
+    write_rejects_beside(result.features.workspace, out, csv_encoding=csv_encoding)
 
     frame = result.frame
     console.print(

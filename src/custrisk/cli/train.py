@@ -10,6 +10,7 @@ from rich.table import Table
 
 from custrisk.cli._common import (
     AsOfOpt,
+    CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     LabelsOpt,
@@ -52,11 +53,15 @@ def train(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Train a model on the exports in DATA_DIR and the labels, evaluate it on a hold-out
     split and k-fold CV, and save it to the registry as NAME@VERSION.
     """
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.modeling import train_model
+
+    parse_csv_encoding(csv_encoding)
 
     result = train_model(
         data_dir,
@@ -69,6 +74,7 @@ def train(
         sources_config=sources,
         encoding=encoding,
         as_of=parse_date(as_of),
+        csv_encoding=csv_encoding,
     )
     card = result.card
     training = card["training"]

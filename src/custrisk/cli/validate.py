@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from custrisk.cli._common import CsvEncodingOpt
 from custrisk.cli._console import console, err_console
 from custrisk.data import REJECTS_FILE, ValidationReport, load_workspace
 from custrisk.errors import CheckFailed, UsageError
+from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 app = typer.Typer()
 
@@ -38,6 +40,7 @@ def validate(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
     rejects.csv with its file, line, column and reason.
@@ -47,9 +50,10 @@ def validate(
     """
     if output_format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+    parse_csv_encoding(csv_encoding)
     workspace = load_workspace(data_dir, config=config, encoding=encoding)
     out_dir = out if out is not None else data_dir / "validation"
-    rejects_path, report_path = workspace.write_validation(out_dir)
+    rejects_path, report_path = workspace.write_validation(out_dir, csv_encoding=csv_encoding)
     report = workspace.report
     if output_format == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

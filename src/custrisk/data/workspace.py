@@ -26,7 +26,7 @@ from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
-from custrisk.io.safe_csv import escape_formula_cells
+from custrisk.io.safe_csv import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -107,29 +107,30 @@ class Workspace:
     report: ValidationReport
     rejects: pd.DataFrame = field(repr=False)
 
-    def write_validation(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    def write_validation(
+        self, out_dir: str | os.PathLike[str], *, csv_encoding: str | None = None
+    ) -> tuple[Path, Path]:
         """Write ``rejects.csv`` and ``validation_report.json`` into ``out_dir`` (created
         with mode 0700), atomically."""
         out_dir = ensure_dir(out_dir)
         rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
-        with atomic_path(rejects_path) as tmp_rejects, atomic_path(report_path) as tmp_report:
-            self._rejects_csv(tmp_rejects)
+        with atomic_path(report_path) as tmp_report:
             tmp_report.write_text(
                 json.dumps(self.report.to_dict(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
+            self.write_rejects(rejects_path, csv_encoding=csv_encoding)
         return rejects_path, report_path
 
-    def write_rejects(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rejected and repaired rows to ``path`` (CSV), atomically."""
-        with atomic_path(path) as tmp:
-            self._rejects_csv(tmp)
-        return Path(path)
+    def write_rejects(
+        self, path: str | os.PathLike[str], *, csv_encoding: str | None = None
+    ) -> Path:
+        """Write the rejected and repaired rows to ``path`` (CSV, mode 0600), atomically.
 
-    def _rejects_csv(self, path: Path) -> None:
-        # Values a spreadsheet would run as formulas get a leading quote.
-        rejects = self.rejects.assign(value=escape_formula_cells(self.rejects["value"]))
-        rejects.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        Text that a spreadsheet would run as a formula is escaped; ``csv_encoding`` is
+        UTF-8 with a BOM (the default) or ``utf-8``.
+        """
+        return write_csv(self.rejects, path, encoding=csv_encoding)
 
 
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:

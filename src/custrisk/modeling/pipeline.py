@@ -23,6 +23,7 @@ from custrisk.config.sources import SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
+from custrisk.io.safe_csv import csv_text
 from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
 from custrisk.monitoring import build_reference
 from custrisk.registry import LoadedModel, ModelRef, load_model, resolve_model, save_model
@@ -163,12 +164,15 @@ def train_model(
     sources_config: str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
+    csv_encoding: str | None = None,
 ) -> TrainResult:
     """Train a model on labelled exports, evaluate it, and save it to the registry.
 
     The model is fitted on the training part of a stratified hold-out split (or an
     out-of-time split when configured); hold-out metrics therefore describe exactly the
     saved model. k-fold CV on the training part gives the spread of the metrics.
+    ``csv_encoding`` is that of the CSV tables in the model folder (UTF-8 with a BOM by
+    default).
     """
     from custrisk.model import (
         cross_validate,
@@ -289,12 +293,10 @@ def train_model(
     }
     extra = {INDICATORS_FILE: indicator_text}
     if algorithm == "logistic":
-        extra[POINTS_FILE] = estimator.points_table().to_csv(index=False, lineterminator="\n")
-        extra[BINS_FILE] = estimator.binner_.bin_table().to_csv(index=False, lineterminator="\n")
+        extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
+        extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
     if len(features.workspace.rejects):
-        extra["training_rejects.csv"] = features.workspace.rejects.to_csv(
-            index=False, lineterminator="\n"
-        )
+        extra["training_rejects.csv"] = csv_text(features.workspace.rejects, encoding=csv_encoding)
     ref = save_model(estimator, card, name=name or algorithm, models=models_dir, extra_files=extra)
     return TrainResult(ref, {**card, "model_id": ref.model_id})
 
@@ -523,8 +525,14 @@ def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
     return out.with_name(out.stem + DETAILS_SUFFIX), out.with_name(out.stem + RUN_SUFFIX)
 
 
-def write_score_outputs(result: ScoreResult, out: str | os.PathLike[str]) -> list[Path]:
-    """Write the scores table and its sidecars (details, run facts), each atomically."""
+def write_score_outputs(
+    result: ScoreResult, out: str | os.PathLike[str], *, csv_encoding: str | None = None
+) -> list[Path]:
+    """Write the scores table and its sidecars (details, run facts), each atomically.
+
+    A CSV scores file has every text cell that a spreadsheet would run as a formula
+    escaped (ids included) and is UTF-8 with a BOM unless ``csv_encoding`` is ``utf-8``.
+    """
     import json
 
     import pyarrow as pa
@@ -534,7 +542,7 @@ def write_score_outputs(result: ScoreResult, out: str | os.PathLike[str]) -> lis
     from custrisk.io.atomic import atomic_path, write_text
 
     details_path, run_path = sidecar_paths(out)
-    write_indicators(result.frame, out)
+    write_indicators(result.frame, out, csv_encoding=csv_encoding)
     with atomic_path(details_path) as tmp:
         pq.write_table(pa.Table.from_pandas(result.details, preserve_index=False), tmp)
     write_text(

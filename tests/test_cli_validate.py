@@ -79,10 +79,24 @@ def test_rejected_rows_are_in_rejects_csv(
 
 
 def test_formula_values_are_neutralised_in_rejects_csv(runner: CliRunner, tmp_path: Path) -> None:
-    runner.invoke(app, ["validate", str(BAD_INPUTS / "formula_cells"), "--out", str(tmp_path)])
-    text = (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig")
+    raw = tmp_path / "raw" / "rejects_unmasked.csv"
+    runner.invoke(
+        app,
+        [
+            "validate",
+            str(BAD_INPUTS / "formula_cells"),
+            "--out",
+            str(tmp_path),
+            "--rejects-unmasked",
+            str(raw),
+        ],
+    )
+    text = raw.read_text(encoding="utf-8-sig")
     assert "'@SUM(A1:A9)" in text
     assert ",@SUM" not in text and ',"=HYPERLINK' not in text
+    # rejects.csv masks the names (PII) and still escapes what is left of them
+    masked = (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert ",'=**," in masked and ",'@**," in masked
 
 
 @pytest.mark.parametrize("case", ["clean", "gbk_clean", "utf8_bom"])

@@ -1,8 +1,9 @@
 """What custrisk writes is safe to hand to people, end to end.
 
 A month's run (validate, indicators, train, score, alerts, report) on exports whose ids,
-names and categories hold spreadsheet formulas: no CSV cell a spreadsheet would run as a
-formula, ids that read back as written, private folders, UTF-8 with a BOM for Excel.
+names and categories hold spreadsheet formulas and whose rejected rows hold personal
+data: no CSV cell a spreadsheet would run as a formula, no raw personal data in any
+file but the one the user names, private folders, UTF-8 with a BOM for Excel.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ DATE = ["--report-date", "2026-11-05"]
 class Run:
     data: Path
     root: Path  # every output of the run, and nothing else
-    raw: Path  # inputs of the run kept apart from its outputs
+    raw: Path  # the files named with --rejects-unmasked
     names: tuple[str, ...]  # of the rejected credit rows
     results: dict[str, Result] = field(default_factory=dict)
     report_args: list[str] = field(default_factory=list)
@@ -61,15 +62,18 @@ def hostile_run(
     try:
         run.results["validate"] = _invoke(
             "validate", data, "--out", root / "validation" / "2026-10",
+            "--rejects-unmasked", raw / "validate.csv",
         )  # fmt: skip
         run.results["indicators"] = _invoke(
             "indicators", data, "--out", root / "indicators" / "2026-10.csv"
         )
         run.results["train"] = _invoke(
             "train", data, "--labels", data / "labels.csv", "--models-dir", root / "models",
+            "--rejects-unmasked", raw / "train.csv",
         )  # fmt: skip
         run.results["score"] = _invoke(
             "score", data, "-m", "logistic", "--models-dir", root / "models", "-o", run.scores,
+            "--rejects-unmasked", raw / "score.csv",
         )  # fmt: skip
         run.results["alerts"] = _invoke("alerts", run.scores, "--format", "csv")
         run.results["alerts_out"] = _invoke(
@@ -159,6 +163,46 @@ def test_escaped_ids_read_back_as_written(hostile_run: Run, tmp_path: Path) -> N
     assert not out.read_bytes().startswith(BOM)  # --csv-encoding utf-8: no BOM
 
 
+def _personal_data(run: Run) -> list[str]:
+    """The names of the rejected rows, then every phone and id number of the input."""
+    with (run.data / "credit.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    phone, id_number = rows[0].index("phone"), rows[0].index("id_number")
+    numbers = [v for row in rows[1:] for v in (row[phone], row[id_number]) if len(v) >= 7]
+    return [*run.names, *numbers]
+
+
+def _file_text(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).to_csv(index=False)
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_no_file_written_holds_raw_personal_data(hostile_run: Run) -> None:
+    secrets = _personal_data(hostile_run)
+    files = [p for p in hostile_run.root.rglob("*") if p.is_file() and p.suffix != ".pdf"]
+    assert any(p.name == "training_rejects.csv" for p in files)
+    for path in files:
+        text = _file_text(path)
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.relative_to(hostile_run.root)} holds {leaked[:3]}"
+    rejects = (hostile_run.root / "validation" / "2026-10" / "rejects.csv").read_text("utf-8-sig")
+    assert "测**" in rejects  # names masked, not dropped
+
+
+def test_rejects_unmasked_go_only_to_the_file_the_user_names(hostile_run: Run) -> None:
+    numbers = _personal_data(hostile_run)[len(hostile_run.names) :]
+    for name in ("validate.csv", "train.csv", "score.csv"):
+        path = hostile_run.raw / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        text = path.read_text(encoding="utf-8-sig")
+        # the extra field, the duplicate and the spaces show the name; the bad phone and
+        # id number are the values of their rows
+        assert all(n in text for n in hostile_run.names[2:]), name
+        assert sum(s in text for s in numbers) >= 2, name
+    assert "holds personal data in clear" in hostile_run.results["validate"].stderr
+
+
 def test_folders_created_for_outputs_are_private(hostile_run: Run) -> None:
     root = hostile_run.root
     for folder in (
@@ -214,6 +258,10 @@ def test_readers_accept_a_manifest_saved_with_a_bom(hostile_run: Run, tmp_path: 
     ("args", "message"),
     [
         (["--csv-encoding", "gbk"], "--csv-encoding must be one of utf-8-sig, utf-8; got 'gbk'"),
+        (
+            ["--rejects-unmasked", "{out}/rejects.csv"],
+            "is also an output of this command; name a separate file",
+        ),
     ],
 )
 def test_output_options_are_checked_before_any_work(

@@ -1,4 +1,5 @@
-"""The one CSV writer: formula escaping that reads back exactly, BOM, private files."""
+"""The one CSV writer: formula escaping that reads back exactly, BOM, private files,
+and the masking of personal data in rejects."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from custrisk.config import load_sources_config
+from custrisk.data import mask_rejects
+from custrisk.data.clean import ISSUE_COLUMNS
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import (
     FORMULA_START,
@@ -103,3 +107,39 @@ def test_manifest_rows_are_found_again_by_their_escaped_ids(tmp_path: Path) -> N
     path = write_manifest(tmp_path, results, {}, order)
     assert "\n'=1+1," in path.read_text(encoding="utf-8-sig")
     assert list(read_manifest(tmp_path)) == order
+
+
+def _rejects(rows: list[dict[str, object]]) -> pd.DataFrame:
+    base = {"file": "credit.csv", "line": 2, "action": "dropped", "message": "m"}
+    return pd.DataFrame([{**base, **row} for row in rows], columns=ISSUE_COLUMNS)
+
+
+def test_personal_data_in_rejects_is_masked_by_column() -> None:
+    config = load_sources_config()
+    rejects = _rejects(
+        [
+            {"source": "credit", "column": "name", "rule": "formula", "value": " =欧阳娜娜 "},
+            {"source": "credit", "column": "phone", "rule": "pattern", "value": "25812345678"},
+            {"source": "credit", "column": "id_number", "rule": "x", "value": "11010519491231002Y"},
+            {"source": "credit", "column": "credit_limit", "rule": "out_of_range", "value": "-5"},
+            {"source": "transactions", "column": "", "rule": "field_count", "value": "T1,C1,x"},
+        ]
+    )
+    masked = mask_rejects(rejects, config)
+    assert masked["value"].tolist() == ["=**", "258****5678", "110***********002Y", "-5", "T1,C1,x"]
+    assert rejects["value"].iloc[0] == " =欧阳娜娜 "  # the input is not changed
+
+
+def test_whole_rows_of_a_source_with_personal_data_are_masked_field_by_field() -> None:
+    config = load_sources_config()
+    line = 'C1,"张,伟",13812345678,11010519491231002X,华东'
+    rejects = _rejects(
+        [
+            {"source": "credit", "column": "", "rule": "field_count", "value": line},
+            {"source": "credit", "column": "", "rule": "duplicate_row", "value": "C1,张伟,1"},
+        ]
+    )
+    assert mask_rejects(rejects, config)["value"].tolist() == [
+        "C**,张**,1**,1**,华**",
+        "C**,张**,1**",
+    ]

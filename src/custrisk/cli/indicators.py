@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from custrisk.cli._common import CsvEncodingOpt, parse_date, write_rejects_beside
+from custrisk.cli._common import (
+    CsvEncodingOpt,
+    RejectsUnmaskedOpt,
+    check_unmasked_target,
+    parse_date,
+    rejects_beside,
+    write_rejects_beside,
+)
 from custrisk.cli._console import console, err_console
 from custrisk.indicators import (
     IndicatorConfig,
@@ -73,6 +80,7 @@ def indicators(
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
     csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
     frequency, complaint rate, ...) and write one row per customer to --out.
@@ -82,6 +90,7 @@ def indicators(
     """
     output_format(out)
     parse_csv_encoding(csv_encoding)
+    check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
     from custrisk.config import load_sources_config
 
@@ -94,7 +103,7 @@ def indicators(
     result = compute_indicators(workspace.frames, indicator_config, as_of=day)
     write_indicators(result.frame, out, csv_encoding=csv_encoding)
     _print_summary(result, indicator_config)
-    write_rejects_beside(workspace, out, csv_encoding=csv_encoding)
+    write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)
     console.print(
         f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
     )

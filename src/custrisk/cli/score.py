@@ -16,8 +16,11 @@ from custrisk.cli._common import (
     EncodingOpt,
     ModelOpt,
     ModelsDirOpt,
+    RejectsUnmaskedOpt,
     SourcesOpt,
+    check_unmasked_target,
     parse_date,
+    rejects_beside,
     write_rejects_beside,
 )
 from custrisk.cli._console import console
@@ -85,13 +88,15 @@ def score(
         ),
     ] = "never",
     csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
 
     The model is verified (SHA-256, and HMAC when CUSTRISK_SIGNING_KEY is set) before it
     is loaded. The same data, model and configs give byte-identical scores and alerts
-    files.
+    files. Rows rejected while cleaning go to OUT's stem + .rejects.csv with names, phones
+    and id numbers masked.
     """
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
@@ -111,6 +116,7 @@ def score(
 
     output_format(out)
     parse_csv_encoding(csv_encoding)
+    check_unmasked_target(rejects_unmasked, out, alerts_path(out), rejects_beside(out))
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     if lang not in LANGUAGES:
@@ -145,7 +151,9 @@ def score(
         applied.summary["migration"]["previous_file"] = str(previous)
     result.run.update(applied.summary)
     write_score_outputs(result, out, csv_encoding=csv_encoding)
-    write_rejects_beside(result.features.workspace, out, csv_encoding=csv_encoding)
+    write_rejects_beside(
+        result.features.workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked
+    )
 
     frame = result.frame
     console.print(

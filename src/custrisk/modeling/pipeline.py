@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config.sources import SourcesConfig, load_sources_config
-from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.data import Workspace, load_labels, load_workspace, mask_rejects
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
 from custrisk.io.safe_csv import csv_text
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 INDICATORS_FILE = "indicators.yaml"
 POINTS_FILE = "points.csv"
 BINS_FILE = "bins.csv"
+TRAINING_REJECTS_FILE = "training_rejects.csv"
 PD_DECIMALS = 6
 LANGUAGES = ("zh", "en")
 
@@ -165,14 +166,18 @@ def train_model(
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
     csv_encoding: str | None = None,
+    rejects_unmasked: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a model on labelled exports, evaluate it, and save it to the registry.
 
     The model is fitted on the training part of a stratified hold-out split (or an
     out-of-time split when configured); hold-out metrics therefore describe exactly the
     saved model. k-fold CV on the training part gives the spread of the metrics.
-    ``csv_encoding`` is that of the CSV tables in the model folder (UTF-8 with a BOM by
-    default).
+
+    The model folder never holds personal data in clear: its ``training_rejects.csv``
+    has the columns flagged ``pii`` masked. ``rejects_unmasked`` names a file (mode
+    0600, outside the registry) for the rejected rows in clear. ``csv_encoding`` is that
+    of the CSV tables in the model folder (UTF-8 with a BOM by default).
     """
     from custrisk.model import (
         cross_validate,
@@ -295,8 +300,13 @@ def train_model(
     if algorithm == "logistic":
         extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
-    if len(features.workspace.rejects):
-        extra["training_rejects.csv"] = csv_text(features.workspace.rejects, encoding=csv_encoding)
+    workspace = features.workspace
+    if len(workspace.rejects):
+        extra[TRAINING_REJECTS_FILE] = csv_text(
+            mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding
+        )
+    if rejects_unmasked is not None:
+        workspace.write_rejects(rejects_unmasked, masked=False, csv_encoding=csv_encoding)
     ref = save_model(estimator, card, name=name or algorithm, models=models_dir, extra_files=extra)
     return TrainResult(ref, {**card, "model_id": ref.model_id})
 

@@ -9,7 +9,6 @@ import typer
 from rich import box
 from rich.table import Table
 
-from custrisk.cli._common import CsvEncodingOpt
 from custrisk.cli._console import console
 
 app = typer.Typer()
@@ -55,7 +54,15 @@ def alerts(
     lang: Annotated[
         str, typer.Option("--lang", help="Language of messages and actions in the table: zh or en.")
     ] = "zh",
-    csv_encoding: CsvEncodingOpt = None,
+    csv_encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--csv-encoding",
+            help="Encoding of the CSV: utf-8-sig (UTF-8 with a BOM, for Excel; the default "
+            "with --out) or utf-8 (the default on stdout).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """List the alerts of a scoring run, most severe first, with their handling actions.
 

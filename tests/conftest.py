@@ -57,3 +57,76 @@ def make_workspace(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+# -- exports holding spreadsheet formulas and personal data in rejected rows -------------
+
+#: Customer ids (and names) that a spreadsheet would run as formulas; the first is
+#: full-width and becomes ``=HYPERLINK("X")`` after normalisation.
+FORMULA_TEXTS = ('＝HYPERLINK("x")', "=1+1")
+#: Names of the credit rows that are rejected or repaired, in order: a bad phone, a bad
+#: id number, an extra field, an exact duplicate, spaces around the name. Distinctive,
+#: to grep for; the last three show in the rejects' values.
+REJECTED_NAMES = ("测试丙三", "测试丁四", "测试戊五", "测试己六", "测试庚七")
+
+
+@pytest.fixture(scope="session")
+def rejected_names() -> tuple[str, ...]:
+    """The names of the credit rows of :func:`hostile_exports` that are rejected or
+    repaired."""
+    return REJECTED_NAMES
+
+
+def _rewrite_csv(path: Path, edit: Callable[[list[list[str]]], list[list[str]]]) -> None:
+    import csv
+    import io
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(edit(rows))
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def hostile_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated exports where two customers' ids and names and one region are formulas,
+    and credit rows with personal data are rejected or repaired (bad phone, bad id
+    number, an extra field, an exact duplicate, a name with spaces)."""
+    from custrisk.cli import app
+
+    folder = tmp_path_factory.mktemp("hostile") / "exports"
+    result = CliRunner().invoke(
+        app, ["sample-data", str(folder), "--customers", "600", "--seed", "11"]
+    )
+    assert result.exit_code == 0, result.output
+    ids = {"0000000001": FORMULA_TEXTS[0], "0000000002": FORMULA_TEXTS[1]}
+
+    def rename(rows: list[list[str]]) -> list[list[str]]:
+        column = rows[0].index("customer_id")
+        for row in rows[1:]:
+            row[column] = ids.get(row[column], row[column])
+        return rows
+
+    for name in ("transactions.csv", "behaviour.csv", "labels.csv"):
+        _rewrite_csv(folder / name, rename)
+
+    def credit(rows: list[list[str]]) -> list[list[str]]:
+        rows = rename(rows)
+        header = rows[0]
+        name, phone, id_number, region = (
+            header.index(c) for c in ("name", "phone", "id_number", "region")
+        )
+        rows[1][name], rows[2][name] = FORMULA_TEXTS
+        rows[9][region] = FORMULA_TEXTS[0]
+        for row, new_name in zip(rows[3:8], REJECTED_NAMES, strict=True):
+            row[name] = new_name
+        rows[3][phone] = "2" + rows[3][phone][1:]  # breaks the phone pattern
+        last = rows[4][id_number][-1]
+        rows[4][id_number] = rows[4][id_number][:-1] + ("1" if last != "1" else "2")
+        rows[5].append("extra")  # one field too many
+        rows[7][name] = f" {rows[7][name]} "  # repaired: spaces trimmed
+        return [*rows, list(rows[6])]  # an exact duplicate of a row
+
+    _rewrite_csv(folder / "credit.csv", credit)
+    return folder

@@ -72,17 +72,31 @@ def test_rejected_rows_are_in_rejects_csv(
 ) -> None:
     result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
     assert result.exit_code == 1
-    with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
+    with (tmp_path / "rejects.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["line"]) for r in rows if r["rule"] == rule] == lines
     assert all(r["action"] == "dropped" and r["file"] == "credit.csv" for r in rows)
 
 
 def test_formula_values_are_neutralised_in_rejects_csv(runner: CliRunner, tmp_path: Path) -> None:
-    runner.invoke(app, ["validate", str(BAD_INPUTS / "formula_cells"), "--out", str(tmp_path)])
-    text = (tmp_path / "rejects.csv").read_text(encoding="utf-8")
+    raw = tmp_path / "raw" / "rejects_unmasked.csv"
+    runner.invoke(
+        app,
+        [
+            "validate",
+            str(BAD_INPUTS / "formula_cells"),
+            "--out",
+            str(tmp_path),
+            "--rejects-unmasked",
+            str(raw),
+        ],
+    )
+    text = raw.read_text(encoding="utf-8-sig")
     assert "'@SUM(A1:A9)" in text
     assert ",@SUM" not in text and ',"=HYPERLINK' not in text
+    # rejects.csv masks the names (PII) and still escapes what is left of them
+    masked = (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert ",'=**," in masked and ",'@**," in masked
 
 
 @pytest.mark.parametrize("case", ["clean", "gbk_clean", "utf8_bom"])
@@ -92,7 +106,7 @@ def test_clean_input_exits_0_and_writes_empty_rejects(
     result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Status: clean" in result.stdout
-    assert (tmp_path / "rejects.csv").read_text(encoding="utf-8").count("\n") == 1
+    assert (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig").count("\n") == 1
     assert (tmp_path / "rejects.csv").stat().st_mode & 0o777 == 0o600
 
 

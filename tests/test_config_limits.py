@@ -236,6 +236,6 @@ def test_indicators_computes_an_expression_with_600_terms(
         + ["--as-of", "2024-06-30"],
     )
     assert result.exit_code == 0, result.output
-    lines = out.read_text(encoding="utf-8").splitlines()
+    lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "customer_id,long_sum"
     assert {line.split(",")[1] for line in lines[1:]} == {"601.0"}

@@ -41,7 +41,7 @@ def run_path(tmp_path: Path) -> Path:
 
 
 def _manifest(folder: Path) -> dict[str, dict[str, str]]:
-    with (folder / "manifest.csv").open(encoding="utf-8", newline="") as handle:
+    with (folder / "manifest.csv").open(encoding="utf-8-sig", newline="") as handle:
         return {row["customer_id"] or "portfolio": row for row in csv.DictReader(handle)}
 
 
@@ -63,8 +63,8 @@ def test_report_writes_pdfs_and_manifest(runner: CliRunner, run_path: Path, tmp_
     assert "Rendered 6 report(s), skipped 0 up to date, 0 failed" in result.output
     rows = _manifest(out)
     assert list(rows) == ["portfolio", "C001", "C002", "C003", "C004", "C005"]
-    header = (out / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.startswith("customer_id,file,sha256,pages,status,error")
+    text = (out / "manifest.csv").read_text(encoding="utf-8")
+    assert text.startswith("\ufeffcustomer_id,file,sha256,pages,status,error")  # BOM for Excel
     for row in rows.values():
         pdf = out / row["file"]
         assert row["status"] == "ok" and row["error"] == ""

@@ -67,6 +67,25 @@ AllowUnverifiedOpt = Annotated[
         "signature (unsafe; a warning is printed). Without it such a model is refused.",
     ),
 ]
+CsvEncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--csv-encoding",
+        help="Encoding of the CSV files written: utf-8-sig (UTF-8 with a BOM, so that Excel "
+        "shows Chinese text correctly) or utf-8 (no BOM) [default: utf-8-sig].",
+        show_default=False,
+    ),
+]
+RejectsUnmaskedOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejects-unmasked",
+        help="Also write the rejected rows with personal data in clear to this file "
+        "(mode 0600). Every other rejects file has name, phone and id number masked.",
+        metavar="FILE",
+        show_default=False,
+    ),
+]
 LabelsOpt = Annotated[
     Path,
     typer.Option(
@@ -89,15 +108,59 @@ def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:
         ) from None
 
 
-def write_rejects_beside(workspace: Workspace, out: Path) -> Path | None:
-    """Write the rows rejected while cleaning next to an output file, and say so."""
-    if not len(workspace.rejects):
-        return None
-    path = out.with_name(f"{out.stem}.rejects.csv")
-    workspace.write_rejects(path)
-    dropped = workspace.report.rows_rejected
-    err_console.print(
-        f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
-        f"(and {workspace.report.rows_repaired:,} repaired); see {path}"
-    )
+def rejects_beside(out: Path) -> Path:
+    """Where the rows rejected while cleaning are written for an output file."""
+    return out.with_name(f"{out.stem}.rejects.csv")
+
+
+def check_unmasked_target(unmasked: Path | None, *masked: Path) -> None:
+    """Refuse a --rejects-unmasked file that is one of the (masked) outputs."""
+    if unmasked is None:
+        return
+    target = unmasked.resolve()
+    for path in masked:
+        if target == path.resolve():
+            raise UsageError(
+                f"--rejects-unmasked {unmasked} is also an output of this command",
+                hint="name a separate file for the unmasked rejects",
+            )
+
+
+def write_rejects_beside(
+    workspace: Workspace,
+    out: Path,
+    *,
+    csv_encoding: str | None = None,
+    unmasked: Path | None = None,
+) -> Path | None:
+    """Write the rows rejected while cleaning next to an output file (personal data
+    masked), and the unmasked copy when asked; say so."""
+    path = None
+    if len(workspace.rejects):
+        path = rejects_beside(out)
+        workspace.write_rejects(path, csv_encoding=csv_encoding)
+        dropped = workspace.report.rows_rejected
+        err_console.print(
+            f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
+            f"(and {workspace.report.rows_repaired:,} repaired); see {path}"
+        )
+    write_unmasked_rejects(workspace, unmasked, csv_encoding=csv_encoding)
     return path
+
+
+def write_unmasked_rejects(
+    workspace: Workspace, path: Path | None, *, csv_encoding: str | None = None
+) -> None:
+    """Write the rejects with personal data in clear to the file the user named."""
+    if path is None:
+        return
+    workspace.write_rejects(path, masked=False, csv_encoding=csv_encoding)
+    note_unmasked(path)
+
+
+def note_unmasked(path: Path) -> None:
+    """Remind the user that a file they asked for holds personal data in clear."""
+    err_console.print(
+        f"[yellow]Note:[/] {path} holds personal data in clear (mode 0600); keep it out of "
+        "shared folders and delete it when done"
+    )

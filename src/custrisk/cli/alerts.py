@@ -54,14 +54,25 @@ def alerts(
     lang: Annotated[
         str, typer.Option("--lang", help="Language of messages and actions in the table: zh or en.")
     ] = "zh",
+    csv_encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--csv-encoding",
+            help="Encoding of the CSV: utf-8-sig (UTF-8 with a BOM, for Excel; the default "
+            "with --out) or utf-8 (the default on stdout).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """List the alerts of a scoring run, most severe first, with their handling actions.
 
     Filters combine (an alert must pass all of them); repeat --owner, --code or --grade
     to allow several values. The CSV output has the columns of alerts.csv, so that it can
-    be filtered again.
+    be filtered again; written to --out it is UTF-8 with a BOM (for Excel), on stdout
+    plain UTF-8, unless --csv-encoding says otherwise.
     """
     from custrisk.errors import UsageError
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import alerts_csv_bytes, filter_alerts, read_alerts, resolve_alerts_file
 
     if output not in FORMATS:
@@ -70,12 +81,16 @@ def alerts(
         raise UsageError(f"--lang must be zh or en; got {lang!r}")
     if out is not None and output != "csv":
         raise UsageError("--out writes CSV; add --format csv")
+    if csv_encoding is not None and output != "csv":
+        raise UsageError("--csv-encoding is for CSV output; add --format csv")
+    # A file is for people (Excel wants the BOM); stdout usually feeds another program.
+    encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
     path = resolve_alerts_file(source)
     frame = filter_alerts(
         read_alerts(path), level=level, owners=owner or (), codes=code or (), grades=grade or ()
     )
     if output == "csv":
-        data = alerts_csv_bytes(frame)
+        data = alerts_csv_bytes(frame, encoding=encoding)
         if out is not None:
             from custrisk.io.atomic import write_bytes
 

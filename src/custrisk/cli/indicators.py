@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from custrisk.cli._common import parse_date, write_rejects_beside
+from custrisk.cli._common import (
+    CsvEncodingOpt,
+    RejectsUnmaskedOpt,
+    check_unmasked_target,
+    parse_date,
+    rejects_beside,
+    write_rejects_beside,
+)
 from custrisk.cli._console import console, err_console
 from custrisk.indicators import (
     IndicatorConfig,
@@ -20,6 +27,7 @@ from custrisk.indicators import (
     summarize_indicators,
     write_indicators,
 )
+from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 app = typer.Typer()
 
@@ -71,6 +79,8 @@ def indicators(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
     frequency, complaint rate, ...) and write one row per customer to --out.
@@ -79,6 +89,8 @@ def indicators(
     success, 2 for a usage, configuration or input error.
     """
     output_format(out)
+    parse_csv_encoding(csv_encoding)
+    check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
     from custrisk.config import load_sources_config
 
@@ -89,9 +101,9 @@ def indicators(
 
     workspace = load_workspace(data_dir, config=sources_config, encoding=encoding)
     result = compute_indicators(workspace.frames, indicator_config, as_of=day)
-    write_indicators(result.frame, out)
+    write_indicators(result.frame, out, csv_encoding=csv_encoding)
     _print_summary(result, indicator_config)
-    write_rejects_beside(workspace, out)
+    write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)
     console.print(
         f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from custrisk.cli._common import parse_date
+from custrisk.cli._common import CsvEncodingOpt, parse_date
 from custrisk.cli._console import console, err_console
 from custrisk.errors import CheckFailed, UsageError
 
@@ -129,6 +129,7 @@ def report(
             show_default=False,
         ),
     ] = None,
+    csv_encoding: CsvEncodingOpt = None,
 ) -> None:
     """Render PDF risk reports: one per customer and a portfolio report.
 
@@ -145,8 +146,10 @@ def report(
         TimeRemainingColumn,
     )
 
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.report.batch import FAILED, SKIPPED, ReportResult, render_reports
 
+    parse_csv_encoding(csv_encoding)
     if lang not in LANGS:
         raise UsageError(f"--lang must be one of {', '.join(LANGS)}; got {lang!r}")
     when = parse_date(report_date, "--report-date")
@@ -195,6 +198,7 @@ def report(
             alerts=alerts,
             force=force,
             report_date=when,
+            csv_encoding=csv_encoding,
             on_start=started,
             on_result=advanced,
         )

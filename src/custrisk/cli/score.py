@@ -12,13 +12,17 @@ from rich.table import Table
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
     AsOfOpt,
+    CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     ModelOpt,
     ModelsDirOpt,
+    RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    check_unmasked_target,
     parse_date,
+    rejects_beside,
     write_rejects_beside,
 )
 from custrisk.cli._console import console
@@ -87,16 +91,20 @@ def score(
             "or above fires: red, orange, yellow or never.",
         ),
     ] = "never",
+    csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
 
     The model folder is verified (every file's SHA-256 against the card, and the card's
     HMAC when CUSTRISK_SIGNING_KEY is set) before the model is loaded. The same data,
-    model and configs give byte-identical scores and alerts files.
+    model and configs give byte-identical scores and alerts files. Rows rejected while
+    cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.modeling import open_model, score_data, write_score_outputs
     from custrisk.modeling.pipeline import LANGUAGES, model_indicator_config
     from custrisk.policy import (
@@ -111,6 +119,8 @@ def score(
     )
 
     output_format(out)
+    parse_csv_encoding(csv_encoding)
+    check_unmasked_target(rejects_unmasked, out, alerts_path(out), rejects_beside(out))
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     if lang not in LANGUAGES:
@@ -141,13 +151,15 @@ def score(
     )
     result.frame = applied.scores
     target = alerts_path(out)
-    digest = write_alerts(applied.alerts, target)
+    digest = write_alerts(applied.alerts, target, csv_encoding=csv_encoding)
     applied.summary["alerts"].update({"file": target.name, "sha256": digest})
     if previous is not None:
         applied.summary["migration"]["previous_file"] = str(previous)
     result.run.update(applied.summary)
-    write_score_outputs(result, out)
-    write_rejects_beside(result.features.workspace, out)
+    write_score_outputs(result, out, csv_encoding=csv_encoding)
+    write_rejects_beside(
+        result.features.workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked
+    )
 
     frame = result.frame
     console.print(

@@ -11,12 +11,15 @@ from rich.table import Table
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
     AsOfOpt,
+    CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     LabelsOpt,
     ModelsDirOpt,
+    RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    note_unmasked,
     parse_date,
 )
 from custrisk.cli._console import console, err_console
@@ -54,11 +57,19 @@ def train(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Train a model on the exports in DATA_DIR and the labels, evaluate it on a hold-out
     split and k-fold CV, and save it to the registry as NAME@VERSION.
+
+    The model folder holds no personal data in clear: its training_rejects.csv has names,
+    phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
+    from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.modeling import train_model
+
+    parse_csv_encoding(csv_encoding)
 
     result = train_model(
         data_dir,
@@ -71,7 +82,11 @@ def train(
         sources_config=sources,
         encoding=encoding,
         as_of=parse_date(as_of),
+        csv_encoding=csv_encoding,
+        rejects_unmasked=rejects_unmasked,
     )
+    if rejects_unmasked is not None:
+        note_unmasked(rejects_unmasked)
     card = result.card
     training = card["training"]
     console.print(

@@ -9,9 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from custrisk.cli._common import (
+    CsvEncodingOpt,
+    RejectsUnmaskedOpt,
+    check_unmasked_target,
+    write_unmasked_rejects,
+)
 from custrisk.cli._console import console, err_console
-from custrisk.data import REJECTS_FILE, ValidationReport, load_workspace
+from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.errors import CheckFailed, UsageError
+from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 app = typer.Typer()
 
@@ -38,18 +45,24 @@ def validate(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    csv_encoding: CsvEncodingOpt = None,
+    rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
-    rejects.csv with its file, line, column and reason.
+    rejects.csv with its file, line, column and reason (names, phones and id numbers
+    masked; --rejects-unmasked FILE writes them in clear to a file of your choice).
 
     Exit 0 when clean or only repaired, 1 when rows were rejected, 2 when the input is
     unusable (missing file or required column, undecodable file, bad config).
     """
     if output_format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}")
-    workspace = load_workspace(data_dir, config=config, encoding=encoding)
+    parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else data_dir / "validation"
-    rejects_path, report_path = workspace.write_validation(out_dir)
+    check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
+    workspace = load_workspace(data_dir, config=config, encoding=encoding)
+    rejects_path, report_path = workspace.write_validation(out_dir, csv_encoding=csv_encoding)
+    write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
     report = workspace.report
     if output_format == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

@@ -8,6 +8,7 @@ from custrisk.data.workspace import (
     Workspace,
     load_labels,
     load_workspace,
+    mask_rejects,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "Workspace",
     "load_labels",
     "load_workspace",
+    "mask_rejects",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -10,10 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
+from custrisk.config.sources import (
+    CUSTOMER_SOURCE,
+    ColumnSpec,
+    SourcesConfig,
+    SourceSpec,
+    load_sources_config,
+)
 from custrisk.data.clean import (
     ARROW_TYPES,
     DROPPED,
@@ -23,10 +32,11 @@ from custrisk.data.clean import (
     null_variants,
 )
 from custrisk.errors import DataError
-from custrisk.io.atomic import atomic_path
+from custrisk.io.atomic import atomic_path, ensure_dir
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
-from custrisk.io.safe_csv import escape_formula_cells
+from custrisk.io.safe_csv import write_csv
+from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -107,29 +117,110 @@ class Workspace:
     report: ValidationReport
     rejects: pd.DataFrame = field(repr=False)
 
-    def write_validation(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``rejects.csv`` and ``validation_report.json`` into ``out_dir``, atomically."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def write_validation(
+        self, out_dir: str | os.PathLike[str], *, csv_encoding: str | None = None
+    ) -> tuple[Path, Path]:
+        """Write ``rejects.csv`` (personal data masked) and ``validation_report.json``
+        into ``out_dir`` (created with mode 0700), atomically."""
+        out_dir = ensure_dir(out_dir)
         rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
-        with atomic_path(rejects_path) as tmp_rejects, atomic_path(report_path) as tmp_report:
-            self._rejects_csv(tmp_rejects)
+        with atomic_path(report_path) as tmp_report:
             tmp_report.write_text(
                 json.dumps(self.report.to_dict(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
+            self.write_rejects(rejects_path, csv_encoding=csv_encoding)
         return rejects_path, report_path
 
-    def write_rejects(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rejected and repaired rows to ``path`` (CSV), atomically."""
-        with atomic_path(path) as tmp:
-            self._rejects_csv(tmp)
-        return Path(path)
+    def write_rejects(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        masked: bool = True,
+        csv_encoding: str | None = None,
+    ) -> Path:
+        """Write the rejected and repaired rows to ``path`` (CSV, mode 0600), atomically.
 
-    def _rejects_csv(self, path: Path) -> None:
-        # Values a spreadsheet would run as formulas get a leading quote.
-        rejects = self.rejects.assign(value=escape_formula_cells(self.rejects["value"]))
-        rejects.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+        Parameters
+        ----------
+        path : str or path-like
+            The CSV file.
+        masked : bool
+            Mask the values of the columns flagged ``pii`` in the sources config (and
+            every field of a whole-row value of a source that has such columns). Only
+            pass ``False`` for a file the user asked for by name.
+        csv_encoding : {"utf-8-sig", "utf-8"}, optional
+            UTF-8 with a BOM (the default) or without.
+        """
+        rejects = mask_rejects(self.rejects, self.config) if masked else self.rejects
+        return write_csv(rejects, path, encoding=csv_encoding)
+
+
+#: Maskers of the usual personal-data columns; others are masked by their type.
+_MASKERS = {"name": mask_name, "phone": mask_phone, "id_number": mask_id_number}
+
+
+def _column_masker(col: ColumnSpec) -> Any:
+    return _MASKERS.get(col.name) or (mask_name if col.type == "string" else mask_id_number)
+
+
+def _mask_fields(text: Any, delimiter: str) -> Any:
+    """A whole row's text with each field shown as its first character and ``**``.
+
+    The fields of a malformed or duplicate row cannot be told apart reliably, so none is
+    shown in clear; the file and line say where the row is.
+    """
+    if not isinstance(text, str) or not text:
+        return text
+    try:
+        fields = [f for row in csv.reader(io.StringIO(text), delimiter=delimiter) for f in row]
+    except csv.Error:
+        fields = text.split(delimiter)
+    return delimiter.join(mask_name_value(f.strip()) if f.strip() else f for f in fields)
+
+
+def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
+    """The rejects with personal data masked, for files that people and tools read.
+
+    The ``value`` of a row about a column flagged ``pii`` is masked with that column's
+    masker (张**, 138****5678, ...). A value that shows a whole row (wrong number of
+    fields, duplicate row, or any issue not about one column) is masked field by field
+    when its source has personal-data columns. A row check that compares a personal-data
+    column is masked too.
+    """
+    if not len(rejects):
+        return rejects
+    values = rejects["value"].astype(object).to_numpy(copy=True)
+    sources = rejects["source"].astype(str).to_numpy()
+    columns = rejects["column"].fillna("").astype(str).to_numpy()
+    rules = rejects["rule"].fillna("").astype(str).to_numpy()
+    changed = False
+    for name, spec in config.sources.items():
+        pii = {c.name: c for c in spec.columns if c.pii}
+        if not pii:
+            continue
+        in_source = sources == name
+        if not in_source.any():
+            continue
+        for column, col in pii.items():
+            rows = np.flatnonzero(in_source & (columns == column))
+            if rows.size:
+                shown = pd.Series(values[rows], dtype=object)
+                text = shown.where(shown.isna(), shown.astype(str).str.strip())
+                values[rows] = _column_masker(col)(text).to_numpy(dtype=object)
+                changed = True
+        whole_row = in_source & ~np.isin(columns, spec.column_names)
+        for check in spec.checks:
+            if check.left in pii or check.right in pii:
+                whole_row |= in_source & (rules == f"check:{check.name}")
+        for row in np.flatnonzero(whole_row):
+            # A raw line has the file's delimiter; a duplicate row is shown with commas.
+            delimiter = "," if rules[row] == "duplicate_row" else spec.delimiter
+            values[row] = _mask_fields(values[row], delimiter)
+            changed = True
+    if not changed:
+        return rejects
+    return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object))
 
 
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
@@ -315,4 +406,5 @@ __all__ = [
     "Workspace",
     "load_labels",
     "load_workspace",
+    "mask_rejects",
 ]

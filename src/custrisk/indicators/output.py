@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import atomic_path
+from custrisk.io.safe_csv import write_csv
 
 #: File extensions -> output format.
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -33,7 +34,9 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return OUTPUT_FORMATS[suffix]
 
 
-def write_indicators(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_indicators(
+    frame: pd.DataFrame, path: str | os.PathLike[str], *, csv_encoding: str | None = None
+) -> Path:
     """Write an indicator table to ``path`` (temp file + rename, mode 0600).
 
     Parameters
@@ -41,7 +44,10 @@ def write_indicators(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     frame : pandas.DataFrame
         Usually :attr:`IndicatorResult.frame`.
     path : str or path-like
-        ``.csv`` (UTF-8, no index) or ``.parquet``/``.pq``.
+        ``.csv`` (no index, text that a spreadsheet would run as a formula escaped) or
+        ``.parquet``/``.pq``.
+    csv_encoding : {"utf-8-sig", "utf-8"}, optional
+        For CSV: UTF-8 with a BOM (the default, for Excel) or without.
 
     Returns
     -------
@@ -50,10 +56,9 @@ def write_indicators(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """
     kind = output_format(path)
     target = Path(path)
+    if kind == "csv":
+        return write_csv(frame, target, encoding=csv_encoding)
     with atomic_path(target) as tmp:
-        if kind == "csv":
-            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-        else:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            pq.write_table(table, tmp)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, tmp)
     return target

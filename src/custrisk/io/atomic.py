@@ -1,7 +1,8 @@
 """Atomic writes: a temp file in the target folder, then a rename.
 
 A run that fails leaves no half-written output behind, and outputs are created with
-mode 0600 by default (customer data lives in them).
+mode 0600 by default (customer data lives in them); the folders created for them get
+mode 0700.
 """
 
 from __future__ import annotations
@@ -14,6 +15,34 @@ from pathlib import Path
 from typing import IO, Any
 
 DEFAULT_MODE = 0o600
+#: Mode of the folders custrisk creates for its outputs.
+DIR_MODE = 0o700
+
+
+def ensure_dir(path: str | os.PathLike[str], mode: int = DIR_MODE) -> Path:
+    """Create ``path`` and its missing parents with ``mode`` (0700); existing folders
+    keep their mode.
+
+    Unlike ``mkdir -p`` (and :meth:`pathlib.Path.mkdir`), every folder created gets
+    ``mode`` whatever the umask, so that no other user can list the outputs.
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            if folder.is_dir():  # created meanwhile by another process
+                continue
+            raise
+        os.chmod(folder, mode)
+    return path
 
 
 @contextlib.contextmanager
@@ -24,7 +53,7 @@ def atomic_path(target: str | os.PathLike[str], mode: int = DEFAULT_MODE) -> Ite
     exception the temporary file is removed and ``target`` is left untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -21,10 +21,11 @@ import pandas as pd
 
 from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import SourcesConfig, load_sources_config
-from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.data import Workspace, load_labels, load_workspace, mask_rejects
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
 from custrisk.indicators.config import parse_indicator_config
+from custrisk.io.safe_csv import csv_text
 from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
 from custrisk.monitoring import build_reference
 from custrisk.registry import (
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 INDICATORS_FILE = "indicators.yaml"
 POINTS_FILE = "points.csv"
 BINS_FILE = "bins.csv"
+TRAINING_REJECTS_FILE = "training_rejects.csv"
 PD_DECIMALS = 6
 LANGUAGES = ("zh", "en")
 
@@ -173,6 +175,8 @@ def train_model(
     sources_config: str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
+    csv_encoding: str | None = None,
+    rejects_unmasked: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a model on labelled exports, evaluate it, and save it to the registry.
 
@@ -182,6 +186,11 @@ def train_model(
 
     The model name is locked from start to end: a second train of the same name is
     refused while this one runs (:func:`custrisk.registry.lock_model_name`).
+
+    The model folder never holds personal data in clear: its ``training_rejects.csv``
+    has the columns flagged ``pii`` masked. ``rejects_unmasked`` names a file (mode
+    0600, outside the registry) for the rejected rows in clear. ``csv_encoding`` is that
+    of the CSV tables in the model folder (UTF-8 with a BOM by default).
     """
     cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
     algorithm = algorithm or cfg.algorithm
@@ -198,6 +207,8 @@ def train_model(
             sources_config=sources_config,
             encoding=encoding,
             as_of=as_of,
+            csv_encoding=csv_encoding,
+            rejects_unmasked=rejects_unmasked,
         )
 
 
@@ -212,6 +223,8 @@ def _train_locked(
     sources_config: str | os.PathLike[str] | None,
     encoding: str | None,
     as_of: dt.date | str | None,
+    csv_encoding: str | None,
+    rejects_unmasked: str | os.PathLike[str] | None,
 ) -> TrainResult:
     from custrisk.model import (
         cross_validate,
@@ -328,12 +341,15 @@ def _train_locked(
     }
     extra = {INDICATORS_FILE: indicator_text}
     if algorithm == "logistic":
-        extra[POINTS_FILE] = estimator.points_table().to_csv(index=False, lineterminator="\n")
-        extra[BINS_FILE] = estimator.binner_.bin_table().to_csv(index=False, lineterminator="\n")
-    if len(features.workspace.rejects):
-        extra["training_rejects.csv"] = features.workspace.rejects.to_csv(
-            index=False, lineterminator="\n"
+        extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
+        extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
+    workspace = features.workspace
+    if len(workspace.rejects):
+        extra[TRAINING_REJECTS_FILE] = csv_text(
+            mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding
         )
+    if rejects_unmasked is not None:
+        workspace.write_rejects(rejects_unmasked, masked=False, csv_encoding=csv_encoding)
     ref = save_model(
         estimator, card, name=lock.name, models=lock.root, extra_files=extra, lock=lock
     )
@@ -581,8 +597,14 @@ def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
     return out.with_name(out.stem + DETAILS_SUFFIX), out.with_name(out.stem + RUN_SUFFIX)
 
 
-def write_score_outputs(result: ScoreResult, out: str | os.PathLike[str]) -> list[Path]:
-    """Write the scores table and its sidecars (details, run facts), each atomically."""
+def write_score_outputs(
+    result: ScoreResult, out: str | os.PathLike[str], *, csv_encoding: str | None = None
+) -> list[Path]:
+    """Write the scores table and its sidecars (details, run facts), each atomically.
+
+    A CSV scores file has every text cell that a spreadsheet would run as a formula
+    escaped (ids included) and is UTF-8 with a BOM unless ``csv_encoding`` is ``utf-8``.
+    """
     import json
 
     import pyarrow as pa
@@ -592,7 +614,7 @@ def write_score_outputs(result: ScoreResult, out: str | os.PathLike[str]) -> lis
     from custrisk.io.atomic import atomic_path, write_text
 
     details_path, run_path = sidecar_paths(out)
-    write_indicators(result.frame, out)
+    write_indicators(result.frame, out, csv_encoding=csv_encoding)
     with atomic_path(details_path) as tmp:
         pq.write_table(pa.Table.from_pandas(result.details, preserve_index=False), tmp)
     write_text(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.errors import DataError, UsageError
+from custrisk.io.safe_csv import READ_ENCODING, csv_bytes, read_csv
 from custrisk.policy.rules import LEVEL_RANK, LEVELS
 
 #: The alerts file, written in the folder of the scores file.
@@ -34,7 +35,6 @@ ALERT_COLUMNS = (
 )
 #: ``--fail-on`` values: a level, or ``never``.
 FAIL_ON = (*LEVELS, "never")
-_TEXT_COLUMNS = ("grade", "message_zh", "message_en", "actions_zh", "actions_en", "owner")
 _PREVIOUS_COLUMNS = ("customer_id", "score")
 
 
@@ -43,20 +43,16 @@ def alerts_path(scores_path: str | os.PathLike[str]) -> Path:
     return Path(scores_path).with_name(ALERTS_FILE)
 
 
-def alerts_csv_bytes(alerts: pd.DataFrame) -> bytes:
-    """The alerts as UTF-8 CSV bytes (LF line ends; text that looks like a formula escaped)."""
-    from custrisk.io.safe_csv import escape_formula_cells
-
-    frame = alerts.loc[:, list(ALERT_COLUMNS)].copy()
-    for column in _TEXT_COLUMNS:
-        if len(frame):
-            frame[column] = escape_formula_cells(frame[column])
-    text = frame.to_csv(index=False, lineterminator="\n")
-    return text.encode("utf-8")
+def alerts_csv_bytes(alerts: pd.DataFrame, *, encoding: str | None = None) -> bytes:
+    """The alerts as CSV bytes (LF line ends; every text cell that looks like a formula
+    escaped, ids included); UTF-8 with a BOM unless ``encoding`` is ``utf-8``."""
+    return csv_bytes(alerts.loc[:, list(ALERT_COLUMNS)], encoding=encoding)
 
 
-def write_alerts(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> str:
-    """Write the alerts CSV atomically (mode 0600).
+def write_alerts(
+    alerts: pd.DataFrame, path: str | os.PathLike[str], *, csv_encoding: str | None = None
+) -> str:
+    """Write the alerts CSV atomically (mode 0600), UTF-8 with a BOM by default.
 
     Returns
     -------
@@ -66,7 +62,7 @@ def write_alerts(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> str:
     """
     from custrisk.io.atomic import write_bytes
 
-    data = alerts_csv_bytes(alerts)
+    data = alerts_csv_bytes(alerts, encoding=csv_encoding)
     write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
@@ -81,7 +77,7 @@ def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8")
+        frame = read_csv(path, dtype="str", keep_default_na=False)
     except FileNotFoundError:
         raise DataError(
             "alerts file not found", file=str(path), hint="run custrisk score first"
@@ -113,7 +109,7 @@ def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
 def _is_alerts_csv(path: Path) -> bool:
     if path.suffix.lower() != ".csv" or not path.is_file():
         return False
-    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+    with path.open(encoding=READ_ENCODING, errors="replace") as handle:
         header = handle.readline().strip().split(",")
     return {"code", "level", "message_zh"} <= set(header)
 
@@ -225,11 +221,7 @@ def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
     kind = output_format(path)
     try:
         if kind == "csv":
-            frame = pd.read_csv(
-                path,
-                dtype={"customer_id": "str", "grade": "str", "as_of": "str"},
-                encoding="utf-8",
-            )
+            frame = read_csv(path, dtype={"customer_id": "str", "grade": "str", "as_of": "str"})
         else:
             frame = pd.read_parquet(path)
     except FileNotFoundError:

@@ -14,7 +14,6 @@ customer is recorded with its error and the batch goes on.
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import gc
 import hashlib
@@ -30,9 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from custrisk import __version__
 from custrisk.errors import CustriskError
-from custrisk.io.atomic import atomic_open, write_bytes
+from custrisk.io.atomic import ensure_dir, write_bytes
+from custrisk.io.safe_csv import read_csv, write_csv
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.context import (
     PortfolioStats,
@@ -276,11 +278,11 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> dict[tuple[str, str], dict
     if not path.is_file():
         return {}
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        frame = read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         log.warning("ignoring the unreadable manifest %s (%s): every report is rendered", path, exc)
         return {}
+    rows: list[dict[str, str]] = frame.to_dict(orient="records")  # type: ignore[assignment]
     return {(row.get("kind", ""), row.get("customer_id", "")): row for row in rows}
 
 
@@ -289,20 +291,30 @@ def write_manifest(
     results: Iterable[ReportResult],
     previous: dict[tuple[str, str], dict[str, str]],
     order: Sequence[tuple[str, str]],
+    *,
+    csv_encoding: str | None = None,
 ) -> Path:
-    """Write ``manifest.csv`` atomically: this batch's rows, then earlier rows kept."""
+    """Write ``manifest.csv`` atomically: this batch's rows, then earlier rows kept.
+
+    Ids and errors that a spreadsheet would run as formulas are escaped; UTF-8 with a
+    BOM unless ``csv_encoding`` is ``utf-8``.
+    """
     rows: dict[tuple[str, str], dict[str, Any]] = dict(previous)
     for result in results:
         rows[(result.kind, result.customer_id)] = result.row()
     position = {key: i for i, key in enumerate(order)}
     keys = sorted(rows, key=lambda k: (position.get(k, len(position)), k))
-    path = out_dir / MANIFEST
-    with atomic_open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for key in keys:
-            writer.writerow({c: rows[key].get(c, "") for c in MANIFEST_COLUMNS})
-    return path
+    table = pd.DataFrame(
+        [[_manifest_cell(rows[key].get(c, "")) for c in MANIFEST_COLUMNS] for key in keys],
+        columns=list(MANIFEST_COLUMNS),
+        dtype=object,
+    )
+    return write_csv(table, out_dir / MANIFEST, encoding=csv_encoding)
+
+
+def _manifest_cell(value: Any) -> str:
+    """A manifest cell as text (``None``: empty), the way :mod:`csv` wrote it."""
+    return "" if value is None else str(value)
 
 
 def _results(
@@ -341,6 +353,7 @@ def render_reports(
     force: bool = False,
     report_date: dt.date | None = None,
     max_tasks_per_child: int | None = None,
+    csv_encoding: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[ReportResult], None] | None = None,
 ) -> BatchResult:
@@ -375,6 +388,8 @@ def render_reports(
         Date printed on the reports (default: today).
     max_tasks_per_child : int, optional
         Documents per worker before it is replaced (default: from the config).
+    csv_encoding : {"utf-8-sig", "utf-8"}, optional
+        Encoding of ``manifest.csv``: UTF-8 with a BOM (the default) or without.
     on_start, on_result : callable, optional
         Called with the number of documents, then with each result as it arrives.
 
@@ -399,8 +414,7 @@ def render_reports(
     selected = select_customers(
         inputs, customers=customers, grades=grades, alert_levels=alert_levels
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     with contextlib.suppress(OSError):
         os.chmod(out, 0o700)
     previous = read_manifest(out)
@@ -435,10 +449,10 @@ def render_reports(
                 if on_result:
                     on_result(result)
                 if len(done) % _FLUSH_EVERY == 0 or time.monotonic() - last_flush > 10:
-                    write_manifest(out, done, previous, order)
+                    write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
                     last_flush = time.monotonic()
         finally:
-            write_manifest(out, done, previous, order)
+            write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
     position = {key: i for i, key in enumerate(order)}
     done.sort(key=lambda r: position[(r.kind, r.customer_id)])
     return BatchResult(

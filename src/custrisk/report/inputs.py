@@ -21,6 +21,7 @@ import pandas as pd
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
+from custrisk.io.safe_csv import read_csv
 from custrisk.modeling.pipeline import sidecar_paths
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ def _read_table(path: Path, *, what: str) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix == ".csv":
-            return pd.read_csv(
-                path, dtype=str, keep_default_na=False, encoding="utf-8-sig", na_values=[""]
-            )
+            return read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {what}: {exc}", file=str(path)) from None
     raise UsageError(

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.errors import UsageError
-from custrisk.io.atomic import atomic_open
+from custrisk.io.atomic import atomic_open, ensure_dir
 
 logger = logging.getLogger(__name__)
 
@@ -460,7 +460,7 @@ def generate_sample_data(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: the output folder is an existing file; give a folder path")
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out)
 
     portfolio = _make_portfolio(params)
     files = [CREDIT_FILE, LABELS_FILE, GROUND_TRUTH_FILE, TRANSACTIONS_FILE, BEHAVIOUR_FILE]

@@ -133,11 +133,35 @@ class Workspace:
 
 
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
-    """Files in ``data_dir`` matching a name or glob, sorted by name."""
+    """Files in ``data_dir`` matching a name or glob, sorted by name.
+
+    Raises
+    ------
+    DataError
+        When something that matches is not a readable file (a folder, a broken link):
+        an export that cannot be read is an error, not an absent source.
+    """
     if any(ch in pattern for ch in "*?["):
-        return sorted(p for p in data_dir.glob(pattern) if p.is_file())
-    path = data_dir / pattern
-    return [path] if path.is_file() else []
+        found = sorted(data_dir.glob(pattern))
+    else:
+        path = data_dir / pattern
+        found = [path] if path.exists() or path.is_symlink() else []
+    for path in found:
+        if not path.is_file():
+            what = (
+                "is a folder"
+                if path.is_dir()
+                else "is a link to nothing"
+                if not path.exists()
+                else "is not a regular file"
+            )
+            raise DataError(
+                f"{what}, not an export file",
+                file=str(path),
+                hint="a source's file must be a CSV or Parquet export; rename or remove "
+                "what is in its place",
+            )
+    return found
 
 
 def load_workspace(
@@ -255,8 +279,13 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
             continue
         if col.type in ARROW_TYPES:
             typed[from_file.get(col.name, col.name)] = ARROW_TYPES[col.type]
+    columns = spec.file_columns
     return {
         "delimiter": spec.delimiter,
+        "columns": columns,
+        "multiline_columns": [
+            name for name, canonical in columns.items() if spec.column(canonical).type == "string"
+        ],
         "typed": typed,
         "null_values": null_variants(),
         "true_values": _case_variants(cfg.true_values),

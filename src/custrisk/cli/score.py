@@ -91,6 +91,7 @@ def score(
     is loaded. The same data, model and configs give byte-identical scores and alerts
     files.
     """
+    from custrisk.config import load_sources_config
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
     from custrisk.modeling import open_model, score_data, write_score_outputs
@@ -112,14 +113,15 @@ def score(
     if lang not in LANGUAGES:
         raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
     loaded = open_model(model, models_dir)
-    indicators = model_indicator_config(loaded)
+    sources_config = load_sources_config(sources)
+    indicators = model_indicator_config(loaded, sources_config)
     policy = load_policy(policy_file, indicators=indicators)
     rules = load_alert_rules(alerts_file, indicators=indicators, policy=policy)
     prev = read_previous_scores(previous) if previous is not None else None
     result = score_data(
         data_dir,
         loaded,
-        sources_config=sources,
+        sources_config=sources_config,
         encoding=encoding,
         as_of=parse_date(as_of),
         lang=lang,

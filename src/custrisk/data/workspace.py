@@ -106,6 +106,16 @@ class Workspace:
     frames: dict[str, pd.DataFrame]
     report: ValidationReport
     rejects: pd.DataFrame = field(repr=False)
+    # declared columns that no file of the source has (left blank in ``frames``)
+    missing_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def present_frames(self) -> dict[str, pd.DataFrame]:
+        """The frames without the columns that no file has: what the exports hold, so
+        that whatever needs such a column can say it is missing rather than blank."""
+        return {
+            name: frame.drop(columns=list(self.missing_columns.get(name, ())))
+            for name, frame in self.frames.items()
+        }
 
     def write_validation(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write ``rejects.csv`` and ``validation_report.json`` into ``out_dir``, atomically."""
@@ -208,6 +218,7 @@ def load_workspace(
     wanted.sort(key=lambda name: name != CUSTOMER_SOURCE)
     results: dict[str, SourceResult] = {}
     absent: list[str] = []
+    missing_columns: dict[str, tuple[str, ...]] = {}
     customer_ids: pd.Series | None = None
     for name in wanted:
         spec = cfg.sources[name]
@@ -227,6 +238,10 @@ def load_workspace(
             absent.append(name)
             continue
         tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
+        present = {spec.file_columns[c] for t in tables for c in t.table.column_names}
+        missing = tuple(c for c in spec.column_names if c not in present)
+        if missing:
+            missing_columns[name] = missing
         records = sum(t.records for t in tables)
         if records < spec.min_rows:
             what = (
@@ -267,7 +282,9 @@ def load_workspace(
         if issues
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
-    return Workspace(data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects)
+    return Workspace(
+        data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
+    )
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def indicators(
     from custrisk.data import load_workspace
 
     workspace = load_workspace(data_dir, config=sources_config, encoding=encoding)
-    result = compute_indicators(workspace.frames, indicator_config, as_of=day)
+    result = compute_indicators(workspace.present_frames(), indicator_config, as_of=day)
     write_indicators(result.frame, out, csv_encoding=csv_encoding)
     _print_summary(result, indicator_config)
     write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)

@@ -102,6 +102,7 @@ def score(
     model and configs give byte-identical scores and alerts files. Rows rejected while
     cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
+    from custrisk.config import load_sources_config
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.indicators import output_format
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -128,14 +129,15 @@ def score(
     loaded = open_model(
         model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
     )
-    indicators = model_indicator_config(loaded)
+    sources_config = load_sources_config(sources)
+    indicators = model_indicator_config(loaded, sources_config)
     policy = load_policy(policy_file, indicators=indicators)
     rules = load_alert_rules(alerts_file, indicators=indicators, policy=policy)
     prev = read_previous_scores(previous) if previous is not None else None
     result = score_data(
         data_dir,
         loaded,
-        sources_config=sources,
+        sources_config=sources_config,
         encoding=encoding,
         as_of=parse_date(as_of),
         lang=lang,

@@ -205,6 +205,12 @@ def _fmt(value: Any, key: str) -> str:
 def _print_features(card: dict[str, Any]) -> None:
     used = card["features"]
     console.print(f"Features used ({len(used)}): {', '.join(used)}")
+    left_out = card.get("features_left_out") or {}
+    if left_out:
+        err_console.print(
+            f"[yellow]Left out, not in this data ({len(left_out)}):[/] "
+            + "; ".join(f"{code} ({why})" for code, why in left_out.items())
+        )
     dropped = card.get("model", {}).get("selection", {}).get("dropped", {})
     if dropped:
         table = Table(title="Features dropped", title_justify="left")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,21 @@ class SourceSpec:
             if col.name == name:
                 return col
         raise KeyError(name)
+
+    @property
+    def file_columns(self) -> dict[str, str]:
+        """``{header in the file: canonical column}``: the ``rename`` keys, and every
+        canonical name (a file may use it as is)."""
+        names = dict(self.rename)
+        for col in self.columns:
+            names.setdefault(col.name, col.name)
+        return names
+
+
+def header_key(name: str) -> str:
+    """What a file header is matched on: NFKC (full-width to half-width) and case-folded,
+    so that ``EDUCATION``, ``Education`` and ``ｅｄｕｃａｔｉｏｎ`` all match ``education``."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 @dataclass(frozen=True)

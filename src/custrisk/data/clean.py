@@ -24,7 +24,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.config.sources import TEXT_TYPES, ColumnSpec, SourcesConfig, SourceSpec
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import RawTable
+from custrisk.io.readers import RawTable, shown_names
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ _NULL_SET = pa.array(null_variants())
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",
+    "unclosed_quote": "a quote opened on the line is not closed on it",
+    "stray_cr": "a carriage return (CR) inside the line",
+    "oversized_line": "the line is longer than the limit",
     "missing_required": "required value is blank",
     "formula": "looks like a spreadsheet formula (possible CSV injection)",
     "whitespace": "stray whitespace trimmed",
@@ -244,12 +247,18 @@ def _canonical_table(
     if missing_required:
         mapped = {v: k for k, v in spec.rename.items()}
         shown = [f"{m} (file header '{mapped[m]}')" if m in mapped else m for m in missing_required]
+        near = [table.closest(mapped.get(m, m)) for m in missing_required]
+        shown = [
+            f"{text} (did you mean '{n}'?)" if n else text
+            for text, n in zip(shown, near, strict=True)
+        ]
         raise DataError(
-            f"missing required column(s): {join_limited(shown)}; the file has: "
-            f"{join_limited(table.header, 8)}",
+            f"missing required column(s): {join_limited(shown)}; {table.header_text()}",
             file=str(table.path),
             line=1,
-            hint=f"add the column(s), or map the file's header with 'rename' under "
+            hint="export the file with its header row"
+            if table.headerless
+            else f"add the column(s), or map the file's header with 'rename' under "
             f"sources.{spec.name} in the sources config",
         )
     missing = [c.name for c in spec.columns if c.name not in present]
@@ -257,11 +266,16 @@ def _canonical_table(
         warnings.append(
             f"{table.path.name}: optional column(s) missing, left blank: {join_limited(missing)}"
         )
-    unexpected = [c for c in names if c not in spec.column_names]
+    for header, declared in table.folded:
+        warnings.append(
+            f"{table.path.name}: header {shown_names([header])!r} read as the declared "
+            f"column '{declared}' (they differ in case or character width)"
+        )
+    unexpected = [*table.unmatched, *(c for c in names if c not in spec.column_names)]
     if unexpected:
         warnings.append(
             f"{table.path.name}: column(s) not in the sources config, ignored: "
-            f"{join_limited(unexpected)}"
+            f"{shown_names(unexpected)}"
         )
     n = renamed.num_rows
     columns = [
@@ -952,10 +966,11 @@ def _bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:
             "file": t.path.name,
             "line": b.line,
             "column": "",
-            "rule": "field_count",
+            "rule": b.rule,
             "value": b.text[:500],
             "action": DROPPED,
-            "message": f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}",
+            "message": b.message
+            or f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}",
         }
         for t in tables
         for b in t.bad_rows

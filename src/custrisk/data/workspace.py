@@ -116,6 +116,16 @@ class Workspace:
     frames: dict[str, pd.DataFrame]
     report: ValidationReport
     rejects: pd.DataFrame = field(repr=False)
+    # declared columns that no file of the source has (left blank in ``frames``)
+    missing_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def present_frames(self) -> dict[str, pd.DataFrame]:
+        """The frames without the columns that no file has: what the exports hold, so
+        that whatever needs such a column can say it is missing rather than blank."""
+        return {
+            name: frame.drop(columns=list(self.missing_columns.get(name, ())))
+            for name, frame in self.frames.items()
+        }
 
     def write_validation(
         self, out_dir: str | os.PathLike[str], *, csv_encoding: str | None = None
@@ -224,11 +234,35 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
 
 
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
-    """Files in ``data_dir`` matching a name or glob, sorted by name."""
+    """Files in ``data_dir`` matching a name or glob, sorted by name.
+
+    Raises
+    ------
+    DataError
+        When something that matches is not a readable file (a folder, a broken link):
+        an export that cannot be read is an error, not an absent source.
+    """
     if any(ch in pattern for ch in "*?["):
-        return sorted(p for p in data_dir.glob(pattern) if p.is_file())
-    path = data_dir / pattern
-    return [path] if path.is_file() else []
+        found = sorted(data_dir.glob(pattern))
+    else:
+        path = data_dir / pattern
+        found = [path] if path.exists() or path.is_symlink() else []
+    for path in found:
+        if not path.is_file():
+            what = (
+                "is a folder"
+                if path.is_dir()
+                else "is a link to nothing"
+                if not path.exists()
+                else "is not a regular file"
+            )
+            raise DataError(
+                f"{what}, not an export file",
+                file=str(path),
+                hint="a source's file must be a CSV or Parquet export; rename or remove "
+                "what is in its place",
+            )
+    return found
 
 
 def load_workspace(
@@ -275,6 +309,7 @@ def load_workspace(
     wanted.sort(key=lambda name: name != CUSTOMER_SOURCE)
     results: dict[str, SourceResult] = {}
     absent: list[str] = []
+    missing_columns: dict[str, tuple[str, ...]] = {}
     customer_ids: pd.Series | None = None
     for name in wanted:
         spec = cfg.sources[name]
@@ -294,6 +329,10 @@ def load_workspace(
             absent.append(name)
             continue
         tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
+        present = {spec.file_columns[c] for t in tables for c in t.table.column_names}
+        missing = tuple(c for c in spec.column_names if c not in present)
+        if missing:
+            missing_columns[name] = missing
         records = sum(t.records for t in tables)
         if records < spec.min_rows:
             what = (
@@ -334,7 +373,9 @@ def load_workspace(
         if issues
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
-    return Workspace(data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects)
+    return Workspace(
+        data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
+    )
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
@@ -346,8 +387,13 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
             continue
         if col.type in ARROW_TYPES:
             typed[from_file.get(col.name, col.name)] = ARROW_TYPES[col.type]
+    columns = spec.file_columns
     return {
         "delimiter": spec.delimiter,
+        "columns": columns,
+        "multiline_columns": [
+            name for name, canonical in columns.items() if spec.column(canonical).type == "string"
+        ],
         "typed": typed,
         "null_values": null_variants(),
         "true_values": _case_variants(cfg.true_values),

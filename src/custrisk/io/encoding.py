@@ -2,16 +2,23 @@
 
 GB18030 is a superset of GBK and GB2312, so GBK exports from Chinese systems decode
 with it. A file that is neither is refused with a message suggesting ``--encoding``.
-The same pass over the file finds empty lines, so that rejected rows can be reported
-with their physical line number.
+The same pass over the file finds empty lines and lines too long to be a record, so that
+rejected rows can be reported with their physical line number.
+
+Line accounting works on the file's bytes in an ASCII-compatible form (:func:`open_ascii`):
+the bytes themselves for UTF-8 and GB18030 (no multi-byte character holds a byte below
+0x40), UTF-8 for UTF-16/32 files, with bare carriage returns turned into line feeds in a
+file that ends its lines with CR alone. Every offset is in that form.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,6 +35,9 @@ _BOMS = (
 ALIASES = {"gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030", "utf8": "utf-8"}
 
 
+ASCII_INCOMPATIBLE = ("utf-16", "utf-32")
+
+
 @dataclass(frozen=True)
 class TextScan:
     """What one pass over a text file found."""
@@ -36,6 +46,22 @@ class TextScan:
     detected: bool
     n_lines: int
     empty_lines: np.ndarray  # 1-based physical numbers of empty lines, ascending
+    cr_newlines: bool = False  # lines end with a bare CR (classic Mac)
+    bare_cr: bool = False  # a CR not followed by LF inside a file whose lines end with LF
+    # Lines longer than the scan's limit: 1-based numbers, and [start, end) byte offsets
+    # (terminator included) in the ASCII-compatible form of the file.
+    long_lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    long_spans: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
+
+    @property
+    def transcoded(self) -> bool:
+        """Whether :func:`open_ascii` re-encodes the file (UTF-16/32) or rewrites CRs."""
+        return self.encoding in ASCII_INCOMPATIBLE or self.cr_newlines
+
+    @property
+    def ascii_encoding(self) -> str:
+        """The encoding of the bytes :func:`open_ascii` returns."""
+        return "utf-8" if self.encoding in ASCII_INCOMPATIBLE else self.encoding
 
 
 def normalise_encoding(name: str) -> str:
@@ -44,8 +70,14 @@ def normalise_encoding(name: str) -> str:
     return ALIASES.get(info.name, info.name)
 
 
-def scan_text_file(path: str | os.PathLike[str], encoding: str | None = None) -> TextScan:
-    """Detect (or check) the encoding of ``path`` and find its empty lines.
+def scan_text_file(
+    path: str | os.PathLike[str],
+    encoding: str | None = None,
+    *,
+    max_line_bytes: int | None = None,
+) -> TextScan:
+    """Detect (or check) the encoding of ``path``, find its empty lines and, when
+    ``max_line_bytes`` is given, the lines longer than that (terminator included).
 
     Raises
     ------
@@ -61,9 +93,18 @@ def scan_text_file(path: str | os.PathLike[str], encoding: str | None = None) ->
     candidates = [encoding] if encoding else ["utf-8", "gb18030"]
     failure: tuple[str, int, bytes] | None = None
     for candidate in candidates:
-        result = _try_decode(path, candidate)
+        result = _try_decode(path, candidate, max_line_bytes)
         if isinstance(result, TextScan):
-            return TextScan(result.encoding, detected, result.n_lines, result.empty_lines)
+            return TextScan(
+                result.encoding,
+                detected,
+                result.n_lines,
+                result.empty_lines,
+                result.cr_newlines,
+                result.bare_cr,
+                result.long_lines,
+                result.long_spans,
+            )
         if failure is None:
             failure = result
     assert failure is not None
@@ -86,47 +127,138 @@ def scan_text_file(path: str | os.PathLike[str], encoding: str | None = None) ->
     )
 
 
-def _try_decode(path: Path, encoding: str) -> TextScan | tuple[str, int, bytes]:
+def _try_decode(
+    path: Path, encoding: str, max_line_bytes: int | None
+) -> TextScan | tuple[str, int, bytes]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    ascii_compatible = encoding not in ("utf-16", "utf-32")
+    ascii_compatible = encoding not in ASCII_INCOMPATIBLE
     offset = 0
-    n_lines = 0
-    empty: list[np.ndarray] = []
-    carry = b""  # the open line's first bytes
+    lines = _LineCounter(max_line_bytes)
+    cr_newlines: bool | None = None
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(CHUNK)
             final = not chunk
             try:
-                decoder.decode(chunk, final=final)
+                text = decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
                 pending = len(decoder.getstate()[0]) if not final else 0
                 bad_at = offset + exc.start - pending
                 return (encoding, max(bad_at, 0), exc.object[exc.start : exc.start + 2])
             if final:
                 break
-            if ascii_compatible:
-                found, n_lines, carry = _empty_lines(chunk, carry, n_lines)
-                if found.size:
-                    empty.append(found)
+            data = chunk if ascii_compatible else text.encode("utf-8")
+            if cr_newlines is None:
+                cr_newlines = cr_line_breaks(data)
+            if cr_newlines:
+                data = data.replace(b"\r", b"\n")
+            lines.add(data)
             offset += len(chunk)
-    if ascii_compatible and carry:
-        n_lines += 1  # a last line without a newline
-    empties = np.concatenate(empty) if empty else np.empty(0, dtype=np.int64)
-    return TextScan(encoding, True, n_lines, empties)
+    lines.finish()
+    return TextScan(
+        encoding,
+        True,
+        lines.n_lines,
+        lines.empty_lines(),
+        bool(cr_newlines),
+        lines.bare_cr,
+        *lines.long_lines(),
+    )
 
 
-def _empty_lines(chunk: bytes, carry: bytes, lines_before: int) -> tuple[np.ndarray, int, bytes]:
+def cr_line_breaks(head: bytes) -> bool | None:
+    """Whether a file starting with ``head`` ends its lines with a bare CR; ``None`` when
+    ``head`` holds no line break to tell."""
+    cr, lf = head.find(b"\r"), head.find(b"\n")
+    if cr < 0 or (0 <= lf < cr):
+        return False if lf >= 0 else None
+    if cr + 1 == len(head):
+        return None
+    return head[cr + 1] != 10
+
+
+class _LineCounter:
+    """Counts lines, finds empty lines and over-long lines, chunk by chunk."""
+
+    def __init__(self, max_line_bytes: int | None) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.n_lines = 0
+        self.offset = 0
+        self.line_start = 0
+        self.carry = b""  # the open line's first bytes
+        self.bare_cr = False
+        self.cr_at_end = False  # the previous chunk ended with a CR
+        self.empty: list[np.ndarray] = []
+        self.long: list[np.ndarray] = []
+        self.spans: list[np.ndarray] = []
+
+    def add(self, data: bytes) -> None:
+        found, n_lines, carry, newlines = _empty_lines(data, self.carry, self.n_lines)
+        if not self.bare_cr:
+            self._find_bare_cr(data, newlines)
+        if found.size:
+            self.empty.append(found)
+        if newlines.size:
+            ends = self.offset + newlines.astype(np.int64) + 1
+            if self.max_line_bytes is not None:
+                starts = np.concatenate(([self.line_start], ends[:-1]))
+                self._long(self.n_lines + 1, starts, ends)
+            self.line_start = int(ends[-1])
+        self.n_lines, self.carry = n_lines, carry
+        self.offset += len(data)
+
+    def _find_bare_cr(self, data: bytes, newlines: np.ndarray) -> None:
+        if self.cr_at_end and data[:1] != b"\n":
+            self.bare_cr = True
+            return
+        self.cr_at_end = data.endswith(b"\r")
+        if b"\r" not in data:  # memchr speed: most files have no CR, or CRLF only
+            return
+        buf = np.frombuffer(data, dtype=np.uint8)
+        returns = int(np.count_nonzero(buf == 13))
+        crlf = int(np.count_nonzero(buf[newlines[newlines > 0] - 1] == 13))
+        self.bare_cr = returns - crlf - self.cr_at_end > 0
+
+    def finish(self) -> None:
+        if self.offset > self.line_start:  # a last line without a newline
+            self.n_lines += 1
+            if self.carry == b"\r":  # a CR alone ends the file: an empty line
+                self.empty.append(np.array([self.n_lines], dtype=np.int64))
+            if self.max_line_bytes is not None:
+                self._long(self.n_lines, np.array([self.line_start]), np.array([self.offset]))
+
+    def _long(self, first: int, starts: np.ndarray, ends: np.ndarray) -> None:
+        assert self.max_line_bytes is not None
+        too_long = np.flatnonzero(ends - starts > self.max_line_bytes)
+        if too_long.size:
+            self.long.append(first + too_long)
+            self.spans.append(np.stack([starts[too_long], ends[too_long]], axis=1))
+
+    def empty_lines(self) -> np.ndarray:
+        return np.concatenate(self.empty) if self.empty else np.empty(0, dtype=np.int64)
+
+    def long_lines(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.long:
+            return np.empty(0, dtype=np.int64), np.empty((0, 2), dtype=np.int64)
+        return (
+            np.concatenate(self.long).astype(np.int64),
+            np.concatenate(self.spans).astype(np.int64),
+        )
+
+
+def _empty_lines(
+    chunk: bytes, carry: bytes, lines_before: int
+) -> tuple[np.ndarray, int, bytes, np.ndarray]:
     """Physical numbers of the empty lines that end in ``chunk``.
 
     ``carry`` is the start of the line left open by the previous chunk (at most two
     bytes are kept: enough to tell an empty or a lone ``\\r`` line). Returns the numbers,
-    the running line count and the new carry.
+    the running line count, the new carry and the positions of the line feeds.
     """
     buf = np.frombuffer(chunk, dtype=np.uint8)
     newlines = np.flatnonzero(buf == 10)
     if not newlines.size:
-        return np.empty(0, dtype=np.int64), lines_before, (carry + chunk[:2])[:2]
+        return np.empty(0, dtype=np.int64), lines_before, (carry + chunk[:2])[:2], newlines
     starts = np.concatenate(([0], newlines[:-1] + 1))
     length = newlines - starts
     is_empty = length == 0
@@ -137,7 +269,52 @@ def _empty_lines(chunk: bytes, carry: bytes, lines_before: int) -> tuple[np.ndar
     is_empty[0] = first in (b"", b"\r")
     numbers = lines_before + 1 + np.flatnonzero(is_empty)
     tail = chunk[int(newlines[-1]) + 1 :]
-    return numbers.astype(np.int64), lines_before + int(newlines.size), tail[:2]
+    return numbers.astype(np.int64), lines_before + int(newlines.size), tail[:2], newlines
+
+
+def open_ascii(path: str | os.PathLike[str], scan: TextScan) -> BinaryIO:
+    """The file's bytes in the ASCII-compatible form the scan counted lines in."""
+    handle = Path(path).open("rb")
+    if not scan.transcoded:
+        return handle
+    return io.BufferedReader(_Transcoder(handle, scan), buffer_size=CHUNK)
+
+
+class _Transcoder(io.RawIOBase):
+    """UTF-16/32 as UTF-8, and bare CRs as LFs, read on the fly (memory stays bounded)."""
+
+    def __init__(self, handle: BinaryIO, scan: TextScan) -> None:
+        self._handle = handle
+        self._decoder = (
+            codecs.getincrementaldecoder(scan.encoding)(errors="strict")
+            if scan.encoding in ASCII_INCOMPATIBLE
+            else None
+        )
+        self._cr = scan.cr_newlines
+        self._buffer = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer and not self._eof:
+            chunk = self._handle.read(CHUNK)
+            self._eof = not chunk
+            data = (
+                self._decoder.decode(chunk, final=self._eof).encode("utf-8")
+                if self._decoder is not None
+                else chunk
+            )
+            self._buffer = data.replace(b"\r", b"\n") if self._cr else data
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
 
 
 def _line_of_offset(path: Path, offset: int) -> int:

@@ -2,18 +2,27 @@
 
 Every column is read as text so that no leading zero of an id is lost and malformed
 values can be reported rather than guessed at; typing is the cleaner's job.
+
+A CSV record is one physical line. A line that opens a quote it does not close, holds a
+stray carriage return or is longer than ``max_line_bytes`` is a rejected row with its
+line number, and the lines after it are read as usual (:mod:`custrisk.io.csv_lines`):
+rows in always equal the file's data lines. Only the declared columns are read, matched
+to the header case- and width-insensitively. Messages never repeat a data row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import difflib
 import io
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -22,8 +31,21 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from custrisk.config._yaml import join_limited
+from custrisk.config.sources import header_key
 from custrisk.errors import DataError
-from custrisk.io.encoding import normalise_encoding, scan_text_file
+from custrisk.io.csv_lines import (
+    FIELD_COUNT,
+    OVERSIZED_LINE,
+    SHOWN_BYTES,
+    FilteredStream,
+    LineFault,
+    RecordLayout,
+    find_broken_records,
+    open_quote,
+    skipped_lines,
+)
+from custrisk.io.encoding import TextScan, normalise_encoding, open_ascii, scan_text_file
+from custrisk.privacy import mask_pii_text
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +53,36 @@ CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
 
+MAX_HEADER_BYTES = 16 << 20  # a first line longer than this is not a header row
+MAX_LINE_BYTES = 1 << 20  # a data line longer than this is a rejected row
+MAX_VALUE_LINES = 20  # a quoted text value spans at most this many lines
+_BLOCK_BYTES = 1 << 20  # the CSV parser's block: a record must fit in two
+_SHOWN_NAME = 40  # characters of a header name quoted in a message
+_DATA_LIKE = re.compile(
+    r"[-+]?(?:\d[\d,]*)?\.?\d+%?|\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ T][\d:.]+)?"
+)
+
 
 @dataclass(frozen=True)
 class BadRow:
-    """A record the CSV parser could not split into the header's fields."""
+    """A line the CSV parser could not make a row of: wrong number of fields, an unclosed
+    quote, a stray carriage return or an oversized line (``rule``)."""
 
     line: int
     expected: int
     actual: int
     text: str
+    rule: str = FIELD_COUNT
+    message: str | None = None  # None: "expected N fields, found M"
 
 
 @dataclass
 class RawTable:
-    """One file's rows (Arrow; text for CSV), with the physical line or row number of each."""
+    """One file's rows (Arrow; text for CSV), with the physical line or row number of each.
+
+    The table holds the columns that were asked for, named as they were declared; the
+    file's own header is ``header``.
+    """
 
     path: Path
     table: pa.Table
@@ -52,6 +90,8 @@ class RawTable:
     header: list[str]
     encoding: str
     bad_rows: list[BadRow] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # header fields not read
+    folded: list[tuple[str, str]] = field(default_factory=list)  # (header, declared name)
 
     def __post_init__(self) -> None:
         self.num_rows = self.table.num_rows
@@ -67,6 +107,41 @@ class RawTable:
         table = self.table
         self.table = table.schema.empty_table()
         return table
+
+    @property
+    def headerless(self) -> bool:
+        """Whether the first line looks like a data row rather than column names."""
+        return looks_like_data(self.header)
+
+    def header_text(self, limit: int = 8) -> str:
+        """The header for a message: its names (personal data masked, long names cut),
+        or a note that the first line looks like a data row (whose values it does not
+        repeat)."""
+        if self.headerless:
+            return "the first line looks like a data row, not a header (is the header missing?)"
+        return f"the file has: {shown_names(self.header, limit)}"
+
+    def closest(self, name: str) -> str | None:
+        """The unread header field that ``name`` was probably meant to be, if any."""
+        keys = {header_key(h): h for h in self.unmatched}
+        found = difflib.get_close_matches(header_key(name), list(keys), n=1, cutoff=0.8)
+        return _shown(keys[found[0]]) if found else None
+
+
+def shown_names(names: Sequence[str], limit: int = 5) -> str:
+    """Header names for a message: personal data masked, long names cut, ``and N more``."""
+    return join_limited([_shown(n) for n in names], limit)
+
+
+def _shown(name: str) -> str:
+    name = mask_pii_text(name)
+    return name if len(name) <= _SHOWN_NAME else name[: _SHOWN_NAME - 1] + "…"
+
+
+def looks_like_data(fields: Sequence[str]) -> bool:
+    """Whether a header holds values rather than names: a number, a date, a phone or ID
+    number or an e-mail address (a file exported without its header row)."""
+    return any(_DATA_LIKE.fullmatch(f) or mask_pii_text(f) != f for f in fields)
 
 
 def file_format(path: Path) -> str:
@@ -91,26 +166,44 @@ def read_raw(
     null_values: Sequence[str] = (),
     true_values: Sequence[str] = (),
     false_values: Sequence[str] = (),
+    columns: Mapping[str, str] | None = None,
+    multiline_columns: Collection[str] = (),
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> RawTable:
     """Read a CSV or Parquet export; columns are text unless ``typed`` says otherwise.
 
-    ``typed`` maps file columns to the Arrow type (int64, float64, timestamp[s], bool)
-    worth trying on the fast path: Arrow parses them strictly (ISO dates, no thousands
-    separators, no stray spaces). A column with any value Arrow cannot parse, a
-    non-finite number or a date with a time of day is read as text instead, so that the
-    cleaner can repair or report each bad value.
+    Parameters
+    ----------
+    columns
+        ``{header: canonical column}`` of the declared columns: only these are read
+        (``None``: every column). A header that differs from a declared one only in
+        case or character width (``EDUCATION``, ``ｅｄｕｃａｔｉｏｎ``) matches it; the
+        table names the column as declared.
+    typed
+        Declared columns mapped to the Arrow type (int64, float64, timestamp[s], bool)
+        worth trying on the fast path: Arrow parses them strictly (ISO dates, no
+        thousands separators, no stray spaces). A column with any value Arrow cannot
+        parse, a non-finite number or a date with a time of day is read as text instead,
+        so that the cleaner can repair or report each bad value.
+    multiline_columns
+        Declared columns whose quoted values may hold line breaks (free text); a quote
+        left open in any other column is a rejected line.
+    max_header_bytes, max_line_bytes
+        The longest first line read as a header (longer: an error) and the longest data
+        line (longer: a rejected row).
 
     Raises
     ------
     DataError
-        Empty or undecodable file, no header, duplicate header names, or a delimiter
-        that does not match the file.
+        Empty or undecodable file, no header, an oversized header, duplicate header names,
+        two headers matching one declared column, or a delimiter that does not match.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path), hint="check the path and the file name")
     if file_format(path) == "parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, columns)
     if path.stat().st_size == 0:
         raise DataError(
             "the file is empty (0 bytes)",
@@ -130,76 +223,288 @@ def read_raw(
             raise DataError(
                 f"unknown encoding {encoding!r}", hint="use e.g. --encoding utf-8 or --encoding gbk"
             ) from None
-    scan = scan_text_file(path, encoding)
-    header = _read_header(path, scan.encoding, delimiter)
-    bad: list[tuple[int | None, int, int, str]] = []
+    scan = scan_text_file(path, encoding, max_line_bytes=max_line_bytes)
+    header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
+    if columns is None:
+        chosen = {name: name for name in header}
+        folded: list[tuple[str, str]] = []
+    else:
+        chosen, folded = _match_header(header, columns, path)
+    types = typed or {}
+    reader = _CsvReader(
+        path,
+        scan,
+        header,
+        header_end,
+        chosen,
+        delimiter=delimiter,
+        typed={actual: types[name] for actual, name in chosen.items() if name in types},
+        multiline={actual for actual, name in chosen.items() if name in multiline_columns},
+        null_values=null_values,
+        true_values=true_values,
+        false_values=false_values,
+        max_line_bytes=max_line_bytes,
+    )
+    table, lines, bad_rows = reader.read()
+    table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
+    unmatched = [name for name in header if name not in chosen]
+    return RawTable(path, table, lines, header, scan.encoding, bad_rows, unmatched, folded)
 
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append((row.number, row.expected_columns, row.actual_columns, row.text))
-        return "skip"
 
-    column_types: dict[str, pa.DataType] = {name: pa.large_string() for name in header}
-    column_types.update({name: kind for name, kind in (typed or {}).items() if name in header})
+class _CsvReader:
+    """One CSV file read into Arrow, with every record mapped to its physical line."""
 
-    def parse(use_threads: bool) -> pa.Table:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                use_threads=use_threads,
-                column_names=header,
-                skip_rows=1,
-                encoding="utf8" if scan.encoding in ("utf-8", "utf-8-sig") else scan.encoding,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                invalid_row_handler=on_invalid,
-                ignore_empty_lines=True,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=column_types,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=list(null_values),
-                true_values=list(true_values) or ["true"],
-                false_values=list(false_values) or ["false"],
-                timestamp_parsers=[pacsv.ISO8601],
-            ),
-        )
+    def __init__(
+        self,
+        path: Path,
+        scan: TextScan,
+        header: list[str],
+        header_end: int,
+        chosen: Mapping[str, str],
+        *,
+        delimiter: str,
+        typed: Mapping[str, pa.DataType],
+        multiline: Collection[str],
+        null_values: Sequence[str],
+        true_values: Sequence[str],
+        false_values: Sequence[str],
+        max_line_bytes: int,
+    ) -> None:
+        self.path = path
+        self.scan = scan
+        self.header = header
+        self.header_end = header_end
+        self.chosen = [name for name in header if name in chosen]
+        # Arrow reads every column when none is named: read the first to count the rows
+        self.include = self.chosen or header[:1]
+        self.delimiter = delimiter
+        self.multiline = multiline
+        # a wide file's rows may be as long as a few headers
+        self.max_line_bytes = max(max_line_bytes, 4 * header_end)
+        self.column_types = {name: pa.large_string() for name in self.include}
+        self.column_types.update(typed)
+        self.null_values = list(null_values)
+        self.true_values = list(true_values) or ["true"]
+        self.false_values = list(false_values) or ["false"]
+        lengths = scan.long_spans[:, 1] - scan.long_spans[:, 0]
+        over = (scan.long_lines > 1) & (lengths > self.max_line_bytes)
+        self.oversized = self._oversized(scan.long_lines[over], scan.long_spans[over])
 
-    for _attempt in range(len(header) + 1):
-        try:
-            bad.clear()
-            table = parse(use_threads=True)
-            if bad:  # row numbers are only known to the single-threaded parser
-                bad.clear()
-                table = parse(use_threads=False)
-        except pa.ArrowInvalid as exc:
-            column = _failed_column(str(exc), header)
-            if column is None or pa.types.is_large_string(column_types[column]):
+    def read(self) -> tuple[pa.Table, np.ndarray, list[BadRow]]:
+        """The rows, the line of each, and the lines that are not rows."""
+        # A stray CR can make more rows than lines, which the count check below cannot
+        # see: walk the lines first.
+        layout = self._layout() if self.scan.bare_cr else None
+        while True:
+            faults = [*self.oversized, *(layout.faults if layout else [])]
+            skipped = skipped_lines(
+                self.scan.empty_lines[self.scan.empty_lines > 1],
+                [f.line for f in faults],
+                layout.continuation if layout else [],
+            )
+            expected = max(self.scan.n_lines - 1, 0) - len(skipped)
+            try:
+                table, bad = (
+                    self._parse(faults, layout is not None and layout.multiline)
+                    if expected
+                    else (self._empty(), [])
+                )
+            except pa.ArrowInvalid as exc:
+                if layout is None:
+                    layout = self._layout()
+                    continue
                 raise DataError(
-                    f"cannot parse the CSV: {exc}",
-                    file=str(path),
-                    hint="check the delimiter and quoting of the file",
+                    f"cannot parse the CSV: {_arrow_error(exc)}",
+                    file=str(self.path),
+                    hint="check the delimiter and the quoting of the file",
                 ) from None
-            column_types[column] = pa.large_string()  # read it as text: the cleaner decides
-            continue
-        suspect = [name for name in header if _needs_text(table.column(name))]
-        if not suspect:
-            break
-        for name in suspect:
-            column_types[name] = pa.large_string()
-    # Records are the non-empty lines after the header; map them to physical lines.
-    bad_numbers = np.array(sorted(n for n, *_ in bad if n is not None), dtype=np.int64)
-    record_index = _nth_remaining(np.arange(table.num_rows), 2, bad_numbers)
-    lines = _nth_remaining(record_index - 1, 1, scan.empty_lines)
-    bad_lines = _nth_remaining(bad_numbers - 1, 1, scan.empty_lines) if bad else bad_numbers
-    bad_rows = [
-        BadRow(int(line), exp, act, text)
-        for line, (_, exp, act, text) in zip(
-            bad_lines, sorted(bad, key=lambda b: b[0] or 0), strict=True
+            records = table.num_rows + len(bad)
+            if records == expected and (layout is not None or not _ends_in_value(table, bad)):
+                break
+            if layout is None:
+                layout = self._layout()
+                continue
+            raise DataError(
+                f"the CSV parser found {records:,} rows in {expected:,} data lines",
+                file=str(self.path),
+                hint="check the quoting of the file (a quote opened and not closed)",
+            )
+        # Records are the lines left after the header, empty lines, faults and the lines
+        # that continue a multi-line value; pyarrow numbers them from 1.
+        bad_index = np.array(sorted(n - 1 for n, *_ in bad), dtype=np.int64)
+        record_index = _nth_remaining(np.arange(table.num_rows), 0, bad_index)
+        lines = _nth_remaining(record_index, 2, skipped)
+        bad_lines = _nth_remaining(bad_index, 2, skipped)
+        bad_rows = [
+            BadRow(int(line), exp, act, text)
+            for line, (_, exp, act, text) in zip(bad_lines, sorted(bad), strict=True)
+        ]
+        bad_rows += [
+            BadRow(
+                f.line,
+                len(self.header),
+                0,
+                _line_text(f.text, self.scan.ascii_encoding),
+                f.rule,
+                f.message,
+            )
+            for f in faults
+        ]
+        bad_rows.sort(key=lambda b: b.line)
+        return table, lines, bad_rows
+
+    def _empty(self) -> pa.Table:
+        return pa.schema([(name, self.column_types[name]) for name in self.include]).empty_table()
+
+    def _layout(self) -> RecordLayout:
+        with self._stream(()) as stream:
+            return find_broken_records(
+                stream,
+                offset=self.header_end,
+                encoding=self.scan.ascii_encoding,
+                delimiter=self.delimiter,
+                header=self.header,
+                multiline_columns=self.multiline,
+                max_line_bytes=self.max_line_bytes,
+                max_value_lines=MAX_VALUE_LINES,
+            )
+
+    def _stream(self, faults: Sequence[LineFault]) -> BinaryIO:
+        """The file after its header, without the lines of ``faults``."""
+        handle = open_ascii(self.path, self.scan)
+        if self.scan.transcoded:
+            _discard(handle, self.header_end)
+        else:
+            handle.seek(self.header_end)
+        if not faults:
+            return handle
+        spans = sorted((f.start, f.end) for f in faults)
+        return io.BufferedReader(FilteredStream(handle, spans, self.header_end), _BLOCK_BYTES)
+
+    def _parse(
+        self, faults: Sequence[LineFault], multiline: bool
+    ) -> tuple[pa.Table, list[tuple[int, int, int, str]]]:
+        bad: list[tuple[int, int, int, str]] = []
+        # The file itself when nothing is left out (Arrow reads it natively, skipping
+        # the header line); else a stream without the header and the faulty lines.
+        direct = not faults and not self.scan.transcoded
+        header_rows = 1 if direct else 0  # Arrow numbers rows from the first one it reads
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            number = (row.number or 0) - header_rows
+            bad.append((number, row.expected_columns, row.actual_columns, row.text))
+            return "skip"
+
+        encoding = self.scan.ascii_encoding
+        parse_options = pacsv.ParseOptions(
+            delimiter=self.delimiter,
+            invalid_row_handler=on_invalid,
+            ignore_empty_lines=True,
+            newlines_in_values=multiline,
         )
-    ]
-    return RawTable(path, table, lines, header, scan.encoding, bad_rows)
+
+        def parse(use_threads: bool) -> pa.Table:
+            bad.clear()
+            with contextlib.nullcontext(self.path) if direct else self._stream(faults) as source:
+                return pacsv.read_csv(
+                    source,
+                    read_options=pacsv.ReadOptions(
+                        use_threads=use_threads,
+                        column_names=self.header,
+                        skip_rows=header_rows,
+                        encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+                        block_size=max(_BLOCK_BYTES, self.max_line_bytes),
+                    ),
+                    parse_options=parse_options,
+                    convert_options=pacsv.ConvertOptions(
+                        include_columns=self.include,
+                        column_types=self.column_types,
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                        null_values=self.null_values,
+                        true_values=self.true_values,
+                        false_values=self.false_values,
+                        timestamp_parsers=[pacsv.ISO8601],
+                    ),
+                )
+
+        for _attempt in range(len(self.include) + 1):
+            try:
+                table = parse(use_threads=True)
+                if bad:  # row numbers are only known to the single-threaded parser
+                    table = parse(use_threads=False)
+            except pa.ArrowInvalid as exc:
+                column = _failed_column(str(exc), self.header)
+                if column is None or pa.types.is_large_string(
+                    self.column_types.get(column, pa.large_string())
+                ):
+                    raise
+                self.column_types[column] = pa.large_string()  # as text: the cleaner decides
+                continue
+            suspect = [name for name in self.include if _needs_text(table.column(name))]
+            if not suspect:
+                break
+            for name in suspect:
+                self.column_types[name] = pa.large_string()
+        return table, bad
+
+    def _oversized(self, numbers: np.ndarray, spans: np.ndarray) -> list[LineFault]:
+        if not numbers.size:
+            return []
+        faults = []
+        with open_ascii(self.path, self.scan) as handle:
+            position = 0
+            for number, (start, end) in zip(numbers.tolist(), spans.tolist(), strict=True):
+                _discard(handle, start - position)
+                text = handle.read(SHOWN_BYTES)
+                position = start + len(text)
+                faults.append(
+                    LineFault(
+                        number,
+                        start,
+                        end,
+                        OVERSIZED_LINE,
+                        f"the line is {end - start:,} bytes long, over the limit of "
+                        f"{self.max_line_bytes:,}",
+                        text,
+                    )
+                )
+        return faults
+
+
+def _discard(handle: BinaryIO, size: int) -> None:
+    """Skip ``size`` bytes of a stream that may not seek."""
+    while size > 0:
+        chunk = handle.read(min(size, 1 << 20))
+        if not chunk:
+            return
+        size -= len(chunk)
+
+
+def _line_text(raw: bytes, encoding: str) -> str:
+    return raw.decode(encoding, errors="replace").rstrip("\r\n")
+
+
+def _ends_in_value(table: pa.Table, bad: list[tuple[int, int, int, str]]) -> bool:
+    """Whether the last record holds a line break: a quote left open on the last data
+    line swallows only empty lines, which the row count alone does not show."""
+    if bad and ("\n" in bad[-1][3] or "\r" in bad[-1][3]):
+        return True
+    if not table.num_rows:
+        return False
+    last = table.slice(table.num_rows - 1)
+    for column in last.columns:
+        value = column[0].as_py()
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            return True
+    return False
+
+
+def _arrow_error(exc: pa.ArrowInvalid) -> str:
+    """Arrow's message without the row it quotes (personal data), masked, short."""
+    text = re.sub(r"(columns, got \d+):.*", r"\1", str(exc), flags=re.S)
+    text = mask_pii_text(text.replace("\n", " "))
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _failed_column(message: str, header: list[str]) -> str | None:
@@ -229,9 +534,21 @@ def _nth_remaining(i: np.ndarray, base: int, skipped: np.ndarray) -> np.ndarray:
     return base + i + np.searchsorted(remaining_before, i, side="right")
 
 
-def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
-    with path.open("r", encoding=encoding, newline="") as handle:
-        first = handle.readline()
+def _read_header(
+    path: Path, scan: TextScan, delimiter: str, max_header_bytes: int
+) -> tuple[list[str], int]:
+    """The header's names and the byte offset where the data starts."""
+    with open_ascii(path, scan) as handle:
+        raw = handle.readline(max_header_bytes + 1)
+    if len(raw) > max_header_bytes:
+        raise DataError(
+            f"the first line is longer than {max_header_bytes:,} bytes: not a header row",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names; check that the file is a CSV "
+            "export and not a one-line or binary file",
+        )
+    first = raw.decode(scan.ascii_encoding, errors="replace").rstrip("\r\n")
     if not first.strip():
         raise DataError(
             "the first line is empty: no header row",
@@ -239,16 +556,35 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
             line=1,
             hint="the first line must hold the column names",
         )
-    header = [
-        h.strip().lstrip("\ufeff").strip()
-        for h in next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    ]
+    if open_quote(first, delimiter):
+        raise DataError(
+            "the header has a quote that is not closed",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names, each quoted name closed",
+        )
+    try:
+        fields = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error:
+        raise DataError(
+            f"a header field is longer than {csv.field_size_limit():,} characters: not a "
+            "column name",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names",
+        ) from None
+    header = [h.strip().lstrip("\ufeff").strip() for h in fields]
     if len(header) == 1:
         for other in _OTHER_DELIMITERS:
-            if other != delimiter and len(first.split(other)) > 2:
+            parts = first.split(other)
+            if other != delimiter and len(parts) > 2:
+                shown = (
+                    "its first line looks like a data row"
+                    if looks_like_data(parts)
+                    else repr(mask_pii_text(first.strip())[:60])
+                )
                 raise DataError(
-                    f"the header has one column but looks {_name(other)}-delimited: "
-                    f"{first.strip()[:60]!r}",
+                    f"the header has one column but looks {_name(other)}-delimited: {shown}",
                     file=str(path),
                     line=1,
                     hint=f"set delimiter: {_yaml_char(other)} for this source in the sources "
@@ -257,7 +593,12 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     blanks = [i + 1 for i, h in enumerate(header) if not h]
     if blanks:
         raise DataError(
-            f"header field {blanks[0]} is blank",
+            f"header field {blanks[0]} is blank"
+            + (
+                "; the first line looks like a data row, not a header"
+                if looks_like_data(header)
+                else ""
+            ),
             file=str(path),
             line=1,
             hint="every column needs a name",
@@ -265,13 +606,59 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     seen: set[str] = set()
     dupes = [h for h in header if h in seen or seen.add(h)]  # type: ignore[func-returns-value]
     if dupes:
+        data_row = looks_like_data(header)
         raise DataError(
-            f"duplicate column names in the header: {join_limited(dupes)}",
+            "the first line looks like a data row, not a header (is the header missing?)"
+            if data_row
+            else f"duplicate column names in the header: {shown_names(dupes)}",
             file=str(path),
             line=1,
-            hint="give every column a distinct name",
+            hint="give every column a distinct name"
+            if not data_row
+            else "the first line must hold the column names",
         )
-    return header
+    return header, len(raw)
+
+
+def _match_header(
+    header: Sequence[str], columns: Mapping[str, str], path: Path
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """``{header: declared name}`` for the declared columns the header holds, and the
+    headers that matched only ignoring case and width.
+
+    Raises
+    ------
+    DataError
+        When two headers would give the same column.
+    """
+    by_key: dict[str, str | None] = {}
+    for name in columns:
+        key = header_key(name)
+        # two declared names that fold alike (e.g. ID and id) match only exactly
+        by_key[key] = None if key in by_key and by_key[key] != name else name
+    chosen: dict[str, str] = {}
+    folded: list[tuple[str, str]] = []
+    for name in header:
+        if name in columns:
+            chosen[name] = name
+            continue
+        declared = by_key.get(header_key(name))
+        if declared is not None:
+            chosen[name] = declared
+            folded.append((name, declared))
+    by_column: dict[str, list[str]] = {}
+    for name, declared in chosen.items():
+        by_column.setdefault(columns[declared], []).append(name)
+    for column, names in by_column.items():
+        if len(names) > 1:
+            raise DataError(
+                f"the header fields {shown_names([repr(n) for n in names])} all match the "
+                f"declared column '{column}'",
+                file=str(path),
+                line=1,
+                hint="rename or drop all but one of them in the export",
+            )
+    return chosen, folded
 
 
 def _name(delim: str) -> str:
@@ -282,15 +669,27 @@ def _yaml_char(delim: str) -> str:
     return '"\\t"' if delim == "\t" else f"'{delim}'"
 
 
-def _read_parquet(path: Path) -> RawTable:
+def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> RawTable:
     try:
-        table = pq.read_table(path)
+        names = list(pq.read_schema(path).names)
+        chosen, folded = (
+            ({n: n for n in names}, []) if columns is None else _match_header(names, columns, path)
+        )
+        table = pq.read_table(path, columns=[n for n in names if n in chosen])
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(
-            f"cannot read the Parquet file: {exc}",
+            f"cannot read the Parquet file: {mask_pii_text(str(exc))[:200]}",
             file=str(path),
             hint="check that it is a complete Parquet file",
         ) from None
+    table = table.rename_columns([chosen[n] for n in table.column_names])
+    unmatched = [n for n in names if n not in chosen]
     return RawTable(
-        path, table, np.arange(1, table.num_rows + 1), list(table.column_names), "parquet"
+        path,
+        table,
+        np.arange(1, table.num_rows + 1),
+        names,
+        "parquet",
+        unmatched=unmatched,
+        folded=folded,
     )

@@ -60,6 +60,30 @@ class Features:
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
+def load_configs(
+    indicator_config: IndicatorConfig | str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+) -> tuple[SourcesConfig, IndicatorConfig]:
+    """The sources config and the indicator config checked against it (``None``: the
+    packaged default of each).
+
+    The one way train, score, evaluate and the monitoring commands load the pair, as
+    ``custrisk indicators`` does: indicators may use every column the user's sources
+    config declares.
+    """
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    config = (
+        indicator_config
+        if isinstance(indicator_config, IndicatorConfig)
+        else load_indicator_config(indicator_config, sources=sources)
+    )
+    return sources, config
+
+
 def prepare_features(
     data_dir: str | os.PathLike[str],
     *,
@@ -68,19 +92,14 @@ def prepare_features(
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
 ) -> Features:
-    """Load and clean the exports, then compute the indicators of every customer."""
-    sources = (
-        sources_config
-        if isinstance(sources_config, SourcesConfig)
-        else load_sources_config(sources_config)
-    )
+    """Load and clean the exports, then compute the indicators of every customer.
+
+    An indicator that needs a source or a column the exports do not have is
+    unavailable (``Features.unavailable`` says why), never computed over blanks.
+    """
+    sources, config = load_configs(indicator_config, sources_config)
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
-    config = (
-        indicator_config
-        if isinstance(indicator_config, IndicatorConfig)
-        else load_indicator_config(indicator_config)
-    )
-    result = compute_indicators(workspace.frames, config, as_of=as_of)
+    result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable))
 
@@ -118,8 +137,16 @@ def _labelled(
 
 def model_features(
     config: IndicatorConfig, model_config: ModelConfig, unavailable: dict[str, str]
-) -> list[str]:
-    """Indicator codes the model uses: include (or all outputs) minus exclude."""
+) -> tuple[list[str], dict[str, str]]:
+    """Indicator codes the model uses (include, or all outputs, minus exclude), and the
+    ones left out because the data cannot give them, with why.
+
+    Raises
+    ------
+    DataError
+        When a feature the model config names (``include`` or ``force_in``) cannot be
+        computed from the data: a model must not train on a feature that is not there.
+    """
     outputs = [i.code for i in config.indicators if i.output]
     wanted = list(model_config.include) if model_config.include is not None else outputs
     for code in (*wanted, *model_config.exclude, *model_config.force_in, *model_config.force_out):
@@ -128,16 +155,30 @@ def model_features(
                 f"model config {model_config.path}: feature {code!r} is not an output indicator",
                 hint=f"indicators: {', '.join(outputs[:8])}, ...",
             )
+    named = [
+        c
+        for c in dict.fromkeys([*(model_config.include or ()), *model_config.force_in])
+        if c not in model_config.exclude
+    ]
+    lacking = [c for c in named if c in unavailable]
+    if lacking:
+        reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
+        raise DataError(
+            f"model config {model_config.path} names feature(s) this data cannot give: "
+            f"{reasons}" + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+            hint="add the missing column or export, or take the feature(s) out of "
+            "features.include / force_in",
+        )
     chosen = [c for c in wanted if c not in model_config.exclude and c not in unavailable]
-    skipped = [c for c in wanted if c in unavailable]
-    if skipped:
-        log.warning("features not available in this data, left out: %s", ", ".join(skipped))
+    left_out = {c: unavailable[c] for c in wanted if c in unavailable and c not in named}
+    if left_out:
+        log.warning("features not available in this data, left out: %s", ", ".join(left_out))
     if not chosen:
         raise UsageError(
             "no feature left to train on",
             hint="check features.include/exclude and the data's sources",
         )
-    return chosen
+    return chosen, left_out
 
 
 def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> Any:
@@ -234,13 +275,11 @@ def _train_locked(
         out_of_time_split,
     )
 
-    sources = load_sources_config(sources_config)
-    indicator_path = Path(indicator_config) if indicator_config else None
-    icfg = load_indicator_config(indicator_path)
+    sources, icfg = load_configs(indicator_config, sources_config)
     features = prepare_features(
         data_dir, indicator_config=icfg, sources_config=sources, encoding=encoding, as_of=as_of
     )
-    codes = model_features(icfg, cfg, features.unavailable)
+    codes, left_out = model_features(icfg, cfg, features.unavailable)
     X_all, y_all, dates, label_counts = _labelled(features, labels, sources)
     X_all = X_all[codes]
     specs = {
@@ -339,6 +378,8 @@ def _train_locked(
         "reasons_top": cfg.top_reasons,
         "reference": reference,
     }
+    if left_out:  # indicators the data could not give, with why
+        card["features_left_out"] = left_out
     extra = {INDICATORS_FILE: indicator_text}
     if algorithm == "logistic":
         extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
@@ -395,11 +436,20 @@ def open_model(
     )
 
 
-def model_indicator_config(model: LoadedModel) -> IndicatorConfig:
+def model_indicator_config(
+    model: LoadedModel, sources_config: SourcesConfig | str | os.PathLike[str] | None = None
+) -> IndicatorConfig:
     """The indicator config the model was trained with, parsed from the bytes verified
-    when the model was loaded (the file is not read again)."""
+    when the model was loaded (the file is not read again), and checked against the
+    sources config of the data it is applied to (``None``: the packaged default)."""
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
     file = str(model.ref.path / INDICATORS_FILE)
-    return parse_indicator_config(load_yaml_text(model.file_text(INDICATORS_FILE), file), file=file)
+    data = load_yaml_text(model.file_text(INDICATORS_FILE), file)
+    return parse_indicator_config(data, sources=sources, file=file)
 
 
 def prepare_model_features(
@@ -411,14 +461,36 @@ def prepare_model_features(
     as_of: dt.date | str | None = None,
 ) -> Features:
     """The features ``model`` needs, computed from the exports in ``data_dir`` with the
-    indicator config the model was trained with."""
-    return prepare_features(
+    indicator config the model was trained with.
+
+    Raises
+    ------
+    DataError
+        When the data cannot give a feature the model scores with (its source or a
+        column it needs is missing): the model's output would be silently wrong.
+    """
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    features = prepare_features(
         data_dir,
-        indicator_config=model_indicator_config(model),
-        sources_config=sources_config,
+        indicator_config=model_indicator_config(model, sources),
+        sources_config=sources,
         encoding=encoding,
         as_of=as_of,
     )
+    lacking = [c for c in model.card.get("features", []) if c in features.unavailable]
+    if lacking:
+        reasons = "; ".join(f"{c}: {features.unavailable[c]}" for c in lacking[:3])
+        raise DataError(
+            f"model {model.model_id} needs feature(s) this data cannot give: {reasons}"
+            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+            file=str(data_dir),
+            hint="apply the model to exports with the sources and columns it was trained on",
+        )
+    return features
 
 
 @dataclass
@@ -541,7 +613,7 @@ def score_data(
     data_dir: str | os.PathLike[str],
     model: LoadedModel,
     *,
-    sources_config: str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
     lang: str = "zh",
@@ -629,14 +701,18 @@ def evaluate_model(
     data_dir: str | os.PathLike[str],
     labels: str | os.PathLike[str],
     *,
-    sources_config: str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
 ) -> dict[str, Any]:
     """Metrics of a trained model on new labelled data, next to its training metrics."""
     from custrisk.model import evaluate
 
-    sources = load_sources_config(sources_config)
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
     features = prepare_model_features(
         model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
     )

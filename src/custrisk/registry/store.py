@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import ModelArtifactError, UsageError
+from custrisk.io.atomic import ensure_dir
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ def lock_model_name(name: str, models: str | os.PathLike[str] | None = None) -> 
     root = models_dir(models)
     check_name(name)
     folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (root, folder) if not p.exists()]
+    ensure_dir(folder)
     path = folder / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -139,6 +141,14 @@ def lock_model_name(name: str, models: str | os.PathLike[str] | None = None) -> 
         _remove_stale_partials(folder, previous)
         try:
             yield NameLock(root, name, fd)
+        except BaseException:
+            if created and not versions(root, name):
+                # a first train that failed leaves the registry as it found it
+                path.unlink(missing_ok=True)
+                for made in reversed(created):
+                    with contextlib.suppress(OSError):
+                        made.rmdir()
+            raise
         finally:
             os.ftruncate(fd, 0)
     finally:

@@ -1,0 +1,189 @@
+"""Model features and the data they come from: --sources is honoured by train, score and
+evaluate; a feature the data cannot give fails instead of training or scoring on blanks
+(issue 10, items 5 and 6)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from custrisk.cli import app
+from custrisk.config import default_config_path
+from custrisk.modeling import prepare_features
+from custrisk.sample import generate_sample_data
+
+
+def _invoke(*args: str) -> Result:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("export")
+    generate_sample_data(folder, customers=300, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fast_model_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = yaml.safe_load(default_config_path("model.yaml").read_text(encoding="utf-8"))
+    config["validation"]["cv_folds"] = 0
+    path = tmp_path_factory.mktemp("configs") / "model.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, export: Path, fast_model_config: Path) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    result = _invoke(
+        "train",
+        export,
+        "--labels",
+        export / "labels.csv",
+        "-c",
+        fast_model_config,
+        "--models-dir",
+        folder,
+    )
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def _without_column(export: Path, target: Path, column: str) -> Path:
+    shutil.copytree(export, target)
+    credit = pd.read_csv(target / "credit.csv", dtype=str, keep_default_na=False)
+    credit.drop(columns=[column]).to_csv(target / "credit.csv", index=False)
+    return target
+
+
+def _card(models: Path) -> dict:
+    return json.loads((models / "logistic" / "1" / "model.json").read_text(encoding="utf-8"))
+
+
+def test_scoring_data_that_lacks_a_model_feature_fails(
+    export: Path, models: Path, tmp_path: Path
+) -> None:
+    card = _card(models)
+    assert "bureau_score" in card["features"]
+    data = _without_column(export, tmp_path / "data", "bureau_score")
+    out = tmp_path / "scores.csv"
+    result = _invoke("score", data, "-m", "logistic", "--models-dir", models, "-o", out)
+    assert result.exit_code == 2, result.output
+    assert "needs feature(s) this data cannot give: bureau_score: credit has no column" in (
+        result.stderr
+    )
+    assert not out.exists()
+
+
+def test_a_feature_the_model_config_names_fails_training_when_the_data_lacks_it(
+    export: Path, fast_model_config: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(fast_model_config.read_text(encoding="utf-8"))
+    config["features"]["include"] = ["bureau_score", "utilisation", "region"]
+    model_config = tmp_path / "model.yaml"
+    model_config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    data = _without_column(export, tmp_path / "data", "bureau_score")
+    result = _invoke(
+        "train",
+        data,
+        "--labels",
+        data / "labels.csv",
+        "-c",
+        model_config,
+        "--models-dir",
+        tmp_path / "models",
+    )
+    assert result.exit_code == 2, result.output
+    assert "names feature(s) this data cannot give: bureau_score" in result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_features_left_out_for_want_of_data_are_reported(
+    export: Path, fast_model_config: Path, tmp_path: Path
+) -> None:
+    data = _without_column(export, tmp_path / "data", "bureau_score")
+    models = tmp_path / "models"
+    result = _invoke(
+        "train",
+        data,
+        "--labels",
+        data / "labels.csv",
+        "-c",
+        fast_model_config,
+        "--models-dir",
+        models,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Left out, not in this data (2): bureau_score (credit has no column" in result.stderr
+    card = _card(models)
+    assert set(card["features_left_out"]) == {"bureau_score", "bureau_score_change_3m"}
+    assert "bureau_score" not in card["features"]
+
+
+def test_train_score_and_evaluate_check_indicators_against_the_given_sources(
+    export: Path, fast_model_config: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(export, data)
+    credit = pd.read_csv(data / "credit.csv", dtype=str, keep_default_na=False)
+    levels = np.array(["本科", "硕士", "大专", "高中"])
+    credit["education"] = levels[np.arange(len(credit)) % len(levels)]
+    credit.to_csv(data / "credit.csv", index=False)
+    sources = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    sources["sources"]["credit"]["columns"]["education"] = {"type": "category"}
+    sources_path = tmp_path / "sources.yaml"
+    sources_path.write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+    indicators = yaml.safe_load(default_config_path("indicators.yaml").read_text("utf-8"))
+    indicators["indicators"]["education"] = {
+        "label": {"zh": "学历", "en": "Education"},
+        "direction": "none",
+        "missing": "keep",
+        "field": "education",
+    }
+    indicators_path = tmp_path / "indicators.yaml"
+    indicators_path.write_text(yaml.safe_dump(indicators, allow_unicode=True), "utf-8")
+    models = tmp_path / "models"
+    result = _invoke(
+        "train",
+        data,
+        "--labels",
+        data / "labels.csv",
+        "-c",
+        fast_model_config,
+        "--models-dir",
+        models,
+        "--sources",
+        sources_path,
+        "--indicators",
+        indicators_path,
+    )
+    assert result.exit_code == 0, result.output
+    card = _card(models)
+    assert "education" in card["candidate_features"]
+    out = tmp_path / "scores.csv"
+    common = ["--models-dir", models, "--sources", sources_path]
+    result = _invoke("score", data, "-m", "logistic", "-o", out, *common)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 300
+    result = _invoke("evaluate", "logistic", data, "--labels", data / "labels.csv", *common)
+    assert result.exit_code == 0, result.output
+
+
+def test_an_indicator_whose_column_is_missing_is_unavailable_not_blank(
+    export: Path, tmp_path: Path
+) -> None:
+    data = _without_column(export, tmp_path / "data", "bureau_score")
+    features = prepare_features(data)
+    assert features.unavailable["bureau_score"] == "credit has no column bureau_score"
+    assert "bureau_score_change_3m" in features.unavailable
+    assert "bureau_score" in features.workspace.frames["credit"]  # still blank for reports

@@ -1,0 +1,166 @@
+"""Headers: matched ignoring case and width, bounded in size, never echoing personal data;
+only the declared columns are read; an export that is a folder is an error (issue 10,
+items 5, 7, 15, 19, 20)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.data import load_workspace
+from custrisk.errors import DataError
+from custrisk.io.readers import read_raw
+from tests.conftest import CREDIT_HEADER, credit_row
+
+MakeWs = Callable[[dict[str, str | bytes]], Path]
+ROWS = [
+    credit_row("0000000001"),
+    credit_row("0000000002", name="李娜", phone="13912345678", id_number="440524198001010013"),
+]
+PII = ("张伟", "李娜", "13812345678", "13912345678", "11010519491231002X", "440524198001010013")
+
+
+def _credit(header: str, rows: list[str] = ROWS) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def _validate(runner: CliRunner, folder: Path, out: Path):
+    result = runner.invoke(app, ["validate", str(folder), "--out", str(out)])
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.mark.parametrize(
+    "region,limit",
+    [("REGION", "Credit_Limit"), ("ｒｅｇｉｏｎ", "ＣＲＥＤＩＴ＿ＬＩＭＩＴ")],
+    ids=["case", "full-width"],
+)
+def test_headers_match_declared_columns_ignoring_case_and_width(
+    make_workspace: MakeWs, region: str, limit: str
+) -> None:
+    header = CREDIT_HEADER.replace("region", region).replace("credit_limit", limit)
+    ws = load_workspace(make_workspace({"credit.csv": _credit(header)}))
+    credit = ws.frames["credit"]
+    assert credit["region"].tolist() == ["华东", "华东"]
+    assert credit["credit_limit"].tolist() == [100000.0, 100000.0]
+    warnings = " ".join(ws.report.sources["credit"].warnings)
+    assert f"header '{region}' read as the declared column 'region'" in warnings
+    assert "missing" not in warnings
+
+
+def test_two_headers_matching_one_column_is_an_error_naming_both(make_workspace: MakeWs) -> None:
+    header = CREDIT_HEADER + ",REGION"
+    folder = make_workspace({"credit.csv": _credit(header, [r + ",华南" for r in ROWS])})
+    with pytest.raises(DataError, match=r"'region', 'REGION' all match the declared column"):
+        load_workspace(folder)
+
+
+def test_a_near_miss_header_gets_a_did_you_mean(make_workspace: MakeWs) -> None:
+    header = CREDIT_HEADER.replace("credit_limit", "credit_limt")
+    with pytest.raises(DataError, match=r"credit_limit \(did you mean 'credit_limt'\?\)"):
+        load_workspace(make_workspace({"credit.csv": _credit(header)}))
+
+
+def test_a_folder_named_like_an_export_is_an_error(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path
+) -> None:
+    folder = make_workspace({"credit.csv": _credit(CREDIT_HEADER)})
+    (folder / "transactions.csv").mkdir()
+    result = _validate(runner, folder, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert re.search(r"transactions\.csv: is a folder, not an export file", result.stderr)
+
+
+def test_a_headerless_export_does_not_print_personal_data(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path
+) -> None:
+    folder = make_workspace({"credit.csv": "\n".join(ROWS) + "\n"})
+    result = _validate(runner, folder, tmp_path / "out")
+    assert result.exit_code == 2
+    assert "the first line looks like a data row, not a header" in result.stderr
+    assert not [value for value in PII if value in result.output]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_headerless_export_with_another_delimiter_does_not_print_personal_data(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, delimiter: str
+) -> None:
+    text = "\n".join(row.replace(",", delimiter) for row in ROWS) + "\n"
+    result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
+    assert result.exit_code == 2
+    assert "looks like a data row" in result.stderr
+    assert not [value for value in PII if value in result.output]
+
+
+def test_duplicate_values_in_a_headerless_export_are_not_echoed(make_workspace: MakeWs) -> None:
+    rows = [r.replace("李娜", "张伟") for r in ROWS]  # two 张伟: the "header" repeats a name
+    text = ",".join([ROWS[0].split(",")[0], *rows[1].split(",")[1:]]) + ",张伟\n" + rows[1] + "\n"
+    with pytest.raises(DataError) as caught:
+        load_workspace(make_workspace({"credit.csv": text}))
+    assert "张伟" not in str(caught.value) and "looks like a data row" in str(caught.value)
+
+
+def test_an_oversized_header_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "credit.csv"
+    path.write_text("customer_id," + ",".join(f"c{i}" for i in range(400)) + "\n1," + "0," * 400)
+    with pytest.raises(
+        DataError, match=r"credit\.csv:1: the first line is longer than 1,000 bytes"
+    ):
+        read_raw(path, max_header_bytes=1_000)
+
+
+@pytest.mark.parametrize(
+    "first_line,message",
+    [
+        ("x" * (17 << 20), r"the first line is longer than 16,777,216 bytes: not a header row"),
+        ("customer_id," + "y" * 200_000, r"a header field is longer than 131,072 characters"),
+    ],
+    ids=["17 MB first line", "200 kB header field"],
+)
+def test_a_huge_first_line_or_header_field_exits_2_with_one_line(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, first_line: str, message: str
+) -> None:
+    folder = make_workspace({"credit.csv": first_line + "\n" + ROWS[0] + "\n"})
+    result = _validate(runner, folder, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.stderr)
+    assert len(result.stderr) < 1_000
+
+
+def test_only_the_declared_columns_are_read(make_workspace: MakeWs) -> None:
+    unused = 5_000
+    header = CREDIT_HEADER + "".join(f",unused_{i}" for i in range(unused))
+    rows = [row + ",0" * unused for row in ROWS]
+    folder = make_workspace({"credit.csv": _credit(header, rows)})
+    before = pa.total_allocated_bytes()
+    table = read_raw(
+        folder / "credit.csv", columns={name: name for name in CREDIT_HEADER.split(",")}
+    )
+    assert table.table.column_names == CREDIT_HEADER.split(",")
+    assert pa.total_allocated_bytes() - before < 1 << 20  # 5,000 columns would take more
+    assert len(table.unmatched) == unused
+    ws = load_workspace(folder)
+    warnings = " ".join(ws.report.sources["credit"].warnings)
+    assert f"ignored: unused_0, unused_1, unused_2, unused_3, unused_4 and {unused - 5} more" in (
+        warnings
+    )
+
+
+def test_parquet_columns_match_ignoring_case_and_only_declared_ones_are_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "credit.parquet"
+    pq.write_table(
+        pa.table({"CUSTOMER_ID": ["1", "2"], "Region": ["华东", "华南"], "x": [1, 2]}), path
+    )
+    table = read_raw(path, columns={"customer_id": "customer_id", "region": "region"})
+    assert table.table.column_names == ["customer_id", "region"]
+    assert table.table.column("region").to_pylist() == ["华东", "华南"]
+    assert table.unmatched == ["x"]

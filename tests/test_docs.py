@@ -1,0 +1,56 @@
+"""Every command and sub-command is documented: help text, option help, the README table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.main import get_command
+
+from custrisk.cli import app
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in sorted(getattr(group, "commands", {}).items()):
+        found.append(((*prefix, name), command))
+        found.extend(_commands(command, (*prefix, name)))
+    return found
+
+
+COMMANDS = _commands(get_command(app))
+IDS = [" ".join(path) for path, _ in COMMANDS]
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_command_has_help(path: tuple[str, ...], command: Any) -> None:
+    assert (command.help or "").strip(), f"custrisk {' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_option_and_argument_has_help(path: tuple[str, ...], command: Any) -> None:
+    undocumented = [
+        param.name
+        for param in command.params
+        if param.name != "help" and not (getattr(param, "help", None) or "").strip()
+    ]
+    assert not undocumented, f"custrisk {' '.join(path)}: no help for {undocumented}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for path, command in COMMANDS if not getattr(command, "commands", None)],
+    ids=[i for (p, c), i in zip(COMMANDS, IDS, strict=True) if not getattr(c, "commands", None)],
+)
+def test_every_command_is_listed_in_the_readme(path: tuple[str, ...]) -> None:
+    table_cells = re.findall(r"^\| `custrisk ([^`]+)`", README.read_text(encoding="utf-8"), re.M)
+    listed = {
+        tuple(w for w in cell.split() if re.fullmatch(r"[a-z][a-z-]*", w)) for cell in table_cells
+    }
+    assert any(entry[: len(path)] == path for entry in listed), (
+        f"custrisk {' '.join(path)} is not in the README's command table"
+    )

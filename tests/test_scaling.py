@@ -29,12 +29,14 @@ def test_doubling_the_odds_adds_pdo_points() -> None:
     assert scaling.score_from_odds(25) == pytest.approx(580.0, abs=1e-9)
 
 
-def test_factor_and_offset() -> None:
+def test_factor_and_offset_are_the_textbook_numbers() -> None:
+    # Siddiqi, Credit Risk Scorecards: 600 points at 50:1 odds, PDO 20 ->
+    # factor = 20 / ln 2 = 28.8539, offset = 600 - 28.8539 ln 50 = 487.1229.
     scaling = Scaling(600, 50, 20)
-    assert scaling.factor == pytest.approx(20 / math.log(2))
-    assert scaling.offset == pytest.approx(600 - 20 / math.log(2) * math.log(50))
-    assert scaling.score_from_pd(0.5) == pytest.approx(scaling.offset)
-    assert scaling.to_dict()["factor"] == pytest.approx(28.853900817779268)
+    assert scaling.factor == pytest.approx(28.8539, abs=5e-5)
+    assert scaling.offset == pytest.approx(487.1229, abs=5e-5)
+    assert scaling.score_from_pd(0.5) == pytest.approx(487.1229, abs=5e-5)  # odds 1:1
+    assert scaling.to_dict()["factor"] == pytest.approx(28.8539, abs=5e-5)
 
 
 def test_presets() -> None:

@@ -423,8 +423,8 @@ def test_a_second_train_of_the_same_name_is_refused_while_the_first_runs(
         holder.communicate("")
     assert result.exit_code == 2, result.output
     assert (
-        f"model 'logistic' in {models} is being trained by another process (pid {holder.pid} "
-        "on host " in " ".join(result.stderr.split())
+        f"model 'logistic' in {models} is being trained by another process (pid {holder.pid}, "
+        "host " in " ".join(result.stderr.split())
     )
     assert "Traceback" not in result.output
     assert not (models / "logistic" / "1").exists()

@@ -337,13 +337,13 @@ def test_a_stale_partial_folder_of_a_dead_train_is_removed(
     stale.mkdir(parents=True)
     (stale / MODEL_FILE).write_bytes(b"half written")
     (tmp_path / "demo" / ".lock").write_text(
-        json.dumps({"pid": 999999, "host": "gone", "started_at": "2026-01-01T00:00:00+00:00"})
+        json.dumps({"pid": 999999, "host": "gone", "started": "2026-01-01T00:00:00+00:00"})
     )
     with caplog.at_level(logging.WARNING, logger="custrisk"):
         ref = _save(tmp_path)
     assert ref.version == 1
     assert not stale.exists()
-    assert "left by a train that did not finish (pid 999999 on host gone" in caplog.text
+    assert "left by a train that did not finish (pid 999999, host gone, since 2026-01-01" in caplog.text
     assert _load(ref).model.value == 1
 
 
@@ -368,7 +368,7 @@ def test_a_live_writer_of_the_same_name_is_refused_and_named(tmp_path: Path) -> 
         with pytest.raises(
             UsageError,
             match=rf"model 'demo' in .* is being trained by another process \(pid "
-            rf"{holder.pid} on host .*, started .*\); wait for that train to finish",
+            rf"{holder.pid}, host .*, since .*\); wait for that train to finish",
         ):
             _save(tmp_path)
     finally:

@@ -31,7 +31,7 @@ class LockHeld(CustriskError):
     def __init__(self, path: Path, holder: dict[str, Any], what: str) -> None:
         self.path = path
         self.holder = holder
-        who = describe_holder(holder)
+        who = describe_holder(holder) or "its details are not written yet"
         super().__init__(
             f"{path.parent}: {what} is in use by another custrisk process ({who})",
             hint="wait for it to finish, or write to another folder",
@@ -43,12 +43,16 @@ class HeldLock:
     """A lock this process holds."""
 
     path: Path
-    taken_over: bool  # the file recorded an earlier holder that had died
+    previous: dict[str, Any]  # an earlier holder recorded in the file: one that died
+
+    @property
+    def taken_over(self) -> bool:
+        return bool(self.previous)
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
     if not holder:
-        return "holder unknown"
+        return ""
     parts = [f"pid {holder.get('pid', '?')}", f"host {holder.get('host', '?')}"]
     if holder.get("started"):
         parts.append(f"since {holder['started']}")
@@ -99,7 +103,7 @@ def exclusive_lock(path: str | os.PathLike[str], *, what: str = "the folder") ->
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         try:
-            yield HeldLock(path, taken_over=bool(earlier))
+            yield HeldLock(path, earlier)
         finally:
             os.ftruncate(fd, 0)  # an empty file: nobody holds it
     finally:

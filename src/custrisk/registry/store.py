@@ -9,14 +9,11 @@ start time): a second writer is refused while the first lives, and the half-writ
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import fcntl
 import json
 import logging
 import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.io.atomic import ensure_dir
+from custrisk.io.lock import LockHeld, describe_holder, exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +78,10 @@ class NameLock:
 
     root: Path
     name: str
-    fd: int
 
     @property
     def folder(self) -> Path:
         return self.root / self.name
-
-
-def _holder_text(fd: int) -> str:
-    """Who holds (or held) a name lock, from the lock file's content."""
-    try:
-        raw = os.pread(fd, 4096, 0)
-        info = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (OSError, ValueError):
-        info = {}
-    if not isinstance(info, dict) or "pid" not in info:
-        return ""
-    return (
-        f"pid {info.get('pid')} on host {info.get('host', '?')}, "
-        f"started {info.get('started_at', '?')}"
-    )
 
 
 @contextlib.contextmanager
@@ -120,39 +102,25 @@ def lock_model_name(name: str, models: str | os.PathLike[str] | None = None) -> 
     created = [p for p in (root, folder) if not p.exists()]
     ensure_dir(folder)
     path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder_text(fd) or "its details are not written yet"
-            raise UsageError(
-                f"model {name!r} in {root} is being trained by another process ({holder})",
-                hint="wait for that train to finish, or train under another --name",
-            ) from None
-        previous = _holder_text(fd)
-        record = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
-        _remove_stale_partials(folder, previous)
-        try:
-            yield NameLock(root, name, fd)
-        except BaseException:
-            if created and not versions(root, name):
-                # a first train that failed leaves the registry as it found it
-                path.unlink(missing_ok=True)
-                for made in reversed(created):
-                    with contextlib.suppress(OSError):
-                        made.rmdir()
-            raise
-        finally:
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)
+        with exclusive_lock(path, what=f"model {name!r}") as held:
+            _remove_stale_partials(folder, describe_holder(held.previous))
+            try:
+                yield NameLock(root, name)
+            except BaseException:
+                if created and not versions(root, name):
+                    # a first train that failed leaves the registry as it found it
+                    path.unlink(missing_ok=True)
+                    for made in reversed(created):
+                        with contextlib.suppress(OSError):
+                            made.rmdir()
+                raise
+    except LockHeld as exc:
+        raise UsageError(
+            f"model {name!r} in {root} is being trained by another process "
+            f"({describe_holder(exc.holder)})",
+            hint="wait for that train to finish, or train under another --name",
+        ) from None
 
 
 def _remove_stale_partials(folder: Path, previous: str) -> None:

@@ -343,7 +343,10 @@ def test_a_stale_partial_folder_of_a_dead_train_is_removed(
         ref = _save(tmp_path)
     assert ref.version == 1
     assert not stale.exists()
-    assert "left by a train that did not finish (pid 999999, host gone, since 2026-01-01" in caplog.text
+    assert (
+        "left by a train that did not finish (pid 999999, host gone, since 2026-01-01"
+        in caplog.text
+    )
     assert _load(ref).model.value == 1
 
 

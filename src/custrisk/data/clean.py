@@ -6,6 +6,7 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import operator
 import os
@@ -22,7 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import TEXT_TYPES, ColumnSpec, SourcesConfig, SourceSpec
+from custrisk.config.sources import (
+    TEXT_TYPES,
+    ColumnSpec,
+    DateLimits,
+    SourcesConfig,
+    SourceSpec,
+)
+from custrisk.data.dates import credible_range, day_numbers
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable
@@ -55,6 +63,7 @@ RULE_TEXT = {
     "pattern": "does not match the required pattern",
     "cn_id_number": "invalid resident id number (length, birth date or check digit)",
     "out_of_range": "outside the allowed range",
+    "implausible_date": "outside the plausible dates of the source",
     "duplicate_row": "exact duplicate of an earlier row",
     "duplicate_key": "key already used by another row",
     "orphan": "customer not found in the credit table",
@@ -183,7 +192,13 @@ def clean_source(
     per_column = [_Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: _Issues) -> pd.Series:
-        return _clean_column(raw_columns.pop(col.name), col, config, col_issues)
+        return _clean_column(
+            raw_columns.pop(col.name),
+            col,
+            config,
+            col_issues,
+            dates=spec.dates,
+        )
 
     with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
         cleaned = list(pool.map(clean, spec.columns, per_column))
@@ -292,14 +307,21 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _clean_column(
-    column: pa.ChunkedArray, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+    column: pa.ChunkedArray,
+    col: ColumnSpec,
+    config: SourcesConfig,
+    issues: _Issues,
+    *,
+    dates: DateLimits | None = None,
 ) -> pd.Series:
+    """Clean one column; ``dates`` are the source's plausible dates."""
+    dates = dates or DateLimits()
     if _already_typed(column.type, col):
-        return _clean_typed(column, col, issues)
+        return _clean_typed(column, col, issues, dates)
     raw = _to_text(column)
     if col.type == "category":
         return _clean_by_dictionary(raw, col, config, issues)
-    return _clean_text(raw, col, config, issues)
+    return _clean_text(raw, col, config, issues, dates=dates)
 
 
 def _clean_by_dictionary(
@@ -333,7 +355,12 @@ def _clean_by_dictionary(
 
 
 def _clean_text(
-    raw: pa.Array, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+    raw: pa.Array,
+    col: ColumnSpec,
+    config: SourcesConfig,
+    issues: _Issues,
+    *,
+    dates: DateLimits | None = None,
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed = _trim_and_blank(raw)
@@ -374,6 +401,8 @@ def _clean_text(
         _invalid(out_of_range, col, "out_of_range", raw_values, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
+    if col.type == "date":
+        values = _implausible_dates(values, col, dates or DateLimits(), raw_values, issues)
     return values
 
 
@@ -390,7 +419,9 @@ def _already_typed(kind: pa.DataType, col: ColumnSpec) -> bool:
     return col.type in ARROW_TYPES and kind == ARROW_TYPES[col.type]
 
 
-def _clean_typed(column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues) -> pd.Series:
+def _clean_typed(
+    column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues, dates: DateLimits | None = None
+) -> pd.Series:
     """The fast path: values Arrow parsed strictly; only blanks and ranges to check."""
     arr = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     missing = _np(pc.is_null(arr))
@@ -411,6 +442,8 @@ def _clean_typed(column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues) -> p
         _invalid(out_of_range, col, "out_of_range", arr, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
+    if col.type == "date":
+        values = _implausible_dates(values, col, dates or DateLimits(), arr, issues)
     return values
 
 
@@ -530,6 +563,75 @@ def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.nda
     if differs.any():
         text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
     return text, changed
+
+
+def _implausible_dates(
+    values: pd.Series, col: ColumnSpec, limits: DateLimits, raw_values: Values, issues: _Issues
+) -> pd.Series:
+    """Reject dates before the source's floor or after its plausible range.
+
+    The floor is ``dates.not_before`` for columns without their own ``min``. The upper
+    limit is ``dates.days_ahead`` days after the column's latest credible date (see
+    :mod:`custrisk.data.dates`) or after today (``dates.ahead_of: today``). Rows already
+    rejected for this column do not count.
+    """
+    stamps = values.to_numpy(dtype="datetime64[s]")
+    ticks = stamps.view(np.int64)
+    ok = ~np.isnat(stamps) & ~issues.dropped
+    if not ok.any():
+        return values
+    bad = np.zeros(len(stamps), dtype=bool)
+    if col.min is None:
+        floor = np.datetime64(limits.not_before, "s").astype(np.int64)
+        early = ok & (ticks < floor)
+        if early.any():
+            _reject_dates(
+                early,
+                col,
+                raw_values,
+                issues,
+                f"before {limits.not_before} (dates.not_before in the sources config; "
+                "lower it, or give the column a min, to accept older dates)",
+            )
+            bad |= early
+            ok &= ~early
+    if limits.days_ahead is not None and ok.any():
+        if limits.ahead_of == "today":
+            latest = (dt.date.today() - dt.date(1970, 1, 1)).days
+            limit, reference = latest + limits.days_ahead, "today"
+        else:
+            found = credible_range(day_numbers(stamps[ok]), limits.days_ahead)
+            assert found is not None
+            latest, limit = found.latest, found.limit
+            reference = f"the latest credible {col.name}"
+        late = ok & (ticks >= (limit + 1) * 86_400)
+        if late.any():
+            _reject_dates(
+                late,
+                col,
+                raw_values,
+                issues,
+                f"more than {limits.days_ahead} days after {reference} "
+                f"({np.datetime64(latest, 'D')}), so after {np.datetime64(limit, 'D')}: "
+                "a mistyped date would move the as-of date (dates.days_ahead in the "
+                "sources config)",
+            )
+            bad |= late
+    if bad.any() and col.on_invalid == "blank" and not col.required:
+        values = values.mask(bad)
+    return values
+
+
+def _reject_dates(
+    mask: np.ndarray, col: ColumnSpec, raw_values: Values, issues: _Issues, why: str
+) -> None:
+    text = f"{RULE_TEXT['implausible_date']}: {why}"
+    if col.on_invalid == "blank" and not col.required:
+        issues.add(
+            mask, col.name, "implausible_date", raw_values, REPAIRED, text + "; replaced by blank"
+        )
+    else:
+        issues.add(mask, col.name, "implausible_date", raw_values, DROPPED, text)
 
 
 def _parse(

@@ -6,18 +6,21 @@ import datetime as dt
 import logging
 import shutil
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from custrisk.cli import app
 from custrisk.config import default_config_path, load_sources_config
 from custrisk.data import load_labels, load_workspace
-from custrisk.data.dates import credible_range
+from custrisk.data.dates import credible_range, credible_range_of_dates
 from custrisk.errors import ConfigError
 from custrisk.expr import ExprType
 from custrisk.indicators import compute_indicators
@@ -85,6 +88,42 @@ def test_a_column_with_too_few_dates_to_judge_is_all_credible() -> None:
     found = credible_range(days)
     assert found is not None and date_of(found.latest) == "2026-06-01"
     assert credible_range(np.array([], dtype=np.int64)) is None
+
+
+def _walk(days: list[int], days_ahead: int) -> int:
+    """The rule as docs/data.md states it, one date at a time."""
+    ordered = sorted(days)
+    n = len(ordered)
+    if n < 20:
+        return ordered[-1]
+    outliers = n // 20
+    anchor = ordered[n - 1 - outliers]
+    distinct = sorted(set(ordered[outliers:]))
+    widest = max((b - a for a, b in pairwise(distinct) if b <= anchor), default=0)
+    latest = anchor
+    for later in (d for d in distinct if d > anchor):
+        if later - latest > max(days_ahead, 10 * widest):
+            break
+        widest = max(widest, later - latest)
+        latest = later
+    return latest
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-800_000, 3_000_000), min_size=1, max_size=80),
+    st.lists(st.integers(0, 40), min_size=0, max_size=400),
+    st.integers(0, 60),
+)
+def test_the_credible_date_follows_the_documented_rule(
+    scattered: list[int], near: list[int], days_ahead: int
+) -> None:
+    days = [*scattered, *(20_000 + d for d in near)]
+    expected = _walk(days, days_ahead)
+    found = credible_range(np.array(days, dtype=np.int64), days_ahead)
+    assert found is not None and (found.latest, found.limit) == (expected, expected + days_ahead)
+    stamps = np.array(days, dtype="datetime64[D]").astype("datetime64[s]")
+    assert credible_range_of_dates(stamps, days_ahead=days_ahead) == found
 
 
 # -- the cleaner -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from custrisk.config.sources import (
     SourcesConfig,
     SourceSpec,
 )
-from custrisk.data.dates import credible_range, day_numbers
+from custrisk.data.dates import credible_range_of_dates
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable
@@ -577,7 +577,9 @@ def _implausible_dates(
     """
     stamps = values.to_numpy(dtype="datetime64[s]")
     ticks = stamps.view(np.int64)
-    ok = ~np.isnat(stamps) & ~issues.dropped
+    ok = ~np.isnat(stamps)
+    if issues.dropped.any():
+        ok &= ~issues.dropped
     if not ok.any():
         return values
     bad = np.zeros(len(stamps), dtype=bool)
@@ -600,7 +602,7 @@ def _implausible_dates(
             latest = (dt.date.today() - dt.date(1970, 1, 1)).days
             limit, reference = latest + limits.days_ahead, "today"
         else:
-            found = credible_range(day_numbers(stamps[ok]), limits.days_ahead)
+            found = credible_range_of_dates(stamps, ok, limits.days_ahead)
             assert found is not None
             latest, limit = found.latest, found.limit
             reference = f"the latest credible {col.name}"

@@ -63,9 +63,10 @@ def credible_range(days: np.ndarray, days_ahead: int = DEFAULT_DAYS_AHEAD) -> Cr
     if not n:
         return None
     first, last = int(days.min()), int(days.max())
-    if n < MIN_DATES or last - first <= days_ahead:  # too few to judge, or no jump
-        return CredibleRange(last, last + days_ahead)
     outliers = int(OUTLIER_SHARE * n)
+    if n < MIN_DATES or np.count_nonzero(days >= last - days_ahead) > outliers:
+        # Too few to judge, or the anchor lies within days_ahead of the latest date.
+        return CredibleRange(last, last + days_ahead)
     low_rank, high_rank = outliers, n - 1 - outliers
     if last - first <= _MAX_COUNTED_SPAN:
         # One count per day of the span: quantiles and distinct days without sorting.
@@ -87,7 +88,25 @@ def credible_range(days: np.ndarray, days_ahead: int = DEFAULT_DAYS_AHEAD) -> Cr
     return CredibleRange(latest, latest + days_ahead)
 
 
-def day_numbers(values: np.ndarray) -> np.ndarray:
-    """Whole days since 1970-01-01 of the present values of a ``datetime64[s]`` array."""
+def credible_range_of_dates(
+    values: np.ndarray, use: np.ndarray | None = None, days_ahead: int = DEFAULT_DAYS_AHEAD
+) -> CredibleRange | None:
+    """:func:`credible_range` of a ``datetime64[s]`` array: of its present values, or of
+    those where ``use`` is true (``use`` must be false where a value is missing).
+
+    Usually more than 5 % of a column's dates lie within ``days_ahead`` of its latest
+    one; the anchor is then among them and the latest date is credible, which a few
+    passes over the values show without counting days.
+    """
     ticks = values.view(np.int64)
-    return ticks[~np.isnat(values)] // _SECONDS_PER_DAY
+    present = ~np.isnat(values) if use is None else use
+    n = int(np.count_nonzero(present))
+    if not n:
+        return None
+    # NaT is the smallest int64: it never counts as the latest or a near-latest date.
+    kept = ticks if use is None else np.where(use, ticks, np.iinfo(np.int64).min)
+    last = int(kept.max()) // _SECONDS_PER_DAY
+    near_last = kept >= (last - days_ahead) * _SECONDS_PER_DAY
+    if n < MIN_DATES or np.count_nonzero(near_last) > int(OUTLIER_SHARE * n):
+        return CredibleRange(last, last + days_ahead)
+    return credible_range(ticks[present] // _SECONDS_PER_DAY, days_ahead)

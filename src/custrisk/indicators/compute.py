@@ -422,7 +422,7 @@ class _Source:
             return None
         days = self.value(self.settings.date)
         present = days[~np.isnan(days)]
-        found = credible_range(np.floor(present).astype(np.int64))
+        found = credible_range(present.astype(np.int64))  # whole days
         if found is None:
             return None
         ignored = present > found.latest

@@ -53,8 +53,10 @@ RULE_TEXT = {
     "field_count": "wrong number of fields",
     "missing_required": "required value is blank",
     "formula": "looks like a spreadsheet formula (possible CSV injection)",
+    "control_character": "holds a control character (NUL, escape, ...), shown as \\xNN",
     "whitespace": "stray whitespace trimmed",
-    "normalised": "full-width or lower-case characters normalised",
+    "normalised": "full-width characters, lower case or spaces in an id normalised",
+    "id_collision": "two different ids become the same id once normalised",
     "invalid_number": "not a number",
     "invalid_int": "not a whole number",
     "invalid_date": "not a valid date",
@@ -198,6 +200,7 @@ def clean_source(
             config,
             col_issues,
             dates=spec.dates,
+            locate=_locator(tables, file_of, lines) if col.name == spec.key else None,
         )
 
     with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
@@ -313,15 +316,17 @@ def _clean_column(
     issues: _Issues,
     *,
     dates: DateLimits | None = None,
+    locate: Callable[[np.ndarray], list[str]] | None = None,
 ) -> pd.Series:
-    """Clean one column; ``dates`` are the source's plausible dates."""
+    """Clean one column. ``dates`` are the source's plausible dates; ``locate`` (given
+    for the key column only) names the lines of rows, for id collisions."""
     dates = dates or DateLimits()
     if _already_typed(column.type, col):
         return _clean_typed(column, col, issues, dates)
     raw = _to_text(column)
     if col.type == "category":
         return _clean_by_dictionary(raw, col, config, issues)
-    return _clean_text(raw, col, config, issues, dates=dates)
+    return _clean_text(raw, col, config, issues, dates=dates, locate=locate)
 
 
 def _clean_by_dictionary(
@@ -361,6 +366,7 @@ def _clean_text(
     issues: _Issues,
     *,
     dates: DateLimits | None = None,
+    locate: Callable[[np.ndarray], list[str]] | None = None,
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed = _trim_and_blank(raw)
@@ -368,19 +374,19 @@ def _clean_text(
     raw_values = raw
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
+    flags = None
     if col.type in TEXT_TYPES:
         issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
-        formula = present & _first_byte_in(text, b"=@+-")
-        if formula.any():
-            rows = np.flatnonzero(formula)
-            number_like = _np(
-                pc.match_substring_regex(text.take(pa.array(rows)), r"^[+-][0-9.,\s]*$")
-            )
-            formula[rows[number_like]] = False
-        issues.add(formula, col.name, "formula", raw_values, DROPPED)
+        flags = _row_flags(text)
+        control = present & _control_characters(text, flags, col.type)
+        issues.add(control, col.name, "control_character", raw_values, DROPPED)
+        issues.add(present & _formula_like(text), col.name, "formula", raw_values, DROPPED)
     if col.type == "id":
-        text, normalised = _normalise_id(text, present)
+        trimmed_text = text
+        text, normalised = _normalise_id(text, present, flags)
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
+        if locate is not None and normalised.any():
+            _id_collisions(trimmed_text, text, normalised, present, col, locate, raw_values, issues)
     values, failures = _parse(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:
@@ -538,23 +544,132 @@ def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return text, blank, trimmed
 
 
-def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """Full-width characters to ASCII (NFKC) and upper case (the X of id numbers)."""
+# What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
+# part of a non-ASCII character (full-width forms, C1 controls); a-z; a space.
+_CONTROL, _NON_ASCII, _LOWER, _SPACE = 1, 2, 4, 8
+_BYTE_FLAGS = np.zeros(256, dtype=np.uint8)
+_BYTE_FLAGS[:0x20] = _CONTROL
+_BYTE_FLAGS[0x7F] = _CONTROL
+_BYTE_FLAGS[0x80:] = _NON_ASCII
+_BYTE_FLAGS[ord("a") : ord("z") + 1] = _LOWER
+_BYTE_FLAGS[ord(" ")] = _SPACE
+# Control characters a column type accepts: free text may hold tabs and line breaks.
+_ALLOWED_CONTROLS = {"id": "", "category": "", "string": "\t\n\r"}
+_C1_PATTERN = r"[\x{80}-\x{9f}]"  # RE2
+_ROWS_PER_SCAN = 1 << 20  # bounds the memory of the per-byte flags
+
+
+def _row_flags(text: pa.Array, allowed_controls: str = "") -> np.ndarray:
+    """The byte flags of each value, or-ed together: one pass over the bytes."""
     starts, ends, data = _string_bytes(text)
-    # Bytes that are non-ASCII or a-z are rare: find them, then the values holding them.
-    odd_at = np.flatnonzero((data >= 0x80) | ((data >= 97) & (data <= 122)))
-    non_ascii_or_lower = np.zeros(len(starts), dtype=bool)
-    if odd_at.size:
-        row = np.searchsorted(ends, odd_at, side="right")
-        inside = (row < len(starts)) & (odd_at >= starts[np.minimum(row, len(starts) - 1)])
-        non_ascii_or_lower[row[inside]] = True
-    non_ascii_or_lower &= present
-    if not non_ascii_or_lower.any():
-        return text, non_ascii_or_lower
-    rows = np.flatnonzero(non_ascii_or_lower)
+    flags = np.zeros(len(starts), dtype=np.uint8)
+    if len(starts) and ends[-1] > starts[0]:
+        # The usual ids (digits, capitals, - and _) hold no byte that sets a flag.
+        window = data[starts[0] : ends[-1]]
+        if window.min() > ord(" ") and window.max() < ord("a"):
+            return flags
+    lookup = _BYTE_FLAGS
+    if allowed_controls:
+        lookup = lookup.copy()
+        lookup[[ord(c) for c in allowed_controls]] = 0
+    for first in range(0, len(starts), _ROWS_PER_SCAN):
+        last = min(first + _ROWS_PER_SCAN, len(starts))
+        begin, stop = int(starts[first]), int(ends[last - 1])
+        if stop == begin:
+            continue
+        chunk = lookup[data[begin:stop]]
+        at = starts[first:last] - begin
+        nonempty = at < ends[first:last] - begin
+        flags[first:last][nonempty] = np.bitwise_or.reduceat(chunk, at[nonempty])
+    return flags
+
+
+def _control_characters(text: pa.Array, flags: np.ndarray, column_type: str) -> np.ndarray:
+    """Values holding a C0 or C1 control character (or DEL) their column type forbids."""
+    allowed = _ALLOWED_CONTROLS.get(column_type, "")
+    found = (flags & _CONTROL) != 0
+    if allowed and found.any():  # look again at those values, allowing tabs and breaks
+        rows = np.flatnonzero(found)
+        found[rows] = (_row_flags(text.take(pa.array(rows)), allowed) & _CONTROL) != 0
+    non_ascii = np.flatnonzero((flags & _NON_ASCII) != 0)
+    if non_ascii.size:
+        subset = text.take(pa.array(non_ascii))
+        found[non_ascii[_np(pc.match_substring_regex(subset, _C1_PATTERN))]] = True
+    return found
+
+
+def _shown_with_escapes(values: np.ndarray) -> np.ndarray:
+    """Values to show in rejects, control characters written as \\xNN (never raw)."""
+    try:
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
+        holding = _np(pc.match_substring_regex(text, _SHOWN_CONTROLS_RE2))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers among the values
+        holding = np.array(
+            [isinstance(v, str) and _SHOWN_CONTROLS.search(v) is not None for v in values],
+            dtype=bool,
+        )
+    out = values.copy()
+    for i in np.flatnonzero(holding):
+        out[i] = _SHOWN_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", values[i])
+    return out
+
+
+_SHOWN_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SHOWN_CONTROLS_RE2 = r"[\x{00}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}-\x{9f}]"
+_FORMULA_START = "=@+-"
+
+
+def _formula_like(text: pa.Array) -> np.ndarray:
+    """Values a spreadsheet would run as a formula, judged after NFKC normalisation.
+
+    ``＝HYPERLINK(...)``, ``＋CMD|...`` and ``＠SUM(...)`` start with full-width (or other
+    compatibility) forms of ``=``, ``+``, ``@`` that normalisation turns into the ASCII
+    characters, so they are formulas too. A sign followed only by a number (-5, +86 138)
+    is not a formula.
+    """
+    lengths, first, _last = _edge_bytes(text)
+    nonempty = lengths > 0
+    found = nonempty & np.isin(first, np.frombuffer(_FORMULA_START.encode(), dtype=np.uint8))
+    non_ascii = np.flatnonzero(nonempty & (first >= 0x80))
+    if non_ascii.size:
+        # Look at each distinct first character once (a name column has few).
+        heads = pc.dictionary_encode(pc.utf8_slice_codeunits(text.take(pa.array(non_ascii)), 0, 1))
+        becomes = np.array(
+            [
+                unicodedata.normalize("NFKC", h or "")[:1] in tuple(_FORMULA_START)
+                for h in heads.dictionary.to_pylist()
+            ]
+            + [False],
+            dtype=bool,
+        )
+        index = pc.fill_null(heads.indices, len(heads.dictionary)).to_numpy(zero_copy_only=False)
+        found[non_ascii[becomes[index]]] = True
+    if found.any():
+        rows = np.flatnonzero(found)
+        shown = [
+            unicodedata.normalize("NFKC", v or "") for v in text.take(pa.array(rows)).to_pylist()
+        ]
+        found[rows[[_NUMBER_LIKE.fullmatch(v) is not None for v in shown]]] = False
+    return found
+
+
+_NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
+
+
+def _normalise_id(
+    text: pa.Array, present: np.ndarray, flags: np.ndarray | None = None
+) -> tuple[pa.Array, np.ndarray]:
+    """One rule for every id: full-width characters to ASCII (NFKC), no spaces, upper
+    case (the X of id numbers). ``AB C``, ``ab c`` and ``ＡＢＣ`` all become ``ABC``."""
+    if flags is None:
+        flags = _row_flags(text)
+    odd = present & ((flags & (_NON_ASCII | _LOWER | _SPACE)) != 0)
+    if not odd.any():
+        return text, odd
+    rows = np.flatnonzero(odd)
     subset = text.take(pa.array(rows))
     fixed = pa.array(
-        [unicodedata.normalize("NFKC", v).replace(" ", "").upper() for v in subset.to_pylist()],
+        ["".join(unicodedata.normalize("NFKC", v).split()).upper() for v in subset.to_pylist()],
         type=text.type,
     )
     differs = ~_np(pc.equal(fixed, subset))
@@ -563,6 +678,73 @@ def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.nda
     if differs.any():
         text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
     return text, changed
+
+
+def _id_collisions(
+    before: pa.Array,
+    after: pa.Array,
+    normalised: np.ndarray,
+    present: np.ndarray,
+    col: ColumnSpec,
+    locate: Callable[[np.ndarray], list[str]],
+    raw_values: pa.Array,
+    issues: _Issues,
+) -> None:
+    """Reject the rows of a key whose different ids become one id once normalised.
+
+    ``ab c`` and ``ABC`` are two rows of the file; merging them would give one customer
+    the other's data. Both are rejected, each naming the other and its line, so that
+    nothing is merged silently (exact repeats of one id stay duplicate keys).
+    """
+    targets = pc.unique(after.filter(pa.array(normalised)))
+    involved = np.flatnonzero(present & _np(pc.is_in(after, value_set=targets)))
+    if not involved.size:
+        return
+    groups = pd.DataFrame(
+        {
+            "after": after.take(pa.array(involved)).to_pylist(),
+            "before": before.take(pa.array(involved)).to_pylist(),
+            "row": involved,
+        }
+    )
+    for target, group in groups.groupby("after", sort=True):
+        firsts = group.drop_duplicates("before")
+        if len(firsts) < 2:
+            continue
+        rows = group["row"].to_numpy()
+        places = locate(firsts["row"].to_numpy())
+        if col.pii:  # the ids themselves are personal data: name the lines only
+            named = join_limited(places)
+            what = f"the {col.name} values on {named} become the same id once normalised"
+        else:
+            named = join_limited(
+                f"{v!r} ({p})" for v, p in zip(firsts["before"], places, strict=True)
+            )
+            what = f"{col.name} {named} become the same id {target!r} once normalised"
+        mask = np.zeros(len(present), dtype=bool)
+        mask[rows] = True
+        issues.add(
+            mask,
+            col.name,
+            "id_collision",
+            raw_values,
+            DROPPED,
+            f"{what} (case, full-width characters, spaces); all {len(rows)} rows with them "
+            "are rejected so that different ids are not merged",
+        )
+
+
+def _locator(
+    tables: Sequence[RawTable], file_of: np.ndarray, lines: np.ndarray
+) -> Callable[[np.ndarray], list[str]]:
+    """Names the line of each row position (with its file when a source has several)."""
+
+    def locate(rows: np.ndarray) -> list[str]:
+        if len(tables) == 1:
+            return [f"line {lines[r]}" for r in rows]
+        return [f"{tables[file_of[r]].path.name} line {lines[r]}" for r in rows]
+
+    return locate
 
 
 def _implausible_dates(
@@ -1038,7 +1220,7 @@ def _issue_frame(
                 [np.full(len(p[0]), p[1], dtype=object) for p in issues.parts]
             ),
             "rule": np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in issues.parts]),
-            "value": np.concatenate([p[3] for p in issues.parts]),
+            "value": _shown_with_escapes(np.concatenate([p[3] for p in issues.parts])),
             "action": np.concatenate(
                 [np.full(len(p[0]), p[4], dtype=object) for p in issues.parts]
             ),

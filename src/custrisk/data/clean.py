@@ -120,9 +120,10 @@ class _Issues:
         action: str,
         message: str | None = None,
     ) -> None:
-        """Record ``rule`` for the rows in ``mask``; ``values`` gives the shown value of
-        each row (an array over all rows, or a function of the flagged row positions)."""
-        rows = np.flatnonzero(mask)
+        """Record ``rule`` for the rows in ``mask`` (a mask over all rows, or the row
+        positions); ``values`` gives the shown value of each row (an array over all
+        rows, or a function of the flagged row positions)."""
+        rows = mask if mask.dtype.kind in "iu" else np.flatnonzero(mask)
         if not rows.size:
             return
         picked = values(rows) if callable(values) else _pick(values, rows)
@@ -506,11 +507,6 @@ def _edge_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lengths, first, last
 
 
-def _first_byte_in(text: pa.Array, chars: bytes) -> np.ndarray:
-    lengths, first, _last = _edge_bytes(text)
-    return (lengths > 0) & np.isin(first, np.frombuffer(chars, dtype=np.uint8))
-
-
 def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Values without surrounding whitespace; which are blank; which were trimmed.
 
@@ -700,37 +696,39 @@ def _id_collisions(
     involved = np.flatnonzero(present & _np(pc.is_in(after, value_set=targets)))
     if not involved.size:
         return
-    groups = pd.DataFrame(
-        {
-            "after": after.take(pa.array(involved)).to_pylist(),
-            "before": before.take(pa.array(involved)).to_pylist(),
-            "row": involved,
-        }
-    )
-    for target, group in groups.groupby("after", sort=True):
-        firsts = group.drop_duplicates("before")
-        if len(firsts) < 2:
-            continue
-        rows = group["row"].to_numpy()
-        places = locate(firsts["row"].to_numpy())
+    taken = pa.array(involved)
+    after_ids = pc.dictionary_encode(after.take(taken))
+    before_ids = pc.dictionary_encode(before.take(taken))
+    group = after_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    variant = before_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Groups (one normalised id) holding more than one raw id collide.
+    pairs = np.unique(group * len(before_ids.dictionary) + variant)
+    raw_ids_per_group = np.bincount(pairs // len(before_ids.dictionary))
+    colliding = np.isin(group, np.flatnonzero(raw_ids_per_group > 1))
+    if not colliding.any():
+        return
+    order = np.flatnonzero(colliding)
+    order = order[np.argsort(group[order], kind="stable")]  # by group, then row
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    for members in np.split(order, starts[1:]):
+        _, first_of_each = np.unique(variant[members], return_index=True)
+        firsts = np.sort(members[first_of_each])  # first row of each raw id, in file order
+        places = locate(involved[firsts])
+        raw_ids = [before_ids.dictionary[int(variant[r])].as_py() for r in firsts]
+        target = after_ids.dictionary[int(group[members[0]])].as_py()
         if col.pii:  # the ids themselves are personal data: name the lines only
-            named = join_limited(places)
-            what = f"the {col.name} values on {named} become the same id once normalised"
+            what = f"the {col.name} values on {join_limited(places)} become the same id"
         else:
-            named = join_limited(
-                f"{v!r} ({p})" for v, p in zip(firsts["before"], places, strict=True)
-            )
-            what = f"{col.name} {named} become the same id {target!r} once normalised"
-        mask = np.zeros(len(present), dtype=bool)
-        mask[rows] = True
+            named = join_limited(f"{v!r} ({p})" for v, p in zip(raw_ids, places, strict=True))
+            what = f"{col.name} {named} become the same id {target!r}"
         issues.add(
-            mask,
+            involved[members],
             col.name,
             "id_collision",
             raw_values,
             DROPPED,
-            f"{what} (case, full-width characters, spaces); all {len(rows)} rows with them "
-            "are rejected so that different ids are not merged",
+            f"{what} once normalised (case, full-width characters, spaces); all "
+            f"{len(members)} rows with them are rejected so that different ids are not merged",
         )
 
 

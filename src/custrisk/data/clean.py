@@ -794,9 +794,8 @@ def _implausible_dates(
                 raw_values,
                 issues,
                 f"more than {limits.days_ahead} days after {reference} "
-                f"({np.datetime64(latest, 'D')}), so after {np.datetime64(limit, 'D')}: "
-                "a mistyped date would move the as-of date (dates.days_ahead in the "
-                "sources config)",
+                f"({np.datetime64(latest, 'D')}), so after {np.datetime64(limit, 'D')}; "
+                "probably mistyped (dates.days_ahead in the sources config)",
             )
             bad |= late
     if bad.any() and col.on_invalid == "blank" and not col.required:

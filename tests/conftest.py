@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from custrisk.cli import app
+from custrisk.sample import generate_sample_data
+
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 
 CREDIT_HEADER = (
@@ -129,4 +132,22 @@ def hostile_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return [*rows, list(rows[6])]  # an exact duplicate of a row
 
     _rewrite_csv(folder / "credit.csv", credit)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def export_200(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean sample export of 200 customers (as of 2026-10-31); copy it before editing."""
+    folder = tmp_path_factory.mktemp("export_200")
+    generate_sample_data(folder, customers=200, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def models_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
+    """A registry with a logistic model trained on ``export_200``."""
+    folder = tmp_path_factory.mktemp("models_200")
+    args = ["train", str(export_200), "--labels", str(export_200 / "labels.csv")]
+    result = CliRunner().invoke(app, [*args, "--models-dir", str(folder)])
+    assert result.exit_code == 0, result.output
     return folder

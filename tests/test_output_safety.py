@@ -138,8 +138,7 @@ def test_no_written_csv_cell_starts_with_a_formula_character(hostile_run: Run) -
         for cell in _cells(text):
             assert not _runs_as_formula(cell), f"{name}: {cell!r}"
             escaped += cell.startswith("'") and _runs_as_formula(cell[1:])
-    assert escaped >= 4  # the formulas are there, each behind a quote
-    assert '\'＝HYPERLINK("x")' in _cells(texts["indicators/2026-10.csv"])  # a region
+    assert escaped >= 4  # the formulas are there (rejects show them), each behind a quote
 
 
 def test_escaped_ids_read_back_as_written(hostile_run: Run, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ CHECK_ON_FAIL = ("reject", "blank_left")
 VALUE_CHECKS = ("cn_id_number",)
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
+DATES_AHEAD_OF = ("data", "today")
 
 _COLUMN_KEYS = (
     "type",
@@ -51,10 +52,12 @@ _SOURCE_KEYS = (
     "rename",
     "columns",
     "checks",
+    "dates",
     "description",
 )
 _TOP_KEYS = ("version", "defaults", "sources", "labels")
-_DEFAULT_KEYS = ("date_formats", "true_values", "false_values")
+_DEFAULT_KEYS = ("date_formats", "true_values", "false_values", "dates")
+_DATES_KEYS = ("not_before", "days_ahead", "ahead_of")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,22 @@ class RowCheck:
 
 
 @dataclass(frozen=True)
+class DateLimits:
+    """The plausible range of a source's dates (``dates`` in the sources config).
+
+    Dates before ``not_before`` (for columns without their own ``min``) and dates more
+    than ``days_ahead`` days after the reference are rejected: the reference is the
+    column's latest credible date (``ahead_of: data``, see
+    :func:`custrisk.data.dates.credible_limit`) or the day of the run
+    (``ahead_of: today``). ``days_ahead`` ``None`` turns the upper check off.
+    """
+
+    not_before: dt.date = dt.date(1900, 1, 1)
+    days_ahead: int | None = 31
+    ahead_of: str = "data"
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One export: its file(s), key, header mapping and column rules."""
 
@@ -99,6 +118,7 @@ class SourceSpec:
     rename: Mapping[str, str]
     columns: tuple[ColumnSpec, ...]
     checks: tuple[RowCheck, ...] = ()
+    dates: DateLimits = DateLimits()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -179,6 +199,7 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
     both = {v.lower() for v in true_values} & {v.lower() for v in false_values}
     if both:
         raise defaults.error("true_values", f"{sorted(both)[0]!r} is both true and false")
+    date_limits = _parse_dates(defaults.child("dates"), DateLimits())
 
     source_nodes = root.children("sources")
     if not source_nodes:
@@ -193,7 +214,7 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
                 "unknown source name",
                 hint=f"allowed: {', '.join(KNOWN_SOURCES)}",
             )
-        sources[name] = _parse_source(name, node, labels=False)
+        sources[name] = _parse_source(name, node, labels=False, dates=date_limits)
     if CUSTOMER_SOURCE not in sources:
         raise root.error(
             "sources",
@@ -220,7 +241,7 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
             "labels",
         )
     )
-    labels = _parse_source("labels", labels_node, labels=True)
+    labels = _parse_source("labels", labels_node, labels=True, dates=date_limits)
     return SourcesConfig(
         path=str(path),
         sources=MappingProxyType(sources),
@@ -231,7 +252,41 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
     )
 
 
-def _parse_source(name: str, node: Node, *, labels: bool) -> SourceSpec:
+def _parse_dates(node: Node, inherited: DateLimits) -> DateLimits:
+    """A ``dates`` block over the limits it refines (the defaults' block, or built-ins)."""
+    node.check_keys(_DATES_KEYS)
+    not_before = inherited.not_before
+    if "not_before" in node.data:
+        not_before = _date_value(node, "not_before", node.get("not_before"))
+    days_ahead = inherited.days_ahead
+    if "days_ahead" in node.data:
+        days_ahead = node.number("days_ahead", minimum=0, integer=True)
+    return DateLimits(
+        not_before=not_before,
+        days_ahead=days_ahead,
+        ahead_of=node.text("ahead_of", inherited.ahead_of, allowed=DATES_AHEAD_OF),
+    )
+
+
+def _date_value(node: Node, key: str, value: Any) -> dt.date:
+    """A date written in the config as YYYY-MM-DD."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise node.error(
+                key, f"{value!r} is not a date", hint="write dates as YYYY-MM-DD"
+            ) from None
+    if not isinstance(value, dt.date):
+        raise node.error(key, f"expected a date YYYY-MM-DD, got {value!r}")
+    return value
+
+
+def _parse_source(
+    name: str, node: Node, *, labels: bool, dates: DateLimits = DateLimits()
+) -> SourceSpec:
     node.check_keys(_SOURCE_KEYS, required=("columns",) if labels else ("file", "columns"))
     file = node.text("file", "<--labels>" if labels else None, required=True)
     delimiter = node.text("delimiter", ",")
@@ -319,6 +374,7 @@ def _parse_source(name: str, node: Node, *, labels: bool) -> SourceSpec:
         rename=MappingProxyType(rename),
         columns=columns,
         checks=tuple(checks),
+        dates=_parse_dates(node.child("dates"), dates),
     )
 
 

@@ -6,9 +6,11 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import operator
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import TEXT_TYPES, ColumnSpec, SourcesConfig, SourceSpec
+from custrisk.config.sources import (
+    TEXT_TYPES,
+    ColumnSpec,
+    DateLimits,
+    SourcesConfig,
+    SourceSpec,
+)
+from custrisk.data.dates import credible_range_of_dates
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, shown_names
@@ -47,8 +56,10 @@ RULE_TEXT = {
     "oversized_line": "the line is longer than the limit",
     "missing_required": "required value is blank",
     "formula": "looks like a spreadsheet formula (possible CSV injection)",
+    "control_character": "holds a control character (NUL, escape, ...), shown as \\xNN",
     "whitespace": "stray whitespace trimmed",
-    "normalised": "full-width or lower-case characters normalised",
+    "normalised": "full-width characters (or lower case or spaces in an id) normalised",
+    "id_collision": "two different ids become the same id once normalised",
     "invalid_number": "not a number",
     "invalid_int": "not a whole number",
     "invalid_date": "not a valid date",
@@ -57,6 +68,7 @@ RULE_TEXT = {
     "pattern": "does not match the required pattern",
     "cn_id_number": "invalid resident id number (length, birth date or check digit)",
     "out_of_range": "outside the allowed range",
+    "implausible_date": "outside the plausible dates of the source",
     "duplicate_row": "exact duplicate of an earlier row",
     "duplicate_key": "key already used by another row",
     "orphan": "customer not found in the credit table",
@@ -111,9 +123,10 @@ class _Issues:
         action: str,
         message: str | None = None,
     ) -> None:
-        """Record ``rule`` for the rows in ``mask``; ``values`` gives the shown value of
-        each row (an array over all rows, or a function of the flagged row positions)."""
-        rows = np.flatnonzero(mask)
+        """Record ``rule`` for the rows in ``mask`` (a mask over all rows, or the row
+        positions); ``values`` gives the shown value of each row (an array over all
+        rows, or a function of the flagged row positions)."""
+        rows = mask if mask.dtype.kind in "iu" else np.flatnonzero(mask)
         if not rows.size:
             return
         picked = values(rows) if callable(values) else _pick(values, rows)
@@ -185,7 +198,14 @@ def clean_source(
     per_column = [_Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: _Issues) -> pd.Series:
-        return _clean_column(raw_columns.pop(col.name), col, config, col_issues)
+        return _clean_column(
+            raw_columns.pop(col.name),
+            col,
+            config,
+            col_issues,
+            dates=spec.dates,
+            locate=_locator(tables, file_of, lines) if col.name == spec.key else None,
+        )
 
     with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
         cleaned = list(pool.map(clean, spec.columns, per_column))
@@ -305,14 +325,23 @@ def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _clean_column(
-    column: pa.ChunkedArray, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+    column: pa.ChunkedArray,
+    col: ColumnSpec,
+    config: SourcesConfig,
+    issues: _Issues,
+    *,
+    dates: DateLimits | None = None,
+    locate: Callable[[np.ndarray], list[str]] | None = None,
 ) -> pd.Series:
+    """Clean one column. ``dates`` are the source's plausible dates; ``locate`` (given
+    for the key column only) names the lines of rows, for id collisions."""
+    dates = dates or DateLimits()
     if _already_typed(column.type, col):
-        return _clean_typed(column, col, issues)
+        return _clean_typed(column, col, issues, dates)
     raw = _to_text(column)
     if col.type == "category":
         return _clean_by_dictionary(raw, col, config, issues)
-    return _clean_text(raw, col, config, issues)
+    return _clean_text(raw, col, config, issues, dates=dates, locate=locate)
 
 
 def _clean_by_dictionary(
@@ -346,7 +375,13 @@ def _clean_by_dictionary(
 
 
 def _clean_text(
-    raw: pa.Array, col: ColumnSpec, config: SourcesConfig, issues: _Issues
+    raw: pa.Array,
+    col: ColumnSpec,
+    config: SourcesConfig,
+    issues: _Issues,
+    *,
+    dates: DateLimits | None = None,
+    locate: Callable[[np.ndarray], list[str]] | None = None,
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed = _trim_and_blank(raw)
@@ -354,19 +389,22 @@ def _clean_text(
     raw_values = raw
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
+    flags = None
     if col.type in TEXT_TYPES:
         issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
-        formula = present & _first_byte_in(text, b"=@+-")
-        if formula.any():
-            rows = np.flatnonzero(formula)
-            number_like = _np(
-                pc.match_substring_regex(text.take(pa.array(rows)), r"^[+-][0-9.,\s]*$")
-            )
-            formula[rows[number_like]] = False
-        issues.add(formula, col.name, "formula", raw_values, DROPPED)
+        flags = _row_flags(text)
+        control = present & _control_characters(text, flags, col.type)
+        issues.add(control, col.name, "control_character", raw_values, DROPPED)
+        issues.add(present & _formula_like(text), col.name, "formula", raw_values, DROPPED)
     if col.type == "id":
-        text, normalised = _normalise_id(text, present)
+        trimmed_text = text
+        text, normalised = _normalise_id(text, present, flags)
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
+        if locate is not None and normalised.any():
+            _id_collisions(trimmed_text, text, normalised, present, col, locate, raw_values, issues)
+    elif col.type not in TEXT_TYPES:
+        text, widened = _normalise_width(text, present)
+        issues.add(widened, col.name, "normalised", raw_values, REPAIRED)
     values, failures = _parse(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:
@@ -387,6 +425,8 @@ def _clean_text(
         _invalid(out_of_range, col, "out_of_range", raw_values, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
+    if col.type == "date":
+        values = _implausible_dates(values, col, dates or DateLimits(), raw_values, issues)
     return values
 
 
@@ -403,7 +443,9 @@ def _already_typed(kind: pa.DataType, col: ColumnSpec) -> bool:
     return col.type in ARROW_TYPES and kind == ARROW_TYPES[col.type]
 
 
-def _clean_typed(column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues) -> pd.Series:
+def _clean_typed(
+    column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues, dates: DateLimits | None = None
+) -> pd.Series:
     """The fast path: values Arrow parsed strictly; only blanks and ranges to check."""
     arr = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     missing = _np(pc.is_null(arr))
@@ -424,6 +466,8 @@ def _clean_typed(column: pa.ChunkedArray, col: ColumnSpec, issues: _Issues) -> p
         _invalid(out_of_range, col, "out_of_range", arr, issues)
         if col.on_invalid == "blank":
             values = values.mask(out_of_range)
+    if col.type == "date":
+        values = _implausible_dates(values, col, dates or DateLimits(), arr, issues)
     return values
 
 
@@ -480,11 +524,6 @@ def _edge_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lengths, first, last
 
 
-def _first_byte_in(text: pa.Array, chars: bytes) -> np.ndarray:
-    lengths, first, _last = _edge_bytes(text)
-    return (lengths > 0) & np.isin(first, np.frombuffer(chars, dtype=np.uint8))
-
-
 def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Values without surrounding whitespace; which are blank; which were trimmed.
 
@@ -518,23 +557,132 @@ def _trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     return text, blank, trimmed
 
 
-def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """Full-width characters to ASCII (NFKC) and upper case (the X of id numbers)."""
+# What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
+# part of a non-ASCII character (full-width forms, C1 controls); a-z; a space.
+_CONTROL, _NON_ASCII, _LOWER, _SPACE = 1, 2, 4, 8
+_BYTE_FLAGS = np.zeros(256, dtype=np.uint8)
+_BYTE_FLAGS[:0x20] = _CONTROL
+_BYTE_FLAGS[0x7F] = _CONTROL
+_BYTE_FLAGS[0x80:] = _NON_ASCII
+_BYTE_FLAGS[ord("a") : ord("z") + 1] = _LOWER
+_BYTE_FLAGS[ord(" ")] = _SPACE
+# Control characters a column type accepts: free text may hold tabs and line breaks.
+_ALLOWED_CONTROLS = {"id": "", "category": "", "string": "\t\n\r"}
+_C1_PATTERN = r"[\x{80}-\x{9f}]"  # RE2
+_ROWS_PER_SCAN = 1 << 20  # bounds the memory of the per-byte flags
+
+
+def _row_flags(text: pa.Array, allowed_controls: str = "") -> np.ndarray:
+    """The byte flags of each value, or-ed together: one pass over the bytes."""
     starts, ends, data = _string_bytes(text)
-    # Bytes that are non-ASCII or a-z are rare: find them, then the values holding them.
-    odd_at = np.flatnonzero((data >= 0x80) | ((data >= 97) & (data <= 122)))
-    non_ascii_or_lower = np.zeros(len(starts), dtype=bool)
-    if odd_at.size:
-        row = np.searchsorted(ends, odd_at, side="right")
-        inside = (row < len(starts)) & (odd_at >= starts[np.minimum(row, len(starts) - 1)])
-        non_ascii_or_lower[row[inside]] = True
-    non_ascii_or_lower &= present
-    if not non_ascii_or_lower.any():
-        return text, non_ascii_or_lower
-    rows = np.flatnonzero(non_ascii_or_lower)
+    flags = np.zeros(len(starts), dtype=np.uint8)
+    if len(starts) and ends[-1] > starts[0]:
+        # The usual ids (digits, capitals, - and _) hold no byte that sets a flag.
+        window = data[starts[0] : ends[-1]]
+        if window.min() > ord(" ") and window.max() < ord("a"):
+            return flags
+    lookup = _BYTE_FLAGS
+    if allowed_controls:
+        lookup = lookup.copy()
+        lookup[[ord(c) for c in allowed_controls]] = 0
+    for first in range(0, len(starts), _ROWS_PER_SCAN):
+        last = min(first + _ROWS_PER_SCAN, len(starts))
+        begin, stop = int(starts[first]), int(ends[last - 1])
+        if stop == begin:
+            continue
+        chunk = lookup[data[begin:stop]]
+        at = starts[first:last] - begin
+        nonempty = at < ends[first:last] - begin
+        flags[first:last][nonempty] = np.bitwise_or.reduceat(chunk, at[nonempty])
+    return flags
+
+
+def _control_characters(text: pa.Array, flags: np.ndarray, column_type: str) -> np.ndarray:
+    """Values holding a C0 or C1 control character (or DEL) their column type forbids."""
+    allowed = _ALLOWED_CONTROLS.get(column_type, "")
+    found = (flags & _CONTROL) != 0
+    if allowed and found.any():  # look again at those values, allowing tabs and breaks
+        rows = np.flatnonzero(found)
+        found[rows] = (_row_flags(text.take(pa.array(rows)), allowed) & _CONTROL) != 0
+    non_ascii = np.flatnonzero((flags & _NON_ASCII) != 0)
+    if non_ascii.size:
+        subset = text.take(pa.array(non_ascii))
+        found[non_ascii[_np(pc.match_substring_regex(subset, _C1_PATTERN))]] = True
+    return found
+
+
+def _shown_with_escapes(values: np.ndarray) -> np.ndarray:
+    """Values to show in rejects, control characters written as \\xNN (never raw)."""
+    try:
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
+        holding = _np(pc.match_substring_regex(text, _SHOWN_CONTROLS_RE2))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers among the values
+        holding = np.array(
+            [isinstance(v, str) and _SHOWN_CONTROLS.search(v) is not None for v in values],
+            dtype=bool,
+        )
+    out = values.copy()
+    for i in np.flatnonzero(holding):
+        out[i] = _SHOWN_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", values[i])
+    return out
+
+
+_SHOWN_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SHOWN_CONTROLS_RE2 = r"[\x{00}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}-\x{9f}]"
+_FORMULA_START = "=@+-"
+
+
+def _formula_like(text: pa.Array) -> np.ndarray:
+    """Values a spreadsheet would run as a formula, judged after NFKC normalisation.
+
+    ``＝HYPERLINK(...)``, ``＋CMD|...`` and ``＠SUM(...)`` start with full-width (or other
+    compatibility) forms of ``=``, ``+``, ``@`` that normalisation turns into the ASCII
+    characters, so they are formulas too. A sign followed only by a number (-5, +86 138)
+    is not a formula.
+    """
+    lengths, first, _last = _edge_bytes(text)
+    nonempty = lengths > 0
+    found = nonempty & np.isin(first, np.frombuffer(_FORMULA_START.encode(), dtype=np.uint8))
+    non_ascii = np.flatnonzero(nonempty & (first >= 0x80))
+    if non_ascii.size:
+        # Look at each distinct first character once (a name column has few).
+        heads = pc.dictionary_encode(pc.utf8_slice_codeunits(text.take(pa.array(non_ascii)), 0, 1))
+        becomes = np.array(
+            [
+                unicodedata.normalize("NFKC", h or "")[:1] in tuple(_FORMULA_START)
+                for h in heads.dictionary.to_pylist()
+            ]
+            + [False],
+            dtype=bool,
+        )
+        index = pc.fill_null(heads.indices, len(heads.dictionary)).to_numpy(zero_copy_only=False)
+        found[non_ascii[becomes[index]]] = True
+    if found.any():
+        rows = np.flatnonzero(found)
+        shown = [
+            unicodedata.normalize("NFKC", v or "") for v in text.take(pa.array(rows)).to_pylist()
+        ]
+        found[rows[[_NUMBER_LIKE.fullmatch(v) is not None for v in shown]]] = False
+    return found
+
+
+_NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
+
+
+def _normalise_id(
+    text: pa.Array, present: np.ndarray, flags: np.ndarray | None = None
+) -> tuple[pa.Array, np.ndarray]:
+    """One rule for every id: full-width characters to ASCII (NFKC), no spaces, upper
+    case (the X of id numbers). ``AB C``, ``ab c`` and ``ＡＢＣ`` all become ``ABC``."""
+    if flags is None:
+        flags = _row_flags(text)
+    odd = present & ((flags & (_NON_ASCII | _LOWER | _SPACE)) != 0)
+    if not odd.any():
+        return text, odd
+    rows = np.flatnonzero(odd)
     subset = text.take(pa.array(rows))
     fixed = pa.array(
-        [unicodedata.normalize("NFKC", v).replace(" ", "").upper() for v in subset.to_pylist()],
+        ["".join(unicodedata.normalize("NFKC", v).split()).upper() for v in subset.to_pylist()],
         type=text.type,
     )
     differs = ~_np(pc.equal(fixed, subset))
@@ -543,6 +691,163 @@ def _normalise_id(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.nda
     if differs.any():
         text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
     return text, changed
+
+
+def _normalise_width(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Full-width digits, signs and separators (``１２３．５０``, ``２０２６－０１－３１``) as
+    ASCII (NFKC), for numbers, dates and booleans; only values with non-ASCII bytes are
+    looked at."""
+    odd = present & ~_np(pc.string_is_ascii(text))
+    if not odd.any():
+        return text, odd
+    rows = np.flatnonzero(odd)
+    subset = text.take(pa.array(rows))
+    fixed = pa.array([unicodedata.normalize("NFKC", v) for v in subset.to_pylist()], type=text.type)
+    differs = ~_np(pc.equal(fixed, subset))
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows[differs]] = True
+    if differs.any():
+        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+    return text, changed
+
+
+def _id_collisions(
+    before: pa.Array,
+    after: pa.Array,
+    normalised: np.ndarray,
+    present: np.ndarray,
+    col: ColumnSpec,
+    locate: Callable[[np.ndarray], list[str]],
+    raw_values: pa.Array,
+    issues: _Issues,
+) -> None:
+    """Reject the rows of a key whose different ids become one id once normalised.
+
+    ``ab c`` and ``ABC`` are two rows of the file; merging them would give one customer
+    the other's data. Both are rejected, each naming the other and its line, so that
+    nothing is merged silently (exact repeats of one id stay duplicate keys).
+    """
+    targets = pc.unique(after.filter(pa.array(normalised)))
+    involved = np.flatnonzero(present & _np(pc.is_in(after, value_set=targets)))
+    if not involved.size:
+        return
+    taken = pa.array(involved)
+    after_ids = pc.dictionary_encode(after.take(taken))
+    before_ids = pc.dictionary_encode(before.take(taken))
+    group = after_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    variant = before_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Groups (one normalised id) holding more than one raw id collide.
+    pairs = np.unique(group * len(before_ids.dictionary) + variant)
+    raw_ids_per_group = np.bincount(pairs // len(before_ids.dictionary))
+    colliding = np.isin(group, np.flatnonzero(raw_ids_per_group > 1))
+    if not colliding.any():
+        return
+    order = np.flatnonzero(colliding)
+    order = order[np.argsort(group[order], kind="stable")]  # by group, then row
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    for members in np.split(order, starts[1:]):
+        _, first_of_each = np.unique(variant[members], return_index=True)
+        firsts = np.sort(members[first_of_each])  # first row of each raw id, in file order
+        places = locate(involved[firsts])
+        raw_ids = [before_ids.dictionary[int(variant[r])].as_py() for r in firsts]
+        target = after_ids.dictionary[int(group[members[0]])].as_py()
+        if col.pii:  # the ids themselves are personal data: name the lines only
+            what = f"the {col.name} values on {join_limited(places)} become the same id"
+        else:
+            named = join_limited(f"{v!r} ({p})" for v, p in zip(raw_ids, places, strict=True))
+            what = f"{col.name} {named} become the same id {target!r}"
+        issues.add(
+            involved[members],
+            col.name,
+            "id_collision",
+            raw_values,
+            DROPPED,
+            f"{what} once normalised (case, full-width characters, spaces); all "
+            f"{len(members)} rows with them are rejected so that different ids are not merged",
+        )
+
+
+def _locator(
+    tables: Sequence[RawTable], file_of: np.ndarray, lines: np.ndarray
+) -> Callable[[np.ndarray], list[str]]:
+    """Names the line of each row position (with its file when a source has several)."""
+
+    def locate(rows: np.ndarray) -> list[str]:
+        if len(tables) == 1:
+            return [f"line {lines[r]}" for r in rows]
+        return [f"{tables[file_of[r]].path.name} line {lines[r]}" for r in rows]
+
+    return locate
+
+
+def _implausible_dates(
+    values: pd.Series, col: ColumnSpec, limits: DateLimits, raw_values: Values, issues: _Issues
+) -> pd.Series:
+    """Reject dates before the source's floor or after its plausible range.
+
+    The floor is ``dates.not_before`` for columns without their own ``min``. The upper
+    limit is ``dates.days_ahead`` days after the column's latest credible date (see
+    :mod:`custrisk.data.dates`) or after today (``dates.ahead_of: today``). Rows already
+    rejected for this column do not count.
+    """
+    stamps = values.to_numpy(dtype="datetime64[s]")
+    ticks = stamps.view(np.int64)
+    ok = ~np.isnat(stamps)
+    if issues.dropped.any():
+        ok &= ~issues.dropped
+    if not ok.any():
+        return values
+    bad = np.zeros(len(stamps), dtype=bool)
+    if col.min is None:
+        floor = np.datetime64(limits.not_before, "s").astype(np.int64)
+        early = ok & (ticks < floor)
+        if early.any():
+            _reject_dates(
+                early,
+                col,
+                raw_values,
+                issues,
+                f"before {limits.not_before} (dates.not_before in the sources config; "
+                "lower it, or give the column a min, to accept older dates)",
+            )
+            bad |= early
+            ok &= ~early
+    if limits.days_ahead is not None and ok.any():
+        if limits.ahead_of == "today":
+            latest = (dt.date.today() - dt.date(1970, 1, 1)).days
+            limit, reference = latest + limits.days_ahead, "today"
+        else:
+            found = credible_range_of_dates(stamps, ok, limits.days_ahead)
+            assert found is not None
+            latest, limit = found.latest, found.limit
+            reference = f"the latest credible {col.name}"
+        late = ok & (ticks >= (limit + 1) * 86_400)
+        if late.any():
+            _reject_dates(
+                late,
+                col,
+                raw_values,
+                issues,
+                f"more than {limits.days_ahead} days after {reference} "
+                f"({np.datetime64(latest, 'D')}), so after {np.datetime64(limit, 'D')}; "
+                "probably mistyped (dates.days_ahead in the sources config)",
+            )
+            bad |= late
+    if bad.any() and col.on_invalid == "blank" and not col.required:
+        values = values.mask(bad)
+    return values
+
+
+def _reject_dates(
+    mask: np.ndarray, col: ColumnSpec, raw_values: Values, issues: _Issues, why: str
+) -> None:
+    text = f"{RULE_TEXT['implausible_date']}: {why}"
+    if col.on_invalid == "blank" and not col.required:
+        issues.add(
+            mask, col.name, "implausible_date", raw_values, REPAIRED, text + "; replaced by blank"
+        )
+    else:
+        issues.add(mask, col.name, "implausible_date", raw_values, DROPPED, text)
 
 
 def _parse(
@@ -944,7 +1249,7 @@ def _issue_frame(
                 [np.full(len(p[0]), p[1], dtype=object) for p in issues.parts]
             ),
             "rule": np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in issues.parts]),
-            "value": np.concatenate([p[3] for p in issues.parts]),
+            "value": _shown_with_escapes(np.concatenate([p[3] for p in issues.parts])),
             "action": np.concatenate(
                 [np.full(len(p[0]), p[4], dtype=object) for p in issues.parts]
             ),

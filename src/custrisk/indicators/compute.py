@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import Expression, ExprType, to_days, to_numbers, to_text
 from custrisk.indicators import _groupby as gb
@@ -90,8 +91,9 @@ def compute_indicators(
     config : IndicatorConfig or path, optional
         A loaded config, a path to one, or ``None`` for the default config.
     as_of : datetime.date or str, optional
-        The date windows end at. Default: the config's ``as_of``, else the latest event
-        date in the data.
+        The date windows end at. Default: the config's ``as_of``, else the latest
+        credible event date in the data: a few dates far after the rest (a mistyped
+        2100-06-15) are ignored, with a warning; see :mod:`custrisk.data.dates`.
 
     Returns
     -------
@@ -240,6 +242,22 @@ def _as_day(value: dt.date | str | Any) -> dt.date:
 
 def _day_number(day: dt.date) -> float:
     return float((day - _EPOCH).days)
+
+
+def _date_of_day(day: float) -> dt.date:
+    """The date of a day number; a DataError for one outside the years 1-9999."""
+    try:
+        return _EPOCH + dt.timedelta(days=int(day))
+    except OverflowError:
+        raise DataError(
+            f"the latest event date, {_day_text(day)}, is outside the years 1 to 9999",
+            hint="correct the date in the export, or pass --as-of",
+        ) from None
+
+
+def _day_text(day: float) -> str:
+    """A day number as YYYY-MM-DD (NumPy's calendar reaches far beyond the year 9999)."""
+    return str(np.datetime64(int(day), "D"))
 
 
 class _RowValues(Mapping[str, Any]):
@@ -394,12 +412,33 @@ class _Source:
         return self._masks[key]
 
     def latest_day(self) -> float | None:
+        """The latest credible event date (day number), ignoring isolated later dates.
+
+        The cleaner rejects such dates already; frames built otherwise (the library
+        used directly) get the same protection here, so that one mistyped date does not
+        move the as-of date of every customer.
+        """
         if self.settings.date is None or self.settings.date not in self.frame.columns:
             return None
         days = self.value(self.settings.date)
-        if not len(days) or np.isnan(days).all():
+        present = days[~np.isnan(days)]
+        found = credible_range(present.astype(np.int64))  # whole days
+        if found is None:
             return None
-        return float(np.nanmax(days))
+        ignored = present > found.latest
+        if ignored.any():
+            logger.warning(
+                "%s: %d %s values after %s (more than %d days after the latest credible "
+                "date) are ignored for the as-of date, e.g. %s; their rows fall after the "
+                "as-of date and count in no window: correct them or pass --as-of",
+                self.name,
+                int(ignored.sum()),
+                self.settings.date,
+                _day_text(found.limit),
+                DEFAULT_DAYS_AHEAD,
+                _day_text(float(present[ignored].max())),
+            )
+        return float(found.latest)
 
 
 class _IndicatorValues(Mapping[str, Any]):
@@ -448,7 +487,7 @@ class _Engine:
         else:
             latest = [d for s in self.sources.values() if (d := s.latest_day()) is not None]
             if latest:
-                day, origin = _EPOCH + dt.timedelta(days=int(max(latest))), "data"
+                day, origin = _date_of_day(max(latest)), "data"
             else:
                 day, origin = dt.date.today(), "today"
                 logger.warning(

@@ -127,14 +127,19 @@ class Window:
         return self.count / DAYS_PER_MONTH
 
     def before(self, day: dt.date) -> dt.date | None:
-        """``day`` minus this window's length (``None`` for ``all``)."""
+        """``day`` minus this window's length (``None`` for ``all``); never before
+        0001-01-01 (a window reaching further back starts there)."""
         if self.count is None:
             return None
         if self.unit == "d":
+            if self.count >= (day - dt.date.min).days:
+                return dt.date.min
             return day - dt.timedelta(days=self.count)
         months = self.count * (12 if self.unit == "y" else 1)
         total = day.year * 12 + (day.month - 1) - months
         year, month = divmod(total, 12)
+        if year < dt.MINYEAR:
+            return dt.date.min
         month += 1
         last_day = _days_in_month(year, month)
         return dt.date(year, month, min(day.day, last_day))

@@ -304,6 +304,13 @@ def compare_previous(
     )
 
 
+def _due_by(as_of: dt.date, hours: int) -> str:
+    """``response_hours`` after the as-of date, ``YYYY-MM-DDTHH:MM``. NumPy's calendar
+    goes on after 9999-12-31, where Python's ends (an as-of date of 9999-12-31 plus a
+    day is ``10000-01-01T00:00``, not an OverflowError)."""
+    return str(np.datetime64(as_of, "m") + np.timedelta64(hours, "h"))
+
+
 def _evaluate_alerts(
     rules: AlertRules,
     columns: _Columns,
@@ -313,7 +320,6 @@ def _evaluate_alerts(
     skipped: Mapping[str, str],
 ) -> pd.DataFrame:
     n = len(ids)
-    start = dt.datetime.combine(as_of, dt.time())
     frames = []
     for rule in rules.rules:
         if rule.code in skipped:
@@ -337,9 +343,7 @@ def _evaluate_alerts(
                     "actions_en": ACTION_SEPARATOR["en"].join(rule.actions_en),
                     "owner": rule.owner,
                     "response_hours": np.int64(rule.response_hours),
-                    "due_by": (start + dt.timedelta(hours=rule.response_hours)).isoformat(
-                        timespec="minutes"
-                    ),
+                    "due_by": _due_by(as_of, rule.response_hours),
                 }
             )
         )

@@ -8,7 +8,6 @@ target in hours.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import re
@@ -16,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from custrisk.config._yaml import Node, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
@@ -85,10 +86,22 @@ def format_value(value: Any, kind: ExprType, spec: str = "") -> str:
     if kind is ExprType.BOOL:
         text = "true" if bool(value) else "false"
     elif kind is ExprType.DATE:
-        text = (dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()
+        text = _date_text(float(value))
     else:
         text = str(value)
     return format(text, spec) if spec else text
+
+
+def _date_text(days: float) -> str:
+    """Days since 1970-01-01 as YYYY-MM-DD; dates past 9999 (from date arithmetic in a
+    rule) in NumPy's longer calendar, and beyond even that as a number of days."""
+    if not math.isfinite(days) or abs(days) > _MAX_CALENDAR_DAYS:
+        return f"{days:g} days after 1970-01-01"
+    return str(np.datetime64(int(days), "D"))
+
+
+# NumPy's day calendar spans about +-2.5e16 years; keep far from its limits.
+_MAX_CALENDAR_DAYS = 10**12
 
 
 @dataclass(frozen=True)

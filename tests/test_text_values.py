@@ -1,0 +1,200 @@
+"""Text values: formulas in disguise, control characters, and ids that must not merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.config import default_config_path
+from custrisk.data import load_workspace
+from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+
+MakeWs = Callable[[dict[str, str | bytes]], Path]
+
+
+def _credit(*rows: str) -> str:
+    return "\n".join([CREDIT_HEADER, *rows]) + "\n"
+
+
+def _with_region(row: str, region: str) -> str:
+    return row.replace(",华东,", f",{region},", 1)
+
+
+def _rules(ws, source: str = "credit") -> dict[int, set[str]]:
+    rejects = ws.rejects[ws.rejects["source"] == source]
+    out: dict[int, set[str]] = {}
+    for line, rule in zip(rejects["line"], rejects["rule"], strict=True):
+        out.setdefault(int(line), set()).add(rule)
+    return out
+
+
+# -- formulas after normalisation ------------------------------------------------------
+
+FULL_WIDTH_FORMULAS = [
+    '＝HYPERLINK("http://evil.example","click")',
+    "＋CMD|' /C calc'!A0",
+    "＠SUM(1+1)*cmd|' /C calc'!A0",
+    "﹦1+1",  # small form variant of =
+    "－cmd|' /C calc'!A0",
+]
+
+
+@pytest.mark.parametrize("formula", FULL_WIDTH_FORMULAS)
+def test_full_width_formulas_are_rejected_in_every_text_column(
+    make_workspace: MakeWs, formula: str
+) -> None:
+    value = '"' + formula.replace('"', '""') + '"'  # one CSV field
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001"),
+                credit_row("0000000002", name=value),
+                credit_row(value),
+                _with_region(credit_row("0000000003"), value),
+                credit_row("0000000004", name='"　' + value[1:]),  # after an ideographic space
+                credit_row("0000000005", name="－５"),  # signed numbers are no formulas
+                credit_row("＋８６ ２"),
+            )
+        }
+    )
+    ws = load_workspace(folder)
+    assert {line: rules - {"normalised"} for line, rules in _rules(ws).items()} == {
+        3: {"formula"},
+        4: {"formula"},
+        5: {"formula"},
+        6: {"formula"},
+        8: set(),
+    }
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001", "0000000005", "+862"]
+
+
+# -- control characters ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("customer_id", "C\x00D", "C\\x00D"),
+        ("customer_id", "C\tD", "C\tD"),
+        ("name", "张\x00伟", "张\\x00伟"),
+        ("name", "张\x1b[2J伟", "张\\x1b[2J伟"),
+        ("name", "张\x7f伟", "张\\x7f伟"),
+        ("name", "张\x85伟", "张\\x85伟"),  # C1: NEXT LINE
+        ("region", "华\x07东", "华\\x07东"),
+    ],
+)
+def test_control_characters_in_ids_and_text_reject_the_row(
+    make_workspace: MakeWs, column: str, value: str, shown: str
+) -> None:
+    row = {
+        "customer_id": credit_row(value),
+        "name": credit_row("0000000002", name=value),
+        "region": _with_region(credit_row("0000000002"), value),
+    }[column]
+    tab = credit_row("0000000001", name="张\t伟")  # free text may hold a tab
+    folder = make_workspace({"credit.csv": _credit(tab, row)})
+    ws = load_workspace(folder)
+    rejects = ws.rejects
+    assert rejects[["line", "column", "rule", "action"]].values.tolist() == [
+        [3, column, "control_character", "dropped"]
+    ]
+    assert rejects["value"].iloc[0] == shown
+    report = ws.report.sources["credit"]
+    assert (report.rows_in, report.rows_kept, report.rows_rejected) == (2, 1, 1)
+    assert list(ws.frames["credit"]["name"]) == ["张\t伟"]
+
+
+def test_rejects_csv_never_holds_a_raw_control_character(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row("0000000001"), credit_row("C\x00\x1b\x9bD"))}
+    )
+    result = CliRunner().invoke(app, ["validate", str(folder), "--out", str(tmp_path / "v")])
+    assert result.exit_code == 1, result.output
+    data = (tmp_path / "v" / "rejects.csv").read_bytes()
+    assert b"C\\x00\\x1b\\x9bD" in data
+    assert not any(byte < 0x20 and byte not in b"\t\r\n" for byte in data)
+
+
+# -- one rule for every id, and no silent merges ---------------------------------------
+
+
+def test_every_id_loses_spaces_and_case_by_one_rule(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("AB C1"),
+                credit_row("ab c2"),
+                credit_row("ＡＢ　Ｃ3"),
+                credit_row("ABC4"),
+            )
+        }
+    )
+    ws = load_workspace(folder)
+    assert list(ws.frames["credit"]["customer_id"]) == ["ABC1", "ABC2", "ABC3", "ABC4"]
+    assert _rules(ws) == {2: {"normalised"}, 3: {"normalised"}, 4: {"normalised"}}
+
+
+def test_ids_that_become_one_once_normalised_are_all_rejected_naming_each_other(
+    make_workspace: MakeWs,
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("ABC", limit="5000.00"),
+                credit_row("0000000001"),
+                credit_row("ab c", limit="900000.00"),
+                credit_row("xyz"),
+                credit_row("xyz", limit="1.00"),  # the same id twice: a duplicate key
+            ),
+            "transactions.csv": "\n".join(
+                [
+                    TXN_HEADER,
+                    "T1,ABC,2026-01-05,100.00,payment,online,,",
+                    "T2,ab c,2026-01-06,200.00,payment,online,,",
+                    "T3,0000000001,2026-01-07,300.00,payment,online,,",
+                ]
+            )
+            + "\n",
+        }
+    )
+    ws = load_workspace(folder)
+    collisions = ws.rejects[ws.rejects["rule"] == "id_collision"]
+    assert collisions[["line", "value", "action"]].values.tolist() == [
+        [2, "ABC", "dropped"],
+        [4, "ab c", "dropped"],
+    ]
+    message = collisions["message"].iloc[0]
+    assert "'ABC' (line 2)" in message and "'ab c' (line 4)" in message
+    assert "become the same id 'ABC' once normalised" in message
+    assert ws.rejects.loc[ws.rejects["line"] == 6, "rule"].tolist() == ["duplicate_key"]
+    # Neither customer is scored with the other's data: both are out, and so are
+    # their transactions.
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001", "XYZ"]
+    assert list(ws.frames["transactions"]["txn_id"]) == ["T3"]
+    for report in ws.report.sources.values():
+        assert report.rows_in == report.rows_kept + report.rows_rejected
+
+
+def test_collisions_in_a_personal_key_name_the_lines_only(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    data["sources"]["credit"]["columns"]["customer_id"]["pii"] = True
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row("Zhang Wei"), credit_row("ZHANGWEI"))}
+    )
+    ws = load_workspace(folder, config=config)
+    messages = set(ws.rejects.loc[ws.rejects["rule"] == "id_collision", "message"])
+    assert len(messages) == 1
+    message = messages.pop()
+    assert "lines 2" not in message and "line 2, line 3" in message
+    assert "Zhang" not in message and "ZHANGWEI" not in message

@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from custrisk.modeling import open_model, score_data, train_model, write_score_outputs
+from custrisk.modeling import score_portfolio, train_model
 from custrisk.report.batch import render_reports
 from custrisk.report.inputs import read_scores
 from custrisk.report.render import harfbuzz_subset_available
@@ -43,9 +43,8 @@ def prepare(folder: Path, customers: int) -> Path:
     data = folder / "exports"
     generate_sample_data(data, customers=customers, seed=11)
     train_model(data, data / "labels.csv", models_dir=folder / "models")
-    result = score_data(data, open_model("logistic", folder / "models"))
     scores = folder / "run" / "scores.csv"
-    write_score_outputs(result, scores)
+    score_portfolio(data, "logistic", models_dir=folder / "models").write(scores)
     return scores
 
 

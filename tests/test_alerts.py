@@ -20,17 +20,16 @@ from custrisk.errors import ConfigError
 from custrisk.expr import ExprType
 from custrisk.indicators import load_indicator_config
 from custrisk.policy import (
-    ALERT_COLUMNS,
     alerts_at_or_above,
+    alerts_csv_bytes,
     apply_policy,
     filter_alerts,
     load_alert_rules,
     load_policy,
     parse_alert_rules,
-    read_alerts,
-    write_alerts,
 )
 from custrisk.policy.rules import parse_template
+from custrisk.results import ALERT_COLUMNS, ScoringRun, read_alerts, read_alerts_file
 
 INDICATORS = load_indicator_config()
 POLICY = load_policy(indicators=INDICATORS)
@@ -312,23 +311,32 @@ def test_filters(alerts_frame: pd.DataFrame) -> None:
     assert len(alerts_at_or_above(alerts_frame, "never")) == 0
 
 
+def _run(alerts_frame: pd.DataFrame) -> ScoringRun:
+    scores = pd.DataFrame({"customer_id": ["C000"], "pd": [0.1], "score": [500]})
+    return ScoringRun(scores, scores[["customer_id"]], alerts_frame, {})
+
+
 def test_alerts_file_round_trip(alerts_frame: pd.DataFrame, tmp_path: Path) -> None:
-    path = tmp_path / "alerts.csv"
-    digest = write_alerts(alerts_frame, path)
-    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert path.stat().st_mode & 0o777 == 0o600
-    back = read_alerts(path)
+    files = _run(alerts_frame).write(tmp_path / "scores.csv")
+    assert files.alerts == tmp_path / "alerts.csv"
+    assert files.alerts.stat().st_mode & 0o777 == 0o600
+    facts = json.loads(files.facts.read_text(encoding="utf-8"))
+    assert (
+        facts["files"]["alerts"]["sha256"] == hashlib.sha256(files.alerts.read_bytes()).hexdigest()
+    )
+    back = read_alerts(files.scores)
     pd.testing.assert_frame_equal(back, alerts_frame, check_dtype=False)
-    assert write_alerts(alerts_frame, tmp_path / "again.csv") == digest  # deterministic
+    again = _run(alerts_frame).write(tmp_path / "again" / "scores.csv")
+    assert again.alerts.read_bytes() == files.alerts.read_bytes()  # deterministic
+    standalone = tmp_path / "picked.csv"
+    standalone.write_bytes(alerts_csv_bytes(alerts_frame))
+    pd.testing.assert_frame_equal(read_alerts_file(standalone), alerts_frame, check_dtype=False)
 
 
 @pytest.fixture
 def run_folder(alerts_frame: pd.DataFrame, tmp_path: Path) -> Path:
     """A scores file with its run facts and alerts.csv, as custrisk score leaves them."""
-    digest = write_alerts(alerts_frame, tmp_path / "alerts.csv")
-    (tmp_path / "scores.csv").write_text("customer_id,score\nC000,500\n", encoding="utf-8")
-    facts = {"alerts": {"file": "alerts.csv", "sha256": digest}}
-    (tmp_path / "scores.run.json").write_text(json.dumps(facts), encoding="utf-8")
+    _run(alerts_frame).write(tmp_path / "scores.csv")
     return tmp_path
 
 
@@ -376,6 +384,8 @@ def test_cli_refuses_alerts_of_another_run(run_folder: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b"CR02", b"CR99"))
     result = CliRunner().invoke(app, ["alerts", str(run_folder / "scores.csv")])
     assert result.exit_code == 2
-    assert "alerts.csv was written by another run (or changed) than scores.csv" in result.stderr
+    assert "alerts.csv does not belong to the run described by scores.run.json" in " ".join(
+        result.stderr.split()
+    )
     result = CliRunner().invoke(app, ["alerts", str(run_folder / "missing.csv")])
-    assert result.exit_code == 2 and "file not found" in result.stderr
+    assert result.exit_code == 2 and "scores file not found" in result.stderr

@@ -12,7 +12,8 @@ from typer.testing import CliRunner, Result
 
 from custrisk.cli import app
 from custrisk.config import default_config_path
-from custrisk.policy import ALERT_COLUMNS, CHANGE_COLUMNS, POLICY_COLUMNS, load_policy
+from custrisk.policy import CHANGE_COLUMNS, POLICY_COLUMNS, load_policy
+from custrisk.results import ALERT_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
     assert facts["policy"]["grades"][0]["review_frequency"] == "annual"
     assert sum(v["customers"] for v in facts["policy"]["distribution"].values()) == len(scores)
     assert facts["alerts"]["by_level"]["red"] == int((alerts["level"] == "red").sum())
-    assert facts["alerts"]["file"] == "alerts.csv"
+    assert facts["files"]["alerts"]["file"] == "alerts.csv"
     assert "migration" not in facts
 
 

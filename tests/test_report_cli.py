@@ -9,12 +9,12 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.report import render
+from custrisk.results import read_run
 from tests.test_report_helpers import handmade_frames, write_handmade_run, write_run
 
 DATE = ["--report-date", "2026-11-05"]
@@ -86,9 +86,9 @@ def test_resume_skips_up_to_date_reports(runner: CliRunner, run_path: Path, tmp_
     assert {r["status"] for r in _manifest(out).values()} == {"skipped"}
 
     # A changed recommendation re-renders that customer only.
-    scores = pd.read_csv(run_path, dtype={"customer_id": str})
-    scores.loc[scores["customer_id"] == "C002", "recommended_limit"] = 52000.0
-    scores.to_csv(run_path, index=False)
+    run = read_run(run_path)
+    run.scores.loc[run.scores["customer_id"] == "C002", "recommended_limit"] = 52000.0
+    run.write(run_path)
     result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
     statuses = {cid: r["status"] for cid, r in _manifest(out).items()}
     assert statuses == dict.fromkeys(("C001", "C003", "C004", "C005"), "skipped") | {"C002": "ok"}

@@ -7,11 +7,12 @@ like the output of ``custrisk score``: the golden-file customer lives here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from custrisk.results import ALERT_COLUMNS, ScoringRun
 
 GRADES = {
     # code: label zh, label en, min score, max score, review (en, zh)
@@ -380,20 +381,9 @@ def write_run(
     *,
     name: str = "scores.csv",
 ) -> Path:
-    """Write a scoring run folder; returns the scores path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    if path.suffix == ".parquet":
-        scores.to_parquet(path, index=False)
-    else:
-        scores.to_csv(path, index=False)
-    details.to_parquet(path.with_name(path.stem + ".details.parquet"), index=False)
-    path.with_name(path.stem + ".run.json").write_text(
-        json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
-    if alerts is not None:
-        alerts.to_csv(folder / "alerts.csv", index=False)
-    return path
+    """Write a scoring run folder (as custrisk score does); returns the scores path."""
+    alerts = alerts if alerts is not None else pd.DataFrame(columns=list(ALERT_COLUMNS))
+    return ScoringRun(scores, details, alerts, run).write(folder / name).scores
 
 
 def write_handmade_run(folder: Path, **kwargs: Any) -> Path:
@@ -404,12 +394,9 @@ def write_handmade_run(folder: Path, **kwargs: Any) -> Path:
 def write_history(
     folder: Path, as_of: str, shift: int, grades: dict[str, str] | None = None
 ) -> Path:
-    """A previous scores file of the hand-made customers (scores shifted by ``shift``)."""
-    scores, _details, _run, _alerts = handmade_frames()
+    """A previous run of the hand-made customers (scores shifted by ``shift``)."""
+    scores, details, run, _alerts = handmade_frames()
     scores = scores.assign(as_of=as_of, score=scores["score"] + shift)
     if grades:
         scores["grade"] = scores["customer_id"].map(grades).fillna(scores["grade"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"scores_{as_of}.csv"
-    scores.to_csv(path, index=False)
-    return path
+    return write_run(folder / as_of, scores, details, run, None)

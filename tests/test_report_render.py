@@ -146,15 +146,14 @@ def test_pdf_from_the_real_pipeline_masks_the_phone(
     """sample-data -> train -> score -> report: the raw phone never reaches the PDF."""
     import pandas as pd
 
-    from custrisk.modeling import open_model, score_data, train_model, write_score_outputs
+    from custrisk.modeling import score_portfolio, train_model
     from custrisk.sample import generate_sample_data
 
     data = tmp_path / "exports"
     generate_sample_data(data, customers=300, seed=5)
     train_model(data, data / "labels.csv", models_dir=tmp_path / "models")
-    result = score_data(data, open_model("logistic", tmp_path / "models"))
     scores = tmp_path / "run" / "scores.csv"
-    write_score_outputs(result, scores)
+    score_portfolio(data, "logistic", models_dir=tmp_path / "models").write(scores)
     credit = pd.read_csv(data / "credit.csv", dtype=str).set_index("customer_id")
     inputs = load_report_inputs(scores)
     stats = portfolio_stats(inputs)

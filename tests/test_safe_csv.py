@@ -27,8 +27,8 @@ from custrisk.io.safe_csv import (
     unescape_cell,
     write_csv,
 )
-from custrisk.policy import ALERT_COLUMNS, read_alerts, read_previous_scores, write_alerts
 from custrisk.report.batch import ReportResult, read_manifest, write_manifest
+from custrisk.results import ALERT_COLUMNS, ScoringRun, read_alerts, read_previous_scores
 
 RISKY = ["=1+1", '＝HYPERLINK("x")', "＋CMD|' /C calc'!A0", "＠SUM(A1)", "@SUM(A1)", "-2+3", "\tx"]
 
@@ -88,17 +88,17 @@ def test_unknown_csv_encoding_is_a_usage_error() -> None:
 
 
 def test_previous_scores_and_alerts_read_back_escaped_ids(tmp_path: Path) -> None:
-    scores = pd.DataFrame({"customer_id": RISKY, "score": 600, "grade": "=A"})
-    path = write_csv(scores, tmp_path / "scores.csv")
-    previous = read_previous_scores(path)
-    assert previous["customer_id"].tolist() == RISKY
-    assert set(previous["grade"]) == {"=A"}
+    scores = pd.DataFrame({"customer_id": RISKY, "pd": 0.1, "score": 600, "grade": "=A"})
     alerts = pd.DataFrame({c: ["x"] * len(RISKY) for c in ALERT_COLUMNS})
     alerts["customer_id"] = RISKY
     alerts["level"] = "red"
     alerts["response_hours"] = 24
-    write_alerts(alerts, tmp_path / "alerts.csv")
-    assert read_alerts(tmp_path / "alerts.csv")["customer_id"].tolist() == RISKY
+    files = ScoringRun(scores, scores[["customer_id"]], alerts, {}).write(tmp_path / "scores.csv")
+    assert "\n'=1+1," in files.scores.read_text(encoding="utf-8-sig")
+    previous = read_previous_scores(files.scores)
+    assert previous["customer_id"].tolist() == RISKY
+    assert set(previous["grade"]) == {"=A"}
+    assert read_alerts(files.scores)["customer_id"].tolist() == RISKY
 
 
 def test_manifest_rows_are_found_again_by_their_escaped_ids(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._console import console
+from custrisk.vocab import LEVEL_LABELS, check_language
 
 app = typer.Typer()
 
@@ -73,21 +74,20 @@ def alerts(
     """
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.policy import alerts_csv_bytes, filter_alerts, read_alerts, resolve_alerts_file
+    from custrisk.policy import alerts_csv_bytes, filter_alerts
+    from custrisk.results import read_alerts
 
     if output not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output!r}")
-    if lang not in ("zh", "en"):
-        raise UsageError(f"--lang must be zh or en; got {lang!r}")
+    check_language(lang)
     if out is not None and output != "csv":
         raise UsageError("--out writes CSV; add --format csv")
     if csv_encoding is not None and output != "csv":
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
     encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
-    path = resolve_alerts_file(source)
     frame = filter_alerts(
-        read_alerts(path), level=level, owners=owner or (), codes=code or (), grades=grade or ()
+        read_alerts(source), level=level, owners=owner or (), codes=code or (), grades=grade or ()
     )
     if output == "csv":
         data = alerts_csv_bytes(frame, encoding=encoding)
@@ -99,10 +99,8 @@ def alerts(
         else:
             typer.echo(data.decode("utf-8"), nl=False)
         return
-    from custrisk.policy import LEVEL_LABELS
-
     table = Table(
-        title=f"{len(frame):,} alerts ({path})",
+        title=f"{len(frame):,} alerts ({source})",
         title_justify="left",
         box=box.SIMPLE,
         pad_edge=False,

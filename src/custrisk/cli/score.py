@@ -22,13 +22,14 @@ from custrisk.cli._common import (
     SourcesOpt,
     check_unmasked_target,
     parse_date,
-    rejects_beside,
-    write_rejects_beside,
+    write_unmasked_rejects,
 )
-from custrisk.cli._console import console
+from custrisk.cli._console import console, err_console
+from custrisk.results import PARTS
+from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
-    from custrisk.policy import Policy, PolicyResult
+    from custrisk.results import ScoringRun
 
 app = typer.Typer()
 
@@ -102,85 +103,58 @@ def score(
     model and configs give byte-identical scores and alerts files. Rows rejected while
     cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
-    from custrisk.config import load_sources_config
     from custrisk.errors import CheckFailed, UsageError
-    from custrisk.indicators import output_format
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.modeling import open_model, score_data, write_score_outputs
-    from custrisk.modeling.pipeline import LANGUAGES, model_indicator_config
-    from custrisk.policy import (
-        FAIL_ON,
-        alerts_at_or_above,
-        alerts_path,
-        apply_policy,
-        load_alert_rules,
-        load_policy,
-        read_previous_scores,
-        write_alerts,
-    )
+    from custrisk.modeling import score_portfolio
+    from custrisk.policy import FAIL_ON, alerts_at_or_above
+    from custrisk.results import run_files
 
-    output_format(out)
+    files = run_files(out)
     parse_csv_encoding(csv_encoding)
-    check_unmasked_target(rejects_unmasked, out, alerts_path(out), rejects_beside(out))
+    check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    if lang not in LANGUAGES:
-        raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
-    loaded = open_model(
-        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
-    )
-    sources_config = load_sources_config(sources)
-    indicators = model_indicator_config(loaded, sources_config)
-    policy = load_policy(policy_file, indicators=indicators)
-    rules = load_alert_rules(alerts_file, indicators=indicators, policy=policy)
-    prev = read_previous_scores(previous) if previous is not None else None
-    result = score_data(
+    run = score_portfolio(
         data_dir,
-        loaded,
-        sources_config=sources_config,
+        model,
+        policy=policy_file,
+        alert_rules=alerts_file,
+        previous=previous,
+        sources=sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         lang=lang,
+        models_dir=models_dir,
+        require_signed=require_signed or None,
+        allow_unverified=allow_unverified,
     )
-    applied = apply_policy(
-        result.frame,
-        result.details,
-        policy,
-        rules,
-        previous=prev,
-        lang=lang,
-        unavailable=result.features.unavailable,
-    )
-    result.frame = applied.scores
-    target = alerts_path(out)
-    digest = write_alerts(applied.alerts, target, csv_encoding=csv_encoding)
-    applied.summary["alerts"].update({"file": target.name, "sha256": digest})
-    if previous is not None:
-        applied.summary["migration"]["previous_file"] = str(previous)
-    result.run.update(applied.summary)
-    write_score_outputs(result, out, csv_encoding=csv_encoding)
-    write_rejects_beside(
-        result.features.workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked
-    )
+    run.write(out, csv_encoding=csv_encoding)
+    workspace = run.extras["workspace"]
+    if run.rejects is not None:
+        err_console.print(
+            f"[yellow]Warning:[/] {workspace.report.rows_rejected:,} input rows were rejected "
+            f"while cleaning (and {workspace.report.rows_repaired:,} repaired); see "
+            f"{files.rejects}"
+        )
+    write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
-    frame = result.frame
+    frame, facts = run.scores, run.facts
     console.print(
-        f"Scored {len(frame):,} customers with {result.model_id} (as of "
-        f"{result.features.as_of.isoformat()}): mean PD {frame['pd'].mean():.2%}, score "
-        f"min {frame['score'].min()} / median {int(frame['score'].median())} / max "
-        f"{frame['score'].max()}"
+        f"Scored {len(frame):,} customers with {facts['model_id']} (as of {facts['as_of']}): "
+        f"mean PD {frame['pd'].mean():.2%}, score min {frame['score'].min()} / median "
+        f"{int(frame['score'].median())} / max {frame['score'].max()}"
     )
-    _print_grades(applied, policy, lang)
-    _print_alerts(applied)
-    if applied.migration is not None:
-        _print_migration(applied)
-    console.print(f"Wrote {out} and {target} ({len(applied.alerts):,} alerts)")
-    failing = alerts_at_or_above(applied.alerts, fail_on)
+    _print_grades(run, lang)
+    _print_alerts(facts)
+    if run.extras.get("migration") is not None:
+        _print_migration(run)
+    console.print(f"Wrote {out} and {files.alerts} ({len(run.alerts):,} alerts)")
+    failing = alerts_at_or_above(run.alerts, fail_on)
     if len(failing):
         counts = failing["level"].value_counts()
         shown = ", ".join(f"{level} {int(counts[level])}" for level in counts.index)
         raise CheckFailed(
-            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {target}",
+            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {files.alerts}",
             hint="handle them, or choose another --fail-on level",
         )
 
@@ -189,8 +163,9 @@ def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
 
 
-def _print_grades(applied: PolicyResult, policy: Policy, lang: str) -> None:
-    summary = applied.summary["policy"]
+def _print_grades(run: ScoringRun, lang: str) -> None:
+    policy = run.extras["policy"]
+    summary = run.facts["policy"]
     table = Table(
         title=f"Grades and limits (policy {policy.path})",
         title_justify="left",
@@ -221,13 +196,13 @@ def _print_grades(applied: PolicyResult, policy: Policy, lang: str) -> None:
     table.add_row(
         "total",
         "",
-        f"{len(applied.scores):,}",
+        f"{len(run.scores):,}",
         _thousands(limits["current_total"]),
         _thousands(limits["recommended_total"]),
         _thousands(limits["change_total"], sign=True),
     )
     console.print(table)
-    share = applied.summary["policy"]["review_increase_share"]
+    share = summary["review_increase_share"]
     console.print(
         f"Limits: {limits['increases']:,} up, {limits['decreases']:,} down, "
         f"{limits['unchanged']:,} unchanged; {limits['review_flags']:,} flagged for manual "
@@ -240,10 +215,8 @@ def _print_grades(applied: PolicyResult, policy: Policy, lang: str) -> None:
         )
 
 
-def _print_alerts(applied: PolicyResult) -> None:
-    from custrisk.policy import LEVEL_LABELS, LEVELS
-
-    info: dict[str, Any] = applied.summary["alerts"]
+def _print_alerts(facts: dict[str, Any]) -> None:
+    info: dict[str, Any] = facts["alerts"]
     table = Table(title="Alerts by level", title_justify="left", box=box.SIMPLE, pad_edge=False)
     table.add_column("level")
     table.add_column("alerts", justify="right")
@@ -262,10 +235,9 @@ def _print_alerts(applied: PolicyResult) -> None:
         console.print(f"[dim]Rule {code} not evaluated: {reason}[/]")
 
 
-def _print_migration(applied: PolicyResult) -> None:
-    migration = applied.migration
-    assert migration is not None
-    info = applied.summary["migration"]
+def _print_migration(run: ScoringRun) -> None:
+    migration = run.extras["migration"]
+    info = run.facts["migration"]
     table = Table(
         title=f"Grade migration: customers (row share) from the run as of "
         f"{info['previous_as_of'] or '?'}",

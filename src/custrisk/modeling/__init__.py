@@ -13,8 +13,8 @@ from custrisk.modeling.pipeline import (
     score_data,
     score_features,
     train_model,
-    write_score_outputs,
 )
+from custrisk.modeling.portfolio import score_portfolio
 
 __all__ = [
     "ALGORITHMS",
@@ -31,5 +31,5 @@ __all__ = [
     "score_data",
     "score_features",
     "train_model",
-    "write_score_outputs",
+    "score_portfolio",
 ]

@@ -38,6 +38,8 @@ from custrisk.registry import (
     save_model,
 )
 from custrisk.registry.artifact import sha256_file
+from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
+from custrisk.vocab import check_language
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,6 @@ POINTS_FILE = "points.csv"
 BINS_FILE = "bins.csv"
 TRAINING_REJECTS_FILE = "training_rejects.csv"
 PD_DECIMALS = 6
-LANGUAGES = ("zh", "en")
 
 
 @dataclass
@@ -459,9 +460,11 @@ def prepare_model_features(
     sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
+    indicator_config: IndicatorConfig | None = None,
 ) -> Features:
     """The features ``model`` needs, computed from the exports in ``data_dir`` with the
-    indicator config the model was trained with.
+    indicator config the model was trained with (``indicator_config``, when the caller
+    has it already from :func:`model_indicator_config`).
 
     Raises
     ------
@@ -476,7 +479,7 @@ def prepare_model_features(
     )
     features = prepare_features(
         data_dir,
-        indicator_config=model_indicator_config(model, sources),
+        indicator_config=indicator_config or model_indicator_config(model, sources),
         sources_config=sources,
         encoding=encoding,
         as_of=as_of,
@@ -502,18 +505,6 @@ class ScoreResult:
     run: dict[str, Any]
     features: Features
     model_id: str
-
-
-INDICATOR_PREFIX = "ind__"
-CREDIT_DETAIL_COLUMNS = (
-    "region",
-    "industry",
-    "customer_since",
-    "annual_income",
-    "credit_limit",
-    "outstanding_balance",
-    "overdue_amount",
-)
 
 
 def _values_text(values: pd.Series) -> np.ndarray:
@@ -555,8 +546,7 @@ def score_features(
 def _score(
     model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str, top: int | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if lang not in LANGUAGES:
-        raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
+    check_language(lang)
     estimator = model.model
     top = top or int(model.card.get("reasons_top", 3))
     missing = [c for c in model.card["candidate_features"] if c not in X.columns]
@@ -617,6 +607,7 @@ def score_data(
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
     lang: str = "zh",
+    indicator_config: IndicatorConfig | None = None,
 ) -> ScoreResult:
     """Score every customer of the exports in ``data_dir`` with a loaded model.
 
@@ -624,7 +615,12 @@ def score_data(
     indicator, reason values and impacts) and the run's facts for reports.
     """
     features = prepare_model_features(
-        model, data_dir, sources_config=sources_config, encoding=encoding, as_of=as_of
+        model,
+        data_dir,
+        sources_config=sources_config,
+        encoding=encoding,
+        as_of=as_of,
+        indicator_config=indicator_config,
     )
     config = features.config
     table, reason_details = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
@@ -657,43 +653,6 @@ def score_data(
         },
     }
     return ScoreResult(table, details, run, features, model.model_id)
-
-
-DETAILS_SUFFIX = ".details.parquet"
-RUN_SUFFIX = ".run.json"
-
-
-def sidecar_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Where the details and run files of a scores file live: beside it, same stem."""
-    out = Path(out)
-    return out.with_name(out.stem + DETAILS_SUFFIX), out.with_name(out.stem + RUN_SUFFIX)
-
-
-def write_score_outputs(
-    result: ScoreResult, out: str | os.PathLike[str], *, csv_encoding: str | None = None
-) -> list[Path]:
-    """Write the scores table and its sidecars (details, run facts), each atomically.
-
-    A CSV scores file has every text cell that a spreadsheet would run as a formula
-    escaped (ids included) and is UTF-8 with a BOM unless ``csv_encoding`` is ``utf-8``.
-    """
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from custrisk.indicators import write_indicators
-    from custrisk.io.atomic import atomic_path, write_text
-
-    details_path, run_path = sidecar_paths(out)
-    write_indicators(result.frame, out, csv_encoding=csv_encoding)
-    with atomic_path(details_path) as tmp:
-        pq.write_table(pa.Table.from_pandas(result.details, preserve_index=False), tmp)
-    write_text(
-        run_path,
-        json.dumps(_jsonable(result.run), ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-    )
-    return [Path(out), details_path, run_path]
 
 
 def evaluate_model(

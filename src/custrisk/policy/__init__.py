@@ -6,9 +6,8 @@
 >>> result = apply_policy(scores.frame, scores.details, policy, rules)  # doctest: +SKIP
 >>> result.scores, result.alerts, result.summary  # doctest: +SKIP
 
-Everything here is a pure function over DataFrames and frozen config objects; the
-``custrisk score`` and ``custrisk alerts`` commands only add reading, writing and
-printing.
+Everything here is a pure function over DataFrames and frozen config objects; a run's
+files are written and read by :mod:`custrisk.results`.
 """
 
 from custrisk.policy.apply import (
@@ -29,34 +28,18 @@ from custrisk.policy.config import (
     load_policy,
     parse_policy,
 )
-from custrisk.policy.io import (
-    ALERT_COLUMNS,
-    ALERTS_FILE,
-    FAIL_ON,
-    alerts_at_or_above,
-    alerts_csv_bytes,
-    alerts_path,
-    filter_alerts,
-    read_alerts,
-    read_previous_scores,
-    resolve_alerts_file,
-    write_alerts,
-)
+from custrisk.policy.io import FAIL_ON, alerts_at_or_above, alerts_csv_bytes, filter_alerts
 from custrisk.policy.migration import DEPARTED, NEW, Migration, migration_matrix
 from custrisk.policy.rules import (
-    LEVEL_LABELS,
-    LEVEL_RANK,
-    LEVELS,
     AlertRule,
     AlertRules,
     MessageTemplate,
     load_alert_rules,
     parse_alert_rules,
 )
+from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 __all__ = [
-    "ALERTS_FILE",
-    "ALERT_COLUMNS",
     "CHANGE_COLUMNS",
     "DEPARTED",
     "FAIL_ON",
@@ -77,7 +60,6 @@ __all__ = [
     "PolicyResult",
     "alerts_at_or_above",
     "alerts_csv_bytes",
-    "alerts_path",
     "apply_policy",
     "assign_grades",
     "compare_previous",
@@ -87,9 +69,5 @@ __all__ = [
     "migration_matrix",
     "parse_alert_rules",
     "parse_policy",
-    "read_alerts",
-    "read_previous_scores",
     "recommend_limits",
-    "resolve_alerts_file",
-    "write_alerts",
 ]

@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 
 NUMBER, BOOL, STRING, DATE = ExprType.NUMBER, ExprType.BOOL, ExprType.STRING, ExprType.DATE
 
-#: Prefix of indicator columns in the scores details table.
-INDICATOR_PREFIX = "ind__"
-
-#: Credit fields carried in the scores details table (see ``modeling.pipeline``).
+#: Credit fields carried in the scores details table (see ``custrisk.results``).
 CREDIT_FIELDS: Mapping[str, ExprType] = {
     "annual_income": NUMBER,
     "credit_limit": NUMBER,

@@ -21,14 +21,14 @@ from custrisk.expr import convert
 from custrisk.policy._names import (
     CREDIT_FIELDS,
     GRADE_CAP,
-    INDICATOR_PREFIX,
     POLICY_NAMES,
     PREVIOUS_NAMES,
 )
-from custrisk.policy.config import LANGUAGES, Policy
-from custrisk.policy.io import ALERT_COLUMNS
+from custrisk.policy.config import Policy
 from custrisk.policy.migration import Migration, migration_matrix
-from custrisk.policy.rules import LEVEL_LABELS, LEVEL_RANK, LEVELS, AlertRule, AlertRules
+from custrisk.policy.rules import AlertRule, AlertRules
+from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX
+from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
 

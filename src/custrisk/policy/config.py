@@ -23,6 +23,7 @@ from custrisk.config._yaml import Node, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.policy._names import GRADE_CAP, data_names
+from custrisk.vocab import LANGUAGES
 
 if TYPE_CHECKING:
     from custrisk.indicators import IndicatorConfig
@@ -38,7 +39,6 @@ REVIEW_FREQUENCIES: Mapping[str, str] = {
 #: ``limit.freeze``: keep the current limit (never more than the cap) or set it to zero.
 FREEZE_MODES = ("current", "zero")
 #: Languages of labels, actions and messages.
-LANGUAGES = ("zh", "en")
 
 _TOP_KEYS = ("version", "description", "score_range", "limits", "grades")
 _RANGE_KEYS = ("min", "max")

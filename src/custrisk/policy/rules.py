@@ -32,21 +32,12 @@ from custrisk.expr import (
     iter_nodes,
 )
 from custrisk.policy._names import PREVIOUS_NAMES, alert_names
+from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
     from custrisk.indicators import IndicatorConfig
     from custrisk.policy.config import Policy
 
-#: Alert levels, most severe first.
-LEVELS = ("red", "orange", "yellow")
-#: Labels of the levels.
-LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
-    "red": {"zh": "高", "en": "high"},
-    "orange": {"zh": "中", "en": "medium"},
-    "yellow": {"zh": "低", "en": "low"},
-}
-#: Severity rank of each level (0 = most severe).
-LEVEL_RANK: Mapping[str, int] = {level: i for i, level in enumerate(LEVELS)}
 #: Shown in a message for a value that is missing.
 MISSING_TEXT = "—"
 

@@ -22,7 +22,7 @@ import logging
 import multiprocessing
 import os
 import re
-import tempfile
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,7 +42,7 @@ from custrisk.report.context import (
     build_portfolio_context,
     portfolio_stats,
 )
-from custrisk.report.fonts import FontFace, build_subset_fonts
+from custrisk.report.fonts import FontFace, build_subset_fonts, font_work_dir
 from custrisk.report.inputs import ReportInputs, load_report_inputs, select_customers
 from custrisk.report.render import (
     ReportRenderer,
@@ -51,6 +51,7 @@ from custrisk.report.render import (
     resolve_templates_dir,
     templates_hash,
 )
+from custrisk.results import locked_folder
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ def customer_file_name(customer_id: str) -> str:
     if clean != customer_id or not clean:
         clean = f"{clean}-{hashlib.sha256(customer_id.encode('utf-8')).hexdigest()[:10]}"
     return f"customer_{clean}.pdf"
+
+
+#: Temporary files a killed report run leaves in its folder (removed by the next run).
+REPORT_TEMP_PATTERNS = (".*.pdf.*.tmp", ".manifest.csv.*.tmp")
 
 
 @dataclass
@@ -415,46 +420,53 @@ def render_reports(
         inputs, customers=customers, grades=grades, alert_levels=alert_levels
     )
     out = ensure_dir(out_dir)
-    with contextlib.suppress(OSError):
-        os.chmod(out, 0o700)
-    previous = read_manifest(out)
-    order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
-    order += [("customer", cid) for cid in selected]
-    tasks = [(kind, cid, previous.get((kind, cid))) for kind, cid in order]
-    if workers is None:
-        workers = report_config.workers or (os.cpu_count() or 1)
-    workers = min(workers, len(tasks)) if tasks else 0
-    per_child = max_tasks_per_child or report_config.max_tasks_per_child
-    if on_start:
-        on_start(len(tasks))
-    done: list[ReportResult] = []
-    with tempfile.TemporaryDirectory(prefix="custrisk-fonts-") as font_dir:
-        source = report_config.compact_font_source
-        job = _Job(
-            inputs=inputs,
-            stats=portfolio_stats(inputs),
-            config_path=report_config.path,
-            templates_dir=str(templates_dir),
-            templates_sha256=templates_hash(templates_dir),
-            lang=lang,
-            out_dir=str(out),
-            report_date=(report_date or dt.date.today()).isoformat(),
-            force=force,
-            font_faces=tuple(build_subset_fonts(source, font_dir)) if source else (),
-        )
-        last_flush = time.monotonic()
+    with locked_folder(out, REPORT_TEMP_PATTERNS):
+        with contextlib.suppress(OSError):
+            os.chmod(out, 0o700)
+        previous = read_manifest(out)
+        order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
+        order += [("customer", cid) for cid in selected]
+        tasks = [(kind, cid, previous.get((kind, cid))) for kind, cid in order]
+        if workers is None:
+            workers = report_config.workers or (os.cpu_count() or 1)
+        workers = min(workers, len(tasks)) if tasks else 0
+        per_child = max_tasks_per_child or report_config.max_tasks_per_child
+        if on_start:
+            on_start(len(tasks))
+        done: list[ReportResult] = []
+        font_dir = font_work_dir()
         try:
-            for result in _results(job, tasks, workers, per_child):
-                done.append(result)
-                if on_result:
-                    on_result(result)
-                if len(done) % _FLUSH_EVERY == 0 or time.monotonic() - last_flush > 10:
-                    write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
-                    last_flush = time.monotonic()
+            source = report_config.compact_font_source
+            job = _Job(
+                inputs=inputs,
+                stats=portfolio_stats(inputs),
+                config_path=report_config.path,
+                templates_dir=str(templates_dir),
+                templates_sha256=templates_hash(templates_dir),
+                lang=lang,
+                out_dir=str(out),
+                report_date=(report_date or dt.date.today()).isoformat(),
+                force=force,
+                font_faces=tuple(build_subset_fonts(source, font_dir)) if source else (),
+            )
+            last_flush = time.monotonic()
+            try:
+                for result in _results(job, tasks, workers, per_child):
+                    done.append(result)
+                    if on_result:
+                        on_result(result)
+                    if len(done) % _FLUSH_EVERY == 0 or time.monotonic() - last_flush > 10:
+                        write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
+                        last_flush = time.monotonic()
+            finally:
+                write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
         finally:
-            write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
-    position = {key: i for i, key in enumerate(order)}
-    done.sort(key=lambda r: position[(r.kind, r.customer_id)])
-    return BatchResult(
-        out_dir=out, results=done, seconds=time.perf_counter() - start, harfbuzz_subset=hb_subset
-    )
+            shutil.rmtree(font_dir, ignore_errors=True)
+        position = {key: i for i, key in enumerate(order)}
+        done.sort(key=lambda r: position[(r.kind, r.customer_id)])
+        return BatchResult(
+            out_dir=out,
+            results=done,
+            seconds=time.perf_counter() - start,
+            harfbuzz_subset=hb_subset,
+        )

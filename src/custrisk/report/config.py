@@ -17,8 +17,8 @@ from typing import Any
 
 from custrisk.config._yaml import Node, join_limited, load_yaml_file
 from custrisk.config.resources import default_config_path
+from custrisk.vocab import LANGUAGES
 
-LANGUAGES = ("zh", "en")
 VALUE_FORMATS = (
     "percent",
     "money",

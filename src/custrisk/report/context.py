@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from custrisk.errors import DataError
-from custrisk.modeling.pipeline import INDICATOR_PREFIX
 from custrisk.privacy import mask_middle_value, mask_name_value
 from custrisk.report.config import LANGUAGES, ReportConfig, lang_text
 from custrisk.report.formatting import Formatter, finite
 from custrisk.report.inputs import ReportInputs
+from custrisk.results import INDICATOR_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,18 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 SUBSET_FAMILY = "Custrisk CJK"
+#: Prefix of the folders the subset fonts are built in: ``custrisk-fonts-<pid>-<random>``.
+WORK_PREFIX = "custrisk-fonts-"
 #: fontconfig weights of the faces to subset, with their CSS weights.
 WEIGHTS = {"regular": (80, 400), "bold": (200, 700)}
 _NO_HINTING = 0x1
@@ -192,3 +196,40 @@ def font_face_css(faces: list[FontFace]) -> str:
         f" font-weight: {face.weight}; }}"
         for face in faces
     )
+
+
+def font_work_dir(parent: str | Path | None = None) -> Path:
+    """A new private folder (0700) to build the subset fonts in, named after this
+    process; folders left in ``parent`` (default: the system temp folder) by custrisk
+    processes that no longer run are removed first."""
+    parent = Path(parent or tempfile.gettempdir())
+    remove_stale_font_dirs(parent)
+    return Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=parent))
+
+
+def remove_stale_font_dirs(parent: Path) -> list[Path]:
+    """Remove this user's font folders whose process has died (killed mid-batch)."""
+    removed = []
+    for folder in parent.glob(f"{WORK_PREFIX}*-*"):
+        pid_text = folder.name[len(WORK_PREFIX) :].split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+        log.info("removed %s, left by a report run that did not finish", folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

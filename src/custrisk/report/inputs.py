@@ -11,30 +11,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
-from custrisk.io.safe_csv import read_csv
-from custrisk.modeling.pipeline import sidecar_paths
 
 log = logging.getLogger(__name__)
 
-SCORES_REQUIRED = ("customer_id", "pd", "score")
-SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
-DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
-ALERTS_REQUIRED = ("customer_id", "code", "level")
 #: Identity columns a report may show: only masked ones.
-MASKED_COLUMNS = ("name_masked", "phone_masked", "id_number_masked")
-#: Raw personal data a details file must not hold (reports refuse to read it).
-RAW_PII_COLUMNS = ("name", "phone", "id_number")
-ALERTS_FILE = "alerts.csv"
+MASKED_COLUMNS = results.MASKED_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -80,114 +71,9 @@ class ReportInputs:
         return self.scores["customer_id"].tolist()
 
 
-def _read_table(path: Path, *, what: str) -> pd.DataFrame:
-    """A CSV (every column read as text first) or Parquet table."""
-    if not path.is_file():
-        raise DataError(f"{what} not found", file=str(path), hint="check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix == ".csv":
-            return read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {what}: {exc}", file=str(path)) from None
-    raise UsageError(
-        f"{path}: cannot tell the format of the {what} from the extension {suffix or '(none)'!r}",
-        hint="use a .csv or .parquet file",
-    )
-
-
-def _require(frame: pd.DataFrame, columns: Iterable[str], path: Path, what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the {what} lacks the column(s) {join_limited(missing)}",
-            file=str(path),
-            hint="write it with the matching custrisk command",
-        )
-
-
-def _as_text_ids(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["customer_id"] = frame["customer_id"].astype(str).str.strip()
-    return frame
-
-
-def _to_numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            continue
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna() & (frame[column].astype(str) != "")
-        if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{bad.sum()} value(s) are not numbers, e.g. {frame[column].iloc[first]!r}",
-                file=str(path),
-                line=first + 2 if path.suffix.lower() == ".csv" else None,
-                column=column,
-            )
-        frame[column] = values.astype("float64")
-
-
-def _to_flags(values: pd.Series) -> pd.Series:
-    text = values.astype(str).str.strip().str.lower()
-    return text.isin(("1", "true", "yes", "y", "t"))
-
-
 def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The scores table with text ids, numeric PD/score/limits and a boolean review flag.
-
-    Raises
-    ------
-    DataError
-        When the file is missing, unreadable, lacks a required column, holds a
-        duplicate customer id or a non-numeric PD/score.
-    """
-    path = Path(path)
-    frame = _read_table(path, what="scores file")
-    _require(frame, SCORES_REQUIRED, path, "scores file")
-    frame = _as_text_ids(frame)
-    _to_numbers(frame, SCORES_NUMERIC, path)
-    duplicated = frame["customer_id"].duplicated()
-    if duplicated.any():
-        ids = frame.loc[duplicated, "customer_id"].tolist()
-        raise DataError(
-            f"customer ids occur more than once: {join_limited(ids)}",
-            file=str(path),
-            column="customer_id",
-        )
-    if "review_flag" in frame.columns:
-        frame["review_flag"] = _to_flags(frame["review_flag"])
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].astype("str")
-    return frame.reset_index(drop=True)
-
-
-def _read_details(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(
-            "the details file of the scores is missing",
-            file=str(path),
-            hint="it is written by `custrisk score` beside the scores file",
-        )
-    frame = _read_table(path, what="details file")
-    _require(frame, ("customer_id",), path, "details file")
-    raw = [c for c in RAW_PII_COLUMNS if c in frame.columns]
-    if raw:
-        raise DataError(
-            f"the details hold unmasked personal data ({', '.join(raw)}); reports use only "
-            "the masked columns",
-            file=str(path),
-            hint="regenerate it with `custrisk score`, which writes masked columns only",
-        )
-    frame = _as_text_ids(frame)
-    _to_numbers(frame, [c for c in DETAILS_NUMERIC if c in frame.columns], path)
-    if frame["customer_id"].duplicated().any():
-        raise DataError("customer ids occur more than once", file=str(path), column="customer_id")
-    return frame.set_index("customer_id", drop=False)
+    """The scores table of a run (checked against the run's facts)."""
+    return results.read_run(path, parts=("scores",)).scores
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -197,18 +83,6 @@ def _read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{what} is not valid JSON: {exc}", file=str(path)) from None
-
-
-def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The alerts table (one row per alert) with text ids."""
-    path = Path(path)
-    frame = _read_table(path, what="alerts file")
-    _require(frame, ALERTS_REQUIRED, path, "alerts file")
-    frame = _as_text_ids(frame)
-    frame["level"] = frame["level"].astype(str).str.strip().str.lower()
-    if "response_hours" in frame.columns:
-        _to_numbers(frame, ["response_hours"], path)
-    return frame
 
 
 def read_history(paths: Sequence[str | os.PathLike[str]]) -> list[HistoryRun]:
@@ -301,21 +175,17 @@ def load_report_inputs(
     -------
     ReportInputs
     """
-    scores_path = Path(scores)
-    table = read_scores(scores_path)
-    details_path, run_path = sidecar_paths(scores_path)
-    details = _read_details(details_path)
-    run = _read_json(run_path, "run file of the scores")
-    if not isinstance(run, dict):
-        raise DataError("expected a JSON object", file=str(run_path))
-    if alerts is None and (scores_path.parent / ALERTS_FILE).is_file():
-        alerts = scores_path.parent / ALERTS_FILE
-    alerts_frame = read_alerts(alerts) if alerts is not None else None
+    run = results.read_run(scores, parts=("scores", "details", "alerts"))
+    assert run.files is not None
+    scores_path = run.files.scores
+    details = run.details.set_index("customer_id", drop=False)
+    alerts_frame = results.read_alerts_file(alerts) if alerts is not None else run.alerts
+    table = run.scores
     return ReportInputs(
         scores_path=scores_path,
         scores=table,
         details=details,
-        run=run,
+        run=run.facts,
         alerts=alerts_frame,
         history=read_history(history),
         drift=read_drift(drift) if drift is not None else None,

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from custrisk.config.resources import default_templates_dir
 from custrisk.errors import ConfigError
 from custrisk.report import charts
 from custrisk.report.config import LANGUAGES, ReportConfig
-from custrisk.report.fonts import FontFace, build_subset_fonts
+from custrisk.report.fonts import FontFace, build_subset_fonts, font_work_dir
 
 if TYPE_CHECKING:
     from custrisk.report._weasy import WeasyEngine
@@ -268,7 +267,7 @@ class ReportRenderer:
         if self._font_faces is None:
             source = self.config.compact_font_source
             if source:
-                folder = tempfile.mkdtemp(prefix="custrisk-fonts-")
+                folder = font_work_dir()
                 self._cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
                 self._font_faces = build_subset_fonts(source, folder)
             else:

@@ -1,0 +1,688 @@
+"""A scoring run's files: the one writer and the one reader.
+
+``custrisk score --out DIR/scores.csv`` (or ``.parquet``) writes a run of five files:
+
+==========================  =========================================================
+``scores.csv``              the scores table: PD, score, grade, limits, reasons, alerts
+``scores.details.parquet``  per customer: masked identity, credit fields, every
+                            indicator (``ind__<code>``), reason values and impacts
+``alerts.csv``              the early-warning alerts, one row per rule that fired
+``scores.rejects.csv``      rows rejected while cleaning (personal data masked); only
+                            when there are any
+``scores.run.json``         the run's facts, listing every other file with its SHA-256
+==========================  =========================================================
+
+The set is written as one unit: every file goes to a staging folder first, then the old
+facts file is removed, the files are moved into place and the new facts file comes
+last. Whatever moment a run is killed, the facts on disk either describe the files
+beside them or are absent, and :func:`read_run` checks every file it reads against the
+facts (SHA-256), so files of two runs are never read as one. A lock on the folder
+refuses a second run into it while one is writing; temporary files and staging folders
+left by a killed run are removed by the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from custrisk.config._yaml import join_limited
+from custrisk.errors import DataError, UsageError
+from custrisk.io.atomic import DEFAULT_MODE, ensure_dir
+from custrisk.io.lock import exclusive_lock
+from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
+from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
+from custrisk.vocab import LEVELS
+
+log = logging.getLogger(__name__)
+
+#: Version of this file layout, recorded in the facts.
+LAYOUT_VERSION = 1
+#: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
+DETAILS_SUFFIX = ".details.parquet"
+FACTS_SUFFIX = ".run.json"
+REJECTS_SUFFIX = ".rejects.csv"
+#: The alerts file, in the folder of the scores file.
+ALERTS_FILE = "alerts.csv"
+#: The lock of an output folder, and the prefix of its staging folders.
+LOCK_FILE = ".custrisk.lock"
+STAGE_PREFIX = ".custrisk-stage-"
+#: Output formats of the scores table, by extension.
+SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: The parts of a run, in the order they are written.
+PARTS = ("scores", "details", "alerts", "rejects")
+
+#: Columns of the alerts table, in order.
+ALERT_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "grade",
+    "code",
+    "level",
+    "level_zh",
+    "message_zh",
+    "message_en",
+    "actions_zh",
+    "actions_en",
+    "owner",
+    "response_hours",
+    "due_by",
+)
+#: Scores columns that hold numbers.
+SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
+SCORES_REQUIRED = ("customer_id", "pd", "score")
+
+# -- the details table: one definition of its layout ----------------------------------
+#: Indicator columns of the details: this prefix + the indicator code.
+INDICATOR_PREFIX = "ind__"
+#: Credit fields copied into the details.
+CREDIT_DETAIL_COLUMNS = (
+    "region",
+    "industry",
+    "customer_since",
+    "annual_income",
+    "credit_limit",
+    "outstanding_balance",
+    "overdue_amount",
+)
+#: Personal-data columns: the details hold only their masked form (``<column>_masked``).
+PII_COLUMNS = ("name", "phone", "id_number")
+MASKED_COLUMNS = tuple(f"{c}_masked" for c in PII_COLUMNS)
+DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where the files of a run live, from the path of its scores file."""
+
+    scores: Path
+    details: Path
+    alerts: Path
+    rejects: Path
+    facts: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.scores.parent
+
+    def part(self, name: str) -> Path:
+        return {
+            "scores": self.scores,
+            "details": self.details,
+            "alerts": self.alerts,
+            "rejects": self.rejects,
+        }[name]
+
+
+def scores_format(path: str | os.PathLike[str]) -> str:
+    """``csv`` or ``parquet`` from the extension of a scores file.
+
+    Raises
+    ------
+    UsageError
+        For any other extension.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SCORES_FORMATS:
+        raise UsageError(
+            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}",
+            hint=f"name the file with one of {', '.join(SCORES_FORMATS)}",
+        )
+    return SCORES_FORMATS[suffix]
+
+
+def run_files(scores: str | os.PathLike[str]) -> RunFiles:
+    """The files of the run whose scores file is ``scores``."""
+    path = Path(scores)
+    scores_format(path)
+    stem = path.with_suffix("")
+    return RunFiles(
+        scores=path,
+        details=stem.with_name(stem.name + DETAILS_SUFFIX),
+        alerts=path.with_name(ALERTS_FILE),
+        rejects=stem.with_name(stem.name + REJECTS_SUFFIX),
+        facts=stem.with_name(stem.name + FACTS_SUFFIX),
+    )
+
+
+@dataclass
+class ScoringRun:
+    """A month's scoring: the tables and facts that :meth:`write` puts on disk.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        One row per customer: id, as-of, PD, score, reasons, grade, limits, alert level,
+        model id (and changes against the previous run, when there was one).
+    details : pandas.DataFrame
+        Per customer, for reports: masked identity, credit fields, indicators
+        (``ind__<code>``), reason values and impacts. Never raw personal data.
+    alerts : pandas.DataFrame
+        :data:`ALERT_COLUMNS`, one row per rule that fired per customer.
+    facts : dict
+        Plain data about the run (model, as-of, policy, alert counts, migration,
+        indicator labels; once written or read, ``files`` and ``run_id`` too).
+    rejects : pandas.DataFrame or None
+        Rows rejected or repaired while cleaning, personal data masked.
+    extras : dict
+        What a caller may want beyond the files (e.g. the migration matrix); not written.
+    """
+
+    scores: pd.DataFrame
+    details: pd.DataFrame
+    alerts: pd.DataFrame
+    facts: dict[str, Any]
+    rejects: pd.DataFrame | None = None
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    files: RunFiles | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        value = self.facts.get("run_id")
+        return str(value) if value else None
+
+    def write(self, out: str | os.PathLike[str], *, csv_encoding: str | None = None) -> RunFiles:
+        """Write the run as one unit beside the scores file ``out`` (see the module).
+
+        Raises
+        ------
+        UsageError
+            For an extension other than .csv/.parquet.
+        custrisk.io.lock.LockHeld
+            When another process is writing into the same folder.
+        """
+        files = run_files(out)
+        encoding = parse_csv_encoding(csv_encoding)
+        folder = ensure_dir(files.folder)
+        with exclusive_lock(folder / LOCK_FILE, what="the output folder"):
+            targets = [files.part(p) for p in PARTS] + [files.facts]
+            remove_leftovers(folder, [temp_pattern(t) for t in targets])
+            stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
+            try:
+                staged: dict[str, Path] = {}
+                tables = {
+                    "scores": self.scores,
+                    "details": self.details,
+                    "alerts": self.alerts.loc[:, list(ALERT_COLUMNS)],
+                    "rejects": self.rejects,
+                }
+                for part in PARTS:
+                    table = tables[part]
+                    if table is None or (part == "rejects" and not len(table)):
+                        continue
+                    final = files.part(part)
+                    staged[part] = _write_table(table, stage / final.name, encoding)
+                listed = {
+                    part: {
+                        "file": files.part(part).name,
+                        "sha256": _sha256_file(path),
+                        "bytes": path.stat().st_size,
+                    }
+                    for part, path in staged.items()
+                }
+                facts = {
+                    **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
+                    "layout": LAYOUT_VERSION,
+                    "run_id": _run_id(listed),
+                    "files": listed,
+                }
+                facts_path = stage / files.facts.name
+                _write_bytes(facts_path, _facts_bytes(facts))
+                # The old facts go first and the new ones come last: between the two, a
+                # reader finds no facts (an incomplete run), never facts of another run.
+                files.facts.unlink(missing_ok=True)
+                for part in PARTS:
+                    if part in staged:
+                        os.replace(staged[part], files.part(part))
+                    elif part == "rejects":
+                        files.rejects.unlink(missing_ok=True)
+                os.replace(facts_path, files.facts)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+        self.facts = facts
+        self.files = files
+        return files
+
+
+def remove_leftovers(folder: Path, temp_patterns: Iterable[str]) -> list[Path]:
+    """Remove what a killed writer left in ``folder``: staging folders, and temporary
+    files matching ``temp_patterns`` (globs). Call it while holding the folder's lock."""
+    removed: list[Path] = []
+    for stale in folder.glob(f"{STAGE_PREFIX}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    for pattern in temp_patterns:
+        for stale in folder.glob(pattern):
+            if stale.is_file() or stale.is_symlink():
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
+    for stale in removed:
+        log.info("removed %s, left by a run that did not finish", stale)
+    return removed
+
+
+def temp_pattern(target: Path) -> str:
+    """The glob of the temporary files :func:`custrisk.io.atomic.atomic_path` makes for
+    ``target``."""
+    return f".{glob_escape(target.name)}.*.tmp"
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _write_table(frame: pd.DataFrame, path: Path, encoding: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
+    if path.suffix.lower() == ".csv":
+        with open(fd, "w", encoding=encoding, newline="") as text:  # noqa: PTH123
+            escape_frame(frame).to_csv(text, index=False, lineterminator="\n")
+    else:
+        with open(fd, "wb") as binary:  # noqa: PTH123
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), binary)
+    return path
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _facts_bytes(facts: Mapping[str, Any]) -> bytes:
+    text = json.dumps(facts, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_id(listed: Mapping[str, Mapping[str, Any]]) -> str:
+    """A short id of the run: a hash of its files' hashes (the same outputs, the same id)."""
+    joined = "\n".join(f"{part}:{listed[part]['sha256']}" for part in sorted(listed))
+    return hashlib.sha256(joined.encode("ascii")).hexdigest()[:16]
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def locate_run(path: str | os.PathLike[str]) -> RunFiles:
+    """The files of the run at ``path``: its scores file, its facts file, or a folder
+    holding exactly one run.
+
+    Raises
+    ------
+    DataError
+        When nothing (or more than one run) is there.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found_facts = sorted(path.glob(f"*{FACTS_SUFFIX}"))
+        if len(found_facts) != 1:
+            found = "no run" if not found_facts else f"{len(found_facts)} runs"
+            raise DataError(
+                f"the folder holds {found} (files *{FACTS_SUFFIX})",
+                file=str(path),
+                hint="pass the scores file of the run you mean",
+            )
+        path = found_facts[0]
+    if path.name.endswith(FACTS_SUFFIX):
+        stem = path.name[: -len(FACTS_SUFFIX)]
+        facts = _read_json_object(path, "run facts")
+        listed = (facts.get("files") or {}).get("scores") or {}
+        name = str(listed.get("file") or f"{stem}.csv")
+        if Path(name).name != name or not name.startswith(stem):
+            raise DataError(f"the run facts name an odd scores file {name!r}", file=str(path))
+        return run_files(path.with_name(name))
+    if not path.exists():
+        raise DataError(
+            "scores file not found", file=str(path), hint="pass a scores file from custrisk score"
+        )
+    return run_files(path)
+
+
+def read_run(
+    path: str | os.PathLike[str], *, parts: Sequence[str] = ("scores", "details", "alerts")
+) -> ScoringRun:
+    """Read back a run written by :meth:`ScoringRun.write`, checking that its files
+    belong together.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The scores file, the facts file, or a folder holding one run.
+    parts : sequence of str
+        Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``); the facts
+        are always read. Each is read once, checked against the SHA-256 in the facts,
+        and parsed from those same bytes.
+
+    Raises
+    ------
+    DataError
+        A missing or damaged file, a file of another run (or changed since), a run that
+        did not finish, raw personal data in the details.
+    """
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown run parts {unknown}; choose from {PARTS}")
+    files = locate_run(path)
+    if not files.facts.is_file():
+        raise DataError(
+            f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
+            "or the file was not written by custrisk score",
+            file=str(files.scores),
+            hint="score the month again",
+        )
+    facts = _read_json_object(files.facts, "run facts")
+    listed = facts.get("files")
+    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
+        raise DataError(
+            "the run facts list no files: written by an older custrisk",
+            file=str(files.facts),
+            hint="score the month again with this version",
+        )
+    tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
+    for part in PARTS:
+        entry = listed.get(part)
+        target = files.part(part)
+        if entry is None:
+            if part == "rejects":
+                continue
+            raise DataError(f"the run facts do not list its {part} file", file=str(files.facts))
+        if part in parts:
+            data = _read_verified(target, entry, files, part)
+            tables[part] = _PARSERS[part](data, target)
+        else:  # not wanted, but it must belong to the run all the same
+            _check_file(target, entry, files, part)
+    scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
+    details = tables["details"] if tables["details"] is not None else pd.DataFrame()
+    alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
+    return ScoringRun(scores, details, alerts, facts, tables["rejects"], files=files)
+
+
+def _read_verified(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> bytes:
+    """The file's bytes, read once and checked against the facts."""
+    _check_present(target, files, part)
+    data = target.read_bytes()
+    _check_digest(hashlib.sha256(data).hexdigest(), target, entry, files)
+    return data
+
+
+def _check_file(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> None:
+    _check_present(target, files, part)
+    _check_digest(_sha256_file(target), target, entry, files)
+
+
+def _check_present(target: Path, files: RunFiles, part: str) -> None:
+    if not target.is_file():
+        raise DataError(
+            f"the {part} file of the run is missing",
+            file=str(target),
+            hint=f"the run facts {files.facts.name} list it; score the month again",
+        )
+
+
+def _check_digest(digest: str, target: Path, entry: Mapping[str, Any], files: RunFiles) -> None:
+    if digest != str(entry.get("sha256", "")):
+        raise DataError(
+            f"{target.name} does not belong to the run described by {files.facts.name} "
+            "(written by another run, or changed since)",
+            file=str(target),
+            hint="score each period into its own folder, and do not edit a run's files",
+        )
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{what} not found", file=str(path)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{what}: not valid JSON ({exc})", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise DataError(f"{what}: expected a JSON object", file=str(path))
+    return data
+
+
+def _table_from_bytes(data: bytes, path: Path, what: str) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() == ".csv":
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=READ_ENCODING,
+            )
+            return unescape_frame(frame)
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (ValueError, OSError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read the {what}: {exc}", file=str(path)) from None
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], path: Path, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the {what} lacks the column(s) {join_limited(missing)}",
+            file=str(path),
+            hint="write it with custrisk score",
+        )
+
+
+def _text_ids(frame: pd.DataFrame, path: Path, what: str, *, unique: bool) -> pd.DataFrame:
+    frame["customer_id"] = frame["customer_id"].astype("str")
+    if unique:
+        duplicated = frame["customer_id"].duplicated()
+        if duplicated.any():
+            raise DataError(
+                f"the {what} holds customer ids more than once: "
+                f"{join_limited(frame.loc[duplicated, 'customer_id'].tolist())}",
+                file=str(path),
+                column="customer_id",
+            )
+    return frame
+
+
+def _numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{int(bad.sum())} value(s) are not numbers, e.g. {frame[column].iloc[first]!r}",
+                file=str(path),
+                line=first + 2 if path.suffix.lower() == ".csv" else None,
+                column=column,
+            )
+        frame[column] = values.astype("float64")
+
+
+def _parse_scores(data: bytes, path: Path) -> pd.DataFrame:
+    frame = _table_from_bytes(data, path, "scores file")
+    _require(frame, SCORES_REQUIRED, path, "scores file")
+    frame = _text_ids(frame, path, "scores file", unique=True)
+    _numbers(frame, SCORES_NUMERIC, path)
+    if "review_flag" in frame.columns:
+        text = frame["review_flag"].astype("str").str.strip().str.lower()
+        frame["review_flag"] = text.isin(("1", "true", "yes", "y", "t")).to_numpy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("str")
+    return frame.reset_index(drop=True)
+
+
+def _parse_details(data: bytes, path: Path) -> pd.DataFrame:
+    frame = _table_from_bytes(data, path, "details file")
+    _require(frame, ("customer_id",), path, "details file")
+    raw = [c for c in PII_COLUMNS if c in frame.columns]
+    if raw:
+        raise DataError(
+            f"the details hold unmasked personal data ({', '.join(raw)}); reports use only "
+            "the masked columns",
+            file=str(path),
+            hint="regenerate it with custrisk score, which writes masked columns only",
+        )
+    frame = _text_ids(frame, path, "details file", unique=True)
+    _numbers(frame, [c for c in DETAILS_NUMERIC if c in frame.columns], path)
+    return frame
+
+
+def _parse_alerts(data: bytes, path: Path) -> pd.DataFrame:
+    return _check_alerts(_table_from_bytes(data, path, "alerts file"), path)
+
+
+def _check_alerts(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    missing = [c for c in ALERT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"not an alerts file: columns {join_limited(missing)} are missing",
+            file=str(path),
+            hint="pass alerts.csv or the scores file it belongs to",
+        )
+    frame = _text_ids(frame, path, "alerts file", unique=False)
+    for column in ALERT_COLUMNS:
+        if column not in ("customer_id", "response_hours"):
+            frame[column] = frame[column].astype("str").where(frame[column].notna(), "")
+    frame["level"] = frame["level"].str.strip().str.lower()
+    hours = pd.to_numeric(frame["response_hours"], errors="coerce")
+    if hours.isna().any():
+        row = int(np.flatnonzero(hours.isna().to_numpy())[0])
+        raise DataError(
+            f"response_hours {frame['response_hours'].iloc[row]!r} is not a number",
+            file=str(path),
+            line=row + 2,
+            column="response_hours",
+        )
+    frame["response_hours"] = hours.astype(np.int64)
+    unknown = sorted(set(frame["level"]) - set(LEVELS))
+    if unknown:
+        raise DataError(f"unknown alert level {unknown[0]!r}", file=str(path), column="level")
+    return frame.reset_index(drop=True)
+
+
+def _parse_rejects(data: bytes, path: Path) -> pd.DataFrame:
+    return _table_from_bytes(data, path, "rejects file")
+
+
+_PARSERS = {
+    "scores": _parse_scores,
+    "details": _parse_details,
+    "alerts": _parse_alerts,
+    "rejects": _parse_rejects,
+}
+
+
+def read_alerts_file(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """An alerts CSV on its own (e.g. one written by ``custrisk alerts --out``).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable or not an alerts file.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(
+            "alerts file not found", file=str(path), hint="run custrisk score first"
+        ) from None
+    except IsADirectoryError:
+        raise DataError("is a folder, not an alerts file", file=str(path)) from None
+    return _parse_alerts(data, path)
+
+
+def is_alerts_csv(path: Path) -> bool:
+    """Whether ``path`` is a CSV whose header is that of an alerts table."""
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    with path.open(encoding=READ_ENCODING, errors="replace") as handle:
+        header = handle.readline().strip().split(",")
+    return {"code", "level", "message_zh"} <= set(header)
+
+
+def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The alerts of a run (its scores file, facts or folder: checked against the run's
+    facts) or of a standalone alerts CSV."""
+    path = Path(path)
+    if is_alerts_csv(path):
+        return read_alerts_file(path)
+    return read_run(path, parts=("alerts",)).alerts
+
+
+def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """An earlier run's scores for month-over-month changes (``--previous``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (text), ``score`` and, when the run has them, ``as_of``,
+        ``grade``, ``recommended_limit``.
+    """
+    if not Path(path).exists():
+        raise DataError(
+            "previous scores file not found",
+            file=str(path),
+            hint="pass the scores file of an earlier custrisk score run with --previous",
+        )
+    scores = read_run(path, parts=("scores",)).scores
+    wanted = ("customer_id", "as_of", "score", "grade", "recommended_limit")
+    keep = [c for c in wanted if c in scores]
+    return scores.loc[:, keep].copy()
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] = ()) -> Any:
+    """Hold the lock of an output folder (created 0700) and clear what a killed writer
+    left there: for writers of other files into an output folder (e.g. reports)."""
+    path = ensure_dir(folder)
+    with exclusive_lock(path / LOCK_FILE, what="the output folder") as held:
+        remove_leftovers(path, temp_patterns)
+        yield held
+
+
+__all__ = [
+    "ALERTS_FILE",
+    "ALERT_COLUMNS",
+    "CREDIT_DETAIL_COLUMNS",
+    "DETAILS_SUFFIX",
+    "FACTS_SUFFIX",
+    "INDICATOR_PREFIX",
+    "MASKED_COLUMNS",
+    "PII_COLUMNS",
+    "REJECTS_SUFFIX",
+    "RunFiles",
+    "ScoringRun",
+    "locate_run",
+    "locked_folder",
+    "read_alerts",
+    "read_alerts_file",
+    "read_previous_scores",
+    "read_run",
+    "run_files",
+    "scores_format",
+]

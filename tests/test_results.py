@@ -1,0 +1,229 @@
+"""A run's files are written as one unit and read back only when they belong together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.errors import DataError
+from custrisk.io.lock import exclusive_lock
+from custrisk.report.fonts import WORK_PREFIX, font_work_dir
+from custrisk.results import (
+    LOCK_FILE,
+    PARTS,
+    ScoringRun,
+    read_previous_scores,
+    read_run,
+    run_files,
+)
+
+MAKE_RUN = """
+import numpy as np, pandas as pd
+from custrisk.results import ALERT_COLUMNS, ScoringRun
+
+def make_run(tag: str, n: int = 2000) -> ScoringRun:
+    ids = [f"C{i:05d}" for i in range(n)]
+    rng = np.random.default_rng(len(tag))
+    scores = pd.DataFrame({"customer_id": ids, "as_of": "2026-10-31",
+                           "pd": rng.random(n).round(6), "score": rng.integers(400, 700, n),
+                           "model_id": tag})
+    details = pd.DataFrame({"customer_id": ids, "ind__x": rng.random(n), "tag": tag})
+    alerts = pd.DataFrame({c: [tag] * 3 for c in ALERT_COLUMNS})
+    alerts["customer_id"] = ids[:3]
+    alerts["level"] = "red"
+    alerts["response_hours"] = 24
+    return ScoringRun(scores, details, alerts, {"model_id": tag})
+"""
+namespace: dict[str, object] = {}
+exec(MAKE_RUN, namespace)  # noqa: S102 - the same helper runs in the killed subprocess
+make_run = namespace["make_run"]
+
+
+def _tag(run: ScoringRun) -> set[str]:
+    """Which run each table came from."""
+    return {
+        *run.scores["model_id"].unique(),
+        *run.details["tag"].unique(),
+        *run.alerts["code"].unique(),
+        run.facts["model_id"],
+    }
+
+
+def test_a_run_reads_back_as_written_with_its_files_listed(tmp_path: Path) -> None:
+    run = make_run("A")  # type: ignore[operator]
+    files = run.write(tmp_path / "out" / "scores.csv")
+    back = read_run(files.scores)
+    assert _tag(back) == {"A"}
+    pd.testing.assert_frame_equal(back.scores, run.scores, check_dtype=False)
+    facts = json.loads(files.facts.read_text(encoding="utf-8"))
+    assert set(facts["files"]) == {"scores", "details", "alerts"}  # no rejects: none listed
+    assert facts["run_id"] == back.run_id and len(back.run_id or "") == 16
+    again = make_run("A").write(tmp_path / "again" / "scores.csv")  # type: ignore[operator]
+    for part in ("scores", "details", "alerts"):
+        assert again.part(part).read_bytes() == files.part(part).read_bytes()
+    assert again.facts.read_bytes() == files.facts.read_bytes()
+    assert stat_mode(files.folder) == 0o700
+    assert all(stat_mode(files.part(p)) == 0o600 for p in ("scores", "details", "alerts"))
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_files_of_two_runs_are_never_read_as_one(tmp_path: Path, runner: CliRunner) -> None:
+    a = make_run("A").write(tmp_path / "a" / "scores.csv")  # type: ignore[operator]
+    b = make_run("B").write(tmp_path / "b" / "scores.csv")  # type: ignore[operator]
+    a.scores.write_bytes(b.scores.read_bytes())  # what a crash between two writes left
+    with pytest.raises(DataError, match=r"scores.csv does not belong to the run described"):
+        read_run(a.scores)
+    with pytest.raises(DataError, match=r"does not belong"):
+        read_previous_scores(a.scores)
+    for args in (
+        ["alerts", str(a.scores)],
+        ["report", str(a.scores), "--out", str(tmp_path / "r")],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "does not belong to the run described by scores.run.json" in " ".join(
+            result.stderr.split()
+        )
+    assert not (tmp_path / "r").exists()
+
+
+KILL_AFTER_REPLACES = """
+import os, signal, sys
+sys.path.insert(0, os.environ["SRC"])
+exec(os.environ["MAKE_RUN"])
+calls = 0
+real_replace = os.replace
+def replace(a, b):
+    global calls
+    if calls == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no cleanup runs
+    calls += 1
+    return real_replace(a, b)
+os.replace = replace
+make_run("B").write(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("replaces", range(5))
+def test_a_run_killed_at_any_point_is_never_read_mixed(tmp_path: Path, replaces: int) -> None:
+    out = tmp_path / "scores.csv"
+    make_run("A").write(out)  # type: ignore[operator]
+    env = {**os.environ, "SRC": str(Path(__file__).parents[1] / "src"), "MAKE_RUN": MAKE_RUN}
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_REPLACES, str(out), str(replaces)],
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if replaces < 4:
+        assert done.returncode == -signal.SIGKILL
+    try:
+        found = _tag(read_run(out))
+    except DataError as exc:
+        assert "the run did not finish" in str(exc)
+        found = set()
+    assert found in ({"A"}, {"B"}, set())  # the old run, the new one, or refused: never mixed
+    if replaces < 4:
+        assert list(tmp_path.glob(".custrisk-stage-*"))  # what the kill left behind
+    make_run("C").write(out)  # type: ignore[operator]
+    assert _tag(read_run(out)) == {"C"}
+    assert not list(tmp_path.glob(".custrisk-stage-*"))
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None:
+    files = run_files(tmp_path / "scores.parquet")
+    stale_tmp = tmp_path / ".alerts.csv.k1ll3d.tmp"
+    stale_tmp.write_text("customer data of a killed run", encoding="utf-8")
+    stage = tmp_path / ".custrisk-stage-old"
+    stage.mkdir()
+    (stage / "scores.parquet").write_bytes(b"half")
+    other = tmp_path / ".notes.txt.abc.tmp"  # not ours: left alone
+    other.write_text("x", encoding="utf-8")
+    make_run("A").write(files.scores)  # type: ignore[operator]
+    assert not stale_tmp.exists() and not stage.exists()
+    assert other.exists()
+    assert _tag(read_run(tmp_path)) == {"A"}  # the folder holds one run
+
+
+HOLD_LOCK = """
+import sys
+from custrisk.io.lock import exclusive_lock
+with exclusive_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(
+    tmp_path: Path, runner: CliRunner, export_200: Path, models_200: Path
+) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder / LOCK_FILE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        try:
+            result = runner.invoke(
+                app,
+                ["score", str(export_200), "-m", "logistic", "--models-dir", str(models_200)]
+                + ["-o", str(folder / "scores.csv")],
+            )
+        finally:
+            holder.communicate("")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert f"in use by another custrisk process (pid {holder.pid}, host" in message
+    assert not list(folder.glob("scores*"))
+    with exclusive_lock(folder / LOCK_FILE) as held:  # released by the dead holder
+        assert not held.taken_over
+
+
+def test_every_part_is_checked_and_missing_parts_are_named(tmp_path: Path) -> None:
+    files = make_run("A").write(tmp_path / "scores.csv")  # type: ignore[operator]
+    files.details.unlink()
+    with pytest.raises(DataError, match=r"the details file of the run is missing"):
+        read_run(files.scores)
+    with pytest.raises(DataError, match=r"the details file of the run is missing"):
+        read_run(files.scores, parts=("scores",))  # every file must be there, read or not
+    files.facts.unlink()
+    with pytest.raises(DataError, match=r"no run facts \(scores.run.json\).*did not finish"):
+        read_run(files.scores)
+
+
+def test_rejects_are_part_of_the_run_and_a_stale_rejects_file_goes(tmp_path: Path) -> None:
+    run = make_run("A")  # type: ignore[operator]
+    run.rejects = pd.DataFrame({"source": ["credit"], "line": [3], "value": ["张**"]})
+    files = run.write(tmp_path / "scores.csv")
+    assert files.rejects.is_file()
+    back = read_run(files.scores, parts=PARTS)
+    assert back.rejects is not None and back.rejects["value"].tolist() == ["张**"]
+    make_run("B").write(files.scores)  # type: ignore[operator]
+    assert not files.rejects.exists()  # the new run rejected nothing
+
+
+def test_font_folders_of_dead_report_runs_are_removed(tmp_path: Path) -> None:
+    dead = tmp_path / f"{WORK_PREFIX}999999999-abc"
+    dead.mkdir()
+    (dead / "subset.otf").write_bytes(b"font")
+    alive = tmp_path / f"{WORK_PREFIX}{os.getppid()}-xyz"  # our parent: alive
+    alive.mkdir()
+    made = font_work_dir(tmp_path)
+    assert not dead.exists() and alive.exists() and made.is_dir()
+    assert made.name.startswith(f"{WORK_PREFIX}{os.getpid()}-")
+    assert stat_mode(made) == 0o700

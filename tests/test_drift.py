@@ -22,7 +22,8 @@ from sklearn.metrics import roc_auc_score
 
 from custrisk.errors import ConfigError, DataError, ModelArtifactError
 from custrisk.monitoring import build_reference, check_drift, load_drift_config, psi
-from custrisk.monitoring.drift import DEFAULT_EPSILON, Thresholds, with_options
+from custrisk.monitoring.config import Thresholds, with_options
+from custrisk.monitoring.psi import DEFAULT_EPSILON
 from custrisk.registry import LoadedModel, ModelRef
 
 # ----------------------------------------------------------------------------- PSI

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,8 +33,7 @@ from custrisk.cli._console import console, err_console
 from custrisk.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
-    from custrisk.monitoring.compare import Comparison
-    from custrisk.monitoring.drift import DriftReport, Statistic
+    from custrisk.monitoring import Comparison, DriftReport, Statistic
 
 app = typer.Typer()
 
@@ -119,32 +117,25 @@ def drift(
     insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
     nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
     """
-    from custrisk.modeling import open_model
-    from custrisk.monitoring.drift import (
-        FAIL_ON,
-        check_data_drift,
-        load_drift_config,
-        with_options,
-    )
+    from custrisk.modeling import check_data_drift
+    from custrisk.monitoring.config import FAIL_ON
 
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
-    date = parse_date(as_of)
-    cfg = with_options(
-        load_drift_config(config), fail_on=fail_on, allow_insufficient=allow_insufficient
-    )
-    loaded = open_model(
-        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
-    )
     report = check_data_drift(
-        loaded,
+        model,
         data_dir,
         labels=labels,
-        config=cfg,
+        config=config,
+        fail_on=fail_on,
+        allow_insufficient=allow_insufficient,
         sources_config=sources,
         encoding=encoding,
-        as_of=date,
+        as_of=parse_date(as_of),
+        models_dir=models_dir,
+        require_signed=require_signed or None,
+        allow_unverified=allow_unverified,
     )
     renderables = _drift_renderables(report, data_dir)
     if out is not None or output_format == "text":
@@ -352,44 +343,24 @@ def compare(
 
     Exit 0 whatever the recommendation; 2 on usage or input errors.
     """
-    from custrisk.modeling import open_model
-    from custrisk.monitoring.compare import compare_models
-    from custrisk.monitoring.drift import load_drift_config
+    from custrisk.modeling import compare_models
 
     _choice(output_format, COMPARE_FORMATS, "--format")
-    if bootstrap is not None and bootstrap < 1:
-        raise UsageError(f"--bootstrap must be at least 1; got {bootstrap}", hint="e.g. 1000")
-    if seed is not None and seed < 0:
-        raise UsageError(f"--seed must be 0 or more; got {seed}")
-    if min_gain is not None and min_gain < 0:
-        raise UsageError(f"--min-gain must be 0 or more; got {min_gain:g}", hint="e.g. 0.01")
-    date = parse_date(as_of)
-    settings = load_drift_config(config).compare
-    settings = replace(
-        settings,
-        bootstrap=bootstrap if bootstrap is not None else settings.bootstrap,
-        seed=seed if seed is not None else settings.seed,
-        min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
-    )
     result = compare_models(
-        open_model(
-            champion,
-            models_dir,
-            require_signed=require_signed or None,
-            allow_unverified=allow_unverified,
-        ),
-        open_model(
-            challenger,
-            models_dir,
-            require_signed=require_signed or None,
-            allow_unverified=allow_unverified,
-        ),
+        champion,
+        challenger,
         data_dir,
         labels,
-        config=settings,
+        config=config,
+        bootstrap=bootstrap,
+        seed=seed,
+        min_gain=min_gain,
         sources_config=sources,
         encoding=encoding,
-        as_of=date,
+        as_of=parse_date(as_of),
+        models_dir=models_dir,
+        require_signed=require_signed or None,
+        allow_unverified=allow_unverified,
     )
     if output_format == "json":
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))

@@ -1,6 +1,7 @@
 """Training, evaluating and applying models, from exports to a scores table."""
 
 from custrisk.modeling.config import ALGORITHMS, ModelConfig, load_model_config
+from custrisk.modeling.monitor import check_data_drift, compare_models, read_labels
 from custrisk.modeling.pipeline import (
     Features,
     ScoreResult,
@@ -22,11 +23,14 @@ __all__ = [
     "ModelConfig",
     "ScoreResult",
     "TrainResult",
+    "check_data_drift",
+    "compare_models",
     "evaluate_model",
     "load_model_config",
     "open_model",
     "prepare_features",
     "prepare_model_features",
+    "read_labels",
     "score_customer",
     "score_data",
     "score_features",

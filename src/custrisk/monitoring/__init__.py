@@ -1,28 +1,30 @@
-"""Monitoring: reference distributions stored at training, compared by drift checks."""
+"""Monitoring statistics: reference distributions stored at training, PSI/CSI and
+performance decay against them, and champion/challenger comparisons.
+
+Everything here works on arrays, frames and fitted models; loading exports for a check
+is done above, in :mod:`custrisk.modeling` (``check_data_drift``, ``compare_models``).
+"""
 
 from custrisk.monitoring.compare import (
-    CompareConfig,
     Comparison,
-    compare_models,
     compare_predictions,
     paired_bootstrap_auc,
 )
-from custrisk.monitoring.drift import (
+from custrisk.monitoring.config import (
+    CompareConfig,
     DriftConfig,
-    DriftReport,
-    Statistic,
     Thresholds,
-    check_data_drift,
-    check_drift,
     load_drift_config,
-    psi,
-    read_labels,
+    with_options,
 )
+from custrisk.monitoring.drift import check_drift
+from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import (
     Reference,
     build_reference,
     reference_from_dict,
 )
+from custrisk.monitoring.report import DriftReport, Statistic
 
 __all__ = [
     "CompareConfig",
@@ -33,13 +35,11 @@ __all__ = [
     "Statistic",
     "Thresholds",
     "build_reference",
-    "check_data_drift",
     "check_drift",
-    "compare_models",
     "compare_predictions",
     "load_drift_config",
     "paired_bootstrap_auc",
     "psi",
-    "read_labels",
     "reference_from_dict",
+    "with_options",
 ]

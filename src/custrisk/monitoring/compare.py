@@ -17,28 +17,22 @@ The recommendation, with ``min_gain`` the smallest AUC gain worth a model change
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from custrisk.errors import ConfigError, DataError
 from custrisk.model.metrics import auc, brier, ks
-
-if TYPE_CHECKING:
-    from custrisk.registry import LoadedModel
+from custrisk.monitoring.config import CompareConfig, load_drift_config
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "RECOMMENDATIONS",
-    "CompareConfig",
     "Comparison",
-    "compare_models",
     "compare_predictions",
     "paired_bootstrap_auc",
     "recommend",
@@ -49,28 +43,6 @@ RECOMMENDATIONS = ("replace", "keep", "inconclusive")
 # Cells (resamples x rows) handled at once: bounds the memory of the bootstrap to a few
 # tens of MB whatever the number of rows.
 _MAX_CELLS = 2_000_000
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """Settings of the champion/challenger comparison (``compare:`` in drift.yaml).
-
-    Attributes
-    ----------
-    bootstrap : int
-        Paired bootstrap resamples.
-    seed : int
-        Seed of the resampling: the same data and seed give the same interval.
-    confidence : float
-        Level of the percentile interval, e.g. 0.95.
-    min_auc_gain : float
-        Smallest AUC gain of the challenger worth replacing the champion.
-    """
-
-    bootstrap: int
-    seed: int
-    confidence: float
-    min_auc_gain: float
 
 
 @dataclass(frozen=True)
@@ -326,8 +298,6 @@ def compare_predictions(
     Comparison
     """
     if config is None:
-        from custrisk.monitoring.drift import load_drift_config
-
         config = load_drift_config().compare
     if not 0 < config.confidence < 1:
         raise ConfigError(
@@ -365,83 +335,4 @@ def compare_predictions(
         recommendation=recommendation,
         reason=reason,
         as_of=as_of,
-    )
-
-
-def compare_models(
-    champion: LoadedModel,
-    challenger: LoadedModel,
-    data_dir: str | os.PathLike[str],
-    labels: str | os.PathLike[str],
-    *,
-    config: CompareConfig | None = None,
-    sources_config: str | os.PathLike[str] | None = None,
-    encoding: str | None = None,
-    as_of: dt.date | str | None = None,
-) -> Comparison:
-    """Compare two registry models on the labelled exports in ``data_dir``.
-
-    Each model gets the indicators of its own indicator config (computed once when both
-    configs are the same file content); the customers labelled in both are compared.
-
-    Parameters
-    ----------
-    champion, challenger : LoadedModel
-        Verified models (see :func:`custrisk.modeling.open_model`).
-    data_dir : path
-        Folder of the exports.
-    labels : path
-        Labels file (customer_id, bad).
-    config : CompareConfig, optional
-        Default: the ``compare`` section of the packaged drift.yaml.
-    sources_config, encoding, as_of
-        As for :func:`custrisk.modeling.prepare_features`.
-
-    Returns
-    -------
-    Comparison
-    """
-    from custrisk.config.sources import load_sources_config
-    from custrisk.modeling.pipeline import INDICATORS_FILE, prepare_model_features
-    from custrisk.monitoring.drift import read_labels
-
-    sources = load_sources_config(sources_config)
-    cache: dict[bytes, Any] = {}
-    frames = []
-    as_of_text = None
-    for model in (champion, challenger):
-        key = model.file_bytes(INDICATORS_FILE)
-        if key not in cache:
-            cache[key] = prepare_model_features(
-                model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
-            )
-        features = cache[key]
-        as_of_text = features.as_of.isoformat()
-        needed = list(model.card["candidate_features"])
-        missing = [c for c in needed if c not in features.X.columns]
-        if missing:
-            raise DataError(
-                f"the data lacks features model {model.model_id} needs: {', '.join(missing)}",
-                hint="compare on exports with the same sources as the training data",
-            )
-        frames.append(features.X[needed])
-    flags = read_labels(labels, sources_config=sources, encoding=encoding)
-    common = frames[0].index.intersection(frames[1].index).intersection(flags.index)
-    if len(common) == 0:
-        raise DataError(
-            "no labelled customer: none of the label ids is among the data's customers",
-            file=str(labels),
-            hint="check that the labels belong to this export",
-        )
-    y = flags.reindex(common).to_numpy(dtype=np.int8)
-    pd_champion = champion.model.predict_pd(frames[0].loc[common])
-    pd_challenger = challenger.model.predict_pd(frames[1].loc[common])
-    return compare_predictions(
-        y,
-        pd_champion,
-        pd_challenger,
-        config=config,
-        champion_id=champion.model_id,
-        challenger_id=challenger.model_id,
-        as_of=as_of_text,
     )

@@ -1,0 +1,212 @@
+"""Monitoring over exports: load a month's data for a model, then check drift or compare
+two models (the statistics themselves live in :mod:`custrisk.monitoring`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config.sources import load_sources_config
+from custrisk.data import load_labels
+from custrisk.errors import DataError, UsageError
+from custrisk.modeling.pipeline import INDICATORS_FILE, open_model, prepare_model_features
+from custrisk.monitoring import (
+    CompareConfig,
+    Comparison,
+    DriftConfig,
+    DriftReport,
+    check_drift,
+    compare_predictions,
+    load_drift_config,
+    with_options,
+)
+from custrisk.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+def read_labels(
+    path: str | os.PathLike[str],
+    *,
+    sources_config: Any = None,
+    encoding: str | None = None,
+) -> pd.Series:
+    """Bad flags (0/1, int8) indexed by customer_id from a labels file.
+
+    Rows rejected while cleaning are logged as a warning; a repeated customer keeps its
+    first row. The file name is kept in ``series.attrs["file"]`` for messages.
+    """
+    frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
+    if len(rejects):
+        log.warning("%s: %d label rows rejected while cleaning", path, len(rejects))
+    frame = frame.drop_duplicates("customer_id", keep="first")
+    frame = frame[frame["bad"].notna()]
+    flags = pd.Series(
+        frame["bad"].to_numpy(dtype=np.int8),
+        index=pd.Index(frame["customer_id"].astype(str), name="customer_id"),
+        name="bad",
+    )
+    flags.attrs["file"] = str(path)
+    return flags
+
+
+def check_data_drift(
+    model: LoadedModel | str,
+    data_dir: str | os.PathLike[str],
+    *,
+    labels: str | os.PathLike[str] | None = None,
+    config: DriftConfig | str | os.PathLike[str] | None = None,
+    fail_on: str | None = None,
+    allow_insufficient: bool | None = None,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> DriftReport:
+    """Load the exports in ``data_dir`` (and the labels), then
+    :func:`custrisk.monitoring.check_drift`.
+
+    ``model`` is a loaded model or a model folder, NAME or NAME@VERSION (verified before it
+    is loaded). ``config`` is a drift config or its YAML (default: the packaged one);
+    ``fail_on`` and ``allow_insufficient`` override it. The indicators are computed with
+    the model's own indicator config.
+    """
+    cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
+    cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
+    model = _loaded(model, models_dir, require_signed, allow_unverified)
+    sources = load_sources_config(sources_config)
+    features = prepare_model_features(
+        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+    )
+    flags = (
+        read_labels(labels, sources_config=sources, encoding=encoding)
+        if labels is not None
+        else None
+    )
+    info = {
+        "rows_rejected_in_exports": features.workspace.report.rows_rejected,
+        "unavailable_indicators": dict(features.unavailable),
+    }
+    return check_drift(model, features.X, flags, cfg, as_of=features.as_of, info=info)
+
+
+def _loaded(
+    model: LoadedModel | str,
+    models_dir: str | os.PathLike[str] | None,
+    require_signed: bool | None,
+    allow_unverified: bool,
+) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    return open_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
+
+
+def compare_models(
+    champion: LoadedModel | str,
+    challenger: LoadedModel | str,
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    config: CompareConfig | str | os.PathLike[str] | None = None,
+    bootstrap: int | None = None,
+    seed: int | None = None,
+    min_gain: float | None = None,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> Comparison:
+    """Compare two registry models on the labelled exports in ``data_dir``.
+
+    Each model gets the indicators of its own indicator config (computed once when both
+    configs are the same file content); the customers labelled in both are compared.
+
+    Parameters
+    ----------
+    champion, challenger : LoadedModel or str
+        Loaded models, or model folders, NAMEs or NAME@VERSIONs (verified before they
+        are loaded; ``models_dir``, ``require_signed``, ``allow_unverified`` apply).
+    data_dir : path
+        Folder of the exports.
+    labels : path
+        Labels file (customer_id, bad).
+    config : CompareConfig or path, optional
+        The settings, or a drift YAML whose ``compare`` section to use (default: the
+        packaged drift.yaml); ``bootstrap``, ``seed`` and ``min_gain`` override them.
+    sources_config, encoding, as_of
+        As for :func:`custrisk.modeling.prepare_features`.
+
+    Returns
+    -------
+    Comparison
+    """
+    if bootstrap is not None and bootstrap < 1:
+        raise UsageError(f"--bootstrap must be at least 1; got {bootstrap}", hint="e.g. 1000")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be 0 or more; got {seed}")
+    if min_gain is not None and min_gain < 0:
+        raise UsageError(f"--min-gain must be 0 or more; got {min_gain:g}", hint="e.g. 0.01")
+    settings = config if isinstance(config, CompareConfig) else load_drift_config(config).compare
+    settings = replace(
+        settings,
+        bootstrap=bootstrap if bootstrap is not None else settings.bootstrap,
+        seed=seed if seed is not None else settings.seed,
+        min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
+    )
+    champion = _loaded(champion, models_dir, require_signed, allow_unverified)
+    challenger = _loaded(challenger, models_dir, require_signed, allow_unverified)
+    sources = load_sources_config(sources_config)
+    cache: dict[bytes, Any] = {}
+    frames = []
+    as_of_text = None
+    for model in (champion, challenger):
+        key = model.file_bytes(INDICATORS_FILE)
+        if key not in cache:
+            cache[key] = prepare_model_features(
+                model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+            )
+        features = cache[key]
+        as_of_text = features.as_of.isoformat()
+        needed = list(model.card["candidate_features"])
+        missing = [c for c in needed if c not in features.X.columns]
+        if missing:
+            raise DataError(
+                f"the data lacks features model {model.model_id} needs: {', '.join(missing)}",
+                hint="compare on exports with the same sources as the training data",
+            )
+        frames.append(features.X[needed])
+    flags = read_labels(labels, sources_config=sources, encoding=encoding)
+    common = frames[0].index.intersection(frames[1].index).intersection(flags.index)
+    if len(common) == 0:
+        raise DataError(
+            "no labelled customer: none of the label ids is among the data's customers",
+            file=str(labels),
+            hint="check that the labels belong to this export",
+        )
+    y = flags.reindex(common).to_numpy(dtype=np.int8)
+    pd_champion = champion.model.predict_pd(frames[0].loc[common])
+    pd_challenger = challenger.model.predict_pd(frames[1].loc[common])
+    return compare_predictions(
+        y,
+        pd_champion,
+        pd_challenger,
+        config=settings,
+        champion_id=champion.model_id,
+        challenger_id=challenger.model_id,
+        as_of=as_of_text,
+    )
+
+
+__all__ = ["check_data_drift", "compare_models", "read_labels"]

@@ -36,14 +36,11 @@ from custrisk.errors import CustriskError
 from custrisk.io.atomic import ensure_dir, write_bytes
 from custrisk.io.safe_csv import read_csv, write_csv
 from custrisk.report.config import ReportConfig, load_report_config
-from custrisk.report.context import (
-    PortfolioStats,
-    build_customer_context,
-    build_portfolio_context,
-    portfolio_stats,
-)
+from custrisk.report.context import PortfolioStats, portfolio_stats
+from custrisk.report.customer import build_customer_context
 from custrisk.report.fonts import FontFace, build_subset_fonts, font_work_dir
 from custrisk.report.inputs import ReportInputs, load_report_inputs, select_customers
+from custrisk.report.portfolio import build_portfolio_context
 from custrisk.report.render import (
     ReportRenderer,
     check_cjk_font,

@@ -172,7 +172,7 @@ def log_loss(y: np.ndarray, z: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class CVPath:
-    """Cross-validated log-loss and AUC per candidate ``C``.
+    """Cross-validated log-loss per candidate ``C``.
 
     ``se_log_loss`` is the standard error of each C's out-of-fold log-loss minus the best
     C's, paired by row.
@@ -181,7 +181,6 @@ class CVPath:
     Cs: tuple[float, ...]
     mean_log_loss: tuple[float, ...]
     se_log_loss: tuple[float, ...]
-    mean_auc: tuple[float, ...]
     best: int
     chosen: int
     out_of_fold: np.ndarray  # log-odds of every row at the chosen C
@@ -191,7 +190,6 @@ class CVPath:
             "Cs": list(self.Cs),
             "mean_log_loss": list(self.mean_log_loss),
             "se_log_loss": list(self.se_log_loss),
-            "mean_auc": list(self.mean_auc),
             "best_C": self.Cs[self.best],
             "chosen_C": self.Cs[self.chosen],
             "rule": "one standard error (paired by row)",
@@ -214,11 +212,9 @@ def cv_path(
     the difference, paired by row (the folds' own difficulty cancels out).
     """
     Cs = sorted(float(c) for c in Cs)
-    k = len(folds)
     row_loss = np.empty((len(Cs), y.size))
-    aucs = np.empty((len(Cs), k))
     oof = np.empty((len(Cs), y.size))
-    for f, fold in enumerate(folds):
+    for fold in folds:
         train, valid = fold.train, fold.valid
         X_train, X_valid = fold.matrices(columns)
         start = None
@@ -229,7 +225,6 @@ def cv_path(
             z = predict_logit(fit, X_valid)
             oof[c, valid] = z
             row_loss[c, valid] = np.logaddexp(0.0, z) - y[valid] * z
-            aucs[c, f] = auc_columns(y[valid], z)[0]
     mean = row_loss.mean(axis=1)
     best = int(np.argmin(mean))
     differences = row_loss - row_loss[best]
@@ -239,7 +234,6 @@ def cv_path(
         Cs=tuple(Cs),
         mean_log_loss=tuple(float(v) for v in mean),
         se_log_loss=tuple(float(v) for v in se),
-        mean_auc=tuple(float(v) for v in aucs.mean(axis=1)),
         best=best,
         chosen=chosen,
         out_of_fold=oof[chosen].copy(),

@@ -207,7 +207,7 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         The regularisation strength used.
     cv_results_ : dict
         The cross-validation of ``C`` (candidates, mean and standard error of the
-        log-loss, mean AUC, best and chosen C); empty for a fixed C.
+        log-loss, best and chosen C); empty for a fixed C.
     calibration_ : dict
         ``method`` ("platt" or "none"), Platt's ``a`` and ``b``, and the out-of-fold
         Brier scores before and after.
@@ -393,8 +393,9 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
                 max_iter=self.max_iter,
             )
             dropped.update(step_dropped)
-            features = [f for f in features if f in set(chosen)]
-            C, path = self._choose_C(target, cv_folds, [column[f] for f in features], weights)
+            if len(chosen) < len(features):
+                features = [f for f in features if f in set(chosen)]
+                C, path = self._choose_C(target, cv_folds, [column[f] for f in features], weights)
         woe_all = binner.woe_matrix(X, features)
         woe = woe_all
         while True:

@@ -328,6 +328,34 @@ def test_bare_floor_equals_predict_pd(card: LogisticScorecard) -> None:
         bare_floor_pd(card, np.zeros((3, 1)))
 
 
+def test_special_values_score_the_same_in_batch_single_and_bare_floor() -> None:
+    X, y = portfolio(3000, seed=10)
+    X.loc[X.index[:150], "overdue_days"] = -999.0
+    X.loc[X.index[150:160], "overdue_days"] = np.nan
+    card = LogisticScorecard(
+        binner=WoeBinner(specs=SPECS, special_values={"overdue_days": [-999]}),
+        selection=False,
+    ).fit(X, y)
+    fb = card.binner_.bins_["overdue_days"]
+    assert fb.special_bin == fb.missing_bin - 1
+    rows = X.iloc[[0, 155, 400]]
+    bins = card.binner_.bin_indices(rows)["overdue_days"].tolist()
+    assert bins == [fb.special_bin, fb.missing_bin, fb.bin_of(rows["overdue_days"].iloc[2])]
+    columns = [
+        rows[c].to_numpy(dtype=float)
+        if card.binner_.bins_[c].kind == "numeric"
+        else card.binner_.bin_matrix(rows, [c])[:, 0].astype(float)
+        for c in card.features_
+    ]
+    np.testing.assert_allclose(
+        bare_floor_pd(card, np.column_stack(columns)), card.predict_pd(rows), rtol=1e-12
+    )
+    for i in range(len(rows)):
+        one = card.score_one(rows.iloc[i].to_dict())
+        assert one["score"] == card.predict_score(rows)[i]
+        assert one["pd"] == pytest.approx(card.predict_pd(rows)[i], rel=1e-12)
+
+
 def test_inputs_are_not_mutated(data: tuple[pd.DataFrame, np.ndarray]) -> None:
     X, y = data
     X_before, y_before = X.copy(deep=True), y.copy()

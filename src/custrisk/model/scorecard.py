@@ -805,7 +805,12 @@ def bare_floor_pd(model: LogisticScorecard, X: np.ndarray) -> np.ndarray:
     for j, code in enumerate(model.features_):
         fb = model.binner_.bins_[code]
         partial = model.coef_[j] * fb.woe
-        if fb.kind == "numeric":
+        if fb.kind == "numeric" and fb.specials.size:
+            index = np.searchsorted(fb.cuts, X[:, j], side="right")
+            index[np.isin(X[:, j], fb.specials)] = fb.special_bin
+            index[np.isnan(X[:, j])] = fb.missing_bin
+            z += partial[index]
+        elif fb.kind == "numeric":
             # NaN sorts after every number: a trailing NaN edge sends NaN to the last bin
             edges = np.append(fb.cuts, np.nan)
             z += partial[np.searchsorted(edges, X[:, j], side="right")]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.binning import MISSING_LABEL, OTHER_LABEL, WoeBinner
+from custrisk.model.binning import MISSING_LABEL, OTHER_LABEL, SPECIAL_LABEL, WoeBinner
 from custrisk.model.features import FeatureSpec, feature_specs_from_frame
 
 RISKIER = FeatureSpec("x", direction="higher_is_riskier")
@@ -55,11 +55,12 @@ def test_bad_rate_is_monotone_in_the_risk_direction() -> None:
     assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
 
 
-def test_without_a_direction_the_dip_may_stay() -> None:
+def test_without_constraints_the_dip_may_stay() -> None:
     X, y = noisy_increasing()
-    binner = WoeBinner(chi2_pvalue=None).fit(X, y)  # default spec: direction none
+    binner = WoeBinner(monotonic=False).fit(X, y)
     rates = value_rates(binner)
     assert any(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert binner.bins_["x"].trend == "none"
 
 
 def test_missing_values_have_their_own_bin_which_is_always_present() -> None:
@@ -116,7 +117,9 @@ def categorical_data() -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_rare_categories_are_merged_into_other() -> None:
     X, y = categorical_data()
-    binner = WoeBinner(specs={"region": FeatureSpec("region", kind="categorical")}).fit(X, y)
+    binner = WoeBinner(
+        specs={"region": FeatureSpec("region", kind="categorical")}, min_category_share=0.05
+    ).fit(X, y)
     fb = binner.bins_["region"]
     other = fb.other_bin
     assert OTHER_LABEL in fb.labels[other]
@@ -131,7 +134,7 @@ def test_rare_categories_are_merged_into_other() -> None:
 
 def test_unseen_categories_go_to_the_other_bin() -> None:
     X, y = categorical_data()
-    binner = WoeBinner().fit(X, y)  # str dtype: categorical by default
+    binner = WoeBinner(min_category_share=0.05).fit(X, y)  # str dtype: categorical
     fb = binner.bins_["region"]
     woe = binner.transform(pd.DataFrame({"region": ["海外", "西北", None]}))
     assert woe["region"].tolist() == pytest.approx(
@@ -141,7 +144,7 @@ def test_unseen_categories_go_to_the_other_bin() -> None:
     # no rare category: the other bin is empty and neutral
     frequent = X[X["region"].isin(["华东", "华北", "华南"])]
     y_frequent = y[frequent.index.to_numpy()]
-    binner = WoeBinner().fit(frequent.reset_index(drop=True), y_frequent)
+    binner = WoeBinner(min_category_share=0.05).fit(frequent.reset_index(drop=True), y_frequent)
     fb = binner.bins_["region"]
     assert fb.labels[fb.other_bin] == OTHER_LABEL
     assert fb.counts[fb.other_bin] == 0
@@ -186,7 +189,8 @@ def test_woe_is_ln_good_share_over_bad_share() -> None:
 def test_a_bin_without_bads_is_smoothed() -> None:
     X = pd.DataFrame({"c": ["a"] * 50 + ["b"] * 50})
     y = np.array([0] * 50 + [0] * 30 + [1] * 20)
-    binner = WoeBinner(chi2_pvalue=None, smoothing=0.5).fit(X, y)
+    # by default a value bin needs a bad (min_bin_bads=1): here it may have none
+    binner = WoeBinner(min_bin_bads=0, smoothing=0.5).fit(X, y)
     fb = binner.bins_["c"]
     a = fb.categories["a"]
     assert fb.bads[a] == 0
@@ -221,9 +225,11 @@ def test_few_distinct_values_get_one_bin_each() -> None:
 
 def test_a_small_distinct_value_is_merged() -> None:
     x = np.array([0.0] * 500 + [1.0] * 10 + [2.0] * 490)
-    y = np.array([0, 1] * 500)
-    binner = WoeBinner(chi2_pvalue=None).fit(pd.DataFrame({"x": x}), y)
-    assert binner.bins_["x"].n_bins == 3  # {0, 1} or {1, 2} merged, + missing
+    y = np.array([0, 0, 0, 1] * 125 + [0, 1] * 5 + [0, 1, 1, 1] * 122 + [1, 1])
+    binner = WoeBinner().fit(pd.DataFrame({"x": x}), y)
+    fb = binner.bins_["x"]
+    assert fb.n_bins == 3  # {0, 1} or {1, 2} merged, + missing
+    assert fb.counts[:-1].min() >= 0.05 * x.size
 
 
 def test_inputs_are_not_mutated() -> None:
@@ -404,9 +410,11 @@ def test_bins_are_monotone_for_random_data(
         assert all(a >= b - 1e-12 for a, b in pairs)
     table = binner.bin_table()
     values = table[table["label"] != MISSING_LABEL]
-    assert values["count"].sum() == int((~np.isnan(x)).sum())
+    n_values = int((~np.isnan(x)).sum())
+    assert values["count"].sum() == n_values
     if len(values) > 1:
-        assert (values["share"] >= share).all()
+        # the share is of the value rows, rounded down to whole rows
+        assert (values["count"] >= math.floor(share * n_values + 1e-9)).all()
 
 
 def test_text_in_a_numeric_feature_is_an_error_at_transform() -> None:
@@ -419,3 +427,182 @@ def test_text_in_a_numeric_feature_is_an_error_at_transform() -> None:
     assert woe["x"].tolist() == pytest.approx(
         [binner.bins_["x"].woe[binner.bins_["x"].bin_of(1.5)], binner.bins_["x"].woe[-1]]
     )
+
+
+# -- optimal binning ---------------------------------------------------------------------
+
+
+def u_shaped(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Bad rate high at both ends of x (a valley of the bad rate in the middle)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 100, n)
+    rate = 0.03 + 0.3 * ((x - 50) / 50) ** 2
+    y = (rng.random(n) < rate).astype(int)
+    return pd.DataFrame({"x": x}), y
+
+
+def test_a_u_shaped_feature_without_direction_keeps_its_valley() -> None:
+    X, y = u_shaped()
+    binner = WoeBinner().fit(X, y)  # default spec: direction none, trend from the data
+    fb = binner.bins_["x"]
+    assert fb.trend == "valley"
+    rates = value_rates(binner)
+    low = int(np.argmin(rates))
+    assert 0 < low < len(rates) - 1
+    assert all(a > b for a, b in zip(rates[:low], rates[1 : low + 1], strict=True))
+    assert all(a < b for a, b in zip(rates[low:-1], rates[low + 1 :], strict=True))
+    # a monotonic binning of the same data loses most of the information
+    forced = WoeBinner(specs={"x": RISKIER}).fit(X, y)
+    assert forced.bins_["x"].trend in ("increasing", "none")
+    assert binner.iv_["x"] > 3 * forced.iv_["x"]
+
+
+def test_a_monotonic_feature_without_direction_gets_a_monotonic_trend() -> None:
+    X, y = noisy_increasing()
+    binner = WoeBinner().fit(X, y)
+    assert binner.bins_["x"].trend == "increasing"
+    rates = value_rates(binner)
+    assert all(a < b for a, b in zip(rates, rates[1:], strict=False))
+
+
+def test_binning_finds_the_highest_iv_under_the_constraints() -> None:
+    """Against every partition of the distinct values (brute force)."""
+    import itertools
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 9, 3000).astype(float)
+    y = rng.random(x.size) < np.array([5, 9, 6, 12, 10, 15, 14, 22, 30])[x.astype(int)] / 100
+    y = y.astype(int)
+    binner = WoeBinner(specs={"x": RISKIER}, min_bin_share=0.05).fit(pd.DataFrame({"x": x}), y)
+    counts = np.bincount(x.astype(int), minlength=9).astype(float)
+    bads = np.bincount(x.astype(int), weights=y, minlength=9)
+    goods_total, bads_total = float((y == 0).sum()), float(y.sum())
+    best = 0.0
+    for r in range(9):
+        for cuts in itertools.combinations(range(1, 9), r):
+            edges = [0, *cuts, 9]
+            n = [counts[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            k = [bads[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            if min(n) < 0.05 * x.size or min(k) < 1:
+                continue
+            rates = [b / c for b, c in zip(k, n, strict=True)]
+            if any(a >= b for a, b in zip(rates, rates[1:], strict=False)) or len(n) > 10:
+                continue
+            iv = sum(
+                ((c - b) / goods_total - b / bads_total)
+                * math.log(((c - b) / goods_total) / (b / bads_total))
+                for c, b in zip(n, k, strict=True)
+            )
+            best = max(best, iv)
+    assert binner.iv_["x"] == pytest.approx(best, rel=1e-9)
+
+
+def test_a_heavy_value_gets_a_bin_of_its_own() -> None:
+    """A mass of zeros is not lumped with the small positive values next to it."""
+    rng = np.random.default_rng(3)
+    n = 8000
+    amount = np.where(rng.random(n) < 0.15, 0.0, rng.lognormal(2.0, 1.0, n))
+    rate = np.where(amount == 0, 0.35, np.where(amount < 5, 0.08, 0.15))
+    y = (rng.random(n) < rate).astype(int)
+    binner = WoeBinner().fit(pd.DataFrame({"amount": amount}), y)
+    fb = binner.bins_["amount"]
+    zero_bin = fb.bin_of(0.0)
+    assert fb.bin_of(amount[amount > 0].min()) != zero_bin
+    assert fb.counts[zero_bin] == int((amount == 0).sum())
+
+
+def test_rare_but_telling_values_keep_their_own_bin() -> None:
+    """A flag held by 3% of the rows, with most of them bad, is not merged away."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    flag = (rng.random(n) < 0.03).astype(float)
+    y = (rng.random(n) < np.where(flag == 1, 0.8, 0.1)).astype(int)
+    binner = WoeBinner().fit(pd.DataFrame({"flag": flag}), y)
+    assert binner.bins_["flag"].n_bins == 3  # 0, 1 and the missing bin
+    assert binner.iv_["flag"] > 0.2
+
+
+def test_value_bins_have_the_least_goods_and_bads() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.uniform(size=2000)
+    y = (rng.random(x.size) < 0.02 + 0.2 * x).astype(int)
+    for least in (1, 10):
+        binner = WoeBinner(min_bin_goods=least, min_bin_bads=least, min_bin_share=0.01).fit(
+            pd.DataFrame({"x": x}), y
+        )
+        fb = binner.bins_["x"]
+        assert fb.bads[:-1].min() >= least
+        assert fb.goods[:-1].min() >= least
+        assert not fb.smoothed[:-1].any()
+
+
+def test_adjacent_bins_differ_significantly_with_a_pvalue() -> None:
+    X, y = noisy_increasing()
+    loose = WoeBinner(specs={"x": RISKIER}).fit(X, y)
+    strict = WoeBinner(specs={"x": RISKIER}, chi2_pvalue=0.01).fit(X, y)
+    assert strict.bins_["x"].n_bins < loose.bins_["x"].n_bins
+    table = strict.bin_table()
+    values = table[table["label"] != MISSING_LABEL]
+    for (_, a), (_, b) in zip(values.iloc[:-1].iterrows(), values.iloc[1:].iterrows(), strict=True):
+        n1, b1, n2, b2 = a["count"], a["bads"], b["count"], b["bads"]
+        g1, g2 = n1 - b1, n2 - b2
+        chi2 = (n1 + n2) * (b1 * g2 - b2 * g1) ** 2 / (n1 * n2 * (b1 + b2) * (g1 + g2))
+        assert chi2 >= 6.634  # the 1% critical value, 1 degree of freedom
+
+
+def test_the_missing_bin_woe_is_shrunk_towards_zero_by_its_size() -> None:
+    X, y = noisy_increasing()
+    y = y.copy()
+    X.loc[X.index[0], "x"] = np.nan
+    y[0] = 1  # one missing value, and it is bad
+    binner = WoeBinner(specs={"x": RISKIER}, woe_prior=20).fit(X, y)
+    fb = binner.bins_["x"]
+    goods, bads = float((y == 0).sum()), float(y.sum())
+    p0 = bads / y.size
+    expected = math.log(((0 + 20 * (1 - p0)) / goods) / ((1 + 20 * p0) / bads))
+    assert fb.woe[fb.missing_bin] == pytest.approx(expected)
+    assert abs(fb.woe[fb.missing_bin]) < 0.5  # unshrunk it would be about -2.3
+    assert fb.smoothed[fb.missing_bin]
+    # a large missing bin keeps nearly its own WOE
+    X2, y2 = noisy_increasing()
+    X2.loc[X2.index[:1500], "x"] = np.nan
+    big = WoeBinner(specs={"x": RISKIER}, woe_prior=20).fit(X2, y2).bins_["x"]
+    raw = math.log((big.goods[-1] / (y2 == 0).sum()) / (big.bads[-1] / y2.sum()))
+    assert big.woe[-1] == pytest.approx(raw, abs=0.02)
+
+
+def test_special_values_get_a_bin_of_their_own() -> None:
+    X, y = noisy_increasing()
+    X.loc[X.index[:200], "x"] = -999.0
+    binner = WoeBinner(specs={"x": RISKIER}, special_values=[-999]).fit(X, y)
+    fb = binner.bins_["x"]
+    assert fb.labels[fb.special_bin] == SPECIAL_LABEL
+    assert fb.special_bin == fb.missing_bin - 1
+    assert fb.counts[fb.special_bin] == 200
+    assert fb.bin_of(-999) == fb.special_bin
+    assert fb.bin_of(-998.0) == 0
+    bins = binner.bin_indices(pd.DataFrame({"x": [-999.0, np.nan, 50.0]}))["x"].tolist()
+    assert bins == [fb.special_bin, fb.missing_bin, fb.bin_of(50.0)]
+    # the special values take no part in the value bins
+    assert fb.cuts.min() > 0
+    # per feature: a mapping
+    per_feature = WoeBinner(specs={"x": RISKIER}, special_values={"other": [-999]}).fit(X, y)
+    assert per_feature.bins_["x"].special_bin == -1
+    with pytest.raises(ConfigError, match="'special_values' parameter of WoeBinner"):
+        WoeBinner(special_values=["-999"]).fit(X, y)
+
+
+def test_the_woe_of_a_fold_comes_from_its_rows_only() -> None:
+    X, y = noisy_increasing()
+    binner = WoeBinner(specs={"x": RISKIER}).fit(X, y)
+    bins = binner.bin_matrix(X)
+    every = binner.woe_tables(bins, ["x"], y, np.arange(len(X)))[0]
+    np.testing.assert_allclose(every, binner.bins_["x"].woe)
+    rows = np.arange(len(X) // 2)
+    half = binner.woe_tables(bins, ["x"], y, rows)[0]
+    # the same bins, counted on the first half only
+    counts = np.bincount(bins[rows, 0], minlength=len(every)).astype(float)
+    bads = np.bincount(bins[rows, 0], weights=y[rows], minlength=len(every))
+    goods = counts - bads
+    expected = np.log((goods[:-1] / goods.sum()) / (bads[:-1] / bads.sum()))
+    np.testing.assert_allclose(half[:-1], expected)

@@ -70,9 +70,9 @@ def test_pruning_picks_an_alpha_by_cross_validation(
     assert len(results["alphas"]) <= 20
     assert results["alphas"] == sorted(results["alphas"])
     # the chosen alpha prunes: fewer leaves than the unpruned tree of the same limits
-    unpruned = DecisionTreeClassifier(max_depth=5, min_samples_leaf=0.02, random_state=0).fit(
-        model.encode(X), y
-    )
+    unpruned = DecisionTreeClassifier(
+        max_depth=model.max_depth, min_samples_leaf=model.min_samples_leaf, random_state=0
+    ).fit(model.encode(X), y)
     assert model.ccp_alpha_ > 0
     assert model.tree_model_.get_n_leaves() < unpruned.get_n_leaves()
     assert auc(y, model.predict_pd(X)) > 0.7
@@ -102,8 +102,14 @@ def test_pure_noise_is_pruned_to_a_small_tree() -> None:
     rng = np.random.default_rng(1)
     X = pd.DataFrame({f"x{i}": rng.normal(size=2000) for i in range(3)})
     y = (rng.random(2000) < 0.2).astype(int)
+    unbounded = TreeModel(min_samples_leaf=20, min_leaves=1).fit(X, y)
+    assert unbounded.tree_model_.get_n_leaves() <= 3
+    # the default keeps 4 leaves at least, and calibration keeps their PDs near the bad rate
     model = TreeModel(min_samples_leaf=20).fit(X, y)
-    assert model.tree_model_.get_n_leaves() <= 3
+    assert 4 <= model.tree_model_.get_n_leaves() <= 8
+    assert model.calibration_["method"] != "none"
+    pd_bad = model.predict_pd(X)
+    assert pd_bad.max() - pd_bad.min() < 0.1
 
 
 def test_roc_auc_metric_and_fixed_alpha(data: tuple[pd.DataFrame, np.ndarray]) -> None:
@@ -124,7 +130,9 @@ def test_contributions_plus_bias_equal_the_leaf_pd(
     np.testing.assert_allclose(
         model.bias_ + contributions.sum(axis=1).to_numpy(), model.predict_pd(X), atol=1e-12
     )
-    assert model.bias_ == pytest.approx(model.bad_rate_, abs=1e-3)
+    # uncalibrated, the root's PD is the (smoothed) portfolio bad rate
+    raw = TreeModel(specs=SPECS, calibration="none", ccp_alpha=model.ccp_alpha_).fit(*data)
+    assert raw.bias_ == pytest.approx(raw.bad_rate_, abs=1e-3)
     # a feature the tree never splits on contributes nothing
     used = {model.encoded_source_[f] for f in model.tree_model_.tree_.feature if f >= 0}
     for code in set(X.columns) - used:
@@ -314,3 +322,38 @@ def test_parameters_are_validated(
     X, y = data
     with pytest.raises(ConfigError, match=message):
         TreeModel(**kwargs).fit(X, y)  # type: ignore[arg-type]
+
+
+def test_a_small_sample_keeps_a_useful_tree() -> None:
+    """490 rows: the pruning does not collapse to a stump, and the tree ranks."""
+    X, y = portfolio(n=490, seed=6)
+    X_test, y_test = portfolio(n=5000, seed=7)
+    model = TreeModel(specs=SPECS).fit(X, y)
+    assert model.tree_model_.get_n_leaves() >= model.min_leaves == 4
+    assert min(model.cv_results_["leaves"]) >= 4
+    assert auc(y_test, model.predict_pd(X_test)) > 0.6
+    # unbounded, noisy folds on this sample choose the root alone
+    stump = TreeModel(specs=SPECS, min_leaves=1).fit(X, y)
+    assert stump.tree_model_.get_n_leaves() < 4
+    assert auc(y_test, stump.predict_pd(X_test)) < auc(y_test, model.predict_pd(X_test))
+
+
+def test_calibration_is_chosen_by_its_cross_validated_brier(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    model = TreeModel(specs=SPECS).fit(X, y)
+    record = model.calibration_
+    briers = record["cv_brier"]
+    assert set(briers) == {"none", "platt", "isotonic"}
+    assert record["method"] == min(briers, key=lambda m: (briers[m], m != "none"))
+    # a monotone map: leaves keep their order, contributions still add up to the PD
+    raw = TreeModel(specs=SPECS, calibration="none").fit(X, y)
+    order = np.argsort(raw.node_pd_, kind="stable")
+    assert np.all(np.diff(model.node_pd_[order]) >= -1e-12)
+    iso = TreeModel(specs=SPECS, calibration="isotonic").fit(X, y)
+    assert iso.calibration_["method"] == "isotonic"
+    np.testing.assert_allclose(
+        iso.bias_ + iso.contributions(X).sum(axis=1).to_numpy(), iso.predict_pd(X), atol=1e-12
+    )
+    assert iso.score_one(X.iloc[0].to_dict())["pd"] == pytest.approx(iso.predict_pd(X)[0])

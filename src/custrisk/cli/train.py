@@ -105,6 +105,7 @@ def train(
     )
     print_bands(card["metrics"]["holdout"])
     _print_features(card)
+    _print_fitting(card)
     console.print(f"Model id: [bold green]{result.ref.model_id}[/]  ({result.ref.path})")
 
 
@@ -200,6 +201,26 @@ def _fmt(value: Any, key: str) -> str:
     if key == "bad_rate":
         return f"{value:.2%}"
     return f"{value:.4f}" if key == "brier" else f"{value:.3f}"
+
+
+def _print_fitting(card: dict[str, Any]) -> None:
+    """How the saved model was fitted: rows, regularisation, pruning, calibration."""
+    model = card.get("model", {})
+    saved = (card["metrics"].get("rows") or {}).get("saved_model")
+    if saved:
+        console.print(
+            f"Saved model fitted on {saved['fitted_on']}; hold-out and CV metrics come from "
+            "the model fitted on the training part"
+        )
+    if model.get("C") is not None:
+        rule = (model.get("cv_results") or {}).get("rule")
+        console.print(f"L2 strength C = {model['C']:g}" + (f" (by CV, {rule})" if rule else ""))
+    if model.get("ccp_alpha") is not None:
+        leaves = sum(1 for node in model.get("nodes", []) if node.get("leaf"))
+        console.print(f"Pruning ccp_alpha = {model['ccp_alpha']:.3g} ({leaves} leaves)")
+    calibration = model.get("calibration") or {}
+    if calibration.get("method") not in (None, "none"):
+        console.print(f"Calibration: {calibration['method']} (kept: it lowers the CV Brier score)")
 
 
 def _print_features(card: dict[str, Any]) -> None:

@@ -7,25 +7,33 @@ its bin's WOE::
 
 so a positive WOE marks a bin safer than the portfolio and a negative one riskier.
 
-Numeric features: pre-bins at the quantiles of the non-missing values (one pre-bin per
-distinct value when there are at most ``n_prebins`` of them); adjacent pre-bins that
-break the required bad-rate trend are pooled (pool-adjacent-violators); bins holding
-less than ``min_bin_share`` of the rows are merged into the neighbour with the more
-similar bad rate; then ChiMerge: the adjacent pair with the smallest chi-square
-statistic is merged while there are more than ``max_bins`` bins or the pair's bad
-rates do not differ at level ``chi2_pvalue``. Merging neighbours keeps a monotone
-sequence monotone, so the final bins follow the trend.
+Optimal binning. Numeric features get pre-bins at the quantiles of their values (one
+pre-bin per distinct value when there are at most ``n_prebins`` of them); categorical
+features get one pre-bin per category (categories rarer than ``min_category_share`` are
+pooled into an "(other)" group), ordered by bad rate. Adjacent pre-bins are then grouped
+into the bins of the **highest information value** under constraints: every value bin
+holds at least ``min_bin_share`` of the feature's value rows and ``min_bin_goods`` /
+``min_bin_bads``; at most ``max_bins`` bins; the bad rate follows the feature's trend
+(increasing, decreasing, peak or valley: given by the spec, or chosen from the data); with
+``chi2_pvalue``, adjacent bins differ significantly; with ``min_iv_gain``, a bin is added
+only when it raises the IV by that much. IV is a sum over bins, so the optimum is found
+exactly by dynamic programming (:mod:`custrisk.model._optimal`).
 
-Categorical features: one bin per category; categories holding less than
-``min_bin_share`` of the rows are pooled into an "other" group; groups are ordered by
-bad rate and merged by the same share and ChiMerge rules. Categories unseen at fit
-time go to the bin of the "other" group (an empty bin with WOE 0 when no category was
-rare).
+Trend from the data (a numeric feature whose spec says ``monotonic="auto"`` and direction
+``none``): the best increasing and decreasing binnings are compared by IV; the best peak or
+valley binning replaces them only when a likelihood-ratio test prefers it at level
+``trend_pvalue``.
 
-Missing values always have a bin of their own, the last one, present even when empty.
-An empty bin gets WOE 0 (neutral) and is flagged ``empty``. A bin without goods or
-without bads would have an infinite WOE: ``smoothing`` is added to both its good and
-bad counts (the totals are unchanged) and the bin is flagged ``smoothed``.
+Missing values always have a bin of their own, the last one, present even when empty;
+``special_values`` of a numeric feature have one just before it. Their WOE is **shrunk
+towards 0 by an explicit prior**: ``woe_prior`` rows at the portfolio bad rate are added to
+the bin's counts, so a missing bin of one row gets a WOE near 0, one of thousands of rows
+its own. An empty bin gets WOE 0 and is flagged ``empty``. A value bin without goods or
+without bads (possible only with ``min_bin_goods`` or ``min_bin_bads`` at 0) gets
+``smoothing`` added to both counts; shrunk and smoothed bins are flagged ``smoothed``.
+
+Categories unseen at fit time go to the bin of the "(other)" group (an empty bin with WOE
+0 when no category was rare).
 
 IV(feature) = sum over bins of (good share - bad share) * WOE.
 """
@@ -35,17 +43,19 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2 as chi2_distribution
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
+from custrisk.model._optimal import Constraints, Partition, Problem, is_monotone, log_likelihood
 from custrisk.model._validation import (
     check_bool,
     check_columns,
@@ -65,10 +75,12 @@ from custrisk.model.features import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MISSING_LABEL", "OTHER_LABEL", "FeatureBins", "WoeBinner"]
+__all__ = ["MISSING_LABEL", "OTHER_LABEL", "SPECIAL_LABEL", "FeatureBins", "WoeBinner"]
 
 #: Label of the bin of missing values.
 MISSING_LABEL = "missing"
+#: Label of the bin of special values.
+SPECIAL_LABEL = "special"
 #: Marker, in a categorical bin's label, of the bin rare and unseen categories go to.
 OTHER_LABEL = "(other)"
 
@@ -95,11 +107,13 @@ BIN_TABLE_COLUMNS = (
 class FeatureBins:
     """The fitted bins of one feature.
 
-    Bins are numbered ``0 .. n_bins - 1``; the last is always the missing bin. For a
-    numeric feature, value bin ``i`` covers ``[cuts[i-1], cuts[i])`` (the first starts at
-    -inf, the last value bin ends at +inf). For a categorical feature, ``categories``
-    maps each category seen in training to its bin and ``other_bin`` receives unseen
-    categories.
+    Bins are numbered ``0 .. n_bins - 1``; the last is always the missing bin, and a
+    numeric feature with special values has their bin just before it. For a numeric
+    feature, value bin ``i`` covers ``[cuts[i-1], cuts[i])`` (the first starts at -inf,
+    the last value bin ends at +inf). For a categorical feature, ``categories`` maps each
+    category seen in training to its bin and ``other_bin`` receives unseen categories.
+    ``trend`` is the bad-rate trend of the value bins (increasing, decreasing, peak,
+    valley, or "none"; "" for a categorical feature).
     """
 
     code: str
@@ -115,6 +129,8 @@ class FeatureBins:
     categories: dict[str, int] = field(default_factory=dict)
     other_bin: int = -1
     members: list[list[str]] = field(default_factory=list)
+    trend: str = ""
+    specials: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def n_bins(self) -> int:
@@ -125,6 +141,11 @@ class FeatureBins:
     def missing_bin(self) -> int:
         """Index of the missing bin (the last)."""
         return len(self.labels) - 1
+
+    @property
+    def special_bin(self) -> int:
+        """Index of the bin of special values (-1 when the feature has none)."""
+        return len(self.labels) - 2 if self.specials.size else -1
 
     @property
     def iv(self) -> float:
@@ -145,6 +166,8 @@ class FeatureBins:
                 ) from None
             if math.isnan(number):
                 return self.missing_bin
+            if self.specials.size and number in self._special_set:
+                return self.special_bin
             return bisect.bisect_right(self._cut_list, number)
         return self.categories.get(category_text(value), self.other_bin)
 
@@ -156,16 +179,32 @@ class FeatureBins:
             self.__dict__["_cuts_cache"] = cached
         return cached
 
+    @property
+    def _special_set(self) -> frozenset[float]:
+        cached = self.__dict__.get("_special_cache")
+        if cached is None:
+            cached = frozenset(float(v) for v in self.specials)
+            self.__dict__["_special_cache"] = cached
+        return cached
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_cuts_cache", None)
+        state.pop("_special_cache", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("trend", "")
+        state.setdefault("specials", np.empty(0))
+        self.__dict__.update(state)
 
     def bin_array(self, column: pd.Series) -> np.ndarray:
         """Bin indices (int64) of a column, vectorised."""
         if self.kind == "numeric":
             values = numeric_values(column)
             bins = np.searchsorted(self.cuts, values, side="right")
+            if self.specials.size:
+                bins[np.isin(values, self.specials)] = self.special_bin
             bins[np.isnan(values)] = self.missing_bin
             return bins.astype(np.int64, copy=False)
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
@@ -192,6 +231,10 @@ class FeatureBins:
         }
         if self.kind == "numeric":
             out["cuts"] = [float(v) for v in self.cuts]
+            out["trend"] = self.trend
+            if self.specials.size:
+                out["special_values"] = [float(v) for v in self.specials]
+                out["special_bin"] = self.special_bin
         else:
             out["categories"] = dict(sorted(self.categories.items()))
             out["other_bin"] = self.other_bin
@@ -200,106 +243,47 @@ class FeatureBins:
 
 
 # --------------------------------------------------------------------------------------
-# Merging helpers (pure functions over per-bin counts)
+# Helpers (pure functions over per-bin counts)
 # --------------------------------------------------------------------------------------
 
 
-def _chi2(n1: float, b1: float, n2: float, b2: float) -> float:
-    """Chi-square statistic of the 2x2 table (bin, good/bad) of two adjacent bins."""
-    g1, g2 = n1 - b1, n2 - b2
-    total, bads, goods = n1 + n2, b1 + b2, g1 + g2
-    if bads == 0 or goods == 0 or n1 == 0 or n2 == 0:
-        return 0.0
-    return total * (b1 * g2 - b2 * g1) ** 2 / (n1 * n2 * bads * goods)
-
-
-def _pava(counts: np.ndarray, bads: np.ndarray, increasing: bool) -> list[int]:
-    """Start indices of the blocks pooling adjacent violators of the bad-rate trend."""
-    starts: list[int] = []
-    ns: list[float] = []
-    bs: list[float] = []
-    for i, (n, b) in enumerate(zip(counts.tolist(), bads.tolist(), strict=True)):
-        starts.append(i)
-        ns.append(n)
-        bs.append(b)
-        while len(ns) > 1:
-            # rate[-2] vs rate[-1] by cross-multiplication (no division by zero)
-            left, right = bs[-2] * ns[-1], bs[-1] * ns[-2]
-            violates = left > right if increasing else left < right
-            if not violates:
-                break
-            n_last, b_last = ns.pop(), bs.pop()
-            ns[-1] += n_last
-            bs[-1] += b_last
-            starts.pop()
-    return starts
-
-
-class _Groups:
-    """Adjacent groups of pre-bins with their counts, merged in place."""
-
-    def __init__(
-        self, counts: Iterable[float], bads: Iterable[float], starts: list[int] | None = None
-    ) -> None:
-        all_counts = [float(v) for v in counts]
-        all_bads = [float(v) for v in bads]
-        if starts is None:
-            starts = list(range(len(all_counts)))
-        ends = [*starts[1:], len(all_counts)]
-        self.parts: list[list[int]] = [list(range(a, b)) for a, b in zip(starts, ends, strict=True)]
-        self.counts = [sum(all_counts[a:b]) for a, b in zip(starts, ends, strict=True)]
-        self.bads = [sum(all_bads[a:b]) for a, b in zip(starts, ends, strict=True)]
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-    def merge(self, i: int) -> None:
-        """Merge group ``i`` with group ``i + 1``."""
-        self.counts[i] += self.counts.pop(i + 1)
-        self.bads[i] += self.bads.pop(i + 1)
-        self.parts[i].extend(self.parts.pop(i + 1))
-
-    def pair_chi2(self, i: int) -> float:
-        return _chi2(self.counts[i], self.bads[i], self.counts[i + 1], self.bads[i + 1])
-
-    def merge_small(self, min_count: float) -> None:
-        """Merge groups below ``min_count`` rows into their more similar neighbour."""
-        while len(self) > 1:
-            smallest = min(range(len(self)), key=lambda i: (self.counts[i], i))
-            if self.counts[smallest] >= min_count:
-                return
-            if smallest == 0:
-                self.merge(0)
-            elif smallest == len(self) - 1:
-                self.merge(smallest - 1)
-            elif self.pair_chi2(smallest - 1) <= self.pair_chi2(smallest):
-                self.merge(smallest - 1)
-            else:
-                self.merge(smallest)
-
-    def chi_merge(self, max_groups: int, threshold: float) -> None:
-        """ChiMerge down to ``max_groups`` and until every adjacent pair differs."""
-        while len(self) > 1:
-            stats = [self.pair_chi2(i) for i in range(len(self) - 1)]
-            weakest = min(range(len(stats)), key=lambda i: (stats[i], i))
-            if len(self) <= max_groups and stats[weakest] >= threshold:
-                return
-            self.merge(weakest)
-
-
 def _woe(
-    goods: np.ndarray, bads: np.ndarray, smoothing: float
+    goods: np.ndarray,
+    bads: np.ndarray,
+    smoothing: float,
+    prior_rows: float,
+    shrunk: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """WOE, IV contribution and smoothed flag per bin."""
+    """WOE, IV contribution and smoothed flag per bin.
+
+    Bins flagged in ``shrunk`` (missing and special values) get ``prior_rows`` rows at the
+    portfolio bad rate added to their counts; other bins without goods or bads get
+    ``smoothing`` added to both counts. Totals are unchanged.
+    """
     total_goods, total_bads = float(goods.sum()), float(bads.sum())
+    bad_rate = total_bads / (total_goods + total_bads)
     counts = goods + bads
-    smoothed = (counts > 0) & ((goods == 0) | (bads == 0))
-    add = np.where(smoothed, smoothing, 0.0)
+    prior = np.where(shrunk & (counts > 0), prior_rows, 0.0)
+    goods_adj = goods + prior * (1.0 - bad_rate)
+    bads_adj = bads + prior * bad_rate
+    pure = (counts > 0) & ((goods_adj <= 0) | (bads_adj <= 0))
+    add = np.where(pure, smoothing, 0.0)
+    goods_adj = goods_adj + add
+    bads_adj = bads_adj + add
     with np.errstate(divide="ignore", invalid="ignore"):
-        woe = np.log(((goods + add) / total_goods) / ((bads + add) / total_bads))
+        woe = np.log((goods_adj / total_goods) / (bads_adj / total_bads))
     woe = np.where(counts > 0, woe, 0.0)
-    iv = (goods / total_goods - bads / total_bads) * woe
-    return woe, iv, smoothed
+    # shrunk bins: the share difference of the adjusted counts, consistent with their WOE
+    good_share = np.where(prior > 0, goods_adj, goods) / total_goods
+    bad_share = np.where(prior > 0, bads_adj, bads) / total_bads
+    iv = (good_share - bad_share) * woe
+    return woe, iv, pure | (prior > 0)
+
+
+@cache
+def _chi2_threshold(pvalue: float, df: int) -> float:
+    """The chi-square statistic above which a test at level ``pvalue`` rejects."""
+    return float(chi2_distribution.ppf(1.0 - pvalue, df))
 
 
 def _round_cut(cut: float, distinct: np.ndarray) -> float:
@@ -331,35 +315,79 @@ def _interval_label(lower: float, upper: float) -> str:
     return f"{left}{_fmt(lower)}, {_fmt(upper)})"
 
 
+def _prebin_cuts(
+    xs: np.ndarray, distinct: np.ndarray, first_of: np.ndarray, n_prebins: int
+) -> np.ndarray:
+    """Pre-bin cuts of sorted values: quantiles, and around every heavy value.
+
+    With at most ``n_prebins`` distinct values, one pre-bin per value. Otherwise cuts at
+    the ``n_prebins`` quantiles (tied values stay together), plus cuts on both sides of
+    every value holding more than a pre-bin's share of the rows (a mass of zeros keeps a
+    pre-bin of its own instead of being lumped with the small values next to it).
+    """
+    if distinct.size <= n_prebins:
+        return distinct[1:]
+    probs = np.linspace(0.0, 1.0, n_prebins + 1)[1:-1]
+    cuts = np.quantile(xs, probs, method="inverted_cdf")
+    sizes = np.diff(np.append(first_of, xs.size))
+    heavy = np.flatnonzero(sizes > xs.size / n_prebins)
+    if heavy.size:
+        after = heavy + 1
+        cuts = np.concatenate([cuts, distinct[heavy], distinct[after[after < distinct.size]]])
+    cuts = np.unique(cuts)
+    return cuts[cuts > distinct[0]]
+
+
+def _group_sums(values: np.ndarray, starts: tuple[int, ...]) -> list[float]:
+    return [float(v) for v in np.add.reduceat(values, list(starts))] if values.size else [0.0]
+
+
 # --------------------------------------------------------------------------------------
 # The estimator
 # --------------------------------------------------------------------------------------
 
 
 class WoeBinner(TransformerMixin, BaseEstimator):
-    """Bin features against the bad flag and transform them to weight of evidence.
+    """Bin features against the bad flag (optimal binning) and transform them to WOE.
 
     Parameters
     ----------
     specs : mapping of str to FeatureSpec, optional
-        Kind, risk direction and labels per feature; columns without a spec get a
+        Kind, risk direction, trend and labels per feature; columns without a spec get a
         default from their dtype (see :func:`feature_specs_from_frame`).
-    max_bins : int, default 8
-        Most value bins per feature (the missing bin not counted).
-    min_bin_share : float, default 0.05
-        Least share of all training rows in a value bin; smaller bins are merged
-        (numeric) or pooled into "other" (categorical categories).
+    max_bins : int, default 10
+        Most value bins per feature (the missing and special bins not counted).
+    min_bin_share : float, default 0.02
+        Least share of the feature's value rows (not missing, not special) in a value
+        bin, rounded down to whole rows.
+    min_bin_goods, min_bin_bads : int, default 1
+        Least goods and bads in a value bin.
     n_prebins : int, default 20
-        Quantile pre-bins of a numeric feature before merging.
-    chi2_pvalue : float or None, default 0.05
-        Adjacent bins whose bad rates do not differ at this significance level
-        (chi-square test, 1 degree of freedom) are merged. ``None``: merge only down to
-        ``max_bins``.
+        Quantile pre-bins of a numeric feature before the optimal grouping.
+    chi2_pvalue : float or None, default None
+        Adjacent bins must differ in bad rate at this significance level (chi-square
+        test, 1 degree of freedom). None: no test.
+    min_iv_gain : float, default 0.0
+        A bin is added only when the best binning with it has an IV higher by more than
+        this.
+    trend_pvalue : float, default 0.01
+        Level of the likelihood-ratio test that must prefer a peak or valley to the best
+        monotonic binning for a feature whose trend is chosen from the data.
+    woe_prior : float, default 20.0
+        Rows at the portfolio bad rate added to the missing and special bins' counts
+        (their WOE is shrunk towards 0 by their size). 0: no shrinkage.
     smoothing : float, default 0.5
         Added to the good and the bad count of a bin that has no goods or no bads.
     monotonic : bool, default True
-        Enforce each numeric feature's bad-rate trend (``FeatureSpec.trend``). False:
-        no feature is constrained.
+        Give numeric features their bad-rate trend (``FeatureSpec.trend``, or chosen from
+        the data). False: no feature is constrained.
+    min_category_share : float, default 0.01
+        Categories rarer than this share of the feature's non-missing rows are pooled
+        into "(other)" before the grouping.
+    special_values : sequence of float, or mapping of str to sequence, optional
+        Values of numeric features that are codes rather than amounts (e.g. -999): they
+        get a bin of their own. A sequence applies to every numeric feature, a mapping
+        per feature.
 
     Attributes
     ----------
@@ -383,20 +411,34 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         self,
         *,
         specs: Mapping[str, FeatureSpec] | None = None,
-        max_bins: int = 8,
-        min_bin_share: float = 0.05,
+        max_bins: int = 10,
+        min_bin_share: float = 0.02,
+        min_bin_goods: int = 1,
+        min_bin_bads: int = 1,
         n_prebins: int = 20,
-        chi2_pvalue: float | None = 0.05,
+        chi2_pvalue: float | None = None,
+        min_iv_gain: float = 0.0,
+        trend_pvalue: float = 0.01,
+        woe_prior: float = 20.0,
         smoothing: float = 0.5,
         monotonic: bool = True,
+        min_category_share: float = 0.01,
+        special_values: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.specs = specs
         self.max_bins = max_bins
         self.min_bin_share = min_bin_share
+        self.min_bin_goods = min_bin_goods
+        self.min_bin_bads = min_bin_bads
         self.n_prebins = n_prebins
         self.chi2_pvalue = chi2_pvalue
+        self.min_iv_gain = min_iv_gain
+        self.trend_pvalue = trend_pvalue
+        self.woe_prior = woe_prior
         self.smoothing = smoothing
         self.monotonic = monotonic
+        self.min_category_share = min_category_share
+        self.special_values = special_values
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -406,9 +448,25 @@ class WoeBinner(TransformerMixin, BaseEstimator):
             "min_bin_share": check_float(
                 self, "min_bin_share", self.min_bin_share, low=0.0, high=0.5
             ),
+            "min_bin_goods": check_int(self, "min_bin_goods", self.min_bin_goods, low=0),
+            "min_bin_bads": check_int(self, "min_bin_bads", self.min_bin_bads, low=0),
             "n_prebins": check_int(self, "n_prebins", self.n_prebins, low=2),
+            "min_iv_gain": check_float(self, "min_iv_gain", self.min_iv_gain, low=0.0),
+            "trend_pvalue": check_float(
+                self,
+                "trend_pvalue",
+                self.trend_pvalue,
+                low=0.0,
+                high=1.0,
+                low_open=True,
+                high_open=True,
+            ),
+            "woe_prior": check_float(self, "woe_prior", self.woe_prior, low=0.0),
             "smoothing": check_float(self, "smoothing", self.smoothing, low=0.0, low_open=True),
             "monotonic": check_bool(self, "monotonic", self.monotonic),
+            "min_category_share": check_float(
+                self, "min_category_share", self.min_category_share, low=0.0, high=0.5
+            ),
         }
         if self.chi2_pvalue is None:
             params["chi2_threshold"] = 0.0
@@ -422,10 +480,36 @@ class WoeBinner(TransformerMixin, BaseEstimator):
                 low_open=True,
                 high_open=True,
             )
-            params["chi2_threshold"] = NormalDist().inv_cdf(1.0 - pvalue / 2.0) ** 2
+            params["chi2_threshold"] = _chi2_threshold(pvalue, 1)
         if self.specs is not None and not isinstance(self.specs, Mapping):
             raise param_error(self, "specs", "a mapping of code to FeatureSpec or None", self.specs)
+        params["special_values"] = self._check_special_values()
         return params
+
+    def _check_special_values(self) -> Callable[[str], np.ndarray]:
+        """The special values of each feature, as a function of its code."""
+        given = self.special_values
+        expected = "a list of numbers, a mapping of feature code to such a list, or None"
+
+        def numbers(value: Any) -> np.ndarray:
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                raise param_error(self, "special_values", expected, given)
+            out = []
+            for item in value:
+                if isinstance(item, bool) or not isinstance(item, int | float | np.number):
+                    raise param_error(self, "special_values", expected, given)
+                if not math.isfinite(float(item)):
+                    raise param_error(self, "special_values", expected, given)
+                out.append(float(item))
+            return np.unique(np.asarray(out, dtype=float))
+
+        if given is None:
+            return lambda code: np.empty(0)
+        if isinstance(given, Mapping):
+            table = {str(code): numbers(values) for code, values in given.items()}
+            return lambda code: table.get(code, np.empty(0))
+        shared = numbers(given)
+        return lambda code: shared
 
     def fit(self, X: pd.DataFrame, y: Any) -> WoeBinner:
         """Fit the bins of every column of ``X``.
@@ -447,15 +531,20 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         target = check_target(y, X.shape[0])
         specs = resolve_specs(X, self.specs)
         n_rows = X.shape[0]
-        min_count = params["min_bin_share"] * n_rows
         bins: dict[str, FeatureBins] = {}
         for code, spec in specs.items():
             if spec.kind == "numeric":
-                fitted = self._fit_numeric(X[code], target, spec, params, min_count)
+                fitted = self._fit_numeric(X[code], target, spec, params)
             else:
-                fitted = self._fit_categorical(X[code], target, spec, params, min_count)
+                fitted = self._fit_categorical(X[code], target, spec, params)
             bins[code] = fitted
-            logger.debug("binned %s: %d bins, IV %.4f", code, fitted.n_bins, fitted.iv)
+            logger.debug(
+                "binned %s: %d bins, IV %.4f, trend %s",
+                code,
+                fitted.n_bins,
+                fitted.iv,
+                fitted.trend or "-",
+            )
         self.specs_ = specs
         self.bins_ = bins
         self.features_ = list(specs)
@@ -466,56 +555,101 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.features_)
         return self
 
+    @staticmethod
+    def _constraints(params: dict[str, Any], value_rows: int) -> Constraints:
+        return Constraints(
+            min_count=float(math.floor(params["min_bin_share"] * value_rows + 1e-9)),
+            min_goods=float(params["min_bin_goods"]),
+            min_bads=float(params["min_bin_bads"]),
+            max_bins=params["max_bins"],
+            pair_threshold=params["chi2_threshold"],
+            min_iv_gain=params["min_iv_gain"],
+            smoothing=params["smoothing"],
+        )
+
+    def _best_partition(
+        self,
+        counts: np.ndarray,
+        bads: np.ndarray,
+        totals: tuple[float, float],
+        params: dict[str, Any],
+        value_rows: int,
+        trend: str | None,
+        from_data: bool,
+    ) -> Partition:
+        """The optimal grouping of the pre-bins (one bin when nothing is feasible)."""
+        problem = Problem(counts, bads, totals[0], totals[1], self._constraints(params, value_rows))
+        if not from_data:
+            found = problem.solve(trend)
+        else:
+            found = _choose_trend(problem, counts, bads, params["trend_pvalue"])
+        if found is None:
+            return Partition((0,), 0.0, trend if not from_data else "none")
+        return found
+
     def _fit_numeric(
         self,
         column: pd.Series,
         target: np.ndarray,
         spec: FeatureSpec,
         params: dict[str, Any],
-        min_count: float,
     ) -> FeatureBins:
         values = numeric_values(column)
-        present = ~np.isnan(values)
-        xs = values[present]
-        ys = target[present]
+        specials = params["special_values"](spec.code)
+        missing = np.isnan(values)
+        special = np.isin(values, specials) if specials.size else np.zeros(values.size, bool)
+        present = ~missing & ~special
+        order = np.argsort(values[present], kind="stable")
+        xs = values[present][order]
+        ys = target[present][order]
         counts: np.ndarray
         bads: np.ndarray
+        new_value = np.empty(xs.size, dtype=bool)
+        new_value[:1] = True
+        np.not_equal(xs[1:], xs[:-1], out=new_value[1:])
+        first_of = np.flatnonzero(new_value)
+        distinct = xs[first_of]
         if xs.size == 0:
             cuts = np.empty(0)
             counts = np.zeros(1)
             bads = np.zeros(1)
         else:
-            distinct = np.unique(xs)
-            if distinct.size <= params["n_prebins"]:
-                cuts = distinct[1:]
-            else:
-                probs = np.linspace(0.0, 1.0, params["n_prebins"] + 1)[1:-1]
-                cuts = np.unique(np.quantile(xs, probs, method="inverted_cdf"))
-                cuts = cuts[cuts > distinct[0]]
+            cuts = _prebin_cuts(xs, distinct, first_of, params["n_prebins"])
             idx = np.searchsorted(cuts, xs, side="right")
             counts = np.bincount(idx, minlength=cuts.size + 1).astype(float)
             bads = np.bincount(idx, weights=ys, minlength=cuts.size + 1)
-        trend = spec.trend if params["monotonic"] else None
-        starts = None
-        if trend is not None and counts.size > 1:
-            starts = _pava(counts, bads, increasing=trend == "increasing")
-        groups = _Groups(counts, bads, starts)
-        groups.merge_small(min_count)
-        groups.chi_merge(params["max_bins"], params["chi2_threshold"])
-        kept_cuts = np.array(
-            [_round_cut(cuts[part[0] - 1], distinct) for part in groups.parts[1:]], dtype=float
+        total_bads = float(target.sum())
+        totals = (float(target.size) - total_bads, total_bads)
+        if not params["monotonic"]:
+            trend, from_data = None, False
+        else:
+            trend, from_data = spec.trend, spec.trend_from_data
+        partition = self._best_partition(
+            counts, bads, totals, params, int(xs.size), trend, from_data
         )
+        starts = partition.starts if xs.size else (0,)
+        kept_cuts = np.array([_round_cut(cuts[s - 1], distinct) for s in starts[1:]], dtype=float)
         edges = [-math.inf, *kept_cuts.tolist(), math.inf]
-        labels = [_interval_label(edges[i], edges[i + 1]) for i in range(len(groups))]
-        missing_count = float((~present).sum())
-        missing_bads = float(target[~present].sum())
+        labels = [_interval_label(edges[i], edges[i + 1]) for i in range(len(starts))]
+        group_counts = _group_sums(counts, starts)
+        group_bads = _group_sums(bads, starts)
+        extra_labels: list[str] = []
+        extra_counts: list[float] = []
+        extra_bads: list[float] = []
+        if specials.size:
+            extra_labels.append(SPECIAL_LABEL)
+            extra_counts.append(float(special.sum()))
+            extra_bads.append(float(target[special].sum()))
         return self._finish(
             spec,
-            labels=[*labels, MISSING_LABEL],
-            counts=[*groups.counts, missing_count],
-            bads=[*groups.bads, missing_bads],
-            smoothing=params["smoothing"],
+            labels=[*labels, *extra_labels, MISSING_LABEL],
+            counts=[*group_counts, *extra_counts, float(missing.sum())],
+            bads=[*group_bads, *extra_bads, float(target[missing].sum())],
+            n_shrunk=len(extra_labels) + 1,
+            params=params,
             cuts=kept_cuts,
+            trend=(partition.trend or "none") if len(starts) > 1 else "none",
+            specials=specials,
         )
 
     def _fit_categorical(
@@ -524,7 +658,6 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         target: np.ndarray,
         spec: FeatureSpec,
         params: dict[str, Any],
-        min_count: float,
     ) -> FeatureBins:
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         present = codes >= 0
@@ -537,8 +670,10 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         for text, n, b in zip(texts, counts_by_code.tolist(), bads_by_code.tolist(), strict=True):
             count_of[text] = count_of.get(text, 0.0) + n
             bads_of[text] = bads_of.get(text, 0.0) + b
-        frequent = sorted(t for t, n in count_of.items() if n >= min_count)
-        rare = sorted(t for t, n in count_of.items() if n < min_count)
+        value_rows = int(present.sum())
+        min_category = params["min_category_share"] * value_rows
+        frequent = sorted(t for t, n in count_of.items() if n >= min_category)
+        rare = sorted(t for t, n in count_of.items() if n < min_category)
         members: list[list[str]] = [[t] for t in frequent]
         group_counts = [count_of[t] for t in frequent]
         group_bads = [bads_of[t] for t in frequent]
@@ -550,15 +685,26 @@ class WoeBinner(TransformerMixin, BaseEstimator):
             range(len(members)),
             key=lambda i: (group_bads[i] / group_counts[i], members[i][0]),
         )
-        groups = _Groups([group_counts[i] for i in order], [group_bads[i] for i in order])
-        groups.merge_small(min_count)
-        groups.chi_merge(params["max_bins"], params["chi2_threshold"])
+        ordered_counts = np.array([group_counts[i] for i in order], dtype=float)
+        ordered_bads = np.array([group_bads[i] for i in order], dtype=float)
+        total_bads = float(target.sum())
+        totals = (float(target.size) - total_bads, total_bads)
+        if ordered_counts.size:
+            # ordered by bad rate: the grouping keeps the order (an increasing trend)
+            partition = self._best_partition(
+                ordered_counts, ordered_bads, totals, params, value_rows, "increasing", False
+            )
+            starts = partition.starts
+        else:
+            starts = (0,)
+        ends = [*starts[1:], len(order)]
         bin_members = [
-            sorted((m for part_i in part for m in members[order[part_i]]), key=_member_key)
-            for part in groups.parts
+            sorted((m for i in range(a, b) for m in members[order[i]]), key=_member_key)
+            for a, b in zip(starts, ends, strict=True)
         ]
-        counts = list(groups.counts)
-        bads = list(groups.bads)
+        counts = _group_sums(ordered_counts, starts) if ordered_counts.size else []
+        bads = _group_sums(ordered_bads, starts) if ordered_counts.size else []
+        bin_members = [m for m in bin_members if m]
         if not rare:
             bin_members.append([OTHER_LABEL])
             counts.append(0.0)
@@ -576,7 +722,8 @@ class WoeBinner(TransformerMixin, BaseEstimator):
             labels=[*labels, MISSING_LABEL],
             counts=[*counts, float(missing.sum())],
             bads=[*bads, float(target[missing].sum())],
-            smoothing=params["smoothing"],
+            n_shrunk=1,
+            params=params,
             categories=categories,
             other_bin=other_bin,
             members=[*bin_members, []],
@@ -589,16 +736,27 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         labels: list[str],
         counts: list[float],
         bads: list[float],
-        smoothing: float,
+        n_shrunk: int,
+        params: dict[str, Any],
         cuts: np.ndarray | None = None,
         categories: dict[str, int] | None = None,
         other_bin: int = -1,
         members: list[list[str]] | None = None,
+        trend: str = "",
+        specials: np.ndarray | None = None,
     ) -> FeatureBins:
         count_arr = np.rint(np.asarray(counts, dtype=float)).astype(np.int64)
         bad_arr = np.rint(np.asarray(bads, dtype=float)).astype(np.int64)
         good_arr = count_arr - bad_arr
-        woe, iv, smoothed = _woe(good_arr.astype(float), bad_arr.astype(float), smoothing)
+        shrunk = np.zeros(count_arr.size, dtype=bool)
+        shrunk[count_arr.size - n_shrunk :] = True
+        woe, iv, smoothed = _woe(
+            good_arr.astype(float),
+            bad_arr.astype(float),
+            params["smoothing"],
+            params["woe_prior"],
+            shrunk,
+        )
         return FeatureBins(
             code=spec.code,
             kind=spec.kind,
@@ -613,6 +771,8 @@ class WoeBinner(TransformerMixin, BaseEstimator):
             categories=categories or {},
             other_bin=other_bin,
             members=members or [],
+            trend=trend,
+            specials=np.empty(0) if specials is None else specials,
         )
 
     # -- transforming ----------------------------------------------------------------
@@ -716,6 +876,33 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         table.attrs["woe_definition"] = "WOE = ln(good share / bad share)"
         return table
 
+    def woe_tables(
+        self, bins: np.ndarray, features: Iterable[str], target: Any, rows: np.ndarray
+    ) -> list[np.ndarray]:
+        """The WOE of every bin, computed from ``rows`` only (the fitted bins kept).
+
+        ``bins`` is a :meth:`bin_matrix` of ``features``; the counts of the given rows
+        go through the same rules as at fit (smoothing, the prior of the missing and
+        special bins). Cross-validation uses this so that a fold's validation rows do not
+        leak into the WOE values it is scored with.
+        """
+        check_is_fitted(self, "bins_")
+        params = self._check_params()
+        target = np.asarray(target)[rows]
+        tables = []
+        for j, code in enumerate(features):
+            fb = self.bins_[code]
+            index = bins[rows, j]
+            counts = np.bincount(index, minlength=fb.n_bins).astype(float)
+            bads = np.bincount(index, weights=target, minlength=fb.n_bins)
+            shrunk = np.zeros(fb.n_bins, dtype=bool)
+            shrunk[fb.missing_bin] = True
+            if fb.special_bin >= 0:
+                shrunk[fb.special_bin] = True
+            woe, _, _ = _woe(counts - bads, bads, params["smoothing"], params["woe_prior"], shrunk)
+            tables.append(woe)
+        return tables
+
     def export_bins(self) -> dict[str, dict[str, Any]]:
         """A JSON-ready description of every feature's bins (for the model card)."""
         check_is_fitted(self, "bins_")
@@ -724,3 +911,34 @@ class WoeBinner(TransformerMixin, BaseEstimator):
 
 def _member_key(member: str) -> tuple[int, str]:
     return (1 if member == OTHER_LABEL else 0, member)
+
+
+def _choose_trend(
+    problem: Problem, counts: np.ndarray, bads: np.ndarray, trend_pvalue: float
+) -> Partition | None:
+    """The binning of a feature whose trend comes from the data.
+
+    The better (by IV) of the best increasing and decreasing binnings, unless the better
+    of the best peak and valley binnings turns and a likelihood-ratio test at level
+    ``trend_pvalue`` prefers it (degrees of freedom: the extra bins, at least 1).
+    """
+    monotone = _best_of(problem.solve("increasing"), problem.solve("decreasing"))
+    turning = _best_of(problem.solve("peak"), problem.solve("valley"))
+    if turning is None or is_monotone(counts, bads, turning.starts):
+        return monotone
+    if monotone is None:
+        return turning
+    statistic = 2.0 * (
+        log_likelihood(counts, bads, turning.starts) - log_likelihood(counts, bads, monotone.starts)
+    )
+    df = max(1, turning.n_bins - monotone.n_bins)
+    return turning if statistic > _chi2_threshold(trend_pvalue, df) else monotone
+
+
+def _best_of(first: Partition | None, second: Partition | None) -> Partition | None:
+    """The partition of higher IV (the first on ties)."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return second if second.iv > first.iv + 1e-12 else first

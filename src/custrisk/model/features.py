@@ -31,8 +31,8 @@ __all__ = [
 KINDS = ("numeric", "categorical")
 #: Risk directions (the same values as the indicator config).
 DIRECTIONS = ("higher_is_riskier", "higher_is_safer", "none")
-#: Monotonic constraints on the bad rate as the feature value grows.
-MONOTONIC = ("auto", "increasing", "decreasing", "none")
+#: Trends of the bad rate as the feature value grows ("peak": rises then falls).
+MONOTONIC = ("auto", "increasing", "decreasing", "peak", "valley", "none")
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,11 @@ class FeatureSpec:
         Numeric features are binned by value ranges, categorical ones by category.
     direction : {"higher_is_riskier", "higher_is_safer", "none"}
         The expected risk direction of a numeric feature.
-    monotonic : {"auto", "increasing", "decreasing", "none"}
-        The constraint on the bad rate as the value grows. ``auto`` follows
-        ``direction`` (riskier: increasing, safer: decreasing, none: no constraint).
-        Ignored for categorical features.
+    monotonic : {"auto", "increasing", "decreasing", "peak", "valley", "none"}
+        The trend of the bad rate as the value grows (``peak``: rises then falls;
+        ``valley``: falls then rises). ``auto`` follows ``direction`` (riskier:
+        increasing, safer: decreasing); with direction ``none`` the binning chooses the
+        trend from the data. ``none``: no constraint. Ignored for categorical features.
     label_zh, label_en : str
         Labels shown in points tables and reason codes (default: the code).
     unit : str
@@ -95,7 +96,7 @@ class FeatureSpec:
 
     @property
     def trend(self) -> str | None:
-        """The required bad-rate trend: ``"increasing"``, ``"decreasing"`` or ``None``."""
+        """The required bad-rate trend (increasing, decreasing, peak, valley) or ``None``."""
         if self.kind != "numeric":
             return None
         if self.monotonic == "auto":
@@ -103,6 +104,11 @@ class FeatureSpec:
                 self.direction
             )
         return None if self.monotonic == "none" else self.monotonic
+
+    @property
+    def trend_from_data(self) -> bool:
+        """Whether the binning chooses the trend from the data (auto, no direction)."""
+        return self.kind == "numeric" and self.monotonic == "auto" and self.direction == "none"
 
     def to_dict(self) -> dict[str, str]:
         """A JSON-ready dict of the fields."""

@@ -41,11 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
+from custrisk.model._logistic import platt
 from custrisk.model._validation import (
     check_choice,
     check_columns,
@@ -70,6 +72,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CONTRIBUTION_REASON_COLUMNS", "TreeModel"]
 
 CV_METRICS = ("log_loss", "roc_auc")
+CALIBRATION = ("auto", "platt", "isotonic", "none")
 OTHER = "(other)"
 MISSING = "(missing)"
 MISSING_SUFFIX = "__missing"
@@ -168,6 +171,37 @@ def _reachable(left: np.ndarray, right: np.ndarray, pruned: np.ndarray) -> np.nd
     return reach
 
 
+def _n_leaves(left: np.ndarray, right: np.ndarray, cost: np.ndarray, alpha: float) -> int:
+    """Leaves of the optimal subtree for ``alpha``."""
+    leaf_of = _prune_map(left, right, cost, alpha)
+    return int(np.unique(leaf_of[left == -1]).size)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1.0 - 1e-9)
+    return np.log(p / (1.0 - p))
+
+
+def _fit_calibrator(method: str, pd_bad: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    """A monotone map of PDs, as plain numbers: Platt's a, b or isotonic breakpoints."""
+    if method == "platt":
+        a, b = platt(target.astype(float), _logit(pd_bad))
+        return {"a": a, "b": b}
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(pd_bad, target.astype(float))
+    return {
+        "x": [float(v) for v in iso.X_thresholds_],
+        "y": [float(v) for v in iso.y_thresholds_],
+    }
+
+
+def _apply_calibrator(mapping: dict[str, Any], pd_bad: np.ndarray) -> np.ndarray:
+    if "a" in mapping:
+        z = mapping["a"] + mapping["b"] * _logit(pd_bad)
+        return 1.0 / (1.0 + np.exp(-z))
+    return np.interp(pd_bad, mapping["x"], mapping["y"])
+
+
 class TreeModel(ClassifierMixin, BaseEstimator):
     """Decision tree PD model with cross-validated cost-complexity pruning.
 
@@ -175,17 +209,20 @@ class TreeModel(ClassifierMixin, BaseEstimator):
     ----------
     specs : mapping of str to FeatureSpec, optional
         Kind, risk direction and labels per feature (defaults from dtypes).
-    max_depth : int or None, default 5
+    max_depth : int or None, default 6
         Deepest split level.
-    min_samples_leaf : int or float, default 0.02
+    min_samples_leaf : int or float, default 0.01
         Least rows in a leaf: a count (int >= 1) or a share of the rows (float in
-        (0, 0.5)).
+        (0, 0.5)), so that the same setting suits 1,000 rows and 1,000,000.
     ccp_alpha : float or None, default None
         Pruning strength; None chooses it by cross-validation.
     cv : int, default 5
         Folds of the stratified cross-validation that chooses ``ccp_alpha``.
     n_alphas : int, default 20
         Most candidate alphas taken from the pruning path.
+    min_leaves : int, default 4
+        Candidate alphas that would prune the tree to fewer leaves are left out (the
+        bounded grid), so that noisy folds on small data cannot choose a near-empty tree.
     cv_metric : {"log_loss", "roc_auc"}, default "log_loss"
         Minimise mean validation log-loss, or maximise mean AUC.
     monotonic : bool, default True
@@ -202,6 +239,10 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         A numeric feature with more distinct values is rounded down to the nearest of
         its ``n_quantiles`` training quantiles (at fit and at prediction alike), which
         makes fitting about three times faster; None keeps exact values.
+    calibration : {"auto", "platt", "isotonic", "none"}, default "auto"
+        A monotone map of the leaf PDs fitted on the out-of-fold PDs of the pruning
+        search: Platt scaling (logistic on the log-odds) or isotonic regression. "auto"
+        takes the one with the lower k-fold Brier score when it beats no calibration.
 
     Attributes
     ----------
@@ -225,9 +266,13 @@ class TreeModel(ClassifierMixin, BaseEstimator):
     ccp_alpha_ : float
         The pruning strength used.
     cv_results_ : dict
-        ``alphas``, ``mean``, ``std`` of the CV metric per candidate alpha, ``metric``.
+        ``alphas``, ``leaves``, ``mean``, ``std`` of the CV metric per candidate alpha,
+        ``metric``.
+    calibration_ : dict
+        ``method``, the k-fold Brier score of each method (``cv_brier``) and the map
+        (Platt's ``a`` and ``b``, or isotonic breakpoints ``x`` and ``y``).
     node_pd_ : ndarray
-        Smoothed PD of every node (leaf PDs are the predictions).
+        Smoothed (and calibrated) PD of every node (leaf PDs are the predictions).
     bias_ : float
         PD of the root node (the base of the contributions).
     bad_rate_ : float
@@ -239,8 +284,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         self,
         *,
         specs: Mapping[str, FeatureSpec] | None = None,
-        max_depth: int | None = 5,
-        min_samples_leaf: int | float = 0.02,
+        max_depth: int | None = 6,
+        min_samples_leaf: int | float = 0.01,
         ccp_alpha: float | None = None,
         cv: int = 5,
         n_alphas: int = 20,
@@ -251,6 +296,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         scaling: Scaling | str | dict[str, float] = "default",
         random_state: int = 0,
         n_quantiles: int | None = 256,
+        min_leaves: int = 4,
+        calibration: str = "auto",
     ) -> None:
         self.specs = specs
         self.max_depth = max_depth
@@ -265,6 +312,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         self.scaling = scaling
         self.random_state = random_state
         self.n_quantiles = n_quantiles
+        self.min_leaves = min_leaves
+        self.calibration = calibration
 
     # -- parameters ------------------------------------------------------------------
 
@@ -283,6 +332,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
             check_float(self, "ccp_alpha", self.ccp_alpha, low=0.0)
         check_int(self, "cv", self.cv, low=2)
         check_int(self, "n_alphas", self.n_alphas, low=1)
+        check_int(self, "min_leaves", self.min_leaves, low=1)
+        check_choice(self, "calibration", self.calibration, CALIBRATION)
         check_choice(self, "cv_metric", self.cv_metric, CV_METRICS)
         if not isinstance(self.monotonic, bool):
             raise param_error(self, "monotonic", "a bool", self.monotonic)
@@ -480,9 +531,12 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         encoded = self._encode(X)
         self.bad_rate_ = float(target.mean())
         if self.ccp_alpha is None:
-            alpha, results = self._choose_alpha(encoded, target)
+            alpha, results, out_of_fold = self._choose_alpha(encoded, target)
+            calibration = self._choose_calibration(out_of_fold, target)
         else:
             alpha, results = float(self.ccp_alpha), {}
+            calibration = {"method": "none", "note": "fixed ccp_alpha: no cross-validation"}
+        self.calibration_ = calibration
         tree = self._tree(alpha).fit(encoded, target)
         self.tree_model_ = tree
         self.ccp_alpha_ = alpha
@@ -510,29 +564,34 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def _choose_alpha(
         self, encoded: np.ndarray, target: np.ndarray
-    ) -> tuple[float, dict[str, Any]]:
+    ) -> tuple[float, dict[str, Any], np.ndarray]:
+        """The pruning strength, its CV record, and the out-of-fold PDs at that strength."""
         full = self._tree().fit(encoded, target).tree_
-        alphas = _pruning_alphas(
-            full.children_left,
-            full.children_right,
-            full.impurity * full.weighted_n_node_samples / full.weighted_n_node_samples[0],
-        )
+        full_cost = full.impurity * full.weighted_n_node_samples / full.weighted_n_node_samples[0]
+        alphas = _pruning_alphas(full.children_left, full.children_right, full_cost)
         # candidates inside the intervals between breakpoints (geometric means, as CART
         # does), so that float rounding cannot flip a prune at a breakpoint
         breaks = np.unique(alphas)
         alphas = np.append(np.sqrt(breaks[:-1] * breaks[1:]), 2.0 * breaks[-1])
+        # bounded grid: no candidate prunes the tree below min_leaves leaves
+        leaves = np.array(
+            [_n_leaves(full.children_left, full.children_right, full_cost, a) for a in alphas]
+        )
+        floor = min(self.min_leaves, int(leaves.max()))
+        alphas, leaves = alphas[leaves >= floor], leaves[leaves >= floor]
         if alphas.size > self.n_alphas:
             picks = np.unique(np.round(np.linspace(0, alphas.size - 1, self.n_alphas)))
-            alphas = alphas[picks.astype(int)]
+            alphas, leaves = alphas[picks.astype(int)], leaves[picks.astype(int)]
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        scores = np.vstack(
-            [
-                self._fold_scores(encoded, target, train, valid, alphas)
-                for train, valid in folds.split(encoded, target)
-            ]
-        )
-        mean = scores.mean(axis=0)
-        std = scores.std(axis=0)
+        scores = []
+        out_of_fold = np.empty((alphas.size, target.size))
+        for train, valid in folds.split(encoded, target):
+            fold_scores, fold_pd = self._fold_scores(encoded, target, train, valid, alphas)
+            scores.append(fold_scores)
+            out_of_fold[:, valid] = fold_pd
+        table = np.vstack(scores)
+        mean = table.mean(axis=0)
+        std = table.std(axis=0)
         if self.cv_metric == "log_loss":
             best_value = mean.min()
             candidates = np.flatnonzero(mean <= best_value + 1e-12)
@@ -543,14 +602,16 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         results = {
             "metric": self.cv_metric,
             "alphas": [float(a) for a in alphas],
+            "leaves": [int(v) for v in leaves],
             "mean": [float(v) for v in mean],
             "std": [float(v) for v in std],
             "best_alpha": float(alphas[best]),
+            "min_leaves": int(self.min_leaves),
         }
         logger.debug(
             "ccp_alpha chosen %.4g (mean %s %.5f)", alphas[best], self.cv_metric, mean[best]
         )
-        return float(alphas[best]), results
+        return float(alphas[best]), results, out_of_fold[best]
 
     def _fold_scores(
         self,
@@ -559,8 +620,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         train: np.ndarray,
         valid: np.ndarray,
         alphas: np.ndarray,
-    ) -> np.ndarray:
-        """Validation metric of the fold's tree pruned at every alpha."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Validation metric and PDs of the fold's tree pruned at every alpha."""
         tree = self._tree().fit(encoded[train], target[train]).tree_
         n_node = tree.weighted_n_node_samples
         bads = np.rint(tree.value[:, 0, 1] * n_node)
@@ -568,14 +629,43 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         cost = tree.impurity * n_node / n_node[0]
         leaves = tree.apply(encoded[valid].astype(np.float32))
         out = np.empty(alphas.size)
+        pds = np.empty((alphas.size, valid.size))
         for a, alpha in enumerate(alphas):
             leaf_of = _prune_map(tree.children_left, tree.children_right, cost, alpha)
             pd_valid = node_pd[leaf_of[leaves]]
+            pds[a] = pd_valid
             if self.cv_metric == "log_loss":
                 out[a] = _log_loss(target[valid], pd_valid)
             else:
                 out[a] = _auc(target[valid], pd_valid)
-        return out
+        return out, pds
+
+    def _choose_calibration(self, out_of_fold: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+        """Platt or isotonic calibration of the PDs, when asked for or when it helps.
+
+        Each method is fitted on the out-of-fold PDs of the pruning search and judged by
+        its own k-fold Brier score on them; "auto" takes the best one when it beats the
+        uncalibrated Brier score.
+        """
+        if self.calibration == "none" or out_of_fold.size == 0:
+            return {"method": "none"}
+        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        splits = list(folds.split(out_of_fold, target))
+        brier = {"none": float(np.mean((out_of_fold - target) ** 2))}
+        for method in ("platt", "isotonic"):
+            predicted = np.empty(target.size)
+            for train, valid in splits:
+                mapping = _fit_calibrator(method, out_of_fold[train], target[train])
+                predicted[valid] = _apply_calibrator(mapping, out_of_fold[valid])
+            brier[method] = float(np.mean((predicted - target) ** 2))
+        if self.calibration == "auto":
+            method = min(brier, key=lambda m: (brier[m], m != "none"))
+        else:
+            method = self.calibration
+        record: dict[str, Any] = {"method": method, "cv_brier": brier}
+        if method != "none":
+            record.update(_fit_calibrator(method, out_of_fold, target))
+        return record
 
     def _set_nodes(self) -> None:
         tree = self.tree_model_.tree_
@@ -584,6 +674,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         self.node_count_ = n_node.astype(np.int64)
         self.node_bads_ = bads.astype(np.int64)
         self.node_pd_ = self._smoothed(n_node, bads, self.bad_rate_)
+        if self.calibration_["method"] != "none":
+            self.node_pd_ = _apply_calibrator(self.calibration_, self.node_pd_)
         self.bias_ = float(self.node_pd_[0])
         left, right = tree.children_left, tree.children_right
         parent = np.full(tree.node_count, -1, dtype=np.int64)
@@ -831,6 +923,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
             "category_codes": {k: dict(v) for k, v in self.category_codes_.items()},
             "ccp_alpha": self.ccp_alpha_,
             "cv_results": dict(self.cv_results_),
+            "calibration": dict(getattr(self, "calibration_", {"method": "none"})),
             "pd_smoothing": float(self.pd_smoothing),
             "bias": self.bias_,
             "scaling": self.scaling_.to_dict(),

@@ -193,6 +193,7 @@ def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> A
             force_in=tuple(cfg.force_in),
             force_out=tuple(cfg.force_out),
             scaling=cfg.scaling,
+            random_state=cfg.seed,
             **cfg.selection,
             **cfg.logistic,
         )
@@ -222,9 +223,11 @@ def train_model(
 ) -> TrainResult:
     """Train a model on labelled exports, evaluate it, and save it to the registry.
 
-    The model is fitted on the training part of a stratified hold-out split (or an
-    out-of-time split when configured); hold-out metrics therefore describe exactly the
-    saved model. k-fold CV on the training part gives the spread of the metrics.
+    A model is fitted on the training part of a stratified hold-out split (or an
+    out-of-time split when configured) and measured on the hold-out; k-fold CV on the
+    training part gives the spread of the metrics. The saved model is then refitted on
+    every labelled row (``validation.refit_on_all``, the default), so it learns from all
+    the data; the card's ``metrics.rows`` says which rows each metric used.
 
     The model name is locked from start to end: a second train of the same name is
     refused while this one runs (:func:`custrisk.registry.lock_model_name`).
@@ -314,6 +317,30 @@ def _train_locked(
         if cfg.cv_folds >= 2
         else None
     )
+    if cfg.refit_on_all:
+        estimator = make_estimator(algorithm, cfg, specs).fit(X_all, y_all)
+    rows_used: dict[str, dict[str, Any]] = {
+        "holdout": {
+            "model_fitted_on": f"training part ({len(X_train):,} rows)",
+            "measured_on": f"hold-out part ({len(X_test):,} rows)",
+        },
+        "train": {
+            "model_fitted_on": f"training part ({len(X_train):,} rows)",
+            "measured_on": f"training part ({len(X_train):,} rows, in-sample)",
+        },
+        "cv": {
+            "model_fitted_on": f"{cfg.cv_folds} folds of the training part",
+            "measured_on": "the left-out fold each time",
+        },
+        "saved_model": {
+            "fitted_on": (
+                f"all labelled rows ({len(X_all):,})"
+                if cfg.refit_on_all
+                else f"training part ({len(X_train):,} rows)"
+            ),
+            "rows": len(X_all) if cfg.refit_on_all else len(X_train),
+        },
+    }
     scores_all = estimator.predict_score(X_all)
     used = list(getattr(estimator, "features_", codes))
     reference = {
@@ -364,6 +391,7 @@ def _train_locked(
             "holdout": _jsonable(holdout.to_dict()),
             "train": _jsonable(training.to_dict()),
             "cv": _jsonable(cv) if cv is not None else None,
+            "rows": rows_used,
         },
         "training": {
             "as_of": features.as_of.isoformat(),
@@ -372,6 +400,7 @@ def _train_locked(
             "bad_rate": float(y_all.mean()),
             "train_rows": len(X_train),
             "test_rows": len(X_test),
+            "model_rows": rows_used["saved_model"]["rows"],
             **label_counts,
             "rows_rejected_in_exports": features.workspace.report.rows_rejected,
             "input_files_sha256": input_files,

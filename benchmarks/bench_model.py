@@ -29,10 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from custrisk.model import bare_floor_pd
-from custrisk.modeling import open_model, score_customer, score_features, train_model
-from custrisk.modeling.pipeline import model_indicator_config, prepare_features
+from custrisk.estimators import bare_floor_pd
 from custrisk.sample import generate_sample_data
+from custrisk.scoring import (
+    model_indicator_config,
+    open_model,
+    prepare_features,
+    score_customer,
+    score_features,
+    train_model,
+)
 
 
 def peak_rss_mb() -> float:

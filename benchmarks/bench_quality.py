@@ -13,9 +13,9 @@ Every data set is split once, stratified 70/30 with a fixed seed. On the 70% eac
 fitted with its default settings; on the 30% the table gives AUC, KS and Brier score, and
 the fit time:
 
-* ``custrisk logistic`` — :class:`~custrisk.model.LogisticScorecard` (WOE binning,
+* ``custrisk logistic`` — :class:`~custrisk.estimators.LogisticScorecard` (WOE binning,
   selection, cross-validated L2, calibration);
-* ``custrisk tree`` — :class:`~custrisk.model.TreeModel`;
+* ``custrisk tree`` — :class:`~custrisk.estimators.TreeModel`;
 * ``optbinning`` — ``BinningProcess`` + ``Scorecard`` with scikit-learn's default
   ``LogisticRegression``;
 * ``sklearn logistic`` — median imputation, standardisation and one-hot categories, then
@@ -69,7 +69,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from custrisk.model import (
+from custrisk.estimators import (
     FeatureSpec,
     LogisticScorecard,
     TreeModel,
@@ -172,8 +172,8 @@ def load_taiwan() -> Dataset:
 
 
 def load_generated(customers: int = 20_000) -> Dataset:
+    from custrisk.estimators import feature_specs_from_indicators
     from custrisk.indicators import compute_indicators, load_indicator_config
-    from custrisk.model import feature_specs_from_indicators
     from custrisk.sample import generate_frames
 
     frames = generate_frames(customers=customers, seed=42)

@@ -31,11 +31,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from custrisk.modeling import score_portfolio, train_model
 from custrisk.report.batch import render_reports
 from custrisk.report.inputs import read_scores
 from custrisk.report.render import harfbuzz_subset_available
 from custrisk.sample import generate_sample_data
+from custrisk.scoring import score_portfolio, train_model
 
 
 def prepare(folder: Path, customers: int) -> Path:

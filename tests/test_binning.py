@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.binning import MISSING_LABEL, OTHER_LABEL, SPECIAL_LABEL, WoeBinner
-from custrisk.model.features import FeatureSpec, feature_specs_from_frame
+from custrisk.estimators.binning import MISSING_LABEL, OTHER_LABEL, SPECIAL_LABEL, WoeBinner
+from custrisk.estimators.features import FeatureSpec, feature_specs_from_frame
 
 RISKIER = FeatureSpec("x", direction="higher_is_riskier")
 SAFER = FeatureSpec("x", direction="higher_is_safer")

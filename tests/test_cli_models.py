@@ -135,8 +135,8 @@ def test_same_seed_same_metrics(runner: CliRunner, exports: Path, tmp_path: Path
 @pytest.fixture(scope="module")
 def signed_registry(tmp_path_factory: pytest.TempPathFactory, registry: Path) -> Path:
     """logistic@1 saved again with a signing key (no second training)."""
-    from custrisk.modeling import open_model
     from custrisk.registry import save_model
+    from custrisk.scoring import open_model
 
     models = tmp_path_factory.mktemp("signed")
     loaded = open_model("logistic@1", registry)
@@ -239,8 +239,13 @@ def test_unknown_model_and_bad_algorithm(
 
 
 def test_single_customer_scoring_matches_batch(exports: Path, registry: Path) -> None:
-    from custrisk.modeling import open_model, prepare_features, score_customer, score_features
-    from custrisk.modeling.pipeline import model_indicator_config
+    from custrisk.scoring import (
+        model_indicator_config,
+        open_model,
+        prepare_features,
+        score_customer,
+        score_features,
+    )
 
     model = open_model("logistic@1", registry)
     features = prepare_features(exports, indicator_config=model_indicator_config(model))
@@ -315,8 +320,7 @@ def test_models_verify_passes_a_clean_model(runner: CliRunner, registry: Path) -
 def test_scoring_uses_the_indicator_config_that_was_verified(
     registry: Path, tmp_path: Path
 ) -> None:
-    from custrisk.modeling import open_model
-    from custrisk.modeling.pipeline import model_indicator_config
+    from custrisk.scoring import model_indicator_config, open_model
 
     models = _copy_model(registry, tmp_path)
     loaded = open_model("logistic", models)

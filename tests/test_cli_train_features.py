@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 
 from custrisk.cli import app
 from custrisk.config import default_config_path
-from custrisk.modeling import prepare_features
 from custrisk.sample import generate_sample_data
+from custrisk.scoring import prepare_features
 
 
 def _invoke(*args: str) -> Result:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.binning import WoeBinner
-from custrisk.model.metrics import (
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.metrics import (
     auc,
     brier,
     calibration_table,
@@ -22,8 +22,8 @@ from custrisk.model.metrics import (
     lift_table,
     out_of_time_split,
 )
-from custrisk.model.scorecard import LogisticScorecard
-from custrisk.model.tree import TreeModel
+from custrisk.estimators.scorecard import LogisticScorecard
+from custrisk.estimators.tree import TreeModel
 
 Y = [0, 0, 1, 1]
 P = [0.1, 0.4, 0.35, 0.8]

@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custrisk.indicators import compute_indicators, load_indicator_config
-from custrisk.model import (
+from custrisk.estimators import (
     LogisticScorecard,
     TreeModel,
     WoeBinner,
@@ -26,9 +25,10 @@ from custrisk.model import (
     feature_specs_from_indicators,
     holdout_split,
 )
-from custrisk.modeling import open_model, train_model
-from custrisk.modeling.config import load_model_config
+from custrisk.indicators import compute_indicators, load_indicator_config
 from custrisk.sample import generate_frames, generate_sample_data
+from custrisk.scoring import open_model, train_model
+from custrisk.scoring.config import load_model_config
 
 
 @pytest.mark.slow

@@ -146,8 +146,8 @@ def test_pdf_from_the_real_pipeline_masks_the_phone(
     """sample-data -> train -> score -> report: the raw phone never reaches the PDF."""
     import pandas as pd
 
-    from custrisk.modeling import score_portfolio, train_model
     from custrisk.sample import generate_sample_data
+    from custrisk.scoring import score_portfolio, train_model
 
     data = tmp_path / "exports"
     generate_sample_data(data, customers=300, seed=5)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custrisk.errors import ConfigError
-from custrisk.model.scaling import SCALING_PRESETS, Scaling
+from custrisk.estimators.scaling import SCALING_PRESETS, Scaling
 
 
 def test_base_odds_give_exactly_the_base_score() -> None:

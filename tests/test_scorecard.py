@@ -13,12 +13,12 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.binning import WoeBinner
-from custrisk.model.features import FeatureSpec
-from custrisk.model.metrics import auc, holdout_split
-from custrisk.model.scaling import Scaling
-from custrisk.model.scorecard import LogisticScorecard, bare_floor_pd
-from custrisk.model.selection import select_features
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.features import FeatureSpec
+from custrisk.estimators.metrics import auc, holdout_split
+from custrisk.estimators.scaling import Scaling
+from custrisk.estimators.scorecard import LogisticScorecard, bare_floor_pd
+from custrisk.estimators.selection import select_features
 
 SPECS = {
     "overdue_days": FeatureSpec(

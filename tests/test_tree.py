@@ -12,9 +12,9 @@ import pytest
 from sklearn.tree import DecisionTreeClassifier
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.features import FeatureSpec
-from custrisk.model.metrics import auc
-from custrisk.model.tree import TreeModel, _prune_map, _pruning_alphas
+from custrisk.estimators.features import FeatureSpec
+from custrisk.estimators.metrics import auc
+from custrisk.estimators.tree import TreeModel, _prune_map, _pruning_alphas
 
 SPECS = {
     "overdue_days": FeatureSpec(

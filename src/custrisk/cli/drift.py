@@ -117,8 +117,8 @@ def drift(
     insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
     nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
     """
-    from custrisk.modeling import check_data_drift
     from custrisk.monitoring.config import FAIL_ON
+    from custrisk.scoring import check_data_drift
 
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
@@ -343,7 +343,7 @@ def compare(
 
     Exit 0 whatever the recommendation; 2 on usage or input errors.
     """
-    from custrisk.modeling import compare_models
+    from custrisk.scoring import compare_models
 
     _choice(output_format, COMPARE_FORMATS, "--format")
     result = compare_models(

@@ -105,9 +105,9 @@ def score(
     """
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.modeling import score_portfolio
     from custrisk.policy import FAIL_ON, alerts_at_or_above
     from custrisk.results import run_files
+    from custrisk.scoring import score_portfolio
 
     files = run_files(out)
     parse_csv_encoding(csv_encoding)

@@ -67,7 +67,7 @@ def train(
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.modeling import train_model
+    from custrisk.scoring import train_model
 
     parse_csv_encoding(csv_encoding)
 
@@ -124,7 +124,7 @@ def evaluate(
     as_of: AsOfOpt = None,
 ) -> None:
     """Measure a trained model on new labelled exports, next to its training hold-out."""
-    from custrisk.modeling import evaluate_model, open_model
+    from custrisk.scoring import evaluate_model, open_model
 
     loaded = open_model(
         model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified

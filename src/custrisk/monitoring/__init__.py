@@ -2,7 +2,7 @@
 performance decay against them, and champion/challenger comparisons.
 
 Everything here works on arrays, frames and fitted models; loading exports for a check
-is done above, in :mod:`custrisk.modeling` (``check_data_drift``, ``compare_models``).
+is done above, in :mod:`custrisk.scoring` (``check_data_drift``, ``compare_models``).
 """
 
 from custrisk.monitoring.compare import (

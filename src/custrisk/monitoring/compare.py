@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model.metrics import auc, brier, ks
+from custrisk.estimators.metrics import auc, brier, ks
 from custrisk.monitoring.config import CompareConfig, load_drift_config
 
 log = logging.getLogger(__name__)

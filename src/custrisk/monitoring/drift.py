@@ -42,7 +42,7 @@ import pandas as pd
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, ModelArtifactError
-from custrisk.model.metrics import auc, calibration_table, ks
+from custrisk.estimators.metrics import auc, calibration_table, ks
 from custrisk.monitoring.config import (
     INSUFFICIENT,
     DriftConfig,
@@ -372,10 +372,10 @@ def check_drift(
         A verified model whose card holds ``reference`` distributions.
     features : pandas.DataFrame
         The new data's indicators, computed with the model's own indicator config,
-        indexed by customer_id (:func:`custrisk.modeling.check_data_drift` computes them
+        indexed by customer_id (:func:`custrisk.scoring.check_data_drift` computes them
         from exports).
     labels : pandas.Series, optional
-        Bad flags (0/1) indexed by customer_id (see :func:`custrisk.modeling.read_labels`); adds the
+        Bad flags (0/1) indexed by customer_id (see :func:`custrisk.scoring.read_labels`); adds the
         performance statistics for the labelled customers of ``features``.
     config : DriftConfig, optional
         Thresholds, minimums and fail rule (default: the packaged drift.yaml).

@@ -469,10 +469,10 @@ def apply_policy(
     ----------
     scores : pandas.DataFrame
         A scores table (``customer_id``, ``as_of``, ``pd``, ``score``, ...), e.g.
-        :attr:`custrisk.modeling.ScoreResult.frame`. Not modified.
+        :attr:`custrisk.scoring.ScoreResult.frame`. Not modified.
     details : pandas.DataFrame
         Per-customer credit fields and indicators (``ind__<code>`` columns), e.g.
-        :attr:`custrisk.modeling.ScoreResult.details`. Not modified.
+        :attr:`custrisk.scoring.ScoreResult.details`. Not modified.
     policy : Policy
         From :func:`~custrisk.policy.load_policy`.
     rules : AlertRules, optional

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import custrisk.model as estimators
+import custrisk.estimators as estimators
 from custrisk import __version__
 from custrisk.config._yaml import join_limited
 from custrisk.errors import ModelArtifactError, UsageError

@@ -47,8 +47,8 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
-from custrisk.model._logistic import platt
-from custrisk.model._validation import (
+from custrisk.estimators._logistic import platt
+from custrisk.estimators._validation import (
     check_choice,
     check_columns,
     check_float,
@@ -58,14 +58,14 @@ from custrisk.model._validation import (
     list_some,
     param_error,
 )
-from custrisk.model.features import (
+from custrisk.estimators.features import (
     FeatureSpec,
     category_text,
     is_missing,
     numeric_values,
     resolve_specs,
 )
-from custrisk.model.scaling import Scaling
+from custrisk.estimators.scaling import Scaling
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from custrisk.model.metrics import auc
+    from custrisk.estimators.metrics import auc
 
     return auc(y, p)
 

@@ -1,7 +1,7 @@
 """The WOE logistic scorecard: bins, selection, logistic regression, points, reasons.
 
-Fitting bins every feature (:class:`~custrisk.model.binning.WoeBinner`), optionally
-selects features (:func:`~custrisk.model.selection.select_features`) and fits an L2
+Fitting bins every feature (:class:`~custrisk.estimators.binning.WoeBinner`), optionally
+selects features (:func:`~custrisk.estimators.selection.select_features`) and fits an L2
 logistic regression of the bad flag on the WOE values::
 
     log(PD / (1 - PD)) = b0 + sum_j b_j * WOE_j
@@ -9,7 +9,7 @@ logistic regression of the bad flag on the WOE values::
 As WOE = ln(good share / bad share) is positive for safer bins, every ``b_j`` should be
 negative; features whose coefficient is positive are listed in ``sign_warnings_``.
 
-Points. With the scaling's ``factor`` and ``offset`` (see :mod:`custrisk.model.scaling`)
+Points. With the scaling's ``factor`` and ``offset`` (see :mod:`custrisk.estimators.scaling`)
 the unrounded score is ``offset + factor * (-b0 - sum_j b_j * WOE_j)``. The points of
 bin ``k`` of characteristic ``j`` are::
 
@@ -42,8 +42,8 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model._logistic import cv_path, fit_logistic, platt
-from custrisk.model._validation import (
+from custrisk.estimators._logistic import cv_path, fit_logistic, platt
+from custrisk.estimators._validation import (
     check_bool,
     check_choice,
     check_float,
@@ -53,10 +53,10 @@ from custrisk.model._validation import (
     list_some,
     param_error,
 )
-from custrisk.model.binning import WoeBinner
-from custrisk.model.features import is_missing, numeric_values
-from custrisk.model.scaling import Scaling
-from custrisk.model.selection import SelectionResult, select_features, stepwise_select
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.features import is_missing, numeric_values
+from custrisk.estimators.scaling import Scaling
+from custrisk.estimators.selection import SelectionResult, select_features, stepwise_select
 
 logger = logging.getLogger(__name__)
 
@@ -169,10 +169,10 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
     selection : bool, default True
         Select features: IV floor, correlation and VIF limits, then stepwise CV AUC.
     min_iv, max_corr, max_vif, force_in, force_out
-        See :func:`~custrisk.model.selection.select_features`.
+        See :func:`~custrisk.estimators.selection.select_features`.
     stepwise : {"backward", "forward", "none"}, default "backward"
         Forward selection by cross-validated AUC among the features that pass the
-        filters (:func:`~custrisk.model.selection.stepwise_select`), or none.
+        filters (:func:`~custrisk.estimators.selection.stepwise_select`), or none.
     min_auc_gain : float, default -0.002
         The CV AUC a feature must add to stay (backward) or to be added (forward, at
         least above 0). Negative: backward elimination removes a feature only when the

@@ -31,11 +31,11 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import ConfigError
-from custrisk.model._logistic import Fold, cv_auc, cv_auc_drop_one
-from custrisk.model._validation import check_float, list_some
+from custrisk.estimators._logistic import Fold, cv_auc, cv_auc_drop_one
+from custrisk.estimators._validation import check_float, list_some
 
 if TYPE_CHECKING:
-    from custrisk.model.binning import WoeBinner
+    from custrisk.estimators.binning import WoeBinner
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def stepwise_select(
     ``min_auc_gain`` (with -0.002: while removing it raises the CV AUC by 0.002 or more).
     Each step fits the model once per fold; the models without one feature are the
     one-step (Wald) approximations of their refits
-    (:func:`~custrisk.model._logistic.cv_auc_drop_one`). ``forward`` starts from the
+    (:func:`~custrisk.estimators._logistic.cv_auc_drop_one`). ``forward`` starts from the
     forced-in features and adds the feature that raises the mean validation AUC the most,
     while one adds at least ``min_auc_gain`` (and more than 0). Forced-in features are
     never removed.

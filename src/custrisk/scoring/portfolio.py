@@ -1,6 +1,6 @@
 """A month's scoring as one library call: exports in, a :class:`ScoringRun` out.
 
->>> from custrisk.modeling import score_portfolio
+>>> from custrisk.scoring import score_portfolio
 >>> run = score_portfolio("exports/2026-10", "retail", previous="runs/2026-09/scores.csv")
 ...                                                    # doctest: +SKIP
 >>> run.scores, run.alerts, run.facts["policy"]["distribution"]   # doctest: +SKIP
@@ -18,10 +18,12 @@ import pandas as pd
 
 from custrisk.config.sources import SourcesConfig, load_sources_config
 from custrisk.data import mask_rejects
-from custrisk.modeling.pipeline import _jsonable, model_indicator_config, open_model, score_data
+from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun, read_previous_scores
+from custrisk.scoring.features import model_indicator_config, open_model
+from custrisk.scoring.score import score_data
 from custrisk.vocab import check_language
 
 PathLike = str | os.PathLike[str]
@@ -115,7 +117,7 @@ def score_portfolio(
         scores=applied.scores,
         details=result.details,
         alerts=applied.alerts,
-        facts=_jsonable(facts),
+        facts=jsonable(facts),
         rejects=rejects,
         extras={
             "migration": applied.migration,

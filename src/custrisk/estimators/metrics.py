@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from custrisk.errors import ConfigError, DataError
-from custrisk.model._validation import check_float, check_int, check_target
+from custrisk.estimators._validation import check_float, check_int, check_target
 
 logger = logging.getLogger(__name__)
 

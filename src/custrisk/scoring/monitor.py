@@ -15,7 +15,6 @@ import pandas as pd
 from custrisk.config.sources import load_sources_config
 from custrisk.data import load_labels
 from custrisk.errors import DataError, UsageError
-from custrisk.modeling.pipeline import INDICATORS_FILE, open_model, prepare_model_features
 from custrisk.monitoring import (
     CompareConfig,
     Comparison,
@@ -27,6 +26,7 @@ from custrisk.monitoring import (
     with_options,
 )
 from custrisk.registry import LoadedModel
+from custrisk.scoring.features import INDICATORS_FILE, open_model, prepare_model_features
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def compare_models(
         The settings, or a drift YAML whose ``compare`` section to use (default: the
         packaged drift.yaml); ``bootstrap``, ``seed`` and ``min_gain`` override them.
     sources_config, encoding, as_of
-        As for :func:`custrisk.modeling.prepare_features`.
+        As for :func:`custrisk.scoring.prepare_features`.
 
     Returns
     -------

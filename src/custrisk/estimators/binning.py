@@ -17,7 +17,7 @@ holds at least ``min_bin_share`` of the feature's value rows and ``min_bin_goods
 (increasing, decreasing, peak or valley: given by the spec, or chosen from the data); with
 ``chi2_pvalue``, adjacent bins differ significantly; with ``min_iv_gain``, a bin is added
 only when it raises the IV by that much. IV is a sum over bins, so the optimum is found
-exactly by dynamic programming (:mod:`custrisk.model._optimal`).
+exactly by dynamic programming (:mod:`custrisk.estimators._optimal`).
 
 Trend from the data (a numeric feature whose spec says ``monotonic="auto"`` and direction
 ``none``): the best increasing and decreasing binnings are compared by IV; the best peak or
@@ -55,8 +55,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
-from custrisk.model._optimal import Constraints, Partition, Problem, is_monotone, log_likelihood
-from custrisk.model._validation import (
+from custrisk.estimators._optimal import (
+    Constraints,
+    Partition,
+    Problem,
+    is_monotone,
+    log_likelihood,
+)
+from custrisk.estimators._validation import (
     check_bool,
     check_columns,
     check_float,
@@ -65,7 +71,7 @@ from custrisk.model._validation import (
     check_target,
     param_error,
 )
-from custrisk.model.features import (
+from custrisk.estimators.features import (
     FeatureSpec,
     category_text,
     is_missing,

@@ -1,11 +1,11 @@
 """Risk models: WOE binning, logistic scorecard, decision tree, scaling and metrics.
 
->>> from custrisk.model import LogisticScorecard, WoeBinner          # doctest: +SKIP
+>>> from custrisk.estimators import LogisticScorecard, WoeBinner          # doctest: +SKIP
 >>> card = LogisticScorecard(binner=WoeBinner(specs=specs)).fit(X, y)  # doctest: +SKIP
 >>> card.predict_pd(X), card.predict_score(X), card.reasons(X)      # doctest: +SKIP
 
 The estimators follow the scikit-learn contract and pickle with joblib. Names are
-imported lazily so that ``import custrisk.model`` does not load scikit-learn.
+imported lazily so that ``import custrisk.estimators`` does not load scikit-learn.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from custrisk.model.binning import FeatureBins, WoeBinner
-    from custrisk.model.features import (
+    from custrisk.estimators.binning import FeatureBins, WoeBinner
+    from custrisk.estimators.features import (
         DIRECTIONS,
         KINDS,
         MONOTONIC,
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         feature_specs_from_frame,
         feature_specs_from_indicators,
     )
-    from custrisk.model.metrics import (
+    from custrisk.estimators.metrics import (
         Evaluation,
         auc,
         brier,
@@ -36,10 +36,10 @@ if TYPE_CHECKING:
         lift_table,
         out_of_time_split,
     )
-    from custrisk.model.scaling import SCALING_PRESETS, Scaling
-    from custrisk.model.scorecard import LogisticScorecard, bare_floor_pd
-    from custrisk.model.selection import SelectionResult, select_features
-    from custrisk.model.tree import TreeModel
+    from custrisk.estimators.scaling import SCALING_PRESETS, Scaling
+    from custrisk.estimators.scorecard import LogisticScorecard, bare_floor_pd
+    from custrisk.estimators.selection import SelectionResult, select_features
+    from custrisk.estimators.tree import TreeModel
 
 _EXPORTS = {
     "FeatureBins": "binning",
@@ -104,4 +104,4 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"custrisk.model.{module}"), name)
+    return getattr(importlib.import_module(f"custrisk.estimators.{module}"), name)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from custrisk.errors import ConfigError
-from custrisk.model._validation import check_float
+from custrisk.estimators._validation import check_float
 
 __all__ = ["PD_CLIP", "SCALING_PRESETS", "Scaling"]
 

@@ -1,0 +1,51 @@
+"""A trained model's metrics on new labelled exports, next to its training metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.io.plain import jsonable
+from custrisk.registry import (
+    LoadedModel,
+)
+from custrisk.scoring.features import (
+    labelled_features,
+    prepare_model_features,
+)
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_model(
+    model: LoadedModel,
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> dict[str, Any]:
+    """Metrics of a trained model on new labelled data, next to its training metrics."""
+    from custrisk.estimators import evaluate
+
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    features = prepare_model_features(
+        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+    )
+    X, y, _dates, counts = labelled_features(features, labels, sources)
+    result = evaluate(model.model, X[list(model.card["candidate_features"])], y)
+    return {
+        "model_id": model.model_id,
+        "as_of": features.as_of.isoformat(),
+        **counts,
+        "metrics": jsonable(result.to_dict()),
+        "training_metrics": model.card.get("metrics", {}).get("holdout"),
+    }

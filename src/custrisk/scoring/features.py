@@ -1,0 +1,200 @@
+"""A model's inputs from a month's exports: the configs, the cleaned workspace and one
+row of indicators per customer.
+
+A trained model keeps its own copy of the indicator config (``indicators.yaml`` in the
+model folder), so that scoring computes exactly the features the model was trained on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config._yaml import load_yaml_text
+from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.errors import DataError
+from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
+from custrisk.indicators.config import parse_indicator_config
+from custrisk.registry import (
+    LoadedModel,
+    load_model,
+    resolve_model,
+)
+
+log = logging.getLogger(__name__)
+
+
+INDICATORS_FILE = "indicators.yaml"
+POINTS_FILE = "points.csv"
+BINS_FILE = "bins.csv"
+TRAINING_REJECTS_FILE = "training_rejects.csv"
+
+
+@dataclass
+class Features:
+    """Model inputs of one workspace: one row per customer, indexed by customer_id."""
+
+    workspace: Workspace
+    config: IndicatorConfig
+    X: pd.DataFrame
+    as_of: dt.date
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def load_configs(
+    indicator_config: IndicatorConfig | str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+) -> tuple[SourcesConfig, IndicatorConfig]:
+    """The sources config and the indicator config checked against it (``None``: the
+    packaged default of each).
+
+    The one way train, score, evaluate and the monitoring commands load the pair, as
+    ``custrisk indicators`` does: indicators may use every column the user's sources
+    config declares.
+    """
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    config = (
+        indicator_config
+        if isinstance(indicator_config, IndicatorConfig)
+        else load_indicator_config(indicator_config, sources=sources)
+    )
+    return sources, config
+
+
+def prepare_features(
+    data_dir: str | os.PathLike[str],
+    *,
+    indicator_config: IndicatorConfig | str | os.PathLike[str] | None = None,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> Features:
+    """Load and clean the exports, then compute the indicators of every customer.
+
+    An indicator that needs a source or a column the exports do not have is
+    unavailable (``Features.unavailable`` says why), never computed over blanks.
+    """
+    sources, config = load_configs(indicator_config, sources_config)
+    workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
+    X = result.frame.set_index("customer_id")
+    return Features(workspace, config, X, result.as_of, dict(result.unavailable))
+
+
+def labelled_features(
+    features: Features, labels: str | os.PathLike[str], sources: SourcesConfig | None
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, int]]:
+    frame, _rejects = load_labels(labels, config=sources)
+    frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
+    known = frame.index.isin(features.X.index)
+    unknown = int((~known).sum())
+    frame = frame[known]
+    X = features.X.loc[features.X.index.isin(frame.index)]
+    y = frame["bad"].reindex(X.index).astype(int).to_numpy()
+    counts = {
+        "customers": len(features.X),
+        "labelled": len(X),
+        "unlabelled": len(features.X) - len(X),
+        "labels_for_unknown_customers": unknown,
+        "label_rows_rejected": int(_rejects["line"].nunique()) if len(_rejects) else 0,
+    }
+    if len(X) == 0:
+        raise DataError(
+            "no labelled customer: none of the label ids is in the credit table",
+            file=str(labels),
+            hint="check that the labels belong to this export",
+        )
+    if len(np.unique(y)) < 2:
+        raise DataError(
+            f"the labels hold only bad={int(y[0])}: a model needs goods and bads", file=str(labels)
+        )
+    dates = frame["label_date"].reindex(X.index) if "label_date" in frame else None
+    return X, y, dates, counts
+
+
+def open_model(
+    spec: str,
+    models_dir: str | os.PathLike[str] | None = None,
+    *,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> LoadedModel:
+    """Resolve, verify and load a model (path, NAME or NAME@VERSION).
+
+    ``require_signed`` (default: ``CUSTRISK_REQUIRE_SIGNED``) refuses a model whose
+    signature is not checked with ``CUSTRISK_SIGNING_KEY``; ``allow_unverified`` loads a
+    signed model without the key (with a warning) instead of refusing it.
+    """
+    return load_model(
+        resolve_model(spec, models_dir),
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+    )
+
+
+def model_indicator_config(
+    model: LoadedModel, sources_config: SourcesConfig | str | os.PathLike[str] | None = None
+) -> IndicatorConfig:
+    """The indicator config the model was trained with, parsed from the bytes verified
+    when the model was loaded (the file is not read again), and checked against the
+    sources config of the data it is applied to (``None``: the packaged default)."""
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    file = str(model.ref.path / INDICATORS_FILE)
+    data = load_yaml_text(model.file_text(INDICATORS_FILE), file)
+    return parse_indicator_config(data, sources=sources, file=file)
+
+
+def prepare_model_features(
+    model: LoadedModel,
+    data_dir: str | os.PathLike[str],
+    *,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    indicator_config: IndicatorConfig | None = None,
+) -> Features:
+    """The features ``model`` needs, computed from the exports in ``data_dir`` with the
+    indicator config the model was trained with (``indicator_config``, when the caller
+    has it already from :func:`model_indicator_config`).
+
+    Raises
+    ------
+    DataError
+        When the data cannot give a feature the model scores with (its source or a
+        column it needs is missing): the model's output would be silently wrong.
+    """
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    features = prepare_features(
+        data_dir,
+        indicator_config=indicator_config or model_indicator_config(model, sources),
+        sources_config=sources,
+        encoding=encoding,
+        as_of=as_of,
+    )
+    lacking = [c for c in model.card.get("features", []) if c in features.unavailable]
+    if lacking:
+        reasons = "; ".join(f"{c}: {features.unavailable[c]}" for c in lacking[:3])
+        raise DataError(
+            f"model {model.model_id} needs feature(s) this data cannot give: {reasons}"
+            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+            file=str(data_dir),
+            hint="apply the model to exports with the sources and columns it was trained on",
+        )
+    return features

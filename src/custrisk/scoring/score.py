@@ -1,0 +1,200 @@
+"""Applying a model to a month's features: PD, score, reasons, and the per-customer
+details that reports read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config.sources import SourcesConfig
+from custrisk.errors import DataError
+from custrisk.indicators import IndicatorConfig
+from custrisk.registry import (
+    LoadedModel,
+)
+from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
+from custrisk.scoring.features import Features, prepare_model_features
+from custrisk.vocab import check_language
+
+log = logging.getLogger(__name__)
+
+
+PD_DECIMALS = 6
+
+
+@dataclass
+class ScoreResult:
+    """The scores table, the per-customer details reports need, and the run's facts."""
+
+    frame: pd.DataFrame
+    details: pd.DataFrame
+    run: dict[str, Any]
+    features: Features
+    model_id: str
+
+
+def _values_text(values: pd.Series) -> np.ndarray:
+    """Reasons' raw values as text: numbers to 6 significant digits, categories as is."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~np.isnan(numbers)
+    text = values.to_numpy(dtype=object).copy()
+    text[pd.isna(text)] = None
+    if is_number.any():
+        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
+    return text
+
+
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Few distinct texts (reason codes, labels) as a Categorical: cheap to build and hold."""
+    return pd.Categorical(values.to_numpy(dtype=object))
+
+
+def _reasons_wide(reasons: pd.DataFrame, n_rows: int, top: int, lang: str) -> pd.DataFrame:
+    """Long reasons (row, rank, code, labels, value, points) -> reason_k_* columns."""
+    impact = "points_lost" if "points_lost" in reasons else "contribution"
+    columns: dict[str, Any] = {}
+    for rank in range(1, top + 1):
+        chosen = reasons[reasons["rank"] == rank].set_index("row").reindex(range(n_rows))
+        columns[f"reason_{rank}_code"] = _categorical(chosen["code"])
+        columns[f"reason_{rank}_label"] = _categorical(chosen[f"label_{lang}"])
+        columns[f"reason_{rank}_value"] = _values_text(chosen["value"])
+        columns[f"reason_{rank}_impact"] = chosen[impact].to_numpy(dtype=np.float64)
+    return pd.DataFrame(columns)
+
+
+def score_features(
+    model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str = "zh", top: int | None = None
+) -> pd.DataFrame:
+    """The scores table for feature rows ``X`` (indexed by customer_id)."""
+    return _score(model, X, as_of=as_of, lang=lang, top=top)[0]
+
+
+def _score(
+    model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str, top: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    check_language(lang)
+    estimator = model.model
+    top = top or int(model.card.get("reasons_top", 3))
+    missing = [c for c in model.card["candidate_features"] if c not in X.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks features the model needs: {', '.join(missing)}",
+            hint="score exports with the same sources as the training data",
+        )
+    inputs = X[list(model.card["candidate_features"])]
+    table = pd.DataFrame(
+        {
+            "customer_id": X.index.astype(str),
+            "as_of": as_of.isoformat(),
+            "pd": np.round(estimator.predict_pd(inputs), PD_DECIMALS),
+            "score": estimator.predict_score(inputs).astype(np.int64),
+        }
+    )
+    wide = _reasons_wide(
+        estimator.reasons(inputs.reset_index(drop=True), top=top), len(table), top, lang
+    )
+    for rank in range(1, top + 1):
+        table[f"reason_{rank}_code"] = wide[f"reason_{rank}_code"]
+        table[f"reason_{rank}_label"] = wide[f"reason_{rank}_label"]
+    table["model_id"] = model.model_id
+    details = pd.concat(
+        [
+            table[["customer_id"]],
+            wide.drop(columns=[c for c in wide.columns if str(c).endswith("_label")]),
+        ],
+        axis=1,
+    )
+    return table, details
+
+
+def _customer_details(features: Features) -> pd.DataFrame:
+    """Masked identity, credit fields and every indicator, per customer (for reports)."""
+    from custrisk.privacy import mask_id_number, mask_name, mask_phone
+
+    credit = features.workspace.frames["credit"].set_index("customer_id").reindex(features.X.index)
+    out = pd.DataFrame(index=features.X.index)
+    maskers = {"name": mask_name, "phone": mask_phone, "id_number": mask_id_number}
+    for column, masker in maskers.items():
+        if column in credit:
+            out[f"{column}_masked"] = masker(credit[column]).to_numpy()
+    for column in CREDIT_DETAIL_COLUMNS:
+        if column in credit:
+            out[column] = credit[column].to_numpy()
+    for code in features.X.columns:
+        out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
+    return out.reset_index(names="customer_id")
+
+
+def score_data(
+    data_dir: str | os.PathLike[str],
+    model: LoadedModel,
+    *,
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    lang: str = "zh",
+    indicator_config: IndicatorConfig | None = None,
+) -> ScoreResult:
+    """Score every customer of the exports in ``data_dir`` with a loaded model.
+
+    Returns the scores table, a details table (masked identity, credit fields, every
+    indicator, reason values and impacts) and the run's facts for reports.
+    """
+    features = prepare_model_features(
+        model,
+        data_dir,
+        sources_config=sources_config,
+        encoding=encoding,
+        as_of=as_of,
+        indicator_config=indicator_config,
+    )
+    config = features.config
+    table, reason_details = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
+    details = _customer_details(features).merge(
+        reason_details, on="customer_id", how="left", validate="one_to_one"
+    )
+    card = model.card
+    run = {
+        "model_id": model.model_id,
+        "algorithm": card.get("algorithm"),
+        "as_of": features.as_of.isoformat(),
+        "customers": len(table),
+        "rows_rejected": features.workspace.report.rows_rejected,
+        "model_metrics": card.get("metrics", {}).get("holdout"),
+        "model_training": {
+            k: card.get("training", {}).get(k) for k in ("as_of", "rows", "bad_rate")
+        },
+        "scaling": (card.get("model") or {}).get("scaling"),
+        "unavailable_indicators": features.unavailable,
+        "indicators": {
+            i.code: {
+                "zh": i.label_zh,
+                "en": i.label_en,
+                "unit": i.unit,
+                "direction": i.direction,
+                "in_model": i.code in card.get("features", []),
+            }
+            for i in config.indicators
+            if i.output
+        },
+    }
+    return ScoreResult(table, details, run, features, model.model_id)
+
+
+def score_customer(
+    model: LoadedModel,
+    values: dict[str, Any],
+    *,
+    top: int | None = None,
+) -> dict[str, Any]:
+    """PD, score and reasons of one customer from a dict of indicator values.
+
+    Fast (microseconds after loading): no DataFrame is built.
+    """
+    return dict(model.model.score_one(values, top=top or int(model.card.get("reasons_top", 3))))

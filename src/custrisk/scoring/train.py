@@ -1,0 +1,330 @@
+"""Training a model on labelled exports: features, split, fit, metrics, card, registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from custrisk.data import mask_rejects
+from custrisk.errors import DataError, UsageError
+from custrisk.indicators import IndicatorConfig
+from custrisk.io.plain import jsonable
+from custrisk.io.safe_csv import csv_text
+from custrisk.monitoring import build_reference
+from custrisk.registry import (
+    ModelRef,
+    NameLock,
+    lock_model_name,
+    save_model,
+)
+from custrisk.registry.artifact import sha256_file
+from custrisk.scoring.config import ALGORITHMS, ModelConfig, load_model_config
+from custrisk.scoring.features import (
+    BINS_FILE,
+    INDICATORS_FILE,
+    POINTS_FILE,
+    TRAINING_REJECTS_FILE,
+    labelled_features,
+    load_configs,
+    prepare_features,
+)
+
+log = logging.getLogger(__name__)
+
+
+def model_features(
+    config: IndicatorConfig, model_config: ModelConfig, unavailable: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """Indicator codes the model uses (include, or all outputs, minus exclude), and the
+    ones left out because the data cannot give them, with why.
+
+    Raises
+    ------
+    DataError
+        When a feature the model config names (``include`` or ``force_in``) cannot be
+        computed from the data: a model must not train on a feature that is not there.
+    """
+    outputs = [i.code for i in config.indicators if i.output]
+    wanted = list(model_config.include) if model_config.include is not None else outputs
+    for code in (*wanted, *model_config.exclude, *model_config.force_in, *model_config.force_out):
+        if code not in outputs:
+            raise UsageError(
+                f"model config {model_config.path}: feature {code!r} is not an output indicator",
+                hint=f"indicators: {', '.join(outputs[:8])}, ...",
+            )
+    named = [
+        c
+        for c in dict.fromkeys([*(model_config.include or ()), *model_config.force_in])
+        if c not in model_config.exclude
+    ]
+    lacking = [c for c in named if c in unavailable]
+    if lacking:
+        reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
+        raise DataError(
+            f"model config {model_config.path} names feature(s) this data cannot give: "
+            f"{reasons}" + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+            hint="add the missing column or export, or take the feature(s) out of "
+            "features.include / force_in",
+        )
+    chosen = [c for c in wanted if c not in model_config.exclude and c not in unavailable]
+    left_out = {c: unavailable[c] for c in wanted if c in unavailable and c not in named}
+    if left_out:
+        log.warning("features not available in this data, left out: %s", ", ".join(left_out))
+    if not chosen:
+        raise UsageError(
+            "no feature left to train on",
+            hint="check features.include/exclude and the data's sources",
+        )
+    return chosen, left_out
+
+
+def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> Any:
+    """A fresh, unfitted estimator configured from the model config."""
+    from custrisk.estimators import LogisticScorecard, TreeModel, WoeBinner
+
+    if algorithm == "logistic":
+        return LogisticScorecard(
+            binner=WoeBinner(specs=specs, **cfg.binning),
+            selection=True,
+            force_in=tuple(cfg.force_in),
+            force_out=tuple(cfg.force_out),
+            scaling=cfg.scaling,
+            random_state=cfg.seed,
+            **cfg.selection,
+            **cfg.logistic,
+        )
+    return TreeModel(specs=specs, scaling=cfg.scaling, random_state=cfg.seed, **cfg.tree)
+
+
+@dataclass
+class TrainResult:
+    ref: ModelRef
+    card: dict[str, Any]
+
+
+def train_model(
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    algorithm: str | None = None,
+    name: str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    model_config: ModelConfig | str | os.PathLike[str] | None = None,
+    indicator_config: str | os.PathLike[str] | None = None,
+    sources_config: str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    csv_encoding: str | None = None,
+    rejects_unmasked: str | os.PathLike[str] | None = None,
+) -> TrainResult:
+    """Train a model on labelled exports, evaluate it, and save it to the registry.
+
+    A model is fitted on the training part of a stratified hold-out split (or an
+    out-of-time split when configured) and measured on the hold-out; k-fold CV on the
+    training part gives the spread of the metrics. The saved model is then refitted on
+    every labelled row (``validation.refit_on_all``, the default), so it learns from all
+    the data; the card's ``metrics.rows`` says which rows each metric used.
+
+    The model name is locked from start to end: a second train of the same name is
+    refused while this one runs (:func:`custrisk.registry.lock_model_name`).
+
+    The model folder never holds personal data in clear: its ``training_rejects.csv``
+    has the columns flagged ``pii`` masked. ``rejects_unmasked`` names a file (mode
+    0600, outside the registry) for the rejected rows in clear. ``csv_encoding`` is that
+    of the CSV tables in the model folder (UTF-8 with a BOM by default).
+    """
+    cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
+    algorithm = algorithm or cfg.algorithm
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}")
+    with lock_model_name(name or algorithm, models_dir) as lock:
+        return _train_locked(
+            data_dir,
+            labels,
+            cfg=cfg,
+            algorithm=algorithm,
+            lock=lock,
+            indicator_config=indicator_config,
+            sources_config=sources_config,
+            encoding=encoding,
+            as_of=as_of,
+            csv_encoding=csv_encoding,
+            rejects_unmasked=rejects_unmasked,
+        )
+
+
+def _train_locked(
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    *,
+    cfg: ModelConfig,
+    algorithm: str,
+    lock: NameLock,
+    indicator_config: str | os.PathLike[str] | None,
+    sources_config: str | os.PathLike[str] | None,
+    encoding: str | None,
+    as_of: dt.date | str | None,
+    csv_encoding: str | None,
+    rejects_unmasked: str | os.PathLike[str] | None,
+) -> TrainResult:
+    from custrisk.estimators import (
+        cross_validate,
+        evaluate,
+        feature_specs_from_indicators,
+        holdout_split,
+        out_of_time_split,
+    )
+
+    sources, icfg = load_configs(indicator_config, sources_config)
+    features = prepare_features(
+        data_dir, indicator_config=icfg, sources_config=sources, encoding=encoding, as_of=as_of
+    )
+    codes, left_out = model_features(icfg, cfg, features.unavailable)
+    X_all, y_all, dates, label_counts = labelled_features(features, labels, sources)
+    X_all = X_all[codes]
+    specs = {
+        code: spec
+        for code, spec in feature_specs_from_indicators(icfg.indicators).items()
+        if code in codes
+    }
+    if cfg.oot_date_column and cfg.oot_cutoff:
+        if dates is None:
+            raise UsageError(
+                f"model config {cfg.path}: validation.oot_date_column is set but "
+                f"{labels} has no label_date column"
+            )
+        split = out_of_time_split(X_all, y_all, dates, cfg.oot_cutoff)
+        split_kind = f"out-of-time (test from {cfg.oot_cutoff.isoformat()})"
+    else:
+        split = holdout_split(X_all, y_all, test_size=cfg.test_size, seed=cfg.seed)
+        split_kind = f"stratified hold-out ({cfg.test_size:.0%})"
+    X_train, X_test, y_train, y_test = split
+    estimator = make_estimator(algorithm, cfg, specs).fit(X_train, y_train)
+    holdout = evaluate(estimator, X_test, y_test)
+    training = evaluate(estimator, X_train, y_train)
+    cv = (
+        cross_validate(
+            lambda: make_estimator(algorithm, cfg, specs),
+            X_train,
+            y_train,
+            k=cfg.cv_folds,
+            seed=cfg.seed,
+        )
+        if cfg.cv_folds >= 2
+        else None
+    )
+    if cfg.refit_on_all:
+        estimator = make_estimator(algorithm, cfg, specs).fit(X_all, y_all)
+    rows_used: dict[str, dict[str, Any]] = {
+        "holdout": {
+            "model_fitted_on": f"training part ({len(X_train):,} rows)",
+            "measured_on": f"hold-out part ({len(X_test):,} rows)",
+        },
+        "train": {
+            "model_fitted_on": f"training part ({len(X_train):,} rows)",
+            "measured_on": f"training part ({len(X_train):,} rows, in-sample)",
+        },
+        "cv": {
+            "model_fitted_on": f"{cfg.cv_folds} folds of the training part",
+            "measured_on": "the left-out fold each time",
+        },
+        "saved_model": {
+            "fitted_on": (
+                f"all labelled rows ({len(X_all):,})"
+                if cfg.refit_on_all
+                else f"training part ({len(X_train):,} rows)"
+            ),
+            "rows": len(X_all) if cfg.refit_on_all else len(X_train),
+        },
+    }
+    scores_all = estimator.predict_score(X_all)
+    used = list(getattr(estimator, "features_", codes))
+    reference = {
+        "score": build_reference(
+            pd.Series(scores_all, dtype="float64"), bins=cfg.reference_bins
+        ).to_dict(),
+        "pd": build_reference(
+            pd.Series(estimator.predict_pd(X_all)), bins=cfg.reference_bins
+        ).to_dict(),
+        "features": {
+            code: build_reference(X_all[code], bins=cfg.reference_bins).to_dict() for code in codes
+        },
+        "rows": len(X_all),
+    }
+    data_path = Path(data_dir)
+    input_files = {}
+    for source in features.workspace.report.sources.values():
+        for file_name in source.files:
+            path = Path(file_name)
+            shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
+            input_files[str(shown)] = sha256_file(path)
+    input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
+    indicator_text = Path(icfg.path).read_text(encoding="utf-8")
+    card: dict[str, Any] = {
+        "algorithm": algorithm,
+        "parameters": jsonable(estimator.get_params(deep=False)),
+        "model_config": {"file": cfg.path, "sha256": cfg.text_sha256},
+        "config_hashes": {
+            "model": cfg.text_sha256,
+            "indicators": hashlib.sha256(indicator_text.encode("utf-8")).hexdigest(),
+            "sources": sha256_file(Path(sources.path)),
+        },
+        "seed": cfg.seed,
+        "features": used,
+        "candidate_features": codes,
+        "feature_labels": {
+            code: {
+                "zh": specs[code].label_zh,
+                "en": specs[code].label_en,
+                "direction": specs[code].direction,
+                "kind": specs[code].kind,
+            }
+            for code in codes
+        },
+        "model": jsonable(estimator.to_dict()),
+        "metrics": {
+            "split": split_kind,
+            "holdout": jsonable(holdout.to_dict()),
+            "train": jsonable(training.to_dict()),
+            "cv": jsonable(cv) if cv is not None else None,
+            "rows": rows_used,
+        },
+        "training": {
+            "as_of": features.as_of.isoformat(),
+            "rows": len(X_all),
+            "bads": int(y_all.sum()),
+            "bad_rate": float(y_all.mean()),
+            "train_rows": len(X_train),
+            "test_rows": len(X_test),
+            "model_rows": rows_used["saved_model"]["rows"],
+            **label_counts,
+            "rows_rejected_in_exports": features.workspace.report.rows_rejected,
+            "input_files_sha256": input_files,
+        },
+        "reasons_top": cfg.top_reasons,
+        "reference": reference,
+    }
+    if left_out:  # indicators the data could not give, with why
+        card["features_left_out"] = left_out
+    extra = {INDICATORS_FILE: indicator_text}
+    if algorithm == "logistic":
+        extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
+        extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
+    workspace = features.workspace
+    if len(workspace.rejects):
+        extra[TRAINING_REJECTS_FILE] = csv_text(
+            mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding
+        )
+    if rejects_unmasked is not None:
+        workspace.write_rejects(rejects_unmasked, masked=False, csv_encoding=csv_encoding)
+    ref = save_model(
+        estimator, card, name=lock.name, models=lock.root, extra_files=extra, lock=lock
+    )
+    return TrainResult(ref, {**card, "model_id": ref.model_id})

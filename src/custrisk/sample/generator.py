@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,64 @@ import pyarrow.compute as pc
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import atomic_open, ensure_dir
+from custrisk.sample._base import (
+    _CUSTOMERS_PER_CHUNK,
+    _DAYS_PER_MONTH,
+    _EPOCH,
+    _EVENT_CHANNEL_SHARE,
+    _EVENTS_PER_MONTH,
+    _FIRST_CUSTOMER_SINCE,
+    _GIVEN_FEMALE,
+    _GIVEN_MALE,
+    _ID_CHECK_CHARS,
+    _ID_WEIGHTS,
+    _INDUSTRY_RISK,
+    _INDUSTRY_SHARE,
+    _NULL,
+    _NULL_DAY,
+    _PAYMENT_TERM_SHARE,
+    _PAYMENT_TERMS,
+    _PD_INTERCEPT,
+    _PD_SLOPE,
+    _PD_TAIL,
+    _PHONE_PREFIXES,
+    _RECENT_MONTHS,
+    _REGION_CODES,
+    _REGION_RISK,
+    _REGION_SHARE,
+    _STREAM_BEHAVIOUR,
+    _STREAM_CREDIT,
+    _STREAM_PORTFOLIO,
+    _STREAM_TRANSACTIONS,
+    _SURNAMES,
+    _TXN_CHANNEL_SHARE,
+    _TXNS_PER_MONTH,
+    BEHAVIOUR_FILE,
+    CREDIT_FILE,
+    DEFAULT_AS_OF,
+    ENCODINGS,
+    EVENT_CHANNELS,
+    EVENT_TYPES,
+    FAULT_KINDS,
+    FAULTS_FILE,
+    GROUND_TRUTH_FILE,
+    INDUSTRIES,
+    LABELS_FILE,
+    MAX_AS_OF,
+    MAX_CUSTOMERS,
+    MAX_DRIFT,
+    MAX_MONTHS,
+    MIN_AS_OF,
+    REGIONS,
+    TRANSACTIONS_FILE,
+    TXN_CHANNELS,
+    TXN_TYPES,
+    _Column,
+    _Params,
+    _rng,
+)
+from custrisk.sample._csv import _CsvWriter, _format_chunk, _to_frame
+from custrisk.sample.faults import _FAULT_PLANS, _FaultRecord, _inject_faults, _write_faults
 
 logger = logging.getLogger(__name__)
 
@@ -51,138 +109,6 @@ __all__ = [
     "resolve_as_of",
     "validate_options",
 ]
-
-DEFAULT_AS_OF = date(2026, 10, 31)
-ENCODINGS = ("utf-8", "gbk")
-MAX_CUSTOMERS = 20_000_000
-MAX_MONTHS = 120
-MAX_DRIFT = 5.0
-# Every date written stays after 2000-01-01 (the sources.yaml minimum) even 10 years back.
-MIN_AS_OF = date(2011, 1, 1)
-MAX_AS_OF = date(2099, 12, 31)
-_FIRST_CUSTOMER_SINCE = date(1980, 1, 1)
-
-CREDIT_FILE = "credit.csv"
-TRANSACTIONS_FILE = "transactions.csv"
-BEHAVIOUR_FILE = "behaviour.csv"
-LABELS_FILE = "labels.csv"
-GROUND_TRUTH_FILE = "ground_truth.csv"
-FAULTS_FILE = "faults.csv"
-
-FAULT_KINDS = (
-    "duplicate_row",
-    "duplicate_key",
-    "blank_required",
-    "malformed_number",
-    "negative_amount",
-    "impossible_date",
-    "whitespace_id",
-    "too_many_fields",
-    "orphan",
-    "formula_injection",
-    "paid_before_txn",
-)
-
-# --------------------------------------------------------------------------------------
-# Vocabulary (every character is in GB2312, hence GBK-encodable)
-# --------------------------------------------------------------------------------------
-
-REGIONS = ("华东", "华北", "华南", "华中", "西南", "西北", "东北")
-_REGION_SHARE = (0.30, 0.17, 0.18, 0.12, 0.11, 0.06, 0.06)
-_REGION_RISK = (-0.10, 0.00, -0.05, 0.05, 0.10, 0.20, 0.25)
-# Real county-level administrative codes (GB/T 2260) inside each region.
-_REGION_CODES = (
-    (310101, 310104, 320102, 320106, 330102, 330106, 340102, 350102, 370102, 370202),
-    (110101, 110105, 110108, 120101, 120103, 130102, 140105, 150102),
-    (440103, 440106, 440304, 440305, 450102, 460105, 440604),
-    (420102, 420106, 430102, 430104, 410105, 410102, 360102),
-    (510104, 510107, 500103, 500106, 530102, 520102, 540102),
-    (610102, 610113, 620102, 630102, 640104, 650102),
-    (210102, 210202, 220102, 220104, 230102, 230103),
-)
-
-INDUSTRIES = (
-    "制造业",
-    "批发零售",
-    "建筑业",
-    "信息技术",
-    "餐饮住宿",
-    "交通运输",
-    "农林牧渔",
-    "房地产",
-    "教育培训",
-    "医疗健康",
-)
-_INDUSTRY_SHARE = (0.20, 0.22, 0.09, 0.10, 0.10, 0.08, 0.06, 0.05, 0.05, 0.05)
-_INDUSTRY_RISK = (0.00, 0.05, 0.30, -0.20, 0.25, 0.10, 0.15, 0.35, 0.05, -0.25)
-
-_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
-    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
-    "龚邵万钱严覃武戴莫孔向汤"
-)
-_GIVEN_MALE = "伟强磊军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林阳峰建国志文博晨亮成东海"
-_GIVEN_FEMALE = "芳娜敏静丽艳娟霞秀英慧玲婷雪琳颖洁倩莉兰梅红燕萍晶欣悦佳怡雨露月琴蓉瑶璐"
-_PHONE_PREFIXES = (
-    *range(130, 140),
-    145,
-    147,
-    *range(150, 154),
-    *range(155, 160),
-    166,
-    170,
-    173,
-    175,
-    176,
-    177,
-    178,
-    *range(180, 190),
-    191,
-    193,
-    195,
-    198,
-    199,
-)
-
-TXN_TYPES = ("order", "payment", "refund", "chargeback")
-TXN_CHANNELS = ("online", "mobile", "store", "agent")
-_TXN_CHANNEL_SHARE = (0.35, 0.33, 0.22, 0.10)
-_PAYMENT_TERMS = (30, 45, 60)
-_PAYMENT_TERM_SHARE = (0.5, 0.3, 0.2)
-EVENT_TYPES = ("contact", "complaint", "follow_up", "feedback")
-EVENT_CHANNELS = ("phone", "email", "social", "online_chat", "visit")
-_EVENT_CHANNEL_SHARE = (0.35, 0.15, 0.10, 0.30, 0.10)
-
-_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-_ID_CHECK_CHARS = "10X98765432"
-
-# --------------------------------------------------------------------------------------
-# Model constants (the latent risk and how each observable reflects it)
-# --------------------------------------------------------------------------------------
-
-_PD_INTERCEPT = -3.1
-_PD_SLOPE = 1.45
-_PD_TAIL = 0.25  # extra log-odds per squared unit of risk above 1: a convex tail
-_TXNS_PER_MONTH = 2.0
-_EVENTS_PER_MONTH = 0.5
-_RECENT_MONTHS = 3
-_DAYS_PER_MONTH = 365.25 / 12
-# Above this many customers, each month of transactions is written in several date
-# ranges so that a chunk holds at most about this many customers' month of activity.
-_CUSTOMERS_PER_CHUNK = 1_000_000
-_ROWS_PER_WRITE = 500_000
-_FAULT_EVERY = 4_000  # one fault of each kind per this many rows (at least 2)
-
-# Independent random streams, so adding a field to one file never changes another.
-_STREAM_PORTFOLIO = 1
-_STREAM_CREDIT = 2
-_STREAM_TRANSACTIONS = 3
-_STREAM_BEHAVIOUR = 4
-_STREAM_FAULTS = 5
-
-_NULL = -1  # missing value of a non-negative integer column
-_NULL_DAY = np.iinfo(np.int32).min  # missing value of a date column (days since epoch)
-_EPOCH = date(1970, 1, 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -266,16 +192,6 @@ class SampleFrames:
 # --------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Params:
-    customers: int
-    months: int
-    as_of: date
-    seed: int
-    drift: float
-    encoding: str
 
 
 def resolve_as_of(as_of: date | None, drift: float) -> date:
@@ -525,10 +441,6 @@ def generate_sample_data(
 # --------------------------------------------------------------------------------------
 
 
-def _rng(seed: int, *keys: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
-
-
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
@@ -697,21 +609,6 @@ def _make_portfolio(params: _Params) -> _Portfolio:
 # --------------------------------------------------------------------------------------
 # Tables (typed chunks: numpy arrays, or pyarrow strings for text)
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Column:
-    """One output column.
-
-    kind: ``customer_id`` / ``txn_id`` / ``event_id`` (int64 numbers), ``text``
-    (pyarrow strings), ``category`` (int codes into ``categories``), ``int`` (int64,
-    -1 = missing), ``money`` (int64 cents), ``date`` (int32 days, min = missing),
-    ``tenths`` (int64 tenths), ``bool`` (int8: -1 missing, 0, 1), ``prob`` (float64).
-    """
-
-    name: str
-    kind: str
-    categories: tuple[str, ...] = ()
 
 
 _CREDIT_COLUMNS = (
@@ -969,433 +866,3 @@ def _behaviour_chunks(params: _Params, portfolio: _Portfolio) -> Iterator[dict[s
             "satisfaction": np.where(event_type == 3, satisfaction, _NULL).astype(np.int64),
         }
         next_id += size
-
-
-# --------------------------------------------------------------------------------------
-# Typed chunks -> frames
-# --------------------------------------------------------------------------------------
-
-
-def _to_frame(columns: Sequence[_Column], chunks: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    data: dict[str, Any] = {}
-    for column in columns:
-        parts = [chunk[column.name] for chunk in chunks]
-        if column.kind == "text":
-            values = pa.chunked_array(parts, type=pa.string()).to_pandas()
-            data[column.name] = values.astype("str")
-            continue
-        array = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
-        data[column.name] = _to_series(column, array)
-    return pd.DataFrame(data)
-
-
-def _to_series(column: _Column, array: np.ndarray) -> pd.Series:
-    kind = column.kind
-    if kind in ("customer_id", "txn_id", "event_id", "category"):
-        return pd.Series(_format_column(column, array).to_pandas(), dtype="str")
-    if kind == "int":
-        integers = pd.array(array, dtype="Int64")
-        integers[array == _NULL] = pd.NA
-        return pd.Series(integers)
-    if kind == "money":
-        return pd.Series(array / 100.0)
-    if kind == "tenths":
-        return pd.Series(array / 10.0)
-    if kind == "date":
-        days = np.where(array == _NULL_DAY, 0, array).astype("datetime64[D]")
-        dates = np.where(array == _NULL_DAY, np.datetime64("NaT"), days)
-        return pd.Series(dates.astype("datetime64[s]"))
-    if kind == "bool":
-        flags = pd.array(array == 1, dtype="boolean")
-        flags[array < 0] = pd.NA
-        return pd.Series(flags)
-    if kind == "prob":
-        return pd.Series(np.round(array, 6))
-    raise AssertionError(f"unknown column kind {kind!r}")
-
-
-# --------------------------------------------------------------------------------------
-# Typed chunks -> CSV text
-# --------------------------------------------------------------------------------------
-
-_ID_FORMATS = {"customer_id": ("", 10), "txn_id": ("T", 12), "event_id": ("E", 12)}
-
-
-def _format_ids(kind: str, numbers: np.ndarray) -> pa.Array:
-    prefix, width = _ID_FORMATS[kind]
-    text = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.string()), width=width, padding="0")
-    return pc.binary_join_element_wise(prefix, text, "") if prefix else text
-
-
-def _format_fixed(scaled: np.ndarray, decimals: int) -> pa.Array:
-    """Non-negative integers in units of 10**-decimals, as fixed-point text."""
-    whole, fraction = np.divmod(scaled, 10**decimals)
-    return pc.binary_join_element_wise(
-        pa.array(whole).cast(pa.string()),
-        pc.utf8_lpad(pa.array(fraction).cast(pa.string()), width=decimals, padding="0"),
-        ".",
-    )
-
-
-def _format_column(column: _Column, values: Any) -> pa.Array:
-    kind = column.kind
-    if kind in _ID_FORMATS:
-        return _format_ids(kind, values)
-    if kind == "text":
-        return values
-    if kind == "category":
-        return pa.array(column.categories).take(pa.array(values))
-    if kind == "int":
-        text = pa.array(values, mask=values == _NULL).cast(pa.string())
-        return pc.fill_null(text, "")
-    if kind == "money":
-        return _format_fixed(values, 2)
-    if kind == "tenths":
-        return _format_fixed(values, 1)
-    if kind == "date":
-        text = pa.array(values, type=pa.date32(), mask=values == _NULL_DAY).cast(pa.string())
-        return pc.fill_null(text, "")
-    if kind == "bool":
-        return pa.array(["", "false", "true"]).take(pa.array(values.astype(np.int64) + 1))
-    if kind == "prob":
-        return _format_fixed(np.round(values * 1e6).astype(np.int64), 6)
-    raise AssertionError(f"unknown column kind {kind!r}")
-
-
-def _format_chunk(columns: Sequence[_Column], chunk: Mapping[str, Any]) -> dict[str, pa.Array]:
-    """Column name to its CSV cells (already CSV-escaped; none need quoting)."""
-    return {column.name: _format_column(column, chunk[column.name]) for column in columns}
-
-
-def _csv_cell(text: str) -> str:
-    """Quote a cell only when CSV needs it (RFC 4180)."""
-    if any(ch in text for ch in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-class _CsvWriter:
-    """Writes a header and then rows of pre-escaped cells; counts data rows."""
-
-    def __init__(self, handle: IO[bytes], columns: Sequence[_Column], encoding: str) -> None:
-        self._handle = handle
-        self._encoding = encoding
-        self.rows = 0
-        self._write_bytes(",".join(column.name for column in columns).encode() + b"\n")
-
-    def write(self, cells: Mapping[str, pa.Array]) -> None:
-        arrays = list(cells.values())
-        size = len(arrays[0]) if arrays else 0
-        for start in range(0, size, _ROWS_PER_WRITE):
-            part = [array.slice(start, _ROWS_PER_WRITE) for array in arrays]
-            line = pc.binary_join_element_wise(*part, ",")
-            line = pc.binary_join_element_wise(line, "", "\n")
-            self._write_bytes(_string_bytes(line))
-        self.rows += size
-
-    def _write_bytes(self, data: bytes | pa.Buffer) -> None:
-        if self._encoding != "utf-8":
-            raw = data.to_pybytes() if isinstance(data, pa.Buffer) else data
-            if not raw.isascii():
-                data = raw.decode("utf-8").encode(self._encoding)
-        self._handle.write(data)
-
-
-def _string_bytes(array: pa.Array) -> pa.Buffer:
-    """The concatenated UTF-8 bytes of a string array without nulls."""
-    assert pa.types.is_string(array.type) and array.null_count == 0
-    if len(array) == 0:
-        return pa.py_buffer(b"")
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
-    start = int(offsets[array.offset])
-    stop = int(offsets[array.offset + len(array)])
-    return array.buffers()[2].slice(start, stop - start)
-
-
-# --------------------------------------------------------------------------------------
-# Fault injection (dirty mode)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _FaultRecord:
-    file: str
-    line: int  # 0-based row in its chunk until at_line() makes it a physical line
-    column: str
-    fault: str
-    expected_action: str
-
-    def at_line(self, first_line: int) -> _FaultRecord:
-        return _FaultRecord(
-            self.file, first_line + self.line, self.column, self.fault, self.expected_action
-        )
-
-
-@dataclass
-class _Insert:
-    after: int  # inserted right after this original row
-    cells: dict[str, str]
-    column: str
-    fault: str
-    action: str
-
-
-class _Editor:
-    """Collects cell edits and inserted rows for one chunk, each fault on its own row."""
-
-    def __init__(self, file: str, cells: dict[str, pa.Array], rng: np.random.Generator) -> None:
-        self.file = file
-        self.cells = cells
-        self.rng = rng
-        self.size = len(next(iter(cells.values())))
-        self.taken = np.zeros(self.size, dtype=bool)
-        # row -> (column, raw text, column reported, fault, expected action)
-        self.edits: dict[int, tuple[str, str, str, str, str]] = {}
-        self.inserts: list[_Insert] = []
-
-    def pick(self, count: int, eligible: np.ndarray | None = None) -> list[int]:
-        """Up to ``count`` untouched rows (among ``eligible``), now reserved."""
-        free = ~self.taken if eligible is None else eligible & ~self.taken
-        candidates = np.flatnonzero(free)
-        count = min(count, len(candidates))
-        if count == 0:
-            return []
-        rows = np.sort(self.rng.choice(candidates, size=count, replace=False))
-        self.taken[rows] = True
-        return [int(row) for row in rows]
-
-    def value(self, row: int, column: str) -> str:
-        return str(self.cells[column][row].as_py())
-
-    def row(self, row: int) -> dict[str, str]:
-        return {name: str(array[row].as_py()) for name, array in self.cells.items()}
-
-    def edit(
-        self,
-        row: int,
-        column: str,
-        raw: str,
-        fault: str,
-        action: str = "dropped",
-        *,
-        report_column: str | None = None,
-    ) -> None:
-        """Replace one cell with ``raw`` (CSV text, already quoted if it needs to be)."""
-        reported = column if report_column is None else report_column
-        self.edits[row] = (column, raw, reported, fault, action)
-
-    def insert(self, after_at_least: int, cells: dict[str, str], column: str, fault: str) -> None:
-        after = int(self.rng.integers(after_at_least, self.size))
-        self.inserts.append(_Insert(after, cells, column, fault, "dropped"))
-
-    def build(self) -> tuple[dict[str, pa.Array], list[_FaultRecord]]:
-        names = list(self.cells)
-        edited = {}
-        for name in names:
-            rows = [row for row, edit in self.edits.items() if edit[0] == name]
-            array = self.cells[name]
-            if rows:
-                positions = np.arange(self.size)
-                positions[rows] = self.size + np.arange(len(rows))
-                extra = pa.array([self.edits[row][1] for row in rows], pa.string())
-                array = pa.concat_arrays([array, extra]).take(pa.array(positions))
-            extra_rows = pa.array([insert.cells[name] for insert in self.inserts], pa.string())
-            edited[name] = pa.concat_arrays([array, extra_rows])
-        # Final order: originals in order, each insert right after its anchor row.
-        anchor = np.concatenate(
-            [np.arange(self.size), np.array([i.after for i in self.inserts], dtype=np.int64)]
-        )
-        tie = np.concatenate([np.zeros(self.size), np.arange(1, len(self.inserts) + 1)])
-        order = np.lexsort((tie, anchor))
-        take = pa.array(order)
-        result = {name: array.take(take) for name, array in edited.items()}
-        position = np.empty(len(order), dtype=np.int64)
-        position[order] = np.arange(len(order))
-        records = [
-            _FaultRecord(self.file, int(position[row]), column, fault, action)
-            for row, (_column, _raw, column, fault, action) in self.edits.items()
-        ]
-        records += [
-            _FaultRecord(self.file, int(position[self.size + k]), i.column, i.fault, i.action)
-            for k, i in enumerate(self.inserts)
-        ]
-        return result, sorted(records, key=lambda r: r.line)
-
-
-_MALFORMED_NUMBERS = ("12,3a4", "N/A", "--", "1.2.3", "12O0.50")
-_FORMULAS = ('=HYPERLINK("http://x")', "=1+2", "@SUM(A1:A9)", "+cmd|' /C calc'!A0")
-_PADDINGS = (("  ", " "), ("\t", ""), ("", "\t"), (" ", ""), ("", "  "))
-
-
-def _fault_count(rows: int) -> int:
-    return max(2, math.ceil(rows / _FAULT_EVERY))
-
-
-def _cycle(options: Sequence[str], index: int) -> str:
-    return options[index % len(options)]
-
-
-def _unknown_customer(rng: np.random.Generator) -> str:
-    # Above any real customer number (at most MAX_CUSTOMERS) and any spare credit row.
-    return f"{int(rng.integers(9_000_000_000, 10_000_000_000)):010d}"
-
-
-def _impossible_date(valid: str, index: int) -> str:
-    year = valid[:4] if len(valid) >= 4 and valid[:4].isdigit() else "2025"
-    return _cycle((f"{year}-02-30", f"{year}-13-01", f"{year}-04-31", f"{year}-00-10"), index)
-
-
-def _faults_per_chunk(name: str, params: _Params, index: int, chunks: int) -> int:
-    """How many faults of each kind go into chunk ``index`` of ``chunks`` of ``name``.
-
-    The file gets one per ``_FAULT_EVERY`` expected rows and at least 2, spread evenly
-    over its chunks (credit is a single chunk).
-    """
-    per_customer = {
-        CREDIT_FILE: 1.0,
-        TRANSACTIONS_FILE: _TXNS_PER_MONTH * params.months,
-        BEHAVIOUR_FILE: _EVENTS_PER_MONTH * params.months,
-    }[name]
-    total = _fault_count(round(params.customers * per_customer))
-    return (index + 1) * total // chunks - index * total // chunks
-
-
-def _inject_faults(
-    name: str,
-    cells: dict[str, pa.Array],
-    chunk: Mapping[str, Any],
-    params: _Params,
-    position: tuple[int, int],
-) -> tuple[dict[str, pa.Array], list[_FaultRecord]]:
-    """Faults for chunk ``position = (index, chunks)`` of file ``name``.
-
-    Returns the edited cells and one record per fault (rows counted from 0 in this
-    chunk). Faults are drawn from their own random stream, so a dirty export holds the
-    same data as a clean one apart from the faults.
-    """
-    index, chunks = position
-    size = len(next(iter(cells.values())))
-    count = _faults_per_chunk(name, params, index, chunks)
-    if size == 0 or count == 0:
-        return cells, []
-    rng = _rng(params.seed, _STREAM_FAULTS, _FAULT_PLAN_ORDER.index(name), index)
-    editor = _Editor(name, cells, rng)
-    _FAULT_PLANS[name](editor, chunk, count, params)
-    return editor.build()
-
-
-def _padded(editor: _Editor, row: int, column: str) -> str:
-    before, after = _PADDINGS[int(editor.rng.integers(0, len(_PADDINGS)))]
-    return before + editor.value(row, column) + after
-
-
-def _common_faults(editor: _Editor, count: int, key: str) -> None:
-    """Faults shared by transactions and behaviour (rows of a customer's activity)."""
-    rng = editor.rng
-    for row in editor.pick(count):  # exact duplicates: a later copy of an untouched row
-        editor.insert(row, editor.row(row), key, "duplicate_row")
-    for row in editor.pick(count):
-        column = (key, "customer_id")[int(rng.integers(0, 2))]
-        editor.edit(row, column, _padded(editor, row, column), "whitespace_id", "repaired")
-    for row in editor.pick(count):
-        editor.edit(row, "customer_id", _unknown_customer(rng), "orphan")
-    last = list(editor.cells)[-1]
-    for row in editor.pick(count):
-        raw = editor.value(row, last) + ",note"
-        editor.edit(row, last, raw, "too_many_fields", report_column="")
-    for row in editor.pick(count):
-        editor.edit(row, "customer_id", "", "blank_required")
-
-
-def _transaction_faults(
-    editor: _Editor, chunk: Mapping[str, Any], count: int, params: _Params
-) -> None:
-    _common_faults(editor, count, "txn_id")
-    not_order = np.asarray(chunk["txn_type"]) != 0
-    # Dates go wrong only on rows without due/paid dates, so no date check is involved.
-    for row in editor.pick(count, not_order):
-        editor.edit(row, "txn_date", "", "blank_required")
-    for i, row in enumerate(editor.pick(count, not_order)):
-        raw = _impossible_date(editor.value(row, "txn_date"), i)
-        editor.edit(row, "txn_date", raw, "impossible_date")
-    for row in editor.pick(count):
-        editor.edit(row, "amount", "", "blank_required")
-    for i, row in enumerate(editor.pick(count)):
-        editor.edit(row, "amount", _csv_cell(_cycle(_MALFORMED_NUMBERS, i)), "malformed_number")
-    for row in editor.pick(count):
-        editor.edit(row, "amount", "-" + editor.value(row, "amount"), "negative_amount")
-    paid = np.asarray(chunk["paid_date"]) != _NULL_DAY
-    for row in editor.pick(count, paid):
-        txn_day = int(chunk["txn_date"][row])
-        early = txn_day - int(editor.rng.integers(1, 21))
-        editor.edit(row, "paid_date", _date_text(early), "paid_before_txn")
-
-
-def _behaviour_faults(
-    editor: _Editor, chunk: Mapping[str, Any], count: int, params: _Params
-) -> None:
-    _common_faults(editor, count, "event_id")
-    for row in editor.pick(count):
-        editor.edit(row, "event_date", "", "blank_required")
-    for i, row in enumerate(editor.pick(count)):
-        raw = _impossible_date(editor.value(row, "event_date"), i)
-        editor.edit(row, "event_date", raw, "impossible_date")
-
-
-def _credit_faults(editor: _Editor, chunk: Mapping[str, Any], count: int, params: _Params) -> None:
-    """Credit faults. A dropped credit row would orphan all of that customer's activity
-    (a second, unlisted fault), so faults that drop a row go on spare rows for customer
-    numbers beyond the portfolio; only the repairable fault touches real customers."""
-    rng = editor.rng
-    spare_id = params.customers + 1
-
-    def spare(template: int) -> dict[str, str]:
-        nonlocal spare_id
-        cells = editor.row(template)
-        cells["customer_id"] = f"{spare_id:010d}"
-        spare_id += 1
-        return cells
-
-    for row in editor.pick(count):
-        editor.insert(row, editor.row(row), "customer_id", "duplicate_row")
-    for row in editor.pick(count if editor.size > 1 else 0):
-        template = int(rng.integers(0, editor.size - 1))
-        template += template >= row  # any other customer's details
-        cells = editor.row(template)
-        cells["customer_id"] = editor.value(row, "customer_id")
-        editor.insert(row, cells, "customer_id", "duplicate_key")
-    for row in editor.pick(count):
-        raw = _padded(editor, row, "customer_id")
-        editor.edit(row, "customer_id", raw, "whitespace_id", "repaired")
-    anchors = rng.integers(0, editor.size, size=3 * count)
-    for i in range(count):
-        cells = spare(int(anchors[i]))
-        cells["customer_id"] = ""
-        editor.insert(0, cells, "customer_id", "blank_required")
-    for i in range(count):
-        cells = spare(int(anchors[count + i]))
-        cells["credit_limit"] = _csv_cell(_cycle(_MALFORMED_NUMBERS, i))
-        editor.insert(0, cells, "credit_limit", "malformed_number")
-    for i in range(count):
-        cells = spare(int(anchors[2 * count + i]))
-        cells["name"] = _csv_cell(_cycle(_FORMULAS, i))
-        editor.insert(0, cells, "name", "formula_injection")
-
-
-_FAULT_PLANS = {
-    CREDIT_FILE: _credit_faults,
-    TRANSACTIONS_FILE: _transaction_faults,
-    BEHAVIOUR_FILE: _behaviour_faults,
-}
-_FAULT_PLAN_ORDER = tuple(_FAULT_PLANS)
-
-
-def _date_text(days: int) -> str:
-    return str(np.datetime64(days, "D"))
-
-
-def _write_faults(handle: IO[bytes], faults: Sequence[_FaultRecord], encoding: str) -> None:
-    lines = ["file,line,column,fault,expected_action"]
-    for f in sorted(faults, key=lambda f: (_FAULT_PLAN_ORDER.index(f.file), f.line)):
-        lines.append(f"{f.file},{f.line},{f.column},{f.fault},{f.expected_action}")
-    handle.write(("\n".join(lines) + "\n").encode(encoding))

@@ -346,3 +346,39 @@ class Node:
                 raise self.error(f"{name}[{i}]", f"expected a text value, got {_fmt(item)}")
             out.append(str(item))
         return tuple(out)
+
+
+#: Config file versions this custrisk reads.
+CONFIG_VERSIONS = (1,)
+
+
+def config_root(
+    data: Any, file: str, *, allowed: Iterable[str], required: Iterable[str] = ()
+) -> Node:
+    """The top level of a parsed config: a mapping with known keys and a version this
+    custrisk reads (``version`` may be left out: 1)."""
+    root = Node(data if data is not None else {}, file, "")
+    root.check_keys(allowed, required=required)
+    version = root.get("version", 1)
+    if isinstance(version, bool) or version not in CONFIG_VERSIONS:
+        raise root.error(
+            "version",
+            f"unsupported config version {version}",
+            hint=f"this custrisk reads version {', '.join(map(str, CONFIG_VERSIONS))}",
+        )
+    return root
+
+
+def open_config(
+    path: str | os.PathLike[str] | None,
+    default_name: str,
+    *,
+    allowed: Iterable[str],
+    required: Iterable[str] = (),
+) -> Node:
+    """Read a config YAML (the packaged ``default_name`` when ``path`` is None) and
+    check its top level (:func:`config_root`): the one way every config is opened."""
+    from custrisk.config.resources import default_config_path
+
+    file = Path(path) if path is not None else default_config_path(default_name)
+    return config_root(load_yaml_file(file), str(file), allowed=allowed, required=required)

@@ -15,8 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config._yaml import Node, load_yaml_file
-from custrisk.config.resources import default_config_path
+from custrisk.config._yaml import Node, open_config
 
 COLUMN_TYPES = ("id", "string", "category", "int", "float", "date", "bool")
 TEXT_TYPES = ("id", "string", "category")
@@ -174,14 +173,8 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
     ConfigError
         Naming the file, the key path, the bad value and the allowed values.
     """
-    path = Path(path) if path is not None else default_config_path("sources.yaml")
-    root = Node(load_yaml_file(path), str(path), "")
-    root.check_keys(_TOP_KEYS, required=("sources",))
-    version = root.number("version", 1, integer=True)
-    if version != 1:
-        raise root.error(
-            "version", f"unsupported config version {version}", hint="this custrisk reads version 1"
-        )
+    root = open_config(path, "sources.yaml", allowed=_TOP_KEYS, required=("sources",))
+    path = Path(root.file)
     defaults = root.child("defaults")
     defaults.check_keys(_DEFAULT_KEYS)
     date_formats = defaults.text_list("date_formats", ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"])

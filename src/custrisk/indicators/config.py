@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custrisk.config._yaml import Node, join_limited, load_yaml_file
+from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import (
     RESERVED_WORDS,
@@ -363,15 +363,7 @@ class _Loader:
         return ConfigError(exc.message, file=self.file, key=key, hint=exc.hint)
 
     def load(self, data: Any) -> IndicatorConfig:
-        root = Node(data if data is not None else {}, self.file, "")
-        root.check_keys(_TOP_KEYS, required=("indicators",))
-        version = root.get("version", 1)
-        if version != 1:
-            raise root.error(
-                "version",
-                f"unsupported config version {version}",
-                hint="this custrisk reads version 1",
-            )
+        root = config_root(data, self.file, allowed=_TOP_KEYS, required=("indicators",))
         as_of = self.as_of(root.get("as_of"))
         sources = self.sources(root)
         raw = root.get("indicators")

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from custrisk.config._yaml import Node, load_yaml_file
-from custrisk.config.resources import default_config_path
+from custrisk.config._yaml import Node, open_config
 from custrisk.errors import ConfigError
 from custrisk.monitoring.psi import DEFAULT_EPSILON, SMOOTHING
 
@@ -125,10 +123,10 @@ def load_drift_config(path: str | os.PathLike[str] | None = None) -> DriftConfig
     Keys left out take the packaged defaults; unknown keys and bad values raise
     :class:`~custrisk.errors.ConfigError` naming the file and key path.
     """
-    path = Path(path) if path is not None else default_config_path("drift.yaml")
-    root = Node(load_yaml_file(path), str(path), "")
-    root.check_keys(
-        (
+    root = open_config(
+        path,
+        "drift.yaml",
+        allowed=(
             "version",
             "fail_on",
             "allow_insufficient",
@@ -138,14 +136,8 @@ def load_drift_config(path: str | os.PathLike[str] | None = None) -> DriftConfig
             "csi",
             "performance",
             "compare",
-        )
+        ),
     )
-    if root.number("version", 1, integer=True) != 1:
-        raise root.error(
-            "version",
-            f"unsupported config version {root.get('version')}",
-            hint="this custrisk reads version 1",
-        )
     minimum = root.child("minimum")
     minimum.check_keys(("rows", "bads"))
     epsilon = float(root.number("epsilon", DEFAULT_EPSILON))

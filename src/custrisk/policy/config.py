@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config._yaml import Node, load_yaml_file
+from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.policy._names import GRADE_CAP, data_names
@@ -282,13 +282,7 @@ class _PolicyLoader:
         self.names = dict(names)
 
     def load(self, data: Any) -> Policy:
-        root = Node(data if data is not None else {}, self.file, "")
-        root.check_keys(_TOP_KEYS, required=("grades",))
-        version = root.get("version", 1)
-        if version != 1:
-            raise root.error(
-                "version", f"unsupported config version {version}", hint="this custrisk reads 1"
-            )
+        root = config_root(data, self.file, allowed=_TOP_KEYS, required=("grades",))
         score_min, score_max = self.score_range(root)
         limits = root.child("limits")
         limits.check_keys(_LIMITS_KEYS)

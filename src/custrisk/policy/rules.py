@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config._yaml import Node, join_limited, load_yaml_file
+from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import (
     Binary,
@@ -289,13 +289,7 @@ def parse_alert_rules(
     """Validate an already-parsed rules mapping (same rules as :func:`load_alert_rules`)."""
     names = alert_names(indicators)
     grades = policy.codes if policy is not None else None
-    root = Node(data if data is not None else {}, file, "")
-    root.check_keys(_TOP_KEYS, required=("rules",))
-    version = root.get("version", 1)
-    if version != 1:
-        raise root.error(
-            "version", f"unsupported config version {version}", hint="this custrisk reads 1"
-        )
+    root = config_root(data, file, allowed=_TOP_KEYS, required=("rules",))
     raw = root.get("rules")
     if not isinstance(raw, Mapping):
         raise root.error(

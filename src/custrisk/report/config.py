@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custrisk.config._yaml import Node, join_limited, load_yaml_file
-from custrisk.config.resources import default_config_path
+from custrisk.config._yaml import Node, join_limited, open_config
 from custrisk.vocab import LANGUAGES
 
 VALUE_FORMATS = (
@@ -237,10 +236,10 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
     ConfigError
         Naming the file, the key path and the bad value.
     """
-    path = Path(path) if path is not None else default_config_path("reports.yaml")
-    root = Node(load_yaml_file(path), str(path), "")
-    root.check_keys(
-        (
+    root = open_config(
+        path,
+        "reports.yaml",
+        allowed=(
             "version",
             "company",
             "lgd",
@@ -266,8 +265,7 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
         ),
         required=("company", "grades", "alert_levels", "money", "texts"),
     )
-    if root.number("version", 1, integer=True) != 1:
-        raise root.error("version", f"unsupported config version {root.get('version')}")
+    path = Path(root.file)
     lgd = float(root.number("lgd", 0.45, minimum=0))
     if lgd > 1:
         raise root.error("lgd", f"must be between 0 and 1, got {lgd}")

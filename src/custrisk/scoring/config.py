@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custrisk.config._yaml import Node, load_yaml_file
-from custrisk.config.resources import default_config_path
+from custrisk.config._yaml import Node, open_config
 
 ALGORITHMS = ("logistic", "tree")
 INTERCEPT_POINTS = ("distribute", "base")
@@ -48,10 +47,10 @@ class ModelConfig:
 
 def load_model_config(path: str | os.PathLike[str] | None = None) -> ModelConfig:
     """Load and validate a model YAML (``None``: the packaged default)."""
-    path = Path(path) if path is not None else default_config_path("model.yaml")
-    root = Node(load_yaml_file(path), str(path), "")
-    root.check_keys(
-        (
+    root = open_config(
+        path,
+        "model.yaml",
+        allowed=(
             "version",
             "algorithm",
             "seed",
@@ -64,14 +63,9 @@ def load_model_config(path: str | os.PathLike[str] | None = None) -> ModelConfig
             "validation",
             "reasons",
             "reference",
-        )
+        ),
     )
-    if root.number("version", 1, integer=True) != 1:
-        raise root.error(
-            "version",
-            f"unsupported config version {root.get('version')}",
-            hint="this custrisk reads version 1",
-        )
+    path = Path(root.file)
     features = root.child("features")
     features.check_keys(("include", "exclude", "force_in", "force_out"))
     include_raw = features.get("include", "all")

@@ -54,3 +54,31 @@ def test_every_command_is_listed_in_the_readme(path: tuple[str, ...]) -> None:
     assert any(entry[: len(path)] == path for entry in listed), (
         f"custrisk {' '.join(path)} is not in the README's command table"
     )
+
+
+API_DOC = README.parent / "docs" / "api.md"
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    import custrisk
+
+    text = API_DOC.read_text(encoding="utf-8")
+    for name in custrisk.__all__:
+        if name == "__version__":
+            continue
+        assert getattr(custrisk, name) is not None
+        assert f"`{name}`" in text, f"custrisk.{name} is not in docs/api.md"
+
+
+def test_the_api_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(README.parent / "sample_data", tmp_path / "sample_data")
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", API_DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 7
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, str(API_DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    assert (tmp_path / "runs" / "2026-10" / "scores.run.json").is_file()
+    assert len(list((tmp_path / "reports").glob("customer_*.pdf"))) == 2

@@ -1,1 +1,86 @@
+"""custrisk: customer risk management from monthly exports.
+
+Everything the command line does is a library call (docs/api.md has an example per
+stage)::
+
+    import custrisk
+
+    workspace = custrisk.load_workspace("exports/2026-10")           # validate + clean
+    trained = custrisk.train_model("exports/2026-04", "labels/2026-04.csv", name="retail")
+    run = custrisk.score_portfolio("exports/2026-10", "retail")       # scores, grades, alerts
+    run.write("runs/2026-10/scores.csv")                               # one unit
+    report = custrisk.check_data_drift("retail", "exports/2026-10")    # PSI/CSI
+
+The names below are imported on first use, so that ``import custrisk`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_API = {
+    # errors
+    "CustriskError": "custrisk.errors",
+    "ConfigError": "custrisk.errors",
+    "DataError": "custrisk.errors",
+    "ModelArtifactError": "custrisk.errors",
+    "UsageError": "custrisk.errors",
+    "CheckFailed": "custrisk.errors",
+    # exports: reading, validating, cleaning
+    "load_sources_config": "custrisk.config",
+    "load_workspace": "custrisk.data",
+    "load_labels": "custrisk.data",
+    "Workspace": "custrisk.data",
+    "ValidationReport": "custrisk.data",
+    # indicators
+    "load_indicator_config": "custrisk.indicators",
+    "compute_indicators": "custrisk.indicators",
+    # models
+    "train_model": "custrisk.scoring",
+    "evaluate_model": "custrisk.scoring",
+    "open_model": "custrisk.scoring",
+    "prepare_features": "custrisk.scoring",
+    "score_customer": "custrisk.scoring",
+    "LogisticScorecard": "custrisk.estimators",
+    "TreeModel": "custrisk.estimators",
+    "WoeBinner": "custrisk.estimators",
+    # a month's scoring and its files
+    "score_portfolio": "custrisk.scoring",
+    "ScoringRun": "custrisk.results",
+    "read_run": "custrisk.results",
+    # credit policy and early warning
+    "load_policy": "custrisk.policy",
+    "load_alert_rules": "custrisk.policy",
+    "apply_policy": "custrisk.policy",
+    "filter_alerts": "custrisk.policy",
+    # reports
+    "render_reports": "custrisk.report.batch",
+    "load_report_inputs": "custrisk.report",
+    # monitoring
+    "check_data_drift": "custrisk.scoring",
+    "compare_models": "custrisk.scoring",
+    "check_drift": "custrisk.monitoring",
+    "load_drift_config": "custrisk.monitoring",
+    "psi": "custrisk.monitoring",
+    # sample data
+    "generate_sample_data": "custrisk.sample",
+}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'custrisk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -21,8 +21,6 @@ from custrisk.cli._console import console, err_console
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
-    compute_indicators,
-    load_indicator_config,
     output_format,
     summarize_indicators,
     write_indicators,
@@ -92,15 +90,13 @@ def indicators(
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
-    from custrisk.config import load_sources_config
+    from custrisk.scoring import prepare_features
 
-    sources_config = load_sources_config(sources)
-    indicator_config = load_indicator_config(config, sources=sources_config)
-    # imported here so that this module imports even without the loader
-    from custrisk.data import load_workspace
-
-    workspace = load_workspace(data_dir, config=sources_config, encoding=encoding)
-    result = compute_indicators(workspace.present_frames(), indicator_config, as_of=day)
+    features = prepare_features(
+        data_dir, indicator_config=config, sources_config=sources, encoding=encoding, as_of=day
+    )
+    workspace, indicator_config, result = features.workspace, features.config, features.indicators
+    assert result is not None
     write_indicators(result.frame, out, csv_encoding=csv_encoding)
     _print_summary(result, indicator_config)
     write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)

@@ -124,13 +124,18 @@ def evaluate(
     as_of: AsOfOpt = None,
 ) -> None:
     """Measure a trained model on new labelled exports, next to its training hold-out."""
-    from custrisk.scoring import evaluate_model, open_model
+    from custrisk.scoring import evaluate_model
 
-    loaded = open_model(
-        model, models_dir, require_signed=require_signed or None, allow_unverified=allow_unverified
-    )
     result = evaluate_model(
-        loaded, data_dir, labels, sources_config=sources, encoding=encoding, as_of=parse_date(as_of)
+        model,
+        data_dir,
+        labels,
+        sources_config=sources,
+        encoding=encoding,
+        as_of=parse_date(as_of),
+        models_dir=models_dir,
+        require_signed=require_signed or None,
+        allow_unverified=allow_unverified,
     )
     console.print(
         f"Model {result['model_id']} on {result['labelled']:,} labelled customers "

@@ -13,6 +13,7 @@ from custrisk.registry import (
     LoadedModel,
 )
 from custrisk.scoring.features import (
+    as_loaded_model,
     labelled_features,
     prepare_model_features,
 )
@@ -21,16 +22,26 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_model(
-    model: LoadedModel,
+    model: LoadedModel | str,
     data_dir: str | os.PathLike[str],
     labels: str | os.PathLike[str],
     *,
     sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
 ) -> dict[str, Any]:
-    """Metrics of a trained model on new labelled data, next to its training metrics."""
+    """Metrics of a trained model on new labelled data, next to its training metrics.
+
+    ``model`` is a loaded model, or a model folder, NAME or NAME@VERSION (verified before
+    it is loaded)."""
     from custrisk.estimators import evaluate
+
+    model = as_loaded_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
 
     sources = (
         sources_config

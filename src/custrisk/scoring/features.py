@@ -18,7 +18,12 @@ from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.errors import DataError
-from custrisk.indicators import IndicatorConfig, compute_indicators, load_indicator_config
+from custrisk.indicators import (
+    IndicatorConfig,
+    IndicatorResult,
+    compute_indicators,
+    load_indicator_config,
+)
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.registry import (
     LoadedModel,
@@ -44,6 +49,7 @@ class Features:
     X: pd.DataFrame
     as_of: dt.date
     unavailable: dict[str, str] = field(default_factory=dict)
+    indicators: IndicatorResult | None = field(default=None, repr=False)
 
 
 def load_configs(
@@ -87,7 +93,7 @@ def prepare_features(
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
     result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
     X = result.frame.set_index("customer_id")
-    return Features(workspace, config, X, result.as_of, dict(result.unavailable))
+    return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
 
 
 def labelled_features(
@@ -138,6 +144,21 @@ def open_model(
         resolve_model(spec, models_dir),
         require_signed=require_signed,
         allow_unverified=allow_unverified,
+    )
+
+
+def as_loaded_model(
+    model: LoadedModel | str,
+    models_dir: str | os.PathLike[str] | None = None,
+    *,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> LoadedModel:
+    """``model`` itself when it is loaded, else :func:`open_model` of it (verified)."""
+    if isinstance(model, LoadedModel):
+        return model
+    return open_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
 
 

@@ -26,7 +26,7 @@ from custrisk.monitoring import (
     with_options,
 )
 from custrisk.registry import LoadedModel
-from custrisk.scoring.features import INDICATORS_FILE, open_model, prepare_model_features
+from custrisk.scoring.features import INDICATORS_FILE, as_loaded_model, prepare_model_features
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def check_data_drift(
     """
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
-    model = _loaded(model, models_dir, require_signed, allow_unverified)
+    model = as_loaded_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
     sources = load_sources_config(sources_config)
     features = prepare_model_features(
         model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
@@ -96,19 +98,6 @@ def check_data_drift(
         "unavailable_indicators": dict(features.unavailable),
     }
     return check_drift(model, features.X, flags, cfg, as_of=features.as_of, info=info)
-
-
-def _loaded(
-    model: LoadedModel | str,
-    models_dir: str | os.PathLike[str] | None,
-    require_signed: bool | None,
-    allow_unverified: bool,
-) -> LoadedModel:
-    if isinstance(model, LoadedModel):
-        return model
-    return open_model(
-        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
-    )
 
 
 def compare_models(
@@ -165,8 +154,12 @@ def compare_models(
         seed=seed if seed is not None else settings.seed,
         min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
     )
-    champion = _loaded(champion, models_dir, require_signed, allow_unverified)
-    challenger = _loaded(challenger, models_dir, require_signed, allow_unverified)
+    champion = as_loaded_model(
+        champion, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
+    challenger = as_loaded_model(
+        challenger, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
     sources = load_sources_config(sources_config)
     cache: dict[bytes, Any] = {}
     frames = []

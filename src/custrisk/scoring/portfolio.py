@@ -22,7 +22,7 @@ from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun, read_previous_scores
-from custrisk.scoring.features import model_indicator_config, open_model
+from custrisk.scoring.features import as_loaded_model, model_indicator_config
 from custrisk.scoring.score import score_data
 from custrisk.vocab import check_language
 
@@ -72,12 +72,8 @@ def score_portfolio(
         rejects are in clear: write them only where the user asked).
     """
     check_language(lang)
-    loaded = (
-        model
-        if isinstance(model, LoadedModel)
-        else open_model(
-            model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
-        )
+    loaded = as_loaded_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
     sources_config = sources if isinstance(sources, SourcesConfig) else load_sources_config(sources)
     indicators = model_indicator_config(loaded, sources_config)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import re
 import shutil
@@ -250,6 +251,10 @@ def _init_worker(job: _Job) -> None:
     except Exception as exc:  # noqa: BLE001
         _INIT_ERROR = f"worker start failed: {type(exc).__name__}: {exc}"[:500]
         return
+    # The renderer is dropped while the interpreter is whole: left to the shutdown,
+    # WeasyPrint's FontConfiguration.__del__ runs after its module's globals are gone
+    # and prints a traceback on the user's terminal.
+    multiprocessing.util.Finalize(None, _drop_worker, exitpriority=100)
     # The worker's long-lived objects (inputs, fonts, modules) are frozen out of the
     # garbage collector, and collection runs between documents instead of inside them:
     # automatic full collections over WeasyPrint's many objects made one document in
@@ -257,6 +262,14 @@ def _init_worker(job: _Job) -> None:
     gc.collect()
     gc.freeze()
     gc.disable()
+
+
+def _drop_worker() -> None:
+    global _WORKER
+    _WORKER = None
+    gc.unfreeze()
+    gc.enable()
+    gc.collect()
 
 
 def _run_task(task: tuple[str, str, dict[str, str] | None]) -> ReportResult:

@@ -290,7 +290,9 @@ def test_freeze_current_keeps_the_limit_within_the_cap() -> None:
     policy = parse(data)
     table, details = frames([500, 500, 500], current=[20_000, 45_000, np.nan])
     scores = apply_policy(table, details, policy).scores
-    assert scores["recommended_limit"].tolist() == [20_000, 30_000, 0]
+    # no current limit: nothing to keep, so no limit (not a limit of 0)
+    assert scores["recommended_limit"].iloc[:2].tolist() == [20_000, 30_000]
+    assert pd.isna(scores["recommended_limit"].iloc[2])
 
 
 LIMIT_CASES = st.lists(

@@ -41,6 +41,7 @@ _API = {
     "compute_indicators": "custrisk.indicators",
     # models
     "train_model": "custrisk.scoring",
+    "train_table": "custrisk.scoring",
     "evaluate_model": "custrisk.scoring",
     "open_model": "custrisk.scoring",
     "prepare_features": "custrisk.scoring",

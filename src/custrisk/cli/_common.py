@@ -15,7 +15,17 @@ from custrisk.errors import UsageError
 DataDir = Annotated[
     Path,
     typer.Argument(
-        help="Folder holding the monthly exports (credit.csv, ...).", show_default=False
+        help="Folder holding the monthly exports (credit.csv, ...), or one table file "
+        "(.csv, .parquet) with a row per customer for a model trained on a flat table.",
+        show_default=False,
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="A limit rule or alert rule that reads a column this data lacks is an error "
+        "(default: skipped and reported once).",
     ),
 ]
 SourcesOpt = Annotated[
@@ -87,11 +97,12 @@ RejectsUnmaskedOpt = Annotated[
     ),
 ]
 LabelsOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--labels",
         "-l",
-        help="Labels file: customer_id,bad[,label_date] (1 = bad).",
+        help="Labels file: customer_id,bad[,label_date] (1 = bad). Not needed for a flat "
+        "table, whose target column holds the outcomes.",
         show_default=False,
     ),
 ]

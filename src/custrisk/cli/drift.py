@@ -301,7 +301,7 @@ def compare(
     champion: ModelArg,
     challenger: ModelArg,
     data_dir: DataDir,
-    labels: LabelsOpt,
+    labels: LabelsOpt = None,
     models_dir: ModelsDirOpt = None,
     require_signed: RequireSignedOpt = False,
     allow_unverified: AllowUnverifiedOpt = False,

@@ -20,6 +20,7 @@ from custrisk.cli._common import (
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    StrictOpt,
     check_unmasked_target,
     parse_date,
     write_unmasked_rejects,
@@ -94,6 +95,7 @@ def score(
     ] = "never",
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -127,6 +129,7 @@ def score(
         models_dir=models_dir,
         require_signed=require_signed or None,
         allow_unverified=allow_unverified,
+        strict=strict,
     )
     run.write(out, csv_encoding=csv_encoding)
     workspace = run.extras["workspace"]
@@ -144,6 +147,15 @@ def score(
         f"mean PD {frame['pd'].mean():.2%}, score min {frame['score'].min()} / median "
         f"{int(frame['score'].median())} / max {frame['score'].max()}"
     )
+    if facts.get("customer_id"):
+        console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
+    skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
+    if skipped_limits:
+        err_console.print(
+            f"[yellow]Note:[/] {len(skipped_limits)} limit rule(s) read columns this data "
+            "lacks; those grades keep the current limit (--strict to refuse): "
+            + "; ".join(f"{k} {why.split(';')[0]}" for k, why in list(skipped_limits.items())[:3])
+        )
     _print_grades(run, lang)
     _print_alerts(facts)
     if run.extras.get("migration") is not None:

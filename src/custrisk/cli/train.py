@@ -32,7 +32,35 @@ METRICS = (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"), ("brier", "Brier"))
 @app.command("train")
 def train(
     data_dir: DataDir,
-    labels: LabelsOpt,
+    labels: LabelsOpt = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Flat table only: the outcome column (0/1, 是/否, or two values with "
+            "--bad-value); every other column but the id is a candidate feature.",
+            show_default=False,
+        ),
+    ] = None,
+    bad_value: Annotated[
+        str | None,
+        typer.Option(
+            "--bad-value",
+            help="Flat table only: the --target value that means bad (default: 1, true, "
+            "是, 违约, bad, default ...).",
+            show_default=False,
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="Flat table only: the column identifying a customer (default: detected; "
+            "none found: the row's line number in the file).",
+            show_default=False,
+        ),
+    ] = None,
     algorithm: Annotated[
         str | None,
         typer.Option(
@@ -60,31 +88,83 @@ def train(
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
 ) -> None:
-    """Train a model on the exports in DATA_DIR and the labels, evaluate it on a hold-out
-    split and k-fold CV, and save it to the registry as NAME@VERSION.
+    """Train a model on the exports in DATA_DIR and the labels (or on one flat table with
+    --target), evaluate it on a hold-out split and k-fold CV, and save it to the registry
+    as NAME@VERSION.
 
+    A flat table (.csv or .parquet, a row per customer) needs no YAML: the column types,
+    the id, personal data and free text are inferred, printed and saved with the model.
     The model folder holds no personal data in clear: its training_rejects.csv has names,
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
+    from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.scoring import train_model
+    from custrisk.scoring import train_model, train_table
+    from custrisk.scoring.table import is_table
 
     parse_csv_encoding(csv_encoding)
-
-    result = train_model(
-        data_dir,
-        labels,
-        algorithm=algorithm,
-        name=name,
-        models_dir=models_dir,
-        model_config=config,
-        indicator_config=indicators,
-        sources_config=sources,
-        encoding=encoding,
-        as_of=parse_date(as_of),
-        csv_encoding=csv_encoding,
-        rejects_unmasked=rejects_unmasked,
-    )
+    if is_table(data_dir):
+        if target is None:
+            raise UsageError(
+                f"{data_dir} is one table: name its outcome column with --target",
+                hint=f"e.g. custrisk train {data_dir} --target 违约",
+            )
+        for option, value in (
+            ("--labels", labels),
+            ("--indicators", indicators),
+            ("--sources", sources),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{option} does not apply to a flat table: its layout is inferred",
+                    hint="leave it out, or train on a folder of exports",
+                )
+        result = train_table(
+            data_dir,
+            target,
+            bad_value=bad_value,
+            id_column=id_column,
+            algorithm=algorithm,
+            name=name,
+            models_dir=models_dir,
+            model_config=config,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            csv_encoding=csv_encoding,
+            rejects_unmasked=rejects_unmasked,
+            on_inferred=_print_inferred,
+        )
+    else:
+        for option, value in (
+            ("--target", target),
+            ("--bad-value", bad_value),
+            ("--id-column", id_column),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{option} applies to a flat table (one file), not to the folder {data_dir}",
+                    hint="pass the table file, or give the outcomes with --labels",
+                )
+        if labels is None:
+            raise UsageError(
+                "--labels is required with a folder of exports: the file of outcomes "
+                "(customer_id,bad)",
+                hint=f"e.g. custrisk train {data_dir} --labels labels.csv",
+            )
+        result = train_model(
+            data_dir,
+            labels,
+            algorithm=algorithm,
+            name=name,
+            models_dir=models_dir,
+            model_config=config,
+            indicator_config=indicators,
+            sources_config=sources,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            csv_encoding=csv_encoding,
+            rejects_unmasked=rejects_unmasked,
+        )
     if rejects_unmasked is not None:
         note_unmasked(rejects_unmasked)
     card = result.card
@@ -98,6 +178,11 @@ def train(
         err_console.print(
             f"[yellow]Warning:[/] {training['unlabelled']:,} customers have no label; "
             f"{training['labels_for_unknown_customers']:,} labels name unknown customers"
+        )
+    if card.get("table", {}).get("target_bad_value") is not None:
+        console.print(
+            f"Outcome: {card['table']['target']} = {card['table']['target_bad_value']!r} "
+            "is bad, every other value good"
         )
     print_metrics(
         {"hold-out": card["metrics"]["holdout"], "train": card["metrics"]["train"]},
@@ -115,7 +200,7 @@ def evaluate(
         str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
     ],
     data_dir: DataDir,
-    labels: LabelsOpt,
+    labels: LabelsOpt = None,
     models_dir: ModelsDirOpt = None,
     require_signed: RequireSignedOpt = False,
     allow_unverified: AllowUnverifiedOpt = False,
@@ -146,6 +231,21 @@ def evaluate(
         columns["training hold-out"] = result["training_metrics"]
     print_metrics(columns, None)
     print_bands(result["metrics"])
+
+
+def _print_inferred(configs: Any) -> None:
+    """The inferred layout of a flat table, a line per column."""
+    schema = configs.schema
+    console.print(f"Layout of {schema.file} ({schema.rows:,} rows inspected):", highlight=False)
+    for line in schema.summary_lines():
+        console.print("  " + line, highlight=False, markup=False)
+    if configs.as_of_column:
+        column = next(c for c in schema.columns if c.name == configs.as_of_column)
+        console.print(
+            f"  dates are aged at the latest date of {column.header} (--as-of to set it)",
+            highlight=False,
+            markup=False,
+        )
 
 
 def print_bands(metrics: dict[str, Any]) -> None:
@@ -230,7 +330,13 @@ def _print_fitting(card: dict[str, Any]) -> None:
 
 def _print_features(card: dict[str, Any]) -> None:
     used = card["features"]
-    console.print(f"Features used ({len(used)}): {', '.join(used)}")
+    labels = card.get("feature_labels") or {}
+
+    def named(code: str) -> str:
+        label = (labels.get(code) or {}).get("zh")
+        return f"{code} {label}" if label and label != code and "table" in card else code
+
+    console.print(f"Features used ({len(used)}): {', '.join(named(c) for c in used)}")
     left_out = card.get("features_left_out") or {}
     if left_out:
         err_console.print(
@@ -243,7 +349,7 @@ def _print_features(card: dict[str, Any]) -> None:
         table.add_column("feature")
         table.add_column("why")
         for code, reason in dropped.items():
-            table.add_row(code, str(reason))
+            table.add_row(named(code), str(reason))
         console.print(table)
     for warning in card.get("model", {}).get("sign_warnings", []) or []:
         err_console.print(f"[yellow]Warning:[/] coefficient with the wrong sign: {warning}")

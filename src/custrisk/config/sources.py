@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config._yaml import Node, open_config
+from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
 
 COLUMN_TYPES = ("id", "string", "category", "int", "float", "date", "bool")
 TEXT_TYPES = ("id", "string", "category")
@@ -45,6 +45,7 @@ _SOURCE_KEYS = (
     "required",
     "key",
     "customer_key",
+    "row_number",
     "delimiter",
     "min_rows",
     "on_duplicate_key",
@@ -118,6 +119,9 @@ class SourceSpec:
     columns: tuple[ColumnSpec, ...]
     checks: tuple[RowCheck, ...] = ()
     dates: DateLimits = DateLimits()
+    #: A declared id column the file does not have: each row's line number in the file
+    #: (its row number in a sheet or Parquet file) is written into it (``row_number``).
+    row_number: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -135,7 +139,8 @@ class SourceSpec:
         canonical name (a file may use it as is)."""
         names = dict(self.rename)
         for col in self.columns:
-            names.setdefault(col.name, col.name)
+            if col.name != self.row_number:
+                names.setdefault(col.name, col.name)
         return names
 
 
@@ -173,7 +178,19 @@ def load_sources_config(path: str | os.PathLike[str] | None = None) -> SourcesCo
     ConfigError
         Naming the file, the key path, the bad value and the allowed values.
     """
-    root = open_config(path, "sources.yaml", allowed=_TOP_KEYS, required=("sources",))
+    return _parse_sources(
+        open_config(path, "sources.yaml", allowed=_TOP_KEYS, required=("sources",))
+    )
+
+
+def parse_sources_config(text: str, file: str) -> SourcesConfig:
+    """A sources config from its YAML text (e.g. a model folder's verified copy);
+    ``file`` names it in messages and is the config's ``path``."""
+    data = load_yaml_text(text, file)
+    return _parse_sources(config_root(data, file, allowed=_TOP_KEYS, required=("sources",)))
+
+
+def _parse_sources(root: Node) -> SourcesConfig:
     path = Path(root.file)
     defaults = root.child("defaults")
     defaults.check_keys(_DEFAULT_KEYS)
@@ -308,6 +325,16 @@ def _parse_source(
             f"{customer_key!r} is not one of the declared columns",
             hint=f"declared: {', '.join(names)}",
         )
+    row_number = node.text("row_number", None)
+    if row_number is not None:
+        if row_number not in names or _declared_type(columns, row_number) != "id":
+            raise node.error(
+                "row_number",
+                f"{row_number!r} is not a declared column of type id",
+                hint="declare it, e.g. customer_id: {type: id, required: true}",
+            )
+        if row_number in _rename_targets(node):
+            raise node.error("row_number", f"{row_number!r} is also read from the file (rename)")
     if name != CUSTOMER_SOURCE and not labels and customer_key is None:
         raise node.error(
             "customer_key",
@@ -368,7 +395,17 @@ def _parse_source(
         columns=columns,
         checks=tuple(checks),
         dates=_parse_dates(node.child("dates"), dates),
+        row_number=row_number,
     )
+
+
+def _declared_type(columns: tuple[ColumnSpec, ...], name: str) -> str:
+    return next(c.type for c in columns if c.name == name)
+
+
+def _rename_targets(node: Node) -> set[str]:
+    raw = node.get("rename") or {}
+    return {str(v) for v in raw.values()} if isinstance(raw, Mapping) else set()
 
 
 def _parse_column(name: str, node: Node) -> ColumnSpec:

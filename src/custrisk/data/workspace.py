@@ -329,7 +329,9 @@ def load_workspace(
             absent.append(name)
             continue
         tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
-        present = {spec.file_columns[c] for t in tables for c in t.table.column_names}
+        if spec.row_number is not None:
+            _number_rows(spec, tables, cfg)
+        present = {spec.file_columns.get(c, c) for t in tables for c in t.table.column_names}
         missing = tuple(c for c in spec.column_names if c not in present)
         if missing:
             missing_columns[name] = missing
@@ -376,6 +378,22 @@ def load_workspace(
     return Workspace(
         data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
     )
+
+
+def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -> None:
+    """Give each row its line number in the file as its id (``row_number``): a table
+    without an id column gets ids a user can find in the file."""
+    assert spec.row_number is not None
+    if len(tables) > 1:
+        raise DataError(
+            f"sources.{spec.name}.row_number: {len(tables)} files match '{spec.file}'; row "
+            "numbers identify rows of one file only",
+            file=str(tables[0].path),
+            hint=f"export one file, or add an id column and drop row_number in {cfg.path}",
+        )
+    for raw in tables:
+        numbers = pa.array(raw.lines.astype(np.int64)).cast(pa.string())
+        raw.table = raw.table.append_column(spec.row_number, numbers)
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:

@@ -7,10 +7,12 @@ read.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from custrisk.expr import ExprType
+from custrisk.config.sources import CUSTOMER_SOURCE
+from custrisk.expr import ExpressionError, ExprType, Name, iter_nodes, parse
 
 if TYPE_CHECKING:
     from custrisk.indicators import IndicatorConfig
@@ -67,8 +69,38 @@ def indicator_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:
 
 
 def data_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:
-    """Credit fields, indicators (which hide a credit field of the same name) and scores."""
-    return {**CREDIT_FIELDS, **indicator_names(indicators), **SCORE_NAMES}
+    """Credit fields, indicators (which hide a credit field of the same name) and scores.
+
+    With ``indicators``, only the credit fields its sources config declares: a flat
+    table or an export without ``industry`` does not have them."""
+    credit = dict(CREDIT_FIELDS)
+    if indicators is not None:
+        declared = indicators.columns.get(CUSTOMER_SOURCE, {})
+        credit = {name: kind for name, kind in credit.items() if name in declared}
+    return {**credit, **indicator_names(indicators), **SCORE_NAMES}
+
+
+@functools.lru_cache(maxsize=1)
+def known_names() -> frozenset[str]:
+    """Every name the packaged configs know: credit fields, the packaged indicators,
+    scores, policy results and changes. A rule that reads one of these which the data
+    at hand lacks is skipped (not a typo); any other unknown name is an error."""
+    return frozenset({**alert_names(None), **dict.fromkeys(CREDIT_FIELDS, NUMBER)})
+
+
+def lacking_names(text: str, names: Mapping[str, ExprType]) -> list[str]:
+    """The names ``text`` reads that custrisk knows but ``names`` lacks (sorted); empty
+    when it reads none such, or when it reads a name nobody knows (a typo: compiling it
+    gives the error with its suggestion)."""
+    try:
+        tree = parse(text)
+    except ExpressionError:
+        return []
+    used = {n.name for n in iter_nodes(tree) if isinstance(n, Name)}
+    missing = used - set(names)
+    if not missing or not missing <= known_names():
+        return []
+    return sorted(missing)
 
 
 def alert_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:

@@ -215,7 +215,8 @@ def recommend_limits(
         if limit.freeze == "zero":
             value = np.zeros(n, dtype=np.float64)
         elif limit.freeze == "current" or limit.rule is None:
-            value = base.copy()
+            # kept as it is; no current limit (blank, or the data has none): no limit
+            value = np.where(np.isnan(current), np.nan, base)
         else:
             scope = {name: values[name] for name in limit.rule.names if name in values}
             scope.update(limit.params)
@@ -382,7 +383,7 @@ def _messages(
 def _skipped_rules(
     rules: AlertRules | None, previous_given: bool, unavailable: Collection[str]
 ) -> dict[str, str]:
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = dict(rules.skipped) if rules is not None else {}
     for rule in rules.rules if rules is not None else ():
         gone = sorted(rule.condition.names & set(unavailable))
         if gone:
@@ -407,7 +408,8 @@ def _summary(
     n = len(frame)
     current = frame["current_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
     current = np.where(np.isnan(current), 0.0, current)
-    recommended = frame["recommended_limit"].to_numpy(dtype=np.float64)
+    recommended = frame["recommended_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+    recommended = np.where(np.isnan(recommended), current, recommended)  # none: unchanged
     review = frame["review_flag"].to_numpy(dtype=bool)
     grades = frame["grade"].to_numpy(dtype=object)
     distribution = {}

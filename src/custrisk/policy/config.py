@@ -9,6 +9,7 @@ and how to fix it, raised before any data is read.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -19,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
-from custrisk.policy._names import GRADE_CAP, data_names
+from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
 from custrisk.vocab import LANGUAGES
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from custrisk.indicators import IndicatorConfig
@@ -182,6 +185,9 @@ class Policy:
     grades: tuple[Grade, ...]
     rounding: float
     review_increase_share: float
+    #: Limit rules left out because they read names this data does not have (the grade
+    #: keeps the current limit): key path -> why.
+    skipped: Mapping[str, str] = field(default_factory=dict)
     _lower: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -225,13 +231,16 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the run facts and reports."""
-        return {
+        out = {
             "file": self.path,
             "score_range": [self.score_min, self.score_max],
             "limit_rounding": self.rounding,
             "review_increase_share": self.review_increase_share,
             "grades": [g.to_dict() for g in self.grades],
         }
+        if self.skipped:
+            out["skipped_limit_rules"] = dict(self.skipped)
+        return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,8 +251,14 @@ def load_policy(
     path: str | os.PathLike[str] | None = None,
     *,
     indicators: IndicatorConfig | None = None,
+    strict: bool = False,
 ) -> Policy:
     """Load and validate a credit policy.
+
+    A limit rule that reads a name custrisk knows but this data lacks (e.g. the packaged
+    policy's ``annual_income`` on a flat table) is skipped: the grade keeps the current
+    limit, or none when the data has none; it is listed in ``Policy.skipped`` and logged
+    once. ``strict`` makes it an error. Grades come from the score alone.
 
     Parameters
     ----------
@@ -266,20 +281,36 @@ def load_policy(
     from custrisk.config import default_config_path
 
     file_path = Path(path) if path is not None else default_config_path("policy.yaml")
-    return parse_policy(load_yaml_file(file_path), indicators=indicators, file=str(file_path))
+    return parse_policy(
+        load_yaml_file(file_path), indicators=indicators, file=str(file_path), strict=strict
+    )
 
 
 def parse_policy(
-    data: Any, *, indicators: IndicatorConfig | None = None, file: str = "<policy>"
+    data: Any,
+    *,
+    indicators: IndicatorConfig | None = None,
+    file: str = "<policy>",
+    strict: bool = False,
 ) -> Policy:
     """Validate an already-parsed policy mapping (same rules as :func:`load_policy`)."""
-    return _PolicyLoader(file, data_names(indicators)).load(data)
+    policy = _PolicyLoader(file, data_names(indicators), strict=strict).load(data)
+    if policy.skipped:
+        log.warning(
+            "%d limit rule(s) skipped (those grades keep the current limit), the data "
+            "lacks what they read: %s",
+            len(policy.skipped),
+            "; ".join(f"{k}: {why}" for k, why in list(policy.skipped.items())[:5]),
+        )
+    return policy
 
 
 class _PolicyLoader:
-    def __init__(self, file: str, names: Mapping[str, ExprType]) -> None:
+    def __init__(self, file: str, names: Mapping[str, ExprType], *, strict: bool = False) -> None:
         self.file = file
         self.names = dict(names)
+        self.strict = strict
+        self.skipped: dict[str, str] = {}
 
     def load(self, data: Any) -> Policy:
         root = config_root(data, self.file, allowed=_TOP_KEYS, required=("grades",))
@@ -311,7 +342,7 @@ class _PolicyLoader:
             self.grade(nodes[code], code, rank, bands[code], riskiest=rank == len(order))
             for rank, code in enumerate(order, start=1)
         )
-        return Policy(self.file, score_min, score_max, grades, rounding, share)
+        return Policy(self.file, score_min, score_max, grades, rounding, share, self.skipped)
 
     def score_range(self, root: Node) -> tuple[float, float]:
         node = root.child("score_range")
@@ -452,6 +483,29 @@ class _PolicyLoader:
             names = {**self.names, **dict.fromkeys(params, ExprType.NUMBER)}
             if cap is not None:
                 names[GRADE_CAP] = ExprType.NUMBER
+            lacking = lacking_names(str(text), names)
+            if lacking and self.strict:
+                raise ConfigError(
+                    f"the limit rule reads {join_limited(lacking, 3)}, which this data "
+                    "does not have",
+                    file=self.file,
+                    key=node.key("rule"),
+                    hint="change the rule or give the data the column (without --strict "
+                    "the grade keeps the current limit)",
+                )
+            if lacking:
+                self.skipped[node.key("rule")] = (
+                    f"reads {join_limited(lacking, 3)}, which this data does not have; "
+                    "the current limit is kept"
+                )
+                return LimitRule(
+                    rule=None,
+                    cap=float(cap) if cap is not None else None,
+                    params={},
+                    allow_increase=False,
+                    freeze="current",
+                    key=node.path,
+                )
             try:
                 rule = compile_expression(str(text), names)
             except ExpressionError as exc:

@@ -8,11 +8,12 @@ target in hours.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,10 @@ from custrisk.expr import (
     compile_expression,
     iter_nodes,
 )
-from custrisk.policy._names import PREVIOUS_NAMES, alert_names
+from custrisk.policy._names import PREVIOUS_NAMES, alert_names, lacking_names
 from custrisk.vocab import LEVEL_LABELS, LEVELS
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from custrisk.indicators import IndicatorConfig
@@ -232,6 +235,8 @@ class AlertRules:
 
     path: str
     rules: tuple[AlertRule, ...]
+    #: Rules left out because they read names this data does not have: code -> why.
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -248,8 +253,14 @@ def load_alert_rules(
     *,
     indicators: IndicatorConfig | None = None,
     policy: Policy | None = None,
+    strict: bool = False,
 ) -> AlertRules:
     """Load and validate early-warning rules.
+
+    A rule whose condition reads a name custrisk knows but this data lacks (an
+    indicator of the packaged config, a credit field the sources do not declare) is
+    skipped and listed in ``AlertRules.skipped`` (logged once); ``strict`` makes it an
+    error. A name nobody knows (a typo) is always an error.
 
     Parameters
     ----------
@@ -275,7 +286,11 @@ def load_alert_rules(
 
     file_path = Path(path) if path is not None else default_config_path("alerts.yaml")
     return parse_alert_rules(
-        load_yaml_file(file_path), indicators=indicators, policy=policy, file=str(file_path)
+        load_yaml_file(file_path),
+        indicators=indicators,
+        policy=policy,
+        file=str(file_path),
+        strict=strict,
     )
 
 
@@ -285,6 +300,7 @@ def parse_alert_rules(
     indicators: IndicatorConfig | None = None,
     policy: Policy | None = None,
     file: str = "<alerts>",
+    strict: bool = False,
 ) -> AlertRules:
     """Validate an already-parsed rules mapping (same rules as :func:`load_alert_rules`)."""
     names = alert_names(indicators)
@@ -296,6 +312,7 @@ def parse_alert_rules(
             "rules", "expected a mapping of rule code -> settings", hint="see docs/policy.md"
         )
     rules = []
+    skipped: dict[str, str] = {}
     for code, value in raw.items():
         if not isinstance(code, str) or not _CODE.fullmatch(code):
             raise root.error(
@@ -304,8 +321,27 @@ def parse_alert_rules(
                 hint="use up to 32 letters, digits, '_' or '-', starting with a letter",
             )
         node = Node(value if value is not None else {}, file, f"rules.{code}")
+        condition = node.get("condition")
+        lacking = lacking_names(condition, names) if isinstance(condition, str) else []
+        if lacking and not strict:
+            skipped[code] = f"needs {join_limited(lacking, 3)}, which this data does not have"
+            continue
+        if lacking:
+            raise ConfigError(
+                f"the rule reads {join_limited(lacking, 3)}, which this data does not have",
+                file=file,
+                key=node.key("condition"),
+                hint="drop the rule or give the data the column (--strict makes this an "
+                "error; without it the rule is skipped)",
+            )
         rules.append(_rule(node, code, names, grades))
-    return AlertRules(file, tuple(rules))
+    if skipped:
+        log.warning(
+            "%d alert rule(s) skipped, the data lacks what they read: %s",
+            len(skipped),
+            "; ".join(f"{c}: {why}" for c, why in list(skipped.items())[:5]),
+        )
+    return AlertRules(file, tuple(rules), skipped)
 
 
 def _rule(

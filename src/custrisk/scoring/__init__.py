@@ -21,7 +21,7 @@ from custrisk.scoring.features import (
 from custrisk.scoring.monitor import check_data_drift, compare_models, read_labels
 from custrisk.scoring.portfolio import score_portfolio
 from custrisk.scoring.score import ScoreResult, score_customer, score_data, score_features
-from custrisk.scoring.train import TrainResult, train_model
+from custrisk.scoring.train import TrainResult, train_model, train_table
 
 __all__ = [
     "ALGORITHMS",
@@ -43,5 +43,6 @@ __all__ = [
     "score_data",
     "score_features",
     "train_model",
+    "train_table",
     "score_portfolio",
 ]

@@ -7,7 +7,7 @@ import logging
 import os
 from typing import Any
 
-from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.config.sources import SourcesConfig
 from custrisk.io.plain import jsonable
 from custrisk.registry import (
     LoadedModel,
@@ -15,6 +15,8 @@ from custrisk.registry import (
 from custrisk.scoring.features import (
     as_loaded_model,
     labelled_features,
+    model_labels,
+    model_sources,
     prepare_model_features,
 )
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 def evaluate_model(
     model: LoadedModel | str,
     data_dir: str | os.PathLike[str],
-    labels: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
     *,
     sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
@@ -36,22 +38,21 @@ def evaluate_model(
     """Metrics of a trained model on new labelled data, next to its training metrics.
 
     ``model`` is a loaded model, or a model folder, NAME or NAME@VERSION (verified before
-    it is loaded)."""
+    it is loaded). ``labels`` may be left out for a model trained on a flat table: the
+    table's own target column gives the outcomes."""
     from custrisk.estimators import evaluate
 
     model = as_loaded_model(
         model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
 
-    sources = (
-        sources_config
-        if isinstance(sources_config, SourcesConfig)
-        else load_sources_config(sources_config)
-    )
+    folder, sources = model_sources(model, data_dir, sources_config)
     features = prepare_model_features(
-        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+        model, folder, sources_config=sources, encoding=encoding, as_of=as_of
     )
-    X, y, _dates, counts = labelled_features(features, labels, sources)
+    X, y, _dates, counts = labelled_features(
+        features, model_labels(model, features, labels), sources
+    )
     result = evaluate(model.model, X[list(model.card["candidate_features"])], y)
     return {
         "model_id": model.model_id,

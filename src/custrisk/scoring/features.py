@@ -10,14 +10,15 @@ import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from custrisk.config._yaml import load_yaml_text
-from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
-from custrisk.errors import DataError
+from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -29,6 +30,12 @@ from custrisk.registry import (
     LoadedModel,
     load_model,
     resolve_model,
+)
+from custrisk.scoring.table import (
+    check_exports_input,
+    is_table_model,
+    table_sources,
+    table_target,
 )
 
 log = logging.getLogger(__name__)
@@ -97,9 +104,16 @@ def prepare_features(
 
 
 def labelled_features(
-    features: Features, labels: str | os.PathLike[str], sources: SourcesConfig | None
+    features: Features,
+    labels: str | os.PathLike[str] | pd.DataFrame,
+    sources: SourcesConfig | None,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, int]]:
-    frame, _rejects = load_labels(labels, config=sources)
+    """The labelled customers' features and outcomes; ``labels`` is a labels file or a
+    frame with ``customer_id`` and ``bad`` (a flat table's target)."""
+    if isinstance(labels, pd.DataFrame):
+        frame, _rejects = labels, pd.DataFrame()
+    else:
+        frame, _rejects = load_labels(labels, config=sources)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
     known = frame.index.isin(features.X.index)
     unknown = int((~known).sum())
@@ -116,15 +130,20 @@ def labelled_features(
     if len(X) == 0:
         raise DataError(
             "no labelled customer: none of the label ids is in the credit table",
-            file=str(labels),
+            file=_shown(labels),
             hint="check that the labels belong to this export",
         )
     if len(np.unique(y)) < 2:
         raise DataError(
-            f"the labels hold only bad={int(y[0])}: a model needs goods and bads", file=str(labels)
+            f"the labels hold only bad={int(y[0])}: a model needs goods and bads",
+            file=_shown(labels),
         )
     dates = frame["label_date"].reindex(X.index) if "label_date" in frame else None
     return X, y, dates, counts
+
+
+def _shown(labels: object) -> str:
+    return "the target column" if isinstance(labels, pd.DataFrame) else str(labels)
 
 
 def open_model(
@@ -159,6 +178,49 @@ def as_loaded_model(
         return model
     return open_model(
         model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
+
+
+def model_sources(
+    model: LoadedModel,
+    data: str | os.PathLike[str],
+    sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
+) -> tuple[Path, SourcesConfig]:
+    """Where ``model`` reads ``data`` from and with which sources config.
+
+    A model trained on a flat table reads a table file with the layout saved in its
+    folder (``sources_config`` does not apply); any other model reads a folder of
+    exports with ``sources_config`` (``None``: the packaged default).
+    """
+    if is_table_model(model):
+        if sources_config is not None:
+            raise UsageError(
+                f"--sources does not apply to model {model.model_id}: it was trained on a flat "
+                "table, whose layout is saved with the model",
+                hint="leave --sources out",
+            )
+        return table_sources(model, data)
+    check_exports_input(model, data)
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    return Path(data), sources
+
+
+def model_labels(
+    model: LoadedModel, features: Features, labels: str | os.PathLike[str] | None
+) -> str | os.PathLike[str] | pd.DataFrame:
+    """The labels to measure ``model`` with: the labels file, or for a model trained on a
+    flat table without one, the table's own target column."""
+    if labels is not None:
+        return labels
+    if is_table_model(model):
+        return table_target(model, features.workspace.frames[CUSTOMER_SOURCE])
+    raise UsageError(
+        "--labels is required: a labels file (customer_id,bad) for these exports",
+        hint="e.g. --labels labels.csv",
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custrisk.config.sources import load_sources_config
+from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
@@ -26,7 +26,13 @@ from custrisk.monitoring import (
     with_options,
 )
 from custrisk.registry import LoadedModel
-from custrisk.scoring.features import INDICATORS_FILE, as_loaded_model, prepare_model_features
+from custrisk.scoring.features import (
+    INDICATORS_FILE,
+    as_loaded_model,
+    model_sources,
+    prepare_model_features,
+)
+from custrisk.scoring.table import TABLE_SOURCES_FILE, is_table_model, table_target
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,33 @@ def read_labels(
         name="bad",
     )
     flags.attrs["file"] = str(path)
+    return flags
+
+
+def _flags(
+    model: LoadedModel,
+    features: Any,
+    labels: str | os.PathLike[str] | None,
+    sources: Any,
+    encoding: str | None,
+) -> pd.Series | None:
+    """The outcomes to check with: a labels file, a flat table's own target column (when
+    the model was trained on one and the table has it), or none."""
+    if labels is not None:
+        return read_labels(labels, sources_config=sources, encoding=encoding)
+    if not is_table_model(model):
+        return None
+    frame = features.workspace.frames[CUSTOMER_SOURCE]
+    try:
+        table = table_target(model, frame)
+    except DataError:
+        return None  # a table of new customers: no outcomes yet
+    flags = pd.Series(
+        table["bad"].to_numpy(dtype=np.int8),
+        index=pd.Index(table["customer_id"].astype(str), name="customer_id"),
+        name="bad",
+    )
+    flags.attrs["file"] = "the table's target column"
     return flags
 
 
@@ -84,15 +117,11 @@ def check_data_drift(
     model = as_loaded_model(
         model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
-    sources = load_sources_config(sources_config)
+    folder, sources = model_sources(model, data_dir, sources_config)
     features = prepare_model_features(
-        model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+        model, folder, sources_config=sources, encoding=encoding, as_of=as_of
     )
-    flags = (
-        read_labels(labels, sources_config=sources, encoding=encoding)
-        if labels is not None
-        else None
-    )
+    flags = _flags(model, features, labels, sources, encoding)
     info = {
         "rows_rejected_in_exports": features.workspace.report.rows_rejected,
         "unavailable_indicators": dict(features.unavailable),
@@ -104,7 +133,7 @@ def compare_models(
     champion: LoadedModel | str,
     challenger: LoadedModel | str,
     data_dir: str | os.PathLike[str],
-    labels: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
     *,
     config: CompareConfig | str | os.PathLike[str] | None = None,
     bootstrap: int | None = None,
@@ -160,15 +189,16 @@ def compare_models(
     challenger = as_loaded_model(
         challenger, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
-    sources = load_sources_config(sources_config)
-    cache: dict[bytes, Any] = {}
+    cache: dict[tuple[bytes, str, bytes], Any] = {}
     frames = []
     as_of_text = None
     for model in (champion, challenger):
-        key = model.file_bytes(INDICATORS_FILE)
+        folder, sources = model_sources(model, data_dir, sources_config)
+        layout = model.file_bytes(TABLE_SOURCES_FILE) if is_table_model(model) else b""
+        key = (model.file_bytes(INDICATORS_FILE), sources.path, layout)
         if key not in cache:
             cache[key] = prepare_model_features(
-                model, data_dir, sources_config=sources, encoding=encoding, as_of=as_of
+                model, folder, sources_config=sources, encoding=encoding, as_of=as_of
             )
         features = cache[key]
         as_of_text = features.as_of.isoformat()
@@ -180,7 +210,12 @@ def compare_models(
                 hint="compare on exports with the same sources as the training data",
             )
         frames.append(features.X[needed])
-    flags = read_labels(labels, sources_config=sources, encoding=encoding)
+    flags = _flags(champion, features, labels, sources, encoding)
+    if flags is None:
+        raise UsageError(
+            "--labels is required: the outcomes (customer_id,bad) to compare the models on",
+            hint="e.g. --labels labels.csv",
+        )
     common = frames[0].index.intersection(frames[1].index).intersection(flags.index)
     if len(common) == 0:
         raise DataError(

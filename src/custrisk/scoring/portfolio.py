@@ -16,14 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from custrisk.config.sources import SourcesConfig, load_sources_config
+from custrisk.config.sources import SourcesConfig
 from custrisk.data import mask_rejects
 from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun, read_previous_scores
-from custrisk.scoring.features import as_loaded_model, model_indicator_config
+from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import score_data
+from custrisk.scoring.table import TABLE_CARD_KEY
 from custrisk.vocab import check_language
 
 PathLike = str | os.PathLike[str]
@@ -43,6 +44,7 @@ def score_portfolio(
     models_dir: PathLike | None = None,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    strict: bool = False,
 ) -> ScoringRun:
     """Score every customer of a month's exports: PD, score, reasons, grade, limits,
     alerts and (with ``previous``) changes and grade migration.
@@ -50,7 +52,8 @@ def score_portfolio(
     Parameters
     ----------
     exports : path
-        The folder of the month's exports.
+        The folder of the month's exports (a table file for a model trained on a flat
+        table).
     model : LoadedModel or str
         A loaded model, or a model folder, NAME or NAME@VERSION (verified before it is
         loaded; ``models_dir``, ``require_signed`` and ``allow_unverified`` apply).
@@ -63,6 +66,9 @@ def score_portfolio(
     encoding, as_of, lang
         Text encoding of the exports (default: detected), the as-of date (default: the
         latest credible event date), the language of labels.
+    strict : bool
+        A limit rule or alert rule that reads a name this data lacks is an error instead
+        of being skipped (and reported once).
 
     Returns
     -------
@@ -75,19 +81,21 @@ def score_portfolio(
     loaded = as_loaded_model(
         model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
     )
-    sources_config = sources if isinstance(sources, SourcesConfig) else load_sources_config(sources)
+    data_dir, sources_config = model_sources(loaded, exports, sources)
     indicators = model_indicator_config(loaded, sources_config)
     policy_obj = (
-        policy if isinstance(policy, Policy) else load_policy(policy, indicators=indicators)
+        policy
+        if isinstance(policy, Policy)
+        else load_policy(policy, indicators=indicators, strict=strict)
     )
     rules = (
         alert_rules
         if isinstance(alert_rules, AlertRules)
-        else load_alert_rules(alert_rules, indicators=indicators, policy=policy_obj)
+        else load_alert_rules(alert_rules, indicators=indicators, policy=policy_obj, strict=strict)
     )
     previous_scores, previous_file = _previous(previous)
     result = score_data(
-        exports,
+        data_dir,
         loaded,
         sources_config=sources_config,
         encoding=encoding,
@@ -105,6 +113,11 @@ def score_portfolio(
         unavailable=result.features.unavailable,
     )
     facts: dict[str, Any] = {**result.run, **applied.summary}
+    table = loaded.card.get(TABLE_CARD_KEY)
+    if table is not None and table.get("id_column") is None:
+        facts["customer_id"] = (
+            f"the row's line number in {Path(exports).name} (the table has no id column)"
+        )
     if previous_file is not None:
         facts["migration"]["previous_file"] = previous_file
     workspace = result.features.workspace

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ from custrisk.scoring.features import (
     labelled_features,
     load_configs,
     prepare_features,
+)
+from custrisk.scoring.table import (
+    TABLE_CARD_KEY,
+    TABLE_SOURCES_FILE,
+    TableConfigs,
+    infer_for_training,
+    learnt_directions,
+    table_labels,
+    written_configs,
 )
 
 log = logging.getLogger(__name__)
@@ -160,9 +170,62 @@ def train_model(
         )
 
 
+def train_table(
+    table: str | os.PathLike[str],
+    target: str,
+    *,
+    bad_value: str | None = None,
+    id_column: str | None = None,
+    algorithm: str | None = None,
+    name: str | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
+    model_config: ModelConfig | str | os.PathLike[str] | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    csv_encoding: str | None = None,
+    rejects_unmasked: str | os.PathLike[str] | None = None,
+    on_inferred: Callable[[TableConfigs], None] | None = None,
+) -> TrainResult:
+    """Train a model on a flat table (a row per customer, its columns the features, one
+    of them the 0/1 outcome ``target``), with no config: the layout is inferred
+    (:mod:`custrisk.scoring.table`) and saved with the model. ``on_inferred`` is called
+    with the inference before the data is read in full (the CLI prints it).
+    """
+    cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
+    algorithm = algorithm or cfg.algorithm
+    if algorithm not in ALGORITHMS:
+        raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}")
+    configs = infer_for_training(table, target, id_column=id_column, encoding=encoding)
+    if on_inferred is not None:
+        on_inferred(configs)
+    with written_configs(configs) as (sources_file, indicators_file):
+        with lock_model_name(name or algorithm, models_dir) as lock:
+            return _train_locked(
+                Path(table).parent,
+                TableTarget(configs, bad_value),
+                cfg=cfg,
+                algorithm=algorithm,
+                lock=lock,
+                indicator_config=indicators_file,
+                sources_config=sources_file,
+                encoding=encoding,
+                as_of=as_of or (None if configs.as_of_column else dt.date.today()),
+                csv_encoding=csv_encoding,
+                rejects_unmasked=rejects_unmasked,
+            )
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """The labels of a flat table: its target column, read once the table is cleaned."""
+
+    configs: TableConfigs
+    bad_value: str | None
+
+
 def _train_locked(
     data_dir: str | os.PathLike[str],
-    labels: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | TableTarget,
     *,
     cfg: ModelConfig,
     algorithm: str,
@@ -187,7 +250,21 @@ def _train_locked(
         data_dir, indicator_config=icfg, sources_config=sources, encoding=encoding, as_of=as_of
     )
     codes, left_out = model_features(icfg, cfg, features.unavailable)
-    X_all, y_all, dates, label_counts = labelled_features(features, labels, sources)
+    table_card: dict[str, Any] | None = None
+    if isinstance(labels, TableTarget):
+        schema = labels.configs.schema
+        target = schema.column(schema.target or "")
+        label_frame, bad_text = table_labels(
+            features.workspace.frames["credit"], target.name, target.header, labels.bad_value
+        )
+        X_all, y_all, dates, label_counts = labelled_features(features, label_frame, sources)
+        table_card = {
+            **schema.to_dict(),
+            "target_bad_value": bad_text,
+            "as_of_column": labels.configs.as_of_column,
+        }
+    else:
+        X_all, y_all, dates, label_counts = labelled_features(features, labels, sources)
     X_all = X_all[codes]
     specs = {
         code: spec
@@ -265,7 +342,8 @@ def _train_locked(
             path = Path(file_name)
             shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
             input_files[str(shown)] = sha256_file(path)
-    input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
+    if not isinstance(labels, TableTarget):
+        input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
     indicator_text = Path(icfg.path).read_text(encoding="utf-8")
     card: dict[str, Any] = {
         "algorithm": algorithm,
@@ -314,6 +392,13 @@ def _train_locked(
     if left_out:  # indicators the data could not give, with why
         card["features_left_out"] = left_out
     extra = {INDICATORS_FILE: indicator_text}
+    if table_card is not None:
+        # Directions learnt from the data (the table says nothing about them).
+        learnt = learnt_directions(X_all, y_all)
+        for code, meta in card["feature_labels"].items():
+            meta["direction"] = learnt.get(code, "none")
+        card[TABLE_CARD_KEY] = table_card
+        extra[TABLE_SOURCES_FILE] = Path(sources.path).read_text(encoding="utf-8")
     if algorithm == "logistic":
         extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)

@@ -1,0 +1,438 @@
+"""What a table holds, guessed from its header and its values: the id column, the target,
+and the type, role and personal-data flag of every column.
+
+Used for flat tables (one row per customer, ``custrisk train TABLE --target COLUMN``):
+the guess becomes a sources config with one source, so that the table is read, typed,
+cleaned and rejected by exactly the rules of every other export. Each decision carries
+its reason, printed to the user and saved in the model card.
+
+The rules, in order, for a column's non-blank values (blanks: the cleaner's null
+spellings and empty fields):
+
+* the target (``--target``) and the id (``--id-column``, else a header such as
+  ``customer_id``/``客户编号`` whose values are unique) are taken out first;
+* personal data: a header naming a person (``name``, ``姓名``, ``联系人``, address, ...) or
+  values that are mostly mobile numbers, resident id numbers or e-mail addresses: kept
+  out of the features and masked wherever the table's values are shown;
+* blank in every row, or one value in every row: ignored (nothing to learn);
+* ``0``/``1`` only: int; true/false words only (``是``/``否``, yes/no): bool;
+* numbers (thousands separators allowed) in at least ``NUMBER_SHARE`` of the rows: int or
+  float, unless leading zeros say the "numbers" are codes (postal codes, branch codes);
+* dates in one of the date formats in at least ``NUMBER_SHARE`` of the rows: date (the
+  feature is its age in days at the as-of date);
+* other text with few distinct values: category; with many: free text, ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config.sources import header_key
+from custrisk.data.clean import null_variants, valid_cn_id_number
+from custrisk.errors import DataError, UsageError
+from custrisk.io.readers import read_raw, shown_names
+
+#: Share of the non-blank values that must parse for a column to be typed a number or date.
+NUMBER_SHARE = 0.95
+#: Values at most inspected per column (the first rows of the table).
+SAMPLE_ROWS = 200_000
+#: A text column with at most this many distinct values (or ``CATEGORY_SHARE`` of the
+#: rows, whichever is larger, up to ``CATEGORY_MAX``) is a category.
+CATEGORY_MIN = 20
+CATEGORY_SHARE = 0.05
+CATEGORY_MAX = 200
+#: Share of the values that must look like phones, id numbers or e-mails for a column to
+#: be personal data.
+PII_SHARE = 0.5
+
+ROLES = ("id", "target", "feature", "pii", "ignored")
+ID_NAME = "customer_id"
+
+_ID_HEADERS = {
+    header_key(h)
+    for h in (
+        "id",
+        "customer_id",
+        "customerid",
+        "cust_id",
+        "client_id",
+        "clientid",
+        "user_id",
+        "account_id",
+        "member_id",
+        "borrower_id",
+        "applicant_id",
+        "loan_id",
+        "客户编号",
+        "客户id",
+        "客户代码",
+        "客户号",
+        "用户id",
+        "用户编号",
+        "会员编号",
+        "借款人编号",
+        "申请编号",
+        "编号",
+        "序号",
+    )
+}
+_PII_HEADER = re.compile(
+    r"(^|_)(name|full_?name|first_?name|last_?name|surname|contact|address|addr|email|"
+    r"e_?mail|phone|mobile|tel|telephone|id_?card|id_?number|passport|ssn)($|_)"
+    r"|姓名|名字|联系人|联系电话|电话|手机|地址|住址|身份证|证件号|邮箱|护照",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
+_INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}")
+_DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
+_PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_SLUG = re.compile(r"[^a-z0-9]+")
+_RESERVED = {"as_of", "and", "or", "not", "true", "false", ID_NAME}
+
+
+@dataclass(frozen=True)
+class InferredColumn:
+    """One column of the table as custrisk will read it."""
+
+    header: str  # the name in the file
+    name: str  # the canonical name (an identifier; the feature's code)
+    type: str  # a sources-config column type
+    role: str  # one of ROLES
+    reason: str  # why, in one line
+    pii: bool = False
+    blank_share: float = 0.0
+    distinct: int = 0
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The inferred layout of a flat table."""
+
+    file: str
+    format: str
+    rows: int  # rows inspected
+    columns: tuple[InferredColumn, ...]
+    id_column: str | None  # the header of the id column; None: row numbers are the ids
+    target: str | None  # the header of the target column
+    true_values: tuple[str, ...] = ()
+    false_values: tuple[str, ...] = ()
+    date_formats: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    #: The latest date (ISO) of each date column, by canonical name.
+    latest_dates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[InferredColumn]:
+        return [c for c in self.columns if c.role == "feature"]
+
+    def column(self, header: str) -> InferredColumn:
+        return next(c for c in self.columns if c.header == header)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "rows_inspected": self.rows,
+            "id_column": self.id_column,
+            "target": self.target,
+            "columns": [asdict(c) for c in self.columns],
+            "notes": list(self.notes),
+            "latest_dates": dict(self.latest_dates),
+        }
+
+    def summary_lines(self) -> list[str]:
+        """One line per column: header, role, type and why (for the terminal)."""
+        width = max((_width(c.header) for c in self.columns), default=0)
+        lines = []
+        for c in self.columns:
+            kind = f"feature, {c.type}" if c.role == "feature" else c.role
+            pad = " " * (width - _width(c.header))
+            lines.append(f"{c.header}{pad}  {kind:<18} {c.reason}")
+        if self.id_column is None:
+            lines.append("(no id column: customer ids are the rows' line numbers in the file)")
+        return lines
+
+
+def infer_table(
+    path: str | Path,
+    *,
+    target: str | None = None,
+    id_column: str | None = None,
+    encoding: str | None = None,
+    delimiter: str = ",",
+    true_values: Sequence[str] = ("true", "1", "yes", "y", "t", "是"),
+    false_values: Sequence[str] = ("false", "0", "no", "n", "f", "否"),
+    date_formats: Sequence[str] = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"),
+    sample_rows: int = SAMPLE_ROWS,
+) -> TableSchema:
+    """Read a table's header and first ``sample_rows`` rows and decide, for every column,
+    whether it is the id, the target, a feature (and of which type), personal data or
+    ignored.
+
+    Raises
+    ------
+    UsageError
+        ``target`` or ``id_column`` is not a column of the table.
+    DataError
+        The table cannot be read, or holds no data rows.
+    """
+    path = Path(path)
+    raw = read_raw(path, encoding=encoding, delimiter=delimiter, null_values=null_variants())
+    if raw.num_rows == 0:
+        raise DataError(
+            "the table has a header but no data rows",
+            file=str(path),
+            hint="export it again with its rows",
+        )
+    table = raw.table.slice(0, sample_rows)
+    headers = list(table.column_names)
+    target_header = _find(headers, target, "--target", path) if target else None
+    id_header = _find(headers, id_column, "--id-column", path) if id_column else None
+    if target_header is not None and target_header == id_header:
+        raise UsageError(f"--target and --id-column name the same column {target_header!r}")
+    words_true = {w.lower() for w in true_values}
+    words_false = {w.lower() for w in false_values}
+    texts = {h: _texts(table.column(h)) for h in headers}
+    if id_header is None:
+        id_header = _detect_id(headers, texts, exclude=target_header)
+    elif not _unique(texts[id_header], table.num_rows):
+        raise DataError(
+            f"--id-column {id_column!r}: the values are not unique or some are blank",
+            file=str(path),
+            hint="pick the column that identifies a customer, or leave --id-column out "
+            "to use the row numbers",
+        )
+    used: set[str] = set()
+    columns = []
+    for i, header in enumerate(headers, start=1):
+        values = texts[header]
+        blank = 1.0 - len(values) / max(table.num_rows, 1)
+        distinct = len(set(values))
+        if header == id_header:
+            col = InferredColumn(header, ID_NAME, "id", "id", "identifies a customer (unique)")
+        elif header == target_header:
+            col = InferredColumn(header, _name(header, i, used), "string", "target", "--target")
+        else:
+            kind, role, reason, pii = _classify(
+                header, values, table.column(header).type, words_true, words_false, date_formats
+            )
+            col = InferredColumn(header, _name(header, i, used), kind, role, reason, pii)
+        columns.append(
+            InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
+        )
+    latest = {
+        c.name: _latest_date(texts[c.header], date_formats)
+        for c in columns
+        if c.role == "feature" and c.type == "date"
+    }
+    notes = []
+    if id_header is None:
+        notes.append("no id column found: the ids are the rows' line numbers in the file")
+    return TableSchema(
+        file=path.name,
+        format=raw.encoding,
+        rows=table.num_rows,
+        columns=tuple(columns),
+        id_column=id_header,
+        target=target_header,
+        true_values=tuple(true_values),
+        false_values=tuple(false_values),
+        date_formats=tuple(date_formats),
+        notes=tuple(notes),
+        latest_dates={k: v for k, v in latest.items() if v},
+    )
+
+
+def _latest_date(values: list[str], formats: Sequence[str]) -> str:
+    """The 95th percentile of a date column's values (ISO; one stray 2100 does not count)."""
+    import pandas as pd
+
+    series = pd.Series(values[:SAMPLE_ROWS], dtype="str")
+    parsed = pd.Series(pd.NaT, index=series.index, dtype="datetime64[s]")
+    for fmt in formats:
+        todo = parsed.isna()
+        if not todo.any():
+            break
+        parsed[todo] = pd.to_datetime(series[todo], format=fmt, errors="coerce")
+    parsed = parsed.dropna()
+    if parsed.empty:
+        return ""
+    return str(parsed.quantile(0.95).date())
+
+
+def _find(headers: list[str], wanted: str, option: str, path: Path) -> str:
+    if wanted in headers:
+        return wanted
+    keys = {header_key(h): h for h in headers}
+    if header_key(wanted) in keys:
+        return keys[header_key(wanted)]
+    raise UsageError(
+        f"{option} {wanted!r} is not a column of {path.name}",
+        hint=f"the table has: {shown_names(headers, 8)}",
+    )
+
+
+def _texts(column: pa.ChunkedArray) -> list[str]:
+    """The column's non-blank values as normalised text (NFKC, trimmed)."""
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            column = pc.strftime(column, format="%Y-%m-%d")
+        else:
+            column = pc.cast(column, pa.string())
+    column = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
+    values = column.to_pylist()
+    return [v for v in values if v]
+
+
+def _unique(values: list[str], rows: int) -> bool:
+    return len(values) == rows and len(set(values)) == rows
+
+
+def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:
+    """The first column whose header names an id and whose values are unique."""
+    rows = max((len(v) for v in texts.values()), default=0)
+    for header in headers:
+        if header == exclude:
+            continue
+        key = header_key(header)
+        named = key in _ID_HEADERS or key.endswith(("_id", "_no", "编号", "id"))
+        if named and rows and _unique(texts[header], rows) and not _leads_pii(texts[header]):
+            return header
+    return None
+
+
+def _leads_pii(values: list[str]) -> bool:
+    sample = values[:2000]
+    return _share(sample, _PHONE) >= PII_SHARE or _share(sample, _EMAIL) >= PII_SHARE
+
+
+def _share(values: Sequence[str], pattern: re.Pattern[str]) -> float:
+    if not values:
+        return 0.0
+    return sum(1 for v in values if pattern.fullmatch(v)) / len(values)
+
+
+def _classify(
+    header: str,
+    values: list[str],
+    arrow_type: pa.DataType,
+    words_true: set[str],
+    words_false: set[str],
+    date_formats: Sequence[str],
+) -> tuple[str, str, str, bool]:
+    """(type, role, reason, pii) of a column that is neither the id nor the target."""
+    n = len(values)
+    if n == 0:
+        return "string", "ignored", "blank in every row", False
+    sample = values[:5000]
+    if _PII_HEADER.search(header_key(header)) or _PII_HEADER.search(header):
+        return "string", "pii", "the header names personal data", True
+    if _share(sample, _PHONE) >= PII_SHARE:
+        return "string", "pii", "mobile phone numbers", True
+    if _share(sample, _EMAIL) >= PII_SHARE:
+        return "string", "pii", "e-mail addresses", True
+    id_like = [v for v in sample if len(v) == 18]
+    if len(id_like) >= PII_SHARE * len(sample):
+        valid = valid_cn_id_number(_series(id_like))
+        if valid.mean() >= PII_SHARE:
+            return "string", "pii", "resident id numbers", True
+    distinct = set(values)
+    if len(distinct) == 1:
+        return "string", "ignored", f"one value in every row ({_cut(next(iter(distinct)))})", False
+    lowered = {v.lower() for v in distinct}
+    if lowered <= {"0", "1"}:
+        return "int", "feature", "0/1 values", False
+    if pa.types.is_boolean(arrow_type) or (
+        lowered <= words_true | words_false and lowered & words_true and lowered & words_false
+    ):
+        return "bool", "feature", "yes/no values", False
+    if pa.types.is_integer(arrow_type):
+        return "int", "feature", "whole numbers", False
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "float", "feature", "numbers", False
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "date", "feature", "dates: the feature is the age in days", False
+    numbers = _share(sample, _NUMBER)
+    dated = _date_share(sample, header, date_formats)
+    if dated >= NUMBER_SHARE and dated >= numbers:
+        return "date", "feature", "dates: the feature is the age in days", False
+    if numbers >= NUMBER_SHARE:
+        coded = sum(1 for v in sample if len(v) > 1 and v[0] == "0" and v[1].isdigit())
+        if coded >= 0.01 * len(sample):
+            return _text_kind(values, distinct, "codes with leading zeros")
+        if _share(sample, _INT) >= NUMBER_SHARE:
+            return "int", "feature", "whole numbers", False
+        return "float", "feature", "numbers", False
+    return _text_kind(values, distinct, "text")
+
+
+def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:
+    limit = min(CATEGORY_MAX, max(CATEGORY_MIN, int(CATEGORY_SHARE * len(values))))
+    if len(distinct) <= limit:
+        return "category", "feature", f"{what}, {len(distinct)} distinct values", False
+    return (
+        "string",
+        "ignored",
+        f"{what} with {len(distinct):,} distinct values (free text, not a feature)",
+        False,
+    )
+
+
+def _date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
+    import pandas as pd
+
+    shaped = [v for v in sample if _DATE.fullmatch(v)]
+    if not shaped or len(shaped) < NUMBER_SHARE * len(sample):
+        return 0.0
+    eight_digits = sum(1 for v in shaped if len(v) == 8 and v.isdigit())
+    if eight_digits and not _DATE_HEADER.search(header):
+        return 0.0  # 20250131 is a number unless the header says it is a date
+    parsed = np.zeros(len(sample), dtype=bool)
+    series = pd.Series(sample, dtype="str")
+    for fmt in formats:
+        ok = pd.to_datetime(series, format=fmt, errors="coerce").notna().to_numpy()
+        parsed |= ok
+    return float(parsed.mean())
+
+
+def _series(values: list[str]) -> Any:
+    import pandas as pd
+
+    return pd.Series(values, dtype="str")
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cut(value: str, size: int = 20) -> str:
+    return value if len(value) <= size else value[: size - 1] + "…"
+
+
+def _name(header: str, position: int, used: set[str]) -> str:
+    """A canonical name for a header: its ASCII words in snake case (``Annual Income`` →
+    ``annual_income``), else ``col<position>`` (Chinese headers keep their text as the
+    label)."""
+    text = unicodedata.normalize("NFKC", header).lower()
+    slug = _SLUG.sub("_", text).strip("_")
+    ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)
+    if not slug or not slug[0].isalpha() or ascii_share < 0.5:
+        slug = f"col{position}"
+    slug = slug[:48].rstrip("_")
+    name, n = slug, 2
+    while name in used or name in _RESERVED:
+        name, n = f"{slug}_{n}", n + 1
+    used.add(name)
+    return name

@@ -1,0 +1,324 @@
+"""Flat tables: one file with a row per customer, its columns the features, no YAML.
+
+``custrisk train features.xlsx --target 违约`` infers the table's layout
+(:func:`custrisk.data.infer.infer_table`) and turns it into the two configs every other
+path uses: a sources config with the table as the one customer source, and an indicator
+config with one feature per column (dates become their age in days at the as-of date).
+From there the table is read, cleaned, trained on and scored exactly as exports are. The
+model folder keeps both configs (``sources.yaml``, ``indicators.yaml``) and the card
+records the inference (``table``), so that scoring next month's table applies the same
+types, names and rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import tempfile
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
+from custrisk.data.infer import ID_NAME, TableSchema, infer_table
+from custrisk.errors import DataError, UsageError
+from custrisk.registry import LoadedModel
+
+#: The model-folder copy of a flat table's sources config.
+TABLE_SOURCES_FILE = "sources.yaml"
+#: Card key of a flat-table model: the inferred layout and the target's coding.
+TABLE_CARD_KEY = "table"
+
+#: Target values read as "bad" when a two-valued target is not 0/1 or true/false.
+BAD_WORDS = frozenset(
+    {"bad", "default", "defaulted", "yes", "y", "true", "1", "违约", "坏", "逾期", "是", "坏账"}
+)
+
+
+def is_table(path: str | Path) -> bool:
+    """Whether the data argument is one file (a flat table) rather than a folder."""
+    return Path(path).is_file()
+
+
+@dataclass(frozen=True)
+class TableConfigs:
+    """A flat table as custrisk reads it: the inference and the two configs' texts."""
+
+    schema: TableSchema
+    sources_text: str
+    indicators_text: str
+    as_of_column: str | None
+
+
+def table_configs(schema: TableSchema) -> TableConfigs:
+    """The sources and indicator configs (YAML text) of an inferred table."""
+    columns: dict[str, Any] = {}
+    rename: dict[str, str] = {}
+    for col in schema.columns:
+        if col.role == "ignored":
+            continue
+        if col.role == "id":
+            columns[ID_NAME] = {"type": "id", "required": True}
+        elif col.role == "pii":
+            columns[col.name] = {"type": "string", "pii": True}
+        elif col.role == "target":
+            columns[col.name] = {"type": "string"}
+        else:
+            columns[col.name] = {"type": col.type, "on_invalid": "blank"}
+        if col.role != "id" or schema.id_column is not None:
+            if col.header != (ID_NAME if col.role == "id" else col.name):
+                rename[col.header] = ID_NAME if col.role == "id" else col.name
+    if schema.id_column is None:
+        columns = {ID_NAME: {"type": "id", "required": True}, **columns}
+    source: dict[str, Any] = {
+        "file": glob.escape(schema.file),
+        "required": True,
+        "key": ID_NAME,
+        "min_rows": 1,
+    }
+    if schema.id_column is None:
+        source["row_number"] = ID_NAME
+    if rename:
+        source["rename"] = rename
+    source["columns"] = columns
+    sources = {
+        "version": 1,
+        "defaults": {
+            "date_formats": list(schema.date_formats),
+            "true_values": list(schema.true_values),
+            "false_values": list(schema.false_values),
+        },
+        "sources": {CUSTOMER_SOURCE: source},
+    }
+    indicators: dict[str, Any] = {}
+    dates = [c for c in schema.features if c.type == "date"]
+    for col in schema.features:
+        entry: dict[str, Any] = {
+            "label": {"zh": col.header, "en": col.header},
+            "description": f"column {col.header} of {schema.file} ({col.reason})",
+            "direction": "none",
+            "missing": "keep",
+        }
+        code = col.name
+        if col.type == "date":
+            code = f"{col.name}_days"  # the column itself is the date
+            entry["label"] = {"zh": f"{col.header}(距今天数)", "en": f"{col.header} (days ago)"}
+            entry["unit"] = "days"
+            entry["expr"] = f"as_of - {col.name}"
+        else:
+            entry["field"] = col.name
+        indicators[code] = entry
+    # The as-of date of a table: the latest credible date of its most recent date column
+    # (an application or snapshot date), so that ages are repeatable; none: today.
+    as_of_column = _latest_date_column(schema, [c.name for c in dates])
+    icfg: dict[str, Any] = {"version": 1, "as_of": None}
+    if as_of_column is not None:
+        icfg["sources"] = {CUSTOMER_SOURCE: {"date": as_of_column}}
+    icfg["indicators"] = indicators
+    head = f"# Generated by custrisk from the layout of {schema.file}; see the model card.\n"
+    return TableConfigs(
+        schema,
+        head + yaml.safe_dump(sources, allow_unicode=True, sort_keys=False, width=100),
+        head + yaml.safe_dump(icfg, allow_unicode=True, sort_keys=False, width=100),
+        as_of_column,
+    )
+
+
+def _latest_date_column(schema: TableSchema, names: Sequence[str]) -> str | None:
+    if not names:
+        return None
+    latest = max(names, key=lambda n: schema.latest_dates.get(n, ""))
+    return latest
+
+
+@contextmanager
+def written_configs(configs: TableConfigs) -> Iterator[tuple[Path, Path]]:
+    """The two configs as files in a private temporary folder (removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="custrisk-table-") as tmp:
+        sources = Path(tmp) / TABLE_SOURCES_FILE
+        indicators = Path(tmp) / "indicators.yaml"
+        sources.write_text(configs.sources_text, encoding="utf-8")
+        indicators.write_text(configs.indicators_text, encoding="utf-8")
+        yield sources, indicators
+
+
+def target_coding(values: pd.Series, header: str, bad_value: str | None) -> tuple[np.ndarray, str]:
+    """The target as 1 (bad), 0 (good) or NaN (blank: unlabelled), and the value read as
+    bad.
+
+    0/1, true/false words and a two-valued column with one value that says bad (违约,
+    default, 是, ...) are read without help; otherwise ``bad_value`` must say which value
+    is bad.
+
+    Raises
+    ------
+    UsageError
+        The column has more than two values, or which one is bad cannot be told.
+    """
+    present = values.notna()
+    text = pd.Series(np.nan, index=values.index, dtype="object")
+    text[present] = [unicodedata.normalize("NFKC", str(v)).strip() for v in values[present]]
+    text = text.where(text != "")
+    present = text.dropna()
+    distinct = sorted(set(present))
+    shown = ", ".join(repr(v) for v in distinct[:6])
+    if bad_value is not None:
+        wanted = unicodedata.normalize("NFKC", bad_value).strip().casefold()
+        if wanted not in {v.casefold() for v in distinct}:
+            raise UsageError(
+                f"--bad-value {bad_value!r} is not a value of --target {header!r}",
+                hint=f"its values: {shown}",
+            )
+        if len(distinct) > 2:
+            raise UsageError(
+                f"--target {header!r} holds {len(distinct)} values ({shown}); a target has "
+                "two: the outcome to predict (bad) and the rest (good)",
+                hint="make a 0/1 column, e.g. 1 for defaulted and 0 otherwise",
+            )
+        bad = text.str.casefold() == wanted
+        return np.where(text.isna(), np.nan, bad.astype(float)), bad_value
+    if len(distinct) != 2:
+        raise UsageError(
+            f"--target {header!r} holds {len(distinct)} distinct value(s) ({shown}); a target "
+            "needs two, the bad outcome and the good one",
+            hint="pick the 0/1 outcome column, e.g. --target 违约",
+        )
+    folded = [v.casefold() for v in distinct]
+    numeric = _as_numbers(distinct)
+    if numeric is not None and set(numeric) == {0.0, 1.0}:
+        bad_text = distinct[numeric.index(1.0)]
+    else:
+        flagged = [v for v, f in zip(distinct, folded, strict=True) if f in BAD_WORDS]
+        if len(flagged) != 1:
+            raise UsageError(
+                f"cannot tell which value of --target {header!r} is the bad outcome: {shown}",
+                hint=f"pass --bad-value, e.g. --bad-value {distinct[0]!r}",
+            )
+        bad_text = flagged[0]
+    bad = text == bad_text
+    return np.where(text.isna(), np.nan, bad.astype(float)), bad_text
+
+
+def _as_numbers(values: Sequence[str]) -> list[float] | None:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
+
+
+def table_labels(
+    frame: pd.DataFrame, target: str, header: str, bad_value: str | None
+) -> tuple[pd.DataFrame, str]:
+    """Labels (``customer_id``, ``bad``) from the cleaned table's target column; rows with
+    a blank target are left out (unlabelled)."""
+    coded, bad_text = target_coding(frame[target], header, bad_value)
+    labels = pd.DataFrame({ID_NAME: frame[ID_NAME].to_numpy(), "bad": coded})
+    labels = labels[~np.isnan(coded)]
+    labels["bad"] = labels["bad"].astype(int)
+    return labels, bad_text
+
+
+def table_sources(model: LoadedModel, data: str | Path) -> tuple[Path, SourcesConfig]:
+    """The folder and sources config to read ``data`` (a table file) with, for a model
+    trained on a flat table: the model's own sources config pointed at the file."""
+    path = Path(data)
+    info = model.card.get(TABLE_CARD_KEY) or {}
+    if not path.is_file():
+        raise UsageError(
+            f"model {model.model_id} was trained on a flat table ({info.get('file', '?')}): "
+            f"pass a table file to score, not the folder {path}",
+            hint="e.g. custrisk score next_month.csv --model " + model.model_id,
+        )
+    file = str(model.ref.path / TABLE_SOURCES_FILE)
+    config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
+    spec = config.sources[CUSTOMER_SOURCE]
+    spec = dataclasses.replace(spec, file=glob.escape(path.name))
+    return path.parent, dataclasses.replace(
+        config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
+    )
+
+
+def table_target(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Labels (``customer_id``, ``bad``) from a scored table's target column, coded as
+    in training.
+
+    Raises
+    ------
+    DataError
+        The table has no target column (or only blanks in it).
+    """
+    info = model.card[TABLE_CARD_KEY]
+    target = next(c for c in info["columns"] if c["role"] == "target")
+    name, header = target["name"], target["header"]
+    if name not in frame.columns or frame[name].isna().all():
+        raise DataError(
+            f"the table has no outcomes in its target column {header!r}",
+            hint="measure the model on a table with the outcome column, or pass --labels",
+        )
+    labels, _ = table_labels(frame, name, header, str(info["target_bad_value"]))
+    return labels
+
+
+def is_table_model(model: LoadedModel) -> bool:
+    return TABLE_CARD_KEY in model.card
+
+
+def check_exports_input(model: LoadedModel, data: str | Path) -> None:
+    """Refuse a table file for a model trained on exports (with the fix)."""
+    if Path(data).is_file():
+        raise UsageError(
+            f"model {model.model_id} was trained on exports (a folder with credit.csv and "
+            f"the other files); {Path(data).name} is a single file",
+            hint="pass the folder of the month's exports, or train a model on the table "
+            "with custrisk train TABLE --target COLUMN",
+        )
+
+
+def infer_for_training(
+    path: str | Path,
+    target: str,
+    *,
+    id_column: str | None = None,
+    encoding: str | None = None,
+) -> TableConfigs:
+    """Infer a training table's layout and its configs."""
+    schema = infer_table(path, target=target, id_column=id_column, encoding=encoding)
+    if not schema.features:
+        raise DataError(
+            "no column of the table can be a feature (all are the id, the target, personal "
+            "data, free text, blank or constant)",
+            file=str(path),
+            hint="see the column list above; add numeric or categorical columns",
+        )
+    return table_configs(schema)
+
+
+def learnt_directions(X: pd.DataFrame, y: np.ndarray) -> dict[str, str]:
+    """The risk direction of each numeric feature, learnt from the labelled rows: the sign
+    of its rank correlation with the outcome where that is clear (|Spearman rho| at least
+    0.02 and beyond 2 standard errors), else ``none`` (also for categories)."""
+    out = {}
+    for code in X.columns:
+        column = X[code]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            out[code] = "none"
+            continue
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(values)
+        if present.sum() < 10:
+            out[code] = "none"
+            continue
+        ranks = pd.Series(values[present]).rank().to_numpy()
+        target = pd.Series(y[present].astype(float)).rank().to_numpy()
+        rho = float(np.corrcoef(ranks, target)[0, 1]) if ranks.std() and target.std() else 0.0
+        clear = abs(rho) >= 0.02 and abs(rho) * np.sqrt(max(present.sum() - 1, 1)) >= 2
+        out[code] = ("higher_is_riskier" if rho > 0 else "higher_is_safer") if clear else "none"
+    return out

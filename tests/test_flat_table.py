@@ -1,0 +1,262 @@
+"""Flat tables: one file with a row per customer trains and scores with no YAML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.data.infer import infer_table
+from custrisk.errors import UsageError
+from custrisk.policy import load_alert_rules, load_policy
+from custrisk.scoring.table import target_coding
+
+NAMES = ["张伟", "王芳", "李娜", "刘洋"]
+
+
+def _table(n: int, seed: int, *, with_target: bool = True) -> pd.DataFrame:
+    """Customers whose outcome depends on utilisation, late payments and region."""
+    rng = np.random.default_rng(seed)
+    util = rng.uniform(0, 1.2, n).round(3)
+    late = rng.poisson(1.0, n)
+    region = rng.choice(["华东", "华南", "华北", "东北"], n)
+    income = rng.lognormal(9, 0.5, n).round(0)
+    z = -2.2 + 2.0 * util + 0.5 * late + 0.6 * (region == "东北") - 0.00004 * income
+    bad = rng.uniform(size=n) < 1 / (1 + np.exp(-z))
+    frame = pd.DataFrame(
+        {
+            "姓名": rng.choice(NAMES, n),
+            "手机号": [f"139{rng.integers(10**7, 10**8)}" for _ in range(n)],
+            "月收入(元)": income,
+            "额度使用率": util,
+            "地区": region,
+            "开户日期": (
+                pd.Timestamp("2026-06-30") - pd.to_timedelta(rng.integers(30, 2000, n), unit="D")
+            ).strftime("%Y-%m-%d"),
+            "近12月逾期次数": late,
+            "备注": [f"客户备注 {i}" for i in range(n)],
+        }
+    )
+    frame.loc[rng.choice(n, n // 20, replace=False), "月收入(元)"] = np.nan
+    if with_target:
+        frame["违约"] = np.where(bad, "是", "否")
+    return frame
+
+
+def _invoke(*args: object, code: int = 0) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A training table, next month's table (no outcome) and the model trained on it."""
+    root = tmp_path_factory.mktemp("flat")
+    train, later = root / "train.csv", root / "next.csv"
+    _table(1500, seed=1).to_csv(train, index=False)
+    _table(400, seed=2, with_target=False).to_csv(later, index=False)
+    output = _invoke("train", train, "--target", "违约", "--models-dir", root / "models")
+    scored = root / "run" / "scores.csv"
+    score_output = _invoke(
+        "score", later, "-m", "logistic", "--models-dir", root / "models", "-o", scored
+    )
+    return {
+        "root": root,
+        "train": train,
+        "next": later,
+        "model": root / "models" / "logistic" / "1",
+        "scores": scored,
+        "train_output": Path(root / "train.out"),
+        "_train_text": output,  # type: ignore[dict-item]
+        "_score_text": score_output,  # type: ignore[dict-item]
+    }
+
+
+def test_the_layout_is_inferred_from_headers_and_values(tmp_path: Path) -> None:
+    frame = _table(300, seed=3)
+    frame.insert(0, "客户编号", [f"{i:06d}" for i in range(300)])
+    frame["常数"] = "同一个值"
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    kinds = {c.header: (c.role, c.type) for c in schema.columns}
+    assert schema.id_column == "客户编号"
+    assert kinds["客户编号"] == ("id", "id")  # leading zeros: an id, never a number
+    assert kinds["姓名"][0] == "pii" and kinds["手机号"][0] == "pii"
+    assert kinds["月收入(元)"] == ("feature", "int")
+    assert kinds["额度使用率"] == ("feature", "float")
+    assert kinds["地区"] == ("feature", "category")
+    assert kinds["开户日期"] == ("feature", "date")
+    assert kinds["备注"][0] == "ignored"  # free text
+    assert kinds["常数"][0] == "ignored"
+    assert kinds["违约"][0] == "target"
+
+
+def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"c1": [f"1380000{i:04d}" for i in range(50)], "x": range(50)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv")
+    assert schema.column("c1").role == "pii"
+    assert schema.column("c1").reason == "mobile phone numbers"
+
+
+def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
+    text = flat["_train_text"]
+    assert "额度使用率" in text and "feature, float" in text
+    assert "no id column" in text
+    card = json.loads((flat["model"] / "model.json").read_text(encoding="utf-8"))
+    table = card["table"]
+    assert table["target"] == "违约" and table["target_bad_value"] == "是"
+    roles = {c["header"]: c["role"] for c in table["columns"]}
+    assert roles["姓名"] == "pii" and roles["备注"] == "ignored"
+    # directions learnt from the data: utilisation and late payments are riskier when high
+    labels = {meta["zh"]: meta["direction"] for meta in card["feature_labels"].values()}
+    assert labels["额度使用率"] == "higher_is_riskier"
+    assert labels["近12月逾期次数"] == "higher_is_riskier"
+    assert card["metrics"]["holdout"]["auc"] > 0.6
+
+
+def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
+    scores = pd.read_csv(flat["scores"], dtype={"customer_id": str}, encoding="utf-8-sig")
+    assert len(scores) == 400
+    assert scores["customer_id"].tolist()[:3] == ["2", "3", "4"]  # header on line 1
+    assert "line number" in flat["_score_text"]
+    assert set(scores["reason_1_label"].dropna()) <= {
+        "月收入(元)",
+        "额度使用率",
+        "地区",
+        "开户日期(距今天数)",
+        "近12月逾期次数",
+    }
+    facts = json.loads(flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8"))
+    assert "line number" in facts["customer_id"]
+
+
+def test_no_personal_data_of_the_table_reaches_outputs_or_the_model(flat: dict) -> None:
+    phones = set(pd.read_csv(flat["next"], dtype=str)["手机号"])
+    folders = [flat["scores"].parent, flat["model"]]
+    for folder in folders:
+        for path in folder.iterdir():
+            if path.suffix in (".csv", ".json", ".yaml"):
+                text = path.read_text(encoding="utf-8-sig")
+                assert not any(p in text for p in list(phones)[:50]), path
+                assert not any(name in text for name in NAMES), path
+
+
+def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> None:
+    facts = json.loads(flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8"))
+    skipped = facts["alerts"]["skipped_rules"]
+    assert "CR03" in skipped and "does not have" in skipped["CR03"]
+    assert facts["policy"]["skipped_limit_rules"]
+    scores = pd.read_csv(flat["scores"], encoding="utf-8-sig")
+    assert scores["grade"].notna().all()  # grades from the score alone
+    # no current limit and no rule that can run: no limit (the riskiest grade freezes at 0)
+    assert scores.loc[scores["grade"] != "E", "recommended_limit"].isna().all()
+    assert (scores.loc[scores["grade"] == "E", "recommended_limit"] == 0).all()
+
+
+def test_strict_refuses_rules_over_missing_columns(flat: dict) -> None:
+    output = _invoke(
+        "score",
+        flat["next"],
+        "-m",
+        "logistic",
+        "--models-dir",
+        flat["root"] / "models",
+        "-o",
+        flat["root"] / "strict" / "scores.csv",
+        "--strict",
+        code=2,
+    )
+    assert "which this data does not have" in output
+
+
+def test_a_typo_in_a_rule_is_still_an_error_not_a_skip(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  X1:\n    level: red\n    condition: utilisaton > 0.9\n"
+        "    message: {zh: a, en: a}\n    actions: {zh: [a], en: [a]}\n"
+        "    owner: risk\n    response_hours: 24\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(Exception, match="utilisaton"):
+        load_alert_rules(rules)
+    load_policy()  # the packaged policy loads as before on the packaged indicators
+
+
+def test_evaluate_takes_the_outcomes_from_the_tables_target_column(flat: dict) -> None:
+    holdout = flat["root"] / "holdout.csv"
+    _table(500, seed=9).to_csv(holdout, index=False)
+    output = _invoke("evaluate", "logistic", holdout, "--models-dir", flat["root"] / "models")
+    assert "on 500 labelled customers" in output
+
+
+def test_folder_and_table_mix_ups_are_clear_errors(flat: dict, tmp_path: Path) -> None:
+    output = _invoke(
+        "score",
+        flat["root"],
+        "-m",
+        "logistic",
+        "--models-dir",
+        flat["root"] / "models",
+        "-o",
+        tmp_path / "s.csv",
+        code=2,
+    )
+    assert "trained on a flat table" in output and "Traceback" not in output
+    output = _invoke("train", flat["train"], "--models-dir", tmp_path / "m", code=2)
+    assert "--target" in output
+    output = _invoke(
+        "train", flat["train"], "--target", "没有这列", "--models-dir", tmp_path / "m", code=2
+    )
+    assert "没有这列" in output and "the table has" in output
+
+
+def test_parquet_table_with_an_id_column(tmp_path: Path) -> None:
+    frame = _table(800, seed=4)
+    frame.insert(0, "customer_id", [f"C{i:05d}" for i in range(800)])
+    frame["违约"] = (frame["违约"] == "是").astype(int)
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    _invoke("train", tmp_path / "t.parquet", "--target", "违约", "--models-dir", tmp_path / "m")
+    _invoke(
+        "score",
+        tmp_path / "t.parquet",
+        "-m",
+        "logistic",
+        "--models-dir",
+        tmp_path / "m",
+        "-o",
+        tmp_path / "run" / "s.csv",
+    )
+    scores = pd.read_csv(tmp_path / "run" / "s.csv", encoding="utf-8-sig")
+    assert scores["customer_id"].iloc[0] == "C00000"
+
+
+@pytest.mark.parametrize(
+    ("values", "bad_value", "expected", "bad"),
+    [
+        (["0", "1", None, "1"], None, [0, 1, np.nan, 1], "1"),
+        (["否", "是", "是"], None, [0, 1, 1], "是"),
+        (["正常", "违约"], None, [0, 1], "违约"),
+        (["A", "B", "B"], "b", [0, 1, 1], "b"),
+    ],
+)
+def test_target_coding(values: list, bad_value: str | None, expected: list, bad: str) -> None:
+    coded, bad_text = target_coding(pd.Series(values, dtype="str"), "t", bad_value)
+    np.testing.assert_array_equal(coded, np.array(expected, dtype=float))
+    assert bad_text == bad
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [(["A", "B"], "cannot tell which value"), (["1", "2", "3"], "3 distinct")],
+)
+def test_target_coding_refuses_what_it_cannot_read(values: list, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        target_coding(pd.Series(values, dtype="str"), "t", None)

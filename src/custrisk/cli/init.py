@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -66,20 +67,26 @@ def init(
             console.print(f"  {escape(_printable(item))}", highlight=False)
     for path in result.written:
         console.print(f"Wrote {escape(str(path))}", highlight=False)
-    sources = shlex.quote(str(result.written[0]))
-    folder = shlex.quote(str(data.parent if result.flat else data))
+    sources = _quote(str(result.written[0]))
+    folder = _quote(str(data.parent if result.flat else data))
     console.print("Next:", highlight=False)
     console.print(f"  custrisk validate {folder} --config {sources}", highlight=False)
     if result.flat:
         hint = target or "COLUMN"
         console.print(
-            f"  custrisk train {shlex.quote(str(data))} --target {shlex.quote(hint)}",
+            f"  custrisk train {_quote(str(data))} --target {_quote(hint)}",
             highlight=False,
         )
     else:
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels LABELS.csv", highlight=False
         )
+
+
+def _quote(text: str) -> str:
+    """``text`` as a shell word: quoted only when it holds characters a shell treats
+    specially (Chinese file names stay readable)."""
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else shlex.quote(text)
 
 
 def _printable(text: str) -> str:

@@ -19,6 +19,7 @@ from custrisk import __version__
 from custrisk.cli import alerts as _alerts
 from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
+from custrisk.cli import init as _init
 from custrisk.cli import models as _models
 from custrisk.cli import report as _report
 from custrisk.cli import sample as _sample
@@ -132,7 +133,18 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
-for _stage in (_sample, _validate, _indicators, _train, _score, _alerts, _report, _drift, _models):
+for _stage in (
+    _sample,
+    _init,
+    _validate,
+    _indicators,
+    _train,
+    _score,
+    _alerts,
+    _report,
+    _drift,
+    _models,
+):
     app.add_typer(_stage.app)
 
 

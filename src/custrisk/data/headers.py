@@ -1,0 +1,367 @@
+"""A dictionary of the column headers of common CRM, ERP and core-banking exports
+(Chinese and English) and the canonical custrisk name each one means.
+
+``custrisk init`` matches a file's headers on their normalised form
+(:func:`normalise_header`: NFKC, case-folded, spaces and punctuation removed), so that
+``客户 编号``, ``客户编号：`` and ``Customer-ID`` all find their entry. The canonical names
+are those of the packaged sources config (``customer_id``, ``credit_limit``, ``txn_date``,
+...) plus a few that exports often carry (``email``, ``address``, ``complaint_count``)
+and ``bad``, the outcome column of a labels file.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from types import MappingProxyType
+
+#: The source a canonical name that is not in the packaged sources config belongs to.
+EXTRA_SOURCES = MappingProxyType(
+    {
+        "email": "credit",
+        "address": "credit",
+        "contact_person": "credit",
+        "complaint_count": "credit",
+        "bad": "labels",
+    }
+)
+
+#: canonical name -> headers that mean it (any spelling; matched normalised).
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "customer_id": (
+        "customer_id",
+        "customer id",
+        "customer no",
+        "customer number",
+        "customer code",
+        "cust_id",
+        "cust no",
+        "client_id",
+        "client no",
+        "client code",
+        "account_id",
+        "member_id",
+        "borrower_id",
+        "客户编号",
+        "客户ID",
+        "客户代码",
+        "客户号",
+        "客户编码",
+        "客户账号",
+        "用户ID",
+        "用户编号",
+        "会员编号",
+        "借款人编号",
+        "客户唯一标识",
+    ),
+    "name": (
+        "name",
+        "customer name",
+        "client name",
+        "full name",
+        "company name",
+        "客户名称",
+        "客户名",
+        "客户姓名",
+        "姓名",
+        "名称",
+        "公司名称",
+        "企业名称",
+        "借款人姓名",
+    ),
+    "phone": (
+        "phone",
+        "mobile",
+        "telephone",
+        "tel",
+        "phone number",
+        "mobile number",
+        "cell phone",
+        "联系电话",
+        "手机",
+        "手机号",
+        "手机号码",
+        "电话",
+        "电话号码",
+        "联系方式",
+        "移动电话",
+    ),
+    "id_number": (
+        "id_number",
+        "id number",
+        "id card",
+        "id card number",
+        "national id",
+        "identity number",
+        "身份证号",
+        "身份证号码",
+        "身份证",
+        "证件号码",
+        "证件号",
+        "身份证件号码",
+    ),
+    "email": ("email", "e-mail", "email address", "邮箱", "电子邮箱", "电子邮件", "邮件地址"),
+    "address": ("address", "地址", "联系地址", "住址", "通讯地址", "家庭住址", "注册地址"),
+    "contact_person": ("contact", "contact person", "联系人", "联系人姓名"),
+    "region": (
+        "region",
+        "area",
+        "province",
+        "地区",
+        "区域",
+        "所属区域",
+        "所在地区",
+        "省份",
+        "大区",
+    ),
+    "industry": ("industry", "sector", "行业", "所属行业", "行业类别", "行业分类"),
+    "customer_since": (
+        "customer_since",
+        "customer since",
+        "open date",
+        "account open date",
+        "onboard date",
+        "开户日期",
+        "建档日期",
+        "首次合作日期",
+        "客户创建时间",
+        "创建日期",
+        "合作开始日期",
+        "入网日期",
+    ),
+    "bureau_score": (
+        "bureau_score",
+        "credit score",
+        "bureau score",
+        "fico",
+        "征信评分",
+        "信用评分",
+        "征信分",
+        "信用分",
+    ),
+    "bureau_score_3m_ago": (
+        "bureau_score_3m_ago",
+        "credit score 3m ago",
+        "三个月前征信评分",
+        "3个月前征信评分",
+        "三个月前信用评分",
+    ),
+    "annual_income": (
+        "annual_income",
+        "annual income",
+        "income",
+        "yearly income",
+        "年收入",
+        "年营业收入",
+        "年营收",
+        "收入",
+    ),
+    "credit_limit": (
+        "credit_limit",
+        "credit limit",
+        "credit line",
+        "limit",
+        "approved limit",
+        "授信额度",
+        "信用额度",
+        "额度",
+        "授信金额",
+        "核定额度",
+    ),
+    "outstanding_balance": (
+        "outstanding_balance",
+        "outstanding balance",
+        "balance",
+        "loan balance",
+        "outstanding",
+        "未结余额",
+        "贷款余额",
+        "余额",
+        "欠款余额",
+        "用信余额",
+        "应收余额",
+    ),
+    "overdue_amount": (
+        "overdue_amount",
+        "overdue amount",
+        "past due amount",
+        "amount overdue",
+        "逾期金额",
+        "逾期余额",
+        "逾期欠款",
+        "逾期本金",
+    ),
+    "max_days_past_due_12m": (
+        "max_days_past_due_12m",
+        "max dpd 12m",
+        "max days past due",
+        "近12个月最大逾期天数",
+        "最大逾期天数",
+        "历史最大逾期天数",
+    ),
+    "num_credit_lines": (
+        "num_credit_lines",
+        "credit lines",
+        "number of credit lines",
+        "信贷账户数",
+        "授信笔数",
+        "贷款笔数",
+        "信用账户数",
+    ),
+    "complaint_count": ("complaints", "complaint count", "投诉", "投诉次数", "投诉数"),
+    "txn_id": (
+        "txn_id",
+        "transaction id",
+        "transaction no",
+        "order id",
+        "order no",
+        "invoice no",
+        "交易编号",
+        "交易流水号",
+        "流水号",
+        "订单编号",
+        "订单号",
+        "单据编号",
+        "交易ID",
+    ),
+    "txn_date": (
+        "txn_date",
+        "transaction date",
+        "order date",
+        "trade date",
+        "posting date",
+        "交易日期",
+        "订单日期",
+        "交易时间",
+        "下单日期",
+        "记账日期",
+        "单据日期",
+    ),
+    "amount": (
+        "amount",
+        "transaction amount",
+        "order amount",
+        "value",
+        "金额",
+        "交易金额",
+        "订单金额",
+        "发生额",
+        "合同金额",
+        "回款金额",
+    ),
+    "txn_type": (
+        "txn_type",
+        "transaction type",
+        "type of transaction",
+        "交易类型",
+        "业务类型",
+        "单据类型",
+    ),
+    "channel": ("channel", "渠道", "交易渠道", "联系渠道", "来源渠道"),
+    "due_date": (
+        "due_date",
+        "due date",
+        "payment due date",
+        "到期日",
+        "到期日期",
+        "应还日期",
+        "应付日期",
+        "计划回款日期",
+    ),
+    "paid_date": (
+        "paid_date",
+        "paid date",
+        "payment date",
+        "settlement date",
+        "还款日期",
+        "实际还款日期",
+        "付款日期",
+        "实际回款日期",
+        "回款日期",
+    ),
+    "event_id": (
+        "event_id",
+        "event id",
+        "record id",
+        "ticket id",
+        "事件编号",
+        "记录编号",
+        "工单编号",
+        "跟进记录编号",
+    ),
+    "event_date": (
+        "event_date",
+        "event date",
+        "contact date",
+        "follow up date",
+        "事件日期",
+        "跟进日期",
+        "跟进时间",
+        "联系日期",
+        "投诉日期",
+        "工单日期",
+    ),
+    "event_type": (
+        "event_type",
+        "event type",
+        "interaction type",
+        "事件类型",
+        "跟进类型",
+        "联系类型",
+        "互动类型",
+        "投诉类型",
+    ),
+    "response_hours": (
+        "response_hours",
+        "response hours",
+        "response time",
+        "响应时长",
+        "响应小时数",
+        "响应时间(小时)",
+        "处理时长",
+    ),
+    "resolved": ("resolved", "is resolved", "是否解决", "已解决", "是否已解决", "处理结果"),
+    "satisfaction": ("satisfaction", "satisfaction score", "满意度", "满意度评分", "客户满意度"),
+    "bad": (
+        "bad",
+        "default",
+        "defaulted",
+        "is_default",
+        "label",
+        "target",
+        "违约",
+        "是否违约",
+        "违约标志",
+        "坏客户",
+        "标签",
+        "是否坏账",
+    ),
+}
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def normalise_header(header: str) -> str:
+    """What a header is looked up on: NFKC (full-width to half-width), case-folded, spaces
+    and punctuation removed (``客户 编号：`` and ``Customer-ID`` → ``客户编号``,
+    ``customerid``)."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", header).casefold())
+
+
+def _build() -> MappingProxyType[str, str]:
+    table: dict[str, str] = {}
+    for canonical, headers in _SYNONYMS.items():
+        for header in (canonical, *headers):
+            key = normalise_header(header)
+            if table.setdefault(key, canonical) != canonical:
+                raise AssertionError(f"{header!r} means both {table[key]} and {canonical}")
+    return MappingProxyType(table)
+
+
+#: normalised header -> canonical name.
+HEADER_DICTIONARY = _build()
+
+
+def canonical_name(header: str) -> str | None:
+    """The canonical name a header means, or ``None`` when the dictionary does not know it."""
+    return HEADER_DICTIONARY.get(normalise_header(header))

@@ -1,0 +1,492 @@
+"""A sources config proposed for a folder of exports in their own layout
+(``custrisk init DATA``).
+
+Each file's header and first rows are read (:func:`custrisk.data.infer.infer_table`
+decides types and personal data from the values); every header the built-in dictionary
+knows (:mod:`custrisk.data.headers`) is renamed to its canonical name and gets the rules
+of the packaged sources config for that name, as far as the values allow (an ``allowed``
+list, pattern or check the sample does not meet is left out and the comment says so).
+The file is assigned to the source (credit, transactions, behaviour) whose canonical
+columns it has most of. The config is emitted line by line with a comment per column;
+every key and value goes through the YAML emitter and every comment is escaped, so a
+hostile header (a newline, a formula, ``#``) cannot change the config's structure. The
+text is parsed back and compared with what was meant before it is returned.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from custrisk.config._yaml import load_yaml_text
+from custrisk.config.sources import (
+    CUSTOMER_SOURCE,
+    KNOWN_SOURCES,
+    ColumnSpec,
+    SourcesConfig,
+    load_sources_config,
+    parse_sources_config,
+)
+from custrisk.data.clean import null_variants, valid_cn_id_number
+from custrisk.data.headers import EXTRA_SOURCES, canonical_name
+from custrisk.data.infer import InferredColumn, TableSchema, infer_table
+from custrisk.errors import CustriskError, DataError
+from custrisk.io.readers import file_format, read_raw
+
+#: Rows read from each file to decide.
+SAMPLE_ROWS = 20_000
+#: Headers longer than this are not names: the column is left out of the proposal.
+MAX_HEADER_CHARS = 200
+#: Share of the sample that must meet a packaged pattern or check for it to be kept.
+RULE_SHARE = 0.9
+#: Columns shared by several sources: no evidence of which source a file is.
+_SHARED = frozenset({"customer_id", "channel"})
+_COMMENT_CHARS = 100
+
+
+@dataclass(frozen=True)
+class ProposedColumn:
+    header: str  # in the file
+    name: str  # canonical name in the config
+    spec: dict[str, Any]
+    comment: str
+    recognised: bool
+
+
+@dataclass(frozen=True)
+class ProposedFile:
+    file: str
+    source: str | None  # None: not a source (labels, unrecognised, a second file)
+    note: str
+    columns: tuple[ProposedColumn, ...] = ()
+    key: str | None = None
+    customer_key: str | None = None
+    row_number: str | None = None
+    checks: tuple[dict[str, Any], ...] = ()
+    left_out: tuple[str, ...] = ()  # headers too long to be names: not read
+
+    @property
+    def unmapped(self) -> list[str]:
+        long = [f"{h[:40]}… ({len(h):,} characters: left out)" for h in self.left_out]
+        return [c.header for c in self.columns if not c.recognised] + long
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The proposed sources config (YAML text) and what was decided for each file."""
+
+    files: tuple[ProposedFile, ...]
+    sources_text: str
+    config: SourcesConfig
+    notes: tuple[str, ...] = field(default=())
+
+
+def candidate_files(data_dir: Path) -> list[Path]:
+    """The export files of a folder (those ``read_raw`` can read), sorted by name."""
+    found = []
+    for path in sorted(data_dir.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        try:
+            file_format(path)
+        except DataError:
+            continue
+        found.append(path)
+    return found
+
+
+def propose_sources(
+    data_dir: str | Path, *, encoding: str | None = None, sample_rows: int = SAMPLE_ROWS
+) -> Proposal:
+    """Propose a sources config for the exports in ``data_dir``.
+
+    Raises
+    ------
+    DataError
+        The folder holds no export, or none of them looks like the customer table.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError("data folder not found", file=str(data_dir), hint="check the path")
+    paths = candidate_files(data_dir)
+    if not paths:
+        raise DataError(
+            "no CSV or Parquet file in the folder",
+            file=str(data_dir),
+            hint="pass the folder holding the exports, or one table file",
+        )
+    packaged = load_sources_config(None)
+    files: list[ProposedFile] = []
+    taken: dict[str, int] = {}  # source -> evidence of the file that has it
+    for path in paths:
+        proposed, evidence = _propose_file(path, packaged, encoding, sample_rows)
+        source = proposed.source
+        if source is not None:
+            if source in taken and taken[source] >= evidence:
+                proposed = ProposedFile(
+                    proposed.file,
+                    None,
+                    f"also looks like {source}, which another file already is; "
+                    "left out (one file per source, or a glob in file:)",
+                )
+            else:
+                if source in taken:
+                    files = [_demoted(f, source) for f in files]
+                taken[source] = evidence
+        files.append(proposed)
+    chosen = {f.source: f for f in files if f.source is not None}
+    if CUSTOMER_SOURCE not in chosen:
+        seen = "; ".join(f"{f.file}: {f.note}" for f in files)
+        raise DataError(
+            "no file looks like the customer table (one row per customer with its credit "
+            f"data); {_cut(seen, 300)}",
+            file=str(data_dir),
+            hint="name its columns as in the packaged sources config (customer_id, "
+            "credit_limit, ...) or pass the one table file for the flat layout",
+        )
+    text = render_sources(packaged, [chosen[s] for s in KNOWN_SOURCES if s in chosen])
+    config = parse_sources_config(text, str(data_dir / "sources.yaml"))
+    return Proposal(tuple(files), text, config)
+
+
+def _demoted(f: ProposedFile, source: str) -> ProposedFile:
+    if f.source != source:
+        return f
+    return ProposedFile(f.file, None, f"also looks like {source}; a better match was kept")
+
+
+def _propose_file(
+    path: Path, packaged: SourcesConfig, encoding: str | None, sample_rows: int
+) -> tuple[ProposedFile, int]:
+    try:
+        schema = infer_table(path, encoding=encoding, sample_rows=sample_rows)
+    except CustriskError as exc:
+        if "no data rows" in str(exc):
+            return ProposedFile(path.name, None, "no data rows: left out"), 0
+        raise
+    canon = _canonical(schema)
+    counts = dict.fromkeys((*KNOWN_SOURCES, "labels"), 0)
+    for name in canon.values():
+        if name not in _SHARED:
+            for source in _sources_of(name, packaged):
+                counts[source] += 1
+    if counts["labels"] and "customer_id" in canon.values() and len(schema.columns) <= 4:
+        return ProposedFile(path.name, None, "outcomes (labels): pass it with --labels"), 0
+    counts.pop("labels")
+    best = max(KNOWN_SOURCES, key=lambda s: counts[s])
+    if counts[best] == 0:
+        return ProposedFile(path.name, None, "no header of a known source recognised"), 0
+    values = _sample_values(path, schema, canon, encoding, sample_rows)
+    return _build(path, schema, canon, best, packaged, values), counts[best]
+
+
+def _sources_of(name: str, packaged: SourcesConfig) -> list[str]:
+    found = [s for s, spec in packaged.sources.items() if name in spec.column_names]
+    if name in EXTRA_SOURCES:
+        found.append(EXTRA_SOURCES[name])
+    return found
+
+
+def _canonical(schema: TableSchema) -> dict[str, str]:
+    """{header: canonical name} for the headers the dictionary knows (first one wins)."""
+    out: dict[str, str] = {}
+    for col in schema.columns:
+        if len(col.header) > MAX_HEADER_CHARS:
+            continue
+        name = canonical_name(col.header)
+        if name is not None and name not in out.values():
+            out[col.header] = name
+    return out
+
+
+def _sample_values(
+    path: Path,
+    schema: TableSchema,
+    canon: Mapping[str, str],
+    encoding: str | None,
+    sample_rows: int,
+) -> dict[str, list[str]]:
+    """The non-blank values (text) of the recognised columns, to check packaged rules."""
+    raw = read_raw(
+        path,
+        encoding=encoding,
+        null_values=null_variants(),
+        columns={h: h for h in canon},
+    )
+    table = raw.table.slice(0, sample_rows)
+    out = {}
+    for header in canon:
+        column = table.column(header)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = pc.cast(column, pa.string())
+        out[header] = [unicodedata.normalize("NFKC", v).strip() for v in column.to_pylist() if v]
+    return out
+
+
+def _build(
+    path: Path,
+    schema: TableSchema,
+    canon: Mapping[str, str],
+    source: str,
+    packaged: SourcesConfig,
+    values: Mapping[str, list[str]],
+) -> ProposedFile:
+    spec = packaged.sources[source]
+    known = {c.name: c for c in spec.columns}
+    used = set(canon.values())
+    columns: list[ProposedColumn] = []
+    id_header = None
+    if "customer_id" not in used and schema.id_column is not None and source == CUSTOMER_SOURCE:
+        id_header = schema.id_column  # unique values under an id-like header
+        used.add("customer_id")
+    for position, col in enumerate(schema.columns, start=1):
+        if len(col.header) > MAX_HEADER_CHARS:
+            continue
+        if col.header in canon:
+            name = canon[col.header]
+            rules, why = _packaged_rules(known.get(name), col, values.get(col.header, []))
+            how = "rules of the packaged config" if name in known else f"kept as {rules['type']}"
+            columns.append(
+                ProposedColumn(
+                    col.header,
+                    name,
+                    rules,
+                    f"recognised as {name} (header dictionary); {how}{why}",
+                    True,
+                )
+            )
+        elif col.header == id_header:
+            columns.append(
+                ProposedColumn(
+                    col.header,
+                    "customer_id",
+                    {"type": "id", "required": True},
+                    "recognised as customer_id (unique values under an id-like header)",
+                    True,
+                )
+            )
+        else:
+            name = _slug(col.header, position, used)
+            rules = _inferred_rules(col)
+            also = canonical_name(col.header)
+            note = f"; it also means {also}, taken by another column" if also else ""
+            columns.append(
+                ProposedColumn(
+                    col.header,
+                    name,
+                    rules,
+                    f"not recognised: kept as {rules['type']} ({col.reason}){note}",
+                    False,
+                )
+            )
+    names = {c.name for c in columns}
+    row_number = None
+    key_name = "customer_id" if source == CUSTOMER_SOURCE else spec.key
+    if key_name not in names and key_name is not None:
+        row_number = key_name
+        columns.insert(
+            0,
+            ProposedColumn(
+                "",
+                key_name,
+                {"type": "id", "required": True},
+                "not in the file: each row's line number",
+                True,
+            ),
+        )
+    if source != CUSTOMER_SOURCE and "customer_id" not in names:
+        return ProposedFile(
+            path.name,
+            None,
+            f"looks like {source} but has no customer id column recognised: left out "
+            "(add it to the config by hand with rename: {HEADER: customer_id})",
+        )
+    checks = tuple(
+        {k: v for k, v in vars(c).items() if not (k == "on_fail" and v == "reject")}
+        for c in spec.checks
+        if c.left in names and c.right in names
+    )
+    recognised = sum(1 for c in columns if c.recognised and c.header)
+    return ProposedFile(
+        path.name,
+        source,
+        f"{source}: {recognised} of {len(schema.columns)} columns recognised",
+        tuple(columns),
+        key=key_name,
+        customer_key=None if source == CUSTOMER_SOURCE else "customer_id",
+        row_number=row_number,
+        checks=checks,
+        left_out=tuple(c.header for c in schema.columns if len(c.header) > MAX_HEADER_CHARS),
+    )
+
+
+def _packaged_rules(
+    known: ColumnSpec | None, col: InferredColumn, values: list[str]
+) -> tuple[dict[str, Any], str]:
+    """The packaged rules of a canonical column, less those the sample does not meet."""
+    if known is None:
+        return _inferred_rules(col), ""
+    rules: dict[str, Any] = {"type": known.type}
+    dropped = []
+    if known.required:
+        rules["required"] = True
+    if known.pii:
+        rules["pii"] = True
+    for bound in ("min", "max"):
+        value = getattr(known, bound)
+        if value is not None:
+            rules[bound] = value.isoformat() if hasattr(value, "isoformat") else value
+    if known.allowed is not None:
+        allowed = {a.casefold() for a in known.allowed}
+        outside = sorted({v for v in values if v.casefold() not in allowed})
+        if outside:
+            dropped.append(f"allowed list left out (the file has {_cut(', '.join(outside), 40)})")
+        else:
+            rules["allowed"] = list(known.allowed)
+    if known.pattern is not None:
+        if _share(values, lambda v: re.fullmatch(known.pattern or "", v) is not None) >= RULE_SHARE:
+            rules["pattern"] = known.pattern
+        else:
+            dropped.append("pattern left out (the values do not follow it)")
+    if known.check == "cn_id_number":
+        sample = values[:5000]
+        valid = valid_cn_id_number(pd.Series(sample, dtype="str")) if sample else None
+        if valid is not None and float(valid.mean()) >= RULE_SHARE:
+            rules["check"] = known.check
+        else:
+            dropped.append("id number check left out (the values do not pass it)")
+    if known.on_invalid != "reject":
+        rules["on_invalid"] = known.on_invalid
+    numeric = known.type in ("int", "float")
+    if numeric and col.type not in ("int", "float", "bool") and col.role != "ignored":
+        dropped.append(f"the values look like {col.type}, not numbers: check them")
+    return rules, "".join(f"; {d}" for d in dropped)
+
+
+def _inferred_rules(col: InferredColumn) -> dict[str, Any]:
+    if col.role == "pii" or col.pii:
+        return {"type": "string", "pii": True}
+    if col.role in ("ignored", "target") or col.type == "id":
+        return {"type": "string"}
+    return {"type": col.type, "on_invalid": "blank"}
+
+
+def _share(values: list[str], test: Any) -> float:
+    sample = values[:5000]
+    return sum(1 for v in sample if test(v)) / len(sample) if sample else 0.0
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def _slug(header: str, position: int, used: set[str]) -> str:
+    """A snake_case name for an unrecognised header: its ASCII words, else ``col<N>``."""
+    text = unicodedata.normalize("NFKC", header).lower()
+    slug = _SLUG.sub("_", text).strip("_")[:40].rstrip("_")
+    ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)
+    if not slug or not slug[0].isalpha() or ascii_share < 0.5:
+        slug = f"col{position}"
+    name, n = slug, 2
+    while name in used:
+        name, n = f"{slug}_{n}", n + 1
+    used.add(name)
+    return name
+
+
+# --- emitting -------------------------------------------------------------------------
+
+
+def flow(value: Any) -> str:
+    """``value`` as one line of YAML (flow style; strings quoted or escaped as needed)."""
+    text = yaml.safe_dump(
+        value, default_flow_style=True, allow_unicode=True, sort_keys=False, width=1 << 30
+    )
+    text = text.removesuffix("...\n").rstrip("\n")
+    if "\n" in text:  # cannot happen with an infinite width; never emit a broken line
+        raise AssertionError(f"multi-line YAML for {value!r}")
+    return text
+
+
+def comment(text: str) -> str:
+    """``text`` as a safe one-line comment: control and line-separator characters escaped,
+    cut to a readable length."""
+    safe = "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in text)
+    return "# " + _cut(safe, _COMMENT_CHARS * 2)
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _key(text: str, indent: str) -> str:
+    """A mapping key line start; a long key (over YAML's 1024-character simple-key limit)
+    is written as an explicit ``? key`` entry."""
+    key = flow(text)
+    return f"? {key}\n{indent}:" if len(key) > 1000 else f"{key}:"
+
+
+def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> str:
+    """The commented sources YAML of the proposed files (checked: it parses back to what
+    was meant)."""
+    lines = [
+        "# Sources proposed by `custrisk init` from the headers and first rows of each file.",
+        "# Check the types and rules, then run custrisk validate with --config this file.",
+        "version: 1",
+        "defaults:",
+        f"  date_formats: {flow(list(packaged.date_formats))}",
+        f"  true_values: {flow(list(packaged.true_values))}",
+        f"  false_values: {flow(list(packaged.false_values))}",
+        "sources:",
+    ]
+    meant: dict[str, Any] = {}
+    for f in files:
+        assert f.source is not None
+        source: dict[str, Any] = {
+            "file": glob.escape(f.file),
+            "required": f.source == CUSTOMER_SOURCE,
+            "key": f.key,
+        }
+        if f.customer_key:
+            source["customer_key"] = f.customer_key
+        if f.row_number:
+            source["row_number"] = f.row_number
+        source["min_rows"] = 1 if f.source == CUSTOMER_SOURCE else 0
+        source["on_duplicate_key"] = "keep_first"
+        rename = {c.header: c.name for c in f.columns if c.header and c.header != c.name}
+        lines.append(f"  {f.source}:")
+        lines.append("    " + comment(f"from {f.file}: {f.note}"))
+        for key, value in source.items():
+            lines.append(f"    {key}: {flow(value)}")
+        if rename:
+            source["rename"] = rename
+            lines.append("    rename:")
+            for header, name in rename.items():
+                lines.append("      " + _key(header, "      ") + " " + flow(name))
+        source["columns"] = {}
+        lines.append("    columns:")
+        for c in f.columns:
+            where = f"{c.header}: " if c.header else ""
+            lines.append("      " + comment(where + c.comment))
+            lines.append(f"      {c.name}: {flow(c.spec)}")
+            source["columns"][c.name] = c.spec
+        if f.checks:
+            source["checks"] = list(f.checks)
+            lines.append("    checks:")
+            for check in f.checks:
+                lines.append(f"      - {flow(check)}")
+        meant[f.source] = source
+    text = "\n".join(lines) + "\n"
+    parsed = load_yaml_text(text, "<proposed sources.yaml>")
+    if parsed.get("sources") != meant:
+        raise AssertionError("the proposed sources YAML does not parse back to what was meant")
+    return text

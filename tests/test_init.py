@@ -1,0 +1,252 @@
+"""``custrisk init``: configs proposed for data in its own layout work unedited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.config.sources import load_sources_config
+from custrisk.data.headers import HEADER_DICTIONARY, canonical_name
+from custrisk.data.infer import infer_table
+from custrisk.scoring.table import table_configs
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+#: sample file -> (its name in Chinese, {English header: Chinese header}).
+CHINESE = {
+    "credit.csv": (
+        "客户信息.csv",
+        {
+            "customer_id": "客户编号",
+            "name": "客户名称",
+            "phone": "联系电话",
+            "id_number": "身份证号",
+            "region": "所属区域",
+            "industry": "所属行业",
+            "customer_since": "开户日期",
+            "bureau_score": "征信评分",
+            "bureau_score_3m_ago": "三个月前征信评分",
+            "annual_income": "年收入",
+            "credit_limit": "授信额度",
+            "outstanding_balance": "贷款余额",
+            "overdue_amount": "逾期金额",
+            "max_days_past_due_12m": "近12个月最大逾期天数",
+            "num_credit_lines": "信贷账户数",
+        },
+    ),
+    "transactions.csv": (
+        "交易流水.csv",
+        {
+            "txn_id": "交易流水号",
+            "customer_id": "客户ID",
+            "txn_date": "交易日期",
+            "amount": "交易金额",
+            "txn_type": "交易类型",
+            "channel": "交易渠道",
+            "due_date": "到期日",
+            "paid_date": "实际还款日期",
+        },
+    ),
+    "behaviour.csv": (
+        "客户行为.csv",
+        {
+            "event_id": "事件编号",
+            "customer_id": "客户 编号",  # a space: matched on the normalised header
+            "event_date": "跟进日期",
+            "event_type": "事件类型",
+            "channel": "联系渠道",
+            "response_hours": "响应时长",
+            "resolved": "是否解决",
+            "satisfaction": "满意度",
+        },
+    ),
+    "labels.csv": ("标签.csv", {"customer_id": "客户编号", "bad": "是否违约"}),
+}
+
+
+def _invoke(*args: object, code: int | tuple[int, ...] = 0) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    codes = code if isinstance(code, tuple) else (code,)
+    assert result.exit_code in codes, (result.exit_code, result.output)
+    return result.output
+
+
+def _chinese_copy(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for name, (chinese, headers) in CHINESE.items():
+        text = (SAMPLE / name).read_text(encoding="utf-8")
+        head, rest = text.split("\n", 1)
+        renamed = ",".join(headers[h] for h in head.split(","))
+        (folder / chinese).write_text(renamed + "\n" + rest, encoding="utf-8")
+    (folder / "ground_truth.csv").write_text(
+        (SAMPLE / "ground_truth.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def zh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample data with Chinese file names and headers, and its proposed config."""
+    root = tmp_path_factory.mktemp("init")
+    data = _chinese_copy(root / "zh")
+    configs = root / "configs"
+    output = _invoke("init", data, "--out", configs)
+    return {"root": root, "data": data, "configs": configs, "output": Path(output)}
+
+
+def _counts(data: Path, out: Path, *config: object) -> dict[str, tuple[int, int]]:
+    text = _invoke("validate", data, "--out", out, "--format", "json", *config)
+    report = json.loads(text)
+    return {k: (v["rows_in"], v["rows_kept"]) for k, v in report["sources"].items()}
+
+
+def test_chinese_exports_validate_and_compute_as_the_originals(zh: dict[str, Path]) -> None:
+    sources = zh["configs"] / "sources.yaml"
+    ours = _counts(zh["data"], zh["root"] / "v1", "--config", sources)
+    packaged = _counts(SAMPLE, zh["root"] / "v2")
+    assert ours == packaged
+    assert set(ours) == {"credit", "transactions", "behaviour"}
+    _invoke("indicators", zh["data"], "--sources", sources, "--out", zh["root"] / "i1.csv")
+    _invoke("indicators", SAMPLE, "--out", zh["root"] / "i2.csv")
+    mine = pd.read_csv(zh["root"] / "i1.csv", dtype=str)
+    original = pd.read_csv(zh["root"] / "i2.csv", dtype=str)
+    assert len(mine) == len(original) == packaged["credit"][1]
+    pd.testing.assert_frame_equal(mine, original)
+
+
+def test_the_proposal_is_commented_and_flags_personal_data(zh: dict[str, Path]) -> None:
+    path = zh["configs"] / "sources.yaml"
+    config = load_sources_config(path)
+    credit = config.sources["credit"]
+    assert credit.file == "客户信息.csv"
+    assert credit.rename["客户编号"] == "customer_id"
+    assert {c.name for c in credit.columns if c.pii} == {"name", "phone", "id_number"}
+    assert credit.column("id_number").check == "cn_id_number"
+    assert config.sources["behaviour"].rename["客户 编号"] == "customer_id"
+    assert config.sources["transactions"].customer_key == "customer_id"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):  # every column line follows its comment
+        if line.startswith("      ") and not line.startswith("      #") and "{type:" in line:
+            assert lines[i - 1].lstrip().startswith("# "), line
+    assert any("客户编号: recognised as customer_id" in line for line in lines)
+    output = str(zh["output"])
+    assert "标签.csv" in output and "--labels" in output  # labels recognised, not a source
+    assert "custrisk validate" in output and "custrisk train" in output
+
+
+def test_an_existing_config_is_not_overwritten_without_force(zh: dict[str, Path]) -> None:
+    path = zh["configs"] / "sources.yaml"
+    before = path.read_text(encoding="utf-8")
+    path.write_text(before + "# my edit\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["init", str(zh["data"]), "--out", str(zh["configs"])])
+    assert result.exit_code == 2
+    assert "--force" in result.output
+    assert path.read_text(encoding="utf-8").endswith("# my edit\n")
+    _invoke("init", zh["data"], "--out", zh["configs"], "--force")
+    assert path.read_text(encoding="utf-8") == before
+
+
+def test_a_flat_table_gets_the_flat_layout(tmp_path: Path) -> None:
+    data = tmp_path / "table"
+    data.mkdir()
+    frame = pd.read_csv(SAMPLE / "credit.csv", dtype=str).drop(columns=["customer_id"])
+    labels = pd.read_csv(SAMPLE / "labels.csv", dtype=str)
+    frame["违约"] = labels["bad"]
+    frame.to_csv(data / "features.csv", index=False)
+    out = tmp_path / "configs"
+    output = _invoke("init", data / "features.csv", "--out", out, "--target", "违约")
+    schema = infer_table(data / "features.csv", target="违约")
+    expected = table_configs(schema)
+    sources = (out / "sources.yaml").read_text(encoding="utf-8")
+    assert sources.endswith(expected.sources_text)  # the flat layout, under comments
+    assert (out / "indicators.yaml").read_text(encoding="utf-8") == expected.indicators_text
+    config = load_sources_config(out / "sources.yaml")
+    assert config.sources["credit"].row_number == "customer_id"
+    assert "custrisk train" in output and "--target 违约" in output
+    counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
+    assert counts["credit"][0] == len(frame)
+
+
+HOSTILE = {
+    "客户编号": ["C1", "C2", "C3"],
+    "授信额度": ["10", "20", "30"],
+    "=cmd|'/c calc'!A1": ["a", "b", "c"],
+    "bad\nname # x: {y}\n  evil: 1": ["1", "2", "3"],
+    "金额": ["1", "2", "3"],
+    "金 额": ["4", "5", "6"],
+    "x" * 3000: ["1", "1", "2"],
+    "\u2028sep\rcr": ["q", "w", "e"],
+    "备用字段": ["13812345678", "13912345678", "13712345678"],
+}
+
+
+def test_hostile_headers_give_a_safe_yaml(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table(HOSTILE), data / "h.parquet")
+    out = tmp_path / "configs"
+    output = _invoke("init", data, "--out", out)
+    text = (out / "sources.yaml").read_text(encoding="utf-8")
+    parsed = yaml.safe_load(text)
+    rename = parsed["sources"]["credit"]["rename"]
+    long = "x" * 3000
+    assert set(rename) == set(HOSTILE) - {long}  # every header exactly, none injected
+    assert "evil" not in parsed["sources"]["credit"]
+    assert rename["金额"] == "amount" and rename["金 额"] != "amount"  # one file column each
+    assert text.splitlines() == text.split("\n")[:-1]  # no raw CR or line separator
+    for line in text.splitlines():  # no header text breaks out of a comment or a line
+        assert not line.lstrip().startswith(("evil", "name #"))
+    columns = parsed["sources"]["credit"]["columns"]
+    assert columns[rename["备用字段"]] == {"type": "string", "pii": True}  # phones by value
+    assert "3,000 characters: left out" in output
+    _invoke(
+        "validate", data, "--config", out / "sources.yaml", "--out", tmp_path / "v", code=(0, 1)
+    )
+
+
+def test_values_outside_a_packaged_list_drop_the_list_not_the_rows(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "客户.csv").write_text("客户编号,授信额度\nC1,100\nC2,200\n", encoding="utf-8")
+    (data / "流水.csv").write_text(
+        "订单号,客户编号,订单日期,订单金额,交易类型\n"
+        "T1,C1,2025-01-02,10.5,订单\nT2,C2,2025-01-03,20,回款\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "configs"
+    _invoke("init", data, "--out", out)
+    config = load_sources_config(out / "sources.yaml")
+    txn = config.sources["transactions"]
+    assert txn.column("txn_type").allowed is None
+    assert "allowed list left out" in (out / "sources.yaml").read_text(encoding="utf-8")
+    counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
+    assert counts == {"credit": (2, 2), "transactions": (2, 2)}
+
+
+def test_a_folder_without_a_customer_table_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["init", str(data), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2
+    assert "customer table" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_header_dictionary_matches_normalised_headers() -> None:
+    assert len(HEADER_DICTIONARY) >= 60
+    assert canonical_name("客户 编号：") == "customer_id"
+    assert canonical_name("Customer-ID") == "customer_id"
+    assert canonical_name("ＣＲＥＤＩＴ　ＬＩＭＩＴ") == "credit_limit"
+    assert canonical_name("证件号码") == "id_number"
+    assert canonical_name("订单日期") == "txn_date"
+    assert canonical_name("投诉") == "complaint_count"
+    assert canonical_name("备注") is None

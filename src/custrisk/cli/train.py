@@ -135,12 +135,12 @@ def train(
             on_inferred=_print_inferred,
         )
     else:
-        for option, value in (
+        for option, given in (
             ("--target", target),
             ("--bad-value", bad_value),
             ("--id-column", id_column),
         ):
-            if value is not None:
+            if given is not None:
                 raise UsageError(
                     f"{option} applies to a flat table (one file), not to the folder {data_dir}",
                     hint="pass the table file, or give the outcomes with --labels",

@@ -25,6 +25,7 @@ spellings and empty fields):
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -88,7 +89,7 @@ _ID_HEADERS = {
 _PII_HEADER = re.compile(
     r"(^|_)(name|full_?name|first_?name|last_?name|surname|contact|address|addr|email|"
     r"e_?mail|phone|mobile|tel|telephone|id_?card|id_?number|passport|ssn)($|_)"
-    r"|姓名|名字|联系人|联系电话|电话|手机|地址|住址|身份证|证件号|邮箱|护照",
+    r"|姓名|名字|名称|联系人|联系电话|电话|手机|地址|住址|身份证|证件号|邮箱|护照",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
@@ -165,7 +166,7 @@ class TableSchema:
 
 
 def infer_table(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     target: str | None = None,
     id_column: str | None = None,
@@ -268,7 +269,8 @@ def _latest_date(values: list[str], formats: Sequence[str]) -> str:
     parsed = parsed.dropna()
     if parsed.empty:
         return ""
-    return str(parsed.quantile(0.95).date())
+    latest: Any = parsed.quantile(0.95)
+    return str(pd.Timestamp(latest).date())
 
 
 def _find(headers: list[str], wanted: str, option: str, path: Path) -> str:

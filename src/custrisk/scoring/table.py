@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import os
 import tempfile
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ BAD_WORDS = frozenset(
 )
 
 
-def is_table(path: str | Path) -> bool:
+def is_table(path: str | os.PathLike[str]) -> bool:
     """Whether the data argument is one file (a flat table) rather than a folder."""
     return Path(path).is_file()
 
@@ -163,12 +164,11 @@ def target_coding(values: pd.Series, header: str, bad_value: str | None) -> tupl
     UsageError
         The column has more than two values, or which one is bad cannot be told.
     """
-    present = values.notna()
-    text = pd.Series(np.nan, index=values.index, dtype="object")
-    text[present] = [unicodedata.normalize("NFKC", str(v)).strip() for v in values[present]]
-    text = text.where(text != "")
-    present = text.dropna()
-    distinct = sorted(set(present))
+    text: list[str | None] = [
+        None if pd.isna(v) else (unicodedata.normalize("NFKC", str(v)).strip() or None)
+        for v in values.to_numpy(dtype=object)
+    ]
+    distinct = sorted({t for t in text if t is not None})
     shown = ", ".join(repr(v) for v in distinct[:6])
     if bad_value is not None:
         wanted = unicodedata.normalize("NFKC", bad_value).strip().casefold()
@@ -183,28 +183,30 @@ def target_coding(values: pd.Series, header: str, bad_value: str | None) -> tupl
                 "two: the outcome to predict (bad) and the rest (good)",
                 hint="make a 0/1 column, e.g. 1 for defaulted and 0 otherwise",
             )
-        bad = text.str.casefold() == wanted
-        return np.where(text.isna(), np.nan, bad.astype(float)), bad_value
+        return _coded(text, lambda t: t.casefold() == wanted), bad_value
     if len(distinct) != 2:
         raise UsageError(
             f"--target {header!r} holds {len(distinct)} distinct value(s) ({shown}); a target "
             "needs two, the bad outcome and the good one",
             hint="pick the 0/1 outcome column, e.g. --target 违约",
         )
-    folded = [v.casefold() for v in distinct]
     numeric = _as_numbers(distinct)
     if numeric is not None and set(numeric) == {0.0, 1.0}:
         bad_text = distinct[numeric.index(1.0)]
     else:
-        flagged = [v for v, f in zip(distinct, folded, strict=True) if f in BAD_WORDS]
+        flagged = [v for v in distinct if v.casefold() in BAD_WORDS]
         if len(flagged) != 1:
             raise UsageError(
                 f"cannot tell which value of --target {header!r} is the bad outcome: {shown}",
                 hint=f"pass --bad-value, e.g. --bad-value {distinct[0]!r}",
             )
         bad_text = flagged[0]
-    bad = text == bad_text
-    return np.where(text.isna(), np.nan, bad.astype(float)), bad_text
+    return _coded(text, lambda t: t == bad_text), bad_text
+
+
+def _coded(text: list[str | None], is_bad: Callable[[str], bool]) -> np.ndarray:
+    """1.0 where bad, 0.0 where good, NaN where blank."""
+    return np.array([np.nan if t is None else float(is_bad(t)) for t in text], dtype=float)
 
 
 def _as_numbers(values: Sequence[str]) -> list[float] | None:
@@ -226,7 +228,7 @@ def table_labels(
     return labels, bad_text
 
 
-def table_sources(model: LoadedModel, data: str | Path) -> tuple[Path, SourcesConfig]:
+def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Path, SourcesConfig]:
     """The folder and sources config to read ``data`` (a table file) with, for a model
     trained on a flat table: the model's own sources config pointed at the file."""
     path = Path(data)
@@ -271,7 +273,7 @@ def is_table_model(model: LoadedModel) -> bool:
     return TABLE_CARD_KEY in model.card
 
 
-def check_exports_input(model: LoadedModel, data: str | Path) -> None:
+def check_exports_input(model: LoadedModel, data: str | os.PathLike[str]) -> None:
     """Refuse a table file for a model trained on exports (with the fix)."""
     if Path(data).is_file():
         raise UsageError(
@@ -283,7 +285,7 @@ def check_exports_input(model: LoadedModel, data: str | Path) -> None:
 
 
 def infer_for_training(
-    path: str | Path,
+    path: str | os.PathLike[str],
     target: str,
     *,
     id_column: str | None = None,

@@ -36,6 +36,7 @@ from custrisk.io.atomic import atomic_path, ensure_dir
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import write_csv
+from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
             raise DataError(
                 f"{what}, not an export file",
                 file=str(path),
-                hint="a source's file must be a CSV or Parquet export; rename or remove "
+                hint="a source's file must be a CSV, Parquet or Excel export; rename or remove "
                 "what is in its place",
             )
     return found
@@ -313,8 +314,8 @@ def load_workspace(
     customer_ids: pd.Series | None = None
     for name in wanted:
         spec = cfg.sources[name]
-        paths = find_source_files(data_dir, spec.file)
-        if not paths:
+        paths = [] if spec.query is not None else find_source_files(data_dir, spec.file)
+        if spec.query is None and not paths:
             if spec.required:
                 raise DataError(
                     f"no file matches '{spec.file}' for the required source '{name}'",
@@ -328,7 +329,20 @@ def load_workspace(
             )
             absent.append(name)
             continue
-        tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
+        options = _read_options(spec, cfg)
+        if spec.query is not None and spec.url is not None:
+            tables = [
+                read_query(
+                    spec.query,
+                    spec.url,
+                    source=name,
+                    columns=options["columns"],
+                    typed=options["typed"],
+                    date_columns=options["date_columns"],
+                )
+            ]
+        else:
+            tables = [read_raw(p, **options, sheet=spec.sheet, encoding=encoding) for p in paths]
         present = {spec.file_columns[c] for t in tables for c in t.table.column_names}
         missing = tuple(c for c in spec.column_names if c not in present)
         if missing:
@@ -341,7 +355,7 @@ def load_workspace(
                 else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
             )
             raise DataError(
-                what, file=str(paths[0]), hint=f"export the {name} table again with its rows"
+                what, file=str(tables[0].path), hint=f"export the {name} table again with its rows"
             )
         result = clean_source(spec, tables, cfg, customer_ids=customer_ids)
         del tables
@@ -382,6 +396,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
     """Reader options: the columns worth parsing on Arrow's strict fast path."""
     from_file = {canonical: name for name, canonical in spec.rename.items()}
     typed: dict[str, pa.DataType] = {}
+    date_columns = [from_file.get(c.name, c.name) for c in spec.columns if c.type == "date"]
     for col in spec.columns:
         if col.type == "date" and "%Y-%m-%d" not in cfg.date_formats:
             continue
@@ -395,6 +410,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
             name for name, canonical in columns.items() if spec.column(canonical).type == "string"
         ],
         "typed": typed,
+        "date_columns": date_columns,
         "null_values": null_variants(),
         "true_values": _case_variants(cfg.true_values),
         "false_values": _case_variants(cfg.false_values),

@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import DEFAULT_MODE, ensure_dir
-from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook_to
+from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -329,6 +329,18 @@ def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, A
             fills={"item": {**grade_fills, **level_fills}},
         ),
     ]
+
+
+def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """The alerts (columns of alerts.csv) as a workbook: one sheet, levels coloured."""
+    level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
+    sheet = Sheet(
+        "alerts",
+        alerts.loc[:, list(ALERT_COLUMNS)],
+        kinds={"response_hours": "count"},
+        fills={"level": level_fills},
+    )
+    return write_workbook(path, [sheet])
 
 
 def _summary(facts: Mapping[str, Any], grades: Sequence[str]) -> pd.DataFrame:
@@ -783,4 +795,5 @@ __all__ = [
     "read_run",
     "run_files",
     "scores_format",
+    "write_alerts_workbook",
 ]

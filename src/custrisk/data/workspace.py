@@ -33,6 +33,7 @@ from custrisk.data.clean import (
 )
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir
+from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import write_csv
@@ -42,6 +43,8 @@ from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_ph
 log = logging.getLogger(__name__)
 
 REJECTS_FILE = "rejects.csv"
+REJECTS_WORKBOOK = "rejects.xlsx"
+REJECTS_FORMATS = ("csv", "xlsx")
 REPORT_FILE = "validation_report.json"
 
 
@@ -129,18 +132,29 @@ class Workspace:
         }
 
     def write_validation(
-        self, out_dir: str | os.PathLike[str], *, csv_encoding: str | None = None
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        csv_encoding: str | None = None,
+        rejects_format: str = "csv",
     ) -> tuple[Path, Path]:
-        """Write ``rejects.csv`` (personal data masked) and ``validation_report.json``
-        into ``out_dir`` (created with mode 0700), atomically."""
+        """Write ``rejects.csv`` (or ``rejects.xlsx``; personal data masked) and
+        ``validation_report.json`` into ``out_dir`` (created with mode 0700), atomically."""
+        if rejects_format not in REJECTS_FORMATS:
+            raise ValueError(f"rejects_format must be one of {REJECTS_FORMATS}")
         out_dir = ensure_dir(out_dir)
-        rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
+        rejects_name = REJECTS_WORKBOOK if rejects_format == "xlsx" else REJECTS_FILE
+        rejects_path, report_path = out_dir / rejects_name, out_dir / REPORT_FILE
         with atomic_path(report_path) as tmp_report:
             tmp_report.write_text(
                 json.dumps(self.report.to_dict(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
-            self.write_rejects(rejects_path, csv_encoding=csv_encoding)
+            if rejects_format == "xlsx":
+                rejects = mask_rejects(self.rejects, self.config)
+                write_workbook(rejects_path, [Sheet("rejects", rejects, kinds={"line": "count"})])
+            else:
+                self.write_rejects(rejects_path, csv_encoding=csv_encoding)
         return rejects_path, report_path
 
     def write_rejects(

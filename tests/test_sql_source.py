@@ -174,6 +174,9 @@ def test_a_postgres_workspace_cleans_to_the_same_frames_as_the_csv_export(
     monkeypatch.setenv("CRM_DB_URL", postgres["url"])
     config = query_sources(tmp_path, ALL_TABLES)
     caplog.set_level(logging.DEBUG)
+    # an earlier CLI run in this process may have stopped custrisk's log at its handler
+    monkeypatch.setattr(logging.getLogger("custrisk"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("custrisk"), "level", logging.DEBUG)
     from_db = load_workspace(tmp_path, config=config)
     from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
     for name in SOURCES:

@@ -128,6 +128,10 @@ def values_to_arrow(
     kinds = {type(v) for v in values}
     if kinds <= {str}:
         return pa.array(values, pa.large_string())
+    if not date_serials and kinds <= {float, int, str, type(None)}:
+        fast = _numbers_as_text(values, int in kinds)
+        if fast is not None:
+            return fast
     if date_serials:
         texts = []
         for value in values:
@@ -140,12 +144,41 @@ def values_to_arrow(
     return pa.array([cell_text(v) for v in values], pa.large_string())
 
 
+def _numbers_as_text(values: Sequence[Any], has_int: bool) -> pa.Array | None:
+    """A column of numbers and blanks as text, vectorised (``None`` when it holds text,
+    or integers a float cannot hold): whole numbers without ``.0`` or an exponent."""
+    if any(type(v) is str and v != "" for v in values):
+        return None
+    numbers = [v if type(v) is float or type(v) is int else None for v in values]
+    if has_int and any(type(v) is int and abs(v) >= _EXACT for v in numbers):
+        return None
+    array = pa.array(numbers, pa.float64())
+    whole = pc.and_(
+        pc.equal(pc.floor(array), array), pc.less(pc.abs(array), pa.scalar(float(_EXACT)))
+    )
+    whole = pc.fill_null(whole, False)
+    as_int = pc.cast(pc.cast(pc.if_else(whole, array, 0.0), pa.int64()), pa.large_string())
+    as_float = pc.cast(pc.cast(array, pa.string()), pa.large_string())
+    return pc.if_else(whole, as_int, as_float)
+
+
+def _dates_fast(values: Sequence[Any]) -> pa.Array | None:
+    """A column of dates (no times) and blanks as timestamp[s], vectorised."""
+    kinds = {type(v) for v in values}
+    if not kinds <= {dt.date, str, type(None)} or any(type(v) is str and v for v in values):
+        return None
+    return pa.array([v or None for v in values], pa.date32()).cast(pa.timestamp("s"))
+
+
 def _typed(
     values: Sequence[Any], target: pa.DataType, date_serials: bool, date1904: bool
 ) -> pa.Array | None:
     """The column in its declared type, or ``None`` when a value does not fit."""
     out: list[Any] = []
     if pa.types.is_timestamp(target):
+        fast = _dates_fast(values)
+        if fast is not None:
+            return fast
         for value in values:
             if _is_blank(value):
                 out.append(None)

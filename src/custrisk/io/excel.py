@@ -277,11 +277,8 @@ def _sheet_data(
         header_rows = (top + 1, below + 1)
         below += 1
     used = [i for i, name in enumerate(header) if name]
-    columns_with_data = {
-        i for row in grid[below:] for i, value in enumerate(row) if not _blank(value)
-    }
     for i in range(width):  # an unnamed column with data is named after its letter
-        if not header[i] and i in columns_with_data:
+        if not header[i] and any(not _blank(row[i]) for row in grid[below:]):
             header[i] = f"({column_letter(i)})"
             used.append(i)
     used.sort()
@@ -295,10 +292,12 @@ def _sheet_data(
             line=header_rows[-1],
             hint="give every column a distinct name",
         )
+    error_rows = {r for r, _c in error_at}
     rows = [
         i
         for i in range(below, len(grid))
-        if any(not _blank(v) for v in grid[i]) or any((i, c) in error_at for c in used)
+        # any(): a quick yes for most rows (a number 0 or False is falsy, not blank)
+        if any(grid[i]) or any(not _blank(v) for v in grid[i]) or i in error_rows
     ]
     data = [grid[i] for i in rows]
     columns = {name: [row[i] for row in data] for name, i in zip(names, used, strict=True)}

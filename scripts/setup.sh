@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up custrisk on a Debian machine: system packages for the PDFs (when missing),
-# a virtual environment in .venv, and the package with its dev tools.
+# Set up custrisk on a Debian machine: system packages for the PDFs and PostgreSQL (for
+# the database-source tests; when missing), a virtual environment in .venv, and the
+# package with its database extra and dev tools.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,17 @@ if command -v dpkg-query >/dev/null 2>&1; then
   for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fontconfig; do
     have_deb "$pkg" || need_debs+=("$pkg")
   done
+  # PostgreSQL: tests/test_sql_source.py starts a throwaway cluster with its initdb and
+  # pg_ctl. Installed when we are root; otherwise those tests skip and say why.
+  if ! have_deb postgresql && ! command -v initdb >/dev/null 2>&1 &&
+     ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      need_debs+=("postgresql")
+    else
+      echo "Note: PostgreSQL is not installed; the database-source tests will be skipped" \
+           "(sudo apt-get install -y postgresql to run them)." >&2
+    fi
+  fi
 fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -48,7 +60,7 @@ fi
 stamp=.venv/.custrisk-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[db,dev]'
   touch "$stamp"
 fi
 echo "custrisk is installed in .venv ($(.venv/bin/custrisk --version))"

@@ -119,9 +119,9 @@ def test_absent_source_is_reported(
     "args,message",
     [
         (
-            ["--out", "{tmp}/x.xlsx"],
-            r"x\.xlsx: cannot tell the output format from the extension "
-            r"'\.xlsx'; name the file with one of \.csv, \.parquet, \.pq$",
+            ["--out", "{tmp}/x.ods"],
+            r"x\.ods: cannot tell the output format from the extension "
+            r"'\.ods'; name the file with one of \.csv, \.parquet, \.pq, \.xlsx$",
         ),
         (
             ["--out", "{tmp}/x.csv", "--as-of", "30/06/2024"],

@@ -847,7 +847,7 @@ def test_write_refuses_unknown_extension(tmp_path: Path) -> None:
     with pytest.raises(
         UsageError,
         match=r"cannot tell the output format from the extension "
-        r"'\.xlsx'; name the file with one of \.csv, \.parquet",
+        r"'\.ods'; name the file with one of \.csv, \.parquet",
     ):
-        write_indicators(pd.DataFrame({"a": [1]}), tmp_path / "out.xlsx")
+        write_indicators(pd.DataFrame({"a": [1]}), tmp_path / "out.ods")
     assert not list(tmp_path.iterdir())

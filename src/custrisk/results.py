@@ -10,7 +10,15 @@
 ``scores.rejects.csv``      rows rejected while cleaning (personal data masked); only
                             when there are any
 ``scores.run.json``         the run's facts, listing every other file with its SHA-256
+``scores.xlsx``             with ``--out scores.xlsx`` only: the workbook for people
+                            (scores, alerts and summary sheets), beside the CSV
 ==========================  =========================================================
+
+A workbook is an extra deliverable, not a new layout: ``--out scores.xlsx`` writes the
+run as ``scores.csv`` & co. exactly as ``--out scores.csv`` would (same bytes, same run
+id) plus ``scores.xlsx``, listed in the facts with its SHA-256. Readers keep reading the
+CSV, which round-trips exactly; a workbook would not (Excel's types, its row limit), and
+``read_run("scores.xlsx")`` reads the run it belongs to.
 
 The set is written as one unit: every file goes to a staging folder first, then the old
 facts file is removed, the files are moved into place and the new facts file comes
@@ -44,6 +52,7 @@ import pyarrow.parquet as pq
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import DEFAULT_MODE, ensure_dir
+from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -63,7 +72,7 @@ ALERTS_FILE = "alerts.csv"
 LOCK_FILE = ".custrisk.lock"
 STAGE_PREFIX = ".custrisk-stage-"
 #: Output formats of the scores table, by extension.
-SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 #: The parts of a run, in the order they are written.
 PARTS = ("scores", "details", "alerts", "rejects")
 
@@ -115,6 +124,7 @@ class RunFiles:
     alerts: Path
     rejects: Path
     facts: Path
+    workbook: Path | None = None  # with --out scores.xlsx: the workbook beside the CSV
 
     @property
     def folder(self) -> Path:
@@ -147,9 +157,12 @@ def scores_format(path: str | os.PathLike[str]) -> str:
 
 
 def run_files(scores: str | os.PathLike[str]) -> RunFiles:
-    """The files of the run whose scores file is ``scores``."""
+    """The files of the run whose scores file is ``scores`` (a workbook ``x.xlsx``: the
+    run ``x.csv`` & co. with the workbook beside it)."""
     path = Path(scores)
-    scores_format(path)
+    workbook = None
+    if scores_format(path) == "xlsx":
+        workbook, path = path, path.with_suffix(".csv")
     stem = path.with_suffix("")
     return RunFiles(
         scores=path,
@@ -157,6 +170,7 @@ def run_files(scores: str | os.PathLike[str]) -> RunFiles:
         alerts=path.with_name(ALERTS_FILE),
         rejects=stem.with_name(stem.name + REJECTS_SUFFIX),
         facts=stem.with_name(stem.name + FACTS_SUFFIX),
+        workbook=workbook,
     )
 
 
@@ -211,6 +225,7 @@ class ScoringRun:
         folder = ensure_dir(files.folder)
         with exclusive_lock(folder / LOCK_FILE, what="the output folder"):
             targets = [files.part(p) for p in PARTS] + [files.facts]
+            targets += [files.workbook] if files.workbook is not None else []
             remove_leftovers(folder, [temp_pattern(t) for t in targets])
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
             try:
@@ -238,9 +253,20 @@ class ScoringRun:
                 facts = {
                     **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
                     "layout": LAYOUT_VERSION,
-                    "run_id": _run_id(listed),
+                    "run_id": _run_id(listed),  # of the tables: the workbook does not change it
                     "files": listed,
                 }
+                if files.workbook is not None:
+                    book = stage / files.workbook.name
+                    alerts = self.alerts.loc[:, list(ALERT_COLUMNS)]
+                    write_workbook_to(book, run_sheets(self.scores, alerts, facts))
+                    os.chmod(book, DEFAULT_MODE)
+                    staged[WORKBOOK] = book
+                    listed[WORKBOOK] = {
+                        "file": files.workbook.name,
+                        "sha256": _sha256_file(book),
+                        "bytes": book.stat().st_size,
+                    }
                 facts_path = stage / files.facts.name
                 _write_bytes(facts_path, _facts_bytes(facts))
                 # The old facts go first and the new ones come last: between the two, a
@@ -251,12 +277,96 @@ class ScoringRun:
                         os.replace(staged[part], files.part(part))
                     elif part == "rejects":
                         files.rejects.unlink(missing_ok=True)
+                if files.workbook is not None:
+                    os.replace(staged[WORKBOOK], files.workbook)
                 os.replace(facts_path, files.facts)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
         self.facts = facts
         self.files = files
         return files
+
+
+#: The key of the workbook in the facts' file list.
+WORKBOOK = "workbook"
+#: Number formats of the scores and alerts sheets (see custrisk.io.excel_out).
+SCORES_KINDS = {
+    "pd": "percent",
+    "score": "integer",
+    "current_limit": "amount",
+    "recommended_limit": "amount",
+    "limit_change": "amount",
+    "previous_score": "integer",
+    "score_change": "integer",
+    "previous_recommended_limit": "amount",
+}
+
+
+def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, Any]) -> list[Sheet]:
+    """The sheets of a run's workbook: scores and alerts (grades and levels coloured)
+    and a summary (customers by grade, alerts by level, the run's facts)."""
+    policy = facts.get("policy") or {}
+    grades = [str(g.get("code")) for g in policy.get("grades") or [] if isinstance(g, dict)]
+    grade_fills = ramp(grades)
+    level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
+    return [
+        Sheet(
+            "scores",
+            scores,
+            kinds={c: k for c, k in SCORES_KINDS.items() if c in scores.columns},
+            fills={"grade": grade_fills, "alert_level": level_fills},
+        ),
+        Sheet(
+            "alerts",
+            alerts,
+            kinds={"response_hours": "count"},
+            fills={"level": level_fills, "grade": grade_fills},
+        ),
+        Sheet(
+            "summary",
+            _summary(facts, grades),
+            kinds={"share": "percent", "limit": "amount"},
+            fills={"item": {**grade_fills, **level_fills}},
+        ),
+    ]
+
+
+def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """The alerts (columns of alerts.csv) as a workbook: one sheet, levels coloured."""
+    level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
+    sheet = Sheet(
+        "alerts",
+        alerts.loc[:, list(ALERT_COLUMNS)],
+        kinds={"response_hours": "count"},
+        fills={"level": level_fills},
+    )
+    return write_workbook(path, [sheet])
+
+
+def _summary(facts: Mapping[str, Any], grades: Sequence[str]) -> pd.DataFrame:
+    """Customers and limits by grade, alerts by level, the facts of the run (long form)."""
+    rows: list[tuple[str, str, Any, Any, Any]] = []
+    policy = facts.get("policy") or {}
+    distribution = policy.get("distribution") or {}
+    for grade in grades or list(distribution):
+        row = distribution.get(grade) or {}
+        rows.append(
+            ("grade", grade, row.get("customers"), row.get("share"), row.get("recommended_limit"))
+        )
+    alerts = facts.get("alerts") or {}
+    customers = alerts.get("customers_by_highest_level") or {}
+    for level in LEVELS:
+        rows.append(("alerts", level, (alerts.get("by_level") or {}).get(level), None, None))
+        rows.append(("customers at level", level, customers.get(level), None, None))
+    limits = policy.get("limits") or {}
+    for key in ("current_total", "recommended_total", "change_total"):
+        if key in limits:
+            rows.append(("limits", key, None, None, limits[key]))
+    for key in ("run_id", "model_id", "algorithm", "as_of", "customers", "rows_rejected"):
+        if key in facts:
+            value = facts[key]
+            rows.append(("run", key, value if isinstance(value, int) else str(value), None, None))
+    return pd.DataFrame(rows, columns=["section", "item", "value", "share", "limit"])
 
 
 def remove_leftovers(folder: Path, temp_patterns: Iterable[str]) -> list[Path]:
@@ -685,4 +795,5 @@ __all__ = [
     "read_run",
     "run_files",
     "scores_format",
+    "write_alerts_workbook",
 ]

@@ -49,7 +49,11 @@ def alerts(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Write the CSV to this file instead of stdout.", show_default=False
+            "--out",
+            "-o",
+            help="Write the CSV to this file instead of stdout (.xlsx: a workbook, levels "
+            "coloured).",
+            show_default=False,
         ),
     ] = None,
     lang: Annotated[
@@ -80,8 +84,9 @@ def alerts(
     if output not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output!r}")
     check_language(lang)
-    if out is not None and output != "csv":
-        raise UsageError("--out writes CSV; add --format csv")
+    workbook = out is not None and out.suffix.lower() == ".xlsx"
+    if out is not None and output != "csv" and not workbook:
+        raise UsageError("--out writes CSV; add --format csv (or name an .xlsx workbook)")
     if csv_encoding is not None and output != "csv":
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
@@ -89,6 +94,12 @@ def alerts(
     frame = filter_alerts(
         read_alerts(source), level=level, owners=owner or (), codes=code or (), grades=grade or ()
     )
+    if workbook and out is not None:
+        from custrisk.results import write_alerts_workbook
+
+        write_alerts_workbook(frame, out)
+        console.print(f"Wrote {len(frame):,} alerts to {out}")
+        return
     if output == "csv":
         data = alerts_csv_bytes(frame, encoding=encoding)
         if out is not None:

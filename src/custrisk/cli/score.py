@@ -47,7 +47,8 @@ def score(
             "--out",
             "-o",
             help="Scores file: .csv or .parquet (written atomically); alerts.csv is written "
-            "in the same folder.",
+            "in the same folder. .xlsx: the run is written as .csv and a workbook for people "
+            "(scores, alerts, summary) beside it.",
             show_default=False,
         ),
     ],
@@ -160,7 +161,8 @@ def score(
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
-    console.print(f"Wrote {out} and {files.alerts} ({len(run.alerts):,} alerts)")
+    written = f"{out} (and {files.scores.name})" if files.workbook is not None else f"{out}"
+    console.print(f"Wrote {written} and {files.alerts} ({len(run.alerts):,} alerts)")
     failing = alerts_at_or_above(run.alerts, fail_on)
     if len(failing):
         counts = failing["level"].value_counts()

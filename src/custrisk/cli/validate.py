@@ -17,6 +17,7 @@ from custrisk.cli._common import (
 )
 from custrisk.cli._console import console, err_console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
+from custrisk.data.workspace import REJECTS_FORMATS
 from custrisk.errors import CheckFailed, UsageError
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
@@ -47,6 +48,13 @@ def validate(
     ] = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
+    rejects_format: Annotated[
+        str,
+        typer.Option(
+            "--rejects-format",
+            help="csv (rejects.csv) or xlsx (rejects.xlsx: a workbook, text kept as text).",
+        ),
+    ] = "csv",
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
     rejects.csv with its file, line, column and reason (names, phones and id numbers
@@ -57,11 +65,17 @@ def validate(
     """
     if output_format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}")
+    if rejects_format not in REJECTS_FORMATS:
+        raise UsageError(
+            f"--rejects-format must be one of {', '.join(REJECTS_FORMATS)}; got {rejects_format!r}"
+        )
     parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else data_dir / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
     workspace = load_workspace(data_dir, config=config, encoding=encoding)
-    rejects_path, report_path = workspace.write_validation(out_dir, csv_encoding=csv_encoding)
+    rejects_path, report_path = workspace.write_validation(
+        out_dir, csv_encoding=csv_encoding, rejects_format=rejects_format
+    )
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
     report = workspace.report
     if output_format == "json":
@@ -75,7 +89,7 @@ def validate(
         )
         raise CheckFailed(
             f"{report.rows_rejected} rows were rejected ({per_source})",
-            hint=f"see {out_dir / REJECTS_FILE} for each row and its reason",
+            hint=f"see {rejects_path} for each row and its reason",
         )
 
 

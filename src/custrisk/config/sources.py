@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,10 @@ VALUE_CHECKS = ("cn_id_number",)
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
 DATES_AHEAD_OF = ("data", "today")
+#: Workbook files (read one sheet each: ``sheet:`` or ``FILE.xlsx#SHEET``).
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+#: A database URL is taken from the environment: ``url: env:NAME``.
+ENV_PREFIX = "env:"
 
 _COLUMN_KEYS = (
     "type",
@@ -42,6 +47,9 @@ _COLUMN_KEYS = (
 )
 _SOURCE_KEYS = (
     "file",
+    "sheet",
+    "query",
+    "url",
     "required",
     "key",
     "customer_key",
@@ -122,6 +130,9 @@ class SourceSpec:
     #: A declared id column the file does not have: each row's line number in the file
     #: (its row number in a sheet or Parquet file) is written into it (``row_number``).
     row_number: str | None = None
+    sheet: str | None = None  # the sheet of a workbook file
+    query: str | None = None  # a SQL query instead of a file
+    url: str | None = None  # the database of the query: env:NAME or a URL without password
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -297,8 +308,14 @@ def _date_value(node: Node, key: str, value: Any) -> dt.date:
 def _parse_source(
     name: str, node: Node, *, labels: bool, dates: DateLimits = DateLimits()
 ) -> SourceSpec:
-    node.check_keys(_SOURCE_KEYS, required=("columns",) if labels else ("file", "columns"))
-    file = node.text("file", "<--labels>" if labels else None, required=True)
+    node.check_keys(_SOURCE_KEYS, required=("columns",))
+    query, url = _parse_query(node, labels)
+    if query is None and not labels and "file" not in node.data:
+        raise node.error(
+            "file", "is required", hint="name the export file (or give a query: and url:)"
+        )
+    file = node.text("file", "<--labels>" if labels else f"query:{name}", required=True)
+    file, sheet = _parse_sheet(node, file)
     delimiter = node.text("delimiter", ",")
     if len(delimiter) != 1 or delimiter in '"\r\n':
         raise node.error(
@@ -396,7 +413,100 @@ def _parse_source(
         checks=tuple(checks),
         dates=_parse_dates(node.child("dates"), dates),
         row_number=row_number,
+        sheet=sheet,
+        query=query,
+        url=url,
     )
+
+
+def is_excel_name(name: str) -> bool:
+    """Whether a file name (or glob) names a workbook."""
+    return name.lower().endswith(EXCEL_SUFFIXES)
+
+
+def _parse_sheet(node: Node, file: str) -> tuple[str, str | None]:
+    """The file and its sheet, from ``sheet:`` or ``FILE.xlsx#SHEET``."""
+    sheet = node.get("sheet")
+    if sheet is not None and not isinstance(sheet, str | int):
+        raise node.error("sheet", f"expected a sheet name, got {sheet!r}")
+    named = str(sheet) if sheet is not None else None
+    base, hash_, after = file.rpartition("#")
+    if hash_ and after and is_excel_name(base):
+        if named is not None and named != after:
+            raise node.error(
+                "sheet",
+                f"{named!r} differs from the sheet {after!r} named in file: {file!r}",
+                hint="name the sheet in one place",
+            )
+        file, named = base, after
+    if named is not None and not is_excel_name(file):
+        raise node.error(
+            "sheet",
+            f"applies to workbook files ({', '.join(EXCEL_SUFFIXES)}), not {file!r}",
+        )
+    return file, named
+
+
+def _parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
+    """A SQL source: the query and its URL (``env:NAME``, or a URL with no password)."""
+    if "query" not in node.data and "url" not in node.data:
+        return None, None
+    if labels:
+        raise node.error("query", "the labels file cannot be a query", hint="pass --labels FILE")
+    if "file" in node.data:
+        raise node.error("query", "a source has either file: or query:, not both")
+    query = node.text("query", required=True).strip()
+    if not query:
+        raise node.error("query", "is empty", hint="write the SELECT that returns the rows")
+    raw = node.get("url")
+    if raw is None:
+        raise node.error(
+            "url",
+            "is required with query:",
+            hint="write url: env:CRM_DB_URL and set CRM_DB_URL to the database URL",
+        )
+    if not isinstance(raw, str) or not raw.strip():
+        raise node.error("url", "expected env:NAME or a database URL")
+    url = raw.strip()
+    if url.startswith(ENV_PREFIX):
+        variable = url[len(ENV_PREFIX) :]
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+            raise node.error(
+                "url",
+                f"{variable!r} is not an environment variable name",
+                hint="write e.g. url: env:CRM_DB_URL",
+            )
+        return query, url
+    if "://" not in url:
+        raise node.error(
+            "url",
+            "expected env:NAME or a database URL (dialect://...)",
+            hint="write e.g. url: env:CRM_DB_URL",
+        )
+    if has_password(url):
+        raise node.error(
+            "url",
+            f"holds a password ({mask_url(url)}); a password must never be written in a config",
+            hint="put the URL in an environment variable and write url: env:CRM_DB_URL",
+        )
+    return query, url
+
+
+def has_password(url: str) -> bool:
+    """Whether a database URL carries a password (``user:secret@host``)."""
+    if re.search(r"(?i)[?&;](?:password|passwd|pwd)=", url):
+        return True
+    try:
+        return urllib.parse.urlsplit(url).password is not None
+    except ValueError:
+        return "@" in url
+
+
+def mask_url(url: str) -> str:
+    """A database URL fit for messages and logs: the password as ``***``, and any
+    ``password=`` query parameter too."""
+    masked = re.sub(r"(://[^/:@\s]*:)[^\s/]*@", r"\1***@", url)
+    return re.sub(r"(?i)((?:password|passwd|pwd)=)[^&;\s]*", r"\1***", masked)
 
 
 def _declared_type(columns: tuple[ColumnSpec, ...], name: str) -> str:

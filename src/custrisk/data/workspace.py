@@ -33,14 +33,18 @@ from custrisk.data.clean import (
 )
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir
+from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import write_csv
+from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
 
 log = logging.getLogger(__name__)
 
 REJECTS_FILE = "rejects.csv"
+REJECTS_WORKBOOK = "rejects.xlsx"
+REJECTS_FORMATS = ("csv", "xlsx")
 REPORT_FILE = "validation_report.json"
 
 
@@ -128,18 +132,29 @@ class Workspace:
         }
 
     def write_validation(
-        self, out_dir: str | os.PathLike[str], *, csv_encoding: str | None = None
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        csv_encoding: str | None = None,
+        rejects_format: str = "csv",
     ) -> tuple[Path, Path]:
-        """Write ``rejects.csv`` (personal data masked) and ``validation_report.json``
-        into ``out_dir`` (created with mode 0700), atomically."""
+        """Write ``rejects.csv`` (or ``rejects.xlsx``; personal data masked) and
+        ``validation_report.json`` into ``out_dir`` (created with mode 0700), atomically."""
+        if rejects_format not in REJECTS_FORMATS:
+            raise ValueError(f"rejects_format must be one of {REJECTS_FORMATS}")
         out_dir = ensure_dir(out_dir)
-        rejects_path, report_path = out_dir / REJECTS_FILE, out_dir / REPORT_FILE
+        rejects_name = REJECTS_WORKBOOK if rejects_format == "xlsx" else REJECTS_FILE
+        rejects_path, report_path = out_dir / rejects_name, out_dir / REPORT_FILE
         with atomic_path(report_path) as tmp_report:
             tmp_report.write_text(
                 json.dumps(self.report.to_dict(), ensure_ascii=False, indent=2) + "\n",
                 encoding="utf-8",
             )
-            self.write_rejects(rejects_path, csv_encoding=csv_encoding)
+            if rejects_format == "xlsx":
+                rejects = mask_rejects(self.rejects, self.config)
+                write_workbook(rejects_path, [Sheet("rejects", rejects, kinds={"line": "count"})])
+            else:
+                self.write_rejects(rejects_path, csv_encoding=csv_encoding)
         return rejects_path, report_path
 
     def write_rejects(
@@ -259,7 +274,7 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
             raise DataError(
                 f"{what}, not an export file",
                 file=str(path),
-                hint="a source's file must be a CSV or Parquet export; rename or remove "
+                hint="a source's file must be a CSV, Parquet or Excel export; rename or remove "
                 "what is in its place",
             )
     return found
@@ -313,8 +328,8 @@ def load_workspace(
     customer_ids: pd.Series | None = None
     for name in wanted:
         spec = cfg.sources[name]
-        paths = find_source_files(data_dir, spec.file)
-        if not paths:
+        paths = [] if spec.query is not None else find_source_files(data_dir, spec.file)
+        if spec.query is None and not paths:
             if spec.required:
                 raise DataError(
                     f"no file matches '{spec.file}' for the required source '{name}'",
@@ -328,7 +343,20 @@ def load_workspace(
             )
             absent.append(name)
             continue
-        tables = [read_raw(p, **_read_options(spec, cfg), encoding=encoding) for p in paths]
+        options = _read_options(spec, cfg)
+        if spec.query is not None and spec.url is not None:
+            tables = [
+                read_query(
+                    spec.query,
+                    spec.url,
+                    source=name,
+                    columns=options["columns"],
+                    typed=options["typed"],
+                    date_columns=options["date_columns"],
+                )
+            ]
+        else:
+            tables = [read_raw(p, **options, sheet=spec.sheet, encoding=encoding) for p in paths]
         if spec.row_number is not None:
             _number_rows(spec, tables, cfg)
         present = {spec.file_columns.get(c, c) for t in tables for c in t.table.column_names}
@@ -343,7 +371,7 @@ def load_workspace(
                 else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
             )
             raise DataError(
-                what, file=str(paths[0]), hint=f"export the {name} table again with its rows"
+                what, file=str(tables[0].path), hint=f"export the {name} table again with its rows"
             )
         result = clean_source(spec, tables, cfg, customer_ids=customer_ids)
         del tables
@@ -400,6 +428,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
     """Reader options: the columns worth parsing on Arrow's strict fast path."""
     from_file = {canonical: name for name, canonical in spec.rename.items()}
     typed: dict[str, pa.DataType] = {}
+    date_columns = [from_file.get(c.name, c.name) for c in spec.columns if c.type == "date"]
     for col in spec.columns:
         if col.type == "date" and "%Y-%m-%d" not in cfg.date_formats:
             continue
@@ -413,6 +442,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
             name for name, canonical in columns.items() if spec.column(canonical).type == "string"
         ],
         "typed": typed,
+        "date_columns": date_columns,
         "null_values": null_variants(),
         "true_values": _case_variants(cfg.true_values),
         "false_values": _case_variants(cfg.false_values),

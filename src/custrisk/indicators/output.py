@@ -1,4 +1,5 @@
-"""Writing the indicator table (CSV or Parquet, by the file extension), atomically."""
+"""Writing the indicator table (CSV, Parquet or a workbook, by the file extension),
+atomically."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import pyarrow.parquet as pq
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import atomic_path
+from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import write_csv
 
 #: File extensions -> output format.
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
-    """``csv`` or ``parquet`` from the extension of ``path``.
+    """``csv``, ``parquet`` or ``xlsx`` from the extension of ``path``.
 
     Raises
     ------
@@ -58,6 +60,8 @@ def write_indicators(
     target = Path(path)
     if kind == "csv":
         return write_csv(frame, target, encoding=csv_encoding)
+    if kind == "xlsx":  # numbers as numbers, text as text (never a formula)
+        return write_workbook(target, [Sheet("indicators", frame)])
     with atomic_path(target) as tmp:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, tmp)

@@ -1,4 +1,4 @@
-"""Reading exports (CSV or Parquet) as raw text columns with their line numbers.
+"""Reading exports (CSV, Parquet or Excel) as raw text columns with their line numbers.
 
 Every column is read as text so that no leading zero of an id is lost and malformed
 values can be reported rather than guessed at; typing is the cleaner's job.
@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from custrisk.config._yaml import join_limited
 from custrisk.config.sources import header_key
 from custrisk.errors import DataError
+from custrisk.io.cells import table_from_columns
 from custrisk.io.csv_lines import (
     FIELD_COUNT,
     OVERSIZED_LINE,
@@ -45,6 +46,7 @@ from custrisk.io.csv_lines import (
     skipped_lines,
 )
 from custrisk.io.encoding import TextScan, normalise_encoding, open_ascii, scan_text_file
+from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.privacy import mask_pii_text
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
+#: The rule of a workbook row with an error value (#N/A, #DIV/0!) in a column read.
+EXCEL_ERROR = "excel_error"
 
 MAX_HEADER_BYTES = 16 << 20  # a first line longer than this is not a header row
 MAX_LINE_BYTES = 1 << 20  # a data line longer than this is a rejected row
@@ -74,6 +78,7 @@ class BadRow:
     text: str
     rule: str = FIELD_COUNT
     message: str | None = None  # None: "expected N fields, found M"
+    column: str = ""  # the canonical column at fault, when one is
 
 
 @dataclass
@@ -150,10 +155,12 @@ def file_format(path: Path) -> str:
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
+    if is_excel(path):
+        return "excel"
     raise DataError(
         f"unsupported file type '{path.suffix}'",
         file=str(path),
-        hint="export as .csv or .parquet",
+        hint="export as .csv, .parquet or .xlsx",
     )
 
 
@@ -170,8 +177,11 @@ def read_raw(
     multiline_columns: Collection[str] = (),
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_line_bytes: int = MAX_LINE_BYTES,
+    sheet: str | None = None,
+    date_columns: Collection[str] = (),
+    excel_limits: ExcelLimits | None = None,
 ) -> RawTable:
-    """Read a CSV or Parquet export; columns are text unless ``typed`` says otherwise.
+    """Read a CSV, Parquet or Excel export; columns are text unless ``typed`` says otherwise.
 
     Parameters
     ----------
@@ -192,6 +202,14 @@ def read_raw(
     max_header_bytes, max_line_bytes
         The longest first line read as a header (longer: an error) and the longest data
         line (longer: a rejected row).
+    sheet
+        The sheet of a workbook (``None``: the one named as ``FILE.xlsx#SHEET`` in
+        ``path``, else the first visible worksheet); see :mod:`custrisk.io.excel`.
+    date_columns
+        Declared columns that hold dates: in a workbook, a number there is an Excel
+        serial date.
+    excel_limits
+        What a workbook may hold (sheets, rows, columns, cells, unzipped bytes).
 
     Raises
     ------
@@ -199,11 +217,27 @@ def read_raw(
         Empty or undecodable file, no header, an oversized header, duplicate header names,
         two headers matching one declared column, or a delimiter that does not match.
     """
-    path = Path(path)
+    path, named_sheet = split_sheet(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path), hint="check the path and the file name")
-    if file_format(path) == "parquet":
+    kind = file_format(path)
+    if kind == "parquet":
         return _read_parquet(path, columns)
+    if kind == "excel":
+        if sheet is not None and named_sheet is not None and sheet != named_sheet:
+            raise DataError(
+                f"two sheets are named: {named_sheet!r} after '#' and {sheet!r} in the config",
+                file=str(path),
+                hint="name the sheet in one place",
+            )
+        return _read_excel(
+            path,
+            sheet or named_sheet,
+            columns,
+            typed or {},
+            date_columns,
+            excel_limits or ExcelLimits(),
+        )
     if path.stat().st_size == 0:
         raise DataError(
             "the file is empty (0 bytes)",
@@ -661,12 +695,73 @@ def _match_header(
     return chosen, folded
 
 
+#: Matching declared columns to a header, for the readers of other sources (SQL).
+match_header = _match_header
+
+
 def _name(delim: str) -> str:
     return {"\t": "tab", ";": "semicolon", "|": "pipe", ",": "comma"}[delim]
 
 
 def _yaml_char(delim: str) -> str:
     return '"\\t"' if delim == "\t" else f"'{delim}'"
+
+
+def _read_excel(
+    path: Path,
+    sheet: str | None,
+    columns: Mapping[str, str] | None,
+    typed: Mapping[str, pa.DataType],
+    date_columns: Collection[str],
+    limits: ExcelLimits,
+) -> RawTable:
+    """One sheet as a raw table: a row with an Excel error (``#N/A``) in a column that is
+    read is a rejected row naming the cell."""
+    data = read_sheet(path, sheet=sheet, declared=list(columns or ()), limits=limits)
+    if columns is None:
+        chosen: dict[str, str] = {n: n for n in data.header}
+        folded: list[tuple[str, str]] = []
+    else:
+        chosen, folded = _match_header(data.header, columns, data.path)
+    by_position = dict(zip(data.positions, data.header, strict=True))
+    bad_rows: dict[int, BadRow] = {}
+    for error in data.errors:
+        name = by_position.get(error.column)
+        if name not in chosen or error.row in bad_rows:
+            continue
+        canonical = columns[chosen[name]] if columns is not None else name
+        bad_rows[error.row] = BadRow(
+            error.row,
+            len(data.header),
+            len(data.header),
+            error.text,
+            rule=EXCEL_ERROR,
+            message=f"cell {error.ref} ({_shown(name)}) holds the Excel error {error.text}",
+            column=canonical,
+        )
+    keep = [i for i, row in enumerate(data.rows) if row not in bad_rows]
+    every = len(keep) == len(data.rows)
+    values = {
+        chosen[name]: column if every else [column[i] for i in keep]
+        for name, column in data.columns.items()
+        if name in chosen
+    }
+    table = table_from_columns(
+        values,
+        {name: typed[name] for name in values if name in typed},
+        [name for name in values if name in date_columns],
+        date1904=data.date1904,
+    )
+    return RawTable(
+        data.path,
+        table,
+        np.asarray(data.rows if every else [data.rows[i] for i in keep], dtype=np.int64),
+        data.header,
+        path.suffix.lower().lstrip("."),
+        sorted(bad_rows.values(), key=lambda b: b.line),
+        unmatched=[n for n in data.header if n not in chosen],
+        folded=folded,
+    )
 
 
 def _read_parquet(path: Path, columns: Mapping[str, str] | None) -> RawTable:

@@ -1,0 +1,521 @@
+"""Reading one sheet of a workbook (.xlsx, .xlsm, .xls, .ods) as cell values.
+
+python-calamine (Rust) reads the cells. Before it does, an .xlsx/.xlsm is checked
+against the limits (:class:`ExcelLimits`): the size of what it unzips to, the number of
+sheets, cells, rows and columns, so that a hostile workbook (a zip bomb, a cell placed at
+XFD1048576 to make the reader allocate the whole grid) is refused with a clear error
+before any memory is spent on it. The same pass finds the cells that hold an Excel error
+(``#N/A``, ``#DIV/0!``, ...), which calamine shows as empty cells.
+
+The header is found past title rows (the first row among the first
+:data:`HEADER_SEARCH_ROWS` that names most of the declared columns, or else the first
+row of text as wide as the data); a cell merged across columns gives its text to each of
+them, and a two-row header (a merged parent over child names) gives ``parent/child``.
+Formulas give their cached values; dates come as dates.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+from custrisk.config.sources import EXCEL_SUFFIXES, header_key
+from custrisk.errors import DataError
+from custrisk.privacy import mask_pii_text
+
+#: Rows searched for the header (title rows above it are skipped).
+HEADER_SEARCH_ROWS = 30
+#: Joins a merged parent header and the child header under it.
+HEADER_JOIN = "/"
+_ZIP_FORMATS = (".xlsx", ".xlsm")
+_CHUNK = 4 << 20
+_MAX_XML_PART = 64 << 20  # workbook.xml and its relationships: small by nature
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_ROW_RE = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+_WIDE_RE = re.compile(rb'<c\b[^>]{0,200}?\br="([A-Z]{2,})\d')
+_ERROR_RE = re.compile(rb'<c\b([^>]{0,400}?)\bt="e"[^>]{0,400}?>(.{0,4000}?)</c>', re.DOTALL)
+_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
+_VALUE_RE = re.compile(rb"<v>([^<]{0,64})</v>")
+
+
+@dataclass(frozen=True)
+class ExcelLimits:
+    """What a workbook may hold before it is refused (each configurable for a run).
+
+    The defaults let through any sheet Excel itself can save with up to 30 million cells
+    (e.g. a million rows of 30 columns) and refuse what would take more memory than a
+    desktop has.
+    """
+
+    max_unzipped_bytes: int = 4 << 30
+    max_sheets: int = 1000
+    max_rows: int = 1_048_576
+    max_columns: int = 16_384
+    max_cells: int = 30_000_000
+    max_file_bytes: int = 1 << 30  # .xls and .ods
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A cell holding an Excel error value."""
+
+    row: int  # 1-based, as Excel numbers rows
+    column: int  # 0-based
+    text: str  # e.g. "#N/A"
+
+    @property
+    def ref(self) -> str:
+        return f"{column_letter(self.column)}{self.row}"
+
+
+@dataclass
+class SheetData:
+    """The data rows of a sheet, column by column, below the header."""
+
+    path: Path  # for messages: the workbook, with ``#sheet`` when it has several
+    sheet: str
+    header: list[str]
+    header_rows: tuple[int, ...]  # 1-based
+    columns: dict[str, list[Any]]  # header name -> cell values of the data rows
+    rows: list[int]  # 1-based sheet row of each data row
+    positions: list[int] = field(default_factory=list)  # 0-based column of each header name
+    errors: list[CellError] = field(default_factory=list)
+    date1904: bool = False
+
+
+def is_excel(path: Path) -> bool:
+    return path.name.lower().endswith(EXCEL_SUFFIXES)
+
+
+def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """``book.xlsx#Sheet`` as the workbook and the sheet name (``None`` when not given).
+
+    A file that exists under the full name is taken as it is.
+    """
+    text = str(path)
+    if "#" in text and not Path(text).exists():
+        base, _, sheet = text.rpartition("#")
+        if is_excel(Path(base)) and sheet:
+            return Path(base), sheet
+    return Path(text), None
+
+
+def column_letter(index: int) -> str:
+    """``0`` -> ``A``, ``26`` -> ``AA``."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _column_index(letters: bytes) -> int:
+    value = 0
+    for char in letters:
+        value = value * 26 + char - 64
+    return value - 1
+
+
+def read_sheet(
+    path: str | Path,
+    *,
+    sheet: str | None = None,
+    declared: Collection[str] = (),
+    limits: ExcelLimits = ExcelLimits(),
+) -> SheetData:
+    """The data of one sheet: header, cell values by column, row numbers, error cells.
+
+    Parameters
+    ----------
+    sheet
+        The sheet's name; ``None``: the first visible worksheet.
+    declared
+        Header names the caller looks for: the header row is the one that holds most of
+        them (title rows above it are skipped).
+
+    Raises
+    ------
+    DataError
+        Not a workbook, a missing sheet, over a limit, no header row, duplicate headers.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _ZIP_FORMATS and path.stat().st_size > limits.max_file_bytes:
+        raise DataError(
+            f"the workbook is {path.stat().st_size:,} bytes, over the limit of "
+            f"{limits.max_file_bytes:,}",
+            file=str(path),
+            hint="save the sheet as .xlsx or CSV",
+        )
+    package = _XlsxPackage(path, limits) if suffix in _ZIP_FORMATS else None
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot read the workbook: {_short(exc)}",
+            file=str(path),
+            hint="check that it is a complete Excel or OpenDocument file (a password-"
+            "protected workbook must be saved without its password)",
+        ) from None
+    with workbook:
+        names = [m.name for m in workbook.sheets_metadata]
+        if len(names) > limits.max_sheets:
+            raise DataError(
+                f"the workbook has {len(names):,} sheets, over the limit of {limits.max_sheets:,}",
+                file=str(path),
+                hint="save the sheet you need in a workbook of its own",
+            )
+        chosen = _choose_sheet(path, workbook.sheets_metadata, sheet)
+        shown = path.with_name(f"{path.name}#{chosen}") if sheet or len(names) > 1 else path
+        errors: list[CellError] = []
+        date1904 = False
+        if package is not None:
+            errors = package.check_sheet(chosen, shown)
+            date1904 = package.date1904
+        try:
+            found = workbook.get_sheet_by_name(chosen)
+            grid = found.to_python(skip_empty_area=False)
+            merged = found.merged_cell_ranges or []
+        except (CalamineError, ValueError) as exc:
+            raise DataError(
+                f"cannot read the sheet {chosen!r}: {_short(exc)}", file=str(shown)
+            ) from None
+    if len(grid) > limits.max_rows or (grid and len(grid[0]) > limits.max_columns):
+        raise DataError(
+            f"the sheet has {len(grid):,} rows and {len(grid[0]) if grid else 0:,} columns, "
+            f"over the limit of {limits.max_rows:,} rows and {limits.max_columns:,} columns",
+            file=str(shown),
+            hint="split the sheet, or export it as CSV or Parquet",
+        )
+    return _sheet_data(grid, merged, shown, chosen, declared, errors, date1904)
+
+
+def _choose_sheet(path: Path, metadata: list[Any], sheet: str | None) -> str:
+    names = [m.name for m in metadata]
+    if sheet is not None:
+        if sheet in names:
+            return sheet
+        by_key = {header_key(n): n for n in names}
+        if header_key(sheet) in by_key:
+            return by_key[header_key(sheet)]
+        raise DataError(
+            f"the workbook has no sheet {sheet!r}; it has: {_listed(names)}",
+            file=str(path),
+            hint="name one of its sheets (sheet: in the sources config, or FILE.xlsx#SHEET)",
+        )
+    for meta in metadata:
+        if str(meta.typ).endswith("WorkSheet") and str(meta.visible).endswith(".Visible"):
+            return str(meta.name)
+    raise DataError(
+        "the workbook has no visible worksheet", file=str(path), hint="name the sheet to read"
+    )
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _short(exc: BaseException) -> str:
+    text = mask_pii_text(str(exc).replace("\n", " "))
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _sheet_data(
+    grid: list[list[Any]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    path: Path,
+    sheet: str,
+    declared: Collection[str],
+    errors: list[CellError],
+    date1904: bool,
+) -> SheetData:
+    error_at = {(e.row - 1, e.column) for e in errors}
+    top = _header_row(grid, declared, error_at)
+    if top is None:
+        raise DataError(
+            "no header row found: the sheet is empty"
+            if not any(any(not _blank(v) for v in row) for row in grid)
+            else f"no header row found in the first {HEADER_SEARCH_ROWS} rows (a row of "
+            "column names above the data)",
+            file=str(path),
+            hint="put the column names in one row above the data",
+        )
+    width = len(grid[0]) if grid else 0
+    parents = _header_texts(grid[top], width)
+    spans = [
+        (c0, c1) for (r0, c0), (r1, c1) in merged if r0 <= top <= r1 and c1 > c0 and c0 < width
+    ]
+    for c0, c1 in spans:  # a merged cell's text belongs to every column it spans
+        for column in range(c0 + 1, min(c1, width - 1) + 1):
+            parents[column] = parents[c0]
+    header_rows: tuple[int, ...] = (top + 1,)
+    header = parents
+    below = top + 1
+    if spans and below < len(grid) and _is_child_row(grid[below], spans):
+        children = _header_texts(grid[below], width)
+        vertical = {c0 for (r0, c0), (r1, _c1) in merged if r0 <= top < below <= r1}
+        header = [
+            f"{p}{HEADER_JOIN}{c}" if p and c and p != c and col not in vertical else (p or c)
+            for col, (p, c) in enumerate(zip(parents, children, strict=True))
+        ]
+        header_rows = (top + 1, below + 1)
+        below += 1
+    used = [i for i, name in enumerate(header) if name]
+    for i in range(width):  # an unnamed column with data is named after its letter
+        if not header[i] and any(not _blank(row[i]) for row in grid[below:]):
+            header[i] = f"({column_letter(i)})"
+            used.append(i)
+    used.sort()
+    names = [header[i] for i in used]
+    seen: set[str] = set()
+    dupes = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if dupes:
+        raise DataError(
+            f"duplicate column names in the header: {_listed(sorted(set(dupes)), 5)}",
+            file=str(path),
+            line=header_rows[-1],
+            hint="give every column a distinct name",
+        )
+    error_rows = {r for r, _c in error_at}
+    rows = [
+        i
+        for i in range(below, len(grid))
+        # any(): a quick yes for most rows (a number 0 or False is falsy, not blank)
+        if any(grid[i]) or any(not _blank(v) for v in grid[i]) or i in error_rows
+    ]
+    data = [grid[i] for i in rows]
+    columns = {name: [row[i] for row in data] for name, i in zip(names, used, strict=True)}
+    in_data = [e for e in errors if e.row - 1 >= below]
+    return SheetData(
+        path=path,
+        sheet=sheet,
+        header=names,
+        header_rows=header_rows,
+        columns=columns,
+        rows=[i + 1 for i in rows],
+        positions=used,
+        errors=in_data,
+        date1904=date1904,
+    )
+
+
+def _header_texts(row: list[Any], width: int) -> list[str]:
+    return [
+        " ".join(str(v).split()) if isinstance(v, str) else ("" if _blank(v) else str(v))
+        for v in (row + [""] * (width - len(row)))[:width]
+    ]
+
+
+def _text_cells(row: list[Any]) -> int:
+    return sum(isinstance(v, str) and bool(v.strip()) for v in row)
+
+
+def _header_row(
+    grid: list[list[Any]], declared: Collection[str], error_at: set[tuple[int, int]]
+) -> int | None:
+    """The header: the row naming most declared columns, else the first row of text at
+    least half as wide as the widest row near the top."""
+    search = range(min(len(grid), HEADER_SEARCH_ROWS))
+    keys = {header_key(name) for name in declared}
+    if keys:
+        hits = [sum(isinstance(v, str) and header_key(v) in keys for v in grid[i]) for i in search]
+        if hits and max(hits) > 0:
+            return hits.index(max(hits))
+    filled = [sum(not _blank(v) for v in grid[i]) for i in search]
+    widest = max(filled, default=0)
+    if not widest:
+        return None
+    for i in search:
+        texts = _text_cells(grid[i])
+        others = filled[i] - texts + sum(1 for r, _c in error_at if r == i)
+        if texts >= max(1, (widest + 1) // 2) and others == 0:
+            return i
+    return None
+
+
+def _is_child_row(row: list[Any], spans: list[tuple[int, int]]) -> bool:
+    """Whether the row under a header with merged cells names the columns under them:
+    text under a merged cell and nothing that looks like data."""
+    if any(not _blank(v) and not isinstance(v, str) for v in row):
+        return False
+    return any(
+        isinstance(row[c], str) and row[c].strip()
+        for c0, c1 in spans
+        for c in range(c0, min(c1 + 1, len(row)))
+    )
+
+
+class _XlsxPackage:
+    """The zip of an .xlsx: its limits checked, its sheets located, its errors found."""
+
+    def __init__(self, path: Path, limits: ExcelLimits) -> None:
+        self.path = path
+        self.limits = limits
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(
+                f"not a valid workbook (.xlsx is a zip archive): {_short(exc)}",
+                file=str(path),
+                hint="save it again from Excel as .xlsx, or export CSV",
+            ) from None
+        declared = sum(info.file_size for info in self.zip.infolist())
+        if declared > limits.max_unzipped_bytes:
+            raise DataError(
+                f"the workbook unzips to {declared:,} bytes, over the limit of "
+                f"{limits.max_unzipped_bytes:,}",
+                file=str(path),
+                hint="split it, or export the sheet as CSV or Parquet",
+            )
+        workbook = self._xml("xl/workbook.xml")
+        pr = workbook.find(f"{_MAIN_NS}workbookPr")
+        self.date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+        targets = {}
+        rels_name = "xl/_rels/workbook.xml.rels"
+        if rels_name in self.zip.namelist():
+            for rel in self._xml(rels_name).iter(f"{_PKG_NS}Relationship"):
+                target = rel.get("Target", "")
+                part = (
+                    target.lstrip("/")
+                    if target.startswith("/")
+                    else str(PurePosixPath("xl", target))
+                )
+                targets[rel.get("Id")] = _normalise_part(part)
+        self.parts = {
+            s.get("name", ""): targets.get(s.get(f"{_REL_NS}id"))
+            for s in workbook.iter(f"{_MAIN_NS}sheet")
+        }
+
+    def _xml(self, name: str) -> ElementTree.Element:
+        try:
+            info = self.zip.getinfo(name)
+        except KeyError:
+            raise DataError(
+                f"not a valid workbook: it has no {name}",
+                file=str(self.path),
+                hint="save it again from Excel as .xlsx",
+            ) from None
+        data = self._read_capped(info, _MAX_XML_PART)
+        try:
+            return ElementTree.fromstring(data)
+        except ElementTree.ParseError as exc:
+            raise DataError(
+                f"not a valid workbook: {name} is not XML ({exc})", file=str(self.path)
+            ) from None
+
+    def _read_capped(self, info: zipfile.ZipInfo, cap: int) -> bytes:
+        return b"".join(self._chunks(info, cap))
+
+    def _chunks(self, info: zipfile.ZipInfo, cap: int) -> Iterator[bytes]:
+        """The member's bytes, refusing more than ``cap`` (whatever its header says)."""
+        total = 0
+        try:
+            with self.zip.open(info) as handle:
+                while chunk := handle.read(_CHUNK):
+                    total += len(chunk)
+                    if total > cap:
+                        raise DataError(
+                            f"{info.filename} in the workbook unzips to more than {cap:,} bytes",
+                            file=str(self.path),
+                            hint="split the workbook, or export the sheet as CSV or Parquet",
+                        )
+                    yield chunk
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise DataError(
+                f"the workbook is damaged: {_short(exc)}",
+                file=str(self.path),
+                hint="save it again from Excel",
+            ) from None
+
+    def check_sheet(self, name: str, shown: Path) -> list[CellError]:
+        """Check the sheet (and its shared strings) against the limits before calamine
+        reads it; the cells holding an error value."""
+        part = self.parts.get(name)
+        if part is None or part not in self.zip.namelist():
+            return []
+        for extra in ("xl/sharedStrings.xml", "xl/styles.xml"):
+            if extra in self.zip.namelist():
+                for _chunk in self._chunks(self.zip.getinfo(extra), self.limits.max_unzipped_bytes):
+                    pass
+        limits = self.limits
+        cells = max_row = rows = 0
+        max_column = 25  # no cell named with two letters: at most column Z
+        errors: list[CellError] = []
+        carry = b""
+        for chunk in self._chunks(self.zip.getinfo(part), limits.max_unzipped_bytes):
+            data = carry + chunk
+            # Scan up to the end of the last whole cell or row; the rest waits for more.
+            cut = max(data.rfind(b"</c>") + 4, data.rfind(b"</row>") + 6, 0)
+            whole, carry = data[:cut], data[cut:]
+            if len(carry) > _MAX_XML_PART:
+                raise DataError("a cell of the sheet is too long to be data", file=str(shown))
+            cells += whole.count(b"<c")
+            rows += whole.count(b"<row")
+            found_rows = _ROW_RE.findall(whole)
+            max_row = max(max_row, rows, *map(int, found_rows))
+            for letters in _WIDE_RE.findall(whole):
+                max_column = max(max_column, _column_index(letters))
+            if b't="e"' in whole:
+                errors.extend(self._errors(whole))
+            if cells > limits.max_cells or max_row > limits.max_rows:
+                break
+        columns = max_column + 1
+        if max_row > limits.max_rows:
+            over = f"{max_row:,} rows (limit {limits.max_rows:,})"
+        elif columns > limits.max_columns:
+            over = f"{columns:,} columns (limit {limits.max_columns:,})"
+        elif cells > limits.max_cells:
+            over = f"over {limits.max_cells:,} cells"
+        elif max_row * columns > limits.max_cells:
+            over = (
+                f"a grid of {max_row:,} rows by {columns:,} columns (limit "
+                f"{limits.max_cells:,} cells)"
+            )
+        else:
+            return errors
+        raise DataError(
+            f"the sheet is too large to read: {over}",
+            file=str(shown),
+            hint="split the sheet (or delete stray cells far from the data), or export it "
+            "as CSV or Parquet",
+        )
+
+    @staticmethod
+    def _errors(data: bytes) -> list[CellError]:
+        found = []
+        for attributes, inner in _ERROR_RE.findall(data):
+            ref = _REF_RE.search(attributes)
+            value = _VALUE_RE.search(inner)
+            if ref is None:
+                continue
+            text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
+            found.append(CellError(int(ref.group(2)), _column_index(ref.group(1)), text))
+        return found
+
+
+def _normalise_part(part: str) -> str:
+    """A zip member name with ``..`` resolved (``xl/../x`` -> ``x``)."""
+    out: list[str] = []
+    for piece in part.split("/"):
+        if piece == "..":
+            if out:
+                out.pop()
+        elif piece not in ("", "."):
+            out.append(piece)
+    return "/".join(out)

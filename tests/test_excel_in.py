@@ -1,0 +1,342 @@
+"""Workbooks (.xlsx, .xlsm, .ods) read wherever a CSV is: the same cleaning, typing and
+reject rules, the header found past title rows, merged headers, Excel dates, error cells
+as rejects, and hostile workbooks refused before they cost memory."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pytest
+import xlsxwriter
+
+from custrisk.cli import app
+from custrisk.config.sources import load_sources_config
+from custrisk.data import load_workspace
+from custrisk.errors import ConfigError, DataError
+from custrisk.io.cells import excel_serial_date
+from custrisk.io.excel import ExcelLimits
+from custrisk.io.readers import read_raw
+
+PACKAGED_SOURCES = Path(__file__).resolve().parents[1] / "configs" / "sources.yaml"
+SOURCES = ("credit", "transactions", "behaviour")
+
+
+def csv_to_workbook(csv_path: Path, book: Path, *, title: str | None = None, sheet="data") -> None:
+    """The CSV as a sheet the way Excel holds it: numbers as numbers, dates as dates,
+    ids and text as text (optionally under a title row and a blank row)."""
+    config = load_sources_config(PACKAGED_SOURCES)
+    types = {c.name: c.type for spec in config.sources.values() for c in spec.columns}
+    with csv_path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    workbook = xlsxwriter.Workbook(str(book), {"strings_to_numbers": False})
+    date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    sheet_ = workbook.add_worksheet(sheet)
+    top = 0
+    if title:
+        sheet_.write_string(0, 0, title)
+        top = 2
+    header = rows[0]
+    for c, name in enumerate(header):
+        sheet_.write_string(top, c, name)
+    for r, row in enumerate(rows[1:], start=top + 1):
+        for c, value in enumerate(row):
+            kind = types.get(header[c], "string")
+            if value == "":
+                continue
+            if kind == "date":
+                sheet_.write_datetime(r, c, dt.datetime.fromisoformat(value), date_format)
+            elif kind in ("int", "float"):
+                sheet_.write_number(r, c, float(value))
+            else:
+                sheet_.write_string(r, c, value)
+    workbook.close()
+
+
+@pytest.fixture(scope="session")
+def workbook_exports(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
+    """``export_200`` as workbooks (credit under a title row) and a sources YAML for them."""
+    folder = tmp_path_factory.mktemp("excel_exports")
+    for name in SOURCES:
+        title = "客户授信台账 2026-10" if name == "credit" else None
+        csv_to_workbook(export_200 / f"{name}.csv", folder / f"{name}.xlsx", title=title)
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    for name in SOURCES:
+        text = text.replace(f"file: {name}.csv", f"file: {name}.xlsx")
+    (folder / "sources.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_workbook_export_cleans_to_the_same_frames_as_the_csv_export(
+    export_200: Path, workbook_exports: Path
+) -> None:
+    from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
+    from_excel = load_workspace(workbook_exports, config=workbook_exports / "sources.yaml")
+    for name in SOURCES:
+        pd.testing.assert_frame_equal(from_excel.frames[name], from_csv.frames[name])
+        excel_report, csv_report = from_excel.report.sources[name], from_csv.report.sources[name]
+        assert (excel_report.rows_in, excel_report.rows_kept, excel_report.rows_rejected) == (
+            csv_report.rows_in,
+            csv_report.rows_kept,
+            csv_report.rows_rejected,
+        )
+        assert excel_report.encodings == ("xlsx",)
+    # ids keep their leading zeros: they were text cells
+    assert from_excel.frames["credit"]["customer_id"].iloc[0] == "0000000001"
+
+
+def test_validate_on_workbooks_reports_cells_with_excel_errors_as_rejects(
+    runner, tmp_path: Path, workbook_exports: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in SOURCES:
+        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
+    book = openpyxl.load_workbook(data / "credit.xlsx")
+    sheet = book.active
+    header = [c.value for c in sheet[3]]
+    income = header.index("annual_income") + 1
+    sheet.cell(row=5, column=income, value="#N/A").data_type = "e"
+    sheet.cell(row=9, column=header.index("region") + 1, value="#DIV/0!").data_type = "e"
+    book.save(data / "credit.xlsx")
+    out = tmp_path / "validation"
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(data),
+            "--config",
+            str(workbook_exports / "sources.yaml"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    rejects = pd.read_csv(
+        out / "rejects.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
+    )
+    errors = rejects[rejects["rule"] == "excel_error"]
+    assert errors[["file", "line", "column", "value"]].values.tolist() == [
+        ["credit.xlsx", "5", "annual_income", "#N/A"],
+        ["credit.xlsx", "9", "region", "#DIV/0!"],
+    ]
+    assert errors["message"].str.contains(r"cell [A-Z]+5 \(annual_income\)").any()
+
+
+def _book(path: Path, rows: list[list[object]], **options: object) -> Path:
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, **options})
+    sheet = workbook.add_worksheet("S")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                sheet.write(r, c, value)
+    workbook.close()
+    return path
+
+
+def test_whole_numbers_read_as_text_have_no_decimal_and_text_ids_keep_their_zeros(
+    tmp_path: Path,
+) -> None:
+    book = _book(
+        tmp_path / "ids.xlsx",
+        [["id", "phone", "ratio"], ["007", 13800138000, 0.1], [1.0, 13800138001, 2.0]],
+    )
+    table = read_raw(book).table.to_pydict()
+    assert table == {
+        "id": ["007", "1"],
+        "phone": ["13800138000", "13800138001"],
+        "ratio": ["0.1", "2"],
+    }
+
+
+def test_the_header_is_found_past_title_rows_and_a_merged_parent_joins_its_children(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "merged.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("客户")
+    sheet.write(0, 0, "2026年10月 客户台账")
+    sheet.merge_range(2, 0, 3, 0, "客户编号")  # vertical: spans both header rows
+    sheet.merge_range(2, 1, 2, 2, "联系方式")  # the parent of 手机 and 邮箱
+    sheet.write(3, 1, "手机")
+    sheet.write(3, 2, "邮箱")
+    sheet.write(2, 3, "授信额度")
+    sheet.write_row(4, 0, ["C001", "13800138000", "a@b.cn", 50000])
+    sheet.write_row(6, 0, ["C002", "13900139000", "c@d.cn", 80000])  # a blank row above
+    workbook.close()
+    raw = read_raw(path)
+    assert raw.header == ["客户编号", "联系方式/手机", "联系方式/邮箱", "授信额度"]
+    assert raw.lines.tolist() == [5, 7]  # rows as Excel numbers them
+    assert raw.table.column("授信额度").to_pylist() == ["50000", "80000"]
+    # declared names (e.g. from rename:) decide the header row as well
+    declared = read_raw(path, columns={"客户编号": "customer_id", "授信额度": "credit_limit"})
+    assert declared.table.column_names == ["客户编号", "授信额度"]
+    assert declared.unmatched == ["联系方式/手机", "联系方式/邮箱"]
+
+
+@pytest.mark.parametrize(
+    ("serial", "date1904", "expected"),
+    [
+        (1, False, dt.datetime(1900, 1, 1)),
+        (59, False, dt.datetime(1900, 2, 28)),
+        (61, False, dt.datetime(1900, 3, 1)),
+        (45658, False, dt.datetime(2025, 1, 1)),
+        (45658.5, False, dt.datetime(2025, 1, 1, 12)),
+        (0, True, dt.datetime(1904, 1, 1)),
+        (44196, True, dt.datetime(2025, 1, 1)),
+        (0, False, None),
+        (3e6, False, None),
+    ],
+)
+def test_excel_serial_dates_in_both_date_systems(
+    serial: float, date1904: bool, expected: dt.datetime | None
+) -> None:
+    assert excel_serial_date(serial, date1904=date1904) == expected
+
+
+@pytest.mark.parametrize("date1904", [False, True])
+def test_serial_numbers_in_a_date_column_become_dates(tmp_path: Path, date1904: bool) -> None:
+    serial = 44196 if date1904 else 45658  # 2025-01-01 in each system
+    book = _book(
+        tmp_path / "serials.xlsx",
+        [["id", "opened"], ["a", serial], ["b", None]],
+        date_1904=date1904,
+    )
+    raw = read_raw(book, date_columns=["opened"])
+    assert raw.table.schema.field("opened").type == pa.timestamp("s")
+    assert raw.table.column("opened").to_pylist() == [dt.datetime(2025, 1, 1), None]
+    # a column that is not a date keeps the number
+    assert read_raw(book).table.column("opened").to_pylist()[0] == str(serial)
+
+
+def test_a_date_column_with_text_is_read_as_text_for_the_cleaner_to_judge(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mixed.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["id", "opened"])
+    sheet.write_string(1, 0, "a")
+    sheet.write_datetime(
+        1, 1, dt.datetime(2024, 5, 6), workbook.add_format({"num_format": "yy/m/d"})
+    )
+    sheet.write_row(2, 0, ["b", "not a date"])
+    workbook.close()
+    raw = read_raw(path, date_columns=["opened"])
+    assert raw.table.column("opened").to_pylist() == ["2024-05-06", "not a date"]
+
+
+def test_formulas_give_their_cached_values(tmp_path: Path) -> None:
+    path = tmp_path / "formulas.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["a", "b"])
+    sheet.write_number(1, 0, 21)
+    sheet.write_formula(1, 1, "=A2*2", None, 42)
+    workbook.close()
+    assert read_raw(path).table.column("b").to_pylist() == ["42"]
+
+
+def test_a_sheet_is_chosen_by_name_after_hash_or_by_the_sources_config(
+    tmp_path: Path, make_workspace: Callable[..., Path]
+) -> None:
+    path = tmp_path / "book.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.add_worksheet("说明").write(0, 0, "这张表说明数据口径")
+    data = workbook.add_worksheet("客户")
+    data.write_row(0, 0, ["customer_id", "credit_limit"])
+    data.write_row(1, 0, ["C1", 100])
+    workbook.close()
+    raw = read_raw(f"{path}#客户")
+    assert raw.table.column("customer_id").to_pylist() == ["C1"]
+    assert raw.path.name == "book.xlsx#客户"
+    assert read_raw(path, sheet="客户").num_rows == 1
+    with pytest.raises(DataError, match=r"no sheet '客户表'; it has: '说明', '客户'"):
+        read_raw(path, sheet="客户表")
+
+    folder = make_workspace({"book.xlsx": path.read_bytes()})
+    yaml = folder / "sources.yaml"
+    for file_line in ("file: book.xlsx\n    sheet: 客户", "file: 'book.xlsx#客户'"):
+        yaml.write_text(
+            "version: 1\nsources:\n  credit:\n    " + file_line + "\n    key: customer_id\n"
+            "    columns:\n      customer_id: {type: id, required: true}\n"
+            "      credit_limit: {type: float}\n",
+            encoding="utf-8",
+        )
+        workspace = load_workspace(folder, config=yaml)
+        assert workspace.frames["credit"]["credit_limit"].tolist() == [100.0]
+
+
+def test_sheet_is_refused_for_a_csv_file_in_the_sources_config(tmp_path: Path) -> None:
+    yaml = tmp_path / "sources.yaml"
+    yaml.write_text(
+        "version: 1\nsources:\n  credit:\n    file: credit.csv\n    sheet: 客户\n"
+        "    key: customer_id\n    columns:\n      customer_id: {type: id}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"sources\.credit\.sheet.*applies to workbook files"):
+        load_sources_config(yaml)
+
+
+# -- hostile workbooks ------------------------------------------------------------------
+
+
+def test_a_cell_far_from_the_data_is_refused_before_the_grid_is_allocated(
+    tmp_path: Path,
+) -> None:
+    book = _book(tmp_path / "far.xlsx", [["id"], ["a"]])
+    with zipfile.ZipFile(book) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    stray = '<row r="1048576"><c r="XFD1048576" t="n"><v>1</v></c></row></sheetData>'
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace("</sheetData>", stray).encode()
+    hostile = tmp_path / "hostile.xlsx"
+    with zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    with pytest.raises(DataError, match=r"too large to read: a grid of 1,048,576 rows by 16,384"):
+        read_raw(hostile)
+
+
+def test_a_zip_bomb_is_refused_by_its_unzipped_size(tmp_path: Path) -> None:
+    book = _book(tmp_path / "bomb.xlsx", [["id"], ["a"]])
+    with zipfile.ZipFile(book, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/media/padding.bin", b"\0" * (8 << 20))
+    with pytest.raises(DataError, match=r"unzips to [\d,]+ bytes, over the limit of 4,194,304"):
+        read_raw(book, excel_limits=ExcelLimits(max_unzipped_bytes=4 << 20))
+
+
+def test_rows_cells_and_sheets_have_limits(tmp_path: Path) -> None:
+    book = _book(tmp_path / "rows.xlsx", [["id"], *([str(i)] for i in range(50))])
+    with pytest.raises(DataError, match=r"too large to read: 51 rows \(limit 10\)"):
+        read_raw(book, excel_limits=ExcelLimits(max_rows=10))
+    with pytest.raises(DataError, match=r"too large to read: over 20 cells"):
+        read_raw(book, excel_limits=ExcelLimits(max_cells=20))
+    path = tmp_path / "sheets.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    for i in range(12):
+        workbook.add_worksheet(f"S{i}").write(0, 0, "id")
+    workbook.close()
+    with pytest.raises(DataError, match=r"has 12 sheets, over the limit of 10"):
+        read_raw(path, excel_limits=ExcelLimits(max_sheets=10))
+
+
+def test_a_file_that_is_not_a_workbook_is_a_one_line_error(tmp_path: Path) -> None:
+    fake = tmp_path / "credit.xlsx"
+    fake.write_text("customer_id\nC1\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"credit\.xlsx: not a valid workbook"):
+        read_raw(fake)
+
+
+def test_an_ods_workbook_is_read(tmp_path: Path) -> None:
+    pytest.importorskip("odf", reason="odfpy writes the .ods file of this test")
+    frame = pd.DataFrame({"id": ["007", "b"], "amount": [1.0, 2.5]})
+    path = tmp_path / "book.ods"
+    frame.to_excel(path, index=False, engine="odf")
+    assert read_raw(path).table.to_pydict() == {"id": ["007", "b"], "amount": ["1", "2.5"]}

@@ -260,3 +260,20 @@ def test_target_coding(values: list, bad_value: str | None, expected: list, bad:
 def test_target_coding_refuses_what_it_cannot_read(values: list, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         target_coding(pd.Series(values, dtype="str"), "t", None)
+
+
+def test_a_workbook_with_chinese_headers_trains_and_scores_to_a_workbook(tmp_path: Path) -> None:
+    """The issue's example: features.xlsx --target 违约, then next_month.xlsx to scores.xlsx,
+    no YAML, categorical text, missing values and no id column."""
+    _table(900, seed=5).to_excel(tmp_path / "features.xlsx", index=False)
+    _table(150, seed=6, with_target=False).to_excel(tmp_path / "next_month.xlsx", index=False)
+    models = tmp_path / "models"
+    _invoke("train", tmp_path / "features.xlsx", "--target", "违约", "--models-dir", models)
+    out = tmp_path / "run" / "scores.xlsx"
+    _invoke(
+        "score", tmp_path / "next_month.xlsx", "-m", "logistic", "--models-dir", models, "-o", out
+    )
+    sheet = pd.read_excel(out, sheet_name=0, dtype={"customer_id": str}, engine="calamine")
+    assert len(sheet) == 150
+    assert sheet["customer_id"].iloc[0] == "2"  # the sheet's row number: header on row 1
+    assert sheet["grade"].notna().all() and sheet["score"].between(300, 900).all()

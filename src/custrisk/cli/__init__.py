@@ -20,6 +20,7 @@ from custrisk.cli import alerts as _alerts
 from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
+from custrisk.cli import keys as _keys
 from custrisk.cli import models as _models
 from custrisk.cli import report as _report
 from custrisk.cli import sample as _sample
@@ -144,6 +145,7 @@ for _stage in (
     _report,
     _drift,
     _models,
+    _keys,
 ):
     app.add_typer(_stage.app)
 

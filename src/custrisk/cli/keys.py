@@ -1,0 +1,182 @@
+"""``custrisk keys new|list|rotate|retire|export``, ``encrypt`` and ``decrypt``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._console import console
+
+app = typer.Typer()
+keys_app = typer.Typer(
+    help="Encryption and pseudonym keys: create, list, rotate, retire.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+KeyfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyfile",
+        help="The key file (default: $CUSTRISK_KEYFILE, else ~/.config/custrisk/keys.json).",
+        show_default=False,
+    ),
+]
+
+
+@keys_app.command("new")
+def new(
+    keyfile: KeyfileOpt = None,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            "--purpose", help="encryption (files at rest) or pseudonym (customer id tokens)."
+        ),
+    ] = "encryption",
+) -> None:
+    """Create a key and make it the active one of its purpose (the key file is created
+    with mode 0600 when missing; older keys stay and still read what they wrote)."""
+    from custrisk.protect import add_key, default_keyfile, new_key
+
+    path = keyfile or default_keyfile()
+    key = new_key(purpose)
+    add_key(path, key)
+    console.print(f"Created {purpose} key {key.id} in {path} (now the active {purpose} key)")
+    console.print("Back up the key file: what it encrypts cannot be read without it.")
+
+
+@keys_app.command("list")
+def list_(keyfile: KeyfileOpt = None) -> None:
+    """List the keys available: id, purpose, created, active (never the secrets)."""
+    from custrisk.protect import load_keyring
+
+    keyring = load_keyring(keyfile)
+    table = Table(title=f"Keys from {keyring.source}", title_justify="left")
+    for column in ("id", "purpose", "created", "active"):
+        table.add_column(column)
+    for key in keyring.keys:
+        table.add_row(key.id, key.purpose, key.created or "-", "yes" if key.active else "")
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def rotate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Encrypted files or folders holding them.", show_default=False),
+    ],
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Re-wrap every encrypted file under PATHS with the active encryption key (create it
+    first with keys new); then the old key can be retired."""
+    from custrisk.protect import load_keyring, rotate_files
+
+    result = rotate_files(paths, load_keyring(keyfile))
+    old = ", ".join(f"{key} ({count})" for key, count in sorted(result.old_keys.items()))
+    console.print(
+        f"Rotated {len(result.rotated)} file(s) to key {result.new_key}"
+        + (f" from {old}" if old else "")
+        + f"; {len(result.current)} already used it"
+    )
+
+
+@keys_app.command("retire")
+def retire(
+    key_id: Annotated[str, typer.Argument(help="The key id to remove.", show_default=False)],
+    keyfile: KeyfileOpt = None,
+    check: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--check",
+            help="Refuse when an encrypted file under this folder still uses the key (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Remove a key that is no longer active; files it encrypted become unreadable."""
+    from custrisk.errors import CheckFailed
+    from custrisk.protect import default_keyfile, encrypted_files, key_id_of, retire_key
+
+    still = [path for path in encrypted_files(check or []) if key_id_of(path) == key_id]
+    if still:
+        raise CheckFailed(
+            f"{len(still)} file(s) still use key '{key_id}', e.g. {still[0]}",
+            hint="run custrisk keys rotate on them first",
+        )
+    path = keyfile or default_keyfile()
+    retire_key(path, key_id)
+    console.print(f"Retired key {key_id} from {path}")
+
+
+@keys_app.command("export")
+def export(
+    key_id: Annotated[str, typer.Argument(help="The key id.", show_default=False)],
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Print one key as ID:BASE64 for CUSTRISK_KEY / CUSTRISK_PSEUDONYM_KEY (a secret:
+    put it straight into your secret store)."""
+    import base64
+
+    from custrisk.protect import load_keyring
+
+    key = load_keyring(keyfile).require(key_id, "export")
+    typer.echo(f"{key.id}:{base64.b64encode(key.secret).decode('ascii')}")
+
+
+@app.command("encrypt")
+def encrypt(
+    paths: Annotated[list[Path], typer.Argument(help="Files to encrypt.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Output file (one input only; default FILE.enc).", show_default=False
+        ),
+    ] = None,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Delete each clear file once its copy is written.")
+    ] = False,
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Encrypt files with the active encryption key (FILE → FILE.enc, mode 0600)."""
+    from custrisk.errors import UsageError
+    from custrisk.protect import encrypt_file, load_keyring
+
+    if out is not None and len(paths) != 1:
+        raise UsageError(
+            "--out takes one input file", hint="drop --out to write FILE.enc beside each"
+        )
+    key = load_keyring(keyfile).active()
+    for path in paths:
+        written = encrypt_file(path, out, key=key)
+        if remove:
+            path.unlink()
+        console.print(f"Encrypted {path} → {written} (key {key.id})")
+
+
+@app.command("decrypt")
+def decrypt(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Encrypted files (.enc).", show_default=False)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output file (one input only; default: the name without .enc).",
+            show_default=False,
+        ),
+    ] = None,
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Decrypt files for another tool; nothing is written unless every chunk authenticates."""
+    from custrisk.errors import UsageError
+    from custrisk.protect import decrypt_file, load_keyring
+
+    if out is not None and len(paths) != 1:
+        raise UsageError("--out takes one input file", hint="drop --out to write beside each")
+    keyring = load_keyring(keyfile)
+    for path in paths:
+        written = decrypt_file(path, out, keyring=keyring)
+        console.print(f"Decrypted {path} → {written}")

@@ -1,0 +1,51 @@
+"""Data protection: encryption at rest, keys, and (with the audit log) who did what.
+
+* :mod:`~custrisk.protect.keys` -- key files and key variables, key ids, rotation, retiring;
+* :mod:`~custrisk.protect.envelope` -- the streaming authenticated file format;
+* :mod:`~custrisk.protect.files` -- encrypting, decrypting and rotating whole files.
+"""
+
+from custrisk.protect.envelope import (
+    SUFFIX,
+    DecryptingReader,
+    EncryptingWriter,
+    is_encrypted,
+    key_id_of,
+    open_decrypted,
+)
+from custrisk.protect.files import decrypt_file, encrypt_file, encrypted_files, rotate_files
+from custrisk.protect.keys import (
+    ENCRYPTION,
+    PSEUDONYM,
+    Key,
+    Keyring,
+    add_key,
+    default_keyfile,
+    load_keyring,
+    new_key,
+    read_keyfile,
+    retire_key,
+)
+
+__all__ = [
+    "ENCRYPTION",
+    "PSEUDONYM",
+    "SUFFIX",
+    "DecryptingReader",
+    "EncryptingWriter",
+    "Key",
+    "Keyring",
+    "add_key",
+    "decrypt_file",
+    "default_keyfile",
+    "encrypt_file",
+    "encrypted_files",
+    "is_encrypted",
+    "key_id_of",
+    "load_keyring",
+    "new_key",
+    "open_decrypted",
+    "read_keyfile",
+    "retire_key",
+    "rotate_files",
+]

@@ -1,0 +1,111 @@
+"""Whole files in and out of the envelope: encrypt, decrypt, rotate, written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from custrisk.errors import DataError, UsageError
+from custrisk.io.atomic import atomic_open
+from custrisk.protect.envelope import (
+    SUFFIX,
+    EncryptingWriter,
+    copy_stream,
+    encrypted_name,
+    is_encrypted,
+    key_id_of,
+    open_decrypted,
+    plain_name,
+    rewrap,
+)
+from custrisk.protect.keys import ENCRYPTION, Key, Keyring
+
+
+def encrypt_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str] | None = None,
+    *,
+    key: Key,
+) -> Path:
+    """Encrypt ``source`` into ``target`` (default ``source`` + ``.enc``), atomically,
+    mode 0600. The source is left in place: removing it is the caller's decision."""
+    source = Path(source)
+    if is_encrypted(source):
+        raise UsageError(f"{source} is already encrypted (key '{key_id_of(source)}')")
+    out = Path(target) if target is not None else encrypted_name(source)
+    if out.resolve() == source.resolve():
+        raise UsageError(f"{source}: the encrypted copy needs another name", hint="use --out")
+    with (
+        open(source, "rb") as plain,
+        atomic_open(out, "wb") as sink,
+        EncryptingWriter(sink, key) as writer,
+    ):
+        copy_stream(plain, writer)
+    return out
+
+
+def decrypt_file(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str] | None = None,
+    *,
+    keyring: Keyring,
+) -> Path:
+    """Decrypt ``source`` into ``target`` (default: without ``.enc``), atomically, mode 0600.
+
+    Nothing is written unless every chunk authenticates: the plaintext goes to a temporary
+    file that is removed on the first bad chunk.
+    """
+    source = Path(source)
+    if not is_encrypted(source):
+        raise DataError("not a custrisk encrypted file", file=str(source))
+    out = Path(target) if target is not None else plain_name(source)
+    if out.resolve() == source.resolve():
+        raise UsageError(f"{source}: the decrypted copy needs another name", hint="use --out")
+    with open_decrypted(source, keyring) as reader, atomic_open(out, "wb") as sink:
+        copy_stream(reader, sink)
+    return out
+
+
+def encrypted_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Every custrisk encrypted file among ``paths`` and under the folders among them."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            for found in sorted(path.rglob(f"*{SUFFIX}")):
+                if found.is_file() and is_encrypted(found):
+                    yield found
+        elif is_encrypted(path):
+            yield path
+        else:
+            raise DataError("not a custrisk encrypted file or a folder", file=str(path))
+
+
+@dataclass
+class Rotation:
+    """What ``rotate_files`` did."""
+
+    new_key: str
+    rotated: list[Path] = field(default_factory=list)
+    current: list[Path] = field(default_factory=list)
+    old_keys: dict[str, int] = field(default_factory=dict)
+
+
+def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> Rotation:
+    """Re-wrap every encrypted file under ``paths`` with the active encryption key.
+
+    Each file is rewritten atomically (its chunks copied, its data key wrapped anew);
+    files already under the active key are left alone. Old keys can be retired once no
+    file uses them.
+    """
+    new = keyring.active(ENCRYPTION)
+    result = Rotation(new.id)
+    for path in encrypted_files(paths):
+        if key_id_of(path) == new.id:
+            result.current.append(path)
+            continue
+        with open(path, "rb") as source, atomic_open(path, "wb") as sink:
+            old = rewrap(source, sink, keyring, new, str(path))
+        result.old_keys[old] = result.old_keys.get(old, 0) + 1
+        result.rotated.append(path)
+    return result

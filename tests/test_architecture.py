@@ -141,3 +141,27 @@ def test_shared_words_and_file_names_have_one_definition(pattern: str, owner: st
         if re.search(pattern, path.read_text(encoding="utf-8"), re.MULTILINE)
     ]
     assert found == [owner], f"{pattern} is defined in {found}; it belongs in {owner} only"
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in TESTS.glob("*.py")))
+def test_test_modules_share_code_only_through_support_modules(module: str) -> None:
+    """Builders shared by tests live in ``tests/_*.py``; a test module importing
+    conftest.py or another test module runs that module's fixtures and tests twice."""
+    tree = ast.parse((TESTS / module).read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            last = name.rsplit(".", 1)[-1]
+            if name.startswith("tests") and (last == "conftest" or last.startswith("test_")):
+                bad.append(name)
+            elif name in ("conftest",) or name.startswith("test_"):
+                bad.append(name)
+    assert not bad, f"tests/{module} imports {bad}: move what it needs into tests/_support.py"

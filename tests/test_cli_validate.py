@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from tests.conftest import BAD_INPUTS
+from tests._support import BAD_INPUTS
 
 # case folder -> (exit code, a regex the one-line message must match)
 BAD_CASES = {

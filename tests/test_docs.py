@@ -32,6 +32,19 @@ def test_every_command_has_help(path: tuple[str, ...], command: Any) -> None:
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_command_has_a_short_help_that_fits_the_listing(
+    path: tuple[str, ...], command: Any
+) -> None:
+    """``custrisk --help`` lists each command on one line; a long first sentence would be
+    cut off with "..." mid-word."""
+    short = (command.short_help or "").strip()
+    assert short, f"custrisk {' '.join(path)} has no short_help"
+    assert len(short) <= 60, (
+        f"custrisk {' '.join(path)}: short_help of {len(short)} > 60 characters"
+    )
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
 def test_every_option_and_argument_has_help(path: tuple[str, ...], command: Any) -> None:
     undocumented = [
         param.name

@@ -26,7 +26,7 @@ from custrisk.expr import ExprType
 from custrisk.indicators import compute_indicators
 from custrisk.indicators.config import Window
 from custrisk.policy.rules import format_value
-from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 EPOCH = dt.date(1970, 1, 1)
 

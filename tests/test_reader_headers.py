@@ -17,7 +17,7 @@ from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.errors import DataError
 from custrisk.io.readers import read_raw
-from tests.conftest import CREDIT_HEADER, credit_row
+from tests._support import CREDIT_HEADER, credit_row
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 ROWS = [

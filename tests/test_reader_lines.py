@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.io.readers import read_raw
-from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 CUSTOMERS = [f"{i:010d}" for i in range(1, 41)]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.report import render
 from custrisk.results import read_run
-from tests.test_report_helpers import handmade_frames, write_handmade_run, write_run
+from tests._report_runs import handmade_frames, write_handmade_run, write_run
 
 DATE = ["--report-date", "2026-11-05"]
 

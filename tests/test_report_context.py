@@ -30,7 +30,7 @@ from custrisk.report import (
 from custrisk.report.batch import customer_file_name
 from custrisk.report.config import ReportConfig
 from custrisk.report.inputs import read_drift
-from tests.test_report_helpers import handmade_frames, write_handmade_run, write_history, write_run
+from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("CUSTRISK_UPDATE_GOLDEN", "") not in ("", "0")

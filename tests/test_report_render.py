@@ -26,7 +26,7 @@ from custrisk.report import (
 )
 from custrisk.report.config import ReportConfig
 from custrisk.report.render import check_cjk_font
-from tests.test_report_helpers import handmade_frames, write_handmade_run, write_run
+from tests._report_runs import handmade_frames, write_handmade_run, write_run
 
 REPORT_DATE = dt.date(2026, 11, 5)
 INJECTION = '<img src="file:///etc/passwd">'

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.config import default_config_path
 from custrisk.data import load_workspace
-from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 

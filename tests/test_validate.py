@@ -12,7 +12,7 @@ import pytest
 from custrisk.config import load_sources_config
 from custrisk.data import load_labels, load_workspace
 from custrisk.errors import DataError
-from tests.conftest import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 

@@ -18,7 +18,7 @@ FORMATS = ("table", "csv")
 LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 
 
-@app.command("alerts")
+@app.command("alerts", short_help="List a run's alerts, most severe first, filtered")
 def alerts(
     source: Annotated[
         Path,

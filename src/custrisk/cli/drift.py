@@ -58,7 +58,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     return value
 
 
-@app.command("drift")
+@app.command("drift", short_help="PSI/CSI drift against the model's training data")
 def drift(
     data_dir: DataDir,
     model: ModelOpt,
@@ -296,7 +296,7 @@ def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableTy
     return out
 
 
-@app.command("compare")
+@app.command("compare", short_help="Champion vs challenger on the same labelled data")
 def compare(
     champion: ModelArg,
     challenger: ModelArg,

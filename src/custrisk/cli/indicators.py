@@ -37,7 +37,7 @@ _ORIGINS = {
 }
 
 
-@app.command("indicators")
+@app.command("indicators", short_help="One row of indicators per customer")
 def indicators(
     data_dir: Annotated[
         Path,

@@ -17,7 +17,7 @@ from custrisk.scoring.propose import propose_configs
 app = typer.Typer()
 
 
-@app.command("init")
+@app.command("init", short_help="Propose a sources config for your own exports")
 def init(
     data: Annotated[
         Path,

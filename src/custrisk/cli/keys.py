@@ -12,7 +12,9 @@ from custrisk.cli._console import console
 
 app = typer.Typer()
 keys_app = typer.Typer(
-    help="Encryption and pseudonym keys: create, list, rotate, retire.", no_args_is_help=True
+    help="Encryption and pseudonym keys: create, list, rotate, retire.",
+    short_help="Encryption and pseudonym keys",
+    no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
 
@@ -26,7 +28,7 @@ KeyfileOpt = Annotated[
 ]
 
 
-@keys_app.command("new")
+@keys_app.command("new", short_help="Create a key and make it the active one")
 def new(
     keyfile: KeyfileOpt = None,
     purpose: Annotated[
@@ -47,7 +49,7 @@ def new(
     console.print("Back up the key file: what it encrypts cannot be read without it.")
 
 
-@keys_app.command("list")
+@keys_app.command("list", short_help="List the keys (never the secrets)")
 def list_(keyfile: KeyfileOpt = None) -> None:
     """List the keys available: id, purpose, created, active (never the secrets)."""
     from custrisk.protect import load_keyring
@@ -61,7 +63,7 @@ def list_(keyfile: KeyfileOpt = None) -> None:
     console.print(table)
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", short_help="Re-wrap encrypted files with the active key")
 def rotate(
     paths: Annotated[
         list[Path],
@@ -82,7 +84,7 @@ def rotate(
     )
 
 
-@keys_app.command("retire")
+@keys_app.command("retire", short_help="Remove a key that is no longer active")
 def retire(
     key_id: Annotated[str, typer.Argument(help="The key id to remove.", show_default=False)],
     keyfile: KeyfileOpt = None,
@@ -110,7 +112,7 @@ def retire(
     console.print(f"Retired key {key_id} from {path}")
 
 
-@keys_app.command("export")
+@keys_app.command("export", short_help="Print one key as ID:BASE64 for CUSTRISK_KEY")
 def export(
     key_id: Annotated[str, typer.Argument(help="The key id.", show_default=False)],
     keyfile: KeyfileOpt = None,
@@ -125,7 +127,7 @@ def export(
     typer.echo(f"{key.id}:{base64.b64encode(key.secret).decode('ascii')}")
 
 
-@app.command("encrypt")
+@app.command("encrypt", short_help="Encrypt files into FILE.enc")
 def encrypt(
     paths: Annotated[list[Path], typer.Argument(help="Files to encrypt.", show_default=False)],
     out: Annotated[
@@ -155,7 +157,7 @@ def encrypt(
         console.print(f"Encrypted {path} → {written} (key {key.id})")
 
 
-@app.command("decrypt")
+@app.command("decrypt", short_help="Decrypt FILE.enc for another tool")
 def decrypt(
     paths: Annotated[
         list[Path], typer.Argument(help="Encrypted files (.enc).", show_default=False)

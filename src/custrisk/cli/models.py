@@ -14,11 +14,15 @@ from custrisk.cli._console import console
 from custrisk.registry.artifact import SIGNING_KEY_ENV
 
 app = typer.Typer()
-models_app = typer.Typer(help="List and inspect the models in the registry.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List and inspect the models in the registry.",
+    short_help="List and inspect the models in the registry",
+    no_args_is_help=True,
+)
 app.add_typer(models_app, name="models")
 
 
-@models_app.command("list")
+@models_app.command("list", short_help="List every model version with its metrics")
 def list_(models_dir: ModelsDirOpt = None) -> None:
     """List every model version: id, algorithm, features, hold-out AUC and KS."""
     from custrisk.registry import list_models
@@ -43,7 +47,7 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
     console.print(table)
 
 
-@models_app.command("show")
+@models_app.command("show", short_help="A model's card: features, metrics, files")
 def show(
     model: Annotated[
         str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
@@ -102,7 +106,7 @@ def show(
     )
 
 
-@models_app.command("verify")
+@models_app.command("verify", short_help="Check a model folder's hashes and signature")
 def verify(
     model: Annotated[
         str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)

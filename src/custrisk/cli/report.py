@@ -38,7 +38,7 @@ def _split(text: str | None, option: str) -> list[str] | None:
     return values
 
 
-@app.command("report")
+@app.command("report", short_help="PDF risk reports per customer and for the portfolio")
 def report(
     ctx: typer.Context,
     scores: Annotated[

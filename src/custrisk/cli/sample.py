@@ -23,7 +23,7 @@ _OPTION_NAMES = {
 }
 
 
-@app.command("sample-data")
+@app.command("sample-data", short_help="Write realistic synthetic monthly exports")
 def sample_data(
     out_dir: Annotated[
         Path,

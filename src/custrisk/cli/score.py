@@ -37,7 +37,7 @@ app = typer.Typer()
 LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 
 
-@app.command("score")
+@app.command("score", short_help="Score customers: PD, score, grade, limit, alerts")
 def score(
     data_dir: DataDir,
     model: ModelOpt,

@@ -29,7 +29,7 @@ app = typer.Typer()
 METRICS = (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"), ("brier", "Brier"))
 
 
-@app.command("train")
+@app.command("train", short_help="Train a scorecard or tree model")
 def train(
     data_dir: DataDir,
     labels: LabelsOpt = None,
@@ -194,7 +194,7 @@ def train(
     console.print(f"Model id: [bold green]{result.ref.model_id}[/]  ({result.ref.path})")
 
 
-@app.command("evaluate")
+@app.command("evaluate", short_help="Measure a model on new labelled data")
 def evaluate(
     model: Annotated[
         str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)

@@ -26,7 +26,7 @@ app = typer.Typer()
 FORMATS = ("text", "json")
 
 
-@app.command("validate")
+@app.command("validate", short_help="Check and clean the exports; write every rejected row")
 def validate(
     data_dir: Annotated[Path, typer.Argument(help="Folder holding the monthly exports.")],
     config: Annotated[

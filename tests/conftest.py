@@ -122,3 +122,36 @@ def models_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Pa
     result = CliRunner().invoke(app, [*args, "--models-dir", str(folder)])
     assert result.exit_code == 0, result.output
     return folder
+
+
+# -- one generated month of 3,000 customers and the models trained on it, built once ------
+
+
+@pytest.fixture(scope="session")
+def export_3000(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean sample export of 3,000 customers (seed 1, as of 2026-10-31); read-only."""
+    folder = tmp_path_factory.mktemp("export_3000")
+    generate_sample_data(folder, customers=3000, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def export_3000_other(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another 3,000 customers from the same distribution (seed 2); read-only."""
+    folder = tmp_path_factory.mktemp("export_3000_other")
+    generate_sample_data(folder, customers=3000, seed=2)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def models_3000(tmp_path_factory: pytest.TempPathFactory, export_3000: Path) -> Path:
+    """A registry with logistic@1 and tree@1 trained on ``export_3000``; read-only (copy a
+    model folder before editing it)."""
+    folder = tmp_path_factory.mktemp("models_3000")
+    for algorithm in ("logistic", "tree"):
+        args = ["train", str(export_3000), "--labels", str(export_3000 / "labels.csv")]
+        args += ["--algorithm", algorithm, "--models-dir", str(folder)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert f"Model id: {algorithm}@1" in result.stdout
+    return folder

@@ -22,31 +22,22 @@ def _sample(out: Path, *args: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def data(
+    tmp_path_factory: pytest.TempPathFactory,
+    export_3000: Path,
+    export_3000_other: Path,
+    models_3000: Path,
+) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("drift")
-    common = ["--customers", "3000", "--as-of", AS_OF]
     folders = {
-        "train": _sample(root / "train", *common, "--seed", "1"),
-        "same": _sample(root / "same", *common, "--seed", "2"),
+        "train": export_3000,
+        "same": export_3000_other,
         "drifted": _sample(
             root / "drifted", "--customers", "3000", "--seed", "3", "--drift", "1.0"
         ),
         "small": _sample(root / "small", "--customers", "200", "--seed", "4", "--as-of", AS_OF),
     }
-    models = root / "models"
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            str(folders["train"]),
-            "--labels",
-            str(folders["train"] / "labels.csv"),
-            "--models-dir",
-            str(models),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return {**folders, "models": models}
+    return {**folders, "models": models_3000}
 
 
 def _drift(data: dict[str, Path], which: str, *args: str) -> object:

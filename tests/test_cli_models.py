@@ -21,35 +21,13 @@ KEY = "test-signing-key"
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("exports")
-    result = CliRunner().invoke(
-        app, ["sample-data", str(out), "--customers", "3000", "--seed", "5"]
-    )
-    assert result.exit_code == 0, result.output
-    return out
+def exports(export_3000: Path) -> Path:
+    return export_3000
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Path:
-    models = tmp_path_factory.mktemp("models")
-    for algorithm in ("logistic", "tree"):
-        result = CliRunner().invoke(
-            app,
-            [
-                "train",
-                str(exports),
-                "--labels",
-                str(exports / "labels.csv"),
-                "--algorithm",
-                algorithm,
-                "--models-dir",
-                str(models),
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        assert f"Model id: {algorithm}@1" in result.stdout
-    return models
+def registry(models_3000: Path) -> Path:
+    return models_3000
 
 
 @pytest.mark.parametrize("algorithm", ["logistic", "tree"])

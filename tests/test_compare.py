@@ -149,33 +149,8 @@ def test_to_dict_is_plain_json() -> None:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("compare")
-    runner = CliRunner()
-    folders = {}
-    for name, seed in (("train", "1"), ("new", "2")):
-        folders[name] = root / name
-        result = runner.invoke(
-            app, ["sample-data", str(folders[name]), "--customers", "3000", "--seed", seed]
-        )
-        assert result.exit_code == 0, result.output
-    models = root / "models"
-    for algorithm in ("logistic", "tree"):
-        result = runner.invoke(
-            app,
-            [
-                "train",
-                str(folders["train"]),
-                "--labels",
-                str(folders["train"] / "labels.csv"),
-                "--algorithm",
-                algorithm,
-                "--models-dir",
-                str(models),
-            ],
-        )
-        assert result.exit_code == 0, result.output
-    return {**folders, "models": models}
+def registry(export_3000: Path, export_3000_other: Path, models_3000: Path) -> dict[str, Path]:
+    return {"train": export_3000, "new": export_3000_other, "models": models_3000}
 
 
 def _compare(registry: dict[str, Path], *args: str) -> object:

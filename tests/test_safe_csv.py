@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from custrisk.config import load_sources_config
 from custrisk.data import mask_rejects
-from custrisk.data.clean import ISSUE_COLUMNS
+from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import (
     FORMULA_START,

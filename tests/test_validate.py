@@ -322,7 +322,7 @@ def test_inputs_are_not_mutated_and_outputs_are_atomic(
 def test_dates_are_checked_against_the_calendar(text: str, expected: str | None) -> None:
     import pyarrow as pa
 
-    from custrisk.data.clean import _parse_dates
+    from custrisk.data.parse import _parse_dates
 
     parsed = _parse_dates(pa.array([text]), np.array([True]), ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"])
     value = parsed.iloc[0]

@@ -38,7 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config.sources import header_key
-from custrisk.data.clean import null_variants, valid_cn_id_number
+from custrisk.data.parse import valid_cn_id_number
+from custrisk.data.text import null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import read_raw, shown_names
 

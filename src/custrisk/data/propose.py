@@ -37,9 +37,10 @@ from custrisk.config.sources import (
     load_sources_config,
     parse_sources_config,
 )
-from custrisk.data.clean import null_variants, valid_cn_id_number
 from custrisk.data.headers import EXTRA_SOURCES, canonical_name
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
+from custrisk.data.parse import valid_cn_id_number
+from custrisk.data.text import null_variants
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.readers import file_format, read_raw
 

@@ -23,14 +23,9 @@ from custrisk.config.sources import (
     SourceSpec,
     load_sources_config,
 )
-from custrisk.data.clean import (
-    ARROW_TYPES,
-    DROPPED,
-    ISSUE_COLUMNS,
-    SourceResult,
-    clean_source,
-    null_variants,
-)
+from custrisk.data.clean import ARROW_TYPES, SourceResult, clean_source
+from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
+from custrisk.data.text import null_variants
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir
 from custrisk.io.excel_out import Sheet, write_workbook

@@ -1,0 +1,55 @@
+"""Arrow text columns as NumPy arrays: values, offsets and bytes, for the cleaner's
+vectorised checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def to_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one Arrow (large) string array (numbers from Parquet become text)."""
+    arr = column
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+            arr = pc.strftime(arr, format="%Y-%m-%d")
+        else:
+            arr = pc.cast(arr, pa.large_string())
+    return arr
+
+
+def as_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def string_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end offsets of every value, and the data bytes (no copy)."""
+    offsets = value_offsets(text)
+    data = text.buffers()[2]
+    data_bytes = (
+        np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, dtype=np.uint8)
+    )
+    return offsets[:-1], offsets[1:], data_bytes
+
+
+def edge_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length, first byte and last byte of every value (0 for empty values)."""
+    starts, ends, data = string_bytes(text)
+    lengths = ends - starts
+    nonempty = lengths > 0
+    first = np.zeros(len(lengths), dtype=np.uint8)
+    last = np.zeros(len(lengths), dtype=np.uint8)
+    first[nonempty] = data[starts[nonempty]]
+    last[nonempty] = data[ends[nonempty] - 1]
+    return lengths, first, last
+
+
+def value_offsets(text: pa.Array) -> np.ndarray:
+    """The value offsets of a (large) string array, as NumPy."""
+    dtype = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    return np.frombuffer(text.buffers()[1], dtype=dtype)[text.offset : text.offset + len(text) + 1]

@@ -1,0 +1,213 @@
+"""What cleaning records about a row: the issue list, the rule texts, and the
+``rejects.csv`` rows made from them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config._yaml import join_limited
+from custrisk.config.sources import (
+    ColumnSpec,
+)
+from custrisk.data._arrays import as_numpy
+from custrisk.io.readers import RawTable
+
+DROPPED = "dropped"
+REPAIRED = "repaired"
+ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
+RULE_TEXT = {
+    "field_count": "wrong number of fields",
+    "unclosed_quote": "a quote opened on the line is not closed on it",
+    "stray_cr": "a carriage return (CR) inside the line",
+    "oversized_line": "the line is longer than the limit",
+    "excel_error": "a workbook cell holds an Excel error value (#N/A, #DIV/0!, ...)",
+    "missing_required": "required value is blank",
+    "formula": "looks like a spreadsheet formula (possible CSV injection)",
+    "control_character": "holds a control character (NUL, escape, ...), shown as \\xNN",
+    "whitespace": "stray whitespace trimmed",
+    "normalised": "full-width characters (or lower case or spaces in an id) normalised",
+    "id_collision": "two different ids become the same id once normalised",
+    "invalid_number": "not a number",
+    "invalid_int": "not a whole number",
+    "invalid_date": "not a valid date",
+    "invalid_bool": "not true/false",
+    "not_allowed": "value not in the allowed list",
+    "pattern": "does not match the required pattern",
+    "cn_id_number": "invalid resident id number (length, birth date or check digit)",
+    "out_of_range": "outside the allowed range",
+    "implausible_date": "outside the plausible dates of the source",
+    "duplicate_row": "exact duplicate of an earlier row",
+    "duplicate_key": "key already used by another row",
+    "orphan": "customer not found in the credit table",
+    "nulled": "invalid value replaced by blank (on_invalid: blank)",
+}
+REPAIR_CASE = "repair:case"
+
+
+Values: TypeAlias = "pa.Array | pd.Series | np.ndarray | Callable[[np.ndarray], np.ndarray]"
+
+
+class Issues:
+    """Collects issues as (row positions, column, rule, raw values, action)."""
+
+    def __init__(self, n: int) -> None:
+        self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str]] = []
+        self.dropped = np.zeros(n, dtype=bool)
+        self.repaired = np.zeros(n, dtype=bool)
+
+    def add(
+        self,
+        mask: np.ndarray,
+        column: str,
+        rule: str,
+        values: Values,
+        action: str,
+        message: str | None = None,
+    ) -> None:
+        """Record ``rule`` for the rows in ``mask`` (a mask over all rows, or the row
+        positions); ``values`` gives the shown value of each row (an array over all
+        rows, or a function of the flagged row positions)."""
+        rows = mask if mask.dtype.kind in "iu" else np.flatnonzero(mask)
+        if not rows.size:
+            return
+        picked = values(rows) if callable(values) else pick_values(values, rows)
+        self.parts.append((rows, column, rule, picked, action, message or RULE_TEXT[rule]))
+        if action == DROPPED:
+            self.dropped[rows] = True
+        else:
+            self.repaired[rows] = True
+
+    def merge(self, other: Issues) -> None:
+        self.parts.extend(other.parts)
+        self.dropped |= other.dropped
+        self.repaired |= other.repaired
+
+
+def pick_values(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The values at ``rows`` as an object array, converting only those rows."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        taken = values.take(pa.array(rows))
+        if pa.types.is_timestamp(taken.type):
+            taken = pc.strftime(taken, format="%Y-%m-%d")
+        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
+    if isinstance(values, pd.Series):
+        return np.asarray(values.iloc[rows].to_numpy(dtype=object), dtype=object)
+    return np.asarray(values, dtype=object)[rows]
+
+
+def record_invalid(
+    mask: np.ndarray, col: ColumnSpec, rule: str, raw_values: pa.Array, issues: Issues
+) -> None:
+    if col.on_invalid == "blank" and not col.required:
+        issues.add(
+            mask,
+            col.name,
+            rule,
+            raw_values,
+            REPAIRED,
+            f"{RULE_TEXT[rule]}; replaced by blank (on_invalid: blank)",
+        )
+    else:
+        issues.add(mask, col.name, rule, raw_values, DROPPED, _range_text(col, rule))
+
+
+def _range_text(col: ColumnSpec, rule: str) -> str:
+    if rule != "out_of_range":
+        if rule == "not_allowed" and col.allowed:
+            return f"{RULE_TEXT[rule]}: {join_limited(col.allowed, 8)}"
+        return RULE_TEXT[rule]
+    if col.min is not None and col.max is not None:
+        return f"outside the allowed range {col.min} to {col.max}"
+    if col.min is not None:
+        return f"below the minimum {col.min}"
+    return f"above the maximum {col.max}"
+
+
+def _shown_with_escapes(values: np.ndarray) -> np.ndarray:
+    """Values to show in rejects, control characters written as \\xNN (never raw)."""
+    try:
+        text = pa.array(values, type=pa.large_string(), from_pandas=True)
+        holding = as_numpy(pc.match_substring_regex(text, _SHOWN_CONTROLS_RE2))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers among the values
+        holding = np.array(
+            [isinstance(v, str) and _SHOWN_CONTROLS.search(v) is not None for v in values],
+            dtype=bool,
+        )
+    out = values.copy()
+    for i in np.flatnonzero(holding):
+        out[i] = _SHOWN_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", values[i])
+    return out
+
+
+_SHOWN_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SHOWN_CONTROLS_RE2 = r"[\x{00}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}-\x{9f}]"
+
+
+def locator(
+    tables: Sequence[RawTable], file_of: np.ndarray, lines: np.ndarray
+) -> Callable[[np.ndarray], list[str]]:
+    """Names the line of each row position (with its file when a source has several)."""
+
+    def locate(rows: np.ndarray) -> list[str]:
+        if len(tables) == 1:
+            return [f"line {lines[r]}" for r in rows]
+        return [f"{tables[file_of[r]].path.name} line {lines[r]}" for r in rows]
+
+    return locate
+
+
+def issues_to_frame(
+    source: str, tables: Sequence[RawTable], issues: Issues, file_of: np.ndarray, lines: np.ndarray
+) -> pd.DataFrame:
+    if not issues.parts:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    rows = np.concatenate([p[0] for p in issues.parts])
+    names = [str(t.path.name) for t in tables]
+    frame = pd.DataFrame(
+        {
+            "source": source,
+            "file": np.array(names, dtype=object)[file_of[rows]],
+            "line": lines[rows],
+            "column": np.concatenate(
+                [np.full(len(p[0]), p[1], dtype=object) for p in issues.parts]
+            ),
+            "rule": np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in issues.parts]),
+            "value": _shown_with_escapes(np.concatenate([p[3] for p in issues.parts])),
+            "action": np.concatenate(
+                [np.full(len(p[0]), p[4], dtype=object) for p in issues.parts]
+            ),
+            "message": np.concatenate(
+                [np.full(len(p[0]), p[5], dtype=object) for p in issues.parts]
+            ),
+        }
+    )
+    # A repaired row that was later dropped is reported as dropped only.
+    dropped_rows = issues.dropped[rows]
+    frame = frame[~(dropped_rows & (frame["action"] == REPAIRED).to_numpy())]
+    return frame
+
+
+def bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:
+    records = [
+        {
+            "source": source,
+            "file": t.path.name,
+            "line": b.line,
+            "column": b.column,
+            "rule": b.rule,
+            "value": b.text[:500],
+            "action": DROPPED,
+            "message": b.message
+            or f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}",
+        }
+        for t in tables
+        for b in t.bad_rows
+    ]
+    return pd.DataFrame(records, columns=ISSUE_COLUMNS)

@@ -1,0 +1,313 @@
+"""Typing text values: numbers, dates (with the plausible-date limits), booleans,
+resident id numbers, and range checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config.sources import (
+    ColumnSpec,
+    DateLimits,
+    SourcesConfig,
+)
+from custrisk.data._arrays import as_numpy, to_text, value_offsets
+from custrisk.data.dates import credible_range_of_dates
+from custrisk.data.issues import (
+    DROPPED,
+    REPAIR_CASE,
+    REPAIRED,
+    RULE_TEXT,
+    Issues,
+    Values,
+    pick_values,
+)
+
+_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
+
+
+def implausible_dates(
+    values: pd.Series, col: ColumnSpec, limits: DateLimits, raw_values: Values, issues: Issues
+) -> pd.Series:
+    """Reject dates before the source's floor or after its plausible range.
+
+    The floor is ``dates.not_before`` for columns without their own ``min``. The upper
+    limit is ``dates.days_ahead`` days after the column's latest credible date (see
+    :mod:`custrisk.data.dates`) or after today (``dates.ahead_of: today``). Rows already
+    rejected for this column do not count.
+    """
+    stamps = values.to_numpy(dtype="datetime64[s]")
+    ticks = stamps.view(np.int64)
+    ok = ~np.isnat(stamps)
+    if issues.dropped.any():
+        ok &= ~issues.dropped
+    if not ok.any():
+        return values
+    bad = np.zeros(len(stamps), dtype=bool)
+    if col.min is None:
+        floor = np.datetime64(limits.not_before, "s").astype(np.int64)
+        early = ok & (ticks < floor)
+        if early.any():
+            _reject_dates(
+                early,
+                col,
+                raw_values,
+                issues,
+                f"before {limits.not_before} (dates.not_before in the sources config; "
+                "lower it, or give the column a min, to accept older dates)",
+            )
+            bad |= early
+            ok &= ~early
+    if limits.days_ahead is not None and ok.any():
+        if limits.ahead_of == "today":
+            latest = (dt.date.today() - dt.date(1970, 1, 1)).days
+            limit, reference = latest + limits.days_ahead, "today"
+        else:
+            found = credible_range_of_dates(stamps, ok, limits.days_ahead)
+            assert found is not None
+            latest, limit = found.latest, found.limit
+            reference = f"the latest credible {col.name}"
+        late = ok & (ticks >= (limit + 1) * 86_400)
+        if late.any():
+            _reject_dates(
+                late,
+                col,
+                raw_values,
+                issues,
+                f"more than {limits.days_ahead} days after {reference} "
+                f"({np.datetime64(latest, 'D')}), so after {np.datetime64(limit, 'D')}; "
+                "probably mistyped (dates.days_ahead in the sources config)",
+            )
+            bad |= late
+    if bad.any() and col.on_invalid == "blank" and not col.required:
+        values = values.mask(bad)
+    return values
+
+
+def _reject_dates(
+    mask: np.ndarray, col: ColumnSpec, raw_values: Values, issues: Issues, why: str
+) -> None:
+    text = f"{RULE_TEXT['implausible_date']}: {why}"
+    if col.on_invalid == "blank" and not col.required:
+        issues.add(
+            mask, col.name, "implausible_date", raw_values, REPAIRED, text + "; replaced by blank"
+        )
+    else:
+        issues.add(mask, col.name, "implausible_date", raw_values, DROPPED, text)
+
+
+def parse_values(
+    text: pa.Array, present: np.ndarray, col: ColumnSpec, config: SourcesConfig
+) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
+    """Typed values, and the masks of malformed ones with the rule each broke."""
+    if col.type in ("int", "float"):
+        floats, ok = _parse_numbers(text, present)
+        malformed = present & ~ok
+        if col.type == "float":
+            return pd.Series(floats, dtype="float64"), [(malformed, "invalid_number")]
+        whole = np.nan_to_num(floats)
+        not_int = ok & ((np.mod(whole, 1) != 0) | (np.abs(whole) > 2**53))
+        floats[not_int] = np.nan
+        missing = np.isnan(floats)
+        ints = pd.array(np.where(missing, 0, floats).astype(np.int64), dtype="Int64")
+        ints[missing] = pd.NA
+        return pd.Series(ints), [(malformed, "invalid_number"), (not_int, "invalid_int")]
+    if col.type == "date":
+        dates = _parse_dates(text, present, config.date_formats)
+        return dates, [(present & dates.isna().to_numpy(), "invalid_date")]
+    if col.type == "bool":
+        lower = pc.utf8_lower(text)
+        is_true = as_numpy(pc.is_in(lower, pa.array(config.true_values)))
+        is_false = as_numpy(pc.is_in(lower, pa.array(config.false_values)))
+        flags = pd.array(is_true, dtype="boolean")
+        flags[~(is_true | is_false)] = pd.NA
+        return pd.Series(flags), [(present & ~(is_true | is_false), "invalid_bool")]
+    # id, string, category
+    if not present.all():
+        text = pc.if_else(pa.array(present), text, pa.scalar(None, text.type))
+    values = _as_str_series(text)
+    if col.allowed is not None:
+        invalid = present & ~as_numpy(pc.is_in(text, pa.array(col.allowed)))
+        recased = np.zeros(len(text), dtype=bool)
+        if invalid.any():
+            # Case-only differences are repaired, not rejected.
+            lowered = {a.lower(): a for a in col.allowed}
+            fixed = values[invalid].str.lower().map(lowered)
+            ok = fixed.notna().to_numpy()
+            rows = np.flatnonzero(invalid)[ok]
+            values.iloc[rows] = fixed[ok].to_numpy()
+            invalid[rows] = False
+            recased[rows] = True
+        return values, [(invalid, "not_allowed"), (recased, REPAIR_CASE)]
+    if col.pattern is not None:
+        # RE2 only (linear time): the sources config refuses patterns it cannot run
+        matched = as_numpy(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))
+        return values, [(present & ~matched, "pattern")]
+    if col.check == "cn_id_number":
+        return values, [(present & ~valid_cn_id_number(values), "cn_id_number")]
+    return values, []
+
+
+def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (NaN where blank or malformed) and the mask of well-formed values.
+
+    Thousands separators ("1,234,567.5") are accepted; "inf" and "nan" are not numbers.
+    """
+    given = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
+    with_commas = present & as_numpy(pc.match_substring(text, ","))
+    if with_commas.any():
+        grouped = with_commas & as_numpy(
+            pc.match_substring_regex(text, r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+        )
+        given = pc.if_else(pa.array(grouped), pc.replace_substring(given, ",", ""), given)
+        given = pc.if_else(pa.array(with_commas & ~grouped), pa.scalar(None, pa.string()), given)
+    try:
+        values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    except pa.ArrowInvalid:  # some value is malformed: find which
+        shaped = as_numpy(
+            pc.match_substring_regex(given, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+        )
+        given = pc.if_else(pa.array(shaped), given, pa.scalar(None, pa.string()))
+        values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    ok = present & np.isfinite(values)
+    values[~ok] = np.nan
+    return values, ok
+
+
+def _as_categorical(values: pd.Series) -> pd.Series:
+    """Text with few distinct values as a pandas Categorical (codes, not strings)."""
+    encoded = pc.dictionary_encode(to_text(pa.array(values)))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    categories = pd.Index(encoded.dictionary.to_numpy(zero_copy_only=False), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories))
+
+
+def _as_str_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """An Arrow string array as a pandas ``str`` Series, without a round trip via objects."""
+    return pd.Series(pd.array(arr, dtype=pd.StringDtype("pyarrow", na_value=np.nan)))
+
+
+# Fixed-width layouts parsed on the fast path: width, separator positions and the slices
+# of year, month and day.
+_FIXED_DATE_LAYOUTS: dict[str, tuple[int, dict[int, int], tuple[int, int, int]]] = {
+    "%Y-%m-%d": (10, {4: ord("-"), 7: ord("-")}, (0, 5, 8)),
+    "%Y/%m/%d": (10, {4: ord("/"), 7: ord("/")}, (0, 5, 8)),
+    "%Y.%m.%d": (10, {4: ord("."), 7: ord(".")}, (0, 5, 8)),
+    "%Y%m%d": (8, {}, (0, 4, 6)),
+    "%d/%m/%Y": (10, {2: ord("/"), 5: ord("/")}, (6, 3, 0)),
+    "%d.%m.%Y": (10, {2: ord("."), 5: ord(".")}, (6, 3, 0)),
+    "%m/%d/%Y": (10, {2: ord("/"), 5: ord("/")}, (6, 0, 3)),
+}
+
+
+def _parse_dates(text: pa.Array, present: np.ndarray, formats: Sequence[str]) -> pd.Series:
+    """Parse dates trying each format in turn; unparseable values stay NaT.
+
+    Fixed-width layouts (2025-01-31, 20250131, ...) are decoded straight from the Arrow
+    bytes with NumPy, checking the calendar (no 2025-02-30); other values go through
+    pandas' strict parser.
+    """
+    parsed = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[s]")
+    todo = present.copy()
+    for fmt in formats:
+        if fmt in _FIXED_DATE_LAYOUTS and todo.any():
+            rows, values = _fixed_width_dates(text, todo, *_FIXED_DATE_LAYOUTS[fmt])
+            parsed[rows] = values
+            todo[rows] = False
+    for fmt in formats:
+        if not todo.any():
+            break
+        rows = np.flatnonzero(todo)
+        strict = pd.to_datetime(pd.Series(pick_values(text, rows)), format=fmt, errors="coerce")
+        values = strict.to_numpy(dtype="datetime64[s]")
+        ok = ~np.isnat(values)
+        parsed[rows[ok]] = values[ok]
+        todo[rows[ok]] = False
+    return pd.Series(parsed)
+
+
+def _fixed_width_dates(
+    text: pa.Array,
+    todo: np.ndarray,
+    width: int,
+    separators: dict[int, int],
+    starts: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``todo`` that are valid dates in one fixed-width layout, and their values."""
+    offsets = value_offsets(text)
+    candidates = np.flatnonzero(todo & (np.diff(offsets) == width))
+    if not candidates.size:
+        return candidates, np.empty(0, dtype="datetime64[s]")
+    subset = text.take(pa.array(candidates)) if candidates.size < len(text) else text
+    sub_offsets = value_offsets(subset)
+    data = np.frombuffer(subset.buffers()[2], dtype=np.uint8)
+    block = data[sub_offsets[0] : sub_offsets[-1]].reshape(-1, width)
+    digits = block - np.uint8(48)  # wraps around for bytes below '0'
+    digit_at = [i for i in range(width) if i not in separators]
+    ok = (digits[:, digit_at] <= 9).all(axis=1)
+    for position, byte in separators.items():
+        ok &= block[:, position] == byte
+
+    def number(start: int, size: int) -> np.ndarray:
+        value = np.zeros(len(block), dtype=np.int32)
+        for i in range(start, start + size):
+            value = value * 10 + digits[:, i]
+        return value
+
+    y0, m0, d0 = starts
+    year, month, day = number(y0, 4), number(m0, 2), number(d0, 2)
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    month_start = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days_in_month = (
+        (month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")
+    ).astype(np.int64)
+    ok &= day <= days_in_month
+    values = (month_start.astype("datetime64[D]") + (day - 1)).astype("datetime64[s]")
+    return candidates[ok], values[ok]
+
+
+def valid_cn_id_number(values: pd.Series) -> np.ndarray:
+    """True where the value is an 18-digit resident id (GB 11643) with a valid check digit
+    and a real birth date."""
+    shaped = values.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
+    ok = np.zeros(len(values), dtype=bool)
+    if not shaped.any():
+        return ok
+    ids = values[shaped].to_numpy(dtype=str).astype("S18")
+    digits = np.frombuffer(ids.tobytes(), dtype=np.uint8).reshape(-1, 18)
+    check = _ID_CHECK[((digits[:, :17].astype(np.int64) - 48) @ _ID_WEIGHTS) % 11]
+    born = pd.to_datetime(
+        pd.Series(ids.astype(str)).str.slice(6, 14), format="%Y%m%d", errors="coerce"
+    )
+    ok[np.flatnonzero(shaped)] = (check == digits[:, 17]) & born.notna().to_numpy()
+    return ok
+
+
+def range_violations(values: pd.Series, col: ColumnSpec) -> np.ndarray | None:
+    if col.min is None and col.max is None:
+        return None
+    if col.type == "date":
+        lo = np.datetime64(col.min, "s") if col.min is not None else None
+        hi = np.datetime64(col.max, "s") if col.max is not None else None
+        arr = values.to_numpy(dtype="datetime64[s]")
+        bad = np.zeros(len(arr), dtype=bool)
+        valid = ~np.isnat(arr)
+        if lo is not None:
+            bad |= valid & (arr < lo)
+        if hi is not None:
+            bad |= valid & (arr > hi)
+        return bad
+    arr = values.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = np.zeros(len(arr), dtype=bool)
+        if col.min is not None:
+            bad |= arr < col.min
+        if col.max is not None:
+            bad |= arr > col.max
+    return bad

@@ -1,0 +1,195 @@
+"""Checks across the fields of a row (row checks) and across rows (duplicates)."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config.sources import (
+    SourceSpec,
+)
+from custrisk.data._arrays import as_numpy, string_bytes, to_text
+from custrisk.data.issues import DROPPED, REPAIRED, RULE_TEXT, Issues
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _comparable(values: pd.Series) -> np.ndarray:
+    """NumPy values for a row check: dates and numbers as themselves, else objects."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.to_numpy()
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values.to_numpy(dtype=object)
+
+
+def row_checks(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    for check in spec.checks:
+        left, right = out[check.left], out[check.right]
+        both = left.notna().to_numpy() & right.notna().to_numpy()
+        if not both.any():
+            continue
+        result = np.zeros(len(out), dtype=bool)
+        compared = _OPS[check.op](_comparable(left)[both], _comparable(right)[both])
+        result[both] = ~np.asarray(compared, dtype=bool)
+        text = f"failed check '{check.name}': {check.left} {check.op} {check.right}"
+
+        def pair(
+            rows: np.ndarray, left: pd.Series = left, right: pd.Series = right, op: str = check.op
+        ) -> np.ndarray:
+            shown = (
+                left.iloc[rows].astype("str").fillna("")
+                + f" {op} "
+                + right.iloc[rows].astype("str").fillna("")
+            )
+            return shown.to_numpy(dtype=object)
+
+        if check.on_fail == "blank_left" and not spec.column(check.left).required:
+            issues.add(
+                result,
+                check.left,
+                f"check:{check.name}",
+                pair,
+                REPAIRED,
+                text + "; left value replaced by blank",
+            )
+            out.loc[result, check.left] = None
+        else:
+            issues.add(result, check.left, f"check:{check.name}", pair, DROPPED, text)
+
+
+_KEEP_TEXT = {
+    "keep_first": "the first row is kept",
+    "keep_last": "the last row is kept",
+    "reject_all": "all rows with it are rejected",
+}
+
+
+def duplicates(
+    spec: SourceSpec,
+    out: pd.DataFrame,
+    alive: np.ndarray,
+    raw_keys: dict[str, pa.ChunkedArray],
+    issues: Issues,
+) -> None:
+    """Reject exact duplicate rows, then rows whose key is taken (by the policy).
+
+    An exact copy shares the key, so with a key only rows whose key repeats are compared
+    in full; keys are hashed once by Arrow.
+    """
+    live = np.flatnonzero(alive)
+    if spec.key is None:
+        dup = np.zeros(len(out), dtype=bool)
+        dup[live] = out.iloc[live].duplicated(keep="first").to_numpy()
+        issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
+        return
+    keys = out[spec.key]
+    maybe = _maybe_repeated(keys, live)
+    if not maybe.any():
+        return
+    codes = np.full(len(live), -1, dtype=np.int64)
+    codes[maybe] = _key_codes(keys.iloc[live[maybe]])
+    present = codes >= 0
+    counts = np.bincount(codes[present], minlength=1)
+    repeated = present & (counts[np.where(present, codes, 0)] > 1)
+    if not repeated.any():
+        return
+    candidates = live[repeated]
+    dup = np.zeros(len(out), dtype=bool)
+    dup[candidates] = out.iloc[candidates].duplicated(keep="first").to_numpy()
+    issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
+    # Among the rows left, the key policy decides.
+    left = ~dup[live]
+    live, codes, repeated = live[left], codes[left], repeated[left]
+    policy = spec.on_duplicate_key
+    if policy == "reject_all":
+        taken = repeated
+    else:
+        order = np.arange(len(codes)) if policy == "keep_first" else np.arange(len(codes))[::-1]
+        _, first = np.unique(codes[order], return_index=True)
+        keep = np.zeros(len(codes), dtype=bool)
+        keep[order[first]] = True
+        taken = repeated & ~keep
+    key_dup = np.zeros(len(out), dtype=bool)
+    key_dup[live[taken]] = True
+    issues.add(
+        key_dup,
+        spec.key,
+        "duplicate_key",
+        raw_keys[spec.key],
+        DROPPED,
+        f"{RULE_TEXT['duplicate_key']} ({_KEEP_TEXT[policy]}: on_duplicate_key={policy})",
+    )
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` may share their key with another (a superset of the true ones).
+
+    Keys are hashed (FNV-1a over their bytes, vectorised by length) and only equal hashes
+    are candidates; the caller compares candidates exactly. Cheap for millions of keys.
+    """
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        codes = keys.cat.codes.to_numpy()[rows]
+        return pd.Series(codes).duplicated(keep=False).to_numpy() & (codes >= 0)
+    text = to_text(pa.array(keys))
+    if len(rows) < len(text):
+        text = text.take(pa.array(rows))
+    starts, ends, data = string_bytes(text)
+    lengths = ends - starts
+    hashes = np.full(len(rows), _FNV_OFFSET, dtype=np.uint64)
+    width = int(lengths[0]) if len(lengths) else 0
+    if width and (lengths == width).all() and ends[-1] - starts[0] == width * len(lengths):
+        # Fixed-width keys stored back to back (the usual ids): hash the byte matrix.
+        block = data[starts[0] : ends[-1]].reshape(-1, width)
+        with np.errstate(over="ignore"):
+            for j in range(width):
+                hashes ^= block[:, j].astype(np.uint64)
+                hashes *= _FNV_PRIME
+        lengths = lengths[:0]  # nothing left for the general loop
+    with np.errstate(over="ignore"):
+        for length in np.unique(lengths):
+            where = np.flatnonzero(lengths == length)
+            for first in range(0, where.size, 1 << 20):  # bounded memory per step
+                chunk = where[first : first + (1 << 20)]
+                acc = np.full(chunk.size, _FNV_OFFSET, dtype=np.uint64)
+                for j in range(int(length)):
+                    acc ^= data[starts[chunk] + j].astype(np.uint64)
+                    acc *= _FNV_PRIME
+                hashes[chunk] = acc ^ np.uint64(length)
+    blank = as_numpy(pc.is_null(text)) if text.null_count else np.zeros(len(rows), dtype=bool)
+    return pd.Series(hashes).duplicated(keep=False).to_numpy() & ~blank
+
+
+def _key_codes(keys: pd.Series) -> np.ndarray:
+    """An integer per row, equal for equal keys; -1 where the key is missing."""
+    if isinstance(keys.dtype, pd.CategoricalDtype):
+        return keys.cat.codes.to_numpy(dtype=np.int64)
+    encoded = pc.dictionary_encode(to_text(pa.array(keys)))
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _row_text(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The (cleaned) fields of ``rows`` joined by commas, to show a whole row."""
+    subset = frame.iloc[rows]
+    parts = [subset[name].astype("str").fillna("") for name in subset.columns]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "," + part
+    return joined.to_numpy(dtype=object)

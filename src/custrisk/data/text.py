@@ -1,0 +1,257 @@
+"""Text values before typing: blanks and whitespace, control characters, formulas,
+full-width characters and the one rule that normalises ids."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config._yaml import join_limited
+from custrisk.config.sources import (
+    ColumnSpec,
+)
+from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes, value_offsets
+from custrisk.data.issues import DROPPED, Issues
+
+NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
+
+
+def null_variants() -> list[str]:
+    """Every spelling of a blank the cleaner accepts (NULL, null, N/A, n/a, ...)."""
+    return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})
+
+
+_NULL_SET = pa.array(null_variants())
+
+
+_WHITESPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
+
+
+def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Values without surrounding whitespace; which are blank; which were trimmed.
+
+    Only values that start or end with whitespace (or a non-ASCII byte, which may be a
+    full-width space) are trimmed, so a clean column costs one look at its bytes.
+    """
+    nulls = as_numpy(pc.is_null(raw)) if raw.null_count else np.zeros(len(raw), dtype=bool)
+    lengths, first, last = edge_bytes(raw)
+    suspect = (lengths > 0) & (
+        np.isin(first, _WHITESPACE_BYTES)
+        | np.isin(last, _WHITESPACE_BYTES)
+        | (first >= 0x80)
+        | (last >= 0x80)
+    )
+    text = raw
+    trimmed = np.zeros(len(raw), dtype=bool)
+    if suspect.any():
+        rows = np.flatnonzero(suspect)
+        subset = raw.take(pa.array(rows))
+        cleaned = pc.utf8_trim_whitespace(subset)
+        changed = ~as_numpy(pc.equal(cleaned, subset))
+        if changed.any():
+            trimmed[rows[changed]] = True
+            text = pc.replace_with_mask(raw, pa.array(trimmed), cleaned.filter(pa.array(changed)))
+            lengths = np.diff(value_offsets(text))
+    blank = nulls | (lengths == 0)
+    short = ~blank & (lengths <= max(len(t) for t in NULL_TOKENS))
+    if short.any():
+        rows = np.flatnonzero(short)
+        blank[rows[as_numpy(pc.is_in(text.take(pa.array(rows)), _NULL_SET))]] = True
+    return text, blank, trimmed
+
+
+# What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
+# part of a non-ASCII character (full-width forms, C1 controls); a-z; a space.
+_CONTROL, _NON_ASCII, _LOWER, _SPACE = 1, 2, 4, 8
+_BYTE_FLAGS = np.zeros(256, dtype=np.uint8)
+_BYTE_FLAGS[:0x20] = _CONTROL
+_BYTE_FLAGS[0x7F] = _CONTROL
+_BYTE_FLAGS[0x80:] = _NON_ASCII
+_BYTE_FLAGS[ord("a") : ord("z") + 1] = _LOWER
+_BYTE_FLAGS[ord(" ")] = _SPACE
+# Control characters a column type accepts: free text may hold tabs and line breaks.
+_ALLOWED_CONTROLS = {"id": "", "category": "", "string": "\t\n\r"}
+_C1_PATTERN = r"[\x{80}-\x{9f}]"  # RE2
+_ROWS_PER_SCAN = 1 << 20  # bounds the memory of the per-byte flags
+
+
+def row_flags(text: pa.Array, allowed_controls: str = "") -> np.ndarray:
+    """The byte flags of each value, or-ed together: one pass over the bytes."""
+    starts, ends, data = string_bytes(text)
+    flags = np.zeros(len(starts), dtype=np.uint8)
+    if len(starts) and ends[-1] > starts[0]:
+        # The usual ids (digits, capitals, - and _) hold no byte that sets a flag.
+        window = data[starts[0] : ends[-1]]
+        if window.min() > ord(" ") and window.max() < ord("a"):
+            return flags
+    lookup = _BYTE_FLAGS
+    if allowed_controls:
+        lookup = lookup.copy()
+        lookup[[ord(c) for c in allowed_controls]] = 0
+    for first in range(0, len(starts), _ROWS_PER_SCAN):
+        last = min(first + _ROWS_PER_SCAN, len(starts))
+        begin, stop = int(starts[first]), int(ends[last - 1])
+        if stop == begin:
+            continue
+        chunk = lookup[data[begin:stop]]
+        at = starts[first:last] - begin
+        nonempty = at < ends[first:last] - begin
+        flags[first:last][nonempty] = np.bitwise_or.reduceat(chunk, at[nonempty])
+    return flags
+
+
+def control_characters(text: pa.Array, flags: np.ndarray, column_type: str) -> np.ndarray:
+    """Values holding a C0 or C1 control character (or DEL) their column type forbids."""
+    allowed = _ALLOWED_CONTROLS.get(column_type, "")
+    found = (flags & _CONTROL) != 0
+    if allowed and found.any():  # look again at those values, allowing tabs and breaks
+        rows = np.flatnonzero(found)
+        found[rows] = (row_flags(text.take(pa.array(rows)), allowed) & _CONTROL) != 0
+    non_ascii = np.flatnonzero((flags & _NON_ASCII) != 0)
+    if non_ascii.size:
+        subset = text.take(pa.array(non_ascii))
+        found[non_ascii[as_numpy(pc.match_substring_regex(subset, _C1_PATTERN))]] = True
+    return found
+
+
+_FORMULA_START = "=@+-"
+
+
+def formula_like(text: pa.Array) -> np.ndarray:
+    """Values a spreadsheet would run as a formula, judged after NFKC normalisation.
+
+    ``＝HYPERLINK(...)``, ``＋CMD|...`` and ``＠SUM(...)`` start with full-width (or other
+    compatibility) forms of ``=``, ``+``, ``@`` that normalisation turns into the ASCII
+    characters, so they are formulas too. A sign followed only by a number (-5, +86 138)
+    is not a formula.
+    """
+    lengths, first, _last = edge_bytes(text)
+    nonempty = lengths > 0
+    found = nonempty & np.isin(first, np.frombuffer(_FORMULA_START.encode(), dtype=np.uint8))
+    non_ascii = np.flatnonzero(nonempty & (first >= 0x80))
+    if non_ascii.size:
+        # Look at each distinct first character once (a name column has few).
+        heads = pc.dictionary_encode(pc.utf8_slice_codeunits(text.take(pa.array(non_ascii)), 0, 1))
+        becomes = np.array(
+            [
+                unicodedata.normalize("NFKC", h or "")[:1] in tuple(_FORMULA_START)
+                for h in heads.dictionary.to_pylist()
+            ]
+            + [False],
+            dtype=bool,
+        )
+        index = pc.fill_null(heads.indices, len(heads.dictionary)).to_numpy(zero_copy_only=False)
+        found[non_ascii[becomes[index]]] = True
+    if found.any():
+        rows = np.flatnonzero(found)
+        shown = [
+            unicodedata.normalize("NFKC", v or "") for v in text.take(pa.array(rows)).to_pylist()
+        ]
+        found[rows[[_NUMBER_LIKE.fullmatch(v) is not None for v in shown]]] = False
+    return found
+
+
+_NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
+
+
+def normalise_id(
+    text: pa.Array, present: np.ndarray, flags: np.ndarray | None = None
+) -> tuple[pa.Array, np.ndarray]:
+    """One rule for every id: full-width characters to ASCII (NFKC), no spaces, upper
+    case (the X of id numbers). ``AB C``, ``ab c`` and ``ＡＢＣ`` all become ``ABC``."""
+    if flags is None:
+        flags = row_flags(text)
+    odd = present & ((flags & (_NON_ASCII | _LOWER | _SPACE)) != 0)
+    if not odd.any():
+        return text, odd
+    rows = np.flatnonzero(odd)
+    subset = text.take(pa.array(rows))
+    fixed = pa.array(
+        ["".join(unicodedata.normalize("NFKC", v).split()).upper() for v in subset.to_pylist()],
+        type=text.type,
+    )
+    differs = ~as_numpy(pc.equal(fixed, subset))
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows[differs]] = True
+    if differs.any():
+        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+    return text, changed
+
+
+def normalise_width(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Full-width digits, signs and separators (``１２３．５０``, ``２０２６－０１－３１``) as
+    ASCII (NFKC), for numbers, dates and booleans; only values with non-ASCII bytes are
+    looked at."""
+    odd = present & ~as_numpy(pc.string_is_ascii(text))
+    if not odd.any():
+        return text, odd
+    rows = np.flatnonzero(odd)
+    subset = text.take(pa.array(rows))
+    fixed = pa.array([unicodedata.normalize("NFKC", v) for v in subset.to_pylist()], type=text.type)
+    differs = ~as_numpy(pc.equal(fixed, subset))
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows[differs]] = True
+    if differs.any():
+        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+    return text, changed
+
+
+def id_collisions(
+    before: pa.Array,
+    after: pa.Array,
+    normalised: np.ndarray,
+    present: np.ndarray,
+    col: ColumnSpec,
+    locate: Callable[[np.ndarray], list[str]],
+    raw_values: pa.Array,
+    issues: Issues,
+) -> None:
+    """Reject the rows of a key whose different ids become one id once normalised.
+
+    ``ab c`` and ``ABC`` are two rows of the file; merging them would give one customer
+    the other's data. Both are rejected, each naming the other and its line, so that
+    nothing is merged silently (exact repeats of one id stay duplicate keys).
+    """
+    targets = pc.unique(after.filter(pa.array(normalised)))
+    involved = np.flatnonzero(present & as_numpy(pc.is_in(after, value_set=targets)))
+    if not involved.size:
+        return
+    taken = pa.array(involved)
+    after_ids = pc.dictionary_encode(after.take(taken))
+    before_ids = pc.dictionary_encode(before.take(taken))
+    group = after_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    variant = before_ids.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Groups (one normalised id) holding more than one raw id collide.
+    pairs = np.unique(group * len(before_ids.dictionary) + variant)
+    raw_ids_per_group = np.bincount(pairs // len(before_ids.dictionary))
+    colliding = np.isin(group, np.flatnonzero(raw_ids_per_group > 1))
+    if not colliding.any():
+        return
+    order = np.flatnonzero(colliding)
+    order = order[np.argsort(group[order], kind="stable")]  # by group, then row
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    for members in np.split(order, starts[1:]):
+        _, first_of_each = np.unique(variant[members], return_index=True)
+        firsts = np.sort(members[first_of_each])  # first row of each raw id, in file order
+        places = locate(involved[firsts])
+        raw_ids = [before_ids.dictionary[int(variant[r])].as_py() for r in firsts]
+        target = after_ids.dictionary[int(group[members[0]])].as_py()
+        if col.pii:  # the ids themselves are personal data: name the lines only
+            what = f"the {col.name} values on {join_limited(places)} become the same id"
+        else:
+            named = join_limited(f"{v!r} ({p})" for v, p in zip(raw_ids, places, strict=True))
+            what = f"{col.name} {named} become the same id {target!r}"
+        issues.add(
+            involved[members],
+            col.name,
+            "id_collision",
+            raw_values,
+            DROPPED,
+            f"{what} once normalised (case, full-width characters, spaces); all "
+            f"{len(members)} rows with them are rejected so that different ids are not merged",
+        )

@@ -24,7 +24,7 @@ from custrisk.data.dates import credible_range, credible_range_of_dates
 from custrisk.errors import ConfigError
 from custrisk.expr import ExprType
 from custrisk.indicators import compute_indicators
-from custrisk.indicators.config import Window
+from custrisk.indicators.spec import Window
 from custrisk.policy.rules import format_value
 from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 

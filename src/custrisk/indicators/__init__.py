@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from custrisk.indicators.compute import IndicatorResult, compute_indicators
 from custrisk.indicators.config import (
+    default_config_path,
+    load_indicator_config,
+    parse_indicator_config,
+)
+from custrisk.indicators.output import OUTPUT_FORMATS, output_format, write_indicators
+from custrisk.indicators.spec import (
     AGGREGATIONS,
     DIRECTIONS,
     Aggregation,
@@ -20,11 +26,7 @@ from custrisk.indicators.config import (
     MissingPolicy,
     SourceSettings,
     Window,
-    default_config_path,
-    load_indicator_config,
-    parse_indicator_config,
 )
-from custrisk.indicators.output import OUTPUT_FORMATS, output_format, write_indicators
 from custrisk.indicators.summary import summarize_indicators
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import Expression, ExprType, to_days, to_numbers, to_text
 from custrisk.indicators import _groupby as gb
-from custrisk.indicators.config import (
+from custrisk.indicators.config import load_indicator_config
+from custrisk.indicators.spec import (
     AS_OF,
     CUSTOMER_ID,
     CUSTOMER_SOURCE,
@@ -34,7 +35,6 @@ from custrisk.indicators.config import (
     IndicatorConfig,
     SourceSettings,
     Window,
-    load_indicator_config,
 )
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.indicators.compute import IndicatorResult
-from custrisk.indicators.config import IndicatorConfig
+from custrisk.indicators.spec import IndicatorConfig
 
 SUMMARY_COLUMNS = (
     "indicator",

@@ -13,7 +13,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from custrisk.indicators.compute import compute_indicators
-from custrisk.indicators.config import CUSTOMER_ID, IndicatorConfig, load_indicator_config
+from custrisk.indicators.config import load_indicator_config
+from custrisk.indicators.spec import CUSTOMER_ID, IndicatorConfig
 
 
 class IndicatorTransformer(TransformerMixin, BaseEstimator):

@@ -93,7 +93,8 @@ def summary(folder: Path) -> int:
     for path in hooks:
         record = json.loads(path.read_text(encoding="utf-8"))
         text = json.dumps(record["payload"], ensure_ascii=False)
-        print(f"  {path.name}: POST {record['path']} {text[:160]}{'...' if len(text) > 160 else ''}")
+        shown = text if len(text) <= 160 else text[:160] + "..."
+        print(f"  {path.name}: POST {record['path']} {shown}")
     return 0
 
 

@@ -81,7 +81,14 @@ from custrisk.estimators.features import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MISSING_LABEL", "OTHER_LABEL", "SPECIAL_LABEL", "FeatureBins", "WoeBinner"]
+__all__ = [
+    "MISSING_LABEL",
+    "OTHER_LABEL",
+    "SPECIAL_LABEL",
+    "FeatureBins",
+    "WoeBinner",
+    "value_bins",
+]
 
 #: Label of the bin of missing values.
 MISSING_LABEL = "missing"
@@ -107,6 +114,31 @@ BIN_TABLE_COLUMNS = (
     "empty",
     "smoothed",
 )
+
+
+#: Most cuts a numeric column is binned against by comparisons (one vectorised pass per
+#: cut); beyond, by binary search.
+COMPARE_CUTS = 24
+
+
+def value_bins(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Bin index (int64) of numeric values: the number of cuts at or below each value
+    (``searchsorted(cuts, values, side="right")``), and ``len(cuts) + 1`` for NaN (the
+    missing bin of a feature without special values).
+
+    A binary search per value mispredicts its branches on unsorted data; with the few
+    cuts a scorecard has, one comparison pass per cut, summed in int8, is an order of
+    magnitude faster and gives the same bins.
+    """
+    if cuts.size > COMPARE_CUTS:
+        edges = np.append(cuts, np.nan)  # NaN sorts last: the missing bin after the values
+        return np.searchsorted(edges, values, side="right").astype(np.int64, copy=False)
+    count = np.isnan(values).view(np.int8) * np.int8(cuts.size + 1)
+    above = np.empty(values.shape, dtype=bool)
+    for cut in cuts.tolist():
+        np.greater_equal(values, cut, out=above)
+        count += above.view(np.int8)
+    return count.astype(np.int64)
 
 
 @dataclass(eq=False)
@@ -195,8 +227,8 @@ class FeatureBins:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_cuts_cache", None)
-        state.pop("_special_cache", None)
+        for key in ("_cuts_cache", "_special_cache"):
+            state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -207,10 +239,14 @@ class FeatureBins:
     def bin_array(self, column: pd.Series) -> np.ndarray:
         """Bin indices (int64) of a column, vectorised."""
         if self.kind == "numeric":
-            values = numeric_values(column)
-            bins = np.searchsorted(self.cuts, values, side="right")
-            if self.specials.size:
-                bins[np.isin(values, self.specials)] = self.special_bin
+            if column.dtype == np.float64:  # no copy: the values are only read
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                values = numeric_values(column)
+            bins = value_bins(values, self.cuts)
+            if not self.specials.size:
+                return bins  # NaN is already in the missing bin (the last)
+            bins[np.isin(values, self.specials)] = self.special_bin
             bins[np.isnan(values)] = self.missing_bin
             return bins.astype(np.int64, copy=False)
         codes, uniques = pd.factorize(column, use_na_sentinel=True)

@@ -66,6 +66,7 @@ from custrisk.estimators.features import (
     resolve_specs,
 )
 from custrisk.estimators.scaling import Scaling
+from custrisk.estimators.scored import ScoredTable
 
 logger = logging.getLogger(__name__)
 
@@ -546,8 +547,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(self.features_, dtype=object)
         self.n_features_in_ = len(self.features_)
-        self.__dict__.pop("_compiled", None)
-        self.__dict__.pop("_grid_cache", None)
+        for cache in ("_compiled", "_grid_cache", "_plans"):
+            self.__dict__.pop(cache, None)
         logger.info(
             "tree: ccp_alpha %.3g, %d leaves, depth %d",
             alpha,
@@ -715,15 +716,77 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         """Integer score per row from the leaf PD through the scaling."""
         return np.round(self.scaling_.score_from_pd(self.predict_pd(X))).astype(np.int64)
 
+    def _node_contributions(self) -> np.ndarray:
+        """Saabas contributions of the path to every node, ``(n_nodes, n_features)``.
+
+        A row's contributions depend only on its leaf: node ``k`` holds its parent's
+        row plus its own change of PD, summed root first (the order in which the
+        decision path adds them up).
+        """
+        delta = self._delta
+        cumulative = np.zeros_like(delta)
+        for node in range(1, delta.shape[0]):  # a parent's id is below its children's
+            cumulative[node] = cumulative[self.node_parent_[node]] + delta[node]
+        return cumulative
+
+    def _leaf_plan(self, top: int) -> dict[str, np.ndarray]:
+        """Score and top reasons of every node, for :meth:`score_table` (cached)."""
+        plans = self.__dict__.setdefault("_plans", {})
+        plan = plans.get(top)
+        if plan is not None:
+            return plan
+        contrib = self._node_contributions()
+        n_nodes, m = contrib.shape
+        # stable sort on -contribution: ties keep the feature order
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
+        values = np.take_along_axis(contrib, order, axis=1)
+        positive = values > 0
+        feature = np.full((n_nodes, top), -1, dtype=np.int64)
+        impact = np.full((n_nodes, top), np.nan)
+        feature[:, : order.shape[1]] = np.where(positive, order, -1)
+        impact[:, : order.shape[1]] = np.where(positive, values, np.nan)
+        plan = {
+            "contributions": contrib,
+            "score": np.round(self.scaling_.score_from_pd(self.node_pd_)).astype(np.int64),
+            "feature": feature,
+            "impact": impact,
+        }
+        plans[top] = plan
+        return plan
+
+    def score_table(self, X: pd.DataFrame, top: int = 3) -> ScoredTable:
+        """PD, score and the top reasons of every row from one pass down the tree.
+
+        Every row is encoded and routed once; its PD, score and reasons (the features
+        with the largest positive Saabas contributions, ties in feature order) are those
+        of its leaf, computed once per leaf and looked up per row.
+        """
+        top = check_int(self, "top", top, low=1)
+        leaves = self._leaves(X)
+        plan = self._leaf_plan(top)
+        return ScoredTable(
+            index=X.index,
+            pd=self.node_pd_[leaves],
+            score=plan["score"][leaves],
+            features=tuple(self.features_),
+            labels_zh=tuple(self.specs_[c].label_zh for c in self.features_),
+            labels_en=tuple(self.specs_[c].label_en for c in self.features_),
+            kinds=tuple(self.specs_[c].kind for c in self.features_),
+            reason_feature=plan["feature"][leaves],
+            reason_impact=plan["impact"][leaves],
+            impact="contribution",
+            frame=X,
+            category_values="text",
+        )
+
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Saabas contributions to PD per row and feature (positive = riskier).
 
         ``bias_ + contributions.sum(axis=1)`` equals :meth:`predict_pd` (up to float
         rounding).
         """
-        check_is_fitted(self, "tree_model_")
-        path = self.tree_model_.decision_path(self._encode(X).astype(np.float32))
-        values = np.asarray(path @ self._delta)
+        leaves = self._leaves(X)
+        values = self._leaf_plan(1)["contributions"][leaves]
         return pd.DataFrame(values, columns=list(self.features_), index=X.index)
 
     def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
@@ -736,36 +799,18 @@ class TreeModel(ClassifierMixin, BaseEstimator):
             value (raw; None if missing), contribution. Ties keep the feature order;
             rows with no positive contribution have no reasons.
         """
-        top = check_int(self, "top", top, low=1)
-        contrib = self.contributions(X).to_numpy()
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-        rows = np.repeat(np.arange(contrib.shape[0]), order.shape[1])
-        cols = order.ravel()
-        ranks = np.tile(np.arange(order.shape[1]), order.shape[0])
-        values_flat = contrib[rows, cols]
-        keep = values_flat > 0
-        rows, cols, ranks, values_flat = rows[keep], cols[keep], ranks[keep], values_flat[keep]
-        raw = np.empty(rows.size, dtype=object)
-        for j, code in enumerate(self.features_):
-            hit = cols == j
-            if not hit.any():
-                continue
-            if self.specs_[code].kind == "numeric":
-                numbers = numeric_values(X[code])[rows[hit]]
-                raw[hit] = [None if math.isnan(v) else float(v) for v in numbers]
-            else:
-                objs = X[code].to_numpy(dtype=object)[rows[hit]]
-                raw[hit] = [None if is_missing(v) else category_text(v) for v in objs]
+        table = self.score_table(X, top=top)
+        rows, ranks, cols = table.reason_positions()
         codes = np.asarray(self.features_, dtype=object)[cols]
         return pd.DataFrame(
             {
                 "row": X.index.to_numpy()[rows],
-                "rank": ranks + 1,
+                "rank": ranks.astype(np.int64) + 1,
                 "code": codes,
                 "label_zh": [self.specs_[c].label_zh for c in codes],
                 "label_en": [self.specs_[c].label_en for c in codes],
-                "value": pd.Series(raw, dtype=object),
-                "contribution": values_flat,
+                "value": pd.Series(table.long_values(rows, cols), dtype=object),
+                "contribution": table.reason_impact[rows, ranks],
             },
             columns=list(CONTRIBUTION_REASON_COLUMNS),
         )
@@ -788,8 +833,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        state.pop("_compiled", None)
-        state.pop("_grid_cache", None)
+        for cache in ("_compiled", "_grid_cache", "_plans"):
+            state.pop(cache, None)
         return state
 
     def score_one(self, values: Mapping[str, Any], top: int = 3) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
 from custrisk.errors import DataError
+from custrisk.estimators.scored import ScoredTable
 from custrisk.indicators import IndicatorConfig
 from custrisk.registry import (
     LoadedModel,
@@ -39,35 +40,6 @@ class ScoreResult:
     model_id: str
 
 
-def _values_text(values: pd.Series) -> np.ndarray:
-    """Reasons' raw values as text: numbers to 6 significant digits, categories as is."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    is_number = ~np.isnan(numbers)
-    text = values.to_numpy(dtype=object).copy()
-    text[pd.isna(text)] = None
-    if is_number.any():
-        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
-    return text
-
-
-def _categorical(values: pd.Series) -> pd.Categorical:
-    """Few distinct texts (reason codes, labels) as a Categorical: cheap to build and hold."""
-    return pd.Categorical(values.to_numpy(dtype=object))
-
-
-def _reasons_wide(reasons: pd.DataFrame, n_rows: int, top: int, lang: str) -> pd.DataFrame:
-    """Long reasons (row, rank, code, labels, value, points) -> reason_k_* columns."""
-    impact = "points_lost" if "points_lost" in reasons else "contribution"
-    columns: dict[str, Any] = {}
-    for rank in range(1, top + 1):
-        chosen = reasons[reasons["rank"] == rank].set_index("row").reindex(range(n_rows))
-        columns[f"reason_{rank}_code"] = _categorical(chosen["code"])
-        columns[f"reason_{rank}_label"] = _categorical(chosen[f"label_{lang}"])
-        columns[f"reason_{rank}_value"] = _values_text(chosen["value"])
-        columns[f"reason_{rank}_impact"] = chosen[impact].to_numpy(dtype=np.float64)
-    return pd.DataFrame(columns)
-
-
 def score_features(
     model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str = "zh", top: int | None = None
 ) -> pd.DataFrame:
@@ -77,7 +49,8 @@ def score_features(
 
 def _score(
     model: LoadedModel, X: pd.DataFrame, *, as_of: dt.date, lang: str, top: int | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, ScoredTable]:
+    """The scores table and the one-pass scoring it was built from."""
     check_language(lang)
     estimator = model.model
     top = top or int(model.card.get("reasons_top", 3))
@@ -87,30 +60,28 @@ def _score(
             f"the data lacks features the model needs: {', '.join(missing)}",
             hint="score exports with the same sources as the training data",
         )
-    inputs = X[list(model.card["candidate_features"])]
-    table = pd.DataFrame(
-        {
-            "customer_id": X.index.astype(str),
-            "as_of": as_of.isoformat(),
-            "pd": np.round(estimator.predict_pd(inputs), PD_DECIMALS),
-            "score": estimator.predict_score(inputs).astype(np.int64),
-        }
-    )
-    wide = _reasons_wide(
-        estimator.reasons(inputs.reset_index(drop=True), top=top), len(table), top, lang
-    )
+    scored = estimator.score_table(X[list(model.card["candidate_features"])], top=top)
+    columns: dict[str, Any] = {
+        "customer_id": X.index.astype(str),
+        "as_of": as_of.isoformat(),
+        "pd": np.round(scored.pd, PD_DECIMALS),
+        "score": scored.score.astype(np.int64, copy=False),
+    }
     for rank in range(1, top + 1):
-        table[f"reason_{rank}_code"] = wide[f"reason_{rank}_code"]
-        table[f"reason_{rank}_label"] = wide[f"reason_{rank}_label"]
-    table["model_id"] = model.model_id
-    details = pd.concat(
-        [
-            table[["customer_id"]],
-            wide.drop(columns=[c for c in wide.columns if str(c).endswith("_label")]),
-        ],
-        axis=1,
-    )
-    return table, details
+        columns[f"reason_{rank}_code"] = scored.reason_codes(rank)
+        columns[f"reason_{rank}_label"] = scored.reason_labels(rank, lang)
+    columns["model_id"] = model.model_id
+    return pd.DataFrame(columns), scored
+
+
+def _reason_details(table: pd.DataFrame, scored: ScoredTable) -> pd.DataFrame:
+    """customer_id and, per rank, the reason's code, value (as text) and impact."""
+    columns: dict[str, Any] = {"customer_id": table["customer_id"]}
+    for rank in range(1, scored.top + 1):
+        columns[f"reason_{rank}_code"] = table[f"reason_{rank}_code"]
+        columns[f"reason_{rank}_value"] = scored.reason_texts(rank)
+        columns[f"reason_{rank}_impact"] = scored.reason_impacts(rank)
+    return pd.DataFrame(columns)
 
 
 def _customer_details(features: Features) -> pd.DataFrame:
@@ -155,7 +126,8 @@ def score_data(
         indicator_config=indicator_config,
     )
     config = features.config
-    table, reason_details = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
+    table, scored = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
+    reason_details = _reason_details(table, scored)
     details = _customer_details(features).merge(
         reason_details, on="customer_id", how="left", validate="one_to_one"
     )

@@ -1,0 +1,240 @@
+"""A batch of rows scored in one pass: PD, score and the top reasons as arrays.
+
+:meth:`LogisticScorecard.score_table <custrisk.estimators.scorecard.LogisticScorecard.score_table>`
+and :meth:`TreeModel.score_table <custrisk.estimators.tree.TreeModel.score_table>` bin (or
+route) every row once and return a :class:`ScoredTable`: the PD and score columns and, per
+reason rank, the index of the reason's feature and its impact (points lost, or the
+contribution to PD). Everything a scores table shows is derived from these arrays:
+
+* reason codes and labels become :class:`pandas.Categorical` columns built from the
+  feature indices, their text made once per feature, never per row;
+* a reason's raw value is read from the scored frame only for the rows that have that
+  reason, and numbers are formatted once per distinct value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas import Categorical, DataFrame, Index  # names the field `pd` does not shadow
+
+from custrisk.estimators.features import category_text, is_missing, numeric_values
+
+__all__ = ["CATEGORY_VALUES", "NUMBER_FORMAT", "ScoredTable", "insert_top"]
+
+#: How a categorical reason's raw value is given back: the value as read ("raw": a number
+#: stays a number) or the text it is matched by ("text").
+CATEGORY_VALUES = ("raw", "text")
+#: printf format of numeric reason values in text columns (6 significant digits).
+NUMBER_FORMAT = "%.6g"
+
+
+def insert_top(best: Sequence[np.ndarray], keys: np.ndarray) -> None:
+    """Merge one column of keys into the running top-k columns ``best`` (in place).
+
+    ``best[0] >= best[1] >= ...`` hold, per row, the largest keys seen so far; each new
+    key sinks to its place by a max/min exchange per rank (2k vectorised operations), so
+    the (rows, features) matrix of keys is never built. Keys must be distinct within a
+    row for the order to be total (callers fold the feature index into the key).
+    """
+    carry = keys
+    last = len(best) - 1
+    for rank, column in enumerate(best):
+        lower = np.minimum(column, carry) if rank < last else carry
+        np.maximum(column, carry, out=column)
+        carry = lower
+
+
+@dataclass(frozen=True, eq=False)
+class ScoredTable:
+    """PD, score and top reasons of every row of a frame, from one pass over it.
+
+    Attributes
+    ----------
+    index : pandas.Index
+        The scored frame's index.
+    pd : ndarray of float64, shape (n,)
+        Probability of bad (the model's, unrounded).
+    score : ndarray of int64, shape (n,)
+    features : tuple of str
+        The model's features; reason columns index into it.
+    labels_zh, labels_en : tuple of str
+        Each feature's label.
+    kinds : tuple of str
+        Each feature's kind ("numeric" or "categorical").
+    reason_feature : ndarray of int64, shape (n, top)
+        Feature index of the reason at each rank; -1 where the row has no reason at that
+        rank (reasons fill the first ranks).
+    reason_impact : ndarray of float64, shape (n, top)
+        The reason's impact (``impact`` names it); NaN where there is no reason.
+    impact : str
+        "points_lost" (scorecard) or "contribution" (tree).
+    frame : pandas.DataFrame
+        The scored rows; reasons' raw values are read from it on demand.
+    reason_bin : ndarray of int64, shape (n, top), optional
+        The reason feature's bin (scorecards); -1 where there is no reason.
+    category_values : {"raw", "text"}
+        How a categorical reason's value is given back (see :data:`CATEGORY_VALUES`).
+    """
+
+    index: Index
+    pd: np.ndarray
+    score: np.ndarray
+    features: tuple[str, ...]
+    labels_zh: tuple[str, ...]
+    labels_en: tuple[str, ...]
+    kinds: tuple[str, ...]
+    reason_feature: np.ndarray
+    reason_impact: np.ndarray
+    impact: str
+    frame: DataFrame = field(repr=False)
+    reason_bin: np.ndarray | None = None
+    category_values: str = "raw"
+    _factorized: dict[int, tuple[np.ndarray, list[Any]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def __len__(self) -> int:
+        return int(self.pd.shape[0])
+
+    @property
+    def top(self) -> int:
+        """Number of reason ranks."""
+        return int(self.reason_feature.shape[1])
+
+    # -- per-rank columns --------------------------------------------------------------
+
+    def _rank(self, rank: int) -> np.ndarray:
+        if not 1 <= rank <= self.top:
+            raise IndexError(f"rank must be in 1..{self.top}, got {rank}")
+        return self.reason_feature[:, rank - 1]
+
+    def _present(self, column: np.ndarray) -> list[int]:
+        counts = np.bincount(column + 1, minlength=len(self.features) + 1)[1:]
+        return [int(j) for j in np.flatnonzero(counts)]
+
+    def _categorical(self, column: np.ndarray, texts: Sequence[str]) -> Categorical[Any]:
+        """``texts[feature]`` per row as a Categorical (categories sorted, as pandas
+        makes them from the values), built from the feature indices."""
+        present = self._present(column)
+        categories = sorted({texts[j] for j in present})
+        position = {text: i for i, text in enumerate(categories)}
+        lookup = np.full(len(self.features) + 1, -1, dtype=np.int64)  # [-1] -> no reason
+        for j in present:
+            lookup[j] = position[texts[j]]
+        dtype = pd.Categorical(np.asarray(categories, dtype=object)).dtype
+        return pd.Categorical.from_codes(lookup[column], dtype=dtype)
+
+    def reason_codes(self, rank: int) -> Categorical[Any]:
+        """The feature code of every row's reason at ``rank`` (1-based); NaN if none."""
+        return self._categorical(self._rank(rank), self.features)
+
+    def reason_labels(self, rank: int, lang: str) -> Categorical[Any]:
+        """The label (``lang`` "zh" or "en") of every row's reason at ``rank``."""
+        texts = self.labels_zh if lang == "zh" else self.labels_en
+        return self._categorical(self._rank(rank), texts)
+
+    def reason_impacts(self, rank: int) -> np.ndarray:
+        """The impact of every row's reason at ``rank`` (NaN if none)."""
+        self._rank(rank)
+        return self.reason_impact[:, rank - 1]
+
+    def reason_values(self, rank: int) -> np.ndarray:
+        """Raw values of every row's reason at ``rank`` (object; None if missing or no
+        reason): floats for numeric features, categories as ``category_values`` says."""
+        return self._values(self._rank(rank), text=False)
+
+    def reason_texts(self, rank: int) -> np.ndarray:
+        """The values as text (object): numbers to 6 significant digits, a category as
+        is (a numeric-looking category as a number); None if missing or no reason."""
+        return self._values(self._rank(rank), text=True)
+
+    def _values(self, column: np.ndarray, *, text: bool) -> np.ndarray:
+        out = np.full(column.shape[0], None, dtype=object)
+        for j in self._present(column):
+            rows = np.flatnonzero(column == j)
+            out[rows] = self._feature_values(j, rows, text=text)
+        return out
+
+    def _feature_values(self, j: int, rows: np.ndarray, *, text: bool) -> np.ndarray:
+        source = self.frame[self.features[j]]
+        if self.kinds[j] == "numeric":
+            return _number_values(source, rows, text=text)
+        codes, shown = self._categories(j)
+        lookup = np.empty(len(shown) + 1, dtype=object)  # code -1 (missing) -> None
+        lookup[: len(shown)] = _as_text(shown) if text and shown else shown
+        lookup[-1] = None
+        return lookup[codes[rows]]
+
+    def _categories(self, j: int) -> tuple[np.ndarray, list[Any]]:
+        """Codes of a categorical feature's column and its distinct values as shown
+        (factorized once: the text of a category is made once, not per row)."""
+        cached = self._factorized.get(j)
+        if cached is None:
+            codes, uniques = pd.factorize(self.frame[self.features[j]], use_na_sentinel=True)
+            shown = [
+                None if is_missing(u) else _category_value(u, self.category_values) for u in uniques
+            ]
+            cached = (np.asarray(codes), shown)
+            self._factorized[j] = cached
+        return cached
+
+    # -- long form ---------------------------------------------------------------------
+
+    def reason_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every reason as (row position, rank index 0.., feature index), row by row."""
+        rows, ranks = np.nonzero(self.reason_feature >= 0)
+        return rows, ranks, self.reason_feature[rows, ranks]
+
+    def long_values(self, rows: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Raw values (object) of the given (row position, feature index) pairs."""
+        out = np.full(rows.shape[0], None, dtype=object)
+        for j in np.unique(features).tolist():
+            hit = np.flatnonzero(features == j)
+            out[hit] = self._feature_values(j, rows[hit], text=False)
+        return out
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """float64 values of a column (missing as NaN), without a copy when already float."""
+    if column.dtype == np.float64:
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return numeric_values(column)
+
+
+def _number_values(source: pd.Series, rows: np.ndarray, *, text: bool) -> np.ndarray:
+    values = _numbers(source)[rows]
+    out = np.full(values.shape[0], None, dtype=object)
+    present = np.flatnonzero(~np.isnan(values))
+    if not present.size:
+        return out
+    if not text:
+        out[present] = values[present].tolist()
+        return out
+    # once per distinct number (bit pattern: -0.0 and 0.0 print differently)
+    bits, inverse = np.unique(values[present].view(np.int64), return_inverse=True)
+    texts = np.char.mod(NUMBER_FORMAT, bits.view(np.float64)).astype(object)
+    out[present] = texts[inverse]
+    return out
+
+
+def _category_value(value: Any, style: str) -> Any:
+    if style == "text":
+        return category_text(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _as_text(values: list[Any]) -> list[Any]:
+    """Values as a text column shows them: what reads as a number, to 6 significant
+    digits; anything else as is."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+        dtype=np.float64
+    )
+    return [
+        v if np.isnan(x) else NUMBER_FORMAT % x
+        for v, x in zip(values, numbers.tolist(), strict=True)
+    ]

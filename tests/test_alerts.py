@@ -95,7 +95,18 @@ def fired(overrides: dict[str, Any], previous: dict[str, Any] | None = None) -> 
 
 
 def test_default_rules_cover_every_level() -> None:
-    assert RULES.codes == ("TX01", "TX02", "CP01", "CP02", "CR01", "CR02", "CR03", "RL01", "GR01")
+    assert RULES.codes == (
+        "TX01",
+        "TX02",
+        "CP01",
+        "CP02",
+        "CR01",
+        "CR02",
+        "CR04",
+        "CR03",
+        "RL01",
+        "GR01",
+    )
     assert {rule.level for rule in RULES.rules} == {"red", "orange", "yellow"}
     for rule in RULES.rules:
         assert rule.actions_zh and rule.actions_en and rule.owner and rule.response_hours > 0
@@ -109,14 +120,14 @@ def test_a_benign_customer_raises_no_alert() -> None:
 @pytest.mark.parametrize(
     ("code", "fires", "quiet"),
     [
-        ("TX01", {"trade_amount_trend": 0.49, "orders_12m": 12}, {"trade_amount_trend": 0.5}),
+        ("TX01", {"trade_amount_trend": 0.19, "orders_12m": 12}, {"trade_amount_trend": 0.2}),
         (
             "TX01",
             {"trade_amount_trend": 0.1, "orders_12m": 12},
             {"trade_amount_trend": 0.1, "orders_12m": 11},
         ),
         ("TX01", {"trade_amount_trend": 0.0}, {"trade_amount_trend": np.nan}),
-        ("TX02", {"chargebacks_12m": 2}, {"chargebacks_12m": 1}),
+        ("TX02", {"chargebacks_12m": 3}, {"chargebacks_12m": 2}),
         (
             "TX02",
             {"refund_rate_12m": 0.31, "refunds_12m": 3},
@@ -128,15 +139,25 @@ def test_a_benign_customer_raises_no_alert() -> None:
             {"refund_rate_12m": 0.5, "refunds_12m": 2},
         ),
         ("CP01", {"complaints_90d": 3}, {"complaints_90d": 2}),
-        ("CP02", {"unresolved_complaints": 1}, {"unresolved_complaints": 0}),
-        ("CR01", {"bureau_score_change_3m": -50}, {"bureau_score_change_3m": -49}),
+        ("CP02", {"unresolved_complaints": 2}, {"unresolved_complaints": 1}),
+        ("CR01", {"bureau_score_change_3m": -30}, {"bureau_score_change_3m": -29}),
         (
             "CR02",
-            {"max_days_past_due_12m": 31, "overdue_amount": 500},
+            {"max_days_past_due_12m": 31, "overdue_amount": 500, "score": 529},
             {"max_days_past_due_12m": 30, "overdue_amount": 500},
         ),
         (
             "CR02",
+            {"max_days_past_due_12m": 45, "overdue_amount": 0.01, "score": 500},
+            {"max_days_past_due_12m": 45, "overdue_amount": 0},
+        ),
+        (
+            "CR04",
+            {"max_days_past_due_12m": 31, "overdue_amount": 500, "score": 530},
+            {"max_days_past_due_12m": 30, "overdue_amount": 500},
+        ),
+        (
+            "CR04",
             {"max_days_past_due_12m": 45, "overdue_amount": 0.01},
             {"max_days_past_due_12m": 45, "overdue_amount": 0},
         ),
@@ -171,8 +192,13 @@ def test_grade_downgrade_of_two_notches_needs_the_previous_run() -> None:
 
 def test_alert_rows_say_what_and_who_and_when() -> None:
     scores, details = customers(
-        {"max_days_past_due_12m": 45, "overdue_amount": 12_345.6, "utilisation": 0.95},
-        {"score": 620, "days_since_last_follow_up": np.nan},
+        {
+            "max_days_past_due_12m": 45,
+            "overdue_amount": 12_345.6,
+            "utilisation": 0.95,
+            "score": 500,
+        },
+        {"score": 650, "days_since_last_follow_up": np.nan},
         {},
     )
     result = apply_policy(scores, details, POLICY, RULES)
@@ -190,7 +216,7 @@ def test_alert_rows_say_what_and_who_and_when() -> None:
     assert red["actions_zh"].startswith("24小时内启动催收") and "；" in red["actions_zh"]
     assert red["response_hours"] == 24 and red["due_by"] == "2026-11-01T00:00"
     assert alerts.iloc[1]["due_by"] == "2026-11-05T00:00"  # 120 hours
-    assert alerts.iloc[2]["message_en"] == "Grade B customer not followed up for — days"
+    assert alerts.iloc[2]["message_en"] == "Grade A customer not followed up for — days"
     table = result.scores
     assert table["alert_level"].tolist() == ["red", "yellow", ""]
     assert table["alert_codes"].tolist() == ["CR02;CR03", "RL01", ""]

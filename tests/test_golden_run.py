@@ -132,3 +132,25 @@ def test_the_golden_run_reads_back(outputs: dict[str, bytes]) -> None:
     scores = pd.read_csv(io.BytesIO(outputs["scores.csv"]), dtype={"customer_id": str})
     assert len(scores) == 499  # 500 customers, one rejected for a surplus field
     assert scores["customer_id"].str.len().eq(10).all()  # leading zeros kept
+
+
+def test_packaged_alert_rules_are_a_workload_a_team_can_handle(outputs: dict[str, bytes]) -> None:
+    """docs/policy.md, "Alert volume": at most 15 % of customers with an alert, at most
+    2 % red, and every customer who went on to default while already past due with an
+    amount overdue (what the red rule used to flag) still gets a red alert."""
+    scores = pd.read_csv(
+        io.BytesIO(outputs["scores.csv"]), dtype={"customer_id": str}, keep_default_na=False
+    )
+    details = pd.read_csv(io.BytesIO(outputs["scores.details.csv"]), dtype={"customer_id": str})
+    labels = pd.read_csv(SAMPLE / "labels.csv", dtype={"customer_id": str})
+    table = scores.merge(details, on="customer_id").merge(labels, on="customer_id")
+    alerted = table["alert_level"] != ""
+    red = table["alert_level"] == "red"
+    assert alerted.mean() <= 0.15
+    assert red.mean() <= 0.02
+    arrears = (table["ind__max_days_past_due_12m"] > 30) & (table["overdue_amount"] > 0)
+    defaulted_in_arrears = arrears & (table["bad"] == 1)
+    assert defaulted_in_arrears.sum() > 0
+    assert red[defaulted_in_arrears].all()
+    # red is worth a call within 24 hours: far more precise than the base rate
+    assert table.loc[red, "bad"].mean() > 3 * table["bad"].mean()

@@ -3,6 +3,7 @@ alerts, and `new_when` telling a new delinquency from an old one (CR02)."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -230,3 +231,19 @@ def test_a_run_without_lifecycle_columns_still_reads(
     alerts.drop(columns=["status", "since"]).to_csv(old, index=False)
     back = read_alerts_file(old)
     assert set(back["status"]) == {""} and len(back) == len(alerts)
+
+
+def test_alerts_lists_only_new_ones_with_status_new(months: dict[str, Path]) -> None:
+    nov = read_run(months["nov"]).alerts
+    args = ["alerts", str(months["nov"]), "--format", "csv"]
+    result = CliRunner().invoke(app, [*args, "--status", "new"])
+    assert result.exit_code == 0, result.output
+    listed = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
+    assert len(listed) == int((nov["status"] == "new").sum()) > 0
+    assert set(listed["status"]) == {"new"}
+    result = CliRunner().invoke(app, [*args, "--status", "closed"])
+    assert result.exit_code == 2 and "--status must be one of new, ongoing" in result.stderr
+    result = CliRunner().invoke(app, [*args, "--status", "ongoing"])
+    ongoing = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
+    assert len(ongoing) == int((nov["status"] == "ongoing").sum()) > 0
+    assert set(ongoing["since"]) == {"2026-10-31"}

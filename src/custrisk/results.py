@@ -147,6 +147,15 @@ MASKED_COLUMNS = tuple(f"{c}_masked" for c in PII_COLUMNS)
 DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
 
 
+def alert_table(alerts: pd.DataFrame) -> pd.DataFrame:
+    """The alerts in the columns of the alerts file (:data:`ALERT_COLUMNS`); the
+    lifecycle columns left empty when a table has none (alerts made without one)."""
+    missing = [c for c in LIFECYCLE_COLUMNS if c not in alerts.columns]
+    if missing:
+        alerts = alerts.assign(**dict.fromkeys(missing, ""))
+    return alerts.loc[:, list(ALERT_COLUMNS)]
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Where the files of a run live, from the path of its scores file."""
@@ -274,7 +283,7 @@ class ScoringRun:
                 tables = {
                     "scores": self.scores,
                     "details": self.details,
-                    "alerts": self.alerts.loc[:, list(ALERT_COLUMNS)],
+                    "alerts": alert_table(self.alerts),
                     "rejects": self.rejects,
                     "closed": None
                     if self.closed is None
@@ -302,7 +311,7 @@ class ScoringRun:
                 }
                 if files.workbook is not None:
                     book = stage / files.workbook.name
-                    alerts = self.alerts.loc[:, list(ALERT_COLUMNS)]
+                    alerts = alert_table(self.alerts)
                     write_workbook_to(book, run_sheets(self.scores, alerts, facts))
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK] = book
@@ -380,7 +389,7 @@ def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) ->
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
     sheet = Sheet(
         "alerts",
-        alerts.loc[:, list(ALERT_COLUMNS)],
+        alert_table(alerts),
         kinds={"response_hours": "count"},
         fills={"level": level_fills},
     )
@@ -868,6 +877,7 @@ __all__ = [
     "REJECTS_SUFFIX",
     "RunFiles",
     "ScoringRun",
+    "alert_table",
     "locate_run",
     "locked_folder",
     "read_alerts",

@@ -20,6 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"data", "registry", "results", "sample"}),
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),
+    frozenset({"notify"}),
     frozenset({"scoring"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),

@@ -61,6 +61,9 @@ _API = {
     # reports
     "render_reports": "custrisk.report.batch",
     "load_report_inputs": "custrisk.report",
+    # notifications
+    "parse_notify_config": "custrisk.notify",
+    "deliver_notifications": "custrisk.notify",
     # monitoring
     "check_data_drift": "custrisk.scoring",
     "compare_models": "custrisk.scoring",

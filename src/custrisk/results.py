@@ -9,6 +9,9 @@
 ``alerts.csv``              the early-warning alerts, one row per rule that fired
 ``scores.rejects.csv``      rows rejected while cleaning (personal data masked); only
                             when there are any
+``alerts.closed.csv``       with a previous run only: the alerts of the previous run
+                            that no longer fire (closed since), one row per customer
+                            and rule
 ``scores.run.json``         the run's facts, listing every other file with its SHA-256
 ``scores.xlsx``             with ``--out scores.xlsx`` only: the workbook for people
                             (scores, alerts and summary sheets), beside the CSV
@@ -68,13 +71,17 @@ FACTS_SUFFIX = ".run.json"
 REJECTS_SUFFIX = ".rejects.csv"
 #: The alerts file, in the folder of the scores file.
 ALERTS_FILE = "alerts.csv"
+#: The alerts closed since the previous run, beside the alerts file.
+CLOSED_FILE = "alerts.closed.csv"
 #: The lock of an output folder, and the prefix of its staging folders.
 LOCK_FILE = ".custrisk.lock"
 STAGE_PREFIX = ".custrisk-stage-"
 #: Output formats of the scores table, by extension.
 SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 #: The parts of a run, in the order they are written.
-PARTS = ("scores", "details", "alerts", "rejects")
+PARTS = ("scores", "details", "alerts", "rejects", "closed")
+#: Parts a run may lack: rejects when no row was rejected, closed without a previous run.
+OPTIONAL_PARTS = ("rejects", "closed")
 
 #: Columns of the alerts table, in order.
 ALERT_COLUMNS = (
@@ -91,7 +98,32 @@ ALERT_COLUMNS = (
     "owner",
     "response_hours",
     "due_by",
+    "status",
+    "since",
 )
+#: Lifecycle of an alert across periods (column ``status``): first seen this period, or
+#: fired in the previous period too and still holds. ``since`` is the as-of date of the
+#: first period in a row that it fired.
+ALERT_STATUSES = ("new", "ongoing")
+NEW_ALERT, ONGOING_ALERT = ALERT_STATUSES
+#: Columns an alerts file written before the lifecycle lacks (read as empty).
+LIFECYCLE_COLUMNS = ("status", "since")
+#: Columns of the closed alerts (``alerts.closed.csv``).
+CLOSED_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "code",
+    "level",
+    "level_zh",
+    "owner",
+    "since",
+    "last_as_of",
+    "last_message_zh",
+    "last_message_en",
+    "reason",
+)
+#: Why an alert closed: the rule no longer holds, or the customer left the portfolio.
+CLOSED_REASONS = ("resolved", "departed")
 #: Scores columns that hold numbers.
 SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
 SCORES_REQUIRED = ("customer_id", "pd", "score")
@@ -115,6 +147,15 @@ MASKED_COLUMNS = tuple(f"{c}_masked" for c in PII_COLUMNS)
 DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
 
 
+def alert_table(alerts: pd.DataFrame) -> pd.DataFrame:
+    """The alerts in the columns of the alerts file (:data:`ALERT_COLUMNS`); the
+    lifecycle columns left empty when a table has none (alerts made without one)."""
+    missing = [c for c in LIFECYCLE_COLUMNS if c not in alerts.columns]
+    if missing:
+        alerts = alerts.assign(**dict.fromkeys(missing, ""))
+    return alerts.loc[:, list(ALERT_COLUMNS)]
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Where the files of a run live, from the path of its scores file."""
@@ -124,6 +165,7 @@ class RunFiles:
     alerts: Path
     rejects: Path
     facts: Path
+    closed: Path
     workbook: Path | None = None  # with --out scores.xlsx: the workbook beside the CSV
 
     @property
@@ -136,6 +178,7 @@ class RunFiles:
             "details": self.details,
             "alerts": self.alerts,
             "rejects": self.rejects,
+            "closed": self.closed,
         }[name]
 
 
@@ -170,6 +213,7 @@ def run_files(scores: str | os.PathLike[str]) -> RunFiles:
         alerts=path.with_name(ALERTS_FILE),
         rejects=stem.with_name(stem.name + REJECTS_SUFFIX),
         facts=stem.with_name(stem.name + FACTS_SUFFIX),
+        closed=path.with_name(CLOSED_FILE),
         workbook=workbook,
     )
 
@@ -195,6 +239,11 @@ class ScoringRun:
         Rows rejected or repaired while cleaning, personal data masked.
     extras : dict
         What a caller may want beyond the files (e.g. the migration matrix); not written.
+    files : RunFiles or None
+        Where the run was written or read from.
+    closed : pandas.DataFrame or None
+        :data:`CLOSED_COLUMNS`: alerts of the previous run that no longer fire; ``None``
+        when the run was scored without a previous run.
     """
 
     scores: pd.DataFrame
@@ -204,6 +253,7 @@ class ScoringRun:
     rejects: pd.DataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
     files: RunFiles | None = None
+    closed: pd.DataFrame | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -233,8 +283,11 @@ class ScoringRun:
                 tables = {
                     "scores": self.scores,
                     "details": self.details,
-                    "alerts": self.alerts.loc[:, list(ALERT_COLUMNS)],
+                    "alerts": alert_table(self.alerts),
                     "rejects": self.rejects,
+                    "closed": None
+                    if self.closed is None
+                    else self.closed.loc[:, list(CLOSED_COLUMNS)],
                 }
                 for part in PARTS:
                     table = tables[part]
@@ -258,7 +311,7 @@ class ScoringRun:
                 }
                 if files.workbook is not None:
                     book = stage / files.workbook.name
-                    alerts = self.alerts.loc[:, list(ALERT_COLUMNS)]
+                    alerts = alert_table(self.alerts)
                     write_workbook_to(book, run_sheets(self.scores, alerts, facts))
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK] = book
@@ -275,8 +328,8 @@ class ScoringRun:
                 for part in PARTS:
                     if part in staged:
                         os.replace(staged[part], files.part(part))
-                    elif part == "rejects":
-                        files.rejects.unlink(missing_ok=True)
+                    elif part in OPTIONAL_PARTS:
+                        files.part(part).unlink(missing_ok=True)
                 if files.workbook is not None:
                     os.replace(staged[WORKBOOK], files.workbook)
                 os.replace(facts_path, files.facts)
@@ -336,7 +389,7 @@ def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) ->
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
     sheet = Sheet(
         "alerts",
-        alerts.loc[:, list(ALERT_COLUMNS)],
+        alert_table(alerts),
         kinds={"response_hours": "count"},
         fills={"level": level_fills},
     )
@@ -472,7 +525,9 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
 
 
 def read_run(
-    path: str | os.PathLike[str], *, parts: Sequence[str] = ("scores", "details", "alerts")
+    path: str | os.PathLike[str],
+    *,
+    parts: Sequence[str] = ("scores", "details", "alerts", "closed"),
 ) -> ScoringRun:
     """Read back a run written by :meth:`ScoringRun.write`, checking that its files
     belong together.
@@ -484,7 +539,8 @@ def read_run(
     parts : sequence of str
         Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``); the facts
         are always read. Each is read once, checked against the SHA-256 in the facts,
-        and parsed from those same bytes.
+        and parsed from those same bytes. ``closed`` (alerts closed since the previous
+        run) is ``None`` when the run was scored without a previous run.
 
     Raises
     ------
@@ -516,7 +572,7 @@ def read_run(
         entry = listed.get(part)
         target = files.part(part)
         if entry is None:
-            if part == "rejects":
+            if part in OPTIONAL_PARTS:
                 continue
             raise DataError(f"the run facts do not list its {part} file", file=str(files.facts))
         if part in parts:
@@ -527,7 +583,9 @@ def read_run(
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
-    return ScoringRun(scores, details, alerts, facts, tables["rejects"], files=files)
+    return ScoringRun(
+        scores, details, alerts, facts, tables["rejects"], files=files, closed=tables["closed"]
+    )
 
 
 def _read_verified(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> bytes:
@@ -666,6 +724,9 @@ def _parse_alerts(data: bytes, path: Path) -> pd.DataFrame:
 
 
 def _check_alerts(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    for column in LIFECYCLE_COLUMNS:  # written before alerts had a lifecycle: unknown
+        if column not in frame.columns:
+            frame[column] = ""
     missing = [c for c in ALERT_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
@@ -698,11 +759,21 @@ def _parse_rejects(data: bytes, path: Path) -> pd.DataFrame:
     return _table_from_bytes(data, path, "rejects file")
 
 
+def _parse_closed(data: bytes, path: Path) -> pd.DataFrame:
+    frame = _table_from_bytes(data, path, "closed alerts file")
+    _require(frame, CLOSED_COLUMNS, path, "closed alerts file")
+    frame = _text_ids(frame, path, "closed alerts file", unique=False)
+    for column in CLOSED_COLUMNS[1:]:
+        frame[column] = frame[column].astype("str").where(frame[column].notna(), "")
+    return frame.loc[:, list(CLOSED_COLUMNS)].reset_index(drop=True)
+
+
 _PARSERS = {
     "scores": _parse_scores,
     "details": _parse_details,
     "alerts": _parse_alerts,
     "rejects": _parse_rejects,
+    "closed": _parse_closed,
 }
 
 
@@ -765,6 +836,20 @@ def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scores.loc[:, keep].copy()
 
 
+def read_previous_run(path: str | os.PathLike[str], *, details: bool = False) -> ScoringRun:
+    """An earlier run for month-over-month changes and the alert lifecycle
+    (``--previous``): its scores and alerts (and details when asked), checked like any
+    run."""
+    if not Path(path).exists():
+        raise DataError(
+            "previous scores file not found",
+            file=str(path),
+            hint="pass the scores file of an earlier custrisk score run with --previous",
+        )
+    parts = ("scores", "alerts", "details") if details else ("scores", "alerts")
+    return read_run(path, parts=parts)
+
+
 @contextlib.contextmanager
 def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] = ()) -> Any:
     """Hold the lock of an output folder (created 0700) and clear what a killed writer
@@ -778,6 +863,11 @@ def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] =
 __all__ = [
     "ALERTS_FILE",
     "ALERT_COLUMNS",
+    "ALERT_STATUSES",
+    "CLOSED_COLUMNS",
+    "CLOSED_FILE",
+    "CLOSED_REASONS",
+    "LIFECYCLE_COLUMNS",
     "CREDIT_DETAIL_COLUMNS",
     "DETAILS_SUFFIX",
     "FACTS_SUFFIX",
@@ -787,10 +877,12 @@ __all__ = [
     "REJECTS_SUFFIX",
     "RunFiles",
     "ScoringRun",
+    "alert_table",
     "locate_run",
     "locked_folder",
     "read_alerts",
     "read_alerts_file",
+    "read_previous_run",
     "read_previous_scores",
     "read_run",
     "run_files",

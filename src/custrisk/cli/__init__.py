@@ -22,6 +22,7 @@ from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
 from custrisk.cli import keys as _keys
 from custrisk.cli import models as _models
+from custrisk.cli import notify as _notify
 from custrisk.cli import report as _report
 from custrisk.cli import sample as _sample
 from custrisk.cli import score as _score
@@ -142,6 +143,7 @@ for _stage in (
     _train,
     _score,
     _alerts,
+    _notify,
     _report,
     _drift,
     _models,

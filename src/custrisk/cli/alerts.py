@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -42,6 +43,14 @@ def alerts(
     grade: Annotated[
         list[str] | None,
         typer.Option("--grade", help="Only customers of this grade (repeatable)."),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Only alerts of this lifecycle status: new or ongoing (repeatable; known "
+            "when the run was scored with --previous).",
+        ),
     ] = None,
     output: Annotated[
         str, typer.Option("--format", "-f", help="table (for people) or csv (all columns).")
@@ -92,7 +101,12 @@ def alerts(
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
     encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
     frame = filter_alerts(
-        read_alerts(source), level=level, owners=owner or (), codes=code or (), grades=grade or ()
+        read_alerts(source),
+        level=level,
+        owners=owner or (),
+        codes=code or (),
+        grades=grade or (),
+        statuses=status or (),
     )
     if workbook and out is not None:
         from custrisk.results import write_alerts_workbook
@@ -124,6 +138,7 @@ def alerts(
     table.add_column("message", ratio=1, overflow="fold")
     table.add_column("owner", overflow="fold")
     table.add_column("due by", no_wrap=True)  # MM-DD HH:MM; the year is the as-of's
+    table.add_column("status", no_wrap=True)
     for row in frame.to_dict(orient="records"):
         name = str(row["level"])
         label = f"{name} {LEVEL_LABELS[name]['zh']}" if lang == "zh" else name
@@ -135,6 +150,7 @@ def alerts(
             str(row[f"message_{lang}"]),
             str(row["owner"]),
             str(row["due_by"])[5:].replace("T", " "),
+            _status(row),
         )
     console.print(table)
     actions = frame.drop_duplicates("code").sort_values("code")
@@ -142,3 +158,9 @@ def alerts(
         console.print("Handling actions:" if lang == "en" else "处理措施 (handling actions):")
         for row in actions.to_dict(orient="records"):
             console.print(f"  {row['code']}: {row[f'actions_{lang}']}")
+
+
+def _status(row: Mapping[Hashable, Any]) -> str:
+    """``new``, or ``ongoing since YYYY-MM-DD``; empty for alerts without a lifecycle."""
+    status = str(row.get("status") or "")
+    return f"{status} since {row.get('since')}" if status == "ongoing" else status

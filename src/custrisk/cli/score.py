@@ -245,6 +245,12 @@ def _print_alerts(facts: dict[str, Any]) -> None:
     fired = [f"{code} {n:,}" for code, n in info["by_code"].items() if n]
     if fired:
         console.print("By rule: " + ", ".join(fired))
+    life = info.get("lifecycle") or {}
+    if life.get("previous"):
+        console.print(
+            f"Against the previous run: {life['new']:,} new, {life['ongoing']:,} ongoing, "
+            f"{life.get('closed', 0):,} closed (alerts.closed.csv)"
+        )
     for code, reason in info["skipped_rules"].items():
         console.print(f"[dim]Rule {code} not evaluated: {reason}[/]")
 

@@ -55,6 +55,10 @@ PREVIOUS_NAMES: Mapping[str, ExprType] = {
     "recommended_limit_change": NUMBER,
 }
 
+#: A previous period's value in a rule's ``new_when``: this prefix + the name (e.g.
+#: ``prev_overdue_amount``), read from the previous run's scores and details.
+PREV_PREFIX = "prev_"
+
 #: The name of the grade's cap inside a limit rule.
 GRADE_CAP = "grade_cap"
 
@@ -106,3 +110,28 @@ def lacking_names(text: str, names: Mapping[str, ExprType]) -> list[str]:
 def alert_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:
     """Every name an alert condition may use."""
     return {**data_names(indicators), **POLICY_NAMES, **PREVIOUS_NAMES}
+
+
+def new_when_names(names: Mapping[str, ExprType]) -> dict[str, ExprType]:
+    """The names a rule's ``new_when`` may use: those of its condition, and the previous
+    period's value of each data name (``prev_<name>``)."""
+    out = dict(names)
+    for name, kind in names.items():
+        if name in PREVIOUS_NAMES or name in POLICY_NAMES or name == "as_of":
+            continue
+        out.setdefault(PREV_PREFIX + name, kind)
+    return out
+
+
+def lacking_new_when_names(text: str, names: Mapping[str, ExprType]) -> list[str]:
+    """Like :func:`lacking_names` for a ``new_when`` (``prev_<known name>`` is known)."""
+    try:
+        tree = parse(text)
+    except ExpressionError:
+        return []
+    used = {n.name for n in iter_nodes(tree) if isinstance(n, Name)}
+    missing = used - set(new_when_names(names))
+    known = known_names()
+    if not missing or not all(m in known or m.removeprefix(PREV_PREFIX) in known for m in missing):
+        return []
+    return sorted(missing)

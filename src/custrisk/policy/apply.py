@@ -22,12 +22,14 @@ from custrisk.policy._names import (
     CREDIT_FIELDS,
     GRADE_CAP,
     POLICY_NAMES,
+    PREV_PREFIX,
     PREVIOUS_NAMES,
 )
 from custrisk.policy.config import Policy
+from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.rules import AlertRule, AlertRules
-from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX
+from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
@@ -79,12 +81,15 @@ class PolicyResult:
         previous run, ``migration``.
     migration : Migration or None
         The grade migration matrix when a previous run was given.
+    closed : pandas.DataFrame or None
+        The previous run's alerts that no longer fire (with ``previous_alerts`` only).
     """
 
     scores: pd.DataFrame
     alerts: pd.DataFrame
     summary: dict[str, Any]
     migration: Migration | None = None
+    closed: pd.DataFrame | None = None
 
 
 class _Columns:
@@ -354,7 +359,7 @@ def _evaluate_alerts(
         return pd.DataFrame(empty)
     alerts = pd.concat(frames, ignore_index=True)
     for column in ALERT_COLUMNS:
-        if column != "response_hours":
+        if column not in ("response_hours", *LIFECYCLE_COLUMNS):  # status: see lifecycle
             alerts[column] = alerts[column].astype("str")
     alerts["_rank"] = alerts["level"].map(LEVEL_RANK)
     alerts = alerts.sort_values(["_rank", "customer_id", "code"], kind="stable")
@@ -464,6 +469,8 @@ def apply_policy(
     previous: pd.DataFrame | None = None,
     lang: str = "zh",
     unavailable: Collection[str] = (),
+    previous_alerts: pd.DataFrame | None = None,
+    previous_details: pd.DataFrame | None = None,
 ) -> PolicyResult:
     """Grades, recommended limits, changes against a previous run, and alerts.
 
@@ -488,6 +495,12 @@ def apply_policy(
     unavailable : collection of str
         Indicators the data could not provide (e.g. a missing source); alert rules
         whose condition reads one are skipped and listed in the summary.
+    previous_alerts : pandas.DataFrame, optional
+        The previous run's alerts: each alert becomes ``new`` or ``ongoing`` (with the
+        date it started) and those that no longer fire are listed as closed. Without it
+        every alert is new.
+    previous_details : pandas.DataFrame, optional
+        The previous run's details, for ``prev_<name>`` in a rule's ``new_when``.
 
     Returns
     -------
@@ -584,6 +597,22 @@ def apply_policy(
         as_of,
         skipped,
     )
+    renewed = _renewed(
+        rules,
+        alerts,
+        columns,
+        ids,
+        previous if previous_alerts is not None else None,
+        previous_details,
+    )
+    lifecycle = alert_lifecycle(
+        alerts,
+        previous_alerts,
+        as_of=as_of.isoformat(),
+        customers=ids.tolist(),
+        renewed=renewed,
+    )
+    alerts = lifecycle.alerts
     first = alerts.drop_duplicates("customer_id").set_index("customer_id")["level"]
     codes = alerts.groupby("customer_id", sort=False)["code"].agg(CODE_SEPARATOR.join)
     alert_level = first.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
@@ -610,6 +639,7 @@ def apply_policy(
     frame = pd.concat([base.iloc[:, :at], added, base.iloc[:, at:]], axis=1)
 
     summary = _summary(policy, rules, frame, alerts, not_computed, skipped)
+    summary["alerts"]["lifecycle"] = lifecycle.summary()
     if migration is not None and previous is not None:
         prev_as_of = (
             sorted(previous["as_of"].dropna().astype("str").unique()) if "as_of" in previous else []
@@ -626,4 +656,56 @@ def apply_policy(
                 prev_as_of[-1],
                 as_of.isoformat(),
             )
-    return PolicyResult(frame, alerts, summary, migration)
+    return PolicyResult(frame, alerts, summary, migration, lifecycle.closed)
+
+
+def _renewed(
+    rules: AlertRules | None,
+    alerts: pd.DataFrame,
+    columns: _Columns,
+    ids: pd.Series,
+    previous: pd.DataFrame | None,
+    previous_details: pd.DataFrame | None,
+) -> np.ndarray | None:
+    """Per alert: its rule's ``new_when`` holds (a new event although the rule fired last
+    period too). ``None`` when no rule has one or there is no previous run."""
+    with_new_when = [r for r in (rules.rules if rules else ()) if r.new_when is not None]
+    if previous is None or not with_new_when or not len(alerts):
+        return None
+    n = len(ids)
+    frames = [previous]
+    if previous_details is not None:
+        frames.append(previous_details)
+    keyed = [
+        f.assign(customer_id=f["customer_id"].astype("str"))
+        .drop_duplicates("customer_id")
+        .set_index("customer_id")
+        .reindex(ids.to_numpy())
+        for f in frames
+        if "customer_id" in f.columns
+    ]
+
+    def previous_value(name: str) -> Any:
+        bare = name.removeprefix(PREV_PREFIX)
+        for frame in keyed:
+            for column in (bare, INDICATOR_PREFIX + bare):
+                if column in frame.columns:
+                    return frame[column].reset_index(drop=True)
+        return np.full(n, np.nan)
+
+    position = pd.Series(np.arange(n), index=ids.to_numpy())
+    rows = position.reindex(alerts["customer_id"].astype("str").to_numpy()).to_numpy()
+    codes = alerts["code"].to_numpy(dtype=object)
+    renewed = np.zeros(len(alerts), dtype=bool)
+    for rule in with_new_when:
+        assert rule.new_when is not None
+        scope = {
+            name: columns.get(name)
+            if name in columns.computed or columns.source(name) is not None
+            else previous_value(name)
+            for name in rule.new_when.names
+        }
+        holds = rule.new_when.evaluate_mask(scope, n=n)
+        mine = codes == rule.code
+        renewed[mine] = holds[rows[mine].astype(np.int64)]
+    return renewed

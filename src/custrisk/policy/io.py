@@ -12,7 +12,7 @@ import pandas as pd
 
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
-from custrisk.results import ALERT_COLUMNS
+from custrisk.results import ALERT_STATUSES, alert_table
 from custrisk.vocab import LEVEL_RANK, LEVELS
 
 #: ``--fail-on`` values: a level, or ``never``.
@@ -22,7 +22,7 @@ FAIL_ON = (*LEVELS, "never")
 def alerts_csv_bytes(alerts: pd.DataFrame, *, encoding: str | None = None) -> bytes:
     """The alerts as CSV bytes (LF line ends; every text cell that looks like a formula
     escaped, ids included); UTF-8 with a BOM unless ``encoding`` is ``utf-8``."""
-    return csv_bytes(alerts.loc[:, list(ALERT_COLUMNS)], encoding=encoding)
+    return csv_bytes(alert_table(alerts), encoding=encoding)
 
 
 def alerts_at_or_above(alerts: pd.DataFrame, level: str) -> pd.DataFrame:
@@ -42,8 +42,10 @@ def filter_alerts(
     owners: Iterable[str] = (),
     codes: Iterable[str] = (),
     grades: Iterable[str] = (),
+    statuses: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """Alerts at ``level`` or above, of the given owners, rule codes and grades.
+    """Alerts at ``level`` or above, of the given owners, rule codes, grades and
+    lifecycle statuses (``new``, ``ongoing``).
 
     Empty filters let everything through; each filter matches exactly (codes and
     grades ignore case).
@@ -62,4 +64,13 @@ def filter_alerts(
     grade_set = {g.upper() for g in grades}
     if grade_set:
         out = out.loc[out["grade"].astype("str").str.upper().isin(grade_set).to_numpy()]
+    status_set = set(statuses)
+    if status_set:
+        unknown = sorted(status_set - set(ALERT_STATUSES))
+        if unknown:
+            raise UsageError(
+                f"--status must be one of {', '.join(ALERT_STATUSES)}; got {unknown[0]!r}"
+            )
+        status = out["status"] if "status" in out.columns else pd.Series("", index=out.index)
+        out = out.loc[status.replace("", "new").isin(status_set).to_numpy()]
     return out.reset_index(drop=True)

@@ -13,7 +13,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,13 @@ from custrisk.expr import (
     compile_expression,
     iter_nodes,
 )
-from custrisk.policy._names import PREVIOUS_NAMES, alert_names, lacking_names
+from custrisk.policy._names import (
+    PREVIOUS_NAMES,
+    alert_names,
+    lacking_names,
+    lacking_new_when_names,
+    new_when_names,
+)
 from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,7 @@ _RULE_KEYS = (
     "owner",
     "response_hours",
     "description",
+    "new_when",
 )
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -188,6 +195,10 @@ class AlertRule:
         Response-time target: the alert is due ``response_hours`` after the as-of date.
     key : str
         Key path in the config file, for messages.
+    new_when : Expression or None
+        For a rule that fired last period too: when it is a new alert all the same
+        (e.g. ``overdue_amount > prev_overdue_amount``: more is overdue than before)
+        instead of an ongoing one. May read ``prev_<name>``, the previous run's values.
     """
 
     code: str
@@ -201,6 +212,7 @@ class AlertRule:
     response_hours: int
     description: str = ""
     key: str = ""
+    new_when: Expression | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -226,6 +238,7 @@ class AlertRule:
             "owner": self.owner,
             "response_hours": self.response_hours,
             "description": self.description,
+            **({"new_when": self.new_when.text} if self.new_when is not None else {}),
         }
 
 
@@ -334,7 +347,8 @@ def parse_alert_rules(
                 hint="drop the rule or give the data the column (--strict makes this an "
                 "error; without it the rule is skipped)",
             )
-        rules.append(_rule(node, code, names, grades))
+        rule = _rule(node, code, names, grades)
+        rules.append(_with_new_when(rule, node, names, strict))
     if skipped:
         log.warning(
             "%d alert rule(s) skipped, the data lacks what they read: %s",
@@ -408,6 +422,53 @@ def _rule(
         description=description.strip(),
         key=node.path,
     )
+
+
+def _with_new_when(
+    rule: AlertRule, node: Node, names: Mapping[str, ExprType], strict: bool
+) -> AlertRule:
+    """The rule with its ``new_when`` compiled (left out, and logged, when it reads what
+    this data lacks and ``strict`` is off)."""
+    text = node.get("new_when")
+    if text is None:
+        return rule
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise node.error(
+            "new_when",
+            f"expected a condition, got {text!r}",
+            hint="e.g. new_when: overdue_amount > prev_overdue_amount",
+        )
+    lacking = lacking_new_when_names(text, names)
+    if lacking and not strict:
+        log.warning(
+            "rule %s: new_when left out, it reads %s, which this data does not have",
+            rule.code,
+            join_limited(lacking, 3),
+        )
+        return rule
+    if lacking:
+        raise ConfigError(
+            f"new_when reads {join_limited(lacking, 3)}, which this data does not have",
+            file=node.file,
+            key=node.key("new_when"),
+            hint="drop new_when or give the data the column",
+        )
+    try:
+        new_when = compile_expression(text, new_when_names(names))
+    except ExpressionError as exc:
+        raise ConfigError(
+            exc.message,
+            file=node.file,
+            key=node.key("new_when"),
+            hint=exc.hint or "new_when may read the condition's names and prev_<name>",
+        ) from None
+    if new_when.type is not ExprType.BOOL:
+        raise node.error(
+            "new_when",
+            f"gives a {new_when.type.label}, not true/false: {text!r}",
+            hint="compare it, e.g. overdue_amount > prev_overdue_amount",
+        )
+    return replace(rule, new_when=new_when)
 
 
 def _check_grade_literals(node: Node, condition: Expression, grades: tuple[str, ...]) -> None:

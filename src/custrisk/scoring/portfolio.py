@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from custrisk.data import mask_rejects
 from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
-from custrisk.results import ScoringRun, read_previous_scores
+from custrisk.results import ScoringRun, read_previous_run
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import score_data
 from custrisk.scoring.table import TABLE_CARD_KEY
@@ -60,7 +61,9 @@ def score_portfolio(
     policy, alert_rules : loaded config or path, optional
         The credit policy and the early-warning rules (default: the packaged ones).
     previous : ScoringRun, DataFrame or path, optional
-        The previous period's run (or its scores file).
+        The previous period's run (or its scores file): changes, grade migration, and
+        the alert lifecycle (new, ongoing and closed alerts). A DataFrame of scores
+        gives the changes only (every alert counts as new).
     sources : SourcesConfig or path, optional
         The sources config of the exports (default: the packaged one).
     encoding, as_of, lang
@@ -93,7 +96,8 @@ def score_portfolio(
         if isinstance(alert_rules, AlertRules)
         else load_alert_rules(alert_rules, indicators=indicators, policy=policy_obj, strict=strict)
     )
-    previous_scores, previous_file = _previous(previous)
+    needs_details = any(rule.new_when is not None for rule in rules.rules)
+    prev = _previous(previous, details=needs_details)
     result = score_data(
         data_dir,
         loaded,
@@ -108,9 +112,11 @@ def score_portfolio(
         result.details,
         policy_obj,
         rules,
-        previous=previous_scores,
+        previous=prev.scores,
         lang=lang,
         unavailable=result.features.unavailable,
+        previous_alerts=prev.alerts,
+        previous_details=prev.details,
     )
     facts: dict[str, Any] = {**result.run, **applied.summary}
     table = loaded.card.get(TABLE_CARD_KEY)
@@ -118,8 +124,8 @@ def score_portfolio(
         facts["customer_id"] = (
             f"the row's line number in {Path(exports).name} (the table has no id column)"
         )
-    if previous_file is not None:
-        facts["migration"]["previous_file"] = previous_file
+    if prev.file is not None:
+        facts["migration"]["previous_file"] = prev.file
     workspace = result.features.workspace
     rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
     return ScoringRun(
@@ -128,6 +134,7 @@ def score_portfolio(
         alerts=applied.alerts,
         facts=jsonable(facts),
         rejects=rejects,
+        closed=applied.closed,
         extras={
             "migration": applied.migration,
             "policy": policy_obj,
@@ -137,17 +144,28 @@ def score_portfolio(
     )
 
 
-def _previous(
-    previous: ScoringRun | pd.DataFrame | PathLike | None,
-) -> tuple[pd.DataFrame | None, str | None]:
+@dataclass(frozen=True)
+class _Previous:
+    scores: pd.DataFrame | None = None
+    alerts: pd.DataFrame | None = None
+    details: pd.DataFrame | None = None
+    file: str | None = None
+
+
+def _previous(previous: ScoringRun | pd.DataFrame | PathLike | None, *, details: bool) -> _Previous:
     if previous is None:
-        return None, None
-    if isinstance(previous, ScoringRun):
-        files = previous.files
-        return previous.scores, str(files.scores) if files is not None else None
+        return _Previous()
     if isinstance(previous, pd.DataFrame):
-        return previous, None
-    return read_previous_scores(previous), str(Path(previous))
+        return _Previous(scores=previous)
+    if not isinstance(previous, ScoringRun):
+        previous = read_previous_run(previous, details=details)
+    files = previous.files
+    return _Previous(
+        scores=previous.scores,
+        alerts=previous.alerts if "code" in previous.alerts.columns else None,
+        details=previous.details if "customer_id" in previous.details.columns else None,
+        file=str(files.scores) if files is not None else None,
+    )
 
 
 __all__ = ["score_portfolio"]

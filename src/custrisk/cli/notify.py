@@ -1,0 +1,108 @@
+"""``custrisk notify``: send the digest of a scored run's new alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custrisk.cli._console import console, err_console
+from custrisk.vocab import check_language
+
+app = typer.Typer()
+
+
+@app.command("notify", short_help="Send a run's new alerts by e-mail and webhooks.")
+def notify(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The scored run: its folder, scores file or facts file.", show_default=False
+        ),
+    ],
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Notifications YAML (the section alone, or a file with a notify: section, "
+            "e.g. RUN.yaml). Secrets come from the environment variables it names.",
+            show_default=False,
+        ),
+    ],
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="The previous period's run: alerts that fired there too are ongoing, not "
+            "new (not needed when the run was scored with --previous).",
+            show_default=False,
+        ),
+    ] = None,
+    reports_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--reports",
+            help="Folder of the customer reports (customer_<id>.pdf): each alert links its report.",
+            show_default=False,
+        ),
+    ] = None,
+    portfolio: Annotated[
+        Path | None,
+        typer.Option("--portfolio", help="Portfolio PDF to attach to e-mails.", show_default=False),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the digest: zh or en.")] = "zh",
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Build and show every message, send nothing."),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the delivery results as JSON (for cron and logs)."),
+    ] = False,
+) -> None:
+    """Send the digest of RUN_DIR's new alerts (red first, grouped by owner, personal
+    data masked) to the channels of the config: an e-mail per owner through SMTP, and
+    WeCom, DingTalk, Feishu or generic JSON webhooks.
+
+    Each message is retried with backoff; a failure is reported, and exits with code 1
+    only when the config says fail_on_error: true.
+    """
+    from custrisk.errors import CheckFailed
+    from custrisk.notify import load_notify_config, notify_run
+
+    check_language(lang)
+    cfg = load_notify_config(config)
+    deliveries = notify_run(
+        run_dir,
+        cfg,
+        previous=previous,
+        reports_dir=reports_dir,
+        portfolio_pdf=portfolio,
+        lang=lang,
+        dry_run=dry_run,
+    )
+    if as_json:
+        typer.echo(json.dumps([d.as_dict() for d in deliveries], ensure_ascii=False, indent=2))
+    else:
+        for d in deliveries:
+            if dry_run:
+                console.print(f"--- {d.channel} -> {d.target}", highlight=False)
+                console.print(d.preview, highlight=False, markup=False)
+            state = "ok" if d.ok else "FAILED"
+            shown = f"{d.alerts} alerts" + (f" (+{d.left_out} not listed)" if d.left_out else "")
+            tries = "dry run" if d.dry_run else f"{d.attempts} attempt(s)"
+            why = f": {d.error}" if d.error else ""
+            console.print(
+                f"{state:6} {d.channel} -> {d.target}: {shown}, {tries}{why}", highlight=False
+            )
+        if not deliveries:
+            console.print("No new alerts to send.")
+    failed = [d for d in deliveries if not d.ok]
+    if failed:
+        message = f"{len(failed)} of {len(deliveries)} notifications failed"
+        if cfg.fail_on_error:
+            raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
+        err_console.print(f"[yellow]Warning:[/] {message} (fail_on_error is off)")

@@ -1,0 +1,549 @@
+"""Sending the digest: SMTP and group-robot webhooks, retried, never raising.
+
+Each message is one :class:`Delivery`: which channel, a target description without
+secrets (an owner role, a host), whether it went through, after how many attempts,
+and the error otherwise. :func:`deliver_notifications` never raises for a delivery
+problem: a failure is recorded and the run's outputs stand.
+
+Signatures follow the vendors' documentation:
+
+* DingTalk (钉钉) custom robot: ``sign = urlencode(base64(hmac_sha256(secret,
+  f"{timestamp_ms}\\n{secret}")))`` appended to the URL with the timestamp.
+* Feishu (飞书) custom bot: ``sign = base64(hmac_sha256(key=f"{timestamp_s}\\n{secret}",
+  msg=b""))``, with ``timestamp`` and ``sign`` in the JSON body.
+* Generic webhook: ``X-Custrisk-Signature: sha256=<hex hmac_sha256(secret,
+  f"{timestamp}.{body}")>`` and ``X-Custrisk-Timestamp``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import smtplib
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from custrisk.errors import DataError
+from custrisk.notify.config import Channel, NotifyConfig, Retry, load_notify_config
+from custrisk.notify.digest import (
+    Digest,
+    Item,
+    build_digest,
+    fit,
+    html_table,
+    markdown,
+    owner_label,
+    plain_text,
+)
+from custrisk.results import ScoringRun, read_run
+
+log = logging.getLogger(__name__)
+
+#: Message size limits (UTF-8 bytes of the text part): WeCom markdown content 4096,
+#: DingTalk and Feishu about 20 KB per request (kept below for the JSON around it).
+MAX_BYTES = {"wecom": 4096, "dingtalk": 18000, "feishu": 18000}
+#: API error codes that mean "too many messages, try later" (retried).
+_RATE_LIMITED = {45009, 130101, 9499, 11232}
+_USER_AGENT = "custrisk-notify"
+
+
+class DeliveryFailed(Exception):
+    """One attempt failed; ``retry`` says whether another attempt may help."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass
+class Delivery:
+    """The result of one message.
+
+    Attributes
+    ----------
+    channel : str
+        The channel's name in the config.
+    target : str
+        What the message went to, without secrets: ``owner collections (2 recipients)``,
+        the webhook's host.
+    ok : bool
+    attempts : int
+        Attempts made (0 for a dry run or a message that could not be built).
+    error : str or None
+        Why it failed (secrets removed).
+    """
+
+    channel: str
+    type: str
+    target: str
+    ok: bool = False
+    attempts: int = 0
+    error: str | None = None
+    alerts: int = 0
+    left_out: int = 0
+    dry_run: bool = False
+    preview: str = field(default="", repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON data for run.json (no secrets, no personal data)."""
+        return {
+            "channel": self.channel,
+            "type": self.type,
+            "target": self.target,
+            "ok": self.ok,
+            "attempts": self.attempts,
+            "error": self.error,
+            "alerts": self.alerts,
+            "left_out": self.left_out,
+            "dry_run": self.dry_run,
+        }
+
+
+def deliver_notifications(
+    cfg: NotifyConfig,
+    run: ScoringRun,
+    previous: ScoringRun | None = None,
+    reports_dir: str | Path | None = None,
+    portfolio_pdf: str | Path | None = None,
+    lang: str = "zh",
+    *,
+    dry_run: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Send the digest of ``run``'s alerts to every channel of ``cfg``.
+
+    Parameters
+    ----------
+    cfg : NotifyConfig
+        From :func:`~custrisk.notify.parse_notify_config`.
+    run : ScoringRun
+        The scored run (:func:`custrisk.results.read_run`).
+    previous : ScoringRun, optional
+        The previous period's run: tells new alerts from ongoing ones when the run was
+        scored without it.
+    reports_dir : path, optional
+        Folder of the customer reports (``customer_<id>.pdf``): each alert links its
+        report when there is one.
+    portfolio_pdf : path, optional
+        Attached to e-mails (``attach_portfolio``, on by default).
+    lang : {"zh", "en"}
+        Language of the digest (the config's ``lang`` wins).
+    dry_run : bool
+        Build every message but send nothing (``preview`` holds the text).
+
+    Returns
+    -------
+    list of Delivery
+        One per message; empty when there is nothing to send. Never raises for a
+        delivery problem.
+    """
+    digest = build_digest(cfg, run, previous, reports_dir=reports_dir, lang=lang)
+    deliveries: list[Delivery] = []
+    for channel in cfg.channels:
+        scoped = digest.for_owners(channel.owners)
+        if not scoped.items:
+            continue
+        try:
+            messages = _messages(channel, scoped, cfg, portfolio_pdf)
+        except DeliveryFailed as exc:
+            deliveries.append(Delivery(channel.name, channel.type, channel.type, error=str(exc)))
+            continue
+        for message in messages:
+            delivery = message.delivery
+            if dry_run:
+                delivery.ok, delivery.dry_run = delivery.error is None, True
+            elif message.send is not None:
+                _attempt(delivery, message.send, cfg.retry, sleep, _secrets(channel))
+            deliveries.append(delivery)
+    for d in deliveries:
+        log.info(
+            "notify %s -> %s: %s after %d attempt(s)%s",
+            d.channel,
+            d.target,
+            "ok" if d.ok else "FAILED",
+            d.attempts,
+            f" ({d.error})" if d.error else "",
+        )
+    return deliveries
+
+
+@dataclass
+class _Message:
+    delivery: Delivery
+    send: Callable[[float], None] | None
+
+
+def notify_run(
+    run_path: str | Path,
+    config: NotifyConfig | str | Path,
+    *,
+    previous: str | Path | None = None,
+    reports_dir: str | Path | None = None,
+    portfolio_pdf: str | Path | None = None,
+    lang: str = "zh",
+    dry_run: bool = False,
+) -> list[Delivery]:
+    """``custrisk notify``: read the run (and the previous one), send its digest.
+
+    Raises
+    ------
+    ConfigError, DataError
+        A bad config, a missing or damaged run (never a delivery problem).
+    """
+    cfg = config if isinstance(config, NotifyConfig) else load_notify_config(config)
+    run = read_run(run_path, parts=("scores", "details", "alerts", "closed"))
+    prev = read_run(previous, parts=("scores", "alerts")) if previous is not None else None
+    for path, what in ((reports_dir, "reports folder"), (portfolio_pdf, "portfolio PDF")):
+        if path is not None and not Path(path).exists():
+            raise DataError(f"{what} not found", file=str(path))
+    return deliver_notifications(cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run)
+
+
+def _attempt(
+    delivery: Delivery,
+    send: Callable[[float], None],
+    retry: Retry,
+    sleep: Callable[[float], None],
+    secrets: list[str],
+) -> None:
+    """Send with retries: exponential backoff, the total wait bounded."""
+    waited = 0.0
+    wait = retry.backoff_seconds
+    for attempt in range(1, retry.attempts + 1):
+        delivery.attempts = attempt
+        try:
+            send(retry.timeout_seconds)
+        except DeliveryFailed as exc:
+            delivery.error = _scrub(str(exc), secrets)
+            if not exc.retry:
+                return
+        except Exception as exc:  # a bug in a channel must not stop the others
+            delivery.error = _scrub(f"{type(exc).__name__}: {exc}", secrets)
+            return
+        else:
+            delivery.ok, delivery.error = True, None
+            return
+        if attempt == retry.attempts or waited + wait > retry.max_seconds:
+            return
+        sleep(wait)
+        waited += wait
+        wait *= 2
+
+
+def _secrets(channel: Channel) -> list[str]:
+    values = [channel.env(k) for k in ("url_env", "secret_env", "password_env")]
+    headers = channel.settings.get("headers_env") or {}
+    values += [os.environ.get(v) for v in headers.values()]
+    return [v for v in values if v]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+        quoted = urllib.parse.quote(secret, safe="")
+        if quoted != secret:
+            text = text.replace(quoted, "***")
+    return text[:300]
+
+
+def _messages(
+    channel: Channel, digest: Digest, cfg: NotifyConfig, portfolio_pdf: str | Path | None
+) -> list[_Message]:
+    if channel.type == "smtp":
+        return _smtp_messages(channel, digest, cfg, portfolio_pdf)
+    return [_webhook_message(channel, digest, cfg)]
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _required_env(channel: Channel, setting: str) -> str:
+    value = channel.env(setting)
+    if not value:
+        name = channel.settings.get(setting)
+        raise DeliveryFailed(
+            f"environment variable {name} ({channel.key}.{setting}) is not set", retry=False
+        )
+    return value
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).hostname or "?"
+
+
+def _webhook_message(channel: Channel, digest: Digest, cfg: NotifyConfig) -> _Message:
+    items = digest.items
+    kind = channel.type
+    limit = MAX_BYTES.get(kind)
+    if kind == "wecom":
+        text, shown, left = fit(_md(True), digest, items, cfg.max_items, limit)
+        payload: dict[str, Any] = {"msgtype": "markdown", "markdown": {"content": text}}
+    elif kind == "dingtalk":
+        keyword = channel.settings.get("keyword")
+        title = f"{keyword} {digest.title}" if keyword else digest.title
+        text, shown, left = fit(_md(False), digest, items, cfg.max_items, limit)
+        if keyword and keyword not in text:
+            text = f"{keyword}\n\n{text}"
+        payload = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+    elif kind == "feishu":
+        text, shown, left = fit(plain_text, digest, items, cfg.max_items, limit)
+        payload = {"msg_type": "text", "content": {"text": text}}
+    else:
+        shown = min(len(items), cfg.max_items)
+        left = len(items) - shown
+        text = ""
+        payload = {
+            "kind": "custrisk.alerts",
+            "as_of": digest.as_of,
+            "run_id": digest.run_id,
+            "title": digest.title,
+            "summary": digest.summary_line(),
+            "counts": digest.counts,
+            "alerts": [i.as_dict() for i in items[:shown]],
+            "left_out": left,
+        }
+    delivery = Delivery(
+        channel.name,
+        kind,
+        kind,
+        alerts=shown,
+        left_out=left,
+        preview=text or json.dumps(payload, ensure_ascii=False),
+    )
+    try:
+        url = _required_env(channel, "url_env")
+    except DeliveryFailed as exc:
+        delivery.error = str(exc)
+        return _Message(delivery, None)
+    delivery.target = f"{kind} {_host(url)}"
+
+    def send(timeout: float) -> None:
+        target, body, headers = _signed(channel, url, payload)
+        _post_json(target, body, headers, timeout, kind)
+
+    return _Message(delivery, send)
+
+
+def _md(colours: bool) -> Callable[[Digest, list[Item], int], str]:
+    return lambda d, i, n: markdown(d, i, n, colours=colours)
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk's signature (Base64 of HMAC-SHA256, not yet URL-encoded)."""
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def feishu_sign(secret: str, timestamp_s: int) -> str:
+    """Feishu's signature: HMAC-SHA256 keyed by ``"{timestamp}\\n{secret}"`` of nothing."""
+    key = f"{timestamp_s}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+
+
+def webhook_signature(secret: str, timestamp_s: int, body: bytes) -> str:
+    """The generic webhook's ``X-Custrisk-Signature``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp_s}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def _signed(
+    channel: Channel, url: str, payload: dict[str, Any]
+) -> tuple[str, bytes, dict[str, str]]:
+    """URL, body and headers, signed at send time (each attempt gets a fresh timestamp)."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": _USER_AGENT}
+    secret = channel.env("secret_env")
+    if channel.settings.get("secret_env") and not secret:
+        raise DeliveryFailed(
+            f"environment variable {channel.settings['secret_env']} ({channel.key}.secret_env) "
+            "is not set",
+            retry=False,
+        )
+    body_payload = dict(payload)
+    if channel.type == "dingtalk" and secret:
+        stamp = int(time.time() * 1000)
+        sign = urllib.parse.quote_plus(dingtalk_sign(secret, stamp))
+        url = f"{url}{'&' if '?' in url else '?'}timestamp={stamp}&sign={sign}"
+    elif channel.type == "feishu" and secret:
+        stamp = int(time.time())
+        body_payload = {"timestamp": str(stamp), "sign": feishu_sign(secret, stamp), **payload}
+    body = json.dumps(body_payload, ensure_ascii=False).encode("utf-8")
+    if channel.type == "webhook":
+        if secret:
+            stamp = int(time.time())
+            headers["X-Custrisk-Timestamp"] = str(stamp)
+            headers["X-Custrisk-Signature"] = webhook_signature(secret, stamp, body)
+        for header, env in (channel.settings.get("headers_env") or {}).items():
+            value = os.environ.get(env)
+            if not value:
+                raise DeliveryFailed(
+                    f"environment variable {env} ({channel.key}.headers_env.{header}) is not set",
+                    retry=False,
+                )
+            headers[header] = value
+    return url, body, headers
+
+
+def _post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, kind: str) -> None:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            data = response.read(1 << 16)
+    except urllib.error.HTTPError as exc:
+        retry = exc.code >= 500 or exc.code in (408, 429)
+        raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}", retry=retry) from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryFailed(f"cannot reach {_host(url)}: {reason}", retry=True) from None
+    if kind == "webhook":
+        return
+    try:
+        answer = json.loads(data.decode("utf-8") or "{}")
+    except ValueError:
+        raise DeliveryFailed(
+            f"{kind} answered with something that is not JSON", retry=False
+        ) from None
+    code = (
+        answer.get("errcode", answer.get("code", answer.get("StatusCode", 0)))
+        if isinstance(answer, dict)
+        else 0
+    )
+    if code not in (0, None):
+        message = answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage") or ""
+        raise DeliveryFailed(
+            f"{kind} refused the message: code {code} {message}".strip(),
+            retry=code in _RATE_LIMITED,
+        )
+
+
+# -- e-mail ------------------------------------------------------------------------------
+
+
+def _smtp_messages(
+    channel: Channel, digest: Digest, cfg: NotifyConfig, portfolio_pdf: str | Path | None
+) -> list[_Message]:
+    settings = channel.settings
+    recipients: dict[str, tuple[str, ...]] = settings["to"]
+    attachment: tuple[str, bytes] | None = None
+    if portfolio_pdf is not None and settings.get("attach_portfolio", True):
+        path = Path(portfolio_pdf)
+        if path.is_file():
+            attachment = (path.name, path.read_bytes())
+    messages = []
+    for owner, group in digest.by_owner():
+        to = recipients.get(owner) or recipients.get("default") or ()
+        delivery = Delivery(
+            channel.name,
+            "smtp",
+            f"owner {owner} ({len(to)} recipient{'s' if len(to) != 1 else ''})",
+        )
+        owned = Digest(digest.as_of, digest.run_id, digest.lang, tuple(group), digest.counts)
+        text, shown, left = fit(plain_text, owned, group, cfg.max_items, None)
+        body_html = html_table(owned, group[:shown], left)
+        delivery.alerts, delivery.left_out, delivery.preview = shown, left, text
+        if not to:
+            delivery.error = (
+                f"no recipients for owner {owner!r} in {channel.key}.to (and no 'default')"
+            )
+            messages.append(_Message(delivery, None))
+            continue
+        subject = settings["subject"].format(
+            title=digest.title,
+            owner=owner_label(owner, digest.lang),
+            as_of=digest.as_of,
+            count=len(group),
+        )
+        email = EmailMessage()
+        email["Subject"] = subject
+        email["From"] = settings["from"]
+        email["To"] = ", ".join(to)
+        email["Date"] = formatdate(localtime=False)
+        email["Message-ID"] = make_msgid(domain=settings["from"].split("@")[-1].rstrip(">"))
+        email.set_content(text)
+        email.add_alternative(body_html, subtype="html")
+        if attachment is not None:
+            email.add_attachment(
+                attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
+            )
+        messages.append(_Message(delivery, _smtp_sender(channel, email, list(to))))
+    return messages
+
+
+def _smtp_sender(channel: Channel, email: EmailMessage, to: list[str]) -> Callable[[float], None]:
+    settings = channel.settings
+
+    def send(timeout: float) -> None:
+        username = settings.get("username") or channel.env("username_env")
+        password = channel.env("password_env")
+        if settings.get("password_env") and not password:
+            raise DeliveryFailed(
+                f"environment variable {settings['password_env']} ({channel.key}.password_env) "
+                "is not set",
+                retry=False,
+            )
+        context = ssl.create_default_context(cafile=settings.get("ca_file"))
+        security = settings["security"]
+        host, port = settings["host"], settings["port"]
+        try:
+            if security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, port, timeout=timeout, context=context
+                )
+            else:
+                client = smtplib.SMTP(host, port, timeout=timeout)
+            with client:
+                client.ehlo()
+                if security in ("auto", "starttls"):
+                    if client.has_extn("starttls"):
+                        client.starttls(context=context)
+                        client.ehlo()
+                    elif security == "starttls" or password:
+                        raise DeliveryFailed(
+                            f"{host}:{port} does not offer STARTTLS; refusing to send "
+                            + ("the password " if password else "")
+                            + "in clear (security: none allows it)",
+                            retry=False,
+                        )
+                if username and password:
+                    client.login(username, password)
+                refused = client.send_message(email, to_addrs=to)
+                if refused:
+                    raise DeliveryFailed(f"{len(refused)} recipient(s) refused", retry=False)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryFailed(f"SMTP login refused ({exc.smtp_code})", retry=False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryFailed(
+                f"SMTP error {exc.smtp_code} {_text(exc.smtp_error)[:120]}",
+                retry=exc.smtp_code >= 400 and exc.smtp_code < 500,
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"cannot send through {host}:{port}: {exc}", retry=True) from None
+
+    return send
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+__all__ = [
+    "Delivery",
+    "deliver_notifications",
+    "dingtalk_sign",
+    "notify_run",
+    "feishu_sign",
+    "webhook_signature",
+]

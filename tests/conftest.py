@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from custrisk.cli import app
 from custrisk.sample import generate_sample_data
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
+
+# No test writes to the audit log of the user running the tests (nor prints its note);
+# tests/test_audit.py turns it on with a log and a key of its own.
+os.environ["CUSTRISK_AUDIT"] = "off"
 
 CREDIT_HEADER = (
     "customer_id,name,phone,id_number,region,industry,customer_since,bureau_score,"

@@ -56,6 +56,7 @@ from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, writ
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
+from custrisk.protect.audit import audit_event
 from custrisk.vocab import LEVELS
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,13 @@ class ScoringRun:
                 shutil.rmtree(stage, ignore_errors=True)
         self.facts = facts
         self.files = files
+        audit_event(
+            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
+            + [files.facts],
+            model=str(facts.get("model_id") or "") or None,
+            rows={"scores": len(self.scores), "alerts": len(self.alerts)},
+            scope="portfolio",
+        )
         return files
 
 
@@ -524,6 +532,7 @@ def read_run(
             tables[part] = _PARSERS[part](data, target)
         else:  # not wanted, but it must belong to the run all the same
             _check_file(target, entry, files, part)
+    audit_event(inputs=[files.facts, *(files.part(p) for p in parts if p in listed)])
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()

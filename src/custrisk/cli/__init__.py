@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from custrisk import __version__
 from custrisk.cli import alerts as _alerts
 from custrisk.cli import audit as _audit
+from custrisk.cli import backup as _backup
 from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
@@ -198,6 +199,7 @@ for _stage in (
     _models,
     _keys,
     _audit,
+    _backup,
 ):
     app.add_typer(_stage.app)
 

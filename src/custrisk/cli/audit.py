@@ -46,6 +46,11 @@ NOT_DATA_PARAMS = frozenset(
 #: Parameters whose paths hold configuration: recorded as inputs, but not customer data.
 CONFIG_PARAMS = frozenset({"config", "sources", "policy_file", "alerts_file", "indicators"})
 MODEL_PARAMS = ("model", "champion", "challenger")
+#: Paths not hashed for the line: the key file, the registry, templates, and what a
+#: backup reads (its archive is hashed instead).
+NOT_HASHED_PARAMS = frozenset(
+    {"keyfile", "models_dir", "templates", "backup_dir", "runs_dir", "configs_dir", "audit_log"}
+)
 
 
 def resolve(group: Any, root_ctx: Any, rest: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
@@ -80,7 +85,7 @@ def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -
             audit.audit_event(model=value)
         values = value if isinstance(value, list | tuple) else [value]
         paths = [p for p in values if isinstance(p, Path)]
-        if not paths or name in ("keyfile", "models_dir", "templates"):
+        if not paths or name in NOT_HASHED_PARAMS:
             continue
         if name in OUTPUT_PARAMS:
             audit.audit_event(outputs=paths)

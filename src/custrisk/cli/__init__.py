@@ -20,6 +20,7 @@ from custrisk.cli import alerts as _alerts
 from custrisk.cli import audit as _audit
 from custrisk.cli import backup as _backup
 from custrisk.cli import drift as _drift
+from custrisk.cli import forget as _forget
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
 from custrisk.cli import keys as _keys
@@ -200,6 +201,7 @@ for _stage in (
     _keys,
     _audit,
     _backup,
+    _forget,
 ):
     app.add_typer(_stage.app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,10 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.sample import generate_sample_data
+
+# No test writes to the audit log of the user running the tests (nor prints its note);
+# tests/test_audit.py turns it on with a log and a key of its own.
+os.environ["CUSTRISK_AUDIT"] = "off"
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, writ
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
+from custrisk.protect.audit import audit_event
 from custrisk.vocab import LEVELS
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,13 @@ class ScoringRun:
                 shutil.rmtree(stage, ignore_errors=True)
         self.facts = facts
         self.files = files
+        audit_event(
+            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
+            + [files.facts],
+            model=str(facts.get("model_id") or "") or None,
+            rows={"scores": len(self.scores), "alerts": len(self.alerts)},
+            scope="portfolio",
+        )
         return files
 
 
@@ -580,6 +588,7 @@ def read_run(
             tables[part] = _PARSERS[part](data, target)
         else:  # not wanted, but it must belong to the run all the same
             _check_file(target, entry, files, part)
+    audit_event(inputs=[files.facts, *(files.part(p) for p in parts if p in listed)])
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
@@ -850,6 +859,110 @@ def read_previous_run(path: str | os.PathLike[str], *, details: bool = False) ->
     return read_run(path, parts=parts)
 
 
+# -- forgetting a customer -------------------------------------------------------------
+
+
+def forget_in_run(
+    path: str | os.PathLike[str], customer_id: str, *, token: str | None = None
+) -> dict[str, int]:
+    """Remove one customer from a run (or, with ``token``, replace the id by it and blank
+    the masked identity), rewriting the run as one unit with a new run id.
+
+    Every other row comes back as it was: the tables are read with their written types
+    (ids as text, numbers parsed exactly) and written by :meth:`ScoringRun.write`.
+    Rejected rows naming the customer in any field are removed in both cases (they hold
+    raw values). Nothing is written when the run does not hold the customer.
+
+    Returns
+    -------
+    dict
+        Rows removed or replaced per part (empty when the run does not hold the customer).
+    """
+    files = locate_run(path)
+    facts = _read_json_object(files.facts, "run facts")
+    listed = facts.get("files")
+    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
+        raise DataError(
+            "the run facts list no files: written by an older custrisk", file=str(files.facts)
+        )
+    tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
+    bom = False
+    for part in PARTS:
+        entry = listed.get(part)
+        if entry is None:
+            continue
+        target = files.part(part)
+        data = _read_verified(target, entry, files, part)
+        bom = bom or (part == "scores" and data.startswith(b"\xef\xbb\xbf"))
+        tables[part] = _typed_table(data, target, part)
+    counts: dict[str, int] = {}
+    for part in ("scores", "details", "alerts"):
+        frame = tables[part]
+        if frame is None or "customer_id" not in frame.columns:
+            continue
+        hit = frame["customer_id"].astype("str") == customer_id
+        if not hit.any():
+            continue
+        counts[part] = int(hit.sum())
+        if token is None:
+            tables[part] = frame.loc[~hit].reset_index(drop=True)
+        else:
+            frame = frame.astype({"customer_id": "object"})
+            frame.loc[hit, "customer_id"] = token
+            for column in MASKED_COLUMNS:
+                if column in frame.columns:
+                    frame[column] = frame[column].astype("object")
+                    frame.loc[hit, column] = None
+            tables[part] = frame
+    rejects = tables["rejects"]
+    if rejects is not None and len(rejects):
+        hit = rejects.astype("str").apply(lambda col: col.map(lambda v: _names(v, customer_id)))
+        hit_rows = hit.any(axis=1)
+        if hit_rows.any():
+            counts["rejects"] = int(hit_rows.sum())
+            tables["rejects"] = rejects.loc[~hit_rows].reset_index(drop=True)
+    if not counts:
+        return counts
+    workbook = (listed.get(WORKBOOK) or {}).get("file")
+    out = files.scores.with_name(str(workbook)) if workbook else files.scores
+    kept = {k: v for k, v in facts.items() if k not in ("files", "run_id")}
+    kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
+    run = ScoringRun(
+        scores=tables["scores"] if tables["scores"] is not None else pd.DataFrame(),
+        details=tables["details"] if tables["details"] is not None else pd.DataFrame(),
+        alerts=tables["alerts"]
+        if tables["alerts"] is not None
+        else pd.DataFrame(columns=list(ALERT_COLUMNS)),
+        facts=kept,
+        rejects=tables["rejects"],
+    )
+    run.write(out, csv_encoding="utf-8-sig" if bom else "utf-8")
+    return counts
+
+
+def _names(value: str, customer_id: str) -> bool:
+    """Whether a rejects cell is the id or holds it as one of its comma-separated fields."""
+    return value == customer_id or customer_id in (f.strip() for f in value.split(","))
+
+
+def _typed_table(data: bytes, path: Path, what: str) -> pd.DataFrame:
+    """A run table as it was written: CSV numbers parsed exactly (round trip), ids and
+    other text as text, so that writing it again gives the same cells."""
+    if path.suffix.lower() != ".csv":
+        return _table_from_bytes(data, path, what)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype={"customer_id": str},
+            keep_default_na=False,
+            na_values=[""],
+            encoding=READ_ENCODING,
+        )
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the {what}: {exc}", file=str(path)) from None
+    return unescape_frame(frame)
+
+
 @contextlib.contextmanager
 def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] = ()) -> Any:
     """Hold the lock of an output folder (created 0700) and clear what a killed writer
@@ -878,6 +991,9 @@ __all__ = [
     "RunFiles",
     "ScoringRun",
     "alert_table",
+
+
+    "forget_in_run",
     "locate_run",
     "locked_folder",
     "read_alerts",

@@ -17,7 +17,10 @@ from typer.core import TyperGroup
 
 from custrisk import __version__
 from custrisk.cli import alerts as _alerts
+from custrisk.cli import audit as _audit
+from custrisk.cli import backup as _backup
 from custrisk.cli import drift as _drift
+from custrisk.cli import forget as _forget
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
 from custrisk.cli import keys as _keys
@@ -33,15 +36,56 @@ from custrisk.errors import EXIT_USAGE, CustriskError
 
 EXIT_INTERNAL = 3
 DEBUG_ENV = "CUSTRISK_DEBUG"
+_ARGV, _REST = "custrisk.argv", "custrisk.rest"
 
 
 class _ErrorMappingGroup(TyperGroup):
-    """Root group: maps library errors to exit codes and a one-line message."""
+    """Root group: maps library errors to exit codes and a one-line message, and writes
+    every command's line to the audit log (custrisk.cli.audit)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV] = list(args)
+        rest = super().parse_args(ctx, args)
+        ctx.meta[_REST] = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        return rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
+            session = _audit.begin(self, ctx, ctx.meta.get(_ARGV, []), ctx.meta.get(_REST, []))
+        except CustriskError as exc:
+            err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        if session.note and not ctx.params.get("quiet"):
+            err_console.print(f"[yellow]Note:[/] {session.note}", highlight=False)
+        code, error = EXIT_INTERNAL, ""
+        try:
+            result = self._invoke_mapped(ctx)
+            code = 0
+            return result
+        except (typer.Exit, typer.Abort) as exc:
+            code = int(getattr(exc, "exit_code", 1) or 0)
+            error = session.record.error
+            raise
+        except KeyboardInterrupt:
+            code, error = 130, "interrupted"
+            raise
+        except Exception as exc:
+            code = int(getattr(exc, "exit_code", EXIT_INTERNAL))
+            error = _audit.audit.safe_message(exc)
+            raise
+        finally:
+            try:
+                session.finish(code, error)
+            except (OSError, CustriskError) as exc:
+                err_console.print(
+                    f"[bold red]Error:[/] could not write the audit log: {exc}", highlight=False
+                )
+
+    def _invoke_mapped(self, ctx: Any) -> Any:
+        try:
             return super().invoke(ctx)
         except CustriskError as exc:
+            _note_error(exc.one_line())
             if _debug_enabled(ctx):
                 raise
             err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
@@ -52,6 +96,7 @@ class _ErrorMappingGroup(TyperGroup):
             if _debug_enabled(ctx):
                 raise
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            _note_error(f"{where}{exc.strerror or exc}")
             err_console.print(
                 f"[bold red]Error:[/] {where}{exc.strerror or exc}; check the path and its "
                 "permissions",
@@ -63,12 +108,20 @@ class _ErrorMappingGroup(TyperGroup):
                 raise
             if hasattr(exc, "exit_code") and hasattr(exc, "show"):
                 raise  # typer's own usage errors: it prints them and exits 2
+            _note_error(f"internal error {type(exc).__name__}: {exc}")
             err_console.print(
                 f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}; rerun with --debug "
                 "for the traceback and report it",
                 highlight=False,
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _note_error(message: str) -> None:
+    """The error of the running command, for its audit line."""
+    record = _audit.audit.current()
+    if record is not None:
+        record.error = message
 
 
 def _debug_enabled(ctx: Any) -> bool:
@@ -148,6 +201,9 @@ for _stage in (
     _drift,
     _models,
     _keys,
+    _audit,
+    _backup,
+    _forget,
 ):
     app.add_typer(_stage.app)
 

@@ -34,7 +34,9 @@ def new(
     purpose: Annotated[
         str,
         typer.Option(
-            "--purpose", help="encryption (files at rest) or pseudonym (customer id tokens)."
+            "--purpose",
+            help="encryption (files at rest), pseudonym (customer id tokens) or audit "
+            "(the MACs of the audit log).",
         ),
     ] = "encryption",
 ) -> None:

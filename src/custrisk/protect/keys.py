@@ -8,15 +8,16 @@ others can read, as ssh does), created and extended by ``custrisk keys new``::
                "created": "2026-12-01T10:00:00+00:00", "secret": "<base64, 32 bytes>",
                "active": true}]}
 
-Each purpose (``encryption``, ``pseudonym``) has one active key: new files are written
+Each purpose (``encryption``, ``pseudonym``, ``audit``: the MACs of the audit log) has
+one active key: new files are written
 with it; every key still in the file can read what it wrote, until it is retired
 (``custrisk keys retire ID``). Key ids are public (they are written into the header of
 every encrypted file); secrets never leave the key file or the variable.
 
 Where the keys come from, first match wins:
 
-1. ``CUSTRISK_KEY`` / ``CUSTRISK_PSEUDONYM_KEY`` -- one key as ``ID:BASE64`` (for CI and
-   containers whose secrets arrive as variables);
+1. ``CUSTRISK_KEY`` / ``CUSTRISK_PSEUDONYM_KEY`` / ``CUSTRISK_AUDIT_KEY`` -- one key as
+   ``ID:BASE64`` (for CI and containers whose secrets arrive as variables);
 2. the key file named by ``CUSTRISK_KEYFILE``;
 3. ``~/.config/custrisk/keys.json``.
 """
@@ -42,14 +43,19 @@ from custrisk.errors import ConfigError, UsageError
 
 ENCRYPTION = "encryption"
 PSEUDONYM = "pseudonym"
-PURPOSES = (ENCRYPTION, PSEUDONYM)
+AUDIT = "audit"
+PURPOSES = (ENCRYPTION, PSEUDONYM, AUDIT)
 KEY_BYTES = 32
 KEYFILE_ENV = "CUSTRISK_KEYFILE"
-KEY_ENV = {ENCRYPTION: "CUSTRISK_KEY", PSEUDONYM: "CUSTRISK_PSEUDONYM_KEY"}
+KEY_ENV = {
+    ENCRYPTION: "CUSTRISK_KEY",
+    PSEUDONYM: "CUSTRISK_PSEUDONYM_KEY",
+    AUDIT: "CUSTRISK_AUDIT_KEY",
+}
 FORMAT = 1
 #: A key file is a few keys; anything larger is not one.
 MAX_KEYFILE_BYTES = 1 << 20
-_PREFIX = {ENCRYPTION: "enc", PSEUDONYM: "psn"}
+_PREFIX = {ENCRYPTION: "enc", PSEUDONYM: "psn", AUDIT: "aud"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

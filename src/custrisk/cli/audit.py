@@ -1,0 +1,214 @@
+"""``custrisk audit verify|show``, and the audit of every command (called by the root
+group in :mod:`custrisk.cli`).
+
+The root group calls :func:`begin` before a command runs and ``session.finish`` after;
+this module turns the command line into the audit record: the command's words, its
+parsed parameters (secrets and customer ids found by their names), the files and folders
+it names as inputs or outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._console import console, err_console
+from custrisk.protect import audit
+
+app = typer.Typer()
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: verify the chain, show who did what.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+
+#: Parameters naming what a command writes.
+OUTPUT_PARAMS = frozenset({"out", "out_dir", "to", "rejects_unmasked"})
+#: Parameters naming configuration or keys, not customer data (not hashed: the registry
+#: and key file are large or secret; the model id is recorded instead).
+NOT_DATA_PARAMS = frozenset(
+    {
+        "keyfile",
+        "models_dir",
+        "templates",
+        "config",
+        "sources",
+        "policy_file",
+        "alerts_file",
+        "indicators",
+    }
+)
+#: Parameters whose paths hold configuration: recorded as inputs, but not customer data.
+CONFIG_PARAMS = frozenset({"config", "sources", "policy_file", "alerts_file", "indicators"})
+MODEL_PARAMS = ("model", "champion", "challenger")
+#: Paths not hashed for the line: the key file, the registry, templates, and what a
+#: backup reads (its archive is hashed instead).
+NOT_HASHED_PARAMS = frozenset(
+    {"keyfile", "models_dir", "templates", "backup_dir", "runs_dir", "configs_dir", "audit_log"}
+)
+
+
+def resolve(group: Any, root_ctx: Any, rest: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """The words of the command ``rest`` names (``["keys", "new"]``) and its parameters as
+    click parses them (no callbacks run); whatever cannot be parsed is left out."""
+    words: list[str] = []
+    params: dict[str, Any] = {}
+    command, parent, args = group, root_ctx, list(rest)
+    try:
+        while getattr(command, "commands", None) and args:
+            name, sub, args = command.resolve_command(parent, args)
+            if sub is None or name is None:
+                break
+            words.append(name)
+            ctx = sub.make_context(name, list(args), parent=parent, resilient_parsing=True)
+            params.update({k: v for k, v in ctx.params.items() if v is not None})
+            args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+            command, parent = sub, ctx
+    except Exception:  # a usage error: click reports it when the command runs
+        if not words:
+            words = [a for a in rest if not a.startswith("-")][:1]
+    return words, params
+
+
+def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -> Any:
+    """Start the audit of the command in ``rest`` (``argv``: the whole command line)."""
+    words, params = resolve(group, root_ctx, rest)
+    session = audit.start(" ".join(words) or "-", argv, params)
+    portfolio = False
+    for name, value in params.items():
+        if name in MODEL_PARAMS and isinstance(value, str):
+            audit.audit_event(model=value)
+        values = value if isinstance(value, list | tuple) else [value]
+        paths = [p for p in values if isinstance(p, Path)]
+        if not paths or name in NOT_HASHED_PARAMS:
+            continue
+        if name in OUTPUT_PARAMS:
+            audit.audit_event(outputs=paths)
+        else:
+            audit.audit_event(inputs=paths)
+        portfolio = portfolio or name not in NOT_DATA_PARAMS
+    if portfolio and not session.record.customers:
+        audit.audit_event(scope="portfolio")
+    return session
+
+
+# -- the commands -----------------------------------------------------------------------
+
+LogArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The audit log (default: $CUSTRISK_AUDIT_LOG, else "
+        "~/.local/state/custrisk/audit.log).",
+        show_default=False,
+    ),
+]
+KeyfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyfile",
+        help="The key file holding the audit (or encryption) keys the log names.",
+        show_default=False,
+    ),
+]
+
+
+@audit_app.command("verify")
+def verify(log: LogArg = None, keyfile: KeyfileOpt = None) -> None:
+    """Check every line's MAC, the chain and the head; exit 1 naming the first bad line."""
+    from custrisk.protect import load_keyring
+
+    path = log or audit.default_log_path()
+    result = audit.require_ok(audit.verify_log(path, load_keyring(keyfile)))
+    keys = ", ".join(result.keys) or "-"
+    console.print(f"{path}: {result.lines} line(s), chain and head intact (keys: {keys})")
+
+
+@audit_app.command("show")
+def show(
+    log: LogArg = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="From this time: 2026-12-01, 2026-12-01T08:00 (UTC) or 7d, 12h.",
+            show_default=False,
+        ),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this OS user.", show_default=False)
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command",
+            help="Only commands starting with this (score, keys, ...).",
+            show_default=False,
+        ),
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Only commands that named this customer or read/wrote every customer "
+            "(needs the audit key: the log holds keyed tokens, not ids).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the matching lines as JSON lines.")
+    ] = False,
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Who ran what, when, on which files: filter by time, user, command or customer."""
+    from custrisk.protect import load_keyring
+
+    path = log or audit.default_log_path()
+    found = audit.select_entries(
+        path,
+        since=audit.parse_since(since) if since else None,
+        user=user,
+        command=command,
+        customer=customer,
+        keyring=load_keyring(keyfile) if customer is not None else None,
+    )
+    if as_json:
+        for _number, entry, how in found:
+            typer.echo(json.dumps({**entry, "match": how} if how else entry, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(found)} entries of {path}", title_justify="left")
+    for column in ("line", "time", "user", "role", "exit", "command line", "files", "rows"):
+        table.add_column(column)
+    if customer is not None:
+        table.add_column("customer")
+    for number, entry, how in found:
+        row = [
+            str(number),
+            str(entry.get("time", ""))[:19].replace("T", " "),
+            str(entry.get("user", "")),
+            str(entry.get("role", "")),
+            str(entry.get("exit", "")),
+            " ".join(str(a) for a in entry.get("argv") or [entry.get("command", "")]),
+            _files(entry),
+            _rows(entry.get("rows") or {}),
+        ]
+        if customer is not None:
+            row.append("named" if how == "named" else "all customers")
+        table.add_row(*row)
+    console.print(table)
+    if not found:
+        err_console.print("No entries match.")
+
+
+def _files(entry: Mapping[str, Any]) -> str:
+    read = len(entry.get("inputs") or [])
+    written = len(entry.get("outputs") or [])
+    return f"{read} read, {written} written"
+
+
+def _rows(rows: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in rows.items())

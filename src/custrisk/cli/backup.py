@@ -1,0 +1,170 @@
+"""``custrisk backup --out DIR``, ``custrisk backup verify ARCHIVE``, ``custrisk restore``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from custrisk.cli._console import console, err_console
+from custrisk.protect.keys import Keyring
+
+app = typer.Typer()
+backup_app = typer.Typer(
+    help="Back up models, runs, configs and the audit log into a verified archive.",
+    invoke_without_command=True,
+)
+app.add_typer(backup_app, name="backup")
+
+KeyfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyfile",
+        help="The key file (default: $CUSTRISK_KEYFILE, else ~/.config/custrisk/keys.json).",
+        show_default=False,
+    ),
+]
+
+
+def _part_option(flag: str, what: str, default: str) -> Any:
+    return typer.Option(
+        flag,
+        help=f"The {what} to back up (default: {default} when it exists).",
+        show_default=False,
+    )
+
+
+@backup_app.callback()
+def backup(
+    ctx: typer.Context,
+    backup_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder the archive is written to (created 0700).", show_default=False
+        ),
+    ] = None,
+    models_dir: Annotated[
+        Path | None, _part_option("--models", "model registry", "$CUSTRISK_MODELS_DIR or ./models")
+    ] = None,
+    runs_dir: Annotated[Path | None, _part_option("--runs", "run folders", "./runs")] = None,
+    configs_dir: Annotated[Path | None, _part_option("--configs", "configs", "./configs")] = None,
+    audit_log: Annotated[
+        Path | None, _part_option("--audit-log", "audit log (and its head)", "the audit log")
+    ] = None,
+    encrypt: Annotated[
+        bool | None,
+        typer.Option(
+            "--encrypt/--no-encrypt",
+            help="Seal the archive with the active encryption key (default: when a key is "
+            "configured).",
+            show_default=False,
+        ),
+    ] = None,
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Archive the model registry, run folders, configs and audit log with a manifest of
+    SHA-256 hashes (encrypted when a key is configured); `backup verify` checks one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from custrisk.errors import ConfigError, UsageError
+    from custrisk.protect import audit, load_keyring
+    from custrisk.protect.backup import create_backup
+    from custrisk.registry.store import models_dir as default_models_dir
+
+    if backup_dir is None:
+        raise UsageError("custrisk backup needs --out DIR", hint="e.g. --out /backups/custrisk")
+    named = {"models": models_dir, "runs": runs_dir, "configs": configs_dir, "audit": audit_log}
+    defaults = {
+        "models": default_models_dir(None),
+        "runs": Path("runs"),
+        "configs": Path("configs"),
+        "audit": audit.default_log_path(),
+    }
+    sources = {
+        part: path if path is not None else defaults[part]
+        for part, path in named.items()
+        if path is not None or defaults[part].exists()
+    }
+    if not sources:
+        raise UsageError(
+            "nothing to back up: no ./models, ./runs, ./configs or audit log here",
+            hint="name them with --models, --runs, --configs, --audit-log",
+        )
+    key = None
+    if encrypt is not False:
+        try:
+            key = load_keyring(keyfile).active()
+        except ConfigError:
+            if encrypt:
+                raise
+            err_console.print(
+                "[yellow]Note:[/] no encryption key: the archive is not encrypted (its "
+                "manifest still detects corruption, not a deliberate rewrite)"
+            )
+    result = create_backup(sources, backup_dir, key=key)
+    audit.audit_event(
+        inputs=list(sources.values()),
+        outputs=[result.archive],
+        scope="portfolio",
+        rows={"files": result.files},
+    )
+    parts = ", ".join(f"{part} {count}" for part, count in result.parts.items())
+    sealed = f", encrypted with {result.encrypted_with}" if result.encrypted_with else ""
+    console.print(
+        f"Backed up {result.files} file(s), {result.bytes:,} bytes ({parts}) to "
+        f"{result.archive}{sealed}"
+    )
+    for skipped in result.skipped:
+        err_console.print(f"[yellow]Skipped:[/] {skipped}")
+
+
+def _keyring(keyfile: Path | None) -> Keyring | None:
+    from custrisk.errors import ConfigError
+    from custrisk.protect import load_keyring
+
+    try:
+        return load_keyring(keyfile)
+    except ConfigError:
+        if keyfile is not None:
+            raise
+        return None  # a plain archive needs none; an encrypted one says which key it needs
+
+
+ArchiveArg = Annotated[
+    Path, typer.Argument(help="The archive written by custrisk backup.", show_default=False)
+]
+
+
+@backup_app.command("verify")
+def verify(archive: ArchiveArg, keyfile: KeyfileOpt = None) -> None:
+    """Check every member of an archive against its manifest; exit 2 naming the first bad
+    member."""
+    from custrisk.protect.backup import verify_backup
+
+    check = verify_backup(archive, _keyring(keyfile))
+    console.print(
+        f"{archive}: {check.files} file(s), {check.bytes:,} bytes, every SHA-256 matches the "
+        f"manifest (created {check.manifest.get('created', '?')})"
+    )
+
+
+@app.command("restore")
+def restore(
+    archive: ArchiveArg,
+    to: Annotated[
+        Path,
+        typer.Option("--to", help="New or empty folder to restore into.", show_default=False),
+    ],
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Restore a backup into an empty folder, only after every member is verified."""
+    from custrisk.protect import audit
+    from custrisk.protect.backup import restore_backup
+
+    check = restore_backup(archive, to, _keyring(keyfile))
+    audit.audit_event(scope="portfolio", rows={"files": check.files})
+    parts = sorted({name.split("/", 1)[0] for name in check.manifest["files"]})
+    console.print(
+        f"Restored {check.files} file(s), {check.bytes:,} bytes ({', '.join(parts)}) into {to}"
+    )

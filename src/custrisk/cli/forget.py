@@ -1,0 +1,74 @@
+"""``custrisk forget CUSTOMER``: a deletion request over the run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custrisk.cli._console import console, err_console
+
+app = typer.Typer()
+
+
+@app.command("forget")
+def forget(
+    customer: Annotated[
+        str,
+        typer.Argument(help="The customer id, as in the scores.", show_default=False),
+    ],
+    runs: Annotated[
+        Path,
+        typer.Option("--runs", help="The folder of the run folders (searched recursively)."),
+    ] = Path("runs"),
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="remove: drop the customer's rows; pseudonymise: keep them under a keyed "
+            "token with the masked identity blanked (needs a pseudonym key).",
+        ),
+    ] = "remove",
+    keyfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--keyfile",
+            help="The key file holding the pseudonym key (default: $CUSTRISK_KEYFILE).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
+    rejects, reports); exit 1 if a file still names the customer."""
+    from custrisk.errors import CheckFailed
+    from custrisk.protect import PSEUDONYM, load_keyring
+    from custrisk.protect.audit import audit_event
+    from custrisk.scoring.forget import forget_customer
+
+    audit_event(customers=[customer], inputs=[runs], outputs=[runs], mode=mode)
+    key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
+    result = forget_customer(customer, runs, mode=mode, key=key)
+    verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
+    for facts, counts in result.runs.items():
+        rows = ", ".join(f"{part} {count}" for part, count in counts.items())
+        console.print(f"{verb} the customer in the run {facts} ({rows}; new run id)")
+    for pdf in result.reports_removed:
+        console.print(f"Deleted the report {pdf.parent / 'customer_<id>.pdf'}")
+    for table, count in result.tables.items():
+        console.print(f"Removed {count} row(s) from {table}")
+    for portfolio in result.stale_portfolios:
+        err_console.print(
+            f"[yellow]Stale:[/] {portfolio} may list the customer; render it again with "
+            "custrisk report --portfolio"
+        )
+    if not result.changed:
+        console.print(f"The customer is in no run, report or table under {runs}")
+    audit_event(rows={"runs": len(result.runs), "files": result.changed})
+    if result.remaining:
+        for path, why in result.remaining[:20]:
+            err_console.print(f"[yellow]Check:[/] {path}: {why}")
+        raise CheckFailed(
+            f"{len(result.remaining)} file(s) under {runs} may still hold the customer",
+            hint="check or delete them by hand (backups too: see docs/security.md)",
+        )

@@ -1,0 +1,236 @@
+"""Forgetting one customer (a deletion request): every run folder under a root.
+
+For each scoring run (a ``*.run.json`` with its files) the customer's rows are removed,
+or pseudonymised, and the run rewritten as one unit (:func:`custrisk.results.forget_in_run`);
+in each report folder (``manifest.csv``) the customer's PDF and manifest row are removed
+and the portfolio report is named as stale (it may list the customer: render it again);
+any other CSV under the root with a ``customer_id`` column, and any rejects CSV naming
+the customer in a field, loses those rows. Last, every file left under the root is
+searched for the id: what still holds it is listed for the operator (encrypted files,
+workbooks of other commands, PDFs), never silently kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from custrisk.errors import UsageError
+from custrisk.io.atomic import write_bytes
+from custrisk.io.safe_csv import READ_ENCODING
+from custrisk.protect.keys import Key
+from custrisk.report.batch import (
+    MANIFEST,
+    PORTFOLIO_FILE,
+    customer_file_name,
+    read_manifest,
+    write_manifest,
+)
+from custrisk.results import FACTS_SUFFIX, STAGE_PREFIX, forget_in_run, locate_run, locked_folder
+
+MODES = ("remove", "pseudonymise")
+#: Files whose bytes do not show the text they hold.
+_OPAQUE = frozenset({".xlsx", ".xlsm", ".parquet", ".pq", ".pdf", ".enc", ".gz", ".zip", ".joblib"})
+#: Files searched for the id after forgetting, up to this size each.
+MAX_SEARCH_BYTES = 256 << 20
+
+
+@dataclass
+class ForgetResult:
+    """What :func:`forget_customer` changed, and what still needs a person."""
+
+    runs: dict[str, dict[str, int]] = field(default_factory=dict)  # facts file -> rows
+    reports_removed: list[Path] = field(default_factory=list)
+    stale_portfolios: list[Path] = field(default_factory=list)
+    tables: dict[str, int] = field(default_factory=dict)  # other CSV -> rows removed
+    #: files that may still hold the id, with why: for the operator to check
+    remaining: list[tuple[Path, str]] = field(default_factory=list)
+    token: str | None = None
+
+    @property
+    def changed(self) -> int:
+        return len(self.runs) + len(self.reports_removed) + len(self.tables)
+
+
+def pseudonym_token(key: Key, customer_id: str) -> str:
+    """The stable pseudonym of a forgotten customer: HMAC-SHA256 under the pseudonym key."""
+    digest = hmac.new(key.secret, b"forget\x00" + customer_id.encode("utf-8"), hashlib.sha256)
+    return "anon-" + digest.hexdigest()[:20]
+
+
+def forget_customer(
+    customer_id: str,
+    runs: str | os.PathLike[str],
+    *,
+    mode: str = "remove",
+    key: Key | None = None,
+) -> ForgetResult:
+    """Remove (or pseudonymise) ``customer_id`` everywhere under ``runs``.
+
+    Parameters
+    ----------
+    customer_id : str
+        The customer's id as it appears in the scores.
+    runs : path
+        The folder holding run folders (searched recursively).
+    mode : {"remove", "pseudonymise"}
+        Drop the customer's rows, or keep them under a keyed token with the masked
+        identity blanked (portfolio figures stay whole).
+    key : Key, optional
+        The pseudonym key (``pseudonymise`` only).
+    """
+    customer_id = customer_id.strip()
+    if not customer_id:
+        raise UsageError("the customer id is empty")
+    if mode not in MODES:
+        raise UsageError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    root = Path(runs)
+    if not root.is_dir():
+        raise UsageError(f"--runs {root} is not a folder", hint="pass the folder of the runs")
+    result = ForgetResult()
+    if mode == "pseudonymise":
+        if key is None:
+            raise UsageError(
+                "--mode pseudonymise needs a pseudonym key",
+                hint="create one with: custrisk keys new --purpose pseudonym",
+            )
+        result.token = pseudonym_token(key, customer_id)
+    handled: set[Path] = set()
+    for facts in sorted(root.rglob(f"*{FACTS_SUFFIX}")):
+        if any(part.startswith(STAGE_PREFIX) for part in facts.parts):
+            continue
+        counts = forget_in_run(facts, customer_id, token=result.token)
+        if counts:
+            result.runs[str(facts)] = counts
+        handled.update(_run_members(facts))
+    for manifest in sorted(root.rglob(MANIFEST)):
+        _forget_in_reports(manifest.parent, customer_id, result)
+        handled.add(manifest)
+        handled.update(manifest.parent.glob("customer_*.pdf"))  # other customers' reports
+        handled.add(manifest.parent / PORTFOLIO_FILE)  # listed as stale when it matters
+    for table in sorted(root.rglob("*.csv")):
+        if table in handled or table.name.startswith("."):
+            continue
+        removed = _forget_in_csv(table, customer_id)
+        if removed:
+            result.tables[str(table)] = removed
+    result.remaining = _still_naming(root, customer_id, handled)
+    return result
+
+
+def _run_members(facts: Path) -> set[Path]:
+    """The files of a run, as its facts list them (the workbook included)."""
+    files = locate_run(facts)
+    members = {files.scores, files.details, files.alerts, files.rejects, files.facts}
+    with contextlib.suppress(OSError, ValueError):
+        listed = json.loads(facts.read_text(encoding="utf-8")).get("files") or {}
+        members.update(facts.with_name(str(e.get("file"))) for e in listed.values())
+    return members
+
+
+def _forget_in_reports(folder: Path, customer_id: str, result: ForgetResult) -> None:
+    with locked_folder(folder):
+        rows = read_manifest(folder)
+        mine = [key for key in rows if key[1] == customer_id]
+        pdf = folder / customer_file_name(customer_id)
+        if pdf.exists():
+            pdf.unlink()
+            result.reports_removed.append(pdf)
+        if not mine:
+            return
+        kept = {key: row for key, row in rows.items() if key not in mine}
+        write_manifest(folder, [], kept, list(kept), csv_encoding=_encoding(folder / MANIFEST))
+        portfolio = folder / PORTFOLIO_FILE
+        if portfolio.exists():
+            result.stale_portfolios.append(portfolio)
+
+
+def _encoding(path: Path) -> str:
+    with path.open("rb") as handle:
+        return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
+
+
+def _forget_in_csv(path: Path, customer_id: str) -> int:
+    """Drop the rows of a CSV whose ``customer_id`` is the customer (or, in a rejects
+    file, any field names it); the other lines are kept byte for byte."""
+    data = path.read_bytes()
+    if customer_id.encode("utf-8") not in data:
+        return 0
+    bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+    try:
+        text = data.decode(READ_ENCODING).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return 0  # not UTF-8 (a GBK export?): left for the final search to name
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return 0
+    header = next(csv.reader([lines[0]]))
+    rejects = "rejects" in path.name
+    if "customer_id" not in header and not rejects:
+        return 0
+    column = header.index("customer_id") if "customer_id" in header else None
+    kept = [lines[0]]
+    removed = 0
+    # records, not lines: a quoted field may hold a line break
+    for record_lines in _records(lines[1:]):
+        record = next(csv.reader(io.StringIO("".join(record_lines))), [])
+        cells = [c.lstrip("'") for c in record]  # formula-escaped cells start with '
+        if column is not None and column < len(cells):
+            hit = cells[column] == customer_id
+        else:
+            hit = any(c == customer_id or customer_id in c.split(",") for c in cells)
+        if hit:
+            removed += 1
+        else:
+            kept.extend(record_lines)
+    if removed:
+        write_bytes(path, (bom + "".join(kept)).encode("utf-8"))
+    return removed
+
+
+def _records(lines: list[str]) -> list[list[str]]:
+    records: list[list[str]] = []
+    current: list[str] = []
+    quotes = 0
+    for line in lines:
+        current.append(line)
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            records.append(current)
+            current, quotes = [], 0
+    if current:
+        records.append(current)
+    return records
+
+
+def _still_naming(root: Path, customer_id: str, handled: set[Path]) -> list[tuple[Path, str]]:
+    """Files under ``root`` that hold the id as a word, or that cannot be searched."""
+    needle = re.compile(
+        rb"(?<![A-Za-z0-9_-])" + re.escape(customer_id.encode("utf-8")) + rb"(?![A-Za-z0-9_-])"
+    )
+    found = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path.name.startswith(".custrisk"):
+            continue
+        try:
+            if path.suffix.lower() in _OPAQUE:
+                if path not in handled:
+                    found.append((path, "compressed or encrypted: not searched"))
+            elif path.stat().st_size > MAX_SEARCH_BYTES:
+                found.append((path, "too large to search"))
+            elif needle.search(path.read_bytes()):
+                found.append((path, "holds the id"))
+        except OSError as exc:
+            found.append((path, f"unreadable ({exc.strerror})"))
+    return found
+
+
+__all__ = ["MODES", "ForgetResult", "forget_customer", "pseudonym_token"]

@@ -1,0 +1,354 @@
+"""The audit log: one HMAC-chained line per command, redacted, verified, searchable."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.protect import audit
+from custrisk.protect.keys import AUDIT, ENCRYPTION, add_key, load_keyring, new_key
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _env_key(purpose: str) -> tuple[str, str]:
+    key = new_key(purpose)
+    return key.id, f"{key.id}:{base64.b64encode(key.secret).decode('ascii')}"
+
+
+@pytest.fixture
+def audit_env(tmp_path: Path) -> dict[str, str]:
+    """Auditing on, into a log of this test, with an audit key from the environment."""
+    key_id, value = _env_key(AUDIT)
+    return {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit" / "audit.log"),
+        "CUSTRISK_AUDIT_KEY": value,
+        "CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"),
+        "CUSTRISK_KEY": "",
+        "_KEY_ID": key_id,
+    }
+
+
+def _run(runner: CliRunner, env: dict[str, str], *args: str) -> object:
+    return runner.invoke(app, list(args), env=env)
+
+
+def _lines(env: dict[str, str]) -> list[dict[str, object]]:
+    text = Path(env["CUSTRISK_AUDIT_LOG"]).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture
+def three_lines(runner: CliRunner, audit_env: dict[str, str], tmp_path: Path) -> Path:
+    """A log of three commands that succeeded or failed."""
+    _run(runner, audit_env, "models", "list", "--models-dir", str(tmp_path / "none"))
+    _run(runner, audit_env, "alerts", str(tmp_path / "missing.csv"))
+    _run(runner, audit_env, "keys", "list")
+    log = Path(audit_env["CUSTRISK_AUDIT_LOG"])
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 3
+    return log
+
+
+def test_every_command_appends_one_chained_line(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    lines = _lines(audit_env)
+    assert [line["command"] for line in lines] == ["models list", "alerts", "keys list"]
+    assert [line["seq"] for line in lines] == [1, 2, 3]
+    assert lines[0]["prev"] == "0" * 64
+    assert lines[1]["prev"] == lines[0]["mac"] and lines[2]["prev"] == lines[1]["mac"]
+    assert lines[1]["exit"] == 2 and "not found" in str(lines[1]["error"])
+    assert lines[1]["scope"] == "portfolio"
+    for line in lines:
+        assert line["user"] and line["host"] and line["role"] == "-"
+        assert line["key"] == audit_env["_KEY_ID"]
+    assert os.stat(three_lines).st_mode & 0o777 == 0o600
+    result = _run(runner, audit_env, "audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert "3 line(s), chain and head intact" in result.output
+
+
+def test_the_role_comes_from_the_environment_until_roles_are_configured(
+    runner: CliRunner, audit_env: dict[str, str]
+) -> None:
+    _run(runner, {**audit_env, "CUSTRISK_ROLE": "analyst"}, "keys", "list")
+    assert _lines(audit_env)[0]["role"] == "analyst"
+
+
+def _verify(runner: CliRunner, env: dict[str, str], log: Path) -> tuple[int, str]:
+    off = {**env, "CUSTRISK_AUDIT": "off"}  # verifying does not append to the damaged log
+    result = runner.invoke(app, ["audit", "verify", str(log)], env=off)
+    return result.exit_code, result.output
+
+
+def test_an_edited_byte_is_caught_on_its_line(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    raw[1] = raw[1].replace(b'"exit":2', b'"exit":0')
+    three_lines.write_bytes(b"".join(raw))
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 2: its MAC does not match its content" in output
+
+
+def test_a_flipped_byte_anywhere_is_caught(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    data = bytearray(three_lines.read_bytes())
+    first_end = data.index(b"\n")
+    data[first_end + 40] ^= 0x01  # a byte of the second line
+    three_lines.write_bytes(bytes(data))
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 2:" in output
+
+
+def test_a_deleted_line_is_caught_at_the_line_after_it(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    three_lines.write_bytes(raw[0] + raw[2])
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 2: it says it is entry 3" in output
+
+
+def test_two_swapped_lines_are_caught(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    three_lines.write_bytes(raw[1] + raw[0] + raw[2])
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 1: it says it is entry 2" in output
+
+
+def test_a_truncated_tail_is_caught_by_the_head(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    three_lines.write_bytes(raw[0] + raw[1])
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 3: the head says the log has 3 lines but it ends after line 2" in output
+
+
+def test_a_line_cut_in_the_middle_is_caught(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    data = three_lines.read_bytes()
+    three_lines.write_bytes(data[:-30])
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "line 3: the line is cut short" in output
+
+
+def test_a_replaced_head_is_caught(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    head = three_lines.with_name("audit.log.head")
+    data = json.loads(head.read_text(encoding="utf-8"))
+    data["count"] = 2
+    head.write_text(json.dumps(data), encoding="utf-8")
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert "head file audit.log.head was altered" in output
+
+
+def test_a_log_forged_without_the_key_is_caught(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    _, other = _env_key(AUDIT)
+    other_id = other.split(":")[0]
+    lines = _lines(audit_env)
+    forged = dict(lines[1], exit=0, key=other_id)  # a MAC under a key the forger made up
+    forged["mac"] = audit._mac(audit.Key(other_id, AUDIT, b"\0" * 32), forged)
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    raw[1] = audit.canonical(forged) + b"\n"
+    three_lines.write_bytes(b"".join(raw))
+    code, output = _verify(runner, audit_env, three_lines)
+    assert code == 1
+    assert f"line 2: its key '{other_id}' is not among the keys" in output
+
+
+def test_secrets_customer_ids_and_personal_data_never_reach_the_log(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = "postgresql://risk:S3cretPw@db.example/crm"
+    _run(runner, audit_env, "validate", url, "--out", str(tmp_path / "13812345678"))
+    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000123")
+    text = Path(audit_env["CUSTRISK_AUDIT_LOG"]).read_text(encoding="utf-8")
+    for clear in ("S3cretPw", "13812345678", "C000123"):
+        assert clear not in text
+    lines = _lines(audit_env)
+    assert "postgresql://risk:***@db.example/crm" in lines[0]["argv"]
+    assert any(str(word).startswith("customer:") for word in lines[1]["argv"])  # type: ignore[union-attr]
+    assert len(lines[1]["customers"]) == 1  # type: ignore[arg-type]
+    assert "scope" not in lines[1]
+
+
+def test_show_answers_who_touched_a_customer(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000123")
+    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000999")
+    _run(runner, audit_env, "alerts", str(tmp_path / "s.csv"))  # every customer of a run
+    _run(runner, audit_env, "keys", "list")  # no customer data
+    result = runner.invoke(
+        app,
+        ["audit", "show", "--customer", "C000123", "--json"],
+        env={**audit_env, "CUSTRISK_AUDIT": "off"},
+    )
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line) for line in result.output.splitlines()]
+    assert [(e["seq"], e["command"], e["match"]) for e in found] == [
+        (1, "report", "named"),
+        (3, "alerts", "portfolio"),
+    ]
+    assert "C000123" not in result.output
+
+
+def test_show_filters_by_command_user_and_time(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    off = {**audit_env, "CUSTRISK_AUDIT": "off"}
+    result = runner.invoke(app, ["audit", "show", "--command", "keys", "--json"], env=off)
+    assert [json.loads(x)["command"] for x in result.output.splitlines()] == ["keys list"]
+    me = _lines(audit_env)[0]["user"]
+    result = runner.invoke(app, ["audit", "show", "--user", f"{me}x", "--json"], env=off)
+    assert result.output.strip() == ""
+    result = runner.invoke(app, ["audit", "show", "--since", "1h", "--json"], env=off)
+    assert len(result.output.splitlines()) == 3
+    result = runner.invoke(app, ["audit", "show", "--since", "2999-01-01", "--json"], env=off)
+    assert result.output.strip() == ""
+    result = runner.invoke(app, ["audit", "show", "--since", "yesterday"], env=off)
+    assert result.exit_code == 2 and "--since 'yesterday' is not a date" in result.output
+    result = runner.invoke(app, ["audit", "show"], env=off)
+    assert result.exit_code == 0 and "3 entries" in result.output
+
+
+def test_audit_on_without_a_key_refuses_to_run(runner: CliRunner, tmp_path: Path) -> None:
+    env = {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_KEYFILE": str(tmp_path / "none.json"),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+    result = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 2
+    assert "CUSTRISK_AUDIT=on but the audit log cannot be kept" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_without_a_key_a_note_says_the_log_is_off(runner: CliRunner, tmp_path: Path) -> None:
+    env = {
+        "CUSTRISK_AUDIT": "",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_KEYFILE": str(tmp_path / "none.json"),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+    result = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 0
+    assert "audit log off: no audit or encryption key" in result.output
+    assert not (tmp_path / "audit.log").exists()
+    # the command that creates the first key is the log's first line
+    keyfile = str(tmp_path / "keys.json")
+    result = runner.invoke(
+        app, ["keys", "new", "--purpose", "audit"], env={**env, "CUSTRISK_KEYFILE": keyfile}
+    )
+    assert result.exit_code == 0, result.output
+    assert [e["command"] for e in _lines({"CUSTRISK_AUDIT_LOG": env["CUSTRISK_AUDIT_LOG"]})] == [
+        "keys new"
+    ]
+
+
+def test_a_key_derived_from_the_encryption_key_survives_a_new_key(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    keyfile = tmp_path / "keys.json"
+    add_key(keyfile, new_key(ENCRYPTION))
+    env = {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_KEYFILE": str(keyfile),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+    runner.invoke(app, ["keys", "list"], env=env)
+    runner.invoke(app, ["keys", "new"], env=env)  # a new encryption key: the old one stays
+    runner.invoke(app, ["keys", "list"], env=env)
+    keys = [e["key"] for e in _lines(env)]
+    assert keys[0].startswith("hkdf:enc-") and keys[0] == keys[1] != keys[2]
+    result = audit.verify_log(tmp_path / "audit.log", load_keyring(keyfile))
+    assert result.ok and result.lines == 3
+
+
+def test_a_scoring_run_records_its_files_model_and_rows(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    result = _run(runner, audit_env, *args, "--out", str(out))
+    assert result.exit_code in (0, 1), result.output
+    (line,) = _lines(audit_env)
+    assert line["command"] == "score" and line["scope"] == "portfolio"
+    assert line["rows"]["scores"] == 200  # type: ignore[index]
+    assert str(line["model"]).startswith("logistic")
+    outputs = {Path(str(e["path"])).name: e for e in line["outputs"]}  # type: ignore[union-attr]
+    assert {"scores.csv", "alerts.csv", "scores.run.json"} <= set(outputs)
+    facts = json.loads((out.parent / "scores.run.json").read_text(encoding="utf-8"))
+    assert outputs["scores.csv"]["sha256"] == facts["files"]["scores"]["sha256"]
+    (data,) = [e for e in line["inputs"] if e["path"] == str(export_200)]  # type: ignore[union-attr]
+    assert data["files"] == len(list(export_200.iterdir())) and len(data["sha256"]) == 64
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from custrisk.protect import audit
+    from custrisk.protect.keys import load_keyring
+    log = audit.open_log(load_keyring(), sys.argv[1])
+    for n in range(int(sys.argv[2])):
+        audit.append(log, {"command": "test", "n": n, "writer": sys.argv[3]})
+    """
+)
+
+
+def test_concurrent_writers_interleave_whole_lines_in_one_chain(
+    audit_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in audit_env.items():
+        monkeypatch.setenv(name, value)
+    log = tmp_path / "shared.log"
+    env = {**os.environ, **audit_env, "PYTHONPATH": str(SRC)}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(log), "15", f"w{i}"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    result = audit.verify_log(log, load_keyring())
+    assert result.ok, result.problem
+    entries = [entry for _, entry in audit.read_entries(log)]
+    assert len(entries) == 60
+    for i in range(4):
+        mine = [e["n"] for e in entries if e["writer"] == f"w{i}"]
+        assert mine == list(range(15))

@@ -1,0 +1,286 @@
+"""Backups: archived with a manifest, verified, restored only when every member checks."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.protect.backup import create_backup, verify_backup
+from custrisk.protect.keys import ENCRYPTION, Keyring, new_key
+
+
+@pytest.fixture
+def no_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"), "CUSTRISK_KEY": ""}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def with_key(no_keys: dict[str, str]) -> dict[str, str]:
+    key = new_key(ENCRYPTION)
+    return {**no_keys, "CUSTRISK_KEY": f"{key.id}:{base64.b64encode(key.secret).decode()}"}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A folder with models, runs and configs (and a link that must not be followed)."""
+    root = tmp_path / "ws"
+    (root / "models" / "retail" / "1").mkdir(parents=True)
+    (root / "models" / "retail" / "1" / "model.joblib").write_bytes(bytes(range(256)) * 300)
+    (root / "runs" / "2026-10").mkdir(parents=True)
+    (root / "runs" / "2026-10" / "scores.csv").write_text("customer_id,score\nC1,612\n")
+    (root / "configs").mkdir()
+    (root / "configs" / "policy.yaml").write_text("version: 1\n", encoding="utf-8")
+    (root / "runs" / "secret-link").symlink_to("/etc/hostname")
+    return root
+
+
+def _backup(runner: CliRunner, env: dict[str, str], ws: Path, out: Path, *extra: str) -> Path:
+    args = ["backup", "--out", str(out), "--models", str(ws / "models")]
+    args += ["--runs", str(ws / "runs"), "--configs", str(ws / "configs"), *extra]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    (archive,) = [p for p in out.iterdir() if not p.name.endswith(".sha256")]
+    assert (out / f"{archive.name}.sha256").is_file()
+    return archive
+
+
+def _flip(path: Path, at: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "encrypted"])
+def test_backup_then_restore_gives_every_file_back(
+    runner: CliRunner,
+    workspace: Path,
+    tmp_path: Path,
+    no_keys: dict[str, str],
+    with_key: dict[str, str],
+    keyed: bool,
+) -> None:
+    env = with_key if keyed else no_keys
+    archive = _backup(runner, env, workspace, tmp_path / "backups")
+    assert archive.name.endswith(".tar.gz.enc" if keyed else ".tar.gz")
+    assert archive.stat().st_mode & 0o777 == 0o600
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 file(s)" in result.output
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(tmp_path / "r")], env=env)
+    assert result.exit_code == 0, result.output
+    restored = _tree(tmp_path / "r")
+    original = {k: v for k, v in _tree(workspace).items() if k != "runs/secret-link"}
+    assert restored == original
+    assert "runs/secret-link" not in restored  # links are left out, never followed
+    if keyed:
+        assert b"customer_id,score" not in archive.read_bytes()
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "encrypted"])
+@pytest.mark.parametrize("at", [0.3, 0.6, 0.98])
+def test_a_corrupted_byte_is_refused_and_nothing_is_written(
+    runner: CliRunner,
+    workspace: Path,
+    tmp_path: Path,
+    no_keys: dict[str, str],
+    with_key: dict[str, str],
+    keyed: bool,
+    at: float,
+) -> None:
+    env = with_key if keyed else no_keys
+    archive = _backup(runner, env, workspace, tmp_path / "backups")
+    _flip(archive, at)
+    target = tmp_path / "restored"
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(target)], env=env)
+    assert result.exit_code == 2, result.output
+    assert "member '" in result.output and "nothing was restored" in result.output
+    assert "Traceback" not in result.output
+    assert not target.exists()
+    assert not list(tmp_path.glob(".custrisk-restore-*"))
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=env)
+    assert result.exit_code == 2
+
+
+def test_a_member_rewritten_with_its_size_is_named(
+    workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    result = create_backup({"configs": workspace / "configs"}, tmp_path / "b")
+    members = _read_members(result.archive)
+    members["configs/policy.yaml"] = b"version: 9\n"  # same size, other bytes
+    _write_members(result.archive, members)
+    with pytest.raises(Exception, match=r"member 'configs/policy.yaml' does not match"):
+        verify_backup(result.archive)
+
+
+def _read_members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+
+
+def _write_members(
+    path: Path, members: dict[str, bytes], links: dict[str, str] | None = None
+) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _manifest(members: dict[str, bytes]) -> bytes:
+    import hashlib
+
+    files = {
+        name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "mode": 0o600}
+        for name, data in members.items()
+    }
+    return json.dumps({"format": 1, "files": files}).encode()
+
+
+@pytest.mark.parametrize(
+    ("members", "links", "message"),
+    [
+        ({"../evil.txt": b"x"}, None, "member '../evil.txt' has an unsafe"),
+        ({"/tmp/evil.txt": b"x"}, None, "member '/tmp/evil.txt' has an unsafe"),
+        ({"runs/../../evil.txt": b"x"}, None, "has an unsafe"),
+        ({"elsewhere/x.txt": b"x"}, None, "member 'elsewhere/x.txt' has an unsafe"),
+        ({}, {"runs/link": "/etc/passwd"}, "member 'runs/link' is a link"),
+    ],
+    ids=["dotdot", "absolute", "inner-dotdot", "outside-parts", "symlink"],
+)
+def test_hostile_member_names_are_refused_before_anything_is_written(
+    runner: CliRunner,
+    tmp_path: Path,
+    no_keys: dict[str, str],
+    members: dict[str, bytes],
+    links: dict[str, str] | None,
+    message: str,
+) -> None:
+    archive = tmp_path / "hostile.tar.gz"
+    content = {"runs/ok.csv": b"a\n", **members}
+    _write_members(archive, {**content, "MANIFEST.json": _manifest(content)}, links)
+    target = tmp_path / "r"
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(target)], env=no_keys)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not target.exists() and not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_unlisted_and_missing_members_are_refused(tmp_path: Path, no_keys: dict[str, str]) -> None:
+    listed = {"runs/a.csv": b"a\n", "runs/b.csv": b"b\n"}
+    archive = tmp_path / "a.tar.gz"
+    _write_members(archive, {"runs/a.csv": b"a\n", "MANIFEST.json": _manifest(listed)})
+    with pytest.raises(Exception, match=r"member 'runs/b.csv' is listed in the manifest but not"):
+        verify_backup(archive)
+    _write_members(
+        archive,
+        {**listed, "runs/c.csv": b"c\n", "MANIFEST.json": _manifest(listed)},
+    )
+    with pytest.raises(Exception, match=r"member 'runs/c.csv' is not listed"):
+        verify_backup(archive)
+    _write_members(archive, listed)
+    with pytest.raises(Exception, match=r"ends after member 'runs/b.csv' without its MANIFEST"):
+        verify_backup(archive)
+
+
+def test_restore_never_writes_into_a_folder_that_holds_files(
+    runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    archive = _backup(runner, no_keys, workspace, tmp_path / "b")
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(target)], env=no_keys)
+    assert result.exit_code == 2
+    assert "exists and is not empty" in result.output
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+def test_an_encrypted_archive_without_its_key_names_the_key(
+    runner: CliRunner,
+    workspace: Path,
+    tmp_path: Path,
+    no_keys: dict[str, str],
+    with_key: dict[str, str],
+) -> None:
+    archive = _backup(runner, with_key, workspace, tmp_path / "b")
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
+    assert result.exit_code == 2
+    assert "encrypted and no key is available" in result.output
+    other = Keyring((new_key(ENCRYPTION),), "another key file")
+    with pytest.raises(Exception, match=r"needs key 'enc-"):
+        verify_backup(archive, other)
+
+
+def test_backup_encrypt_without_a_key_is_refused(
+    runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    args = ["backup", "--out", str(tmp_path / "b"), "--configs", str(workspace / "configs")]
+    result = runner.invoke(app, [*args, "--encrypt"], env=no_keys)
+    assert result.exit_code == 2
+    assert "key file not found" in result.output
+    result = runner.invoke(app, ["backup"], env=no_keys)
+    assert result.exit_code == 2 and "needs --out" in result.output
+
+
+def test_backup_restore_then_rescoring_gives_identical_outputs(
+    runner: CliRunner,
+    export_200: Path,
+    models_200: Path,
+    tmp_path: Path,
+    with_key: dict[str, str],
+) -> None:
+    def score(models: Path, out: Path) -> None:
+        args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models)]
+        result = runner.invoke(app, [*args, "--out", str(out)], env=with_key)
+        assert result.exit_code in (0, 1), result.output
+
+    runs = tmp_path / "runs"
+    score(models_200, runs / "2026-10" / "scores.csv")
+    args = ["backup", "--out", str(tmp_path / "b"), "--models", str(models_200)]
+    result = runner.invoke(app, [*args, "--runs", str(runs)], env=with_key)
+    assert result.exit_code == 0, result.output
+    (archive,) = (tmp_path / "b").glob("*.enc")
+    restored = tmp_path / "restored"
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(restored)], env=with_key)
+    assert result.exit_code == 0, result.output
+    score(restored / "models", tmp_path / "again" / "scores.csv")
+    before = _tree(runs / "2026-10")
+    assert _tree(restored / "runs" / "2026-10") == before
+    again = _tree(tmp_path / "again")
+    for name in ("scores.csv", "alerts.csv", "scores.details.parquet", "scores.run.json"):
+        assert again[name] == before[name], name
+
+
+def test_a_byte_no_member_covers_is_caught_by_the_checksum_file(
+    workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    result = create_backup({"configs": workspace / "configs"}, tmp_path / "b")
+    data = bytearray(result.archive.read_bytes())
+    data[5] ^= 0x01  # the gzip header's timestamp: no member and no CRC covers it
+    result.archive.write_bytes(bytes(data))
+    with pytest.raises(Exception, match=r"SHA-256 differs from custrisk-backup-.*\.sha256"):
+        verify_backup(result.archive)

@@ -1,0 +1,186 @@
+"""custrisk forget: one customer removed or pseudonymised in every run folder, audited."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.protect.keys import AUDIT, PSEUDONYM, new_key
+from custrisk.results import read_run
+
+
+@pytest.fixture(scope="module")
+def scored(
+    tmp_path_factory: pytest.TempPathFactory, export_200: Path, models_200: Path
+) -> tuple[Path, str, str]:
+    """A runs folder: a scoring run, a report folder for one customer with alerts (and
+    the portfolio), an indicators table. Returns the folder, that customer and another."""
+    runs = tmp_path_factory.mktemp("runs")
+    month = runs / "2026-10"
+    runner = CliRunner()
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(app, [*args, "--out", str(month / "scores.csv")])
+    assert result.exit_code in (0, 1), result.output
+    alerts = pd.read_csv(month / "alerts.csv", dtype=str)
+    customer = alerts["customer_id"].value_counts().index[0]  # one with several alerts
+    other = next(
+        c for c in pd.read_csv(month / "scores.csv", dtype=str)["customer_id"] if c != customer
+    )
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            str(month / "scores.csv"),
+            "--out",
+            str(month / "reports"),
+            "--customers",
+            customer,
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app, ["indicators", str(export_200), "--out", str(month / "indicators.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    return runs, customer, other
+
+
+@pytest.fixture
+def runs(scored: tuple[Path, str, str], tmp_path: Path) -> Path:
+    copy = tmp_path / "runs"
+    shutil.copytree(scored[0], copy)
+    return copy
+
+
+def _word(customer: str) -> re.Pattern[bytes]:
+    return re.compile(rb"(?<![0-9A-Za-z])" + customer.encode() + rb"(?![0-9A-Za-z])")
+
+
+def _lines_without(path: Path, customer: str) -> list[bytes]:
+    return [line for line in path.read_bytes().splitlines() if not _word(customer).search(line)]
+
+
+@pytest.fixture
+def keys_env(tmp_path: Path) -> dict[str, str]:
+    env = {"CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"), "CUSTRISK_KEY": ""}
+    for purpose, name in ((PSEUDONYM, "CUSTRISK_PSEUDONYM_KEY"), (AUDIT, "CUSTRISK_AUDIT_KEY")):
+        key = new_key(purpose)
+        env[name] = f"{key.id}:{base64.b64encode(key.secret).decode()}"
+    return env
+
+
+def test_forget_removes_the_customer_everywhere_and_keeps_the_rest(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str], keys_env: dict[str, str]
+) -> None:
+    _, customer, other = scored
+    month = runs / "2026-10"
+    before = {name: (month / name).read_bytes() for name in ("scores.csv", "alerts.csv")}
+    env = {**keys_env, "CUSTRISK_AUDIT": "on", "CUSTRISK_AUDIT_LOG": str(runs.parent / "a.log")}
+    result = runner.invoke(app, ["forget", customer, "--runs", str(runs)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Stale:" in result.output and "portfolio.pdf" in result.output
+    assert customer not in result.output
+    # no file under the runs names the customer any more
+    for path in runs.rglob("*"):
+        if path.is_file() and path.suffix in (".csv", ".json"):
+            assert not _word(customer).search(path.read_bytes()), path
+    assert not (month / "reports" / f"customer_{customer}.pdf").exists()
+    # every other row is as it was, byte for byte
+    for name, data in before.items():
+        kept = [line for line in data.splitlines() if not _word(customer).search(line)]
+        assert (month / name).read_bytes().splitlines() == kept
+    # the run is still one unit that reads back, with a new run id
+    run = read_run(month / "scores.csv", parts=("scores", "details", "alerts"))
+    assert customer not in set(run.scores["customer_id"]) | set(run.details["customer_id"])
+    assert other in set(run.scores["customer_id"])
+    assert run.facts["forgotten"] == 1
+    indicators = pd.read_csv(month / "indicators.csv", dtype=str)
+    assert customer not in set(indicators["customer_id"])
+    # audited, with the customer as a token only
+    log = (runs.parent / "a.log").read_text(encoding="utf-8")
+    assert customer not in log
+    (line,) = [json.loads(x) for x in log.splitlines()]
+    assert line["command"] == "forget" and len(line["customers"]) == 1
+    assert line["argv"][1].startswith("customer:")
+
+
+def test_pseudonymise_keeps_the_rows_under_a_stable_token(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str], keys_env: dict[str, str]
+) -> None:
+    _, customer, _ = scored
+    month = runs / "2026-10"
+    rows = len(read_run(month / "scores.csv", parts=("scores",)).scores)
+    args = ["forget", customer, "--runs", str(runs), "--mode", "pseudonymise"]
+    result = runner.invoke(app, args, env=keys_env)
+    assert result.exit_code == 0, result.output
+    run = read_run(month / "scores.csv")
+    assert len(run.scores) == rows
+    (token,) = [c for c in run.scores["customer_id"] if c.startswith("anon-")]
+    detail = run.details.set_index("customer_id").loc[token]
+    assert all(pd.isna(detail[c]) for c in ("name_masked", "phone_masked", "id_number_masked"))
+    assert set(run.alerts.loc[run.alerts["customer_id"] == token, "code"])
+    assert customer not in set(run.scores["customer_id"])
+    # the same key gives the same token in another copy (so months still join)
+    again = runs.parent / "again"
+    shutil.copytree(scored[0], again)
+    result = runner.invoke(app, [*args[:2], "--runs", str(again), *args[4:]], env=keys_env)
+    scores = read_run(again / "2026-10" / "scores.csv", parts=("scores",)).scores
+    assert token in set(scores["customer_id"])
+
+
+def test_pseudonymise_without_a_pseudonym_key_is_refused(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    env = {"CUSTRISK_KEYFILE": str(tmp_path / "none.json"), "CUSTRISK_PSEUDONYM_KEY": ""}
+    args = ["forget", scored[1], "--runs", str(runs), "--mode", "pseudonymise"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 2
+    assert "key file not found" in result.output
+    assert _word(scored[1]).search((runs / "2026-10" / "scores.csv").read_bytes())
+
+
+def test_an_unknown_customer_changes_nothing(runner: CliRunner, runs: Path) -> None:
+    facts = (runs / "2026-10" / "scores.run.json").read_bytes()
+    result = runner.invoke(app, ["forget", "NOBODY-42", "--runs", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert "in no run, report or table" in result.output
+    assert (runs / "2026-10" / "scores.run.json").read_bytes() == facts
+
+
+def test_a_file_forget_cannot_clean_is_named_and_exits_1(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str]
+) -> None:
+    customer = scored[1]
+    (runs / "2026-10" / "notes.txt").write_text(f"call {customer} back\n", encoding="utf-8")
+    result = runner.invoke(app, ["forget", customer, "--runs", str(runs)])
+    assert result.exit_code == 1
+    assert "notes.txt: holds the id" in result.output
+    assert "1 file(s) under" in result.output
+
+
+def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "validation"
+    folder.mkdir(parents=True)
+    rejects = folder / "rejects.csv"
+    rejects.write_text(
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        'credit,credit.csv,3,phone,pattern,"C9,张*,138****5678",dropped\n'
+        "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert rejects.read_text(encoding="utf-8") == (
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n"
+    )

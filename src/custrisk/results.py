@@ -991,8 +991,6 @@ __all__ = [
     "RunFiles",
     "ScoringRun",
     "alert_table",
-
-
     "forget_in_run",
     "locate_run",
     "locked_folder",

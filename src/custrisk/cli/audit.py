@@ -23,6 +23,7 @@ from custrisk.protect import audit
 app = typer.Typer()
 audit_app = typer.Typer(
     help="The tamper-evident audit log: verify the chain, show who did what.",
+    short_help="The tamper-evident audit log: verify, show",
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
@@ -117,7 +118,7 @@ KeyfileOpt = Annotated[
 ]
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", short_help="Check the audit chain; name the first bad line")
 def verify(log: LogArg = None, keyfile: KeyfileOpt = None) -> None:
     """Check every line's MAC, the chain and the head; exit 1 naming the first bad line."""
     from custrisk.protect import load_keyring
@@ -128,7 +129,7 @@ def verify(log: LogArg = None, keyfile: KeyfileOpt = None) -> None:
     console.print(f"{path}: {result.lines} line(s), chain and head intact (keys: {keys})")
 
 
-@audit_app.command("show")
+@audit_app.command("show", short_help="Who ran what, when, on whose data")
 def show(
     log: LogArg = None,
     since: Annotated[

@@ -13,6 +13,7 @@ from custrisk.protect.keys import Keyring
 app = typer.Typer()
 backup_app = typer.Typer(
     help="Back up models, runs, configs and the audit log into a verified archive.",
+    short_help="Archive models, runs, configs and the audit log",
     invoke_without_command=True,
 )
 app.add_typer(backup_app, name="backup")
@@ -136,7 +137,7 @@ ArchiveArg = Annotated[
 ]
 
 
-@backup_app.command("verify")
+@backup_app.command("verify", short_help="Check every member of a backup archive")
 def verify(archive: ArchiveArg, keyfile: KeyfileOpt = None) -> None:
     """Check every member of an archive against its manifest; exit 2 naming the first bad
     member."""
@@ -149,7 +150,7 @@ def verify(archive: ArchiveArg, keyfile: KeyfileOpt = None) -> None:
     )
 
 
-@app.command("restore")
+@app.command("restore", short_help="Restore a verified backup into an empty folder")
 def restore(
     archive: ArchiveArg,
     to: Annotated[

@@ -12,7 +12,7 @@ from custrisk.cli._console import console, err_console
 app = typer.Typer()
 
 
-@app.command("forget")
+@app.command("forget", short_help="Remove or pseudonymise one customer in run folders")
 def forget(
     customer: Annotated[
         str,

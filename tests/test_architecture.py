@@ -20,7 +20,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"data", "registry", "results", "sample"}),
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),
-    frozenset({"scoring"}),
+    frozenset({"scoring", "notify"}),
+    frozenset({"batch"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

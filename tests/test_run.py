@@ -258,3 +258,32 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert f"exports/{PERIOD}: the exports of the period are not there" in missing.stderr
     latest = runner.invoke(app, ["run", str(config)])
     assert latest.exit_code == 2 and "no exports match" in latest.stderr
+
+
+def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Path]) -> None:
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text().replace("reports:\n  enabled: true", "reports:\n  enabled: false")
+    )
+    folder = root / "runs" / PERIOD
+    assert _run(root, "--period", PERIOD)[0] == 1
+    first = json.loads((folder / "run.json").read_text())
+    assert first["stages"]["reports"]["status"] == "skipped"
+    code, out, _ = _run(root, "--period", PERIOD, "--force")
+    assert code == 1 and "nothing to do" not in out
+    forced = json.loads((folder / "run.json").read_text())
+    assert forced["outputs"] == first["outputs"] and forced["run_id"] == first["run_id"]
+    assert (folder / "log.jsonl").read_text().count('"event": "start"') == 1  # a new folder
+    (root / "exports" / PERIOD / "notes.txt").write_text("a file that came with the export")
+    code, out, _ = _run(root, "--period", PERIOD)
+    assert code == 1 and "nothing to do" not in out
+    changed = json.loads((folder / "run.json").read_text())
+    assert "exports/notes.txt" in changed["inputs"]
+    assert (
+        f"inputs or configs changed since run {first['run_id']}"
+        in (folder / "log.jsonl").read_text()
+    )
+    assert sorted(p.name for p in (root / "runs").iterdir() if not p.name.endswith(".lock")) == [
+        PERIOD
+    ]

@@ -29,11 +29,16 @@ def parse(section: dict[str, Any] | None, where: str) -> Any | None:
     notify = _module()
     if section is None or notify is None:
         return None
-    return notify.parse_notify_config(section, where)
+    return notify.parse_notify_config(section, where, key="notifications")
 
 
 def available() -> bool:
     return _module() is not None
+
+
+def fails_run(config: Any) -> bool:
+    """Whether a failed delivery fails the run's gate (``fail_on_error``)."""
+    return bool(getattr(config, "fail_on_error", False))
 
 
 def deliver(
@@ -59,4 +64,4 @@ def deliver(
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 
 
-__all__ = ["SKIPPED_NOT_INSTALLED", "available", "deliver", "parse"]
+__all__ = ["SKIPPED_NOT_INSTALLED", "available", "deliver", "fails_run", "parse"]

@@ -217,14 +217,20 @@ def notify(ctx: StageContext) -> StageResult:
         parsed,
         read_run(ctx.folder / SCORES_FILE),
         previous=ctx.previous_run(),
-        reports_dir=ctx.final / REPORTS_DIR,  # where the reports are once the run is in place
+        # custrisk.notify links the customer reports it finds here; the staging folder
+        # is moved into place right after this stage (see the report of h14-run).
+        reports_dir=ctx.folder / REPORTS_DIR,
         portfolio_pdf=portfolio if portfolio.is_file() else None,
         lang=cfg.lang,
     )
     write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({"deliveries": deliveries}))
     failed = sum(not d["ok"] for d in deliveries)
     rows = {"deliveries": len(deliveries), "failed": failed}
-    return StageResult(OK, rows, detail=f"{len(deliveries) - failed} delivered, {failed} failed")
+    gate = None
+    if failed and _notify.fails_run(parsed):
+        gate = f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
+    detail = f"{len(deliveries) - failed} delivered, {failed} failed"
+    return StageResult(OK, rows, detail=detail, gate=gate)
 
 
 RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {

@@ -287,3 +287,24 @@ def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Pa
     assert sorted(p.name for p in (root / "runs").iterdir() if not p.name.endswith(".lock")) == [
         PERIOD
     ]
+
+
+def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
+    make_root: Callable[[], Path],
+) -> None:
+    root = make_root()
+    credit = root / "exports" / PERIOD / "credit.csv"
+    lines = credit.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].split(",")
+    column = header.index("customer_id")
+    drop = lambda line: ",".join(f for i, f in enumerate(line.split(",")) if i != column)  # noqa: E731
+    credit.write_text("".join(drop(line) for line in lines), encoding="utf-8")
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "credit.csv" in err and "customer_id" in err
+    runs = root / "runs"
+    assert not (runs / PERIOD).exists()
+    log = [
+        json.loads(x) for x in (runs / f".staging-{PERIOD}" / "log.jsonl").read_text().splitlines()
+    ]
+    assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"

@@ -308,3 +308,16 @@ def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
         json.loads(x) for x in (runs / f".staging-{PERIOD}" / "log.jsonl").read_text().splitlines()
     ]
     assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
+
+
+def test_lock_all_refuses_a_run_of_another_period(make_root: Callable[[], Path]) -> None:
+    from custrisk.io.lock import exclusive_lock
+
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(config.read_text().replace("lock: period", "lock: all"))
+    with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as a run of 2026-10 would
+        code, out, err = _run(root, "--period", NEXT)
+    assert code == 2 and out == ""
+    assert f"every run (lock: all) is in use by another custrisk process (pid {os.getpid()}" in err
+    assert not (root / "runs" / f".staging-{NEXT}").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
 import hashlib
 import json
 import os
@@ -128,17 +129,11 @@ class BatchOutcome:
 def latest_period(config: RunConfig) -> str:
     """The latest month whose exports are present (the default period)."""
     pattern = config.exports
-    head, _, _ = pattern.partition(PERIOD_FIELD)
     regex = re.compile(
         re.escape(pattern).replace(re.escape(PERIOD_FIELD), r"(\d{4}-(?:0[1-9]|1[0-2]))")
     )
-    root = Path(head).parent if not head.endswith(os.sep) else Path(head)
-    found = set()
-    if root.is_dir():
-        for path in root.rglob("*"):
-            match = regex.fullmatch(str(path))
-            if match:
-                found.add(match.group(1))
+    wildcard = glob.escape(pattern).replace(glob.escape(PERIOD_FIELD), "*")
+    found = {m.group(1) for path in glob.glob(wildcard) if (m := regex.fullmatch(path))}
     if not found:
         raise DataError(
             f"no exports match {pattern}",
@@ -190,7 +185,8 @@ def run_batch(
     ensure_dir(config.runs_dir)
     notify_config = _notify.parse(config.notifications, f"{config.path}: notifications")
     del notify_config  # parsed here to refuse a bad section before any work
-    with exclusive_lock(layout.lock_file(config.lock), what=f"the run of {period}") as held:
+    what = f"the run of {period}" if config.lock == "period" else "every run (lock: all)"
+    with exclusive_lock(layout.lock_file(config.lock), what=what) as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)

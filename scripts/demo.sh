@@ -60,4 +60,16 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
+echo "== 10. The monthly batch for cron: custrisk run, two consecutive months"
+BATCH="$OUT/batch"
+mkdir -p "$BATCH/exports"
+$CR run --init "$BATCH/run.yaml"
+ln -s ../models "$BATCH/models"
+cp -r "$OUT/exports" "$BATCH/exports/2026-10"
+$CR sample-data "$BATCH/exports/2026-11" --customers 2000 --seed 7 --as-of 2026-11-30
+$CR run "$BATCH/run.yaml" --period 2026-10
+$CR run "$BATCH/run.yaml"                 # the latest month: 2026-11, against 2026-10
+$CR run "$BATCH/run.yaml" --period 2026-11 | tee "$OUT/batch_again.txt"
+grep -q "nothing to do" "$OUT/batch_again.txt" || { echo "expected a no-op rerun" >&2; exit 1; }
+echo "   runs: $(ls "$BATCH/runs" | tr '\n' ' ') (run.json, log.jsonl, scores, reports/ in each)"
 echo "Demo finished: see $OUT/"

@@ -22,6 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"policy", "report", "monitoring"}),
     frozenset({"notify"}),
     frozenset({"scoring"}),
+    frozenset({"batch"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

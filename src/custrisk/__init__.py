@@ -70,6 +70,10 @@ _API = {
     "check_drift": "custrisk.monitoring",
     "load_drift_config": "custrisk.monitoring",
     "psi": "custrisk.monitoring",
+    # the monthly batch (custrisk run)
+    "load_run_config": "custrisk.batch",
+    "run_batch": "custrisk.batch",
+    "write_init_config": "custrisk.batch",
     # sample data
     "generate_sample_data": "custrisk.sample",
 }

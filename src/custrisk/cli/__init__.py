@@ -27,6 +27,7 @@ from custrisk.cli import keys as _keys
 from custrisk.cli import models as _models
 from custrisk.cli import notify as _notify
 from custrisk.cli import report as _report
+from custrisk.cli import run as _run
 from custrisk.cli import sample as _sample
 from custrisk.cli import score as _score
 from custrisk.cli import train as _train
@@ -199,6 +200,7 @@ for _stage in (
     _notify,
     _report,
     _drift,
+    _run,
     _models,
     _keys,
     _audit,

@@ -1,0 +1,23 @@
+"""The monthly batch of ``custrisk run``: one YAML, one call, a locked, idempotent and
+resumable run per period.
+
+* :mod:`~custrisk.batch.config` -- the RUN.yaml (:func:`load_run_config`);
+* :mod:`~custrisk.batch.layout` -- the runs folder: staging, run.json, retention;
+* :mod:`~custrisk.batch.stages` -- validate, score, drift, evaluate, reports, notify;
+* :mod:`~custrisk.batch.run` -- :func:`run_batch`: lock, resume, publish.
+"""
+
+from custrisk.batch.config import RunConfig, load_run_config
+from custrisk.batch.init import write_init_config
+from custrisk.batch.run import DONE, NOTHING_TO_DO, BatchOutcome, latest_period, run_batch
+
+__all__ = [
+    "DONE",
+    "NOTHING_TO_DO",
+    "BatchOutcome",
+    "RunConfig",
+    "latest_period",
+    "load_run_config",
+    "run_batch",
+    "write_init_config",
+]

@@ -1,0 +1,287 @@
+"""The RUN.yaml of ``custrisk run``: one file that says where a month's exports are,
+which model, policy and rules score them, which reports to render, the drift gate,
+retention and notifications. Read once into frozen objects; paths in it are relative to
+the folder of the YAML file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.errors import ConfigError, UsageError
+from custrisk.vocab import LANGUAGES, LEVELS
+
+#: A period is a month: ``YYYY-MM``.
+PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: The placeholder of the period in the exports (and labels) location.
+PERIOD_FIELD = "{period}"
+#: Alert levels (or ``never``) at which the batch exits 1.
+ALERTS_FAIL_ON = (*LEVELS, "never")
+#: Drift verdicts at which the batch exits 1 (as ``custrisk drift --fail-on``).
+DRIFT_FAIL_ON = ("alert", "warn", "never")
+#: Which customers get a PDF report.
+REPORT_CUSTOMERS = ("with_alerts", "all")
+#: Whether a second run is refused for the same period only, or for any period.
+LOCK_SCOPES = ("period", "all")
+
+TOP_KEYS = (
+    "version",
+    "exports",
+    "runs",
+    "sources",
+    "encoding",
+    "model",
+    "models_dir",
+    "lang",
+    "policy",
+    "alert_rules",
+    "fail_on",
+    "lock",
+    "reports",
+    "drift",
+    "evaluate",
+    "retention",
+    "notifications",
+)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    enabled: bool = True
+    customers: str = "with_alerts"
+    alert_levels: tuple[str, ...] = LEVELS
+    grades: tuple[str, ...] | None = None
+    portfolio: bool = True
+    workers: int | None = 0
+    config: Path | None = None
+    templates: Path | None = None
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    enabled: bool = True
+    config: Path | None = None
+    fail_on: str | None = None  # None: the drift YAML's own fail_on
+    allow_insufficient: bool | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    labels: str | None = None  # a pattern with {period}; None: no evaluation
+    after_months: int = 6
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated RUN.yaml."""
+
+    path: Path
+    exports: str  # pattern with {period}, absolute
+    runs_dir: Path
+    model: str
+    models_dir: Path | None = None
+    sources: Path | None = None
+    encoding: str | None = None
+    lang: str = "zh"
+    policy: Path | None = None
+    alert_rules: Path | None = None
+    fail_on: str = "never"
+    lock: str = "period"
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    keep: int = 0  # periods kept in runs/ (0: all)
+    notifications: dict[str, Any] | None = None
+    sha256: str = ""
+
+    def exports_for(self, period: str) -> Path:
+        return Path(self.exports.replace(PERIOD_FIELD, period))
+
+    def labels_for(self, period: str) -> Path | None:
+        if self.evaluate.labels is None:
+            return None
+        return Path(self.evaluate.labels.replace(PERIOD_FIELD, period))
+
+    def config_files(self) -> dict[str, Path | None]:
+        """Every config file the run reads (None: the packaged default)."""
+        return {
+            "run": self.path,
+            "sources": self.sources,
+            "policy": self.policy,
+            "alert_rules": self.alert_rules,
+            "drift": self.drift.config,
+            "reports": self.reports.config,
+        }
+
+
+def check_period(text: str, where: str = "--period") -> str:
+    """``text`` if it is a month ``YYYY-MM``, else a UsageError naming ``where``."""
+    if not PERIOD_PATTERN.match(text):
+        raise UsageError(
+            f"{where} {text!r} is not a month", hint="write it as YYYY-MM, e.g. 2026-10"
+        )
+    return text
+
+
+def shift_period(period: str, months: int) -> str:
+    """The month ``months`` after (negative: before) ``period``."""
+    year, month = (int(part) for part in period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def period_end(period: str) -> dt.date:
+    """The last day of the month ``period``."""
+    year, month = (int(part) for part in shift_period(period, 1).split("-"))
+    return dt.date(year, month, 1) - dt.timedelta(days=1)
+
+
+def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read and check a RUN.yaml.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and key of anything missing, unknown or not allowed.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(
+            "run config not found",
+            file=str(file),
+            hint="write one with `custrisk run --init RUN.yaml`",
+        )
+    raw = file.read_bytes()
+    root = config_root(load_yaml_file(file), str(file), allowed=TOP_KEYS, required=("exports",))
+    base = file.resolve().parent
+
+    def resolve(node: Node, key: str) -> Path | None:
+        value = node.text(key)
+        return None if value is None else _under(base, value)
+
+    exports = root.text("exports", required=True)
+    if PERIOD_FIELD not in exports:
+        raise root.error(
+            "exports",
+            f"{exports!r} has no {PERIOD_FIELD} placeholder",
+            hint="e.g. exports/{period}, so that each month has its own folder",
+        )
+    model = root.text("model", required=True)
+    lang = root.text("lang", "zh", allowed=LANGUAGES)
+    fail_on = root.text("fail_on", "never", allowed=ALERTS_FAIL_ON)
+    lock = root.text("lock", "period", allowed=LOCK_SCOPES)
+    retention = root.child("retention")
+    retention.check_keys(("keep",))
+    keep = int(retention.number("keep", 0, minimum=0, integer=True))
+    notifications = root.get("notifications")
+    if notifications is not None and not isinstance(notifications, dict):
+        raise root.error("notifications", "expected a mapping of notification settings")
+    return RunConfig(
+        path=file.resolve(),
+        exports=str(_under(base, exports)),
+        runs_dir=_under(base, root.text("runs", "runs")),
+        model=model,
+        models_dir=resolve(root, "models_dir"),
+        sources=resolve(root, "sources"),
+        encoding=root.text("encoding"),
+        lang=lang,
+        policy=resolve(root, "policy"),
+        alert_rules=resolve(root, "alert_rules"),
+        fail_on=fail_on,
+        lock=lock,
+        reports=_reports(root.child("reports"), base),
+        drift=_drift(root.child("drift"), base),
+        evaluate=_evaluate(root.child("evaluate"), base),
+        keep=keep,
+        notifications=notifications or None,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _under(base: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base / path
+
+
+def _reports(node: Node, base: Path) -> ReportSettings:
+    node.check_keys(
+        (
+            "enabled",
+            "customers",
+            "alert_levels",
+            "grades",
+            "portfolio",
+            "workers",
+            "config",
+            "templates",
+        )
+    )
+    levels = node.text_list("alert_levels", list(LEVELS))
+    assert levels is not None
+    for i, level in enumerate(levels):
+        if level not in LEVELS:
+            raise node.error(
+                f"alert_levels[{i}]",
+                f"{level!r} is not an alert level",
+                hint=f"choose from {', '.join(LEVELS)}",
+            )
+    workers = node.number("workers", 0, minimum=0, integer=True)
+    config, templates = node.text("config"), node.text("templates")
+    return ReportSettings(
+        enabled=node.flag("enabled", True),
+        customers=node.text("customers", "with_alerts", allowed=REPORT_CUSTOMERS),
+        alert_levels=levels,
+        grades=node.text_list("grades"),
+        portfolio=node.flag("portfolio", True),
+        workers=int(workers),
+        config=_under(base, config) if config else None,
+        templates=_under(base, templates) if templates else None,
+    )
+
+
+def _drift(node: Node, base: Path) -> DriftSettings:
+    node.check_keys(("enabled", "config", "fail_on", "allow_insufficient"))
+    config = node.text("config")
+    allow = node.get("allow_insufficient")
+    return DriftSettings(
+        enabled=node.flag("enabled", True),
+        config=_under(base, config) if config else None,
+        fail_on=node.text("fail_on", allowed=DRIFT_FAIL_ON),
+        allow_insufficient=None if allow is None else node.flag("allow_insufficient", False),
+    )
+
+
+def _evaluate(node: Node, base: Path) -> EvaluateSettings:
+    node.check_keys(("labels", "after_months"))
+    labels = node.text("labels")
+    if labels is not None and PERIOD_FIELD not in labels:
+        raise node.error(
+            "labels",
+            f"{labels!r} has no {PERIOD_FIELD} placeholder",
+            hint="e.g. exports/{period}/labels.csv: the labels of each month's customers",
+        )
+    after = node.number("after_months", 6, minimum=1, integer=True)
+    return EvaluateSettings(
+        labels=str(_under(base, labels)) if labels else None, after_months=int(after)
+    )
+
+
+__all__ = [
+    "ALERTS_FAIL_ON",
+    "DRIFT_FAIL_ON",
+    "DriftSettings",
+    "EvaluateSettings",
+    "ReportSettings",
+    "RunConfig",
+    "check_period",
+    "load_run_config",
+    "period_end",
+    "shift_period",
+]

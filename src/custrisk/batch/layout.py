@@ -1,0 +1,197 @@
+"""Where ``custrisk run`` keeps its runs: the one owner of the runs folder's layout.
+
+::
+
+    runs/
+      .custrisk-run-2026-11.lock   lock of one period (``lock: all``: .custrisk-run.lock)
+      .staging-2026-11/            the run being built (kept when a stage fails or the
+                                   process is killed; the next run resumes from it)
+        state.json                 the stages done so far, with their outputs' hashes
+      .replaced-2026-10/           an older run of a period, while a new one replaces it
+      2026-10/                     a finished run, moved here only when every stage ran
+        run.json                   versions, config and input hashes, stages, outputs
+        log.jsonl                  the run's log, one JSON object a line
+        validation/                rejects.csv, validation_report.json
+        scores.csv & co.           the scoring run (custrisk.results)
+        drift.json, evaluation.json
+        reports/                   portfolio.pdf, customer_<id>.pdf, manifest.csv
+        notifications.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from custrisk.batch.config import PERIOD_PATTERN
+from custrisk.errors import DataError
+from custrisk.io.atomic import write_bytes
+
+RUN_FILE = "run.json"
+STATE_FILE = "state.json"
+LOG_FILE = "log.jsonl"
+STAGING_PREFIX = ".staging-"
+REPLACED_PREFIX = ".replaced-"
+LOCK_PREFIX = ".custrisk-run"
+#: Files of a run folder that are not outputs (not hashed): its bookkeeping.
+BOOKKEEPING = (RUN_FILE, STATE_FILE, LOG_FILE)
+#: Version of this layout, recorded in run.json.
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one period's run under ``runs_dir``."""
+
+    runs_dir: Path
+    period: str
+
+    @property
+    def final(self) -> Path:
+        return self.runs_dir / self.period
+
+    @property
+    def staging(self) -> Path:
+        return self.runs_dir / f"{STAGING_PREFIX}{self.period}"
+
+    @property
+    def replaced(self) -> Path:
+        return self.runs_dir / f"{REPLACED_PREFIX}{self.period}"
+
+    def lock_file(self, scope: str) -> Path:
+        name = LOCK_PREFIX if scope == "all" else f"{LOCK_PREFIX}-{self.period}"
+        return self.runs_dir / f"{name}.lock"
+
+    def recover(self) -> str | None:
+        """Finish or undo a replacement of this period's run that a kill interrupted
+        (call it holding the lock); says what it did."""
+        if not self.replaced.exists():
+            return None
+        if self.final.exists():
+            shutil.rmtree(self.replaced)
+            return f"removed {self.replaced.name}, left by a run killed while replacing it"
+        if (self.staging / RUN_FILE).is_file():
+            os.replace(self.staging, self.final)
+            shutil.rmtree(self.replaced)
+            return f"finished moving the run of {self.period} into place"
+        os.replace(self.replaced, self.final)
+        return f"put back the run of {self.period} that a killed run was replacing"
+
+    def publish(self) -> None:
+        """Move the staging folder into place as ``runs/<period>`` (replacing an older
+        run of the period): two renames, recoverable by :meth:`recover` at any point."""
+        if self.final.exists():
+            if self.replaced.exists():
+                shutil.rmtree(self.replaced)
+            os.replace(self.final, self.replaced)
+        os.replace(self.staging, self.final)
+        if self.replaced.exists():
+            shutil.rmtree(self.replaced)
+
+
+def periods(runs_dir: Path) -> list[str]:
+    """The periods with a finished run in ``runs_dir``, oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in runs_dir.iterdir()
+        if PERIOD_PATTERN.match(p.name) and (p / RUN_FILE).is_file()
+    )
+
+
+def previous_run(runs_dir: Path, period: str) -> Path | None:
+    """The folder of the latest finished run before ``period``, if any."""
+    earlier = [p for p in periods(runs_dir) if p < period]
+    return runs_dir / earlier[-1] if earlier else None
+
+
+def apply_retention(runs_dir: Path, keep: int, current: str) -> list[str]:
+    """Remove the finished runs beyond the ``keep`` latest periods (never ``current``);
+    ``keep`` 0 keeps every run. Returns the periods removed."""
+    if keep <= 0:
+        return []
+    done = periods(runs_dir)
+    removed = []
+    for period in done[: max(len(done) - keep, 0)]:
+        if period == current:
+            continue
+        shutil.rmtree(runs_dir / period)
+        removed.append(period)
+    return removed
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (or under the given names in it), by
+    path relative to ``folder``; hidden files (locks) and bookkeeping left out."""
+    roots = [folder / n for n in names] if names is not None else [folder]
+    found: dict[str, str] = {}
+    for root in roots:
+        candidates = [root] if root.is_file() else sorted(root.rglob("*")) if root.is_dir() else []
+        for path in candidates:
+            rel = path.relative_to(folder)
+            if not path.is_file() or any(part.startswith(".") for part in rel.parts):
+                continue
+            if len(rel.parts) == 1 and rel.name in BOOKKEEPING:
+                continue
+            found[rel.as_posix()] = sha256_file(path)
+    return dict(sorted(found.items()))
+
+
+def remove_outputs(folder: Path, names: Iterable[str]) -> None:
+    """Remove a stage's outputs (files or folders) before it runs again."""
+    for name in names:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
+    write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object written by this module; DataError when damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot read it ({exc})",
+            file=str(path),
+            hint="remove the run folder and run the period again",
+        ) from None
+    if not isinstance(data, dict):
+        raise DataError("not a JSON object", file=str(path))
+    return data
+
+
+__all__ = [
+    "LOG_FILE",
+    "RUN_FILE",
+    "STATE_FILE",
+    "RunLayout",
+    "apply_retention",
+    "file_hashes",
+    "periods",
+    "previous_run",
+    "read_json",
+    "remove_outputs",
+    "write_json",
+]

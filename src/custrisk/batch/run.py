@@ -1,0 +1,460 @@
+"""A month's batch as one library call: :func:`run_batch`.
+
+The run is built in ``runs/.staging-<period>/`` and moved into ``runs/<period>/`` only
+when every stage has run. After each stage, ``state.json`` in the staging folder records
+what it wrote (with SHA-256s); a run killed at any point is resumed by the next call from
+the first stage that did not finish (or whose outputs changed since), and since every
+stage is deterministic the outputs are the same bytes as an uninterrupted run's.
+
+A fingerprint of everything a run depends on (input files, config files, the model's
+card, the previous period's run, library versions) decides whether there is anything to
+do: a finished run with the same fingerprint is left alone unless ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from custrisk import __version__
+from custrisk.batch import _notify
+from custrisk.batch.config import PERIOD_FIELD, RunConfig, check_period, shift_period
+from custrisk.batch.layout import (
+    LAYOUT_VERSION,
+    LOG_FILE,
+    RUN_FILE,
+    STATE_FILE,
+    RunLayout,
+    apply_retention,
+    file_hashes,
+    previous_run,
+    read_json,
+    remove_outputs,
+    sha256_file,
+    write_json,
+)
+from custrisk.batch.stages import OUTPUTS, RUNNERS, STAGES, StageContext, StageResult
+from custrisk.config.resources import default_config_path, default_templates_dir
+from custrisk.errors import CustriskError, DataError
+from custrisk.io.atomic import ensure_dir
+from custrisk.io.lock import describe_holder, exclusive_lock
+from custrisk.report.batch import ReportResult
+from custrisk.scoring import open_model
+
+#: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or
+#: ``before:publish``), write the pid to ``PAUSE_FILE_ENV`` and wait to be killed.
+PAUSE_AT_ENV = "CUSTRISK_TEST_PAUSE_AT"
+PAUSE_FILE_ENV = "CUSTRISK_TEST_PAUSE_FILE"
+PAUSE_SECONDS = 120
+
+DONE, NOTHING_TO_DO = "done", "nothing to do"
+#: Packaged defaults of the configs a run reads, for their hashes.
+DEFAULT_CONFIGS = {
+    "sources": "sources.yaml",
+    "policy": "policy.yaml",
+    "alert_rules": "alerts.yaml",
+    "drift": "drift.yaml",
+    "reports": "reports.yaml",
+}
+VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "weasyprint", "jinja2")
+
+Event = dict[str, Any]
+
+
+@dataclass
+class BatchOutcome:
+    """What :func:`run_batch` did."""
+
+    period: str
+    folder: Path
+    status: str  # DONE or NOTHING_TO_DO
+    facts: dict[str, Any]
+    seconds: float = 0.0
+    resumed_from: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def gate_failures(self) -> list[str]:
+        return list(self.facts.get("gate", {}).get("failures", []))
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok (or nothing to do), 1 a gate failed in this run."""
+        return 1 if self.status == DONE and self.gate_failures else 0
+
+    def summary(self) -> str:
+        """One line for stdout (what monitoring reads)."""
+        stages = self.facts.get("stages", {})
+        score = stages.get("score", {}).get("rows", {})
+        parts = [f"customers {score.get('customers', '?')}"]
+        if "alerts" in score:
+            parts.append(f"alerts {score['alerts']} (red {score.get('alerts_red', 0)})")
+        drift = stages.get("drift", {})
+        if drift.get("status") == "ok":
+            parts.append(drift.get("detail", "").replace("verdict ", "drift "))
+        reports = stages.get("reports", {}).get("rows", {})
+        if reports:
+            parts.append(f"reports {reports.get('documents', 0)}")
+        notify = stages.get("notify", {})
+        if notify.get("status") == "ok":
+            parts.append(f"notifications {notify.get('detail')}")
+        elif notify:
+            parts.append("notifications skipped")
+        if self.status == NOTHING_TO_DO:
+            state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
+        elif self.gate_failures:
+            state = "GATE FAILED: " + "; ".join(self.gate_failures)
+        else:
+            state = "ok"
+        resumed = f", resumed at {self.resumed_from}" if self.resumed_from else ""
+        return (
+            f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
+            f"({self.seconds:.1f} s{resumed})"
+        )
+
+
+def latest_period(config: RunConfig) -> str:
+    """The latest month whose exports are present (the default period)."""
+    pattern = config.exports
+    regex = re.compile(
+        re.escape(pattern).replace(re.escape(PERIOD_FIELD), r"(\d{4}-(?:0[1-9]|1[0-2]))")
+    )
+    wildcard = glob.escape(pattern).replace(glob.escape(PERIOD_FIELD), "*")
+    found = {m.group(1) for path in glob.glob(wildcard) if (m := regex.fullmatch(path))}
+    if not found:
+        raise DataError(
+            f"no exports match {pattern}",
+            file=str(config.path),
+            hint="put a month's exports there, or give --period",
+        )
+    return max(found)
+
+
+def run_batch(
+    config: RunConfig,
+    period: str | None = None,
+    *,
+    force: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+) -> BatchOutcome:
+    """Run (or resume) the batch of one period.
+
+    Parameters
+    ----------
+    config : RunConfig
+        From :func:`custrisk.batch.config.load_run_config`.
+    period : str, optional
+        ``YYYY-MM``; default: the latest month whose exports are present.
+    force : bool
+        Run again even when the finished run is up to date, and start afresh rather
+        than resume.
+    on_event : callable, optional
+        Called with every event also written to the run's JSON-lines log.
+
+    Raises
+    ------
+    custrisk.io.lock.LockHeld
+        Another run holds the lock (of the period, or of every period).
+    CustriskError
+        A stage failed on bad input or config; the staging folder is kept and the next
+        call resumes from that stage.
+    """
+    start = time.perf_counter()
+    period = check_period(period) if period is not None else latest_period(config)
+    exports = config.exports_for(period)
+    if not exports.exists():
+        raise DataError(
+            "the exports of the period are not there",
+            file=str(exports),
+            hint=f"check exports: in {config.path.name} and --period {period}",
+        )
+    layout = RunLayout(config.runs_dir, period)
+    ensure_dir(config.runs_dir)
+    notify_config = _notify.parse(config.notifications, f"{config.path}: notifications")
+    del notify_config  # parsed here to refuse a bad section before any work
+    what = f"the run of {period}" if config.lock == "period" else "every run (lock: all)"
+    with exclusive_lock(layout.lock_file(config.lock), what=what) as held:
+        notes: list[str] = []
+        if held.taken_over:
+            died = describe_holder(held.previous)
+            notes.append(f"took over the lock of a run that died ({died})")
+        recovered = layout.recover()
+        if recovered:
+            notes.append(recovered)
+        model = open_model(config.model, config.models_dir)
+        previous = previous_run(config.runs_dir, period)
+        basis = _basis(config, period, model.model_id, model.card, previous)
+        fingerprint = _hash_json(basis)
+        if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
+            facts = read_json(layout.final / RUN_FILE)
+            if facts.get("fingerprint") == fingerprint:
+                log = _Log(layout.final / LOG_FILE, period, on_event)
+                for note in notes:
+                    log.write("note", message=note)
+                log.write("nothing_to_do", run_id=facts.get("run_id"))
+                return BatchOutcome(
+                    period,
+                    layout.final,
+                    NOTHING_TO_DO,
+                    facts,
+                    time.perf_counter() - start,
+                    notes=notes,
+                )
+            notes.append(f"inputs or configs changed since run {facts.get('run_id')}: run again")
+        state = _open_staging(layout, fingerprint, fresh=force)
+        log = _Log(layout.staging / LOG_FILE, period, on_event)
+        log.write("start", fingerprint=fingerprint, force=force, pid=os.getpid())
+        for note in notes:
+            log.write("note", message=note)
+        ctx = StageContext(
+            config=config,
+            period=period,
+            folder=layout.staging,
+            final=layout.final,
+            model=model,
+            previous=previous,
+            done=state["stages"],
+            on_report=_report_hook(),
+        )
+        resumed_from = _run_stages(ctx, state, layout, log)
+        _pause("before:publish")
+        facts = _facts(config, period, basis, fingerprint, state, layout)
+        write_json(layout.staging / RUN_FILE, facts)
+        (layout.staging / STATE_FILE).unlink(missing_ok=True)
+        layout.publish()
+        log.path = layout.final / LOG_FILE
+        log.write("published", folder=str(layout.final), run_id=facts["run_id"])
+        removed = apply_retention(config.runs_dir, config.keep, period)
+        if removed:
+            log.write("retention", removed=removed, keep=config.keep)
+        outcome = BatchOutcome(
+            period, layout.final, DONE, facts, time.perf_counter() - start, resumed_from, notes
+        )
+        log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
+        return outcome
+
+
+def _run_stages(
+    ctx: StageContext, state: dict[str, Any], layout: RunLayout, log: _Log
+) -> str | None:
+    """Run every stage not done yet; returns the stage a resumed run started at."""
+    stages: dict[str, Any] = state["stages"]
+    resumed_from = None
+    redo = False
+    for name in STAGES:
+        recorded = stages.get(name)
+        if recorded is not None and not redo:
+            if file_hashes(layout.staging, OUTPUTS[name]) == recorded.get("outputs"):
+                log.write("stage", stage=name, status="done earlier")
+                continue
+            log.write("note", message=f"outputs of stage {name} changed since: run it again")
+        if stages and resumed_from is None and not redo:
+            resumed_from = name
+        redo = True
+        stages.pop(name, None)
+        _pause(f"before:{name}")
+        remove_outputs(layout.staging, OUTPUTS[name])
+        log.write("stage_start", stage=name)
+        began = time.perf_counter()
+        try:
+            result: StageResult = RUNNERS[name](ctx)
+        except CustriskError as exc:
+            log.write("stage_failed", stage=name, error=exc.one_line())
+            raise
+        except Exception as exc:
+            log.write("stage_failed", stage=name, error=f"internal: {type(exc).__name__}")
+            raise
+        entry = {
+            **result.as_dict(),
+            "seconds": round(time.perf_counter() - began, 3),
+            "outputs": file_hashes(layout.staging, OUTPUTS[name]),
+        }
+        stages[name] = entry
+        write_json(layout.staging / STATE_FILE, state)
+        log.write(
+            "stage_done",
+            stage=name,
+            status=result.status,
+            rows=result.rows,
+            detail=result.detail,
+            gate=result.gate,
+            seconds=entry["seconds"],
+        )
+    return resumed_from
+
+
+def _open_staging(layout: RunLayout, fingerprint: str, *, fresh: bool) -> dict[str, Any]:
+    """The state of a staging folder to resume, or a new empty one."""
+    state_path = layout.staging / STATE_FILE
+    if layout.staging.is_dir() and not fresh and state_path.is_file():
+        with contextlib.suppress(DataError):
+            state = read_json(state_path)
+            if state.get("fingerprint") == fingerprint and isinstance(state.get("stages"), dict):
+                return state
+    if layout.staging.exists():
+        remove_outputs(layout.runs_dir, [layout.staging.name])
+    ensure_dir(layout.staging)
+    state = {"fingerprint": fingerprint, "stages": {}}
+    write_json(state_path, state)
+    return state
+
+
+def _basis(
+    config: RunConfig,
+    period: str,
+    model_id: str,
+    card: dict[str, Any],
+    previous: Path | None,
+) -> dict[str, Any]:
+    """Everything the outputs depend on: inputs, configs, model, previous run, versions."""
+    inputs = _input_hashes(config.exports_for(period), "exports")
+    if config.evaluate.labels is not None:
+        matured = shift_period(period, -config.evaluate.after_months)
+        labels = config.labels_for(matured)
+        if labels is not None and labels.is_file():
+            inputs[f"labels/{matured}"] = sha256_file(labels)
+            inputs.update(_input_hashes(config.exports_for(matured), f"exports/{matured}"))
+    configs = {}
+    for name, path in config.config_files().items():
+        file = path if path is not None else default_config_path(DEFAULT_CONFIGS[name])
+        configs[name] = {"file": str(file), "sha256": _config_hash(file, name)}
+    templates = config.reports.templates or default_templates_dir()
+    configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
+    prev = None
+    if previous is not None:
+        prev = {"period": previous.name, "run_id": read_json(previous / RUN_FILE).get("run_id")}
+    return {
+        "period": period,
+        "inputs": inputs,
+        "configs": configs,
+        "model": {"model_id": model_id, "card_sha256": _hash_json(card)},
+        "previous": prev,
+        "versions": _versions(),
+    }
+
+
+def _config_hash(file: Path, name: str) -> str:
+    try:
+        return sha256_file(file)
+    except OSError as exc:
+        raise DataError(
+            f"cannot read the {name} config ({exc.strerror or exc})",
+            file=str(file),
+            hint="check the path in the run config",
+        ) from None
+
+
+def _input_hashes(path: Path, prefix: str) -> dict[str, str]:
+    if path.is_file():
+        return {f"{prefix}/{path.name}": sha256_file(path)}
+    return {f"{prefix}/{name}": digest for name, digest in file_hashes(path).items()}
+
+
+def _tree_hash(folder: Path) -> str:
+    return _hash_json(file_hashes(folder)) if folder.is_dir() else ""
+
+
+def _hash_json(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    found = {"custrisk": __version__, "python": platform.python_version()}
+    for name in VERSIONED:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def _facts(
+    config: RunConfig,
+    period: str,
+    basis: dict[str, Any],
+    fingerprint: str,
+    state: dict[str, Any],
+    layout: RunLayout,
+) -> dict[str, Any]:
+    stages = state["stages"]
+    outputs = file_hashes(layout.staging)
+    failures = [s["gate"] for s in stages.values() if s.get("gate")]
+    return {
+        "layout": LAYOUT_VERSION,
+        "period": period,
+        "run_id": _hash_json(outputs)[:16],  # the same outputs, the same id
+        "fingerprint": fingerprint,
+        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "host": socket.gethostname(),
+        "config": str(config.path),
+        **basis,
+        "stages": {name: stages[name] for name in STAGES if name in stages},
+        "outputs": outputs,
+        "gate": {"failed": bool(failures), "failures": failures},
+    }
+
+
+class _Log:
+    """The run's JSON-lines log (appended; fsynced events survive a kill)."""
+
+    def __init__(self, path: Path, period: str, on_event: Callable[[Event], None] | None) -> None:
+        self.path = path
+        self.period = period
+        self.on_event = on_event
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "period": self.period,
+            "event": event,
+            **fields,
+        }
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+        if self.on_event is not None:
+            self.on_event(record)
+
+
+def _pause(point: str) -> None:
+    """The test hook: stop here (see :data:`PAUSE_AT_ENV`) until killed."""
+    if os.environ.get(PAUSE_AT_ENV) != point:
+        return
+    marker = os.environ.get(PAUSE_FILE_ENV)
+    if marker:
+        temp = Path(f"{marker}.tmp")
+        temp.write_text(str(os.getpid()), encoding="ascii")
+        os.replace(temp, marker)
+    deadline = time.monotonic() + PAUSE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _report_hook() -> Callable[[ReportResult], None] | None:
+    if os.environ.get(PAUSE_AT_ENV) != "during:reports":
+        return None
+    seen = iter(range(1, 1 << 30))
+
+    def hook(_result: ReportResult) -> None:
+        if next(seen) == 2:  # after two documents: a stage half done
+            _pause("during:reports")
+
+    return hook
+
+
+__all__ = ["DONE", "NOTHING_TO_DO", "BatchOutcome", "latest_period", "run_batch"]

@@ -1,0 +1,244 @@
+"""The stages of a month's batch, each a call of the library on main.
+
+Every stage writes only its own outputs (:data:`OUTPUTS`) into the run's staging folder
+and returns a :class:`StageResult`: status, row counts, and the message of a gate it
+failed (alerts at ``fail_on``, drift, failed reports). Later stages read what earlier
+ones wrote from that folder, so a resumed run needs nothing from memory.
+
+Order: validate -> score -> drift -> evaluate -> reports -> notify. Drift runs before the
+reports so that the portfolio report can show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custrisk.batch import _notify
+from custrisk.batch.config import RunConfig, shift_period
+from custrisk.batch.layout import write_json
+from custrisk.data import load_workspace
+from custrisk.io.plain import jsonable
+from custrisk.policy import alerts_at_or_above
+from custrisk.registry import LoadedModel
+from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
+from custrisk.results import PARTS, ScoringRun, read_run, run_files
+from custrisk.scoring import check_data_drift, evaluate_model, score_portfolio
+
+OK = "ok"
+SKIPPED_STATUS = "skipped"
+
+SCORES_FILE = "scores.csv"
+DRIFT_FILE = "drift.json"
+EVALUATION_FILE = "evaluation.json"
+NOTIFICATIONS_FILE = "notifications.json"
+VALIDATION_DIR = "validation"
+REPORTS_DIR = "reports"
+
+_SCORING = run_files(SCORES_FILE)
+#: What each stage writes into the run folder (removed before it runs again).
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "validate": (VALIDATION_DIR,),
+    "score": tuple(
+        path.name
+        for path in (*(_SCORING.part(p) for p in PARTS), _SCORING.facts)  # custrisk.results
+    ),
+    "drift": (DRIFT_FILE,),
+    "evaluate": (EVALUATION_FILE,),
+    "reports": (REPORTS_DIR,),
+    "notify": (NOTIFICATIONS_FILE,),
+}
+STAGES = tuple(OUTPUTS)
+
+
+@dataclass
+class StageResult:
+    status: str = OK
+    rows: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    gate: str | None = None  # why this stage fails the run's gate (exit 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "rows": self.rows, "detail": self.detail, "gate": self.gate}
+
+
+@dataclass
+class StageContext:
+    """What a stage needs: the config, the period, where to write, the loaded model,
+    the previous period's run folder and what earlier stages recorded."""
+
+    config: RunConfig
+    period: str
+    folder: Path
+    final: Path
+    model: LoadedModel
+    previous: Path | None
+    done: dict[str, dict[str, Any]]
+    on_report: Callable[[ReportResult], None] | None = None
+
+    @property
+    def exports(self) -> Path:
+        return self.config.exports_for(self.period)
+
+    def previous_run(self) -> ScoringRun | None:
+        if self.previous is None:
+            return None
+        return read_run(self.previous / SCORES_FILE)
+
+
+def validate(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    if ctx.exports.is_file():
+        return StageResult(SKIPPED_STATUS, detail="a flat table: validated while scoring")
+    workspace = load_workspace(ctx.exports, config=cfg.sources, encoding=cfg.encoding)
+    workspace.write_validation(ctx.folder / VALIDATION_DIR)
+    report = workspace.report
+    rows = {
+        "rows_in": sum(s.rows_in for s in report.sources.values()),
+        "rows_rejected": report.rows_rejected,
+        "rows_repaired": report.rows_repaired,
+    }
+    return StageResult(OK, rows, detail=f"status {report.status}")
+
+
+def score(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    run = score_portfolio(
+        ctx.exports,
+        ctx.model,
+        policy=cfg.policy,
+        alert_rules=cfg.alert_rules,
+        previous=ctx.previous_run(),
+        sources=cfg.sources,
+        encoding=cfg.encoding,
+        lang=cfg.lang,
+    )
+    run.write(ctx.folder / SCORES_FILE)
+    by_level = run.facts["alerts"]["by_level"]
+    rows = {
+        "customers": len(run.scores),
+        "alerts": len(run.alerts),
+        **{f"alerts_{level}": int(n) for level, n in by_level.items()},
+        "as_of": str(run.facts["as_of"]),
+        "run_id": run.run_id,
+    }
+    failing = alerts_at_or_above(run.alerts, cfg.fail_on)
+    gate = None
+    if len(failing):
+        gate = f"{len(failing):,} alerts at level {cfg.fail_on} or above (fail_on)"
+    return StageResult(OK, rows, detail=f"model {run.facts['model_id']}", gate=gate)
+
+
+def drift(ctx: StageContext) -> StageResult:
+    cfg, settings = ctx.config, ctx.config.drift
+    if not settings.enabled:
+        return StageResult(SKIPPED_STATUS, detail="drift.enabled is false")
+    report = check_data_drift(
+        ctx.model,
+        ctx.exports,
+        config=settings.config,
+        fail_on=settings.fail_on,
+        allow_insufficient=settings.allow_insufficient,
+        sources_config=cfg.sources,
+        encoding=cfg.encoding,
+    )
+    write_json(ctx.folder / DRIFT_FILE, report.to_dict())
+    failures = report.failures()
+    gate = None
+    if failures:
+        listed = ", ".join(f"{s.id} {s.verdict}" for s in failures[:3])
+        gate = f"drift: {len(failures)} statistics at fail_on {report.config.fail_on} ({listed})"
+    rows = {"statistics": len(report.statistics), **dict(report.counts)}
+    return StageResult(OK, rows, detail=f"verdict {report.verdict}", gate=gate)
+
+
+def evaluate(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    if cfg.evaluate.labels is None:
+        return StageResult(SKIPPED_STATUS, detail="no evaluate.labels configured")
+    matured = shift_period(ctx.period, -cfg.evaluate.after_months)
+    labels, exports = cfg.labels_for(matured), cfg.exports_for(matured)
+    assert labels is not None
+    if not labels.is_file() or not exports.exists():
+        return StageResult(
+            SKIPPED_STATUS, detail=f"no matured labels for {matured} ({labels} not found)"
+        )
+    result = evaluate_model(
+        ctx.model, exports, labels, sources_config=cfg.sources, encoding=cfg.encoding
+    )
+    write_json(ctx.folder / EVALUATION_FILE, {"period": matured, **result})
+    metrics = result.get("metrics") or {}
+    rows = {"period": matured, "labelled": result.get("labelled")}
+    auc = metrics.get("auc")
+    return StageResult(OK, rows, detail=f"{matured}: AUC {auc:.4f}" if auc else matured)
+
+
+def reports(ctx: StageContext) -> StageResult:
+    cfg, settings = ctx.config, ctx.config.reports
+    if not settings.enabled:
+        return StageResult(SKIPPED_STATUS, detail="reports.enabled is false")
+    as_of = ctx.done["score"]["rows"]["as_of"]
+    drift_file = ctx.folder / DRIFT_FILE
+    result = render_reports(
+        ctx.folder / SCORES_FILE,
+        ctx.folder / REPORTS_DIR,
+        grades=settings.grades,
+        alert_levels=settings.alert_levels if settings.customers == "with_alerts" else None,
+        lang=cfg.lang,
+        workers=settings.workers,
+        portfolio=settings.portfolio,
+        templates=settings.templates,
+        config=settings.config,
+        history=[ctx.previous / SCORES_FILE] if ctx.previous is not None else (),
+        drift=drift_file if drift_file.is_file() else None,
+        report_date=dt.date.fromisoformat(as_of),  # the same date whenever it is rendered
+        on_result=ctx.on_report,
+    )
+    rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
+    rows = {"documents": len(result.results), "rendered": rendered, "failed": len(result.failed)}
+    gate = None
+    if result.failed:
+        gate = f"{len(result.failed)} report(s) failed (see {REPORTS_DIR}/manifest.csv)"
+    return StageResult(OK, rows, gate=gate)
+
+
+def notify(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    if not cfg.notifications:
+        return StageResult(SKIPPED_STATUS, detail="no notifications configured")
+    parsed = _notify.parse(cfg.notifications, f"{cfg.path}: notifications")
+    assert parsed is not None
+    portfolio = ctx.folder / REPORTS_DIR / PORTFOLIO_FILE
+    deliveries = _notify.deliver(
+        parsed,
+        read_run(ctx.folder / SCORES_FILE),
+        previous=ctx.previous_run(),
+        # custrisk.notify links the customer reports it finds here; the staging folder
+        # is moved into place right after this stage (see the report of h14-run).
+        reports_dir=ctx.folder / REPORTS_DIR,
+        portfolio_pdf=portfolio if portfolio.is_file() else None,
+        lang=cfg.lang,
+    )
+    write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({"deliveries": deliveries}))
+    failed = sum(not d["ok"] for d in deliveries)
+    rows = {"deliveries": len(deliveries), "failed": failed}
+    gate = None
+    if failed and _notify.fails_run(parsed):
+        gate = f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
+    detail = f"{len(deliveries) - failed} delivered, {failed} failed"
+    return StageResult(OK, rows, detail=detail, gate=gate)
+
+
+RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
+    "validate": validate,
+    "score": score,
+    "drift": drift,
+    "evaluate": evaluate,
+    "reports": reports,
+    "notify": notify,
+}
+
+__all__ = ["OUTPUTS", "RUNNERS", "STAGES", "StageContext", "StageResult"]

@@ -1,0 +1,105 @@
+"""``custrisk run``: the month's batch for cron, from one RUN.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from custrisk.cli._console import err_console
+from custrisk.errors import CheckFailed, UsageError
+
+app = typer.Typer()
+
+DEFAULT_RUN_FILE = Path("run.yaml")
+
+
+@app.command("run", short_help="The month's batch for cron: one YAML, locked, resumable.")
+def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The run config (RUN.yaml); with --init, the file to write [default: run.yaml].",
+            metavar="RUN.yaml",
+            show_default=False,
+        ),
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="The month to run, YYYY-MM [default: the latest month whose exports exist].",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Run again although the finished run is up to date (or, with --init, "
+            "replace the file).",
+        ),
+    ] = False,
+    init: Annotated[
+        bool,
+        typer.Option("--init", help="Write a commented RUN.yaml for the sample data and stop."),
+    ] = False,
+) -> None:
+    """Run a month's batch as configured in RUN.yaml: validate, score (grades, limits,
+    alerts, migration against the previous run in runs/), drift and evaluation, PDF
+    reports, notifications.
+
+    The run is built in a staging folder and moved into runs/<period>/ only when every
+    stage has run; run.json records versions, config and input hashes, each stage's
+    status, timings and row counts, and the hash of every output. A second run of the
+    period is refused while one holds the lock; a rerun with unchanged inputs and
+    configs does nothing; a killed run resumes at its first unfinished stage.
+
+    Prints one summary line on stdout; the log is runs/<period>/log.jsonl. Exit 0 ok or
+    nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
+    config, input or a run already in progress, 3 internal error.
+    """
+    from custrisk.batch import load_run_config, run_batch, write_init_config
+
+    if init:
+        if period is not None:
+            raise UsageError("--period does not go with --init")
+        written = write_init_config(config or DEFAULT_RUN_FILE, force=force)
+        typer.echo(f"Wrote {written}; see its first lines for the commands to run before it")
+        return
+    if config is None:
+        raise UsageError(
+            "give the run config: custrisk run RUN.yaml",
+            hint="write one with custrisk run --init RUN.yaml",
+        )
+    root = ctx.find_root().obj
+    quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
+    show = err_console.is_terminal and not quiet
+    outcome = run_batch(
+        load_run_config(config),
+        period,
+        force=force,
+        on_event=_progress if show else None,
+    )
+    typer.echo(outcome.summary())
+    if outcome.exit_code:
+        raise CheckFailed(
+            "; ".join(outcome.gate_failures), hint=f"see {outcome.folder / 'run.json'}"
+        )
+
+
+def _progress(event: dict[str, Any]) -> None:
+    """Stage lines on a terminal (cron gets only the summary and the log)."""
+    kind = event["event"]
+    if kind == "stage_done":
+        gate = f"  [red]{event['gate']}[/]" if event.get("gate") else ""
+        detail = f" {event['detail']}" if event.get("detail") else ""
+        err_console.print(
+            f"  {event['stage']:<9} {event['status']}{detail} ({event['seconds']:.1f} s){gate}"
+        )
+    elif kind == "stage" and event.get("status") == "done earlier":
+        err_console.print(f"  {event['stage']:<9} done earlier")
+    elif kind == "note":
+        err_console.print(f"[yellow]Note:[/] {event['message']}")

@@ -1,0 +1,369 @@
+"""``custrisk run``: the month's batch from one RUN.yaml -- a complete run folder, a no-op
+second call, a refused concurrent run, kill -9 at several points then a resume giving the
+same bytes, the previous month found, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import custrisk
+from custrisk.batch.layout import apply_retention
+from custrisk.cli import app
+from custrisk.sample import generate_sample_data
+
+SRC = Path(custrisk.__file__).resolve().parents[1]
+PERIOD, NEXT = "2026-10", "2026-11"
+
+
+def _digests(folder: Path, root: Path | None = None) -> dict[str, str]:
+    """SHA-256 of every output file of a run folder (not its log, facts or locks); with
+    ``root``, of the bytes with that folder's path in them replaced by a placeholder
+    (the validation report names the exports folder)."""
+
+    def content(path: Path) -> bytes:
+        data = path.read_bytes()
+        return data if root is None else data.replace(str(root).encode(), b"<root>")
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(content(p)).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.relative_to(folder).as_posix() not in ("run.json", "log.jsonl")
+    }
+
+
+@pytest.fixture(scope="module")
+def next_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Next month's exports of the same customers (as of 2026-11-30)."""
+    folder = tmp_path_factory.mktemp("export_200_next")
+    generate_sample_data(folder, customers=200, seed=1, as_of=dt.date(2026, 11, 30))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def make_root(
+    tmp_path_factory: pytest.TempPathFactory, export_200: Path, models_200: Path, next_month: Path
+) -> Callable[[], Path]:
+    """A fresh folder laid out as RUN.yaml of ``custrisk run --init`` expects: exports of
+    two months, the model registry, and the RUN.yaml written by --init, unedited."""
+
+    def make() -> Path:
+        root = tmp_path_factory.mktemp("batch")
+        shutil.copytree(export_200, root / "exports" / PERIOD)
+        shutil.copytree(next_month, root / "exports" / NEXT)
+        (root / "models").symlink_to(models_200)
+        result = CliRunner().invoke(app, ["run", "--init", str(root / "run.yaml")])
+        assert result.exit_code == 0, result.output
+        return root
+
+    return make
+
+
+def _run(root: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["run", str(root / "run.yaml"), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def clean_run(make_root: Callable[[], Path]) -> tuple[Path, int, str, str]:
+    """One uninterrupted run of 2026-10 with the --init config."""
+    root = make_root()
+    return root, *_run(root, "--period", PERIOD)
+
+
+def test_the_init_config_builds_a_complete_run_folder(
+    clean_run: tuple[Path, int, str, str],
+) -> None:
+    root, code, out, err = clean_run
+    folder = root / "runs" / PERIOD
+    # 200 customers are fewer than drift.yaml's minimum of 500 rows: the drift gate
+    # fails on insufficient data (allow_insufficient: false), so the exit code is 1.
+    assert code == 1, err
+    assert out.count("\n") == 1 and out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift")
+    assert "\x1b[" not in out + err  # no colours when not on a terminal
+    assert "insufficient" in err
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert set(facts["stages"]) == {"validate", "score", "drift", "evaluate", "reports", "notify"}
+    assert facts["stages"]["score"]["rows"]["customers"] == 200
+    assert facts["stages"]["evaluate"]["status"] == "skipped"  # no 2026-09 labels
+    assert facts["stages"]["notify"]["status"] == "skipped"
+    reports = facts["stages"]["reports"]["rows"]
+    red = facts["stages"]["score"]["rows"]["alerts_red"]
+    assert (
+        reports["documents"]
+        == reports["rendered"]
+        == 1 + sum(1 for p in (folder / "reports").glob("customer_*.pdf"))
+    )
+    assert facts["outputs"] == _digests(folder)  # every output hashed, nothing else
+    assert {"reports/portfolio.pdf", "scores.csv", "alerts.csv", "drift.json"} <= set(
+        facts["outputs"]
+    )
+    assert "validation/validation_report.json" in facts["outputs"]
+    assert (
+        facts["inputs"]["exports/credit.csv"]
+        == hashlib.sha256((root / "exports" / PERIOD / "credit.csv").read_bytes()).hexdigest()
+    )
+    assert (
+        facts["configs"]["run"]["sha256"]
+        == hashlib.sha256((root / "run.yaml").read_bytes()).hexdigest()
+    )
+    assert facts["versions"]["custrisk"] == custrisk.__version__
+    assert all(isinstance(s["seconds"], float) for s in facts["stages"].values())
+    assert red >= 1
+    assert not (root / "runs" / f".staging-{PERIOD}").exists()
+    events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events][-2:] == ["published", "finished"]
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_second_call_does_nothing(
+    clean_run: tuple[Path, int, str, str],
+) -> None:
+    root, _, _, _ = clean_run
+    folder = root / "runs" / PERIOD
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*.pdf")}
+    run_id = json.loads((folder / "run.json").read_text())["run_id"]
+    code, out, _ = _run(root, "--period", PERIOD)
+    assert code == 0
+    assert f"nothing to do (run {run_id} is up to date)" in out
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.pdf")} == before
+
+
+def test_kill_9_at_several_points_then_resume_gives_the_same_bytes(
+    clean_run: tuple[Path, int, str, str], make_root: Callable[[], Path]
+) -> None:
+    reference_root = clean_run[0]
+    reference = reference_root / "runs" / PERIOD
+    root = make_root()
+    runs = root / "runs"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "CUSTRISK_TEST_PAUSE_FILE": str(root / "pid")}
+    for n, point in enumerate(("before:score", "during:reports", "before:publish")):
+        marker = root / "pid"
+        marker.unlink(missing_ok=True)
+        with (root / "stderr").open("wb") as errors:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "custrisk", "run", str(root / "run.yaml")]
+                + ["--period", PERIOD],
+                env={**env, "CUSTRISK_TEST_PAUSE_AT": point},
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+        try:
+            deadline = time.monotonic() + 120
+            while not marker.is_file() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert marker.is_file(), (root / "stderr").read_text()
+            assert int(marker.read_text()) == proc.pid
+            if n == 0:  # while it holds the lock, a second run is refused by name
+                code, _, err = _run(root, "--period", PERIOD)
+                assert code == 2
+                assert f"is in use by another custrisk process (pid {proc.pid}, host" in err
+                assert "since 20" in err
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        assert not (runs / PERIOD).exists()  # only a finished run is moved into place
+        assert (runs / f".staging-{PERIOD}").is_dir()
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code == 1, err  # the same drift gate as the clean run
+    assert _digests(runs / PERIOD, root) == _digests(reference, reference_root)
+    facts = json.loads((runs / PERIOD / "run.json").read_text())
+    assert facts["outputs"] == _digests(runs / PERIOD)
+    log = (runs / PERIOD / "log.jsonl").read_text()
+    assert log.count('"event": "start"') == 4
+    assert "took over the lock of a run that died (pid" in log
+    done_earlier = [json.loads(x) for x in log.splitlines() if '"done earlier"' in x]
+    assert [e["stage"] for e in done_earlier][:2] == ["validate", "validate"]
+
+
+def test_the_next_month_finds_the_previous_run_and_evaluates_matured_labels(
+    clean_run: tuple[Path, int, str, str],
+) -> None:
+    root = clean_run[0]
+    code, out, err = _run(root)  # no --period: the latest month in exports/
+    assert out.startswith(f"custrisk run {NEXT}:"), err
+    assert code == 1  # the same too-small-for-drift gate
+    folder = root / "runs" / NEXT
+    facts = json.loads((folder / "run.json").read_text())
+    previous = json.loads((root / "runs" / PERIOD / "run.json").read_text())
+    assert facts["previous"] == {"period": PERIOD, "run_id": previous["run_id"]}
+    scores_facts = json.loads((folder / "scores.run.json").read_text())
+    assert scores_facts["migration"]["previous_file"] == str(root / "runs" / PERIOD / "scores.csv")
+    assert facts["stages"]["evaluate"]["status"] == "ok"
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert evaluation["period"] == PERIOD and evaluation["labelled"] > 0
+    assert 0.5 < evaluation["metrics"]["auc"] <= 1.0
+
+
+def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
+    for period in ("2026-07", "2026-08", "2026-09", "2026-10"):
+        (tmp_path / period).mkdir()
+        (tmp_path / period / "run.json").write_text("{}")
+    (tmp_path / ".staging-2026-06").mkdir()
+    assert apply_retention(tmp_path, 2, "2026-10") == ["2026-07", "2026-08"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-2026-06", "2026-09", "2026-10"]
+    assert apply_retention(tmp_path, 0, "2026-10") == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("model: logistic", "modle: logistic"), r"run\.yaml, key 'modle': unknown key"),
+        (("exports/{period}\n", "exports/latest\n"), r"key 'exports': .* has no \{period\}"),
+        (("customers: with_alerts", "customers: some"), r"key 'reports\.customers': 'some'"),
+        (("keep: 24", "keep: -1"), r"key 'retention\.keep': must be at least 0"),
+        (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
+    ],
+)
+def test_a_bad_run_config_is_one_line_naming_the_key(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    runner = CliRunner()
+    config = tmp_path / "run.yaml"
+    assert runner.invoke(app, ["run", "--init", str(config)]).exit_code == 0
+    config.write_text(config.read_text().replace(*edit, 1))
+    result = runner.invoke(app, ["run", str(config), "--period", PERIOD])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert __import__("re").search(message, result.stderr), result.stderr
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = tmp_path / "run.yaml"
+    assert runner.invoke(app, ["run", "--init", str(config)]).exit_code == 0
+    again = runner.invoke(app, ["run", "--init", str(config)])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    bad = runner.invoke(app, ["run", str(config), "--period", "2026-13"])
+    assert bad.exit_code == 2 and "--period '2026-13' is not a month" in bad.stderr
+    missing = runner.invoke(app, ["run", str(config), "--period", PERIOD])
+    assert missing.exit_code == 2
+    assert f"exports/{PERIOD}: the exports of the period are not there" in missing.stderr
+    latest = runner.invoke(app, ["run", str(config)])
+    assert latest.exit_code == 2 and "no exports match" in latest.stderr
+
+
+def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Path]) -> None:
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text().replace("reports:\n  enabled: true", "reports:\n  enabled: false")
+    )
+    folder = root / "runs" / PERIOD
+    assert _run(root, "--period", PERIOD)[0] == 1
+    first = json.loads((folder / "run.json").read_text())
+    assert first["stages"]["reports"]["status"] == "skipped"
+    code, out, _ = _run(root, "--period", PERIOD, "--force")
+    assert code == 1 and "nothing to do" not in out
+    forced = json.loads((folder / "run.json").read_text())
+    assert forced["outputs"] == first["outputs"] and forced["run_id"] == first["run_id"]
+    assert (folder / "log.jsonl").read_text().count('"event": "start"') == 1  # a new folder
+    (root / "exports" / PERIOD / "notes.txt").write_text("a file that came with the export")
+    code, out, _ = _run(root, "--period", PERIOD)
+    assert code == 1 and "nothing to do" not in out
+    changed = json.loads((folder / "run.json").read_text())
+    assert "exports/notes.txt" in changed["inputs"]
+    assert (
+        f"inputs or configs changed since run {first['run_id']}"
+        in (folder / "log.jsonl").read_text()
+    )
+    assert sorted(p.name for p in (root / "runs").iterdir() if not p.name.endswith(".lock")) == [
+        PERIOD
+    ]
+
+
+def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
+    make_root: Callable[[], Path],
+) -> None:
+    root = make_root()
+    credit = root / "exports" / PERIOD / "credit.csv"
+    lines = credit.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].split(",")
+    column = header.index("customer_id")
+    drop = lambda line: ",".join(f for i, f in enumerate(line.split(",")) if i != column)  # noqa: E731
+    credit.write_text("".join(drop(line) for line in lines), encoding="utf-8")
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "credit.csv" in err and "customer_id" in err
+    runs = root / "runs"
+    assert not (runs / PERIOD).exists()
+    log = [
+        json.loads(x) for x in (runs / f".staging-{PERIOD}" / "log.jsonl").read_text().splitlines()
+    ]
+    assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
+
+
+def test_lock_all_refuses_a_run_of_another_period(make_root: Callable[[], Path]) -> None:
+    from custrisk.io.lock import exclusive_lock
+
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(config.read_text().replace("lock: period", "lock: all"))
+    with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as a run of 2026-10 would
+        code, out, err = _run(root, "--period", NEXT)
+    assert code == 2 and out == ""
+    assert f"every run (lock: all) is in use by another custrisk process (pid {os.getpid()}" in err
+    assert not (root / "runs" / f".staging-{NEXT}").exists()
+
+
+def test_notifications_reach_a_real_smtp_server_and_webhook_without_personal_data(
+    make_root: Callable[[], Path], export_200: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import email
+    import email.policy
+
+    import pandas as pd
+
+    from tests._inbox import local_inbox
+
+    root = make_root()
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")
+        config = root / "run.yaml"
+        config.write_text(
+            config.read_text(encoding="utf-8") + "\nnotifications:\n"
+            "  min_level: orange\n"
+            "  channels:\n"
+            "    mail:\n"
+            "      type: smtp\n"
+            "      host: 127.0.0.1\n"
+            f"      port: {inbox.smtp_port}\n"
+            "      security: none\n"
+            "      from: risk@example.com\n"
+            "      attach_portfolio: true\n"
+            "      to: {default: [risk@example.com]}\n"
+            "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
+            encoding="utf-8",
+        )
+        code, out, err = _run(root, "--period", PERIOD)
+        mails, posts = list(inbox.mails), list(inbox.posts)
+    assert code == 1, err  # the drift gate of 200 customers, as in the clean run
+    facts = json.loads((root / "runs" / PERIOD / "run.json").read_text(encoding="utf-8"))
+    stage = facts["stages"]["notify"]
+    assert stage["status"] == "ok" and stage["rows"]["failed"] == 0, stage
+    assert stage["rows"]["deliveries"] == len(mails) + len(posts) >= 2
+    assert mails and posts and posts[0][0] == "/wecom"
+    message = email.message_from_bytes(mails[0], policy=email.policy.default)
+    assert [a.get_filename() for a in message.iter_attachments()] == ["portfolio.pdf"]
+    credit = pd.read_csv(export_200 / "credit.csv", dtype=str)
+    sent = b"".join(mails).decode("utf-8", "replace") + json.dumps(posts, ensure_ascii=False)
+    for column in ("name", "phone", "id_number"):
+        leaked = [v for v in credit[column].dropna() if len(v) > 2 and v in sent]
+        assert not leaked, f"{column} in clear in a notification: {leaked[:3]}"

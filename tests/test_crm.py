@@ -266,3 +266,63 @@ def test_sample_format_errors(tmp_path: Path, args: list[str], message: str) -> 
     result = _run("sample-data", tmp_path / "out", *args, code=2)
     assert message in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_files_stack_csv_exports_with_their_own_headers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "c.csv").write_text("编号,额度\nA1,1000\nA2,2000\n", encoding="utf-8")
+    # dates typed in one file, with a time of day (text) in the other; a txn_type column
+    # in the file is replaced by the entry's value
+    (data / "orders.csv").write_text(
+        "单号,客户,日期,金额,txn_type\nO1,A1,2026-01-05,10,refund\nO2,A2,2026-02-01,20,x\n",
+        encoding="utf-8",
+    )
+    (data / "pay.csv").write_text(
+        "流水号,客户,到账时间,到账金额\nP1,A1,2026-01-20 10:05:00,10\n", encoding="utf-8"
+    )
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        """version: 1
+defaults:
+  date_formats: ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]
+sources:
+  credit:
+    file: c.csv
+    key: customer_id
+    rename: {编号: customer_id, 额度: credit_limit}
+    columns:
+      customer_id: {type: id, required: true}
+      credit_limit: {type: float}
+  transactions:
+    key: txn_id
+    customer_key: customer_id
+    rename: {客户: customer_id}
+    files:
+      - {file: orders.csv, rename: {单号: txn_id, 日期: txn_date, 金额: amount},
+         values: {txn_type: order}}
+      - {file: pay.csv, rename: {流水号: txn_id, 到账时间: txn_date, 到账金额: amount},
+         values: {txn_type: payment}}
+    columns:
+      txn_id: {type: id, required: true}
+      customer_id: {type: id, required: true}
+      txn_date: {type: date, required: true}
+      amount: {type: float}
+      txn_type: {type: category, allowed: [order, payment]}
+      channel: {type: category}
+""",
+        encoding="utf-8",
+    )
+    workspace = load_workspace(data, config=config)
+    frame = workspace.frames["transactions"]
+    assert frame["txn_id"].tolist() == ["O1", "O2", "P1"]
+    assert frame["txn_type"].astype(str).tolist() == ["order", "order", "payment"]
+    assert frame["txn_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2026-01-05",
+        "2026-02-01",
+        "2026-01-20",
+    ]
+    assert workspace.report.rows_rejected == 0
+    assert workspace.missing_columns["transactions"] == ("channel",)
+    warnings = workspace.report.sources["transactions"].warnings
+    assert any("channel" in w for w in warnings)

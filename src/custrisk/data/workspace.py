@@ -459,11 +459,14 @@ def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -
 
 
 def _add_values(raw: RawTable, part: SourcePart) -> None:
-    """Write a part's ``values`` (e.g. ``txn_type: contract``) into every row of its file."""
+    """Write a part's ``values`` (e.g. ``txn_type: contract``) into every row of its file
+    (in place of a column of that name the file may have)."""
     for column, value in part.values.items():
-        raw.table = raw.table.append_column(
-            column, pa.array([value] * raw.table.num_rows, pa.large_string())
-        )
+        table = raw.table
+        if column in table.column_names:
+            table = table.drop_columns([column])
+        constant = pa.repeat(pa.scalar(value, pa.large_string()), table.num_rows)
+        raw.table = table.append_column(column, constant)
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:

@@ -72,4 +72,13 @@ $CR run "$BATCH/run.yaml"                 # the latest month: 2026-11, against 2
 $CR run "$BATCH/run.yaml" --period 2026-11 | tee "$OUT/batch_again.txt"
 grep -q "nothing to do" "$OUT/batch_again.txt" || { echo "expected a no-op rerun" >&2; exit 1; }
 echo "   runs: $(ls "$BATCH/runs" | tr '\n' ' ') (run.json, log.jsonl, scores, reports/ in each)"
+echo "== 11. A CRM export (简道云-style workbooks with Chinese headers) through the CRM profile"
+$CR sample-data "$OUT/crm" --format crm --customers 600 --seed 7
+$CR validate "$OUT/crm" --out "$OUT/crm_validation"   # the profile is chosen: 客户*.xlsx
+$CR train "$OUT/crm" --labels "$OUT/crm/labels.csv" --name crm --models-dir "$OUT/models"
+$CR score "$OUT/crm" --model crm --models-dir "$OUT/models" --out "$OUT/crm_run/scores.xlsx"
+$CR alerts "$OUT/crm_run/scores.csv" --level red --code CR02 --grade E
+$CR report "$OUT/crm_run/scores.csv" --out "$OUT/crm_reports" --grade E
+$CR init "$OUT/crm" --out "$OUT/crm_configs" --force
+echo "   CRM run: $OUT/crm_run/scores.xlsx, reports in $OUT/crm_reports, configs to edit in $OUT/crm_configs"
 echo "Demo finished: see $OUT/"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from custrisk.cli._console import err_console
+from custrisk.cli._console import console, err_console
+from custrisk.config.profiles import resolve_profile
 from custrisk.data import Workspace
 from custrisk.errors import UsageError
 
@@ -30,7 +32,11 @@ StrictOpt = Annotated[
 ]
 SourcesOpt = Annotated[
     Path | None,
-    typer.Option("--sources", help="Sources YAML (default: the packaged sources.yaml)."),
+    typer.Option(
+        "--sources",
+        help="Sources YAML, or a profile: crm (default: the packaged sources.yaml; the CRM "
+        "profile when DATA_DIR holds 客户*.xlsx).",
+    ),
 ]
 EncodingOpt = Annotated[
     str | None,
@@ -106,6 +112,41 @@ LabelsOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+@dataclass(frozen=True)
+class ChosenConfigs:
+    """The configs of a command once a profile (``--sources crm``, or detected from the
+    data folder) fills in those the user did not name."""
+
+    sources: Path | None
+    indicators: Path | None = None
+    alerts: Path | None = None
+    policy: Path | None = None
+
+
+def choose_configs(
+    data_dir: Path,
+    sources: Path | None,
+    *,
+    indicators: Path | None = None,
+    alerts: Path | None = None,
+    policy: Path | None = None,
+    machine_output: bool = False,
+) -> ChosenConfigs:
+    """The sources config and the other configs for ``data_dir``: a profile's where one
+    applies (said on stdout, or on stderr when stdout carries JSON), except for those
+    given explicitly."""
+    profile = resolve_profile(data_dir, sources)
+    if profile is None:
+        return ChosenConfigs(sources, indicators, alerts, policy)
+    (err_console if machine_output else console).print(profile.describe(data_dir), highlight=False)
+    return ChosenConfigs(
+        profile.sources,
+        indicators or profile.config("indicators.yaml"),
+        alerts or profile.config("alerts.yaml"),
+        policy or profile.config("policy.yaml"),
+    )
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

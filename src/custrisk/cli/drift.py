@@ -27,6 +27,7 @@ from custrisk.cli._common import (
     ModelsDirOpt,
     RequireSignedOpt,
     SourcesOpt,
+    choose_configs,
     parse_date,
 )
 from custrisk.cli._console import console, err_console
@@ -130,7 +131,9 @@ def drift(
         config=config,
         fail_on=fail_on,
         allow_insufficient=allow_insufficient,
-        sources_config=sources,
+        sources_config=choose_configs(
+            data_dir, sources, machine_output=output_format != "text"
+        ).sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         models_dir=models_dir,
@@ -355,7 +358,9 @@ def compare(
         bootstrap=bootstrap,
         seed=seed,
         min_gain=min_gain,
-        sources_config=sources,
+        sources_config=choose_configs(
+            data_dir, sources, machine_output=output_format != "text"
+        ).sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         models_dir=models_dir,

@@ -13,6 +13,7 @@ from custrisk.cli._common import (
     CsvEncodingOpt,
     RejectsUnmaskedOpt,
     check_unmasked_target,
+    choose_configs,
     parse_date,
     rejects_beside,
     write_rejects_beside,
@@ -92,8 +93,13 @@ def indicators(
     day = parse_date(as_of)
     from custrisk.scoring import prepare_features
 
+    chosen = choose_configs(data_dir, sources, indicators=config)
     features = prepare_features(
-        data_dir, indicator_config=config, sources_config=sources, encoding=encoding, as_of=day
+        data_dir,
+        indicator_config=chosen.indicators,
+        sources_config=chosen.sources,
+        encoding=encoding,
+        as_of=day,
     )
     workspace, indicator_config, result = features.workspace, features.config, features.indicators
     assert result is not None

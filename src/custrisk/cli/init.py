@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custrisk.cli._console import console
-from custrisk.scoring.propose import propose_configs
+from custrisk.scoring.propose import InitResult, propose_configs
 
 app = typer.Typer()
 
@@ -42,6 +42,14 @@ def init(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    use_profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile/--no-profile",
+            help="A folder of CRM exports (客户*.xlsx) gets the CRM profile's configs; "
+            "--no-profile proposes from the headers as for any folder.",
+        ),
+    ] = True,
 ) -> None:
     """Read the headers and first rows of each file in DATA and propose a commented sources
     config (a table file: sources and indicator configs) that validates as written: the
@@ -49,8 +57,17 @@ def init(
     keys and dates. Prints what it could not map and the next commands.
     """
     result = propose_configs(
-        data, out, force=force, target=target, id_column=id_column, encoding=encoding
+        data,
+        out,
+        force=force,
+        target=target,
+        id_column=id_column,
+        encoding=encoding,
+        use_profile=use_profile,
     )
+    if result.profile is not None:
+        _print_profile(result, data)
+        return
     if result.flat:
         for line in result.column_lines:
             console.print(escape(line), highlight=False)
@@ -81,6 +98,36 @@ def init(
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels LABELS.csv", highlight=False
         )
+
+
+def _print_profile(result: InitResult, data: Path) -> None:
+    """What was written for a folder of a known system's exports, and the next commands."""
+    assert result.profile is not None
+    console.print(
+        f"{escape(str(data))} holds {result.profile.marker}: the {result.profile.title} "
+        "profile fits it (--no-profile to propose from the headers instead)",
+        highlight=False,
+    )
+    for path in result.written:
+        console.print(f"Wrote {escape(str(path))}", highlight=False)
+    written = {path.name: _quote(str(path)) for path in result.written}
+    folder = _quote(str(data))
+    sources = written["sources.yaml"]
+    indicators = (
+        f" --indicators {written['indicators.yaml']}" if "indicators.yaml" in written else ""
+    )
+    rules = "".join(
+        f" --{name.removesuffix('.yaml')} {written[name]}"
+        for name in ("alerts.yaml", "policy.yaml")
+        if name in written
+    )
+    console.print("Next:", highlight=False)
+    for line in (
+        f"custrisk validate {folder} --config {sources}",
+        f"custrisk train {folder} --sources {sources}{indicators} --labels LABELS.csv",
+        f"custrisk score {folder} --sources {sources}{rules} --model MODEL --out scores.csv",
+    ):
+        console.print(f"  {line}", highlight=False)
 
 
 def _quote(text: str) -> str:

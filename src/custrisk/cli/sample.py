@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -70,8 +70,22 @@ def sample_data(
     encoding: Annotated[
         str, typer.Option("--encoding", help="File encoding: " + " or ".join(ENCODINGS) + ".")
     ] = "utf-8",
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv: custrisk's own exports (credit.csv, ...); crm: CRM workbooks with "
+            "Chinese headers (客户.xlsx, 合同.xlsx, 回款计划.xlsx, ...), for the CRM profile.",
+        ),
+    ] = "csv",
 ) -> None:
     """Write a synthetic but realistic monthly export (with labels) to OUT_DIR."""
+    writer = WRITERS.get(layout)
+    if writer is None:
+        raise UsageError(
+            f"--format must be one of {', '.join(WRITERS)}; got {layout!r}",
+            hint="csv for custrisk's own layout, crm for CRM workbooks",
+        )
     as_of_date = _parse_date(as_of) if as_of is not None else None
     validate_options(
         customers=customers,
@@ -82,11 +96,35 @@ def sample_data(
         encoding=encoding,
         option_names=_OPTION_NAMES,
     )
-    summary = generate_sample_data(
+    writer(
         out_dir,
         customers=customers,
         months=months,
         as_of=as_of_date,
+        seed=seed,
+        drift=drift,
+        dirty=dirty,
+        encoding=encoding,
+    )
+
+
+def _write_csv(
+    out_dir: Path,
+    *,
+    customers: int,
+    months: int,
+    as_of: date | None,
+    seed: int,
+    drift: float,
+    dirty: bool,
+    encoding: str,
+) -> None:
+    """custrisk's own layout: credit.csv, transactions.csv, behaviour.csv, labels.csv."""
+    summary = generate_sample_data(
+        out_dir,
+        customers=customers,
+        months=months,
+        as_of=as_of,
         seed=seed,
         drift=drift,
         dirty=dirty,
@@ -111,6 +149,68 @@ def sample_data(
     if summary.faults:
         kinds = ", ".join(f"{kind} {count}" for kind, count in summary.faults.items())
         console.print(f"faults injected {summary.n_faults:,} (see faults.csv): {kinds}")
+
+
+def _write_crm(
+    out_dir: Path,
+    *,
+    customers: int,
+    months: int,
+    as_of: date | None,
+    seed: int,
+    drift: float,
+    dirty: bool,
+    encoding: str,
+) -> None:
+    """CRM workbooks (客户.xlsx, 跟进记录.xlsx, 合同.xlsx, 回款计划.xlsx, 回款记录.xlsx,
+    工单.xlsx) and labels.csv."""
+    if dirty:
+        raise UsageError(
+            "--dirty applies to --format csv only", hint="leave it out with --format crm"
+        )
+    if encoding != "utf-8":
+        raise UsageError(
+            "--encoding applies to --format csv only (workbooks have no text encoding)",
+            hint="leave it out with --format crm",
+        )
+    from rich.table import Table
+
+    from custrisk.cli._console import console
+    from custrisk.sample.crm import generate_crm_data
+
+    summary = generate_crm_data(
+        out_dir, customers=customers, months=months, as_of=as_of, seed=seed, drift=drift
+    )
+    table = Table(title=f"CRM export in {summary.out_dir}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, path in summary.paths.items():
+        table.add_row(path.name, f"{summary.rows[name]:,}")
+    console.print(table)
+    console.print(
+        f"customers {summary.customers:,}  bad rate {summary.bad_rate:.1%}  "
+        f"as of {summary.as_of.isoformat()}  drift {drift:g}  (the CRM profile reads it: "
+        f"custrisk validate {out_dir})"
+    )
+
+
+class _Writer(Protocol):
+    def __call__(
+        self,
+        out_dir: Path,
+        *,
+        customers: int,
+        months: int,
+        as_of: date | None,
+        seed: int,
+        drift: float,
+        dirty: bool,
+        encoding: str,
+    ) -> None: ...
+
+
+#: --format: the writer of each layout (add a layout here).
+WRITERS: dict[str, _Writer] = {"csv": _write_csv, "crm": _write_crm}
 
 
 def _parse_date(text: str) -> date:

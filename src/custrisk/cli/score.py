@@ -22,6 +22,7 @@ from custrisk.cli._common import (
     SourcesOpt,
     StrictOpt,
     check_unmasked_target,
+    choose_configs,
     parse_date,
     write_unmasked_rejects,
 )
@@ -117,13 +118,14 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
+    chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     run = score_portfolio(
         data_dir,
         model,
-        policy=policy_file,
-        alert_rules=alerts_file,
+        policy=chosen.policy,
+        alert_rules=chosen.alerts,
         previous=previous,
-        sources=sources,
+        sources=chosen.sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         lang=lang,

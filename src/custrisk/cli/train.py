@@ -19,6 +19,7 @@ from custrisk.cli._common import (
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    choose_configs,
     note_unmasked,
     parse_date,
 )
@@ -151,6 +152,7 @@ def train(
                 "(customer_id,bad)",
                 hint=f"e.g. custrisk train {data_dir} --labels labels.csv",
             )
+        chosen = choose_configs(data_dir, sources, indicators=indicators)
         result = train_model(
             data_dir,
             labels,
@@ -158,8 +160,8 @@ def train(
             name=name,
             models_dir=models_dir,
             model_config=config,
-            indicator_config=indicators,
-            sources_config=sources,
+            indicator_config=chosen.indicators,
+            sources_config=chosen.sources,
             encoding=encoding,
             as_of=parse_date(as_of),
             csv_encoding=csv_encoding,
@@ -215,7 +217,7 @@ def evaluate(
         model,
         data_dir,
         labels,
-        sources_config=sources,
+        sources_config=choose_configs(data_dir, sources).sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         models_dir=models_dir,

@@ -13,6 +13,7 @@ from custrisk.cli._common import (
     CsvEncodingOpt,
     RejectsUnmaskedOpt,
     check_unmasked_target,
+    choose_configs,
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, err_console
@@ -31,7 +32,13 @@ def validate(
     data_dir: Annotated[Path, typer.Argument(help="Folder holding the monthly exports.")],
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Sources YAML (default: the packaged one)."),
+        typer.Option(
+            "--config",
+            "-c",
+            "--sources",
+            help="Sources YAML, or a profile: crm (default: the packaged one; the CRM "
+            "profile when DATA_DIR holds 客户*.xlsx).",
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -72,7 +79,8 @@ def validate(
     parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else data_dir / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
-    workspace = load_workspace(data_dir, config=config, encoding=encoding)
+    chosen = choose_configs(data_dir, config, machine_output=output_format == "json")
+    workspace = load_workspace(data_dir, config=chosen.sources, encoding=encoding)
     rejects_path, report_path = workspace.write_validation(
         out_dir, csv_encoding=csv_encoding, rejects_format=rejects_format
     )

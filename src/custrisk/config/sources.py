@@ -8,7 +8,7 @@ import re
 import unicodedata
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +47,7 @@ _COLUMN_KEYS = (
 )
 _SOURCE_KEYS = (
     "file",
+    "files",
     "sheet",
     "query",
     "url",
@@ -63,6 +64,7 @@ _SOURCE_KEYS = (
     "dates",
     "description",
 )
+_PART_KEYS = ("file", "sheet", "rename", "values", "description")
 _TOP_KEYS = ("version", "defaults", "sources", "labels")
 _DEFAULT_KEYS = ("date_formats", "true_values", "false_values", "dates")
 _DATES_KEYS = ("not_before", "days_ahead", "ahead_of")
@@ -112,6 +114,19 @@ class DateLimits:
 
 
 @dataclass(frozen=True)
+class SourcePart:
+    """One of several exports stacked into a source (``files:``), e.g. the contracts and
+    the collections workbooks of a CRM both feed ``transactions``: its file or glob, its
+    own header mapping, and ``values`` written into declared columns the file does not
+    have (``{txn_type: contract}``)."""
+
+    file: str
+    sheet: str | None
+    rename: Mapping[str, str]
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One export: its file(s), key, header mapping and column rules."""
 
@@ -133,6 +148,27 @@ class SourceSpec:
     sheet: str | None = None  # the sheet of a workbook file
     query: str | None = None  # a SQL query instead of a file
     url: str | None = None  # the database of the query: env:NAME or a URL without password
+    #: Several exports stacked into this source (``files:``), each with its own headers.
+    parts: tuple[SourcePart, ...] = ()
+
+    def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
+        """One spec per file entry to read: the spec itself, or for ``files:`` a copy
+        per part with the part's file, sheet and header mapping (over the source's)."""
+        if not self.parts:
+            return [(self, None)]
+        return [
+            (
+                replace(
+                    self,
+                    file=part.file,
+                    sheet=part.sheet,
+                    rename=MappingProxyType({**self.rename, **part.rename}),
+                    parts=(),
+                ),
+                part,
+            )
+            for part in self.parts
+        ]
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -310,12 +346,22 @@ def _parse_source(
 ) -> SourceSpec:
     node.check_keys(_SOURCE_KEYS, required=("columns",))
     query, url = _parse_query(node, labels)
-    if query is None and not labels and "file" not in node.data:
+    stacked = "files" in node.data
+    if stacked and (labels or query is not None or "file" in node.data or "sheet" in node.data):
+        raise node.error(
+            "files",
+            "a source has either file: (with sheet:), files: or query:, not two of them",
+            hint="list every export under files:, each with its own file: and rename:",
+        )
+    if query is None and not labels and "file" not in node.data and not stacked:
         raise node.error(
             "file", "is required", hint="name the export file (or give a query: and url:)"
         )
-    file = node.text("file", "<--labels>" if labels else f"query:{name}", required=True)
-    file, sheet = _parse_sheet(node, file)
+    if stacked:
+        file, sheet = "", None
+    else:
+        file = node.text("file", "<--labels>" if labels else f"query:{name}", required=True)
+        file, sheet = _parse_sheet(node, file)
     delimiter = node.text("delimiter", ",")
     if len(delimiter) != 1 or delimiter in '"\r\n':
         raise node.error(
@@ -352,6 +398,12 @@ def _parse_source(
             )
         if row_number in _rename_targets(node):
             raise node.error("row_number", f"{row_number!r} is also read from the file (rename)")
+    if row_number is not None and stacked:
+        raise node.error(
+            "row_number",
+            "does not apply with files: (line numbers identify rows of one file only)",
+            hint="add an id column to each export",
+        )
     if name != CUSTOMER_SOURCE and not labels and customer_key is None:
         raise node.error(
             "customer_key",
@@ -372,6 +424,9 @@ def _parse_source(
         if str(dst) in rename.values():
             raise node.error(f"rename.{src}", f"a second file column maps to {dst!r}")
         rename[str(src)] = str(dst)
+    parts = _parse_parts(node, names, rename) if stacked else ()
+    if parts:
+        file = ", ".join(part.file for part in parts)
     checks = []
     raw_checks = node.get("checks") or []
     if not isinstance(raw_checks, list):
@@ -416,7 +471,74 @@ def _parse_source(
         sheet=sheet,
         query=query,
         url=url,
+        parts=parts,
     )
+
+
+def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tuple[SourcePart, ...]:
+    """The ``files:`` list: each entry's file (and sheet), rename (over the source's
+    ``rename``) and ``values`` for declared columns the file does not have."""
+    raw = node.get("files")
+    if not isinstance(raw, list) or not raw:
+        raise node.error(
+            "files",
+            "expected a list of {file, rename, values}",
+            hint="e.g. files: [{file: 合同*.xlsx, rename: {合同编号: txn_id}}]",
+        )
+    parts = []
+    for i, item in enumerate(raw):
+        pnode = Node(item, node.file, node.key(f"files[{i}]"))
+        if not isinstance(item, Mapping):
+            raise node.error(f"files[{i}]", "expected a mapping {file, rename, values}")
+        pnode.check_keys(_PART_KEYS, required=("file",))
+        file, sheet = _parse_sheet(pnode, pnode.text("file", required=True))
+        rename_raw = pnode.get("rename") or {}
+        if not isinstance(rename_raw, Mapping):
+            raise pnode.error("rename", "expected a mapping {file column: canonical column}")
+        rename: dict[str, str] = {}
+        merged = dict(shared)
+        for src, dst in rename_raw.items():
+            if str(dst) not in names:
+                raise pnode.error(
+                    f"rename.{src}",
+                    f"maps to {dst!r}, which is not a declared column",
+                    hint=f"declared: {', '.join(names)}",
+                )
+            merged.pop(str(src), None)
+            if str(dst) in merged.values() or str(dst) in rename.values():
+                raise pnode.error(f"rename.{src}", f"a second file column maps to {dst!r}")
+            rename[str(src)] = str(dst)
+        values_raw = pnode.get("values") or {}
+        if not isinstance(values_raw, Mapping):
+            raise pnode.error("values", "expected a mapping {canonical column: value}")
+        values: dict[str, str] = {}
+        targets = {*merged.values(), *rename.values()}
+        for column, value in values_raw.items():
+            column = str(column)
+            if column not in names:
+                raise pnode.error(
+                    f"values.{column}",
+                    "is not a declared column",
+                    hint=f"declared: {', '.join(names)}",
+                )
+            if column in targets:
+                raise pnode.error(
+                    f"values.{column}",
+                    "is also read from the file (rename)",
+                    hint="either read the column from the file or give it a value, not both",
+                )
+            if not isinstance(value, str | int | float | bool) or value is None:
+                raise pnode.error(f"values.{column}", f"expected one value, got {value!r}")
+            values[column] = str(value)
+        parts.append(
+            SourcePart(
+                file=file,
+                sheet=sheet,
+                rename=MappingProxyType(rename),
+                values=MappingProxyType(values),
+            )
+        )
+    return tuple(parts)
 
 
 def is_excel_name(name: str) -> bool:

@@ -76,6 +76,7 @@ def clean_source(
     config: SourcesConfig,
     *,
     customer_ids: pd.Series | None = None,
+    table_specs: Sequence[SourceSpec] | None = None,
 ) -> SourceResult:
     """Clean the raw tables of one source into a typed frame with canonical columns.
 
@@ -90,6 +91,10 @@ def clean_source(
     customer_ids
         The cleaned credit table's ids; rows of other customers are rejected as
         orphans. ``None`` skips the orphan check.
+    table_specs
+        For a source of several exports (``files:``), the spec of each table's entry
+        (its own header mapping); optional columns a table lacks are then expected and
+        not warned about one file at a time.
     """
     warnings: list[str] = []
     file_of = (
@@ -100,7 +105,15 @@ def clean_source(
     lines = np.concatenate([t.lines for t in tables]).astype(np.int64)
     # Take the rows over from the readers so that each raw column can be freed as soon as
     # it is cleaned (the raw text is the largest thing in memory).
-    parts = [_canonical_table(spec, table, table.release(), warnings) for table in tables]
+    specs = list(table_specs) if table_specs is not None else [spec] * len(tables)
+    parts = [
+        _canonical_table(
+            table_spec, table, table.release(), warnings, stacked=table_specs is not None
+        )
+        for table_spec, table in zip(specs, tables, strict=True)
+    ]
+    if len(parts) > 1:
+        parts = _common_types(parts)
     joined = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
     del parts
     n = joined.num_rows
@@ -172,8 +185,25 @@ def clean_source(
     )
 
 
+def _common_types(parts: list[pa.Table]) -> list[pa.Table]:
+    """The tables of several files with one type per column: a column read typed from one
+    file (dates, numbers) and as text from another is text in all (the cleaner parses it)."""
+    out = parts
+    for name in parts[0].column_names:
+        kinds = {t.schema.field(name).type for t in parts} - {pa.null()}
+        if len(kinds) <= 1 or all(pa.types.is_integer(k) or pa.types.is_floating(k) for k in kinds):
+            continue
+        out = [
+            t.set_column(
+                t.schema.get_field_index(name), name, pa.chunked_array([to_text(t.column(name))])
+            )
+            for t in out
+        ]
+    return out
+
+
 def _canonical_table(
-    spec: SourceSpec, table: RawTable, rows: pa.Table, warnings: list[str]
+    spec: SourceSpec, table: RawTable, rows: pa.Table, warnings: list[str], stacked: bool = False
 ) -> pa.Table:
     """Rename the file's headers to canonical names; check required/unexpected columns."""
     names = [spec.rename.get(name, name) for name in rows.column_names]
@@ -198,7 +228,7 @@ def _canonical_table(
             f"sources.{spec.name} in the sources config",
         )
     missing = [c.name for c in spec.columns if c.name not in present]
-    if missing:
+    if missing and not stacked:
         warnings.append(
             f"{table.path.name}: optional column(s) missing, left blank: {join_limited(missing)}"
         )

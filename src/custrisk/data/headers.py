@@ -154,6 +154,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "年收入",
         "年营业收入",
         "年营收",
+        "年营业额",
+        "年销售额",
         "收入",
     ),
     "credit_limit": (
@@ -236,6 +238,9 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "下单日期",
         "记账日期",
         "单据日期",
+        "签订日期",
+        "签约日期",
+        "合同日期",
     ),
     "amount": (
         "amount",
@@ -257,7 +262,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "业务类型",
         "单据类型",
     ),
-    "channel": ("channel", "渠道", "交易渠道", "联系渠道", "来源渠道"),
+    "channel": ("channel", "渠道", "交易渠道", "联系渠道", "来源渠道", "跟进方式", "联系方式渠道"),
     "due_date": (
         "due_date",
         "due date",
@@ -300,6 +305,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "联系日期",
         "投诉日期",
         "工单日期",
+        "提交时间",
+        "工单时间",
     ),
     "event_type": (
         "event_type",
@@ -362,6 +369,15 @@ def _build() -> MappingProxyType[str, str]:
 HEADER_DICTIONARY = _build()
 
 
+#: A unit after a header that does not change what it means: 信用额度(元), 响应时长（小时）.
+#: 万元 is not among them: it scales the values.
+_UNIT = re.compile(r"\s*[(（](?:元|人民币|rmb|cny|小时|天|日|次|笔|个)[)）]\s*$", re.IGNORECASE)
+
+
 def canonical_name(header: str) -> str | None:
-    """The canonical name a header means, or ``None`` when the dictionary does not know it."""
-    return HEADER_DICTIONARY.get(normalise_header(header))
+    """The canonical name a header means, or ``None`` when the dictionary does not know it.
+    A unit in brackets at the end (``(元)``, ``（小时）``) is looked past."""
+    found = HEADER_DICTIONARY.get(normalise_header(header))
+    if found is None and _UNIT.search(header):
+        found = HEADER_DICTIONARY.get(normalise_header(_UNIT.sub("", header)))
+    return found

@@ -436,6 +436,15 @@ def _key(text: str, indent: str) -> str:
     return f"? {key}\n{indent}:" if len(key) > 1000 else f"{key}:"
 
 
+#: Date-time layouts of exports, tried after the packaged date formats.
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
+
+
+def _with_times(formats: Iterable[str]) -> list[str]:
+    out = list(formats)
+    return out + [f for f in DATETIME_FORMATS if f not in out]
+
+
 def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> str:
     """The commented sources YAML of the proposed files (checked: it parses back to what
     was meant)."""
@@ -444,7 +453,8 @@ def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> st
         "# Check the types and rules, then run custrisk validate with --config this file.",
         "version: 1",
         "defaults:",
-        f"  date_formats: {flow(list(packaged.date_formats))}",
+        "  # exports stamp records with a time of day (创建时间, 提交时间): the date counts",
+        f"  date_formats: {flow(_with_times(packaged.date_formats))}",
         f"  true_values: {flow(list(packaged.true_values))}",
         f"  false_values: {flow(list(packaged.false_values))}",
         "sources:",

@@ -19,6 +19,7 @@ import pyarrow as pa
 from custrisk.config.sources import (
     CUSTOMER_SOURCE,
     ColumnSpec,
+    SourcePart,
     SourcesConfig,
     SourceSpec,
     load_sources_config,
@@ -323,8 +324,17 @@ def load_workspace(
     customer_ids: pd.Series | None = None
     for name in wanted:
         spec = cfg.sources[name]
-        paths = [] if spec.query is not None else find_source_files(data_dir, spec.file)
-        if spec.query is None and not paths:
+        # (spec of the file entry, part, path): one entry, or each of files: in order
+        found = (
+            []
+            if spec.query is not None
+            else [
+                (part_spec, part, path)
+                for part_spec, part in spec.part_specs()
+                for path in find_source_files(data_dir, part_spec.file)
+            ]
+        )
+        if spec.query is None and not found:
             if spec.required:
                 raise DataError(
                     f"no file matches '{spec.file}' for the required source '{name}'",
@@ -339,6 +349,7 @@ def load_workspace(
             absent.append(name)
             continue
         options = _read_options(spec, cfg)
+        table_specs: list[SourceSpec] = [spec]
         if spec.query is not None and spec.url is not None:
             tables = [
                 read_query(
@@ -351,10 +362,23 @@ def load_workspace(
                 )
             ]
         else:
-            tables = [read_raw(p, **options, sheet=spec.sheet, encoding=encoding) for p in paths]
+            tables = []
+            table_specs = []
+            for part_spec, part, path in found:
+                raw = read_raw(
+                    path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
+                )
+                if part is not None:
+                    _add_values(raw, part)
+                tables.append(raw)
+                table_specs.append(part_spec)
         if spec.row_number is not None:
             _number_rows(spec, tables, cfg)
-        present = {spec.file_columns.get(c, c) for t in tables for c in t.table.column_names}
+        present = {
+            table_spec.file_columns.get(c, c)
+            for t, table_spec in zip(tables, table_specs, strict=True)
+            for c in t.table.column_names
+        }
         missing = tuple(c for c in spec.column_names if c not in present)
         if missing:
             missing_columns[name] = missing
@@ -368,7 +392,17 @@ def load_workspace(
             raise DataError(
                 what, file=str(tables[0].path), hint=f"export the {name} table again with its rows"
             )
-        result = clean_source(spec, tables, cfg, customer_ids=customer_ids)
+        result = clean_source(
+            spec,
+            tables,
+            cfg,
+            customer_ids=customer_ids,
+            table_specs=table_specs if spec.parts else None,
+        )
+        if spec.parts and missing:
+            result.warnings.append(
+                f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
+            )
         del tables
         release_memory()
         results[name] = result
@@ -417,6 +451,17 @@ def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -
     for raw in tables:
         numbers = pa.array(raw.lines.astype(np.int64)).cast(pa.string())
         raw.table = raw.table.append_column(spec.row_number, numbers)
+
+
+def _add_values(raw: RawTable, part: SourcePart) -> None:
+    """Write a part's ``values`` (e.g. ``txn_type: contract``) into every row of its file
+    (in place of a column of that name the file may have)."""
+    for column, value in part.values.items():
+        table = raw.table
+        if column in table.column_names:
+            table = table.drop_columns([column])
+        constant = pa.repeat(pa.scalar(value, pa.large_string()), table.num_rows)
+        raw.table = table.append_column(column, constant)
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:

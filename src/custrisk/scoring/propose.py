@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from custrisk.config.sources import parse_sources_config
+from custrisk.config.profiles import Profile, resolve_profile
+from custrisk.config.sources import load_sources_config, parse_sources_config
 from custrisk.data.infer import infer_table
 from custrisk.data.propose import Proposal, comment, propose_sources
 from custrisk.errors import UsageError
@@ -31,6 +32,7 @@ class InitResult:
     proposal: Proposal | None  # exports
     column_lines: tuple[str, ...]  # flat table: one line per column
     unmapped: tuple[str, ...]  # "file: header" not recognised
+    profile: Profile | None = None  # a folder of a known system's exports: its configs
 
 
 def propose_configs(
@@ -41,9 +43,15 @@ def propose_configs(
     target: str | None = None,
     id_column: str | None = None,
     encoding: str | None = None,
+    use_profile: bool = True,
 ) -> InitResult:
     """Propose configs for ``data`` (a folder of exports or one table file) and write them
     into the folder ``out`` (``sources.yaml``; ``indicators.yaml`` too for a table).
+
+    A folder of a known system's exports (a profile: ``客户*.xlsx`` is a CRM export, see
+    :mod:`custrisk.config.profiles`) gets that profile's sources, indicators and alert
+    rules, ready to run and to edit; ``use_profile=False`` proposes from the headers as
+    for any folder.
 
     Raises
     ------
@@ -56,7 +64,10 @@ def propose_configs(
     if not data.exists():
         raise UsageError(f"{data} does not exist", hint="pass a folder of exports or one file")
     flat = data.is_file()
+    profile = None if flat or not use_profile else resolve_profile(data, None)
     targets = [out / TABLE_SOURCES_FILE] + ([out / INDICATORS_FILE] if flat else [])
+    if profile is not None:
+        targets = [out / name for name in PROFILE_FILES if profile.config(name) is not None]
     existing = [p for p in targets if p.exists()]
     if existing and not force:
         raise UsageError(
@@ -73,11 +84,15 @@ def propose_configs(
         texts = [sources_text, configs.indicators_text]
         unmapped = tuple(f"{data.name}: {c.header}" for c in schema.columns if c.role == "ignored")
         proposal = None
+    elif target is not None or id_column is not None:
+        raise UsageError(
+            "--target and --id-column apply to one table file, not a folder of exports"
+        )
+    elif profile is not None:
+        texts = [_profile_text(profile, path.name, data) for path in targets]
+        proposal, lines, unmapped = None, (), ()
+        load_sources_config(profile.sources)  # the packaged profile loads as written
     else:
-        if target is not None or id_column is not None:
-            raise UsageError(
-                "--target and --id-column apply to one table file, not a folder of exports"
-            )
         proposal = propose_sources(data, encoding=encoding)
         texts = [proposal.sources_text]
         lines = ()
@@ -87,4 +102,19 @@ def propose_configs(
     ensure_dir(out)
     for path, text in zip(targets, texts, strict=True):
         write_text(path, text)
-    return InitResult(data, flat, tuple(targets), proposal, lines, unmapped)
+    return InitResult(data, flat, tuple(targets), proposal, lines, unmapped, profile)
+
+
+#: The configs a profile may have, in the order they are written.
+PROFILE_FILES = ("sources.yaml", "indicators.yaml", "alerts.yaml", "policy.yaml")
+
+
+def _profile_text(profile: Profile, name: str, data: Path) -> str:
+    """A profile's config with a first comment saying where it comes from."""
+    path = profile.config(name)
+    assert path is not None
+    head = comment(
+        f"custrisk init: the {profile.title} profile's {name}, since {data.name} holds "
+        f"{profile.marker}; edit it to fit your export"
+    )
+    return head + "\n" + path.read_text(encoding="utf-8")

@@ -97,6 +97,10 @@ def _customer_details(features: Features) -> pd.DataFrame:
     for column in CREDIT_DETAIL_COLUMNS:
         if column in credit:
             out[column] = credit[column].to_numpy()
+        elif column in features.X:
+            # An indicator standing for the credit field (a CRM's overdue amount comes
+            # from its collection plans): reports show it where they show the field.
+            out[column] = features.X[column].to_numpy()
     for code in features.X.columns:
         out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
     return out.reset_index(names="customer_id")

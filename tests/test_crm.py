@@ -149,7 +149,12 @@ def test_score_alerts_and_report(crm: dict[str, Path], tmp_path: Path) -> None:
     pdf = out / f"customer_{customer}.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
 
-    from custrisk.report import build_customer_context, load_report_config, load_report_inputs
+    from custrisk.report import (
+        build_customer_context,
+        build_portfolio_context,
+        load_report_config,
+        load_report_inputs,
+    )
 
     context = build_customer_context(
         load_report_inputs(crm["scores"]), customer, config=load_report_config(), lang="zh"
@@ -158,6 +163,13 @@ def test_score_alerts_and_report(crm: dict[str, Path], tmp_path: Path) -> None:
     assert overdue > 0
     assert context["exposure"]["overdue_text"] == f"¥{overdue:,.0f}"
     assert "*" in context["customer"]["name"]  # 客户名称 is masked
+    shown = {i["code"]: i["value_text"] for i in context["indicators"]}
+    assert shown["days_past_due"] == f"{int(indicators.loc[customer, 'days_past_due'])}天"
+    portfolio = build_portfolio_context(
+        load_report_inputs(crm["scores"]), config=load_report_config(), lang="zh"
+    )
+    complaint_rate = indicators["complaint_rate_12m"].mean()
+    assert portfolio["service"]["total"]["complaint_rate_text"] == f"{complaint_rate:.2%}"
 
 
 def _indicators(crm: dict[str, Path], tmp_path: Path) -> pd.DataFrame:

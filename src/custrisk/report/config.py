@@ -219,6 +219,16 @@ def _lang_map(root: Node, name: str) -> dict[str, dict[str, str]]:
     return {key: _lang_pair(root.child(name), key) for key in root.child(name).data}
 
 
+def _codes(node: Node, key: str, default: str) -> tuple[str, ...]:
+    """An indicator code, or a list of them of which the first the data has is used
+    (the packaged exports' and a CRM's indicators differ)."""
+    if isinstance(node.get(key), list):
+        codes = node.text_list(key, [default])
+        assert codes is not None
+        return tuple(codes)
+    return (node.text(key, default),)
+
+
 def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConfig:
     """Load and validate a reports YAML.
 
@@ -316,9 +326,9 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
         key_indicators=root.text_list("key_indicators", [], allow_empty=True) or (),
         flag_riskiest_share=flag_share,
         service={
-            "complaint_rate": service.text("complaint_rate", "complaint_rate_180d"),
-            "response_hours": service.text("response_hours", "avg_response_hours_180d"),
-            "satisfaction": service.text("satisfaction", "avg_satisfaction_180d"),
+            "complaint_rate": _codes(service, "complaint_rate", "complaint_rate_180d"),
+            "response_hours": _codes(service, "response_hours", "avg_response_hours_180d"),
+            "satisfaction": _codes(service, "satisfaction", "avg_satisfaction_180d"),
             "group_by": service.text_list("group_by", ["channel", "region"]),
         },
         grades=_labelled_map(root, "grades", _GRADE_KEY),

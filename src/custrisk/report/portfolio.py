@@ -274,11 +274,12 @@ def _service(
     inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
 ) -> dict[str, Any] | None:
     details = inputs.details.reindex(inputs.scores["customer_id"])
-    kpis = {
-        name: f"{INDICATOR_PREFIX}{config.service[name]}"
-        for name in ("complaint_rate", "response_hours", "satisfaction")
-    }
-    kpis = {name: column for name, column in kpis.items() if column in details.columns}
+    kpis: dict[str, str] = {}
+    for name in ("complaint_rate", "response_hours", "satisfaction"):
+        columns = [f"{INDICATOR_PREFIX}{code}" for code in config.service[name]]
+        found = [column for column in columns if column in details.columns]
+        if found:
+            kpis[name] = found[0]
     if not kpis:
         return None
     group_name = group_column = None

@@ -75,8 +75,6 @@ class ScoredTable:
         "points_lost" (scorecard) or "contribution" (tree).
     frame : pandas.DataFrame
         The scored rows; reasons' raw values are read from it on demand.
-    reason_bin : ndarray of int64, shape (n, top), optional
-        The reason feature's bin (scorecards); -1 where there is no reason.
     category_values : {"raw", "text"}
         How a categorical reason's value is given back (see :data:`CATEGORY_VALUES`).
     """
@@ -92,7 +90,6 @@ class ScoredTable:
     reason_impact: np.ndarray
     impact: str
     frame: DataFrame = field(repr=False)
-    reason_bin: np.ndarray | None = None
     category_values: str = "raw"
     _factorized: dict[int, tuple[np.ndarray, list[Any]]] = field(
         default_factory=dict, init=False, repr=False
@@ -202,7 +199,7 @@ class ScoredTable:
 def _numbers(column: pd.Series) -> np.ndarray:
     """float64 values of a column (missing as NaN), without a copy when already float."""
     if column.dtype == np.float64:
-        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return column.to_numpy()  # NaN is the only missing value of a NumPy float column
     return numeric_values(column)
 
 

@@ -520,12 +520,20 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         return self.binner_.bin_matrix(X, self.features_)
 
+    def _checked(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "coef_")
+        X = check_frame(X)
+        check_columns(X, self.features_)
+        return X
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of bad per row."""
-        bins = self._bins(X)
-        z = np.full(bins.shape[0], self.intercept_)
+        """Log-odds of bad per row (each characteristic binned in turn: no rows x
+        characteristics matrix)."""
+        X = self._checked(X)
+        woe_terms = self._score_plan()["woe_terms"]
+        z = np.full(X.shape[0], self.intercept_)
         for j, code in enumerate(self.features_):
-            z += self.coef_[j] * self.binner_.bins_[code].woe[bins[:, j]]
+            z += woe_terms[j][self.binner_.bins_[code].bin_array(X[code])]
         return z
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
@@ -557,7 +565,11 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         Named ``predict_score`` rather than ``score``: scikit-learn reserves
         ``score(X, y)`` for a goodness-of-fit number.
         """
-        return self.points_matrix(X).sum(axis=1) + self.base_points_
+        X = self._checked(X)
+        score = np.full(X.shape[0], self.base_points_, dtype=np.int64)
+        for code in self.features_:
+            score += self.points_[code][self.binner_.bins_[code].bin_array(X[code])]
+        return score
 
     # -- tables and reasons ----------------------------------------------------------
 
@@ -630,9 +642,7 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
             the reasons :meth:`reasons` lists (impact: points lost).
         """
         top = check_int(self, "top", top, low=1)
-        check_is_fitted(self, "coef_")
-        X = check_frame(X)
-        check_columns(X, self.features_)
+        X = self._checked(X)
         plan = self._score_plan()
         n, m = X.shape[0], len(self.features_)
         z = np.full(n, self.intercept_)

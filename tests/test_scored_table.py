@@ -114,9 +114,13 @@ def test_scorecard_table_equals_the_separate_methods(
     rows, ranks, cols = table.reason_positions()
     np.testing.assert_array_equal(table.reason_impact[rows, ranks], lost[rows, cols])
     assert np.isnan(table.reason_impact[table.reason_feature < 0]).all()
-    assert table.reason_bin is not None
+    long = card.reasons(new_rows, top=top)
     bins = card.binner_.bin_matrix(new_rows, card.features_)
-    np.testing.assert_array_equal(table.reason_bin[rows, ranks], bins[rows, cols])
+    np.testing.assert_array_equal(long["points"], points[rows, cols])
+    assert long["bin_label"].tolist() == [
+        card.binner_.bins_[card.features_[j]].labels[b]
+        for j, b in zip(cols, bins[rows, cols], strict=True)
+    ]
 
 
 def test_tree_table_equals_the_separate_methods(tree: TreeModel, new_rows: pd.DataFrame) -> None:
@@ -212,3 +216,15 @@ def test_value_bins_equal_a_binary_search(n_cuts: int) -> None:
     got = value_bins(values, cuts)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, expected)
+
+
+def test_arrow_text_columns_bin_as_python_objects(card: LogisticScorecard) -> None:
+    fb = card.binner_.bins_["region"]
+    texts = ["华东", "火星", None, "123", "", "西北", None, "华北"]
+    arrow = pd.Series(texts, dtype=pd.StringDtype("pyarrow"))
+    objects = pd.Series(texts, dtype=object)
+    bins = fb.bin_array(arrow)
+    np.testing.assert_array_equal(bins, fb.bin_array(objects))
+    assert bins[2] == bins[6] == fb.missing_bin
+    assert bins[1] == fb.other_bin  # unseen at fit
+    assert bins[0] == fb.categories["华东"]

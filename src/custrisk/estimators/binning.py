@@ -116,6 +116,14 @@ BIN_TABLE_COLUMNS = (
 )
 
 
+def _arrow_strings(column: pd.Series) -> Any:
+    """The Arrow array behind a pyarrow-backed text column (None for other columns)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return column.array.__arrow_array__()
+    return None
+
+
 #: Most cuts a numeric column is binned against by comparisons (one vectorised pass per
 #: cut); beyond, by binary search.
 COMPARE_CUTS = 24
@@ -239,8 +247,8 @@ class FeatureBins:
     def bin_array(self, column: pd.Series) -> np.ndarray:
         """Bin indices (int64) of a column, vectorised."""
         if self.kind == "numeric":
-            if column.dtype == np.float64:  # no copy: the values are only read
-                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            if column.dtype == np.float64:  # NaN is its only missing value: no copy
+                values = column.to_numpy()
             else:
                 values = numeric_values(column)
             bins = value_bins(values, self.cuts)
@@ -249,6 +257,9 @@ class FeatureBins:
             bins[np.isin(values, self.specials)] = self.special_bin
             bins[np.isnan(values)] = self.missing_bin
             return bins.astype(np.int64, copy=False)
+        strings = _arrow_strings(column)
+        if strings is not None:
+            return self._bin_arrow_strings(strings)
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         lookup = np.fromiter(
             (self.categories.get(category_text(u), self.other_bin) for u in uniques),
@@ -257,6 +268,22 @@ class FeatureBins:
         )
         lookup = np.append(lookup, self.missing_bin)  # code -1 (missing) -> last entry
         return lookup[codes]
+
+    def _bin_arrow_strings(self, strings: Any) -> np.ndarray:
+        """Bins of an Arrow text column: each value looked up among the fitted
+        categories in Arrow (one hash probe per value, no factorizing)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = list(self.categories)
+        position = pc.index_in(strings, value_set=pa.array(texts, type=pa.string()))
+        unseen = len(texts)  # not a fitted category (or missing: fixed below)
+        index = position.fill_null(unseen).to_numpy()
+        lookup = np.array([*self.categories.values(), self.other_bin], dtype=np.int64)
+        bins = lookup[index]
+        if strings.null_count:
+            bins[pc.is_null(strings).to_numpy(zero_copy_only=False)] = self.missing_bin
+        return bins
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the bins (for the model card)."""

@@ -520,12 +520,20 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         return self.binner_.bin_matrix(X, self.features_)
 
+    def _checked(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "coef_")
+        X = check_frame(X)
+        check_columns(X, self.features_)
+        return X
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Log-odds of bad per row."""
-        bins = self._bins(X)
-        z = np.full(bins.shape[0], self.intercept_)
+        """Log-odds of bad per row (each characteristic binned in turn: no rows x
+        characteristics matrix)."""
+        X = self._checked(X)
+        woe_terms = self._score_plan()["woe_terms"]
+        z = np.full(X.shape[0], self.intercept_)
         for j, code in enumerate(self.features_):
-            z += self.coef_[j] * self.binner_.bins_[code].woe[bins[:, j]]
+            z += woe_terms[j][self.binner_.bins_[code].bin_array(X[code])]
         return z
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
@@ -557,7 +565,11 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         Named ``predict_score`` rather than ``score``: scikit-learn reserves
         ``score(X, y)`` for a goodness-of-fit number.
         """
-        return self.points_matrix(X).sum(axis=1) + self.base_points_
+        X = self._checked(X)
+        score = np.full(X.shape[0], self.base_points_, dtype=np.int64)
+        for code in self.features_:
+            score += self.points_[code][self.binner_.bins_[code].bin_array(X[code])]
+        return score
 
     # -- tables and reasons ----------------------------------------------------------
 
@@ -614,13 +626,14 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
     def score_table(self, X: pd.DataFrame, top: int = 3) -> ScoredTable:
         """PD, score and the top reasons of every row, binning each value once.
 
-        Each characteristic is binned once (integer bin codes); per bin, the WOE term of
-        the log-odds, the points and a reason key are looked up from small tables. The
-        key ``(points lost * m + m - 1 - j) * B + bin`` (``m`` characteristics, ``B``
-        bins at most) orders a row's characteristics by points lost, then by feature
-        order, and carries the bin; the top ``top`` keys of a row are kept by a running
-        max/min exchange (:func:`~custrisk.estimators.scored.insert_top`), so no
-        (rows, characteristics) matrix is built and no Python runs per row.
+        Each characteristic ``j`` (of ``m``) is binned once (integer bin codes); per bin,
+        two small tables give the WOE term of the log-odds and a reason key
+        ``points lost * m + (m - 1 - j)``. Keys order a row's characteristics by points
+        lost, then by feature order; the top ``top`` keys of a row are kept by a running
+        max/min exchange (:func:`~custrisk.estimators.scored.insert_top`), so no (rows,
+        characteristics) matrix is built and no Python runs per row. The keys also give
+        the score: their sum is ``m * (points lost) + m (m - 1) / 2``, and the score is
+        the base points plus every maximum minus the points lost.
 
         Returns
         -------
@@ -629,40 +642,35 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
             the reasons :meth:`reasons` lists (impact: points lost).
         """
         top = check_int(self, "top", top, low=1)
-        check_is_fitted(self, "coef_")
-        X = check_frame(X)
-        check_columns(X, self.features_)
+        X = self._checked(X)
         plan = self._score_plan()
-        n = X.shape[0]
+        n, m = X.shape[0], len(self.features_)
         z = np.full(n, self.intercept_)
-        score = np.full(n, self.base_points_, dtype=np.int64)
+        key_sum = np.zeros(n, dtype=np.int64)
         best = [np.full(n, -1, dtype=plan["key_dtype"]) for _ in range(top)]
         for j, code in enumerate(self.features_):
             bins = self.binner_.bins_[code].bin_array(X[code])
             z += plan["woe_terms"][j][bins]
-            score += plan["points"][j][bins]
-            insert_top(best, plan["keys"][j][bins])
+            keys = plan["keys"][j][bins]
+            key_sum += keys
+            insert_top(best, keys)
+        lost_sum = (key_sum - m * (m - 1) // 2) // m
         keys = np.stack(best, axis=1).astype(np.int64)
-        m, width = len(self.features_), plan["bin_width"]
-        rest = keys // width
-        lost = rest // m
+        lost = keys // m
         has_reason = lost > 0
-        feature = np.where(has_reason, m - 1 - rest % m, -1)
-        bin_index = np.where(has_reason, keys % width, -1)
         specs = self.binner_.specs_
         return ScoredTable(
             index=X.index,
             pd=_sigmoid(z),
-            score=score,
+            score=plan["max_total"] - lost_sum,
             features=tuple(self.features_),
             labels_zh=tuple(specs[c].label_zh for c in self.features_),
             labels_en=tuple(specs[c].label_en for c in self.features_),
             kinds=tuple(self.binner_.bins_[c].kind for c in self.features_),
-            reason_feature=feature,
+            reason_feature=np.where(has_reason, m - 1 - keys % m, -1),
             reason_impact=np.where(has_reason, lost, np.nan),
             impact="points_lost",
             frame=X,
-            reason_bin=bin_index,
             category_values="raw",
         )
 
@@ -672,23 +680,21 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         if plan is not None:
             return plan
         m = len(self.features_)
-        width = max(self.binner_.bins_[c].n_bins for c in self.features_)
-        woe_terms, points, keys = [], [], []
+        woe_terms, keys = [], []
+        max_total = self.base_points_
         for j, code in enumerate(self.features_):
-            fb = self.binner_.bins_[code]
-            pts = self.points_[code].astype(np.int64)
-            lost = pts.max() - pts
-            woe_terms.append(self.coef_[j] * fb.woe)
-            points.append(pts)
-            keys.append((lost * m + (m - 1 - j)) * width + np.arange(fb.n_bins))
+            points = self.points_[code].astype(np.int64)
+            max_total += int(points.max())
+            woe_terms.append(self.coef_[j] * self.binner_.bins_[code].woe)
+            keys.append((points.max() - points) * m + (m - 1 - j))
         largest = max(int(k.max()) for k in keys)
-        key_dtype = np.int32 if largest < np.iinfo(np.int32).max else np.int64
+        # the narrowest integers that hold the keys: less memory traffic per exchange
+        key_dtype = next(t for t in (np.int16, np.int32, np.int64) if largest < np.iinfo(t).max)
         plan = {
             "woe_terms": woe_terms,
-            "points": points,
             "keys": [k.astype(key_dtype) for k in keys],
             "key_dtype": key_dtype,
-            "bin_width": width,
+            "max_total": max_total,
         }
         self.__dict__["_plan"] = plan
         return plan
@@ -713,16 +719,16 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
         """
         table = self.score_table(X, top=top)
         rows, ranks, cols = table.reason_positions()
-        bins = table.reason_bin[rows, ranks] if table.reason_bin is not None else rows
         lost = table.reason_impact[rows, ranks].astype(np.int64)
         bin_labels = np.empty(rows.size, dtype=object)
         points = np.empty(rows.size, dtype=np.int64)
         for j in np.unique(cols).tolist():
             hit = cols == j
             code = self.features_[j]
-            labels = np.asarray(self.binner_.bins_[code].labels, dtype=object)
-            bin_labels[hit] = labels[bins[hit]]
-            points[hit] = self.points_[code][bins[hit]]
+            fb = self.binner_.bins_[code]
+            bins = fb.bin_array(X[code].iloc[rows[hit]])  # the few rows with this reason
+            bin_labels[hit] = np.asarray(fb.labels, dtype=object)[bins]
+            points[hit] = self.points_[code][bins]
         specs = self.binner_.specs_
         codes = np.asarray(self.features_, dtype=object)[cols]
         return pd.DataFrame(

@@ -75,8 +75,6 @@ class ScoredTable:
         "points_lost" (scorecard) or "contribution" (tree).
     frame : pandas.DataFrame
         The scored rows; reasons' raw values are read from it on demand.
-    reason_bin : ndarray of int64, shape (n, top), optional
-        The reason feature's bin (scorecards); -1 where there is no reason.
     category_values : {"raw", "text"}
         How a categorical reason's value is given back (see :data:`CATEGORY_VALUES`).
     """
@@ -92,7 +90,6 @@ class ScoredTable:
     reason_impact: np.ndarray
     impact: str
     frame: DataFrame = field(repr=False)
-    reason_bin: np.ndarray | None = None
     category_values: str = "raw"
     _factorized: dict[int, tuple[np.ndarray, list[Any]]] = field(
         default_factory=dict, init=False, repr=False
@@ -157,18 +154,25 @@ class ScoredTable:
         out = np.full(column.shape[0], None, dtype=object)
         for j in self._present(column):
             rows = np.flatnonzero(column == j)
-            out[rows] = self._feature_values(j, rows, text=text)
+            self._fill_values(out, rows, j, rows, text=text)
         return out
 
-    def _feature_values(self, j: int, rows: np.ndarray, *, text: bool) -> np.ndarray:
+    def _fill_values(
+        self, out: np.ndarray, places: np.ndarray, j: int, rows: np.ndarray, *, text: bool
+    ) -> None:
+        """Write feature ``j``'s values of the frame's rows ``rows`` to ``out[places]``
+        (missing values stay None)."""
         source = self.frame[self.features[j]]
         if self.kinds[j] == "numeric":
-            return _number_values(source, rows, text=text)
+            values = _numbers(source)[rows]
+            present = np.flatnonzero(~np.isnan(values))
+            out[places[present]] = _number_objects(values[present], text=text)
+            return
         codes, shown = self._categories(j)
         lookup = np.empty(len(shown) + 1, dtype=object)  # code -1 (missing) -> None
         lookup[: len(shown)] = _as_text(shown) if text and shown else shown
         lookup[-1] = None
-        return lookup[codes[rows]]
+        out[places] = lookup[codes[rows]]
 
     def _categories(self, j: int) -> tuple[np.ndarray, list[Any]]:
         """Codes of a categorical feature's column and its distinct values as shown
@@ -195,31 +199,25 @@ class ScoredTable:
         out = np.full(rows.shape[0], None, dtype=object)
         for j in np.unique(features).tolist():
             hit = np.flatnonzero(features == j)
-            out[hit] = self._feature_values(j, rows[hit], text=False)
+            self._fill_values(out, hit, j, rows[hit], text=False)
         return out
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
     """float64 values of a column (missing as NaN), without a copy when already float."""
     if column.dtype == np.float64:
-        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return column.to_numpy()  # NaN is the only missing value of a NumPy float column
     return numeric_values(column)
 
 
-def _number_values(source: pd.Series, rows: np.ndarray, *, text: bool) -> np.ndarray:
-    values = _numbers(source)[rows]
-    out = np.full(values.shape[0], None, dtype=object)
-    present = np.flatnonzero(~np.isnan(values))
-    if not present.size:
-        return out
+def _number_objects(values: np.ndarray, *, text: bool) -> np.ndarray:
+    """Numbers (none missing) as Python floats, or as text made once per distinct number
+    (found by hashing, no sort; by bit pattern, as -0.0 and 0.0 print differently)."""
     if not text:
-        out[present] = values[present].tolist()
-        return out
-    # once per distinct number (bit pattern: -0.0 and 0.0 print differently)
-    bits, inverse = np.unique(values[present].view(np.int64), return_inverse=True)
-    texts = np.char.mod(NUMBER_FORMAT, bits.view(np.float64)).astype(object)
-    out[present] = texts[inverse]
-    return out
+        return values.astype(object)
+    codes, bits = pd.factorize(values.view(np.int64))
+    shown = np.char.mod(NUMBER_FORMAT, np.asarray(bits).view(np.float64)).astype(object)
+    return shown[codes]
 
 
 def _category_value(value: Any, style: str) -> Any:

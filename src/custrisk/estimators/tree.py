@@ -701,7 +701,8 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of bad per row: the smoothed PD of the row's leaf."""
-        return self.node_pd_[self._leaves(X)]
+        leaves = self._leaves(X)  # first: NotFittedError before any fitted attribute
+        return self.node_pd_[leaves]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities ``[P(good), P(bad)]`` per row."""

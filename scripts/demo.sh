@@ -60,4 +60,10 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
+echo "== 10. Strategy review: this month's run against the outcomes of the following 12 months"
+$CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
+  --target-bad-rate A=1%,B=3%,C=8%,D=20% --out "$OUT/review"
+$CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
+  --policy "$OUT/review/proposed_policy.yaml" --out "$OUT/review_whatif" --no-pdf
+echo "   grades, alert rules and the proposed policy: $OUT/review/backtest.pdf, backtest.xlsx"
 echo "Demo finished: see $OUT/"

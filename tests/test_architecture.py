@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"data", "registry", "results", "sample"}),
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),
-    frozenset({"scoring"}),
+    frozenset({"scoring", "review"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

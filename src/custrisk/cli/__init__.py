@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from custrisk import __version__
 from custrisk.cli import alerts as _alerts
+from custrisk.cli import backtest as _backtest
 from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
@@ -142,6 +143,7 @@ for _stage in (
     _train,
     _score,
     _alerts,
+    _backtest,
     _report,
     _drift,
     _models,

@@ -68,13 +68,17 @@ FACTS_SUFFIX = ".run.json"
 REJECTS_SUFFIX = ".rejects.csv"
 #: The alerts file, in the folder of the scores file.
 ALERTS_FILE = "alerts.csv"
+#: The follow-up plan (回访计划), in the folder of the scores file.
+FOLLOWUPS_FILE = "followups.csv"
 #: The lock of an output folder, and the prefix of its staging folders.
 LOCK_FILE = ".custrisk.lock"
 STAGE_PREFIX = ".custrisk-stage-"
 #: Output formats of the scores table, by extension.
 SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 #: The parts of a run, in the order they are written.
-PARTS = ("scores", "details", "alerts", "rejects")
+PARTS = ("scores", "details", "alerts", "rejects", "followups")
+#: Parts a run may lack (a run without rejects, or written before follow-up plans).
+OPTIONAL_PARTS = ("rejects", "followups")
 
 #: Columns of the alerts table, in order.
 ALERT_COLUMNS = (
@@ -91,6 +95,21 @@ ALERT_COLUMNS = (
     "owner",
     "response_hours",
     "due_by",
+)
+#: Columns of the follow-up plan, in order.
+FOLLOWUP_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "name_masked",
+    "grade",
+    "review_frequency",
+    "days_since_last_follow_up",
+    "reason",
+    "open_alerts",
+    "alert_level",
+    "owner",
+    "preferred_channel",
+    "due_date",
 )
 #: Scores columns that hold numbers.
 SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
@@ -125,6 +144,7 @@ class RunFiles:
     rejects: Path
     facts: Path
     workbook: Path | None = None  # with --out scores.xlsx: the workbook beside the CSV
+    followups: Path | None = None
 
     @property
     def folder(self) -> Path:
@@ -136,6 +156,7 @@ class RunFiles:
             "details": self.details,
             "alerts": self.alerts,
             "rejects": self.rejects,
+            "followups": self.followups or self.folder / FOLLOWUPS_FILE,
         }[name]
 
 
@@ -171,6 +192,7 @@ def run_files(scores: str | os.PathLike[str]) -> RunFiles:
         rejects=stem.with_name(stem.name + REJECTS_SUFFIX),
         facts=stem.with_name(stem.name + FACTS_SUFFIX),
         workbook=workbook,
+        followups=path.with_name(FOLLOWUPS_FILE),
     )
 
 
@@ -204,6 +226,8 @@ class ScoringRun:
     rejects: pd.DataFrame | None = None
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
     files: RunFiles | None = None
+    #: The follow-up plan (:data:`FOLLOWUP_COLUMNS`), written as ``followups.csv``.
+    followups: pd.DataFrame | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -235,6 +259,9 @@ class ScoringRun:
                     "details": self.details,
                     "alerts": self.alerts.loc[:, list(ALERT_COLUMNS)],
                     "rejects": self.rejects,
+                    "followups": None
+                    if self.followups is None
+                    else self.followups.loc[:, list(FOLLOWUP_COLUMNS)],
                 }
                 for part in PARTS:
                     table = tables[part]
@@ -259,7 +286,9 @@ class ScoringRun:
                 if files.workbook is not None:
                     book = stage / files.workbook.name
                     alerts = self.alerts.loc[:, list(ALERT_COLUMNS)]
-                    write_workbook_to(book, run_sheets(self.scores, alerts, facts))
+                    write_workbook_to(
+                        book, run_sheets(self.scores, alerts, facts, tables["followups"])
+                    )
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK] = book
                     listed[WORKBOOK] = {
@@ -275,8 +304,8 @@ class ScoringRun:
                 for part in PARTS:
                     if part in staged:
                         os.replace(staged[part], files.part(part))
-                    elif part == "rejects":
-                        files.rejects.unlink(missing_ok=True)
+                    elif part in OPTIONAL_PARTS:
+                        files.part(part).unlink(missing_ok=True)
                 if files.workbook is not None:
                     os.replace(staged[WORKBOOK], files.workbook)
                 os.replace(facts_path, files.facts)
@@ -302,14 +331,20 @@ SCORES_KINDS = {
 }
 
 
-def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, Any]) -> list[Sheet]:
-    """The sheets of a run's workbook: scores and alerts (grades and levels coloured)
-    and a summary (customers by grade, alerts by level, the run's facts)."""
+def run_sheets(
+    scores: pd.DataFrame,
+    alerts: pd.DataFrame,
+    facts: Mapping[str, Any],
+    followups: pd.DataFrame | None = None,
+) -> list[Sheet]:
+    """The sheets of a run's workbook: scores and alerts (grades and levels coloured),
+    the follow-up plan when there is one, and a summary (customers by grade, alerts by
+    level, the run's facts)."""
     policy = facts.get("policy") or {}
     grades = [str(g.get("code")) for g in policy.get("grades") or [] if isinstance(g, dict)]
     grade_fills = ramp(grades)
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
-    return [
+    sheets = [
         Sheet(
             "scores",
             scores,
@@ -329,6 +364,15 @@ def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, A
             fills={"item": {**grade_fills, **level_fills}},
         ),
     ]
+    if followups is not None:
+        plan = Sheet(
+            "followups",
+            followups,
+            kinds={"days_since_last_follow_up": "count"},
+            fills={"grade": grade_fills, "alert_level": level_fills},
+        )
+        sheets.insert(2, plan)
+    return sheets
 
 
 def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -472,7 +516,9 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
 
 
 def read_run(
-    path: str | os.PathLike[str], *, parts: Sequence[str] = ("scores", "details", "alerts")
+    path: str | os.PathLike[str],
+    *,
+    parts: Sequence[str] = ("scores", "details", "alerts", "followups"),
 ) -> ScoringRun:
     """Read back a run written by :meth:`ScoringRun.write`, checking that its files
     belong together.
@@ -482,9 +528,9 @@ def read_run(
     path : str or path-like
         The scores file, the facts file, or a folder holding one run.
     parts : sequence of str
-        Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``); the facts
-        are always read. Each is read once, checked against the SHA-256 in the facts,
-        and parsed from those same bytes.
+        Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``,
+        ``followups``); the facts are always read. Each is read once, checked against
+        the SHA-256 in the facts, and parsed from those same bytes.
 
     Raises
     ------
@@ -516,7 +562,7 @@ def read_run(
         entry = listed.get(part)
         target = files.part(part)
         if entry is None:
-            if part == "rejects":
+            if part in OPTIONAL_PARTS:
                 continue
             raise DataError(f"the run facts do not list its {part} file", file=str(files.facts))
         if part in parts:
@@ -527,7 +573,15 @@ def read_run(
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
-    return ScoringRun(scores, details, alerts, facts, tables["rejects"], files=files)
+    return ScoringRun(
+        scores,
+        details,
+        alerts,
+        facts,
+        tables["rejects"],
+        files=files,
+        followups=tables["followups"],
+    )
 
 
 def _read_verified(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> bytes:
@@ -698,11 +752,18 @@ def _parse_rejects(data: bytes, path: Path) -> pd.DataFrame:
     return _table_from_bytes(data, path, "rejects file")
 
 
+def _parse_followups(data: bytes, path: Path) -> pd.DataFrame:
+    frame = _table_from_bytes(data, path, "follow-up plan")
+    _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
+    return _text_ids(frame, path, "follow-up plan", unique=True)
+
+
 _PARSERS = {
     "scores": _parse_scores,
     "details": _parse_details,
     "alerts": _parse_alerts,
     "rejects": _parse_rejects,
+    "followups": _parse_followups,
 }
 
 
@@ -778,6 +839,9 @@ def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] =
 __all__ = [
     "ALERTS_FILE",
     "ALERT_COLUMNS",
+    "FOLLOWUPS_FILE",
+    "FOLLOWUP_COLUMNS",
+    "OPTIONAL_PARTS",
     "CREDIT_DETAIL_COLUMNS",
     "DETAILS_SUFFIX",
     "FACTS_SUFFIX",

@@ -19,6 +19,7 @@ from custrisk import __version__
 from custrisk.cli import alerts as _alerts
 from custrisk.cli import backtest as _backtest
 from custrisk.cli import drift as _drift
+from custrisk.cli import followups as _followups
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
 from custrisk.cli import keys as _keys
@@ -144,6 +145,7 @@ for _stage in (
     _score,
     _alerts,
     _backtest,
+    _followups,
     _report,
     _drift,
     _models,

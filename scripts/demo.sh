@@ -60,13 +60,16 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
+$CR report "$OUT/run_next/scores.csv" --out "$OUT/reports_next" --history "$OUT/run/scores.csv" \
+  --customers 0000000001
+echo "   portfolio report with service quality month over month: $OUT/reports_next/portfolio.pdf"
 echo "== 10. This month's follow-up plan (回访计划), by owner"
 $CR followups "$OUT/run/scores.csv" --limit 5
 echo "   the whole plan: $OUT/run/followups.csv (and the followups sheet of a scores.xlsx)"
 
 echo "== 11. Strategy review: this month's run against the outcomes of the following 12 months"
 $CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
-  --target-bad-rate A=1%,B=3%,C=8%,D=20% --out "$OUT/review"
+  --target-bad-rate A=1.5%,B=3%,C=8%,D=20% --out "$OUT/review"
 $CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
   --policy "$OUT/review/proposed_policy.yaml" --out "$OUT/review_whatif" --no-pdf
 echo "   grades, alert rules and the proposed policy: $OUT/review/backtest.pdf, backtest.xlsx"

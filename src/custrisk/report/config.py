@@ -338,7 +338,7 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
             "complaint_rate_ceiling": float(
                 service.number("complaint_rate_ceiling", 0.3, minimum=0)
             ),
-            "breach_customers": service.number("breach_customers", 10, minimum=1, integer=True),
+            "breach_customers": service.number("breach_customers", 5, minimum=1, integer=True),
         },
         grades=_labelled_map(root, "grades", _GRADE_KEY),
         alert_levels=_labelled_map(root, "alert_levels", _LEVEL_KEY),

@@ -60,7 +60,21 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
-echo "== 10. The monthly batch for cron: custrisk run, two consecutive months"
+$CR report "$OUT/run_next/scores.csv" --out "$OUT/reports_next" --history "$OUT/run/scores.csv" \
+  --customers 0000000001
+echo "   portfolio report with service quality month over month: $OUT/reports_next/portfolio.pdf"
+echo "== 10. This month's follow-up plan (回访计划), by owner"
+$CR followups "$OUT/run/scores.csv" --limit 5
+echo "   the whole plan: $OUT/run/followups.csv (and the followups sheet of a scores.xlsx)"
+
+echo "== 11. Strategy review: this month's run against the outcomes of the following 12 months"
+$CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
+  --target-bad-rate A=1.5%,B=3%,C=8%,D=20% --out "$OUT/review"
+$CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
+  --policy "$OUT/review/proposed_policy.yaml" --out "$OUT/review_whatif" --no-pdf
+echo "   grades, alert rules and the proposed policy: $OUT/review/backtest.pdf, backtest.xlsx"
+
+echo "== 12. The monthly batch for cron: custrisk run, two consecutive months"
 BATCH="$OUT/batch"
 mkdir -p "$BATCH/exports"
 $CR run --init "$BATCH/run.yaml"
@@ -72,7 +86,7 @@ $CR run "$BATCH/run.yaml"                 # the latest month: 2026-11, against 2
 $CR run "$BATCH/run.yaml" --period 2026-11 | tee "$OUT/batch_again.txt"
 grep -q "nothing to do" "$OUT/batch_again.txt" || { echo "expected a no-op rerun" >&2; exit 1; }
 echo "   runs: $(ls "$BATCH/runs" | tr '\n' ' ') (run.json, log.jsonl, scores, reports/ in each)"
-echo "== 11. A CRM export (简道云-style workbooks with Chinese headers) through the CRM profile"
+echo "== 13. A CRM export (简道云-style workbooks with Chinese headers) through the CRM profile"
 $CR sample-data "$OUT/crm" --format crm --customers 600 --seed 7
 $CR validate "$OUT/crm" --out "$OUT/crm_validation"   # the profile is chosen: 客户*.xlsx
 $CR train "$OUT/crm" --labels "$OUT/crm/labels.csv" --name crm --models-dir "$OUT/models"

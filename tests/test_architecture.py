@@ -21,7 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),
     frozenset({"notify"}),
-    frozenset({"scoring"}),
+    frozenset({"scoring", "review"}),
     frozenset({"batch"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),

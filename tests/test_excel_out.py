@@ -53,7 +53,10 @@ def test_score_to_xlsx_writes_the_same_run_as_csv_plus_a_workbook(scored_xlsx: P
     assert stat.S_IMODE((as_xlsx / "scores.xlsx").stat().st_mode) == 0o600
 
     book = openpyxl.load_workbook(as_xlsx / "scores.xlsx")
-    assert book.sheetnames == ["scores", "alerts", "summary"]
+    assert book.sheetnames == ["scores", "alerts", "followups", "summary"]
+    # the follow-up plan of the run (followups.csv), customer ids kept as text
+    assert book["followups"].max_row == len(run.followups) + 1 > 1
+    assert book["followups"]["A2"].value == run.followups["customer_id"].iloc[0]
     scores = book["scores"]
     assert scores.freeze_panes == "A2"
     assert scores.auto_filter.ref == f"A1:{scores.cell(1, scores.max_column).column_letter}201"

@@ -63,6 +63,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "indicators.rejects.csv": (root / "indicators.rejects.csv").read_bytes(),
         "scores.csv": (run / "scores.csv").read_bytes(),
         "alerts.csv": (run / "alerts.csv").read_bytes(),
+        "followups.csv": (run / "followups.csv").read_bytes(),
         "scores.rejects.csv": (run / "scores.rejects.csv").read_bytes(),
         "scores.run.json": _without_paths(run / "scores.run.json", drop=("files", "run_id")),
         # Parquet bytes carry the writer's version: the details are compared as a table.
@@ -98,6 +99,7 @@ NAMES = [
     "indicators.rejects.csv",
     "scores.csv",
     "alerts.csv",
+    "followups.csv",
     "scores.rejects.csv",
     "scores.run.json",
     "scores.details.csv",

@@ -74,15 +74,18 @@ REJECTS_SUFFIX = ".rejects.csv"
 ALERTS_FILE = "alerts.csv"
 #: The alerts closed since the previous run, beside the alerts file.
 CLOSED_FILE = "alerts.closed.csv"
+#: The follow-up plan (回访计划), in the folder of the scores file.
+FOLLOWUPS_FILE = "followups.csv"
 #: The lock of an output folder, and the prefix of its staging folders.
 LOCK_FILE = ".custrisk.lock"
 STAGE_PREFIX = ".custrisk-stage-"
 #: Output formats of the scores table, by extension.
 SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 #: The parts of a run, in the order they are written.
-PARTS = ("scores", "details", "alerts", "rejects", "closed")
-#: Parts a run may lack: rejects when no row was rejected, closed without a previous run.
-OPTIONAL_PARTS = ("rejects", "closed")
+PARTS = ("scores", "details", "alerts", "rejects", "closed", "followups")
+#: Parts a run may lack: rejects when no row was rejected, closed without a previous run,
+#: followups in a run written before follow-up plans.
+OPTIONAL_PARTS = ("rejects", "closed", "followups")
 
 #: Columns of the alerts table, in order.
 ALERT_COLUMNS = (
@@ -125,6 +128,21 @@ CLOSED_COLUMNS = (
 )
 #: Why an alert closed: the rule no longer holds, or the customer left the portfolio.
 CLOSED_REASONS = ("resolved", "departed")
+#: Columns of the follow-up plan, in order.
+FOLLOWUP_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "name_masked",
+    "grade",
+    "review_frequency",
+    "days_since_last_follow_up",
+    "reason",
+    "open_alerts",
+    "alert_level",
+    "owner",
+    "preferred_channel",
+    "due_date",
+)
 #: Scores columns that hold numbers.
 SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
 SCORES_REQUIRED = ("customer_id", "pd", "score")
@@ -168,6 +186,7 @@ class RunFiles:
     facts: Path
     closed: Path
     workbook: Path | None = None  # with --out scores.xlsx: the workbook beside the CSV
+    followups: Path | None = None
 
     @property
     def folder(self) -> Path:
@@ -180,6 +199,7 @@ class RunFiles:
             "alerts": self.alerts,
             "rejects": self.rejects,
             "closed": self.closed,
+            "followups": self.followups or self.folder / FOLLOWUPS_FILE,
         }[name]
 
 
@@ -216,6 +236,7 @@ def run_files(scores: str | os.PathLike[str]) -> RunFiles:
         facts=stem.with_name(stem.name + FACTS_SUFFIX),
         closed=path.with_name(CLOSED_FILE),
         workbook=workbook,
+        followups=path.with_name(FOLLOWUPS_FILE),
     )
 
 
@@ -255,6 +276,8 @@ class ScoringRun:
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
     files: RunFiles | None = None
     closed: pd.DataFrame | None = None
+    #: The follow-up plan (:data:`FOLLOWUP_COLUMNS`), written as ``followups.csv``.
+    followups: pd.DataFrame | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -289,6 +312,9 @@ class ScoringRun:
                     "closed": None
                     if self.closed is None
                     else self.closed.loc[:, list(CLOSED_COLUMNS)],
+                    "followups": None
+                    if self.followups is None
+                    else self.followups.loc[:, list(FOLLOWUP_COLUMNS)],
                 }
                 for part in PARTS:
                     table = tables[part]
@@ -313,7 +339,9 @@ class ScoringRun:
                 if files.workbook is not None:
                     book = stage / files.workbook.name
                     alerts = alert_table(self.alerts)
-                    write_workbook_to(book, run_sheets(self.scores, alerts, facts))
+                    write_workbook_to(
+                        book, run_sheets(self.scores, alerts, facts, tables["followups"])
+                    )
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK] = book
                     listed[WORKBOOK] = {
@@ -363,14 +391,20 @@ SCORES_KINDS = {
 }
 
 
-def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, Any]) -> list[Sheet]:
-    """The sheets of a run's workbook: scores and alerts (grades and levels coloured)
-    and a summary (customers by grade, alerts by level, the run's facts)."""
+def run_sheets(
+    scores: pd.DataFrame,
+    alerts: pd.DataFrame,
+    facts: Mapping[str, Any],
+    followups: pd.DataFrame | None = None,
+) -> list[Sheet]:
+    """The sheets of a run's workbook: scores and alerts (grades and levels coloured),
+    the follow-up plan when there is one, and a summary (customers by grade, alerts by
+    level, the run's facts)."""
     policy = facts.get("policy") or {}
     grades = [str(g.get("code")) for g in policy.get("grades") or [] if isinstance(g, dict)]
     grade_fills = ramp(grades)
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
-    return [
+    sheets = [
         Sheet(
             "scores",
             scores,
@@ -390,6 +424,15 @@ def run_sheets(scores: pd.DataFrame, alerts: pd.DataFrame, facts: Mapping[str, A
             fills={"item": {**grade_fills, **level_fills}},
         ),
     ]
+    if followups is not None:
+        plan = Sheet(
+            "followups",
+            followups,
+            kinds={"days_since_last_follow_up": "count"},
+            fills={"grade": grade_fills, "alert_level": level_fills},
+        )
+        sheets.insert(2, plan)
+    return sheets
 
 
 def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -535,7 +578,7 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
 def read_run(
     path: str | os.PathLike[str],
     *,
-    parts: Sequence[str] = ("scores", "details", "alerts", "closed"),
+    parts: Sequence[str] = ("scores", "details", "alerts", "closed", "followups"),
 ) -> ScoringRun:
     """Read back a run written by :meth:`ScoringRun.write`, checking that its files
     belong together.
@@ -545,10 +588,11 @@ def read_run(
     path : str or path-like
         The scores file, the facts file, or a folder holding one run.
     parts : sequence of str
-        Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``); the facts
-        are always read. Each is read once, checked against the SHA-256 in the facts,
-        and parsed from those same bytes. ``closed`` (alerts closed since the previous
-        run) is ``None`` when the run was scored without a previous run.
+        Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``,
+        ``closed``, ``followups``); the facts are always read. Each is read once, checked
+        against the SHA-256 in the facts, and parsed from those same bytes. ``closed``
+        (alerts closed since the previous run) is ``None`` when the run was scored
+        without a previous run.
 
     Raises
     ------
@@ -593,7 +637,14 @@ def read_run(
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
     return ScoringRun(
-        scores, details, alerts, facts, tables["rejects"], files=files, closed=tables["closed"]
+        scores,
+        details,
+        alerts,
+        facts,
+        tables["rejects"],
+        files=files,
+        closed=tables["closed"],
+        followups=tables["followups"],
     )
 
 
@@ -777,12 +828,19 @@ def _parse_closed(data: bytes, path: Path) -> pd.DataFrame:
     return frame.loc[:, list(CLOSED_COLUMNS)].reset_index(drop=True)
 
 
+def _parse_followups(data: bytes, path: Path) -> pd.DataFrame:
+    frame = _table_from_bytes(data, path, "follow-up plan")
+    _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
+    return _text_ids(frame, path, "follow-up plan", unique=True)
+
+
 _PARSERS = {
     "scores": _parse_scores,
     "details": _parse_details,
     "alerts": _parse_alerts,
     "rejects": _parse_rejects,
     "closed": _parse_closed,
+    "followups": _parse_followups,
 }
 
 
@@ -981,6 +1039,9 @@ __all__ = [
     "CLOSED_FILE",
     "CLOSED_REASONS",
     "LIFECYCLE_COLUMNS",
+    "FOLLOWUPS_FILE",
+    "FOLLOWUP_COLUMNS",
+    "OPTIONAL_PARTS",
     "CREDIT_DETAIL_COLUMNS",
     "DETAILS_SUFFIX",
     "FACTS_SUFFIX",

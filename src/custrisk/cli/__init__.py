@@ -18,8 +18,10 @@ from typer.core import TyperGroup
 from custrisk import __version__
 from custrisk.cli import alerts as _alerts
 from custrisk.cli import audit as _audit
+from custrisk.cli import backtest as _backtest
 from custrisk.cli import backup as _backup
 from custrisk.cli import drift as _drift
+from custrisk.cli import followups as _followups
 from custrisk.cli import forget as _forget
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
@@ -198,6 +200,8 @@ for _stage in (
     _score,
     _alerts,
     _notify,
+    _backtest,
+    _followups,
     _report,
     _drift,
     _run,

@@ -291,7 +291,19 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
     if flag_share >= 1:
         raise root.error("flag_riskiest_share", f"must be below 1, got {flag_share}")
     service = root.child("service")
-    service.check_keys(("complaint_rate", "response_hours", "satisfaction", "group_by"))
+    service.check_keys(
+        (
+            "complaint_rate",
+            "response_hours",
+            "satisfaction",
+            "unresolved",
+            "group_by",
+            "response_target_hours",
+            "satisfaction_floor",
+            "complaint_rate_ceiling",
+            "breach_customers",
+        )
+    )
     style = root.child("style")
     style.check_keys(("font_family", "compact_font_source", "primary", "accent", "muted", "grid"))
     compact_source = style.get("compact_font_source")
@@ -329,7 +341,14 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
             "complaint_rate": _codes(service, "complaint_rate", "complaint_rate_180d"),
             "response_hours": _codes(service, "response_hours", "avg_response_hours_180d"),
             "satisfaction": _codes(service, "satisfaction", "avg_satisfaction_180d"),
+            "unresolved": _codes(service, "unresolved", "unresolved_complaints"),
             "group_by": service.text_list("group_by", ["channel", "region"]),
+            "response_target_hours": float(service.number("response_target_hours", 24, minimum=0)),
+            "satisfaction_floor": float(service.number("satisfaction_floor", 3, minimum=0)),
+            "complaint_rate_ceiling": float(
+                service.number("complaint_rate_ceiling", 0.3, minimum=0)
+            ),
+            "breach_customers": service.number("breach_customers", 5, minimum=1, integer=True),
         },
         grades=_labelled_map(root, "grades", _GRADE_KEY),
         alert_levels=_labelled_map(root, "alert_levels", _LEVEL_KEY),

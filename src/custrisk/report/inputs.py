@@ -35,6 +35,7 @@ class HistoryRun:
     path: str
     as_of: str
     frame: pd.DataFrame  # indexed by customer_id: score, pd[, grade]
+    details: pd.DataFrame | None = None  # the run's indicators, for KPIs month over month
 
 
 @dataclass
@@ -90,7 +91,8 @@ def read_history(paths: Sequence[str | os.PathLike[str]]) -> list[HistoryRun]:
     runs = []
     for raw in paths:
         path = Path(raw)
-        frame = read_scores(path)
+        previous = results.read_run(path, parts=("scores", "details"))
+        frame = previous.scores
         if "as_of" in frame.columns and frame["as_of"].notna().any():
             as_of = str(frame["as_of"].dropna().iloc[0])[:10]
         else:
@@ -98,7 +100,11 @@ def read_history(paths: Sequence[str | os.PathLike[str]]) -> list[HistoryRun]:
                 "a history scores file needs an as_of column", file=str(path), column="as_of"
             )
         keep = [c for c in ("customer_id", "score", "pd", "grade") if c in frame.columns]
-        runs.append(HistoryRun(str(path), as_of, frame[keep].set_index("customer_id")))
+        runs.append(
+            HistoryRun(
+                str(path), as_of, frame[keep].set_index("customer_id"), details=previous.details
+            )
+        )
     runs.sort(key=lambda run: run.as_of)
     return runs
 

@@ -273,17 +273,20 @@ def _top(
 def _service(
     inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
 ) -> dict[str, Any] | None:
+    """Service KPIs by segment, against their targets, month over month (with history),
+    and the customers behind each breach (masked names only)."""
     details = inputs.details.reindex(inputs.scores["customer_id"])
+    service = config.service
     kpis: dict[str, str] = {}
-    for name in ("complaint_rate", "response_hours", "satisfaction"):
-        columns = [f"{INDICATOR_PREFIX}{code}" for code in config.service[name]]
+    for name in ("complaint_rate", "response_hours", "satisfaction", "unresolved"):
+        columns = [f"{INDICATOR_PREFIX}{code}" for code in service[name]]
         found = [column for column in columns if column in details.columns]
         if found:
             kpis[name] = found[0]
     if not kpis:
         return None
     group_name = group_column = None
-    for candidate in config.service["group_by"]:
+    for candidate in service["group_by"]:
         for column in (candidate, f"{INDICATOR_PREFIX}{candidate}"):
             if column in details.columns and details[column].notna().any():
                 group_name, group_column = candidate, column
@@ -291,17 +294,18 @@ def _service(
         if group_column:
             break
     texts = config.texts[lang]
+    target = float(service["response_target_hours"])
 
     def summary(part: pd.DataFrame, group: str | None) -> dict[str, Any]:
-        def mean(name: str) -> float | None:
-            return float(part[kpis[name]].mean()) if name in kpis else None
-
+        values = _service_values(part, kpis, target)
         return {
             "group": group,
             "customers": len(part),
-            "complaint_rate_text": fmt.percent(mean("complaint_rate"), 2),
-            "response_hours_text": fmt.decimal(mean("response_hours"), 1),
-            "satisfaction_text": fmt.decimal(mean("satisfaction"), 2),
+            "complaint_rate_text": fmt.percent(values["complaint_rate"], 2),
+            "response_hours_text": fmt.decimal(values["response_hours"], 1),
+            "within_target_text": fmt.percent(values["within_target"], 1),
+            "unresolved_text": fmt.integer(values["unresolved"]),
+            "satisfaction_text": fmt.decimal(values["satisfaction"], 2),
         }
 
     rows = []
@@ -309,6 +313,28 @@ def _service(
         keyed = details.assign(_group=details[group_column].astype(str))
         for group, part in keyed.groupby("_group", sort=True):
             rows.append(summary(part, str(group)))
+    trend = []
+    periods = [(h.as_of, h.details) for h in inputs.history if h.details is not None]
+    periods.append((str(inputs.run.get("as_of") or ""), details))
+    previous: dict[str, float | None] | None = None
+    for as_of, frame in periods:
+        if frame is None:
+            continue
+        present = {k: c for k, c in kpis.items() if c in frame.columns}
+        values = _service_values(frame, present, target)
+        trend.append(
+            {
+                "as_of": as_of[:10],
+                "customers": len(frame),
+                "complaint_rate_text": fmt.percent(values["complaint_rate"], 2),
+                "response_hours_text": fmt.decimal(values["response_hours"], 1),
+                "within_target_text": fmt.percent(values["within_target"], 1),
+                "unresolved_text": fmt.integer(values["unresolved"]),
+                "satisfaction_text": fmt.decimal(values["satisfaction"], 2),
+                "worse": _worse(previous, values),
+            }
+        )
+        previous = values
     return {
         "group_by": group_name,
         "group_label": texts.get(group_name or "", group_name),
@@ -316,7 +342,126 @@ def _service(
         "kpis": sorted(kpis),
         "rows": rows,
         "total": summary(details, None),
+        "target_text": f"{fmt.decimal(target, 0)} h",
+        "trend": trend if len(trend) > 1 else [],
+        "breaches": _breaches(inputs, details, kpis, config, fmt, texts),
     }
+
+
+def _service_values(
+    frame: pd.DataFrame, kpis: Mapping[str, str], target: float
+) -> dict[str, float | None]:
+    def mean(name: str) -> float | None:
+        if name not in kpis:
+            return None
+        value = pd.to_numeric(frame[kpis[name]], errors="coerce").mean()
+        return float(value) if pd.notna(value) else None
+
+    within = None
+    if "response_hours" in kpis:
+        hours = pd.to_numeric(frame[kpis["response_hours"]], errors="coerce").dropna()
+        within = float((hours <= target).mean()) if len(hours) else None
+    unresolved = None
+    if "unresolved" in kpis:
+        unresolved = float(pd.to_numeric(frame[kpis["unresolved"]], errors="coerce").sum())
+    return {
+        "complaint_rate": mean("complaint_rate"),
+        "response_hours": mean("response_hours"),
+        "within_target": within,
+        "unresolved": unresolved,
+        "satisfaction": mean("satisfaction"),
+    }
+
+
+#: For each KPI, whether a higher value is worse (month-over-month arrows).
+_HIGHER_IS_WORSE = {
+    "complaint_rate": True,
+    "response_hours": True,
+    "within_target": False,
+    "unresolved": True,
+    "satisfaction": False,
+}
+
+
+def _worse(
+    previous: Mapping[str, float | None] | None, current: Mapping[str, float | None]
+) -> list[str]:
+    """The KPIs that got worse against the previous period."""
+    if previous is None:
+        return []
+    worse = []
+    for name, higher_is_worse in _HIGHER_IS_WORSE.items():
+        before, now = previous.get(name), current.get(name)
+        if before is None or now is None or before == now:
+            continue
+        if (now > before) == higher_is_worse:
+            worse.append(name)
+    return worse
+
+
+def _breaches(
+    inputs: ReportInputs,
+    details: pd.DataFrame,
+    kpis: Mapping[str, str],
+    config: ReportConfig,
+    fmt: Formatter,
+    texts: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Per target: how many customers miss it and the worst of them (masked names)."""
+    service = config.service
+    checks = [
+        (
+            "response_hours",
+            "breach_response",
+            lambda v: v > service["response_target_hours"],
+            False,
+        ),
+        ("unresolved", "breach_unresolved", lambda v: v >= 1, False),
+        ("satisfaction", "breach_satisfaction", lambda v: v < service["satisfaction_floor"], True),
+        (
+            "complaint_rate",
+            "breach_complaint_rate",
+            lambda v: v > service["complaint_rate_ceiling"],
+            False,
+        ),
+    ]
+    grades = inputs.scores.set_index("customer_id")["grade"] if "grade" in inputs.scores else None
+    out = []
+    for name, label, breached, ascending in checks:
+        if name not in kpis:
+            continue
+        values = pd.to_numeric(details[kpis[name]], errors="coerce")
+        hit = values[[pd.notna(v) and bool(breached(v)) for v in values]]
+        if hit.empty:
+            continue
+        worst = hit.sort_values(ascending=ascending, kind="stable").head(
+            int(service["breach_customers"])
+        )
+        customers = []
+        for customer_id, value in worst.items():
+            name_masked = (
+                details.at[customer_id, "name_masked"] if "name_masked" in details.columns else None
+            )
+            customers.append(
+                {
+                    "customer_id": str(customer_id),
+                    "name": _masked_name(name_masked),
+                    "grade": None if grades is None else str(grades.get(customer_id, "")),
+                    "value_text": fmt.percent(float(value), 1)
+                    if name == "complaint_rate"
+                    else fmt.decimal(float(value), 0 if name == "unresolved" else 1),
+                }
+            )
+        out.append(
+            {
+                "kpi": name,
+                "label": texts.get(label, label),
+                "count": len(hit),
+                "share_text": fmt.percent(len(hit) / max(len(details), 1), 1),
+                "customers": customers,
+            }
+        )
+    return out
 
 
 def _model(run: Mapping[str, Any], fmt: Formatter) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from custrisk.data import mask_rejects
 from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
-from custrisk.results import ScoringRun, read_previous_run
+from custrisk.results import FOLLOWUPS_FILE, ScoringRun, read_previous_run
+from custrisk.review.followups import follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import score_data
 from custrisk.scoring.table import TABLE_CARD_KEY
@@ -76,9 +77,10 @@ def score_portfolio(
     Returns
     -------
     ScoringRun
-        Write it with :meth:`ScoringRun.write`. Its ``extras`` hold the migration matrix
-        (``migration``), the loaded ``policy`` and the cleaned ``workspace`` (whose
-        rejects are in clear: write them only where the user asked).
+        Write it with :meth:`ScoringRun.write`; its ``followups`` hold the follow-up
+        plan (:func:`custrisk.review.followups.follow_up_plan`). Its ``extras`` hold the
+        migration matrix (``migration``), the loaded ``policy`` and the cleaned
+        ``workspace`` (whose rejects are in clear: write them only where the user asked).
     """
     check_language(lang)
     loaded = as_loaded_model(
@@ -128,6 +130,22 @@ def score_portfolio(
         facts["migration"]["previous_file"] = prev.file
     workspace = result.features.workspace
     rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
+    followups = follow_up_plan(
+        applied.scores,
+        result.details,
+        applied.alerts,
+        (applied.summary.get("policy") or {}).get("grades") or [],
+        facts["as_of"],
+        behaviour=workspace.frames.get("behaviour"),
+    )
+    facts["followups"] = {
+        "file": FOLLOWUPS_FILE,
+        "customers": len(followups),
+        "by_owner": {
+            str(k): int(v) for k, v in followups["owner"].value_counts().sort_index().items()
+        },
+        "with_alerts": int((followups["open_alerts"] != "").sum()),
+    }
     return ScoringRun(
         scores=applied.scores,
         details=result.details,
@@ -141,6 +159,7 @@ def score_portfolio(
             "workspace": workspace,
             "model": loaded,
         },
+        followups=followups,
     )
 
 

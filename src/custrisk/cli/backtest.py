@@ -1,0 +1,197 @@
+"""``custrisk backtest``: a past run's grades, alerts and policy against what happened."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from custrisk.cli._console import console
+from custrisk.errors import UsageError
+
+app = typer.Typer()
+
+
+def _share(text: str, option: str) -> float:
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise UsageError(f"{option} must be a share such as 5% or 0.05; got {text!r}") from None
+    return value
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+@app.command("backtest", short_help="Back-test a run's grades and alerts against outcomes.")
+def backtest(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="A past scoring run: its scores file, run facts or folder.", show_default=False
+        ),
+    ],
+    outcomes: Annotated[
+        Path,
+        typer.Option(
+            "--outcomes",
+            help="Outcomes observed since the run: a labels file (customer_id, bad, "
+            "optional label_date for lead times).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the tables (CSV), backtest.xlsx, backtest.pdf, backtest.json "
+            "and proposed_policy.yaml (default: backtest/ beside the run).",
+            show_default=False,
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A second policy YAML to compare with the run's on the same customers.",
+            show_default=False,
+        ),
+    ] = None,
+    target_bad_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--target-bad-rate",
+            help="Propose score cut-offs meeting these bad rates, e.g. A=0.5%,B=2%,C=6%,D=18% "
+            "(every grade but the riskiest), written as proposed_policy.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+    max_alert_share: Annotated[
+        str,
+        typer.Option(
+            "--max-alert-share",
+            help="Suggest a threshold per alert rule so that it fires on at most this "
+            "share of customers.",
+        ),
+    ] = "5%",
+    holdout: Annotated[
+        str,
+        typer.Option(
+            "--holdout",
+            help="Share of customers held out to check proposed cut-offs.",
+        ),
+    ] = "30%",
+    lgd: Annotated[
+        float | None,
+        typer.Option(
+            "--lgd",
+            help="Loss given default for the losses (default: the report config's lgd).",
+            show_default=False,
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the PDF: zh or en.")] = "zh",
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also render backtest.pdf.")] = True,
+    fail_on_inversion: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-inversion",
+            help="Exit 1 when bad rates do not rise grade by grade (for CI).",
+        ),
+    ] = False,
+) -> None:
+    """Back-test a past scoring run against the outcomes observed since.
+
+    By grade: customers, exposure, bad rate, expected against observed loss, limit
+    utilisation, a check that bad rates rise grade by grade, a binomial test of each
+    grade's PD, and the Gini of the grade ordering. Then each alert rule's precision,
+    recall, lead time, overlap and flags, with a suggested threshold for
+    --max-alert-share. With --policy, a second policy on the same customers; with
+    --target-bad-rate, proposed cut-offs checked on a hold-out.
+    """
+    from custrisk.review.output import write_review
+    from custrisk.review.run import backtest_run
+
+    review = backtest_run(
+        run,
+        outcomes,
+        policy=policy,
+        targets=target_bad_rate,
+        max_alert_share=_share(max_alert_share, "--max-alert-share"),
+        lgd=lgd,
+        holdout=_share(holdout, "--holdout"),
+    )
+    folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
+    written = write_review(review, folder, lang=lang, pdf=pdf)
+    g = review.grades
+    table = Table(
+        title=f"Grades against outcomes ({g.facts['customers']:,} customers)",
+        title_justify="left",
+        box=box.SIMPLE,
+        pad_edge=False,
+    )
+    for name in ("grade", "customers", "bad rate", "mean PD", "obs./exp. loss", "p", "calibration"):
+        table.add_column(name, justify="left" if name in ("grade", "calibration") else "right")
+    for row in g.table.to_dict("records"):
+        table.add_row(
+            str(row["grade"]),
+            f"{row['customers']:,}",
+            _pct(row["bad_rate"], 2),
+            _pct(row["mean_pd"], 2),
+            "—" if not math.isfinite(row["loss_ratio"]) else f"{row['loss_ratio']:.2f}",
+            "—" if not math.isfinite(row["p_value"]) else f"{row['p_value']:.3f}",
+            str(row["calibration"]),
+        )
+    console.print(table)
+    gini_text = "—" if g.gini_grades is None else f"{g.gini_grades:.3f}"
+    trend = (
+        "rise grade by grade"
+        if g.monotone
+        else "do NOT rise grade by grade: " + ", ".join(f"{a} > {b}" for a, b in g.inversions)
+    )
+    console.print(f"Bad rates {trend}. Gini of the grades {gini_text}.")
+    if review.alerts is not None:
+        a = review.alerts
+        console.print(
+            f"Alerts: {_pct(a.facts['alerted_share'])} of customers "
+            f"(recall {_pct(a.facts['alerted_recall'])}), red {_pct(a.facts['red_share'])} "
+            f"(precision {_pct(a.facts['red_precision'])})."
+        )
+        flagged = a.table[a.table["flags"] != ""]
+        for row in flagged.to_dict("records"):
+            console.print(f"  {row['code']} {row['level']}: {row['flags']}")
+    if review.comparison is not None:
+        moves = {r["move"]: r for r in review.comparison.moves.to_dict("records")}
+        console.print(
+            "What-if: "
+            + ", ".join(
+                f"{name} {int(moves[name]['customers']):,} (bad rate "
+                f"{_pct(float(moves[name]['bad_rate']), 2)})"
+                for name in ("moved up", "moved down")
+            )
+        )
+    if review.proposal is not None:
+        missed = review.proposal.table[~review.proposal.table["met"]]
+        console.print(
+            "Proposed cut-offs: "
+            + ", ".join(
+                f"{r['grade']} ≥ {r['min_score']:g}"
+                for r in review.proposal.table.to_dict("records")[:-1]
+            )
+            + (
+                "; every target met on the hold-out"
+                if missed.empty
+                else f"; missed on the hold-out: {', '.join(missed['grade'])}"
+            )
+        )
+    console.print(f"Wrote {len(written)} files to {folder}")
+    if fail_on_inversion and not g.monotone:
+        raise typer.Exit(1)

@@ -1,0 +1,84 @@
+"""``custrisk followups``: the follow-up plan (回访计划) of a scoring run, by owner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from custrisk.cli._console import console
+
+app = typer.Typer()
+
+LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
+
+
+@app.command("followups", short_help="List a run's follow-up plan (回访计划) by owner.")
+def followups(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="A scoring run: its scores file, run facts or folder.", show_default=False
+        ),
+    ],
+    owner: Annotated[
+        list[str] | None,
+        typer.Option("--owner", help="Only follow-ups of this owner role (repeatable)."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="Rows shown per owner in the table (0: all).")
+    ] = 20,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the (filtered) plan to this CSV (UTF-8 with a BOM) or .xlsx file "
+            "instead of printing it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List the customers due for a follow-up, by owner, earliest due date first.
+
+    custrisk score writes the plan (followups.csv) with every run: customers whose
+    grade's review frequency has passed since the last follow-up (or who never had
+    one) and customers with open alerts, with the owner, the preferred channel from the
+    behaviour data and the due date. A run written before follow-up plans gets one
+    computed from its tables (without channels).
+    """
+    from custrisk.review.followups import filter_followups, plan_of_run
+
+    plan = filter_followups(plan_of_run(run), owner or ())
+    if out is not None:
+        from custrisk.review.followups import write_followups
+
+        write_followups(plan, out)
+        console.print(f"Wrote {len(plan):,} follow-ups to {out}")
+        return
+    console.print(f"{len(plan):,} customers due for a follow-up ({run})")
+    for name, part in plan.groupby("owner", sort=True):
+        table = Table(
+            title=f"{name}: {len(part):,}", title_justify="left", box=box.SIMPLE, pad_edge=False
+        )
+        for column in ("customer", "name", "grade", "due", "reason", "alerts", "channel"):
+            table.add_column(column, overflow="fold")
+        rows = part if limit <= 0 else part.head(limit)
+        for row in rows.to_dict("records"):
+            level = str(row["alert_level"])
+            alerts = str(row["open_alerts"])
+            table.add_row(
+                str(row["customer_id"]),
+                str(row["name_masked"]),
+                str(row["grade"]),
+                str(row["due_date"]),
+                str(row["reason"]),
+                f"[{LEVEL_STYLE[level]}]{alerts}[/]" if level in LEVEL_STYLE else alerts,
+                str(row["preferred_channel"]),
+            )
+        console.print(table)
+        if limit > 0 and len(part) > limit:
+            console.print(f"  ... and {len(part) - limit:,} more (--limit 0 or --out for all)")

@@ -1,0 +1,256 @@
+"""Back-test a past scoring run against the outcomes observed since.
+
+By grade: customers, exposure, bad rate, expected against observed loss, limit
+utilisation, and a binomial test of the grade's PD calibration; whether bad rates rise
+grade by grade; the Gini of the grade ordering (and of the score, for comparison).
+Pure functions over a run's tables; presenting and writing live in
+:mod:`custrisk.review.output`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from custrisk.errors import DataError, UsageError
+from custrisk.estimators.metrics import gini
+from custrisk.results import ScoringRun
+
+#: A grade's PD is called miscalibrated when the two-sided binomial test of its bad
+#: count against customers x mean PD has a p-value below this.
+CALIBRATION_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A run's customers joined with the outcomes observed since.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per customer of the run that has an outcome: the scores columns, the
+        exposure (``outstanding_balance``), ``bad`` (0/1) and ``label_date`` (when the
+        outcomes file has dates).
+    unmatched : int
+        Customers of the run without an outcome (left out).
+    extra : int
+        Outcomes of customers not in the run (ignored).
+    """
+
+    frame: pd.DataFrame
+    unmatched: int
+    extra: int
+
+
+def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "outcomes") -> Outcomes:
+    """The run's customers with their outcomes (``customer_id``, ``bad``[, ``label_date``]).
+
+    Raises
+    ------
+    DataError
+        When the outcomes lack a column, or no customer of the run has an outcome, or
+        the outcomes have only goods or only bads.
+    """
+    missing = [c for c in ("customer_id", "bad") if c not in outcomes.columns]
+    if missing:
+        raise DataError(
+            f"the outcomes lack the column(s) {', '.join(missing)}",
+            file=source,
+            hint="give a labels file with customer_id,bad[,label_date]",
+        )
+    scores = run.scores
+    keep = [c for c in ("customer_id", "bad", "label_date") if c in outcomes.columns]
+    labelled = outcomes.loc[:, keep].drop_duplicates("customer_id", keep="last")
+    labelled = labelled.assign(customer_id=labelled["customer_id"].astype(str))
+    table = scores.assign(customer_id=scores["customer_id"].astype(str))
+    details = run.details
+    if len(details) and "customer_id" in details.columns:
+        wanted = [c for c in details.columns if c == "outstanding_balance"]
+        if wanted:
+            table = table.merge(
+                details.loc[:, ["customer_id", *wanted]].assign(
+                    customer_id=details["customer_id"].astype(str)
+                ),
+                on="customer_id",
+                how="left",
+            )
+    if "outstanding_balance" not in table.columns:
+        table["outstanding_balance"] = np.nan
+    joined = table.merge(labelled, on="customer_id", how="inner")
+    if joined.empty:
+        raise DataError(
+            "no customer of the run has an outcome (no customer_id in common)",
+            file=source,
+            hint="give the outcomes of the run's customers",
+        )
+    joined["bad"] = pd.to_numeric(joined["bad"], errors="coerce")
+    bad_values = set(joined["bad"].dropna().unique().tolist())
+    if not bad_values <= {0, 1}:
+        raise DataError(
+            f"bad must be 0 or 1; found {sorted(bad_values - {0, 1})[:3]}",
+            file=source,
+            hint="code a bad outcome as 1 and a good one as 0",
+        )
+    joined = joined.dropna(subset=["bad"]).astype({"bad": np.int64})
+    extra = int((~labelled["customer_id"].isin(table["customer_id"])).sum())
+    return Outcomes(joined.reset_index(drop=True), len(table) - len(joined), extra)
+
+
+def policy_grades(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's grades (best first) from its facts: code, rank, labels, band, review."""
+    grades = [g for g in (facts.get("policy") or {}).get("grades") or [] if isinstance(g, dict)]
+    return sorted(grades, key=lambda g: int(g.get("rank", 0)))
+
+
+@dataclass(frozen=True)
+class GradeBacktest:
+    """The back-test of a run's grades.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per grade, best first: ``grade``, ``customers``, ``share``, ``bads``,
+        ``bad_rate``, ``mean_pd``, ``expected_bads``, ``exposure``, ``limit``,
+        ``utilisation``, ``expected_loss``, ``observed_loss``, ``loss_ratio``
+        (observed / expected), ``p_value`` (binomial test), ``calibration`` (``ok``,
+        ``under-predicted``, ``over-predicted`` or ``too few`` customers).
+    monotone : bool
+        Bad rates never fall from a grade to the next riskier one (grades without
+        customers skipped).
+    inversions : list of (str, str)
+        Pairs of neighbouring grades where the riskier one has the lower bad rate.
+    gini_grades, gini_score : float or None
+        Gini of the grade ordering and of the score against the outcomes (``None``
+        when the outcomes are all good or all bad).
+    facts : dict
+        Totals and settings (customers, bads, unmatched, lgd, ...).
+    """
+
+    table: pd.DataFrame
+    monotone: bool
+    inversions: list[tuple[str, str]]
+    gini_grades: float | None
+    gini_score: float | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def backtest_grades(
+    outcomes: Outcomes, grades: Sequence[Mapping[str, Any]], *, lgd: float = 1.0
+) -> GradeBacktest:
+    """Bad rates, losses and calibration by grade; ``grades`` best first (see
+    :func:`policy_grades`)."""
+    if not 0 < lgd <= 1 or not math.isfinite(lgd):
+        raise UsageError(f"--lgd must be a share above 0 and at most 1; got {lgd!r}")
+    frame = outcomes.frame
+    codes = [str(g["code"]) for g in grades] or sorted(frame["grade"].astype(str).unique())
+    extra = sorted(set(frame["grade"].astype(str)) - set(codes))
+    codes += extra
+    exposure = pd.to_numeric(frame["outstanding_balance"], errors="coerce")
+    limit = (
+        pd.to_numeric(frame["current_limit"], errors="coerce")
+        if "current_limit" in frame.columns
+        else pd.Series(np.nan, index=frame.index)
+    )
+    if exposure.isna().all():  # no balances in the run: the limit is the exposure
+        exposure = limit
+    work = pd.DataFrame(
+        {
+            "grade": frame["grade"].astype(str),
+            "bad": frame["bad"].to_numpy(),
+            "pd": pd.to_numeric(frame["pd"], errors="coerce"),
+            "exposure": exposure.fillna(0.0).to_numpy(),
+            "limit": limit.fillna(0.0).to_numpy(),
+        }
+    )
+    work["el"] = work["pd"] * work["exposure"] * lgd
+    work["ol"] = work["bad"] * work["exposure"] * lgd
+    rows = []
+    total = len(work)
+    for code in codes:
+        part = work[work["grade"] == code]
+        n = len(part)
+        bads = int(part["bad"].sum())
+        mean_pd = float(part["pd"].mean()) if n else math.nan
+        expected_loss = float(part["el"].sum())
+        observed_loss = float(part["ol"].sum())
+        p_value, verdict = _calibration(bads, n, mean_pd)
+        exposure_sum = float(part["exposure"].sum())
+        limit_sum = float(part["limit"].sum())
+        rows.append(
+            {
+                "grade": code,
+                "customers": n,
+                "share": n / total if total else math.nan,
+                "bads": bads,
+                "bad_rate": bads / n if n else math.nan,
+                "mean_pd": mean_pd,
+                "expected_bads": mean_pd * n if n else 0.0,
+                "exposure": exposure_sum,
+                "limit": limit_sum,
+                "utilisation": exposure_sum / limit_sum if limit_sum > 0 else math.nan,
+                "expected_loss": expected_loss,
+                "observed_loss": observed_loss,
+                "loss_ratio": observed_loss / expected_loss if expected_loss > 0 else math.nan,
+                "p_value": p_value,
+                "calibration": verdict,
+            }
+        )
+    table = pd.DataFrame(rows)
+    populated = table[table["customers"] > 0]
+    rates = populated["bad_rate"].to_numpy()
+    names = populated["grade"].tolist()
+    inversions = [
+        (names[i], names[i + 1]) for i in range(len(rates) - 1) if rates[i + 1] < rates[i]
+    ]
+    rank = {code: i + 1 for i, code in enumerate(codes)}
+    both = work["bad"].nunique() == 2
+    gini_grades = gini(work["bad"], work["grade"].map(rank)) if both else None
+    scores = pd.to_numeric(frame["score"], errors="coerce")
+    gini_score = gini(work["bad"], -scores.fillna(scores.min())) if both else None
+    bads = int(work["bad"].sum())
+    facts = {
+        "customers": total,
+        "bads": bads,
+        "bad_rate": bads / total if total else None,
+        "unmatched": outcomes.unmatched,
+        "extra_outcomes": outcomes.extra,
+        "lgd": lgd,
+        "expected_loss": float(work["el"].sum()),
+        "observed_loss": float(work["ol"].sum()),
+        "exposure": float(work["exposure"].sum()),
+        "calibration_alpha": CALIBRATION_ALPHA,
+        "monotone": not inversions,
+        "inversions": [list(pair) for pair in inversions],
+        "gini_grades": gini_grades,
+        "gini_score": gini_score,
+    }
+    return GradeBacktest(table, not inversions, inversions, gini_grades, gini_score, facts)
+
+
+def _calibration(bads: int, n: int, mean_pd: float) -> tuple[float, str]:
+    """Two-sided exact binomial test of ``bads`` among ``n`` against the mean PD."""
+    if n == 0 or not math.isfinite(mean_pd):
+        return math.nan, "no customers"
+    p = min(max(mean_pd, 1e-12), 1 - 1e-12)
+    if n * p < 1 and bads == 0:  # not even one bad expected: the test cannot say much
+        return 1.0, "too few"
+    p_value = float(binomtest(bads, n, p, alternative="two-sided").pvalue)
+    if p_value >= CALIBRATION_ALPHA:
+        return p_value, "ok"
+    return p_value, "under-predicted" if bads > n * p else "over-predicted"
+
+
+__all__ = [
+    "CALIBRATION_ALPHA",
+    "GradeBacktest",
+    "Outcomes",
+    "backtest_grades",
+    "join_outcomes",
+    "policy_grades",
+]

@@ -1,0 +1,217 @@
+"""The follow-up plan (回访计划): who to call, by when, who calls, and how.
+
+A customer is due for a follow-up when the grade's review frequency (policy) has passed
+since the last follow-up (or there was none), or when the run raised an alert for them.
+The owner is the owner of the customer's most severe alert, else the account manager;
+the preferred channel is the channel the customer used most in the behaviour events of
+the last 12 months (ties: the most recent); the due date is the earliest alert's due
+time, else ``as_of`` + :data:`REVIEW_DUE_DAYS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.io.atomic import atomic_open
+from custrisk.io.excel_out import Sheet, write_workbook
+from custrisk.io.safe_csv import escape_frame
+from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, read_run
+from custrisk.vocab import LEVEL_RANK
+
+#: Days between reviews of each review frequency of the policy.
+REVIEW_DAYS: Mapping[str, int] = {
+    "weekly": 7,
+    "monthly": 30,
+    "quarterly": 91,
+    "semiannual": 182,
+    "annual": 365,
+}
+#: A follow-up due by the review frequency alone is due this many days after as_of.
+REVIEW_DUE_DAYS = 14
+#: Who follows up a customer without alerts.
+DEFAULT_OWNER = "account_manager"
+#: Behaviour events of this many days before as_of tell the preferred channel.
+CHANNEL_WINDOW_DAYS = 365
+_FOLLOW_UP_INDICATOR = "days_since_last_follow_up"
+
+
+def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Series:
+    """Customer id -> the channel used most in the last 12 months (ties: most recent)."""
+    if behaviour is None or not len(behaviour) or "channel" not in behaviour.columns:
+        return pd.Series(dtype="str")
+    events = behaviour.loc[:, ["customer_id", "event_date", "channel"]].dropna()
+    dates = pd.to_datetime(events["event_date"], errors="coerce")
+    start = pd.Timestamp(as_of) - pd.Timedelta(days=CHANNEL_WINDOW_DAYS)
+    events = events[(dates > start) & (dates <= pd.Timestamp(as_of))].assign(
+        _date=dates,
+        customer_id=events["customer_id"].astype(str),
+        channel=events["channel"].astype(str),
+    )
+    if events.empty:
+        return pd.Series(dtype="str")
+    counted = events.groupby(["customer_id", "channel"], sort=True).agg(
+        n=("channel", "size"), last=("_date", "max")
+    )
+    best = counted.reset_index().sort_values(
+        ["customer_id", "n", "last", "channel"], ascending=[True, False, False, True], kind="stable"
+    )
+    return best.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+
+
+def follow_up_plan(
+    scores: pd.DataFrame,
+    details: pd.DataFrame,
+    alerts: pd.DataFrame,
+    grades: Sequence[Mapping[str, Any]],
+    as_of: dt.date | str,
+    *,
+    behaviour: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The customers due for a follow-up (:data:`~custrisk.results.FOLLOWUP_COLUMNS`),
+    earliest due date first, then most severe alert, then customer id.
+
+    Parameters
+    ----------
+    scores, details, alerts : pandas.DataFrame
+        A run's tables (:class:`~custrisk.results.ScoringRun`).
+    grades : sequence of mapping
+        The policy's grades (``code``, ``review_frequency``), e.g. the run facts'
+        ``policy.grades``.
+    as_of : date
+        The run's as-of date.
+    behaviour : pandas.DataFrame, optional
+        Behaviour events (``customer_id``, ``event_date``, ``channel``) for the
+        preferred channel; without them the channel is left blank.
+    """
+    day = dt.date.fromisoformat(str(as_of)[:10])
+    ids = scores["customer_id"].astype(str)
+    frequency = {str(g["code"]): str(g.get("review_frequency", "")) for g in grades}
+    keyed = details.assign(customer_id=details["customer_id"].astype(str)).drop_duplicates(
+        "customer_id"
+    )
+    keyed = keyed.set_index("customer_id").reindex(ids)
+    since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
+    since = (
+        pd.to_numeric(keyed[since_column], errors="coerce").to_numpy()
+        if since_column in keyed.columns
+        else np.full(len(ids), np.nan)
+    )
+    grade = scores["grade"].astype(str).to_numpy()
+    interval = np.array([REVIEW_DAYS.get(frequency.get(g, ""), np.nan) for g in grade])
+    never = np.isnan(since)
+    review_due = never | (since >= interval)
+    table = pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "name_masked": keyed["name_masked"].to_numpy()
+            if "name_masked" in keyed.columns
+            else "",
+            "grade": grade,
+            "review_frequency": [frequency.get(g, "") for g in grade],
+            "days_since_last_follow_up": since,
+            "review_due": review_due,
+        }
+    )
+    open_alerts = _alerts_by_customer(alerts)
+    table = table.merge(open_alerts, on="customer_id", how="left")
+    has_alert = table["open_alerts"].notna()
+    table = table[table["review_due"] | has_alert].copy()
+    has_alert = table["open_alerts"].notna()
+    reasons = []
+    for row_never, row_due, alert in zip(
+        np.isnan(table["days_since_last_follow_up"].to_numpy()),
+        table["review_due"].to_numpy(),
+        has_alert.to_numpy(),
+        strict=True,
+    ):
+        parts = []
+        if alert:
+            parts.append("open alerts")
+        if row_never:
+            parts.append("never followed up")
+        elif row_due:
+            parts.append("review due")
+        reasons.append("; ".join(parts))
+    review_date = (day + dt.timedelta(days=REVIEW_DUE_DAYS)).isoformat()
+    table["reason"] = reasons
+    table["open_alerts"] = _text(table["open_alerts"], "")
+    table["alert_level"] = _text(table["alert_level"], "")
+    table["owner"] = _text(table["owner"], DEFAULT_OWNER)
+    table["due_date"] = _text(table["alert_due"], review_date)
+    channels = preferred_channels(behaviour, day).to_dict()
+    table["preferred_channel"] = [str(channels.get(c, "")) for c in table["customer_id"]]
+    table["as_of"] = day.isoformat()
+    table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
+    table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
+    return table.loc[:, list(FOLLOWUP_COLUMNS)].reset_index(drop=True)
+
+
+def _text(values: pd.Series, default: str) -> pd.Series:
+    return values.astype(object).where(values.notna(), default).astype(str)
+
+
+def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
+    columns = ["customer_id", "open_alerts", "alert_level", "owner", "alert_due"]
+    if alerts is None or not len(alerts):
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
+    frame = alerts.assign(
+        customer_id=alerts["customer_id"].astype(str),
+        _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
+        _due=alerts["due_by"].astype(str).str[:10],
+    ).sort_values(["customer_id", "_rank", "code"], kind="stable")
+    grouped = frame.groupby("customer_id", sort=True)
+    return pd.DataFrame(
+        {
+            "open_alerts": grouped["code"].agg(";".join),
+            "alert_level": grouped["level"].first(),
+            "owner": grouped["owner"].first(),
+            "alert_due": grouped["_due"].min(),
+        }
+    ).reset_index()
+
+
+def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:
+    """Only the follow-ups of these owner roles (all when empty)."""
+    if not owners:
+        return plan
+    return plan[plan["owner"].isin(list(owners))].reset_index(drop=True)
+
+
+def plan_of_run(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The follow-up plan of a written run: its ``followups.csv``, or one computed from
+    its tables (no preferred channels) for a run written before follow-up plans."""
+    run = read_run(path, parts=("scores", "details", "alerts", "followups"))
+    if run.followups is not None:
+        return run.followups
+    grades = (run.facts.get("policy") or {}).get("grades") or []
+    return follow_up_plan(run.scores, run.details, run.alerts, grades, run.facts["as_of"])
+
+
+def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
+    """The plan as a CSV (UTF-8 with a BOM, formula cells escaped) or an .xlsx workbook."""
+    target = Path(out)
+    if target.suffix.lower() == ".xlsx":
+        return write_workbook(target, [Sheet("followups", plan)])
+    with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
+        escape_frame(plan).to_csv(handle, index=False, lineterminator="\n")
+    return target
+
+
+__all__ = [
+    "CHANNEL_WINDOW_DAYS",
+    "DEFAULT_OWNER",
+    "REVIEW_DAYS",
+    "REVIEW_DUE_DAYS",
+    "filter_followups",
+    "follow_up_plan",
+    "plan_of_run",
+    "preferred_channels",
+    "write_followups",
+]

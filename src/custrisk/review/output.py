@@ -1,0 +1,491 @@
+"""A strategy review on disk: CSV tables, one workbook, one PDF, the facts as JSON and,
+when asked, a proposed policy YAML.
+
+The PDF reuses the report templates' stylesheet, fonts and SVG charts
+(:mod:`custrisk.report`); the workbook is written by :mod:`custrisk.io.excel_out`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
+from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
+from custrisk.io.safe_csv import escape_frame
+from custrisk.report.charts import Chart, _nice_ceiling
+from custrisk.report.config import ReportConfig, load_report_config
+from custrisk.report.render import ReportRenderer
+from custrisk.review.alerts import AlertReview
+from custrisk.review.backtest import GradeBacktest
+from custrisk.review.whatif import CutoffProposal, PolicyComparison
+from custrisk.vocab import check_language
+
+#: File names of a review folder.
+GRADES_CSV = "backtest_grades.csv"
+ALERTS_CSV = "alert_effectiveness.csv"
+SWAP_CSV = "policy_swap.csv"
+MOVES_CSV = "policy_moves.csv"
+TOTALS_CSV = "policy_totals.csv"
+CUTOFFS_CSV = "proposed_cutoffs.csv"
+PROPOSED_POLICY = "proposed_policy.yaml"
+WORKBOOK = "backtest.xlsx"
+PDF = "backtest.pdf"
+FACTS = "backtest.json"
+TEMPLATE = "backtest.html"
+
+_LABELS = {
+    "zh": {
+        "title": "策略回测报告",
+        "as_of": "评分日期",
+        "model": "模型",
+        "customers": "客户数",
+        "bads": "违约数",
+        "bad_rate": "违约率",
+        "mean_pd": "平均PD",
+        "expected_bads": "预期违约数",
+        "exposure": "敞口",
+        "utilisation": "额度使用率",
+        "expected_loss": "预期损失",
+        "observed_loss": "实际损失",
+        "loss_ratio": "实际/预期",
+        "p_value": "二项检验p值",
+        "calibration": "校准",
+        "grade": "评级",
+        "section_grades": "分级回测",
+        "monotone_yes": "违约率随评级逐级上升",
+        "monotone_no": "违约率未随评级逐级上升：",
+        "gini_grades": "评级排序Gini",
+        "gini_score": "评分Gini",
+        "section_alerts": "预警规则有效性",
+        "code": "规则",
+        "level": "级别",
+        "fired": "触发",
+        "share": "占比",
+        "precision": "精确率",
+        "recall": "召回率",
+        "lift": "提升度",
+        "lead_days": "提前天数",
+        "overlap": "重叠",
+        "unique_bads": "独有违约",
+        "flags": "标记",
+        "suggested": "建议条件（每条规则≤{share}）",
+        "alerted": "有预警客户",
+        "red": "红色预警客户",
+        "section_whatif": "策略对比",
+        "move": "变动",
+        "policy": "策略",
+        "approved": "授信客户",
+        "approval_rate": "授信率",
+        "section_cutoffs": "建议分数切点",
+        "band": "分数区间",
+        "target": "目标违约率",
+        "holdout": "留出样本违约率",
+        "met": "达标",
+        "chart": "各评级：平均PD与实际违约率",
+        "observed": "实际违约率",
+        "note_lgd": (
+            "损失 = 违约 × 敞口（授信余额）× LGD {lgd}；校准为双侧精确二项检验（α = {alpha}）。"
+        ),
+        "confidential": "内部资料 · 注意保密",
+    },
+    "en": {
+        "title": "Strategy back-test",
+        "as_of": "As of",
+        "model": "Model",
+        "customers": "Customers",
+        "bads": "Bads",
+        "bad_rate": "Bad rate",
+        "mean_pd": "Mean PD",
+        "expected_bads": "Expected bads",
+        "exposure": "Exposure",
+        "utilisation": "Utilisation",
+        "expected_loss": "Expected loss",
+        "observed_loss": "Observed loss",
+        "loss_ratio": "Obs./exp.",
+        "p_value": "Binomial p",
+        "calibration": "Calibration",
+        "grade": "Grade",
+        "section_grades": "Grades against outcomes",
+        "monotone_yes": "Bad rates rise grade by grade",
+        "monotone_no": "Bad rates do not rise grade by grade: ",
+        "gini_grades": "Gini of the grades",
+        "gini_score": "Gini of the score",
+        "section_alerts": "Alert rule effectiveness",
+        "code": "Rule",
+        "level": "Level",
+        "fired": "Fired",
+        "share": "Share",
+        "precision": "Precision",
+        "recall": "Recall",
+        "lift": "Lift",
+        "lead_days": "Lead (days)",
+        "overlap": "Overlap",
+        "unique_bads": "Only it",
+        "flags": "Flags",
+        "suggested": "Suggested condition (each rule ≤ {share})",
+        "alerted": "Customers with an alert",
+        "red": "Customers with a red alert",
+        "section_whatif": "Policy what-if",
+        "move": "Move",
+        "policy": "Policy",
+        "approved": "Approved",
+        "approval_rate": "Approval rate",
+        "section_cutoffs": "Proposed score cut-offs",
+        "band": "Band",
+        "target": "Target",
+        "holdout": "Hold-out bad rate",
+        "met": "Met",
+        "chart": "Mean PD and observed bad rate by grade",
+        "observed": "Observed bad rate",
+        "note_lgd": (
+            "Loss = bad × exposure (outstanding balance) × LGD {lgd}; calibration by a "
+            "two-sided exact binomial test (α = {alpha})."
+        ),
+        "confidential": "Internal · confidential",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Review:
+    """Everything a back-test found, ready to write."""
+
+    grades: GradeBacktest
+    alerts: AlertReview | None = None
+    comparison: PolicyComparison | None = None
+    proposal: CutoffProposal | None = None
+    proposed_policy: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: the facts of every part (and their tables as records)."""
+        out: dict[str, Any] = {**self.facts, "grades": {**self.grades.facts}}
+        out["grades"]["table"] = _records(self.grades.table)
+        if self.alerts is not None:
+            out["alerts"] = {**self.alerts.facts, "table": _records(self.alerts.table)}
+        if self.comparison is not None:
+            out["what_if"] = {
+                **self.comparison.facts,
+                "moves": _records(self.comparison.moves),
+                "totals": _records(self.comparison.totals),
+                "swap": {
+                    str(k): {str(c): int(v) for c, v in dict(row).items()}
+                    for k, row in self.comparison.swap.to_dict("index").items()
+                },
+            }
+        if self.proposal is not None:
+            out["proposal"] = {**self.proposal.facts, "table": _records(self.proposal.table)}
+        return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if hasattr(value, "item"):
+            return clean(value.item())
+        return value
+
+    return [{str(k): clean(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, encoding: str) -> Path:
+    with atomic_open(path, "w", encoding=encoding, newline="") as handle:
+        escape_frame(frame).to_csv(handle, index=False, lineterminator="\n")
+    return path
+
+
+def write_review(
+    review: Review,
+    out_dir: str | os.PathLike[str],
+    *,
+    lang: str = "zh",
+    pdf: bool = True,
+    csv_encoding: str = "utf-8-sig",
+    report_config: ReportConfig | None = None,
+) -> dict[str, Path]:
+    """Write the review's tables, workbook, facts, PDF (unless ``pdf`` is false) and
+    proposed policy into ``out_dir``; returns name -> path."""
+    check_language(lang)
+    out = ensure_dir(out_dir)
+    written: dict[str, Path] = {}
+    tables = _tables(review)
+    for name, frame in tables.items():
+        written[name] = _write_csv(frame, out / name, csv_encoding)
+    grade_codes = review.grades.table["grade"].astype(str).tolist()
+    fills = ramp(grade_codes)
+    level_fills = dict(LEVEL_FILLS)
+    kinds = {
+        "share": "percent",
+        "bad_rate": "percent",
+        "mean_pd": "percent",
+        "utilisation": "percent",
+        "precision": "percent",
+        "recall": "percent",
+        "overlap": "percent",
+        "target": "percent",
+        "approval_rate": "percent",
+        "bad_rate_current": "percent",
+        "bad_rate_new": "percent",
+        "bad_rate_fit": "percent",
+        "upper_bound_fit": "percent",
+        "bad_rate_holdout": "percent",
+        "bad_rate_approved": "percent",
+        "suggested_share": "percent",
+        "suggested_precision": "percent",
+        "suggested_recall": "percent",
+        "exposure": "amount",
+        "limit": "amount",
+        "expected_loss": "amount",
+        "observed_loss": "amount",
+    }
+    sheets = [
+        Sheet(
+            name.removesuffix(".csv")[:31],
+            frame,
+            kinds={c: k for c, k in kinds.items() if c in frame.columns},
+            fills={"grade": fills, "level": level_fills},
+        )
+        for name, frame in tables.items()
+    ]
+    written[WORKBOOK] = write_workbook(out / WORKBOOK, sheets)
+    facts = review.to_dict()
+    write_text(out / FACTS, json.dumps(facts, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+    written[FACTS] = out / FACTS
+    if review.proposed_policy is not None:
+        write_text(out / PROPOSED_POLICY, review.proposed_policy)
+        written[PROPOSED_POLICY] = out / PROPOSED_POLICY
+    if pdf:
+        config = report_config or load_report_config()
+        write_bytes(out / PDF, render_review_pdf(review, config, lang=lang))
+        written[PDF] = out / PDF
+    return written
+
+
+def _tables(review: Review) -> dict[str, pd.DataFrame]:
+    tables = {GRADES_CSV: review.grades.table}
+    if review.alerts is not None:
+        tables[ALERTS_CSV] = review.alerts.table
+    if review.comparison is not None:
+        swap = review.comparison.swap.copy()
+        swap.insert(0, "current_grade", swap.index.astype(str))
+        tables[SWAP_CSV] = swap.reset_index(drop=True)
+        tables[MOVES_CSV] = review.comparison.moves
+        tables[TOTALS_CSV] = review.comparison.totals
+    if review.proposal is not None:
+        tables[CUTOFFS_CSV] = review.proposal.table
+    return tables
+
+
+# -- PDF --------------------------------------------------------------------------------
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{float(value):,.{digits}f}"
+
+
+def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
+    """The plain data of the review PDF (texts already formatted)."""
+    labels = _LABELS[lang]
+    g = review.grades
+    grades = [
+        {
+            "code": row["grade"],
+            "customers": _num(row["customers"]),
+            "bads": _num(row["bads"]),
+            "bad_rate": _pct(row["bad_rate"], 2),
+            "mean_pd": _pct(row["mean_pd"], 2),
+            "exposure": _num(row["exposure"]),
+            "utilisation": _pct(row["utilisation"]),
+            "expected_loss": _num(row["expected_loss"]),
+            "observed_loss": _num(row["observed_loss"]),
+            "loss_ratio": _num(row["loss_ratio"], 2),
+            "p_value": _num(row["p_value"], 3),
+            "calibration": row["calibration"],
+            "bad_rate_value": row["bad_rate"],
+            "mean_pd_value": row["mean_pd"],
+        }
+        for row in g.table.to_dict("records")
+    ]
+    ctx: dict[str, Any] = {
+        "kind": "backtest",
+        "company": review.facts.get("company", ""),
+        "as_of": review.facts.get("as_of"),
+        "model_id": review.facts.get("model_id"),
+        "L": labels,
+        "customers": _num(g.facts["customers"]),
+        "bad_rate": _pct(g.facts["bad_rate"], 2),
+        "expected_loss": _num(g.facts["expected_loss"]),
+        "observed_loss": _num(g.facts["observed_loss"]),
+        "gini_grades": _num(g.gini_grades, 3),
+        "gini_score": _num(g.gini_score, 3),
+        "monotone": g.monotone,
+        "inversions": ", ".join(f"{a} > {b}" for a, b in g.inversions),
+        "grades": grades,
+        "note": labels["note_lgd"].format(lgd=g.facts["lgd"], alpha=g.facts["calibration_alpha"]),
+        "alerts": None,
+        "whatif": None,
+        "cutoffs": None,
+    }
+    if review.alerts is not None:
+        a = review.alerts
+        ctx["alerts"] = {
+            "alerted": f"{_num(a.facts['customers_alerted'])} ({_pct(a.facts['alerted_share'])})",
+            "red": f"{_num(a.facts['customers_red'])} ({_pct(a.facts['red_share'])})",
+            "suggested_title": labels["suggested"].format(
+                share=_pct(a.facts["max_alert_share"], 0)
+            ),
+            "rows": [
+                {
+                    "code": r["code"],
+                    "level": r["level"],
+                    "fired": _num(r["fired"]),
+                    "share": _pct(r["share"]),
+                    "precision": _pct(r["precision"]),
+                    "recall": _pct(r["recall"]),
+                    "lift": _num(r["lift"], 1),
+                    "lead_days": _num(r["lead_days"]),
+                    "overlap": _pct(r["overlap"], 0),
+                    "unique_bads": _num(r["unique_bads"]),
+                    "flags": r["flags"],
+                    "suggested": r["suggested_condition"]
+                    if r["suggested_condition"] != r["condition"]
+                    else "",
+                }
+                for r in a.table.to_dict("records")
+            ],
+        }
+    if review.comparison is not None:
+        c = review.comparison
+        ctx["whatif"] = {
+            "policy": Path(str(c.facts["policy"])).name,
+            "columns": [str(col) for col in c.swap.columns],
+            "swap": [
+                {"grade": str(idx), "counts": [_num(v) for v in row]}
+                for idx, row in zip(c.swap.index, c.swap.to_numpy().tolist(), strict=True)
+            ],
+            "moves": [
+                {
+                    "move": r["move"],
+                    "customers": _num(r["customers"]),
+                    "bad_rate": _pct(r["bad_rate"], 2),
+                }
+                for r in c.moves.to_dict("records")
+            ],
+            "totals": [
+                {
+                    "policy": r["policy"],
+                    "approved": _num(r["approved"]),
+                    "approval_rate": _pct(r["approval_rate"]),
+                    "exposure": _num(r["exposure"]),
+                    "expected_loss": _num(r["expected_loss"]),
+                    "bad_rate": _pct(r["bad_rate_approved"], 2),
+                }
+                for r in c.totals.to_dict("records")
+            ],
+        }
+    if review.proposal is not None:
+        ctx["cutoffs"] = [
+            {
+                "grade": r["grade"],
+                "band": f"[{_num(r['min_score'])}, {_num(r['max_score'])})",
+                "target": _pct(r["target"], 2),
+                "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
+                "customers_holdout": _num(r["customers_holdout"]),
+                "bad_rate_holdout": _pct(r["bad_rate_holdout"], 2),
+                "met": "✓" if r["met"] else "✗",
+                "note": r["note"],
+            }
+            for r in review.proposal.table.to_dict("records")
+        ]
+    return ctx
+
+
+def grade_chart(
+    grades: Sequence[Mapping[str, Any]],
+    *,
+    style: Mapping[str, str],
+    colors: Mapping[str, str],
+    labels: Mapping[str, str],
+    width: float = 330,
+    height: float = 140,
+) -> Any:
+    """Mean PD (light) and observed bad rate (grade colour) per grade, as paired bars."""
+    chart = Chart(width, height, style["font_family"], label=labels["chart"])
+    left, right, top, bottom = 32.0, 4.0, 18.0, 14.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for g in grades for v in (g["mean_pd_value"], g["bad_rate_value"])]
+    peak = max([v for v in values if v is not None and math.isfinite(v)] + [0.01])
+    nice = _nice_ceiling(peak * 100) / 100
+    for i in range(3):
+        value = nice * i / 2
+        y = top + plot_h - plot_h * i / 2
+        chart.line(left, y, width - right, y, style["grid"], 0.8)
+        chart.text(
+            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
+        )
+    step = plot_w / max(len(grades), 1)
+    for i, g in enumerate(grades):
+        x = left + i * step
+        pairs = (
+            (g["mean_pd_value"], style["accent"]),
+            (g["bad_rate_value"], colors.get(g["code"], style["primary"])),
+        )
+        for j, (value, color) in enumerate(pairs):
+            v = value if value is not None and math.isfinite(value) else 0.0
+            h = plot_h * v / nice
+            chart.rect(x + step * (0.12 + 0.38 * j), top + plot_h - h, step * 0.36, h, color)
+        chart.text(
+            x + step / 2, height - 4, g["code"], size=7, fill=style["muted"], anchor="middle"
+        )
+    chart.rect(left, 3, 8, 7, style["accent"])
+    chart.text(left + 11, 9.5, labels["mean_pd"], size=7, fill="#333333")
+    chart.rect(left + 70, 3, 8, 7, style["primary"])
+    chart.text(left + 81, 9.5, labels["observed"], size=7, fill="#333333")
+    return chart.markup()
+
+
+def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh") -> bytes:
+    """The review as a PDF, with the report templates' stylesheet and fonts."""
+    renderer = ReportRenderer(config, lang=lang)
+    ctx = review_context(review, lang)
+    ctx["company"] = config.company.get(lang, "")
+    colors = {code: g.color for code, g in config.grades.items()}
+    chart = grade_chart(ctx["grades"], style=config.style, colors=colors, labels=ctx["L"])
+    html = renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
+    return renderer.engine.write_pdf(html).pdf
+
+
+__all__ = [
+    "ALERTS_CSV",
+    "CUTOFFS_CSV",
+    "FACTS",
+    "GRADES_CSV",
+    "MOVES_CSV",
+    "PDF",
+    "PROPOSED_POLICY",
+    "SWAP_CSV",
+    "TOTALS_CSV",
+    "WORKBOOK",
+    "Review",
+    "grade_chart",
+    "render_review_pdf",
+    "review_context",
+    "write_review",
+]

@@ -1,0 +1,114 @@
+"""One call for ``custrisk backtest``: read a run and its outcomes, review everything."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from custrisk.data import load_labels
+from custrisk.errors import UsageError
+from custrisk.policy import Policy, load_policy
+from custrisk.report.config import load_report_config
+from custrisk.results import read_run
+from custrisk.review.alerts import alert_effectiveness
+from custrisk.review.backtest import backtest_grades, join_outcomes, policy_grades
+from custrisk.review.output import Review
+from custrisk.review.whatif import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_HOLDOUT,
+    compare_policies,
+    holdout_mask,
+    parse_targets,
+    propose_cutoffs,
+    proposed_policy_yaml,
+)
+
+
+def backtest_run(
+    run: str | os.PathLike[str],
+    outcomes: str | os.PathLike[str],
+    *,
+    policy: str | os.PathLike[str] | Policy | None = None,
+    targets: str | None = None,
+    max_alert_share: float = 0.05,
+    lgd: float | None = None,
+    holdout: float = DEFAULT_HOLDOUT,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Review:
+    """Back-test a scoring run against the outcomes observed since.
+
+    Parameters
+    ----------
+    run : path-like
+        The run's scores file, facts file or folder (read and checked by
+        :func:`custrisk.results.read_run`).
+    outcomes : path-like
+        A labels file (``customer_id``, ``bad``, optional ``label_date``).
+    policy : path-like or Policy, optional
+        A second policy to compare with the run's (the what-if).
+    targets : str, optional
+        ``A=0.5%,B=2%,...``: propose score cut-offs meeting these bad rates, written as
+        a policy (the run's policy file with new bands).
+    max_alert_share : float
+        Target share of customers per alert rule for the suggested thresholds.
+    lgd : float, optional
+        Loss given default for the losses (default: the report config's).
+    holdout, confidence
+        Share of customers held out to check proposed cut-offs; confidence of the
+        upper bounds shown.
+    """
+    if not 0 < max_alert_share <= 1:
+        raise UsageError(
+            f"--max-alert-share must be above 0 and at most 100%; got {max_alert_share!r}"
+        )
+    if not 0 < holdout < 1:
+        raise UsageError(
+            f"--holdout must be a share between 0 and 100% (exclusive); got {holdout!r}"
+        )
+    scoring = read_run(run)
+    labels, _rejects = load_labels(outcomes)
+    joined = join_outcomes(scoring, labels, source=str(outcomes))
+    grades = policy_grades(scoring.facts)
+    loss_share = lgd if lgd is not None else load_report_config().lgd
+    grade_review = backtest_grades(joined, grades, lgd=loss_share)
+    codes = [str(g["code"]) for g in grades]
+    alerts_facts = scoring.facts.get("alerts") or {}
+    alert_review = alert_effectiveness(
+        joined,
+        scoring.alerts,
+        alerts_facts.get("rules") or [],
+        scoring.details,
+        codes,
+        max_share=max_alert_share,
+        as_of=scoring.facts.get("as_of"),
+    )
+    comparison = None
+    if policy is not None:
+        new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        comparison = compare_policies(scoring, joined, new_policy, lgd=loss_share)
+    proposal = proposed = None
+    if targets is not None:
+        policy_file = (scoring.facts.get("policy") or {}).get("file")
+        base = load_policy(policy_file if policy_file and os.path.isfile(policy_file) else None)
+        wanted = parse_targets(targets, base.codes)
+        frame = joined.frame
+        proposal = propose_cutoffs(
+            frame["score"],
+            frame["bad"],
+            base,
+            wanted,
+            holdout=holdout_mask(frame["customer_id"], holdout),
+            confidence=confidence,
+        )
+        proposed = proposed_policy_yaml(base, proposal)
+    facts: dict[str, Any] = {
+        "run": str(scoring.files.scores) if scoring.files else str(run),
+        "run_id": scoring.run_id,
+        "as_of": scoring.facts.get("as_of"),
+        "model_id": scoring.facts.get("model_id"),
+        "outcomes": str(outcomes),
+    }
+    return Review(grade_review, alert_review, comparison, proposal, proposed, facts)
+
+
+__all__ = ["backtest_run"]

@@ -1,0 +1,384 @@
+"""Policy what-if: another policy on the same customers, and cut-offs proposed from
+target bad rates.
+
+:func:`compare_policies` grades a run's customers again with a second policy and says
+who moves (the swap set, with the bad rates of those moved up and down), how approvals,
+exposure and expected loss change. :func:`propose_cutoffs` finds score cut-offs whose
+grades meet target bad rates with a stated confidence, checked on a hold-out, and
+:func:`proposed_policy_yaml` writes them as a policy file ready for review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import beta
+from sklearn.isotonic import IsotonicRegression
+
+from custrisk.config._yaml import load_yaml_file
+from custrisk.errors import UsageError
+from custrisk.policy import Policy, apply_policy, parse_policy
+from custrisk.results import ScoringRun
+from custrisk.review.backtest import Outcomes
+
+#: Confidence that a proposed grade's bad rate is below its target (one-sided
+#: Clopper-Pearson upper bound on the rows the cut-offs are fitted on).
+DEFAULT_CONFIDENCE = 0.8
+#: Share of customers held out to check proposed cut-offs.
+DEFAULT_HOLDOUT = 0.3
+_TARGET = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+
+
+@dataclass(frozen=True)
+class PolicyComparison:
+    """Two policies on the same customers.
+
+    Attributes
+    ----------
+    swap : pandas.DataFrame
+        Customers by current grade (rows) and new grade (columns).
+    moves : pandas.DataFrame
+        ``moved up``, ``stayed``, ``moved down``: customers, bads, bad rate.
+    totals : pandas.DataFrame
+        Rows ``current`` and ``new``: approved customers (recommended limit above 0),
+        approval rate, exposure (sum of recommended limits), expected loss (PD x
+        recommended limit x LGD), bad rate of the approved.
+    grades : pandas.DataFrame
+        By new grade: customers and bad rate under each policy.
+    """
+
+    swap: pd.DataFrame
+    moves: pd.DataFrame
+    totals: pd.DataFrame
+    grades: pd.DataFrame
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def compare_policies(
+    run: ScoringRun, outcomes: Outcomes, new_policy: Policy, *, lgd: float = 1.0
+) -> PolicyComparison:
+    """The run's grades and limits against ``new_policy``'s on the same customers."""
+    scores = run.scores.assign(customer_id=run.scores["customer_id"].astype(str))
+    base = scores.loc[:, ["customer_id", "as_of", "pd", "score"]]
+    details = run.details.assign(customer_id=run.details["customer_id"].astype(str))
+    regraded = apply_policy(base, details, new_policy).scores
+    bad = outcomes.frame.set_index("customer_id")["bad"]
+    table = pd.DataFrame(
+        {
+            "customer_id": scores["customer_id"],
+            "pd": pd.to_numeric(scores["pd"], errors="coerce"),
+            "old_grade": scores["grade"].astype(str),
+            "new_grade": regraded["grade"].astype(str).to_numpy(),
+            "old_limit": pd.to_numeric(scores["recommended_limit"], errors="coerce").fillna(0.0),
+            "new_limit": pd.to_numeric(regraded["recommended_limit"], errors="coerce")
+            .fillna(0.0)
+            .to_numpy(),
+        }
+    )
+    table["bad"] = table["customer_id"].map(bad)
+    old_codes = [
+        str(g["code"])
+        for g in sorted(
+            (run.facts.get("policy") or {}).get("grades") or [], key=lambda g: int(g["rank"])
+        )
+    ] or sorted(table["old_grade"].unique())
+    new_codes = list(new_policy.codes)
+    old_rank = {c: i for i, c in enumerate(old_codes)}
+    new_rank = {c: i for i, c in enumerate(new_codes)}
+    # a move compares positions on each policy's own scale, as a share of its grades
+    old_pos = table["old_grade"].map(old_rank) / max(len(old_codes) - 1, 1)
+    new_pos = table["new_grade"].map(new_rank) / max(len(new_codes) - 1, 1)
+    same = old_codes == new_codes
+    if same:
+        old_pos, new_pos = table["old_grade"].map(old_rank), table["new_grade"].map(new_rank)
+    move = np.where(
+        new_pos < old_pos, "moved up", np.where(new_pos > old_pos, "moved down", "stayed")
+    )
+    table["move"] = move
+    swap = pd.crosstab(table["old_grade"], table["new_grade"]).reindex(
+        index=[c for c in old_codes if c in set(table["old_grade"])],
+        columns=[c for c in new_codes if c in set(table["new_grade"])],
+        fill_value=0,
+    )
+    moves = pd.DataFrame(
+        [
+            _counts(name, table[table["move"] == name])
+            for name in ("moved up", "stayed", "moved down")
+        ]
+    )
+    totals = pd.DataFrame(
+        [
+            _totals("current", table, "old_limit", lgd),
+            _totals("new", table, "new_limit", lgd),
+        ]
+    )
+    grades = pd.DataFrame(
+        [
+            {
+                "grade": code,
+                "customers_current": int((table["old_grade"] == code).sum()),
+                "bad_rate_current": _rate(table.loc[table["old_grade"] == code, "bad"]),
+                "customers_new": int((table["new_grade"] == code).sum()),
+                "bad_rate_new": _rate(table.loc[table["new_grade"] == code, "bad"]),
+            }
+            for code in dict.fromkeys([*new_codes, *old_codes])
+        ]
+    )
+    facts = {
+        "policy": new_policy.path,
+        "customers": len(table),
+        "moved_up": int((table["move"] == "moved up").sum()),
+        "moved_down": int((table["move"] == "moved down").sum()),
+        "lgd": lgd,
+    }
+    return PolicyComparison(swap, moves, totals, grades, facts)
+
+
+def _rate(values: pd.Series) -> float:
+    known = values.dropna()
+    return float(known.mean()) if len(known) else math.nan
+
+
+def _counts(name: str, part: pd.DataFrame) -> dict[str, Any]:
+    known = part["bad"].dropna()
+    return {
+        "move": name,
+        "customers": len(part),
+        "bads": int(known.sum()),
+        "bad_rate": float(known.mean()) if len(known) else math.nan,
+    }
+
+
+def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str, Any]:
+    approved = table[limit] > 0
+    return {
+        "policy": name,
+        "approved": int(approved.sum()),
+        "approval_rate": float(approved.mean()) if len(table) else math.nan,
+        "exposure": float(table[limit].sum()),
+        "expected_loss": float((table["pd"].fillna(0) * table[limit] * lgd).sum()),
+        "bad_rate_approved": _rate(table.loc[approved, "bad"]),
+    }
+
+
+# -- proposed cut-offs ------------------------------------------------------------------
+
+
+def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
+    """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``; every grade but the
+    riskiest needs a target, as shares below 1."""
+    targets: dict[str, float] = {}
+    for part in [p for p in text.split(",") if p.strip()]:
+        match = _TARGET.match(part)
+        if not match:
+            raise UsageError(
+                f"--target-bad-rate: cannot read {part.strip()!r}; write GRADE=RATE pairs "
+                "such as A=0.5%,B=2%"
+            )
+        code, number, percent = match.groups()
+        value = float(number) / (100 if percent else 1)
+        if code not in codes:
+            raise UsageError(
+                f"--target-bad-rate: {code!r} is not a grade of the policy; grades: "
+                + ", ".join(codes)
+            )
+        if not 0 < value < 1:
+            raise UsageError(
+                f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%"
+            )
+        targets[code] = value
+    missing = [c for c in codes[:-1] if c not in targets]
+    if missing:
+        raise UsageError(
+            "--target-bad-rate needs a target for every grade but the riskiest; missing: "
+            + ", ".join(missing)
+        )
+    return targets
+
+
+def holdout_mask(ids: pd.Series, share: float) -> np.ndarray:
+    """A stable split: True for the customers held out (by a hash of the id)."""
+    if not 0 < share < 1:
+        raise UsageError(f"--holdout must be a share between 0 and 1; got {share!r}")
+    buckets = np.array(
+        [int.from_bytes(hashlib.sha256(str(i).encode()).digest()[:4], "big") for i in ids],
+        dtype=np.float64,
+    )
+    return buckets / 2**32 < share
+
+
+def _upper_bound(bads: np.ndarray, n: np.ndarray, confidence: float) -> np.ndarray:
+    """One-sided Clopper-Pearson upper bound of the bad rate."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bound = beta.ppf(confidence, bads + 1, np.maximum(n - bads, 1e-9))
+    return np.where(n > 0, np.where(bads >= n, 1.0, bound), 1.0)
+
+
+@dataclass(frozen=True)
+class CutoffProposal:
+    """Score cut-offs proposed from target bad rates.
+
+    Attributes
+    ----------
+    bands : dict
+        Grade code to ``(min_score, max_score)``, best first.
+    table : pandas.DataFrame
+        By grade: band, target, customers, bad rate and upper bound on the fitting
+        rows, customers and bad rate on the hold-out, ``met`` (hold-out bad rate within
+        the target) and ``note``.
+    """
+
+    bands: dict[str, tuple[float, float]]
+    table: pd.DataFrame
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def propose_cutoffs(
+    scores: pd.Series,
+    bad: pd.Series,
+    policy: Policy,
+    targets: Mapping[str, float],
+    *,
+    holdout: np.ndarray | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> CutoffProposal:
+    """Cut-offs, best grade first: a grade starts at the lowest whole score from which
+    the bad rate, fitted as a non-increasing function of the score (isotonic regression
+    on all rows but ``holdout``), is within the grade's target; so every customer of the
+    band, not just its average, meets it. The riskiest grade takes the rest. The table
+    gives each band's bad rate with a one-sided ``confidence`` upper bound on the fitting
+    rows and its bad rate on the hold-out."""
+    if not 0.5 <= confidence < 1:
+        raise UsageError(f"--confidence must be from 0.5 to below 1; got {confidence!r}")
+    s = pd.to_numeric(scores, errors="coerce").to_numpy(dtype="float64")
+    y = pd.to_numeric(bad, errors="coerce").to_numpy(dtype="float64")
+    held = np.zeros(len(s), dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool)
+    fit = ~held & np.isfinite(s) & np.isfinite(y)
+    test = held & np.isfinite(s) & np.isfinite(y)
+    codes = list(policy.codes)
+    lo_range, hi_range = policy.score_min, policy.score_max
+    upper = hi_range
+    bands: dict[str, tuple[float, float]] = {}
+    notes: dict[str, str] = {}
+    fs, fy = s[fit], y[fit]
+    if not len(fs) or len(np.unique(fy)) < 2:
+        raise UsageError("--target-bad-rate needs scored customers with both good and bad outcomes")
+    # the bad rate as a non-increasing function of the score (isotonic fit)
+    local = IsotonicRegression(increasing=False, out_of_bounds="clip").fit(fs, fy)
+    points = np.unique(np.floor(fs))
+    rate_at = local.predict(points)
+    for code in codes[:-1]:
+        target = float(targets[code])
+        # the lowest whole score from which every customer's bad rate is within target
+        ok = points[(rate_at <= target) & (points < upper)]
+        cut = float(ok.min()) if len(ok) else math.nan
+        if not len(ok) or cut <= lo_range:
+            cut = upper - 1 if not len(ok) else lo_range + 1
+            notes[code] = "target not reachable: a one-point band" if not len(ok) else ""
+        bands[code] = (cut, upper)
+        upper = cut
+    bands[codes[-1]] = (lo_range, upper)
+    rows = []
+    for code in codes:
+        lo, hi = bands[code]
+        top = hi == hi_range
+
+        fin, tin = _within(fs, lo, hi, top), _within(s[test], lo, hi, top)
+        n_fit, k_fit = int(fin.sum()), float(fy[fin].sum())
+        n_test, k_test = int(tin.sum()), float(y[test][tin].sum())
+        goal = targets.get(code)
+        rate_test = k_test / n_test if n_test else math.nan
+        rows.append(
+            {
+                "grade": code,
+                "min_score": lo,
+                "max_score": hi,
+                "target": goal if goal is not None else math.nan,
+                "customers_fit": n_fit,
+                "bad_rate_fit": k_fit / n_fit if n_fit else math.nan,
+                "upper_bound_fit": _bound(k_fit, n_fit, confidence),
+                "customers_holdout": n_test,
+                "bad_rate_holdout": rate_test,
+                "met": bool(goal is None or not n_test or rate_test <= goal),
+                "note": notes.get(code, ""),
+            }
+        )
+    facts = {
+        "confidence": confidence,
+        "fit_customers": int(fit.sum()),
+        "holdout_customers": int(test.sum()),
+        "targets": dict(targets),
+    }
+    return CutoffProposal(bands, pd.DataFrame(rows), facts)
+
+
+def _within(values: np.ndarray, lo: float, hi: float, top: bool) -> np.ndarray:
+    return (values >= lo) & ((values < hi) | (top & (values <= hi)))
+
+
+def _bound(bads: float, n: int, confidence: float) -> float:
+    if not n:
+        return math.nan
+    return float(_upper_bound(np.array([bads]), np.array([n]), confidence)[0])
+
+
+def proposed_policy_yaml(policy: Policy, proposal: CutoffProposal) -> str:
+    """The policy file of ``policy`` with the proposed bands, as YAML text with a header
+    saying where the bands come from. Validated with the policy loader."""
+    data = load_yaml_file(policy.path)
+    grades = data.get("grades") or {}
+    for code, (lo, hi) in proposal.bands.items():
+        grades[code]["min_score"] = _whole(lo)
+        grades[code]["max_score"] = _whole(hi)
+        description = grades[code].get("description")
+        target = proposal.facts["targets"].get(code)
+        if target is not None:
+            grades[code]["description"] = f"Proposed for a bad rate below {target:.2%}." + (
+                f" Was: {description}" if description else ""
+            )
+    lines = [
+        "# Proposed by custrisk backtest --target-bad-rate: review before use.",
+        f"# Based on {policy.path}; only the score bands changed.",
+        f"# Each band starts where the bad rate (isotonic in the score) meets its target; "
+        f"upper bounds at {proposal.facts['confidence']:.0%} confidence",
+        f"# on {proposal.facts['fit_customers']} customers; checked on "
+        f"{proposal.facts['holdout_customers']} held-out customers:",
+    ]
+    for row in proposal.table.to_dict("records"):
+        goal, rate = float(row["target"]), float(row["bad_rate_holdout"])
+        target = "" if math.isnan(goal) else f" target {goal:.2%},"
+        held = "—" if math.isnan(rate) else f"{rate:.2%}"
+        lines.append(
+            f"#   {row['grade']} [{_whole(float(row['min_score']))}, "
+            f"{_whole(float(row['max_score']))}):{target} "
+            f"hold-out bad rate {held} of {row['customers_holdout']}"
+            + (f" ({row['note']})" if row["note"] else "")
+        )
+    text = "\n".join(lines) + "\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    parse_policy(yaml.safe_load(text), file="<proposed policy>")  # refuses a broken file
+    return text
+
+
+def _whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_HOLDOUT",
+    "CutoffProposal",
+    "PolicyComparison",
+    "compare_policies",
+    "holdout_mask",
+    "parse_targets",
+    "propose_cutoffs",
+    "proposed_policy_yaml",
+]

@@ -1,0 +1,371 @@
+"""custrisk backtest: grades, alert rules and policies against the outcomes observed after
+a run (issue 17)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.policy import load_policy
+from custrisk.results import ScoringRun
+from custrisk.review.alerts import alert_effectiveness, suggest_threshold
+from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
+from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
+from custrisk.sample import generate_sample_data
+
+TARGETS = "A=1%,B=3%,C=8%,D=20%"
+
+
+def _invoke(*args: object, code: int = 0) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def later_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A model trained on one export, a run scoring another portfolio, and the outcomes
+    of that portfolio in the 12 months after the run (labels.csv)."""
+    root = tmp_path_factory.mktemp("backtest")
+    train, month = root / "train", root / "month"
+    generate_sample_data(train, customers=1000, seed=21)
+    generate_sample_data(month, customers=2500, seed=22)
+    _invoke("train", train, "--labels", train / "labels.csv", "--models-dir", root / "models")
+    scores = root / "run" / "scores.csv"
+    _invoke("score", month, "-m", "logistic", "--models-dir", root / "models", "-o", scores)
+    return scores, month / "labels.csv"
+
+
+@pytest.fixture(scope="module")
+def reviewed(later_run: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    scores, labels = later_run
+    out = tmp_path_factory.mktemp("review")
+    _invoke(
+        "backtest",
+        scores,
+        "--outcomes",
+        labels,
+        "--target-bad-rate",
+        TARGETS,
+        "--out",
+        out,
+        "--lang",
+        "en",
+    )
+    return out
+
+
+def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> None:
+    grades = pd.read_csv(reviewed / "backtest_grades.csv", encoding="utf-8-sig")
+    assert grades["grade"].tolist() == ["A", "B", "C", "D", "E"]
+    populated = grades[grades["customers"] > 0]
+    assert populated["bad_rate"].is_monotonic_increasing
+    assert grades["customers"].sum() == 2500
+    assert (grades["bads"] <= grades["customers"]).all()
+    facts = json.loads((reviewed / "backtest.json").read_text(encoding="utf-8"))
+    assert facts["grades"]["monotone"] is True and facts["grades"]["inversions"] == []
+    # grades order customers by risk far better than chance, a little worse than the score
+    assert 0.4 < facts["grades"]["gini_grades"] <= facts["grades"]["gini_score"] + 0.02
+    # a calibrated model: expected and observed loss agree within a third
+    assert 0.67 < facts["grades"]["observed_loss"] / facts["grades"]["expected_loss"] < 1.5
+
+
+def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(reviewed: Path) -> None:
+    cutoffs = pd.read_csv(reviewed / "proposed_cutoffs.csv", encoding="utf-8-sig")
+    targets = parse_targets(TARGETS, ("A", "B", "C", "D", "E"))
+    assert cutoffs["customers_holdout"].sum() > 500
+    for row in cutoffs.to_dict("records")[:-1]:
+        assert row["customers_holdout"] > 0
+        assert row["bad_rate_holdout"] <= targets[row["grade"]], row
+        assert row["met"]
+    # bands are contiguous, best grade on top
+    assert (
+        cutoffs["min_score"].iloc[:-1].to_numpy() == cutoffs["max_score"].iloc[1:].to_numpy()
+    ).all()
+    policy = load_policy(reviewed / "proposed_policy.yaml")  # validates as written
+    assert [g.min_score for g in policy.grades] == cutoffs["min_score"].tolist()
+    assert "review before use" in (reviewed / "proposed_policy.yaml").read_text(encoding="utf-8")
+
+
+def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
+    later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
+) -> None:
+    scores, labels = later_run
+    _invoke(
+        "backtest",
+        scores,
+        "--outcomes",
+        labels,
+        "--policy",
+        reviewed / "proposed_policy.yaml",
+        "--out",
+        tmp_path,
+        "--no-pdf",
+    )
+    moves = pd.read_csv(tmp_path / "policy_moves.csv", encoding="utf-8-sig").set_index("move")
+    swap = pd.read_csv(tmp_path / "policy_swap.csv", encoding="utf-8-sig").set_index(
+        "current_grade"
+    )
+    assert moves["customers"].sum() == swap.to_numpy().sum() == 2500
+    upgraded = sum(
+        swap.loc[old, new]
+        for old in swap.index
+        for new in swap.columns
+        if new < old  # grade letters: A is best
+    )
+    assert moves.loc["moved up", "customers"] == upgraded
+    if moves.loc["moved up", "customers"] and moves.loc["moved down", "customers"]:
+        assert moves.loc["moved down", "bad_rate"] > moves.loc["moved up", "bad_rate"]
+    totals = pd.read_csv(tmp_path / "policy_totals.csv", encoding="utf-8-sig")
+    assert totals["policy"].tolist() == ["current", "new"]
+    assert not (tmp_path / "backtest.pdf").exists()
+
+
+def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
+    table = pd.read_csv(reviewed / "alert_effectiveness.csv", encoding="utf-8-sig")
+    packaged = {"TX01", "TX02", "CP01", "CP02", "CR01", "CR02", "CR03", "CR04", "RL01", "GR01"}
+    assert set(table["code"]) == packaged
+    gr01 = table.set_index("code").loc["GR01"]
+    assert gr01["fired"] == 0 and "never fires" in gr01["flags"]  # needs --previous
+    fired = table[table["fired"] > 0]
+    assert ((fired["precision"] >= 0) & (fired["precision"] <= 1)).all()
+    facts = json.loads((reviewed / "backtest.json").read_text(encoding="utf-8"))["alerts"]
+    assert facts["alerted_share"] <= 0.15 and facts["red_share"] <= 0.02
+    assert facts["red_precision"] > 3 * facts["bad_rate"]
+
+
+def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
+    import openpyxl
+    import pypdf
+
+    book = openpyxl.load_workbook(reviewed / "backtest.xlsx", read_only=True)
+    assert book.sheetnames == ["backtest_grades", "alert_effectiveness", "proposed_cutoffs"]
+    book.close()
+    reader = pypdf.PdfReader(reviewed / "backtest.pdf")
+    text = "".join(page.extract_text() for page in reader.pages)
+    for words in ("Grades against outcomes", "Alert rule effectiveness", "Proposed score cut-offs"):
+        assert words in text
+    assert "Bad rates rise grade by grade" in text
+
+
+# -- the statistics on small hand-made portfolios ------------------------------------------
+
+
+def _outcomes(grades: list[str], pds: list[float], bads: list[int]) -> Outcomes:
+    n = len(grades)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(n)],
+            "as_of": "2026-10-31",
+            "pd": pds,
+            "score": [600 - 10 * "ABCDE".index(g) for g in grades],
+            "grade": grades,
+            "current_limit": 10_000.0,
+            "outstanding_balance": 5_000.0,
+            "bad": bads,
+        }
+    )
+    return Outcomes(frame, 0, 0)
+
+
+GRADES = [{"code": c, "rank": i + 1} for i, c in enumerate("ABCDE")]
+
+
+def test_a_grade_whose_pd_is_far_below_its_bad_rate_fails_the_binomial_test() -> None:
+    # B: 100 customers at PD 1 % with 10 bads (p ~ 7e-8); C: 100 at 5 % with 5 bads
+    grades = ["B"] * 100 + ["C"] * 100
+    bads = [1] * 10 + [0] * 90 + [1] * 5 + [0] * 95
+    result = backtest_grades(_outcomes(grades, [0.01] * 100 + [0.05] * 100, bads), GRADES, lgd=0.5)
+    table = result.table.set_index("grade")
+    assert table.loc["B", "calibration"] == "under-predicted"
+    assert table.loc["B", "p_value"] < 1e-6
+    assert table.loc["C", "calibration"] == "ok"
+    assert table.loc["A", "calibration"] == "no customers"
+    assert table.loc["B", "observed_loss"] == pytest.approx(10 * 5_000 * 0.5)
+    assert table.loc["B", "expected_loss"] == pytest.approx(100 * 0.01 * 5_000 * 0.5)
+    assert table.loc["B", "utilisation"] == pytest.approx(0.5)
+    # B (10 %) is worse than C (5 %): an inversion
+    assert not result.monotone and result.inversions == [("B", "C")]
+
+
+def test_gini_of_a_perfect_grade_ordering_is_one() -> None:
+    grades = ["A"] * 50 + ["E"] * 50
+    result = backtest_grades(
+        _outcomes(grades, [0.01] * 50 + [0.9] * 50, [0] * 50 + [1] * 50), GRADES
+    )
+    assert result.gini_grades == pytest.approx(1.0)
+
+
+def test_rule_effectiveness_counts_precision_recall_overlap_and_flags() -> None:
+    n = 10
+    outcomes = _outcomes(["C"] * n, [0.05] * n, [1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    ids = outcomes.frame["customer_id"].tolist()
+
+    def alerts(code: str, level: str, rows: list[int]) -> pd.DataFrame:
+        return pd.DataFrame({"customer_id": [ids[i] for i in rows], "code": code, "level": level})
+
+    frame = pd.concat(
+        [
+            alerts("R1", "red", [0, 1, 3]),  # 2 of 3 bad
+            alerts("O1", "orange", [0, 3]),  # its bad is also red: adds nothing
+            alerts("Y1", "yellow", list(range(3, 10))),  # 7 of 10 customers, no bad
+        ]
+    )
+    rules = [
+        {"code": "R1", "level": "red", "condition": "x > 1"},
+        {"code": "O1", "level": "orange", "condition": "x > 2"},
+        {"code": "Y1", "level": "yellow", "condition": "x > 3"},
+        {"code": "Z1", "level": "yellow", "condition": "x > 4"},
+    ]
+    review = alert_effectiveness(outcomes, frame, rules, pd.DataFrame(), list("ABCDE"))
+    table = review.table.set_index("code")
+    assert table.loc["R1", "precision"] == pytest.approx(2 / 3)
+    assert table.loc["R1", "recall"] == pytest.approx(2 / 3)
+    assert table.loc["R1", "lift"] == pytest.approx((2 / 3) / 0.3)
+    assert table.loc["R1", "overlap"] == pytest.approx(2 / 3)  # customers 0 and 3
+    assert table.loc["R1", "unique_bads"] == 1 and table.loc["R1", "flags"] == ""
+    assert "adds nothing" in table.loc["O1", "flags"]
+    assert "fires on most" in table.loc["Y1", "flags"]
+    assert "no better than chance" in table.loc["Y1", "flags"]
+    assert table.loc["Z1", "fired"] == 0 and table.loc["Z1", "flags"] == "never fires"
+    assert review.facts["customers_red"] == 3 and review.facts["red_recall"] == pytest.approx(2 / 3)
+    assert review.facts["alerted_share"] == pytest.approx(0.9)  # all but customer 2
+
+
+@pytest.mark.parametrize(
+    ("condition", "column"),
+    [
+        ("utilisation > 0.5", "utilisation"),
+        ("trend < 0.6 and orders >= 1", "trend"),
+        ("change <= -10", "change"),
+    ],
+)
+def test_a_suggested_threshold_is_the_loosest_that_meets_the_share(
+    condition: str, column: str
+) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    values = pd.DataFrame(
+        {
+            "utilisation": rng.uniform(0, 1, n).round(3),
+            "trend": rng.uniform(0, 2, n).round(3),
+            "orders": rng.integers(0, 5, n).astype(float),
+            "change": rng.normal(-5, 20, n).round(),
+        }
+    )
+    text, mask = suggest_threshold(condition, values, 0.05) or ("", np.array([]))
+    assert text and text != condition
+    assert mask.sum() <= 0.05 * n
+    # one step looser (the next value in the data) would fire on more than 5 %
+    number = float(text.split()[2])
+    column_values = np.sort(values[column].unique())
+    looser_side = (
+        column_values[column_values < number]
+        if ">" in text.split()[1]
+        else column_values[column_values > number]
+    )
+    looser = looser_side.max() if ">" in text.split()[1] else looser_side.min()
+    loose_text = text.replace(text.split()[2], f"{looser:.6g}", 1)
+    loose = suggest_threshold(loose_text, values, 1.0)
+    assert loose is not None and loose[1].sum() > 0.05 * n
+
+
+def test_cut_offs_from_a_known_bad_rate_curve() -> None:
+    # bad rate falls with the score: 40 % below 500, 10 % to 550, 2 % to 600, 0 % above
+    scores = np.repeat([450, 520, 580, 650], 500).astype(float)
+    rates = np.repeat([0.4, 0.1, 0.02, 0.0], 500)
+    rng = np.random.default_rng(0)
+    bad = (rng.random(2000) < rates).astype(float)
+    policy = load_policy()
+    targets = parse_targets("A=0.5%,B=3%,C=12%,D=30%", policy.codes)
+    proposal = propose_cutoffs(pd.Series(scores), pd.Series(bad), policy, targets)
+    bands = proposal.bands
+    assert bands["A"][0] == 650  # only the 0 % customers
+    assert bands["B"][0] == 580  # 2 % meets 3 %
+    assert bands["C"][0] == 520  # 10 % meets 12 %
+    assert bands["D"] == (520, 520) or bands["D"][1] == 520
+    assert bands["E"][0] == 0
+
+
+def test_a_hold_out_is_stable_and_near_its_share() -> None:
+    ids = pd.Series([f"{i:010d}" for i in range(5000)])
+    mask = holdout_mask(ids, 0.3)
+    assert 0.27 < mask.mean() < 0.33
+    assert (holdout_mask(ids, 0.3) == mask).all()
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target-bad-rate", "A=1%,B=2%"], "missing: C, D"),
+        (["--target-bad-rate", "A:1%"], "cannot read 'A:1%'"),
+        (["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"], "'Z' is not a grade"),
+        (["--max-alert-share", "lots"], "--max-alert-share must be a share"),
+        (["--holdout", "150%"], "--holdout must be a share"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    later_run: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    scores, labels = later_run
+    result = CliRunner().invoke(
+        app, ["backtest", str(scores), "--outcomes", str(labels), "-o", str(tmp_path), *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_outcomes_without_a_bad_column_exit_2(later_run: tuple[Path, Path], tmp_path: Path) -> None:
+    scores, _labels = later_run
+    bad = tmp_path / "outcomes.csv"
+    bad.write_text("customer_id,went_bad\n0000000001,1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["backtest", str(scores), "--outcomes", str(bad)])
+    assert result.exit_code == 2 and "bad" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_inverted_grades_fail_when_asked(later_run: tuple[Path, Path], tmp_path: Path) -> None:
+    scores, labels = later_run
+    frame = pd.read_csv(scores, dtype={"customer_id": str}, encoding="utf-8-sig")
+    outcomes = tmp_path / "inverted.csv"
+    inverted = (frame["grade"].isin(["A", "B"])).astype(int)
+    pd.DataFrame({"customer_id": frame["customer_id"], "bad": inverted}).to_csv(
+        outcomes, index=False
+    )
+    output = _invoke(
+        "backtest",
+        scores,
+        "--outcomes",
+        outcomes,
+        "-o",
+        tmp_path / "out",
+        "--no-pdf",
+        "--fail-on-inversion",
+        code=1,
+    )
+    assert "do NOT rise" in output
+
+
+def test_join_keeps_only_customers_with_outcomes() -> None:
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3"],
+            "as_of": "2026-10-31",
+            "pd": 0.1,
+            "score": 560,
+            "grade": "D",
+        }
+    )
+    run = ScoringRun(scores, pd.DataFrame({"customer_id": ["1", "2", "3"]}), pd.DataFrame(), {})
+    joined = join_outcomes(run, pd.DataFrame({"customer_id": ["2", "3", "9"], "bad": [1, 0, 1]}))
+    assert joined.frame["customer_id"].tolist() == ["2", "3"]
+    assert (joined.unmatched, joined.extra) == (1, 1)

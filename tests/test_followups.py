@@ -1,0 +1,154 @@
+"""The follow-up plan (回访计划): written with every scoring run, listed by owner (issue 17
+item 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.results import FOLLOWUP_COLUMNS, read_run
+from custrisk.review.followups import (
+    DEFAULT_OWNER,
+    REVIEW_DUE_DAYS,
+    follow_up_plan,
+    preferred_channels,
+)
+
+GRADES = [
+    {"code": "A", "review_frequency": "annual"},
+    {"code": "C", "review_frequency": "quarterly"},
+    {"code": "E", "review_frequency": "monthly"},
+]
+
+
+def _plan(behaviour: pd.DataFrame | None = None) -> pd.DataFrame:
+    ids = ["C1", "C2", "C3", "C4", "C5"]
+    scores = pd.DataFrame({"customer_id": ids, "grade": ["A", "A", "C", "E", "E"]})
+    details = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "name_masked": ["张*", "李*", "王*", "赵*", "钱*"],
+            # A: 200 days < a year; A: never; C: 100 > 91; E: 10 < 30 but alerted; E: 29
+            "ind__days_since_last_follow_up": [200.0, np.nan, 100.0, 10.0, 29.0],
+        }
+    )
+    alerts = pd.DataFrame(
+        {
+            "customer_id": ["C4", "C4"],
+            "code": ["CR02", "CR03"],
+            "level": ["red", "yellow"],
+            "owner": ["collections", "account_manager"],
+            "due_by": ["2026-11-01T00:00", "2026-11-05T00:00"],
+        }
+    )
+    return follow_up_plan(scores, details, alerts, GRADES, "2026-10-31", behaviour=behaviour)
+
+
+def test_due_by_review_frequency_never_followed_up_or_open_alerts() -> None:
+    plan = _plan()
+    assert list(plan.columns) == list(FOLLOWUP_COLUMNS)
+    assert plan["customer_id"].tolist() == ["C4", "C2", "C3"]  # earliest due first
+    rows = plan.set_index("customer_id")
+    assert rows.loc["C4", "reason"] == "open alerts"
+    assert rows.loc["C4", "open_alerts"] == "CR02;CR03" and rows.loc["C4", "alert_level"] == "red"
+    assert rows.loc["C4", "owner"] == "collections" and rows.loc["C4", "due_date"] == "2026-11-01"
+    assert rows.loc["C2", "reason"] == "never followed up"
+    assert rows.loc["C3", "reason"] == "review due" and rows.loc["C3", "owner"] == DEFAULT_OWNER
+    assert (
+        rows.loc["C3", "due_date"]
+        == str(pd.Timestamp("2026-10-31") + pd.Timedelta(days=REVIEW_DUE_DAYS))[:10]
+    )
+    assert "C1" not in rows.index and "C5" not in rows.index  # within their frequency
+
+
+def test_the_preferred_channel_is_the_most_used_in_the_last_year() -> None:
+    behaviour = pd.DataFrame(
+        {
+            "customer_id": ["C4", "C4", "C4", "C2", "C2", "C3"],
+            "event_date": pd.to_datetime(
+                ["2026-10-01", "2026-09-01", "2026-08-01", "2026-01-01", "2026-02-01", "2024-01-01"]
+            ),
+            "channel": ["phone", "email", "email", "visit", "phone", "visit"],
+        }
+    )
+    channels = preferred_channels(behaviour, pd.Timestamp("2026-10-31").date())
+    assert channels["C4"] == "email"  # twice
+    assert channels["C2"] == "phone"  # one each: the most recent
+    assert "C3" not in channels.index  # older than a year
+    plan = _plan(behaviour).set_index("customer_id")
+    assert plan.loc["C4", "preferred_channel"] == "email"
+    assert plan.loc["C3", "preferred_channel"] == ""
+
+
+@pytest.fixture(scope="module")
+def scored(export_200: Path, models_200: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("followups") / "run" / "scores.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(export_200),
+            "-m",
+            "logistic",
+            "--models-dir",
+            str(models_200),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_every_run_writes_its_follow_up_plan(scored: Path) -> None:
+    run = read_run(scored)
+    plan = run.followups
+    assert plan is not None and (scored.parent / "followups.csv").is_file()
+    assert run.facts["files"]["followups"]["file"] == "followups.csv"
+    assert run.facts["followups"]["customers"] == len(plan) > 0
+    alerted = set(run.alerts["customer_id"])
+    assert alerted <= set(plan["customer_id"])  # every alerted customer is followed up
+    assert plan["due_date"].is_monotonic_increasing
+    assert (plan["preferred_channel"] != "").mean() > 0.5  # most have behaviour events
+    names = plan["name_masked"].dropna().astype(str)
+    assert len(names) and names.str.contains("*", regex=False).all()  # masked, never in clear
+
+
+def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["followups", str(scored), "--owner", "collections", "--limit", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = read_run(scored).followups
+    assert plan is not None
+    expected = int((plan["owner"] == "collections").sum())
+    assert f"{expected:,} customers due" in result.output
+    out = tmp_path / "mine.csv"
+    result = runner.invoke(
+        app, ["followups", str(scored), "--owner", "account_manager", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    mine = pd.read_csv(out, dtype={"customer_id": str}, encoding="utf-8-sig")
+    assert set(mine["owner"]) == {"account_manager"}
+    assert len(mine) == int((plan["owner"] == "account_manager").sum())
+
+
+def test_a_run_without_a_plan_gets_one_from_its_tables(scored: Path, tmp_path: Path) -> None:
+    run = read_run(scored)
+    run.followups = None
+    files = run.write(tmp_path / "old" / "scores.csv")
+    assert not (files.folder / "followups.csv").exists()
+    result = CliRunner().invoke(
+        app, ["followups", str(files.scores), "-o", str(tmp_path / "p.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    computed = pd.read_csv(tmp_path / "p.csv", dtype={"customer_id": str}, encoding="utf-8-sig")
+    original = read_run(scored).followups
+    assert original is not None
+    assert computed["customer_id"].tolist() == original["customer_id"].tolist()

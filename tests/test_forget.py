@@ -100,8 +100,9 @@ def test_forget_removes_the_customer_everywhere_and_keeps_the_rest(
         kept = [line for line in data.splitlines() if not _word(customer).search(line)]
         assert (month / name).read_bytes().splitlines() == kept
     # the run is still one unit that reads back, with a new run id
-    run = read_run(month / "scores.csv", parts=("scores", "details", "alerts"))
+    run = read_run(month / "scores.csv")  # every part, the follow-up plan included
     assert customer not in set(run.scores["customer_id"]) | set(run.details["customer_id"])
+    assert run.followups is not None and customer not in set(run.followups["customer_id"])
     assert other in set(run.scores["customer_id"])
     assert run.facts["forgotten"] == 1
     indicators = pd.read_csv(month / "indicators.csv", dtype=str)

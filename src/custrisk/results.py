@@ -954,7 +954,7 @@ def forget_in_run(
         bom = bom or (part == "scores" and data.startswith(b"\xef\xbb\xbf"))
         tables[part] = _typed_table(data, target, part)
     counts: dict[str, int] = {}
-    for part in ("scores", "details", "alerts"):
+    for part in ("scores", "details", "alerts", "closed", "followups"):
         frame = tables[part]
         if frame is None or "customer_id" not in frame.columns:
             continue
@@ -993,6 +993,8 @@ def forget_in_run(
         else pd.DataFrame(columns=list(ALERT_COLUMNS)),
         facts=kept,
         rejects=tables["rejects"],
+        closed=tables["closed"],
+        followups=tables["followups"],
     )
     run.write(out, csv_encoding="utf-8-sig" if bom else "utf-8")
     return counts

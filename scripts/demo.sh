@@ -81,11 +81,44 @@ $CR run --init "$BATCH/run.yaml"
 ln -s ../models "$BATCH/models"
 cp -r "$OUT/exports" "$BATCH/exports/2026-10"
 $CR sample-data "$BATCH/exports/2026-11" --customers 2000 --seed 7 --as-of 2026-11-30
+# A local inbox (SMTP server and webhook receiver) stands in for the mail server and the
+# WeCom/DingTalk robots; the run's notifications section points at it.
+read -r SMTP_PORT HTTP_PORT < <(.venv/bin/python -c "
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(('127.0.0.1', 0))
+print(*[s.getsockname()[1] for s in socks])")
+.venv/bin/python scripts/demo_inbox.py "$OUT/inbox" --smtp-port "$SMTP_PORT" --http-port "$HTTP_PORT" &
+INBOX_PID=$!
+trap 'kill $INBOX_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -f "$OUT/inbox/ready" ] && break; sleep 0.2; done
+export DEMO_WECOM_URL="http://127.0.0.1:$HTTP_PORT/wecom/send?key=demo"
+export DEMO_DINGTALK_URL="http://127.0.0.1:$HTTP_PORT/dingtalk/robot/send?access_token=demo"
+export DEMO_DINGTALK_SECRET="SECdemo-signing-secret"
+cat >> "$BATCH/run.yaml" <<YAML
+
+notifications:
+  min_level: orange
+  channels:
+    mail:
+      type: smtp
+      host: 127.0.0.1
+      port: $SMTP_PORT
+      security: none                # the demo inbox has no TLS; use auto or starttls
+      from: risk@example.com
+      attach_portfolio: true
+      to: {collections: [cuishou@example.com], risk_officer: [fengkong@example.com], default: [risk@example.com]}
+    wecom: {type: wecom, url_env: DEMO_WECOM_URL}
+    dingtalk: {type: dingtalk, url_env: DEMO_DINGTALK_URL, secret_env: DEMO_DINGTALK_SECRET}
+YAML
 $CR run "$BATCH/run.yaml" --period 2026-10
 $CR run "$BATCH/run.yaml"                 # the latest month: 2026-11, against 2026-10
 $CR run "$BATCH/run.yaml" --period 2026-11 | tee "$OUT/batch_again.txt"
 grep -q "nothing to do" "$OUT/batch_again.txt" || { echo "expected a no-op rerun" >&2; exit 1; }
 echo "   runs: $(ls "$BATCH/runs" | tr '\n' ' ') (run.json, log.jsonl, scores, reports/ in each)"
+echo "   notifications the local inbox received (2026-10: every alert is new; 2026-11: only the new ones):"
+.venv/bin/python scripts/demo_inbox.py "$OUT/inbox" --summary
+kill $INBOX_PID 2>/dev/null || true
 echo "== 13. A CRM export (简道云-style workbooks with Chinese headers) through the CRM profile"
 $CR sample-data "$OUT/crm" --format crm --customers 600 --seed 7
 $CR validate "$OUT/crm" --out "$OUT/crm_validation"   # the profile is chosen: 客户*.xlsx

@@ -364,6 +364,9 @@ def test_notifications_reach_a_real_smtp_server_and_webhook_without_personal_dat
     assert [a.get_filename() for a in message.iter_attachments()] == ["portfolio.pdf"]
     credit = pd.read_csv(export_200 / "credit.csv", dtype=str)
     sent = b"".join(mails).decode("utf-8", "replace") + json.dumps(posts, ensure_ascii=False)
+    # reports are linked where they are once the run is in place, not in its staging folder
+    assert str(root / "runs" / PERIOD / "reports" / "customer_") in sent
+    assert ".staging" not in sent
     for column in ("name", "phone", "id_number"):
         leaked = [v for v in credit[column].dropna() if len(v) > 2 and v in sent]
         assert not leaked, f"{column} in clear in a notification: {leaked[:3]}"

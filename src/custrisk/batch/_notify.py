@@ -32,6 +32,7 @@ def deliver(
     reports_dir: Path | None,
     portfolio_pdf: Path | None,
     lang: str,
+    reports_link_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Send the notifications; one plain dict per delivery (with its ``ok``)."""
     deliveries = deliver_notifications(
@@ -41,6 +42,7 @@ def deliver(
         reports_dir=reports_dir,
         portfolio_pdf=portfolio_pdf,
         lang=lang,
+        reports_link_dir=reports_link_dir,
     )
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 

@@ -216,9 +216,10 @@ def notify(ctx: StageContext) -> StageResult:
         parsed,
         read_run(ctx.folder / SCORES_FILE),
         previous=ctx.previous_run(),
-        # custrisk.notify links the customer reports it finds here; the staging folder
-        # is moved into place right after this stage (see the report of h14-run).
+        # The reports are found in the staging folder; the links name the folder the
+        # run is moved into right after this stage.
         reports_dir=ctx.folder / REPORTS_DIR,
+        reports_link_dir=ctx.final / REPORTS_DIR,
         portfolio_pdf=portfolio if portfolio.is_file() else None,
         lang=cfg.lang,
     )

@@ -122,6 +122,7 @@ def deliver_notifications(
     *,
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    reports_link_dir: str | Path | None = None,
 ) -> list[Delivery]:
     """Send the digest of ``run``'s alerts to every channel of ``cfg``.
 
@@ -143,6 +144,10 @@ def deliver_notifications(
         Language of the digest (the config's ``lang`` wins).
     dry_run : bool
         Build every message but send nothing (``preview`` holds the text).
+    reports_link_dir : path, optional
+        Where the reports will be when the message is read, when that is not where they
+        are now (``custrisk run`` builds a month in a staging folder and moves it into
+        place after this stage); links name this folder.
 
     Returns
     -------
@@ -150,7 +155,9 @@ def deliver_notifications(
         One per message; empty when there is nothing to send. Never raises for a
         delivery problem.
     """
-    digest = build_digest(cfg, run, previous, reports_dir=reports_dir, lang=lang)
+    digest = build_digest(
+        cfg, run, previous, reports_dir=reports_dir, lang=lang, reports_link_dir=reports_link_dir
+    )
     deliveries: list[Delivery] = []
     for channel in cfg.channels:
         scoped = digest.for_owners(channel.owners)

@@ -192,6 +192,7 @@ def build_digest(
     *,
     reports_dir: str | Path | None = None,
     lang: str = "zh",
+    reports_link_dir: str | Path | None = None,
 ) -> Digest:
     """The digest of ``run``'s alerts under ``config``.
 
@@ -249,7 +250,9 @@ def build_digest(
             owner=str(row["owner"]),
             message=mask_pii_text(str(row[message])),
             due_by=str(row["due_by"]),
-            report=_report_link(config, reports_dir, str(row["customer_id"]), as_of),
+            report=_report_link(
+                config, reports_dir, str(row["customer_id"]), as_of, reports_link_dir
+            ),
         )
         for row in chosen.to_dict(orient="records")
     )
@@ -265,7 +268,11 @@ def _masked_names(run: ScoringRun) -> dict[str, str]:
 
 
 def _report_link(
-    config: NotifyConfig, reports_dir: str | Path | None, customer_id: str, as_of: str
+    config: NotifyConfig,
+    reports_dir: str | Path | None,
+    customer_id: str,
+    as_of: str,
+    link_dir: str | Path | None = None,
 ) -> str | None:
     if reports_dir is None:
         return None
@@ -275,7 +282,7 @@ def _report_link(
         return None
     if config.report_url:
         return config.report_url.format(period=as_of[:7], file=name, customer_id=name[9:-4])
-    return str(path.resolve())
+    return str((Path(link_dir) / name if link_dir is not None else path).resolve())
 
 
 # -- formats ------------------------------------------------------------------------------

@@ -494,6 +494,28 @@ def test_failures_are_recorded_never_raised(
     assert "down-key" not in records and "tok-789" not in records
 
 
+def test_a_channel_for_some_owners_gets_only_their_alerts(
+    runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, state = receiver
+    _hooks(base, {"T_OWNERS": "/owners"}, monkeypatch)
+    cfg = parse_notify_config(
+        {
+            "include": "all",
+            "channels": {
+                "team": {"type": "webhook", "url_env": "T_OWNERS", "owners": ["collections"]}
+            },
+        },
+        "n.yaml",
+    )
+    run = read_run(runs["nov"])
+    start = len(state.requests)
+    [delivery] = deliver_notifications(cfg, run)
+    payload = _bodies(state, start)[0]["json"]
+    assert delivery.ok and {a["owner"] for a in payload["alerts"]} == {"collections"}
+    assert len(payload["alerts"]) == int((run.alerts["owner"] == "collections").sum())
+
+
 def test_a_long_digest_is_cut_to_the_robot_limit_with_and_n_more(
     runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:

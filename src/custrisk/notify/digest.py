@@ -203,7 +203,7 @@ def build_digest(
     alerts = run.alerts
     as_of = str(run.facts.get("as_of") or (alerts["as_of"].iloc[0] if len(alerts) else ""))
     lifecycle = (run.facts.get("alerts") or {}).get("lifecycle") or {}
-    closed: int | None = len(run.closed) if run.closed is not None else None
+    closed: int | None = len(run.closed) if run.closed is not None else lifecycle.get("closed")
     if not lifecycle.get("previous") and previous is not None and len(alerts):
         found = alert_lifecycle(
             alerts,
@@ -406,8 +406,11 @@ def fit(
     count = min(len(items), max_items)
     while True:
         text = render(digest, items[:count], len(items) - count)
-        if max_bytes is None or len(text.encode("utf-8")) <= max_bytes or count == 0:
+        if max_bytes is None or len(text.encode("utf-8")) <= max_bytes:
             return text, count, len(items) - count
+        if count == 0:  # even the header is too long: cut it at a character boundary
+            cut = text.encode("utf-8")[: max_bytes - 3].decode("utf-8", "ignore")
+            return cut + "…", 0, len(items)
         # shrink in proportion, at least by one
         size = len(text.encode("utf-8"))
         count = max(0, min(count - 1, int(count * max_bytes / size)))

@@ -265,7 +265,9 @@ def _masked_names(run: ScoringRun) -> dict[str, str]:
 def _report_link(
     config: NotifyConfig, reports_dir: str | Path | None, customer_id: str, as_of: str
 ) -> str | None:
-    if reports_dir is None:
+    """The path or URL of the customer's report, when there is one; none when the id
+    itself looks like personal data (a phone number as id), which a file name would show."""
+    if reports_dir is None or mask_pii_text(customer_id) != customer_id:
         return None
     name = customer_file_name(customer_id)
     path = Path(reports_dir) / name

@@ -560,15 +560,15 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
 @pytest.mark.parametrize(
     ("section", "match"),
     [
-        ({}, r"n\.yaml, key 'notify\.channels': required key is missing"),
+        ({}, r"n\.yaml, key 'notifications\.channels': required key is missing"),
         (
             {"channels": {"sms": {"type": "sms"}}},
-            r"notify\.channels\.sms\.type.*'sms' is not known.*smtp, wecom",
+            r"notifications\.channels\.sms\.type.*'sms' is not known.*smtp, wecom",
         ),
         ({"channels": {"team": {}}}, r"channels\.team\.type': required key is missing"),
         (
             {"channels": {"wecom": {"url": "https://qyapi.weixin.qq.com/x?key=1"}}},
-            r"notify\.channels\.wecom\.url': a secret must not be written.*url_env",
+            r"notifications\.channels\.wecom\.url': a secret must not be written.*url_env",
         ),
         (
             {
@@ -585,7 +585,10 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
             r"channels\.mail\.password'.*password_env",
         ),
         ({"channels": {"wecom": {"url_env": "not a name"}}}, r"url_env.*name of an environment"),
-        ({"include": "some", "channels": {"wecom": {"url_env": "U"}}}, r"notify\.include.*'some'"),
+        (
+            {"include": "some", "channels": {"wecom": {"url_env": "U"}}},
+            r"notifications\.include.*'some'",
+        ),
         (
             {
                 "channels": {
@@ -610,7 +613,7 @@ def test_a_bad_config_names_the_key_and_the_value(section: dict[str, Any], match
 
 
 def _write_config(path: Path, section: dict[str, Any], wrapped: bool = False) -> Path:
-    data = {"notify": section} if wrapped else section
+    data = {"version": 1, "notifications": section} if wrapped else section
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -494,6 +494,28 @@ def test_failures_are_recorded_never_raised(
     assert "down-key" not in records and "tok-789" not in records
 
 
+def test_a_channel_for_some_owners_gets_only_their_alerts(
+    runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, state = receiver
+    _hooks(base, {"T_OWNERS": "/owners"}, monkeypatch)
+    cfg = parse_notify_config(
+        {
+            "include": "all",
+            "channels": {
+                "team": {"type": "webhook", "url_env": "T_OWNERS", "owners": ["collections"]}
+            },
+        },
+        "n.yaml",
+    )
+    run = read_run(runs["nov"])
+    start = len(state.requests)
+    [delivery] = deliver_notifications(cfg, run)
+    payload = _bodies(state, start)[0]["json"]
+    assert delivery.ok and {a["owner"] for a in payload["alerts"]} == {"collections"}
+    assert len(payload["alerts"]) == int((run.alerts["owner"] == "collections").sum())
+
+
 def test_a_long_digest_is_cut_to_the_robot_limit_with_and_n_more(
     runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -538,15 +560,15 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
 @pytest.mark.parametrize(
     ("section", "match"),
     [
-        ({}, r"n\.yaml, key 'notify\.channels': required key is missing"),
+        ({}, r"n\.yaml, key 'notifications\.channels': required key is missing"),
         (
             {"channels": {"sms": {"type": "sms"}}},
-            r"notify\.channels\.sms\.type.*'sms' is not known.*smtp, wecom",
+            r"notifications\.channels\.sms\.type.*'sms' is not known.*smtp, wecom",
         ),
         ({"channels": {"team": {}}}, r"channels\.team\.type': required key is missing"),
         (
             {"channels": {"wecom": {"url": "https://qyapi.weixin.qq.com/x?key=1"}}},
-            r"notify\.channels\.wecom\.url': a secret must not be written.*url_env",
+            r"notifications\.channels\.wecom\.url': a secret must not be written.*url_env",
         ),
         (
             {
@@ -563,7 +585,10 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
             r"channels\.mail\.password'.*password_env",
         ),
         ({"channels": {"wecom": {"url_env": "not a name"}}}, r"url_env.*name of an environment"),
-        ({"include": "some", "channels": {"wecom": {"url_env": "U"}}}, r"notify\.include.*'some'"),
+        (
+            {"include": "some", "channels": {"wecom": {"url_env": "U"}}},
+            r"notifications\.include.*'some'",
+        ),
         (
             {
                 "channels": {
@@ -588,7 +613,7 @@ def test_a_bad_config_names_the_key_and_the_value(section: dict[str, Any], match
 
 
 def _write_config(path: Path, section: dict[str, Any], wrapped: bool = False) -> Path:
-    data = {"notify": section} if wrapped else section
+    data = {"version": 1, "notifications": section} if wrapped else section
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -27,8 +27,9 @@ def notify(
         typer.Option(
             "--config",
             "-c",
-            help="Notifications YAML (the section alone, or a file with a notify: section, "
-            "e.g. RUN.yaml). Secrets come from the environment variables it names.",
+            help="Notifications YAML: the section alone, or a file with a notifications: "
+            "(RUN.yaml) or notify: section. Secrets come from the environment variables it "
+            "names.",
             show_default=False,
         ),
     ],

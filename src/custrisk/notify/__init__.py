@@ -1,7 +1,7 @@
 """Notifications of a run's alerts: an e-mail per owner and group-robot webhooks.
 
 >>> from custrisk.notify import parse_notify_config, deliver_notifications
->>> cfg = parse_notify_config(run_yaml["notify"], "run.yaml")        # doctest: +SKIP
+>>> cfg = parse_notify_config(run_yaml["notifications"], "run.yaml")  # doctest: +SKIP
 >>> deliveries = deliver_notifications(cfg, read_run("runs/2026-11"))  # doctest: +SKIP
 >>> [d.as_dict() for d in deliveries]                                 # doctest: +SKIP
 

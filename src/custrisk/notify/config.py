@@ -35,6 +35,8 @@ from typing import Any
 from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.vocab import LEVELS
 
+#: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
+SECTION_KEYS = ("notifications", "notify")
 #: Channel types.
 CHANNEL_TYPES = ("smtp", "wecom", "dingtalk", "feishu", "webhook")
 #: What the digest lists: the new alerts only, or every alert of the run.
@@ -163,7 +165,7 @@ class NotifyConfig:
         }
 
 
-def parse_notify_config(section: Any, where: str, *, key: str = "notify") -> NotifyConfig:
+def parse_notify_config(section: Any, where: str, *, key: str = "notifications") -> NotifyConfig:
     """Validate a notifications section (e.g. ``notify:`` of RUN.yaml).
 
     Parameters
@@ -173,8 +175,9 @@ def parse_notify_config(section: Any, where: str, *, key: str = "notify") -> Not
     where : str
         The file it comes from, named in every message.
     key : str
-        The section's key path in that file (``""`` for a file that is only the
-        section); key paths in messages start with it.
+        The section's key path in that file (default ``notifications``, as in
+        RUN.yaml; ``""`` for a file that is only the section); key paths in messages
+        start with it.
 
     Returns
     -------
@@ -238,12 +241,13 @@ def parse_notify_config(section: Any, where: str, *, key: str = "notify") -> Not
 
 
 def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
-    """A notifications YAML: the section alone, or a file with a ``notify:`` section
-    (e.g. RUN.yaml)."""
+    """A notifications YAML: the section alone, or a file with a ``notifications:`` (as
+    in RUN.yaml) or ``notify:`` section."""
     file = str(Path(path))
     data = load_yaml_file(path)
-    if isinstance(data, Mapping) and "notify" in data:
-        return parse_notify_config(data["notify"], file, key="notify")
+    for section in SECTION_KEYS:
+        if isinstance(data, Mapping) and section in data:
+            return parse_notify_config(data[section], file, key=section)
     config_root(data, file, allowed=_TOP_KEYS, required=("channels",))
     return parse_notify_config(data, file, key="")
 

@@ -155,9 +155,19 @@ def deliver_notifications(
         One per message; empty when there is nothing to send. Never raises for a
         delivery problem.
     """
-    digest = build_digest(
-        cfg, run, previous, reports_dir=reports_dir, lang=lang, reports_link_dir=reports_link_dir
-    )
+    try:
+        digest = build_digest(
+            cfg,
+            run,
+            previous,
+            reports_dir=reports_dir,
+            lang=lang,
+            reports_link_dir=reports_link_dir,
+        )
+    except Exception as exc:  # a run this cannot read must not stop the caller's run
+        log.exception("cannot build the alert digest")
+        why = f"cannot build the digest: {type(exc).__name__}: {exc}"
+        return [Delivery(c.name, c.type, c.type, error=why[:300]) for c in cfg.channels]
     deliveries: list[Delivery] = []
     for channel in cfg.channels:
         scoped = digest.for_owners(channel.owners)
@@ -165,8 +175,9 @@ def deliver_notifications(
             continue
         try:
             messages = _messages(channel, scoped, cfg, portfolio_pdf)
-        except DeliveryFailed as exc:
-            deliveries.append(Delivery(channel.name, channel.type, channel.type, error=str(exc)))
+        except Exception as exc:  # e.g. an unreadable attachment: this channel fails
+            why = _scrub(f"cannot build the message: {exc}", _secrets(channel))
+            deliveries.append(Delivery(channel.name, channel.type, channel.type, error=why))
             continue
         for message in messages:
             delivery = message.delivery

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from custrisk.notify.config import NotifyConfig
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.privacy import mask_pii_text
@@ -159,17 +157,18 @@ class Digest:
         levels = [
             f"{level_label(lv, self.lang)} {by_level[lv]}" for lv in LEVELS if by_level.get(lv)
         ]
-        sep = "，" if self.lang == "zh" else ", "
-        unit = w["alerts"]
-        first = f"{w['new']} {new} {unit}"
-        if levels:
-            joined = sep.join(levels)
-            first += f"（{joined}）" if self.lang == "zh" else f" ({joined})"
-        parts = [first]
-        if self.counts.get("ongoing") is not None:
-            parts.append(f"{w['ongoing']} {self.counts['ongoing']} {unit}")
-        if self.counts.get("closed") is not None:
-            parts.append(f"{w['closed']} {self.counts['closed']} {unit}")
+        counts = {"ongoing": self.counts.get("ongoing"), "closed": self.counts.get("closed")}
+        if self.lang == "zh":  # 新增 5 条（高 2，中 3）；持续 86 条；已关闭 8 条
+            first = f"{w['new']} {new} {w['alerts']}" + (
+                f"（{'，'.join(levels)}）" if levels else ""
+            )
+            rest = [f"{w[k]} {n} {w['alerts']}" for k, n in counts.items() if n is not None]
+        else:  # 5 new alerts (high 2, medium 3); 86 ongoing; 8 closed
+            first = f"{new} {w['new']} {w['alerts']}" + (
+                f" ({', '.join(levels)})" if levels else ""
+            )
+            rest = [f"{n} {w[k]}" for k, n in counts.items() if n is not None]
+        parts = [first, *rest]
         return ("；" if self.lang == "zh" else "; ").join(parts)
 
     def by_owner(self) -> list[tuple[str, list[Item]]]:
@@ -201,10 +200,13 @@ def build_digest(
     as ongoing. Without either, every alert is new.
     """
     lang = config.lang or lang
-    alerts = run.alerts
+    alerts = run.alerts.reset_index(drop=True)
+    for column in ("status", "since"):  # alerts made without a lifecycle
+        if column not in alerts.columns:
+            alerts[column] = ""
     as_of = str(run.facts.get("as_of") or (alerts["as_of"].iloc[0] if len(alerts) else ""))
     lifecycle = (run.facts.get("alerts") or {}).get("lifecycle") or {}
-    closed: int | None = len(run.closed) if run.closed is not None else None
+    closed: int | None = len(run.closed) if run.closed is not None else lifecycle.get("closed")
     if not lifecycle.get("previous") and previous is not None and len(alerts):
         found = alert_lifecycle(
             alerts,
@@ -214,10 +216,6 @@ def build_digest(
         )
         alerts = found.alerts
         closed = len(found.closed) if found.closed is not None else None
-    elif not lifecycle.get("previous") and "status" in alerts.columns:
-        alerts = alerts.assign(status=alerts["status"].replace("", NEW_ALERT))
-    if not len(alerts):
-        alerts = alerts.assign(status=pd.Series(dtype="str"))
     status = alerts["status"].astype("str").replace("", NEW_ALERT)
     known_status = lifecycle.get("previous") or previous is not None
     counts: dict[str, Any] = {
@@ -233,9 +231,9 @@ def build_digest(
         keep &= status != ONGOING_ALERT
     chosen = alerts.loc[keep.to_numpy()].assign(_status=status[keep.to_numpy()])
     chosen = chosen.assign(
-        _new=(chosen["_status"] == ONGOING_ALERT).astype(int),
+        _ongoing=(chosen["_status"] == ONGOING_ALERT).astype(int),
         _rank=chosen["level"].map(LEVEL_RANK),
-    ).sort_values(["_new", "_rank", "customer_id", "code"], kind="stable")
+    ).sort_values(["_ongoing", "_rank", "customer_id", "code"], kind="stable")
     names = _masked_names(run)
     message = f"message_{lang}"
     items = tuple(
@@ -274,7 +272,9 @@ def _report_link(
     as_of: str,
     link_dir: str | Path | None = None,
 ) -> str | None:
-    if reports_dir is None:
+    """The path or URL of the customer's report, when there is one; none when the id
+    itself looks like personal data (a phone number as id), which a file name would show."""
+    if reports_dir is None or mask_pii_text(customer_id) != customer_id:
         return None
     name = customer_file_name(customer_id)
     path = Path(reports_dir) / name
@@ -413,8 +413,11 @@ def fit(
     count = min(len(items), max_items)
     while True:
         text = render(digest, items[:count], len(items) - count)
-        if max_bytes is None or len(text.encode("utf-8")) <= max_bytes or count == 0:
+        if max_bytes is None or len(text.encode("utf-8")) <= max_bytes:
             return text, count, len(items) - count
+        if count == 0:  # even the header is too long: cut it at a character boundary
+            cut = text.encode("utf-8")[: max_bytes - 3].decode("utf-8", "ignore")
+            return cut + "…", 0, len(items)
         # shrink in proportion, at least by one
         size = len(text.encode("utf-8"))
         count = max(0, min(count - 1, int(count * max_bytes / size)))

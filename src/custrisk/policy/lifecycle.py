@@ -65,10 +65,11 @@ class Lifecycle:
         return out
 
 
-def _keys(frame: pd.DataFrame) -> pd.Index:
-    return pd.MultiIndex.from_arrays(
-        [frame["customer_id"].astype("str").to_numpy(), frame["code"].astype("str").to_numpy()]
-    )
+def _keys(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(customer id, rule code) of each alert (plain tuples: hashing them is faster than
+    any index over a million text keys)."""
+    ids = frame["customer_id"].astype("str").tolist()
+    return list(zip(ids, frame["code"].astype("str").tolist(), strict=True))
 
 
 def alert_lifecycle(
@@ -107,47 +108,48 @@ def alert_lifecycle(
     since = np.full(n, as_of, dtype=object)
     if previous is None or not len(previous):
         out["status"], out["since"] = status, since
-        return Lifecycle(out.reset_index(drop=True), None if previous is None else _closed([]))
+        return Lifecycle(out.reset_index(drop=True), None if previous is None else _closed())
     prev = previous.drop_duplicates(["customer_id", "code"]).reset_index(drop=True)
     prev_as_of = prev["as_of"].astype("str").to_numpy(dtype=object)
     prev_since = prev["since"].astype("str").fillna("").to_numpy(dtype=object)
     started = np.where(prev_since != "", prev_since, prev_as_of)
     prev_keys = _keys(prev)
-    position = pd.Series(np.arange(len(prev)), index=prev_keys)
-    at = position.reindex(_keys(out)).to_numpy(dtype=np.float64)
-    fired_before = ~np.isnan(at)
+    position = {key: i for i, key in enumerate(prev_keys)}
+    at = np.fromiter((position.get(k, -1) for k in _keys(out)), dtype=np.int64, count=n)
+    fired_before = at >= 0
     if renewed is not None:
         fired_before &= ~np.asarray(renewed, dtype=bool)
-    rows = at[fired_before].astype(np.int64)
     status[fired_before] = ONGOING_ALERT
-    since[fired_before] = started[rows]
+    since[fired_before] = started[at[fired_before]]
     out["status"], out["since"] = status, since
 
-    gone = ~prev_keys.isin(_keys(alerts))
-    ids = prev["customer_id"].astype("str").to_numpy(dtype=object)
+    current = set(_keys(alerts))
+    gone = np.fromiter((k not in current for k in prev_keys), dtype=bool, count=len(prev_keys))
+    ids = prev["customer_id"].astype("str").to_numpy(dtype=object)[gone]
     present = set(map(str, customers))
-    records = [
+    still_here = np.fromiter((i in present for i in ids), dtype=bool, count=len(ids))
+    closed = pd.DataFrame(
         {
-            "customer_id": ids[i],
+            "customer_id": ids,
             "as_of": as_of,
-            "code": str(prev["code"].iloc[i]),
-            "level": str(prev["level"].iloc[i]),
-            "level_zh": str(prev["level_zh"].iloc[i]),
-            "owner": str(prev["owner"].iloc[i]),
-            "since": str(started[i]),
-            "last_as_of": str(prev_as_of[i]),
-            "last_message_zh": str(prev["message_zh"].iloc[i]),
-            "last_message_en": str(prev["message_en"].iloc[i]),
-            "reason": RESOLVED if ids[i] in present else DEPARTED,
-        }
-        for i in np.flatnonzero(gone)
-    ]
-    return Lifecycle(out.reset_index(drop=True), _closed(records))
-
-
-def _closed(records: list[dict[str, Any]]) -> pd.DataFrame:
+            "code": prev["code"].astype("str").to_numpy(dtype=object)[gone],
+            "level": prev["level"].astype("str").to_numpy(dtype=object)[gone],
+            "level_zh": prev["level_zh"].astype("str").to_numpy(dtype=object)[gone],
+            "owner": prev["owner"].astype("str").to_numpy(dtype=object)[gone],
+            "since": started[gone],
+            "last_as_of": prev_as_of[gone],
+            "last_message_zh": prev["message_zh"].astype("str").to_numpy(dtype=object)[gone],
+            "last_message_en": prev["message_en"].astype("str").to_numpy(dtype=object)[gone],
+            "reason": np.where(still_here, RESOLVED, DEPARTED),
+        },
+        columns=list(CLOSED_COLUMNS),
+    )
     # in the order of the previous alerts: most severe first, then customer and rule
-    return pd.DataFrame(records, columns=list(CLOSED_COLUMNS), dtype="str")
+    return Lifecycle(out.reset_index(drop=True), closed.astype("str"))
+
+
+def _closed() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in CLOSED_COLUMNS})
 
 
 __all__ = ["DEPARTED", "RESOLVED", "Lifecycle", "alert_lifecycle"]

@@ -58,7 +58,14 @@ class _ErrorMappingGroup(TyperGroup):
         except CustriskError as exc:
             err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
-        if session.note and not ctx.params.get("quiet"):
+        # The note that the audit log is off is for a person at a terminal (or -v); a
+        # cron job that must be audited sets CUSTRISK_AUDIT=on, which refuses to run
+        # without a key instead of printing a note into every mail cron sends.
+        if (
+            session.note
+            and not ctx.params.get("quiet")
+            and (ctx.params.get("verbose") or err_console.is_terminal)
+        ):
             err_console.print(f"[yellow]Note:[/] {session.note}", highlight=False)
         code, error = EXIT_INTERNAL, ""
         try:

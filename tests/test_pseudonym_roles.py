@@ -281,6 +281,11 @@ def test_an_analyst_cannot_produce_a_file_with_clear_pii_by_any_command(
     for args in allowed:
         code, output = invoke(analyst_env, *args)
         assert code in (0, 1), (args, output)
+    # pseudonymised: the rejects name customers by their tokens only
+    rejects = pd.read_csv(out / "p" / "scores.rejects.csv", dtype=str, keep_default_na=False)
+    ids = rejects.loc[rejects["column"] == "customer_id", "value"]
+    assert len(ids) and ids.str.match(TOKEN.pattern).all()
+    assert is_encrypted(out / "p" / "reidentification.csv.enc")
     raw = _raw_pii(hostile_exports) | _raw_pii(export_200)
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) > 15

@@ -48,7 +48,7 @@ from custrisk.io.csv_lines import (
 from custrisk.io.encoding import TextScan, normalise_encoding, open_ascii, scan_text_file
 from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.envelope import is_encrypted
+from custrisk.protect.envelope import SUFFIX, is_encrypted
 from custrisk.protect.output import plaintext_file
 
 log = logging.getLogger(__name__)
@@ -153,11 +153,13 @@ def looks_like_data(fields: Sequence[str]) -> bool:
 
 def file_format(path: Path) -> str:
     name = path.name.lower()
+    if name.endswith(SUFFIX):  # an encrypted export: the format of its plain name
+        name = name[: -len(SUFFIX)]
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
         return "csv"
-    if is_excel(path):
+    if is_excel(Path(name)):
         return "excel"
     raise DataError(
         f"unsupported file type '{path.suffix}'",

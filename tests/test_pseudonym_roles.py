@@ -205,7 +205,7 @@ def test_a_bad_roles_config_names_the_key(tmp_path: Path, body: str, message: st
 
 
 def test_an_output_group_makes_outputs_0640_and_owned_by_it(
-    export_200: Path, keyfile: Path, tmp_path: Path
+    export_200: Path, models_200: Path, keyfile: Path, tmp_path: Path
 ) -> None:
     import grp
 
@@ -216,8 +216,19 @@ def test_an_output_group_makes_outputs_0640_and_owned_by_it(
         str(tmp_path / "v"),
     )  # fmt: skip
     assert code == 0, output
-    for path in (tmp_path / "v").iterdir():
-        assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+    code, output = invoke(
+        _env(keyfile, CUSTRISK_ROLES=str(roles)), "score", str(export_200), "-m", "logistic",
+        "--models-dir", str(models_200), "--out", str(tmp_path / "s" / "run" / "scores.csv"),
+        "--encrypt",
+    )  # fmt: skip
+    assert code == 0, output
+    for folder in (tmp_path / "v", tmp_path / "s", tmp_path / "s" / "run"):
+        assert oct(folder.stat().st_mode & 0o777) == oct(0o750)
+        assert folder.stat().st_gid == os.getgid()
+    files = [*(tmp_path / "v").iterdir(), *(tmp_path / "s" / "run").glob("*.enc")]
+    assert len(files) == 6
+    for path in files:
+        assert oct(path.stat().st_mode & 0o777) == oct(0o640), path.name
         assert path.stat().st_gid == os.getgid()
 
 

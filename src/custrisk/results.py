@@ -51,7 +51,14 @@ import pyarrow.parquet as pq
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
-from custrisk.io.atomic import DEFAULT_MODE, Sealer, active_sealer, ensure_dir, output_path
+from custrisk.io.atomic import (
+    DEFAULT_MODE,
+    Sealer,
+    active_sealer,
+    ensure_dir,
+    output_path,
+    private,
+)
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
@@ -263,6 +270,8 @@ class ScoringRun:
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
+                for path in [*staged.values(), facts_path]:
+                    private(path)  # 0600, or 0640 with the roles config's output_group
                 # The old facts go first and the new ones come last: between the two, a
                 # reader finds no facts (an incomplete run), never facts of another run.
                 for form in _both_forms(files.facts):

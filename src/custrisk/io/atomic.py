@@ -50,8 +50,18 @@ def ensure_dir(path: str | os.PathLike[str], mode: int = DIR_MODE) -> Path:
             if folder.is_dir():  # created meanwhile by another process
                 continue
             raise
-        os.chmod(folder, mode)
+        private_dir(folder, mode)
     return path
+
+
+def private_dir(folder: str | os.PathLike[str], mode: int = DIR_MODE) -> None:
+    """Give an output folder its mode: ``mode`` (0700), or 0750 and the configured group
+    inside a :func:`sealing` block that names one (see :func:`private`)."""
+    group = _OUTPUT_GROUP.get()
+    if group is not None and mode == DIR_MODE:
+        os.chown(folder, -1, group)
+        mode = 0o750
+    os.chmod(folder, mode)
 
 
 class Sealer(Protocol):

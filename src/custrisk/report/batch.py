@@ -39,6 +39,7 @@ from custrisk.io.atomic import (
     active_group,
     active_sealer,
     ensure_dir,
+    private_dir,
     sealing,
     write_bytes,
 )
@@ -448,7 +449,7 @@ def render_reports(
     out = ensure_dir(out_dir)
     with locked_folder(out, REPORT_TEMP_PATTERNS):
         with contextlib.suppress(OSError):
-            os.chmod(out, 0o700)
+            private_dir(out)
         previous = read_manifest(out)
         order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
         order += [("customer", cid) for cid in selected]

@@ -4,6 +4,7 @@ naming the key id when the key is missing."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from collections.abc import Iterator
@@ -92,11 +93,14 @@ def sealed_run(
 
 
 def _pii_values(export: Path) -> set[str]:
-    """Every name, phone and id number of the input, raw and masked."""
-    credit = pd.read_csv(export / "credit.csv", dtype=str, keep_default_na=False)
+    """Every name, phone and id number of the input (malformed rows included), raw and
+    masked."""
+    with (export / "credit.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
     values: set[str] = set()
     for column, mask in (("name", mask_name), ("phone", mask_phone), ("id_number", mask_id_number)):
-        raw = credit[column][credit[column] != ""]
+        at = rows[0].index(column)
+        raw = pd.Series([r[at].strip() for r in rows[1:] if at < len(r) and r[at].strip()])
         values |= set(raw) | set(mask(raw))
     return {v for v in values if len(v.encode("utf-8")) >= 5}  # shorter: chance matches
 
@@ -128,6 +132,27 @@ def test_a_sealed_run_holds_no_personal_data_in_any_byte(
     with protected_outputs(keyfile=env["CUSTRISK_KEYFILE"]):
         details = plain_bytes(sealed_run / "scores.details.parquet.enc")
     assert any(v.encode("utf-8") in details for v in values)
+
+
+def test_a_sealed_run_with_rejects_holds_no_personal_data_either(
+    hostile_exports: Path, models_200: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    code, output = invoke(
+        env, "score", str(hostile_exports), "-m", "logistic", "--models-dir", str(models_200),
+        "--out", str(out / "scores.csv"), "--encrypt",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "scores.rejects.csv.enc" in output
+    values = _pii_values(hostile_exports)
+    files = [p for p in _files(out) if p.name != ".custrisk.lock"]
+    assert len(files) == 5 and all(is_encrypted(p) for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not [v for v in values if v.encode("utf-8") in data], path.name
+    with protected_outputs(keyfile=env["CUSTRISK_KEYFILE"]):
+        rejects = plain_bytes(out / "scores.rejects.csv.enc").decode("utf-8-sig")
+    assert any(v in rejects for v in values)  # masked values: the check can fail
 
 
 def test_a_sealed_run_is_the_same_run_as_in_clear(

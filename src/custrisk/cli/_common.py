@@ -210,8 +210,7 @@ def write_rejects_beside(
     masked), and the unmasked copy when asked; say so."""
     path = None
     if len(workspace.rejects):
-        path = rejects_beside(out)
-        workspace.write_rejects(path, csv_encoding=csv_encoding)
+        path = workspace.write_rejects(rejects_beside(out), csv_encoding=csv_encoding)
         dropped = workspace.report.rows_rejected
         err_console.print(
             f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
@@ -227,8 +226,7 @@ def write_unmasked_rejects(
     """Write the rejects with personal data in clear to the file the user named."""
     if path is None:
         return
-    workspace.write_rejects(path, masked=False, csv_encoding=csv_encoding)
-    note_unmasked(path)
+    note_unmasked(workspace.write_rejects(path, masked=False, csv_encoding=csv_encoding))
 
 
 def note_unmasked(path: Path) -> None:

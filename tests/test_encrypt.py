@@ -301,3 +301,19 @@ def test_without_the_key_commands_exit_2_naming_the_key_id(
     assert key_id in output
     assert "Traceback" not in output
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+
+def test_the_atomic_writer_seals_and_replaces_the_other_form(keyfile: Path, tmp_path: Path) -> None:
+    from custrisk.io.atomic import write_bytes, write_text
+
+    target = tmp_path / "out" / "rejects.csv"
+    assert write_text(target, "plain\n") == target
+    with protected_outputs(encrypt=True, keyfile=keyfile):
+        sealed = write_text(target, "sealed\n")
+        config = write_text(tmp_path / "out" / "model.json", "{}", sensitive=False)
+        assert plain_bytes(sealed) == b"sealed\n"
+    assert sealed.name == "rejects.csv.enc" and is_encrypted(sealed)
+    assert not target.exists()  # the clear file of the earlier run is gone
+    assert config.read_text() == "{}"  # not customer data: written as it is
+    assert write_bytes(target, b"again\n") == target  # and back: the .enc goes
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "rejects.csv"]

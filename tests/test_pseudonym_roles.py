@@ -320,3 +320,24 @@ def _raw_pii(export: Path) -> set[str]:
     positions = [header.index(c) for c in ("name", "phone", "id_number") if c in header]
     values = {row[i].strip() for row in rows[1:] for i in positions if i < len(row)}
     return {v for v in values if len(v.encode("utf-8")) >= 6}
+
+
+def test_a_role_that_pseudonymises_does_so_without_the_option(
+    export_200: Path, keyfile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roles = _roles(
+        tmp_path,
+        (ROLES % ME).replace("analyst: {rights: []}", "analyst: {rights: [], pseudonymise: true}"),
+    )
+    env = _env(keyfile, CUSTRISK_ROLES=str(roles))
+    code, output = invoke(env, "indicators", str(export_200), "--out", str(tmp_path / "i.csv"))
+    assert code == 0, output
+    assert "pseudonymises every output" in output
+    ids = pd.read_csv(tmp_path / "i.csv", dtype=str)["customer_id"]
+    assert ids.str.match(TOKEN.pattern).all()
+    assert is_encrypted(tmp_path / "reidentification.csv.enc")
+    # and the variable cannot take it away (risk_officer has no more rights, but no tokens)
+    code, output = invoke({**env, "CUSTRISK_ROLE": "risk_officer"}, "indicators",
+                          str(export_200), "--out", str(tmp_path / "j.csv"))  # fmt: skip
+    assert code == 2 and "may only lower" in output
+    assert not (tmp_path / "j.csv").exists()

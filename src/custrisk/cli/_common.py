@@ -160,11 +160,20 @@ def protect_command(
     """
     from custrisk.protect.output import protect_from_now
     from custrisk.protect.pseudonym import pseudonymise_from_now, pseudonymiser
-    from custrisk.protect.roles import CLEAR_PII, load_roles, require
+    from custrisk.protect.roles import CLEAR_PII, current_caller, load_roles, require
 
     roles = load_roles()
+    caller = current_caller(roles)
     if clear_pii is not None:
-        require(CLEAR_PII, f"write personal data in clear to {clear_pii} (--rejects-unmasked)")
+        require(
+            CLEAR_PII, f"write personal data in clear to {clear_pii} (--rejects-unmasked)", roles
+        )
+    if caller.role.pseudonymise and not pseudonymise:
+        err_console.print(
+            f"[yellow]Note:[/] role {caller.role.name} pseudonymises every output "
+            "(as with --pseudonymise)"
+        )
+        pseudonymise = True
     protect_from_now(encrypt=encrypt, keyfile=keyfile, group=roles.output_gid())
     if pseudonymise:
         pseudonymise_from_now(pseudonymiser(outputs, keyfile))

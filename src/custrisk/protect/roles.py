@@ -41,6 +41,8 @@ class Role:
     name: str
     rights: frozenset[str]
     description: str = ""
+    #: Every command of this role pseudonymises its outputs, as with --pseudonymise.
+    pseudonymise: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,19 @@ def load_roles(path: str | os.PathLike[str] | None = None) -> RolesConfig:
     )
     roles: dict[str, Role] = {}
     for name, node in root.children("roles").items():
-        node.check_keys(("description", "rights"))
+        node.check_keys(("description", "rights", "pseudonymise"))
         rights = node.text_list("rights", [], allow_empty=True) or ()
         unknown = [r for r in rights if r not in RIGHTS]
         if unknown:
             raise node.error(
                 "rights", f"unknown right '{unknown[0]}'", hint=f"rights: {', '.join(RIGHTS)}"
             )
-        roles[name] = Role(name, frozenset(rights), str(node.get("description") or ""))
+        roles[name] = Role(
+            name,
+            frozenset(rights),
+            str(node.get("description") or ""),
+            node.flag("pseudonymise", False),
+        )
     if not roles:
         raise root.error("roles", "no roles defined")
 
@@ -188,7 +195,7 @@ def current_caller(config: RolesConfig | None = None) -> Caller:
                 hint=f"roles: {', '.join(sorted(config.roles))}",
             )
         chosen = config.roles[asked]
-        if not chosen.rights <= role.rights:
+        if not chosen.rights <= role.rights or (role.pseudonymise and not chosen.pseudonymise):
             _refuse(
                 Caller(user, groups, role, bound),
                 "role",

@@ -69,8 +69,11 @@ def test_every_command_appends_one_chained_line(
     assert lines[1]["prev"] == lines[0]["mac"] and lines[2]["prev"] == lines[1]["mac"]
     assert lines[1]["exit"] == 2 and "not found" in str(lines[1]["error"])
     assert lines[1]["scope"] == "portfolio"
+    # a command that may touch customer data records the caller's role (the packaged
+    # roles config's default_role); the others have none
+    assert [line["role"] for line in lines] == ["-", "admin", "-"]
     for line in lines:
-        assert line["user"] and line["host"] and line["role"] == "-"
+        assert line["user"] and line["host"]
         assert line["key"] == audit_env["_KEY_ID"]
     assert os.stat(three_lines).st_mode & 0o777 == 0o600
     result = _run(runner, audit_env, "audit", "verify")

@@ -54,12 +54,22 @@ import pyarrow.parquet as pq
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
-from custrisk.io.atomic import DEFAULT_MODE, ensure_dir
+from custrisk.io.atomic import (
+    DEFAULT_MODE,
+    Sealer,
+    active_sealer,
+    ensure_dir,
+    output_path,
+    private,
+)
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.protect.audit import audit_event
+from custrisk.protect.envelope import SUFFIX, plain_name
+from custrisk.protect.output import existing, head_text, plain_bytes
+from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.vocab import LEVELS
 
 log = logging.getLogger(__name__)
@@ -223,7 +233,7 @@ def scores_format(path: str | os.PathLike[str]) -> str:
 def run_files(scores: str | os.PathLike[str]) -> RunFiles:
     """The files of the run whose scores file is ``scores`` (a workbook ``x.xlsx``: the
     run ``x.csv`` & co. with the workbook beside it)."""
-    path = Path(scores)
+    path = plain_name(scores)  # scores.csv.enc: the run of scores.csv, encrypted
     workbook = None
     if scores_format(path) == "xlsx":
         workbook, path = path, path.with_suffix(".csv")
@@ -296,14 +306,17 @@ class ScoringRun:
         """
         files = run_files(out)
         encoding = parse_csv_encoding(csv_encoding)
+        sealer = active_sealer()
         folder = ensure_dir(files.folder)
         with exclusive_lock(folder / LOCK_FILE, what="the output folder"):
             targets = [files.part(p) for p in PARTS] + [files.facts]
             targets += [files.workbook] if files.workbook is not None else []
+            targets += [output_path(t) for t in targets if output_path(t) != t]
             remove_leftovers(folder, [temp_pattern(t) for t in targets])
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
             try:
                 staged: dict[str, Path] = {}
+                listed: dict[str, dict[str, Any]] = {}
                 tables = {
                     "scores": self.scores,
                     "details": self.details,
@@ -321,15 +334,9 @@ class ScoringRun:
                     if table is None or (part == "rejects" and not len(table)):
                         continue
                     final = files.part(part)
-                    staged[part] = _write_table(table, stage / final.name, encoding)
-                listed = {
-                    part: {
-                        "file": files.part(part).name,
-                        "sha256": _sha256_file(path),
-                        "bytes": path.stat().st_size,
-                    }
-                    for part, path in staged.items()
-                }
+                    staged[part], listed[part] = _write_table(
+                        table, stage / final.name, encoding, sealer
+                    )
                 facts = {
                     **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
                     "layout": LAYOUT_VERSION,
@@ -343,25 +350,26 @@ class ScoringRun:
                         book, run_sheets(self.scores, alerts, facts, tables["followups"])
                     )
                     os.chmod(book, DEFAULT_MODE)
-                    staged[WORKBOOK] = book
-                    listed[WORKBOOK] = {
-                        "file": files.workbook.name,
-                        "sha256": _sha256_file(book),
-                        "bytes": book.stat().st_size,
-                    }
-                facts_path = stage / files.facts.name
-                _write_bytes(facts_path, _facts_bytes(facts))
+                    staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
+                facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
+                for path in [*staged.values(), facts_path]:
+                    private(path)  # 0600, or 0640 with the roles config's output_group
                 # The old facts go first and the new ones come last: between the two, a
                 # reader finds no facts (an incomplete run), never facts of another run.
-                files.facts.unlink(missing_ok=True)
+                for form in _both_forms(files.facts):
+                    form.unlink(missing_ok=True)
                 for part in PARTS:
+                    for form in _both_forms(files.part(part)):
+                        if part not in staged or form.name != staged[part].name:
+                            form.unlink(missing_ok=True)
                     if part in staged:
-                        os.replace(staged[part], files.part(part))
-                    elif part in OPTIONAL_PARTS:
-                        files.part(part).unlink(missing_ok=True)
+                        os.replace(staged[part], files.folder / staged[part].name)
                 if files.workbook is not None:
-                    os.replace(staged[WORKBOOK], files.workbook)
-                os.replace(facts_path, files.facts)
+                    for form in _both_forms(files.workbook):
+                        if form.name != staged[WORKBOOK].name:
+                            form.unlink(missing_ok=True)
+                    os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
+                os.replace(facts_path, files.folder / facts_path.name)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
         self.facts = facts
@@ -501,7 +509,22 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
-def _write_table(frame: pd.DataFrame, path: Path, encoding: str) -> Path:
+def _write_table(
+    frame: pd.DataFrame, path: Path, encoding: str, sealer: Sealer | None
+) -> tuple[Path, dict[str, Any]]:
+    """Stage one table; the staged path and its entry in the facts (name on disk, SHA-256
+    and size of the plaintext: a run has the same run id encrypted or not)."""
+    if sealer is not None:  # never a plaintext file: serialise in memory, seal to disk
+        buffer = io.BytesIO()
+        if path.suffix.lower() == ".csv":
+            with io.TextIOWrapper(buffer, encoding=encoding, newline="") as text:
+                escape_frame(frame).to_csv(text, index=False, lineterminator="\n")
+                text.flush()
+                data = buffer.getvalue()
+        else:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+            data = buffer.getvalue()
+        return _stage_bytes(path, data, sealer)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
     if path.suffix.lower() == ".csv":
         with open(fd, "w", encoding=encoding, newline="") as text:  # noqa: PTH123
@@ -509,13 +532,40 @@ def _write_table(frame: pd.DataFrame, path: Path, encoding: str) -> Path:
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), binary)
-    return path
+    return path, {"file": path.name, "sha256": _sha256_file(path), "bytes": path.stat().st_size}
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
+def _stage_bytes(path: Path, data: bytes, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
+    """Write ``data`` to ``path`` (sealed into ``path.enc`` with a sealer)."""
+    target = path.with_name(path.name + sealer.suffix) if sealer is not None else path
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        if sealer is None:
+            handle.write(data)
+        else:
+            sealer.seal(io.BytesIO(data), handle)
+    entry = {"file": target.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return target, entry
+
+
+def _seal_staged(path: Path, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
+    """A staged file as it goes into place (sealed and its plaintext removed, with a
+    sealer) and its entry in the facts."""
+    entry = {"file": path.name, "sha256": _sha256_file(path), "bytes": path.stat().st_size}
+    if sealer is None:
+        return path, entry
+    target = path.with_name(path.name + sealer.suffix)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
+    with path.open("rb") as plain, os.fdopen(fd, "wb") as handle:
+        sealer.seal(plain, handle)
+    path.unlink()
+    return target, {**entry, "file": target.name}
+
+
+def _both_forms(path: Path) -> tuple[Path, Path]:
+    """A run file's plain and encrypted names."""
+    plain = plain_name(path)
+    return plain, plain.with_name(plain.name + SUFFIX)
 
 
 def _facts_bytes(facts: Mapping[str, Any]) -> bytes:
@@ -551,7 +601,9 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     """
     path = Path(path)
     if path.is_dir():
-        found_facts = sorted(path.glob(f"*{FACTS_SUFFIX}"))
+        found_facts = sorted(
+            [*path.glob(f"*{FACTS_SUFFIX}"), *path.glob(f"*{FACTS_SUFFIX}{SUFFIX}")]
+        )
         if len(found_facts) != 1:
             found = "no run" if not found_facts else f"{len(found_facts)} runs"
             raise DataError(
@@ -560,15 +612,16 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
                 hint="pass the scores file of the run you mean",
             )
         path = found_facts[0]
+    path = plain_name(path) if path.name.endswith(FACTS_SUFFIX + SUFFIX) else path
     if path.name.endswith(FACTS_SUFFIX):
         stem = path.name[: -len(FACTS_SUFFIX)]
-        facts = _read_json_object(path, "run facts")
+        facts = _read_json_object(existing(path), "run facts")
         listed = (facts.get("files") or {}).get("scores") or {}
         name = str(listed.get("file") or f"{stem}.csv")
         if Path(name).name != name or not name.startswith(stem):
             raise DataError(f"the run facts name an odd scores file {name!r}", file=str(path))
         return run_files(path.with_name(name))
-    if not path.exists():
+    if not existing(path).exists():
         raise DataError(
             "scores file not found", file=str(path), hint="pass a scores file from custrisk score"
         )
@@ -604,14 +657,14 @@ def read_run(
     if unknown:
         raise ValueError(f"unknown run parts {unknown}; choose from {PARTS}")
     files = locate_run(path)
-    if not files.facts.is_file():
+    if not existing(files.facts).is_file():
         raise DataError(
             f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
             "or the file was not written by custrisk score",
             file=str(files.scores),
             hint="score the month again",
         )
-    facts = _read_json_object(files.facts, "run facts")
+    facts = _read_json_object(existing(files.facts), "run facts")
     listed = facts.get("files")
     if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
         raise DataError(
@@ -633,6 +686,7 @@ def read_run(
         else:  # not wanted, but it must belong to the run all the same
             _check_file(target, entry, files, part)
     audit_event(inputs=[files.facts, *(files.part(p) for p in parts if p in listed)])
+    tables = _pseudonymised(tables)
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
     alerts = tables["alerts"] if tables["alerts"] is not None else pd.DataFrame()
@@ -648,17 +702,37 @@ def read_run(
     )
 
 
+def _pseudonymised(tables: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame | None]:
+    """With ``--pseudonymise``: the customer ids of a run's tables as tokens (a run that
+    was pseudonymised already keeps its tokens)."""
+    active = active_pseudonymiser()
+    if active is None:
+        return tables
+    out = {
+        part: None if frame is None else active.frame(frame, ("customer_id",))
+        for part, frame in tables.items()
+    }
+    active.save()
+    return out
+
+
 def _read_verified(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> bytes:
-    """The file's bytes, read once and checked against the facts."""
+    """The file's plaintext, read once (decrypted when encrypted) and checked against the
+    facts."""
+    target = existing(target)
     _check_present(target, files, part)
-    data = target.read_bytes()
+    data = plain_bytes(target)
     _check_digest(hashlib.sha256(data).hexdigest(), target, entry, files)
     return data
 
 
 def _check_file(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> None:
+    target = existing(target)
     _check_present(target, files, part)
-    _check_digest(_sha256_file(target), target, entry, files)
+    if target.name.endswith(SUFFIX):  # the facts hold the plaintext's hash
+        _check_digest(hashlib.sha256(plain_bytes(target)).hexdigest(), target, entry, files)
+    else:
+        _check_digest(_sha256_file(target), target, entry, files)
 
 
 def _check_present(target: Path, files: RunFiles, part: str) -> None:
@@ -682,7 +756,7 @@ def _check_digest(digest: str, target: Path, entry: Mapping[str, Any], files: Ru
 
 def _read_json_object(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(plain_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         raise DataError(f"{what} not found", file=str(path)) from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -694,7 +768,7 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any]:
 
 def _table_from_bytes(data: bytes, path: Path, what: str) -> pd.DataFrame:
     try:
-        if path.suffix.lower() == ".csv":
+        if plain_name(path).suffix.lower() == ".csv":
             frame = pd.read_csv(
                 io.BytesIO(data),
                 dtype=str,
@@ -852,24 +926,24 @@ def read_alerts_file(path: str | os.PathLike[str]) -> pd.DataFrame:
     DataError
         If the file is missing, unreadable or not an alerts file.
     """
-    path = Path(path)
+    path = existing(path)
     try:
-        data = path.read_bytes()
+        data = plain_bytes(path)
     except FileNotFoundError:
         raise DataError(
             "alerts file not found", file=str(path), hint="run custrisk score first"
         ) from None
     except IsADirectoryError:
         raise DataError("is a folder, not an alerts file", file=str(path)) from None
-    return _parse_alerts(data, path)
+    return _pseudonymised({"alerts": _parse_alerts(data, path)})["alerts"]  # type: ignore[return-value]
 
 
 def is_alerts_csv(path: Path) -> bool:
     """Whether ``path`` is a CSV whose header is that of an alerts table."""
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    path = existing(path)
+    if plain_name(path).suffix.lower() != ".csv" or not path.is_file():
         return False
-    with path.open(encoding=READ_ENCODING, errors="replace") as handle:
-        header = handle.readline().strip().split(",")
+    header = head_text(path).partition("\n")[0].strip().split(",")
     return {"code", "level", "message_zh"} <= set(header)
 
 
@@ -891,7 +965,7 @@ def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
         ``customer_id`` (text), ``score`` and, when the run has them, ``as_of``,
         ``grade``, ``recommended_limit``.
     """
-    if not Path(path).exists():
+    if not existing(path).exists():
         raise DataError(
             "previous scores file not found",
             file=str(path),

@@ -7,6 +7,7 @@ exit code and a one-line message on stderr.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -92,8 +93,11 @@ class _ErrorMappingGroup(TyperGroup):
                 )
 
     def _invoke_mapped(self, ctx: Any) -> Any:
+        # Each command runs in its own copy of the context: what it switches on (output
+        # encryption, its key file, its role) ends with it, also under a test runner.
+        invoke = super().invoke
         try:
-            return super().invoke(ctx)
+            return contextvars.copy_context().run(invoke, ctx)
         except CustriskError as exc:
             _note_error(exc.one_line())
             if _debug_enabled(ctx):

@@ -149,6 +149,79 @@ def choose_configs(
     )
 
 
+EncryptOpt = Annotated[
+    bool,
+    typer.Option(
+        "--encrypt",
+        help="Write every output that holds customer data encrypted (NAME.enc) with the "
+        "active encryption key (custrisk keys new). Encrypted inputs are always read when "
+        "their key is available.",
+    ),
+]
+KeyfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyfile",
+        help="Key file (default: $CUSTRISK_KEYFILE, else ~/.config/custrisk/keys.json; "
+        "CUSTRISK_KEY and CUSTRISK_PSEUDONYM_KEY come first).",
+        show_default=False,
+    ),
+]
+
+
+PseudonymiseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--pseudonymise",
+        help="Replace customer ids by keyed tokens (stable across months) and mask names, "
+        "phones and id numbers; the token table is written only encrypted beside the "
+        "outputs (reidentification.csv.enc).",
+    ),
+]
+
+
+def protect_command(
+    *,
+    encrypt: bool = False,
+    keyfile: Path | None = None,
+    pseudonymise: bool = False,
+    outputs: Path | None = None,
+    clear_pii: Path | None = None,
+) -> None:
+    """Switch on this command's protection until the command ends: outputs of customer
+    data encrypted with ``--encrypt``, encrypted inputs read with the keys of
+    ``--keyfile``, customer ids tokenised with ``--pseudonymise`` (the re-identification
+    table goes to the folder ``outputs``). Each command runs in its own copy of the
+    context (see :mod:`custrisk.cli`), so all of it ends with the command.
+
+    The caller's role (:mod:`custrisk.protect.roles`) is checked first: ``clear_pii``
+    names a file of personal data in clear the command was asked to write
+    (``--rejects-unmasked``), which needs the right ``clear_pii``. Outputs are shared
+    with the roles config's ``output_group`` (mode 0640) when it names one.
+    """
+    from custrisk.protect.audit import audit_event
+    from custrisk.protect.output import protect_from_now
+    from custrisk.protect.pseudonym import pseudonymise_from_now, pseudonymiser
+    from custrisk.protect.roles import CLEAR_PII, current_caller, load_roles, require
+
+    roles = load_roles()
+    caller = current_caller(roles)
+    audit_event(role=caller.role.name)
+    if clear_pii is not None:
+        require(
+            CLEAR_PII, f"write personal data in clear to {clear_pii} (--rejects-unmasked)", roles
+        )
+    if caller.role.pseudonymise and not pseudonymise:
+        err_console.print(
+            f"[yellow]Note:[/] role {caller.role.name} pseudonymises every output "
+            "(as with --pseudonymise)"
+        )
+        pseudonymise = True
+    protect_from_now(encrypt=encrypt, keyfile=keyfile, group=roles.output_gid())
+    if pseudonymise:
+        pseudonymise_from_now(pseudonymiser(outputs, keyfile))
+
+
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:
     if text is None:
         return None
@@ -189,8 +262,7 @@ def write_rejects_beside(
     masked), and the unmasked copy when asked; say so."""
     path = None
     if len(workspace.rejects):
-        path = rejects_beside(out)
-        workspace.write_rejects(path, csv_encoding=csv_encoding)
+        path = workspace.write_rejects(rejects_beside(out), csv_encoding=csv_encoding)
         dropped = workspace.report.rows_rejected
         err_console.print(
             f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
@@ -206,8 +278,7 @@ def write_unmasked_rejects(
     """Write the rejects with personal data in clear to the file the user named."""
     if path is None:
         return
-    workspace.write_rejects(path, masked=False, csv_encoding=csv_encoding)
-    note_unmasked(path)
+    note_unmasked(workspace.write_rejects(path, masked=False, csv_encoding=csv_encoding))
 
 
 def note_unmasked(path: Path) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from custrisk.cli._common import EncryptOpt, KeyfileOpt, PseudonymiseOpt, protect_command
 from custrisk.cli._console import console
 from custrisk.vocab import LEVEL_LABELS, check_language
 
@@ -77,6 +78,9 @@ def alerts(
             show_default=False,
         ),
     ] = None,
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """List the alerts of a scoring run, most severe first, with their handling actions.
 
@@ -85,6 +89,12 @@ def alerts(
     be filtered again; written to --out it is UTF-8 with a BOM (for Excel), on stdout
     plain UTF-8, unless --csv-encoding says otherwise.
     """
+    protect_command(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        outputs=out.parent if out is not None else None,
+    )
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import alerts_csv_bytes, filter_alerts
@@ -111,16 +121,16 @@ def alerts(
     if workbook and out is not None:
         from custrisk.results import write_alerts_workbook
 
-        write_alerts_workbook(frame, out)
-        console.print(f"Wrote {len(frame):,} alerts to {out}")
+        written = write_alerts_workbook(frame, out)
+        console.print(f"Wrote {len(frame):,} alerts to {written}")
         return
     if output == "csv":
         data = alerts_csv_bytes(frame, encoding=encoding)
         if out is not None:
             from custrisk.io.atomic import write_bytes
 
-            write_bytes(out, data)
-            console.print(f"Wrote {len(frame):,} alerts to {out}")
+            written = write_bytes(out, data)
+            console.print(f"Wrote {len(frame):,} alerts to {written}")
         else:
             typer.echo(data.decode("utf-8"), nl=False)
         return

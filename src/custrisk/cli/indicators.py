@@ -11,10 +11,14 @@ from rich.table import Table
 
 from custrisk.cli._common import (
     CsvEncodingOpt,
+    EncryptOpt,
+    KeyfileOpt,
+    PseudonymiseOpt,
     RejectsUnmaskedOpt,
     check_unmasked_target,
     choose_configs,
     parse_date,
+    protect_command,
     rejects_beside,
     write_rejects_beside,
 )
@@ -80,6 +84,9 @@ def indicators(
     ] = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
     frequency, complaint rate, ...) and write one row per customer to --out.
@@ -87,6 +94,13 @@ def indicators(
     Indicators whose source is absent are reported and left empty, never zero. Exit 0 on
     success, 2 for a usage, configuration or input error.
     """
+    protect_command(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        outputs=out.parent,
+        clear_pii=rejects_unmasked,
+    )
     output_format(out)
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
@@ -103,11 +117,12 @@ def indicators(
     )
     workspace, indicator_config, result = features.workspace, features.config, features.indicators
     assert result is not None
-    write_indicators(result.frame, out, csv_encoding=csv_encoding)
+    written = write_indicators(result.frame, out, csv_encoding=csv_encoding)
     _print_summary(result, indicator_config)
     write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)
     console.print(
-        f"Wrote {out} ({len(result.frame):,} customers, {len(result.frame.columns) - 1} indicators)"
+        f"Wrote {written} ({len(result.frame):,} customers, "
+        f"{len(result.frame.columns) - 1} indicators)"
     )
 
 

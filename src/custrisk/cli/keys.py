@@ -124,7 +124,9 @@ def export(
     import base64
 
     from custrisk.protect import load_keyring
+    from custrisk.protect.roles import DECRYPT, require
 
+    require(DECRYPT, f"export the secret of key {key_id}")
     key = load_keyring(keyfile).require(key_id, "export")
     typer.echo(f"{key.id}:{base64.b64encode(key.secret).decode('ascii')}")
 
@@ -177,9 +179,11 @@ def decrypt(
     """Decrypt files for another tool; nothing is written unless every chunk authenticates."""
     from custrisk.errors import UsageError
     from custrisk.protect import decrypt_file, load_keyring
+    from custrisk.protect.roles import DECRYPT, require
 
     if out is not None and len(paths) != 1:
         raise UsageError("--out takes one input file", hint="drop --out to write beside each")
+    require(DECRYPT, f"decrypt {', '.join(map(str, paths))}")
     keyring = load_keyring(keyfile)
     for path in paths:
         written = decrypt_file(path, out, keyring=keyring)

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from custrisk.cli._common import CsvEncodingOpt, parse_date
+from custrisk.cli._common import (
+    CsvEncodingOpt,
+    EncryptOpt,
+    KeyfileOpt,
+    PseudonymiseOpt,
+    parse_date,
+    protect_command,
+)
 from custrisk.cli._console import console, err_console
 from custrisk.errors import CheckFailed, UsageError
 
@@ -130,6 +137,9 @@ def report(
         ),
     ] = None,
     csv_encoding: CsvEncodingOpt = None,
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """Render PDF risk reports: one per customer and a portfolio report.
 
@@ -137,6 +147,7 @@ def report(
     unless --force. A customer whose report fails is recorded in the manifest and the
     batch goes on; the exit code is then 1.
     """
+    protect_command(encrypt=encrypt, keyfile=keyfile, pseudonymise=pseudonymise, outputs=out)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -15,8 +15,11 @@ from custrisk.cli._common import (
     CsvEncodingOpt,
     DataDir,
     EncodingOpt,
+    EncryptOpt,
+    KeyfileOpt,
     ModelOpt,
     ModelsDirOpt,
+    PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
@@ -24,6 +27,7 @@ from custrisk.cli._common import (
     check_unmasked_target,
     choose_configs,
     parse_date,
+    protect_command,
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, err_console
@@ -98,6 +102,9 @@ def score(
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     strict: StrictOpt = False,
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -107,7 +114,15 @@ def score(
     model and configs give byte-identical scores and alerts files. Rows rejected while
     cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
+    protect_command(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        outputs=out.parent,
+        clear_pii=rejects_unmasked,
+    )
     from custrisk.errors import CheckFailed, UsageError
+    from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import FAIL_ON, alerts_at_or_above
     from custrisk.results import run_files
@@ -140,7 +155,7 @@ def score(
         err_console.print(
             f"[yellow]Warning:[/] {workspace.report.rows_rejected:,} input rows were rejected "
             f"while cleaning (and {workspace.report.rows_repaired:,} repaired); see "
-            f"{files.rejects}"
+            f"{output_path(files.rejects)}"
         )
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
@@ -163,14 +178,17 @@ def score(
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
-    written = f"{out} (and {files.scores.name})" if files.workbook is not None else f"{out}"
-    console.print(f"Wrote {written} and {files.alerts} ({len(run.alerts):,} alerts)")
+    scores_path = output_path(files.scores)
+    workbook = output_path(files.workbook) if files.workbook is not None else None
+    written = f"{workbook} (and {scores_path.name})" if workbook is not None else f"{scores_path}"
+    alerts_path = output_path(files.alerts)
+    console.print(f"Wrote {written} and {alerts_path} ({len(run.alerts):,} alerts)")
     failing = alerts_at_or_above(run.alerts, fail_on)
     if len(failing):
         counts = failing["level"].value_counts()
         shown = ", ".join(f"{level} {int(counts[level])}" for level in counts.index)
         raise CheckFailed(
-            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {files.alerts}",
+            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
 

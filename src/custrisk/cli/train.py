@@ -14,14 +14,18 @@ from custrisk.cli._common import (
     CsvEncodingOpt,
     DataDir,
     EncodingOpt,
+    EncryptOpt,
+    KeyfileOpt,
     LabelsOpt,
     ModelsDirOpt,
+    PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
     choose_configs,
     note_unmasked,
     parse_date,
+    protect_command,
 )
 from custrisk.cli._console import console, err_console
 
@@ -88,6 +92,9 @@ def train(
     as_of: AsOfOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """Train a model on the exports in DATA_DIR and the labels (or on one flat table with
     --target), evaluate it on a hold-out split and k-fold CV, and save it to the registry
@@ -98,6 +105,12 @@ def train(
     The model folder holds no personal data in clear: its training_rejects.csv has names,
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
+    protect_command(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        clear_pii=rejects_unmasked,
+    )
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.scoring import train_model, train_table

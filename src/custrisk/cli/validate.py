@@ -11,9 +11,13 @@ from rich.table import Table
 
 from custrisk.cli._common import (
     CsvEncodingOpt,
+    EncryptOpt,
+    KeyfileOpt,
+    PseudonymiseOpt,
     RejectsUnmaskedOpt,
     check_unmasked_target,
     choose_configs,
+    protect_command,
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, err_console
@@ -62,6 +66,9 @@ def validate(
             help="csv (rejects.csv) or xlsx (rejects.xlsx: a workbook, text kept as text).",
         ),
     ] = "csv",
+    encrypt: EncryptOpt = False,
+    keyfile: KeyfileOpt = None,
+    pseudonymise: PseudonymiseOpt = False,
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
     rejects.csv with its file, line, column and reason (names, phones and id numbers
@@ -70,6 +77,13 @@ def validate(
     Exit 0 when clean or only repaired, 1 when rows were rejected, 2 when the input is
     unusable (missing file or required column, undecodable file, bad config).
     """
+    protect_command(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        outputs=out if out is not None else data_dir / "validation",
+        clear_pii=rejects_unmasked,
+    )
     if output_format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output_format!r}")
     if rejects_format not in REJECTS_FORMATS:

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,17 @@ from custrisk.data.clean import ARROW_TYPES, SourceResult, clean_source
 from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
-from custrisk.io.atomic import atomic_path, ensure_dir
+from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, read_raw
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
+from custrisk.protect.envelope import SUFFIX, is_encrypted
+from custrisk.protect.output import existing
+from custrisk.protect.pseudonym import active_pseudonymiser
+from custrisk.protect.roles import CLEAR_PII, require
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +155,7 @@ class Workspace:
                 write_workbook(rejects_path, [Sheet("rejects", rejects, kinds={"line": "count"})])
             else:
                 self.write_rejects(rejects_path, csv_encoding=csv_encoding)
-        return rejects_path, report_path
+        return output_path(rejects_path), output_path(report_path)
 
     def write_rejects(
         self,
@@ -173,6 +177,8 @@ class Workspace:
         csv_encoding : {"utf-8-sig", "utf-8"}, optional
             UTF-8 with a BOM (the default) or without.
         """
+        if not masked:  # personal data in clear: only for a role with that right
+            require(CLEAR_PII, f"write personal data in clear to {path}")
         rejects = mask_rejects(self.rejects, self.config) if masked else self.rejects
         return write_csv(rejects, path, encoding=csv_encoding)
 
@@ -255,8 +261,18 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
     """
     if any(ch in pattern for ch in "*?["):
         found = sorted(data_dir.glob(pattern))
+        # encrypted exports (credit.csv.enc) match the pattern of their plain name
+        plain = {p.name for p in found}
+        found += [
+            p
+            for p in sorted(data_dir.glob(pattern + SUFFIX))
+            if p.name[: -len(SUFFIX)] not in plain and is_encrypted(p)
+        ]
+        found.sort()
     else:
         path = data_dir / pattern
+        if not (path.exists() or path.is_symlink()):
+            path = existing(path)  # credit.csv.enc for credit.csv
         found = [path] if path.exists() or path.is_symlink() else []
     for path in found:
         if not path.is_file():
@@ -432,9 +448,56 @@ def load_workspace(
         if issues
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
-    return Workspace(
+    workspace = Workspace(
         data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
     )
+    return pseudonymise_workspace(workspace)
+
+
+#: The column that holds the customer id in every source that has one.
+CUSTOMER_ID = "customer_id"
+
+
+def _identifiers(spec: SourceSpec) -> list[str]:
+    """The columns of a source that identify a customer (tokenised by --pseudonymise)."""
+    return sorted({c for c in (CUSTOMER_ID, spec.customer_key) if c})
+
+
+def pseudonymise_workspace(workspace: Workspace) -> Workspace:
+    """The workspace as ``--pseudonymise`` hands it on: customer ids replaced by their
+    tokens, personal-data columns masked, rejects masked and tokenised, and the tokens
+    added to the encrypted re-identification table. Unchanged when not pseudonymising."""
+    active = active_pseudonymiser()
+    if active is None:
+        return workspace
+    cfg = workspace.config
+    frames = {}
+    for name, frame in workspace.frames.items():
+        spec = cfg.sources[name]
+        frame = active.frame(frame, _identifiers(spec))
+        masked = {
+            c.name: _column_masker(c)(frame[c.name])
+            for c in spec.columns
+            if c.pii and c.name in frame.columns
+        }
+        frames[name] = frame.assign(**masked) if masked else frame
+    rejects = mask_rejects(workspace.rejects, cfg)
+    if len(rejects):
+        values = rejects["value"].astype(object).to_numpy(copy=True)
+        sources = rejects["source"].astype(str).to_numpy()
+        columns = rejects["column"].fillna("").astype(str).to_numpy()
+        for name, spec in cfg.sources.items():
+            in_source = sources == name
+            for column in _identifiers(spec):
+                rows = np.flatnonzero(in_source & (columns == column))
+                if rows.size:
+                    shown = pd.Series(values[rows], dtype=object)
+                    values[rows] = active.tokens(shown, column).to_numpy(dtype=object)
+            for row in np.flatnonzero(in_source & ~np.isin(columns, spec.column_names)):
+                values[row] = _mask_fields(values[row], ",")  # a whole row: no id in clear
+        rejects = rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object))
+    active.save()
+    return replace(workspace, frames=frames, rejects=rejects)
 
 
 def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -> None:
@@ -530,7 +593,12 @@ def load_labels(
             hint="a labels file needs customer_id,bad rows",
         )
     result = clean_source(cfg.labels, [table], cfg)
-    return result.frame, result.issues
+    active = active_pseudonymiser()
+    if active is None:
+        return result.frame, result.issues
+    frame = active.frame(result.frame, _identifiers(cfg.labels))
+    active.save()
+    return frame, mask_rejects(result.issues, cfg).assign(value="")
 
 
 __all__ = [

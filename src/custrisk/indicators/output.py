@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from custrisk.errors import UsageError
-from custrisk.io.atomic import atomic_path
+from custrisk.io.atomic import atomic_path, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import write_csv
 
@@ -65,4 +65,4 @@ def write_indicators(
     with atomic_path(target) as tmp:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, tmp)
-    return target
+    return output_path(target)

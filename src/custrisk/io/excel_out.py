@@ -25,7 +25,7 @@ import pandas as pd
 import xlsxwriter
 
 from custrisk.errors import DataError
-from custrisk.io.atomic import atomic_path
+from custrisk.io.atomic import atomic_path, output_path
 
 #: Data rows a sheet can hold (1,048,576 rows, one of them the header).
 MAX_SHEET_ROWS = 1_048_575
@@ -90,7 +90,7 @@ def write_workbook(path: str | os.PathLike[str], sheets: Sequence[Sheet]) -> Pat
             )
     with atomic_path(target) as tmp:
         write_workbook_to(tmp, sheets)
-    return target
+    return output_path(target)
 
 
 def write_workbook_to(path: Path, sheets: Sequence[Sheet]) -> None:

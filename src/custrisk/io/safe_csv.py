@@ -24,13 +24,13 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from custrisk.errors import UsageError
-from custrisk.io.atomic import DEFAULT_MODE, atomic_path
+from custrisk.io.atomic import DEFAULT_MODE, atomic_path, output_path
 
 #: First characters a spreadsheet reads as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -237,17 +237,18 @@ def write_csv(
     Returns
     -------
     pathlib.Path
-        The path written.
+        The path written: ``path``, or ``path.enc`` inside a
+        :func:`custrisk.io.atomic.sealing` block (``--encrypt``).
     """
     encoding = csv_encoding(encoding)
     target = Path(path)
     escaped = escape_frame(frame)
     with atomic_path(target, mode=mode) as tmp:
         escaped.to_csv(tmp, index=False, encoding=encoding, lineterminator="\n")
-    return target
+    return output_path(target)
 
 
-def read_csv(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame:
+def read_csv(path: str | os.PathLike[str] | IO[bytes], **options: Any) -> pd.DataFrame:
     """Read a CSV that custrisk wrote: with or without a BOM, escaping undone.
 
     ``options`` go to :func:`pandas.read_csv` (the encoding defaults to UTF-8 with an

@@ -2,7 +2,11 @@
 
 * :mod:`~custrisk.protect.keys` -- key files and key variables, key ids, rotation, retiring;
 * :mod:`~custrisk.protect.envelope` -- the streaming authenticated file format;
-* :mod:`~custrisk.protect.files` -- encrypting, decrypting and rotating whole files.
+* :mod:`~custrisk.protect.files` -- encrypting, decrypting and rotating whole files;
+* :mod:`~custrisk.protect.output` -- ``--encrypt``: sealed outputs, encrypted inputs read
+  transparently;
+* :mod:`~custrisk.protect.pseudonym` -- ``--pseudonymise``: keyed tokens for customer ids;
+* :mod:`~custrisk.protect.roles` -- who may see personal data in clear.
 """
 
 from custrisk.protect.envelope import (
@@ -26,6 +30,9 @@ from custrisk.protect.keys import (
     read_keyfile,
     retire_key,
 )
+from custrisk.protect.output import Encryption, protected_outputs
+from custrisk.protect.pseudonym import Pseudonymiser, pseudonym, pseudonymiser, pseudonymising
+from custrisk.protect.roles import add_refusal_listener, current_caller, require
 
 __all__ = [
     "ENCRYPTION",
@@ -33,9 +40,13 @@ __all__ = [
     "SUFFIX",
     "DecryptingReader",
     "EncryptingWriter",
+    "Encryption",
     "Key",
     "Keyring",
+    "Pseudonymiser",
     "add_key",
+    "add_refusal_listener",
+    "current_caller",
     "decrypt_file",
     "default_keyfile",
     "encrypt_file",
@@ -45,7 +56,12 @@ __all__ = [
     "load_keyring",
     "new_key",
     "open_decrypted",
+    "protected_outputs",
+    "pseudonym",
+    "pseudonymiser",
+    "pseudonymising",
     "read_keyfile",
+    "require",
     "retire_key",
     "rotate_files",
 ]

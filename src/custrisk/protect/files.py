@@ -39,7 +39,7 @@ def encrypt_file(
         raise UsageError(f"{source}: the encrypted copy needs another name", hint="use --out")
     with (
         open(source, "rb") as plain,
-        atomic_open(out, "wb") as sink,
+        atomic_open(out, "wb", sensitive=False) as sink,
         EncryptingWriter(sink, key) as writer,
     ):
         copy_stream(plain, writer)
@@ -63,7 +63,7 @@ def decrypt_file(
     out = Path(target) if target is not None else plain_name(source)
     if out.resolve() == source.resolve():
         raise UsageError(f"{source}: the decrypted copy needs another name", hint="use --out")
-    with open_decrypted(source, keyring) as reader, atomic_open(out, "wb") as sink:
+    with open_decrypted(source, keyring) as reader, atomic_open(out, "wb", sensitive=False) as sink:
         copy_stream(reader, sink)
     return out
 
@@ -104,7 +104,7 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
         if key_id_of(path) == new.id:
             result.current.append(path)
             continue
-        with open(path, "rb") as source, atomic_open(path, "wb") as sink:
+        with open(path, "rb") as source, atomic_open(path, "wb", sensitive=False) as sink:
             old = rewrap(source, sink, keyring, new, str(path))
         result.old_keys[old] = result.old_keys.get(old, 0) + 1
         result.rotated.append(path)

@@ -35,7 +35,7 @@ import custrisk.estimators as estimators
 from custrisk import __version__
 from custrisk.config._yaml import join_limited
 from custrisk.errors import ModelArtifactError, UsageError
-from custrisk.io.atomic import atomic_path, write_text
+from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -176,11 +176,12 @@ def save_model(
     *,
     name: str,
     models: str | os.PathLike[str] | None = None,
-    extra_files: dict[str, str] | None = None,
+    extra_files: dict[str, str | bytes] | None = None,
     lock: NameLock | None = None,
 ) -> ModelRef:
-    """Write a new version of model ``name``: joblib file, extra text files, and the card
-    listing them all (signed when ``CUSTRISK_SIGNING_KEY`` is set).
+    """Write a new version of model ``name``: joblib file, extra files (text, or bytes
+    written as they are, e.g. an encrypted table), and the card listing them all (signed
+    when ``CUSTRISK_SIGNING_KEY`` is set).
 
     The folder appears complete or not at all (written under ``.VERSION.partial``, then
     renamed), under the name's lock: pass ``lock`` when the caller already holds it
@@ -209,7 +210,7 @@ def _save_locked(
     *,
     root: Path,
     name: str,
-    extra_files: dict[str, str] | None,
+    extra_files: dict[str, str | bytes] | None,
 ) -> ModelRef:
     import joblib
 
@@ -218,10 +219,13 @@ def _save_locked(
     staging = root / name / f".{version}.partial"
     staging.mkdir(mode=0o700)
     try:
-        with atomic_path(staging / MODEL_FILE) as tmp:
+        with atomic_path(staging / MODEL_FILE, sensitive=False) as tmp:
             joblib.dump(model, tmp, compress=3)
         for filename, text in (extra_files or {}).items():
-            write_text(staging / filename, text)
+            if isinstance(text, bytes):
+                write_bytes(staging / filename, text, sensitive=False)
+            else:
+                write_text(staging / filename, text, sensitive=False)
         artifact = staging / MODEL_FILE
         files = {
             path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
@@ -247,6 +251,7 @@ def _save_locked(
         write_text(
             staging / MODEL_CARD,
             json.dumps(card, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+            sensitive=False,
         )
         os.replace(staging, final)
     except BaseException:

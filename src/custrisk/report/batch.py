@@ -34,8 +34,17 @@ import pandas as pd
 
 from custrisk import __version__
 from custrisk.errors import CustriskError
-from custrisk.io.atomic import ensure_dir, write_bytes
+from custrisk.io.atomic import (
+    Sealer,
+    active_group,
+    active_sealer,
+    ensure_dir,
+    private_dir,
+    sealing,
+    write_bytes,
+)
 from custrisk.io.safe_csv import read_csv, write_csv
+from custrisk.protect.output import existing, open_plain, plain_bytes
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.context import PortfolioStats, portfolio_stats
 from custrisk.report.customer import build_customer_context
@@ -126,7 +135,7 @@ class BatchResult:
 
     @property
     def manifest(self) -> Path:
-        return self.out_dir / MANIFEST
+        return existing(self.out_dir / MANIFEST)
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,9 @@ class _Job:
     report_date: str
     force: bool
     font_faces: tuple[FontFace, ...] = ()
+    #: ``--encrypt``: the sealer and group of the outputs (workers do not inherit them)
+    sealer: Sealer | None = None
+    group: int | None = None
 
 
 class _Worker:
@@ -200,11 +212,13 @@ class _Worker:
             if not self.job.force and _up_to_date(previous, result.inputs_hash, target):
                 assert previous is not None
                 result.status = SKIPPED
+                result.file = previous.get("file") or name
                 result.sha256 = previous["sha256"]
                 result.pages = int(previous["pages"]) if previous.get("pages") else None
                 return result
             rendered = self.renderer.render(context)
-            write_bytes(target, rendered.pdf)
+            with sealing(self.job.sealer, group=self.job.group):
+                result.file = write_bytes(target, rendered.pdf).name
             result.sha256 = hashlib.sha256(rendered.pdf).hexdigest()
             result.pages = rendered.pages
             if rendered.missing_glyphs:
@@ -224,9 +238,11 @@ class _Worker:
 def _up_to_date(previous: dict[str, str] | None, inputs_hash: str, target: Path) -> bool:
     if not previous or previous.get("status") not in (OK, SKIPPED):
         return False
+    if previous.get("file"):  # the name it was written under (.enc when encrypted)
+        target = target.with_name(Path(previous["file"]).name)
     if previous.get("inputs_hash") != inputs_hash or not target.is_file():
         return False
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    digest = hashlib.sha256(plain_bytes(target)).hexdigest()
     return digest == previous.get("sha256")
 
 
@@ -289,11 +305,12 @@ def _run_task(task: tuple[str, str, dict[str, str] | None]) -> ReportResult:
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> dict[tuple[str, str], dict[str, str]]:
     """The previous manifest of ``out_dir``, keyed by (kind, customer_id); empty if none."""
-    path = Path(out_dir) / MANIFEST
+    path = existing(Path(out_dir) / MANIFEST)
     if not path.is_file():
         return {}
     try:
-        frame = read_csv(path, dtype=str, keep_default_na=False)
+        with open_plain(path) as handle:
+            frame = read_csv(handle, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         log.warning("ignoring the unreadable manifest %s (%s): every report is rendered", path, exc)
         return {}
@@ -432,7 +449,7 @@ def render_reports(
     out = ensure_dir(out_dir)
     with locked_folder(out, REPORT_TEMP_PATTERNS):
         with contextlib.suppress(OSError):
-            os.chmod(out, 0o700)
+            private_dir(out)
         previous = read_manifest(out)
         order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
         order += [("customer", cid) for cid in selected]
@@ -458,6 +475,8 @@ def render_reports(
                 report_date=(report_date or dt.date.today()).isoformat(),
                 force=force,
                 font_faces=tuple(build_subset_fonts(source, font_dir)) if source else (),
+                sealer=active_sealer(),
+                group=active_group(),
             )
             last_flush = time.monotonic()
             try:

@@ -21,6 +21,7 @@ import pandas as pd
 from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
+from custrisk.protect.output import existing, plain_bytes
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,11 @@ def read_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _read_json(path: Path, what: str) -> Any:
+    path = existing(path)  # drift.json.enc for drift.json
     if not path.is_file():
         raise DataError(f"{what} not found", file=str(path), hint="check the path")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(plain_bytes(path).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{what} is not valid JSON: {exc}", file=str(path)) from None
 

@@ -101,7 +101,7 @@ def propose_configs(
         )
     ensure_dir(out)
     for path, text in zip(targets, texts, strict=True):
-        write_text(path, text)
+        write_text(path, text, sensitive=False)
     return InitResult(data, flat, tuple(targets), proposal, lines, unmapped, profile)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pandas as pd
 from custrisk.data import mask_rejects
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig
+from custrisk.io.atomic import active_sealer
 from custrisk.io.plain import jsonable
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference
@@ -391,7 +393,7 @@ def _train_locked(
     }
     if left_out:  # indicators the data could not give, with why
         card["features_left_out"] = left_out
-    extra = {INDICATORS_FILE: indicator_text}
+    extra: dict[str, str | bytes] = {INDICATORS_FILE: indicator_text}
     if table_card is not None:
         # Directions learnt from the data (the table says nothing about them).
         learnt = learnt_directions(X_all, y_all)
@@ -404,9 +406,14 @@ def _train_locked(
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
     workspace = features.workspace
     if len(workspace.rejects):
-        extra[TRAINING_REJECTS_FILE] = csv_text(
-            mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding
-        )
+        text = csv_text(mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding)
+        sealer = active_sealer()
+        if sealer is None:
+            extra[TRAINING_REJECTS_FILE] = text
+        else:  # --encrypt: the model folder holds the rejects sealed, never in clear
+            sealed = io.BytesIO()
+            sealer.seal(io.BytesIO(text.encode("utf-8")), sealed)
+            extra[TRAINING_REJECTS_FILE + sealer.suffix] = sealed.getvalue()
     if rejects_unmasked is not None:
         workspace.write_rejects(rejects_unmasked, masked=False, csv_encoding=csv_encoding)
     ref = save_model(

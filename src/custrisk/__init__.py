@@ -67,6 +67,10 @@ _API = {
     "check_drift": "custrisk.monitoring",
     "load_drift_config": "custrisk.monitoring",
     "psi": "custrisk.monitoring",
+    # strategy review
+    "backtest_run": "custrisk.review.run",
+    "write_review": "custrisk.review.output",
+    "follow_up_plan": "custrisk.review.followups",
     # sample data
     "generate_sample_data": "custrisk.sample",
 }

@@ -347,6 +347,8 @@ def test_alerts_are_due_after_the_last_day_of_the_calendar_without_crashing(
     assert len(alerts)
     day_after = alerts[alerts["response_hours"] == "24"]["due_by"]
     assert set(day_after) == {"10000-01-01T00:00"}
+    plan = pd.read_csv(out.with_name("followups.csv"), dtype=str, keep_default_na=False)
+    assert set(plan.loc[plan["open_alerts"] == "", "due_date"]) == {"10000-01-14"}
 
 
 def test_windows_reaching_back_before_the_year_1_start_there(

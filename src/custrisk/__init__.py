@@ -74,6 +74,10 @@ _API = {
     "load_run_config": "custrisk.batch",
     "run_batch": "custrisk.batch",
     "write_init_config": "custrisk.batch",
+    # strategy review
+    "backtest_run": "custrisk.review.run",
+    "write_review": "custrisk.review.output",
+    "follow_up_plan": "custrisk.review.followups",
     # sample data
     "generate_sample_data": "custrisk.sample",
 }

@@ -5,5 +5,7 @@
   overlap and a suggested threshold;
 * :mod:`~custrisk.review.whatif` -- another policy on the same customers, cut-offs
   proposed from target bad rates;
-* :mod:`~custrisk.review.output` -- the review as CSV, a workbook and a PDF.
+* :mod:`~custrisk.review.followups` -- the follow-up plan (回访计划) of a run;
+* :mod:`~custrisk.review.output` -- the review as CSV, a workbook and a PDF;
+* :mod:`~custrisk.review.run` -- :func:`backtest_run`, the one call of ``custrisk backtest``.
 """

@@ -48,8 +48,11 @@ def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Ser
         return pd.Series(dtype="str")
     events = behaviour.loc[:, ["customer_id", "event_date", "channel"]].dropna()
     dates = pd.to_datetime(events["event_date"], errors="coerce")
-    start = pd.Timestamp(as_of) - pd.Timedelta(days=CHANNEL_WINDOW_DAYS)
-    events = events[(dates > start) & (dates <= pd.Timestamp(as_of))].assign(
+    # NumPy days: an as-of date past pandas' calendar (2262) still compares
+    days = dates.to_numpy().astype("datetime64[D]")
+    end = np.datetime64(as_of, "D")
+    start = end - np.timedelta64(CHANNEL_WINDOW_DAYS, "D")
+    events = events[(days > start) & (days <= end)].assign(
         _date=dates,
         customer_id=events["customer_id"].astype(str),
         channel=events["channel"].astype(str),
@@ -139,7 +142,8 @@ def follow_up_plan(
         elif row_due:
             parts.append("review due")
         reasons.append("; ".join(parts))
-    review_date = (day + dt.timedelta(days=REVIEW_DUE_DAYS)).isoformat()
+    # NumPy's calendar goes on after 9999-12-31, like the alerts' due times
+    review_date = str(np.datetime64(day, "D") + np.timedelta64(REVIEW_DUE_DAYS, "D"))
     table["reason"] = reasons
     table["open_alerts"] = _text(table["open_alerts"], "")
     table["alert_level"] = _text(table["alert_level"], "")
@@ -164,7 +168,7 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
     frame = alerts.assign(
         customer_id=alerts["customer_id"].astype(str),
         _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
-        _due=alerts["due_by"].astype(str).str[:10],
+        _due=alerts["due_by"].astype(str).str.split("T").str[0],
     ).sort_values(["customer_id", "_rank", "code"], kind="stable")
     grouped = frame.groupby("customer_id", sort=True)
     return pd.DataFrame(

@@ -201,6 +201,9 @@ def run_batch(
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
             facts = read_json(layout.final / RUN_FILE)
             if facts.get("fingerprint") == fingerprint:
+                if layout.staging.exists():  # a killed --force run: nothing to resume
+                    remove_outputs(config.runs_dir, [layout.staging.name])
+                    notes.append(f"removed {layout.staging.name}, left by a killed --force run")
                 log = _Log(layout.final / LOG_FILE, period, on_event)
                 for note in notes:
                     log.write("note", message=note)
@@ -233,8 +236,8 @@ def run_batch(
         _pause("before:publish")
         facts = _facts(config, period, basis, fingerprint, state, layout)
         write_json(layout.staging / RUN_FILE, facts)
-        (layout.staging / STATE_FILE).unlink(missing_ok=True)
         layout.publish()
+        (layout.final / STATE_FILE).unlink(missing_ok=True)  # kept until now: resumable
         log.path = layout.final / LOG_FILE
         log.write("published", folder=str(layout.final), run_id=facts["run_id"])
         removed = apply_retention(config.runs_dir, config.keep, period)

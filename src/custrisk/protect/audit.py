@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from custrisk.errors import CheckFailed, ConfigError, CustriskError, DataError
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.keys import AUDIT, ENCRYPTION, Key, Keyring, load_keyring
+from custrisk.protect.keys import AUDIT, ENCRYPTION, Key, Keyring, default_keyfile, load_keyring
 
 log = logging.getLogger(__name__)
 
@@ -533,9 +533,11 @@ def start(
                 raise ConfigError(
                     f"{MODE_ENV}=on but the audit log cannot be kept: {exc.one_line()}"
                 ) from None
-            session.note = (
-                f"{_NO_KEY} (custrisk keys new --purpose audit; {MODE_ENV}=off silences this)"
-            )
+            if default_keyfile().exists() or "CUSTRISK_" in exc.message:
+                why = exc.one_line()  # a key file or variable that is there but unusable
+            else:
+                why = "custrisk keys new --purpose audit"
+            session.note = f"{_NO_KEY} ({why}; {MODE_ENV}=off silences this)"
         except OSError as exc:
             where = default_log_path()
             if mode == "on":

@@ -260,8 +260,8 @@ def classify_params(params: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     for name, value in params.items():
         values = value if isinstance(value, list | tuple) else [value]
         texts = {str(v) for v in values if isinstance(v, str) and v}
-        if _CUSTOMER_NAME.search(name):
-            customers |= texts
+        if _CUSTOMER_NAME.search(name):  # one id, or several separated by commas
+            customers |= {part.strip() for text in texts for part in text.split(",")} - {""}
         elif _SECRET_NAME.search(name) and not name.endswith(("file", "dir", "_id", "purpose")):
             secrets |= texts
     return secrets, customers
@@ -271,10 +271,9 @@ def _redact_argv(argv: Sequence[str], record: AuditRecord, key: Key) -> list[str
     tokens = {c: f"customer:{customer_token(key, c)}" for c in record.customers}
     out = []
     for word in argv:
-        for customer, token in sorted(tokens.items(), key=lambda kv: len(kv[0]), reverse=True):
-            if word == customer or word.endswith("=" + customer):
-                word = word[: len(word) - len(customer)] + token
-        out.append(redact_text(word, record.secrets))
+        head, sep, value = word.partition("=") if word.startswith("-") else ("", "", word)
+        parts = [tokens.get(part.strip(), part) for part in value.split(",")]
+        out.append(redact_text(head + sep + ",".join(parts), record.secrets))
     return out
 
 

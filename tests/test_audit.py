@@ -190,21 +190,21 @@ def test_secrets_customer_ids_and_personal_data_never_reach_the_log(
 ) -> None:
     url = "postgresql://risk:S3cretPw@db.example/crm"
     _run(runner, audit_env, "validate", url, "--out", str(tmp_path / "13812345678"))
-    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000123")
+    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000123,C000124")
     text = Path(audit_env["CUSTRISK_AUDIT_LOG"]).read_text(encoding="utf-8")
-    for clear in ("S3cretPw", "13812345678", "C000123"):
+    for clear in ("S3cretPw", "13812345678", "C000123", "C000124"):
         assert clear not in text
     lines = _lines(audit_env)
     assert "postgresql://risk:***@db.example/crm" in lines[0]["argv"]
     assert any(str(word).startswith("customer:") for word in lines[1]["argv"])  # type: ignore[union-attr]
-    assert len(lines[1]["customers"]) == 1  # type: ignore[arg-type]
+    assert len(lines[1]["customers"]) == 2  # type: ignore[arg-type]
     assert "scope" not in lines[1]
 
 
 def test_show_answers_who_touched_a_customer(
     runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
 ) -> None:
-    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000123")
+    _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000999,C000123")
     _run(runner, audit_env, "report", str(tmp_path / "s.csv"), "--customers", "C000999")
     _run(runner, audit_env, "alerts", str(tmp_path / "s.csv"))  # every customer of a run
     _run(runner, audit_env, "keys", "list")  # no customer data

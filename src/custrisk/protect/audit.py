@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from custrisk.errors import CheckFailed, ConfigError, CustriskError, DataError
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.keys import AUDIT, ENCRYPTION, Key, Keyring, load_keyring
+from custrisk.protect.keys import AUDIT, ENCRYPTION, Key, Keyring, default_keyfile, load_keyring
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +260,8 @@ def classify_params(params: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     for name, value in params.items():
         values = value if isinstance(value, list | tuple) else [value]
         texts = {str(v) for v in values if isinstance(v, str) and v}
-        if _CUSTOMER_NAME.search(name):
-            customers |= texts
+        if _CUSTOMER_NAME.search(name):  # one id, or several separated by commas
+            customers |= {part.strip() for text in texts for part in text.split(",")} - {""}
         elif _SECRET_NAME.search(name) and not name.endswith(("file", "dir", "_id", "purpose")):
             secrets |= texts
     return secrets, customers
@@ -271,10 +271,9 @@ def _redact_argv(argv: Sequence[str], record: AuditRecord, key: Key) -> list[str
     tokens = {c: f"customer:{customer_token(key, c)}" for c in record.customers}
     out = []
     for word in argv:
-        for customer, token in sorted(tokens.items(), key=lambda kv: len(kv[0]), reverse=True):
-            if word == customer or word.endswith("=" + customer):
-                word = word[: len(word) - len(customer)] + token
-        out.append(redact_text(word, record.secrets))
+        head, sep, value = word.partition("=") if word.startswith("-") else ("", "", word)
+        parts = [tokens.get(part.strip(), part) for part in value.split(",")]
+        out.append(redact_text(head + sep + ",".join(parts), record.secrets))
     return out
 
 
@@ -533,9 +532,11 @@ def start(
                 raise ConfigError(
                     f"{MODE_ENV}=on but the audit log cannot be kept: {exc.one_line()}"
                 ) from None
-            session.note = (
-                f"{_NO_KEY} (custrisk keys new --purpose audit; {MODE_ENV}=off silences this)"
-            )
+            if default_keyfile().exists() or "CUSTRISK_" in exc.message:
+                why = exc.one_line()  # a key file or variable that is there but unusable
+            else:
+                why = "custrisk keys new --purpose audit"
+            session.note = f"{_NO_KEY} ({why}; {MODE_ENV}=off silences this)"
         except OSError as exc:
             where = default_log_path()
             if mode == "on":

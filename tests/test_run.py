@@ -370,3 +370,54 @@ def test_notifications_reach_a_real_smtp_server_and_webhook_without_personal_dat
     for column in ("name", "phone", "id_number"):
         leaked = [v for v in credit[column].dropna() if len(v) > 2 and v in sent]
         assert not leaked, f"{column} in clear in a notification: {leaked[:3]}"
+
+
+def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(
+    make_root: Callable[[], Path], export_200: Path, tmp_path: Path
+) -> None:
+    import base64
+
+    import pandas as pd
+
+    from custrisk.privacy import mask_id_number, mask_name, mask_phone
+    from custrisk.protect import ENCRYPTION, new_key
+
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "\nencrypt: true\n", encoding="utf-8")
+    key = new_key(ENCRYPTION)
+    env = {
+        "CUSTRISK_KEY": f"{key.id}:{base64.b64encode(key.secret).decode()}",
+        "CUSTRISK_KEYFILE": str(tmp_path / "no-keyfile.json"),
+    }
+    runner = CliRunner()
+    without = runner.invoke(
+        app, ["run", str(config), "--period", PERIOD], env={**env, "CUSTRISK_KEY": ""}
+    )
+    assert without.exit_code == 2, without.output
+    assert len(without.stderr.strip().splitlines()) == 1 and "key" in without.stderr
+    assert not (root / "runs" / PERIOD).exists()
+    result = runner.invoke(app, ["run", str(config), "--period", PERIOD], env=env)
+    assert result.exit_code == 1, result.output  # the drift gate of 200 customers
+    folder = root / "runs" / PERIOD
+    credit = pd.read_csv(export_200 / "credit.csv", dtype=str)
+    values: set[str] = set()
+    for column, mask in (("name", mask_name), ("phone", mask_phone), ("id_number", mask_id_number)):
+        raw = credit[column].dropna()
+        values |= set(raw) | set(mask(raw))
+    values = {v for v in values if len(v.encode("utf-8")) >= 5}
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert any(p.name == "scores.csv.enc" for p in files)
+    assert any(p.suffix == ".enc" and p.parent.name == "reports" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        leaked = [v for v in values if v.encode("utf-8") in data]
+        assert not leaked, f"{path.relative_to(folder)} holds {leaked[:3]} in clear"
+    again = runner.invoke(app, ["run", str(config), "--period", PERIOD], env=env)
+    assert again.exit_code == 0 and "nothing to do" in again.stdout, again.output
+    alerts = runner.invoke(app, ["alerts", str(folder / "scores.csv"), "--level", "red"], env=env)
+    assert alerts.exit_code == 0, alerts.output
+    locked = runner.invoke(
+        app, ["alerts", str(folder / "scores.csv")], env={**env, "CUSTRISK_KEY": ""}
+    )
+    assert locked.exit_code == 2 and key.id in locked.output, locked.output

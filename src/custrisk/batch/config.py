@@ -49,6 +49,7 @@ TOP_KEYS = (
     "evaluate",
     "retention",
     "notifications",
+    "encrypt",
 )
 
 
@@ -99,6 +100,7 @@ class RunConfig:
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     keep: int = 0  # periods kept in runs/ (0: all)
     notifications: dict[str, Any] | None = None
+    encrypt: bool = False  # customer-data outputs written encrypted (NAME.enc)
     sha256: str = ""
 
     def exports_for(self, period: str) -> Path:
@@ -201,6 +203,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         evaluate=_evaluate(root.child("evaluate"), base),
         keep=keep,
         notifications=notifications or None,
+        encrypt=root.flag("encrypt", False),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
 

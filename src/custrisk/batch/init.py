@@ -64,6 +64,11 @@ evaluate:
 retention:
   keep: 24                          # months kept in runs/ (0: all)
 
+# Every output that holds customer data (scores, details, alerts, rejects, follow-ups,
+# reports) written encrypted as NAME.enc with the active key (custrisk keys new;
+# docs/security.md); the run reads them back transparently.
+# encrypt: true
+
 # Alert digests of the new alerts (red first, per owner, masked names) by e-mail and
 # group-robot webhooks; secrets only by the name of the variable holding them
 # (docs/notify.md):
@@ -92,7 +97,7 @@ def write_init_config(path: str | os.PathLike[str], *, force: bool = False) -> P
         raise UsageError(
             f"{target} already exists", hint="choose another name, or --force to replace it"
         )
-    write_text(target, RUN_TEMPLATE.format(name=target.name))
+    write_text(target, RUN_TEMPLATE.format(name=target.name), sensitive=False)
     return target
 
 

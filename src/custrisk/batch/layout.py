@@ -164,7 +164,9 @@ def remove_outputs(folder: Path, names: Iterable[str]) -> None:
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
-    write_bytes(path, (text + "\n").encode("utf-8"))
+    # run facts, state, drift and evaluation statistics, delivery results: no customer
+    # data, so never encrypted (the run reads them back to resume and to skip work)
+    write_bytes(path, (text + "\n").encode("utf-8"), sensitive=False)
 
 
 def read_json(path: Path) -> dict[str, Any]:

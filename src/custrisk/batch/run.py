@@ -51,6 +51,8 @@ from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
+from custrisk.protect.output import protected_outputs
+from custrisk.protect.roles import load_roles
 from custrisk.report.batch import ReportResult
 from custrisk.scoring import open_model
 
@@ -186,7 +188,10 @@ def run_batch(
     notify_config = _notify.parse(config.notifications, f"{config.path}: notifications")
     del notify_config  # parsed here to refuse a bad section before any work
     what = f"the run of {period}" if config.lock == "period" else "every run (lock: all)"
-    with exclusive_lock(layout.lock_file(config.lock), what=what) as held:
+    # encrypt: true seals every customer-data output of the stages; without a key this
+    # stops here (exit 2 naming what to create), before any work
+    sealing = protected_outputs(encrypt=config.encrypt, group=load_roles().output_gid())
+    with sealing, exclusive_lock(layout.lock_file(config.lock), what=what) as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)

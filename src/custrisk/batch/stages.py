@@ -23,6 +23,7 @@ from custrisk.batch.layout import write_json
 from custrisk.data import load_workspace
 from custrisk.io.plain import jsonable
 from custrisk.policy import alerts_at_or_above
+from custrisk.protect.envelope import SUFFIX
 from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
 from custrisk.results import PARTS, ScoringRun, read_run, run_files
@@ -43,8 +44,9 @@ _SCORING = run_files(SCORES_FILE)
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "validate": (VALIDATION_DIR,),
     "score": tuple(
-        path.name
+        name
         for path in (*(_SCORING.part(p) for p in PARTS), _SCORING.facts)  # custrisk.results
+        for name in (path.name, path.name + SUFFIX)  # clear, or encrypted (encrypt: true)
     ),
     "drift": (DRIFT_FILE,),
     "evaluate": (EVALUATION_FILE,),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up custrisk on a Debian machine: system packages for the PDFs and PostgreSQL (for
 # the database-source tests; when missing), a virtual environment in .venv, and the
-# package with its database extra and dev tools.
+# package with its database and serve extras and dev tools.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +60,7 @@ fi
 stamp=.venv/.custrisk-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[db,dev]'
+  .venv/bin/python -m pip install -q -e '.[db,serve,dev]'
   touch "$stamp"
 fi
 echo "custrisk is installed in .venv ($(.venv/bin/custrisk --version))"

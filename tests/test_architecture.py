@@ -21,6 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),
     frozenset({"scoring"}),
+    frozenset({"serve"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from custrisk import __version__
 from custrisk.cli import alerts as _alerts
+from custrisk.cli import decisions as _decisions
 from custrisk.cli import drift as _drift
 from custrisk.cli import indicators as _indicators
 from custrisk.cli import init as _init
@@ -25,6 +26,7 @@ from custrisk.cli import models as _models
 from custrisk.cli import report as _report
 from custrisk.cli import sample as _sample
 from custrisk.cli import score as _score
+from custrisk.cli import serve as _serve
 from custrisk.cli import train as _train
 from custrisk.cli import validate as _validate
 from custrisk.cli._console import err_console
@@ -146,6 +148,8 @@ for _stage in (
     _drift,
     _models,
     _keys,
+    _serve,
+    _decisions,
 ):
     app.add_typer(_stage.app)
 

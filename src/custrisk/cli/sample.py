@@ -70,8 +70,23 @@ def sample_data(
     encoding: Annotated[
         str, typer.Option("--encoding", help="File encoding: " + " or ".join(ENCODINGS) + ".")
     ] = "utf-8",
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="What to write: exports (monthly credit, transactions, behaviour, labels) or "
+            "application (application.csv: new customers' application fields with the outcome "
+            "违约, and application_next.csv without it, for custrisk serve).",
+        ),
+    ] = "exports",
 ) -> None:
     """Write a synthetic but realistic monthly export (with labels) to OUT_DIR."""
+    writer = _FORMATS.get(format_)
+    if writer is None:
+        raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {format_!r}")
+    if writer is not _write_exports:
+        writer(out_dir, customers=customers, seed=seed)
+        return
     as_of_date = _parse_date(as_of) if as_of is not None else None
     validate_options(
         customers=customers,
@@ -111,6 +126,36 @@ def sample_data(
     if summary.faults:
         kinds = ", ".join(f"{kind} {count}" for kind, count in summary.faults.items())
         console.print(f"faults injected {summary.n_faults:,} (see faults.csv): {kinds}")
+
+
+def _write_exports(out_dir: Path, *, customers: int, seed: int) -> None:
+    """The default format: written by the body of :func:`sample_data` itself."""
+
+
+def _write_application(out_dir: Path, *, customers: int, seed: int) -> None:
+    from rich.table import Table
+
+    from custrisk.cli._console import console
+    from custrisk.sample.application import generate_applications
+
+    summary = generate_applications(out_dir, applicants=customers, seed=seed)
+    table = Table(title=f"Sample applications in {out_dir}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, path in summary.paths.items():
+        table.add_row(path.name, f"{summary.rows[name]:,}")
+    console.print(table)
+    console.print(
+        f"bad rate {summary.bad_rate:.1%}; next: custrisk train "
+        f"{summary.paths['application.csv']} --target 违约 --name application"
+    )
+
+
+#: --format -> the writer of that format.
+_FORMATS = {
+    "exports": _write_exports,
+    "application": _write_application,
+}
 
 
 def _parse_date(text: str) -> date:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -151,3 +151,16 @@ def models_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Pa
     result = CliRunner().invoke(app, [*args, "--models-dir", str(folder)])
     assert result.exit_code == 0, result.output
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL cluster for the whole run (tests/_postgres.py): ``admin``
+    URL, ``port``, ``folder``. Skips with the reason when PostgreSQL cannot run here."""
+    from tests._postgres import throwaway_cluster, unavailable_reason
+
+    why = unavailable_reason()
+    if why is not None:
+        pytest.skip(why)
+    with throwaway_cluster() as cluster:
+        yield cluster

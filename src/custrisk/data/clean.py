@@ -76,6 +76,8 @@ RULE_TEXT = {
     "nulled": "invalid value replaced by blank (on_invalid: blank)",
 }
 REPAIR_CASE = "repair:case"
+#: Columns are cleaned in threads from this many rows on (below, in turn: same results).
+_THREADS_FROM_ROWS = 5000
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -208,8 +210,11 @@ def clean_source(
             locate=_locator(tables, file_of, lines) if col.name == spec.key else None,
         )
 
-    with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
-        cleaned = list(pool.map(clean, spec.columns, per_column))
+    if n < _THREADS_FROM_ROWS:  # a few rows (a request to custrisk serve): threads cost more
+        cleaned = list(map(clean, spec.columns, per_column))
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
+            cleaned = list(pool.map(clean, spec.columns, per_column))
     release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:

@@ -33,10 +33,17 @@ from custrisk.data.clean import DROPPED, RULE_TEXT, clean_source
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import compute_indicators
 from custrisk.io.readers import RawTable
-from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
+from custrisk.policy import (
+    AlertRules,
+    Policy,
+    apply_policy,
+    load_alert_rules,
+    load_policy,
+    recommend_limits,
+)
 from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
-from custrisk.scoring.score import score_prepared
+from custrisk.scoring.score import PD_DECIMALS, reason_values_text, score_prepared
 from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
 from custrisk.vocab import check_language
 
@@ -287,10 +294,14 @@ class RecordScorer:
             issues,
         )
         X = result.frame.set_index("customer_id")
-        features = Features(workspace, self.indicators, X, result.as_of, dict(result.unavailable))
-        lacking = [c for c in self.model.card.get("features", []) if c in features.unavailable]
+        unavailable = dict(result.unavailable)
+        lacking = [c for c in self.model.card.get("features", []) if c in unavailable]
         if lacking:
             raise DataError(f"the model needs features the request cannot give: {lacking}")
+        if self._plain_policy(unavailable):
+            decisions = self._fast(frame, X)
+            return ScoredBatch(decisions, result.as_of, self.model_id, repaired)
+        features = Features(workspace, self.indicators, X, result.as_of, unavailable)
         scored = score_prepared(self.model, features, lang=self.lang)
         applied = apply_policy(
             scored.frame,
@@ -304,6 +315,75 @@ class RecordScorer:
         return ScoredBatch(decisions, result.as_of, self.model_id, repaired)
 
     # -----------------------------------------------------------------------------------
+
+    def _plain_policy(self, unavailable: Mapping[str, str]) -> bool:
+        """Whether the policy reduces to grades and kept limits for these records: no
+        limit rule to evaluate and no alert rule that can fire (rules reading a previous
+        run or an indicator the data lacks are skipped, as in batch)."""
+        if any(g.limit.rule is not None for g in self.policy.grades):
+            return False
+        return not any(
+            not rule.needs_previous and not (rule.condition.names & set(unavailable))
+            for rule in self.rules.rules
+        )
+
+    def _fast(self, frame: pd.DataFrame, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """Score, reasons, grade, limit and decision without building the run's tables:
+        the estimator's vectorised predictions and the policy's own functions, as
+        :func:`~custrisk.scoring.score.score_prepared` and
+        :func:`~custrisk.policy.apply_policy` compute them (tests check both agree)."""
+        estimator = self.model.model
+        inputs = X[list(self.model.card["candidate_features"])]
+        pds = np.round(estimator.predict_pd(inputs), PD_DECIMALS)
+        scores = estimator.predict_score(inputs).astype(np.int64)
+        long = estimator.reasons(inputs.reset_index(drop=True), top=self.top)
+        impact = "points_lost" if "points_lost" in long else "contribution"
+        values = reason_values_text(long["value"])
+        reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
+        order = np.lexsort((long["rank"].to_numpy(), long["row"].to_numpy()))
+        rows = long["row"].to_numpy()
+        codes = long["code"].to_numpy(dtype=object)
+        labels = long[f"label_{self.lang}"].to_numpy(dtype=object)
+        impacts = long[impact].to_numpy(dtype=np.float64)
+        for k in order:
+            reasons[int(rows[k])].append(
+                {
+                    "code": str(codes[k]),
+                    "label": str(labels[k]),
+                    "value": values[k],
+                    "impact": _number(impacts[k]),
+                }
+            )
+        index = self.policy.grade_index(scores.astype(np.float64))
+        current = (
+            frame["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+            if "credit_limit" in frame
+            else np.full(len(X), np.nan)
+        )
+        recommended, review, _ = recommend_limits(self.policy, index, {}, current)
+        ids = X.index.astype(str)
+        out = []
+        for i in range(len(X)):
+            grade = self.policy.grades[int(index[i])]
+            out.append(
+                {
+                    "customer_id": ids[i],
+                    "pd": float(pds[i]),
+                    "score": int(scores[i]),
+                    "grade": grade.code,
+                    "grade_label": grade.label(self.lang),
+                    "decision": self.policy.decision(grade.code),
+                    "current_limit": _number(current[i]),
+                    "recommended_limit": _number(recommended[i]),
+                    "review_flag": bool(review[i]),
+                    "alert_level": None,
+                    "alerts": [],
+                    "reasons": reasons[i],
+                    "model_id": self.model_id,
+                    "lang": self.lang,
+                }
+            )
+        return out
 
     def _raw_table(
         self, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None
@@ -357,10 +437,10 @@ class RecordScorer:
                 "problem": RULE_TEXT.get(str(row.rule), str(row.rule)),
             }
             message = getattr(row, "message", None)
-            if isinstance(message, str) and message and column not in pii:
+            if isinstance(message, str) and message and column in header and column not in pii:
                 entry["problem"] = message
-            if column not in pii and isinstance(row.value, str):
-                entry["value"] = row.value
+            if column in header and column not in pii and isinstance(row.value, str):
+                entry["value"] = row.value  # a field's own value, never a whole row
             if row.action == DROPPED:
                 problems.append(entry)
             elif 0 <= index < n:

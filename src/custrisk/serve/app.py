@@ -348,8 +348,8 @@ def _decide(
     scorer = state.scorer
     assert scorer is not None
     decision_ids = [uuid.uuid4().hex for _ in records]
-    try:
-        batch = scorer.score(records, ids=ids or decision_ids)
+    try:  # a record without an id gets its decision id (upper case: ids are normalised so)
+        batch = scorer.score(records, ids=ids or [d.upper() for d in decision_ids])
     except RecordError as exc:
         raise _Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()

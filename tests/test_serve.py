@@ -281,6 +281,41 @@ def test_scores_equal_the_batch_score_of_the_same_table(serve_world: dict[str, A
     assert {a["decision"] for a in served} >= {"review"}
 
 
+def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:
+    """Requests that arrive together are scored in one batch and split back; two requests
+    for the same customer at the same time are both answered (scored apart)."""
+    rows = _rows(serve_world["data"] / "application_next.csv", 30)
+    rows.append(dict(rows[0]))  # the same customer twice, concurrently
+    expected = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": rows[:30]},
+        headers=_auth(serve_world["tokens"]["ops"]),
+        timeout=60,
+    ).json()["decisions"]
+    answers: dict[int, dict[str, Any]] = {}
+
+    def send(i: int) -> None:
+        response = httpx.post(
+            f"{serve_world['base']}/v1/score",
+            json=rows[i],
+            headers=_auth(serve_world["tokens"][f"load{i % 4}"]),
+            timeout=60,
+        )
+        answers[i] = {"status": response.status_code, **response.json()}
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a["status"] == 200 for a in answers.values()), answers
+    for i, row in enumerate(rows):
+        want = expected[i % 30]
+        assert answers[i]["customer_id"] == row["客户编号"] == want["customer_id"]
+        assert (answers[i]["score"], answers[i]["pd"]) == (want["score"], want["pd"])
+    assert len({a["decision_id"] for a in answers.values()}) == len(rows)
+
+
 @pytest.mark.parametrize(
     ("body", "field", "problem"),
     [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -113,6 +114,7 @@ class ServiceState:
     reloads: int = 0
     access: Any = None
     notifier: ThreadPoolExecutor | None = None
+    batcher: MicroBatcher | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
     else:
         state.jdy_secret = os.environ.get(settings.jdy_secret_env) or None
     state.refresh_tokens(force=True)
+    state.batcher = MicroBatcher(state, settings.max_batch)
     if settings.access_log is not None:
         path = Path(settings.access_log)
         ensure_dir(path.parent)
@@ -197,6 +200,8 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        if state.batcher is not None:
+            state.batcher.close()
         if state.notifier is not None:
             state.notifier.shutdown(wait=True)
         if state.access is not None:
@@ -330,7 +335,11 @@ async def _score(state: ServiceState, request: Request, call: Call) -> Response:
             413, f"{len(records):,} records in one request; at most {state.settings.max_batch:,}"
         )
     call.records = len(records)
-    results = _decide(state, records, caller=call.caller, channel="api")
+    problems = state.scorer.check(records) if state.scorer is not None else []
+    if problems:  # the shape of this request's records, before it waits for a batch
+        raise _Problem(422, RecordError(problems).one_line(), details=problems)
+    assert state.batcher is not None
+    results = await state.batcher.submit(list(records), call.caller)
     call.decisions = [r["decision_id"] for r in results]
     return JSONResponse(results[0] if single else {"decisions": results})
 
@@ -339,17 +348,27 @@ def _decide(
     state: ServiceState,
     records: Sequence[Any],
     *,
-    caller: str,
-    channel: str,
-    ids: Sequence[str] | None = None,
+    caller: str | Sequence[str],
+    channel: str | Sequence[str],
+    ids: Sequence[str | None] | None = None,
     store: bool = True,
 ) -> list[dict[str, Any]]:
-    """Score, store and (for high-risk decisions) notify; the decisions as answered."""
+    """Score, store and (for high-risk decisions) notify; the decisions as answered.
+
+    ``caller``, ``channel`` and ``ids`` may be given per record (a micro-batch of several
+    requests); a record without an id gets its decision id (upper case: ids are
+    normalised so).
+    """
     scorer = state.scorer
     assert scorer is not None
+    n = len(records)
+    callers = [caller] * n if isinstance(caller, str) else list(caller)
+    channels = [channel] * n if isinstance(channel, str) else list(channel)
     decision_ids = [uuid.uuid4().hex for _ in records]
-    try:  # a record without an id gets its decision id (upper case: ids are normalised so)
-        batch = scorer.score(records, ids=ids or [d.upper() for d in decision_ids])
+    given = list(ids) if ids is not None else [None] * n
+    record_ids = [g if g else d.upper() for g, d in zip(given, decision_ids, strict=True)]
+    try:
+        batch = scorer.score(records, ids=record_ids)
     except RecordError as exc:
         raise _Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()
@@ -365,8 +384,8 @@ def _decide(
             {
                 "decision_id": decision_ids[i],
                 "created_at": created,
-                "caller": caller,
-                "channel": channel,
+                "caller": callers[i],
+                "channel": channels[i],
                 "input_fingerprint": fingerprint(record),
                 "inputs_masked": _masked(record, pii),
                 "outputs": answer,
@@ -376,6 +395,96 @@ def _decide(
         state.store.add_decisions(stored)
     _notify(state, scorer, answers)
     return answers if store else [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
+
+
+@dataclass
+class _Job:
+    records: list[Any]
+    caller: str
+    future: asyncio.Future[list[dict[str, Any]]]
+
+
+class MicroBatcher:
+    """Requests that arrive while a batch is being scored are scored together next.
+
+    Scoring has a fixed cost per call (cleaning, features, policy over a table) that
+    dwarfs the cost per record, so under load one call for the requests waiting costs
+    about as much as one for a single request. One scoring thread; the event loop keeps
+    accepting requests meanwhile. A batch whose records fail validation is scored again
+    request by request, so one bad request never fails another.
+    """
+
+    def __init__(self, state: ServiceState, max_records: int) -> None:
+        self.state = state
+        self.max_records = max_records
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custrisk-score")
+        self.queue: asyncio.Queue[_Job] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def submit(self, records: list[Any], caller: str) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.task = loop.create_task(self._run())
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        await self.queue.put(_Job(records, caller, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self.queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            size = len(jobs[0].records)
+            while not self.queue.empty() and size < self.max_records:
+                job = self.queue.get_nowait()
+                jobs.append(job)
+                size += len(job.records)
+            self.batches += 1
+            try:
+                results = await loop.run_in_executor(self.executor, self._score, jobs)
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                results = [exc] * len(jobs)
+            for job, result in zip(jobs, results, strict=True):
+                if job.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    def _score(self, jobs: list[_Job]) -> list[list[dict[str, Any]] | BaseException]:
+        if len(jobs) > 1:
+            records = [r for job in jobs for r in job.records]
+            callers = [job.caller for job in jobs for _ in job.records]
+            try:
+                answers = _decide(self.state, records, caller=callers, channel="api")
+            except _Problem:
+                pass  # one request's bad record: score them apart
+            else:
+                out: list[list[dict[str, Any]] | BaseException] = []
+                start = 0
+                for job in jobs:
+                    part = answers[start : start + len(job.records)]
+                    for local, answer in enumerate(part):
+                        for entry in answer.get("repaired", ()):
+                            entry["index"] = local
+                    out.append(part)
+                    start += len(job.records)
+                return out
+        results: list[list[dict[str, Any]] | BaseException] = []
+        for job in jobs:
+            try:
+                results.append(_decide(self.state, job.records, caller=job.caller, channel="api"))
+            except Exception as exc:  # noqa: BLE001 - answered to that request
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.executor.shutdown(wait=True)
 
 
 def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
@@ -446,13 +555,17 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
         return JSONResponse({"ignored": True, "op": op})
     record, record_id = profile.record(data["data"])
     call.records = 1
-    results = _decide(
-        state,
-        [record],
-        caller="jiandaoyun",
-        channel="jiandaoyun",
-        ids=[record_id] if record_id else None,
-        store=not deliver_id,
+    results = await asyncio.get_running_loop().run_in_executor(
+        None,
+        functools.partial(
+            _decide,
+            state,
+            [record],
+            caller="jiandaoyun",
+            channel="jiandaoyun",
+            ids=[record_id] if record_id else None,
+            store=not deliver_id,
+        ),
     )
     answer = results[0]
     stored = answer.pop("_stored", None)

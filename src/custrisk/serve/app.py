@@ -597,6 +597,7 @@ async def _readyz(state: ServiceState, request: Request, call: Call) -> Response
             "model_id": scorer.model_id,
             "loaded_at": state.loaded_at,
             "reloads": state.reloads,
+            "scoring_calls": state.batcher.batches if state.batcher is not None else 0,
         }
     )
 

@@ -30,6 +30,7 @@ def run_server(settings: ServeSettings, *, on_ready: Any = None) -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        timeout_keep_alive=75,  # above a reverse proxy's idle timeout (nginx: 60 s)
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -60,4 +60,6 @@ if [ "$code" != 1 ]; then
   exit 1
 fi
 echo "   drift found (exit 1, as a CI gate would): $OUT/run_next/drift.xml"
+echo "== 10. Real-time decisions for new customers: custrisk serve (scripts/demo_serve.sh)"
+CR=$CR bash scripts/demo_serve.sh "$OUT/serve"
 echo "Demo finished: see $OUT/"

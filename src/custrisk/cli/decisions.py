@@ -42,32 +42,24 @@ def list_(
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
         return
-    table = Table(title=f"{len(rows)} latest decisions", title_justify="left")
-    for column in (
-        "decision id",
-        "time",
-        "channel",
-        "caller",
-        "customer",
-        "score",
-        "grade",
-        "decision",
-        "model",
-    ):
-        table.add_column(column, justify="right" if column == "score" else "left")
+    models = sorted({r["model_id"] for r in rows})
+    table = Table(
+        title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
+    )
+    for column in ("id", "time (UTC)", "channel", "customer", "score", "grade", "decision"):
+        table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
     for r in rows:
         table.add_row(
-            r["decision_id"],
-            r["created_at"],
+            r["decision_id"][:8],
+            r["created_at"][5:19].replace("T", " "),
             r["channel"],
-            r["caller"],
             r["customer_id"] or "",
             str(r["score"]),
             r["grade"] or "",
             r["decision"] or "",
-            r["model_id"],
         )
     console.print(table)
+    console.print("custrisk decisions show ID (the first 8 characters are enough) for one")
 
 
 @decisions_app.command("show")
@@ -79,6 +71,8 @@ def show(
     from custrisk.serve.store import DecisionStore
 
     row = DecisionStore(db).get_decision(decision_id)
+    if row is None and len(decision_id) >= 8:
+        row = DecisionStore(db).get_decision_by_prefix(decision_id)
     if row is None:
         raise UsageError(
             f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"

@@ -176,6 +176,20 @@ class DecisionStore:
             )
         return _decision_out(row) if row is not None else None
 
+    def get_decision_by_prefix(self, prefix: str) -> dict[str, Any] | None:
+        """The one decision whose id starts with ``prefix`` (None if none or several)."""
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(decisions_table)
+                    .where(decisions_table.c.decision_id.startswith(prefix, autoescape=True))
+                    .limit(2)
+                )
+                .mappings()
+                .all()
+            )
+        return _decision_out(rows[0]) if len(rows) == 1 else None
+
     def count_decisions(self) -> int:
         with self.engine.connect() as conn:
             return int(

@@ -69,6 +69,9 @@ _API = {
     "psi": "custrisk.monitoring",
     # sample data
     "generate_sample_data": "custrisk.sample",
+    "generate_applications": "custrisk.sample.application",
+    # real-time decisions (custrisk serve)
+    "RecordScorer": "custrisk.scoring.records",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -519,7 +519,12 @@ def test_tokens_are_stored_hashed_and_listed_without_the_secret(
     assert listed.exit_code == 0 and "crm" in listed.stdout
     secret = serve_world["tokens"]["crm"]
     assert secret not in listed.stdout
-    assert secret.encode() not in serve_world["db"].read_bytes()
+    for stored in serve_world["db"].parent.glob("decisions.db*"):  # with the WAL
+        assert secret.encode() not in stored.read_bytes()
+    assert (
+        hashlib.sha256(secret.encode()).hexdigest()
+        in DecisionStore(serve_world["db"]).active_tokens()
+    )
     bad = _cli(
         "serve-token",
         "new",

@@ -223,22 +223,13 @@ class RecordScorer:
                             "problem": f"unknown field{hint} (GET /v1/model lists the fields)",
                         }
                     )
-                elif value is not None and (
-                    not isinstance(value, _SCALARS)
-                    or (isinstance(value, float) and not math.isfinite(value))
-                ):
+                elif value is not None and not _scalar(value):
                     problems.append(
                         {
                             "index": i,
                             "field": str(key),
                             "problem": "expected text, a number, true/false or null; got "
-                            + (
-                                "a non-finite number"
-                                if isinstance(value, float)
-                                else type(value)
-                                .__name__.replace("dict", "an object")
-                                .replace("list", "a list")
-                            ),
+                            + _kind(value),
                         }
                     )
         return problems
@@ -504,6 +495,20 @@ class RecordScorer:
                 }
             )
         return out
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, _SCALARS)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, float):
+        return "a number that is not finite"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__
 
 
 def _number(value: Any) -> float | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import functools
 import json
 import logging
@@ -39,7 +38,6 @@ from custrisk import __version__
 from custrisk.errors import CustriskError
 from custrisk.io.atomic import ensure_dir
 from custrisk.privacy import mask_name_value, mask_pii_text
-from custrisk.registry import resolve_model
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile, verify
@@ -488,17 +486,20 @@ class MicroBatcher:
 
 
 def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
+    """The record with personal fields masked: a name keeps its first character
+    (``张**``), a phone, id number or e-mail its ends (``138****5678``), anything else
+    is ``***``."""
     out: dict[str, Any] = {}
     for key, value in record.items():
-        if key in pii and value not in (None, ""):
-            text = str(value)
-            out[key] = (
-                mask_name_value(text)
-                if not any(c.isdigit() for c in text)
-                else (mask_pii_text(text) if mask_pii_text(text) != text else "***")
-            )
-        else:
+        if key not in pii or value in (None, ""):
             out[key] = value
+            continue
+        text = str(value)
+        if not any(c.isdigit() or c == "@" for c in text):
+            out[key] = mask_name_value(text)
+        else:
+            masked = mask_pii_text(text)
+            out[key] = masked if masked != text else "***"
     return out
 
 
@@ -751,15 +752,6 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             },
         },
     }
-
-
-def resolve_spec(settings: ServeSettings) -> str:
-    """The model the settings name, as an id (for messages)."""
-    return resolve_model(settings.model, settings.models_dir).model_id
-
-
-def today() -> dt.date:
-    return dt.date.today()
 
 
 __all__ = ["RateLimiter", "ServiceState", "create_app", "openapi_document"]

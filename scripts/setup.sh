@@ -30,6 +30,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
   for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fontconfig; do
     have_deb "$pkg" || need_debs+=("$pkg")
   done
+  # curl: scripts/demo_serve.sh talks to custrisk serve with it.
+  command -v curl >/dev/null 2>&1 || need_debs+=("curl")
   # PostgreSQL: tests/test_sql_source.py starts a throwaway cluster with its initdb and
   # pg_ctl. Installed when we are root; otherwise those tests skip and say why.
   if ! have_deb postgresql && ! command -v initdb >/dev/null 2>&1 &&

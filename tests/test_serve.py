@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -276,6 +277,9 @@ def test_scores_equal_the_batch_score_of_the_same_table(serve_world: dict[str, A
         assert answer["pd"] == pytest.approx(float(expected["pd"]), abs=1e-9)
         assert answer["score"] == int(expected["score"])
         assert answer["grade"] == expected["grade"]
+        limit = expected["recommended_limit"]
+        assert answer["recommended_limit"] == (None if pd.isna(limit) else float(limit))
+        assert answer["review_flag"] == bool(expected["review_flag"])
         codes = [expected[f"reason_{k}_code"] for k in (1, 2, 3)]
         assert [r["code"] for r in answer["reasons"]] == [c for c in codes if isinstance(c, str)]
     assert {a["decision"] for a in served} >= {"review"}

@@ -684,7 +684,7 @@ def test_cli_every_option_has_help():
         "drift",
         "dirty",
         "encoding",
-        "format_",
+        "layout",
     }
     for name, param in names.items():
         assert len(getattr(param, "help", None) or "") > 15, name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -23,7 +23,7 @@ _OPTION_NAMES = {
 }
 
 
-@app.command("sample-data")
+@app.command("sample-data", short_help="Write realistic synthetic monthly exports")
 def sample_data(
     out_dir: Annotated[
         Path,
@@ -70,23 +70,23 @@ def sample_data(
     encoding: Annotated[
         str, typer.Option("--encoding", help="File encoding: " + " or ".join(ENCODINGS) + ".")
     ] = "utf-8",
-    format_: Annotated[
+    layout: Annotated[
         str,
         typer.Option(
             "--format",
-            help="What to write: exports (monthly credit, transactions, behaviour, labels) or "
-            "application (application.csv: new customers' application fields with the outcome "
-            "违约, and application_next.csv without it, for custrisk serve).",
+            help="csv: custrisk's own exports (credit.csv, ...); application: new customers' "
+            "application fields with the outcome 违约 (application.csv, application_next.csv), "
+            "for an application model and custrisk serve.",
         ),
-    ] = "exports",
+    ] = "csv",
 ) -> None:
     """Write a synthetic but realistic monthly export (with labels) to OUT_DIR."""
-    writer = _FORMATS.get(format_)
+    writer = WRITERS.get(layout)
     if writer is None:
-        raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {format_!r}")
-    if writer is not _write_exports:
-        writer(out_dir, customers=customers, seed=seed)
-        return
+        raise UsageError(
+            f"--format must be one of {', '.join(WRITERS)}; got {layout!r}",
+            hint="csv for custrisk's own layout, application for new customers' applications",
+        )
     as_of_date = _parse_date(as_of) if as_of is not None else None
     validate_options(
         customers=customers,
@@ -97,11 +97,35 @@ def sample_data(
         encoding=encoding,
         option_names=_OPTION_NAMES,
     )
-    summary = generate_sample_data(
+    writer(
         out_dir,
         customers=customers,
         months=months,
         as_of=as_of_date,
+        seed=seed,
+        drift=drift,
+        dirty=dirty,
+        encoding=encoding,
+    )
+
+
+def _write_csv(
+    out_dir: Path,
+    *,
+    customers: int,
+    months: int,
+    as_of: date | None,
+    seed: int,
+    drift: float,
+    dirty: bool,
+    encoding: str,
+) -> None:
+    """custrisk's own layout: credit.csv, transactions.csv, behaviour.csv, labels.csv."""
+    summary = generate_sample_data(
+        out_dir,
+        customers=customers,
+        months=months,
+        as_of=as_of,
         seed=seed,
         drift=drift,
         dirty=dirty,
@@ -128,11 +152,29 @@ def sample_data(
         console.print(f"faults injected {summary.n_faults:,} (see faults.csv): {kinds}")
 
 
-def _write_exports(out_dir: Path, *, customers: int, seed: int) -> None:
-    """The default format: written by the body of :func:`sample_data` itself."""
-
-
-def _write_application(out_dir: Path, *, customers: int, seed: int) -> None:
+def _write_application(
+    out_dir: Path,
+    *,
+    customers: int,
+    months: int,
+    as_of: date | None,
+    seed: int,
+    drift: float,
+    dirty: bool,
+    encoding: str,
+) -> None:
+    """application.csv (new customers' application fields with the outcome 违约) and
+    application_next.csv (the next applicants, no outcome), for an application model."""
+    for given, name in (
+        (dirty, "--dirty"),
+        (drift != 0, "--drift"),
+        (encoding != "utf-8", "--encoding"),
+    ):
+        if given:
+            raise UsageError(
+                f"{name} applies to the monthly exports only",
+                hint="leave it out with --format application",
+            )
     from rich.table import Table
 
     from custrisk.cli._console import console
@@ -151,11 +193,23 @@ def _write_application(out_dir: Path, *, customers: int, seed: int) -> None:
     )
 
 
-#: --format -> the writer of that format.
-_FORMATS = {
-    "exports": _write_exports,
-    "application": _write_application,
-}
+class _Writer(Protocol):
+    def __call__(
+        self,
+        out_dir: Path,
+        *,
+        customers: int,
+        months: int,
+        as_of: date | None,
+        seed: int,
+        drift: float,
+        dirty: bool,
+        encoding: str,
+    ) -> None: ...
+
+
+#: --format: the writer of each layout (add a layout here).
+WRITERS: dict[str, _Writer] = {"csv": _write_csv, "application": _write_application}
 
 
 def _parse_date(text: str) -> date:

@@ -43,7 +43,7 @@ from custrisk.policy import (
 )
 from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
-from custrisk.scoring.score import PD_DECIMALS, reason_values_text, score_prepared
+from custrisk.scoring.score import PD_DECIMALS, score_prepared
 from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
 from custrisk.vocab import check_language
 
@@ -329,7 +329,7 @@ class RecordScorer:
         scores = estimator.predict_score(inputs).astype(np.int64)
         long = estimator.reasons(inputs.reset_index(drop=True), top=self.top)
         impact = "points_lost" if "points_lost" in long else "contribution"
-        values = reason_values_text(long["value"])
+        values = _value_texts(long["value"])
         reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
         order = np.lexsort((long["rank"].to_numpy(), long["row"].to_numpy()))
         rows = long["row"].to_numpy()
@@ -495,6 +495,18 @@ class RecordScorer:
                 }
             )
         return out
+
+
+def _value_texts(values: pd.Series) -> np.ndarray:
+    """Reasons' raw values as text, as the run's details write them: numbers to 6
+    significant digits, categories as they are, missing as None."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~np.isnan(numbers)
+    text = values.to_numpy(dtype=object).copy()
+    text[pd.isna(text)] = None
+    if is_number.any():
+        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
+    return text
 
 
 def _scalar(value: Any) -> bool:

@@ -39,7 +39,7 @@ class ScoreResult:
     model_id: str
 
 
-def reason_values_text(values: pd.Series) -> np.ndarray:
+def _values_text(values: pd.Series) -> np.ndarray:
     """Reasons' raw values as text: numbers to 6 significant digits, categories as is."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     is_number = ~np.isnan(numbers)
@@ -63,7 +63,7 @@ def _reasons_wide(reasons: pd.DataFrame, n_rows: int, top: int, lang: str) -> pd
         chosen = reasons[reasons["rank"] == rank].set_index("row").reindex(range(n_rows))
         columns[f"reason_{rank}_code"] = _categorical(chosen["code"])
         columns[f"reason_{rank}_label"] = _categorical(chosen[f"label_{lang}"])
-        columns[f"reason_{rank}_value"] = reason_values_text(chosen["value"])
+        columns[f"reason_{rank}_value"] = _values_text(chosen["value"])
         columns[f"reason_{rank}_impact"] = chosen[impact].to_numpy(dtype=np.float64)
     return pd.DataFrame(columns)
 

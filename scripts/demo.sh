@@ -128,4 +128,6 @@ $CR alerts "$OUT/crm_run/scores.csv" --level red --code CR02 --grade E
 $CR report "$OUT/crm_run/scores.csv" --out "$OUT/crm_reports" --grade E
 $CR init "$OUT/crm" --out "$OUT/crm_configs" --force
 echo "   CRM run: $OUT/crm_run/scores.xlsx, reports in $OUT/crm_reports, configs to edit in $OUT/crm_configs"
+echo "== 14. Real-time decisions for new customers: custrisk serve (scripts/demo_serve.sh)"
+CR=$CR bash scripts/demo_serve.sh "$OUT/serve"
 echo "Demo finished: see $OUT/"

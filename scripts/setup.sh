@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up custrisk on a Debian machine: system packages for the PDFs and PostgreSQL (for
 # the database-source tests; when missing), a virtual environment in .venv, and the
-# package with its database extra and dev tools.
+# package with its database and serve extras and dev tools.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
   for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fontconfig; do
     have_deb "$pkg" || need_debs+=("$pkg")
   done
+  # curl: scripts/demo_serve.sh talks to custrisk serve with it.
+  command -v curl >/dev/null 2>&1 || need_debs+=("curl")
   # PostgreSQL: tests/test_sql_source.py starts a throwaway cluster with its initdb and
   # pg_ctl. Installed when we are root; otherwise those tests skip and say why.
   if ! have_deb postgresql && ! command -v initdb >/dev/null 2>&1 &&
@@ -60,7 +62,7 @@ fi
 stamp=.venv/.custrisk-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[db,dev]'
+  .venv/bin/python -m pip install -q -e '.[db,serve,dev]'
   touch "$stamp"
 fi
 echo "custrisk is installed in .venv ($(.venv/bin/custrisk --version))"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,3 +160,16 @@ def models_3000(tmp_path_factory: pytest.TempPathFactory, export_3000: Path) -> 
         assert result.exit_code == 0, result.output
         assert f"Model id: {algorithm}@1" in result.stdout
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL cluster for the whole run (tests/_postgres.py): ``admin``
+    URL, ``port``, ``folder``. Skips with the reason when PostgreSQL cannot run here."""
+    from tests._postgres import throwaway_cluster, unavailable_reason
+
+    why = unavailable_reason()
+    if why is not None:
+        pytest.skip(why)
+    with throwaway_cluster() as cluster:
+        yield cluster

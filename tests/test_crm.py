@@ -269,7 +269,7 @@ def test_files_config_errors_name_the_key(tmp_path: Path, files: str, message: s
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "sap"], "--format must be one of csv, crm; got 'sap'"),
+        (["--format", "sap"], "--format must be one of csv, crm, application; got 'sap'"),
         (["--format", "crm", "--dirty"], "--dirty applies to --format csv only"),
         (["--format", "crm", "--encoding", "gbk"], "--encoding applies to --format csv only"),
     ],

@@ -80,6 +80,9 @@ _API = {
     "follow_up_plan": "custrisk.review.followups",
     # sample data
     "generate_sample_data": "custrisk.sample",
+    "generate_applications": "custrisk.sample.application",
+    # real-time decisions (custrisk serve)
+    "RecordScorer": "custrisk.scoring.records",
 }
 
 __all__ = ["__version__", *sorted(_API)]

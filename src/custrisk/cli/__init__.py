@@ -21,6 +21,7 @@ from custrisk.cli import alerts as _alerts
 from custrisk.cli import audit as _audit
 from custrisk.cli import backtest as _backtest
 from custrisk.cli import backup as _backup
+from custrisk.cli import decisions as _decisions
 from custrisk.cli import drift as _drift
 from custrisk.cli import followups as _followups
 from custrisk.cli import forget as _forget
@@ -33,6 +34,7 @@ from custrisk.cli import report as _report
 from custrisk.cli import run as _run
 from custrisk.cli import sample as _sample
 from custrisk.cli import score as _score
+from custrisk.cli import serve as _serve
 from custrisk.cli import train as _train
 from custrisk.cli import validate as _validate
 from custrisk.cli._console import err_console
@@ -221,6 +223,8 @@ for _stage in (
     _audit,
     _backup,
     _forget,
+    _serve,
+    _decisions,
 ):
     app.add_typer(_stage.app)
 

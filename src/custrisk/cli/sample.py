@@ -75,7 +75,10 @@ def sample_data(
         typer.Option(
             "--format",
             help="csv: custrisk's own exports (credit.csv, ...); crm: CRM workbooks with "
-            "Chinese headers (客户.xlsx, 合同.xlsx, 回款计划.xlsx, ...), for the CRM profile.",
+            "Chinese headers (客户.xlsx, 合同.xlsx, 回款计划.xlsx, ...), for the CRM profile; "
+            "application: new customers' application fields with the outcome 违约 "
+            "(application.csv, application_next.csv), for an application model and "
+            "custrisk serve.",
         ),
     ] = "csv",
 ) -> None:
@@ -84,7 +87,8 @@ def sample_data(
     if writer is None:
         raise UsageError(
             f"--format must be one of {', '.join(WRITERS)}; got {layout!r}",
-            hint="csv for custrisk's own layout, crm for CRM workbooks",
+            hint="csv for custrisk's own layout, crm for CRM workbooks, application for new "
+            "customers' applications",
         )
     as_of_date = _parse_date(as_of) if as_of is not None else None
     validate_options(
@@ -194,6 +198,47 @@ def _write_crm(
     )
 
 
+def _write_application(
+    out_dir: Path,
+    *,
+    customers: int,
+    months: int,
+    as_of: date | None,
+    seed: int,
+    drift: float,
+    dirty: bool,
+    encoding: str,
+) -> None:
+    """application.csv (new customers' application fields with the outcome 违约) and
+    application_next.csv (the next applicants, no outcome), for an application model."""
+    for given, name in (
+        (dirty, "--dirty"),
+        (drift != 0, "--drift"),
+        (encoding != "utf-8", "--encoding"),
+    ):
+        if given:
+            raise UsageError(
+                f"{name} applies to the monthly exports only",
+                hint="leave it out with --format application",
+            )
+    from rich.table import Table
+
+    from custrisk.cli._console import console
+    from custrisk.sample.application import generate_applications
+
+    summary = generate_applications(out_dir, applicants=customers, seed=seed)
+    table = Table(title=f"Sample applications in {out_dir}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for name, path in summary.paths.items():
+        table.add_row(path.name, f"{summary.rows[name]:,}")
+    console.print(table)
+    console.print(
+        f"bad rate {summary.bad_rate:.1%}; next: custrisk train "
+        f"{summary.paths['application.csv']} --target 违约 --name application"
+    )
+
+
 class _Writer(Protocol):
     def __call__(
         self,
@@ -210,7 +255,11 @@ class _Writer(Protocol):
 
 
 #: --format: the writer of each layout (add a layout here).
-WRITERS: dict[str, _Writer] = {"csv": _write_csv, "crm": _write_crm}
+WRITERS: dict[str, _Writer] = {
+    "csv": _write_csv,
+    "crm": _write_crm,
+    "application": _write_application,
+}
 
 
 def _parse_date(text: str) -> date:

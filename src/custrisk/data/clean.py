@@ -53,6 +53,9 @@ from custrisk.io.readers import RawTable, shown_names
 
 log = logging.getLogger(__name__)
 
+#: Columns are cleaned in threads from this many rows on (below, in turn: same results).
+_THREADS_FROM_ROWS = 5000
+
 
 @dataclass
 class SourceResult:
@@ -136,8 +139,11 @@ def clean_source(
             locate=locator(tables, file_of, lines) if col.name == spec.key else None,
         )
 
-    with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
-        cleaned = list(pool.map(clean, spec.columns, per_column))
+    if n < _THREADS_FROM_ROWS:  # a few rows (a request to custrisk serve): threads cost more
+        cleaned = list(map(clean, spec.columns, per_column))
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
+            cleaned = list(pool.map(clean, spec.columns, per_column))
     release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:

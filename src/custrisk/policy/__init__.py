@@ -20,6 +20,7 @@ from custrisk.policy.apply import (
     recommend_limits,
 )
 from custrisk.policy.config import (
+    DECISIONS,
     FREEZE_MODES,
     REVIEW_FREQUENCIES,
     Grade,
@@ -43,6 +44,7 @@ __all__ = [
     "CHANGE_COLUMNS",
     "DEPARTED",
     "FAIL_ON",
+    "DECISIONS",
     "FREEZE_MODES",
     "LEVELS",
     "LEVEL_LABELS",

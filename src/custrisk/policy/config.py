@@ -41,9 +41,12 @@ REVIEW_FREQUENCIES: Mapping[str, str] = {
 }
 #: ``limit.freeze``: keep the current limit (never more than the cap) or set it to zero.
 FREEZE_MODES = ("current", "zero")
+#: What a new application's grade means for ``custrisk serve`` (``decision:``).
+DECISIONS = ("approve", "review", "decline")
 #: Languages of labels, actions and messages.
 
-_TOP_KEYS = ("version", "description", "score_range", "limits", "grades")
+_TOP_KEYS = ("version", "description", "score_range", "limits", "grades", "decision")
+_DECISION_KEYS = ("grades", "notify")
 _RANGE_KEYS = ("min", "max")
 _LIMITS_KEYS = ("rounding", "review_increase_share")
 _GRADE_KEYS = (
@@ -188,6 +191,12 @@ class Policy:
     #: Limit rules left out because they read names this data does not have (the grade
     #: keeps the current limit): key path -> why.
     skipped: Mapping[str, str] = field(default_factory=dict)
+    #: Grade code -> decision on a new application (one of :data:`DECISIONS`); every
+    #: grade has one (without a ``decision:`` section: the best grade approve, the
+    #: riskiest decline, the rest review).
+    decisions: Mapping[str, str] = field(default_factory=dict)
+    #: Decisions whose owners are told at once (high risk): ``decision.notify``.
+    notify: tuple[str, ...] = ("decline",)
     _lower: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -198,6 +207,14 @@ class Policy:
     def codes(self) -> tuple[str, ...]:
         """Grade codes, best first."""
         return tuple(g.code for g in self.grades)
+
+    def decision(self, code: str) -> str:
+        """The decision on a new application of grade ``code`` (approve/review/decline)."""
+        if code in self.decisions:
+            return self.decisions[code]
+        if code == self.grades[0].code:
+            return "approve"
+        return "decline" if code == self.riskiest.code else "review"
 
     @property
     def riskiest(self) -> Grade:
@@ -237,6 +254,10 @@ class Policy:
             "limit_rounding": self.rounding,
             "review_increase_share": self.review_increase_share,
             "grades": [g.to_dict() for g in self.grades],
+            "decision": {
+                "grades": {g.code: self.decision(g.code) for g in self.grades},
+                "notify": list(self.notify),
+            },
         }
         if self.skipped:
             out["skipped_limit_rules"] = dict(self.skipped)
@@ -342,7 +363,54 @@ class _PolicyLoader:
             self.grade(nodes[code], code, rank, bands[code], riskiest=rank == len(order))
             for rank, code in enumerate(order, start=1)
         )
-        return Policy(self.file, score_min, score_max, grades, rounding, share, self.skipped)
+        decisions, notify = self.decisions(root, [g.code for g in grades])
+        return Policy(
+            self.file,
+            score_min,
+            score_max,
+            grades,
+            rounding,
+            share,
+            self.skipped,
+            decisions,
+            notify,
+        )
+
+    def decisions(self, root: Node, codes: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+        """``decision:``: grade -> approve/review/decline, and the decisions to notify."""
+        node = root.child("decision")
+        node.check_keys(_DECISION_KEYS)
+        raw = node.get("grades") or {}
+        if not isinstance(raw, Mapping):
+            raise node.error(
+                "grades",
+                f"expected a mapping of grade code -> decision, got {raw!r}",
+                hint="e.g. grades: {A: approve, B: approve, C: review, D: review, E: decline}",
+            )
+        out: dict[str, str] = {}
+        for code, value in raw.items():
+            if str(code) not in codes:
+                raise node.error(
+                    f"grades.{code}",
+                    f"grade {code!r} is not a grade of this policy",
+                    hint=f"the grades: {join_limited(codes, 20)}",
+                )
+            if value not in DECISIONS:
+                raise node.error(
+                    f"grades.{code}",
+                    f"decision {value!r} is not allowed",
+                    hint=f"allowed values: {', '.join(DECISIONS)}",
+                )
+            out[str(code)] = str(value)
+        notify = node.text_list("notify", ["decline"], allow_empty=True) or ()
+        for i, value in enumerate(notify):
+            if value not in DECISIONS:
+                raise node.error(
+                    f"notify[{i}]",
+                    f"decision {value!r} is not allowed",
+                    hint=f"allowed values: {', '.join(DECISIONS)}",
+                )
+        return out, tuple(notify)
 
     def score_range(self, root: Node) -> tuple[float, float]:
         node = root.child("score_range")

@@ -129,6 +129,12 @@ def score_data(
         as_of=as_of,
         indicator_config=indicator_config,
     )
+    return score_prepared(model, features, lang=lang)
+
+
+def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") -> ScoreResult:
+    """Score customers whose features are computed already (the exports of a month, or
+    the records of a request to ``custrisk serve``): the one place both go through."""
     config = features.config
     table, scored = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
     reason_details = _reason_details(table, scored)

@@ -1,0 +1,271 @@
+"""Benchmark ``custrisk serve`` over 127.0.0.1 with a real HTTP client (httpx).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_serve.py [--single N] [--rate R] [--batches N]
+
+Generates application data, trains a signed application model, starts ``custrisk serve``
+in a subprocess (rate limit off) and measures, bounded in count and time:
+
+* baseline, in process: ``score_customer`` (the estimator alone, one customer from its
+  feature values) and ``RecordScorer.score`` of one record (cleaning, features, scorer,
+  policy: what a request does without HTTP);
+* single scores at a fixed arrival rate (default 200 requests/s, open loop: a request is
+  sent on schedule whether or not the earlier ones are answered), p50/p99 latency and the
+  achieved requests/s;
+* batches of 100 records sent one after the other, p50/p99 latency;
+* the frameworks' own cost per request, in process (ASGI, no network): a JSON echo route
+  on Starlette and on FastAPI with a pydantic model, the comparison Starlette was chosen
+  by.
+
+Prints milliseconds and ratios to the in-process baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+KEY = "bench-serve-signing-key-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return p50 * 1000, p99 * 1000
+
+
+def _timed(
+    func: Callable[[], Any], n: int, clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = clock()
+        func()
+        out.append(clock() - start)
+    return out
+
+
+async def _open_loop(
+    base: str, token: str, rows: list[dict[str, str]], n: int, rate: float
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            start = time.perf_counter()
+            try:
+                response = await client.post("/v1/score", json=rows[i % len(rows)])
+                ok = response.status_code == 200
+            except httpx.TransportError as exc:
+                ok = False
+                print(f"request {i}: {type(exc).__name__} {exc}", file=sys.stderr)
+            failures += not ok
+            latencies.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            delay = began + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - began
+    return latencies, failures, n / elapsed
+
+
+def _frameworks(n: int) -> dict[str, float]:
+    """Microseconds per request of a JSON echo route, in process (ASGI transport)."""
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> JSONResponse:
+        return JSONResponse({"echo": await request.json()})
+
+    starlette_app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+    fastapi_app = FastAPI()
+
+    class Item(BaseModel):
+        age: int
+        region: str
+        income: float
+
+    @fastapi_app.post("/echo")
+    async def echo_fastapi(item: Item) -> dict[str, Any]:
+        return {"echo": item.model_dump()}
+
+    body = {"age": 35, "region": "华东", "income": 9000.0}
+
+    async def run(app: Any) -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+            for _ in range(50):
+                await client.post("/echo", json=body)
+            start = time.perf_counter()
+            for _ in range(n):
+                await client.post("/echo", json=body)
+            return (time.perf_counter() - start) / n * 1e6
+
+    return {"starlette": asyncio.run(run(starlette_app)), "fastapi": asyncio.run(run(fastapi_app))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=1000, help="single-score requests")
+    parser.add_argument("--rate", type=float, default=200.0, help="their arrival rate (req/s)")
+    parser.add_argument("--batches", type=int, default=60, help="requests of 100 records")
+    args = parser.parse_args()
+    os.environ["CUSTRISK_SIGNING_KEY"] = KEY
+    import logging
+
+    logging.disable(logging.WARNING)
+    from custrisk.sample.application import generate_applications
+    from custrisk.scoring import open_model, score_customer, train_table
+    from custrisk.scoring.features import model_sources, prepare_model_features
+    from custrisk.scoring.records import RecordScorer
+    from custrisk.serve.store import DecisionStore
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        root = Path(tmp)
+        generate_applications(root / "data", applicants=3000, seed=11)
+        train_table(
+            root / "data" / "application.csv", "违约", name="app", models_dir=root / "models"
+        )
+        with (root / "data" / "application_next.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        model = open_model("app", root / "models")
+        scorer = RecordScorer(model)
+        features = scorer.score(rows[:1])  # warm
+        data_dir, sources = model_sources(model, root / "data" / "application_next.csv")
+        prepared = prepare_model_features(model, data_dir, sources_config=sources)
+        values = prepared.X[list(model.card["candidate_features"])].iloc[0].to_dict()
+        one = _timed(lambda: score_customer(model, values), 2000)
+        record = _timed(lambda: scorer.score(rows[:1]), 200)
+        hundred = _timed(lambda: scorer.score(rows[:100]), 50)
+        # CPU time of this thread: what a call costs on an idle core, whatever the load
+        cpu_one = statistics.median(_timed(lambda: scorer.score(rows[:1]), 50, time.thread_time))
+        cpu_hundred = statistics.median(
+            _timed(lambda: scorer.score(rows[:100]), 20, time.thread_time)
+        )
+        del features
+        token = DecisionStore(root / "serve" / "decisions.db").create_token("bench", ["score"])[0]
+        port = _free_port()
+        env = dict(os.environ, PYTHONPATH=str(SRC))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "custrisk",
+                "-q",
+                "serve",
+                "--model",
+                "app",
+                "--models-dir",
+                str(root / "models"),
+                "--port",
+                str(port),
+                "--db",
+                str(root / "serve" / "decisions.db"),
+                "--access-log",
+                str(root / "serve" / "access.jsonl"),
+                "--rate",
+                "0",
+                "--max-batch",
+                "1000",
+            ],
+            env=env,
+            cwd=root,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("the service did not start")
+                time.sleep(0.3)
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+                for i in range(30):
+                    c.post("/v1/score", json=rows[i])
+                calls_before = c.get("/readyz").json()["scoring_calls"]
+                singles, failures, achieved = asyncio.run(
+                    _open_loop(base, token, rows, args.single, args.rate)
+                )
+                batched = c.get("/readyz").json()["scoring_calls"] - calls_before
+                batches: list[float] = []
+                for i in range(args.batches):
+                    start = (i * 100) % max(len(rows) - 100, 1)
+                    t0 = time.perf_counter()
+                    response = c.post("/v1/score", json={"records": rows[start : start + 100]})
+                    batches.append(time.perf_counter() - t0)
+                    assert response.status_code == 200, response.text
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        frameworks = _frameworks(2000)
+
+    base_ms = statistics.median(one) * 1000
+    lines = [
+        ("in process: score_customer (estimator only)", (base_ms, None)),
+        ("in process: RecordScorer.score, 1 record", _percentiles(record)),
+        ("in process: RecordScorer.score, 100 records", _percentiles(hundred)),
+        (f"HTTP single at {args.rate:g} req/s ({args.single} requests)", _percentiles(singles)),
+        (f"HTTP batch of 100 ({args.batches} requests)", _percentiles(batches)),
+    ]
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'what':52s} {'p50 ms':>9s} {'p99 ms':>9s} {'x baseline':>11s}")
+    for what, (p50, p99) in lines:
+        shown = f"{p99:9.2f}" if p99 is not None else " " * 9
+        print(f"{what:52s} {p50:9.3f} {shown} {p50 / base_ms:11.0f}")
+    print(
+        f"single: achieved {achieved:.0f} req/s, {failures} failed, in {batched} scoring "
+        "calls; targets p99 < 20 ms, batch of 100 < 50 ms"
+    )
+    print(
+        f"CPU time in process (load-independent): 1 record {cpu_one * 1000:.1f} ms, "
+        f"100 records {cpu_hundred * 1000:.1f} ms"
+    )
+    ratio = frameworks["fastapi"] / frameworks["starlette"]
+    print(
+        f"framework cost per request in process: Starlette {frameworks['starlette']:.0f} µs, "
+        f"FastAPI {frameworks['fastapi']:.0f} µs (x{ratio:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""``custrisk decisions list|show``: the decisions custrisk serve stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._console import console
+from custrisk.cli.serve import DbOpt
+from custrisk.errors import UsageError
+
+app = typer.Typer()
+decisions_app = typer.Typer(help="Read the decisions custrisk serve stored.", no_args_is_help=True)
+app.add_typer(
+    decisions_app, name="decisions", short_help="Read the decisions custrisk serve stored."
+)
+
+
+@decisions_app.command("list", short_help="The latest decisions the service stored")
+def list_(
+    db: DbOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most recent decisions to show.")] = 20,
+    decision: Annotated[
+        str | None,
+        typer.Option("--decision", help="Only approve, review or decline.", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """List the latest decisions: id, time, caller, customer, score, grade, decision."""
+    from custrisk.policy import DECISIONS
+    from custrisk.serve.store import DecisionStore
+
+    if decision is not None and decision not in DECISIONS:
+        raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1; got {limit}")
+    rows = DecisionStore(db).list_decisions(limit=limit, decision=decision)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        return
+    models = sorted({r["model_id"] for r in rows})
+    table = Table(
+        title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
+    )
+    for column in ("id", "time (UTC)", "channel", "customer", "score", "grade", "decision"):
+        table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["decision_id"][:8],
+            r["created_at"][5:19].replace("T", " "),
+            r["channel"],
+            r["customer_id"] or "",
+            str(r["score"]),
+            r["grade"] or "",
+            r["decision"] or "",
+        )
+    console.print(table)
+    console.print("custrisk decisions show ID (the first 8 characters are enough) for one")
+
+
+@decisions_app.command("show", short_help="One decision as JSON (inputs masked)")
+def show(
+    decision_id: Annotated[str, typer.Argument(help="The decision id.", show_default=False)],
+    db: DbOpt = None,
+) -> None:
+    """Show one decision as JSON: masked inputs, fingerprint, outputs, model, caller."""
+    from custrisk.serve.store import DecisionStore
+
+    row = DecisionStore(db).get_decision(decision_id)
+    if row is None and len(decision_id) >= 8:
+        row = DecisionStore(db).get_decision_by_prefix(decision_id)
+    if row is None:
+        raise UsageError(
+            f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"
+        )
+    typer.echo(json.dumps(row, ensure_ascii=False, indent=2, sort_keys=True))

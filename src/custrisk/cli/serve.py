@@ -1,0 +1,193 @@
+"""``custrisk serve``: real-time decisions over HTTP; ``custrisk serve-token``: its tokens."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from custrisk.cli._common import AllowUnverifiedOpt, ModelsDirOpt
+from custrisk.cli._console import console, err_console
+from custrisk.serve.settings import DEFAULT_BURST, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_RATE
+
+app = typer.Typer()
+tokens_app = typer.Typer(
+    help="Create, list and revoke the bearer tokens of custrisk serve.", no_args_is_help=True
+)
+app.add_typer(tokens_app, name="serve-token", short_help="Bearer tokens of custrisk serve.")
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Decisions store: a SQLite file, a SQLAlchemy URL (postgresql+psycopg://...) or "
+        "env:NAME (default: $CUSTRISK_DECISIONS_URL, else serve/decisions.db).",
+        show_default=False,
+    ),
+]
+
+
+@app.command("serve", short_help="Score new customers over HTTP (decision service).")
+def serve(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="Model: a folder, NAME (latest version; reload picks up a new one) "
+            "or NAME@VERSION, trained on a flat table of application fields.",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    db: DbOpt = None,
+    access_log: Annotated[
+        Path,
+        typer.Option("--access-log", help="JSON-lines access log (no personal data)."),
+    ] = Path("serve/access.jsonl"),
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="Credit policy with its decision: section (default: packaged).",
+            show_default=False,
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of labels: zh or en.")] = "zh",
+    max_body: Annotated[
+        int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")
+    ] = DEFAULT_MAX_BODY,
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="Most records in one POST /v1/score.")
+    ] = DEFAULT_MAX_BATCH,
+    rate: Annotated[
+        float,
+        typer.Option("--rate", help="Requests per second per token (429 above; 0: no limit)."),
+    ] = DEFAULT_RATE,
+    burst: Annotated[
+        int, typer.Option("--burst", help="Requests a token may burst above --rate.")
+    ] = DEFAULT_BURST,
+    jdy_profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--jdy-profile",
+            help="简道云 profile: form fields -> model fields (YAML). "
+            "Without it the form's labels must be the model's fields.",
+            show_default=False,
+        ),
+    ] = None,
+    jdy_secret_env: Annotated[
+        str,
+        typer.Option(
+            "--jdy-secret-env", help="Environment variable holding the 简道云 push secret."
+        ),
+    ] = "CUSTRISK_JDY_SECRET",
+    notify_webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--notify-webhook",
+            help="POST each high-risk decision (masked) as JSON to this URL.",
+            show_default=False,
+        ),
+    ] = None,
+    allow_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unsigned",
+            help="Serve a model without a checked signature (for trials; "
+            "by default the signature is required: CUSTRISK_SIGNING_KEY).",
+        ),
+    ] = False,
+    allow_unverified: AllowUnverifiedOpt = False,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Score new customers over HTTP: POST /v1/score, GET /v1/model, POST /hooks/jiandaoyun,
+    POST /admin/reload (or SIGHUP), /healthz, /readyz, /openapi.json. Every decision is
+    stored (--db). Tokens: custrisk serve-token new NAME --scope score."""
+    from custrisk.serve.server import run_server
+    from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.webhook import generic_webhook_notifier
+
+    settings = ServeSettings(
+        model=model,
+        models_dir=models_dir,
+        host=host,
+        port=port,
+        db=db,
+        access_log=access_log,
+        policy=policy,
+        lang=lang,
+        max_body=max_body,
+        max_batch=max_batch,
+        rate=rate,
+        burst=burst,
+        jdy_profile=jdy_profile,
+        jdy_secret_env=jdy_secret_env,
+        require_signed=not allow_unsigned,
+        allow_unverified=allow_unverified,
+        on_high_risk=generic_webhook_notifier(notify_webhook) if notify_webhook else None,
+    )
+
+    def ready(state: object) -> None:
+        scorer = state.scorer  # type: ignore[attr-defined]
+        err_console.print(
+            f"custrisk serve: {scorer.model_id} on http://{host}:{port} (pid {os.getpid()}; "
+            f"decisions in {state.store.url.split('@')[-1]}; SIGHUP reloads)",  # type: ignore[attr-defined]
+            highlight=False,
+        )
+
+    run_server(settings, on_ready=ready)
+
+
+@tokens_app.command("new", short_help="Create a bearer token, printed once")
+def token_new(
+    name: Annotated[
+        str, typer.Argument(help="Who uses the token (a system or person).", show_default=False)
+    ],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope", help="score (POST /v1/score, GET /v1/model) and/or admin (reload); repeat."
+        ),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Create a token and print it once (only its SHA-256 is stored)."""
+    from custrisk.serve.store import DecisionStore
+
+    secret, info = DecisionStore(db).create_token(name, scope or ["score"])
+    err_console.print(
+        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}; shown once:",
+        highlight=False,
+    )
+    typer.echo(secret)
+
+
+@tokens_app.command("list", short_help="The tokens (never the token itself)")
+def token_list(db: DbOpt = None) -> None:
+    """List the tokens: id, name, scopes, created, revoked (never the token)."""
+    from custrisk.serve.store import DecisionStore
+
+    table = Table(title="custrisk serve tokens", title_justify="left")
+    for column in ("id", "name", "scopes", "created", "revoked"):
+        table.add_column(column)
+    for t in DecisionStore(db).tokens():
+        table.add_row(t.token_id, t.name, " ".join(t.scopes), t.created_at, t.revoked_at or "")
+    console.print(table)
+
+
+@tokens_app.command("revoke", short_help="Revoke a token")
+def token_revoke(
+    token_id: Annotated[
+        str, typer.Argument(help="The token's id (custrisk serve-token list).", show_default=False)
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Revoke a token (the service refuses it within 5 seconds)."""
+    from custrisk.serve.store import DecisionStore
+
+    info = DecisionStore(db).revoke_token(token_id)
+    console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")

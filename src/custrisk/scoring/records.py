@@ -1,0 +1,587 @@
+"""Scoring records one request at a time (``custrisk serve``): a model trained on a flat
+table applied to JSON records of its raw input fields, through exactly the path a batch
+``custrisk score TABLE`` takes.
+
+The records become the table's one source (text columns, as a CSV file is read), are
+cleaned by the same rules (types, ranges, allowed values, blanks), turned into the same
+features, scored by the same estimator and given a grade, limit and alerts by the same
+policy; the one thing added is the decision on an application (``decision:`` in the
+credit policy). Everything model-specific is prepared once, in :class:`RecordScorer`.
+
+>>> scorer = RecordScorer(open_model("application"))           # doctest: +SKIP
+>>> scorer.score([{"年龄": 35, "月收入": 9000, "地区": "华东"}])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
+from custrisk.data import SourceReport, ValidationReport, Workspace
+from custrisk.data.clean import clean_source
+from custrisk.data.issues import DROPPED, RULE_TEXT
+from custrisk.errors import DataError, UsageError
+from custrisk.indicators import compute_indicators
+from custrisk.io.readers import RawTable
+from custrisk.policy import (
+    AlertRules,
+    Policy,
+    apply_policy,
+    load_alert_rules,
+    load_policy,
+    recommend_limits,
+)
+from custrisk.registry import LoadedModel
+from custrisk.scoring.features import Features, model_indicator_config
+from custrisk.scoring.score import PD_DECIMALS, score_prepared
+from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
+from custrisk.vocab import check_language
+
+PathLike = str | os.PathLike[str]
+#: The source a request's records stand in for, in messages.
+REQUEST = "request"
+_SCALARS = (str, int, float, bool)
+
+
+class RecordError(DataError):
+    """Records a request cannot be scored from: each problem names the record (0-based
+    index), the field and what is wrong (``problems``)."""
+
+    def __init__(self, problems: Sequence[Mapping[str, Any]]) -> None:
+        self.problems = [dict(p) for p in problems]
+        first = self.problems[0]
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(
+            f"record {first['index']}, field {first['field']!r}: {first['problem']}{more}"
+        )
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One raw input field of the model: its name in requests (the table's header),
+    custrisk's name for it, its type and role."""
+
+    header: str
+    name: str
+    type: str
+    role: str
+    pii: bool
+    required: bool
+    allowed: tuple[str, ...] | None = None
+    in_model: bool = False
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field": self.header,
+            "name": self.name,
+            "type": self.type,
+            "role": self.role,
+            "required": self.required,
+            "personal_data": self.pii,
+            "in_model": self.in_model,
+        }
+        if self.allowed is not None:
+            out["allowed"] = list(self.allowed)
+        return out
+
+
+@dataclass
+class ScoredBatch:
+    """What :meth:`RecordScorer.score` gives: one decision per record, in order."""
+
+    decisions: list[dict[str, Any]]
+    as_of: dt.date
+    model_id: str
+    repaired: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+class RecordScorer:
+    """A loaded flat-table model with its configs and credit policy, ready to score
+    records (prepared once; :meth:`score` is safe to call from several threads).
+
+    Parameters
+    ----------
+    model : LoadedModel
+        A model trained on a flat table (``custrisk train TABLE --target COLUMN``).
+    policy, alert_rules : loaded config or path, optional
+        The credit policy (with its ``decision:`` section) and the early-warning rules;
+        default: the packaged ones.
+    lang : {"zh", "en"}
+        Language of grade and reason labels.
+
+    Raises
+    ------
+    UsageError
+        The model was trained on monthly exports (it needs a customer's history).
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        policy: Policy | PathLike | None = None,
+        alert_rules: AlertRules | PathLike | None = None,
+        lang: str = "zh",
+        strict: bool = False,
+    ) -> None:
+        check_language(lang)
+        if not is_table_model(model):
+            raise UsageError(
+                f"model {model.model_id} was trained on monthly exports: scoring it needs each "
+                "customer's transactions and events, which a request does not carry",
+                hint="serve a model trained on a flat table of application fields: custrisk "
+                "train application.csv --target 违约 (docs/serve.md)",
+            )
+        self.model = model
+        self.lang = lang
+        file = str(model.ref.path / TABLE_SOURCES_FILE)
+        self.sources: SourcesConfig = parse_sources_config(
+            model.file_text(TABLE_SOURCES_FILE), file
+        )
+        self.spec = self.sources.sources[CUSTOMER_SOURCE]
+        self.indicators = model_indicator_config(model, self.sources)
+        self.policy = (
+            policy
+            if isinstance(policy, Policy)
+            else load_policy(policy, indicators=self.indicators, strict=strict)
+        )
+        self.rules = (
+            alert_rules
+            if isinstance(alert_rules, AlertRules)
+            else load_alert_rules(
+                alert_rules, indicators=self.indicators, policy=self.policy, strict=strict
+            )
+        )
+        self.fields = _input_fields(model, self.sources)
+        self.by_key: dict[str, InputField] = {}
+        for f in self.fields:
+            self.by_key[f.header] = f
+            self.by_key.setdefault(f.name, f)
+        self.id_field = next((f for f in self.fields if f.role == "id"), None)
+        self.row_numbered = self.spec.row_number is not None
+        self._true = self.sources.true_values[0] if self.sources.true_values else "true"
+        self._false = self.sources.false_values[0] if self.sources.false_values else "false"
+        self.top = int(model.card.get("reasons_top", 3))
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    def card_summary(self) -> dict[str, Any]:
+        """The model's summary for clients: input fields with types and allowed values,
+        metrics, the decisions of the policy."""
+        card = self.model.card
+        holdout = (card.get("metrics") or {}).get("holdout") or {}
+        return {
+            "model_id": self.model_id,
+            "algorithm": card.get("algorithm"),
+            "created_at": card.get("created_at"),
+            "fields": [f.to_dict() for f in self.fields if f.role != "target"],
+            "features": list(card.get("features", [])),
+            "metrics": {k: holdout.get(k) for k in ("n", "bad_rate", "auc", "ks", "gini", "brier")},
+            "training": {k: (card.get("training") or {}).get(k) for k in ("rows", "bad_rate")},
+            "scaling": (card.get("model") or {}).get("scaling"),
+            "decision": self.policy.to_dict()["decision"],
+            "grades": [
+                {"grade": g.code, "label": g.label(self.lang), "band": g.band}
+                for g in self.policy.grades
+            ],
+        }
+
+    # -----------------------------------------------------------------------------------
+
+    def check(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+        """Problems with the shape of ``records`` (not objects, unknown fields, values
+        that are not text, numbers, true/false or null), each naming the record and field."""
+        problems: list[dict[str, Any]] = []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                problems.append(
+                    {"index": i, "field": "", "problem": "a record must be a JSON object"}
+                )
+                continue
+            for key, value in record.items():
+                known = self.by_key.get(str(key))
+                if known is None:
+                    close = difflib.get_close_matches(str(key), list(self.by_key), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": f"unknown field{hint} (GET /v1/model lists the fields)",
+                        }
+                    )
+                elif value is not None and not _scalar(value):
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": "expected text, a number, true/false or null; got "
+                            + _kind(value),
+                        }
+                    )
+        return problems
+
+    def score(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        as_of: dt.date | None = None,
+    ) -> ScoredBatch:
+        """Score ``records`` (raw input fields by header or name) in one pass.
+
+        ``ids`` are the customer ids of records that carry none (default: the record's
+        position, from 1). Missing fields and blanks are handled as the model handles
+        them in batch; a value the cleaner repairs (e.g. an unparseable number of a
+        column that allows blanks) is reported in ``ScoredBatch.repaired``.
+
+        Raises
+        ------
+        RecordError
+            A record is malformed, has an unknown field, or a value the cleaner rejects
+            (the row would be a reject in batch): every problem, by record and field.
+        """
+        problems = self.check(records)
+        if problems:
+            raise RecordError(problems)
+        n = len(records)
+        if n == 0:
+            raise RecordError([{"index": 0, "field": "", "problem": "no record to score"}])
+        raw = self._raw_table(records, ids)
+        cleaned = clean_source(self.spec, [raw], self.sources)
+        issues = cleaned.issues
+        problems, repaired = self._issues(issues, n)
+        if problems:
+            raise RecordError(problems)
+        frame = cleaned.frame
+        as_of = as_of or dt.date.today()
+        result = compute_indicators({CUSTOMER_SOURCE: frame}, self.indicators, as_of=as_of)
+        workspace = Workspace(
+            Path(REQUEST),
+            self.sources,
+            {CUSTOMER_SOURCE: frame},
+            ValidationReport(
+                REQUEST,
+                self.sources.path,
+                {
+                    CUSTOMER_SOURCE: _report(
+                        cleaned.rows_in, cleaned.rows_kept, cleaned.rows_repaired
+                    )
+                },
+            ),
+            issues,
+        )
+        X = result.frame.set_index("customer_id")
+        unavailable = dict(result.unavailable)
+        lacking = [c for c in self.model.card.get("features", []) if c in unavailable]
+        if lacking:
+            raise DataError(f"the model needs features the request cannot give: {lacking}")
+        if self._plain_policy(unavailable):
+            decisions = self._fast(frame, X)
+            return ScoredBatch(decisions, result.as_of, self.model_id, repaired)
+        features = Features(workspace, self.indicators, X, result.as_of, unavailable)
+        scored = score_prepared(self.model, features, lang=self.lang)
+        applied = apply_policy(
+            scored.frame,
+            scored.details,
+            self.policy,
+            self.rules,
+            lang=self.lang,
+            unavailable=features.unavailable,
+        )
+        decisions = self._decisions(applied.scores, scored.details, applied.alerts)
+        return ScoredBatch(decisions, result.as_of, self.model_id, repaired)
+
+    # -----------------------------------------------------------------------------------
+
+    def _plain_policy(self, unavailable: Mapping[str, str]) -> bool:
+        """Whether the policy reduces to grades and kept limits for these records: no
+        limit rule to evaluate and no alert rule that can fire (rules reading a previous
+        run or an indicator the data lacks are skipped, as in batch)."""
+        if any(g.limit.rule is not None for g in self.policy.grades):
+            return False
+        return not any(
+            not rule.needs_previous and not (rule.condition.names & set(unavailable))
+            for rule in self.rules.rules
+        )
+
+    def _fast(self, frame: pd.DataFrame, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """Score, reasons, grade, limit and decision without building the run's tables:
+        the estimator's vectorised predictions and the policy's own functions, as
+        :func:`~custrisk.scoring.score.score_prepared` and
+        :func:`~custrisk.policy.apply_policy` compute them (tests check both agree)."""
+        estimator = self.model.model
+        inputs = X[list(self.model.card["candidate_features"])]
+        pds = np.round(estimator.predict_pd(inputs), PD_DECIMALS)
+        scores = estimator.predict_score(inputs).astype(np.int64)
+        long = estimator.reasons(inputs.reset_index(drop=True), top=self.top)
+        impact = "points_lost" if "points_lost" in long else "contribution"
+        values = _value_texts(long["value"])
+        reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
+        order = np.lexsort((long["rank"].to_numpy(), long["row"].to_numpy()))
+        rows = long["row"].to_numpy()
+        codes = long["code"].to_numpy(dtype=object)
+        labels = long[f"label_{self.lang}"].to_numpy(dtype=object)
+        impacts = long[impact].to_numpy(dtype=np.float64)
+        for k in order:
+            reasons[int(rows[k])].append(
+                {
+                    "code": str(codes[k]),
+                    "label": str(labels[k]),
+                    "value": values[k],
+                    "impact": _number(impacts[k]),
+                }
+            )
+        index = self.policy.grade_index(scores.astype(np.float64))
+        current = (
+            frame["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+            if "credit_limit" in frame
+            else np.full(len(X), np.nan)
+        )
+        recommended, review, _ = recommend_limits(self.policy, index, {}, current)
+        ids = X.index.astype(str)
+        out = []
+        for i in range(len(X)):
+            grade = self.policy.grades[int(index[i])]
+            out.append(
+                {
+                    "customer_id": ids[i],
+                    "pd": float(pds[i]),
+                    "score": int(scores[i]),
+                    "grade": grade.code,
+                    "grade_label": grade.label(self.lang),
+                    "decision": self.policy.decision(grade.code),
+                    "current_limit": _number(current[i]),
+                    "recommended_limit": _number(recommended[i]),
+                    "review_flag": bool(review[i]),
+                    "alert_level": None,
+                    "alerts": [],
+                    "reasons": reasons[i],
+                    "model_id": self.model_id,
+                    "lang": self.lang,
+                }
+            )
+        return out
+
+    def _raw_table(
+        self, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None
+    ) -> RawTable:
+        n = len(records)
+        columns: dict[str, list[str | None]] = {c.name: [None] * n for c in self.spec.columns}
+        for i, record in enumerate(records):
+            for key, value in record.items():
+                columns[self.by_key[str(key)].name][i] = self._text(value)
+        id_name = self.spec.key
+        if id_name is not None and id_name in columns:
+            values = columns[id_name]
+            for i in range(n):
+                if values[i] is None or self.row_numbered:
+                    values[i] = str(ids[i]) if ids is not None else str(i + 1)
+        table = pa.table(
+            {name: pa.array(values, type=pa.large_string()) for name, values in columns.items()}
+        )
+        return RawTable(
+            path=Path(REQUEST),
+            table=table,
+            lines=np.arange(1, n + 1, dtype=np.int64),
+            header=list(columns),
+            encoding="utf-8",
+        )
+
+    def _text(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return self._true if value else self._false
+        if isinstance(value, float):
+            return repr(value) if not value.is_integer() else str(int(value))
+        return str(value)
+
+    def _issues(
+        self, issues: pd.DataFrame, n: int
+    ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+        problems: list[dict[str, Any]] = []
+        repaired: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        if not len(issues):
+            return problems, repaired
+        header = {f.name: f.header for f in self.fields}
+        pii = {f.name for f in self.fields if f.pii}
+        for row in issues.itertuples(index=False):
+            index = int(str(row.line)) - 1
+            column = str(row.column)
+            entry: dict[str, Any] = {
+                "index": index,
+                "field": header.get(column, column),
+                "problem": RULE_TEXT.get(str(row.rule), str(row.rule)),
+            }
+            message = getattr(row, "message", None)
+            if isinstance(message, str) and message and column in header and column not in pii:
+                entry["problem"] = message
+            if column in header and column not in pii and isinstance(row.value, str):
+                entry["value"] = row.value  # a field's own value, never a whole row
+            if row.action == DROPPED:
+                problems.append(entry)
+            elif 0 <= index < n:
+                repaired[index].append(entry)
+        return problems, repaired
+
+    def _decisions(
+        self, scores: pd.DataFrame, details: pd.DataFrame, alerts: pd.DataFrame
+    ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        lang = self.lang
+        reason_cols = [
+            (
+                f"reason_{k}_code",
+                f"reason_{k}_label",
+                details[f"reason_{k}_value"].to_numpy(dtype=object),
+                details[f"reason_{k}_impact"].to_numpy(dtype=np.float64),
+            )
+            for k in range(1, self.top + 1)
+            if f"reason_{k}_code" in scores
+        ]
+        columns = {c: scores[c].to_numpy(dtype=object) for c in scores.columns}
+        messages: dict[str, list[dict[str, Any]]] = {}
+        if len(alerts):
+            for row in alerts.to_dict("records"):
+                messages.setdefault(str(row["customer_id"]), []).append(
+                    {"code": row.get("rule_code"), "level": row.get("level")}
+                )
+        for i in range(len(scores)):
+            grade = str(columns["grade"][i])
+            reasons = []
+            for code_col, label_col, values, impacts in reason_cols:
+                code = columns[code_col][i]
+                if code is None or (isinstance(code, float) and math.isnan(code)):
+                    continue
+                reasons.append(
+                    {
+                        "code": str(code),
+                        "label": str(columns[label_col][i]),
+                        "value": None if values[i] is None else str(values[i]),
+                        "impact": _number(impacts[i]),
+                    }
+                )
+            customer = str(columns["customer_id"][i])
+            out.append(
+                {
+                    "customer_id": customer,
+                    "pd": float(columns["pd"][i]),
+                    "score": int(columns["score"][i]),
+                    "grade": grade,
+                    "grade_label": str(columns["grade_label"][i]),
+                    "decision": self.policy.decision(grade),
+                    "current_limit": _number(columns["current_limit"][i]),
+                    "recommended_limit": _number(columns["recommended_limit"][i]),
+                    "review_flag": bool(columns["review_flag"][i]),
+                    "alert_level": _text_or_none(columns["alert_level"][i]),
+                    "alerts": messages.get(customer, []),
+                    "reasons": reasons,
+                    "model_id": self.model_id,
+                    "lang": lang,
+                }
+            )
+        return out
+
+
+def _value_texts(values: pd.Series) -> np.ndarray:
+    """Reasons' raw values as text, as the run's details write them: numbers to 6
+    significant digits, categories as they are, missing as None."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~np.isnan(numbers)
+    text = values.to_numpy(dtype=object).copy()
+    text[pd.isna(text)] = None
+    if is_number.any():
+        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
+    return text
+
+
+def _scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, _SCALARS)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, float):
+        return "a number that is not finite"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value) or None
+
+
+def _report(rows_in: int, kept: int, repaired: int) -> SourceReport:
+    return SourceReport(
+        name=CUSTOMER_SOURCE,
+        files=(REQUEST,),
+        encodings=("utf-8",),
+        rows_in=rows_in,
+        rows_kept=kept,
+        rows_rejected=rows_in - kept,
+        rows_repaired=repaired,
+        rules={},
+    )
+
+
+def _input_fields(model: LoadedModel, sources: SourcesConfig) -> list[InputField]:
+    """The model's raw input fields from its card (the inferred table layout)."""
+    info = model.card[TABLE_CARD_KEY]
+    spec = sources.sources[CUSTOMER_SOURCE]
+    bins = (model.card.get("model") or {}).get("bins") or {}
+    used = set(model.card.get("features", []))
+    out = []
+    for col in info["columns"]:
+        if col["role"] == "ignored":
+            continue
+        name = col["name"]
+        declared = next((c for c in spec.columns if c.name == name), None)
+        allowed = None
+        if col["type"] == "category" and isinstance(bins.get(name), Mapping):
+            categories = bins[name].get("categories")
+            if isinstance(categories, Mapping):
+                allowed = tuple(sorted(categories, key=lambda k: categories[k]))
+        in_model = name in used or any(code.startswith(f"{name}_") for code in used)
+        out.append(
+            InputField(
+                header=col["header"],
+                name=name,
+                type=col["type"],
+                role=col["role"],
+                pii=bool(col.get("pii")),
+                required=bool(declared.required) if declared is not None else False,
+                allowed=allowed,
+                in_model=in_model,
+                label=col["header"],
+            )
+        )
+    return out
+
+
+__all__ = ["InputField", "RecordError", "RecordScorer", "ScoredBatch"]

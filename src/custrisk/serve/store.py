@@ -1,0 +1,359 @@
+"""The decisions store of ``custrisk serve``: every decision, the 简道云 deliveries already
+answered and the service's bearer tokens (stored hashed).
+
+SQLite file by default, PostgreSQL (or any SQLAlchemy database) by URL. A decision keeps
+an input fingerprint (SHA-256 of the canonical JSON of the inputs), the inputs with
+personal data masked, the outputs, the model id, the time and the caller; never a
+personal field in clear, never a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from custrisk.errors import ConfigError, UsageError
+
+#: Scopes a token may hold: ``score`` (POST /v1/score, GET /v1/model), ``admin``
+#: (POST /admin/reload).
+SCOPES = ("score", "admin")
+#: The environment variable that may hold the store's URL.
+STORE_URL_ENV = "CUSTRISK_DECISIONS_URL"
+DEFAULT_STORE = Path("serve") / "decisions.db"
+_TOKEN_PREFIX = "crk_"
+
+metadata = sa.MetaData()
+decisions_table = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("decision_id", sa.String(40), primary_key=True),
+    sa.Column("created_at", sa.String(32), nullable=False, index=True),
+    sa.Column("caller", sa.String(80), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("model_id", sa.String(120), nullable=False),
+    sa.Column("customer_id", sa.String(120)),
+    sa.Column("input_fingerprint", sa.String(64), nullable=False),
+    sa.Column("pd", sa.Float),
+    sa.Column("score", sa.Integer),
+    sa.Column("grade", sa.String(16)),
+    sa.Column("decision", sa.String(16), index=True),
+    sa.Column("inputs_masked", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+)
+deliveries_table = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("deliver_id", sa.String(120), primary_key=True),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+)
+tokens_table = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(80), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("revoked_at", sa.String(32)),
+)
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def fingerprint(inputs: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a record's inputs (same inputs, same print)."""
+    text = json.dumps(inputs, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def store_url(spec: str | os.PathLike[str] | None) -> str:
+    """A SQLAlchemy URL from ``--db``: a URL, ``env:NAME``, a SQLite file path, or
+    ``None`` (``CUSTRISK_DECISIONS_URL``, else ``serve/decisions.db``)."""
+    if spec is None:
+        spec = os.environ.get(STORE_URL_ENV) or str(DEFAULT_STORE)
+    text = str(spec)
+    if text.startswith("env:"):
+        name = text[4:]
+        value = os.environ.get(name)
+        if not value:
+            raise UsageError(
+                f"--db {text}: the environment variable {name} is not set",
+                hint=f"export {name}=postgresql+psycopg://user@host/db",
+            )
+        text = value
+    if "://" in text:
+        return text
+    path = Path(text)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as the service sees it (never its secret)."""
+
+    token_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: str
+    revoked_at: str | None = None
+
+
+class DecisionStore:
+    """Decisions, deliveries and tokens in one database (thread-safe)."""
+
+    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
+        self.url = store_url(url)
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine = sa.create_engine(
+                    self.url, connect_args={"check_same_thread": False}, poolclass=sa.StaticPool
+                )
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"cannot open the decisions store: {type(exc).__name__}: "
+                f"{_without_password(str(exc).splitlines()[0])}",
+                key="--db",
+                hint="pass a writable SQLite path or a reachable database URL",
+            ) from None
+        if self.url.startswith("sqlite:///"):
+            db = Path(self.url.removeprefix("sqlite:///"))
+            if db.exists():
+                db.chmod(0o600)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # decisions -----------------------------------------------------------------------
+
+    def add_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store decisions (one transaction)."""
+        if not rows:
+            return
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(decisions_table.insert(), [_decision_row(r) for r in rows])
+
+    def list_decisions(
+        self, *, limit: int = 50, decision: str | None = None, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
+        if decision is not None:
+            query = query.where(decisions_table.c.decision == decision)
+        if since is not None:
+            query = query.where(decisions_table.c.created_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [_decision_out(r) for r in rows]
+
+    def get_decision(self, decision_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    sa.select(decisions_table).where(decisions_table.c.decision_id == decision_id)
+                )
+                .mappings()
+                .first()
+            )
+        return _decision_out(row) if row is not None else None
+
+    def get_decision_by_prefix(self, prefix: str) -> dict[str, Any] | None:
+        """The one decision whose id starts with ``prefix`` (None if none or several)."""
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(decisions_table)
+                    .where(decisions_table.c.decision_id.startswith(prefix, autoescape=True))
+                    .limit(2)
+                )
+                .mappings()
+                .all()
+            )
+        return _decision_out(rows[0]) if len(rows) == 1 else None
+
+    def count_decisions(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(decisions_table)).scalar_one()
+            )
+
+    # deliveries ----------------------------------------------------------------------
+
+    def delivery(self, deliver_id: str) -> dict[str, Any] | None:
+        """The response given to an earlier delivery with this id, if any."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(deliveries_table.c.response).where(
+                    deliveries_table.c.deliver_id == deliver_id
+                )
+            ).scalar_one_or_none()
+        return json.loads(text) if text is not None else None
+
+    def add_delivery(
+        self, deliver_id: str, response: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Store a delivery's decisions and its response together; ``False`` when the
+        same delivery was stored meanwhile (nothing is stored twice)."""
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        deliveries_table.insert(),
+                        {
+                            "deliver_id": deliver_id,
+                            "created_at": now_text(),
+                            "response": json.dumps(response, ensure_ascii=False),
+                        },
+                    )
+                    if decisions:
+                        conn.execute(
+                            decisions_table.insert(), [_decision_row(r) for r in decisions]
+                        )
+            except IntegrityError:
+                return False
+        return True
+
+    # tokens --------------------------------------------------------------------------
+
+    def create_token(self, name: str, scopes: Sequence[str]) -> tuple[str, TokenInfo]:
+        """A new token: its secret (shown once) and its record (stored: a SHA-256)."""
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad or not scopes:
+            raise UsageError(
+                f"--scope must be one of {', '.join(SCOPES)}; got {', '.join(bad) or 'none'}",
+                hint="e.g. --scope score (add --scope admin for POST /admin/reload)",
+            )
+        if not name or len(name) > 80:
+            raise UsageError("a token's NAME must be 1 to 80 characters (who uses it)")
+        token_id = secrets.token_hex(4)
+        secret = f"{_TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        info = TokenInfo(token_id, name, tuple(dict.fromkeys(scopes)), now_text())
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                tokens_table.insert(),
+                {
+                    "token_id": token_id,
+                    "name": name,
+                    "sha256": _token_hash(secret),
+                    "scopes": " ".join(info.scopes),
+                    "created_at": info.created_at,
+                },
+            )
+        return secret, info
+
+    def tokens(self) -> list[TokenInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tokens_table).order_by(tokens_table.c.created_at)).all()
+        return [_token_info(r._mapping) for r in rows]
+
+    def active_tokens(self) -> dict[str, TokenInfo]:
+        """SHA-256 of each active token -> its record (what the service checks against)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tokens_table).where(tokens_table.c.revoked_at.is_(None))
+            ).all()
+        return {r._mapping["sha256"]: _token_info(r._mapping) for r in rows}
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                tokens_table.update()
+                .where(tokens_table.c.token_id == token_id)
+                .where(tokens_table.c.revoked_at.is_(None))
+                .values(revoked_at=now_text())
+            )
+            if done.rowcount == 0:
+                raise UsageError(
+                    f"no active token with id {token_id!r}",
+                    hint="custrisk serve-token list shows the ids",
+                )
+            row = conn.execute(
+                sa.select(tokens_table).where(tokens_table.c.token_id == token_id)
+            ).one()
+        return _token_info(row._mapping)
+
+
+def token_hash(secret: str) -> str:
+    return _token_hash(secret)
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _token_info(row: Any) -> TokenInfo:
+    return TokenInfo(
+        row["token_id"],
+        row["name"],
+        tuple(str(row["scopes"]).split()),
+        row["created_at"],
+        row["revoked_at"],
+    )
+
+
+def _decision_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    outputs = record["outputs"]
+    return {
+        "decision_id": record["decision_id"],
+        "created_at": record["created_at"],
+        "caller": record["caller"],
+        "channel": record["channel"],
+        "model_id": outputs["model_id"],
+        "customer_id": outputs.get("customer_id"),
+        "input_fingerprint": record["input_fingerprint"],
+        "pd": outputs.get("pd"),
+        "score": outputs.get("score"),
+        "grade": outputs.get("grade"),
+        "decision": outputs.get("decision"),
+        "inputs_masked": json.dumps(record["inputs_masked"], ensure_ascii=False, sort_keys=True),
+        "outputs": json.dumps(outputs, ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _decision_out(row: Any) -> dict[str, Any]:
+    out = {k: row[k] for k in row.keys() if k not in ("inputs_masked", "outputs")}
+    out["inputs_masked"] = json.loads(row["inputs_masked"])
+    out["outputs"] = json.loads(row["outputs"])
+    return out
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _without_password(text: str) -> str:
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
+
+
+__all__ = [
+    "DEFAULT_STORE",
+    "SCOPES",
+    "STORE_URL_ENV",
+    "DecisionStore",
+    "TokenInfo",
+    "fingerprint",
+    "store_url",
+    "token_hash",
+]

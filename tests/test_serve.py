@@ -1,0 +1,595 @@
+"""custrisk serve: the service runs in a subprocess on a free port and is driven with a real
+HTTP client (httpx); high-risk notifications reach a real local HTTP receiver; a model
+reload happens under load."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.sample.application import generate_applications
+from custrisk.scoring import score_portfolio, train_table
+from custrisk.serve.jiandaoyun import signature
+from custrisk.serve.store import DecisionStore
+from tests._postgres import free_port
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SIGNING_KEY = "serve-test-signing-key-0123456789abcdef"
+JDY_SECRET = "jdy-push-secret-for-tests"
+NAME = "张伟"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(CUSTRISK_SIGNING_KEY=SIGNING_KEY, CUSTRISK_JDY_SECRET=JDY_SECRET, **extra)
+    return env
+
+
+def _cli(*args: str, cwd: Path) -> Any:
+    """The command in-process (typer's runner): exit code, stdout and stderr apart."""
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+class _Receiver(http.server.ThreadingHTTPServer):
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.raw.append(body)
+                outer.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture(scope="session")
+def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Applications, a signed application model, tokens, a webhook receiver and the
+    running service (``custrisk serve`` in a subprocess)."""
+    root = tmp_path_factory.mktemp("serve")
+    data = root / "data"
+    generate_applications(data, applicants=1500, seed=7)
+    models = root / "models"
+    old = os.environ.get("CUSTRISK_SIGNING_KEY")
+    os.environ["CUSTRISK_SIGNING_KEY"] = SIGNING_KEY
+    try:
+        train_table(data / "application.csv", "违约", name="application", models_dir=models)
+    finally:
+        if old is None:
+            os.environ.pop("CUSTRISK_SIGNING_KEY")
+        else:
+            os.environ["CUSTRISK_SIGNING_KEY"] = old
+    db = root / "serve" / "decisions.db"
+    done = _cli("serve-token", "new", "crm", "--scope", "score", "--db", str(db), cwd=root)
+    assert done.exit_code == 0, done.stderr
+    tokens = {"crm": done.stdout.strip()}
+    store = DecisionStore(db)
+    tokens["ops"] = store.create_token("ops", ["score", "admin"])[0]
+    for name in ("burst", "load0", "load1", "load2", "load3"):
+        tokens[name] = store.create_token(name, ["score"])[0]
+    store.close()
+    receiver = _Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    port = free_port()
+    log = (root / "service.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "custrisk",
+            "serve",
+            "--model",
+            "application",
+            "--models-dir",
+            str(models),
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--access-log",
+            str(root / "serve" / "access.jsonl"),
+            "--rate",
+            "40",
+            "--burst",
+            "60",
+            "--max-body",
+            "300000",
+            "--notify-webhook",
+            f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+        ],
+        cwd=root,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, (root / "service.log").read_text()
+        assert time.monotonic() < deadline, "the service did not become ready"
+        time.sleep(0.3)
+    try:
+        yield {
+            "root": root,
+            "data": data,
+            "models": models,
+            "db": db,
+            "base": base,
+            "tokens": tokens,
+            "receiver": receiver,
+            "process": process,
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        receiver.shutdown()
+        receiver.server_close()
+        log.close()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _rows(path: Path, n: int | None = None) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows[:n] if n else rows
+
+
+def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None:
+    base = serve_world["base"]
+    assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+    ready = httpx.get(f"{base}/readyz").json()
+    assert ready["status"] == "ready" and ready["model_id"].startswith("application@")
+    model = httpx.get(f"{base}/v1/model", headers=_auth(serve_world["tokens"]["crm"])).json()
+    fields = {f["field"]: f for f in model["fields"]}
+    assert fields["地区"]["type"] == "category" and "华东" in fields["地区"]["allowed"]
+    assert fields["姓名"]["personal_data"] is True
+    assert "违约" not in fields
+    assert model["metrics"]["auc"] > 0.6
+    assert model["decision"]["grades"]["E"] == "decline"
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert "/v1/score" in spec["paths"]
+    assert "月收入" in spec["components"]["schemas"]["Record"]["properties"]
+    assert "openapi.json" in httpx.get(f"{base}/docs").text
+
+
+def test_requests_without_a_valid_token_are_refused(serve_world: dict[str, Any]) -> None:
+    base = serve_world["base"]
+    bare = httpx.post(f"{base}/v1/score", json={"年龄": 30})
+    assert bare.status_code == 401 and bare.headers["www-authenticate"].startswith("Bearer")
+    wrong = httpx.post(f"{base}/v1/score", json={"年龄": 30}, headers=_auth("crk_nope_x"))
+    assert wrong.status_code == 401
+    scope = httpx.post(f"{base}/admin/reload", headers=_auth(serve_world["tokens"]["crm"]))
+    assert scope.status_code == 403 and "admin" in scope.json()["error"]
+
+
+def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[str, Any]) -> None:
+    record = {
+        "客户编号": "NEW0001",
+        "姓名": NAME,
+        "手机号": "13812345678",
+        "年龄": 35,
+        "地区": "华东",
+        "行业": "制造业",
+        "学历": "本科",
+        "月收入": 12000,
+        "负债收入比": 0.25,
+        "申请额度": 30000,
+        "历史逾期次数": 0,
+        "近6月征信查询次数": 1,
+        "有房产": True,
+    }
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["crm"])
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["customer_id"] == "NEW0001"
+    assert 0 < answer["pd"] < 1 and answer["decision"] in ("approve", "review", "decline")
+    assert answer["grade"] in "ABCDE" and answer["grade_label"]
+    assert answer["reasons"] and all(r["code"] and r["label"] for r in answer["reasons"])
+    shown = _cli(
+        "decisions",
+        "show",
+        answer["decision_id"],
+        "--db",
+        str(serve_world["db"]),
+        cwd=serve_world["root"],
+    )
+    assert shown.exit_code == 0, shown.stderr
+    stored = json.loads(shown.stdout)
+    assert stored["outputs"]["score"] == answer["score"]
+    assert stored["caller"] != "-" and stored["channel"] == "api"
+    assert stored["inputs_masked"]["姓名"] == "张**"
+    assert "13812345678" not in shown.stdout and NAME not in shown.stdout
+    assert (
+        stored["input_fingerprint"]
+        == hashlib.sha256(
+            json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+    )
+    listed = _cli(
+        "decisions", "list", "--db", str(serve_world["db"]), "--json", cwd=serve_world["root"]
+    )
+    assert answer["decision_id"] in listed.stdout
+    access = (serve_world["root"] / "serve" / "access.jsonl").read_text(encoding="utf-8")
+    assert answer["decision_id"] in access and NAME not in access and "13812345678" not in access
+
+
+def test_scores_equal_the_batch_score_of_the_same_table(serve_world: dict[str, Any]) -> None:
+    table = serve_world["data"] / "application_next.csv"
+    rows = _rows(table)
+    assert len(rows) >= 300
+    old = os.environ.get("CUSTRISK_SIGNING_KEY")
+    os.environ["CUSTRISK_SIGNING_KEY"] = SIGNING_KEY
+    try:
+        run = score_portfolio(table, "application", models_dir=serve_world["models"])
+    finally:
+        if old is None:
+            os.environ.pop("CUSTRISK_SIGNING_KEY")
+    batch = run.scores.set_index("customer_id")
+    served: list[dict[str, Any]] = []
+    for start in range(0, len(rows), 100):
+        response = httpx.post(
+            f"{serve_world['base']}/v1/score",
+            json={"records": rows[start : start + 100]},
+            headers=_auth(serve_world["tokens"]["ops"]),
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        served.extend(response.json()["decisions"])
+    assert len(served) == len(rows) == len(batch)
+    for answer in served:
+        expected = batch.loc[answer["customer_id"]]
+        assert answer["pd"] == pytest.approx(float(expected["pd"]), abs=1e-9)
+        assert answer["score"] == int(expected["score"])
+        assert answer["grade"] == expected["grade"]
+        limit = expected["recommended_limit"]
+        assert answer["recommended_limit"] == (None if pd.isna(limit) else float(limit))
+        assert answer["review_flag"] == bool(expected["review_flag"])
+        codes = [expected[f"reason_{k}_code"] for k in (1, 2, 3)]
+        assert [r["code"] for r in answer["reasons"]] == [c for c in codes if isinstance(c, str)]
+    assert {a["decision"] for a in served} >= {"review"}
+
+
+def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:
+    """Requests that arrive together are scored in one batch and split back; two requests
+    for the same customer at the same time are both answered (scored apart)."""
+    rows = _rows(serve_world["data"] / "application_next.csv", 30)
+    rows.append(dict(rows[0]))  # the same customer twice, concurrently
+    expected = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": rows[:30]},
+        headers=_auth(serve_world["tokens"]["ops"]),
+        timeout=60,
+    ).json()["decisions"]
+    answers: dict[int, dict[str, Any]] = {}
+
+    def send(i: int) -> None:
+        response = httpx.post(
+            f"{serve_world['base']}/v1/score",
+            json=rows[i],
+            headers=_auth(serve_world["tokens"][f"load{i % 4}"]),
+            timeout=60,
+        )
+        answers[i] = {"status": response.status_code, **response.json()}
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a["status"] == 200 for a in answers.values()), answers
+    for i, row in enumerate(rows):
+        want = expected[i % 30]
+        assert answers[i]["customer_id"] == row["客户编号"] == want["customer_id"]
+        assert (answers[i]["score"], answers[i]["pd"]) == (want["score"], want["pd"])
+    assert len({a["decision_id"] for a in answers.values()}) == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ({"月收x": 9000}, "月收x", "did you mean '月收入'"),
+        ({"年龄": {"value": 3}}, "年龄", "got an object"),
+        (
+            {"records": [{"客户编号": "D1", "年龄": 30}, {"客户编号": "D1", "年龄": 40}]},
+            "客户编号",
+            "already used",
+        ),
+        ({"records": [{"客户编号": "D2", "姓名": NAME}] * 2}, "", "duplicate"),
+    ],
+)
+def test_invalid_records_are_a_422_naming_the_field(
+    serve_world: dict[str, Any], body: dict[str, Any], field: str, problem: str
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=body, headers=_auth(serve_world["tokens"]["ops"])
+    )
+    assert response.status_code == 422, response.text
+    problems = response.json()["problems"]
+    assert any(p["field"] == field and problem in p["problem"] for p in problems), problems
+    assert NAME not in response.text
+
+
+def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict[str, Any]) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"年龄": "abc", "地区": "华东"},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert any(r["field"] == "年龄" and r["value"] == "abc" for r in answer["repaired"])
+    assert answer["score"] > 0
+
+
+def test_a_body_over_the_limit_is_a_413(serve_world: dict[str, Any]) -> None:
+    rows = _rows(serve_world["data"] / "application_next.csv") * 8
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": rows},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 413
+    assert "limit" in response.json()["error"]
+
+
+def test_a_token_past_its_rate_gets_429_with_retry_after(serve_world: dict[str, Any]) -> None:
+    statuses = []
+    with httpx.Client(headers=_auth(serve_world["tokens"]["burst"])) as client:
+        for _ in range(400):
+            response = client.get(f"{serve_world['base']}/v1/model")
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert int(response.headers["retry-after"]) >= 1
+                break
+    assert 429 in statuses and statuses[0] == 200
+
+
+def _push(
+    base: str, body: dict[str, Any], *, deliver: str, secret: str = JDY_SECRET
+) -> httpx.Response:
+    payload = json.dumps(body, ensure_ascii=False)
+    timestamp = str(int(time.time()))
+    nonce = "a1b2c3"
+    return httpx.post(
+        f"{base}/hooks/jiandaoyun",
+        params={"timestamp": timestamp, "nonce": nonce},
+        content=payload.encode("utf-8"),
+        headers={
+            "Content-Type": "application/json",
+            "X-JDY-Signature": signature(nonce, payload, secret, timestamp),
+            "X-JDY-DeliverId": deliver,
+        },
+    )
+
+
+def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
+    serve_world: dict[str, Any],
+) -> None:
+    base = serve_world["base"]
+    row = _rows(serve_world["data"] / "application_next.csv", 1)[0]
+    form = {k: v for k, v in row.items() if k != "客户编号"}
+    body = {"op": "data_create", "data": {"_id": "jdy-0001", **form}}
+    store = DecisionStore(serve_world["db"])
+    before = store.count_decisions()
+    first = _push(base, body, deliver="deliver-1")
+    assert first.status_code == 200, first.text
+    assert first.json()["customer_id"] == "JDY-0001"
+    again = _push(base, body, deliver="deliver-1")
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert again.json()["decision_id"] == first.json()["decision_id"]
+    assert store.count_decisions() == before + 1
+    forged = _push(base, body, deliver="deliver-2", secret="not-the-secret")
+    assert forged.status_code == 401 and "signature" in forged.json()["error"]
+    assert store.count_decisions() == before + 1
+
+
+def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(
+    serve_world: dict[str, Any],
+) -> None:
+    record = {
+        "姓名": NAME,
+        "手机号": "13812345678",
+        "年龄": 21,
+        "地区": "东北",
+        "行业": "建筑业",
+        "学历": "高中及以下",
+        "月收入": 2500,
+        "负债收入比": 0.9,
+        "工作年限": 0,
+        "申请额度": 15000,
+        "历史逾期次数": 6,
+        "近6月征信查询次数": 9,
+        "有房产": "否",
+    }
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["ops"])
+    )
+    answer = response.json()
+    assert answer["decision"] == "decline", answer
+    receiver = serve_world["receiver"]
+    deadline = time.monotonic() + 20
+    while not any(m["decision"]["decision_id"] == answer["decision_id"] for m in receiver.received):
+        assert time.monotonic() < deadline, "no notification arrived"
+        time.sleep(0.1)
+    sent = next(
+        m for m in receiver.received if m["decision"]["decision_id"] == answer["decision_id"]
+    )
+    assert sent["event"] == "high_risk_decision" and sent["decision"]["score"] == answer["score"]
+    raw = b"".join(receiver.raw).decode("utf-8")
+    assert NAME not in raw and "13812345678" not in raw
+
+
+def test_a_reload_under_load_switches_model_without_a_failed_request(
+    serve_world: dict[str, Any],
+) -> None:
+    base = serve_world["base"]
+    rows = _rows(serve_world["data"] / "application_next.csv", 40)
+    old = os.environ.get("CUSTRISK_SIGNING_KEY")
+    os.environ["CUSTRISK_SIGNING_KEY"] = SIGNING_KEY
+    try:  # a new version of the model, trained while the service runs
+        train_table(
+            serve_world["data"] / "application.csv",
+            "违约",
+            name="application",
+            models_dir=serve_world["models"],
+            algorithm="tree",
+        )
+    finally:
+        if old is None:
+            os.environ.pop("CUSTRISK_SIGNING_KEY")
+    failures: list[str] = []
+    models_seen: set[str] = set()
+    stop = threading.Event()
+
+    def load(token: str) -> None:
+        with httpx.Client(headers=_auth(token), timeout=30) as client:
+            i = 0
+            while not stop.is_set():
+                response = client.post(f"{base}/v1/score", json=rows[i % len(rows)])
+                i += 1
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:100]}")
+                else:
+                    models_seen.add(response.json()["model_id"])
+                time.sleep(0.03)
+
+    threads = [
+        threading.Thread(target=load, args=(serve_world["tokens"][f"load{n}"],)) for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        reload = httpx.post(
+            f"{base}/admin/reload", headers=_auth(serve_world["tokens"]["ops"]), timeout=120
+        )
+        assert reload.status_code == 200, reload.text
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert reload.json()["model_id"] == "application@2"
+    assert not failures, failures[:3]
+    assert "application@2" in models_seen
+    serve_world["process"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{base}/readyz").json()["reloads"] < 2:
+        assert time.monotonic() < deadline, "SIGHUP did not reload"
+        time.sleep(0.2)
+    assert httpx.get(f"{base}/readyz").json()["model_id"] == "application@2"
+
+
+def test_tokens_are_stored_hashed_and_listed_without_the_secret(
+    serve_world: dict[str, Any],
+) -> None:
+    listed = _cli("serve-token", "list", "--db", str(serve_world["db"]), cwd=serve_world["root"])
+    assert listed.exit_code == 0 and "crm" in listed.stdout
+    secret = serve_world["tokens"]["crm"]
+    assert secret not in listed.stdout
+    for stored in serve_world["db"].parent.glob("decisions.db*"):  # with the WAL
+        assert secret.encode() not in stored.read_bytes()
+    assert (
+        hashlib.sha256(secret.encode()).hexdigest()
+        in DecisionStore(serve_world["db"]).active_tokens()
+    )
+    bad = _cli(
+        "serve-token",
+        "new",
+        "x",
+        "--scope",
+        "root",
+        "--db",
+        str(serve_world["db"]),
+        cwd=serve_world["root"],
+    )
+    assert bad.exit_code == 2 and "--scope must be one of score, admin" in bad.stderr
+
+
+def test_a_model_trained_on_exports_is_refused_with_the_fix(tmp_path: Path) -> None:
+    from custrisk.errors import UsageError
+    from custrisk.scoring.records import RecordScorer
+
+    class _Model:
+        model_id = "retail@1"
+        card: dict[str, Any] = {}
+
+    with pytest.raises(UsageError, match="trained on monthly exports.*flat table"):
+        RecordScorer(_Model())  # type: ignore[arg-type]
+
+
+def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_cluster["admin"], autocommit=True) as connection:
+        connection.execute("CREATE DATABASE decisions")
+    url = (
+        postgres_cluster["admin"]
+        .replace("postgresql://", "postgresql+psycopg://")
+        .replace("/postgres", "/decisions")
+    )
+    store = DecisionStore(url)
+    secret, info = store.create_token("crm", ["score"])
+    assert store.active_tokens()[hashlib.sha256(secret.encode()).hexdigest()].name == "crm"
+    outputs = {
+        "model_id": "application@1",
+        "customer_id": "C1",
+        "pd": 0.1,
+        "score": 550,
+        "grade": "D",
+        "decision": "review",
+    }
+    store.add_decisions(
+        [
+            {
+                "decision_id": "d1",
+                "created_at": "2026-12-01T00:00:00",
+                "caller": info.token_id,
+                "channel": "api",
+                "input_fingerprint": "0" * 64,
+                "inputs_masked": {"姓名": "张**"},
+                "outputs": outputs,
+            }
+        ]
+    )
+    assert store.get_decision("d1")["inputs_masked"] == {"姓名": "张**"}
+    assert store.add_delivery("x1", {"decision_id": "d2"}, []) is True
+    assert store.add_delivery("x1", {"decision_id": "d3"}, []) is False
+    assert store.delivery("x1") == {"decision_id": "d2"}
+    store.close()

@@ -54,7 +54,8 @@ from custrisk.estimators._validation import (
     list_some,
     param_error,
 )
-from custrisk.estimators.binning import WoeBinner, value_bins
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.bins import value_bins
 from custrisk.estimators.features import is_missing
 from custrisk.estimators.scaling import Scaling
 from custrisk.estimators.scored import ScoredTable, insert_top

@@ -339,10 +339,17 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "tree_model_")
         return self._encode(X)
 
-    def _encode(self, X: pd.DataFrame) -> np.ndarray:
+    def _encode(self, X: pd.DataFrame, *, for_tree: bool = False) -> np.ndarray:
+        """The encoded matrix: float64, or with ``for_tree`` the float32 the tree
+        compares, column-major so that each column is written in one contiguous pass
+        (the same values as ``astype(np.float32)`` of the float64 matrix)."""
         X = check_frame(X)
         check_columns(X, self.features_)
-        out = np.empty((X.shape[0], len(self.encoded_features_)), dtype=np.float64)
+        out = np.empty(
+            (X.shape[0], len(self.encoded_features_)),
+            dtype=np.float32 if for_tree else np.float64,
+            order="F" if for_tree else "C",
+        )
         j = 0
         for code, spec in self.specs_.items():
             if spec.kind == "numeric":
@@ -620,7 +627,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def _leaves(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "tree_model_")
-        return self.tree_model_.apply(self._encode(X).astype(np.float32))
+        return self.tree_model_.apply(self._encode(X, for_tree=True))
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of bad per row: the smoothed PD of the row's leaf."""

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custrisk.estimators.binning import COMPARE_CUTS, WoeBinner, value_bins
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.bins import COMPARE_CUTS, value_bins
 from custrisk.estimators.features import FeatureSpec
 from custrisk.estimators.scorecard import LogisticScorecard
 from custrisk.estimators.scored import ScoredTable

@@ -12,9 +12,11 @@ import pytest
 from sklearn.tree import DecisionTreeClassifier
 
 from custrisk.errors import ConfigError, DataError
+from custrisk.estimators._pruning import prune_map as _prune_map
+from custrisk.estimators._pruning import pruning_alphas as _pruning_alphas
 from custrisk.estimators.features import FeatureSpec
 from custrisk.estimators.metrics import auc
-from custrisk.estimators.tree import TreeModel, _prune_map, _pruning_alphas
+from custrisk.estimators.tree import TreeModel
 
 SPECS = {
     "overdue_days": FeatureSpec(

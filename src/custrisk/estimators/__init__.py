@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from custrisk.estimators.binning import FeatureBins, WoeBinner
+    from custrisk.estimators.binning import WoeBinner
+    from custrisk.estimators.bins import FeatureBins
     from custrisk.estimators.features import (
         DIRECTIONS,
         KINDS,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from custrisk.estimators.tree import TreeModel
 
 _EXPORTS = {
-    "FeatureBins": "binning",
+    "FeatureBins": "bins",
     "WoeBinner": "binning",
     "DIRECTIONS": "features",
     "KINDS": "features",

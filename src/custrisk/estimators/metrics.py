@@ -18,9 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from custrisk.errors import ConfigError, DataError
 from custrisk.estimators._validation import check_float, check_int, check_target
@@ -90,6 +87,8 @@ def auc(y: Any, pd_bad: Any) -> float:
     float
     """
     target, values = _pair(y, pd_bad)
+    from sklearn.metrics import roc_auc_score  # scikit-learn loads on first use
+
     return float(roc_auc_score(target, values))
 
 
@@ -102,6 +101,8 @@ def ks(y: Any, pd_bad: Any) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the cumulative PD
     distributions of bads and goods (0 to 1)."""
     target, values = _pair(y, pd_bad)
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(target, values, drop_intermediate=False)
     return float(np.max(np.abs(tpr - fpr)))
 
@@ -397,6 +398,9 @@ def cross_validate(
     k = check_int("cross_validate", "k", k, low=2)
     seed = check_int("cross_validate", "seed", seed, low=0)
     target = check_target(y, len(X))
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     results: list[dict[str, float]] = []
     for train, test in folds.split(np.zeros(target.size), target):
@@ -436,6 +440,8 @@ def holdout_split(
     )
     seed = check_int("holdout_split", "seed", seed, low=0)
     target = check_target(y, len(X))
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(
         np.arange(target.size), test_size=test_size, random_state=seed, stratify=target
     )

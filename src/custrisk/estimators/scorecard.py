@@ -54,7 +54,8 @@ from custrisk.estimators._validation import (
     list_some,
     param_error,
 )
-from custrisk.estimators.binning import WoeBinner, value_bins
+from custrisk.estimators.binning import WoeBinner
+from custrisk.estimators.bins import value_bins
 from custrisk.estimators.features import is_missing
 from custrisk.estimators.scaling import Scaling
 from custrisk.estimators.scored import ScoredTable, insert_top
@@ -655,9 +656,13 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
             key_sum += keys
             insert_top(best, keys)
         lost_sum = (key_sum - m * (m - 1) // 2) // m
-        keys = np.stack(best, axis=1).astype(np.int64)
-        lost = keys // m
+        # decoded in the keys' own narrow integers (-1, no key, gives lost -1)
+        lost, rest = np.divmod(np.stack(best, axis=1), plan["key_dtype"](m))
         has_reason = lost > 0
+        feature = (m - 1 - rest).astype(np.int64)
+        feature[~has_reason] = -1
+        impact = lost.astype(np.float64)
+        impact[~has_reason] = np.nan
         specs = self.binner_.specs_
         return ScoredTable(
             index=X.index,
@@ -667,8 +672,8 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
             labels_zh=tuple(specs[c].label_zh for c in self.features_),
             labels_en=tuple(specs[c].label_en for c in self.features_),
             kinds=tuple(self.binner_.bins_[c].kind for c in self.features_),
-            reason_feature=np.where(has_reason, m - 1 - keys % m, -1),
-            reason_impact=np.where(has_reason, lost, np.nan),
+            reason_feature=feature,
+            reason_impact=impact,
             impact="points_lost",
             frame=X,
             category_values="raw",

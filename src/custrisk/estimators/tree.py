@@ -48,6 +48,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
 from custrisk.estimators._logistic import platt
+from custrisk.estimators._pruning import n_leaves, prune_map, pruning_alphas
 from custrisk.estimators._validation import (
     check_choice,
     check_columns,
@@ -98,84 +99,6 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     from custrisk.estimators.metrics import auc
 
     return auc(y, p)
-
-
-def _prune_map(left: np.ndarray, right: np.ndarray, cost: np.ndarray, alpha: float) -> np.ndarray:
-    """For each node, the node that is its leaf in the optimal subtree for ``alpha``.
-
-    ``cost`` is the node's weighted impurity as a leaf (impurity * weight share). A node
-    is pruned when its cost + alpha is no more than its best subtree's cost (ties prune:
-    the smallest optimal subtree, as weakest-link pruning gives).
-    """
-    n = left.size
-    best = np.zeros(n)
-    pruned = np.zeros(n, dtype=bool)
-    # children have larger ids than their parent in scikit-learn trees
-    for node in range(n - 1, -1, -1):
-        if left[node] == -1:
-            best[node] = cost[node] + alpha
-            pruned[node] = True
-            continue
-        subtree = best[left[node]] + best[right[node]]
-        if cost[node] + alpha <= subtree:
-            best[node] = cost[node] + alpha
-            pruned[node] = True
-        else:
-            best[node] = subtree
-    leaf_of = np.arange(n)
-    for node in range(n):  # parents come before their children
-        if left[node] == -1:
-            continue
-        if leaf_of[node] != node:
-            inherited = leaf_of[node]  # an ancestor was pruned
-        elif pruned[node]:
-            inherited = node
-        else:
-            continue
-        leaf_of[left[node]] = inherited
-        leaf_of[right[node]] = inherited
-    return leaf_of
-
-
-def _pruning_alphas(left: np.ndarray, right: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """The effective alphas of weakest-link pruning, from the full tree to its root.
-
-    At each step the internal nodes whose pruning costs the least impurity per leaf
-    removed, ``g(t) = (R(t) - R(subtree)) / (leaves(subtree) - 1)``, are pruned.
-    """
-    n = left.size
-    pruned = left == -1
-    alphas = [0.0]
-    while not pruned[0]:
-        sub_cost = np.where(pruned, cost, 0.0)
-        leaves = pruned.astype(np.int64)
-        for node in range(n - 1, -1, -1):
-            if not pruned[node]:
-                sub_cost[node] = sub_cost[left[node]] + sub_cost[right[node]]
-                leaves[node] = leaves[left[node]] + leaves[right[node]]
-        internal = np.flatnonzero(~pruned & _reachable(left, right, pruned))
-        gain = (cost[internal] - sub_cost[internal]) / (leaves[internal] - 1)
-        weakest = gain.min()
-        pruned[internal[gain <= weakest + 1e-15]] = True
-        alphas.append(max(float(weakest), alphas[-1]))
-    return np.asarray(alphas)
-
-
-def _reachable(left: np.ndarray, right: np.ndarray, pruned: np.ndarray) -> np.ndarray:
-    """Nodes still in the tree (no pruned strict ancestor)."""
-    reach = np.zeros(left.size, dtype=bool)
-    reach[0] = True
-    for node in range(left.size):
-        if reach[node] and not pruned[node] and left[node] != -1:
-            reach[left[node]] = True
-            reach[right[node]] = True
-    return reach
-
-
-def _n_leaves(left: np.ndarray, right: np.ndarray, cost: np.ndarray, alpha: float) -> int:
-    """Leaves of the optimal subtree for ``alpha``."""
-    leaf_of = _prune_map(left, right, cost, alpha)
-    return int(np.unique(leaf_of[left == -1]).size)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -416,10 +339,17 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "tree_model_")
         return self._encode(X)
 
-    def _encode(self, X: pd.DataFrame) -> np.ndarray:
+    def _encode(self, X: pd.DataFrame, *, for_tree: bool = False) -> np.ndarray:
+        """The encoded matrix: float64, or with ``for_tree`` the float32 the tree
+        compares, column-major so that each column is written in one contiguous pass
+        (the same values as ``astype(np.float32)`` of the float64 matrix)."""
         X = check_frame(X)
         check_columns(X, self.features_)
-        out = np.empty((X.shape[0], len(self.encoded_features_)), dtype=np.float64)
+        out = np.empty(
+            (X.shape[0], len(self.encoded_features_)),
+            dtype=np.float32 if for_tree else np.float64,
+            order="F" if for_tree else "C",
+        )
         j = 0
         for code, spec in self.specs_.items():
             if spec.kind == "numeric":
@@ -569,14 +499,14 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         """The pruning strength, its CV record, and the out-of-fold PDs at that strength."""
         full = self._tree().fit(encoded, target).tree_
         full_cost = full.impurity * full.weighted_n_node_samples / full.weighted_n_node_samples[0]
-        alphas = _pruning_alphas(full.children_left, full.children_right, full_cost)
+        alphas = pruning_alphas(full.children_left, full.children_right, full_cost)
         # candidates inside the intervals between breakpoints (geometric means, as CART
         # does), so that float rounding cannot flip a prune at a breakpoint
         breaks = np.unique(alphas)
         alphas = np.append(np.sqrt(breaks[:-1] * breaks[1:]), 2.0 * breaks[-1])
         # bounded grid: no candidate prunes the tree below min_leaves leaves
         leaves = np.array(
-            [_n_leaves(full.children_left, full.children_right, full_cost, a) for a in alphas]
+            [n_leaves(full.children_left, full.children_right, full_cost, a) for a in alphas]
         )
         floor = min(self.min_leaves, int(leaves.max()))
         alphas, leaves = alphas[leaves >= floor], leaves[leaves >= floor]
@@ -632,7 +562,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         out = np.empty(alphas.size)
         pds = np.empty((alphas.size, valid.size))
         for a, alpha in enumerate(alphas):
-            leaf_of = _prune_map(tree.children_left, tree.children_right, cost, alpha)
+            leaf_of = prune_map(tree.children_left, tree.children_right, cost, alpha)
             pd_valid = node_pd[leaf_of[leaves]]
             pds[a] = pd_valid
             if self.cv_metric == "log_loss":
@@ -697,7 +627,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def _leaves(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "tree_model_")
-        return self.tree_model_.apply(self._encode(X).astype(np.float32))
+        return self.tree_model_.apply(self._encode(X, for_tree=True))
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """Probability of bad per row: the smoothed PD of the row's leaf."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from custrisk.cli._console import console, err_console
+from custrisk.cli.keys import KeyfileOpt
 from custrisk.protect.keys import Keyring
 
 app = typer.Typer()
@@ -17,15 +18,6 @@ backup_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(backup_app, name="backup")
-
-KeyfileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--keyfile",
-        help="The key file (default: $CUSTRISK_KEYFILE, else ~/.config/custrisk/keys.json).",
-        show_default=False,
-    ),
-]
 
 
 def _part_option(flag: str, what: str, default: str) -> Any:

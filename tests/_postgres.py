@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-PASSWORD = "s3cret-Pg-pass"
+PASSWORD = "Zq7-s3cret-pw"  # distinctive: tests grep outputs for it
 USER = "custrisk"
 
 

@@ -6,17 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob
 import json
 import logging
-import os
-import pwd
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,12 +20,13 @@ from custrisk.config.sources import load_sources_config
 from custrisk.data import load_workspace
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.sql import read_query
+from tests._postgres import PASSWORD, free_port  # a distinctive password, to grep for
 
 psycopg = pytest.importorskip("psycopg", reason="the db extra (psycopg) is not installed")
 
 PACKAGED_SOURCES = Path(__file__).resolve().parents[1] / "configs" / "sources.yaml"
 SOURCES = ("credit", "transactions", "behaviour")
-PASSWORD = "Zq7-s3cret-pw"  # distinctive, to grep for
+
 SQL_TYPES = {
     "id": "text",
     "string": "text",
@@ -45,110 +38,35 @@ SQL_TYPES = {
 }
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).resolve().parent
-    versions = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
-    )
-    return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _table_columns(name: str) -> list[tuple[str, str]]:
     spec = load_sources_config(PACKAGED_SOURCES).sources[name]
     return [(c.name, SQL_TYPES[c.type]) for c in spec.columns]
 
 
 @pytest.fixture(scope="session")
-def postgres(export_200: Path) -> Iterator[dict[str, str]]:
-    """A throwaway PostgreSQL cluster (initdb in a temp folder, a free port, its socket in
-    that folder) holding ``export_200``'s credit, transactions and behaviour tables;
-    stopped and removed at the end. Yields the URL parts."""
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in "
-            "/usr/lib/postgresql/*/bin); scripts/setup.sh installs Debian's postgresql as root"
-        )
-    run_as: list[str] = []
-    owner = None
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    folder = Path(tempfile.mkdtemp(prefix="custrisk-pg-"))
-    data = folder / "data"
-    pwfile = folder / "pw"
-    pwfile.write_text(PASSWORD + "\n", encoding="utf-8")
-    if owner is not None:
-        for path in (folder, pwfile):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+def postgres(postgres_cluster: dict[str, str], export_200: Path) -> dict[str, str]:
+    """A database ``crm`` in the session's throwaway PostgreSQL cluster
+    (tests/_postgres.py) holding ``export_200``'s credit, transactions and behaviour
+    tables. Yields the URL parts."""
+    from tests._postgres import USER
 
-    def run(*args: str) -> None:
-        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{args[0]} failed: {done.stdout}\n{done.stderr}"
-
-    run(
-        str(bindir / "initdb"),
-        "-D",
-        str(data),
-        "-U",
-        "custrisk",
-        "--auth-local=trust",
-        "--auth-host=scram-sha-256",
-        f"--pwfile={pwfile}",
-        "--no-sync",
-        "-E",
-        "UTF8",
-    )
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-o",
-        options,
-        "-l",
-        str(folder / "log"),
-        "-w",
-        "start",
-    )
-    try:
-        admin = f"postgresql://custrisk:{PASSWORD}@127.0.0.1:{port}/postgres"
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute("CREATE DATABASE crm")
-        url = f"postgresql+psycopg://custrisk:{PASSWORD}@127.0.0.1:{port}/crm"
-        with psycopg.connect(url.replace("+psycopg", "")) as connection:
-            for name in SOURCES:
-                columns = _table_columns(name)
-                body = ", ".join(f"{column} {kind}" for column, kind in columns)
-                connection.execute(f"CREATE TABLE {name} ({body})")
-                with (
-                    (export_200 / f"{name}.csv").open(encoding="utf-8") as handle,
-                    connection.cursor().copy(
-                        f"COPY {name} FROM STDIN WITH (FORMAT csv, HEADER true)"
-                    ) as copy,
-                ):
-                    copy.write(handle.read())
-        yield {"url": url, "port": str(port), "folder": str(folder)}
-    finally:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-            timeout=120,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
+    port = postgres_cluster["port"]
+    with psycopg.connect(postgres_cluster["admin"], autocommit=True) as connection:
+        connection.execute("CREATE DATABASE crm")
+    url = f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{port}/crm"
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        for name in SOURCES:
+            columns = _table_columns(name)
+            body = ", ".join(f"{column} {kind}" for column, kind in columns)
+            connection.execute(f"CREATE TABLE {name} ({body})")
+            with (
+                (export_200 / f"{name}.csv").open(encoding="utf-8") as handle,
+                connection.cursor().copy(
+                    f"COPY {name} FROM STDIN WITH (FORMAT csv, HEADER true)"
+                ) as copy,
+            ):
+                copy.write(handle.read())
+    return {"url": url, "port": port, "folder": postgres_cluster["folder"]}
 
 
 def query_sources(folder: Path, queries: dict[str, str], url: str = "env:CRM_DB_URL") -> Path:
@@ -228,7 +146,7 @@ def test_a_wrong_password_or_a_closed_port_is_a_one_line_error_without_the_passw
     message = str(caught.value)
     assert "password authentication failed" in message
     assert PASSWORD not in message and "custrisk:***@127.0.0.1" in message
-    closed = postgres["url"].replace(f":{postgres['port']}/", f":{_free_port()}/")
+    closed = postgres["url"].replace(f":{postgres['port']}/", f":{free_port()}/")
     with pytest.raises(DataError, match=r"cannot connect to or query .*custrisk:\*\*\*@") as caught:
         read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": closed})
     assert PASSWORD not in str(caught.value)

@@ -229,3 +229,26 @@ def test_arrow_text_columns_bin_as_python_objects(card: LogisticScorecard) -> No
     assert bins[2] == bins[6] == fb.missing_bin
     assert bins[1] == fb.other_bin  # unseen at fit
     assert bins[0] == fb.categories["华东"]
+
+
+def test_tree_routes_its_own_encoding_as_the_snapped_values(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data
+    tree = TreeModel(specs=SPECS, cv=3, n_quantiles=16).fit(X, y)
+    assert any(g.size for g in tree.grids_.values())  # some columns are snapped to a grid
+    rows = []
+    for code, grid in tree.grids_.items():
+        if not grid.size:
+            continue
+        # grid points, values just around them, below and above the grid, infinities
+        edges = np.concatenate([grid, np.nextafter(grid, -np.inf), np.nextafter(grid, np.inf)])
+        extra = np.array([grid[0] - 1, grid[-1] + 1, -np.inf, np.inf, np.nan])
+        for value in np.concatenate([edges, extra]):
+            row = X.iloc[len(rows) % len(X)].to_dict()
+            row[code] = value
+            rows.append(row)
+    frame = pd.DataFrame(rows).astype({"region": "str"})
+    exact = tree.tree_model_.apply(tree.encode(frame).astype(np.float32))
+    np.testing.assert_array_equal(tree._leaves(frame), exact)
+    assert len(np.unique(exact)) > 1

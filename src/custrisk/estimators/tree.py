@@ -340,9 +340,12 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         return self._encode(X)
 
     def _encode(self, X: pd.DataFrame, *, for_tree: bool = False) -> np.ndarray:
-        """The encoded matrix: float64, or with ``for_tree`` the float32 the tree
-        compares, column-major so that each column is written in one contiguous pass
-        (the same values as ``astype(np.float32)`` of the float64 matrix)."""
+        """The encoded matrix: float64, or with ``for_tree`` a float32 matrix the tree
+        routes exactly as the float32 copy of the float64 one, column-major so that each
+        column is written in one contiguous pass. For the tree, a column snapped to a
+        quantile grid is not snapped (a binary search per value) but replaced by a value
+        that sits on the same side of each of the tree's thresholds on that column
+        (:meth:`_split_values`)."""
         X = check_frame(X)
         check_columns(X, self.features_)
         out = np.empty(
@@ -357,7 +360,14 @@ class TreeModel(ClassifierMixin, BaseEstimator):
                 missing = np.isnan(values)
                 values[missing] = self.medians_[code]
                 grid = self.grids_[code]
-                if grid.size:
+                if grid.size and for_tree:
+                    bounds, shown = self._split_values()[j]
+                    above = np.maximum(values, grid[0])  # below the grid: its first point
+                    count = np.zeros(values.shape, dtype=np.int16)
+                    for bound in bounds.tolist():
+                        count += above >= bound
+                    values = shown[count]
+                elif grid.size:
                     values = grid[np.maximum(np.searchsorted(grid, values, side="right") - 1, 0)]
                 out[:, j] = values
                 j += 1
@@ -376,6 +386,42 @@ class TreeModel(ClassifierMixin, BaseEstimator):
             out[:, j] = lookup[factor_codes]
             j += 1
         return out
+
+    def _split_values(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per grid-snapped encoded column: the bounds and values that route a value as
+        its snapped value would.
+
+        A value ``v`` snaps to ``s(v)``, the largest grid point at or below it (the first
+        point below the grid); the tree compares ``float32(s(v)) <= t``. With ``u(t)`` the
+        least grid point whose float32 exceeds ``t``, ``float32(s(v)) > t`` exactly when
+        ``max(v, grid[0]) >= u(t)``. Counting the bounds ``u(t)`` of the column's sorted
+        thresholds that a value reaches gives ``c``, and ``float32(u(t_c))`` (the first
+        grid point for ``c = 0``) lies on the same side of every threshold as
+        ``float32(s(v))``.
+        """
+        cached = self.__dict__.get("_splits")
+        if cached is not None:
+            return cached
+        tree = self.tree_model_.tree_
+        internal = tree.children_left != -1
+        cached = {}
+        for j, (column, source) in enumerate(
+            zip(self.encoded_features_, self.encoded_source_, strict=True)
+        ):
+            grid = self.grids_.get(source, np.empty(0))
+            if column != source or not grid.size:
+                continue
+            thresholds = np.unique(tree.threshold[internal & (tree.feature == j)])
+            points = grid.astype(np.float32).astype(np.float64)
+            first = np.searchsorted(points, thresholds, side="right")
+            reached = first < grid.size  # no grid point above t: never (NaN compares false)
+            bounds = np.where(reached, grid[np.minimum(first, grid.size - 1)], np.nan)
+            # c = 0: the grid's first point (at or below every threshold whenever a value
+            # can reach no bound); unreached bounds are never counted (any finite value)
+            shown = np.concatenate([points[:1], points[np.minimum(first, grid.size - 1)]])
+            cached[j] = (bounds, shown.astype(np.float32))
+        self.__dict__["_splits"] = cached
+        return cached
 
     def _grid_lists(self) -> dict[str, list[float]]:
         cached = self.__dict__.get("_grid_cache")
@@ -477,7 +523,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(self.features_, dtype=object)
         self.n_features_in_ = len(self.features_)
-        for cache in ("_compiled", "_grid_cache", "_plans"):
+        for cache in ("_compiled", "_grid_cache", "_plans", "_splits"):
             self.__dict__.pop(cache, None)
         logger.info(
             "tree: ccp_alpha %.3g, %d leaves, depth %d",
@@ -764,7 +810,7 @@ class TreeModel(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        for cache in ("_compiled", "_grid_cache", "_plans"):
+        for cache in ("_compiled", "_grid_cache", "_plans", "_splits"):
             state.pop(cache, None)
         return state
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.protect import add_key, is_encrypted, key_id_of
+from custrisk.protect import add_key, is_encrypted, key_id_of, load_keyring
 from custrisk.protect.keys import AUDIT, ENCRYPTION, PSEUDONYM, new_key
 from custrisk.protect.output import plain_bytes, protected_outputs
 from custrisk.results import read_run
@@ -197,6 +197,7 @@ def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_pat
 def sealed_keyfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sealed_keys") / "keys.json"
     add_key(path, new_key(ENCRYPTION))
+    add_key(path, new_key(PSEUDONYM))
     return path
 
 
@@ -240,11 +241,13 @@ def _plaintexts(folder: Path, keyfile: Path) -> dict[Path, bytes]:
         return {p: plain_bytes(p) for p in sorted(folder.rglob("*.enc"))}
 
 
+@pytest.mark.parametrize("mode", ["remove", "pseudonymise"])
 def test_forget_reads_and_rewrites_an_encrypted_run(
     runner: CliRunner,
     sealed_scored: tuple[Path, str, str],
     sealed_keyfile: Path,
     tmp_path: Path,
+    mode: str,
 ) -> None:
     _, customer, other = sealed_scored
     runs = tmp_path / "runs"
@@ -253,8 +256,12 @@ def test_forget_reads_and_rewrites_an_encrypted_run(
     before = _plaintexts(runs, sealed_keyfile)
     assert any(_word(customer).search(data) for data in before.values())  # can fail
     assert (month / "reports" / f"customer_{customer}.pdf.enc").is_file()
+    with protected_outputs(keyfile=sealed_keyfile):
+        rows = len(read_run(month, parts=("scores",)).scores)
     result = runner.invoke(
-        app, ["forget", customer, "--runs", str(runs)], env=_sealed_env(sealed_keyfile)
+        app,
+        ["forget", customer, "--runs", str(runs), "--mode", mode],
+        env=_sealed_env(sealed_keyfile),
     )
     assert result.exit_code == 0, result.output
     assert "not searched" not in result.output
@@ -279,6 +286,11 @@ def test_forget_reads_and_rewrites_an_encrypted_run(
     assert other in set(run.scores["customer_id"])
     assert run.facts["forgotten"] == 1
     assert run.facts["files"]["scores"]["file"] == "scores.csv.enc"
+    active = load_keyring(sealed_keyfile).active(ENCRYPTION).id
+    assert key_id_of(month / "scores.csv.enc") == active
+    tokens = [c for c in run.scores["customer_id"] if c.startswith("anon-")]
+    assert len(run.scores) == (rows if mode == "pseudonymise" else rows - 1)
+    assert len(tokens) == (1 if mode == "pseudonymise" else 0)
 
 
 def test_forget_on_an_encrypted_run_without_the_key_names_it_and_changes_nothing(
@@ -298,3 +310,26 @@ def test_forget_on_an_encrypted_run_without_the_key_names_it_and_changes_nothing
     assert key_id_of(runs / "2026-10" / "scores.csv.enc") in result.output
     assert "Traceback" not in result.output
     assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+
+
+def test_the_encrypted_reidentification_table_loses_the_customer(
+    runner: CliRunner, sealed_keyfile: Path, tmp_path: Path
+) -> None:
+    from custrisk.protect.output import Encryption
+    from custrisk.protect.pseudonym import Pseudonymiser, pseudonym
+
+    folder = tmp_path / "runs" / "2026-10"
+    key = new_key(PSEUDONYM)
+    table = Pseudonymiser(key, Encryption(load_keyring(sealed_keyfile).active()), folder)
+    table.tokens(pd.Series(["C9", "C10"]))
+    sealed = table.save()
+    assert sealed is not None and is_encrypted(sealed)
+    env = _sealed_env(sealed_keyfile)
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 row(s)" in result.output
+    assert is_encrypted(sealed) and not (folder / "reidentification.csv").exists()
+    with protected_outputs(keyfile=sealed_keyfile):
+        rows = pd.read_csv(io.BytesIO(plain_bytes(sealed)), dtype=str)
+    assert list(rows["value"]) == ["C10"]
+    assert list(rows["token"]) == [pseudonym("C10", key)]

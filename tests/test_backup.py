@@ -284,3 +284,72 @@ def test_a_byte_no_member_covers_is_caught_by_the_checksum_file(
     result.archive.write_bytes(bytes(data))
     with pytest.raises(Exception, match=r"SHA-256 differs from custrisk-backup-.*\.sha256"):
         verify_backup(result.archive)
+
+
+@pytest.mark.parametrize("sealed_archive", [True, False], ids=["encrypted", "no-encrypt"])
+def test_an_encrypted_run_is_never_written_in_clear_by_backup_and_restore(
+    runner: CliRunner,
+    export_200: Path,
+    models_200: Path,
+    tmp_path: Path,
+    with_key: dict[str, str],
+    sealed_archive: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a key configured: the archive of an encrypted run holds no customer id in
+    clear (not even inside the gzip stream of a --no-encrypt archive: the run's files are
+    archived as they are), and restore gives the encrypted files back byte for byte,
+    still encrypted, readable with the key."""
+    from custrisk.protect import is_encrypted
+    from custrisk.protect.output import protected_outputs
+    from custrisk.results import read_run
+
+    monkeypatch.setenv("CUSTRISK_KEY", with_key["CUSTRISK_KEY"])  # read_run here too
+    month = tmp_path / "runs" / "2026-10"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(
+        app, [*args, "--out", str(month / "scores.csv"), "--encrypt"], env=with_key
+    )
+    assert result.exit_code in (0, 1), result.output
+    with protected_outputs():
+        original = read_run(month)
+    ids = [i.encode() for i in original.scores["customer_id"]]
+    flag = ["--encrypt"] if sealed_archive else ["--no-encrypt"]
+    backup = ["backup", "--out", str(tmp_path / "b"), "--runs", str(tmp_path / "runs"), *flag]
+    result = runner.invoke(app, backup, env=with_key)
+    assert result.exit_code == 0, result.output
+    (archive,) = [p for p in (tmp_path / "b").iterdir() if not p.name.endswith(".sha256")]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
+        [archive.name, f"{archive.name}.sha256"]
+    )  # no temporary file left beside it
+    assert archive.name.endswith(".tar.gz.enc" if sealed_archive else ".tar.gz")
+    if sealed_archive:
+        assert is_encrypted(archive)
+    else:
+        import re
+
+        from custrisk.protect.envelope import MAGIC_PREFIX
+
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {
+                m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isfile()
+            }
+        run_files = [n for n in members if n.startswith("runs/") and "/." not in n]
+        assert "runs/2026-10/scores.csv.enc" in run_files  # the check can fail
+        assert all(members[n].startswith(MAGIC_PREFIX) for n in run_files), run_files
+        word = re.compile(rb"(?<![0-9])(" + b"|".join(ids) + rb")(?![0-9])")
+        assert not [n for n, data in members.items() if word.search(data)]
+    if sealed_archive:
+        assert not [i for i in ids if i in archive.read_bytes()]
+    restored = tmp_path / "restored"
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(restored)], env=with_key)
+    assert result.exit_code == 0, result.output
+    back = _tree(restored / "runs" / "2026-10")
+    assert back == _tree(month)
+    files = [p for p in (restored / "runs" / "2026-10").iterdir() if not p.name.startswith(".")]
+    assert files and all(p.name.endswith(".enc") and is_encrypted(p) for p in files)
+    with protected_outputs():
+        again = read_run(restored / "runs" / "2026-10")
+    assert again.run_id == original.run_id

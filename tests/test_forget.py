@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
@@ -13,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.protect.keys import AUDIT, PSEUDONYM, new_key
+from custrisk.protect import add_key, is_encrypted, key_id_of, load_keyring
+from custrisk.protect.keys import AUDIT, ENCRYPTION, PSEUDONYM, new_key
+from custrisk.protect.output import plain_bytes, protected_outputs
 from custrisk.results import read_run
 
 
@@ -185,3 +188,148 @@ def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_pat
         "\ufeffsource,file,line,column,rule,value,action\n"
         "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n"
     )
+
+
+# -- encrypted runs ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sealed_keyfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sealed_keys") / "keys.json"
+    add_key(path, new_key(ENCRYPTION))
+    add_key(path, new_key(PSEUDONYM))
+    return path
+
+
+def _sealed_env(keyfile: Path) -> dict[str, str]:
+    return {"CUSTRISK_KEYFILE": str(keyfile), "CUSTRISK_KEY": "", "CUSTRISK_ROLE": ""}
+
+
+@pytest.fixture(scope="module")
+def sealed_scored(
+    tmp_path_factory: pytest.TempPathFactory,
+    export_200: Path,
+    models_200: Path,
+    sealed_keyfile: Path,
+) -> tuple[Path, str, str]:
+    """A runs folder written with --encrypt: a scoring run, one customer's report, an
+    indicators table. Returns the folder, that customer and another."""
+    runs = tmp_path_factory.mktemp("sealed_runs")
+    month = runs / "2026-10"
+    env = _sealed_env(sealed_keyfile)
+    runner = CliRunner()
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(app, [*args, "--out", str(month / "scores.csv"), "--encrypt"], env=env)
+    assert result.exit_code in (0, 1), result.output
+    with protected_outputs(keyfile=sealed_keyfile):
+        run = read_run(month, parts=("scores", "alerts"))
+    customer = run.alerts["customer_id"].value_counts().index[0]
+    other = next(c for c in run.scores["customer_id"] if c != customer)
+    report = ["report", str(month), "--out", str(month / "reports"), "--customers", customer]
+    result = runner.invoke(app, [*report, "--no-portfolio", "--workers", "0", "--encrypt"], env=env)
+    assert result.exit_code == 0, result.output
+    out = month / "indicators.csv"
+    result = runner.invoke(
+        app, ["indicators", str(export_200), "--out", str(out), "--encrypt"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    return runs, customer, other
+
+
+def _plaintexts(folder: Path, keyfile: Path) -> dict[Path, bytes]:
+    with protected_outputs(keyfile=keyfile):
+        return {p: plain_bytes(p) for p in sorted(folder.rglob("*.enc"))}
+
+
+@pytest.mark.parametrize("mode", ["remove", "pseudonymise"])
+def test_forget_reads_and_rewrites_an_encrypted_run(
+    runner: CliRunner,
+    sealed_scored: tuple[Path, str, str],
+    sealed_keyfile: Path,
+    tmp_path: Path,
+    mode: str,
+) -> None:
+    _, customer, other = sealed_scored
+    runs = tmp_path / "runs"
+    shutil.copytree(sealed_scored[0], runs)
+    month = runs / "2026-10"
+    before = _plaintexts(runs, sealed_keyfile)
+    assert any(_word(customer).search(data) for data in before.values())  # can fail
+    assert (month / "reports" / f"customer_{customer}.pdf.enc").is_file()
+    with protected_outputs(keyfile=sealed_keyfile):
+        rows = len(read_run(month, parts=("scores",)).scores)
+    result = runner.invoke(
+        app,
+        ["forget", customer, "--runs", str(runs), "--mode", mode],
+        env=_sealed_env(sealed_keyfile),
+    )
+    assert result.exit_code == 0, result.output
+    assert "not searched" not in result.output
+    # still encrypted, every file: no clear copy appeared
+    files = [p for p in runs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert files and all(is_encrypted(p) for p in files), [p.name for p in files]
+    assert not (month / "reports" / f"customer_{customer}.pdf.enc").exists()
+    # gone from every decrypted table, the other customers kept
+    after = _plaintexts(runs, sealed_keyfile)
+    for path, data in after.items():
+        if path.name.endswith((".csv.enc", ".json.enc")):
+            assert not _word(customer).search(data), path.name
+    indicators = pd.read_csv(io.BytesIO(after[month / "indicators.csv.enc"]), dtype=str)
+    assert customer not in set(indicators["customer_id"]) and other in set(
+        indicators["customer_id"]
+    )
+    # the run reads back with the key, as one unit with a new run id
+    with protected_outputs(keyfile=sealed_keyfile):
+        run = read_run(month)
+    for table in (run.scores, run.details, run.alerts, run.followups):
+        assert table is not None and customer not in set(table["customer_id"])
+    assert other in set(run.scores["customer_id"])
+    assert run.facts["forgotten"] == 1
+    assert run.facts["files"]["scores"]["file"] == "scores.csv.enc"
+    active = load_keyring(sealed_keyfile).active(ENCRYPTION).id
+    assert key_id_of(month / "scores.csv.enc") == active
+    tokens = [c for c in run.scores["customer_id"] if c.startswith("anon-")]
+    assert len(run.scores) == (rows if mode == "pseudonymise" else rows - 1)
+    assert len(tokens) == (1 if mode == "pseudonymise" else 0)
+
+
+def test_forget_on_an_encrypted_run_without_the_key_names_it_and_changes_nothing(
+    runner: CliRunner,
+    sealed_scored: tuple[Path, str, str],
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    shutil.copytree(sealed_scored[0], runs)
+    before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    other_keys = tmp_path / "other.json"
+    add_key(other_keys, new_key(ENCRYPTION))
+    result = runner.invoke(
+        app, ["forget", sealed_scored[1], "--runs", str(runs)], env=_sealed_env(other_keys)
+    )
+    assert result.exit_code == 2, result.output
+    assert key_id_of(runs / "2026-10" / "scores.csv.enc") in result.output
+    assert "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+
+
+def test_the_encrypted_reidentification_table_loses_the_customer(
+    runner: CliRunner, sealed_keyfile: Path, tmp_path: Path
+) -> None:
+    from custrisk.protect.output import Encryption
+    from custrisk.protect.pseudonym import Pseudonymiser, pseudonym
+
+    folder = tmp_path / "runs" / "2026-10"
+    key = new_key(PSEUDONYM)
+    table = Pseudonymiser(key, Encryption(load_keyring(sealed_keyfile).active()), folder)
+    table.tokens(pd.Series(["C9", "C10"]))
+    sealed = table.save()
+    assert sealed is not None and is_encrypted(sealed)
+    env = _sealed_env(sealed_keyfile)
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 row(s)" in result.output
+    assert is_encrypted(sealed) and not (folder / "reidentification.csv").exists()
+    with protected_outputs(keyfile=sealed_keyfile):
+        rows = pd.read_csv(io.BytesIO(plain_bytes(sealed)), dtype=str)
+    assert list(rows["value"]) == ["C10"]
+    assert list(rows["token"]) == [pseudonym("C10", key)]

@@ -341,3 +341,100 @@ def test_a_role_that_pseudonymises_does_so_without_the_option(
                           str(export_200), "--out", str(tmp_path / "j.csv"))  # fmt: skip
     assert code == 2 and "may only lower" in output
     assert not (tmp_path / "j.csv").exists()
+
+
+# -- reading personal data by role -------------------------------------------------------
+
+
+def test_a_role_without_clear_pii_loads_exports_masked(export_200: Path) -> None:
+    from custrisk.data import load_workspace
+    from custrisk.privacy import mask_id_number, mask_name, mask_phone
+    from custrisk.protect.pseudonym import Masker, pseudonymising
+
+    clear = load_workspace(export_200).frames["credit"]
+    with pseudonymising(Masker()):
+        masked = load_workspace(export_200).frames["credit"]
+    assert list(masked["customer_id"]) == list(clear["customer_id"])  # ids kept
+    for column, mask in (("name", mask_name), ("phone", mask_phone), ("id_number", mask_id_number)):
+        assert list(masked[column]) == list(mask(clear[column])), column
+        assert not set(masked[column].dropna()) & set(clear[column].dropna()), column
+
+
+def _audit_lines(log: Path) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+def test_each_command_reads_personal_data_as_the_role_allows(
+    export_200: Path, models_200: Path, keyfile: Path, tmp_path: Path
+) -> None:
+    """validate, indicators, score, report and alerts: an admin reads in clear, an
+    analyst masked (and gets the admin's outputs, which hold masked data only), a role
+    with pseudonymise: true pseudonymised; each audit line says which."""
+    from custrisk.protect import load_keyring
+    from custrisk.results import read_run
+
+    analyst = _roles(tmp_path, ROLES % ME)
+    tokens_dir = tmp_path / "psn"
+    tokens_dir.mkdir()
+    tokenising = _roles(
+        tokens_dir,
+        (ROLES % ME).replace("analyst: {rights: []}", "analyst: {rights: [], pseudonymise: true}"),
+    )
+    runs, envs = {}, {}
+    for who, roles in (("admin", None), ("analyst", analyst), ("psn", tokenising)):
+        out = tmp_path / who
+        log = tmp_path / f"{who}.log"
+        extra = {"CUSTRISK_AUDIT": "on", "CUSTRISK_AUDIT_LOG": str(log)}
+        env = _env(keyfile, **extra, **({"CUSTRISK_ROLES": str(roles)} if roles else {}))
+        models = ["-m", "logistic", "--models-dir", str(models_200)]
+        run = out / "run" / "scores.csv"
+        commands = [
+            ["validate", str(export_200), "--out", str(out / "v")],
+            ["indicators", str(export_200), "--out", str(out / "i.csv")],
+            ["score", str(export_200), *models, "--out", str(run)],
+        ]
+        for args in commands:
+            code, output = invoke(env, *args)
+            assert code == 0, (who, args, output)
+        scores = pd.read_csv(run, dtype=str)
+        first = scores["customer_id"].iloc[0]
+        report = ["report", str(run), "--out", str(out / "r"), "--customers", first]
+        for args in (
+            [*report, "--no-portfolio", "--workers", "0"],
+            ["alerts", str(run), "--format", "csv", "--out", str(out / "a.csv")],
+        ):
+            code, output = invoke(env, *args)
+            assert code == 0, (who, args, output)
+        lines = _audit_lines(log)
+        assert [line["command"] for line in lines] == [
+            "validate", "indicators", "score", "report", "alerts"
+        ]  # fmt: skip
+        expected = {"admin": "clear", "analyst": "masked", "psn": "pseudonymised"}[who]
+        assert {(line["role"], line["facts"]["pii"]) for line in lines} == {
+            ("admin" if who == "admin" else "analyst", expected)
+        }
+        runs[who], envs[who] = read_run(run), env
+        assert (out / "r" / f"customer_{first}.pdf").is_file()
+    # masked reading changes nothing the analyst gets: the outputs hold masked data only
+    assert runs["analyst"].run_id == runs["admin"].run_id
+    pd.testing.assert_frame_equal(runs["analyst"].details, runs["admin"].details)
+    assert (tmp_path / "analyst" / "i.csv").read_bytes() == (
+        tmp_path / "admin" / "i.csv"
+    ).read_bytes()
+    # pseudonymised reading: tokens in every output, the report named by its token
+    key = load_keyring(keyfile).active("pseudonym")
+    ids = list(runs["admin"].scores["customer_id"])
+    assert list(runs["psn"].scores["customer_id"]) == [pseudonym(i, key) for i in ids]
+    for name in ("i.csv", "a.csv"):
+        column = pd.read_csv(tmp_path / "psn" / name, dtype=str)["customer_id"]
+        assert column.str.match(TOKEN.pattern).all(), name
+    # reading the admin's run (clear ids): the analyst gets it as the admin does, the
+    # pseudonymising role gets tokens
+    admin_run = str(tmp_path / "admin" / "run")
+    shown = {who: invoke(envs[who], "alerts", admin_run, "--format", "csv") for who in envs}
+    assert shown["analyst"] == shown["admin"] and shown["admin"][0] == 0
+    assert shown["psn"][0] == 0
+    assert not [i for i in ids if i in shown["psn"][1]]
+    assert "psn_" in shown["psn"][1]

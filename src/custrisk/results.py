@@ -57,10 +57,12 @@ from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import (
     DEFAULT_MODE,
     Sealer,
+    active_group,
     active_sealer,
     ensure_dir,
     output_path,
     private,
+    sealing,
 )
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.lock import exclusive_lock
@@ -68,7 +70,7 @@ from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
-from custrisk.protect.output import existing, head_text, plain_bytes
+from custrisk.protect.output import encryption, existing, head_text, plain_bytes
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.vocab import LEVELS
 
@@ -1003,7 +1005,10 @@ def forget_in_run(
     Every other row comes back as it was: the tables are read with their written types
     (ids as text, numbers parsed exactly) and written by :meth:`ScoringRun.write`.
     Rejected rows naming the customer in any field are removed in both cases (they hold
-    raw values). Nothing is written when the run does not hold the customer.
+    raw values). Nothing is written when the run does not hold the customer. An encrypted
+    run is read through the envelope and written encrypted again, with the active
+    encryption key (a clear run stays clear); without the key to read it, a
+    :class:`~custrisk.errors.DataError` names the key id.
 
     Returns
     -------
@@ -1011,12 +1016,17 @@ def forget_in_run(
         Rows removed or replaced per part (empty when the run does not hold the customer).
     """
     files = locate_run(path)
-    facts = _read_json_object(files.facts, "run facts")
+    facts_path = existing(files.facts)
+    facts = _read_json_object(facts_path, "run facts")
     listed = facts.get("files")
     if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
         raise DataError(
             "the run facts list no files: written by an older custrisk", file=str(files.facts)
         )
+    # an encrypted run is written encrypted again (with the active key), a clear one clear
+    sealed = facts_path.name.endswith(SUFFIX) or any(
+        str((entry or {}).get("file", "")).endswith(SUFFIX) for entry in listed.values()
+    )
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
     bom = False
     for part in PARTS:
@@ -1070,7 +1080,8 @@ def forget_in_run(
         closed=tables["closed"],
         followups=tables["followups"],
     )
-    run.write(out, csv_encoding="utf-8-sig" if bom else "utf-8")
+    with sealing(encryption() if sealed else None, group=active_group()):
+        run.write(out, csv_encoding="utf-8-sig" if bom else "utf-8")
     return counts
 
 

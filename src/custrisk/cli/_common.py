@@ -198,10 +198,14 @@ def protect_command(
     names a file of personal data in clear the command was asked to write
     (``--rejects-unmasked``), which needs the right ``clear_pii``. Outputs are shared
     with the roles config's ``output_group`` (mode 0640) when it names one.
+
+    Reading follows the role too: a role without ``clear_pii`` reads exports and runs
+    masked (names, phones and id numbers masked as the rows are loaded), a role with
+    ``pseudonymise: true`` pseudonymised; the audit line says which (``facts.pii``).
     """
     from custrisk.protect.audit import audit_event
     from custrisk.protect.output import protect_from_now
-    from custrisk.protect.pseudonym import pseudonymise_from_now, pseudonymiser
+    from custrisk.protect.pseudonym import Masker, pseudonymise_from_now, pseudonymiser, reading
     from custrisk.protect.roles import CLEAR_PII, current_caller, load_roles, require
 
     roles = load_roles()
@@ -220,6 +224,9 @@ def protect_command(
     protect_from_now(encrypt=encrypt, keyfile=keyfile, group=roles.output_gid())
     if pseudonymise:
         pseudonymise_from_now(pseudonymiser(outputs, keyfile))
+    elif not caller.may(CLEAR_PII):
+        pseudonymise_from_now(Masker())
+    audit_event(pii=reading())
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

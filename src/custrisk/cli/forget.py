@@ -34,19 +34,23 @@ def forget(
         Path | None,
         typer.Option(
             "--keyfile",
-            help="The key file holding the pseudonym key (default: $CUSTRISK_KEYFILE).",
+            help="The key file holding the pseudonym key and the keys of encrypted runs "
+            "(default: $CUSTRISK_KEYFILE).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
-    rejects, reports); exit 1 if a file still names the customer."""
+    rejects, reports); exit 1 if a file still names the customer. Encrypted runs are read
+    with the key and written back encrypted with the active key."""
     from custrisk.errors import CheckFailed
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
+    from custrisk.protect.output import protect_from_now
     from custrisk.scoring.forget import forget_customer
 
     audit_event(customers=[customer], inputs=[runs], outputs=[runs], mode=mode)
+    protect_from_now(keyfile=keyfile)  # encrypted runs: read and written with its keys
     key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
     result = forget_customer(customer, runs, mode=mode, key=key)
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"

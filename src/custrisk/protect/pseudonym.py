@@ -115,14 +115,44 @@ class Pseudonymiser:
             return write_csv(table, target)
 
 
-_ACTIVE: contextvars.ContextVar[Pseudonymiser | None] = contextvars.ContextVar(
+@dataclass
+class Masker:
+    """How a role without the right ``clear_pii`` reads exports and runs: customer ids
+    kept, names, phones and id numbers masked as the rows are loaded (the same places
+    and masks as :class:`Pseudonymiser`, which also tokenises the ids), so nothing after
+    loading holds them in clear. Nothing to re-identify: no table is written."""
+
+    def tokens(self, values: pd.Series, column: str = "customer_id") -> pd.Series:
+        return values
+
+    def frame(self, frame: pd.DataFrame, identifiers: Iterable[str]) -> pd.DataFrame:
+        return frame
+
+    def save(self) -> Path | None:
+        return None
+
+
+#: How personal data is read by a command: in clear, masked, or masked and pseudonymised.
+READ_CLEAR, READ_MASKED, READ_PSEUDONYMISED = "clear", "masked", "pseudonymised"
+
+_ACTIVE: contextvars.ContextVar[Pseudonymiser | Masker | None] = contextvars.ContextVar(
     "custrisk_pseudonymiser", default=None
 )
 
 
-def active_pseudonymiser() -> Pseudonymiser | None:
-    """The pseudonymiser of the current command (``--pseudonymise``), if any."""
+def active_pseudonymiser() -> Pseudonymiser | Masker | None:
+    """The pseudonymiser of the current command (``--pseudonymise``), or the masker of a
+    role without ``clear_pii``, if any."""
     return _ACTIVE.get()
+
+
+def reading() -> str:
+    """How the current command reads personal data: :data:`READ_CLEAR`,
+    :data:`READ_MASKED` or :data:`READ_PSEUDONYMISED`."""
+    active = _ACTIVE.get()
+    if active is None:
+        return READ_CLEAR
+    return READ_MASKED if isinstance(active, Masker) else READ_PSEUDONYMISED
 
 
 def pseudonymiser(
@@ -145,13 +175,15 @@ def pseudonymiser(
     return Pseudonymiser(key, encryption, Path(folder) if folder is not None else None)
 
 
-def pseudonymise_from_now(active: Pseudonymiser | None) -> None:
+def pseudonymise_from_now(active: Pseudonymiser | Masker | None) -> None:
     """Pseudonymise what the rest of the current context reads (see the CLI)."""
     _ACTIVE.set(active)
 
 
 @contextlib.contextmanager
-def pseudonymising(active: Pseudonymiser | None) -> Iterator[Pseudonymiser | None]:
+def pseudonymising(
+    active: Pseudonymiser | Masker | None,
+) -> Iterator[Pseudonymiser | Masker | None]:
     """Within the block, workspaces and runs are read pseudonymised by ``active``."""
     token = _ACTIVE.set(active)
     try:

@@ -6,8 +6,13 @@ in each report folder (``manifest.csv``) the customer's PDF and manifest row are
 and the portfolio report is named as stale (it may list the customer: render it again);
 any other CSV under the root with a ``customer_id`` column, and any rejects CSV naming
 the customer in a field, loses those rows. Last, every file left under the root is
-searched for the id: what still holds it is listed for the operator (encrypted files,
-workbooks of other commands, PDFs), never silently kept.
+searched for the id: what still holds it is listed for the operator (workbooks of other
+commands, PDFs), never silently kept.
+
+Encrypted files (``--encrypt``, ``encrypt: true``) are read through the envelope and
+written back encrypted with the active encryption key, a clear file stays clear; the
+final search looks into their plaintext. Every encrypted file's key is checked before
+anything is changed: without it, nothing is touched and the error names the key id.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custrisk.errors import UsageError
-from custrisk.io.atomic import write_bytes
+from custrisk.io.atomic import active_group, atomic_open, sealing, write_bytes
 from custrisk.io.safe_csv import READ_ENCODING
+from custrisk.protect.envelope import SUFFIX, is_encrypted, key_id_of, plain_name
 from custrisk.protect.keys import Key
+from custrisk.protect.output import encryption, existing, keyring_for, plain_bytes
+from custrisk.protect.pseudonym import REIDENTIFICATION_COLUMNS
 from custrisk.report.batch import (
     MANIFEST,
     PORTFOLIO_FILE,
@@ -38,7 +46,7 @@ from custrisk.results import FACTS_SUFFIX, STAGE_PREFIX, forget_in_run, locate_r
 
 MODES = ("remove", "pseudonymise")
 #: Files whose bytes do not show the text they hold.
-_OPAQUE = frozenset({".xlsx", ".xlsm", ".parquet", ".pq", ".pdf", ".enc", ".gz", ".zip", ".joblib"})
+_OPAQUE = frozenset({".xlsx", ".xlsm", ".parquet", ".pq", ".pdf", ".gz", ".zip", ".joblib"})
 #: Files searched for the id after forgetting, up to this size each.
 MAX_SEARCH_BYTES = 256 << 20
 
@@ -103,20 +111,26 @@ def forget_customer(
                 hint="create one with: custrisk keys new --purpose pseudonym",
             )
         result.token = pseudonym_token(key, customer_id)
+    _check_keys(root)  # before anything changes: every encrypted file can be read
     handled: set[Path] = set()
-    for facts in sorted(root.rglob(f"*{FACTS_SUFFIX}")):
+    facts_files = [*root.rglob(f"*{FACTS_SUFFIX}"), *root.rglob(f"*{FACTS_SUFFIX}{SUFFIX}")]
+    for facts in sorted(facts_files):
         if any(part.startswith(STAGE_PREFIX) for part in facts.parts):
             continue
         counts = forget_in_run(facts, customer_id, token=result.token)
         if counts:
-            result.runs[str(facts)] = counts
+            result.runs[str(plain_name(facts))] = counts
         handled.update(_run_members(facts))
-    for manifest in sorted(root.rglob(MANIFEST)):
-        _forget_in_reports(manifest.parent, customer_id, result)
-        handled.add(manifest)
-        handled.update(manifest.parent.glob("customer_*.pdf"))  # other customers' reports
-        handled.add(manifest.parent / PORTFOLIO_FILE)  # listed as stale when it matters
-    for table in sorted(root.rglob("*.csv")):
+    manifests = {
+        plain_name(m).parent for m in [*root.rglob(MANIFEST), *root.rglob(MANIFEST + SUFFIX)]
+    }
+    for folder in sorted(manifests):
+        _forget_in_reports(folder, customer_id, result)
+        handled.update(_both_forms(folder / MANIFEST))
+        for pdf in [*folder.glob("customer_*.pdf"), *folder.glob(f"customer_*.pdf{SUFFIX}")]:
+            handled.add(pdf)  # other customers' reports
+        handled.update(_both_forms(folder / PORTFOLIO_FILE))  # named as stale when it matters
+    for table in sorted([*root.rglob("*.csv"), *root.rglob(f"*.csv{SUFFIX}")]):
         if table in handled or table.name.startswith("."):
             continue
         removed = _forget_in_csv(table, customer_id)
@@ -126,42 +140,73 @@ def forget_customer(
     return result
 
 
+def _check_keys(root: Path) -> None:
+    """Every encrypted file under ``root`` can be read with the keys at hand: else a
+    :class:`~custrisk.errors.DataError` naming the first missing key id (exit 2)."""
+    checked: set[str] = set()
+    for path in sorted(root.rglob(f"*{SUFFIX}")):
+        if path.is_file() and not path.is_symlink() and is_encrypted(path):
+            key_id = key_id_of(path)
+            if key_id not in checked:
+                keyring_for(path)
+                checked.add(key_id)
+
+
+def _both_forms(path: Path) -> tuple[Path, Path]:
+    plain = plain_name(path)
+    return plain, plain.with_name(plain.name + SUFFIX)
+
+
 def _run_members(facts: Path) -> set[Path]:
-    """The files of a run, as its facts list them (the workbook included)."""
+    """The files of a run, both forms (clear and encrypted), as its facts list them
+    (the workbook included)."""
     files = locate_run(facts)
     members = {files.scores, files.details, files.alerts, files.rejects, files.facts}
+    if files.followups is not None:
+        members.add(files.followups)
+    members.add(files.closed)
     with contextlib.suppress(OSError, ValueError):
-        listed = json.loads(facts.read_text(encoding="utf-8")).get("files") or {}
-        members.update(facts.with_name(str(e.get("file"))) for e in listed.values())
-    return members
+        listed = json.loads(plain_bytes(existing(files.facts))).get("files") or {}
+        members.update(files.facts.with_name(str(e.get("file"))) for e in listed.values())
+    return {form for member in members for form in _both_forms(member)}
 
 
 def _forget_in_reports(folder: Path, customer_id: str, result: ForgetResult) -> None:
     with locked_folder(folder):
         rows = read_manifest(folder)
         mine = [key for key in rows if key[1] == customer_id]
-        pdf = folder / customer_file_name(customer_id)
-        if pdf.exists():
-            pdf.unlink()
-            result.reports_removed.append(pdf)
+        for pdf in _both_forms(folder / customer_file_name(customer_id)):
+            if pdf.exists():
+                pdf.unlink()
+                result.reports_removed.append(pdf)
         if not mine:
             return
         kept = {key: row for key, row in rows.items() if key not in mine}
-        write_manifest(folder, [], kept, list(kept), csv_encoding=_encoding(folder / MANIFEST))
-        portfolio = folder / PORTFOLIO_FILE
-        if portfolio.exists():
-            result.stale_portfolios.append(portfolio)
+        manifest = existing(folder / MANIFEST)
+        data = plain_bytes(manifest)
+        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        with _sealing_like(manifest):
+            write_manifest(folder, [], kept, list(kept), csv_encoding=encoding)
+        for portfolio in _both_forms(folder / PORTFOLIO_FILE):
+            if portfolio.exists():
+                result.stale_portfolios.append(portfolio)
 
 
-def _encoding(path: Path) -> str:
-    with path.open("rb") as handle:
-        return "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
+def _sealing_like(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Outputs written in the form of ``path``: encrypted (the active key) or clear."""
+    sealed = path.name.endswith(SUFFIX) and is_encrypted(path)
+    return sealing(encryption() if sealed else None, group=active_group())
 
 
 def _forget_in_csv(path: Path, customer_id: str) -> int:
     """Drop the rows of a CSV whose ``customer_id`` is the customer (or, in a rejects
-    file, any field names it); the other lines are kept byte for byte."""
-    data = path.read_bytes()
+    file, any field names it; in a re-identification table, whose value is the id); the
+    other lines are kept byte for byte. An encrypted CSV is written back encrypted,
+    sealed from memory (no clear copy on disk)."""
+    sealed = path.name.endswith(SUFFIX)
+    if sealed and not is_encrypted(path):
+        return 0  # not custrisk's: left for the final search to name
+    data = plain_bytes(path)
     if customer_id.encode("utf-8") not in data:
         return 0
     bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
@@ -174,9 +219,14 @@ def _forget_in_csv(path: Path, customer_id: str) -> int:
         return 0
     header = next(csv.reader([lines[0]]))
     rejects = "rejects" in path.name
-    if "customer_id" not in header and not rejects:
+    if tuple(header) == REIDENTIFICATION_COLUMNS:  # --pseudonymise's token -> id table
+        column: int | None = header.index("value")
+    elif "customer_id" in header:
+        column = header.index("customer_id")
+    elif rejects:
+        column = None
+    else:
         return 0
-    column = header.index("customer_id") if "customer_id" in header else None
     kept = [lines[0]]
     removed = 0
     # records, not lines: a quoted field may hold a line break
@@ -192,7 +242,12 @@ def _forget_in_csv(path: Path, customer_id: str) -> int:
         else:
             kept.extend(record_lines)
     if removed:
-        write_bytes(path, (bom + "".join(kept)).encode("utf-8"))
+        clean = (bom + "".join(kept)).encode("utf-8")
+        if sealed:
+            with atomic_open(path, "wb", sensitive=False) as sink:
+                encryption().seal(io.BytesIO(clean), sink)
+        else:
+            write_bytes(path, clean)
     return removed
 
 
@@ -220,13 +275,17 @@ def _still_naming(root: Path, customer_id: str, handled: set[Path]) -> list[tupl
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or path.name.startswith(".custrisk"):
             continue
+        sealed = path.name.endswith(SUFFIX)
+        shown = plain_name(path) if sealed else path  # an encrypted file: its plaintext
         try:
-            if path.suffix.lower() in _OPAQUE:
+            if shown.suffix.lower() in _OPAQUE:
                 if path not in handled:
-                    found.append((path, "compressed or encrypted: not searched"))
+                    found.append((path, "compressed or binary: not searched"))
+            elif sealed and not is_encrypted(path):
+                found.append((path, "encrypted, not by custrisk: not searched"))
             elif path.stat().st_size > MAX_SEARCH_BYTES:
                 found.append((path, "too large to search"))
-            elif needle.search(path.read_bytes()):
+            elif needle.search(plain_bytes(path) if sealed else path.read_bytes()):
                 found.append((path, "holds the id"))
         except OSError as exc:
             found.append((path, f"unreadable ({exc.strerror})"))

@@ -369,7 +369,8 @@ def _audit_lines(log: Path) -> list[dict[str, object]]:
 def test_each_command_reads_personal_data_as_the_role_allows(
     export_200: Path, models_200: Path, keyfile: Path, tmp_path: Path
 ) -> None:
-    """validate, indicators, score, report and alerts: an admin reads in clear, an
+    """validate, indicators, score, report, alerts, followups and drift: an admin reads
+    in clear, an
     analyst masked (and gets the admin's outputs, which hold masked data only), a role
     with pseudonymise: true pseudonymised; each audit line says which."""
     from custrisk.protect import load_keyring
@@ -404,12 +405,14 @@ def test_each_command_reads_personal_data_as_the_role_allows(
         for args in (
             [*report, "--no-portfolio", "--workers", "0"],
             ["alerts", str(run), "--format", "csv", "--out", str(out / "a.csv")],
+            ["followups", str(run), "--out", str(out / "f.csv")],
+            ["drift", str(export_200), *models, "--fail-on", "never", "--out", str(out / "d.txt")],
         ):
             code, output = invoke(env, *args)
             assert code == 0, (who, args, output)
         lines = _audit_lines(log)
         assert [line["command"] for line in lines] == [
-            "validate", "indicators", "score", "report", "alerts"
+            "validate", "indicators", "score", "report", "alerts", "followups", "drift"
         ]  # fmt: skip
         expected = {"admin": "clear", "analyst": "masked", "psn": "pseudonymised"}[who]
         assert {(line["role"], line["facts"]["pii"]) for line in lines} == {

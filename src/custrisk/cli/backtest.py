@@ -10,6 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from custrisk.cli._common import protect_command
 from custrisk.cli._console import console
 from custrisk.errors import UsageError
 
@@ -117,6 +118,7 @@ def backtest(
     --max-alert-share. With --policy, a second policy on the same customers; with
     --target-bad-rate, proposed cut-offs checked on a hold-out.
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.review.output import write_review
     from custrisk.review.run import backtest_run
 

@@ -29,6 +29,7 @@ from custrisk.cli._common import (
     SourcesOpt,
     choose_configs,
     parse_date,
+    protect_command,
 )
 from custrisk.cli._console import console, err_console
 from custrisk.errors import CheckFailed, UsageError
@@ -118,6 +119,7 @@ def drift(
     insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
     nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.monitoring.config import FAIL_ON
     from custrisk.scoring import check_data_drift
 
@@ -346,6 +348,7 @@ def compare(
 
     Exit 0 whatever the recommendation; 2 on usage or input errors.
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.scoring import compare_models
 
     _choice(output_format, COMPARE_FORMATS, "--format")

@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from custrisk.cli._common import protect_command
 from custrisk.cli._console import console
 
 app = typer.Typer()
@@ -50,6 +51,7 @@ def followups(
     behaviour data and the due date. A run written before follow-up plans gets one
     computed from its tables (without channels).
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.review.followups import filter_followups, plan_of_run
 
     plan = filter_followups(plan_of_run(run), owner or ())

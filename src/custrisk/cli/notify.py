@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from custrisk.cli._common import protect_command
 from custrisk.cli._console import console, err_console
 from custrisk.vocab import check_language
 
@@ -71,6 +72,7 @@ def notify(
     Each message is retried with backoff; a failure is reported, and exits with code 1
     only when the config says fail_on_error: true.
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.errors import CheckFailed
     from custrisk.notify import load_notify_config, notify_run
 

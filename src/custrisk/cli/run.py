@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from custrisk.cli._common import protect_command
 from custrisk.cli._console import err_console
 from custrisk.errors import CheckFailed, UsageError
 
@@ -61,6 +62,7 @@ def run(
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
     config, input or a run already in progress, 3 internal error.
     """
+    protect_command()  # the role decides how customer data is read
     from custrisk.batch import load_run_config, run_batch, write_init_config
 
     if init:

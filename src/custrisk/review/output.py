@@ -70,9 +70,11 @@ _LABELS = {
         "outcome_bad": "违约",
         "outcome_churned": "流失",
         "outcome_escalated": "升级",
-        "outcome_any": "任一结果（违约、流失或升级）",
+        "outcome_any": "任一结果",
         "against": "对照结果",
-        "unique_prefix": "独有",
+        "unique_churned": "独有流失",
+        "unique_escalated": "独有升级",
+        "unique_outcomes": "独有结果",
         "code": "规则",
         "level": "级别",
         "fired": "触发",
@@ -130,9 +132,11 @@ _LABELS = {
         "outcome_bad": "went bad",
         "outcome_churned": "churned",
         "outcome_escalated": "escalated",
-        "outcome_any": "any outcome (went bad, churned or escalated)",
+        "outcome_any": "any outcome",
         "against": "against",
-        "unique_prefix": "",
+        "unique_churned": "Only it",
+        "unique_escalated": "Only it",
+        "unique_outcomes": "Only it",
         "code": "Rule",
         "level": "Level",
         "fired": "Fired",
@@ -377,9 +381,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
             "outcome": kind,
             "title": f"{labels['section_alerts']} · {labels['against']} "
             f"{labels.get('outcome_' + kind, kind)}",
-            "unique": labels["unique_bads"]
-            if kind == "bad" or not labels["unique_prefix"]
-            else labels["unique_prefix"] + labels.get("outcome_" + kind, kind),
+            "unique": labels[f"unique_{count}"],
             "alerted": f"{_num(a.facts['customers_alerted'])} ({_pct(a.facts['alerted_share'])})",
             "red": f"{_num(a.facts['customers_red'])} ({_pct(a.facts['red_share'])})",
             "suggested_title": labels["suggested"].format(

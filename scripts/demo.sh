@@ -73,6 +73,8 @@ $CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
 $CR backtest "$OUT/run/scores.csv" --outcomes "$OUT/exports/labels.csv" \
   --policy "$OUT/review/proposed_policy.yaml" --out "$OUT/review_whatif" --no-pdf
 echo "   grades, alert rules and the proposed policy: $OUT/review/backtest.pdf, backtest.xlsx"
+echo "   alert rules against each outcome of labels.csv (went bad, churned, escalated):"
+echo "   $OUT/review/alert_effectiveness.csv, alert_effectiveness_churned.csv, _escalated.csv"
 
 echo "== 12. The monthly batch for cron: custrisk run, two consecutive months"
 BATCH="$OUT/batch"

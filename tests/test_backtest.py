@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
+from custrisk.data import load_labels
 from custrisk.policy import load_policy
 from custrisk.results import ScoringRun
 from custrisk.review.alerts import alert_effectiveness, suggest_threshold
@@ -43,10 +44,13 @@ def later_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def reviewed(later_run: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def review_console(
+    later_run: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """The review folder of the later run and what the console showed."""
     scores, labels = later_run
     out = tmp_path_factory.mktemp("review")
-    _invoke(
+    output = _invoke(
         "backtest",
         scores,
         "--outcomes",
@@ -58,7 +62,12 @@ def reviewed(later_run: tuple[Path, Path], tmp_path_factory: pytest.TempPathFact
         "--lang",
         "en",
     )
-    return out
+    return out, output
+
+
+@pytest.fixture(scope="module")
+def reviewed(review_console: tuple[Path, str]) -> Path:
+    return review_console[0]
 
 
 def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> None:
@@ -145,12 +154,24 @@ def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
     import pypdf
 
     book = openpyxl.load_workbook(reviewed / "backtest.xlsx", read_only=True)
-    assert book.sheetnames == ["backtest_grades", "alert_effectiveness", "proposed_cutoffs"]
+    assert book.sheetnames == [
+        "backtest_grades",
+        "alert_effectiveness",
+        "alert_effectiveness_churned",
+        "alert_effectiveness_escalated",
+        "proposed_cutoffs",
+    ]
     book.close()
     reader = pypdf.PdfReader(reviewed / "backtest.pdf")
     text = "".join(page.extract_text() for page in reader.pages)
-    for words in ("Grades against outcomes", "Alert rule effectiveness", "Proposed score cut-offs"):
-        assert words in text
+    for words in (
+        "Grades against outcomes",
+        "Alert rule effectiveness · against went bad",
+        "Alert rule effectiveness · against churned",
+        "Alert rule effectiveness · against escalated",
+        "Proposed score cut-offs",
+    ):
+        assert words in " ".join(text.split()), words
     assert "Bad rates rise grade by grade" in text
 
 
@@ -369,3 +390,184 @@ def test_join_keeps_only_customers_with_outcomes() -> None:
     joined = join_outcomes(run, pd.DataFrame({"customer_id": ["2", "3", "9"], "bad": [1, 0, 1]}))
     assert joined.frame["customer_id"].tolist() == ["2", "3"]
     assert (joined.unmatched, joined.extra) == (1, 1)
+
+
+# -- other outcomes: churned, escalated, any (issue 17 item 3) --------------------------
+
+
+def test_the_later_run_is_judged_against_every_outcome_the_labels_hold(
+    later_run: tuple[Path, Path], review_console: tuple[Path, str]
+) -> None:
+    scores, labels_file = later_run
+    out, output = review_console
+    labels = pd.read_csv(labels_file, dtype={"customer_id": str})
+    alerts = pd.read_csv(scores.parent / "alerts.csv", dtype={"customer_id": str})
+    as_of = pd.Timestamp(pd.read_csv(scores, nrows=1)["as_of"].iloc[0])
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    assert list(facts["alerts_by_outcome"]) == ["bad", "churned", "escalated"]
+    for kind, date in (("churned", "churn_date"), ("escalated", "escalation_date")):
+        table = pd.read_csv(out / f"alert_effectiveness_{kind}.csv", encoding="utf-8-sig")
+        assert set(table["code"]) == set(
+            pd.read_csv(out / "alert_effectiveness.csv", encoding="utf-8-sig")["code"]
+        )
+        outcome = labels.set_index("customer_id")[kind]
+        total = int(outcome.sum())
+        assert facts["alerts_by_outcome"][kind]["positives"] == total
+        for row in table[table["fired"] > 0].to_dict("records"):
+            who = set(
+                alerts[(alerts["code"] == row["code"]) & (alerts["level"] == row["level"])][
+                    "customer_id"
+                ]
+            )
+            hit = [c for c in who if outcome[c] == 1]
+            assert row["fired"] == len(who) and row[kind] == len(hit)
+            assert row["precision"] == pytest.approx(len(hit) / len(who))
+            assert row["recall"] == pytest.approx(len(hit) / total)
+            if hit:  # median days from the run's as-of date to the outcome
+                dates = pd.to_datetime(labels.set_index("customer_id").loc[hit, date])
+                assert row["lead_days"] == pytest.approx((dates - as_of).dt.days.median())
+        assert f"Alerts against {kind}:" in output
+    # complaints foretell escalation better than chance
+    escalated = pd.read_csv(out / "alert_effectiveness_escalated.csv", encoding="utf-8-sig")
+    complaints = escalated[escalated["code"].str.startswith("CP") & (escalated["fired"] > 0)]
+    assert (complaints["lift"] > 1).any()
+
+
+def test_rule_effectiveness_against_churn_escalation_and_any_by_hand() -> None:
+    ids = [str(i) for i in range(8)]
+    scores = pd.DataFrame(
+        {"customer_id": ids, "as_of": "2026-10-31", "pd": 0.1, "score": 560, "grade": "C"}
+    )
+    run = ScoringRun(scores, pd.DataFrame({"customer_id": ids}), pd.DataFrame(), {})
+    outcomes = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "bad": [1, 0, 0, 0, 0, 0, 0, 0],
+            "label_date": ["2026-11-10", *[""] * 7],
+            "churned": ["true", "false", "1", "0", "", "0", "是", "0"],  # customer 4 unknown
+            "churn_date": ["2026-11-30", "", "2026-12-10", "", "", "", "2027-01-09", ""],
+            "escalated": [0, 1, 0, 0, 0, 0, 0, 1],
+            "escalation_date": ["", "2026-11-05", *[""] * 5, "2027-02-01"],
+        }
+    )
+    joined = join_outcomes(run, outcomes)
+    assert joined.kinds == ("bad", "churned", "escalated")
+    alerts = pd.DataFrame(
+        {
+            "customer_id": ["0", "1", "2", "2", "3", "4", "6"],
+            "code": ["R1", "R1", "R1", "Y1", "Y1", "Y1", "Y1"],
+            "level": ["red", "red", "red", "yellow", "yellow", "yellow", "yellow"],
+        }
+    )
+    rules = [{"code": "R1", "level": "red"}, {"code": "Y1", "level": "yellow"}]
+
+    def judge(kind: str) -> tuple[pd.DataFrame, dict[str, object]]:
+        review = alert_effectiveness(
+            joined, alerts, rules, pd.DataFrame(), list("ABCDE"), as_of="2026-10-31", outcome=kind
+        )
+        assert review.outcome == kind
+        return review.table.set_index("code"), review.facts
+
+    # churned: {0, 2, 6} of the 7 customers whose churn is known
+    table, facts = judge("churned")
+    assert facts["customers"] == 7 and facts["positives"] == 3
+    assert table.loc["R1", "churned"] == 2 and table.loc["R1", "fired"] == 3
+    assert table.loc["R1", "precision"] == pytest.approx(2 / 3)
+    assert table.loc["R1", "recall"] == pytest.approx(2 / 3)
+    assert table.loc["R1", "lead_days"] == pytest.approx(35)  # 30 and 40 days
+    assert table.loc["Y1", "fired"] == 3  # customer 4 is left out: churn unknown
+    assert table.loc["Y1", "share"] == pytest.approx(3 / 7)
+    assert table.loc["Y1", "lead_days"] == pytest.approx(55)  # 40 and 70 days
+    assert table.loc["R1", "unique_churned"] == 1  # customer 0; 2 is also yellow
+    # escalated: {1, 7}
+    table, facts = judge("escalated")
+    assert table.loc["R1", "precision"] == pytest.approx(1 / 3)
+    assert table.loc["R1", "recall"] == pytest.approx(1 / 2)
+    assert table.loc["R1", "lead_days"] == pytest.approx(5)
+    assert table.loc["Y1", "escalated"] == 0 and "no better than chance" in table.loc["Y1", "flags"]
+    # any: {0, 1, 2, 6, 7}; customer 4 unknown (churn blank, nothing else happened)
+    table, facts = judge("any")
+    assert facts["customers"] == 7 and facts["positives"] == 5
+    assert table.loc["R1", "precision"] == pytest.approx(1.0)
+    assert table.loc["R1", "recall"] == pytest.approx(3 / 5)
+    assert table.loc["R1", "lead_days"] == pytest.approx(10)  # earliest dates: 10, 5, 40
+    assert table.loc["Y1", "precision"] == pytest.approx(2 / 3)
+    # bad, as before: the label_date gives its lead time
+    table, facts = judge("bad")
+    assert facts["bads"] == 1 and table.loc["R1", "bads"] == 1
+    assert table.loc["R1", "lead_days"] == pytest.approx(10)
+
+
+def test_outcome_columns_read_with_chinese_headers(tmp_path: Path) -> None:
+    path = tmp_path / "outcomes.csv"
+    path.write_text(
+        "customer_id,bad,违约日期,流失,流失日期,升级,升级日期\n"
+        "1,1,2026-12-01,是,2027-01-01,否,\n"
+        "2,0,,否,,true,2026-11-20\n",
+        encoding="utf-8",
+    )
+    labels, rejects = load_labels(path)
+    assert rejects.empty
+    run = ScoringRun(
+        pd.DataFrame({"customer_id": ["1", "2"], "pd": 0.1, "score": 500, "grade": "C"}),
+        pd.DataFrame({"customer_id": ["1", "2"]}),
+        pd.DataFrame(),
+        {},
+    )
+    joined = join_outcomes(run, labels)
+    assert joined.kinds == ("bad", "churned", "escalated")
+    frame = joined.frame.set_index("customer_id")
+    assert frame["churned"].tolist() == [1, 0] and frame["escalated"].tolist() == [0, 1]
+    assert frame.loc["1", "bad_date"] == pd.Timestamp("2026-12-01")
+    assert frame.loc["2", "escalation_date"] == pd.Timestamp("2026-11-20")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "message"),
+    [
+        ("churned", "--outcome churned: the outcomes have no 'churned' column"),
+        ("escalated", "--outcome escalated: the outcomes have no 'escalated' column"),
+        ("lost", "--outcome must be bad, churned, escalated, any"),
+    ],
+)
+def test_an_outcome_the_file_lacks_exits_2_with_one_line(
+    later_run: tuple[Path, Path], tmp_path: Path, outcome: str, message: str
+) -> None:
+    scores, labels = later_run
+    only_bad = tmp_path / "only_bad.csv"
+    pd.read_csv(labels, dtype=str).loc[:, ["customer_id", "bad"]].to_csv(only_bad, index=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            str(scores),
+            "--outcomes",
+            str(only_bad),
+            "--outcome",
+            outcome,
+            "-o",
+            str(tmp_path / "out"),
+            "--no-pdf",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_outcome_when_asked(later_run: tuple[Path, Path], tmp_path: Path) -> None:
+    scores, labels = later_run
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--outcome", "any", "-o", tmp_path, "--no-pdf"
+    )
+    assert "Alerts against any:" in output and "against churned" not in output
+    assert sorted(p.name for p in tmp_path.glob("alert_effectiveness*.csv")) == [
+        "alert_effectiveness_any.csv"
+    ]
+    table = pd.read_csv(tmp_path / "alert_effectiveness_any.csv", encoding="utf-8-sig")
+    outcomes = pd.read_csv(labels)
+    either = (outcomes[["bad", "churned", "escalated"]] == 1).any(axis=1)
+    fired = table[table["fired"] > 0]
+    assert (fired["recall"] * either.sum()).round().astype(int).tolist() == fired[
+        "outcomes"
+    ].tolist()

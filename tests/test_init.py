@@ -68,7 +68,18 @@ CHINESE = {
             "satisfaction": "满意度",
         },
     ),
-    "labels.csv": ("标签.csv", {"customer_id": "客户编号", "bad": "是否违约"}),
+    "labels.csv": (
+        "标签.csv",
+        {
+            "customer_id": "客户编号",
+            "bad": "是否违约",
+            "bad_date": "违约日期",
+            "churned": "是否流失",
+            "churn_date": "流失日期",
+            "escalated": "是否升级",
+            "escalation_date": "升级日期",
+        },
+    ),
 }
 
 

@@ -44,7 +44,7 @@ HEADERS = {
     "transactions.csv": "txn_id,customer_id,txn_date,amount,txn_type,channel,due_date,paid_date",
     "behaviour.csv": "event_id,customer_id,event_date,event_type,channel,response_hours,resolved,"
     "satisfaction",
-    "labels.csv": "customer_id,bad",
+    "labels.csv": "customer_id,bad,bad_date,churned,churn_date,escalated,escalation_date",
     "ground_truth.csv": "customer_id,true_pd",
 }
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -367,6 +367,27 @@ def test_bad_rate_and_true_pd_auc(frames_20k):  # type: ignore[no-untyped-def]
     bad = frames_20k.labels["bad"]
     assert 0.05 <= bad.mean() <= 0.15
     assert 0.75 < roc_auc_score(bad, frames_20k.ground_truth["true_pd"]) < 0.9
+
+
+def test_later_outcomes_are_dated_and_follow_their_signals(frames_20k):  # type: ignore[no-untyped-def]
+    """labels.csv: churn after trade collapses, escalation after complaints, each outcome
+    dated within the 12 months after the export (docs/review.md, sample_data/README.md)."""
+    labels = frames_20k.labels.set_index("customer_id")
+    as_of = pd.Timestamp(frames_20k.as_of)
+    for kind, day_column in (
+        ("bad", "bad_date"),
+        ("churned", "churn_date"),
+        ("escalated", "escalation_date"),
+    ):
+        happened = labels[kind] == 1
+        assert (labels[day_column].notna() == happened).all(), kind
+        days = (labels.loc[happened, day_column] - as_of).dt.days
+        assert days.between(1, 365).all(), kind
+        assert 0.02 < happened.mean() < 0.2, kind
+    x = simple_indicators(frames_20k).reindex(labels.index)
+    churned, escalated = labels["churned"] == 1, labels["escalated"] == 1
+    assert x.loc[churned, "trade_change"].mean() < x.loc[~churned, "trade_change"].mean() - 0.3
+    assert x.loc[escalated, "complaints"].mean() > 1.5 * x.loc[~escalated, "complaints"].mean()
 
 
 def test_observed_signals_recover_most_of_the_latent_risk(frames_20k):  # type: ignore[no-untyped-def]

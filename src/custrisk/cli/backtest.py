@@ -45,10 +45,21 @@ def backtest(
         typer.Option(
             "--outcomes",
             help="Outcomes observed since the run: a labels file (customer_id, bad, "
-            "optional label_date for lead times).",
+            "optional bad_date or label_date for lead times; optional churned, churn_date, "
+            "escalated, escalation_date).",
             show_default=False,
         ),
     ],
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome",
+            help="Judge the alert rules against: bad, churned, escalated or any (one of "
+            "them), comma-separated for several (default: every kind the outcomes hold, "
+            "one table each).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -114,9 +125,10 @@ def backtest(
     By grade: customers, exposure, bad rate, expected against observed loss, limit
     utilisation, a check that bad rates rise grade by grade, a binomial test of each
     grade's PD, and the Gini of the grade ordering. Then each alert rule's precision,
-    recall, lead time, overlap and flags, with a suggested threshold for
-    --max-alert-share. With --policy, a second policy on the same customers; with
-    --target-bad-rate, proposed cut-offs checked on a hold-out.
+    recall, lead time, overlap and flags against each outcome (went bad, churned,
+    escalated: --outcome), with a suggested threshold for --max-alert-share. With
+    --policy, a second policy on the same customers; with --target-bad-rate, proposed
+    cut-offs checked on a hold-out.
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.review.output import write_review
@@ -130,6 +142,7 @@ def backtest(
         max_alert_share=_share(max_alert_share, "--max-alert-share"),
         lgd=lgd,
         holdout=_share(holdout, "--holdout"),
+        outcome=outcome,
     )
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
     written = write_review(review, folder, lang=lang, pdf=pdf)
@@ -160,12 +173,13 @@ def backtest(
         else "do NOT rise grade by grade: " + ", ".join(f"{a} > {b}" for a, b in g.inversions)
     )
     console.print(f"Bad rates {trend}. Gini of the grades {gini_text}.")
-    if review.alerts is not None:
-        a = review.alerts
+    for kind, a in review.alerts_by_outcome.items():
+        against = "" if list(review.alerts_by_outcome) == ["bad"] else f" against {kind}"
         console.print(
-            f"Alerts: {_pct(a.facts['alerted_share'])} of customers "
+            f"Alerts{against}: {_pct(a.facts['alerted_share'])} of customers "
             f"(recall {_pct(a.facts['alerted_recall'])}), red {_pct(a.facts['red_share'])} "
-            f"(precision {_pct(a.facts['red_precision'])})."
+            f"(precision {_pct(a.facts['red_precision'])}; base rate "
+            f"{_pct(a.facts['base_rate'])})."
         )
         flagged = a.table[a.table["flags"] != ""]
         for row in flagged.to_dict("records"):

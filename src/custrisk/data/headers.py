@@ -6,7 +6,8 @@
 ``客户 编号``, ``客户编号：`` and ``Customer-ID`` all find their entry. The canonical names
 are those of the packaged sources config (``customer_id``, ``credit_limit``, ``txn_date``,
 ...) plus a few that exports often carry (``email``, ``address``, ``complaint_count``)
-and ``bad``, the outcome column of a labels file.
+and ``bad``, the outcome column of a labels file, with the other outcomes a labels file
+may hold for ``custrisk backtest`` (``churned``, ``escalated`` and the outcome dates).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ EXTRA_SOURCES = MappingProxyType(
         "contact_person": "credit",
         "complaint_count": "credit",
         "bad": "labels",
+        "label_date": "labels",
+        "bad_date": "labels",
+        "churned": "labels",
+        "churn_date": "labels",
+        "escalated": "labels",
+        "escalation_date": "labels",
     }
 )
 
@@ -343,6 +350,12 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "标签",
         "是否坏账",
     ),
+    "label_date": ("label_date", "label date", "标签日期"),
+    "bad_date": ("bad_date", "default_date", "default date", "违约日期"),
+    "churned": ("churned", "churn", "is_churned", "流失", "是否流失", "已流失"),
+    "churn_date": ("churn_date", "churn date", "流失日期"),
+    "escalated": ("escalated", "escalation", "is_escalated", "升级", "是否升级", "投诉升级"),
+    "escalation_date": ("escalation_date", "escalation date", "升级日期"),
 }
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)

@@ -181,7 +181,12 @@ def _propose_file(
         if name not in _SHARED:
             for source in _sources_of(name, packaged):
                 counts[source] += 1
-    if counts["labels"] and "customer_id" in canon.values() and len(schema.columns) <= 4:
+    only_outcomes = counts["labels"] + 1 >= len(schema.columns)  # customer_id + outcomes
+    if (
+        counts["labels"]
+        and "customer_id" in canon.values()
+        and (len(schema.columns) <= 4 or only_outcomes)
+    ):
         return ProposedFile(path.name, None, "outcomes (labels): pass it with --labels"), 0
     counts.pop("labels")
     best = max(KNOWN_SOURCES, key=lambda s: counts[s])

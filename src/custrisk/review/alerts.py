@@ -31,7 +31,7 @@ from custrisk.expr import (
     tokenize,
 )
 from custrisk.results import INDICATOR_PREFIX
-from custrisk.review.backtest import Outcomes
+from custrisk.review.backtest import OUTCOME_KINDS, Outcomes
 from custrisk.vocab import LEVEL_RANK
 
 #: A rule that fires on more than this share of customers "fires on most".
@@ -47,6 +47,9 @@ _SCORE_NAMES = (
     "review_flag",
 )
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+#: The column of an effectiveness table that counts the customers with the outcome
+#: among those a rule alerted, per kind (``unique_`` + it: those no other rule caught).
+COUNT_COLUMNS = {"bad": "bads", "churned": "churned", "escalated": "escalated", "any": "outcomes"}
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,21 @@ class AlertReview:
         bads it caught), ``overlap`` (share of its customers that another rule also
         alerted), ``overlaps_most_with``, ``unique_bads`` (bads no other rule caught),
         ``flags``, ``suggested_condition`` and its ``suggested_share``,
-        ``suggested_precision``, ``suggested_recall``.
+        ``suggested_precision``, ``suggested_recall``. Against another outcome than
+        ``bad``, ``bads`` and ``unique_bads`` are named after it (:data:`COUNT_COLUMNS`:
+        ``churned``/``unique_churned``, ...).
     facts : dict
-        Customers, bads, base rate, customers with any alert and with a red one (share
-        and recall), ``max_alert_share``.
+        The ``outcome`` judged against, customers (those whose outcome is known),
+        ``positives`` (customers with the outcome) and ``base_rate`` (``bads`` and
+        ``bad_rate`` too for ``bad``), customers with any alert and with a red one
+        (share, recall and precision), ``max_alert_share``.
+    outcome : str
+        The kind of outcome (``bad``, ``churned``, ``escalated``, ``any``).
     """
 
     table: pd.DataFrame
     facts: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "bad"
 
 
 def rule_values(frame: pd.DataFrame, details: pd.DataFrame, grades: Sequence[str]) -> pd.DataFrame:
@@ -224,6 +234,7 @@ def alert_effectiveness(
     *,
     max_share: float = 0.05,
     as_of: str | None = None,
+    outcome: str = "bad",
 ) -> AlertReview:
     """Each rule's record against the outcomes (see :class:`AlertReview`).
 
@@ -241,15 +252,27 @@ def alert_effectiveness(
         Grade codes, best first.
     max_share : float
         Target share of customers per rule for the suggested thresholds.
+    as_of : str, optional
+        The run's as-of date, for the lead times.
+    outcome : str
+        The kind of outcome to judge against (:data:`~custrisk.review.backtest.OUTCOME_KINDS`);
+        customers whose outcome of that kind is blank are left out.
     """
+    column, date_column = OUTCOME_KINDS[outcome]
+    count_name = COUNT_COLUMNS[outcome]
     frame = outcomes.frame
+    if column not in frame.columns:
+        raise KeyError(f"the outcomes have no {column!r} column")
+    known = frame[column].notna().to_numpy(dtype=bool)
+    if not known.all():
+        frame = frame[known].reset_index(drop=True)
     ids = frame["customer_id"].astype(str).to_numpy()
     index = {cid: i for i, cid in enumerate(ids)}
     n = len(ids)
-    bad = frame["bad"].to_numpy(dtype=bool)
+    bad = frame[column].astype("int64").to_numpy() == 1
     total_bads = int(bad.sum())
     base = total_bads / n if n else math.nan
-    lead = _lead_days(frame, as_of)
+    lead = _lead_days(frame, as_of, date_column)
     keyed_alerts = alerts.assign(customer_id=alerts["customer_id"].astype(str))
     keyed_alerts = keyed_alerts[keyed_alerts["customer_id"].isin(index)]
     masks: dict[tuple[str, str], np.ndarray] = {}
@@ -308,7 +331,7 @@ def alert_effectiveness(
                 "condition": condition,
                 "fired": fired,
                 "share": fired / n if n else math.nan,
-                "bads": int(caught.sum()),
+                count_name: int(caught.sum()),
                 "precision": precision,
                 "recall": caught.sum() / total_bads if total_bads else math.nan,
                 "lift": precision / base if fired and base > 0 else math.nan,
@@ -317,7 +340,7 @@ def alert_effectiveness(
                 else math.nan,
                 "overlap": float((mask & (others > 0)).sum() / fired) if fired else math.nan,
                 "overlaps_most_with": most[0] if most[1] else "",
-                "unique_bads": unique_bads,
+                f"unique_{count_name}": unique_bads,
                 "flags": "; ".join(flags),
                 "suggested_condition": "" if suggestion is None else s_text,
                 "suggested_share": math.nan if suggestion is None else s_fired / n,
@@ -332,10 +355,11 @@ def alert_effectiveness(
     table = pd.DataFrame(rows)
     any_alert = counts > 0
     red = masks_at(masks, "red", n)
-    facts = {
+    facts: dict[str, Any] = {
+        "outcome": outcome,
         "customers": n,
-        "bads": total_bads,
-        "bad_rate": base,
+        "positives": total_bads,
+        "base_rate": base,
         "max_alert_share": max_share,
         "customers_alerted": int(any_alert.sum()),
         "alerted_share": float(any_alert.mean()) if n else None,
@@ -346,7 +370,9 @@ def alert_effectiveness(
         "red_precision": float((red & bad).sum() / red.sum()) if red.any() else None,
         "dated_outcomes": lead is not None,
     }
-    return AlertReview(table, facts)
+    if outcome == "bad":
+        facts["bads"], facts["bad_rate"] = total_bads, base
+    return AlertReview(table, facts, outcome)
 
 
 def masks_at(masks: Mapping[tuple[str, str], np.ndarray], level: str, n: int) -> np.ndarray:
@@ -358,10 +384,12 @@ def masks_at(masks: Mapping[tuple[str, str], np.ndarray], level: str, n: int) ->
     return out
 
 
-def _lead_days(frame: pd.DataFrame, as_of: str | None) -> np.ndarray | None:
-    if "label_date" not in frame.columns or as_of is None:
+def _lead_days(frame: pd.DataFrame, as_of: str | None, column: str) -> np.ndarray | None:
+    if column not in frame.columns and column == "bad_date" and "label_date" in frame.columns:
+        column = "label_date"  # a frame not from join_outcomes
+    if column not in frame.columns or as_of is None:
         return None
-    dates = pd.to_datetime(frame["label_date"], errors="coerce")
+    dates = pd.to_datetime(frame[column], errors="coerce")
     if dates.isna().all():
         return None
     days = (dates - pd.Timestamp(as_of)).dt.days.astype("float64")
@@ -369,6 +397,7 @@ def _lead_days(frame: pd.DataFrame, as_of: str | None) -> np.ndarray | None:
 
 
 __all__ = [
+    "COUNT_COLUMNS",
     "MOST_SHARE",
     "AlertReview",
     "alert_effectiveness",

@@ -27,6 +27,19 @@ from custrisk.results import ScoringRun
 CALIBRATION_ALPHA = 0.05
 
 
+#: The outcomes an alert rule can be judged against: kind -> (0/1 column, date column).
+#: ``bad`` is every labels file's target; ``churned`` and ``escalated`` are optional
+#: columns of the outcomes file; ``any`` is one of them happening (the earliest date).
+OUTCOME_KINDS: Mapping[str, tuple[str, str]] = {
+    "bad": ("bad", "bad_date"),
+    "churned": ("churned", "churn_date"),
+    "escalated": ("escalated", "escalation_date"),
+    "any": ("any_outcome", "any_outcome_date"),
+}
+_OPTIONAL_KINDS = ("churned", "escalated")
+_FLAG_WORDS = {"true": 1, "false": 0, "yes": 1, "no": 0, "是": 1, "否": 0, "1": 1, "0": 0}
+
+
 @dataclass(frozen=True)
 class Outcomes:
     """A run's customers joined with the outcomes observed since.
@@ -35,27 +48,62 @@ class Outcomes:
     ----------
     frame : pandas.DataFrame
         One row per customer of the run that has an outcome: the scores columns, the
-        exposure (``outstanding_balance``), ``bad`` (0/1) and ``label_date`` (when the
-        outcomes file has dates).
+        exposure (``outstanding_balance``), ``bad`` (0/1), ``bad_date`` (from
+        ``bad_date`` or ``label_date``, when the outcomes file has dates; ``label_date``
+        is kept as given), the optional outcomes ``churned`` and ``escalated`` (0/1,
+        blank when unknown) with ``churn_date`` and ``escalation_date``, and
+        ``any_outcome`` / ``any_outcome_date`` (one of the kinds present happened, and
+        the earliest date it did).
     unmatched : int
         Customers of the run without an outcome (left out).
     extra : int
         Outcomes of customers not in the run (ignored).
+    kinds : tuple of str
+        The kinds of outcome the file holds: ``bad`` and those of ``churned`` and
+        ``escalated`` that have a value for at least one customer of the run.
     """
 
     frame: pd.DataFrame
     unmatched: int
     extra: int
+    kinds: tuple[str, ...] = ("bad",)
+
+
+def _flags(values: pd.Series, name: str, source: str) -> pd.Series:
+    """A 0/1 outcome column (0/1, true/false, yes/no, 是/否; blank = unknown) as Int64."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("Int64")
+    text = values.astype("string").str.strip().str.lower()
+    flags = text.map(_FLAG_WORDS, na_action="ignore")
+    numbers = pd.to_numeric(values, errors="coerce")
+    flags = flags.where(flags.notna(), numbers.where(numbers.isin([0, 1])))
+    wrong = text.notna() & (text != "") & flags.isna()
+    if wrong.any():
+        shown = sorted(set(text[wrong].tolist()))[:3]
+        raise DataError(
+            f"{name} must be 0/1 or true/false; found {shown}",
+            file=source,
+            column=name,
+            hint=f"code a customer who {name} as 1 and one who did not as 0 (blank: unknown)",
+        )
+    return flags.astype("Float64").astype("Int64")
+
+
+def _dates(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    return pd.to_datetime(frame[name], errors="coerce")
 
 
 def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "outcomes") -> Outcomes:
-    """The run's customers with their outcomes (``customer_id``, ``bad``[, ``label_date``]).
+    """The run's customers with their outcomes (``customer_id``, ``bad``[, ``bad_date`` or
+    ``label_date``][, ``churned``, ``churn_date``, ``escalated``, ``escalation_date``]).
 
     Raises
     ------
     DataError
         When the outcomes lack a column, or no customer of the run has an outcome, or
-        the outcomes have only goods or only bads.
+        the outcomes have only goods or only bads, or an outcome is not 0/1.
     """
     missing = [c for c in ("customer_id", "bad") if c not in outcomes.columns]
     if missing:
@@ -65,7 +113,17 @@ def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "out
             hint="give a labels file with customer_id,bad[,label_date]",
         )
     scores = run.scores
-    keep = [c for c in ("customer_id", "bad", "label_date") if c in outcomes.columns]
+    wanted_columns = (
+        "customer_id",
+        "bad",
+        "bad_date",
+        "label_date",
+        "churned",
+        "churn_date",
+        "escalated",
+        "escalation_date",
+    )
+    keep = [c for c in wanted_columns if c in outcomes.columns]
     labelled = outcomes.loc[:, keep].drop_duplicates("customer_id", keep="last")
     labelled = labelled.assign(customer_id=labelled["customer_id"].astype(str))
     table = scores.assign(customer_id=scores["customer_id"].astype(str))
@@ -97,9 +155,88 @@ def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "out
             file=source,
             hint="code a bad outcome as 1 and a good one as 0",
         )
-    joined = joined.dropna(subset=["bad"]).astype({"bad": np.int64})
+    joined = joined.dropna(subset=["bad"]).astype({"bad": np.int64}).reset_index(drop=True)
+    bad_date = _dates(joined, "bad_date")
+    if "label_date" in joined.columns:
+        bad_date = bad_date.fillna(_dates(joined, "label_date"))
+    if "bad_date" in joined.columns or "label_date" in joined.columns:
+        joined["bad_date"] = bad_date
+    kinds = ["bad"]
+    for kind in _OPTIONAL_KINDS:
+        column, date = OUTCOME_KINDS[kind]
+        if column in joined.columns:
+            joined[column] = _flags(joined[column], column, source)
+            if joined[column].notna().any():
+                kinds.append(kind)
+        if date in joined.columns:
+            joined[date] = _dates(joined, date)
+    _add_any(joined, kinds)
     extra = int((~labelled["customer_id"].isin(table["customer_id"])).sum())
-    return Outcomes(joined.reset_index(drop=True), len(table) - len(joined), extra)
+    return Outcomes(joined, len(table) - len(joined), extra, tuple(kinds))
+
+
+_KIND_HEADERS = {"churned": "流失", "escalated": "升级"}
+
+
+def select_kinds(
+    outcomes: Outcomes, wanted: str | Sequence[str] | None, *, source: str = "outcomes"
+) -> tuple[str, ...]:
+    """The kinds of outcome to judge the alert rules against: ``wanted`` (``bad``,
+    ``churned``, ``escalated``, ``any``; a comma-separated text or a sequence), or every
+    kind the outcomes hold when ``None``.
+
+    Raises
+    ------
+    UsageError
+        For a kind custrisk does not know.
+    DataError
+        For a kind the outcomes file does not hold (no column, or only blanks).
+    """
+    if wanted is None:
+        return outcomes.kinds
+    names = wanted.split(",") if isinstance(wanted, str) else list(wanted)
+    chosen: list[str] = []
+    for raw in names:
+        kind = str(raw).strip().lower()
+        if kind not in OUTCOME_KINDS:
+            raise UsageError(
+                f"--outcome must be {', '.join(OUTCOME_KINDS)} (or several, comma-separated); "
+                f"got {raw!r}"
+            )
+        if kind not in outcomes.kinds and kind != "any":
+            column, date = OUTCOME_KINDS[kind]
+            raise DataError(
+                f"--outcome {kind}: the outcomes have no '{column}' column (or it is blank "
+                "for every customer of the run)",
+                file=source,
+                hint=f"add a {column} column (0/1 or true/false; header {column} or "
+                f"{_KIND_HEADERS.get(kind, column)}, {date} for lead times), or leave out "
+                f"--outcome {kind}",
+            )
+        if kind not in chosen:
+            chosen.append(kind)
+    return tuple(chosen)
+
+
+def _add_any(frame: pd.DataFrame, kinds: Sequence[str]) -> None:
+    """``any_outcome``: 1 when one of ``kinds`` happened, 0 when none did and all are
+    known, blank otherwise; ``any_outcome_date``: the earliest date of those that did."""
+    happened = np.zeros(len(frame), dtype=bool)
+    unknown = np.zeros(len(frame), dtype=bool)
+    earliest = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    for kind in kinds:
+        column, date = OUTCOME_KINDS[kind]
+        values = frame[column].astype("Int64")
+        hit = values.eq(1).fillna(False).to_numpy(dtype=bool)
+        happened |= hit
+        unknown |= values.isna().to_numpy()
+        if date in frame.columns:
+            dated = _dates(frame, date).astype("datetime64[ns]").where(hit)
+            earliest = earliest.where(earliest.notna() & ~(dated < earliest), dated)
+    flags = pd.array(happened.astype(np.int64), dtype="Int64")
+    flags[~happened & unknown] = pd.NA
+    frame["any_outcome"] = flags
+    frame["any_outcome_date"] = earliest
 
 
 def policy_grades(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -248,9 +385,11 @@ def _calibration(bads: int, n: int, mean_pd: float) -> tuple[float, str]:
 
 __all__ = [
     "CALIBRATION_ALPHA",
+    "OUTCOME_KINDS",
     "GradeBacktest",
     "Outcomes",
     "backtest_grades",
     "join_outcomes",
     "policy_grades",
+    "select_kinds",
 ]

@@ -23,7 +23,7 @@ from custrisk.io.safe_csv import escape_frame
 from custrisk.report.charts import Chart, _nice_ceiling
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.render import ReportRenderer
-from custrisk.review.alerts import AlertReview
+from custrisk.review.alerts import COUNT_COLUMNS, AlertReview
 from custrisk.review.backtest import GradeBacktest
 from custrisk.review.whatif import CutoffProposal, PolicyComparison
 from custrisk.vocab import check_language
@@ -31,6 +31,8 @@ from custrisk.vocab import check_language
 #: File names of a review folder.
 GRADES_CSV = "backtest_grades.csv"
 ALERTS_CSV = "alert_effectiveness.csv"
+#: The alert effectiveness against another outcome than ``bad``: ``.format(kind=...)``.
+ALERTS_KIND_CSV = "alert_effectiveness_{kind}.csv"
 SWAP_CSV = "policy_swap.csv"
 MOVES_CSV = "policy_moves.csv"
 TOTALS_CSV = "policy_totals.csv"
@@ -65,6 +67,14 @@ _LABELS = {
         "gini_grades": "评级排序Gini",
         "gini_score": "评分Gini",
         "section_alerts": "预警规则有效性",
+        "outcome_bad": "违约",
+        "outcome_churned": "流失",
+        "outcome_escalated": "升级",
+        "outcome_any": "任一结果",
+        "against": "对照结果",
+        "unique_churned": "独有流失",
+        "unique_escalated": "独有升级",
+        "unique_outcomes": "独有结果",
         "code": "规则",
         "level": "级别",
         "fired": "触发",
@@ -119,6 +129,14 @@ _LABELS = {
         "gini_grades": "Gini of the grades",
         "gini_score": "Gini of the score",
         "section_alerts": "Alert rule effectiveness",
+        "outcome_bad": "went bad",
+        "outcome_churned": "churned",
+        "outcome_escalated": "escalated",
+        "outcome_any": "any outcome",
+        "against": "against",
+        "unique_churned": "Only it",
+        "unique_escalated": "Only it",
+        "unique_outcomes": "Only it",
         "code": "Rule",
         "level": "Level",
         "fired": "Fired",
@@ -164,6 +182,13 @@ class Review:
     proposal: CutoffProposal | None = None
     proposed_policy: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    #: The alert effectiveness per kind of outcome (``bad``, ``churned``, ``escalated``,
+    #: ``any``), in the order asked; ``alerts`` is its ``bad`` entry.
+    alerts_by_outcome: Mapping[str, AlertReview] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.alerts is not None and not self.alerts_by_outcome:
+            object.__setattr__(self, "alerts_by_outcome", {self.alerts.outcome: self.alerts})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the facts of every part (and their tables as records)."""
@@ -171,6 +196,11 @@ class Review:
         out["grades"]["table"] = _records(self.grades.table)
         if self.alerts is not None:
             out["alerts"] = {**self.alerts.facts, "table": _records(self.alerts.table)}
+        if self.alerts_by_outcome:
+            out["alerts_by_outcome"] = {
+                kind: {**review.facts, "table": _records(review.table)}
+                for kind, review in self.alerts_by_outcome.items()
+            }
         if self.comparison is not None:
             out["what_if"] = {
                 **self.comparison.facts,
@@ -272,8 +302,9 @@ def write_review(
 
 def _tables(review: Review) -> dict[str, pd.DataFrame]:
     tables = {GRADES_CSV: review.grades.table}
-    if review.alerts is not None:
-        tables[ALERTS_CSV] = review.alerts.table
+    for kind, alerts in review.alerts_by_outcome.items():
+        name = ALERTS_CSV if kind == "bad" else ALERTS_KIND_CSV.format(kind=kind)
+        tables[name] = alerts.table
     if review.comparison is not None:
         swap = review.comparison.swap.copy()
         swap.insert(0, "current_grade", swap.index.astype(str))
@@ -340,12 +371,17 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
         "grades": grades,
         "note": labels["note_lgd"].format(lgd=g.facts["lgd"], alpha=g.facts["calibration_alpha"]),
         "alerts": None,
+        "alert_sections": [],
         "whatif": None,
         "cutoffs": None,
     }
-    if review.alerts is not None:
-        a = review.alerts
-        ctx["alerts"] = {
+    for kind, a in review.alerts_by_outcome.items():
+        count = COUNT_COLUMNS.get(kind, "bads")
+        section = {
+            "outcome": kind,
+            "title": f"{labels['section_alerts']} · {labels['against']} "
+            f"{labels.get('outcome_' + kind, kind)}",
+            "unique": labels[f"unique_{count}"],
             "alerted": f"{_num(a.facts['customers_alerted'])} ({_pct(a.facts['alerted_share'])})",
             "red": f"{_num(a.facts['customers_red'])} ({_pct(a.facts['red_share'])})",
             "suggested_title": labels["suggested"].format(
@@ -362,7 +398,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                     "lift": _num(r["lift"], 1),
                     "lead_days": _num(r["lead_days"]),
                     "overlap": _pct(r["overlap"], 0),
-                    "unique_bads": _num(r["unique_bads"]),
+                    "unique_bads": _num(r[f"unique_{count}"]),
                     "flags": r["flags"],
                     "suggested": r["suggested_condition"]
                     if r["suggested_condition"] != r["condition"]
@@ -371,6 +407,9 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 for r in a.table.to_dict("records")
             ],
         }
+        ctx["alert_sections"].append(section)
+        if ctx["alerts"] is None:
+            ctx["alerts"] = section
     if review.comparison is not None:
         c = review.comparison
         ctx["whatif"] = {
@@ -474,6 +513,7 @@ def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh")
 
 __all__ = [
     "ALERTS_CSV",
+    "ALERTS_KIND_CSV",
     "CUTOFFS_CSV",
     "FACTS",
     "GRADES_CSV",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from custrisk.data import load_labels
@@ -11,7 +12,7 @@ from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config
 from custrisk.results import read_run
 from custrisk.review.alerts import alert_effectiveness
-from custrisk.review.backtest import backtest_grades, join_outcomes, policy_grades
+from custrisk.review.backtest import backtest_grades, join_outcomes, policy_grades, select_kinds
 from custrisk.review.output import Review
 from custrisk.review.whatif import (
     DEFAULT_CONFIDENCE,
@@ -34,6 +35,7 @@ def backtest_run(
     lgd: float | None = None,
     holdout: float = DEFAULT_HOLDOUT,
     confidence: float = DEFAULT_CONFIDENCE,
+    outcome: str | Sequence[str] | None = None,
 ) -> Review:
     """Back-test a scoring run against the outcomes observed since.
 
@@ -43,7 +45,8 @@ def backtest_run(
         The run's scores file, facts file or folder (read and checked by
         :func:`custrisk.results.read_run`).
     outcomes : path-like
-        A labels file (``customer_id``, ``bad``, optional ``label_date``).
+        A labels file (``customer_id``, ``bad``, optional ``bad_date`` or ``label_date``,
+        ``churned``, ``churn_date``, ``escalated``, ``escalation_date``).
     policy : path-like or Policy, optional
         A second policy to compare with the run's (the what-if).
     targets : str, optional
@@ -56,6 +59,10 @@ def backtest_run(
     holdout, confidence
         Share of customers held out to check proposed cut-offs; confidence of the
         upper bounds shown.
+    outcome : str or sequence of str, optional
+        The outcomes to judge the alert rules against: ``bad``, ``churned``,
+        ``escalated``, ``any`` (one of those the file holds), comma-separated for
+        several; default every kind the outcomes file holds, one table each.
     """
     if not 0 < max_alert_share <= 1:
         raise UsageError(
@@ -73,15 +80,20 @@ def backtest_run(
     grade_review = backtest_grades(joined, grades, lgd=loss_share)
     codes = [str(g["code"]) for g in grades]
     alerts_facts = scoring.facts.get("alerts") or {}
-    alert_review = alert_effectiveness(
-        joined,
-        scoring.alerts,
-        alerts_facts.get("rules") or [],
-        scoring.details,
-        codes,
-        max_share=max_alert_share,
-        as_of=scoring.facts.get("as_of"),
-    )
+    kinds = select_kinds(joined, outcome, source=str(outcomes))
+    by_outcome = {
+        kind: alert_effectiveness(
+            joined,
+            scoring.alerts,
+            alerts_facts.get("rules") or [],
+            scoring.details,
+            codes,
+            max_share=max_alert_share,
+            as_of=scoring.facts.get("as_of"),
+            outcome=kind,
+        )
+        for kind in kinds
+    }
     comparison = None
     if policy is not None:
         new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
@@ -107,8 +119,17 @@ def backtest_run(
         "as_of": scoring.facts.get("as_of"),
         "model_id": scoring.facts.get("model_id"),
         "outcomes": str(outcomes),
+        "outcome_kinds": list(joined.kinds),
     }
-    return Review(grade_review, alert_review, comparison, proposal, proposed, facts)
+    return Review(
+        grade_review,
+        by_outcome.get("bad"),
+        comparison,
+        proposal,
+        proposed,
+        facts,
+        alerts_by_outcome=by_outcome,
+    )
 
 
 __all__ = ["backtest_run"]

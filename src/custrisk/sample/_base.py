@@ -135,6 +135,7 @@ _STREAM_CREDIT = 2
 _STREAM_TRANSACTIONS = 3
 _STREAM_BEHAVIOUR = 4
 _STREAM_FAULTS = 5
+_STREAM_OUTCOMES = 6  # churn, escalation and outcome dates: drawn apart from the rest
 
 _NULL = -1  # missing value of a non-negative integer column
 _NULL_DAY = np.iinfo(np.int32).min  # missing value of a date column (days since epoch)

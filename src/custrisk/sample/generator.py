@@ -64,6 +64,7 @@ from custrisk.sample._base import (
     _REGION_SHARE,
     _STREAM_BEHAVIOUR,
     _STREAM_CREDIT,
+    _STREAM_OUTCOMES,
     _STREAM_PORTFOLIO,
     _STREAM_TRANSACTIONS,
     _SURNAMES,
@@ -319,7 +320,7 @@ def generate_frames(
         credit=_to_frame(_CREDIT_COLUMNS, [credit]),
         transactions=_to_frame(_TXN_COLUMNS, txn_chunks),
         behaviour=_to_frame(_EVENT_COLUMNS, event_chunks),
-        labels=_to_frame(_LABEL_COLUMNS, [_label_chunk(portfolio)]),
+        labels=_to_frame(_LABEL_COLUMNS, [_label_chunk(params, portfolio)]),
         ground_truth=_to_frame(_TRUTH_COLUMNS, [_truth_chunk(portfolio)]),
         as_of=params.as_of,
     )
@@ -389,7 +390,7 @@ def generate_sample_data(
         n_windows = len(_windows(params))
         jobs: list[tuple[str, tuple[_Column, ...], Iterator[dict[str, Any]], int]] = [
             (CREDIT_FILE, _CREDIT_COLUMNS, iter([_credit_chunk(params, portfolio)]), 1),
-            (LABELS_FILE, _LABEL_COLUMNS, iter([_label_chunk(portfolio)]), 1),
+            (LABELS_FILE, _LABEL_COLUMNS, iter([_label_chunk(params, portfolio)]), 1),
             (GROUND_TRUTH_FILE, _TRUTH_COLUMNS, iter([_truth_chunk(portfolio)]), 1),
             (TRANSACTIONS_FILE, _TXN_COLUMNS, _transaction_chunks(params, portfolio), n_windows),
             (BEHAVIOUR_FILE, _EVENT_COLUMNS, _behaviour_chunks(params, portfolio), n_windows),
@@ -648,7 +649,15 @@ _EVENT_COLUMNS = (
     _Column("resolved", "bool"),
     _Column("satisfaction", "int"),
 )
-_LABEL_COLUMNS = (_Column("customer_id", "customer_id"), _Column("bad", "int"))
+_LABEL_COLUMNS = (
+    _Column("customer_id", "customer_id"),
+    _Column("bad", "int"),
+    _Column("bad_date", "date"),
+    _Column("churned", "int"),
+    _Column("churn_date", "date"),
+    _Column("escalated", "int"),
+    _Column("escalation_date", "date"),
+)
 _TRUTH_COLUMNS = (_Column("customer_id", "customer_id"), _Column("true_pd", "prob"))
 
 
@@ -767,11 +776,42 @@ def _names(rng: np.random.Generator, male: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(surname, first, second, "")
 
 
-def _label_chunk(portfolio: _Portfolio) -> dict[str, Any]:
+#: Days after the as-of date an outcome can happen (the labels' 12 months).
+_OUTCOME_DAYS = 365
+
+
+def _label_chunk(params: _Params, portfolio: _Portfolio) -> dict[str, Any]:
+    """The outcomes of the 12 months after the export. ``bad`` is the portfolio's own draw;
+    the rest come from a stream of their own, so that adding them changed nothing else:
+    when a bad went bad (sooner the riskier), churn (after trade collapses in the last
+    months) and escalation (complaints that stay unresolved), each dated."""
+    rng = _rng(params.seed, _STREAM_OUTCOMES)
     n = len(portfolio.bad)
+    as_of = _days(params.as_of)
+    risk = portfolio.risk
+
+    def dates(happened: np.ndarray, speed: np.ndarray) -> np.ndarray:
+        # a higher speed moves the outcome towards the as-of date
+        wait = 1 + np.floor((_OUTCOME_DAYS - 1) * rng.random(n) ** np.exp(speed))
+        return np.where(happened, as_of + wait, _NULL_DAY).astype(np.int32)
+
+    bad = portfolio.bad.astype(bool)
+    bad_date = dates(bad, 0.35 * risk)
+    collapse = -np.log(portfolio.recent_factor)  # > 0: trade fell in the last months
+    churned = rng.random(n) < _sigmoid(-3.1 + 1.8 * collapse + 0.3 * rng.standard_normal(n))
+    churn_date = dates(churned, 0.5 * collapse)
+    complaints = portfolio.event_rate * np.diff(portfolio.event_type_cum[:, :2], axis=1)[:, 0]
+    unresolved = 12.0 * complaints * _sigmoid(-portfolio.resolve_logit)
+    escalated = rng.random(n) < 1.0 - np.exp(-0.35 * unresolved)
+    escalation_date = dates(escalated, 0.2 * risk)
     return {
         "customer_id": np.arange(1, n + 1, dtype=np.int64),
         "bad": portfolio.bad.astype(np.int64),
+        "bad_date": bad_date,
+        "churned": churned.astype(np.int64),
+        "churn_date": churn_date,
+        "escalated": escalated.astype(np.int64),
+        "escalation_date": escalation_date,
     }
 
 

@@ -680,3 +680,28 @@ def test_cli_bad_config_and_missing_run_exit_2_in_one_line(
     empty.mkdir()
     result = CliRunner().invoke(app, ["notify", str(empty), "-c", str(good)])
     assert result.exit_code == 2 and "no run" in result.stderr
+
+
+def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> None:
+    """Issue 17: the follow-up plan is in the digest — each owner's customers due, masked,
+    the first few listed and the rest counted."""
+    from custrisk.notify import parse_notify_config
+    from custrisk.notify.digest import FOLLOWUPS_SHOWN, build_digest, markdown, plain_text
+
+    run = read_run(runs["oct"])
+    assert run.followups is not None and len(run.followups)
+    cfg = parse_notify_config({"channels": {"w": {"type": "webhook", "url_env": "X"}}}, "t")
+    digest = build_digest(cfg, run)
+    plan = run.followups
+    owner = digest.owners[0]
+    due = plan[plan["owner"] == owner]
+    text = plain_text(digest, digest.items, 0)
+    assert f"回访计划：{len(due)} 位客户到期" in text
+    for customer in due["customer_id"].head(FOLLOWUPS_SHOWN):
+        assert str(customer) in text
+    if len(due) > FOLLOWUPS_SHOWN:
+        assert f"另有 {len(due) - FOLLOWUPS_SHOWN} 位见 followups.csv" in text
+    assert f"回访计划：{len(due)} 位客户到期" in markdown(digest, digest.items, 0, colours=False)
+    # only the owner's own follow-ups go to a channel for that owner
+    scoped = digest.for_owners([owner])
+    assert {f.owner for f in scoped.followups} == {owner}

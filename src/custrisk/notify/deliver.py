@@ -468,7 +468,14 @@ def _smtp_messages(
             "smtp",
             f"owner {owner} ({len(to)} recipient{'s' if len(to) != 1 else ''})",
         )
-        owned = Digest(digest.as_of, digest.run_id, digest.lang, tuple(group), digest.counts)
+        owned = Digest(
+            digest.as_of,
+            digest.run_id,
+            digest.lang,
+            tuple(group),
+            digest.counts,
+            tuple(f for f in digest.followups if f.owner == owner),
+        )
         text, shown, left = fit(plain_text, owned, group, cfg.max_items, None)
         body_html = html_table(owned, group[:shown], left)
         delivery.alerts, delivery.left_out, delivery.preview = shown, left, text

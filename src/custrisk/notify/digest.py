@@ -47,6 +47,9 @@ _WORDS = {
         "status": "状态",
         "message": "预警内容",
         "due": "处理时限",
+        "followups": "回访计划：{n} 位客户到期",
+        "followups_more": "另有 {n} 位见 followups.csv",
+        "open_alerts": "未结预警",
     },
     "en": {
         "title": "Customer risk alerts {as_of}",
@@ -66,6 +69,9 @@ _WORDS = {
         "status": "status",
         "message": "message",
         "due": "due by",
+        "followups": "Follow-ups due: {n} customers",
+        "followups_more": "and {n} more in followups.csv",
+        "open_alerts": "open alerts",
     },
 }
 
@@ -103,6 +109,24 @@ class Item:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """One customer of the run's follow-up plan (回访计划) due for a call or visit."""
+
+    customer_id: str
+    name_masked: str
+    grade: str
+    owner: str
+    reason: str
+    open_alerts: str
+    channel: str
+    due_date: str
+
+
+#: Follow-ups listed per owner in a digest; the rest are counted (followups.csv has all).
+FOLLOWUPS_SHOWN = 5
+
+
+@dataclass(frozen=True)
 class Digest:
     """The alerts to send, grouped by owner, and the run's counts.
 
@@ -119,6 +143,8 @@ class Digest:
     lang: str
     items: tuple[Item, ...]
     counts: dict[str, Any] = field(default_factory=dict)
+    #: The run's follow-up plan, owners' customers due (empty for a run without one).
+    followups: tuple[FollowUp, ...] = ()
 
     @property
     def owners(self) -> list[str]:
@@ -140,7 +166,23 @@ class Digest:
             self.lang,
             tuple(i for i in self.items if i.owner in wanted),
             self.counts,
+            tuple(f for f in self.followups if f.owner in wanted),
         )
+
+    def followup_lines(self, owner: str) -> list[str]:
+        """The owner's follow-ups due: a heading, the first few, how many more."""
+        due = [f for f in self.followups if f.owner == owner]
+        if not due:
+            return []
+        lines = [self.words("followups", n=len(due))]
+        for f in due[:FOLLOWUPS_SHOWN]:
+            who = f"{f.customer_id} {f.name_masked}".strip()
+            alerts = f"; {self.words('open_alerts')} {f.open_alerts}" if f.open_alerts else ""
+            channel = f", {f.channel}" if f.channel else ""
+            lines.append(f"- {who} ({f.grade}) {f.reason}{alerts}; {f.due_date}{channel}")
+        if len(due) > FOLLOWUPS_SHOWN:
+            lines.append(self.words("followups_more", n=len(due) - FOLLOWUPS_SHOWN))
+        return lines
 
     def words(self, key: str, **values: Any) -> str:
         return _WORDS[self.lang][key].format(**values)
@@ -254,7 +296,32 @@ def build_digest(
         )
         for row in chosen.to_dict(orient="records")
     )
-    return Digest(as_of, str(run.run_id or ""), lang, items, counts)
+    return Digest(as_of, str(run.run_id or ""), lang, items, counts, _followups(run))
+
+
+def _followups(run: ScoringRun) -> tuple[FollowUp, ...]:
+    """The run's follow-up plan as digest rows (masked names only, as in the plan)."""
+    plan = run.followups
+    if plan is None or not len(plan):
+        return ()
+
+    def text(row: dict[Any, Any], column: str) -> str:
+        value = row.get(column)
+        return "" if value is None or value != value else mask_pii_text(str(value))
+
+    return tuple(
+        FollowUp(
+            customer_id=text(row, "customer_id"),
+            name_masked=text(row, "name_masked"),
+            grade=text(row, "grade"),
+            owner=text(row, "owner"),
+            reason=text(row, "reason"),
+            open_alerts=text(row, "open_alerts"),
+            channel=text(row, "preferred_channel"),
+            due_date=text(row, "due_date"),
+        )
+        for row in plan.to_dict(orient="records")
+    )
 
 
 def _masked_names(run: ScoringRun) -> dict[str, str]:
@@ -310,6 +377,7 @@ def plain_text(digest: Digest, items: Sequence[Item], left_out: int) -> str:
     for owner, group in shown.by_owner():
         lines.append(f"== {owner_label(owner, digest.lang)} ({len(group)})")
         lines += [_row_text(i, digest) for i in group]
+        lines += digest.followup_lines(owner)
         lines.append("")
     if left_out:
         lines.append(digest.words("more", n=left_out))
@@ -345,6 +413,7 @@ def markdown(digest: Digest, items: Sequence[Item], left_out: int, *, colours: b
             lines.append(
                 f"> {level} {item.code} {who} ({item.grade}) {item.message}{status}{report}"
             )
+        lines += digest.followup_lines(owner)
         lines.append("")
     if left_out:
         lines.append(digest.words("more", n=left_out))
@@ -391,6 +460,12 @@ def html_table(digest: Digest, items: Sequence[Item], left_out: int) -> str:
             f"<td>{esc(item.due_by)}</td><td>{report}</td></tr>"
         )
     more = f"<p>{esc(digest.words('more', n=left_out))}</p>" if left_out else ""
+    owners = {item.owner for item in items}
+    for owner in sorted(owners):
+        followups = digest.followup_lines(owner)
+        if followups:
+            listed = "".join(f"<li>{esc(line[2:])}</li>" for line in followups[1:])
+            more += f"<p>{esc(followups[0])}</p><ul>{listed}</ul>"
     none = f"<p>{esc(digest.words('none'))}</p>" if not items else ""
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'

@@ -92,7 +92,7 @@ class QuickPath:
         columns = {c.name: c for c in spec.columns}
         rules: dict[str, Rule] = {}
         for col in spec.columns:
-            rule = _rule(col, sources)
+            rule = column_rule(col, sources)
             if rule is None:
                 return None
             rules[col.name] = rule
@@ -146,7 +146,7 @@ def _floats(values: Sequence[Any]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
+def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     """The scalar rule of one column: the typed value the cleaner gives a plainly clean
     text (``None`` for a blank), or :data:`DECLINE`."""
     if col.type == "date":
@@ -238,4 +238,4 @@ def _plain_text(text: str) -> bool:
     return unicodedata.normalize("NFKC", head)[:1] not in _FORMULA_START
 
 
-__all__ = ["DECLINE", "QuickFeatures", "QuickPath"]
+__all__ = ["DECLINE", "QuickFeatures", "QuickPath", "column_rule"]

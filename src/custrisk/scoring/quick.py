@@ -124,20 +124,20 @@ class QuickPath:
         ids = [str(v) for v in typed[self.key]]
         if len(set(ids)) != n:
             return None  # duplicate rows and keys are the batch path's to report
-        index = pd.Index(ids, dtype="str", name="customer_id")
         data: dict[str, Any] = {}
         for code, column, categorical, fill in self.features:
             values = typed[column]
             if categorical:
                 if fill is not None:
                     values = [fill if v is None else v for v in values]
-                data[code] = pd.Series(values, dtype="str", index=index)
+                data[code] = pd.array(values, dtype="str")
             else:
                 array = _floats(values)
                 if fill is not None:
                     array[np.isnan(array)] = fill
-                data[code] = pd.Series(array, index=index)
-        frame = pd.DataFrame(data, index=index)
+                data[code] = array
+        # the candidate features in the model's order: the frame is scored as it is
+        frame = pd.DataFrame(data, index=pd.Index(ids, dtype="str", name="customer_id"))
         current = _floats(typed["credit_limit"]) if "credit_limit" in typed else np.full(n, np.nan)
         return QuickFeatures(ids, frame, current)
 

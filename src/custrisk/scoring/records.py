@@ -342,9 +342,9 @@ class RecordScorer:
         the estimator's vectorised predictions and the policy's own functions, as
         :func:`~custrisk.scoring.score.score_prepared` and
         :func:`~custrisk.policy.apply_policy` compute them (tests check both agree)."""
-        table = self.model.model.score_table(
-            X[list(self.model.card["candidate_features"])], top=self.top
-        )
+        candidates = list(self.model.card["candidate_features"])
+        inputs = X if list(X.columns) == candidates else X[candidates]
+        table = self.model.model.score_table(inputs, top=self.top)
         pds = np.round(table.pd, PD_DECIMALS)
         scores = table.score.astype(np.int64, copy=False)
         labels = table.labels_zh if self.lang == "zh" else table.labels_en

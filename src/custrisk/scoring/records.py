@@ -6,7 +6,9 @@ The records become the table's one source (text columns, as a CSV file is read),
 cleaned by the same rules (types, ranges, allowed values, blanks), turned into the same
 features, scored by the same estimator and given a grade, limit and alerts by the same
 policy; the one thing added is the decision on an application (``decision:`` in the
-credit policy). Everything model-specific is prepared once, in :class:`RecordScorer`.
+credit policy). Everything model-specific is prepared once, in :class:`RecordScorer`,
+including the quick path (:mod:`custrisk.scoring.quick`): records whose every value is
+plainly clean skip the table machinery, with the same results.
 
 >>> scorer = RecordScorer(open_model("application"))           # doctest: +SKIP
 >>> scorer.score([{"年龄": 35, "月收入": 9000, "地区": "华东"}])   # doctest: +SKIP

@@ -14,6 +14,8 @@ in a subprocess (rate limit off) and measures, bounded in count and time:
   sent on schedule whether or not the earlier ones are answered), p50/p99 latency and the
   achieved requests/s;
 * batches of 100 records sent one after the other, p50/p99 latency;
+* the service's own CPU time per request (from /proc, one request at a time, and per
+  batch of 100): the figure a loaded machine does not distort;
 * the frameworks' own cost per request, in process (ASGI, no network): a JSON echo route
   on Starlette and on FastAPI with a pydantic model, the comparison Starlette was chosen
   by.
@@ -54,6 +56,13 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     p50 = ordered[len(ordered) // 2]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return p50 * 1000, p99 * 1000
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): what the service spent,
+    whatever else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(
@@ -145,6 +154,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=1000, help="single-score requests")
     parser.add_argument("--rate", type=float, default=200.0, help="their arrival rate (req/s)")
     parser.add_argument("--batches", type=int, default=60, help="requests of 100 records")
+    parser.add_argument("--sequential", type=int, default=200, help="singles one at a time")
     args = parser.parse_args()
     os.environ["CUSTRISK_SIGNING_KEY"] = KEY
     import logging
@@ -222,18 +232,26 @@ def main() -> None:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
                 for i in range(30):
                     c.post("/v1/score", json=rows[i])
+                # one request at a time: the service's own CPU per request
+                cpu0, wall0 = _cpu_seconds(process.pid), time.perf_counter()
+                for i in range(args.sequential):
+                    assert c.post("/v1/score", json=rows[i % len(rows)]).status_code == 200
+                sequential_wall = (time.perf_counter() - wall0) / args.sequential
+                sequential_cpu = (_cpu_seconds(process.pid) - cpu0) / args.sequential
                 calls_before = c.get("/readyz").json()["scoring_calls"]
                 singles, failures, achieved = asyncio.run(
                     _open_loop(base, token, rows, args.single, args.rate)
                 )
                 batched = c.get("/readyz").json()["scoring_calls"] - calls_before
                 batches: list[float] = []
+                cpu0 = _cpu_seconds(process.pid)
                 for i in range(args.batches):
                     start = (i * 100) % max(len(rows) - 100, 1)
                     t0 = time.perf_counter()
                     response = c.post("/v1/score", json={"records": rows[start : start + 100]})
                     batches.append(time.perf_counter() - t0)
                     assert response.status_code == 200, response.text
+                batch_cpu = (_cpu_seconds(process.pid) - cpu0) / args.batches
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -259,6 +277,12 @@ def main() -> None:
     print(
         f"CPU time in process (load-independent): 1 record {cpu_one * 1000:.1f} ms, "
         f"100 records {cpu_hundred * 1000:.1f} ms"
+    )
+    print(
+        f"service CPU per request (load-independent): single {sequential_cpu * 1000:.1f} ms "
+        f"(wall {sequential_wall * 1000:.1f} ms one at a time, {args.sequential} requests), "
+        f"batch of 100 {batch_cpu * 1000:.1f} ms; one idle core serves about "
+        f"{1 / sequential_cpu:.0f} single requests/s without batching"
     )
     ratio = frameworks["fastapi"] / frameworks["starlette"]
     print(

@@ -5,6 +5,7 @@ reload happens under load."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import http.server
 import json
@@ -283,6 +284,82 @@ def test_scores_equal_the_batch_score_of_the_same_table(serve_world: dict[str, A
         codes = [expected[f"reason_{k}_code"] for k in (1, 2, 3)]
         assert [r["code"] for r in answer["reasons"]] == [c for c in codes if isinstance(c, str)]
     assert {a["decision"] for a in served} >= {"review"}
+
+
+# Records the quick path must score exactly as the batch path does, or leave to it.
+HOSTILE: list[dict[str, Any]] = [
+    {"年龄": "", "月收入": None, "地区": "NULL", "学历": "n/a", "行业": "nUlL"},
+    {"月收入": "１２０００", "年龄": "３５", "负债收入比": "０．２８"},
+    {"年龄": " 35", "地区": "华东 ", "行业": "\u3000制造业", "学历": "大专\t"},
+    {"年龄": "-5", "月收入": "99999999999999999999", "工作年限": "1e1", "申请额度": "1,234"},
+    {"年龄": "12.5", "负债收入比": ".5", "月收入": "5.", "工作年限": "-0", "申请额度": "+7"},
+    {"年龄": 34, "负债收入比": 0.28, "月收入": 12000.0, "历史逾期次数": True},
+    {"地区": "火星", "学历": "博士后", "行业": "制造业x"},
+    {"地区": "=1+1", "行业": "-5", "学历": "@x"},
+    {"姓名": "=HYPERLINK(1)"},
+    {"姓名": "＝SUM(A1)", "地区": "华东"},
+    {"姓名": "张\x07伟"},
+    {"姓名": "a\tb", "手机号": "+86 138"},
+    {"客户编号": "ab 12", "年龄": 30},
+    {"客户编号": "ＡＢ12"},
+    {"客户编号": "=cmd"},
+    {"有房产": "是"},
+    {"有房产": "TRUE"},
+    {"有房产": "Yes"},
+    {"有房产": "2"},
+    {"有房产": " 否"},
+    {"负债收入比": "0.280", "月收入": "007", "年龄": "nan"},
+    {"负债收入比": "inf", "年龄": "NaN"},
+    {"负债收入比": "1e-3"},
+]
+
+
+def _scorers(serve_world: dict[str, Any]) -> tuple[Any, Any]:
+    """Two scorers of the served model: the quick path on, and off (batch path only)."""
+    from custrisk.scoring.features import open_model
+    from custrisk.scoring.records import RecordScorer
+
+    model = open_model("application", serve_world["models"], allow_unverified=True)
+    quick, batch = RecordScorer(model), RecordScorer(model)
+    batch.quick = None
+    assert quick.quick is not None, "the application model should have a quick path"
+    return quick, batch
+
+
+def _outcome(scorer: Any, records: list[dict[str, Any]]) -> Any:
+    from custrisk.scoring.records import RecordError
+
+    try:
+        done = scorer.score(records, as_of=dt.date(2026, 12, 1))
+    except RecordError as exc:
+        return ("error", exc.problems)
+    return ("scored", done.decisions, done.repaired)
+
+
+def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, Any]) -> None:
+    quick, batch = _scorers(serve_world)
+    base = _rows(serve_world["data"] / "application_next.csv", 40)
+    taken = 0
+    for i, change in enumerate(HOSTILE):
+        record = {**base[i], **change}
+        columns = quick._columns([record], None)
+        taken += quick.quick.features_of(columns, 1) is not None
+        assert _outcome(quick, [record]) == _outcome(batch, [record]), record
+    # plainly clean records (and blanks, JSON numbers, unknown categories) take the quick
+    # path; the rest is left to the batch path
+    assert 3 <= taken < len(HOSTILE)
+    assert quick.quick.features_of(quick._columns(base, None), len(base)) is not None
+    scoreable = [{**base[i], **c} for i, c in enumerate(HOSTILE) if "姓名" not in c]
+    for records in (
+        base,
+        scoreable,
+        [{k: v for k, v in r.items() if k != "客户编号"} for r in base],
+    ):
+        assert _outcome(quick, records) == _outcome(batch, records)
+    # the same customer twice in one request is the batch path's to reject
+    twice = [base[0], dict(base[0])]
+    assert _outcome(quick, twice) == _outcome(batch, twice)
+    assert _outcome(quick, twice)[0] == "error"
 
 
 def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ The records become the table's one source (text columns, as a CSV file is read),
 cleaned by the same rules (types, ranges, allowed values, blanks), turned into the same
 features, scored by the same estimator and given a grade, limit and alerts by the same
 policy; the one thing added is the decision on an application (``decision:`` in the
-credit policy). Everything model-specific is prepared once, in :class:`RecordScorer`.
+credit policy). Everything model-specific is prepared once, in :class:`RecordScorer`,
+including the quick path (:mod:`custrisk.scoring.quick`): records whose every value is
+plainly clean skip the table machinery, with the same results.
 
 >>> scorer = RecordScorer(open_model("application"))           # doctest: +SKIP
 >>> scorer.score([{"年龄": 35, "月收入": 9000, "地区": "华东"}])   # doctest: +SKIP
@@ -44,6 +46,7 @@ from custrisk.policy import (
 )
 from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
+from custrisk.scoring.quick import QuickPath
 from custrisk.scoring.score import PD_DECIMALS, score_prepared
 from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
 from custrisk.vocab import check_language
@@ -174,6 +177,13 @@ class RecordScorer:
         self._true = self.sources.true_values[0] if self.sources.true_values else "true"
         self._false = self.sources.false_values[0] if self.sources.false_values else "false"
         self.top = int(model.card.get("reasons_top", 3))
+        # Every field a model reads is a column of the one table a request fills, so no
+        # feature is unavailable; the quick path is taken only when the policy then has
+        # no rule to evaluate per customer (the batch path decides anything else).
+        quick = QuickPath.build(
+            self.spec, self.sources, self.indicators, list(model.card["candidate_features"])
+        )
+        self.quick = quick if quick is not None and self._plain_policy({}) else None
 
     @property
     def model_id(self) -> str:
@@ -261,14 +271,19 @@ class RecordScorer:
         n = len(records)
         if n == 0:
             raise RecordError([{"index": 0, "field": "", "problem": "no record to score"}])
-        raw = self._raw_table(records, ids)
-        cleaned = clean_source(self.spec, [raw], self.sources)
+        columns = self._columns(records, ids)
+        as_of = as_of or dt.date.today()
+        if self.quick is not None:
+            quick = self.quick.features_of(columns, n)
+            if quick is not None:
+                decisions = self._fast(quick.current_limit, quick.frame)
+                return ScoredBatch(decisions, as_of, self.model_id, [[] for _ in range(n)])
+        cleaned = clean_source(self.spec, [self._raw_table(columns, n)], self.sources)
         issues = cleaned.issues
         problems, repaired = self._issues(issues, n)
         if problems:
             raise RecordError(problems)
         frame = cleaned.frame
-        as_of = as_of or dt.date.today()
         result = compute_indicators({CUSTOMER_SOURCE: frame}, self.indicators, as_of=as_of)
         workspace = Workspace(
             Path(REQUEST),
@@ -291,7 +306,12 @@ class RecordScorer:
         if lacking:
             raise DataError(f"the model needs features the request cannot give: {lacking}")
         if self._plain_policy(unavailable):
-            decisions = self._fast(frame, X)
+            current = (
+                frame["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
+                if "credit_limit" in frame
+                else np.full(len(X), np.nan)
+            )
+            decisions = self._fast(current, X)
             return ScoredBatch(decisions, result.as_of, self.model_id, repaired)
         features = Features(workspace, self.indicators, X, result.as_of, unavailable)
         scored = score_prepared(self.model, features, lang=self.lang)
@@ -319,39 +339,36 @@ class RecordScorer:
             for rule in self.rules.rules
         )
 
-    def _fast(self, frame: pd.DataFrame, X: pd.DataFrame) -> list[dict[str, Any]]:
+    def _fast(self, current: np.ndarray, X: pd.DataFrame) -> list[dict[str, Any]]:
         """Score, reasons, grade, limit and decision without building the run's tables:
         the estimator's vectorised predictions and the policy's own functions, as
         :func:`~custrisk.scoring.score.score_prepared` and
         :func:`~custrisk.policy.apply_policy` compute them (tests check both agree)."""
-        estimator = self.model.model
-        inputs = X[list(self.model.card["candidate_features"])]
-        pds = np.round(estimator.predict_pd(inputs), PD_DECIMALS)
-        scores = estimator.predict_score(inputs).astype(np.int64)
-        long = estimator.reasons(inputs.reset_index(drop=True), top=self.top)
-        impact = "points_lost" if "points_lost" in long else "contribution"
-        values = _value_texts(long["value"])
-        reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
-        order = np.lexsort((long["rank"].to_numpy(), long["row"].to_numpy()))
-        rows = long["row"].to_numpy()
-        codes = long["code"].to_numpy(dtype=object)
-        labels = long[f"label_{self.lang}"].to_numpy(dtype=object)
-        impacts = long[impact].to_numpy(dtype=np.float64)
-        for k in order:
-            reasons[int(rows[k])].append(
-                {
-                    "code": str(codes[k]),
-                    "label": str(labels[k]),
-                    "value": values[k],
-                    "impact": _number(impacts[k]),
-                }
+        candidates = list(self.model.card["candidate_features"])
+        inputs = X if list(X.columns) == candidates else X[candidates]
+        table = self.model.model.score_table(inputs, top=self.top)
+        pds = np.round(table.pd, PD_DECIMALS)
+        scores = table.score.astype(np.int64, copy=False)
+        labels = table.labels_zh if self.lang == "zh" else table.labels_en
+        ranks = range(table.top)
+        texts = [table.reason_texts(k + 1) for k in ranks]
+        features = table.reason_feature.tolist()
+        impacts = table.reason_impact
+        reasons: list[list[dict[str, Any]]] = []
+        for i, row in enumerate(features):
+            reasons.append(
+                [
+                    {
+                        "code": table.features[j],
+                        "label": labels[j],
+                        "value": None if texts[k][i] is None else str(texts[k][i]),
+                        "impact": _number(impacts[i, k]),
+                    }
+                    for k, j in zip(ranks, row, strict=True)
+                    if j >= 0
+                ]
             )
         index = self.policy.grade_index(scores.astype(np.float64))
-        current = (
-            frame["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
-            if "credit_limit" in frame
-            else np.full(len(X), np.nan)
-        )
         recommended, review, _ = recommend_limits(self.policy, index, {}, current)
         ids = X.index.astype(str)
         out = []
@@ -377,9 +394,10 @@ class RecordScorer:
             )
         return out
 
-    def _raw_table(
+    def _columns(
         self, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None
-    ) -> RawTable:
+    ) -> dict[str, list[str | None]]:
+        """The records as the table's text columns, as a CSV file is read (ids filled in)."""
         n = len(records)
         columns: dict[str, list[str | None]] = {c.name: [None] * n for c in self.spec.columns}
         for i, record in enumerate(records):
@@ -391,6 +409,9 @@ class RecordScorer:
             for i in range(n):
                 if values[i] is None or self.row_numbered:
                     values[i] = str(ids[i]) if ids is not None else str(i + 1)
+        return columns
+
+    def _raw_table(self, columns: Mapping[str, list[str | None]], n: int) -> RawTable:
         table = pa.table(
             {name: pa.array(values, type=pa.large_string()) for name, values in columns.items()}
         )
@@ -496,18 +517,6 @@ class RecordScorer:
                 }
             )
         return out
-
-
-def _value_texts(values: pd.Series) -> np.ndarray:
-    """Reasons' raw values as text, as the run's details write them: numbers to 6
-    significant digits, categories as they are, missing as None."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    is_number = ~np.isnan(numbers)
-    text = values.to_numpy(dtype=object).copy()
-    text[pd.isna(text)] = None
-    if is_number.any():
-        text[is_number] = np.char.mod("%.6g", numbers[is_number]).astype(object)
-    return text
 
 
 def _scalar(value: Any) -> bool:

@@ -1,0 +1,136 @@
+"""The serve quick path's column rules against the cleaner they stand in for: on any text,
+a rule either declines (the batch path decides) or gives exactly the value
+``clean_source`` gives, with no issue raised."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from custrisk.config.sources import parse_sources_config
+from custrisk.data.clean import clean_source
+from custrisk.io.readers import RawTable
+from custrisk.scoring.quick import DECLINE, column_rule
+
+SOURCES = """
+version: 1
+sources:
+  credit:
+    file: applications.csv
+    key: customer_id
+    columns:
+      customer_id: {type: id, required: true}
+      age: {type: int, min: 18, max: 100, on_invalid: blank}
+      income: {type: float, min: 0, max: 1000000, on_invalid: blank}
+      children: {type: int, on_invalid: blank}
+      ratio: {type: float}
+      region: {type: category, allowed: [华东, 华北, North], on_invalid: blank}
+      industry: {type: category, on_invalid: blank}
+      owner: {type: bool, on_invalid: blank}
+      name: {type: string, pii: true}
+      opened: {type: date, on_invalid: blank}
+"""
+CONFIG = parse_sources_config(SOURCES, "sources.yaml")
+SPEC = CONFIG.sources["credit"]
+COLUMNS = [c.name for c in SPEC.columns if c.name != "customer_id"]
+
+HOSTILE = [
+    None, "", " ", "NULL", "null", "nUlL", "n/a", "N/A", "-", "--", "nan", "NaN", "inf", "-inf",
+    "0", "-0", "007", "17", "18", "100", "101", "-5", "12.5", "12.0", ".5", "5.", "1e3",
+    "1,234", "1,23", "+7", " 35", "35 ", "３５", "１２．５", "99999999999999999999",
+    "9007199254740993", "0.1", "0.30000000000000004", "1000000", "1000000.5",
+    "华东", "华东 ", "\u3000华北", "north", "North", "NORTH", "火星", "=1+1", "＝SUM(A1)",
+    "@x", "+86 138", "-x", "张\x07伟", "a\tb", "a\u200bb", "\x85x", "是", "否", "true", "TRUE",
+    "Yes", "y", "1", "2", "t", "2026-01-31", "2026/01/31", "20260131", "ab 12", "ＡＢ12",
+]  # fmt: skip
+
+
+def _clean(column: str, text: str | None, key: str = "C1") -> Any:
+    """What the cleaner makes of one value of ``column``: ("value", v) or ("issue",)."""
+    columns: dict[str, list[str | None]] = {c.name: [None] for c in SPEC.columns}
+    columns["customer_id"] = [key]
+    columns[column] = [text]
+    table = pa.table({n: pa.array(v, type=pa.large_string()) for n, v in columns.items()})
+    raw = RawTable(
+        path=Path("request"),
+        table=table,
+        lines=np.arange(1, 2, dtype=np.int64),
+        header=list(columns),
+        encoding="utf-8",
+    )
+    cleaned = clean_source(SPEC, [raw], CONFIG)
+    if len(cleaned.issues) or cleaned.rows_kept != 1:
+        return ("issue",)
+    value = cleaned.frame[column].iloc[0]
+    return ("value", _plain(value))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _check(column: str, text: str | None) -> bool:
+    """Whether the rule took the value (and then agreed with the cleaner)."""
+    rule = column_rule(SPEC.column(column), CONFIG)
+    assert rule is not None
+    given = rule(text)
+    if given is DECLINE:
+        return False
+    cleaned = _clean(column, text)
+    assert cleaned == ("value", given), (column, text, cleaned, given)
+    assert type(cleaned[1]) is type(given), (column, text)
+    return True
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_a_rule_takes_a_value_only_when_it_agrees_with_the_cleaner(column: str) -> None:
+    taken = [text for text in HOSTILE if _check(column, text)]
+    assert None in taken  # a blank of a column that allows blanks
+    assert len(taken) < len(HOSTILE)
+
+
+def test_out_of_range_and_not_allowed_values_are_left_to_the_cleaner() -> None:
+    age = column_rule(SPEC.column("age"), CONFIG)
+    region = column_rule(SPEC.column("region"), CONFIG)
+    assert age is not None and region is not None
+    assert age("18") == 18 and age("100") == 100
+    assert age("17") is DECLINE and age("101") is DECLINE and age("-5") is DECLINE
+    assert _clean("age", "101") == ("issue",)
+    assert region("华东") == "华东" and region("north") is DECLINE
+    assert _clean("region", "north") == ("issue",)  # the cleaner repairs the case
+
+
+def test_ids_the_cleaner_would_normalise_are_left_to_it() -> None:
+    rule = column_rule(SPEC.column("customer_id"), CONFIG)
+    assert rule is not None
+    assert rule("AP00001501") == "AP00001501"
+    for text in ("ab 12", "ＡＢ12", "ap1", "=cmd", " AP1", ""):
+        assert rule(text) is DECLINE
+
+
+_TEXT = st.one_of(
+    st.text(max_size=8),
+    st.text(alphabet="0123456789.-+, eE", max_size=10),
+    st.text(alphabet="０１２３４５６７８９．－＋　", max_size=6),
+    st.sampled_from(HOSTILE[1:]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(column=st.sampled_from(COLUMNS), text=_TEXT)
+def test_any_text_is_declined_or_cleaned_the_same(column: str, text: str) -> None:
+    _check(column, text)

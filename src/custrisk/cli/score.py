@@ -105,6 +105,33 @@ def score(
     encrypt: EncryptOpt = False,
     keyfile: KeyfileOpt = None,
     pseudonymise: PseudonymiseOpt = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="pandas (one process) or dask (customers in buckets on a Dask cluster; the "
+            "same results, see docs/scale.md).",
+        ),
+    ] = "pandas",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: the address of a running Dask scheduler, e.g. "
+            "tcp://HOST:8786 (default: a local cluster of 2 worker processes).",
+            show_default=False,
+        ),
+    ] = None,
+    buckets: Annotated[
+        int | None,
+        typer.Option(
+            "--buckets",
+            min=1,
+            help="With --engine dask: customers are split into this many buckets by a hash "
+            "of their id (default: twice the workers).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -121,6 +148,7 @@ def score(
         outputs=out.parent,
         clear_pii=rejects_unmasked,
     )
+    from custrisk.engine import ENGINES
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -133,8 +161,15 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine != "dask" and (scheduler is not None or buckets is not None):
+        raise UsageError(
+            "--scheduler and --buckets apply to --engine dask only", hint="add --engine dask"
+        )
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
-    run = score_portfolio(
+    scorer = score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets)
+    run = scorer(
         data_dir,
         model,
         policy=chosen.policy,
@@ -191,6 +226,18 @@ def score(
             f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _dask_portfolio(scheduler: str | None, buckets: int | None) -> Any:
+    """score_portfolio on the Dask engine, with the given scheduler and buckets."""
+    from custrisk.engine import score_portfolio_dask
+
+    def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
+        return score_portfolio_dask(
+            data_dir, model, scheduler=scheduler, buckets=buckets, **options
+        )
+
+    return run
 
 
 def _thousands(value: float, sign: bool = False) -> str:

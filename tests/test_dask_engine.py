@@ -21,7 +21,15 @@ from custrisk.scoring import score_portfolio
 
 distributed = pytest.importorskip("distributed")
 
-from custrisk.engine import bucket_of, score_portfolio_dask, split_workspace  # noqa: E402
+from custrisk.cli._common import ENGINES as CLI_ENGINES  # noqa: E402
+from custrisk.engine import (  # noqa: E402
+    ENGINES,
+    bucket_of,
+    prepare_features_dask,
+    score_portfolio_dask,
+    split_workspace,
+)
+from custrisk.scoring import prepare_features  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -155,3 +163,35 @@ def test_unreachable_scheduler_is_a_usage_error(
     assert "cannot reach a Dask scheduler" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("buckets", [1, 4])
+def test_dask_indicators_equal_pandas_indicators(
+    buckets: int, dask_cluster: Any, dirty_300: Path
+) -> None:
+    want = prepare_features(dirty_300)
+    got = prepare_features_dask(dirty_300, dask_cluster, buckets=buckets)
+    assert want.indicators is not None and got.indicators is not None
+    pd.testing.assert_frame_equal(got.indicators.frame, want.indicators.frame)
+    assert got.indicators.as_of == want.indicators.as_of
+    assert got.indicators.as_of_origin == want.indicators.as_of_origin == "data"
+    assert dict(got.indicators.unavailable) == dict(want.indicators.unavailable)
+    pd.testing.assert_frame_equal(got.workspace.rejects, want.workspace.rejects)
+
+
+def test_cli_indicators_engine_dask_writes_the_pandas_file(
+    tmp_path: Path, dask_cluster: Any, dirty_300: Path
+) -> None:
+    runner = CliRunner()
+    outs = {engine: tmp_path / engine / "indicators.csv" for engine in ENGINES}
+    for engine, out in outs.items():
+        args = ["indicators", str(dirty_300), "--out", str(out), "--engine", engine]
+        if engine == "dask":
+            args += ["--scheduler", dask_cluster.scheduler.address, "--buckets", "3"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert CLI_ENGINES == ENGINES
+    for name in sorted(p.name for p in outs["pandas"].parent.iterdir()):
+        assert (outs["pandas"].parent / name).read_bytes() == (
+            outs["dask"].parent / name
+        ).read_bytes(), name

@@ -12,18 +12,22 @@ from rich.table import Table
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
     AsOfOpt,
+    BucketsOpt,
     CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     EncryptOpt,
+    EngineOpt,
     KeyfileOpt,
     ModelOpt,
     ModelsDirOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
+    SchedulerOpt,
     SourcesOpt,
     StrictOpt,
+    check_engine,
     check_unmasked_target,
     choose_configs,
     parse_date,
@@ -105,33 +109,9 @@ def score(
     encrypt: EncryptOpt = False,
     keyfile: KeyfileOpt = None,
     pseudonymise: PseudonymiseOpt = False,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="pandas (one process) or dask (customers in buckets on a Dask cluster; the "
-            "same results, see docs/scale.md).",
-        ),
-    ] = "pandas",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            help="With --engine dask: the address of a running Dask scheduler, e.g. "
-            "tcp://HOST:8786 (default: a local cluster of 2 worker processes).",
-            show_default=False,
-        ),
-    ] = None,
-    buckets: Annotated[
-        int | None,
-        typer.Option(
-            "--buckets",
-            min=1,
-            help="With --engine dask: customers are split into this many buckets by a hash "
-            "of their id (default: twice the workers).",
-            show_default=False,
-        ),
-    ] = None,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -148,7 +128,6 @@ def score(
         outputs=out.parent,
         clear_pii=rejects_unmasked,
     )
-    from custrisk.engine import ENGINES
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -161,12 +140,7 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine != "dask" and (scheduler is not None or buckets is not None):
-        raise UsageError(
-            "--scheduler and --buckets apply to --engine dask only", hint="add --engine dask"
-        )
+    check_engine(engine, scheduler, buckets)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     scorer = score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets)
     run = scorer(

@@ -13,6 +13,7 @@ from custrisk.engine.dask_engine import (
     bucket_of,
     dask_client,
     dask_scorer,
+    prepare_features_dask,
     score_portfolio_dask,
     split_workspace,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "bucket_of",
     "dask_client",
     "dask_scorer",
+    "prepare_features_dask",
     "score_portfolio_dask",
     "split_workspace",
 ]

@@ -37,11 +37,16 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.errors import DataError, UsageError
-from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
+from custrisk.indicators import (
+    IndicatorConfig,
+    IndicatorResult,
+    compute_indicators,
+    resolve_as_of,
+)
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun
 from custrisk.scoring import score_portfolio
-from custrisk.scoring.features import Features, model_indicator_config
+from custrisk.scoring.features import Features, load_configs, model_indicator_config
 from custrisk.scoring.score import ScoreResult, score_prepared
 
 if TYPE_CHECKING:
@@ -152,6 +157,78 @@ def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.Dat
     return whole.iloc[order].reset_index(drop=True)
 
 
+def _bucket_indicators(
+    config: IndicatorConfig, part: Workspace, as_of: dt.date
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One bucket on a worker: the indicators of its customers."""
+    result = compute_indicators(part.present_frames(), config, as_of=as_of)
+    return result.frame, dict(result.unavailable)
+
+
+def _buckets_of(
+    client: Client, buckets: int | None, workspace: Workspace
+) -> tuple[list[Workspace], list[np.ndarray]]:
+    count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    parts, positions = split_workspace(workspace, count)
+    log.info(
+        "dask engine: %d customers in %d buckets on %s",
+        len(workspace.frames[CUSTOMER_SOURCE]),
+        count,
+        client.scheduler.address if client.scheduler else "?",
+    )
+    return parts, positions
+
+
+def _workspace(
+    data_dir: PathLike,
+    sources_config: SourcesConfig | PathLike | None,
+    encoding: str | None,
+) -> tuple[SourcesConfig, Workspace]:
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    return sources, load_workspace(data_dir, config=sources, encoding=encoding)
+
+
+def prepare_features_dask(
+    data_dir: PathLike,
+    client: Client,
+    *,
+    buckets: int | None = None,
+    indicator_config: IndicatorConfig | PathLike | None = None,
+    sources_config: SourcesConfig | PathLike | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> Features:
+    """:func:`custrisk.scoring.prepare_features` on the Dask engine: the same
+    :class:`Features` (workspace, indicators of every customer in the credit table's
+    order, as-of date and its origin, unavailable indicators), the indicators computed in
+    ``buckets`` parts on ``client``."""
+    sources, workspace = _workspace(data_dir, sources_config, encoding)
+    _, config = load_configs(indicator_config, sources)
+    day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
+    parts, positions = _buckets_of(client, buckets, workspace)
+    shared_config = client.scatter(config, broadcast=True)
+    futures = [
+        client.submit(_bucket_indicators, shared_config, part, day, pure=False)
+        for part in client.scatter(parts)
+    ]
+    done = client.gather(futures)
+    frame = _in_order([d[0] for d in done], positions)
+    unavailable = done[0][1]
+    if unavailable:
+        log.warning(
+            "%d indicators could not be computed and are left empty: %s",
+            len(unavailable),
+            ", ".join(unavailable),
+        )
+    result = IndicatorResult(frame=frame, as_of=day, as_of_origin=origin, unavailable=unavailable)
+    X = frame.set_index(CUSTOMER_ID)
+    return Features(workspace, config, X, day, dict(unavailable), result)
+
+
 def dask_scorer(client: Client, buckets: int | None = None) -> Any:
     """A function with the signature and result of
     :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
@@ -167,24 +244,10 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         lang: str = "zh",
         indicator_config: IndicatorConfig | None = None,
     ) -> ScoreResult:
-        sources = (
-            sources_config
-            if isinstance(sources_config, SourcesConfig)
-            else load_sources_config(sources_config)
-        )
+        sources, workspace = _workspace(data_dir, sources_config, encoding)
         config = indicator_config or model_indicator_config(model, sources)
-        workspace = load_workspace(data_dir, config=sources, encoding=encoding)
-        day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
-        count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
-        parts, positions = split_workspace(workspace, count)
-        log.info(
-            "dask engine: %d customers in %d buckets on %s, as of %s (%s)",
-            len(workspace.frames[CUSTOMER_SOURCE]),
-            count,
-            client.scheduler.address if client.scheduler else "?",
-            day,
-            origin,
-        )
+        day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
+        parts, positions = _buckets_of(client, buckets, workspace)
         shared = client.scatter(model, broadcast=True)
         shared_config = client.scatter(config, broadcast=True)
         futures = [
@@ -270,6 +333,7 @@ __all__ = [
     "bucket_of",
     "dask_client",
     "dask_scorer",
+    "prepare_features_dask",
     "score_portfolio_dask",
     "split_workspace",
 ]

@@ -69,6 +69,16 @@ def _assert_same_run(got: ScoringRun, want: ScoringRun) -> None:
 _PANDAS: dict[str, ScoringRun] = {}
 
 
+@pytest.fixture(scope="session")
+def tree_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
+    """A registry with a pruned tree trained on ``export_200``."""
+    folder = tmp_path_factory.mktemp("tree_200")
+    args = ["train", str(export_200), "--labels", str(export_200 / "labels.csv")]
+    result = CliRunner().invoke(app, [*args, "--algorithm", "tree", "--models-dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
 @pytest.mark.parametrize("buckets", [1, 3, 7])
 @pytest.mark.parametrize("data", ["clean", "dirty"])
 def test_dask_engine_equals_pandas_engine(
@@ -91,6 +101,19 @@ def test_dask_engine_equals_pandas_engine(
     if data == "dirty":  # the faults are rejected with their file and line, as by pandas
         assert got.rejects is not None and len(got.rejects) > 10
         assert got.rejects["line"].notna().all()
+
+
+def test_a_tree_and_empty_buckets(dask_cluster: Any, export_200: Path, tree_200: Path) -> None:
+    """The tree's scoring path, in more buckets than the customers fill (a bucket
+    without customers computes nothing)."""
+    _, positions = split_workspace(load_workspace(export_200), 43)
+    assert sum(len(rows) == 0 for rows in positions) >= 1
+    want = score_portfolio(export_200, "tree", models_dir=tree_200, lang="en")
+    got = score_portfolio_dask(
+        export_200, "tree", models_dir=tree_200, lang="en", client=dask_cluster, buckets=43
+    )
+    _assert_same_run(got, want)
+    assert got.scores["model_id"].iloc[0] == "tree@1"
 
 
 def test_buckets_keep_every_row_of_a_customer_together(dirty_300: Path) -> None:

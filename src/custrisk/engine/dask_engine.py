@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
@@ -146,13 +145,22 @@ def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.Dat
     whole = pd.concat(frames, ignore_index=True)
     for name in frames[0].columns:
         parts = [f[name] for f in frames]
-        if isinstance(parts[0].dtype, pd.CategoricalDtype) and any(
-            p.dtype != parts[0].dtype for p in parts
-        ):
+        if all(p.dtype == parts[0].dtype for p in parts):
+            continue
+        if not isinstance(parts[0].dtype, pd.CategoricalDtype):
+            # Text built from objects (the reasons' values): a bucket where every value
+            # is missing keeps object, the whole table's is inferred as pandas infers it
+            # from the objects of every customer.
+            values = np.concatenate([p.astype(object).to_numpy() for p in parts])
+            whole[name] = pd.DataFrame({name: values})[name]
+        else:
             # Categories of the values present (the scorer's reason codes and labels,
-            # sorted): the union of the buckets' is what the whole table has.
-            whole[name] = union_categoricals(
-                [p.array for p in parts], sort_categories=True, ignore_order=True
+            # sorted as the scorer sorts them): the union of the buckets' is what the
+            # whole table has (a bucket without any value has none).
+            union = sorted({str(c) for p in parts for c in p.cat.categories})
+            dtype = pd.Categorical(np.asarray(union, dtype=object)).dtype
+            whole[name] = pd.Categorical(
+                np.concatenate([p.astype(object).to_numpy() for p in parts]), dtype=dtype
             )
     return whole.iloc[order].reset_index(drop=True)
 
@@ -170,6 +178,10 @@ def _buckets_of(
 ) -> tuple[list[Workspace], list[np.ndarray]]:
     count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
     parts, positions = split_workspace(workspace, count)
+    # A bucket without customers has nothing to compute (and no rows of other sources:
+    # those are every one of some customer's).
+    filled = [i for i, rows in enumerate(positions) if len(rows)]
+    parts, positions = [parts[i] for i in filled], [positions[i] for i in filled]
     log.info(
         "dask engine: %d customers in %d buckets on %s",
         len(workspace.frames[CUSTOMER_SOURCE]),

@@ -22,7 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"policy", "report", "monitoring"}),
     frozenset({"notify"}),
     frozenset({"scoring", "review"}),
-    frozenset({"batch", "serve"}),
+    frozenset({"batch", "serve", "engine"}),
     frozenset({"cli"}),
     frozenset({"__main__"}),
 )

@@ -22,6 +22,48 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
+#: The engines of --engine (custrisk.engine.ENGINES, named here to keep the CLI's
+#: start free of the engine's imports).
+ENGINES = ("pandas", "dask")
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="pandas (one process) or dask (customers in buckets on a Dask cluster; the same "
+        "results, see docs/scale.md).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="With --engine dask: the address of a running Dask scheduler, e.g. "
+        "tcp://HOST:8786 (default: a local cluster of 2 worker processes).",
+        show_default=False,
+    ),
+]
+BucketsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--buckets",
+        min=1,
+        help="With --engine dask: customers are split into this many buckets by a hash of "
+        "their id (default: twice the workers).",
+        show_default=False,
+    ),
+]
+
+
+def check_engine(engine: str, scheduler: str | None, buckets: int | None) -> None:
+    """--engine is known, and --scheduler and --buckets come with --engine dask."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine != "dask" and (scheduler is not None or buckets is not None):
+        raise UsageError(
+            "--scheduler and --buckets apply to --engine dask only", hint="add --engine dask"
+        )
+
+
 StrictOpt = Annotated[
     bool,
     typer.Option(

@@ -10,11 +10,15 @@ import typer
 from rich.table import Table
 
 from custrisk.cli._common import (
+    BucketsOpt,
     CsvEncodingOpt,
     EncryptOpt,
+    EngineOpt,
     KeyfileOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
+    SchedulerOpt,
+    check_engine,
     check_unmasked_target,
     choose_configs,
     parse_date,
@@ -87,6 +91,9 @@ def indicators(
     encrypt: EncryptOpt = False,
     keyfile: KeyfileOpt = None,
     pseudonymise: PseudonymiseOpt = False,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
 ) -> None:
     """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
     frequency, complaint rate, ...) and write one row per customer to --out.
@@ -105,16 +112,24 @@ def indicators(
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
-    from custrisk.scoring import prepare_features
+    check_engine(engine, scheduler, buckets)
+    from custrisk.scoring import Features, prepare_features
 
     chosen = choose_configs(data_dir, sources, indicators=config)
-    features = prepare_features(
-        data_dir,
-        indicator_config=chosen.indicators,
-        sources_config=chosen.sources,
-        encoding=encoding,
-        as_of=day,
-    )
+    options: dict[str, Any] = {
+        "indicator_config": chosen.indicators,
+        "sources_config": chosen.sources,
+        "encoding": encoding,
+        "as_of": day,
+    }
+    features: Features
+    if engine == "dask":
+        from custrisk.engine import dask_client, prepare_features_dask
+
+        with dask_client(scheduler) as client:
+            features = prepare_features_dask(data_dir, client, buckets=buckets, **options)
+    else:
+        features = prepare_features(data_dir, **options)
     workspace, indicator_config, result = features.workspace, features.config, features.indicators
     assert result is not None
     written = write_indicators(result.frame, out, csv_encoding=csv_encoding)

@@ -12,18 +12,22 @@ from rich.table import Table
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
     AsOfOpt,
+    BucketsOpt,
     CsvEncodingOpt,
     DataDir,
     EncodingOpt,
     EncryptOpt,
+    EngineOpt,
     KeyfileOpt,
     ModelOpt,
     ModelsDirOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
+    SchedulerOpt,
     SourcesOpt,
     StrictOpt,
+    check_engine,
     check_unmasked_target,
     choose_configs,
     parse_date,
@@ -105,6 +109,9 @@ def score(
     encrypt: EncryptOpt = False,
     keyfile: KeyfileOpt = None,
     pseudonymise: PseudonymiseOpt = False,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -133,8 +140,10 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
+    check_engine(engine, scheduler, buckets)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
-    run = score_portfolio(
+    scorer = score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets)
+    run = scorer(
         data_dir,
         model,
         policy=chosen.policy,
@@ -191,6 +200,18 @@ def score(
             f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _dask_portfolio(scheduler: str | None, buckets: int | None) -> Any:
+    """score_portfolio on the Dask engine, with the given scheduler and buckets."""
+    from custrisk.engine import score_portfolio_dask
+
+    def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
+        return score_portfolio_dask(
+            data_dir, model, scheduler=scheduler, buckets=buckets, **options
+        )
+
+    return run
 
 
 def _thousands(value: float, sign: bool = False) -> str:

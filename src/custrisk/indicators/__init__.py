@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from custrisk.indicators.compute import IndicatorResult, compute_indicators
+from custrisk.indicators.compute import IndicatorResult, compute_indicators, resolve_as_of
 from custrisk.indicators.config import (
     default_config_path,
     load_indicator_config,
@@ -45,6 +45,7 @@ __all__ = [
     "SourceSettings",
     "Window",
     "compute_indicators",
+    "resolve_as_of",
     "default_config_path",
     "load_indicator_config",
     "output_format",

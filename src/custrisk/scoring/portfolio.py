@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from custrisk.registry import LoadedModel
 from custrisk.results import FOLLOWUPS_FILE, ScoringRun, read_previous_run
 from custrisk.review.followups import follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
-from custrisk.scoring.score import score_data
+from custrisk.scoring.score import ScoreResult, score_data
 from custrisk.scoring.table import TABLE_CARD_KEY
 from custrisk.vocab import check_language
 
@@ -47,6 +48,7 @@ def score_portfolio(
     require_signed: bool | None = None,
     allow_unverified: bool = False,
     strict: bool = False,
+    scorer: Callable[..., ScoreResult] | None = None,
 ) -> ScoringRun:
     """Score every customer of a month's exports: PD, score, reasons, grade, limits,
     alerts and (with ``previous``) changes and grade migration.
@@ -73,6 +75,10 @@ def score_portfolio(
     strict : bool
         A limit rule or alert rule that reads a name this data lacks is an error instead
         of being skipped (and reported once).
+    scorer : callable, optional
+        What scores the exports: :func:`custrisk.scoring.score.score_data` (the default,
+        the pandas engine) or a function with its signature and result, such as the Dask
+        engine's (:func:`custrisk.engine.score_portfolio_dask` passes its own).
 
     Returns
     -------
@@ -100,7 +106,7 @@ def score_portfolio(
     )
     needs_details = any(rule.new_when is not None for rule in rules.rules)
     prev = _previous(previous, details=needs_details)
-    result = score_data(
+    result = (scorer or score_data)(
         data_dir,
         loaded,
         sources_config=sources_config,

@@ -1,0 +1,29 @@
+"""Engines that compute a month's results past one process: the Dask engine scores the
+customers of a workspace in buckets on a Dask distributed cluster, with results equal to
+the pandas engine's (see docs/scale.md).
+
+>>> from custrisk.engine import score_portfolio_dask
+>>> run = score_portfolio_dask("exports/2026-10", "retail", buckets=8)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from custrisk.engine.dask_engine import (
+    ENGINES,
+    bucket_of,
+    dask_client,
+    dask_scorer,
+    prepare_features_dask,
+    score_portfolio_dask,
+    split_workspace,
+)
+
+__all__ = [
+    "ENGINES",
+    "bucket_of",
+    "dask_client",
+    "dask_scorer",
+    "prepare_features_dask",
+    "score_portfolio_dask",
+    "split_workspace",
+]

@@ -1,0 +1,351 @@
+"""The Dask engine of ``custrisk score``: the customers of a month in buckets, each
+bucket's indicators, scores and details computed on a Dask distributed worker.
+
+Identical results by construction:
+
+- The exports are read and cleaned in one pass, as by the pandas engine
+  (:func:`custrisk.data.load_workspace`): every rule across rows (duplicates, orphans,
+  id collisions, the latest credible date of a column) sees the whole source, so the
+  kept rows and the rejects are the pandas engine's, with their files and lines.
+- The as-of date is fixed once over the whole workspace
+  (:func:`custrisk.indicators.resolve_as_of`) and handed to every bucket.
+- Customers go to a bucket by a stable hash of their cleaned (normalised) id; every row
+  of a customer (credit, transactions, behaviour) lands in the bucket of its customer,
+  in its original order. Indicators are per customer, so a bucket computes exactly the
+  values the whole run computes for its customers.
+- The fitted model is sent to the workers once (``client.scatter(broadcast=True)``).
+- Bucket results are put back in the credit table's order; grades, limits, alerts,
+  migration and the follow-up plan are then applied by
+  :func:`custrisk.scoring.score_portfolio` to the whole table, as by the pandas engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
+from custrisk.data import Workspace, load_workspace
+from custrisk.data.issues import ISSUE_COLUMNS
+from custrisk.errors import DataError, UsageError
+from custrisk.indicators import (
+    IndicatorConfig,
+    IndicatorResult,
+    compute_indicators,
+    resolve_as_of,
+)
+from custrisk.registry import LoadedModel
+from custrisk.results import ScoringRun
+from custrisk.scoring import score_portfolio
+from custrisk.scoring.features import Features, load_configs, model_indicator_config
+from custrisk.scoring.score import ScoreResult, score_prepared
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+#: The engines of ``--engine``.
+ENGINES = ("pandas", "dask")
+
+#: The column that holds the customer id in every source that has one.
+CUSTOMER_ID = "customer_id"
+
+#: Workers of the LocalCluster started when no scheduler is given.
+LOCAL_WORKERS = 2
+
+PathLike = str | os.PathLike[str]
+
+
+def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
+    """The bucket (0 .. buckets-1) of each customer id: a stable hash of its text, the
+    same in every process and run (pandas' SipHash with its fixed key). A missing id goes
+    to bucket 0 (such a row belongs to no customer)."""
+    if buckets < 1:
+        raise UsageError(f"buckets must be 1 or more, not {buckets}")
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        categories = ids.cat.categories.to_numpy(dtype=object)
+        of_category = pd.util.hash_array(categories.astype(str).astype(object)) % np.uint64(buckets)
+        codes = ids.cat.codes.to_numpy()
+        out = np.zeros(len(ids), dtype=np.int64)
+        present = codes >= 0
+        out[present] = of_category[codes[present]].astype(np.int64)
+        return out
+    values = ids.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    text = np.where(missing, "", values).astype(str).astype(object)
+    out = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
+    out[missing] = 0
+    return out
+
+
+def split_workspace(workspace: Workspace, buckets: int) -> tuple[list[Workspace], list[np.ndarray]]:
+    """The workspace in ``buckets`` parts by customer, and for each part the positions of
+    its customers in the credit table (to put results back in order).
+
+    Each part holds the same report, config and missing columns as the whole (no rejects:
+    they stay with the whole workspace), and the rows of its customers in every source, in
+    their original order.
+    """
+    credit = workspace.frames[CUSTOMER_SOURCE]
+    of_credit = bucket_of(credit[CUSTOMER_ID], buckets)
+    of_source = {
+        name: bucket_of(frame[CUSTOMER_ID], buckets)
+        for name, frame in workspace.frames.items()
+        if name != CUSTOMER_SOURCE and CUSTOMER_ID in frame.columns
+    }
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    parts: list[Workspace] = []
+    positions: list[np.ndarray] = []
+    for bucket in range(buckets):
+        rows = np.flatnonzero(of_credit == bucket)
+        frames = {}
+        for name, frame in workspace.frames.items():
+            if name == CUSTOMER_SOURCE:
+                frames[name] = frame.iloc[rows].reset_index(drop=True)
+            elif name in of_source:
+                frames[name] = frame.iloc[np.flatnonzero(of_source[name] == bucket)].reset_index(
+                    drop=True
+                )
+            else:  # a source without customers: every bucket sees it whole
+                frames[name] = frame
+        parts.append(replace(workspace, frames=frames, rejects=empty))
+        positions.append(rows)
+    return parts, positions
+
+
+def _score_bucket(
+    model: LoadedModel,
+    config: IndicatorConfig,
+    part: Workspace,
+    as_of: dt.date,
+    lang: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, str]]:
+    """One bucket on a worker: indicators, scores and details of its customers."""
+    result = compute_indicators(part.present_frames(), config, as_of=as_of)
+    X = result.frame.set_index(CUSTOMER_ID)
+    features = Features(part, config, X, result.as_of, dict(result.unavailable), result)
+    scored = score_prepared(model, features, lang=lang)
+    return scored.frame, scored.details, X, scored.run, dict(result.unavailable)
+
+
+def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.DataFrame:
+    """The bucket tables as one, in the credit table's order."""
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    if len(frames) == 1:
+        return frames[0].iloc[order].reset_index(drop=True)
+    whole = pd.concat(frames, ignore_index=True)
+    for name in frames[0].columns:
+        parts = [f[name] for f in frames]
+        if all(p.dtype == parts[0].dtype for p in parts):
+            continue
+        if not isinstance(parts[0].dtype, pd.CategoricalDtype):
+            # Text built from objects (the reasons' values): a bucket where every value
+            # is missing keeps object, the whole table's is inferred as pandas infers it
+            # from the objects of every customer.
+            values = np.concatenate([p.astype(object).to_numpy() for p in parts])
+            whole[name] = pd.DataFrame({name: values})[name]
+        else:
+            # Categories of the values present (the scorer's reason codes and labels,
+            # sorted as the scorer sorts them): the union of the buckets' is what the
+            # whole table has (a bucket without any value has none).
+            union = sorted({str(c) for p in parts for c in p.cat.categories})
+            dtype = pd.Categorical(np.asarray(union, dtype=object)).dtype
+            whole[name] = pd.Categorical(
+                np.concatenate([p.astype(object).to_numpy() for p in parts]), dtype=dtype
+            )
+    return whole.iloc[order].reset_index(drop=True)
+
+
+def _bucket_indicators(
+    config: IndicatorConfig, part: Workspace, as_of: dt.date
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One bucket on a worker: the indicators of its customers."""
+    result = compute_indicators(part.present_frames(), config, as_of=as_of)
+    return result.frame, dict(result.unavailable)
+
+
+def _buckets_of(
+    client: Client, buckets: int | None, workspace: Workspace
+) -> tuple[list[Workspace], list[np.ndarray]]:
+    count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    parts, positions = split_workspace(workspace, count)
+    # A bucket without customers has nothing to compute (and no rows of other sources:
+    # those are every one of some customer's).
+    filled = [i for i, rows in enumerate(positions) if len(rows)]
+    parts, positions = [parts[i] for i in filled], [positions[i] for i in filled]
+    log.info(
+        "dask engine: %d customers in %d buckets on %s",
+        len(workspace.frames[CUSTOMER_SOURCE]),
+        count,
+        client.scheduler.address if client.scheduler else "?",
+    )
+    return parts, positions
+
+
+def _workspace(
+    data_dir: PathLike,
+    sources_config: SourcesConfig | PathLike | None,
+    encoding: str | None,
+) -> tuple[SourcesConfig, Workspace]:
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    return sources, load_workspace(data_dir, config=sources, encoding=encoding)
+
+
+def prepare_features_dask(
+    data_dir: PathLike,
+    client: Client,
+    *,
+    buckets: int | None = None,
+    indicator_config: IndicatorConfig | PathLike | None = None,
+    sources_config: SourcesConfig | PathLike | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+) -> Features:
+    """:func:`custrisk.scoring.prepare_features` on the Dask engine: the same
+    :class:`Features` (workspace, indicators of every customer in the credit table's
+    order, as-of date and its origin, unavailable indicators), the indicators computed in
+    ``buckets`` parts on ``client``."""
+    sources, workspace = _workspace(data_dir, sources_config, encoding)
+    _, config = load_configs(indicator_config, sources)
+    day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
+    parts, positions = _buckets_of(client, buckets, workspace)
+    shared_config = client.scatter(config, broadcast=True)
+    futures = [
+        client.submit(_bucket_indicators, shared_config, part, day, pure=False)
+        for part in client.scatter(parts)
+    ]
+    done = client.gather(futures)
+    frame = _in_order([d[0] for d in done], positions)
+    unavailable = done[0][1]
+    if unavailable:
+        log.warning(
+            "%d indicators could not be computed and are left empty: %s",
+            len(unavailable),
+            ", ".join(unavailable),
+        )
+    result = IndicatorResult(frame=frame, as_of=day, as_of_origin=origin, unavailable=unavailable)
+    X = frame.set_index(CUSTOMER_ID)
+    return Features(workspace, config, X, day, dict(unavailable), result)
+
+
+def dask_scorer(client: Client, buckets: int | None = None) -> Any:
+    """A function with the signature and result of
+    :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
+    ``buckets`` parts (default: twice the cluster's workers)."""
+
+    def score_data(
+        data_dir: PathLike,
+        model: LoadedModel,
+        *,
+        sources_config: SourcesConfig | PathLike | None = None,
+        encoding: str | None = None,
+        as_of: dt.date | str | None = None,
+        lang: str = "zh",
+        indicator_config: IndicatorConfig | None = None,
+    ) -> ScoreResult:
+        sources, workspace = _workspace(data_dir, sources_config, encoding)
+        config = indicator_config or model_indicator_config(model, sources)
+        day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
+        parts, positions = _buckets_of(client, buckets, workspace)
+        shared = client.scatter(model, broadcast=True)
+        shared_config = client.scatter(config, broadcast=True)
+        futures = [
+            client.submit(_score_bucket, shared, shared_config, part, day, lang, pure=False)
+            for part in client.scatter(parts)
+        ]
+        done = client.gather(futures)
+        frame = _in_order([d[0] for d in done], positions)
+        details = _in_order([d[1] for d in done], positions)
+        X = pd.concat([d[2] for d in done]).iloc[
+            np.argsort(np.concatenate(positions), kind="stable")
+        ]
+        run = dict(done[0][3], customers=len(frame))
+        unavailable = done[0][4]
+        lacking = [c for c in model.card.get("features", []) if c in unavailable]
+        if lacking:
+            reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
+            raise DataError(
+                f"model {model.model_id} needs feature(s) this data cannot give: {reasons}"
+                + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+                file=str(data_dir),
+                hint="apply the model to exports with the sources and columns it was trained on",
+            )
+        features = Features(workspace, config, X, day, unavailable)
+        return ScoreResult(frame, details, run, features, model.model_id)
+
+    return score_data
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler`` (``tcp://HOST:8786``), or of a
+    LocalCluster of ``workers`` processes with one thread each, closed on exit."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - the dask extra is not installed
+        raise UsageError(
+            "--engine dask needs Dask distributed, which is not installed",
+            hint="pip install 'custrisk[dask]'",
+        ) from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UsageError(
+                f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
+                hint="start one with 'dask scheduler' (default port 8786) or leave "
+                "--scheduler out for a local cluster",
+            ) from exc
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def score_portfolio_dask(
+    exports: PathLike,
+    model: LoadedModel | str,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    buckets: int | None = None,
+    **options: Any,
+) -> ScoringRun:
+    """:func:`custrisk.scoring.score_portfolio` on the Dask engine: the same
+    :class:`ScoringRun` (scores, details, alerts, rejects, facts), computed in
+    ``buckets`` parts on ``client``, on the scheduler at ``scheduler``, or on a local
+    cluster of two worker processes. ``options`` are score_portfolio's."""
+    if client is not None:
+        return score_portfolio(exports, model, scorer=dask_scorer(client, buckets), **options)
+    with dask_client(scheduler) as own:
+        return score_portfolio(exports, model, scorer=dask_scorer(own, buckets), **options)
+
+
+__all__ = [
+    "ENGINES",
+    "bucket_of",
+    "dask_client",
+    "dask_scorer",
+    "prepare_features_dask",
+    "score_portfolio_dask",
+    "split_workspace",
+]

@@ -1,0 +1,220 @@
+"""The Dask engine (issue 16): on a real LocalCluster (2 worker processes), the scores,
+details, alerts, rejects and facts of a month equal the pandas engine's, for several
+bucket counts, on clean and on dirty exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.data import load_workspace
+from custrisk.results import ScoringRun
+from custrisk.sample import generate_sample_data
+from custrisk.scoring import score_portfolio
+
+distributed = pytest.importorskip("distributed")
+
+from custrisk.cli._common import ENGINES as CLI_ENGINES  # noqa: E402
+from custrisk.engine import (  # noqa: E402
+    ENGINES,
+    bucket_of,
+    prepare_features_dask,
+    score_portfolio_dask,
+    split_workspace,
+)
+from custrisk.scoring import prepare_features  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    """A LocalCluster of 2 worker processes (one thread each) and its client."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dirty_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 generated customers with the sample's faults (duplicates, blanks, bad numbers
+    and dates, orphans, ...)."""
+    folder = tmp_path_factory.mktemp("dirty_300")
+    generate_sample_data(folder, customers=300, seed=7, dirty=True)
+    return folder
+
+
+def _assert_same_run(got: ScoringRun, want: ScoringRun) -> None:
+    pd.testing.assert_frame_equal(got.scores, want.scores)
+    pd.testing.assert_frame_equal(got.details, want.details)
+    pd.testing.assert_frame_equal(got.alerts, want.alerts)
+    pd.testing.assert_frame_equal(got.followups, want.followups)
+    if want.rejects is None:
+        assert got.rejects is None
+    else:
+        assert got.rejects is not None
+        pd.testing.assert_frame_equal(got.rejects, want.rejects)
+    assert got.facts == want.facts
+
+
+_PANDAS: dict[str, ScoringRun] = {}
+
+
+@pytest.fixture(scope="session")
+def tree_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
+    """A registry with a pruned tree trained on ``export_200``."""
+    folder = tmp_path_factory.mktemp("tree_200")
+    args = ["train", str(export_200), "--labels", str(export_200 / "labels.csv")]
+    result = CliRunner().invoke(app, [*args, "--algorithm", "tree", "--models-dir", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 7])
+@pytest.mark.parametrize("data", ["clean", "dirty"])
+def test_dask_engine_equals_pandas_engine(
+    data: str,
+    buckets: int,
+    dask_cluster: Any,
+    export_200: Path,
+    dirty_300: Path,
+    models_200: Path,
+) -> None:
+    folder = export_200 if data == "clean" else dirty_300
+    if data not in _PANDAS:
+        _PANDAS[data] = score_portfolio(folder, "logistic", models_dir=models_200)
+    want = _PANDAS[data]
+    got = score_portfolio_dask(
+        folder, "logistic", models_dir=models_200, client=dask_cluster, buckets=buckets
+    )
+    _assert_same_run(got, want)
+    assert len(got.scores) > 100 and len(got.alerts) > 0
+    if data == "dirty":  # the faults are rejected with their file and line, as by pandas
+        assert got.rejects is not None and len(got.rejects) > 10
+        assert got.rejects["line"].notna().all()
+
+
+def test_a_tree_and_empty_buckets(dask_cluster: Any, export_200: Path, tree_200: Path) -> None:
+    """The tree's scoring path, in more buckets than the customers fill (a bucket
+    without customers computes nothing)."""
+    _, positions = split_workspace(load_workspace(export_200), 43)
+    assert sum(len(rows) == 0 for rows in positions) >= 1
+    want = score_portfolio(export_200, "tree", models_dir=tree_200, lang="en")
+    got = score_portfolio_dask(
+        export_200, "tree", models_dir=tree_200, lang="en", client=dask_cluster, buckets=43
+    )
+    _assert_same_run(got, want)
+    assert got.scores["model_id"].iloc[0] == "tree@1"
+
+
+def test_buckets_keep_every_row_of_a_customer_together(dirty_300: Path) -> None:
+    workspace = load_workspace(dirty_300)
+    parts, positions = split_workspace(workspace, 5)
+    for name, frame in workspace.frames.items():
+        assert sum(len(p.frames[name]) for p in parts) == len(frame), name
+    seen: set[str] = set()
+    for part, rows in zip(parts, positions, strict=True):
+        ids = set(part.frames["credit"]["customer_id"].astype(str))
+        assert not ids & seen  # a customer is in one bucket only
+        seen |= ids
+        for name, frame in part.frames.items():
+            if name != "credit" and "customer_id" in frame.columns:
+                assert set(frame["customer_id"].dropna().astype(str)) <= ids, name
+        credit = workspace.frames["credit"]["customer_id"].astype(str).to_numpy()
+        assert list(credit[rows]) == list(part.frames["credit"]["customer_id"].astype(str))
+    assert len(seen) == len(workspace.frames["credit"])
+
+
+def test_bucket_of_is_the_same_in_a_worker_process(dask_cluster: Any) -> None:
+    ids = pd.Series([f"C{i:06d}" for i in range(500)], dtype="str")
+    here = bucket_of(ids, 7)
+    there = dask_cluster.submit(bucket_of, ids, 7, pure=False).result()
+    assert np.array_equal(here, there)
+    assert set(here.tolist()) == set(range(7))  # every bucket used
+    as_category = bucket_of(ids.astype("category"), 7)
+    assert np.array_equal(here, as_category)
+
+
+def test_cli_score_engine_dask_writes_the_pandas_files(
+    tmp_path: Path, dask_cluster: Any, dirty_300: Path, models_200: Path
+) -> None:
+    runner = CliRunner()
+    common = ["score", str(dirty_300), "--model", "logistic", "--models-dir", str(models_200)]
+    pandas_out, dask_out = tmp_path / "pandas" / "scores.csv", tmp_path / "dask" / "scores.csv"
+    first = runner.invoke(app, [*common, "--out", str(pandas_out)])
+    assert first.exit_code == 0, first.output
+    address = dask_cluster.scheduler.address
+    args = [*common, "--out", str(dask_out), "--engine", "dask", "--scheduler", address]
+    second = runner.invoke(app, [*args, "--buckets", "4"])
+    assert second.exit_code == 0, second.output
+    names = sorted(p.name for p in pandas_out.parent.iterdir())
+    assert names == sorted(p.name for p in dask_out.parent.iterdir())
+    assert "scores.rejects.csv" in names
+    for name in names:
+        if name.endswith((".csv", ".parquet")):
+            assert (pandas_out.parent / name).read_bytes() == (dask_out.parent / name).read_bytes()
+
+
+def test_cli_engine_errors_are_one_line(tmp_path: Path, export_200: Path) -> None:
+    runner = CliRunner()
+    common = ["score", str(export_200), "--model", "logistic", "--out", str(tmp_path / "s.csv")]
+    bad = runner.invoke(app, [*common, "--engine", "spark"])
+    assert bad.exit_code == 2
+    assert "--engine must be one of pandas, dask" in bad.output
+    assert "Traceback" not in bad.output
+    stray = runner.invoke(app, [*common, "--scheduler", "tcp://127.0.0.1:1"])
+    assert stray.exit_code == 2
+    assert "--engine dask" in stray.output
+
+
+def test_unreachable_scheduler_is_a_usage_error(
+    tmp_path: Path, export_200: Path, models_200: Path
+) -> None:
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    args += ["--out", str(tmp_path / "s.csv"), "--engine", "dask", "--scheduler"]
+    result = CliRunner().invoke(app, [*args, "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert "cannot reach a Dask scheduler" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("buckets", [1, 4])
+def test_dask_indicators_equal_pandas_indicators(
+    buckets: int, dask_cluster: Any, dirty_300: Path
+) -> None:
+    want = prepare_features(dirty_300)
+    got = prepare_features_dask(dirty_300, dask_cluster, buckets=buckets)
+    assert want.indicators is not None and got.indicators is not None
+    pd.testing.assert_frame_equal(got.indicators.frame, want.indicators.frame)
+    assert got.indicators.as_of == want.indicators.as_of
+    assert got.indicators.as_of_origin == want.indicators.as_of_origin == "data"
+    assert dict(got.indicators.unavailable) == dict(want.indicators.unavailable)
+    pd.testing.assert_frame_equal(got.workspace.rejects, want.workspace.rejects)
+
+
+def test_cli_indicators_engine_dask_writes_the_pandas_file(
+    tmp_path: Path, dask_cluster: Any, dirty_300: Path
+) -> None:
+    runner = CliRunner()
+    outs = {engine: tmp_path / engine / "indicators.csv" for engine in ENGINES}
+    for engine, out in outs.items():
+        args = ["indicators", str(dirty_300), "--out", str(out), "--engine", engine]
+        if engine == "dask":
+            args += ["--scheduler", dask_cluster.scheduler.address, "--buckets", "3"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert CLI_ENGINES == ENGINES
+    for name in sorted(p.name for p in outs["pandas"].parent.iterdir()):
+        assert (outs["pandas"].parent / name).read_bytes() == (
+            outs["dask"].parent / name
+        ).read_bytes(), name

@@ -49,7 +49,6 @@ _WORDS = {
         "due": "处理时限",
         "followups": "回访计划：{n} 位客户到期",
         "followups_more": "另有 {n} 位见 followups.csv",
-        "open_alerts": "未结预警",
     },
     "en": {
         "title": "Customer risk alerts {as_of}",
@@ -71,7 +70,6 @@ _WORDS = {
         "due": "due by",
         "followups": "Follow-ups due: {n} customers",
         "followups_more": "and {n} more in followups.csv",
-        "open_alerts": "open alerts",
     },
 }
 
@@ -122,6 +120,11 @@ class FollowUp:
     due_date: str
 
 
+#: The follow-up plan's reasons (followups.csv's ``reason``, joined by "; ") in words.
+_REASONS = {
+    "zh": {"open alerts": "有未结预警", "review due": "复核到期", "never followed up": "从未回访"},
+    "en": {},
+}
 #: Follow-ups listed per owner in a digest; the rest are counted (followups.csv has all).
 FOLLOWUPS_SHOWN = 5
 
@@ -177,9 +180,11 @@ class Digest:
         lines = [self.words("followups", n=len(due))]
         for f in due[:FOLLOWUPS_SHOWN]:
             who = f"{f.customer_id} {f.name_masked}".strip()
-            alerts = f"; {self.words('open_alerts')} {f.open_alerts}" if f.open_alerts else ""
+            why = [_REASONS[self.lang].get(r.strip(), r.strip()) for r in f.reason.split(";")]
+            alerts = f" ({f.open_alerts})" if f.open_alerts else ""
             channel = f", {f.channel}" if f.channel else ""
-            lines.append(f"- {who} ({f.grade}) {f.reason}{alerts}; {f.due_date}{channel}")
+            sep = "；" if self.lang == "zh" else "; "
+            lines.append(f"- {who} ({f.grade}) {sep.join(why)}{alerts}; {f.due_date}{channel}")
         if len(due) > FOLLOWUPS_SHOWN:
             lines.append(self.words("followups_more", n=len(due) - FOLLOWUPS_SHOWN))
         return lines

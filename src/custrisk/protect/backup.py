@@ -342,18 +342,9 @@ def _members(archive: Path, keyring: Keyring | None) -> Iterator[tuple[str, IO[b
     except DataError as exc:
         if "member" in exc.message:
             raise
-        message = exc.message.removeprefix(f"{archive}: ")
-        raise DataError(
-            f"member {current!r}: {message}; nothing was restored",
-            file=str(archive),
-            hint="the archive is damaged or altered; restore from another backup",
-        ) from None
+        raise _damaged(archive, current, exc) from None
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"member {current!r}: the archive is damaged ({exc}); nothing was restored",
-            file=str(archive),
-            hint="restore from another backup",
-        ) from None
+        raise _damaged(archive, current, exc) from None
 
 
 @contextlib.contextmanager
@@ -364,18 +355,25 @@ def _reading(archive: Path, name: str) -> Iterator[None]:
     except DataError as exc:
         if "member" in exc.message:
             raise
+        raise _damaged(archive, name, exc) from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise _damaged(archive, name, exc) from None
+
+
+def _damaged(archive: Path, name: str, exc: Exception) -> DataError:
+    """A problem found in member ``name``: nothing was restored."""
+    if isinstance(exc, DataError):
         message = exc.message.removeprefix(f"{archive}: ")
-        raise DataError(
+        return DataError(
             f"member {name!r}: {message}; nothing was restored",
             file=str(archive),
             hint="the archive is damaged or altered; restore from another backup",
-        ) from None
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            f"member {name!r}: the archive is damaged ({exc}); nothing was restored",
-            file=str(archive),
-            hint="restore from another backup",
-        ) from None
+        )
+    return DataError(
+        f"member {name!r}: the archive is damaged ({exc}); nothing was restored",
+        file=str(archive),
+        hint="restore from another backup",
+    )
 
 
 def _copy_hashing(source: IO[bytes] | None, sink: IO[bytes] | None) -> tuple[str, int]:

@@ -97,6 +97,12 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     store.close()
     receiver = _Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # the run's notification channels (a RUN.yaml notifications: section): a WeCom robot
+    notify_config = root / "run.yaml"
+    notify_config.write_text(
+        "notifications:\n  channels:\n    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
+        encoding="utf-8",
+    )
     port = free_port()
     log = (root / "service.log").open("w")
     process = subprocess.Popen(
@@ -123,9 +129,11 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             "300000",
             "--notify-webhook",
             f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+            "--notify-config",
+            str(notify_config),
         ],
         cwd=root,
-        env=_env(),
+        env={**_env(), "TEST_WECOM_URL": f"http://127.0.0.1:{receiver.server_address[1]}/wecom"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -521,13 +529,27 @@ def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(
     assert answer["decision"] == "decline", answer
     receiver = serve_world["receiver"]
     deadline = time.monotonic() + 20
-    while not any(m["decision"]["decision_id"] == answer["decision_id"] for m in receiver.received):
+    while not any(
+        m.get("decision", {}).get("decision_id") == answer["decision_id"] for m in receiver.received
+    ):
         assert time.monotonic() < deadline, "no notification arrived"
         time.sleep(0.1)
     sent = next(
-        m for m in receiver.received if m["decision"]["decision_id"] == answer["decision_id"]
+        m
+        for m in receiver.received
+        if m.get("decision", {}).get("decision_id") == answer["decision_id"]
     )
     assert sent["event"] == "high_risk_decision" and sent["decision"]["score"] == answer["score"]
+    # and through the run's channels (--notify-config): a WeCom markdown message, red
+    decision = answer["decision_id"]
+    while not any(decision in str(m.get("markdown", {}).get("content")) for m in receiver.received):
+        assert time.monotonic() < deadline + 20, "no robot message arrived"
+        time.sleep(0.1)
+    robot = next(
+        m for m in receiver.received if decision in str(m.get("markdown", {}).get("content"))
+    )
+    content = robot["markdown"]["content"]
+    assert "新客户申请拒绝" in content and f"评分 {answer['score']}" in content
     raw = b"".join(receiver.raw).decode("utf-8")
     assert NAME not in raw and "13812345678" not in raw
 

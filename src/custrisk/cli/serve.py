@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -93,6 +94,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    notify_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--notify-config",
+            help="Send each high-risk decision through the notification channels of this "
+            "RUN.yaml (its notifications: section) or notify config.",
+            show_default=False,
+        ),
+    ] = None,
     allow_unsigned: Annotated[
         bool,
         typer.Option(
@@ -109,7 +119,6 @@ def serve(
     stored (--db). Tokens: custrisk serve-token new NAME --scope score."""
     from custrisk.serve.server import run_server
     from custrisk.serve.settings import ServeSettings
-    from custrisk.serve.webhook import generic_webhook_notifier
 
     settings = ServeSettings(
         model=model,
@@ -128,7 +137,7 @@ def serve(
         jdy_secret_env=jdy_secret_env,
         require_signed=not allow_unsigned,
         allow_unverified=allow_unverified,
-        on_high_risk=generic_webhook_notifier(notify_webhook) if notify_webhook else None,
+        on_high_risk=_high_risk_hook(notify_webhook, notify_config),
     )
 
     def ready(state: object) -> None:
@@ -191,3 +200,27 @@ def token_revoke(
 
     info = DecisionStore(db).revoke_token(token_id)
     console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")
+
+
+def _high_risk_hook(
+    webhook: str | None, config: Path | None
+) -> Callable[[dict[str, Any]], None] | None:
+    """What a high-risk decision is sent to: a plain webhook, the run's channels, or both."""
+    from custrisk.serve.webhook import channel_notifier, generic_webhook_notifier
+
+    hooks = [
+        h
+        for h in (
+            generic_webhook_notifier(webhook) if webhook else None,
+            channel_notifier(config) if config is not None else None,
+        )
+        if h is not None
+    ]
+    if not hooks:
+        return None
+
+    def notify(decision: dict[str, Any]) -> None:
+        for hook in hooks:
+            hook(decision)
+
+    return notify

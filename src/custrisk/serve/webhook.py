@@ -1,14 +1,15 @@
 """A generic JSON webhook for high-risk decisions (``--notify-webhook URL``): one POST of
 the masked decision per call, retried a few times, never raising into the service.
 
-A narrow stand-in until the run's notification channels (``custrisk.notify``) are wired
-to ``ServeSettings.on_high_risk``.
+``--notify-config RUN.yaml`` sends them through the run's notification channels instead
+(:func:`channel_notifier`, over :mod:`custrisk.notify`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import urllib.error
 import urllib.request
@@ -47,4 +48,63 @@ def generic_webhook_notifier(url: str) -> Callable[[dict[str, Any]], None]:
     return notify
 
 
-__all__ = ["generic_webhook_notifier"]
+def channel_notifier(config: str | os.PathLike[str]) -> Callable[[dict[str, Any]], None]:
+    """A callable that sends a high-risk decision through the notification channels of a
+    RUN.yaml (its ``notifications:`` section) or a notify config: e-mail, WeCom, DingTalk,
+    Feishu or a webhook, as :mod:`custrisk.notify` sends a run's alerts (masked, retried,
+    never raising). The decision becomes one new alert of the ``risk_officer`` owner:
+    red for a decline, orange for a review. Raises ConfigError for a bad config (at
+    start-up, before the service listens)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from custrisk.notify import deliver_notifications
+    from custrisk.notify.config import load_notify_config
+    from custrisk.privacy import mask_pii_text
+    from custrisk.results import ScoringRun
+
+    cfg = load_notify_config(config)
+
+    def notify(decision: dict[str, Any]) -> None:
+        as_of = dt.date.today().isoformat()
+        customer = mask_pii_text(str(decision.get("customer_id") or decision.get("decision_id")))
+        declined = decision.get("decision") == "decline"
+        level = "red" if declined else "orange"
+        pd_text = f"{float(decision.get('pd') or 0):.1%}"
+        score, grade = decision.get("score"), str(decision.get("grade") or "")
+        alert = {
+            "customer_id": customer,
+            "as_of": as_of,
+            "grade": grade,
+            "code": "APPLY",
+            "level": level,
+            "level_zh": "高" if declined else "中",
+            "message_zh": f"新客户申请{'拒绝' if declined else '需复核'}：评分 {score}，"
+            f"违约概率 {pd_text}（决策 {decision.get('decision_id')}）",
+            "message_en": f"new customer {'declined' if declined else 'to review'}: score "
+            f"{score}, PD {pd_text} (decision {decision.get('decision_id')})",
+            "actions_zh": "",
+            "actions_en": "",
+            "owner": "risk_officer",
+            "response_hours": 24,
+            "due_by": "",
+            "status": "new",
+            "since": as_of,
+        }
+        run = ScoringRun(
+            scores=pd.DataFrame({"customer_id": [customer], "grade": [grade]}),
+            details=pd.DataFrame(),
+            alerts=pd.DataFrame([alert]),
+            facts={"as_of": as_of},
+        )
+        for delivery in deliver_notifications(cfg, run):
+            if not delivery.ok:
+                log.error(
+                    "high-risk notification by %s failed: %s", delivery.channel, delivery.error
+                )
+
+    return notify
+
+
+__all__ = ["channel_notifier", "generic_webhook_notifier"]

@@ -16,7 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "custrisk"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors"}),
     frozenset({"vocab", "config", "expr", "estimators", "privacy"}),
-    frozenset({"io", "protect"}),
+    frozenset({"io"}),
+    frozenset({"protect"}),
     frozenset({"data", "registry", "results", "sample"}),
     frozenset({"indicators"}),
     frozenset({"policy", "report", "monitoring"}),

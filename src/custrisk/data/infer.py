@@ -38,10 +38,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config.sources import header_key
+from custrisk.data.exports import read_export
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError, UsageError
-from custrisk.io.readers import read_raw, shown_names
+from custrisk.io.readers import shown_names
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
 NUMBER_SHARE = 0.95
@@ -190,7 +191,7 @@ def infer_table(
         The table cannot be read, or holds no data rows.
     """
     path = Path(path)
-    raw = read_raw(path, encoding=encoding, delimiter=delimiter, null_values=null_variants())
+    raw = read_export(path, encoding=encoding, delimiter=delimiter, null_values=null_variants())
     if raw.num_rows == 0:
         raise DataError(
             "the table has a header but no data rows",

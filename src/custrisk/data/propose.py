@@ -37,12 +37,12 @@ from custrisk.config.sources import (
     load_sources_config,
     parse_sources_config,
 )
+from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import EXTRA_SOURCES, canonical_name
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import null_variants
 from custrisk.errors import CustriskError, DataError
-from custrisk.io.readers import file_format, read_raw
 
 #: Rows read from each file to decide.
 SAMPLE_ROWS = 20_000
@@ -93,13 +93,13 @@ class Proposal:
 
 
 def candidate_files(data_dir: Path) -> list[Path]:
-    """The export files of a folder (those ``read_raw`` can read), sorted by name."""
+    """The export files of a folder (those ``read_export`` can read), sorted by name."""
     found = []
     for path in sorted(data_dir.iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
         try:
-            file_format(path)
+            export_format(path)
         except DataError:
             continue
         found.append(path)
@@ -223,7 +223,7 @@ def _sample_values(
     sample_rows: int,
 ) -> dict[str, list[str]]:
     """The non-blank values (text) of the recognised columns, to check packaged rules."""
-    raw = read_raw(
+    raw = read_export(
         path,
         encoding=encoding,
         null_values=null_variants(),

@@ -25,13 +25,14 @@ from custrisk.config.sources import (
     load_sources_config,
 )
 from custrisk.data.clean import ARROW_TYPES, SourceResult, clean_source
+from custrisk.data.exports import read_export
 from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import RawTable, read_raw
+from custrisk.io.readers import RawTable
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
@@ -381,7 +382,7 @@ def load_workspace(
             tables = []
             table_specs = []
             for part_spec, part, path in found:
-                raw = read_raw(
+                raw = read_export(
                     path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
                 )
                 if part is not None:
@@ -585,7 +586,7 @@ def load_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load a labels file (customer_id, bad[, label_date]): the clean rows and the rejects."""
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
-    table: RawTable = read_raw(path, **_read_options(cfg.labels, cfg), encoding=encoding)
+    table: RawTable = read_export(path, **_read_options(cfg.labels, cfg), encoding=encoding)
     if table.records == 0:
         raise DataError(
             "has a header but no data rows",

@@ -48,8 +48,6 @@ from custrisk.io.csv_lines import (
 from custrisk.io.encoding import TextScan, normalise_encoding, open_ascii, scan_text_file
 from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.envelope import SUFFIX, is_encrypted
-from custrisk.protect.output import plaintext_file
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +151,6 @@ def looks_like_data(fields: Sequence[str]) -> bool:
 
 def file_format(path: Path) -> str:
     name = path.name.lower()
-    if name.endswith(SUFFIX):  # an encrypted export: the format of its plain name
-        name = name[: -len(SUFFIX)]
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(CSV_SUFFIXES):
@@ -224,20 +220,6 @@ def read_raw(
     path, named_sheet = split_sheet(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path), hint="check the path and the file name")
-    if is_encrypted(path):  # an encrypted export: read a private plaintext copy
-        options = {k: v for k, v in locals().items() if k not in ("path", "named_sheet")}
-        options["sheet"] = sheet or named_sheet
-        with plaintext_file(path) as plain:
-            try:
-                raw = read_raw(plain, **options)
-            except DataError as exc:
-                if exc.file != str(plain):
-                    raise
-                named = DataError(exc.message.replace(str(plain), str(path)), hint=exc.hint)
-                named.file, named.line, named.column = str(path), exc.line, exc.column
-                raise named from None
-        raw.path = path
-        return raw
     kind = file_format(path)
     if kind == "parquet":
         return _read_parquet(path, columns)

@@ -3,39 +3,59 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_e2e.py [--customers 200000] [--train 20000]
-                                             [--profile score]
+                                             [--data DIR] [--models-dir DIR]
+                                             [--inputs csv,parquet] [--steps ...]
+                                             [--repeat N] [--profile score]
 
-Generates CUSTOMERS customers of exports (CSV), trains a scorecard on TRAIN other
-generated customers (same generator, another seed), then runs each step as its own
-process, exactly as a user types it, and measures its wall time and peak memory
-(``wait4``'s maximum resident set of that process alone):
+Generates CUSTOMERS customers of exports (CSV), or reuses the exports in ``--data DIR``
+(read only: nothing is written there), and trains a scorecard on TRAIN other generated
+customers (same generator, another seed), or reuses the ``logistic`` model in
+``--models-dir DIR``. ``--customers 1000000`` is the 1M run (about 2 GB of CSV; the
+temporary folder needs room for it and its Parquet copy). Then, for each input format,
+runs each step as its own process, exactly as a user types it, and measures its wall
+time and peak memory (``wait4``'s maximum resident set of that process alone):
 
-* ``read``        pyarrow.csv.read_csv of the three export files (the baseline);
+* ``read``        the baseline: ``pyarrow.csv.read_csv`` of the three export files, or
+                  ``pyarrow.parquet.read_table`` of their Parquet copies;
 * ``startup``     ``custrisk --version`` (the interpreter and the CLI's imports);
 * ``validate``    ``custrisk validate DATA --out DIR``;
 * ``indicators``  ``custrisk indicators DATA --out indicators.csv``;
 * ``score``       ``custrisk score DATA -m logistic -o run/scores.csv`` (CSV out).
 
-Each step's time and peak memory are printed with their ratios to the read's (memory
-also to the input's size on disk). The issue's targets: ``score`` within 3x the read,
-``validate`` and ``indicators`` within 2.5x, peak memory under 3x the input size.
-``--profile STEP`` also runs that step once under cProfile and prints the 25 costliest
-functions (cumulative).
+Parquet inputs are the same exports written once as Parquet (``credit.parquet``, ...)
+with the column types the packaged sources config declares (ids and categories as
+text, dates as timestamps, numbers, booleans), read through a copy of that config whose
+``file:`` entries name the Parquet files (``--sources``).
+
+Each step's time and peak memory are printed with their ratios to the read's of the
+same format (memory also to the input's size on disk). The issue's targets: ``score``
+within 3x the read, ``validate`` and ``indicators`` within 2.5x, peak memory under 3x
+the input size. ``--profile STEP`` also runs that step once (CSV input) under cProfile
+and prints the 25 costliest functions (cumulative). The machine's load average is
+printed with the figures: times on a busy machine are not comparable to a quiet one's.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-FILES = ("credit.csv", "transactions.csv", "behaviour.csv")
+NAMES = ("credit", "transactions", "behaviour")
+FILES = tuple(f"{name}.csv" for name in NAMES)
+STEPS = ("read", "startup", "validate", "indicators", "score")
 TARGETS = {"validate": 2.5, "indicators": 2.5, "score": 3.0}
-READ = "import sys, pyarrow.csv as c\nfor name in sys.argv[1:]:\n    c.read_csv(name)\n"
+READ = {
+    "csv": "import sys, pyarrow.csv as c\nfor name in sys.argv[1:]:\n    c.read_csv(name)\n",
+    "parquet": (
+        "import sys, pyarrow.parquet as p\nfor name in sys.argv[1:]:\n    p.read_table(name)\n"
+    ),
+}
 
 
 def run(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
@@ -56,69 +76,150 @@ def best(argv: list[str], repeat: int, ok: tuple[int, ...] = (0,)) -> tuple[floa
     return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
+def write_parquet(data: Path, out: Path) -> Path:
+    """The exports of ``data`` as Parquet files in ``out`` (typed as the packaged sources
+    config declares), and a sources config that reads them; returns that config's path."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from custrisk.config.sources import load_sources_config
+    from custrisk.data.clean import ARROW_TYPES
+
+    config = load_sources_config(None)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in NAMES:
+        spec = config.sources[name]
+        types = {c.name: ARROW_TYPES.get(c.type, pa.string()) for c in spec.columns}
+        table = pacsv.read_csv(
+            data / f"{name}.csv",
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, strings_can_be_null=False, timestamp_parsers=["%Y-%m-%d"]
+            ),
+        )
+        pq.write_table(table, out / f"{name}.parquet")
+        del table
+    text = Path(config.path).read_text(encoding="utf-8")
+    for name in NAMES:
+        text = re.sub(rf"file: {name}\.csv\b", f"file: {name}.parquet", text)
+    sources = out / "sources_parquet.yaml"
+    sources.write_text(text, encoding="utf-8")
+    return sources
+
+
+def commands(
+    python: str, data: Path, models: Path, out: Path, kind: str, sources: Path | None
+) -> dict[str, tuple[list[str], tuple[int, ...]]]:
+    cli = [python, "-m", "custrisk", "-q"]
+    files = [str(data / f"{name}.{kind}") for name in NAMES]
+    given = ["--sources", str(sources)] if sources is not None else []
+    return {
+        "read": ([python, "-c", READ[kind], *files], (0,)),
+        "startup": ([*cli, "--version"], (0,)),
+        "validate": (
+            [*cli, "validate", str(data), "--out", str(out / "validation"), *given],
+            (0, 1),
+        ),
+        "indicators": (
+            [*cli, "indicators", str(data), "--out", str(out / "indicators.csv"), *given],
+            (0, 1),
+        ),
+        "score": (
+            [
+                *cli,
+                "score",
+                str(data),
+                "-m",
+                "logistic",
+                "--models-dir",
+                str(models),
+                "-o",
+                str(out / "run" / "scores.csv"),
+                *given,
+            ],
+            (0, 1),
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--train", type=int, default=20_000)
+    parser.add_argument("--data", type=Path, help="reuse these exports (CSV; read only)")
+    parser.add_argument("--models-dir", type=Path, help="reuse the logistic model in here")
+    parser.add_argument(
+        "--inputs", default="csv,parquet", help="input formats, comma-separated: csv, parquet"
+    )
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help=f"steps, comma-separated: {', '.join(STEPS)}"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per step (best time)")
     parser.add_argument("--profile", choices=["validate", "indicators", "score"])
     args = parser.parse_args(argv)
-    from custrisk.sample import generate_sample_data
-    from custrisk.scoring import train_model
+    kinds = [k for k in args.inputs.split(",") if k]
+    steps = ["read", *(s for s in args.steps.split(",") if s and s != "read")]
+    if not set(kinds) <= set(READ) or not set(steps) <= set(STEPS):
+        parser.error(f"--inputs takes csv, parquet; --steps takes {', '.join(STEPS)}")
 
     python = sys.executable
-    cli = [python, "-m", "custrisk", "-q"]
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as tmp:
         root = Path(tmp)
-        data, train_data, models = root / "exports", root / "train", root / "models"
-        generate_sample_data(data, customers=args.customers, seed=11)
-        generate_sample_data(train_data, customers=args.train, seed=12)
-        train_model(train_data, train_data / "labels.csv", algorithm="logistic", models_dir=models)
-        size_mb = sum((data / f).stat().st_size for f in FILES) / 2**20
-        steps: dict[str, tuple[list[str], tuple[int, ...]]] = {
-            "read": ([python, "-c", READ, *(str(data / f) for f in FILES)], (0,)),
-            "startup": ([*cli, "--version"], (0,)),
-            "validate": ([*cli, "validate", str(data), "--out", str(root / "validation")], (0, 1)),
-            "indicators": (
-                [*cli, "indicators", str(data), "--out", str(root / "indicators.csv")],
-                (0, 1),
-            ),
-            "score": (
-                [
-                    *cli,
-                    "score",
-                    str(data),
-                    "-m",
-                    "logistic",
-                    "--models-dir",
-                    str(models),
-                    "-o",
-                    str(root / "run" / "scores.csv"),
-                ],
-                (0, 1),
-            ),
-        }
-        results = {name: best(argv_, args.repeat, ok) for name, (argv_, ok) in steps.items()}
-        read_s, read_mb = results["read"]
-        print(f"{args.customers:,} customers, {size_mb:,.0f} MB of CSV (3 files)")
-        print(
-            f"{'step':<11} {'time':>8} {'vs read':>8} {'target':>7} {'peak RSS':>9} "
-            f"{'vs read':>8} {'vs input':>9}"
-        )
-        for name, (seconds, mb) in results.items():
-            target = f"{TARGETS[name]:.1f}x" if name in TARGETS else ""
-            print(
-                f"{name:<11} {seconds:7.2f}s {seconds / read_s:7.2f}x {target:>7} "
-                f"{mb:8,.0f}M {mb / read_mb:7.2f}x {mb / size_mb:8.2f}x"
+        data = args.data or root / "exports"
+        if args.data is None:
+            from custrisk.sample import generate_sample_data
+
+            generate_sample_data(data, customers=args.customers, seed=11)
+        models = args.models_dir or root / "models"
+        if args.models_dir is None and ({"score"} & set(steps) or args.profile == "score"):
+            from custrisk.sample import generate_sample_data
+            from custrisk.scoring import train_model
+
+            train_data = root / "train"
+            generate_sample_data(train_data, customers=args.train, seed=12)
+            train_model(
+                train_data, train_data / "labels.csv", algorithm="logistic", models_dir=models
             )
+        customers = sum(1 for _ in (data / "credit.csv").open("rb")) - 1
+        for kind in kinds:
+            sources = None
+            inputs = data
+            if kind == "parquet":
+                inputs = root / "parquet"
+                sources = write_parquet(data, inputs)
+            size_mb = sum((inputs / f"{n}.{kind}").stat().st_size for n in NAMES) / 2**20
+            out = root / f"out_{kind}"
+            table = commands(python, inputs, models, out, kind, sources)
+            results = {}
+            loads = []
+            for name in steps:
+                loads.append(os.getloadavg()[0])
+                results[name] = best(table[name][0], args.repeat, table[name][1])
+            read_s, read_mb = results["read"]
+            print(
+                f"{customers:,} customers, {size_mb:,.0f} MB of {kind.upper()} (3 files); "
+                f"load average {min(loads):.1f}-{max(loads):.1f} (1 min) during the run"
+            )
+            print(
+                f"{'step':<11} {'time':>8} {'vs read':>8} {'target':>7} {'peak RSS':>9} "
+                f"{'vs read':>8} {'vs input':>9}"
+            )
+            for name, (seconds, mb) in results.items():
+                target = f"{TARGETS[name]:.1f}x" if name in TARGETS else ""
+                print(
+                    f"{name:<11} {seconds:7.2f}s {seconds / read_s:7.2f}x {target:>7} "
+                    f"{mb:8,.0f}M {mb / read_mb:7.2f}x {mb / size_mb:8.2f}x"
+                )
+            print()
         if args.profile:
-            argv_, ok = steps[args.profile]
-            out = root / "profile.out"
-            profiled = [python, "-m", "cProfile", "-o", str(out), *argv_[1:]]
-            run(profiled, ok)
+            argv_, ok = commands(python, data, models, root / "out_profile", "csv", None)[
+                args.profile
+            ]
+            profile = root / "profile.out"
+            run([python, "-m", "cProfile", "-o", str(profile), *argv_[1:]], ok)
             import pstats
 
-            pstats.Stats(str(out)).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(str(profile)).sort_stats("cumulative").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ from custrisk.io.atomic import (
     sealing,
 )
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
+from custrisk.io.frame_csv import escaped_csv_bytes
 from custrisk.io.lock import exclusive_lock
-from custrisk.io.safe_csv import READ_ENCODING, escape_frame, unescape_frame
+from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
@@ -519,18 +520,15 @@ def _write_table(
     if sealer is not None:  # never a plaintext file: serialise in memory, seal to disk
         buffer = io.BytesIO()
         if path.suffix.lower() == ".csv":
-            with io.TextIOWrapper(buffer, encoding=encoding, newline="") as text:
-                escape_frame(frame).to_csv(text, index=False, lineterminator="\n")
-                text.flush()
-                data = buffer.getvalue()
+            data = escaped_csv_bytes(frame, encoding)
         else:
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
             data = buffer.getvalue()
         return _stage_bytes(path, data, sealer)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
     if path.suffix.lower() == ".csv":
-        with open(fd, "w", encoding=encoding, newline="") as text:  # noqa: PTH123
-            escape_frame(frame).to_csv(text, index=False, lineterminator="\n")
+        with open(fd, "wb") as binary:  # noqa: PTH123
+            binary.write(escaped_csv_bytes(frame, encoding))
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), binary)

@@ -4,6 +4,7 @@ bucket counts, on clean and on dirty exports."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import custrisk
 from custrisk.cli import app
-from custrisk.data import load_workspace
+from custrisk.data import Workspace, load_workspace
 from custrisk.results import ScoringRun
 from custrisk.sample import generate_sample_data
 from custrisk.scoring import score_portfolio
@@ -25,6 +27,7 @@ from custrisk.cli._common import ENGINES as CLI_ENGINES  # noqa: E402
 from custrisk.engine import (  # noqa: E402
     ENGINES,
     bucket_of,
+    load_workspace_dask,
     prepare_features_dask,
     score_portfolio_dask,
     split_workspace,
@@ -37,7 +40,7 @@ def dask_cluster() -> Iterator[Any]:
     """A LocalCluster of 2 worker processes (one thread each) and its client."""
     with (
         distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -218,3 +221,149 @@ def test_cli_indicators_engine_dask_writes_the_pandas_file(
         assert (outs["pandas"].parent / name).read_bytes() == (
             outs["dask"].parent / name
         ).read_bytes(), name
+
+
+# --- reading and cleaning per partition (load_workspace_dask, validate --engine dask) ---
+
+
+def _partitioned(source: Path, folder: Path, parts: int) -> Path:
+    """The exports of ``source`` with each CSV cut into ``parts`` files by line (each
+    with the header: credit-0.csv, credit-1.csv, ...), and a sources config that reads
+    them by a glob (as the pandas engine can too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.csv")):
+        if path.name == "labels.csv":
+            continue
+        header, *lines = path.read_bytes().splitlines(keepends=True)
+        cuts = np.array_split(np.arange(len(lines)), parts)
+        for i, rows in enumerate(cuts):
+            body = b"".join(lines[r] for r in rows)
+            (folder / f"{path.stem}-{i}.csv").write_bytes(header + body)
+    packaged = Path(custrisk.__file__).parent / "defaults" / "configs" / "sources.yaml"
+    text = packaged.read_text(encoding="utf-8")
+    for name in ("credit", "transactions", "behaviour"):
+        text = text.replace(f"file: {name}.csv", f"file: {name}-*.csv")
+    config = folder / "sources.yaml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def _assert_same_workspace(got: Workspace, want: Workspace, frames: bool = True) -> None:
+    assert got.report.to_dict() == want.report.to_dict()
+    pd.testing.assert_frame_equal(got.rejects, want.rejects)
+    assert got.missing_columns == want.missing_columns
+    if frames:
+        assert got.frames.keys() == want.frames.keys()
+        for name, frame in want.frames.items():
+            pd.testing.assert_frame_equal(got.frames[name], frame, obj=name)
+
+
+@pytest.mark.parametrize(("parts", "buckets"), [(1, 1), (1, 5), (3, 1), (3, 4), (4, 7)])
+def test_partitioned_cleaning_equals_load_workspace(
+    parts: int, buckets: int, tmp_path: Path, dask_cluster: Any, dirty_300: Path
+) -> None:
+    """Each file a partition, rows sent to buckets by their cleaned key, each bucket
+    cleaned on a worker: the report (rows in = kept + rejected, rules, warnings), the
+    rejects with their files and lines, and the kept rows in order and dtypes are the
+    pandas engine's."""
+    if parts == 1:
+        folder, config = dirty_300, None
+    else:
+        config = _partitioned(dirty_300, tmp_path / "parts", parts)
+        folder = config.parent
+    want = load_workspace(folder, config=config)
+    bucketed = load_workspace_dask(folder, dask_cluster, config=config, buckets=buckets)
+    _assert_same_workspace(bucketed.workspace(), want, frames=False)
+    _assert_same_workspace(bucketed.workspace(dask_cluster), want)
+    report = want.report.to_dict()
+    assert report["rows_rejected"] > 10
+    for source in report["sources"].values():
+        assert source["rows_in"] == source["rows_kept"] + source["rows_rejected"]
+        assert len(source["files"]) == parts
+    rules = {r for s in report["sources"].values() for r in s["rules"]}
+    # the rules across rows are among those met (whole-source answers in buckets)
+    assert {"duplicate_row", "duplicate_key", "orphan"} <= rules
+
+
+def test_cross_row_rules_across_buckets(tmp_path: Path, dask_cluster: Any) -> None:
+    """Rules that need the whole source, built so that the rows they compare come from
+    different files and different customers: a txn_id repeated for two customers in two
+    files (keep_first keeps the first file's), ids that collide once normalised
+    (``c 001`` and ``C001``), an orphan, and a mistyped date far beyond the latest
+    credible one of a column spread over files."""
+    generate_sample_data(tmp_path / "src", customers=120, seed=3)
+    config = _partitioned(tmp_path / "src", tmp_path / "parts", 3)
+    folder = config.parent
+    credit = (folder / "credit-2.csv").read_text(encoding="utf-8").splitlines()
+    header, first = credit[0].split(","), credit[1].split(",")
+    at = header.index("customer_id")
+    collided = list(first)
+    collided[at] = first[at].lower()[:1] + " " + first[at][1:]
+    (folder / "credit-2.csv").write_text(
+        "\n".join([*credit, ",".join(collided)]) + "\n", encoding="utf-8"
+    )
+    txns = [
+        (folder / f"transactions-{i}.csv").read_text(encoding="utf-8").splitlines()
+        for i in range(3)
+    ]
+    head = txns[0][0].split(",")
+    other = txns[2][5].split(",")
+    repeated = list(other)
+    repeated[head.index("txn_id")] = txns[0][1].split(",")[head.index("txn_id")]
+    orphan = list(other)
+    orphan[head.index("customer_id")] = "ZZ999999"
+    orphan[head.index("txn_id")] = "T-ORPHAN"
+    late = list(other)
+    late[head.index("txn_id")] = "T-LATE"
+    late[head.index("txn_date")] = "2099-01-01"
+    txns[2] += [",".join(repeated), ",".join(orphan), ",".join(late)]
+    for i, lines in enumerate(txns):
+        (folder / f"transactions-{i}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    want = load_workspace(folder, config=config)
+    rules = set(want.rejects["rule"])
+    assert {"duplicate_key", "id_collision", "orphan", "implausible_date"} <= rules, rules
+    for buckets in (2, 5):
+        bucketed = load_workspace_dask(folder, dask_cluster, config=config, buckets=buckets)
+        _assert_same_workspace(bucketed.workspace(dask_cluster), want)
+
+
+def test_a_folder_dataset_of_parquet_parts(
+    tmp_path: Path, dask_cluster: Any, export_200: Path
+) -> None:
+    """A source as a folder of Parquet parts (``transactions/part-N.parquet``, hive
+    folders included) in the place of its file: the same kept rows as its CSV."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    shutil.copy(export_200 / "credit.csv", folder / "credit.csv")
+    for name in ("transactions", "behaviour"):
+        frame = pd.read_csv(export_200 / f"{name}.csv", dtype=str, keep_default_na=False)
+        for i, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+            part = folder / name / f"batch={i}"
+            part.mkdir(parents=True)
+            frame.iloc[rows].to_parquet(part / "part-0.parquet", index=False)
+        (folder / name / "_SUCCESS").write_text("")
+    want = load_workspace(export_200)
+    got = load_workspace_dask(folder, dask_cluster, buckets=3).workspace(dask_cluster)
+    for name, frame in want.frames.items():
+        pd.testing.assert_frame_equal(got.frames[name], frame, obj=name)
+    assert got.report.sources["transactions"].rows_in == want.report.sources["transactions"].rows_in
+    assert len(got.report.sources["transactions"].files) == 3
+
+
+def test_cli_validate_engine_dask_writes_the_pandas_files(
+    tmp_path: Path, dask_cluster: Any, dirty_300: Path
+) -> None:
+    config = _partitioned(dirty_300, tmp_path / "parts", 2)
+    runner = CliRunner()
+    codes = {}
+    for engine in ENGINES:
+        args = ["validate", str(config.parent), "--sources", str(config)]
+        args += ["--out", str(tmp_path / engine), "--engine", engine]
+        if engine == "dask":
+            args += ["--scheduler", dask_cluster.scheduler.address, "--buckets", "3"]
+        result = runner.invoke(app, args)
+        codes[engine] = result.exit_code
+        assert "Traceback" not in result.output
+    assert codes == {"pandas": 1, "dask": 1}  # rows were rejected
+    for name in ("rejects.csv", "validation_report.json"):
+        assert (tmp_path / "pandas" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()

@@ -10,11 +10,15 @@ import typer
 from rich.table import Table
 
 from custrisk.cli._common import (
+    BucketsOpt,
     CsvEncodingOpt,
     EncryptOpt,
+    EngineOpt,
     KeyfileOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
+    SchedulerOpt,
+    check_engine,
     check_unmasked_target,
     choose_configs,
     protect_command,
@@ -69,6 +73,9 @@ def validate(
     encrypt: EncryptOpt = False,
     keyfile: KeyfileOpt = None,
     pseudonymise: PseudonymiseOpt = False,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
     rejects.csv with its file, line, column and reason (names, phones and id numbers
@@ -93,8 +100,20 @@ def validate(
     parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else data_dir / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
+    check_engine(engine, scheduler, buckets)
     chosen = choose_configs(data_dir, config, machine_output=output_format == "json")
-    workspace = load_workspace(data_dir, config=chosen.sources, encoding=encoding)
+    if engine == "dask":  # each file a partition, cleaned in buckets on a cluster
+        from custrisk.engine import validate_dask
+
+        workspace = validate_dask(
+            data_dir,
+            scheduler=scheduler,
+            buckets=buckets,
+            config=chosen.sources,
+            encoding=encoding,
+        )
+    else:
+        workspace = load_workspace(data_dir, config=chosen.sources, encoding=encoding)
     rejects_path, report_path = workspace.write_validation(
         out_dir, csv_encoding=csv_encoding, rejects_format=rejects_format
     )

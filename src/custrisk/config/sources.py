@@ -111,6 +111,10 @@ class DateLimits:
     not_before: dt.date = dt.date(1900, 1, 1)
     days_ahead: int | None = 31
     ahead_of: str = "data"
+    #: (column, day number) pairs: the latest credible date of a column found over the
+    #: whole source beforehand (by an engine that cleans a source in parts), used in
+    #: place of the part's own. Not a config key.
+    latest: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,9 @@ class SourceResult:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str] = field(default_factory=list)
+    #: Positions of the kept rows among the rows of the tables (in order), so that an
+    #: engine cleaning a source in parts can tell where each kept row came from.
+    kept_rows: np.ndarray | None = None
 
 
 def clean_source(
@@ -188,7 +191,38 @@ def clean_source(
         rows_rejected=rejected,
         rows_repaired=repaired,
         warnings=warnings,
+        kept_rows=np.flatnonzero(alive),
     )
+
+
+def clean_column_values(
+    spec: SourceSpec,
+    table: RawTable,
+    name: str,
+    config: SourcesConfig,
+    *,
+    table_spec: SourceSpec | None = None,
+) -> tuple[pd.Series, np.ndarray]:
+    """One column of a raw table cleaned row by row as :func:`clean_source` cleans it,
+    without dropping any row: the values and which rows a rule of this column drops.
+
+    Nothing across rows is applied (no duplicates, no orphans, no upper limit of dates),
+    so the values of a row do not depend on the other rows: an engine that cleans a
+    source in parts uses them to send the rows sharing a cleaned key to one part, and
+    to count the dates behind the latest credible date of a column over all parts.
+    """
+    table_spec = table_spec or spec
+    col = spec.column(name)
+    raw: pa.ChunkedArray | None = None
+    for file_name in table.table.column_names:
+        if table_spec.rename.get(file_name, file_name) == name:
+            raw = table.table.column(file_name)
+    if raw is None:
+        raw = pa.chunked_array([pa.nulls(table.num_rows, pa.large_string())])
+    issues = Issues(table.num_rows)
+    dates = replace(spec.dates or DateLimits(), days_ahead=None)
+    values = _clean_column(raw, col, config, issues, dates=dates)
+    return values, issues.dropped
 
 
 def _common_types(parts: list[pa.Table]) -> list[pa.Table]:

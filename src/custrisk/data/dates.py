@@ -110,3 +110,31 @@ def credible_range_of_dates(
     if n < MIN_DATES or np.count_nonzero(near_last) > int(OUTLIER_SHARE * n):
         return CredibleRange(last, last + days_ahead)
     return credible_range(ticks[present] // _SECONDS_PER_DAY, days_ahead)
+
+
+def credible_range_of_counts(
+    days: np.ndarray, counts: np.ndarray, days_ahead: int = DEFAULT_DAYS_AHEAD
+) -> CredibleRange | None:
+    """:func:`credible_range` of a column given as its distinct day numbers (sorted,
+    ascending) and how many times each occurs: the same answer as for the days
+    themselves, so that day counts summed over the parts of a source (an engine that
+    reads a source in partitions) give the whole source's latest credible date."""
+    n = int(counts.sum())
+    if not n:
+        return None
+    last = int(days[-1])
+    outliers = int(OUTLIER_SHARE * n)
+    if n < MIN_DATES or int(counts[days >= last - days_ahead].sum()) > outliers:
+        return CredibleRange(last, last + days_ahead)
+    # The day of rank r (0-based, in sorted order) is the first whose running count
+    # exceeds r: as credible_range's counting of days.
+    low, at_anchor = np.searchsorted(np.cumsum(counts), [outliers, n - 1 - outliers], "right")
+    anchor = days[at_anchor]
+    distinct = days[low:]
+    gaps = np.diff(distinct)
+    at = int(np.searchsorted(distinct, anchor))
+    below, above = gaps[:at], gaps[at:]
+    widest = np.maximum.accumulate(np.concatenate([[below.max() if below.size else 0], above]))
+    jumps = np.flatnonzero(above > np.maximum(days_ahead, JUMP_FACTOR * widest[:-1]))
+    latest = int(distinct[at + jumps[0]] if jumps.size else distinct[-1])
+    return CredibleRange(latest, latest + days_ahead)

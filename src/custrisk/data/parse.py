@@ -65,9 +65,13 @@ def implausible_dates(
             bad |= early
             ok &= ~early
     if limits.days_ahead is not None and ok.any():
+        fixed = dict(limits.latest)
         if limits.ahead_of == "today":
             latest = (dt.date.today() - dt.date(1970, 1, 1)).days
             limit, reference = latest + limits.days_ahead, "today"
+        elif col.name in fixed:  # found over the whole source (a source cleaned in parts)
+            latest = fixed[col.name]
+            limit, reference = latest + limits.days_ahead, f"the latest credible {col.name}"
         else:
             found = credible_range_of_dates(stamps, ok, limits.days_ahead)
             assert found is not None

@@ -501,6 +501,33 @@ def pseudonymise_workspace(workspace: Workspace) -> Workspace:
     return replace(workspace, frames=frames, rejects=rejects)
 
 
+def read_source_file(
+    spec: SourceSpec,
+    part_spec: SourceSpec,
+    part: SourcePart | None,
+    path: Path,
+    cfg: SourcesConfig,
+    *,
+    encoding: str | None = None,
+) -> RawTable:
+    """One file of a source read as :func:`load_workspace` reads it (a ``files:`` entry's
+    ``values`` written in, the line as the id of a ``row_number`` source): for an engine
+    that reads the files of a source apart (one file, one partition)."""
+    raw = read_export(
+        path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
+    )
+    if part is not None:
+        _add_values(raw, part)
+    if spec.row_number is not None:
+        _number_rows(spec, [raw], cfg)
+    return raw
+
+
+def source_report(result: SourceResult) -> SourceReport:
+    """The report of a cleaned source (counts, rows per rule and action, warnings)."""
+    return _source_report(result)
+
+
 def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -> None:
     """Give each row its line number in the file as its id (``row_number``): a table
     without an id column gets ids a user can find in the file."""
@@ -610,4 +637,6 @@ __all__ = [
     "load_labels",
     "load_workspace",
     "mask_rejects",
+    "read_source_file",
+    "source_report",
 ]

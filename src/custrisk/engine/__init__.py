@@ -17,13 +17,23 @@ from custrisk.engine.dask_engine import (
     score_portfolio_dask,
     split_workspace,
 )
+from custrisk.engine.partitions import (
+    BucketedWorkspace,
+    load_workspace_dask,
+    source_partitions,
+    validate_dask,
+)
 
 __all__ = [
     "ENGINES",
+    "BucketedWorkspace",
     "bucket_of",
     "dask_client",
     "dask_scorer",
+    "load_workspace_dask",
     "prepare_features_dask",
     "score_portfolio_dask",
+    "source_partitions",
     "split_workspace",
+    "validate_dask",
 ]

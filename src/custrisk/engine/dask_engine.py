@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +33,9 @@ import pandas as pd
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
-from custrisk.errors import DataError, UsageError
+from custrisk.engine.cluster import dask_client
+from custrisk.engine.partitions import bucket_of
+from custrisk.errors import DataError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -59,32 +59,7 @@ ENGINES = ("pandas", "dask")
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
 
-#: Workers of the LocalCluster started when no scheduler is given.
-LOCAL_WORKERS = 2
-
 PathLike = str | os.PathLike[str]
-
-
-def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
-    """The bucket (0 .. buckets-1) of each customer id: a stable hash of its text, the
-    same in every process and run (pandas' SipHash with its fixed key). A missing id goes
-    to bucket 0 (such a row belongs to no customer)."""
-    if buckets < 1:
-        raise UsageError(f"buckets must be 1 or more, not {buckets}")
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        categories = ids.cat.categories.to_numpy(dtype=object)
-        of_category = pd.util.hash_array(categories.astype(str).astype(object)) % np.uint64(buckets)
-        codes = ids.cat.codes.to_numpy()
-        out = np.zeros(len(ids), dtype=np.int64)
-        present = codes >= 0
-        out[present] = of_category[codes[present]].astype(np.int64)
-        return out
-    values = ids.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    text = np.where(missing, "", values).astype(str).astype(object)
-    out = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
-    out[missing] = 0
-    return out
 
 
 def split_workspace(workspace: Workspace, buckets: int) -> tuple[list[Workspace], list[np.ndarray]]:
@@ -287,38 +262,6 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         return ScoreResult(frame, details, run, features, model.model_id)
 
     return score_data
-
-
-@contextmanager
-def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS) -> Iterator[Client]:
-    """A client of the cluster at ``scheduler`` (``tcp://HOST:8786``), or of a
-    LocalCluster of ``workers`` processes with one thread each, closed on exit."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - the dask extra is not installed
-        raise UsageError(
-            "--engine dask needs Dask distributed, which is not installed",
-            hint="pip install 'custrisk[dask]'",
-        ) from exc
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="5s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UsageError(
-                f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
-                hint="start one with 'dask scheduler' (default port 8786) or leave "
-                "--scheduler out for a local cluster",
-            ) from exc
-        with client:
-            yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def score_portfolio_dask(

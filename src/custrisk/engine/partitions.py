@@ -1,0 +1,611 @@
+"""The Dask engine's reading and cleaning: each file of a source read on a worker as
+one partition, its rows sent to buckets by a cleaned key, each bucket cleaned on a
+worker with :func:`custrisk.data.clean.clean_source` — the kept rows and the rejects
+are the pandas engine's (:func:`custrisk.data.load_workspace`).
+
+Every rule across rows gets the whole source's answer:
+
+- **Duplicates (exact rows, keys, id collisions)**: the rows of a source go to a bucket
+  by a stable hash of their *cleaned* key (:func:`custrisk.data.clean.clean_column_values`,
+  the value the cleaner gives the row; the customer id for credit, ``txn_id`` for
+  transactions...). Rows sharing a cleaned key — exact copies, repeated keys, different
+  ids that normalise to one — are in one bucket, in the source's order (file, then
+  row), so ``keep_first``/``keep_last``/``reject_all`` decide as over the whole source.
+- **The latest credible date of each date column** (``dates.ahead_of: data``) is a
+  reduction: each partition counts its days per column, the counts are summed and the
+  latest credible date found from them once
+  (:func:`custrisk.data.dates.credible_range_of_counts`), then handed to every bucket.
+- **Orphans**: a bucket of a source keyed by something else than the customer checks its
+  customer ids against every kept credit id; a bucket of a source keyed by the
+  customer against its own bucket's credit ids (the same hash puts a customer's credit
+  row in the same bucket).
+- **Counts, rules, warnings, files**: rows in = kept + rejected, summed over buckets;
+  the rejects of every bucket sorted by file and line, as the pandas engine sorts them.
+
+Then the kept rows of a source not keyed by customer are regrouped by the bucket of
+their customer (every row of a customer in its customer's bucket, in the source's
+order), so indicators can be computed bucket by bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from custrisk.config.sources import (
+    CUSTOMER_SOURCE,
+    SourcePart,
+    SourcesConfig,
+    SourceSpec,
+    load_sources_config,
+)
+from custrisk.data import Workspace
+from custrisk.data.clean import SourceResult, clean_column_values, clean_source
+from custrisk.data.dates import credible_range_of_counts
+from custrisk.data.issues import ISSUE_COLUMNS
+from custrisk.data.workspace import (
+    ValidationReport,
+    find_source_files,
+    pseudonymise_workspace,
+    read_source_file,
+    source_report,
+)
+from custrisk.engine.cluster import dask_client
+from custrisk.errors import DataError, UsageError
+from custrisk.io.readers import RawTable
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: The column that holds the customer id in every source that has one.
+CUSTOMER_ID = "customer_id"
+
+#: Files of a folder dataset that are not data (Spark's and Hadoop's markers).
+_NOT_DATA = ("_", ".")
+
+
+def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
+    """The bucket (0 .. buckets-1) of each id: a stable hash of its text, the same in
+    every process and run (pandas' SipHash with its fixed key). A missing id goes to
+    bucket 0 (such a row belongs to no customer)."""
+    if buckets < 1:
+        raise UsageError(f"buckets must be 1 or more, not {buckets}")
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        categories = ids.cat.categories.to_numpy(dtype=object)
+        of_category = pd.util.hash_array(categories.astype(str).astype(object)) % np.uint64(buckets)
+        codes = ids.cat.codes.to_numpy()
+        out = np.zeros(len(ids), dtype=np.int64)
+        present = codes >= 0
+        out[present] = of_category[codes[present]].astype(np.int64)
+        return out
+    values = ids.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    text = np.where(missing, "", values).astype(str).astype(object)
+    out = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
+    out[missing] = 0
+    return out
+
+
+# --- partitions --------------------------------------------------------------------------
+
+
+def _dataset_files(folder: Path) -> list[Path]:
+    """The data files of a folder dataset (Parquet or CSV parts, hive-partitioned
+    folders such as ``month=2026-10/`` included), sorted by their path."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(_NOT_DATA) for part in p.relative_to(folder).parts)
+    )
+
+
+def source_partitions(
+    data_dir: Path, spec: SourceSpec
+) -> list[tuple[SourceSpec, SourcePart | None, Path]]:
+    """The partitions of a source, in the pandas engine's order: each file matching its
+    ``file`` (a name or glob; one per ``files:`` entry), a folder in its place being a
+    dataset of parts (``credit.parquet/part-0.parquet``...). Without any match, a folder
+    named as the file without its extensions (``credit/`` for ``credit.csv``) or with
+    ``.parquet`` (``credit.parquet/``) is the source's dataset."""
+    found: list[tuple[SourceSpec, SourcePart | None, Path]] = []
+    for part_spec, part in spec.part_specs():
+        pattern = part_spec.file
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(data_dir.glob(pattern))
+        else:
+            matches = [data_dir / pattern] if (data_dir / pattern).exists() else []
+        if not matches:
+            stem = pattern.split(".", 1)[0]
+            matches = [
+                d
+                for d in (data_dir / stem, data_dir / f"{stem}.parquet")
+                if not any(ch in stem for ch in "*?[") and d.is_dir()
+            ][:1]
+        if any(m.is_dir() for m in matches):
+            files = [f for m in matches for f in (_dataset_files(m) if m.is_dir() else [m])]
+        else:  # plain files: exactly the pandas engine's (encrypted exports included)
+            files = find_source_files(data_dir, pattern)
+        found += [(part_spec, part, f) for f in files]
+    return found
+
+
+@dataclass
+class _Piece:
+    """The rows of one partition that go to one bucket, and their positions in it."""
+
+    table: RawTable
+    rows: np.ndarray
+
+
+def _subset(raw: RawTable, rows: np.ndarray, bad_rows: bool) -> RawTable:
+    return replace(
+        raw,
+        table=raw.table.take(pa.array(rows, type=pa.int64())),
+        lines=raw.lines[rows],
+        bad_rows=list(raw.bad_rows) if bad_rows else [],
+    )
+
+
+def _read_partition(
+    spec: SourceSpec,
+    part_spec: SourceSpec,
+    part: SourcePart | None,
+    path: Path,
+    cfg: SourcesConfig,
+    encoding: str | None,
+    split_key: str | None,
+    buckets: int,
+    date_columns: Sequence[str],
+) -> dict[str, Any]:
+    """On a worker: one file read, its rows split by the bucket of their cleaned key,
+    and the day counts of its date columns (for the latest credible dates)."""
+    raw = read_source_file(spec, part_spec, part, path, cfg, encoding=encoding)
+    if split_key is None:
+        of_row = np.zeros(raw.num_rows, dtype=np.int64)
+    else:
+        keys, _dropped = clean_column_values(spec, raw, split_key, cfg, table_spec=part_spec)
+        of_row = bucket_of(keys, buckets)
+    days: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in date_columns:
+        values, dropped = clean_column_values(spec, raw, name, cfg, table_spec=part_spec)
+        stamps = values.to_numpy(dtype="datetime64[s]")
+        use = ~np.isnat(stamps) & ~dropped
+        day = stamps[use].view(np.int64) // 86_400
+        days[name] = np.unique(day, return_counts=True)
+    order = np.argsort(of_row, kind="stable")
+    bounds = np.searchsorted(of_row[order], np.arange(buckets + 1))
+    pieces = [
+        _Piece(
+            _subset(raw, order[bounds[b] : bounds[b + 1]], bad_rows=b == 0),
+            order[bounds[b] : bounds[b + 1]],
+        )
+        for b in range(buckets)
+    ]
+    present = [part_spec.file_columns.get(c, c) for c in raw.table.column_names]
+    return {
+        "pieces": pieces,
+        "present": present,
+        "records": raw.records,
+        "path": raw.path,
+        "days": days,
+    }
+
+
+@dataclass
+class _Cleaned:
+    """One bucket of a source, cleaned: the kept rows (with the partition and position
+    each came from) and what the report needs."""
+
+    frame: pd.DataFrame
+    origin: np.ndarray  # (kept rows, 2): partition, row in it
+    issues: pd.DataFrame
+    files: list[str]
+    encodings: list[str]
+    rows_in: int
+    rows_kept: int
+    rows_rejected: int
+    rows_repaired: int
+    warnings: list[str]
+
+
+def _clean_bucket(
+    spec: SourceSpec,
+    cfg: SourcesConfig,
+    table_specs: list[SourceSpec] | None,
+    customer_ids: pd.Series | None,
+    *pieces: _Piece,
+) -> _Cleaned:
+    """On a worker: one bucket of a source cleaned as the pandas engine cleans the
+    whole source (same rules, the whole source's latest credible dates)."""
+    tables = [p.table for p in pieces]
+    result = clean_source(spec, tables, cfg, customer_ids=customer_ids, table_specs=table_specs)
+    assert result.kept_rows is not None
+    partition = np.concatenate(
+        [np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(pieces)]
+    )
+    row = np.concatenate([p.rows.astype(np.int64) for p in pieces])
+    origin = np.column_stack([partition[result.kept_rows], row[result.kept_rows]])
+    return _Cleaned(
+        frame=result.frame,
+        origin=origin,
+        issues=result.issues,
+        files=result.files,
+        encodings=result.encodings,
+        rows_in=result.rows_in,
+        rows_kept=result.rows_kept,
+        rows_rejected=result.rows_rejected,
+        rows_repaired=result.rows_repaired,
+        warnings=result.warnings,
+    )
+
+
+def _ids_of(done: _Cleaned) -> pd.Series:
+    return done.frame[CUSTOMER_ID]
+
+
+def _all_ids(*parts: pd.Series) -> pd.Series:
+    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
+
+
+def _summary(done: _Cleaned) -> _Cleaned:
+    """A bucket's result without its rows (what the client needs for the report)."""
+    return replace(done, frame=done.frame.iloc[:0], origin=done.origin[:0])
+
+
+def _split_by_customer(
+    done: _Cleaned, customer_key: str, buckets: int
+) -> list[tuple[pd.DataFrame, np.ndarray]]:
+    """The kept rows of a bucket (of another key) split by their customer's bucket."""
+    of_row = bucket_of(done.frame[customer_key], buckets)
+    out = []
+    for b in range(buckets):
+        rows = np.flatnonzero(of_row == b)
+        out.append((done.frame.iloc[rows], done.origin[rows]))
+    return out
+
+
+def _regroup(
+    customer_key: str, ids: pd.Series, *parts: list[tuple[pd.DataFrame, np.ndarray]], bucket: int
+) -> _Cleaned:
+    """On a worker: the rows of one customer bucket gathered from every bucket of
+    another key, back in the source's order, the customer column over this bucket's
+    credit ids (as a source keyed by the customer has it)."""
+    frames = [p[bucket][0] for p in parts]
+    origins = [p[bucket][1] for p in parts]
+    origin = np.concatenate(origins) if origins else np.empty((0, 2), dtype=np.int64)
+    frame = (
+        pd.concat(frames, ignore_index=True)
+        if len(frames) > 1
+        else frames[0].reset_index(drop=True)
+    )
+    order = np.lexsort((origin[:, 1], origin[:, 0])) if len(origin) else np.empty(0, dtype=np.int64)
+    frame = frame.iloc[order].reset_index(drop=True)
+    categories = pd.Index(ids.dropna().to_numpy(dtype=object), dtype="str")
+    frame[customer_key] = pd.Categorical(
+        frame[customer_key].astype(object).to_numpy(), categories=categories
+    )
+    return _Cleaned(frame, origin[order], pd.DataFrame(), [], [], 0, 0, 0, 0, [])
+
+
+# --- the workspace in buckets ----------------------------------------------------------
+
+
+@dataclass
+class BucketedWorkspace:
+    """A workspace read and cleaned on a cluster: its report and rejects on the client,
+    its kept rows in buckets on the workers (``frames[b][source]``: a future of a
+    :class:`_Cleaned` holding the rows of bucket ``b``'s customers, in order)."""
+
+    data_dir: Path
+    config: SourcesConfig
+    report: ValidationReport
+    rejects: pd.DataFrame
+    missing_columns: dict[str, tuple[str, ...]]
+    buckets: int
+    frames: list[dict[str, Future]] = field(default_factory=list)
+
+    def workspace(self, client: Client | None = None) -> Workspace:
+        """The :class:`Workspace` of :func:`custrisk.data.load_workspace`: without
+        frames, or with every kept row gathered to the client (``client`` given), in
+        the pandas engine's order and dtypes."""
+        frames: dict[str, pd.DataFrame] = {}
+        if client is not None:
+            for name in self.frames[0] if self.frames else {}:
+                done = client.gather([bucket[name] for bucket in self.frames])
+                frames[name] = _whole(name, done, self.config, frames.get(CUSTOMER_SOURCE))
+        workspace = Workspace(
+            self.data_dir, self.config, frames, self.report, self.rejects, self.missing_columns
+        )
+        return pseudonymise_workspace(workspace)
+
+
+def _whole(
+    name: str, done: list[_Cleaned], cfg: SourcesConfig, credit: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The buckets of a source as one frame, in the source's order, with the dtypes the
+    pandas engine gives it (categories united and sorted; the customer column over the
+    credit table's ids)."""
+    frames = [d.frame for d in done]
+    origin = np.concatenate([d.origin for d in done])
+    whole = pd.concat(frames, ignore_index=True)
+    for column in frames[0].columns:
+        parts = [f[column] for f in frames]
+        if not isinstance(parts[0].dtype, pd.CategoricalDtype):
+            continue
+        values = np.concatenate([p.astype(object).to_numpy() for p in parts])
+        spec = cfg.sources[name]
+        if column == spec.customer_key and credit is not None and name != CUSTOMER_SOURCE:
+            categories = pd.Index(credit[CUSTOMER_ID].dropna().to_numpy(dtype=object), dtype="str")
+        else:
+            union = sorted({str(c) for p in parts for c in p.cat.categories})
+            categories = pd.Index(np.asarray(union, dtype=object), dtype="str")
+        whole[column] = pd.Categorical(values, categories=categories)
+    order = np.lexsort((origin[:, 1], origin[:, 0])) if len(origin) else np.empty(0, dtype=np.int64)
+    return whole.iloc[order].reset_index(drop=True)
+
+
+def _date_columns(spec: SourceSpec) -> list[str]:
+    """The date columns whose upper limit comes from the data (a reduction)."""
+    dates = spec.dates
+    if dates.days_ahead is None or dates.ahead_of != "data":
+        return []
+    return [c.name for c in spec.columns if c.type == "date"]
+
+
+def load_workspace_dask(
+    data_dir: PathLike,
+    client: Client,
+    *,
+    config: SourcesConfig | PathLike | None = None,
+    encoding: str | None = None,
+    buckets: int | None = None,
+) -> BucketedWorkspace:
+    """:func:`custrisk.data.load_workspace` on a Dask cluster: each file (partition) of
+    each source read and split on a worker, each bucket cleaned on a worker; the same
+    report and rejects, and the kept rows left on the workers in buckets by customer.
+
+    A source's files are its partitions: a glob of CSV or Parquet files
+    (``transactions-*.csv``), or a folder dataset in the place of the file
+    (``transactions/part-*.parquet``, hive-partitioned folders included).
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(
+            "data folder not found",
+            file=str(root),
+            hint="pass the folder holding credit.csv and the other exports",
+        )
+    cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
+    count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    wanted = sorted(cfg.sources, key=lambda name: name != CUSTOMER_SOURCE)
+    shared_cfg = client.scatter(cfg, broadcast=True)
+    reports: dict[str, Any] = {}
+    absent: list[str] = []
+    missing_columns: dict[str, tuple[str, ...]] = {}
+    issues: list[pd.DataFrame] = []
+    per_bucket: list[dict[str, Future]] = [{} for _ in range(count)]
+    credit_ids: list[Future] = []
+    every_credit_id: Future | None = None
+    for name in wanted:
+        spec = cfg.sources[name]
+        if spec.query is not None:
+            raise UsageError(
+                f"sources.{name}.query: the dask engine reads files only, not a database query",
+                hint="export the table as Parquet files, or use --engine pandas",
+            )
+        found = source_partitions(root, spec)
+        if not found:
+            if spec.required:
+                raise DataError(
+                    f"no file matches '{spec.file}' for the required source '{name}'",
+                    file=str(root),
+                    hint=f"add the export, or change sources.{name}.file in {cfg.path}",
+                )
+            log.info(
+                "source %s: no file matches %s; indicators that need it are skipped",
+                name,
+                spec.file,
+            )
+            absent.append(name)
+            continue
+        if spec.row_number is not None and len(found) > 1:
+            raise DataError(
+                f"sources.{spec.name}.row_number: {len(found)} files match '{spec.file}'; row "
+                "numbers identify rows of one file only",
+                file=str(found[0][2]),
+                hint=f"export one file, or add an id column and drop row_number in {cfg.path}",
+            )
+        by_customer = spec.customer_key is not None and spec.key in (None, spec.customer_key)
+        split_key = spec.key or spec.customer_key
+        dates = _date_columns(spec)
+        read = [
+            client.submit(
+                _read_partition,
+                spec,
+                part_spec,
+                part,
+                path,
+                shared_cfg,
+                encoding,
+                split_key,
+                count,
+                dates,
+                pure=False,
+            )
+            for part_spec, part, path in found
+        ]
+        metas = client.gather([client.submit(_meta, r, pure=False) for r in read])
+        present = {c for m in metas for c in m["present"]}
+        missing = tuple(c for c in spec.column_names if c not in present)
+        if missing:
+            missing_columns[name] = missing
+        records = sum(m["records"] for m in metas)
+        if records < spec.min_rows:
+            what = (
+                "has a header but no data rows"
+                if records == 0
+                else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
+            )
+            raise DataError(
+                what,
+                file=str(metas[0]["path"]),
+                hint=f"export the {name} table again with its rows",
+            )
+        latest = []
+        for column in dates:
+            days = np.concatenate([m["days"][column][0] for m in metas])
+            counts = np.concatenate([m["days"][column][1] for m in metas])
+            distinct, inverse = np.unique(days, return_inverse=True)
+            found_range = credible_range_of_counts(
+                distinct,
+                np.bincount(inverse, weights=counts).astype(np.int64),
+                spec.dates.days_ahead or 0,
+            )
+            if found_range is not None:
+                latest.append((column, found_range.latest))
+        clean_spec = replace(spec, dates=replace(spec.dates, latest=tuple(latest)))
+        table_specs = [part_spec for part_spec, _part, _path in found] if spec.parts else None
+        pieces = [[client.submit(_piece, r, b, pure=False) for b in range(count)] for r in read]
+        cleaned = []
+        for b in range(count):
+            if name == CUSTOMER_SOURCE or not spec.customer_key:
+                ids = None
+            elif by_customer:
+                ids = credit_ids[b]
+            else:
+                ids = every_credit_id
+            cleaned.append(
+                client.submit(
+                    _clean_bucket,
+                    clean_spec,
+                    shared_cfg,
+                    table_specs,
+                    ids,
+                    *[p[b] for p in pieces],
+                    pure=False,
+                )
+            )
+        summaries: list[_Cleaned] = client.gather(
+            [client.submit(_summary, c, pure=False) for c in cleaned]
+        )
+        del read, pieces
+        if name == CUSTOMER_SOURCE:
+            credit_ids = [client.submit(_ids_of, c, pure=False) for c in cleaned]
+            every_credit_id = client.submit(_all_ids, *credit_ids, pure=False)
+        if by_customer or name == CUSTOMER_SOURCE or not spec.customer_key:
+            for b in range(count):
+                per_bucket[b][name] = cleaned[b]
+        else:
+            assert spec.customer_key is not None
+            split = [
+                client.submit(_split_by_customer, c, spec.customer_key, count, pure=False)
+                for c in cleaned
+            ]
+            for b in range(count):
+                per_bucket[b][name] = client.submit(
+                    _regroup, spec.customer_key, credit_ids[b], *split, bucket=b, pure=False
+                )
+        result = _merged(name, summaries)
+        if spec.parts and missing:
+            result.warnings.append(
+                f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
+            )
+        reports[name] = source_report(result)
+        if len(result.issues):
+            issues.append(result.issues.sort_values(["file", "line"], kind="stable"))
+        log.info(
+            "source %s: %d rows in, %d kept, %d rejected, %d repaired (%d partitions, %d buckets)",
+            name,
+            result.rows_in,
+            result.rows_kept,
+            result.rows_rejected,
+            result.rows_repaired,
+            len(found),
+            count,
+        )
+    report = ValidationReport(
+        data_dir=str(root), config=cfg.path, sources=reports, absent=tuple(absent)
+    )
+    rejects = (
+        pd.concat(issues, ignore_index=True)
+        if issues
+        else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    )
+    return BucketedWorkspace(root, cfg, report, rejects, missing_columns, count, per_bucket)
+
+
+def _meta(read: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in read.items() if k != "pieces"}
+
+
+def _piece(read: dict[str, Any], bucket: int) -> _Piece:
+    piece: _Piece = read["pieces"][bucket]
+    return piece
+
+
+def _merged(name: str, summaries: list[_Cleaned]) -> SourceResult:
+    """The buckets' counts and rejects as one source's (files, encodings and warnings
+    are every bucket's: each sees every partition, bucket 0 with its unreadable rows)."""
+    first = summaries[0]
+    found = [s.issues for s in summaries if len(s.issues)]
+    issues = (
+        pd.concat(found, ignore_index=True)
+        if found
+        else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    )
+    return SourceResult(
+        name=name,
+        frame=first.frame,
+        issues=issues,
+        files=first.files,
+        encodings=first.encodings,
+        rows_in=sum(s.rows_in for s in summaries),
+        rows_kept=sum(s.rows_kept for s in summaries),
+        rows_rejected=sum(s.rows_rejected for s in summaries),
+        rows_repaired=sum(s.rows_repaired for s in summaries),
+        warnings=list(first.warnings),
+    )
+
+
+def validate_dask(
+    data_dir: PathLike,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    buckets: int | None = None,
+    config: SourcesConfig | PathLike | None = None,
+    encoding: str | None = None,
+) -> Workspace:
+    """What ``custrisk validate --engine dask`` checks: the workspace of
+    :func:`load_workspace_dask` with its report and rejects (the pandas engine's) and
+    no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster."""
+    if client is not None:
+        return load_workspace_dask(
+            data_dir, client, config=config, encoding=encoding, buckets=buckets
+        ).workspace()
+    with dask_client(scheduler) as own:
+        return load_workspace_dask(
+            data_dir, own, config=config, encoding=encoding, buckets=buckets
+        ).workspace()
+
+
+__all__ = [
+    "BucketedWorkspace",
+    "bucket_of",
+    "load_workspace_dask",
+    "source_partitions",
+    "validate_dask",
+]

@@ -177,6 +177,22 @@ def _rows(path: Path, n: int | None = None) -> list[dict[str, str]]:
     return rows[:n] if n else rows
 
 
+def _wait_stored(serve_world: dict[str, Any], decision_id: str) -> None:
+    """Decisions are written by the service's writer thread just after the answer."""
+    store = DecisionStore(serve_world["db"])
+    deadline = time.monotonic() + 10
+    try:
+        while store.get_decision(decision_id) is None:
+            assert time.monotonic() < deadline, f"decision {decision_id} was not stored"
+            time.sleep(0.02)
+    finally:
+        store.close()
+    access = serve_world["root"] / "serve" / "access.jsonl"
+    while decision_id not in access.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, f"decision {decision_id} not in the access log"
+        time.sleep(0.02)
+
+
 def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None:
     base = serve_world["base"]
     assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
@@ -227,6 +243,7 @@ def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[st
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["customer_id"] == "NEW0001"
+    _wait_stored(serve_world, answer["decision_id"])
     assert 0 < answer["pd"] < 1 and answer["decision"] in ("approve", "review", "decline")
     assert answer["grade"] in "ABCDE" and answer["grade_label"]
     assert answer["reasons"] and all(r["code"] and r["label"] for r in answer["reasons"])
@@ -368,6 +385,42 @@ def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, A
     twice = [base[0], dict(base[0])]
     assert _outcome(quick, twice) == _outcome(batch, twice)
     assert _outcome(quick, twice)[0] == "error"
+
+
+def test_one_record_on_python_scalars_scores_as_the_batch_on_every_customer(
+    serve_world: dict[str, Any],
+) -> None:
+    """A request of one customer is scored without frames (the scorecard's score_one on
+    the record's values); every customer gets the PD, score, reasons (values as text),
+    grade and limit the vectorised score_table path and the cleaning batch path give."""
+    from custrisk.scoring.records import ONE_BY_ONE
+
+    quick, batch = _scorers(serve_world)
+    assert quick._one is not None
+    rows = _rows(serve_world["data"] / "application_next.csv")
+    rows += [
+        {k: v for k, v in r.items() if k != "违约"}
+        for r in _rows(serve_world["data"] / "application.csv", 300)
+    ]
+    assert len(rows) >= 600
+    taken = 0
+    for start in range(0, len(rows), 100):
+        chunk = rows[start : start + 100]
+        assert len(chunk) > ONE_BY_ONE  # the vectorised path
+        vectorised = _outcome(quick, chunk)
+        assert vectorised == _outcome(batch, chunk)
+        for record, expected in zip(chunk, vectorised[1], strict=True):
+            taken += quick.quick.records_of(quick._columns([record], None), 1) is not None
+            assert _outcome(quick, [record]) == ("scored", [expected], [[]]), record
+    assert taken == len(rows)  # plainly clean records: all took the scalar path
+    # a few records together (a micro-batch of singles) are scored one by one too
+    few = rows[:ONE_BY_ONE]
+    assert _outcome(quick, few) == _outcome(batch, few)
+    # blanks, unknown categories and JSON numbers on the scalar path, hostile records
+    # left to the batch path: the same answers
+    for i, change in enumerate(HOSTILE):
+        record = {**rows[i], **change}
+        assert _outcome(quick, [record]) == _outcome(batch, [record]), record
 
 
 def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:

@@ -833,7 +833,10 @@ class LogisticScorecard(ClassifierMixin, BaseEstimator):
                     "points_lost": -lost,
                 }
             )
-        return {"pd": 1.0 / (1.0 + math.exp(-z)), "score": int(score), "reasons": reasons}
+        # the PD through the same NumPy sigmoid as predict_pd and score_table: the same
+        # log-odds (same products, summed in the same order) give the same bits
+        pd_bad = float(_sigmoid(np.array([z], dtype=np.float64))[0])
+        return {"pd": pd_bad, "score": int(score), "reasons": reasons}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the model card: features, coefficients, points."""

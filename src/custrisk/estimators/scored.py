@@ -24,7 +24,7 @@ from pandas import Categorical, DataFrame, Index  # names the field `pd` does no
 
 from custrisk.estimators.features import category_text, is_missing, numeric_values
 
-__all__ = ["CATEGORY_VALUES", "NUMBER_FORMAT", "ScoredTable", "insert_top"]
+__all__ = ["CATEGORY_VALUES", "NUMBER_FORMAT", "ScoredTable", "category_texts", "insert_top"]
 
 #: How a categorical reason's raw value is given back: the value as read ("raw": a number
 #: stays a number) or the text it is matched by ("text").
@@ -224,6 +224,11 @@ def _category_value(value: Any, style: str) -> Any:
     if style == "text":
         return category_text(value)
     return value.item() if isinstance(value, np.generic) else value
+
+
+def category_texts(values: list[Any]) -> list[Any]:
+    """Categories as :meth:`ScoredTable.reason_texts` shows them (see :func:`_as_text`)."""
+    return _as_text(values)
 
 
 def _as_text(values: list[Any]) -> list[Any]:

@@ -62,6 +62,15 @@ class QuickFeatures:
     current_limit: np.ndarray  # the cleaned credit_limit column (NaN where blank)
 
 
+@dataclass(frozen=True)
+class QuickRecords:
+    """The features of a request's records as Python scalars, record by record."""
+
+    ids: list[str]
+    features: list[dict[str, Any]]  # candidate feature code -> value, per record
+    current_limit: list[float]  # the cleaned credit_limit (NaN where blank)
+
+
 class QuickPath:
     """Per-column rules compiled once for a model's flat table (see the module)."""
 
@@ -109,21 +118,57 @@ class QuickPath:
             features.append((code, ind.field, bool(ind.categorical), fill))
         return cls(spec, rules, features)
 
+    def _typed(
+        self, columns: Mapping[str, Sequence[str | None]], n: int
+    ) -> dict[str, list[Any]] | None:
+        """Each column's typed values, or ``None`` when a rule declines a value or an id
+        repeats (duplicate rows and keys are the batch path's to report)."""
+        typed: dict[str, list[Any]] = {}
+        blanks: list[str | None] = [None] * n
+        for name, rule in self.rules.items():
+            values = [rule(text) for text in columns.get(name, blanks)]
+            if DECLINE in values:
+                return None
+            typed[name] = values
+        if n > 1 and len({str(v) for v in typed[self.key]}) != n:
+            return None
+        return typed
+
+    def records_of(
+        self, columns: Mapping[str, Sequence[str | None]], n: int
+    ) -> QuickRecords | None:
+        """The features of ``n`` records as Python scalars, one mapping per record (the
+        values the frame of :meth:`features_of` holds: numbers as floats, NaN where
+        missing, categories as text or ``None``; fill values applied), or ``None`` when
+        some value needs the batch path's judgement."""
+        typed = self._typed(columns, n)
+        if typed is None:
+            return None
+        ids = [str(v) for v in typed[self.key]]
+        rows: list[dict[str, Any]] = [{} for _ in range(n)]
+        for code, column, categorical, fill in self.features:
+            for row, value in zip(rows, typed[column], strict=True):
+                if value is None:
+                    value = fill
+                if categorical:
+                    row[code] = None if value is None else str(value)
+                else:
+                    row[code] = math.nan if value is None else float(value)
+        limits = typed.get("credit_limit")
+        current = (
+            [math.nan if v is None else float(v) for v in limits] if limits else [math.nan] * n
+        )
+        return QuickRecords(ids, rows, current)
+
     def features_of(
         self, columns: Mapping[str, Sequence[str | None]], n: int
     ) -> QuickFeatures | None:
         """The features of ``n`` records given as raw text by column name (ids filled
         in), or ``None`` when some value needs the batch path's judgement."""
-        typed: dict[str, list[Any]] = {}
-        blanks: list[str | None] = [None] * n
-        for name, rule in self.rules.items():
-            values = [rule(text) for text in columns.get(name, blanks)]
-            if any(v is DECLINE for v in values):
-                return None
-            typed[name] = values
+        typed = self._typed(columns, n)
+        if typed is None:
+            return None
         ids = [str(v) for v in typed[self.key]]
-        if len(set(ids)) != n:
-            return None  # duplicate rows and keys are the batch path's to report
         data: dict[str, Any] = {}
         for code, column, categorical, fill in self.features:
             values = typed[column]
@@ -238,4 +283,4 @@ def _plain_text(text: str) -> bool:
     return unicodedata.normalize("NFKC", head)[:1] not in _FORMULA_START
 
 
-__all__ = ["DECLINE", "QuickFeatures", "QuickPath", "column_rule"]
+__all__ = ["DECLINE", "QuickFeatures", "QuickPath", "QuickRecords", "column_rule"]

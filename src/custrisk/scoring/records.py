@@ -34,6 +34,8 @@ from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
 from custrisk.data.issues import DROPPED, RULE_TEXT
 from custrisk.errors import DataError, UsageError
+from custrisk.estimators.scorecard import LogisticScorecard
+from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
 from custrisk.indicators import compute_indicators
 from custrisk.io.readers import RawTable
 from custrisk.policy import (
@@ -46,7 +48,7 @@ from custrisk.policy import (
 )
 from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
-from custrisk.scoring.quick import QuickPath
+from custrisk.scoring.quick import QuickPath, QuickRecords
 from custrisk.scoring.score import PD_DECIMALS, score_prepared
 from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
 from custrisk.vocab import check_language
@@ -55,6 +57,9 @@ PathLike = str | os.PathLike[str]
 #: The source a request's records stand in for, in messages.
 REQUEST = "request"
 _SCALARS = (str, int, float, bool)
+#: Quick-path requests of at most this many records are scored record by record on
+#: Python scalars; larger ones through the estimator's vectorised ``score_table``.
+ONE_BY_ONE = 16
 
 
 class RecordError(DataError):
@@ -184,6 +189,17 @@ class RecordScorer:
             self.spec, self.sources, self.indicators, list(model.card["candidate_features"])
         )
         self.quick = quick if quick is not None and self._plain_policy({}) else None
+        # A few quick-path records are scored one by one on Python scalars (the
+        # scorecard's score_one: no frame at all); a scorecard only, whose score_one
+        # gives score_table's numbers exactly (tests compare them on every customer).
+        estimator = model.model
+        self._one = estimator if isinstance(estimator, LogisticScorecard) else None
+        self._kinds = (
+            {c: estimator.binner_.bins_[c].kind for c in estimator.features_}
+            if self._one is not None
+            else {}
+        )
+        self._category_texts: dict[str, str] = {}
 
     @property
     def model_id(self) -> str:
@@ -274,10 +290,16 @@ class RecordScorer:
         columns = self._columns(records, ids)
         as_of = as_of or dt.date.today()
         if self.quick is not None:
-            quick = self.quick.features_of(columns, n)
-            if quick is not None:
-                decisions = self._fast(quick.current_limit, quick.frame)
-                return ScoredBatch(decisions, as_of, self.model_id, [[] for _ in range(n)])
+            if self._one is not None and n <= ONE_BY_ONE:
+                records_ = self.quick.records_of(columns, n)
+                if records_ is not None:
+                    decisions = self._one_by_one(records_)
+                    return ScoredBatch(decisions, as_of, self.model_id, [[] for _ in range(n)])
+            else:
+                quick = self.quick.features_of(columns, n)
+                if quick is not None:
+                    decisions = self._fast(quick.current_limit, quick.frame)
+                    return ScoredBatch(decisions, as_of, self.model_id, [[] for _ in range(n)])
         cleaned = clean_source(self.spec, [self._raw_table(columns, n)], self.sources)
         issues = cleaned.issues
         problems, repaired = self._issues(issues, n)
@@ -393,6 +415,63 @@ class RecordScorer:
                 }
             )
         return out
+
+    def _one_by_one(self, quick: QuickRecords) -> list[dict[str, Any]]:
+        """:meth:`_fast` for a few records, each scored by the scorecard's ``score_one``
+        (the same PD, score, reasons and reason texts as ``score_table``)."""
+        assert self._one is not None
+        scored = [self._one.score_one(values, top=self.top) for values in quick.features]
+        pds = np.round(np.array([s["pd"] for s in scored], dtype=np.float64), PD_DECIMALS)
+        scores = np.array([s["score"] for s in scored], dtype=np.int64)
+        current = np.array(quick.current_limit, dtype=np.float64)
+        index = self.policy.grade_index(scores.astype(np.float64))
+        recommended, review, _ = recommend_limits(self.policy, index, {}, current)
+        label = "label_zh" if self.lang == "zh" else "label_en"
+        out = []
+        for i, one in enumerate(scored):
+            grade = self.policy.grades[int(index[i])]
+            out.append(
+                {
+                    "customer_id": quick.ids[i],
+                    "pd": float(pds[i]),
+                    "score": int(scores[i]),
+                    "grade": grade.code,
+                    "grade_label": grade.label(self.lang),
+                    "decision": self.policy.decision(grade.code),
+                    "current_limit": _number(current[i]),
+                    "recommended_limit": _number(recommended[i]),
+                    "review_flag": bool(review[i]),
+                    "alert_level": None,
+                    "alerts": [],
+                    "reasons": [
+                        {
+                            "code": r["code"],
+                            "label": r[label],
+                            "value": self._reason_text(r["code"], r["value"]),
+                            "impact": float(r["points_lost"]),
+                        }
+                        for r in one["reasons"]
+                    ],
+                    "model_id": self.model_id,
+                    "lang": self.lang,
+                }
+            )
+        return out
+
+    def _reason_text(self, code: str, value: Any) -> str | None:
+        """A reason's value as :meth:`ScoredTable.reason_texts` writes it: a number to
+        6 significant digits, a category as is unless it reads as a number."""
+        if value is None:
+            return None
+        if self._kinds[code] == "numeric":
+            return NUMBER_FORMAT % float(value)
+        text = str(value)
+        shown = self._category_texts.get(text)
+        if shown is None:
+            shown = str(category_texts([text])[0])
+            if len(self._category_texts) < 10_000:  # categories are few; bound it anyway
+                self._category_texts[text] = shown
+        return shown
 
     def _columns(
         self, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None

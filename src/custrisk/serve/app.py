@@ -42,7 +42,14 @@ from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile, verify
 from custrisk.serve.settings import ServeSettings
-from custrisk.serve.store import DecisionStore, TokenInfo, fingerprint, now_text, token_hash
+from custrisk.serve.store import (
+    BackgroundWriter,
+    DecisionStore,
+    TokenInfo,
+    fingerprint,
+    now_text,
+    token_hash,
+)
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
@@ -113,6 +120,7 @@ class ServiceState:
     loaded_at: str = ""
     reloads: int = 0
     access: Any = None
+    writer: BackgroundWriter | None = None
     notifier: ThreadPoolExecutor | None = None
     batcher: MicroBatcher | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -156,9 +164,8 @@ class ServiceState:
             self.tokens_loaded = time.monotonic()
 
     def log_access(self, entry: dict[str, Any]) -> None:
-        if self.access is not None:
-            self.access.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            self.access.flush()
+        if self.writer is not None and self.access is not None:
+            self.writer.access_line(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
 def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -> Starlette:
@@ -181,6 +188,7 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
         ensure_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         state.access = os.fdopen(fd, "a", encoding="utf-8")
+    state.writer = BackgroundWriter(state.store, state.access)
     if settings.on_high_risk is not None:
         state.notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custrisk-notify")
 
@@ -204,6 +212,8 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
             state.batcher.close()
         if state.notifier is not None:
             state.notifier.shutdown(wait=True)
+        if state.writer is not None:
+            state.writer.close()  # every decision queued is stored before the process ends
         if state.access is not None:
             state.access.close()
 
@@ -392,7 +402,10 @@ def _decide(
             }
         )
     if store:
-        state.store.add_decisions(stored)
+        if state.writer is not None:
+            state.writer.decisions(stored)  # stored by the writer thread, in order
+        else:
+            state.store.add_decisions(stored)
     _notify(state, scorer, answers)
     return answers if store else [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
 

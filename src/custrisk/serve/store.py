@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
+import queue
 import re
 import secrets
 import threading
@@ -25,6 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from custrisk.errors import ConfigError, UsageError
+
+log = logging.getLogger(__name__)
 
 #: Scopes a token may hold: ``score`` (POST /v1/score, GET /v1/model), ``admin``
 #: (POST /admin/reload).
@@ -292,6 +296,83 @@ class DecisionStore:
         return _token_info(row._mapping)
 
 
+class BackgroundWriter:
+    """Writes the service's decisions and access-log lines from one background thread.
+
+    A request only queues what it writes (microseconds); the thread takes everything
+    queued at once and writes the decisions in one transaction and the log lines in one
+    write, so under load many requests share a commit. :meth:`close` (the service's
+    shutdown) writes everything still queued before it returns: no decision is lost on
+    a clean stop. A failed write is logged and retried once with the next batch; the
+    service keeps answering.
+    """
+
+    def __init__(self, store: DecisionStore, access: Any = None) -> None:
+        self.store = store
+        self.access = access
+        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="custrisk-writer", daemon=True)
+        self._closed = False
+        self.written = 0
+        self._thread.start()
+
+    def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._queue.put(("decisions", rows))
+
+    def access_line(self, line: str) -> None:
+        if self.access is not None:
+            self._queue.put(("access", line))
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        pending: list[Mapping[str, Any]] = []
+        while True:
+            item = self._queue.get()
+            items = [item]
+            while True:  # everything queued meanwhile: one transaction, one write
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            lines: list[str] = []
+            stop = False
+            for entry in items:
+                if entry is None:
+                    stop = True
+                elif entry[0] == "decisions":
+                    pending.extend(entry[1])
+                else:
+                    lines.append(entry[1])
+            if pending:
+                try:
+                    self.store.add_decisions(pending)
+                    self.written += len(pending)
+                    pending = []
+                except SQLAlchemyError as exc:
+                    log.error(
+                        "cannot store %d decision(s) (will retry): %s",
+                        len(pending),
+                        _without_password(str(exc).splitlines()[0]),
+                    )
+                    if stop:
+                        log.error("%d decision(s) not stored at shutdown", len(pending))
+            if lines and self.access is not None:
+                try:
+                    self.access.write("".join(lines))
+                    self.access.flush()
+                except OSError as exc:
+                    log.error("cannot write the access log: %s", exc)
+            if stop:
+                return
+
+
 def token_hash(secret: str) -> str:
     return _token_hash(secret)
 
@@ -349,6 +430,7 @@ def _without_password(text: str) -> str:
 
 __all__ = [
     "DEFAULT_STORE",
+    "BackgroundWriter",
     "SCOPES",
     "STORE_URL_ENV",
     "DecisionStore",

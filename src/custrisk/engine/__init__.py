@@ -17,12 +17,15 @@ from custrisk.engine.dask_engine import (
     score_portfolio_dask,
     split_workspace,
 )
+from custrisk.engine.drift import check_data_drift_dask, drift_counts_dask
 
 __all__ = [
     "ENGINES",
     "bucket_of",
+    "check_data_drift_dask",
     "dask_client",
     "dask_scorer",
+    "drift_counts_dask",
     "prepare_features_dask",
     "score_portfolio_dask",
     "split_workspace",

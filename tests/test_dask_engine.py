@@ -5,7 +5,6 @@ bucket counts, on clean and on dirty exports."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ from custrisk.engine import (  # noqa: E402
     split_workspace,
 )
 from custrisk.scoring import prepare_features  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def dask_cluster() -> Iterator[Any]:
-    """A LocalCluster of 2 worker processes (one thread each) and its client."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
@@ -20,13 +21,17 @@ from rich.table import Table
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
     AsOfOpt,
+    BucketsOpt,
     DataDir,
     EncodingOpt,
+    EngineOpt,
     LabelsOpt,
     ModelOpt,
     ModelsDirOpt,
     RequireSignedOpt,
+    SchedulerOpt,
     SourcesOpt,
+    check_engine,
     choose_configs,
     parse_date,
     protect_command,
@@ -110,6 +115,9 @@ def drift(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
 ) -> None:
     """Check DATA_DIR for drift against the reference stored in the model: PSI of the
     score and PD, CSI of each feature, and with --labels AUC/KS decay, bad rate and
@@ -118,6 +126,9 @@ def drift(
     Verdicts: stable, warn, alert (thresholds in drift.yaml, 0.10/0.25 for PSI/CSI) or
     insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
     nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
+
+    With --engine dask the customers are checked in buckets on a Dask cluster (each
+    bucket's bin counts added up): the same report as the pandas engine's.
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.monitoring.config import FAIL_ON
@@ -126,7 +137,13 @@ def drift(
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
-    report = check_data_drift(
+    check_engine(engine, scheduler, buckets)
+    checker: Any = check_data_drift
+    if engine == "dask":
+        from custrisk.engine import check_data_drift_dask
+
+        checker = partial(check_data_drift_dask, scheduler=scheduler, buckets=buckets)
+    report = checker(
         model,
         data_dir,
         labels=labels,

@@ -17,6 +17,7 @@ from custrisk.engine.dask_engine import (
     score_portfolio_dask,
     split_workspace,
 )
+from custrisk.engine.drift import check_data_drift_dask, drift_counts_dask
 from custrisk.engine.partitions import (
     BucketedWorkspace,
     load_workspace_dask,
@@ -28,8 +29,10 @@ __all__ = [
     "ENGINES",
     "BucketedWorkspace",
     "bucket_of",
+    "check_data_drift_dask",
     "dask_client",
     "dask_scorer",
+    "drift_counts_dask",
     "load_workspace_dask",
     "prepare_features_dask",
     "score_portfolio_dask",

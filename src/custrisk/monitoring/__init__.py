@@ -17,7 +17,7 @@ from custrisk.monitoring.config import (
     load_drift_config,
     with_options,
 )
-from custrisk.monitoring.drift import check_drift
+from custrisk.monitoring.drift import DriftCounts, check_drift, count_drift, drift_report
 from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import (
     Reference,
@@ -30,6 +30,7 @@ __all__ = [
     "CompareConfig",
     "Comparison",
     "DriftConfig",
+    "DriftCounts",
     "DriftReport",
     "Reference",
     "Statistic",
@@ -37,6 +38,8 @@ __all__ = [
     "build_reference",
     "check_drift",
     "compare_predictions",
+    "count_drift",
+    "drift_report",
     "load_drift_config",
     "paired_bootstrap_auc",
     "psi",

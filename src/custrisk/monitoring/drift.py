@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,25 +68,28 @@ def _insufficient_rows(n_new: int, n_ref: int, minimum: int) -> str | None:
     return None
 
 
-def _distribution_stat(
-    *,
-    group: str,
-    name: str,
-    metric: str,
-    reference: Reference,
-    values: Any,
-    thresholds: Thresholds,
-    config: DriftConfig,
-    in_model: bool | None = None,
-) -> Statistic:
+def _bin_counts(name: str, reference: Reference, values: Any) -> np.ndarray:
     try:
-        actual = reference.bin_counts(values)
+        return reference.bin_counts(values)
     except (TypeError, ValueError) as exc:
         raise DataError(
             f"{name}: the new values do not fit the model's {reference.kind} reference bins "
             f"({exc})",
             hint="compute the indicators with the model's own indicators.yaml",
         ) from None
+
+
+def _distribution_stat(
+    *,
+    group: str,
+    name: str,
+    metric: str,
+    reference: Reference,
+    actual: np.ndarray,
+    thresholds: Thresholds,
+    config: DriftConfig,
+    in_model: bool | None = None,
+) -> Statistic:
     expected = np.asarray(reference.counts, dtype=np.int64)
     n_new, n_ref = int(actual.sum()), int(expected.sum())
     value: float | None = None
@@ -355,6 +359,168 @@ def _calibration_stat(
     )
 
 
+@dataclass(frozen=True)
+class DriftCounts:
+    """New data in a model's reference bins: the rows, each checked variable's bin counts
+    (``score``, ``pd`` and the feature codes, in the report's order) and the PD of each
+    row (``pd_bad``, with its customer ``index``). Counts add up across parts of the data
+    (:meth:`merge`), so a drift check can be computed part by part and reduced (the Dask
+    engine does, see docs/scale.md)."""
+
+    rows: int
+    counts: dict[str, np.ndarray]
+    pd_bad: np.ndarray
+    index: pd.Index
+
+    @staticmethod
+    def merge(parts: list[DriftCounts], order: np.ndarray | None = None) -> DriftCounts:
+        """The counts of ``parts`` together: bin counts summed, PDs and index concatenated
+        (then taken in ``order``, positions into the concatenation, when given)."""
+        if not parts:
+            raise ValueError("merge needs at least one part")
+        counts: dict[str, np.ndarray] = {
+            key: np.asarray(np.sum([part.counts[key] for part in parts], axis=0, dtype=np.int64))
+            for key in parts[0].counts
+        }
+        pd_all = np.concatenate([part.pd_bad for part in parts])
+        index = parts[0].index.append([part.index for part in parts[1:]])
+        if order is not None:
+            pd_all, index = pd_all[order], index[order]
+        return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index)
+
+
+def _checked(
+    card: Mapping[str, Any], stored: Mapping[str, Any], config: DriftConfig
+) -> list[tuple[str, str, str, Mapping[str, Any], Thresholds, bool | None]]:
+    """What a check compares, in its order: (key, group, metric, stored reference,
+    thresholds, in the model) for the score, the PD and each feature in scope."""
+    checked: list[tuple[str, str, str, Mapping[str, Any], Thresholds, bool | None]] = [
+        (name, "score", "psi", stored[name], config.psi, None)
+        # The score's reference is always stored; the PD's in cards that have it.
+        for name in ("score", "pd")
+        if name == "score" or isinstance(stored.get(name), Mapping)
+    ]
+    used = {str(c) for c in card.get("features", [])}
+    for code, data in stored["features"].items():
+        if code in config.csi_exclude or (config.csi_scope == "model" and code not in used):
+            continue
+        checked.append((str(code), "feature", "csi", data, config.csi, code in used))
+    return checked
+
+
+def count_drift(
+    model: LoadedModel, features: pd.DataFrame, config: DriftConfig | None = None
+) -> DriftCounts:
+    """The new data's counts in the reference bins of ``model`` (score, PD, each feature
+    in scope) and its PDs: the part of :func:`check_drift` that reads the rows.
+
+    Raises
+    ------
+    ModelArtifactError
+        When the card has no reference distributions.
+    DataError
+        When the data lacks features the model needs or values do not fit their bins.
+    """
+    config = config if config is not None else load_drift_config()
+    card = model.card
+    stored = _reference(card, model.model_id)
+    X = features
+    needed = [str(c) for c in card.get("candidate_features", card.get("features", []))]
+    missing = [c for c in needed if c not in X.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks {len(missing)} features model {model.model_id} needs: "
+            f"{join_limited(missing)}",
+            hint="compute the indicators with the model's indicators.yaml and the same sources",
+        )
+    inputs = X[needed]
+    if len(inputs):
+        pd_new = np.asarray(model.model.predict_pd(inputs), dtype=np.float64)
+        score_new = np.asarray(model.model.predict_score(inputs), dtype=np.float64)
+    else:
+        pd_new = score_new = np.empty(0, dtype=np.float64)
+    predicted = {"score": score_new, "pd": pd_new}
+    counts: dict[str, np.ndarray] = {}
+    for key, group, _metric, data, _thresholds, _in_model in _checked(card, stored, config):
+        reference = reference_from_dict(dict(data))
+        if group == "score":
+            values: Any = pd.Series(predicted[key], dtype="float64")
+        elif key not in X.columns:
+            raise DataError(
+                f"the data lacks feature {key!r} of the model's reference",
+                hint="compute the indicators with the model's indicators.yaml",
+            )
+        else:
+            values = X[key]
+        counts[key] = _bin_counts(key, reference, values)
+    return DriftCounts(len(inputs), counts, pd_new, inputs.index)
+
+
+def _warn_unknown_exclusions(model: LoadedModel, config: DriftConfig) -> None:
+    stored = _reference(model.card, model.model_id)
+    unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
+    if unknown_exclusions:
+        log.warning(
+            "csi.exclude names features model %s has no reference for: %s",
+            model.model_id,
+            join_limited(unknown_exclusions),
+        )
+
+
+def drift_report(
+    model: LoadedModel,
+    counts: DriftCounts,
+    labels: pd.Series | None = None,
+    config: DriftConfig | None = None,
+    *,
+    as_of: dt.date | str | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> DriftReport:
+    """The drift report of ``model`` from the new data's :class:`DriftCounts` (of the
+    whole data, or the :meth:`DriftCounts.merge` of its parts): the statistics and
+    verdicts of :func:`check_drift`, with the same parameters."""
+    config = config if config is not None else load_drift_config()
+    card = model.card
+    stored = _reference(card, model.model_id)
+    _warn_unknown_exclusions(model, config)
+    as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
+    extra = dict(info or {})
+    stats = [
+        _distribution_stat(
+            group=group,
+            name=key,
+            metric=metric,
+            reference=reference_from_dict(dict(data)),
+            actual=counts.counts[key],
+            thresholds=thresholds,
+            config=config,
+            in_model=in_model,
+        )
+        for key, group, metric, data, thresholds, in_model in _checked(card, stored, config)
+    ]
+    training = card.get("training") or {}
+    facts: dict[str, Any] = {
+        "rows": counts.rows,
+        "reference_rows": int(stored.get("rows") or 0),
+        "reference_as_of": training.get("as_of"),
+        **extra,
+    }
+    if labels is not None:
+        flags, label_info = _labels_for(labels, counts.index)
+        facts.update(label_info)
+        mask = counts.index.isin(flags.index)
+        y = flags.reindex(counts.index[mask]).to_numpy(dtype=np.int8)
+        stats.extend(_performance_stats(card, y, counts.pd_bad[mask], config))
+    report = DriftReport(model.model_id, as_of_text, tuple(stats), config, facts)
+    log.info(
+        "drift of %s: %s (%s)",
+        model.model_id,
+        report.verdict,
+        ", ".join(f"{k} {v}" for k, v in report.counts.items() if v),
+    )
+    return report
+
+
 def check_drift(
     model: LoadedModel,
     features: pd.DataFrame,
@@ -394,90 +560,15 @@ def check_drift(
         When the card has no reference distributions.
     DataError
         When the data lacks features the model needs, or the labels match no customer.
+
+    Notes
+    -----
+    The same as :func:`drift_report` of :func:`count_drift`: the rows are read only to
+    count them into the reference bins, so a check can also be made part by part.
     """
     config = config if config is not None else load_drift_config()
-    card = model.card
-    stored = _reference(card, model.model_id)
-    X = features
-    as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
-    extra = dict(info or {})
-    needed = [str(c) for c in card.get("candidate_features", card.get("features", []))]
-    missing = [c for c in needed if c not in X.columns]
-    if missing:
-        raise DataError(
-            f"the data lacks {len(missing)} features model {model.model_id} needs: "
-            f"{join_limited(missing)}",
-            hint="compute the indicators with the model's indicators.yaml and the same sources",
-        )
-    inputs = X[needed]
-    if len(inputs):
-        pd_new = np.asarray(model.model.predict_pd(inputs), dtype=np.float64)
-        score_new = np.asarray(model.model.predict_score(inputs), dtype=np.float64)
-    else:
-        pd_new = score_new = np.empty(0, dtype=np.float64)
-    stats = [
-        _distribution_stat(
-            group="score",
-            name=name,
-            metric="psi",
-            reference=reference_from_dict(dict(stored[name])),
-            values=pd.Series(values, dtype="float64"),
-            thresholds=config.psi,
-            config=config,
-        )
-        # The score's reference is always stored; the PD's in cards that have it.
-        for name, values in (("score", score_new), ("pd", pd_new))
-        if name == "score" or isinstance(stored.get(name), Mapping)
-    ]
-    used = {str(c) for c in card.get("features", [])}
-    unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
-    if unknown_exclusions:
-        log.warning(
-            "csi.exclude names features model %s has no reference for: %s",
-            model.model_id,
-            join_limited(unknown_exclusions),
-        )
-    for code, data in stored["features"].items():
-        if code in config.csi_exclude or (config.csi_scope == "model" and code not in used):
-            continue
-        if code not in X.columns:
-            raise DataError(
-                f"the data lacks feature {code!r} of the model's reference",
-                hint="compute the indicators with the model's indicators.yaml",
-            )
-        stats.append(
-            _distribution_stat(
-                group="feature",
-                name=str(code),
-                metric="csi",
-                reference=reference_from_dict(dict(data)),
-                values=X[code],
-                thresholds=config.csi,
-                config=config,
-                in_model=code in used,
-            )
-        )
-    training = card.get("training") or {}
-    facts: dict[str, Any] = {
-        "rows": len(inputs),
-        "reference_rows": int(stored.get("rows") or 0),
-        "reference_as_of": training.get("as_of"),
-        **extra,
-    }
-    if labels is not None:
-        flags, label_info = _labels_for(labels, inputs.index)
-        facts.update(label_info)
-        mask = inputs.index.isin(flags.index)
-        y = flags.reindex(inputs.index[mask]).to_numpy(dtype=np.int8)
-        stats.extend(_performance_stats(card, y, pd_new[mask], config))
-    report = DriftReport(model.model_id, as_of_text, tuple(stats), config, facts)
-    log.info(
-        "drift of %s: %s (%s)",
-        model.model_id,
-        report.verdict,
-        ", ".join(f"{k} {v}" for k, v in report.counts.items() if v),
-    )
-    return report
+    counts = count_drift(model, features, config)
+    return drift_report(model, counts, labels, config, as_of=as_of, info=info)
 
 
-__all__ = ["check_drift"]
+__all__ = ["DriftCounts", "check_drift", "count_drift", "drift_report"]

@@ -69,13 +69,23 @@ def _flags(
     sources: Any,
     encoding: str | None,
 ) -> pd.Series | None:
-    """The outcomes to check with: a labels file, a flat table's own target column (when
-    the model was trained on one and the table has it), or none."""
+    return drift_outcomes(model, features.workspace, labels, sources, encoding)
+
+
+def drift_outcomes(
+    model: LoadedModel,
+    workspace: Any,
+    labels: str | os.PathLike[str] | None,
+    sources: Any,
+    encoding: str | None,
+) -> pd.Series | None:
+    """The outcomes a drift check of ``workspace`` uses: a labels file, a flat table's
+    own target column (when the model was trained on one and the table has it), or none."""
     if labels is not None:
         return read_labels(labels, sources_config=sources, encoding=encoding)
     if not is_table_model(model):
         return None
-    frame = features.workspace.frames[CUSTOMER_SOURCE]
+    frame = workspace.frames[CUSTOMER_SOURCE]
     try:
         table = table_target(model, frame)
     except DataError:
@@ -237,4 +247,4 @@ def compare_models(
     )
 
 
-__all__ = ["check_data_drift", "compare_models", "read_labels"]
+__all__ = ["check_data_drift", "compare_models", "drift_outcomes", "read_labels"]

@@ -1,0 +1,164 @@
+"""``custrisk drift`` on the Dask engine: each bucket of customers computes its indicators,
+scores and PDs on a worker and counts them into the model's reference bins; the client
+adds the buckets' counts and computes the statistics and verdicts.
+
+The result equals :func:`custrisk.scoring.check_data_drift`'s (tested to 1e-9; in fact
+bin for bin): bin counts are sums, so adding the buckets' counts gives the whole data's
+counts exactly, and PSI/CSI are computed from them by the one code path
+(:func:`custrisk.monitoring.drift_report`). The performance statistics (with labels)
+need each customer's PD: the buckets return them (8 bytes a customer) and the client
+puts them back in the credit table's order, so AUC, KS and the calibration deciles see
+the same arrays as the pandas engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from custrisk.config.sources import CUSTOMER_SOURCE
+from custrisk.data import Workspace, load_workspace
+from custrisk.engine.dask_engine import dask_client, split_workspace
+from custrisk.errors import DataError
+from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
+from custrisk.monitoring import (
+    DriftConfig,
+    DriftCounts,
+    DriftReport,
+    count_drift,
+    drift_report,
+    load_drift_config,
+    with_options,
+)
+from custrisk.registry import LoadedModel
+from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
+from custrisk.scoring.monitor import drift_outcomes
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: The column that holds the customer id.
+CUSTOMER_ID = "customer_id"
+
+
+def _drift_bucket(
+    model: LoadedModel,
+    config: IndicatorConfig,
+    drift_config: DriftConfig,
+    part: Workspace,
+    as_of: dt.date,
+) -> tuple[DriftCounts, dict[str, str]]:
+    """One bucket on a worker: its customers' counts in the reference bins, and PDs."""
+    result = compute_indicators(part.present_frames(), config, as_of=as_of)
+    X = result.frame.set_index(CUSTOMER_ID)
+    return count_drift(model, X, drift_config), dict(result.unavailable)
+
+
+def _parts(
+    client: Client, buckets: int | None, workspace: Workspace
+) -> tuple[list[Workspace], list[np.ndarray]]:
+    """The workspace's buckets that hold customers (at least one bucket)."""
+    count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
+    parts, positions = split_workspace(workspace, count)
+    filled = [i for i, rows in enumerate(positions) if len(rows)] or [0]
+    log.info(
+        "dask engine (drift): %d customers in %d buckets",
+        len(workspace.frames[CUSTOMER_SOURCE]),
+        count,
+    )
+    return [parts[i] for i in filled], [positions[i] for i in filled]
+
+
+def drift_counts_dask(
+    model: LoadedModel,
+    workspace: Workspace,
+    config: IndicatorConfig,
+    drift_config: DriftConfig,
+    as_of: dt.date,
+    client: Client,
+    *,
+    buckets: int | None = None,
+) -> tuple[DriftCounts, dict[str, str]]:
+    """The :class:`DriftCounts` of ``workspace`` (and the indicators its data cannot
+    give), computed in ``buckets`` parts on ``client`` and added up on the client."""
+    parts, positions = _parts(client, buckets, workspace)
+    shared_model = client.scatter(model, broadcast=True)
+    shared_config = client.scatter(config, broadcast=True)
+    shared_drift = client.scatter(drift_config, broadcast=True)
+    futures = [
+        client.submit(
+            _drift_bucket, shared_model, shared_config, shared_drift, part, as_of, pure=False
+        )
+        for part in client.scatter(parts)
+    ]
+    done = client.gather(futures)
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    counts = DriftCounts.merge([d[0] for d in done], order)
+    return counts, done[0][1]
+
+
+def check_data_drift_dask(
+    model: LoadedModel | str,
+    data_dir: PathLike,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    buckets: int | None = None,
+    labels: PathLike | None = None,
+    config: DriftConfig | PathLike | None = None,
+    fail_on: str | None = None,
+    allow_insufficient: bool | None = None,
+    sources_config: PathLike | None = None,
+    encoding: str | None = None,
+    as_of: dt.date | str | None = None,
+    models_dir: PathLike | None = None,
+    require_signed: bool | None = None,
+    allow_unverified: bool = False,
+) -> DriftReport:
+    """:func:`custrisk.scoring.check_data_drift` on the Dask engine: the same
+    :class:`DriftReport`, the bin counts computed in ``buckets`` parts on ``client``,
+    on the scheduler at ``scheduler``, or on a local cluster of two worker processes."""
+    cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
+    cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
+    loaded = as_loaded_model(
+        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    )
+    folder, sources = model_sources(loaded, data_dir, sources_config)
+    indicators = model_indicator_config(loaded, sources)
+    workspace = load_workspace(folder, config=sources, encoding=encoding)
+    day, _origin = resolve_as_of(workspace.present_frames(), indicators, as_of)
+    if client is not None:
+        counts, unavailable = drift_counts_dask(
+            loaded, workspace, indicators, cfg, day, client, buckets=buckets
+        )
+    else:
+        with dask_client(scheduler) as own:
+            counts, unavailable = drift_counts_dask(
+                loaded, workspace, indicators, cfg, day, own, buckets=buckets
+            )
+    lacking = [c for c in loaded.card.get("features", []) if c in unavailable]
+    if lacking:
+        reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
+        raise DataError(
+            f"model {loaded.model_id} needs feature(s) this data cannot give: {reasons}"
+            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
+            file=str(folder),
+            hint="apply the model to exports with the sources and columns it was trained on",
+        )
+    flags = drift_outcomes(loaded, workspace, labels, sources, encoding)
+    info: dict[str, Any] = {
+        "rows_rejected_in_exports": workspace.report.rows_rejected,
+        "unavailable_indicators": dict(unavailable),
+    }
+    return drift_report(loaded, counts, flags, cfg, as_of=day, info=info)
+
+
+__all__ = ["check_data_drift_dask", "drift_counts_dask"]

@@ -1,18 +1,46 @@
 """Real-time decisions over HTTP (``custrisk serve``): a Starlette app on uvicorn that
 scores new customers with an application model, stores every decision and accepts
-简道云 data pushes. docs/serve.md."""
+简道云 data pushes. docs/serve.md.
 
-from custrisk.serve.app import RateLimiter, ServiceState, create_app, openapi_document
-from custrisk.serve.jiandaoyun import JdyProfile, load_profile, signature, verify
-from custrisk.serve.settings import ServeSettings
-from custrisk.serve.store import SCOPES, DecisionStore, TokenInfo, fingerprint, store_url
-from custrisk.serve.webhook import generic_webhook_notifier
+The names below are imported when first used, so that ``custrisk serve --help`` and the
+CLI's other commands (which read ``custrisk.serve.settings``) do not pay for Starlette or
+scikit-learn."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from custrisk.serve.app import RateLimiter, ServiceState, create_app, openapi_document
+    from custrisk.serve.jiandaoyun import JdyProfile, load_profile, signature, verify
+    from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.store import SCOPES, DecisionStore, TokenInfo, fingerprint, store_url
+    from custrisk.serve.webhook import generic_webhook_notifier
+
+_WHERE = {
+    "RateLimiter": "app",
+    "ServiceState": "app",
+    "create_app": "app",
+    "openapi_document": "app",
+    "JdyProfile": "jiandaoyun",
+    "load_profile": "jiandaoyun",
+    "signature": "jiandaoyun",
+    "verify": "jiandaoyun",
+    "ServeSettings": "settings",
+    "SCOPES": "store",
+    "DecisionStore": "store",
+    "TokenInfo": "store",
+    "fingerprint": "store",
+    "store_url": "store",
+    "generic_webhook_notifier": "webhook",
+}
 
 __all__ = [
-    "SCOPES",
     "DecisionStore",
     "JdyProfile",
     "RateLimiter",
+    "SCOPES",
     "ServeSettings",
     "ServiceState",
     "TokenInfo",
@@ -25,3 +53,16 @@ __all__ = [
     "store_url",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'custrisk.serve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"custrisk.serve.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

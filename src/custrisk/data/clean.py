@@ -173,7 +173,10 @@ def clean_source(
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
         issues.merge(part)
-    out = pd.DataFrame(typed)
+    # Not copied (a dict of Series is copied by default): the cleaned columns are only
+    # held by the frame from here on.
+    out = pd.DataFrame(typed, copy=False)
+    del typed, cleaned
     row_checks(spec, out, issues)
     alive = ~issues.dropped
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.

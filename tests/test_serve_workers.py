@@ -24,7 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from custrisk.cli import app
 from custrisk.errors import UsageError
 from custrisk.sample.application import generate_applications
 from custrisk.scoring import train_table
@@ -463,3 +465,20 @@ def test_the_shared_rate_limiter_is_one_bucket_for_forked_processes(tmp_path: Pa
     assert child.exitcode == 6  # requests that passed in the child
     assert take(6) == 4  # the bucket the child drew from
     assert limiter.take("another token") == 0
+
+
+def test_a_bad_model_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--model", "nothing-here", "--models-dir", str(tmp_path), "--workers", "2",
+         "--db", str(tmp_path / "decisions.db"), "--port", str(free_port())],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no model named 'nothing-here'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_workers_value_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--model", "m", "--workers", "many"])
+    assert result.exit_code == 2
+    assert "--workers must be a whole number from 1 or 'auto'; got 'many'" in result.stderr

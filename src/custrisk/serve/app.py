@@ -756,6 +756,18 @@ async def _jiandaoyun_push(
 
 async def _reload(state: ServiceState, request: Request, call: Call) -> Response:
     done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
+    behind = [w for w in done.get("workers", ()) if w["model_id"] != done["model_id"]]
+    if behind:  # a worker could not load the new version: it still serves the old one
+        call.note = "not every worker switched"
+        return JSONResponse(
+            {
+                **done,
+                "error": "not every worker switched: "
+                + ", ".join(f"worker {w['worker']} serves {w['model_id']}" for w in behind)
+                + "; see the service log",
+            },
+            status_code=500,
+        )
     return JSONResponse(done)
 
 

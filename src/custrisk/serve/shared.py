@@ -48,22 +48,18 @@ class ProcessLock:
         self._pid = -1
         self._threads = threading.Lock()
 
-    def _descriptor(self) -> int:
+    @contextmanager
+    def held(self) -> Iterator[None]:
         if self._pid != os.getpid():  # first use in this process (after the fork)
             self._threads = threading.Lock()
             self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
             self._pid = os.getpid()
-        return self._fd
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
         with self._threads:
-            fd = self._descriptor()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def _key(text: str) -> bytes:

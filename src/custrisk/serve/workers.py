@@ -25,6 +25,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Any
 from custrisk.errors import CustriskError, UsageError
 from custrisk.scoring.records import RecordScorer
 from custrisk.serve.app import ServiceState
+from custrisk.serve.jiandaoyun import check_secret
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
 from custrisk.serve.store import DecisionStore
@@ -132,6 +134,8 @@ class Supervisor:
     def _preflight(self) -> tuple[RecordScorer, str]:
         """The model verified and the store opened here, before any worker starts: the
         workers start with this model (forked: loaded once)."""
+        if self.settings.jdy_profile is not None:
+            check_secret(self.settings.jdy_secret_env)
         store = DecisionStore(self.settings.db)
         try:
             scorer = ServiceState(self.settings, store).load_scorer()
@@ -158,7 +162,11 @@ class Supervisor:
         for sig in (*_STOP_SIGNALS, signal.SIGHUP):  # uvicorn and the app install theirs
             signal.signal(sig, signal.SIG_DFL)
         seat = Seat(self.board, slot, self.limiter)
-        self.target(self.settings, seat, self.sock, self.scorer)
+        try:
+            self.target(self.settings, seat, self.sock, self.scorer)
+        except CustriskError as exc:  # one line, as the CLI would print it
+            log.error("worker %d: %s", slot, exc.one_line())
+            sys.exit(exc.exit_code)
 
     def _wait_ready(self) -> bool:
         """Every worker serves (``False``: asked to stop meanwhile)."""

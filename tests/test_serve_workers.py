@@ -451,6 +451,7 @@ def test_workers_is_a_number_from_1_or_auto() -> None:
             worker_count(bad)
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_the_shared_rate_limiter_is_one_bucket_for_forked_processes(tmp_path: Path) -> None:
     lock_file = tmp_path / "lock"
     lock_file.touch()

@@ -28,6 +28,7 @@ import socket
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,7 +153,14 @@ class Supervisor:
             args=(worker.slot,),
             name=f"custrisk-serve-worker-{worker.slot}",
         )
-        worker.process.start()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of fork in a process with threads (here: a BLAS library's
+            # idle pool, which registers its own fork handlers); the workers are forked
+            # on purpose, to start with the verified model loaded.
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            worker.process.start()
         worker.started = time.monotonic()
         worker.restart_at = None
         log.info("worker %d started (pid %d)", worker.slot, worker.process.pid)

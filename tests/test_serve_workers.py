@@ -483,3 +483,57 @@ def test_a_bad_workers_value_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--model", "m", "--workers", "many"])
     assert result.exit_code == 2
     assert "--workers must be a whole number from 1 or 'auto'; got 'many'" in result.stderr
+
+
+def _claims(store: DecisionStore) -> None:
+    outputs = {"model_id": "application@1", "customer_id": "C1", "decision": "review"}
+    decision = {
+        "decision_id": "dc1",
+        "created_at": "2026-12-01T00:00:00",
+        "caller": "jiandaoyun",
+        "channel": "jiandaoyun",
+        "input_fingerprint": "0" * 64,
+        "inputs_masked": {},
+        "outputs": outputs,
+    }
+    assert store.claim_delivery("c1") is True
+    assert store.claim_delivery("c1") is False  # claimed: the repeat waits
+    assert store.delivery("c1") is None  # not answered yet
+    assert store.complete_delivery("c1", {"decision_id": "dc1"}, [decision]) is True
+    assert store.complete_delivery("c1", {"decision_id": "dc2"}, []) is False
+    store.release_delivery("c1")  # an answered delivery stays
+    assert store.claim_delivery("c1") is False
+    assert store.delivery("c1") == {"decision_id": "dc1"}
+    assert store.get_decision("dc1") is not None and store.count_decisions() == 1
+    assert store.claim_delivery("c2") is True
+    store.release_delivery("c2")  # refused or ignored: handled afresh next time
+    assert store.claim_delivery("c2") is True
+    assert store.claim_delivery("c2", stale_after=60) is False
+    assert store.claim_delivery("c2", stale_after=0) is True  # its worker died: taken over
+
+
+def test_a_delivery_is_claimed_once_answered_once_and_released_when_refused(
+    tmp_path: Path,
+) -> None:
+    store = DecisionStore(tmp_path / "decisions.db")
+    try:
+        _claims(store)
+    finally:
+        store.close()
+
+
+def test_delivery_claims_in_postgresql(postgres_cluster: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_cluster["admin"], autocommit=True) as connection:
+        connection.execute("CREATE DATABASE claims")
+    url = (
+        postgres_cluster["admin"]
+        .replace("postgresql://", "postgresql+psycopg://")
+        .replace("/postgres", "/claims")
+    )
+    store = DecisionStore(url)
+    try:
+        _claims(store)
+    finally:
+        store.close()

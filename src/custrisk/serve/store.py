@@ -242,7 +242,7 @@ class DecisionStore:
                     deliveries_table.update()
                     .where(deliveries_table.c.deliver_id == deliver_id)
                     .where(deliveries_table.c.response == "")
-                    .where(deliveries_table.c.created_at < cutoff)
+                    .where(deliveries_table.c.created_at <= cutoff)
                     .values(created_at=now_text())
                 )
             return bool(taken.rowcount)

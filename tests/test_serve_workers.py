@@ -537,3 +537,15 @@ def test_delivery_claims_in_postgresql(postgres_cluster: dict[str, str]) -> None
         _claims(store)
     finally:
         store.close()
+
+
+def test_tokens_past_the_shared_limiter_size_pass_and_are_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "lock").touch()
+    limiter = SharedRateLimiter(0.001, 1, ProcessLock(tmp_path / "lock"), slots=2)
+    assert limiter.take("a") == 0 and limiter.take("b") == 0
+    assert limiter.take("a") > 0  # limited
+    with caplog.at_level("WARNING", logger="custrisk.serve.shared"):
+        assert limiter.take("c") == 0 and limiter.take("c") == 0  # no bucket left for c
+    assert "over 2 tokens in use" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import mmap
 import os
 import struct
@@ -21,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Tokens the shared rate limiter keeps a bucket for (open addressing; a new token past
 #: this many is let through and logged, never refused).
@@ -106,7 +109,9 @@ class SharedRateLimiter:
                     return 0.0
                 _BUCKET.pack_into(self._memory, offset, wanted, tokens, now)
                 return (1 - tokens) / self.rate
-        self.overflowed = True  # more tokens than buckets: let it through
+        if not self.overflowed:  # more tokens than buckets: let it through, say so once
+            log.warning("rate limit: over %d tokens in use; new tokens are not limited", self.slots)
+        self.overflowed = True
         return 0.0
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
-from custrisk.engine.cluster import dask_client
+from custrisk.engine.cluster import ENGINES, dask_client
 from custrisk.engine.partitions import bucket_of
 from custrisk.errors import DataError
 from custrisk.indicators import (
@@ -52,9 +52,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
-
-#: The engines of ``--engine``.
-ENGINES = ("pandas", "dask")
 
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
@@ -271,15 +268,17 @@ def score_portfolio_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     **options: Any,
 ) -> ScoringRun:
     """:func:`custrisk.scoring.score_portfolio` on the Dask engine: the same
     :class:`ScoringRun` (scores, details, alerts, rejects, facts), computed in
     ``buckets`` parts on ``client``, on the scheduler at ``scheduler``, or on a local
-    cluster of two worker processes. ``options`` are score_portfolio's."""
+    cluster of two worker processes (``memory_limit`` each, e.g. ``2GB``). ``options``
+    are score_portfolio's."""
     if client is not None:
         return score_portfolio(exports, model, scorer=dask_scorer(client, buckets), **options)
-    with dask_client(scheduler) as own:
+    with dask_client(scheduler, memory_limit=memory_limit) as own:
         return score_portfolio(exports, model, scorer=dask_scorer(own, buckets), **options)
 
 

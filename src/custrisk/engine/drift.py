@@ -22,7 +22,8 @@ import numpy as np
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import Workspace, load_workspace
-from custrisk.engine.dask_engine import dask_client, split_workspace
+from custrisk.engine.cluster import dask_client
+from custrisk.engine.dask_engine import split_workspace
 from custrisk.errors import DataError
 from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
 from custrisk.monitoring import (
@@ -112,6 +113,7 @@ def check_data_drift_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     labels: PathLike | None = None,
     config: DriftConfig | PathLike | None = None,
     fail_on: str | None = None,
@@ -125,7 +127,8 @@ def check_data_drift_dask(
 ) -> DriftReport:
     """:func:`custrisk.scoring.check_data_drift` on the Dask engine: the same
     :class:`DriftReport`, the bin counts computed in ``buckets`` parts on ``client``,
-    on the scheduler at ``scheduler``, or on a local cluster of two worker processes."""
+    on the scheduler at ``scheduler``, or on a local cluster of two worker processes
+    (``memory_limit`` each, e.g. ``2GB``)."""
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
     loaded = as_loaded_model(
@@ -140,7 +143,7 @@ def check_data_drift_dask(
             loaded, workspace, indicators, cfg, day, client, buckets=buckets
         )
     else:
-        with dask_client(scheduler) as own:
+        with dask_client(scheduler, memory_limit=memory_limit) as own:
             counts, unavailable = drift_counts_dask(
                 loaded, workspace, indicators, cfg, day, own, buckets=buckets
             )

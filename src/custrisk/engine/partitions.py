@@ -149,6 +149,11 @@ class _Piece:
     table: RawTable
     rows: np.ndarray
 
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
+        raw = self.table
+        return object.__sizeof__(self) + raw.table.nbytes + raw.lines.nbytes + self.rows.nbytes
+
 
 def _subset(raw: RawTable, rows: np.ndarray, bad_rows: bool) -> RawTable:
     return replace(
@@ -219,6 +224,15 @@ class _Cleaned:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str]
+
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
+        frames = (self.frame, self.issues)
+        return (
+            object.__sizeof__(self)
+            + sum(int(f.memory_usage(index=True, deep=True).sum()) for f in frames)
+            + self.origin.nbytes
+        )
 
 
 def _clean_bucket(
@@ -586,17 +600,19 @@ def validate_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     config: SourcesConfig | PathLike | None = None,
     encoding: str | None = None,
 ) -> Workspace:
     """What ``custrisk validate --engine dask`` checks: the workspace of
     :func:`load_workspace_dask` with its report and rejects (the pandas engine's) and
-    no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster."""
+    no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster
+    (``memory_limit`` each worker, e.g. ``2GB``)."""
     if client is not None:
         return load_workspace_dask(
             data_dir, client, config=config, encoding=encoding, buckets=buckets
         ).workspace()
-    with dask_client(scheduler) as own:
+    with dask_client(scheduler, memory_limit=memory_limit) as own:
         return load_workspace_dask(
             data_dir, own, config=config, encoding=encoding, buckets=buckets
         ).workspace()

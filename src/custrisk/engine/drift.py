@@ -91,14 +91,14 @@ def drift_counts_dask(
     """The :class:`DriftCounts` of ``workspace`` (and the indicators its data cannot
     give), computed in ``buckets`` parts on ``client`` and added up on the client."""
     parts, positions = _parts(client, buckets, workspace)
-    shared_model = client.scatter(model, broadcast=True)
-    shared_config = client.scatter(config, broadcast=True)
-    shared_drift = client.scatter(drift_config, broadcast=True)
+    shared_model = client.scatter(model, broadcast=True, hash=False)
+    shared_config = client.scatter(config, broadcast=True, hash=False)
+    shared_drift = client.scatter(drift_config, broadcast=True, hash=False)
     futures = [
         client.submit(
             _drift_bucket, shared_model, shared_config, shared_drift, part, as_of, pure=False
         )
-        for part in client.scatter(parts)
+        for part in client.scatter(parts, hash=False)
     ]
     done = client.gather(futures)
     order = np.argsort(np.concatenate(positions), kind="stable")

@@ -128,11 +128,24 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     assert dask_sizeof.sizeof(piece) >= table.nbytes
 
 
-def test_a_local_cluster_with_a_memory_limit() -> None:
-    with dask_client(memory_limit="300MiB") as client:
+def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
+    """The local workers get the limit; a worker that dies computing (as one restarted
+    past 95 % of it does) is one line naming the limit, not Dask's KilledWorker."""
+    dask = pytest.importorskip("dask")
+    expected = (
+        r"^a worker of the local cluster died while computing \(memory limit 300MiB each\), "
+        r"most often for want of memory; give the workers more memory \(--memory-limit; "
+        r"memory_limit: in RUN.yaml\) or split the customers into more buckets"
+    )
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        pytest.raises(UsageError, match=expected),
+        dask_client(memory_limit="300MiB") as client,
+    ):
         workers = client.scheduler_info()["workers"].values()
         assert len(workers) == 2
         assert {w["memory_limit"] for w in workers} == {300 * 2**20}
+        client.submit(os._exit, 1, pure=False).result()
 
 
 def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:

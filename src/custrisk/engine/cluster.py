@@ -103,6 +103,23 @@ def check_engine_options(
 
 
 @contextmanager
+def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
+    """A worker that died computing a task (most often past its memory limit: the
+    nanny restarts it) as one line and exit 2, not Dask's ``KilledWorker`` traceback."""
+    from distributed import KilledWorker
+
+    try:
+        yield
+    except KilledWorker:
+        limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
+        raise UsageError(
+            f"{where} died while computing{limit}, most often for want of memory",
+            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml) "
+            "or split the customers into more buckets (--buckets)",
+        ) from None
+
+
+@contextmanager
 def dask_client(
     scheduler: str | None = None,
     *,
@@ -142,7 +159,7 @@ def dask_client(
                 hint="start one with 'dask scheduler' (default port 8786) or leave "
                 "--scheduler out for a local cluster",
             ) from exc
-        with client:
+        with client, _worker_deaths(f"a worker of {scheduler}", None):
             yield client
         return
     limit: int | str = "auto"
@@ -153,6 +170,7 @@ def dask_client(
             raise UsageError(f"memory limit: {exc}") from None
     quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL
     with (
+        _worker_deaths("a worker of the local cluster", memory_limit),
         LocalCluster(
             n_workers=workers,
             processes=True,

@@ -1,5 +1,5 @@
-"""``score`` and ``indicators`` on the Dask engine read and clean the exports on the
-workers (issue 16): the client never loads the whole workspace, and the results equal
+"""``score``, ``indicators`` and ``drift`` on the Dask engine read and clean the exports on
+the workers (issue 16): the client never loads the whole workspace, and the results equal
 the pandas engine's for 1 to 4 partitions (files) of each source and several bucket
 counts; the as-of date found from the buckets' counted event days is the whole data's."""
 
@@ -17,14 +17,16 @@ import pytest
 
 from custrisk.data import load_workspace
 from custrisk.indicators import event_day_counts, resolve_as_of, resolve_as_of_of_counts
-from custrisk.scoring import prepare_features, score_portfolio
+from custrisk.scoring import check_data_drift, prepare_features, score_portfolio
 from custrisk.scoring.features import load_configs
 from tests._support import assert_same_run, partitioned_exports
 
 distributed = pytest.importorskip("distributed")
 
 import custrisk.engine.dask_engine as dask_engine  # noqa: E402
+import custrisk.engine.drift as dask_drift  # noqa: E402
 from custrisk.engine import (  # noqa: E402
+    check_data_drift_dask,
     prepare_features_dask,
     score_portfolio_dask,
     split_workspace,
@@ -39,6 +41,16 @@ def no_client_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the dask engine loaded the workspace on the client")
 
     monkeypatch.setattr(dask_engine, "_workspace", refuse)
+
+
+@pytest.fixture
+def no_client_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if the drift engine loads the whole workspace on the client."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the dask engine loaded the workspace on the client")
+
+    monkeypatch.setattr(dask_drift, "load_workspace", refuse)
 
 
 def _exports(dirty_300: Path, tmp_path: Path, parts: int) -> tuple[Path, Path | None]:
@@ -135,3 +147,26 @@ def test_the_as_of_date_of_counted_event_days(
     assert [r.getMessage() for r in caplog.records] == whole_warnings
     total = sum(int(n.sum()) for c in counts for _days, n in [c["transactions"]])
     assert total == int(np.count_nonzero(transactions["txn_date"].notna()))
+
+
+@pytest.mark.parametrize(("parts", "buckets"), [(1, 3), (2, 1), (4, 5)])
+def test_drift_read_on_the_workers_equals_pandas(
+    parts: int,
+    buckets: int,
+    tmp_path: Path,
+    dask_cluster: Any,
+    dirty_300: Path,
+    models_200: Path,
+    no_client_load: None,
+) -> None:
+    folder, config = _exports(dirty_300, tmp_path, parts)
+    options: dict[str, Any] = {
+        "models_dir": models_200,
+        "labels": dirty_300 / "labels.csv",
+        "sources_config": config,
+    }
+    want = check_data_drift("logistic", folder, **options)
+    got = check_data_drift_dask("logistic", folder, client=dask_cluster, buckets=buckets, **options)
+    assert got.to_dict() == want.to_dict()  # bin for bin, to the last digit
+    assert got.data["rows_rejected_in_exports"] == want.data["rows_rejected_in_exports"] > 10
+    assert {"psi:score", "auc"} <= {s.id for s in got.statistics}

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import custrisk
 from custrisk.data import load_workspace
 from custrisk.indicators import event_day_counts, resolve_as_of, resolve_as_of_of_counts
 from custrisk.scoring import check_data_drift, prepare_features, score_portfolio
@@ -170,3 +171,23 @@ def test_drift_read_on_the_workers_equals_pandas(
     assert got.to_dict() == want.to_dict()  # bin for bin, to the last digit
     assert got.data["rows_rejected_in_exports"] == want.data["rows_rejected_in_exports"] > 10
     assert {"psi:score", "auc"} <= {s.id for s in got.statistics}
+
+
+def test_what_the_workers_cannot_read_is_read_on_the_client(
+    tmp_path: Path, dirty_300: Path
+) -> None:
+    """A database query (the workers read files), encrypted exports (the key is the
+    client's) and a flat table keep the client's reading: no cluster is asked."""
+    packaged = Path(custrisk.__file__).parent / "defaults" / "configs" / "sources.yaml"
+    text = packaged.read_text(encoding="utf-8").replace(
+        "    file: credit.csv\n", '    query: "select * from credit"\n    url: env:NO_SUCH_URL\n'
+    )
+    (tmp_path / "sql.yaml").write_text(text, encoding="utf-8")
+    no_client: Any = None
+    assert dask_engine._on_workers(dirty_300, no_client, 2, tmp_path / "sql.yaml", None) is None
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    (sealed / "credit.csv.enc").write_bytes(b"sealed")
+    assert dask_engine._on_workers(sealed, no_client, 2, None, None) is None
+    table = dirty_300 / "credit.csv"
+    assert dask_engine._on_workers(table, no_client, 2, None, None) is None

@@ -48,6 +48,7 @@ from custrisk.indicators import (
     resolve_as_of_of_counts,
 )
 from custrisk.indicators.compute import DayCounts
+from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun
@@ -251,8 +252,10 @@ def _on_workers(
     encoding: str | None,
 ) -> tuple[SourcesConfig, BucketedWorkspace, Any, list[str]] | None:
     """The exports read and cleaned on the workers (:func:`load_workspace_dask`), their
-    rows left there in buckets by customer; None when this command pseudonymises or masks
-    what it reads (that happens on the client, as by the pandas engine)."""
+    rows left there in buckets by customer; None when they are read on the client as
+    before: a command that pseudonymises or masks what it reads (that happens on the
+    client, as by the pandas engine), a database query (the workers read files),
+    encrypted exports (the key is the client's)."""
     if active_pseudonymiser() is not None or Path(data_dir).is_file():
         return None
     sources = (
@@ -260,6 +263,10 @@ def _on_workers(
         if isinstance(sources_config, SourcesConfig)
         else load_sources_config(sources_config)
     )
+    if any(spec.query is not None for spec in sources.sources.values()):
+        return None
+    if next(Path(data_dir).rglob(f"*{SUFFIX}"), None) is not None:
+        return None
     bucketed = load_workspace_dask(
         data_dir, client, config=sources, encoding=encoding, buckets=buckets
     )

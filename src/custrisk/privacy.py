@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Resident ID numbers (18 characters, or the old 15 digits), phone numbers (mainland
 # mobiles, with or without +86 and separators; landlines with an area code) and e-mail
@@ -60,16 +63,64 @@ def _apply(values: pd.Series, func: Callable[[str], str]) -> pd.Series:
     return pd.Series(out, index=values.index, dtype="str")
 
 
+def _masked(
+    values: pd.Series, arrow: Callable[[pa.Array], pa.Array], func: Callable[[str], str]
+) -> pd.Series:
+    """``values`` masked by Arrow compute (``arrow``); blanks and anything that is not
+    text are missing. A column holding other objects than text is masked value by value
+    (``func``), with the same result."""
+    try:
+        text = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _apply(values, func)
+    if pa.types.is_dictionary(text.type):
+        text = text.cast(text.type.value_type)
+    if pa.types.is_null(text.type):
+        text = text.cast(pa.large_string())
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return _apply(values, func)
+    text = text.cast(pa.large_string())
+    blank = pc.equal(pc.utf8_length(text), 0)
+    text = pc.if_else(blank, pa.scalar(None, text.type), text)
+    shown = pd.array(arrow(text), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    return pd.Series(shown, index=values.index, dtype="str")
+
+
+def _mask_names(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(text, 0, 1), pa.scalar("**", text.type), pa.scalar("", text.type)
+    )
+
+
+def _mask_middles(text: pa.Array, head: int = 3, tail: int = 4) -> pa.Array:
+    """:func:`mask_middle_value` of every value (lengths in characters)."""
+    length = pc.utf8_length(text)
+    stars = pc.cast(pc.binary_repeat(pa.scalar("*", text.type), length), text.type)
+    middle = pc.cast(
+        pc.binary_repeat(
+            pa.scalar("*", text.type), pc.max_element_wise(pc.subtract(length, head + tail), 0)
+        ),
+        text.type,
+    )
+    kept = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(text, 0, head),
+        middle,
+        pc.utf8_slice_codeunits(text, -tail),
+        pa.scalar("", text.type),
+    )
+    return pc.if_else(pc.less_equal(length, head + tail), stars, kept)
+
+
 def mask_name(names: pd.Series) -> pd.Series:
     """Mask every name of a column (missing stays missing)."""
-    return _apply(names, mask_name_value)
+    return _masked(names, _mask_names, mask_name_value)
 
 
 def mask_phone(phones: pd.Series) -> pd.Series:
     """138****5678: the first three and last four digits."""
-    return _apply(phones, mask_middle_value)
+    return _masked(phones, _mask_middles, mask_middle_value)
 
 
 def mask_id_number(ids: pd.Series) -> pd.Series:
     """The first three and last four characters, the rest masked."""
-    return _apply(ids, mask_middle_value)
+    return _masked(ids, _mask_middles, mask_middle_value)

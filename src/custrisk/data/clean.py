@@ -125,21 +125,43 @@ def clean_source(
     n = joined.num_rows
     raw_columns = {name: joined.column(name) for name in joined.column_names}
     del joined
+    known = (
+        pa.array(customer_ids.dropna().to_numpy(dtype=object), type=pa.large_string())
+        if customer_ids is not None and spec.customer_key
+        else None
+    )
+    # The customer column of a linked source (200k ids on millions of rows) is held as a
+    # dictionary over the credit ids from here on: one lookup per row, cleaned once per
+    # id, kept for rejects as indices, and checked for orphans once per id.
+    by_value = (
+        known is not None
+        and spec.customer_key != spec.key
+        and _is_text(raw_columns[spec.customer_key].type)
+    )
     # Raw values of the key columns are kept to show in rejects after typing.
-    kept_raw = {name: raw_columns[name] for name in (spec.key, spec.customer_key) if name}
+    kept_raw = {
+        name: raw_columns[name]
+        for name in (spec.key, spec.customer_key)
+        if name and not (by_value and name == spec.customer_key)
+    }
     issues = Issues(n)
     # Columns are cleaned in threads (pyarrow and NumPy release the GIL), each into its
     # own issue list, merged in column order so that outputs stay byte-identical.
     per_column = [Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: Issues) -> pd.Series:
+        column = raw_columns.pop(col.name)
+        if by_value and col.name == spec.customer_key:
+            assert known is not None
+            column = kept_raw[col.name] = _encode_among(column, known)
         return _clean_column(
-            raw_columns.pop(col.name),
+            column,
             col,
             config,
             col_issues,
             dates=spec.dates,
             locate=locator(tables, file_of, lines) if col.name == spec.key else None,
+            by_value=by_value and col.name == spec.customer_key,
         )
 
     if n < _THREADS_FROM_ROWS:  # a few rows (a request to custrisk serve): threads cost more
@@ -151,7 +173,10 @@ def clean_source(
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
         issues.merge(part)
-    out = pd.DataFrame(typed)
+    # Not copied (a dict of Series is copied by default): the cleaned columns are only
+    # held by the frame from here on.
+    out = pd.DataFrame(typed, copy=False)
+    del typed, cleaned
     row_checks(spec, out, issues)
     alive = ~issues.dropped
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
@@ -162,15 +187,13 @@ def clean_source(
     if customer_ids is not None and spec.customer_key:
         # The customer column becomes categorical over the credit table's ids: unknown
         # ids are orphans, and indicators can group by the codes without hashing text.
-        known = pa.array(customer_ids.dropna().to_numpy(dtype=object), type=pa.large_string())
-        codes = pc.index_in(to_text(pa.array(out[spec.customer_key])), value_set=known)
-        code_values = codes.to_numpy(zero_copy_only=False)
-        orphan = alive & np.isnan(code_values.astype(np.float64))
+        assert known is not None
+        code_values = _codes_in(out[spec.customer_key], known)
+        orphan = alive & (code_values < 0)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
         out[spec.customer_key] = pd.Categorical.from_codes(
-            np.nan_to_num(code_values.astype(np.float64), nan=-1).astype(np.int32),
-            categories=pd.Index(known.to_numpy(zero_copy_only=False), dtype="str"),
+            code_values, categories=pd.Index(known.to_numpy(zero_copy_only=False), dtype="str")
         )
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
     bad_frame = bad_row_issues(spec.name, tables)
@@ -223,6 +246,56 @@ def clean_column_values(
     dates = replace(spec.dates or DateLimits(), days_ahead=None)
     values = _clean_column(raw, col, config, issues, dates=dates)
     return values, issues.dropped
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """Text, or text as a dictionary."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _dictionary_text(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """A text column as one dictionary array (indices into its distinct values)."""
+    if pa.types.is_dictionary(column.type) and _is_text(column.type):
+        if isinstance(column, pa.DictionaryArray):
+            return column
+        column = column.unify_dictionaries()
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return pc.dictionary_encode(to_text(column))
+
+
+def _encode_among(column: pa.ChunkedArray, known: pa.Array) -> pa.DictionaryArray:
+    """A text column as a dictionary over ``known`` followed by the column's other
+    distinct values: one lookup per row, and hashing only the rows not in ``known``."""
+    if pa.types.is_dictionary(column.type):
+        column = _dictionary_text(column)
+    text = to_text(column).cast(pa.large_string())
+    positions = pc.index_in(text, value_set=known)
+    if not positions.null_count:
+        return pa.DictionaryArray.from_arrays(positions, known)
+    rows = np.flatnonzero(as_numpy(pc.is_null(positions)))
+    others = pc.dictionary_encode(text.take(pa.array(rows)))
+    indices = pc.fill_null(positions, 0).to_numpy(zero_copy_only=False).astype(np.int32)
+    indices[rows] = len(known) + pc.fill_null(others.indices, 0).to_numpy(zero_copy_only=False)
+    missing = np.zeros(len(text), dtype=bool)
+    missing[rows] = as_numpy(pc.is_null(others.indices))
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, mask=missing if missing.any() else None),
+        pa.concat_arrays([known, others.dictionary]),
+    )
+
+
+def _codes_in(values: pd.Series, known: pa.Array) -> np.ndarray:
+    """The position of each value among ``known`` (-1: not there, or missing)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = pa.array(values.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+        positions = pc.fill_null(pc.index_in(categories, value_set=known), -1)
+        # one extra entry for the missing code (-1), which indexes it from the end
+        of_category = np.append(positions.to_numpy(zero_copy_only=False), -1).astype(np.int32)
+        return of_category[values.cat.codes.to_numpy()]
+    positions = pc.index_in(to_text(pa.array(values)), value_set=known)
+    return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _common_types(parts: list[pa.Table]) -> list[pa.Table]:
@@ -299,23 +372,29 @@ def _clean_column(
     *,
     dates: DateLimits | None = None,
     locate: Callable[[np.ndarray], list[str]] | None = None,
+    by_value: bool = False,
 ) -> pd.Series:
     """Clean one column. ``dates`` are the source's plausible dates; ``locate`` (given
-    for the key column only) names the lines of rows, for id collisions."""
+    for the key column only) names the lines of rows, for id collisions; ``by_value``
+    cleans a text column once per distinct value into a categorical (as categories
+    are), for a column of few distinct values on many rows."""
     dates = dates or DateLimits()
     if _already_typed(column.type, col):
         return _clean_typed(column, col, issues, dates)
+    if col.type == "category" or (by_value and col.type in TEXT_TYPES and locate is None):
+        return _clean_by_dictionary(_dictionary_text(column), col, config, issues)
     raw = to_text(column)
-    if col.type == "category":
-        return _clean_by_dictionary(raw, col, config, issues)
     return _clean_text(raw, col, config, issues, dates=dates, locate=locate)
 
 
 def _clean_by_dictionary(
-    raw: pa.Array, col: ColumnSpec, config: SourcesConfig, issues: Issues
+    encoded: pa.DictionaryArray, col: ColumnSpec, config: SourcesConfig, issues: Issues
 ) -> pd.Series:
-    """Clean a low-cardinality column once per distinct value, then expand to rows."""
-    encoded = pc.dictionary_encode(raw)
+    """Clean a low-cardinality column once per distinct value, then expand to rows.
+
+    Rejects show the raw value of a row, taken from ``encoded`` (the raw column as a
+    dictionary), so the column's text is never held once per row."""
+    raw = encoded
     distinct = encoded.dictionary
     index = encoded.indices.to_numpy(zero_copy_only=False)
     if encoded.null_count:  # nulls get an entry of their own, after the distinct values

@@ -94,6 +94,8 @@ def pick_values(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> 
     """The values at ``rows`` as an object array, converting only those rows."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
         taken = values.take(pa.array(rows))
+        if pa.types.is_dictionary(taken.type):
+            taken = taken.cast(taken.type.value_type)
         if pa.types.is_timestamp(taken.type):
             taken = pc.strftime(taken, format="%Y-%m-%d")
         return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)

@@ -154,7 +154,7 @@ def parse_values(
         matched = as_numpy(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))
         return values, [(present & ~matched, "pattern")]
     if col.check == "cn_id_number":
-        return values, [(present & ~valid_cn_id_number(values), "cn_id_number")]
+        return values, [(present & ~valid_cn_id_number(text), "cn_id_number")]
     return values, []
 
 
@@ -276,21 +276,61 @@ def _fixed_width_dates(
     return candidates[ok], values[ok]
 
 
-def valid_cn_id_number(values: pd.Series) -> np.ndarray:
+def valid_cn_id_number(values: pd.Series | pa.Array) -> np.ndarray:
     """True where the value is an 18-digit resident id (GB 11643) with a valid check digit
-    and a real birth date."""
-    shaped = values.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(dtype=bool)
-    ok = np.zeros(len(values), dtype=bool)
-    if not shaped.any():
+    and a real birth date.
+
+    Checked on the values' bytes with NumPy (17 digits and a digit or X, the weighted
+    check digit, the birth date's calendar): no Python object per value.
+    """
+    text = _id_text(values)
+    ok = np.zeros(len(text), dtype=bool)
+    sized = np.diff(value_offsets(text)) == 18  # 18 bytes: maybe 17 digits and a digit or X
+    if text.null_count:
+        sized &= as_numpy(pc.is_valid(text))
+    rows = np.flatnonzero(sized)
+    if not rows.size:
         return ok
-    ids = values[shaped].to_numpy(dtype=str).astype("S18")
-    digits = np.frombuffer(ids.tobytes(), dtype=np.uint8).reshape(-1, 18)
-    check = _ID_CHECK[((digits[:, :17].astype(np.int64) - 48) @ _ID_WEIGHTS) % 11]
-    born = pd.to_datetime(
-        pd.Series(ids.astype(str)).str.slice(6, 14), format="%Y%m%d", errors="coerce"
+    ids = text.take(pa.array(rows))
+    offsets = value_offsets(ids)
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
+    chars = data[offsets[0] : offsets[-1]].reshape(-1, 18)
+    numbers = chars.astype(np.int64) - 48
+    last = chars[:, 17]
+    shaped = ((numbers[:, :17] >= 0) & (numbers[:, :17] <= 9)).all(axis=1) & (
+        ((last >= ord("0")) & (last <= ord("9"))) | (last == ord("X"))
     )
-    ok[np.flatnonzero(shaped)] = (check == digits[:, 17]) & born.notna().to_numpy()
+    numbers = np.where(shaped[:, None], numbers, 0)
+    check = _ID_CHECK[(numbers[:, :17] @ _ID_WEIGHTS) % 11]
+
+    def number(start: int, size: int) -> np.ndarray:
+        return numbers[:, start : start + size] @ (10 ** np.arange(size - 1, -1, -1))
+
+    born = _real_dates(number(6, 4), number(10, 2), number(12, 2))
+    ok[rows] = shaped & (check == last) & born
     return ok
+
+
+def _id_text(values: pd.Series | pa.Array) -> pa.Array:
+    """The values as one Arrow text array (anything but text as missing)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return to_text(values)
+    try:
+        return to_text(pa.array(values, from_pandas=True, type=pa.large_string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers among the values
+        only_text = [v if isinstance(v, str) else None for v in values.tolist()]
+        return pa.array(only_text, type=pa.large_string())
+
+
+def _real_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Which (year, month, day) are dates of the proleptic Gregorian calendar (years 0
+    to 9999, as pandas parses ``%Y%m%d``)."""
+    ok = (month >= 1) & (month <= 12) & (day >= 1)
+    month_start = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    days_in_month = (
+        (month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")
+    ).astype(np.int64)
+    return ok & (day <= days_in_month)
 
 
 def range_violations(values: pd.Series, col: ColumnSpec) -> np.ndarray | None:

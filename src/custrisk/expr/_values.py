@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from custrisk.expr._types import ExprType
 
@@ -137,9 +138,29 @@ def to_text(obj: Any) -> StrValue:
             return None
         return str(obj)
     series = obj if isinstance(obj, pd.Series) else pd.Series(obj)
-    if not (pd.api.types.is_string_dtype(series.dtype) and not _is_object(series.dtype)):
+    if _is_text_categorical(series.dtype):
+        series = _categorical_text(series)
+    elif not (pd.api.types.is_string_dtype(series.dtype) and not _is_object(series.dtype)):
         series = series.astype("str")
     return series.reset_index(drop=True)
+
+
+def _is_text_categorical(dtype: Any) -> bool:
+    return isinstance(dtype, pd.CategoricalDtype) and isinstance(
+        dtype.categories.dtype, pd.StringDtype
+    )
+
+
+def _categorical_text(series: pd.Series) -> pd.Series:
+    """A categorical of text as ``str``, expanded by Arrow from the codes (what
+    ``astype("str")`` gives, without a Python string per row: the cleaner's category
+    columns arrive so)."""
+    categorical = series.array
+    codes = categorical.codes
+    dictionary = pa.array(categorical.categories.to_numpy(dtype=object), type=pa.large_string())
+    text = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
+    shown = pd.array(text.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    return pd.Series(shown, index=series.index)
 
 
 def convert(obj: Any, kind: ExprType) -> Value:

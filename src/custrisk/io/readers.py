@@ -164,6 +164,10 @@ def file_format(path: Path) -> str:
     )
 
 
+#: The type of a CSV column read as a dictionary (``dictionary_columns``).
+DICTIONARY_TEXT = pa.dictionary(pa.int32(), pa.large_string())
+
+
 def read_raw(
     path: str | os.PathLike[str],
     *,
@@ -180,6 +184,7 @@ def read_raw(
     sheet: str | None = None,
     date_columns: Collection[str] = (),
     excel_limits: ExcelLimits | None = None,
+    dictionary_columns: Collection[str] = (),
 ) -> RawTable:
     """Read a CSV, Parquet or Excel export; columns are text unless ``typed`` says otherwise.
 
@@ -210,6 +215,9 @@ def read_raw(
         serial date.
     excel_limits
         What a workbook may hold (sheets, rows, columns, cells, unzipped bytes).
+    dictionary_columns
+        Declared text columns of few distinct values (categories): a CSV's are read
+        as Arrow dictionaries (the same text, held once per distinct value per block).
 
     Raises
     ------
@@ -264,7 +272,7 @@ def read_raw(
         folded: list[tuple[str, str]] = []
     else:
         chosen, folded = _match_header(header, columns, path)
-    types = typed or {}
+    types = {**(typed or {}), **dict.fromkeys(dictionary_columns, DICTIONARY_TEXT)}
     reader = _CsvReader(
         path,
         scan,

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.expr import convert
@@ -614,7 +616,7 @@ def apply_policy(
     )
     alerts = lifecycle.alerts
     first = alerts.drop_duplicates("customer_id").set_index("customer_id")["level"]
-    codes = alerts.groupby("customer_id", sort=False)["code"].agg(CODE_SEPARATOR.join)
+    codes = _joined_codes(alerts)
     alert_level = first.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
     alert_codes = codes.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
 
@@ -709,3 +711,20 @@ def _renewed(
         mine = codes == rule.code
         renewed[mine] = holds[rows[mine].astype(np.int64)]
     return renewed
+
+
+def _joined_codes(alerts: pd.DataFrame) -> pd.Series:
+    """Customer id -> the codes of the customer's alerts in their order, joined by
+    :data:`CODE_SEPARATOR`: joined by Arrow over the alerts grouped with a stable sort,
+    not by a Python call per customer."""
+    customer, ids = pd.factorize(alerts["customer_id"])  # -1: no id, left out (as groupby)
+    order = np.argsort(customer, kind="stable")
+    order = order[customer[order] >= 0]
+    customer = customer[customer >= 0]
+    ends = np.cumsum(np.bincount(customer, minlength=len(ids)))
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], ends]), type=pa.int32()),
+        pa.array(alerts["code"].to_numpy(dtype=object)[order], type=pa.string()),
+    )
+    joined = pc.binary_join(lists, CODE_SEPARATOR).to_numpy(zero_copy_only=False)
+    return pd.Series(joined, index=ids, dtype=object)

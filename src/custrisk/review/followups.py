@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from custrisk.io.atomic import atomic_open
 from custrisk.io.excel_out import Sheet, write_workbook
@@ -52,20 +54,47 @@ def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Ser
     days = dates.to_numpy().astype("datetime64[D]")
     end = np.datetime64(as_of, "D")
     start = end - np.timedelta64(CHANNEL_WINDOW_DAYS, "D")
-    events = events[(days > start) & (days <= end)].assign(
-        _date=dates,
-        customer_id=events["customer_id"].astype(str),
-        channel=events["channel"].astype(str),
-    )
-    if events.empty:
+    window = (days > start) & (days <= end)
+    if not window.any():
         return pd.Series(dtype="str")
-    counted = events.groupby(["customer_id", "channel"], sort=True).agg(
-        n=("channel", "size"), last=("_date", "max")
+    # Count on codes (the cleaned columns are categorical): only the distinct customers
+    # and channels are turned into text, and ties are broken by their text's order.
+    customer, customers = _text_codes(events["customer_id"], window)
+    channel, channels = _text_codes(events["channel"], window)
+    last_seen = dates.to_numpy()[window].astype("datetime64[ns]").view(np.int64)
+    pair = customer * len(channels) + channel
+    pairs, pair_of_event = np.unique(pair, return_inverse=True)
+    counts = np.bincount(pair_of_event)
+    latest = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, pair_of_event, last_seen)
+    pair_customer, pair_channel = pairs // len(channels), pairs % len(channels)
+    customer_rank = _text_rank(customers)
+    # Per customer (in text order): most events, then most recent, then channel's text.
+    order = np.lexsort(
+        (_text_rank(channels)[pair_channel], -latest, -counts, customer_rank[pair_customer])
     )
-    best = counted.reset_index().sort_values(
-        ["customer_id", "n", "last", "channel"], ascending=[True, False, False, True], kind="stable"
+    best = order[np.r_[True, np.diff(customer_rank[pair_customer[order]]) != 0]]
+    return pd.Series(
+        channels[pair_channel[best]],
+        index=pd.Index(customers[pair_customer[best]], dtype="str", name="customer_id"),
+        dtype="str",
+        name="channel",
     )
-    return best.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+
+
+def _text_codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values[rows]`` as text (values whose text is equal share a code) and
+    the text of each code."""
+    codes, uniques = pd.factorize(values[rows])
+    text_codes, texts = pd.factorize(pd.Index(uniques).astype(str))
+    return text_codes[codes].astype(np.int64), np.asarray(texts, dtype=object)
+
+
+def _text_rank(texts: np.ndarray) -> np.ndarray:
+    """The position of each text in sorted order."""
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[np.argsort(texts.astype(str), kind="stable")] = np.arange(len(texts))
+    return rank
 
 
 def follow_up_plan(
@@ -107,7 +136,11 @@ def follow_up_plan(
         else np.full(len(ids), np.nan)
     )
     grade = scores["grade"].astype(str).to_numpy()
-    interval = np.array([REVIEW_DAYS.get(frequency.get(g, ""), np.nan) for g in grade])
+    # looked up once per grade, not per customer
+    grades_seen, grade_index = np.unique(grade, return_inverse=True)
+    frequency_seen = [frequency.get(g, "") for g in grades_seen]
+    grade_frequency = np.array(frequency_seen, dtype=object)[grade_index]
+    interval = np.array([REVIEW_DAYS.get(f, np.nan) for f in frequency_seen])[grade_index]
     never = np.isnan(since)
     review_due = never | (since >= interval)
     table = pd.DataFrame(
@@ -117,7 +150,7 @@ def follow_up_plan(
             if "name_masked" in keyed.columns
             else "",
             "grade": grade,
-            "review_frequency": [frequency.get(g, "") for g in grade],
+            "review_frequency": grade_frequency,
             "days_since_last_follow_up": since,
             "review_due": review_due,
         }
@@ -127,21 +160,14 @@ def follow_up_plan(
     has_alert = table["open_alerts"].notna()
     table = table[table["review_due"] | has_alert].copy()
     has_alert = table["open_alerts"].notna()
-    reasons = []
-    for row_never, row_due, alert in zip(
-        np.isnan(table["days_since_last_follow_up"].to_numpy()),
-        table["review_due"].to_numpy(),
-        has_alert.to_numpy(),
-        strict=True,
-    ):
-        parts = []
-        if alert:
-            parts.append("open alerts")
-        if row_never:
-            parts.append("never followed up")
-        elif row_due:
-            parts.append("review due")
-        reasons.append("; ".join(parts))
+    reasons = _REASONS[
+        3 * has_alert.to_numpy(dtype=int)
+        + np.where(
+            np.isnan(table["days_since_last_follow_up"].to_numpy()),
+            1,
+            np.where(table["review_due"].to_numpy(dtype=bool), 2, 0),
+        )
+    ]
     # NumPy's calendar goes on after 9999-12-31, like the alerts' due times
     review_date = str(np.datetime64(day, "D") + np.timedelta64(REVIEW_DUE_DAYS, "D"))
     table["reason"] = reasons
@@ -149,12 +175,26 @@ def follow_up_plan(
     table["alert_level"] = _text(table["alert_level"], "")
     table["owner"] = _text(table["owner"], DEFAULT_OWNER)
     table["due_date"] = _text(table["alert_due"], review_date)
-    channels = preferred_channels(behaviour, day).to_dict()
-    table["preferred_channel"] = [str(channels.get(c, "")) for c in table["customer_id"]]
+    channels = preferred_channels(behaviour, day)
+    table["preferred_channel"] = _text(table["customer_id"].map(channels), "")
     table["as_of"] = day.isoformat()
     table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
     table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
     return table.loc[:, list(FOLLOWUP_COLUMNS)].reset_index(drop=True)
+
+
+#: The reason of a follow-up: (open alerts or not) x (never followed up, review due, neither).
+_REASONS = np.array(
+    [
+        "",
+        "never followed up",
+        "review due",
+        "open alerts",
+        "open alerts; never followed up",
+        "open alerts; review due",
+    ],
+    dtype=object,
+)
 
 
 def _text(values: pd.Series, default: str) -> pd.Series:
@@ -170,15 +210,35 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
         _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
         _due=alerts["due_by"].astype(str).str.split("T").str[0],
     ).sort_values(["customer_id", "_rank", "code"], kind="stable")
-    grouped = frame.groupby("customer_id", sort=True)
+    # One row per customer in id order: sorted, so each customer's alerts are adjacent
+    # (grouping in Python cost a call per customer).
+    starts = np.flatnonzero(~frame["customer_id"].duplicated().to_numpy())
+    ids = frame["customer_id"].to_numpy()[starts]
+    codes = pa.ListArray.from_arrays(
+        pa.array(np.append(starts, len(frame)), type=pa.int32()),
+        pa.array(frame["code"].astype(str).to_numpy(dtype=object), type=pa.string()),
+    )
+    due = (
+        frame.loc[frame["_due"].notna(), ["customer_id", "_due"]]
+        .sort_values(["customer_id", "_due"], kind="stable")
+        .drop_duplicates("customer_id")
+        .set_index("customer_id")["_due"]
+    )
     return pd.DataFrame(
         {
-            "open_alerts": grouped["code"].agg(";".join),
-            "alert_level": grouped["level"].first(),
-            "owner": grouped["owner"].first(),
-            "alert_due": grouped["_due"].min(),
+            "customer_id": ids,
+            "open_alerts": pc.binary_join(codes, ";").to_numpy(zero_copy_only=False),
+            "alert_level": _first_present(frame, "level").reindex(ids).to_numpy(),
+            "owner": _first_present(frame, "owner").reindex(ids).to_numpy(),
+            "alert_due": due.reindex(ids).to_numpy(),
         }
-    ).reset_index()
+    )
+
+
+def _first_present(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Customer id -> the first value of ``column`` that is not missing."""
+    present = frame.loc[frame[column].notna(), ["customer_id", column]]
+    return present.drop_duplicates("customer_id").set_index("customer_id")[column]
 
 
 def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:

@@ -61,14 +61,17 @@ def check_engine_options(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
-    *,
-    names: tuple[str, str, str, str] = ("--engine", "--scheduler", "--buckets", "--memory-limit"),
 ) -> None:
-    """The engine options fit together: a known engine; a scheduler, buckets and a
-    memory limit only with the dask engine; a memory limit only for the local cluster
-    (a running cluster's workers have their own). ``names`` name the options in the
-    message (the command's flags, or RUN.yaml's keys)."""
-    engine_name, scheduler_name, buckets_name, memory_name = names
+    """The engine options of a command fit together: a known engine; a scheduler,
+    buckets and a memory limit only with the dask engine; a memory limit only for the
+    local cluster (a running cluster's workers have their own). UsageError naming the
+    options (RUN.yaml's keys are checked at load, by custrisk.batch.config)."""
+    engine_name, scheduler_name, buckets_name, memory_name = (
+        "--engine",
+        "--scheduler",
+        "--buckets",
+        "--memory-limit",
+    )
     if engine not in ENGINES:
         raise UsageError(f"{engine_name} must be one of {', '.join(ENGINES)}; got {engine!r}")
     if engine != "dask":

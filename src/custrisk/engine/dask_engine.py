@@ -52,6 +52,7 @@ from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun
+from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import Features, load_configs, model_indicator_config
 from custrisk.scoring.score import ScoreResult, score_prepared
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
-#: The source whose events the follow-up plan reads (custrisk.scoring.portfolio).
+#: The source whose events give the follow-up plan its preferred channels.
 BEHAVIOUR_SOURCE = "behaviour"
 
 PathLike = str | os.PathLike[str]
@@ -225,13 +226,15 @@ def _scores_in(
     names: Sequence[str],
     *cleaned: _Cleaned,
 ) -> tuple[Any, ...] | None:
-    """On a worker: indicators, scores and details of a bucket's customers, and where
-    each customer's credit row came from; None when the bucket has no customers."""
+    """On a worker: indicators, scores and details of a bucket's customers, where each
+    customer's credit row came from, and their preferred channels (for the follow-up
+    plan, from the behaviour events the bucket holds); None without customers."""
     part = _part(shape, names, cleaned)
     if not len(part.frames[CUSTOMER_SOURCE]):
         return None
     origin = cleaned[list(names).index(CUSTOMER_SOURCE)].origin
-    return (*_score_bucket(model, config, part, as_of, lang), origin)
+    channels = preferred_channels(part.frames.get(BEHAVIOUR_SOURCE), as_of)
+    return (*_score_bucket(model, config, part, as_of, lang), origin, channels)
 
 
 def _positions_of(origins: list[np.ndarray]) -> list[np.ndarray]:
@@ -418,9 +421,10 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             ]
             done = [d for d in client.gather(futures) if d is not None]
             positions = _positions_of([d[5] for d in done])
-            # the follow-up plan reads the behaviour events; the other sources stay
-            workspace = bucketed.workspace(client, sources=(BEHAVIOUR_SOURCE,))
+            channels = pd.concat([d[6] for d in done])
+            workspace = bucketed.workspace()  # the report and rejects; rows stay there
         else:
+            channels = None  # found from the workspace's behaviour events
             sources, workspace = _workspace(data_dir, sources_config, encoding)
             config = indicator_config or model_indicator_config(model, sources)
             day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
@@ -448,7 +452,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 hint="apply the model to exports with the sources and columns it was trained on",
             )
         features = Features(workspace, config, X, day, unavailable)
-        return ScoreResult(frame, details, run, features, model.model_id)
+        return ScoreResult(frame, details, run, features, model.model_id, channels)
 
     return score_data
 

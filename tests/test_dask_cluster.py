@@ -28,6 +28,7 @@ dask_sizeof = pytest.importorskip("dask.sizeof")
 from custrisk.engine import check_engine_options, dask_client, memory_limit_bytes  # noqa: E402
 from custrisk.engine.partitions import _Cleaned, _Piece  # noqa: E402
 from custrisk.io.readers import RawTable  # noqa: E402
+from custrisk.monitoring import DriftCounts  # noqa: E402
 
 SRC = Path(custrisk.__file__).resolve().parents[1]
 
@@ -126,6 +127,10 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     )
     piece = _Piece(raw, np.arange(len(credit)))
     assert dask_sizeof.sizeof(piece) >= table.nbytes
+    counts = DriftCounts(
+        len(credit), {"score": np.zeros(10, dtype=np.int64)}, np.zeros(len(credit)), credit.index
+    )
+    assert dask_sizeof.sizeof(counts) >= 8 * len(credit)
 
 
 def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:

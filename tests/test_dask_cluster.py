@@ -140,7 +140,8 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
     expected = (
         r"^a worker of the local cluster died while computing \(memory limit 300MiB each\), "
         r"most often for want of memory; give the workers more memory \(--memory-limit; "
-        r"memory_limit: in RUN.yaml\) or split the customers into more buckets"
+        r"memory_limit: in RUN.yaml\), split the customers into more buckets \(--buckets\), or "
+        r"export a large source as several files \(a worker reads a file whole\)$"
     )
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),

@@ -108,17 +108,21 @@ def check_engine_options(
 @contextmanager
 def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
-    nanny restarts it) as one line and exit 2, not Dask's ``KilledWorker`` traceback."""
+    nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
+    (the task killed its workers), or ``FutureCancelledError`` (the dead worker held
+    data sent to the cluster, which cannot be computed again)."""
     from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
 
     try:
         yield
-    except KilledWorker:
+    except (KilledWorker, FutureCancelledError):
         limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
         raise UsageError(
             f"{where} died while computing{limit}, most often for want of memory",
-            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml) "
-            "or split the customers into more buckets (--buckets)",
+            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
+            "split the customers into more buckets (--buckets), or export a large source "
+            "as several files (a worker reads a file whole)",
         ) from None
 
 

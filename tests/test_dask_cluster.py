@@ -182,3 +182,21 @@ def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_p
     assert dask.stderr == pandas.stderr, dask.stderr
     assert dask.stderr.startswith("Error: ") and dask.stderr.count("\n") == 1
     assert "missing required column(s): txn_id" in dask.stderr
+
+
+def test_what_is_shared_survives_the_death_of_its_worker() -> None:
+    """A config or model shared with the workers is computed again when the worker
+    holding it dies (scattered data would be lost and its tasks cancelled)."""
+    from contextlib import suppress
+
+    from distributed import wait
+
+    from custrisk.engine.cluster import shared
+
+    with dask_client() as client:
+        config = shared(client, {"limit": 7})
+        wait(config)
+        (holder,) = client.who_has(config)[config.key]
+        with suppress(Exception):  # the worker dies while answering
+            client.run(os._exit, 1, workers=[holder])
+        assert client.submit(lambda c: c["limit"], config, pure=False).result(timeout=120) == 7

@@ -7,12 +7,12 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,18 @@ def check_engine_options(
             memory_limit_bytes(memory_limit)
         except ValueError as exc:
             raise UsageError(f"{memory_name}: {exc}") from None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def shared(client: Client, value: Any) -> Future:
+    """``value`` (a config, the model) on the cluster for many tasks, as the result of a
+    task that holds it: if the worker holding it dies (restarted past its memory limit),
+    Dask computes it again elsewhere, where scattered data would be lost with the worker
+    and every task needing it cancelled."""
+    return client.submit(_same, value, pure=False)
 
 
 @contextmanager
@@ -203,4 +215,5 @@ __all__ = [
     "check_engine_options",
     "dask_client",
     "memory_limit_bytes",
+    "shared",
 ]

@@ -13,7 +13,7 @@ Identical results by construction:
   of a customer (credit, transactions, behaviour) lands in the bucket of its customer,
   in its original order. Indicators are per customer, so a bucket computes exactly the
   values the whole run computes for its customers.
-- The fitted model is sent to the workers once (``client.scatter(broadcast=True)``).
+- The fitted model is sent to the cluster once (:func:`custrisk.engine.cluster.shared`).
 - Bucket results are put back in the credit table's order; grades, limits, alerts,
   migration and the follow-up plan are then applied by
   :func:`custrisk.scoring.score_portfolio` to the whole table, as by the pandas engine.
@@ -36,7 +36,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import ValidationReport
-from custrisk.engine.cluster import ENGINES, dask_client
+from custrisk.engine.cluster import ENGINES, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
 from custrisk.errors import DataError
 from custrisk.indicators import (
@@ -280,7 +280,7 @@ def _on_workers(
         bucketed.buckets,
         client.scheduler.address if client.scheduler else "?",
     )
-    return sources, bucketed, client.scatter(shape, broadcast=True, hash=False), names
+    return sources, bucketed, shared(client, shape), names
 
 
 def _as_of_on_workers(
@@ -337,7 +337,7 @@ def prepare_features_dask(
     if on_workers is not None:
         sources, bucketed, shape, names = on_workers
         _, config = load_configs(indicator_config, sources)
-        shared_config = client.scatter(config, broadcast=True, hash=False)
+        shared_config = shared(client, config)
         day, origin = _as_of_on_workers(
             client, bucketed, shape, names, config, shared_config, as_of
         )
@@ -361,7 +361,7 @@ def prepare_features_dask(
         _, config = load_configs(indicator_config, sources)
         day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
         parts, positions = _buckets_of(client, buckets, workspace)
-        shared_config = client.scatter(config, broadcast=True, hash=False)
+        shared_config = shared(client, config)
         done = client.gather(
             [
                 client.submit(_bucket_indicators, shared_config, part, day, pure=False)
@@ -397,11 +397,11 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         indicator_config: IndicatorConfig | None = None,
     ) -> ScoreResult:
         on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
-        shared = client.scatter(model, broadcast=True, hash=False)
+        shared_model = shared(client, model)
         if on_workers is not None:
             sources, bucketed, shape, names = on_workers
             config = indicator_config or model_indicator_config(model, sources)
-            shared_config = client.scatter(config, broadcast=True, hash=False)
+            shared_config = shared(client, config)
             day, _origin = _as_of_on_workers(
                 client, bucketed, shape, names, config, shared_config, as_of
             )
@@ -409,7 +409,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 client.submit(
                     _scores_in,
                     shape,
-                    shared,
+                    shared_model,
                     shared_config,
                     day,
                     lang,
@@ -429,9 +429,11 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             config = indicator_config or model_indicator_config(model, sources)
             day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
             parts, positions = _buckets_of(client, buckets, workspace)
-            shared_config = client.scatter(config, broadcast=True, hash=False)
+            shared_config = shared(client, config)
             futures = [
-                client.submit(_score_bucket, shared, shared_config, part, day, lang, pure=False)
+                client.submit(
+                    _score_bucket, shared_model, shared_config, part, day, lang, pure=False
+                )
                 for part in client.scatter(parts, hash=False)
             ]
             done = client.gather(futures)

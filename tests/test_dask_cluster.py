@@ -28,6 +28,7 @@ dask_sizeof = pytest.importorskip("dask.sizeof")
 from custrisk.engine import check_engine_options, dask_client, memory_limit_bytes  # noqa: E402
 from custrisk.engine.partitions import _Cleaned, _Piece  # noqa: E402
 from custrisk.io.readers import RawTable  # noqa: E402
+from custrisk.monitoring import DriftCounts  # noqa: E402
 
 SRC = Path(custrisk.__file__).resolve().parents[1]
 
@@ -126,6 +127,10 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     )
     piece = _Piece(raw, np.arange(len(credit)))
     assert dask_sizeof.sizeof(piece) >= table.nbytes
+    counts = DriftCounts(
+        len(credit), {"score": np.zeros(10, dtype=np.int64)}, np.zeros(len(credit)), credit.index
+    )
+    assert dask_sizeof.sizeof(counts) >= 8 * len(credit)
 
 
 def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
@@ -135,7 +140,8 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
     expected = (
         r"^a worker of the local cluster died while computing \(memory limit 300MiB each\), "
         r"most often for want of memory; give the workers more memory \(--memory-limit; "
-        r"memory_limit: in RUN.yaml\) or split the customers into more buckets"
+        r"memory_limit: in RUN.yaml\), split the customers into more buckets \(--buckets\), or "
+        r"export a large source as several files \(a worker reads a file whole\)$"
     )
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
@@ -176,3 +182,21 @@ def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_p
     assert dask.stderr == pandas.stderr, dask.stderr
     assert dask.stderr.startswith("Error: ") and dask.stderr.count("\n") == 1
     assert "missing required column(s): txn_id" in dask.stderr
+
+
+def test_what_is_shared_survives_the_death_of_its_worker() -> None:
+    """A config or model shared with the workers is computed again when the worker
+    holding it dies (scattered data would be lost and its tasks cancelled)."""
+    from contextlib import suppress
+
+    from distributed import wait
+
+    from custrisk.engine.cluster import shared
+
+    with dask_client() as client:
+        config = shared(client, {"limit": 7})
+        wait(config)
+        (holder,) = client.who_has(config)[config.key]
+        with suppress(Exception):  # the worker dies while answering
+            client.run(os._exit, 1, workers=[holder])
+        assert client.submit(lambda c: c["limit"], config, pure=False).result(timeout=120) == 7

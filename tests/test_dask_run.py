@@ -23,15 +23,15 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 PERIOD = "2026-10"
 
 #: The fields of run.json that may differ between the engines' run folders, and why:
-#: when the run finished and how long each stage took (timings); the RUN.yaml's hash and
-#: the fingerprint over it (the dask run's RUN.yaml has the engine lines added).
-RUN_JSON_MAY_DIFFER = {
+#: when the run finished and how long each stage took (timings) ...
+TIMINGS = {
     ("finished",),
-    ("fingerprint",),
-    ("configs", "run", "sha256"),
     *(("stages", stage, "seconds") for stage in ("validate", "score", "drift", "evaluate")),
     *(("stages", stage, "seconds") for stage in ("reports", "notify")),
 }
+#: ... and, when the dask run's RUN.yaml has the engine lines added, its hash and the
+#: fingerprint over it.
+RUN_YAML_HASHES = {("fingerprint",), ("configs", "run", "sha256")}
 #: The fields of each log.jsonl event that may differ: its time, the process, the
 #: fingerprint (as above) and a stage's seconds. The dask run's log has one more event,
 #: ``engine`` (which cluster), and no other difference.
@@ -82,13 +82,35 @@ def _run(root: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
-def test_engine_dask_gives_the_pandas_run_folder(
-    root: Path, tmp_path: Path, dask_cluster: Any
-) -> None:
+@pytest.fixture(scope="module")
+def pandas_run(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of 2026-10 with engine: pandas (moved out of runs/)."""
     code, out = _run(root)
     assert code == 0, out
-    pandas_run = tmp_path / "pandas"
-    shutil.move(root / "runs" / PERIOD, pandas_run)  # the next run starts afresh
+    folder = tmp_path_factory.mktemp("pandas_run") / PERIOD
+    shutil.move(root / "runs" / PERIOD, folder)  # the next run starts afresh
+    return folder
+
+
+def _assert_same_run_folder(dask_run: Path, pandas_run: Path, may_differ: set[Any]) -> None:
+    files = sorted(p.relative_to(pandas_run).as_posix() for p in pandas_run.rglob("*"))
+    assert files == sorted(p.relative_to(dask_run).as_posix() for p in dask_run.rglob("*"))
+    assert {"scores.csv", "alerts.csv", "drift.json", "validation/rejects.csv"} <= set(files)
+    assert any(name.endswith(".pdf") for name in files)
+    for name in files:
+        if (pandas_run / name).is_file() and name not in ("run.json", "log.jsonl"):
+            assert (dask_run / name).read_bytes() == (pandas_run / name).read_bytes(), name
+    want = json.loads((pandas_run / "run.json").read_text(encoding="utf-8"))
+    got = json.loads((dask_run / "run.json").read_text(encoding="utf-8"))
+    assert got["run_id"] == want["run_id"]  # the hash of every output
+    assert _without(got, may_differ) == _without(want, may_differ)
+    assert _events(dask_run, drop=DASK_ONLY_EVENTS) == _events(pandas_run)
+    assert not [e for e in _events(pandas_run) if e["event"] in DASK_ONLY_EVENTS]
+
+
+def test_engine_dask_gives_the_pandas_run_folder(
+    root: Path, pandas_run: Path, dask_cluster: Any
+) -> None:
     config = root / "run.yaml"
     original = config.read_text(encoding="utf-8")
     address = dask_cluster.scheduler.address
@@ -101,26 +123,34 @@ def test_engine_dask_gives_the_pandas_run_folder(
         config.write_text(original, encoding="utf-8")
     assert code == 0, out
     dask_run = root / "runs" / PERIOD
-
-    files = sorted(p.relative_to(pandas_run).as_posix() for p in pandas_run.rglob("*"))
-    assert files == sorted(p.relative_to(dask_run).as_posix() for p in dask_run.rglob("*"))
-    assert {"scores.csv", "alerts.csv", "drift.json", "validation/rejects.csv"} <= set(files)
-    assert any(name.endswith(".pdf") for name in files)
-    for name in files:
-        if (pandas_run / name).is_file() and name not in ("run.json", "log.jsonl"):
-            assert (dask_run / name).read_bytes() == (pandas_run / name).read_bytes(), name
-
     want = json.loads((pandas_run / "run.json").read_text(encoding="utf-8"))
     got = json.loads((dask_run / "run.json").read_text(encoding="utf-8"))
-    assert got["run_id"] == want["run_id"]  # the hash of every output
     assert got["configs"]["run"]["sha256"] != want["configs"]["run"]["sha256"]
-    assert _without(got, RUN_JSON_MAY_DIFFER) == _without(want, RUN_JSON_MAY_DIFFER)
-
-    assert _events(dask_run, drop=DASK_ONLY_EVENTS) == _events(pandas_run)
+    _assert_same_run_folder(dask_run, pandas_run, TIMINGS | RUN_YAML_HASHES)
     engine = [e for e in _events(dask_run) if e["event"] == "engine"]
     assert len(engine) == 1  # one cluster for validate, score and drift
     assert engine[0]["scheduler"] == address and engine[0]["buckets"] == 3
-    assert not [e for e in _events(pandas_run) if e["event"] in DASK_ONLY_EVENTS]
+    shutil.rmtree(dask_run)
+
+
+def test_the_engine_options_of_custrisk_run_start_one_local_cluster(
+    root: Path, pandas_run: Path
+) -> None:
+    """--engine dask --memory-limit over the unedited RUN.yaml: a local cluster started
+    once for the run, the same run folder, even the same fingerprint (the engine does
+    not change the outputs)."""
+    code, out = _run(root, "--engine", "dask", "--memory-limit", "512MiB", "--buckets", "2")
+    assert code == 0, out
+    dask_run = root / "runs" / PERIOD
+    _assert_same_run_folder(dask_run, pandas_run, TIMINGS)
+    events = _events(dask_run)
+    engine = [e for e in events if e["event"] == "engine"]
+    assert len(engine) == 1
+    assert engine[0]["local"] is True and engine[0]["memory_limit"] == "512MiB"
+    assert engine[0]["workers"] == 2
+    first_stage = next(i for i, e in enumerate(events) if e["event"] == "stage_start")
+    assert events.index(engine[0]) == first_stage + 1  # started by validate, its first user
+    shutil.rmtree(dask_run)
 
 
 def test_a_stage_error_on_a_worker_is_one_line_and_exit_2(
@@ -141,6 +171,7 @@ def test_a_stage_error_on_a_worker_is_one_line_and_exit_2(
     assert dask_out.startswith("Error: ") and dask_out.count("\n") == 1
     assert "missing required column(s): txn_id" in dask_out
     assert "Traceback" not in dask_out
+    assert (broken / "runs" / f".staging-{PERIOD}").is_dir()  # resumed by the next run
 
 
 # -- RUN.yaml's engine keys and custrisk run's options ----------------------------------

@@ -18,6 +18,7 @@ import pytest
 import custrisk
 from custrisk.data import load_workspace
 from custrisk.indicators import event_day_counts, resolve_as_of, resolve_as_of_of_counts
+from custrisk.review.followups import preferred_channels
 from custrisk.scoring import check_data_drift, prepare_features, score_portfolio
 from custrisk.scoring.features import load_configs
 from tests._support import assert_same_run, partitioned_exports
@@ -84,8 +85,8 @@ def test_score_read_on_the_workers_equals_pandas(
     assert_same_run(got, want)
     assert got.rejects is not None and len(got.rejects) > 10
     assert len(got.followups) > 0
-    held = got.extras["workspace"].frames
-    assert set(held) == {"credit", "behaviour"}  # transactions stayed on the workers
+    assert (got.followups["preferred_channel"] != "").any()  # found by bucket
+    assert not got.extras["workspace"].frames  # every cleaned row stayed on the workers
 
 
 @pytest.mark.parametrize(("parts", "buckets"), [(1, 2), (2, 1), (3, 4), (4, 7)])
@@ -191,3 +192,15 @@ def test_what_the_workers_cannot_read_is_read_on_the_client(
     assert dask_engine._on_workers(sealed, no_client, 2, None, None) is None
     table = dirty_300 / "credit.csv"
     assert dask_engine._on_workers(table, no_client, 2, None, None) is None
+
+
+def test_preferred_channels_of_parts_are_the_wholes(dirty_300: Path) -> None:
+    """The follow-up plan's preferred channel is per customer: found bucket by bucket
+    and put together, it is the whole's (ties included)."""
+    workspace = load_workspace(dirty_300)
+    day = dt.date(2026, 10, 31)
+    want = preferred_channels(workspace.frames["behaviour"], day)
+    assert len(want) > 100
+    parts, _ = split_workspace(workspace, 4)
+    got = pd.concat([preferred_channels(p.frames["behaviour"], day) for p in parts])
+    assert got.sort_index().to_dict() == want.to_dict()

@@ -71,7 +71,8 @@ def run(
     configs does nothing; a killed run resumes at its first unfinished stage.
 
     With --engine dask (or engine: dask in RUN.yaml) validate, score and drift compute
-    on one Dask cluster for the whole run; the run folder is the same as with pandas.
+    on one Dask cluster for the whole run (evaluate, reports and notify run in this
+    process, as with pandas); the run folder is the same as with pandas.
 
     Prints one summary line on stdout; the log is runs/<period>/log.jsonl. Exit 0 ok or
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad

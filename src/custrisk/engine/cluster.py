@@ -7,12 +7,12 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,17 @@ def check_engine_options(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
-    *,
-    names: tuple[str, str, str, str] = ("--engine", "--scheduler", "--buckets", "--memory-limit"),
 ) -> None:
-    """The engine options fit together: a known engine; a scheduler, buckets and a
-    memory limit only with the dask engine; a memory limit only for the local cluster
-    (a running cluster's workers have their own). ``names`` name the options in the
-    message (the command's flags, or RUN.yaml's keys)."""
-    engine_name, scheduler_name, buckets_name, memory_name = names
+    """The engine options of a command fit together: a known engine; a scheduler,
+    buckets and a memory limit only with the dask engine; a memory limit only for the
+    local cluster (a running cluster's workers have their own). UsageError naming the
+    options (RUN.yaml's keys are checked at load, by custrisk.batch.config)."""
+    engine_name, scheduler_name, buckets_name, memory_name = (
+        "--engine",
+        "--scheduler",
+        "--buckets",
+        "--memory-limit",
+    )
     if engine not in ENGINES:
         raise UsageError(f"{engine_name} must be one of {', '.join(ENGINES)}; got {engine!r}")
     if engine != "dask":
@@ -102,20 +105,36 @@ def check_engine_options(
             raise UsageError(f"{memory_name}: {exc}") from None
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def shared(client: Client, value: Any) -> Future:
+    """``value`` (a config, the model) on the cluster for many tasks, as the result of a
+    task that holds it: if the worker holding it dies (restarted past its memory limit),
+    Dask computes it again elsewhere, where scattered data would be lost with the worker
+    and every task needing it cancelled."""
+    return client.submit(_same, value, pure=False)
+
+
 @contextmanager
 def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
-    nanny restarts it) as one line and exit 2, not Dask's ``KilledWorker`` traceback."""
+    nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
+    (the task killed its workers), or ``FutureCancelledError`` (the dead worker held
+    data sent to the cluster, which cannot be computed again)."""
     from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
 
     try:
         yield
-    except KilledWorker:
+    except (KilledWorker, FutureCancelledError):
         limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
         raise UsageError(
             f"{where} died while computing{limit}, most often for want of memory",
-            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml) "
-            "or split the customers into more buckets (--buckets)",
+            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
+            "split the customers into more buckets (--buckets), or export a large source "
+            "as several files (a worker reads a file whole)",
         ) from None
 
 
@@ -196,4 +215,5 @@ __all__ = [
     "check_engine_options",
     "dask_client",
     "memory_limit_bytes",
+    "shared",
 ]

@@ -13,7 +13,7 @@ Identical results by construction:
   of a customer (credit, transactions, behaviour) lands in the bucket of its customer,
   in its original order. Indicators are per customer, so a bucket computes exactly the
   values the whole run computes for its customers.
-- The fitted model is sent to the workers once (``client.scatter(broadcast=True)``).
+- The fitted model is sent to the cluster once (:func:`custrisk.engine.cluster.shared`).
 - Bucket results are put back in the credit table's order; grades, limits, alerts,
   migration and the follow-up plan are then applied by
   :func:`custrisk.scoring.score_portfolio` to the whole table, as by the pandas engine.
@@ -36,7 +36,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import ValidationReport
-from custrisk.engine.cluster import ENGINES, dask_client
+from custrisk.engine.cluster import ENGINES, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
 from custrisk.errors import DataError
 from custrisk.indicators import (
@@ -52,6 +52,7 @@ from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun
+from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import Features, load_configs, model_indicator_config
 from custrisk.scoring.score import ScoreResult, score_prepared
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
-#: The source whose events the follow-up plan reads (custrisk.scoring.portfolio).
+#: The source whose events give the follow-up plan its preferred channels.
 BEHAVIOUR_SOURCE = "behaviour"
 
 PathLike = str | os.PathLike[str]
@@ -225,13 +226,15 @@ def _scores_in(
     names: Sequence[str],
     *cleaned: _Cleaned,
 ) -> tuple[Any, ...] | None:
-    """On a worker: indicators, scores and details of a bucket's customers, and where
-    each customer's credit row came from; None when the bucket has no customers."""
+    """On a worker: indicators, scores and details of a bucket's customers, where each
+    customer's credit row came from, and their preferred channels (for the follow-up
+    plan, from the behaviour events the bucket holds); None without customers."""
     part = _part(shape, names, cleaned)
     if not len(part.frames[CUSTOMER_SOURCE]):
         return None
     origin = cleaned[list(names).index(CUSTOMER_SOURCE)].origin
-    return (*_score_bucket(model, config, part, as_of, lang), origin)
+    channels = preferred_channels(part.frames.get(BEHAVIOUR_SOURCE), as_of)
+    return (*_score_bucket(model, config, part, as_of, lang), origin, channels)
 
 
 def _positions_of(origins: list[np.ndarray]) -> list[np.ndarray]:
@@ -277,7 +280,7 @@ def _on_workers(
         bucketed.buckets,
         client.scheduler.address if client.scheduler else "?",
     )
-    return sources, bucketed, client.scatter(shape, broadcast=True, hash=False), names
+    return sources, bucketed, shared(client, shape), names
 
 
 def _as_of_on_workers(
@@ -334,7 +337,7 @@ def prepare_features_dask(
     if on_workers is not None:
         sources, bucketed, shape, names = on_workers
         _, config = load_configs(indicator_config, sources)
-        shared_config = client.scatter(config, broadcast=True, hash=False)
+        shared_config = shared(client, config)
         day, origin = _as_of_on_workers(
             client, bucketed, shape, names, config, shared_config, as_of
         )
@@ -358,7 +361,7 @@ def prepare_features_dask(
         _, config = load_configs(indicator_config, sources)
         day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
         parts, positions = _buckets_of(client, buckets, workspace)
-        shared_config = client.scatter(config, broadcast=True, hash=False)
+        shared_config = shared(client, config)
         done = client.gather(
             [
                 client.submit(_bucket_indicators, shared_config, part, day, pure=False)
@@ -394,11 +397,11 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         indicator_config: IndicatorConfig | None = None,
     ) -> ScoreResult:
         on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
-        shared = client.scatter(model, broadcast=True, hash=False)
+        shared_model = shared(client, model)
         if on_workers is not None:
             sources, bucketed, shape, names = on_workers
             config = indicator_config or model_indicator_config(model, sources)
-            shared_config = client.scatter(config, broadcast=True, hash=False)
+            shared_config = shared(client, config)
             day, _origin = _as_of_on_workers(
                 client, bucketed, shape, names, config, shared_config, as_of
             )
@@ -406,7 +409,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 client.submit(
                     _scores_in,
                     shape,
-                    shared,
+                    shared_model,
                     shared_config,
                     day,
                     lang,
@@ -418,16 +421,19 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             ]
             done = [d for d in client.gather(futures) if d is not None]
             positions = _positions_of([d[5] for d in done])
-            # the follow-up plan reads the behaviour events; the other sources stay
-            workspace = bucketed.workspace(client, sources=(BEHAVIOUR_SOURCE,))
+            channels = pd.concat([d[6] for d in done])
+            workspace = bucketed.workspace()  # the report and rejects; rows stay there
         else:
+            channels = None  # found from the workspace's behaviour events
             sources, workspace = _workspace(data_dir, sources_config, encoding)
             config = indicator_config or model_indicator_config(model, sources)
             day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
             parts, positions = _buckets_of(client, buckets, workspace)
-            shared_config = client.scatter(config, broadcast=True, hash=False)
+            shared_config = shared(client, config)
             futures = [
-                client.submit(_score_bucket, shared, shared_config, part, day, lang, pure=False)
+                client.submit(
+                    _score_bucket, shared_model, shared_config, part, day, lang, pure=False
+                )
                 for part in client.scatter(parts, hash=False)
             ]
             done = client.gather(futures)
@@ -448,7 +454,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 hint="apply the model to exports with the sources and columns it was trained on",
             )
         features = Features(workspace, config, X, day, unavailable)
-        return ScoreResult(frame, details, run, features, model.model_id)
+        return ScoreResult(frame, details, run, features, model.model_id, channels)
 
     return score_data
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import Workspace, load_workspace
-from custrisk.engine.cluster import dask_client
+from custrisk.engine.cluster import dask_client, shared
 from custrisk.engine.dask_engine import (
     _as_of_on_workers,
     _on_workers,
@@ -103,9 +103,9 @@ def drift_counts_dask(
     """The :class:`DriftCounts` of ``workspace`` (and the indicators its data cannot
     give), computed in ``buckets`` parts on ``client`` and added up on the client."""
     parts, positions = _parts(client, buckets, workspace)
-    shared_model = client.scatter(model, broadcast=True, hash=False)
-    shared_config = client.scatter(config, broadcast=True, hash=False)
-    shared_drift = client.scatter(drift_config, broadcast=True, hash=False)
+    shared_model = shared(client, model)
+    shared_config = shared(client, config)
+    shared_drift = shared(client, drift_config)
     futures = [
         client.submit(
             _drift_bucket, shared_model, shared_config, shared_drift, part, as_of, pure=False
@@ -161,12 +161,12 @@ def _counted(
         )
         return workspace, day, counts, unavailable
     _, bucketed, shape, names = on_workers
-    shared_config = client.scatter(indicators, broadcast=True, hash=False)
+    shared_config = shared(client, indicators)
     day, _origin = _as_of_on_workers(
         client, bucketed, shape, names, indicators, shared_config, as_of
     )
-    shared_model = client.scatter(model, broadcast=True, hash=False)
-    shared_drift = client.scatter(drift_config, broadcast=True, hash=False)
+    shared_model = shared(client, model)
+    shared_drift = shared(client, drift_config)
     futures = [
         client.submit(
             _drift_in,

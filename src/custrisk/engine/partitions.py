@@ -58,7 +58,7 @@ from custrisk.data.workspace import (
     read_source_file,
     source_report,
 )
-from custrisk.engine.cluster import dask_client
+from custrisk.engine.cluster import dask_client, shared
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import RawTable
 
@@ -410,7 +410,7 @@ def load_workspace_dask(
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
     count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
     wanted = sorted(cfg.sources, key=lambda name: name != CUSTOMER_SOURCE)
-    shared_cfg = client.scatter(cfg, broadcast=True, hash=False)
+    shared_cfg = shared(client, cfg)
     reports: dict[str, Any] = {}
     absent: list[str] = []
     missing_columns: dict[str, tuple[str, ...]] = {}

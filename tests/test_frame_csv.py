@@ -3,6 +3,7 @@ custrisk outputs, and hands anything else back to pandas."""
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custrisk.io import frame_csv
 from custrisk.io.frame_csv import escaped_csv_bytes, frame_csv_bytes
 from custrisk.io.safe_csv import csv_bytes
 
@@ -68,6 +70,30 @@ def test_the_types_of_a_run_match_pandas() -> None:
     )
     assert frame_csv_bytes(frame) == _pandas(frame)
     assert frame_csv_bytes(frame.iloc[:0]) == _pandas(frame.iloc[:0])
+
+
+def test_a_table_formatted_in_parts_matches_pandas_and_is_written_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frame_csv, "_ROWS_PER_PART", 7)  # 50 rows: 8 parts, the last short
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series([f"{i:04d}" for i in range(50)], dtype="str"),
+            "text": pd.Series(["a", "b,c", None, "=1+1", 'q"'] * 10, dtype="str"),
+            "x": np.linspace(-1e-6, 1e12, 50),
+            "c": pd.Categorical(["u", None] * 25),
+        }
+    )
+    parts = frame_csv.frame_csv_parts(frame)
+    assert parts is not None and len(parts) == 1 + 8
+    assert b"".join(parts) == _pandas(frame)
+    written = io.BytesIO()
+    frame_csv.write_escaped_csv(frame, written, "utf-8-sig")
+    assert written.getvalue() == escaped_csv_bytes(frame, "utf-8-sig") == csv_bytes(frame)
+    # a part that pandas must write (a cell that is not text) sends the whole table there
+    mixed = frame.assign(text=pd.Series(["a"] * 49 + [1], dtype=object))
+    assert frame_csv.frame_csv_parts(mixed) is None
+    assert escaped_csv_bytes(mixed, "utf-8") == csv_bytes(mixed, encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ from custrisk.io.atomic import (
     sealing,
 )
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
-from custrisk.io.frame_csv import escaped_csv_bytes
+from custrisk.io.frame_csv import escaped_csv_bytes, write_escaped_csv
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -528,7 +528,7 @@ def _write_table(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
     if path.suffix.lower() == ".csv":
         with open(fd, "wb") as binary:  # noqa: PTH123
-            binary.write(escaped_csv_bytes(frame, encoding))
+            write_escaped_csv(frame, binary, encoding)
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), binary)

@@ -31,9 +31,11 @@ from custrisk.data.issues import (
     REPAIR_CASE,
     REPAIRED,
     Issues,
+    Values,
     bad_row_issues,
     issues_to_frame,
     locator,
+    pick_values,
     record_invalid,
 )
 from custrisk.data.parse import implausible_dates, parse_values, range_violations
@@ -138,11 +140,20 @@ def clean_source(
         and spec.customer_key != spec.key
         and _is_text(raw_columns[spec.customer_key].type)
     )
-    # Raw values of the key columns are kept to show in rejects after typing.
-    kept_raw = {
+    # Raw values of the key columns are kept to show in rejects after typing: a text key
+    # as its cleaned values and the raw text of the rows cleaning changed (set once the
+    # column is cleaned), so that the raw column need not be held.
+    text_key = (
+        spec.key is not None
+        and spec.column(spec.key).type in TEXT_TYPES
+        and _is_text(raw_columns[spec.key].type)
+    )
+    kept_raw: dict[str, Values] = {
         name: raw_columns[name]
         for name in (spec.key, spec.customer_key)
-        if name and not (by_value and name == spec.customer_key)
+        if name
+        and not (name == spec.key and text_key)
+        and not (name == spec.customer_key and (by_value or known is None))
     }
     issues = Issues(n)
     # Columns are cleaned in threads (pyarrow and NumPy release the GIL), each into its
@@ -150,11 +161,13 @@ def clean_source(
     per_column = [Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: Issues) -> pd.Series:
-        column = raw_columns.pop(col.name)
+        # One array from the parser's blocks, which are freed now rather than after the
+        # column is cleaned (the cleaner needs the values in one piece anyway).
+        column: pa.ChunkedArray | pa.Array = _one_piece(raw_columns.pop(col.name))
         if by_value and col.name == spec.customer_key:
             assert known is not None
             column = kept_raw[col.name] = _encode_among(column, known)
-        return _clean_column(
+        values = _clean_column(
             column,
             col,
             config,
@@ -163,6 +176,9 @@ def clean_source(
             locate=locator(tables, file_of, lines) if col.name == spec.key else None,
             by_value=by_value and col.name == spec.customer_key,
         )
+        if text_key and col.name == spec.key:
+            kept_raw[col.name] = _shown_keys(values, column, col_issues)
+        return values
 
     if n < _THREADS_FROM_ROWS:  # a few rows (a request to custrisk serve): threads cost more
         cleaned = list(map(clean, spec.columns, per_column))
@@ -248,6 +264,34 @@ def clean_column_values(
     return values, issues.dropped
 
 
+def _one_piece(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """The column as one array (dictionaries, whose blocks each have their own, are
+    left to :func:`_dictionary_text`)."""
+    if pa.types.is_dictionary(column.type):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _shown_keys(
+    values: pd.Series, raw: pa.ChunkedArray | pa.Array, issues: Issues
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The raw keys of rows (to show in rejects) from the cleaned keys, and the raw text
+    of the rows whose key cleaning changed, blanked or rejected: the same values as the
+    raw column's, without holding it."""
+    changed = np.flatnonzero(issues.repaired | issues.dropped | values.isna().to_numpy())
+    changed_raw = pick_values(raw, changed)
+
+    def shown(rows: np.ndarray) -> np.ndarray:
+        out = pick_values(values, rows)
+        at = np.searchsorted(changed, rows)
+        hit = at < changed.size
+        hit[hit] = changed[at[hit]] == rows[hit]
+        out[hit] = changed_raw[at[hit]]
+        return out
+
+    return shown
+
+
 def _is_text(kind: pa.DataType) -> bool:
     """Text, or text as a dictionary."""
     if pa.types.is_dictionary(kind):
@@ -265,7 +309,7 @@ def _dictionary_text(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     return pc.dictionary_encode(to_text(column))
 
 
-def _encode_among(column: pa.ChunkedArray, known: pa.Array) -> pa.DictionaryArray:
+def _encode_among(column: pa.ChunkedArray | pa.Array, known: pa.Array) -> pa.DictionaryArray:
     """A text column as a dictionary over ``known`` followed by the column's other
     distinct values: one lookup per row, and hashing only the rows not in ``known``."""
     if pa.types.is_dictionary(column.type):
@@ -365,7 +409,7 @@ def _canonical_table(
 
 
 def _clean_column(
-    column: pa.ChunkedArray,
+    column: pa.ChunkedArray | pa.Array,
     col: ColumnSpec,
     config: SourcesConfig,
     issues: Issues,
@@ -490,10 +534,13 @@ def _already_typed(kind: pa.DataType, col: ColumnSpec) -> bool:
 
 
 def _clean_typed(
-    column: pa.ChunkedArray, col: ColumnSpec, issues: Issues, dates: DateLimits | None = None
+    column: pa.ChunkedArray | pa.Array,
+    col: ColumnSpec,
+    issues: Issues,
+    dates: DateLimits | None = None,
 ) -> pd.Series:
     """The fast path: values Arrow parsed strictly; only blanks and ranges to check."""
-    arr = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    arr = column if isinstance(column, pa.Array) else _one_piece(column)
     missing = as_numpy(pc.is_null(arr))
     if col.required:
         issues.add(missing, col.name, "missing_required", arr, DROPPED)

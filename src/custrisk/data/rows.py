@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from custrisk.config.sources import (
     SourceSpec,
 )
 from custrisk.data._arrays import as_numpy, string_bytes, to_text
-from custrisk.data.issues import DROPPED, REPAIRED, RULE_TEXT, Issues
+from custrisk.data.issues import DROPPED, REPAIRED, RULE_TEXT, Issues, Values
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
@@ -82,7 +82,7 @@ def duplicates(
     spec: SourceSpec,
     out: pd.DataFrame,
     alive: np.ndarray,
-    raw_keys: dict[str, pa.ChunkedArray],
+    raw_keys: Mapping[str, Values],
     issues: Issues,
 ) -> None:
     """Reject exact duplicate rows, then rows whose key is taken (by the policy).

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from custrisk.errors import UsageError
 from custrisk.io.atomic import atomic_path, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
-from custrisk.io.frame_csv import escaped_csv_bytes
+from custrisk.io.frame_csv import write_escaped_csv
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 #: File extensions -> output format.
@@ -60,9 +60,9 @@ def write_indicators(
     kind = output_format(path)
     target = Path(path)
     if kind == "csv":
-        data = escaped_csv_bytes(frame, parse_csv_encoding(csv_encoding))
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(data)
+        encoding = parse_csv_encoding(csv_encoding)
+        with atomic_path(target) as tmp, tmp.open("wb") as handle:
+            write_escaped_csv(frame, handle, encoding)
         return output_path(target)
     if kind == "xlsx":  # numbers as numbers, text as text (never a formula)
         return write_workbook(target, [Sheet("indicators", frame)])

@@ -17,7 +17,7 @@ falls back to pandas. The caller escapes formula cells first (:mod:`custrisk.io.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -32,35 +32,62 @@ _PLAIN_LOW = 1e-4
 _PLAIN_HIGH = 1e9
 
 
+#: Rows formatted at a time: the CSV text of a part, not of the whole table, is built
+#: cell by cell (the finished bytes of each part are kept, a fraction of the rest).
+_ROWS_PER_PART = 65_536
+
+
 def frame_csv_bytes(frame: pd.DataFrame) -> bytes | None:
     """The UTF-8 CSV of ``frame`` (header, no index, LF line ends) as pandas writes it,
     or ``None`` when a column's type or the table's shape is not covered."""
+    parts = frame_csv_parts(frame)
+    return None if parts is None else b"".join(parts)
+
+
+def frame_csv_parts(frame: pd.DataFrame) -> list[bytes] | None:
+    """:func:`frame_csv_bytes` as consecutive pieces (the header, then the rows a part
+    at a time), or ``None``; a part's cells do not depend on the other rows."""
     if frame.shape[1] < 2 or not all(isinstance(name, str) for name in frame.columns):
         return None
     header = ",".join(_quote_text(str(name)) for name in frame.columns) + "\n"
-    if not len(frame):
-        return header.encode("utf-8")
-    columns = []
-    for position in range(frame.shape[1]):
-        text = _column_text(frame.iloc[:, position])
-        if text is None:
-            return None
-        columns.append(text)
-    rows = pc.binary_join_element_wise(*columns, ",", null_handling="replace", null_replacement="")
-    lines = pc.binary_join_element_wise(rows, "\n", "")
-    return header.encode("utf-8") + _string_data(lines)
+    parts = [header.encode("utf-8")]
+    for start in range(0, len(frame), _ROWS_PER_PART):
+        piece = frame.iloc[start : start + _ROWS_PER_PART]
+        columns = []
+        for position in range(piece.shape[1]):
+            text = _column_text(piece.iloc[:, position])
+            if text is None:
+                return None
+            columns.append(text)
+        rows = pc.binary_join_element_wise(
+            *columns, ",", null_handling="replace", null_replacement=""
+        )
+        del columns
+        parts.append(_string_data(pc.binary_join_element_wise(rows, "\n", "")))
+    return parts
 
 
 def escaped_csv_bytes(frame: pd.DataFrame, encoding: str) -> bytes:
     """The bytes :func:`custrisk.io.safe_csv.write_csv` writes for ``frame`` (formula
     cells escaped, a BOM for ``utf-8-sig``), through :func:`frame_csv_bytes` when it
     covers the table and pandas otherwise."""
+    return b"".join(_escaped_csv_parts(frame, encoding))
+
+
+def write_escaped_csv(frame: pd.DataFrame, handle: BinaryIO, encoding: str) -> None:
+    """Write :func:`escaped_csv_bytes` of ``frame`` to ``handle`` part by part, without
+    joining them into one copy of the file's bytes."""
+    for part in _escaped_csv_parts(frame, encoding):
+        handle.write(part)
+
+
+def _escaped_csv_parts(frame: pd.DataFrame, encoding: str) -> list[bytes]:
     from custrisk.io.safe_csv import csv_bytes, escape_frame
 
-    data = frame_csv_bytes(escape_frame(frame))
-    if data is None:
-        return csv_bytes(frame, encoding=encoding)
-    return (b"\xef\xbb\xbf" + data) if encoding == "utf-8-sig" else data
+    parts = frame_csv_parts(escape_frame(frame))
+    if parts is None:
+        return [csv_bytes(frame, encoding=encoding)]
+    return [b"\xef\xbb\xbf", *parts] if encoding == "utf-8-sig" else parts
 
 
 def _string_data(values: Any) -> bytes:

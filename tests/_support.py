@@ -1,4 +1,5 @@
-"""Builders shared by test modules: rows of the credit and transactions exports.
+"""Builders shared by test modules: rows of the credit and transactions exports,
+exports cut into partitions, and the comparison of two scoring runs.
 
 Test modules import these from here, never from conftest.py or from another test module.
 """
@@ -6,6 +7,12 @@ Test modules import these from here, never from conftest.py or from another test
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import custrisk
+from custrisk.results import ScoringRun
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 
@@ -35,3 +42,40 @@ def credit_row(
 
 
 TXN_HEADER = "txn_id,customer_id,txn_date,amount,txn_type,channel,due_date,paid_date"
+
+
+def assert_same_run(got: ScoringRun, want: ScoringRun) -> None:
+    """Two scoring runs (the Dask engine's and the pandas engine's) are equal, frame for
+    frame with their dtypes, and in their facts."""
+    pd.testing.assert_frame_equal(got.scores, want.scores)
+    pd.testing.assert_frame_equal(got.details, want.details)
+    pd.testing.assert_frame_equal(got.alerts, want.alerts)
+    pd.testing.assert_frame_equal(got.followups, want.followups)
+    if want.rejects is None:
+        assert got.rejects is None
+    else:
+        assert got.rejects is not None
+        pd.testing.assert_frame_equal(got.rejects, want.rejects)
+    assert got.facts == want.facts
+
+
+def partitioned_exports(source: Path, folder: Path, parts: int) -> Path:
+    """The exports of ``source`` with each CSV cut into ``parts`` files by line (each
+    with the header: credit-0.csv, credit-1.csv, ...), and a sources config that reads
+    them by a glob (as the pandas engine can too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.csv")):
+        if path.name == "labels.csv":
+            continue
+        header, *lines = path.read_bytes().splitlines(keepends=True)
+        cuts = np.array_split(np.arange(len(lines)), parts)
+        for i, rows in enumerate(cuts):
+            body = b"".join(lines[r] for r in rows)
+            (folder / f"{path.stem}-{i}.csv").write_bytes(header + body)
+    packaged = Path(custrisk.__file__).parent / "defaults" / "configs" / "sources.yaml"
+    text = packaged.read_text(encoding="utf-8")
+    for name in ("credit", "transactions", "behaviour"):
+        text = text.replace(f"file: {name}.csv", f"file: {name}-*.csv")
+    config = folder / "sources.yaml"
+    config.write_text(text, encoding="utf-8")
+    return config

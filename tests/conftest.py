@@ -121,6 +121,15 @@ def export_200(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dirty_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 generated customers with the sample's faults (duplicates, blanks, bad numbers
+    and dates, orphans, ...)."""
+    folder = tmp_path_factory.mktemp("dirty_300")
+    generate_sample_data(folder, customers=300, seed=7, dirty=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def models_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
     """A registry with a logistic model trained on ``export_200``."""
     folder = tmp_path_factory.mktemp("models_200")

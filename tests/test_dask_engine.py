@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import custrisk
 from custrisk.cli import app
 from custrisk.data import Workspace, load_workspace
 from custrisk.results import ScoringRun
 from custrisk.sample import generate_sample_data
 from custrisk.scoring import score_portfolio
+from tests._support import assert_same_run, partitioned_exports
 
 distributed = pytest.importorskip("distributed")
 
@@ -32,29 +32,6 @@ from custrisk.engine import (  # noqa: E402
     split_workspace,
 )
 from custrisk.scoring import prepare_features  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def dirty_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 generated customers with the sample's faults (duplicates, blanks, bad numbers
-    and dates, orphans, ...)."""
-    folder = tmp_path_factory.mktemp("dirty_300")
-    generate_sample_data(folder, customers=300, seed=7, dirty=True)
-    return folder
-
-
-def _assert_same_run(got: ScoringRun, want: ScoringRun) -> None:
-    pd.testing.assert_frame_equal(got.scores, want.scores)
-    pd.testing.assert_frame_equal(got.details, want.details)
-    pd.testing.assert_frame_equal(got.alerts, want.alerts)
-    pd.testing.assert_frame_equal(got.followups, want.followups)
-    if want.rejects is None:
-        assert got.rejects is None
-    else:
-        assert got.rejects is not None
-        pd.testing.assert_frame_equal(got.rejects, want.rejects)
-    assert got.facts == want.facts
-
 
 _PANDAS: dict[str, ScoringRun] = {}
 
@@ -86,7 +63,7 @@ def test_dask_engine_equals_pandas_engine(
     got = score_portfolio_dask(
         folder, "logistic", models_dir=models_200, client=dask_cluster, buckets=buckets
     )
-    _assert_same_run(got, want)
+    assert_same_run(got, want)
     assert len(got.scores) > 100 and len(got.alerts) > 0
     if data == "dirty":  # the faults are rejected with their file and line, as by pandas
         assert got.rejects is not None and len(got.rejects) > 10
@@ -102,7 +79,7 @@ def test_a_tree_and_empty_buckets(dask_cluster: Any, export_200: Path, tree_200:
     got = score_portfolio_dask(
         export_200, "tree", models_dir=tree_200, lang="en", client=dask_cluster, buckets=43
     )
-    _assert_same_run(got, want)
+    assert_same_run(got, want)
     assert got.scores["model_id"].iloc[0] == "tree@1"
 
 
@@ -213,28 +190,6 @@ def test_cli_indicators_engine_dask_writes_the_pandas_file(
 # --- reading and cleaning per partition (load_workspace_dask, validate --engine dask) ---
 
 
-def _partitioned(source: Path, folder: Path, parts: int) -> Path:
-    """The exports of ``source`` with each CSV cut into ``parts`` files by line (each
-    with the header: credit-0.csv, credit-1.csv, ...), and a sources config that reads
-    them by a glob (as the pandas engine can too)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.glob("*.csv")):
-        if path.name == "labels.csv":
-            continue
-        header, *lines = path.read_bytes().splitlines(keepends=True)
-        cuts = np.array_split(np.arange(len(lines)), parts)
-        for i, rows in enumerate(cuts):
-            body = b"".join(lines[r] for r in rows)
-            (folder / f"{path.stem}-{i}.csv").write_bytes(header + body)
-    packaged = Path(custrisk.__file__).parent / "defaults" / "configs" / "sources.yaml"
-    text = packaged.read_text(encoding="utf-8")
-    for name in ("credit", "transactions", "behaviour"):
-        text = text.replace(f"file: {name}.csv", f"file: {name}-*.csv")
-    config = folder / "sources.yaml"
-    config.write_text(text, encoding="utf-8")
-    return config
-
-
 def _assert_same_workspace(got: Workspace, want: Workspace, frames: bool = True) -> None:
     assert got.report.to_dict() == want.report.to_dict()
     pd.testing.assert_frame_equal(got.rejects, want.rejects)
@@ -256,7 +211,7 @@ def test_partitioned_cleaning_equals_load_workspace(
     if parts == 1:
         folder, config = dirty_300, None
     else:
-        config = _partitioned(dirty_300, tmp_path / "parts", parts)
+        config = partitioned_exports(dirty_300, tmp_path / "parts", parts)
         folder = config.parent
     want = load_workspace(folder, config=config)
     bucketed = load_workspace_dask(folder, dask_cluster, config=config, buckets=buckets)
@@ -279,7 +234,7 @@ def test_cross_row_rules_across_buckets(tmp_path: Path, dask_cluster: Any) -> No
     (``c 001`` and ``C001``), an orphan, and a mistyped date far beyond the latest
     credible one of a column spread over files."""
     generate_sample_data(tmp_path / "src", customers=120, seed=3)
-    config = _partitioned(tmp_path / "src", tmp_path / "parts", 3)
+    config = partitioned_exports(tmp_path / "src", tmp_path / "parts", 3)
     folder = config.parent
     credit = (folder / "credit-2.csv").read_text(encoding="utf-8").splitlines()
     header, first = credit[0].split(","), credit[1].split(",")
@@ -340,7 +295,7 @@ def test_a_folder_dataset_of_parquet_parts(
 def test_cli_validate_engine_dask_writes_the_pandas_files(
     tmp_path: Path, dask_cluster: Any, dirty_300: Path
 ) -> None:
-    config = _partitioned(dirty_300, tmp_path / "parts", 2)
+    config = partitioned_exports(dirty_300, tmp_path / "parts", 2)
     runner = CliRunner()
     codes = {}
     for engine in ENGINES:

@@ -7,7 +7,7 @@ resumable run per period.
 * :mod:`~custrisk.batch.run` -- :func:`run_batch`: lock, resume, publish.
 """
 
-from custrisk.batch.config import RunConfig, load_run_config
+from custrisk.batch.config import EngineSettings, RunConfig, load_run_config, with_engine
 from custrisk.batch.init import write_init_config
 from custrisk.batch.run import DONE, NOTHING_TO_DO, BatchOutcome, latest_period, run_batch
 
@@ -15,9 +15,11 @@ __all__ = [
     "DONE",
     "NOTHING_TO_DO",
     "BatchOutcome",
+    "EngineSettings",
     "RunConfig",
     "latest_period",
     "load_run_config",
     "run_batch",
+    "with_engine",
     "write_init_config",
 ]

@@ -10,11 +10,12 @@ import datetime as dt
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
 from custrisk.vocab import LANGUAGES, LEVELS
 
@@ -50,7 +51,13 @@ TOP_KEYS = (
     "retention",
     "notifications",
     "encrypt",
+    "engine",
+    "scheduler",
+    "buckets",
+    "memory_limit",
 )
+#: The keys that apply to ``engine: dask`` only.
+DASK_KEYS = ("scheduler", "buckets", "memory_limit")
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,22 @@ class EvaluateSettings:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """Where the stages with a Dask path (validate, score, drift) compute: ``pandas``
+    (one process) or ``dask`` (on the cluster at ``scheduler``, or on a local cluster of
+    workers with ``memory_limit`` each), the customers in ``buckets`` buckets."""
+
+    engine: str = "pandas"
+    scheduler: str | None = None
+    buckets: int | None = None
+    memory_limit: str | None = None
+
+    @property
+    def dask(self) -> bool:
+        return self.engine == "dask"
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A validated RUN.yaml."""
 
@@ -101,6 +124,7 @@ class RunConfig:
     keep: int = 0  # periods kept in runs/ (0: all)
     notifications: dict[str, Any] | None = None
     encrypt: bool = False  # customer-data outputs written encrypted (NAME.enc)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     sha256: str = ""
 
     def exports_for(self, period: str) -> Path:
@@ -204,7 +228,67 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         keep=keep,
         notifications=notifications or None,
         encrypt=root.flag("encrypt", False),
+        engine=_engine(root),
         sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def with_engine(
+    config: RunConfig,
+    engine: str | None = None,
+    *,
+    scheduler: str | None = None,
+    buckets: int | None = None,
+    memory_limit: str | None = None,
+) -> RunConfig:
+    """``config`` with the engine options of ``custrisk run`` (``None``: not given)
+    over its RUN.yaml's. ``--engine pandas`` drops the YAML's Dask settings;
+    ``--scheduler`` or ``--memory-limit`` replace both its ``scheduler`` and its
+    ``memory_limit`` (the command says which cluster: a running one, or a local one)."""
+    if engine is None and scheduler is None and buckets is None and memory_limit is None:
+        return config
+    if engine == "pandas":  # the YAML's Dask settings do not apply; what is given with it
+        current = EngineSettings("pandas", scheduler, buckets, memory_limit)  # is checked
+    else:
+        current = replace(config.engine, engine=engine or config.engine.engine)
+        if scheduler is not None or memory_limit is not None:  # the cluster, as given
+            current = replace(current, scheduler=scheduler, memory_limit=memory_limit)
+        if buckets is not None:
+            current = replace(current, buckets=buckets)
+    check_engine_options(current.engine, current.scheduler, current.buckets, current.memory_limit)
+    return replace(config, engine=current)
+
+
+def _engine(root: Node) -> EngineSettings:
+    engine = root.text("engine", "pandas", allowed=ENGINES)
+    scheduler = root.text("scheduler")
+    buckets = root.number("buckets", None, minimum=1, integer=True)
+    memory_limit = root.get("memory_limit")
+    if memory_limit is not None:
+        if isinstance(memory_limit, bool) or not isinstance(memory_limit, str | int):
+            raise root.error("memory_limit", f"expected a size such as 2GB, got {memory_limit!r}")
+        try:
+            memory_limit_bytes(memory_limit)
+        except ValueError as exc:
+            raise root.error("memory_limit", str(exc)) from None
+        memory_limit = str(memory_limit)
+    if engine != "dask":
+        for key in DASK_KEYS:
+            if root.get(key) is not None:
+                raise root.error(
+                    key,
+                    f"{root.get(key)!r} applies to engine: dask only, and engine is {engine}",
+                    hint="add engine: dask, or remove the key",
+                )
+    if scheduler is not None and memory_limit is not None:
+        raise root.error(
+            "memory_limit",
+            f"{memory_limit!r} sizes the workers of a local cluster, not those of scheduler "
+            f"{scheduler}",
+            hint="remove it, and start those workers with 'dask worker --memory-limit SIZE'",
+        )
+    return EngineSettings(
+        engine, scheduler, None if buckets is None else int(buckets), memory_limit
     )
 
 
@@ -280,6 +364,7 @@ __all__ = [
     "ALERTS_FAIL_ON",
     "DRIFT_FAIL_ON",
     "DriftSettings",
+    "EngineSettings",
     "EvaluateSettings",
     "ReportSettings",
     "RunConfig",
@@ -287,4 +372,5 @@ __all__ = [
     "load_run_config",
     "period_end",
     "shift_period",
+    "with_engine",
 ]

@@ -64,6 +64,13 @@ evaluate:
 retention:
   keep: 24                          # months kept in runs/ (0: all)
 
+# Where validate, score and drift compute: pandas (one process) or dask (customers in
+# buckets on a Dask cluster, the same run folder; docs/scale.md). With dask: scheduler
+# (a running cluster, tcp://HOST:8786; default: 2 local worker processes), buckets
+# (default: twice the workers) and, for the local cluster, memory_limit per worker.
+# engine: dask
+# memory_limit: 2GB
+
 # Every output that holds customer data (scores, details, alerts, rejects, follow-ups,
 # reports) written encrypted as NAME.enc with the active key (custrisk keys new;
 # docs/security.md); the run reads them back transparently.

@@ -46,7 +46,14 @@ from custrisk.batch.layout import (
     sha256_file,
     write_json,
 )
-from custrisk.batch.stages import OUTPUTS, RUNNERS, STAGES, StageContext, StageResult
+from custrisk.batch.stages import (
+    OUTPUTS,
+    RUNNERS,
+    STAGES,
+    RunCluster,
+    StageContext,
+    StageResult,
+)
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
@@ -227,17 +234,24 @@ def run_batch(
         log.write("start", fingerprint=fingerprint, force=force, pid=os.getpid())
         for note in notes:
             log.write("note", message=note)
-        ctx = StageContext(
-            config=config,
-            period=period,
-            folder=layout.staging,
-            final=layout.final,
-            model=model,
-            previous=previous,
-            done=state["stages"],
-            on_report=_report_hook(),
-        )
-        resumed_from = _run_stages(ctx, state, layout, log)
+        cluster = None
+        if config.engine.dask:  # one cluster for every stage with a Dask path
+            cluster = RunCluster(
+                config.engine, on_start=lambda info: log.write("engine", engine="dask", **info)
+            )
+        with cluster or contextlib.nullcontext():
+            ctx = StageContext(
+                config=config,
+                period=period,
+                folder=layout.staging,
+                final=layout.final,
+                model=model,
+                previous=previous,
+                done=state["stages"],
+                on_report=_report_hook(),
+                cluster=cluster,
+            )
+            resumed_from = _run_stages(ctx, state, layout, log)
         _pause("before:publish")
         facts = _facts(config, period, basis, fingerprint, state, layout)
         write_json(layout.staging / RUN_FILE, facts)

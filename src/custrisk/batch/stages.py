@@ -7,20 +7,28 @@ ones wrote from that folder, so a resumed run needs nothing from memory.
 
 Order: validate -> score -> drift -> evaluate -> reports -> notify. Drift runs before the
 reports so that the portfolio report can show it.
+
+With ``engine: dask`` the stages that have a Dask path (validate, score, drift) compute
+on one cluster for the whole run (:class:`RunCluster`, started by the first of them that
+runs); evaluate, reports and notify run in this process as with ``engine: pandas``. The
+outputs are the same bytes with either engine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from custrisk.batch import _notify
-from custrisk.batch.config import RunConfig, shift_period
+from custrisk.batch.config import EngineSettings, RunConfig, shift_period
 from custrisk.batch.layout import write_json
 from custrisk.data import load_workspace
+from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
 from custrisk.io.plain import jsonable
 from custrisk.policy import alerts_at_or_above
 from custrisk.protect.envelope import SUFFIX
@@ -28,6 +36,9 @@ from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
 from custrisk.results import PARTS, ScoringRun, read_run, run_files
 from custrisk.scoring import check_data_drift, evaluate_model, score_portfolio
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 OK = "ok"
 SKIPPED_STATUS = "skipped"
@@ -67,6 +78,55 @@ class StageResult:
         return {"status": self.status, "rows": self.rows, "detail": self.detail, "gate": self.gate}
 
 
+class RunCluster:
+    """The Dask cluster of a run with ``engine: dask``: one client for every stage,
+    started when the first stage with a Dask path asks for it (a run resumed at the
+    reports starts none), closed when the run's stages are done (or one failed)."""
+
+    def __init__(
+        self, settings: EngineSettings, on_start: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.on_start = on_start
+        self._stack = ExitStack()
+        self._client: Client | None = None
+
+    @property
+    def buckets(self) -> int | None:
+        return self.settings.buckets
+
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = self._stack.enter_context(
+                dask_client(self.settings.scheduler, memory_limit=self.settings.memory_limit)
+            )
+            if self.on_start is not None:
+                self.on_start(
+                    {
+                        "scheduler": self._client.scheduler.address
+                        if self._client.scheduler
+                        else None,
+                        "workers": len(self._client.scheduler_info().get("workers", {})),
+                        "local": self.settings.scheduler is None,
+                        "memory_limit": self.settings.memory_limit,
+                        "buckets": self.settings.buckets,
+                    }
+                )
+        return self._client
+
+    def __enter__(self) -> RunCluster:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._client = None
+        self._stack.close()
+
+
 @dataclass
 class StageContext:
     """What a stage needs: the config, the period, where to write, the loaded model,
@@ -80,6 +140,7 @@ class StageContext:
     previous: Path | None
     done: dict[str, dict[str, Any]]
     on_report: Callable[[ReportResult], None] | None = None
+    cluster: RunCluster | None = None  # engine: dask
 
     @property
     def exports(self) -> Path:
@@ -95,7 +156,16 @@ def validate(ctx: StageContext) -> StageResult:
     cfg = ctx.config
     if ctx.exports.is_file():
         return StageResult(SKIPPED_STATUS, detail="a flat table: validated while scoring")
-    workspace = load_workspace(ctx.exports, config=cfg.sources, encoding=cfg.encoding)
+    if ctx.cluster is not None:  # each file read and cleaned on the workers
+        workspace = validate_dask(
+            ctx.exports,
+            client=ctx.cluster.client(),
+            buckets=ctx.cluster.buckets,
+            config=cfg.sources,
+            encoding=cfg.encoding,
+        )
+    else:
+        workspace = load_workspace(ctx.exports, config=cfg.sources, encoding=cfg.encoding)
     workspace.write_validation(ctx.folder / VALIDATION_DIR)
     report = workspace.report
     rows = {
@@ -108,16 +178,24 @@ def validate(ctx: StageContext) -> StageResult:
 
 def score(ctx: StageContext) -> StageResult:
     cfg = ctx.config
-    run = score_portfolio(
-        ctx.exports,
-        ctx.model,
-        policy=cfg.policy,
-        alert_rules=cfg.alert_rules,
-        previous=ctx.previous_run(),
-        sources=cfg.sources,
-        encoding=cfg.encoding,
-        lang=cfg.lang,
-    )
+    options: dict[str, Any] = {
+        "policy": cfg.policy,
+        "alert_rules": cfg.alert_rules,
+        "previous": ctx.previous_run(),
+        "sources": cfg.sources,
+        "encoding": cfg.encoding,
+        "lang": cfg.lang,
+    }
+    if ctx.cluster is not None:  # the customers in buckets on the workers
+        run = score_portfolio_dask(
+            ctx.exports,
+            ctx.model,
+            client=ctx.cluster.client(),
+            buckets=ctx.cluster.buckets,
+            **options,
+        )
+    else:
+        run = score_portfolio(ctx.exports, ctx.model, **options)
     run.write(ctx.folder / SCORES_FILE)
     by_level = run.facts["alerts"]["by_level"]
     rows = {
@@ -138,15 +216,23 @@ def drift(ctx: StageContext) -> StageResult:
     cfg, settings = ctx.config, ctx.config.drift
     if not settings.enabled:
         return StageResult(SKIPPED_STATUS, detail="drift.enabled is false")
-    report = check_data_drift(
-        ctx.model,
-        ctx.exports,
-        config=settings.config,
-        fail_on=settings.fail_on,
-        allow_insufficient=settings.allow_insufficient,
-        sources_config=cfg.sources,
-        encoding=cfg.encoding,
-    )
+    options: dict[str, Any] = {
+        "config": settings.config,
+        "fail_on": settings.fail_on,
+        "allow_insufficient": settings.allow_insufficient,
+        "sources_config": cfg.sources,
+        "encoding": cfg.encoding,
+    }
+    if ctx.cluster is not None:  # each bucket's bin counts on the workers, added up
+        report = check_data_drift_dask(
+            ctx.model,
+            ctx.exports,
+            client=ctx.cluster.client(),
+            buckets=ctx.cluster.buckets,
+            **options,
+        )
+    else:
+        report = check_data_drift(ctx.model, ctx.exports, **options)
     write_json(ctx.folder / DRIFT_FILE, report.to_dict())
     failures = report.failures()
     gate = None
@@ -244,4 +330,4 @@ RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "notify": notify,
 }
 
-__all__ = ["OUTPUTS", "RUNNERS", "STAGES", "StageContext", "StageResult"]
+__all__ = ["OUTPUTS", "RUNNERS", "STAGES", "RunCluster", "StageContext", "StageResult"]

@@ -54,14 +54,30 @@ BucketsOpt = Annotated[
 ]
 
 
-def check_engine(engine: str, scheduler: str | None, buckets: int | None) -> None:
-    """--engine is known, and --scheduler and --buckets come with --engine dask."""
+MemoryLimitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="With --engine dask: the memory of each worker of the local cluster, e.g. 2GB; "
+        "past it, workers spill to disk (default: the machine's memory shared by the "
+        "workers).",
+        show_default=False,
+    ),
+]
+
+
+def check_engine(
+    engine: str, scheduler: str | None, buckets: int | None, memory_limit: str | None = None
+) -> None:
+    """--engine is known; --scheduler, --buckets and --memory-limit come with --engine
+    dask, --memory-limit without --scheduler and as a size."""
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine != "dask" and (scheduler is not None or buckets is not None):
-        raise UsageError(
-            "--scheduler and --buckets apply to --engine dask only", hint="add --engine dask"
-        )
+    if engine == "pandas" and scheduler is None and buckets is None and memory_limit is None:
+        return  # the pandas engine's commands do not load the engine's modules
+    from custrisk.engine import check_engine_options
+
+    check_engine_options(engine, scheduler, buckets, memory_limit)
 
 
 StrictOpt = Annotated[

@@ -26,6 +26,7 @@ from custrisk.cli._common import (
     EncodingOpt,
     EngineOpt,
     LabelsOpt,
+    MemoryLimitOpt,
     ModelOpt,
     ModelsDirOpt,
     RequireSignedOpt,
@@ -118,6 +119,7 @@ def drift(
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Check DATA_DIR for drift against the reference stored in the model: PSI of the
     score and PD, CSI of each feature, and with --labels AUC/KS decay, bad rate and
@@ -137,12 +139,17 @@ def drift(
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
-    check_engine(engine, scheduler, buckets)
+    check_engine(engine, scheduler, buckets, memory_limit)
     checker: Any = check_data_drift
     if engine == "dask":
         from custrisk.engine import check_data_drift_dask
 
-        checker = partial(check_data_drift_dask, scheduler=scheduler, buckets=buckets)
+        checker = partial(
+            check_data_drift_dask,
+            scheduler=scheduler,
+            buckets=buckets,
+            memory_limit=memory_limit,
+        )
     report = checker(
         model,
         data_dir,

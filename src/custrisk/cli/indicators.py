@@ -15,6 +15,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     EngineOpt,
     KeyfileOpt,
+    MemoryLimitOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
@@ -94,6 +95,7 @@ def indicators(
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Compute the indicators of every customer in DATA_DIR (payment capacity, trade
     frequency, complaint rate, ...) and write one row per customer to --out.
@@ -112,7 +114,7 @@ def indicators(
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
-    check_engine(engine, scheduler, buckets)
+    check_engine(engine, scheduler, buckets, memory_limit)
     from custrisk.scoring import Features, prepare_features
 
     chosen = choose_configs(data_dir, sources, indicators=config)
@@ -126,7 +128,7 @@ def indicators(
     if engine == "dask":
         from custrisk.engine import dask_client, prepare_features_dask
 
-        with dask_client(scheduler) as client:
+        with dask_client(scheduler, memory_limit=memory_limit) as client:
             features = prepare_features_dask(data_dir, client, buckets=buckets, **options)
     else:
         features = prepare_features(data_dir, **options)

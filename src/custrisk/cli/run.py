@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from custrisk.cli._common import protect_command
+from custrisk.cli._common import BucketsOpt, MemoryLimitOpt, SchedulerOpt, protect_command
 from custrisk.cli._console import err_console
 from custrisk.errors import CheckFailed, UsageError
 
@@ -47,6 +47,18 @@ def run(
         bool,
         typer.Option("--init", help="Write a commented RUN.yaml for the sample data and stop."),
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="pandas or dask: where validate, score and drift compute (the same run "
+            "folder; see docs/scale.md) [default: engine: in RUN.yaml, else pandas].",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: SchedulerOpt = None,
+    buckets: BucketsOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Run a month's batch as configured in RUN.yaml: validate, score (grades, limits,
     alerts, migration against the previous run in runs/), drift and evaluation, PDF
@@ -58,12 +70,16 @@ def run(
     period is refused while one holds the lock; a rerun with unchanged inputs and
     configs does nothing; a killed run resumes at its first unfinished stage.
 
+    With --engine dask (or engine: dask in RUN.yaml) validate, score and drift compute
+    on one Dask cluster for the whole run (evaluate, reports and notify run in this
+    process, as with pandas); the run folder is the same as with pandas.
+
     Prints one summary line on stdout; the log is runs/<period>/log.jsonl. Exit 0 ok or
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
     config, input or a run already in progress, 3 internal error.
     """
     protect_command()  # the role decides how customer data is read
-    from custrisk.batch import load_run_config, run_batch, write_init_config
+    from custrisk.batch import load_run_config, run_batch, with_engine, write_init_config
 
     if init:
         if period is not None:
@@ -79,8 +95,15 @@ def run(
     root = ctx.find_root().obj
     quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
     show = err_console.is_terminal and not quiet
-    outcome = run_batch(
+    settings = with_engine(
         load_run_config(config),
+        engine,
+        scheduler=scheduler,
+        buckets=buckets,
+        memory_limit=memory_limit,
+    )
+    outcome = run_batch(
+        settings,
         period,
         force=force,
         on_event=_progress if show else None,

@@ -19,6 +19,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     EngineOpt,
     KeyfileOpt,
+    MemoryLimitOpt,
     ModelOpt,
     ModelsDirOpt,
     PseudonymiseOpt,
@@ -112,6 +113,7 @@ def score(
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -140,9 +142,11 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    check_engine(engine, scheduler, buckets)
+    check_engine(engine, scheduler, buckets, memory_limit)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
-    scorer = score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets)
+    scorer = (
+        score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets, memory_limit)
+    )
     run = scorer(
         data_dir,
         model,
@@ -202,13 +206,19 @@ def score(
         )
 
 
-def _dask_portfolio(scheduler: str | None, buckets: int | None) -> Any:
-    """score_portfolio on the Dask engine, with the given scheduler and buckets."""
+def _dask_portfolio(scheduler: str | None, buckets: int | None, memory_limit: str | None) -> Any:
+    """score_portfolio on the Dask engine, with the given scheduler, buckets and memory
+    limit."""
     from custrisk.engine import score_portfolio_dask
 
     def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
         return score_portfolio_dask(
-            data_dir, model, scheduler=scheduler, buckets=buckets, **options
+            data_dir,
+            model,
+            scheduler=scheduler,
+            buckets=buckets,
+            memory_limit=memory_limit,
+            **options,
         )
 
     return run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,6 +43,14 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    workers: Annotated[
+        str,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the port, the rate limits and the decisions store: "
+            "a number, or auto (one per CPU).",
+        ),
+    ] = "1",
     db: DbOpt = None,
     access_log: Annotated[
         Path,
@@ -119,6 +126,9 @@ def serve(
     stored (--db). Tokens: custrisk serve-token new NAME --scope score."""
     from custrisk.serve.server import run_server
     from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.workers import worker_count
+
+    processes = worker_count(workers)
 
     settings = ServeSettings(
         model=model,
@@ -140,15 +150,20 @@ def serve(
         on_high_risk=_high_risk_hook(notify_webhook, notify_config),
     )
 
-    def ready(state: object) -> None:
-        scorer = state.scorer  # type: ignore[attr-defined]
+    def ready(service: dict[str, Any]) -> None:
+        pids = service["workers"]
+        how = (
+            f"pid {service['pid']}"
+            if len(pids) == 1
+            else f"pid {service['pid']}, {len(pids)} workers: {' '.join(map(str, pids))}"
+        )
         err_console.print(
-            f"custrisk serve: {scorer.model_id} on http://{host}:{port} (pid {os.getpid()}; "
-            f"decisions in {state.store.url.split('@')[-1]}; SIGHUP reloads)",  # type: ignore[attr-defined]
+            f"custrisk serve: {service['model_id']} on http://{host}:{port} ({how}; "
+            f"decisions in {service['store']}; SIGHUP reloads)",
             highlight=False,
         )
 
-    run_server(settings, on_ready=ready)
+    run_server(settings, workers=processes, on_ready=ready)
 
 
 @tokens_app.command("new", short_help="Create a bearer token, printed once")

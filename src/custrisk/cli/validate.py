@@ -15,6 +15,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     EngineOpt,
     KeyfileOpt,
+    MemoryLimitOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
@@ -76,6 +77,7 @@ def validate(
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
+    memory_limit: MemoryLimitOpt = None,
 ) -> None:
     """Check and clean the exports in DATA_DIR; write every dropped or repaired row to
     rejects.csv with its file, line, column and reason (names, phones and id numbers
@@ -100,7 +102,7 @@ def validate(
     parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else data_dir / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
-    check_engine(engine, scheduler, buckets)
+    check_engine(engine, scheduler, buckets, memory_limit)
     chosen = choose_configs(data_dir, config, machine_output=output_format == "json")
     if engine == "dask":  # each file a partition, cleaned in buckets on a cluster
         from custrisk.engine import validate_dask
@@ -109,6 +111,7 @@ def validate(
             data_dir,
             scheduler=scheduler,
             buckets=buckets,
+            memory_limit=memory_limit,
             config=chosen.sources,
             encoding=encoding,
         )

@@ -124,6 +124,14 @@ class Workspace:
     # declared columns that no file of the source has (left blank in ``frames``)
     missing_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def __sizeof__(self) -> int:
+        """The bytes of its frames and rejects: what Dask counts (``dask.sizeof``) to
+        spill a workspace a worker holds to disk past its memory limit."""
+        frames = [*self.frames.values(), self.rejects]
+        return object.__sizeof__(self) + sum(
+            int(frame.memory_usage(index=True, deep=True).sum()) for frame in frames
+        )
+
     def present_frames(self) -> dict[str, pd.DataFrame]:
         """The frames without the columns that no file has: what the exports hold, so
         that whatever needs such a column can say it is missing rather than blank."""

@@ -8,10 +8,14 @@ the pandas engine's (see docs/scale.md).
 
 from __future__ import annotations
 
-from custrisk.engine.dask_engine import (
+from custrisk.engine.cluster import (
     ENGINES,
-    bucket_of,
+    check_engine_options,
     dask_client,
+    memory_limit_bytes,
+)
+from custrisk.engine.dask_engine import (
+    bucket_of,
     dask_scorer,
     prepare_features_dask,
     score_portfolio_dask,
@@ -30,10 +34,12 @@ __all__ = [
     "BucketedWorkspace",
     "bucket_of",
     "check_data_drift_dask",
+    "check_engine_options",
     "dask_client",
     "dask_scorer",
     "drift_counts_dask",
     "load_workspace_dask",
+    "memory_limit_bytes",
     "prepare_features_dask",
     "score_portfolio_dask",
     "source_partitions",

@@ -1,25 +1,162 @@
 """The Dask cluster the engine runs on: a client of a running scheduler, or of a
-LocalCluster started and stopped around a command."""
+LocalCluster started and stopped around a command (or around a whole ``custrisk run``)."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
+
+log = logging.getLogger(__name__)
+
+#: The engines of ``--engine`` and of ``engine:`` in RUN.yaml.
+ENGINES = ("pandas", "dask")
 
 #: Workers of the LocalCluster started when no scheduler is given.
 LOCAL_WORKERS = 2
 
+#: Units of a memory size (``2GB``, ``512MiB``); Dask's meaning: kB = 1000, KiB = 1024.
+MEMORY_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+#: Smaller than this, a worker cannot hold even Dask's own state.
+MIN_MEMORY_LIMIT = 64 * 2**20
+
+
+def memory_limit_bytes(text: str | int) -> int:
+    """The bytes of a memory size such as ``2GB``, ``1.5GiB``, ``512MB`` or a number of
+    bytes; ``ValueError`` (saying what is allowed) for anything else."""
+    match = _SIZE.match(str(text))
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in MEMORY_UNITS:
+        raise ValueError(
+            f"{text!r} is not a memory size; write it as a number and a unit, e.g. 2GB, "
+            "512MB or 1.5GiB"
+        )
+    size = int(float(match.group(1)) * MEMORY_UNITS[unit])
+    if size < MIN_MEMORY_LIMIT:
+        raise ValueError(f"{text!r} is too small for a Dask worker; give at least 64MiB")
+    return size
+
+
+def check_engine_options(
+    engine: str,
+    scheduler: str | None = None,
+    buckets: int | None = None,
+    memory_limit: str | None = None,
+) -> None:
+    """The engine options of a command fit together: a known engine; a scheduler,
+    buckets and a memory limit only with the dask engine; a memory limit only for the
+    local cluster (a running cluster's workers have their own). UsageError naming the
+    options (RUN.yaml's keys are checked at load, by custrisk.batch.config)."""
+    engine_name, scheduler_name, buckets_name, memory_name = (
+        "--engine",
+        "--scheduler",
+        "--buckets",
+        "--memory-limit",
+    )
+    if engine not in ENGINES:
+        raise UsageError(f"{engine_name} must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine != "dask":
+        given = [
+            name
+            for name, value in (
+                (scheduler_name, scheduler),
+                (buckets_name, buckets),
+                (memory_name, memory_limit),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(
+                f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                f"{engine_name} dask only",
+                hint=f"add {engine_name} dask",
+            )
+    if buckets is not None and buckets < 1:
+        raise UsageError(f"{buckets_name} must be 1 or more; got {buckets}")
+    if memory_limit is not None:
+        if scheduler is not None:
+            raise UsageError(
+                f"{memory_name} sizes the local cluster's workers, not those of "
+                f"{scheduler_name} {scheduler}",
+                hint="start those workers with 'dask worker --memory-limit SIZE'",
+            )
+        try:
+            memory_limit_bytes(memory_limit)
+        except ValueError as exc:
+            raise UsageError(f"{memory_name}: {exc}") from None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def shared(client: Client, value: Any) -> Future:
+    """``value`` (a config, the model) on the cluster for many tasks, as the result of a
+    task that holds it: if the worker holding it dies (restarted past its memory limit),
+    Dask computes it again elsewhere, where scattered data would be lost with the worker
+    and every task needing it cancelled."""
+    return client.submit(_same, value, pure=False)
+
 
 @contextmanager
-def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS) -> Iterator[Client]:
+def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
+    """A worker that died computing a task (most often past its memory limit: the
+    nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
+    (the task killed its workers), or ``FutureCancelledError`` (the dead worker held
+    data sent to the cluster, which cannot be computed again)."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    try:
+        yield
+    except (KilledWorker, FutureCancelledError):
+        limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
+        raise UsageError(
+            f"{where} died while computing{limit}, most often for want of memory",
+            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
+            "split the customers into more buckets (--buckets), or export a large source "
+            "as several files (a worker reads a file whole)",
+        ) from None
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    *,
+    workers: int = LOCAL_WORKERS,
+    memory_limit: str | None = None,
+) -> Iterator[Client]:
     """A client of the cluster at ``scheduler`` (``tcp://HOST:8786``), or of a
-    LocalCluster of ``workers`` processes with one thread each, closed on exit."""
+    LocalCluster of ``workers`` processes with one thread each, closed on exit.
+
+    ``memory_limit`` (e.g. ``2GB``) bounds each local worker: past 60 % of it a worker
+    spills its results to disk, past 95 % it is restarted (Dask's own thresholds).
+    Without it, Dask gives each worker an equal share of the machine's memory.
+
+    The workers' own log lines (a task's failure with its traceback, lost connections
+    while the cluster shuts down) are silenced unless custrisk logs at DEBUG: an error
+    on a worker reaches the caller as the exception itself, and its message is the one
+    line the command prints.
+    """
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - the dask extra is not installed
@@ -28,6 +165,11 @@ def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS) -
             hint="pip install 'custrisk[dask]'",
         ) from exc
     if scheduler:
+        if memory_limit is not None:
+            raise UsageError(
+                f"memory limit {memory_limit}: a running cluster's workers have their own",
+                hint="start them with 'dask worker --memory-limit SIZE'",
+            )
         try:
             client = Client(scheduler, timeout="5s")
         except (OSError, TimeoutError, ValueError) as exc:
@@ -36,16 +178,42 @@ def dask_client(scheduler: str | None = None, *, workers: int = LOCAL_WORKERS) -
                 hint="start one with 'dask scheduler' (default port 8786) or leave "
                 "--scheduler out for a local cluster",
             ) from exc
-        with client:
+        with client, _worker_deaths(f"a worker of {scheduler}", None):
             yield client
         return
+    limit: int | str = "auto"
+    if memory_limit is not None:
+        try:
+            limit = memory_limit_bytes(memory_limit)
+        except ValueError as exc:
+            raise UsageError(f"memory limit: {exc}") from None
+    quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL
     with (
+        _worker_deaths("a worker of the local cluster", memory_limit),
         LocalCluster(
-            n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=":0"
+            n_workers=workers,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=":0",
+            memory_limit=limit,
+            silence_logs=quiet,
         ) as cluster,
         Client(cluster) as client,
     ):
+        log.info(
+            "dask engine: a local cluster of %d workers (memory limit %s each) at %s",
+            workers,
+            memory_limit or "auto",
+            cluster.scheduler_address,
+        )
         yield client
 
 
-__all__ = ["LOCAL_WORKERS", "dask_client"]
+__all__ = [
+    "ENGINES",
+    "LOCAL_WORKERS",
+    "check_engine_options",
+    "dask_client",
+    "memory_limit_bytes",
+    "shared",
+]

@@ -13,7 +13,7 @@ Identical results by construction:
   of a customer (credit, transactions, behaviour) lands in the bucket of its customer,
   in its original order. Indicators are per customer, so a bucket computes exactly the
   values the whole run computes for its customers.
-- The fitted model is sent to the workers once (``client.scatter(broadcast=True)``).
+- The fitted model is sent to the cluster once (:func:`custrisk.engine.cluster.shared`).
 - Bucket results are put back in the credit table's order; grades, limits, alerts,
   migration and the follow-up plan are then applied by
   :func:`custrisk.scoring.score_portfolio` to the whole table, as by the pandas engine.
@@ -24,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,17 +35,24 @@ import pandas as pd
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
-from custrisk.engine.cluster import dask_client
-from custrisk.engine.partitions import bucket_of
+from custrisk.data.workspace import ValidationReport
+from custrisk.engine.cluster import ENGINES, dask_client, shared
+from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
 from custrisk.errors import DataError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
     compute_indicators,
+    event_day_counts,
     resolve_as_of,
+    resolve_as_of_of_counts,
 )
+from custrisk.indicators.compute import DayCounts
+from custrisk.protect.envelope import SUFFIX
+from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
 from custrisk.results import ScoringRun
+from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import Features, load_configs, model_indicator_config
 from custrisk.scoring.score import ScoreResult, score_prepared
@@ -53,11 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The engines of ``--engine``.
-ENGINES = ("pandas", "dask")
-
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
+#: The source whose events give the follow-up plan its preferred channels.
+BEHAVIOUR_SOURCE = "behaviour"
 
 PathLike = str | os.PathLike[str]
 
@@ -166,6 +174,138 @@ def _buckets_of(
     return parts, positions
 
 
+# --- read and cleaned on the workers ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What every bucket's workspace shares (sent to the workers once)."""
+
+    data_dir: Path
+    config: SourcesConfig
+    report: ValidationReport
+    missing_columns: dict[str, tuple[str, ...]]
+
+
+def _part(shape: _Shape, names: Sequence[str], cleaned: Sequence[_Cleaned]) -> Workspace:
+    """On a worker: one bucket's cleaned rows as a workspace (no rejects: the client has
+    them)."""
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
+    frames = {name: done.frame for name, done in zip(names, cleaned, strict=True)}
+    return Workspace(
+        shape.data_dir, shape.config, frames, shape.report, empty, shape.missing_columns
+    )
+
+
+def _day_counts_in(
+    shape: _Shape, config: IndicatorConfig, names: Sequence[str], *cleaned: _Cleaned
+) -> DayCounts:
+    """On a worker: the event days of a bucket's sources, counted (for the as-of date)."""
+    return event_day_counts(_part(shape, names, cleaned).present_frames(), config)
+
+
+def _indicators_in(
+    shape: _Shape, config: IndicatorConfig, as_of: dt.date, names: Sequence[str], *cleaned: _Cleaned
+) -> tuple[pd.DataFrame, dict[str, str], np.ndarray] | None:
+    """On a worker: the indicators of a bucket's customers and where each customer's
+    credit row came from (to put them in the credit table's order); None when the bucket
+    has no customers."""
+    part = _part(shape, names, cleaned)
+    if not len(part.frames[CUSTOMER_SOURCE]):
+        return None
+    frame, unavailable = _bucket_indicators(config, part, as_of)
+    return frame, unavailable, cleaned[list(names).index(CUSTOMER_SOURCE)].origin
+
+
+def _scores_in(
+    shape: _Shape,
+    model: LoadedModel,
+    config: IndicatorConfig,
+    as_of: dt.date,
+    lang: str,
+    names: Sequence[str],
+    *cleaned: _Cleaned,
+) -> tuple[Any, ...] | None:
+    """On a worker: indicators, scores and details of a bucket's customers, where each
+    customer's credit row came from, and their preferred channels (for the follow-up
+    plan, from the behaviour events the bucket holds); None without customers."""
+    part = _part(shape, names, cleaned)
+    if not len(part.frames[CUSTOMER_SOURCE]):
+        return None
+    origin = cleaned[list(names).index(CUSTOMER_SOURCE)].origin
+    channels = preferred_channels(part.frames.get(BEHAVIOUR_SOURCE), as_of)
+    return (*_score_bucket(model, config, part, as_of, lang), origin, channels)
+
+
+def _positions_of(origins: list[np.ndarray]) -> list[np.ndarray]:
+    """Each bucket's customers' positions in the credit table, from the (partition,
+    row) their credit rows came from: the pandas engine keeps credit rows in that order."""
+    whole = np.concatenate(origins)
+    order = np.lexsort((whole[:, 1], whole[:, 0]))
+    rank = np.empty(len(whole), dtype=np.int64)
+    rank[order] = np.arange(len(whole), dtype=np.int64)
+    return np.split(rank, np.cumsum([len(o) for o in origins])[:-1])
+
+
+def _on_workers(
+    data_dir: PathLike,
+    client: Client,
+    buckets: int | None,
+    sources_config: SourcesConfig | PathLike | None,
+    encoding: str | None,
+) -> tuple[SourcesConfig, BucketedWorkspace, Any, list[str]] | None:
+    """The exports read and cleaned on the workers (:func:`load_workspace_dask`), their
+    rows left there in buckets by customer; None when they are read on the client as
+    before: a command that pseudonymises or masks what it reads (that happens on the
+    client, as by the pandas engine), a database query (the workers read files),
+    encrypted exports (the key is the client's)."""
+    if active_pseudonymiser() is not None or Path(data_dir).is_file():
+        return None
+    sources = (
+        sources_config
+        if isinstance(sources_config, SourcesConfig)
+        else load_sources_config(sources_config)
+    )
+    if any(spec.query is not None for spec in sources.sources.values()):
+        return None
+    if next(Path(data_dir).rglob(f"*{SUFFIX}"), None) is not None:
+        return None
+    bucketed = load_workspace_dask(
+        data_dir, client, config=sources, encoding=encoding, buckets=buckets
+    )
+    shape = _Shape(bucketed.data_dir, sources, bucketed.report, bucketed.missing_columns)
+    names = list(bucketed.frames[0]) if bucketed.frames else []
+    log.info(
+        "dask engine: %d buckets read and cleaned on %s",
+        bucketed.buckets,
+        client.scheduler.address if client.scheduler else "?",
+    )
+    return sources, bucketed, shared(client, shape), names
+
+
+def _as_of_on_workers(
+    client: Client,
+    bucketed: BucketedWorkspace,
+    shape: Any,
+    names: list[str],
+    config: IndicatorConfig,
+    shared_config: Any,
+    as_of: dt.date | str | None,
+) -> tuple[dt.date, str]:
+    """The as-of date of the whole workspace from the buckets' counted event days."""
+    if as_of is not None or config.as_of is not None:
+        return resolve_as_of_of_counts([], config, as_of)
+    counts = client.gather(
+        [
+            client.submit(
+                _day_counts_in, shape, shared_config, names, *[b[n] for n in names], pure=False
+            )
+            for b in bucketed.frames
+        ]
+    )
+    return resolve_as_of_of_counts(counts, config, as_of)
+
+
 def _workspace(
     data_dir: PathLike,
     sources_config: SourcesConfig | PathLike | None,
@@ -193,16 +333,41 @@ def prepare_features_dask(
     :class:`Features` (workspace, indicators of every customer in the credit table's
     order, as-of date and its origin, unavailable indicators), the indicators computed in
     ``buckets`` parts on ``client``."""
-    sources, workspace = _workspace(data_dir, sources_config, encoding)
-    _, config = load_configs(indicator_config, sources)
-    day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
-    parts, positions = _buckets_of(client, buckets, workspace)
-    shared_config = client.scatter(config, broadcast=True)
-    futures = [
-        client.submit(_bucket_indicators, shared_config, part, day, pure=False)
-        for part in client.scatter(parts)
-    ]
-    done = client.gather(futures)
+    on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
+    if on_workers is not None:
+        sources, bucketed, shape, names = on_workers
+        _, config = load_configs(indicator_config, sources)
+        shared_config = shared(client, config)
+        day, origin = _as_of_on_workers(
+            client, bucketed, shape, names, config, shared_config, as_of
+        )
+        futures = [
+            client.submit(
+                _indicators_in,
+                shape,
+                shared_config,
+                day,
+                names,
+                *[b[n] for n in names],
+                pure=False,
+            )
+            for b in bucketed.frames
+        ]
+        done = [d for d in client.gather(futures) if d is not None]
+        positions = _positions_of([d[2] for d in done])
+        workspace = bucketed.workspace()
+    else:
+        sources, workspace = _workspace(data_dir, sources_config, encoding)
+        _, config = load_configs(indicator_config, sources)
+        day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
+        parts, positions = _buckets_of(client, buckets, workspace)
+        shared_config = shared(client, config)
+        done = client.gather(
+            [
+                client.submit(_bucket_indicators, shared_config, part, day, pure=False)
+                for part in client.scatter(parts, hash=False)
+            ]
+        )
     frame = _in_order([d[0] for d in done], positions)
     unavailable = done[0][1]
     if unavailable:
@@ -231,17 +396,47 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         lang: str = "zh",
         indicator_config: IndicatorConfig | None = None,
     ) -> ScoreResult:
-        sources, workspace = _workspace(data_dir, sources_config, encoding)
-        config = indicator_config or model_indicator_config(model, sources)
-        day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
-        parts, positions = _buckets_of(client, buckets, workspace)
-        shared = client.scatter(model, broadcast=True)
-        shared_config = client.scatter(config, broadcast=True)
-        futures = [
-            client.submit(_score_bucket, shared, shared_config, part, day, lang, pure=False)
-            for part in client.scatter(parts)
-        ]
-        done = client.gather(futures)
+        on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
+        shared_model = shared(client, model)
+        if on_workers is not None:
+            sources, bucketed, shape, names = on_workers
+            config = indicator_config or model_indicator_config(model, sources)
+            shared_config = shared(client, config)
+            day, _origin = _as_of_on_workers(
+                client, bucketed, shape, names, config, shared_config, as_of
+            )
+            futures = [
+                client.submit(
+                    _scores_in,
+                    shape,
+                    shared_model,
+                    shared_config,
+                    day,
+                    lang,
+                    names,
+                    *[b[n] for n in names],
+                    pure=False,
+                )
+                for b in bucketed.frames
+            ]
+            done = [d for d in client.gather(futures) if d is not None]
+            positions = _positions_of([d[5] for d in done])
+            channels = pd.concat([d[6] for d in done])
+            workspace = bucketed.workspace()  # the report and rejects; rows stay there
+        else:
+            channels = None  # found from the workspace's behaviour events
+            sources, workspace = _workspace(data_dir, sources_config, encoding)
+            config = indicator_config or model_indicator_config(model, sources)
+            day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
+            parts, positions = _buckets_of(client, buckets, workspace)
+            shared_config = shared(client, config)
+            futures = [
+                client.submit(
+                    _score_bucket, shared_model, shared_config, part, day, lang, pure=False
+                )
+                for part in client.scatter(parts, hash=False)
+            ]
+            done = client.gather(futures)
         frame = _in_order([d[0] for d in done], positions)
         details = _in_order([d[1] for d in done], positions)
         X = pd.concat([d[2] for d in done]).iloc[
@@ -259,7 +454,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 hint="apply the model to exports with the sources and columns it was trained on",
             )
         features = Features(workspace, config, X, day, unavailable)
-        return ScoreResult(frame, details, run, features, model.model_id)
+        return ScoreResult(frame, details, run, features, model.model_id, channels)
 
     return score_data
 
@@ -271,15 +466,17 @@ def score_portfolio_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     **options: Any,
 ) -> ScoringRun:
     """:func:`custrisk.scoring.score_portfolio` on the Dask engine: the same
     :class:`ScoringRun` (scores, details, alerts, rejects, facts), computed in
     ``buckets`` parts on ``client``, on the scheduler at ``scheduler``, or on a local
-    cluster of two worker processes. ``options`` are score_portfolio's."""
+    cluster of two worker processes (``memory_limit`` each, e.g. ``2GB``). ``options``
+    are score_portfolio's."""
     if client is not None:
         return score_portfolio(exports, model, scorer=dask_scorer(client, buckets), **options)
-    with dask_client(scheduler) as own:
+    with dask_client(scheduler, memory_limit=memory_limit) as own:
         return score_portfolio(exports, model, scorer=dask_scorer(own, buckets), **options)
 
 

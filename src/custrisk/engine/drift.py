@@ -1,6 +1,8 @@
-"""``custrisk drift`` on the Dask engine: each bucket of customers computes its indicators,
-scores and PDs on a worker and counts them into the model's reference bins; the client
-adds the buckets' counts and computes the statistics and verdicts.
+"""``custrisk drift`` on the Dask engine: the exports read and cleaned on the workers (as
+by ``score``), each bucket of customers computes its indicators, scores and PDs on a
+worker and counts them into the model's reference bins; the client adds the buckets'
+counts and computes the statistics and verdicts. (A model trained on a flat table, or a
+command that masks or pseudonymises what it reads, reads on the client.)
 
 The result equals :func:`custrisk.scoring.check_data_drift`'s (tested to 1e-9; in fact
 bin for bin): bin counts are sums, so adding the buckets' counts gives the whole data's
@@ -16,13 +18,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config.sources import CUSTOMER_SOURCE
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import Workspace, load_workspace
-from custrisk.engine.dask_engine import dask_client, split_workspace
+from custrisk.engine.cluster import dask_client, shared
+from custrisk.engine.dask_engine import (
+    _as_of_on_workers,
+    _on_workers,
+    _part,
+    _positions_of,
+    split_workspace,
+)
+from custrisk.engine.partitions import _Cleaned
 from custrisk.errors import DataError
 from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
 from custrisk.monitoring import (
@@ -37,6 +49,7 @@ from custrisk.monitoring import (
 from custrisk.registry import LoadedModel
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.monitor import drift_outcomes
+from custrisk.scoring.table import is_table_model
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -90,19 +103,89 @@ def drift_counts_dask(
     """The :class:`DriftCounts` of ``workspace`` (and the indicators its data cannot
     give), computed in ``buckets`` parts on ``client`` and added up on the client."""
     parts, positions = _parts(client, buckets, workspace)
-    shared_model = client.scatter(model, broadcast=True)
-    shared_config = client.scatter(config, broadcast=True)
-    shared_drift = client.scatter(drift_config, broadcast=True)
+    shared_model = shared(client, model)
+    shared_config = shared(client, config)
+    shared_drift = shared(client, drift_config)
     futures = [
         client.submit(
             _drift_bucket, shared_model, shared_config, shared_drift, part, as_of, pure=False
         )
-        for part in client.scatter(parts)
+        for part in client.scatter(parts, hash=False)
     ]
     done = client.gather(futures)
     order = np.argsort(np.concatenate(positions), kind="stable")
     counts = DriftCounts.merge([d[0] for d in done], order)
     return counts, done[0][1]
+
+
+def _drift_in(
+    shape: Any,
+    model: LoadedModel,
+    config: IndicatorConfig,
+    drift_config: DriftConfig,
+    as_of: dt.date,
+    names: Sequence[str],
+    *cleaned: _Cleaned,
+) -> tuple[DriftCounts, dict[str, str], np.ndarray] | None:
+    """On a worker: a bucket read and cleaned there, its customers counted into the
+    reference bins, and where its credit rows came from; None without customers."""
+    part = _part(shape, names, cleaned)
+    if not len(part.frames[CUSTOMER_SOURCE]):
+        return None
+    counts, unavailable = _drift_bucket(model, config, drift_config, part, as_of)
+    return counts, unavailable, cleaned[list(names).index(CUSTOMER_SOURCE)].origin
+
+
+def _counted(
+    model: LoadedModel,
+    folder: Path,
+    sources: SourcesConfig,
+    indicators: IndicatorConfig,
+    drift_config: DriftConfig,
+    client: Client,
+    buckets: int | None,
+    encoding: str | None,
+    as_of: dt.date | str | None,
+) -> tuple[Workspace, dt.date, DriftCounts, dict[str, str]]:
+    """The workspace (its report and rejects), as-of date, counts and unavailable
+    indicators: read and cleaned on the workers when it can be (as ``score``), else
+    read on the client and counted in buckets on the workers."""
+    on_workers = None
+    if not is_table_model(model):
+        on_workers = _on_workers(folder, client, buckets, sources, encoding)
+    if on_workers is None:
+        workspace = load_workspace(folder, config=sources, encoding=encoding)
+        day, _origin = resolve_as_of(workspace.present_frames(), indicators, as_of)
+        counts, unavailable = drift_counts_dask(
+            model, workspace, indicators, drift_config, day, client, buckets=buckets
+        )
+        return workspace, day, counts, unavailable
+    _, bucketed, shape, names = on_workers
+    shared_config = shared(client, indicators)
+    day, _origin = _as_of_on_workers(
+        client, bucketed, shape, names, indicators, shared_config, as_of
+    )
+    shared_model = shared(client, model)
+    shared_drift = shared(client, drift_config)
+    futures = [
+        client.submit(
+            _drift_in,
+            shape,
+            shared_model,
+            shared_config,
+            shared_drift,
+            day,
+            names,
+            *[b[n] for n in names],
+            pure=False,
+        )
+        for b in bucketed.frames
+    ]
+    done = [d for d in client.gather(futures) if d is not None]
+    positions = _positions_of([d[2] for d in done])
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    counts = DriftCounts.merge([d[0] for d in done], order)
+    return bucketed.workspace(), day, counts, done[0][1]
 
 
 def check_data_drift_dask(
@@ -112,6 +195,7 @@ def check_data_drift_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     labels: PathLike | None = None,
     config: DriftConfig | PathLike | None = None,
     fail_on: str | None = None,
@@ -125,7 +209,8 @@ def check_data_drift_dask(
 ) -> DriftReport:
     """:func:`custrisk.scoring.check_data_drift` on the Dask engine: the same
     :class:`DriftReport`, the bin counts computed in ``buckets`` parts on ``client``,
-    on the scheduler at ``scheduler``, or on a local cluster of two worker processes."""
+    on the scheduler at ``scheduler``, or on a local cluster of two worker processes
+    (``memory_limit`` each, e.g. ``2GB``)."""
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
     loaded = as_loaded_model(
@@ -133,16 +218,14 @@ def check_data_drift_dask(
     )
     folder, sources = model_sources(loaded, data_dir, sources_config)
     indicators = model_indicator_config(loaded, sources)
-    workspace = load_workspace(folder, config=sources, encoding=encoding)
-    day, _origin = resolve_as_of(workspace.present_frames(), indicators, as_of)
     if client is not None:
-        counts, unavailable = drift_counts_dask(
-            loaded, workspace, indicators, cfg, day, client, buckets=buckets
+        workspace, day, counts, unavailable = _counted(
+            loaded, folder, sources, indicators, cfg, client, buckets, encoding, as_of
         )
     else:
-        with dask_client(scheduler) as own:
-            counts, unavailable = drift_counts_dask(
-                loaded, workspace, indicators, cfg, day, own, buckets=buckets
+        with dask_client(scheduler, memory_limit=memory_limit) as own:
+            workspace, day, counts, unavailable = _counted(
+                loaded, folder, sources, indicators, cfg, own, buckets, encoding, as_of
             )
     lacking = [c for c in loaded.card.get("features", []) if c in unavailable]
     if lacking:

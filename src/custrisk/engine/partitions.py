@@ -58,7 +58,7 @@ from custrisk.data.workspace import (
     read_source_file,
     source_report,
 )
-from custrisk.engine.cluster import dask_client
+from custrisk.engine.cluster import dask_client, shared
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import RawTable
 
@@ -149,6 +149,11 @@ class _Piece:
     table: RawTable
     rows: np.ndarray
 
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
+        raw = self.table
+        return object.__sizeof__(self) + raw.table.nbytes + raw.lines.nbytes + self.rows.nbytes
+
 
 def _subset(raw: RawTable, rows: np.ndarray, bad_rows: bool) -> RawTable:
     return replace(
@@ -219,6 +224,15 @@ class _Cleaned:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str]
+
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
+        frames = (self.frame, self.issues)
+        return (
+            object.__sizeof__(self)
+            + sum(int(f.memory_usage(index=True, deep=True).sum()) for f in frames)
+            + self.origin.nbytes
+        )
 
 
 def _clean_bucket(
@@ -317,13 +331,18 @@ class BucketedWorkspace:
     buckets: int
     frames: list[dict[str, Future]] = field(default_factory=list)
 
-    def workspace(self, client: Client | None = None) -> Workspace:
+    def workspace(
+        self, client: Client | None = None, *, sources: Sequence[str] | None = None
+    ) -> Workspace:
         """The :class:`Workspace` of :func:`custrisk.data.load_workspace`: without
         frames, or with every kept row gathered to the client (``client`` given), in
-        the pandas engine's order and dtypes."""
+        the pandas engine's order and dtypes; with ``sources``, only the rows of those
+        (and of credit, which orders the others)."""
         frames: dict[str, pd.DataFrame] = {}
         if client is not None:
             for name in self.frames[0] if self.frames else {}:
+                if sources is not None and name != CUSTOMER_SOURCE and name not in sources:
+                    continue
                 done = client.gather([bucket[name] for bucket in self.frames])
                 frames[name] = _whole(name, done, self.config, frames.get(CUSTOMER_SOURCE))
         workspace = Workspace(
@@ -391,7 +410,7 @@ def load_workspace_dask(
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
     count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
     wanted = sorted(cfg.sources, key=lambda name: name != CUSTOMER_SOURCE)
-    shared_cfg = client.scatter(cfg, broadcast=True)
+    shared_cfg = shared(client, cfg)
     reports: dict[str, Any] = {}
     absent: list[str] = []
     missing_columns: dict[str, tuple[str, ...]] = {}
@@ -566,6 +585,13 @@ def _merged(name: str, summaries: list[_Cleaned]) -> SourceResult:
         if found
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
+    if len(found) > 1:
+        # The shown values as the whole source's would be typed: pandas infers text
+        # (blanks NaN) from values that are all text or blank, else keeps the objects
+        # (blanks None); a bucket's inference saw only its own values.
+        shown = issues["value"].astype(object)
+        values = shown.where(shown.notna(), None).to_numpy(dtype=object)
+        issues["value"] = pd.DataFrame({"value": values})["value"]
     return SourceResult(
         name=name,
         frame=first.frame,
@@ -586,17 +612,19 @@ def validate_dask(
     client: Client | None = None,
     scheduler: str | None = None,
     buckets: int | None = None,
+    memory_limit: str | None = None,
     config: SourcesConfig | PathLike | None = None,
     encoding: str | None = None,
 ) -> Workspace:
     """What ``custrisk validate --engine dask`` checks: the workspace of
     :func:`load_workspace_dask` with its report and rejects (the pandas engine's) and
-    no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster."""
+    no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster
+    (``memory_limit`` each worker, e.g. ``2GB``)."""
     if client is not None:
         return load_workspace_dask(
             data_dir, client, config=config, encoding=encoding, buckets=buckets
         ).workspace()
-    with dask_client(scheduler) as own:
+    with dask_client(scheduler, memory_limit=memory_limit) as own:
         return load_workspace_dask(
             data_dir, own, config=config, encoding=encoding, buckets=buckets
         ).workspace()

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from custrisk.indicators.compute import IndicatorResult, compute_indicators, resolve_as_of
+from custrisk.indicators.compute import (
+    IndicatorResult,
+    compute_indicators,
+    event_day_counts,
+    resolve_as_of,
+    resolve_as_of_of_counts,
+)
 from custrisk.indicators.config import (
     default_config_path,
     load_indicator_config,
@@ -45,7 +51,9 @@ __all__ = [
     "SourceSettings",
     "Window",
     "compute_indicators",
+    "event_day_counts",
     "resolve_as_of",
+    "resolve_as_of_of_counts",
     "default_config_path",
     "load_indicator_config",
     "output_format",

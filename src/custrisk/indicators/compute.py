@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range
+from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import Expression, ExprType, to_days, to_numbers, to_text
 from custrisk.indicators import _groupby as gb
@@ -427,6 +427,15 @@ class _Source:
             self._masks[key] = expr.evaluate_mask(_RowValues(self), self.n_rows)
         return self._masks[key]
 
+    def event_days(self) -> np.ndarray | None:
+        """The day numbers of the source's event dates (missing ones left out), or
+        ``None`` when it has no event date column."""
+        if self.settings.date is None or self.settings.date not in self.frame.columns:
+            return None
+        days = self.value(self.settings.date)
+        present: np.ndarray = days[~np.isnan(days)]
+        return present
+
     def latest_day(self) -> float | None:
         """The latest credible event date (day number), ignoring isolated later dates.
 
@@ -434,27 +443,101 @@ class _Source:
         used directly) get the same protection here, so that one mistyped date does not
         move the as-of date of every customer.
         """
-        if self.settings.date is None or self.settings.date not in self.frame.columns:
+        present = self.event_days()
+        if present is None:
             return None
-        days = self.value(self.settings.date)
-        present = days[~np.isnan(days)]
         found = credible_range(present.astype(np.int64))  # whole days
         if found is None:
             return None
         ignored = present > found.latest
         if ignored.any():
-            logger.warning(
-                "%s: %d %s values after %s (more than %d days after the latest credible "
-                "date) are ignored for the as-of date, e.g. %s; their rows fall after the "
-                "as-of date and count in no window: correct them or pass --as-of",
+            _warn_ignored(
                 self.name,
-                int(ignored.sum()),
                 self.settings.date,
-                _day_text(found.limit),
-                DEFAULT_DAYS_AHEAD,
-                _day_text(float(present[ignored].max())),
+                found.limit,
+                int(ignored.sum()),
+                float(present[ignored].max()),
             )
         return float(found.latest)
+
+
+def _warn_ignored(source: str, column: str | None, limit: float, count: int, latest: float) -> None:
+    logger.warning(
+        "%s: %d %s values after %s (more than %d days after the latest credible "
+        "date) are ignored for the as-of date, e.g. %s; their rows fall after the "
+        "as-of date and count in no window: correct them or pass --as-of",
+        source,
+        count,
+        column,
+        _day_text(limit),
+        DEFAULT_DAYS_AHEAD,
+        _day_text(latest),
+    )
+
+
+#: Each source's distinct event days (day numbers) and how many rows have each.
+DayCounts = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def event_day_counts(frames: Mapping[str, pd.DataFrame], config: IndicatorConfig) -> DayCounts:
+    """The event days of each source of ``frames`` that has an event date, counted: what
+    the automatic as-of date is found from. Counts of parts of the customers add up to
+    the whole's, so an engine that computes customers in parts finds the whole's as-of
+    date with :func:`resolve_as_of_of_counts` without holding every row in one place."""
+    credit = frames.get(CUSTOMER_SOURCE)
+    if credit is None or CUSTOMER_ID not in credit.columns:
+        return {}
+    engine = _Engine(config, frames, _arrow_text(credit[CUSTOMER_ID]))
+    counts: DayCounts = {}
+    for name, source in engine.sources.items():
+        present = source.event_days()
+        if present is not None:
+            counts[name] = np.unique(present, return_counts=True)
+    return counts
+
+
+def resolve_as_of_of_counts(
+    parts: Sequence[DayCounts], config: IndicatorConfig, as_of: dt.date | str | None = None
+) -> tuple[dt.date, str]:
+    """:func:`resolve_as_of` of the whole data from the :func:`event_day_counts` of its
+    parts: the same date and origin (and the same warnings)."""
+    if as_of is not None:
+        return _as_day(as_of), "argument"
+    if config.as_of is not None:
+        return config.as_of, "config"
+    latest = []
+    for name, settings in config.sources.items():
+        found_in = [part[name] for part in parts if name in part]
+        if not found_in:
+            continue
+        values = np.concatenate([days for days, _ in found_in])
+        counts = np.concatenate([n for _, n in found_in])
+        distinct, inverse = np.unique(values.astype(np.int64), return_inverse=True)  # whole days
+        found = credible_range_of_counts(
+            distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
+        )
+        if found is None:
+            continue
+        ignored = values > found.latest
+        if ignored.any():
+            _warn_ignored(
+                name,
+                settings.date,
+                found.limit,
+                int(counts[ignored].sum()),
+                float(values[ignored].max()),
+            )
+        latest.append(float(found.latest))
+    if latest:
+        return _date_of_day(max(latest)), "data"
+    day = dt.date.today()
+    logger.warning(
+        "no event dates in the data; the as-of date is today, %s; pass "
+        "--as-of or set as_of in the indicator config for a repeatable "
+        "run",
+        day,
+    )
+    return day, "today"
 
 
 class _IndicatorValues(Mapping[str, Any]):

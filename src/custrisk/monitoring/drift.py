@@ -372,6 +372,13 @@ class DriftCounts:
     pd_bad: np.ndarray
     index: pd.Index
 
+    def __sizeof__(self) -> int:
+        """Its bytes (the PDs and ids of every row): what ``dask.sizeof`` counts for a
+        bucket's counts a worker holds."""
+        bins = sum(c.nbytes for c in self.counts.values())
+        ids = int(self.index.memory_usage(deep=True))
+        return object.__sizeof__(self) + bins + self.pd_bad.nbytes + ids
+
     @staticmethod
     def merge(parts: list[DriftCounts], order: np.ndarray | None = None) -> DriftCounts:
         """The counts of ``parts`` together: bin counts summed, PDs and index concatenated

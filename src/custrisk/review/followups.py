@@ -105,6 +105,7 @@ def follow_up_plan(
     as_of: dt.date | str,
     *,
     behaviour: pd.DataFrame | None = None,
+    channels: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The customers due for a follow-up (:data:`~custrisk.results.FOLLOWUP_COLUMNS`),
     earliest due date first, then most severe alert, then customer id.
@@ -121,6 +122,10 @@ def follow_up_plan(
     behaviour : pandas.DataFrame, optional
         Behaviour events (``customer_id``, ``event_date``, ``channel``) for the
         preferred channel; without them the channel is left blank.
+    channels : pandas.Series, optional
+        The preferred channels already found (:func:`preferred_channels`, customer id ->
+        channel), instead of ``behaviour``: per customer, so those of parts of the
+        customers together are the whole's (the Dask engine finds them by bucket).
     """
     day = dt.date.fromisoformat(str(as_of)[:10])
     ids = scores["customer_id"].astype(str)
@@ -175,7 +180,8 @@ def follow_up_plan(
     table["alert_level"] = _text(table["alert_level"], "")
     table["owner"] = _text(table["owner"], DEFAULT_OWNER)
     table["due_date"] = _text(table["alert_due"], review_date)
-    channels = preferred_channels(behaviour, day)
+    if channels is None:
+        channels = preferred_channels(behaviour, day)
     table["preferred_channel"] = _text(table["customer_id"].map(channels), "")
     table["as_of"] = day.isoformat()
     table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)

@@ -143,6 +143,7 @@ def score_portfolio(
         (applied.summary.get("policy") or {}).get("grades") or [],
         facts["as_of"],
         behaviour=workspace.frames.get("behaviour"),
+        channels=result.channels,
     )
     facts["followups"] = {
         "file": FOLLOWUPS_FILE,

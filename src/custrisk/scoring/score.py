@@ -38,6 +38,10 @@ class ScoreResult:
     run: dict[str, Any]
     features: Features
     model_id: str
+    #: The preferred channel of each customer, when the scorer found it (the Dask
+    #: engine, bucket by bucket, where the behaviour events are); else the follow-up
+    #: plan finds it from the workspace's behaviour events.
+    channels: pd.Series | None = None
 
 
 def score_features(

@@ -42,6 +42,7 @@ from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile, verify
 from custrisk.serve.settings import ServeSettings
+from custrisk.serve.shared import Seat, SharedRateLimiter, alive
 from custrisk.serve.store import (
     BackgroundWriter,
     DecisionStore,
@@ -55,6 +56,12 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
 #: How long a batch waits for requests that have arrived but are not read yet.
 COLLECT_SECONDS = 0.001
+#: How often a worker looks whether another worker published a new model version.
+FOLLOW_SECONDS = 0.1
+#: How long a reload waits for every worker to serve the new version.
+RELOAD_WAIT_SECONDS = 120.0
+#: How long a repeated 简道云 delivery waits for the first one's answer.
+DELIVERY_WAIT_SECONDS = 30.0
 
 
 class _Problem(Exception):
@@ -114,7 +121,7 @@ class ServiceState:
     scorer: RecordScorer | None = None
     profile: JdyProfile | None = None
     jdy_secret: str | None = None
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
+    limiter: RateLimiter | SharedRateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
     tokens: dict[str, TokenInfo] = field(default_factory=dict)
     tokens_loaded: float = 0.0
     loaded_at: str = ""
@@ -124,14 +131,16 @@ class ServiceState:
     notifier: ThreadPoolExecutor | None = None
     batcher: MicroBatcher | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    seat: Seat | None = None  # one of several worker processes (--workers N)
 
     # ---------------------------------------------------------------------------------
 
-    def load_scorer(self) -> RecordScorer:
-        """Resolve (NAME: its latest version), verify and prepare the model."""
+    def load_scorer(self, folder: str | None = None) -> RecordScorer:
+        """Resolve (NAME: its latest version), verify and prepare the model; ``folder``:
+        that model folder instead (the version another worker switched to)."""
         s = self.settings
         model = open_model(
-            s.model,
+            folder or s.model,
             s.models_dir,
             require_signed=s.require_signed,
             allow_unverified=s.allow_unverified,
@@ -139,17 +148,74 @@ class ServiceState:
         return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
 
     def reload(self) -> dict[str, Any]:
-        """Load the model again (a new version of NAME, a new policy) and switch to it."""
+        """Load the model again (a new version of NAME, a new policy) and switch to it;
+        with several workers, every worker switches before this returns."""
         with self.reload_lock:
             old = self.scorer.model_id if self.scorer is not None else None
             scorer = self.load_scorer()
-            profile = self._profile(scorer)
-            self.scorer, self.profile = scorer, profile  # one swap each: no request sees half
-            self.loaded_at = now_text()
-            self.reloads += 1
-            self.refresh_tokens(force=True)
+            generation = 0
+            if self.seat is not None:  # the others load the very folder this one loaded
+                generation = self.seat.board.publish(str(scorer.model.ref.path.resolve()))
+            self._switch(scorer, generation)
             log.info("model reloaded: %s -> %s", old, scorer.model_id)
-            return {"previous": old, "model_id": scorer.model_id, "loaded_at": self.loaded_at}
+            done: dict[str, Any] = {
+                "previous": old,
+                "model_id": scorer.model_id,
+                "loaded_at": self.loaded_at,
+            }
+        if self.seat is not None:
+            done["workers"] = self._wait_for_workers(generation)
+        return done
+
+    def follow(self) -> None:
+        """Switch to the model version another worker published (off the event loop)."""
+        assert self.seat is not None
+        generation, folder = self.seat.board.pinned()
+        if folder is None or generation <= self.seat.generation:
+            return
+        with self.reload_lock:
+            if generation <= self.seat.generation:
+                return
+            old = self.scorer.model_id if self.scorer is not None else "-"
+            try:
+                scorer = self.load_scorer(folder)
+            except Exception as exc:  # keep serving the current model, say so
+                log.error(
+                    "worker %d could not switch to %s, still serving %s: %s",
+                    self.seat.slot,
+                    folder,
+                    old,
+                    exc,
+                )
+                self.seat.generation = generation  # not retried: the reload reports it
+                self.seat.board.take_seat(self.seat.slot, os.getpid(), generation, old)
+                return
+            self._switch(scorer, generation)
+            log.info("worker %d switched: %s -> %s", self.seat.slot, old, scorer.model_id)
+
+    def _switch(self, scorer: RecordScorer, generation: int) -> None:
+        profile = self._profile(scorer)
+        self.scorer, self.profile = scorer, profile  # one swap each: no request sees half
+        self.loaded_at = now_text()
+        self.reloads += 1
+        self.refresh_tokens(force=True)
+        if self.seat is not None:
+            self.seat.generation = generation
+            self.seat.board.take_seat(self.seat.slot, os.getpid(), generation, scorer.model_id)
+
+    def _wait_for_workers(self, generation: int) -> list[dict[str, Any]]:
+        """The workers once each live one serves ``generation`` (or the wait is over)."""
+        assert self.seat is not None
+        deadline = time.monotonic() + RELOAD_WAIT_SECONDS
+        while True:
+            seats = [s for s in self.seat.board.seats() if alive(s["pid"])]
+            if all(s["generation"] >= generation for s in seats):
+                break
+            if time.monotonic() > deadline:
+                log.error("reload: not every worker switched in %.0f s", RELOAD_WAIT_SECONDS)
+                break
+            time.sleep(0.02)
+        return [{k: s[k] for k in ("worker", "pid", "model_id")} for s in seats]
 
     def _profile(self, scorer: RecordScorer) -> JdyProfile:
         s = self.settings
@@ -168,11 +234,27 @@ class ServiceState:
             self.writer.access_line(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -> Starlette:
-    """The ASGI app; the model is loaded (and verified) here, before the first request."""
-    state = ServiceState(settings, store or DecisionStore(settings.db))
-    state.limiter = RateLimiter(settings.rate, settings.burst)
-    scorer = state.load_scorer()
+def create_app(
+    settings: ServeSettings,
+    *,
+    store: DecisionStore | None = None,
+    seat: Seat | None = None,
+    scorer: RecordScorer | None = None,
+) -> Starlette:
+    """The ASGI app; the model is loaded (and verified) here, before the first request.
+
+    ``seat``: the app is one of several worker processes (:mod:`custrisk.serve.workers`):
+    the rate limit is shared, a reload switches every worker, and the worker takes its
+    seat on the board once it serves. ``scorer``: the model as the supervisor loaded and
+    verified it before forking (used unless a reload has published another version).
+    """
+    state = ServiceState(settings, store or DecisionStore(settings.db), seat=seat)
+    state.limiter = RateLimiter(settings.rate, settings.burst) if seat is None else seat.limiter
+    folder = None
+    if seat is not None:  # a worker started after a reload serves the reloaded version
+        seat.generation, folder = seat.board.pinned()
+    if scorer is None or folder is not None:
+        scorer = state.load_scorer(folder)
     state.scorer, state.profile = scorer, state._profile(scorer)
     state.loaded_at = now_text()
     if settings.jdy_profile is not None:
@@ -207,7 +289,14 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        follower = None
+        if seat is not None:
+            assert state.scorer is not None
+            seat.board.take_seat(seat.slot, os.getpid(), seat.generation, state.scorer.model_id)
+            follower = asyncio.get_running_loop().create_task(_follow_board(state))
         yield
+        if follower is not None:
+            follower.cancel()
         if state.batcher is not None:
             state.batcher.close()
         if state.notifier is not None:
@@ -220,6 +309,19 @@ def create_app(settings: ServeSettings, *, store: DecisionStore | None = None) -
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = state
     return app
+
+
+async def _follow_board(state: ServiceState) -> None:
+    """Switch this worker to a model version another worker published."""
+    assert state.seat is not None
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(FOLLOW_SECONDS)
+        if state.seat.board.generation() > state.seat.generation:
+            try:
+                await loop.run_in_executor(None, state.follow)
+            except Exception:  # never stop following
+                log.exception("worker %d: switching models failed", state.seat.slot)
 
 
 Handler = Callable[[ServiceState, Request, "Call"], Awaitable[Response]]
@@ -278,6 +380,8 @@ def _endpoint(
                 }
             )
         response.headers["X-Request-Id"] = call.request_id
+        if state.seat is not None:
+            response.headers["X-Custrisk-Worker"] = str(state.seat.slot)
         return response
 
     return endpoint
@@ -365,6 +469,9 @@ def _decide(
 ) -> list[dict[str, Any]]:
     """Score, store and (for high-risk decisions) notify; the decisions as answered.
 
+    ``store=False``: neither stored nor notified; each answer carries the row to store
+    under ``_stored`` (a 简道云 delivery stores it with its response, then notifies).
+
     ``caller``, ``channel`` and ``ids`` may be given per record (a micro-batch of several
     requests); a record without an id gets its decision id (upper case: ids are
     normalised so).
@@ -401,13 +508,14 @@ def _decide(
                 "outputs": answer,
             }
         )
-    if store:
-        if state.writer is not None:
-            state.writer.decisions(stored)  # stored by the writer thread, in order
-        else:
-            state.store.add_decisions(stored)
+    if not store:
+        return [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
+    if state.writer is not None:
+        state.writer.decisions(stored)  # stored by the writer thread, in order
+    else:
+        state.store.add_decisions(stored)
     _notify(state, scorer, answers)
-    return answers if store else [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
+    return answers
 
 
 @dataclass
@@ -463,6 +571,8 @@ class MicroBatcher:
                 jobs.append(job)
                 size += len(job.records)
             self.batches += 1
+            if self.state.seat is not None:
+                self.state.seat.board.count_batch(self.state.seat.slot)
             try:
                 if self.inline:
                     results = self._score(jobs)
@@ -567,11 +677,43 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
     if why is not None:
         raise _Problem(401, f"简道云 push refused: {why}")
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
-    if deliver_id:
+    if not deliver_id:
+        return await _jiandaoyun_push(state, body, call, deliver_id)
+    loop = asyncio.get_running_loop()
+    # One worker (process) claims the delivery; a repeat, on any worker, waits for its answer.
+    earlier = await loop.run_in_executor(None, _claim_or_wait, state, deliver_id)
+    if earlier is not None:
+        call.note = "duplicate delivery"
+        return JSONResponse({**earlier, "duplicate": True})
+    try:
+        return await _jiandaoyun_push(state, body, call, deliver_id)
+    finally:  # refused, ignored or failed: a later delivery is handled afresh
+        await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+
+
+def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
+    """``None`` when this request has claimed the delivery, else the earlier answer."""
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while True:
+        if state.store.claim_delivery(deliver_id):
+            return None
         earlier = state.store.delivery(deliver_id)
         if earlier is not None:
-            call.note = "duplicate delivery"
-            return JSONResponse({**earlier, "duplicate": True})
+            return earlier
+        if time.monotonic() > deadline:
+            raise _Problem(
+                503,
+                f"delivery {deliver_id} is still being handled; retry later",
+                headers={"Retry-After": "5"},
+            )
+        time.sleep(0.02)
+
+
+async def _jiandaoyun_push(
+    state: ServiceState, body: bytes, call: Call, deliver_id: str
+) -> Response:
+    """Score a verified push; with a deliver id (claimed by this request) the decision
+    and the answer are stored together and only then notified."""
     data = _json(body)
     profile = state.profile or identity_profile()
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
@@ -582,7 +724,9 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
         return JSONResponse({"ignored": True, "op": op})
     record, record_id = profile.record(data["data"])
     call.records = 1
-    results = await asyncio.get_running_loop().run_in_executor(
+    scorer = state.scorer
+    loop = asyncio.get_running_loop()
+    results = await loop.run_in_executor(
         None,
         functools.partial(
             _decide,
@@ -599,14 +743,31 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
     call.decisions = [answer["decision_id"]]
     response = {"op": op, **answer}
     if deliver_id and stored is not None:
-        if not state.store.add_delivery(deliver_id, response, [stored]):
+        done = await loop.run_in_executor(
+            None, state.store.complete_delivery, deliver_id, response, [stored]
+        )
+        if not done:  # the claim went stale and another worker answered meanwhile
             earlier = state.store.delivery(deliver_id) or response
             return JSONResponse({**earlier, "duplicate": True})
+        assert scorer is not None
+        _notify(state, scorer, [answer])
     return JSONResponse(response)
 
 
 async def _reload(state: ServiceState, request: Request, call: Call) -> Response:
     done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
+    behind = [w for w in done.get("workers", ()) if w["model_id"] != done["model_id"]]
+    if behind:  # a worker could not load the new version: it still serves the old one
+        call.note = "not every worker switched"
+        return JSONResponse(
+            {
+                **done,
+                "error": "not every worker switched: "
+                + ", ".join(f"worker {w['worker']} serves {w['model_id']}" for w in behind)
+                + "; see the service log",
+            },
+            status_code=500,
+        )
     return JSONResponse(done)
 
 
@@ -618,15 +779,19 @@ async def _readyz(state: ServiceState, request: Request, call: Call) -> Response
     scorer = state.scorer
     if scorer is None:
         return JSONResponse({"status": "loading"}, status_code=503)
-    return JSONResponse(
-        {
-            "status": "ready",
-            "model_id": scorer.model_id,
-            "loaded_at": state.loaded_at,
-            "reloads": state.reloads,
-            "scoring_calls": state.batcher.batches if state.batcher is not None else 0,
-        }
-    )
+    ready = {
+        "status": "ready",
+        "model_id": scorer.model_id,
+        "loaded_at": state.loaded_at,
+        "reloads": state.reloads,
+        "scoring_calls": state.batcher.batches if state.batcher is not None else 0,
+    }
+    if state.seat is not None:  # this worker, and every worker as the board has it
+        ready["worker"] = state.seat.slot
+        ready["workers"] = [
+            {k: v for k, v in seat.items() if k != "started"} for seat in state.seat.board.seats()
+        ]
+    return JSONResponse(ready)
 
 
 async def _openapi(state: ServiceState, request: Request, call: Call) -> Response:

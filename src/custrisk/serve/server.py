@@ -1,27 +1,58 @@
-"""Running the service: uvicorn on one process, SIGHUP to reload the model."""
+"""Running the service: uvicorn on one process, or on several worker processes under a
+small supervisor (:mod:`custrisk.serve.workers`); SIGHUP reloads the model."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
+from custrisk.scoring.records import RecordScorer
 from custrisk.serve.app import ServiceState, create_app
 from custrisk.serve.settings import ServeSettings
+from custrisk.serve.shared import Seat
+from custrisk.serve.workers import Supervisor
 
 log = logging.getLogger(__name__)
 
 
-def run_server(settings: ServeSettings, *, on_ready: Any = None) -> None:
+def run_server(
+    settings: ServeSettings,
+    *,
+    workers: int = 1,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM; SIGHUP reloads the model like ``POST /admin/reload``.
 
     The model is loaded and verified before the port is opened: a bad model never
-    listens.
+    listens. ``workers`` above 1: that many processes share the listening socket, the
+    per-token rate limit and the decisions store; a reload switches them all and a worker
+    that dies is replaced. ``on_ready`` is called once the service answers, with its
+    ``model_id``, ``pid``, ``store`` (the store's URL without a password) and ``workers``
+    (their pids).
     """
-    app = create_app(settings)
+    if workers > 1:
+        Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
+        return
+    serve_app(settings, on_ready=on_ready)
+
+
+def serve_app(
+    settings: ServeSettings,
+    *,
+    seat: Seat | None = None,
+    sockets: list[socket.socket] | None = None,
+    scorer: RecordScorer | None = None,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """One uvicorn process: on its own port, or (a worker) on the supervisor's socket."""
+    app = create_app(settings, seat=seat, scorer=scorer)
     state: ServiceState = app.state.service
     config = uvicorn.Config(
         app,
@@ -53,10 +84,25 @@ def run_server(settings: ServeSettings, *, on_ready: Any = None) -> None:
 
         loop.add_signal_handler(signal.SIGHUP, reload)
         if on_ready is not None:
-            on_ready(state)
-        await server.serve()
+            assert state.scorer is not None
+            on_ready(
+                {
+                    "model_id": state.scorer.model_id,
+                    "pid": os.getpid(),
+                    "store": state.store.url.split("@")[-1],
+                    "workers": [os.getpid()],
+                }
+            )
+        await server.serve(sockets=sockets)
 
     asyncio.run(main())
 
 
-__all__ = ["run_server"]
+def serve_worker(
+    settings: ServeSettings, seat: Seat, sock: socket.socket, scorer: RecordScorer
+) -> None:
+    """A worker process: the app on the supervisor's listening socket."""
+    serve_app(settings, seat=seat, sockets=[sock], scorer=scorer)
+
+
+__all__ = ["run_server", "serve_app", "serve_worker"]

@@ -37,6 +37,9 @@ SCOPES = ("score", "admin")
 STORE_URL_ENV = "CUSTRISK_DECISIONS_URL"
 DEFAULT_STORE = Path("serve") / "decisions.db"
 _TOKEN_PREFIX = "crk_"
+#: A 简道云 delivery claimed this long ago and still unanswered (its worker died) may be
+#: claimed again.
+CLAIM_STALE_SECONDS = 60.0
 
 metadata = sa.MetaData()
 decisions_table = sa.Table(
@@ -203,14 +206,74 @@ class DecisionStore:
     # deliveries ----------------------------------------------------------------------
 
     def delivery(self, deliver_id: str) -> dict[str, Any] | None:
-        """The response given to an earlier delivery with this id, if any."""
+        """The response given to an earlier delivery with this id, if any (``None`` too
+        while the delivery is claimed but not answered yet)."""
         with self.engine.connect() as conn:
             text = conn.execute(
                 sa.select(deliveries_table.c.response).where(
                     deliveries_table.c.deliver_id == deliver_id
                 )
             ).scalar_one_or_none()
-        return json.loads(text) if text is not None else None
+        return json.loads(text) if text else None
+
+    def claim_delivery(self, deliver_id: str, *, stale_after: float = CLAIM_STALE_SECONDS) -> bool:
+        """Claim a delivery before scoring it: ``True`` for the one caller (of any worker
+        process) whose row went in, ``False`` when it is answered or claimed already.
+
+        The claim is a row without a response; the deliver id's primary key makes the
+        second insert fail. A claim left unanswered for ``stale_after`` seconds (its
+        worker died) may be taken over.
+        """
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        deliveries_table.insert(),
+                        {"deliver_id": deliver_id, "created_at": now_text(), "response": ""},
+                    )
+                return True
+            except IntegrityError:
+                pass
+            cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=stale_after)).isoformat(
+                timespec="milliseconds"
+            )
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    deliveries_table.update()
+                    .where(deliveries_table.c.deliver_id == deliver_id)
+                    .where(deliveries_table.c.response == "")
+                    .where(deliveries_table.c.created_at <= cutoff)
+                    .values(created_at=now_text())
+                )
+            return bool(taken.rowcount)
+
+    def complete_delivery(
+        self, deliver_id: str, response: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]
+    ) -> bool:
+        """Answer a claimed delivery: its response and decisions stored together;
+        ``False`` (nothing stored) when the claim is no longer this caller's."""
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                deliveries_table.update()
+                .where(deliveries_table.c.deliver_id == deliver_id)
+                .where(deliveries_table.c.response == "")
+                .values(response=json.dumps(response, ensure_ascii=False))
+            )
+            if done.rowcount != 1:
+                return False
+            if decisions:
+                conn.execute(decisions_table.insert(), [_decision_row(r) for r in decisions])
+        return True
+
+    def release_delivery(self, deliver_id: str) -> None:
+        """Drop an unanswered claim (the delivery was refused or ignored): a later
+        delivery with the same id is handled afresh."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                deliveries_table.delete()
+                .where(deliveries_table.c.deliver_id == deliver_id)
+                .where(deliveries_table.c.response == "")
+            )
 
     def add_delivery(
         self, deliver_id: str, response: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]

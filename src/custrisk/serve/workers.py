@@ -1,0 +1,286 @@
+"""``custrisk serve --workers N``: a small supervisor over N worker processes.
+
+The supervisor verifies the model and opens the decisions store (a bad model never
+listens), binds the listening socket once and forks the workers, which all accept on it
+(the way uvicorn's own ``Multiprocess`` shares one socket, here with ``fork`` so that
+the workers start with the libraries already imported). What the workers share:
+
+* the per-token rate limit and the board of which model each serves, in shared memory
+  (:mod:`custrisk.serve.shared`);
+* the decisions store (SQLite in WAL mode, or PostgreSQL), including the 简道云
+  deliveries already answered.
+
+The supervisor replaces a worker that dies (logged; restarted at once, or after a
+growing pause when it keeps dying young), forwards SIGHUP to one worker, which reloads
+the model and publishes the new version to the others, and on SIGTERM/SIGINT stops every
+worker gracefully: each stops accepting, finishes the requests in flight and stores the
+decisions queued before it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from custrisk.errors import CustriskError, UsageError
+from custrisk.scoring.records import RecordScorer
+from custrisk.serve.app import ServiceState
+from custrisk.serve.jiandaoyun import check_secret
+from custrisk.serve.settings import ServeSettings
+from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
+from custrisk.serve.store import DecisionStore
+
+log = logging.getLogger(__name__)
+
+#: How long a worker may take to load the model and start answering.
+START_SECONDS = 120.0
+#: How long a stopping worker may take to finish its requests before it is killed.
+STOP_SECONDS = 30.0
+#: A worker that dies younger than this is restarted after a growing pause.
+YOUNG_SECONDS = 10.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+WorkerTarget = Callable[[ServeSettings, Seat, socket.socket, RecordScorer], None]
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a number from 1, or ``auto`` (the CPUs this process may use)."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(
+            f"--workers must be a whole number from 1 or 'auto'; got {text!r}",
+            hint="e.g. --workers 2 (or --workers auto: one per CPU)",
+        )
+    return int(text)
+
+
+@dataclass
+class _Worker:
+    slot: int
+    process: Any = None  # multiprocessing.Process (fork context)
+    started: float = 0.0
+    young_deaths: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Start, watch, restart and stop the worker processes of one service."""
+
+    def __init__(
+        self,
+        settings: ServeSettings,
+        workers: int,
+        target: WorkerTarget,
+        *,
+        on_ready: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.count = workers
+        self.target = target
+        self.on_ready = on_ready
+        self.signals: list[int] = []
+        self.workers = [_Worker(slot) for slot in range(workers)]
+        self._context = multiprocessing.get_context("fork")
+
+    # ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (then stop every worker gracefully)."""
+        self.scorer, store = self._preflight()
+        model_id = self.scorer.model_id
+        sock = _bind(self.settings.host, self.settings.port)
+        fd, lock_path = tempfile.mkstemp(prefix="custrisk-serve-", suffix=".lock")
+        os.close(fd)
+        lock = ProcessLock(lock_path)
+        self.board = WorkerBoard(self.count, lock)
+        self.limiter = SharedRateLimiter(self.settings.rate, self.settings.burst, lock)
+        self.sock = sock
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (*_STOP_SIGNALS, signal.SIGHUP)
+        }
+        try:
+            for worker in self.workers:
+                self._start(worker)
+            if not self._wait_ready():
+                return
+            if self.on_ready is not None:
+                self.on_ready(
+                    {
+                        "model_id": model_id,
+                        "pid": os.getpid(),
+                        "store": store,
+                        "workers": [w.process.pid for w in self.workers],
+                    }
+                )
+            self._watch()
+        finally:
+            self._stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sock.close()
+            os.unlink(lock_path)
+
+    def _preflight(self) -> tuple[RecordScorer, str]:
+        """The model verified and the store opened here, before any worker starts: the
+        workers start with this model (forked: loaded once)."""
+        if self.settings.jdy_profile is not None:
+            check_secret(self.settings.jdy_secret_env)
+        store = DecisionStore(self.settings.db)
+        try:
+            scorer = ServiceState(self.settings, store).load_scorer()
+            return scorer, store.url.split("@")[-1]
+        finally:
+            store.close()  # each worker opens its own connections
+
+    def _on_signal(self, sig: int, _frame: Any) -> None:
+        self.signals.append(sig)
+
+    def _start(self, worker: _Worker) -> None:
+        worker.process = self._context.Process(
+            target=self._worker_main,
+            args=(worker.slot,),
+            name=f"custrisk-serve-worker-{worker.slot}",
+        )
+        with warnings.catch_warnings():
+            # Python 3.12+ warns of fork in a process with threads (here: a BLAS library's
+            # idle pool, which registers its own fork handlers); the workers are forked
+            # on purpose, to start with the verified model loaded.
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            worker.process.start()
+        worker.started = time.monotonic()
+        worker.restart_at = None
+        log.info("worker %d started (pid %d)", worker.slot, worker.process.pid)
+
+    def _worker_main(self, slot: int) -> None:
+        """In the worker process (forked): serve on the shared socket."""
+        for sig in (*_STOP_SIGNALS, signal.SIGHUP):  # uvicorn and the app install theirs
+            signal.signal(sig, signal.SIG_DFL)
+        seat = Seat(self.board, slot, self.limiter)
+        try:
+            self.target(self.settings, seat, self.sock, self.scorer)
+        except CustriskError as exc:  # one line, as the CLI would print it
+            log.error("worker %d: %s", slot, exc.one_line())
+            sys.exit(exc.exit_code)
+
+    def _wait_ready(self) -> bool:
+        """Every worker serves (``False``: asked to stop meanwhile)."""
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            seats = self.board.seats()
+            if all(
+                seat["pid"] == worker.process.pid
+                for seat, worker in zip(seats, self.workers, strict=True)
+            ):
+                return True
+            for worker in self.workers:
+                if worker.process.exitcode is not None:
+                    raise CustriskError(
+                        f"worker {worker.slot} of custrisk serve exited while starting "
+                        f"(exit code {worker.process.exitcode})",
+                        hint="see the messages above; --workers 1 shows the same error directly",
+                    )
+            if any(sig in _STOP_SIGNALS for sig in self.signals):
+                return False
+            if time.monotonic() > deadline:
+                raise CustriskError(
+                    f"the workers of custrisk serve did not start in {START_SECONDS:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def _watch(self) -> None:
+        while True:
+            sentinels = [w.process.sentinel for w in self.workers if w.restart_at is None]
+            if sentinels:
+                multiprocessing.connection.wait(sentinels, timeout=0.5)
+            else:
+                time.sleep(0.1)
+            while self.signals:
+                sig = self.signals.pop(0)
+                if sig in _STOP_SIGNALS:
+                    log.info("%s: stopping the workers", signal.Signals(sig).name)
+                    return
+                self._forward_reload()
+            now = time.monotonic()
+            for worker in self.workers:
+                if worker.restart_at is None and worker.process.exitcode is not None:
+                    self._died(worker, now)
+                if worker.restart_at is not None and now >= worker.restart_at:
+                    self._start(worker)
+
+    def _died(self, worker: _Worker, now: float) -> None:
+        self.board.leave_seat(worker.slot)
+        lived = now - worker.started
+        worker.young_deaths = worker.young_deaths + 1 if lived < YOUNG_SECONDS else 0
+        pause = 0.0 if worker.young_deaths <= 1 else min(30.0, 0.5 * 2**worker.young_deaths)
+        code = worker.process.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        log.warning(
+            "worker %d (pid %d) died (%s) after %.0f s; starting a new one%s",
+            worker.slot,
+            worker.process.pid,
+            how,
+            lived,
+            f" in {pause:.1f} s" if pause else "",
+        )
+        worker.process.close()
+        worker.restart_at = now + pause
+
+    def _forward_reload(self) -> None:
+        """SIGHUP: one serving worker reloads and the others follow it."""
+        for seat in self.board.seats():
+            if alive(seat["pid"]):
+                log.info("SIGHUP: worker %d reloads the model", seat["worker"])
+                os.kill(seat["pid"], signal.SIGHUP)
+                return
+        log.error("SIGHUP: no worker is serving; the next one started loads the latest model")
+
+    def _stop(self) -> None:
+        running = [
+            w.process for w in self.workers if w.process is not None and w.restart_at is None
+        ]
+        for process in running:
+            if process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in running:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                log.error("worker pid %d did not stop in %.0f s; killed", process.pid, STOP_SECONDS)
+                process.kill()
+                process.join()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket every worker accepts on (bound once, here)."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="another process may hold the port; pick another with --port",
+        ) from None
+    sock.listen(2048)  # connections wait here while a worker starts or is replaced
+    sock.set_inheritable(True)
+    return sock
+
+
+__all__ = ["Supervisor", "worker_count"]

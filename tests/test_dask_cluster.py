@@ -1,0 +1,202 @@
+"""The Dask engine's cluster (issue 16): ``--memory-limit`` sizes the local cluster's
+workers, Dask sees the size of what the engine sends so that it can spill it, and an
+error raised on a worker reaches the user as the pandas engine's one line and exit code,
+without a worker's log or traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+import custrisk
+from custrisk.cli import app
+from custrisk.data import load_workspace
+from custrisk.errors import UsageError
+
+distributed = pytest.importorskip("distributed")
+dask_sizeof = pytest.importorskip("dask.sizeof")
+
+from custrisk.engine import check_engine_options, dask_client, memory_limit_bytes  # noqa: E402
+from custrisk.engine.partitions import _Cleaned, _Piece  # noqa: E402
+from custrisk.io.readers import RawTable  # noqa: E402
+from custrisk.monitoring import DriftCounts  # noqa: E402
+
+SRC = Path(custrisk.__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("2GB", 2 * 10**9),
+        ("512MiB", 512 * 2**20),
+        ("1.5GiB", int(1.5 * 2**30)),
+        ("300 mb", 300 * 10**6),
+        (2**30, 2**30),
+        ("1073741824", 2**30),
+    ],
+)
+def test_memory_sizes(text: str | int, size: int) -> None:
+    assert memory_limit_bytes(text) == size
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lots", r"'lots' is not a memory size; write it as a number and a unit, e.g. 2GB"),
+        ("2 GBs", r"'2 GBs' is not a memory size"),
+        ("-1GB", r"'-1GB' is not a memory size"),
+        ("1MB", r"'1MB' is too small for a Dask worker; give at least 64MiB"),
+    ],
+)
+def test_bad_memory_sizes(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        memory_limit_bytes(text)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--memory-limit", "2GB"],
+            "--memory-limit applies to --engine dask only; add --engine dask",
+        ),
+        (
+            ["--scheduler", "tcp://h:1", "--buckets", "2"],
+            "--scheduler and --buckets apply to --engine dask only; add --engine dask",
+        ),
+        (
+            ["--engine", "dask", "--scheduler", "tcp://h:1", "--memory-limit", "2GB"],
+            "--memory-limit sizes the local cluster's workers, not those of --scheduler "
+            "tcp://h:1; start those workers with 'dask worker --memory-limit SIZE'",
+        ),
+        (
+            ["--engine", "dask", "--memory-limit", "2 bananas"],
+            "--memory-limit: '2 bananas' is not a memory size; write it as a number and a "
+            "unit, e.g. 2GB, 512MB or 1.5GiB",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "indicators", "score", "drift"])
+def test_engine_options_that_do_not_fit_are_one_line_errors(
+    command: str, options: list[str], message: str, export_200: Path, tmp_path: Path
+) -> None:
+    args = {
+        "validate": ["validate", str(export_200), "--out", str(tmp_path / "v")],
+        "indicators": ["indicators", str(export_200), "--out", str(tmp_path / "i.csv")],
+        "score": ["score", str(export_200), "-m", "x", "--out", str(tmp_path / "s.csv")],
+        "drift": ["drift", str(export_200), "-m", "x"],
+    }[command]
+    result = CliRunner().invoke(app, [*args, *options])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"
+    assert not list(tmp_path.iterdir())
+
+
+def test_check_engine_options_names_what_it_is_given() -> None:
+    check_engine_options("dask", None, 4, "2GB")
+    check_engine_options("pandas")
+    with pytest.raises(UsageError, match=r"^--buckets must be 1 or more; got 0$"):
+        check_engine_options("dask", buckets=0)
+
+
+def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
+    """Workspaces, read pieces and cleaned buckets are measured by their frames and
+    arrays (not the few bytes of the object), so Dask spills them past a worker's limit."""
+    workspace = load_workspace(export_200)
+    frames = sum(int(f.memory_usage(deep=True).sum()) for f in workspace.frames.values())
+    assert frames > 100_000
+    assert dask_sizeof.sizeof(workspace) >= frames
+    assert dask_sizeof.sizeof([workspace, workspace]) >= 2 * frames
+    credit = workspace.frames["credit"]
+    cleaned = _Cleaned(
+        credit, np.zeros((len(credit), 2), dtype=np.int64), pd.DataFrame(), [], [], 0, 0, 0, 0, []
+    )
+    assert dask_sizeof.sizeof(cleaned) >= int(credit.memory_usage(deep=True).sum())
+    table = pa.Table.from_pandas(credit.astype(str), preserve_index=False)
+    raw = RawTable(
+        export_200 / "credit.csv", table, np.arange(len(credit)), list(credit.columns), "utf-8"
+    )
+    piece = _Piece(raw, np.arange(len(credit)))
+    assert dask_sizeof.sizeof(piece) >= table.nbytes
+    counts = DriftCounts(
+        len(credit), {"score": np.zeros(10, dtype=np.int64)}, np.zeros(len(credit)), credit.index
+    )
+    assert dask_sizeof.sizeof(counts) >= 8 * len(credit)
+
+
+def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
+    """The local workers get the limit; a worker that dies computing (as one restarted
+    past 95 % of it does) is one line naming the limit, not Dask's KilledWorker."""
+    dask = pytest.importorskip("dask")
+    expected = (
+        r"^a worker of the local cluster died while computing \(memory limit 300MiB each\), "
+        r"most often for want of memory; give the workers more memory \(--memory-limit; "
+        r"memory_limit: in RUN.yaml\), split the customers into more buckets \(--buckets\), or "
+        r"export a large source as several files \(a worker reads a file whole\)$"
+    )
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        pytest.raises(UsageError, match=expected),
+        dask_client(memory_limit="300MiB") as client,
+    ):
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == 2
+        assert {w["memory_limit"] for w in workers} == {300 * 2**20}
+        client.submit(os._exit, 1, pure=False).result()
+
+
+def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:
+    """A broken export: the files are read and cleaned on the local cluster's workers
+    (validate --engine dask); the error there is one line on stderr, the pandas engine's,
+    exit 2, and neither a worker's log nor a traceback reaches the terminal."""
+    broken = tmp_path / "broken"
+    shutil.copytree(export_200, broken)
+    transactions = broken / "transactions.csv"
+    lines = transactions.read_text(encoding="utf-8").splitlines(keepends=True)
+    transactions.write_text("foo,bar,baz\n" + "".join(lines[1:]), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(SRC), "CUSTRISK_AUDIT": "off", "NO_COLOR": "1"}
+
+    def validate(*options: str) -> subprocess.CompletedProcess[str]:
+        out = ["--out", str(tmp_path / "validation")]
+        return subprocess.run(
+            [sys.executable, "-m", "custrisk", "validate", str(broken), *out, *options],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+
+    pandas = validate()
+    dask = validate("--engine", "dask", "--memory-limit", "512MiB")
+    assert pandas.returncode == dask.returncode == 2
+    assert dask.stderr == pandas.stderr, dask.stderr
+    assert dask.stderr.startswith("Error: ") and dask.stderr.count("\n") == 1
+    assert "missing required column(s): txn_id" in dask.stderr
+
+
+def test_what_is_shared_survives_the_death_of_its_worker() -> None:
+    """A config or model shared with the workers is computed again when the worker
+    holding it dies (scattered data would be lost and its tasks cancelled)."""
+    from contextlib import suppress
+
+    from distributed import wait
+
+    from custrisk.engine.cluster import shared
+
+    with dask_client() as client:
+        config = shared(client, {"limit": 7})
+        wait(config)
+        (holder,) = client.who_has(config)[config.key]
+        with suppress(Exception):  # the worker dies while answering
+            client.run(os._exit, 1, workers=[holder])
+        assert client.submit(lambda c: c["limit"], config, pure=False).result(timeout=120) == 7

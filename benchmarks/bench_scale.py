@@ -24,7 +24,9 @@ engines read the same files.
 ``--data-root DIR`` keeps the generated exports, their parts and the trained model in
 DIR and reuses them in later runs (generation is slow at a million customers), and
 appends each figure to ``DIR/results.jsonl``; without it everything lives in a
-temporary folder.
+temporary folder. The growth and the plot then cover every size measured with the
+same options in this run or earlier ones (``--engines pandas`` adds a size for one
+engine only).
 
 Printed per size and engine: wall time, customers/s, transaction rows/s, the peak
 resident memory of the command's own process (the client) and of its largest child (a
@@ -47,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 #: The sources of the generated exports (their files in the packaged sources config).
@@ -246,7 +248,7 @@ def _plot(
     plt.close(fig)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--series", type=int, nargs="+", help="several sizes in one run")
@@ -257,6 +259,38 @@ def main() -> None:
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--data-root", type=Path, default=None, metavar="DIR")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG")
+    parser.add_argument(
+        "--engines", nargs="+", choices=("pandas", "dask"), default=["pandas", "dask"]
+    )
+    return parser
+
+
+def _setting(options: argparse.Namespace) -> tuple[object, ...]:
+    """What a figure depends on besides its size and engine."""
+    return (
+        options.files_per_source,
+        options.buckets,
+        options.memory_limit,
+        options.scheduler,
+        options.train,
+    )
+
+
+def _kept(root: Path, options: argparse.Namespace) -> list[Measure]:
+    """The latest figure of each size and engine in ``root / "results.jsonl"`` measured
+    with these options (this run's and earlier runs')."""
+    latest: dict[tuple[int, str], Measure] = {}
+    names = {f.name for f in fields(Measure)}
+    for line in (root / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if _setting(_parser().parse_args(record["argv"][1:])) == _setting(options):
+            m = Measure(**{k: v for k, v in record.items() if k in names})
+            latest[m.customers, m.engine] = m
+    return [latest[k] for k in sorted(latest)]
+
+
+def main() -> None:
+    parser = _parser()
     options = parser.parse_args()
     if options.files_per_source < 1:
         parser.error("--files-per-source must be 1 or more")
@@ -289,7 +323,8 @@ def main() -> None:
                     "pandas": [*common, "-o", str(out / "pandas" / "scores.csv")],
                     "dask": [*common, "-o", str(out / "dask" / "scores.csv"), *dask],
                 }
-                for engine, args in runs.items():
+                for engine in options.engines:
+                    args = runs[engine]
                     before = _loadavg()
                     seconds, client, worker, largest = _run(args, env, out)
                     measures.append(
@@ -309,11 +344,18 @@ def main() -> None:
                         with (root / "results.jsonl").open("a") as log:
                             log.write(json.dumps({**asdict(measures[-1]), "argv": sys.argv}))
                             log.write("\n")
+                if len(options.engines) < 2:
+                    continue
                 for name in sorted(p.name for p in (out / "pandas").iterdir()):
                     theirs = (out / "dask" / name).read_bytes()
                     if name.endswith(".csv") and (out / "pandas" / name).read_bytes() != theirs:
                         sys.exit(f"{name} differs between the engines at {customers:,} customers")
             print(f"{customers:,} customers: files equal between the engines: yes", flush=True)
+        if options.data_root:  # growth and plot over every size measured so
+            measures = _kept(root, options)
+            for m in measures:
+                if m.customers not in rows:
+                    rows[m.customers] = _transaction_rows(root / f"customers-{m.customers}")
     _print_growth(measures)
     setting = (
         f"{options.files_per_source} file(s) per source; dask: 2 workers, "
@@ -338,7 +380,7 @@ def _print_row(m: Measure, txn_rows: int, measures: list[Measure], *, header: bo
             f"{'client MB':>9} {'worker MB':>9} {'largest MB':>10} {'x time':>6} "
             f"{'x mem':>6} {'load':>10}"
         )
-    base = next(b for b in measures if b.customers == m.customers and b.engine == "pandas")
+    base = next((b for b in measures if b.customers == m.customers and b.engine == "pandas"), m)
     worker = f"{m.worker / 2**20:9.0f}" if m.engine == "dask" else f"{'-':>9}"
     print(
         f"{m.customers:10,} {m.engine:7} {m.seconds:8.1f} {m.customers / m.seconds:8,.0f} "

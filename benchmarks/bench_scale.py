@@ -51,6 +51,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 #: The sources of the generated exports (their files in the packaged sources config).
 SOURCES = ("credit", "transactions", "behaviour")
@@ -195,6 +196,15 @@ def _model(root: Path, train: int, env: dict[str, str]) -> Path:
     return models
 
 
+# a point's value written beside it
+_NOTE: dict[str, Any] = {
+    "textcoords": "offset points",
+    "xytext": (-6, 6),
+    "ha": "right",
+    "fontsize": 8,
+}
+
+
 def _plot(
     measures: list[Measure],
     path: Path,
@@ -216,6 +226,8 @@ def _plot(
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
     for m_list, label, style in ((pandas, "pandas engine", "o-"), (dask, "dask engine", "s-")):
         left.plot([m.customers for m in m_list], [m.seconds for m in m_list], style, label=label)
+        for m in m_list:
+            left.annotate(f"{m.seconds:.0f} s", (m.customers, m.seconds), **_NOTE)
     left.set_title("Wall time of custrisk score")
     left.set_ylabel("wall time (s)")
     lines = (
@@ -225,7 +237,10 @@ def _plot(
     )
     for m_list, attr, label, style in lines:
         xs = [m.customers for m in m_list]
-        right.plot(xs, [getattr(m, attr) / 2**20 for m in m_list], style, label=label)
+        ys = [getattr(m, attr) / 2**20 for m in m_list]
+        right.plot(xs, ys, style, label=label)
+        for x, y in zip(xs, ys, strict=True):
+            right.annotate(f"{y:,.0f}", (x, y), **_NOTE)
     if memory_limit and dask:
         from dask.utils import parse_bytes
 
@@ -240,8 +255,9 @@ def _plot(
         ax.xaxis.set_major_formatter(thousands)
         ax.set_xticks(sorted({m.customers for m in measures}))
         ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0, right=max(m.customers for m in measures) * 1.08)
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", fontsize=9)
+        ax.legend(loc="upper left" if ax is left else "center left", fontsize=9)
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -259,6 +275,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", default=None)
     parser.add_argument("--data-root", type=Path, default=None, metavar="DIR")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG")
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="measure nothing: growth and plot from the figures kept in --data-root",
+    )
     parser.add_argument(
         "--engines", nargs="+", choices=("pandas", "dask"), default=["pandas", "dask"]
     )
@@ -296,13 +317,15 @@ def main() -> None:
         parser.error("--files-per-source must be 1 or more")
     if options.memory_limit and options.scheduler:
         parser.error("--memory-limit is for the local cluster, not with --scheduler")
+    if options.plot_only and not options.data_root:
+        parser.error("--plot-only draws the figures kept in --data-root DIR")
     sizes = options.series or [options.customers]
 
     env = dict(os.environ, CUSTRISK_AUDIT="off")
     with tempfile.TemporaryDirectory() as tmp:
         root = options.data_root or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        models = _model(root, options.train, env)
+        models = root if options.plot_only else _model(root, options.train, env)
         dask = ["--engine", "dask", "--buckets", str(options.buckets)]
         if options.scheduler:
             dask += ["--scheduler", options.scheduler]
@@ -310,7 +333,7 @@ def main() -> None:
             dask += ["--memory-limit", options.memory_limit]
         measures: list[Measure] = []
         rows: dict[int, int] = {}
-        for customers in sizes:
+        for customers in [] if options.plot_only else sizes:
             data = _generated(root, f"customers-{customers}", customers, seed=1)
             rows[customers] = _transaction_rows(data)
             folder, config = _parts(data, options.files_per_source)
@@ -362,11 +385,13 @@ def main() -> None:
         f"{options.buckets} buckets, memory limit {options.memory_limit or 'default'}"
     )
     print(setting)
+    loads = [load for m in measures for load in (m.load_before, m.load_after)]
     if options.plot:
         _plot(
             measures,
             options.plot,
-            f"custrisk score, pandas vs dask engine ({setting}; shared 2-core machine)",
+            f"custrisk score, pandas vs dask engine ({setting})\n2-core machine shared with "
+            f"other jobs: 1-minute load {min(loads):.1f}–{max(loads):.1f} during the runs",
             options.memory_limit,
             sum(rows.values()) / sum(rows),
         )

@@ -196,13 +196,10 @@ def _model(root: Path, train: int, env: dict[str, str]) -> Path:
     return models
 
 
-# a point's value written beside it
-_NOTE: dict[str, Any] = {
-    "textcoords": "offset points",
-    "xytext": (-6, 6),
-    "ha": "right",
-    "fontsize": 8,
-}
+# a point's value written beside it: above and left of it, or below and right
+_NOTE: dict[str, Any] = {"textcoords": "offset points", "fontsize": 8}
+_ABOVE: dict[str, Any] = {**_NOTE, "xytext": (-6, 6), "ha": "right", "va": "bottom"}
+_BELOW: dict[str, Any] = {**_NOTE, "xytext": (6, -6), "ha": "left", "va": "top"}
 
 
 def _plot(
@@ -227,20 +224,20 @@ def _plot(
     for m_list, label, style in ((pandas, "pandas engine", "o-"), (dask, "dask engine", "s-")):
         left.plot([m.customers for m in m_list], [m.seconds for m in m_list], style, label=label)
         for m in m_list:
-            left.annotate(f"{m.seconds:.0f} s", (m.customers, m.seconds), **_NOTE)
+            left.annotate(f"{m.seconds:.0f} s", (m.customers, m.seconds), **_ABOVE)
     left.set_title("Wall time of custrisk score")
     left.set_ylabel("wall time (s)")
     lines = (
-        (pandas, "client", "pandas engine (one process)", "o-"),
-        (dask, "client", "dask engine: client process", "s--"),
-        (dask, "worker", "dask engine: largest worker", "s-"),
+        (pandas, "client", "pandas engine (one process)", "o-", _BELOW),
+        (dask, "client", "dask engine: client process", "s--", _BELOW),
+        (dask, "worker", "dask engine: largest worker", "s-", _ABOVE),
     )
-    for m_list, attr, label, style in lines:
+    for m_list, attr, label, style, note in lines:
         xs = [m.customers for m in m_list]
         ys = [getattr(m, attr) / 2**20 for m in m_list]
         right.plot(xs, ys, style, label=label)
         for x, y in zip(xs, ys, strict=True):
-            right.annotate(f"{y:,.0f}", (x, y), **_NOTE)
+            right.annotate(f"{y:,.0f}", (x, y), **note)
     if memory_limit and dask:
         from dask.utils import parse_bytes
 
@@ -254,10 +251,10 @@ def _plot(
         ax.set_xlabel(f"customers (≈ {rows_per_customer:.0f} transaction rows each)")
         ax.xaxis.set_major_formatter(thousands)
         ax.set_xticks(sorted({m.customers for m in measures}))
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.1)  # room for the values
         ax.set_xlim(left=0, right=max(m.customers for m in measures) * 1.08)
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left" if ax is left else "center left", fontsize=9)
+        ax.legend(loc="upper left", fontsize=9)
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

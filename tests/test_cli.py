@@ -27,6 +27,34 @@ def test_every_command_has_help_text(runner: CliRunner) -> None:
         assert result.exit_code == 0
 
 
+def test_the_command_table_names_each_modules_commands_in_help_order() -> None:
+    """``custrisk.cli.STAGES`` lists every command of every stage module, each once."""
+    from custrisk.cli import STAGES, stage_commands
+
+    for module in dict.fromkeys(STAGES.values()):
+        listed = [name for name, owner in STAGES.items() if owner == module]
+        assert sorted(stage_commands(module)) == sorted(listed), module
+
+
+def test_a_command_loads_only_its_own_stage() -> None:
+    """``custrisk validate`` does not import scoring, reports, training or the server."""
+    code = (
+        "import sys\n"
+        "from custrisk.cli import app\n"
+        "try:\n"
+        "    app(['validate', '--help'], prog_name='custrisk')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "mods = ('custrisk.cli.score', 'custrisk.cli.report', 'custrisk.cli.serve',\n"
+        "        'custrisk.cli.train', 'sklearn', 'custrisk.report')\n"
+        "print(sorted(m for m in mods if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_version(runner: CliRunner) -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0

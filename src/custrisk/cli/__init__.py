@@ -8,35 +8,20 @@ exit code and a one-line message on stderr.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from typer.core import TyperGroup
+from typer.models import TyperInfo
 
 from custrisk import __version__
-from custrisk.cli import alerts as _alerts
 from custrisk.cli import audit as _audit
-from custrisk.cli import backtest as _backtest
-from custrisk.cli import backup as _backup
-from custrisk.cli import decisions as _decisions
-from custrisk.cli import drift as _drift
-from custrisk.cli import followups as _followups
-from custrisk.cli import forget as _forget
-from custrisk.cli import indicators as _indicators
-from custrisk.cli import init as _init
-from custrisk.cli import keys as _keys
-from custrisk.cli import models as _models
-from custrisk.cli import notify as _notify
-from custrisk.cli import report as _report
-from custrisk.cli import run as _run
-from custrisk.cli import sample as _sample
-from custrisk.cli import score as _score
-from custrisk.cli import serve as _serve
-from custrisk.cli import train as _train
-from custrisk.cli import validate as _validate
 from custrisk.cli._console import err_console
 from custrisk.errors import EXIT_USAGE, CustriskError
 
@@ -44,10 +29,90 @@ EXIT_INTERNAL = 3
 DEBUG_ENV = "CUSTRISK_DEBUG"
 _ARGV, _REST = "custrisk.argv", "custrisk.rest"
 
+# Each command and the module under custrisk.cli that defines it, in the order of
+# ``custrisk --help``. A command's module (and the library layers it imports) is loaded
+# only when that command is looked up, so ``custrisk validate`` does not pay for scoring,
+# reports or the server. tests/test_cli.py checks this table against the modules.
+STAGES: dict[str, str] = {
+    "sample-data": "sample",
+    "init": "init",
+    "validate": "validate",
+    "indicators": "indicators",
+    "train": "train",
+    "evaluate": "train",
+    "score": "score",
+    "alerts": "alerts",
+    "notify": "notify",
+    "backtest": "backtest",
+    "followups": "followups",
+    "report": "report",
+    "drift": "drift",
+    "compare": "drift",
+    "run": "run",
+    "models": "models",
+    "encrypt": "keys",
+    "decrypt": "keys",
+    "keys": "keys",
+    "audit": "audit",
+    "restore": "backup",
+    "backup": "backup",
+    "forget": "forget",
+    "serve": "serve",
+    "serve-token": "serve",
+    "decisions": "decisions",
+}
+
+
+def stage_commands(module_name: str) -> dict[str, Any]:
+    """The click commands of one stage module, built as ``app.add_typer`` would mount
+    them on the root app (same markup mode and exception settings)."""
+    module = importlib.import_module(f"custrisk.cli.{module_name}")
+    group = typer.main.get_group_from_info(
+        TyperInfo(module.app),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+    return dict(group.commands)
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands: names known up front, each built on first access."""
+
+    def __init__(self, stages: Mapping[str, str]) -> None:
+        self._stages = dict(stages)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in self._stages:
+                raise KeyError(name)
+            self._built.update(stage_commands(self._stages[name]))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._stages.setdefault(name, "")
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._stages[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stages)
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
 
 class _ErrorMappingGroup(TyperGroup):
     """Root group: maps library errors to exit codes and a one-line message, and writes
-    every command's line to the audit log (custrisk.cli.audit)."""
+    every command's line to the audit log (custrisk.cli.audit). Its commands are
+    loaded lazily (see ``STAGES``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(STAGES)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[_ARGV] = list(args)
@@ -202,31 +267,6 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
-
-
-for _stage in (
-    _sample,
-    _init,
-    _validate,
-    _indicators,
-    _train,
-    _score,
-    _alerts,
-    _notify,
-    _backtest,
-    _followups,
-    _report,
-    _drift,
-    _run,
-    _models,
-    _keys,
-    _audit,
-    _backup,
-    _forget,
-    _serve,
-    _decisions,
-):
-    app.add_typer(_stage.app)
 
 
 def main() -> None:

@@ -7,9 +7,7 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -54,9 +52,6 @@ from custrisk.io.memory import release_memory
 from custrisk.io.readers import RawTable, shown_names
 
 log = logging.getLogger(__name__)
-
-#: Columns are cleaned in threads from this many rows on (below, in turn: same results).
-_THREADS_FROM_ROWS = 5000
 
 
 @dataclass
@@ -156,8 +151,10 @@ def clean_source(
         and not (name == spec.customer_key and (by_value or known is None))
     }
     issues = Issues(n)
-    # Columns are cleaned in threads (pyarrow and NumPy release the GIL), each into its
-    # own issue list, merged in column order so that outputs stay byte-identical.
+    # Columns are cleaned one at a time, each into its own issue list, merged in column
+    # order. Two at once in threads held both columns' temporaries together: about 100 MB
+    # more at the peak of 4.9M transactions, for no time saved on two busy cores
+    # (docs/performance.md, End to end).
     per_column = [Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: Issues) -> pd.Series:
@@ -180,11 +177,7 @@ def clean_source(
             kept_raw[col.name] = _shown_keys(values, column, col_issues)
         return values
 
-    if n < _THREADS_FROM_ROWS:  # a few rows (a request to custrisk serve): threads cost more
-        cleaned = list(map(clean, spec.columns, per_column))
-    else:
-        with ThreadPoolExecutor(max_workers=min(len(spec.columns), os.cpu_count() or 1)) as pool:
-            cleaned = list(pool.map(clean, spec.columns, per_column))
+    cleaned = list(map(clean, spec.columns, per_column))
     release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:

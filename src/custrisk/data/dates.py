@@ -48,6 +48,10 @@ class CredibleRange:
     limit: int
 
 
+#: Values per part when the largest used tick is looked for.
+_CHUNK = 1 << 20
+
+
 def credible_range(days: np.ndarray, days_ahead: int = DEFAULT_DAYS_AHEAD) -> CredibleRange | None:
     """The latest credible date of whole-day numbers (no missing values), or ``None``
     when there are none.
@@ -104,12 +108,30 @@ def credible_range_of_dates(
     if not n:
         return None
     # NaT is the smallest int64: it never counts as the latest or a near-latest date.
-    kept = ticks if use is None else np.where(use, ticks, np.iinfo(np.int64).min)
-    last = int(kept.max()) // _SECONDS_PER_DAY
-    near_last = kept >= (last - days_ahead) * _SECONDS_PER_DAY
+    # No copy of the ticks beyond one of the used ones in whole days (a date column of
+    # millions of transactions: each int64 copy is tens of MB).
+    last = _latest_tick(ticks, use) // _SECONDS_PER_DAY
+    near_last = ticks >= (last - days_ahead) * _SECONDS_PER_DAY
+    if use is not None:
+        near_last &= use
     if n < MIN_DATES or np.count_nonzero(near_last) > int(OUTLIER_SHARE * n):
         return CredibleRange(last, last + days_ahead)
-    return credible_range(ticks[present] // _SECONDS_PER_DAY, days_ahead)
+    del near_last
+    days = ticks[present]
+    days //= _SECONDS_PER_DAY
+    return credible_range(days, days_ahead)
+
+
+def _latest_tick(ticks: np.ndarray, use: np.ndarray | None) -> int:
+    """The largest of ``ticks`` (where ``use``), a part at a time."""
+    if use is None:
+        return int(ticks.max())
+    latest = np.iinfo(np.int64).min
+    for start in range(0, len(ticks), _CHUNK):
+        part = ticks[start : start + _CHUNK][use[start : start + _CHUNK]]
+        if part.size:
+            latest = max(latest, int(part.max()))
+    return latest
 
 
 def credible_range_of_counts(

@@ -333,6 +333,38 @@ class _Source:
                 out |= self.raw_columns(expr.names)
         return out
 
+    def uses(self, agg: Aggregation) -> set[str]:
+        """The columns (derived ones with what they are made of) an aggregation reads."""
+        names: set[str] = set()
+        if agg.column:
+            names.add(agg.column)
+        if agg.filter is not None:
+            names |= agg.filter.names
+        if self.settings.date:
+            names.add(self.settings.date)
+        out: set[str] = set()
+        while names:
+            name = names.pop()
+            if name in out or name == AS_OF:
+                continue
+            out.add(name)
+            expr = self.derived.get(name)
+            if expr is not None:
+                names |= expr.names
+        return out
+
+    def keep_only(self, names: set[str]) -> None:
+        """Drop the converted columns not in ``names``."""
+        for name in [n for n in self._values if n not in names]:
+            del self._values[name]
+
+    def release(self) -> None:
+        """Drop every cached conversion, mask, row set and customer code."""
+        self._values.clear()
+        self._masks.clear()
+        self._rows.clear()
+        self._codes = None
+
     def absent(self, names: set[str] | frozenset[str]) -> list[str]:
         return sorted(c for c in self.raw_columns(names) if c not in self.frame.columns)
 
@@ -601,8 +633,34 @@ class _Engine:
 
     # -- one indicator -----------------------------------------------------------------
     def compute_all(self, codes: list[str]) -> None:
-        for code in codes:
-            self.compute(self.cfg[code])
+        """Compute ``codes`` in order. When they all aggregate one source other than the
+        credit table (a list of :func:`_plan`), each of that source's converted columns
+        is dropped after its last use, and the rest of its caches at the end: nothing
+        after the aggregations reads them, and on millions of transactions they are the
+        largest arrays of the computation."""
+        indicators = [self.cfg[code] for code in codes]
+        source = self._aggregated_source(indicators)
+        needed: list[set[str]] = [set()]
+        if source is not None:
+            for indicator in reversed(indicators):
+                assert indicator.aggregation is not None
+                needed.append(needed[-1] | source.uses(indicator.aggregation))
+            needed.reverse()
+        for position, indicator in enumerate(indicators):
+            self.compute(indicator)
+            if source is not None:
+                source.keep_only(needed[position + 1])
+        if source is not None:
+            source.release()
+
+    def _aggregated_source(self, indicators: list[Indicator]) -> _Source | None:
+        names = {i.aggregation.source if i.aggregation else None for i in indicators}
+        if len(names) != 1:
+            return None
+        (name,) = names
+        if name is None or name == CUSTOMER_SOURCE:
+            return None
+        return self.sources.get(name)
 
     def compute(self, indicator: Indicator) -> None:
         reason = self.why_unavailable(indicator)

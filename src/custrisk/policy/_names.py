@@ -131,7 +131,9 @@ def lacking_new_when_names(text: str, names: Mapping[str, ExprType]) -> list[str
         return []
     used = {n.name for n in iter_nodes(tree) if isinstance(n, Name)}
     missing = used - set(new_when_names(names))
+    if not missing:  # the usual case: no need to parse the packaged indicator config
+        return []
     known = known_names()
-    if not missing or not all(m in known or m.removeprefix(PREV_PREFIX) in known for m in missing):
+    if not all(m in known or m.removeprefix(PREV_PREFIX) in known for m in missing):
         return []
     return sorted(missing)

@@ -154,6 +154,28 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
         client.submit(os._exit, 1, pure=False).result()
 
 
+def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:
+    """Dask refuses a task whose inputs alone pass a worker's limit with a MemoryError;
+    the user gets one line with Dask's sizes and the fixes, not an internal error."""
+    from custrisk.engine.cluster import _worker_deaths
+
+    said = (
+        "Task ('_regroup-1', 3) has 1.87 GiB worth of input dependencies, but worker "
+        "tcp://127.0.0.1:40001 has memory_limit set to 1.40 GiB."
+    )
+    with (
+        pytest.raises(UsageError) as caught,
+        _worker_deaths("a worker of the local cluster", "1.5GB"),
+    ):
+        raise MemoryError(said)
+    line = str(caught.value)
+    assert "\n" not in line
+    assert line.startswith(
+        "a worker of the local cluster ran out of memory (memory limit 1.5GB each): " + said
+    )
+    assert "--memory-limit" in line and "--buckets" in line
+
+
 def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:
     """A broken export: the files are read and cleaned on the local cluster's workers
     (validate --engine dask); the error there is one line on stderr, the pandas engine's,

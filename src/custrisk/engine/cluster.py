@@ -126,16 +126,24 @@ def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
+    limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
+    hint = (
+        "give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
+        "split the customers into more buckets (--buckets), or export a large source "
+        "as several files (a worker reads a file whole)"
+    )
     try:
         yield
     except (KilledWorker, FutureCancelledError):
-        limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
         raise UsageError(
-            f"{where} died while computing{limit}, most often for want of memory",
-            hint="give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
-            "split the customers into more buckets (--buckets), or export a large source "
-            "as several files (a worker reads a file whole)",
+            f"{where} died while computing{limit}, most often for want of memory", hint=hint
         ) from None
+    except MemoryError as exc:
+        # Dask refuses a task whose inputs alone pass a worker's limit ("Task ... has
+        # 1.87 GiB worth of input dependencies, but worker ... has memory_limit set to
+        # 1.40 GiB"): its own words name sizes and task keys, never customer data.
+        said = (str(exc).splitlines() or ["out of memory"])[0]
+        raise UsageError(f"{where} ran out of memory{limit}: {said}", hint=hint) from None
 
 
 @contextmanager

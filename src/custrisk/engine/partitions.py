@@ -291,14 +291,22 @@ def _split_by_customer(
     return out
 
 
+def _slice(
+    split: list[tuple[pd.DataFrame, np.ndarray]], bucket: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One customer bucket's slice of a split (a task of its own, so that the worker
+    regrouping a bucket receives that bucket's slices only, not every split whole)."""
+    return split[bucket]
+
+
 def _regroup(
-    customer_key: str, ids: pd.Series, *parts: list[tuple[pd.DataFrame, np.ndarray]], bucket: int
+    customer_key: str, ids: pd.Series, *parts: tuple[pd.DataFrame, np.ndarray]
 ) -> _Cleaned:
     """On a worker: the rows of one customer bucket gathered from every bucket of
-    another key, back in the source's order, the customer column over this bucket's
-    credit ids (as a source keyed by the customer has it)."""
-    frames = [p[bucket][0] for p in parts]
-    origins = [p[bucket][1] for p in parts]
+    another key (its slice of each), back in the source's order, the customer column
+    over this bucket's credit ids (as a source keyed by the customer has it)."""
+    frames = [p[0] for p in parts]
+    origins = [p[1] for p in parts]
     origin = np.concatenate(origins) if origins else np.empty((0, 2), dtype=np.int64)
     frame = (
         pd.concat(frames, ignore_index=True)
@@ -533,10 +541,20 @@ def load_workspace_dask(
                 client.submit(_split_by_customer, c, spec.customer_key, count, pure=False)
                 for c in cleaned
             ]
+            slices = [
+                [client.submit(_slice, one, b, pure=False) for b in range(count)] for one in split
+            ]
+            del split  # each split is released once its slices are computed
+            cleaned = []  # and each bucket of the other key once it is split
             for b in range(count):
                 per_bucket[b][name] = client.submit(
-                    _regroup, spec.customer_key, credit_ids[b], *split, bucket=b, pure=False
+                    _regroup,
+                    spec.customer_key,
+                    credit_ids[b],
+                    *[one[b] for one in slices],
+                    pure=False,
                 )
+            del slices
         result = _merged(name, summaries)
         if spec.parts and missing:
             result.warnings.append(

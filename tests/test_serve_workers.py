@@ -522,6 +522,50 @@ def test_a_delivery_is_claimed_once_answered_once_and_released_when_refused(
         store.close()
 
 
+def test_reads_while_decisions_are_written_lose_no_transaction(tmp_path: Path) -> None:
+    """The event loop re-reads the tokens every few seconds while the background writer
+    stores decisions; on SQLite both use one connection, and a read must not roll back
+    the writer's open transaction ("cannot commit - no transaction is active")."""
+    store = DecisionStore(tmp_path / "decisions.db")
+    outputs = {"model_id": "application@1", "decision": "review"}
+
+    def decision(n: int) -> dict[str, Any]:
+        return {
+            "decision_id": f"d{n}",
+            "created_at": "2026-12-02T00:00:00.000+00:00",
+            "caller": "crm",
+            "channel": "api",
+            "input_fingerprint": "f",
+            "inputs_masked": {},
+            "outputs": {**outputs, "customer_id": f"C{n}"},
+        }
+
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                store.active_tokens()
+                store.count_decisions()
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(0, 3000, 10):
+            store.add_decisions([decision(n + k) for k in range(10)])
+    finally:
+        stop.set()
+        reader.join()
+        count = store.count_decisions()
+        store.close()
+    assert failures == []
+    assert count == 3000
+
+
 def test_delivery_claims_in_postgresql(postgres_cluster: dict[str, str]) -> None:
     import psycopg
 

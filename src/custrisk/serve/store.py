@@ -9,6 +9,7 @@ personal field in clear, never a token.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -18,7 +19,7 @@ import queue
 import re
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,16 @@ class DecisionStore:
             db = Path(self.url.removeprefix("sqlite:///"))
             if db.exists():
                 db.chmod(0o600)
-        self._lock = threading.Lock()
+        # Writes take the lock; on SQLite reads take it too: the pool holds one connection
+        # shared by the threads (the event loop's reads, the background writer), and a read
+        # returning it rolls back whatever transaction another thread has open on it.
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        guard = self._lock if self.url.startswith("sqlite") else contextlib.nullcontext()
+        with guard, self.engine.connect() as conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()
@@ -168,12 +178,12 @@ class DecisionStore:
             query = query.where(decisions_table.c.decision == decision)
         if since is not None:
             query = query.where(decisions_table.c.created_at >= since)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query.limit(limit)).mappings().all()
         return [_decision_out(r) for r in rows]
 
     def get_decision(self, decision_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = (
                 conn.execute(
                     sa.select(decisions_table).where(decisions_table.c.decision_id == decision_id)
@@ -185,7 +195,7 @@ class DecisionStore:
 
     def get_decision_by_prefix(self, prefix: str) -> dict[str, Any] | None:
         """The one decision whose id starts with ``prefix`` (None if none or several)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = (
                 conn.execute(
                     sa.select(decisions_table)
@@ -198,7 +208,7 @@ class DecisionStore:
         return _decision_out(rows[0]) if len(rows) == 1 else None
 
     def count_decisions(self) -> int:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(decisions_table)).scalar_one()
             )
@@ -208,7 +218,7 @@ class DecisionStore:
     def delivery(self, deliver_id: str) -> dict[str, Any] | None:
         """The response given to an earlier delivery with this id, if any (``None`` too
         while the delivery is claimed but not answered yet)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             text = conn.execute(
                 sa.select(deliveries_table.c.response).where(
                     deliveries_table.c.deliver_id == deliver_id
@@ -328,13 +338,13 @@ class DecisionStore:
         return secret, info
 
     def tokens(self) -> list[TokenInfo]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(tokens_table).order_by(tokens_table.c.created_at)).all()
         return [_token_info(r._mapping) for r in rows]
 
     def active_tokens(self) -> dict[str, TokenInfo]:
         """SHA-256 of each active token -> its record (what the service checks against)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(
                 sa.select(tokens_table).where(tokens_table.c.revoked_at.is_(None))
             ).all()

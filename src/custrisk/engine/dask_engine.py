@@ -237,6 +237,18 @@ def _scores_in(
     return (*_score_bucket(model, config, part, as_of, lang), origin, channels)
 
 
+def _on_each_bucket(
+    client: Client, bucketed: BucketedWorkspace, names: Sequence[str], task: Any, *args: Any
+) -> list[Any]:
+    """``task(*args, *the bucket's sources)`` on the worker of each bucket (in ``names``'
+    order); the results of the buckets that have customers (a task returns ``None`` for
+    an empty bucket)."""
+    futures = [
+        client.submit(task, *args, *[b[n] for n in names], pure=False) for b in bucketed.frames
+    ]
+    return [d for d in client.gather(futures) if d is not None]
+
+
 def _positions_of(origins: list[np.ndarray]) -> list[np.ndarray]:
     """Each bucket's customers' positions in the credit table, from the (partition,
     row) their credit rows came from: the pandas engine keeps credit rows in that order."""
@@ -341,19 +353,9 @@ def prepare_features_dask(
         day, origin = _as_of_on_workers(
             client, bucketed, shape, names, config, shared_config, as_of
         )
-        futures = [
-            client.submit(
-                _indicators_in,
-                shape,
-                shared_config,
-                day,
-                names,
-                *[b[n] for n in names],
-                pure=False,
-            )
-            for b in bucketed.frames
-        ]
-        done = [d for d in client.gather(futures) if d is not None]
+        done = _on_each_bucket(
+            client, bucketed, names, _indicators_in, shape, shared_config, day, names
+        )
         positions = _positions_of([d[2] for d in done])
         workspace = bucketed.workspace()
     else:
@@ -405,21 +407,18 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             day, _origin = _as_of_on_workers(
                 client, bucketed, shape, names, config, shared_config, as_of
             )
-            futures = [
-                client.submit(
-                    _scores_in,
-                    shape,
-                    shared_model,
-                    shared_config,
-                    day,
-                    lang,
-                    names,
-                    *[b[n] for n in names],
-                    pure=False,
-                )
-                for b in bucketed.frames
-            ]
-            done = [d for d in client.gather(futures) if d is not None]
+            done = _on_each_bucket(
+                client,
+                bucketed,
+                names,
+                _scores_in,
+                shape,
+                shared_model,
+                shared_config,
+                day,
+                lang,
+                names,
+            )
             positions = _positions_of([d[5] for d in done])
             channels = pd.concat([d[6] for d in done])
             workspace = bucketed.workspace()  # the report and rejects; rows stay there

@@ -29,6 +29,7 @@ from custrisk.data import Workspace, load_workspace
 from custrisk.engine.cluster import dask_client, shared
 from custrisk.engine.dask_engine import (
     _as_of_on_workers,
+    _on_each_bucket,
     _on_workers,
     _part,
     _positions_of,
@@ -167,21 +168,18 @@ def _counted(
     )
     shared_model = shared(client, model)
     shared_drift = shared(client, drift_config)
-    futures = [
-        client.submit(
-            _drift_in,
-            shape,
-            shared_model,
-            shared_config,
-            shared_drift,
-            day,
-            names,
-            *[b[n] for n in names],
-            pure=False,
-        )
-        for b in bucketed.frames
-    ]
-    done = [d for d in client.gather(futures) if d is not None]
+    done = _on_each_bucket(
+        client,
+        bucketed,
+        names,
+        _drift_in,
+        shape,
+        shared_model,
+        shared_config,
+        shared_drift,
+        day,
+        names,
+    )
     positions = _positions_of([d[2] for d in done])
     order = np.argsort(np.concatenate(positions), kind="stable")
     counts = DriftCounts.merge([d[0] for d in done], order)

@@ -75,6 +75,19 @@ class IndicatorResult:
         return tuple(self.unavailable)
 
 
+def _aggregation_names(agg: Aggregation, date: str | None) -> set[str]:
+    """The columns an aggregation reads itself: its column, its filter's names and its
+    source's date column (derived columns not yet expanded)."""
+    names: set[str] = set()
+    if agg.column:
+        names.add(agg.column)
+    if agg.filter is not None:
+        names |= agg.filter.names
+    if date:
+        names.add(date)
+    return names
+
+
 def compute_indicators(
     frames: Mapping[str, pd.DataFrame],
     config: IndicatorConfig | str | os.PathLike[str] | None = None,
@@ -335,13 +348,7 @@ class _Source:
 
     def uses(self, agg: Aggregation) -> set[str]:
         """The columns (derived ones with what they are made of) an aggregation reads."""
-        names: set[str] = set()
-        if agg.column:
-            names.add(agg.column)
-        if agg.filter is not None:
-            names |= agg.filter.names
-        if self.settings.date:
-            names.add(self.settings.date)
+        names = _aggregation_names(agg, self.settings.date)
         out: set[str] = set()
         while names:
             name = names.pop()
@@ -687,13 +694,7 @@ class _Engine:
             source = self.sources.get(agg.source)
             if source is None:
                 return f"source '{agg.source}' is not in the workspace"
-            names: set[str] = set()
-            if agg.column:
-                names.add(agg.column)
-            if agg.filter is not None:
-                names |= agg.filter.names
-            if source.settings.date:
-                names.add(source.settings.date)
+            names = _aggregation_names(agg, source.settings.date)
             if source.name != CUSTOMER_SOURCE:
                 names.add(CUSTOMER_ID)
             absent = source.absent(names)

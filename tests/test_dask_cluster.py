@@ -6,6 +6,7 @@ without a worker's log or traceback."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,37 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
         assert len(workers) == 2
         assert {w["memory_limit"] for w in workers} == {300 * 2**20}
         client.submit(os._exit, 1, pure=False).result()
+
+
+def _hold(mib: int, seconds: float) -> int:
+    """On a worker: ``mib`` MiB written to (resident), held for ``seconds``."""
+    import time
+
+    block = np.ones(mib * 2**20, dtype=np.uint8)
+    time.sleep(seconds)
+    return int(block[-1])
+
+
+def test_a_worker_restarted_past_its_memory_limit_stops_the_command() -> None:
+    """A nanny restarts its worker past 95 % of the limit and Dask would compute every
+    lost result again, as often as the data passes the limit (a worker killed while
+    holding data, not computing, is never blamed, and a command could run for ever).
+    The first restart ends the command: one line with the resident memory and the
+    limit, not Dask's retries (three by default) followed by KilledWorker."""
+    dask = pytest.importorskip("dask")
+    with (
+        dask.config.set({"distributed.worker.memory.spill": False}),
+        pytest.raises(UsageError) as caught,
+        dask_client(memory_limit="256MiB") as client,
+    ):
+        client.submit(_hold, 400, 30, pure=False).result(timeout=120)
+    line = str(caught.value)
+    assert re.match(
+        r"^a worker of the local cluster was restarted past 95 % of its memory limit at "
+        r"[\d,]+ MiB resident \(memory limit 256MiB each\); give the workers more memory",
+        line,
+    ), line
+    assert "\n" not in line
 
 
 def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:

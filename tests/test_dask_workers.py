@@ -62,7 +62,11 @@ def _exports(dirty_300: Path, tmp_path: Path, parts: int) -> tuple[Path, Path | 
     return config.parent, config
 
 
-@pytest.mark.parametrize(("parts", "buckets"), [(1, 1), (1, 3), (2, 4), (3, 2), (4, 5)])
+# 40 buckets: each bucket of transactions holds a few of the 300 customers' ids, so its
+# customer column is cleaned over the ids it uses only (clean._used_entries)
+@pytest.mark.parametrize(
+    ("parts", "buckets"), [(1, 1), (1, 3), (2, 4), (3, 2), (4, 5), (2, 40)]
+)
 def test_score_read_on_the_workers_equals_pandas(
     parts: int,
     buckets: int,
@@ -204,3 +208,19 @@ def test_preferred_channels_of_parts_are_the_wholes(dirty_300: Path) -> None:
     parts, _ = split_workspace(workspace, 4)
     got = pd.concat([preferred_channels(p.frames["behaviour"], day) for p in parts])
     assert got.sort_index().to_dict() == want.to_dict()
+
+
+def test_the_default_buckets_follow_the_exports_and_the_workers_memory(
+    dask_cluster: Any,
+) -> None:
+    """Without --buckets: twice the workers for small exports; for exports large against
+    a worker's memory limit, enough buckets that each holds a 64th of a worker's limit."""
+    from custrisk.engine.partitions import default_buckets
+
+    workers = dask_cluster.scheduler_info()["workers"].values()
+    limit = min(int(w["memory_limit"]) for w in workers)
+    assert default_buckets(dask_cluster, 0) == 2 * len(workers) == 4
+    assert default_buckets(dask_cluster, limit // 64) == 4
+    assert default_buckets(dask_cluster, limit) == 64
+    assert default_buckets(dask_cluster, 3 * limit) == 192
+

@@ -73,12 +73,55 @@ class SourceResult:
     kept_rows: np.ndarray | None = None
 
 
+class KnownIds:
+    """The cleaned credit table's customer ids, ready for the orphan check: as Arrow
+    text (the lookup) and as the categories of the customer column, each built once
+    and kept. An engine cleaning a source in many buckets hands one such object to
+    every bucket on a worker, so each bucket does not convert every id again.
+    Pickled (sent to a worker, spilled), it carries the ids only."""
+
+    def __init__(self, ids: pd.Series) -> None:
+        self.ids = ids
+        self._arrow: pa.Array | None = None
+        self._categories: pd.Index | None = None
+
+    @property
+    def arrow(self) -> pa.Array:
+        if self._arrow is None:
+            self._arrow = pa.array(self.ids.dropna().to_numpy(dtype=object), type=pa.large_string())
+        return self._arrow
+
+    @property
+    def categories(self) -> pd.Index:
+        if self._categories is None:
+            self._categories = pd.Index(self.arrow.to_numpy(zero_copy_only=False), dtype="str")
+        return self._categories
+
+    def __getstate__(self) -> dict[str, pd.Series]:
+        return {"ids": self.ids}
+
+    def __setstate__(self, state: dict[str, pd.Series]) -> None:
+        self.__init__(state["ids"])  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
+        size = object.__sizeof__(self) + int(self.ids.memory_usage(index=True, deep=True))
+        if self._arrow is not None:
+            size += self._arrow.nbytes
+        if self._categories is not None:
+            size += int(self._categories.memory_usage(deep=True))
+        return size
+
+
 def clean_source(
     spec: SourceSpec,
     tables: Sequence[RawTable],
     config: SourcesConfig,
     *,
-    customer_ids: pd.Series | None = None,
+    customer_ids: pd.Series | KnownIds | None = None,
     table_specs: Sequence[SourceSpec] | None = None,
 ) -> SourceResult:
     """Clean the raw tables of one source into a typed frame with canonical columns.
@@ -92,8 +135,9 @@ def clean_source(
     config
         The sources config (date formats, true/false words).
     customer_ids
-        The cleaned credit table's ids; rows of other customers are rejected as
-        orphans. ``None`` skips the orphan check.
+        The cleaned credit table's ids (or a :class:`KnownIds` of them, prepared once
+        for many calls); rows of other customers are rejected as orphans. ``None``
+        skips the orphan check.
     table_specs
         For a source of several exports (``files:``), the spec of each table's entry
         (its own header mapping); optional columns a table lacks are then expected and
@@ -122,11 +166,14 @@ def clean_source(
     n = joined.num_rows
     raw_columns = {name: joined.column(name) for name in joined.column_names}
     del joined
-    known = (
-        pa.array(customer_ids.dropna().to_numpy(dtype=object), type=pa.large_string())
-        if customer_ids is not None and spec.customer_key
-        else None
+    credit_ids = (
+        None
+        if customer_ids is None or not spec.customer_key
+        else customer_ids
+        if isinstance(customer_ids, KnownIds)
+        else KnownIds(customer_ids)
     )
+    known = credit_ids.arrow if credit_ids is not None else None
     # The customer column of a linked source (200k ids on millions of rows) is held as a
     # dictionary over the credit ids from here on: one lookup per row, cleaned once per
     # id, kept for rejects as indices, and checked for orphans once per id.
@@ -163,7 +210,7 @@ def clean_source(
         column: pa.ChunkedArray | pa.Array = _one_piece(raw_columns.pop(col.name))
         if by_value and col.name == spec.customer_key:
             assert known is not None
-            column = kept_raw[col.name] = _encode_among(column, known)
+            column = kept_raw[col.name] = _used_entries(_encode_among(column, known))
         values = _clean_column(
             column,
             col,
@@ -193,21 +240,24 @@ def clean_source(
     if n:
         duplicates(spec, out, alive, kept_raw, issues)
         alive = ~issues.dropped
-    if customer_ids is not None and spec.customer_key:
+    if credit_ids is not None:
         # The customer column becomes categorical over the credit table's ids: unknown
         # ids are orphans, and indicators can group by the codes without hashing text.
-        assert known is not None
+        assert known is not None and spec.customer_key
         code_values = _codes_in(out[spec.customer_key], known)
         orphan = alive & (code_values < 0)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
         out[spec.customer_key] = pd.Categorical.from_codes(
-            code_values, categories=pd.Index(known.to_numpy(zero_copy_only=False), dtype="str")
+            code_values, categories=credit_ids.categories
         )
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
     bad_frame = bad_row_issues(spec.name, tables)
     if len(bad_frame):
-        issue_frame = pd.concat([bad_frame, issue_frame], ignore_index=True)
+        # (an empty frame in the concat would make every column object)
+        issue_frame = (
+            pd.concat([bad_frame, issue_frame], ignore_index=True) if len(issue_frame) else bad_frame
+        )
     rows_in = sum(t.records for t in tables)
     kept = out if alive.all() else out[alive].reset_index(drop=True)
     rejected = int(issues.dropped.sum()) + len(bad_frame)
@@ -320,6 +370,28 @@ def _encode_among(column: pa.ChunkedArray | pa.Array, known: pa.Array) -> pa.Dic
     return pa.DictionaryArray.from_arrays(
         pa.array(indices, mask=missing if missing.any() else None),
         pa.concat_arrays([known, others.dictionary]),
+    )
+
+
+def _used_entries(encoded: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``encoded`` with only the dictionary entries some row uses, when most are unused.
+
+    Each entry of the dictionary is cleaned once; a column encoded among every credit
+    id uses them all when it is a whole source, but a bucket of a few rows among
+    millions of ids uses few, and cleaning the rest would cost each bucket the whole
+    credit table."""
+    dictionary = encoded.dictionary
+    valid = ~as_numpy(pc.is_null(encoded.indices))
+    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
+    used = np.bincount(index[valid], minlength=len(dictionary)) > 0
+    kept = np.flatnonzero(used)
+    if 2 * len(kept) >= len(dictionary):
+        return encoded
+    position = np.zeros(len(dictionary), dtype=np.int32)
+    position[kept] = np.arange(len(kept), dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(position[index], mask=None if valid.all() else ~valid),
+        dictionary.take(pa.array(kept)),
     )
 
 

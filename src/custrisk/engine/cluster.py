@@ -117,12 +117,55 @@ def shared(client: Client, value: Any) -> Future:
     return client.submit(_same, value, pure=False)
 
 
+#: The event a nanny logs when it restarts its worker past the memory limit.
+MEMORY_RESTART = "worker-restart-memory"
+
+
+class _MemoryRestarts:
+    """Stops a command at the first worker restarted past its memory limit.
+
+    A nanny restarts its worker past 95 % of the limit; every result the worker held is
+    lost and the scheduler computes it again from the exports. The same data then passes
+    the limit again, most often at the same place, so the command would start over and
+    over without an error (a task is blamed, and ``KilledWorker`` raised, only when it
+    was running at each death; a worker killed while holding data blames none). At the
+    first such restart every future of the client is cancelled (on the client), so the
+    command's waiting gather ends, and :func:`_worker_deaths` says what happened in one line."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.restarts: list[dict[str, Any]] = []
+        client.subscribe_topic(MEMORY_RESTART, self._restarted)
+
+    def _restarted(self, event: tuple[float, dict[str, Any]]) -> None:
+        # Called on the client's event loop. The futures are cancelled here only, not on
+        # the scheduler: the command is about to end and close the client, and Dask's
+        # scheduler-side cancel of a task graph whose intermediate results nobody holds
+        # fails an assertion (printed as a traceback).
+        self.restarts.append(dict(event[1]))
+        if len(self.restarts) == 1:  # the next ones are not needed
+            self.client.unsubscribe_topic(MEMORY_RESTART)
+        for state in list(self.client.futures.values()):
+            state.cancel(reason=MEMORY_RESTART)
+
+    def said(self) -> str:
+        """What the restarts were, for the error: the resident memory of the first."""
+        if not self.restarts:
+            return ""
+        rss = self.restarts[0].get("rss")
+        size = f" at {rss / 2**20:,.0f} MiB resident" if isinstance(rss, int | float) else ""
+        return f"was restarted past 95 % of its memory limit{size}"
+
+
 @contextmanager
-def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
+def _worker_deaths(
+    where: str, memory_limit: str | None, watch: _MemoryRestarts | None = None
+) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
     nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
-    (the task killed its workers), or ``FutureCancelledError`` (the dead worker held
-    data sent to the cluster, which cannot be computed again)."""
+    (the task killed its workers), ``FutureCancelledError`` (the dead worker held data
+    sent to the cluster, which cannot be computed again, or ``watch`` cancelled every
+    future at a restart past the memory limit)."""
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
@@ -135,6 +178,9 @@ def _worker_deaths(where: str, memory_limit: str | None) -> Iterator[None]:
     try:
         yield
     except (KilledWorker, FutureCancelledError):
+        restarted = watch.said() if watch is not None else ""
+        if restarted:
+            raise UsageError(f"{where} {restarted}{limit}", hint=hint) from None
         raise UsageError(
             f"{where} died while computing{limit}, most often for want of memory", hint=hint
         ) from None
@@ -186,7 +232,7 @@ def dask_client(
                 hint="start one with 'dask scheduler' (default port 8786) or leave "
                 "--scheduler out for a local cluster",
             ) from exc
-        with client, _worker_deaths(f"a worker of {scheduler}", None):
+        with client, _worker_deaths(f"a worker of {scheduler}", None, _MemoryRestarts(client)):
             yield client
         return
     limit: int | str = "auto"
@@ -195,9 +241,10 @@ def dask_client(
             limit = memory_limit_bytes(memory_limit)
         except ValueError as exc:
             raise UsageError(f"memory limit: {exc}") from None
-    quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL
+    # Above CRITICAL: the in-process scheduler logs a lost connection to the client at
+    # CRITICAL, with a traceback, when the client closes while a worker is restarting.
+    quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL + 1
     with (
-        _worker_deaths("a worker of the local cluster", memory_limit),
         LocalCluster(
             n_workers=workers,
             processes=True,
@@ -207,6 +254,7 @@ def dask_client(
             silence_logs=quiet,
         ) as cluster,
         Client(cluster) as client,
+        _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client)),
     ):
         log.info(
             "dask engine: a local cluster of %d workers (memory limit %s each) at %s",

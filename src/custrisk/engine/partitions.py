@@ -48,7 +48,7 @@ from custrisk.config.sources import (
     load_sources_config,
 )
 from custrisk.data import Workspace
-from custrisk.data.clean import SourceResult, clean_column_values, clean_source
+from custrisk.data.clean import KnownIds, SourceResult, clean_column_values, clean_source
 from custrisk.data.dates import credible_range_of_counts
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import (
@@ -96,6 +96,46 @@ def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
     out = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
     out[missing] = 0
     return out
+
+
+#: A bucket's share of the exports, at most, as a part of a worker's memory limit: a
+#: bucket's rows are held cleaned, and cleaned and computed again, several times their
+#: size on disk (measured in docs/scale.md).
+BUCKET_SHARE_OF_MEMORY = 1 / 64
+#: Bytes in memory per byte on disk of a compressed, typed file, against a CSV's.
+_COMPRESSED = {".parquet": 4, ".pq": 4, ".xlsx": 4}
+
+
+def _input_bytes(path: Path) -> int:
+    """A partition's size for sizing buckets: its bytes on disk, a compressed format's
+    counted as what it would be as CSV."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    return size * _COMPRESSED.get(path.suffix.lower(), 1)
+
+
+def default_buckets(client: Client, input_bytes: int) -> int:
+    """The buckets for exports of ``input_bytes`` on ``client``'s cluster: twice its
+    workers, or more when the exports are large for the workers' memory, so that a
+    bucket's share of them is at most :data:`BUCKET_SHARE_OF_MEMORY` of the smallest
+    worker's memory limit (workers without a limit: twice the workers)."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    count = max(1, 2 * len(workers))
+    limits = [int(w.get("memory_limit") or 0) for w in workers]
+    if limits and min(limits) > 0:
+        need = -(-input_bytes // int(min(limits) * BUCKET_SHARE_OF_MEMORY))
+        if need > count:
+            log.info(
+                "dask engine: %d buckets for %.1f MB of exports (a worker's memory limit "
+                "%.1f MB); --buckets sets another number",
+                need,
+                input_bytes / 1e6,
+                min(limits) / 1e6,
+            )
+            count = need
+    return count
 
 
 # --- partitions --------------------------------------------------------------------------
@@ -239,14 +279,23 @@ def _clean_bucket(
     spec: SourceSpec,
     cfg: SourcesConfig,
     table_specs: list[SourceSpec] | None,
-    customer_ids: pd.Series | None,
+    customer_ids: pd.Series | KnownIds | None,
     *pieces: _Piece,
 ) -> _Cleaned:
     """On a worker: one bucket of a source cleaned as the pandas engine cleans the
-    whole source (same rules, the whole source's latest credible dates)."""
+    whole source (same rules, the whole source's latest credible dates).
+
+    A bucket checked against every credit id (a source keyed by something else than
+    the customer) keeps, in its customer column, only the ids its rows have: the
+    column's categories would otherwise be the whole credit table in every bucket
+    (and in every slice sent to another worker); the regroup sets them again."""
     tables = [p.table for p in pieces]
     result = clean_source(spec, tables, cfg, customer_ids=customer_ids, table_specs=table_specs)
     assert result.kept_rows is not None
+    if isinstance(customer_ids, KnownIds) and spec.customer_key in result.frame:
+        column = result.frame[spec.customer_key]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            result.frame[spec.customer_key] = column.cat.remove_unused_categories()
     partition = np.concatenate(
         [np.full(len(p.rows), i, dtype=np.int64) for i, p in enumerate(pieces)]
     )
@@ -270,8 +319,10 @@ def _ids_of(done: _Cleaned) -> pd.Series:
     return done.frame[CUSTOMER_ID]
 
 
-def _all_ids(*parts: pd.Series) -> pd.Series:
-    return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
+def _all_ids(*parts: pd.Series) -> KnownIds:
+    """Every kept credit id, for the orphan check of the buckets of a source keyed by
+    something else than the customer (prepared once per worker)."""
+    return KnownIds(pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str"))
 
 
 def _summary(done: _Cleaned) -> _Cleaned:
@@ -282,12 +333,23 @@ def _summary(done: _Cleaned) -> _Cleaned:
 def _split_by_customer(
     done: _Cleaned, customer_key: str, buckets: int
 ) -> list[tuple[pd.DataFrame, np.ndarray]]:
-    """The kept rows of a bucket (of another key) split by their customer's bucket."""
+    """The kept rows of a bucket (of another key) split by their customer's bucket.
+
+    Each slice's customer column keeps only its own ids as categories: a slice is
+    pickled (sent to the worker of its customers, or spilled) with its categories, and
+    the bucket's ids in every one of ``buckets`` slices would multiply the bytes moved
+    by the number of buckets."""
     of_row = bucket_of(done.frame[customer_key], buckets)
+    categorical = isinstance(done.frame[customer_key].dtype, pd.CategoricalDtype)
     out = []
     for b in range(buckets):
         rows = np.flatnonzero(of_row == b)
-        out.append((done.frame.iloc[rows], done.origin[rows]))
+        piece = done.frame.iloc[rows]
+        if categorical:
+            piece = piece.assign(
+                **{customer_key: piece[customer_key].cat.remove_unused_categories()}
+            )
+        out.append((piece, done.origin[rows]))
     return out
 
 
@@ -416,8 +478,17 @@ def load_workspace_dask(
             hint="pass the folder holding credit.csv and the other exports",
         )
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
-    count = buckets or max(1, 2 * len(client.scheduler_info().get("workers", {})))
     wanted = sorted(cfg.sources, key=lambda name: name != CUSTOMER_SOURCE)
+    for name in wanted:
+        if cfg.sources[name].query is not None:
+            raise UsageError(
+                f"sources.{name}.query: the dask engine reads files only, not a database query",
+                hint="export the table as Parquet files, or use --engine pandas",
+            )
+    partitions = {name: source_partitions(root, cfg.sources[name]) for name in wanted}
+    count = buckets or default_buckets(
+        client, sum(_input_bytes(path) for found in partitions.values() for *_, path in found)
+    )
     shared_cfg = shared(client, cfg)
     reports: dict[str, Any] = {}
     absent: list[str] = []
@@ -428,12 +499,7 @@ def load_workspace_dask(
     every_credit_id: Future | None = None
     for name in wanted:
         spec = cfg.sources[name]
-        if spec.query is not None:
-            raise UsageError(
-                f"sources.{name}.query: the dask engine reads files only, not a database query",
-                hint="export the table as Parquet files, or use --engine pandas",
-            )
-        found = source_partitions(root, spec)
+        found = partitions.pop(name)
         if not found:
             if spec.required:
                 raise DataError(
@@ -506,6 +572,10 @@ def load_workspace_dask(
         clean_spec = replace(spec, dates=replace(spec.dates, latest=tuple(latest)))
         table_specs = [part_spec for part_spec, _part, _path in found] if spec.parts else None
         pieces = [[client.submit(_piece, r, b, pure=False) for b in range(count)] for r in read]
+        # Each read partition is released once its pieces are taken from it, and each
+        # piece once its bucket is cleaned: held here, the source would stay on the
+        # workers twice over (read and in pieces) until its last bucket is cleaned.
+        del read
         cleaned = []
         for b in range(count):
             if name == CUSTOMER_SOURCE or not spec.customer_key:
@@ -525,10 +595,10 @@ def load_workspace_dask(
                     pure=False,
                 )
             )
+        del pieces
         summaries: list[_Cleaned] = client.gather(
             [client.submit(_summary, c, pure=False) for c in cleaned]
         )
-        del read, pieces
         if name == CUSTOMER_SOURCE:
             credit_ids = [client.submit(_ids_of, c, pure=False) for c in cleaned]
             every_credit_id = client.submit(_all_ids, *credit_ids, pure=False)

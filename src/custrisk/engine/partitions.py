@@ -330,9 +330,26 @@ def _summary(done: _Cleaned) -> _Cleaned:
     return replace(done, frame=done.frame.iloc[:0], origin=done.origin[:0])
 
 
-def _split_by_customer(
-    done: _Cleaned, customer_key: str, buckets: int
-) -> list[tuple[pd.DataFrame, np.ndarray]]:
+@dataclass
+class _Slice:
+    """The kept rows of one bucket (of another key) whose customers are in one
+    customer bucket, and where each came from."""
+
+    frame: pd.DataFrame
+    origin: np.ndarray  # (rows, 2): partition, row in it
+
+    def __sizeof__(self) -> int:
+        """Its bytes, for Dask's spilling. Dask's own measure of a frame formats each
+        categorical column's dtype (its categories) as text, which took longer than
+        the regroup itself; the frame's own count does not."""
+        return (
+            object.__sizeof__(self)
+            + int(self.frame.memory_usage(index=True, deep=True).sum())
+            + self.origin.nbytes
+        )
+
+
+def _split_by_customer(done: _Cleaned, customer_key: str, buckets: int) -> list[_Slice]:
     """The kept rows of a bucket (of another key) split by their customer's bucket.
 
     Each slice's customer column keeps only its own ids as categories: a slice is
@@ -349,27 +366,41 @@ def _split_by_customer(
             piece = piece.assign(
                 **{customer_key: piece[customer_key].cat.remove_unused_categories()}
             )
-        out.append((piece, done.origin[rows]))
+        out.append(_Slice(piece, done.origin[rows]))
     return out
 
 
-def _slice(
-    split: list[tuple[pd.DataFrame, np.ndarray]], bucket: int
-) -> tuple[pd.DataFrame, np.ndarray]:
+def _slice(split: list[_Slice], bucket: int) -> _Slice:
     """One customer bucket's slice of a split (a task of its own, so that the worker
     regrouping a bucket receives that bucket's slices only, not every split whole)."""
     return split[bucket]
 
 
-def _regroup(
-    customer_key: str, ids: pd.Series, *parts: tuple[pd.DataFrame, np.ndarray]
-) -> _Cleaned:
+def _codes_among(values: pd.Series, categories: pd.Index) -> np.ndarray:
+    """The position of each value among ``categories`` (-1: not there, or missing),
+    looked up once per distinct value of a categorical column."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        at = categories.get_indexer(values.cat.categories)
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, at[np.maximum(codes, 0)], -1)
+    return categories.get_indexer(values.astype(object).to_numpy())
+
+
+def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
     """On a worker: the rows of one customer bucket gathered from every bucket of
     another key (its slice of each), back in the source's order, the customer column
     over this bucket's credit ids (as a source keyed by the customer has it)."""
-    frames = [p[0] for p in parts]
-    origins = [p[1] for p in parts]
+    origins = [p.origin for p in parts]
     origin = np.concatenate(origins) if origins else np.empty((0, 2), dtype=np.int64)
+    categories = pd.Index(ids.dropna().to_numpy(dtype=object), dtype="str")
+    # The customer column from each slice's codes: concatenating slices whose
+    # categories differ would make it text first, hashed again row by row.
+    codes = np.concatenate(
+        [_codes_among(p.frame[customer_key], categories) for p in parts]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    columns = list(parts[0].frame.columns)
+    frames = [p.frame.drop(columns=customer_key) for p in parts]
     frame = (
         pd.concat(frames, ignore_index=True)
         if len(frames) > 1
@@ -377,9 +408,10 @@ def _regroup(
     )
     order = np.lexsort((origin[:, 1], origin[:, 0])) if len(origin) else np.empty(0, dtype=np.int64)
     frame = frame.iloc[order].reset_index(drop=True)
-    categories = pd.Index(ids.dropna().to_numpy(dtype=object), dtype="str")
-    frame[customer_key] = pd.Categorical(
-        frame[customer_key].astype(object).to_numpy(), categories=categories
+    frame.insert(
+        columns.index(customer_key),
+        customer_key,
+        pd.Categorical.from_codes(codes[order].astype(np.int32), categories=categories),
     )
     return _Cleaned(frame, origin[order], pd.DataFrame(), [], [], 0, 0, 0, 0, [])
 

@@ -4,7 +4,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_scale.py [--series 200000 500000 1000000]
-        [--customers 20000] [--train 3000] [--buckets 4] [--files-per-source 1]
+        [--customers 20000] [--train 3000] [--buckets N] [--files-per-source 1]
         [--memory-limit 1.5GB] [--scheduler tcp://HOST:8786] [--data-root DIR]
         [--plot docs/scale.png]
 
@@ -266,7 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--series", type=int, nargs="+", help="several sizes in one run")
     parser.add_argument("--train", type=int, default=3_000)
-    parser.add_argument("--buckets", type=int, default=4)
+    parser.add_argument(
+        "--buckets", type=int, default=None, help="default: the engine's (from the size)"
+    )
     parser.add_argument("--files-per-source", type=int, default=1, metavar="N")
     parser.add_argument("--memory-limit", default=None, help="each local worker's, e.g. 1.5GB")
     parser.add_argument("--scheduler", default=None)
@@ -323,7 +325,9 @@ def main() -> None:
         root = options.data_root or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         models = root if options.plot_only else _model(root, options.train, env)
-        dask = ["--engine", "dask", "--buckets", str(options.buckets)]
+        dask = ["--engine", "dask"]
+        if options.buckets is not None:
+            dask += ["--buckets", str(options.buckets)]
         if options.scheduler:
             dask += ["--scheduler", options.scheduler]
         if options.memory_limit:
@@ -379,7 +383,7 @@ def main() -> None:
     _print_growth(measures)
     setting = (
         f"{options.files_per_source} file(s) per source; dask: 2 workers, "
-        f"{options.buckets} buckets, memory limit {options.memory_limit or 'default'}"
+        f"{options.buckets or 'default'} buckets, memory limit {options.memory_limit or 'default'}"
     )
     print(setting)
     loads = [load for m in measures for load in (m.load_before, m.load_after)]

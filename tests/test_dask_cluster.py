@@ -152,6 +152,14 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
         workers = client.scheduler_info()["workers"].values()
         assert len(workers) == 2
         assert {w["memory_limit"] for w in workers} == {300 * 2**20}
+        # results spilled early enough that a bucket's task has half the limit for itself
+        fractions = client.run(
+            lambda dask_worker: (
+                dask_worker.memory_manager.memory_target_fraction,
+                dask_worker.memory_manager.memory_spill_fraction,
+            )
+        )
+        assert set(fractions.values()) == {(0.4, 0.5)}
         client.submit(os._exit, 1, pure=False).result()
 
 

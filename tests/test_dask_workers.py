@@ -64,9 +64,7 @@ def _exports(dirty_300: Path, tmp_path: Path, parts: int) -> tuple[Path, Path | 
 
 # 40 buckets: each bucket of transactions holds a few of the 300 customers' ids, so its
 # customer column is cleaned over the ids it uses only (clean._used_entries)
-@pytest.mark.parametrize(
-    ("parts", "buckets"), [(1, 1), (1, 3), (2, 4), (3, 2), (4, 5), (2, 40)]
-)
+@pytest.mark.parametrize(("parts", "buckets"), [(1, 1), (1, 3), (2, 4), (3, 2), (4, 5), (2, 40)])
 def test_score_read_on_the_workers_equals_pandas(
     parts: int,
     buckets: int,
@@ -223,4 +221,3 @@ def test_the_default_buckets_follow_the_exports_and_the_workers_memory(
     assert default_buckets(dask_cluster, limit // 64) == 4
     assert default_buckets(dask_cluster, limit) == 64
     assert default_buckets(dask_cluster, 3 * limit) == 192
-

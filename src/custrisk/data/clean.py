@@ -256,7 +256,9 @@ def clean_source(
     if len(bad_frame):
         # (an empty frame in the concat would make every column object)
         issue_frame = (
-            pd.concat([bad_frame, issue_frame], ignore_index=True) if len(issue_frame) else bad_frame
+            pd.concat([bad_frame, issue_frame], ignore_index=True)
+            if len(issue_frame)
+            else bad_frame
         )
     rows_in = sum(t.records for t in tables)
     kept = out if alive.all() else out[alive].reset_index(drop=True)

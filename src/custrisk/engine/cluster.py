@@ -39,6 +39,19 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 #: Smaller than this, a worker cannot hold even Dask's own state.
 MIN_MEMORY_LIMIT = 64 * 2**20
 
+#: The local cluster's memory thresholds, as parts of a worker's limit: the results it
+#: holds are spilled to disk past 40 % (Dask's default 60 %) and past 50 % of the
+#: process's memory (70 %), so that a running task has about half the limit for itself.
+#: A bucket's task needs several times the rows it reads; with Dask's defaults, results
+#: held up to 60 % of the limit and a task's own memory passed 95 %, and the nanny
+#: restarted the worker (1M customers, 64 buckets, 2GB: docs/scale.md).
+LOCAL_MEMORY_THRESHOLDS = {
+    "distributed.worker.memory.target": 0.40,
+    "distributed.worker.memory.spill": 0.50,
+    "distributed.worker.memory.pause": 0.80,
+    "distributed.worker.memory.terminate": 0.95,
+}
+
 
 def memory_limit_bytes(text: str | int) -> int:
     """The bytes of a memory size such as ``2GB``, ``1.5GiB``, ``512MB`` or a number of
@@ -202,8 +215,9 @@ def dask_client(
     """A client of the cluster at ``scheduler`` (``tcp://HOST:8786``), or of a
     LocalCluster of ``workers`` processes with one thread each, closed on exit.
 
-    ``memory_limit`` (e.g. ``2GB``) bounds each local worker: past 60 % of it a worker
-    spills its results to disk, past 95 % it is restarted (Dask's own thresholds).
+    ``memory_limit`` (e.g. ``2GB``) bounds each local worker: past 40 % of it a worker
+    spills its results to disk, past 95 % it is restarted
+    (:data:`LOCAL_MEMORY_THRESHOLDS`).
     Without it, Dask gives each worker an equal share of the machine's memory.
 
     The workers' own log lines (a task's failure with its traceback, lost connections
@@ -244,7 +258,10 @@ def dask_client(
     # Above CRITICAL: the in-process scheduler logs a lost connection to the client at
     # CRITICAL, with a traceback, when the client closes while a worker is restarting.
     quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL + 1
+    import dask
+
     with (
+        dask.config.set(LOCAL_MEMORY_THRESHOLDS),
         LocalCluster(
             n_workers=workers,
             processes=True,

@@ -111,20 +111,23 @@ def _score_bucket(
     part: Workspace,
     as_of: dt.date,
     lang: str,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, str]]:
-    """One bucket on a worker: indicators, scores and details of its customers."""
+) -> tuple[pd.DataFrame, pd.DataFrame, None, dict[str, Any], dict[str, str]]:
+    """One bucket on a worker: the scores and details of its customers (the details
+    hold every indicator, so the indicators themselves do not go to the client)."""
     result = compute_indicators(part.present_frames(), config, as_of=as_of)
     X = result.frame.set_index(CUSTOMER_ID)
     features = Features(part, config, X, result.as_of, dict(result.unavailable), result)
     scored = score_prepared(model, features, lang=lang)
-    return scored.frame, scored.details, X, scored.run, dict(result.unavailable)
+    return scored.frame, scored.details, None, scored.run, dict(result.unavailable)
 
 
 def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.DataFrame:
-    """The bucket tables as one, in the credit table's order."""
+    """The bucket tables as one, in the credit table's order. ``frames`` is emptied:
+    each bucket's table is let go once it is in the whole (the client holds every
+    customer's results; two copies of them at once, not three)."""
     order = np.argsort(np.concatenate(positions), kind="stable")
     if len(frames) == 1:
-        return frames[0].iloc[order].reset_index(drop=True)
+        return frames.pop().iloc[order].reset_index(drop=True)
     whole = pd.concat(frames, ignore_index=True)
     for name in frames[0].columns:
         parts = [f[name] for f in frames]
@@ -145,6 +148,7 @@ def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.Dat
             whole[name] = pd.Categorical(
                 np.concatenate([p.astype(object).to_numpy() for p in parts]), dtype=dtype
             )
+    frames.clear()
     return whole.iloc[order].reset_index(drop=True)
 
 
@@ -386,7 +390,9 @@ def prepare_features_dask(
 def dask_scorer(client: Client, buckets: int | None = None) -> Any:
     """A function with the signature and result of
     :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
-    ``buckets`` parts (default: twice the cluster's workers)."""
+    ``buckets`` parts (default: from the exports' size and the workers' memory, at least
+    twice the cluster's workers). Its result's ``features.X`` is indexed by customer but
+    holds no columns: the indicators are in ``details`` (``ind__...``)."""
 
     def score_data(
         data_dir: PathLike,
@@ -436,13 +442,12 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 for part in client.scatter(parts, hash=False)
             ]
             done = client.gather(futures)
-        frame = _in_order([d[0] for d in done], positions)
-        details = _in_order([d[1] for d in done], positions)
-        X = pd.concat([d[2] for d in done]).iloc[
-            np.argsort(np.concatenate(positions), kind="stable")
-        ]
-        run = dict(done[0][3], customers=len(frame))
-        unavailable = done[0][4]
+        run, unavailable = done[0][3], done[0][4]
+        frames, details_parts = [d[0] for d in done], [d[1] for d in done]
+        del done  # the buckets' tables are let go as they are put together
+        frame = _in_order(frames, positions)
+        details = _in_order(details_parts, positions)
+        run = dict(run, customers=len(frame))
         lacking = [c for c in model.card.get("features", []) if c in unavailable]
         if lacking:
             reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
@@ -452,6 +457,9 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 file=str(data_dir),
                 hint="apply the model to exports with the sources and columns it was trained on",
             )
+        # No indicator columns: they are in the details (ind__...), and the client holds
+        # every customer's results once, not twice.
+        X = pd.DataFrame(index=pd.Index(frame[CUSTOMER_ID], name=CUSTOMER_ID))
         features = Features(workspace, config, X, day, unavailable)
         return ScoreResult(frame, details, run, features, model.model_id, channels)
 

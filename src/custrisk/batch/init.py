@@ -67,7 +67,8 @@ retention:
 # Where validate, score and drift compute: pandas (one process) or dask (customers in
 # buckets on a Dask cluster, the same run folder; docs/scale.md). With dask: scheduler
 # (a running cluster, tcp://HOST:8786; default: 2 local worker processes), buckets
-# (default: twice the workers) and, for the local cluster, memory_limit per worker.
+# (default: from the exports' size and the workers' memory) and, for the local cluster,
+# memory_limit per worker.
 # engine: dask
 # memory_limit: 2GB
 

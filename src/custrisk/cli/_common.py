@@ -48,7 +48,8 @@ BucketsOpt = Annotated[
         "--buckets",
         min=1,
         help="With --engine dask: customers are split into this many buckets by a hash of "
-        "their id (default: twice the workers).",
+        "their id (default: each bucket a 64th of a worker's memory in exports, at least "
+        "twice the workers).",
         show_default=False,
     ),
 ]

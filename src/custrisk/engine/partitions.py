@@ -383,7 +383,7 @@ def _codes_among(values: pd.Series, categories: pd.Index) -> np.ndarray:
         at = categories.get_indexer(values.cat.categories)
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, at[np.maximum(codes, 0)], -1)
-    return categories.get_indexer(values.astype(object).to_numpy())
+    return categories.get_indexer(pd.Index(values.astype(object).to_numpy()))
 
 
 def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
@@ -411,7 +411,7 @@ def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
     frame.insert(
         columns.index(customer_key),
         customer_key,
-        pd.Categorical.from_codes(codes[order].astype(np.int32), categories=categories),
+        pd.Series(pd.Categorical.from_codes(codes[order].astype(np.int32), categories=categories)),
     )
     return _Cleaned(frame, origin[order], pd.DataFrame(), [], [], 0, 0, 0, 0, [])
 

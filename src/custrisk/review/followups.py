@@ -130,11 +130,16 @@ def follow_up_plan(
     day = dt.date.fromisoformat(str(as_of)[:10])
     ids = scores["customer_id"].astype(str)
     frequency = {str(g["code"]): str(g.get("review_frequency", "")) for g in grades}
-    keyed = details.assign(customer_id=details["customer_id"].astype(str)).drop_duplicates(
-        "customer_id"
+    since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
+    # Only the two columns read here: the details of 200k customers are about 100 MB,
+    # and each step below would copy all of them.
+    read = [c for c in ("name_masked", since_column) if c in details.columns]
+    keyed = (
+        details.loc[:, read]
+        .assign(customer_id=details["customer_id"].astype(str))
+        .drop_duplicates("customer_id")
     )
     keyed = keyed.set_index("customer_id").reindex(ids)
-    since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
     since = (
         pd.to_numeric(keyed[since_column], errors="coerce").to_numpy()
         if since_column in keyed.columns

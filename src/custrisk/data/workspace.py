@@ -132,6 +132,13 @@ class Workspace:
             int(frame.memory_usage(index=True, deep=True).sum()) for frame in frames
         )
 
+    def customers_only(self) -> Workspace:
+        """The workspace with the customer table as its only frame (report, rejects and
+        missing columns unchanged): what scoring holds on to once the indicators are
+        computed, rather than millions of events nothing reads any more."""
+        frames = {n: f for n, f in self.frames.items() if n == CUSTOMER_SOURCE}
+        return replace(self, frames=frames)
+
     def present_frames(self) -> dict[str, pd.DataFrame]:
         """The frames without the columns that no file has: what the exports hold, so
         that whatever needs such a column can say it is missing rather than blank."""

@@ -41,6 +41,8 @@ REVIEW_DUE_DAYS = 14
 DEFAULT_OWNER = "account_manager"
 #: Behaviour events of this many days before as_of tell the preferred channel.
 CHANNEL_WINDOW_DAYS = 365
+#: The source whose events tell the preferred channel.
+BEHAVIOUR_SOURCE = "behaviour"
 _FOLLOW_UP_INDICATOR = "days_since_last_follow_up"
 
 
@@ -280,6 +282,7 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
 
 
 __all__ = [
+    "BEHAVIOUR_SOURCE",
     "CHANNEL_WINDOW_DAYS",
     "DEFAULT_OWNER",
     "REVIEW_DAYS",

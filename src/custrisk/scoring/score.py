@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from custrisk.registry import (
     LoadedModel,
 )
 from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
+from custrisk.review.followups import BEHAVIOUR_SOURCE, preferred_channels
 from custrisk.scoring.features import Features, prepare_model_features
 from custrisk.vocab import check_language
 
@@ -38,9 +39,10 @@ class ScoreResult:
     run: dict[str, Any]
     features: Features
     model_id: str
-    #: The preferred channel of each customer, when the scorer found it (the Dask
-    #: engine, bucket by bucket, where the behaviour events are); else the follow-up
-    #: plan finds it from the workspace's behaviour events.
+    #: The preferred channel of each customer, when the scorer found it (the pandas
+    #: engine before it lets the events go, the Dask engine bucket by bucket, where the
+    #: behaviour events are); else the follow-up plan finds it from the workspace's
+    #: behaviour events.
     channels: pd.Series | None = None
 
 
@@ -133,7 +135,10 @@ def score_data(
     """Score every customer of the exports in ``data_dir`` with a loaded model.
 
     Returns the scores table, a details table (masked identity, credit fields, every
-    indicator, reason values and impacts) and the run's facts for reports.
+    indicator, reason values and impacts), the run's facts for reports and the
+    customers' preferred channels. The workspace of its features keeps the customer
+    table only: the events (millions of transactions) are let go once the indicators
+    and the preferred channels are found from them, before the details are built.
     """
     features = prepare_model_features(
         model,
@@ -143,7 +148,13 @@ def score_data(
         as_of=as_of,
         indicator_config=indicator_config,
     )
-    return score_prepared(model, features, lang=lang)
+    workspace = features.workspace
+    channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), features.as_of)
+    features = replace(features, workspace=workspace.customers_only())
+    del workspace
+    result = score_prepared(model, features, lang=lang)
+    result.channels = channels
+    return result
 
 
 def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") -> ScoreResult:

@@ -156,14 +156,12 @@ def compute_indicators(
         origin,
     )
     by_source, rest = _plan(cfg)
-    # sources are independent (own rows and caches); NumPy and Arrow release the GIL
-    workers = min(len(by_source), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(engine.compute_all, by_source))
-    else:
-        for codes in by_source:
-            engine.compute_all(codes)
+    # One source at a time: each holds its converted columns, customer codes and row sets
+    # until its last aggregation (about 400 MB for 4.9M transactions). Two sources in
+    # threads held both sets at once, about 120 MB more at the peak of 200k customers,
+    # for no time saved on a busy 2-core machine (docs/performance.md, End to end).
+    for codes in by_source:
+        engine.compute_all(codes)
     engine.compute_all(rest)
     columns: dict[str, Any] = {CUSTOMER_ID: ids.reset_index(drop=True)}
     for indicator in cfg.indicators:

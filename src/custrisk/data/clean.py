@@ -175,6 +175,8 @@ def clean_source(
         )
         if text_key and col.name == spec.key:
             kept_raw[col.name] = _shown_keys(values, column, col_issues)
+        del column
+        release_memory()
         return values
 
     cleaned = list(map(clean, spec.columns, per_column))

@@ -467,6 +467,8 @@ def load_workspace(
     workspace = Workspace(
         data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
     )
+    del results, issues
+    release_memory()  # what the last source's cleaning freed, before the caller's next step
     return pseudonymise_workspace(workspace)
 
 

@@ -404,6 +404,7 @@ def load_workspace(
                     _add_values(raw, part)
                 tables.append(raw)
                 table_specs.append(part_spec)
+                release_memory()  # the reader's own buffers, before the cleaning's
         if spec.row_number is not None:
             _number_rows(spec, tables, cfg)
         present = {

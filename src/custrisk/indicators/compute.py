@@ -92,6 +92,31 @@ def _aggregation_names(agg: Aggregation, date: str | None) -> set[str]:
     return names
 
 
+def columns_read(config: IndicatorConfig, source: str) -> set[str]:
+    """The columns of ``source`` that :func:`compute_indicators` may read: the customer
+    column, the date column and what the aggregations over it read (a derived column as
+    the columns it is made of)."""
+    settings = config.sources.get(source)
+    date = settings.date if settings is not None else None
+    derived = dict(settings.derived) if settings is not None else {}
+    names = {CUSTOMER_ID} | ({date} if date else set())
+    for indicator in config.indicators:
+        agg = indicator.aggregation
+        if agg is not None and agg.source == source:
+            names |= _aggregation_names(agg, date)
+    out: set[str] = set()
+    while names:
+        name = names.pop()
+        if name in out or name == AS_OF:
+            continue
+        expr = derived.get(name)
+        if expr is None:
+            out.add(name)
+        else:
+            names |= expr.names
+    return out
+
+
 def compute_indicators(
     frames: Mapping[str, pd.DataFrame],
     config: IndicatorConfig | str | os.PathLike[str] | None = None,

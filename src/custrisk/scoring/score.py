@@ -147,6 +147,7 @@ def score_data(
         encoding=encoding,
         as_of=as_of,
         indicator_config=indicator_config,
+        keys=False,  # nothing here reads the transaction and event ids
     )
     workspace = features.workspace
     channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), features.as_of)

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,31 @@ class Workspace:
         return object.__sizeof__(self) + sum(
             int(frame.memory_usage(index=True, deep=True).sum()) for frame in frames
         )
+
+    def customers_only(self) -> Workspace:
+        """The workspace with the customer table as its only frame (report, rejects and
+        missing columns unchanged): what scoring holds on to once the indicators are
+        computed, rather than millions of events nothing reads any more."""
+        frames = {n: f for n, f in self.frames.items() if n == CUSTOMER_SOURCE}
+        return replace(self, frames=frames)
+
+    def without_keys(self, keep: Mapping[str, Collection[str]] | None = None) -> Workspace:
+        """The workspace without the key column of each source other than the customer
+        table (txn_id, event_id), except a key named in ``keep[source]``: the key tells
+        rows apart while cleaning and in the rejects, and afterwards only takes room (the
+        transaction ids are the largest column of a month's exports)."""
+        frames = {}
+        for name, frame in self.frames.items():
+            key = self.config.sources[name].key if name in self.config.sources else None
+            drop = (
+                name != CUSTOMER_SOURCE
+                and key is not None
+                and key in frame.columns
+                and key not in (keep or {}).get(name, ())
+                and key not in self.missing_columns.get(name, ())
+            )
+            frames[name] = frame.drop(columns=[key]) if drop else frame
+        return replace(self, frames=frames)
 
     def present_frames(self) -> dict[str, pd.DataFrame]:
         """The frames without the columns that no file has: what the exports hold, so
@@ -397,6 +422,7 @@ def load_workspace(
                     _add_values(raw, part)
                 tables.append(raw)
                 table_specs.append(part_spec)
+                release_memory()  # the reader's own buffers, before the cleaning's
         if spec.row_number is not None:
             _number_rows(spec, tables, cfg)
         present = {
@@ -460,6 +486,8 @@ def load_workspace(
     workspace = Workspace(
         data_dir, cfg, {n: r.frame for n, r in results.items()}, report, rejects, missing_columns
     )
+    del results, issues
+    release_memory()  # what the last source's cleaning freed, before the caller's next step
     return pseudonymise_workspace(workspace)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from custrisk.indicators.compute import (
     IndicatorResult,
+    columns_read,
     compute_indicators,
     event_day_counts,
     resolve_as_of,
@@ -50,6 +51,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "SourceSettings",
     "Window",
+    "columns_read",
     "compute_indicators",
     "event_day_counts",
     "resolve_as_of",

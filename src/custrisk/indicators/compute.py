@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 _EPOCH = dt.date(1970, 1, 1)
 #: Rows per thread when matching customer ids (Arrow releases the GIL).
 _JOIN_CHUNK = 2_000_000
+#: The customer codes of a source's rows (and of the rows an aggregation reads): int32,
+#: half of intp on millions of rows; the codes index the credit table's customers.
+_CODE = np.int32
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,31 @@ def _aggregation_names(agg: Aggregation, date: str | None) -> set[str]:
     if date:
         names.add(date)
     return names
+
+
+def columns_read(config: IndicatorConfig, source: str) -> set[str]:
+    """The columns of ``source`` that :func:`compute_indicators` may read: the customer
+    column, the date column and what the aggregations over it read (a derived column as
+    the columns it is made of)."""
+    settings = config.sources.get(source)
+    date = settings.date if settings is not None else None
+    derived = dict(settings.derived) if settings is not None else {}
+    names = {CUSTOMER_ID} | ({date} if date else set())
+    for indicator in config.indicators:
+        agg = indicator.aggregation
+        if agg is not None and agg.source == source:
+            names |= _aggregation_names(agg, date)
+    out: set[str] = set()
+    while names:
+        name = names.pop()
+        if name in out or name == AS_OF:
+            continue
+        expr = derived.get(name)
+        if expr is None:
+            out.add(name)
+        else:
+            names |= expr.names
+    return out
 
 
 def compute_indicators(
@@ -155,14 +184,12 @@ def compute_indicators(
         origin,
     )
     by_source, rest = _plan(cfg)
-    # sources are independent (own rows and caches); NumPy and Arrow release the GIL
-    workers = min(len(by_source), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(engine.compute_all, by_source))
-    else:
-        for codes in by_source:
-            engine.compute_all(codes)
+    # One source at a time: each holds its converted columns, customer codes and row sets
+    # until its last aggregation (about 400 MB for 4.9M transactions). Two sources in
+    # threads held both sets at once, about 120 MB more at the peak of 200k customers,
+    # for no time saved on a busy 2-core machine (docs/performance.md, End to end).
+    for codes in by_source:
+        engine.compute_all(codes)
     engine.compute_all(rest)
     columns: dict[str, Any] = {CUSTOMER_ID: ids.reset_index(drop=True)}
     for indicator in cfg.indicators:
@@ -318,7 +345,10 @@ class _Source:
         settings: SourceSettings,
         types: Mapping[str, ExprType],
     ) -> None:
-        self.engine = engine
+        # A weak reference: with a strong one, engine and sources formed a cycle that kept
+        # every source's frame alive after compute_indicators returned, until the garbage
+        # collector happened to run (4.9M transactions held through scoring).
+        self.engine: _Engine = weakref.proxy(engine)
         self.name = name
         self.frame = frame
         self.settings = settings
@@ -407,17 +437,17 @@ class _Source:
         """Customer code (row of the credit table) of each row; -1 for unknown customers."""
         if self._codes is None:
             if self.name == CUSTOMER_SOURCE:
-                self._codes = np.arange(self.n_rows, dtype=np.intp)
+                self._codes = np.arange(self.n_rows, dtype=_CODE)
             else:
                 column = self.frame[CUSTOMER_ID]
                 if isinstance(column.dtype, pd.CategoricalDtype):
                     # match the categories only, then look the row codes up
                     categories = _arrow_text(pd.Series(column.cat.categories.astype("str")))
                     lookup = np.append(_customer_codes(categories, self.engine.ids), -1)
-                    self._codes = lookup[column.cat.codes.to_numpy()]
+                    self._codes = lookup.astype(_CODE)[column.cat.codes.to_numpy()]
                 else:
                     ids = _arrow_text(column, combine=False)
-                    self._codes = _customer_codes(ids, self.engine.ids)
+                    self._codes = _customer_codes(ids, self.engine.ids).astype(_CODE)
                 unknown = int((self._codes < 0).sum())
                 if unknown:
                     logger.warning(

@@ -41,6 +41,8 @@ REVIEW_DUE_DAYS = 14
 DEFAULT_OWNER = "account_manager"
 #: Behaviour events of this many days before as_of tell the preferred channel.
 CHANNEL_WINDOW_DAYS = 365
+#: The source whose events tell the preferred channel.
+BEHAVIOUR_SOURCE = "behaviour"
 _FOLLOW_UP_INDICATOR = "days_since_last_follow_up"
 
 
@@ -130,11 +132,16 @@ def follow_up_plan(
     day = dt.date.fromisoformat(str(as_of)[:10])
     ids = scores["customer_id"].astype(str)
     frequency = {str(g["code"]): str(g.get("review_frequency", "")) for g in grades}
-    keyed = details.assign(customer_id=details["customer_id"].astype(str)).drop_duplicates(
-        "customer_id"
+    since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
+    # Only the two columns read here: the details of 200k customers are about 100 MB,
+    # and each step below would copy all of them.
+    read = [c for c in ("name_masked", since_column) if c in details.columns]
+    keyed = (
+        details.loc[:, read]
+        .assign(customer_id=details["customer_id"].astype(str))
+        .drop_duplicates("customer_id")
     )
     keyed = keyed.set_index("customer_id").reindex(ids)
-    since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
     since = (
         pd.to_numeric(keyed[since_column], errors="coerce").to_numpy()
         if since_column in keyed.columns
@@ -275,6 +282,7 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
 
 
 __all__ = [
+    "BEHAVIOUR_SOURCE",
     "CHANNEL_WINDOW_DAYS",
     "DEFAULT_OWNER",
     "REVIEW_DAYS",

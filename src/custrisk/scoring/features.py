@@ -22,10 +22,12 @@ from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
+    columns_read,
     compute_indicators,
     load_indicator_config,
 )
 from custrisk.indicators.config import parse_indicator_config
+from custrisk.io.memory import release_memory
 from custrisk.registry import (
     LoadedModel,
     load_model,
@@ -90,14 +92,22 @@ def prepare_features(
     sources_config: SourcesConfig | str | os.PathLike[str] | None = None,
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
+    keys: bool = True,
 ) -> Features:
     """Load and clean the exports, then compute the indicators of every customer.
 
     An indicator that needs a source or a column the exports do not have is
     unavailable (``Features.unavailable`` says why), never computed over blanks.
+    ``keys=False`` drops the event sources' key columns (txn_id, event_id) that no
+    indicator reads from the workspace before the indicators are computed
+    (:meth:`Workspace.without_keys`), for a caller that does not read them.
     """
     sources, config = load_configs(indicator_config, sources_config)
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    if not keys:
+        read = {name: columns_read(config, name) for name in workspace.frames}
+        workspace = workspace.without_keys(keep=read)
+        release_memory()  # Arrow's pool keeps what it freed until asked
     result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
@@ -248,10 +258,12 @@ def prepare_model_features(
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
     indicator_config: IndicatorConfig | None = None,
+    keys: bool = True,
 ) -> Features:
     """The features ``model`` needs, computed from the exports in ``data_dir`` with the
     indicator config the model was trained with (``indicator_config``, when the caller
-    has it already from :func:`model_indicator_config`).
+    has it already from :func:`model_indicator_config`); ``keys`` as in
+    :func:`prepare_features`.
 
     Raises
     ------
@@ -270,6 +282,7 @@ def prepare_model_features(
         sources_config=sources,
         encoding=encoding,
         as_of=as_of,
+        keys=keys,
     )
     lacking = [c for c in model.card.get("features", []) if c in features.unavailable]
     if lacking:

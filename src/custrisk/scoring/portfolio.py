@@ -24,7 +24,7 @@ from custrisk.io.plain import jsonable
 from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
 from custrisk.registry import LoadedModel
 from custrisk.results import FOLLOWUPS_FILE, ScoringRun, read_previous_run
-from custrisk.review.followups import follow_up_plan
+from custrisk.review.followups import BEHAVIOUR_SOURCE, follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import ScoreResult, score_data
 from custrisk.scoring.table import TABLE_CARD_KEY
@@ -142,7 +142,7 @@ def score_portfolio(
         applied.alerts,
         (applied.summary.get("policy") or {}).get("grades") or [],
         facts["as_of"],
-        behaviour=workspace.frames.get("behaviour"),
+        behaviour=workspace.frames.get(BEHAVIOUR_SOURCE),
         channels=result.channels,
     )
     facts["followups"] = {

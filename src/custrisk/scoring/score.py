@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from custrisk.registry import (
     LoadedModel,
 )
 from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
+from custrisk.review.followups import BEHAVIOUR_SOURCE, preferred_channels
 from custrisk.scoring.features import Features, prepare_model_features
 from custrisk.vocab import check_language
 
@@ -38,9 +39,10 @@ class ScoreResult:
     run: dict[str, Any]
     features: Features
     model_id: str
-    #: The preferred channel of each customer, when the scorer found it (the Dask
-    #: engine, bucket by bucket, where the behaviour events are); else the follow-up
-    #: plan finds it from the workspace's behaviour events.
+    #: The preferred channel of each customer, when the scorer found it (the pandas
+    #: engine before it lets the events go, the Dask engine bucket by bucket, where the
+    #: behaviour events are); else the follow-up plan finds it from the workspace's
+    #: behaviour events.
     channels: pd.Series | None = None
 
 
@@ -88,13 +90,20 @@ def _reason_details(table: pd.DataFrame, scored: ScoredTable) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _customer_details(features: Features) -> pd.DataFrame:
-    """Masked identity, credit fields and every indicator, per customer (for reports)."""
+def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame:
+    """Masked identity, credit fields, every indicator and the ``reasons`` details
+    (:func:`_reason_details`, rows in the order of ``features.X``), per customer (for
+    reports).
+
+    Built once, column by column: a merge of two frames on the customer id copied every
+    column again, and the credit table is reindexed for the columns shown only."""
     from custrisk.privacy import mask_id_number, mask_name, mask_phone
 
-    credit = features.workspace.frames["credit"].set_index("customer_id").reindex(features.X.index)
-    out = pd.DataFrame(index=features.X.index)
     maskers = {"name": mask_name, "phone": mask_phone, "id_number": mask_id_number}
+    credit = features.workspace.frames["credit"].set_index("customer_id")
+    shown = [c for c in (*maskers, *CREDIT_DETAIL_COLUMNS) if c in credit]
+    credit = credit.loc[:, shown].reindex(features.X.index)
+    out = pd.DataFrame(index=features.X.index)
     for column, masker in maskers.items():
         if column in credit:
             out[f"{column}_masked"] = masker(credit[column]).to_numpy()
@@ -105,8 +114,11 @@ def _customer_details(features: Features) -> pd.DataFrame:
             # An indicator standing for the credit field (a CRM's overdue amount comes
             # from its collection plans): reports show it where they show the field.
             out[column] = features.X[column].to_numpy()
+    del credit
     for code in features.X.columns:
         out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
+    for column in reasons.columns.drop("customer_id"):
+        out[column] = reasons[column].set_axis(out.index)
     return out.reset_index(names="customer_id")
 
 
@@ -123,7 +135,10 @@ def score_data(
     """Score every customer of the exports in ``data_dir`` with a loaded model.
 
     Returns the scores table, a details table (masked identity, credit fields, every
-    indicator, reason values and impacts) and the run's facts for reports.
+    indicator, reason values and impacts), the run's facts for reports and the
+    customers' preferred channels. The workspace of its features keeps the customer
+    table only: the events (millions of transactions) are let go once the indicators
+    and the preferred channels are found from them, before the details are built.
     """
     features = prepare_model_features(
         model,
@@ -132,8 +147,15 @@ def score_data(
         encoding=encoding,
         as_of=as_of,
         indicator_config=indicator_config,
+        keys=False,  # nothing here reads the transaction and event ids
     )
-    return score_prepared(model, features, lang=lang)
+    workspace = features.workspace
+    channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), features.as_of)
+    features = replace(features, workspace=workspace.customers_only())
+    del workspace
+    result = score_prepared(model, features, lang=lang)
+    result.channels = channels
+    return result
 
 
 def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") -> ScoreResult:
@@ -141,10 +163,7 @@ def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") 
     the records of a request to ``custrisk serve``): the one place both go through."""
     config = features.config
     table, scored = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
-    reason_details = _reason_details(table, scored)
-    details = _customer_details(features).merge(
-        reason_details, on="customer_id", how="left", validate="one_to_one"
-    )
+    details = _customer_details(features, _reason_details(table, scored))
     card = model.card
     run = {
         "model_id": model.model_id,

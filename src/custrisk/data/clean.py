@@ -492,6 +492,8 @@ def _clean_column(
     cleans a text column once per distinct value into a categorical (as categories
     are), for a column of few distinct values on many rows."""
     dates = dates or DateLimits()
+    if col.type == "date" and _other_date_type(column.type):
+        column = _days_as_seconds(column)
     if _already_typed(column.type, col):
         return _clean_typed(column, col, issues, dates)
     if col.type == "category" or (by_value and col.type in TEXT_TYPES and locate is None):
@@ -606,6 +608,24 @@ ARROW_TYPES = {
 def _already_typed(kind: pa.DataType, col: ColumnSpec) -> bool:
     """True when the reader already parsed this column into its target type."""
     return col.type in ARROW_TYPES and kind == ARROW_TYPES[col.type]
+
+
+def _other_date_type(kind: pa.DataType) -> bool:
+    """A date type of a typed file other than the cleaner's own (timestamp[s]): a date,
+    or a timestamp of another unit without a time zone (Parquet has no seconds unit, so
+    a date column written from timestamp[s] reads back as timestamp[ms])."""
+    return pa.types.is_date(kind) or (
+        pa.types.is_timestamp(kind) and kind.tz is None and kind.unit != "s"
+    )
+
+
+def _days_as_seconds(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Dates or naive timestamps as timestamp[s] at the start of their day: the day the
+    text path gave them (it formatted each as YYYY-MM-DD and parsed that), without
+    formatting and parsing millions of dates."""
+    if pa.types.is_timestamp(column.type):
+        column = pc.floor_temporal(column, unit="day")
+    return column.cast(pa.timestamp("s"))
 
 
 def _clean_typed(

@@ -7,8 +7,10 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,17 +75,31 @@ class SourceResult:
     kept_rows: np.ndarray | None = None
 
 
+#: KnownIds prepared in this process, by token (an engine's worker gets them back when a
+#: spilled copy is read again); the last few only.
+_PREPARED: dict[str, KnownIds] = {}
+_PREPARED_KEPT = 2
+
+
 class KnownIds:
     """The cleaned credit table's customer ids, ready for the orphan check: as Arrow
-    text (the lookup) and as the categories of the customer column, each built once
-    and kept. An engine cleaning a source in many buckets hands one such object to
-    every bucket on a worker, so each bucket does not convert every id again.
-    Pickled (sent to a worker, spilled), it carries the ids only."""
+    text, as the categories of the customer column (and their dtype), and as a lookup
+    of sorted hashes, each built once and kept.
 
-    def __init__(self, ids: pd.Series) -> None:
+    An engine cleaning a source in many buckets hands one such object to every bucket
+    on a worker. Each bucket then looks up only its own distinct ids (a binary search
+    among the hashes, each hit checked on the text), instead of hashing every credit id
+    again: with millions of customers and hundreds of buckets that was most of the
+    cleaning. Pickled (sent to a worker, spilled), it carries the ids and a token only;
+    a copy read back in a process that prepared the same ids reuses what it built."""
+
+    def __init__(self, ids: pd.Series, token: str | None = None) -> None:
         self.ids = ids
+        self.token = token or uuid.uuid4().hex
         self._arrow: pa.Array | None = None
         self._categories: pd.Index | None = None
+        self._dtype: pd.CategoricalDtype | None = None
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def arrow(self) -> pa.Array:
@@ -97,11 +113,60 @@ class KnownIds:
             self._categories = pd.Index(self.arrow.to_numpy(zero_copy_only=False), dtype="str")
         return self._categories
 
-    def __getstate__(self) -> dict[str, pd.Series]:
-        return {"ids": self.ids}
+    @property
+    def dtype(self) -> pd.CategoricalDtype:
+        """The customer column's dtype (its categories checked once, not per bucket)."""
+        if self._dtype is None:
+            self._dtype = pd.CategoricalDtype(self.categories)
+        return self._dtype
 
-    def __setstate__(self, state: dict[str, pd.Series]) -> None:
-        self.__init__(state["ids"])  # type: ignore[misc]
+    def positions(self, values: pa.Array) -> np.ndarray:
+        """The position of each of a few text ``values`` among the ids (-1: not there,
+        or missing), without hashing every id: each value's hash is searched among the
+        ids' sorted hashes and a hit is checked on the text. A value whose hash an id
+        shares but whose text differs (a hash collision, about one in 10^12 pairs) is
+        looked up exactly."""
+        hashes, order = self._prepared_lookup()
+        out = np.full(len(values), -1, dtype=np.int64)
+        if not len(values) or not len(hashes):
+            return out
+        text = values.to_numpy(zero_copy_only=False)
+        present = ~pd.isna(text)
+        wanted = pd.util.hash_array(np.where(present, text, "").astype(object))
+        at = np.minimum(np.searchsorted(hashes, wanted), len(hashes) - 1)
+        hit = present & (hashes[at] == wanted)
+        candidates = order[at]
+        same = as_numpy(pc.equal(self.arrow.take(pa.array(candidates)), values))
+        out[hit & same] = candidates[hit & same]
+        doubtful = np.flatnonzero(hit & ~same)
+        if len(doubtful):
+            exact = pc.index_in(values.take(pa.array(doubtful)), value_set=self.arrow)
+            out[doubtful] = pc.fill_null(exact, -1).to_numpy(zero_copy_only=False)
+        return out
+
+    def _prepared_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ids' hashes, sorted, and the position of each among the ids."""
+        if self._lookup is None:
+            hashes = pd.util.hash_array(self.arrow.to_numpy(zero_copy_only=False))
+            order = np.argsort(hashes, kind="stable")
+            self._lookup = (hashes[order], order)
+        return self._lookup
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"ids": self.ids, "token": self.token}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["ids"], state["token"])  # type: ignore[misc]
+        # A copy read on a worker: the first is kept (and prepared by its first use),
+        # later copies of the same ids (read back after spilling) share what it built.
+        prepared = _PREPARED.get(self.token)
+        if prepared is None:
+            while len(_PREPARED) >= _PREPARED_KEPT:
+                _PREPARED.pop(next(iter(_PREPARED)))
+            _PREPARED[self.token] = self
+        else:
+            self._arrow, self._categories = prepared.arrow, prepared.categories
+            self._dtype, self._lookup = prepared.dtype, prepared._prepared_lookup()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -113,6 +178,8 @@ class KnownIds:
             size += self._arrow.nbytes
         if self._categories is not None:
             size += int(self._categories.memory_usage(deep=True))
+        if self._lookup is not None:
+            size += sum(a.nbytes for a in self._lookup)
         return size
 
 
@@ -173,12 +240,11 @@ def clean_source(
         if isinstance(customer_ids, KnownIds)
         else KnownIds(customer_ids)
     )
-    known = credit_ids.arrow if credit_ids is not None else None
     # The customer column of a linked source (200k ids on millions of rows) is held as a
     # dictionary over the credit ids from here on: one lookup per row, cleaned once per
     # id, kept for rejects as indices, and checked for orphans once per id.
     by_value = (
-        known is not None
+        credit_ids is not None
         and spec.customer_key != spec.key
         and _is_text(raw_columns[spec.customer_key].type)
     )
@@ -195,7 +261,7 @@ def clean_source(
         for name in (spec.key, spec.customer_key)
         if name
         and not (name == spec.key and text_key)
-        and not (name == spec.customer_key and (by_value or known is None))
+        and not (name == spec.customer_key and (by_value or credit_ids is None))
     }
     issues = Issues(n)
     # Columns are cleaned one at a time, each into its own issue list, merged in column
@@ -209,8 +275,15 @@ def clean_source(
         # column is cleaned (the cleaner needs the values in one piece anyway).
         column: pa.ChunkedArray | pa.Array = _one_piece(raw_columns.pop(col.name))
         if by_value and col.name == spec.customer_key:
-            assert known is not None
-            column = kept_raw[col.name] = _used_entries(_encode_among(column, known))
+            assert credit_ids is not None
+            # Among the credit ids when the column is long against them (a whole
+            # source: one lookup per row, hashing only the rows of unknown ids); a
+            # bucket of a few rows among millions of ids encodes its own values.
+            column = kept_raw[col.name] = (
+                _used_entries(_encode_among(column, credit_ids.arrow))
+                if len(column) >= len(credit_ids)
+                else _dictionary_text(column)
+            )
         values = _clean_column(
             column,
             col,
@@ -245,14 +318,12 @@ def clean_source(
     if credit_ids is not None:
         # The customer column becomes categorical over the credit table's ids: unknown
         # ids are orphans, and indicators can group by the codes without hashing text.
-        assert known is not None and spec.customer_key
-        code_values = _codes_in(out[spec.customer_key], known)
+        assert spec.customer_key
+        code_values = _codes_in(out[spec.customer_key], credit_ids)
         orphan = alive & (code_values < 0)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
-        out[spec.customer_key] = pd.Categorical.from_codes(
-            code_values, categories=credit_ids.categories
-        )
+        out[spec.customer_key] = pd.Categorical.from_codes(code_values, dtype=credit_ids.dtype)
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
     bad_frame = bad_row_issues(spec.name, tables)
     if len(bad_frame):
@@ -399,16 +470,25 @@ def _used_entries(encoded: pa.DictionaryArray) -> pa.DictionaryArray:
     )
 
 
-def _codes_in(values: pd.Series, known: pa.Array) -> np.ndarray:
-    """The position of each value among ``known`` (-1: not there, or missing)."""
+def _codes_in(values: pd.Series, known: KnownIds) -> np.ndarray:
+    """The position of each value among ``known`` (-1: not there, or missing): looked
+    up once per distinct value of a categorical column."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = pa.array(values.cat.categories.to_numpy(dtype=object), type=pa.large_string())
-        positions = pc.fill_null(pc.index_in(categories, value_set=known), -1)
+        positions = _positions_among(categories, known)
         # one extra entry for the missing code (-1), which indexes it from the end
-        of_category = np.append(positions.to_numpy(zero_copy_only=False), -1).astype(np.int32)
+        of_category = np.append(positions, -1).astype(np.int32)
         return of_category[values.cat.codes.to_numpy()]
-    positions = pc.index_in(to_text(pa.array(values)), value_set=known)
-    return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return _positions_among(to_text(pa.array(values)), known).astype(np.int32)
+
+
+def _positions_among(values: pa.Array, known: KnownIds) -> np.ndarray:
+    """Positions of ``values`` among the ids: Arrow's lookup (it hashes every id) when
+    there are as many values as ids, else the ids' kept lookup."""
+    if len(values) >= len(known):
+        positions = pc.index_in(values.cast(pa.large_string()), value_set=known.arrow)
+        return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return known.positions(values.cast(pa.large_string()))
 
 
 def _common_types(parts: list[pa.Table]) -> list[pa.Table]:

@@ -1,0 +1,61 @@
+"""The credit ids prepared once for the orphan check of many buckets (clean.KnownIds): a
+bucket's values are found among millions of ids without hashing every id again, exactly
+as Arrow's lookup finds them, hash collisions included."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.data.clean import KnownIds
+
+IDS = pd.Series([f"C{i:06d}" for i in range(5_000)] + [None, "客户-7", "C 1"], dtype="str")
+
+
+def _exact(values: pa.Array, known: KnownIds) -> np.ndarray:
+    found = pc.index_in(values, value_set=known.arrow)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+
+def test_positions_equal_arrows_lookup() -> None:
+    known = KnownIds(IDS)
+    values = pa.array(
+        ["C000000", "C004999", "C005000", None, "", "客户-7", "C 1", "c000001", "C000123"],
+        type=pa.large_string(),
+    )
+    got = known.positions(values)
+    assert got.tolist() == _exact(values, known).tolist()
+    assert got.tolist() == [0, 4999, -1, -1, -1, 5000, 5001, -1, 123]
+
+
+def test_a_hash_collision_is_looked_up_exactly() -> None:
+    """A value whose hash an id shares, with other text, is not taken for that id."""
+    known = KnownIds(IDS)
+    hashes, order = known._prepared_lookup()
+    stranger = pa.array(["ZZZ"], type=pa.large_string())
+    collided = hashes.copy()
+    # the stranger's hash given to the id at the first sorted position
+    collided[0] = pd.util.hash_array(np.array(["ZZZ"], dtype=object))[0]
+    resorted = np.argsort(collided, kind="stable")
+    known._lookup = (collided[resorted], order[resorted])
+    assert known.positions(stranger).tolist() == [-1]
+    member = pa.array(["C000042", "ZZZ"], type=pa.large_string())
+    assert known.positions(member).tolist() == [42, -1]
+
+
+def test_a_copy_read_back_shares_what_the_first_built() -> None:
+    """Sent to a worker and spilled and read back, the ids keep one prepared lookup per
+    process, not one per copy; a pickle carries the ids and the token only."""
+    known = KnownIds(IDS)
+    known.positions(pa.array(["C000001"], type=pa.large_string()))
+    payload = pickle.dumps(known)
+    assert len(payload) < 2 * len(pickle.dumps(IDS))
+    first = pickle.loads(payload)
+    first.positions(pa.array(["C000002"], type=pa.large_string()))
+    again = pickle.loads(payload)
+    assert again._lookup is first._lookup and again.categories is first.categories
+    assert again.positions(pa.array(["C000003"], type=pa.large_string())).tolist() == [3]

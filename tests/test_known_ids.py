@@ -57,5 +57,19 @@ def test_a_copy_read_back_shares_what_the_first_built() -> None:
     first = pickle.loads(payload)
     first.positions(pa.array(["C000002"], type=pa.large_string()))
     again = pickle.loads(payload)
-    assert again._lookup is first._lookup and again.categories is first.categories
+    assert again._lookup is first._lookup and again.arrow is first.arrow
     assert again.positions(pa.array(["C000003"], type=pa.large_string())).tolist() == [3]
+
+
+def test_a_compact_column_holds_the_ids_it_uses() -> None:
+    """For an engine's bucket: the same column as over every id, with only the ids its
+    rows have as categories (in the ids' order), and every id's categories never built."""
+    codes = np.array([5, -1, 3, 5, 4999, 0], dtype=np.int32)
+    whole = KnownIds(IDS).column(codes)
+    compact = KnownIds(IDS, compact=True)
+    got = compact.column(codes)
+    pd.testing.assert_series_equal(
+        pd.Series(got), pd.Series(whole).cat.remove_unused_categories()
+    )
+    assert list(got.categories) == ["C000000", "C000003", "C000005", "C004999"]
+    assert compact._categories is None

@@ -84,28 +84,31 @@ _PREPARED_KEPT = 2
 class KnownIds:
     """The cleaned credit table's customer ids, ready for the orphan check: as Arrow
     text, as the categories of the customer column (and their dtype), and as a lookup
-    of sorted hashes, each built once and kept.
+    of sorted hashes, each built when first needed and kept.
 
     An engine cleaning a source in many buckets hands one such object to every bucket
     on a worker. Each bucket then looks up only its own distinct ids (a binary search
     among the hashes, each hit checked on the text), instead of hashing every credit id
     again: with millions of customers and hundreds of buckets that was most of the
-    cleaning. Pickled (sent to a worker, spilled), it carries the ids and a token only;
-    a copy read back in a process that prepared the same ids reuses what it built."""
+    cleaning. With ``compact``, a cleaned customer column gets only the ids its rows
+    have as categories, and the categories of every id are never built (an engine
+    whose buckets set them again later). Pickled (sent to a worker, spilled), it
+    carries the ids as Arrow text and a token; a copy read back in a process that
+    prepared the same ids reuses what it built."""
 
-    def __init__(self, ids: pd.Series, token: str | None = None) -> None:
-        self.ids = ids
+    def __init__(
+        self, ids: pd.Series | pa.Array, token: str | None = None, *, compact: bool = False
+    ) -> None:
+        self.arrow: pa.Array = (
+            ids
+            if isinstance(ids, pa.Array)
+            else pa.array(ids.dropna().to_numpy(dtype=object), type=pa.large_string())
+        )
         self.token = token or uuid.uuid4().hex
-        self._arrow: pa.Array | None = None
+        self.compact = compact
         self._categories: pd.Index | None = None
         self._dtype: pd.CategoricalDtype | None = None
         self._lookup: tuple[np.ndarray, np.ndarray] | None = None
-
-    @property
-    def arrow(self) -> pa.Array:
-        if self._arrow is None:
-            self._arrow = pa.array(self.ids.dropna().to_numpy(dtype=object), type=pa.large_string())
-        return self._arrow
 
     @property
     def categories(self) -> pd.Index:
@@ -119,6 +122,18 @@ class KnownIds:
         if self._dtype is None:
             self._dtype = pd.CategoricalDtype(self.categories)
         return self._dtype
+
+    def column(self, codes: np.ndarray) -> pd.Categorical:
+        """A customer column from positions among the ids (-1: missing): over every id,
+        or with ``compact`` over the ids it uses only (in the ids' order)."""
+        if not self.compact:
+            return pd.Categorical.from_codes(codes, dtype=self.dtype)
+        used = np.unique(codes[codes >= 0])
+        categories = pd.Index(
+            self.arrow.take(pa.array(used)).to_numpy(zero_copy_only=False), dtype="str"
+        )
+        compacted = np.where(codes >= 0, np.searchsorted(used, np.maximum(codes, 0)), -1)
+        return pd.Categorical.from_codes(compacted.astype(np.int32), categories=categories)
 
     def positions(self, values: pa.Array) -> np.ndarray:
         """The position of each of a few text ``values`` among the ids (-1: not there,
@@ -145,37 +160,47 @@ class KnownIds:
         return out
 
     def _prepared_lookup(self) -> tuple[np.ndarray, np.ndarray]:
-        """The ids' hashes, sorted, and the position of each among the ids."""
+        """The ids' hashes, sorted, and the position of each among the ids. Hashed a
+        million at a time: the ids as Python text would be several times their Arrow
+        size at once."""
         if self._lookup is None:
-            hashes = pd.util.hash_array(self.arrow.to_numpy(zero_copy_only=False))
+            step = 1 << 20
+            hashes = np.concatenate(
+                [
+                    pd.util.hash_array(self.arrow.slice(i, step).to_numpy(zero_copy_only=False))
+                    for i in range(0, len(self.arrow), step)
+                ]
+                or [np.empty(0, dtype=np.uint64)]
+            )
             order = np.argsort(hashes, kind="stable")
             self._lookup = (hashes[order], order)
         return self._lookup
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"ids": self.ids, "token": self.token}
+        return {"ids": self.arrow, "token": self.token, "compact": self.compact}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["ids"], state["token"])  # type: ignore[misc]
-        # A copy read on a worker: the first is kept (and prepared by its first use),
-        # later copies of the same ids (read back after spilling) share what it built.
+        self.__init__(  # type: ignore[misc]
+            state["ids"], state["token"], compact=state.get("compact", False)
+        )
+        # A copy read on a worker: the first is kept, later copies of the same ids
+        # (read back after spilling) share what it has built so far.
         prepared = _PREPARED.get(self.token)
         if prepared is None:
             while len(_PREPARED) >= _PREPARED_KEPT:
                 _PREPARED.pop(next(iter(_PREPARED)))
             _PREPARED[self.token] = self
         else:
-            self._arrow, self._categories = prepared.arrow, prepared.categories
-            self._dtype, self._lookup = prepared.dtype, prepared._prepared_lookup()
+            self.arrow = prepared.arrow
+            self._categories, self._dtype = prepared._categories, prepared._dtype
+            self._lookup = prepared._prepared_lookup()
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.arrow)
 
     def __sizeof__(self) -> int:
         """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
-        size = object.__sizeof__(self) + int(self.ids.memory_usage(index=True, deep=True))
-        if self._arrow is not None:
-            size += self._arrow.nbytes
+        size = object.__sizeof__(self) + self.arrow.nbytes
         if self._categories is not None:
             size += int(self._categories.memory_usage(deep=True))
         if self._lookup is not None:
@@ -323,7 +348,7 @@ def clean_source(
         orphan = alive & (code_values < 0)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
-        out[spec.customer_key] = pd.Categorical.from_codes(code_values, dtype=credit_ids.dtype)
+        out[spec.customer_key] = credit_ids.column(code_values)
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
     bad_frame = bad_row_issues(spec.name, tables)
     if len(bad_frame):

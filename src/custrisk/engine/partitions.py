@@ -322,7 +322,9 @@ def _ids_of(done: _Cleaned) -> pd.Series:
 def _all_ids(*parts: pd.Series) -> KnownIds:
     """Every kept credit id, for the orphan check of the buckets of a source keyed by
     something else than the customer (prepared once per worker)."""
-    return KnownIds(pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str"))
+    ids = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
+    # compact: a bucket's customer column over its own ids (the regroup sets them again)
+    return KnownIds(ids, compact=True)
 
 
 def _summary(done: _Cleaned) -> _Cleaned:

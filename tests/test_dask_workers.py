@@ -63,7 +63,7 @@ def _exports(dirty_300: Path, tmp_path: Path, parts: int) -> tuple[Path, Path | 
 
 
 # 40 buckets: each bucket of transactions holds a few of the 300 customers' ids, so its
-# customer column is cleaned over the ids it uses only (clean._used_entries)
+# customer column is cleaned over the ids it uses only (a dictionary of its own values)
 @pytest.mark.parametrize(("parts", "buckets"), [(1, 1), (1, 3), (2, 4), (3, 2), (4, 5), (2, 40)])
 def test_score_read_on_the_workers_equals_pandas(
     parts: int,

@@ -68,8 +68,6 @@ def test_a_compact_column_holds_the_ids_it_uses() -> None:
     whole = KnownIds(IDS).column(codes)
     compact = KnownIds(IDS, compact=True)
     got = compact.column(codes)
-    pd.testing.assert_series_equal(
-        pd.Series(got), pd.Series(whole).cat.remove_unused_categories()
-    )
+    pd.testing.assert_series_equal(pd.Series(got), pd.Series(whole).cat.remove_unused_categories())
     assert list(got.categories) == ["C000000", "C000003", "C000005", "C004999"]
     assert compact._categories is None

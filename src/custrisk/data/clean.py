@@ -135,6 +135,11 @@ class KnownIds:
         compacted = np.where(codes >= 0, np.searchsorted(used, np.maximum(codes, 0)), -1)
         return pd.Categorical.from_codes(compacted.astype(np.int32), categories=categories)
 
+    def codes(self, values: pd.Series) -> np.ndarray:
+        """The position of each value of a column among the ids (-1: not there, or
+        missing), looked up once per distinct value of a categorical column."""
+        return _codes_in(values, self)
+
     def positions(self, values: pa.Array) -> np.ndarray:
         """The position of each of a few text ``values`` among the ids (-1: not there,
         or missing), without hashing every id: each value's hash is searched among the
@@ -305,7 +310,7 @@ def clean_source(
             # source: one lookup per row, hashing only the rows of unknown ids); a
             # bucket of a few rows among millions of ids encodes its own values.
             column = kept_raw[col.name] = (
-                _used_entries(_encode_among(column, credit_ids.arrow))
+                _encode_among(column, credit_ids.arrow)
                 if len(column) >= len(credit_ids)
                 else _dictionary_text(column)
             )
@@ -344,7 +349,7 @@ def clean_source(
         # The customer column becomes categorical over the credit table's ids: unknown
         # ids are orphans, and indicators can group by the codes without hashing text.
         assert spec.customer_key
-        code_values = _codes_in(out[spec.customer_key], credit_ids)
+        code_values = credit_ids.codes(out[spec.customer_key])
         orphan = alive & (code_values < 0)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
@@ -470,28 +475,6 @@ def _encode_among(column: pa.ChunkedArray | pa.Array, known: pa.Array) -> pa.Dic
     return pa.DictionaryArray.from_arrays(
         pa.array(indices, mask=missing if missing.any() else None),
         pa.concat_arrays([known, others.dictionary]),
-    )
-
-
-def _used_entries(encoded: pa.DictionaryArray) -> pa.DictionaryArray:
-    """``encoded`` with only the dictionary entries some row uses, when most are unused.
-
-    Each entry of the dictionary is cleaned once; a column encoded among every credit
-    id uses them all when it is a whole source, but a bucket of a few rows among
-    millions of ids uses few, and cleaning the rest would cost each bucket the whole
-    credit table."""
-    dictionary = encoded.dictionary
-    valid = ~as_numpy(pc.is_null(encoded.indices))
-    index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
-    used = np.bincount(index[valid], minlength=len(dictionary)) > 0
-    kept = np.flatnonzero(used)
-    if 2 * len(kept) >= len(dictionary):
-        return encoded
-    position = np.zeros(len(dictionary), dtype=np.int32)
-    position[kept] = np.arange(len(kept), dtype=np.int32)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(position[index], mask=None if valid.all() else ~valid),
-        dictionary.take(pa.array(kept)),
     )
 
 

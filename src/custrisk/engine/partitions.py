@@ -378,28 +378,17 @@ def _slice(split: list[_Slice], bucket: int) -> _Slice:
     return split[bucket]
 
 
-def _codes_among(values: pd.Series, categories: pd.Index) -> np.ndarray:
-    """The position of each value among ``categories`` (-1: not there, or missing),
-    looked up once per distinct value of a categorical column."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        at = categories.get_indexer(values.cat.categories)
-        codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, at[np.maximum(codes, 0)], -1)
-    return categories.get_indexer(pd.Index(values.astype(object).to_numpy()))
-
-
 def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
     """On a worker: the rows of one customer bucket gathered from every bucket of
     another key (its slice of each), back in the source's order, the customer column
     over this bucket's credit ids (as a source keyed by the customer has it)."""
     origins = [p.origin for p in parts]
     origin = np.concatenate(origins) if origins else np.empty((0, 2), dtype=np.int64)
-    categories = pd.Index(ids.dropna().to_numpy(dtype=object), dtype="str")
+    known = KnownIds(ids)
     # The customer column from each slice's codes: concatenating slices whose
     # categories differ would make it text first, hashed again row by row.
     codes = np.concatenate(
-        [_codes_among(p.frame[customer_key], categories) for p in parts]
-        or [np.empty(0, dtype=np.int64)]
+        [known.codes(p.frame[customer_key]) for p in parts] or [np.empty(0, dtype=np.int32)]
     )
     columns = list(parts[0].frame.columns)
     frames = [p.frame.drop(columns=customer_key) for p in parts]
@@ -413,7 +402,7 @@ def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
     frame.insert(
         columns.index(customer_key),
         customer_key,
-        pd.Series(pd.Categorical.from_codes(codes[order].astype(np.int32), categories=categories)),
+        pd.Series(known.column(codes[order])),
     )
     return _Cleaned(frame, origin[order], pd.DataFrame(), [], [], 0, 0, 0, 0, [])
 

@@ -194,6 +194,47 @@ def test_a_worker_restarted_past_its_memory_limit_stops_the_command() -> None:
     assert "\n" not in line
 
 
+def _grow_later(mib: int, delay: float) -> int:
+    """On a worker: returns at once; ``delay`` seconds later a thread makes ``mib`` MiB
+    resident, as a worker's held results grow while the client is busy elsewhere."""
+    import threading
+    import time
+
+    def grow() -> None:
+        time.sleep(delay)
+        block = np.ones(mib * 2**20, dtype=np.uint8)
+        time.sleep(60 + int(block[-1]))
+
+    threading.Thread(target=grow, daemon=True).start()
+    return 1
+
+
+def test_a_restart_between_two_waits_stops_the_command() -> None:
+    """A restart that comes while the command waits on nothing (between two stages)
+    cancels no wait; tasks it submits next would make the scheduler compute the lost
+    results again from the exports, for ever (the third 5M run in docs/scale.md). The
+    next wait ends the command with the restart's one line instead."""
+    import time
+
+    dask = pytest.importorskip("dask")
+    with (
+        dask.config.set({"distributed.worker.memory.spill": False}),
+        pytest.raises(UsageError) as caught,
+        dask_client(memory_limit="256MiB") as client,
+    ):
+        held = client.submit(_grow_later, 400, 1.0, pure=False)
+        assert client.gather(held) == 1
+        deadline = time.monotonic() + 120
+        while not client.restarted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.restarted, "the worker was not restarted"
+        client.gather(client.submit(int, "2", pure=False))
+    line = str(caught.value)
+    assert line.startswith(
+        "a worker of the local cluster was restarted past 95 % of its memory limit at "
+    ), line
+
+
 def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:
     """Dask refuses a task whose inputs alone pass a worker's limit with a MemoryError;
     the user gets one line with Dask's sizes and the fixes, not an internal error."""

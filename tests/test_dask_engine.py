@@ -131,6 +131,36 @@ def test_cli_score_engine_dask_writes_the_pandas_files(
             assert (pandas_out.parent / name).read_bytes() == (dask_out.parent / name).read_bytes()
 
 
+@pytest.mark.parametrize("command", ["score", "indicators", "drift"])
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_no_customer_left_after_cleaning_is_one_line(
+    tmp_path: Path, dask_cluster: Any, export_200: Path, models_200: Path, command: str, engine: str
+) -> None:
+    """Every credit row rejected (here the only one, for a broken quote): both engines
+    stop with the same line naming the file, the count and the rule, and point to
+    validate for the rows; no empty table passes for a month without customers."""
+    exports = tmp_path / "exports"
+    shutil.copytree(export_200, exports)
+    credit = exports / "credit.csv"
+    header, first = credit.read_text(encoding="utf-8").splitlines()[:2]
+    credit.write_text(header + "\n" + first.replace(",", ',"', 1) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [command, str(exports)]
+    if command != "indicators":
+        args += ["--model", "logistic", "--models-dir", str(models_200)]
+    args += ["--out", str(out / {"score": "scores.csv", "indicators": "ind.csv"}.get(command, ""))]
+    if engine == "dask":
+        args += ["--engine", "dask", "--scheduler", dask_cluster.scheduler.address]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert (
+        "no customer is left after cleaning: credit.csv: its one row was rejected while "
+        f"cleaning (field_count 1); run 'custrisk validate {exports}' to see each rejected"
+    ) in " ".join(result.output.split())
+    assert "Traceback" not in result.output and "Internal error" not in result.output
+    assert not out.exists() or not any(out.rglob("*.csv"))
+
+
 def test_cli_engine_errors_are_one_line(tmp_path: Path, export_200: Path) -> None:
     runner = CliRunner()
     common = ["score", str(export_200), "--model", "logistic", "--out", str(tmp_path / "s.csv")]

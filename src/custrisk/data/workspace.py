@@ -88,6 +88,30 @@ class ValidationReport:
             return "rejected"
         return "repaired" if self.rows_repaired else "clean"
 
+    def require_customers(self) -> None:
+        """:class:`DataError` when the customer table kept no row (every row rejected,
+        or none in the file): there is nobody to compute indicators for or to score,
+        and an empty table would pass for a month without customers."""
+        source = self.sources.get(CUSTOMER_SOURCE)
+        if source is None or source.rows_kept:
+            return
+        files = ", ".join(Path(f).name for f in source.files) or CUSTOMER_SOURCE
+        if source.rows_in == 0:
+            said = f"{files} has no rows"
+        else:
+            rules = ", ".join(
+                f"{rule} {actions[DROPPED]:,}"
+                for rule, actions in source.rules.items()
+                if actions.get(DROPPED)
+            )
+            n = source.rows_in
+            every = "its one row was" if n == 1 else f"all {n:,} rows were"
+            said = f"{files}: {every} rejected while cleaning ({rules})"
+        raise DataError(
+            f"no customer is left after cleaning: {said}",
+            hint=f"run 'custrisk validate {self.data_dir}' to see each rejected row and its reason",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,

@@ -134,6 +134,30 @@ def shared(client: Client, value: Any) -> Future:
 MEMORY_RESTART = "worker-restart-memory"
 
 
+class _Restarted(Exception):
+    """A worker was restarted past its memory limit before the client waited again."""
+
+
+def _watched_client(*args: Any, **kwargs: Any) -> Client:
+    """A :class:`distributed.Client` whose ``gather`` refuses to wait once a worker
+    was restarted past its memory limit (:class:`_MemoryRestarts` says so)."""
+    from distributed import Client
+
+    class WatchedClient(Client):
+        restarted = False
+
+        def gather(self, *a: Any, **kw: Any) -> Any:
+            # A restart that came while the command was not waiting (ordering results,
+            # submitting the next stage) cancelled no wait; tasks submitted since then
+            # may hang on lost results that the scheduler would compute again from the
+            # exports. Refusing here ends the command at its next wait.
+            if self.restarted:
+                raise _Restarted
+            return super().gather(*a, **kw)
+
+    return WatchedClient(*args, **kwargs)
+
+
 class _MemoryRestarts:
     """Stops a command at the first worker restarted past its memory limit.
 
@@ -142,8 +166,9 @@ class _MemoryRestarts:
     the limit again, most often at the same place, so the command would start over and
     over without an error (a task is blamed, and ``KilledWorker`` raised, only when it
     was running at each death; a worker killed while holding data blames none). At the
-    first such restart every future of the client is cancelled (on the client), so the
-    command's waiting gather ends, and :func:`_worker_deaths` says what happened in one line."""
+    first such restart every future of the client is cancelled (on the client), so a
+    waiting gather ends, and a client of :func:`_watched_client` refuses every later
+    gather; :func:`_worker_deaths` says what happened in one line."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -158,6 +183,8 @@ class _MemoryRestarts:
         self.restarts.append(dict(event[1]))
         if len(self.restarts) == 1:  # the next ones are not needed
             self.client.unsubscribe_topic(MEMORY_RESTART)
+        if hasattr(self.client, "restarted"):
+            self.client.restarted = True
         for state in list(self.client.futures.values()):
             state.cancel(reason=MEMORY_RESTART)
 
@@ -178,7 +205,8 @@ def _worker_deaths(
     nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
     (the task killed its workers), ``FutureCancelledError`` (the dead worker held data
     sent to the cluster, which cannot be computed again, or ``watch`` cancelled every
-    future at a restart past the memory limit)."""
+    future at a restart past the memory limit), and a gather refused after such a
+    restart."""
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
@@ -190,7 +218,7 @@ def _worker_deaths(
     )
     try:
         yield
-    except (KilledWorker, FutureCancelledError):
+    except (KilledWorker, FutureCancelledError, _Restarted):
         restarted = watch.said() if watch is not None else ""
         if restarted:
             raise UsageError(f"{where} {restarted}{limit}", hint=hint) from None
@@ -226,7 +254,7 @@ def dask_client(
     line the command prints.
     """
     try:
-        from distributed import Client, LocalCluster
+        from distributed import LocalCluster
     except ImportError as exc:  # pragma: no cover - the dask extra is not installed
         raise UsageError(
             "--engine dask needs Dask distributed, which is not installed",
@@ -239,7 +267,7 @@ def dask_client(
                 hint="start them with 'dask worker --memory-limit SIZE'",
             )
         try:
-            client = Client(scheduler, timeout="5s")
+            client = _watched_client(scheduler, timeout="5s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise UsageError(
                 f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
@@ -270,7 +298,7 @@ def dask_client(
             memory_limit=limit,
             silence_logs=quiet,
         ) as cluster,
-        Client(cluster) as client,
+        _watched_client(cluster) as client,
         _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client)),
     ):
         log.info(

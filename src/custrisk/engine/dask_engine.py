@@ -289,6 +289,7 @@ def _on_workers(
     bucketed = load_workspace_dask(
         data_dir, client, config=sources, encoding=encoding, buckets=buckets
     )
+    bucketed.report.require_customers()
     shape = _Shape(bucketed.data_dir, sources, bucketed.report, bucketed.missing_columns)
     names = list(bucketed.frames[0]) if bucketed.frames else []
     log.info(
@@ -332,7 +333,9 @@ def _workspace(
         if isinstance(sources_config, SourcesConfig)
         else load_sources_config(sources_config)
     )
-    return sources, load_workspace(data_dir, config=sources, encoding=encoding)
+    workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    workspace.report.require_customers()
+    return sources, workspace
 
 
 def prepare_features_dask(

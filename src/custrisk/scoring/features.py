@@ -104,6 +104,7 @@ def prepare_features(
     """
     sources, config = load_configs(indicator_config, sources_config)
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    workspace.report.require_customers()
     if not keys:
         read = {name: columns_read(config, name) for name in workspace.frames}
         workspace = workspace.without_keys(keep=read)

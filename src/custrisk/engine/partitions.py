@@ -328,8 +328,19 @@ def _all_ids(*parts: pd.Series) -> KnownIds:
 
 
 def _summary(done: _Cleaned) -> _Cleaned:
-    """A bucket's result without its rows (what the client needs for the report)."""
-    return replace(done, frame=done.frame.iloc[:0], origin=done.origin[:0])
+    """A bucket's result without its rows (what the client needs for the report).
+
+    A frame without rows still holds each categorical column's categories: a bucket
+    of transactions holds about 500,000 customer ids at 5,000,000 customers, 7 MB in
+    every summary. Every worker sent them to the client at once and passed 95 % of its
+    3GB limit (docs/scale.md), so the summary's categories are emptied."""
+    empty = done.frame.iloc[:0]
+    categorical = {
+        name: column.cat.remove_unused_categories()
+        for name, column in empty.items()
+        if isinstance(column.dtype, pd.CategoricalDtype)
+    }
+    return replace(done, frame=empty.assign(**categorical), origin=done.origin[:0])
 
 
 @dataclass

@@ -29,13 +29,13 @@ TIMINGS = {
     *(("stages", stage, "seconds") for stage in ("validate", "score", "drift", "evaluate")),
     *(("stages", stage, "seconds") for stage in ("reports", "notify")),
 }
-#: ... and, when the dask run's RUN.yaml has the engine lines added, its hash and the
-#: fingerprint over it.
-RUN_YAML_HASHES = {("fingerprint",), ("configs", "run", "sha256")}
-#: The fields of each log.jsonl event that may differ: its time, the process, the
-#: fingerprint (as above) and a stage's seconds. The dask run's log has one more event,
-#: ``engine`` (which cluster), and no other difference.
-LOG_FIELDS_MAY_DIFFER = ("time", "pid", "fingerprint", "seconds")
+#: ... and, when the dask run's RUN.yaml has the engine lines added, the file's hash (not
+#: the fingerprint: it counts RUN.yaml's settings without the engine's).
+RUN_YAML_HASHES = {("configs", "run", "sha256")}
+#: The fields of each log.jsonl event that may differ: its time, the process and a
+#: stage's seconds. The dask run's log has one more event, ``engine`` (which cluster),
+#: and no other difference.
+LOG_FIELDS_MAY_DIFFER = ("time", "pid", "seconds")
 DASK_ONLY_EVENTS = ("engine",)
 
 
@@ -126,6 +126,7 @@ def test_engine_dask_gives_the_pandas_run_folder(
     want = json.loads((pandas_run / "run.json").read_text(encoding="utf-8"))
     got = json.loads((dask_run / "run.json").read_text(encoding="utf-8"))
     assert got["configs"]["run"]["sha256"] != want["configs"]["run"]["sha256"]
+    assert got["fingerprint"] == want["fingerprint"]
     _assert_same_run_folder(dask_run, pandas_run, TIMINGS | RUN_YAML_HASHES)
     engine = [e for e in _events(dask_run) if e["event"] == "engine"]
     assert len(engine) == 1  # one cluster for validate, score and drift
@@ -151,6 +152,36 @@ def test_the_engine_options_of_custrisk_run_start_one_local_cluster(
     first_stage = next(i for i, e in enumerate(events) if e["event"] == "stage_start")
     assert events.index(engine[0]) == first_stage + 1  # started by validate, its first user
     shutil.rmtree(dask_run)
+
+
+def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
+    root: Path, dask_cluster: Any
+) -> None:
+    """A month run with engine: pandas is up to date for the Dask engine: adding the
+    engine lines to RUN.yaml (or taking them out) runs nothing again, since both
+    engines write the same files. Any other edit of RUN.yaml does."""
+    config = root / "run.yaml"
+    original = config.read_text(encoding="utf-8")
+    address = dask_cluster.scheduler.address
+    try:
+        code, out = _run(root)
+        assert code == 0, out
+        config.write_text(
+            original + f"\nengine: dask\nscheduler: {address}\nbuckets: 3\n", encoding="utf-8"
+        )
+        code, out = _run(root)
+        assert code == 0, out
+        events = [e["event"] for e in _events(root / "runs" / PERIOD)]
+        assert events[-1] == "nothing_to_do" and "engine" not in events
+        config.write_text(original.replace("lang: zh", "lang: en"), encoding="utf-8")
+        assert "lang: en" in config.read_text(encoding="utf-8")
+        code, out = _run(root, "--engine", "pandas")
+        assert code == 0, out
+        notes = [e["message"] for e in _events(root / "runs" / PERIOD) if e["event"] == "note"]
+        assert any(n.startswith("inputs or configs changed") for n in notes), notes
+    finally:
+        config.write_text(original, encoding="utf-8")
+        shutil.rmtree(root / "runs" / PERIOD, ignore_errors=True)
 
 
 def test_a_stage_error_on_a_worker_is_one_line_and_exit_2(

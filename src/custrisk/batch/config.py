@@ -58,6 +58,9 @@ TOP_KEYS = (
 )
 #: The keys that apply to ``engine: dask`` only.
 DASK_KEYS = ("scheduler", "buckets", "memory_limit")
+#: The keys that say where a run is computed, not what it computes: a run's fingerprint
+#: counts RUN.yaml without them (both engines write the same files).
+ENGINE_KEYS = ("engine", *DASK_KEYS)
 
 
 @dataclass(frozen=True)

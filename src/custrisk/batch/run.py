@@ -8,7 +8,9 @@ stage is deterministic the outputs are the same bytes as an uninterrupted run's.
 
 A fingerprint of everything a run depends on (input files, config files, the model's
 card, the previous period's run, library versions) decides whether there is anything to
-do: a finished run with the same fingerprint is left alone unless ``force``.
+do: a finished run with the same fingerprint is left alone unless ``force``. RUN.yaml
+counts by its settings other than the engine's (``engine``, ``scheduler``, ``buckets``,
+``memory_limit``): both engines write the same files.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from typing import Any
 
 from custrisk import __version__
 from custrisk.batch import _notify
-from custrisk.batch.config import PERIOD_FIELD, RunConfig, check_period, shift_period
+from custrisk.batch.config import (
+    ENGINE_KEYS,
+    PERIOD_FIELD,
+    RunConfig,
+    check_period,
+    shift_period,
+)
 from custrisk.batch.layout import (
     LAYOUT_VERSION,
     LOG_FILE,
@@ -54,6 +62,7 @@ from custrisk.batch.stages import (
     StageContext,
     StageResult,
 )
+from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
@@ -209,7 +218,7 @@ def run_batch(
         model = open_model(config.model, config.models_dir)
         previous = previous_run(config.runs_dir, period)
         basis = _basis(config, period, model.model_id, model.card, previous)
-        fingerprint = _hash_json(basis)
+        fingerprint = _fingerprint(basis)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
             facts = read_json(layout.final / RUN_FILE)
             if facts.get("fingerprint") == fingerprint:
@@ -353,6 +362,8 @@ def _basis(
     for name, path in config.config_files().items():
         file = path if path is not None else default_config_path(DEFAULT_CONFIGS[name])
         configs[name] = {"file": str(file), "sha256": _config_hash(file, name)}
+        if name == "run":
+            configs[name]["settings_sha256"] = _run_settings_hash(file)
     templates = config.reports.templates or default_templates_dir()
     configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
     prev = None
@@ -366,6 +377,22 @@ def _basis(
         "previous": prev,
         "versions": _versions(),
     }
+
+
+def _fingerprint(basis: dict[str, Any]) -> str:
+    """The hash of ``basis`` with RUN.yaml counted by its settings other than the
+    engine's (``settings_sha256``), not by its bytes: moving a month to the Dask engine
+    (or back, or to another cluster) does not make a finished run out of date."""
+    run = {k: v for k, v in basis["configs"].get("run", {}).items() if k != "sha256"}
+    return _hash_json({**basis, "configs": {**basis["configs"], "run": run}})
+
+
+def _run_settings_hash(file: Path) -> str:
+    """The SHA-256 of RUN.yaml's settings (canonical JSON) without :data:`ENGINE_KEYS`
+    (the file was read and checked already by :func:`load_run_config`)."""
+    document = load_yaml_file(file)
+    settings = {k: v for k, v in document.items() if k not in ENGINE_KEYS}
+    return _hash_json(settings)
 
 
 def _config_hash(file: Path, name: str) -> str:

@@ -334,13 +334,11 @@ def _summary(done: _Cleaned) -> _Cleaned:
     of transactions holds about 500,000 customer ids at 5,000,000 customers, 7 MB in
     every summary. Every worker sent them to the client at once and passed 95 % of its
     3GB limit (docs/scale.md), so the summary's categories are emptied."""
-    empty = done.frame.iloc[:0]
-    categorical = {
-        name: column.cat.remove_unused_categories()
-        for name, column in empty.items()
-        if isinstance(column.dtype, pd.CategoricalDtype)
-    }
-    return replace(done, frame=empty.assign(**categorical), origin=done.origin[:0])
+    empty = done.frame.iloc[:0].copy()
+    for name, column in empty.items():
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            empty[name] = column.cat.remove_unused_categories()
+    return replace(done, frame=empty, origin=done.origin[:0])
 
 
 @dataclass

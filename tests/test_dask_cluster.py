@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -183,6 +184,27 @@ def test_a_buckets_summary_holds_no_customer_ids() -> None:
     assert summary.frame.empty and list(summary.frame.columns) == list(frame.columns)
     assert isinstance(summary.frame["customer_id"].dtype, pd.CategoricalDtype)
     assert (summary.rows_in, summary.files) == (9, ["t.csv"])
+
+
+def test_a_long_gather_comes_in_chunks_in_order(dask_cluster: Any) -> None:
+    """The engine's client fetches a list of results GATHER_CHUNK at a time (a worker
+    asked for every bucket's results at once passed its memory limit) and returns them
+    whole and in order, as Dask's gather does."""
+    from custrisk.engine.cluster import GATHER_CHUNK, _watched_client
+
+    with _watched_client(dask_cluster.scheduler.address) as client:
+        futures = [client.submit(str, i, pure=False) for i in range(2 * GATHER_CHUNK + 3)]
+        asked: list[int] = []
+        fetch = client._gather_or_stop
+
+        async def counted(batch: Any) -> Any:
+            asked.append(len(batch) if isinstance(batch, list) else 1)
+            return await fetch(batch)
+
+        client._gather_or_stop = counted  # type: ignore[method-assign]
+        assert client.gather(futures) == [str(i) for i in range(len(futures))]
+        assert asked == [GATHER_CHUNK, GATHER_CHUNK, 3]
+        assert client.gather(futures[0]) == "0"
 
 
 def _hold(mib: int, seconds: float) -> int:

@@ -1,12 +1,14 @@
 """Builders shared by test modules: rows of the credit and transactions exports,
-exports cut into partitions, and the comparison of two scoring runs.
+exports cut into partitions or written as hive-partitioned datasets, and the comparison of two scoring runs.
 
 Test modules import these from here, never from conftest.py or from another test module.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -79,3 +81,23 @@ def partitioned_exports(source: Path, folder: Path, parts: int) -> Path:
     config = folder / "sources.yaml"
     config.write_text(text, encoding="utf-8")
     return config
+
+
+#: The column each source's dataset is split by, as hive folders (dropped from the files).
+HIVE_SPLIT = {"transactions": "txn_type", "behaviour": "event_type"}
+
+
+def hive_dataset(export: Path, folder: Path) -> Path:
+    """``export``'s transactions and behaviour as hive-partitioned Parquet datasets
+    (``transactions/txn_type=order/part-00000.parquet``, with Spark's marker files)."""
+    folder.mkdir()
+    shutil.copy(export / "credit.csv", folder / "credit.csv")
+    for name, column in HIVE_SPLIT.items():
+        frame = pd.read_csv(export / f"{name}.csv", dtype=str, keep_default_na=False)
+        for value, rows in frame.groupby(column, sort=True):
+            part = folder / name / f"{column}={quote(str(value), safe='')}"
+            part.mkdir(parents=True)
+            rows.drop(columns=column).to_parquet(part / "part-00000.parquet", index=False)
+            (part / ".part-00000.parquet.crc").write_bytes(b"\x00crc")
+        (folder / name / "_SUCCESS").write_text("")
+    return folder

@@ -18,7 +18,7 @@ from custrisk.data import Workspace, load_workspace
 from custrisk.results import ScoringRun
 from custrisk.sample import generate_sample_data
 from custrisk.scoring import score_portfolio
-from tests._support import assert_same_run, partitioned_exports
+from tests._support import assert_same_run, hive_dataset, partitioned_exports
 
 distributed = pytest.importorskip("distributed")
 
@@ -302,24 +302,21 @@ def test_cross_row_rules_across_buckets(tmp_path: Path, dask_cluster: Any) -> No
 def test_a_folder_dataset_of_parquet_parts(
     tmp_path: Path, dask_cluster: Any, export_200: Path
 ) -> None:
-    """A source as a folder of Parquet parts (``transactions/part-N.parquet``, hive
-    folders included) in the place of its file: the same kept rows as its CSV."""
-    folder = tmp_path / "dataset"
-    folder.mkdir()
-    shutil.copy(export_200 / "credit.csv", folder / "credit.csv")
-    for name in ("transactions", "behaviour"):
-        frame = pd.read_csv(export_200 / f"{name}.csv", dtype=str, keep_default_na=False)
-        for i, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
-            part = folder / name / f"batch={i}"
-            part.mkdir(parents=True)
-            frame.iloc[rows].to_parquet(part / "part-0.parquet", index=False)
-        (folder / name / "_SUCCESS").write_text("")
-    want = load_workspace(export_200)
+    """A source as a hive-partitioned folder of Parquet parts in the place of its file
+    (``transactions/txn_type=order/part-00000.parquet``, Spark's markers beside them):
+    the pandas engine's workspace of the same folder, each part a partition."""
+    folder = hive_dataset(export_200, tmp_path / "dataset")
+    # a folder value the column does not allow: rejects naming the part by its path
+    (folder / "transactions" / "txn_type=refund").rename(folder / "transactions" / "txn_type=wire")
+    want = load_workspace(folder)
     got = load_workspace_dask(folder, dask_cluster, buckets=3).workspace(dask_cluster)
     for name, frame in want.frames.items():
         pd.testing.assert_frame_equal(got.frames[name], frame, obj=name)
+    assert "transactions/txn_type=wire/part-00000.parquet" in set(want.rejects["file"])
+    pd.testing.assert_frame_equal(got.rejects, want.rejects)
     assert got.report.sources["transactions"].rows_in == want.report.sources["transactions"].rows_in
-    assert len(got.report.sources["transactions"].files) == 3
+    assert got.report.sources["transactions"].files == want.report.sources["transactions"].files
+    assert len(got.report.sources["transactions"].files) >= 3
 
 
 def test_cli_validate_engine_dask_writes_the_pandas_files(

@@ -122,12 +122,18 @@ class SourcePart:
     """One of several exports stacked into a source (``files:``), e.g. the contracts and
     the collections workbooks of a CRM both feed ``transactions``: its file or glob, its
     own header mapping, and ``values`` written into declared columns the file does not
-    have (``{txn_type: contract}``)."""
+    have (``{txn_type: contract}``).
+
+    ``partition`` holds the values a file's hive folders give declared columns
+    (``month=2026-10/``), written only where the file has no such column; ``None`` is a
+    missing value. It is set for each file found (:func:`custrisk.data.workspace.source_files`),
+    never by a config."""
 
     file: str
     sheet: str | None
     rename: Mapping[str, str]
     values: Mapping[str, str] = field(default_factory=dict)
+    partition: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

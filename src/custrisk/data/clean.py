@@ -544,17 +544,17 @@ def _canonical_table(
     missing = [c.name for c in spec.columns if c.name not in present]
     if missing and not stacked:
         warnings.append(
-            f"{table.path.name}: optional column(s) missing, left blank: {join_limited(missing)}"
+            f"{table.shown_name}: optional column(s) missing, left blank: {join_limited(missing)}"
         )
     for header, declared in table.folded:
         warnings.append(
-            f"{table.path.name}: header {shown_names([header])!r} read as the declared "
+            f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
             f"column '{declared}' (they differ in case or character width)"
         )
     unexpected = [*table.unmatched, *(c for c in names if c not in spec.column_names)]
     if unexpected:
         warnings.append(
-            f"{table.path.name}: column(s) not in the sources config, ignored: "
+            f"{table.shown_name}: column(s) not in the sources config, ignored: "
             f"{shown_names(unexpected)}"
         )
     n = renamed.num_rows

@@ -160,7 +160,7 @@ def locator(
     def locate(rows: np.ndarray) -> list[str]:
         if len(tables) == 1:
             return [f"line {lines[r]}" for r in rows]
-        return [f"{tables[file_of[r]].path.name} line {lines[r]}" for r in rows]
+        return [f"{tables[file_of[r]].shown_name} line {lines[r]}" for r in rows]
 
     return locate
 
@@ -171,7 +171,7 @@ def issues_to_frame(
     if not issues.parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     rows = np.concatenate([p[0] for p in issues.parts])
-    names = [str(t.path.name) for t in tables]
+    names = [t.shown_name for t in tables]
     frame = pd.DataFrame(
         {
             "source": source,
@@ -200,7 +200,7 @@ def bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:
     records = [
         {
             "source": source,
-            "file": t.path.name,
+            "file": t.shown_name,
             "line": b.line,
             "column": b.column,
             "rule": b.rule,

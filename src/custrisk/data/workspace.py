@@ -10,7 +10,9 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from custrisk.config.sources import (
     SourcePart,
     SourcesConfig,
     SourceSpec,
+    header_key,
     load_sources_config,
 )
 from custrisk.data.clean import ARROW_TYPES, SourceResult, clean_source
@@ -308,14 +311,28 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object))
 
 
+#: Names in a dataset folder that hold no rows: Spark's ``_SUCCESS`` and ``_metadata``,
+#: ``.crc`` checksums, hidden files.
+NOT_DATA_PREFIXES = ("_", ".")
+#: A hive folder's value for a missing one (``month=__HIVE_DEFAULT_PARTITION__``).
+HIVE_MISSING = "__HIVE_DEFAULT_PARTITION__"
+
+
 def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
     """Files in ``data_dir`` matching a name or glob, sorted by name.
+
+    A folder in the place of a file is a dataset: its files, in every sub-folder (hive
+    folders such as ``month=2026-10/``), sorted by path, without the names that hold no
+    rows (:data:`NOT_DATA_PREFIXES`). When nothing matches a name, a folder named as it
+    without its extensions (``credit/`` for ``credit.csv``) or with ``.parquet``
+    (``credit.parquet/``) is the source's dataset.
 
     Raises
     ------
     DataError
-        When something that matches is not a readable file (a folder, a broken link):
-        an export that cannot be read is an error, not an absent source.
+        When something that matches is not a readable file (a broken link) or is a
+        folder with no file in it: an export that cannot be read is an error, not an
+        absent source.
     """
     if any(ch in pattern for ch in "*?["):
         found = sorted(data_dir.glob(pattern))
@@ -332,22 +349,82 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
         if not (path.exists() or path.is_symlink()):
             path = existing(path)  # credit.csv.enc for credit.csv
         found = [path] if path.exists() or path.is_symlink() else []
+        if not found:
+            stem = pattern.split(".", 1)[0]
+            found = [d for d in (data_dir / stem, data_dir / f"{stem}.parquet") if d.is_dir()][:1]
+    files: list[Path] = []
     for path in found:
+        if path.is_dir():
+            parts = _dataset_files(path)
+            if not parts:
+                raise DataError(
+                    "is a folder with no export file in it",
+                    file=str(path),
+                    hint="a folder in the place of a source's file is read as a dataset of "
+                    "CSV or Parquet files (in sub-folders too); put the export's files in it, "
+                    "or remove it",
+                )
+            files += parts
+        else:
+            files.append(path)
+    for path in files:
         if not path.is_file():
-            what = (
-                "is a folder"
-                if path.is_dir()
-                else "is a link to nothing"
-                if not path.exists()
-                else "is not a regular file"
-            )
+            what = "is a link to nothing" if not path.exists() else "is not a regular file"
             raise DataError(
                 f"{what}, not an export file",
                 file=str(path),
                 hint="a source's file must be a CSV, Parquet or Excel export; rename or remove "
                 "what is in its place",
             )
-    return found
+    return files
+
+
+def _dataset_files(folder: Path) -> list[Path]:
+    """The files of a folder dataset, in every sub-folder, sorted by path."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if not any(name.startswith(NOT_DATA_PREFIXES) for name in p.relative_to(folder).parts)
+        and not p.is_dir()
+    )
+
+
+def source_files(
+    data_dir: Path, spec: SourceSpec
+) -> list[tuple[SourceSpec, SourcePart | None, Path]]:
+    """The files of a source in the order they are stacked, each with the spec of its
+    file entry and its part: each file matching the source's ``file``
+    (:func:`find_source_files`), or each ``files:`` entry's in turn. A file under hive
+    folders (``transactions/month=2026-10/part-0.parquet``) has their values in its
+    part's ``partition``, for the declared columns they name."""
+    return [
+        (part_spec, _partition_of(part_spec, part, path, data_dir), path)
+        for part_spec, part in spec.part_specs()
+        for path in find_source_files(data_dir, part_spec.file)
+    ]
+
+
+def _partition_of(
+    spec: SourceSpec, part: SourcePart | None, path: Path, data_dir: Path
+) -> SourcePart | None:
+    """``part`` with the values of the hive folders between ``data_dir`` and ``path``
+    (``key=value``, percent-decoded as Hive and Spark write them) whose key is a declared
+    column of ``spec`` (matched as a header is); other folders are names only."""
+    try:
+        folders = path.relative_to(data_dir).parts[:-1]
+    except ValueError:
+        return part
+    by_header = {header_key(name): canonical for name, canonical in spec.file_columns.items()}
+    values: dict[str, str | None] = {}
+    for folder in folders:
+        key, equals, value = folder.partition("=")
+        column = by_header.get(header_key(unquote(key))) if equals else None
+        if column is not None:
+            values[column] = None if value == HIVE_MISSING else unquote(value)
+    if not values:
+        return part
+    base = part or SourcePart(file=spec.file, sheet=spec.sheet, rename={})
+    return replace(base, partition=MappingProxyType(values))
 
 
 def load_workspace(
@@ -399,15 +476,7 @@ def load_workspace(
     for name in wanted:
         spec = cfg.sources[name]
         # (spec of the file entry, part, path): one entry, or each of files: in order
-        found = (
-            []
-            if spec.query is not None
-            else [
-                (part_spec, part, path)
-                for part_spec, part in spec.part_specs()
-                for path in find_source_files(data_dir, part_spec.file)
-            ]
-        )
+        found = [] if spec.query is not None else source_files(data_dir, spec)
         if spec.query is None and not found:
             if spec.required:
                 raise DataError(
@@ -442,8 +511,9 @@ def load_workspace(
                 raw = read_export(
                     path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
                 )
+                raw.label = _label(path, data_dir)
                 if part is not None:
-                    _add_values(raw, part)
+                    _add_values(raw, part, part_spec)
                 tables.append(raw)
                 table_specs.append(part_spec)
                 release_memory()  # the reader's own buffers, before the cleaning's
@@ -569,15 +639,19 @@ def read_source_file(
     cfg: SourcesConfig,
     *,
     encoding: str | None = None,
+    root: Path | None = None,
 ) -> RawTable:
     """One file of a source read as :func:`load_workspace` reads it (a ``files:`` entry's
-    ``values`` written in, the line as the id of a ``row_number`` source): for an engine
-    that reads the files of a source apart (one file, one partition)."""
+    ``values`` written in, the line as the id of a ``row_number`` source, named by its
+    path in the exports folder ``root``): for an engine that reads the files of a source
+    apart (one file, one partition)."""
     raw = read_export(
         path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
     )
+    if root is not None:
+        raw.label = _label(path, root)
     if part is not None:
-        _add_values(raw, part)
+        _add_values(raw, part, part_spec)
     if spec.row_number is not None:
         _number_rows(spec, [raw], cfg)
     return raw
@@ -604,15 +678,31 @@ def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -
         raw.table = raw.table.append_column(spec.row_number, numbers)
 
 
-def _add_values(raw: RawTable, part: SourcePart) -> None:
+def _label(path: Path, data_dir: Path) -> str | None:
+    """A file in a sub-folder of the exports folder (a dataset's part) is named by its
+    path there in rejects and messages: its name alone may be every part's."""
+    try:
+        inside = path.relative_to(data_dir)
+    except ValueError:
+        return None
+    return inside.as_posix() if len(inside.parts) > 1 else None
+
+
+def _add_values(raw: RawTable, part: SourcePart, spec: SourceSpec) -> None:
     """Write a part's ``values`` (e.g. ``txn_type: contract``) into every row of its file
-    (in place of a column of that name the file may have)."""
+    (in place of a column of that name the file may have), then its hive folders' values
+    (``partition``) where the file has no column for them (``spec``: its file entry's)."""
     for column, value in part.values.items():
         table = raw.table
         if column in table.column_names:
             table = table.drop_columns([column])
         constant = pa.repeat(pa.scalar(value, pa.large_string()), table.num_rows)
         raw.table = table.append_column(column, constant)
+    has = {spec.file_columns.get(name, name) for name in raw.table.column_names}
+    for column, text in part.partition.items():
+        if column not in has:
+            constant = pa.repeat(pa.scalar(text, pa.large_string()), raw.table.num_rows)
+            raw.table = raw.table.append_column(column, constant)
 
 
 def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
@@ -703,5 +793,6 @@ __all__ = [
     "load_workspace",
     "mask_rejects",
     "read_source_file",
+    "source_files",
     "source_report",
 ]

@@ -25,7 +25,6 @@ from custrisk.engine.drift import check_data_drift_dask, drift_counts_dask
 from custrisk.engine.partitions import (
     BucketedWorkspace,
     load_workspace_dask,
-    source_partitions,
     validate_dask,
 )
 
@@ -42,7 +41,6 @@ __all__ = [
     "memory_limit_bytes",
     "prepare_features_dask",
     "score_portfolio_dask",
-    "source_partitions",
     "split_workspace",
     "validate_dask",
 ]

@@ -53,9 +53,9 @@ from custrisk.data.dates import credible_range_of_counts
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import (
     ValidationReport,
-    find_source_files,
     pseudonymise_workspace,
     read_source_file,
+    source_files,
     source_report,
 )
 from custrisk.engine.cluster import dask_client, shared
@@ -71,9 +71,6 @@ PathLike = str | os.PathLike[str]
 
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
-
-#: Files of a folder dataset that are not data (Spark's and Hadoop's markers).
-_NOT_DATA = ("_", ".")
 
 
 def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
@@ -141,47 +138,6 @@ def default_buckets(client: Client, input_bytes: int) -> int:
 # --- partitions --------------------------------------------------------------------------
 
 
-def _dataset_files(folder: Path) -> list[Path]:
-    """The data files of a folder dataset (Parquet or CSV parts, hive-partitioned
-    folders such as ``month=2026-10/`` included), sorted by their path."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(_NOT_DATA) for part in p.relative_to(folder).parts)
-    )
-
-
-def source_partitions(
-    data_dir: Path, spec: SourceSpec
-) -> list[tuple[SourceSpec, SourcePart | None, Path]]:
-    """The partitions of a source, in the pandas engine's order: each file matching its
-    ``file`` (a name or glob; one per ``files:`` entry), a folder in its place being a
-    dataset of parts (``credit.parquet/part-0.parquet``...). Without any match, a folder
-    named as the file without its extensions (``credit/`` for ``credit.csv``) or with
-    ``.parquet`` (``credit.parquet/``) is the source's dataset."""
-    found: list[tuple[SourceSpec, SourcePart | None, Path]] = []
-    for part_spec, part in spec.part_specs():
-        pattern = part_spec.file
-        if any(ch in pattern for ch in "*?["):
-            matches = sorted(data_dir.glob(pattern))
-        else:
-            matches = [data_dir / pattern] if (data_dir / pattern).exists() else []
-        if not matches:
-            stem = pattern.split(".", 1)[0]
-            matches = [
-                d
-                for d in (data_dir / stem, data_dir / f"{stem}.parquet")
-                if not any(ch in stem for ch in "*?[") and d.is_dir()
-            ][:1]
-        if any(m.is_dir() for m in matches):
-            files = [f for m in matches for f in (_dataset_files(m) if m.is_dir() else [m])]
-        else:  # plain files: exactly the pandas engine's (encrypted exports included)
-            files = find_source_files(data_dir, pattern)
-        found += [(part_spec, part, f) for f in files]
-    return found
-
-
 @dataclass
 class _Piece:
     """The rows of one partition that go to one bucket, and their positions in it."""
@@ -214,10 +170,11 @@ def _read_partition(
     split_key: str | None,
     buckets: int,
     date_columns: Sequence[str],
+    root: Path,
 ) -> dict[str, Any]:
     """On a worker: one file read, its rows split by the bucket of their cleaned key,
     and the day counts of its date columns (for the latest credible dates)."""
-    raw = read_source_file(spec, part_spec, part, path, cfg, encoding=encoding)
+    raw = read_source_file(spec, part_spec, part, path, cfg, encoding=encoding, root=root)
     if split_key is None:
         of_row = np.zeros(raw.num_rows, dtype=np.int64)
     else:
@@ -517,7 +474,7 @@ def load_workspace_dask(
                 f"sources.{name}.query: the dask engine reads files only, not a database query",
                 hint="export the table as Parquet files, or use --engine pandas",
             )
-    partitions = {name: source_partitions(root, cfg.sources[name]) for name in wanted}
+    partitions = {name: source_files(root, cfg.sources[name]) for name in wanted}
     count = buckets or default_buckets(
         client, sum(_input_bytes(path) for found in partitions.values() for *_, path in found)
     )
@@ -568,6 +525,7 @@ def load_workspace_dask(
                 split_key,
                 count,
                 dates,
+                root,
                 pure=False,
             )
             for part_spec, part, path in found
@@ -754,6 +712,5 @@ __all__ = [
     "BucketedWorkspace",
     "bucket_of",
     "load_workspace_dask",
-    "source_partitions",
     "validate_dask",
 ]

@@ -97,9 +97,17 @@ class RawTable:
     bad_rows: list[BadRow] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # header fields not read
     folded: list[tuple[str, str]] = field(default_factory=list)  # (header, declared name)
+    #: The file as rejects and messages name it when its name alone is not enough: its
+    #: path in the exports folder (``transactions/txn_type=order/part-00000.parquet``)
+    label: str | None = None
 
     def __post_init__(self) -> None:
         self.num_rows = self.table.num_rows
+
+    @property
+    def shown_name(self) -> str:
+        """The file's name in rejects and messages: its :attr:`label`, or its name."""
+        return self.label or self.path.name
 
     @property
     def records(self) -> int:

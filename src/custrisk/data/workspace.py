@@ -508,13 +508,7 @@ def load_workspace(
             tables = []
             table_specs = []
             for part_spec, part, path in found:
-                raw = read_export(
-                    path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
-                )
-                raw.label = _label(path, data_dir)
-                if part is not None:
-                    _add_values(raw, part, part_spec)
-                tables.append(raw)
+                tables.append(_read_part(part_spec, part, path, cfg, encoding, data_dir))
                 table_specs.append(part_spec)
                 release_memory()  # the reader's own buffers, before the cleaning's
         if spec.row_number is not None:
@@ -645,6 +639,22 @@ def read_source_file(
     ``values`` written in, the line as the id of a ``row_number`` source, named by its
     path in the exports folder ``root``): for an engine that reads the files of a source
     apart (one file, one partition)."""
+    raw = _read_part(part_spec, part, path, cfg, encoding, root)
+    if spec.row_number is not None:
+        _number_rows(spec, [raw], cfg)
+    return raw
+
+
+def _read_part(
+    part_spec: SourceSpec,
+    part: SourcePart | None,
+    path: Path,
+    cfg: SourcesConfig,
+    encoding: str | None,
+    root: Path | None,
+) -> RawTable:
+    """One file of a source read, named by its path in ``root``, with its part's values
+    written in (what both engines do to each file before numbering rows)."""
     raw = read_export(
         path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
     )
@@ -652,8 +662,6 @@ def read_source_file(
         raw.label = _label(path, root)
     if part is not None:
         _add_values(raw, part, part_spec)
-    if spec.row_number is not None:
-        _number_rows(spec, [raw], cfg)
     return raw
 
 

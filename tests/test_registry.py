@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -237,6 +238,47 @@ def test_the_pickle_is_unpickled_from_the_bytes_that_were_verified(
     loaded = _load(ref)
     assert loaded.model.value == 1
     assert not marker.exists()
+
+
+def test_a_model_unpickled_in_the_background_is_the_same_model(tmp_path: Path) -> None:
+    ref = _save(tmp_path, 7)
+    loaded = _load(ref, background=True)
+    assert loaded.model_id == "demo@1"  # the card is there at once
+    assert loaded.model.value == 7 and Pickled.unpickled == 1
+    assert loaded.model is loaded.model  # unpickled once
+    assert loaded.file_text("indicators.yaml").endswith("{expr: x + 1}\n")
+    sent = pickle.loads(pickle.dumps(_load(ref, background=True)))  # to a Dask worker
+    assert type(sent) is LoadedModel and sent.model.value == 7
+    now = _load(ref)
+    assert (loaded.card, dict(loaded.files), loaded.trust) == (now.card, dict(now.files), now.trust)
+
+
+def test_a_background_load_refuses_before_returning_and_reports_at_first_use(
+    tmp_path: Path,
+) -> None:
+    ref = _save(tmp_path)
+    (ref.path / "extra.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(ModelArtifactError, match=r"not listed in its card: 'extra\.txt'"):
+        _load(ref, background=True)  # verified before anything runs in the background
+    (ref.path / "extra.txt").unlink()
+    pending = load_model(ref, types=(LoadedModel,), background=True)
+    with pytest.raises(ModelArtifactError, match=r"model\.joblib: holds a .*Pickled, not one of"):
+        _ = pending.model
+    assert Pickled.unpickled == 1
+
+
+def test_library_versions_do_not_import_scikit_learn() -> None:
+    # a model's card is checked against scikit-learn's version before the model is
+    # unpickled (which imports it, in the background while the exports are read)
+    code = (
+        "import sys\n"
+        "from custrisk.registry.artifact import library_versions\n"
+        "before = library_versions()['scikit-learn']\n"
+        "assert 'sklearn' not in sys.modules, 'imported'\n"
+        "import sklearn\n"
+        "assert before == sklearn.__version__ == library_versions()['scikit-learn'], before\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_a_rehashed_malicious_pickle_is_refused_when_signed_models_are_required(

@@ -215,7 +215,8 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
-        model = open_model(config.model, config.models_dir)
+        # unpickled while the exports are validated and read
+        model = open_model(config.model, config.models_dir, background=True)
         previous = previous_run(config.runs_dir, period)
         basis = _basis(config, period, model.model_id, model.card, previous)
         fingerprint = _fingerprint(basis)

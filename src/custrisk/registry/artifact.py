@@ -26,8 +26,12 @@ import os
 import platform
 import shutil
 import stat
+import sys
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +113,29 @@ class VerifiedFolder:
     trust: str
 
 
-def library_versions() -> dict[str, str]:
-    import joblib
-    import numpy
-    import pandas
-    import sklearn
+# library -> the module whose ``__version__`` it installs
+_LIBRARY_MODULES = {
+    "scikit-learn": "sklearn",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "joblib": "joblib",
+}
 
-    return {
-        "custrisk": __version__,
-        "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "joblib": joblib.__version__,
-    }
+
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries a model's pickle depends on.
+
+    A library already imported gives its ``__version__``; one that is not (scikit-learn
+    before a model is unpickled) gives its installed version without being imported:
+    importing scikit-learn takes about a second, which loading a model overlaps with
+    reading the exports (:func:`load_model`'s ``background``).
+    """
+    versions = {"custrisk": __version__, "python": platform.python_version()}
+    for library, name in _LIBRARY_MODULES.items():
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        versions[library] = str(version) if version else metadata.version(library)
+    return versions
 
 
 def sha256_file(path: Path) -> str:
@@ -535,6 +548,7 @@ def load_model(
     require_signed: bool | None = None,
     allow_unverified: bool = False,
     types: tuple[type, ...] | None = None,
+    background: bool = False,
 ) -> LoadedModel:
     """Verify and load a model version.
 
@@ -548,6 +562,11 @@ def load_model(
         As for :func:`verify_model`.
     types : tuple of classes, optional
         What the unpickled object must be an instance of.
+    background : bool
+        Unpickle in a thread and return at once, once the folder is verified: the
+        returned model's ``model`` waits for the estimator when first used (and raises
+        an unpickling error then). Unpickling imports scikit-learn, about a second,
+        which a command overlaps with reading its exports.
 
     Raises
     ------
@@ -556,10 +575,31 @@ def load_model(
     """
     verified = verify_model(ref, require_signed=require_signed, allow_unverified=allow_unverified)
     path = ref.path / MODEL_FILE
+    data = verified.files.pop(MODEL_FILE)
+    if not background:
+        model = _unpickle(path, data, types)
+        return LoadedModel(ref, model, verified.card, verified.files, verified.trust)
+    pending: Future[Any] = Future()
+
+    def unpickle() -> None:
+        try:
+            pending.set_result(_unpickle(path, data, types))
+        except BaseException as exc:  # handed to whoever asks for the model
+            pending.set_exception(exc)
+
+    # not a daemon: a command that stops early (bad data) waits for the import to end
+    # rather than the interpreter shutting down under it
+    threading.Thread(target=unpickle, name="custrisk-load-model").start()
+    return _PendingModel(ref, pending, verified.card, verified.files, verified.trust)
+
+
+def _unpickle(path: Path, data: bytes, types: tuple[type, ...] | None) -> Any:
+    """The estimator pickled in ``data`` (the verified bytes of ``path``), checked to be
+    one of ``types`` (default: custrisk's estimators)."""
     import joblib
 
     try:
-        model = joblib.load(io.BytesIO(verified.files.pop(MODEL_FILE)))
+        model = joblib.load(io.BytesIO(data))
     except Exception as exc:
         raise ModelArtifactError(
             f"{path}: the model could not be unpickled ({type(exc).__name__}: {exc})",
@@ -572,4 +612,24 @@ def load_model(
             f"{', '.join(t.__name__ for t in allowed)}",
             hint="the folder does not hold a model saved by custrisk train; retrain the model",
         )
-    return LoadedModel(ref, model, verified.card, verified.files, verified.trust)
+    return model
+
+
+class _PendingModel(LoadedModel):
+    """A verified model whose estimator is being unpickled in a thread: ``model`` waits
+    for it on first use (and raises the unpickling's error, if any)."""
+
+    @property
+    def model(self) -> Any:
+        value = self.__dict__["_model"]
+        if isinstance(value, Future):
+            value = self.__dict__["_model"] = value.result()
+        return value
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self.__dict__["_model"] = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (sent to Dask workers, copied) as the loaded model it stands for
+        return (LoadedModel, (self.ref, self.model, self.card, self.files, self.trust))

@@ -163,17 +163,21 @@ def open_model(
     *,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    background: bool = False,
 ) -> LoadedModel:
     """Resolve, verify and load a model (path, NAME or NAME@VERSION).
 
     ``require_signed`` (default: ``CUSTRISK_REQUIRE_SIGNED``) refuses a model whose
     signature is not checked with ``CUSTRISK_SIGNING_KEY``; ``allow_unverified`` loads a
-    signed model without the key (with a warning) instead of refusing it.
+    signed model without the key (with a warning) instead of refusing it; ``background``
+    unpickles it in a thread once it is verified (see
+    :func:`custrisk.registry.load_model`).
     """
     return load_model(
         resolve_model(spec, models_dir),
         require_signed=require_signed,
         allow_unverified=allow_unverified,
+        background=background,
     )
 
 
@@ -183,12 +187,17 @@ def as_loaded_model(
     *,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    background: bool = False,
 ) -> LoadedModel:
     """``model`` itself when it is loaded, else :func:`open_model` of it (verified)."""
     if isinstance(model, LoadedModel):
         return model
     return open_model(
-        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+        model,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        background=background,
     )
 
 

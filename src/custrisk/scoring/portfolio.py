@@ -89,8 +89,12 @@ def score_portfolio(
         ``workspace`` (whose rejects are in clear: write them only where the user asked).
     """
     check_language(lang)
-    loaded = as_loaded_model(
-        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+    loaded = as_loaded_model(  # unpickled while the exports are read
+        model,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        background=True,
     )
     data_dir, sources_config = model_sources(loaded, exports, sources)
     indicators = model_indicator_config(loaded, sources_config)

@@ -97,10 +97,9 @@ def generate(data: Path, customers: int, seed: int) -> None:
 
 
 def train(folder: Path, customers: int, models: Path) -> None:
-    from custrisk.sample import generate_sample_data
     from custrisk.scoring import train_model
 
-    generate_sample_data(folder, customers=customers, seed=12)
+    generate(folder, customers, 12)  # other customers than the scored ones (seed 11)
     train_model(folder, folder / "labels.csv", algorithm="logistic", models_dir=models)
 
 

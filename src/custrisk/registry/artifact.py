@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import stat
-import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -113,29 +112,23 @@ class VerifiedFolder:
     trust: str
 
 
-# library -> the module whose ``__version__`` it installs
-_LIBRARY_MODULES = {
-    "scikit-learn": "sklearn",
-    "numpy": "numpy",
-    "pandas": "pandas",
-    "joblib": "joblib",
-}
+# the libraries a model's pickle depends on, by their installed distribution names
+_PICKLE_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib")
 
 
 def library_versions() -> dict[str, str]:
-    """The versions of the libraries a model's pickle depends on.
+    """The versions of the libraries a model's pickle depends on, as installed.
 
-    A library already imported gives its ``__version__``; one that is not (scikit-learn
-    before a model is unpickled) gives its installed version without being imported:
-    importing scikit-learn takes about a second, which loading a model overlaps with
-    reading the exports (:func:`load_model`'s ``background``).
+    Read from the installed metadata, not from the modules: importing scikit-learn takes
+    about a second, which loading a model overlaps with reading the exports
+    (:func:`load_model`'s ``background``), and the answer does not depend on what was
+    imported first.
     """
-    versions = {"custrisk": __version__, "python": platform.python_version()}
-    for library, name in _LIBRARY_MODULES.items():
-        module = sys.modules.get(name)
-        version = getattr(module, "__version__", None) if module is not None else None
-        versions[library] = str(version) if version else metadata.version(library)
-    return versions
+    return {
+        "custrisk": __version__,
+        "python": platform.python_version(),
+        **{library: metadata.version(library) for library in _PICKLE_LIBRARIES},
+    }
 
 
 def sha256_file(path: Path) -> str:

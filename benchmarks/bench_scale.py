@@ -282,6 +282,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--engines", nargs="+", choices=("pandas", "dask"), default=["pandas", "dask"]
     )
+    parser.add_argument(
+        "--details-parts",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="dask: the details as a folder of parts (yes), one file (no), or the "
+        "engine's default (auto: parts from 1,000,000 customers)",
+    )
     return parser
 
 
@@ -293,6 +300,7 @@ def _setting(options: argparse.Namespace) -> tuple[object, ...]:
         options.memory_limit,
         options.scheduler,
         options.train,
+        options.details_parts,
     )
 
 
@@ -332,6 +340,8 @@ def main() -> None:
             dask += ["--scheduler", options.scheduler]
         if options.memory_limit:
             dask += ["--memory-limit", options.memory_limit]
+        if options.details_parts != "auto":
+            dask += ["--details-parts" if options.details_parts == "yes" else "--details-file"]
         measures: list[Measure] = []
         rows: dict[int, int] = {}
         for customers in [] if options.plot_only else sizes:
@@ -371,8 +381,10 @@ def main() -> None:
                 if len(options.engines) < 2:
                     continue
                 for name in sorted(p.name for p in (out / "pandas").iterdir()):
+                    if not name.endswith(".csv"):  # the details may be a folder of parts
+                        continue
                     theirs = (out / "dask" / name).read_bytes()
-                    if name.endswith(".csv") and (out / "pandas" / name).read_bytes() != theirs:
+                    if (out / "pandas" / name).read_bytes() != theirs:
                         sys.exit(f"{name} differs between the engines at {customers:,} customers")
             print(f"{customers:,} customers: files equal between the engines: yes", flush=True)
         if options.data_root:  # growth and plot over every size measured so
@@ -383,7 +395,9 @@ def main() -> None:
     _print_growth(measures)
     setting = (
         f"{options.files_per_source} file(s) per source; dask: 2 workers, "
-        f"{options.buckets or 'default'} buckets, memory limit {options.memory_limit or 'default'}"
+        f"{options.buckets or 'default'} buckets, "
+        f"memory limit {options.memory_limit or 'default'}, "
+        f"details as parts: {options.details_parts}"
     )
     print(setting)
     loads = [load for m in measures for load in (m.load_before, m.load_after)]

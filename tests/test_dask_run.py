@@ -222,6 +222,8 @@ def test_the_engine_keys_of_run_yaml(tmp_path: Path) -> None:
     assert read == EngineSettings("dask", None, 16, "2GB") and read.dask
     remote = load_run_config(_config(tmp_path, "engine: dask\nscheduler: tcp://h:8786\n"))
     assert remote.engine == EngineSettings("dask", "tcp://h:8786")
+    parts = load_run_config(_config(tmp_path, "engine: dask\ndetails_parts: true\n")).engine
+    assert parts == EngineSettings("dask", details_parts=True)
 
 
 @pytest.mark.parametrize(
@@ -242,6 +244,12 @@ def test_the_engine_keys_of_run_yaml(tmp_path: Path) -> None:
             r"pandas; add engine: dask, or remove the key",
         ),
         ("buckets: 4\n", r"key 'buckets': 4 applies to engine: dask only"),
+        ("details_parts: true\n", r"key 'details_parts': True applies to engine: dask only"),
+        (
+            "engine: dask\ndetails_parts: yes please\n",
+            r"key 'details_parts': expected true or false, got 'yes please'; true: the details "
+            r"as a folder of parts",
+        ),
         (
             "engine: dask\nscheduler: tcp://h:8786\nmemory_limit: 2GB\n",
             r"key 'memory_limit': '2GB' sizes the workers of a local cluster, not those of "

@@ -5,7 +5,8 @@
 ==========================  =========================================================
 ``scores.csv``              the scores table: PD, score, grade, limits, reasons, alerts
 ``scores.details.parquet``  per customer: masked identity, credit fields, every
-                            indicator (``ind__<code>``), reason values and impacts
+                            indicator (``ind__<code>``), reason values and impacts; a
+                            file, or a folder of parts (:class:`DetailsParts`)
 ``alerts.csv``              the early-warning alerts, one row per rule that fired
 ``scores.rejects.csv``      rows rejected while cleaning (personal data masked); only
                             when there are any
@@ -62,6 +63,7 @@ from custrisk.io.atomic import (
     ensure_dir,
     output_path,
     private,
+    private_dir,
     sealing,
 )
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
@@ -81,6 +83,8 @@ log = logging.getLogger(__name__)
 LAYOUT_VERSION = 1
 #: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
 DETAILS_SUFFIX = ".details.parquet"
+#: The name of each part of details written as parts (a folder ``scores.details.parquet/``).
+DETAILS_PART = "part-{:05d}.parquet"
 FACTS_SUFFIX = ".run.json"
 REJECTS_SUFFIX = ".rejects.csv"
 #: The alerts file, in the folder of the scores file.
@@ -291,6 +295,10 @@ class ScoringRun:
     closed: pd.DataFrame | None = None
     #: The follow-up plan (:data:`FOLLOWUP_COLUMNS`), written as ``followups.csv``.
     followups: pd.DataFrame | None = None
+    #: The details already written as parts (:class:`DetailsParts`): :meth:`write` moves
+    #: them into place as the folder ``scores.details.parquet/`` instead of writing
+    #: ``details``, which then holds only the columns the policy and alerts read.
+    details_parts: DetailsParts | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -315,7 +323,14 @@ class ScoringRun:
             targets = [files.part(p) for p in PARTS] + [files.facts]
             targets += [files.workbook] if files.workbook is not None else []
             targets += [output_path(t) for t in targets if output_path(t) != t]
-            remove_leftovers(folder, [temp_pattern(t) for t in targets])
+            parts = self.details_parts
+            if parts is not None:
+                parts.check(folder)
+            remove_leftovers(
+                folder,
+                [temp_pattern(t) for t in targets],
+                keep=() if parts is None else (parts.folder,),
+            )
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
             try:
                 staged: dict[str, Path] = {}
@@ -334,6 +349,9 @@ class ScoringRun:
                 }
                 for part in PARTS:
                     table = tables[part]
+                    if part == "details" and parts is not None:
+                        staged[part], listed[part] = parts.stage(stage / files.details.name)
+                        continue
                     if table is None or (part == "rejects" and not len(table)):
                         continue
                     final = files.part(part)
@@ -356,14 +374,21 @@ class ScoringRun:
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
                 for path in [*staged.values(), facts_path]:
-                    private(path)  # 0600, or 0640 with the roles config's output_group
+                    if path.is_dir():  # details as parts (each part made private as written)
+                        private_dir(path)
+                    else:
+                        private(path)  # 0600, or 0640 with the roles config's output_group
                 # The old facts go first and the new ones come last: between the two, a
                 # reader finds no facts (an incomplete run), never facts of another run.
                 for form in _both_forms(files.facts):
                     form.unlink(missing_ok=True)
                 for part in PARTS:
                     for form in _both_forms(files.part(part)):
-                        if part not in staged or form.name != staged[part].name:
+                        if form.is_dir() and not form.is_symlink():  # details as parts
+                            shutil.rmtree(form)  # (a folder is not replaced by a rename)
+                        elif part not in staged or form.name != staged[part].name:
+                            form.unlink(missing_ok=True)
+                        elif staged[part].is_dir():
                             form.unlink(missing_ok=True)
                     if part in staged:
                         os.replace(staged[part], files.folder / staged[part].name)
@@ -375,6 +400,8 @@ class ScoringRun:
                 os.replace(facts_path, files.folder / facts_path.name)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
+                if parts is not None:
+                    parts.discard()  # moved into place, or (on an error) of no use
         self.facts = facts
         self.files = files
         audit_event(
@@ -385,6 +412,90 @@ class ScoringRun:
             scope="portfolio",
         )
         return files
+
+
+class DetailsParts:
+    """A run's details written as Parquet parts while they are computed, so that no
+    process holds every customer's details at once (the Dask engine writes each bucket's
+    as its results arrive, and keeps only the columns the policy and alerts read).
+
+    The parts go to a staging folder beside the run's scores file (``out``), each
+    sealed when outputs are encrypted (never a plaintext file then);
+    :meth:`ScoringRun.write` moves them into place as the folder
+    ``scores.details.parquet/`` (``part-00000.parquet``, ...), which Arrow, pandas,
+    Spark and DuckDB read as one table. The run facts list every part with its SHA-256
+    and rows; the details' own hash is that of the parts' hashes. Use it as a context
+    manager: the staging folder is removed when the block fails.
+    """
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        files = run_files(out)
+        self.name = files.details.name
+        self.folder = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=ensure_dir(files.folder)))
+        self.sealer = active_sealer()
+        self.entries: list[dict[str, Any]] = []
+        self.columns: list[str] | None = None
+
+    def add(self, details: pd.DataFrame) -> None:
+        """Write one part (its rows: customers no other part holds)."""
+        columns = [str(c) for c in details.columns]
+        if self.columns is None:
+            self.columns = columns
+        elif columns != self.columns:
+            raise ValueError(f"a part of the details has the columns {columns}, not {self.columns}")
+        path = self.folder / DETAILS_PART.format(len(self.entries))
+        written, entry = _write_table(details, path, "utf-8", self.sealer)
+        private(written)
+        self.entries.append({**entry, "rows": len(details)})
+
+    def check(self, folder: Path) -> None:
+        """Raise ``ValueError`` unless the parts can go into the run in ``folder``."""
+        if self.folder.name == self.name:
+            raise ValueError("these details parts were moved into a run already")
+        if self.folder.parent.resolve() != folder.resolve():
+            raise ValueError(f"the details parts are in {self.folder}, not in {folder}")
+        if not self.entries:
+            raise ValueError("the details have no parts")
+        if not all((self.folder / str(e["file"])).is_file() for e in self.entries):
+            # another run writing into the same folder cleared what it took for leftovers
+            raise DataError(
+                "the details parts written for this run were removed while it was computed",
+                file=str(self.folder),
+                hint="run one scoring into a folder at a time, and score the month again",
+            )
+
+    @property
+    def rows(self) -> int:
+        return sum(int(e["rows"]) for e in self.entries)
+
+    def stage(self, target: Path) -> tuple[Path, dict[str, Any]]:
+        """Move the parts to ``target`` (a folder in the run's staging folder); their
+        entry in the facts."""
+        os.replace(self.folder, target)
+        self.folder = target
+        return target, {
+            "file": self.name,
+            "sha256": _parts_digest(self.entries),
+            "bytes": sum(int(e["bytes"]) for e in self.entries),
+            "rows": self.rows,
+            "parts": self.entries,
+        }
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> DetailsParts:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None:
+            self.discard()
+
+
+def _parts_digest(entries: Iterable[Mapping[str, Any]]) -> str:
+    """The SHA-256 of details written as parts: of their names and hashes, in order."""
+    joined = "\n".join(f"{e['file']}:{e['sha256']}" for e in entries)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 
 #: The key of the workbook in the facts' file list.
@@ -484,11 +595,17 @@ def _summary(facts: Mapping[str, Any], grades: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["section", "item", "value", "share", "limit"])
 
 
-def remove_leftovers(folder: Path, temp_patterns: Iterable[str]) -> list[Path]:
-    """Remove what a killed writer left in ``folder``: staging folders, and temporary
-    files matching ``temp_patterns`` (globs). Call it while holding the folder's lock."""
+def remove_leftovers(
+    folder: Path, temp_patterns: Iterable[str], *, keep: Iterable[Path] = ()
+) -> list[Path]:
+    """Remove what a killed writer left in ``folder``: staging folders (but those in
+    ``keep``), and temporary files matching ``temp_patterns`` (globs). Call it while
+    holding the folder's lock."""
     removed: list[Path] = []
+    kept = {Path(k).name for k in keep}
     for stale in folder.glob(f"{STAGE_PREFIX}*"):
+        if stale.name in kept:
+            continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
             removed.append(stale)
@@ -680,7 +797,14 @@ def read_run(
             if part in OPTIONAL_PARTS:
                 continue
             raise DataError(f"the run facts do not list its {part} file", file=str(files.facts))
-        if part in parts:
+        if part == "details" and "parts" in entry:  # a folder of parts
+            paths = _part_paths(target, entry, files)
+            if part in parts:
+                tables[part] = _read_details_parts(paths, files)
+            else:
+                for path, part_entry in paths:
+                    _check_file(path, part_entry, files, part)
+        elif part in parts:
             data = _read_verified(target, entry, files, part)
             tables[part] = _PARSERS[part](data, target)
         else:  # not wanted, but it must belong to the run all the same
@@ -714,6 +838,91 @@ def _pseudonymised(tables: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataF
     }
     active.save()
     return out
+
+
+def _part_paths(
+    target: Path, entry: Mapping[str, Any], files: RunFiles
+) -> list[tuple[Path, Mapping[str, Any]]]:
+    """The files of details written as parts, with their entries in the facts; checked
+    to be the parts the facts list, all of them and nothing else."""
+    folder = plain_name(target)  # the folder keeps its name; its parts are sealed
+    listed = entry.get("parts")
+    try:
+        names = [str(e["file"]) for e in listed]  # type: ignore[union-attr]
+        consistent = bool(names) and _parts_digest(listed) == entry.get("sha256")  # type: ignore[arg-type]
+    except (KeyError, TypeError):
+        consistent = False
+    if not consistent or any(Path(n).name != n or n.startswith(".") for n in names):
+        raise DataError(
+            f"the run facts list the parts of {folder.name} inconsistently",
+            file=str(files.facts),
+            hint="do not edit a run's files; score the month again",
+        )
+    if not folder.is_dir():
+        raise DataError(
+            "the details of the run (a folder of parts) are missing",
+            file=str(folder),
+            hint=f"the run facts {files.facts.name} list them; score the month again",
+        )
+    stray = sorted(p.name for p in folder.iterdir() if p.name not in set(names))
+    if stray:
+        raise DataError(
+            f"{folder.name} holds {join_limited(stray)}, which the run facts do not list "
+            "(a part of another run, or added since)",
+            file=str(folder),
+            hint="score each period into its own folder, and do not edit a run's files",
+        )
+    return [(folder / name, e) for name, e in zip(names, listed, strict=True)]  # type: ignore[arg-type]
+
+
+def _read_details_parts(
+    paths: Sequence[tuple[Path, Mapping[str, Any]]], files: RunFiles
+) -> pd.DataFrame:
+    """Details written as parts, each checked against the facts, as one table (in the
+    parts' order)."""
+    frames = []
+    for path, entry in paths:
+        data = _read_verified(path, entry, files, "details")
+        frames.append(_table_from_bytes(data, path, "details file"))
+        del data
+    return _check_details(concat_parts(frames), files.details)
+
+
+def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Tables of the same columns, each of some of the customers, as one (the parts of
+    a run's details, the Dask engine's buckets) with the dtypes one table of them all
+    would have. ``frames`` is emptied: each part is let go once it is in the whole.
+
+    - A categorical column holds the values present, sorted (the scorer's reason codes
+      and labels): the whole's categories are the sorted union of the parts' (a part
+      without any value has none).
+    - Text built from objects (the reasons' values): a part where every value is
+      missing keeps ``object``; the whole's is inferred from every customer's objects,
+      as pandas infers it.
+    """
+    if len(frames) == 1:
+        return frames.pop()
+    whole = pd.concat(frames, ignore_index=True)
+    for name in frames[0].columns:
+        parts = [f[name] for f in frames]
+        if all(p.dtype == parts[0].dtype for p in parts):
+            continue
+        values = np.concatenate([p.astype(object).to_numpy() for p in parts])
+        if not any(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            whole[name] = pd.DataFrame({name: values})[name]
+        else:
+            union = sorted(
+                {
+                    str(c)
+                    for p in parts
+                    if isinstance(p.dtype, pd.CategoricalDtype)
+                    for c in p.cat.categories
+                }
+            )
+            dtype = pd.Categorical(np.asarray(union, dtype=object)).dtype
+            whole[name] = pd.Categorical(values, dtype=dtype)
+    frames.clear()
+    return whole
 
 
 def _read_verified(target: Path, entry: Mapping[str, Any], files: RunFiles, part: str) -> bytes:
@@ -838,7 +1047,10 @@ def _parse_scores(data: bytes, path: Path) -> pd.DataFrame:
 
 
 def _parse_details(data: bytes, path: Path) -> pd.DataFrame:
-    frame = _table_from_bytes(data, path, "details file")
+    return _check_details(_table_from_bytes(data, path, "details file"), path)
+
+
+def _check_details(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     _require(frame, ("customer_id",), path, "details file")
     raw = [c for c in PII_COLUMNS if c in frame.columns]
     if raw:
@@ -1027,9 +1239,10 @@ def forget_in_run(
     )
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
     bom = False
+    in_parts = "parts" in (listed.get("details") or {})  # details as a folder of parts
     for part in PARTS:
         entry = listed.get(part)
-        if entry is None:
+        if entry is None or (part == "details" and in_parts):
             continue
         target = files.part(part)
         data = _read_verified(target, entry, files, part)
@@ -1038,22 +1251,11 @@ def forget_in_run(
     counts: dict[str, int] = {}
     for part in ("scores", "details", "alerts", "closed", "followups"):
         frame = tables[part]
-        if frame is None or "customer_id" not in frame.columns:
+        if frame is None:
             continue
-        hit = frame["customer_id"].astype("str") == customer_id
-        if not hit.any():
-            continue
-        counts[part] = int(hit.sum())
-        if token is None:
-            tables[part] = frame.loc[~hit].reset_index(drop=True)
-        else:
-            frame = frame.astype({"customer_id": "object"})
-            frame.loc[hit, "customer_id"] = token
-            for column in MASKED_COLUMNS:
-                if column in frame.columns:
-                    frame[column] = frame[column].astype("object")
-                    frame.loc[hit, column] = None
-            tables[part] = frame
+        tables[part], hits = _forget_rows(frame, customer_id, token)
+        if hits:
+            counts[part] = hits
     rejects = tables["rejects"]
     if rejects is not None and len(rejects):
         hit = rejects.astype("str").apply(lambda col: col.map(lambda v: _names(v, customer_id)))
@@ -1061,10 +1263,71 @@ def forget_in_run(
         if hit_rows.any():
             counts["rejects"] = int(hit_rows.sum())
             tables["rejects"] = rejects.loc[~hit_rows].reset_index(drop=True)
-    if not counts:
-        return counts
     workbook = (listed.get(WORKBOOK) or {}).get("file")
     out = files.scores.with_name(str(workbook)) if workbook else files.scores
+    with sealing(encryption() if sealed else None, group=active_group()):
+        parts = (
+            _forget_in_parts(files, listed, out, customer_id, token, counts) if in_parts else None
+        )
+        if not counts:
+            if parts is not None:
+                parts.discard()
+            return counts
+        _rewrite_run(facts, tables, parts, out, "utf-8-sig" if bom else "utf-8")
+    return counts
+
+
+def _forget_rows(
+    frame: pd.DataFrame, customer_id: str, token: str | None
+) -> tuple[pd.DataFrame, int]:
+    """A run table without the customer's rows (or with them under ``token``, the
+    masked identity blanked), and how many there were."""
+    if "customer_id" not in frame.columns:
+        return frame, 0
+    hit = frame["customer_id"].astype("str") == customer_id
+    if not hit.any():
+        return frame, 0
+    if token is None:
+        return frame.loc[~hit].reset_index(drop=True), int(hit.sum())
+    frame = frame.astype({"customer_id": "object"})
+    frame.loc[hit, "customer_id"] = token
+    for column in MASKED_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].astype("object")
+            frame.loc[hit, column] = None
+    return frame, int(hit.sum())
+
+
+def _forget_in_parts(
+    files: RunFiles,
+    listed: Mapping[str, Any],
+    out: Path,
+    customer_id: str,
+    token: str | None,
+    counts: dict[str, int],
+) -> DetailsParts:
+    """Details written as parts, copied one part at a time without the customer (the
+    run's details are never all in memory), staged for the run to be written again."""
+    hits = 0
+    with DetailsParts(out) as parts:
+        for path, entry in _part_paths(files.details, listed["details"], files):
+            frame = _typed_table(_read_verified(path, entry, files, "details"), path, "details")
+            frame, found = _forget_rows(frame, customer_id, token)
+            hits += found
+            parts.add(frame)
+    if hits:
+        counts["details"] = hits
+    return parts
+
+
+def _rewrite_run(
+    facts: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame | None],
+    parts: DetailsParts | None,
+    out: Path,
+    encoding: str,
+) -> None:
+    """Write a run read by :func:`forget_in_run` again, as one unit."""
     kept = {k: v for k, v in facts.items() if k not in ("files", "run_id")}
     kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
     run = ScoringRun(
@@ -1077,10 +1340,9 @@ def forget_in_run(
         rejects=tables["rejects"],
         closed=tables["closed"],
         followups=tables["followups"],
+        details_parts=parts,
     )
-    with sealing(encryption() if sealed else None, group=active_group()):
-        run.write(out, csv_encoding="utf-8-sig" if bom else "utf-8")
-    return counts
+    run.write(out, csv_encoding=encoding)
 
 
 def _names(value: str, customer_id: str) -> bool:
@@ -1118,6 +1380,8 @@ def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] =
 
 __all__ = [
     "ALERTS_FILE",
+    "DETAILS_PART",
+    "DetailsParts",
     "ALERT_COLUMNS",
     "ALERT_STATUSES",
     "CLOSED_COLUMNS",
@@ -1137,6 +1401,7 @@ __all__ = [
     "RunFiles",
     "ScoringRun",
     "alert_table",
+    "concat_parts",
     "forget_in_run",
     "locate_run",
     "locked_folder",

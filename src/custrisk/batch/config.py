@@ -55,11 +55,13 @@ TOP_KEYS = (
     "scheduler",
     "buckets",
     "memory_limit",
+    "details_parts",
 )
 #: The keys that apply to ``engine: dask`` only.
-DASK_KEYS = ("scheduler", "buckets", "memory_limit")
+DASK_KEYS = ("scheduler", "buckets", "memory_limit", "details_parts")
 #: The keys that say where a run is computed, not what it computes: a run's fingerprint
-#: counts RUN.yaml without them (both engines write the same files).
+#: counts RUN.yaml without them (both engines write the same tables; ``details_parts``
+#: writes the details as a folder of parts, the same rows).
 ENGINE_KEYS = ("engine", *DASK_KEYS)
 
 
@@ -99,6 +101,8 @@ class EngineSettings:
     scheduler: str | None = None
     buckets: int | None = None
     memory_limit: str | None = None
+    #: The details as parts (None: from DETAILS_PARTS_FROM customers; see docs/scale.md).
+    details_parts: bool | None = None
 
     @property
     def dask(self) -> bool:
@@ -267,6 +271,14 @@ def _engine(root: Node) -> EngineSettings:
     scheduler = root.text("scheduler")
     buckets = root.number("buckets", None, minimum=1, integer=True)
     memory_limit = root.get("memory_limit")
+    details_parts = root.get("details_parts")
+    if details_parts is not None and not isinstance(details_parts, bool):
+        raise root.error(
+            "details_parts",
+            f"expected true or false, got {details_parts!r}",
+            hint="true: the details as a folder of parts; false: one file; "
+            "absent: parts from 1,000,000 customers",
+        )
     if memory_limit is not None:
         if isinstance(memory_limit, bool) or not isinstance(memory_limit, str | int):
             raise root.error("memory_limit", f"expected a size such as 2GB, got {memory_limit!r}")
@@ -291,7 +303,7 @@ def _engine(root: Node) -> EngineSettings:
             hint="remove it, and start those workers with 'dask worker --memory-limit SIZE'",
         )
     return EngineSettings(
-        engine, scheduler, None if buckets is None else int(buckets), memory_limit
+        engine, scheduler, None if buckets is None else int(buckets), memory_limit, details_parts
     )
 
 

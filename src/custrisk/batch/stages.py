@@ -192,6 +192,8 @@ def score(ctx: StageContext) -> StageResult:
             ctx.model,
             client=ctx.cluster.client(),
             buckets=ctx.cluster.buckets,
+            details_to=ctx.folder / SCORES_FILE,
+            details_parts=ctx.cluster.settings.details_parts,
             **options,
         )
     else:

@@ -66,19 +66,36 @@ MemoryLimitOpt = Annotated[
     ),
 ]
 
+DetailsPartsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--details-parts/--details-file",
+        help="With --engine dask: write the details as a folder of Parquet parts, one per "
+        "bucket, written as each bucket is scored so that the command never holds every "
+        "customer's details (--details-parts), or as one file (--details-file). Default: "
+        "parts from 1,000,000 customers.",
+        show_default=False,
+    ),
+]
+
 
 def check_engine(
-    engine: str, scheduler: str | None, buckets: int | None, memory_limit: str | None = None
+    engine: str,
+    scheduler: str | None,
+    buckets: int | None,
+    memory_limit: str | None = None,
+    details_parts: bool | None = None,
 ) -> None:
-    """--engine is known; --scheduler, --buckets and --memory-limit come with --engine
-    dask, --memory-limit without --scheduler and as a size."""
+    """--engine is known; --scheduler, --buckets, --memory-limit and --details-parts
+    come with --engine dask, --memory-limit without --scheduler and as a size."""
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine == "pandas" and scheduler is None and buckets is None and memory_limit is None:
+    given = (scheduler, buckets, memory_limit, details_parts or None)
+    if engine == "pandas" and all(value is None for value in given):
         return  # the pandas engine's commands do not load the engine's modules
     from custrisk.engine import check_engine_options
 
-    check_engine_options(engine, scheduler, buckets, memory_limit)
+    check_engine_options(engine, scheduler, buckets, memory_limit, details_parts)
 
 
 StrictOpt = Annotated[

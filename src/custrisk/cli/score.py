@@ -15,6 +15,7 @@ from custrisk.cli._common import (
     BucketsOpt,
     CsvEncodingOpt,
     DataDir,
+    DetailsPartsOpt,
     EncodingOpt,
     EncryptOpt,
     EngineOpt,
@@ -114,6 +115,7 @@ def score(
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
     memory_limit: MemoryLimitOpt = None,
+    details_parts: DetailsPartsOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -142,10 +144,12 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    check_engine(engine, scheduler, buckets, memory_limit)
+    check_engine(engine, scheduler, buckets, memory_limit, details_parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     scorer = (
-        score_portfolio if engine == "pandas" else _dask_portfolio(scheduler, buckets, memory_limit)
+        score_portfolio
+        if engine == "pandas"
+        else _dask_portfolio(scheduler, buckets, memory_limit, out, details_parts)
     )
     run = scorer(
         data_dir,
@@ -206,9 +210,15 @@ def score(
         )
 
 
-def _dask_portfolio(scheduler: str | None, buckets: int | None, memory_limit: str | None) -> Any:
+def _dask_portfolio(
+    scheduler: str | None,
+    buckets: int | None,
+    memory_limit: str | None,
+    out: Path,
+    details_parts: bool | None,
+) -> Any:
     """score_portfolio on the Dask engine, with the given scheduler, buckets and memory
-    limit."""
+    limit, the details as parts beside ``out`` when asked (or many)."""
     from custrisk.engine import score_portfolio_dask
 
     def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
@@ -218,6 +228,8 @@ def _dask_portfolio(scheduler: str | None, buckets: int | None, memory_limit: st
             scheduler=scheduler,
             buckets=buckets,
             memory_limit=memory_limit,
+            details_to=out,
+            details_parts=details_parts,
             **options,
         )
 

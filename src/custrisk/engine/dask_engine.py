@@ -21,10 +21,11 @@ Identical results by construction:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,9 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import ValidationReport
-from custrisk.engine.cluster import ENGINES, dask_client, shared
+from custrisk.engine.cluster import ENGINES, GATHER_CHUNK, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
-from custrisk.errors import DataError
+from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -51,7 +52,7 @@ from custrisk.indicators.compute import DayCounts
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
-from custrisk.results import ScoringRun
+from custrisk.results import DetailsParts, ScoringRun, concat_parts
 from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import Features, load_configs, model_indicator_config
@@ -126,30 +127,7 @@ def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.Dat
     each bucket's table is let go once it is in the whole (the client holds every
     customer's results; two copies of them at once, not three)."""
     order = np.argsort(np.concatenate(positions), kind="stable")
-    if len(frames) == 1:
-        return frames.pop().iloc[order].reset_index(drop=True)
-    whole = pd.concat(frames, ignore_index=True)
-    for name in frames[0].columns:
-        parts = [f[name] for f in frames]
-        if all(p.dtype == parts[0].dtype for p in parts):
-            continue
-        if not isinstance(parts[0].dtype, pd.CategoricalDtype):
-            # Text built from objects (the reasons' values): a bucket where every value
-            # is missing keeps object, the whole table's is inferred as pandas infers it
-            # from the objects of every customer.
-            values = np.concatenate([p.astype(object).to_numpy() for p in parts])
-            whole[name] = pd.DataFrame({name: values})[name]
-        else:
-            # Categories of the values present (the scorer's reason codes and labels,
-            # sorted as the scorer sorts them): the union of the buckets' is what the
-            # whole table has (a bucket without any value has none).
-            union = sorted({str(c) for p in parts for c in p.cat.categories})
-            dtype = pd.Categorical(np.asarray(union, dtype=object)).dtype
-            whole[name] = pd.Categorical(
-                np.concatenate([p.astype(object).to_numpy() for p in parts]), dtype=dtype
-            )
-    frames.clear()
-    return whole.iloc[order].reset_index(drop=True)
+    return concat_parts(frames).iloc[order].reset_index(drop=True)
 
 
 def _bucket_indicators(
@@ -242,15 +220,29 @@ def _scores_in(
 
 
 def _on_each_bucket(
-    client: Client, bucketed: BucketedWorkspace, names: Sequence[str], task: Any, *args: Any
+    client: Client,
+    bucketed: BucketedWorkspace,
+    names: Sequence[str],
+    task: Any,
+    *args: Any,
+    each: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
     """``task(*args, *the bucket's sources)`` on the worker of each bucket (in ``names``'
     order); the results of the buckets that have customers (a task returns ``None`` for
-    an empty bucket)."""
+    an empty bucket), each passed through ``each`` as it arrives. The results are
+    fetched :data:`GATHER_CHUNK` buckets at a time, and the workers let each chunk go
+    once it is fetched."""
     futures = [
         client.submit(task, *args, *[b[n] for n in names], pure=False) for b in bucketed.frames
     ]
-    return [d for d in client.gather(futures) if d is not None]
+    done: list[Any] = []
+    while futures:
+        chunk, futures = futures[:GATHER_CHUNK], futures[GATHER_CHUNK:]
+        results = client.gather(chunk)
+        del chunk
+        done += [d if each is None else each(d) for d in results if d is not None]
+        del results
+    return done
 
 
 def _positions_of(origins: list[np.ndarray]) -> list[np.ndarray]:
@@ -390,14 +382,41 @@ def prepare_features_dask(
     return Features(workspace, config, X, day, dict(unavailable), result)
 
 
-def dask_scorer(client: Client, buckets: int | None = None) -> Any:
-    """A function with the signature and result of
-    :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
-    ``buckets`` parts (default: from the exports' size and the workers' memory, at least
-    twice the cluster's workers). Its result's ``features.X`` is indexed by customer but
-    holds no columns: the indicators are in ``details`` (``ind__...``)."""
+#: From this many customers the Dask engine writes a run's details as parts by default
+#: (``details_parts=None``): the details of every customer (about 500 bytes each in
+#: memory) then never come together in the command's process.
+DETAILS_PARTS_FROM = 1_000_000
 
-    def score_data(
+
+class _DaskScorer:
+    """:func:`custrisk.scoring.score.score_data` on a Dask cluster (see
+    :func:`dask_scorer`); ``parts`` holds the details it wrote as parts, if any."""
+
+    def __init__(
+        self,
+        client: Client,
+        buckets: int | None,
+        details_to: PathLike | None,
+        details_parts: bool | None,
+    ) -> None:
+        self.client = client
+        self.buckets = buckets
+        self.details_to = details_to
+        self.details_parts = details_parts
+        self.parts: DetailsParts | None = None
+
+    def _parts_for(self, customers: int) -> DetailsParts | None:
+        wanted = self.details_parts
+        if wanted is None:
+            wanted = customers >= DETAILS_PARTS_FROM
+        if not wanted or self.details_to is None:
+            return None
+        self.parts = DetailsParts(self.details_to)
+        log.info("dask engine: the details of %d customers written as parts", customers)
+        return self.parts
+
+    def __call__(
+        self,
         data_dir: PathLike,
         model: LoadedModel,
         *,
@@ -406,7 +425,9 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         as_of: dt.date | str | None = None,
         lang: str = "zh",
         indicator_config: IndicatorConfig | None = None,
+        details_columns: Sequence[str] | None = None,
     ) -> ScoreResult:
+        client, buckets = self.client, self.buckets
         on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
         shared_model = shared(client, model)
         if on_workers is not None:
@@ -416,6 +437,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             day, _origin = _as_of_on_workers(
                 client, bucketed, shape, names, config, shared_config, as_of
             )
+            parts = self._parts_for(bucketed.report.sources[CUSTOMER_SOURCE].rows_kept)
             done = _on_each_bucket(
                 client,
                 bucketed,
@@ -427,6 +449,7 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
                 day,
                 lang,
                 names,
+                each=None if parts is None else _WritePart(parts, details_columns),
             )
             positions = _positions_of([d[5] for d in done])
             channels = pd.concat([d[6] for d in done])
@@ -436,15 +459,18 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
             sources, workspace = _workspace(data_dir, sources_config, encoding)
             config = indicator_config or model_indicator_config(model, sources)
             day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
-            parts, positions = _buckets_of(client, buckets, workspace)
+            split, positions = _buckets_of(client, buckets, workspace)
             shared_config = shared(client, config)
             futures = [
                 client.submit(
                     _score_bucket, shared_model, shared_config, part, day, lang, pure=False
                 )
-                for part in client.scatter(parts, hash=False)
+                for part in client.scatter(split, hash=False)
             ]
             done = client.gather(futures)
+            parts = self._parts_for(len(workspace.frames[CUSTOMER_SOURCE]))
+            if parts is not None:  # each bucket's customers are in the credit table's order
+                done = [_WritePart(parts, details_columns)(d) for d in done]
         run, unavailable = done[0][3], done[0][4]
         frames, details_parts = [d[0] for d in done], [d[1] for d in done]
         del done  # the buckets' tables are let go as they are put together
@@ -466,7 +492,49 @@ def dask_scorer(client: Client, buckets: int | None = None) -> Any:
         features = Features(workspace, config, X, day, unavailable)
         return ScoreResult(frame, details, run, features, model.model_id, channels)
 
-    return score_data
+
+class _WritePart:
+    """Each bucket's result as it arrives: its details written as a part of the run's
+    (its customers in the credit table's order), and only the columns the caller reads
+    kept (every column without ``columns``: the pandas engine's details)."""
+
+    def __init__(self, parts: DetailsParts, columns: Sequence[str] | None) -> None:
+        self.parts = parts
+        self.columns = columns
+
+    def __call__(self, done: tuple[Any, ...]) -> tuple[Any, ...]:
+        details = done[1]
+        if len(done) > 5:  # read on the workers: in the order the credit rows were read
+            origin = done[5]
+            order = np.lexsort((origin[:, 1], origin[:, 0]))
+            if (np.diff(order) < 0).any():
+                details = details.iloc[order].reset_index(drop=True)
+        self.parts.add(details)
+        if self.columns is None:
+            return done
+        wanted = set(self.columns)
+        return (done[0], done[1].loc[:, [c for c in done[1].columns if c in wanted]], *done[2:])
+
+
+def dask_scorer(
+    client: Client,
+    buckets: int | None = None,
+    *,
+    details_to: PathLike | None = None,
+    details_parts: bool | None = False,
+) -> Any:
+    """A function with the signature and result of
+    :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
+    ``buckets`` parts (default: from the exports' size and the workers' memory, at least
+    twice the cluster's workers). Its result's ``features.X`` is indexed by customer but
+    holds no columns: the indicators are in ``details`` (``ind__...``).
+
+    With ``details_to`` (the scores file the run will be written to) and
+    ``details_parts`` true (``None``: from :data:`DETAILS_PARTS_FROM` customers), each
+    bucket's details are written as a part of the run's details as they arrive
+    (:class:`custrisk.results.DetailsParts`, the function's ``parts``), and the result's
+    ``details`` keeps only the columns its caller names (``details_columns``)."""
+    return _DaskScorer(client, buckets, details_to, details_parts)
 
 
 def score_portfolio_dask(
@@ -477,17 +545,34 @@ def score_portfolio_dask(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
+    details_to: PathLike | None = None,
+    details_parts: bool | None = False,
     **options: Any,
 ) -> ScoringRun:
     """:func:`custrisk.scoring.score_portfolio` on the Dask engine: the same
     :class:`ScoringRun` (scores, details, alerts, rejects, facts), computed in
     ``buckets`` parts on ``client``, on the scheduler at ``scheduler``, or on a local
     cluster of two worker processes (``memory_limit`` each, e.g. ``2GB``). ``options``
-    are score_portfolio's."""
-    if client is not None:
-        return score_portfolio(exports, model, scorer=dask_scorer(client, buckets), **options)
-    with dask_client(scheduler, memory_limit=memory_limit) as own:
-        return score_portfolio(exports, model, scorer=dask_scorer(own, buckets), **options)
+    are score_portfolio's.
+
+    With ``details_to`` (the scores file the run is to be written to: ``run.write``
+    must be given the same) and ``details_parts`` true, or ``None`` and at least
+    :data:`DETAILS_PARTS_FROM` customers, the details are written as parts while the
+    buckets' results arrive: the run's ``details_parts`` holds them and its ``details``
+    only the columns the policy, alerts and follow-up plan read."""
+    if details_parts and details_to is None:
+        raise UsageError("details written as parts need the scores file of the run (details_to)")
+    with contextlib.ExitStack() as stack:
+        own = client or stack.enter_context(dask_client(scheduler, memory_limit=memory_limit))
+        scorer = _DaskScorer(own, buckets, details_to, details_parts)
+        try:
+            run = score_portfolio(exports, model, scorer=scorer, **options)
+        except BaseException:
+            if scorer.parts is not None:
+                scorer.parts.discard()
+            raise
+    run.details_parts = scorer.parts
+    return run
 
 
 __all__ = [

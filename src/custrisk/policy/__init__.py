@@ -17,6 +17,7 @@ from custrisk.policy.apply import (
     apply_policy,
     assign_grades,
     compare_previous,
+    details_read,
     recommend_limits,
 )
 from custrisk.policy.config import (
@@ -65,6 +66,7 @@ __all__ = [
     "apply_policy",
     "assign_grades",
     "compare_previous",
+    "details_read",
     "filter_alerts",
     "load_alert_rules",
     "load_policy",

@@ -26,6 +26,7 @@ from custrisk.policy._names import (
     POLICY_NAMES,
     PREV_PREFIX,
     PREVIOUS_NAMES,
+    SCORE_NAMES,
 )
 from custrisk.policy.config import Policy
 from custrisk.policy.lifecycle import alert_lifecycle
@@ -155,6 +156,24 @@ def _check_names(policy: Policy, rules: AlertRules | None, columns: _Columns) ->
                     key=key,
                     hint="use an indicator of the model that scored the data, or retrain with it",
                 )
+
+
+def details_read(policy: Policy, rules: AlertRules | None) -> list[str]:
+    """The columns of the details table that :func:`apply_policy` may read with
+    ``policy`` and ``rules``: the customer id, the credit fields, and the indicator
+    (``ind__<name>``) of every other name a limit rule, alert rule or ``new_when``
+    reads (sorted). A scorer that does not keep every customer's details in memory keeps
+    these (the Dask engine writing its details as parts)."""
+    names: set[str] = set()
+    for grade in policy.grades:
+        if grade.limit.rule is not None:
+            names |= grade.limit.rule.names - {*grade.limit.params, GRADE_CAP}
+    for rule in rules.rules if rules is not None else ():
+        names |= rule.names
+        if rule.new_when is not None:
+            names |= {n.removeprefix(PREV_PREFIX) for n in rule.new_when.names}
+    names -= {*SCORE_NAMES, *POLICY_NAMES, *PREVIOUS_NAMES, *CREDIT_FIELDS}
+    return ["customer_id", *CREDIT_FIELDS, *sorted(INDICATOR_PREFIX + n for n in names)]
 
 
 def assign_grades(scores: Any, policy: Policy) -> pd.Series:

@@ -44,6 +44,8 @@ CHANNEL_WINDOW_DAYS = 365
 #: The source whose events tell the preferred channel.
 BEHAVIOUR_SOURCE = "behaviour"
 _FOLLOW_UP_INDICATOR = "days_since_last_follow_up"
+#: The columns of the details :func:`follow_up_plan` reads.
+FOLLOW_UP_DETAILS = ("customer_id", "name_masked", INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR)
 
 
 def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Series:
@@ -135,7 +137,7 @@ def follow_up_plan(
     since_column = INDICATOR_PREFIX + _FOLLOW_UP_INDICATOR
     # Only the two columns read here: the details of 200k customers are about 100 MB,
     # and each step below would copy all of them.
-    read = [c for c in ("name_masked", since_column) if c in details.columns]
+    read = [c for c in FOLLOW_UP_DETAILS[1:] if c in details.columns]
     keyed = (
         details.loc[:, read]
         .assign(customer_id=details["customer_id"].astype(str))

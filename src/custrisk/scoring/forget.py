@@ -168,6 +168,9 @@ def _run_members(facts: Path) -> set[Path]:
     with contextlib.suppress(OSError, ValueError):
         listed = json.loads(plain_bytes(existing(files.facts))).get("files") or {}
         members.update(files.facts.with_name(str(e.get("file"))) for e in listed.values())
+        for entry in listed.values():  # details as a folder of parts: each part
+            folder = files.facts.with_name(str(entry.get("file")))
+            members.update(folder / str(p.get("file")) for p in entry.get("parts") or ())
     return {form for member in members for form in _both_forms(member)}
 
 

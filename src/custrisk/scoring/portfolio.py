@@ -21,10 +21,17 @@ import pandas as pd
 from custrisk.config.sources import SourcesConfig
 from custrisk.data import mask_rejects
 from custrisk.io.plain import jsonable
-from custrisk.policy import AlertRules, Policy, apply_policy, load_alert_rules, load_policy
+from custrisk.policy import (
+    AlertRules,
+    Policy,
+    apply_policy,
+    details_read,
+    load_alert_rules,
+    load_policy,
+)
 from custrisk.registry import LoadedModel
 from custrisk.results import FOLLOWUPS_FILE, ScoringRun, read_previous_run
-from custrisk.review.followups import BEHAVIOUR_SOURCE, follow_up_plan
+from custrisk.review.followups import BEHAVIOUR_SOURCE, FOLLOW_UP_DETAILS, follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import ScoreResult, score_data
 from custrisk.scoring.table import TABLE_CARD_KEY
@@ -118,6 +125,7 @@ def score_portfolio(
         as_of=as_of,
         lang=lang,
         indicator_config=indicators,
+        details_columns=sorted({*details_read(policy_obj, rules), *FOLLOW_UP_DETAILS}),
     )
     applied = apply_policy(
         result.frame,

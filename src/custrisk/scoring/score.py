@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -131,8 +132,13 @@ def score_data(
     as_of: dt.date | str | None = None,
     lang: str = "zh",
     indicator_config: IndicatorConfig | None = None,
+    details_columns: Sequence[str] | None = None,
 ) -> ScoreResult:
     """Score every customer of the exports in ``data_dir`` with a loaded model.
+
+    ``details_columns`` names the details columns the caller reads (the policy, the
+    alerts and the follow-up plan); this engine returns them all all the same (the
+    Dask engine writing its details as parts returns those only).
 
     Returns the scores table, a details table (masked identity, credit fields, every
     indicator, reason values and impacts), the run's facts for reports and the
@@ -140,6 +146,7 @@ def score_data(
     table only: the events (millions of transactions) are let go once the indicators
     and the preferred channels are found from them, before the details are built.
     """
+    del details_columns  # one process holds every column anyway
     features = prepare_model_features(
         model,
         data_dir,

@@ -6,6 +6,7 @@ counts; the as-of date found from the buckets' counted event days is the whole d
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ distributed = pytest.importorskip("distributed")
 
 import custrisk.engine.dask_engine as dask_engine  # noqa: E402
 import custrisk.engine.drift as dask_drift  # noqa: E402
+import custrisk.engine.partitions as partitions  # noqa: E402
 from custrisk.engine import (  # noqa: E402
     check_data_drift_dask,
     prepare_features_dask,
@@ -89,6 +91,43 @@ def test_score_read_on_the_workers_equals_pandas(
     assert len(got.followups) > 0
     assert (got.followups["preferred_channel"] != "").any()  # found by bucket
     assert not got.extras["workspace"].frames  # every cleaned row stayed on the workers
+
+
+@pytest.mark.parametrize("through_folder", [True, False])
+def test_the_regroup_by_customer_through_a_folder_or_as_results(
+    through_folder: bool,
+    tmp_path: Path,
+    dask_cluster: Any,
+    dirty_300: Path,
+    models_200: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a local cluster the slices of the regroup by customer go through a folder
+    (removed with the workspace); on a cluster given by its scheduler they go as task
+    results. Both give the pandas engine's run."""
+    made: list[str | None] = []
+    real = partitions._shuffle_folder
+
+    def watched(client: Any) -> str | None:
+        made.append(real(client) if through_folder else None)
+        return made[-1]
+
+    monkeypatch.setattr(partitions, "_shuffle_folder", watched)
+    folder, config = _exports(dirty_300, tmp_path, 2)
+    want = score_portfolio(folder, "logistic", models_dir=models_200, sources=config)
+    got = score_portfolio_dask(
+        folder, "logistic", models_dir=models_200, sources=config, client=dask_cluster, buckets=5
+    )
+    assert_same_run(got, want)
+    assert len(made) == 1  # asked once, for the first source not keyed by the customer
+    if through_folder:
+        assert made[0] is not None and Path(made[0]).name.startswith("custrisk-shuffle-")
+        gc.collect()
+        assert not Path(made[0]).exists()  # removed with the workspace
+    else:
+        assert made == [None]
+    with distributed.Client(dask_cluster.scheduler.address) as remote:
+        assert real(remote) is None  # a cluster given by its address: no shared folder
 
 
 @pytest.mark.parametrize(("parts", "buckets"), [(1, 2), (2, 1), (3, 4), (4, 7)])

@@ -31,6 +31,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -344,6 +348,59 @@ def _slice(split: list[_Slice], bucket: int) -> _Slice:
     return split[bucket]
 
 
+def _split_to_folder(
+    done: _Cleaned, customer_key: str, buckets: int, folder: str, source_bucket: int
+) -> int:
+    """:func:`_split_by_customer` on a worker of a local cluster: each slice written to
+    ``folder/<customer bucket>/<source bucket>.pickle`` for the regroup to read, not
+    held (and spilled) by the worker; the rows split."""
+    for bucket, one in enumerate(_split_by_customer(done, customer_key, buckets)):
+        path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(source_bucket))
+        with path.open("wb") as handle:
+            pickle.dump(one, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(done.frame)
+
+
+def _regroup_from_folder(
+    customer_key: str, ids: pd.Series, folder: str, bucket: int, sources: int, *_split: int
+) -> _Cleaned:
+    """:func:`_regroup` of the slices :func:`_split_to_folder` wrote for ``bucket``
+    (``_split``: the splits' results, which make this task wait for them); each slice
+    file is removed once read."""
+    parts = []
+    for source_bucket in range(sources):
+        path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(source_bucket))
+        with path.open("rb") as handle:
+            parts.append(pickle.load(handle))  # noqa: S301 - written by _split_to_folder
+        path.unlink()
+    return _regroup(customer_key, ids, *parts)
+
+
+_SLICE_DIR = "{:05d}"
+_SLICE_FILE = "{:05d}.pickle"
+
+
+def _shuffle_folder(client: Client) -> str | None:
+    """A folder for the regroup's slices when every worker is a process of a local
+    cluster started here (they share this machine's disk); ``None`` for a cluster
+    given by its scheduler, whose workers may be elsewhere (the slices then go from
+    worker to worker as task results)."""
+    from distributed import LocalCluster
+
+    if not isinstance(getattr(client, "cluster", None), LocalCluster):
+        return None
+    return tempfile.mkdtemp(prefix="custrisk-shuffle-")  # 0700: the slices hold rows
+
+
+def _source_folder(shuffle: str, name: str, buckets: int) -> str:
+    """The folder of one source's slices, a folder per customer bucket in it."""
+    folder = Path(shuffle, name)
+    folder.mkdir()
+    for bucket in range(buckets):
+        (folder / _SLICE_DIR.format(bucket)).mkdir()
+    return str(folder)
+
+
 def _regroup(customer_key: str, ids: pd.Series, *parts: _Slice) -> _Cleaned:
     """On a worker: the rows of one customer bucket gathered from every bucket of
     another key (its slice of each), back in the source's order, the customer column
@@ -486,6 +543,7 @@ def load_workspace_dask(
     per_bucket: list[dict[str, Future]] = [{} for _ in range(count)]
     credit_ids: list[Future] = []
     every_credit_id: Future | None = None
+    shuffle: str | None = None  # the regroup's folder ("": none, slices as results)
     for name in wanted:
         spec = cfg.sources[name]
         found = partitions.pop(name)
@@ -597,24 +655,52 @@ def load_workspace_dask(
                 per_bucket[b][name] = cleaned[b]
         else:
             assert spec.customer_key is not None
-            split = [
-                client.submit(_split_by_customer, c, spec.customer_key, count, pure=False)
-                for c in cleaned
-            ]
-            slices = [
-                [client.submit(_slice, one, b, pure=False) for b in range(count)] for one in split
-            ]
-            del split  # each split is released once its slices are computed
-            cleaned = []  # and each bucket of the other key once it is split
-            for b in range(count):
-                per_bucket[b][name] = client.submit(
-                    _regroup,
-                    spec.customer_key,
-                    credit_ids[b],
-                    *[one[b] for one in slices],
-                    pure=False,
-                )
-            del slices
+            if shuffle is None:
+                shuffle = _shuffle_folder(client) or ""
+            if shuffle:
+                # B splits writing B slices each to a folder, B regroups reading theirs:
+                # no B x B slice tasks, and no split held (or spilled and read back
+                # whole for each of its slices) by a worker.
+                folder = _source_folder(shuffle, name, count)
+                written = [
+                    client.submit(
+                        _split_to_folder, c, spec.customer_key, count, folder, b, pure=False
+                    )
+                    for b, c in enumerate(cleaned)
+                ]
+                cleaned = []
+                for b in range(count):
+                    per_bucket[b][name] = client.submit(
+                        _regroup_from_folder,
+                        spec.customer_key,
+                        credit_ids[b],
+                        folder,
+                        b,
+                        count,
+                        *written,
+                        pure=False,
+                    )
+                del written
+            else:
+                split = [
+                    client.submit(_split_by_customer, c, spec.customer_key, count, pure=False)
+                    for c in cleaned
+                ]
+                slices = [
+                    [client.submit(_slice, one, b, pure=False) for b in range(count)]
+                    for one in split
+                ]
+                del split  # each split is released once its slices are computed
+                cleaned = []  # and each bucket of the other key once it is split
+                for b in range(count):
+                    per_bucket[b][name] = client.submit(
+                        _regroup,
+                        spec.customer_key,
+                        credit_ids[b],
+                        *[one[b] for one in slices],
+                        pure=False,
+                    )
+                del slices
         result = _merged(name, summaries)
         if spec.parts and missing:
             result.warnings.append(
@@ -641,7 +727,10 @@ def load_workspace_dask(
         if issues
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
-    return BucketedWorkspace(root, cfg, report, rejects, missing_columns, count, per_bucket)
+    bucketed = BucketedWorkspace(root, cfg, report, rejects, missing_columns, count, per_bucket)
+    if shuffle:  # what no regroup has read yet goes with the workspace (or at exit)
+        weakref.finalize(bucketed, shutil.rmtree, shuffle, True)
+    return bucketed
 
 
 def _meta(read: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def test_score_read_on_the_workers_equals_pandas(
 
 
 @pytest.mark.parametrize("through_folder", [True, False])
-def test_the_regroup_by_customer_through_a_folder_or_as_results(
+def test_rows_go_to_their_buckets_through_a_folder_or_as_results(
     through_folder: bool,
     tmp_path: Path,
     dask_cluster: Any,
@@ -102,15 +102,16 @@ def test_the_regroup_by_customer_through_a_folder_or_as_results(
     models_200: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """On a local cluster the slices of the regroup by customer go through a folder
-    (removed with the workspace); on a cluster given by its scheduler they go as task
-    results. Both give the pandas engine's run."""
+    """On a local cluster the read pieces and the slices of the regroup by customer go
+    through a folder (removed with the workspace); on a cluster given by its scheduler
+    they go as task results. Both give the pandas engine's run."""
     made: list[str | None] = []
     real = partitions._shuffle_folder
 
-    def watched(client: Any) -> str | None:
-        made.append(real(client) if through_folder else None)
-        return made[-1]
+    def watched(client: Any) -> Any:
+        scratch = real(client) if through_folder else None
+        made.append(None if scratch is None else scratch.path)
+        return scratch
 
     monkeypatch.setattr(partitions, "_shuffle_folder", watched)
     folder, config = _exports(dirty_300, tmp_path, 2)
@@ -119,7 +120,7 @@ def test_the_regroup_by_customer_through_a_folder_or_as_results(
         folder, "logistic", models_dir=models_200, sources=config, client=dask_cluster, buckets=5
     )
     assert_same_run(got, want)
-    assert len(made) == 1  # asked once, for the first source not keyed by the customer
+    assert len(made) == 1  # one folder for every source
     if through_folder:
         assert made[0] is not None and Path(made[0]).name.startswith("custrisk-shuffle-")
         gc.collect()

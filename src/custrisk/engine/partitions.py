@@ -175,9 +175,14 @@ def _read_partition(
     buckets: int,
     date_columns: Sequence[str],
     root: Path,
+    folder: str | None = None,
+    partition: int = 0,
 ) -> dict[str, Any]:
     """On a worker: one file read, its rows split by the bucket of their cleaned key,
-    and the day counts of its date columns (for the latest credible dates)."""
+    and the day counts of its date columns (for the latest credible dates). With
+    ``folder`` (a local cluster) each bucket's piece is written to
+    ``folder/<bucket>/<partition>.pickle`` for the bucket's cleaning to read, and the
+    result holds no pieces."""
     raw = read_source_file(spec, part_spec, part, path, cfg, encoding=encoding, root=root)
     if split_key is None:
         of_row = np.zeros(raw.num_rows, dtype=np.int64)
@@ -201,6 +206,10 @@ def _read_partition(
         for b in range(buckets)
     ]
     present = [part_spec.file_columns.get(c, c) for c in raw.table.column_names]
+    if folder is not None:
+        for bucket, piece in enumerate(pieces):
+            _dump(piece, folder, bucket, partition)
+        pieces = []
     return {
         "pieces": pieces,
         "present": present,
@@ -274,6 +283,22 @@ def _clean_bucket(
         rows_repaired=result.rows_repaired,
         warnings=result.warnings,
     )
+
+
+def _clean_bucket_from_folder(
+    folder: str,
+    bucket: int,
+    partitions: int,
+    spec: SourceSpec,
+    cfg: SourcesConfig,
+    table_specs: list[SourceSpec] | None,
+    customer_ids: pd.Series | KnownIds | None,
+    *_read: Any,
+) -> _Cleaned:
+    """:func:`_clean_bucket` of the pieces the reads wrote for ``bucket`` (``_read``:
+    the reads' results, which make this task wait for them)."""
+    pieces = [_load(folder, bucket, partition) for partition in range(partitions)]
+    return _clean_bucket(spec, cfg, table_specs, customer_ids, *pieces)
 
 
 def _ids_of(done: _Cleaned) -> pd.Series:
@@ -355,9 +380,7 @@ def _split_to_folder(
     ``folder/<customer bucket>/<source bucket>.pickle`` for the regroup to read, not
     held (and spilled) by the worker; the rows split."""
     for bucket, one in enumerate(_split_by_customer(done, customer_key, buckets)):
-        path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(source_bucket))
-        with path.open("wb") as handle:
-            pickle.dump(one, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        _dump(one, folder, bucket, source_bucket)
     return len(done.frame)
 
 
@@ -367,12 +390,7 @@ def _regroup_from_folder(
     """:func:`_regroup` of the slices :func:`_split_to_folder` wrote for ``bucket``
     (``_split``: the splits' results, which make this task wait for them); each slice
     file is removed once read."""
-    parts = []
-    for source_bucket in range(sources):
-        path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(source_bucket))
-        with path.open("rb") as handle:
-            parts.append(pickle.load(handle))  # noqa: S301 - written by _split_to_folder
-        path.unlink()
+    parts = [_load(folder, bucket, source_bucket) for source_bucket in range(sources)]
     return _regroup(customer_key, ids, *parts)
 
 
@@ -380,16 +398,40 @@ _SLICE_DIR = "{:05d}"
 _SLICE_FILE = "{:05d}.pickle"
 
 
-def _shuffle_folder(client: Client) -> str | None:
-    """A folder for the regroup's slices when every worker is a process of a local
-    cluster started here (they share this machine's disk); ``None`` for a cluster
-    given by its scheduler, whose workers may be elsewhere (the slices then go from
-    worker to worker as task results)."""
+def _dump(value: Any, folder: str, bucket: int, origin: int) -> None:
+    """Write what ``origin`` (a partition, a source bucket) has for ``bucket``."""
+    path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(origin))
+    with path.open("wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(folder: str, bucket: int, origin: int) -> Any:
+    """Read back (and remove) what :func:`_dump` wrote."""
+    path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(origin))
+    with path.open("rb") as handle:
+        value = pickle.load(handle)  # noqa: S301 - our own file, written by _dump
+    path.unlink()
+    return value
+
+
+class _Scratch:
+    """A folder of this machine, removed once nothing holds it (or at exit)."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="custrisk-shuffle-")  # 0700: it holds rows
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+def _shuffle_folder(client: Client) -> _Scratch | None:
+    """A folder for the pieces and slices that go from task to task, when every worker
+    is a process of a local cluster started here (they share this machine's disk);
+    ``None`` for a cluster given by its scheduler, whose workers may be elsewhere (they
+    then go from worker to worker as task results)."""
     from distributed import LocalCluster
 
     if not isinstance(getattr(client, "cluster", None), LocalCluster):
         return None
-    return tempfile.mkdtemp(prefix="custrisk-shuffle-")  # 0700: the slices hold rows
+    return _Scratch()
 
 
 def _source_folder(shuffle: str, name: str, buckets: int) -> str:
@@ -446,6 +488,8 @@ class BucketedWorkspace:
     missing_columns: dict[str, tuple[str, ...]]
     buckets: int
     frames: list[dict[str, Future]] = field(default_factory=list)
+    #: The local folder the buckets' rows went through (removed with the workspace).
+    scratch: Any = field(default=None, repr=False)
 
     def workspace(
         self, client: Client | None = None, *, sources: Sequence[str] | None = None
@@ -543,7 +587,9 @@ def load_workspace_dask(
     per_bucket: list[dict[str, Future]] = [{} for _ in range(count)]
     credit_ids: list[Future] = []
     every_credit_id: Future | None = None
-    shuffle: str | None = None  # the regroup's folder ("": none, slices as results)
+    # Where pieces and slices go from task to task on a local cluster (None: elsewhere,
+    # as task results): no task taking one piece of a result the worker spilled whole.
+    scratch = _shuffle_folder(client)
     for name in wanted:
         spec = cfg.sources[name]
         found = partitions.pop(name)
@@ -571,6 +617,9 @@ def load_workspace_dask(
         by_customer = spec.customer_key is not None and spec.key in (None, spec.customer_key)
         split_key = spec.key or spec.customer_key
         dates = _date_columns(spec)
+        pieces_folder = (
+            None if scratch is None else _source_folder(scratch.path, f"{name}.read", count)
+        )
         read = [
             client.submit(
                 _read_partition,
@@ -584,9 +633,11 @@ def load_workspace_dask(
                 count,
                 dates,
                 root,
+                pieces_folder,
+                index,
                 pure=False,
             )
-            for part_spec, part, path in found
+            for index, (part_spec, part, path) in enumerate(found)
         ]
         metas = client.gather([client.submit(_meta, r, pure=False) for r in read])
         present = {c for m in metas for c in m["present"]}
@@ -619,11 +670,14 @@ def load_workspace_dask(
                 latest.append((column, found_range.latest))
         clean_spec = replace(spec, dates=replace(spec.dates, latest=tuple(latest)))
         table_specs = [part_spec for part_spec, _part, _path in found] if spec.parts else None
-        pieces = [[client.submit(_piece, r, b, pure=False) for b in range(count)] for r in read]
+        pieces = (
+            []
+            if pieces_folder is not None
+            else [[client.submit(_piece, r, b, pure=False) for b in range(count)] for r in read]
+        )
         # Each read partition is released once its pieces are taken from it, and each
         # piece once its bucket is cleaned: held here, the source would stay on the
         # workers twice over (read and in pieces) until its last bucket is cleaned.
-        del read
         cleaned = []
         for b in range(count):
             if name == CUSTOMER_SOURCE or not spec.customer_key:
@@ -632,18 +686,14 @@ def load_workspace_dask(
                 ids = credit_ids[b]
             else:
                 ids = every_credit_id
-            cleaned.append(
-                client.submit(
-                    _clean_bucket,
-                    clean_spec,
-                    shared_cfg,
-                    table_specs,
-                    ids,
-                    *[p[b] for p in pieces],
-                    pure=False,
-                )
-            )
-        del pieces
+            options = (clean_spec, shared_cfg, table_specs, ids)
+            if pieces_folder is not None:  # each bucket's pieces written by the reads
+                arguments: tuple[Any, ...] = (pieces_folder, b, len(found), *options, *read)
+                cleaned.append(client.submit(_clean_bucket_from_folder, *arguments, pure=False))
+            else:
+                arguments = (*options, *[p[b] for p in pieces])
+                cleaned.append(client.submit(_clean_bucket, *arguments, pure=False))
+        del read, pieces
         summaries: list[_Cleaned] = client.gather(
             [client.submit(_summary, c, pure=False) for c in cleaned]
         )
@@ -655,13 +705,11 @@ def load_workspace_dask(
                 per_bucket[b][name] = cleaned[b]
         else:
             assert spec.customer_key is not None
-            if shuffle is None:
-                shuffle = _shuffle_folder(client) or ""
-            if shuffle:
+            if scratch is not None:
                 # B splits writing B slices each to a folder, B regroups reading theirs:
                 # no B x B slice tasks, and no split held (or spilled and read back
                 # whole for each of its slices) by a worker.
-                folder = _source_folder(shuffle, name, count)
+                folder = _source_folder(scratch.path, name, count)
                 written = [
                     client.submit(
                         _split_to_folder, c, spec.customer_key, count, folder, b, pure=False
@@ -727,10 +775,9 @@ def load_workspace_dask(
         if issues
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
-    bucketed = BucketedWorkspace(root, cfg, report, rejects, missing_columns, count, per_bucket)
-    if shuffle:  # what no regroup has read yet goes with the workspace (or at exit)
-        weakref.finalize(bucketed, shutil.rmtree, shuffle, True)
-    return bucketed
+    return BucketedWorkspace(
+        root, cfg, report, rejects, missing_columns, count, per_bucket, scratch=scratch
+    )
 
 
 def _meta(read: dict[str, Any]) -> dict[str, Any]:

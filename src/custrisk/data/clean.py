@@ -128,12 +128,18 @@ class KnownIds:
         or with ``compact`` over the ids it uses only (in the ids' order)."""
         if not self.compact:
             return pd.Categorical.from_codes(codes, dtype=self.dtype)
-        used = np.unique(codes[codes >= 0])
+        # Codes are positions among the ids: a mask over the ids finds the used ones in
+        # order, and its running count renumbers them (no sort of the codes).
+        found = codes >= 0
+        used = np.zeros(len(self.arrow), dtype=bool)
+        used[codes[found]] = True
+        renumbered = np.cumsum(used, dtype=np.int32) - 1
         categories = pd.Index(
-            self.arrow.take(pa.array(used)).to_numpy(zero_copy_only=False), dtype="str"
+            pd.array(self.arrow.take(pa.array(np.flatnonzero(used))), dtype="str")
         )
-        compacted = np.where(codes >= 0, np.searchsorted(used, np.maximum(codes, 0)), -1)
-        return pd.Categorical.from_codes(compacted.astype(np.int32), categories=categories)
+        compacted = np.full(len(codes), -1, dtype=np.int32)
+        compacted[found] = renumbered[codes[found]]
+        return pd.Categorical.from_codes(compacted, categories=categories)
 
     def codes(self, values: pd.Series) -> np.ndarray:
         """The position of each value of a column among the ids (-1: not there, or
@@ -490,10 +496,17 @@ def _codes_in(values: pd.Series, known: KnownIds) -> np.ndarray:
     return _positions_among(to_text(pa.array(values)), known).astype(np.int32)
 
 
+#: Arrow's lookup hashes every id (about a tenth of a microsecond each) and then each
+#: value; the ids' kept lookup hashes each value as Python text (about a microsecond).
+#: Measured with 1,000,000 ids: 400,000 values 126 ms against 481 ms, 20,000 values
+#: 130 ms against 21 ms.
+_INDEX_IN_FROM = 0.1
+
+
 def _positions_among(values: pa.Array, known: KnownIds) -> np.ndarray:
     """Positions of ``values`` among the ids: Arrow's lookup (it hashes every id) when
-    there are as many values as ids, else the ids' kept lookup."""
-    if len(values) >= len(known):
+    there are more than a tenth as many values as ids, else the ids' kept lookup."""
+    if len(values) >= _INDEX_IN_FROM * len(known):
         positions = pc.index_in(values.cast(pa.large_string()), value_set=known.arrow)
         return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return known.positions(values.cast(pa.large_string()))

@@ -278,6 +278,10 @@ def test_the_options_of_custrisk_run_override_run_yaml(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match=r"^--buckets applies to --engine dask only"):
         with_engine(pandas, buckets=3)
+    parts = with_engine(local, details_parts=True).engine
+    assert parts == EngineSettings("dask", None, 4, "2GB", details_parts=True)
+    with pytest.raises(UsageError, match=r"^--details-parts applies to --engine dask only"):
+        with_engine(pandas, details_parts=True)
     with pytest.raises(UsageError, match=r"^--memory-limit sizes the local cluster's workers"):
         with_engine(local, "dask", scheduler="tcp://h:1", memory_limit="1GB")
     with pytest.raises(UsageError, match=r"^--memory-limit: 'x' is not a memory size"):

@@ -247,22 +247,34 @@ def with_engine(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
+    details_parts: bool | None = None,
 ) -> RunConfig:
     """``config`` with the engine options of ``custrisk run`` (``None``: not given)
     over its RUN.yaml's. ``--engine pandas`` drops the YAML's Dask settings;
     ``--scheduler`` or ``--memory-limit`` replace both its ``scheduler`` and its
     ``memory_limit`` (the command says which cluster: a running one, or a local one)."""
-    if engine is None and scheduler is None and buckets is None and memory_limit is None:
+    given = (engine, scheduler, buckets, memory_limit, details_parts)
+    if all(value is None for value in given):
         return config
     if engine == "pandas":  # the YAML's Dask settings do not apply; what is given with it
-        current = EngineSettings("pandas", scheduler, buckets, memory_limit)  # is checked
+        current = EngineSettings(  # is checked
+            "pandas", scheduler, buckets, memory_limit, details_parts
+        )
     else:
         current = replace(config.engine, engine=engine or config.engine.engine)
         if scheduler is not None or memory_limit is not None:  # the cluster, as given
             current = replace(current, scheduler=scheduler, memory_limit=memory_limit)
         if buckets is not None:
             current = replace(current, buckets=buckets)
-    check_engine_options(current.engine, current.scheduler, current.buckets, current.memory_limit)
+        if details_parts is not None:
+            current = replace(current, details_parts=details_parts)
+    check_engine_options(
+        current.engine,
+        current.scheduler,
+        current.buckets,
+        current.memory_limit,
+        current.details_parts,
+    )
     return replace(config, engine=current)
 
 

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from custrisk.cli._common import BucketsOpt, MemoryLimitOpt, SchedulerOpt, protect_command
+from custrisk.cli._common import (
+    BucketsOpt,
+    DetailsPartsOpt,
+    MemoryLimitOpt,
+    SchedulerOpt,
+    protect_command,
+)
 from custrisk.cli._console import err_console
 from custrisk.errors import CheckFailed, UsageError
 
@@ -59,6 +65,7 @@ def run(
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
     memory_limit: MemoryLimitOpt = None,
+    details_parts: DetailsPartsOpt = None,
 ) -> None:
     """Run a month's batch as configured in RUN.yaml: validate, score (grades, limits,
     alerts, migration against the previous run in runs/), drift and evaluation, PDF
@@ -101,6 +108,7 @@ def run(
         scheduler=scheduler,
         buckets=buckets,
         memory_limit=memory_limit,
+        details_parts=details_parts,
     )
     outcome = run_batch(
         settings,

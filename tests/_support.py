@@ -1,5 +1,6 @@
 """Builders shared by test modules: rows of the credit and transactions exports,
-exports cut into partitions or written as hive-partitioned datasets, and the comparison of two scoring runs.
+exports cut into partitions or written as hive-partitioned datasets, the comparison of two scoring runs,
+and ``custrisk score`` run on both engines.
 
 Test modules import these from here, never from conftest.py or from another test module.
 """
@@ -12,8 +13,10 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+from typer.testing import CliRunner
 
 import custrisk
+from custrisk.cli import app
 from custrisk.results import ScoringRun
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
@@ -101,3 +104,20 @@ def hive_dataset(export: Path, folder: Path) -> Path:
             (part / ".part-00000.parquet.crc").write_bytes(b"\x00crc")
         (folder / name / "_SUCCESS").write_text("")
     return folder
+
+
+def score_on_both_engines(
+    tmp_path: Path, address: str, exports: Path, models: Path, *dask_options: str
+) -> tuple[Path, Path]:
+    """``custrisk score`` of ``exports`` with the logistic model of ``models`` on the
+    pandas engine, then on the dask engine at the scheduler ``address`` with
+    ``dask_options``; the two scores files (each run alone in its folder)."""
+    runner = CliRunner()
+    common = ["score", str(exports), "--model", "logistic", "--models-dir", str(models)]
+    pandas_out, dask_out = tmp_path / "pandas" / "scores.csv", tmp_path / "dask" / "scores.csv"
+    first = runner.invoke(app, [*common, "--out", str(pandas_out)])
+    assert first.exit_code == 0, first.output
+    dask = ["--out", str(dask_out), "--engine", "dask", "--scheduler", address, *dask_options]
+    second = runner.invoke(app, [*common, *dask])
+    assert second.exit_code == 0, second.output
+    return pandas_out, dask_out

@@ -18,7 +18,12 @@ from custrisk.data import Workspace, load_workspace
 from custrisk.results import ScoringRun
 from custrisk.sample import generate_sample_data
 from custrisk.scoring import score_portfolio
-from tests._support import assert_same_run, hive_dataset, partitioned_exports
+from tests._support import (
+    assert_same_run,
+    hive_dataset,
+    partitioned_exports,
+    score_on_both_engines,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -114,15 +119,9 @@ def test_bucket_of_is_the_same_in_a_worker_process(dask_cluster: Any) -> None:
 def test_cli_score_engine_dask_writes_the_pandas_files(
     tmp_path: Path, dask_cluster: Any, dirty_300: Path, models_200: Path
 ) -> None:
-    runner = CliRunner()
-    common = ["score", str(dirty_300), "--model", "logistic", "--models-dir", str(models_200)]
-    pandas_out, dask_out = tmp_path / "pandas" / "scores.csv", tmp_path / "dask" / "scores.csv"
-    first = runner.invoke(app, [*common, "--out", str(pandas_out)])
-    assert first.exit_code == 0, first.output
-    address = dask_cluster.scheduler.address
-    args = [*common, "--out", str(dask_out), "--engine", "dask", "--scheduler", address]
-    second = runner.invoke(app, [*args, "--buckets", "4"])
-    assert second.exit_code == 0, second.output
+    pandas_out, dask_out = score_on_both_engines(
+        tmp_path, dask_cluster.scheduler.address, dirty_300, models_200, "--buckets", "4"
+    )
     names = sorted(p.name for p in pandas_out.parent.iterdir())
     assert names == sorted(p.name for p in dask_out.parent.iterdir())
     assert "scores.rejects.csv" in names

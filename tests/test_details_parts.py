@@ -24,6 +24,7 @@ from custrisk.protect.output import protected_outputs
 from custrisk.results import DetailsParts, ScoringRun, forget_in_run, read_run
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
+from tests._support import score_on_both_engines
 
 DETAILS = "scores.details.parquet"
 
@@ -188,15 +189,9 @@ def test_details_parts_need_the_dask_engine(tmp_path: Path, export_200: Path) ->
 def test_cli_dask_details_parts_are_the_pandas_details(
     tmp_path: Path, dask_cluster: Any, dirty_300: Path, models_200: Path
 ) -> None:
-    runner = CliRunner()
-    common = ["score", str(dirty_300), "--model", "logistic", "--models-dir", str(models_200)]
-    pandas_out, dask_out = tmp_path / "pandas" / "scores.csv", tmp_path / "dask" / "scores.csv"
-    first = runner.invoke(app, [*common, "--out", str(pandas_out)])
-    assert first.exit_code == 0, first.output
     address = dask_cluster.scheduler.address
-    args = [*common, "--out", str(dask_out), "--engine", "dask", "--scheduler", address]
-    second = runner.invoke(app, [*args, "--buckets", "4", "--details-parts"])
-    assert second.exit_code == 0, second.output
+    options = ("--buckets", "4", "--details-parts")
+    pandas_out, dask_out = score_on_both_engines(tmp_path, address, dirty_300, models_200, *options)
     names = sorted(p.name for p in pandas_out.parent.iterdir())
     assert names == sorted(p.name for p in dask_out.parent.iterdir())
     for name in names:

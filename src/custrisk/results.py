@@ -386,9 +386,11 @@ class ScoringRun:
                     for form in _both_forms(files.part(part)):
                         if form.is_dir() and not form.is_symlink():  # details as parts
                             shutil.rmtree(form)  # (a folder is not replaced by a rename)
-                        elif part not in staged or form.name != staged[part].name:
-                            form.unlink(missing_ok=True)
-                        elif staged[part].is_dir():
+                        elif (
+                            part not in staged
+                            or form.name != staged[part].name
+                            or staged[part].is_dir()  # a file where the folder goes
+                        ):
                             form.unlink(missing_ok=True)
                     if part in staged:
                         os.replace(staged[part], files.folder / staged[part].name)
@@ -864,7 +866,8 @@ def _part_paths(
             file=str(folder),
             hint=f"the run facts {files.facts.name} list them; score the month again",
         )
-    stray = sorted(p.name for p in folder.iterdir() if p.name not in set(names))
+    listed_names = set(names)
+    stray = sorted(p.name for p in folder.iterdir() if p.name not in listed_names)
     if stray:
         raise DataError(
             f"{folder.name} holds {join_limited(stray)}, which the run facts do not list "
@@ -1266,9 +1269,11 @@ def forget_in_run(
     workbook = (listed.get(WORKBOOK) or {}).get("file")
     out = files.scores.with_name(str(workbook)) if workbook else files.scores
     with sealing(encryption() if sealed else None, group=active_group()):
-        parts = (
-            _forget_in_parts(files, listed, out, customer_id, token, counts) if in_parts else None
-        )
+        parts = None
+        if in_parts:
+            parts, hits = _forget_in_parts(files, listed, out, customer_id, token)
+            if hits:
+                counts["details"] = hits
         if not counts:
             if parts is not None:
                 parts.discard()
@@ -1304,10 +1309,10 @@ def _forget_in_parts(
     out: Path,
     customer_id: str,
     token: str | None,
-    counts: dict[str, int],
-) -> DetailsParts:
+) -> tuple[DetailsParts, int]:
     """Details written as parts, copied one part at a time without the customer (the
-    run's details are never all in memory), staged for the run to be written again."""
+    run's details are never all in memory), staged for the run to be written again;
+    and how many rows were the customer's."""
     hits = 0
     with DetailsParts(out) as parts:
         for path, entry in _part_paths(files.details, listed["details"], files):
@@ -1315,9 +1320,7 @@ def _forget_in_parts(
             frame, found = _forget_rows(frame, customer_id, token)
             hits += found
             parts.add(frame)
-    if hits:
-        counts["details"] = hits
-    return parts
+    return parts, hits
 
 
 def _rewrite_run(

@@ -394,20 +394,20 @@ def _regroup_from_folder(
     return _regroup(customer_key, ids, *parts)
 
 
-_SLICE_DIR = "{:05d}"
-_SLICE_FILE = "{:05d}.pickle"
+_BUCKET_DIR = "{:05d}"
+_FROM_FILE = "{:05d}.pickle"
 
 
 def _dump(value: Any, folder: str, bucket: int, origin: int) -> None:
     """Write what ``origin`` (a partition, a source bucket) has for ``bucket``."""
-    path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(origin))
+    path = Path(folder, _BUCKET_DIR.format(bucket), _FROM_FILE.format(origin))
     with path.open("wb") as handle:
         pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _load(folder: str, bucket: int, origin: int) -> Any:
     """Read back (and remove) what :func:`_dump` wrote."""
-    path = Path(folder, _SLICE_DIR.format(bucket), _SLICE_FILE.format(origin))
+    path = Path(folder, _BUCKET_DIR.format(bucket), _FROM_FILE.format(origin))
     with path.open("rb") as handle:
         value = pickle.load(handle)  # noqa: S301 - our own file, written by _dump
     path.unlink()
@@ -435,11 +435,12 @@ def _shuffle_folder(client: Client) -> _Scratch | None:
 
 
 def _source_folder(shuffle: str, name: str, buckets: int) -> str:
-    """The folder of one source's slices, a folder per customer bucket in it."""
+    """A folder for one source's pieces (or slices) on their way to their buckets: a
+    folder per bucket in it, a file per partition (or source bucket) in each."""
     folder = Path(shuffle, name)
     folder.mkdir()
     for bucket in range(buckets):
-        (folder / _SLICE_DIR.format(bucket)).mkdir()
+        (folder / _BUCKET_DIR.format(bucket)).mkdir()
     return str(folder)
 
 
@@ -675,9 +676,9 @@ def load_workspace_dask(
             if pieces_folder is not None
             else [[client.submit(_piece, r, b, pure=False) for b in range(count)] for r in read]
         )
-        # Each read partition is released once its pieces are taken from it, and each
-        # piece once its bucket is cleaned: held here, the source would stay on the
-        # workers twice over (read and in pieces) until its last bucket is cleaned.
+        # As task results (no folder): each read partition is released once its pieces
+        # are taken from it, and each piece once its bucket is cleaned; held here, the
+        # source would stay on the workers twice over until its last bucket is cleaned.
         cleaned = []
         for b in range(count):
             if name == CUSTOMER_SOURCE or not spec.customer_key:

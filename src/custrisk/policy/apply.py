@@ -428,9 +428,12 @@ def _summary(
     rules: AlertRules | None,
     frame: pd.DataFrame,
     alerts: pd.DataFrame,
-    not_computed: np.ndarray,
+    not_computed: int,
     skipped: Mapping[str, str],
 ) -> dict[str, Any]:
+    """The summary of the run facts from the whole scores table (only ``grade``,
+    ``current_limit``, ``recommended_limit``, ``review_flag`` and ``alert_level`` are
+    read, in the table's order: sums of floats depend on it) and its alerts."""
     n = len(frame)
     current = frame["current_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
     current = np.where(np.isnan(current), 0.0, current)
@@ -459,7 +462,7 @@ def _summary(
         "decreases": int((recommended < current).sum()),
         "unchanged": int((recommended == current).sum()),
         "review_flags": int(review.sum()),
-        "rule_not_computed": int(not_computed.sum()),
+        "rule_not_computed": int(not_computed),
     }
     levels = alerts["level"].to_numpy(dtype=object)
     highest = frame["alert_level"].to_numpy(dtype=object)
@@ -492,6 +495,7 @@ def apply_policy(
     unavailable: Collection[str] = (),
     previous_alerts: pd.DataFrame | None = None,
     previous_details: pd.DataFrame | None = None,
+    whole: bool = True,
 ) -> PolicyResult:
     """Grades, recommended limits, changes against a previous run, and alerts.
 
@@ -522,6 +526,10 @@ def apply_policy(
         every alert is new.
     previous_details : pandas.DataFrame, optional
         The previous run's details, for ``prev_<name>`` in a rule's ``new_when``.
+    whole : bool
+        ``scores`` is the whole run (default). False: some of its customers
+        (:class:`custrisk.policy.parts.PolicyInParts`), so the summary has no
+        ``migration`` (it is made from every part's).
 
     Returns
     -------
@@ -659,25 +667,33 @@ def apply_policy(
     at = list(base.columns).index("score") + 1
     frame = pd.concat([base.iloc[:, :at], added, base.iloc[:, at:]], axis=1)
 
-    summary = _summary(policy, rules, frame, alerts, not_computed, skipped)
+    summary = _summary(policy, rules, frame, alerts, int(not_computed.sum()), skipped)
     summary["alerts"]["lifecycle"] = lifecycle.summary()
-    if migration is not None and previous is not None:
-        prev_as_of = (
-            sorted(previous["as_of"].dropna().astype("str").unique()) if "as_of" in previous else []
-        )
-        summary["migration"] = {
-            **migration.to_dict(),
-            "previous_as_of": prev_as_of[-1] if prev_as_of else None,
-            "previous_customers": len(previous),
-            "previous_grades_recomputed": "grade" not in previous,
-        }
-        if prev_as_of and prev_as_of[-1] >= as_of.isoformat():
-            log.warning(
-                "the previous run is as of %s, not before this run (%s)",
-                prev_as_of[-1],
-                as_of.isoformat(),
-            )
+    if migration is not None and previous is not None and whole:
+        summary["migration"] = migration_summary(migration, previous, as_of)
     return PolicyResult(frame, alerts, summary, migration, lifecycle.closed)
+
+
+def migration_summary(
+    migration: Migration, previous: pd.DataFrame, as_of: dt.date
+) -> dict[str, Any]:
+    """The run facts' ``migration``: the matrix and what the previous run was (a
+    warning is logged when it is not before this run)."""
+    prev_as_of = (
+        sorted(previous["as_of"].dropna().astype("str").unique()) if "as_of" in previous else []
+    )
+    if prev_as_of and prev_as_of[-1] >= as_of.isoformat():
+        log.warning(
+            "the previous run is as of %s, not before this run (%s)",
+            prev_as_of[-1],
+            as_of.isoformat(),
+        )
+    return {
+        **migration.to_dict(),
+        "previous_as_of": prev_as_of[-1] if prev_as_of else None,
+        "previous_customers": len(previous),
+        "previous_grades_recomputed": "grade" not in previous,
+    }
 
 
 def _renewed(

@@ -155,8 +155,31 @@ def migration_matrix(
     gone_rows = gone.map(position).to_numpy(dtype=np.int64)
     np.add.at(matrix, (gone_rows, np.full(len(gone_rows), size)), 1)
     counts = pd.DataFrame(matrix, index=index, columns=columns)
+    return _migration(counts, order, listed)
+
+
+def combine_migrations(
+    parts: Sequence[Migration], grades: Sequence[str] | None = None
+) -> Migration:
+    """The migration matrix of customers taken part by part (each customer, of either
+    run, in one part only) from the parts' matrices: the one :func:`migration_matrix`
+    gives over the whole. ``grades`` as there."""
+    listed = list(grades) if grades is not None else []
+    found = sorted({g for part in parts for g in part.grades} - set(listed))
+    order = listed + found
+    index = pd.Index([*order, NEW], name="previous")
+    columns = pd.Index([*order, DEPARTED], name="current")
+    matrix = np.zeros((len(index), len(columns)), dtype=np.int64)
+    for part in parts:
+        matrix += part.counts.reindex(index=index, columns=columns, fill_value=0).to_numpy(
+            dtype=np.int64
+        )
+    return _migration(pd.DataFrame(matrix, index=index, columns=columns), order, listed)
+
+
+def _migration(counts: pd.DataFrame, order: list[str], listed: list[str]) -> Migration:
     totals = counts.sum(axis=1).to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = counts.to_numpy(dtype=np.float64) / totals[:, None]
-    rates = pd.DataFrame(values, index=index, columns=columns)
+    rates = pd.DataFrame(values, index=counts.index, columns=counts.columns)
     return Migration(counts, rates, tuple(order), tuple(listed or order))

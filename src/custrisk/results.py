@@ -3,16 +3,20 @@
 ``custrisk score --out DIR/scores.csv`` (or ``.parquet``) writes a run of five files:
 
 ==========================  =========================================================
-``scores.csv``              the scores table: PD, score, grade, limits, reasons, alerts
+``scores.csv``              the scores table: PD, score, grade, limits, reasons, alerts;
+                            or the folder of parts ``scores.parquet/``
+                            (:class:`TableParts`)
 ``scores.details.parquet``  per customer: masked identity, credit fields, every
                             indicator (``ind__<code>``), reason values and impacts; a
-                            file, or a folder of parts (:class:`DetailsParts`)
+                            file, or a folder of parts of the same name
 ``alerts.csv``              the early-warning alerts, one row per rule that fired
 ``scores.rejects.csv``      rows rejected while cleaning (personal data masked); only
                             when there are any
 ``alerts.closed.csv``       with a previous run only: the alerts of the previous run
                             that no longer fire (closed since), one row per customer
                             and rule
+``followups.csv``           the follow-up plan (回访计划); or the folder of parts
+                            ``followups.parquet/``
 ``scores.run.json``         the run's facts, listing every other file with its SHA-256
 ``scores.xlsx``             with ``--out scores.xlsx`` only: the workbook for people
                             (scores, alerts and summary sheets), beside the CSV
@@ -23,6 +27,11 @@ run as ``scores.csv`` & co. exactly as ``--out scores.csv`` would (same bytes, s
 id) plus ``scores.xlsx``, listed in the facts with its SHA-256. Readers keep reading the
 CSV, which round-trips exactly; a workbook would not (Excel's types, its row limit), and
 ``read_run("scores.xlsx")`` reads the run it belongs to.
+
+The per-customer tables (scores, details, follow-up plan) of millions of customers may be
+written as parts while they are computed (:class:`TableParts`, the Dask engine): each is
+then a folder of Parquet parts that Arrow, pandas, Spark and DuckDB read as one table,
+listed part by part in the facts. Alerts, closed alerts and rejects stay single files.
 
 The set is written as one unit: every file goes to a staging folder first, then the old
 facts file is removed, the files are moved into place and the new facts file comes
@@ -44,9 +53,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -75,7 +84,7 @@ from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
 from custrisk.protect.output import encryption, existing, head_text, plain_bytes
 from custrisk.protect.pseudonym import active_pseudonymiser
-from custrisk.vocab import LEVELS
+from custrisk.vocab import LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +92,11 @@ log = logging.getLogger(__name__)
 LAYOUT_VERSION = 1
 #: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
 DETAILS_SUFFIX = ".details.parquet"
-#: The name of each part of details written as parts (a folder ``scores.details.parquet/``).
-DETAILS_PART = "part-{:05d}.parquet"
+#: The name of each part of a table written as parts (e.g. ``scores.details.parquet/``).
+TABLE_PART = "part-{:05d}.parquet"
+DETAILS_PART = TABLE_PART
+#: The folder of the scores written as parts: the scores file's stem + this suffix.
+SCORES_PARTS_SUFFIX = ".parquet"
 FACTS_SUFFIX = ".run.json"
 REJECTS_SUFFIX = ".rejects.csv"
 #: The alerts file, in the folder of the scores file.
@@ -93,6 +105,8 @@ ALERTS_FILE = "alerts.csv"
 CLOSED_FILE = "alerts.closed.csv"
 #: The follow-up plan (回访计划), in the folder of the scores file.
 FOLLOWUPS_FILE = "followups.csv"
+#: The follow-up plan written as parts (a folder), in the folder of the scores file.
+FOLLOWUPS_PARTS = "followups.parquet"
 #: The lock of an output folder, and the prefix of its staging folders.
 LOCK_FILE = ".custrisk.lock"
 STAGE_PREFIX = ".custrisk-stage-"
@@ -103,6 +117,11 @@ PARTS = ("scores", "details", "alerts", "rejects", "closed", "followups")
 #: Parts a run may lack: rejects when no row was rejected, closed without a previous run,
 #: followups in a run written before follow-up plans.
 OPTIONAL_PARTS = ("rejects", "closed", "followups")
+#: The parts of a run that may be written as a folder of parts (:class:`TableParts`):
+#: the tables of one row per customer.
+PARTED_TABLES = ("scores", "details", "followups")
+#: A worksheet's row limit, which tables written as parts are meant to exceed.
+SHEET_ROWS = 1_048_576
 
 #: Columns of the alerts table, in order.
 ALERT_COLUMNS = (
@@ -219,6 +238,25 @@ class RunFiles:
             "followups": self.followups or self.folder / FOLLOWUPS_FILE,
         }[name]
 
+    def parts_folder(self, name: str) -> Path:
+        """Where the part ``name`` (one of :data:`PARTED_TABLES`) goes when written as
+        parts: ``scores.parquet/`` (the scores file's stem, whatever its extension),
+        ``scores.details.parquet/``, ``followups.parquet/``."""
+        return {
+            "scores": self.scores.with_suffix(SCORES_PARTS_SUFFIX),
+            "details": self.details,
+            "followups": self.folder / FOLLOWUPS_PARTS,
+        }[name]
+
+    def forms(self, name: str) -> list[Path]:
+        """Every name the part ``name`` may have on disk: its file, the file encrypted
+        (``.enc``) and, for a table that may be written as parts, its folder (an earlier
+        run may have left any of them)."""
+        paths = [*_both_forms(self.part(name))]
+        if name in PARTED_TABLES:
+            paths += _both_forms(self.parts_folder(name))
+        return list(dict.fromkeys(paths))
+
 
 def scores_format(path: str | os.PathLike[str]) -> str:
     """``csv`` or ``parquet`` from the extension of a scores file.
@@ -298,7 +336,16 @@ class ScoringRun:
     #: The details already written as parts (:class:`DetailsParts`): :meth:`write` moves
     #: them into place as the folder ``scores.details.parquet/`` instead of writing
     #: ``details``, which then holds only the columns the policy and alerts read.
-    details_parts: DetailsParts | None = field(default=None, repr=False)
+    details_parts: TableParts | None = field(default=None, repr=False)
+    #: The scores already written as parts (:class:`TableParts`): :meth:`write` moves
+    #: them into place as the folder ``<stem>.parquet/`` (``scores.parquet/`` for
+    #: ``--out scores.csv`` or ``scores.parquet``) instead of writing ``scores``, which
+    #: then holds only the columns later steps read, or none.
+    scores_parts: TableParts | None = field(default=None, repr=False)
+    #: The follow-up plan already written as parts (:class:`TableParts`): :meth:`write`
+    #: moves them into place as the folder ``followups.parquet/`` instead of writing
+    #: ``followups``.
+    followups_parts: TableParts | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str | None:
@@ -308,14 +355,22 @@ class ScoringRun:
     def write(self, out: str | os.PathLike[str], *, csv_encoding: str | None = None) -> RunFiles:
         """Write the run as one unit beside the scores file ``out`` (see the module).
 
+        Whatever an earlier run left of each part in the folder in another form (the
+        file, its encrypted form, a folder of parts) is removed as the new one goes into
+        place. With the scores written as parts, the returned files name their folder
+        as the scores (``scores.parquet``), as :func:`read_run` does.
+
         Raises
         ------
         UsageError
-            For an extension other than .csv/.parquet.
+            For an extension other than .csv/.parquet/.xlsx, or a workbook with the
+            scores or the follow-up plan written as parts.
         custrisk.io.lock.LockHeld
             When another process is writing into the same folder.
         """
         files = run_files(out)
+        parted = self._parted()
+        _refuse_workbook(files, parted)
         encoding = parse_csv_encoding(csv_encoding)
         sealer = active_sealer()
         folder = ensure_dir(files.folder)
@@ -323,13 +378,12 @@ class ScoringRun:
             targets = [files.part(p) for p in PARTS] + [files.facts]
             targets += [files.workbook] if files.workbook is not None else []
             targets += [output_path(t) for t in targets if output_path(t) != t]
-            parts = self.details_parts
-            if parts is not None:
+            for parts in parted.values():
                 parts.check(folder)
             remove_leftovers(
                 folder,
                 [temp_pattern(t) for t in targets],
-                keep=() if parts is None else (parts.folder,),
+                keep=[parts.folder for parts in parted.values()],
             )
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
             try:
@@ -344,14 +398,15 @@ class ScoringRun:
                     if self.closed is None
                     else self.closed.loc[:, list(CLOSED_COLUMNS)],
                     "followups": None
-                    if self.followups is None
+                    if self.followups is None or "followups" in parted
                     else self.followups.loc[:, list(FOLLOWUP_COLUMNS)],
                 }
                 for part in PARTS:
-                    table = tables[part]
-                    if part == "details" and parts is not None:
-                        staged[part], listed[part] = parts.stage(stage / files.details.name)
+                    if part in parted:
+                        target = stage / files.parts_folder(part).name
+                        staged[part], listed[part] = parted[part].stage(target)
                         continue
+                    table = tables[part]
                     if table is None or (part == "rejects" and not len(table)):
                         continue
                     final = files.part(part)
@@ -374,7 +429,7 @@ class ScoringRun:
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
                 for path in [*staged.values(), facts_path]:
-                    if path.is_dir():  # details as parts (each part made private as written)
+                    if path.is_dir():  # a table as parts (each part made private as written)
                         private_dir(path)
                     else:
                         private(path)  # 0600, or 0640 with the roles config's output_group
@@ -383,8 +438,8 @@ class ScoringRun:
                 for form in _both_forms(files.facts):
                     form.unlink(missing_ok=True)
                 for part in PARTS:
-                    for form in _both_forms(files.part(part)):
-                        if form.is_dir() and not form.is_symlink():  # details as parts
+                    for form in files.forms(part):
+                        if form.is_dir() and not form.is_symlink():  # a table as parts
                             shutil.rmtree(form)  # (a folder is not replaced by a rename)
                         elif (
                             part not in staged
@@ -402,66 +457,138 @@ class ScoringRun:
                 os.replace(facts_path, files.folder / facts_path.name)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-                if parts is not None:
+                for parts in parted.values():
                     parts.discard()  # moved into place, or (on an error) of no use
+        if "scores" in parted:  # the scores are the folder, whatever --out named
+            files = replace(files, scores=files.parts_folder("scores"))
         self.facts = facts
         self.files = files
+        scores_rows = parted["scores"].rows if "scores" in parted else len(self.scores)
         audit_event(
             outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
             + [files.facts],
             model=str(facts.get("model_id") or "") or None,
-            rows={"scores": len(self.scores), "alerts": len(self.alerts)},
+            rows={"scores": scores_rows, "alerts": len(self.alerts)},
             scope="portfolio",
         )
         return files
 
+    def _parted(self) -> dict[str, TableParts]:
+        """The tables written as parts, by part; each checked to be of its part."""
+        given = {
+            "scores": self.scores_parts,
+            "details": self.details_parts,
+            "followups": self.followups_parts,
+        }
+        parted = {name: parts for name, parts in given.items() if parts is not None}
+        for name, parts in parted.items():
+            if parts.member != name:
+                raise ValueError(f"the {name}_parts of a run hold parts of the {parts.member}")
+        return parted
 
-class DetailsParts:
-    """A run's details written as Parquet parts while they are computed, so that no
-    process holds every customer's details at once (the Dask engine writes each bucket's
-    as its results arrive, and keeps only the columns the policy and alerts read).
+
+def _refuse_workbook(files: RunFiles, members: Iterable[str]) -> None:
+    """A workbook cannot hold a table big enough to be written as parts.
+
+    Raises
+    ------
+    UsageError
+        When ``files`` have a workbook and the scores or follow-up plan are in
+        ``members``.
+    """
+    too_big = [_LABELS[m] for m in members if m in ("scores", "followups")]
+    if files.workbook is not None and too_big:
+        raise UsageError(
+            f"{files.workbook.name}: a workbook cannot hold the {' and the '.join(too_big)} "
+            f"written as parts (a sheet holds at most {SHEET_ROWS:,} rows)",
+            hint=f"write {files.scores.name} or "
+            f"{files.scores.with_suffix(SCORES_PARTS_SUFFIX).name} instead",
+        )
+
+
+#: How messages name the tables that may be written as parts.
+_LABELS = {"scores": "scores", "details": "details", "followups": "follow-up plan"}
+
+
+class TableParts:
+    """One of a run's tables of a row per customer (scores, details, follow-up plan)
+    written as Parquet parts while it is computed, so that no process holds every
+    customer's rows at once (the Dask engine writes each bucket's as its results arrive).
 
     The parts go to a staging folder beside the run's scores file (``out``), each
     sealed when outputs are encrypted (never a plaintext file then);
-    :meth:`ScoringRun.write` moves them into place as the folder
-    ``scores.details.parquet/`` (``part-00000.parquet``, ...), which Arrow, pandas,
+    :meth:`ScoringRun.write` moves them into place as the table's folder
+    (:meth:`RunFiles.parts_folder`: ``scores.parquet/``, ``scores.details.parquet/``,
+    ``followups.parquet/``, each of ``part-00000.parquet``, ...), which Arrow, pandas,
     Spark and DuckDB read as one table. The run facts list every part with its SHA-256
-    and rows; the details' own hash is that of the parts' hashes. Use it as a context
-    manager: the staging folder is removed when the block fails.
+    and rows; the folder's own hash is that of the parts' names and hashes. Use it as a
+    context manager: the staging folder is removed when the block fails.
+
+    Each part is written so that :func:`read_run` gives the types the table has when
+    written as one file: the scores those of a Parquet scores file (``--out
+    scores.parquet``; a CSV's cells would come back as text), the follow-up plan the text
+    of ``followups.csv``, in :data:`FOLLOWUP_COLUMNS`.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The run's scores file (``--out``).
+    member : {"scores", "details", "followups"}
+        Which table (:data:`PARTED_TABLES`).
+
+    Raises
+    ------
+    ValueError
+        For another ``member``.
+    UsageError
+        For the scores or follow-up plan of a run with a workbook (``--out x.xlsx``),
+        before anything is computed.
     """
 
-    def __init__(self, out: str | os.PathLike[str]) -> None:
+    def __init__(self, out: str | os.PathLike[str], member: str) -> None:
+        if member not in PARTED_TABLES:
+            raise ValueError(
+                f"The 'member' parameter of TableParts must be one of {PARTED_TABLES}. "
+                f"Got {member!r} instead."
+            )
         files = run_files(out)
-        self.name = files.details.name
+        _refuse_workbook(files, [member])
+        self.member = member
+        self.name = files.parts_folder(member).name
         self.folder = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=ensure_dir(files.folder)))
         self.sealer = active_sealer()
         self.entries: list[dict[str, Any]] = []
         self.columns: list[str] | None = None
 
-    def add(self, details: pd.DataFrame) -> None:
+    def add(self, frame: pd.DataFrame) -> None:
         """Write one part (its rows: customers no other part holds)."""
-        columns = [str(c) for c in details.columns]
+        frame = _part_table(self.member, frame)
+        columns = [str(c) for c in frame.columns]
         if self.columns is None:
             self.columns = columns
         elif columns != self.columns:
-            raise ValueError(f"a part of the details has the columns {columns}, not {self.columns}")
-        path = self.folder / DETAILS_PART.format(len(self.entries))
-        written, entry = _write_table(details, path, "utf-8", self.sealer)
+            raise ValueError(
+                f"a part of the {_LABELS[self.member]} has the columns {columns}, "
+                f"not {self.columns}"
+            )
+        path = self.folder / TABLE_PART.format(len(self.entries))
+        written, entry = _write_table(frame, path, "utf-8", self.sealer)
         private(written)
-        self.entries.append({**entry, "rows": len(details)})
+        self.entries.append({**entry, "rows": len(frame)})
 
     def check(self, folder: Path) -> None:
         """Raise ``ValueError`` unless the parts can go into the run in ``folder``."""
+        label = _LABELS[self.member]
         if self.folder.name == self.name:
-            raise ValueError("these details parts were moved into a run already")
+            raise ValueError(f"these {label} parts were moved into a run already")
         if self.folder.parent.resolve() != folder.resolve():
-            raise ValueError(f"the details parts are in {self.folder}, not in {folder}")
+            raise ValueError(f"the {label} parts are in {self.folder}, not in {folder}")
         if not self.entries:
-            raise ValueError("the details have no parts")
+            raise ValueError(f"the {label} have no parts")
         if not all((self.folder / str(e["file"])).is_file() for e in self.entries):
             # another run writing into the same folder cleared what it took for leftovers
             raise DataError(
-                "the details parts written for this run were removed while it was computed",
+                f"the {label} parts written for this run were removed while it was computed",
                 file=str(self.folder),
                 hint="run one scoring into a folder at a time, and score the month again",
             )
@@ -476,7 +603,7 @@ class DetailsParts:
         os.replace(self.folder, target)
         self.folder = target
         return target, {
-            "file": self.name,
+            "file": target.name,
             "sha256": _parts_digest(self.entries),
             "bytes": sum(int(e["bytes"]) for e in self.entries),
             "rows": self.rows,
@@ -486,7 +613,7 @@ class DetailsParts:
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> DetailsParts:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: Any, *_: Any) -> None:
@@ -494,8 +621,39 @@ class DetailsParts:
             self.discard()
 
 
+class DetailsParts(TableParts):
+    """A run's details written as parts: :class:`TableParts` of ``"details"``."""
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        super().__init__(out, "details")
+
+
+def _part_table(member: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A part as :meth:`TableParts.add` writes it."""
+    if member == "followups":
+        missing = [c for c in FOLLOWUP_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"a part of the follow-up plan lacks the columns {missing}")
+        # The plan as one file is followups.csv, read back as text: a part holds the
+        # same text (the CSV's cells), so that the parts read back as the file does.
+        plan = escaped_csv_bytes(frame.loc[:, list(FOLLOWUP_COLUMNS)], "utf-8")
+        return _table_from_bytes(plan, Path(FOLLOWUPS_FILE), "follow-up plan")
+    if member == "scores":
+        # Text held as objects becomes text: a part where it is all missing would
+        # otherwise be Arrow's null type, and the folder would not read as one table.
+        text = [
+            c
+            for c in frame.columns
+            if frame[c].dtype == object
+            and pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")
+        ]
+        if text:
+            frame = frame.astype(dict.fromkeys(text, "str"))
+    return frame
+
+
 def _parts_digest(entries: Iterable[Mapping[str, Any]]) -> str:
-    """The SHA-256 of details written as parts: of their names and hashes, in order."""
+    """The SHA-256 of a table written as parts: of their names and hashes, in order."""
     joined = "\n".join(f"{e['file']}:{e['sha256']}" for e in entries)
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
@@ -711,7 +869,9 @@ def _run_id(listed: Mapping[str, Mapping[str, Any]]) -> str:
 
 def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     """The files of the run at ``path``: its scores file, its facts file, or a folder
-    holding exactly one run.
+    holding exactly one run. The folder of the scores written as parts
+    (``scores.parquet/``), or a scores file that is not there but whose run's facts are
+    (``--out scores.csv`` made ``scores.parquet/``), is the run its facts describe.
 
     Raises
     ------
@@ -723,6 +883,9 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
         found_facts = sorted(
             [*path.glob(f"*{FACTS_SUFFIX}"), *path.glob(f"*{FACTS_SUFFIX}{SUFFIX}")]
         )
+        facts_beside = _facts_beside(path) if not found_facts else None
+        if facts_beside is not None:  # the scores written as parts: scores.parquet/
+            return locate_run(facts_beside)
         if len(found_facts) != 1:
             found = "no run" if not found_facts else f"{len(found_facts)} runs"
             raise DataError(
@@ -741,10 +904,28 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
             raise DataError(f"the run facts name an odd scores file {name!r}", file=str(path))
         return run_files(path.with_name(name))
     if not existing(path).exists():
+        facts_beside = _facts_beside(path)
+        if facts_beside is not None:
+            return locate_run(facts_beside)
         raise DataError(
             "scores file not found", file=str(path), hint="pass a scores file from custrisk score"
         )
     return run_files(path)
+
+
+def _facts_beside(scores: Path) -> Path | None:
+    """The facts of the run whose scores file would be ``scores``, when they exist."""
+    if plain_name(scores).suffix.lower() not in SCORES_FORMATS:
+        return None
+    facts = existing(run_files(scores).facts)
+    return facts if facts.is_file() else None
+
+
+def _names_a_run(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run's scores file, facts or folder, or the scores file of a
+    run whose scores were written as parts (see :func:`locate_run`)."""
+    path = Path(path)
+    return existing(path).exists() or _facts_beside(path) is not None
 
 
 def read_run(
@@ -765,6 +946,16 @@ def read_run(
         against the SHA-256 in the facts, and parsed from those same bytes. ``closed``
         (alerts closed since the previous run) is ``None`` when the run was scored
         without a previous run.
+
+    Notes
+    -----
+    A table written as parts (:class:`TableParts`) is read part by part, each checked
+    against the facts and as its file would be (required columns, numbers), and
+    returned as one table; a part changed, missing or not listed is refused even when
+    that table is not read. The scores come back in the order of their parts (each
+    holds some of the customers: not the order of a scores file), the details likewise,
+    and the follow-up plan in its own order (due date, most severe alert first, customer
+    id), so that it equals the plan written as one file.
 
     Raises
     ------
@@ -799,10 +990,10 @@ def read_run(
             if part in OPTIONAL_PARTS:
                 continue
             raise DataError(f"the run facts do not list its {part} file", file=str(files.facts))
-        if part == "details" and "parts" in entry:  # a folder of parts
-            paths = _part_paths(target, entry, files)
+        if part in PARTED_TABLES and "parts" in entry:  # a folder of parts
+            paths = _part_paths(files.parts_folder(part), entry, files, part)
             if part in parts:
-                tables[part] = _read_details_parts(paths, files)
+                tables[part] = _read_parts(part, paths, files)
             else:
                 for path, part_entry in paths:
                     _check_file(path, part_entry, files, part)
@@ -811,7 +1002,9 @@ def read_run(
             tables[part] = _PARSERS[part](data, target)
         else:  # not wanted, but it must belong to the run all the same
             _check_file(target, entry, files, part)
-    audit_event(inputs=[files.facts, *(files.part(p) for p in parts if p in listed)])
+    audit_event(
+        inputs=[files.facts, *(_member_path(files, p, listed[p]) for p in parts if p in listed)]
+    )
     tables = _pseudonymised(tables)
     scores = tables["scores"] if tables["scores"] is not None else pd.DataFrame()
     details = tables["details"] if tables["details"] is not None else pd.DataFrame()
@@ -842,10 +1035,15 @@ def _pseudonymised(tables: dict[str, pd.DataFrame | None]) -> dict[str, pd.DataF
     return out
 
 
+def _member_path(files: RunFiles, part: str, entry: Mapping[str, Any]) -> Path:
+    """Where the part of a run listed by ``entry`` is: its file, or its folder of parts."""
+    return files.parts_folder(part) if "parts" in entry else files.part(part)
+
+
 def _part_paths(
-    target: Path, entry: Mapping[str, Any], files: RunFiles
+    target: Path, entry: Mapping[str, Any], files: RunFiles, part: str
 ) -> list[tuple[Path, Mapping[str, Any]]]:
-    """The files of details written as parts, with their entries in the facts; checked
+    """The files of a table written as parts, with their entries in the facts; checked
     to be the parts the facts list, all of them and nothing else."""
     folder = plain_name(target)  # the folder keeps its name; its parts are sealed
     listed = entry.get("parts")
@@ -862,7 +1060,7 @@ def _part_paths(
         )
     if not folder.is_dir():
         raise DataError(
-            "the details of the run (a folder of parts) are missing",
+            f"the {_LABELS[part]} of the run (a folder of parts) are missing",
             file=str(folder),
             hint=f"the run facts {files.facts.name} list them; score the month again",
         )
@@ -878,17 +1076,39 @@ def _part_paths(
     return [(folder / name, e) for name, e in zip(names, listed, strict=True)]  # type: ignore[arg-type]
 
 
-def _read_details_parts(
-    paths: Sequence[tuple[Path, Mapping[str, Any]]], files: RunFiles
+def _read_parts(
+    part: str, paths: Sequence[tuple[Path, Mapping[str, Any]]], files: RunFiles
 ) -> pd.DataFrame:
-    """Details written as parts, each checked against the facts, as one table (in the
-    parts' order)."""
-    frames = []
+    """A table written as parts, each checked against the facts and as its file would
+    be, as one table: in the parts' order, the follow-up plan in its own."""
+    what = _WHAT[part]
+    required, numeric = _CHECKED[part]
+    frames, rows = [], []
     for path, entry in paths:
-        data = _read_verified(path, entry, files, "details")
-        frames.append(_table_from_bytes(data, path, "details file"))
+        data = _read_verified(path, entry, files, part)
+        frame = _table_from_bytes(data, path, what)
         del data
-    return _check_details(concat_parts(frames), files.details)
+        _require(frame, required, path, what)  # the part named, not only its folder
+        _numbers(frame, numeric, path)
+        frames.append(frame)
+        rows.append((path.name, len(frame)))
+    folder = files.parts_folder(part)
+    whole = concat_parts(frames)
+    if part == "scores":
+        return _check_scores(whole, folder, parts=rows)
+    if part == "details":
+        return _check_details(whole, folder, parts=rows)
+    return _in_plan_order(_check_followups(whole, folder, parts=rows))
+
+
+def _in_plan_order(plan: pd.DataFrame) -> pd.DataFrame:
+    """The follow-up plan in its order, that of
+    :func:`custrisk.review.followups.follow_up_plan`: by due date, then the most severe
+    alert first (none last), then customer id."""
+    rank = plan["alert_level"].map(LEVEL_RANK).fillna(99)
+    keys = plan.loc[:, ["due_date", "customer_id"]].assign(_rank=rank.to_numpy())
+    order = keys.sort_values(["due_date", "_rank", "customer_id"], kind="stable").index
+    return plan.loc[order].reset_index(drop=True)
 
 
 def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -950,7 +1170,7 @@ def _check_file(target: Path, entry: Mapping[str, Any], files: RunFiles, part: s
 def _check_present(target: Path, files: RunFiles, part: str) -> None:
     if not target.is_file():
         raise DataError(
-            f"the {part} file of the run is missing",
+            f"the {_WHAT.get(part, f'{part} file')} of the run is missing",
             file=str(target),
             hint=f"the run facts {files.facts.name} list it; score the month again",
         )
@@ -1004,14 +1224,30 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], path: Path, what: str)
         )
 
 
-def _text_ids(frame: pd.DataFrame, path: Path, what: str, *, unique: bool) -> pd.DataFrame:
+def _text_ids(
+    frame: pd.DataFrame,
+    path: Path,
+    what: str,
+    *,
+    unique: bool,
+    parts: Sequence[tuple[str, int]] = (),
+) -> pd.DataFrame:
+    """``frame`` with its ids as text; with ``unique``, checked to hold each once (with
+    ``parts``, the names and rows of the parts it was read from: the message names the
+    parts that hold an id twice)."""
     frame["customer_id"] = frame["customer_id"].astype("str")
     if unique:
         duplicated = frame["customer_id"].duplicated()
         if duplicated.any():
+            twice = frame.loc[duplicated, "customer_id"]
+            where = ""
+            if parts:
+                names = np.repeat([n for n, _ in parts], [r for _, r in parts])
+                held = names[frame["customer_id"].isin(twice).to_numpy()]
+                where = f" (in {join_limited(sorted(set(held.tolist())))})"
             raise DataError(
-                f"the {what} holds customer ids more than once: "
-                f"{join_limited(frame.loc[duplicated, 'customer_id'].tolist())}",
+                f"the {what} holds customer ids more than once{where}: "
+                f"{join_limited(twice.tolist())}",
                 file=str(path),
                 column="customer_id",
             )
@@ -1036,9 +1272,14 @@ def _numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
 
 
 def _parse_scores(data: bytes, path: Path) -> pd.DataFrame:
-    frame = _table_from_bytes(data, path, "scores file")
+    return _check_scores(_table_from_bytes(data, path, "scores file"), path)
+
+
+def _check_scores(
+    frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
+) -> pd.DataFrame:
     _require(frame, SCORES_REQUIRED, path, "scores file")
-    frame = _text_ids(frame, path, "scores file", unique=True)
+    frame = _text_ids(frame, path, "scores file", unique=True, parts=parts)
     _numbers(frame, SCORES_NUMERIC, path)
     if "review_flag" in frame.columns:
         text = frame["review_flag"].astype("str").str.strip().str.lower()
@@ -1053,7 +1294,9 @@ def _parse_details(data: bytes, path: Path) -> pd.DataFrame:
     return _check_details(_table_from_bytes(data, path, "details file"), path)
 
 
-def _check_details(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _check_details(
+    frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
+) -> pd.DataFrame:
     _require(frame, ("customer_id",), path, "details file")
     raw = [c for c in PII_COLUMNS if c in frame.columns]
     if raw:
@@ -1063,7 +1306,7 @@ def _check_details(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             file=str(path),
             hint="regenerate it with custrisk score, which writes masked columns only",
         )
-    frame = _text_ids(frame, path, "details file", unique=True)
+    frame = _text_ids(frame, path, "details file", unique=True, parts=parts)
     _numbers(frame, [c for c in DETAILS_NUMERIC if c in frame.columns], path)
     return frame
 
@@ -1118,11 +1361,24 @@ def _parse_closed(data: bytes, path: Path) -> pd.DataFrame:
 
 
 def _parse_followups(data: bytes, path: Path) -> pd.DataFrame:
-    frame = _table_from_bytes(data, path, "follow-up plan")
+    return _check_followups(_table_from_bytes(data, path, "follow-up plan"), path)
+
+
+def _check_followups(
+    frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
+) -> pd.DataFrame:
     _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
-    return _text_ids(frame, path, "follow-up plan", unique=True)
+    return _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
 
 
+#: How each table that may be written as parts is named in messages, and what each part
+#: is checked for (required columns, columns of numbers) before they are put together.
+_WHAT = {"scores": "scores file", "details": "details file", "followups": "follow-up plan"}
+_CHECKED: dict[str, tuple[Sequence[str], Sequence[str]]] = {
+    "scores": (SCORES_REQUIRED, SCORES_NUMERIC),
+    "details": (("customer_id",), DETAILS_NUMERIC),
+    "followups": (FOLLOWUP_COLUMNS, ()),
+}
 _PARSERS = {
     "scores": _parse_scores,
     "details": _parse_details,
@@ -1180,7 +1436,7 @@ def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
         ``customer_id`` (text), ``score`` and, when the run has them, ``as_of``,
         ``grade``, ``recommended_limit``.
     """
-    if not existing(path).exists():
+    if not _names_a_run(path):
         raise DataError(
             "previous scores file not found",
             file=str(path),
@@ -1196,7 +1452,7 @@ def read_previous_run(path: str | os.PathLike[str], *, details: bool = False) ->
     """An earlier run for month-over-month changes and the alert lifecycle
     (``--previous``): its scores and alerts (and details when asked), checked like any
     run."""
-    if not Path(path).exists():
+    if not _names_a_run(path):
         raise DataError(
             "previous scores file not found",
             file=str(path),
@@ -1242,43 +1498,49 @@ def forget_in_run(
     )
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
     bom = False
-    in_parts = "parts" in (listed.get("details") or {})  # details as a folder of parts
+    # tables as folders of parts are rewritten a part at a time below
+    in_parts = [p for p in PARTED_TABLES if "parts" in (listed.get(p) or {})]
     for part in PARTS:
         entry = listed.get(part)
-        if entry is None or (part == "details" and in_parts):
+        if entry is None or part in in_parts:
             continue
         target = files.part(part)
         data = _read_verified(target, entry, files, part)
-        bom = bom or (part == "scores" and data.startswith(b"\xef\xbb\xbf"))
+        # every CSV of a run has the run's encoding: the scores may be Parquet
+        bom = bom or (target.suffix.lower() == ".csv" and data.startswith(b"\xef\xbb\xbf"))
         tables[part] = _typed_table(data, target, part)
-    counts: dict[str, int] = {}
+    hits: dict[str, int] = {}
     for part in ("scores", "details", "alerts", "closed", "followups"):
         frame = tables[part]
         if frame is None:
             continue
-        tables[part], hits = _forget_rows(frame, customer_id, token)
-        if hits:
-            counts[part] = hits
+        tables[part], hits[part] = _forget_rows(frame, customer_id, token)
     rejects = tables["rejects"]
     if rejects is not None and len(rejects):
         hit = rejects.astype("str").apply(lambda col: col.map(lambda v: _names(v, customer_id)))
         hit_rows = hit.any(axis=1)
         if hit_rows.any():
-            counts["rejects"] = int(hit_rows.sum())
+            hits["rejects"] = int(hit_rows.sum())
             tables["rejects"] = rejects.loc[~hit_rows].reset_index(drop=True)
     workbook = (listed.get(WORKBOOK) or {}).get("file")
     out = files.scores.with_name(str(workbook)) if workbook else files.scores
     with sealing(encryption() if sealed else None, group=active_group()):
-        parts = None
-        if in_parts:
-            parts, hits = _forget_in_parts(files, listed, out, customer_id, token)
-            if hits:
-                counts["details"] = hits
+        parted: dict[str, TableParts] = {}
+        try:
+            for part in in_parts:
+                parted[part], hits[part] = _forget_in_parts(
+                    files, listed, out, part, customer_id, token
+                )
+        except BaseException:
+            for parts in parted.values():
+                parts.discard()
+            raise
+        counts = {part: hits[part] for part in PARTS if hits.get(part)}
         if not counts:
-            if parts is not None:
+            for parts in parted.values():
                 parts.discard()
             return counts
-        _rewrite_run(facts, tables, parts, out, "utf-8-sig" if bom else "utf-8")
+        _rewrite_run(facts, tables, parted, out, "utf-8-sig" if bom else "utf-8")
     return counts
 
 
@@ -1307,16 +1569,17 @@ def _forget_in_parts(
     files: RunFiles,
     listed: Mapping[str, Any],
     out: Path,
+    part: str,
     customer_id: str,
     token: str | None,
-) -> tuple[DetailsParts, int]:
-    """Details written as parts, copied one part at a time without the customer (the
-    run's details are never all in memory), staged for the run to be written again;
-    and how many rows were the customer's."""
+) -> tuple[TableParts, int]:
+    """A table written as parts, copied one part at a time without the customer (the
+    run's table is never all in memory), staged for the run to be written again; and
+    how many rows were the customer's."""
     hits = 0
-    with DetailsParts(out) as parts:
-        for path, entry in _part_paths(files.details, listed["details"], files):
-            frame = _typed_table(_read_verified(path, entry, files, "details"), path, "details")
+    with TableParts(out, part) as parts:
+        for path, entry in _part_paths(files.parts_folder(part), listed[part], files, part):
+            frame = _typed_table(_read_verified(path, entry, files, part), path, part)
             frame, found = _forget_rows(frame, customer_id, token)
             hits += found
             parts.add(frame)
@@ -1326,7 +1589,7 @@ def _forget_in_parts(
 def _rewrite_run(
     facts: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame | None],
-    parts: DetailsParts | None,
+    parts: Mapping[str, TableParts],
     out: Path,
     encoding: str,
 ) -> None:
@@ -1343,7 +1606,9 @@ def _rewrite_run(
         rejects=tables["rejects"],
         closed=tables["closed"],
         followups=tables["followups"],
-        details_parts=parts,
+        details_parts=parts.get("details"),
+        scores_parts=parts.get("scores"),
+        followups_parts=parts.get("followups"),
     )
     run.write(out, csv_encoding=encoding)
 
@@ -1385,6 +1650,11 @@ __all__ = [
     "ALERTS_FILE",
     "DETAILS_PART",
     "DetailsParts",
+    "FOLLOWUPS_PARTS",
+    "PARTED_TABLES",
+    "SCORES_PARTS_SUFFIX",
+    "TABLE_PART",
+    "TableParts",
     "ALERT_COLUMNS",
     "ALERT_STATUSES",
     "CLOSED_COLUMNS",

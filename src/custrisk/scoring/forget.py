@@ -42,7 +42,14 @@ from custrisk.report.batch import (
     read_manifest,
     write_manifest,
 )
-from custrisk.results import FACTS_SUFFIX, STAGE_PREFIX, forget_in_run, locate_run, locked_folder
+from custrisk.results import (
+    FACTS_SUFFIX,
+    PARTS,
+    STAGE_PREFIX,
+    forget_in_run,
+    locate_run,
+    locked_folder,
+)
 
 MODES = ("remove", "pseudonymise")
 #: Files whose bytes do not show the text they hold.
@@ -159,16 +166,13 @@ def _both_forms(path: Path) -> tuple[Path, Path]:
 
 def _run_members(facts: Path) -> set[Path]:
     """The files of a run, both forms (clear and encrypted), as its facts list them
-    (the workbook included)."""
+    (the workbook included; of a table written as a folder of parts, every part)."""
     files = locate_run(facts)
-    members = {files.scores, files.details, files.alerts, files.rejects, files.facts}
-    if files.followups is not None:
-        members.add(files.followups)
-    members.add(files.closed)
+    members = {files.facts, *(form for part in PARTS for form in files.forms(part))}
     with contextlib.suppress(OSError, ValueError):
         listed = json.loads(plain_bytes(existing(files.facts))).get("files") or {}
         members.update(files.facts.with_name(str(e.get("file"))) for e in listed.values())
-        for entry in listed.values():  # details as a folder of parts: each part
+        for entry in listed.values():  # scores, details, follow-ups as parts: each part
             folder = files.facts.with_name(str(entry.get("file")))
             members.update(folder / str(p.get("file")) for p in entry.get("parts") or ())
     return {form for member in members for form in _both_forms(member)}

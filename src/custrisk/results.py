@@ -584,7 +584,7 @@ class TableParts:
         if self.folder.parent.resolve() != folder.resolve():
             raise ValueError(f"the {label} parts are in {self.folder}, not in {folder}")
         if not self.entries:
-            raise ValueError(f"the {label} have no parts")
+            raise ValueError(f"no part of the {label} was written")
         if not all((self.folder / str(e["file"])).is_file() for e in self.entries):
             # another run writing into the same folder cleared what it took for leftovers
             raise DataError(

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from custrisk.errors import DataError, UsageError
+from custrisk.protect.backup import create_backup, restore_backup
 from custrisk.protect.keys import ENCRYPTION, add_key, new_key
 from custrisk.protect.output import protected_outputs
 from custrisk.results import ScoringRun, TableParts, forget_in_run, read_run
@@ -298,3 +299,13 @@ def test_encrypted_parts_hold_no_plaintext(
         read_run(out)
     with protected_outputs(keyfile=keyfile):
         _assert_same_run(read_run(out), as_files)
+
+
+def test_a_backup_restores_a_run_of_parts(
+    scored: ScoringRun, as_files: ScoringRun, tmp_path: Path
+) -> None:
+    out = tmp_path / "runs" / "2026-10" / "scores.csv"
+    _parted(scored, out).write(out)
+    archive = create_backup({"runs": tmp_path / "runs"}, tmp_path / "backups").archive
+    restore_backup(archive, tmp_path / "restored")
+    _assert_same_run(read_run(tmp_path / "restored" / "runs" / "2026-10"), as_files)

@@ -164,6 +164,10 @@ def _stray(folder: Path) -> None:
     shutil.copy(folder / "part-00000.parquet", folder / "part-00003.parquet")
 
 
+def _folder_gone(folder: Path) -> None:
+    shutil.rmtree(folder)
+
+
 @pytest.mark.parametrize("member", ["scores", "followups"])
 @pytest.mark.parametrize(
     ("tamper", "message"),
@@ -171,8 +175,9 @@ def _stray(folder: Path) -> None:
         (_changed, r": part-00000.parquet does not belong to the run described by scores.run"),
         (_missing, r"parquet: the (scores file|follow-up plan) of the run is missing"),
         (_stray, r": (scores|followups).parquet holds part-00003.parquet, which the run facts"),
+        (_folder_gone, r"parquet: the folder of parts of the run's (scores|follow-up plan) is"),
     ],
-    ids=["changed", "missing", "stray"],
+    ids=["changed", "missing", "stray", "folder-gone"],
 )
 def test_a_part_that_is_not_the_runs_is_refused_in_one_line(
     scored: ScoringRun,

@@ -1060,7 +1060,7 @@ def _part_paths(
         )
     if not folder.is_dir():
         raise DataError(
-            f"the {_LABELS[part]} of the run (a folder of parts) are missing",
+            f"the folder of parts of the run's {_LABELS[part]} is missing",
             file=str(folder),
             hint=f"the run facts {files.facts.name} list them; score the month again",
         )

@@ -24,7 +24,6 @@ from custrisk.protect.output import protected_outputs
 from custrisk.results import DetailsParts, ScoringRun, forget_in_run, read_run
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
-from tests._support import score_on_both_engines
 
 DETAILS = "scores.details.parquet"
 
@@ -186,38 +185,19 @@ def test_details_parts_need_the_dask_engine(tmp_path: Path, export_200: Path) ->
 # -- on the Dask engine ----------------------------------------------------------------
 
 
-def test_cli_dask_details_parts_are_the_pandas_details(
-    tmp_path: Path, dask_cluster: Any, dirty_300: Path, models_200: Path
-) -> None:
-    address = dask_cluster.scheduler.address
-    options = ("--buckets", "4", "--details-parts")
-    pandas_out, dask_out = score_on_both_engines(tmp_path, address, dirty_300, models_200, *options)
-    names = sorted(p.name for p in pandas_out.parent.iterdir())
-    assert names == sorted(p.name for p in dask_out.parent.iterdir())
-    for name in names:
-        if name.endswith(".csv"):  # scores, alerts, rejects, follow-ups: the same bytes
-            assert (pandas_out.parent / name).read_bytes() == (dask_out.parent / name).read_bytes()
-    parts = sorted((dask_out.parent / DETAILS).iterdir())
-    assert 1 < len(parts) <= 4  # a part per bucket with customers
-    want, got = read_run(pandas_out).details, read_run(dask_out).details
-    got = got.set_index("customer_id").loc[want["customer_id"]].reset_index()
-    pd.testing.assert_frame_equal(got, want)  # dtypes and categories included
-    for part in parts:  # each bucket's customers in the credit table's order
-        ids = pd.read_parquet(part)["customer_id"]
-        positions = pd.Index(want["customer_id"]).get_indexer(ids)
-        assert (np.diff(positions) > 0).all()
-
-
-def test_the_client_keeps_only_the_details_it_reads(
+def test_a_workbook_run_keeps_only_the_details_it_reads(
     tmp_path: Path,
     dask_cluster: Any,
     export_200: Path,
     models_200: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A run with a workbook keeps its scores whole (the sheet holds them all): only the
+    details are parts, and the command keeps the columns of them it reads. (A run in
+    parts: tests/test_dask_run_parts.py.)"""
     from custrisk.engine import dask_engine, score_portfolio_dask
 
-    out = tmp_path / "scores.csv"
+    out = tmp_path / "scores.xlsx"
     options = {"client": dask_cluster, "buckets": 3, "models_dir": models_200}
     small = score_portfolio_dask(
         export_200, "logistic", details_to=out, details_parts=None, **options
@@ -228,6 +208,7 @@ def test_the_client_keeps_only_the_details_it_reads(
         export_200, "logistic", details_to=out, details_parts=None, **options
     )
     assert run.details_parts is not None and run.details_parts.rows == 200
+    assert run.scores_parts is None and len(run.scores) == 200 and "customer_id" in run.scores
     full = small.details.columns
     kept = set(run.details.columns)
     # what the packaged policy and alert rules read, and the follow-up plan: not all

@@ -52,7 +52,7 @@ from custrisk.indicators.compute import DayCounts
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
-from custrisk.results import DetailsParts, ScoringRun, concat_parts
+from custrisk.results import DetailsParts, ScoringRun, concat_parts, scores_format
 from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import Features, load_configs, model_indicator_config
@@ -60,6 +60,8 @@ from custrisk.scoring.score import ScoreResult, score_prepared
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from custrisk.scoring.portfolio import InParts
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +392,11 @@ DETAILS_PARTS_FROM = 1_000_000
 
 class _DaskScorer:
     """:func:`custrisk.scoring.score.score_data` on a Dask cluster (see
-    :func:`dask_scorer`); ``parts`` holds the details it wrote as parts, if any."""
+    :func:`dask_scorer`); ``parts`` holds the details it wrote as parts, if any. It
+    takes ``in_parts`` (see :func:`custrisk.scoring.score_portfolio`): when it writes
+    the details as parts, it writes the scores and the follow-up plan as parts too."""
+
+    takes_parts = True
 
     def __init__(
         self,
@@ -404,6 +410,13 @@ class _DaskScorer:
         self.details_to = details_to
         self.details_parts = details_parts
         self.parts: DetailsParts | None = None
+
+    def _in_parts(self, in_parts: InParts | None) -> InParts | None:
+        """``in_parts``, unless the run goes to a workbook: its scores sheet needs them
+        all (at most 1,048,575 customers), so only the details are parts then."""
+        if in_parts is None or self.details_to is None:
+            return None
+        return None if scores_format(self.details_to) == "xlsx" else in_parts
 
     def _parts_for(self, customers: int) -> DetailsParts | None:
         wanted = self.details_parts
@@ -426,6 +439,7 @@ class _DaskScorer:
         lang: str = "zh",
         indicator_config: IndicatorConfig | None = None,
         details_columns: Sequence[str] | None = None,
+        in_parts: InParts | None = None,
     ) -> ScoreResult:
         client, buckets = self.client, self.buckets
         on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
@@ -449,7 +463,9 @@ class _DaskScorer:
                 day,
                 lang,
                 names,
-                each=None if parts is None else _WritePart(parts, details_columns),
+                each=None
+                if parts is None
+                else _WritePart(parts, details_columns, self._in_parts(in_parts), self.details_to),
             )
             positions = _positions_of([d[5] for d in done])
             channels = pd.concat([d[6] for d in done])
@@ -470,12 +486,18 @@ class _DaskScorer:
             done = client.gather(futures)
             parts = self._parts_for(len(workspace.frames[CUSTOMER_SOURCE]))
             if parts is not None:  # each bucket's customers are in the credit table's order
-                done = [_WritePart(parts, details_columns)(d) for d in done]
+                in_parts = self._in_parts(in_parts)
+                if in_parts is not None:
+                    channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), day)
+                write = _WritePart(parts, details_columns, in_parts, self.details_to, channels)
+                done = [write(d) for d in done]
         run, unavailable = done[0][3], done[0][4]
         frames, details_parts = [d[0] for d in done], [d[1] for d in done]
         del done  # the buckets' tables are let go as they are put together
         frame = _in_order(frames, positions)
-        details = _in_order(details_parts, positions)
+        # (With the run in parts, the buckets' details were let go once written.)
+        in_parts_used = in_parts is not None and in_parts.scores is not None
+        details = details_parts[0] if in_parts_used else _in_order(details_parts, positions)
         run = dict(run, customers=len(frame))
         lacking = [c for c in model.card.get("features", []) if c in unavailable]
         if lacking:
@@ -488,32 +510,57 @@ class _DaskScorer:
             )
         # No indicator columns: they are in the details (ind__...), and the client holds
         # every customer's results once, not twice.
-        X = pd.DataFrame(index=pd.Index(frame[CUSTOMER_ID], name=CUSTOMER_ID))
+        # (With the run in parts, the frame holds no ids: they are in the parts.)
+        ids: Any = frame[CUSTOMER_ID] if CUSTOMER_ID in frame.columns else []
+        X = pd.DataFrame(index=pd.Index(ids, name=CUSTOMER_ID))
         features = Features(workspace, config, X, day, unavailable)
         return ScoreResult(frame, details, run, features, model.model_id, channels)
 
 
 class _WritePart:
-    """Each bucket's result as it arrives: its details written as a part of the run's
-    (its customers in the credit table's order), and only the columns the caller reads
-    kept (every column without ``columns``: the pandas engine's details)."""
+    """Each bucket's result as it arrives, its customers put in the credit table's
+    order: its details written as a part of the run's, and only the columns the caller
+    reads kept (every column without ``columns``: the pandas engine's details). With
+    ``in_parts`` (:class:`custrisk.scoring.portfolio.InParts`), the bucket's policy,
+    alerts and follow-ups are done here too, its scores and follow-ups written as parts
+    beside ``out``, and only its summary columns kept (``channels``: the preferred
+    channels of every customer, when the results do not carry their bucket's)."""
 
-    def __init__(self, parts: DetailsParts, columns: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        parts: DetailsParts,
+        columns: Sequence[str] | None,
+        in_parts: InParts | None = None,
+        out: PathLike | None = None,
+        channels: pd.Series | None = None,
+    ) -> None:
         self.parts = parts
         self.columns = columns
+        self.in_parts = in_parts
+        self.out = out
+        self.channels = channels
 
     def __call__(self, done: tuple[Any, ...]) -> tuple[Any, ...]:
-        details = done[1]
+        frame, details, rest = done[0], done[1], list(done[2:])
         if len(done) > 5:  # read on the workers: in the order the credit rows were read
             origin = done[5]
             order = np.lexsort((origin[:, 1], origin[:, 0]))
             if (np.diff(order) < 0).any():
+                frame = frame.iloc[order].reset_index(drop=True)
                 details = details.iloc[order].reset_index(drop=True)
+                rest[3] = origin[order]
         self.parts.add(details)
-        if self.columns is None:
-            return done
-        wanted = set(self.columns)
-        return (done[0], done[1].loc[:, [c for c in done[1].columns if c in wanted]], *done[2:])
+        if self.columns is not None:
+            wanted = set(self.columns)
+            details = details.loc[:, [c for c in details.columns if c in wanted]]
+        if self.in_parts is None:
+            return (frame, details, *rest)
+        assert self.out is not None
+        channels = rest[4] if len(rest) > 4 else self.channels
+        frame = self.in_parts.add(self.out, frame, details, rest[2], channels)
+        if len(rest) > 4:
+            rest[4] = rest[4].iloc[:0]
+        return (frame, details.iloc[:0], *rest)
 
 
 def dask_scorer(

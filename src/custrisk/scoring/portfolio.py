@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from custrisk.policy import (
     load_alert_rules,
     load_policy,
 )
+from custrisk.policy.parts import SUMMARY_COLUMNS, PolicyInParts
 from custrisk.registry import LoadedModel
-from custrisk.results import FOLLOWUPS_FILE, ScoringRun, read_previous_run
+from custrisk.results import FOLLOWUPS_FILE, ScoringRun, TableParts, read_previous_run
 from custrisk.review.followups import BEHAVIOUR_SOURCE, FOLLOW_UP_DETAILS, follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import ScoreResult, score_data
@@ -85,7 +87,10 @@ def score_portfolio(
     scorer : callable, optional
         What scores the exports: :func:`custrisk.scoring.score.score_data` (the default,
         the pandas engine) or a function with its signature and result, such as the Dask
-        engine's (:func:`custrisk.engine.score_portfolio_dask` passes its own).
+        engine's (:func:`custrisk.engine.score_portfolio_dask` passes its own). A scorer
+        with a true ``takes_parts`` attribute is also given ``in_parts``, an
+        :class:`InParts`: when it writes the run in parts, it passes each part's scores
+        to ``in_parts.add`` and returns only their :data:`SUMMARY_COLUMNS`.
 
     Returns
     -------
@@ -117,16 +122,32 @@ def score_portfolio(
     )
     needs_details = any(rule.new_when is not None for rule in rules.rules)
     prev = _previous(previous, details=needs_details)
-    result = (scorer or score_data)(
-        data_dir,
-        loaded,
-        sources_config=sources_config,
-        encoding=encoding,
-        as_of=as_of,
-        lang=lang,
-        indicator_config=indicators,
-        details_columns=sorted({*details_read(policy_obj, rules), *FOLLOW_UP_DETAILS}),
+    score = scorer or score_data
+    in_parts = (
+        InParts(policy_obj, rules, prev, lang) if getattr(score, "takes_parts", False) else None
     )
+    try:
+        result = score(
+            data_dir,
+            loaded,
+            sources_config=sources_config,
+            encoding=encoding,
+            as_of=as_of,
+            lang=lang,
+            indicator_config=indicators,
+            details_columns=sorted({*details_read(policy_obj, rules), *FOLLOW_UP_DETAILS}),
+            **({} if in_parts is None else {"in_parts": in_parts}),
+        )
+    except BaseException:
+        if in_parts is not None:
+            in_parts.discard()
+        raise
+    if in_parts is not None and in_parts.scores is not None:
+        try:
+            return in_parts.run(result, loaded, exports)
+        except BaseException:
+            in_parts.discard()
+            raise
     applied = apply_policy(
         result.frame,
         result.details,
@@ -138,14 +159,7 @@ def score_portfolio(
         previous_alerts=prev.alerts,
         previous_details=prev.details,
     )
-    facts: dict[str, Any] = {**result.run, **applied.summary}
-    table = loaded.card.get(TABLE_CARD_KEY)
-    if table is not None and table.get("id_column") is None:
-        facts["customer_id"] = (
-            f"the row's line number in {Path(exports).name} (the table has no id column)"
-        )
-    if prev.file is not None:
-        facts["migration"]["previous_file"] = prev.file
+    facts = _facts_of(result, applied, loaded, exports, prev)
     workspace = result.features.workspace
     rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
     followups = follow_up_plan(
@@ -157,14 +171,7 @@ def score_portfolio(
         behaviour=workspace.frames.get(BEHAVIOUR_SOURCE),
         channels=result.channels,
     )
-    facts["followups"] = {
-        "file": FOLLOWUPS_FILE,
-        "customers": len(followups),
-        "by_owner": {
-            str(k): int(v) for k, v in followups["owner"].value_counts().sort_index().items()
-        },
-        "with_alerts": int((followups["open_alerts"] != "").sum()),
-    }
+    facts["followups"] = _followups_facts(FOLLOWUPS_FILE, [followups])
     return ScoringRun(
         scores=applied.scores,
         details=result.details,
@@ -180,6 +187,114 @@ def score_portfolio(
         },
         followups=followups,
     )
+
+
+def _facts_of(
+    result: ScoreResult, applied: Any, loaded: LoadedModel, exports: PathLike, prev: _Previous
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {**result.run, **applied.summary}
+    table = loaded.card.get(TABLE_CARD_KEY)
+    if table is not None and table.get("id_column") is None:
+        facts["customer_id"] = (
+            f"the row's line number in {Path(exports).name} (the table has no id column)"
+        )
+    if prev.file is not None:
+        facts["migration"]["previous_file"] = prev.file
+    return facts
+
+
+def _followups_facts(file: str, plans: Collection[pd.DataFrame]) -> dict[str, Any]:
+    """The run facts' ``followups`` from the plan, or from the plans of its parts."""
+    owners: Counter[str] = Counter()
+    for plan in plans:
+        owners.update({str(k): int(v) for k, v in plan["owner"].value_counts().items()})
+    return {
+        "file": file,
+        "customers": sum(len(plan) for plan in plans),
+        "by_owner": dict(sorted(owners.items())),
+        "with_alerts": sum(int((plan["open_alerts"] != "").sum()) for plan in plans),
+    }
+
+
+class InParts:
+    """What :func:`score_portfolio` does after scoring, done part by part as a scorer
+    gives each part's customers (the Dask engine's buckets), so that no process holds
+    every customer's tables: the policy and alerts (:class:`PolicyInParts`), the
+    follow-up plan, and the scores and follow-ups written as parts of the run
+    (:class:`custrisk.results.TableParts`; ``run.write`` moves them into place). Only
+    the alerts and :data:`SUMMARY_COLUMNS` of each customer stay in memory."""
+
+    def __init__(self, policy: Policy, rules: AlertRules, prev: _Previous, lang: str) -> None:
+        self.policy = PolicyInParts(
+            policy,
+            rules,
+            previous=prev.scores,
+            lang=lang,
+            previous_alerts=prev.alerts,
+            previous_details=prev.details,
+        )
+        self.prev = prev
+        self.grades = policy.to_dict()["grades"]
+        self.scores: TableParts | None = None
+        self.followups: TableParts | None = None
+        self._plans: list[pd.DataFrame] = []  # each part's owners and open alerts
+
+    def add(
+        self,
+        out: PathLike,
+        scores: pd.DataFrame,
+        details: pd.DataFrame,
+        unavailable: Collection[str],
+        channels: pd.Series | None,
+    ) -> pd.DataFrame:
+        """One part's customers (no other part holds them, in the order they are to be
+        written) with their details (the columns the policy and the plan read) and
+        preferred channels: their scores and follow-ups written as parts of the run
+        whose scores file is ``out``; their :data:`SUMMARY_COLUMNS` returned."""
+        if self.scores is None or self.followups is None:
+            self.scores, self.followups = TableParts(out, "scores"), TableParts(out, "followups")
+        applied = self.policy.add(scores, details, unavailable)
+        as_of = str(scores["as_of"].iloc[0])[:10] if len(scores) else ""
+        plan = follow_up_plan(
+            applied.scores, details, applied.alerts, self.grades, as_of, channels=channels
+        )
+        self.scores.add(applied.scores)
+        self.followups.add(plan)
+        self._plans.append(plan.loc[:, ["owner", "open_alerts"]])
+        return applied.scores.loc[:, list(SUMMARY_COLUMNS)]
+
+    def run(self, result: ScoreResult, loaded: LoadedModel, exports: PathLike) -> ScoringRun:
+        """The run, from the scorer's ``result`` whose ``frame`` holds the
+        :data:`SUMMARY_COLUMNS` of every customer in the credit table's order."""
+        assert self.scores is not None and self.followups is not None
+        applied = self.policy.finish(result.frame)
+        facts = _facts_of(result, applied, loaded, exports, self.prev)
+        facts["followups"] = _followups_facts(self.followups.name, self._plans)
+        workspace = result.features.workspace
+        rejects = (
+            mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
+        )
+        return ScoringRun(
+            scores=applied.scores,
+            details=result.details,
+            alerts=applied.alerts,
+            facts=jsonable(facts),
+            rejects=rejects,
+            closed=applied.closed,
+            extras={
+                "migration": applied.migration,
+                "policy": self.policy.policy,
+                "workspace": workspace,
+                "model": loaded,
+            },
+            scores_parts=self.scores,
+            followups_parts=self.followups,
+        )
+
+    def discard(self) -> None:
+        for parts in (self.scores, self.followups):
+            if parts is not None:
+                parts.discard()
 
 
 @dataclass(frozen=True)
@@ -206,4 +321,4 @@ def _previous(previous: ScoringRun | pd.DataFrame | PathLike | None, *, details:
     )
 
 
-__all__ = ["score_portfolio"]
+__all__ = ["InParts", "score_portfolio"]

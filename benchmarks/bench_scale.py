@@ -283,11 +283,11 @@ def _parser() -> argparse.ArgumentParser:
         "--engines", nargs="+", choices=("pandas", "dask"), default=["pandas", "dask"]
     )
     parser.add_argument(
-        "--details-parts",
+        "--parts",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="dask: the details as a folder of parts (yes), one file (no), or the "
-        "engine's default (auto: parts from 1,000,000 customers)",
+        help="dask: the run in parts (scores, details, follow-ups; yes), each table one "
+        "file (no), or the engine's default (auto: parts from 1,000,000 customers)",
     )
     return parser
 
@@ -300,7 +300,7 @@ def _setting(options: argparse.Namespace) -> tuple[object, ...]:
         options.memory_limit,
         options.scheduler,
         options.train,
-        options.details_parts,
+        options.parts,
     )
 
 
@@ -340,8 +340,8 @@ def main() -> None:
             dask += ["--scheduler", options.scheduler]
         if options.memory_limit:
             dask += ["--memory-limit", options.memory_limit]
-        if options.details_parts != "auto":
-            dask += ["--details-parts" if options.details_parts == "yes" else "--details-file"]
+        if options.parts != "auto":
+            dask += ["--parts" if options.parts == "yes" else "--no-parts"]
         measures: list[Measure] = []
         rows: dict[int, int] = {}
         for customers in [] if options.plot_only else sizes:
@@ -397,7 +397,7 @@ def main() -> None:
         f"{options.files_per_source} file(s) per source; dask: 2 workers, "
         f"{options.buckets or 'default'} buckets, "
         f"memory limit {options.memory_limit or 'default'}, "
-        f"details as parts: {options.details_parts}"
+        f"run in parts: {options.parts}"
     )
     print(setting)
     loads = [load for m in measures for load in (m.load_before, m.load_after)]

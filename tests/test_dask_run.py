@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -154,6 +155,48 @@ def test_the_engine_options_of_custrisk_run_start_one_local_cluster(
     shutil.rmtree(dask_run)
 
 
+def test_a_run_in_parts_is_the_pandas_run_in_parts(
+    root: Path, pandas_run: Path, dask_cluster: Any
+) -> None:
+    """--parts: the scores, details and follow-up plan as folders of parts, the alerts,
+    validation and drift the same bytes, the same reports (for the same customers; they
+    name another run id: the run's tables are other files); read back, the same
+    tables; run again, nothing to do."""
+    from custrisk.results import read_run
+
+    address = dask_cluster.scheduler.address
+    options = ("--engine", "dask", "--scheduler", address, "--buckets", "3", "--parts")
+    code, out = _run(root, *options)
+    assert code == 0, out
+    dask_run = root / "runs" / PERIOD
+    files = {p.relative_to(dask_run).as_posix() for p in dask_run.rglob("*")}
+    parted = ("scores.parquet", "scores.details.parquet", "followups.parquet")
+    assert {f"{name}/part-00000.parquet" for name in parted} <= files
+    assert not {"scores.csv", "followups.csv"} & files
+    for name in sorted(p.relative_to(pandas_run).as_posix() for p in pandas_run.rglob("*")):
+        if (pandas_run / name).is_file() and name.split("/")[0] not in (
+            "run.json",
+            "log.jsonl",
+            "scores.csv",
+            "scores.run.json",
+            "followups.csv",
+            "scores.details.parquet",
+            "reports",
+        ):
+            assert (dask_run / name).read_bytes() == (pandas_run / name).read_bytes(), name
+    reports = {p.name for p in (pandas_run / "reports").glob("*.pdf")}
+    assert len(reports) > 1 and reports == {p.name for p in (dask_run / "reports").glob("*.pdf")}
+    want, got = read_run(pandas_run / "scores.csv"), read_run(dask_run / "scores.csv")
+    assert sorted(got.scores["customer_id"]) == sorted(want.scores["customer_id"])
+    pd.testing.assert_frame_equal(got.followups, want.followups)
+    assert got.facts["policy"] == want.facts["policy"]
+    assert got.facts["alerts"] == want.facts["alerts"]
+    code, out = _run(root, *options)
+    assert code == 0, out
+    assert _events(dask_run)[-1]["event"] == "nothing_to_do"
+    shutil.rmtree(dask_run)
+
+
 def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
     root: Path, dask_cluster: Any
 ) -> None:
@@ -222,8 +265,8 @@ def test_the_engine_keys_of_run_yaml(tmp_path: Path) -> None:
     assert read == EngineSettings("dask", None, 16, "2GB") and read.dask
     remote = load_run_config(_config(tmp_path, "engine: dask\nscheduler: tcp://h:8786\n"))
     assert remote.engine == EngineSettings("dask", "tcp://h:8786")
-    parts = load_run_config(_config(tmp_path, "engine: dask\ndetails_parts: true\n")).engine
-    assert parts == EngineSettings("dask", details_parts=True)
+    parts = load_run_config(_config(tmp_path, "engine: dask\nparts: true\n")).engine
+    assert parts == EngineSettings("dask", parts=True)
 
 
 @pytest.mark.parametrize(
@@ -244,11 +287,11 @@ def test_the_engine_keys_of_run_yaml(tmp_path: Path) -> None:
             r"pandas; add engine: dask, or remove the key",
         ),
         ("buckets: 4\n", r"key 'buckets': 4 applies to engine: dask only"),
-        ("details_parts: true\n", r"key 'details_parts': True applies to engine: dask only"),
+        ("parts: true\n", r"key 'parts': True applies to engine: dask only"),
         (
-            "engine: dask\ndetails_parts: yes please\n",
-            r"key 'details_parts': expected true or false, got 'yes please'; true: the details "
-            r"as a folder of parts",
+            "engine: dask\nparts: yes please\n",
+            r"key 'parts': expected true or false, got 'yes please'; true: the scores, details "
+            r"and follow-up plan as folders of parts",
         ),
         (
             "engine: dask\nscheduler: tcp://h:8786\nmemory_limit: 2GB\n",
@@ -278,10 +321,10 @@ def test_the_options_of_custrisk_run_override_run_yaml(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match=r"^--buckets applies to --engine dask only"):
         with_engine(pandas, buckets=3)
-    parts = with_engine(local, details_parts=True).engine
-    assert parts == EngineSettings("dask", None, 4, "2GB", details_parts=True)
-    with pytest.raises(UsageError, match=r"^--details-parts applies to --engine dask only"):
-        with_engine(pandas, details_parts=True)
+    parts = with_engine(local, parts=True).engine
+    assert parts == EngineSettings("dask", None, 4, "2GB", parts=True)
+    with pytest.raises(UsageError, match=r"^--parts applies to --engine dask only"):
+        with_engine(pandas, parts=True)
     with pytest.raises(UsageError, match=r"^--memory-limit sizes the local cluster's workers"):
         with_engine(local, "dask", scheduler="tcp://h:1", memory_limit="1GB")
     with pytest.raises(UsageError, match=r"^--memory-limit: 'x' is not a memory size"):

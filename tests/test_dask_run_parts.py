@@ -99,7 +99,7 @@ def test_a_dask_run_in_parts_reads_back_as_the_pandas_run(
         *dask,
         "--buckets",
         "4",
-        "--details-parts",
+        "--parts",
     )
     names = sorted(p.name for p in got_out.parent.iterdir() if not p.name.startswith("."))
     assert names == [
@@ -147,8 +147,8 @@ def test_the_command_keeps_a_few_columns_per_customer(
         client=dask_cluster,
         buckets=3,
         models_dir=models_200,
-        details_to=out,
-        details_parts=True,
+        out=out,
+        parts=True,
     )
     assert list(run.scores.columns) == list(SUMMARY_COLUMNS) and len(run.scores) == 200
     assert run.details.empty and run.followups is None

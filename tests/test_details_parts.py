@@ -173,12 +173,12 @@ def test_encrypted_parts_hold_no_plaintext(scored: ScoringRun, tmp_path: Path) -
         pd.testing.assert_frame_equal(read_run(out.parent).details, want)
 
 
-def test_details_parts_need_the_dask_engine(tmp_path: Path, export_200: Path) -> None:
+def test_parts_need_the_dask_engine(tmp_path: Path, export_200: Path) -> None:
     out = tmp_path / "scores.csv"
     args = ["score", str(export_200), "--model", "logistic", "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, "--details-parts"])
+    result = CliRunner().invoke(app, [*args, "--parts"])
     assert result.exit_code == 2
-    assert "--details-parts applies to --engine dask only; add --engine dask" in result.output
+    assert "--parts applies to --engine dask only; add --engine dask" in result.output
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
@@ -199,14 +199,10 @@ def test_a_workbook_run_keeps_only_the_details_it_reads(
 
     out = tmp_path / "scores.xlsx"
     options = {"client": dask_cluster, "buckets": 3, "models_dir": models_200}
-    small = score_portfolio_dask(
-        export_200, "logistic", details_to=out, details_parts=None, **options
-    )
+    small = score_portfolio_dask(export_200, "logistic", out=out, parts=None, **options)
     assert small.details_parts is None  # 200 customers: one file by default
-    monkeypatch.setattr(dask_engine, "DETAILS_PARTS_FROM", 200)
-    run = score_portfolio_dask(
-        export_200, "logistic", details_to=out, details_parts=None, **options
-    )
+    monkeypatch.setattr(dask_engine, "PARTS_FROM", 200)
+    run = score_portfolio_dask(export_200, "logistic", out=out, parts=None, **options)
     assert run.details_parts is not None and run.details_parts.rows == 200
     assert run.scores_parts is None and len(run.scores) == 200 and "customer_id" in run.scores
     full = small.details.columns

@@ -55,13 +55,13 @@ TOP_KEYS = (
     "scheduler",
     "buckets",
     "memory_limit",
-    "details_parts",
+    "parts",
 )
 #: The keys that apply to ``engine: dask`` only.
-DASK_KEYS = ("scheduler", "buckets", "memory_limit", "details_parts")
+DASK_KEYS = ("scheduler", "buckets", "memory_limit", "parts")
 #: The keys that say where a run is computed, not what it computes: a run's fingerprint
-#: counts RUN.yaml without them (both engines write the same tables; ``details_parts``
-#: writes the details as a folder of parts, the same rows).
+#: counts RUN.yaml without them (both engines write the same tables; ``parts`` writes
+#: the tables of a row per customer as folders of parts, the same rows).
 ENGINE_KEYS = ("engine", *DASK_KEYS)
 
 
@@ -101,8 +101,8 @@ class EngineSettings:
     scheduler: str | None = None
     buckets: int | None = None
     memory_limit: str | None = None
-    #: The details as parts (None: from DETAILS_PARTS_FROM customers; see docs/scale.md).
-    details_parts: bool | None = None
+    #: The run in parts (None: from PARTS_FROM customers; see docs/scale.md).
+    parts: bool | None = None
 
     @property
     def dask(self) -> bool:
@@ -247,18 +247,18 @@ def with_engine(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
-    details_parts: bool | None = None,
+    parts: bool | None = None,
 ) -> RunConfig:
     """``config`` with the engine options of ``custrisk run`` (``None``: not given)
     over its RUN.yaml's. ``--engine pandas`` drops the YAML's Dask settings;
     ``--scheduler`` or ``--memory-limit`` replace both its ``scheduler`` and its
     ``memory_limit`` (the command says which cluster: a running one, or a local one)."""
-    given = (engine, scheduler, buckets, memory_limit, details_parts)
+    given = (engine, scheduler, buckets, memory_limit, parts)
     if all(value is None for value in given):
         return config
     if engine == "pandas":  # the YAML's Dask settings do not apply; what is given with it
         current = EngineSettings(  # is checked
-            "pandas", scheduler, buckets, memory_limit, details_parts
+            "pandas", scheduler, buckets, memory_limit, parts
         )
     else:
         current = replace(config.engine, engine=engine or config.engine.engine)
@@ -266,14 +266,14 @@ def with_engine(
             current = replace(current, scheduler=scheduler, memory_limit=memory_limit)
         if buckets is not None:
             current = replace(current, buckets=buckets)
-        if details_parts is not None:
-            current = replace(current, details_parts=details_parts)
+        if parts is not None:
+            current = replace(current, parts=parts)
     check_engine_options(
         current.engine,
         current.scheduler,
         current.buckets,
         current.memory_limit,
-        current.details_parts,
+        current.parts,
     )
     return replace(config, engine=current)
 
@@ -283,13 +283,13 @@ def _engine(root: Node) -> EngineSettings:
     scheduler = root.text("scheduler")
     buckets = root.number("buckets", None, minimum=1, integer=True)
     memory_limit = root.get("memory_limit")
-    details_parts = root.get("details_parts")
-    if details_parts is not None and not isinstance(details_parts, bool):
+    parts = root.get("parts")
+    if parts is not None and not isinstance(parts, bool):
         raise root.error(
-            "details_parts",
-            f"expected true or false, got {details_parts!r}",
-            hint="true: the details as a folder of parts; false: one file; "
-            "absent: parts from 1,000,000 customers",
+            "parts",
+            f"expected true or false, got {parts!r}",
+            hint="true: the scores, details and follow-up plan as folders of parts; false: "
+            "each as one file; absent: parts from 1,000,000 customers",
         )
     if memory_limit is not None:
         if isinstance(memory_limit, bool) or not isinstance(memory_limit, str | int):
@@ -315,7 +315,7 @@ def _engine(root: Node) -> EngineSettings:
             hint="remove it, and start those workers with 'dask worker --memory-limit SIZE'",
         )
     return EngineSettings(
-        engine, scheduler, None if buckets is None else int(buckets), memory_limit, details_parts
+        engine, scheduler, None if buckets is None else int(buckets), memory_limit, parts
     )
 
 

@@ -68,8 +68,8 @@ retention:
 # buckets on a Dask cluster, the same run folder; docs/scale.md). With dask: scheduler
 # (a running cluster, tcp://HOST:8786; default: 2 local worker processes), buckets
 # (default: from the exports' size and the workers' memory) and, for the local cluster,
-# memory_limit per worker; details_parts: true writes the details as a folder of Parquet
-# parts, one per bucket (default: from 1,000,000 customers).
+# memory_limit per worker; parts: true writes the scores, details and follow-up plan as
+# folders of Parquet parts, one per bucket (default: from 1,000,000 customers).
 # engine: dask
 # memory_limit: 2GB
 

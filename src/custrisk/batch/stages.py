@@ -55,9 +55,14 @@ _SCORING = run_files(SCORES_FILE)
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "validate": (VALIDATION_DIR,),
     "score": tuple(
-        name
-        for path in (*(_SCORING.part(p) for p in PARTS), _SCORING.facts)  # custrisk.results
-        for name in (path.name, path.name + SUFFIX)  # clear, or encrypted (encrypt: true)
+        dict.fromkeys(  # custrisk.results: each table's file, clear or encrypted
+            path.name  # (encrypt: true), or its folder of parts (engine: dask, parts)
+            for path in (
+                *(form for p in PARTS for form in _SCORING.forms(p)),
+                _SCORING.facts,
+                _SCORING.facts.with_name(_SCORING.facts.name + SUFFIX),
+            )
+        )
     ),
     "drift": (DRIFT_FILE,),
     "evaluate": (EVALUATION_FILE,),
@@ -192,8 +197,8 @@ def score(ctx: StageContext) -> StageResult:
             ctx.model,
             client=ctx.cluster.client(),
             buckets=ctx.cluster.buckets,
-            details_to=ctx.folder / SCORES_FILE,
-            details_parts=ctx.cluster.settings.details_parts,
+            out=ctx.folder / SCORES_FILE,
+            parts=ctx.cluster.settings.parts,
             **options,
         )
     else:

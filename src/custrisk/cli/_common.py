@@ -66,14 +66,16 @@ MemoryLimitOpt = Annotated[
     ),
 ]
 
-DetailsPartsOpt = Annotated[
+PartsOpt = Annotated[
     bool | None,
     typer.Option(
-        "--details-parts/--details-file",
-        help="With --engine dask: write the details as a folder of Parquet parts, one per "
-        "bucket, written as each bucket is scored so that the command never holds every "
-        "customer's details (--details-parts), or as one file (--details-file). Default: "
-        "parts from 1,000,000 customers.",
+        "--parts/--no-parts",
+        help="With --engine dask: write the run's tables of a row per customer (scores, "
+        "details, follow-up plan) as folders of Parquet parts, a part per bucket written "
+        "as the bucket is scored, so that the command never holds every customer's rows "
+        "(--parts); or each as one file (--no-parts). Default: parts from 1,000,000 "
+        "customers. With an .xlsx --out only the details are parts (the workbook holds "
+        "the scores).",
         show_default=False,
     ),
 ]
@@ -84,18 +86,18 @@ def check_engine(
     scheduler: str | None,
     buckets: int | None,
     memory_limit: str | None = None,
-    details_parts: bool | None = None,
+    parts: bool | None = None,
 ) -> None:
-    """--engine is known; --scheduler, --buckets, --memory-limit and --details-parts
+    """--engine is known; --scheduler, --buckets, --memory-limit and --parts
     come with --engine dask, --memory-limit without --scheduler and as a size."""
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    given = (scheduler, buckets, memory_limit, details_parts or None)
+    given = (scheduler, buckets, memory_limit, parts or None)
     if engine == "pandas" and all(value is None for value in given):
         return  # the pandas engine's commands do not load the engine's modules
     from custrisk.engine import check_engine_options
 
-    check_engine_options(engine, scheduler, buckets, memory_limit, details_parts)
+    check_engine_options(engine, scheduler, buckets, memory_limit, parts)
 
 
 StrictOpt = Annotated[

@@ -9,8 +9,8 @@ import typer
 
 from custrisk.cli._common import (
     BucketsOpt,
-    DetailsPartsOpt,
     MemoryLimitOpt,
+    PartsOpt,
     SchedulerOpt,
     protect_command,
 )
@@ -65,7 +65,7 @@ def run(
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
     memory_limit: MemoryLimitOpt = None,
-    details_parts: DetailsPartsOpt = None,
+    parts: PartsOpt = None,
 ) -> None:
     """Run a month's batch as configured in RUN.yaml: validate, score (grades, limits,
     alerts, migration against the previous run in runs/), drift and evaluation, PDF
@@ -108,7 +108,7 @@ def run(
         scheduler=scheduler,
         buckets=buckets,
         memory_limit=memory_limit,
-        details_parts=details_parts,
+        parts=parts,
     )
     outcome = run_batch(
         settings,

@@ -15,7 +15,6 @@ from custrisk.cli._common import (
     BucketsOpt,
     CsvEncodingOpt,
     DataDir,
-    DetailsPartsOpt,
     EncodingOpt,
     EncryptOpt,
     EngineOpt,
@@ -23,6 +22,7 @@ from custrisk.cli._common import (
     MemoryLimitOpt,
     ModelOpt,
     ModelsDirOpt,
+    PartsOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
@@ -115,7 +115,7 @@ def score(
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
     memory_limit: MemoryLimitOpt = None,
-    details_parts: DetailsPartsOpt = None,
+    parts: PartsOpt = None,
 ) -> None:
     """Score every customer in DATA_DIR: PD, score, grade, recommended limit, alerts and
     the top reason codes.
@@ -144,12 +144,12 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    check_engine(engine, scheduler, buckets, memory_limit, details_parts)
+    check_engine(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     scorer = (
         score_portfolio
         if engine == "pandas"
-        else _dask_portfolio(scheduler, buckets, memory_limit, out, details_parts)
+        else _dask_portfolio(scheduler, buckets, memory_limit, out, parts)
     )
     run = scorer(
         data_dir,
@@ -166,7 +166,7 @@ def score(
         allow_unverified=allow_unverified,
         strict=strict,
     )
-    run.write(out, csv_encoding=csv_encoding)
+    files = run.write(out, csv_encoding=csv_encoding)  # (scores: a folder when in parts)
     workspace = run.extras["workspace"]
     if run.rejects is not None:
         err_console.print(
@@ -195,9 +195,14 @@ def score(
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
-    scores_path = output_path(files.scores)
     workbook = output_path(files.workbook) if files.workbook is not None else None
-    written = f"{workbook} (and {scores_path.name})" if workbook is not None else f"{scores_path}"
+    if run.scores_parts is not None:  # a folder of parts (each sealed, when encrypted)
+        written = f"{files.scores}/ ({len(run.scores_parts.entries)} parts)"
+    else:
+        scores_path = output_path(files.scores)
+        written = (
+            f"{workbook} (and {scores_path.name})" if workbook is not None else f"{scores_path}"
+        )
     alerts_path = output_path(files.alerts)
     console.print(f"Wrote {written} and {alerts_path} ({len(run.alerts):,} alerts)")
     failing = alerts_at_or_above(run.alerts, fail_on)
@@ -215,10 +220,10 @@ def _dask_portfolio(
     buckets: int | None,
     memory_limit: str | None,
     out: Path,
-    details_parts: bool | None,
+    parts: bool | None,
 ) -> Any:
     """score_portfolio on the Dask engine, with the given scheduler, buckets and memory
-    limit, the details as parts beside ``out`` when asked (or many)."""
+    limit, the run in parts beside ``out`` when asked (or many customers)."""
     from custrisk.engine import score_portfolio_dask
 
     def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
@@ -228,8 +233,8 @@ def _dask_portfolio(
             scheduler=scheduler,
             buckets=buckets,
             memory_limit=memory_limit,
-            details_to=out,
-            details_parts=details_parts,
+            out=out,
+            parts=parts,
             **options,
         )
 

@@ -74,10 +74,10 @@ def check_engine_options(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
-    details_parts: bool | None = None,
+    parts: bool | None = None,
 ) -> None:
     """The engine options of a command fit together: a known engine; a scheduler,
-    buckets, a memory limit and details as parts only with the dask engine; a memory
+    buckets, a memory limit and a run in parts only with the dask engine; a memory
     limit only for the local cluster (a running cluster's workers have their own).
     UsageError naming the options (RUN.yaml's keys are checked at load, by
     custrisk.batch.config)."""
@@ -96,7 +96,7 @@ def check_engine_options(
                 (scheduler_name, scheduler),
                 (buckets_name, buckets),
                 (memory_name, memory_limit),
-                ("--details-parts", details_parts or None),
+                ("--parts", parts or None),
             )
             if value is not None
         ]

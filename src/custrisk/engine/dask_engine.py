@@ -384,17 +384,18 @@ def prepare_features_dask(
     return Features(workspace, config, X, day, dict(unavailable), result)
 
 
-#: From this many customers the Dask engine writes a run's details as parts by default
-#: (``details_parts=None``): the details of every customer (about 500 bytes each in
-#: memory) then never come together in the command's process.
-DETAILS_PARTS_FROM = 1_000_000
+#: From this many customers the Dask engine writes a run in parts by default
+#: (``parts=None``): the scores, details and follow-ups of every customer (about 1.5 KB
+#: each in memory) then never come together in the command's process.
+PARTS_FROM = 1_000_000
 
 
 class _DaskScorer:
     """:func:`custrisk.scoring.score.score_data` on a Dask cluster (see
-    :func:`dask_scorer`); ``parts`` holds the details it wrote as parts, if any. It
-    takes ``in_parts`` (see :func:`custrisk.scoring.score_portfolio`): when it writes
-    the details as parts, it writes the scores and the follow-up plan as parts too."""
+    :func:`dask_scorer`); ``details_parts`` holds the details it wrote as parts, if
+    any. It takes ``in_parts`` (see :func:`custrisk.scoring.score_portfolio`): when it
+    writes the run in parts, the scores and the follow-up plan are parts too (unless the
+    run goes to a workbook)."""
 
     takes_parts = True
 
@@ -402,31 +403,31 @@ class _DaskScorer:
         self,
         client: Client,
         buckets: int | None,
-        details_to: PathLike | None,
-        details_parts: bool | None,
+        out: PathLike | None,
+        parts: bool | None,
     ) -> None:
         self.client = client
         self.buckets = buckets
-        self.details_to = details_to
-        self.details_parts = details_parts
-        self.parts: DetailsParts | None = None
+        self.out = out
+        self.parts = parts
+        self.details_parts: DetailsParts | None = None
 
     def _in_parts(self, in_parts: InParts | None) -> InParts | None:
         """``in_parts``, unless the run goes to a workbook: its scores sheet needs them
         all (at most 1,048,575 customers), so only the details are parts then."""
-        if in_parts is None or self.details_to is None:
+        if in_parts is None or self.out is None:
             return None
-        return None if scores_format(self.details_to) == "xlsx" else in_parts
+        return None if scores_format(self.out) == "xlsx" else in_parts
 
     def _parts_for(self, customers: int) -> DetailsParts | None:
-        wanted = self.details_parts
+        wanted = self.parts
         if wanted is None:
-            wanted = customers >= DETAILS_PARTS_FROM
-        if not wanted or self.details_to is None:
+            wanted = customers >= PARTS_FROM
+        if not wanted or self.out is None:
             return None
-        self.parts = DetailsParts(self.details_to)
-        log.info("dask engine: the details of %d customers written as parts", customers)
-        return self.parts
+        self.details_parts = DetailsParts(self.out)
+        log.info("dask engine: the run of %d customers written in parts", customers)
+        return self.details_parts
 
     def __call__(
         self,
@@ -465,7 +466,7 @@ class _DaskScorer:
                 names,
                 each=None
                 if parts is None
-                else _WritePart(parts, details_columns, self._in_parts(in_parts), self.details_to),
+                else _WritePart(parts, details_columns, self._in_parts(in_parts), self.out),
             )
             positions = _positions_of([d[5] for d in done])
             channels = pd.concat([d[6] for d in done])
@@ -489,15 +490,15 @@ class _DaskScorer:
                 in_parts = self._in_parts(in_parts)
                 if in_parts is not None:
                     channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), day)
-                write = _WritePart(parts, details_columns, in_parts, self.details_to, channels)
+                write = _WritePart(parts, details_columns, in_parts, self.out, channels)
                 done = [write(d) for d in done]
         run, unavailable = done[0][3], done[0][4]
-        frames, details_parts = [d[0] for d in done], [d[1] for d in done]
+        frames, details_tables = [d[0] for d in done], [d[1] for d in done]
         del done  # the buckets' tables are let go as they are put together
         frame = _in_order(frames, positions)
         # (With the run in parts, the buckets' details were let go once written.)
         in_parts_used = in_parts is not None and in_parts.scores is not None
-        details = details_parts[0] if in_parts_used else _in_order(details_parts, positions)
+        details = details_tables[0] if in_parts_used else _in_order(details_tables, positions)
         run = dict(run, customers=len(frame))
         lacking = [c for c in model.card.get("features", []) if c in unavailable]
         if lacking:
@@ -567,8 +568,8 @@ def dask_scorer(
     client: Client,
     buckets: int | None = None,
     *,
-    details_to: PathLike | None = None,
-    details_parts: bool | None = False,
+    out: PathLike | None = None,
+    parts: bool | None = False,
 ) -> Any:
     """A function with the signature and result of
     :func:`custrisk.scoring.score.score_data` that scores on ``client``'s cluster in
@@ -576,12 +577,13 @@ def dask_scorer(
     twice the cluster's workers). Its result's ``features.X`` is indexed by customer but
     holds no columns: the indicators are in ``details`` (``ind__...``).
 
-    With ``details_to`` (the scores file the run will be written to) and
-    ``details_parts`` true (``None``: from :data:`DETAILS_PARTS_FROM` customers), each
-    bucket's details are written as a part of the run's details as they arrive
-    (:class:`custrisk.results.DetailsParts`, the function's ``parts``), and the result's
-    ``details`` keeps only the columns its caller names (``details_columns``)."""
-    return _DaskScorer(client, buckets, details_to, details_parts)
+    With ``out`` (the scores file the run will be written to) and ``parts`` true
+    (``None``: from :data:`PARTS_FROM` customers), each bucket's details are written as
+    a part of the run's details as they arrive (:class:`custrisk.results.DetailsParts`,
+    the function's ``details_parts``), and the result's ``details`` keeps only the
+    columns its caller names (``details_columns``); given ``in_parts``, its policy,
+    alerts and follow-ups are done there too (:class:`custrisk.scoring.InParts`)."""
+    return _DaskScorer(client, buckets, out, parts)
 
 
 def score_portfolio_dask(
@@ -592,8 +594,8 @@ def score_portfolio_dask(
     scheduler: str | None = None,
     buckets: int | None = None,
     memory_limit: str | None = None,
-    details_to: PathLike | None = None,
-    details_parts: bool | None = False,
+    out: PathLike | None = None,
+    parts: bool | None = False,
     **options: Any,
 ) -> ScoringRun:
     """:func:`custrisk.scoring.score_portfolio` on the Dask engine: the same
@@ -602,23 +604,27 @@ def score_portfolio_dask(
     cluster of two worker processes (``memory_limit`` each, e.g. ``2GB``). ``options``
     are score_portfolio's.
 
-    With ``details_to`` (the scores file the run is to be written to: ``run.write``
-    must be given the same) and ``details_parts`` true, or ``None`` and at least
-    :data:`DETAILS_PARTS_FROM` customers, the details are written as parts while the
-    buckets' results arrive: the run's ``details_parts`` holds them and its ``details``
-    only the columns the policy, alerts and follow-up plan read."""
-    if details_parts and details_to is None:
-        raise UsageError("details written as parts need the scores file of the run (details_to)")
+    With ``out`` (the scores file the run is to be written to: ``run.write`` must be
+    given the same) and ``parts`` true, or ``None`` and at least :data:`PARTS_FROM`
+    customers, the run is written in parts while the buckets' results arrive: each
+    bucket's policy, alerts and follow-up plan are done as it arrives, and its scores,
+    details and follow-ups written as parts (the run's ``scores_parts``,
+    ``details_parts`` and ``followups_parts``). The run then holds the alerts and, per
+    customer, only :data:`custrisk.policy.parts.SUMMARY_COLUMNS` (``scores``; no
+    ``details``). With a workbook ``out`` (``.xlsx``) only the details are parts, and
+    ``details`` holds the columns the policy, alerts and follow-up plan read."""
+    if parts and out is None:
+        raise UsageError("a run written in parts needs the scores file of the run (out)")
     with contextlib.ExitStack() as stack:
         own = client or stack.enter_context(dask_client(scheduler, memory_limit=memory_limit))
-        scorer = _DaskScorer(own, buckets, details_to, details_parts)
+        scorer = _DaskScorer(own, buckets, out, parts)
         try:
             run = score_portfolio(exports, model, scorer=scorer, **options)
         except BaseException:
-            if scorer.parts is not None:
-                scorer.parts.discard()
+            if scorer.details_parts is not None:
+                scorer.details_parts.discard()
             raise
-    run.details_parts = scorer.parts
+    run.details_parts = scorer.details_parts
     return run
 
 

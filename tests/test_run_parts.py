@@ -7,6 +7,7 @@ encrypted part by part."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.protect.backup import create_backup, restore_backup
 from custrisk.protect.keys import ENCRYPTION, add_key, new_key
 from custrisk.protect.output import protected_outputs
-from custrisk.results import ScoringRun, TableParts, forget_in_run, read_run
+from custrisk.results import ScoringRun, TableParts, _parts_digest, forget_in_run, read_run
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
 
@@ -314,3 +315,43 @@ def test_a_backup_restores_a_run_of_parts(
     archive = create_backup({"runs": tmp_path / "runs"}, tmp_path / "backups").archive
     restore_backup(archive, tmp_path / "restored")
     _assert_same_run(read_run(tmp_path / "restored" / "runs" / "2026-10"), as_files)
+
+
+def test_a_previous_run_of_parts_is_read_for_the_columns_the_rules_read(
+    scored: ScoringRun, as_files: ScoringRun, tmp_path: Path
+) -> None:
+    """--previous of a run of millions of customers: the policy reads five columns of
+    its scores and, for a prev_<name> in a new_when, <name> of its details; each part
+    is cut to them as it is read (checked whole first)."""
+    from custrisk.policy import load_alert_rules, load_policy, previous_read
+    from custrisk.results import read_previous_run
+
+    out = tmp_path / "scores.csv"
+    _parted(scored, out).write(out)
+    columns = previous_read(load_alert_rules(policy=load_policy()))
+    assert columns["details"] == {"overdue_amount", "ind__overdue_amount"}  # alerts.yaml
+    previous = read_previous_run(out, details=True, columns=columns)
+    assert set(previous.scores.columns) == {
+        "customer_id",
+        "as_of",
+        "pd",
+        "score",
+        "grade",
+        "recommended_limit",
+    }  # pd: a scores file's required column
+    assert set(previous.details.columns) == {"customer_id", "overdue_amount"}
+    want = as_files.scores.loc[:, list(previous.scores.columns)]
+    pd.testing.assert_frame_equal(_by_id(previous.scores), _by_id(want))
+    # a part holding raw personal data (listed as the run's: its hash in the facts) is
+    # refused, although that column is not kept
+    part = tmp_path / DETAILS / "part-00001.parquet"
+    pd.read_parquet(part).assign(name="张伟").to_parquet(part)
+    facts_path = tmp_path / "scores.run.json"
+    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    entry = facts["files"]["details"]
+    entry["parts"][1]["sha256"] = hashlib.sha256(part.read_bytes()).hexdigest()
+    entry["parts"][1]["bytes"] = part.stat().st_size
+    entry["sha256"] = _parts_digest(entry["parts"])
+    facts_path.write_text(json.dumps(facts), encoding="utf-8")
+    with pytest.raises(DataError, match="unmasked personal data"):
+        read_previous_run(out, details=True, columns=columns)

@@ -52,7 +52,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
@@ -932,6 +932,7 @@ def read_run(
     path: str | os.PathLike[str],
     *,
     parts: Sequence[str] = ("scores", "details", "alerts", "closed", "followups"),
+    columns: Mapping[str, Collection[str]] | None = None,
 ) -> ScoringRun:
     """Read back a run written by :meth:`ScoringRun.write`, checking that its files
     belong together.
@@ -946,6 +947,11 @@ def read_run(
         against the SHA-256 in the facts, and parsed from those same bytes. ``closed``
         (alerts closed since the previous run) is ``None`` when the run was scored
         without a previous run.
+    columns : mapping, optional
+        Per table (``scores``, ``details``, ``followups``), the columns to keep of
+        those it has (its required ones are always kept). A table of parts is cut part
+        by part, each part checked whole first: only the kept columns of the whole
+        table are ever in memory together.
 
     Notes
     -----
@@ -993,13 +999,13 @@ def read_run(
         if part in PARTED_TABLES and "parts" in entry:  # a folder of parts
             paths = _part_paths(files.parts_folder(part), entry, files, part)
             if part in parts:
-                tables[part] = _read_parts(part, paths, files)
+                tables[part] = _read_parts(part, paths, files, (columns or {}).get(part))
             else:
                 for path, part_entry in paths:
                     _check_file(path, part_entry, files, part)
         elif part in parts:
             data = _read_verified(target, entry, files, part)
-            tables[part] = _PARSERS[part](data, target)
+            tables[part] = _kept(part, _PARSERS[part](data, target), (columns or {}).get(part))
         else:  # not wanted, but it must belong to the run all the same
             _check_file(target, entry, files, part)
     audit_event(
@@ -1077,10 +1083,14 @@ def _part_paths(
 
 
 def _read_parts(
-    part: str, paths: Sequence[tuple[Path, Mapping[str, Any]]], files: RunFiles
+    part: str,
+    paths: Sequence[tuple[Path, Mapping[str, Any]]],
+    files: RunFiles,
+    keep: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """A table written as parts, each checked against the facts and as its file would
-    be, as one table: in the parts' order, the follow-up plan in its own."""
+    be, as one table: in the parts' order, the follow-up plan in its own; only the
+    columns ``keep`` names (and the required ones) when given."""
     what = _WHAT[part]
     required, numeric = _CHECKED[part]
     frames, rows = [], []
@@ -1090,6 +1100,8 @@ def _read_parts(
         del data
         _require(frame, required, path, what)  # the part named, not only its folder
         _numbers(frame, numeric, path)
+        if keep is not None:  # checked whole (e.g. for raw personal data), then cut
+            frame = _kept(part, _PART_CHECKS[part](frame, path), keep)
         frames.append(frame)
         rows.append((path.name, len(frame)))
     folder = files.parts_folder(part)
@@ -1099,6 +1111,15 @@ def _read_parts(
     if part == "details":
         return _check_details(whole, folder, parts=rows)
     return _in_plan_order(_check_followups(whole, folder, parts=rows))
+
+
+def _kept(part: str, frame: pd.DataFrame, keep: Collection[str] | None) -> pd.DataFrame:
+    """``frame`` (a table of a run) with only the columns ``keep`` names and those the
+    table requires, in its order; all of it without ``keep``."""
+    if keep is None:
+        return frame
+    wanted = {*keep, *_CHECKED[part][0]} if part in _CHECKED else set(keep)
+    return frame.loc[:, [c for c in frame.columns if c in wanted]]
 
 
 def _in_plan_order(plan: pd.DataFrame) -> pd.DataFrame:
@@ -1379,6 +1400,8 @@ _CHECKED: dict[str, tuple[Sequence[str], Sequence[str]]] = {
     "details": (("customer_id",), DETAILS_NUMERIC),
     "followups": (FOLLOWUP_COLUMNS, ()),
 }
+#: The checks of a table's whole file, run on each part that is cut to some columns.
+_PART_CHECKS = {"scores": _check_scores, "details": _check_details, "followups": _check_followups}
 _PARSERS = {
     "scores": _parse_scores,
     "details": _parse_details,
@@ -1448,10 +1471,15 @@ def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:
     return scores.loc[:, keep].copy()
 
 
-def read_previous_run(path: str | os.PathLike[str], *, details: bool = False) -> ScoringRun:
+def read_previous_run(
+    path: str | os.PathLike[str],
+    *,
+    details: bool = False,
+    columns: Mapping[str, Collection[str]] | None = None,
+) -> ScoringRun:
     """An earlier run for month-over-month changes and the alert lifecycle
     (``--previous``): its scores and alerts (and details when asked), checked like any
-    run."""
+    run; of the scores and details only ``columns`` (as :func:`read_run`) when given."""
     if not _names_a_run(path):
         raise DataError(
             "previous scores file not found",
@@ -1459,7 +1487,7 @@ def read_previous_run(path: str | os.PathLike[str], *, details: bool = False) ->
             hint="pass the scores file of an earlier custrisk score run with --previous",
         )
     parts = ("scores", "alerts", "details") if details else ("scores", "alerts")
-    return read_run(path, parts=parts)
+    return read_run(path, parts=parts, columns=columns)
 
 
 # -- forgetting a customer -------------------------------------------------------------

@@ -18,6 +18,7 @@ from custrisk.policy.apply import (
     assign_grades,
     compare_previous,
     details_read,
+    previous_read,
     recommend_limits,
 )
 from custrisk.policy.config import (
@@ -67,6 +68,7 @@ __all__ = [
     "assign_grades",
     "compare_previous",
     "details_read",
+    "previous_read",
     "filter_alerts",
     "load_alert_rules",
     "load_policy",

@@ -176,6 +176,27 @@ def details_read(policy: Policy, rules: AlertRules | None) -> list[str]:
     return ["customer_id", *CREDIT_FIELDS, *sorted(INDICATOR_PREFIX + n for n in names)]
 
 
+#: The columns of a previous run's scores that :func:`apply_policy` reads (changes,
+#: grade migration, the previous as-of date).
+PREVIOUS_SCORES = ("customer_id", "as_of", "score", "grade", "recommended_limit")
+
+
+def previous_read(rules: AlertRules | None) -> dict[str, set[str]]:
+    """The columns of a previous run's ``scores`` and ``details`` that
+    :func:`apply_policy` may read with ``rules``: :data:`PREVIOUS_SCORES`, and for each
+    ``prev_<name>`` in a ``new_when``, ``<name>`` and ``ind__<name>``. No details
+    columns: the previous details are not read at all."""
+    named = {
+        column
+        for rule in (rules.rules if rules is not None else ())
+        if rule.new_when is not None
+        for name in rule.new_when.names
+        if name.startswith(PREV_PREFIX)
+        for column in (name.removeprefix(PREV_PREFIX), INDICATOR_PREFIX + name[len(PREV_PREFIX) :])
+    }
+    return {"scores": {*PREVIOUS_SCORES, *named}, "details": named}
+
+
 def assign_grades(scores: Any, policy: Policy) -> pd.Series:
     """The grade code of each score.
 

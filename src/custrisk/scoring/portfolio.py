@@ -29,6 +29,7 @@ from custrisk.policy import (
     details_read,
     load_alert_rules,
     load_policy,
+    previous_read,
 )
 from custrisk.policy.parts import SUMMARY_COLUMNS, PolicyInParts
 from custrisk.registry import LoadedModel
@@ -120,8 +121,7 @@ def score_portfolio(
         if isinstance(alert_rules, AlertRules)
         else load_alert_rules(alert_rules, indicators=indicators, policy=policy_obj, strict=strict)
     )
-    needs_details = any(rule.new_when is not None for rule in rules.rules)
-    prev = _previous(previous, details=needs_details)
+    prev = _previous(previous, rules)
     score = scorer or score_data
     in_parts = (
         InParts(policy_obj, rules, prev, lang) if getattr(score, "takes_parts", False) else None
@@ -305,13 +305,18 @@ class _Previous:
     file: str | None = None
 
 
-def _previous(previous: ScoringRun | pd.DataFrame | PathLike | None, *, details: bool) -> _Previous:
+def _previous(
+    previous: ScoringRun | pd.DataFrame | PathLike | None, rules: AlertRules
+) -> _Previous:
+    """The previous run (read from its files: only the columns the policy and the
+    rules read, so that a run of millions of customers is not all read)."""
     if previous is None:
         return _Previous()
     if isinstance(previous, pd.DataFrame):
         return _Previous(scores=previous)
     if not isinstance(previous, ScoringRun):
-        previous = read_previous_run(previous, details=details)
+        columns = previous_read(rules)
+        previous = read_previous_run(previous, details=bool(columns["details"]), columns=columns)
     files = previous.files
     return _Previous(
         scores=previous.scores,

@@ -304,6 +304,10 @@ def _setting(options: argparse.Namespace) -> tuple[object, ...]:
     )
 
 
+#: Options of earlier versions of this script, as their figures were kept.
+_RENAMED = {"--details-parts": "--parts"}
+
+
 def _kept(root: Path, options: argparse.Namespace) -> list[Measure]:
     """The latest figure of each size and engine in ``root / "results.jsonl"`` measured
     with these options (this run's and earlier runs')."""
@@ -311,7 +315,9 @@ def _kept(root: Path, options: argparse.Namespace) -> list[Measure]:
     names = {f.name for f in fields(Measure)}
     for line in (root / "results.jsonl").read_text().splitlines():
         record = json.loads(line)
-        if _setting(_parser().parse_args(record["argv"][1:])) == _setting(options):
+        # figures kept before --details-parts became --parts (the same choices)
+        argv = [_RENAMED.get(a, a) for a in record["argv"][1:]]
+        if _setting(_parser().parse_args(argv)) == _setting(options):
             m = Measure(**{k: v for k, v in record.items() if k in names})
             latest[m.customers, m.engine] = m
     return [latest[k] for k in sorted(latest)]

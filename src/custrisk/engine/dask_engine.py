@@ -551,17 +551,19 @@ class _WritePart:
                 details = details.iloc[order].reset_index(drop=True)
                 rest[3] = origin[order]
         self.parts.add(details)
+        # Copies: a selection or an empty slice of a frame holds on to all of its
+        # columns' memory, and the command keeps these until every bucket is in.
         if self.columns is not None:
             wanted = set(self.columns)
-            details = details.loc[:, [c for c in details.columns if c in wanted]]
+            details = details.loc[:, [c for c in details.columns if c in wanted]].copy()
         if self.in_parts is None:
             return (frame, details, *rest)
         assert self.out is not None
         channels = rest[4] if len(rest) > 4 else self.channels
         frame = self.in_parts.add(self.out, frame, details, rest[2], channels)
         if len(rest) > 4:
-            rest[4] = rest[4].iloc[:0]
-        return (frame, details.iloc[:0], *rest)
+            rest[4] = rest[4].iloc[:0].copy()
+        return (frame, details.iloc[:0].copy(), *rest)
 
 
 def dask_scorer(

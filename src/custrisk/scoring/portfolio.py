@@ -25,6 +25,7 @@ from custrisk.io.plain import jsonable
 from custrisk.policy import (
     AlertRules,
     Policy,
+    PolicyResult,
     apply_policy,
     details_read,
     load_alert_rules,
@@ -160,18 +161,31 @@ def score_portfolio(
         previous_details=prev.details,
     )
     facts = _facts_of(result, applied, loaded, exports, prev)
-    workspace = result.features.workspace
-    rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
     followups = follow_up_plan(
         applied.scores,
         result.details,
         applied.alerts,
         (applied.summary.get("policy") or {}).get("grades") or [],
         facts["as_of"],
-        behaviour=workspace.frames.get(BEHAVIOUR_SOURCE),
+        behaviour=result.features.workspace.frames.get(BEHAVIOUR_SOURCE),
         channels=result.channels,
     )
     facts["followups"] = _followups_facts(FOLLOWUPS_FILE, [followups])
+    return _scoring_run(result, applied, facts, policy_obj, loaded, followups=followups)
+
+
+def _scoring_run(
+    result: ScoreResult,
+    applied: PolicyResult,
+    facts: dict[str, Any],
+    policy: Policy,
+    loaded: LoadedModel,
+    **tables: Any,
+) -> ScoringRun:
+    """The run of the scorer's ``result`` and the policy ``applied`` to it (``tables``:
+    the follow-up plan, or the tables written as parts)."""
+    workspace = result.features.workspace
+    rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
     return ScoringRun(
         scores=applied.scores,
         details=result.details,
@@ -181,16 +195,20 @@ def score_portfolio(
         closed=applied.closed,
         extras={
             "migration": applied.migration,
-            "policy": policy_obj,
+            "policy": policy,
             "workspace": workspace,
             "model": loaded,
         },
-        followups=followups,
+        **tables,
     )
 
 
 def _facts_of(
-    result: ScoreResult, applied: Any, loaded: LoadedModel, exports: PathLike, prev: _Previous
+    result: ScoreResult,
+    applied: PolicyResult,
+    loaded: LoadedModel,
+    exports: PathLike,
+    prev: _Previous,
 ) -> dict[str, Any]:
     facts: dict[str, Any] = {**result.run, **applied.summary}
     table = loaded.card.get(TABLE_CARD_KEY)
@@ -260,8 +278,9 @@ class InParts:
         )
         self.scores.add(applied.scores)
         self.followups.add(plan)
-        self._plans.append(plan.loc[:, ["owner", "open_alerts"]])
-        return applied.scores.loc[:, list(SUMMARY_COLUMNS)]
+        # copies: a selection of a frame holds on to all of its columns' memory
+        self._plans.append(plan.loc[:, ["owner", "open_alerts"]].copy())
+        return applied.scores.loc[:, list(SUMMARY_COLUMNS)].copy()
 
     def run(self, result: ScoreResult, loaded: LoadedModel, exports: PathLike) -> ScoringRun:
         """The run, from the scorer's ``result`` whose ``frame`` holds the
@@ -270,23 +289,12 @@ class InParts:
         applied = self.policy.finish(result.frame)
         facts = _facts_of(result, applied, loaded, exports, self.prev)
         facts["followups"] = _followups_facts(self.followups.name, self._plans)
-        workspace = result.features.workspace
-        rejects = (
-            mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
-        )
-        return ScoringRun(
-            scores=applied.scores,
-            details=result.details,
-            alerts=applied.alerts,
-            facts=jsonable(facts),
-            rejects=rejects,
-            closed=applied.closed,
-            extras={
-                "migration": applied.migration,
-                "policy": self.policy.policy,
-                "workspace": workspace,
-                "model": loaded,
-            },
+        return _scoring_run(
+            result,
+            applied,
+            facts,
+            self.policy.policy,
+            loaded,
             scores_parts=self.scores,
             followups_parts=self.followups,
         )

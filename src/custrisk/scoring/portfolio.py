@@ -170,7 +170,7 @@ def score_portfolio(
         behaviour=result.features.workspace.frames.get(BEHAVIOUR_SOURCE),
         channels=result.channels,
     )
-    facts["followups"] = _followups_facts(FOLLOWUPS_FILE, [followups])
+    facts["followups"] = _PlanCounts().add(followups).facts(FOLLOWUPS_FILE)
     return _scoring_run(result, applied, facts, policy_obj, loaded, followups=followups)
 
 
@@ -221,17 +221,27 @@ def _facts_of(
     return facts
 
 
-def _followups_facts(file: str, plans: Collection[pd.DataFrame]) -> dict[str, Any]:
-    """The run facts' ``followups`` from the plan, or from the plans of its parts."""
-    owners: Counter[str] = Counter()
-    for plan in plans:
-        owners.update({str(k): int(v) for k, v in plan["owner"].value_counts().items()})
-    return {
-        "file": file,
-        "customers": sum(len(plan) for plan in plans),
-        "by_owner": dict(sorted(owners.items())),
-        "with_alerts": sum(int((plan["open_alerts"] != "").sum()) for plan in plans),
-    }
+class _PlanCounts:
+    """The run facts' ``followups``, counted from the plan or from its parts."""
+
+    def __init__(self) -> None:
+        self.owners: Counter[str] = Counter()
+        self.customers = 0
+        self.with_alerts = 0
+
+    def add(self, plan: pd.DataFrame) -> _PlanCounts:
+        self.owners.update({str(k): int(v) for k, v in plan["owner"].value_counts().items()})
+        self.customers += len(plan)
+        self.with_alerts += int((plan["open_alerts"] != "").sum())
+        return self
+
+    def facts(self, file: str) -> dict[str, Any]:
+        return {
+            "file": file,
+            "customers": self.customers,
+            "by_owner": dict(sorted(self.owners.items())),
+            "with_alerts": self.with_alerts,
+        }
 
 
 class InParts:
@@ -255,7 +265,7 @@ class InParts:
         self.grades = policy.to_dict()["grades"]
         self.scores: TableParts | None = None
         self.followups: TableParts | None = None
-        self._plans: list[pd.DataFrame] = []  # each part's owners and open alerts
+        self._plan = _PlanCounts()
 
     def add(
         self,
@@ -278,8 +288,8 @@ class InParts:
         )
         self.scores.add(applied.scores)
         self.followups.add(plan)
-        # copies: a selection of a frame holds on to all of its columns' memory
-        self._plans.append(plan.loc[:, ["owner", "open_alerts"]].copy())
+        self._plan.add(plan)
+        # a copy: a selection of a frame holds on to all of its columns' memory
         return applied.scores.loc[:, list(SUMMARY_COLUMNS)].copy()
 
     def run(self, result: ScoreResult, loaded: LoadedModel, exports: PathLike) -> ScoringRun:
@@ -288,7 +298,7 @@ class InParts:
         assert self.scores is not None and self.followups is not None
         applied = self.policy.finish(result.frame)
         facts = _facts_of(result, applied, loaded, exports, self.prev)
-        facts["followups"] = _followups_facts(self.followups.name, self._plans)
+        facts["followups"] = self._plan.facts(self.followups.name)
         return _scoring_run(
             result,
             applied,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,14 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.sample import generate_sample_data
 
-# No test writes to the audit log of the user running the tests (nor prints its note);
-# tests/test_audit.py turns it on with a log and a key of its own.
+# No test writes to the audit log of the user running the tests (nor prints its note),
+# nor reads it (a backup takes the audit log it finds): the default log is one of the
+# test run's own, which does not exist. tests/test_audit.py turns auditing on with a log
+# and a key of its own.
 os.environ["CUSTRISK_AUDIT"] = "off"
+_AUDIT_DIR = tempfile.mkdtemp(prefix="custrisk-tests-audit-")
+atexit.register(shutil.rmtree, _AUDIT_DIR, True)
+os.environ["CUSTRISK_AUDIT_LOG"] = str(Path(_AUDIT_DIR) / "audit.log")
 
 
 @pytest.fixture

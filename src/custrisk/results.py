@@ -1098,19 +1098,15 @@ def _read_parts(
         data = _read_verified(path, entry, files, part)
         frame = _table_from_bytes(data, path, what)
         del data
-        _require(frame, required, path, what)  # the part named, not only its folder
-        _numbers(frame, numeric, path)
-        if keep is not None:  # checked whole (e.g. for raw personal data), then cut
+        if keep is None:  # the part named, not only its folder
+            _require(frame, required, path, what)
+            _numbers(frame, numeric, path)
+        else:  # checked as a whole file (e.g. for raw personal data), then cut
             frame = _kept(part, _PART_CHECKS[part](frame, path), keep)
         frames.append(frame)
         rows.append((path.name, len(frame)))
-    folder = files.parts_folder(part)
-    whole = concat_parts(frames)
-    if part == "scores":
-        return _check_scores(whole, folder, parts=rows)
-    if part == "details":
-        return _check_details(whole, folder, parts=rows)
-    return _in_plan_order(_check_followups(whole, folder, parts=rows))
+    whole = _PART_CHECKS[part](concat_parts(frames), files.parts_folder(part), parts=rows)
+    return _in_plan_order(whole) if part == "followups" else whole
 
 
 def _kept(part: str, frame: pd.DataFrame, keep: Collection[str] | None) -> pd.DataFrame:

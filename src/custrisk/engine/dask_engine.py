@@ -443,6 +443,7 @@ class _DaskScorer:
         in_parts: InParts | None = None,
     ) -> ScoreResult:
         client, buckets = self.client, self.buckets
+        in_parts = self._in_parts(in_parts)
         on_workers = _on_workers(data_dir, client, buckets, sources_config, encoding)
         shared_model = shared(client, model)
         if on_workers is not None:
@@ -466,7 +467,7 @@ class _DaskScorer:
                 names,
                 each=None
                 if parts is None
-                else _WritePart(parts, details_columns, self._in_parts(in_parts), self.out),
+                else _WritePart(parts, details_columns, in_parts, self.out),
             )
             positions = _positions_of([d[5] for d in done])
             channels = pd.concat([d[6] for d in done])
@@ -487,7 +488,6 @@ class _DaskScorer:
             done = client.gather(futures)
             parts = self._parts_for(len(workspace.frames[CUSTOMER_SOURCE]))
             if parts is not None:  # each bucket's customers are in the credit table's order
-                in_parts = self._in_parts(in_parts)
                 if in_parts is not None:
                     channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), day)
                 write = _WritePart(parts, details_columns, in_parts, self.out, channels)

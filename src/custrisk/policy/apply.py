@@ -403,9 +403,15 @@ def _evaluate_alerts(
     for column in ALERT_COLUMNS:
         if column not in ("response_hours", *LIFECYCLE_COLUMNS):  # status: see lifecycle
             alerts[column] = alerts[column].astype("str")
-    alerts["_rank"] = alerts["level"].map(LEVEL_RANK)
-    alerts = alerts.sort_values(["_rank", "customer_id", "code"], kind="stable")
-    return alerts.drop(columns="_rank").reset_index(drop=True)
+    return in_alert_order(alerts)
+
+
+def in_alert_order(alerts: pd.DataFrame) -> pd.DataFrame:
+    """The alerts in their order: most severe level first, then customer id and rule
+    code (a total order: alerts taken part by part and sorted are the whole's)."""
+    ranked = alerts.assign(_rank=alerts["level"].map(LEVEL_RANK))
+    ranked = ranked.sort_values(["_rank", "customer_id", "code"], kind="stable")
+    return ranked.drop(columns="_rank").reset_index(drop=True)
 
 
 def _messages(

@@ -32,13 +32,13 @@ from custrisk.policy.apply import (
     _summary,
     apply_policy,
     assign_grades,
+    in_alert_order,
     migration_summary,
 )
 from custrisk.policy.config import Policy
 from custrisk.policy.lifecycle import Lifecycle, alert_lifecycle
 from custrisk.policy.migration import Migration, combine_migrations, migration_matrix
 from custrisk.policy.rules import AlertRules
-from custrisk.vocab import LEVEL_RANK
 
 #: The columns of the scores table that :meth:`PolicyInParts.finish` reads.
 SUMMARY_COLUMNS = (
@@ -74,10 +74,14 @@ class PolicyInParts:
         self.previous_details = previous_details
         # Every customer id of the previous run's tables, once; each table's rows as
         # positions into it, so a part's previous rows are found by one mask.
-        tables = [t for t in (previous, previous_alerts, previous_details) if t is not None]
-        ids = [t["customer_id"].astype("str").to_numpy(dtype=object) for t in tables]
-        self._known = pd.Index(pd.unique(np.concatenate(ids))) if ids else pd.Index([])
-        self._rows = [self._known.get_indexer(pd.Index(i)) for i in ids]
+        self._tables = (previous, previous_alerts, previous_details)
+        ids = [
+            None if t is None else t["customer_id"].astype("str").to_numpy(dtype=object)
+            for t in self._tables
+        ]
+        given = [i for i in ids if i is not None]
+        self._known = pd.Index(pd.unique(np.concatenate(given))) if given else pd.Index([])
+        self._rows = [None if i is None else self._known.get_indexer(pd.Index(i)) for i in ids]
         self._taken = np.zeros(len(self._known), dtype=bool)
         self._alerts: list[pd.DataFrame] = []
         self._closed: list[pd.DataFrame] = []
@@ -88,10 +92,9 @@ class PolicyInParts:
 
     def _previous_of(self, mask: np.ndarray) -> list[pd.DataFrame | None]:
         """The previous tables cut to the customers at ``mask`` (in their order)."""
-        rows = iter(self._rows)
         return [
-            None if table is None else table.loc[mask[next(rows)]]
-            for table in (self.previous, self.previous_alerts, self.previous_details)
+            None if table is None or rows is None else table.loc[mask[rows]]
+            for table, rows in zip(self._tables, self._rows, strict=True)
         ]
 
     def add(
@@ -135,23 +138,21 @@ class PolicyInParts:
         if self._as_of is None:
             raise ValueError("no part was added")
         as_of = dt.date.fromisoformat(self._as_of)
-        gone = ~self._taken
-        previous, previous_alerts, _ = self._previous_of(gone)
-        departed: Lifecycle | None = None
-        if previous_alerts is not None:  # every alert of a customer no part holds
-            departed = alert_lifecycle(
-                previous_alerts.iloc[:0], previous_alerts, as_of=self._as_of, customers=()
-            )
-        alerts = _sorted_alerts(pd.concat(self._alerts, ignore_index=True))
+        # the previous customers no part holds: departed
+        previous, previous_alerts, _ = self._previous_of(~self._taken)
+        alerts = in_alert_order(pd.concat(self._alerts, ignore_index=True))
         closed = None
-        if self.previous_alerts is not None:
-            pieces = [*self._closed, *([departed.closed] if departed is not None else [])]
+        if self.previous_alerts is not None:  # every alert of a departed customer closes
+            departed = alert_lifecycle(
+                self.previous_alerts.iloc[:0], previous_alerts, as_of=self._as_of, customers=()
+            )
+            pieces = [*self._closed, departed.closed]
             closed = _in_previous_order(
                 pd.concat([p for p in pieces if p is not None], ignore_index=True),
                 self.previous_alerts,
             )
         migration = None
-        if self.previous is not None and previous is not None:
+        if previous is not None:
             rest = previous.loc[:, ["customer_id"]].assign(
                 grade=previous["grade"].to_numpy()
                 if "grade" in previous
@@ -167,14 +168,6 @@ class PolicyInParts:
         if migration is not None and self.previous is not None:
             summary["migration"] = migration_summary(migration, self.previous, as_of)
         return PolicyResult(frame, alerts, summary, migration, closed)
-
-
-def _sorted_alerts(alerts: pd.DataFrame) -> pd.DataFrame:
-    """The alerts in :func:`~custrisk.policy.apply_policy`'s order: most severe level
-    first, then customer id and rule code."""
-    rank = alerts["level"].map(LEVEL_RANK)
-    order = alerts.assign(_rank=rank).sort_values(["_rank", "customer_id", "code"], kind="stable")
-    return order.drop(columns="_rank").reset_index(drop=True)
 
 
 def _in_previous_order(closed: pd.DataFrame, previous_alerts: pd.DataFrame) -> pd.DataFrame:

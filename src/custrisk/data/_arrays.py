@@ -41,11 +41,18 @@ def edge_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Length, first byte and last byte of every value (0 for empty values)."""
     starts, ends, data = string_bytes(text)
     lengths = ends - starts
-    nonempty = lengths > 0
-    first = np.zeros(len(lengths), dtype=np.uint8)
-    last = np.zeros(len(lengths), dtype=np.uint8)
-    first[nonempty] = data[starts[nonempty]]
-    last[nonempty] = data[ends[nonempty] - 1]
+    if not data.size:
+        first = np.zeros(len(lengths), dtype=np.uint8)
+        return lengths, first, first.copy()
+    # Every value's bytes looked up at once (an empty value's index may fall past the
+    # data, hence the clip; its bytes are zeroed after): gathering only the non-empty
+    # values' bytes took twice as long, through two masked copies of the offsets.
+    first = data.take(starts, mode="clip")
+    last = data.take(ends - 1, mode="clip")
+    empty = lengths == 0
+    if empty.any():
+        first[empty] = 0
+        last[empty] = 0
     return lengths, first, last
 
 

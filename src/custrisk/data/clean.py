@@ -252,7 +252,9 @@ def clean_source(
         if tables
         else np.empty(0)
     )
-    lines = np.concatenate([t.lines for t in tables]).astype(np.int64)
+    lines = (
+        tables[0].lines if len(tables) == 1 else np.concatenate([t.lines for t in tables])
+    ).astype(np.int64, copy=False)
     # Take the rows over from the readers so that each raw column can be freed as soon as
     # it is cleaned (the raw text is the largest thing in memory).
     specs = list(table_specs) if table_specs is not None else [spec] * len(tables)

@@ -6,9 +6,11 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -302,10 +304,12 @@ def clean_source(
         and not (name == spec.customer_key and (by_value or credit_ids is None))
     }
     issues = Issues(n)
-    # Columns are cleaned one at a time, each into its own issue list, merged in column
-    # order. Two at once in threads held both columns' temporaries together: about 100 MB
-    # more at the peak of 4.9M transactions, for no time saved on two busy cores
-    # (docs/performance.md, End to end).
+    # Columns are cleaned two at a time in threads (NumPy and Arrow work outside the
+    # GIL), each into its own issue list, merged in column order. On an idle 2-core
+    # machine that saves about a tenth of `validate` (200k customers: 4.4-4.7 s against
+    # 4.8-6.3 s), for both columns' temporaries held together: 120-150 MB more at the
+    # peak of 200k customers, 450 MB at 1M, within the 3x of the input the peak may
+    # take (docs/performance.md, seventh round).
     per_column = [Issues(n) for _ in spec.columns]
 
     def clean(col: ColumnSpec, col_issues: Issues) -> pd.Series:
@@ -337,7 +341,7 @@ def clean_source(
         release_memory()
         return values
 
-    cleaned = list(map(clean, spec.columns, per_column))
+    cleaned = _in_two_threads(clean, list(zip(spec.columns, per_column, strict=True)))
     release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
@@ -388,6 +392,26 @@ def clean_source(
         warnings=warnings,
         kept_rows=np.flatnonzero(alive),
     )
+
+
+def _in_two_threads(
+    function: Callable[[ColumnSpec, Issues], pd.Series],
+    columns: list[tuple[ColumnSpec, Issues]],
+) -> list[pd.Series]:
+    """``function`` of each column, two columns at a time, in the columns' order. On an
+    error the columns not started yet are not cleaned, and the first column's error (in
+    column order) is raised, as one at a time would."""
+    with ThreadPoolExecutor(2, thread_name_prefix="custrisk-clean") as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, function, col, issues)
+            for col, issues in columns
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def clean_column_values(

@@ -1,0 +1,45 @@
+"""A source's columns are cleaned two at a time: results and errors come in column order,
+whichever column finishes first."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from custrisk.config.sources import ColumnSpec
+from custrisk.data.clean import _in_two_threads
+from custrisk.data.issues import Issues
+
+COLUMNS = [(ColumnSpec(name=f"c{i}", type="float"), Issues(1)) for i in range(6)]
+
+
+def test_results_come_in_column_order_when_a_later_column_finishes_first() -> None:
+    second_done = threading.Event()
+
+    def clean(col: ColumnSpec, issues: Issues) -> pd.Series:
+        if col.name == "c0":  # the first column waits for the second to finish
+            assert second_done.wait(10)
+        if col.name == "c1":
+            second_done.set()
+        return pd.Series([col.name])
+
+    results = _in_two_threads(clean, COLUMNS)
+    assert [r.iloc[0] for r in results] == [f"c{i}" for i in range(6)]
+
+
+def test_the_first_column_s_error_is_raised_not_a_later_one_s() -> None:
+    later_failed = threading.Event()
+
+    def clean(col: ColumnSpec, issues: Issues) -> pd.Series:
+        if col.name == "c0":
+            assert later_failed.wait(10)
+            raise ValueError("c0 failed")
+        if col.name == "c1":
+            later_failed.set()
+            raise KeyError("c1 failed")
+        return pd.Series([col.name])
+
+    with pytest.raises(ValueError, match="c0 failed"):
+        _in_two_threads(clean, COLUMNS)

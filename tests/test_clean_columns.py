@@ -1,14 +1,17 @@
 """A source's columns are cleaned two at a time: results and errors come in column order,
-whichever column finishes first."""
+whichever column finishes first, and the workspace is the one cleaned a column at a time."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from custrisk.config.sources import ColumnSpec
+from custrisk.data import clean, load_workspace
 from custrisk.data.clean import _in_two_threads
 from custrisk.data.issues import Issues
 
@@ -43,3 +46,26 @@ def test_the_first_column_s_error_is_raised_not_a_later_one_s() -> None:
 
     with pytest.raises(ValueError, match="c0 failed"):
         _in_two_threads(clean, COLUMNS)
+
+
+def test_a_dirty_export_cleaned_in_threads_equals_one_column_at_a_time(
+    dirty_300: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clean, "_THREADS_FROM", 1 << 62)
+    serial = load_workspace(dirty_300)
+    started: list[str] = []
+    threaded = clean._in_two_threads
+
+    def counted(function: Any, columns: Any) -> list[pd.Series]:
+        started.append("threads")
+        return threaded(function, columns)
+
+    monkeypatch.setattr(clean, "_THREADS_FROM", 0)
+    monkeypatch.setattr(clean, "_in_two_threads", counted)
+    threads = load_workspace(dirty_300)
+    assert len(started) == len(serial.frames)  # every source went through the threads
+    for name, frame in serial.frames.items():
+        pd.testing.assert_frame_equal(threads.frames[name], frame, check_exact=True)
+    pd.testing.assert_frame_equal(threads.rejects, serial.rejects, check_exact=True)
+    assert len(serial.rejects) > 20  # the export's faults were found (the same ones)
+    assert threads.report.to_dict() == serial.report.to_dict()

@@ -341,7 +341,12 @@ def clean_source(
         release_memory()
         return values
 
-    cleaned = _in_two_threads(clean, list(zip(spec.columns, per_column, strict=True)))
+    columns = list(zip(spec.columns, per_column, strict=True))
+    cleaned = (
+        _in_two_threads(clean, columns)
+        if n >= _THREADS_FROM
+        else [clean(col, col_issues) for col, col_issues in columns]
+    )
     release_memory()
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
@@ -392,6 +397,11 @@ def clean_source(
         warnings=warnings,
         kept_rows=np.flatnonzero(alive),
     )
+
+
+#: Rows from which a source's columns are cleaned in two threads: a few rows (a record
+#: scored over HTTP, a small export) are cleaned in less time than threads take to start.
+_THREADS_FROM = 1 << 16
 
 
 def _in_two_threads(

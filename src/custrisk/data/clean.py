@@ -408,20 +408,15 @@ def _in_two_threads(
     function: Callable[[ColumnSpec, Issues], pd.Series],
     columns: list[tuple[ColumnSpec, Issues]],
 ) -> list[pd.Series]:
-    """``function`` of each column, two columns at a time, in the columns' order. On an
-    error the columns not started yet are not cleaned, and the first column's error (in
-    column order) is raised, as one at a time would."""
+    """``function`` of each column, two columns at a time, in the command's context.
+    ``Executor.map`` gives the results in column order and, on an error, raises the
+    first column's (in column order) and cancels the columns not started yet, as one
+    at a time would."""
+    # A copy of the context for each column: a context is entered by one thread at a time.
+    contexts = [contextvars.copy_context() for _ in columns]
     with ThreadPoolExecutor(2, thread_name_prefix="custrisk-clean") as pool:
-        futures = [
-            pool.submit(contextvars.copy_context().run, function, col, issues)
-            for col, issues in columns
-        ]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        runs = pool.map(lambda context, column: context.run(function, *column), contexts, columns)
+        return list(runs)
 
 
 def clean_column_values(

@@ -382,11 +382,7 @@ class _CsvReader:
         # Records are the lines left after the header, empty lines, faults and the lines
         # that continue a multi-line value; pyarrow numbers them from 1.
         bad_index = np.array(sorted(n - 1 for n, *_ in bad), dtype=np.int64)
-        record_index = (
-            _nth_remaining(np.arange(table.num_rows), 0, bad_index)
-            if bad_index.size
-            else np.arange(table.num_rows)
-        )
+        record_index = _nth_remaining(np.arange(table.num_rows), 0, bad_index)
         lines = _nth_remaining(record_index, 2, skipped)
         bad_lines = _nth_remaining(bad_index, 2, skipped)
         bad_rows = [
@@ -581,11 +577,13 @@ def _needs_text(column: pa.ChunkedArray) -> bool:
 
 
 def _nth_remaining(i: np.ndarray, base: int, skipped: np.ndarray) -> np.ndarray:
-    """The ``i``-th (0-based) integer counting from ``base`` once ``skipped`` are removed."""
+    """The ``i``-th (0-based) integer counting from ``base`` once ``skipped`` are removed
+    (``i`` itself when nothing is: no copy of millions of row numbers)."""
+    if not skipped.size:
+        return i + base if base else i
     out = np.add(i, base, dtype=np.int64)  # one array as long as ``i``, added to in place
-    if skipped.size:
-        remaining_before = skipped - base - np.arange(skipped.size)
-        out += np.searchsorted(remaining_before, i, side="right")
+    remaining_before = skipped - base - np.arange(skipped.size)
+    out += np.searchsorted(remaining_before, i, side="right")
     return out
 
 

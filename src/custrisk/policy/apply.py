@@ -184,8 +184,8 @@ PREVIOUS_SCORES = ("customer_id", "as_of", "score", "grade", "recommended_limit"
 def previous_read(rules: AlertRules | None) -> dict[str, set[str]]:
     """The columns of a previous run's ``scores`` and ``details`` that
     :func:`apply_policy` may read with ``rules``: :data:`PREVIOUS_SCORES`, and for each
-    ``prev_<name>`` in a ``new_when``, ``<name>`` and ``ind__<name>``. No details
-    columns: the previous details are not read at all."""
+    ``prev_<name>`` in a ``new_when``, ``<name>`` and ``ind__<name>``. Without such
+    names the details' set is empty: the previous details need not be read at all."""
     named = {
         column
         for rule in (rules.rules if rules is not None else ())

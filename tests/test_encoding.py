@@ -49,3 +49,37 @@ def test_undecodable_names_line_and_offset(tmp_path: Path) -> None:
         r"file is neither UTF-8 nor GBK/GB18030; .*--encoding",
     ):
         scan_text_file(path)
+
+
+SCANNED = {
+    "crlf and empty lines": b"a,b\r\n\r\n1,2\r\n" + b"x" * 40 + b"\r\n\n3,4",
+    "a bare CR inside": b"a,b\n1,\r2\n3,4\n" + b"y" * 33 + b"\n",
+    "CR line ends": b"a,b\r1,2\r\r" + b"z" * 50 + b"\r5,6\r",
+    "long lines": b"h\n" + b"q" * 30 + b"\n\n" + b"w" * 31 + b"\n" + b"e" * 29,
+    "utf-8 text": ("名称,备注\n张伟,好\n\n李娜," + "长" * 20 + "\n").encode(),
+}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 16, 64])
+@pytest.mark.parametrize("name", sorted(SCANNED))
+def test_a_scan_in_chunks_finds_what_one_chunk_finds(
+    tmp_path: Path, monkeypatch, name: str, chunk: int
+) -> None:
+    # a file of several chunks has its line feeds found in threads, chunks in flight
+    path = tmp_path / "x.csv"
+    path.write_bytes(SCANNED[name])
+    whole = scan_text_file(path, max_line_bytes=30)
+    monkeypatch.setattr(encoding, "CHUNK", chunk)
+
+    scan = scan_text_file(path, max_line_bytes=30)
+
+    assert (scan.encoding, scan.n_lines, scan.cr_newlines, scan.bare_cr) == (
+        whole.encoding,
+        whole.n_lines,
+        whole.cr_newlines,
+        whole.bare_cr,
+    )
+    assert scan.empty_lines.tolist() == whole.empty_lines.tolist()
+    assert scan.long_lines.tolist() == whole.long_lines.tolist()
+    assert scan.long_spans.tolist() == whole.long_spans.tolist()
+    assert whole.long_lines.size or name not in ("long lines", "CR line ends")

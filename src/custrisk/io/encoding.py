@@ -16,6 +16,8 @@ from __future__ import annotations
 import codecs
 import io
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -135,25 +137,43 @@ def _try_decode(
     offset = 0
     lines = _LineCounter(max_line_bytes)
     cr_newlines: bool | None = None
-    with path.open("rb") as handle:
-        while True:
-            chunk = handle.read(CHUNK)
-            final = not chunk
-            try:
-                text = decoder.decode(chunk, final=final)
-            except UnicodeDecodeError as exc:
-                pending = len(decoder.getstate()[0]) if not final else 0
-                bad_at = offset + exc.start - pending
-                return (encoding, max(bad_at, 0), exc.object[exc.start : exc.start + 2])
-            if final:
-                break
-            data = chunk if ascii_compatible else text.encode("utf-8")
-            if cr_newlines is None:
-                cr_newlines = cr_line_breaks(data)
-            if cr_newlines:
-                data = data.replace(b"\r", b"\n")
-            lines.add(data)
-            offset += len(chunk)
+    # A file of several chunks has its line feeds found in threads while the next chunk
+    # is read and decoded (NumPy works outside the GIL), at most _IN_FLIGHT chunks ahead.
+    pool = ThreadPoolExecutor(2, "custrisk-scan") if path.stat().st_size > CHUNK else None
+    pending: deque[tuple[bytes, Future[np.ndarray] | None]] = deque()
+    cr = b""  # a CR that ends a chunk before the line ends are known: the next byte tells
+    try:
+        with path.open("rb") as handle:
+            while True:
+                chunk = handle.read(CHUNK)
+                final = not chunk
+                try:
+                    text = decoder.decode(chunk, final=final)
+                except UnicodeDecodeError as exc:
+                    undecoded = len(decoder.getstate()[0]) if not final else 0
+                    bad_at = offset + exc.start - undecoded
+                    return (encoding, max(bad_at, 0), exc.object[exc.start : exc.start + 2])
+                if final:
+                    break
+                offset += len(chunk)
+                data = cr + (chunk if ascii_compatible else text.encode("utf-8"))
+                cr = b""
+                if cr_newlines is None:
+                    cr_newlines = cr_line_breaks(data)
+                    if cr_newlines is None and data.endswith(b"\r"):
+                        data, cr = data[:-1], b"\r"
+                if cr_newlines:
+                    data = data.replace(b"\r", b"\n")
+                pending.append((data, pool.submit(line_feeds, data) if pool else None))
+                if len(pending) > _IN_FLIGHT:
+                    lines.add(*_counted(pending.popleft()))
+        if cr:
+            pending.append((cr, None))
+        while pending:
+            lines.add(*_counted(pending.popleft()))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     lines.finish()
     return TextScan(
         encoding,
@@ -164,6 +184,21 @@ def _try_decode(
         lines.bare_cr,
         *lines.long_lines(),
     )
+
+
+#: Chunks whose line feeds are being found while the next is read: two keeps both
+#: threads busy and holds at most three chunks (48 MB) at once.
+_IN_FLIGHT = 2
+
+
+def line_feeds(data: bytes) -> np.ndarray:
+    """The positions of the line feeds in ``data``."""
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+
+
+def _counted(item: tuple[bytes, Future[np.ndarray] | None]) -> tuple[bytes, np.ndarray]:
+    data, found = item
+    return data, line_feeds(data) if found is None else found.result()
 
 
 def cr_line_breaks(head: bytes) -> bool | None:
@@ -192,8 +227,10 @@ class _LineCounter:
         self.long: list[np.ndarray] = []
         self.spans: list[np.ndarray] = []
 
-    def add(self, data: bytes) -> None:
-        found, n_lines, carry, newlines = _empty_lines(data, self.carry, self.n_lines)
+    def add(self, data: bytes, newlines: np.ndarray) -> None:
+        """Count the lines of the next chunk, ``data``, whose line feeds are at
+        ``newlines`` (:func:`line_feeds`)."""
+        found, n_lines, carry = _empty_lines(data, newlines, self.carry, self.n_lines)
         if not self.bare_cr:
             self._find_bare_cr(data, newlines)
         if found.size:
@@ -247,18 +284,18 @@ class _LineCounter:
 
 
 def _empty_lines(
-    chunk: bytes, carry: bytes, lines_before: int
-) -> tuple[np.ndarray, int, bytes, np.ndarray]:
-    """Physical numbers of the empty lines that end in ``chunk``.
+    chunk: bytes, newlines: np.ndarray, carry: bytes, lines_before: int
+) -> tuple[np.ndarray, int, bytes]:
+    """Physical numbers of the empty lines that end in ``chunk``, whose line feeds are
+    at ``newlines``.
 
     ``carry`` is the start of the line left open by the previous chunk (at most two
     bytes are kept: enough to tell an empty or a lone ``\\r`` line). Returns the numbers,
-    the running line count, the new carry and the positions of the line feeds.
+    the running line count and the new carry.
     """
     buf = np.frombuffer(chunk, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == 10)
     if not newlines.size:
-        return np.empty(0, dtype=np.int64), lines_before, (carry + chunk[:2])[:2], newlines
+        return np.empty(0, dtype=np.int64), lines_before, (carry + chunk[:2])[:2]
     starts = np.concatenate(([0], newlines[:-1] + 1))
     length = newlines - starts
     is_empty = length == 0
@@ -269,7 +306,7 @@ def _empty_lines(
     is_empty[0] = first in (b"", b"\r")
     numbers = lines_before + 1 + np.flatnonzero(is_empty)
     tail = chunk[int(newlines[-1]) + 1 :]
-    return numbers.astype(np.int64), lines_before + int(newlines.size), tail[:2], newlines
+    return numbers.astype(np.int64), lines_before + int(newlines.size), tail[:2]
 
 
 def open_ascii(path: str | os.PathLike[str], scan: TextScan) -> BinaryIO:

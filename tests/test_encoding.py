@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,78 @@ def test_a_scan_in_chunks_finds_what_one_chunk_finds(
     assert scan.long_lines.tolist() == whole.long_lines.tolist()
     assert scan.long_spans.tolist() == whole.long_spans.tolist()
     assert whole.long_lines.size or name not in ("long lines", "CR line ends")
+
+
+def _counting_scans(monkeypatch) -> list[Path]:
+    scanned: list[Path] = []
+    real = encoding._scan
+
+    def scan(path: Path, *args: object) -> encoding.TextScan:
+        scanned.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(encoding, "_scan", scan)
+    return scanned
+
+
+def test_a_scan_begun_ahead_is_taken_over_not_done_again(tmp_path: Path, monkeypatch) -> None:
+    scanned = _counting_scans(monkeypatch)
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"a,b\n\n1,2\n" + b"x" * 50 + b"\n")
+    encoding.scan_ahead([path], max_line_bytes=30)
+
+    scan = scan_text_file(path, max_line_bytes=30)
+
+    assert scanned == [path]
+    assert (scan.n_lines, scan.empty_lines.tolist(), scan.long_lines.tolist()) == (4, [2], [4])
+    scan_text_file(path, max_line_bytes=30)  # taken once: a second read scans again
+    assert scanned == [path, path]
+
+
+def test_a_scan_ahead_with_other_arguments_or_of_a_changed_file_is_not_taken(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    encoding.scan_ahead([path], max_line_bytes=30)
+    assert scan_text_file(path, "gb18030", max_line_bytes=30).encoding == "gb18030"
+
+    encoding.scan_ahead([path], max_line_bytes=30)
+    encoding._AHEAD._scans[next(iter(encoding._AHEAD._scans))].result()  # scanned first
+    path.write_bytes(b"a,b\n1,2\n\n3,4\n")  # then changed
+
+    scan = scan_text_file(path, max_line_bytes=30)
+
+    assert (scan.n_lines, scan.empty_lines.tolist()) == (4, [3])
+    encoding.cancel_scans_ahead()
+
+
+def test_the_error_of_a_scan_ahead_is_raised_by_the_reader(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"a,b\n1,2\n3,\xff\xff\n")
+    encoding.scan_ahead([path])
+
+    with pytest.raises(DataError, match=r"x\.csv:3: cannot decode byte ff ff at offset 10"):
+        scan_text_file(path)
+
+
+def test_cancelled_scans_ahead_are_not_run(tmp_path: Path, monkeypatch) -> None:
+    scanned = _counting_scans(monkeypatch)
+    counted, gate = encoding._scan, threading.Event()
+
+    def held(path: Path, *args: object) -> encoding.TextScan:
+        gate.wait(10)  # the first file's scan under way until the others are cancelled
+        return counted(path, *args)
+
+    monkeypatch.setattr(encoding, "_scan", held)
+    paths = [tmp_path / f"{i}.csv" for i in range(3)]
+    for path in paths:
+        path.write_bytes(b"a\n1\n")
+    encoding.scan_ahead(paths)
+    encoding.cancel_scans_ahead()
+    gate.set()
+
+    assert scan_text_file(paths[2]).n_lines == 2
+    assert encoding._AHEAD._pool is not None
+    encoding._AHEAD._pool.submit(lambda: None).result()  # what was under way has ended
+    assert sorted(scanned) == [paths[0], paths[2]]  # not the cancelled paths[1]

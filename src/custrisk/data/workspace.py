@@ -33,9 +33,10 @@ from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
+from custrisk.io.encoding import cancel_scans_ahead
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import RawTable
+from custrisk.io.readers import RawTable, scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
@@ -473,88 +474,96 @@ def load_workspace(
     absent: list[str] = []
     missing_columns: dict[str, tuple[str, ...]] = {}
     customer_ids: pd.Series | None = None
-    for name in wanted:
-        spec = cfg.sources[name]
-        # (spec of the file entry, part, path): one entry, or each of files: in order
-        found = [] if spec.query is not None else source_files(data_dir, spec)
-        if spec.query is None and not found:
-            if spec.required:
+    files = _FilesOf(data_dir, cfg)
+    try:
+        for position, name in enumerate(wanted):
+            spec = cfg.sources[name]
+            # (spec of the file entry, part, path): one entry, or each of files: in order
+            found = files(name)
+            if spec.query is None and not found:
+                if spec.required:
+                    raise DataError(
+                        f"no file matches '{spec.file}' for the required source '{name}'",
+                        file=str(data_dir),
+                        hint=f"add the export, or change sources.{name}.file in {cfg.path}",
+                    )
+                log.info(
+                    "source %s: no file matches %s; indicators that need it are skipped",
+                    name,
+                    spec.file,
+                )
+                absent.append(name)
+                continue
+            options = _read_options(spec, cfg)
+            table_specs: list[SourceSpec] = [spec]
+            if spec.query is not None and spec.url is not None:
+                tables = [
+                    read_query(
+                        spec.query,
+                        spec.url,
+                        source=name,
+                        columns=options["columns"],
+                        typed=options["typed"],
+                        date_columns=options["date_columns"],
+                    )
+                ]
+            else:
+                tables = []
+                table_specs = []
+                for part_spec, part, path in found:
+                    tables.append(_read_part(part_spec, part, path, cfg, encoding, data_dir))
+                    table_specs.append(part_spec)
+                    release_memory()  # the reader's own buffers, before the cleaning's
+            if spec.row_number is not None:
+                _number_rows(spec, tables, cfg)
+            present = {
+                table_spec.file_columns.get(c, c)
+                for t, table_spec in zip(tables, table_specs, strict=True)
+                for c in t.table.column_names
+            }
+            missing = tuple(c for c in spec.column_names if c not in present)
+            if missing:
+                missing_columns[name] = missing
+            records = sum(t.records for t in tables)
+            if records < spec.min_rows:
+                what = (
+                    "has a header but no data rows"
+                    if records == 0
+                    else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
+                )
                 raise DataError(
-                    f"no file matches '{spec.file}' for the required source '{name}'",
-                    file=str(data_dir),
-                    hint=f"add the export, or change sources.{name}.file in {cfg.path}",
+                    what,
+                    file=str(tables[0].path),
+                    hint=f"export the {name} table again with its rows",
                 )
+            if position + 1 < len(wanted):  # the next source's files scanned while this cleans
+                _scan_next(files, wanted[position + 1], encoding)
+            result = clean_source(
+                spec,
+                tables,
+                cfg,
+                customer_ids=customer_ids,
+                table_specs=table_specs if spec.parts else None,
+            )
+            if spec.parts and missing:
+                result.warnings.append(
+                    f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
+                )
+            del tables
+            release_memory()
+            results[name] = result
+            if name == CUSTOMER_SOURCE:
+                customer_ids = result.frame[spec.key]
             log.info(
-                "source %s: no file matches %s; indicators that need it are skipped",
+                "source %s: %d rows in, %d kept, %d rejected, %d repaired",
                 name,
-                spec.file,
+                result.rows_in,
+                result.rows_kept,
+                result.rows_rejected,
+                result.rows_repaired,
             )
-            absent.append(name)
-            continue
-        options = _read_options(spec, cfg)
-        table_specs: list[SourceSpec] = [spec]
-        if spec.query is not None and spec.url is not None:
-            tables = [
-                read_query(
-                    spec.query,
-                    spec.url,
-                    source=name,
-                    columns=options["columns"],
-                    typed=options["typed"],
-                    date_columns=options["date_columns"],
-                )
-            ]
-        else:
-            tables = []
-            table_specs = []
-            for part_spec, part, path in found:
-                tables.append(_read_part(part_spec, part, path, cfg, encoding, data_dir))
-                table_specs.append(part_spec)
-                release_memory()  # the reader's own buffers, before the cleaning's
-        if spec.row_number is not None:
-            _number_rows(spec, tables, cfg)
-        present = {
-            table_spec.file_columns.get(c, c)
-            for t, table_spec in zip(tables, table_specs, strict=True)
-            for c in t.table.column_names
-        }
-        missing = tuple(c for c in spec.column_names if c not in present)
-        if missing:
-            missing_columns[name] = missing
-        records = sum(t.records for t in tables)
-        if records < spec.min_rows:
-            what = (
-                "has a header but no data rows"
-                if records == 0
-                else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
-            )
-            raise DataError(
-                what, file=str(tables[0].path), hint=f"export the {name} table again with its rows"
-            )
-        result = clean_source(
-            spec,
-            tables,
-            cfg,
-            customer_ids=customer_ids,
-            table_specs=table_specs if spec.parts else None,
-        )
-        if spec.parts and missing:
-            result.warnings.append(
-                f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
-            )
-        del tables
-        release_memory()
-        results[name] = result
-        if name == CUSTOMER_SOURCE:
-            customer_ids = result.frame[spec.key]
-        log.info(
-            "source %s: %d rows in, %d kept, %d rejected, %d repaired",
-            name,
-            result.rows_in,
-            result.rows_kept,
-            result.rows_rejected,
-            result.rows_repaired,
-        )
+    finally:
+        cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
         data_dir=str(data_dir),
         config=cfg.path,
@@ -581,6 +590,28 @@ def load_workspace(
 
 #: The column that holds the customer id in every source that has one.
 CUSTOMER_ID = "customer_id"
+
+
+def _scan_next(files: _FilesOf, name: str, encoding: str | None) -> None:
+    try:
+        found = files(name)
+    except DataError:  # reported when that source is read, in its turn
+        return
+    scan_before_reading((path for _, _, path in found), encoding=encoding)
+
+
+class _FilesOf:
+    """The files of each source (:func:`source_files`; none for a query), found once."""
+
+    def __init__(self, data_dir: Path, cfg: SourcesConfig) -> None:
+        self.data_dir, self.cfg = data_dir, cfg
+        self._found: dict[str, list[tuple[SourceSpec, SourcePart | None, Path]]] = {}
+
+    def __call__(self, name: str) -> list[tuple[SourceSpec, SourcePart | None, Path]]:
+        if name not in self._found:
+            spec = self.cfg.sources[name]
+            self._found[name] = [] if spec.query is not None else source_files(self.data_dir, spec)
+        return self._found[name]
 
 
 def _identifiers(spec: SourceSpec) -> list[str]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import threading
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -81,12 +83,97 @@ def scan_text_file(
     """Detect (or check) the encoding of ``path``, find its empty lines and, when
     ``max_line_bytes`` is given, the lines longer than that (terminator included).
 
+    A scan of the same file with the same arguments begun by :func:`scan_ahead` is
+    taken over (waited for when it is under way) rather than done again.
+
     Raises
     ------
     DataError
         When the bytes do not decode, naming the line and byte offset.
     """
     path = Path(path)
+    ahead = _AHEAD.take(path, encoding, max_line_bytes)
+    if ahead is not None:
+        return ahead.result()
+    return _scan(path, encoding, max_line_bytes)
+
+
+def scan_ahead(
+    paths: Iterable[str | os.PathLike[str]],
+    encoding: str | None = None,
+    *,
+    max_line_bytes: int | None = None,
+) -> None:
+    """Begin scanning ``paths``, one after the other, in a background thread: a command
+    that reads exports one at a time scans the next while it cleans the one before
+    (cleaning leaves a core idle part of the time; a scan holds three chunks at most).
+
+    :func:`scan_text_file` with the same arguments takes the result (or its error). A
+    file changed since (size or modification time) is scanned again. Call
+    :func:`cancel_scans_ahead` when the files are no longer going to be read.
+    """
+    for path in paths:
+        _AHEAD.start(Path(path), encoding, max_line_bytes)
+
+
+def cancel_scans_ahead() -> None:
+    """Forget the scans begun ahead; those not yet started are not run."""
+    _AHEAD.clear()
+
+
+class _ScansAhead:
+    """Scans begun before their reader asks, by file, arguments and file version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._scans: dict[tuple[Any, ...], Future[TextScan]] = {}
+
+    @staticmethod
+    def _key(path: Path, encoding: str | None, max_line_bytes: int | None) -> tuple[Any, ...]:
+        stat = path.stat()
+        return (str(path.resolve()), encoding, max_line_bytes, stat.st_size, stat.st_mtime_ns)
+
+    def start(self, path: Path, encoding: str | None, max_line_bytes: int | None) -> None:
+        try:
+            key = self._key(path, encoding, max_line_bytes)
+        except OSError:  # the reader reports a missing file itself
+            return
+        with self._lock:
+            if key in self._scans:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, "custrisk-scan-ahead")
+            self._scans[key] = self._pool.submit(_scan, path, encoding, max_line_bytes)
+
+    def take(
+        self, path: Path, encoding: str | None, max_line_bytes: int | None
+    ) -> Future[TextScan] | None:
+        """The scan begun for this file (``None``: none, or not started yet, which is
+        then not run: the caller scans at once rather than wait behind other files)."""
+        if not self._scans:
+            return None
+        try:
+            key = self._key(path, encoding, max_line_bytes)
+        except OSError:
+            return None
+        with self._lock:
+            future = self._scans.pop(key, None)
+        if future is None or future.cancel():
+            return None
+        return future
+
+    def clear(self) -> None:
+        with self._lock:
+            scans, self._scans = self._scans, {}
+        for future in scans.values():
+            future.cancel()
+
+
+_AHEAD = _ScansAhead()
+
+
+def _scan(path: Path, encoding: str | None, max_line_bytes: int | None) -> TextScan:
     with path.open("rb") as handle:
         head = handle.read(4)
     detected = encoding is None

@@ -19,7 +19,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -45,7 +45,13 @@ from custrisk.io.csv_lines import (
     open_quote,
     skipped_lines,
 )
-from custrisk.io.encoding import TextScan, normalise_encoding, open_ascii, scan_text_file
+from custrisk.io.encoding import (
+    TextScan,
+    normalise_encoding,
+    open_ascii,
+    scan_ahead,
+    scan_text_file,
+)
 from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.privacy import mask_pii_text
 
@@ -170,6 +176,27 @@ def file_format(path: Path) -> str:
         file=str(path),
         hint="export as .csv, .parquet or .xlsx",
     )
+
+
+def scan_before_reading(paths: Iterable[Path], encoding: str | None = None) -> None:
+    """Begin, in a background thread, the scan :func:`read_raw` starts a CSV file with
+    (encoding, line ends, line lengths), for files to be read later with ``encoding``
+    and the default line limit. Other files are left to their readers."""
+    try:
+        encoding = normalise_encoding(encoding) if encoding is not None else None
+    except LookupError:  # read_raw reports it
+        return
+    scan_ahead([p for p in paths if _plain_csv(p)], encoding, max_line_bytes=MAX_LINE_BYTES)
+
+
+def _plain_csv(path: Path) -> bool:
+    name = path.name.lower()
+    if not name.endswith(CSV_SUFFIXES) or name.endswith(".gz"):
+        return False
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 #: The type of a CSV column read as a dictionary (``dictionary_columns``).

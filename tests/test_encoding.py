@@ -141,10 +141,12 @@ def test_the_error_of_a_scan_ahead_is_raised_by_the_reader(tmp_path: Path) -> No
 
 def test_cancelled_scans_ahead_are_not_run(tmp_path: Path, monkeypatch) -> None:
     scanned = _counting_scans(monkeypatch)
-    counted, gate = encoding._scan, threading.Event()
+    counted, started, gate = encoding._scan, threading.Event(), threading.Event()
 
     def held(path: Path, *args: object) -> encoding.TextScan:
-        gate.wait(10)  # the first file's scan under way until the others are cancelled
+        if path == paths[0]:  # under way until the others are cancelled
+            started.set()
+            gate.wait(10)
         return counted(path, *args)
 
     monkeypatch.setattr(encoding, "_scan", held)
@@ -152,6 +154,7 @@ def test_cancelled_scans_ahead_are_not_run(tmp_path: Path, monkeypatch) -> None:
     for path in paths:
         path.write_bytes(b"a\n1\n")
     encoding.scan_ahead(paths)
+    assert started.wait(10)
     encoding.cancel_scans_ahead()
     gate.set()
 

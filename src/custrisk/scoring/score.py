@@ -104,7 +104,8 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
     credit = features.workspace.frames["credit"].set_index("customer_id")
     shown = [c for c in (*maskers, *CREDIT_DETAIL_COLUMNS) if c in credit]
     credit = credit.loc[:, shown].reindex(features.X.index)
-    out = pd.DataFrame(index=features.X.index)
+    index = features.X.index
+    out: dict[str, Any] = {}
     for column, masker in maskers.items():
         if column in credit:
             out[f"{column}_masked"] = masker(credit[column]).to_numpy()
@@ -119,8 +120,10 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
     for code in features.X.columns:
         out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
     for column in reasons.columns.drop("customer_id"):
-        out[column] = reasons[column].set_axis(out.index)
-    return out.reset_index(names="customer_id")
+        out[column] = reasons[column].set_axis(index)
+    # one frame from all the columns (inserting 50 columns one at a time took a tenth
+    # of a second at 200,000 customers)
+    return pd.DataFrame(out, index=index).reset_index(names="customer_id")
 
 
 def score_data(

@@ -494,3 +494,30 @@ def test_arithmetic_matches_numpy_and_never_gives_inf(pairs: list[tuple[float, f
         expected = np.where(np.isfinite(x / y), x / y, NAN)
     np.testing.assert_array_equal(quotient, expected)
     np.testing.assert_array_equal(ev("where(x > y, x, y)", n=n, x=x, y=y), np.where(x > y, x, y))
+
+
+KINDS = ["order", None, "refund", "Order", "order", "退款", None, "payment"]
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize("flipped", [False, True], ids=["column first", "text first"])
+@pytest.mark.parametrize("text", ["order", "退款", "zzz", ""])
+def test_a_category_column_compares_with_text_as_its_text_does(
+    op: str, flipped: bool, text: str
+) -> None:
+    # the cleaner's category columns: compared once per category, not once per row
+    as_text = pd.Series(KINDS, dtype="str")
+    listed = pd.Index(["Order", "order", "payment", "refund", "unused", "退款"], dtype="str")
+    categories = as_text.astype(pd.CategoricalDtype(listed))
+    condition = f"'{text}' {op} kind" if flipped else f"kind {op} '{text}'"
+    expression = compile_expression(condition, TYPES)
+
+    expected = expression.evaluate({"kind": as_text}, n=len(KINDS))
+    found = expression.evaluate({"kind": categories}, n=len(KINDS))
+
+    assert categories.cat.categories.dtype == "str"
+    np.testing.assert_array_equal(np.asarray(found, dtype=bool), np.asarray(expected, dtype=bool))
+    np.testing.assert_array_equal(
+        expression.evaluate_mask({"kind": categories}, n=len(KINDS)),
+        expression.evaluate_mask({"kind": as_text}, n=len(KINDS)),
+    )

@@ -399,6 +399,22 @@ def test_categorical_customer_ids_give_the_same_result() -> None:
     pd.testing.assert_frame_equal(compute(load_indicator_config(), frames), expected)
 
 
+def test_category_columns_as_the_cleaner_gives_them_give_the_same_result() -> None:
+    # filters such as txn_type == 'order' compare a category column's categories
+    frames = dict(_random_frames())
+    expected = _random_expected()
+    for name, columns in {
+        "transactions": ("txn_type", "channel"),
+        "behaviour": ("event_type", "channel"),
+    }.items():
+        frame = frames[name].copy()
+        for column in columns:
+            frame[column] = frame[column].astype("category")
+            assert frame[column].cat.categories.dtype == "str"
+        frames[name] = frame
+    pd.testing.assert_frame_equal(compute(load_indicator_config(), frames, as_of=None), expected)
+
+
 @functools.cache
 def _random_frames() -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(7)

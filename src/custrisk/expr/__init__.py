@@ -35,7 +35,14 @@ from custrisk.expr._lexer import KEYWORDS, Token, tokenize
 from custrisk.expr._nodes import Binary, Call, Literal, Name, Node, Unary, iter_nodes
 from custrisk.expr._parser import parse
 from custrisk.expr._types import ExprType
-from custrisk.expr._values import convert, days_to_dates, to_days, to_numbers, to_text
+from custrisk.expr._values import (
+    convert,
+    days_to_dates,
+    is_text_categorical,
+    to_days,
+    to_numbers,
+    to_text,
+)
 
 #: Words that cannot be used as names (keywords of the language).
 RESERVED_WORDS = KEYWORDS
@@ -62,4 +69,5 @@ __all__ = [
     "to_numbers",
     "to_text",
     "tokenize",
+    "is_text_categorical",
 ]

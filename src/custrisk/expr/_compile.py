@@ -22,7 +22,13 @@ from custrisk.expr._errors import ExpressionError
 from custrisk.expr._nodes import Binary, Call, Literal, Name, Node, Unary, iter_nodes
 from custrisk.expr._parser import parse
 from custrisk.expr._types import ExprType
-from custrisk.expr._values import Value, convert, length, to_days
+from custrisk.expr._values import (
+    Value,
+    convert,
+    is_text_categorical,
+    length,
+    to_days,
+)
 
 NUMBER, BOOL, STRING, DATE = ExprType.NUMBER, ExprType.BOOL, ExprType.STRING, ExprType.DATE
 NAN = float("nan")
@@ -386,8 +392,17 @@ class _Compiler:
 
             return BOOL, compare_numbers
         if lt is rt is STRING:
+            column, text, flipped = _column_and_text(node)
 
             def compare_text(env: _Env) -> Value:
+                if column is not None and column not in env.cache:
+                    raw = env.values.get(column)
+                    if (
+                        isinstance(raw, pd.Series)
+                        and is_text_categorical(raw.dtype)
+                        and (env.n is None or len(raw) == env.n)
+                    ):
+                        return _compare_categories(func, raw, text, flipped)
                 return _compare_text(func, lf(env), rf(env), env.n)
 
             return BOOL, compare_text
@@ -764,6 +779,29 @@ def _compare_text(
         ok = right.notna().to_numpy(dtype=bool)
     values = np.asarray(result.to_numpy(dtype=bool, na_value=False), dtype=bool)
     return values & ok
+
+
+def _column_and_text(node: Binary) -> tuple[str | None, str, bool]:
+    """The column and the quoted text a comparison such as ``txn_type == 'order'`` is
+    between, and whether the text is on the left (``None``: not such a comparison)."""
+    left, right = node.left, node.right
+    if isinstance(left, Name) and isinstance(right, Literal) and isinstance(right.value, str):
+        return left.name, right.value, False
+    if isinstance(right, Name) and isinstance(left, Literal) and isinstance(left.value, str):
+        return right.name, left.value, True
+    return None, "", False
+
+
+def _compare_categories(
+    func: Callable[[Any, Any], Any], column: pd.Series, text: str, flipped: bool
+) -> np.ndarray:
+    """:func:`_compare_text` of a categorical column of text with ``text``, compared once
+    per category rather than once per row (a filter over millions of transactions
+    expanded every row's category to text first)."""
+    categories = pd.Series(column.cat.categories).astype("str")
+    per_category = func(text, categories) if flipped else func(categories, text)
+    holds = per_category.to_numpy(dtype=bool, na_value=False) & categories.notna().to_numpy()
+    return np.append(holds, False)[column.cat.codes.to_numpy()]  # code -1: missing
 
 
 def _text_column(value: Value, n: int) -> pd.Series:

@@ -138,14 +138,15 @@ def to_text(obj: Any) -> StrValue:
             return None
         return str(obj)
     series = obj if isinstance(obj, pd.Series) else pd.Series(obj)
-    if _is_text_categorical(series.dtype):
+    if is_text_categorical(series.dtype):
         series = _categorical_text(series)
     elif not (pd.api.types.is_string_dtype(series.dtype) and not _is_object(series.dtype)):
         series = series.astype("str")
     return series.reset_index(drop=True)
 
 
-def _is_text_categorical(dtype: Any) -> bool:
+def is_text_categorical(dtype: Any) -> bool:
+    """Whether ``dtype`` is a categorical of text (the cleaner's category columns)."""
     return isinstance(dtype, pd.CategoricalDtype) and isinstance(
         dtype.categories.dtype, pd.StringDtype
     )

@@ -24,7 +24,14 @@ import pyarrow.compute as pc
 
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
-from custrisk.expr import Expression, ExprType, to_days, to_numbers, to_text
+from custrisk.expr import (
+    Expression,
+    ExprType,
+    is_text_categorical,
+    to_days,
+    to_numbers,
+    to_text,
+)
 from custrisk.indicators import _groupby as gb
 from custrisk.indicators.config import load_indicator_config
 from custrisk.indicators.spec import (
@@ -325,7 +332,17 @@ class _RowValues(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         if name == AS_OF:
             return self.source.engine.as_of_day
-        return self.source.value(name)
+        source = self.source
+        if (
+            name not in source.derived
+            and source.types.get(name) is ExprType.STRING
+            and name in source.frame.columns
+            and is_text_categorical(source.frame[name].dtype)
+        ):
+            # a category column as it is: a filter such as txn_type == 'order' compares
+            # its categories, not the text of millions of rows
+            return source.frame[name]
+        return source.value(name)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.source.types)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import stat
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from custrisk.data import mask_rejects
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import (
+    _RISKY_FIRST_BYTES,
     FORMULA_START,
+    QUOTE,
     csv_bytes,
     csv_encoding,
     escape_cell,
@@ -143,3 +146,31 @@ def test_whole_rows_of_a_source_with_personal_data_are_masked_field_by_field() -
         "C**,张**,1**,1**,华**",
         "C**,张**,1**",
     ]
+
+
+def test_every_character_that_may_start_a_formula_has_its_first_byte_looked_at() -> None:
+    # a value whose first byte is not in the list is never escaped; the list must hold
+    # the first UTF-8 byte of every character that normalises to a formula start
+    starts = [
+        chr(cp)
+        for cp in range(sys.maxunicode + 1)
+        if not 0xD800 <= cp <= 0xDFFF
+        and unicodedata.normalize("NFKC", chr(cp))[:1] in FORMULA_START
+    ]
+    assert "＝" in starts and "\t" in starts
+    for char in [*starts, QUOTE]:
+        assert char.encode()[0] in _RISKY_FIRST_BYTES, f"U+{ord(char):04X}"
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("'=+-@＝＋－＠⁺\t1.,aB张 "), max_size=6)
+        | st.text(max_size=4),
+        max_size=40,
+    )
+)
+def test_a_column_is_escaped_as_each_of_its_cells(values: list[str]) -> None:
+    column = pd.Series([*values, None], dtype="str")
+    escaped = escape_formula_cells(column)
+    assert escaped.iloc[:-1].tolist() == [escape_cell(v) for v in values]
+    assert pd.isna(escaped.iloc[-1])

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import DEFAULT_MODE, atomic_path, output_path
@@ -98,8 +99,46 @@ def unescape_cell(text: str) -> str:
     return text
 
 
+#: The first bytes (UTF-8) of the characters whose NFKC form starts with one of
+#: FORMULA_START, and of the quote: ``＝`` (U+FF1D) and ``⁺`` (U+207A) lead with 0xEF and
+#: 0xE2. A value starting with any other byte (a digit, a letter, a Chinese character)
+#: is never escaped. tests/test_safe_csv.py checks the list against every code point.
+_RISKY_FIRST_BYTES = np.array([0x09, 0x0D, 0x27, 0x2B, 0x2D, 0x3D, 0x40, 0xE2, 0xEF], np.uint8)
+
+
 def _risky_mask(text: pd.Series) -> np.ndarray:
-    """:func:`needs_escape` of every value of a text Series without missing values."""
+    """:func:`needs_escape` of every value of a text Series without missing values.
+
+    Only the values whose first byte may start a formula are looked at (ids, grades and
+    Chinese names never are: a look at one byte a value, not a Python call)."""
+    maybe = np.isin(_first_bytes(text), _RISKY_FIRST_BYTES)
+    if maybe.all():
+        return _risky_text_mask(text)
+    risky = np.zeros(len(text), dtype=bool)
+    if maybe.any():
+        rows = np.flatnonzero(maybe)
+        risky[rows] = _risky_text_mask(text.iloc[rows])
+    return risky
+
+
+def _first_bytes(text: pd.Series) -> np.ndarray:
+    """The first byte of each value's UTF-8 (0 for an empty value)."""
+    values = pa.array(text.array, type=pa.large_string(), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):  # (as a pandas string column holds it)
+        values = values.combine_chunks()
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    data = values.buffers()[2]
+    data_bytes = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    if not data_bytes.size:  # every value empty
+        return np.zeros(len(values), dtype=np.uint8)
+    starts = offsets[:-1]
+    first = data_bytes[np.minimum(starts, data_bytes.size - 1)]
+    return np.where(offsets[1:] > starts, first, 0).astype(np.uint8)
+
+
+def _risky_text_mask(text: pd.Series) -> np.ndarray:
     stripped = text.str.lstrip(QUOTE) if text.str.startswith(QUOTE).any() else text
     first = stripped.str[:1]
     lookup = {char: _normalised_first(char) for char in pd.unique(first) if char}

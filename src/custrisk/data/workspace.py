@@ -536,8 +536,12 @@ def load_workspace(
                     file=str(tables[0].path),
                     hint=f"export the {name} table again with its rows",
                 )
-            if position + 1 < len(wanted):  # the next source's files scanned while this cleans
-                _scan_next(files, wanted[position + 1], encoding)
+            if position == 0:
+                # The other sources' files scanned (in a background thread) while the
+                # customers are cleaned: the cleaning leaves a core idle part of the time,
+                # and less is held then than at any later source
+                for later in wanted[1:]:
+                    _scan_next(files, later, encoding)
             result = clean_source(
                 spec,
                 tables,

@@ -144,7 +144,9 @@ class _ScansAhead:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, "custrisk-scan-ahead")
-            self._scans[key] = self._pool.submit(_scan, path, encoding, max_line_bytes)
+            # its line feeds found in this thread: it runs beside the command's own work,
+            # and more threads would each keep a malloc arena of their own
+            self._scans[key] = self._pool.submit(_scan, path, encoding, max_line_bytes, False)
 
     def take(
         self, path: Path, encoding: str | None, max_line_bytes: int | None
@@ -173,7 +175,9 @@ class _ScansAhead:
 _AHEAD = _ScansAhead()
 
 
-def _scan(path: Path, encoding: str | None, max_line_bytes: int | None) -> TextScan:
+def _scan(
+    path: Path, encoding: str | None, max_line_bytes: int | None, threads: bool = True
+) -> TextScan:
     with path.open("rb") as handle:
         head = handle.read(4)
     detected = encoding is None
@@ -182,7 +186,7 @@ def _scan(path: Path, encoding: str | None, max_line_bytes: int | None) -> TextS
     candidates = [encoding] if encoding else ["utf-8", "gb18030"]
     failure: tuple[str, int, bytes] | None = None
     for candidate in candidates:
-        result = _try_decode(path, candidate, max_line_bytes)
+        result = _try_decode(path, candidate, max_line_bytes, threads)
         if isinstance(result, TextScan):
             return TextScan(
                 result.encoding,
@@ -217,7 +221,7 @@ def _scan(path: Path, encoding: str | None, max_line_bytes: int | None) -> TextS
 
 
 def _try_decode(
-    path: Path, encoding: str, max_line_bytes: int | None
+    path: Path, encoding: str, max_line_bytes: int | None, threads: bool = True
 ) -> TextScan | tuple[str, int, bytes]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     ascii_compatible = encoding not in ASCII_INCOMPATIBLE
@@ -226,7 +230,8 @@ def _try_decode(
     cr_newlines: bool | None = None
     # A file of several chunks has its line feeds found in threads while the next chunk
     # is read and decoded (NumPy works outside the GIL), at most _IN_FLIGHT chunks ahead.
-    pool = ThreadPoolExecutor(2, "custrisk-scan") if path.stat().st_size > CHUNK else None
+    several = threads and path.stat().st_size > CHUNK
+    pool = ThreadPoolExecutor(2, "custrisk-scan") if several else None
     pending: deque[tuple[bytes, Future[np.ndarray] | None]] = deque()
     cr = b""  # a CR that ends a chunk before the line ends are known: the next byte tells
     try:

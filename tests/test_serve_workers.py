@@ -351,7 +351,14 @@ def test_a_reload_under_load_switches_every_worker_without_a_failed_request(
             f"{base}/admin/reload", headers=_auth(two["tokens"]["ops"]), timeout=120
         )
         assert reload.status_code == 200, reload.text
-        time.sleep(1.5)
+        # the load goes on until each worker has answered with the new version (which
+        # worker takes a new connection is the kernel's choice: on a busy machine one
+        # could take none in a fixed second and a half)
+        deadline = time.monotonic() + 60
+        while not (seen["0"] >= {"application@2"} and seen["1"] >= {"application@2"}):
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.1)
+        time.sleep(0.5)
     finally:
         stop.set()
         for thread in threads:

@@ -481,17 +481,7 @@ def load_workspace(
             # (spec of the file entry, part, path): one entry, or each of files: in order
             found = files(name)
             if spec.query is None and not found:
-                if spec.required:
-                    raise DataError(
-                        f"no file matches '{spec.file}' for the required source '{name}'",
-                        file=str(data_dir),
-                        hint=f"add the export, or change sources.{name}.file in {cfg.path}",
-                    )
-                log.info(
-                    "source %s: no file matches %s; indicators that need it are skipped",
-                    name,
-                    spec.file,
-                )
+                no_files(name, spec, data_dir, cfg)
                 absent.append(name)
                 continue
             options = _read_options(spec, cfg)
@@ -602,6 +592,18 @@ def _scan_next(files: _FilesOf, name: str, encoding: str | None) -> None:
     except DataError:  # reported when that source is read, in its turn
         return
     scan_before_reading((path for _, _, path in found), encoding=encoding)
+
+
+def no_files(name: str, spec: SourceSpec, data_dir: Path, cfg: SourcesConfig) -> None:
+    """A source without files in ``data_dir``: an error if it is required, else noted
+    (the indicators that need it are skipped)."""
+    if spec.required:
+        raise DataError(
+            f"no file matches '{spec.file}' for the required source '{name}'",
+            file=str(data_dir),
+            hint=f"add the export, or change sources.{name}.file in {cfg.path}",
+        )
+    log.info("source %s: no file matches %s; indicators that need it are skipped", name, spec.file)
 
 
 class _FilesOf:

@@ -57,6 +57,7 @@ from custrisk.data.dates import credible_range_of_counts
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import (
     ValidationReport,
+    no_files,
     pseudonymise_workspace,
     read_source_file,
     source_files,
@@ -595,17 +596,7 @@ def load_workspace_dask(
         spec = cfg.sources[name]
         found = partitions.pop(name)
         if not found:
-            if spec.required:
-                raise DataError(
-                    f"no file matches '{spec.file}' for the required source '{name}'",
-                    file=str(root),
-                    hint=f"add the export, or change sources.{name}.file in {cfg.path}",
-                )
-            log.info(
-                "source %s: no file matches %s; indicators that need it are skipped",
-                name,
-                spec.file,
-            )
+            no_files(name, spec, root, cfg)
             absent.append(name)
             continue
         if spec.row_number is not None and len(found) > 1:

@@ -65,4 +65,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[db,serve,dev]'
   touch "$stamp"
 fi
+# bytecode written once: where PYTHONDONTWRITEBYTECODE is set (container images), an
+# editable install would otherwise compile every module in every command (0.2 s each)
+.venv/bin/python -m compileall -q src/custrisk >/dev/null
 echo "custrisk is installed in .venv ($(.venv/bin/custrisk --version))"

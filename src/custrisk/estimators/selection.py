@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import ConfigError
 from custrisk.estimators._logistic import Fold, cv_auc, cv_auc_drop_one
@@ -131,6 +130,8 @@ def select_features(
         If a parameter is out of range, or a forced feature is unknown or both forced
         in and out.
     """
+    from sklearn.utils.validation import check_is_fitted  # not for SelectionResult's users
+
     check_is_fitted(binner, "bins_")
     min_iv = check_float(_OWNER, "min_iv", min_iv, low=0.0)
     max_corr = check_float(_OWNER, "max_corr", max_corr, low=0.0, high=1.0, low_open=True)

@@ -38,6 +38,7 @@ import custrisk.estimators as estimators
 from custrisk import __version__
 from custrisk.config._yaml import join_limited
 from custrisk.errors import ModelArtifactError, UsageError
+from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.registry.store import (
     CARD,
@@ -542,6 +543,7 @@ def load_model(
     allow_unverified: bool = False,
     types: tuple[type, ...] | None = None,
     background: bool = False,
+    predict_only: bool = False,
 ) -> LoadedModel:
     """Verify and load a model version.
 
@@ -560,6 +562,11 @@ def load_model(
         returned model's ``model`` waits for the estimator when first used (and raises
         an unpickling error then). Unpickling imports scikit-learn, about a second,
         which a command overlaps with reading its exports.
+    predict_only : bool
+        For a caller that only scores: a scorecard is unpickled as a
+        :class:`~custrisk.estimators.fitted.FittedScorecard` (the same attributes and
+        predictions, no scikit-learn import); a tree model loads as it was saved. Not
+        with ``types``.
 
     Raises
     ------
@@ -569,14 +576,16 @@ def load_model(
     verified = verify_model(ref, require_signed=require_signed, allow_unverified=allow_unverified)
     path = ref.path / MODEL_FILE
     data = verified.files.pop(MODEL_FILE)
+    if predict_only and types is not None:
+        raise UsageError("load_model: predict_only loads custrisk's estimators; not with types")
     if not background:
-        model = _unpickle(path, data, types)
+        model = _unpickle(path, data, types, predict_only)
         return LoadedModel(ref, model, verified.card, verified.files, verified.trust)
     pending: Future[Any] = Future()
 
     def unpickle() -> None:
         try:
-            pending.set_result(_unpickle(path, data, types))
+            pending.set_result(_unpickle(path, data, types, predict_only))
         except BaseException as exc:  # handed to whoever asks for the model
             pending.set_exception(exc)
 
@@ -586,13 +595,19 @@ def load_model(
     return _PendingModel(ref, pending, verified.card, verified.files, verified.trust)
 
 
-def _unpickle(path: Path, data: bytes, types: tuple[type, ...] | None) -> Any:
+def _unpickle(
+    path: Path, data: bytes, types: tuple[type, ...] | None, predict_only: bool = False
+) -> Any:
     """The estimator pickled in ``data`` (the verified bytes of ``path``), checked to be
-    one of ``types`` (default: custrisk's estimators)."""
+    one of ``types`` (default: custrisk's estimators); with ``predict_only``, a scorecard
+    as its :class:`~custrisk.estimators.fitted.FittedScorecard`."""
     import joblib
 
+    model = _unpickle_fitted(data) if predict_only else None
+    if isinstance(model, FittedScorecard):
+        return model
     try:
-        model = joblib.load(io.BytesIO(data))
+        model = model if model is not None else joblib.load(io.BytesIO(data))
     except Exception as exc:
         raise ModelArtifactError(
             f"{path}: the model could not be unpickled ({type(exc).__name__}: {exc})",
@@ -605,6 +620,36 @@ def _unpickle(path: Path, data: bytes, types: tuple[type, ...] | None) -> Any:
             f"{', '.join(t.__name__ for t in allowed)}",
             hint="the folder does not hold a model saved by custrisk train; retrain the model",
         )
+    return model
+
+
+def _unpickle_fitted(data: bytes) -> Any:
+    """What ``data`` holds, a scorecard as a :class:`FittedScorecard` (its classes
+    mapped by :data:`~custrisk.estimators.fitted.STAND_INS`, nothing else changed); None
+    when it cannot be read this way (or is an unfitted scorecard): the caller then
+    loads it as saved, and reports its errors.
+
+    joblib reads its arrays through its own unpickler, whose ``find_class`` is
+    overridden here; the unpickler and the check of the stream's compression are
+    joblib's internals (1.3 to 1.6), so a joblib that changed them loads the model as
+    saved, only slower."""
+    from joblib import numpy_pickle
+
+    class ScoringUnpickler(numpy_pickle.NumpyUnpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            stand_in = STAND_INS.get((module, name))
+            return stand_in if stand_in is not None else super().find_class(module, name)
+
+    try:
+        with numpy_pickle._validate_fileobject_and_memmap(io.BytesIO(data), "", None) as (
+            stream,
+            _,
+        ):
+            model = ScoringUnpickler("", stream, True).load()
+    except Exception:  # read as saved, where the error is told
+        return None
+    if isinstance(model, FittedScorecard) and "coef_" not in model.__dict__:
+        return None
     return model
 
 

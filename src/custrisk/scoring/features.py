@@ -164,13 +164,15 @@ def open_model(
     require_signed: bool | None = None,
     allow_unverified: bool = False,
     background: bool = False,
+    predict_only: bool = False,
 ) -> LoadedModel:
     """Resolve, verify and load a model (path, NAME or NAME@VERSION).
 
     ``require_signed`` (default: ``CUSTRISK_REQUIRE_SIGNED``) refuses a model whose
     signature is not checked with ``CUSTRISK_SIGNING_KEY``; ``allow_unverified`` loads a
     signed model without the key (with a warning) instead of refusing it; ``background``
-    unpickles it in a thread once it is verified (see
+    unpickles it in a thread once it is verified; ``predict_only`` loads a scorecard
+    without scikit-learn, for a caller that only scores (see
     :func:`custrisk.registry.load_model`).
     """
     return load_model(
@@ -178,6 +180,7 @@ def open_model(
         require_signed=require_signed,
         allow_unverified=allow_unverified,
         background=background,
+        predict_only=predict_only,
     )
 
 
@@ -188,6 +191,7 @@ def as_loaded_model(
     require_signed: bool | None = None,
     allow_unverified: bool = False,
     background: bool = False,
+    predict_only: bool = False,
 ) -> LoadedModel:
     """``model`` itself when it is loaded, else :func:`open_model` of it (verified)."""
     if isinstance(model, LoadedModel):
@@ -198,6 +202,7 @@ def as_loaded_model(
         require_signed=require_signed,
         allow_unverified=allow_unverified,
         background=background,
+        predict_only=predict_only,
     )
 
 

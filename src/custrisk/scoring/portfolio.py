@@ -109,6 +109,7 @@ def score_portfolio(
         require_signed=require_signed,
         allow_unverified=allow_unverified,
         background=True,
+        predict_only=True,  # a scorecard scores without importing scikit-learn
     )
     data_dir, sources_config = model_sources(loaded, exports, sources)
     indicators = model_indicator_config(loaded, sources_config)

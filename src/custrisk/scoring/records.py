@@ -34,7 +34,7 @@ from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
 from custrisk.data.issues import DROPPED, RULE_TEXT
 from custrisk.errors import DataError, UsageError
-from custrisk.estimators.scorecard import LogisticScorecard
+from custrisk.estimators.fitted import ScorecardPredictions
 from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
 from custrisk.indicators import compute_indicators
 from custrisk.io.readers import RawTable
@@ -193,7 +193,7 @@ class RecordScorer:
         # scorecard's score_one: no frame at all); a scorecard only, whose score_one
         # gives score_table's numbers exactly (tests compare them on every customer).
         estimator = model.model
-        self._one = estimator if isinstance(estimator, LogisticScorecard) else None
+        self._one = estimator if isinstance(estimator, ScorecardPredictions) else None
         self._kinds = (
             {c: estimator.binner_.bins_[c].kind for c in estimator.features_}
             if self._one is not None

@@ -144,6 +144,7 @@ class ServiceState:
             s.models_dir,
             require_signed=s.require_signed,
             allow_unverified=s.allow_unverified,
+            predict_only=True,  # a scorecard scores without importing scikit-learn
         )
         return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
 

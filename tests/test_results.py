@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from custrisk.results import (
     read_run,
     run_files,
 )
+from custrisk.scoring import score_portfolio
 
 MAKE_RUN = """
 import numpy as np, pandas as pd
@@ -227,3 +229,20 @@ def test_font_folders_of_dead_report_runs_are_removed(tmp_path: Path) -> None:
     assert not dead.exists() and alive.exists() and made.is_dir()
     assert made.name.startswith(f"{WORK_PREFIX}{os.getpid()}-")
     assert stat_mode(made) == 0o700
+
+
+def test_a_credit_column_the_export_leaves_blank_stays_text_in_the_details(
+    tmp_path: Path, export_200: Path, models_200: Path
+) -> None:
+    # (a column of missing values only was read back as objects: its type depended on
+    # its values, and so differed between two buckets of a Dask run)
+    export = tmp_path / "export"
+    shutil.copytree(export_200, export)
+    credit = pd.read_csv(export / "credit.csv", dtype=str, keep_default_na=False)
+    credit["region"] = ""
+    credit.to_csv(export / "credit.csv", index=False)
+    score_portfolio(export, "logistic", models_dir=models_200).write(tmp_path / "scores.csv")
+    details = read_run(tmp_path / "scores.csv").details
+    assert details["region"].isna().all()
+    assert details["region"].dtype == "str"
+    assert details["industry"].dtype == "str"  # a filled category column, as before

@@ -216,7 +216,9 @@ def _number_objects(values: np.ndarray, *, text: bool) -> np.ndarray:
     if not text:
         return values.astype(object)
     codes, bits = pd.factorize(values.view(np.int64))
-    shown = np.char.mod(NUMBER_FORMAT, np.asarray(bits).view(np.float64)).astype(object)
+    # Python's % on Python floats: a third of np.char.mod's time, the same text
+    shown = np.empty(len(bits), dtype=object)
+    shown[:] = [NUMBER_FORMAT % x for x in np.asarray(bits).view(np.float64).tolist()]
     return shown[codes]
 
 

@@ -106,16 +106,21 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
     credit = credit.loc[:, shown].reindex(features.X.index)
     index = features.X.index
     out: dict[str, Any] = {}
+    # Series on the index of the frame, kept as they are: a text column through NumPy
+    # objects was made into Arrow text again (0.1 s at 200,000 customers)
     for column, masker in maskers.items():
         if column in credit:
-            out[f"{column}_masked"] = masker(credit[column]).to_numpy()
+            out[f"{column}_masked"] = masker(credit[column]).set_axis(index)
     for column in CREDIT_DETAIL_COLUMNS:
         if column in credit:
-            out[column] = credit[column].to_numpy()
+            values = credit[column].set_axis(index)
+            # a category (region, industry) as its text, as the details file holds it
+            is_category = isinstance(values.dtype, pd.CategoricalDtype)
+            out[column] = values.astype("str") if is_category else values
         elif column in features.X:
             # An indicator standing for the credit field (a CRM's overdue amount comes
             # from its collection plans): reports show it where they show the field.
-            out[column] = features.X[column].to_numpy()
+            out[column] = features.X[column]
     del credit
     for code in features.X.columns:
         out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()

@@ -53,6 +53,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
@@ -401,18 +402,27 @@ class ScoringRun:
                     if self.followups is None or "followups" in parted
                     else self.followups.loc[:, list(FOLLOWUP_COLUMNS)],
                 }
-                for part in PARTS:
-                    if part in parted:
-                        target = stage / files.parts_folder(part).name
-                        staged[part], listed[part] = parted[part].stage(target)
-                        continue
-                    table = tables[part]
-                    if table is None or (part == "rejects" and not len(table)):
-                        continue
-                    final = files.part(part)
-                    staged[part], listed[part] = _write_table(
-                        table, stage / final.name, encoding, sealer
-                    )
+                written: dict[str, Any] = {}
+                # A Parquet table (the details) encoded by Arrow in a thread, without the
+                # GIL, while the CSV tables are formatted (not encrypted ones: one file
+                # sealed at a time)
+                with ThreadPoolExecutor(1, thread_name_prefix="custrisk-write") as pool:
+                    for part in PARTS:
+                        if part in parted:
+                            target = stage / files.parts_folder(part).name
+                            written[part] = parted[part].stage(target)
+                            continue
+                        table = tables[part]
+                        if table is None or (part == "rejects" and not len(table)):
+                            continue
+                        final = files.part(part)
+                        args = (table, stage / final.name, encoding, sealer)
+                        if sealer is None and final.suffix.lower() == ".parquet":
+                            written[part] = pool.submit(_write_table, *args)
+                        else:
+                            written[part] = _write_table(*args)
+                for part, done in written.items():  # in PARTS order, as the facts list them
+                    staged[part], listed[part] = done.result() if isinstance(done, Future) else done
                 facts = {
                     **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
                     "layout": LAYOUT_VERSION,

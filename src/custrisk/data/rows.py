@@ -99,11 +99,15 @@ def duplicates(
     alive: np.ndarray,
     raw_keys: Mapping[str, Values],
     issues: Issues,
+    *,
+    maybe_repeated: np.ndarray | None = None,
 ) -> None:
     """Reject exact duplicate rows, then rows whose key is taken (by the policy).
 
     An exact copy shares the key, so with a key only rows whose key repeats are compared
-    in full; keys are hashed once by Arrow.
+    in full; keys are hashed once. ``maybe_repeated`` is :func:`maybe_repeated_keys` of
+    the key column over all the rows, when the caller found it already (the cleaning,
+    beside its other columns).
     """
     live = np.flatnonzero(alive)
     if spec.key is None:
@@ -112,7 +116,9 @@ def duplicates(
         issues.add(dup, "", "duplicate_row", lambda rows: _row_text(out, rows), DROPPED)
         return
     keys = out[spec.key]
-    maybe = _maybe_repeated(keys, live)
+    # Over all the rows, a superset of the live rows' candidates (a key repeated only by
+    # a rejected row is a candidate too): the exact comparison below decides
+    maybe = maybe_repeated[live] if maybe_repeated is not None else _maybe_repeated(keys, live)
     if not maybe.any():
         return
     codes = np.full(len(live), -1, dtype=np.int64)
@@ -152,6 +158,12 @@ def duplicates(
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def maybe_repeated_keys(keys: pd.Series) -> np.ndarray:
+    """Which rows may share their key with another row (a superset of the true ones;
+    see :func:`duplicates`)."""
+    return _maybe_repeated(keys, np.arange(len(keys)))
 
 
 def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:

@@ -25,14 +25,17 @@ def test_the_cli_and_the_data_layers_load_without_scikit_learn() -> None:
 def test_scoring_a_month_with_a_scorecard_loads_neither_scikit_learn_nor_scipy(
     export_200: Path, models_3000: Path, tmp_path: Path
 ) -> None:
-    # the run written too: nothing after the scoring (policy, alerts, files) imports them
+    # the run written too: nothing after the scoring (policy, alerts, files) imports
+    # them; and the drift check of the same month (PDs and scores of the new data)
     code = (
         "import sys\n"
-        "from custrisk.scoring import score_portfolio\n"
+        "from custrisk.scoring import check_data_drift, score_portfolio\n"
         f"run = score_portfolio({str(export_200)!r}, 'logistic', models_dir={str(models_3000)!r})\n"
         f"run.write({str(tmp_path / 'scores.csv')!r})\n"
-        "print(len(run.scores), sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
+        f"drift = check_data_drift('logistic', {str(export_200)!r}, models_dir={str(models_3000)!r})\n"
+        "print(len(run.scores), drift.model_id, "
+        "sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "200 []", out.stdout + out.stderr
+    assert out.stdout.strip() == "200 logistic@1 []", out.stdout + out.stderr

@@ -212,7 +212,11 @@ def check_data_drift_dask(
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
     loaded = as_loaded_model(
-        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+        model,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
     folder, sources = model_sources(loaded, data_dir, sources_config)
     indicators = model_indicator_config(loaded, sources)

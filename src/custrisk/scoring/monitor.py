@@ -125,7 +125,11 @@ def check_data_drift(
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
     model = as_loaded_model(
-        model, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+        model,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
     folder, sources = model_sources(model, data_dir, sources_config)
     features = prepare_model_features(
@@ -194,10 +198,18 @@ def compare_models(
         min_auc_gain=min_gain if min_gain is not None else settings.min_auc_gain,
     )
     champion = as_loaded_model(
-        champion, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+        champion,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
     challenger = as_loaded_model(
-        challenger, models_dir, require_signed=require_signed, allow_unverified=allow_unverified
+        challenger,
+        models_dir,
+        require_signed=require_signed,
+        allow_unverified=allow_unverified,
+        predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
     cache: dict[tuple[bytes, str, bytes], Any] = {}
     frames = []

@@ -163,22 +163,24 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 def maybe_repeated_keys(keys: pd.Series) -> np.ndarray:
     """Which rows may share their key with another row (a superset of the true ones;
     see :func:`duplicates`)."""
-    return _maybe_repeated(keys, np.arange(len(keys)))
+    return _maybe_repeated(keys)
 
 
-def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """Which of ``rows`` may share their key with another (a superset of the true ones).
+def _maybe_repeated(keys: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Which of ``rows`` (default: all) may share their key with another (a superset of
+    the true ones).
 
     Keys are hashed (FNV-1a over their bytes, vectorised by length) and only equal hashes
     are candidates; the caller compares candidates exactly. Cheap for millions of keys.
     """
     if isinstance(keys.dtype, pd.CategoricalDtype):
-        codes = keys.cat.codes.to_numpy()[rows]
+        codes = keys.cat.codes.to_numpy()
+        codes = codes if rows is None else codes[rows]
         present = codes >= 0
         counts = np.bincount(codes[present], minlength=1)
         return present & (counts[np.where(present, codes, 0)] > 1)
     text = to_text(pa.array(keys))
-    if len(rows) < len(text):
+    if rows is not None and len(rows) < len(text):
         text = text.take(pa.array(rows))
     hashes = _key_hashes(text)
     # Sorted in place, not copied (the keys are hashed beside other columns' cleaning,
@@ -186,8 +188,8 @@ def _maybe_repeated(keys: pd.Series, rows: np.ndarray) -> np.ndarray:
     repeats = _repeats_sorting(hashes)
     del hashes
     if not repeats.size:  # the usual case: every key distinct
-        return np.zeros(len(rows), dtype=bool)
-    blank = as_numpy(pc.is_null(text)) if text.null_count else np.zeros(len(rows), dtype=bool)
+        return np.zeros(len(text), dtype=bool)
+    blank = as_numpy(pc.is_null(text)) if text.null_count else np.zeros(len(text), dtype=bool)
     return np.isin(_key_hashes(text), repeats) & ~blank
 
 

@@ -73,6 +73,7 @@ from custrisk.estimators.bins import (
     OTHER_LABEL,
     SPECIAL_LABEL,
     FeatureBins,
+    binned,
     value_bins,
 )
 from custrisk.estimators.features import (
@@ -669,10 +670,7 @@ class WoeBinner(TransformerMixin, BaseEstimator):
         X = check_frame(X)
         codes = list(self.features_ if features is None else features)
         check_columns(X, codes)
-        out = np.empty((X.shape[0], len(codes)), dtype=np.int64)
-        for j, code in enumerate(codes):
-            out[:, j] = self.bins_[code].bin_array(X[code])
-        return out
+        return binned(self.bins_, X, codes)
 
     def woe_matrix(self, X: pd.DataFrame, features: Iterable[str] | None = None) -> np.ndarray:
         """WOE values as an ``(n_rows, n_features)`` float64 array (``features`` order)."""

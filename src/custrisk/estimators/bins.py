@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "OTHER_LABEL",
     "SPECIAL_LABEL",
     "FeatureBins",
+    "binned",
     "value_bins",
 ]
 
@@ -230,3 +232,12 @@ class FeatureBins:
             out["other_bin"] = self.other_bin
             out["members"] = [list(m) for m in self.members]
         return out
+
+
+def binned(bins: Mapping[str, FeatureBins], X: pd.DataFrame, codes: Sequence[str]) -> np.ndarray:
+    """Bin indices of ``X``'s columns ``codes`` as an ``(n_rows, len(codes))`` int64 array
+    (each column binned by its :class:`FeatureBins`; the caller has checked ``X``)."""
+    out = np.empty((X.shape[0], len(codes)), dtype=np.int64)
+    for j, code in enumerate(codes):
+        out[:, j] = bins[code].bin_array(X[code])
+    return out

@@ -25,7 +25,7 @@ import pandas as pd
 
 from custrisk.errors import DataError
 from custrisk.estimators._validation import check_columns, check_frame, check_int, list_some
-from custrisk.estimators.bins import FeatureBins
+from custrisk.estimators.bins import FeatureBins, binned
 from custrisk.estimators.features import FeatureSpec, is_missing
 from custrisk.estimators.scored import ScoredTable, insert_top
 
@@ -80,11 +80,7 @@ class ScorecardPredictions:
     def _bins(self, X: pd.DataFrame) -> np.ndarray:
         """Bin indices as an ``(n_rows, n_features)`` int64 array (``features_`` order),
         as the binner's ``bin_matrix`` gives them."""
-        X = self._checked(X)
-        out = np.empty((X.shape[0], len(self.features_)), dtype=np.int64)
-        for j, code in enumerate(self.features_):
-            out[:, j] = self.binner_.bins_[code].bin_array(X[code])
-        return out
+        return binned(self.binner_.bins_, self._checked(X), self.features_)
 
     def _checked(self, X: pd.DataFrame) -> pd.DataFrame:
         self._check_fitted()

@@ -606,13 +606,14 @@ def _unpickle(
     model = _unpickle_fitted(data) if predict_only else None
     if isinstance(model, FittedScorecard):
         return model
-    try:
-        model = model if model is not None else joblib.load(io.BytesIO(data))
-    except Exception as exc:
-        raise ModelArtifactError(
-            f"{path}: the model could not be unpickled ({type(exc).__name__}: {exc})",
-            hint="retrain the model with this environment's libraries",
-        ) from None
+    if model is None:
+        try:
+            model = joblib.load(io.BytesIO(data))
+        except Exception as exc:
+            raise ModelArtifactError(
+                f"{path}: the model could not be unpickled ({type(exc).__name__}: {exc})",
+                hint="retrain the model with this environment's libraries",
+            ) from None
     allowed = types if types is not None else estimator_types()
     if not isinstance(model, allowed):
         raise ModelArtifactError(

@@ -41,3 +41,17 @@ def test_only_the_given_rows_count() -> None:
     keys = pd.Series(["T000000000001", "T000000000002", "T000000000001"], dtype="str")
     assert _maybe_repeated(keys, np.array([0, 1])).tolist() == [False, False]
     assert _maybe_repeated(keys, np.array([0, 2])).tolist() == [True, True]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_keys_in_order_repeat_nowhere_but_a_repeat_out_of_order_is_found(reverse: bool) -> None:
+    keys = [f"T{i:012d}" for i in range(1, 2_001)] + [None, "A9", "T000000000010"]
+    ordered = pd.Series(keys[:2_000][:: -1 if reverse else 1] + [None], dtype="str")
+    assert not _maybe_repeated(ordered).any()  # in order (a missing key between)
+
+    repeated = pd.Series(keys, dtype="str")  # the last key repeats row 10, out of order
+    found = _maybe_repeated(repeated)
+    assert np.flatnonzero(found).tolist() == [9, 2_002]
+
+    equal_neighbours = pd.Series(["A1", "A2", "A2", "A3"], dtype="str")
+    assert _maybe_repeated(equal_neighbours).tolist() == [False, True, True, False]

@@ -71,3 +71,53 @@ def test_a_compact_column_holds_the_ids_it_uses() -> None:
     pd.testing.assert_series_equal(pd.Series(got), pd.Series(whole).cat.remove_unused_categories())
     assert list(got.categories) == ["C000000", "C000003", "C000005", "C004999"]
     assert compact._categories is None
+
+
+def _numbered(ids: list[str]) -> KnownIds:
+    return KnownIds(pd.Series(ids, dtype="str"))
+
+
+def test_numbered_ids_are_found_exactly_as_arrows_lookup_finds_them() -> None:
+    """Customer numbers of one width are looked up by number: a value of another width,
+    with a sign, a space or a full-width digit is not taken for the id of its number."""
+    rng = np.random.default_rng(5)
+    numbers = rng.choice(np.arange(1_000, 60_000), size=20_000, replace=False)
+    known = _numbered([f"{n:010d}" for n in numbers])
+    ids = [f"{n:010d}" for n in numbers[:50]]
+    strangers = [
+        f"{numbers[0]:d}",  # its number, another width
+        f"{numbers[1]:011d}",
+        f"+{numbers[2]:09d}",
+        f"-{numbers[3]:09d}",
+        f" {numbers[4]:09d}",
+        "０" + f"{numbers[5]:09d}",  # a full-width zero
+        "0000000999",  # below the span
+        "9999999999",  # above it
+        f"{numbers[6]:010d}"[:-1] + "x",
+        "",
+        None,
+    ]
+    for kind in (pa.large_string(), pa.string()):
+        values = pa.array(ids + strangers + ids[::-1], type=kind)
+        got = known.lookup(values)
+        assert got.dtype == np.int32
+        assert got.tolist() == _exact(values.cast(pa.large_string()), known).tolist()
+        assert (got[: len(ids)] == np.arange(len(ids))).all()
+        assert (got[len(ids) : len(ids) + len(strangers)] == -1).all()
+        whole = pa.array(ids, type=kind)  # every value numbered: the one-pass path
+        assert known.lookup(whole).tolist() == list(range(len(ids)))
+    assert known._numbered  # (looked up by number, not by Arrow)
+
+
+def test_ids_not_numbered_alike_are_looked_up_by_arrow() -> None:
+    """Mixed widths, letters, or numbers too sparse for a table: the same positions."""
+    for ids, by_number in (
+        (["42", "0042", "7"], False),
+        (["0001", "A002", "0003"], False),
+        (["0000000001", "9000000000"], False),
+        (["1", "1", "2"], True),  # an id twice: its first position, as Arrow's
+    ):
+        known = _numbered(ids)
+        values = pa.array([*ids, "0042", "42", "9000000000", "2", None], type=pa.large_string())
+        assert known.lookup(values).tolist() == _exact(values, known).tolist()
+        assert bool(known._numbered) == by_number

@@ -27,7 +27,7 @@ from custrisk.config.sources import (
     SourcesConfig,
     SourceSpec,
 )
-from custrisk.data._arrays import as_numpy, to_text
+from custrisk.data._arrays import as_numpy, string_bytes, to_text
 from custrisk.data.issues import (
     DROPPED,
     REPAIR_CASE,
@@ -111,6 +111,7 @@ class KnownIds:
         self._categories: pd.Index | None = None
         self._dtype: pd.CategoricalDtype | None = None
         self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+        self._numbered: _NumberedIds | None | bool = False  # False: not looked at yet
 
     @property
     def categories(self) -> pd.Index:
@@ -172,6 +173,19 @@ class KnownIds:
             out[doubtful] = pc.fill_null(exact, -1).to_numpy(zero_copy_only=False)
         return out
 
+    def lookup(self, values: pa.Array) -> np.ndarray:
+        """The position of each of many text ``values`` among the ids (-1: not there, or
+        missing), as int32: by number when the ids are numbers written with one width
+        (the usual customer numbers), else by Arrow's lookup, which hashes every id and
+        every value (4.9M transactions: 0.09 s against 0.21-0.27 s)."""
+        if self._numbered is False:
+            self._numbered = _NumberedIds.of(self.arrow)
+        if self._numbered is not None:
+            assert isinstance(self._numbered, _NumberedIds)
+            return self._numbered.positions(values)
+        positions = pc.index_in(values.cast(pa.large_string()), value_set=self.arrow)
+        return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+
     def _prepared_lookup(self) -> tuple[np.ndarray, np.ndarray]:
         """The ids' hashes, sorted, and the position of each among the ids. Hashed a
         million at a time: the ids as Python text would be several times their Arrow
@@ -207,6 +221,7 @@ class KnownIds:
             self.arrow = prepared.arrow
             self._categories, self._dtype = prepared._categories, prepared._dtype
             self._lookup = prepared._prepared_lookup()
+            self._numbered = prepared._numbered
 
     def __len__(self) -> int:
         return len(self.arrow)
@@ -323,7 +338,7 @@ def clean_source(
             # source: one lookup per row, hashing only the rows of unknown ids); a
             # bucket of a few rows among millions of ids encodes its own values.
             column = kept_raw[col.name] = (
-                _encode_among(column, credit_ids.arrow)
+                _encode_among(column, credit_ids)
                 if len(column) >= len(credit_ids)
                 else _dictionary_text(column)
             )
@@ -506,24 +521,23 @@ def _dictionary_text(column: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     return pc.dictionary_encode(to_text(column))
 
 
-def _encode_among(column: pa.ChunkedArray | pa.Array, known: pa.Array) -> pa.DictionaryArray:
-    """A text column as a dictionary over ``known`` followed by the column's other
-    distinct values: one lookup per row, and hashing only the rows not in ``known``."""
+def _encode_among(column: pa.ChunkedArray | pa.Array, known: KnownIds) -> pa.DictionaryArray:
+    """A text column as a dictionary over the ``known`` ids followed by the column's
+    other distinct values: one lookup per row, and hashing only the rows not known."""
     if pa.types.is_dictionary(column.type):
         column = _dictionary_text(column)
-    text = to_text(column).cast(pa.large_string())
-    positions = pc.index_in(text, value_set=known)
-    if not positions.null_count:
-        return pa.DictionaryArray.from_arrays(positions, known)
-    rows = np.flatnonzero(as_numpy(pc.is_null(positions)))
-    others = pc.dictionary_encode(text.take(pa.array(rows)))
-    indices = pc.fill_null(positions, 0).to_numpy(zero_copy_only=False).astype(np.int32)
+    text = to_text(column)
+    indices = known.lookup(text)
+    rows = np.flatnonzero(indices < 0)
+    if not rows.size:
+        return pa.DictionaryArray.from_arrays(pa.array(indices), known.arrow)
+    others = pc.dictionary_encode(text.take(pa.array(rows)).cast(pa.large_string()))
     indices[rows] = len(known) + pc.fill_null(others.indices, 0).to_numpy(zero_copy_only=False)
     missing = np.zeros(len(text), dtype=bool)
     missing[rows] = as_numpy(pc.is_null(others.indices))
     return pa.DictionaryArray.from_arrays(
         pa.array(indices, mask=missing if missing.any() else None),
-        pa.concat_arrays([known, others.dictionary]),
+        pa.concat_arrays([known.arrow, others.dictionary]),
     )
 
 
@@ -550,9 +564,67 @@ def _positions_among(values: pa.Array, known: KnownIds) -> np.ndarray:
     """Positions of ``values`` among the ids: Arrow's lookup (it hashes every id) when
     there are more than a tenth as many values as ids, else the ids' kept lookup."""
     if len(values) >= _INDEX_IN_FROM * len(known):
-        positions = pc.index_in(values.cast(pa.large_string()), value_set=known.arrow)
-        return pc.fill_null(positions, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return known.lookup(values).astype(np.int64)
     return known.positions(values.cast(pa.large_string()))
+
+
+#: Ids numbered from their lowest may span at most this many numbers per id (plus
+#: _SPAN_SLACK) to be looked up in a table of every number in their span.
+_SPAN_PER_ID = 4
+_SPAN_SLACK = 1 << 16
+#: Digits an id may have to be read as a 64-bit number.
+_MAX_DIGITS = 18
+
+
+@dataclass(frozen=True)
+class _NumberedIds:
+    """Ids that are all numbers written with one width (``0000000042``), as a table from
+    each number in their span to the id's position: a value is an id exactly when it has
+    that width, only digits, and its number has an entry (one text per number at one
+    width, so no value is taken for an id it is not)."""
+
+    width: int
+    low: int
+    table: np.ndarray  # int32: position of the id numbered low + i, or -1; a -1 last
+
+    @classmethod
+    def of(cls, ids: pa.Array) -> _NumberedIds | None:
+        if not len(ids) or ids.null_count:
+            return None
+        starts, ends, _ = string_bytes(ids)
+        width = int(ends[0] - starts[0])
+        if not 1 <= width <= _MAX_DIGITS or ((ends - starts) != width).any():
+            return None
+        if not pc.all(pc.ascii_is_decimal(ids)).as_py():
+            return None
+        numbers = pc.cast(ids, pa.int64()).to_numpy()
+        low = int(numbers.min())
+        span = int(numbers.max()) - low + 1
+        if span > _SPAN_PER_ID * len(numbers) + _SPAN_SLACK:
+            return None  # sparse numbers: Arrow's lookup
+        table = np.full(span + 1, -1, dtype=np.int32)  # (the last: numbers off the span)
+        # backwards, so that an id held twice finds its first position, as Arrow's does
+        table[numbers[::-1] - low] = np.arange(len(numbers) - 1, -1, -1, dtype=np.int32)
+        return cls(width, low, table)
+
+    def positions(self, values: pa.Array) -> np.ndarray:
+        """Each value's position among the ids (-1: not an id, or missing)."""
+        starts, ends, _ = string_bytes(values)
+        shaped = as_numpy(pc.ascii_is_decimal(values))  # (missing: not)
+        shaped &= (ends - starts) == self.width
+        if not shaped.all():
+            return self._some_positions(values, shaped)
+        numbers = pc.subtract(pc.cast(values, pa.int64()), self.low)
+        off = len(self.table) - 1
+        within = pc.and_(pc.greater_equal(numbers, 0), pc.less(numbers, off))
+        return self.table.take(pc.if_else(within, numbers, off).to_numpy())
+
+    def _some_positions(self, values: pa.Array, shaped: np.ndarray) -> np.ndarray:
+        out = np.full(len(values), -1, dtype=np.int32)
+        rows = np.flatnonzero(shaped)
+        if rows.size:
+            out[rows] = self.positions(values.take(pa.array(rows)))
+        return out
 
 
 def _common_types(parts: list[pa.Table]) -> list[pa.Table]:

@@ -50,6 +50,23 @@ def test_any_floats_and_text_match_pandas(floats: list[float], texts: list[str])
     assert frame_csv_bytes(frame) == _pandas(frame)
 
 
+@pytest.mark.parametrize("zeros", [(0.0,), (-0.0,), (0.0, -0.0)])
+def test_columns_of_few_distinct_floats_match_pandas(zeros: tuple[float, ...]) -> None:
+    """Printed once per distinct value (a column of counts, days or scores): the same
+    bytes, missing values and signed zeros included."""
+    rng = np.random.default_rng(len(zeros))
+    n = 3 * frame_csv._ROWS_PER_PART // 2
+    few = np.array([*zeros, 1.0, -2.5, 0.1, 1e-5, 46000.0, 1e16, math.nan, math.inf])
+    frame = pd.DataFrame(
+        {
+            "few": rng.choice(few, size=n),
+            "many": rng.random(n),
+            "late": np.r_[np.zeros(n - 100), rng.random(100)],  # many only after a while
+        }
+    )
+    assert frame_csv_bytes(frame) == _pandas(frame)
+
+
 def test_the_types_of_a_run_match_pandas() -> None:
     rng = np.random.default_rng(7)
     n = 5000

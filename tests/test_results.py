@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +23,7 @@ from custrisk.results import (
     LOCK_FILE,
     PARTS,
     ScoringRun,
+    details_of,
     read_previous_scores,
     read_run,
     run_files,
@@ -246,3 +248,30 @@ def test_a_credit_column_the_export_leaves_blank_stays_text_in_the_details(
     assert details["region"].isna().all()
     assert details["region"].dtype == "str"
     assert details["industry"].dtype == "str"  # a filled category column, as before
+
+
+def test_details_of_customers_in_any_order() -> None:
+    """Each customer's details in the scores' order: taken as they are when they are in
+    that order already, else found by id (first row of an id held twice, blank for an id
+    without details), with the same columns and types either way."""
+    details = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["C1", "C2", "C3", "C2"], dtype="str"),
+            "credit_limit": [10.0, 20.0, 30.0, 99.0],
+            "region": pd.Series(["东", "西", None, "北"], dtype="str"),
+        }
+    )
+    ids = pd.Series(["C1", "C2", "C3", "C2"], dtype="str")
+    aligned = details_of(details, ids)
+    pd.testing.assert_frame_equal(aligned, details)
+
+    shuffled = pd.Series(["C3", "C9", "C2", "C1"], dtype="str")
+    found = details_of(details, shuffled, ["credit_limit", "region"])
+    assert found["credit_limit"].tolist()[:1] == [30.0]
+    assert np.isnan(found["credit_limit"][1])
+    assert found["credit_limit"].tolist()[2:] == [20.0, 10.0]  # C2's first row
+    assert found.index.equals(pd.RangeIndex(4))
+    assert list(found.columns) == ["credit_limit", "region"]
+    as_object = details.assign(customer_id=details["customer_id"].astype(object))
+    by_id = details_of(as_object, ids)  # ids of another type: found by id, same values
+    assert by_id["credit_limit"].tolist() == [10.0, 20.0, 30.0, 20.0]

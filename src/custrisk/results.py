@@ -61,6 +61,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from custrisk.config._yaml import join_limited
@@ -201,6 +202,29 @@ CREDIT_DETAIL_COLUMNS = (
 PII_COLUMNS = ("name", "phone", "id_number")
 MASKED_COLUMNS = tuple(f"{c}_masked" for c in PII_COLUMNS)
 DETAILS_NUMERIC = ("annual_income", "credit_limit", "outstanding_balance", "overdue_amount")
+
+
+def details_of(
+    details: pd.DataFrame, ids: pd.Series, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The row of ``details`` (its ``columns``, default all) of each customer of ``ids``,
+    in their order, with a range index: the first row of a customer held twice, blank
+    for a customer without one. Taken as they are when the details hold those customers
+    in that order, as a run's do (no hashing of every customer's id twice)."""
+    frame = details if columns is None else details.loc[:, list(columns)]
+    if _same_keys(details["customer_id"], ids):
+        return frame.reset_index(drop=True)
+    keyed = frame.set_index(details["customer_id"].astype("str"))
+    return keyed.loc[~keyed.index.duplicated()].reindex(ids.to_numpy()).reset_index(drop=True)
+
+
+def _same_keys(left: pd.Series, right: pd.Series) -> bool:
+    """Whether two text columns hold the same keys in the same order, none missing."""
+    if len(left) != len(right) or not all(
+        isinstance(s.dtype, pd.StringDtype) for s in (left, right)
+    ):
+        return False
+    return bool(pc.all(pc.equal(pa.array(left), pa.array(right)), skip_nulls=False).as_py())
 
 
 def alert_table(alerts: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from custrisk.policy.config import Policy
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.rules import AlertRule, AlertRules
-from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS
+from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS, details_of
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
@@ -580,12 +580,11 @@ def apply_policy(
         raise DataError(f"the scores table holds customer {ids[ids.duplicated()].iloc[0]!r} twice")
     as_of = _as_of(scores)
     n = len(ids)
-    if "customer_id" in details.columns:
-        keyed = details.set_index(details["customer_id"].astype("str"))
-        det = keyed.loc[~keyed.index.duplicated()].reindex(ids.to_numpy())
-    else:
-        det = pd.DataFrame(index=ids.to_numpy())
-    det = det.reset_index(drop=True)
+    det = (
+        details_of(details, ids)
+        if "customer_id" in details.columns
+        else pd.DataFrame(index=pd.RangeIndex(n))
+    )
 
     score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
     grade_codes = assign_grades(score, policy).to_numpy(dtype=object)
@@ -669,10 +668,7 @@ def apply_policy(
         renewed=renewed,
     )
     alerts = lifecycle.alerts
-    first = alerts.drop_duplicates("customer_id").set_index("customer_id")["level"]
-    codes = _joined_codes(alerts)
-    alert_level = first.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
-    alert_codes = codes.reindex(ids.to_numpy()).fillna("").to_numpy(dtype=object)
+    alert_level, alert_codes = _alert_columns(alerts, ids)
 
     added = pd.DataFrame(
         {
@@ -775,18 +771,30 @@ def _renewed(
     return renewed
 
 
-def _joined_codes(alerts: pd.DataFrame) -> pd.Series:
-    """Customer id -> the codes of the customer's alerts in their order, joined by
-    :data:`CODE_SEPARATOR`: joined by Arrow over the alerts grouped with a stable sort,
-    not by a Python call per customer."""
-    customer, ids = pd.factorize(alerts["customer_id"])  # -1: no id, left out (as groupby)
+def _alert_columns(alerts: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The scores' ``alert_level`` and ``alert_codes`` of each customer of ``ids``: the
+    level of the customer's first alert, and the codes of its alerts in their order
+    joined by :data:`CODE_SEPARATOR` ("" for a customer without alerts). The alerts are
+    grouped by a stable sort and joined by Arrow, not by a Python call per customer, and
+    the customers are looked up among those with alerts once."""
+    customer, with_alerts = pd.factorize(alerts["customer_id"])  # -1: no id, left out
     order = np.argsort(customer, kind="stable")
     order = order[customer[order] >= 0]
-    customer = customer[customer >= 0]
-    ends = np.cumsum(np.bincount(customer, minlength=len(ids)))
+    ends = np.cumsum(np.bincount(customer[customer >= 0], minlength=len(with_alerts)))
     lists = pa.ListArray.from_arrays(
         pa.array(np.concatenate([[0], ends]), type=pa.int32()),
         pa.array(alerts["code"].to_numpy(dtype=object)[order], type=pa.string()),
     )
     joined = pc.binary_join(lists, CODE_SEPARATOR).to_numpy(zero_copy_only=False)
-    return pd.Series(joined, index=ids, dtype=object)
+    first = order[np.concatenate([[0], ends[:-1]])] if len(ends) else order[:0]
+    level = alerts["level"].to_numpy(dtype=object)[first]
+    at = pd.Index(with_alerts).get_indexer(ids)
+    found = at >= 0
+
+    def per_customer(values: np.ndarray) -> np.ndarray:
+        out = np.full(len(ids), "", dtype=object)
+        out[found] = values[at[found]]
+        out[pd.isna(out)] = ""
+        return out
+
+    return per_customer(level), per_customer(joined)

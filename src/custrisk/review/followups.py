@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from custrisk.io.atomic import atomic_open
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
-from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, read_run
+from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
 from custrisk.vocab import LEVEL_RANK
 
 #: Days between reviews of each review frequency of the policy.
@@ -138,12 +138,7 @@ def follow_up_plan(
     # Only the two columns read here: the details of 200k customers are about 100 MB,
     # and each step below would copy all of them.
     read = [c for c in FOLLOW_UP_DETAILS[1:] if c in details.columns]
-    keyed = (
-        details.loc[:, read]
-        .assign(customer_id=details["customer_id"].astype(str))
-        .drop_duplicates("customer_id")
-    )
-    keyed = keyed.set_index("customer_id").reindex(ids)
+    keyed = details_of(details, ids, read)
     since = (
         pd.to_numeric(keyed[since_column], errors="coerce").to_numpy()
         if since_column in keyed.columns
@@ -214,7 +209,9 @@ _REASONS = np.array(
 
 
 def _text(values: pd.Series, default: str) -> pd.Series:
-    return values.astype(object).where(values.notna(), default).astype(str)
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        values = values.astype(object)  # (no alerts at all: a column of NaN)
+    return values.fillna(default).astype(str)
 
 
 def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.results import FOLLOWUP_COLUMNS, read_run
+from custrisk.review import followups
 from custrisk.review.followups import (
     DEFAULT_OWNER,
     REVIEW_DUE_DAYS,
@@ -83,6 +84,39 @@ def test_the_preferred_channel_is_the_most_used_in_the_last_year() -> None:
     plan = _plan(behaviour).set_index("customer_id")
     assert plan.loc["C4", "preferred_channel"] == "email"
     assert plan.loc["C3", "preferred_channel"] == ""
+
+
+@pytest.mark.parametrize("dense_pairs", [1 << 24, 0])  # a table of pairs, or a sort
+def test_preferred_channels_break_ties_by_date_then_text(
+    dense_pairs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most events, then the latest, then the channel whose text sorts first: checked
+    customer by customer against a plain count, with many ties (the same days)."""
+    monkeypatch.setattr(followups, "_DENSE_PAIRS", dense_pairs)
+    rng = np.random.default_rng(11)
+    n = 4_000
+    names = np.array(["电话", "email", "Email", "visit", "短信", "app"], dtype=object)
+    behaviour = pd.DataFrame(
+        {
+            "customer_id": pd.Categorical(rng.choice([f"C{i:03d}" for i in range(400)], n)),
+            "event_date": pd.Timestamp("2026-10-31")
+            - pd.to_timedelta(rng.integers(0, 40, n) * 10, unit="D"),
+            "channel": pd.Categorical(rng.choice(names, n)),
+        }
+    )
+    day = pd.Timestamp("2026-10-31").date()
+    got = preferred_channels(behaviour, day)
+
+    recent = behaviour[
+        behaviour["event_date"] > pd.Timestamp("2026-10-31") - pd.Timedelta(days=365)
+    ]
+    want = {}
+    for customer, events in recent.groupby("customer_id", observed=True):
+        by_channel = events.groupby("channel", observed=True)["event_date"].agg(["size", "max"])
+        ranked = sorted(by_channel.itertuples(), key=lambda r: (-r.size, -r.max.value, r.Index))
+        want[customer] = ranked[0].Index
+    assert got.to_dict() == want
+    assert list(got.index) == sorted(want)  # in the customers' text order
 
 
 @pytest.fixture(scope="module")

@@ -66,24 +66,74 @@ def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Ser
     customer, customers = _text_codes(events["customer_id"], window)
     channel, channels = _text_codes(events["channel"], window)
     last_seen = dates.to_numpy()[window].astype("datetime64[ns]").view(np.int64)
-    pair = customer * len(channels) + channel
+    channel_rank = _text_rank(channels)
+    best = (
+        _best_channels_dense
+        if len(customers) * len(channels) <= _DENSE_PAIRS
+        else _best_channels_sorted
+    )(customer, channel, last_seen, len(customers), channel_rank)
+    with_events, chosen = best
+    order = np.argsort(_text_rank(customers)[with_events])  # in the customers' text order
+    return pd.Series(
+        channels[chosen[order]],
+        index=pd.Index(customers[with_events[order]], dtype="str", name="customer_id"),
+        dtype="str",
+        name="channel",
+    )
+
+
+#: Customers x channels up to which the events are counted in a table of every pair
+#: (a few channels: each looked at in turn, no sort of the events).
+_DENSE_PAIRS = 1 << 24
+
+
+def _best_channels_dense(
+    customer: np.ndarray,
+    channel: np.ndarray,
+    last_seen: np.ndarray,
+    customers: int,
+    channel_rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The customers with events and the channel of each: most events, then most
+    recent, then the channel whose text sorts first."""
+    width = len(channel_rank)
+    pair = customer * width + channel
+    counts = np.bincount(pair, minlength=customers * width).reshape(customers, width)
+    seen_last = np.full(customers * width, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(seen_last, pair, last_seen)
+    latest = seen_last.reshape(customers, width)
+    best = np.full(customers, -1, dtype=np.int64)
+    best_count = np.zeros(customers, dtype=np.int64)
+    best_latest = np.full(customers, np.iinfo(np.int64).min, dtype=np.int64)
+    # the channels in their text's order: a later one wins only by being strictly better
+    for ch in np.argsort(channel_rank):
+        count, seen = counts[:, ch], latest[:, ch]
+        better = (count > best_count) | ((count == best_count) & (seen > best_latest))
+        better &= count > 0
+        best[better], best_count[better], best_latest[better] = ch, count[better], seen[better]
+    with_events = np.flatnonzero(best >= 0)
+    return with_events, best[with_events]
+
+
+def _best_channels_sorted(
+    customer: np.ndarray,
+    channel: np.ndarray,
+    last_seen: np.ndarray,
+    customers: int,
+    channel_rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_best_channels_dense` for many customers x channels: by sorting the pairs
+    that occur (most events, then most recent, then the channel's text)."""
+    width = len(channel_rank)
+    pair = customer * width + channel
     pairs, pair_of_event = np.unique(pair, return_inverse=True)
     counts = np.bincount(pair_of_event)
     latest = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(latest, pair_of_event, last_seen)
-    pair_customer, pair_channel = pairs // len(channels), pairs % len(channels)
-    customer_rank = _text_rank(customers)
-    # Per customer (in text order): most events, then most recent, then channel's text.
-    order = np.lexsort(
-        (_text_rank(channels)[pair_channel], -latest, -counts, customer_rank[pair_customer])
-    )
-    best = order[np.r_[True, np.diff(customer_rank[pair_customer[order]]) != 0]]
-    return pd.Series(
-        channels[pair_channel[best]],
-        index=pd.Index(customers[pair_customer[best]], dtype="str", name="customer_id"),
-        dtype="str",
-        name="channel",
-    )
+    pair_customer, pair_channel = pairs // width, pairs % width
+    order = np.lexsort((channel_rank[pair_channel], -latest, -counts, pair_customer))
+    best = order[np.r_[True, np.diff(pair_customer[order]) != 0]]
+    return pair_customer[best], pair_channel[best]
 
 
 def _text_codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +145,11 @@ def _text_codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _text_rank(texts: np.ndarray) -> np.ndarray:
-    """The position of each text in sorted order."""
+    """The position of each text in sorted order (by code point, as NumPy sorts text:
+    the order of their UTF-8 bytes, which Arrow sorts several times faster)."""
     rank = np.empty(len(texts), dtype=np.int64)
-    rank[np.argsort(texts.astype(str), kind="stable")] = np.arange(len(texts))
+    order = pc.sort_indices(pa.array(texts, type=pa.large_string()))
+    rank[order.to_numpy()] = np.arange(len(texts))
     return rank
 
 

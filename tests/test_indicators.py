@@ -601,6 +601,9 @@ def test_data_errors() -> None:
     doubled = pd.concat([credit, credit.iloc[[0]]])
     with pytest.raises(DataError, match=r"^credit column 'customer_id': customer_id repeats: A; "):
         compute_indicators({"credit": doubled}, cfg)
+    in_order = pd.concat([credit.iloc[[0]], credit])  # A, A, B, C: in order, and A twice
+    with pytest.raises(DataError, match=r"^credit column 'customer_id': customer_id repeats: A; "):
+        compute_indicators({"credit": in_order}, cfg)
 
 
 # -- config errors -------------------------------------------------------------------------------------

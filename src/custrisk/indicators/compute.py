@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custrisk.data._arrays import strictly_ordered
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import (
@@ -173,7 +174,7 @@ def compute_indicators(
             file=CUSTOMER_SOURCE,
             column=CUSTOMER_ID,
         )
-    if pc.count_distinct(ids_arrow).as_py() != len(ids):
+    if not strictly_ordered(ids_arrow) and pc.count_distinct(ids_arrow).as_py() != len(ids):
         dupes = ids[ids.duplicated()].unique()[:3].tolist()
         raise DataError(
             f"{CUSTOMER_ID} repeats: {', '.join(map(str, dupes))}",
@@ -460,7 +461,13 @@ class _Source:
                 if isinstance(column.dtype, pd.CategoricalDtype):
                     # match the categories only, then look the row codes up
                     categories = _arrow_text(pd.Series(column.cat.categories.astype("str")))
-                    lookup = np.append(_customer_codes(categories, self.engine.ids), -1)
+                    # (the cleaner's are the credit table's ids, in its order)
+                    among = (
+                        np.arange(len(categories))
+                        if categories.equals(self.engine.ids)
+                        else _customer_codes(categories, self.engine.ids)
+                    )
+                    lookup = np.append(among, -1)
                     self._codes = lookup.astype(_CODE)[column.cat.codes.to_numpy()]
                 else:
                     ids = _arrow_text(column, combine=False)

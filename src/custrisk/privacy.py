@@ -70,7 +70,9 @@ def _masked(
     text are missing. A column holding other objects than text is masked value by value
     (``func``), with the same result."""
     try:
-        text = pa.array(values, from_pandas=True)
+        # (of the array, not the Series: Arrow's look for its protocols on a Series had
+        # pandas look each name up among 200,000 customer ids, 35 ms a column)
+        text = pa.array(values.array, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _apply(values, func)
     if pa.types.is_dictionary(text.type):

@@ -17,6 +17,7 @@ import pandas as pd
 from custrisk.config.sources import SourcesConfig
 from custrisk.errors import DataError
 from custrisk.estimators.scored import ScoredTable
+from custrisk.expr import to_text
 from custrisk.indicators import IndicatorConfig
 from custrisk.registry import (
     LoadedModel,
@@ -116,8 +117,12 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
         if column in credit:
             values = credit[column].set_axis(index)
             # a category (region, industry) as its text, as the details file holds it
-            is_category = isinstance(values.dtype, pd.CategoricalDtype)
-            out[column] = values.astype("str") if is_category else values
+            # (expanded from the codes by Arrow, not a Python text per customer)
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                text = to_text(values)
+                assert isinstance(text, pd.Series)
+                values = text.set_axis(index)
+            out[column] = values
         elif column in features.X:
             # An indicator standing for the credit field (a CRM's overdue amount comes
             # from its collection plans): reports show it where they show the field.

@@ -25,8 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Characters that make Python's csv writer (minimal quoting, "\\n" line ends) quote a cell.
-_QUOTE_WHEN = '[,"\\n]'
+#: Bytes that make Python's csv writer (minimal quoting, "\\n" line ends) quote a cell
+#: (none of them is part of another character in UTF-8).
+_QUOTE_BYTES = (ord(","), ord('"'), ord("\n"))
 #: Floats in [_PLAIN_LOW, _PLAIN_HIGH) (and zero) print as plain decimals in both Arrow
 #: and NumPy; outside it NumPy switches to exponents at other thresholds than Arrow.
 _PLAIN_LOW = 1e-4
@@ -162,11 +163,34 @@ def _quote_text(text: str) -> str:
 def _quoted(text: pa.Array) -> pa.Array:
     if text.type != pa.string():
         text = text.cast(pa.string())
-    needs = pc.match_substring_regex(text, _QUOTE_WHEN)
-    if not pc.any(needs).as_py():
+    needs = _needs_quotes(text)
+    if needs is None:
         return text
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(needs, quoted, text)
+    return pc.if_else(pa.array(needs), quoted, text)
+
+
+def _needs_quotes(text: pa.Array) -> np.ndarray | None:
+    """Which cells of a string array hold a byte of _QUOTE_BYTES, or ``None`` when none
+    does: the bytes looked at once in NumPy (several times faster than a regex per
+    cell), each one found placed in its cell by the offsets."""
+    data = text.buffers()[2]
+    if data is None:
+        return None
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+        text.offset : text.offset + len(text) + 1
+    ]
+    start = int(offsets[0])
+    chars = np.frombuffer(data, dtype=np.uint8)[start : offsets[-1]]
+    found = chars == _QUOTE_BYTES[0]
+    for byte in _QUOTE_BYTES[1:]:
+        found |= chars == byte
+    at = np.flatnonzero(found)
+    if not at.size:
+        return None
+    needs = np.zeros(len(text), dtype=bool)
+    needs[np.searchsorted(offsets, at + start, side="right") - 1] = True
+    return needs
 
 
 #: A float column is printed once per distinct value when a sample of this many rows

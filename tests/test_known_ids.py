@@ -121,3 +121,22 @@ def test_ids_not_numbered_alike_are_looked_up_by_arrow() -> None:
         values = pa.array([*ids, "0042", "42", "9000000000", "2", None], type=pa.large_string())
         assert known.lookup(values).tolist() == _exact(values, known).tolist()
         assert bool(known._numbered) == by_number
+
+
+def test_a_column_read_in_blocks_is_encoded_as_in_one_piece() -> None:
+    """The customer column of a source, in the reader's blocks, becomes the same
+    dictionary over the credit ids (and the unknown ids after them) as in one piece."""
+    from custrisk.data.clean import _encode_among
+
+    known = _numbered([f"{n:08d}" for n in range(100, 600)])
+    rng = np.random.default_rng(2)
+    values: list[str | None] = [f"{n:08d}" for n in rng.integers(50, 650, size=3_000)]
+    values[7], values[2_500] = None, "客户-1"
+    blocks = pa.chunked_array(
+        [pa.array(values[i : i + 700], type=pa.large_string()) for i in range(0, 3_000, 700)]
+    )
+    whole = _encode_among(blocks.combine_chunks(), known)
+    by_block = _encode_among(blocks, known)
+    assert by_block.equals(whole)
+    assert by_block.dictionary[: len(known)].equals(known.arrow)
+    assert by_block.to_pylist() == values

@@ -323,6 +323,27 @@ def test_messages_of_many_rows_are_each_rows_render() -> None:
     assert got == [template.render({k: v[i] for k, v in rows.items()}) for i in range(8)]
     assert got[0] != got[1] != got[2]  # "1", "1.0" and "True" shown for g
     assert parse_template("plain", names).render_rows({}, 3) == ["plain"] * 3
+    # columns as arrays (a rule's numbers and dates): the same texts as row by row
+    arrays = {
+        "x": np.array([0.0, 2.5, np.nan, 1234.5, 0.0, 1e-7, 3.0, np.nan]),
+        "g": ["a"] * 8,
+        "d": np.array([20392, 20392, -1, 0, 20392, 10**13, 7, 20392]),
+    }
+    got = template.render_rows(arrays, 8)
+    assert got == [template.render({k: v[i] for k, v in arrays.items()}) for i in range(8)]
+    # 0.0 and -0.0 are one value to a dict as to a hash: the first one's text, either way
+    flags = parse_template("{b} {x:+.0f}", {"b": ExprType.BOOL, "x": ExprType.NUMBER})
+    signed = {"b": np.array([True, False, True]), "x": np.array([-0.0, 0.0, -0.0])}
+    as_lists = {name: values.tolist() for name, values in signed.items()}
+    assert (
+        flags.render_rows(signed, 3)
+        == flags.render_rows(as_lists, 3)
+        == [
+            "true -0",
+            "false -0",
+            "true -0",
+        ]
+    )
 
 
 # -- the alerts file and filters -----------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -421,13 +421,13 @@ def _messages(
     if not template.names:
         return template.render({})
     kinds = {name: kind for _, name, _, kind in template.parts if name and kind is not None}
-    picked: dict[str, list[Any]] = {}
+    picked: dict[str, Sequence[Any] | np.ndarray] = {}
     for name, kind in kinds.items():
         value = convert(columns.get(name), kind)
         if isinstance(value, pd.Series):
             picked[name] = [None if pd.isna(v) else v for v in value.iloc[rows].tolist()]
         elif isinstance(value, np.ndarray):
-            picked[name] = value[rows].tolist()
+            picked[name] = value[rows]
         else:  # a scalar (as_of)
             picked[name] = [value] * len(rows)
     return template.render_rows(picked, len(rows))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
@@ -94,9 +95,14 @@ def format_value(value: Any, kind: ExprType, spec: str = "") -> str:
     return format(text, spec) if spec else text
 
 
-def _formatted(values: Sequence[Any], kind: ExprType, spec: str) -> list[str]:
+def _formatted(values: Sequence[Any] | np.ndarray, kind: ExprType, spec: str) -> list[str]:
     """:func:`format_value` of each value, once per distinct value (by type and value:
-    1, 1.0 and True are alike to a dict, not to ``str``)."""
+    1, 1.0 and True are alike to a dict, not to ``str``). The distinct values of an
+    array of numbers are found by hashing them all at once, as the first of each."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        codes, distinct = pd.factorize(values)  # (NaN: -1, the missing text after them)
+        texts = [format_value(value, kind, spec) for value in distinct.tolist()]
+        return np.array([*texts, MISSING_TEXT], dtype=object)[codes].tolist()
     done: dict[tuple[type, Any], str] = {}
     out = []
     for value in values:
@@ -152,7 +158,7 @@ class MessageTemplate:
                 out.append(format_value(values.get(name), kind, spec))
         return "".join(out)
 
-    def render_rows(self, values: Mapping[str, Sequence[Any]], n: int) -> list[str]:
+    def render_rows(self, values: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> list[str]:
         """:meth:`render` of each of ``n`` rows, ``values`` holding each placeholder's
         value per row: placeholder by placeholder, each distinct value formatted once
         (an alert rule's 20,000 messages: a third of the time of one render per row)."""

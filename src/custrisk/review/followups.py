@@ -205,6 +205,8 @@ def follow_up_plan(
     interval = np.array([REVIEW_DAYS.get(f, np.nan) for f in frequency_seen])[grade_index]
     never = np.isnan(since)
     review_due = never | (since >= interval)
+    if channels is None:
+        channels = preferred_channels(behaviour, day)
     table = pd.DataFrame(
         {
             "customer_id": ids.to_numpy(),
@@ -215,6 +217,7 @@ def follow_up_plan(
             "review_frequency": grade_frequency,
             "days_since_last_follow_up": since,
             "review_due": review_due,
+            "preferred_channel": _channel_of(ids, channels),
         }
     )
     open_alerts = _alerts_by_customer(alerts)
@@ -237,9 +240,7 @@ def follow_up_plan(
     table["alert_level"] = _text(table["alert_level"], "")
     table["owner"] = _text(table["owner"], DEFAULT_OWNER)
     table["due_date"] = _text(table["alert_due"], review_date)
-    if channels is None:
-        channels = preferred_channels(behaviour, day)
-    table["preferred_channel"] = _text(table["customer_id"].map(channels), "")
+    table["preferred_channel"] = _text(table["preferred_channel"], "")
     table["as_of"] = day.isoformat()
     table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
     table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
@@ -260,6 +261,21 @@ _REASONS = np.array(
 )
 
 
+def _channel_of(ids: pd.Series, channels: pd.Series) -> np.ndarray:
+    """The preferred channel of each customer of ``ids`` (``None``: none), found by
+    Arrow among the customers with one (a Series map hashed both as Python text)."""
+    if not len(channels):
+        return np.full(len(ids), None, dtype=object)
+    found = pc.index_in(
+        pa.array(ids.array, type=pa.large_string()),
+        value_set=pa.array(channels.index.array, type=pa.large_string()),
+    )
+    at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+    shown = np.empty(len(channels) + 1, dtype=object)  # (the last: no channel)
+    shown[:-1] = channels.to_numpy(dtype=object)
+    return shown[at]
+
+
 def _text(values: pd.Series, default: str) -> pd.Series:
     if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
         values = values.astype(object)  # (no alerts at all: a column of NaN)
@@ -273,7 +289,7 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
     frame = alerts.assign(
         customer_id=alerts["customer_id"].astype(str),
         _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
-        _due=alerts["due_by"].astype(str).str.split("T").str[0],
+        _due=_day_of(alerts["due_by"]),
     ).sort_values(["customer_id", "_rank", "code"], kind="stable")
     # One row per customer in id order: sorted, so each customer's alerts are adjacent
     # (grouping in Python cost a call per customer).
@@ -297,6 +313,16 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
             "owner": _first_present(frame, "owner").reindex(ids).to_numpy(),
             "alert_due": due.reindex(ids).to_numpy(),
         }
+    )
+
+
+def _day_of(times: pd.Series) -> pd.Series:
+    """The text before the first ``T`` of each time (its day), by Arrow (a split per
+    value made a list of each)."""
+    text = pa.array(times.astype(str).array, type=pa.large_string())
+    day = pc.replace_substring_regex(text, "(?s)T.*", "")
+    return pd.Series(
+        pd.array(day, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), index=times.index
     )
 
 

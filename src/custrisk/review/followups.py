@@ -196,24 +196,24 @@ def follow_up_plan(
         if since_column in keyed.columns
         else np.full(len(ids), np.nan)
     )
-    grade = scores["grade"].astype(str).to_numpy()
+    grade = scores["grade"].astype(str)
     # looked up once per grade, not per customer (by hashing: sorting 200,000 texts
     # took 0.06 s)
     grade_index, grades_seen = pd.factorize(grade)
     frequency_seen = [frequency.get(g, "") for g in grades_seen]
-    grade_frequency = np.array(frequency_seen, dtype=object)[grade_index]
+    grade_frequency = _text_of(frequency_seen, grade_index)
     interval = np.array([REVIEW_DAYS.get(f, np.nan) for f in frequency_seen])[grade_index]
     never = np.isnan(since)
     review_due = never | (since >= interval)
     if channels is None:
         channels = preferred_channels(behaviour, day)
+    # the text columns as the Arrow text they are (through NumPy objects, each was
+    # turned back into Arrow text by the frame)
     table = pd.DataFrame(
         {
-            "customer_id": ids.to_numpy(),
-            "name_masked": keyed["name_masked"].to_numpy()
-            if "name_masked" in keyed.columns
-            else "",
-            "grade": grade,
+            "customer_id": ids.array,
+            "name_masked": keyed["name_masked"].array if "name_masked" in keyed.columns else "",
+            "grade": grade.array,
             "review_frequency": grade_frequency,
             "days_since_last_follow_up": since,
             "review_due": review_due,
@@ -259,6 +259,12 @@ _REASONS = np.array(
     ],
     dtype=object,
 )
+
+
+def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """The text of each code (-1: missing), taken by Arrow."""
+    taken = pa.array(texts, type=pa.large_string()).take(pa.array(codes, mask=codes < 0))
+    return pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _channel_of(ids: pd.Series, channels: pd.Series) -> np.ndarray:

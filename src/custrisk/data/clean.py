@@ -433,6 +433,9 @@ def clean_source(
     )
 
 
+#: pandas' text (Arrow text, missing as NaN), as the cleaner's text columns hold it.
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
 #: Rows from which a source's columns are cleaned in two threads: a few rows (a record
 #: scored over HTTP, a small export) are cleaned in less time than threads take to start.
 _THREADS_FROM = 1 << 16
@@ -759,20 +762,26 @@ def _clean_by_dictionary(
         flagged = np.zeros(len(distinct), dtype=bool)
         flagged[entries] = True
         issues.add(flagged[index], column, rule, raw, action, message)
-    categories, entry_codes = np.unique(
-        entry_values.fillna("").to_numpy(dtype=str), return_inverse=True
-    )
+    # The cleaned entries' distinct texts in sorted order (by Arrow: NumPy's sort of
+    # 200,000 customer ids as its own text took a tenth of a second), and each entry's
+    # position among them.
+    cleaned = pa.array(entry_values.fillna("").astype("str").array, type=pa.large_string())
+    encoded = pc.dictionary_encode(cleaned)
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    entry_codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    categories = encoded.dictionary.take(pa.array(order))
     missing = entry_values.isna().to_numpy()
-    present = categories != ""
+    present = as_numpy(pc.not_equal(categories, ""))
     remap = np.cumsum(present) - 1
     # The code of each distinct value, then one look-up per row: the rows' codes are
     # made once, not through five temporaries as long as the column.
     entry_codes = np.where(missing, -1, entry_codes)
     entry_codes = np.where(entry_codes >= 0, remap[np.maximum(entry_codes, 0)], -1)
     codes = entry_codes.astype(np.int32)[index]
-    return pd.Series(
-        pd.Categorical.from_codes(codes, categories=pd.Index(categories[present], dtype="str"))
-    )
+    shown = pd.array(categories.filter(pa.array(present)), dtype=_TEXT)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(shown)))
 
 
 def _clean_text(

@@ -66,13 +66,9 @@ def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Ser
     customer, customers = _text_codes(events["customer_id"], window)
     channel, channels = _text_codes(events["channel"], window)
     last_seen = dates.to_numpy()[window].astype("datetime64[ns]").view(np.int64)
-    channel_rank = _text_rank(channels)
-    best = (
-        _best_channels_dense
-        if len(customers) * len(channels) <= _DENSE_PAIRS
-        else _best_channels_sorted
-    )(customer, channel, last_seen, len(customers), channel_rank)
-    with_events, chosen = best
+    with_events, chosen = _best_channels(
+        customer, channel, last_seen, len(customers), _text_rank(channels)
+    )
     order = np.argsort(_text_rank(customers)[with_events])  # in the customers' text order
     return pd.Series(
         channels[chosen[order]],
@@ -87,7 +83,7 @@ def preferred_channels(behaviour: pd.DataFrame | None, as_of: dt.date) -> pd.Ser
 _DENSE_PAIRS = 1 << 24
 
 
-def _best_channels_dense(
+def _best_channels(
     customer: np.ndarray,
     channel: np.ndarray,
     last_seen: np.ndarray,
@@ -95,9 +91,20 @@ def _best_channels_dense(
     channel_rank: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The customers with events and the channel of each: most events, then most
-    recent, then the channel whose text sorts first."""
+    recent, then the channel whose text sorts first. Counted in a table of every
+    customer x channel when there are few channels, each channel looked at in turn;
+    else by sorting the pairs that occur."""
     width = len(channel_rank)
     pair = customer * width + channel
+    if customers * width > _DENSE_PAIRS:
+        pairs, pair_of_event = np.unique(pair, return_inverse=True)
+        pair_counts = np.bincount(pair_of_event)
+        pair_latest = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(pair_latest, pair_of_event, last_seen)
+        pair_customer, pair_channel = pairs // width, pairs % width
+        order = np.lexsort((channel_rank[pair_channel], -pair_latest, -pair_counts, pair_customer))
+        first = order[np.r_[True, np.diff(pair_customer[order]) != 0]]
+        return pair_customer[first], pair_channel[first]
     counts = np.bincount(pair, minlength=customers * width).reshape(customers, width)
     seen_last = np.full(customers * width, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(seen_last, pair, last_seen)
@@ -113,27 +120,6 @@ def _best_channels_dense(
         best[better], best_count[better], best_latest[better] = ch, count[better], seen[better]
     with_events = np.flatnonzero(best >= 0)
     return with_events, best[with_events]
-
-
-def _best_channels_sorted(
-    customer: np.ndarray,
-    channel: np.ndarray,
-    last_seen: np.ndarray,
-    customers: int,
-    channel_rank: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_best_channels_dense` for many customers x channels: by sorting the pairs
-    that occur (most events, then most recent, then the channel's text)."""
-    width = len(channel_rank)
-    pair = customer * width + channel
-    pairs, pair_of_event = np.unique(pair, return_inverse=True)
-    counts = np.bincount(pair_of_event)
-    latest = np.full(len(pairs), np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(latest, pair_of_event, last_seen)
-    pair_customer, pair_channel = pairs // width, pairs % width
-    order = np.lexsort((channel_rank[pair_channel], -latest, -counts, pair_customer))
-    best = order[np.r_[True, np.diff(pair_customer[order]) != 0]]
-    return pair_customer[best], pair_channel[best]
 
 
 def _text_codes(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -794,7 +794,7 @@ def _clean_text(
     locate: Callable[[np.ndarray], list[str]] | None = None,
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
-    text, blank, trimmed = trim_and_blank(raw)
+    text, blank, trimmed, first = trim_and_blank(raw)
     present = ~blank
     raw_values = raw
     if col.required:
@@ -805,7 +805,7 @@ def _clean_text(
         flags = row_flags(text)
         control = present & control_characters(text, flags, col.type)
         issues.add(control, col.name, "control_character", raw_values, DROPPED)
-        issues.add(present & formula_like(text), col.name, "formula", raw_values, DROPPED)
+        issues.add(present & formula_like(text, first), col.name, "formula", raw_values, DROPPED)
     if col.type == "id":
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)

@@ -15,7 +15,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.config.sources import (
     ColumnSpec,
 )
-from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes, value_offsets
+from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
 from custrisk.data.issues import DROPPED, Issues
 
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
@@ -32,8 +32,9 @@ _NULL_SET = pa.array(null_variants())
 _WHITESPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
 
 
-def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Values without surrounding whitespace; which are blank; which were trimmed.
+def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """Values without surrounding whitespace; which are blank; which were trimmed; the
+    first byte of each value (0: empty), for :func:`formula_like`.
 
     Only values that start or end with whitespace (or a non-ASCII byte, which may be a
     full-width space) are trimmed, so a clean column costs one look at its bytes.
@@ -56,13 +57,13 @@ def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         if changed.any():
             trimmed[rows[changed]] = True
             text = pc.replace_with_mask(raw, pa.array(trimmed), cleaned.filter(pa.array(changed)))
-            lengths = np.diff(value_offsets(text))
+            lengths, first, _last = edge_bytes(text)
     blank = nulls | (lengths == 0)
     short = ~blank & (lengths <= max(len(t) for t in NULL_TOKENS))
     if short.any():
         rows = np.flatnonzero(short)
         blank[rows[as_numpy(pc.is_in(text.take(pa.array(rows)), _NULL_SET))]] = True
-    return text, blank, trimmed
+    return text, blank, trimmed, first
 
 
 # What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
@@ -122,18 +123,20 @@ def control_characters(text: pa.Array, flags: np.ndarray, column_type: str) -> n
 _FORMULA_START = "=@+-"
 
 
-def formula_like(text: pa.Array) -> np.ndarray:
+def formula_like(text: pa.Array, first: np.ndarray | None = None) -> np.ndarray:
     """Values a spreadsheet would run as a formula, judged after NFKC normalisation.
 
     ``＝HYPERLINK(...)``, ``＋CMD|...`` and ``＠SUM(...)`` start with full-width (or other
     compatibility) forms of ``=``, ``+``, ``@`` that normalisation turns into the ASCII
     characters, so they are formulas too. A sign followed only by a number (-5, +86 138)
-    is not a formula.
+    is not a formula. ``first``: the first byte of each value (0: empty), when known
+    (:func:`trim_and_blank` gives it).
     """
-    lengths, first, _last = edge_bytes(text)
-    nonempty = lengths > 0
-    found = nonempty & np.isin(first, np.frombuffer(_FORMULA_START.encode(), dtype=np.uint8))
-    non_ascii = np.flatnonzero(nonempty & (first >= 0x80))
+    if first is None:
+        _lengths, first, _last = edge_bytes(text)
+    # (an empty value's first byte is 0: neither a formula's start nor non-ASCII)
+    found = np.isin(first, np.frombuffer(_FORMULA_START.encode(), dtype=np.uint8))
+    non_ascii = np.flatnonzero(first >= 0x80)
     if non_ascii.size:
         # Look at each distinct first character once (a name column has few).
         heads = pc.dictionary_encode(pc.utf8_slice_codeunits(text.take(pa.array(non_ascii)), 0, 1))

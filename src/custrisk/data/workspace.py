@@ -27,7 +27,7 @@ from custrisk.config.sources import (
     header_key,
     load_sources_config,
 )
-from custrisk.data.clean import ARROW_TYPES, SourceResult, clean_source
+from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
 from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
 from custrisk.data.text import null_variants
@@ -473,7 +473,7 @@ def load_workspace(
     results: dict[str, SourceResult] = {}
     absent: list[str] = []
     missing_columns: dict[str, tuple[str, ...]] = {}
-    customer_ids: pd.Series | None = None
+    customer_ids: KnownIds | None = None  # prepared once for every linked source
     files = _FilesOf(data_dir, cfg)
     try:
         for position, name in enumerate(wanted):
@@ -547,7 +547,7 @@ def load_workspace(
             release_memory()
             results[name] = result
             if name == CUSTOMER_SOURCE:
-                customer_ids = result.frame[spec.key]
+                customer_ids = KnownIds(result.frame[spec.key])
             log.info(
                 "source %s: %d rows in, %d kept, %d rejected, %d repaired",
                 name,

@@ -1733,6 +1733,7 @@ __all__ = [
     "ScoringRun",
     "alert_table",
     "concat_parts",
+    "details_of",
     "forget_in_run",
     "locate_run",
     "locked_folder",

@@ -270,9 +270,8 @@ def clean_source(
         if tables
         else np.empty(0)
     )
-    lines = (
-        tables[0].lines if len(tables) == 1 else np.concatenate([t.lines for t in tables])
-    ).astype(np.int64, copy=False)
+    # (32 bits from a CSV whose rows are all records: not made 64 bits, a copy of them)
+    lines = tables[0].lines if len(tables) == 1 else np.concatenate([t.lines for t in tables])
     # Take the rows over from the readers so that each raw column can be freed as soon as
     # it is cleaned (the raw text is the largest thing in memory).
     specs = list(table_specs) if table_specs is not None else [spec] * len(tables)

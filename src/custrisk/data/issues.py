@@ -176,7 +176,7 @@ def issues_to_frame(
         {
             "source": source,
             "file": np.array(names, dtype=object)[file_of[rows]],
-            "line": lines[rows],
+            "line": lines[rows].astype(np.int64),
             "column": np.concatenate(
                 [np.full(len(p[0]), p[1], dtype=object) for p in issues.parts]
             ),

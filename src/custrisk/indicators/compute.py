@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.data._arrays import strictly_ordered
+from custrisk.data._arrays import strictly_ordered, text_array
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import (
@@ -167,7 +167,7 @@ def compute_indicators(
             f"the {CUSTOMER_SOURCE} table has no '{CUSTOMER_ID}' column", file=CUSTOMER_SOURCE
         )
     ids = _text_ids(credit[CUSTOMER_ID])
-    ids_arrow = _arrow_text(ids)
+    ids_arrow = text_array(ids)
     if ids_arrow.null_count:
         raise DataError(
             f"{ids_arrow.null_count} rows have no {CUSTOMER_ID}",
@@ -230,7 +230,7 @@ def resolve_as_of(
     if credit is None or CUSTOMER_ID not in credit.columns:
         result = compute_indicators(frames, config, as_of)  # raises the usual error
         return result.as_of, result.as_of_origin
-    engine = _Engine(config, frames, _arrow_text(credit[CUSTOMER_ID]))
+    engine = _Engine(config, frames, text_array(credit[CUSTOMER_ID]))
     return engine.resolve_as_of(as_of)
 
 
@@ -241,16 +241,6 @@ def _text_ids(series: pd.Series) -> pd.Series:
     if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
         series = series.astype("str")
     return series
-
-
-def _arrow_text(series: pd.Series, *, combine: bool = True) -> pa.Array | pa.ChunkedArray:
-    """The ids as Arrow large strings (zero-copy for pandas' Arrow-backed ``str``)."""
-    array = pa.array(_text_ids(series))
-    if isinstance(array, pa.ChunkedArray) and combine:
-        array = array.combine_chunks()
-    if array.type != pa.large_string():
-        array = pc.cast(array, pa.large_string())
-    return array
 
 
 def _plan(cfg: IndicatorConfig) -> tuple[list[list[str]], list[str]]:
@@ -460,7 +450,7 @@ class _Source:
                 column = self.frame[CUSTOMER_ID]
                 if isinstance(column.dtype, pd.CategoricalDtype):
                     # match the categories only, then look the row codes up
-                    categories = _arrow_text(pd.Series(column.cat.categories.astype("str")))
+                    categories = text_array(column.cat.categories)
                     # (the cleaner's are the credit table's ids, in its order)
                     among = (
                         np.arange(len(categories))
@@ -470,7 +460,7 @@ class _Source:
                     lookup = np.append(among, -1)
                     self._codes = lookup.astype(_CODE)[column.cat.codes.to_numpy()]
                 else:
-                    ids = _arrow_text(column, combine=False)
+                    ids = text_array(column, combine=False)
                     self._codes = _customer_codes(ids, self.engine.ids).astype(_CODE)
                 unknown = int((self._codes < 0).sum())
                 if unknown:
@@ -580,7 +570,7 @@ def event_day_counts(frames: Mapping[str, pd.DataFrame], config: IndicatorConfig
     credit = frames.get(CUSTOMER_SOURCE)
     if credit is None or CUSTOMER_ID not in credit.columns:
         return {}
-    engine = _Engine(config, frames, _arrow_text(credit[CUSTOMER_ID]))
+    engine = _Engine(config, frames, text_array(credit[CUSTOMER_ID]))
     counts: DayCounts = {}
     for name, source in engine.sources.items():
         present = source.event_days()

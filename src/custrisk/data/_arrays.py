@@ -27,6 +27,17 @@ def to_text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 @overload
+def as_text(values: pd.Series) -> pd.Series: ...
+@overload
+def as_text(values: pd.Index) -> pd.Index: ...
+def as_text(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
+    """pandas text as it is; any other dtype (numbers, objects) as its text."""
+    if not pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_object_dtype(values.dtype):
+        return values.astype("str")
+    return values
+
+
+@overload
 def text_array(values: pd.Series | pd.Index, *, combine: Literal[True] = ...) -> pa.Array: ...
 @overload
 def text_array(values: pd.Series | pd.Index, *, combine: bool) -> pa.Array | pa.ChunkedArray: ...
@@ -35,9 +46,7 @@ def text_array(values: pd.Series | pd.Index, *, combine: bool = True) -> pa.Arra
     not a NumPy object per value, nor Arrow's look for its protocols on a Series, which
     had pandas search each name among an index of 200,000 customer ids), anything else
     as its text first; in one piece unless ``combine`` is false."""
-    if not pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_object_dtype(values.dtype):
-        values = values.astype("str")
-    array = pa.array(values.array)
+    array = pa.array(as_text(values).array)
     if isinstance(array, pa.ChunkedArray) and combine:
         array = array.combine_chunks()
     if array.type != pa.large_string():

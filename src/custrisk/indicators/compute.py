@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.data._arrays import strictly_ordered, text_array
+from custrisk.data._arrays import as_text, strictly_ordered, text_array
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.expr import (
@@ -166,7 +166,7 @@ def compute_indicators(
         raise DataError(
             f"the {CUSTOMER_SOURCE} table has no '{CUSTOMER_ID}' column", file=CUSTOMER_SOURCE
         )
-    ids = _text_ids(credit[CUSTOMER_ID])
+    ids = as_text(credit[CUSTOMER_ID])
     ids_arrow = text_array(ids)
     if ids_arrow.null_count:
         raise DataError(
@@ -235,12 +235,6 @@ def resolve_as_of(
 
 
 # ---------------------------------------------------------------------------------------
-
-
-def _text_ids(series: pd.Series) -> pd.Series:
-    if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
-        series = series.astype("str")
-    return series
 
 
 def _plan(cfg: IndicatorConfig) -> tuple[list[list[str]], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import custrisk.io.encoding as encoding
@@ -162,3 +163,86 @@ def test_cancelled_scans_ahead_are_not_run(tmp_path: Path, monkeypatch) -> None:
     assert encoding._AHEAD._pool is not None
     encoding._AHEAD._pool.submit(lambda: None).result()  # what was under way has ended
     assert sorted(scanned) == [paths[0], paths[2]]  # not the cancelled paths[1]
+
+
+def _lines_by_hand(data: bytes, limit: int | None) -> dict[str, object]:
+    """What a scan of ``data`` (lines ending with LF) must find, line by line."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the file ends with a line feed: no line after it
+    empty, long, spans, start = [], [], [], 0
+    for number, line in enumerate(lines, start=1):
+        end = min(start + len(line) + 1, len(data))  # its line feed included
+        if line in (b"", b"\r"):
+            empty.append(number)
+        if limit is not None and end - start > limit:
+            long.append(number)
+            spans.append([start, end])
+        start = end
+    return {
+        "n_lines": len(lines),
+        "empty": empty,
+        "long": long,
+        "spans": spans,
+        "bare_cr": data.replace(b"\r\n", b"").count(b"\r") > 0,
+    }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_line_accounting_matches_the_lines_counted_by_hand(
+    tmp_path: Path, monkeypatch, seed: int
+) -> None:
+    # long runs without a line feed, empty lines, CRLF, lone and bare CRs, at random;
+    # chunks small enough that most lines cross a chunk boundary or fill a chunk
+    rng = np.random.default_rng(seed)
+    pieces = [b"h,i\n"]
+    for _ in range(int(rng.integers(20, 200))):
+        kind = rng.choice(5, p=[0.6, 0.15, 0.12, 0.08, 0.05])
+        run = b"x" * int(rng.integers(0, 3) if rng.random() < 0.5 else rng.integers(3, 90))
+        pieces.append([run + b"\n", b"\n", run + b"\r\n", b"\r\n", run + b"\r"][kind])
+    data = b"".join(pieces)
+    if rng.random() < 0.5:
+        data += b"tail"  # a last line without a line feed
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+    for limit in (None, 4, 31, 200):
+        expected = _lines_by_hand(data, limit)
+        for chunk in (1, 7, 50, 333, 1 << 22):
+            monkeypatch.setattr(encoding, "CHUNK", chunk)
+            scan = scan_text_file(path, max_line_bytes=limit)
+            found = {
+                "n_lines": scan.n_lines,
+                "empty": scan.empty_lines.tolist(),
+                "long": scan.long_lines.tolist(),
+                "spans": scan.long_spans.tolist(),
+                "bare_cr": scan.bare_cr,
+            }
+            assert found == expected, (limit, chunk)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a,b\n1,\xe5\n2,3\n4,5\n",  # a character cut short, ASCII after it: not UTF-8
+        "a,b\n1,张\n2,3\n4,5\n".encode(),  # a character across a chunk boundary
+        b"a,b\n1,2\n3,4\n" + "5,张伟\n".encode("gbk"),  # ASCII chunks, then GBK
+        b"a,b\n1,2\n3,4\n5,\xff\xff\n",  # ASCII chunks, then bytes of no encoding
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 2, 3, 6, 7])
+def test_the_encoding_found_does_not_depend_on_where_chunks_end(
+    tmp_path: Path, monkeypatch, data: bytes, chunk: int
+) -> None:
+    # chunks of ASCII alone are not decoded: what follows them must still be checked
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+
+    def verdict() -> str:
+        try:
+            return scan_text_file(path).encoding
+        except DataError as exc:
+            return str(exc)
+
+    whole = verdict()
+    monkeypatch.setattr(encoding, "CHUNK", chunk)
+    assert verdict() == whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -212,3 +213,28 @@ def test_unknown_name_in_an_alert_rule_is_a_config_error(
     assert result.exit_code == 2
     assert "key 'rules.X1.condition': unknown name 'utilization'" in result.stderr
     assert "did you mean 'utilisation'?" in result.stderr
+
+
+def test_the_grade_table_keeps_its_figures_whole_in_a_narrow_terminal(
+    exports: dict[str, Path], models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rich cut a column's figures short ("31,7" for 31,743k) when the table did not fit
+    monkeypatch.setenv("COLUMNS", "60")
+    result = score(exports["oct"], models, tmp_path / "scores.csv")
+    assert result.exit_code == 0, result.output
+    limits = json.loads((tmp_path / "scores.run.json").read_text(encoding="utf-8"))["policy"][
+        "limits"
+    ]
+    total = next(line for line in result.output.splitlines() if line.lstrip().startswith("total"))
+    for key in ("current_total", "recommended_total"):
+        assert f"{limits[key] / 1000:,.0f}k" in total.split()
+
+
+def test_output_to_a_log_is_wide_enough_for_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a file or a pipe (cron, CI) has no width: rich's 80 columns wrapped or cut tables
+    from custrisk.cli._console import LOG_WIDTH, _CliConsole
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _CliConsole(file=io.StringIO()).width >= LOG_WIDTH
+    monkeypatch.setenv("COLUMNS", "90")
+    assert _CliConsole(file=io.StringIO()).width == 90  # a width asked for is kept

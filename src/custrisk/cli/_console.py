@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+import os
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+from rich.console import Console, ConsoleDimensions
+
+#: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
+LOG_WIDTH = 120
+
+
+class _CliConsole(Console):
+    """rich's console, at least :data:`LOG_WIDTH` columns wide where it writes to no
+    terminal (a log has no width of its own) and ``COLUMNS`` does not set one: rich's
+    80 columns there cut a table's figures short (``13,988,61…``) or wrap it."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        if size.width >= LOG_WIDTH or self.is_terminal or os.environ.get("COLUMNS"):
+            return size
+        return ConsoleDimensions(LOG_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = _CliConsole(highlight=False, soft_wrap=True)
+err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True)

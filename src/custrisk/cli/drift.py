@@ -37,7 +37,7 @@ from custrisk.cli._common import (
     parse_date,
     protect_command,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import LOG_WIDTH, console, err_console
 from custrisk.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ app = typer.Typer()
 FORMATS = ("text", "json", "junit")
 COMPARE_FORMATS = ("text", "json")
 STYLES = {"stable": "green", "warn": "yellow", "insufficient": "magenta", "alert": "bold red"}
-LOG_WIDTH = 120
 RECOMMENDATION_STYLES = {"replace": "bold green", "keep": "bold", "inconclusive": "yellow"}
 
 ModelArg = Annotated[
@@ -168,9 +167,8 @@ def drift(
     )
     renderables = _drift_renderables(report, data_dir)
     if out is not None or output_format == "text":
-        screen = _log_console()
         for item in renderables:
-            screen.print(item)
+            console.print(item)
     if out is not None:
         from custrisk.io.atomic import write_text
 
@@ -179,20 +177,6 @@ def drift(
     elif output_format != "text":
         typer.echo(_drift_output(report, output_format, renderables), nl=False)
     _finish(report)
-
-
-def _log_console() -> Console:
-    """The shared console on a terminal; in CI logs (not a terminal) one at least
-    ``LOG_WIDTH`` wide, since a log has no width and 80 columns wrap the table."""
-    if console.is_terminal or console.width >= LOG_WIDTH:
-        return console
-    return Console(
-        file=console.file,
-        width=LOG_WIDTH,
-        color_system=console.color_system,  # type: ignore[arg-type]
-        highlight=False,
-        soft_wrap=True,
-    )
 
 
 def _drift_output(

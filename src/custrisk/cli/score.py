@@ -262,7 +262,8 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
         ("recommended", "right"),
         ("change", "right"),
     ):
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        # figures folded onto a second line in a narrow terminal, never cut short with …
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for grade in policy.grades:
         row = summary["distribution"][grade.code]
         table.add_row(
@@ -335,7 +336,7 @@ def _print_migration(run: ScoringRun) -> None:
     )
     table.add_column("prev\\curr", no_wrap=True)
     for column in migration.counts.columns:
-        table.add_column(str(column), justify="right", no_wrap=True)
+        table.add_column(str(column), justify="right", overflow="fold")
     for row in migration.counts.index:
         cells = []
         for column in migration.counts.columns:

@@ -291,20 +291,27 @@ def valid_cn_id_number(values: pd.Series | pa.Array) -> np.ndarray:
     rows = np.flatnonzero(sized)
     if not rows.size:
         return ok
-    ids = text.take(pa.array(rows))
+    ids = text if rows.size == len(text) else text.take(pa.array(rows))
     offsets = value_offsets(ids)
     data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
     chars = data[offsets[0] : offsets[-1]].reshape(-1, 18)
-    numbers = chars.astype(np.int64) - 48
+    # Digit by digit in bytes and 32-bit sums: a matrix of 64-bit digits (29 MB at 200k
+    # ids, in fresh pages of a command) took six times as long
+    digits = chars - np.uint8(48)  # a byte below "0" wraps round: not a digit either
     last = chars[:, 17]
-    shaped = ((numbers[:, :17] >= 0) & (numbers[:, :17] <= 9)).all(axis=1) & (
-        ((last >= ord("0")) & (last <= ord("9"))) | (last == ord("X"))
-    )
-    numbers = np.where(shaped[:, None], numbers, 0)
-    check = _ID_CHECK[(numbers[:, :17] @ _ID_WEIGHTS) % 11]
+    shaped = (last == ord("X")) | (digits[:, 17] <= 9)
+    total = np.zeros(len(chars), dtype=np.int32)
+    for position, weight in enumerate(_ID_WEIGHTS.tolist()):
+        digit = digits[:, position]
+        shaped &= digit <= 9
+        total += digit * np.int32(weight)
+    check = _ID_CHECK[total % 11]
 
     def number(start: int, size: int) -> np.ndarray:
-        return numbers[:, start : start + size] @ (10 ** np.arange(size - 1, -1, -1))
+        value = np.zeros(len(chars), dtype=np.int32)
+        for position in range(start, start + size):
+            value = value * 10 + np.minimum(digits[:, position], 9)
+        return value
 
     born = _real_dates(number(6, 4), number(10, 2), number(12, 2))
     ok[rows] = shaped & (check == last) & born

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.config import default_config_path, load_sources_config
+from custrisk.config._yaml import load_yaml_text
 from custrisk.errors import ConfigError
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -239,3 +240,20 @@ def test_indicators_computes_an_expression_with_600_terms(
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "customer_id,long_sum"
     assert {line.split(",")[1] for line in lines[1:]} == {"601.0"}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a:\n  b: 1\n\tc: 2\n", r"c\.yaml:3:1: invalid YAML: .*tab.*; indent with spaces"),
+        (
+            "a:\n\tb: 1\n",
+            r"c\.yaml:2:1: invalid YAML: found character '\\t' .*; indent with spaces",
+        ),
+        ("名称: @x\n", r"c\.yaml:1:5: invalid YAML: found character '@' that cannot start"),
+        ("a: [1, 2\n", r"c\.yaml:2:1: invalid YAML: .*','.*']'; fix the YAML syntax"),
+    ],
+)
+def test_a_syntax_error_names_its_line_column_and_character(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_yaml_text(text, "c.yaml")

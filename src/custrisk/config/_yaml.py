@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from custrisk.errors import ConfigError
 
@@ -19,8 +22,9 @@ MAX_DEPTH = 50
 MAX_NODES = 100_000
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader that keeps dates as text (they are checked with the key path later).
+class _Limits:
+    """The checks of a safe loader that keeps dates as text (they are checked with the
+    key path later).
 
     While composing it keeps the key path and refuses, naming the file, line and key, a
     document nested more than :data:`MAX_DEPTH` levels, one whose aliases expand it to
@@ -28,8 +32,10 @@ class _Loader(yaml.SafeLoader):
     to the node that contains it.
     """
 
-    def __init__(self, stream: str, file: str) -> None:
-        super().__init__(stream)
+    anchors: dict[Any, yaml.Node]
+    peek_event: Any
+
+    def _start(self, file: str) -> None:
         self.file = file
         self.key_path: list[str] = []
         # id(node) -> number of nodes / levels it stands for with its aliases expanded
@@ -50,7 +56,7 @@ class _Loader(yaml.SafeLoader):
                         f"alias *{event.anchor} refers to the value that contains it",
                         hint="an alias may only repeat a value that is complete",
                     )
-            node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)  # type: ignore[misc]
             assert node is not None  # only an empty document composes to None
             key = id(node)
             if key not in self.sizes:
@@ -83,6 +89,29 @@ class _Loader(yaml.SafeLoader):
             key=key or None,
             hint=hint or "flatten the config; no setting needs that many levels",
         )
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _Loader(_Limits, Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's parser (C: a quarter of the time of PyYAML's own, which the
+        configs of a command took a tenth of a second in) under PyYAML's composer, so
+        that the checks of :class:`_Limits` see every node as it is composed."""
+
+        def __init__(self, stream: str, file: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._start(file)
+
+else:  # pragma: no cover - PyYAML built without libyaml
+
+    class _Loader(_Limits, yaml.SafeLoader):  # type: ignore[no-redef]
+        def __init__(self, stream: str, file: str) -> None:
+            super().__init__(stream)
+            self._start(file)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -152,13 +181,23 @@ def load_yaml_text(text: str, path: str | os.PathLike[str]) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(
-            f"invalid YAML: {exc.problem}", file=where, hint="fix the YAML syntax at that line"
-        ) from None
+        problem, hint = str(exc.problem), "fix the YAML syntax at that line"
+        found = _character_at(text, mark.line, mark.column) if mark else ""
+        if problem == "found character that cannot start any token" and found:
+            problem = f"found character {found!r} that cannot start any token"  # (libyaml's)
+        if found == "\t":
+            hint = "indent with spaces: YAML does not allow tabs there"
+        raise ConfigError(f"invalid YAML: {problem}", file=where, hint=hint) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
     finally:
         loader.dispose()
+
+
+def _character_at(text: str, line: int, column: int) -> str:
+    """The character at a mark's line and column (0-based), or ``""``."""
+    lines = text.split("\n")
+    return lines[line][column] if 0 <= line < len(lines) and 0 <= column < len(lines[line]) else ""
 
 
 def _read_text(path: Path) -> str:

@@ -3,6 +3,7 @@ and ``custrisk alerts``."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -453,3 +454,23 @@ def test_cli_refuses_alerts_of_another_run(run_folder: Path) -> None:
     )
     result = CliRunner().invoke(app, ["alerts", str(run_folder / "missing.csv")])
     assert result.exit_code == 2 and "scores file not found" in result.stderr
+
+
+def test_a_rule_whose_message_shows_a_field_the_data_lacks_is_skipped_not_refused() -> None:
+    # a flat table without bureau_score: the packaged CR01 shows {bureau_score}
+    credit = {k: v for k, v in INDICATORS.columns["credit"].items() if k != "bureau_score"}
+    lacking = dataclasses.replace(
+        INDICATORS,
+        indicators=tuple(i for i in INDICATORS.indicators if i.code != "bureau_score"),
+        columns={**INDICATORS.columns, "credit": credit},
+    )
+    rule = {**RULE, "message": {"zh": "现为{bureau_score}", "en": "now {bureau_score}"}}
+
+    rules = parse_alert_rules({"rules": {"X1": rule}}, indicators=lacking, file="a.yaml")
+
+    assert rules.rules == () and "bureau_score" in rules.skipped["X1"]
+    with pytest.raises(ConfigError, match=r"rules\.X1\.message': the rule reads bureau_score"):
+        parse_alert_rules({"rules": {"X1": rule}}, indicators=lacking, file="a.yaml", strict=True)
+    typo = {**RULE, "message": {"zh": "{bureau_scor}", "en": "x"}}  # a typo stays an error
+    with pytest.raises(ConfigError, match="unknown name 'bureau_scor'"):
+        parse_alert_rules({"rules": {"X1": typo}}, indicators=lacking, file="a.yaml")

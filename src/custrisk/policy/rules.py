@@ -37,6 +37,7 @@ from custrisk.expr import (
 from custrisk.policy._names import (
     PREVIOUS_NAMES,
     alert_names,
+    known_names,
     lacking_names,
     lacking_new_when_names,
     new_when_names,
@@ -373,14 +374,17 @@ def parse_alert_rules(
         node = Node(value if value is not None else {}, file, f"rules.{code}")
         condition = node.get("condition")
         lacking = lacking_names(condition, names) if isinstance(condition, str) else []
-        if lacking and not strict:
-            skipped[code] = f"needs {join_limited(lacking, 3)}, which this data does not have"
+        shown = _lacking_placeholders(node.get("message"), names)  # (a message shows them)
+        if (lacking or shown) and not strict:
+            needs = join_limited(sorted({*lacking, *shown}), 3)
+            skipped[code] = f"needs {needs}, which this data does not have"
             continue
-        if lacking:
+        if lacking or shown:
             raise ConfigError(
-                f"the rule reads {join_limited(lacking, 3)}, which this data does not have",
+                f"the rule reads {join_limited(lacking or shown, 3)}, which this data does "
+                "not have",
                 file=file,
-                key=node.key("condition"),
+                key=node.key("condition" if lacking else "message"),
                 hint="drop the rule or give the data the column (--strict makes this an "
                 "error; without it the rule is skipped)",
             )
@@ -393,6 +397,21 @@ def parse_alert_rules(
             "; ".join(f"{c}: {why}" for c, why in list(skipped.items())[:5]),
         )
     return AlertRules(file, tuple(rules), skipped)
+
+
+def _lacking_placeholders(message: Any, names: Mapping[str, ExprType]) -> list[str]:
+    """The names a rule's messages show that custrisk knows but this data lacks (sorted;
+    a name nobody knows is left to :func:`parse_template`'s error)."""
+    if not isinstance(message, Mapping):
+        return []
+    used = set()
+    for text in message.values():
+        for match in _TOKEN.finditer(text if isinstance(text, str) else ""):
+            field = _FIELD.fullmatch((match.group(1) or "").strip())
+            if field:
+                used.add(field.group(1))
+    missing = used - set(names)
+    return sorted(missing) if missing and missing <= known_names() else []
 
 
 def _rule(

@@ -428,6 +428,12 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
     assert read_alerts(out)["code"].tolist() == ["RL01"]
     result = runner.invoke(app, ["alerts", str(out), "--grade", "E", "--lang", "en"])
     assert result.exit_code == 0 and "0 alerts" in result.stdout
+    # a file named .csv is written as CSV without being told the format
+    result = runner.invoke(
+        app, ["alerts", str(run_folder / "alerts.csv"), "--code", "CR03", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_alerts(out)["code"].tolist() == ["CR03"]
 
 
 @pytest.mark.parametrize(
@@ -435,7 +441,7 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
     [
         (["--level", "purple"], "--level must be one of red, orange, yellow; got 'purple'"),
         (["--format", "xml"], "--format must be one of table, csv"),
-        (["--out", "x.csv"], "--out writes CSV; add --format csv"),
+        (["--out", "x.csv", "-f", "table"], "--out writes CSV or an .xlsx workbook, not a"),
     ],
 )
 def test_cli_usage_errors(run_folder: Path, args: list[str], pattern: str) -> None:

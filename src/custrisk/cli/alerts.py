@@ -54,8 +54,15 @@ def alerts(
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("--format", "-f", help="table (for people) or csv (all columns).")
-    ] = "table",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (for people) or csv (all columns). Default: table on screen, csv "
+            "with --out FILE.csv.",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -100,12 +107,16 @@ def alerts(
     from custrisk.policy import alerts_csv_bytes, filter_alerts
     from custrisk.results import read_alerts
 
+    workbook = out is not None and out.suffix.lower() == ".xlsx"
+    if output is None:  # a file is written as CSV (or a workbook), the screen gets a table
+        output = "csv" if out is not None and not workbook else "table"
     if output not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output!r}")
     check_language(lang)
-    workbook = out is not None and out.suffix.lower() == ".xlsx"
     if out is not None and output != "csv" and not workbook:
-        raise UsageError("--out writes CSV; add --format csv (or name an .xlsx workbook)")
+        raise UsageError(
+            "--out writes CSV or an .xlsx workbook, not a table; leave out --format table"
+        )
     if csv_encoding is not None and output != "csv":
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.

@@ -22,6 +22,7 @@ from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
 from custrisk.protect.output import existing, plain_bytes
+from custrisk.vocab import LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -232,13 +233,28 @@ def select_customers(
                 f"--grade: {inputs.scores_path} has no grade column",
                 hint="score with a policy config, or select with --customers",
             )
-        keep &= frame["grade"].astype(str).isin([g.strip() for g in grades])
+        wanted = [g.strip() for g in grades if g.strip()]
+        known = list((inputs.run.get("policy") or {}).get("distribution") or ())
+        known = known or sorted(set(frame["grade"].dropna().astype(str)))
+        unknown = [g for g in wanted if g not in known]
+        if unknown:
+            raise UsageError(
+                f"--grade: unknown grade(s) {join_limited(unknown)}",
+                hint=f"the grades of this run are {', '.join(known)}",
+            )
+        keep &= frame["grade"].astype(str).isin(wanted)
     if alert_levels:
         if "alert_level" not in frame.columns:
             raise UsageError(
                 f"--alert-level: {inputs.scores_path} has no alert_level column",
                 hint="score with an alerts config, or select with --customers",
             )
-        levels = [lv.strip().lower() for lv in alert_levels]
+        levels = [lv.strip().lower() for lv in alert_levels if lv.strip()]
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown:
+            raise UsageError(
+                f"--alert-level: unknown level(s) {join_limited(unknown)}",
+                hint=f"the levels are {', '.join(LEVELS)}",
+            )
         keep &= frame["alert_level"].astype(str).str.lower().isin(levels)
     return frame.loc[keep, "customer_id"].tolist()

@@ -142,6 +142,13 @@ def test_missing_data_dir(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "data folder not found" in _one_line_error(result)
+    # an export file named instead of its folder: the folder is named in the hint
+    (tmp_path / "credit.csv").write_text("customer_id\n1\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(tmp_path / "credit.csv")])
+    assert result.exit_code == 2
+    assert f"a file, not a folder of exports; pass the folder that holds it ({tmp_path})" in (
+        _one_line_error(result)
+    )
 
 
 def test_bad_config_is_exit_2_naming_the_key(runner: CliRunner, tmp_path: Path) -> None:

@@ -456,6 +456,12 @@ def load_workspace(
         file, or too few rows: the input is unusable (exit code 2).
     """
     data_dir = Path(data_dir)
+    if data_dir.is_file():
+        raise DataError(
+            "a file, not a folder of exports",
+            file=str(data_dir),
+            hint=f"pass the folder that holds it ({data_dir.parent}) and the other exports",
+        )
     if not data_dir.is_dir():
         raise DataError(
             "data folder not found",

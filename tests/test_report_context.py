@@ -346,3 +346,24 @@ def test_config_text_needs_both_languages(tmp_path: Path) -> None:
     path.write_text(text.replace('  answer_yes: {zh: 是, en: "Yes"}', "  answer_yes: {zh: 是}"))
     with pytest.raises(ConfigError, match=r"key 'texts\.answer_yes\.en': required key is missing"):
         load_report_config(path)
+
+
+@pytest.mark.parametrize(
+    ("lang", "value", "signed", "shown"),
+    [
+        ("zh", 31_035.4, False, "¥31,035"),  # fits: in full
+        ("zh", 999_999_999, False, "¥999,999,999"),
+        ("zh", 12_345_678_901, False, "¥123.46亿"),  # too wide for a tile: in units
+        ("zh", -12_345_678_901, True, "-¥123.46亿"),
+        ("zh", 5_000, True, "+¥5,000"),
+        ("en", 11_111_111_111.11, False, "¥11.11B"),
+        ("en", 2_500_000_000, True, "+¥2.50B"),
+    ],
+)
+def test_tile_amounts_are_never_cut_short(
+    config: ReportConfig, lang: str, value: float, signed: bool, shown: str
+) -> None:
+    # a customer of twelve-digit limits had ¥12,345,678,90… in the PDF's tiles
+    from custrisk.report.formatting import Formatter
+
+    assert Formatter(config, lang).money_tile(value, signed=signed) == shown

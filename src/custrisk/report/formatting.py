@@ -23,6 +23,11 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: The most characters an amount takes in a report's tile before it is shown in the
+#: config's units (``¥12,345,678,901`` overflowed the tile and was cut).
+TILE_CHARS = 12
+
+
 class Formatter:
     """Formats numbers for one language of one report config."""
 
@@ -63,6 +68,16 @@ class Formatter:
         text = f"{abs(scaled):,.2f}" if unit else f"{abs(scaled):,.0f}"
         sign = "-" if number < 0 else ""
         return f"{sign}{self._money.prefix}{text}{unit}{self._money.suffix}"
+
+    def money_tile(self, value: Any, *, signed: bool = False) -> str:
+        """An amount for a tile a few centimetres wide: in full while it fits
+        (``¥31,035``), else in the config's units (``¥123.46亿``), never cut short."""
+        text = self.signed_money(value) if signed else self.money(value)
+        number = finite(value)
+        if number is None or len(text) <= TILE_CHARS:
+            return text
+        big = self.money_big(abs(number))
+        return f"-{big}" if number < 0 else (f"+{big}" if signed else big)
 
     def money_round(self, value: Any) -> str:
         """A round amount for band labels: ``¥5万``, ``¥20k``, ``¥500``."""

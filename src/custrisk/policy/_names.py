@@ -8,7 +8,7 @@ read.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from custrisk.config.sources import CUSTOMER_SOURCE
@@ -100,8 +100,14 @@ def lacking_names(text: str, names: Mapping[str, ExprType]) -> list[str]:
         tree = parse(text)
     except ExpressionError:
         return []
-    used = {n.name for n in iter_nodes(tree) if isinstance(n, Name)}
-    missing = used - set(names)
+    return lacking_among({n.name for n in iter_nodes(tree) if isinstance(n, Name)}, names)
+
+
+def lacking_among(used: Iterable[str], names: Mapping[str, ExprType]) -> list[str]:
+    """Of the names ``used`` (by a condition, or shown by a message), those custrisk
+    knows but ``names`` lacks (sorted); empty when there are none, or when one is a
+    name nobody knows (a typo, left to the error that names it)."""
+    missing = set(used) - set(names)
     if not missing or not missing <= known_names():
         return []
     return sorted(missing)

@@ -37,7 +37,7 @@ from custrisk.expr import (
 from custrisk.policy._names import (
     PREVIOUS_NAMES,
     alert_names,
-    known_names,
+    lacking_among,
     lacking_names,
     lacking_new_when_names,
     new_when_names,
@@ -400,8 +400,8 @@ def parse_alert_rules(
 
 
 def _lacking_placeholders(message: Any, names: Mapping[str, ExprType]) -> list[str]:
-    """The names a rule's messages show that custrisk knows but this data lacks (sorted;
-    a name nobody knows is left to :func:`parse_template`'s error)."""
+    """:func:`lacking_among` the names a rule's messages show (a name nobody knows is
+    left to :func:`parse_template`'s error)."""
     if not isinstance(message, Mapping):
         return []
     used = set()
@@ -410,8 +410,7 @@ def _lacking_placeholders(message: Any, names: Mapping[str, ExprType]) -> list[s
             field = _FIELD.fullmatch((match.group(1) or "").strip())
             if field:
                 used.add(field.group(1))
-    missing = used - set(names)
-    return sorted(missing) if missing and missing <= known_names() else []
+    return lacking_among(used, names)
 
 
 def _rule(

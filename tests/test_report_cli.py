@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import logging
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.report import render
+from custrisk.report import batch, render
 from custrisk.results import read_run
 from tests._report_runs import handmade_frames, write_handmade_run, write_run
 
@@ -120,6 +122,43 @@ def test_a_failing_customer_is_recorded_and_the_batch_goes_on(
     assert rows["C004"]["sha256"] == ""
     assert not (out / "customer_C004.pdf").exists()
     assert all(rows[c]["status"] == "ok" for c in ("portfolio", "C001", "C002", "C003", "C005"))
+
+
+def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(
+    runner: CliRunner, run_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk takes three documents, then no more: every later write would fail too,
+    # so the batch stops at the first failure instead of trying each customer in turn.
+    written: list[str] = []
+    real_write = batch.write_bytes
+
+    def filling_disk(target: str | Path, data: bytes, **kwargs: bool) -> Path:
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        written.append(Path(target).name)
+        return real_write(target, data, **kwargs)
+
+    monkeypatch.setattr(batch, "write_bytes", filling_disk)
+    out = tmp_path / "out"
+    result = _report(runner, run_path, "--out", out, "-w", "0", *DATE)
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "customer_C003.pdf: No space left on device" in message
+    assert "the batch stopped after 3 of 6 document(s) rendered" in message
+    assert "run the same command again: the reports written are kept" in message
+    rows = _manifest(out)
+    assert {cid: r["status"] for cid, r in rows.items()} == {
+        "portfolio": "ok",
+        "C001": "ok",
+        "C002": "ok",
+        "C003": "failed",
+    }
+    assert sorted(p.name for p in out.glob("*.pdf")) == sorted(written)
+
+    monkeypatch.setattr(batch, "write_bytes", real_write)  # space freed
+    result = _report(runner, run_path, "--out", out, "-w", "0", *DATE)
+    assert result.exit_code == 0, result.output
+    assert "Rendered 3 report(s), skipped 3 up to date, 0 failed" in result.output
 
 
 def test_process_pool_renders_in_workers(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ Exit codes (the same for every command):
 * 1 -- a check found a problem (rows rejected, drift over threshold, alerts at the
   ``--fail-on`` level). Raised as :class:`CheckFailed`.
 * 2 -- usage or configuration error, unreadable or malformed input, an invalid
-  model artifact. Raised as :class:`ConfigError`, :class:`DataError`,
-  :class:`ModelArtifactError` or :class:`UsageError`.
+  model artifact, an output the disk cannot take. Raised as :class:`ConfigError`,
+  :class:`DataError`, :class:`ModelArtifactError`, :class:`OutputError` or
+  :class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class DataError(CustriskError):
         if column:
             where += f" column '{column}'"
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
+
+
+class OutputError(CustriskError):
+    """An output cannot be written: the disk is full, over quota or read-only."""
 
 
 class ModelArtifactError(CustriskError):

@@ -24,6 +24,7 @@ from custrisk import __version__
 from custrisk.cli import audit as _audit
 from custrisk.cli._console import err_console
 from custrisk.errors import EXIT_USAGE, CustriskError
+from custrisk.io.atomic import out_of_room
 
 EXIT_INTERNAL = 3
 DEBUG_ENV = "CUSTRISK_DEBUG"
@@ -178,10 +179,13 @@ class _ErrorMappingGroup(TyperGroup):
                 raise
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             _note_error(f"{where}{exc.strerror or exc}")
+            hint = (
+                "free space on that disk (or make it writable) and run the command again"
+                if out_of_room(exc)
+                else "check the path and its permissions"
+            )
             err_console.print(
-                f"[bold red]Error:[/] {where}{exc.strerror or exc}; check the path and its "
-                "permissions",
-                highlight=False,
+                f"[bold red]Error:[/] {where}{exc.strerror or exc}; {hint}", highlight=False
             )
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,14 @@ from typing import IO, Any, Protocol
 DEFAULT_MODE = 0o600
 #: Mode of the folders custrisk creates for its outputs.
 DIR_MODE = 0o700
+#: Errors that every later write to the same disk would meet too: full, over quota,
+#: read-only. A batch stops at the first rather than failing each document in turn.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def out_of_room(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk takes no more writes (:data:`NO_ROOM`)."""
+    return isinstance(exc, OSError) and exc.errno in NO_ROOM
 
 
 def ensure_dir(path: str | os.PathLike[str], mode: int = DIR_MODE) -> Path:

@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,13 @@ from typing import Any
 import pandas as pd
 
 from custrisk import __version__
-from custrisk.errors import CustriskError
+from custrisk.errors import CustriskError, OutputError
 from custrisk.io.atomic import (
     Sealer,
     active_group,
     active_sealer,
     ensure_dir,
+    out_of_room,
     private_dir,
     sealing,
     write_bytes,
@@ -109,10 +110,13 @@ class ReportResult:
     error: str = ""
     inputs_hash: str = ""
     seconds: float = 0.0
+    #: The disk took no more (full, over quota, read-only): the batch stops here
+    stop: bool = False
 
     def row(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("seconds")
+        data.pop("stop")
         data["pages"] = "" if self.pages is None else self.pages
         return data
 
@@ -226,6 +230,11 @@ class _Worker:
                 log.warning("%s: %s", name, result.error)
         except CustriskError as exc:
             result.status, result.error = FAILED, exc.one_line()
+        except OSError as exc:
+            result.status, result.stop = FAILED, out_of_room(exc)
+            result.error = (
+                str(exc.strerror) if result.stop else f"{type(exc).__name__}: {exc}"[:500]
+            )
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"[:500]
         finally:
@@ -344,6 +353,43 @@ def write_manifest(
     return write_csv(table, out_dir / MANIFEST, encoding=csv_encoding)
 
 
+def _final_manifest(
+    out: Path,
+    done: list[ReportResult],
+    previous: dict[tuple[str, str], dict[str, str]],
+    order: Sequence[tuple[str, str]],
+    csv_encoding: str | None,
+    stopped: bool,
+) -> bool:
+    """Write the batch's manifest; whether it could be. A batch stopped by a full disk
+    reports that instead of the manifest's own failure to be written."""
+    try:
+        write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
+    except OSError as exc:
+        if not (stopped and out_of_room(exc)):
+            raise
+        log.warning("could not write %s: %s", out / MANIFEST, exc.strerror or exc)
+        return False
+    return True
+
+
+def _stopped_error(
+    out: Path, stopped: ReportResult, done: list[ReportResult], total: int, manifest: bool
+) -> OutputError:
+    rendered = sum(r.status == OK for r in done)
+    kept = (
+        "the reports written are kept and skipped as up to date"
+        if manifest
+        else f"{MANIFEST} could not be updated, so the reports are rendered again"
+    )
+    return OutputError(
+        f"{out / stopped.file}: {stopped.error}; the batch stopped after {rendered:,} of "
+        f"{total:,} document(s) rendered",
+        hint=f"free space on that disk (or make it writable) and run the same command "
+        f"again: {kept}",
+    )
+
+
 def _manifest_cell(value: Any) -> str:
     """A manifest cell as text (``None``: empty), the way :mod:`csv` wrote it."""
     return "" if value is None else str(value)
@@ -351,7 +397,7 @@ def _manifest_cell(value: Any) -> str:
 
 def _results(
     job: _Job, tasks: list[tuple[str, str, dict[str, str] | None]], workers: int, per_child: int
-) -> Iterator[ReportResult]:
+) -> Generator[ReportResult, None, None]:
     if workers == 0:
         worker = _Worker(job)
         for task in tasks:
@@ -479,18 +525,28 @@ def render_reports(
                 group=active_group(),
             )
             last_flush = time.monotonic()
+            stopped: ReportResult | None = None
+            results = _results(job, tasks, workers, per_child)
             try:
-                for result in _results(job, tasks, workers, per_child):
+                for result in results:
                     done.append(result)
                     if on_result:
                         on_result(result)
+                    if result.stop:
+                        stopped = result
+                        break
                     if len(done) % _FLUSH_EVERY == 0 or time.monotonic() - last_flush > 10:
                         write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
                         last_flush = time.monotonic()
             finally:
-                write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
+                results.close()  # a stopped batch's workers are ended, not waited for
+                manifest_written = _final_manifest(
+                    out, done, previous, order, csv_encoding, stopped is not None
+                )
         finally:
             shutil.rmtree(font_dir, ignore_errors=True)
+        if stopped is not None:
+            raise _stopped_error(out, stopped, done, len(tasks), manifest_written)
         position = {key: i for i, key in enumerate(order)}
         done.sort(key=lambda r: position[(r.kind, r.customer_id)])
         return BatchResult(

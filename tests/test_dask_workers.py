@@ -18,6 +18,7 @@ import pytest
 
 import custrisk
 from custrisk.data import load_workspace
+from custrisk.errors import DataError
 from custrisk.indicators import event_day_counts, resolve_as_of, resolve_as_of_of_counts
 from custrisk.review.followups import preferred_channels
 from custrisk.scoring import check_data_drift, prepare_features, score_portfolio
@@ -153,7 +154,7 @@ def test_indicators_read_on_the_workers_equal_pandas(
     assert not got.workspace.frames  # no cleaned rows on the client
 
 
-def test_an_as_of_argument_needs_no_counting(
+def test_an_as_of_argument_gives_the_features_of_one_process(
     dask_cluster: Any, dirty_300: Path, no_client_workspace: None
 ) -> None:
     day = dt.date(2026, 9, 30)
@@ -191,6 +192,22 @@ def test_the_as_of_date_of_counted_event_days(
     assert [r.getMessage() for r in caplog.records] == whole_warnings
     total = sum(int(n.sum()) for c in counts for _days, n in [c["transactions"]])
     assert total == int(np.count_nonzero(transactions["txn_date"].notna()))
+
+
+@pytest.mark.parametrize("as_of", ["2020-01-31", "2028-06-30"])
+def test_an_as_of_date_no_event_reaches_is_refused_from_counts_as_from_the_whole(
+    as_of: str, dirty_300: Path
+) -> None:
+    workspace = load_workspace(dirty_300)
+    _, config = load_configs(None, workspace.config)
+    with pytest.raises(DataError) as whole:
+        resolve_as_of(workspace.present_frames(), config, as_of)
+    parts, _ = split_workspace(workspace, 3)
+    counts = [event_day_counts(p.present_frames(), config) for p in parts]
+    with pytest.raises(DataError) as counted:
+        resolve_as_of_of_counts(counts, config, as_of)
+    assert str(counted.value) == str(whole.value)
+    assert str(whole.value).startswith(f"--as-of {as_of} is ")
 
 
 @pytest.mark.parametrize(("parts", "buckets"), [(1, 3), (2, 1), (4, 5)])

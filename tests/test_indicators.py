@@ -584,6 +584,59 @@ def test_as_of_from_config_then_argument() -> None:
     same(result.frame["x"].tolist(), [7, 2, 0])
 
 
+WINDOWED = {"x_90d": txn(agg="count", window="90d"), "x_12m": txn(agg="count", window="12m")}
+
+
+def test_an_as_of_date_before_every_event_is_refused() -> None:
+    # The earliest event is behaviour's 2023-01-01: no event would be before the date.
+    with pytest.raises(
+        DataError,
+        match=r"^--as-of 2022-12-31 is before every event date of the data \(the earliest "
+        r"is 2023-01-01, behaviour.event_date\): no event would count; give the date of "
+        r"the export, or leave --as-of out to take 2024-07-05 from the data$",
+    ):
+        compute_indicators(make_frames(), config(**WINDOWED), as_of="2022-12-31")
+    result = compute_indicators(make_frames(), config(**WINDOWED), as_of="2023-01-01")
+    assert result.as_of == dt.date(2023, 1, 1)
+
+
+def test_an_as_of_date_beyond_every_window_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    # The latest event is 2024-07-05; a 12m window ending 2025-07-05 starts after it
+    # (a window leaves out its first day).
+    with pytest.raises(DataError, match=r"^--as-of 2025-07-05 is 365 days after the latest") as err:
+        compute_indicators(make_frames(), config(**WINDOWED), as_of="2025-07-05")
+    assert "(2024-07-05, transactions.txn_date): every window of the indicators would be " in (
+        str(err.value)
+    )
+    cfg = parse_indicator_config(
+        {"as_of": "2026-01-31", "sources": SOURCES, "indicators": WINDOWED}
+    )
+    with pytest.raises(DataError, match=r"^as_of in the indicator config 2026-01-31 is 575 "):
+        compute_indicators(make_frames(), cfg)
+    # One day less: the 12m window holds the last event; a gap of a month and more warns.
+    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+        result = compute_indicators(make_frames(), config(**WINDOWED), as_of="2025-07-04")
+    assert result.frame["x_12m"].tolist() == [1, 0, 0]
+    assert [m for r in caplog.records if "latest event" in (m := r.getMessage())] == [
+        "--as-of 2025-07-04 is 364 days after the latest event date of the data (2024-07-05, "
+        "transactions.txn_date): the customers' most recent windows hold no events; check "
+        "that the month was exported"
+    ]
+
+
+def test_an_as_of_date_a_month_after_the_data_is_taken_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+        compute_indicators(make_frames(), config(**WINDOWED), as_of="2024-08-05")  # 31 days
+    assert "latest event" not in caplog.text
+    # Indicators over all time never leave every window empty: a warning only.
+    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+        result = compute_indicators(make_frames(), config(x=txn(agg="count")), as_of="2030-01-01")
+    assert result.frame["x"].tolist() == [7, 2, 0]
+    assert "--as-of 2030-01-01 is 2006 days after the latest event date" in caplog.text
+
+
 def test_credit_only_workspace_uses_today() -> None:
     frames = {"credit": make_frames()["credit"]}
     result = compute_indicators(frames, config(x=spec(field="bureau_score")))

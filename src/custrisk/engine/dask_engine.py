@@ -303,9 +303,8 @@ def _as_of_on_workers(
     shared_config: Any,
     as_of: dt.date | str | None,
 ) -> tuple[dt.date, str]:
-    """The as-of date of the whole workspace from the buckets' counted event days."""
-    if as_of is not None or config.as_of is not None:
-        return resolve_as_of_of_counts([], config, as_of)
+    """The as-of date of the whole workspace from the buckets' counted event days (also
+    when it is given: they tell whether any event reaches it)."""
     counts = client.gather(
         [
             client.submit(

@@ -578,10 +578,18 @@ def resolve_as_of_of_counts(
 ) -> tuple[dt.date, str]:
     """:func:`resolve_as_of` of the whole data from the :func:`event_day_counts` of its
     parts: the same date and origin (and the same warnings)."""
-    if as_of is not None:
-        return _as_day(as_of), "argument"
-    if config.as_of is not None:
-        return config.as_of, "config"
+    given = _as_day(as_of) if as_of is not None else config.as_of
+    if given is not None:
+        origin = "argument" if as_of is not None else "config"
+        spans = []
+        for name, settings in config.sources.items():
+            days_in = [part[name][0] for part in parts if name in part and part[name][0].size]
+            if days_in:
+                first = min(float(days.min()) for days in days_in)
+                last = max(float(days.max()) for days in days_in)
+                spans.append(_DateSpan(name, settings.date, first, last))
+        check_given_as_of(given, origin, spans, config)
+        return given, origin
     latest = []
     for name, settings in config.sources.items():
         found_in = [part[name] for part in parts if name in part]
@@ -615,6 +623,87 @@ def resolve_as_of_of_counts(
         day,
     )
     return day, "today"
+
+
+#: Where an as-of date comes from when the user chose it (not found in the data).
+GIVEN_AS_OF = ("argument", "config")
+
+
+@dataclass(frozen=True)
+class _DateSpan:
+    """The first and last event day (day numbers) of one source's date column."""
+
+    source: str
+    column: str | None
+    first: float
+    last: float
+
+    def where(self) -> str:
+        return f"{self.source}.{self.column}" if self.column else self.source
+
+
+def check_given_as_of(
+    day: dt.date, origin: str, spans: Sequence[_DateSpan], cfg: IndicatorConfig
+) -> None:
+    """Refuse an as-of date the user gave (``--as-of``, or ``as_of`` in the config)
+    that no event of the data reaches, and warn of one well after the data's end.
+
+    A mistyped year scores every customer as inactive: before the first event date,
+    every event would fall after the as-of date; later than the last event date by
+    more than the longest window of the indicators, every window would be empty.
+    Neither is an error custrisk could notice afterwards, so both stop the command.
+    A gap of more than a month only warns (the month may really be quiet, or not yet
+    exported).
+    """
+    if origin not in GIVEN_AS_OF or not spans:
+        return
+    given = "--as-of" if origin == "argument" else "as_of in the indicator config"
+    target = _day_number(day)
+    first = min(spans, key=lambda span: span.first)
+    last = max(spans, key=lambda span: span.last)
+    keep_out = (
+        f"leave {given} out to take {_date_of_day(last.last)} from the data"
+        if origin == "argument"
+        else f"remove it to take {_date_of_day(last.last)} from the data"
+    )
+    if target < first.first:
+        raise DataError(
+            f"{given} {day} is before every event date of the data (the earliest is "
+            f"{_date_of_day(first.first)}, {first.where()}): no event would count",
+            hint=f"give the date of the export, or {keep_out}",
+        )
+    gap = int(target - last.last)
+    starts = [
+        start
+        for indicator in cfg.indicators
+        if (agg := indicator.aggregation) is not None
+        and (start := _window_start(agg.window, agg.offset, day)) is not None
+    ]
+    if starts and last.last <= _day_number(min(starts)):
+        raise DataError(
+            f"{given} {day} is {gap:,} days after the latest event date of the data "
+            f"({_date_of_day(last.last)}, {last.where()}): every window of the indicators "
+            "would be empty and every customer would look inactive",
+            hint=f"give the date of the export, or {keep_out}",
+        )
+    if gap > DEFAULT_DAYS_AHEAD:
+        logger.warning(
+            "%s %s is %d days after the latest event date of the data (%s, %s): the "
+            "customers' most recent windows hold no events; check that the month was "
+            "exported",
+            given,
+            day,
+            gap,
+            _date_of_day(last.last),
+            last.where(),
+        )
+
+
+def _window_start(window: Window, offset: Window | None, day: dt.date) -> dt.date | None:
+    """The first day a window of ``window`` ending ``offset`` before ``day`` reaches
+    back to (``None`` for ``all``)."""
+    end = offset.before(day) if offset is not None else day
+    return None if end is None else window.before(end)
 
 
 class _IndicatorValues(Mapping[str, Any]):
@@ -672,6 +761,15 @@ class _Engine:
                     "run",
                     day,
                 )
+        if origin in GIVEN_AS_OF:
+            spans = []
+            for source in self.sources.values():
+                days = source.event_days()
+                if days is not None and days.size:
+                    spans.append(
+                        _DateSpan(source.name, source.settings.date, days.min(), days.max())
+                    )
+            check_given_as_of(day, origin, spans, self.cfg)
         self.as_of = day
         self.as_of_day = _day_number(day)
         return day, origin

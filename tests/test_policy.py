@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 from typing import Any
 
@@ -378,6 +379,27 @@ def test_migration_keeps_grades_unknown_to_the_policy() -> None:
     assert migration.counts.loc["X", "A"] == 1
     with pytest.raises(DataError, match="customer '1' more than once"):
         migration_matrix(pd.Series(["A", "B"], index=["1", "1"]), curr)
+
+
+def test_a_previous_run_dated_after_this_one_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    table, details = frames([700, 550, 600])
+    as_of = str(table["as_of"].iloc[0])
+    later = (dt.date.fromisoformat(as_of) + dt.timedelta(days=30)).isoformat()
+    previous = pd.DataFrame(
+        {"customer_id": ["C0000"], "as_of": later, "score": [720.0], "grade": ["A"]}
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"^the previous run is as of {later}, after this run's as-of date \({as_of}\): "
+        r"its alerts, grades and limits would be compared backwards; give the run of an "
+        r"earlier month as the previous run \(the two may be swapped\)$",
+    ):
+        apply_policy(table, details, POLICY, previous=previous)
+    # The same month scored again against its first run: compared, with a warning.
+    with caplog.at_level("WARNING", logger="custrisk.policy.apply"):
+        result = apply_policy(table, details, POLICY, previous=previous.assign(as_of=as_of))
+    assert result.summary["migration"]["previous_as_of"] == as_of
+    assert f"the previous run is as of {as_of}, the as-of date of this run too" in caplog.text
 
 
 def test_changes_against_a_previous_run() -> None:

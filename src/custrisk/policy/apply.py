@@ -137,6 +137,27 @@ def _as_of(scores: pd.DataFrame) -> dt.date:
         raise DataError(f"the scores' as_of {values[0]!r} is not a date YYYY-MM-DD") from None
 
 
+def _previous_as_of(previous: pd.DataFrame) -> str | None:
+    """The latest as-of date of a previous run's scores (``None`` if it has none)."""
+    if "as_of" not in previous:
+        return None
+    values = previous["as_of"].dropna().astype("str").unique()
+    return str(max(values)) if len(values) else None
+
+
+def _check_previous_as_of(previous: pd.DataFrame, as_of: dt.date) -> None:
+    """A previous run dated after this one turns every comparison around (new alerts
+    reported as closed, upgrades as downgrades): the two runs were probably swapped."""
+    before = _previous_as_of(previous)
+    if before is not None and before[:10] > as_of.isoformat():
+        raise DataError(
+            f"the previous run is as of {before}, after this run's as-of date "
+            f"({as_of.isoformat()}): its alerts, grades and limits would be compared "
+            "backwards",
+            hint="give the run of an earlier month as the previous run (the two may be swapped)",
+        )
+
+
 def _check_names(policy: Policy, rules: AlertRules | None, columns: _Columns) -> None:
     """Every name a rule reads must be computed or present in the details table."""
     used: list[tuple[str, str, frozenset[str], frozenset[str]]] = []
@@ -579,6 +600,8 @@ def apply_policy(
     if ids.duplicated().any():
         raise DataError(f"the scores table holds customer {ids[ids.duplicated()].iloc[0]!r} twice")
     as_of = _as_of(scores)
+    if previous is not None:
+        _check_previous_as_of(previous, as_of)
     n = len(ids)
     det = (
         details_of(details, ids)
@@ -701,19 +724,13 @@ def migration_summary(
     migration: Migration, previous: pd.DataFrame, as_of: dt.date
 ) -> dict[str, Any]:
     """The run facts' ``migration``: the matrix and what the previous run was (a
-    warning is logged when it is not before this run)."""
-    prev_as_of = (
-        sorted(previous["as_of"].dropna().astype("str").unique()) if "as_of" in previous else []
-    )
-    if prev_as_of and prev_as_of[-1] >= as_of.isoformat():
-        log.warning(
-            "the previous run is as of %s, not before this run (%s)",
-            prev_as_of[-1],
-            as_of.isoformat(),
-        )
+    warning is logged when it is of the same date as this run: a month scored again)."""
+    before = _previous_as_of(previous)
+    if before is not None and before[:10] >= as_of.isoformat():
+        log.warning("the previous run is as of %s, the as-of date of this run too", before)
     return {
         **migration.to_dict(),
-        "previous_as_of": prev_as_of[-1] if prev_as_of else None,
+        "previous_as_of": before,
         "previous_customers": len(previous),
         "previous_grades_recomputed": "grade" not in previous,
     }

@@ -306,6 +306,21 @@ def test_portfolio_matrix_and_top(run_path: Path, config: ReportConfig) -> None:
     }
 
 
+def test_alert_levels_count_each_customer_once_at_their_most_severe_level(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    scores, details, run, alerts = handmade_frames()
+    # C002 gets a yellow alert of its own beside C001's and C003's red and lesser ones.
+    extra = alerts.iloc[[-1]].assign(customer_id="C002", level="yellow", code="SV09")
+    alerts = pd.concat([alerts, extra], ignore_index=True)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    summary = build_portfolio_context(inputs, config=config, lang="en")["alerts"]
+    levels = {lv["code"]: (lv["count"], lv["customers"]) for lv in summary["levels"]}
+    assert levels == {"red": (2, 2), "orange": (1, 0), "yellow": (2, 1)}
+    assert sum(c for _, c in levels.values()) == summary["customers"] == 3
+    assert summary["total"] == 5
+
+
 def test_customer_file_names_are_safe_and_distinct() -> None:
     assert customer_file_name("0000000001") == "customer_0000000001.pdf"
     evil = customer_file_name("../../etc/passwd")

@@ -132,9 +132,24 @@ def test_portfolio_pdf_shows_the_portfolio(
     rendered = renderers[lang].render(context)
     text = re.sub(r"\s+", "", _text(rendered.pdf))
     wanted = (
-        ["资产组合风险报告", "风险矩阵", "高风险客户", "催收组", "按地区汇总", "AUC"]
+        [
+            "资产组合风险报告",
+            "风险矩阵",
+            "高风险客户",
+            "催收组",
+            "按地区汇总",
+            "AUC",
+            "每位客户只计一次",
+        ]
         if lang == "zh"
-        else ["PortfolioRiskReport", "Riskmatrix", "Highrisk", "Collections", "groupedbyregion"]
+        else [
+            "PortfolioRiskReport",
+            "Riskmatrix",
+            "Highrisk",
+            "Collections",
+            "groupedbyregion",
+            "countedonce,attheirmostseverealertlevel",
+        ]
     )
     for expected in wanted:
         assert expected in text, expected

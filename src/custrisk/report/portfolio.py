@@ -212,14 +212,17 @@ def _alerts_summary(
         lv for lv in present if lv not in config.alert_levels
     )
     order = order or list(config.alert_levels)
+    # Each customer is counted once, at the most severe level of their alerts (as
+    # `custrisk score` prints it), so that the levels' customers add up to the total.
+    rank = alerts["level"].astype(str).map({level: i for i, level in enumerate(order)})
+    highest = rank.groupby(alerts["customer_id"].astype(str)).min()
     by_level = []
-    for level in order:
-        part = alerts[alerts["level"] == level]
+    for i, level in enumerate(order):
         by_level.append(
             {
                 **(_level_info(level, config, lang) or {}),
-                "count": len(part),
-                "customers": int(part["customer_id"].nunique()),
+                "count": int((rank == i).sum()),
+                "customers": int((highest == i).sum()),
             }
         )
     owners: list[dict[str, Any]] = []

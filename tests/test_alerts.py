@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, UsageError
 from custrisk.expr import ExprType
 from custrisk.indicators import load_indicator_config
 from custrisk.policy import (
@@ -374,6 +374,26 @@ def test_filters(alerts_frame: pd.DataFrame) -> None:
         "RL01"
     ]
     assert len(alerts_at_or_above(alerts_frame, "never")) == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["客户经理", "Account Manager", "account manager", "ACCOUNT_MANAGER"]
+)
+def test_an_owner_is_named_by_its_role_or_either_label(
+    alerts_frame: pd.DataFrame, name: str
+) -> None:
+    assert filter_alerts(alerts_frame, owners=[name])["code"].tolist() == ["CR03", "RL01"]
+
+
+def test_an_unknown_owner_is_a_typo_not_an_empty_list(alerts_frame: pd.DataFrame) -> None:
+    with pytest.raises(
+        UsageError,
+        match=r"^--owner '风控' is not an owner role; the roles are: account_manager \(客户经理\), "
+        r"collections \(催收专员\), risk_officer \(风控专员\), service_manager \(客服主管\)$",
+    ):
+        filter_alerts(alerts_frame, owners=["风控"])
+    # A known role with no alert in this run selects nothing, without an error.
+    assert filter_alerts(alerts_frame, owners=["risk_officer"]).empty
 
 
 def _run(alerts_frame: pd.DataFrame) -> ScoringRun:

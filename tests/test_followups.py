@@ -155,14 +155,16 @@ def test_every_run_writes_its_follow_up_plan(scored: Path) -> None:
 
 def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(
-        app, ["followups", str(scored), "--owner", "collections", "--limit", "0"]
-    )
+    result = runner.invoke(app, ["followups", str(scored), "--owner", "催收专员", "--limit", "0"])
     assert result.exit_code == 0, result.output
     plan = read_run(scored).followups
     assert plan is not None
     expected = int((plan["owner"] == "collections").sum())
     assert f"{expected:,} customers due" in result.output
+    assert f"collections 催收专员: {expected:,}" in result.output
+    result = runner.invoke(app, ["followups", str(scored), "--owner", "collection"])
+    assert result.exit_code == 2
+    assert "--owner 'collection' is not an owner role; the roles are: " in result.output
     out = tmp_path / "mine.csv"
     result = runner.invoke(
         app, ["followups", str(scored), "--owner", "account_manager", "-o", str(out)]

@@ -301,7 +301,7 @@ def test_portfolio_matrix_and_top(run_path: Path, config: ReportConfig) -> None:
     assert {o["owner"] for o in ctx["alerts"]["owners"]} == {
         "风控专员",
         "客户经理",
-        "催收组",
+        "催收专员",
         "客服主管",
     }
 

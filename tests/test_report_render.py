@@ -136,7 +136,7 @@ def test_portfolio_pdf_shows_the_portfolio(
             "资产组合风险报告",
             "风险矩阵",
             "高风险客户",
-            "催收组",
+            "催收专员",
             "按地区汇总",
             "AUC",
             "每位客户只计一次",

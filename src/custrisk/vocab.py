@@ -1,4 +1,5 @@
-"""Words every layer of custrisk shares: the languages of labels and the alert levels.
+"""Words every layer of custrisk shares: the languages of labels, the alert levels and
+the owner roles of alerts and follow-ups.
 
 One definition each, at the bottom of the import graph, so that the policy, the
 reports, the results module and the CLI cannot drift apart.
@@ -6,7 +7,7 @@ reports, the results module and the CLI cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from custrisk.errors import UsageError
 
@@ -24,6 +25,53 @@ LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
 #: Severity rank of each level (0 = most severe).
 LEVEL_RANK: Mapping[str, int] = {level: i for i, level in enumerate(LEVELS)}
 
+#: Owner roles of the packaged alert rules and follow-ups (the ``owner`` column of
+#: alerts.csv and followups.csv), with their labels. A rules file may name others.
+OWNER_LABELS: Mapping[str, Mapping[str, str]] = {
+    "account_manager": {"zh": "客户经理", "en": "account manager"},
+    "risk_officer": {"zh": "风控专员", "en": "risk officer"},
+    "collections": {"zh": "催收专员", "en": "collections"},
+    "service_manager": {"zh": "客服主管", "en": "service manager"},
+}
+
+
+def owner_label(owner: str, lang: str) -> str:
+    """``owner``'s label in ``lang`` (the role itself when it has none)."""
+    return OWNER_LABELS.get(owner, {}).get(lang, owner)
+
+
+def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--owner") -> set[str]:
+    """The owner roles meant by ``names``: each a role (``risk_officer``) or one of its
+    labels (``风控专员``, ``risk officer``; case and ``_``/spaces ignored).
+
+    ``present`` holds the owners of the table being filtered: a name that is neither one
+    of them nor a known role is a typo, not an empty selection.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the unknown value and the owners there are.
+    """
+    present = set(present)
+
+    def plain(text: str) -> str:
+        return " ".join(text.replace("_", " ").split()).casefold()
+
+    by_name = {plain(role): role for role in (*OWNER_LABELS, *present)}
+    for role, labels in OWNER_LABELS.items():
+        by_name.update({plain(label): role for label in labels.values()})
+    roles = set()
+    for name in names:
+        found = by_name.get(plain(name))
+        if found is None:
+            shown = ", ".join(
+                f"{role} ({OWNER_LABELS[role]['zh']})" if role in OWNER_LABELS else role
+                for role in sorted(present | set(OWNER_LABELS))
+            )
+            raise UsageError(f"{option} {name!r} is not an owner role; the roles are: {shown}")
+        roles.add(found)
+    return roles
+
 
 def check_language(lang: str, option: str = "--lang") -> str:
     """``lang`` when it is one of :data:`LANGUAGES`.
@@ -38,4 +86,13 @@ def check_language(lang: str, option: str = "--lang") -> str:
     return lang
 
 
-__all__ = ["LANGUAGES", "LEVELS", "LEVEL_LABELS", "LEVEL_RANK", "check_language"]
+__all__ = [
+    "LANGUAGES",
+    "LEVELS",
+    "LEVEL_LABELS",
+    "LEVEL_RANK",
+    "OWNER_LABELS",
+    "check_language",
+    "owner_label",
+    "owners_named",
+]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from custrisk.cli._common import EncryptOpt, KeyfileOpt, PseudonymiseOpt, protect_command
 from custrisk.cli._console import console
-from custrisk.vocab import LEVEL_LABELS, check_language
+from custrisk.vocab import LEVEL_LABELS, check_language, owner_label
 
 app = typer.Typer()
 
@@ -169,7 +169,7 @@ def alerts(
             f"[{LEVEL_STYLE[name]}]{label}[/]",
             str(row["code"]),
             str(row[f"message_{lang}"]),
-            str(row["owner"]),
+            owner_label(str(row["owner"]), lang),
             str(row["due_by"])[5:].replace("T", " "),
             _status(row),
         )

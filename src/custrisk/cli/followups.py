@@ -11,6 +11,7 @@ from rich.table import Table
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console
+from custrisk.vocab import owner_label
 
 app = typer.Typer()
 
@@ -63,8 +64,10 @@ def followups(
         return
     console.print(f"{len(plan):,} customers due for a follow-up ({run})")
     for name, part in plan.groupby("owner", sort=True):
+        label = owner_label(str(name), "zh")
+        title = f"{name} {label}" if label != name else str(name)
         table = Table(
-            title=f"{name}: {len(part):,}", title_justify="left", box=box.SIMPLE, pad_edge=False
+            title=f"{title}: {len(part):,}", title_justify="left", box=box.SIMPLE, pad_edge=False
         )
         for column in ("customer", "name", "grade", "due", "reason", "alerts", "channel"):
             table.add_column(column, overflow="fold")

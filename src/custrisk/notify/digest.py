@@ -19,15 +19,9 @@ from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.privacy import mask_pii_text
 from custrisk.report.batch import customer_file_name
 from custrisk.results import NEW_ALERT, ONGOING_ALERT, ScoringRun
-from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS
+from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS, OWNER_LABELS
+from custrisk.vocab import owner_label as role_label
 
-#: Owner roles of the packaged rules, with their labels.
-OWNER_LABELS = {
-    "account_manager": {"zh": "客户经理", "en": "account manager"},
-    "risk_officer": {"zh": "风控专员", "en": "risk officer"},
-    "collections": {"zh": "催收专员", "en": "collections"},
-    "service_manager": {"zh": "客服主管", "en": "service manager"},
-}
 _WORDS = {
     "zh": {
         "title": "客户风险预警 {as_of}",
@@ -227,8 +221,8 @@ def level_label(level: str, lang: str) -> str:
 
 
 def owner_label(owner: str, lang: str) -> str:
-    label = OWNER_LABELS.get(owner, {}).get(lang)
-    return f"{label} ({owner})" if label and label != owner else owner
+    label = role_label(owner, lang)
+    return f"{label} ({owner})" if label != owner else owner
 
 
 def build_digest(

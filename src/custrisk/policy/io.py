@@ -13,7 +13,7 @@ import pandas as pd
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
 from custrisk.results import ALERT_STATUSES, alert_table
-from custrisk.vocab import LEVEL_RANK, LEVELS
+from custrisk.vocab import LEVEL_RANK, LEVELS, owners_named
 
 #: ``--fail-on`` values: a level, or ``never``.
 FAIL_ON = (*LEVELS, "never")
@@ -48,7 +48,8 @@ def filter_alerts(
     lifecycle statuses (``new``, ``ongoing``).
 
     Empty filters let everything through; each filter matches exactly (codes and
-    grades ignore case).
+    grades ignore case; an owner is a role or one of its labels, see
+    :func:`custrisk.vocab.owners_named`).
     """
     out = alerts
     if level is not None:
@@ -57,6 +58,8 @@ def filter_alerts(
         out = alerts_at_or_above(out, level)
     owner_set = set(owners)
     if owner_set:
+        present = out["owner"].dropna().astype("str").unique()
+        owner_set = owners_named(owner_set, present)
         out = out.loc[out["owner"].isin(owner_set).to_numpy()]
     code_set = {c.upper() for c in codes}
     if code_set:

@@ -25,7 +25,7 @@ from custrisk.io.atomic import atomic_open
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
-from custrisk.vocab import LEVEL_RANK
+from custrisk.vocab import LEVEL_RANK, owners_named
 
 #: Days between reviews of each review frequency of the policy.
 REVIEW_DAYS: Mapping[str, int] = {
@@ -325,10 +325,12 @@ def _first_present(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:
-    """Only the follow-ups of these owner roles (all when empty)."""
+    """Only the follow-ups of these owner roles, each a role or one of its labels
+    (all when empty; :func:`custrisk.vocab.owners_named`)."""
     if not owners:
         return plan
-    return plan[plan["owner"].isin(list(owners))].reset_index(drop=True)
+    roles = owners_named(owners, plan["owner"].dropna().astype("str").unique())
+    return plan[plan["owner"].isin(list(roles))].reset_index(drop=True)
 
 
 def plan_of_run(path: str | os.PathLike[str]) -> pd.DataFrame:

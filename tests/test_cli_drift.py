@@ -101,6 +101,8 @@ def test_drifted_table_is_sorted_worst_first(data: dict[str, Path]) -> None:
 
 
 def test_fail_on_never_and_warn(data: dict[str, Path]) -> None:
+    failed = _drift(data, "drifted")
+    assert "to report without failing, pass --fail-on never" in " ".join(failed.stderr.split())
     assert _drift(data, "drifted", "--fail-on", "never").exit_code == 0
     assert _drift(data, "same", "--fail-on", "warn").exit_code == 0
 
@@ -119,6 +121,11 @@ def test_performance_decay_with_labels(data: dict[str, Path]) -> None:
     assert by_id["bad_rate"]["verdict"] == "alert"  # 8.5% at training, about 25% now
     assert by_id["calibration"]["calibration"]
     assert report["data"]["labelled"] == 3000
+    # The table names the statistic a drop and says which way the AUC went.
+    table = _drift(data, "drifted", "--labels", str(labels)).stdout
+    row = next(line for line in table.splitlines() if "auc drop" in line)
+    assert f"{auc['current']:.3f} vs hold-out {auc['reference']:.3f} (lower)" in row
+    assert f"{auc['value']:+.4f}" in row
 
 
 def test_labels_on_same_distribution_keep_performance_stable(data: dict[str, Path]) -> None:
@@ -126,7 +133,7 @@ def test_labels_on_same_distribution_keep_performance_stable(data: dict[str, Pat
     result = _drift(data, "same", "--labels", str(labels))
     assert result.exit_code == 0, result.output
     assert "Calibration by PD decile" in result.stdout
-    assert "auc" in result.stdout and "3,000 labelled" in result.stdout
+    assert "auc drop" in result.stdout and "3,000 labelled" in result.stdout
 
 
 def test_junit_on_stdout_parses(data: dict[str, Path]) -> None:

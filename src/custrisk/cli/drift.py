@@ -218,7 +218,8 @@ def _finish(report: DriftReport) -> None:
         raise CheckFailed(
             f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} statistics: "
             f"{listed}{more}",
-            hint="see the table for the shifted bins; --fail-on never reports without failing",
+            hint="the table's detail column says what moved most in each; to report "
+            "without failing, pass --fail-on never",
         )
 
 
@@ -247,7 +248,14 @@ def _detail(stat: Statistic) -> str:
     if top is not None:
         return f"{top.label}: {top.expected_share:.1%} -> {top.actual_share:.1%}"
     if stat.metric in ("auc_drop", "ks_drop"):
-        return f"{stat.current:.3f} vs hold-out {stat.reference:.3f}"
+        moved = (
+            "lower"
+            if stat.current < stat.reference
+            else "higher: no drop"
+            if stat.current > stat.reference
+            else "unchanged"
+        )
+        return f"{stat.current:.3f} vs hold-out {stat.reference:.3f} ({moved})"
     if stat.metric == "bad_rate_change":
         return f"{stat.current:.2%} vs training {stat.reference:.2%}"
     return stat.message
@@ -267,6 +275,8 @@ def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableTy
     candidates = False
     for stat in report.worst_first():
         name = stat.id
+        if stat.metric in ("auc_drop", "ks_drop"):
+            name += " drop"  # the value is the hold-out's minus today's: below 0 is better
         if stat.in_model is False:
             name += " *"
             candidates = True

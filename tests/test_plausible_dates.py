@@ -25,7 +25,10 @@ from custrisk.errors import ConfigError
 from custrisk.expr import ExprType
 from custrisk.indicators import compute_indicators
 from custrisk.indicators.spec import Window
+from custrisk.policy import apply_policy, load_alert_rules, load_policy
 from custrisk.policy.rules import format_value
+from custrisk.results import read_run
+from custrisk.review.followups import follow_up_plan
 from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 EPOCH = dt.date(1970, 1, 1)
@@ -340,14 +343,22 @@ def test_one_far_future_transaction_leaves_every_other_customer_unchanged(
 def test_alerts_are_due_after_the_last_day_of_the_calendar_without_crashing(
     export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
+    # An as-of date no event reaches is refused before anything is scored ...
+    refused = _score(export_200, models_200, tmp_path / "refused.csv", "--as-of", "9999-12-31")
+    assert refused.exit_code == 2
+    assert "--as-of 9999-12-31 is " in refused.output and "days after the latest" in refused.output
+    # ... and a run dated at the calendar's last day still gets its due dates past it.
     out = tmp_path / "scores.csv"
-    result = _score(export_200, models_200, out, "--as-of", "9999-12-31")
-    assert result.exit_code == 0, result.output
-    alerts = pd.read_csv(out.with_name("alerts.csv"), dtype=str)
-    assert len(alerts)
-    day_after = alerts[alerts["response_hours"] == "24"]["due_by"]
+    assert _score(export_200, models_200, out).exit_code == 0
+    run = read_run(out)
+    applied = apply_policy(
+        run.scores.assign(as_of="9999-12-31"), run.details, load_policy(), load_alert_rules()
+    )
+    assert len(applied.alerts)
+    day_after = applied.alerts[applied.alerts["response_hours"] == 24]["due_by"]
     assert set(day_after) == {"10000-01-01T00:00"}
-    plan = pd.read_csv(out.with_name("followups.csv"), dtype=str, keep_default_na=False)
+    grades = applied.summary["policy"]["grades"]
+    plan = follow_up_plan(applied.scores, run.details, applied.alerts, grades, "9999-12-31")
     assert set(plan.loc[plan["open_alerts"] == "", "due_date"]) == {"10000-01-14"}
 
 
@@ -355,7 +366,8 @@ def test_windows_reaching_back_before_the_year_1_start_there(
     export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
     result = _score(export_200, models_200, tmp_path / "scores.csv", "--as-of", "0001-01-02")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2  # before every event date: refused, not scored as inactive
+    assert "--as-of 0001-01-02 is before every event date of the data" in result.output
     assert Window.parse("90d").before(dt.date(1, 1, 2)) == dt.date.min
     assert Window.parse("3m").before(dt.date(1, 2, 15)) == dt.date.min
     assert Window.parse("3m").before(dt.date(1, 5, 31)) == dt.date(1, 2, 28)

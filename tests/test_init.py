@@ -261,3 +261,19 @@ def test_the_header_dictionary_matches_normalised_headers() -> None:
     assert canonical_name("订单日期") == "txn_date"
     assert canonical_name("投诉") == "complaint_count"
     assert canonical_name("备注") is None
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("所属地区", "region"),
+        ("实还日期", "paid_date"),
+        ("近12个月最长逾期天数", "max_days_past_due_12m"),
+        ("服务单号", "event_id"),
+        ("发生日期", "event_date"),
+        ("接触渠道", "channel"),
+    ],
+)
+def test_headers_of_a_new_users_service_export_are_recognised(header: str, name: str) -> None:
+    # Headers of a hand-made Chinese export that init left unrecognised before.
+    assert canonical_name(header) == name

@@ -247,15 +247,10 @@ def _detail(stat: Statistic) -> str:
         return str(stat.message)
     if top is not None:
         return f"{top.label}: {top.expected_share:.1%} -> {top.actual_share:.1%}"
-    if stat.metric in ("auc_drop", "ks_drop"):
-        moved = (
-            "lower"
-            if stat.current < stat.reference
-            else "higher: no drop"
-            if stat.current > stat.reference
-            else "unchanged"
-        )
-        return f"{stat.current:.3f} vs hold-out {stat.reference:.3f} ({moved})"
+    if stat.metric in ("auc_drop", "ks_drop") and None not in (stat.current, stat.reference):
+        now, then = float(stat.current or 0.0), float(stat.reference or 0.0)
+        moved = "lower" if now < then else "higher: no drop" if now > then else "unchanged"
+        return f"{now:.3f} vs hold-out {then:.3f} ({moved})"
     if stat.metric == "bad_rate_change":
         return f"{stat.current:.2%} vs training {stat.reference:.2%}"
     return stat.message

@@ -100,6 +100,36 @@ def test_profile_is_detected_and_the_export_validates(crm: dict[str, Path]) -> N
     assert len(frames["behaviour"]) == rows["跟进记录.xlsx"] + rows["工单.xlsx"]
 
 
+def test_a_customer_workbook_of_another_layout_is_not_taken_for_a_crm_export(
+    tmp_path: Path,
+) -> None:
+    # 客户.xlsx named like the CRM's but with custrisk's own headers, beside a
+    # transactions.csv: the CRM profile would read the workbook and ignore the CSV.
+    data = tmp_path / "mine"
+    data.mkdir()
+    pd.DataFrame({"customer_id": ["0001", "0002"], "credit_limit": [1000.0, 2000.0]}).to_excel(
+        data / "客户.xlsx", index=False
+    )
+    (data / "transactions.csv").write_text(
+        "txn_id,customer_id,txn_date,amount,txn_type\nT1,0001,2026-10-01,10,order\n",
+        encoding="utf-8",
+    )
+    result = _run("validate", data, code=2)
+    assert PROFILE_NOTE not in result.output
+    assert f"'custrisk init {data} --out DIR' proposes a sources config" in " ".join(
+        result.output.split()
+    )
+    init = _run("init", data, "--out", tmp_path / "configs")
+    assert PROFILE_NOTE not in init.output and "transactions" in init.output
+    # The CRM's own customers workbook is still recognised by its header.
+    crm_like = tmp_path / "crm_like"
+    crm_like.mkdir()
+    pd.DataFrame({"客户编号": ["0001"], "客户名称": ["甲"]}).to_excel(
+        crm_like / "客户.xlsx", index=False
+    )
+    assert PROFILE_NOTE in _run("validate", crm_like, code=(0, 1, 2)).output
+
+
 def _profile_sources() -> Path:
     from custrisk.config.profiles import PROFILES
 

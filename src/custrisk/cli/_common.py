@@ -13,6 +13,7 @@ from custrisk.cli._console import console, err_console
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import Workspace
 from custrisk.errors import UsageError
+from custrisk.io.excel import first_cells
 
 DataDir = Annotated[
     Path,
@@ -215,7 +216,7 @@ def choose_configs(
     """The sources config and the other configs for ``data_dir``: a profile's where one
     applies (said on stdout, or on stderr when stdout carries JSON), except for those
     given explicitly."""
-    profile = resolve_profile(data_dir, sources)
+    profile = resolve_profile(data_dir, sources, headers=first_cells)
     if profile is None:
         return ChosenConfigs(sources, indicators, alerts, policy)
     (err_console if machine_output else console).print(profile.describe(data_dir), highlight=False)

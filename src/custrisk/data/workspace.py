@@ -607,7 +607,9 @@ def no_files(name: str, spec: SourceSpec, data_dir: Path, cfg: SourcesConfig) ->
         raise DataError(
             f"no file matches '{spec.file}' for the required source '{name}'",
             file=str(data_dir),
-            hint=f"add the export, or change sources.{name}.file in {cfg.path}",
+            hint=f"add the export, or change sources.{name}.file in {cfg.path}; for "
+            f"exports in a layout of their own, 'custrisk init {data_dir} --out DIR' "
+            "proposes a sources config from their headers",
         )
     log.info("source %s: no file matches %s; indicators that need it are skipped", name, spec.file)
 

@@ -97,6 +97,20 @@ def is_excel(path: Path) -> bool:
     return path.name.lower().endswith(EXCEL_SUFFIXES)
 
 
+def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None:
+    """The texts of the cells in the first ``rows`` rows of a workbook's first sheet,
+    stripped (``None`` when it cannot be read: the reader says why later, with context).
+
+    For telling one system's export from another by its headers without reading the
+    whole sheet (a title row may come before the header)."""
+    try:
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            grid = workbook.get_sheet_by_index(0).to_python(nrows=rows)
+    except (CalamineError, OSError, ValueError, IndexError):
+        return None
+    return {str(cell).strip() for row in grid for cell in row if isinstance(cell, str)}
+
+
 def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """``book.xlsx#Sheet`` as the workbook and the sheet name (``None`` when not given).
 

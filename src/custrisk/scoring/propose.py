@@ -17,6 +17,7 @@ from custrisk.data.infer import infer_table
 from custrisk.data.propose import Proposal, comment, propose_sources
 from custrisk.errors import UsageError
 from custrisk.io.atomic import ensure_dir, write_text
+from custrisk.io.excel import first_cells
 from custrisk.scoring.table import TABLE_SOURCES_FILE, table_configs
 
 INDICATORS_FILE = "indicators.yaml"
@@ -64,7 +65,7 @@ def propose_configs(
     if not data.exists():
         raise UsageError(f"{data} does not exist", hint="pass a folder of exports or one file")
     flat = data.is_file()
-    profile = None if flat or not use_profile else resolve_profile(data, None)
+    profile = None if flat or not use_profile else resolve_profile(data, None, headers=first_cells)
     targets = [out / TABLE_SOURCES_FILE] + ([out / INDICATORS_FILE] if flat else [])
     if profile is not None:
         targets = [out / name for name in PROFILE_FILES if profile.config(name) is not None]

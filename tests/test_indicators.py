@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from custrisk.config import default_config_path
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -660,6 +661,29 @@ def test_data_errors() -> None:
 
 
 # -- config errors -------------------------------------------------------------------------------------
+
+
+def test_a_column_the_users_sources_config_lacks_is_fixed_in_that_file(tmp_path: Path) -> None:
+    packaged = default_config_path("sources.yaml").read_text(encoding="utf-8")
+    assert "      event_date: {type: date" in packaged
+    mine = tmp_path / "my_sources.yaml"
+    mine.write_text(
+        "\n".join(line for line in packaged.splitlines() if "event_date: {" not in line),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_indicator_config(sources=mine)
+    message = str(err.value)
+    assert "key 'sources.behaviour.date': source 'behaviour' has no column 'event_date'" in message
+    assert (
+        f"declare it in {mine} (rename: {{HEADER: event_date}} and a column event_date) "
+        "under sources.behaviour" in message
+    )
+    # A mapping of columns (no file of the user's) gets no such pointer.
+    with pytest.raises(ConfigError) as err:
+        load_indicator_config(sources={"credit": {"customer_id": "id"}, "behaviour": {}})
+    assert "declare it in" not in str(err.value)
+
 
 BASE = """\
 version: 1

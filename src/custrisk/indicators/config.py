@@ -125,7 +125,24 @@ def load_indicator_config(
     file_path = Path(path) if path is not None else default_config_path("indicators.yaml")
     columns = _column_types(sources)
     data = load_yaml_file(file_path)
-    return _Loader(str(file_path), columns).load(data)
+    return _Loader(str(file_path), columns, _user_sources_file(sources)).load(data)
+
+
+def _user_sources_file(sources: Any) -> str | None:
+    """The user's own sources YAML the columns come from (``None``: the packaged one,
+    a mapping, or not known), so that a column it lacks is fixed where it belongs."""
+    path = sources if isinstance(sources, str | os.PathLike) else getattr(sources, "path", None)
+    if path is None:
+        return None
+    try:
+        packaged = (
+            Path(path)
+            .resolve()
+            .is_relative_to(default_config_path("sources.yaml").resolve().parent)
+        )
+    except OSError:
+        packaged = False
+    return None if packaged else str(path)
 
 
 def parse_indicator_config(
@@ -136,9 +153,15 @@ def parse_indicator_config(
 
 
 class _Loader:
-    def __init__(self, file: str, columns: dict[str, dict[str, ExprType]]) -> None:
+    def __init__(
+        self,
+        file: str,
+        columns: dict[str, dict[str, ExprType]],
+        sources_file: str | None = None,
+    ) -> None:
         self.file = file
         self.columns = columns
+        self.sources_file = sources_file
         if CUSTOMER_SOURCE not in columns or CUSTOMER_ID not in columns[CUSTOMER_SOURCE]:
             raise ConfigError(
                 f"the sources config has no '{CUSTOMER_SOURCE}' source with a "
@@ -283,7 +306,16 @@ class _Loader:
     def column_hint(self, source: str, column: str, columns: Mapping[str, Any]) -> str:
         close = difflib.get_close_matches(column, list(columns), n=1)
         listed = f"columns of {source}: {join_limited(sorted(columns), 12)}"
-        return f"did you mean '{close[0]}'? {listed}" if close else listed
+        hint = f"did you mean '{close[0]}'? {listed}" if close else listed
+        if self.sources_file is not None and source in self.columns:
+            # The indicators are packaged (or shared); the export's columns are the
+            # user's sources config's: that is where a column of theirs gets this name.
+            hint += (
+                f"; or, if the export has it under another header, declare it in "
+                f"{self.sources_file} (rename: {{HEADER: {column}}} and a column "
+                f"{column}) under sources.{source}"
+            )
+        return hint
 
     # -- indicators --------------------------------------------------------------------
     def indicators(

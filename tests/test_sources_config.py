@@ -53,6 +53,26 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
             r"key 'sources\.credit\.columns\.region\.allowed': applies to category columns, not string",
         ),
         (
+            BASE + "      kind: {type: string, recode: {订单: order}}\n",
+            r"key 'sources\.credit\.columns\.kind\.recode': applies to category columns, not "
+            r"string",
+        ),
+        (
+            BASE + "      kind: {type: category, allowed: [order], recode: {订单: orders}}\n",
+            r"key 'sources\.credit\.columns\.kind\.recode': '订单' becomes 'orders', which is "
+            r"not one of the allowed values; allowed: order",
+        ),
+        (
+            BASE + "      kind: {type: category, recode: [订单, order]}\n",
+            r"key 'sources\.credit\.columns\.kind\.recode': expected a mapping of the export's "
+            r"values to custrisk's",
+        ),
+        (
+            BASE + "      kind: {type: category, recode: {订单: ''}}\n",
+            r"key 'sources\.credit\.columns\.kind\.recode': '订单': '' is not a value and its "
+            r"replacement as text",
+        ),
+        (
             BASE + "      since: {type: date, min: 2020-13-01}\n",
             r"key 'sources\.credit\.columns\.since\.min': '2020-13-01' is not a date",
         ),

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.config import default_config_path
+from custrisk.config import default_config_path, load_sources_config
 from custrisk.data import load_workspace
 from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
@@ -198,3 +198,28 @@ def test_collisions_in_a_personal_key_name_the_lines_only(
     message = messages.pop()
     assert "lines 2" not in message and "line 2, line 3" in message
     assert "Zhang" not in message and "ZHANGWEI" not in message
+
+
+def test_a_category_s_export_values_are_recoded_before_the_allowed_check(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    txn_type = config["sources"]["transactions"]["columns"]["txn_type"]
+    txn_type["recode"] = {"订单": "order", "回款": "payment", "退款": "refund"}
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    rows = [
+        f"T{i},C001,2026-10-0{i},10.5,{kind},app,,"
+        for i, kind in enumerate([" 订单 ", "回款", "order", "退款", "拒付"], start=1)
+    ]
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(credit_row("C001")),
+            "transactions.csv": "\n".join([TXN_HEADER, *rows]) + "\n",
+        }
+    )
+    ws = load_workspace(folder, config=load_sources_config(sources))
+    kinds = ws.frames["transactions"].set_index("txn_id")["txn_type"].astype(str).to_dict()
+    assert kinds == {"T1": "order", "T2": "payment", "T3": "order", "T4": "refund"}
+    # A value the recode does not name is checked against the allowed values as before.
+    assert _rules(ws, "transactions") == {6: {"not_allowed"}, 2: {"whitespace"}}

@@ -43,6 +43,7 @@ _COLUMN_KEYS = (
     "pattern",
     "check",
     "on_invalid",
+    "recode",
     "description",
 )
 _SOURCE_KEYS = (
@@ -84,6 +85,13 @@ class ColumnSpec:
     pattern: str | None = None
     check: str | None = None
     on_invalid: str = "reject"
+    #: A category's values in the export -> custrisk's (订单 -> order), applied to the
+    #: trimmed text before the allowed values are checked
+    recode: tuple[tuple[str, str], ...] = ()
+
+
+#: Entries of a column's recode at most (a mapping of a category's values).
+MAX_RECODES = 1000
 
 
 @dataclass(frozen=True)
@@ -699,6 +707,7 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
                 "quantifiers",
             )
     check = node.text("check", allowed=VALUE_CHECKS)
+    recode = _recode(node, ctype, allowed)
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -710,7 +719,50 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         pattern=pattern,
         check=check,
         on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
+        recode=recode,
     )
+
+
+def _recode(node: Node, ctype: str, allowed: tuple[str, ...] | None) -> tuple[tuple[str, str], ...]:
+    """A category column's ``recode: {export value: custrisk's value}``, checked: text to
+    text, and each value one of ``allowed`` when the column has them."""
+    raw = node.get("recode")
+    if raw is None:
+        return ()
+    if ctype != "category":
+        raise node.error("recode", f"applies to category columns, not {ctype}")
+    if not isinstance(raw, Mapping) or not raw:
+        raise node.error(
+            "recode",
+            "expected a mapping of the export's values to custrisk's",
+            hint="e.g. recode: {订单: order, 回款: payment}",
+        )
+    if len(raw) > MAX_RECODES:
+        raise node.error("recode", f"{len(raw):,} entries, over the limit of {MAX_RECODES:,}")
+    pairs = []
+    for key, value in raw.items():
+        if (
+            not isinstance(key, str | int)
+            or not isinstance(value, str | int)
+            or isinstance(key, bool)
+            or isinstance(value, bool)
+            or not str(key).strip()
+            or not str(value).strip()
+        ):
+            raise node.error(
+                "recode",
+                f"{key!r}: {value!r} is not a value and its replacement as text",
+                hint="quote values YAML reads as something else: '是': 'yes'",
+            )
+        target = str(value).strip()
+        if allowed is not None and target not in allowed:
+            raise node.error(
+                "recode",
+                f"{key!r} becomes {target!r}, which is not one of the allowed values",
+                hint=f"allowed: {', '.join(allowed)}",
+            )
+        pairs.append((str(key).strip(), target))
+    return tuple(pairs)
 
 
 def _pattern_problem(pattern: str) -> str | None:

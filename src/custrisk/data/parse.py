@@ -133,6 +133,8 @@ def parse_values(
         flags[~(is_true | is_false)] = pd.NA
         return pd.Series(flags), [(present & ~(is_true | is_false), "invalid_bool")]
     # id, string, category
+    if col.recode:
+        text = _recoded(text, col.recode)
     if not present.all():
         text = pc.if_else(pa.array(present), text, pa.scalar(None, text.type))
     values = _as_str_series(text)
@@ -156,6 +158,18 @@ def parse_values(
     if col.check == "cn_id_number":
         return values, [(present & ~valid_cn_id_number(text), "cn_id_number")]
     return values, []
+
+
+def _recoded(text: pa.Array, recode: tuple[tuple[str, str], ...]) -> pa.Array:
+    """``text`` with the values ``recode`` names replaced (a category is cleaned once
+    per distinct value, so this runs over the distinct values only)."""
+    keys = pa.array([key for key, _ in recode], type=text.type)
+    targets = pa.array([value for _, value in recode], type=text.type)
+    where = pc.index_in(text, value_set=keys)
+    hit = pc.is_valid(where)
+    if not pc.any(hit).as_py():
+        return text
+    return pc.if_else(hit, targets.take(pc.fill_null(where, 0)), text)
 
 
 def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

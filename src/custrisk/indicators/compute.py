@@ -588,7 +588,7 @@ def resolve_as_of_of_counts(
                 first = min(float(days.min()) for days in days_in)
                 last = max(float(days.max()) for days in days_in)
                 spans.append(_DateSpan(name, settings.date, first, last))
-        check_given_as_of(given, origin, spans, config)
+        _check_given_as_of(given, origin, spans, config)
         return given, origin
     latest = []
     for name, settings in config.sources.items():
@@ -642,7 +642,7 @@ class _DateSpan:
         return f"{self.source}.{self.column}" if self.column else self.source
 
 
-def check_given_as_of(
+def _check_given_as_of(
     day: dt.date, origin: str, spans: Sequence[_DateSpan], cfg: IndicatorConfig
 ) -> None:
     """Refuse an as-of date the user gave (``--as-of``, or ``as_of`` in the config)
@@ -769,7 +769,7 @@ class _Engine:
                     spans.append(
                         _DateSpan(source.name, source.settings.date, days.min(), days.max())
                     )
-            check_given_as_of(day, origin, spans, self.cfg)
+            _check_given_as_of(day, origin, spans, self.cfg)
         self.as_of = day
         self.as_of_day = _day_number(day)
         return day, origin

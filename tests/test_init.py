@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
+from custrisk.data import load_workspace
 from custrisk.data.headers import HEADER_DICTIONARY, canonical_name
 from custrisk.data.infer import infer_table
 from custrisk.scoring.table import table_configs
@@ -223,15 +224,24 @@ def test_hostile_headers_give_a_safe_yaml(tmp_path: Path) -> None:
     )
 
 
-def test_values_outside_a_packaged_list_drop_the_list_not_the_rows(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def _two_files(data: Path, kinds: tuple[str, str], *, date: bool = True) -> None:
     data.mkdir()
     (data / "客户.csv").write_text("客户编号,授信额度\nC1,100\nC2,200\n", encoding="utf-8")
+    header = (
+        "订单号,客户编号,订单日期,订单金额,交易类型"
+        if date
+        else "订单号,客户编号,订单金额,交易类型"
+    )
+    day = ("2025-01-02,", "2025-01-03,") if date else ("", "")
     (data / "流水.csv").write_text(
-        "订单号,客户编号,订单日期,订单金额,交易类型\n"
-        "T1,C1,2025-01-02,10.5,订单\nT2,C2,2025-01-03,20,回款\n",
+        f"{header}\nT1,C1,{day[0]}10.5,{kinds[0]}\nT2,C2,{day[1]}20,{kinds[1]}\n",
         encoding="utf-8",
     )
+
+
+def test_values_outside_a_packaged_list_drop_the_list_not_the_rows(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _two_files(data, ("批发", "零售"))
     out = tmp_path / "configs"
     _invoke("init", data, "--out", out)
     config = load_sources_config(out / "sources.yaml")
@@ -240,6 +250,34 @@ def test_values_outside_a_packaged_list_drop_the_list_not_the_rows(tmp_path: Pat
     assert "allowed list left out" in (out / "sources.yaml").read_text(encoding="utf-8")
     counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
     assert counts == {"credit": (2, 2), "transactions": (2, 2)}
+
+
+def test_chinese_values_of_a_packaged_list_are_recoded(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _two_files(data, ("订单", "回款"))
+    out = tmp_path / "configs"
+    _invoke("init", data, "--out", out)
+    text = (out / "sources.yaml").read_text(encoding="utf-8")
+    assert "the file's values recoded (回款 = payment, 订单 = order)" in text
+    txn = load_sources_config(out / "sources.yaml").sources["transactions"]
+    column = txn.column("txn_type")
+    assert column.allowed == ("order", "payment", "refund", "chargeback")
+    assert {("订单", "order"), ("回款", "payment"), ("拒付", "chargeback")} <= set(column.recode)
+    assert txn.min_rows == 1  # a transactions file of no rows is refused, not all zeros
+    ws = load_workspace(data, config=load_sources_config(out / "sources.yaml"))
+    assert ws.frames["transactions"]["txn_type"].astype(str).tolist() == ["order", "payment"]
+
+
+def test_a_required_column_without_a_header_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _two_files(data, ("订单", "回款"), date=False)
+    out = tmp_path / "configs"
+    output = _invoke("init", data, "--out", out)
+    assert "Missing (the packaged config requires them" in output
+    assert "流水.csv: txn_date (transactions)" in output
+    assert "# no header found for txn_date (required by the packaged config)" in (
+        out / "sources.yaml"
+    ).read_text(encoding="utf-8")
 
 
 def test_a_folder_without_a_customer_table_is_a_clear_error(tmp_path: Path) -> None:

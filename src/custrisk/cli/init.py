@@ -82,6 +82,13 @@ def init(
         console.print("Not recognised (kept with their inferred type, or left out):")
         for item in result.unmapped:
             console.print(f"  {escape(_printable(item))}", highlight=False)
+    if result.missing:
+        console.print(
+            "Missing (the packaged config requires them; map the file's column to the name "
+            "under rename, or export it):"
+        )
+        for item in result.missing:
+            console.print(f"  {escape(_printable(item))}", highlight=False)
     for path in result.written:
         console.print(f"Wrote {escape(str(path))}", highlight=False)
     sources = _quote(str(result.written[0]))

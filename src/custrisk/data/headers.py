@@ -430,3 +430,56 @@ def canonical_name(header: str) -> str | None:
     if found is None and _UNIT.search(header):
         found = HEADER_DICTIONARY.get(normalise_header(_UNIT.sub("", header)))
     return found
+
+
+#: The values Chinese exports give the categories custrisk counts, by canonical column:
+#: ``custrisk init`` proposes them as the column's ``recode`` (订单 -> order) when a
+#: file's values are among them, so that the indicators that count orders, payments,
+#: complaints, ... find them.
+VALUE_RECODES: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
+    {
+        "txn_type": MappingProxyType(
+            {
+                "订单": "order",
+                "销售订单": "order",
+                "下单": "order",
+                "销售": "order",
+                "回款": "payment",
+                "付款": "payment",
+                "还款": "payment",
+                "收款": "payment",
+                "退款": "refund",
+                "退货": "refund",
+                "拒付": "chargeback",
+                "退单": "chargeback",
+                "撤单": "chargeback",
+            }
+        ),
+        "event_type": MappingProxyType(
+            {
+                "联系": "contact",
+                "咨询": "contact",
+                "来电": "contact",
+                "投诉": "complaint",
+                "回访": "follow_up",
+                "跟进": "follow_up",
+                "反馈": "feedback",
+                "评价": "feedback",
+            }
+        ),
+        "channel": MappingProxyType(
+            {
+                "电话": "phone",
+                "邮件": "email",
+                "电子邮件": "email",
+                "微信": "social",
+                "社交媒体": "social",
+                "在线客服": "online_chat",
+                "在线": "online_chat",
+                "上门": "visit",
+                "拜访": "visit",
+                "面谈": "visit",
+            }
+        ),
+    }
+)

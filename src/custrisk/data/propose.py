@@ -38,7 +38,7 @@ from custrisk.config.sources import (
     parse_sources_config,
 )
 from custrisk.data.exports import export_format, read_export
-from custrisk.data.headers import EXTRA_SOURCES, canonical_name
+from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import null_variants
@@ -75,6 +75,8 @@ class ProposedFile:
     row_number: str | None = None
     checks: tuple[dict[str, Any], ...] = ()
     left_out: tuple[str, ...] = ()  # headers too long to be names: not read
+    #: Columns the packaged config requires of the source that no header was taken for
+    missing: tuple[str, ...] = ()
 
     @property
     def unmapped(self) -> list[str]:
@@ -323,6 +325,7 @@ def _build(
         if c.left in names and c.right in names
     )
     recognised = sum(1 for c in columns if c.recognised and c.header)
+    missing = tuple(c.name for c in spec.columns if c.required and c.name not in names)
     return ProposedFile(
         path.name,
         source,
@@ -333,6 +336,7 @@ def _build(
         row_number=row_number,
         checks=checks,
         left_out=tuple(c.header for c in schema.columns if len(c.header) > MAX_HEADER_CHARS),
+        missing=missing,
     )
 
 
@@ -355,7 +359,17 @@ def _packaged_rules(
     if known.allowed is not None:
         allowed = {a.casefold() for a in known.allowed}
         outside = sorted({v for v in values if v.casefold() not in allowed})
-        if outside:
+        recode = {
+            value: target
+            for value, target in VALUE_RECODES.get(known.name, {}).items()
+            if target in known.allowed
+        }
+        if outside and all(v in recode for v in outside):
+            rules["allowed"] = list(known.allowed)
+            rules["recode"] = recode
+            shown = ", ".join(f"{v} = {recode[v]}" for v in outside)
+            dropped.append(f"the file's values recoded ({_cut(shown, 60)})")
+        elif outside:
             dropped.append(f"allowed list left out (the file has {_cut(', '.join(outside), 40)})")
         else:
             rules["allowed"] = list(known.allowed)
@@ -476,11 +490,20 @@ def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> st
             source["customer_key"] = f.customer_key
         if f.row_number:
             source["row_number"] = f.row_number
-        source["min_rows"] = 1 if f.source == CUSTOMER_SOURCE else 0
+        # A transactions file of no rows makes every customer look inactive: refused
+        source["min_rows"] = 1 if f.source in (CUSTOMER_SOURCE, "transactions") else 0
         source["on_duplicate_key"] = "keep_first"
         rename = {c.header: c.name for c in f.columns if c.header and c.header != c.name}
         lines.append(f"  {f.source}:")
         lines.append("    " + comment(f"from {f.file}: {f.note}"))
+        if f.missing:
+            lines.append(
+                "    "
+                + comment(
+                    f"no header found for {', '.join(f.missing)} (required by the packaged "
+                    "config): map the file's column under rename, or export it"
+                )
+            )
         for key, value in source.items():
             lines.append(f"    {key}: {flow(value)}")
         if rename:

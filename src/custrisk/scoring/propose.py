@@ -34,6 +34,7 @@ class InitResult:
     column_lines: tuple[str, ...]  # flat table: one line per column
     unmapped: tuple[str, ...]  # "file: header" not recognised
     profile: Profile | None = None  # a folder of a known system's exports: its configs
+    missing: tuple[str, ...] = ()  # "file: name" required by the packaged config, not found
 
 
 def propose_configs(
@@ -75,6 +76,7 @@ def propose_configs(
             f"{existing[0]} exists; custrisk init does not overwrite a config",
             hint="pass --force to replace it, or choose another --out folder",
         )
+    missing: tuple[str, ...] = ()
     if flat:
         schema = infer_table(data, target=target, id_column=id_column, encoding=encoding)
         configs = table_configs(schema)
@@ -100,10 +102,18 @@ def propose_configs(
         unmapped = tuple(
             f"{f.file}: {h}" for f in proposal.files if f.source is not None for h in f.unmapped
         )
+        missing = tuple(
+            f"{f.file}: {name} ({f.source})"
+            for f in proposal.files
+            if f.source is not None
+            for name in f.missing
+        )
     ensure_dir(out)
     for path, text in zip(targets, texts, strict=True):
         write_text(path, text, sensitive=False)
-    return InitResult(data, flat, tuple(targets), proposal, lines, unmapped, profile)
+    return InitResult(
+        data, flat, tuple(targets), proposal, lines, unmapped, profile, missing=missing
+    )
 
 
 #: The configs a profile may have, in the order they are written.

@@ -12,7 +12,12 @@ import pytest
 from custrisk.config import load_sources_config
 from custrisk.data import load_labels, load_workspace
 from custrisk.errors import DataError
-from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import (
+    CREDIT_HEADER,
+    TXN_HEADER,
+    credit_row,
+    with_zero_pad,
+)
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 
@@ -425,3 +430,40 @@ def test_duplicate_keys_found_among_many(make_workspace: MakeWs) -> None:
     ws = load_workspace(folder)
     assert _rules(ws, "transactions") == {2502: {"duplicate_key"}}
     assert len(ws.frames["transactions"]) == 3000
+
+
+def test_zero_pad_reads_ids_that_lost_their_zeros_as_the_credit_table_has_them(
+    lost_zeros_200: Path, export_200: Path
+) -> None:
+    """With zero_pad: 10 the padded export cleans to exactly the frames and report of
+    the export that kept its zeros: padding is what the config asks, not a repair."""
+    want = load_workspace(export_200)
+    got = load_workspace(lost_zeros_200, config=lost_zeros_200 / "padded.yaml")
+    for name, frame in want.frames.items():
+        pd.testing.assert_frame_equal(got.frames[name], frame, obj=name)
+    assert got.report.status == want.report.status == "clean"
+
+
+def test_zero_pad_pads_numbers_only_and_two_ids_it_makes_one_collide(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("42"),
+                credit_row("0000000042"),
+                credit_row("７"),
+                credit_row("A8"),
+                credit_row("12345678901"),
+                credit_row("9.0"),
+            )
+        }
+    )
+    config = tmp_path / "sources.yaml"
+    config.write_text(with_zero_pad("credit"), encoding="utf-8")
+    ws = load_workspace(folder, config=config)
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000007", "A8", "12345678901", "9.0"]
+    assert _rules(ws, "credit") == {2: {"id_collision"}, 3: {"id_collision"}, 4: {"normalised"}}
+    collision = ws.rejects.loc[ws.rejects["rule"] == "id_collision", "message"].iloc[0]
+    assert "'42' (line 2), '0000000042' (line 3) become the same id '0000000042'" in collision
+    assert "(case, full-width characters, spaces, leading zeros)" in collision

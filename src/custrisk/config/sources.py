@@ -27,6 +27,9 @@ CHECK_ON_FAIL = ("reject", "blank_left")
 VALUE_CHECKS = ("cn_id_number",)
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
+#: The widest ``zero_pad`` of an id column: wider than any id number (18 digits) with
+#: room to spare, and far from a width whose padding would fill the memory.
+MAX_ZERO_PAD = 64
 DATES_AHEAD_OF = ("data", "today")
 #: Workbook files (read one sheet each: ``sheet:`` or ``FILE.xlsx#SHEET``).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -43,6 +46,7 @@ _COLUMN_KEYS = (
     "pattern",
     "check",
     "on_invalid",
+    "zero_pad",
     "description",
 )
 _SOURCE_KEYS = (
@@ -84,6 +88,9 @@ class ColumnSpec:
     pattern: str | None = None
     check: str | None = None
     on_invalid: str = "reject"
+    #: An id column's width: all-digit values shorter than it get leading zeros
+    #: (``42`` -> ``0000000042`` with 10), for an export whose id cells were numbers.
+    zero_pad: int | None = None
 
 
 @dataclass(frozen=True)
@@ -699,6 +706,16 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
                 "quantifiers",
             )
     check = node.text("check", allowed=VALUE_CHECKS)
+    zero_pad = node.number("zero_pad", minimum=1, integer=True)
+    if zero_pad is not None:
+        if ctype != "id":
+            raise node.error("zero_pad", f"applies to id columns, not {ctype}")
+        if zero_pad > MAX_ZERO_PAD:
+            raise node.error(
+                "zero_pad",
+                f"must be at most {MAX_ZERO_PAD}, got {zero_pad}",
+                hint="the width of the ids, e.g. 10 for 0000000042",
+            )
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -710,6 +727,7 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         pattern=pattern,
         check=check,
         on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
+        zero_pad=zero_pad,
     )
 
 

@@ -48,6 +48,7 @@ from custrisk.data.text import (
     id_collisions,
     normalise_id,
     normalise_width,
+    pad_zeros,
     row_flags,
     trim_and_blank,
 )
@@ -804,8 +805,15 @@ def _clean_text(
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
-        if locate is not None and normalised.any():
-            id_collisions(trimmed_text, text, normalised, present, col, locate, raw_values, issues)
+        changed = normalised
+        if col.zero_pad is not None:
+            # Not a repair: the config asks it of every short number (all of a sheet's
+            # ids, whose rows would all count as repaired). Two ids it makes one (42 and
+            # 0042) still collide.
+            text, padded = pad_zeros(text, present, col.zero_pad)
+            changed = normalised | padded
+        if locate is not None and changed.any():
+            id_collisions(trimmed_text, text, changed, present, col, locate, raw_values, issues)
     elif col.type not in TEXT_TYPES:
         text, widened = normalise_width(text, present)
         issues.add(widened, col.name, "normalised", raw_values, REPAIRED)

@@ -113,6 +113,24 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
             BASE.replace("required: true}", "required: true, zero_pad: 1000000000}"),
             r"key 'sources\.credit\.columns\.customer_id\.zero_pad': must be at most 64",
         ),
+        (
+            BASE + TXNS + "    max_orphan_share: 1.5\n",
+            r"key 'sources\.transactions\.max_orphan_share': must be a share from 0 to 1, "
+            r"got 1\.5; e\.g\. 0\.5 \(half the rows\); 1 turns the check off",
+        ),
+        (
+            BASE + TXNS + "    max_orphan_share: half\n",
+            r"key 'sources\.transactions\.max_orphan_share': expected a number, got 'half'",
+        ),
+        (
+            BASE + "    max_orphan_share: 0.5\n",
+            r"key 'sources\.credit\.max_orphan_share': applies to a source with a customer_key",
+        ),
+        (
+            BASE + "      customer_id: {type: string}\n",
+            r"sources\.yaml:7, key 'sources\.credit\.columns\.customer_id': duplicate key "
+            r"'customer_id' \(lines 6 and 7\)",
+        ),
     ],
 )
 def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, message: str) -> None:
@@ -127,13 +145,16 @@ def test_missing_config_file(tmp_path: Path) -> None:
         load_sources_config(tmp_path / "nope.yaml")
 
 
-def test_zero_pad_is_read_per_id_column(tmp_path: Path) -> None:
+def test_zero_pad_and_max_orphan_share_are_read_with_their_defaults(tmp_path: Path) -> None:
     config = _load(
         tmp_path,
         BASE.replace("required: true}", "required: true, zero_pad: 10}")
         + TXNS.replace("{type: id}", "{type: id, zero_pad: 8}")
+        + "    max_orphan_share: 1\n"
         + TXNS.replace("transactions", "behaviour"),
     )
     assert config.sources["credit"].column("customer_id").zero_pad == 10
     assert config.sources["transactions"].column("customer_id").zero_pad == 8
+    assert config.sources["transactions"].max_orphan_share == 1
     assert config.sources["behaviour"].column("customer_id").zero_pad is None
+    assert config.sources["behaviour"].max_orphan_share == 0.5

@@ -27,6 +27,9 @@ CHECK_ON_FAIL = ("reject", "blank_left")
 VALUE_CHECKS = ("cn_id_number",)
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
+#: The share of a linked source's rows (of those its other rules keep) that may name a
+#: customer the credit table lacks before the input is unusable (``max_orphan_share``).
+MAX_ORPHAN_SHARE = 0.5
 #: The widest ``zero_pad`` of an id column: wider than any id number (18 digits) with
 #: room to spare, and far from a width whose padding would fill the memory.
 MAX_ZERO_PAD = 64
@@ -62,6 +65,7 @@ _SOURCE_KEYS = (
     "delimiter",
     "min_rows",
     "on_duplicate_key",
+    "max_orphan_share",
     "rename",
     "columns",
     "checks",
@@ -167,6 +171,8 @@ class SourceSpec:
     url: str | None = None  # the database of the query: env:NAME or a URL without password
     #: Several exports stacked into this source (``files:``), each with its own headers.
     parts: tuple[SourcePart, ...] = ()
+    #: Past this share of orphans among its rows a linked source is unusable (1: never).
+    max_orphan_share: float = MAX_ORPHAN_SHARE
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
         """One spec per file entry to read: the spec itself, or for ``files:`` a copy
@@ -473,6 +479,7 @@ def _parse_source(
         name=name,
         file=file,
         required=node.flag("required", labels or name == CUSTOMER_SOURCE),
+        max_orphan_share=_parse_orphan_share(node, customer_key),
         key=key,
         customer_key=customer_key,
         delimiter=delimiter,
@@ -490,6 +497,26 @@ def _parse_source(
         url=url,
         parts=parts,
     )
+
+
+def _parse_orphan_share(node: Node, customer_key: str | None) -> float:
+    """``max_orphan_share``: a share from 0 to 1, for a source linked by ``customer_key``."""
+    if "max_orphan_share" not in node.data:
+        return MAX_ORPHAN_SHARE
+    if customer_key is None:
+        raise node.error(
+            "max_orphan_share",
+            "applies to a source with a customer_key (its rows are checked against the "
+            "credit table), not to this one",
+        )
+    share = node.number("max_orphan_share", minimum=0)
+    if share > 1:
+        raise node.error(
+            "max_orphan_share",
+            f"must be a share from 0 to 1, got {share}",
+            hint="e.g. 0.5 (half the rows); 1 turns the check off",
+        )
+    return float(share)
 
 
 def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tuple[SourcePart, ...]:

@@ -40,6 +40,7 @@ from custrisk.data.issues import (
     pick_values,
     record_invalid,
 )
+from custrisk.data.orphans import Orphans
 from custrisk.data.parse import implausible_dates, parse_values, range_violations
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
 from custrisk.data.text import (
@@ -76,6 +77,8 @@ class SourceResult:
     #: Positions of the kept rows among the rows of the tables (in order), so that an
     #: engine cleaning a source in parts can tell where each kept row came from.
     kept_rows: np.ndarray | None = None
+    #: The orphan check's counts and first ids (``None``: no check, not a linked source).
+    orphans: Orphans | None = None
 
 
 #: KnownIds prepared in this process, by token (an engine's worker gets them back when a
@@ -380,6 +383,7 @@ def clean_source(
     del typed, cleaned
     row_checks(spec, out, issues)
     alive = ~issues.dropped
+    orphans = None
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
     # An exact copy shares the key, so only rows with a repeated key are compared.
     if n:
@@ -398,6 +402,7 @@ def clean_source(
         assert spec.customer_key
         code_values = credit_ids.codes(out[spec.customer_key])
         orphan = alive & (code_values < 0)
+        orphans = Orphans.of(out[spec.customer_key], alive, orphan)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
         out[spec.customer_key] = credit_ids.column(code_values)
@@ -426,6 +431,7 @@ def clean_source(
         rows_repaired=repaired,
         warnings=warnings,
         kept_rows=np.flatnonzero(alive),
+        orphans=orphans,
     )
 
 

@@ -48,6 +48,29 @@ def credit_row(
 
 TXN_HEADER = "txn_id,customer_id,txn_date,amount,txn_type,channel,due_date,paid_date"
 
+PACKAGED_SOURCES = Path(custrisk.__file__).parent / "defaults" / "configs" / "sources.yaml"
+
+
+def with_zero_pad(source: str, width: int = 10, text: str | None = None) -> str:
+    """The packaged sources config (or ``text``) with ``zero_pad: width`` on the
+    customer_id column of ``source``."""
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8") if text is None else text
+    declared = "customer_id: {type: id, required: true}"
+    at = text.index(declared, text.index(f"\n  {source}:\n"))
+    padded = f"customer_id: {{type: id, required: true, zero_pad: {width}}}"
+    return text[:at] + padded + text[at + len(declared) :]
+
+
+def strip_zeros(path: Path, column: str = "customer_id") -> None:
+    """A CSV's ``column`` without leading zeros (``0000000042`` -> ``42``), as after an
+    Excel number cell."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index(column)
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows:
+        row[at] = row[at].lstrip("0") or "0"
+    path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+
 
 def assert_same_run(got: ScoringRun, want: ScoringRun) -> None:
     """Two scoring runs (the Dask engine's and the pandas engine's) are equal, frame for

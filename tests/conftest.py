@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.sample import generate_sample_data
+from tests._support import strip_zeros, with_zero_pad
 
 # No test writes to the audit log of the user running the tests (nor prints its note),
 # nor reads it (a backup takes the audit log it finds): the default log is one of the
@@ -134,6 +135,18 @@ def dirty_300(tmp_path_factory: pytest.TempPathFactory) -> Path:
     and dates, orphans, ...)."""
     folder = tmp_path_factory.mktemp("dirty_300")
     generate_sample_data(folder, customers=300, seed=7, dirty=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def lost_zeros_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path:
+    """``export_200`` whose transactions.csv lost the leading zeros of its customer ids
+    (``42`` for ``0000000042``, as after an Excel number cell), with ``padded.yaml``
+    beside it: the packaged sources config with ``zero_pad: 10`` on that column."""
+    folder = tmp_path_factory.mktemp("lost_zeros") / "exports"
+    shutil.copytree(export_200, folder)
+    strip_zeros(folder / "transactions.csv")
+    (folder / "padded.yaml").write_text(with_zero_pad("transactions"), encoding="utf-8")
     return folder
 
 

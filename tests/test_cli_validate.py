@@ -176,3 +176,22 @@ def test_a_failed_run_leaves_no_partial_output(runner: CliRunner, tmp_path: Path
     result = runner.invoke(app, ["validate", str(BAD_INPUTS / "header_only"), "--out", str(out)])
     assert result.exit_code == 2
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_source_of_orphans_is_exit_2_naming_the_fix_and_writes_nothing(
+    runner: CliRunner, tmp_path: Path, lost_zeros_200: Path
+) -> None:
+    """Every transaction an orphan because its customer ids lost their leading zeros:
+    exit 2 with one line that names zero_pad, not exit 1 with 100% of the rows in
+    rejects.csv; with that zero_pad the exports are clean."""
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["validate", str(lost_zeros_200), "--out", str(out)])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert "transactions.csv column 'customer_id': " in line
+    assert "lost their leading zeros" in line and "add zero_pad: 10 to " in line
+    assert not out.exists() or not any(out.iterdir())
+    padded = ["--sources", str(lost_zeros_200 / "padded.yaml")]
+    result = runner.invoke(app, ["validate", str(lost_zeros_200), "--out", str(out), *padded])
+    assert result.exit_code == 0, result.output
+    assert "Status: clean" in result.stdout

@@ -160,6 +160,67 @@ def test_no_customer_left_after_cleaning_is_one_line(
     assert not out.exists() or not any(out.rglob("*.csv"))
 
 
+@pytest.mark.parametrize("command", ["score", "indicators"])
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_ids_that_lost_their_zeros_stop_the_command_with_one_line(
+    tmp_path: Path,
+    dask_cluster: Any,
+    lost_zeros_200: Path,
+    models_200: Path,
+    command: str,
+    engine: str,
+) -> None:
+    """Transactions whose customer ids lost their leading zeros: both engines stop with
+    the same line (the file, the counts, the first ids, the zero_pad to add) instead of
+    scoring every customer with zero-valued transaction indicators; nothing is written."""
+    out = tmp_path / "out"
+    args = [command, str(lost_zeros_200), "--out", str(out / "file.csv")]
+    if command == "score":
+        args += ["--model", "logistic", "--models-dir", str(models_200)]
+    if engine == "dask":
+        args += ["--engine", "dask", "--scheduler", dask_cluster.scheduler.address]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    rows = len((lost_zeros_200 / "transactions.csv").read_text(encoding="utf-8").splitlines()) - 1
+    first = load_workspace(lost_zeros_200, config=lost_zeros_200 / "padded.yaml")
+    ids = first.frames["transactions"]["customer_id"].astype(str).drop_duplicates()[:2]
+    shown = [repr(i.lstrip("0")) for i in ids]
+    assert (
+        f"transactions.csv column 'customer_id': {rows:,} of {rows:,} rows (100%; "
+        f"max_orphan_share 0.5) name a customer not in the credit table (e.g. {shown[0]}, "
+        f"{shown[1]}): the ids of this file lost their leading zeros ({shown[0]} here is "
+        f"'{ids.iloc[0]}' in credit.csv), as an Excel number cell does; add zero_pad: 10 to "
+        "sources.transactions.columns.customer_id in a copy of "
+    ) in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_zero_pad_scores_as_the_export_that_kept_its_zeros(
+    tmp_path: Path,
+    dask_cluster: Any,
+    export_200: Path,
+    lost_zeros_200: Path,
+    models_200: Path,
+    engine: str,
+) -> None:
+    runs = {}
+    for name, folder, extra in (
+        ("kept", export_200, []),
+        ("padded", lost_zeros_200, ["--sources", str(lost_zeros_200 / "padded.yaml")]),
+    ):
+        out = tmp_path / name / "scores.csv"
+        args = ["score", str(folder), "-m", "logistic", "--models-dir", str(models_200)]
+        args += ["-o", str(out), *extra]
+        if engine == "dask":
+            args += ["--engine", "dask", "--scheduler", dask_cluster.scheduler.address]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        runs[name] = out.read_bytes()
+    assert runs["padded"] == runs["kept"]
+
+
 def test_cli_engine_errors_are_one_line(tmp_path: Path, export_200: Path) -> None:
     runner = CliRunner()
     common = ["score", str(export_200), "--model", "logistic", "--out", str(tmp_path / "s.csv")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +24,23 @@ from custrisk.errors import ConfigError, DataError
 from custrisk.io.cells import excel_serial_date
 from custrisk.io.excel import ExcelLimits
 from custrisk.io.readers import read_raw
+from tests._support import with_zero_pad
 
 PACKAGED_SOURCES = Path(__file__).resolve().parents[1] / "configs" / "sources.yaml"
 SOURCES = ("credit", "transactions", "behaviour")
 
 
-def csv_to_workbook(csv_path: Path, book: Path, *, title: str | None = None, sheet="data") -> None:
+def csv_to_workbook(
+    csv_path: Path,
+    book: Path,
+    *,
+    title: str | None = None,
+    sheet="data",
+    numbers: tuple[str, ...] = (),
+) -> None:
     """The CSV as a sheet the way Excel holds it: numbers as numbers, dates as dates,
-    ids and text as text (optionally under a title row and a blank row)."""
+    ids and text as text (optionally under a title row and a blank row); the columns
+    ``numbers`` as number cells too (an id typed into a cell Excel took for a number)."""
     config = load_sources_config(PACKAGED_SOURCES)
     types = {c.name: c.type for spec in config.sources.values() for c in spec.columns}
     with csv_path.open(encoding="utf-8", newline="") as handle:
@@ -52,7 +62,7 @@ def csv_to_workbook(csv_path: Path, book: Path, *, title: str | None = None, she
                 continue
             if kind == "date":
                 sheet_.write_datetime(r, c, dt.datetime.fromisoformat(value), date_format)
-            elif kind in ("int", "float"):
+            elif kind in ("int", "float") or header[c] in numbers:
                 sheet_.write_number(r, c, float(value))
             else:
                 sheet_.write_string(r, c, value)
@@ -89,6 +99,35 @@ def test_a_workbook_export_cleans_to_the_same_frames_as_the_csv_export(
         assert excel_report.encodings == ("xlsx",)
     # ids keep their leading zeros: they were text cells
     assert from_excel.frames["credit"]["customer_id"].iloc[0] == "0000000001"
+
+
+@pytest.mark.parametrize("source", ["transactions", "credit"])
+def test_id_cells_that_are_numbers_need_zero_pad_and_then_match(
+    tmp_path: Path, export_200: Path, source: str
+) -> None:
+    """One export a workbook whose customer id cells are numbers (0000000042 is the
+    number 42): the run stops naming the source and column to pad, whichever side lost
+    its zeros; with that zero_pad the frames are the CSV export's (the number 42.0 is
+    read as 42, then padded, never 42.0)."""
+    folder = tmp_path / "exports"
+    shutil.copytree(export_200, folder)
+    csv_to_workbook(folder / f"{source}.csv", folder / f"{source}.xlsx", numbers=("customer_id",))
+    (folder / f"{source}.csv").unlink()
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    text = text.replace(f"file: {source}.csv", f"file: {source}.xlsx")
+    (folder / "sources.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_workspace(folder, config=folder / "sources.yaml")
+    message = str(info.value)
+    assert message.startswith(f"{folder / 'transactions.'}")
+    assert "lost their leading zeros" in message
+    assert f"add zero_pad: 10 to sources.{source}.columns.customer_id in " in message
+    (folder / "padded.yaml").write_text(with_zero_pad(source, text=text), encoding="utf-8")
+    got = load_workspace(folder, config=folder / "padded.yaml")
+    want = load_workspace(export_200, config=PACKAGED_SOURCES)
+    for name in SOURCES:
+        pd.testing.assert_frame_equal(got.frames[name], want.frames[name], obj=name)
+    assert got.report.status == "clean"
 
 
 def test_validate_on_workbooks_reports_cells_with_excel_errors_as_rejects(

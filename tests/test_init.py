@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from custrisk.data import load_workspace
 from custrisk.data.headers import HEADER_DICTIONARY, canonical_name
 from custrisk.data.infer import infer_table
 from custrisk.scoring.table import table_configs
+from tests._support import strip_zeros
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -278,6 +280,27 @@ def test_a_required_column_without_a_header_is_named(tmp_path: Path) -> None:
     assert "# no header found for txn_date (required by the packaged config)" in (
         out / "sources.yaml"
     ).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("lost", ["transactions", "credit"])
+def test_ids_that_lost_their_zeros_in_one_file_get_zero_pad(
+    tmp_path: Path, export_200: Path, lost: str
+) -> None:
+    """One export's customer ids without the leading zeros the other's have (42 against
+    0000000042): the proposal pads that file's customer id column, and validates clean."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("credit.csv", "transactions.csv"):
+        shutil.copy(export_200 / name, data / name)
+    strip_zeros(data / f"{lost}.csv")
+    out = tmp_path / "configs"
+    output = _invoke("init", data, "--out", out)
+    assert "customer ids padded to 10 digits" in " ".join(output.split())
+    config = load_sources_config(out / "sources.yaml")
+    padded = {name: spec.column("customer_id").zero_pad for name, spec in config.sources.items()}
+    assert padded == {"credit": None, "transactions": None, lost: 10}
+    counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
+    assert counts["transactions"][0] == counts["transactions"][1] > 1000
 
 
 def test_a_folder_without_a_customer_table_is_a_clear_error(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ HOSTILE = [
 ]  # fmt: skip
 
 
-def _clean(column: str, text: str | None, key: str = "C1") -> Any:
+def _clean(column: str, text: str | None, key: str = "C1", config: Any = CONFIG) -> Any:
     """What the cleaner makes of one value of ``column``: ("value", v) or ("issue",)."""
     columns: dict[str, list[str | None]] = {c.name: [None] for c in SPEC.columns}
     columns["customer_id"] = [key]
@@ -66,7 +66,7 @@ def _clean(column: str, text: str | None, key: str = "C1") -> Any:
         header=list(columns),
         encoding="utf-8",
     )
-    cleaned = clean_source(SPEC, [raw], CONFIG)
+    cleaned = clean_source(config.sources["credit"], [raw], config)
     if len(cleaned.issues) or cleaned.rows_kept != 1:
         return ("issue",)
     value = cleaned.frame[column].iloc[0]
@@ -134,3 +134,18 @@ _TEXT = st.one_of(
 @given(column=st.sampled_from(COLUMNS), text=_TEXT)
 def test_any_text_is_declined_or_cleaned_the_same(column: str, text: str) -> None:
     _check(column, text)
+
+
+def test_an_id_with_zero_pad_gets_the_cleaners_zeros() -> None:
+    """A record scored over HTTP with a customer id typed as a number (42) gets the
+    cleaner's padded id (0000000042), as the batch path gives it."""
+    padded = parse_sources_config(
+        SOURCES.replace("{type: id, required: true}", "{type: id, required: true, zero_pad: 10}"),
+        "sources.yaml",
+    )
+    col = padded.sources["credit"].column("customer_id")
+    rule = column_rule(col, padded)
+    assert rule is not None
+    for text in ("42", "0042", "0000000042", "12345678901", "A42", "4.2"):
+        assert _clean("customer_id", text, key=text, config=padded) == ("value", rule(text))
+    assert rule("42") == "0000000042"

@@ -14,6 +14,11 @@ BASE = (
     "      customer_id: {type: id, required: true}\n"
 )
 
+TXNS = (
+    "  transactions:\n    file: t.csv\n    customer_key: customer_id\n    columns:\n"
+    "      customer_id: {type: id}\n"
+)
+
 
 def _load(tmp_path: Path, text: str):
     path = tmp_path / "sources.yaml"
@@ -112,6 +117,36 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
         ("sources:\n  credit: {file: x.csv\n", r"sources\.yaml:\d+:\d+: invalid YAML"),
         (BASE + "version: 2\n", r"key 'version': unsupported config version 2"),
         (
+            BASE + "      name: {type: string, zero_pad: 10}\n",
+            r"key 'sources\.credit\.columns\.name\.zero_pad': applies to id columns, not string",
+        ),
+        (
+            BASE.replace("required: true}", "required: true, zero_pad: 0}"),
+            r"key 'sources\.credit\.columns\.customer_id\.zero_pad': must be at least 1, got 0",
+        ),
+        (
+            BASE.replace("required: true}", "required: true, zero_pad: '10'}"),
+            r"key 'sources\.credit\.columns\.customer_id\.zero_pad': expected an integer, "
+            r"got '10'",
+        ),
+        (
+            BASE.replace("required: true}", "required: true, zero_pad: 1000000000}"),
+            r"key 'sources\.credit\.columns\.customer_id\.zero_pad': must be at most 64",
+        ),
+        (
+            BASE + TXNS + "    max_orphan_share: 1.5\n",
+            r"key 'sources\.transactions\.max_orphan_share': must be a share from 0 to 1, "
+            r"got 1\.5; e\.g\. 0\.5 \(half the rows\); 1 turns the check off",
+        ),
+        (
+            BASE + TXNS + "    max_orphan_share: half\n",
+            r"key 'sources\.transactions\.max_orphan_share': expected a number, got 'half'",
+        ),
+        (
+            BASE + "    max_orphan_share: 0.5\n",
+            r"key 'sources\.credit\.max_orphan_share': applies to a source with a customer_key",
+        ),
+        (
             BASE + "      customer_id: {type: string}\n",
             r"sources\.yaml:7, key 'sources\.credit\.columns\.customer_id': duplicate key "
             r"'customer_id' \(lines 6 and 7\)",
@@ -128,3 +163,18 @@ def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, message
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_sources_config(tmp_path / "nope.yaml")
+
+
+def test_zero_pad_and_max_orphan_share_are_read_with_their_defaults(tmp_path: Path) -> None:
+    config = _load(
+        tmp_path,
+        BASE.replace("required: true}", "required: true, zero_pad: 10}")
+        + TXNS.replace("{type: id}", "{type: id, zero_pad: 8}")
+        + "    max_orphan_share: 1\n"
+        + TXNS.replace("transactions", "behaviour"),
+    )
+    assert config.sources["credit"].column("customer_id").zero_pad == 10
+    assert config.sources["transactions"].column("customer_id").zero_pad == 8
+    assert config.sources["transactions"].max_orphan_share == 1
+    assert config.sources["behaviour"].column("customer_id").zero_pad is None
+    assert config.sources["behaviour"].max_orphan_share == 0.5

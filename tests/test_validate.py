@@ -12,7 +12,13 @@ import pytest
 from custrisk.config import load_sources_config
 from custrisk.data import load_labels, load_workspace
 from custrisk.errors import DataError
-from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
+from tests._support import (
+    CREDIT_HEADER,
+    PACKAGED_SOURCES,
+    TXN_HEADER,
+    credit_row,
+    with_zero_pad,
+)
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
 
@@ -425,3 +431,157 @@ def test_duplicate_keys_found_among_many(make_workspace: MakeWs) -> None:
     ws = load_workspace(folder)
     assert _rules(ws, "transactions") == {2502: {"duplicate_key"}}
     assert len(ws.frames["transactions"]) == 3000
+
+
+def test_a_source_whose_ids_lost_their_leading_zeros_is_unusable(lost_zeros_200: Path) -> None:
+    """transactions.csv with 42 for the credit table's 0000000042: every row would be an
+    orphan and every customer's transaction indicators zero; the run stops naming the
+    file, the column, the counts, two ids and the zero_pad that fixes it."""
+    rows = len((lost_zeros_200 / "transactions.csv").read_text(encoding="utf-8").splitlines()) - 1
+    with pytest.raises(DataError) as info:
+        load_workspace(lost_zeros_200)
+    message = str(info.value)
+    assert message.startswith(
+        f"{lost_zeros_200 / 'transactions.csv'} column 'customer_id': {rows:,} of {rows:,} rows "
+        "(100%; max_orphan_share 0.5) name a customer not in the credit table (e.g. '"
+    )
+    assert "the ids of this file lost their leading zeros ('" in message
+    assert "' in credit.csv), as an Excel number cell does; add zero_pad: 10 to " in message
+    assert "sources.transactions.columns.customer_id in a copy of " in message
+    assert "\n" not in message
+
+
+def test_zero_pad_reads_ids_that_lost_their_zeros_as_the_credit_table_has_them(
+    lost_zeros_200: Path, export_200: Path
+) -> None:
+    """With zero_pad: 10 the padded export cleans to exactly the frames and report of
+    the export that kept its zeros: padding is what the config asks, not a repair."""
+    want = load_workspace(export_200)
+    got = load_workspace(lost_zeros_200, config=lost_zeros_200 / "padded.yaml")
+    for name, frame in want.frames.items():
+        pd.testing.assert_frame_equal(got.frames[name], frame, obj=name)
+    assert got.report.status == want.report.status == "clean"
+
+
+def test_zero_pad_pads_numbers_only_and_two_ids_it_makes_one_collide(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("42"),
+                credit_row("0000000042"),
+                credit_row("７"),
+                credit_row("A8"),
+                credit_row("12345678901"),
+                credit_row("9.0"),
+            )
+        }
+    )
+    config = tmp_path / "sources.yaml"
+    config.write_text(with_zero_pad("credit"), encoding="utf-8")
+    ws = load_workspace(folder, config=config)
+    assert list(ws.frames["credit"]["customer_id"]) == ["0000000007", "A8", "12345678901", "9.0"]
+    assert _rules(ws, "credit") == {2: {"id_collision"}, 3: {"id_collision"}, 4: {"normalised"}}
+    collision = ws.rejects.loc[ws.rejects["rule"] == "id_collision", "message"].iloc[0]
+    assert "'42' (line 2), '0000000042' (line 3) become the same id '0000000042'" in collision
+    assert "(case, full-width characters, spaces, leading zeros)" in collision
+
+
+def _linked(orphans: int, kept: int) -> dict[str, str]:
+    """Exports with ``kept`` transactions of a known customer and ``orphans`` of
+    customers the credit table lacks (C-prefixed ids: another scheme)."""
+    rows = [f"T{i},0000000001,2026-01-05,10,order,online,," for i in range(kept)]
+    rows += [f"X{i},C{i:09d},2026-01-05,10,order,online,," for i in range(orphans)]
+    return {"credit.csv": _credit(credit_row("0000000001")), "transactions.csv": _txns(*rows)}
+
+
+@pytest.mark.parametrize(
+    ("orphans", "kept", "unusable"),
+    [(2, 1, False), (19, 0, False), (20, 0, True), (20, 20, False), (21, 19, True)],
+)
+def test_orphans_stop_the_run_past_the_share_and_from_twenty_rows(
+    make_workspace: MakeWs, orphans: int, kept: int, unusable: bool
+) -> None:
+    """More than half the rows (max_orphan_share 0.5) are orphans, and at least 20 of
+    them: a small file's two orphans of three are rejected rows, not a mismatch."""
+    folder = make_workspace(_linked(orphans, kept))
+    if unusable:
+        with pytest.raises(DataError, match=f"{orphans} of {orphans + kept} rows"):
+            load_workspace(folder)
+        return
+    ws = load_workspace(folder)
+    assert ws.report.sources["transactions"].rules == {"orphan": {"dropped": orphans}}
+    assert len(ws.frames["transactions"]) == kept
+
+
+def test_ids_of_another_scheme_are_named_with_the_share_to_change(make_workspace: MakeWs) -> None:
+    with pytest.raises(DataError) as info:
+        load_workspace(make_workspace(_linked(30, 0)))
+    message = str(info.value)
+    assert (
+        "transactions.csv column 'customer_id': 30 of 30 rows (100%; max_orphan_share 0.5) "
+        "name a customer not in the credit table (e.g. 'C000000000', 'C000000001'); credit "
+        "ids look like '0000000001': the ids of the two files do not match (another id "
+        "scheme, a prefix?); export both with the same customer ids, or set "
+        "sources.transactions.max_orphan_share in a copy of "
+    ) in message
+    assert message.endswith("sources.yaml given with --sources (1 turns the check off)")
+
+
+def test_max_orphan_share_1_turns_the_check_off(make_workspace: MakeWs, tmp_path: Path) -> None:
+    config = tmp_path / "sources.yaml"
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(
+            "    customer_key: customer_id\n",
+            "    customer_key: customer_id\n    max_orphan_share: 1\n",
+        ),
+        encoding="utf-8",
+    )
+    ws = load_workspace(make_workspace(_linked(30, 0)), config=config)
+    assert ws.report.sources["transactions"].rules == {"orphan": {"dropped": 30}}
+
+
+def test_a_credit_table_that_lost_its_zeros_is_the_one_named(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    """The other way round: credit ids without their zeros (1, 2, ...), transactions with
+    them: the message names the credit table and its column as the one to pad."""
+    credit = [credit_row(str(i)) for i in range(1, 31)]
+    rows = [f"T{i},{i:010d},2026-01-05,10,order,online,," for i in range(1, 31)]
+    files = {"credit.csv": _credit(*credit), "transactions.csv": _txns(*rows)}
+    with pytest.raises(DataError) as info:
+        load_workspace(make_workspace(files))
+    assert (
+        "(e.g. '0000000001', '0000000002'): the ids of credit.csv lost their leading zeros "
+        "('0000000001' here is '1' there), as an Excel number cell does; add zero_pad: 10 "
+        "to sources.credit.columns.customer_id in "
+    ) in str(info.value)
+    config = tmp_path / "sources.yaml"
+    config.write_text(with_zero_pad("credit"), encoding="utf-8")
+    ws = load_workspace(make_workspace(files), config=config)
+    assert len(ws.frames["transactions"]) == 30
+    assert ws.frames["credit"]["customer_id"].iloc[0] == "0000000001"
+
+
+def test_the_orphans_message_shows_no_id_of_a_personal_data_column(
+    lost_zeros_200: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "sources.yaml"
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(
+            "customer_id: {type: id, required: true}",
+            "customer_id: {type: id, required: true, pii: true}",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as info:
+        load_workspace(lost_zeros_200, config=config)
+    message = str(info.value)
+    assert (
+        "name a customer not in the credit table: the ids of this file lost their leading "
+        "zeros (they match once padded to 10 digits)"
+    ) in message
+    assert "e.g." not in message and "'0000000" not in message

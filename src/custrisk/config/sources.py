@@ -27,6 +27,12 @@ CHECK_ON_FAIL = ("reject", "blank_left")
 VALUE_CHECKS = ("cn_id_number",)
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
+#: The share of a linked source's rows (of those its other rules keep) that may name a
+#: customer the credit table lacks before the input is unusable (``max_orphan_share``).
+MAX_ORPHAN_SHARE = 0.5
+#: The widest ``zero_pad`` of an id column: wider than any id number (18 digits) with
+#: room to spare, and far from a width whose padding would fill the memory.
+MAX_ZERO_PAD = 64
 DATES_AHEAD_OF = ("data", "today")
 #: Workbook files (read one sheet each: ``sheet:`` or ``FILE.xlsx#SHEET``).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -44,6 +50,7 @@ _COLUMN_KEYS = (
     "check",
     "on_invalid",
     "recode",
+    "zero_pad",
     "description",
 )
 _SOURCE_KEYS = (
@@ -59,6 +66,7 @@ _SOURCE_KEYS = (
     "delimiter",
     "min_rows",
     "on_duplicate_key",
+    "max_orphan_share",
     "rename",
     "columns",
     "checks",
@@ -88,6 +96,9 @@ class ColumnSpec:
     #: A category's values in the export -> custrisk's (订单 -> order), applied to the
     #: trimmed text before the allowed values are checked
     recode: tuple[tuple[str, str], ...] = ()
+    #: An id column's width: all-digit values shorter than it get leading zeros
+    #: (``42`` -> ``0000000042`` with 10), for an export whose id cells were numbers.
+    zero_pad: int | None = None
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).
@@ -168,6 +179,8 @@ class SourceSpec:
     url: str | None = None  # the database of the query: env:NAME or a URL without password
     #: Several exports stacked into this source (``files:``), each with its own headers.
     parts: tuple[SourcePart, ...] = ()
+    #: Past this share of orphans among its rows a linked source is unusable (1: never).
+    max_orphan_share: float = MAX_ORPHAN_SHARE
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
         """One spec per file entry to read: the spec itself, or for ``files:`` a copy
@@ -474,6 +487,7 @@ def _parse_source(
         name=name,
         file=file,
         required=node.flag("required", labels or name == CUSTOMER_SOURCE),
+        max_orphan_share=_parse_orphan_share(node, customer_key),
         key=key,
         customer_key=customer_key,
         delimiter=delimiter,
@@ -491,6 +505,26 @@ def _parse_source(
         url=url,
         parts=parts,
     )
+
+
+def _parse_orphan_share(node: Node, customer_key: str | None) -> float:
+    """``max_orphan_share``: a share from 0 to 1, for a source linked by ``customer_key``."""
+    if "max_orphan_share" not in node.data:
+        return MAX_ORPHAN_SHARE
+    if customer_key is None:
+        raise node.error(
+            "max_orphan_share",
+            "applies to a source with a customer_key (its rows are checked against the "
+            "credit table), not to this one",
+        )
+    share = node.number("max_orphan_share", minimum=0)
+    if share > 1:
+        raise node.error(
+            "max_orphan_share",
+            f"must be a share from 0 to 1, got {share}",
+            hint="e.g. 0.5 (half the rows); 1 turns the check off",
+        )
+    return float(share)
 
 
 def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tuple[SourcePart, ...]:
@@ -708,6 +742,16 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
             )
     check = node.text("check", allowed=VALUE_CHECKS)
     recode = _recode(node, ctype, allowed)
+    zero_pad = node.number("zero_pad", minimum=1, integer=True)
+    if zero_pad is not None:
+        if ctype != "id":
+            raise node.error("zero_pad", f"applies to id columns, not {ctype}")
+        if zero_pad > MAX_ZERO_PAD:
+            raise node.error(
+                "zero_pad",
+                f"must be at most {MAX_ZERO_PAD}, got {zero_pad}",
+                hint="the width of the ids, e.g. 10 for 0000000042",
+            )
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -720,6 +764,7 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         check=check,
         on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
         recode=recode,
+        zero_pad=zero_pad,
     )
 
 

@@ -40,6 +40,7 @@ from custrisk.data.issues import (
     pick_values,
     record_invalid,
 )
+from custrisk.data.orphans import Orphans
 from custrisk.data.parse import implausible_dates, parse_values, range_violations
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
 from custrisk.data.text import (
@@ -48,6 +49,7 @@ from custrisk.data.text import (
     id_collisions,
     normalise_id,
     normalise_width,
+    pad_zeros,
     row_flags,
     trim_and_blank,
 )
@@ -75,6 +77,8 @@ class SourceResult:
     #: Positions of the kept rows among the rows of the tables (in order), so that an
     #: engine cleaning a source in parts can tell where each kept row came from.
     kept_rows: np.ndarray | None = None
+    #: The orphan check's counts and first ids (``None``: no check, not a linked source).
+    orphans: Orphans | None = None
 
 
 #: KnownIds prepared in this process, by token (an engine's worker gets them back when a
@@ -379,6 +383,7 @@ def clean_source(
     del typed, cleaned
     row_checks(spec, out, issues)
     alive = ~issues.dropped
+    orphans = None
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
     # An exact copy shares the key, so only rows with a repeated key are compared.
     if n:
@@ -397,6 +402,7 @@ def clean_source(
         assert spec.customer_key
         code_values = credit_ids.codes(out[spec.customer_key])
         orphan = alive & (code_values < 0)
+        orphans = Orphans.of(out[spec.customer_key], alive, orphan)
         issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
         alive &= ~orphan
         out[spec.customer_key] = credit_ids.column(code_values)
@@ -425,6 +431,7 @@ def clean_source(
         rows_repaired=repaired,
         warnings=warnings,
         kept_rows=np.flatnonzero(alive),
+        orphans=orphans,
     )
 
 
@@ -804,8 +811,15 @@ def _clean_text(
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)
         issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
-        if locate is not None and normalised.any():
-            id_collisions(trimmed_text, text, normalised, present, col, locate, raw_values, issues)
+        changed = normalised
+        if col.zero_pad is not None:
+            # Not a repair: the config asks it of every short number (all of a sheet's
+            # ids, whose rows would all count as repaired). Two ids it makes one (42 and
+            # 0042) still collide.
+            text, padded = pad_zeros(text, present, col.zero_pad)
+            changed = normalised | padded
+        if locate is not None and changed.any():
+            id_collisions(trimmed_text, text, changed, present, col, locate, raw_values, issues)
     elif col.type not in TEXT_TYPES:
         text, widened = normalise_width(text, present)
         issues.add(widened, col.name, "normalised", raw_values, REPAIRED)

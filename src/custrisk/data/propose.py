@@ -18,8 +18,8 @@ from __future__ import annotations
 import glob
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class ProposedFile:
     left_out: tuple[str, ...] = ()  # headers too long to be names: not read
     #: Columns the packaged config requires of the source that no header was taken for
     missing: tuple[str, ...] = ()
+    customer_ids: tuple[str, ...] = ()  # the sample's customer ids (for zero_pad)
 
     @property
     def unmapped(self) -> list[str]:
@@ -147,6 +148,7 @@ def propose_sources(
                     files = [_demoted(f, source) for f in files]
                 taken[source] = evidence
         files.append(proposed)
+    files = _zero_pads(files)
     chosen = {f.source: f for f in files if f.source is not None}
     if CUSTOMER_SOURCE not in chosen:
         seen = "; ".join(f"{f.file}: {f.note}" for f in files)
@@ -326,6 +328,7 @@ def _build(
     )
     recognised = sum(1 for c in columns if c.recognised and c.header)
     missing = tuple(c.name for c in spec.columns if c.required and c.name not in names)
+    customer_header = next((c.header for c in columns if c.name == "customer_id"), None)
     return ProposedFile(
         path.name,
         source,
@@ -337,7 +340,68 @@ def _build(
         checks=checks,
         left_out=tuple(c.header for c in schema.columns if len(c.header) > MAX_HEADER_CHARS),
         missing=missing,
+        customer_ids=tuple(values.get(customer_header, ())) if customer_header else (),
     )
+
+
+def _zero_pads(files: list[ProposedFile]) -> list[ProposedFile]:
+    """``zero_pad`` on the customer id column of a file whose ids lost the leading zeros
+    the other files' have (an export from Excel, whose number cells show ``0000000042``
+    as ``42``): the credit table's, or another source's."""
+    credit = next((f for f in files if f.source == CUSTOMER_SOURCE), None)
+    if credit is None:
+        return files
+    padded: dict[str, tuple[int, str]] = {}  # file -> width, why
+    for f in files:
+        if f.source is None or f is credit:
+            continue
+        lost = _lost_zeros(credit.customer_ids, f.customer_ids)
+        if lost is not None:
+            shorter, width = lost
+            name = f.file if shorter else credit.file
+            other = credit.file if shorter else f.file
+            padded[name] = (width, f"its ids lost the leading zeros of {other}'s {width} digits")
+    return [_padded(f, *padded[f.file]) if f.file in padded else f for f in files]
+
+
+def _lost_zeros(credit: Sequence[str], linked: Sequence[str]) -> tuple[bool, int] | None:
+    """Which of two samples of customer ids lost their leading zeros, and the width
+    they had: (True, 10) for the linked file's ``42`` against the credit table's
+    ``0000000042`` (every credit id 10 digits, the linked ids digits no wider), (False,
+    10) the other way round; only when some id of one is an id of the other once
+    padded (the samples are the first rows of each file, so few ids are in both)."""
+    numbers = {v for v in credit if v.isascii() and v.isdigit()}
+    linked_numbers = {v for v in linked if v.isascii() and v.isdigit()}
+    if (
+        not numbers
+        or not linked_numbers
+        or len(numbers) < len(set(credit))
+        or len(linked_numbers) < len(set(linked))
+    ):
+        return None  # ids that are not all numbers: nothing to pad
+    for shorter, full, short in ((True, numbers, linked_numbers), (False, linked_numbers, numbers)):
+        widths = {len(v) for v in full}
+        if len(widths) != 1:
+            continue
+        width = widths.pop()
+        if max(map(len, short)) > width or min(map(len, short)) == width:
+            continue
+        wide = full if shorter else {v.lstrip("0") or "0" for v in full}
+        found = {v.zfill(width) for v in short} if shorter else short
+        if wide & found:
+            return shorter, width
+    return None
+
+
+def _padded(f: ProposedFile, width: int, why: str) -> ProposedFile:
+    """The file with ``zero_pad: width`` on its customer id column, and why."""
+    columns = tuple(
+        replace(c, spec={**c.spec, "zero_pad": width}, comment=f"{c.comment}; zero_pad: {why}")
+        if c.name == "customer_id"
+        else c
+        for c in f.columns
+    )
+    return replace(f, columns=columns, note=f"{f.note}; customer ids padded to {width} digits")
 
 
 def _packaged_rules(

@@ -186,6 +186,24 @@ def normalise_id(
     return text, changed
 
 
+def pad_zeros(text: pa.Array, present: np.ndarray, width: int) -> tuple[pa.Array, np.ndarray]:
+    """Ids of only ASCII digits shorter than ``width`` left-padded with zeros, as a
+    column's ``zero_pad`` asks: an export whose id cells were numbers (an Excel sheet,
+    which shows ``0000000042`` as ``42``) gives the ids the others have. Which values
+    were padded."""
+    starts, ends, _ = string_bytes(text)
+    padded = present & ((ends - starts) < width)
+    if padded.any():
+        rows = np.flatnonzero(padded)
+        subset = text.take(pa.array(rows))
+        digits = as_numpy(pc.ascii_is_decimal(subset))  # (an empty value: not)
+        padded[rows[~digits]] = False
+        if digits.any():
+            zeros = pc.utf8_lpad(subset.filter(pa.array(digits)), width=width, padding="0")
+            text = pc.replace_with_mask(text, pa.array(padded), zeros)
+    return text, padded
+
+
 def normalise_width(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """Full-width digits, signs and separators (``１２３．５０``, ``２０２６－０１－３１``) as
     ASCII (NFKC), for numbers, dates and booleans; only values with non-ASCII bytes are
@@ -238,6 +256,7 @@ def id_collisions(
     order = np.flatnonzero(colliding)
     order = order[np.argsort(group[order], kind="stable")]  # by group, then row
     starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    padding = ", leading zeros" if col.zero_pad is not None else ""
     for members in np.split(order, starts[1:]):
         _, first_of_each = np.unique(variant[members], return_index=True)
         firsts = np.sort(members[first_of_each])  # first row of each raw id, in file order
@@ -255,6 +274,6 @@ def id_collisions(
             "id_collision",
             raw_values,
             DROPPED,
-            f"{what} once normalised (case, full-width characters, spaces); all "
+            f"{what} once normalised (case, full-width characters, spaces{padding}); all "
             f"{len(members)} rows with them are rejected so that different ids are not merged",
         )

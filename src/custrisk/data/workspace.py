@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,7 @@ from custrisk.config.sources import (
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
 from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
+from custrisk.data.orphans import check_orphans, mismatch_of
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
@@ -548,6 +550,16 @@ def load_workspace(
             if spec.parts and missing:
                 result.warnings.append(
                     f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
+                )
+            if customer_ids is not None:
+                check_orphans(
+                    spec,
+                    cfg,
+                    result.files,
+                    result.orphans,
+                    results[CUSTOMER_SOURCE].files,
+                    results[CUSTOMER_SOURCE].rows_kept,
+                    partial(mismatch_of, customer_ids.arrow, source=spec.name),
                 )
             del tables
             release_memory()

@@ -37,6 +37,7 @@ import tempfile
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from custrisk.data import Workspace
 from custrisk.data.clean import KnownIds, SourceResult, clean_column_values, clean_source
 from custrisk.data.dates import credible_range_of_counts
 from custrisk.data.issues import ISSUE_COLUMNS
+from custrisk.data.orphans import Mismatch, Orphans, check_orphans, mismatch_of
 from custrisk.data.workspace import (
     ValidationReport,
     no_files,
@@ -235,6 +237,9 @@ class _Cleaned:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str]
+    #: The orphan check's counts and first ids, each first row as its partition and
+    #: row in it (:func:`_in_file_order`).
+    orphans: Orphans | None = None
 
     def __sizeof__(self) -> int:
         """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
@@ -272,6 +277,10 @@ def _clean_bucket(
     )
     row = np.concatenate([p.rows.astype(np.int64) for p in pieces])
     origin = np.column_stack([partition[result.kept_rows], row[result.kept_rows]])
+    orphans = result.orphans
+    if orphans is not None:
+        at = list(orphans.first_rows)
+        orphans = replace(orphans, first_rows=_in_file_order(partition[at], row[at]))
     return _Cleaned(
         frame=result.frame,
         origin=origin,
@@ -283,7 +292,14 @@ def _clean_bucket(
         rows_rejected=result.rows_rejected,
         rows_repaired=result.rows_repaired,
         warnings=result.warnings,
+        orphans=orphans,
     )
+
+
+def _in_file_order(partitions: np.ndarray, rows: np.ndarray) -> tuple[int, ...]:
+    """Rows of partitions as numbers in the order of the source's rows (partition, then
+    row), comparable across buckets."""
+    return tuple(int(p) << 40 | int(r) for p, r in zip(partitions, rows, strict=True))
 
 
 def _clean_bucket_from_folder(
@@ -742,6 +758,16 @@ def load_workspace_dask(
                     )
                 del slices
         result = _merged(name, summaries)
+        if every_credit_id is not None and name != CUSTOMER_SOURCE:
+            check_orphans(
+                spec,
+                cfg,
+                result.files,
+                result.orphans,
+                reports[CUSTOMER_SOURCE].files,
+                reports[CUSTOMER_SOURCE].rows_kept,
+                partial(_mismatch_on, client, every_credit_id, name),
+            )
         if spec.parts and missing:
             result.warnings.append(
                 f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
@@ -770,6 +796,16 @@ def load_workspace_dask(
     return BucketedWorkspace(
         root, cfg, report, rejects, missing_columns, count, per_bucket, scratch=scratch
     )
+
+
+def _mismatch_on(client: Client, known: Future, source: str, ids: Sequence[str]) -> Mismatch:
+    """:func:`custrisk.data.orphans.mismatch_of` on the worker holding the credit ids."""
+    found: Mismatch = client.submit(_mismatch_among, known, ids, source, pure=False).result()
+    return found
+
+
+def _mismatch_among(known: KnownIds, ids: Sequence[str], source: str) -> Mismatch:
+    return mismatch_of(known.arrow, ids, source)
 
 
 def _meta(read: dict[str, Any]) -> dict[str, Any]:
@@ -809,6 +845,11 @@ def _merged(name: str, summaries: list[_Cleaned]) -> SourceResult:
         rows_rejected=sum(s.rows_rejected for s in summaries),
         rows_repaired=sum(s.rows_repaired for s in summaries),
         warnings=list(first.warnings),
+        orphans=(
+            Orphans.merged([s.orphans for s in summaries if s.orphans is not None])
+            if first.orphans is not None
+            else None
+        ),
     )
 
 

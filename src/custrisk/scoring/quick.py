@@ -244,6 +244,7 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
         return None
     allowed = frozenset(col.allowed) if col.allowed is not None else None
     is_id = col.type == "id"
+    pad = col.zero_pad or 0
 
     def text_rule(text: str | None) -> Any:
         blank = _blank(text)
@@ -252,7 +253,11 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
         if blank is DECLINE or text is None:
             return DECLINE
         if is_id:
-            return text if _PLAIN_ID.fullmatch(text) else DECLINE
+            if not _PLAIN_ID.fullmatch(text):
+                return DECLINE
+            # (the cleaner's zero_pad: a number shorter than the width gets zeros)
+            short = len(text) < pad and text.isascii() and text.isdigit()
+            return text.zfill(pad) if short else text
         if not _plain_text(text):
             return DECLINE
         if allowed is not None and text not in allowed:

@@ -526,7 +526,10 @@ def test_ids_of_another_scheme_are_named_with_the_share_to_change(make_workspace
         "scheme, a prefix?); export both with the same customer ids, or set "
         "sources.transactions.max_orphan_share in a copy of "
     ) in message
-    assert message.endswith("sources.yaml given with --sources (1 turns the check off)")
+    assert message.endswith(
+        "sources.yaml given with --sources ('custrisk init DATA --out DIR' writes one for your "
+        "files) (1 turns the check off)"
+    )
 
 
 def test_max_orphan_share_1_turns_the_check_off(make_workspace: MakeWs, tmp_path: Path) -> None:

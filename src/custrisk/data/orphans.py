@@ -227,7 +227,10 @@ def check_orphans(
 def _in_config(cfg: SourcesConfig) -> str:
     """Where to make a change: the config, or a copy of the packaged one."""
     if Path(cfg.path).resolve() == default_config_path("sources.yaml").resolve():
-        return f"in a copy of {cfg.path} given with --sources"
+        return (
+            f"in a copy of {cfg.path} given with --sources ('custrisk init DATA --out DIR' "
+            "writes one for your files)"
+        )
     return f"in {cfg.path}"
 
 

@@ -122,6 +122,70 @@ def test_rejects_csv_never_holds_a_raw_control_character(
     assert not any(byte < 0x20 and byte not in b"\t\r\n" for byte in data)
 
 
+def _config_blanking(tmp_path: Path, *columns: str) -> Path:
+    """The packaged sources config with ``on_invalid: blank`` on these credit columns and
+    ``reject`` on every other one."""
+    data = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    for name, rules in data["sources"]["credit"]["columns"].items():
+        rules["on_invalid"] = "blank" if name in columns else "reject"
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
+
+
+def test_formulas_and_control_characters_are_blanked_with_on_invalid_blank(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = _config_blanking(tmp_path, "name", "phone", "region", "customer_id")
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", name='"=HYPERLINK(""http://x"")"'),
+                credit_row("0000000002", name="张\x1b[2J伟"),
+                _with_region(credit_row("0000000003"), "＠SUM(1)"),
+                credit_row("0000000004", phone="=1+2"),  # not reported again as a pattern
+                credit_row("=1+5"),  # a required column still rejects its row
+            )
+        }
+    )
+    ws = load_workspace(folder, config=config)
+    credit = ws.frames["credit"]
+    assert list(credit["customer_id"]) == ["0000000001", "0000000002", "0000000003", "0000000004"]
+    assert credit["name"].isna().tolist() == [True, True, False, False]
+    assert credit["region"].isna().tolist() == [False, False, True, False]
+    assert credit["phone"].isna().tolist() == [False, False, False, True]
+    rejects = ws.rejects[["line", "column", "rule", "action"]].values.tolist()
+    assert rejects == [
+        [2, "name", "formula", "repaired"],
+        [3, "name", "control_character", "repaired"],
+        [4, "region", "formula", "repaired"],
+        [5, "phone", "formula", "repaired"],
+        [6, "customer_id", "formula", "dropped"],
+    ]
+    assert ws.rejects["message"].iloc[0] == (
+        "looks like a spreadsheet formula (possible CSV injection); replaced by blank "
+        "(on_invalid: blank)"
+    )
+    report = ws.report.sources["credit"]
+    assert (report.rows_kept, report.rows_rejected, report.rows_repaired) == (4, 1, 4)
+
+
+def test_blanked_formulas_of_personal_columns_are_masked_in_rejects_csv(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = _config_blanking(tmp_path, "name")
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row("0000000001", name="=张伟CMD|' /C calc'!A0"))}
+    )
+    result = CliRunner().invoke(
+        app, ["validate", str(folder), "--sources", str(config), "--out", str(tmp_path / "v")]
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "v" / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert "name,formula,'=**,repaired" in text
+    assert "calc" not in text
+
+
 # -- one rule for every id, and no silent merges ---------------------------------------
 
 

@@ -798,8 +798,15 @@ def _clean_text(
         issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
         flags = row_flags(text)
         control = present & control_characters(text, flags, col.type)
-        issues.add(control, col.name, "control_character", raw_values, DROPPED)
-        issues.add(present & formula_like(text, first), col.name, "formula", raw_values, DROPPED)
+        formula = present & formula_like(text, first)
+        for unsafe, rule in ((control, "control_character"), (formula, "formula")):
+            if unsafe.any():
+                record_invalid(unsafe, col, rule, raw_values, issues)
+        if col.on_invalid == "blank" and not col.required:
+            # Blanked as a blank cell would be, before the other checks see it: the
+            # text never reaches an output (and is not reported again as a pattern
+            # fault, nor normalised as an id)
+            present = present & ~(control | formula)
     if col.type == "id":
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)

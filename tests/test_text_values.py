@@ -45,9 +45,11 @@ FULL_WIDTH_FORMULAS = [
 
 
 @pytest.mark.parametrize("formula", FULL_WIDTH_FORMULAS)
-def test_full_width_formulas_are_rejected_in_every_text_column(
+def test_full_width_formulas_are_found_in_every_text_column(
     make_workspace: MakeWs, formula: str
 ) -> None:
+    """Rejected in the key; blanked in the optional name and region (the packaged config
+    blanks a bad value of an optional column)."""
     value = '"' + formula.replace('"', '""') + '"'  # one CSV field
     folder = make_workspace(
         {
@@ -70,7 +72,24 @@ def test_full_width_formulas_are_rejected_in_every_text_column(
         6: {"formula"},
         8: set(),
     }
-    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001", "0000000005", "+862"]
+    formulas = ws.rejects[ws.rejects["rule"] == "formula"]
+    assert formulas[["line", "action"]].values.tolist() == [
+        [3, "repaired"],
+        [4, "dropped"],
+        [5, "repaired"],
+        [6, "repaired"],
+    ]
+    credit = ws.frames["credit"]
+    assert list(credit["customer_id"]) == [
+        "0000000001",
+        "0000000002",
+        "0000000003",
+        "0000000004",
+        "0000000005",
+        "+862",
+    ]
+    assert credit["name"].isna().tolist() == [False, True, False, True, False, False]
+    assert credit["region"].isna().tolist() == [False, False, True, False, False, False]
 
 
 # -- control characters ----------------------------------------------------------------
@@ -88,7 +107,7 @@ def test_full_width_formulas_are_rejected_in_every_text_column(
         ("region", "华\x07东", "华\\x07东"),
     ],
 )
-def test_control_characters_in_ids_and_text_reject_the_row(
+def test_control_characters_reject_an_id_and_blank_optional_text(
     make_workspace: MakeWs, column: str, value: str, shown: str
 ) -> None:
     row = {
@@ -100,13 +119,20 @@ def test_control_characters_in_ids_and_text_reject_the_row(
     folder = make_workspace({"credit.csv": _credit(tab, row)})
     ws = load_workspace(folder)
     rejects = ws.rejects
+    action = "dropped" if column == "customer_id" else "repaired"
     assert rejects[["line", "column", "rule", "action"]].values.tolist() == [
-        [3, column, "control_character", "dropped"]
+        [3, column, "control_character", action]
     ]
     assert rejects["value"].iloc[0] == shown
     report = ws.report.sources["credit"]
-    assert (report.rows_in, report.rows_kept, report.rows_rejected) == (2, 1, 1)
-    assert list(ws.frames["credit"]["name"]) == ["张\t伟"]
+    credit = ws.frames["credit"]
+    if column == "customer_id":
+        assert (report.rows_in, report.rows_kept, report.rows_rejected) == (2, 1, 1)
+        assert list(credit["name"]) == ["张\t伟"]
+    else:
+        assert (report.rows_in, report.rows_kept, report.rows_repaired) == (2, 2, 1)
+        assert credit[column].isna().tolist() == [False, True]
+        assert credit["name"].iloc[0] == "张\t伟"
 
 
 def test_rejects_csv_never_holds_a_raw_control_character(

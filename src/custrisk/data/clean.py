@@ -795,7 +795,6 @@ def _clean_text(
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
     flags = None
     if col.type in TEXT_TYPES:
-        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
         flags = row_flags(text)
         control = present & control_characters(text, flags, col.type)
         formula = present & formula_like(text, first)
@@ -804,9 +803,10 @@ def _clean_text(
                 record_invalid(unsafe, col, rule, raw_values, issues)
         if col.on_invalid == "blank" and not col.required:
             # Blanked as a blank cell would be, before the other checks see it: the
-            # text never reaches an output (and is not reported again as a pattern
-            # fault, nor normalised as an id)
+            # text never reaches an output, and is not reported again (trimmed, a
+            # pattern fault) nor normalised as an id
             present = present & ~(control | formula)
+        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
     if col.type == "id":
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)

@@ -148,12 +148,13 @@ def test_rejects_csv_never_holds_a_raw_control_character(
     assert not any(byte < 0x20 and byte not in b"\t\r\n" for byte in data)
 
 
-def _config_blanking(tmp_path: Path, *columns: str) -> Path:
+def _config_blanking(tmp_path: Path, *columns: str, required: tuple[str, ...] = ()) -> Path:
     """The packaged sources config with ``on_invalid: blank`` on these credit columns and
-    ``reject`` on every other one."""
+    ``reject`` on every other one (and the ``required`` ones required)."""
     data = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
     for name, rules in data["sources"]["credit"]["columns"].items():
         rules["on_invalid"] = "blank" if name in columns else "reject"
+        rules["required"] = rules.get("required", False) or name in required
     config = tmp_path / "sources.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return config
@@ -162,7 +163,9 @@ def _config_blanking(tmp_path: Path, *columns: str) -> Path:
 def test_formulas_and_control_characters_are_blanked_with_on_invalid_blank(
     make_workspace: MakeWs, tmp_path: Path
 ) -> None:
-    config = _config_blanking(tmp_path, "name", "phone", "region", "customer_id")
+    config = _config_blanking(
+        tmp_path, "name", "phone", "region", "industry", required=("industry",)
+    )
     folder = make_workspace(
         {
             "credit.csv": _credit(
@@ -170,7 +173,8 @@ def test_formulas_and_control_characters_are_blanked_with_on_invalid_blank(
                 credit_row("0000000002", name="张\x1b[2J伟"),
                 _with_region(credit_row("0000000003"), "＠SUM(1)"),
                 credit_row("0000000004", phone="=1+2"),  # not reported again as a pattern
-                credit_row("=1+5"),  # a required column still rejects its row
+                # a required column still rejects its row
+                credit_row("0000000005").replace(",制造业,", ",=1+5,"),
             )
         }
     )
@@ -186,7 +190,7 @@ def test_formulas_and_control_characters_are_blanked_with_on_invalid_blank(
         [3, "name", "control_character", "repaired"],
         [4, "region", "formula", "repaired"],
         [5, "phone", "formula", "repaired"],
-        [6, "customer_id", "formula", "dropped"],
+        [6, "industry", "formula", "dropped"],
     ]
     assert ws.rejects["message"].iloc[0] == (
         "looks like a spreadsheet formula (possible CSV injection); replaced by blank "

@@ -321,6 +321,60 @@ def test_a_bad_optional_value_is_blanked_and_its_customer_kept(make_workspace: M
     ]
 
 
+def test_rows_of_a_customer_whose_credit_row_was_rejected_name_that_row(
+    make_workspace: MakeWs,
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001"),
+                credit_row("0000000002", limit=""),
+                credit_row("0000000003") + ",surplus",
+                credit_row("0000000004", limit="-5", overdue="x"),
+                credit_row("0000000005", limit="abc"),
+                credit_row("0000000005"),  # the same customer kept on a later line
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,10,order,online,,",
+                "T2,0000000002,2026-01-05,10,order,online,,",
+                "T3,0000000003,2026-01-05,10,order,online,,",
+                "T4,0000000004,2026-01-05,10,order,online,,",
+                "T5,0000000005,2026-01-05,10,order,online,,",
+                "T6,0000000099,2026-01-05,10,order,online,,",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    txns = ws.rejects[ws.rejects["source"] == "transactions"]
+    assert txns[["line", "rule", "value", "message"]].values.tolist() == [
+        [
+            3,
+            "customer_rejected",
+            "0000000002",
+            "the customer's credit row was rejected (credit.csv line 3: missing_required)",
+        ],
+        [
+            4,
+            "customer_rejected",
+            "0000000003",
+            "the customer's credit row was rejected (credit.csv line 4: field_count)",
+        ],
+        [
+            5,
+            "customer_rejected",
+            "0000000004",
+            "the customer's credit row was rejected (credit.csv line 5: out_of_range)",
+        ],
+        [7, "orphan", "0000000099", "customer not found in the credit table"],
+    ]
+    assert list(ws.frames["transactions"]["txn_id"]) == ["T1", "T5"]
+    assert ws.report.customers_rejected == 3
+    assert ws.report.to_dict()["customers_rejected"] == 3
+    assert ws.report.customers_rejected_text() == (
+        "3 customers of credit.csv are not scored: their rows were rejected"
+    )
+
+
 def test_labels(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("customer_id,bad\n0001,0\n0002,1\n0003,2\n0004,\n", encoding="utf-8")

@@ -353,6 +353,9 @@ def write_rejects_beside(
             f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
             f"(and {workspace.report.rows_repaired:,} repaired); see {path}"
         )
+        left_out = workspace.report.customers_rejected_text()
+        if left_out:
+            err_console.print(f"[yellow]Warning:[/] {left_out} (see {path})")
     write_unmasked_rejects(workspace, unmasked, csv_encoding=csv_encoding)
     return path
 

@@ -174,6 +174,9 @@ def score(
             f"while cleaning (and {workspace.report.rows_repaired:,} repaired); see "
             f"{output_path(files.rejects)}"
         )
+        left_out = workspace.report.customers_rejected_text()
+        if left_out:
+            err_console.print(f"[yellow]Warning:[/] {left_out} (see {output_path(files.rejects)})")
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
     frame, facts = run.scores, run.facts

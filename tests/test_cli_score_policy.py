@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +98,75 @@ def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
     assert facts["alerts"]["by_level"]["red"] == int((alerts["level"] == "red").sum())
     assert facts["files"]["alerts"]["file"] == "alerts.csv"
     assert "migration" not in facts
+
+
+def _with_credit_edits(source: Path, folder: Path, edits: dict[int, dict[str, str]]) -> Path:
+    """A copy of an export with cells of credit.csv replaced ({line: {column: text}})."""
+    shutil.copytree(source, folder)
+    path = folder / "credit.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    for line, cells in edits.items():
+        for column, text in cells.items():
+            rows[line - 1][rows[0].index(column)] = text
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return folder
+
+
+def test_a_bad_optional_credit_value_leaves_its_customer_scored(
+    tmp_path: Path, exports: dict[str, Path], models: Path
+) -> None:
+    data = _with_credit_edits(
+        exports["oct"],
+        tmp_path / "data",
+        {
+            2: {"phone": "+86 13812345678"},
+            3: {"industry": '=HYPERLINK("x")'},
+            4: {"customer_since": "2100-01-01"},
+            5: {"annual_income": "12万"},
+        },
+    )
+    out = tmp_path / "run" / "scores.csv"
+    result = score(data, models, out)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 800
+    rejects = pd.read_csv(out.parent / "scores.rejects.csv", dtype=str)
+    assert set(rejects["action"]) == {"repaired"}
+    assert set(rejects["rule"]) == {
+        "normalised",
+        "pattern",
+        "formula",
+        "implausible_date",
+        "invalid_number",
+    }
+    said = " ".join(result.stderr.split())
+    assert "Note: 4 input rows were repaired while cleaning (none rejected); see" in said
+    assert "not scored" not in said and "Warning" not in said
+
+
+def test_customers_whose_credit_rows_were_rejected_are_counted_in_a_warning(
+    tmp_path: Path, exports: dict[str, Path], models: Path
+) -> None:
+    data = _with_credit_edits(
+        exports["oct"], tmp_path / "data", {3: {"credit_limit": ""}, 6: {"credit_limit": "x"}}
+    )
+    out = tmp_path / "run" / "scores.csv"
+    result = score(data, models, out)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 798
+    said = " ".join(result.stderr.split())
+    assert (
+        "Warning: 2 customers of credit.csv are not scored: their rows were rejected "
+        f"(see {out.parent / 'scores.rejects.csv'})"
+    ) in said
+    rejects = pd.read_csv(out.parent / "scores.rejects.csv", dtype=str)
+    linked = rejects[rejects["source"] != "credit"]
+    assert len(linked) > 0 and set(linked["rule"]) == {"customer_rejected"}
+    assert set(linked["message"]) == {
+        "the customer's credit row was rejected (credit.csv line 3: missing_required)",
+        "the customer's credit row was rejected (credit.csv line 6: invalid_number)",
+    }
 
 
 def test_same_inputs_give_identical_files(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from tests._support import BAD_INPUTS
+from tests._support import BAD_INPUTS, CREDIT_HEADER, TXN_HEADER, credit_row
 
 # case folder -> (exit code, a regex the one-line message must match)
 BAD_CASES = {
@@ -35,9 +36,12 @@ BAD_CASES = {
     ),
     "duplicate_header": (2, r"credit\.csv:1: duplicate column names in the header: region"),
     "blank_header_line": (2, r"credit\.csv:1: the first line is empty: no header row"),
-    "extra_fields": (1, r"1 rows were rejected \(credit 1\); see .*rejects\.csv"),
+    "extra_fields": (
+        1,
+        r"1 rows were rejected \(credit 1\); 1 customer of credit\.csv is not scored: its rows "
+        r"were rejected; see .*rejects\.csv",
+    ),
     "duplicate_ids": (1, r"1 rows were rejected \(credit 1\)"),
-    "formula_cells": (1, r"2 rows were rejected \(credit 2\)"),
 }
 
 
@@ -60,22 +64,69 @@ def test_bad_input_gets_exit_code_and_one_line_message(
 
 
 @pytest.mark.parametrize(
-    "case,rule,lines",
+    "case,rule,lines,action",
     [
-        ("extra_fields", "field_count", [3]),
-        ("duplicate_ids", "duplicate_key", [5]),
-        ("formula_cells", "formula", [3, 4]),
+        ("extra_fields", "field_count", [3], "dropped"),
+        ("duplicate_ids", "duplicate_key", [5], "dropped"),
+        # names are optional: the packaged config blanks them (on_invalid: blank)
+        ("formula_cells", "formula", [3, 4], "repaired"),
     ],
 )
-def test_rejected_rows_are_in_rejects_csv(
-    runner: CliRunner, tmp_path: Path, case: str, rule: str, lines: list[int]
+def test_rejected_and_repaired_rows_are_in_rejects_csv(
+    runner: CliRunner, tmp_path: Path, case: str, rule: str, lines: list[int], action: str
 ) -> None:
     result = runner.invoke(app, ["validate", str(BAD_INPUTS / case), "--out", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == (1 if action == "dropped" else 0), result.output
     with (tmp_path / "rejects.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["line"]) for r in rows if r["rule"] == rule] == lines
-    assert all(r["action"] == "dropped" and r["file"] == "credit.csv" for r in rows)
+    assert all(r["action"] == action and r["file"] == "credit.csv" for r in rows)
+
+
+def test_validate_counts_the_customers_left_out_and_names_their_credit_rows(
+    runner: CliRunner, tmp_path: Path, make_workspace: Callable[..., Path]
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": "\n".join(
+                [
+                    CREDIT_HEADER,
+                    credit_row("0000000001"),
+                    credit_row("0000000002", limit=""),
+                    credit_row("0000000003") + ",surplus",
+                ]
+            )
+            + "\n",
+            "transactions.csv": "\n".join(
+                [
+                    TXN_HEADER,
+                    "T1,0000000002,2026-01-05,10,order,online,,",
+                    "T2,0000000003,2026-01-05,10,order,online,,",
+                    "T3,0000000009,2026-01-05,10,order,online,,",
+                ]
+            )
+            + "\n",
+        }
+    )
+    result = runner.invoke(app, ["validate", str(folder), "--out", str(tmp_path / "v")])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert said.startswith(
+        "Error: 5 rows were rejected (credit 2, transactions 3); 2 customers of credit.csv "
+        "are not scored: their rows were rejected; see "
+    )
+    rules = " ".join(result.stdout.split())
+    assert "transactions │ customer_rejected │ dropped │ 2" in rules
+    assert "transactions │ orphan │ dropped │ 1" in rules
+    with (tmp_path / "v" / "rejects.csv").open(encoding="utf-8-sig") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["source"] == "transactions"]
+    assert [r["message"] for r in rows] == [
+        "the customer's credit row was rejected (credit.csv line 3: missing_required)",
+        "the customer's credit row was rejected (credit.csv line 4: field_count)",
+        "customer not found in the credit table",
+    ]
+    report = json.loads((tmp_path / "v" / "validation_report.json").read_text(encoding="utf-8"))
+    assert report["customers_rejected"] == 2
 
 
 def test_formula_values_are_neutralised_in_rejects_csv(runner: CliRunner, tmp_path: Path) -> None:

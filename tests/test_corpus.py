@@ -90,6 +90,16 @@ def row_fault(func: Mutation) -> Mutation:
     return func
 
 
+#: Faults in an optional column, which the packaged config blanks (on_invalid: blank):
+#: the row is kept and listed as repaired.
+BLANKED: dict[str, Mutation] = {}
+
+
+def blanked(func: Mutation) -> Mutation:
+    BLANKED[func.__name__] = func
+    return func
+
+
 @row_fault
 def extra_field(e: Export) -> None:
     e.set("credit", 5, e.lines["credit"][4] + ",surplus")
@@ -112,7 +122,7 @@ def quoted_newline_in_a_number(e: Export) -> None:
     e.set_field("transactions", 9, "amount", "12\n34")
 
 
-@row_fault
+@blanked
 def nul_in_a_text_field(e: Export) -> None:
     e.set_field("credit", 6, "region", "华\x00东")
 
@@ -137,7 +147,7 @@ def year_9999_date(e: Export) -> None:
     e.set_field("behaviour", 5, "event_date", "9999-12-31")
 
 
-@row_fault
+@blanked
 def date_before_the_floor(e: Export) -> None:
     e.set_field("credit", 7, "customer_since", "1800-01-01")
 
@@ -162,7 +172,7 @@ def infinite_number(e: Export) -> None:
     e.set_field("transactions", 16, "amount", "inf")
 
 
-@row_fault
+@blanked
 def nan_number(e: Export) -> None:
     e.set_field("credit", 8, "annual_income", "NaN")
 
@@ -172,12 +182,12 @@ def negative_amount(e: Export) -> None:
     e.set_field("transactions", 17, "amount", "-5.00")
 
 
-@row_fault
+@blanked
 def fraction_in_an_integer(e: Export) -> None:
     e.set_field("credit", 9, "bureau_score", "700.5")
 
 
-@row_fault
+@blanked
 def out_of_range_integer(e: Export) -> None:
     e.set_field("credit", 10, "bureau_score", "9000")
 
@@ -208,17 +218,17 @@ def orphan_transaction(e: Export) -> None:
     e.set_field("transactions", 20, "customer_id", "9999999999")
 
 
-@row_fault
+@blanked
 def formula_in_a_name(e: Export) -> None:
     e.set_field("credit", 12, "name", '=HYPERLINK("http://x.example","点击")')
 
 
-@row_fault
+@blanked
 def full_width_formula_in_a_name(e: Export) -> None:
     e.set_field("credit", 13, "name", '＝HYPERLINK("http://x.example")')
 
 
-@row_fault
+@blanked
 def at_formula_in_a_category(e: Export) -> None:
     e.set_field("credit", 14, "region", "@SUM(A1:A9)")
 
@@ -236,12 +246,12 @@ def row_check_broken(e: Export) -> None:
     e.set_field("credit", 15, "overdue_amount", f"{balance + 100:.2f}")
 
 
-@row_fault
+@blanked
 def invalid_resident_id(e: Export) -> None:
     e.set_field("credit", 16, "id_number", "110105194912310021")
 
 
-@row_fault
+@blanked
 def phone_not_matching_its_pattern(e: Export) -> None:
     e.set_field("credit", 17, "phone", "12345")
 
@@ -273,6 +283,32 @@ def test_a_row_level_fault_is_rejected_with_its_line_and_counted(
     for source, lines in export.mutated.items():
         listed = {
             int(r["line"]) for r in rejects if r["source"] == source and r["action"] == "dropped"
+        }
+        assert lines <= listed, (source, sorted(lines - listed))
+
+
+@pytest.mark.parametrize("kind", sorted(BLANKED))
+def test_a_bad_optional_value_is_blanked_and_its_row_kept(
+    kind: str, export: Export, tmp_path: Path, runner: CliRunner
+) -> None:
+    BLANKED[kind](export)
+    export.write()
+    out = tmp_path / "validation"
+    result = runner.invoke(app, ["validate", str(export.folder), "--out", str(out)])
+    assert "Traceback" not in result.output, result.output
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
+    for source in SOURCES:
+        counts = report["sources"][source]
+        physical = sum(line.count("\n") + 1 for line in export.lines[source][1:])
+        assert counts["rows_in"] == counts["rows_kept"] == physical, (source, counts)
+    with (out / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    for source, lines in export.mutated.items():
+        listed = {
+            int(r["line"])
+            for r in rejects
+            if r["source"] == source and r["action"] == "repaired" and "blank" in r["message"]
         }
         assert lines <= listed, (source, sorted(lines - listed))
 

@@ -359,6 +359,40 @@ def test_cross_row_rules_across_buckets(tmp_path: Path, dask_cluster: Any) -> No
         _assert_same_workspace(bucketed.workspace(dask_cluster), want)
 
 
+def test_rows_of_customers_whose_credit_rows_were_rejected_across_buckets(
+    tmp_path: Path, dask_cluster: Any
+) -> None:
+    """Credit rows rejected in two files (a blank required limit; a field too many, which
+    the reader rejects and the Dask engine sends to its first bucket), and the same
+    customer's row kept in another file: their transactions in other files are
+    ``customer_rejected`` naming the credit row, as by the pandas engine."""
+    generate_sample_data(tmp_path / "src", customers=120, seed=3)
+    config = partitioned_exports(tmp_path / "src", tmp_path / "parts", 3)
+    folder = config.parent
+    files = {
+        i: (folder / f"credit-{i}.csv").read_text(encoding="utf-8").splitlines() for i in (0, 1, 2)
+    }
+    header = files[0][0].split(",")
+    blank_limit = files[1][3].split(",")
+    blank_limit[header.index("credit_limit")] = ""
+    files[1][3] = ",".join(blank_limit)
+    files[2][2] += ",surplus"
+    kept_elsewhere = files[2][4]
+    files[0].append(kept_elsewhere + ",surplus")  # a bad line of a customer kept in file 2
+    for i, lines in files.items():
+        (folder / f"credit-{i}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    want = load_workspace(folder, config=config)
+    rejected = want.rejects[want.rejects["rule"] == "customer_rejected"]
+    assert set(rejected["message"]) == {
+        "the customer's credit row was rejected (credit-1.csv line 4: missing_required)",
+        "the customer's credit row was rejected (credit-2.csv line 3: field_count)",
+    }
+    assert want.report.customers_rejected == 2
+    for buckets in (2, 5):
+        bucketed = load_workspace_dask(folder, dask_cluster, config=config, buckets=buckets)
+        _assert_same_workspace(bucketed.workspace(dask_cluster), want)
+
+
 def test_a_folder_dataset_of_parquet_parts(
     tmp_path: Path, dask_cluster: Any, export_200: Path
 ) -> None:

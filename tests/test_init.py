@@ -156,6 +156,32 @@ def test_the_proposal_is_commented_and_flags_personal_data(zh: dict[str, Path]) 
     assert "custrisk validate" in output and "custrisk train" in output
 
 
+def test_the_proposal_blanks_a_bad_value_of_every_optional_column(zh: dict[str, Path]) -> None:
+    config = load_sources_config(zh["configs"] / "sources.yaml")
+    for source in config.sources.values():
+        for col in source.columns:
+            assert col.on_invalid == ("reject" if col.required else "blank"), col.name
+    credit = config.sources["credit"]
+    assert {c.name for c in credit.columns if c.required} == {"customer_id", "credit_limit"}
+
+
+def test_a_proposed_config_keeps_a_customer_whose_optional_value_is_bad(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "客户.csv").write_text(
+        "客户编号,联系电话,所属行业,备注,授信额度\n"
+        "C1,13812345678,制造业,老客户,100\n"
+        'C2,+86 13912345678,"=HYPERLINK(""x"")",=cmd,200\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "configs"
+    _invoke("init", data, "--out", out)
+    counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
+    assert counts == {"credit": (2, 2)}
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    assert set(rejects["action"]) == {"repaired"}
+
+
 def test_an_existing_config_is_not_overwritten_without_force(zh: dict[str, Path]) -> None:
     path = zh["configs"] / "sources.yaml"
     before = path.read_text(encoding="utf-8")
@@ -219,7 +245,11 @@ def test_hostile_headers_give_a_safe_yaml(tmp_path: Path) -> None:
     for line in text.splitlines():  # no header text breaks out of a comment or a line
         assert not line.lstrip().startswith(("evil", "name #"))
     columns = parsed["sources"]["credit"]["columns"]
-    assert columns[rename["备用字段"]] == {"type": "string", "pii": True}  # phones by value
+    assert columns[rename["备用字段"]] == {  # phones by value
+        "type": "string",
+        "pii": True,
+        "on_invalid": "blank",
+    }
     assert "3,000 characters: left out" in output
     _invoke(
         "validate", data, "--config", out / "sources.yaml", "--out", tmp_path / "v", code=(0, 1)

@@ -79,7 +79,7 @@ def test_a_quoted_text_value_may_span_lines_and_later_rows_keep_their_line(
 ) -> None:
     credit = [credit_row(c) for c in CUSTOMERS[:5]]
     credit[1] = credit[1].replace("张伟", '"张\n伟"')  # name is a text column
-    credit[3] = credit[3].replace("720", "1200")  # out of range: rejected on its line
+    credit[3] = credit[3].replace("100000.00", "-1")  # out of range: rejected on its line
     folder = make_workspace({"credit.csv": "\n".join([CREDIT_HEADER, *credit]) + "\n"})
     ws = load_workspace(folder)
     report = ws.report.sources["credit"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from custrisk.config import load_sources_config
+from custrisk.config import default_config_path, load_sources_config
 from custrisk.errors import ConfigError
 
 BASE = (
@@ -31,6 +31,15 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
     assert list(config.sources) == ["credit", "transactions", "behaviour"]
     assert config.sources["transactions"].customer_key == "customer_id"
     assert config.pii_columns["credit"] == ("name", "phone", "id_number")
+
+
+@pytest.mark.parametrize("profile", ["sources.yaml", "crm/sources.yaml"])
+def test_packaged_configs_blank_bad_values_of_every_optional_column(profile: str) -> None:
+    config = load_sources_config(default_config_path(profile))
+    for source in config.sources.values():
+        for col in source.columns:
+            expected = "reject" if col.required else "blank"
+            assert col.on_invalid == expected, f"{source.name}.{col.name}"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +121,11 @@ def test_default_config_loads_and_declares_the_three_sources() -> None:
             BASE
             + "    checks:\n      - {name: c, left: customer_id, op: '=>', right: customer_id}\n",
             r"key 'sources\.credit\.checks\[0\]\.op': '=>' is not allowed",
+        ),
+        (
+            BASE.replace("{type: id, required: true}", "{type: id, on_invalid: blank}"),
+            r"key 'sources\.credit\.columns\.customer_id\.on_invalid': blank does not apply to "
+            r"'customer_id', which identifies the row",
         ),
         ("sources: [credit]\n", r"key 'sources': expected a mapping of keys, got list"),
         ("sources:\n  credit: {file: x.csv\n", r"sources\.yaml:\d+:\d+: invalid YAML"),

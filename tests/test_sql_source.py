@@ -110,13 +110,13 @@ def test_rows_of_a_query_are_rejected_with_the_source_and_the_row_of_the_result(
     postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
 ) -> None:
     monkeypatch.setenv("CRM_DB_URL", postgres["url"])
-    # The third and fifth rows of the result break the rules: a score out of range, a
-    # phone that is no mobile number.
+    # The third and fifth rows of the result break the rules: a limit out of range
+    # (rejected), a phone that is no mobile number (blanked: an optional column).
     query = (
         "SELECT customer_id, name, CASE WHEN n = 5 THEN '2' || substr(phone, 2) ELSE phone "
-        "END AS phone, id_number, region, industry, customer_since, CASE WHEN n = 3 THEN "
-        "1000 ELSE bureau_score END AS bureau_score, bureau_score_3m_ago, annual_income, "
-        "credit_limit, outstanding_balance, overdue_amount, max_days_past_due_12m, "
+        "END AS phone, id_number, region, industry, customer_since, bureau_score, "
+        "bureau_score_3m_ago, annual_income, CASE WHEN n = 3 THEN -1 ELSE credit_limit END "
+        "AS credit_limit, outstanding_balance, overdue_amount, max_days_past_due_12m, "
         "num_credit_lines FROM (SELECT *, row_number() OVER (ORDER BY customer_id) AS n "
         "FROM credit) AS numbered ORDER BY n"
     )
@@ -127,10 +127,10 @@ def test_rows_of_a_query_are_rejected_with_the_source_and_the_row_of_the_result(
     )
     assert result.exit_code == 1, result.output
     rejects = pd.read_csv(out / "rejects.csv", dtype=str, encoding="utf-8-sig")
-    rejects = rejects[rejects["source"] == "credit"]  # (their transactions are orphans)
-    assert rejects[["source", "file", "line", "column", "rule"]].values.tolist() == [
-        ["credit", "query:credit", "3", "bureau_score", "out_of_range"],
-        ["credit", "query:credit", "5", "phone", "pattern"],
+    rejects = rejects[rejects["source"] == "credit"]  # (then its customer's transactions)
+    assert rejects[["source", "file", "line", "column", "rule", "action"]].values.tolist() == [
+        ["credit", "query:credit", "3", "credit_limit", "out_of_range", "dropped"],
+        ["credit", "query:credit", "5", "phone", "pattern", "repaired"],
     ]
     assert rejects["value"].iloc[1].startswith("2") and "****" in rejects["value"].iloc[1]  # masked
     report = (out / "validation_report.json").read_text(encoding="utf-8")

@@ -45,9 +45,11 @@ FULL_WIDTH_FORMULAS = [
 
 
 @pytest.mark.parametrize("formula", FULL_WIDTH_FORMULAS)
-def test_full_width_formulas_are_rejected_in_every_text_column(
+def test_full_width_formulas_are_found_in_every_text_column(
     make_workspace: MakeWs, formula: str
 ) -> None:
+    """Rejected in the key; blanked in the optional name and region (the packaged config
+    blanks a bad value of an optional column)."""
     value = '"' + formula.replace('"', '""') + '"'  # one CSV field
     folder = make_workspace(
         {
@@ -70,7 +72,24 @@ def test_full_width_formulas_are_rejected_in_every_text_column(
         6: {"formula"},
         8: set(),
     }
-    assert list(ws.frames["credit"]["customer_id"]) == ["0000000001", "0000000005", "+862"]
+    formulas = ws.rejects[ws.rejects["rule"] == "formula"]
+    assert formulas[["line", "action"]].values.tolist() == [
+        [3, "repaired"],
+        [4, "dropped"],
+        [5, "repaired"],
+        [6, "repaired"],
+    ]
+    credit = ws.frames["credit"]
+    assert list(credit["customer_id"]) == [
+        "0000000001",
+        "0000000002",
+        "0000000003",
+        "0000000004",
+        "0000000005",
+        "+862",
+    ]
+    assert credit["name"].isna().tolist() == [False, True, False, True, False, False]
+    assert credit["region"].isna().tolist() == [False, False, True, False, False, False]
 
 
 # -- control characters ----------------------------------------------------------------
@@ -88,7 +107,7 @@ def test_full_width_formulas_are_rejected_in_every_text_column(
         ("region", "华\x07东", "华\\x07东"),
     ],
 )
-def test_control_characters_in_ids_and_text_reject_the_row(
+def test_control_characters_reject_an_id_and_blank_optional_text(
     make_workspace: MakeWs, column: str, value: str, shown: str
 ) -> None:
     row = {
@@ -100,13 +119,20 @@ def test_control_characters_in_ids_and_text_reject_the_row(
     folder = make_workspace({"credit.csv": _credit(tab, row)})
     ws = load_workspace(folder)
     rejects = ws.rejects
+    action = "dropped" if column == "customer_id" else "repaired"
     assert rejects[["line", "column", "rule", "action"]].values.tolist() == [
-        [3, column, "control_character", "dropped"]
+        [3, column, "control_character", action]
     ]
     assert rejects["value"].iloc[0] == shown
     report = ws.report.sources["credit"]
-    assert (report.rows_in, report.rows_kept, report.rows_rejected) == (2, 1, 1)
-    assert list(ws.frames["credit"]["name"]) == ["张\t伟"]
+    credit = ws.frames["credit"]
+    if column == "customer_id":
+        assert (report.rows_in, report.rows_kept, report.rows_rejected) == (2, 1, 1)
+        assert list(credit["name"]) == ["张\t伟"]
+    else:
+        assert (report.rows_in, report.rows_kept, report.rows_repaired) == (2, 2, 1)
+        assert credit[column].isna().tolist() == [False, True]
+        assert credit["name"].iloc[0] == "张\t伟"
 
 
 def test_rejects_csv_never_holds_a_raw_control_character(
@@ -120,6 +146,74 @@ def test_rejects_csv_never_holds_a_raw_control_character(
     data = (tmp_path / "v" / "rejects.csv").read_bytes()
     assert b"C\\x00\\x1b\\x9bD" in data
     assert not any(byte < 0x20 and byte not in b"\t\r\n" for byte in data)
+
+
+def _config_blanking(tmp_path: Path, *columns: str, required: tuple[str, ...] = ()) -> Path:
+    """The packaged sources config with ``on_invalid: blank`` on these credit columns and
+    ``reject`` on every other one (and the ``required`` ones required)."""
+    data = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    for name, rules in data["sources"]["credit"]["columns"].items():
+        rules["on_invalid"] = "blank" if name in columns else "reject"
+        rules["required"] = rules.get("required", False) or name in required
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
+
+
+def test_formulas_and_control_characters_are_blanked_with_on_invalid_blank(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = _config_blanking(
+        tmp_path, "name", "phone", "region", "industry", required=("industry",)
+    )
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", name='"=HYPERLINK(""http://x"")"'),
+                credit_row("0000000002", name="张\x1b[2J伟"),
+                _with_region(credit_row("0000000003"), "＠SUM(1)"),
+                credit_row("0000000004", phone="=1+2"),  # not reported again as a pattern
+                # a required column still rejects its row
+                credit_row("0000000005").replace(",制造业,", ",=1+5,"),
+            )
+        }
+    )
+    ws = load_workspace(folder, config=config)
+    credit = ws.frames["credit"]
+    assert list(credit["customer_id"]) == ["0000000001", "0000000002", "0000000003", "0000000004"]
+    assert credit["name"].isna().tolist() == [True, True, False, False]
+    assert credit["region"].isna().tolist() == [False, False, True, False]
+    assert credit["phone"].isna().tolist() == [False, False, False, True]
+    rejects = ws.rejects[["line", "column", "rule", "action"]].values.tolist()
+    assert rejects == [
+        [2, "name", "formula", "repaired"],
+        [3, "name", "control_character", "repaired"],
+        [4, "region", "formula", "repaired"],
+        [5, "phone", "formula", "repaired"],
+        [6, "industry", "formula", "dropped"],
+    ]
+    assert ws.rejects["message"].iloc[0] == (
+        "looks like a spreadsheet formula (possible CSV injection); replaced by blank "
+        "(on_invalid: blank)"
+    )
+    report = ws.report.sources["credit"]
+    assert (report.rows_kept, report.rows_rejected, report.rows_repaired) == (4, 1, 4)
+
+
+def test_blanked_formulas_of_personal_columns_are_masked_in_rejects_csv(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = _config_blanking(tmp_path, "name")
+    folder = make_workspace(
+        {"credit.csv": _credit(credit_row("0000000001", name="=张伟CMD|' /C calc'!A0"))}
+    )
+    result = CliRunner().invoke(
+        app, ["validate", str(folder), "--sources", str(config), "--out", str(tmp_path / "v")]
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "v" / "rejects.csv").read_text(encoding="utf-8-sig")
+    assert "name,formula,'=**,repaired" in text
+    assert "calc" not in text
 
 
 # -- one rule for every id, and no silent merges ---------------------------------------

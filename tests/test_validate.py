@@ -44,7 +44,7 @@ def test_rows_in_equal_kept_plus_rejected(make_workspace: MakeWs) -> None:
         {
             "credit.csv": _credit(
                 credit_row("0000000001"),
-                credit_row("0000000002", bureau="9x"),
+                credit_row("0000000002", limit="9x"),
                 credit_row("0000000001"),
                 "",
                 credit_row("0000000003") + ",x",
@@ -286,6 +286,101 @@ def test_on_invalid_null_repairs_instead_of_dropping(
     }
 
 
+def test_a_bad_optional_value_is_blanked_and_its_customer_kept(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001", phone="+86 13812345678"),
+                credit_row("0000000002").replace(",制造业,", ',"=HYPERLINK(""x"")",'),
+                credit_row("0000000003", since="1850-01-01"),
+                credit_row("0000000004").replace(",500000.00,", ",12万,"),
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,100.50,order,online,2026-02-04,2026-02-10",
+                "T2,0000000002,2026-01-05,10,order,@cmd,2026-02-04,",
+                "T3,0000000003,2026-01-05,10,order,online,2026-13-04,",
+                "T4,0000000004,2026-01-05,10,order,online,,",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    assert ws.report.status == "repaired"
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert len(credit) == 4
+    assert pd.isna(credit.loc["0000000001", "phone"])
+    assert pd.isna(credit.loc["0000000002", "industry"])
+    assert pd.isna(credit.loc["0000000003", "customer_since"])
+    assert pd.isna(credit.loc["0000000004", "annual_income"])
+    txns = ws.frames["transactions"]
+    assert txns["amount"].tolist() == [100.5, 10.0, 10.0, 10.0]
+    assert txns["channel"].isna().tolist() == [False, True, False, False]
+    assert txns["due_date"].isna().tolist() == [False, False, True, True]
+    assert set(ws.rejects["action"]) == {"repaired"}
+    shown = ws.rejects[ws.rejects["rule"] != "normalised"]  # (the phone's space, first)
+    assert shown[["source", "line", "rule"]].values.tolist() == [
+        ["credit", 2, "pattern"],
+        ["credit", 3, "formula"],
+        ["credit", 4, "out_of_range"],
+        ["credit", 5, "invalid_number"],
+        ["transactions", 3, "formula"],
+        ["transactions", 4, "invalid_date"],
+    ]
+
+
+def test_rows_of_a_customer_whose_credit_row_was_rejected_name_that_row(
+    make_workspace: MakeWs,
+) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001"),
+                credit_row("0000000002", limit=""),
+                credit_row("0000000003") + ",surplus",
+                credit_row("0000000004", limit="-5", overdue="x"),
+                credit_row("0000000005", limit="abc"),
+                credit_row("0000000005"),  # the same customer kept on a later line
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,10,order,online,,",
+                "T2,0000000002,2026-01-05,10,order,online,,",
+                "T3,0000000003,2026-01-05,10,order,online,,",
+                "T4,0000000004,2026-01-05,10,order,online,,",
+                "T5,0000000005,2026-01-05,10,order,online,,",
+                "T6,0000000099,2026-01-05,10,order,online,,",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    txns = ws.rejects[ws.rejects["source"] == "transactions"]
+    assert txns[["line", "rule", "value", "message"]].values.tolist() == [
+        [
+            3,
+            "customer_rejected",
+            "0000000002",
+            "the customer's credit row was rejected (credit.csv line 3: missing_required)",
+        ],
+        [
+            4,
+            "customer_rejected",
+            "0000000003",
+            "the customer's credit row was rejected (credit.csv line 4: field_count)",
+        ],
+        [
+            5,
+            "customer_rejected",
+            "0000000004",
+            "the customer's credit row was rejected (credit.csv line 5: out_of_range)",
+        ],
+        [7, "orphan", "0000000099", "customer not found in the credit table"],
+    ]
+    assert list(ws.frames["transactions"]["txn_id"]) == ["T1", "T5"]
+    assert ws.report.customers_rejected == 3
+    assert ws.report.to_dict()["customers_rejected"] == 3
+    assert ws.report.customers_rejected_text() == (
+        "3 customers of credit.csv are not scored: their rows were rejected"
+    )
+
+
 def test_labels(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("customer_id,bad\n0001,0\n0002,1\n0003,2\n0004,\n", encoding="utf-8")
@@ -353,8 +448,12 @@ def test_number_rules(make_workspace: MakeWs) -> None:
         4: {"invalid_number"},
         5: {"invalid_number"},
     }
-    assert ws.frames["credit"]["bureau_score"].tolist() == [700, 720]
-    assert ws.frames["credit"]["credit_limit"].tolist() == [100000.0, 150000.0]
+    # the optional bureau score is blanked, the required limit rejects its row
+    assert ws.rejects["action"].tolist() == ["repaired", "dropped", "dropped"]
+    bureau = ws.frames["credit"]["bureau_score"]
+    assert bureau.isna().tolist() == [True, False, False]
+    assert bureau.dropna().tolist() == [700, 720]
+    assert ws.frames["credit"]["credit_limit"].tolist() == [100000.0, 100000.0, 150000.0]
 
 
 def test_fast_typed_path_gives_the_same_result_as_text(
@@ -410,10 +509,10 @@ def test_category_values_are_cleaned_once_per_distinct_value(make_workspace: Mak
     )
     ws = load_workspace(folder)
     txns = ws.frames["transactions"]
-    assert txns["txn_id"].tolist() == ["T1", "T2", "T6"]
-    assert txns["txn_type"].tolist() == ["order", "order", "refund"]
+    assert txns["txn_id"].tolist() == ["T1", "T2", "T5", "T6"]
+    assert txns["txn_type"].tolist() == ["order", "order", "payment", "refund"]
     assert isinstance(txns["txn_type"].dtype, pd.CategoricalDtype)
-    assert txns["channel"].isna().tolist() == [False, False, True]
+    assert txns["channel"].isna().tolist() == [False, False, True, True]  # T5's blanked
     assert _rules(ws, "transactions") == {
         3: {"whitespace", "normalised"},
         4: {"not_allowed"},

@@ -349,13 +349,28 @@ def write_rejects_beside(
     path = None
     if len(workspace.rejects):
         path = workspace.write_rejects(rejects_beside(out), csv_encoding=csv_encoding)
-        dropped = workspace.report.rows_rejected
-        err_console.print(
-            f"[yellow]Warning:[/] {dropped:,} input rows were rejected while cleaning "
-            f"(and {workspace.report.rows_repaired:,} repaired); see {path}"
-        )
+        say_rejects(workspace, path)
     write_unmasked_rejects(workspace, unmasked, csv_encoding=csv_encoding)
     return path
+
+
+def say_rejects(workspace: Workspace, path: Path) -> None:
+    """Say on stderr what cleaning did to the input (rows rejected and repaired, or only
+    repaired) and how many customers its rejections leave out, pointing to ``path``."""
+    report = workspace.report
+    if report.rows_rejected:
+        err_console.print(
+            f"[yellow]Warning:[/] {report.rows_rejected:,} input rows were rejected while "
+            f"cleaning (and {report.rows_repaired:,} repaired); see {path}"
+        )
+    else:
+        err_console.print(
+            f"[yellow]Note:[/] {report.rows_repaired:,} input rows were repaired while "
+            f"cleaning (none rejected); see {path}"
+        )
+    left_out = report.customers_rejected_text()
+    if left_out:
+        err_console.print(f"[yellow]Warning:[/] {left_out} (see {path})")
 
 
 def write_unmasked_rejects(

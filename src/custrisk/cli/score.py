@@ -34,6 +34,7 @@ from custrisk.cli._common import (
     choose_configs,
     parse_date,
     protect_command,
+    say_rejects,
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, err_console
@@ -169,11 +170,7 @@ def score(
     files = run.write(out, csv_encoding=csv_encoding)  # (scores: a folder when in parts)
     workspace = run.extras["workspace"]
     if run.rejects is not None:
-        err_console.print(
-            f"[yellow]Warning:[/] {workspace.report.rows_rejected:,} input rows were rejected "
-            f"while cleaning (and {workspace.report.rows_repaired:,} repaired); see "
-            f"{output_path(files.rejects)}"
-        )
+        say_rejects(workspace, output_path(files.rejects))
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
     frame, facts = run.scores, run.facts

@@ -131,8 +131,10 @@ def validate(
         per_source = ", ".join(
             f"{name} {s.rows_rejected}" for name, s in report.sources.items() if s.rows_rejected
         )
+        left_out = report.customers_rejected_text()
         raise CheckFailed(
-            f"{report.rows_rejected} rows were rejected ({per_source})",
+            f"{report.rows_rejected} rows were rejected ({per_source})"
+            + (f"; {left_out}" if left_out else ""),
             hint=f"see {rejects_path} for each row and its reason",
         )
 

@@ -435,6 +435,14 @@ def _parse_source(
             "does not apply with files: (line numbers identify rows of one file only)",
             hint="add an id column to each export",
         )
+    for linking in dict.fromkeys(k for k in (key, customer_key) if k is not None):
+        if next(c for c in columns if c.name == linking).on_invalid == "blank":
+            raise node.error(
+                f"columns.{linking}.on_invalid",
+                f"blank does not apply to {linking!r}, which identifies the row (a row "
+                "without it cannot be kept)",
+                hint="remove on_invalid from the column (a bad value rejects its row)",
+            )
     if name != CUSTOMER_SOURCE and not labels and customer_key is None:
         raise node.error(
             "customer_key",

@@ -7,6 +7,7 @@ line, column, rule, value, action) that ends up in ``rejects.csv``.
 from __future__ import annotations
 
 import contextvars
+import csv
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
 from custrisk.config.sources import (
+    CUSTOMER_SOURCE,
     TEXT_TYPES,
     ColumnSpec,
     DateLimits,
@@ -32,13 +34,16 @@ from custrisk.data.issues import (
     DROPPED,
     REPAIR_CASE,
     REPAIRED,
+    RULE_TEXT,
     Issues,
+    RejectedKeys,
     Values,
     bad_row_issues,
     issues_to_frame,
     locator,
     pick_values,
     record_invalid,
+    with_values_typed,
 )
 from custrisk.data.orphans import Orphans
 from custrisk.data.parse import implausible_dates, parse_values, range_violations
@@ -55,7 +60,7 @@ from custrisk.data.text import (
 )
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import RawTable, shown_names
+from custrisk.io.readers import EXCEL_ERROR, BadRow, RawTable, shown_names
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,9 @@ class SourceResult:
     kept_rows: np.ndarray | None = None
     #: The orphan check's counts and first ids (``None``: no check, not a linked source).
     orphans: Orphans | None = None
+    #: Of the customer table: the customers none of whose rows was kept, each with its
+    #: first rejected row (their rows in other sources are ``customer_rejected``).
+    rejected_keys: RejectedKeys | None = None
 
 
 #: KnownIds prepared in this process, by token (an engine's worker gets them back when a
@@ -248,6 +256,7 @@ def clean_source(
     *,
     customer_ids: pd.Series | KnownIds | None = None,
     table_specs: Sequence[SourceSpec] | None = None,
+    rejected_customers: RejectedKeys | None = None,
 ) -> SourceResult:
     """Clean the raw tables of one source into a typed frame with canonical columns.
 
@@ -267,6 +276,10 @@ def clean_source(
         For a source of several exports (``files:``), the spec of each table's entry
         (its own header mapping); optional columns a table lacks are then expected and
         not warned about one file at a time.
+    rejected_customers
+        The customers whose credit rows were all rejected (the credit table's
+        :attr:`SourceResult.rejected_keys`): rows of theirs are rejected as
+        ``customer_rejected``, naming the credit row, rather than as orphans.
     """
     warnings: list[str] = []
     file_of = (
@@ -402,8 +415,16 @@ def clean_source(
         assert spec.customer_key
         code_values = credit_ids.codes(out[spec.customer_key])
         orphan = alive & (code_values < 0)
+        shown = kept_raw[spec.customer_key]
+        if rejected_customers is not None and len(rejected_customers) and orphan.any():
+            _customers_rejected(
+                orphan, out[spec.customer_key], rejected_customers, spec, issues, shown
+            )
+            alive &= ~issues.dropped
+            orphan &= alive
+        # Counted once the rows of rejected customers are theirs: those are no mismatch
         orphans = Orphans.of(out[spec.customer_key], alive, orphan)
-        issues.add(orphan, spec.customer_key, "orphan", kept_raw[spec.customer_key], DROPPED)
+        issues.add(orphan, spec.customer_key, "orphan", shown, DROPPED)
         alive &= ~orphan
         out[spec.customer_key] = credit_ids.column(code_values)
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
@@ -411,11 +432,16 @@ def clean_source(
     if len(bad_frame):
         # (an empty frame in the concat would make every column object)
         issue_frame = (
-            pd.concat([bad_frame, issue_frame], ignore_index=True)
+            with_values_typed(pd.concat([bad_frame, issue_frame], ignore_index=True))
             if len(issue_frame)
             else bad_frame
         )
     rows_in = sum(t.records for t in tables)
+    rejected_keys = (
+        _rejected_keys(spec, specs, tables, out[spec.key], alive, issues, file_of, lines, config)
+        if spec.name == CUSTOMER_SOURCE and spec.key is not None
+        else None
+    )
     kept = out if alive.all() else out[alive].reset_index(drop=True)
     rejected = int(issues.dropped.sum()) + len(bad_frame)
     repaired = int((issues.repaired & alive).sum())
@@ -432,7 +458,112 @@ def clean_source(
         warnings=warnings,
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
+        rejected_keys=rejected_keys,
     )
+
+
+def _customers_rejected(
+    orphan: np.ndarray,
+    customers: pd.Series,
+    rejected: RejectedKeys,
+    spec: SourceSpec,
+    issues: Issues,
+    shown: Values,
+) -> None:
+    """Reject the rows among ``orphan`` whose customer's credit rows were all rejected
+    as ``customer_rejected``, each naming the first of those rows (its file, line and
+    first rule): the customer is in the file, and the row to fix is the credit row."""
+    rows = np.flatnonzero(orphan)
+    at = rejected.positions(pick_values(customers, rows))
+    hit = at >= 0
+    if not hit.any():
+        return
+    issues.add(
+        rows[hit],
+        spec.customer_key or "",
+        "customer_rejected",
+        shown,
+        DROPPED,
+        np.array(
+            [f"{RULE_TEXT['customer_rejected']} ({row})" for row in rejected.rows[at[hit]]],
+            dtype=object,
+        ),
+    )
+
+
+def _rejected_keys(
+    spec: SourceSpec,
+    specs: Sequence[SourceSpec],
+    tables: Sequence[RawTable],
+    keys: pd.Series,
+    alive: np.ndarray,
+    issues: Issues,
+    file_of: np.ndarray,
+    lines: np.ndarray,
+    config: SourcesConfig,
+) -> RejectedKeys:
+    """The keys none of whose rows was kept, each with its first rejected row: among the
+    rows cleaning dropped, and the lines the reader could not make a row of whose key
+    field can be told (a field too many at the end leaves it in its place)."""
+    first, rules = issues.first_drop()
+    dropped = np.flatnonzero((first >= 0) & keys.notna().to_numpy())  # in file order
+    places = (file_of[dropped].astype(np.int64) << 32) + lines[dropped].astype(np.int64)
+
+    def row(i: int) -> str:
+        at = dropped[i]
+        return f"{tables[file_of[at]].shown_name} line {lines[at]}: {rules[first[at]]}"
+
+    parts = [RejectedKeys.first_of_each(pick_values(keys, dropped), places, row)]
+    for file, (table, table_spec) in enumerate(zip(tables, specs, strict=True)):
+        bad = _keys_of_bad_rows(spec, table_spec, table, config)
+        if bad:
+            parts.append(
+                RejectedKeys(
+                    np.array([key for _, key in bad], dtype=object),
+                    np.array([f"{table.shown_name} line {b.line}: {b.rule}" for b, _ in bad]),
+                    np.array([(file << 32) + b.line for b, _ in bad], dtype=np.int64),
+                )
+            )
+    rejected = RejectedKeys.merged(parts) if len(parts) > 1 else parts[0]
+    if not len(rejected) or not alive.any():
+        return rejected
+    kept = pd.Index(pick_values(keys, np.flatnonzero(alive)))
+    return rejected.without(kept.get_indexer(rejected.ids) >= 0)
+
+
+def _keys_of_bad_rows(
+    spec: SourceSpec, table_spec: SourceSpec, table: RawTable, config: SourcesConfig
+) -> list[tuple[BadRow, str]]:
+    """The key of each line of a CSV the reader rejected whole (a field too many or too
+    few, a quote left open), when the line's fields parse and the key's field is among
+    them: cleaned by the key column's rules, as the rows' keys are."""
+    if not table.bad_rows or spec.key is None:
+        return []
+    folded = dict(table.folded)  # (headers read as a declared name of another case)
+    declared = [folded.get(name, name) for name in table.header]
+    names = [table_spec.rename.get(name, name) for name in declared]
+    if spec.key not in names:
+        return []
+    at = names.index(spec.key)
+    found: list[tuple[BadRow, str]] = []
+    for bad in table.bad_rows:
+        if bad.rule == EXCEL_ERROR:  # (its text is the cell's, not the row's)
+            continue
+        try:
+            fields = next(csv.reader([bad.text], delimiter=spec.delimiter), [])
+        except csv.Error:
+            continue
+        if at < len(fields):
+            found.append((bad, fields[at]))
+    if not found:
+        return []
+    key_issues = Issues(len(found))
+    text = pa.array([value for _, value in found], type=pa.large_string())
+    keys = _clean_text(text, spec.column(spec.key), config, key_issues)
+    usable = ~key_issues.dropped & keys.notna().to_numpy()
+    return [
+        (bad, key) for (bad, _), key, ok in zip(found, keys.tolist(), usable, strict=True) if ok
+    ]
 
 
 #: pandas' text (Arrow text, missing as NaN), as the cleaner's text columns hold it.
@@ -802,11 +933,18 @@ def _clean_text(
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
     flags = None
     if col.type in TEXT_TYPES:
-        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
         flags = row_flags(text)
         control = present & control_characters(text, flags, col.type)
-        issues.add(control, col.name, "control_character", raw_values, DROPPED)
-        issues.add(present & formula_like(text, first), col.name, "formula", raw_values, DROPPED)
+        formula = present & formula_like(text, first)
+        for unsafe, rule in ((control, "control_character"), (formula, "formula")):
+            if unsafe.any():
+                record_invalid(unsafe, col, rule, raw_values, issues)
+        if col.on_invalid == "blank" and not col.required:
+            # Blanked as a blank cell would be, before the other checks see it: the
+            # text never reaches an output, and is not reported again (trimmed, a
+            # pattern fault) nor normalised as an id
+            present = present & ~(control | formula)
+        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
     if col.type == "id":
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
@@ -46,6 +47,7 @@ RULE_TEXT = {
     "duplicate_row": "exact duplicate of an earlier row",
     "duplicate_key": "key already used by another row",
     "orphan": "customer not found in the credit table",
+    "customer_rejected": "the customer's credit row was rejected",
     "nulled": "invalid value replaced by blank (on_invalid: blank)",
 }
 REPAIR_CASE = "repair:case"
@@ -55,10 +57,11 @@ Values: TypeAlias = "pa.Array | pd.Series | np.ndarray | Callable[[np.ndarray], 
 
 
 class Issues:
-    """Collects issues as (row positions, column, rule, raw values, action)."""
+    """Collects issues as (row positions, column, rule, raw values, action, message: one
+    text, or one per row)."""
 
     def __init__(self, n: int) -> None:
-        self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str]] = []
+        self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str | np.ndarray]] = []
         self.dropped = np.zeros(n, dtype=bool)
         self.repaired = np.zeros(n, dtype=bool)
 
@@ -69,16 +72,21 @@ class Issues:
         rule: str,
         values: Values,
         action: str,
-        message: str | None = None,
+        message: str | np.ndarray | None = None,
     ) -> None:
         """Record ``rule`` for the rows in ``mask`` (a mask over all rows, or the row
         positions); ``values`` gives the shown value of each row (an array over all
-        rows, or a function of the flagged row positions)."""
+        rows, or a function of the flagged row positions); ``message`` is one text for
+        all, or one per flagged row (in the order of their positions)."""
         rows = mask if mask.dtype.kind in "iu" else np.flatnonzero(mask)
         if not rows.size:
             return
+        if isinstance(message, np.ndarray) and len(message) != len(rows):
+            raise ValueError(f"{len(message)} messages for {len(rows)} rows")
         picked = values(rows) if callable(values) else pick_values(values, rows)
-        self.parts.append((rows, column, rule, picked, action, message or RULE_TEXT[rule]))
+        if isinstance(message, str | None):
+            message = message or RULE_TEXT[rule]
+        self.parts.append((rows, column, rule, picked, action, message))
         if action == DROPPED:
             self.dropped[rows] = True
         else:
@@ -88,6 +96,70 @@ class Issues:
         self.parts.extend(other.parts)
         self.dropped |= other.dropped
         self.repaired |= other.repaired
+
+    def first_drop(self) -> tuple[np.ndarray, list[str]]:
+        """The first rule that dropped each row, as the rejects list it first (an index
+        into the rules returned; -1: not dropped)."""
+        first = np.full(len(self.dropped), -1, dtype=np.int32)
+        rules: list[str] = []
+        for rows, _column, rule, _values, action, _message in self.parts:
+            if action != DROPPED:
+                continue
+            unnamed = rows[first[rows] < 0]
+            if unnamed.size:
+                if rule not in rules:
+                    rules.append(rule)
+                first[unnamed] = rules.index(rule)
+        return first, rules
+
+
+@dataclass(frozen=True)
+class RejectedKeys:
+    """The keys of a source none of whose rows was kept (all rejected), each with the
+    first such row: ``"credit.csv line 4: implausible_date"``. The rows of other sources
+    that name one are rejected as ``customer_rejected`` rather than as orphans: the
+    customer exists, its credit row did not pass."""
+
+    ids: np.ndarray  # object: the cleaned keys, distinct
+    rows: np.ndarray  # object: where and why each one's first row was rejected
+    places: np.ndarray  # int64: that row's file position and line, (file << 32) + line
+
+    @classmethod
+    def first_of_each(
+        cls, ids: np.ndarray, places: np.ndarray, row: Callable[[int], str]
+    ) -> RejectedKeys:
+        """The first row of each key among rejected rows (``places`` ascending),
+        ``row(i)`` naming the ``i``-th."""
+        if not len(ids):
+            return cls(np.empty(0, dtype=object), np.empty(0, dtype=object), places[:0])
+        _, first = np.unique(ids.astype(str), return_index=True)
+        first = np.sort(first)
+        rows = np.array([row(int(i)) for i in first], dtype=object)
+        return cls(np.asarray(ids, dtype=object)[first], rows, places[first])
+
+    @classmethod
+    def merged(cls, parts: Sequence[RejectedKeys]) -> RejectedKeys:
+        """The keys of the parts of one source cleaned apart, each with its first row."""
+        ids = np.concatenate([p.ids for p in parts] or [np.empty(0, dtype=object)])
+        rows = np.concatenate([p.rows for p in parts] or [np.empty(0, dtype=object)])
+        places = np.concatenate([p.places for p in parts] or [np.empty(0, dtype=np.int64)])
+        order = np.argsort(places, kind="stable")
+        _, first = np.unique(ids[order].astype(str), return_index=True)
+        chosen = order[np.sort(first)]
+        return cls(ids[chosen], rows[chosen], places[chosen])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def positions(self, values: np.ndarray) -> np.ndarray:
+        """The position of each value among the keys (-1: not one of them)."""
+        if not len(self.ids):
+            return np.full(len(values), -1, dtype=np.int64)
+        return np.asarray(pd.Index(self.ids).get_indexer(values), dtype=np.int64)
+
+    def without(self, kept: np.ndarray) -> RejectedKeys:
+        """Without the keys ``kept`` masks (kept after all, in another part)."""
+        return RejectedKeys(self.ids[~kept], self.rows[~kept], self.places[~kept])
 
 
 def pick_values(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -186,7 +258,10 @@ def issues_to_frame(
                 [np.full(len(p[0]), p[4], dtype=object) for p in issues.parts]
             ),
             "message": np.concatenate(
-                [np.full(len(p[0]), p[5], dtype=object) for p in issues.parts]
+                [
+                    p[5] if isinstance(p[5], np.ndarray) else np.full(len(p[0]), p[5], dtype=object)
+                    for p in issues.parts
+                ]
             ),
         }
     )
@@ -194,6 +269,16 @@ def issues_to_frame(
     dropped_rows = issues.dropped[rows]
     frame = frame[~(dropped_rows & (frame["action"] == REPAIRED).to_numpy())]
     return frame
+
+
+def with_values_typed(issues: pd.DataFrame) -> pd.DataFrame:
+    """The issues with their shown values typed as pandas types them in one frame: text
+    (blanks NaN) when every value is text or blank, else objects (blanks None). Issues
+    put together from parts (the lines the reader rejected before the rows' issues; an
+    engine's buckets) then have the dtype of one frame of them, whatever the parts'."""
+    shown = issues["value"].astype(object)
+    values = shown.where(shown.notna(), None).to_numpy(dtype=object)
+    return issues.assign(value=pd.DataFrame({"value": values}, index=issues.index)["value"])
 
 
 def bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:

@@ -265,6 +265,7 @@ def _build(
         if col.header in canon:
             name = canon[col.header]
             rules, why = _packaged_rules(known.get(name), col, values.get(col.header, []))
+            rules = _blank_when_optional(rules)
             how = "rules of the packaged config" if name in known else f"kept as {rules['type']}"
             columns.append(
                 ProposedColumn(
@@ -287,7 +288,7 @@ def _build(
             )
         else:
             name = _slug(col.header, position, used)
-            rules = _inferred_rules(col)
+            rules = _blank_when_optional(_inferred_rules(col))
             also = canonical_name(col.header)
             note = f"; it also means {also}, taken by another column" if also else ""
             columns.append(
@@ -462,7 +463,17 @@ def _inferred_rules(col: InferredColumn) -> dict[str, Any]:
         return {"type": "string", "pii": True}
     if col.role in ("ignored", "target") or col.type == "id":
         return {"type": "string"}
-    return {"type": col.type, "on_invalid": "blank"}
+    return {"type": col.type}
+
+
+def _blank_when_optional(rules: dict[str, Any]) -> dict[str, Any]:
+    """The rules with ``on_invalid: blank`` unless the column is required, as in the
+    packaged configs: one odd value of an optional column (a phone written +86 ..., a
+    formula in a note) is blanked, rather than dropping its row, and with a customer's
+    row the customer and all their activity from the month's scoring."""
+    if rules.get("required"):
+        return rules
+    return {**rules, "on_invalid": "blank"}
 
 
 def _share(values: list[str], test: Any) -> float:

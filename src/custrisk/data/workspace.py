@@ -30,7 +30,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
-from custrisk.data.issues import DROPPED, ISSUE_COLUMNS
+from custrisk.data.issues import DROPPED, ISSUE_COLUMNS, RejectedKeys
 from custrisk.data.orphans import check_orphans, mismatch_of
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
@@ -68,6 +68,8 @@ class SourceReport:
     rows_repaired: int
     rules: Mapping[str, Mapping[str, int]]  # rule -> {action: rows}
     warnings: tuple[str, ...] = ()
+    #: Of the customer table: the customers none of whose rows was kept (not scored)
+    customers_rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,25 @@ class ValidationReport:
     @property
     def rows_repaired(self) -> int:
         return sum(s.rows_repaired for s in self.sources.values())
+
+    @property
+    def customers_rejected(self) -> int:
+        """Customers in the customer table none of whose rows was kept: they are not
+        scored, and their rows in other sources are rejected (``customer_rejected``)."""
+        source = self.sources.get(CUSTOMER_SOURCE)
+        return source.customers_rejected if source is not None else 0
+
+    def customers_rejected_text(self) -> str | None:
+        """``"4 customers of credit.csv are not scored: their rows were rejected"``, or
+        ``None`` when every customer kept a row."""
+        count = self.customers_rejected
+        if not count:
+            return None
+        source = self.sources[CUSTOMER_SOURCE]
+        files = ", ".join(Path(f).name for f in source.files) or CUSTOMER_SOURCE
+        if count == 1:
+            return f"1 customer of {files} is not scored: its rows were rejected"
+        return f"{count:,} customers of {files} are not scored: their rows were rejected"
 
     @property
     def status(self) -> str:
@@ -125,6 +146,7 @@ class ValidationReport:
             "config": self.config,
             "rows_rejected": self.rows_rejected,
             "rows_repaired": self.rows_repaired,
+            "customers_rejected": self.customers_rejected,
             "absent_sources": list(self.absent),
             "sources": {
                 name: {
@@ -482,6 +504,7 @@ def load_workspace(
     absent: list[str] = []
     missing_columns: dict[str, tuple[str, ...]] = {}
     customer_ids: KnownIds | None = None  # prepared once for every linked source
+    rejected_customers: RejectedKeys | None = None  # (their rows: customer_rejected)
     files = _FilesOf(data_dir, cfg)
     try:
         for position, name in enumerate(wanted):
@@ -546,6 +569,7 @@ def load_workspace(
                 cfg,
                 customer_ids=customer_ids,
                 table_specs=table_specs if spec.parts else None,
+                rejected_customers=rejected_customers,
             )
             if spec.parts and missing:
                 result.warnings.append(
@@ -566,6 +590,7 @@ def load_workspace(
             results[name] = result
             if name == CUSTOMER_SOURCE:
                 customer_ids = KnownIds(result.frame[spec.key])
+                rejected_customers = result.rejected_keys
             log.info(
                 "source %s: %d rows in, %d kept, %d rejected, %d repaired",
                 name,
@@ -822,6 +847,7 @@ def _source_report(result: SourceResult) -> SourceReport:
         rows_repaired=result.rows_repaired,
         rules={k: dict(sorted(v.items())) for k, v in sorted(rules.items())},
         warnings=tuple(result.warnings),
+        customers_rejected=len(result.rejected_keys) if result.rejected_keys is not None else 0,
     )
 
 

@@ -55,7 +55,7 @@ from custrisk.config.sources import (
 from custrisk.data import Workspace
 from custrisk.data.clean import KnownIds, SourceResult, clean_column_values, clean_source
 from custrisk.data.dates import credible_range_of_counts
-from custrisk.data.issues import ISSUE_COLUMNS
+from custrisk.data.issues import ISSUE_COLUMNS, RejectedKeys, with_values_typed
 from custrisk.data.orphans import Mismatch, Orphans, check_orphans, mismatch_of
 from custrisk.data.workspace import (
     ValidationReport,
@@ -240,6 +240,8 @@ class _Cleaned:
     #: The orphan check's counts and first ids, each first row as its partition and
     #: row in it (:func:`_in_file_order`).
     orphans: Orphans | None = None
+    #: Of a bucket of the customer table: its customers none of whose rows was kept
+    rejected_keys: RejectedKeys | None = None
 
     def __sizeof__(self) -> int:
         """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
@@ -256,6 +258,7 @@ def _clean_bucket(
     cfg: SourcesConfig,
     table_specs: list[SourceSpec] | None,
     customer_ids: pd.Series | KnownIds | None,
+    rejected_customers: RejectedKeys | None,
     *pieces: _Piece,
 ) -> _Cleaned:
     """On a worker: one bucket of a source cleaned as the pandas engine cleans the
@@ -266,7 +269,14 @@ def _clean_bucket(
     column's categories would otherwise be the whole credit table in every bucket
     (and in every slice sent to another worker); the regroup sets them again."""
     tables = [p.table for p in pieces]
-    result = clean_source(spec, tables, cfg, customer_ids=customer_ids, table_specs=table_specs)
+    result = clean_source(
+        spec,
+        tables,
+        cfg,
+        customer_ids=customer_ids,
+        table_specs=table_specs,
+        rejected_customers=rejected_customers,
+    )
     assert result.kept_rows is not None
     if isinstance(customer_ids, KnownIds) and spec.customer_key in result.frame:
         column = result.frame[spec.customer_key]
@@ -293,6 +303,7 @@ def _clean_bucket(
         rows_repaired=result.rows_repaired,
         warnings=result.warnings,
         orphans=orphans,
+        rejected_keys=result.rejected_keys,
     )
 
 
@@ -310,12 +321,13 @@ def _clean_bucket_from_folder(
     cfg: SourcesConfig,
     table_specs: list[SourceSpec] | None,
     customer_ids: pd.Series | KnownIds | None,
+    rejected_customers: RejectedKeys | None,
     *_read: Any,
 ) -> _Cleaned:
     """:func:`_clean_bucket` of the pieces the reads wrote for ``bucket`` (``_read``:
     the reads' results, which make this task wait for them)."""
     pieces = [_load(folder, bucket, partition) for partition in range(partitions)]
-    return _clean_bucket(spec, cfg, table_specs, customer_ids, *pieces)
+    return _clean_bucket(spec, cfg, table_specs, customer_ids, rejected_customers, *pieces)
 
 
 def _ids_of(done: _Cleaned) -> pd.Series:
@@ -328,6 +340,15 @@ def _all_ids(*parts: pd.Series) -> KnownIds:
     ids = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype="str")
     # compact: a bucket's customer column over its own ids (the regroup sets them again)
     return KnownIds(ids, compact=True)
+
+
+def _not_kept(rejected: RejectedKeys, kept: KnownIds) -> RejectedKeys:
+    """The rejected customers of the buckets that no bucket kept: a line the reader could
+    not read goes to the first bucket, the customer's other rows to its own."""
+    if not len(rejected):
+        return rejected
+    positions = kept.positions(pa.array(rejected.ids.tolist(), type=pa.large_string()))
+    return rejected.without(positions >= 0)
 
 
 def _summary(done: _Cleaned) -> _Cleaned:
@@ -605,6 +626,7 @@ def load_workspace_dask(
     per_bucket: list[dict[str, Future]] = [{} for _ in range(count)]
     credit_ids: list[Future] = []
     every_credit_id: Future | None = None
+    rejected_customers: Future | None = None  # (their rows: customer_rejected)
     # Where pieces and slices go from task to task on a local cluster (None: elsewhere,
     # as task results): no task taking one piece of a result the worker spilled whole.
     scratch = _shuffle_folder(client)
@@ -694,7 +716,7 @@ def load_workspace_dask(
                 ids = credit_ids[b]
             else:
                 ids = every_credit_id
-            options = (clean_spec, shared_cfg, table_specs, ids)
+            options = (clean_spec, shared_cfg, table_specs, ids, rejected_customers)
             if pieces_folder is not None:  # each bucket's pieces written by the reads
                 arguments: tuple[Any, ...] = (pieces_folder, b, len(found), *options, *read)
                 cleaned.append(client.submit(_clean_bucket_from_folder, *arguments, pure=False))
@@ -758,6 +780,13 @@ def load_workspace_dask(
                     )
                 del slices
         result = _merged(name, summaries)
+        if name == CUSTOMER_SOURCE:
+            assert every_credit_id is not None
+            merged = RejectedKeys.merged([s.rejected_keys for s in summaries if s.rejected_keys])
+            result.rejected_keys = client.submit(
+                _not_kept, merged, every_credit_id, pure=False
+            ).result()
+            rejected_customers = shared(client, result.rejected_keys)
         if every_credit_id is not None and name != CUSTOMER_SOURCE:
             check_orphans(
                 spec,
@@ -828,12 +857,9 @@ def _merged(name: str, summaries: list[_Cleaned]) -> SourceResult:
         else pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
     )
     if len(found) > 1:
-        # The shown values as the whole source's would be typed: pandas infers text
-        # (blanks NaN) from values that are all text or blank, else keeps the objects
-        # (blanks None); a bucket's inference saw only its own values.
-        shown = issues["value"].astype(object)
-        values = shown.where(shown.notna(), None).to_numpy(dtype=object)
-        issues["value"] = pd.DataFrame({"value": values})["value"]
+        # The shown values as the whole source's would be typed: a bucket's inference
+        # saw only its own values.
+        issues = with_values_typed(issues)
     return SourceResult(
         name=name,
         frame=first.frame,

@@ -256,9 +256,11 @@ def _behaviour_faults(
 
 
 def _credit_faults(editor: _Editor, chunk: Mapping[str, Any], count: int, params: _Params) -> None:
-    """Credit faults. A dropped credit row would orphan all of that customer's activity
-    (a second, unlisted fault), so faults that drop a row go on spare rows for customer
-    numbers beyond the portfolio; only the repairable fault touches real customers."""
+    """Credit faults. A dropped credit row would leave all of that customer's activity
+    without its customer (a second, unlisted fault), so faults that drop a row go on
+    spare rows for customer numbers beyond the portfolio; only the repairable faults
+    touch real customers (padded ids; formulas in the name, which the packaged config
+    blanks as an optional column)."""
     rng = editor.rng
     spare_id = params.customers + 1
 
@@ -280,7 +282,7 @@ def _credit_faults(editor: _Editor, chunk: Mapping[str, Any], count: int, params
     for row in editor.pick(count):
         raw = _padded(editor, row, "customer_id")
         editor.edit(row, "customer_id", raw, "whitespace_id", "repaired")
-    anchors = rng.integers(0, editor.size, size=3 * count)
+    anchors = rng.integers(0, editor.size, size=2 * count)
     for i in range(count):
         cells = spare(int(anchors[i]))
         cells["customer_id"] = ""
@@ -289,10 +291,9 @@ def _credit_faults(editor: _Editor, chunk: Mapping[str, Any], count: int, params
         cells = spare(int(anchors[count + i]))
         cells["credit_limit"] = _csv_cell(_cycle(_MALFORMED_NUMBERS, i))
         editor.insert(0, cells, "credit_limit", "malformed_number")
-    for i in range(count):
-        cells = spare(int(anchors[2 * count + i]))
-        cells["name"] = _csv_cell(_cycle(_FORMULAS, i))
-        editor.insert(0, cells, "name", "formula_injection")
+    for i, row in enumerate(editor.pick(count)):
+        raw = _csv_cell(_cycle(_FORMULAS, i))
+        editor.edit(row, "name", raw, "formula_injection", "repaired")
 
 
 _FAULT_PLANS = {

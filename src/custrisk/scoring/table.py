@@ -68,8 +68,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             continue
         if col.role == "id":
             columns[ID_NAME] = {"type": "id", "required": True}
-        elif col.role == "pii":
-            columns[col.name] = {"type": "string", "pii": True}
+        elif col.role == "pii":  # (a formula in a name blanks it, not the applicant)
+            columns[col.name] = {"type": "string", "pii": True, "on_invalid": "blank"}
         elif col.role == "target":
             columns[col.name] = {"type": "string"}
         else:

@@ -229,6 +229,25 @@ def test_a_failed_run_leaves_no_partial_output(runner: CliRunner, tmp_path: Path
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_a_transactions_file_of_headers_only_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    # Scored, it would make every customer look inactive (no orders, no payments).
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "credit.csv").write_text(
+        "\n".join([CREDIT_HEADER, credit_row("C001"), credit_row("C002")]) + "\n",
+        encoding="utf-8",
+    )
+    (data / "transactions.csv").write_text(TXN_HEADER + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert "transactions.csv: has a header but no data rows" in line
+    # Without a transactions file at all, the credit table is validated on its own.
+    (data / "transactions.csv").unlink()
+    result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+
+
 def test_a_source_of_orphans_is_exit_2_naming_the_fix_and_writes_nothing(
     runner: CliRunner, tmp_path: Path, lost_zeros_200: Path
 ) -> None:

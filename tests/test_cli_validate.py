@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from custrisk.cli import app
+from custrisk.config import default_config_path
 from tests._support import BAD_INPUTS, CREDIT_HEADER, TXN_HEADER, credit_row
 
 # case folder -> (exit code, a regex the one-line message must match)
@@ -245,6 +248,54 @@ def test_a_transactions_file_of_headers_only_is_refused(runner: CliRunner, tmp_p
     # Without a transactions file at all, the credit table is validated on its own.
     (data / "transactions.csv").unlink()
     result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+
+
+def _us_dates(folder: Path) -> None:
+    """Every txn_date of ``folder``'s transactions.csv written MM/DD/YYYY, a format the
+    packaged config does not read."""
+    path = folder / "transactions.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    column = lines[0].split(",").index("txn_date")
+    out = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        year, month, day = cells[column].split("-")
+        cells[column] = f"{month}/{day}/{year}"
+        out.append(",".join(cells))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def test_a_source_that_loses_most_rows_stops_the_scoring_commands_not_validate(
+    runner: CliRunner, tmp_path: Path, export_200: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(export_200, data)
+    _us_dates(data)
+    out = tmp_path / "indicators.csv"
+    result = runner.invoke(app, ["indicators", str(data), "--out", str(out)])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert re.search(
+        r"transactions\.csv: ([\d,]+) of \1 rows \(100%; max_rejected_share 0\.5\) were "
+        r"rejected while cleaning, most as invalid_date \(\1 in column txn_date, e\.g\. "
+        r"'\d\d/\d\d/20\d\d'\); scored, the 0 rows left would stand for the whole month; run "
+        r"'custrisk validate ",
+        line,
+    ), line
+    assert "max_rejected_share (1 turns the check off)" in line and not out.exists()
+    # validate still lists every row and its reason (exit 1), as it is for
+    result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "v")])
+    assert result.exit_code == 1
+    assert (tmp_path / "v" / "rejects.csv").is_file()
+    # The check turned off for the source: computed, as before.
+    config = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    config["sources"]["transactions"]["max_rejected_share"] = 1
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = runner.invoke(
+        app, ["indicators", str(data), "--out", str(out), "--sources", str(sources)]
+    )
     assert result.exit_code == 0, result.output
 
 

@@ -87,6 +87,10 @@ def test_packaged_configs_blank_bad_values_of_every_optional_column(profile: str
             r"replacement as text",
         ),
         (
+            BASE + "    max_rejected_share: 1.5\n",
+            r"key 'sources\.credit\.max_rejected_share': must be a share from 0 to 1, got 1\.5",
+        ),
+        (
             BASE + "      since: {type: date, min: 2020-13-01}\n",
             r"key 'sources\.credit\.columns\.since\.min': '2020-13-01' is not a date",
         ),

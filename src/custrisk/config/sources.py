@@ -30,6 +30,10 @@ CUSTOMER_SOURCE = "credit"
 #: The share of a linked source's rows (of those its other rules keep) that may name a
 #: customer the credit table lacks before the input is unusable (``max_orphan_share``).
 MAX_ORPHAN_SHARE = 0.5
+#: The share of a source's rows that may be rejected while cleaning before the scoring
+#: commands call the input unusable (``max_rejected_share``): the rest would pass for the
+#: whole month (a date format of the export's own rejects every transaction).
+MAX_REJECTED_SHARE = 0.5
 #: The widest ``zero_pad`` of an id column: wider than any id number (18 digits) with
 #: room to spare, and far from a width whose padding would fill the memory.
 MAX_ZERO_PAD = 64
@@ -67,6 +71,7 @@ _SOURCE_KEYS = (
     "min_rows",
     "on_duplicate_key",
     "max_orphan_share",
+    "max_rejected_share",
     "rename",
     "columns",
     "checks",
@@ -181,6 +186,8 @@ class SourceSpec:
     parts: tuple[SourcePart, ...] = ()
     #: Past this share of orphans among its rows a linked source is unusable (1: never).
     max_orphan_share: float = MAX_ORPHAN_SHARE
+    #: Past this share of rejected rows the scoring commands refuse the source (1: never)
+    max_rejected_share: float = MAX_REJECTED_SHARE
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
         """One spec per file entry to read: the spec itself, or for ``files:`` a copy
@@ -496,6 +503,7 @@ def _parse_source(
         file=file,
         required=node.flag("required", labels or name == CUSTOMER_SOURCE),
         max_orphan_share=_parse_orphan_share(node, customer_key),
+        max_rejected_share=_parse_share(node, "max_rejected_share", MAX_REJECTED_SHARE),
         key=key,
         customer_key=customer_key,
         delimiter=delimiter,
@@ -525,10 +533,17 @@ def _parse_orphan_share(node: Node, customer_key: str | None) -> float:
             "applies to a source with a customer_key (its rows are checked against the "
             "credit table), not to this one",
         )
-    share = node.number("max_orphan_share", minimum=0)
+    return _parse_share(node, "max_orphan_share", MAX_ORPHAN_SHARE)
+
+
+def _parse_share(node: Node, key: str, default: float) -> float:
+    """A share from 0 to 1 under ``key`` (``default`` when absent)."""
+    if key not in node.data:
+        return default
+    share = node.number(key, minimum=0)
     if share > 1:
         raise node.error(
-            "max_orphan_share",
+            key,
             f"must be a share from 0 to 1, got {share}",
             hint="e.g. 0.5 (half the rows); 1 turns the check off",
         )

@@ -164,6 +164,70 @@ class ValidationReport:
         }
 
 
+#: A source is judged on the share of its rows rejected from this many rows on: in a
+#: handful of rows a few faults are a large share and still a normal month.
+REJECTS_JUDGED_FROM = 20
+
+
+def require_usable(
+    report: ValidationReport, config: SourcesConfig, rejects: pd.DataFrame | None = None
+) -> None:
+    """What the scoring commands ask of cleaned exports before they compute anything
+    (``validate`` only reports): customers left (:meth:`ValidationReport.require_customers`),
+    and no source that lost more than its ``max_rejected_share`` of rows while cleaning.
+
+    A date format of the export's own rejects every transaction; scored, the few rows
+    left (or none) would pass for the month and every customer would look inactive. The
+    message names the rule that rejected most rows, its column and (unless personal data)
+    a value, from ``rejects`` when given.
+
+    Raises
+    ------
+    DataError
+        Naming the file, the counts, the share, the main rule and how to fix it.
+    """
+    report.require_customers()
+    for name, source in report.sources.items():
+        spec = config.sources.get(name)
+        if spec is None or source.rows_in < REJECTS_JUDGED_FROM:
+            continue
+        if source.rows_rejected <= spec.max_rejected_share * source.rows_in:
+            continue
+        dropped = {r: a.get(DROPPED, 0) for r, a in source.rules.items() if a.get(DROPPED)}
+        rule = max(dropped, key=lambda r: dropped[r]) if dropped else None
+        files = ", ".join(Path(f).name for f in source.files) or name
+        most = (
+            f", most as {rule} ({dropped[rule]:,}{_example(rejects, spec, rule)})" if rule else ""
+        )
+        raise DataError(
+            f"{source.rows_rejected:,} of {source.rows_in:,} rows "
+            f"({source.rows_rejected / source.rows_in:.0%}; max_rejected_share "
+            f"{spec.max_rejected_share:g}) were rejected while cleaning{most}; scored, the "
+            f"{source.rows_kept:,} rows left would stand for the whole month",
+            file=files,
+            hint=f"run 'custrisk validate {report.data_dir}' to see each row and its reason, "
+            f"then fix the export or the sources config ({config.path}: date_formats, "
+            f"rename, ...); or set sources.{name}.max_rejected_share (1 turns the check off)",
+        )
+
+
+def _example(rejects: pd.DataFrame | None, spec: SourceSpec, rule: str) -> str:
+    """`` in column txn_date, e.g. '10/31/2026'``: a rule's first rejected row (no value
+    of a personal-data column)."""
+    if rejects is None or not len(rejects):
+        return ""
+    rows = rejects[(rejects["source"] == spec.name) & (rejects["rule"] == rule)]
+    if not len(rows) or not isinstance(rows["column"].iloc[0], str) or not rows["column"].iloc[0]:
+        return ""
+    column = str(rows["column"].iloc[0])
+    declared = next((c for c in spec.columns if c.name == column), None)
+    if declared is not None and declared.pii:
+        return f" in column {column}"
+    value = str(rows["value"].iloc[0])
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return f" in column {column}, e.g. {shown!r}"
+
+
 @dataclass
 class Workspace:
     """Cleaned frames (canonical columns, typed) with their validation report and rejects."""

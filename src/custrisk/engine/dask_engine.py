@@ -36,7 +36,7 @@ import pandas as pd
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
-from custrisk.data.workspace import ValidationReport
+from custrisk.data.workspace import ValidationReport, require_usable
 from custrisk.engine.cluster import ENGINES, GATHER_CHUNK, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
 from custrisk.errors import DataError, UsageError
@@ -283,7 +283,7 @@ def _on_workers(
     bucketed = load_workspace_dask(
         data_dir, client, config=sources, encoding=encoding, buckets=buckets
     )
-    bucketed.report.require_customers()
+    require_usable(bucketed.report, bucketed.config, bucketed.rejects)
     shape = _Shape(bucketed.data_dir, sources, bucketed.report, bucketed.missing_columns)
     names = list(bucketed.frames[0]) if bucketed.frames else []
     log.info(
@@ -327,7 +327,7 @@ def _workspace(
         else load_sources_config(sources_config)
     )
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
-    workspace.report.require_customers()
+    require_usable(workspace.report, workspace.config, workspace.rejects)
     return sources, workspace
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.data.workspace import require_usable
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -104,7 +105,7 @@ def prepare_features(
     """
     sources, config = load_configs(indicator_config, sources_config)
     workspace = load_workspace(data_dir, config=sources, encoding=encoding)
-    workspace.report.require_customers()
+    require_usable(workspace.report, workspace.config, workspace.rejects)
     if not keys:
         read = {name: columns_read(config, name) for name in workspace.frames}
         workspace = workspace.without_keys(keep=read)

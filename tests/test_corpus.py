@@ -262,24 +262,40 @@ def ids_that_collide_after_normalisation(e: Export) -> None:
     e.set_field("transactions", 23, "txn_id", "TXA")
 
 
+def _validated(
+    export: Export, tmp_path: Path, runner: CliRunner, code: int
+) -> dict[str, tuple[dict[str, int], int]]:
+    """Write the export, validate it into ``tmp_path/validation`` (exit ``code``); each
+    source's counts in the report and its physical data lines."""
+    export.write()
+    out = tmp_path / "validation"
+    result = runner.invoke(app, ["validate", str(export.folder), "--out", str(out)])
+    assert "Traceback" not in result.output, result.output
+    assert result.exit_code == code, result.output
+    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
+    return {
+        source: (
+            report["sources"][source],
+            sum(line.count("\n") + 1 for line in export.lines[source][1:]),
+        )
+        for source in SOURCES
+    }
+
+
+def _rejects(tmp_path: Path) -> list[dict[str, str]]:
+    with (tmp_path / "validation" / "rejects.csv").open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.mark.parametrize("kind", sorted(ROW_FAULTS))
 def test_a_row_level_fault_is_rejected_with_its_line_and_counted(
     kind: str, export: Export, tmp_path: Path, runner: CliRunner
 ) -> None:
     ROW_FAULTS[kind](export)
-    export.write()
-    out = tmp_path / "validation"
-    result = runner.invoke(app, ["validate", str(export.folder), "--out", str(out)])
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == 1, result.output
-    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
-    for source in SOURCES:
-        counts = report["sources"][source]
-        physical = sum(line.count("\n") + 1 for line in export.lines[source][1:])
+    for source, (counts, physical) in _validated(export, tmp_path, runner, 1).items():
         assert counts["rows_in"] == physical, (source, counts)
         assert counts["rows_in"] == counts["rows_kept"] + counts["rows_rejected"], source
-    with (out / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
-        rejects = list(csv.DictReader(handle))
+    rejects = _rejects(tmp_path)
     for source, lines in export.mutated.items():
         listed = {
             int(r["line"]) for r in rejects if r["source"] == source and r["action"] == "dropped"
@@ -292,18 +308,9 @@ def test_a_bad_optional_value_is_blanked_and_its_row_kept(
     kind: str, export: Export, tmp_path: Path, runner: CliRunner
 ) -> None:
     BLANKED[kind](export)
-    export.write()
-    out = tmp_path / "validation"
-    result = runner.invoke(app, ["validate", str(export.folder), "--out", str(out)])
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == 0, result.output
-    report = json.loads((out / "validation_report.json").read_text(encoding="utf-8"))
-    for source in SOURCES:
-        counts = report["sources"][source]
-        physical = sum(line.count("\n") + 1 for line in export.lines[source][1:])
+    for source, (counts, physical) in _validated(export, tmp_path, runner, 0).items():
         assert counts["rows_in"] == counts["rows_kept"] == physical, (source, counts)
-    with (out / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
-        rejects = list(csv.DictReader(handle))
+    rejects = _rejects(tmp_path)
     for source, lines in export.mutated.items():
         listed = {
             int(r["line"])

@@ -631,15 +631,20 @@ def test_ids_of_another_scheme_are_named_with_the_share_to_change(make_workspace
     )
 
 
-def test_max_orphan_share_1_turns_the_check_off(make_workspace: MakeWs, tmp_path: Path) -> None:
-    config = tmp_path / "sources.yaml"
+def _packaged_with(tmp_path: Path, old: str, new: str) -> Path:
+    """The packaged sources config with ``old`` replaced by ``new``, as tmp_path/sources.yaml."""
     text = PACKAGED_SOURCES.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace(
-            "    customer_key: customer_id\n",
-            "    customer_key: customer_id\n    max_orphan_share: 1\n",
-        ),
-        encoding="utf-8",
+    assert old in text
+    config = tmp_path / "sources.yaml"
+    config.write_text(text.replace(old, new), encoding="utf-8")
+    return config
+
+
+def test_max_orphan_share_1_turns_the_check_off(make_workspace: MakeWs, tmp_path: Path) -> None:
+    config = _packaged_with(
+        tmp_path,
+        "    customer_key: customer_id\n",
+        "    customer_key: customer_id\n    max_orphan_share: 1\n",
     )
     ws = load_workspace(make_workspace(_linked(30, 0)), config=config)
     assert ws.report.sources["transactions"].rules == {"orphan": {"dropped": 30}}
@@ -670,14 +675,10 @@ def test_a_credit_table_that_lost_its_zeros_is_the_one_named(
 def test_the_orphans_message_shows_no_id_of_a_personal_data_column(
     lost_zeros_200: Path, tmp_path: Path
 ) -> None:
-    config = tmp_path / "sources.yaml"
-    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
-    config.write_text(
-        text.replace(
-            "customer_id: {type: id, required: true}",
-            "customer_id: {type: id, required: true, pii: true}",
-        ),
-        encoding="utf-8",
+    config = _packaged_with(
+        tmp_path,
+        "customer_id: {type: id, required: true}",
+        "customer_id: {type: id, required: true, pii: true}",
     )
     with pytest.raises(DataError) as info:
         load_workspace(lost_zeros_200, config=config)

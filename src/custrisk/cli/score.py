@@ -289,9 +289,12 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
         f"review (increase above +{share:.0%})"
     )
     if limits["rule_not_computed"]:
+        n = limits["rule_not_computed"]
+        who = "1 customer kept its" if n == 1 else f"{n:,} customers kept their"
+        rules = "its limit rule" if n == 1 else "their limit rule"
         console.print(
-            f"[yellow]{limits['rule_not_computed']:,} customers kept their current limit "
-            "because their limit rule had a missing input (flagged for review)[/]"
+            f"[yellow]{who} current limit because {rules} had a missing input (flagged for "
+            "review)[/]"
         )
 
 

@@ -317,3 +317,23 @@ def test_a_category_s_export_values_are_recoded_before_the_allowed_check(
     assert kinds == {"T1": "order", "T2": "payment", "T3": "order", "T4": "refund"}
     # A value the recode does not name is checked against the allowed values as before.
     assert _rules(ws, "transactions") == {6: {"not_allowed"}, 2: {"whitespace"}}
+
+
+def test_a_blanked_value_s_message_says_what_the_column_allows(make_workspace: MakeWs) -> None:
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("C001", phone="12345"),
+                credit_row("C002", bureau="1000"),
+            )
+        }
+    )
+    ws = load_workspace(folder)
+    messages = dict(zip(ws.rejects["column"], ws.rejects["message"], strict=True))
+    assert messages == {
+        "phone": "does not match the required pattern 1[3-9][0-9]{9}; replaced by blank "
+        "(on_invalid: blank)",
+        "bureau_score": "outside the allowed range 300 to 900; replaced by blank "
+        "(on_invalid: blank)",
+    }
+    assert len(ws.frames["credit"]) == 2

@@ -186,16 +186,20 @@ def record_invalid(
             rule,
             raw_values,
             REPAIRED,
-            f"{RULE_TEXT[rule]}; replaced by blank (on_invalid: blank)",
+            f"{_range_text(col, rule)}; replaced by blank (on_invalid: blank)",
         )
     else:
         issues.add(mask, col.name, rule, raw_values, DROPPED, _range_text(col, rule))
 
 
 def _range_text(col: ColumnSpec, rule: str) -> str:
+    """The rule's text with what the column allows: its values, pattern or range."""
     if rule != "out_of_range":
         if rule == "not_allowed" and col.allowed:
             return f"{RULE_TEXT[rule]}: {join_limited(col.allowed, 8)}"
+        if rule == "pattern" and col.pattern:
+            shown = col.pattern if len(col.pattern) <= 60 else col.pattern[:60] + "…"
+            return f"{RULE_TEXT[rule]} {shown}"
         return RULE_TEXT[rule]
     if col.min is not None and col.max is not None:
         return f"outside the allowed range {col.min} to {col.max}"

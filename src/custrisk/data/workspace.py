@@ -71,6 +71,16 @@ class SourceReport:
     #: Of the customer table: the customers none of whose rows was kept (not scored)
     customers_rejected: int = 0
 
+    @property
+    def shown_files(self) -> str:
+        """The names of the source's files, for messages (the source's name if none)."""
+        return ", ".join(Path(f).name for f in self.files) or self.name
+
+    @property
+    def dropped_by_rule(self) -> dict[str, int]:
+        """The rows each rule dropped, for the rules that dropped any."""
+        return {rule: a[DROPPED] for rule, a in self.rules.items() if a.get(DROPPED)}
+
 
 @dataclass(frozen=True)
 class ValidationReport:
@@ -102,8 +112,7 @@ class ValidationReport:
         count = self.customers_rejected
         if not count:
             return None
-        source = self.sources[CUSTOMER_SOURCE]
-        files = ", ".join(Path(f).name for f in source.files) or CUSTOMER_SOURCE
+        files = self.sources[CUSTOMER_SOURCE].shown_files
         if count == 1:
             return f"1 customer of {files} is not scored: its rows were rejected"
         return f"{count:,} customers of {files} are not scored: their rows were rejected"
@@ -122,15 +131,11 @@ class ValidationReport:
         source = self.sources.get(CUSTOMER_SOURCE)
         if source is None or source.rows_kept:
             return
-        files = ", ".join(Path(f).name for f in source.files) or CUSTOMER_SOURCE
+        files = source.shown_files
         if source.rows_in == 0:
             said = f"{files} has no rows"
         else:
-            rules = ", ".join(
-                f"{rule} {actions[DROPPED]:,}"
-                for rule, actions in source.rules.items()
-                if actions.get(DROPPED)
-            )
+            rules = ", ".join(f"{rule} {n:,}" for rule, n in source.dropped_by_rule.items())
             n = source.rows_in
             every = "its one row was" if n == 1 else f"all {n:,} rows were"
             said = f"{files}: {every} rejected while cleaning ({rules})"
@@ -193,9 +198,8 @@ def require_usable(
             continue
         if source.rows_rejected <= spec.max_rejected_share * source.rows_in:
             continue
-        dropped = {r: a.get(DROPPED, 0) for r, a in source.rules.items() if a.get(DROPPED)}
+        dropped = source.dropped_by_rule
         rule = max(dropped, key=lambda r: dropped[r]) if dropped else None
-        files = ", ".join(Path(f).name for f in source.files) or name
         most = (
             f", most as {rule} ({dropped[rule]:,}{_example(rejects, spec, rule)})" if rule else ""
         )
@@ -204,7 +208,7 @@ def require_usable(
             f"({source.rows_rejected / source.rows_in:.0%}; max_rejected_share "
             f"{spec.max_rejected_share:g}) were rejected while cleaning{most}; scored, the "
             f"{source.rows_kept:,} rows left would stand for the whole month",
-            file=files,
+            file=source.shown_files,
             hint=f"run 'custrisk validate {report.data_dir}' to see each row and its reason, "
             f"then fix the export or the sources config ({config.path}: date_formats, "
             f"rename, ...); or set sources.{name}.max_rejected_share (1 turns the check off)",

@@ -149,3 +149,24 @@ def test_an_id_with_zero_pad_gets_the_cleaners_zeros() -> None:
     for text in ("42", "0042", "0000000042", "12345678901", "A42", "4.2"):
         assert _clean("customer_id", text, key=text, config=padded) == ("value", rule(text))
     assert rule("42") == "0000000042"
+
+
+def test_a_recoded_category_gets_the_cleaners_value() -> None:
+    """A category whose export values are recoded (订单 -> order) gives the recoded value
+    on the quick path too, with or without an allowed list."""
+    recoded = parse_sources_config(
+        SOURCES.replace(
+            "industry: {type: category, on_invalid: blank}",
+            "industry: {type: category, on_invalid: blank, recode: {制造: manufacturing}}",
+        ).replace(
+            "allowed: [华东, 华北, North],",
+            "allowed: [华东, 华北, North], recode: {东部: 华东, North: 华北},",
+        ),
+        "sources.yaml",
+    )
+    for column, texts in (("industry", ("制造", "零售")), ("region", ("东部", "North", "华北"))):
+        rule = column_rule(recoded.sources["credit"].column(column), recoded)
+        assert rule is not None
+        for text in texts:
+            assert _clean(column, text, config=recoded) == ("value", rule(text)), (column, text)
+    assert rule("North") == "华北"

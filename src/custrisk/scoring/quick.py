@@ -243,6 +243,7 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     if col.pattern is not None or col.check is not None or col.min is not None:
         return None
     allowed = frozenset(col.allowed) if col.allowed is not None else None
+    recode = dict(col.recode)  # (the cleaner's: the export's value -> custrisk's)
     is_id = col.type == "id"
     pad = col.zero_pad or 0
 
@@ -260,6 +261,7 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             return text.zfill(pad) if short else text
         if not _plain_text(text):
             return DECLINE
+        text = recode.get(text, text)
         if allowed is not None and text not in allowed:
             return DECLINE
         return text

@@ -631,6 +631,28 @@ def test_ids_of_another_scheme_are_named_with_the_share_to_change(make_workspace
     )
 
 
+def test_orphans_written_like_the_credit_ids_point_at_a_short_credit_table(
+    make_workspace: MakeWs,
+) -> None:
+    """A credit export cut short (two customers of thirty): the orphans' ids are written
+    like the credit ids, so the message says the credit table lacks them, not that the
+    two files use different ids."""
+    credit = [credit_row(f"{i:010d}") for i in (1, 2)]
+    rows = [f"T{i},{i:010d},2026-01-05,10,order,online,," for i in range(1, 31)]
+    files = {"credit.csv": _credit(*credit), "transactions.csv": _txns(*rows)}
+    with pytest.raises(DataError) as info:
+        load_workspace(make_workspace(files))
+    message = str(info.value)
+    assert (
+        "28 of 30 rows (93%; max_orphan_share 0.5) name a customer not in the credit table "
+        "(e.g. '0000000003', '0000000004'); credit ids look like '0000000001': they are "
+        "written like its ids, so credit.csv seems to lack these customers (it kept 2 rows); "
+        "export the whole credit table, with every customer the other files name; or set "
+        "sources.transactions.max_orphan_share in a copy of "
+    ) in message
+    assert "do not match" not in message
+
+
 def _packaged_with(tmp_path: Path, old: str, new: str) -> Path:
     """The packaged sources config with ``old`` replaced by ``new``, as tmp_path/sources.yaml."""
     text = PACKAGED_SOURCES.read_text(encoding="utf-8")

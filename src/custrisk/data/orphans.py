@@ -12,6 +12,7 @@ column to give ``zero_pad``).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -106,6 +107,9 @@ class Mismatch:
     width: int = 0
     short: str = ""
     full: str = ""
+    #: The orphans' ids are written like the credit ids (same length, digits and letters
+    #: in the same places): the credit table, rather than the ids, is short
+    same_form: bool = False
 
 
 def mismatch_of(ids: pa.Array, values: Sequence[str], source: str) -> Mismatch:
@@ -133,7 +137,20 @@ def mismatch_of(ids: pa.Array, values: Sequence[str], source: str) -> Mismatch:
         if 2 * int(hits.sum()) >= len(values):
             first = zeros[int(np.argmax(hits))]
             return Mismatch(example, CUSTOMER_SOURCE, width, first.lstrip("0") or "0", first)
-    return Mismatch(example)
+    forms = {_form(str(v)) for v in ids.slice(0, FORM_SAMPLE).to_pylist() if v is not None}
+    alike = sum(_form(v) in forms for v in values)
+    return Mismatch(example, same_form=2 * alike >= len(values))
+
+
+#: Credit ids whose forms an orphan's id is compared with.
+FORM_SAMPLE = 1000
+_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"[0-9]")
+
+
+def _form(value: str) -> str:
+    """How an id is written: ``C0042`` -> ``A9999``."""
+    return _DIGIT.sub("9", _LETTER.sub("A", value))
 
 
 def _digit_width(ids: pa.Array) -> int | None:
@@ -215,6 +232,16 @@ def check_orphans(
         )
     if show_ids and why.credit_example is not None:
         said += f"; credit ids look like {why.credit_example!r}"
+    if why.same_form:
+        raise DataError(
+            f"{said}: they are written like its ids, so {credit_name} seems to lack these "
+            f"customers (it kept {credit_rows:,} rows)",
+            file=_files_name(spec, files),
+            column=spec.customer_key,
+            hint=f"export the whole credit table, with every customer the other files name; "
+            f"or set sources.{spec.name}.max_orphan_share {_in_config(cfg)} (1 turns the "
+            "check off)",
+        )
     raise DataError(
         f"{said}: the ids of the two files do not match (another id scheme, a prefix?)",
         file=_files_name(spec, files),

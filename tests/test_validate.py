@@ -622,7 +622,7 @@ def test_ids_of_another_scheme_are_named_with_the_share_to_change(make_workspace
         "transactions.csv column 'customer_id': 30 of 30 rows (100%; max_orphan_share 0.5) "
         "name a customer not in the credit table (e.g. 'C000000000', 'C000000001'); credit "
         "ids look like '0000000001': the ids of the two files do not match (another id "
-        "scheme, a prefix?); export both with the same customer ids, or set "
+        "scheme, a prefix?); export both with the same customer ids; or set "
         "sources.transactions.max_orphan_share in a copy of "
     ) in message
     assert message.endswith(

@@ -233,21 +233,20 @@ def check_orphans(
     if show_ids and why.credit_example is not None:
         said += f"; credit ids look like {why.credit_example!r}"
     if why.same_form:
-        raise DataError(
-            f"{said}: they are written like its ids, so {credit_name} seems to lack these "
-            f"customers (it kept {credit_rows:,} rows)",
-            file=_files_name(spec, files),
-            column=spec.customer_key,
-            hint=f"export the whole credit table, with every customer the other files name; "
-            f"or set sources.{spec.name}.max_orphan_share {_in_config(cfg)} (1 turns the "
-            "check off)",
+        reason = (
+            f"they are written like its ids, so {credit_name} seems to lack these "
+            f"customers (it kept {credit_rows:,} rows)"
         )
+        fix = "export the whole credit table, with every customer the other files name"
+    else:
+        reason = "the ids of the two files do not match (another id scheme, a prefix?)"
+        fix = "export both with the same customer ids"
     raise DataError(
-        f"{said}: the ids of the two files do not match (another id scheme, a prefix?)",
+        f"{said}: {reason}",
         file=_files_name(spec, files),
         column=spec.customer_key,
-        hint=f"export both with the same customer ids, or set sources.{spec.name}."
-        f"max_orphan_share {_in_config(cfg)} (1 turns the check off)",
+        hint=f"{fix}; or set sources.{spec.name}.max_orphan_share {_in_config(cfg)} "
+        "(1 turns the check off)",
     )
 
 

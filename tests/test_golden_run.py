@@ -38,7 +38,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     shutil.copytree(SAMPLE, data)
     # A few faults, so that the rejects and the repairs are part of the comparison.
     credit = (data / "credit.csv").read_text(encoding="utf-8").splitlines()
-    credit[3] = credit[3].replace(",西南,", ",  西南 ,")  # repaired: spaces trimmed
+    southwest = next(i for i, line in enumerate(credit) if ",西南," in line)
+    credit[southwest] = credit[southwest].replace(",西南,", ",  西南 ,")  # repaired: trimmed
     credit[5] = credit[5] + ",surplus"  # rejected: a field too many
     (data / "credit.csv").write_text("\n".join(credit) + "\n", encoding="utf-8")
     _invoke("validate", data, "--out", root / "validation", code=1)

@@ -205,9 +205,7 @@ def test_validate_refuses_a_lookahead_pattern_before_reading_data(
 ) -> None:
     config = _write(
         tmp_path,
-        _packaged_sources_with(
-            "pattern: '1[3-9][0-9]{9}'", r"pattern: '(?=(\d+)+$)1[3-9][0-9]{9}'"
-        ),
+        _packaged_sources_with("check: cn_phone", r"pattern: '(?=(\d+)+$)1[3-9][0-9]{9}'"),
     )
     result = runner.invoke(
         app, ["validate", str(SAMPLE_DATA), "--config", str(config), "--out", str(tmp_path / "o")]

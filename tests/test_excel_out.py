@@ -136,5 +136,5 @@ def test_validate_writes_masked_rejects_as_a_workbook(
     assert "rejects.xlsx" in result.output and not (out / "rejects.csv").exists()
     sheet = openpyxl.load_workbook(out / "rejects.xlsx")["rejects"]
     text = " ".join(str(c.value) for row in sheet.iter_rows() for c in row)
-    assert "pattern" in text and "duplicate_row" in text
+    assert "cn_phone" in text and "duplicate_row" in text
     assert not any(name in text for name in rejected_names)  # names masked

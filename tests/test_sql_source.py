@@ -130,7 +130,7 @@ def test_rows_of_a_query_are_rejected_with_the_source_and_the_row_of_the_result(
     rejects = rejects[rejects["source"] == "credit"]  # (then its customer's transactions)
     assert rejects[["source", "file", "line", "column", "rule", "action"]].values.tolist() == [
         ["credit", "query:credit", "3", "credit_limit", "out_of_range", "dropped"],
-        ["credit", "query:credit", "5", "phone", "pattern", "repaired"],
+        ["credit", "query:credit", "5", "phone", "cn_phone", "repaired"],
     ]
     assert rejects["value"].iloc[1].startswith("2") and "****" in rejects["value"].iloc[1]  # masked
     report = (out / "validation_report.json").read_text(encoding="utf-8")

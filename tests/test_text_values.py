@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -319,7 +320,15 @@ def test_a_category_s_export_values_are_recoded_before_the_allowed_check(
     assert _rules(ws, "transactions") == {6: {"not_allowed"}, 2: {"whitespace"}}
 
 
-def test_a_blanked_value_s_message_says_what_the_column_allows(make_workspace: MakeWs) -> None:
+def test_a_blanked_value_s_message_says_what_the_column_allows(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    phone = config["sources"]["credit"]["columns"]["phone"]
+    del phone["check"]
+    phone["pattern"] = "1[3-9][0-9]{9}"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     folder = make_workspace(
         {
             "credit.csv": _credit(
@@ -328,7 +337,7 @@ def test_a_blanked_value_s_message_says_what_the_column_allows(make_workspace: M
             )
         }
     )
-    ws = load_workspace(folder)
+    ws = load_workspace(folder, config=sources)
     messages = dict(zip(ws.rejects["column"], ws.rejects["message"], strict=True))
     assert messages == {
         "phone": "does not match the required pattern 1[3-9][0-9]{9}; replaced by blank "
@@ -337,3 +346,42 @@ def test_a_blanked_value_s_message_says_what_the_column_allows(make_workspace: M
         "(on_invalid: blank)",
     }
     assert len(ws.frames["credit"]) == 2
+
+
+def test_phone_numbers_written_with_country_code_or_separators_are_kept(
+    make_workspace: MakeWs,
+) -> None:
+    written = {
+        "C01": ("+86 138 1234 5678", "13812345678"),
+        "C02": ("+86-139-1234-5678", "13912345678"),  # not a formula: a number
+        "C03": ("0086 15012345678", "15012345678"),
+        "C04": ("１５８１２３４５６７８", "15812345678"),
+        "C05": ("(0371) 6123 4567", "0371-61234567"),
+        "C06": ("+86 10 62345678", "010-62345678"),
+        "C07": ("13712345678", "13712345678"),
+        "C08": ("+86 1381234567", None),  # a digit short
+        "C09": ("12345", None),
+        "C10": ("=1+2", None),
+    }
+    folder = make_workspace(
+        {"credit.csv": _credit(*(credit_row(c, phone=p) for c, (p, _) in written.items()))}
+    )
+    ws = load_workspace(folder)
+    kept = ws.frames["credit"].set_index("customer_id")["phone"]
+    assert {c: (None if pd.isna(v) else v) for c, v in kept.items()} == {
+        c: want for c, (_, want) in written.items()
+    }
+    # Each value listed once, with what happened to it (blanked: not also "normalised").
+    lines = {
+        int(line): (rule, message)
+        for line, rule, message in zip(
+            ws.rejects["line"], ws.rejects["rule"], ws.rejects["message"], strict=True
+        )
+    }
+    assert len(lines) == len(ws.rejects) == 9
+    assert lines[2] == (
+        "normalised",
+        "phone number normalised (+86, spaces, dashes or full-width digits)",
+    )
+    assert [lines[n][0] for n in (9, 10, 11)] == ["cn_phone", "cn_phone", "formula"]
+    assert lines[9][1].startswith("not a mainland phone number")

@@ -24,7 +24,7 @@ ON_INVALID = ("reject", "blank")
 DUPLICATE_POLICIES = ("keep_first", "keep_last", "reject_all")
 CHECK_OPS = ("<", "<=", ">", ">=", "==", "!=")
 CHECK_ON_FAIL = ("reject", "blank_left")
-VALUE_CHECKS = ("cn_id_number",)
+VALUE_CHECKS = ("cn_id_number", "cn_phone")
 KNOWN_SOURCES = ("credit", "transactions", "behaviour")
 CUSTOMER_SOURCE = "credit"
 #: The share of a linked source's rows (of those its other rules keep) that may name a
@@ -764,6 +764,8 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
                 "quantifiers",
             )
     check = node.text("check", allowed=VALUE_CHECKS)
+    if check is not None and ctype not in ("id", "string"):
+        raise node.error("check", f"applies to id and string columns, not {ctype}")
     recode = _recode(node, ctype, allowed)
     zero_pad = node.number("zero_pad", minimum=1, integer=True)
     if zero_pad is not None:

@@ -53,8 +53,10 @@ from custrisk.data.text import (
     formula_like,
     id_collisions,
     normalise_id,
+    normalise_phone,
     normalise_width,
     pad_zeros,
+    phone_numbers,
     row_flags,
     trim_and_blank,
 )
@@ -929,6 +931,7 @@ def _clean_text(
     text, blank, trimmed, first = trim_and_blank(raw)
     present = ~blank
     raw_values = raw
+    repairs: list[tuple[np.ndarray, str, str | None]] = []  # (rows, rule, message)
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
     flags = None
@@ -936,6 +939,8 @@ def _clean_text(
         flags = row_flags(text)
         control = present & control_characters(text, flags, col.type)
         formula = present & formula_like(text, first)
+        if col.check == "cn_phone" and formula.any():
+            formula &= ~phone_numbers(text, formula)  # +86-138-...: kept as 138...
         for unsafe, rule in ((control, "control_character"), (formula, "formula")):
             if unsafe.any():
                 record_invalid(unsafe, col, rule, raw_values, issues)
@@ -944,11 +949,15 @@ def _clean_text(
             # text never reaches an output, and is not reported again (trimmed, a
             # pattern fault) nor normalised as an id
             present = present & ~(control | formula)
-        issues.add(trimmed & present, col.name, "whitespace", raw_values, REPAIRED)
+        repairs.append((trimmed & present, "whitespace", None))
     if col.type == "id":
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)
-        issues.add(normalised, col.name, "normalised", raw_values, REPAIRED)
+        if col.check == "cn_phone":
+            text, phoned = normalise_phone(text, present)
+            repairs.append((normalised | phoned, "normalised", PHONE_NORMALISED))
+        else:
+            repairs.append((normalised, "normalised", None))
         changed = normalised
         if col.zero_pad is not None:
             # Not a repair: the config asks it of every short number (all of a sheet's
@@ -958,20 +967,16 @@ def _clean_text(
             changed = normalised | padded
         if locate is not None and changed.any():
             id_collisions(trimmed_text, text, changed, present, col, locate, raw_values, issues)
+    elif col.check == "cn_phone":
+        text, phoned = normalise_phone(text, present)
+        repairs.append((phoned, "normalised", PHONE_NORMALISED))
     elif col.type not in TEXT_TYPES:
         text, widened = normalise_width(text, present)
-        issues.add(widened, col.name, "normalised", raw_values, REPAIRED)
+        repairs.append((widened, "normalised", None))
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:
-            issues.add(
-                invalid & present,
-                col.name,
-                "normalised",
-                raw_values,
-                REPAIRED,
-                "case of an allowed value normalised",
-            )
+            repairs.append((invalid & present, "normalised", "case of an allowed value normalised"))
         elif invalid.any():
             record_invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
@@ -983,7 +988,16 @@ def _clean_text(
             values = values.mask(out_of_range)
     if col.type == "date":
         values = implausible_dates(values, col, dates or DateLimits(), raw_values, issues)
+    # The repairs of values kept: one blanked or rejected later is listed once, with
+    # what happened to it, not also as trimmed or normalised
+    faulted = issues.faulted(col.name, len(text))
+    for rows, rule, message in repairs:
+        issues.add(rows & ~faulted, col.name, rule, raw_values, REPAIRED, message)
     return values
+
+
+#: The message of a phone number ``check: cn_phone`` rewrote into its form.
+PHONE_NORMALISED = "phone number normalised (+86, spaces, dashes or full-width digits)"
 
 
 ARROW_TYPES = {

@@ -42,6 +42,8 @@ RULE_TEXT = {
     "not_allowed": "value not in the allowed list",
     "pattern": "does not match the required pattern",
     "cn_id_number": "invalid resident id number (length, birth date or check digit)",
+    "cn_phone": "not a mainland phone number (a mobile of 11 digits, or a landline with "
+    "its area code)",
     "out_of_range": "outside the allowed range",
     "implausible_date": "outside the plausible dates of the source",
     "duplicate_row": "exact duplicate of an earlier row",
@@ -51,6 +53,8 @@ RULE_TEXT = {
     "nulled": "invalid value replaced by blank (on_invalid: blank)",
 }
 REPAIR_CASE = "repair:case"
+#: The rules that repair a value and keep it.
+VALUE_REPAIRS = frozenset({"whitespace", "normalised"})
 
 
 Values: TypeAlias = "pa.Array | pd.Series | np.ndarray | Callable[[np.ndarray], np.ndarray]"
@@ -91,6 +95,15 @@ class Issues:
             self.dropped[rows] = True
         else:
             self.repaired[rows] = True
+
+    def faulted(self, column: str, n: int) -> np.ndarray:
+        """The rows whose ``column`` value was found at fault so far (rejected, or
+        blanked): any rule but a repair that keeps the value (trimmed, normalised)."""
+        found = np.zeros(n, dtype=bool)
+        for rows, name, rule, *_ in self.parts:
+            if name == column and rule not in VALUE_REPAIRS:
+                found[rows] = True
+        return found
 
     def merge(self, other: Issues) -> None:
         self.parts.extend(other.parts)

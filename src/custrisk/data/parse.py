@@ -27,6 +27,7 @@ from custrisk.data.issues import (
     Values,
     pick_values,
 )
+from custrisk.data.text import CN_PHONE
 
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 _ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
@@ -151,13 +152,19 @@ def parse_values(
             invalid[rows] = False
             recased[rows] = True
         return values, [(invalid, "not_allowed"), (recased, REPAIR_CASE)]
+    failures: list[tuple[np.ndarray, str]] = []
     if col.pattern is not None:
         # RE2 only (linear time): the sources config refuses patterns it cannot run
         matched = as_numpy(pc.match_substring_regex(text, f"^(?:{col.pattern})$"))
-        return values, [(present & ~matched, "pattern")]
+        failures.append((present & ~matched, "pattern"))
     if col.check == "cn_id_number":
-        return values, [(present & ~valid_cn_id_number(text), "cn_id_number")]
-    return values, []
+        failures.append((present & ~valid_cn_id_number(text), "cn_id_number"))
+    elif col.check == "cn_phone":  # (the cleaner put the numbers in this form)
+        phone = as_numpy(pc.match_substring_regex(text, f"^(?:{CN_PHONE})$"))
+        failures.append((present & ~phone, "cn_phone"))
+    if len(failures) > 1:  # a value at fault once
+        failures[1] = (failures[1][0] & ~failures[0][0], failures[1][1])
+    return values, failures
 
 
 def _recoded(text: pa.Array, recode: tuple[tuple[str, str], ...]) -> pa.Array:

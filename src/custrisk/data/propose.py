@@ -41,7 +41,7 @@ from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
-from custrisk.data.text import null_variants
+from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
 from custrisk.errors import CustriskError, DataError
 
 #: Rows read from each file to decide.
@@ -162,6 +162,9 @@ def propose_sources(
     text = render_sources(packaged, [chosen[s] for s in KNOWN_SOURCES if s in chosen])
     config = parse_sources_config(text, str(data_dir / "sources.yaml"))
     return Proposal(tuple(files), text, config)
+
+
+_CN_PHONE_FORM = re.compile(CN_PHONE)
 
 
 def _demoted(f: ProposedFile, source: str) -> ProposedFile:
@@ -450,6 +453,13 @@ def _packaged_rules(
             rules["check"] = known.check
         else:
             dropped.append("id number check left out (the values do not pass it)")
+    elif known.check == "cn_phone":
+        if _share(values, lambda v: _CN_PHONE_FORM.fullmatch(cn_phone_form(v)) is not None) >= (
+            RULE_SHARE
+        ):
+            rules["check"] = known.check
+        else:
+            dropped.append("phone number check left out (the values are not mainland numbers)")
     if known.on_invalid != "reject":
         rules["on_invalid"] = known.on_invalid
     numeric = known.type in ("int", "float")

@@ -186,6 +186,70 @@ def normalise_id(
     return text, changed
 
 
+#: A mainland phone number as ``check: cn_phone`` keeps it: a mobile of 11 digits, or a
+#: landline as area code (010, 02X: three digits; others four), a dash, 7-8 digits.
+CN_PHONE = r"1[3-9][0-9]{9}|0(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{6,7}"
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()（）]+")
+_COUNTRY_CODE = re.compile(r"(?:\+|00)?86")
+_AREA_NUMBER = r"(10|2[0-9]|[3-9][0-9]{2})([2-9][0-9]{6,7})"
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_TRUNK_LANDLINE = re.compile("0" + _AREA_NUMBER)  # as dialled at home
+_LANDLINE = re.compile(_AREA_NUMBER)  # after +86, without the 0
+_CN_PHONE = re.compile(CN_PHONE)
+
+
+def cn_phone_form(value: str) -> str:
+    """``value`` in the form ``check: cn_phone`` keeps, when it is a mainland number
+    written another way (full-width digits, ``+86``/``0086``/``86``, spaces, dashes,
+    dots or brackets): ``+86 138-1234-5678`` is ``13812345678``, ``(0371) 6123 4567``
+    and ``+86 371 61234567`` are ``0371-61234567``. Anything else comes back as it is
+    (after NFKC), for the check to refuse."""
+    text = unicodedata.normalize("NFKC", value)
+    digits = _PHONE_SEPARATORS.sub("", text)
+    if _CN_PHONE.fullmatch(digits):
+        return digits
+    number = None
+    if _MOBILE.fullmatch(digits):
+        number = digits
+    elif (home := _TRUNK_LANDLINE.fullmatch(digits)) is not None:
+        number = f"0{home[1]}-{home[2]}"
+    elif (code := _COUNTRY_CODE.match(digits)) is not None:
+        rest = digits[code.end() :]
+        if _MOBILE.fullmatch(rest):
+            number = rest
+        elif (line := _TRUNK_LANDLINE.fullmatch(rest) or _LANDLINE.fullmatch(rest)) is not None:
+            number = f"0{line[1]}-{line[2]}"
+    return text if number is None else number
+
+
+def phone_numbers(text: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """Which of the ``rows`` (a mask) hold a mainland phone number in some writing
+    (:func:`cn_phone_form`): a mask over all rows."""
+    found = np.zeros(len(text), dtype=bool)
+    picked = np.flatnonzero(rows)
+    for row, value in zip(picked, text.take(pa.array(picked)).to_pylist(), strict=True):
+        found[row] = value is not None and _CN_PHONE.fullmatch(cn_phone_form(value)) is not None
+    return found
+
+
+def normalise_phone(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """The values of a ``check: cn_phone`` column in its form (:func:`cn_phone_form`);
+    which values changed. Only values that are not in that form already are looked at."""
+    valid = as_numpy(pc.match_substring_regex(text, f"^(?:{CN_PHONE})$"))
+    odd = present & ~valid
+    changed = np.zeros(len(text), dtype=bool)
+    if not odd.any():
+        return text, changed
+    rows = np.flatnonzero(odd)
+    subset = text.take(pa.array(rows))
+    fixed = pa.array([cn_phone_form(v) for v in subset.to_pylist()], type=text.type)
+    differs = ~as_numpy(pc.equal(fixed, subset))
+    changed[rows[differs]] = True
+    if differs.any():
+        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+    return text, changed
+
+
 def pad_zeros(text: pa.Array, present: np.ndarray, width: int) -> tuple[pa.Array, np.ndarray]:
     """Ids of only ASCII digits shorter than ``width`` left-padded with zeros, as a
     column's ``zero_pad`` asks: an export whose id cells were numbers (an Excel sheet,

@@ -190,6 +190,26 @@ def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_pat
     )
 
 
+def test_forget_in_a_run_whose_rejects_have_blank_cells(
+    runner: CliRunner, tmp_path: Path, dirty_300: Path, models_200: Path
+) -> None:
+    """A dirty export's rejects hold blank cells (a file-level fault has no column): they
+    name nobody, and the other customers' rejected rows stay."""
+    month = tmp_path / "runs" / "2026-10"
+    args = ["score", str(dirty_300), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(app, [*args, "--out", str(month / "scores.csv")])
+    assert result.exit_code in (0, 1), result.output
+    before = pd.read_csv(month / "scores.rejects.csv", dtype=str, keep_default_na=False)
+    assert (before == "").any().any()  # the case forget used to crash on
+    customer = pd.read_csv(month / "scores.csv", dtype=str)["customer_id"].iloc[0]
+    result = runner.invoke(app, ["forget", customer, "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    after = pd.read_csv(month / "scores.rejects.csv", dtype=str, keep_default_na=False)
+    naming = before.apply(lambda col: col.str.split(",").map(lambda f: customer in f)).any(axis=1)
+    pd.testing.assert_frame_equal(after, before.loc[~naming].reset_index(drop=True))
+    assert customer not in set(read_run(month).scores["customer_id"])
+
+
 # -- encrypted runs ----------------------------------------------------------------------
 
 

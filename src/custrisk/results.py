@@ -1671,8 +1671,11 @@ def _rewrite_run(
     run.write(out, csv_encoding=encoding)
 
 
-def _names(value: str, customer_id: str) -> bool:
-    """Whether a rejects cell is the id or holds it as one of its comma-separated fields."""
+def _names(value: object, customer_id: str) -> bool:
+    """Whether a rejects cell is the id or holds it as one of its comma-separated fields
+    (a blank cell, read as missing, holds nothing)."""
+    if not isinstance(value, str):
+        return False
     return value == customer_id or customer_id in (f.strip() for f in value.split(","))
 
 

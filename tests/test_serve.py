@@ -495,6 +495,28 @@ def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict
     assert answer["score"] > 0
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nests deeper than"),  # past json's own recursion
+        (b'{"a": ' * 40 + b"1" + b"}" * 40, "nests deeper than 16 levels (at a.a.a"),
+        (rb'{"\u5e74\u9f84": "\ud800x"}', "年龄 holds a lone surrogate (\\ud800)"),
+        (rb'{"records": [{}, {"\udc00": 1}]}', "a key in records[1] holds a lone surrogate"),
+        (b"{not json", "not valid JSON"),
+    ],
+)
+def test_a_hostile_body_is_a_400_naming_where(
+    serve_world: dict[str, Any], body: bytes, said: str
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        content=body,
+        headers={**_auth(serve_world["tokens"]["ops"]), "content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert said in response.json()["error"]
+
+
 def test_a_body_over_the_limit_is_a_413(serve_world: dict[str, Any]) -> None:
     rows = _rows(serve_world["data"] / "application_next.csv") * 8
     response = httpx.post(

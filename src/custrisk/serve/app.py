@@ -421,11 +421,58 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: How deep a request's JSON may nest: a record is an object of values, a batch a list
+#: of them, a 简道云 push a few envelopes more; deeper is an attack, not a customer.
+MAX_JSON_DEPTH = 16
+
+
 def _json(body: bytes) -> Any:
+    """The request body parsed, or a 400: not JSON, nested deeper than
+    :data:`MAX_JSON_DEPTH`, or a string holding a lone surrogate (``"\\ud800"``, valid
+    JSON that no UTF-8 text can hold)."""
     try:
-        return json.loads(body)
+        data = json.loads(body)
+    except RecursionError:
+        raise _Problem(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Problem(400, f"the body is not valid JSON: {exc}") from None
+    _check_json(data)
+    return data
+
+
+def _check_json(data: Any) -> None:
+    """Walk a parsed body without recursion: depth and strings checked (see :func:`_json`).
+    A bad string is named by its place (``records[3].name``), never by its value."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, place = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, place or "the body")
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _Problem(
+                400, f"the body nests deeper than {MAX_JSON_DEPTH} levels (at {place or '$'})"
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"a key in {place or 'the body'}")
+                name = key if len(key) <= 40 else key[:40] + "…"
+                stack.append((item, depth + 1, f"{place}.{name}" if place else name))
+        else:
+            stack.extend((item, depth + 1, f"{place}[{i}]") for i, item in enumerate(value))
+
+
+def _check_text(text: str, place: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Problem(
+            400,
+            f"{place} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which no "
+            "UTF-8 text can hold: send the character whole (one outside the BMP as a pair)",
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -468,7 +468,9 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
             "客户编号",
             "already used",
         ),
-        ({"records": [{"客户编号": "D2", "姓名": NAME}] * 2}, "", "duplicate"),
+        ({"records": [{"客户编号": "D2", "姓名": NAME, "年龄": 30}] * 2}, "", "duplicate"),
+        ({}, "", "the record gives no value the model scores on (年龄"),
+        ({"客户编号": "D3", "姓名": NAME, "年龄": None, "地区": " "}, "", "no value the model"),
     ],
 )
 def test_invalid_records_are_a_422_naming_the_field(
@@ -576,6 +578,13 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert store.count_decisions() == before + 1
     forged = _push(base, body, deliver="deliver-2", secret="not-the-secret")
     assert forged.status_code == 401 and "signature" in forged.json()["error"]
+    assert store.count_decisions() == before + 1
+    # a form whose fields are all 简道云's own (``_widget_...``): nothing to decide on
+    empty = {"op": "data_create", "data": {"_id": "jdy-0002", "_widget_1": "x", "_widget_2": 3}}
+    refused = _push(base, empty, deliver="deliver-3")
+    assert refused.status_code == 422, refused.text
+    assert "no value the model scores on" in refused.json()["error"]
+    assert _push(base, empty, deliver="deliver-3").status_code == 422  # not held as done
     assert store.count_decisions() == before + 1
 
 

@@ -259,6 +259,20 @@ class RecordScorer:
                             + _kind(value),
                         }
                     )
+            if not any(
+                (f := self.by_key.get(str(key))) is not None and f.in_model and _given(value)
+                for key, value in record.items()
+            ):
+                scored_on = [f.header for f in self.fields if f.in_model]
+                shown = ", ".join(scored_on[:6]) + (", ..." if len(scored_on) > 6 else "")
+                problems.append(
+                    {
+                        "index": i,
+                        "field": "",
+                        "problem": "the record gives no value the model scores on "
+                        f"({shown}): a decision on nothing but defaults is no decision",
+                    }
+                )
         return problems
 
     def score(
@@ -596,6 +610,11 @@ class RecordScorer:
                 }
             )
         return out
+
+
+def _given(value: Any) -> bool:
+    """Whether a record's value holds something (not null, not blank text)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _scalar(value: Any) -> bool:

@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -543,20 +544,29 @@ def test_a_token_past_its_rate_gets_429_with_retry_after(serve_world: dict[str, 
 
 
 def _push(
-    base: str, body: dict[str, Any], *, deliver: str, secret: str = JDY_SECRET
+    base: str,
+    body: dict[str, Any],
+    *,
+    deliver: str,
+    secret: str = JDY_SECRET,
+    nonce: str | None = None,
+    timestamp: str | None = None,
 ) -> httpx.Response:
+    """A push signed as 简道云 signs it: a new nonce each time unless one is given."""
     payload = json.dumps(body, ensure_ascii=False)
-    timestamp = str(int(time.time()))
-    nonce = "a1b2c3"
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or secrets.token_hex(8)
+    headers = {
+        "Content-Type": "application/json",
+        "X-JDY-Signature": signature(nonce, payload, secret, timestamp),
+    }
+    if deliver:
+        headers["X-JDY-DeliverId"] = deliver
     return httpx.post(
         f"{base}/hooks/jiandaoyun",
         params={"timestamp": timestamp, "nonce": nonce},
         content=payload.encode("utf-8"),
-        headers={
-            "Content-Type": "application/json",
-            "X-JDY-Signature": signature(nonce, payload, secret, timestamp),
-            "X-JDY-DeliverId": deliver,
-        },
+        headers=headers,
     )
 
 
@@ -579,13 +589,23 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     forged = _push(base, body, deliver="deliver-2", secret="not-the-secret")
     assert forged.status_code == 401 and "signature" in forged.json()["error"]
     assert store.count_decisions() == before + 1
+    # the same signed push (nonce, timestamp, body) captured and sent again within the
+    # freshness window: refused under another deliver id or none, answered under its own
+    signed = {"nonce": "c0ffee", "timestamp": str(int(time.time()))}
+    body = {"op": "data_create", "data": {"_id": "jdy-0003", **form}}
+    assert _push(base, body, deliver="deliver-4", **signed).status_code == 200
+    assert _push(base, body, deliver="deliver-4", **signed).json()["duplicate"] is True
+    for deliver in ("deliver-5", ""):
+        replay = _push(base, body, deliver=deliver, **signed)
+        assert replay.status_code == 401 and "a replay" in replay.json()["error"], replay.text
+    assert store.count_decisions() == before + 2
     # a form whose fields are all 简道云's own (``_widget_...``): nothing to decide on
     empty = {"op": "data_create", "data": {"_id": "jdy-0002", "_widget_1": "x", "_widget_2": 3}}
     refused = _push(base, empty, deliver="deliver-3")
     assert refused.status_code == 422, refused.text
     assert "no value the model scores on" in refused.json()["error"]
     assert _push(base, empty, deliver="deliver-3").status_code == 422  # not held as done
-    assert store.count_decisions() == before + 1
+    assert store.count_decisions() == before + 2
 
 
 def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(

@@ -40,7 +40,13 @@ from custrisk.io.atomic import ensure_dir
 from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
-from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile, verify
+from custrisk.serve.jiandaoyun import (
+    MAX_AGE_SECONDS,
+    JdyProfile,
+    identity_profile,
+    load_profile,
+    verify,
+)
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
 from custrisk.serve.store import (
@@ -725,9 +731,24 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
     if why is not None:
         raise _Problem(401, f"简道云 push refused: {why}")
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
+    loop = asyncio.get_running_loop()
+    first = await loop.run_in_executor(
+        None,
+        functools.partial(
+            state.store.first_use_of_signature,
+            request.headers.get("x-jdy-signature") or "",
+            deliver_id,
+            keep=2 * MAX_AGE_SECONDS,  # a timestamp is fresh up to MAX_AGE either side
+        ),
+    )
+    if not first:
+        raise _Problem(
+            401,
+            "简道云 push refused: this signed push was accepted already under another "
+            "deliver id (a replay); 简道云 signs each push with a new nonce",
+        )
     if not deliver_id:
         return await _jiandaoyun_push(state, body, call, deliver_id)
-    loop = asyncio.get_running_loop()
     # One worker (process) claims the delivery; a repeat, on any worker, waits for its answer.
     earlier = await loop.run_in_executor(None, _claim_or_wait, state, deliver_id)
     if earlier is not None:

@@ -67,6 +67,16 @@ deliveries_table = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("response", sa.Text, nullable=False),
 )
+#: Signatures of the 简道云 pushes accepted lately: one signed push is accepted once
+#: (under one deliver id), so a captured push replayed within the freshness window under
+#: another deliver id is refused. Rows older than the window are pruned.
+push_signatures_table = sa.Table(
+    "push_signatures",
+    metadata,
+    sa.Column("signature", sa.String(64), primary_key=True),
+    sa.Column("deliver_id", sa.String(120), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
 tokens_table = sa.Table(
     "tokens",
     metadata,
@@ -225,6 +235,44 @@ class DecisionStore:
                 )
             ).scalar_one_or_none()
         return json.loads(text) if text else None
+
+    def first_use_of_signature(self, signature: str, deliver_id: str, *, keep: float) -> bool:
+        """Record a verified push's signature: ``True`` the first time, and for a repeat
+        of the same delivery (the same non-empty deliver id: 简道云 retrying); ``False``
+        when the signed push was seen under another deliver id or none (a replay).
+        Signatures older than ``keep`` seconds (the freshness window: older pushes are
+        refused anyway) are forgotten."""
+        signature = signature.strip().lower()
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=keep)).isoformat(
+            timespec="milliseconds"
+        )
+        with self._lock:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    push_signatures_table.delete().where(
+                        push_signatures_table.c.created_at < cutoff
+                    )
+                )
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        push_signatures_table.insert(),
+                        {
+                            "signature": signature,
+                            "deliver_id": deliver_id,
+                            "created_at": now_text(),
+                        },
+                    )
+                return True
+            except IntegrityError:
+                pass
+            with self._reading() as conn:
+                first = conn.execute(
+                    sa.select(push_signatures_table.c.deliver_id).where(
+                        push_signatures_table.c.signature == signature
+                    )
+                ).scalar_one_or_none()
+        return bool(deliver_id) and first == deliver_id
 
     def claim_delivery(self, deliver_id: str, *, stale_after: float = CLAIM_STALE_SECONDS) -> bool:
         """Claim a delivery before scoring it: ``True`` for the one caller (of any worker

@@ -354,6 +354,56 @@ def test_outcomes_without_a_bad_column_exit_2(later_run: tuple[Path, Path], tmp_
     assert "Traceback" not in result.output
 
 
+def test_outcomes_written_as_words_are_read_and_bad_rows_are_named(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """是/否 (or Y/N, yes/no) read as 1/0, the same review as the numbers give; a row
+    that is neither is left out with a warning saying why, never silently."""
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str)
+    words = frame.assign(bad=frame["bad"].map({"1": "是", "0": "否"}))
+    words.loc[words.index[:3], "bad"] = "2"
+    (tmp_path / "words.csv").write_text(words.to_csv(index=False), encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            str(scores),
+            "--outcomes",
+            str(tmp_path / "words.csv"),
+            "-o",
+            str(tmp_path / "w"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "Warning: 3 outcome rows were rejected and not judged "
+        "(bad: outside the allowed range 0 to 1: 3 rows, e.g. '2')"
+    ) in said
+    facts = json.loads((tmp_path / "w" / "backtest.json").read_text(encoding="utf-8"))
+    numbers = frame.iloc[3:]
+    (tmp_path / "numbers.csv").write_text(numbers.to_csv(index=False), encoding="utf-8")
+    _invoke("backtest", scores, "--outcomes", tmp_path / "numbers.csv", "-o", tmp_path / "n")
+    same = json.loads((tmp_path / "n" / "backtest.json").read_text(encoding="utf-8"))
+    assert facts["grades"]["table"] == same["grades"]["table"]
+    assert facts["outcome_rows_rejected"] == 3
+
+
+def test_outcomes_none_of_which_is_usable_say_why_not_that_no_id_matches(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(frame.assign(bad="maybe").to_csv(index=False), encoding="utf-8")
+    result = CliRunner().invoke(app, ["backtest", str(scores), "--outcomes", str(bad)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"no usable label: every one of the {len(frame):,} label rows was rejected" in said
+    assert "bad: not a number" in said and "'maybe'" in said and "in common" not in said
+
+
 def test_inverted_grades_fail_when_asked(later_run: tuple[Path, Path], tmp_path: Path) -> None:
     scores, labels = later_run
     frame = pd.read_csv(scores, dtype={"customer_id": str}, encoding="utf-8-sig")

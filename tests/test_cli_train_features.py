@@ -187,3 +187,42 @@ def test_an_indicator_whose_column_is_missing_is_unavailable_not_blank(
     assert features.unavailable["bureau_score"] == "credit has no column bureau_score"
     assert "bureau_score_change_3m" in features.unavailable
     assert "bureau_score" in features.workspace.frames["credit"]  # still blank for reports
+
+
+def test_labels_written_as_words_train_the_model_the_numbers_train(
+    export: Path, models: Path, fast_model_config: Path, tmp_path: Path
+) -> None:
+    """A labels file exported as 是/否 (a CRM's yes/no field) gives the model the 0/1 file
+    gives; a label neither 1/0 nor such a word is left out with a warning saying why."""
+    labels = pd.read_csv(export / "labels.csv", dtype=str, keep_default_na=False)
+    words = labels.assign(bad=labels["bad"].map({"1": "是", "0": "否"}))
+    words.loc[words.index[0], "bad"] = "不详"
+    path = tmp_path / "labels_words.csv"
+    words.to_csv(path, index=False)
+    args = ["train", export, "--labels", path, "-c", fast_model_config]
+    result = _invoke(*args, "--models-dir", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "Warning: 1 label row was rejected and not trained on "
+        "(bad: not a number: 1 row, e.g. '不详')"
+    ) in said
+    numbers = labels.iloc[1:]
+    numbers.to_csv(tmp_path / "labels_numbers.csv", index=False)
+    args = ["train", export, "--labels", tmp_path / "labels_numbers.csv", "-c", fast_model_config]
+    assert _invoke(*args, "--models-dir", tmp_path / "n").exit_code == 0
+    from_words, from_numbers = _card(tmp_path / "m"), _card(tmp_path / "n")
+    assert from_words["training"]["label_rows_rejected"] == 1
+    assert from_words["training"]["bads"] == from_numbers["training"]["bads"] > 0
+    assert from_words["model"] == from_numbers["model"]
+
+
+def test_labels_none_of_which_is_usable_are_named_as_such(export: Path, tmp_path: Path) -> None:
+    labels = pd.read_csv(export / "labels.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "labels.csv"
+    labels.assign(bad="unknown").to_csv(path, index=False)
+    result = _invoke("train", export, "--labels", path, "--models-dir", tmp_path / "m")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"every one of the {len(labels):,} label rows was rejected" in said
+    assert "none of the label ids" not in said

@@ -68,8 +68,17 @@ def test_packaged_configs_blank_bad_values_of_every_optional_column(profile: str
         ),
         (
             BASE + "      kind: {type: string, recode: {订单: order}}\n",
-            r"key 'sources\.credit\.columns\.kind\.recode': applies to category columns, not "
-            r"string",
+            r"key 'sources\.credit\.columns\.kind\.recode': applies to category and number "
+            r"columns, not string",
+        ),
+        (
+            BASE + "      flag: {type: int, recode: {'是': 'yes'}}\n",
+            r"key 'sources\.credit\.columns\.flag\.recode': '是' becomes 'yes', which is not a "
+            r"whole number; a number column's recode maps words onto numbers",
+        ),
+        (
+            BASE + "      flag: {type: int, recode: {'半': '0.5'}}\n",
+            r"becomes '0\.5', which is not a whole number",
         ),
         (
             BASE + "      kind: {type: category, allowed: [order], recode: {订单: orders}}\n",

@@ -373,6 +373,13 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
         err_console.print(f"[yellow]Warning:[/] {left_out} (see {path})")
 
 
+def say_label_rejects(rows: int, what: str, use: str, summary: str | None) -> None:
+    """Warn that label (outcome) rows were rejected while cleaning, and why: a labels
+    file has no rejects file of its own, so the reasons are said here."""
+    were = f"{rows:,} {what} row was" if rows == 1 else f"{rows:,} {what} rows were"
+    err_console.print(f"[yellow]Warning:[/] {were} rejected and not {use} ({summary or '-'})")
+
+
 def write_unmasked_rejects(
     workspace: Workspace, path: Path | None, *, csv_encoding: str | None = None
 ) -> None:

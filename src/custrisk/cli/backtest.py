@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from custrisk.cli._common import protect_command
+from custrisk.cli._common import protect_command, say_label_rejects
 from custrisk.cli._console import console
 from custrisk.errors import UsageError
 
@@ -144,6 +144,13 @@ def backtest(
         holdout=_share(holdout, "--holdout"),
         outcome=outcome,
     )
+    if review.facts.get("outcome_rows_rejected"):
+        say_label_rejects(
+            review.facts["outcome_rows_rejected"],
+            "outcome",
+            "judged",
+            review.facts.get("outcome_rejects"),
+        )
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades

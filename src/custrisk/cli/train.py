@@ -26,6 +26,7 @@ from custrisk.cli._common import (
     note_unmasked,
     parse_date,
     protect_command,
+    say_label_rejects,
 )
 from custrisk.cli._console import console, err_console
 
@@ -193,6 +194,10 @@ def train(
         err_console.print(
             f"[yellow]Warning:[/] {training['unlabelled']:,} customers have no label; "
             f"{training['labels_for_unknown_customers']:,} labels name unknown customers"
+        )
+    if training.get("label_rows_rejected"):
+        say_label_rejects(
+            training["label_rows_rejected"], "label", "trained on", training.get("label_rejects")
         )
     if card.get("table", {}).get("target_bad_value") is not None:
         console.print(

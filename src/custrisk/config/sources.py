@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import unicodedata
@@ -794,13 +795,14 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
 
 
 def _recode(node: Node, ctype: str, allowed: tuple[str, ...] | None) -> tuple[tuple[str, str], ...]:
-    """A category column's ``recode: {export value: custrisk's value}``, checked: text to
-    text, and each value one of ``allowed`` when the column has them."""
+    """A category or number column's ``recode: {export value: custrisk's value}``,
+    checked: text to text (to a number for a number column: ``{是: 1, 否: 0}``), and each
+    value one of ``allowed`` when the column has them."""
     raw = node.get("recode")
     if raw is None:
         return ()
-    if ctype != "category":
-        raise node.error("recode", f"applies to category columns, not {ctype}")
+    if ctype not in ("category", "int", "float"):
+        raise node.error("recode", f"applies to category and number columns, not {ctype}")
     if not isinstance(raw, Mapping) or not raw:
         raise node.error(
             "recode",
@@ -825,6 +827,13 @@ def _recode(node: Node, ctype: str, allowed: tuple[str, ...] | None) -> tuple[tu
                 hint="quote values YAML reads as something else: '是': 'yes'",
             )
         target = str(value).strip()
+        if ctype != "category" and not _number_text(target, whole=ctype == "int"):
+            raise node.error(
+                "recode",
+                f"{key!r} becomes {target!r}, which is not {'a whole' if ctype == 'int' else 'a'}"
+                " number",
+                hint="a number column's recode maps words onto numbers: {是: 1, 否: 0}",
+            )
         if allowed is not None and target not in allowed:
             raise node.error(
                 "recode",
@@ -833,6 +842,14 @@ def _recode(node: Node, ctype: str, allowed: tuple[str, ...] | None) -> tuple[tu
             )
         pairs.append((str(key).strip(), target))
     return tuple(pairs)
+
+
+def _number_text(text: str, *, whole: bool) -> bool:
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(number) and (not whole or number.is_integer())
 
 
 def _pattern_problem(pattern: str) -> str | None:

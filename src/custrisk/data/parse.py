@@ -112,6 +112,8 @@ def parse_values(
 ) -> tuple[pd.Series, list[tuple[np.ndarray, str]]]:
     """Typed values, and the masks of malformed ones with the rule each broke."""
     if col.type in ("int", "float"):
+        if col.recode:  # words standing for numbers: {是: 1, 否: 0}
+            text = _recoded(text, col.recode)
         floats, ok = _parse_numbers(text, present)
         malformed = present & ~ok
         if col.type == "float":

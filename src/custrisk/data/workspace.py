@@ -30,7 +30,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
-from custrisk.data.issues import DROPPED, ISSUE_COLUMNS, RejectedKeys
+from custrisk.data.issues import DROPPED, ISSUE_COLUMNS, RULE_TEXT, RejectedKeys
 from custrisk.data.orphans import check_orphans, mismatch_of
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
@@ -943,15 +943,58 @@ def load_labels(
     return frame, mask_rejects(result.issues, cfg).assign(value="")
 
 
+def label_rejects_summary(rejects: pd.DataFrame, limit: int = 3) -> str:
+    """The rejected label rows by column and rule, most first, with one value each
+    (labels hold outcomes, not personal data): ``bad: not a number: 3 rows, e.g. 'x'``."""
+    groups = rejects.assign(column=rejects["column"].fillna("")).groupby(
+        ["column", "rule"], sort=False
+    )
+    sized = sorted(
+        ((int(g["line"].nunique()), col, rule, g) for (col, rule), g in groups),
+        key=lambda item: -item[0],
+    )
+    parts = []
+    for n, col, rule, group in sized[:limit]:
+        said = group["message"].dropna() if "message" in group else pd.Series()
+        text = str(said.iloc[0]) if len(said) else RULE_TEXT.get(str(rule), str(rule))
+        what = f"{col}: {text}" if col else text
+        value = group["value"].dropna().astype(str)
+        value = value[value.str.strip() != ""]
+        example = f", e.g. {str(value.iloc[0])[:20]!r}" if col == "bad" and len(value) else ""
+        parts.append(f"{what}: {n:,} row{'s' if n != 1 else ''}{example}")
+    if len(sized) > limit:
+        parts.append(f"{len(sized) - limit} more kinds")
+    return "; ".join(parts)
+
+
+def require_labels(
+    frame: pd.DataFrame, rejects: pd.DataFrame, path: str | os.PathLike[str]
+) -> None:
+    """Refuse a labels (outcomes) file none of whose rows survived cleaning, saying why
+    the rows were rejected (rather than letting a caller report no id in common)."""
+    if len(frame) or not len(rejects):
+        return
+    rejected = int(rejects["line"].nunique())
+    raise DataError(
+        f"no usable label: every one of the {rejected:,} label rows was rejected "
+        f"({label_rejects_summary(rejects)})",
+        file=str(path),
+        hint="bad must be 1 (bad) or 0 (good), or a word the sources config's "
+        "labels.columns.bad.recode maps onto them (是/否, Y/N, yes/no, true/false)",
+    )
+
+
 __all__ = [
     "DROPPED",
     "SourceReport",
     "ValidationReport",
     "Workspace",
+    "label_rejects_summary",
     "load_labels",
     "load_workspace",
     "mask_rejects",
     "read_source_file",
+    "require_labels",
     "source_files",
     "source_report",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from custrisk.data import load_labels
+from custrisk.data.workspace import label_rejects_summary, require_labels
 from custrisk.errors import UsageError
 from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config
@@ -73,7 +74,8 @@ def backtest_run(
             f"--holdout must be a share between 0 and 100% (exclusive); got {holdout!r}"
         )
     scoring = read_run(run)
-    labels, _rejects = load_labels(outcomes)
+    labels, rejects = load_labels(outcomes)
+    require_labels(labels, rejects, outcomes)
     joined = join_outcomes(scoring, labels, source=str(outcomes))
     grades = policy_grades(scoring.facts)
     loss_share = lgd if lgd is not None else load_report_config().lgd
@@ -120,7 +122,10 @@ def backtest_run(
         "model_id": scoring.facts.get("model_id"),
         "outcomes": str(outcomes),
         "outcome_kinds": list(joined.kinds),
+        "outcome_rows_rejected": int(rejects["line"].nunique()) if len(rejects) else 0,
     }
+    if len(rejects):
+        facts["outcome_rejects"] = label_rejects_summary(rejects)
     return Review(
         grade_review,
         by_outcome.get("bad"),

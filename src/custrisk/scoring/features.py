@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import pandas as pd
 from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
-from custrisk.data.workspace import require_usable
+from custrisk.data.workspace import label_rejects_summary, require_labels, require_usable
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -119,29 +120,38 @@ def labelled_features(
     features: Features,
     labels: str | os.PathLike[str] | pd.DataFrame,
     sources: SourcesConfig | None,
-) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, int]]:
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, Any]]:
     """The labelled customers' features and outcomes; ``labels`` is a labels file or a
     frame with ``customer_id`` and ``bad`` (a flat table's target)."""
     if isinstance(labels, pd.DataFrame):
         frame, _rejects = labels, pd.DataFrame()
     else:
         frame, _rejects = load_labels(labels, config=sources)
+        require_labels(frame, _rejects, labels)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
     known = frame.index.isin(features.X.index)
     unknown = int((~known).sum())
     frame = frame[known]
     X = features.X.loc[features.X.index.isin(frame.index)]
     y = frame["bad"].reindex(X.index).astype(int).to_numpy()
-    counts = {
+    rejected = int(_rejects["line"].nunique()) if len(_rejects) else 0
+    counts: dict[str, Any] = {
         "customers": len(features.X),
         "labelled": len(X),
         "unlabelled": len(features.X) - len(X),
         "labels_for_unknown_customers": unknown,
-        "label_rows_rejected": int(_rejects["line"].nunique()) if len(_rejects) else 0,
+        "label_rows_rejected": rejected,
     }
+    if rejected:
+        counts["label_rejects"] = label_rejects_summary(_rejects)
     if len(X) == 0:
         raise DataError(
-            "no labelled customer: none of the label ids is in the credit table",
+            "no labelled customer: none of the label ids is in the credit table"
+            + (
+                f" ({rejected:,} label rows rejected: {counts['label_rejects']})"
+                if rejected
+                else ""
+            ),
             file=_shown(labels),
             hint="check that the labels belong to this export",
         )

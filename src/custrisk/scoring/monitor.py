@@ -14,6 +14,7 @@ import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
+from custrisk.data.workspace import label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
     CompareConfig,
@@ -49,8 +50,14 @@ def read_labels(
     first row. The file name is kept in ``series.attrs["file"]`` for messages.
     """
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
+    require_labels(frame, rejects, path)
     if len(rejects):
-        log.warning("%s: %d label rows rejected while cleaning", path, len(rejects))
+        log.warning(
+            "%s: %d label rows rejected while cleaning (%s)",
+            path,
+            rejects["line"].nunique(),
+            label_rejects_summary(rejects),
+        )
     frame = frame.drop_duplicates("customer_id", keep="first")
     frame = frame[frame["bad"].notna()]
     flags = pd.Series(

@@ -640,6 +640,9 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.stdout)
     assert record["ok"] and record["channel"] == "wecom" and len(state.requests) == start + 1
+    # the command reads the run's follow-up plan too: the digest it sends lists it
+    due = len(read_run(runs["nov"], parts=("followups",)).followups)
+    assert due and "回访计划" in state.requests[-1]["raw"].decode("utf-8")
 
 
 def test_cli_exits_1_on_a_failed_delivery_only_when_configured(

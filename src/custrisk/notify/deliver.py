@@ -222,7 +222,7 @@ def notify_run(
         A bad config, a missing or damaged run (never a delivery problem).
     """
     cfg = config if isinstance(config, NotifyConfig) else load_notify_config(config)
-    run = read_run(run_path, parts=("scores", "details", "alerts", "closed"))
+    run = read_run(run_path, parts=("scores", "details", "alerts", "closed", "followups"))
     prev = read_run(previous, parts=("scores", "alerts")) if previous is not None else None
     for path, what in ((reports_dir, "reports folder"), (portfolio_pdf, "portfolio PDF")):
         if path is not None and not Path(path).exists():

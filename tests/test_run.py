@@ -372,6 +372,57 @@ def test_notifications_reach_a_real_smtp_server_and_webhook_without_personal_dat
         assert not leaked, f"{column} in clear in a notification: {leaked[:3]}"
 
 
+def test_a_run_again_resends_only_the_notifications_that_failed(
+    make_root: Callable[[], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook was down during the monthly run: running the month again finds the
+    results up to date and sends that message only (the e-mail went through already),
+    and run.json's notify stage and gate say it was delivered."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  fail_on_error: true\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n"
+        "    mail:\n"
+        "      type: smtp\n"
+        "      host: 127.0.0.1\n"
+        "      port: SMTP_PORT\n"
+        "      security: none\n"
+        "      from: risk@example.com\n"
+        "      attach_portfolio: false\n"
+        "      to: {default: [risk@example.com]}\n"
+        "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    with local_inbox() as inbox:
+        config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
+        monkeypatch.setenv("TEST_WECOM_URL", f"http://127.0.0.1:{free_port()}/wecom")  # down
+        code, out, err = _run(root, "--period", PERIOD)
+        assert code == 1 and "notification(s) failed" in out, out + err
+        mails = len(inbox.mails)
+        assert mails >= 1 and not inbox.posts
+        monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")  # back up
+        code, out, err = _run(root, "--period", PERIOD)
+        assert code == 0, out + err
+        assert "nothing to do" in out
+        assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out
+        assert len(inbox.posts) == 1 and len(inbox.mails) == mails  # the mail is not repeated
+        facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        stage = facts["stages"]["notify"]
+        assert stage["rows"] == {"deliveries": mails + 1, "failed": 0}
+        assert "gate" not in stage
+        assert not any("notification" in g for g in facts["gate"]["failures"])
+        sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
+        assert all(d["ok"] for d in sent["deliveries"])
+        code, out, _ = _run(root, "--period", PERIOD)  # nothing failed: nothing re-sent
+        assert code == 0 and "re-sent" not in out and len(inbox.posts) == 1
+
+
 def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(
     make_root: Callable[[], Path], export_200: Path, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ sending a run's digest, with the delivery results as plain dicts for run.json.""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,10 @@ def deliver(
     portfolio_pdf: Path | None,
     lang: str,
     reports_link_dir: Path | None = None,
+    resend: Collection[tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Send the notifications; one plain dict per delivery (with its ``ok``)."""
+    """Send the notifications (``resend``: only those messages, by channel and target);
+    one plain dict per delivery (with its ``ok``)."""
     deliveries = deliver_notifications(
         config,
         run,
@@ -43,6 +46,7 @@ def deliver(
         portfolio_pdf=portfolio_pdf,
         lang=lang,
         reports_link_dir=reports_link_dir,
+        resend=resend,
     )
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 

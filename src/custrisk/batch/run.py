@@ -55,21 +55,27 @@ from custrisk.batch.layout import (
     write_json,
 )
 from custrisk.batch.stages import (
+    NOTIFICATIONS_FILE,
     OUTPUTS,
+    REPORTS_DIR,
     RUNNERS,
+    SCORES_FILE,
     STAGES,
     RunCluster,
     StageContext,
     StageResult,
+    notify_gate,
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
+from custrisk.io.plain import jsonable
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
-from custrisk.report.batch import ReportResult
+from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
+from custrisk.results import read_run
 from custrisk.scoring import open_model
 
 #: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or
@@ -103,6 +109,8 @@ class BatchOutcome:
     seconds: float = 0.0
     resumed_from: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: What re-sending the notifications that failed did (a run up to date otherwise).
+    resent: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -110,8 +118,12 @@ class BatchOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 ok (or nothing to do), 1 a gate failed in this run."""
-        return 1 if self.status == DONE and self.gate_failures else 0
+        """0 ok (or nothing to do), 1 a gate failed in this run (or notifications
+        re-sent failed again, with ``fail_on_error``)."""
+        if self.status == DONE:
+            return 1 if self.gate_failures else 0
+        notify = self.facts.get("stages", {}).get("notify", {})
+        return 1 if self.resent and notify.get("gate") else 0
 
     def summary(self) -> str:
         """One line for stdout (what monitoring reads)."""
@@ -133,6 +145,8 @@ class BatchOutcome:
             parts.append("notifications skipped")
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
+            if self.resent:
+                state += f"; {self.resent}"
         elif self.gate_failures:
             state = "GATE FAILED: " + "; ".join(self.gate_failures)
         else:
@@ -227,6 +241,7 @@ def run_batch(
                     remove_outputs(config.runs_dir, [layout.staging.name])
                     notes.append(f"removed {layout.staging.name}, left by a killed --force run")
                 log = _Log(layout.final / LOG_FILE, period, on_event)
+                resent = _resend_failed_notifications(config, layout.final, facts, previous, log)
                 for note in notes:
                     log.write("note", message=note)
                 log.write("nothing_to_do", run_id=facts.get("run_id"))
@@ -237,6 +252,7 @@ def run_batch(
                     facts,
                     time.perf_counter() - start,
                     notes=notes,
+                    resent=resent,
                 )
             notes.append(f"inputs or configs changed since run {facts.get('run_id')}: run again")
         state = _open_staging(layout, fingerprint, fresh=force)
@@ -277,6 +293,56 @@ def run_batch(
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         return outcome
+
+
+def _resend_failed_notifications(
+    config: RunConfig, folder: Path, facts: dict[str, Any], previous: Path | None, log: _Log
+) -> str | None:
+    """Send again the notifications of a finished run that failed (a mail server that
+    was down, a webhook that refused), those only; update notifications.json and
+    run.json (the notify stage, its gate). What was done, or ``None`` when nothing
+    failed."""
+    stage = (facts.get("stages") or {}).get("notify") or {}
+    if not (stage.get("rows") or {}).get("failed") or not config.notifications:
+        return None
+    parsed = _notify.parse(config.notifications, f"{config.path}: notifications")
+    assert parsed is not None
+    path = folder / NOTIFICATIONS_FILE
+    earlier = list(read_json(path).get("deliveries") or [])
+    failed = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if not d.get("ok")}
+    if not failed:
+        return None
+    portfolio = folder / REPORTS_DIR / PORTFOLIO_FILE
+    again = _notify.deliver(
+        parsed,
+        read_run(folder / SCORES_FILE),
+        previous=read_run(previous / SCORES_FILE) if previous is not None else None,
+        reports_dir=folder / REPORTS_DIR,
+        portfolio_pdf=portfolio if portfolio.is_file() else None,
+        lang=config.lang,
+        resend=failed,
+    )
+    sent = {(d["channel"], d["target"]): d for d in again}
+    merged = [d if d.get("ok") else sent.get((d["channel"], d["target"]), d) for d in earlier]
+    merged += [d for d in again if (d["channel"], d["target"]) not in failed]
+    still = sum(not d["ok"] for d in merged)
+    write_json(path, jsonable({"deliveries": merged}))
+    stage["rows"] = {"deliveries": len(merged), "failed": still}
+    stage["detail"] = f"{len(merged) - still} delivered, {still} failed"
+    stage["resent"] = stage.get("resent", 0) + 1
+    before = stage.pop("gate", None)
+    if still and _notify.fails_run(parsed):
+        stage["gate"] = notify_gate(still)
+    failures = [g for g in facts["gate"]["failures"] if g != before]
+    failures += [stage["gate"]] if "gate" in stage else []
+    facts["gate"] = {"failed": bool(failures), "failures": failures}
+    facts["outputs"][NOTIFICATIONS_FILE] = sha256_file(path)
+    write_json(folder / RUN_FILE, facts)
+    log.write("notify_resent", resent=len(failed), delivered=len(failed) - still, failed=still)
+    return (
+        f"re-sent {len(failed)} failed notification(s): {len(failed) - still} delivered, "
+        f"{still} still failing"
+    )
 
 
 def _run_stages(

@@ -323,9 +323,14 @@ def notify(ctx: StageContext) -> StageResult:
     rows = {"deliveries": len(deliveries), "failed": failed}
     gate = None
     if failed and _notify.fails_run(parsed):
-        gate = f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
+        gate = notify_gate(failed)
     detail = f"{len(deliveries) - failed} delivered, {failed} failed"
     return StageResult(OK, rows, detail=detail, gate=gate)
+
+
+def notify_gate(failed: int) -> str:
+    """The gate failure of notifications that failed (with ``fail_on_error``)."""
+    return f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
 
 
 RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
@@ -337,4 +342,12 @@ RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "notify": notify,
 }
 
-__all__ = ["OUTPUTS", "RUNNERS", "STAGES", "RunCluster", "StageContext", "StageResult"]
+__all__ = [
+    "OUTPUTS",
+    "RUNNERS",
+    "STAGES",
+    "RunCluster",
+    "StageContext",
+    "StageResult",
+    "notify_gate",
+]

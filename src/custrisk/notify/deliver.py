@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -123,6 +123,7 @@ def deliver_notifications(
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     reports_link_dir: str | Path | None = None,
+    resend: Collection[tuple[str, str]] | None = None,
 ) -> list[Delivery]:
     """Send the digest of ``run``'s alerts to every channel of ``cfg``.
 
@@ -148,6 +149,9 @@ def deliver_notifications(
         Where the reports will be when the message is read, when that is not where they
         are now (``custrisk run`` builds a month in a staging folder and moves it into
         place after this stage); links name this folder.
+    resend : collection of (channel, target), optional
+        Only these messages (the ones that failed before, by :attr:`Delivery.channel`
+        and :attr:`Delivery.target`): the others are neither sent nor returned.
 
     Returns
     -------
@@ -167,7 +171,11 @@ def deliver_notifications(
     except Exception as exc:  # a run this cannot read must not stop the caller's run
         log.exception("cannot build the alert digest")
         why = f"cannot build the digest: {type(exc).__name__}: {exc}"
-        return [Delivery(c.name, c.type, c.type, error=why[:300]) for c in cfg.channels]
+        return [
+            Delivery(c.name, c.type, c.type, error=why[:300])
+            for c in cfg.channels
+            if resend is None or (c.name, c.type) in resend
+        ]
     deliveries: list[Delivery] = []
     for channel in cfg.channels:
         scoped = digest.for_owners(channel.owners)
@@ -177,10 +185,15 @@ def deliver_notifications(
             messages = _messages(channel, scoped, cfg, portfolio_pdf)
         except Exception as exc:  # e.g. an unreadable attachment: this channel fails
             why = _scrub(f"cannot build the message: {exc}", _secrets(channel))
-            deliveries.append(Delivery(channel.name, channel.type, channel.type, error=why))
+            if resend is None or any(name == channel.name for name, _ in resend):
+                deliveries.append(Delivery(channel.name, channel.type, channel.type, error=why))
             continue
+        # a channel whose messages could not be built before is sent whole
+        whole = resend is None or (channel.name, channel.type) in resend
         for message in messages:
             delivery = message.delivery
+            if not whole and (delivery.channel, delivery.target) not in (resend or ()):
+                continue
             if dry_run:
                 delivery.ok, delivery.dry_run = delivery.error is None, True
             elif message.send is not None:

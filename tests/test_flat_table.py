@@ -106,6 +106,34 @@ def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path:
     assert schema.column("c1").reason == "mobile phone numbers"
 
 
+def test_people_named_by_role_and_contacts_inside_notes_are_personal_data(
+    tmp_path: Path,
+) -> None:
+    """A few names under 法人代表 or 经办人 (or a note holding a phone number) would be a
+    category feature whose values the model's bins keep: they are personal data."""
+    rng = np.random.default_rng(5)
+    n = 200
+    people = ["胡晶", "李露", "张伟", "王芳", "刘洋"]
+    frame = pd.DataFrame(
+        {
+            "法人代表": rng.choice(people, n),
+            "经办人": rng.choice(people, n),
+            "借款人": rng.choice(people, n),
+            "借款人年龄": rng.integers(20, 60, n),
+            "备注": rng.choice(["正常", "客户胡晶电话18061678208", "催收中"], n),
+            "渠道": rng.choice(["线上", "线下"], n),
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv")
+    for header in ("法人代表", "经办人", "借款人"):
+        assert schema.column(header).role == "pii", header
+    assert schema.column("备注").role == "pii"
+    assert schema.column("备注").reason == "text holding phone numbers, e-mails or id numbers"
+    assert schema.column("借款人年龄").role == "feature"  # the word names a person only alone
+    assert schema.column("渠道").role == "feature"
+
+
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
     text = flat["_train_text"]
     assert "额度使用率" in text and "feature, float" in text

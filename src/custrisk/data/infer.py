@@ -91,8 +91,17 @@ _ID_HEADERS = {
 _PII_HEADER = re.compile(
     r"(^|_)(name|full_?name|first_?name|last_?name|surname|contact|address|addr|email|"
     r"e_?mail|phone|mobile|tel|telephone|id_?card|id_?number|passport|ssn)($|_)"
-    r"|姓名|名字|名称|联系人|联系电话|电话|手机|地址|住址|身份证|证件号|邮箱|护照",
+    r"|姓名|名字|名称|联系人|联系电话|联系方式|电话|手机|地址|住址|身份证|证件号|邮箱|护照"
+    r"|法人|法定代表人|经办人|担保人|开户名|户名|微信|银行卡|卡号"
+    # words that name a person only as the whole header (借款人年龄 is a feature)
+    r"|^(?:借款人|负责人|申请人|客户经理|业务员|qq)$",
     re.IGNORECASE,
+)
+#: Contact data inside a text value (a note "客户张三电话13812345678"): a category
+#: holding one would keep it in the model's bins.
+_CONTACT_IN_TEXT = re.compile(
+    r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d{9}(?!\d)|[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
+    r"|(?<!\d)\d{17}[\dXx](?!\d)"
 )
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
@@ -383,6 +392,8 @@ def _classify(
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:
     limit = min(CATEGORY_MAX, max(CATEGORY_MIN, int(CATEGORY_SHARE * len(values))))
+    if any(_CONTACT_IN_TEXT.search(v) for v in distinct):
+        return "string", "pii", "text holding phone numbers, e-mails or id numbers", True
     if len(distinct) <= limit:
         return "category", "feature", f"{what}, {len(distinct)} distinct values", False
     return (

@@ -134,6 +134,36 @@ def test_people_named_by_role_and_contacts_inside_notes_are_personal_data(
     assert schema.column("渠道").role == "feature"
 
 
+def test_a_column_that_is_the_outcome_is_left_out_and_a_near_one_is_flagged(
+    tmp_path: Path,
+) -> None:
+    """违约标志 (the outcome again, as 0/1) and 催收状态 (a status set after default) tell
+    bads from goods perfectly: left out, said, kept in the card; a strong but imperfect
+    column is kept with a warning."""
+    frame = _table(1200, seed=4)
+    bad = frame["违约"] == "是"
+    frame["违约标志"] = bad.astype(int)
+    frame["催收状态"] = np.where(bad, "催收中", "无")
+    rng = np.random.default_rng(4)
+    flip = rng.random(len(frame)) < 0.04  # right for 96 customers in 100
+    frame["近似"] = np.where(bad ^ flip, 1.0, 0.0) + rng.random(len(frame)) * 0.1
+    path = tmp_path / "leak.csv"
+    frame.to_csv(path, index=False)
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    card = json.loads((tmp_path / "m" / "logistic" / "1" / "model.json").read_text("utf-8"))
+    names = {c["header"]: c["name"] for c in card["table"]["columns"]}
+    leaking = card["features_leaking"]
+    assert set(leaking) == {names["违约标志"], names["催收状态"]}
+    assert all("AUC 1.000" in why for why in leaking.values())
+    assert not set(leaking) & set(card["features"]) and not set(leaking) & set(
+        card["candidate_features"]
+    )
+    assert "Warning: Left out as a likely target leak (2):" in said and "催收状态" in said
+    assert list(card["features_suspect"]) == [names["近似"]]
+    assert "Kept, but suspiciously strong (1):" in said
+
+
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
     text = flat["_train_text"]
     assert "额度使用率" in text and "feature, float" in text

@@ -352,8 +352,10 @@ def _print_features(card: dict[str, Any]) -> None:
     used = card["features"]
     labels = card.get("feature_labels") or {}
 
+    headers = {c["name"]: c["header"] for c in (card.get("table") or {}).get("columns", [])}
+
     def named(code: str) -> str:
-        label = (labels.get(code) or {}).get("zh")
+        label = (labels.get(code) or {}).get("zh") or headers.get(code)
         return f"{code} {label}" if label and label != code and "table" in card else code
 
     console.print(f"Features used ({len(used)}): {', '.join(named(c) for c in used)}")
@@ -363,6 +365,16 @@ def _print_features(card: dict[str, Any]) -> None:
             f"[yellow]Left out, not in this data ({len(left_out)}):[/] "
             + "; ".join(f"{code} ({why})" for code, why in left_out.items())
         )
+    for key, title in (
+        ("features_leaking", "Left out as a likely target leak"),
+        ("features_suspect", "Kept, but suspiciously strong"),
+    ):
+        found = card.get(key) or {}
+        if found:
+            err_console.print(
+                f"[yellow]Warning: {title} ({len(found)}):[/] "
+                + "; ".join(f"{named(code)} ({why})" for code, why in found.items())
+            )
     dropped = card.get("model", {}).get("selection", {}).get("dropped", {})
     if dropped:
         table = Table(title="Features dropped", title_justify="left")

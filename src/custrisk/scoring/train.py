@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from custrisk.data import mask_rejects
@@ -95,6 +96,49 @@ def model_features(
             hint="check features.include/exclude and the data's sources",
         )
     return chosen, left_out
+
+
+#: A feature that alone ranks bads above goods this well (AUC, either way) is the
+#: outcome, or was recorded after it: left out unless the model config names it.
+LEAK_AUC = 0.99
+#: Above this (and below LEAK_AUC) it is kept, with a warning to check when it is known.
+SUSPECT_AUC = 0.95
+#: A category with more distinct values than this share of the rows is not screened (its
+#: values' own bad rates would rank the rows well by chance).
+_LEAK_CATEGORY_SHARE = 0.05
+
+
+def target_leaks(X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """Each feature's AUC alone (a number ranked as it is, blanks lowest; a category by
+    its values' bad rates), folded so that 0.5 is no information and 1 a perfect split:
+    the features at or above :data:`SUSPECT_AUC` only."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(y) < 50 or y.min() == y.max():
+        return {}
+    found: dict[str, float] = {}
+    for code in X.columns:
+        column = X[code]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype="float64", na_value=np.nan)
+            present = ~np.isnan(values)
+            if not present.any():
+                continue
+            ranked = np.where(present, values, np.nanmin(values) - 1.0)
+        else:
+            text = column.astype("object").where(column.notna(), "\x00blank").to_numpy()
+            distinct = pd.unique(text)
+            if len(distinct) < 2 or len(distinct) > max(20, _LEAK_CATEGORY_SHARE * len(y)):
+                continue
+            rates = pd.Series(y).groupby(text).mean()
+            ranked = pd.Series(text).map(rates).to_numpy(dtype="float64")
+        if np.unique(ranked).size < 2:
+            continue
+        auc = float(roc_auc_score(y, ranked))
+        auc = max(auc, 1.0 - auc)
+        if auc >= SUSPECT_AUC:
+            found[str(code)] = auc
+    return found
 
 
 def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> Any:
@@ -268,6 +312,29 @@ def _train_locked(
     else:
         X_all, y_all, dates, label_counts = labelled_features(features, labels, sources)
     X_all = X_all[codes]
+    named = {*(cfg.include or ()), *cfg.force_in}
+    suspects = target_leaks(X_all, y_all)
+    leaking = {
+        c: f"alone it tells bads from goods almost perfectly (AUC {auc:.3f}): the outcome "
+        "itself, or a value recorded after it?"
+        for c, auc in suspects.items()
+        if auc >= LEAK_AUC and c not in named
+    }
+    strong = {
+        c: f"alone it has AUC {auc:.3f}: check that it is known before the outcome"
+        for c, auc in suspects.items()
+        if c not in leaking
+    }
+    if leaking:
+        codes = [c for c in codes if c not in leaking]
+        if not codes:
+            raise DataError(
+                "no feature left to train on: every one tells the outcome almost perfectly ("
+                + "; ".join(f"{c}: {why}" for c, why in leaking.items())
+                + ")",
+                hint="train on the values known when the customer applied",
+            )
+        X_all = X_all[codes]
     specs = {
         code: spec
         for code, spec in feature_specs_from_indicators(icfg.indicators).items()
@@ -393,6 +460,10 @@ def _train_locked(
     }
     if left_out:  # indicators the data could not give, with why
         card["features_left_out"] = left_out
+    if leaking:  # features that are the outcome, or recorded after it
+        card["features_leaking"] = leaking
+    if strong:
+        card["features_suspect"] = strong
     extra: dict[str, str | bytes] = {INDICATORS_FILE: indicator_text}
     if table_card is not None:
         # Directions learnt from the data (the table says nothing about them).

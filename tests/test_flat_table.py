@@ -164,6 +164,30 @@ def test_a_column_that_is_the_outcome_is_left_out_and_a_near_one_is_flagged(
     assert "Kept, but suspiciously strong (1):" in said
 
 
+def test_an_id_column_with_a_few_repeated_ids_stays_the_id_and_repeats_are_rejected(
+    tmp_path: Path,
+) -> None:
+    """50 of 1,000 rows repeat an earlier 客户编号 (an export appended twice in part): the
+    column is still the id, the repeats are rejected with their reason and said; the
+    customers are not silently renumbered by line with the repeats trained twice."""
+    frame = _table(1000, seed=6)
+    frame.insert(0, "客户编号", [f"{i:06d}" for i in range(1000)])
+    frame.loc[frame.index[-50:], "客户编号"] = frame["客户编号"].iloc[:50].to_numpy()
+    path = tmp_path / "dup.csv"
+    frame.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号"
+    assert "50 rows repeat an id or have none" in schema.column("客户编号").reason
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    assert "Warning: 50 input rows were rejected while cleaning and not trained on" in said
+    folder = tmp_path / "m" / "logistic" / "1"
+    card = json.loads((folder / "model.json").read_text("utf-8"))
+    assert card["training"]["rows"] == 950
+    rejects = pd.read_csv(folder / "training_rejects.csv", dtype=str)
+    assert len(rejects) == 50 and set(rejects["rule"]) == {"duplicate_key"}
+
+
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
     text = flat["_train_text"]
     assert "额度使用率" in text and "feature, float" in text

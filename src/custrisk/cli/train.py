@@ -195,6 +195,14 @@ def train(
             f"[yellow]Warning:[/] {training['unlabelled']:,} customers have no label; "
             f"{training['labels_for_unknown_customers']:,} labels name unknown customers"
         )
+    if training.get("rows_rejected_in_exports"):
+        from custrisk.scoring.features import TRAINING_REJECTS_FILE
+
+        err_console.print(
+            f"[yellow]Warning:[/] {training['rows_rejected_in_exports']:,} input rows were "
+            "rejected while cleaning and not trained on; see "
+            f"{result.ref.path / TRAINING_REJECTS_FILE}"
+        )
     if training.get("label_rows_rejected"):
         say_label_rejects(
             training["label_rows_rejected"], "label", "trained on", training.get("label_rejects")

@@ -232,7 +232,14 @@ def infer_table(
         blank = 1.0 - len(values) / max(table.num_rows, 1)
         distinct = len(set(values))
         if header == id_header:
-            col = InferredColumn(header, ID_NAME, "id", "id", "identifies a customer (unique)")
+            faults = table.num_rows - distinct
+            why = (
+                "identifies a customer (unique)"
+                if not faults
+                else f"identifies a customer; {faults:,} rows repeat an id or have none: "
+                "rejected while cleaning"
+            )
+            col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(header, _name(header, i, used), "string", "target", "--target")
         else:
@@ -320,9 +327,19 @@ def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | N
             continue
         key = header_key(header)
         named = key in _ID_HEADERS or key.endswith(("_id", "_no", "编号", "id"))
-        if named and rows and _unique(texts[header], rows) and not _leads_pii(texts[header]):
+        if named and rows and _mostly_unique(texts[header], rows) and not _leads_pii(texts[header]):
             return header
     return None
+
+
+#: A column whose header names an id is the id when at most this share of its rows
+#: repeat an earlier id or are blank: those rows are rejected while cleaning (duplicate
+#: key, blank id), each with its reason, rather than every customer losing its id.
+ID_FAULT_SHARE = 0.1
+
+
+def _mostly_unique(values: list[str], rows: int) -> bool:
+    return rows - len(set(values)) <= ID_FAULT_SHARE * rows
 
 
 def _leads_pii(values: list[str]) -> bool:

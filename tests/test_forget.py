@@ -118,6 +118,34 @@ def test_forget_removes_the_customer_everywhere_and_keeps_the_rest(
     assert line["argv"][1].startswith("customer:")
 
 
+def test_a_monthly_runs_file_list_is_written_again_without_the_customers_report(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str]
+) -> None:
+    """custrisk run lists every file of the month with its hash in run.json (and per
+    stage): the forgotten customer's report name (which holds the id) leaves the lists,
+    the rewritten files are hashed again, and nothing is left for a person to check."""
+    from custrisk.batch.layout import file_hashes, sha256_file
+
+    _, customer, _ = scored
+    month = runs / "2026-10"
+    listed = file_hashes(month)
+    report = f"reports/customer_{customer}.pdf"
+    assert report in listed
+    reports = {k: v for k, v in listed.items() if k.startswith("reports/")}
+    facts = {"period": "2026-10", "outputs": listed, "stages": {"reports": {"outputs": reports}}}
+    (month / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    result = runner.invoke(app, ["forget", customer, "--runs", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert f"Listed the files of the monthly run {month / 'run.json'} again" in result.output
+    after = json.loads((month / "run.json").read_text(encoding="utf-8"))
+    assert report not in after["outputs"] and report not in after["stages"]["reports"]["outputs"]
+    assert after["outputs"] == {
+        k: sha256_file(month / k) for k in listed if k != report
+    }  # scores and the rest rewritten: hashed again
+    assert after["outputs"]["scores.csv"] != listed["scores.csv"]
+    assert not _word(customer).search((month / "run.json").read_bytes())
+
+
 def test_pseudonymise_keeps_the_rows_under_a_stable_token(
     runner: CliRunner, runs: Path, scored: tuple[Path, str, str], keys_env: dict[str, str]
 ) -> None:

@@ -184,6 +184,40 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def refresh_outputs(folder: Path) -> bool:
+    """After files of a finished run were changed or removed outside the run (``custrisk
+    forget``), its ``run.json`` lists what is there: removed files (a forgotten
+    customer's report, whose name holds the id) left out, changed ones hashed again.
+    Whether run.json changed (``False`` for a folder that is not a monthly run)."""
+    path = folder / RUN_FILE
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    outputs = facts.get("outputs") if isinstance(facts, dict) else None
+    if not isinstance(outputs, dict) or "period" not in facts:
+        return False
+    lists = [facts] + [
+        stage
+        for stage in (facts.get("stages") or {}).values()
+        if isinstance(stage, dict) and isinstance(stage.get("outputs"), dict)
+    ]  # the run's files, and each stage's (kept to resume a run)
+    changed = False
+    for holder in lists:
+        listed = holder["outputs"]
+        fresh = {
+            name: sha256_file(folder / name)
+            for name in listed
+            if (folder / name).is_file() and not (folder / name).is_symlink()
+        }
+        if fresh != listed:
+            holder["outputs"] = fresh
+            changed = True
+    if changed:
+        write_json(path, facts)
+    return changed
+
+
 __all__ = [
     "LOG_FILE",
     "RUN_FILE",
@@ -194,6 +228,7 @@ __all__ = [
     "periods",
     "previous_run",
     "read_json",
+    "refresh_outputs",
     "remove_outputs",
     "write_json",
 ]

@@ -61,6 +61,8 @@ def forget(
         console.print(f"Deleted the report {pdf.parent / 'customer_<id>.pdf'}")
     for table, count in result.tables.items():
         console.print(f"Removed {count} row(s) from {table}")
+    for listing in result.batch_runs:
+        console.print(f"Listed the files of the monthly run {listing} again (hashes, reports)")
     for portfolio in result.stale_portfolios:
         err_console.print(
             f"[yellow]Stale:[/] {portfolio} may list the customer; render it again with "

@@ -69,6 +69,8 @@ class ForgetResult:
     #: files that may still hold the id, with why: for the operator to check
     remaining: list[tuple[Path, str]] = field(default_factory=list)
     token: str | None = None
+    #: monthly run folders whose run.json lists their files again (removed, rehashed)
+    batch_runs: list[Path] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -143,6 +145,13 @@ def forget_customer(
         removed = _forget_in_csv(table, customer_id)
         if removed:
             result.tables[str(table)] = removed
+    if result.changed:
+        from custrisk.batch.layout import RUN_FILE, refresh_outputs
+
+        for facts in sorted(root.rglob(RUN_FILE)):  # monthly runs (custrisk run) list files
+            if refresh_outputs(facts.parent):
+                result.batch_runs.append(facts)
+            handled.add(facts)
     result.remaining = _still_naming(root, customer_id, handled)
     return result
 
@@ -275,9 +284,9 @@ def _records(lines: list[str]) -> list[list[str]]:
 
 def _still_naming(root: Path, customer_id: str, handled: set[Path]) -> list[tuple[Path, str]]:
     """Files under ``root`` that hold the id as a word, or that cannot be searched."""
-    needle = re.compile(
-        rb"(?<![A-Za-z0-9_-])" + re.escape(customer_id.encode("utf-8")) + rb"(?![A-Za-z0-9_-])"
-    )
+    word = re.escape(customer_id.encode("utf-8"))
+    # the id as a word, or in a file name custrisk writes (customer_<id>.pdf)
+    needle = re.compile(rb"(?:(?<![A-Za-z0-9_-])|(?<=customer_))" + word + rb"(?![A-Za-z0-9_-])")
     found = []
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or path.name.startswith(".custrisk"):

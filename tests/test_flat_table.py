@@ -188,6 +188,42 @@ def test_an_id_column_with_a_few_repeated_ids_stays_the_id_and_repeats_are_rejec
     assert len(rejects) == 50 and set(rejects["rule"]) == {"duplicate_key"}
 
 
+def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scoring(
+    tmp_path: Path,
+) -> None:
+    """The header says what a number measures: an age lies between 16 and 100, an income
+    or a count is never negative (when the training values respect it). Next month's 200
+    or -1 as an age is an entry error: blanked as an export's out-of-range value would
+    be, listed in the rejects, never scored as the oldest customer there is."""
+    frame = _table(800, seed=8)
+    rng = np.random.default_rng(8)
+    frame.insert(0, "年龄", rng.integers(20, 66, len(frame)))
+    frame["温度"] = rng.normal(0, 5, len(frame)).round(1)  # says nothing of its range
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    age, income = schema.column("年龄"), schema.column("月收入(元)")
+    assert (age.lower, age.upper) == (16, 100) and "an age: 16 to 100" in age.reason
+    assert (income.lower, income.upper) == (0, None)
+    assert (schema.column("温度").lower, schema.column("温度").upper) == (None, None)
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    later = frame.drop(columns=["违约"]).head(4).copy()
+    later["年龄"] = [200, 30, -1, 45]
+    later["月收入(元)"] = [5000, -300, 8000, 9000]
+    later.to_csv(tmp_path / "next.csv", index=False)
+    out = tmp_path / "run" / "scores.csv"
+    _invoke(
+        "score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out
+    )
+    rejects = pd.read_csv(out.parent / "scores.rejects.csv", dtype=str)
+    assert sorted(zip(rejects["line"], rejects["value"], rejects["action"], strict=True)) == [
+        ("2", "200", "repaired"),
+        ("3", "-300", "repaired"),
+        ("4", "-1", "repaired"),
+    ]
+    assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
+
+
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
     text = flat["_train_text"]
     assert "额度使用率" in text and "feature, float" in text

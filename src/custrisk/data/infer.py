@@ -125,6 +125,10 @@ class InferredColumn:
     pii: bool = False
     blank_share: float = 0.0
     distinct: int = 0
+    #: the plausible range of a number (an age, an amount that is never negative): a
+    #: value outside is blanked while cleaning and listed, as an export's would be
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,12 @@ def infer_table(
             kind, role, reason, pii = _classify(
                 header, values, table.column(header).type, words_true, words_false, date_formats
             )
-            col = InferredColumn(header, _name(header, i, used), kind, role, reason, pii)
+            lower, upper, bounded = _plausible_range(header, kind, role, values)
+            if bounded:
+                reason = f"{reason}; {bounded}"
+            col = InferredColumn(
+                header, _name(header, i, used), kind, role, reason, pii, lower=lower, upper=upper
+            )
         columns.append(
             InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
         )
@@ -405,6 +414,43 @@ def _classify(
             return "int", "feature", "whole numbers", False
         return "float", "feature", "numbers", False
     return _text_kind(values, distinct, "text")
+
+
+_AGE_HEADER = re.compile(r"(^|_)age($|_)|年龄|年纪|岁数", re.IGNORECASE)
+_NOT_NEGATIVE_HEADER = re.compile(
+    r"amount|income|salary|balance|limit|count|days|months|years"
+    r"|金额|收入|工资|薪|余额|额度|天数|笔数|次数|数量|期数|月数|年限|人数",
+    re.IGNORECASE,
+)
+#: The ages a customer can have: a value outside is an entry error (200, -1, a birth year).
+AGE_RANGE = (16, 100)
+
+
+def _plausible_range(
+    header: str, kind: str, role: str, values: list[str]
+) -> tuple[float | None, float | None, str]:
+    """(lower, upper, why) of a number feature whose header says what it measures, when
+    the training values respect it: an age 16 to 100, an amount or count not negative.
+    Nothing for other columns (a range is never guessed from the values alone)."""
+    if role != "feature" or kind not in ("int", "float"):
+        return None, None, ""
+    numbers = []
+    for value in values:
+        try:
+            numbers.append(float(value.replace(",", "")))
+        except ValueError:
+            continue
+    if not numbers:
+        return None, None, ""
+    key = header_key(header)
+    low, high = min(numbers), max(numbers)
+    if _AGE_HEADER.search(key) or _AGE_HEADER.search(header):
+        if AGE_RANGE[0] <= low and high <= AGE_RANGE[1]:
+            return AGE_RANGE[0], AGE_RANGE[1], f"an age: {AGE_RANGE[0]} to {AGE_RANGE[1]}"
+        return None, None, ""
+    if (_NOT_NEGATIVE_HEADER.search(key) or _NOT_NEGATIVE_HEADER.search(header)) and low >= 0:
+        return 0, None, "never negative"
+    return None, None, ""
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

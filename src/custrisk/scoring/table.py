@@ -74,6 +74,9 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             columns[col.name] = {"type": "string"}
         else:
             columns[col.name] = {"type": col.type, "on_invalid": "blank"}
+            for bound, value in (("min", col.lower), ("max", col.upper)):
+                if value is not None:
+                    columns[col.name][bound] = int(value) if float(value).is_integer() else value
         if col.role != "id" or schema.id_column is not None:
             if col.header != (ID_NAME if col.role == "id" else col.name):
                 rename[col.header] = ID_NAME if col.role == "id" else col.name

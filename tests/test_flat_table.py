@@ -224,6 +224,17 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
 
 
+def test_a_number_column_with_none_written_as_a_word_is_still_a_number(tmp_path: Path) -> None:
+    frame = _table(300, seed=9)
+    income = frame["月收入(元)"].astype("object")
+    income.iloc[::8] = "无"  # 38 of 300 rows: too many for a 95% share of numbers
+    income.iloc[1::8] = "—"
+    frame["月收入(元)"] = income
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    column = infer_table(tmp_path / "t.csv", target="违约").column("月收入(元)")
+    assert (column.role, column.type) == ("feature", "int")
+
+
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
     text = flat["_train_text"]
     assert "额度使用率" in text and "feature, float" in text

@@ -55,6 +55,7 @@ from custrisk.data.text import (
     normalise_id,
     normalise_phone,
     normalise_width,
+    number_blank_words,
     pad_zeros,
     phone_numbers,
     row_flags,
@@ -973,6 +974,15 @@ def _clean_text(
     elif col.type not in TEXT_TYPES:
         text, widened = normalise_width(text, present)
         repairs.append((widened, "normalised", None))
+        if col.type in ("int", "float"):
+            worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is
+            if col.recode and worded.any():
+                keys = pa.array([k for k, _ in col.recode], type=text.type)
+                worded &= ~np.asarray(pc.is_in(text, keys).to_numpy(zero_copy_only=False))
+            if worded.any():
+                present = present & ~worded
+                if col.required:
+                    issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:

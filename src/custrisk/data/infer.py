@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from custrisk.config.sources import header_key
 from custrisk.data.exports import read_export
 from custrisk.data.parse import valid_cn_id_number
-from custrisk.data.text import null_variants
+from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import shown_names
 
@@ -402,7 +402,8 @@ def _classify(
         return "float", "feature", "numbers", False
     if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
         return "date", "feature", "dates: the feature is the age in days", False
-    numbers = _share(sample, _NUMBER)
+    numbered = [v for v in sample if v not in NUMBER_BLANK_WORDS]  # 无, —, /: no number
+    numbers = _share(numbered, _NUMBER) if numbered else 0.0
     dated = _date_share(sample, header, date_formats)
     if dated >= NUMBER_SHARE and dated >= numbers:
         return "date", "feature", "dates: the feature is the age in days", False
@@ -410,7 +411,7 @@ def _classify(
         coded = sum(1 for v in sample if len(v) > 1 and v[0] == "0" and v[1].isdigit())
         if coded >= 0.01 * len(sample):
             return _text_kind(values, distinct, "codes with leading zeros")
-        if _share(sample, _INT) >= NUMBER_SHARE:
+        if _share(numbered, _INT) >= NUMBER_SHARE:
             return "int", "feature", "whole numbers", False
         return "float", "feature", "numbers", False
     return _text_kind(values, distinct, "text")

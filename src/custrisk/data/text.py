@@ -21,6 +21,18 @@ from custrisk.data.issues import DROPPED, Issues
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
 
 
+#: What a number column holds for "none" besides the blanks of :data:`NULL_TOKENS`: a
+#: dash, a slash, 无 / 空 / 暂无 / 未知 (a Chinese sheet's empty cell). Blanks there (and
+#: only there: in a category, 无 is a value); a ``recode`` naming one wins.
+NUMBER_BLANK_WORDS = ("—", "——", "–", "/", "无", "空", "暂无", "未知")
+_NUMBER_BLANKS = pa.array(NUMBER_BLANK_WORDS)
+
+
+def number_blank_words(text: pa.Array, present: np.ndarray) -> np.ndarray:
+    """Which present values of a number column are one of :data:`NUMBER_BLANK_WORDS`."""
+    return present & np.asarray(pc.is_in(text, _NUMBER_BLANKS).to_numpy(zero_copy_only=False))
+
+
 def null_variants() -> list[str]:
     """Every spelling of a blank the cleaner accepts (NULL, null, N/A, n/a, ...)."""
     return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})

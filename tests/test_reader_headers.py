@@ -100,6 +100,35 @@ def test_a_headerless_export_with_another_delimiter_does_not_print_personal_data
     assert not [value for value in PII if value in result.output]
 
 
+@pytest.mark.parametrize(
+    ("above", "said"),
+    [
+        (
+            "客户风险台账（2026年10月）\n",
+            "line 1 looks like a title ('客户风险台账（2026年10月）'): the header is on line 2",
+        ),
+        ("客户风险台账\n\n制表：风控部\n", "lines 1 to 3 look like titles"),
+    ],
+)
+def test_title_lines_above_a_csv_header_are_named_as_such(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, above: str, said: str
+) -> None:
+    """An Excel sheet saved as CSV keeps its title: said, with the header's line, rather
+    than 'a header but no data rows'."""
+    text = above + "\n".join([CREDIT_HEADER, *ROWS]) + "\n"
+    result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert said in message and "delete the line" in message
+    assert "no data rows" not in message
+
+
+def test_a_one_column_csv_whose_second_line_is_data_is_not_a_title(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("customer_id\n0000000001\n0000000002\n", encoding="utf-8")
+    assert read_raw(path).table.num_rows == 2
+
+
 def test_duplicate_values_in_a_headerless_export_are_not_echoed(make_workspace: MakeWs) -> None:
     rows = [r.replace("李娜", "张伟") for r in ROWS]  # two 张伟: the "header" repeats a name
     text = ",".join([ROWS[0].split(",")[0], *rows[1].split(",")[1:]]) + ",张伟\n" + rows[1] + "\n"

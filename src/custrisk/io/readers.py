@@ -644,6 +644,43 @@ def _nth_remaining(i: np.ndarray, base: int, skipped: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Lines read past a one-field first line to find the header under a title.
+TITLE_LINES = 5
+
+
+def _refuse_a_title_line(
+    path: Path, scan: TextScan, delimiter: str, first: str, max_header_bytes: int
+) -> None:
+    """A one-field first line over a line of several fields is a title (``客户风险台账
+    (2026年10月)``, as an Excel sheet saved as CSV keeps it): say so, rather than read
+    the title as the header and every row as a line of the wrong width."""
+    with open_ascii(path, scan) as handle:
+        handle.readline(max_header_bytes + 1)
+        below = [
+            handle.readline(max_header_bytes + 1).decode(scan.ascii_encoding, errors="replace")
+            for _ in range(TITLE_LINES)
+        ]
+    for n, line in enumerate(below, start=2):
+        try:
+            fields = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+        except csv.Error:
+            return
+        named = [f for f in fields if f.strip()]
+        if len(named) >= 2 and not looks_like_data(fields):
+            title = (
+                "line 1 looks like a title" if n == 2 else f"lines 1 to {n - 1} look like titles"
+            )
+            raise DataError(
+                f"{title} ({mask_pii_text(first.strip())[:40]!r}): the header is on line {n}",
+                file=str(path),
+                line=1,
+                hint=f"delete the line{'s' if n > 2 else ''} above the header and save the CSV "
+                "again (in a workbook, title rows above the header are skipped)",
+            )
+        if len(named) >= 2:  # a row of data under a one-column header
+            return
+
+
 def _read_header(
     path: Path, scan: TextScan, delimiter: str, max_header_bytes: int
 ) -> tuple[list[str], int]:
@@ -685,6 +722,7 @@ def _read_header(
         ) from None
     header = [h.strip().lstrip("\ufeff").strip() for h in fields]
     if len(header) == 1:
+        _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes)
         for other in _OTHER_DELIMITERS:
             parts = first.split(other)
             if other != delimiter and len(parts) > 2:

@@ -811,6 +811,8 @@ async def _jiandaoyun_push(
     stored = answer.pop("_stored", None)
     call.decisions = [answer["decision_id"]]
     response = {"op": op, **answer}
+    if record_id is not None:  # as the form has it (customer_id is normalised: upper case)
+        response["record_id"] = record_id
     if deliver_id and stored is not None:
         done = await loop.run_in_executor(
             None, state.store.complete_delivery, deliver_id, response, [stored]

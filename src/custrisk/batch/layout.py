@@ -218,6 +218,12 @@ def refresh_outputs(folder: Path) -> bool:
     return changed
 
 
+def relist_runs(root: Path) -> list[Path]:
+    """:func:`refresh_outputs` of every monthly run under ``root``; the run.json files
+    it rewrote (``custrisk forget``'s ``relist``)."""
+    return [facts for facts in sorted(root.rglob(RUN_FILE)) if refresh_outputs(facts.parent)]
+
+
 __all__ = [
     "LOG_FILE",
     "RUN_FILE",
@@ -229,6 +235,7 @@ __all__ = [
     "previous_run",
     "read_json",
     "refresh_outputs",
+    "relist_runs",
     "remove_outputs",
     "write_json",
 ]

@@ -43,6 +43,7 @@ def forget(
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
     rejects, reports); exit 1 if a file still names the customer. Encrypted runs are read
     with the key and written back encrypted with the active key."""
+    from custrisk.batch.layout import relist_runs
     from custrisk.errors import CheckFailed
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
@@ -52,7 +53,7 @@ def forget(
     audit_event(customers=[customer], inputs=[runs], outputs=[runs], mode=mode)
     protect_from_now(keyfile=keyfile)  # encrypted runs: read and written with its keys
     key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
-    result = forget_customer(customer, runs, mode=mode, key=key)
+    result = forget_customer(customer, runs, mode=mode, key=key, relist=relist_runs)
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
     for facts, counts in result.runs.items():
         rows = ", ".join(f"{part} {count}" for part, count in counts.items())

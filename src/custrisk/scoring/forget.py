@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def forget_customer(
     *,
     mode: str = "remove",
     key: Key | None = None,
+    relist: Callable[[Path], list[Path]] | None = None,
 ) -> ForgetResult:
     """Remove (or pseudonymise) ``customer_id`` everywhere under ``runs``.
 
@@ -103,6 +105,10 @@ def forget_customer(
         identity blanked (portfolio figures stay whole).
     key : Key, optional
         The pseudonym key (``pseudonymise`` only).
+    relist : callable, optional
+        Given ``runs``, lists the files of each monthly run under it again once the
+        customer is gone (:func:`custrisk.batch.layout.relist_runs`), returning the files
+        it rewrote; before the final search, which would find the report's name there.
     """
     customer_id = customer_id.strip()
     if not customer_id:
@@ -145,13 +151,8 @@ def forget_customer(
         removed = _forget_in_csv(table, customer_id)
         if removed:
             result.tables[str(table)] = removed
-    if result.changed:
-        from custrisk.batch.layout import RUN_FILE, refresh_outputs
-
-        for facts in sorted(root.rglob(RUN_FILE)):  # monthly runs (custrisk run) list files
-            if refresh_outputs(facts.parent):
-                result.batch_runs.append(facts)
-            handled.add(facts)
+    if result.changed and relist is not None:  # monthly runs (custrisk run) list files
+        result.batch_runs = relist(root)
     result.remaining = _still_naming(root, customer_id, handled)
     return result
 

@@ -217,7 +217,11 @@ def test_alert_rows_say_what_and_who_and_when() -> None:
     assert red["actions_zh"].startswith("24小时内启动催收") and "；" in red["actions_zh"]
     assert red["response_hours"] == 24 and red["due_by"] == "2026-11-01T00:00"
     assert alerts.iloc[1]["due_by"] == "2026-11-05T00:00"  # 120 hours
-    assert alerts.iloc[2]["message_en"] == "Grade A customer not followed up for — days"
+    # never followed up: said so, not "for — days"
+    assert alerts.iloc[2]["message_en"] == (
+        "Grade A customer, days since the last follow-up: never followed up"
+    )
+    assert alerts.iloc[2]["message_zh"] == "优质客户未跟进天数：从未跟进"
     table = result.scores
     assert table["alert_level"].tolist() == ["red", "yellow", ""]
     assert table["alert_codes"].tolist() == ["CR02;CR03", "RL01", ""]
@@ -307,6 +311,20 @@ def test_message_templates() -> None:
     )
     assert template.render({"x": np.nan, "g": None, "d": np.nan, "b": np.nan}).startswith("{x} —")
     assert parse_template("plain", names).render({}) == "plain"
+
+
+def test_a_placeholder_may_say_what_a_missing_value_means() -> None:
+    """{days|从未跟进}: a customer never followed up reads as such, not as '—天'."""
+    names = {"days": ExprType.NUMBER, "pct": ExprType.NUMBER}
+    template = parse_template("未跟进天数：{days|从未跟进}, {pct|无:.0%}, {days}", names)
+    assert template.render({"days": 200.0, "pct": 0.25}) == "未跟进天数：200, 25%, 200"
+    assert template.render({"days": np.nan, "pct": None}) == "未跟进天数：从未跟进, 无, —"
+    rows = {"days": np.array([200.0, np.nan, 3.0]), "pct": [0.5, None, 0.1]}
+    assert template.render_rows(rows, 3) == [
+        template.render({k: v[i] for k, v in rows.items()}) for i in range(3)
+    ]
+    with pytest.raises(ValueError, match=r"format '\.0%' in '\{days\|x:\.0%\}'"):
+        parse_template("{days|x:.0%}", {"days": ExprType.STRING})
 
 
 def test_messages_of_many_rows_are_each_rows_render() -> None:

@@ -66,7 +66,7 @@ _RULE_KEYS = (
 )
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_FIELD = re.compile(r"([a-z_][a-z0-9_]*)(?::(.*))?", re.S)
+_FIELD = re.compile(r"([a-z_][a-z0-9_]*)(?:\|([^:]*))?(?::(.*))?", re.S)
 _GRADE_NAMES = ("grade", "prev_grade")
 _SAMPLE = {
     ExprType.NUMBER: 1.5,
@@ -76,10 +76,11 @@ _SAMPLE = {
 }
 
 
-def format_value(value: Any, kind: ExprType, spec: str = "") -> str:
-    """A value as shown in a message: numbers plainly (or by ``spec``), dates as ISO."""
+def format_value(value: Any, kind: ExprType, spec: str = "", missing: str = MISSING_TEXT) -> str:
+    """A value as shown in a message: numbers plainly (or by ``spec``), dates as ISO;
+    ``missing`` for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING_TEXT
+        return missing
     if kind is ExprType.NUMBER:
         number = float(value)
         if spec:
@@ -96,24 +97,26 @@ def format_value(value: Any, kind: ExprType, spec: str = "") -> str:
     return format(text, spec) if spec else text
 
 
-def _formatted(values: Sequence[Any] | np.ndarray, kind: ExprType, spec: str) -> list[str]:
+def _formatted(
+    values: Sequence[Any] | np.ndarray, kind: ExprType, spec: str, missing: str = MISSING_TEXT
+) -> list[str]:
     """:func:`format_value` of each value, once per distinct value (by type and value:
     1, 1.0 and True are alike to a dict, not to ``str``). The distinct values of an
     array of numbers are found by hashing them all at once, as the first of each."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         codes, distinct = pd.factorize(values)  # (NaN: -1, the missing text after them)
-        texts = [format_value(value, kind, spec) for value in distinct.tolist()]
-        return np.array([*texts, MISSING_TEXT], dtype=object)[codes].tolist()
+        texts = [format_value(value, kind, spec, missing) for value in distinct.tolist()]
+        return np.array([*texts, missing], dtype=object)[codes].tolist()
     done: dict[tuple[type, Any], str] = {}
     out = []
     for value in values:
         try:
             text = done.get((type(value), value))
         except TypeError:  # an unhashable value: formatted each time
-            out.append(format_value(value, kind, spec))
+            out.append(format_value(value, kind, spec, missing))
             continue
         if text is None:
-            text = done[(type(value), value)] = format_value(value, kind, spec)
+            text = done[(type(value), value)] = format_value(value, kind, spec, missing)
         out.append(text)
     return out
 
@@ -132,7 +135,8 @@ _MAX_CALENDAR_DAYS = 10**12
 
 @dataclass(frozen=True)
 class MessageTemplate:
-    """A message with ``{name}`` or ``{name:format}`` placeholders (``{{`` for a brace).
+    """A message with ``{name}`` or ``{name:format}`` placeholders (``{{`` for a brace);
+    ``{name|text}`` shows ``text`` where the value is missing (default "—").
 
     Attributes
     ----------
@@ -144,6 +148,11 @@ class MessageTemplate:
 
     text: str
     parts: tuple[tuple[str, str, str, ExprType | None], ...]
+    #: each part's text for a missing value
+    missing: tuple[str, ...] = ()
+
+    def _missing(self, i: int) -> str:
+        return self.missing[i] if i < len(self.missing) else MISSING_TEXT
 
     @property
     def names(self) -> frozenset[str]:
@@ -153,10 +162,10 @@ class MessageTemplate:
     def render(self, values: Mapping[str, Any]) -> str:
         """The message with the placeholders filled from ``values`` (name -> scalar)."""
         out = []
-        for literal, name, spec, kind in self.parts:
+        for i, (literal, name, spec, kind) in enumerate(self.parts):
             out.append(literal)
             if name and kind is not None:
-                out.append(format_value(values.get(name), kind, spec))
+                out.append(format_value(values.get(name), kind, spec, self._missing(i)))
         return "".join(out)
 
     def render_rows(self, values: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> list[str]:
@@ -164,18 +173,20 @@ class MessageTemplate:
         value per row: placeholder by placeholder, each distinct value formatted once
         (an alert rule's 20,000 messages: a third of the time of one render per row)."""
         columns: list[Iterable[str]] = []
-        for literal, name, spec, kind in self.parts:
+        for i, (literal, name, spec, kind) in enumerate(self.parts):
             if literal:
                 columns.append(itertools.repeat(literal, n))
             if name and kind is not None:
                 column = values.get(name)
-                columns.append(_formatted([None] * n if column is None else column, kind, spec))
+                shown = [None] * n if column is None else column
+                columns.append(_formatted(shown, kind, spec, self._missing(i)))
         return ["".join(row) for row in zip(*columns, strict=False)] if columns else [""] * n
 
 
 def parse_template(text: str, names: Mapping[str, ExprType]) -> MessageTemplate:
     """Parse a message template; ``ValueError`` names the problem and its column."""
     parts: list[tuple[str, str, str, ExprType | None]] = []
+    missing: list[str] = []
     literal: list[str] = []
     pos = 0
     for match in _TOKEN.finditer(text):
@@ -193,10 +204,11 @@ def parse_template(text: str, names: Mapping[str, ExprType]) -> MessageTemplate:
         field = _FIELD.fullmatch(match.group(1).strip())
         if not field:
             raise ValueError(
-                f"placeholder {token!r} at column {match.start() + 1} is not {{name}} or "
-                "{name:format}"
+                f"placeholder {token!r} at column {match.start() + 1} is not {{name}}, "
+                "{name:format} or {name|text if missing}"
             )
-        name, spec = field.group(1), field.group(2) or ""
+        name, spec = field.group(1), field.group(3) or ""
+        missing.append(MISSING_TEXT if field.group(2) is None else field.group(2))
         if name not in names:
             raise ValueError(f"unknown name {name!r} in placeholder {token!r}")
         kind = names[name]
@@ -208,7 +220,8 @@ def parse_template(text: str, names: Mapping[str, ExprType]) -> MessageTemplate:
         literal = []
     literal.append(text[pos:])
     parts.append(("".join(literal), "", "", None))
-    return MessageTemplate(text, tuple(parts))
+    missing.append(MISSING_TEXT)
+    return MessageTemplate(text, tuple(parts), tuple(missing))
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,45 @@ def test_a_log_forged_without_the_key_is_caught(
     assert f"line 2: its key '{other_id}' is not among the keys" in output
 
 
+def test_show_marks_the_entries_a_forger_wrote_and_exits_1(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path
+) -> None:
+    """`audit show` is read as the record of who did what: a line edited without the key
+    (here: its exit code) and the lines after it are marked, never shown as fact."""
+    lines = _lines(audit_env)
+    forged = dict(lines[1], exit=0, user="someone-else")
+    raw = three_lines.read_bytes().splitlines(keepends=True)
+    raw[1] = audit.canonical(forged) + b"\n"
+    three_lines.write_bytes(b"".join(raw))
+    off = {**audit_env, "CUSTRISK_AUDIT": "off"}
+    result = runner.invoke(app, ["audit", "show", "--json"], env=off)
+    assert result.exit_code == 1
+    entries = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [e.get("verified", True) for e in entries] == [True, False, False]
+    said = " ".join(result.stderr.split())
+    assert "from line 2 on, the entries are not verified: they may be forged" in said
+    assert "line 2: its MAC does not match its content" in said
+    table = runner.invoke(app, ["audit", "show"], env=off)
+    assert table.exit_code == 1 and table.stdout.count("UNVERIFIED") == 2
+
+
+def test_show_without_a_key_says_the_entries_are_not_verified(
+    runner: CliRunner, audit_env: dict[str, str], three_lines: Path, tmp_path: Path
+) -> None:
+    env = {
+        **audit_env,
+        "CUSTRISK_AUDIT": "off",
+        "CUSTRISK_KEYFILE": str(tmp_path / "none.json"),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+    result = runner.invoke(app, ["audit", "show"], env=env)
+    assert result.exit_code == 0 and "3 entries" in result.stdout, result.output
+    assert "the entries are not verified: no audit or encryption key here" in " ".join(
+        result.stderr.split()
+    )
+
+
 def test_secrets_customer_ids_and_personal_data_never_reach_the_log(
     runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
 ) -> None:

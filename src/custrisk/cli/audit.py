@@ -166,20 +166,40 @@ def show(
     keyfile: KeyfileOpt = None,
 ) -> None:
     """Who ran what, when, on which files: filter by time, user, command or customer."""
+    from custrisk.errors import ConfigError
     from custrisk.protect import load_keyring
+    from custrisk.protect.keys import AUDIT, ENCRYPTION
 
     path = log or audit.default_log_path()
+    try:
+        keyring = load_keyring(keyfile)
+    except ConfigError:  # no key file: the entries are shown, said to be unverified
+        if customer is not None:
+            raise
+        keyring = None
+    checked = None  # without a key that signs audit lines, nothing can be verified
+    if keyring is not None and any(key.purpose in (AUDIT, ENCRYPTION) for key in keyring.keys):
+        checked = audit.verify_log(path, keyring)  # a forged line is never shown as fact
+    unverified = checked.bad_line if checked is not None and not checked.ok else None
     found = audit.select_entries(
         path,
         since=audit.parse_since(since) if since else None,
         user=user,
         command=command,
         customer=customer,
-        keyring=load_keyring(keyfile) if customer is not None else None,
+        keyring=keyring if customer is not None else None,
     )
+
+    def trusted(number: int) -> bool:
+        return unverified is None or number < unverified
+
     if as_json:
-        for _number, entry, how in found:
-            typer.echo(json.dumps({**entry, "match": how} if how else entry, ensure_ascii=False))
+        for number, entry, how in found:
+            shown = {**entry, "match": how} if how else dict(entry)
+            if not trusted(number):
+                shown["verified"] = False
+            typer.echo(json.dumps(shown, ensure_ascii=False))
+        _say_unverified(checked)
         return
     table = Table(title=f"{len(found)} entries of {path}", title_justify="left")
     for column in ("line", "time", "user", "role", "exit", "command line", "files", "rows"):
@@ -188,7 +208,7 @@ def show(
         table.add_column("customer")
     for number, entry, how in found:
         row = [
-            str(number),
+            str(number) if trusted(number) else f"[red]{number} UNVERIFIED[/]",
             str(entry.get("time", ""))[:19].replace("T", " "),
             str(entry.get("user", "")),
             str(entry.get("role", "")),
@@ -203,6 +223,24 @@ def show(
     console.print(table)
     if not found:
         err_console.print("No entries match.")
+    _say_unverified(checked)
+
+
+def _say_unverified(checked: Any) -> None:
+    """After the entries: exit 1 when the chain breaks (the lines from the bad one on are
+    marked UNVERIFIED: edited, inserted or written without the key); a note when there
+    is no key to check them with."""
+    if checked is None:
+        err_console.print(
+            "[yellow]Note:[/] the entries are not verified: no audit or encryption key here "
+            "(CUSTRISK_KEYFILE); custrisk audit verify checks them where the key is"
+        )
+    elif not checked.ok:
+        err_console.print(
+            f"[yellow]Warning:[/] from line {checked.bad_line} on, the entries are not "
+            "verified: they may be forged"
+        )
+        audit.require_ok(checked)
 
 
 def _files(entry: Mapping[str, Any]) -> str:

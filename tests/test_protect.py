@@ -260,6 +260,18 @@ def test_cli_encrypt_decrypt_round_trip_and_failures(tmp_path: Path, cli_env: Pa
     assert back.exit_code == 0, back.output
     assert clear.read_text(encoding="utf-8") == "customer_id,name\nC001,张伟\n"
 
+    # an existing output is never replaced silently: an edited clear file, a kept copy
+    clear.write_text("customer_id,name\nC001,张伟\nC002,李娜\n", encoding="utf-8")
+    before = sealed.read_bytes()
+    again = runner.invoke(app, ["decrypt", str(sealed)])
+    assert again.exit_code == 2 and "exists already: nothing was written" in again.output
+    assert "C002" in clear.read_text(encoding="utf-8")
+    twice = runner.invoke(app, ["encrypt", str(clear)])
+    assert twice.exit_code == 2 and "--force" in twice.output and sealed.read_bytes() == before
+    forced = runner.invoke(app, ["encrypt", str(clear), "--force"])
+    assert forced.exit_code == 0 and sealed.read_bytes() != before
+    assert runner.invoke(app, ["decrypt", str(sealed), "--force"]).exit_code == 0
+
     listed = runner.invoke(app, ["keys", "list"])
     assert key_id in listed.output and "yes" in listed.output
 

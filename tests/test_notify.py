@@ -557,6 +557,13 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
 # -- config -----------------------------------------------------------------------------
 
 
+def test_security_none_with_a_password_is_for_a_relay_on_this_machine() -> None:
+    for host in ("127.0.0.1", "localhost", "::1"):
+        mail = {"type": "smtp", "host": host, "from": "a@b.cn", "to": {"x": ["a@b.cn"]}}
+        mail |= {"security": "none", "username": "bot", "password_env": "SMTP_PASSWORD"}
+        assert parse_notify_config({"channels": {"mail": mail}}, "n.yaml").channels
+
+
 @pytest.mark.parametrize(
     ("section", "match"),
     [
@@ -598,6 +605,23 @@ def test_without_the_run_lifecycle_the_previous_run_tells_ongoing_alerts(
             r"channels\.mail\.to\.x\[0\].*'nope' is not an e-mail",
         ),
         ({"retry": {"attempts": 0}, "channels": {"wecom": {"url_env": "U"}}}, r"retry\.attempts"),
+        (
+            {
+                "channels": {
+                    "mail": {
+                        "type": "smtp",
+                        "host": "smtp.example.com",
+                        "from": "a@b.cn",
+                        "to": {"x": ["a@b.cn"]},
+                        "security": "none",
+                        "username": "bot",
+                        "password_env": "SMTP_PASSWORD",
+                    }
+                }
+            },
+            r"channels\.mail\.security': 'none' would send the password to smtp\.example\.com "
+            r"in clear; use security: auto",
+        ),
         (
             {"channels": {"wecom": {"url_env": "U", "keyword": "x"}}},
             r"channels\.wecom\.keyword': unknown key",

@@ -25,6 +25,7 @@ A section looks like::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -315,6 +316,16 @@ def _env_name(node: Node, key: str) -> str:
     return value
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (where a clear connection never leaves it)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _smtp(node: Node) -> dict[str, Any]:
     security = node.text("security", "auto", allowed=SMTP_SECURITY)
     port = node.number("port", 465 if security == "ssl" else 587, minimum=1, integer=True)
@@ -344,8 +355,16 @@ def _smtp(node: Node) -> dict[str, Any]:
             hint="placeholders: {title}, {owner}, {as_of}, {count}",
         )
     ca_file = node.text("ca_file", None)
+    host = node.text("host", required=True)
+    if security == "none" and node.get("password_env") is not None and not _loopback(host):
+        raise node.error(
+            "security",
+            f"'none' would send the password to {host} in clear",
+            hint="use security: auto, starttls or ssl; 'none' is for a relay on this machine "
+            "(127.0.0.1, localhost)",
+        )
     return {
-        "host": node.text("host", required=True),
+        "host": host,
         "port": int(port),
         "security": security,
         "username": node.text("username", None),

@@ -488,6 +488,24 @@ def test_cli_usage_errors(run_folder: Path, args: list[str], pattern: str) -> No
     assert pattern in result.stderr
 
 
+def test_a_code_or_grade_the_run_does_not_have_is_a_typo_not_an_empty_list(
+    export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    scores = tmp_path / "run" / "scores.csv"
+    args = ["score", str(export_200), "-m", "logistic", "--models-dir", str(models_200)]
+    assert runner.invoke(app, [*args, "-o", str(scores)]).exit_code in (0, 1)
+    for option, value, said in (
+        ("--code", "CR9", "--code 'CR9' is not one of this run's rule codes: TX01, TX02,"),
+        ("--grade", "F", "--grade 'F' is not one of this run's grades: A, B, C, D, E"),
+    ):
+        result = runner.invoke(app, ["alerts", str(scores), option, value])
+        assert result.exit_code == 2 and said in " ".join(result.stderr.split())
+    # a rule of the run that fired for nobody, and case: a filter, not an error
+    result = runner.invoke(app, ["alerts", str(scores.parent), "--code", "gr01", "--grade", "a"])
+    assert result.exit_code == 0, result.output
+
+
 def test_cli_refuses_alerts_of_another_run(run_folder: Path) -> None:
     path = run_folder / "alerts.csv"
     path.write_bytes(path.read_bytes().replace(b"CR02", b"CR99"))

@@ -275,3 +275,25 @@ def test_details_of_customers_in_any_order() -> None:
     as_object = details.assign(customer_id=details["customer_id"].astype(object))
     by_id = details_of(as_object, ids)  # ids of another type: found by id, same values
     assert by_id["credit_limit"].tolist() == [10.0, 20.0, 30.0, 20.0]
+
+
+def test_details_read_back_value_for_value_with_numbers_written_plain(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run = make_run("A")  # type: ignore[operator]
+    n = len(run.details)
+    rng = np.random.default_rng(7)
+    impact = rng.normal(size=n)
+    impact[::17] = np.nan
+    run.details["reason_1_impact"] = impact
+    run.details["reason_1_code"] = pd.Categorical(rng.choice(["R01", "R02"], n))
+    run.details["ind__orders"] = pd.array(rng.integers(0, 5, n), dtype="Int64")
+    files = run.write(tmp_path / "out" / "scores.csv")
+    pd.testing.assert_frame_equal(read_run(files.scores).details, run.details, check_dtype=False)
+    meta = pq.ParquetFile(files.part("details")).metadata.row_group(0)
+    encodings = {
+        meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    # PDs and impacts are nearly all distinct: a dictionary would be built and dropped
+    assert not any("DICTIONARY" in e for e in encodings["reason_1_impact"])
+    assert any("DICTIONARY" in e for e in encodings["reason_1_code"])

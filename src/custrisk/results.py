@@ -80,6 +80,7 @@ from custrisk.io.atomic import (
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.frame_csv import escaped_csv_bytes, write_escaped_csv
 from custrisk.io.lock import exclusive_lock
+from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.protect.audit import audit_event
@@ -833,7 +834,7 @@ def _write_table(
         if path.suffix.lower() == ".csv":
             data = escaped_csv_bytes(frame, encoding)
         else:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+            write_parquet(frame, buffer)
             data = buffer.getvalue()
         return _stage_bytes(path, data, sealer)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DEFAULT_MODE)
@@ -842,7 +843,7 @@ def _write_table(
             write_escaped_csv(frame, binary, encoding)
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), binary)
+            write_parquet(frame, binary)
     return path, {"file": path.name, "sha256": _sha256_file(path), "bytes": path.stat().st_size}
 
 

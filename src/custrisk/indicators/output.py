@@ -7,13 +7,12 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import atomic_path, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.frame_csv import write_escaped_csv
+from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 #: File extensions -> output format.
@@ -67,6 +66,5 @@ def write_indicators(
     if kind == "xlsx":  # numbers as numbers, text as text (never a formula)
         return write_workbook(target, [Sheet("indicators", frame)])
     with atomic_path(target) as tmp:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, tmp)
+        write_parquet(frame, tmp)
     return output_path(target)

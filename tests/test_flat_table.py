@@ -288,6 +288,11 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     # no current limit and no rule that can run: no limit (the riskiest grade freezes at 0)
     assert scores.loc[scores["grade"] != "E", "recommended_limit"].isna().all()
     assert (scores.loc[scores["grade"] == "E", "recommended_limit"] == 0).all()
+    said = " ".join(flat["_score_text"].split())
+    # said once, from the run's facts, not also as the loaders' log warnings
+    assert said.count("Rule CR03 not evaluated") == 1 and "alert rule(s) skipped" not in said
+    assert said.count("limit rule(s) read columns this data lacks") == 1
+    assert "limit rule(s) skipped" not in said
 
 
 def test_strict_refuses_rules_over_missing_columns(flat: dict) -> None:

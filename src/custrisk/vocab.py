@@ -96,3 +96,8 @@ __all__ = [
     "owner_label",
     "owners_named",
 ]
+
+#: The ``extra`` of a log warning whose facts the run also holds (skipped limit and alert
+#: rules): a command that prints them from the run's facts leaves the warning out
+#: (``custrisk.cli._common.printed_from_facts``), so they are said once.
+IN_RUN_FACTS: Mapping[str, bool] = {"custrisk_in_run_facts": True}

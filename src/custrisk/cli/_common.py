@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +17,7 @@ from custrisk.config.profiles import resolve_profile
 from custrisk.data import Workspace
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
+from custrisk.vocab import IN_RUN_FACTS
 
 DataDir = Annotated[
     Path,
@@ -306,6 +310,24 @@ def protect_command(
     elif not caller.may(CLEAR_PII):
         pseudonymise_from_now(Masker())
     audit_event(pii=reading())
+
+
+def _not_in_run_facts(record: logging.LogRecord) -> bool:
+    return not all(getattr(record, key, False) for key in IN_RUN_FACTS)
+
+
+@contextmanager
+def printed_from_facts() -> Iterator[None]:
+    """Leave out the log warnings of what the run's facts also hold (skipped limit and
+    alert rules), for a command that prints them from the facts: said once, not twice."""
+    handlers = list(logging.getLogger("custrisk").handlers)
+    for handler in handlers:
+        handler.addFilter(_not_in_run_facts)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(_not_in_run_facts)
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

@@ -33,6 +33,7 @@ from custrisk.cli._common import (
     check_unmasked_target,
     choose_configs,
     parse_date,
+    printed_from_facts,
     protect_command,
     say_rejects,
     write_unmasked_rejects,
@@ -152,21 +153,22 @@ def score(
         if engine == "pandas"
         else _dask_portfolio(scheduler, buckets, memory_limit, out, parts)
     )
-    run = scorer(
-        data_dir,
-        model,
-        policy=chosen.policy,
-        alert_rules=chosen.alerts,
-        previous=previous,
-        sources=chosen.sources,
-        encoding=encoding,
-        as_of=parse_date(as_of),
-        lang=lang,
-        models_dir=models_dir,
-        require_signed=require_signed or None,
-        allow_unverified=allow_unverified,
-        strict=strict,
-    )
+    with printed_from_facts():  # the skipped rules are printed below, from the facts
+        run = scorer(
+            data_dir,
+            model,
+            policy=chosen.policy,
+            alert_rules=chosen.alerts,
+            previous=previous,
+            sources=chosen.sources,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            lang=lang,
+            models_dir=models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+            strict=strict,
+        )
     files = run.write(out, csv_encoding=csv_encoding)  # (scores: a folder when in parts)
     workspace = run.extras["workspace"]
     if run.rejects is not None:

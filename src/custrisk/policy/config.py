@@ -24,7 +24,7 @@ from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_fil
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
-from custrisk.vocab import LANGUAGES
+from custrisk.vocab import IN_RUN_FACTS, LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,7 @@ def parse_policy(
             "lacks what they read: %s",
             len(policy.skipped),
             "; ".join(f"{k}: {why}" for k, why in list(policy.skipped.items())[:5]),
+            extra=IN_RUN_FACTS,
         )
     return policy
 

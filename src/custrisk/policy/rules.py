@@ -42,7 +42,7 @@ from custrisk.policy._names import (
     lacking_new_when_names,
     new_when_names,
 )
-from custrisk.vocab import LEVEL_LABELS, LEVELS
+from custrisk.vocab import IN_RUN_FACTS, LEVEL_LABELS, LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +408,7 @@ def parse_alert_rules(
             "%d alert rule(s) skipped, the data lacks what they read: %s",
             len(skipped),
             "; ".join(f"{c}: {why}" for c, why in list(skipped.items())[:5]),
+            extra=IN_RUN_FACTS,
         )
     return AlertRules(file, tuple(rules), skipped)
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.data.infer import infer_table
-from custrisk.errors import UsageError
+from custrisk.errors import DataError, UsageError
 from custrisk.policy import load_alert_rules, load_policy
 from custrisk.scoring.table import target_coding
 
@@ -186,6 +186,14 @@ def test_an_id_column_with_a_few_repeated_ids_stays_the_id_and_repeats_are_rejec
     assert card["training"]["rows"] == 950
     rejects = pd.read_csv(folder / "training_rejects.csv", dtype=str)
     assert len(rejects) == 50 and set(rejects["rule"]) == {"duplicate_key"}
+    # named with --id-column, the same column is taken the same way
+    named = infer_table(path, target="违约", id_column="客户编号")
+    assert named.column("客户编号").reason == schema.column("客户编号").reason
+    # past a tenth of the rows, it is no id: refused, with the count
+    frame.loc[frame.index[-150:], "客户编号"] = frame["客户编号"].iloc[:150].to_numpy()
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="150 of the first 1,000 rows repeat an id or have none"):
+        infer_table(path, target="违约", id_column="客户编号")
 
 
 def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scoring(

@@ -222,9 +222,12 @@ def infer_table(
     texts = {h: _texts(table.column(h)) for h in headers}
     if id_header is None:
         id_header = _detect_id(headers, texts, exclude=target_header)
-    elif not _unique(texts[id_header], table.num_rows):
+    elif not _mostly_unique(texts[id_header], table.num_rows):
+        # As a detected id: a few repeated or blank ids are rejected while cleaning
+        faults = table.num_rows - len(set(texts[id_header]))
         raise DataError(
-            f"--id-column {id_column!r}: the values are not unique or some are blank",
+            f"--id-column {id_column!r}: {faults:,} of the first {table.num_rows:,} rows "
+            f"repeat an id or have none (more than {ID_FAULT_SHARE:.0%})",
             file=str(path),
             hint="pick the column that identifies a customer, or leave --id-column out "
             "to use the row numbers",
@@ -322,10 +325,6 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
     column = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
     values = column.to_pylist()
     return [v for v in values if v]
-
-
-def _unique(values: list[str], rows: int) -> bool:
-    return len(values) == rows and len(set(values)) == rows
 
 
 def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:

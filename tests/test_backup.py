@@ -353,3 +353,41 @@ def test_an_encrypted_run_is_never_written_in_clear_by_backup_and_restore(
     with protected_outputs():
         again = read_run(restored / "runs" / "2026-10")
     assert again.run_id == original.run_id
+
+
+def test_rotating_the_key_of_a_backup_keeps_it_verifiable_and_restorable(
+    runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    """The rotate-then-retire sequence of docs/security.md over a backups folder: the
+    checksum file follows the archive's new bytes (sha256sum -c agrees), so the backup
+    still verifies and restores once the old key is retired."""
+    import hashlib
+
+    assert runner.invoke(app, ["keys", "new"], env=no_keys).exit_code == 0
+    archive = _backup(runner, no_keys, workspace, tmp_path / "backups")
+    other = _backup(runner, no_keys, workspace, tmp_path / "altered")
+    sidecar = other.with_name(other.name + ".sha256")
+    sidecar.write_text("0" * 64 + f"  {other.name}\n", encoding="ascii")
+    before = archive.read_bytes()
+    assert runner.invoke(app, ["keys", "new"], env=no_keys).exit_code == 0
+    result = runner.invoke(
+        app, ["keys", "rotate", str(tmp_path / "backups"), str(other)], env=no_keys
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Rewrote 1 backup checksum file(s)" in said
+    # a checksum that did not match before is not made to match now
+    assert f"{sidecar} did not match its archive" in said
+    assert sidecar.read_text(encoding="ascii").startswith("0" * 64)
+    assert archive.read_bytes() != before
+    digest, name = archive.with_name(archive.name + ".sha256").read_text("ascii").split()
+    assert (digest, name) == (hashlib.sha256(archive.read_bytes()).hexdigest(), archive.name)
+    keys = json.loads(Path(no_keys["CUSTRISK_KEYFILE"]).read_text(encoding="utf-8"))
+    old = [k["id"] for k in keys["keys"] if not k.get("active")]
+    retire = ["keys", "retire", *old, "--check", str(tmp_path / "backups")]
+    assert runner.invoke(app, retire, env=no_keys).exit_code == 0
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(tmp_path / "r")], env=no_keys)
+    assert result.exit_code == 0, result.output
+    assert _tree(tmp_path / "r")["runs/2026-10/scores.csv"] == b"customer_id,score\nC1,612\n"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from custrisk.cli._console import console
+from custrisk.cli._console import console, err_console
 
 app = typer.Typer()
 keys_app = typer.Typer(
@@ -87,6 +87,14 @@ def rotate(
         + (f" from {old}" if old else "")
         + f"; {len(result.current)} already used it"
     )
+    if result.checksums:
+        console.print(f"Rewrote {len(result.checksums)} backup checksum file(s) (*.sha256)")
+    for sidecar in result.stale_checksums:
+        err_console.print(
+            f"[yellow]Warning:[/] {sidecar} did not match its archive before the rotation "
+            "(the archive had changed); left as it was: check the archive with "
+            "custrisk backup verify"
+        )
 
 
 @keys_app.command("retire", short_help="Remove a key that is no longer active")

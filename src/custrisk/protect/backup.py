@@ -70,7 +70,7 @@ class ArchiveCheck:
     bytes: int
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK), b""):
@@ -169,12 +169,8 @@ def create_backup(
             sink.flush()
             os.fsync(sink.fileno())
         os.chmod(tmp, 0o600)
-        digest = _sha256_file(tmp)
         os.replace(tmp, target)
-        sidecar = checksum_file(target)
-        fd = os.open(sidecar, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(f"{digest}  {target.name}\n")  # the format of sha256sum -c
+        write_checksum(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -187,14 +183,28 @@ def checksum_file(archive: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def write_checksum(archive: Path) -> None:
+    """Write ``ARCHIVE.sha256`` for the archive's bytes as they are (private)."""
+    sidecar = checksum_file(archive)
+    fd = os.open(sidecar, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(f"{sha256_file(archive)}  {archive.name}\n")  # the format of sha256sum -c
+
+
+def stated_checksum(sidecar: Path) -> str | None:
+    """The SHA-256 a checksum file states (``None``: no such file)."""
+    if not sidecar.is_file():
+        return None
+    stated = sidecar.read_text(encoding="ascii", errors="replace").split()[:1]
+    return stated[0] if stated else ""
+
+
 def _check_checksum(archive: Path) -> None:
     """When the checksum file is there, the archive's bytes must match it (this catches a
     changed byte that no member covers, e.g. in the gzip header of a plain archive)."""
     sidecar = checksum_file(archive)
-    if not sidecar.is_file():
-        return
-    stated = sidecar.read_text(encoding="ascii", errors="replace").split()[:1]
-    if stated != [_sha256_file(archive)]:
+    stated = stated_checksum(sidecar)
+    if stated is not None and stated != sha256_file(archive):
         raise DataError(
             f"the archive's SHA-256 differs from {sidecar.name} (every member checks, but "
             "other bytes changed); nothing was restored",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import atomic_open
+from custrisk.protect.backup import checksum_file, sha256_file, stated_checksum, write_checksum
 from custrisk.protect.envelope import (
     SUFFIX,
     EncryptingWriter,
@@ -89,6 +90,11 @@ class Rotation:
     rotated: list[Path] = field(default_factory=list)
     current: list[Path] = field(default_factory=list)
     old_keys: dict[str, int] = field(default_factory=dict)
+    #: Checksum files (``ARCHIVE.sha256`` beside a backup) rewritten for the new bytes
+    checksums: list[Path] = field(default_factory=list)
+    #: Checksum files that did not match their file before it was rotated: left as they
+    #: were (the file had changed since its checksum was written)
+    stale_checksums: list[Path] = field(default_factory=list)
 
 
 def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> Rotation:
@@ -96,7 +102,10 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
 
     Each file is rewritten atomically (its chunks copied, its data key wrapped anew);
     files already under the active key are left alone. Old keys can be retired once no
-    file uses them.
+    file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
+    rewritten for the new bytes when it matched the old ones, so that the backup still
+    verifies and restores; one that did not match is left as it is (the archive had
+    changed) and listed in ``stale_checksums``.
     """
     new = keyring.active(ENCRYPTION)
     result = Rotation(new.id)
@@ -104,8 +113,16 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
         if key_id_of(path) == new.id:
             result.current.append(path)
             continue
+        sidecar = checksum_file(path)
+        stated = stated_checksum(sidecar)
+        matched = stated is not None and stated == sha256_file(path)
         with open(path, "rb") as source, atomic_open(path, "wb", sensitive=False) as sink:
             old = rewrap(source, sink, keyring, new, str(path))
         result.old_keys[old] = result.old_keys.get(old, 0) + 1
         result.rotated.append(path)
+        if matched:
+            write_checksum(path)
+            result.checksums.append(sidecar)
+        elif stated is not None:
+            result.stale_checksums.append(sidecar)
     return result

@@ -177,7 +177,8 @@ def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) ->
     assert sorted(p.name for p in out.glob("*.pdf")) == ["customer_C001.pdf", "customer_C003.pdf"]
 
     ids = tmp_path / "ids.txt"
-    ids.write_text("# customers to review\nC002\n\nC005\n", encoding="utf-8")
+    # saved from Excel on a Chinese Windows: GBK, with the column's header
+    ids.write_text("# 需复核的客户\n客户编号\nC002\n\nC005\n", encoding="gbk")
     out = tmp_path / "listed"
     result = _report(runner, run_path, "--out", out, "-w", "0", "--customers", f"@{ids}")
     assert result.exit_code == 0, result.output
@@ -208,6 +209,15 @@ def test_usage_errors_exit_2(
     result = _report(runner, run_path, "--out", tmp_path / "out", "-w", "0", *args)
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_an_undecodable_id_list_exits_2(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"C001\n\xff\xfe\x81\n")
+    result = _report(runner, run_path, "--out", tmp_path / "out", "--customers", f"@{ids}")
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"--customers @{ids}:" in said and "save the list as UTF-8 or GBK text" in said
 
 
 def test_missing_inputs_exit_2(runner: CliRunner, tmp_path: Path) -> None:

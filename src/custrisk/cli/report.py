@@ -16,7 +16,7 @@ from custrisk.cli._common import (
     protect_command,
 )
 from custrisk.cli._console import console, err_console
-from custrisk.errors import CheckFailed, UsageError
+from custrisk.errors import CheckFailed, DataError, UsageError
 
 app = typer.Typer()
 
@@ -29,15 +29,26 @@ def _split(text: str | None, option: str) -> list[str] | None:
     if text is None:
         return None
     if text.startswith("@"):
+        from custrisk.data.headers import canonical_name
+        from custrisk.io.encoding import scan_text_file
+
         path = Path(text[1:])
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            # As an export is read: a BOM, else UTF-8, else GB18030 (an id list saved
+            # from Excel or Notepad on a Chinese Windows); undecodable bytes: exit 2
+            lines = path.read_text(encoding=scan_text_file(path).encoding).splitlines()
         except OSError as exc:
             raise UsageError(
                 f"{option} {text}: cannot read {path} ({exc.strerror or exc})",
                 hint="give a file with one customer id per line",
             ) from None
+        except DataError as exc:
+            raise UsageError(
+                f"{option} {text}: {exc.message}", hint="save the list as UTF-8 or GBK text"
+            ) from None
         values = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        if values and canonical_name(values[0]) == "customer_id":
+            values = values[1:]  # a column copied with its header (客户编号, customer_id)
     else:
         values = [part.strip() for part in text.split(",") if part.strip()]
     if not values:

@@ -226,3 +226,17 @@ def test_labels_none_of_which_is_usable_are_named_as_such(export: Path, tmp_path
     assert result.exit_code == 2, result.output
     assert f"every one of the {len(labels):,} label rows was rejected" in said
     assert "none of the label ids" not in said
+
+
+def test_labels_with_a_handful_of_bads_are_refused_not_an_internal_error(
+    export: Path, tmp_path: Path
+) -> None:
+    """Five labelled customers (a pilot's first outcomes): exit 2 saying how many of
+    each there are and how many are needed, not scikit-learn's split error (exit 3)."""
+    labels = pd.read_csv(export / "labels.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "labels.csv"
+    labels.head(5).assign(bad=["1", "0", "1", "0", "1"]).to_csv(path, index=False)
+    result = _invoke("train", export, "--labels", path, "--models-dir", tmp_path / "m")
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "too few labelled customers to train on: 3 bad and 2 good (at least 10 of each" in said

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -340,6 +341,7 @@ def _train_locked(
         for code, spec in feature_specs_from_indicators(icfg.indicators).items()
         if code in codes
     }
+    _enough_of_each(y_all, cfg.cv_folds, cfg.test_size)
     if cfg.oot_date_column and cfg.oot_cutoff:
         if dates is None:
             raise UsageError(
@@ -352,6 +354,13 @@ def _train_locked(
         split = holdout_split(X_all, y_all, test_size=cfg.test_size, seed=cfg.seed)
         split_kind = f"stratified hold-out ({cfg.test_size:.0%})"
     X_train, X_test, y_train, y_test = split
+    for part, name in ((y_train, "training"), (y_test, "test")):
+        if len(np.unique(np.asarray(part))) < 2:
+            raise DataError(
+                f"the {name} part of the {split_kind} split has only one outcome "
+                f"({len(part):,} rows): a model cannot be fitted or judged on it",
+                hint="move the out-of-time cut-off so that both parts hold bads and goods",
+            )
     estimator = make_estimator(algorithm, cfg, specs).fit(X_train, y_train)
     holdout = evaluate(estimator, X_test, y_test)
     training = evaluate(estimator, X_train, y_train)
@@ -491,3 +500,25 @@ def _train_locked(
         estimator, card, name=lock.name, models=lock.root, extra_files=extra, lock=lock
     )
     return TrainResult(ref, {**card, "model_id": ref.model_id})
+
+
+#: The fewest bads and goods ``train`` fits on: a scorecard's bins and a 5-fold
+#: cross-validation of the training part (70%) need more than a handful of each.
+MIN_PER_OUTCOME = 10
+
+
+def _enough_of_each(y: Any, folds: int, test_size: float) -> None:
+    """Refuse labels with too few bads or goods to split, cross-validate and fit."""
+    values = np.asarray(y)
+    bads = int((values == 1).sum())
+    goods = len(values) - bads
+    # each fold of the training part needs one of each outcome
+    least = max(MIN_PER_OUTCOME, math.ceil(folds / (1 - test_size)) + 1)
+    if min(bads, goods) < least:
+        cv = f" and {folds}-fold cross-validation" if folds >= 2 else ""
+        raise DataError(
+            f"too few labelled customers to train on: {bads:,} bad and {goods:,} good "
+            f"(at least {least} of each are needed for the hold-out{cv})",
+            hint="train on more customers (several months of outcomes), or use a model "
+            "trained on a larger portfolio",
+        )

@@ -442,6 +442,36 @@ def test_join_keeps_only_customers_with_outcomes() -> None:
     assert (joined.unmatched, joined.extra) == (1, 1)
 
 
+def test_outcomes_of_other_customers_and_lost_zeros_are_said(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A third of the outcome ids lost their leading zeros on the way through Excel: the
+    back-test judges the rest, and says so, naming the cause; with every id so, no
+    customer matches and the error names it."""
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    stripped = frame["customer_id"].str.lstrip("0")
+    some = frame.assign(customer_id=frame["customer_id"].where(frame.index % 3 != 0, stripped))
+    path = tmp_path / "some.csv"
+    some.to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["backtest", str(scores), "--outcomes", str(path), "-o", str(out), "--no-pdf"]
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    lost = int((frame.index % 3 == 0).sum())
+    assert f"{lost:,} outcomes are of customers not in the run" in said
+    assert f"{lost:,} of those outcome ids lost their leading zeros" in said
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    assert facts["grades"]["extra_outcomes_lost_zeros"] == lost
+    frame.assign(customer_id=stripped).to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["backtest", str(scores), "--outcomes", str(path)])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "no customer_id in common" in said and "lost their leading zeros (" in said
+
+
 # -- other outcomes: churned, escalated, any (issue 17 item 3) --------------------------
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import protect_command, say_label_rejects
-from custrisk.cli._console import console
+from custrisk.cli._console import console, err_console
 from custrisk.errors import UsageError
 
 app = typer.Typer()
@@ -151,6 +151,7 @@ def backtest(
             "judged",
             review.facts.get("outcome_rejects"),
         )
+    _say_unmatched(review.grades.facts)
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
@@ -218,3 +219,27 @@ def backtest(
     console.print(f"Wrote {len(written)} files to {folder}")
     if fail_on_inversion and not g.monotone:
         raise typer.Exit(1)
+
+
+def _say_unmatched(facts: dict[str, Any]) -> None:
+    """Customers of the run without an outcome and outcomes of other customers: the
+    back-test judges the rest, which a share of mismatched ids can bias."""
+    unmatched, extra = facts.get("unmatched", 0), facts.get("extra_outcomes", 0)
+    if not unmatched and not extra:
+        return
+    total = facts["customers"] + unmatched
+    parts = []
+    if unmatched:
+        parts.append(f"{unmatched:,} of the run's {total:,} customers have no outcome")
+    if extra:
+        parts.append(f"{extra:,} outcomes are of customers not in the run")
+    zeros = facts.get("extra_outcomes_lost_zeros", 0)
+    hint = (
+        f"{zeros:,} of those outcome ids lost their leading zeros: export them as text"
+        if zeros
+        else "check that the outcomes file is this run's customers"
+    )
+    err_console.print(
+        f"[yellow]Warning:[/] {' and '.join(parts)}; the back-test judges the "
+        f"{facts['customers']:,} with both ({hint})"
+    )

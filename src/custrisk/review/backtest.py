@@ -58,6 +58,8 @@ class Outcomes:
         Customers of the run without an outcome (left out).
     extra : int
         Outcomes of customers not in the run (ignored).
+    lost_zeros : int
+        Of those, the ids that are ids of the run once padded with leading zeros.
     kinds : tuple of str
         The kinds of outcome the file holds: ``bad`` and those of ``churned`` and
         ``escalated`` that have a value for at least one customer of the run.
@@ -67,6 +69,7 @@ class Outcomes:
     unmatched: int
     extra: int
     kinds: tuple[str, ...] = ("bad",)
+    lost_zeros: int = 0
 
 
 def _flags(values: pd.Series, name: str, source: str) -> pd.Series:
@@ -141,11 +144,18 @@ def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "out
     if "outstanding_balance" not in table.columns:
         table["outstanding_balance"] = np.nan
     joined = table.merge(labelled, on="customer_id", how="inner")
+    outside = labelled["customer_id"][~labelled["customer_id"].isin(table["customer_id"])]
+    padded = _lost_zeros(table["customer_id"], outside)
     if joined.empty:
         raise DataError(
             "no customer of the run has an outcome (no customer_id in common)",
             file=source,
-            hint="give the outcomes of the run's customers",
+            hint=(
+                f"the outcome ids lost their leading zeros ({padded.example}): export "
+                "them as text, or pad them to the run's ids"
+                if padded.count
+                else "give the outcomes of the run's customers"
+            ),
         )
     joined["bad"] = pd.to_numeric(joined["bad"], errors="coerce")
     bad_values = set(joined["bad"].dropna().unique().tolist())
@@ -171,8 +181,32 @@ def join_outcomes(run: ScoringRun, outcomes: pd.DataFrame, *, source: str = "out
         if date in joined.columns:
             joined[date] = _dates(joined, date)
     _add_any(joined, kinds)
-    extra = int((~labelled["customer_id"].isin(table["customer_id"])).sum())
-    return Outcomes(joined, len(table) - len(joined), extra, tuple(kinds))
+    return Outcomes(
+        joined, len(table) - len(joined), len(outside), tuple(kinds), lost_zeros=padded.count
+    )
+
+
+@dataclass(frozen=True)
+class _Padded:
+    count: int = 0
+    example: str = ""
+
+
+def _lost_zeros(run_ids: pd.Series, outside: pd.Series) -> _Padded:
+    """Outcome ids not in the run that are run ids once padded with leading zeros (an
+    id column that went through a spreadsheet as numbers): how many, and one of them
+    as ``1 for 0000000001``."""
+    digits = run_ids[run_ids.str.fullmatch(r"\d+")]
+    if not len(outside) or not len(digits):
+        return _Padded()
+    width = int(digits.str.len().max())
+    short = outside[outside.str.fullmatch(r"\d+") & (outside.str.len() < width)]
+    padded = short.str.zfill(width)
+    hits = padded.isin(run_ids)
+    if not hits.any():
+        return _Padded()
+    first = int(np.argmax(hits.to_numpy()))
+    return _Padded(int(hits.sum()), f"{short.iloc[first]} for {padded.iloc[first]}")
 
 
 _KIND_HEADERS = {"churned": "流失", "escalated": "升级"}
@@ -357,6 +391,7 @@ def backtest_grades(
         "bad_rate": bads / total if total else None,
         "unmatched": outcomes.unmatched,
         "extra_outcomes": outcomes.extra,
+        "extra_outcomes_lost_zeros": outcomes.lost_zeros,
         "lgd": lgd,
         "expected_loss": float(work["el"].sum()),
         "observed_loss": float(work["ol"].sum()),

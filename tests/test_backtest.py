@@ -581,10 +581,10 @@ def test_rule_effectiveness_against_churn_escalation_and_any_by_hand() -> None:
 def test_outcome_columns_read_with_chinese_headers(tmp_path: Path) -> None:
     path = tmp_path / "outcomes.csv"
     path.write_text(
-        "customer_id,bad,违约日期,流失,流失日期,升级,升级日期\n"
-        "1,1,2026-12-01,是,2027-01-01,否,\n"
-        "2,0,,否,,true,2026-11-20\n",
-        encoding="utf-8",
+        "客户编号,违约,违约日期,流失,流失日期,升级,升级日期\n"  # every header in Chinese
+        "1,是,2026-12-01,是,2027-01-01,否,\n"
+        "2,否,,否,,true,2026-11-20\n",
+        encoding="gbk",
     )
     labels, rejects = load_labels(path)
     assert rejects.empty
@@ -597,6 +597,7 @@ def test_outcome_columns_read_with_chinese_headers(tmp_path: Path) -> None:
     joined = join_outcomes(run, labels)
     assert joined.kinds == ("bad", "churned", "escalated")
     frame = joined.frame.set_index("customer_id")
+    assert frame["bad"].tolist() == [1, 0]
     assert frame["churned"].tolist() == [1, 0] and frame["escalated"].tolist() == [0, 1]
     assert frame.loc["1", "bad_date"] == pd.Timestamp("2026-12-01")
     assert frame.loc["2", "escalation_date"] == pd.Timestamp("2026-11-20")

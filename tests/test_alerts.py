@@ -450,6 +450,9 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
     assert "2 alerts" in result.stdout and "CR02" in result.stdout and "CP01" in result.stdout
     assert "CR03" not in result.stdout
     assert "处理措施" in result.stdout
+    for name in ("橙色", "中", "Orange", "medium"):  # as the reports and alerts print it
+        again = runner.invoke(app, ["alerts", str(run_folder / "scores.csv"), "--level", name])
+        assert again.exit_code == 0 and again.stdout == result.stdout, (name, again.output)
     result = runner.invoke(
         app, ["alerts", str(run_folder), "--owner", "account_manager", "--format", "csv"]
     )
@@ -477,7 +480,7 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
-        (["--level", "purple"], "--level must be one of red, orange, yellow; got 'purple'"),
+        (["--level", "purple"], "--level must be one of red, orange, yellow (红色/橙色/黄色"),
         (["--format", "xml"], "--format must be one of table, csv"),
         (["--out", "x.csv", "-f", "table"], "--out writes CSV or an .xlsx workbook, not a"),
     ],

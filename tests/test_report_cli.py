@@ -185,8 +185,18 @@ def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) ->
     assert list(_manifest(out)) == ["portfolio", "C002", "C005"]
 
     out = tmp_path / "red"
-    result = _report(
-        runner, run_path, "-o", out, "-w", "0", "--no-portfolio", "--alert-level", "red"
+    result = _report(  # grades and levels as the reports print them
+        runner,
+        run_path,
+        "-o",
+        out,
+        "-w",
+        "0",
+        "--no-portfolio",
+        "--alert-level",
+        "红色",
+        "--grade",
+        "d,e",
     )
     assert list(_manifest(out)) == ["C001", "C003"]
 

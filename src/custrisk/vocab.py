@@ -73,6 +73,26 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     return roles
 
 
+#: Other names of the levels a user may type: the colours in Chinese and the labels.
+_LEVEL_NAMES: Mapping[str, str] = {
+    **{level: level for level in LEVELS},
+    **{label: level for level, labels in LEVEL_LABELS.items() for label in labels.values()},
+    **{"红色": "red", "橙色": "orange", "黄色": "yellow", "红": "red", "橙": "orange"},
+    "黄": "yellow",
+}
+
+
+def level_named(name: str) -> str | None:
+    """The alert level ``name`` stands for (``red``, ``Red``, ``红色``, ``高``, ``high``),
+    or ``None``."""
+    text = name.strip()
+    return _LEVEL_NAMES.get(text.lower()) or _LEVEL_NAMES.get(text.replace("预警", ""))
+
+
+#: The names :func:`level_named` takes, for messages.
+LEVEL_CHOICES = "red, orange, yellow (红色/橙色/黄色, 高/中/低)"
+
+
 def check_language(lang: str, option: str = "--lang") -> str:
     """``lang`` when it is one of :data:`LANGUAGES`.
 
@@ -89,10 +109,12 @@ def check_language(lang: str, option: str = "--lang") -> str:
 __all__ = [
     "LANGUAGES",
     "LEVELS",
+    "LEVEL_CHOICES",
     "LEVEL_LABELS",
     "LEVEL_RANK",
     "OWNER_LABELS",
     "check_language",
+    "level_named",
     "owner_label",
     "owners_named",
 ]

@@ -31,7 +31,10 @@ def alerts(
     ],
     level: Annotated[
         str | None,
-        typer.Option("--level", help="Only alerts at this level or above: red, orange or yellow."),
+        typer.Option(
+            "--level",
+            help="Only alerts at this level or above: red, orange or yellow (or 红色, 橙色, 黄色; 高, 中, 低).",
+        ),
     ] = None,
     owner: Annotated[
         list[str] | None,

@@ -85,7 +85,10 @@ def report(
     ] = None,
     alert_level: Annotated[
         str | None,
-        typer.Option("--alert-level", help="Only customers at these alert levels, e.g. red."),
+        typer.Option(
+            "--alert-level",
+            help="Only customers at these alert levels, e.g. red or 红色,橙色.",
+        ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Report language: zh or en.")] = "zh",
     workers: Annotated[

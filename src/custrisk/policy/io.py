@@ -13,7 +13,7 @@ import pandas as pd
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
 from custrisk.results import ALERT_STATUSES, alert_table
-from custrisk.vocab import LEVEL_RANK, LEVELS, owners_named
+from custrisk.vocab import LEVEL_CHOICES, LEVEL_RANK, LEVELS, level_named, owners_named
 
 #: ``--fail-on`` values: a level, or ``never``.
 FAIL_ON = (*LEVELS, "never")
@@ -53,9 +53,10 @@ def filter_alerts(
     """
     out = alerts
     if level is not None:
-        if level not in LEVELS:
-            raise UsageError(f"--level must be one of {', '.join(LEVELS)}; got {level!r}")
-        out = alerts_at_or_above(out, level)
+        named = level_named(level)
+        if named is None:
+            raise UsageError(f"--level must be one of {LEVEL_CHOICES}; got {level!r}")
+        out = alerts_at_or_above(out, named)
     owner_set = set(owners)
     if owner_set:
         present = out["owner"].dropna().astype("str").unique()

@@ -22,7 +22,7 @@ from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError, UsageError
 from custrisk.protect.output import existing, plain_bytes
-from custrisk.vocab import LEVELS
+from custrisk.vocab import LEVEL_CHOICES, level_named
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +233,12 @@ def select_customers(
                 f"--grade: {inputs.scores_path} has no grade column",
                 hint="score with a policy config, or select with --customers",
             )
-        wanted = [g.strip() for g in grades if g.strip()]
         known = list((inputs.run.get("policy") or {}).get("distribution") or ())
         known = known or sorted(set(frame["grade"].dropna().astype(str)))
+        # a grade as typed, in either case (d, D)
+        by_case = {g.upper(): g for g in known}
+        typed = [g.strip() for g in grades if g.strip()]
+        wanted = [g if g in known else by_case.get(g.upper(), g) for g in typed]
         unknown = [g for g in wanted if g not in known]
         if unknown:
             raise UsageError(
@@ -249,12 +252,13 @@ def select_customers(
                 f"--alert-level: {inputs.scores_path} has no alert_level column",
                 hint="score with an alerts config, or select with --customers",
             )
-        levels = [lv.strip().lower() for lv in alert_levels if lv.strip()]
-        unknown = [lv for lv in levels if lv not in LEVELS]
+        typed = [lv.strip() for lv in alert_levels if lv.strip()]
+        unknown = [lv for lv in typed if level_named(lv) is None]
         if unknown:
             raise UsageError(
                 f"--alert-level: unknown level(s) {join_limited(unknown)}",
-                hint=f"the levels are {', '.join(LEVELS)}",
+                hint=f"the levels are {LEVEL_CHOICES}",
             )
+        levels = [level_named(lv) for lv in typed]
         keep &= frame["alert_level"].astype(str).str.lower().isin(levels)
     return frame.loc[keep, "customer_id"].tolist()

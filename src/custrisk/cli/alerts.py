@@ -33,7 +33,8 @@ def alerts(
         str | None,
         typer.Option(
             "--level",
-            help="Only alerts at this level or above: red, orange or yellow (or 红色, 橙色, 黄色; 高, 中, 低).",
+            help="Only alerts at this level or above: red, orange or yellow "
+            "(or 红色, 橙色, 黄色; 高, 中, 低).",
         ),
     ] = None,
     owner: Annotated[

@@ -240,3 +240,22 @@ def test_labels_with_a_handful_of_bads_are_refused_not_an_internal_error(
     said = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     assert "too few labelled customers to train on: 3 bad and 2 good (at least 10 of each" in said
+
+
+def test_evaluate_says_what_its_figures_leave_out(
+    export: Path, models: Path, tmp_path: Path
+) -> None:
+    """Blank and repeated labels are left out of evaluate's figures, and it says so as
+    train does; its band table is of the new data, not the training hold-out."""
+    labels = pd.read_csv(export / "labels.csv", dtype=str, keep_default_na=False)
+    labels.loc[:19, "bad"] = ""
+    repeated = labels.iloc[30:40].assign(bad=lambda f: np.where(f["bad"] == "1", "0", "1"))
+    path = tmp_path / "labels.csv"
+    pd.concat([labels, repeated]).to_csv(path, index=False)
+    result = _invoke("evaluate", "logistic", export, "--labels", path, "--models-dir", models)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert f"on {len(labels) - 20:,} labelled customers" in said
+    assert "Warning: 20 customers have no label" in said
+    assert "30 label rows were rejected and not measured on" in said
+    assert "By score band (new data)" in said and "(hold-out)" not in said

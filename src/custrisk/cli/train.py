@@ -190,11 +190,7 @@ def train(
         f"customers (bad rate {training['bad_rate']:.1%}, as of "
         f"{training['as_of']}); split: {card['metrics']['split']}"
     )
-    if training["unlabelled"] or training["labels_for_unknown_customers"]:
-        err_console.print(
-            f"[yellow]Warning:[/] {training['unlabelled']:,} customers have no label; "
-            f"{training['labels_for_unknown_customers']:,} labels name unknown customers"
-        )
+    _say_label_counts(training, "trained on")
     if training.get("rows_rejected_in_exports"):
         from custrisk.scoring.features import TRAINING_REJECTS_FILE
 
@@ -202,10 +198,6 @@ def train(
             f"[yellow]Warning:[/] {training['rows_rejected_in_exports']:,} input rows were "
             "rejected while cleaning and not trained on; see "
             f"{result.ref.path / TRAINING_REJECTS_FILE}"
-        )
-    if training.get("label_rows_rejected"):
-        say_label_rejects(
-            training["label_rows_rejected"], "label", "trained on", training.get("label_rejects")
         )
     if card.get("table", {}).get("target_bad_value") is not None:
         console.print(
@@ -254,11 +246,24 @@ def evaluate(
         f"Model {result['model_id']} on {result['labelled']:,} labelled customers "
         f"(as of {result['as_of']})"
     )
+    _say_label_counts(result, "measured on")
     columns = {"new data": result["metrics"]}
     if result.get("training_metrics"):
         columns["training hold-out"] = result["training_metrics"]
     print_metrics(columns, None)
-    print_bands(result["metrics"])
+    print_bands(result["metrics"], "new data")
+
+
+def _say_label_counts(counts: dict[str, Any], use: str) -> None:
+    """Customers without a label, labels of unknown customers and rejected label rows:
+    what the figures leave out (train and evaluate say it alike)."""
+    if counts.get("unlabelled") or counts.get("labels_for_unknown_customers"):
+        err_console.print(
+            f"[yellow]Warning:[/] {counts.get('unlabelled', 0):,} customers have no label; "
+            f"{counts.get('labels_for_unknown_customers', 0):,} labels name unknown customers"
+        )
+    if counts.get("label_rows_rejected"):
+        say_label_rejects(counts["label_rows_rejected"], "label", use, counts.get("label_rejects"))
 
 
 def _print_inferred(configs: Any) -> None:
@@ -276,13 +281,13 @@ def _print_inferred(configs: Any) -> None:
         )
 
 
-def print_bands(metrics: dict[str, Any]) -> None:
-    """Lift and calibration by score band (riskiest first)."""
+def print_bands(metrics: dict[str, Any], measured_on: str = "hold-out") -> None:
+    """Lift and calibration by score band (riskiest first) of the rows ``measured_on``."""
     lift = metrics.get("lift") or []
     calibration = {row["bin"]: row for row in metrics.get("calibration") or []}
     if not lift:
         return
-    table = Table(title="By score band (hold-out)", title_justify="left")
+    table = Table(title=f"By score band ({measured_on})", title_justify="left")
     for column in ("band", "scores", "rows", "bads", "bad rate", "bad capture", "lift"):
         table.add_column(column, justify="left" if column == "scores" else "right")
     for row in lift:

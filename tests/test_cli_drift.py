@@ -70,6 +70,8 @@ def test_same_distribution_json_values_are_small(data: dict[str, Path]) -> None:
     report = json.loads(result.stdout)
     assert report["verdict"] == "stable"
     assert report["as_of"] == AS_OF
+    # the packaged thresholds, named where the file is (a CI log says which applied)
+    assert Path(report["config_file"]).name == "drift.yaml"
     score = next(s for s in report["statistics"] if s["id"] == "psi:score")
     assert score["value"] < 0.05
     assert max(s["value"] for s in report["statistics"]) < 0.10

@@ -159,7 +159,7 @@ def load_drift_config(path: str | os.PathLike[str] | None = None) -> DriftConfig
             "confidence", f"must be between 0 and 1, got {confidence:g}", hint="e.g. 0.95"
         )
     return DriftConfig(
-        path=str(path),
+        path=root.file,
         fail_on=root.text("fail_on", "alert", allowed=FAIL_ON),
         allow_insufficient=root.flag("allow_insufficient", False),
         min_rows=int(minimum.number("rows", 500, minimum=1, integer=True)),

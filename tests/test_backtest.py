@@ -442,6 +442,30 @@ def test_join_keeps_only_customers_with_outcomes() -> None:
     assert (joined.unmatched, joined.extra) == (1, 1)
 
 
+def test_a_bad_optional_outcome_is_unknown_and_the_bad_outcome_is_kept(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`churned` written 未知 (unknown) in 30 rows and one impossible `bad_date`: those
+    values are blanked and said, and every customer's bad outcome is still judged."""
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    frame["churned"] = np.where(frame.index < 30, "未知", "0")
+    frame.loc[40, "bad_date"] = "2026-13-45"
+    path = tmp_path / "outcomes.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["backtest", str(scores), "--outcomes", str(path), "-o", str(out), "--no-pdf"]
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Note: 31 outcome values were not valid and read as unknown" in said
+    assert "churned: not true/false" in said and "rejected" not in said
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    assert facts["outcome_rows_rejected"] == 0 and facts["outcome_values_blanked"] == 31
+    assert facts["grades"]["customers"] == len(frame)
+
+
 def test_outcomes_of_other_customers_and_lost_zeros_are_said(
     later_run: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -402,6 +402,13 @@ def say_label_rejects(rows: int, what: str, use: str, summary: str | None) -> No
     err_console.print(f"[yellow]Warning:[/] {were} rejected and not {use} ({summary or '-'})")
 
 
+def say_label_blanks(values: int, what: str, summary: str | None) -> None:
+    """Note the optional outcome values (a churn flag, a date) that were none and were
+    blanked: unknown, the rest of the row kept."""
+    were = f"{values:,} {what} value was" if values == 1 else f"{values:,} {what} values were"
+    err_console.print(f"[yellow]Note:[/] {were} not valid and read as unknown ({summary or '-'})")
+
+
 def write_unmasked_rejects(
     workspace: Workspace, path: Path | None, *, csv_encoding: str | None = None
 ) -> None:

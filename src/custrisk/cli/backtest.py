@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from custrisk.cli._common import protect_command, say_label_rejects
+from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
 from custrisk.cli._console import console, err_console
 from custrisk.errors import UsageError
 
@@ -150,6 +150,10 @@ def backtest(
             "outcome",
             "judged",
             review.facts.get("outcome_rejects"),
+        )
+    if review.facts.get("outcome_values_blanked"):
+        say_label_blanks(
+            review.facts["outcome_values_blanked"], "outcome", review.facts.get("outcome_blanked")
         )
     _say_unmatched(review.grades.facts)
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"

@@ -26,6 +26,7 @@ from custrisk.cli._common import (
     note_unmasked,
     parse_date,
     protect_command,
+    say_label_blanks,
     say_label_rejects,
 )
 from custrisk.cli._console import console, err_console
@@ -264,6 +265,8 @@ def _say_label_counts(counts: dict[str, Any], use: str) -> None:
         )
     if counts.get("label_rows_rejected"):
         say_label_rejects(counts["label_rows_rejected"], "label", use, counts.get("label_rejects"))
+    if counts.get("label_values_blanked"):
+        say_label_blanks(counts["label_values_blanked"], "label", counts.get("label_blanked"))
 
 
 def _print_inferred(configs: Any) -> None:

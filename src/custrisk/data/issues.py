@@ -22,6 +22,9 @@ from custrisk.io.readers import RawTable
 
 DROPPED = "dropped"
 REPAIRED = "repaired"
+#: The end of the message of a value blanked by ``on_invalid: blank`` (a repair that
+#: loses the value, unlike a trim or a normalised spelling)
+BLANKED = "replaced by blank (on_invalid: blank)"
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",
@@ -199,7 +202,7 @@ def record_invalid(
             rule,
             raw_values,
             REPAIRED,
-            f"{_range_text(col, rule)}; replaced by blank (on_invalid: blank)",
+            f"{_range_text(col, rule)}; {BLANKED}",
         )
     else:
         issues.add(mask, col.name, rule, raw_values, DROPPED, _range_text(col, rule))

@@ -30,7 +30,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
-from custrisk.data.issues import DROPPED, ISSUE_COLUMNS, RULE_TEXT, RejectedKeys
+from custrisk.data.issues import BLANKED, DROPPED, ISSUE_COLUMNS, RULE_TEXT, RejectedKeys
 from custrisk.data.orphans import check_orphans, mismatch_of
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
@@ -967,11 +967,27 @@ def label_rejects_summary(rejects: pd.DataFrame, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
+def label_faults(rejects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The issues of a labels file split into the rows dropped (a bad outcome that is no
+    outcome, a repeated id) and the values blanked (an optional outcome or date that is
+    none: unknown, the row kept)."""
+    if not len(rejects):
+        return rejects, rejects
+    dropped = rejects["action"].astype(str).eq(DROPPED).to_numpy()
+    # (a value blanked on a row dropped for another reason is no loss of its own)
+    blanked = (
+        rejects["message"].astype(str).str.endswith(BLANKED).to_numpy()
+        & ~rejects["line"].isin(rejects.loc[dropped, "line"]).to_numpy()
+    )
+    return rejects[dropped], rejects[blanked]
+
+
 def require_labels(
     frame: pd.DataFrame, rejects: pd.DataFrame, path: str | os.PathLike[str]
 ) -> None:
     """Refuse a labels (outcomes) file none of whose rows survived cleaning, saying why
     the rows were rejected (rather than letting a caller report no id in common)."""
+    rejects, _ = label_faults(rejects)
     if len(frame) or not len(rejects):
         return
     rejected = int(rejects["line"].nunique())
@@ -989,6 +1005,7 @@ __all__ = [
     "SourceReport",
     "ValidationReport",
     "Workspace",
+    "label_faults",
     "label_rejects_summary",
     "load_labels",
     "load_workspace",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from custrisk.data import load_labels
-from custrisk.data.workspace import label_rejects_summary, require_labels
+from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import UsageError
 from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config
@@ -115,6 +115,7 @@ def backtest_run(
             confidence=confidence,
         )
         proposed = proposed_policy_yaml(base, proposal)
+    dropped, blanked = label_faults(rejects)
     facts: dict[str, Any] = {
         "run": str(scoring.files.scores) if scoring.files else str(run),
         "run_id": scoring.run_id,
@@ -122,10 +123,13 @@ def backtest_run(
         "model_id": scoring.facts.get("model_id"),
         "outcomes": str(outcomes),
         "outcome_kinds": list(joined.kinds),
-        "outcome_rows_rejected": int(rejects["line"].nunique()) if len(rejects) else 0,
+        "outcome_rows_rejected": int(dropped["line"].nunique()) if len(dropped) else 0,
     }
-    if len(rejects):
-        facts["outcome_rejects"] = label_rejects_summary(rejects)
+    if len(dropped):
+        facts["outcome_rejects"] = label_rejects_summary(dropped)
+    if len(blanked):
+        facts["outcome_values_blanked"] = len(blanked)
+        facts["outcome_blanked"] = label_rejects_summary(blanked)
     return Review(
         grade_review,
         by_outcome.get("bad"),

@@ -19,7 +19,12 @@ import pandas as pd
 from custrisk.config._yaml import load_yaml_text
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
-from custrisk.data.workspace import label_rejects_summary, require_labels, require_usable
+from custrisk.data.workspace import (
+    label_faults,
+    label_rejects_summary,
+    require_labels,
+    require_usable,
+)
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -134,6 +139,7 @@ def labelled_features(
     frame = frame[known]
     X = features.X.loc[features.X.index.isin(frame.index)]
     y = frame["bad"].reindex(X.index).astype(int).to_numpy()
+    _rejects, blanked = label_faults(_rejects)
     rejected = int(_rejects["line"].nunique()) if len(_rejects) else 0
     counts: dict[str, Any] = {
         "customers": len(features.X),
@@ -144,6 +150,9 @@ def labelled_features(
     }
     if rejected:
         counts["label_rejects"] = label_rejects_summary(_rejects)
+    if len(blanked):
+        counts["label_values_blanked"] = len(blanked)
+        counts["label_blanked"] = label_rejects_summary(blanked)
     if len(X) == 0:
         raise DataError(
             "no labelled customer: none of the label ids is in the credit table"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
-from custrisk.data.workspace import label_rejects_summary, require_labels
+from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
     CompareConfig,
@@ -51,12 +51,20 @@ def read_labels(
     """
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
     require_labels(frame, rejects, path)
-    if len(rejects):
+    dropped, blanked = label_faults(rejects)
+    if len(dropped):
         log.warning(
             "%s: %d label rows rejected while cleaning (%s)",
             path,
-            rejects["line"].nunique(),
-            label_rejects_summary(rejects),
+            dropped["line"].nunique(),
+            label_rejects_summary(dropped),
+        )
+    if len(blanked):
+        log.warning(
+            "%s: %d label values blanked, unknown (%s)",
+            path,
+            len(blanked),
+            label_rejects_summary(blanked),
         )
     frame = frame.drop_duplicates("customer_id", keep="first")
     frame = frame[frame["bad"].notna()]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from custrisk.cli import app
@@ -134,6 +135,46 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     totals = pd.read_csv(tmp_path / "policy_totals.csv", encoding="utf-8-sig")
     assert totals["policy"].tolist() == ["current", "new"]
     assert not (tmp_path / "backtest.pdf").exists()
+
+
+def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The packaged policy without E (D reaches down to 0): A to D keep their bands, so
+    their customers stay; E's customers go to D, a better grade: moved up, not down."""
+    scores, labels = later_run
+    data = yaml.safe_load(Path(load_policy().path).read_text(encoding="utf-8"))
+    del data["grades"]["E"], data["decision"]["grades"]["E"]
+    data["grades"]["D"]["min_score"] = 0
+    four = tmp_path / "four.yaml"
+    four.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "review"
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--policy", four, "--out", out, "--no-pdf"
+    )
+    current = pd.read_csv(out / "policy_grades.csv", encoding="utf-8-sig").set_index("grade")
+    was_e = int(current.loc["E", "customers_current"])
+    assert was_e > 0
+    moves = pd.read_csv(out / "policy_moves.csv", encoding="utf-8-sig").set_index("move")
+    assert moves.loc["moved up", "customers"] == was_e
+    assert moves.loc["moved down", "customers"] == 0
+    assert moves.loc["stayed", "customers"] == 2500 - was_e
+    assert f"moved up {was_e:,} " in output and "moved down 0 " in output
+    # the bad rates by grade under the new policy, to check they still rise
+    new = current[current["customers_new"] > 0]
+    assert new.index.tolist() == ["A", "B", "C", "D"]
+    assert new["customers_new"].sum() == 2500
+    assert new["bad_rate_new"].is_monotonic_increasing
+    assert current.loc["D", "bad_rate_new"] > current.loc["D", "bad_rate_current"]
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))["what_if"]
+    assert facts["moved_up"] == was_e and facts["moved_down"] == 0
+    assert facts["new_monotone"] is True
+    assert [g["grade"] for g in facts["grades"]] == ["A", "B", "C", "D", "E"]
+    import openpyxl
+
+    book = openpyxl.load_workbook(out / "backtest.xlsx", read_only=True)
+    assert "policy_grades" in book.sheetnames
+    book.close()
 
 
 def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:

@@ -201,6 +201,11 @@ def backtest(
                 for name in ("moved up", "moved down")
             )
         )
+        if not review.comparison.facts["new_monotone"]:
+            console.print(
+                "Under the new policy bad rates do NOT rise grade by grade: "
+                + ", ".join(f"{a} > {b}" for a, b in review.comparison.facts["new_inversions"])
+            )
     if review.proposal is not None:
         missed = review.proposal.table[~review.proposal.table["met"]]
         console.print(

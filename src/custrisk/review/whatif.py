@@ -24,10 +24,10 @@ from scipy.stats import beta
 from sklearn.isotonic import IsotonicRegression
 
 from custrisk.config._yaml import load_yaml_file
-from custrisk.errors import UsageError
+from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, apply_policy, parse_policy
 from custrisk.results import ScoringRun
-from custrisk.review.backtest import Outcomes
+from custrisk.review.backtest import Outcomes, policy_grades
 
 #: Confidence that a proposed grade's bad rate is below its target (one-sided
 #: Clopper-Pearson upper bound on the rows the cut-offs are fitted on).
@@ -52,7 +52,13 @@ class PolicyComparison:
         approval rate, exposure (sum of recommended limits), expected loss (PD x
         recommended limit x LGD), bad rate of the approved.
     grades : pandas.DataFrame
-        By new grade: customers and bad rate under each policy.
+        By grade, the new policy's first, then any only the current policy has:
+        ``customers_current``, ``bad_rate_current``, ``customers_new``,
+        ``bad_rate_new``.
+    facts : dict
+        The new policy's file, customers, ``moved_up``, ``moved_down``, LGD, and
+        ``new_monotone`` with ``new_inversions``: whether bad rates rise grade by grade
+        under the new policy (grades without customers skipped).
     """
 
     swap: pd.DataFrame
@@ -65,7 +71,12 @@ class PolicyComparison:
 def compare_policies(
     run: ScoringRun, outcomes: Outcomes, new_policy: Policy, *, lgd: float = 1.0
 ) -> PolicyComparison:
-    """The run's grades and limits against ``new_policy``'s on the same customers."""
+    """The run's grades and limits against ``new_policy``'s on the same customers.
+
+    A customer moved up when the new grade is better than the current one: by rank
+    when both policies have the same grades, else by where the grades' score bands lie
+    (see :func:`_move`), so that policies of different numbers of grades compare.
+    """
     scores = run.scores.assign(customer_id=run.scores["customer_id"].astype(str))
     base = scores.loc[:, ["customer_id", "as_of", "pd", "score"]]
     details = run.details.assign(customer_id=run.details["customer_id"].astype(str))
@@ -84,25 +95,18 @@ def compare_policies(
         }
     )
     table["bad"] = table["customer_id"].map(bad)
-    old_codes = [
-        str(g["code"])
-        for g in sorted(
-            (run.facts.get("policy") or {}).get("grades") or [], key=lambda g: int(g["rank"])
-        )
-    ] or sorted(table["old_grade"].unique())
+    old_grades = policy_grades(run.facts)
+    old_codes = [str(g["code"]) for g in old_grades] or sorted(table["old_grade"].unique())
     new_codes = list(new_policy.codes)
-    old_rank = {c: i for i, c in enumerate(old_codes)}
-    new_rank = {c: i for i, c in enumerate(new_codes)}
-    # a move compares positions on each policy's own scale, as a share of its grades
-    old_pos = table["old_grade"].map(old_rank) / max(len(old_codes) - 1, 1)
-    new_pos = table["new_grade"].map(new_rank) / max(len(new_codes) - 1, 1)
-    same = old_codes == new_codes
-    if same:
-        old_pos, new_pos = table["old_grade"].map(old_rank), table["new_grade"].map(new_rank)
-    move = np.where(
-        new_pos < old_pos, "moved up", np.where(new_pos > old_pos, "moved down", "stayed")
-    )
-    table["move"] = move
+    old_bands = {str(g["code"]): _band_of(g) for g in old_grades}
+    new_bands = {g.code: (float(g.min_score), float(g.max_score)) for g in new_policy.grades}
+    pairs = table[["old_grade", "new_grade"]].drop_duplicates()
+    direction = {
+        (old, new): _move(old, new, old_codes, new_codes, old_bands, new_bands)
+        for old, new in pairs.itertuples(index=False)
+    }
+    pairs_of = zip(table["old_grade"], table["new_grade"], strict=True)
+    table["move"] = [direction[pair] for pair in pairs_of]
     swap = pd.crosstab(table["old_grade"], table["new_grade"]).reindex(
         index=[c for c in old_codes if c in set(table["old_grade"])],
         columns=[c for c in new_codes if c in set(table["new_grade"])],
@@ -132,14 +136,60 @@ def compare_policies(
             for code in dict.fromkeys([*new_codes, *old_codes])
         ]
     )
+    populated = grades[grades["grade"].isin(new_codes) & (grades["customers_new"] > 0)]
+    rates, names = populated["bad_rate_new"].to_numpy(), populated["grade"].tolist()
+    inversions = [
+        [names[i], names[i + 1]] for i in range(len(rates) - 1) if rates[i + 1] < rates[i]
+    ]
     facts = {
         "policy": new_policy.path,
         "customers": len(table),
         "moved_up": int((table["move"] == "moved up").sum()),
         "moved_down": int((table["move"] == "moved down").sum()),
         "lgd": lgd,
+        "new_monotone": not inversions,
+        "new_inversions": inversions,
     }
     return PolicyComparison(swap, moves, totals, grades, facts)
+
+
+def _band_of(grade: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A grade's ``(min_score, max_score)`` from a run's facts, if they say."""
+    try:
+        return float(grade["min_score"]), float(grade["max_score"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _move(
+    old: str,
+    new: str,
+    old_codes: Sequence[str],
+    new_codes: Sequence[str],
+    old_bands: Mapping[str, tuple[float, float] | None],
+    new_bands: Mapping[str, tuple[float, float]],
+) -> str:
+    """``moved up``, ``stayed`` or ``moved down`` from grade ``old`` to ``new``.
+
+    A grade of the same name is the same grade. When both policies have the same
+    grades in the same order, the rank decides. Otherwise the ranks of two policies do
+    not compare (the fourth of four grades is not the fourth of five), so the score
+    bands do: a band whose middle lies lower holds riskier customers (a move down).
+    """
+    if old == new:
+        return "stayed"
+    if list(old_codes) == list(new_codes) and old in old_codes and new in new_codes:
+        step: float = new_codes.index(new) - old_codes.index(old)
+    else:
+        before, after = old_bands.get(old), new_bands.get(new)
+        if before is None or after is None:
+            raise DataError(
+                f"cannot tell whether grade {old} to {new} is a move up or down: the run's "
+                "facts do not give the score band of its grade",
+                hint="compare with a policy of the same grades, or score the run again",
+            )
+        step = sum(before) - sum(after)  # twice the fall of the band's middle
+    return "moved up" if step < 0 else "moved down" if step > 0 else "stayed"
 
 
 def _rate(values: pd.Series) -> float:

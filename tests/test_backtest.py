@@ -18,6 +18,8 @@ from custrisk.policy import load_policy
 from custrisk.results import ScoringRun
 from custrisk.review.alerts import alert_effectiveness, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
+from custrisk.review.output import review_context
+from custrisk.review.run import backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
 
@@ -86,7 +88,10 @@ def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> 
     assert 0.67 < facts["grades"]["observed_loss"] / facts["grades"]["expected_loss"] < 1.5
 
 
-def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(reviewed: Path) -> None:
+def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(
+    review_console: tuple[Path, str],
+) -> None:
+    reviewed = review_console[0]
     cutoffs = pd.read_csv(reviewed / "proposed_cutoffs.csv", encoding="utf-8-sig")
     targets = parse_targets(TARGETS, ("A", "B", "C", "D", "E"))
     assert cutoffs["customers_holdout"].sum() > 500
@@ -94,6 +99,8 @@ def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(reviewed: Path) -> N
         assert row["customers_holdout"] > 0
         assert row["bad_rate_holdout"] <= targets[row["grade"]], row
         assert row["met"]
+    assert pd.isna(cutoffs["met"].iloc[-1])  # the riskiest grade has no target to meet
+    assert "every target met on the hold-out" in review_console[1]
     # bands are contiguous, best grade on top
     assert (
         cutoffs["min_score"].iloc[:-1].to_numpy() == cutoffs["max_score"].iloc[1:].to_numpy()
@@ -355,6 +362,83 @@ def test_cut_offs_from_a_known_bad_rate_curve() -> None:
     assert bands["E"][0] == 0
 
 
+def test_a_band_without_hold_out_customers_or_a_reachable_target_is_not_called_met() -> None:
+    # the curve of the test above; only customers scored 450 or 650 are held out, so B
+    # (from 580) and C (from 520) have none, and no score reaches D's 30 %
+    scores = np.repeat([450, 520, 580, 650], 500).astype(float)
+    rng = np.random.default_rng(0)
+    bad = (rng.random(2000) < np.repeat([0.4, 0.1, 0.02, 0.0], 500)).astype(float)
+    held = np.isin(scores, [450, 650]) & (np.arange(2000) % 3 == 0)
+    policy = load_policy()
+    targets = parse_targets("A=0.5%,B=3%,C=12%,D=30%", policy.codes)
+    proposal = propose_cutoffs(pd.Series(scores), pd.Series(bad), policy, targets, holdout=held)
+    table = proposal.table.set_index("grade")
+    assert table.loc["A", "met"] is True and table.loc["A", "customers_holdout"] > 30
+    for code in ("B", "C"):
+        assert table.loc[code, "customers_holdout"] == 0
+        assert table.loc[code, "met"] is None
+        assert table.loc[code, "note"] == "no hold-out customers: not judged"
+    assert table.loc["D", "met"] is False
+    assert table.loc["D", "note"].startswith("target not reachable")
+    assert table.loc["E", "met"] is None  # no target
+    facts = proposal.facts
+    assert facts["all_met"] is False
+    assert facts["not_judged"] == ["B", "C"] and facts["not_reachable"] == ["D"]
+    assert facts["missed"] == [] and facts["few_holdout"] == []
+
+
+def test_unreachable_targets_are_said_not_met_on_the_console_csv_and_pdf(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Targets too low for any score: the console names the bands that did not meet
+    theirs rather than saying every target was met, and the CSV, workbook and PDF agree;
+    a band judged on a handful of hold-out customers gets a warning."""
+    scores, labels = later_run
+    targets = "A=0.1%,B=0.2%,C=0.3%,D=0.4%"
+    output = _invoke(
+        "backtest",
+        scores,
+        "--outcomes",
+        labels,
+        "--target-bad-rate",
+        targets,
+        "--holdout",
+        "5%",
+        "--out",
+        tmp_path,
+        "--no-pdf",
+    )
+    cutoffs = pd.read_csv(tmp_path / "proposed_cutoffs.csv", encoding="utf-8-sig")
+    cutoffs = cutoffs.set_index("grade")
+    unreachable = cutoffs.index[cutoffs["note"].fillna("").str.startswith("target not")]
+    assert len(unreachable) > 0
+    assert not cutoffs.loc[unreachable, "met"].astype(bool).any()
+    assert pd.isna(cutoffs.loc["E", "met"])  # no target: not judged
+    assert "every target met" not in output
+    assert "target not reachable (one-point bands): " + ", ".join(unreachable) in output
+    few = cutoffs[
+        cutoffs["target"].notna()
+        & ~cutoffs.index.isin(unreachable)
+        & (cutoffs["customers_holdout"] < 30)
+    ]
+    assert len(few) > 0
+    assert "judged on fewer than 30 hold-out customers" in " ".join(output.split())
+    for code in few.index:
+        assert (
+            f"only {cutoffs.loc[code, 'customers_holdout']} hold-out" in cutoffs.loc[code, "note"]
+        )
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "backtest.xlsx", read_only=True)
+    rows = list(book["proposed_cutoffs"].values)
+    book.close()
+    met = {row[0]: row[rows[0].index("met")] for row in rows[1:]}
+    assert all(met[code] is False for code in unreachable) and met["E"] is None
+    review = backtest_run(scores, labels, targets=targets, holdout=0.05)
+    verdicts = {r["grade"]: r["met"] for r in review_context(review, "en")["cutoffs"]}
+    assert all(verdicts[code] == "✗" for code in unreachable) and verdicts["E"] == "—"
+
+
 def test_a_hold_out_is_stable_and_near_its_share() -> None:
     ids = pd.Series([f"{i:010d}" for i in range(5000)])
     mask = holdout_mask(ids, 0.3)
@@ -371,6 +455,11 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
         (["--target-bad-rate", "A=1%,B=2%"], "missing: C, D"),
         (["--target-bad-rate", "A:1%"], "cannot read 'A:1%'"),
         (["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"], "'Z' is not a grade"),
+        (
+            ["--target-bad-rate", "A=5%,B=2%,C=6%,D=6%"],
+            "targets must rise from the best grade to the riskiest; B=2% is not above A=5%; "
+            "D=6% is not above C=6%",
+        ),
         (["--max-alert-share", "lots"], "--max-alert-share must be a share"),
         (["--holdout", "150%"], "--holdout must be a share"),
     ],

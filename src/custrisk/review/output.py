@@ -342,6 +342,13 @@ def _num(value: Any, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+def _verdict(met: Any) -> str:
+    """✓ met, ✗ not met, — not judged (no target or no hold-out customers)."""
+    if met is None or (isinstance(met, float) and math.isnan(met)):
+        return "—"
+    return "✓" if met else "✗"
+
+
 def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
     """The plain data of the review PDF (texts already formatted)."""
     labels = _LABELS[lang]
@@ -471,7 +478,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),
                 "bad_rate_holdout": _pct(r["bad_rate_holdout"], 2),
-                "met": "✓" if r["met"] else "✗",
+                "met": _verdict(r["met"]),
                 "note": r["note"],
             }
             for r in review.proposal.table.to_dict("records")

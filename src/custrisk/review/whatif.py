@@ -34,6 +34,10 @@ from custrisk.review.backtest import Outcomes, policy_grades
 DEFAULT_CONFIDENCE = 0.8
 #: Share of customers held out to check proposed cut-offs.
 DEFAULT_HOLDOUT = 0.3
+#: A band checked on fewer hold-out customers than this gets a warning: at a few
+#: customers one bad more or less turns the verdict (the 30 of the usual rule of thumb
+#: for a normal approximation of a rate).
+MIN_HOLDOUT_CUSTOMERS = 30
 _TARGET = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
@@ -223,9 +227,20 @@ def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str,
 
 
 def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
-    """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``; every grade but the
-    riskiest needs a target, as shares below 1."""
+    """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``.
+
+    Every grade but the riskiest needs a target, as a share below 1, and each riskier
+    grade a higher one than the grade before it: bands are cut best first, so a target
+    below the better grade's would leave its grade a one-point band.
+
+    Raises
+    ------
+    UsageError
+        A pair that cannot be read, an unknown grade, a rate outside (0, 100%), a
+        missing grade or targets that do not rise grade by grade.
+    """
     targets: dict[str, float] = {}
+    written: dict[str, str] = {}
     for part in [p for p in text.split(",") if p.strip()]:
         match = _TARGET.match(part)
         if not match:
@@ -245,11 +260,23 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
                 f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%"
             )
         targets[code] = value
+        written[code] = f"{code}={number}{percent}"
     missing = [c for c in codes[:-1] if c not in targets]
     if missing:
         raise UsageError(
             "--target-bad-rate needs a target for every grade but the riskiest; missing: "
             + ", ".join(missing)
+        )
+    ordered = [c for c in codes if c in targets]
+    falling = [
+        f"{written[riskier]} is not above {written[better]}"
+        for better, riskier in zip(ordered, ordered[1:], strict=False)
+        if targets[riskier] <= targets[better]
+    ]
+    if falling:
+        raise UsageError(
+            "--target-bad-rate: targets must rise from the best grade to the riskiest; "
+            + "; ".join(falling)
         )
     return targets
 
@@ -282,8 +309,15 @@ class CutoffProposal:
         Grade code to ``(min_score, max_score)``, best first.
     table : pandas.DataFrame
         By grade: band, target, customers, bad rate and upper bound on the fitting
-        rows, customers and bad rate on the hold-out, ``met`` (hold-out bad rate within
-        the target) and ``note``.
+        rows, customers and bad rate on the hold-out, ``met`` and ``note``. ``met`` is
+        True when the hold-out bad rate is within the target, False when it is not or
+        when no score reaches the target (a one-point band), None (not judged) for a
+        band without a target or without hold-out customers; ``note`` says why.
+    facts : dict
+        Settings and counts, and the verdict: ``all_met`` (every band with a target
+        met it on its hold-out customers), the grades ``missed``, ``not_reachable``,
+        ``not_judged`` (no hold-out customers) and ``few_holdout`` (judged on fewer
+        than ``min_holdout_customers``).
     """
 
     bands: dict[str, tuple[float, float]]
@@ -346,6 +380,7 @@ def propose_cutoffs(
         n_test, k_test = int(tin.sum()), float(y[test][tin].sum())
         goal = targets.get(code)
         rate_test = k_test / n_test if n_test else math.nan
+        met, note = _verdict(goal, n_test, rate_test, notes.get(code, ""))
         rows.append(
             {
                 "grade": code,
@@ -357,17 +392,50 @@ def propose_cutoffs(
                 "upper_bound_fit": _bound(k_fit, n_fit, confidence),
                 "customers_holdout": n_test,
                 "bad_rate_holdout": rate_test,
-                "met": bool(goal is None or not n_test or rate_test <= goal),
-                "note": notes.get(code, ""),
+                "met": met,
+                "note": note,
             }
         )
+    table = pd.DataFrame(rows).astype({"met": object})
+    judged = {str(r["grade"]): r["met"] for r in rows}
+    in_holdout = dict(zip(codes, table["customers_holdout"], strict=True))
+    targeted = [c for c in codes if c in targets]
+    reachable = [c for c in targeted if not notes.get(c)]
     facts = {
         "confidence": confidence,
         "fit_customers": int(fit.sum()),
         "holdout_customers": int(test.sum()),
         "targets": dict(targets),
+        "min_holdout_customers": MIN_HOLDOUT_CUSTOMERS,
+        "all_met": all(judged[c] is True for c in targeted),
+        "missed": [c for c in reachable if judged[c] is False],
+        "not_reachable": [c for c in targeted if notes.get(c)],
+        "not_judged": [c for c in targeted if judged[c] is None],
+        "few_holdout": [
+            c
+            for c in reachable
+            if judged[c] is not None and int(in_holdout[c]) < MIN_HOLDOUT_CUSTOMERS
+        ],
     }
-    return CutoffProposal(bands, pd.DataFrame(rows), facts)
+    return CutoffProposal(bands, table, facts)
+
+
+def _verdict(
+    goal: float | None, n_test: int, rate_test: float, note: str
+) -> tuple[bool | None, str]:
+    """``met`` and ``note`` of a band: a target no score reaches is not met, whatever
+    the few customers of its one-point band did; a band without a target or without
+    hold-out customers is not judged (None), rather than passed."""
+    if goal is None:
+        return None, note
+    if note:
+        return False, note
+    if not n_test:
+        return None, "no hold-out customers: not judged"
+    if n_test < MIN_HOLDOUT_CUSTOMERS:
+        customers = "customer" if n_test == 1 else "customers"
+        note = f"only {n_test} hold-out {customers} (fewer than {MIN_HOLDOUT_CUSTOMERS})"
+    return bool(rate_test <= goal), note
 
 
 def _within(values: np.ndarray, lo: float, hi: float, top: bool) -> np.ndarray:
@@ -424,6 +492,7 @@ def _whole(value: float) -> int | float:
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_HOLDOUT",
+    "MIN_HOLDOUT_CUSTOMERS",
     "CutoffProposal",
     "PolicyComparison",
     "compare_policies",

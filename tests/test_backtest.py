@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from custrisk.cli import app
@@ -17,6 +18,8 @@ from custrisk.policy import load_policy
 from custrisk.results import ScoringRun
 from custrisk.review.alerts import alert_effectiveness, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
+from custrisk.review.output import review_context
+from custrisk.review.run import backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
 
@@ -85,7 +88,10 @@ def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> 
     assert 0.67 < facts["grades"]["observed_loss"] / facts["grades"]["expected_loss"] < 1.5
 
 
-def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(reviewed: Path) -> None:
+def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(
+    review_console: tuple[Path, str],
+) -> None:
+    reviewed = review_console[0]
     cutoffs = pd.read_csv(reviewed / "proposed_cutoffs.csv", encoding="utf-8-sig")
     targets = parse_targets(TARGETS, ("A", "B", "C", "D", "E"))
     assert cutoffs["customers_holdout"].sum() > 500
@@ -93,6 +99,8 @@ def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(reviewed: Path) -> N
         assert row["customers_holdout"] > 0
         assert row["bad_rate_holdout"] <= targets[row["grade"]], row
         assert row["met"]
+    assert pd.isna(cutoffs["met"].iloc[-1])  # the riskiest grade has no target to meet
+    assert "every target met on the hold-out" in review_console[1]
     # bands are contiguous, best grade on top
     assert (
         cutoffs["min_score"].iloc[:-1].to_numpy() == cutoffs["max_score"].iloc[1:].to_numpy()
@@ -134,6 +142,46 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     totals = pd.read_csv(tmp_path / "policy_totals.csv", encoding="utf-8-sig")
     assert totals["policy"].tolist() == ["current", "new"]
     assert not (tmp_path / "backtest.pdf").exists()
+
+
+def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The packaged policy without E (D reaches down to 0): A to D keep their bands, so
+    their customers stay; E's customers go to D, a better grade: moved up, not down."""
+    scores, labels = later_run
+    data = yaml.safe_load(Path(load_policy().path).read_text(encoding="utf-8"))
+    del data["grades"]["E"], data["decision"]["grades"]["E"]
+    data["grades"]["D"]["min_score"] = 0
+    four = tmp_path / "four.yaml"
+    four.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "review"
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--policy", four, "--out", out, "--no-pdf"
+    )
+    current = pd.read_csv(out / "policy_grades.csv", encoding="utf-8-sig").set_index("grade")
+    was_e = int(current.loc["E", "customers_current"])
+    assert was_e > 0
+    moves = pd.read_csv(out / "policy_moves.csv", encoding="utf-8-sig").set_index("move")
+    assert moves.loc["moved up", "customers"] == was_e
+    assert moves.loc["moved down", "customers"] == 0
+    assert moves.loc["stayed", "customers"] == 2500 - was_e
+    assert f"moved up {was_e:,} " in output and "moved down 0 " in output
+    # the bad rates by grade under the new policy, to check they still rise
+    new = current[current["customers_new"] > 0]
+    assert new.index.tolist() == ["A", "B", "C", "D"]
+    assert new["customers_new"].sum() == 2500
+    assert new["bad_rate_new"].is_monotonic_increasing
+    assert current.loc["D", "bad_rate_new"] > current.loc["D", "bad_rate_current"]
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))["what_if"]
+    assert facts["moved_up"] == was_e and facts["moved_down"] == 0
+    assert facts["new_monotone"] is True
+    assert [g["grade"] for g in facts["grades"]] == ["A", "B", "C", "D", "E"]
+    import openpyxl
+
+    book = openpyxl.load_workbook(out / "backtest.xlsx", read_only=True)
+    assert "policy_grades" in book.sheetnames
+    book.close()
 
 
 def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
@@ -314,6 +362,83 @@ def test_cut_offs_from_a_known_bad_rate_curve() -> None:
     assert bands["E"][0] == 0
 
 
+def test_a_band_without_hold_out_customers_or_a_reachable_target_is_not_called_met() -> None:
+    # the curve of the test above; only customers scored 450 or 650 are held out, so B
+    # (from 580) and C (from 520) have none, and no score reaches D's 30 %
+    scores = np.repeat([450, 520, 580, 650], 500).astype(float)
+    rng = np.random.default_rng(0)
+    bad = (rng.random(2000) < np.repeat([0.4, 0.1, 0.02, 0.0], 500)).astype(float)
+    held = np.isin(scores, [450, 650]) & (np.arange(2000) % 3 == 0)
+    policy = load_policy()
+    targets = parse_targets("A=0.5%,B=3%,C=12%,D=30%", policy.codes)
+    proposal = propose_cutoffs(pd.Series(scores), pd.Series(bad), policy, targets, holdout=held)
+    table = proposal.table.set_index("grade")
+    assert table.loc["A", "met"] is True and table.loc["A", "customers_holdout"] > 30
+    for code in ("B", "C"):
+        assert table.loc[code, "customers_holdout"] == 0
+        assert table.loc[code, "met"] is None
+        assert table.loc[code, "note"] == "no hold-out customers: not judged"
+    assert table.loc["D", "met"] is False
+    assert table.loc["D", "note"].startswith("target not reachable")
+    assert table.loc["E", "met"] is None  # no target
+    facts = proposal.facts
+    assert facts["all_met"] is False
+    assert facts["not_judged"] == ["B", "C"] and facts["not_reachable"] == ["D"]
+    assert facts["missed"] == [] and facts["few_holdout"] == []
+
+
+def test_unreachable_targets_are_said_not_met_on_the_console_csv_and_pdf(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Targets too low for any score: the console names the bands that did not meet
+    theirs rather than saying every target was met, and the CSV, workbook and PDF agree;
+    a band judged on a handful of hold-out customers gets a warning."""
+    scores, labels = later_run
+    targets = "A=0.1%,B=0.2%,C=0.3%,D=0.4%"
+    output = _invoke(
+        "backtest",
+        scores,
+        "--outcomes",
+        labels,
+        "--target-bad-rate",
+        targets,
+        "--holdout",
+        "5%",
+        "--out",
+        tmp_path,
+        "--no-pdf",
+    )
+    cutoffs = pd.read_csv(tmp_path / "proposed_cutoffs.csv", encoding="utf-8-sig")
+    cutoffs = cutoffs.set_index("grade")
+    unreachable = cutoffs.index[cutoffs["note"].fillna("").str.startswith("target not")]
+    assert len(unreachable) > 0
+    assert not cutoffs.loc[unreachable, "met"].astype(bool).any()
+    assert pd.isna(cutoffs.loc["E", "met"])  # no target: not judged
+    assert "every target met" not in output
+    assert "target not reachable (one-point bands): " + ", ".join(unreachable) in output
+    few = cutoffs[
+        cutoffs["target"].notna()
+        & ~cutoffs.index.isin(unreachable)
+        & (cutoffs["customers_holdout"] < 30)
+    ]
+    assert len(few) > 0
+    assert "judged on fewer than 30 hold-out customers" in " ".join(output.split())
+    for code in few.index:
+        assert (
+            f"only {cutoffs.loc[code, 'customers_holdout']} hold-out" in cutoffs.loc[code, "note"]
+        )
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "backtest.xlsx", read_only=True)
+    rows = list(book["proposed_cutoffs"].values)
+    book.close()
+    met = {row[0]: row[rows[0].index("met")] for row in rows[1:]}
+    assert all(met[code] is False for code in unreachable) and met["E"] is None
+    review = backtest_run(scores, labels, targets=targets, holdout=0.05)
+    verdicts = {r["grade"]: r["met"] for r in review_context(review, "en")["cutoffs"]}
+    assert all(verdicts[code] == "✗" for code in unreachable) and verdicts["E"] == "—"
+
+
 def test_a_hold_out_is_stable_and_near_its_share() -> None:
     ids = pd.Series([f"{i:010d}" for i in range(5000)])
     mask = holdout_mask(ids, 0.3)
@@ -330,6 +455,11 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
         (["--target-bad-rate", "A=1%,B=2%"], "missing: C, D"),
         (["--target-bad-rate", "A:1%"], "cannot read 'A:1%'"),
         (["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"], "'Z' is not a grade"),
+        (
+            ["--target-bad-rate", "A=5%,B=2%,C=6%,D=6%"],
+            "targets must rise from the best grade to the riskiest; B=2% is not above A=5%; "
+            "D=6% is not above C=6%",
+        ),
         (["--max-alert-share", "lots"], "--max-alert-share must be a share"),
         (["--holdout", "150%"], "--holdout must be a share"),
     ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -13,6 +13,9 @@ from rich.table import Table
 from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
 from custrisk.cli._console import console, err_console
 from custrisk.errors import UsageError
+
+if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
+    from custrisk.review.whatif import CutoffProposal
 
 app = typer.Typer()
 
@@ -30,6 +33,30 @@ def _pct(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{value * 100:.{digits}f}%"
+
+
+def _verdicts(proposal: CutoffProposal) -> str:
+    """How the proposed bands did on the hold-out, naming every band that did not meet
+    its target and why; "every target met" only when each was judged and met it."""
+    facts = proposal.facts
+    if facts["all_met"]:
+        return "; every target met on the hold-out"
+    rows = proposal.table.set_index("grade")
+    parts = []
+    if facts["missed"]:
+        parts.append(
+            "missed on the hold-out: "
+            + ", ".join(
+                f"{c} ({_pct(float(rows.loc[c, 'bad_rate_holdout']), 2)} against "
+                f"{_pct(float(rows.loc[c, 'target']), 2)})"
+                for c in facts["missed"]
+            )
+        )
+    if facts["not_reachable"]:
+        parts.append("target not reachable (one-point bands): " + ", ".join(facts["not_reachable"]))
+    if facts["not_judged"]:
+        parts.append("not judged (no hold-out customers): " + ", ".join(facts["not_judged"]))
+    return "; " + "; ".join(parts)
 
 
 @app.command("backtest", short_help="Back-test a run's grades and alerts against outcomes.")
@@ -206,20 +233,28 @@ def backtest(
                 for name in ("moved up", "moved down")
             )
         )
+        if not review.comparison.facts["new_monotone"]:
+            console.print(
+                "Under the new policy bad rates do NOT rise grade by grade: "
+                + ", ".join(f"{a} > {b}" for a, b in review.comparison.facts["new_inversions"])
+            )
     if review.proposal is not None:
-        missed = review.proposal.table[~review.proposal.table["met"]]
         console.print(
             "Proposed cut-offs: "
             + ", ".join(
                 f"{r['grade']} ≥ {r['min_score']:g}"
                 for r in review.proposal.table.to_dict("records")[:-1]
             )
-            + (
-                "; every target met on the hold-out"
-                if missed.empty
-                else f"; missed on the hold-out: {', '.join(missed['grade'])}"
-            )
+            + _verdicts(review.proposal)
         )
+        few = review.proposal.facts["few_holdout"]
+        if few:
+            held = review.proposal.table.set_index("grade")["customers_holdout"]
+            err_console.print(
+                f"[yellow]Warning:[/] {', '.join(f'{c} ({int(held[c])})' for c in few)} "
+                f"judged on fewer than {review.proposal.facts['min_holdout_customers']} "
+                "hold-out customers: too few for the verdict to mean much"
+            )
     console.print(f"Wrote {len(written)} files to {folder}")
     if fail_on_inversion and not g.monotone:
         raise typer.Exit(1)

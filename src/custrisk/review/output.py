@@ -36,6 +36,7 @@ ALERTS_KIND_CSV = "alert_effectiveness_{kind}.csv"
 SWAP_CSV = "policy_swap.csv"
 MOVES_CSV = "policy_moves.csv"
 TOTALS_CSV = "policy_totals.csv"
+POLICY_GRADES_CSV = "policy_grades.csv"
 CUTOFFS_CSV = "proposed_cutoffs.csv"
 PROPOSED_POLICY = "proposed_policy.yaml"
 WORKBOOK = "backtest.xlsx"
@@ -94,6 +95,10 @@ _LABELS = {
         "policy": "策略",
         "approved": "授信客户",
         "approval_rate": "授信率",
+        "current": "现行策略",
+        "new": "新策略",
+        "new_monotone_yes": "新策略下违约率随评级逐级上升",
+        "new_monotone_no": "新策略下违约率未随评级逐级上升：",
         "section_cutoffs": "建议分数切点",
         "band": "分数区间",
         "target": "目标违约率",
@@ -156,6 +161,10 @@ _LABELS = {
         "policy": "Policy",
         "approved": "Approved",
         "approval_rate": "Approval rate",
+        "current": "current",
+        "new": "new",
+        "new_monotone_yes": "Under the new policy bad rates rise grade by grade",
+        "new_monotone_no": "Under the new policy bad rates do not rise grade by grade: ",
         "section_cutoffs": "Proposed score cut-offs",
         "band": "Band",
         "target": "Target",
@@ -206,6 +215,7 @@ class Review:
                 **self.comparison.facts,
                 "moves": _records(self.comparison.moves),
                 "totals": _records(self.comparison.totals),
+                "grades": _records(self.comparison.grades),
                 "swap": {
                     str(k): {str(c): int(v) for c, v in dict(row).items()}
                     for k, row in self.comparison.swap.to_dict("index").items()
@@ -311,6 +321,7 @@ def _tables(review: Review) -> dict[str, pd.DataFrame]:
         tables[SWAP_CSV] = swap.reset_index(drop=True)
         tables[MOVES_CSV] = review.comparison.moves
         tables[TOTALS_CSV] = review.comparison.totals
+        tables[POLICY_GRADES_CSV] = review.comparison.grades
     if review.proposal is not None:
         tables[CUTOFFS_CSV] = review.proposal.table
     return tables
@@ -329,6 +340,13 @@ def _num(value: Any, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{float(value):,.{digits}f}"
+
+
+def _verdict(met: Any) -> str:
+    """✓ met, ✗ not met, — not judged (no target or no hold-out customers)."""
+    if met is None or (isinstance(met, float) and math.isnan(met)):
+        return "—"
+    return "✓" if met else "✗"
 
 
 def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
@@ -438,6 +456,18 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 }
                 for r in c.totals.to_dict("records")
             ],
+            "grades": [
+                {
+                    "grade": r["grade"],
+                    "customers_current": _num(r["customers_current"]),
+                    "bad_rate_current": _pct(r["bad_rate_current"], 2),
+                    "customers_new": _num(r["customers_new"]),
+                    "bad_rate_new": _pct(r["bad_rate_new"], 2),
+                }
+                for r in c.grades.to_dict("records")
+            ],
+            "monotone": bool(c.facts.get("new_monotone", True)),
+            "inversions": ", ".join(f"{a} > {b}" for a, b in c.facts.get("new_inversions", [])),
         }
     if review.proposal is not None:
         ctx["cutoffs"] = [
@@ -448,7 +478,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),
                 "bad_rate_holdout": _pct(r["bad_rate_holdout"], 2),
-                "met": "✓" if r["met"] else "✗",
+                "met": _verdict(r["met"]),
                 "note": r["note"],
             }
             for r in review.proposal.table.to_dict("records")
@@ -519,6 +549,7 @@ __all__ = [
     "GRADES_CSV",
     "MOVES_CSV",
     "PDF",
+    "POLICY_GRADES_CSV",
     "PROPOSED_POLICY",
     "SWAP_CSV",
     "TOTALS_CSV",

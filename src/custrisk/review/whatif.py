@@ -24,16 +24,20 @@ from scipy.stats import beta
 from sklearn.isotonic import IsotonicRegression
 
 from custrisk.config._yaml import load_yaml_file
-from custrisk.errors import UsageError
+from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, apply_policy, parse_policy
 from custrisk.results import ScoringRun
-from custrisk.review.backtest import Outcomes
+from custrisk.review.backtest import Outcomes, policy_grades
 
 #: Confidence that a proposed grade's bad rate is below its target (one-sided
 #: Clopper-Pearson upper bound on the rows the cut-offs are fitted on).
 DEFAULT_CONFIDENCE = 0.8
 #: Share of customers held out to check proposed cut-offs.
 DEFAULT_HOLDOUT = 0.3
+#: A band checked on fewer hold-out customers than this gets a warning: at a few
+#: customers one bad more or less turns the verdict (the 30 of the usual rule of thumb
+#: for a normal approximation of a rate).
+MIN_HOLDOUT_CUSTOMERS = 30
 _TARGET = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
@@ -52,7 +56,13 @@ class PolicyComparison:
         approval rate, exposure (sum of recommended limits), expected loss (PD x
         recommended limit x LGD), bad rate of the approved.
     grades : pandas.DataFrame
-        By new grade: customers and bad rate under each policy.
+        By grade, the new policy's first, then any only the current policy has:
+        ``customers_current``, ``bad_rate_current``, ``customers_new``,
+        ``bad_rate_new``.
+    facts : dict
+        The new policy's file, customers, ``moved_up``, ``moved_down``, LGD, and
+        ``new_monotone`` with ``new_inversions``: whether bad rates rise grade by grade
+        under the new policy (grades without customers skipped).
     """
 
     swap: pd.DataFrame
@@ -65,7 +75,12 @@ class PolicyComparison:
 def compare_policies(
     run: ScoringRun, outcomes: Outcomes, new_policy: Policy, *, lgd: float = 1.0
 ) -> PolicyComparison:
-    """The run's grades and limits against ``new_policy``'s on the same customers."""
+    """The run's grades and limits against ``new_policy``'s on the same customers.
+
+    A customer moved up when the new grade is better than the current one: by rank
+    when both policies have the same grades, else by where the grades' score bands lie
+    (see :func:`_move`), so that policies of different numbers of grades compare.
+    """
     scores = run.scores.assign(customer_id=run.scores["customer_id"].astype(str))
     base = scores.loc[:, ["customer_id", "as_of", "pd", "score"]]
     details = run.details.assign(customer_id=run.details["customer_id"].astype(str))
@@ -84,25 +99,18 @@ def compare_policies(
         }
     )
     table["bad"] = table["customer_id"].map(bad)
-    old_codes = [
-        str(g["code"])
-        for g in sorted(
-            (run.facts.get("policy") or {}).get("grades") or [], key=lambda g: int(g["rank"])
-        )
-    ] or sorted(table["old_grade"].unique())
+    old_grades = policy_grades(run.facts)
+    old_codes = [str(g["code"]) for g in old_grades] or sorted(table["old_grade"].unique())
     new_codes = list(new_policy.codes)
-    old_rank = {c: i for i, c in enumerate(old_codes)}
-    new_rank = {c: i for i, c in enumerate(new_codes)}
-    # a move compares positions on each policy's own scale, as a share of its grades
-    old_pos = table["old_grade"].map(old_rank) / max(len(old_codes) - 1, 1)
-    new_pos = table["new_grade"].map(new_rank) / max(len(new_codes) - 1, 1)
-    same = old_codes == new_codes
-    if same:
-        old_pos, new_pos = table["old_grade"].map(old_rank), table["new_grade"].map(new_rank)
-    move = np.where(
-        new_pos < old_pos, "moved up", np.where(new_pos > old_pos, "moved down", "stayed")
-    )
-    table["move"] = move
+    old_bands = {str(g["code"]): _band_of(g) for g in old_grades}
+    new_bands = {g.code: (float(g.min_score), float(g.max_score)) for g in new_policy.grades}
+    pairs = table[["old_grade", "new_grade"]].drop_duplicates()
+    direction = {
+        (old, new): _move(old, new, old_codes, new_codes, old_bands, new_bands)
+        for old, new in pairs.itertuples(index=False)
+    }
+    pairs_of = zip(table["old_grade"], table["new_grade"], strict=True)
+    table["move"] = [direction[pair] for pair in pairs_of]
     swap = pd.crosstab(table["old_grade"], table["new_grade"]).reindex(
         index=[c for c in old_codes if c in set(table["old_grade"])],
         columns=[c for c in new_codes if c in set(table["new_grade"])],
@@ -132,14 +140,60 @@ def compare_policies(
             for code in dict.fromkeys([*new_codes, *old_codes])
         ]
     )
+    populated = grades[grades["grade"].isin(new_codes) & (grades["customers_new"] > 0)]
+    rates, names = populated["bad_rate_new"].to_numpy(), populated["grade"].tolist()
+    inversions = [
+        [names[i], names[i + 1]] for i in range(len(rates) - 1) if rates[i + 1] < rates[i]
+    ]
     facts = {
         "policy": new_policy.path,
         "customers": len(table),
         "moved_up": int((table["move"] == "moved up").sum()),
         "moved_down": int((table["move"] == "moved down").sum()),
         "lgd": lgd,
+        "new_monotone": not inversions,
+        "new_inversions": inversions,
     }
     return PolicyComparison(swap, moves, totals, grades, facts)
+
+
+def _band_of(grade: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A grade's ``(min_score, max_score)`` from a run's facts, if they say."""
+    try:
+        return float(grade["min_score"]), float(grade["max_score"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _move(
+    old: str,
+    new: str,
+    old_codes: Sequence[str],
+    new_codes: Sequence[str],
+    old_bands: Mapping[str, tuple[float, float] | None],
+    new_bands: Mapping[str, tuple[float, float]],
+) -> str:
+    """``moved up``, ``stayed`` or ``moved down`` from grade ``old`` to ``new``.
+
+    A grade of the same name is the same grade. When both policies have the same
+    grades in the same order, the rank decides. Otherwise the ranks of two policies do
+    not compare (the fourth of four grades is not the fourth of five), so the score
+    bands do: a band whose middle lies lower holds riskier customers (a move down).
+    """
+    if old == new:
+        return "stayed"
+    if list(old_codes) == list(new_codes) and old in old_codes and new in new_codes:
+        step: float = new_codes.index(new) - old_codes.index(old)
+    else:
+        before, after = old_bands.get(old), new_bands.get(new)
+        if before is None or after is None:
+            raise DataError(
+                f"cannot tell whether grade {old} to {new} is a move up or down: the run's "
+                "facts do not give the score band of its grade",
+                hint="compare with a policy of the same grades, or score the run again",
+            )
+        step = sum(before) - sum(after)  # twice the fall of the band's middle
+    return "moved up" if step < 0 else "moved down" if step > 0 else "stayed"
 
 
 def _rate(values: pd.Series) -> float:
@@ -173,9 +227,20 @@ def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str,
 
 
 def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
-    """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``; every grade but the
-    riskiest needs a target, as shares below 1."""
+    """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``.
+
+    Every grade but the riskiest needs a target, as a share below 1, and each riskier
+    grade a higher one than the grade before it: bands are cut best first, so a target
+    below the better grade's would leave its grade a one-point band.
+
+    Raises
+    ------
+    UsageError
+        A pair that cannot be read, an unknown grade, a rate outside (0, 100%), a
+        missing grade or targets that do not rise grade by grade.
+    """
     targets: dict[str, float] = {}
+    written: dict[str, str] = {}
     for part in [p for p in text.split(",") if p.strip()]:
         match = _TARGET.match(part)
         if not match:
@@ -195,11 +260,23 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
                 f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%"
             )
         targets[code] = value
+        written[code] = f"{code}={number}{percent}"
     missing = [c for c in codes[:-1] if c not in targets]
     if missing:
         raise UsageError(
             "--target-bad-rate needs a target for every grade but the riskiest; missing: "
             + ", ".join(missing)
+        )
+    ordered = [c for c in codes if c in targets]
+    falling = [
+        f"{written[riskier]} is not above {written[better]}"
+        for better, riskier in zip(ordered, ordered[1:], strict=False)
+        if targets[riskier] <= targets[better]
+    ]
+    if falling:
+        raise UsageError(
+            "--target-bad-rate: targets must rise from the best grade to the riskiest; "
+            + "; ".join(falling)
         )
     return targets
 
@@ -232,8 +309,15 @@ class CutoffProposal:
         Grade code to ``(min_score, max_score)``, best first.
     table : pandas.DataFrame
         By grade: band, target, customers, bad rate and upper bound on the fitting
-        rows, customers and bad rate on the hold-out, ``met`` (hold-out bad rate within
-        the target) and ``note``.
+        rows, customers and bad rate on the hold-out, ``met`` and ``note``. ``met`` is
+        True when the hold-out bad rate is within the target, False when it is not or
+        when no score reaches the target (a one-point band), None (not judged) for a
+        band without a target or without hold-out customers; ``note`` says why.
+    facts : dict
+        Settings and counts, and the verdict: ``all_met`` (every band with a target
+        met it on its hold-out customers), the grades ``missed``, ``not_reachable``,
+        ``not_judged`` (no hold-out customers) and ``few_holdout`` (judged on fewer
+        than ``min_holdout_customers``).
     """
 
     bands: dict[str, tuple[float, float]]
@@ -296,6 +380,7 @@ def propose_cutoffs(
         n_test, k_test = int(tin.sum()), float(y[test][tin].sum())
         goal = targets.get(code)
         rate_test = k_test / n_test if n_test else math.nan
+        met, note = _verdict(goal, n_test, rate_test, notes.get(code, ""))
         rows.append(
             {
                 "grade": code,
@@ -307,17 +392,50 @@ def propose_cutoffs(
                 "upper_bound_fit": _bound(k_fit, n_fit, confidence),
                 "customers_holdout": n_test,
                 "bad_rate_holdout": rate_test,
-                "met": bool(goal is None or not n_test or rate_test <= goal),
-                "note": notes.get(code, ""),
+                "met": met,
+                "note": note,
             }
         )
+    table = pd.DataFrame(rows).astype({"met": object})
+    judged = {str(r["grade"]): r["met"] for r in rows}
+    in_holdout = dict(zip(codes, table["customers_holdout"], strict=True))
+    targeted = [c for c in codes if c in targets]
+    reachable = [c for c in targeted if not notes.get(c)]
     facts = {
         "confidence": confidence,
         "fit_customers": int(fit.sum()),
         "holdout_customers": int(test.sum()),
         "targets": dict(targets),
+        "min_holdout_customers": MIN_HOLDOUT_CUSTOMERS,
+        "all_met": all(judged[c] is True for c in targeted),
+        "missed": [c for c in reachable if judged[c] is False],
+        "not_reachable": [c for c in targeted if notes.get(c)],
+        "not_judged": [c for c in targeted if judged[c] is None],
+        "few_holdout": [
+            c
+            for c in reachable
+            if judged[c] is not None and int(in_holdout[c]) < MIN_HOLDOUT_CUSTOMERS
+        ],
     }
-    return CutoffProposal(bands, pd.DataFrame(rows), facts)
+    return CutoffProposal(bands, table, facts)
+
+
+def _verdict(
+    goal: float | None, n_test: int, rate_test: float, note: str
+) -> tuple[bool | None, str]:
+    """``met`` and ``note`` of a band: a target no score reaches is not met, whatever
+    the few customers of its one-point band did; a band without a target or without
+    hold-out customers is not judged (None), rather than passed."""
+    if goal is None:
+        return None, note
+    if note:
+        return False, note
+    if not n_test:
+        return None, "no hold-out customers: not judged"
+    if n_test < MIN_HOLDOUT_CUSTOMERS:
+        customers = "customer" if n_test == 1 else "customers"
+        note = f"only {n_test} hold-out {customers} (fewer than {MIN_HOLDOUT_CUSTOMERS})"
+    return bool(rate_test <= goal), note
 
 
 def _within(values: np.ndarray, lo: float, hi: float, top: bool) -> np.ndarray:
@@ -374,6 +492,7 @@ def _whole(value: float) -> int | float:
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_HOLDOUT",
+    "MIN_HOLDOUT_CUSTOMERS",
     "CutoffProposal",
     "PolicyComparison",
     "compare_policies",

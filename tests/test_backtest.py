@@ -157,7 +157,7 @@ def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
     four.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "review"
     output = _invoke(
-        "backtest", scores, "--outcomes", labels, "--policy", four, "--out", out, "--no-pdf"
+        "backtest", scores, "--outcomes", labels, "--policy", four, "--out", out, "--lang", "zh"
     )
     current = pd.read_csv(out / "policy_grades.csv", encoding="utf-8-sig").set_index("grade")
     was_e = int(current.loc["E", "customers_current"])
@@ -182,6 +182,14 @@ def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
     book = openpyxl.load_workbook(out / "backtest.xlsx", read_only=True)
     assert "policy_grades" in book.sheetnames
     book.close()
+    import pypdf
+
+    # the Chinese PDF says the moves, policies and verdicts in Chinese (the CSVs keep
+    # the English words tools match on)
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(out / "backtest.pdf").pages)
+    assert all(word in text for word in ("上调", "不变", "下调", "现行策略", "新策略"))
+    for english in ("moved up", "moved down", "stayed", "over-predicted", "never fires"):
+        assert english not in text, english
 
 
 def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +350,41 @@ def _verdict(met: Any) -> str:
     return "✓" if met else "✗"
 
 
+#: The words the review tables hold (verdicts, flags, moves, notes) as a Chinese PDF
+#: says them; the CSV and JSON keep the English words, which tools match on.
+_WORDS_ZH = {
+    "ok": "通过",
+    "under-predicted": "低估风险",
+    "over-predicted": "高估风险",
+    "too few": "样本过少",
+    "never fires": "从未触发",
+    "fires on most": "触发过多",
+    "adds nothing": "无增量",
+    "no better than chance": "不优于随机",
+    "moved up": "上调",
+    "stayed": "不变",
+    "moved down": "下调",
+    "current": "现行策略",
+    "new": "新策略",
+    "target not reachable: a one-point band": "目标不可达：仅一分区间",
+    "no hold-out customers: not judged": "留出样本无客户：未评判",
+}
+_FEW_HOLDOUT = re.compile(r"only (\d+) hold-out customers? \(fewer than (\d+)\)")
+
+
+def _say(text: Any, lang: str) -> Any:
+    """``text`` of a review table in the PDF's language (parts joined by "; " each)."""
+    if lang != "zh" or not isinstance(text, str) or not text:
+        return text
+    parts = []
+    for part in text.split("; "):
+        few = _FEW_HOLDOUT.fullmatch(part)
+        parts.append(
+            f"留出样本仅{few[1]}位客户（少于{few[2]}）" if few else _WORDS_ZH.get(part, part)
+        )
+    return "；".join(parts)
+
+
 def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
     """The plain data of the review PDF (texts already formatted)."""
     labels = _LABELS[lang]
@@ -366,7 +402,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
             "observed_loss": _num(row["observed_loss"]),
             "loss_ratio": _num(row["loss_ratio"], 2),
             "p_value": _num(row["p_value"], 3),
-            "calibration": row["calibration"],
+            "calibration": _say(row["calibration"], lang),
             "bad_rate_value": row["bad_rate"],
             "mean_pd_value": row["mean_pd"],
         }
@@ -417,7 +453,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                     "lead_days": _num(r["lead_days"]),
                     "overlap": _pct(r["overlap"], 0),
                     "unique_bads": _num(r[f"unique_{count}"]),
-                    "flags": r["flags"],
+                    "flags": _say(r["flags"], lang),
                     "suggested": r["suggested_condition"]
                     if r["suggested_condition"] != r["condition"]
                     else "",
@@ -439,7 +475,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
             ],
             "moves": [
                 {
-                    "move": r["move"],
+                    "move": _say(r["move"], lang),
                     "customers": _num(r["customers"]),
                     "bad_rate": _pct(r["bad_rate"], 2),
                 }
@@ -447,7 +483,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
             ],
             "totals": [
                 {
-                    "policy": r["policy"],
+                    "policy": _say(r["policy"], lang),
                     "approved": _num(r["approved"]),
                     "approval_rate": _pct(r["approval_rate"]),
                     "exposure": _num(r["exposure"]),
@@ -479,7 +515,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 "customers_holdout": _num(r["customers_holdout"]),
                 "bad_rate_holdout": _pct(r["bad_rate_holdout"], 2),
                 "met": _verdict(r["met"]),
-                "note": r["note"],
+                "note": _say(r["note"], lang),
             }
             for r in review.proposal.table.to_dict("records")
         ]

@@ -393,6 +393,47 @@ def test_rows_of_customers_whose_credit_rows_were_rejected_across_buckets(
         _assert_same_workspace(bucketed.workspace(dask_cluster), want)
 
 
+def test_excel_error_cells_blanked_or_rejecting_their_row_across_buckets(
+    tmp_path: Path, dask_cluster: Any
+) -> None:
+    """Credit as workbooks with Excel error cells: one in an optional column that blanks
+    bad values (blanked, listed as repaired, its row kept in whatever bucket), one in a
+    required column (the row rejected: the customer's transactions are
+    ``customer_rejected`` naming it): the pandas engine's workspace."""
+    openpyxl = pytest.importorskip("openpyxl")
+    generate_sample_data(tmp_path / "src", customers=120, seed=3)
+    config = partitioned_exports(tmp_path / "src", tmp_path / "parts", 3)
+    folder = config.parent
+    errors = {0: ("annual_income", 4, "#N/A"), 1: ("credit_limit", 3, "#VALUE!")}
+    for i in (0, 1, 2):
+        csv_file = folder / f"credit-{i}.csv"
+        rows = [line.split(",") for line in csv_file.read_text(encoding="utf-8").splitlines()]
+        book = openpyxl.Workbook()
+        for row in rows:
+            book.active.append(row)
+        if i in errors:
+            column, line, text = errors[i]
+            cell = book.active.cell(row=line, column=rows[0].index(column) + 1, value=text)
+            cell.data_type = "e"
+        book.save(folder / f"credit-{i}.xlsx")
+        csv_file.unlink()
+    text = config.read_text(encoding="utf-8").replace("file: credit-*.csv", "file: credit-*.xlsx")
+    config.write_text(text, encoding="utf-8")
+    want = load_workspace(folder, config=config)
+    found = want.rejects[want.rejects["rule"] == "excel_error"]
+    assert found[["file", "line", "action"]].values.tolist() == [
+        ["credit-0.xlsx", 4, "repaired"],
+        ["credit-1.xlsx", 3, "dropped"],
+    ]
+    rejected = want.rejects[want.rejects["source"] != "credit"]
+    assert len(rejected) > 0 and set(rejected["message"]) == {
+        "the customer's credit row was rejected (credit-1.xlsx line 3: excel_error)"
+    }
+    for buckets in (2, 5):
+        bucketed = load_workspace_dask(folder, dask_cluster, config=config, buckets=buckets)
+        _assert_same_workspace(bucketed.workspace(dask_cluster), want)
+
+
 def test_a_folder_dataset_of_parquet_parts(
     tmp_path: Path, dask_cluster: Any, export_200: Path
 ) -> None:

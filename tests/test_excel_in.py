@@ -130,9 +130,13 @@ def test_id_cells_that_are_numbers_need_zero_pad_and_then_match(
     assert got.report.status == "clean"
 
 
-def test_validate_on_workbooks_reports_cells_with_excel_errors_as_rejects(
+def test_an_excel_error_cell_is_blanked_in_an_optional_column_and_rejects_a_required_ones_row(
     runner, tmp_path: Path, workbook_exports: Path
 ) -> None:
+    """An error cell where a bad value is blanked (annual_income: optional, on_invalid:
+    blank) is blanked and listed as repaired, its customer kept; in a required column
+    (credit_limit) it rejects the row, and that customer's transactions are
+    ``customer_rejected`` naming the cell's row, not orphans."""
     data = tmp_path / "data"
     data.mkdir()
     for name in SOURCES:
@@ -140,32 +144,55 @@ def test_validate_on_workbooks_reports_cells_with_excel_errors_as_rejects(
     book = openpyxl.load_workbook(data / "credit.xlsx")
     sheet = book.active
     header = [c.value for c in sheet[3]]
-    income = header.index("annual_income") + 1
-    sheet.cell(row=5, column=income, value="#N/A").data_type = "e"
-    sheet.cell(row=9, column=header.index("region") + 1, value="#DIV/0!").data_type = "e"
+    ids = {row: sheet.cell(row=row, column=header.index("customer_id") + 1).value for row in (5, 9)}
+    sheet.cell(row=5, column=header.index("annual_income") + 1, value="#N/A").data_type = "e"
+    sheet.cell(row=9, column=header.index("credit_limit") + 1, value="#DIV/0!").data_type = "e"
     book.save(data / "credit.xlsx")
+    # (openpyxl writes them as error cells, t="e", not as text)
+    with zipfile.ZipFile(data / "credit.xlsx") as package:
+        assert package.read("xl/worksheets/sheet1.xml").count(b't="e"') == 2
     out = tmp_path / "validation"
-    result = runner.invoke(
-        app,
-        [
-            "validate",
-            str(data),
-            "--config",
-            str(workbook_exports / "sources.yaml"),
-            "--out",
-            str(out),
-        ],
-    )
+    config = workbook_exports / "sources.yaml"
+    result = runner.invoke(app, ["validate", str(data), "--config", str(config), "--out", str(out)])
     assert result.exit_code == 1, result.output
     rejects = pd.read_csv(
         out / "rejects.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
     )
     errors = rejects[rejects["rule"] == "excel_error"]
-    assert errors[["file", "line", "column", "value"]].values.tolist() == [
-        ["credit.xlsx", "5", "annual_income", "#N/A"],
-        ["credit.xlsx", "9", "region", "#DIV/0!"],
+    assert errors[["file", "line", "column", "value", "action"]].values.tolist() == [
+        ["credit.xlsx", "5", "annual_income", "#N/A", "repaired"],
+        ["credit.xlsx", "9", "credit_limit", "#DIV/0!", "dropped"],
     ]
-    assert errors["message"].str.contains(r"cell [A-Z]+5 \(annual_income\)").any()
+    assert (
+        errors["message"]
+        .str.fullmatch(
+            r"cell [A-Z]+5 \(annual_income\) holds the Excel error #N/A; replaced by blank "
+            r"\(on_invalid: blank\)"
+        )
+        .iloc[0]
+    )
+    assert (
+        errors["message"]
+        .str.fullmatch(r"cell [A-Z]+9 \(credit_limit\) holds the Excel error #DIV/0!")
+        .iloc[1]
+    )
+    assert "orphan" not in set(rejects["rule"])
+    linked = rejects[rejects["source"] != "credit"]
+    assert len(linked) > 0
+    assert set(linked["rule"]) == {"customer_rejected"}
+    assert set(linked["value"]) == {ids[9]}
+    assert set(linked["message"]) == {
+        "the customer's credit row was rejected (credit.xlsx line 9: excel_error)"
+    }
+    workspace = load_workspace(data, config=config)
+    credit = workspace.frames["credit"].set_index("customer_id")
+    assert ids[5] in credit.index and pd.isna(credit.loc[ids[5], "annual_income"])
+    assert ids[9] not in credit.index
+    kept = workspace.frames["transactions"]["customer_id"].astype(str)
+    assert (kept == ids[5]).any() and not (kept == ids[9]).any()
+    report = workspace.report.sources["credit"]
+    assert (report.rows_kept, report.rows_rejected, report.rows_repaired) == (199, 1, 1)
+    assert workspace.report.customers_rejected == 1
 
 
 def _book(path: Path, rows: list[list[object]], **options: object) -> Path:

@@ -874,6 +874,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
         if col.type in ARROW_TYPES:
             typed[from_file.get(col.name, col.name)] = ARROW_TYPES[col.type]
     columns = spec.file_columns
+    blanking = {c.name for c in spec.columns if c.on_invalid == "blank" and not c.required}
     return {
         "delimiter": spec.delimiter,
         "columns": columns,
@@ -882,6 +883,8 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
         ],
         "typed": typed,
         "date_columns": date_columns,
+        # a workbook's Excel error cell there is blanked, as any other bad value there is
+        "blank_errors": [name for name, canonical in columns.items() if canonical in blanking],
         # categories as dictionaries from the start: a tenth of the memory, and the
         # cleaner needs no hashing of their text (CSV only; other readers ignore it)
         "dictionary_columns": [

@@ -159,11 +159,20 @@ class _Piece:
 
 
 def _subset(raw: RawTable, rows: np.ndarray, bad_rows: bool) -> RawTable:
+    """The rows of a partition going to one bucket, with the cells of theirs the reader
+    blanked (repairs of those rows, listed by the bucket's cleaning), and the rows the
+    reader rejected when ``bad_rows`` (they belong to no bucket: all go to one)."""
+    lines = raw.lines[rows]
+    blanked = raw.blanked
+    if blanked:
+        ours = np.isin(np.array([cell.line for cell in blanked], dtype=np.int64), lines)
+        blanked = [cell for cell, mine in zip(blanked, ours, strict=True) if mine]
     return replace(
         raw,
         table=raw.table.take(pa.array(rows, type=pa.int64())),
-        lines=raw.lines[rows],
+        lines=lines,
         bad_rows=list(raw.bad_rows) if bad_rows else [],
+        blanked=blanked,
     )
 
 

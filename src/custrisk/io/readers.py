@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from custrisk.config._yaml import join_limited
 from custrisk.config.sources import header_key
 from custrisk.errors import DataError
-from custrisk.io.cells import table_from_columns
+from custrisk.io.cells import cell_text, table_from_columns
 from custrisk.io.csv_lines import (
     FIELD_COUNT,
     OVERSIZED_LINE,
@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 CSV_SUFFIXES = (".csv", ".txt", ".tsv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
-#: The rule of a workbook row with an error value (#N/A, #DIV/0!) in a column read.
+#: The rule of a workbook cell with an error value (#N/A, #DIV/0!) in a column read: its
+#: row rejected, or the cell blanked (``blank_errors``).
 EXCEL_ERROR = "excel_error"
 
 MAX_HEADER_BYTES = 16 << 20  # a first line longer than this is not a header row
@@ -85,6 +86,22 @@ class BadRow:
     rule: str = FIELD_COUNT
     message: str | None = None  # None: "expected N fields, found M"
     column: str = ""  # the canonical column at fault, when one is
+    #: A workbook row's cells as text, in the order of the header (a CSV line's fields
+    #: are its ``text``): the cleaner reads the key of the rejected row from them, so
+    #: that the customer's other rows are ``customer_rejected`` rather than orphans.
+    cells: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class BlankedCell:
+    """A workbook cell holding an Excel error in a column whose bad values are blanked
+    (``blank_errors`` of :func:`read_raw`): the row is kept with the cell empty, and the
+    cleaner lists the cell as repaired (rule ``excel_error``)."""
+
+    line: int
+    column: str  # the canonical column
+    text: str  # the error, e.g. "#N/A"
+    message: str
 
 
 @dataclass
@@ -106,6 +123,8 @@ class RawTable:
     #: The file as rejects and messages name it when its name alone is not enough: its
     #: path in the exports folder (``transactions/txn_type=order/part-00000.parquet``)
     label: str | None = None
+    #: Workbook cells holding an Excel error that were blanked, their rows kept
+    blanked: list[BlankedCell] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.num_rows = self.table.num_rows
@@ -220,6 +239,7 @@ def read_raw(
     date_columns: Collection[str] = (),
     excel_limits: ExcelLimits | None = None,
     dictionary_columns: Collection[str] = (),
+    blank_errors: Collection[str] = (),
 ) -> RawTable:
     """Read a CSV, Parquet or Excel export; columns are text unless ``typed`` says otherwise.
 
@@ -253,6 +273,11 @@ def read_raw(
     dictionary_columns
         Declared text columns of few distinct values (categories): a CSV's are read
         as Arrow dictionaries (the same text, held once per distinct value per block).
+    blank_errors
+        Declared columns whose bad values are blanked (optional, ``on_invalid: blank``):
+        in a workbook, a cell there holding an Excel error is read as empty and its row
+        kept (:attr:`RawTable.blanked`), as the cleaner blanks any other bad value of
+        such a column; in any other column read, it rejects its row.
 
     Raises
     ------
@@ -280,6 +305,7 @@ def read_raw(
             typed or {},
             date_columns,
             excel_limits or ExcelLimits(),
+            blank_errors,
         )
     if path.stat().st_size == 0:
         raise DataError(
@@ -828,9 +854,11 @@ def _read_excel(
     typed: Mapping[str, pa.DataType],
     date_columns: Collection[str],
     limits: ExcelLimits,
+    blank_errors: Collection[str] = (),
 ) -> RawTable:
     """One sheet as a raw table: a row with an Excel error (``#N/A``) in a column that is
-    read is a rejected row naming the cell."""
+    read is a rejected row naming the cell, holding the row's cells (for its key); in a
+    column of ``blank_errors`` the cell is blanked instead and the row kept."""
     data = read_sheet(path, sheet=sheet, declared=list(columns or ()), limits=limits)
     if columns is None:
         chosen: dict[str, str] = {n: n for n in data.header}
@@ -839,19 +867,42 @@ def _read_excel(
         chosen, folded = _match_header(data.header, columns, data.path)
     by_position = dict(zip(data.positions, data.header, strict=True))
     bad_rows: dict[int, BadRow] = {}
+    blanked: list[BlankedCell] = []
+    at = {row: i for i, row in enumerate(data.rows)} if data.errors else {}
     for error in data.errors:
         name = by_position.get(error.column)
         if name not in chosen or error.row in bad_rows:
             continue
         canonical = columns[chosen[name]] if columns is not None else name
+        message = f"cell {error.ref} ({_shown(name)}) holds the Excel error {error.text}"
+        if chosen[name] in blank_errors:
+            # One error cell must not cost a row that any other bad value there would
+            # leave in place (calamine reads the cell as "": made None, as a blank cell)
+            if error.row in at:
+                data.columns[name][at[error.row]] = None
+            blanked.append(
+                BlankedCell(
+                    error.row,
+                    canonical,
+                    error.text,
+                    f"{message}; replaced by blank (on_invalid: blank)",
+                )
+            )
+            continue
+        cells = (
+            tuple(cell_text(data.columns[n][at[error.row]]) for n in data.header)
+            if error.row in at
+            else ()
+        )
         bad_rows[error.row] = BadRow(
             error.row,
             len(data.header),
             len(data.header),
             error.text,
             rule=EXCEL_ERROR,
-            message=f"cell {error.ref} ({_shown(name)}) holds the Excel error {error.text}",
+            message=message,
             column=canonical,
+            cells=cells,
         )
     keep = [i for i, row in enumerate(data.rows) if row not in bad_rows]
     every = len(keep) == len(data.rows)
@@ -875,6 +926,8 @@ def _read_excel(
         sorted(bad_rows.values(), key=lambda b: b.line),
         unmatched=[n for n in data.header if n not in chosen],
         folded=folded,
+        # (a row rejected for an error cell elsewhere is listed for that one only)
+        blanked=[cell for cell in blanked if cell.line not in bad_rows],
     )
 
 

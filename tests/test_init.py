@@ -328,7 +328,8 @@ def test_ids_that_lost_their_zeros_in_one_file_get_zero_pad(
     assert "customer ids padded to 10 digits" in " ".join(output.split())
     config = load_sources_config(out / "sources.yaml")
     padded = {name: spec.column("customer_id").zero_pad for name, spec in config.sources.items()}
-    assert padded == {"credit": None, "transactions": None, lost: 10}
+    # (behaviour: no file, declared as packaged)
+    assert padded == {"credit": None, "transactions": None, "behaviour": None, lost: 10}
     counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
     assert counts["transactions"][0] == counts["transactions"][1] > 1000
 
@@ -368,3 +369,57 @@ def test_the_header_dictionary_matches_normalised_headers() -> None:
 def test_headers_of_a_new_users_service_export_are_recognised(header: str, name: str) -> None:
     # Headers of a hand-made Chinese export that init left unrecognised before.
     assert canonical_name(header) == name
+
+
+def test_a_proposed_config_trains_with_the_labels_it_found_and_what_the_data_lacks(
+    zh: dict[str, Path], tmp_path: Path
+) -> None:
+    """No behaviour export and no balance column (贷款余额): init's next commands work as
+    printed. The outcomes file it found (标签.csv, 是否违约) is named in them and its
+    headers go into the proposed labels section; the behaviour source and the balance
+    are declared as the packaged config has them, so the indicators over them are left
+    out and said, not refused (the packaged indicators named a source the config lacked)."""
+    data = tmp_path / "data"
+    shutil.copytree(zh["data"], data)
+    (data / "客户行为.csv").unlink()
+    credit = pd.read_csv(data / "客户信息.csv", dtype=str, keep_default_na=False)
+    credit.drop(columns=["贷款余额"]).to_csv(data / "客户信息.csv", index=False)
+    configs = tmp_path / "configs"
+    output = " ".join(_invoke("init", data, "--out", configs).split())
+    sources = configs / "sources.yaml"
+    assert f"custrisk train {data} --sources {sources} --labels {data / '标签.csv'}" in output
+    proposed = yaml.safe_load(sources.read_text(encoding="utf-8"))
+    assert proposed["labels"]["rename"]["是否违约"] == "bad"
+    assert proposed["sources"]["behaviour"]["required"] is False
+    assert "outstanding_balance" in proposed["sources"]["credit"]["columns"]
+    trained = " ".join(
+        _invoke(
+            "train", data, "--sources", sources, "--labels", data / "标签.csv",
+            "--models-dir", tmp_path / "m",
+        ).split()
+    )  # fmt: skip
+    assert "Trained logistic on" in trained
+    assert "utilisation (credit has no column outstanding_balance)" in trained
+    assert "complaints_90d (source 'behaviour' is not in the workspace)" in trained
+
+
+def test_the_labels_custrisk_prints_for_a_column_are_read_back_as_that_column() -> None:
+    """An export made from custrisk's own reports (未偿余额, 合作起始日, 近12月最长逾期天数)
+    maps back onto the columns they label."""
+    from custrisk.config import default_config_path
+
+    sources = yaml.safe_load(default_config_path("sources.yaml").read_text(encoding="utf-8"))
+    columns = {c for spec in sources["sources"].values() for c in spec["columns"]}
+    reports = yaml.safe_load(default_config_path("reports.yaml").read_text(encoding="utf-8"))
+    indicators = yaml.safe_load(default_config_path("indicators.yaml").read_text(encoding="utf-8"))[
+        "indicators"
+    ]
+    labels = list((reports.get("texts") or {}).items())
+    labels += [(code, spec["label"]) for code, spec in indicators.items()]
+    checked = 0
+    for name, label in labels:
+        # (平均…: a portfolio mean the reports show under the column's key, no header)
+        if name in columns and isinstance(label, dict) and not label["zh"].startswith("平均"):
+            assert canonical_name(label["zh"]) == name, (name, label["zh"])
+            checked += 1
+    assert checked >= 10

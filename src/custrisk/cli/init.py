@@ -102,8 +102,10 @@ def init(
             highlight=False,
         )
     else:
+        found = result.proposal.labels_file if result.proposal is not None else None
+        labels = _quote(str(data / found)) if found else "LABELS.csv"
         console.print(
-            f"  custrisk train {folder} --sources {sources} --labels LABELS.csv", highlight=False
+            f"  custrisk train {folder} --sources {sources} --labels {labels}", highlight=False
         )
 
 

@@ -138,6 +138,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "客户创建时间",
         "创建日期",
         "合作开始日期",
+        "合作起始日",  # as custrisk's reports label it
         "入网日期",
     ),
     "bureau_score": (
@@ -188,6 +189,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "loan balance",
         "outstanding",
         "未结余额",
+        "未偿余额",  # as custrisk's reports label it
         "贷款余额",
         "余额",
         "欠款余额",
@@ -212,6 +214,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "最大逾期天数",
         "历史最大逾期天数",
         "近12个月最长逾期天数",
+        "近12月最长逾期天数",  # as custrisk's indicators label it
+        "近12月最大逾期天数",
         "最长逾期天数",
         "近一年最长逾期天数",
         "近一年最大逾期天数",

@@ -78,6 +78,9 @@ class ProposedFile:
     #: Columns the packaged config requires of the source that no header was taken for
     missing: tuple[str, ...] = ()
     customer_ids: tuple[str, ...] = ()  # the sample's customer ids (for zero_pad)
+    #: An outcomes (labels) file's headers and the names they stand for (客户编号 →
+    #: customer_id, 是否违约 → bad), for the proposed ``labels: rename``
+    outcome_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def unmapped(self) -> list[str]:
@@ -93,6 +96,11 @@ class Proposal:
     sources_text: str
     config: SourcesConfig
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def labels_file(self) -> str | None:
+        """The outcomes (labels) file found in the folder, for ``--labels``."""
+        return next((f.file for f in self.files if f.outcome_names), None)
 
 
 def candidate_files(data_dir: Path) -> list[Path]:
@@ -159,7 +167,13 @@ def propose_sources(
             hint="name its columns as in the packaged sources config (customer_id, "
             "credit_limit, ...) or pass the one table file for the flat layout",
         )
-    text = render_sources(packaged, [chosen[s] for s in KNOWN_SOURCES if s in chosen])
+    outcomes = next((f for f in files if f.outcome_names), None)
+    text = render_sources(
+        packaged,
+        [chosen[s] for s in KNOWN_SOURCES if s in chosen],
+        outcomes=outcomes,
+        absent=[s for s in KNOWN_SOURCES if s not in chosen],
+    )
     config = parse_sources_config(text, str(data_dir / "sources.yaml"))
     return Proposal(tuple(files), text, config)
 
@@ -194,7 +208,10 @@ def _propose_file(
         and "customer_id" in canon.values()
         and (len(schema.columns) <= 4 or only_outcomes)
     ):
-        return ProposedFile(path.name, None, "outcomes (labels): pass it with --labels"), 0
+        names = tuple((header, name) for header, name in canon.items())
+        return ProposedFile(
+            path.name, None, "outcomes (labels): pass it with --labels", outcome_names=names
+        ), 0
     counts.pop("labels")
     best = max(KNOWN_SOURCES, key=lambda s: counts[s])
     if counts[best] == 0:
@@ -332,6 +349,22 @@ def _build(
     )
     recognised = sum(1 for c in columns if c.recognised and c.header)
     missing = tuple(c.name for c in spec.columns if c.required and c.name not in names)
+    # The packaged config's optional columns no header was found for, declared as it
+    # declares them: the file lacks them, so they are blank and the indicators reading
+    # them are left out (and said) rather than the packaged indicators refused.
+    packaged_columns = _packaged_mapping()["sources"][source]["columns"]
+    columns += [
+        ProposedColumn(
+            "",
+            c.name,
+            dict(packaged_columns[c.name]),
+            "no header found: declared as in the packaged config, left blank (map the "
+            "file's header to it under rename if it has one)",
+            True,
+        )
+        for c in spec.columns
+        if not c.required and c.name not in names and c.name in packaged_columns
+    ]
     customer_header = next((c.header for c in columns if c.name == "customer_id"), None)
     return ProposedFile(
         path.name,
@@ -549,9 +582,38 @@ def _with_times(formats: Iterable[str]) -> list[str]:
     return out + [f for f in DATETIME_FORMATS if f not in out]
 
 
-def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> str:
-    """The commented sources YAML of the proposed files (checked: it parses back to what
-    was meant)."""
+def _packaged_mapping() -> dict[str, Any]:
+    from custrisk.config import default_config_path
+    from custrisk.config._yaml import load_yaml_file
+
+    return dict(load_yaml_file(default_config_path("sources.yaml")))
+
+
+def _absent_source(name: str) -> dict[str, Any]:
+    """The packaged declaration of a source no file was found for, not required."""
+    return {**_packaged_mapping()["sources"][name], "required": False}
+
+
+def _labels_section(outcomes: ProposedFile) -> dict[str, Any]:
+    """The packaged ``labels:`` (the words read as outcomes, the optional outcomes) with
+    the outcomes file's own headers renamed: ``train --labels`` reads it as it is."""
+    labels = dict(_packaged_mapping()["labels"])
+    own = {header: name for header, name in outcomes.outcome_names if header != name}
+    named = set(own.values()) | {h for h, n in outcomes.outcome_names if h == n}
+    packaged = {h: n for h, n in (labels.get("rename") or {}).items() if n not in named}
+    labels["rename"] = {**packaged, **own}
+    return labels
+
+
+def render_sources(
+    packaged: SourcesConfig,
+    files: Iterable[ProposedFile],
+    *,
+    outcomes: ProposedFile | None = None,
+    absent: Sequence[str] = (),
+) -> str:
+    """The commented sources YAML of the proposed files, and the labels section of the
+    ``outcomes`` file when there is one (checked: it parses back to what was meant)."""
     lines = [
         "# Sources proposed by `custrisk init` from the headers and first rows of each file.",
         "# Check the types and rules, then run custrisk validate with --config this file.",
@@ -609,8 +671,40 @@ def render_sources(packaged: SourcesConfig, files: Iterable[ProposedFile]) -> st
             for check in f.checks:
                 lines.append(f"      - {flow(check)}")
         meant[f.source] = source
+    for name in absent:
+        block = _absent_source(name)
+        lines.append(f"  {name}:")
+        lines.append(
+            "    "
+            + comment(
+                "no file of this source was found: declared as the packaged config does "
+                "(required: false), so that the indicators over it are left out rather than "
+                "refused; point file: at its export when there is one"
+            )
+        )
+        for key, value in block.items():
+            if key == "columns":
+                lines.append("    columns:")
+                lines.extend(f"      {col}: {flow(spec)}" for col, spec in value.items())
+            elif key == "checks":
+                lines.append("    checks:")
+                lines.extend(f"      - {flow(check)}" for check in value)
+            else:
+                lines.append(f"    {key}: {flow(value)}")
+        meant[name] = block
+    labels = _labels_section(outcomes) if outcomes is not None else None
+    if labels is not None:
+        lines.append("# Labels (outcomes) for train/evaluate/backtest --labels: " + outcomes.file)
+        lines.append("labels:")
+        lines.append(f"  key: {flow(labels['key'])}")
+        lines.append("  rename:")
+        for header, name in labels["rename"].items():
+            lines.append("    " + _key(header, "    ") + " " + flow(name))
+        lines.append("  columns:")
+        for name, spec in labels["columns"].items():
+            lines.append(f"    {name}: {flow(spec)}")
     text = "\n".join(lines) + "\n"
     parsed = load_yaml_text(text, "<proposed sources.yaml>")
-    if parsed.get("sources") != meant:
+    if parsed.get("sources") != meant or (labels is not None and parsed.get("labels") != labels):
         raise AssertionError("the proposed sources YAML does not parse back to what was meant")
     return text

@@ -693,7 +693,7 @@ def render_sources(
                 lines.append(f"    {key}: {flow(value)}")
         meant[name] = block
     labels = _labels_section(outcomes) if outcomes is not None else None
-    if labels is not None:
+    if outcomes is not None and labels is not None:
         lines.append("# Labels (outcomes) for train/evaluate/backtest --labels: " + outcomes.file)
         lines.append("labels:")
         lines.append(f"  key: {flow(labels['key'])}")

@@ -87,6 +87,8 @@ def test_drifted_data_alerts_and_exits_1(data: dict[str, Path]) -> None:
         assert verdicts[shifted] == "alert", shifted
     assert verdicts["csi:region"] == "stable"
     assert report["verdict"] == "alert" and report["failed"] is True
+    labels = {s["id"]: s.get("label") for s in report["statistics"]}
+    assert labels["csi:region"] == "地区"  # the card's label, for people
 
 
 def test_drifted_table_is_sorted_worst_first(data: dict[str, Path]) -> None:
@@ -145,7 +147,7 @@ def test_junit_on_stdout_parses(data: dict[str, Path]) -> None:
     (suite,) = root.findall("testsuite")
     names = [c.get("name") for c in suite.findall("testcase")]
     assert names[:2] == ["psi:score", "psi:pd"]
-    assert "csi:bureau_score" in names
+    assert "csi:bureau_score" in names  # an exports model's codes are its test names
     failed = {c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None}
     assert {"psi:score", "csi:bureau_score", "csi:utilisation"} <= failed
     assert int(suite.get("failures")) == len(failed)

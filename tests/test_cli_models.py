@@ -362,6 +362,87 @@ def test_a_signed_model_without_the_key_is_refused_unless_allowed_unverified(
     assert "signature verified with CUSTRISK_SIGNING_KEY" in checked.stdout
 
 
+def _row(listing: str, model_id: str) -> str:
+    """The first line of ``model_id``'s row in a ``models list`` table."""
+    return next(line for line in listing.splitlines() if line.startswith(f"│ {model_id} "))
+
+
+def test_models_list_and_show_flag_a_changed_model_file(
+    runner: CliRunner, registry: Path, tmp_path: Path
+) -> None:
+    models = _copy_model(registry, tmp_path)
+    shutil.copytree(registry / "tree" / "1", models / "tree" / "1")
+    artifact = models / "logistic" / "1" / MODEL_FILE
+    data = bytearray(artifact.read_bytes())
+    data[100] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    env = {SIGNING_KEY_ENV: None, "CUSTRISK_REQUIRE_SIGNED": None}
+
+    listed = runner.invoke(app, ["models", "list", "--models-dir", str(models)], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "FAILED: model.joblib: SHA-256 check" in _row(listed.stdout, "logistic@1")
+    assert "unsigned" in _row(listed.stdout, "tree@1")
+    assert "FAILED their check and would be refused by score: logistic@1;" in listed.stderr
+
+    shown = runner.invoke(app, ["models", "show", "logistic", "--models-dir", str(models)], env=env)
+    assert shown.exit_code == 1, shown.output
+    warning = " ".join(shown.stderr.split())
+    assert warning.startswith(
+        "WARNING: model logistic@1 FAILED its check: model.joblib: SHA-256 check failed"
+    )
+    files = {line.split()[1]: line for line in shown.stdout.splitlines() if "…" in line}
+    assert "SHA-256 check failed" in files["model.joblib"]
+    assert files["indicators.yaml"].rstrip(" │").endswith("ok")
+    assert "Check: FAILED: model.joblib" in shown.stdout
+    as_json = runner.invoke(
+        app, ["models", "show", "logistic", "--models-dir", str(models), "--json"], env=env
+    )
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["model_id"] == "logistic@1"  # stdout stays JSON
+    assert "FAILED its check: model.joblib" in as_json.stderr
+
+    sound = runner.invoke(app, ["models", "show", "tree", "--models-dir", str(models)], env=env)
+    assert sound.exit_code == 0, sound.output
+    assert "Check: unsigned: 2 files match the card's hashes" in sound.stdout
+    assert "WARNING" not in sound.output
+
+
+def test_models_list_and_show_flag_an_edited_signed_card(
+    runner: CliRunner, signed_registry: Path, tmp_path: Path
+) -> None:
+    models = _copy_model(signed_registry, tmp_path)
+    card = models / "logistic" / "1" / MODEL_CARD
+    edited = json.loads(card.read_text(encoding="utf-8"))
+    edited["metrics"]["holdout"]["auc"] = 0.99  # a better model than it is
+    card.write_text(json.dumps(edited, ensure_ascii=False, indent=2), encoding="utf-8")
+    args = ["--models-dir", str(models)]
+
+    listed = runner.invoke(app, ["models", "list", *args], env={SIGNING_KEY_ENV: KEY})
+    assert listed.exit_code == 0, listed.output
+    row = _row(listed.stdout, "logistic@1")
+    assert "0.990" in row and "FAILED: model.json: signature check" in row
+    shown = runner.invoke(app, ["models", "show", "logistic", *args], env={SIGNING_KEY_ENV: KEY})
+    assert shown.exit_code == 1, shown.output
+    assert "FAILED its check: model.json: signature check failed: the HMAC does not match" in (
+        " ".join(shown.stderr.split())
+    )
+    # without the key the signature cannot be checked, and the list says so
+    unkeyed = runner.invoke(app, ["models", "list", *args], env={SIGNING_KEY_ENV: None})
+    assert "signature not checked" in _row(unkeyed.stdout, "logistic@1")
+
+
+def test_models_show_passes_a_signed_model_checked_with_its_key(
+    runner: CliRunner, signed_registry: Path
+) -> None:
+    shown = runner.invoke(
+        app,
+        ["models", "show", "logistic", "--models-dir", str(signed_registry)],
+        env={SIGNING_KEY_ENV: KEY},
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Check: ok: signature verified with CUSTRISK_SIGNING_KEY" in shown.stdout
+
+
 def test_version_1_copied_into_a_folder_named_2_is_refused(
     runner: CliRunner, exports: Path, signed_registry: Path, tmp_path: Path
 ) -> None:

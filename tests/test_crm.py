@@ -368,3 +368,52 @@ sources:
     assert workspace.missing_columns["transactions"] == ("channel",)
     warnings = workspace.report.sources["transactions"].warnings
     assert any("channel" in w for w in warnings)
+
+
+LAYOUT_FIX = "pass exports of the model's layout, or --sources with a config that maps"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["score", "{data}", "--model", "logistic", "--out", "{tmp}/s.csv"],
+        ["drift", "{data}", "--model", "logistic"],
+        ["evaluate", "logistic", "{data}", "--labels", "{data}/labels.csv"],
+        ["compare", "logistic", "logistic", "{data}", "--labels", "{data}/labels.csv"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_crm_model_on_csv_exports_is_told_the_layouts_differ(
+    crm: dict[str, Path], export_200: Path, tmp_path: Path, command: list[str]
+) -> None:
+    args = [a.format(data=export_200, tmp=tmp_path) for a in command]
+    result = _run(*args, "--models-dir", crm["models"], code=2)
+    message = " ".join(result.stderr.split())
+    assert (
+        "was trained on CRM exports (客户.xlsx, 合同.xlsx, 回款计划.xlsx, …); "
+        f"{export_200} holds CSV exports (credit.csv), another layout" in message
+    )
+    assert LAYOUT_FIX in message
+    assert "indicators.yaml" not in message  # the model's own config is not blamed
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_csv_model_on_crm_exports_is_told_the_layouts_differ(
+    crm: dict[str, Path], models_200: Path
+) -> None:
+    result = _run("drift", crm["data"], "--model", "logistic", "--models-dir", models_200, code=2)
+    message = " ".join(result.stderr.split())
+    assert "was trained on CSV exports (credit.csv, transactions.csv, behaviour.csv); " in message
+    assert f"{crm['data']} holds CRM exports (客户.xlsx), another layout" in message
+
+
+def test_a_sources_config_of_the_users_own_is_trusted_to_map_the_layout(
+    crm: dict[str, Path], export_200: Path, tmp_path: Path
+) -> None:
+    sources = tmp_path / "mine.yaml"
+    shutil.copy(_profile_sources(), sources)
+    result = _run(
+        "drift", export_200, "--model", "logistic", "--models-dir", crm["models"],
+        "--sources", sources, code=2,
+    )  # fmt: skip
+    assert "another layout" not in result.stderr  # the config's own errors are told instead

@@ -419,3 +419,29 @@ def test_a_workbook_with_chinese_headers_trains_and_scores_to_a_workbook(tmp_pat
     assert len(sheet) == 150
     assert sheet["customer_id"].iloc[0] == "2"  # the sheet's row number: header on row 1
     assert sheet["grade"].notna().all() and sheet["score"].between(300, 900).all()
+
+
+def test_drift_names_a_tables_features_by_their_headers(flat: dict) -> None:
+    import xml.etree.ElementTree as ET
+
+    card = json.loads((flat["model"] / "model.json").read_text(encoding="utf-8"))
+    code = next(c["name"] for c in card["table"]["columns"] if c["header"] == "地区")
+    assert code.startswith("col")  # what a tool keys on; no person knows it
+    args = ["drift", flat["next"], "-m", "logistic", "--models-dir", flat["root"] / "models"]
+    args += ["--fail-on", "never"]
+    runner = CliRunner()
+
+    text = _invoke(*args)
+    assert f"csi:{code} 地区" in text
+    as_json = runner.invoke(app, [str(a) for a in [*args, "--format", "json"]])
+    assert as_json.exit_code == 0, as_json.output
+    stats = {s["id"]: s for s in json.loads(as_json.stdout)["statistics"]}
+    assert stats[f"csi:{code}"]["label"] == "地区"
+    assert stats[f"csi:{code}"]["name"] == code  # ids stay the codes
+    assert "label" not in stats["psi:score"]
+    junit = runner.invoke(app, [str(a) for a in [*args, "--format", "junit"]])
+    assert junit.exit_code == 0, junit.output
+    cases = {c.get("name"): c for c in ET.fromstring(junit.stdout).iter("testcase")}
+    case = cases[f"csi:{code} 地区"]
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["id"] == f"csi:{code}" and props["label"] == "地区"

@@ -202,7 +202,7 @@ def _plain(renderables: list[RenderableType]) -> str:
 def _finish(report: DriftReport) -> None:
     cfg = report.config
     skipped = [
-        s.id
+        s.shown_name
         for s in report.statistics
         if s.verdict == "insufficient" and not s.fails(cfg.fail_on, cfg.allow_insufficient)
     ]
@@ -213,7 +213,7 @@ def _finish(report: DriftReport) -> None:
         )
     failures = report.failures()
     if failures:
-        listed = ", ".join(f"{s.id} {s.verdict}" for s in failures[:5])
+        listed = ", ".join(f"{s.shown_name} {s.verdict}" for s in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         raise CheckFailed(
             f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} statistics: "
@@ -269,7 +269,7 @@ def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableTy
     table.add_column("detail")
     candidates = False
     for stat in report.worst_first():
-        name = stat.id
+        name = stat.shown_name  # csi:col4 年龄: a flat table's codes say nothing alone
         if stat.metric in ("auc_drop", "ks_drop"):
             name += " drop"  # the value is the hold-out's minus today's: below 0 is better
         if stat.in_model is False:

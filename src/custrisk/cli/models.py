@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from custrisk.cli._common import AllowUnverifiedOpt, ModelsDirOpt, RequireSignedOpt
-from custrisk.cli._console import console
-from custrisk.registry.artifact import SIGNING_KEY_ENV
+from custrisk.cli._console import console, err_console
+from custrisk.errors import CheckFailed, ModelArtifactError
+from custrisk.registry.artifact import (
+    CHECK_NOT_CHECKED,
+    CHECK_OK,
+    CHECK_UNSIGNED,
+    MODEL_CARD,
+    SIGNING_KEY_ENV,
+)
+
+if TYPE_CHECKING:
+    from custrisk.registry import ModelCheck, ModelRef
 
 app = typer.Typer()
 models_app = typer.Typer(
@@ -22,10 +33,14 @@ models_app = typer.Typer(
 app.add_typer(models_app, name="models")
 
 
-@models_app.command("list", short_help="List every model version with its metrics")
+@models_app.command("list", short_help="List every model version with its metrics and check")
 def list_(models_dir: ModelsDirOpt = None) -> None:
-    """List every model version: id, algorithm, features, hold-out AUC and KS."""
-    from custrisk.registry import list_models
+    """List every model version: id, algorithm, features, hold-out AUC and KS, and its
+    check (every file's SHA-256 against the card, and the signature when
+    CUSTRISK_SIGNING_KEY is set; nothing is loaded): ok, unsigned, signature not checked,
+    or FAILED with what failed. The metrics of a FAILED version are those of a card that
+    cannot be trusted. Exit 0 whatever the checks find."""
+    from custrisk.registry import ModelRef, check_model, list_models
     from custrisk.registry.store import models_dir as resolve_dir
 
     rows = list_models(models_dir)
@@ -33,9 +48,13 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
         console.print(f"No models in {resolve_dir(models_dir)}; train one with custrisk train")
         return
     table = Table(title=f"Models in {resolve_dir(models_dir)}", title_justify="left")
-    for column in ("model", "algorithm", "created", "features", "AUC", "KS"):
+    for column in ("model", "algorithm", "created", "features", "AUC", "KS", "check"):
         table.add_column(column, justify="right" if column in ("features", "AUC", "KS") else "left")
+    failed = []
     for row in rows:
+        check = check_model(ModelRef(row["name"], row["version"], Path(row["path"])))
+        if check.failed:
+            failed.append(row["model_id"])
         table.add_row(
             row["model_id"],
             row["algorithm"],
@@ -43,11 +62,23 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
             str(row["features"]),
             _num(row["auc"]),
             _num(row["ks"]),
+            # the first clause of the failure: the whole of it is for models show
+            f"[bold red]{escape(check.summary().split(' (')[0])}[/]"
+            if check.failed
+            else check.summary(),
         )
     console.print(table)
+    if failed:
+        # the table may be cut by a narrow terminal: the failures are named again in full
+        err_console.print(
+            f"[bold red]WARNING:[/] {len(failed)} model version(s) FAILED their check and "
+            f"would be refused by score: {', '.join(failed)}; see custrisk models show "
+            f"{failed[0]}",
+            highlight=False,
+        )
 
 
-@models_app.command("show", short_help="A model's card: features, metrics, files")
+@models_app.command("show", short_help="A model's card, its files and their checks")
 def show(
     model: Annotated[
         str, typer.Argument(help="Model: a folder, NAME or NAME@VERSION.", show_default=False)
@@ -57,15 +88,41 @@ def show(
         bool, typer.Option("--json", help="Print the whole model card as JSON.")
     ] = False,
 ) -> None:
-    """Show a model's card: algorithm, features, metrics, training data and checks."""
-    from custrisk.registry import resolve_model
-    from custrisk.registry.artifact import read_card
+    """Show a model's card: algorithm, features, metrics, training data, and its files
+    with their checks (as models verify, nothing loaded). Exit 0 when the checks pass
+    (or the model is unsigned, or signed and CUSTRISK_SIGNING_KEY is not set to check
+    it), 1 with a warning naming the failed file or signature when one fails: the card
+    shown then cannot be trusted."""
+    from custrisk.registry import check_model, resolve_model
+    from custrisk.registry.store import read_card_light
 
     ref = resolve_model(model, models_dir)
-    card = read_card(ref)
+    check = check_model(ref)
+    failure = f"model {ref.model_id} FAILED its check: {check.problem}"
+    try:
+        card = read_card_light(ref.path / MODEL_CARD)
+    except ModelArtifactError:
+        # no card to show: the check's failure is the one thing to say
+        raise CheckFailed(failure, hint="restore the model folder, or retrain") from None
+    if check.failed:
+        # said first, before the card it makes untrustworthy (on stderr: stdout may be JSON)
+        err_console.print(
+            f"[bold red]WARNING: {escape(failure)}[/]; it would be refused by score, and what "
+            "its card says cannot be trusted",
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps(card, ensure_ascii=False, indent=2))
-        return
+    else:
+        _print_card(ref, card, check)
+    if check.failed:
+        raise CheckFailed(
+            f"model {ref.model_id} failed its check (see the warning above)",
+            hint="restore the model folder from a clean copy, or retrain",
+        )
+
+
+def _print_card(ref: ModelRef, card: dict[str, Any], check: ModelCheck) -> None:
     training = card.get("training", {})
     holdout = card.get("metrics", {}).get("holdout", {})
     console.print(
@@ -91,18 +148,33 @@ def show(
             code, f"{info.get('zh', '')} / {info.get('en', '')}", str(info.get("direction", ""))
         )
     console.print(table)
-    artifact = card.get("artifact", {})
-    signed = "unsigned"
-    if card.get("signature"):
-        signed = "signed (HMAC-SHA256), " + (
-            "verified"
-            if os.environ.get(SIGNING_KEY_ENV)
-            else f"not checked: {SIGNING_KEY_ENV} unset"
+    files = Table(title="Files", title_justify="left")
+    for column in ("file", "bytes", "sha256", "check"):
+        files.add_column(column, justify="right" if column == "bytes" else "left")
+    listed = card.get("files")
+    for name, entry in (listed if isinstance(listed, dict) else {}).items():
+        entry = entry if isinstance(entry, dict) else {}
+        status = check.files.get(name, "not checked")
+        files.add_row(
+            str(name),
+            f"{entry.get('bytes'):,}" if isinstance(entry.get("bytes"), int) else "?",
+            f"{str(entry.get('sha256'))[:16]}…",
+            status if status == "ok" else f"[bold red]{escape(status)}[/]",
         )
+    console.print(files)
+    matched = f"{len(check.files)} files match the card's hashes"
+    said = {
+        CHECK_OK: f"ok: signature verified with {SIGNING_KEY_ENV}, {matched}",
+        CHECK_UNSIGNED: f"unsigned: {matched}, which does not protect against anyone who can "
+        "write the folder",
+        CHECK_NOT_CHECKED: f"signed, signature not checked ({SIGNING_KEY_ENV} unset): {matched}",
+    }.get(check.status, check.summary())
     console.print(
-        f"Artifact: {artifact.get('file')} sha256 {str(artifact.get('sha256'))[:16]}… "
-        f"{signed}; libraries: "
-        + ", ".join(f"{k} {v}" for k, v in card.get("libraries", {}).items())
+        f"Check: {escape(said)}", style="bold red" if check.failed else None, highlight=False
+    )
+    console.print(
+        "Libraries: " + ", ".join(f"{k} {v}" for k, v in card.get("libraries", {}).items()),
+        highlight=False,
     )
 
 

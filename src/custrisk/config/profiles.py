@@ -9,8 +9,9 @@ wins over the profile's.
 
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class Profile:
     marker: str  # a glob: a data folder holding a match is this system's export ...
     marker_header: str  # ... when the match has this header (the system's own name)
     detected: bool = False  # chosen by the data folder's files, not by name
+    exports: str = ""  # what its exports are called in a message ("CRM exports")
 
     @property
     def folder(self) -> Path:
@@ -54,7 +56,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "crm": Profile("crm", "CRM (简道云-style exports)", "客户*.xlsx", "客户编号"),
+    "crm": Profile(
+        "crm", "CRM (简道云-style exports)", "客户*.xlsx", "客户编号", exports="CRM exports"
+    ),
 }
 #: A folder of custrisk's own export layout is never taken for a profile's.
 _OWN_LAYOUT = ("credit.csv", "credit.parquet")
@@ -92,4 +96,56 @@ def resolve_profile(
     return None
 
 
-__all__ = ["PROFILES", "Profile", "resolve_profile"]
+@dataclass(frozen=True)
+class Layout:
+    """The layout of a set of export files: a profile's, or custrisk's own CSV exports
+    (``profile`` None); ``files`` are those that show it, named in messages."""
+
+    profile: Profile | None
+    files: tuple[str, ...]
+
+    def same_as(self, other: Layout) -> bool:
+        return (self.profile and self.profile.name) == (other.profile and other.profile.name)
+
+    def describe(self) -> str:
+        """E.g. ``CRM exports (客户.xlsx, 合同.xlsx, 回款计划.xlsx, …)``."""
+        what = (self.profile.exports or self.profile.title) if self.profile else "CSV exports"
+        shown = ", ".join(self.files[:3]) + (", …" if len(self.files) > 3 else "")
+        return f"{what} ({shown})" if shown else what
+
+
+def files_layout(names: Iterable[str]) -> Layout | None:
+    """The layout of the export files ``names`` (e.g. those a model was trained on, from
+    its card): custrisk's own when one is ``credit.csv`` (or ``.parquet``), a profile's
+    when one matches its marker; ``None`` when neither (a layout of the user's own)."""
+    names = tuple(names)
+    if any(name in _OWN_LAYOUT for name in names):
+        return Layout(None, names)
+    for profile in PROFILES.values():
+        if any(fnmatch.fnmatchcase(name, profile.marker) for name in names):
+            return Layout(profile, names)
+    return None
+
+
+def folder_layout(
+    data_dir: str | os.PathLike[str],
+    *,
+    headers: Callable[[Path], Collection[str] | None] | None = None,
+) -> Layout | None:
+    """The layout of the exports in the folder ``data_dir``: a profile's (detected as
+    by :func:`resolve_profile`), custrisk's own when it holds ``credit.csv``, else (or
+    for a file) ``None``. Its ``files`` are the files that show it."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        return None
+    own = tuple(name for name in _OWN_LAYOUT if (folder / name).exists())
+    if own:
+        return Layout(None, own)
+    profile = resolve_profile(folder, None, headers=headers)
+    if profile is None:
+        return None
+    marked = sorted(p.name for p in folder.glob(profile.marker) if p.is_file())
+    return Layout(profile, tuple(marked))
+
+
+__all__ = ["PROFILES", "Layout", "Profile", "files_layout", "folder_layout", "resolve_profile"]

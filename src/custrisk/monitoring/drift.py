@@ -89,6 +89,8 @@ def _distribution_stat(
     thresholds: Thresholds,
     config: DriftConfig,
     in_model: bool | None = None,
+    label: str = "",
+    coded: bool = False,
 ) -> Statistic:
     expected = np.asarray(reference.counts, dtype=np.int64)
     n_new, n_ref = int(actual.sum()), int(expected.sum())
@@ -126,6 +128,8 @@ def _distribution_stat(
             reason + computed,
             in_model=in_model,
             bins=bins,
+            label=label,
+            coded=coded,
         )
     top = max(bins, key=lambda b: b.contribution or 0.0)
     message = (
@@ -144,6 +148,8 @@ def _distribution_stat(
         in_model=in_model,
         bins=bins,
         severity=value / thresholds.alert if thresholds.alert else 0.0,
+        label=label,
+        coded=coded,
     )
 
 
@@ -396,6 +402,14 @@ class DriftCounts:
         return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index)
 
 
+def _feature_label(card: Mapping[str, Any], code: str) -> str:
+    """The card's label of a feature (Chinese, else English; a flat table's are its
+    column headers), or ``""`` when it has none or it says no more than the code."""
+    info = (card.get("feature_labels") or {}).get(code) or {}
+    label = str(info.get("zh") or info.get("en") or "").strip()
+    return "" if label == code else label
+
+
 def _checked(
     card: Mapping[str, Any], stored: Mapping[str, Any], config: DriftConfig
 ) -> list[tuple[str, str, str, Mapping[str, Any], Thresholds, bool | None]]:
@@ -502,6 +516,9 @@ def drift_report(
             thresholds=thresholds,
             config=config,
             in_model=in_model,
+            label=_feature_label(card, key) if group == "feature" else "",
+            # a flat table's features are coded by column position (col4)
+            coded=group == "feature" and bool(card.get("table")),
         )
         for key, group, metric, data, thresholds, in_model in _checked(card, stored, config)
     ]

@@ -74,6 +74,13 @@ class Statistic:
         Performance statistics: the metric on the new data and its reference.
     in_model : bool or None
         Features: whether the model uses the feature (else it is a candidate only).
+    label : str
+        Features: what people call it, from the model card (a flat table's column
+        header, e.g. ``年龄`` for ``csi:col4``); empty for the others. ``id`` and
+        ``name`` stay the code, for tools.
+    coded : bool
+        The feature's code says nothing by itself (a flat table's ``col4``): the label
+        is shown beside the id in the table and the JUnit test name.
     bins : tuple of BinRow
         PSI/CSI: the bin table.
     table : tuple of dict
@@ -96,6 +103,15 @@ class Statistic:
     bins: tuple[BinRow, ...] = ()
     table: tuple[dict[str, Any], ...] = ()
     severity: float = 0.0
+    label: str = ""
+    coded: bool = False
+
+    @property
+    def shown_name(self) -> str:
+        """The id and, for a feature of a coded name, its label: ``csi:col4 年龄`` (for
+        people); the id alone for the rest (``csi:bureau_score``, as CI histories know
+        it)."""
+        return f"{self.id} {self.label}" if self.label and self.coded else self.id
 
     @property
     def largest_bin(self) -> BinRow | None:
@@ -127,6 +143,8 @@ class Statistic:
             out["reference"] = _finite(self.reference)
         if self.in_model is not None:
             out["in_model"] = self.in_model
+        if self.label:
+            out["label"] = self.label
         if self.bins:
             out["bins"] = [b.to_dict() for b in self.bins]
         if self.metric == "calibration_error":
@@ -249,7 +267,9 @@ class DriftReport:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                {"classname": f"custrisk.drift.{stat.group}", "name": stat.id, "time": "0"},
+                # a flat table's feature codes (col4) mean nothing on a CI page: the
+                # label goes into the name there
+                {"classname": f"custrisk.drift.{stat.group}", "name": stat.shown_name, "time": "0"},
             )
             props: dict[str, Any] = {
                 "value": _finite(stat.value),
@@ -261,6 +281,8 @@ class DriftReport:
                 props.update(current=_finite(stat.current), reference=_finite(stat.reference))
             if stat.in_model is not None:
                 props["in_model"] = stat.in_model
+            if stat.label:
+                props.update(id=stat.id, label=stat.label)
             _properties(case, props)
             detail = _detail_text(stat)
             if stat.id in failing:

@@ -297,23 +297,16 @@ def _read_card_bytes(ref: ModelRef) -> bytes:
         ) from None
 
 
-def read_card(ref: ModelRef) -> dict[str, Any]:
-    """The model card, for display: parsed, and its signature verified when a key is set
-    (without the key a signed card is returned unchecked).
-
-    Use :func:`verify_model` or :func:`load_model` before trusting anything in the folder.
-    """
-    card_path = ref.path / MODEL_CARD
-    card = _parse_card(card_path, _read_card_bytes(ref))
-    if _signing_key() is not None:
-        _check_signature(card_path, card, require_signed=False, allow_unverified=False)
-    return card
-
-
 def _check_signature(
-    card_path: Path, card: dict[str, Any], *, require_signed: bool, allow_unverified: bool
+    card_path: Path,
+    card: dict[str, Any],
+    *,
+    require_signed: bool,
+    allow_unverified: bool,
+    warn: bool = True,
 ) -> str:
-    """How far the card can be trusted, or a ModelArtifactError."""
+    """How far the card can be trusted, or a ModelArtifactError; ``warn=False`` for a
+    check that loads nothing (the unverified warning is about running the pickle)."""
     key = _signing_key()
     signature = card.get("signature")
     if key is not None:
@@ -347,6 +340,8 @@ def _check_signature(
                 hint=f"set {SIGNING_KEY_ENV} to the key it was signed with (or pass "
                 "--allow-unverified to load it unchecked, which is unsafe)",
             )
+        if not warn:
+            return TRUST_UNVERIFIED
         log.warning(
             "UNVERIFIED MODEL: %s is signed but %s is not set; loading it anyway "
             "(--allow-unverified). Anyone who can write that folder can run code here.",
@@ -529,6 +524,111 @@ def verify_model(
         for name, (digest, size) in manifest.items()
     }
     return VerifiedFolder(card, files, trust)
+
+
+#: The outcome of :func:`check_model`: every check passed and the signature was verified
+#: with the key, ...
+CHECK_OK = "ok"
+#: ... every file matches an unsigned card (no key was set at training, none is now) ...
+CHECK_UNSIGNED = "unsigned"
+#: ... every file matches a signed card whose signature was not checked (no key set) ...
+CHECK_NOT_CHECKED = "signature not checked"
+#: ... or a check failed (``ModelCheck.problem`` says which, naming the file).
+CHECK_FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What :func:`check_model` found in one model folder.
+
+    Attributes
+    ----------
+    status : str
+        ``CHECK_OK``, ``CHECK_UNSIGNED``, ``CHECK_NOT_CHECKED`` or ``CHECK_FAILED``.
+    problem : str
+        For a failed check, the first failure, one line naming the file (relative to
+        the model folder) and the check; empty otherwise.
+    files : dict
+        Each file the card lists -> ``"ok"`` or what is wrong with it (every file is
+        hashed, not only up to the first failure); empty when the card itself failed.
+    """
+
+    status: str
+    problem: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == CHECK_FAILED
+
+    def summary(self) -> str:
+        """One line: the status, and for a failure what failed."""
+        return f"{CHECK_FAILED}: {self.problem}" if self.failed else self.status
+
+
+def check_model(ref: ModelRef) -> ModelCheck:
+    """Run the checks of :func:`verify_model` on a model folder for display (``models
+    list``, ``models show``): never unpickles, never raises for a bad folder, logs no
+    warning for a signed model when no key is set (its status says the signature was
+    not checked). Every listed file is hashed, so that ``models show`` can say which.
+
+    Parameters
+    ----------
+    ref : ModelRef
+        The model version.
+
+    Returns
+    -------
+    ModelCheck
+        The status, and for a failure the first problem found.
+    """
+    card_path = ref.path / MODEL_CARD
+
+    def relative(exc: ModelArtifactError) -> str:
+        # the row or the warning already names the model: the file is named within it
+        text = exc.message.replace(f"{ref.path}{os.sep}", "").replace(str(ref.path), ".")
+        return text.removesuffix("; it was not loaded")
+
+    problems: list[str] = []
+    trust = TRUST_UNSIGNED
+    try:
+        card = _parse_card(card_path, _read_card_bytes(ref))
+    except ModelArtifactError as exc:
+        return ModelCheck(CHECK_FAILED, relative(exc))
+    # The files are hashed whatever the card's checks find, so that a display can tell a
+    # changed card from a changed file; each check's first failure is kept.
+    try:
+        # require_signed=False: a display shows an unsigned model as unsigned rather than
+        # failing it, whatever CUSTRISK_REQUIRE_SIGNED says (loading still refuses it)
+        trust = _check_signature(
+            card_path, card, require_signed=False, allow_unverified=True, warn=False
+        )
+    except ModelArtifactError as exc:
+        problems.append(relative(exc))
+    try:
+        _check_identity(ref, card, card_path)
+        _check_libraries(ref, card)
+        manifest = _manifest(card, card_path)
+    except ModelArtifactError as exc:
+        return ModelCheck(CHECK_FAILED, (problems or [relative(exc)])[0])
+    files: dict[str, str] = {}
+    for name, (digest, size) in manifest.items():
+        try:
+            _read_verified(ref.path / name, digest, size)
+            files[name] = "ok"
+        except ModelArtifactError as exc:
+            files[name] = relative(exc).removeprefix(f"{name}: ")
+            problems.append(relative(exc))
+    try:
+        _check_listing(ref, manifest)
+    except ModelArtifactError as exc:
+        problems.append(relative(exc))
+    if problems:
+        return ModelCheck(CHECK_FAILED, problems[0], files)
+    status = {TRUST_VERIFIED: CHECK_OK, TRUST_UNSIGNED: CHECK_UNSIGNED}.get(
+        trust, CHECK_NOT_CHECKED
+    )
+    return ModelCheck(status, "", files)
 
 
 def estimator_types() -> tuple[type, ...]:

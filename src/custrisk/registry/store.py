@@ -147,7 +147,7 @@ def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> Mo
     root = models_dir(models)
     as_path = Path(spec)
     if (as_path / CARD).is_file():
-        card = _read_card_light(as_path / CARD)
+        card = read_card_light(as_path / CARD)
         return ModelRef(
             str(card.get("name", as_path.parent.name)), int(card.get("version", 0) or 0), as_path
         )
@@ -181,11 +181,16 @@ def list_models(models: str | os.PathLike[str] | None = None) -> list[dict[str, 
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         for version in versions(root, folder.name):
             path = folder / str(version) / CARD
-            card = _read_card_light(path) if path.is_file() else {}
+            try:
+                card = read_card_light(path) if path.is_file() else {}
+            except ModelArtifactError:
+                card = {}  # listed all the same: its check (models list) says what is wrong
             metrics = card.get("metrics", {}).get("holdout", {})
             rows.append(
                 {
                     "model_id": f"{folder.name}@{version}",
+                    "name": folder.name,
+                    "version": version,
                     "algorithm": card.get("algorithm", "?"),
                     "created_at": card.get("created_at", "?"),
                     "features": len(card.get("features", [])),
@@ -197,7 +202,9 @@ def list_models(models: str | os.PathLike[str] | None = None) -> list[dict[str, 
     return rows
 
 
-def _read_card_light(path: Path) -> dict[str, Any]:
+def read_card_light(path: Path) -> dict[str, Any]:
+    """A model card parsed as JSON, nothing checked (for display and for finding a model;
+    see :func:`custrisk.registry.artifact.check_model`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config._yaml import load_yaml_text
+from custrisk.config.profiles import PROFILES, files_layout, folder_layout
+from custrisk.config.resources import default_config_path
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.data.workspace import (
@@ -34,6 +36,7 @@ from custrisk.indicators import (
     load_indicator_config,
 )
 from custrisk.indicators.config import parse_indicator_config
+from custrisk.io.excel import first_cells
 from custrisk.io.memory import release_memory
 from custrisk.registry import (
     LoadedModel,
@@ -251,7 +254,42 @@ def model_sources(
         if isinstance(sources_config, SourcesConfig)
         else load_sources_config(sources_config)
     )
+    check_exports_layout(model, data, sources)
     return Path(data), sources
+
+
+def check_exports_layout(
+    model: LoadedModel, data: str | os.PathLike[str], sources: SourcesConfig
+) -> None:
+    """Refuse exports of another layout than the model's (custrisk's CSV exports, or a
+    profile's such as the CRM's) before the model's indicators are checked against
+    them, which would blame the model's own ``indicators.yaml`` for the data's layout.
+
+    The model's layout is that of the export files its card says it was trained on; the
+    data's, that of the folder's files (as a profile is detected). Nothing is refused
+    when either is of neither kind, or when ``sources`` is a config of the user's own
+    (``--sources FILE``): it may map these exports to the model's columns.
+
+    Raises
+    ------
+    UsageError
+        The layouts differ: naming both, with the fix.
+    """
+    own_configs = {Path(default_config_path("sources.yaml")).resolve()}
+    own_configs |= {profile.sources.resolve() for profile in PROFILES.values()}
+    if Path(sources.path).resolve() not in own_configs:
+        return
+    trained_on = model.card.get("training", {}).get("input_files_sha256") or {}
+    trained = files_layout(name for name in trained_on if not name.startswith("labels:"))
+    found = folder_layout(data, headers=first_cells)
+    if trained is None or found is None or trained.same_as(found):
+        return
+    raise UsageError(
+        f"model {model.model_id} was trained on {trained.describe()}; {data} holds "
+        f"{found.describe()}, another layout",
+        hint="pass exports of the model's layout, or --sources with a config that maps "
+        "these exports to it",
+    )
 
 
 def model_labels(

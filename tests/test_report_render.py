@@ -26,7 +26,7 @@ from custrisk.report import (
 )
 from custrisk.report.config import ReportConfig
 from custrisk.report.render import check_cjk_font
-from tests._report_runs import handmade_frames, write_handmade_run, write_run
+from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
 
 REPORT_DATE = dt.date(2026, 11, 5)
 INJECTION = '<img src="file:///etc/passwd">'
@@ -326,3 +326,31 @@ def test_same_context_gives_the_same_pdf(
         load_report_inputs(run_path), "C002", config=config, report_date=REPORT_DATE
     )
     assert renderers["zh"].render(context).pdf == renderers["zh"].render(context).pdf
+
+
+def test_history_section_prints_once_across_a_page_break(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """Grade actions and score history side by side, pushed onto a page break.
+
+    With floated columns WeasyPrint split them across the break and printed both
+    twice (the review-frequency line above and below the actions, the chart twice).
+    """
+    run = write_handmade_run(tmp_path / "run")
+    older = write_history(tmp_path / "hist", "2026-08-31", shift=30)
+    old = write_history(tmp_path / "hist", "2026-09-30", shift=12, grades={"C001": "C"})
+    inputs = load_report_inputs(run, history=[old, older])
+    pages = set()
+    for extra_alerts in range(4, 7):  # moves the two sections down to the page end
+        context = build_customer_context(
+            inputs, "C001", config=config, lang="zh", report_date=REPORT_DATE
+        )
+        assert context["history"]
+        context["alerts"] = context["alerts"] + context["alerts"][:1] * extra_alerts
+        rendered = renderers["zh"].render(context)
+        pages.add(rendered.pages)
+        text = _text(rendered.pdf)
+        for once in ("等级管理措施", "复核频率", "评分区间", "评分历史", "按还款能力压降额度"):
+            assert text.count(once) == 1, (extra_alerts, once)
+        assert text.count("2026-08-31") == 1, extra_alerts  # the history chart's first date
+    assert pages == {1, 2}, "the sections should have met the page break"

@@ -199,7 +199,8 @@ def test_injection_embeds_nothing(tmp_path: Path, config: ReportConfig) -> None:
     context = build_customer_context(inputs, "C001", config=config)
     rendered = renderer.render(context)
     text = _text(rendered.pdf)
-    assert INJECTION in text  # the region, shown as literal text
+    compact = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", INJECTION) in compact  # the region, literal text (wrapped)
     assert "<**" in text  # the name, masked again because it did not look masked
     assert "passwd" in text and "root:" not in text
     reader = _pdf(rendered.pdf)
@@ -354,3 +355,50 @@ def test_history_section_prints_once_across_a_page_break(
             assert text.count(once) == 1, (extra_alerts, once)
         assert text.count("2026-08-31") == 1, extra_alerts  # the history chart's first date
     assert pages == {1, 2}, "the sections should have met the page break"
+
+
+LONG_VALUES = [
+    "高端装备制造与工业互联网综合解决方案及系统集成服务（含进出口贸易、技术咨询与培训）",
+    "AdvancedEquipmentManufacturingAndIndustrialInternetSystemIntegrationServices",
+]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("industry", LONG_VALUES)
+def test_long_profile_values_wrap_inside_the_card(
+    tmp_path: Path,
+    config: ReportConfig,
+    renderers: dict[str, ReportRenderer],
+    lang: str,
+    industry: str,
+) -> None:
+    from weasyprint.formatting_structure.boxes import TextBox
+
+    scores, details, run, alerts = handmade_frames()
+    details.loc[0, "industry"] = industry
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    document = renderers[lang].layout(context)
+    cards = 0
+    for page in document.pages:
+        page_box = page._page_box
+        left = page_box.margin_left
+        right = page_box.margin_width() - page_box.margin_right
+        for box in page_box.descendants():
+            if isinstance(box, TextBox):
+                assert left - 0.5 <= box.position_x, box.text
+                assert box.position_x + box.width <= right + 0.5, (box.text, right)
+            element = getattr(box, "element", None)
+            if element is not None and "profile" in (element.get("class") or "").split():
+                cards += 1
+                card_left = box.border_box_x()
+                card_right = card_left + box.border_width()
+                for text in box.descendants():
+                    if isinstance(text, TextBox):
+                        assert card_left <= text.position_x, text.text
+                        assert text.position_x + text.width <= card_right, text.text
+    assert cards == 1
+    compact = re.sub(r"\s+", "", _text(renderers[lang].render(context).pdf))
+    assert industry in compact

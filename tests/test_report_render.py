@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -402,3 +403,36 @@ def test_long_profile_values_wrap_inside_the_card(
     assert cards == 1
     compact = re.sub(r"\s+", "", _text(renderers[lang].render(context).pdf))
     assert industry in compact
+
+
+def _headers_overflowing(document: Any) -> list[tuple[str, str]]:
+    """Text of table headers (``th``) that runs past its cell: (header, text) pairs."""
+    from weasyprint.formatting_structure.boxes import TableCellBox, TextBox
+
+    bad = []
+    for page in document.pages:
+        for box in page._page_box.descendants():
+            if not isinstance(box, TableCellBox) or box.element_tag != "th":
+                continue
+            left = box.border_box_x()
+            right = left + box.border_width()
+            texts = [t for t in box.descendants() if isinstance(t, TextBox)]
+            header = "".join(t.text for t in texts)
+            for text in texts:
+                if text.position_x < left - 0.5 or text.position_x + text.width > right + 0.5:
+                    bad.append((header, text.text))
+    return bad
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_table_headers_wrap_inside_their_cells(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    inputs = load_report_inputs(run_path)
+    portfolio = build_portfolio_context(inputs, config=config, lang=lang, report_date=REPORT_DATE)
+    assert portfolio["service"] and portfolio["limits"]
+    customer = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    for context in (portfolio, customer):
+        assert _headers_overflowing(renderers[lang].layout(context)) == []

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -28,6 +28,9 @@ from custrisk.review.alerts import COUNT_COLUMNS, AlertReview
 from custrisk.review.backtest import GradeBacktest
 from custrisk.review.whatif import CutoffProposal, PolicyComparison
 from custrisk.vocab import check_language
+
+if TYPE_CHECKING:
+    from weasyprint.document import Document
 
 #: File names of a review folder.
 GRADES_CSV = "backtest_grades.csv"
@@ -566,15 +569,26 @@ def grade_chart(
     return chart.markup()
 
 
-def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh") -> bytes:
-    """The review as a PDF, with the report templates' stylesheet and fonts."""
+def _review_html(review: Review, config: ReportConfig, lang: str) -> tuple[ReportRenderer, str]:
     renderer = ReportRenderer(config, lang=lang)
     ctx = review_context(review, lang)
     ctx["company"] = config.company.get(lang, "")
     colors = {code: g.color for code, g in config.grades.items()}
     chart = grade_chart(ctx["grades"], style=config.style, colors=colors, labels=ctx["L"])
-    html = renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
+    return renderer, renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
+
+
+def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh") -> bytes:
+    """The review as a PDF, with the report templates' stylesheet and fonts."""
+    renderer, html = _review_html(review, config, lang)
     return renderer.engine.write_pdf(html).pdf
+
+
+def review_layout(review: Review, config: ReportConfig, *, lang: str = "zh") -> Document:
+    """WeasyPrint's laid-out document of the review PDF (pages of positioned boxes), for
+    layout checks."""
+    renderer, html = _review_html(review, config, lang)
+    return renderer.engine.layout(html)
 
 
 __all__ = [
@@ -594,5 +608,6 @@ __all__ = [
     "grade_chart",
     "render_review_pdf",
     "review_context",
+    "review_layout",
     "write_review",
 ]

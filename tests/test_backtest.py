@@ -4,6 +4,7 @@ a run (issue 17)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from custrisk.review.output import review_context
 from custrisk.review.run import backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
+from tests._layout import boxes, broken_header_words, page_text, text_outside_cells, with_class
 
 TARGETS = "A=1%,B=3%,C=8%,D=20%"
 
@@ -229,6 +231,33 @@ def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
     ):
         assert words in " ".join(text.split()), words
     assert "Bad rates rise grade by grade" in text
+
+
+def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
+    later_run: tuple[Path, Path],
+) -> None:
+    """English headers wrap inside their cells without splitting words, the chart's
+    grade letters stay clear of the table below it, and a score band is in points
+    (``[645, 1000)``, never ``1,000``)."""
+    from custrisk.report import load_report_config
+    from custrisk.review.output import review_layout
+
+    scores, labels = later_run
+    review = backtest_run(scores, labels, targets=TARGETS)
+    bands = [r["band"] for r in review_context(review, "en")["cutoffs"]]
+    assert all(re.fullmatch(r"\[\d+, \d+\)", band) for band in bands), bands
+    assert bands[0].endswith(", 1000)")
+    document = review_layout(review, load_report_config(), lang="en")
+    assert text_outside_cells(document) == []
+    assert broken_header_words(document) == []
+    chart = with_class(document, "gradechart")[0]  # the block (then its lines)
+    table = next(
+        b for b in boxes(document) if b.element_tag == "table" and b.position_y > chart.position_y
+    )
+    chart_bottom = chart.content_box_y() + chart.height
+    assert table.border_box_y() - chart_bottom >= 2 * 96 / 25.4  # at least 2 mm apart
+    text = page_text(document)
+    assert "1,000)" not in text and ", 1000)" in text
 
 
 # -- the statistics on small hand-made portfolios ------------------------------------------

@@ -110,6 +110,14 @@ def test_customer_context_content(run_path: Path, config: ReportConfig) -> None:
     json.dumps(ctx)  # plain data only
 
 
+def test_a_score_band_has_no_thousands_separator(run_path: Path, config: ReportConfig) -> None:
+    inputs = load_report_inputs(run_path)
+    for lang in ("zh", "en"):
+        ctx = build_customer_context(inputs, "C004", config=config, lang=lang)
+        assert ctx["grade"]["code"] == "A"
+        assert ctx["policy"]["band"] == "640 – 1000"  # points, not money: never 1,000
+
+
 def test_contexts_do_not_mutate_inputs(run_path: Path, config: ReportConfig) -> None:
     inputs = load_report_inputs(run_path)
     scores, details = inputs.scores.copy(), inputs.details.copy()

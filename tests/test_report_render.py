@@ -26,7 +26,8 @@ from custrisk.report import (
 )
 from custrisk.report.config import ReportConfig
 from custrisk.report.render import check_cjk_font
-from tests._report_runs import handmade_frames, write_handmade_run, write_run
+from tests._layout import broken_header_words, text_outside_cells
+from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
 
 REPORT_DATE = dt.date(2026, 11, 5)
 INJECTION = '<img src="file:///etc/passwd">'
@@ -199,7 +200,8 @@ def test_injection_embeds_nothing(tmp_path: Path, config: ReportConfig) -> None:
     context = build_customer_context(inputs, "C001", config=config)
     rendered = renderer.render(context)
     text = _text(rendered.pdf)
-    assert INJECTION in text  # the region, shown as literal text
+    compact = re.sub(r"\s+", "", text)
+    assert re.sub(r"\s+", "", INJECTION) in compact  # the region, literal text (wrapped)
     assert "<**" in text  # the name, masked again because it did not look masked
     assert "passwd" in text and "root:" not in text
     reader = _pdf(rendered.pdf)
@@ -326,3 +328,95 @@ def test_same_context_gives_the_same_pdf(
         load_report_inputs(run_path), "C002", config=config, report_date=REPORT_DATE
     )
     assert renderers["zh"].render(context).pdf == renderers["zh"].render(context).pdf
+
+
+def test_history_section_prints_once_across_a_page_break(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """Grade actions and score history side by side, pushed onto a page break.
+
+    With floated columns WeasyPrint split them across the break and printed both
+    twice (the review-frequency line above and below the actions, the chart twice).
+    """
+    run = write_handmade_run(tmp_path / "run")
+    older = write_history(tmp_path / "hist", "2026-08-31", shift=30)
+    old = write_history(tmp_path / "hist", "2026-09-30", shift=12, grades={"C001": "C"})
+    inputs = load_report_inputs(run, history=[old, older])
+    pages = set()
+    for extra_alerts in range(4, 7):  # moves the two sections down to the page end
+        context = build_customer_context(
+            inputs, "C001", config=config, lang="zh", report_date=REPORT_DATE
+        )
+        assert context["history"]
+        context["alerts"] = context["alerts"] + context["alerts"][:1] * extra_alerts
+        rendered = renderers["zh"].render(context)
+        pages.add(rendered.pages)
+        text = _text(rendered.pdf)
+        for once in ("等级管理措施", "复核频率", "评分区间", "评分历史", "按还款能力压降额度"):
+            assert text.count(once) == 1, (extra_alerts, once)
+        assert text.count("2026-08-31") == 1, extra_alerts  # the history chart's first date
+    assert pages == {1, 2}, "the sections should have met the page break"
+
+
+LONG_VALUES = [
+    "高端装备制造与工业互联网综合解决方案及系统集成服务（含进出口贸易、技术咨询与培训）",
+    "AdvancedEquipmentManufacturingAndIndustrialInternetSystemIntegrationServices",
+]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("industry", LONG_VALUES)
+def test_long_profile_values_wrap_inside_the_card(
+    tmp_path: Path,
+    config: ReportConfig,
+    renderers: dict[str, ReportRenderer],
+    lang: str,
+    industry: str,
+) -> None:
+    from weasyprint.formatting_structure.boxes import TextBox
+
+    scores, details, run, alerts = handmade_frames()
+    details.loc[0, "industry"] = industry
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    document = renderers[lang].layout(context)
+    cards = 0
+    for page in document.pages:
+        page_box = page._page_box
+        left = page_box.margin_left
+        right = page_box.margin_width() - page_box.margin_right
+        for box in page_box.descendants():
+            if isinstance(box, TextBox):
+                assert left - 0.5 <= box.position_x, box.text
+                assert box.position_x + box.width <= right + 0.5, (box.text, right)
+            element = getattr(box, "element", None)
+            if element is not None and "profile" in (element.get("class") or "").split():
+                cards += 1
+                card_left = box.border_box_x()
+                card_right = card_left + box.border_width()
+                for text in box.descendants():
+                    if isinstance(text, TextBox):
+                        assert card_left <= text.position_x, text.text
+                        assert text.position_x + text.width <= card_right, text.text
+    assert cards == 1
+    compact = re.sub(r"\s+", "", _text(renderers[lang].render(context).pdf))
+    assert industry in compact
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_table_headers_wrap_inside_their_cells(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    inputs = load_report_inputs(run_path)
+    portfolio = build_portfolio_context(inputs, config=config, lang=lang, report_date=REPORT_DATE)
+    assert portfolio["service"] and portfolio["limits"]
+    customer = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    for context in (portfolio, customer):
+        document = renderers[lang].layout(context)
+        assert text_outside_cells(document) == []
+        if lang == "en":
+            assert broken_header_words(document) == []

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from weasyprint import CSS, HTML
+from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -120,16 +121,20 @@ class WeasyEngine:
             )
         )
 
+    def layout(self, html: str) -> Document:
+        """The laid-out pages of ``html`` (boxes with positions), before the PDF is written."""
+        return HTML(
+            string=html,
+            base_url=self.templates_dir.as_uri() + "/",
+            url_fetcher=self.fetcher,
+        ).render(font_config=self.font_config, stylesheets=self.stylesheets)
+
     def write_pdf(self, html: str) -> PdfResult:
         collector = _Collect()
         logger = logging.getLogger(WEASYPRINT_LOGGER)
         logger.addHandler(collector)
         try:
-            document = HTML(
-                string=html,
-                base_url=self.templates_dir.as_uri() + "/",
-                url_fetcher=self.fetcher,
-            ).render(font_config=self.font_config, stylesheets=self.stylesheets)
+            document = self.layout(html)
             pdf = document.write_pdf()
         finally:
             logger.removeHandler(collector)

@@ -199,6 +199,14 @@ def _as_list(value: Any) -> list[str]:
     return [part for part in _ACTION_SPLIT.split(str(value).strip()) if part]
 
 
+def _points(value: Any) -> str:
+    """A score in points: no thousands separator (``640 – 1000``, not ``1,000``)."""
+    number = finite(value)
+    if number is None:
+        return ""
+    return f"{number:.0f}" if number == round(number) else f"{number:.1f}"
+
+
 def _band_text(band: Any, fmt: Formatter) -> str | None:
     """``560 – 599`` (score band) or ``3.00% – 8.00%`` (PD band) from a policy band."""
     if band is None:
@@ -206,7 +214,7 @@ def _band_text(band: Any, fmt: Formatter) -> str | None:
     if isinstance(band, str):
         return band
     if isinstance(band, list | tuple) and len(band) == 2:
-        low, high, show = band[0], band[1], fmt.general
+        low, high, show = band[0], band[1], _points
     elif isinstance(band, Mapping):
 
         def first(*keys: str) -> Any:
@@ -214,7 +222,7 @@ def _band_text(band: Any, fmt: Formatter) -> str | None:
 
         low = first("min_score", "score_min", "min", "low")
         high = first("max_score", "score_max", "max", "high")
-        show = fmt.general
+        show = _points
         if low is None and high is None:
             low, high, show = first("min_pd", "pd_min"), first("max_pd", "pd_max"), fmt.pd
     else:

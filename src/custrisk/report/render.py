@@ -38,6 +38,8 @@ from custrisk.report.config import LANGUAGES, ReportConfig
 from custrisk.report.fonts import FontFace, build_subset_fonts, font_work_dir
 
 if TYPE_CHECKING:
+    from weasyprint.document import Document
+
     from custrisk.report._weasy import WeasyEngine
 
 log = logging.getLogger(__name__)
@@ -386,6 +388,14 @@ class ReportRenderer:
         """The PDF of a context (renders HTML, then lays it out with WeasyPrint)."""
         result = self.engine.write_pdf(self.html(context))
         return RenderedReport(pdf=result.pdf, pages=result.pages, warnings=result.warnings)
+
+    def layout(self, context: dict[str, Any]) -> Document:
+        """WeasyPrint's laid-out document of a context: pages and positioned boxes.
+
+        For layout checks (text inside the page, boxes not overlapping); :meth:`render`
+        is the way to a PDF.
+        """
+        return self.engine.layout(self.html(context))
 
     @property
     def fetched_urls(self) -> list[str]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -28,6 +28,9 @@ from custrisk.review.alerts import COUNT_COLUMNS, AlertReview
 from custrisk.review.backtest import GradeBacktest
 from custrisk.review.whatif import CutoffProposal, PolicyComparison
 from custrisk.vocab import check_language
+
+if TYPE_CHECKING:
+    from weasyprint.document import Document
 
 #: File names of a review folder.
 GRADES_CSV = "backtest_grades.csv"
@@ -343,6 +346,13 @@ def _num(value: Any, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+def _points(value: Any) -> str:
+    """A score in points (0-1000): no thousands separator, unlike money (``1000``)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{float(value):.0f}"
+
+
 def _verdict(met: Any) -> str:
     """✓ met, ✗ not met, — not judged (no target or no hold-out customers)."""
     if met is None or (isinstance(met, float) and math.isnan(met)):
@@ -509,7 +519,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
         ctx["cutoffs"] = [
             {
                 "grade": r["grade"],
-                "band": f"[{_num(r['min_score'])}, {_num(r['max_score'])})",
+                "band": f"[{_points(r['min_score'])}, {_points(r['max_score'])})",
                 "target": _pct(r["target"], 2),
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),
@@ -566,15 +576,26 @@ def grade_chart(
     return chart.markup()
 
 
-def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh") -> bytes:
-    """The review as a PDF, with the report templates' stylesheet and fonts."""
+def _review_html(review: Review, config: ReportConfig, lang: str) -> tuple[ReportRenderer, str]:
     renderer = ReportRenderer(config, lang=lang)
     ctx = review_context(review, lang)
     ctx["company"] = config.company.get(lang, "")
     colors = {code: g.color for code, g in config.grades.items()}
     chart = grade_chart(ctx["grades"], style=config.style, colors=colors, labels=ctx["L"])
-    html = renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
+    return renderer, renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
+
+
+def render_review_pdf(review: Review, config: ReportConfig, *, lang: str = "zh") -> bytes:
+    """The review as a PDF, with the report templates' stylesheet and fonts."""
+    renderer, html = _review_html(review, config, lang)
     return renderer.engine.write_pdf(html).pdf
+
+
+def review_layout(review: Review, config: ReportConfig, *, lang: str = "zh") -> Document:
+    """WeasyPrint's laid-out document of the review PDF (pages of positioned boxes), for
+    layout checks."""
+    renderer, html = _review_html(review, config, lang)
+    return renderer.engine.layout(html)
 
 
 __all__ = [
@@ -594,5 +615,6 @@ __all__ = [
     "grade_chart",
     "render_review_pdf",
     "review_context",
+    "review_layout",
     "write_review",
 ]

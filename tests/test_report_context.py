@@ -419,3 +419,38 @@ def test_tile_amounts_are_never_cut_short(
     from custrisk.report.formatting import Formatter
 
     assert Formatter(config, lang).money_tile(value, signed=signed) == shown
+
+
+def _packaged_indicators() -> list[Any]:
+    """Every indicator of the packaged configs: the default profile's and the CRM one's."""
+    from custrisk.config.profiles import PROFILES
+    from custrisk.indicators.config import load_indicator_config
+
+    crm = PROFILES["crm"]
+    return [
+        *load_indicator_config().indicators,
+        *load_indicator_config(crm.config("indicators.yaml"), sources=crm.sources).indicators,
+    ]
+
+
+def _is_fraction(indicator: Any) -> bool:
+    """A rate or share by its name (率, 占比): read as a percentage in a Chinese report."""
+    return indicator.label_zh.endswith(("率", "占比"))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
+    config: ReportConfig, lang: str
+) -> None:
+    from custrisk.report.formatting import Formatter
+
+    fmt = Formatter(config, lang)
+    indicators = [i for i in _packaged_indicators() if not i.categorical]
+    fractions = {i.code: fmt.value(0.2634, i.unit) for i in indicators if _is_fraction(i)}
+    # 额度使用率, 逾期金额占比, 近12月回款率 ... of both profiles
+    assert {"utilisation", "overdue_ratio", "collection_rate_12m"} <= fractions.keys()
+    assert {code: text for code, text in fractions.items() if text != "26.3%"} == {}
+    # ... and only those: a trend or a capacity is a quotient, not a share (0.26, not 26%)
+    others = {i.code: fmt.value(0.2634, i.unit) for i in indicators if not _is_fraction(i)}
+    assert {"trade_amount_trend", "payment_capacity", "contract_trend"} <= others.keys()
+    assert [code for code, text in others.items() if text.endswith("%")] == []

@@ -66,7 +66,7 @@ def policy_section() -> dict[str, Any]:
 
 INDICATORS = {
     "utilisation": ("额度使用率", "Utilisation", "share", "higher_is_riskier", True),
-    "overdue_ratio": ("逾期金额占比", "Overdue ratio", "ratio", "higher_is_riskier", True),
+    "overdue_ratio": ("逾期金额占比", "Overdue ratio", "share", "higher_is_riskier", True),
     "max_days_past_due_12m": (
         "近12月最长逾期天数",
         "Maximum days past due (12 months)",

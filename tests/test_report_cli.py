@@ -7,13 +7,19 @@ import errno
 import hashlib
 import logging
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import custrisk
 from custrisk.cli import app
 from custrisk.report import batch, render
 from custrisk.results import read_run
@@ -159,6 +165,74 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(
     result = _report(runner, run_path, "--out", out, "-w", "0", *DATE)
     assert result.exit_code == 0, result.output
     assert "Rendered 3 report(s), skipped 3 up to date, 0 failed" in result.output
+
+
+def _many_customers_run(folder: Path, copies: int) -> Path:
+    """The hand-made run with each customer ``copies`` times (ids ``C001-0`` ...)."""
+    scores, details, run, alerts = handmade_frames()
+
+    def repeat(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat(
+            [frame.assign(customer_id=frame["customer_id"] + f"-{k}") for k in range(copies)],
+            ignore_index=True,
+        )
+
+    run["customers"] = len(scores) * copies
+    return write_run(folder, repeat(scores), repeat(details), run, repeat(alerts))
+
+
+def test_sigterm_stops_the_pool_in_one_line_and_a_rerun_resumes(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    total = 20
+    scores = _many_customers_run(tmp_path / "run", copies=total // 5)
+    out = tmp_path / "out"
+    src = Path(custrisk.__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "custrisk", "report", str(scores), "--out", str(out)]
+    command += ["--workers", "2", "--no-portfolio", *DATE]
+    with (tmp_path / "stderr").open("w+", encoding="utf-8") as errors:
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, "PYTHONPATH": str(src)},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            # Three files: one worker has written two, so the parent has the result of
+            # its first (sent before the second was started).
+            while (
+                len(list(out.glob("customer_*.pdf"))) < 3
+                and proc.poll() is None
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        time.sleep(1)  # a worker left behind would print its traceback by now
+        errors.seek(0)
+        stderr = errors.read()
+    assert code == 143, stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    stopped = [line for line in stderr.splitlines() if line.startswith("Stopped by SIGTERM")]
+    assert len(stopped) == 1, stderr
+    assert "report(s) done; run the same command again to resume" in stopped[0]
+    rows = _manifest(out)
+    done = {cid for cid, row in rows.items() if row["status"] == "ok"}
+    assert 1 <= len(done) < total  # the reports done are in the manifest
+
+    result = _report(runner, scores, "--out", out, "-w", "0", "--no-portfolio", *DATE)
+    assert result.exit_code == 0, result.output
+    assert f"Rendered {total - len(done)} report(s), skipped {len(done)} up to date" in " ".join(
+        result.output.split()
+    )
+    assert len(list(out.glob("customer_*.pdf"))) == total
+    assert not list(out.glob(".*.tmp"))
 
 
 def test_process_pool_renders_in_workers(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:

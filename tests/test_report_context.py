@@ -209,6 +209,43 @@ def test_context_without_policy_columns(tmp_path: Path, config: ReportConfig) ->
     assert portfolio["grades"] is None and portfolio["limits"] is None
 
 
+def test_gauge_arcs_are_the_policy_bands_even_for_an_empty_grade(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    scores, details, run, alerts = handmade_frames()
+    held = scores["customer_id"] != "C004"  # the only A customer: nobody holds A
+    inputs = load_report_inputs(write_run(tmp_path, scores[held], details[held], run, alerts))
+    gauge = build_customer_context(inputs, "C001", config=config)["score"]["gauge"]
+    assert (gauge["min"], gauge["max"]) == (400, 750)
+    # The policy's cut-offs, clipped to the gauge's range: A [640, 1000] ends at 750
+    # and E [0, 530) starts at 400; not the midpoints between observed scores.
+    assert [(s["grade"], s["from"], s["to"]) for s in gauge["segments"]] == [
+        ("E", 400, 530),
+        ("D", 530, 565),
+        ("C", 565, 600),
+        ("B", 600, 640),
+        ("A", 640, 750),
+    ]
+
+
+def test_gauge_without_policy_bands_falls_back_to_observed_scores(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    scores, details, run, alerts = handmade_frames()
+    for grade in run["policy"]["grades"]:  # a policy that records no scores
+        del grade["min_score"], grade["max_score"]
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    gauge = build_customer_context(inputs, "C001", config=config)["score"]["gauge"]
+    # Observed: E 498, D 541, C 590, B 650, A 688; boundaries halfway between them
+    assert [(s["grade"], s["from"], s["to"]) for s in gauge["segments"]] == [
+        ("E", 400, 519.5),
+        ("D", 519.5, 565.5),
+        ("C", 565.5, 620),
+        ("B", 620, 669),
+        ("A", 669, 750),
+    ]
+
+
 def test_read_drift_accepts_the_drift_json_and_a_list(tmp_path: Path) -> None:
     report = tmp_path / "drift.json"
     report.write_text(
@@ -390,3 +427,38 @@ def test_tile_amounts_are_never_cut_short(
     from custrisk.report.formatting import Formatter
 
     assert Formatter(config, lang).money_tile(value, signed=signed) == shown
+
+
+def _packaged_indicators() -> list[Any]:
+    """Every indicator of the packaged configs: the default profile's and the CRM one's."""
+    from custrisk.config.profiles import PROFILES
+    from custrisk.indicators.config import load_indicator_config
+
+    crm = PROFILES["crm"]
+    return [
+        *load_indicator_config().indicators,
+        *load_indicator_config(crm.config("indicators.yaml"), sources=crm.sources).indicators,
+    ]
+
+
+def _is_fraction(indicator: Any) -> bool:
+    """A rate or share by its name (率, 占比): read as a percentage in a Chinese report."""
+    return indicator.label_zh.endswith(("率", "占比"))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
+    config: ReportConfig, lang: str
+) -> None:
+    from custrisk.report.formatting import Formatter
+
+    fmt = Formatter(config, lang)
+    indicators = [i for i in _packaged_indicators() if not i.categorical]
+    fractions = {i.code: fmt.value(0.2634, i.unit) for i in indicators if _is_fraction(i)}
+    # 额度使用率, 逾期金额占比, 近12月回款率 ... of both profiles
+    assert {"utilisation", "overdue_ratio", "collection_rate_12m"} <= fractions.keys()
+    assert {code: text for code, text in fractions.items() if text != "26.3%"} == {}
+    # ... and only those: a trend or a capacity is a quotient, not a share (0.26, not 26%)
+    others = {i.code: fmt.value(0.2634, i.unit) for i in indicators if not _is_fraction(i)}
+    assert {"trade_amount_trend", "payment_capacity", "contract_trend"} <= others.keys()
+    assert [code for code, text in others.items() if text.endswith("%")] == []

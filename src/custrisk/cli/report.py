@@ -172,7 +172,14 @@ def report(
     )
 
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.report.batch import FAILED, SKIPPED, ReportResult, render_reports
+    from custrisk.report.batch import (
+        FAILED,
+        SKIPPED,
+        ReportResult,
+        Stopped,
+        render_reports,
+        stop_on_signals,
+    )
 
     parse_csv_encoding(csv_encoding)
     if lang not in LANGS:
@@ -191,42 +198,58 @@ def report(
         disable=quiet,
         transient=False,
     )
-    failed = 0
+    failed = done = total = 0
     task_id = progress.add_task("reports", total=0, failed="")
 
-    def started(total: int) -> None:
+    def started(count: int) -> None:
         # The bar appears once the inputs are read and checked, not before an error.
-        progress.update(task_id, total=total)
+        nonlocal total
+        total = count
+        progress.update(task_id, total=count)
         progress.start()
 
     def advanced(result: ReportResult) -> None:
-        nonlocal failed
+        nonlocal failed, done
+        done += 1
         if result.status == FAILED:
             failed += 1
             progress.update(task_id, failed=f"[red]{failed} failed[/]")
         progress.advance(task_id)
 
     try:
-        result = render_reports(
-            scores,
-            out,
-            customers=_split(customers, "--customers"),
-            grades=_split(grade, "--grade"),
-            alert_levels=_split(alert_level, "--alert-level"),
-            lang=lang,
-            workers=workers,
-            portfolio=portfolio,
-            templates=templates,
-            config=config,
-            history=history or (),
-            drift=drift,
-            alerts=alerts,
-            force=force,
-            report_date=when,
-            csv_encoding=csv_encoding,
-            on_start=started,
-            on_result=advanced,
+        with stop_on_signals():
+            result = render_reports(
+                scores,
+                out,
+                customers=_split(customers, "--customers"),
+                grades=_split(grade, "--grade"),
+                alert_levels=_split(alert_level, "--alert-level"),
+                lang=lang,
+                workers=workers,
+                portfolio=portfolio,
+                templates=templates,
+                config=config,
+                history=history or (),
+                drift=drift,
+                alerts=alerts,
+                force=force,
+                report_date=when,
+                csv_encoding=csv_encoding,
+                on_start=started,
+                on_result=advanced,
+            )
+    except Stopped as stop:
+        if progress.live.is_started:
+            progress.stop()
+        # One line instead of a traceback: the workers are ended and the manifest holds
+        # every report written, so the same command resumes where this one stopped.
+        so_far = f"{done:,} of {total:,} report(s) done" if total else "no report rendered yet"
+        err_console.print(
+            f"Stopped by {stop.signal_name}: {so_far}; run the same command again to resume "
+            "(the reports written are skipped as up to date)",
+            highlight=False,
         )
+        raise typer.Exit(stop.exit_code) from None
     finally:
         if progress.live.is_started:
             progress.stop()

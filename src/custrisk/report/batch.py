@@ -9,6 +9,9 @@ Each document's *inputs hash* (its context without the report date, the template
 config and the custrisk version) is recorded in ``manifest.csv``; a later run skips a
 document whose hash, file and file checksum are unchanged (unless ``force``). A failing
 customer is recorded with its error and the batch goes on.
+
+Stopping (Ctrl-C, or SIGTERM inside :func:`stop_on_signals`) ends the workers, writes the
+manifest of the documents done and raises :class:`Stopped`: the same call again resumes.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import multiprocessing.util
 import os
 import re
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pandas as pd
@@ -95,6 +101,68 @@ def customer_file_name(customer_id: str) -> str:
 
 #: Temporary files a killed report run leaves in its folder (removed by the next run).
 REPORT_TEMP_PATTERNS = (".*.pdf.*.tmp", ".manifest.csv.*.tmp")
+
+
+class Stopped(KeyboardInterrupt):
+    """The batch was stopped by a signal (SIGINT from Ctrl-C, or SIGTERM).
+
+    A :class:`KeyboardInterrupt`, not an ``Exception``: a document's ``except Exception``
+    must not record it as that document's failure and go on, and the batch's cleanup
+    (workers ended, manifest written) is the one Ctrl-C gets.
+
+    Parameters
+    ----------
+    signum : int
+        The signal that stopped the batch.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def signal_name(self) -> str:
+        """``SIGINT`` or ``SIGTERM``."""
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by the signal: 130 (SIGINT), 143 (SIGTERM)."""
+        return 128 + self.signum
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Stopped` in the main thread.
+
+    SIGTERM's default action kills the process at once: the pool's workers, left with a
+    closed pipe, then print tracebacks, and no manifest is written. Raised as an
+    exception instead, it runs the batch's cleanup. Signals that arrive while stopping
+    are ignored, so a second Ctrl-C does not break off that cleanup halfway. Outside the
+    main thread (where handlers cannot be set) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler set outside Python, which cannot be put back; the default
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 @dataclass
@@ -270,6 +338,11 @@ def _init_worker(job: _Job) -> None:
     pool start replacement workers forever.
     """
     global _WORKER, _INIT_ERROR
+    # Ctrl-C reaches every process of the terminal's group: the parent alone decides to
+    # stop and ends the workers (SIGTERM, whose default action exits quietly). A worker
+    # raising KeyboardInterrupt itself would print its traceback, and another one when
+    # it can no longer send its result to the parent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _WORKER = _Worker(job)
         _WORKER.renderer.engine  # noqa: B018 - import WeasyPrint and load fonts up front
@@ -481,6 +554,10 @@ def render_reports(
     ConfigError, DataError, UsageError
         Before anything is rendered: missing CJK font, bad config or templates,
         unreadable inputs, unknown customer ids.
+    KeyboardInterrupt
+        Ctrl-C (:class:`Stopped` for SIGINT or SIGTERM within :func:`stop_on_signals`):
+        the workers are ended and the manifest of the documents done is written first,
+        so the same call again resumes.
     """
     start = time.perf_counter()
     report_config: ReportConfig = load_report_config(config)
@@ -539,7 +616,10 @@ def render_reports(
                         write_manifest(out, done, previous, order, csv_encoding=csv_encoding)
                         last_flush = time.monotonic()
             finally:
-                results.close()  # a stopped batch's workers are ended, not waited for
+                # A stopped batch's workers (full disk, Ctrl-C, SIGTERM) are ended, not
+                # waited for: closing the generator leaves the pool's block, which
+                # terminates them before their pipes are closed.
+                results.close()
                 manifest_written = _final_manifest(
                     out, done, previous, order, csv_encoding, stopped is not None
                 )

@@ -45,7 +45,8 @@ class PortfolioStats:
     sorted_values : dict
         Indicator code -> sorted non-missing values of all customers.
     grade_ranges : dict
-        Grade -> (lowest, highest) score observed in the portfolio.
+        Grade -> (lowest, highest) score observed in the portfolio (the gauge's arcs
+        when the run records no policy bands).
     alerts_by_customer : dict
         Customer id -> the rows of the alerts file for that customer.
     alerts_loaded : bool

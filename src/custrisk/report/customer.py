@@ -25,6 +25,7 @@ from custrisk.report.context import (
     _masked_middle,
     _masked_name,
     _owner,
+    _policy_grades,
     _severity,
     _text,
     grade_info,
@@ -36,10 +37,32 @@ from custrisk.report.inputs import ReportInputs
 from custrisk.results import INDICATOR_PREFIX
 
 
-def _gauge(score: float | None, stats: PortfolioStats, config: ReportConfig) -> dict[str, Any]:
+def _gauge(
+    score: float | None, stats: PortfolioStats, config: ReportConfig, run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The score gauge's range, marker and one arc per grade.
+
+    The arcs are the policy's score bands as the run recorded them, clipped to the
+    gauge's ``score_range``: a grade nobody holds this month still has its arc, and the
+    cut-offs do not move with the data. Only a run without bands (scored without a
+    policy, or a policy recording no scores) falls back to the scores observed per
+    grade, with each boundary halfway between neighbouring grades.
+    """
     low, high = config.score_range
-    ranges = sorted(stats.grade_ranges.items(), key=lambda item: (item[1][0] + item[1][1]) / 2)
+    bands = []
+    for grade, entry in _policy_grades(run).items():
+        lo, hi = finite(entry.get("min_score")), finite(entry.get("max_score"))
+        if lo is None and hi is None:
+            continue
+        bands.append((grade, low if lo is None else lo, high if hi is None else hi))
     segments = []
+    if bands:
+        for grade, lo, hi in sorted(bands, key=lambda band: (band[1], band[2])):
+            start, end = max(low, lo), min(high, hi)
+            if end > start:
+                segments.append({"grade": grade, "from": start, "to": end})
+        return {"min": low, "max": high, "value": score, "segments": segments}
+    ranges = sorted(stats.grade_ranges.items(), key=lambda item: (item[1][0] + item[1][1]) / 2)
     for i, (grade, (_lo, _hi)) in enumerate(ranges):
         start = low if i == 0 else max(low, min(high, (ranges[i - 1][1][1] + ranges[i][1][0]) / 2))
         end = (
@@ -336,7 +359,7 @@ def build_customer_context(
             "text": fmt.integer(score),
             "pd": pd_value,
             "pd_text": fmt.pd(pd_value),
-            "gauge": _gauge(score, stats, config),
+            "gauge": _gauge(score, stats, config, run),
         },
         "grade": grade,
         "alert_level": level,

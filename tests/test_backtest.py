@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -843,3 +844,73 @@ def test_one_outcome_when_asked(later_run: tuple[Path, Path], tmp_path: Path) ->
     assert (fired["recall"] * either.sum()).round().astype(int).tolist() == fired[
         "outcomes"
     ].tolist()
+
+
+def test_an_outcome_by_the_readmes_word_and_targets_typed_in_chinese(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scores, labels = later_run
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--outcome", "churn", "-o", tmp_path, "--no-pdf"
+    )
+    assert "Alerts against churned:" in output
+    # a Chinese input method's ％, ， and ＝ read as their ASCII forms
+    typed = parse_targets("A＝0.5％，B=2%，C=６%、D=18%", ["A", "B", "C", "D", "E"])
+    assert typed == parse_targets("A=0.5%,B=2%,C=6%,D=18%", ["A", "B", "C", "D", "E"])
+
+
+def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The run's policy file moved away, or edited since: the proposed policy would have
+    started from the packaged one (or another version), its limits and caps silently
+    different; refused with the file named."""
+    scores, labels = later_run
+    run = tmp_path / "run"
+    shutil.copytree(scores.parent, run)
+    facts_file = run / "scores.run.json"
+    facts = json.loads(facts_file.read_text(encoding="utf-8"))
+    targets = ["--target-bad-rate", "A=0.5%,B=2%,C=6%,D=18%", "--no-pdf", "-o", tmp_path / "o"]
+    facts["policy"]["file"] = str(tmp_path / "gone.yaml")
+    facts_file.write_text(json.dumps(facts), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "gone.yaml: the policy the run was scored with is not there any more" in said
+    edited = tmp_path / "edited.yaml"
+    text = Path(load_policy().path).read_text(encoding="utf-8")
+    edited.write_text(
+        text.replace("min_score: 640", "min_score: 650").replace(
+            "max_score: 640", "max_score: 650"
+        ),
+        encoding="utf-8",
+    )
+    facts["policy"]["file"] = str(edited)
+    facts_file.write_text(json.dumps(facts), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
+    )
+    assert result.exit_code == 2
+    assert "the policy file changed since the run was scored" in " ".join(result.output.split())
+
+
+def test_outcomes_dated_before_the_run_are_warned(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Bad dates before the run's as-of date: those customers were bad when scored, and
+    the alerts' lead times on them come out negative; said, with the count."""
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    bad = frame["bad"] == "1"
+    frame.loc[bad, "bad_date"] = "2020-01-15"
+    path = tmp_path / "early.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    output = _invoke("backtest", scores, "--outcomes", path, "-o", out, "--no-pdf")
+    said = " ".join(output.split())
+    assert "outcomes dated before the run's as-of date" in said
+    assert f"bad_date: {int(bad.sum()):,}" in said
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    assert facts["outcomes_dated_before_run"] == {"bad_date": int(bad.sum())}

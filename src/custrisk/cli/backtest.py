@@ -183,6 +183,15 @@ def backtest(
             review.facts["outcome_values_blanked"], "outcome", review.facts.get("outcome_blanked")
         )
     _say_unmatched(review.grades.facts)
+    early = review.facts.get("outcomes_dated_before_run") or {}
+    if early:
+        err_console.print(
+            "[yellow]Warning:[/] outcomes dated before the run's as-of date "
+            f"{review.facts.get('as_of')} ("
+            + ", ".join(f"{column}: {n:,}" for column, n in early.items())
+            + "): those customers had already gone bad when scored, and the alert lead "
+            "times on them are negative; check the dates, or back-test an earlier run"
+        )
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades

@@ -210,6 +210,15 @@ def _lost_zeros(run_ids: pd.Series, outside: pd.Series) -> _Padded:
 
 
 _KIND_HEADERS = {"churned": "流失", "escalated": "升级"}
+#: Other words for the kinds (the README says "churn and escalation"; the headers).
+_KIND_ALIASES = {
+    "churn": "churned",
+    "escalation": "escalated",
+    "default": "bad",
+    "违约": "bad",
+    "流失": "churned",
+    "升级": "escalated",
+}
 
 
 def select_kinds(
@@ -231,7 +240,8 @@ def select_kinds(
     names = wanted.split(",") if isinstance(wanted, str) else list(wanted)
     chosen: list[str] = []
     for raw in names:
-        kind = str(raw).strip().lower()
+        text = str(raw).strip().lower()
+        kind = _KIND_ALIASES.get(text, text)
         if kind not in OUTCOME_KINDS:
             raise UsageError(
                 f"--outcome must be {', '.join(OUTCOME_KINDS)} (or several, comma-separated); "

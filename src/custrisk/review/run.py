@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from custrisk.data import load_labels
 from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
-from custrisk.errors import UsageError
+from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config
 from custrisk.results import read_run
@@ -102,8 +102,7 @@ def backtest_run(
         comparison = compare_policies(scoring, joined, new_policy, lgd=loss_share)
     proposal = proposed = None
     if targets is not None:
-        policy_file = (scoring.facts.get("policy") or {}).get("file")
-        base = load_policy(policy_file if policy_file and os.path.isfile(policy_file) else None)
+        base = _run_policy(scoring.facts, grades)
         wanted = parse_targets(targets, base.codes)
         frame = joined.frame
         proposal = propose_cutoffs(
@@ -125,6 +124,9 @@ def backtest_run(
         "outcome_kinds": list(joined.kinds),
         "outcome_rows_rejected": int(dropped["line"].nunique()) if len(dropped) else 0,
     }
+    early = _dated_before(joined.frame, scoring.facts.get("as_of"))
+    if early:
+        facts["outcomes_dated_before_run"] = early
     if len(dropped):
         facts["outcome_rejects"] = label_rejects_summary(dropped)
     if len(blanked):
@@ -142,3 +144,56 @@ def backtest_run(
 
 
 __all__ = ["backtest_run"]
+
+
+def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Policy:
+    """The policy the run was scored with, which the proposed cut-offs edit: its file,
+    when it is still there with the run's grades and bands (the packaged policy for a
+    run that names none).
+
+    Raises
+    ------
+    DataError
+        When the file has gone or its grades or bands changed since the run: the
+        proposal would silently start from another policy (its limits, its caps).
+    """
+    file = (facts.get("policy") or {}).get("file")
+    if not file:
+        return load_policy(None)
+    if not os.path.isfile(file):
+        raise DataError(
+            "the policy the run was scored with is not there any more: --target-bad-rate "
+            "proposes cut-offs as an edit of it",
+            file=str(file),
+            hint="put the policy file back at that path, or score the run again with the "
+            "policy to edit",
+        )
+    policy = load_policy(file)
+    now = [(g.code, float(g.min_score)) for g in policy.grades]
+    then = [(str(g.get("code")), float(g.get("min_score", "nan"))) for g in grades]
+    if now != then:
+        raise DataError(
+            "the policy file changed since the run was scored (its grades or score bands "
+            "differ from the run's): the proposal would edit another policy",
+            file=str(file),
+            hint="score the run again with this policy, or restore the run's version",
+        )
+    return policy
+
+
+def _dated_before(frame: Any, as_of: Any) -> dict[str, int]:
+    """How many outcomes of each kind are dated before the run's as-of date: those
+    customers had gone bad (churned, escalated) when they were scored, so an alert on
+    them foretold nothing and its lead time is negative."""
+    import pandas as pd
+
+    if not as_of:
+        return {}
+    day = pd.Timestamp(str(as_of))
+    out = {}
+    for column in ("bad_date", "churn_date", "escalation_date"):
+        if column in frame.columns:
+            n = int((pd.to_datetime(frame[column], errors="coerce") < day).sum())
+            if n:
+                out[column] = n
+    return out

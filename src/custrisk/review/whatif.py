@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,6 +242,8 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
     """
     targets: dict[str, float] = {}
     written: dict[str, str] = {}
+    # typed with a Chinese input method: ％, ，, ＝ and full-width digits read as ASCII
+    text = unicodedata.normalize("NFKC", text).replace("、", ",")
     for part in [p for p in text.split(",") if p.strip()]:
         match = _TARGET.match(part)
         if not match:

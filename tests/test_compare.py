@@ -195,7 +195,28 @@ def test_compare_json_is_deterministic_with_a_seed(registry: dict[str, Path]) ->
     )
     assert data["champion"]["metrics"]["n"] == 3000
     assert data["recommendation"] in ("replace", "keep", "inconclusive")
-    assert data["reason"]
+    assert data["reason"] and data["warning"] is None  # 3,000 customers: enough
+
+
+def test_compare_on_a_handful_of_labels_says_it_is_too_thin(
+    registry: dict[str, Path], tmp_path: Path
+) -> None:
+    """200 labelled customers: below drift.yaml's minimum (500 rows, 30 bads), so the
+    verdict comes with a warning instead of reading as a finding."""
+    labels = tmp_path / "labels.csv"
+    lines = (registry["new"] / "labels.csv").read_text(encoding="utf-8").splitlines()
+    labels.write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare", "logistic", "tree", str(registry["new"]), "--labels", str(labels),
+            "--models-dir", str(registry["models"]), "--bootstrap", "200",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Warning: only 200 labelled customers (" in said
+    assert "fewer than drift.yaml's minimum (500 rows, 30 bads)" in said
 
 
 def test_compare_min_gain_option_changes_the_rule(registry: dict[str, Path]) -> None:

@@ -417,5 +417,7 @@ def _print_comparison(result: Comparison) -> None:
         f"({result.n_bootstrap:,} paired bootstrap resamples, seed {result.seed}); "
         f"minimum gain {result.min_gain:g}"
     )
+    if result.warning:
+        err_console.print(f"[yellow]Warning:[/] {result.warning}")
     style = RECOMMENDATION_STYLES[result.recommendation]
     console.print(f"Recommendation: [{style}]{result.recommendation.upper()}[/] - {result.reason}")

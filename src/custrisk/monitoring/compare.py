@@ -86,6 +86,9 @@ class Comparison:
     recommendation: str
     reason: str
     as_of: str | None = None
+    #: Why the comparison is too thin to act on (fewer labelled customers or bads than
+    #: drift.yaml's ``minimum``), or ``None``
+    warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (format ``custrisk.compare/1``)."""
@@ -107,6 +110,7 @@ class Comparison:
             "min_gain": self.min_gain,
             "recommendation": self.recommendation,
             "reason": self.reason,
+            "warning": self.warning,
         }
 
 

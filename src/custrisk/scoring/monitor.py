@@ -205,7 +205,9 @@ def compare_models(
         raise UsageError(f"--seed must be 0 or more; got {seed}")
     if min_gain is not None and min_gain < 0:
         raise UsageError(f"--min-gain must be 0 or more; got {min_gain:g}", hint="e.g. 0.01")
-    settings = config if isinstance(config, CompareConfig) else load_drift_config(config).compare
+    # (drift.yaml's minimum rows and bads say when the comparison is too thin to act on)
+    drift_config = load_drift_config(None if isinstance(config, CompareConfig) else config)
+    settings = config if isinstance(config, CompareConfig) else drift_config.compare
     settings = replace(
         settings,
         bootstrap=bootstrap if bootstrap is not None else settings.bootstrap,
@@ -263,7 +265,16 @@ def compare_models(
     y = flags.reindex(common).to_numpy(dtype=np.int8)
     pd_champion = champion.model.predict_pd(frames[0].loc[common])
     pd_challenger = challenger.model.predict_pd(frames[1].loc[common])
-    return compare_predictions(
+    minimum = drift_config
+    bads = int(y.sum())
+    warning = (
+        f"only {len(y):,} labelled customers ({bads:,} bad): fewer than drift.yaml's minimum "
+        f"({minimum.min_rows:,} rows, {minimum.min_bads:,} bads); the interval is too wide "
+        "to act on either way"
+        if len(y) < minimum.min_rows or bads < minimum.min_bads
+        else None
+    )
+    compared = compare_predictions(
         y,
         pd_champion,
         pd_challenger,
@@ -272,6 +283,7 @@ def compare_models(
         challenger_id=challenger.model_id,
         as_of=as_of_text,
     )
+    return replace(compared, warning=warning)
 
 
 __all__ = ["check_data_drift", "compare_models", "drift_outcomes", "read_labels"]

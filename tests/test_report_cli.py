@@ -251,8 +251,9 @@ def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) ->
     assert sorted(p.name for p in out.glob("*.pdf")) == ["customer_C001.pdf", "customer_C003.pdf"]
 
     ids = tmp_path / "ids.txt"
-    # saved from Excel on a Chinese Windows: GBK, with the column's header
-    ids.write_text("# 需复核的客户\n客户编号\nC002\n\nC005\n", encoding="gbk")
+    # saved from Excel on a Chinese Windows: GBK, with the column's header; the ids as
+    # a CRM may write them (lower case, full width), read as cleaning stored them
+    ids.write_text("# 需复核的客户\n客户编号\nc002\n\nＣ005\n", encoding="gbk")
     out = tmp_path / "listed"
     result = _report(runner, run_path, "--out", out, "-w", "0", "--customers", f"@{ids}")
     assert result.exit_code == 0, result.output

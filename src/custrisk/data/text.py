@@ -174,6 +174,13 @@ def formula_like(text: pa.Array, first: np.ndarray | None = None) -> np.ndarray:
 _NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
 
 
+def normalised_id(value: str) -> str:
+    """One id as cleaning writes it: full-width characters to ASCII (NFKC), no spaces,
+    upper case (``ab c`` → ``ABC``), so that an id typed as the export has it finds
+    the customer."""
+    return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
 def normalise_id(
     text: pa.Array, present: np.ndarray, flags: np.ndarray | None = None
 ) -> tuple[pa.Array, np.ndarray]:
@@ -186,10 +193,7 @@ def normalise_id(
         return text, odd
     rows = np.flatnonzero(odd)
     subset = text.take(pa.array(rows))
-    fixed = pa.array(
-        ["".join(unicodedata.normalize("NFKC", v).split()).upper() for v in subset.to_pylist()],
-        type=text.type,
-    )
+    fixed = pa.array([normalised_id(v) for v in subset.to_pylist()], type=text.type)
     differs = ~as_numpy(pc.equal(fixed, subset))
     changed = np.zeros(len(text), dtype=bool)
     changed[rows[differs]] = True

@@ -20,6 +20,7 @@ import pandas as pd
 
 from custrisk import results
 from custrisk.config._yaml import join_limited
+from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
 from custrisk.protect.output import existing, plain_bytes
 from custrisk.vocab import LEVEL_CHOICES, level_named
@@ -219,8 +220,10 @@ def select_customers(
     frame = inputs.scores
     keep = pd.Series(True, index=frame.index)
     if customers:
-        wanted = [c.strip() for c in customers if c.strip()]
-        unknown = sorted(set(wanted) - set(frame["customer_id"]))
+        ids = set(frame["customer_id"])
+        # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it
+        wanted = [c if c in ids else normalised_id(c) for c in (c.strip() for c in customers) if c]
+        unknown = sorted(set(wanted) - ids)
         if unknown:
             raise UsageError(
                 f"--customers: unknown customer id(s) {join_limited(unknown)}",

@@ -215,11 +215,18 @@ def _finish(report: DriftReport) -> None:
     if failures:
         listed = ", ".join(f"{s.shown_name} {s.verdict}" for s in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        thin = all(s.verdict == "insufficient" for s in failures)
         raise CheckFailed(
             f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} statistics: "
             f"{listed}{more}",
-            hint="the table's detail column says what moved most in each; to report "
-            "without failing, pass --fail-on never",
+            # too little data is no drift: its own way out, not "what moved most"
+            hint=(
+                "these have too little data to judge (drift.yaml's minimum); check on a "
+                "larger export, or pass --allow-insufficient to let them pass"
+                if thin
+                else "the table's detail column says what moved most in each; to report "
+                "without failing, pass --fail-on never"
+            ),
         )
 
 

@@ -423,3 +423,42 @@ def test_the_labels_custrisk_prints_for_a_column_are_read_back_as_that_column() 
             assert canonical_name(label["zh"]) == name, (name, label["zh"])
             checked += 1
     assert checked >= 10
+
+
+def test_a_workbook_of_several_sheets_is_proposed_sheet_by_sheet_and_trains(
+    export_200: Path, tmp_path: Path
+) -> None:
+    """客户 and 交易 on two sheets of one workbook (a hidden notes sheet first): each
+    visible sheet is proposed as its own table (FILE.xlsx#SHEET), and the proposal
+    trains (the model card hashed 'FILE.xlsx#SHEET' as a file name, which failed)."""
+    import openpyxl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title, notes["A1"], notes.sheet_state = "说明", "导出说明", "hidden"
+    for title, name, headers in (
+        ("客户", "credit.csv", {"customer_id": "客户编号", "credit_limit": "授信额度"}),
+        ("交易", "transactions.csv", CHINESE["transactions.csv"][1]),
+    ):
+        frame = pd.read_csv(export_200 / name, dtype=str, keep_default_na=False)
+        frame = frame.loc[:, list(headers)].rename(columns=headers)
+        sheet = book.create_sheet(title)
+        sheet.append(list(frame.columns))
+        for row in frame.itertuples(index=False):
+            sheet.append(list(row))
+    book.save(data / "台账.xlsx")
+    labels = pd.read_csv(export_200 / "labels.csv", dtype=str)[["customer_id", "bad"]]
+    labels.set_axis(["客户编号", "是否违约"], axis=1).to_csv(data / "标签.csv", index=False)
+    configs = tmp_path / "configs"
+    output = " ".join(_invoke("init", data, "--out", configs).split())
+    assert "台账.xlsx#客户 │ credit" in output and "台账.xlsx#交易 │ transactions" in output
+    assert "说明" not in output  # hidden: not a table
+    proposed = yaml.safe_load((configs / "sources.yaml").read_text(encoding="utf-8"))
+    assert proposed["sources"]["transactions"]["file"] == "台账.xlsx#交易"
+    trained = _invoke(
+        "train", data, "--sources", configs / "sources.yaml", "--labels", data / "标签.csv",
+        "--models-dir", tmp_path / "m",
+    )  # fmt: skip
+    assert "Trained logistic on 200 labelled customers" in " ".join(trained.split())

@@ -43,6 +43,7 @@ from custrisk.data.infer import InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
 from custrisk.errors import CustriskError, DataError
+from custrisk.io.excel import visible_worksheets
 
 #: Rows read from each file to decide.
 SAMPLE_ROWS = 20_000
@@ -104,16 +105,21 @@ class Proposal:
 
 
 def candidate_files(data_dir: Path) -> list[Path]:
-    """The export files of a folder (those ``read_export`` can read), sorted by name."""
-    found = []
+    """The export files of a folder (those ``read_export`` can read), sorted by name; a
+    workbook of several visible worksheets as ``FILE.xlsx#SHEET``, one per sheet."""
+    found: list[Path] = []
     for path in sorted(data_dir.iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
         try:
-            export_format(path)
+            kind = export_format(path)
         except DataError:
             continue
-        found.append(path)
+        sheets = visible_worksheets(path) if kind == "excel" else []
+        if len(sheets) > 1:  # each sheet a table of its own (客户, 交易): FILE.xlsx#SHEET
+            found.extend(path.with_name(f"{path.name}#{sheet}") for sheet in sheets)
+        else:
+            found.append(path)
     return found
 
 

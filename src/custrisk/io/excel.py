@@ -111,6 +111,20 @@ def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None
     return {str(cell).strip() for row in grid for cell in row if isinstance(cell, str)}
 
 
+def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:
+    """The names of a workbook's visible worksheets, in order (``[]`` when it cannot be
+    read: the reader says why later, with context)."""
+    try:
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            return [
+                str(meta.name)
+                for meta in workbook.sheets_metadata
+                if str(meta.typ).endswith("WorkSheet") and str(meta.visible).endswith(".Visible")
+            ]
+    except (CalamineError, OSError, ValueError):
+        return []
+
+
 def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:
     """``book.xlsx#Sheet`` as the workbook and the sheet name (``None`` when not given).
 

@@ -20,6 +20,7 @@ from custrisk.data import mask_rejects
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.io.atomic import active_sealer
+from custrisk.io.excel import split_sheet
 from custrisk.io.plain import jsonable
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference
@@ -419,7 +420,8 @@ def _train_locked(
         for file_name in source.files:
             path = Path(file_name)
             shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
-            input_files[str(shown)] = sha256_file(path)
+            # one sheet of a workbook (FILE.xlsx#SHEET): the workbook's bytes
+            input_files[str(shown)] = sha256_file(split_sheet(path)[0])
     if not isinstance(labels, TableTarget):
         input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
     indicator_text = Path(icfg.path).read_text(encoding="utf-8")

@@ -462,3 +462,19 @@ def test_a_workbook_of_several_sheets_is_proposed_sheet_by_sheet_and_trains(
         "--models-dir", tmp_path / "m",
     )  # fmt: skip
     assert "Trained logistic on 200 labelled customers" in " ".join(trained.split())
+
+
+def test_an_amount_in_ten_thousands_is_named_with_what_it_would_be(
+    export_200: Path, tmp_path: Path
+) -> None:
+    """年收入(万元) is not taken as annual_income (custrisk reads 元: a scorecard would
+    read 12.5 for 125,000), and the terminal says what it would be once in 元."""
+    data = tmp_path / "data"
+    data.mkdir()
+    credit = pd.read_csv(export_200 / "credit.csv", dtype=str, keep_default_na=False)
+    credit = credit.rename(columns={"annual_income": "年收入(万元)"})
+    credit.to_csv(data / "credit.csv", index=False)
+    output = " ".join(_invoke("init", data, "--out", tmp_path / "c").split())
+    assert "credit.csv: 年收入(万元) (in 万元: annual_income once in 元)" in output
+    proposed = yaml.safe_load((tmp_path / "c" / "sources.yaml").read_text(encoding="utf-8"))
+    assert proposed["sources"]["credit"]["rename"]["年收入(万元)"] != "annual_income"

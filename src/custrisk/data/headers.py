@@ -427,6 +427,17 @@ HEADER_DICTIONARY = _build()
 _UNIT = re.compile(r"\s*[(（](?:元|人民币|rmb|cny|小时|天|日|次|笔|个)[)）]\s*$", re.IGNORECASE)
 
 
+_TEN_THOUSANDS = re.compile(r"\s*[(（]\s*万元?\s*[)）]\s*$")
+
+
+def scaled_name(header: str) -> str | None:
+    """The canonical name a header in 万元 (``年收入(万元)``) would mean in 元, or ``None``:
+    custrisk reads amounts in 元, so such a column is not taken as the name as it is."""
+    if not _TEN_THOUSANDS.search(header):
+        return None
+    return HEADER_DICTIONARY.get(normalise_header(_TEN_THOUSANDS.sub("", header)))
+
+
 def canonical_name(header: str) -> str | None:
     """The canonical name a header means, or ``None`` when the dictionary does not know it.
     A unit in brackets at the end (``(元)``, ``（小时）``) is looked past."""

@@ -38,7 +38,7 @@ from custrisk.config.sources import (
     parse_sources_config,
 )
 from custrisk.data.exports import export_format, read_export
-from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name
+from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name, scaled_name
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
@@ -86,7 +86,7 @@ class ProposedFile:
     @property
     def unmapped(self) -> list[str]:
         long = [f"{h[:40]}… ({len(h):,} characters: left out)" for h in self.left_out]
-        return [c.header for c in self.columns if not c.recognised] + long
+        return [_unrecognised(c.header) for c in self.columns if not c.recognised] + long
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,11 @@ class Proposal:
     def labels_file(self) -> str | None:
         """The outcomes (labels) file found in the folder, for ``--labels``."""
         return next((f.file for f in self.files if f.outcome_names), None)
+
+
+def _unrecognised(header: str) -> str:
+    scaled = scaled_name(header)
+    return f"{header} (in 万元: {scaled} once in 元)" if scaled else header
 
 
 def candidate_files(data_dir: Path) -> list[Path]:
@@ -316,7 +321,15 @@ def _build(
             name = _slug(col.header, position, used)
             rules = _blank_when_optional(_inferred_rules(col))
             also = canonical_name(col.header)
-            note = f"; it also means {also}, taken by another column" if also else ""
+            scaled = scaled_name(col.header)
+            note = (
+                f"; it also means {also}, taken by another column"
+                if also
+                else f"; in 万元 it would be {scaled}, which custrisk reads in 元: export the "
+                f"column in 元, or multiply it by 10,000, and map it under rename"
+                if scaled
+                else ""
+            )
             columns.append(
                 ProposedColumn(
                     col.header,

@@ -610,6 +610,16 @@ def test_join_keeps_only_customers_with_outcomes() -> None:
     assert (joined.unmatched, joined.extra) == (1, 1)
 
 
+def _backtest_said(scores: Path, outcomes: Path, out: Path) -> tuple[str, dict]:
+    """What ``backtest`` said (one line of words) and its backtest.json."""
+    result = CliRunner().invoke(
+        app, ["backtest", str(scores), "--outcomes", str(outcomes), "-o", str(out), "--no-pdf"]
+    )
+    assert result.exit_code == 0, result.output
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
+    return " ".join(result.output.split()), facts
+
+
 def test_a_bad_optional_outcome_is_unknown_and_the_bad_outcome_is_kept(
     later_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -621,15 +631,9 @@ def test_a_bad_optional_outcome_is_unknown_and_the_bad_outcome_is_kept(
     frame.loc[40, "bad_date"] = "2026-13-45"
     path = tmp_path / "outcomes.csv"
     frame.to_csv(path, index=False)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["backtest", str(scores), "--outcomes", str(path), "-o", str(out), "--no-pdf"]
-    )
-    assert result.exit_code == 0, result.output
-    said = " ".join(result.output.split())
+    said, facts = _backtest_said(scores, path, tmp_path / "out")
     assert "Note: 31 outcome values were not valid and read as unknown" in said
     assert "churned: not true/false" in said and "rejected" not in said
-    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
     assert facts["outcome_rows_rejected"] == 0 and facts["outcome_values_blanked"] == 31
     assert facts["grades"]["customers"] == len(frame)
 
@@ -646,16 +650,10 @@ def test_outcomes_of_other_customers_and_lost_zeros_are_said(
     some = frame.assign(customer_id=frame["customer_id"].where(frame.index % 3 != 0, stripped))
     path = tmp_path / "some.csv"
     some.to_csv(path, index=False)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["backtest", str(scores), "--outcomes", str(path), "-o", str(out), "--no-pdf"]
-    )
-    assert result.exit_code == 0, result.output
-    said = " ".join(result.output.split())
+    said, facts = _backtest_said(scores, path, tmp_path / "out")
     lost = int((frame.index % 3 == 0).sum())
     assert f"{lost:,} outcomes are of customers not in the run" in said
     assert f"{lost:,} of those outcome ids lost their leading zeros" in said
-    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
     assert facts["grades"]["extra_outcomes_lost_zeros"] == lost
     frame.assign(customer_id=stripped).to_csv(path, index=False)
     result = CliRunner().invoke(app, ["backtest", str(scores), "--outcomes", str(path)])
@@ -907,10 +905,7 @@ def test_outcomes_dated_before_the_run_are_warned(
     frame.loc[bad, "bad_date"] = "2020-01-15"
     path = tmp_path / "early.csv"
     frame.to_csv(path, index=False)
-    out = tmp_path / "out"
-    output = _invoke("backtest", scores, "--outcomes", path, "-o", out, "--no-pdf")
-    said = " ".join(output.split())
+    said, facts = _backtest_said(scores, path, tmp_path / "out")
     assert "outcomes dated before the run's as-of date" in said
     assert f"bad_date: {int(bad.sum()):,}" in said
-    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))
     assert facts["outcomes_dated_before_run"] == {"bad_date": int(bad.sum())}

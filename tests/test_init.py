@@ -478,3 +478,14 @@ def test_an_amount_in_ten_thousands_is_named_with_what_it_would_be(
     assert "credit.csv: 年收入(万元) (in 万元: annual_income once in 元)" in output
     proposed = yaml.safe_load((tmp_path / "c" / "sources.yaml").read_text(encoding="utf-8"))
     assert proposed["sources"]["credit"]["rename"]["年收入(万元)"] != "annual_income"
+
+
+def test_exports_with_custrisks_own_headers_get_a_labels_section_without_rename(
+    export_200: Path, tmp_path: Path
+) -> None:
+    """labels.csv headed customer_id,bad,...: nothing to rename (an empty rename made the
+    proposal fail its own parse-back check, exit 3)."""
+    output = " ".join(_invoke("init", export_200, "--out", tmp_path / "c").split())
+    assert f"--labels {export_200 / 'labels.csv'}" in output
+    proposed = yaml.safe_load((tmp_path / "c" / "sources.yaml").read_text(encoding="utf-8"))
+    assert "rename" not in proposed["labels"] and "bad" in proposed["labels"]["columns"]

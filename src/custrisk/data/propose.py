@@ -620,7 +620,11 @@ def _labels_section(outcomes: ProposedFile) -> dict[str, Any]:
     own = {header: name for header, name in outcomes.outcome_names if header != name}
     named = set(own.values()) | {h for h, n in outcomes.outcome_names if h == n}
     packaged = {h: n for h, n in (labels.get("rename") or {}).items() if n not in named}
-    labels["rename"] = {**packaged, **own}
+    rename = {**packaged, **own}
+    if rename:
+        labels["rename"] = rename
+    else:  # the file has custrisk's own headers: nothing to rename
+        labels.pop("rename", None)
     return labels
 
 
@@ -716,9 +720,10 @@ def render_sources(
         lines.append("# Labels (outcomes) for train/evaluate/backtest --labels: " + outcomes.file)
         lines.append("labels:")
         lines.append(f"  key: {flow(labels['key'])}")
-        lines.append("  rename:")
-        for header, name in labels["rename"].items():
-            lines.append("    " + _key(header, "    ") + " " + flow(name))
+        if labels.get("rename"):
+            lines.append("  rename:")
+            for header, name in labels["rename"].items():
+                lines.append("    " + _key(header, "    ") + " " + flow(name))
         lines.append("  columns:")
         for name, spec in labels["columns"].items():
             lines.append(f"    {name}: {flow(spec)}")

@@ -7,6 +7,7 @@ wheel (not a clone) has them too.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +27,15 @@ def default_config_path(name: str) -> Path:
             hint="reinstall custrisk or pass the config file explicitly with --config",
         )
     return path
+
+
+def is_packaged_config(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is one of custrisk's packaged configs (a profile's included),
+    rather than a user's own file."""
+    try:
+        return Path(path).resolve().is_relative_to((_data_dir() / "configs").resolve())
+    except OSError:
+        return False
 
 
 def default_templates_dir() -> Path:

@@ -31,6 +31,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data._arrays import as_numpy, string_bytes, text_array, to_text
 from custrisk.data.issues import (
+    BLANKED,
     DROPPED,
     REPAIR_CASE,
     REPAIRED,
@@ -487,7 +488,7 @@ def _blanked_cells(tables: Sequence[RawTable], issues: Issues) -> None:
             EXCEL_ERROR,
             _values_of([cell.text for _, cell in cells]),
             REPAIRED,
-            np.array([cell.message for _, cell in cells], dtype=object),
+            np.array([f"{cell.message}; {BLANKED}" for _, cell in cells], dtype=object),
         )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
+from custrisk.config.resources import is_packaged_config
 from custrisk.errors import ConfigError
 from custrisk.expr import (
     Expression,
@@ -132,17 +133,9 @@ def _user_sources_file(sources: Any) -> str | None:
     """The user's own sources YAML the columns come from (``None``: the packaged one,
     a mapping, or not known), so that a column it lacks is fixed where it belongs."""
     path = sources if isinstance(sources, str | os.PathLike) else getattr(sources, "path", None)
-    if path is None:
+    if path is None or is_packaged_config(path):
         return None
-    try:
-        packaged = (
-            Path(path)
-            .resolve()
-            .is_relative_to(default_config_path("sources.yaml").resolve().parent)
-        )
-    except OSError:
-        packaged = False
-    return None if packaged else str(path)
+    return str(path)
 
 
 def parse_indicator_config(

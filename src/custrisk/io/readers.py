@@ -101,7 +101,7 @@ class BlankedCell:
     line: int
     column: str  # the canonical column
     text: str  # the error, e.g. "#N/A"
-    message: str
+    message: str  # which cell holds which error (the cleaner adds that it was blanked)
 
 
 @dataclass
@@ -880,14 +880,7 @@ def _read_excel(
             # leave in place (calamine reads the cell as "": made None, as a blank cell)
             if error.row in at:
                 data.columns[name][at[error.row]] = None
-            blanked.append(
-                BlankedCell(
-                    error.row,
-                    canonical,
-                    error.text,
-                    f"{message}; replaced by blank (on_invalid: blank)",
-                )
-            )
+            blanked.append(BlankedCell(error.row, canonical, error.text, message))
             continue
         cells = (
             tuple(cell_text(data.columns[n][at[error.row]]) for n in data.header)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from custrisk.privacy import mask_middle_value, mask_name_value
 from custrisk.report.config import LANGUAGES, ReportConfig, lang_text
-from custrisk.report.formatting import Formatter, finite
+from custrisk.report.formatting import Formatter, finite, points
 from custrisk.report.inputs import ReportInputs
 from custrisk.results import INDICATOR_PREFIX
 
@@ -200,14 +200,6 @@ def _as_list(value: Any) -> list[str]:
     return [part for part in _ACTION_SPLIT.split(str(value).strip()) if part]
 
 
-def _points(value: Any) -> str:
-    """A score in points: no thousands separator (``640 – 1000``, not ``1,000``)."""
-    number = finite(value)
-    if number is None:
-        return ""
-    return f"{number:.0f}" if number == round(number) else f"{number:.1f}"
-
-
 def _band_text(band: Any, fmt: Formatter) -> str | None:
     """``560 – 599`` (score band) or ``3.00% – 8.00%`` (PD band) from a policy band."""
     if band is None:
@@ -215,7 +207,7 @@ def _band_text(band: Any, fmt: Formatter) -> str | None:
     if isinstance(band, str):
         return band
     if isinstance(band, list | tuple) and len(band) == 2:
-        low, high, show = band[0], band[1], _points
+        low, high, show = band[0], band[1], points
     elif isinstance(band, Mapping):
 
         def first(*keys: str) -> Any:
@@ -223,7 +215,7 @@ def _band_text(band: Any, fmt: Formatter) -> str | None:
 
         low = first("min_score", "score_min", "min", "low")
         high = first("max_score", "score_max", "max", "high")
-        show = _points
+        show = points
         if low is None and high is None:
             low, high, show = first("min_pd", "pd_min"), first("max_pd", "pd_max"), fmt.pd
     else:

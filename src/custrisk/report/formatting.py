@@ -23,6 +23,15 @@ def finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def points(value: Any) -> str:
+    """A score in points: no thousands separator (``640 – 1000``, not ``1,000``); ``""``
+    when missing."""
+    number = finite(value)
+    if number is None:
+        return ""
+    return f"{number:.0f}" if number == round(number) else f"{number:.1f}"
+
+
 #: The most characters an amount takes in a report's tile before it is shown in the
 #: config's units (``¥12,345,678,901`` overflowed the tile and was cut).
 TILE_CHARS = 12

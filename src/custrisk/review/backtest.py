@@ -283,6 +283,12 @@ def _add_any(frame: pd.DataFrame, kinds: Sequence[str]) -> None:
     frame["any_outcome_date"] = earliest
 
 
+def rate_inversions(grades: Sequence[str], rates: np.ndarray) -> list[tuple[str, str]]:
+    """The neighbouring grades (best first) whose bad rate falls from one to the next
+    riskier one: empty when bad rates rise grade by grade."""
+    return [(grades[i], grades[i + 1]) for i in range(len(rates) - 1) if rates[i + 1] < rates[i]]
+
+
 def policy_grades(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The run's grades (best first) from its facts: code, rank, labels, band, review."""
     grades = [g for g in (facts.get("policy") or {}).get("grades") or [] if isinstance(g, dict)]
@@ -384,11 +390,7 @@ def backtest_grades(
         )
     table = pd.DataFrame(rows)
     populated = table[table["customers"] > 0]
-    rates = populated["bad_rate"].to_numpy()
-    names = populated["grade"].tolist()
-    inversions = [
-        (names[i], names[i + 1]) for i in range(len(rates) - 1) if rates[i + 1] < rates[i]
-    ]
+    inversions = rate_inversions(populated["grade"].tolist(), populated["bad_rate"].to_numpy())
     rank = {code: i + 1 for i, code in enumerate(codes)}
     both = work["bad"].nunique() == 2
     gini_grades = gini(work["bad"], work["grade"].map(rank)) if both else None

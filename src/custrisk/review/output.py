@@ -23,6 +23,7 @@ from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.report.charts import Chart, _nice_ceiling
 from custrisk.report.config import ReportConfig, load_report_config
+from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
 from custrisk.review.alerts import COUNT_COLUMNS, AlertReview
 from custrisk.review.backtest import GradeBacktest
@@ -346,13 +347,6 @@ def _num(value: Any, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _points(value: Any) -> str:
-    """A score in points (0-1000): no thousands separator, unlike money (``1000``)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{float(value):.0f}"
-
-
 def _verdict(met: Any) -> str:
     """✓ met, ✗ not met, — not judged (no target or no hold-out customers)."""
     if met is None or (isinstance(met, float) and math.isnan(met)):
@@ -519,7 +513,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
         ctx["cutoffs"] = [
             {
                 "grade": r["grade"],
-                "band": f"[{_points(r['min_score'])}, {_points(r['max_score'])})",
+                "band": f"[{points(r['min_score']) or '—'}, {points(r['max_score']) or '—'})",
                 "target": _pct(r["target"], 2),
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from custrisk.data import load_labels
 from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
@@ -185,8 +187,6 @@ def _dated_before(frame: Any, as_of: Any) -> dict[str, int]:
     """How many outcomes of each kind are dated before the run's as-of date: those
     customers had gone bad (churned, escalated) when they were scored, so an alert on
     them foretold nothing and its lead time is negative."""
-    import pandas as pd
-
     if not as_of:
         return {}
     day = pd.Timestamp(str(as_of))

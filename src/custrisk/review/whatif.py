@@ -28,7 +28,7 @@ from custrisk.config._yaml import load_yaml_file
 from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, apply_policy, parse_policy
 from custrisk.results import ScoringRun
-from custrisk.review.backtest import Outcomes, policy_grades
+from custrisk.review.backtest import Outcomes, policy_grades, rate_inversions
 
 #: Confidence that a proposed grade's bad rate is below its target (one-sided
 #: Clopper-Pearson upper bound on the rows the cut-offs are fitted on).
@@ -142,9 +142,11 @@ def compare_policies(
         ]
     )
     populated = grades[grades["grade"].isin(new_codes) & (grades["customers_new"] > 0)]
-    rates, names = populated["bad_rate_new"].to_numpy(), populated["grade"].tolist()
     inversions = [
-        [names[i], names[i + 1]] for i in range(len(rates) - 1) if rates[i + 1] < rates[i]
+        list(pair)
+        for pair in rate_inversions(
+            populated["grade"].tolist(), populated["bad_rate_new"].to_numpy()
+        )
     ]
     facts = {
         "policy": new_policy.path,

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config._yaml import load_yaml_text
-from custrisk.config.profiles import PROFILES, files_layout, folder_layout
-from custrisk.config.resources import default_config_path
+from custrisk.config.profiles import files_layout, folder_layout
+from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.data.workspace import (
@@ -275,9 +275,7 @@ def check_exports_layout(
     UsageError
         The layouts differ: naming both, with the fix.
     """
-    own_configs = {Path(default_config_path("sources.yaml")).resolve()}
-    own_configs |= {profile.sources.resolve() for profile in PROFILES.values()}
-    if Path(sources.path).resolve() not in own_configs:
+    if not is_packaged_config(sources.path):
         return
     trained_on = model.card.get("training", {}).get("input_files_sha256") or {}
     trained = files_layout(name for name in trained_on if not name.startswith("labels:"))

@@ -257,6 +257,8 @@ def test_stacked_workbooks_reject_rows_naming_file_and_line(tmp_path: Path) -> N
         "6",  # the fifth data row, under the header
         "amount",
     )
+    # the column as this workbook heads it (回款计划 heads its amount 计划回款金额(元))
+    assert row["header"] == "回款金额(元)"
     assert len(rejects) == 1
 
 

@@ -224,10 +224,11 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
         "score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out
     )
     rejects = pd.read_csv(out.parent / "scores.rejects.csv", dtype=str)
-    assert sorted(zip(rejects["line"], rejects["value"], rejects["action"], strict=True)) == [
-        ("2", "200", "repaired"),
-        ("3", "-300", "repaired"),
-        ("4", "-1", "repaired"),
+    listed = zip(rejects["line"], rejects["header"], rejects["value"], rejects["action"])
+    assert sorted(listed) == [  # named by the table's header, not custrisk's col<N>
+        ("2", "年龄", "200", "repaired"),
+        ("3", "月收入(元)", "-300", "repaired"),
+        ("4", "年龄", "-1", "repaired"),
     ]
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
 

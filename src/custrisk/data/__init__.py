@@ -9,6 +9,7 @@ from custrisk.data.workspace import (
     load_labels,
     load_workspace,
     mask_rejects,
+    rejects_to_write,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "load_labels",
     "load_workspace",
     "mask_rejects",
+    "rejects_to_write",
 ]

@@ -305,7 +305,7 @@ class Workspace:
                 encoding="utf-8",
             )
             if rejects_format == "xlsx":
-                rejects = mask_rejects(self.rejects, self.config)
+                rejects = rejects_to_write(self.rejects, self.config)
                 write_workbook(rejects_path, [Sheet("rejects", rejects, kinds={"line": "count"})])
             else:
                 self.write_rejects(rejects_path, csv_encoding=csv_encoding)
@@ -333,7 +333,7 @@ class Workspace:
         """
         if not masked:  # personal data in clear: only for a role with that right
             require(CLEAR_PII, f"write personal data in clear to {path}")
-        rejects = mask_rejects(self.rejects, self.config) if masked else self.rejects
+        rejects = rejects_to_write(self.rejects, self.config, masked=masked)
         return write_csv(rejects, path, encoding=csv_encoding)
 
 
@@ -358,6 +358,76 @@ def _mask_fields(text: Any, delimiter: str) -> Any:
     except csv.Error:
         fields = text.split(delimiter)
     return delimiter.join(mask_name_value(f.strip()) if f.strip() else f for f in fields)
+
+
+#: The column of a written rejects file that names the column as the export heads it.
+HEADER_COLUMN = "header"
+
+
+def rejects_to_write(
+    rejects: pd.DataFrame, config: SourcesConfig, *, masked: bool = True
+) -> pd.DataFrame:
+    """The rejects as a file shows them: personal data masked (unless ``masked`` is
+    false) and, after ``column`` (custrisk's name, the key of the sources config), the
+    column's ``header`` in the export (``年龄`` for ``col4`` of a flat table, ``联系电话``
+    for ``phone`` of a CRM export; blank for an issue about a whole row)."""
+    shown = mask_rejects(rejects, config) if masked else rejects
+    if HEADER_COLUMN in shown.columns:
+        return shown
+    headers = export_headers(shown, config)
+    at = list(shown.columns).index("column") + 1 if "column" in shown.columns else 0
+    shown = shown.copy()
+    shown.insert(at, HEADER_COLUMN, headers)
+    return shown
+
+
+def export_headers(rejects: pd.DataFrame, config: SourcesConfig) -> pd.Series:
+    """Each reject's column as its export's header says it: the ``rename`` key that
+    maps to it (a stacked source's part first, found by the reject's file), else the
+    column's own name; blank for an issue about a whole row."""
+    if not len(rejects) or "column" not in rejects.columns:
+        return pd.Series("", index=rejects.index, dtype="str")
+    keys = pd.MultiIndex.from_arrays(
+        [
+            rejects["source"].astype(str).to_numpy(),
+            rejects["column"].fillna("").astype(str).to_numpy(),
+            rejects["file"].fillna("").astype(str).to_numpy()
+            if "file" in rejects
+            else [""] * len(rejects),
+        ]
+    )
+    codes, distinct = keys.factorize()
+    specs = {**config.sources, "labels": config.labels}
+    shown = []
+    for source, column, file in distinct:
+        spec = specs.get(source)
+        declared = spec is not None and column in spec.column_names
+        # (blank: a whole row, or a column the config does not declare)
+        shown.append(_header_of(spec, column, file) if declared else "")  # type: ignore[arg-type]
+    headers = np.asarray(shown, dtype=object)[codes]
+    return pd.Series(headers, index=rejects.index, dtype="str")
+
+
+def _header_of(spec: SourceSpec, column: str, file: str) -> str:
+    """The header of ``column`` in ``file`` of the source: its part's ``rename`` key
+    when the file is that part's, else the source's, else the column's own name."""
+    for part_spec, part in spec.part_specs():
+        if part is not None and file and not _names_file(part.file, file):
+            continue
+        for header, canonical in part_spec.rename.items():
+            if canonical == column:
+                return header
+        if part is not None:
+            return column
+    return column
+
+
+def _names_file(pattern: str, file: str) -> bool:
+    """Whether a part's ``file`` (a name or a glob, maybe with folders) names ``file``."""
+    from fnmatch import fnmatch
+
+    name = Path(file).name
+    return fnmatch(name, Path(pattern).name) or fnmatch(file, pattern)
 
 
 def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:

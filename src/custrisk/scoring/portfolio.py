@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
-from custrisk.data import mask_rejects
+from custrisk.data import rejects_to_write
 from custrisk.io.plain import jsonable
 from custrisk.policy import (
     AlertRules,
@@ -186,7 +186,9 @@ def _scoring_run(
     """The run of the scorer's ``result`` and the policy ``applied`` to it (``tables``:
     the follow-up plan, or the tables written as parts)."""
     workspace = result.features.workspace
-    rejects = mask_rejects(workspace.rejects, workspace.config) if len(workspace.rejects) else None
+    rejects = None
+    if len(workspace.rejects):
+        rejects = rejects_to_write(workspace.rejects, workspace.config)
     return ScoringRun(
         scores=applied.scores,
         details=result.details,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custrisk.data import mask_rejects
+from custrisk.data import rejects_to_write
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.io.atomic import active_sealer
@@ -488,7 +488,8 @@ def _train_locked(
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
     workspace = features.workspace
     if len(workspace.rejects):
-        text = csv_text(mask_rejects(workspace.rejects, workspace.config), encoding=csv_encoding)
+        shown = rejects_to_write(workspace.rejects, workspace.config)
+        text = csv_text(shown, encoding=csv_encoding)
         sealer = active_sealer()
         if sealer is None:
             extra[TRAINING_REJECTS_FILE] = text

@@ -300,8 +300,15 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     said = " ".join(flat["_score_text"].split())
     # said once, from the run's facts, not also as the loaders' log warnings
     assert said.count("Rule CR03 not evaluated") == 1 and "alert rule(s) skipped" not in said
-    assert said.count("limit rule(s) read columns this data lacks") == 1
+    # the grades whose rules lack the same columns said together, once
+    assert said.count("the limit rules of grades A, B, C read annual_income, credit_limit") == 1
     assert "limit rule(s) skipped" not in said
+    # no current limit in a table: dashes, not sums of nothing that read as limits of 0k
+    grades = flat["_score_text"].split("Grades and limits")[1].split("Limits:")[0]
+    rows = {line.split()[0]: line.split() for line in grades.splitlines() if line.strip()}
+    assert rows["A"][-3:] == ["—", "—", "—"] and rows["total"][-3:] == ["—", "0k", "—"]
+    assert rows["E"][-3:] == ["—", "0k", "—"]  # the riskiest grade's rule: a limit of 0
+    assert "no customer has a current limit" in said
 
 
 def test_strict_refuses_rules_over_missing_columns(flat: dict) -> None:

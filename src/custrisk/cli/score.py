@@ -186,9 +186,8 @@ def score(
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
         err_console.print(
-            f"[yellow]Note:[/] {len(skipped_limits)} limit rule(s) read columns this data "
-            "lacks; those grades keep the current limit (--strict to refuse): "
-            + "; ".join(f"{k} {why.split(';')[0]}" for k, why in list(skipped_limits.items())[:3])
+            f"[yellow]Note:[/] {_skipped_limits_text(skipped_limits)}; those grades keep "
+            "the current limit (--strict to refuse)"
         )
     _print_grades(run, lang)
     _print_alerts(facts)
@@ -244,9 +243,32 @@ def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
 
 
+def _skipped_limits_text(skipped: dict[str, str]) -> str:
+    """The limit rules the data cannot compute, grades with the same reason together:
+    ``the limit rules of grades A, B, C read annual_income, credit_limit, which ...``."""
+    grades: dict[str, list[str]] = {}
+    for key, why in skipped.items():
+        parts = key.split(".")  # grades.A.limit.rule
+        grade = parts[1] if len(parts) > 2 and parts[0] == "grades" else key
+        grades.setdefault(why.split(";")[0], []).append(grade)
+    said = []
+    for why, codes in grades.items():
+        if len(codes) == 1:
+            said.append(f"the limit rule of grade {codes[0]} {why}")
+        else:
+            plural = "read " + why.removeprefix("reads ") if why.startswith("reads ") else why
+            said.append(f"the limit rules of grades {', '.join(codes)} {plural}")
+    return "; ".join(said)
+
+
 def _print_grades(run: ScoringRun, lang: str) -> None:
     policy = run.extras["policy"]
     summary = run.facts["policy"]
+    # Without any current limit (an application table has no credit_limit) the current
+    # and change columns are dashes, not sums of nothing that read as limits of 0
+    scores = run.scores
+    no_current = not scores["current_limit"].notna().any()
+    limited = set(scores.loc[scores["recommended_limit"].notna(), "grade"].astype(str))
     table = Table(
         title=f"Grades and limits (policy {policy.path})",
         title_justify="left",
@@ -269,9 +291,11 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
             f"{grade.code} {grade.label(lang)}",
             grade.band,
             f"{row['customers']:,} ({row['share']:.0%})",
-            _thousands(row["current_limit"]),
-            _thousands(row["recommended_limit"]),
-            _thousands(row["recommended_limit"] - row["current_limit"], sign=True),
+            "—" if no_current else _thousands(row["current_limit"]),
+            _thousands(row["recommended_limit"]) if grade.code in limited else "—",
+            "—"
+            if no_current
+            else _thousands(row["recommended_limit"] - row["current_limit"], sign=True),
         )
     limits = summary["limits"]
     table.add_section()
@@ -279,11 +303,17 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
         "total",
         "",
         f"{len(run.scores):,}",
-        _thousands(limits["current_total"]),
-        _thousands(limits["recommended_total"]),
-        _thousands(limits["change_total"], sign=True),
+        "—" if no_current else _thousands(limits["current_total"]),
+        _thousands(limits["recommended_total"]) if limited else "—",
+        "—" if no_current else _thousands(limits["change_total"], sign=True),
     )
     console.print(table)
+    if no_current:
+        console.print(
+            "Limits: no customer has a current limit (no credit_limit in this data); "
+            "recommended limits only where a grade's rule sets one"
+        )
+        return
     share = summary["review_increase_share"]
     console.print(
         f"Limits: {limits['increases']:,} up, {limits['decreases']:,} down, "

@@ -30,6 +30,7 @@ from custrisk.report import (
 from custrisk.report.batch import customer_file_name
 from custrisk.report.config import ReportConfig
 from custrisk.report.inputs import read_drift
+from custrisk.report.render import ReportRenderer
 from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -349,6 +350,36 @@ def test_portfolio_matrix_and_top(run_path: Path, config: ReportConfig) -> None:
         "催收专员",
         "客服主管",
     }
+
+
+def test_a_run_of_new_customers_has_no_made_up_exposure(
+    tmp_path: Path, run_path: Path, config: ReportConfig
+) -> None:
+    """New customers scored from an application table have no balance and no current
+    limit: the portfolio says their exposure and expected loss are unknown (not ¥0),
+    leaves out the PD x exposure matrix and the limit changes, and ranks its top
+    customers by PD."""
+    scores, details, facts, alerts = handmade_frames()
+    scores = scores.assign(current_limit=float("nan"), limit_change=float("nan"))
+    details = details.assign(credit_limit=float("nan"), outstanding_balance=float("nan"))
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, facts, alerts))
+    ctx = build_portfolio_context(inputs, config=config, lang="zh")
+    missing = config.texts["zh"]["missing"]
+    overview = ctx["overview"]
+    assert ctx["has_exposure"] is False
+    assert overview["total_exposure_text"] == overview["expected_loss_text"] == missing
+    assert overview["total_limit_text"] == overview["el_rate_text"] == missing
+    assert {g["exposure_text"] for g in ctx["grades"]} == {missing}
+    assert ctx["matrix"] is None and ctx["limits"] is None
+    ranked = scores.sort_values("pd", ascending=False)["customer_id"].tolist()
+    assert [c["customer_id"] for c in ctx["top"]] == ranked
+    html = ReportRenderer(config, lang="zh").html(ctx)
+    texts = config.texts["zh"]
+    assert texts["section_top_pd"] in html and texts["section_top"] not in html
+    assert texts["section_matrix"] not in html and texts["section_limits_summary"] not in html
+    # with balances, the same customers rank by expected loss, as before
+    with_balance = build_portfolio_context(load_report_inputs(run_path), config=config)
+    assert with_balance["has_exposure"] is True and with_balance["matrix"] is not None
 
 
 def test_alert_levels_count_each_customer_once_at_their_most_severe_level(

@@ -70,12 +70,19 @@ def _grade_order(frame: pd.DataFrame, config: ReportConfig) -> list[str]:
     return ordered + sorted(g for g in present if g not in config.grades)
 
 
+def _has_exposure(frame: pd.DataFrame) -> bool:
+    """Whether the run knows any customer's balance: a run of new customers (an
+    application table) has none, and its exposure and expected loss are unknown, not 0."""
+    return bool(pd.to_numeric(frame["outstanding_balance"], errors="coerce").notna().any())
+
+
 def _grades_section(
     frame: pd.DataFrame, inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
 ) -> list[dict[str, Any]] | None:
     if "grade" not in frame.columns or frame["grade"].isna().all():
         return None
     total = len(frame)
+    known = _has_exposure(frame)
     rows = []
     for grade in _grade_order(frame, config):
         part = frame[frame["grade"].astype(str) == grade]
@@ -90,10 +97,10 @@ def _grades_section(
                 "count": len(part),
                 "share": len(part) / total if total else 0.0,
                 "share_text": fmt.percent(len(part) / total if total else None),
-                "exposure_text": fmt.money_big(exposure),
+                "exposure_text": fmt.money_big(exposure if known else None),
                 "mean_pd_text": fmt.pd(part["pd"].mean()),
                 "mean_score_text": fmt.integer(part["score"].mean()),
-                "expected_loss_text": fmt.money_big(part["expected_loss"].sum()),
+                "expected_loss_text": fmt.money_big(part["expected_loss"].sum() if known else None),
             }
         )
     return rows
@@ -121,7 +128,9 @@ def _histogram(frame: pd.DataFrame, config: ReportConfig) -> dict[str, Any]:
     return {"bins": bins, "width": width}
 
 
-def _matrix(frame: pd.DataFrame, config: ReportConfig, fmt: Formatter) -> dict[str, Any]:
+def _matrix(frame: pd.DataFrame, config: ReportConfig, fmt: Formatter) -> dict[str, Any] | None:
+    if not _has_exposure(frame):
+        return None  # every customer in the lowest exposure band would be made up
     pd_band = np.searchsorted(np.array(config.pd_bands), frame["pd"].fillna(0).to_numpy(), "right")
     ex_band = np.searchsorted(
         np.array(config.exposure_bands), frame["exposure"].to_numpy(), "right"
@@ -163,8 +172,8 @@ def _matrix(frame: pd.DataFrame, config: ReportConfig, fmt: Formatter) -> dict[s
 def _limits(
     frame: pd.DataFrame, inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
 ) -> dict[str, Any] | None:
-    if "recommended_limit" not in frame.columns:
-        return None
+    if "recommended_limit" not in frame.columns or frame["current_limit"].isna().all():
+        return None  # no current limit: nothing to raise or cut (new customers)
     change = frame["limit_change"] if "limit_change" in frame.columns else None
     if change is None or change.isna().all():
         change = frame["recommended_limit"] - frame["current_limit"]
@@ -245,9 +254,11 @@ def _alerts_summary(
 def _top(
     frame: pd.DataFrame, inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
 ) -> list[dict[str, Any]]:
-    ranked = frame.sort_values(
-        ["expected_loss", "customer_id"], ascending=[False, True], kind="mergesort"
-    ).head(config.top_customers)
+    # by expected loss; by PD when no balance is known (new customers: no loss to rank)
+    by = "expected_loss" if _has_exposure(frame) else "pd"
+    ranked = frame.sort_values([by, "customer_id"], ascending=[False, True], kind="mergesort").head(
+        config.top_customers
+    )
     out = []
     for rank, row in enumerate(ranked.to_dict(orient="records"), start=1):
         out.append(
@@ -657,22 +668,27 @@ def build_portfolio_context(
     header = _header(inputs, config, lang, report_date)
     fmt = Formatter(config, lang)
     frame = _frame(inputs, config)
-    exposure = float(frame["exposure"].sum())
-    loss = float(frame["expected_loss"].sum())
+    known = _has_exposure(frame)
+    exposure = float(frame["exposure"].sum()) if known else None
+    loss = float(frame["expected_loss"].sum()) if known else None
+    limit = frame["current_limit"].sum() if frame["current_limit"].notna().any() else None
     alerts = _alerts_summary(frame, inputs, config, lang)
     red = next(iter(config.alert_levels))
     return {
         "kind": "portfolio",
         **header,
+        "has_exposure": known,
         "overview": {
             "customers": len(frame),
             "customers_text": fmt.integer(len(frame)),
             "total_exposure_text": fmt.money_big(exposure),
-            "total_limit_text": fmt.money_big(frame["current_limit"].sum()),
+            "total_limit_text": fmt.money_big(limit),
             "mean_pd_text": fmt.pd(frame["pd"].mean()),
             "mean_score_text": fmt.integer(frame["score"].mean()),
             "expected_loss_text": fmt.money_big(loss),
-            "el_rate_text": fmt.percent(loss / exposure if exposure else None, 2),
+            "el_rate_text": fmt.percent(
+                loss / exposure if loss is not None and exposure else None, 2
+            ),
             "customers_with_alerts_text": fmt.integer(alerts["customers"] if alerts else None),
             "top_level": _level_info(red, config, lang),
             "top_level_count_text": fmt.integer(

@@ -360,6 +360,14 @@ def test_folder_and_table_mix_ups_are_clear_errors(flat: dict, tmp_path: Path) -
         code=2,
     )
     assert "trained on a flat table" in output and "Traceback" not in output
+    assert "not the folder" in output
+    # a mistyped file is said not to exist (it was called a folder), in drift as in score
+    models = flat["root"] / "models"
+    output = _invoke(
+        "drift", tmp_path / "nxt.csv", "-m", "logistic", "--models-dir", models, code=2
+    )
+    said = " ".join(output.split())
+    assert "nxt.csv does not exist" in said and "not the folder" not in said
     output = _invoke("train", flat["train"], "--models-dir", tmp_path / "m", code=2)
     assert "--target" in output
     output = _invoke(

@@ -236,11 +236,17 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     trained on a flat table: the model's own sources config pointed at the file."""
     path = Path(data)
     info = model.card.get(TABLE_CARD_KEY) or {}
+    if not path.exists():
+        raise UsageError(
+            f"{path} does not exist; model {model.model_id} was trained on a flat table "
+            f"({info.get('file', '?')}) and reads a table file of that layout",
+            hint="check the path (e.g. next_month.csv)",
+        )
     if not path.is_file():
         raise UsageError(
             f"model {model.model_id} was trained on a flat table ({info.get('file', '?')}): "
-            f"pass a table file to score, not the folder {path}",
-            hint="e.g. custrisk score next_month.csv --model " + model.model_id,
+            f"pass a table file, not the folder {path}",
+            hint="e.g. next_month.csv (a CSV, Excel or Parquet file of the table's layout)",
         )
     file = str(model.ref.path / TABLE_SOURCES_FILE)
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)

@@ -60,6 +60,7 @@ from custrisk.data.text import (
     pad_zeros,
     phone_numbers,
     row_flags,
+    totals_words,
     trim_and_blank,
 )
 from custrisk.errors import DataError
@@ -400,6 +401,11 @@ def clean_source(
     out = pd.DataFrame(typed, copy=False)
     del typed, cleaned
     row_checks(spec, out, issues)
+    if spec.name == CUSTOMER_SOURCE and n:
+        _totals_rows(spec, out, issues)
+    elif by_value and n:
+        assert credit_ids is not None and spec.customer_key
+        _linked_totals_rows(kept_raw[spec.customer_key], credit_ids, spec.customer_key, issues)
     alive = ~issues.dropped
     orphans = None
     # Exact duplicates (after cleaning), then duplicate keys, then orphans.
@@ -465,6 +471,51 @@ def clean_source(
         orphans=orphans,
         rejected_keys=rejected_keys,
     )
+
+
+def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    """Reject the totals rows of a spreadsheet report (合计, 小计, Total) in the customer
+    table: a row that sums the others is no customer to score. The label is looked for
+    in the id column, or in every text column when the file has no id (line numbers).
+    A totals row is listed once, as such, not also for the blank fields it has."""
+    if spec.key is None:
+        return
+    if spec.key == spec.row_number:
+        names = [c.name for c in spec.columns if c.type in ("string", "category")]
+    else:
+        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    alive = np.ones(len(out), dtype=bool)
+    for name in names:
+        values = out[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            labels = totals_words(pa.array(values.cat.categories.astype("str")))
+            if not labels.any():
+                continue
+            found = np.isin(values.cat.codes.to_numpy(), np.flatnonzero(labels))
+        else:
+            found = totals_words(pa.array(values.array))
+        found &= alive
+        if found.any():
+            issues.instead(found)
+            issues.add(found, name, "total_row", values, DROPPED)
+            alive &= ~found
+
+
+def _linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
+    """Reject the totals rows of a linked export (合计 in its customer column) as such,
+    rather than as orphans or for their blank fields. Only the values that are no
+    customer id are looked at: the dictionary's entries after the ids."""
+    if not isinstance(shown, pa.DictionaryArray):
+        return
+    dictionary = shown.dictionary
+    start = len(known) if len(dictionary) >= len(known) else 0
+    labels = totals_words(dictionary.slice(start))
+    if not labels.any():
+        return
+    indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
+    found = np.isin(indices, np.flatnonzero(labels) + start)
+    issues.instead(found)
+    issues.add(found, column, "total_row", shown, DROPPED)
 
 
 def _blanked_cells(tables: Sequence[RawTable], issues: Issues) -> None:
@@ -542,7 +593,9 @@ def _rejected_keys(
     rows cleaning dropped, and the lines the reader could not make a row of whose key
     field can be told (a field too many at the end leaves it in its place)."""
     first, rules = issues.first_drop()
-    dropped = np.flatnonzero((first >= 0) & keys.notna().to_numpy())  # in file order
+    # (a totals row is no customer: its 合计 is not a customer whose rows were rejected)
+    totals = np.asarray([rule == "total_row" for rule in rules] + [False], dtype=bool)[first]
+    dropped = np.flatnonzero((first >= 0) & ~totals & keys.notna().to_numpy())  # file order
     places = (file_of[dropped].astype(np.int64) << 32) + lines[dropped].astype(np.int64)
 
     def row(i: int) -> str:

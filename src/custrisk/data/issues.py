@@ -49,6 +49,7 @@ RULE_TEXT = {
     "its area code)",
     "out_of_range": "outside the allowed range",
     "implausible_date": "outside the plausible dates of the source",
+    "total_row": "a totals row of the report (合计, 小计, Total), not a customer",
     "duplicate_row": "exact duplicate of an earlier row",
     "duplicate_key": "key already used by another row",
     "orphan": "customer not found in the credit table",
@@ -107,6 +108,21 @@ class Issues:
             if name == column and rule not in VALUE_REPAIRS:
                 found[rows] = True
         return found
+
+    def instead(self, rows: np.ndarray) -> None:
+        """Forget what was found on ``rows`` (a mask), for one issue that says it all
+        (a totals row is rejected as such, not for each blank field it has)."""
+        parts = []
+        for at, column, rule, values, action, message in self.parts:
+            keep = ~rows[at]
+            if keep.all():
+                parts.append((at, column, rule, values, action, message))
+            elif keep.any():
+                said = message[keep] if isinstance(message, np.ndarray) else message
+                parts.append((at[keep], column, rule, values[keep], action, said))
+        self.parts = parts
+        self.dropped[rows] = False
+        self.repaired[rows] = False
 
     def merge(self, other: Issues) -> None:
         self.parts.extend(other.parts)

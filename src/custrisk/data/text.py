@@ -202,6 +202,34 @@ def normalise_id(
     return text, changed
 
 
+#: What a spreadsheet report writes in the first column of its totals rows (合计, 小计,
+#: Total, ...): lower case, without spaces (``合　计`` and ``Grand Total`` are found) or a
+#: trailing colon
+TOTALS_WORDS = (
+    "合计", "总计", "小计", "汇总", "总合计", "共计", "合計", "總計", "小計", "彙總",
+    "total", "totals", "grandtotal", "subtotal", "sub-total", "sum",
+)  # fmt: skip
+
+
+def totals_words(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Which text values are a totals row's label (``合计``, ``合　计``, ``小计：``,
+    ``Grand Total``, ``ＴＯＴＡＬ``): a row that sums the others, not a customer."""
+    text = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
+    text = pc.utf8_rtrim(pc.replace_substring(text, "：", ":"), characters=":")
+    found = pc.is_in(text, value_set=pa.array(TOTALS_WORDS, type=text.type))
+    found = as_numpy(pc.fill_null(found, False)).astype(bool)
+    wide = pc.match_substring_regex(values, r"[\x{FF01}-\x{FF5E}]")
+    rows = np.flatnonzero(as_numpy(pc.fill_null(wide, False)).astype(bool) & ~found)
+    if rows.size:  # full-width letters (ＴＯＴＡＬ): NFKC the few such values
+        words = set(TOTALS_WORDS)
+        picked = values.take(pa.array(rows)).to_pylist()
+        found[rows] = [
+            "".join(unicodedata.normalize("NFKC", v).lower().split()).rstrip(":") in words
+            for v in picked
+        ]
+    return found
+
+
 #: A mainland phone number as ``check: cn_phone`` keeps it: a mobile of 11 digits, or a
 #: landline as area code (010, 02X: three digits; others four), a dash, 7-8 digits.
 CN_PHONE = r"1[3-9][0-9]{9}|0(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{6,7}"

@@ -1,0 +1,122 @@
+"""Totals rows of spreadsheet reports (合计, 小计, Total): rejected as such, never scored
+as a customer, never counted as a customer whose rows were rejected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from custrisk.cli import app
+from custrisk.data import load_workspace
+from custrisk.data.text import totals_words
+from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
+
+MakeWs = Callable[[dict[str, str | bytes]], Path]
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("合计", True),
+        ("合　计", True),  # an ideographic space, as Excel reports align it
+        ("小计：", True),
+        (" Grand Total ", True),
+        ("ＴＯＴＡＬ", True),
+        ("总计:", True),
+        ("合计金额", False),  # a header-like text, not the label of a totals row
+        ("0000000042", False),
+        ("王总", False),
+        ("Sumner", False),
+    ],
+)
+def test_totals_labels(value: str, found: bool) -> None:
+    assert totals_words(pa.array([value, None])).tolist() == [found, False]
+
+
+def test_totals_rows_are_rejected_once_each_as_such(make_workspace: MakeWs) -> None:
+    """A credit totals row with its sums passes every other check; one with blank
+    fields would be rejected for each of them. Both are listed once, as totals rows, and
+    are no customer whose rows were rejected; a linked export's totals row too."""
+    sums = credit_row("合计", limit="300000.00")
+    blank = "合　计" + "," * (CREDIT_HEADER.count(","))
+    credit = "\n".join(
+        [CREDIT_HEADER, credit_row("0000000001"), credit_row("0000000002"), sums, blank]
+    )
+    txns = "\n".join(
+        [
+            TXN_HEADER,
+            "T1,0000000001,2026-09-01,100.00,order,mobile,,",
+            "T2,0000000002,2026-09-02,200.00,order,mobile,,",
+            ",Total,,300.00,,,,",
+        ]
+    )
+    ws = load_workspace(
+        make_workspace({"credit.csv": credit + "\n", "transactions.csv": txns + "\n"})
+    )
+    rejects = ws.rejects
+    listed = sorted(zip(rejects["source"], rejects["line"], rejects["rule"], strict=True))
+    assert listed == [
+        ("credit", 4, "total_row"),
+        ("credit", 5, "total_row"),
+        ("transactions", 4, "total_row"),
+    ]
+    assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "0000000002"]
+    assert len(ws.frames["transactions"]) == 2
+    assert ws.report.customers_rejected == 0  # 合计 is no customer
+
+
+def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
+    """A table with no id column (customers are its line numbers) and a totals row at
+    the bottom, its label in the name column and its sums in the number columns."""
+    rng = np.random.default_rng(3)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "姓名": [f"客户{i}" for i in range(n)],
+            "年龄": rng.integers(20, 65, n),
+            "月收入": rng.integers(3000, 30000, n),
+            "负债收入比": rng.uniform(0, 1, n).round(3),
+        }
+    )
+    frame["违约"] = np.where(rng.uniform(size=n) < 0.15 + 0.3 * frame["负债收入比"], "是", "否")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(tmp_path / "train.csv"),
+            "--target",
+            "违约",
+            "--models-dir",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    later = frame.drop(columns=["违约"]).head(50)
+    totals = {"姓名": "合计", "年龄": "", "月收入": later["月收入"].sum(), "负债收入比": ""}
+    pd.concat([later, pd.DataFrame([totals])]).to_csv(tmp_path / "next.csv", index=False)
+    out = tmp_path / "run" / "scores.csv"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(tmp_path / "next.csv"),
+            "-m",
+            "logistic",
+            "--models-dir",
+            str(tmp_path / "m"),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 50
+    rejects = pd.read_csv(out.with_name("scores.rejects.csv"), dtype=str)
+    assert rejects[["line", "header", "rule"]].values.tolist() == [["52", "姓名", "total_row"]]

@@ -400,3 +400,33 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
     assert kept.loc[["C01", "C02", "C03", "C04"]].isna().all()
     assert kept.loc["C05"] == 1200.5
     assert _rules(ws) == {7: {"missing_required"}}  # only the required one, once
+
+
+# -- dates in a layout the config does not know ------------------------------------------
+
+
+def test_chinese_dates_are_read_by_the_packaged_formats(make_workspace: MakeWs) -> None:
+    rows = [credit_row(f"000000000{i}", since=f"201{i}年{i}月2{i}日") for i in range(1, 4)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert not len(ws.rejects)
+    since = ws.frames["credit"]["customer_since"].dt.strftime("%Y-%m-%d").tolist()
+    assert since == ["2011-01-21", "2012-02-22", "2013-03-23"]
+
+
+def test_a_column_of_unreadable_dates_is_said_once_with_the_fix(make_workspace: MakeWs) -> None:
+    """Each blanked date is in the rejects; that the whole column is in a layout the
+    config lacks (day first) is said once, naming the setting to add it to."""
+    rows = [credit_row(f"{i:010d}", since=f"{i % 28 + 1:02d}/03/2015") for i in range(1, 13)]
+    rows.append(credit_row("0000000099"))  # one readable date
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert set(ws.rejects["rule"]) == {"invalid_date"} and len(ws.rejects) == 12
+    said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
+    assert said == [
+        "column customer_since: 12 of 13 values are not dates in any of the date_formats "
+        "(e.g. '02/03/2015'); add their layout to defaults.date_formats in the sources "
+        "config (e.g. '%Y年%m月%d日', '%d/%m/%Y')"
+    ]
+    # a few bad dates among good ones are typos, each in the rejects, not a layout
+    rows = [credit_row(f"{i:010d}") for i in range(1, 30)] + [credit_row("0000000099", since="x")]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert not any("customer_since" in w for w in ws.report.sources["credit"].warnings)

@@ -280,7 +280,9 @@ def _parse_sources(root: Node) -> SourcesConfig:
     path = Path(root.file)
     defaults = root.child("defaults")
     defaults.check_keys(_DEFAULT_KEYS)
-    date_formats = defaults.text_list("date_formats", ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"])
+    date_formats = defaults.text_list(
+        "date_formats", ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"]
+    )
     assert date_formats is not None
     for i, fmt in enumerate(date_formats):
         if "%" not in fmt:

@@ -189,7 +189,7 @@ def infer_table(
     delimiter: str = ",",
     true_values: Sequence[str] = ("true", "1", "yes", "y", "t", "是"),
     false_values: Sequence[str] = ("false", "0", "no", "n", "f", "否"),
-    date_formats: Sequence[str] = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"),
+    date_formats: Sequence[str] = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"),
     sample_rows: int = SAMPLE_ROWS,
 ) -> TableSchema:
     """Read a table's header and first ``sample_rows`` rows and decide, for every column,

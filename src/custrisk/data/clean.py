@@ -493,8 +493,9 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
             if not labels.any():
                 continue
             found = np.isin(values.cat.codes.to_numpy(), np.flatnonzero(labels))
-        else:
-            found = totals_words(pa.array(values.array))
+        else:  # (an id is cleaned already: NFKC, no spaces, upper case)
+            normalised = spec.column(name).type == "id"
+            found = totals_words(pa.array(values.array), normalised=normalised)
         found &= alive
         if found.any():
             issues.instead(found)

@@ -211,9 +211,15 @@ TOTALS_WORDS = (
 )  # fmt: skip
 
 
-def totals_words(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def totals_words(values: pa.Array | pa.ChunkedArray, *, normalised: bool = False) -> np.ndarray:
     """Which text values are a totals row's label (``合计``, ``合　计``, ``小计：``,
-    ``Grand Total``, ``ＴＯＴＡＬ``): a row that sums the others, not a customer."""
+    ``Grand Total``, ``ＴＯＴＡＬ``): a row that sums the others, not a customer.
+    ``normalised``: the values are cleaned ids (NFKC, no spaces, upper case), looked up
+    as they are (200,000 ids in a few milliseconds, against a fifth of a second)."""
+    if normalised:
+        words = [w.upper() + end for w in TOTALS_WORDS for end in ("", ":")]
+        found = pc.is_in(values, value_set=pa.array(words, type=values.type))
+        return as_numpy(pc.fill_null(found, False)).astype(bool)
     text = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
     text = pc.utf8_rtrim(pc.replace_substring(text, "：", ":"), characters=":")
     found = pc.is_in(text, value_set=pa.array(TOTALS_WORDS, type=text.type))

@@ -422,7 +422,7 @@ def test_a_column_of_unreadable_dates_is_said_once_with_the_fix(make_workspace: 
     assert set(ws.rejects["rule"]) == {"invalid_date"} and len(ws.rejects) == 12
     said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
     assert said == [
-        "column customer_since: 12 of 13 values are not dates in any of the date_formats "
+        "column customer_since: 12 of 13 rows are not dates in any of the date_formats "
         "(e.g. '02/03/2015'); add their layout to defaults.date_formats in the sources "
         "config (e.g. '%Y年%m月%d日', '%d/%m/%Y')"
     ]

@@ -396,7 +396,6 @@ def clean_source(
     typed = {col.name: values for col, values in zip(spec.columns, cleaned, strict=True)}
     for part in per_column:
         issues.merge(part)
-    warnings.extend(issues.notes)
     # Not copied (a dict of Series is copied by default): the cleaned columns are only
     # held by the frame from here on.
     out = pd.DataFrame(typed, copy=False)
@@ -501,54 +500,6 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
             issues.instead(found)
             issues.add(found, name, "total_row", values, DROPPED)
             alive &= ~found
-
-
-#: What a column's values are not, and how to read them, by the rule that refused them
-_UNREADABLE = {
-    "invalid_date": (
-        "dates in any of the date_formats",
-        "add their layout to defaults.date_formats in the sources config "
-        "(e.g. '%Y年%m月%d日', '%d/%m/%Y')",
-    ),
-    "invalid_number": (
-        "numbers",
-        "a unit or text in the cells (元, 万, 约) is not read: export the plain numbers",
-    ),
-    "invalid_int": ("whole numbers", "declare the column type: float if it holds decimals"),
-    "invalid_bool": (
-        "true/false words",
-        "add them to defaults.true_values / false_values in the sources config",
-    ),
-}
-#: A column is said to be unreadable when at least this share of its values (and this
-#: many) are refused by one rule: a layout the config does not know, not a few typos
-_UNREADABLE_SHARE, _UNREADABLE_ROWS = 0.5, 10
-
-
-def _note_unreadable(
-    invalid: np.ndarray,
-    present: np.ndarray,
-    col: ColumnSpec,
-    rule: str,
-    raw_values: Values,
-    issues: Issues,
-) -> None:
-    """Note a column most of whose values one rule refused: each is in the rejects, but
-    a whole column blanked (or every row rejected) is a config that does not fit the
-    export, said once with the fix."""
-    if rule not in _UNREADABLE:
-        return
-    bad, shown = int(np.count_nonzero(invalid & present)), int(np.count_nonzero(present))
-    if bad < _UNREADABLE_ROWS or bad < _UNREADABLE_SHARE * shown:
-        return
-    what, fix = _UNREADABLE[rule]
-    example = ""
-    if not col.pii:
-        first = pick_values(raw_values, np.flatnonzero(invalid & present)[:1])[0]
-        example = f" (e.g. {str(first)[:40]!r})"
-    issues.notes.append(
-        f"column {col.name}: {bad:,} of {shown:,} values are not {what}{example}; {fix}"
-    )
 
 
 def _linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
@@ -1131,7 +1082,6 @@ def _clean_text(
             record_invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
-            _note_unreadable(invalid, present, col, rule, raw_values, issues)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         record_invalid(out_of_range, col, "out_of_range", raw_values, issues)

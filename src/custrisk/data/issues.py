@@ -72,8 +72,6 @@ class Issues:
         self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str | np.ndarray]] = []
         self.dropped = np.zeros(n, dtype=bool)
         self.repaired = np.zeros(n, dtype=bool)
-        #: What a whole column's values say beyond each row (most of them unreadable)
-        self.notes: list[str] = []
 
     def add(
         self,
@@ -128,7 +126,6 @@ class Issues:
 
     def merge(self, other: Issues) -> None:
         self.parts.extend(other.parts)
-        self.notes.extend(other.notes)
         self.dropped |= other.dropped
         self.repaired |= other.repaired
 

@@ -742,7 +742,7 @@ def load_workspace(
     report = ValidationReport(
         data_dir=str(data_dir),
         config=cfg.path,
-        sources={name: _source_report(r) for name, r in results.items()},
+        sources={name: _source_report(r, cfg.sources[name]) for name, r in results.items()},
         absent=tuple(absent),
     )
     issues = [
@@ -885,9 +885,9 @@ def _read_part(
     return raw
 
 
-def source_report(result: SourceResult) -> SourceReport:
+def source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:
     """The report of a cleaned source (counts, rows per rule and action, warnings)."""
-    return _source_report(result)
+    return _source_report(result, spec)
 
 
 def _number_rows(spec: SourceSpec, tables: list[RawTable], cfg: SourcesConfig) -> None:
@@ -970,7 +970,53 @@ def _case_variants(words: Sequence[str]) -> list[str]:
     return sorted({v for w in words for v in (w, w.lower(), w.upper(), w.title())})
 
 
-def _source_report(result: SourceResult) -> SourceReport:
+#: What a column's values are not, and how to read them, by the rule that refused them
+_UNREADABLE = {
+    "invalid_date": (
+        "dates in any of the date_formats",
+        "add their layout to defaults.date_formats in the sources config "
+        "(e.g. '%Y年%m月%d日', '%d/%m/%Y')",
+    ),
+    "invalid_number": (
+        "numbers",
+        "a unit or text in the cells (元, 万, 约) is not read: export the plain numbers",
+    ),
+    "invalid_int": ("whole numbers", "declare the column type float if it holds decimals"),
+    "invalid_bool": (
+        "true/false words",
+        "add them to defaults.true_values / false_values in the sources config",
+    ),
+}
+#: A column is said to be unreadable when one rule refused at least this share of the
+#: source's rows (and this many): a layout the config does not know, not a few typos
+_UNREADABLE_SHARE, _UNREADABLE_ROWS = 0.5, 10
+
+
+def unreadable_columns(
+    issues: pd.DataFrame, rows_in: int, spec: SourceSpec | None = None
+) -> list[str]:
+    """The columns most of whose values one rule refused, each said once with the fix:
+    every value is in the rejects, but a whole column blanked (or every row rejected) is
+    a config that does not fit the export. An example value is shown unless the column
+    holds personal data (or the spec that would say so is not given)."""
+    if not len(issues):
+        return []
+    found = issues[issues["rule"].isin(list(_UNREADABLE))]
+    said = []
+    for (column, rule), group in found.groupby(["column", "rule"], sort=False):
+        bad = int(group.drop_duplicates(["file", "line"]).shape[0])
+        if bad < _UNREADABLE_ROWS or bad < _UNREADABLE_SHARE * rows_in:
+            continue
+        what, fix = _UNREADABLE[str(rule)]
+        pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
+        # (the first in the file, whichever engine cleaned the rows in which order)
+        first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]
+        example = "" if pii else f" (e.g. {str(first)[:40]!r})"
+        said.append(f"column {column}: {bad:,} of {rows_in:,} rows are not {what}{example}; {fix}")
+    return said
+
+
+def _source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:
     rules: dict[str, dict[str, int]] = {}
     if len(result.issues):
         # Rows per rule and action (a row with two bad columns counts once per rule).
@@ -987,7 +1033,7 @@ def _source_report(result: SourceResult) -> SourceReport:
         rows_rejected=result.rows_rejected,
         rows_repaired=result.rows_repaired,
         rules={k: dict(sorted(v.items())) for k, v in sorted(rules.items())},
-        warnings=tuple(result.warnings),
+        warnings=(*result.warnings, *unreadable_columns(result.issues, result.rows_in, spec)),
         customers_rejected=len(result.rejected_keys) if result.rejected_keys is not None else 0,
     )
 

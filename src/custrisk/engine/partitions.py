@@ -810,7 +810,7 @@ def load_workspace_dask(
             result.warnings.append(
                 f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"
             )
-        reports[name] = source_report(result)
+        reports[name] = source_report(result, spec)
         if len(result.issues):
             issues.append(result.issues.sort_values(["file", "line"], kind="stable"))
         log.info(

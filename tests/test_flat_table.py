@@ -224,7 +224,9 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
         "score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out
     )
     rejects = pd.read_csv(out.parent / "scores.rejects.csv", dtype=str)
-    listed = zip(rejects["line"], rejects["header"], rejects["value"], rejects["action"])
+    listed = zip(
+        rejects["line"], rejects["header"], rejects["value"], rejects["action"], strict=True
+    )
     assert sorted(listed) == [  # named by the table's header, not custrisk's col<N>
         ("2", "年龄", "200", "repaired"),
         ("3", "月收入(元)", "-300", "repaired"),

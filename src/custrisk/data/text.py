@@ -227,10 +227,10 @@ def totals_words(values: pa.Array | pa.ChunkedArray, *, normalised: bool = False
     wide = pc.match_substring_regex(values, r"[\x{FF01}-\x{FF5E}]")
     rows = np.flatnonzero(as_numpy(pc.fill_null(wide, False)).astype(bool) & ~found)
     if rows.size:  # full-width letters (ＴＯＴＡＬ): NFKC the few such values
-        words = set(TOTALS_WORDS)
+        known = set(TOTALS_WORDS)
         picked = values.take(pa.array(rows)).to_pylist()
         found[rows] = [
-            "".join(unicodedata.normalize("NFKC", v).lower().split()).rstrip(":") in words
+            "".join(unicodedata.normalize("NFKC", v).lower().split()).rstrip(":") in known
             for v in picked
         ]
     return found

@@ -488,8 +488,8 @@ def _train_locked(
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
     workspace = features.workspace
     if len(workspace.rejects):
-        shown = rejects_to_write(workspace.rejects, workspace.config)
-        text = csv_text(shown, encoding=csv_encoding)
+        table = rejects_to_write(workspace.rejects, workspace.config)
+        text = csv_text(table, encoding=csv_encoding)
         sealer = active_sealer()
         if sealer is None:
             extra[TRAINING_REJECTS_FILE] = text

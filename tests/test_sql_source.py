@@ -277,3 +277,24 @@ def test_query_and_url_are_checked_in_the_config(tmp_path: Path, lines: str, mes
     )
     with pytest.raises(ConfigError, match=message):
         load_sources_config(path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # a '/' in the password, on a port where nothing listens
+        "postgresql+psycopg://risk:S3cr/3tPW@127.0.0.1:9/crm",
+        # the ':' of the scheme mistyped: SQLAlchemy cannot read it, its text is not shown
+        "postgresql+psycopg//risk:S3cr/3tPW@127.0.0.1:9/crm",
+        "not a url S3cr/3tPW",
+    ],
+)
+def test_a_password_is_never_shown_when_the_url_fails(url: str) -> None:
+    from custrisk.errors import DataError
+    from custrisk.io.sql import read_query
+
+    with pytest.raises(DataError) as caught:
+        read_query("SELECT 1", "env:CRM_DB_URL", source="credit", environ={"CRM_DB_URL": url})
+    said = str(caught.value)
+    assert "S3cr" not in said and "3tPW" not in said, said
+    assert "env:CRM_DB_URL" in said or "risk:***@" in said

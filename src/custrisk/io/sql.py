@@ -73,8 +73,29 @@ def _scrub(text: str, url: str) -> str:
 
 
 def _password(url: str) -> str | None:
-    found = re.search(r"://[^/:@\s]*:([^\s/]*)@", url)
+    """The URL's password as SQLAlchemy reads it (a ``/`` in it included), else as the
+    text between ``user:`` and the last ``@`` of the authority shows it."""
+    try:
+        import sqlalchemy
+
+        parsed = sqlalchemy.engine.make_url(url).password
+        if parsed:
+            return str(parsed)
+    except Exception:  # (unparseable: the pattern below)
+        pass
+    found = re.search(r"://[^/:@\s]*:([^\s]*)@", url)
     return found.group(1) if found and found.group(1) else None
+
+
+def _safe_url(url: str) -> str:
+    """A resolved URL as a message may show it: SQLAlchemy's rendering with the password
+    hidden; one it cannot parse is not shown at all (its password cannot be told)."""
+    try:
+        import sqlalchemy
+
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(a database URL that cannot be parsed, not shown)"
 
 
 def read_query(
@@ -121,8 +142,14 @@ def read_query(
         )
     except (ImportError, sqlalchemy.exc.ArgumentError, ValueError) as exc:
         raise DataError(
-            f"cannot use the database URL {mask_url(resolved)} (from {shown_url(url)}): "
-            f"{_scrub(str(exc), resolved)}",
+            f"cannot use the database URL {_safe_url(resolved)} (from "
+            f"{shown_url(url) if url.startswith(ENV_PREFIX) else 'the sources config'}): "
+            + (
+                "it is not a URL SQLAlchemy can read (its text is not shown: it may hold "
+                "a password)"
+                if _safe_url(resolved).startswith("(")
+                else _scrub(str(exc), resolved)
+            ),
             file=str(where),
             hint="write it as dialect+driver://user:password@host:port/database, e.g. "
             f"postgresql+psycopg://...; {_INSTALL_HINT}",
@@ -154,7 +181,7 @@ def read_query(
         connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
         raise DataError(
             ("cannot connect to or query " if connecting else "the query failed on ")
-            + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
+            + f"{_safe_url(resolved)}: {_scrub(str(problem), resolved)}",
             file=str(where),
             hint="check the database URL, that the database is running, and the query "
             f"under sources.{source}.query",

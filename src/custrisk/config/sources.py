@@ -692,9 +692,20 @@ def _parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
     return query, url
 
 
+#: A URL's ``user:password@``: the password runs to the last ``@`` (it may hold ``/`` or
+#: an unencoded ``@``, which a URL parser would take for the host or the path)
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)(\S*)@")
+
+
+def url_password(url: str) -> str | None:
+    """The password of ``user:password@`` in a database URL, or ``None``."""
+    found = _URL_PASSWORD.search(url)
+    return found.group(2) if found and found.group(2) else None
+
+
 def has_password(url: str) -> bool:
     """Whether a database URL carries a password (``user:secret@host``)."""
-    if re.search(r"(?i)[?&;](?:password|passwd|pwd)=", url):
+    if re.search(r"(?i)[?&;](?:password|passwd|pwd)=", url) or url_password(url):
         return True
     try:
         return urllib.parse.urlsplit(url).password is not None
@@ -705,7 +716,7 @@ def has_password(url: str) -> bool:
 def mask_url(url: str) -> str:
     """A database URL fit for messages and logs: the password as ``***``, and any
     ``password=`` query parameter too."""
-    masked = re.sub(r"(://[^/:@\s]*:)[^\s/]*@", r"\1***@", url)
+    masked = _URL_PASSWORD.sub(r"\1***@", url)
     return re.sub(r"(?i)((?:password|passwd|pwd)=)[^&;\s]*", r"\1***", masked)
 
 

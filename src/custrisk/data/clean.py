@@ -484,7 +484,7 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
         names = [c.name for c in spec.columns if c.type in ("string", "category")]
     else:
         names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
-    alive = np.ones(len(out), dtype=bool)
+    unfound = np.ones(len(out), dtype=bool)  # (a row is one totals row, found once)
     for name in names:
         values = out[name]
         if isinstance(values.dtype, pd.CategoricalDtype):
@@ -495,11 +495,11 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
         else:  # (an id is cleaned already: NFKC, no spaces, upper case)
             normalised = spec.column(name).type == "id"
             found = totals_words(pa.array(values.array), normalised=normalised)
-        found &= alive
+        found &= unfound
         if found.any():
             issues.instead(found)
             issues.add(found, name, "total_row", values, DROPPED)
-            alive &= ~found
+            unfound &= ~found
 
 
 def _linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatch
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -424,8 +425,6 @@ def _header_of(spec: SourceSpec, column: str, file: str) -> str:
 
 def _names_file(pattern: str, file: str) -> bool:
     """Whether a part's ``file`` (a name or a glob, maybe with folders) names ``file``."""
-    from fnmatch import fnmatch
-
     name = Path(file).name
     return fnmatch(name, Path(pattern).name) or fnmatch(file, pattern)
 

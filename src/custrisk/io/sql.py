@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from custrisk.config.sources import ENV_PREFIX, mask_url
+from custrisk.config.sources import ENV_PREFIX, mask_url, url_password
 from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
 from custrisk.io.readers import RawTable, match_header
@@ -63,7 +63,7 @@ def shown_url(url: str) -> str:
 
 def _scrub(text: str, url: str) -> str:
     """An error text with the URL's password (and any URL in it) masked, on one line."""
-    password = _password(url)
+    password = url_password(url)
     if password:
         text = text.replace(password, "***")
     text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
@@ -72,30 +72,10 @@ def _scrub(text: str, url: str) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def _password(url: str) -> str | None:
-    """The URL's password as SQLAlchemy reads it (a ``/`` in it included), else as the
-    text between ``user:`` and the last ``@`` of the authority shows it."""
-    try:
-        import sqlalchemy
-
-        parsed = sqlalchemy.engine.make_url(url).password
-        if parsed:
-            return str(parsed)
-    except Exception:  # (unparseable: the pattern below)
-        pass
-    found = re.search(r"://[^/:@\s]*:([^\s]*)@", url)
-    return found.group(1) if found and found.group(1) else None
-
-
-def _safe_url(url: str) -> str:
-    """A resolved URL as a message may show it: SQLAlchemy's rendering with the password
-    hidden; one it cannot parse is not shown at all (its password cannot be told)."""
-    try:
-        import sqlalchemy
-
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(a database URL that cannot be parsed, not shown)"
+def _shown_resolved(url: str) -> str | None:
+    """A resolved URL as a message may show it (password masked), or ``None`` when it
+    has no ``://``: a mistyped URL, whose password cannot be told apart to mask."""
+    return mask_url(url) if "://" in url else None
 
 
 def read_query(
@@ -141,14 +121,14 @@ def read_query(
             resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
         )
     except (ImportError, sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        shown = _shown_resolved(resolved)
         raise DataError(
-            f"cannot use the database URL {_safe_url(resolved)} (from "
+            f"cannot use the database URL {shown or '(not shown)'} (from "
             f"{shown_url(url) if url.startswith(ENV_PREFIX) else 'the sources config'}): "
             + (
-                "it is not a URL SQLAlchemy can read (its text is not shown: it may hold "
-                "a password)"
-                if _safe_url(resolved).startswith("(")
-                else _scrub(str(exc), resolved)
+                _scrub(str(exc), resolved)
+                if shown
+                else "it has no '://' (its text is not shown: it may hold a password)"
             ),
             file=str(where),
             hint="write it as dialect+driver://user:password@host:port/database, e.g. "
@@ -181,7 +161,7 @@ def read_query(
         connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
         raise DataError(
             ("cannot connect to or query " if connecting else "the query failed on ")
-            + f"{_safe_url(resolved)}: {_scrub(str(problem), resolved)}",
+            + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
             file=str(where),
             hint="check the database URL, that the database is running, and the query "
             f"under sources.{source}.query",

@@ -77,12 +77,17 @@ def _has_exposure(frame: pd.DataFrame) -> bool:
 
 
 def _grades_section(
-    frame: pd.DataFrame, inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
+    frame: pd.DataFrame,
+    inputs: ReportInputs,
+    config: ReportConfig,
+    fmt: Formatter,
+    lang: str,
+    known: bool,
 ) -> list[dict[str, Any]] | None:
+    """The grades table (``known``: whether any balance is, for exposure and loss)."""
     if "grade" not in frame.columns or frame["grade"].isna().all():
         return None
     total = len(frame)
-    known = _has_exposure(frame)
     rows = []
     for grade in _grade_order(frame, config):
         part = frame[frame["grade"].astype(str) == grade]
@@ -128,8 +133,10 @@ def _histogram(frame: pd.DataFrame, config: ReportConfig) -> dict[str, Any]:
     return {"bins": bins, "width": width}
 
 
-def _matrix(frame: pd.DataFrame, config: ReportConfig, fmt: Formatter) -> dict[str, Any] | None:
-    if not _has_exposure(frame):
+def _matrix(
+    frame: pd.DataFrame, config: ReportConfig, fmt: Formatter, known: bool
+) -> dict[str, Any] | None:
+    if not known:
         return None  # every customer in the lowest exposure band would be made up
     pd_band = np.searchsorted(np.array(config.pd_bands), frame["pd"].fillna(0).to_numpy(), "right")
     ex_band = np.searchsorted(
@@ -252,10 +259,15 @@ def _alerts_summary(
 
 
 def _top(
-    frame: pd.DataFrame, inputs: ReportInputs, config: ReportConfig, fmt: Formatter, lang: str
+    frame: pd.DataFrame,
+    inputs: ReportInputs,
+    config: ReportConfig,
+    fmt: Formatter,
+    lang: str,
+    known: bool,
 ) -> list[dict[str, Any]]:
     # by expected loss; by PD when no balance is known (new customers: no loss to rank)
-    by = "expected_loss" if _has_exposure(frame) else "pd"
+    by = "expected_loss" if known else "pd"
     ranked = frame.sort_values([by, "customer_id"], ascending=[False, True], kind="mergesort").head(
         config.top_customers
     )
@@ -697,12 +709,12 @@ def build_portfolio_context(
                 else None
             ),
         },
-        "grades": _grades_section(frame, inputs, config, fmt, lang),
+        "grades": _grades_section(frame, inputs, config, fmt, lang, known),
         "histogram": _histogram(frame, config),
-        "matrix": _matrix(frame, config, fmt),
+        "matrix": _matrix(frame, config, fmt, known),
         "limits": _limits(frame, inputs, config, fmt, lang),
         "alerts": alerts,
-        "top": _top(frame, inputs, config, fmt, lang),
+        "top": _top(frame, inputs, config, fmt, lang, known),
         "service": _service(inputs, config, fmt, lang),
         "model": _model(inputs.run, fmt),
         "drift": _drift(inputs.drift, inputs.run, config, fmt, lang),

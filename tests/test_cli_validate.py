@@ -316,3 +316,27 @@ def test_a_source_of_orphans_is_exit_2_naming_the_fix_and_writes_nothing(
     result = runner.invoke(app, ["validate", str(lost_zeros_200), "--out", str(out), *padded])
     assert result.exit_code == 0, result.output
     assert "Status: clean" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["exports[/red]", "exports[db]"])
+def test_brackets_in_a_message_are_printed_as_they_are(
+    runner: CliRunner, tmp_path: Path, name: str
+) -> None:
+    # Messages quote the user's paths, headers and values: `[db]` is text, not a style
+    # for rich to swallow, and `[/red]` is not a closing tag to raise on.
+    result = runner.invoke(app, ["validate", str(tmp_path / name)])
+    assert result.exit_code == 2
+    assert f"{name}: data folder not found" in _one_line_error(result)
+
+
+def test_a_header_with_brackets_is_warned_of_as_it_is(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(BAD_INPUTS / "clean", data)
+    credit = data / "credit.csv"
+    lines = credit.read_text(encoding="utf-8").splitlines()
+    lines = [lines[0] + ",备注[/b][bold]"] + [line + ",x" for line in lines[1:]]
+    credit.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "ignored: 备注[/b][bold]" in result.stderr

@@ -22,7 +22,7 @@ from typer.models import TyperInfo
 
 from custrisk import __version__
 from custrisk.cli import audit as _audit
-from custrisk.cli._console import err_console
+from custrisk.cli._console import err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
 from custrisk.io.atomic import out_of_room
 
@@ -125,7 +125,7 @@ class _ErrorMappingGroup(TyperGroup):
         try:
             session = _audit.begin(self, ctx, ctx.meta.get(_ARGV, []), ctx.meta.get(_REST, []))
         except CustriskError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
+            say("Error:", exc.one_line(), style="bold red")
             raise typer.Exit(exc.exit_code) from None
         # The note that the audit log is off is for a person at a terminal (or -v); a
         # cron job that must be audited sets CUSTRISK_AUDIT=on, which refuses to run
@@ -135,7 +135,7 @@ class _ErrorMappingGroup(TyperGroup):
             and not ctx.params.get("quiet")
             and (ctx.params.get("verbose") or err_console.is_terminal)
         ):
-            err_console.print(f"[yellow]Note:[/] {session.note}", highlight=False)
+            say("Note:", session.note)
         code, error = EXIT_INTERNAL, ""
         try:
             result = self._invoke_mapped(ctx)
@@ -156,9 +156,7 @@ class _ErrorMappingGroup(TyperGroup):
             try:
                 session.finish(code, error)
             except (OSError, CustriskError) as exc:
-                err_console.print(
-                    f"[bold red]Error:[/] could not write the audit log: {exc}", highlight=False
-                )
+                say("Error:", f"could not write the audit log: {exc}", style="bold red")
 
     def _invoke_mapped(self, ctx: Any) -> Any:
         # Each command runs in its own copy of the context: what it switches on (output
@@ -170,7 +168,7 @@ class _ErrorMappingGroup(TyperGroup):
             _note_error(exc.one_line())
             if _debug_enabled(ctx):
                 raise
-            err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False)
+            say("Error:", exc.one_line(), style="bold red")
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
@@ -184,9 +182,7 @@ class _ErrorMappingGroup(TyperGroup):
                 if out_of_room(exc)
                 else "check the path and its permissions"
             )
-            err_console.print(
-                f"[bold red]Error:[/] {where}{exc.strerror or exc}; {hint}", highlight=False
-            )
+            say("Error:", f"{where}{exc.strerror or exc}; {hint}", style="bold red")
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error
             if _debug_enabled(ctx):
@@ -194,10 +190,10 @@ class _ErrorMappingGroup(TyperGroup):
             if hasattr(exc, "exit_code") and hasattr(exc, "show"):
                 raise  # typer's own usage errors: it prints them and exits 2
             _note_error(f"internal error {type(exc).__name__}: {exc}")
-            err_console.print(
-                f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}; rerun with --debug "
-                "for the traceback and report it",
-                highlight=False,
+            say(
+                "Internal error:",
+                f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and report it",
+                style="bold red",
             )
             raise typer.Exit(EXIT_INTERNAL) from None
 

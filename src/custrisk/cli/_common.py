@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, err_console, say
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import Workspace
 from custrisk.errors import UsageError
@@ -299,10 +299,7 @@ def protect_command(
             CLEAR_PII, f"write personal data in clear to {clear_pii} (--rejects-unmasked)", roles
         )
     if caller.role.pseudonymise and not pseudonymise:
-        err_console.print(
-            f"[yellow]Note:[/] role {caller.role.name} pseudonymises every output "
-            "(as with --pseudonymise)"
-        )
+        say("Note:", f"role {caller.role.name} pseudonymises every output (as with --pseudonymise)")
         pseudonymise = True
     protect_from_now(encrypt=encrypt, keyfile=keyfile, group=roles.output_gid())
     if pseudonymise:
@@ -381,32 +378,34 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     repaired) and how many customers its rejections leave out, pointing to ``path``."""
     report = workspace.report
     if report.rows_rejected:
-        err_console.print(
-            f"[yellow]Warning:[/] {report.rows_rejected:,} input rows were rejected while "
-            f"cleaning (and {report.rows_repaired:,} repaired); see {path}"
+        say(
+            "Warning:",
+            f"{report.rows_rejected:,} input rows were rejected while "
+            f"cleaning (and {report.rows_repaired:,} repaired); see {path}",
         )
     else:
-        err_console.print(
-            f"[yellow]Note:[/] {report.rows_repaired:,} input rows were repaired while "
-            f"cleaning (none rejected); see {path}"
+        say(
+            "Note:",
+            f"{report.rows_repaired:,} input rows were repaired while "
+            f"cleaning (none rejected); see {path}",
         )
     left_out = report.customers_rejected_text()
     if left_out:
-        err_console.print(f"[yellow]Warning:[/] {left_out} (see {path})")
+        say("Warning:", f"{left_out} (see {path})")
 
 
 def say_label_rejects(rows: int, what: str, use: str, summary: str | None) -> None:
     """Warn that label (outcome) rows were rejected while cleaning, and why: a labels
     file has no rejects file of its own, so the reasons are said here."""
     were = f"{rows:,} {what} row was" if rows == 1 else f"{rows:,} {what} rows were"
-    err_console.print(f"[yellow]Warning:[/] {were} rejected and not {use} ({summary or '-'})")
+    say("Warning:", f"{were} rejected and not {use} ({summary or '-'})")
 
 
 def say_label_blanks(values: int, what: str, summary: str | None) -> None:
     """Note the optional outcome values (a churn flag, a date) that were none and were
     blanked: unknown, the rest of the row kept."""
     were = f"{values:,} {what} value was" if values == 1 else f"{values:,} {what} values were"
-    err_console.print(f"[yellow]Note:[/] {were} not valid and read as unknown ({summary or '-'})")
+    say("Note:", f"{were} not valid and read as unknown ({summary or '-'})")
 
 
 def write_unmasked_rejects(
@@ -420,7 +419,8 @@ def write_unmasked_rejects(
 
 def note_unmasked(path: Path) -> None:
     """Remind the user that a file they asked for holds personal data in clear."""
-    err_console.print(
-        f"[yellow]Note:[/] {path} holds personal data in clear (mode 0600); keep it out of "
-        "shared folders and delete it when done"
+    say(
+        "Note:",
+        f"{path} holds personal data in clear (mode 0600); keep it out of "
+        "shared folders and delete it when done",
     )

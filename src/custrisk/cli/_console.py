@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from rich.console import Console, ConsoleDimensions
+from rich.text import Text
 
 #: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
 LOG_WIDTH = 120
@@ -27,5 +28,15 @@ class _CliConsole(Console):
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
-console = _CliConsole(highlight=False, soft_wrap=True)
-err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True)
+# Markup off: the text printed holds file names, column names, config keys and values
+# from the user's exports, where `[db]` or `[/x]` is data, not a style (rich ate the
+# first and raised on the second). A styled line says its style itself: `say`, `Text`,
+# or `markup=True` with every value `escape`d.
+console = _CliConsole(highlight=False, soft_wrap=True, markup=False)
+err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def say(label: str, message: str, *, style: str = "yellow", to: Console = err_console) -> None:
+    """Print ``label`` (``Warning:``, ``Note:``, ``Error:``) in ``style`` and then
+    ``message`` as it is (no markup read in it)."""
+    to.print(Text.assemble((label, style), " ", message))

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import EncryptOpt, KeyfileOpt, PseudonymiseOpt, protect_command
 from custrisk.cli._console import console
@@ -176,7 +177,7 @@ def alerts(
         table.add_row(
             str(row["customer_id"]),
             str(row["grade"]),
-            f"[{LEVEL_STYLE[name]}]{label}[/]",
+            Text(label, style=LEVEL_STYLE[name]),
             str(row["code"]),
             str(row[f"message_{lang}"]),
             owner_label(str(row["owner"]), lang),

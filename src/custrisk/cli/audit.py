@@ -16,8 +16,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, err_console, say
 from custrisk.protect import audit
 
 app = typer.Typer()
@@ -208,7 +209,7 @@ def show(
         table.add_column("customer")
     for number, entry, how in found:
         row = [
-            str(number) if trusted(number) else f"[red]{number} UNVERIFIED[/]",
+            str(number) if trusted(number) else Text(f"{number} UNVERIFIED", style="red"),
             str(entry.get("time", ""))[:19].replace("T", " "),
             str(entry.get("user", "")),
             str(entry.get("role", "")),
@@ -231,14 +232,15 @@ def _say_unverified(checked: Any) -> None:
     marked UNVERIFIED: edited, inserted or written without the key); a note when there
     is no key to check them with."""
     if checked is None:
-        err_console.print(
-            "[yellow]Note:[/] the entries are not verified: no audit or encryption key here "
-            "(CUSTRISK_KEYFILE); custrisk audit verify checks them where the key is"
+        say(
+            "Note:",
+            "the entries are not verified: no audit or encryption key here "
+            "(CUSTRISK_KEYFILE); custrisk audit verify checks them where the key is",
         )
     elif not checked.ok:
-        err_console.print(
-            f"[yellow]Warning:[/] from line {checked.bad_line} on, the entries are not "
-            "verified: they may be forged"
+        say(
+            "Warning:",
+            f"from line {checked.bad_line} on, the entries are not verified: they may be forged",
         )
         audit.require_ok(checked)
 

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
@@ -185,12 +185,13 @@ def backtest(
     _say_unmatched(review.grades.facts)
     early = review.facts.get("outcomes_dated_before_run") or {}
     if early:
-        err_console.print(
-            "[yellow]Warning:[/] outcomes dated before the run's as-of date "
+        say(
+            "Warning:",
+            "outcomes dated before the run's as-of date "
             f"{review.facts.get('as_of')} ("
             + ", ".join(f"{column}: {n:,}" for column, n in early.items())
             + "): those customers had already gone bad when scored, and the alert lead "
-            "times on them are negative; check the dates, or back-test an earlier run"
+            "times on them are negative; check the dates, or back-test an earlier run",
         )
     folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
     written = write_review(review, folder, lang=lang, pdf=pdf)
@@ -259,10 +260,11 @@ def backtest(
         few = review.proposal.facts["few_holdout"]
         if few:
             held = review.proposal.table.set_index("grade")["customers_holdout"]
-            err_console.print(
-                f"[yellow]Warning:[/] {', '.join(f'{c} ({int(held[c])})' for c in few)} "
+            say(
+                "Warning:",
+                f"{', '.join(f'{c} ({int(held[c])})' for c in few)} "
                 f"judged on fewer than {review.proposal.facts['min_holdout_customers']} "
-                "hold-out customers: too few for the verdict to mean much"
+                "hold-out customers: too few for the verdict to mean much",
             )
     console.print(f"Wrote {len(written)} files to {folder}")
     if fail_on_inversion and not g.monotone:
@@ -287,7 +289,8 @@ def _say_unmatched(facts: dict[str, Any]) -> None:
         if zeros
         else "check that the outcomes file is this run's customers"
     )
-    err_console.print(
-        f"[yellow]Warning:[/] {' and '.join(parts)}; the back-test judges the "
-        f"{facts['customers']:,} with both ({hint})"
+    say(
+        "Warning:",
+        f"{' and '.join(parts)}; the back-test judges the "
+        f"{facts['customers']:,} with both ({hint})",
     )

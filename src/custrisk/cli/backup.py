@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.cli.keys import KeyfileOpt
 from custrisk.protect.keys import Keyring
 
@@ -91,9 +91,10 @@ def backup(
         except ConfigError:
             if encrypt:
                 raise
-            err_console.print(
-                "[yellow]Note:[/] no encryption key: the archive is not encrypted (its "
-                "manifest still detects corruption, not a deliberate rewrite)"
+            say(
+                "Note:",
+                "no encryption key: the archive is not encrypted (its "
+                "manifest still detects corruption, not a deliberate rewrite)",
             )
     result = create_backup(sources, backup_dir, key=key)
     audit.audit_event(
@@ -109,7 +110,7 @@ def backup(
         f"{result.archive}{sealed}"
     )
     for skipped in result.skipped:
-        err_console.print(f"[yellow]Skipped:[/] {skipped}")
+        say("Skipped:", skipped)
 
 
 def _keyring(keyfile: Path | None) -> Keyring | None:

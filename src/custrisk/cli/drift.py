@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
@@ -37,7 +38,7 @@ from custrisk.cli._common import (
     parse_date,
     protect_command,
 )
-from custrisk.cli._console import LOG_WIDTH, console, err_console
+from custrisk.cli._console import LOG_WIDTH, console, say
 from custrisk.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
@@ -192,7 +193,12 @@ def _drift_output(
 def _plain(renderables: list[RenderableType]) -> str:
     buffer = io.StringIO()
     plain = Console(
-        file=buffer, width=LOG_WIDTH, color_system=None, highlight=False, soft_wrap=True
+        file=buffer,
+        width=LOG_WIDTH,
+        color_system=None,
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )
     for item in renderables:
         plain.print(item)
@@ -207,9 +213,10 @@ def _finish(report: DriftReport) -> None:
         if s.verdict == "insufficient" and not s.fails(cfg.fail_on, cfg.allow_insufficient)
     ]
     if skipped:
-        err_console.print(
-            f"[yellow]Warning:[/] {len(skipped)} statistics had too little data and were not "
-            f"judged: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}"
+        say(
+            "Warning:",
+            f"{len(skipped)} statistics had too little data and were not "
+            f"judged: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
         )
     failures = report.failures()
     if failures:
@@ -284,7 +291,7 @@ def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableTy
             candidates = True
         style = STYLES[stat.verdict]
         table.add_row(
-            name, _value(stat), _limits(stat), f"[{style}]{stat.verdict}[/]", _detail(stat)
+            name, _value(stat), _limits(stat), Text(stat.verdict, style=style), _detail(stat)
         )
     out: list[RenderableType] = [table]
     if candidates:
@@ -315,8 +322,11 @@ def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableTy
     verdict = report.verdict
     allowed = ", insufficient allowed" if report.config.allow_insufficient else ""
     out.append(
-        f"Overall: [{STYLES[verdict]}]{verdict.upper()}[/] ({summary}; fail-on "
-        f"{report.config.fail_on}{allowed})"
+        Text.assemble(
+            "Overall: ",
+            (verdict.upper(), STYLES[verdict]),
+            f" ({summary}; fail-on {report.config.fail_on}{allowed})",
+        )
     )
     return out
 
@@ -425,6 +435,10 @@ def _print_comparison(result: Comparison) -> None:
         f"minimum gain {result.min_gain:g}"
     )
     if result.warning:
-        err_console.print(f"[yellow]Warning:[/] {result.warning}")
+        say("Warning:", result.warning)
     style = RECOMMENDATION_STYLES[result.recommendation]
-    console.print(f"Recommendation: [{style}]{result.recommendation.upper()}[/] - {result.reason}")
+    console.print(
+        Text.assemble(
+            "Recommendation: ", (result.recommendation.upper(), style), f" - {result.reason}"
+        )
+    )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console
@@ -81,7 +82,7 @@ def followups(
                 str(row["grade"]),
                 str(row["due_date"]),
                 str(row["reason"]),
-                f"[{LEVEL_STYLE[level]}]{alerts}[/]" if level in LEVEL_STYLE else alerts,
+                Text(alerts, style=LEVEL_STYLE.get(level, "")),
                 str(row["preferred_channel"]),
             )
         console.print(table)

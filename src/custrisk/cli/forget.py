@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 
 app = typer.Typer()
 
@@ -65,16 +65,16 @@ def forget(
     for listing in result.batch_runs:
         console.print(f"Listed the files of the monthly run {listing} again (hashes, reports)")
     for portfolio in result.stale_portfolios:
-        err_console.print(
-            f"[yellow]Stale:[/] {portfolio} may list the customer; render it again with "
-            "custrisk report --portfolio"
+        say(
+            "Stale:",
+            f"{portfolio} may list the customer; render it again with custrisk report --portfolio",
         )
     if not result.changed:
         console.print(f"The customer is in no run, report or table under {runs}")
     audit_event(rows={"runs": len(result.runs), "files": result.changed})
     if result.remaining:
         for path, why in result.remaining[:20]:
-            err_console.print(f"[yellow]Check:[/] {path}: {why}")
+            say("Check:", f"{path}: {why}")
         raise CheckFailed(
             f"{len(result.remaining)} file(s) under {runs} may still hold the customer",
             hint="check or delete them by hand (backups too: see docs/security.md)",

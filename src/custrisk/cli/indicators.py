@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import (
     BucketsOpt,
@@ -27,7 +28,7 @@ from custrisk.cli._common import (
     rejects_beside,
     write_rejects_beside,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -155,7 +156,7 @@ def _print_summary(result: IndicatorResult, config: IndicatorConfig) -> None:
         table.add_column(name, justify="right", no_wrap=True)
     for row in summary.to_dict("records"):
         if row["status"] == "unavailable":
-            table.add_row(row["indicator"], "[yellow]unavailable[/]", "", "", "", "")
+            table.add_row(row["indicator"], Text("unavailable", style="yellow"), "", "", "", "")
             continue
         spread = [_number(row["min"]), _number(row["median"]), _number(row["max"])]
         if row["type"] == "category":
@@ -165,7 +166,7 @@ def _print_summary(result: IndicatorResult, config: IndicatorConfig) -> None:
         )
     console.print(table)
     for code, reason in result.unavailable.items():
-        err_console.print(f"[yellow]Unavailable:[/] {code}: {reason}")
+        say("Unavailable:", f"{code}: {reason}")
 
 
 def _number(value: Any) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from custrisk.cli._console import console
@@ -70,27 +69,27 @@ def init(
         return
     if result.flat:
         for line in result.column_lines:
-            console.print(escape(line), highlight=False)
+            console.print(line, highlight=False)
     elif result.proposal is not None:
         table = Table(title=f"Files in {data}", title_justify="left")
         for name in ("file", "source", "decision"):
             table.add_column(name)
         for f in result.proposal.files:
-            table.add_row(escape(f.file), f.source or "-", escape(f.note))
+            table.add_row(f.file, f.source or "-", f.note)
         console.print(table)
     if result.unmapped:
         console.print("Not recognised (kept with their inferred type, or left out):")
         for item in result.unmapped:
-            console.print(f"  {escape(_printable(item))}", highlight=False)
+            console.print(f"  {_printable(item)}", highlight=False)
     if result.missing:
         console.print(
             "Missing (the packaged config requires them; map the file's column to the name "
             "under rename, or export it):"
         )
         for item in result.missing:
-            console.print(f"  {escape(_printable(item))}", highlight=False)
+            console.print(f"  {_printable(item)}", highlight=False)
     for path in result.written:
-        console.print(f"Wrote {escape(str(path))}", highlight=False)
+        console.print(f"Wrote {path}", highlight=False)
     sources = _quote(str(result.written[0]))
     folder = _quote(str(data.parent if result.flat else data))
     console.print("Next:", highlight=False)
@@ -113,12 +112,12 @@ def _print_profile(result: InitResult, data: Path) -> None:
     """What was written for a folder of a known system's exports, and the next commands."""
     assert result.profile is not None
     console.print(
-        f"{escape(str(data))} holds {result.profile.marker}: the {result.profile.title} "
+        f"{str(data)} holds {result.profile.marker}: the {result.profile.title} "
         "profile fits it (--no-profile to propose from the headers instead)",
         highlight=False,
     )
     for path in result.written:
-        console.print(f"Wrote {escape(str(path))}", highlight=False)
+        console.print(f"Wrote {path}", highlight=False)
     written = {path.name: _quote(str(path)) for path in result.written}
     folder = _quote(str(data))
     sources = written["sources.yaml"]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 
 app = typer.Typer()
 keys_app = typer.Typer(
@@ -90,10 +90,11 @@ def rotate(
     if result.checksums:
         console.print(f"Rewrote {len(result.checksums)} backup checksum file(s) (*.sha256)")
     for sidecar in result.stale_checksums:
-        err_console.print(
-            f"[yellow]Warning:[/] {sidecar} did not match its archive before the rotation "
+        say(
+            "Warning:",
+            f"{sidecar} did not match its archive before the rotation "
             "(the archive had changed); left as it was: check the archive with "
-            "custrisk backup verify"
+            "custrisk backup verify",
         )
 
 

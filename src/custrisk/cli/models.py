@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import AllowUnverifiedOpt, ModelsDirOpt, RequireSignedOpt
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, err_console, say
 from custrisk.errors import CheckFailed, ModelArtifactError
 from custrisk.registry.artifact import (
     CHECK_NOT_CHECKED,
@@ -63,18 +63,19 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
             _num(row["auc"]),
             _num(row["ks"]),
             # the first clause of the failure: the whole of it is for models show
-            f"[bold red]{escape(check.summary().split(' (')[0])}[/]"
+            Text(check.summary().split(" (")[0], style="bold red")
             if check.failed
             else check.summary(),
         )
     console.print(table)
     if failed:
         # the table may be cut by a narrow terminal: the failures are named again in full
-        err_console.print(
-            f"[bold red]WARNING:[/] {len(failed)} model version(s) FAILED their check and "
+        say(
+            "WARNING:",
+            f"{len(failed)} model version(s) FAILED their check and "
             f"would be refused by score: {', '.join(failed)}; see custrisk models show "
             f"{failed[0]}",
-            highlight=False,
+            style="bold red",
         )
 
 
@@ -107,9 +108,10 @@ def show(
     if check.failed:
         # said first, before the card it makes untrustworthy (on stderr: stdout may be JSON)
         err_console.print(
-            f"[bold red]WARNING: {escape(failure)}[/]; it would be refused by score, and what "
-            "its card says cannot be trusted",
-            highlight=False,
+            Text.assemble(
+                (f"WARNING: {failure}", "bold red"),
+                "; it would be refused by score, and what its card says cannot be trusted",
+            )
         )
     if as_json:
         typer.echo(json.dumps(card, ensure_ascii=False, indent=2))
@@ -126,8 +128,10 @@ def _print_card(ref: ModelRef, card: dict[str, Any], check: ModelCheck) -> None:
     training = card.get("training", {})
     holdout = card.get("metrics", {}).get("holdout", {})
     console.print(
-        f"[bold]{card.get('model_id')}[/]  {card.get('algorithm')}  created "
-        f"{card.get('created_at')}  ({ref.path})"
+        Text.assemble(
+            (str(card.get("model_id")), "bold"),
+            f"  {card.get('algorithm')}  created {card.get('created_at')}  ({ref.path})",
+        )
     )
     console.print(
         f"Training: {training.get('rows', 0):,} customers as of "
@@ -159,7 +163,7 @@ def _print_card(ref: ModelRef, card: dict[str, Any], check: ModelCheck) -> None:
             str(name),
             f"{entry.get('bytes'):,}" if isinstance(entry.get("bytes"), int) else "?",
             f"{str(entry.get('sha256'))[:16]}…",
-            status if status == "ok" else f"[bold red]{escape(status)}[/]",
+            status if status == "ok" else Text(status, style="bold red"),
         )
     console.print(files)
     matched = f"{len(check.files)} files match the card's hashes"
@@ -169,9 +173,7 @@ def _print_card(ref: ModelRef, card: dict[str, Any], check: ModelCheck) -> None:
         "write the folder",
         CHECK_NOT_CHECKED: f"signed, signature not checked ({SIGNING_KEY_ENV} unset): {matched}",
     }.get(check.status, check.summary())
-    console.print(
-        f"Check: {escape(said)}", style="bold red" if check.failed else None, highlight=False
-    )
+    console.print(f"Check: {said}", style="bold red" if check.failed else None, highlight=False)
     console.print(
         "Libraries: " + ", ".join(f"{k} {v}" for k, v in card.get("libraries", {}).items()),
         highlight=False,

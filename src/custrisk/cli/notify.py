@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from custrisk.cli._common import protect_command
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.vocab import check_language
 
 app = typer.Typer()
@@ -108,4 +108,4 @@ def notify(
         message = f"{len(failed)} of {len(deliveries)} notifications failed"
         if cfg.fail_on_error:
             raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
-        err_console.print(f"[yellow]Warning:[/] {message} (fail_on_error is off)")
+        say("Warning:", f"{message} (fail_on_error is off)")

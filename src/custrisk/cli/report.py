@@ -15,7 +15,7 @@ from custrisk.cli._common import (
     parse_date,
     protect_command,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, err_console, say
 from custrisk.errors import CheckFailed, DataError, UsageError
 
 app = typer.Typer()
@@ -254,7 +254,7 @@ def report(
         if progress.live.is_started:
             progress.stop()
     if not result.results:
-        err_console.print("[yellow]Warning:[/] no customer matches the filters; nothing rendered")
+        say("Warning:", "no customer matches the filters; nothing rendered")
     rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
     rate = rendered / result.seconds if result.seconds else 0.0
     console.print(
@@ -265,7 +265,7 @@ def report(
     if result.failed:
         for item in result.failed[:SHOW_FAILURES]:
             who = item.customer_id or item.kind
-            err_console.print(f"[red]failed[/] {who}: {item.error}", highlight=False)
+            say("failed", f"{who}: {item.error}", style="red")
         more = len(result.failed) - SHOW_FAILURES
         if more > 0:
             err_console.print(f"... and {more} more (see the manifest)")

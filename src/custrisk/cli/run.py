@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from custrisk.cli._common import (
     BucketsOpt,
@@ -14,7 +15,7 @@ from custrisk.cli._common import (
     SchedulerOpt,
     protect_command,
 )
-from custrisk.cli._console import err_console
+from custrisk.cli._console import err_console, say
 from custrisk.errors import CheckFailed, UsageError
 
 app = typer.Typer()
@@ -127,12 +128,14 @@ def _progress(event: dict[str, Any]) -> None:
     """Stage lines on a terminal (cron gets only the summary and the log)."""
     kind = event["event"]
     if kind == "stage_done":
-        gate = f"  [red]{event['gate']}[/]" if event.get("gate") else ""
         detail = f" {event['detail']}" if event.get("detail") else ""
         err_console.print(
-            f"  {event['stage']:<9} {event['status']}{detail} ({event['seconds']:.1f} s){gate}"
+            Text.assemble(
+                f"  {event['stage']:<9} {event['status']}{detail} ({event['seconds']:.1f} s)",
+                (f"  {event['gate']}" if event.get("gate") else "", "red"),
+            )
         )
     elif kind == "stage" and event.get("status") == "done earlier":
         err_console.print(f"  {event['stage']:<9} done earlier")
     elif kind == "note":
-        err_console.print(f"[yellow]Note:[/] {event['message']}")
+        say("Note:", event["message"])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
@@ -38,7 +39,7 @@ from custrisk.cli._common import (
     say_rejects,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.results import PARTS
 from custrisk.vocab import LEVEL_LABELS, LEVELS
 
@@ -185,9 +186,10 @@ def score(
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
-        err_console.print(
-            f"[yellow]Note:[/] {_skipped_limits_text(skipped_limits)}; those grades keep "
-            "the current limit (--strict to refuse)"
+        say(
+            "Note:",
+            f"{_skipped_limits_text(skipped_limits)}; those grades keep "
+            "the current limit (--strict to refuse)",
         )
     _print_grades(run, lang)
     _print_alerts(facts)
@@ -325,8 +327,8 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
         who = "1 customer kept its" if n == 1 else f"{n:,} customers kept their"
         rules = "its limit rule" if n == 1 else "their limit rule"
         console.print(
-            f"[yellow]{who} current limit because {rules} had a missing input (flagged for "
-            "review)[/]"
+            f"{who} current limit because {rules} had a missing input (flagged for review)",
+            style="yellow",
         )
 
 
@@ -338,7 +340,7 @@ def _print_alerts(facts: dict[str, Any]) -> None:
     table.add_column("customers (at their highest level)", justify="right")
     for level in LEVELS:
         table.add_row(
-            f"[{LEVEL_STYLE[level]}]{level} {LEVEL_LABELS[level]['zh']}[/]",
+            Text(f"{level} {LEVEL_LABELS[level]['zh']}", style=LEVEL_STYLE[level]),
             f"{info['by_level'][level]:,}",
             f"{info['customers_by_highest_level'][level]:,}",
         )
@@ -353,7 +355,7 @@ def _print_alerts(facts: dict[str, Any]) -> None:
             f"{life.get('closed', 0):,} closed (alerts.closed.csv)"
         )
     for code, reason in info["skipped_rules"].items():
-        console.print(f"[dim]Rule {code} not evaluated: {reason}[/]")
+        console.print(f"Rule {code} not evaluated: {reason}", style="dim")
 
 
 def _print_migration(run: ScoringRun) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import (
     AllowUnverifiedOpt,
@@ -29,7 +30,7 @@ from custrisk.cli._common import (
     say_label_blanks,
     say_label_rejects,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 
 app = typer.Typer()
 
@@ -187,18 +188,23 @@ def train(
     card = result.card
     training = card["training"]
     console.print(
-        f"Trained [bold]{card['algorithm']}[/] on {training['rows']:,} labelled "
-        f"customers (bad rate {training['bad_rate']:.1%}, as of "
-        f"{training['as_of']}); split: {card['metrics']['split']}"
+        Text.assemble(
+            "Trained ",
+            (str(card["algorithm"]), "bold"),
+            f" on {training['rows']:,} labelled customers (bad rate "
+            f"{training['bad_rate']:.1%}, as of {training['as_of']}); split: "
+            f"{card['metrics']['split']}",
+        )
     )
     _say_label_counts(training, "trained on")
     if training.get("rows_rejected_in_exports"):
         from custrisk.scoring.features import TRAINING_REJECTS_FILE
 
-        err_console.print(
-            f"[yellow]Warning:[/] {training['rows_rejected_in_exports']:,} input rows were "
+        say(
+            "Warning:",
+            f"{training['rows_rejected_in_exports']:,} input rows were "
             "rejected while cleaning and not trained on; see "
-            f"{result.ref.path / TRAINING_REJECTS_FILE}"
+            f"{result.ref.path / TRAINING_REJECTS_FILE}",
         )
     if card.get("table", {}).get("target_bad_value") is not None:
         console.print(
@@ -212,7 +218,9 @@ def train(
     print_bands(card["metrics"]["holdout"])
     _print_features(card)
     _print_fitting(card)
-    console.print(f"Model id: [bold green]{result.ref.model_id}[/]  ({result.ref.path})")
+    console.print(
+        Text.assemble("Model id: ", (result.ref.model_id, "bold green"), f"  ({result.ref.path})")
+    )
 
 
 @app.command("evaluate", short_help="Measure a model on new labelled data")
@@ -259,9 +267,10 @@ def _say_label_counts(counts: dict[str, Any], use: str) -> None:
     """Customers without a label, labels of unknown customers and rejected label rows:
     what the figures leave out (train and evaluate say it alike)."""
     if counts.get("unlabelled") or counts.get("labels_for_unknown_customers"):
-        err_console.print(
-            f"[yellow]Warning:[/] {counts.get('unlabelled', 0):,} customers have no label; "
-            f"{counts.get('labels_for_unknown_customers', 0):,} labels name unknown customers"
+        say(
+            "Warning:",
+            f"{counts.get('unlabelled', 0):,} customers have no label; "
+            f"{counts.get('labels_for_unknown_customers', 0):,} labels name unknown customers",
         )
     if counts.get("label_rows_rejected"):
         say_label_rejects(counts["label_rows_rejected"], "label", use, counts.get("label_rejects"))
@@ -377,9 +386,9 @@ def _print_features(card: dict[str, Any]) -> None:
     console.print(f"Features used ({len(used)}): {', '.join(named(c) for c in used)}")
     left_out = card.get("features_left_out") or {}
     if left_out:
-        err_console.print(
-            f"[yellow]Left out, not in this data ({len(left_out)}):[/] "
-            + "; ".join(f"{code} ({why})" for code, why in left_out.items())
+        say(
+            f"Left out, not in this data ({len(left_out)}):",
+            "; ".join(f"{code} ({why})" for code, why in left_out.items()),
         )
     for key, title in (
         ("features_leaking", "Left out as a likely target leak"),
@@ -387,9 +396,9 @@ def _print_features(card: dict[str, Any]) -> None:
     ):
         found = card.get(key) or {}
         if found:
-            err_console.print(
-                f"[yellow]Warning: {title} ({len(found)}):[/] "
-                + "; ".join(f"{named(code)} ({why})" for code, why in found.items())
+            say(
+                f"Warning: {title} ({len(found)}):",
+                "; ".join(f"{named(code)} ({why})" for code, why in found.items()),
             )
     dropped = card.get("model", {}).get("selection", {}).get("dropped", {})
     if dropped:
@@ -400,4 +409,4 @@ def _print_features(card: dict[str, Any]) -> None:
             table.add_row(named(code), str(reason))
         console.print(table)
     for warning in card.get("model", {}).get("sign_warnings", []) or []:
-        err_console.print(f"[yellow]Warning:[/] coefficient with the wrong sign: {warning}")
+        say("Warning:", f"coefficient with the wrong sign: {warning}")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from custrisk.cli._common import (
     BucketsOpt,
@@ -25,7 +26,7 @@ from custrisk.cli._common import (
     protect_command,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console, err_console
+from custrisk.cli._console import console, say
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.workspace import REJECTS_FORMATS
 from custrisk.errors import CheckFailed, UsageError
@@ -166,9 +167,9 @@ def _print_report(report: ValidationReport) -> None:
         console.print(rules)
     for source in report.sources.values():
         for warning in source.warnings:
-            err_console.print(f"[yellow]Warning:[/] {source.name}: {warning}")
-    console.print(f"Status: [bold]{report.status}[/]")
+            say("Warning:", f"{source.name}: {warning}")
+    console.print(Text.assemble("Status: ", (report.status, "bold")))
 
 
-def _red(count: int) -> str:
-    return f"[red]{count:,}[/]" if count else "0"
+def _red(count: int) -> Text:
+    return Text(f"{count:,}", style="red" if count else "")

@@ -297,3 +297,18 @@ def test_details_read_back_value_for_value_with_numbers_written_plain(tmp_path: 
     # PDs and impacts are nearly all distinct: a dictionary would be built and dropped
     assert not any("DICTIONARY" in e for e in encodings["reason_1_impact"])
     assert any("DICTIONARY" in e for e in encodings["reason_1_code"])
+
+
+def test_a_run_reads_back_the_same_from_csv_and_from_parquet(tmp_path: Path) -> None:
+    # A customer without an alert has no alert level: missing from either format (the
+    # Parquet scores gave '' where the CSV scores gave a missing value).
+    run = make_run("A", n=4)  # type: ignore[operator]
+    run.scores["alert_level"] = ["red", "", "", "yellow"]
+    back = {
+        fmt: read_run(run.write(tmp_path / fmt / f"scores.{fmt}").scores)
+        for fmt in ("csv", "parquet")
+    }
+    levels = {fmt: back[fmt].scores["alert_level"] for fmt in back}
+    assert levels["csv"].isna().tolist() == [False, True, True, False]
+    assert levels["parquet"].isna().tolist() == [False, True, True, False]
+    assert levels["parquet"].dropna().tolist() == ["red", "yellow"]

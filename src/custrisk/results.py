@@ -1261,9 +1261,24 @@ def _table_from_bytes(data: bytes, path: Path, what: str) -> pd.DataFrame:
                 encoding=READ_ENCODING,
             )
             return unescape_frame(frame)
-        return pq.read_table(pa.BufferReader(data)).to_pandas()
+        return _blank_as_missing(pq.read_table(pa.BufferReader(data)).to_pandas())
     except (ValueError, OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the {what}: {exc}", file=str(path)) from None
+
+
+def _blank_as_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """An empty text as missing, as a CSV table reads it: the same run read back from
+    Parquet or from CSV gives the same values (a customer without an alert had
+    ``alert_level`` ``''`` from one and missing from the other)."""
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column.dtype) and not isinstance(
+            column.dtype, pd.CategoricalDtype
+        ):
+            blank = column.eq("").fillna(False).to_numpy(dtype=bool)
+            if blank.any():
+                frame[name] = column.mask(blank)
+    return frame
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], path: Path, what: str) -> None:

@@ -6,6 +6,7 @@ timestamp[ms]: Parquet has no seconds unit)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -84,3 +85,20 @@ def test_typed_dates_clean_as_their_days_text(
         pd.Timestamp("2026-09-30"),
     ]
     assert {"missing_required", "out_of_range"} <= set(typed.issues["rule"])
+
+
+def test_date_time_text_read_with_a_time_format_cleans_to_its_day() -> None:
+    # A CSV export of a database's timestamps (2026-10-02 13:45:12), read with a format
+    # that has a time (as the CRM profile's and `custrisk init`'s have), gives the days a
+    # typed timestamp of Parquet or a database gives: the same dates, so the same scores
+    config = dataclasses.replace(CONFIG, date_formats=("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"))
+    stamps = pa.array(
+        [d.strftime("%Y-%m-%d %H:%M:%S") if d else None for d in DAYS], type=pa.large_string()
+    )
+    text = clean_source(SPEC, [_raw(stamps)], config)
+    typed = clean_source(SPEC, [_raw(pa.array(DAYS, type=pa.timestamp("us")))], config)
+    pd.testing.assert_frame_equal(text.frame, typed.frame)
+    assert text.frame["txn_date"].tolist()[:2] == [
+        pd.Timestamp("2026-10-01"),
+        pd.Timestamp("2026-10-02"),
+    ]

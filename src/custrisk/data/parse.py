@@ -252,7 +252,9 @@ def _parse_dates(text: pa.Array, present: np.ndarray, formats: Sequence[str]) ->
             break
         rows = np.flatnonzero(todo)
         strict = pd.to_datetime(pd.Series(pick_values(text, rows)), format=fmt, errors="coerce")
-        values = strict.to_numpy(dtype="datetime64[s]")
+        # a date column holds days: a time of day (2026-10-03 14:25:00) is dropped, as
+        # from a typed timestamp of Parquet or a database
+        values = strict.to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
         ok = ~np.isnat(values)
         parsed[rows[ok]] = values[ok]
         todo[rows[ok]] = False

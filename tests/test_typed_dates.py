@@ -102,3 +102,23 @@ def test_date_time_text_read_with_a_time_format_cleans_to_its_day() -> None:
         pd.Timestamp("2026-10-01"),
         pd.Timestamp("2026-10-02"),
     ]
+
+
+def test_date_time_text_with_offsets_cleans_to_the_day_as_written() -> None:
+    # Several offsets in one column (a CSV export of a timestamptz, or of several
+    # offices): each the day on its own clock, not an internal error; no offset: invalid
+    config = dataclasses.replace(CONFIG, date_formats=("%Y-%m-%d", "%Y-%m-%d %H:%M:%S%z"))
+    stamps = [
+        "2026-10-03 01:30:00+08:00",  # 2026-10-02 17:30 in UTC: still the 3rd as written
+        "2026-10-03 23:30:00-05:00",
+        "2026-10-01",
+        "2026-10-04 12:00:00",
+    ]
+    raw = _raw(pa.array(stamps, type=pa.large_string()))
+    cleaned = clean_source(SPEC, [raw], config)
+    assert cleaned.frame["txn_date"].tolist() == [
+        pd.Timestamp("2026-10-03"),
+        pd.Timestamp("2026-10-03"),
+        pd.Timestamp("2026-10-01"),
+    ]
+    assert cleaned.issues[["line", "rule"]].values.tolist() == [[5, "invalid_date"]]

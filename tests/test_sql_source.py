@@ -8,11 +8,13 @@ import contextlib
 import csv
 import json
 import logging
+import shutil
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from custrisk.cli import app
@@ -225,8 +227,6 @@ def test_a_column_typed_in_one_chunk_and_not_in_another_is_judged_row_by_row(
         connection.execute("CREATE TABLE t (id TEXT, n)")
         connection.executemany("INSERT INTO t VALUES (?, ?)", [("a", 1), ("b", 2), ("c", 2.5)])
         connection.commit()
-    import pyarrow as pa
-
     raw = read_query(
         "SELECT id, n FROM t ORDER BY id",
         f"sqlite:///{database}",
@@ -298,3 +298,143 @@ def test_a_password_is_never_shown_when_the_url_fails(url: str) -> None:
     said = str(caught.value)
     assert "S3cr" not in said and "3tPW" not in said, said
     assert "env:CRM_DB_URL" in said or "risk:***@" in said
+
+
+# -- Database types: timestamps, money, and types no column can take -----------------------
+
+SHANGHAI = "options=-c%20TimeZone%3DAsia/Shanghai"  # the session's clock, in the URL
+
+
+def test_postgres_timestamps_and_money_clean_as_the_csv_export(
+    postgres: dict[str, str], export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As CRMs store them: a transaction's date as a timestamp with a time of day, its due
+    # date as a timestamptz (01:30 in Shanghai: the evening before in UTC), the amount as
+    # money (whose text is '$1,234.56')
+    with psycopg.connect(postgres["url"].replace("+psycopg", "")) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS transactions_stamped AS SELECT txn_id, customer_id, "
+            "txn_date + time '14:25:31' AS txn_date, amount::money AS amount, txn_type, "
+            "channel, (due_date + time '01:30') AT TIME ZONE 'Asia/Shanghai' AS due_date, "
+            "paid_date::timestamp(0) AS paid_date FROM transactions"
+        )
+        kinds = connection.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+            "attrelid = 'transactions_stamped'::regclass AND attname IN "
+            "('txn_date', 'amount', 'due_date') ORDER BY attname"
+        ).fetchall()
+    assert kinds == [
+        ("amount", "money"),
+        ("due_date", "timestamp with time zone"),
+        ("txn_date", "timestamp without time zone"),
+    ]
+    monkeypatch.setenv("CRM_DB_URL", f"{postgres['url']}?{SHANGHAI}")
+    config = query_sources(
+        tmp_path, {**ALL_TABLES, "transactions": "SELECT * FROM transactions_stamped"}
+    )
+    from_db = load_workspace(tmp_path, config=config)
+    from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
+    pd.testing.assert_frame_equal(from_db.frames["transactions"], from_csv.frames["transactions"])
+    assert from_db.report.rows_rejected == from_csv.report.rows_rejected == 0
+
+
+def test_a_timestamptz_is_taken_on_the_clock_of_the_database_session(
+    postgres: dict[str, str],
+) -> None:
+    query = "SELECT '2026-10-03 01:30:00+08'::timestamptz AS due_date"
+    days = {}
+    for zone, url in (("UTC", postgres["url"]), ("Shanghai", f"{postgres['url']}?{SHANGHAI}")):
+        raw = read_query(query, url, source="transactions", date_columns=["due_date"])
+        days[zone] = raw.table.to_pandas()["due_date"].dt.strftime("%Y-%m-%d").tolist()
+    # the day psql shows and `due_date::date` gives in that session
+    assert days == {"UTC": ["2026-10-02"], "Shanghai": ["2026-10-03"]}
+
+
+def test_negative_and_large_money_amounts_arrive_as_their_numbers(
+    postgres: dict[str, str],
+) -> None:
+    raw = read_query(
+        "SELECT v::money AS amount FROM (VALUES (-1234.5), (0), (92233720368547758.07), "
+        "(NULL)) AS t(v)",
+        postgres["url"],
+        source="transactions",
+    )
+    assert raw.table.column("amount").to_pylist() == ["-1234.5", "0", "92233720368547758.07", None]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("interval '2 days'", "durations (interval)"),
+        ("'\\x3132'::bytea", "binary data (bytea)"),
+        ("'{\"amount\": 12}'::json", "JSON or array values"),
+        ("time '12:30'", "times of day without a date (time)"),
+    ],
+)
+def test_a_database_type_a_number_column_cannot_take_is_a_clear_error(
+    postgres: dict[str, str], value: str, said: str
+) -> None:
+    with pytest.raises(DataError) as caught:
+        read_query(
+            f"SELECT 'T1' AS txn_id, {value} AS amount",
+            postgres["url"],
+            source="transactions",
+            typed={"amount": pa.float64()},
+        )
+    message = str(caught.value)
+    assert f"query:transactions: column amount (float) holds {said}, first in row 1" in message
+    assert "cast it in the query" in message
+
+
+def test_a_date_column_cannot_take_a_duration(postgres: dict[str, str]) -> None:
+    with pytest.raises(DataError, match=r"column due_date \(date\) holds durations \(interval\)"):
+        read_query(
+            "SELECT interval '3 days' AS due_date",
+            postgres["url"],
+            source="transactions",
+            date_columns=["due_date"],
+        )
+
+
+def test_sqlite_datetime_text_is_taken_as_its_day(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite has no date type: DATETIME columns hold text such as CURRENT_TIMESTAMP's
+    # '2026-10-03 14:25:00' (or with a 'T', fractions of a second, an offset)
+    database = tmp_path / "crm.db"
+    frame = pd.read_csv(export_200 / "transactions.csv", dtype=str, keep_default_na=False)
+    stamps = [" 14:25:00", "T08:00:00.250", " 23:59:59+08:00", " 00:00:00Z", ""]
+    frame["txn_date"] = [
+        f"{day}{stamps[i % len(stamps)]}" for i, day in enumerate(frame["txn_date"])
+    ]
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute(
+            "CREATE TABLE transactions (txn_id TEXT, customer_id TEXT, txn_date DATETIME, "
+            "amount REAL, txn_type TEXT, channel TEXT, due_date DATE, paid_date DATE)"
+        )
+        connection.executemany(
+            "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[v if v != "" else None for v in row] for row in frame.itertuples(index=False)],
+        )
+        connection.commit()
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{database}")
+    config = query_sources(tmp_path, {"transactions": ALL_TABLES["transactions"]})
+    shutil.copy(export_200 / "credit.csv", tmp_path / "credit.csv")
+    from_db = load_workspace(tmp_path, config=config, sources=["transactions"])
+    from_csv = load_workspace(export_200, config=PACKAGED_SOURCES, sources=["transactions"])
+    pd.testing.assert_frame_equal(from_db.frames["transactions"], from_csv.frames["transactions"])
+    assert from_db.report.rows_rejected == 0
+
+
+def test_a_sqlite_database_file_that_does_not_exist_is_an_error_and_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    missing = tmp_path / "nowhere" / "crm.db"
+    (tmp_path / "nowhere").mkdir()
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{missing}")
+    config = query_sources(tmp_path, {"credit": "SELECT * FROM credit"})
+    result = runner.invoke(app, ["validate", str(tmp_path), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"the SQLite database file {missing} does not exist" in result.output
+    assert "no such table" not in result.output
+    assert not missing.exists()

@@ -6,6 +6,7 @@ timestamp[ms]: Parquet has no seconds unit)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -84,3 +85,40 @@ def test_typed_dates_clean_as_their_days_text(
         pd.Timestamp("2026-09-30"),
     ]
     assert {"missing_required", "out_of_range"} <= set(typed.issues["rule"])
+
+
+def test_date_time_text_read_with_a_time_format_cleans_to_its_day() -> None:
+    # A CSV export of a database's timestamps (2026-10-02 13:45:12), read with a format
+    # that has a time (as the CRM profile's and `custrisk init`'s have), gives the days a
+    # typed timestamp of Parquet or a database gives: the same dates, so the same scores
+    config = dataclasses.replace(CONFIG, date_formats=("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"))
+    stamps = pa.array(
+        [d.strftime("%Y-%m-%d %H:%M:%S") if d else None for d in DAYS], type=pa.large_string()
+    )
+    text = clean_source(SPEC, [_raw(stamps)], config)
+    typed = clean_source(SPEC, [_raw(pa.array(DAYS, type=pa.timestamp("us")))], config)
+    pd.testing.assert_frame_equal(text.frame, typed.frame)
+    assert text.frame["txn_date"].tolist()[:2] == [
+        pd.Timestamp("2026-10-01"),
+        pd.Timestamp("2026-10-02"),
+    ]
+
+
+def test_date_time_text_with_offsets_cleans_to_the_day_as_written() -> None:
+    # Several offsets in one column (a CSV export of a timestamptz, or of several
+    # offices): each the day on its own clock, not an internal error; no offset: invalid
+    config = dataclasses.replace(CONFIG, date_formats=("%Y-%m-%d", "%Y-%m-%d %H:%M:%S%z"))
+    stamps = [
+        "2026-10-03 01:30:00+08:00",  # 2026-10-02 17:30 in UTC: still the 3rd as written
+        "2026-10-03 23:30:00-05:00",
+        "2026-10-01",
+        "2026-10-04 12:00:00",
+    ]
+    raw = _raw(pa.array(stamps, type=pa.large_string()))
+    cleaned = clean_source(SPEC, [raw], config)
+    assert cleaned.frame["txn_date"].tolist() == [
+        pd.Timestamp("2026-10-03"),
+        pd.Timestamp("2026-10-03"),
+        pd.Timestamp("2026-10-01"),
+    ]
+    assert cleaned.issues[["line", "rule"]].values.tolist() == [[5, "invalid_date"]]

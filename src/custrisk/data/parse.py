@@ -251,12 +251,32 @@ def _parse_dates(text: pa.Array, present: np.ndarray, formats: Sequence[str]) ->
         if not todo.any():
             break
         rows = np.flatnonzero(todo)
-        strict = pd.to_datetime(pd.Series(pick_values(text, rows)), format=fmt, errors="coerce")
-        values = strict.to_numpy(dtype="datetime64[s]")
+        picked = pick_values(text, rows)
+        if "%z" in fmt or "%Z" in fmt:
+            values = _days_as_written(picked, fmt)
+        else:
+            strict = pd.to_datetime(pd.Series(picked), format=fmt, errors="coerce")
+            # a date column holds days: a time of day (2026-10-03 14:25:00) is dropped,
+            # as from a typed timestamp of Parquet or a database
+            values = strict.to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
         ok = ~np.isnat(values)
         parsed[rows[ok]] = values[ok]
         todo[rows[ok]] = False
     return pd.Series(parsed)
+
+
+def _days_as_written(values: np.ndarray, fmt: str) -> np.ndarray:
+    """The days of date-time text with a zone (a format with %z), each on its own clock:
+    ``2026-10-03 01:30:00+08:00`` is 2026-10-03, as written and as a database's
+    ``timestamptz`` is taken on its session's clock (pandas refuses a column of several
+    offsets, and would move each to UTC: the evening before). Unparseable: NaT."""
+    days = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
+    for i, value in enumerate(values):
+        try:
+            days[i] = dt.datetime.strptime(str(value), fmt).date()
+        except ValueError:
+            continue
+    return days
 
 
 def _fixed_width_dates(

@@ -7,15 +7,25 @@ SQLAlchemy with a server-side cursor where the driver has one (``stream_results`
 chunk at a time, and turned into Arrow columns the way workbook cells are
 (:mod:`custrisk.io.cells`), so that typing, cleaning and reject rules are those of a
 file. A reject names the source (``query:<source>``) and the row of the result set.
+
+Databases type their values, so a date column takes the day of a timestamp (a
+``timestamptz`` on the clock of the database session, as ``col::date`` and an export of
+the table show it; SQLite's date-time text ``2026-10-03 14:25:00`` likewise), a
+PostgreSQL ``money`` value arrives as its number (not its locale's text ``$1,234.56``),
+and a value no column of its declared type can hold (an interval, binary data, JSON in a
+number column) is an error naming the column, never a column of blanks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import logging
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -134,7 +144,11 @@ def read_query(
             hint="write it as dialect+driver://user:password@host:port/database, e.g. "
             f"postgresql+psycopg://...; {_INSTALL_HINT}",
         ) from None
+    _check_sqlite_file(engine.url, url, where)
+    if engine.dialect.driver == "psycopg":
+        sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
     log.info("source %s: running its query on %s", source, mask_url(resolved))
+    kinds = _declared_kinds(typed or {}, date_columns)
     chunks: list[pa.Table] = []
     rows = 0
     try:
@@ -147,7 +161,12 @@ def read_query(
             wanted = [i for i, name in enumerate(names) if name in chosen]
             types = typed or {}
             for part in result.partitions(chunk_rows):
-                values = {chosen[names[i]]: [row[i] for row in part] for i in wanted}
+                values = {
+                    chosen[names[i]]: _cells(
+                        [row[i] for row in part], chosen[names[i]], kinds, rows, where
+                    )
+                    for i in wanted
+                }
                 chunks.append(
                     table_from_columns(
                         values,
@@ -197,3 +216,142 @@ def _chosen(
     if columns is None:
         return {n: n for n in names}, []
     return match_header(names, columns, where)
+
+
+def _check_sqlite_file(database_url: Any, url: str, where: Path) -> None:
+    """A SQLite URL naming a file that does not exist: an error (SQLite would create an
+    empty database there, and the query fail with 'no such table')."""
+    if database_url.get_backend_name() != "sqlite":
+        return
+    database = database_url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or a URI (sqlite:///file:crm.db?mode=ro&uri=true)
+    path = Path(database)
+    if not path.is_file():
+        shown = database if path.is_absolute() else f"{database} ({path.resolve()})"
+        raise DataError(
+            f"the SQLite database file {shown} does not exist (the URL comes from "
+            f"{shown_url(url) if url.startswith(ENV_PREFIX) else 'the sources config'})",
+            file=str(where),
+            hint="check the path in the URL: sqlite:///relative/path.db (from the current "
+            "folder) or sqlite:////absolute/path.db",
+        )
+
+
+def _money_as_numbers(dbapi_connection: Any, _record: Any) -> None:
+    """Read PostgreSQL ``money`` as a Decimal on a psycopg connection, not as its text in
+    the session's monetary locale (``$1,234.56``, ``1.234,56 €``, ``￥1,235``).
+
+    The text of a money value has exactly as many digits after its decimal mark as the
+    locale's currency has (``lc_monetary``), which the server says once per connection:
+    its digits, and a minus sign or parentheses, are then the whole number."""
+    from psycopg.adapt import Loader
+
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT scale((1::money)::numeric)")
+        row = cursor.fetchone()
+    dbapi_connection.rollback()
+    places = int(row[0]) if row and row[0] is not None else 2
+
+    class MoneyLoader(Loader):
+        def load(self, data: Any) -> decimal.Decimal:
+            text = bytes(data).decode("utf-8", "replace")
+            digits = "".join(c for c in text if "0" <= c <= "9") or "0"
+            number = decimal.Decimal(digits).scaleb(-places)
+            return -number if "-" in text or "(" in text else number
+
+    dbapi_connection.adapters.register_loader("money", MoneyLoader)
+
+
+#: The kinds of value a declared column can take from a database (beside None and text),
+#: and how to cast a column the database holds in another kind
+_TAKES: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((bool, int, float, decimal.Decimal), "a number, e.g. CAST(col AS bigint)"),
+    "float": ((bool, int, float, decimal.Decimal), "a number, e.g. CAST(col AS numeric)"),
+    "bool": ((bool, int, float, decimal.Decimal), "a boolean, e.g. CAST(col AS boolean)"),
+    # numbers: Excel serial dates, as in a workbook (20261003 is read as %Y%m%d text)
+    "date": ((dt.date, int, float, decimal.Decimal), "a date, e.g. CAST(col AS date)"),
+}
+
+#: Values of the database types a column cannot take, as the message names them
+_UNTAKEN = (
+    (dt.timedelta, "durations (interval)"),
+    (dt.time, "times of day without a date (time)"),
+    ((bytes, bytearray, memoryview), "binary data (bytea)"),
+    ((dict, list, tuple), "JSON or array values"),
+)
+
+#: SQL's date-time text, as SQLite stores DATETIME (and CURRENT_TIMESTAMP writes it)
+_SQL_DATETIME = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
+def _declared_kinds(
+    typed: Mapping[str, pa.DataType], date_columns: Collection[str]
+) -> dict[str, str]:
+    """The declared type (int, float, bool, date) of the typed columns, by result column."""
+    kinds = dict.fromkeys(date_columns, "date")
+    for name, kind in typed.items():
+        if pa.types.is_integer(kind):
+            kinds[name] = "int"
+        elif pa.types.is_floating(kind):
+            kinds[name] = "float"
+        elif pa.types.is_boolean(kind):
+            kinds[name] = "bool"
+        elif pa.types.is_timestamp(kind):
+            kinds[name] = "date"
+    return kinds
+
+
+def _cells(
+    values: list[Any], name: str, kinds: Mapping[str, str], before: int, where: Path
+) -> Sequence[Any]:
+    """A column's values as the cells of a workbook would hold them: the day of a date
+    column's timestamps (in their own time zone), its date-time text as its day.
+
+    Raises
+    ------
+    DataError
+        A value of a kind the column cannot take (the column is named, not the value).
+    """
+    kind = kinds.get(name)
+    if kind is None:
+        return values
+    takes, cast = _TAKES[kind]
+    found = {type(v) for v in values}
+    odd = [t for t in found if t is not str and t is not type(None) and not issubclass(t, takes)]
+    if odd:
+        row = next(i for i, v in enumerate(values) if type(v) in odd)
+        what = next(
+            (said for types, said in _UNTAKEN if isinstance(values[row], types)),
+            f"values of the type {type(values[row]).__name__}",
+        )
+        raise DataError(
+            f"column {name} ({kind}) holds {what}, first in row {before + row + 1} of the result",
+            file=str(where),
+            hint=f"cast it in the query to {cast}"
+            + (
+                " (an interval in days: EXTRACT(EPOCH FROM col) / 86400)"
+                if kind != "date" and isinstance(values[row], dt.timedelta)
+                else ""
+            )
+            + ", or select another column",
+        )
+    if kind != "date" or not (dt.datetime in found or str in found):
+        return values
+    return [_day(v) for v in values]
+
+
+def _day(value: Any) -> Any:
+    """A timestamp's day (on its own clock), SQL date-time text's day; else the value."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str):
+        matched = _SQL_DATETIME.fullmatch(value.strip())
+        if matched:
+            try:
+                return dt.date.fromisoformat(matched.group(1))
+            except ValueError:  # 2026-02-30 14:00: the cleaner says it is no date
+                return value
+    return value

@@ -20,9 +20,12 @@ import pytest
 from typer.testing import CliRunner
 
 import custrisk
+from custrisk.batch.checks import check_as_of
 from custrisk.batch.layout import apply_retention
 from custrisk.cli import app
+from custrisk.errors import DataError
 from custrisk.sample import generate_sample_data
+from tests._support import cut_off
 
 SRC = Path(custrisk.__file__).resolve().parents[1]
 PERIOD, NEXT = "2026-10", "2026-11"
@@ -230,6 +233,14 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (("customers: with_alerts", "customers: some"), r"key 'reports\.customers': 'some'"),
         (("keep: 24", "keep: -1"), r"key 'retention\.keep': must be at least 0"),
         (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
+        (
+            ("max_customer_drop: 0.5", "max_customer_drop: 1.5"),
+            r"key 'checks\.max_customer_drop': must be a share from 0 to 1, got 1\.5",
+        ),
+        (
+            ("as_of_days_after: 7", "as_of_days_after: -1"),
+            r"key 'checks\.as_of_days_after': must be at least 0",
+        ),
     ],
 )
 def test_a_bad_run_config_is_one_line_naming_the_key(
@@ -308,6 +319,87 @@ def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
         json.loads(x) for x in (runs / f".staging-{PERIOD}" / "log.jsonl").read_text().splitlines()
     ]
     assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
+
+
+def _refused(root: Path, period: str, *words: str) -> str:
+    """Run ``period``; assert it stopped with exit 2 and one line holding ``words``, and
+    that nothing was published. The error line."""
+    code, out, err = _run(root, "--period", period)
+    assert code == 2 and out == "", out + err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    for word in words:
+        assert word in err, err
+    assert not (root / "runs" / period).exists()
+    return err
+
+
+def test_a_cut_export_stops_the_run_before_anything_is_published(
+    make_root: Callable[[], Path],
+) -> None:
+    root = make_root()
+    line = cut_off(root / "exports" / PERIOD / "transactions.csv")
+    _refused(root, PERIOD, f"transactions.csv:{line}: ", "cut off", "export")
+
+
+def test_last_months_exports_left_in_the_folder_are_refused(
+    make_root: Callable[[], Path],
+) -> None:
+    root = make_root()
+    shutil.rmtree(root / "exports" / NEXT)
+    shutil.copytree(root / "exports" / PERIOD, root / "exports" / NEXT)  # as of 2026-10-31
+    err = _refused(root, NEXT, NEXT, "as-of date 2026-10-31", "2026-11-01 to 2026-12-07")
+    assert "checks.as_of_days_after" in err
+    log = (root / "runs" / f".staging-{NEXT}" / "log.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["event"] == "stage_failed"
+
+
+def test_exports_of_a_later_month_are_refused(make_root: Callable[[], Path]) -> None:
+    root = make_root()
+    shutil.rmtree(root / "exports" / PERIOD)
+    shutil.copytree(root / "exports" / NEXT, root / "exports" / PERIOD)  # as of 2026-11-30
+    _refused(root, PERIOD, PERIOD, "as-of date 2026-11-30", "2026-10-01 to 2026-11-07")
+
+
+@pytest.mark.parametrize(
+    ("as_of", "accepted"),
+    [
+        ("2026-10-01", True),
+        ("2026-10-31", True),
+        ("2026-11-01", True),  # the export taken on the 1st of the next month
+        ("2026-11-07", True),
+        ("2026-11-08", False),
+        ("2026-09-30", False),
+        ("2099-10-31", False),
+    ],
+)
+def test_the_as_of_window_is_the_month_and_a_week_after(as_of: str, accepted: bool) -> None:
+    if accepted:
+        check_as_of(PERIOD, dt.date.fromisoformat(as_of), days_after=7, exports=Path("e"))
+    else:
+        with pytest.raises(DataError, match=rf"custrisk run {PERIOD}: .*as-of date {as_of}"):
+            check_as_of(PERIOD, dt.date.fromisoformat(as_of), days_after=7, exports=Path("e"))
+
+
+def test_a_month_with_far_fewer_customers_stops_before_publishing(
+    make_root: Callable[[], Path], clean_run: tuple[Path, int, str, str]
+) -> None:
+    root = make_root()
+    shutil.copytree(clean_run[0] / "runs" / PERIOD, root / "runs" / PERIOD)  # 200 customers
+    kept = {f"{i:010d}" for i in range(1, 81)}  # a partial export: 80 customers, whole
+    for path in (root / "exports" / NEXT).glob("*.csv"):
+        header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        column = header.split(",").index("customer_id")
+        path.write_text(
+            header + "".join(r for r in rows if r.split(",")[column] in kept), encoding="utf-8"
+        )
+    _refused(root, NEXT, "80 customers", "200", "60%", "checks.max_customer_drop: 0.5")
+    config = root / "run.yaml"
+    text = config.read_text().replace("max_customer_drop: 0.5", "max_customer_drop: 0.7")
+    config.write_text(text.replace("reports:\n  enabled: true", "reports:\n  enabled: false"))
+    code, out, err = _run(root, "--period", NEXT)  # a drop that is real, allowed for
+    assert code in (0, 1) and out.startswith(f"custrisk run {NEXT}:"), err
+    facts = json.loads((root / "runs" / NEXT / "run.json").read_text())
+    assert facts["stages"]["score"]["rows"]["customers"] == 80
 
 
 def test_lock_all_refuses_a_run_of_another_period(make_root: Callable[[], Path]) -> None:

@@ -56,6 +56,7 @@ TOP_KEYS = (
     "buckets",
     "memory_limit",
     "parts",
+    "checks",
 )
 #: The keys that apply to ``engine: dask`` only.
 DASK_KEYS = ("scheduler", "buckets", "memory_limit", "parts")
@@ -89,6 +90,17 @@ class DriftSettings:
 class EvaluateSettings:
     labels: str | None = None  # a pattern with {period}; None: no evaluation
     after_months: int = 6
+
+
+@dataclass(frozen=True)
+class ChecksSettings:
+    """What the data of a month must pass before its run is published
+    (:mod:`custrisk.batch.checks`): its as-of date in the month or at most
+    ``as_of_days_after`` days after it, and its customers fallen by at most
+    ``max_customer_drop`` (a share) against the previous run's."""
+
+    max_customer_drop: float = 0.5
+    as_of_days_after: int = 7
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,7 @@ class RunConfig:
     notifications: dict[str, Any] | None = None
     encrypt: bool = False  # customer-data outputs written encrypted (NAME.enc)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    checks: ChecksSettings = field(default_factory=ChecksSettings)
     sha256: str = ""
 
     def exports_for(self, period: str) -> Path:
@@ -236,6 +249,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         notifications=notifications or None,
         encrypt=root.flag("encrypt", False),
         engine=_engine(root),
+        checks=_checks(root.child("checks")),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
 
@@ -319,6 +333,21 @@ def _engine(root: Node) -> EngineSettings:
     )
 
 
+def _checks(node: Node) -> ChecksSettings:
+    node.check_keys(("max_customer_drop", "as_of_days_after"))
+    default = ChecksSettings()
+    drop = node.number("max_customer_drop", default.max_customer_drop)
+    if not 0 <= drop <= 1:
+        raise node.error(
+            "max_customer_drop",
+            f"must be a share from 0 to 1, got {drop}",
+            hint="e.g. 0.5: a month with less than half the previous run's customers is "
+            "refused; 1: no check",
+        )
+    days = node.number("as_of_days_after", default.as_of_days_after, minimum=0, integer=True)
+    return ChecksSettings(float(drop), int(days))
+
+
 def _under(base: Path, value: str) -> Path:
     path = Path(os.path.expanduser(value))
     return path if path.is_absolute() else base / path
@@ -390,6 +419,7 @@ def _evaluate(node: Node, base: Path) -> EvaluateSettings:
 __all__ = [
     "ALERTS_FAIL_ON",
     "DRIFT_FAIL_ON",
+    "ChecksSettings",
     "DriftSettings",
     "EngineSettings",
     "EvaluateSettings",

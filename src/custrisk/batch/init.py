@@ -64,6 +64,15 @@ evaluate:
 retention:
   keep: 24                          # months kept in runs/ (0: all)
 
+# The month's data is refused (exit 2, nothing published or sent) when its as-of date
+# (the latest event date) is not in the month or up to as_of_days_after days after its
+# end, or when it holds fewer customers than the previous run by more than
+# max_customer_drop (a share; 1: no check): last month's files left in the folder, or a
+# partial export.
+checks:
+  max_customer_drop: 0.5
+  as_of_days_after: 7
+
 # Where validate, score and drift compute: pandas (one process) or dask (customers in
 # buckets on a Dask cluster, the same run folder; docs/scale.md). With dask: scheduler
 # (a running cluster, tcp://HOST:8786; default: 2 local worker processes), buckets

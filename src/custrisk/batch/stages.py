@@ -25,8 +25,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from custrisk.batch import _notify
+from custrisk.batch.checks import check_as_of, check_customer_drop
 from custrisk.batch.config import EngineSettings, RunConfig, shift_period
-from custrisk.batch.layout import write_json
+from custrisk.batch.layout import RUN_FILE, read_json, write_json
 from custrisk.data import load_workspace
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
 from custrisk.io.plain import jsonable
@@ -203,6 +204,7 @@ def score(ctx: StageContext) -> StageResult:
         )
     else:
         run = score_portfolio(ctx.exports, ctx.model, **options)
+    _check_the_month(ctx, dt.date.fromisoformat(str(run.facts["as_of"])[:10]), len(run.scores))
     run.write(ctx.folder / SCORES_FILE)
     by_level = run.facts["alerts"]["by_level"]
     rows = {
@@ -217,6 +219,26 @@ def score(ctx: StageContext) -> StageResult:
     if len(failing):
         gate = f"{len(failing):,} alerts at level {cfg.fail_on} or above (fail_on)"
     return StageResult(OK, rows, detail=f"model {run.facts['model_id']}", gate=gate)
+
+
+def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int) -> None:
+    """Stop before the month's scores are written when its data is not the month's
+    (its as-of date) or not whole (its customers against the previous run's)."""
+    checks = ctx.config.checks
+    check_as_of(ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports)
+    if ctx.previous is None:
+        return
+    earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
+    previous_customers = earlier.get("rows", {}).get("customers")
+    if isinstance(previous_customers, int):
+        check_customer_drop(
+            ctx.period,
+            customers,
+            previous_period=ctx.previous.name,
+            previous_customers=previous_customers,
+            max_drop=checks.max_customer_drop,
+            exports=ctx.exports,
+        )
 
 
 def drift(ctx: StageContext) -> StageResult:

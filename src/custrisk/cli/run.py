@@ -84,7 +84,9 @@ def run(
 
     Prints one summary line on stdout; the log is runs/<period>/log.jsonl. Exit 0 ok or
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
-    config, input or a run already in progress, 3 internal error.
+    config or input (a cut export, data not of the period, customers fallen by more
+    than checks.max_customer_drop: nothing published) or a run already in progress, 3
+    internal error.
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.batch import load_run_config, run_batch, with_engine, write_init_config

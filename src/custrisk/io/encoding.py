@@ -64,6 +64,9 @@ class TextScan:
     # (terminator included) in the ASCII-compatible form of the file.
     long_lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     long_spans: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
+    #: The last line has no line end: written without a final newline, or cut off while
+    #: the file was being written (the reader tells which by its fields)
+    unterminated: bool = False
 
     @property
     def transcoded(self) -> bool:
@@ -205,6 +208,7 @@ def _scan(
                 result.bare_cr,
                 result.long_lines,
                 result.long_spans,
+                result.unterminated,
             )
         if failure is None:
             failure = result
@@ -290,6 +294,7 @@ def _try_decode(
         bool(cr_newlines),
         lines.bare_cr,
         *lines.long_lines(),
+        lines.unterminated,
     )
 
 
@@ -330,6 +335,7 @@ class _LineCounter:
         self.carry = b""  # the open line's first bytes
         self.bare_cr = False
         self.cr_at_end = False  # the previous chunk ended with a CR
+        self.unterminated = False  # the last line has no line end
         self.empty: list[np.ndarray] = []
         self.long: list[np.ndarray] = []
         self.spans: list[np.ndarray] = []
@@ -366,6 +372,7 @@ class _LineCounter:
     def finish(self) -> None:
         if self.offset > self.line_start:  # a last line without a newline
             self.n_lines += 1
+            self.unterminated = True
             if self.carry == b"\r":  # a CR alone ends the file: an empty line
                 self.empty.append(np.array([self.n_lines], dtype=np.int64))
             if self.max_line_bytes is not None:

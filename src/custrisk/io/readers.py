@@ -38,6 +38,7 @@ from custrisk.io.csv_lines import (
     FIELD_COUNT,
     OVERSIZED_LINE,
     SHOWN_BYTES,
+    UNCLOSED_QUOTE,
     FilteredStream,
     LineFault,
     RecordLayout,
@@ -459,7 +460,29 @@ class _CsvReader:
             for f in faults
         ]
         bad_rows.sort(key=lambda b: b.line)
+        if bad_rows and bad_rows[-1].line == self.scan.n_lines and self.scan.unterminated:
+            self._refuse_a_cut_file(bad_rows[-1])
         return table, lines, bad_rows
+
+    def _refuse_a_cut_file(self, last: BadRow) -> None:
+        """A last line without its line end and with fewer fields than the header (or a
+        quoted value left open) is the end of a file cut off while it was being written
+        or copied: reading it would drop that line's row and every row the export was
+        still to write, silently. A complete last line without a line end is read as
+        usual (many tools write no final newline)."""
+        if last.rule == UNCLOSED_QUOTE:
+            found = "ends inside a quoted value"
+        elif last.rule == FIELD_COUNT and last.actual < last.expected:
+            found = f"has {last.actual} of the header's {last.expected} fields"
+        else:
+            return
+        raise DataError(
+            f"the last line {found} and no line end: the file looks cut off (copied or "
+            "read while it was still being written)",
+            file=str(self.path),
+            line=last.line,
+            hint="wait for the export to finish and copy the file again, or export it again",
+        )
 
     def _empty(self) -> pa.Table:
         return pa.schema([(name, self.column_types[name]) for name in self.include]).empty_table()

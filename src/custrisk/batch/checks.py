@@ -1,0 +1,98 @@
+"""Checks that a month's scored data is that month's, whole, before its run goes on to
+the reports and notifications and is published (RUN.yaml's ``checks``).
+
+Both stop the run with a :class:`~custrisk.errors.DataError` (exit 2): the data is
+wrong, not the portfolio, so nothing of it may be filed as the month's run.
+
+* **The as-of date** (the data's latest event date, or ``as_of`` of the indicator
+  config) must fall in the period's month or up to ``as_of_days_after`` days after its
+  last day: an export taken on the 1st of the next month holds that day's first events.
+  Last month's files left in the folder, or a later month's, are refused.
+* **The number of customers** may not fall by more than ``max_customer_drop`` (a share)
+  against the previous run's: a partial export (a query cut short, a file copied while
+  it was being written) scores the customers it holds as if they were the portfolio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from custrisk.batch.config import period_end
+from custrisk.errors import DataError
+
+CHECKS_KEY = "checks"
+
+
+def as_of_window(period: str, days_after: int) -> tuple[dt.date, dt.date]:
+    """The first and last as-of date accepted for ``period``."""
+    end = period_end(period)
+    return end.replace(day=1), end + dt.timedelta(days=days_after)
+
+
+def check_as_of(period: str, as_of: dt.date, *, days_after: int, exports: Path) -> None:
+    """Refuse data whose as-of date is outside the window of ``period``
+    (:func:`as_of_window`).
+
+    Raises
+    ------
+    DataError
+        Naming the period, the as-of date, the window and what to do.
+    """
+    first, last = as_of_window(period, days_after)
+    if first <= as_of <= last:
+        return
+    window = (
+        f"which accepts {first} to {last} (the month and {days_after} days after it, "
+        f"{CHECKS_KEY}.as_of_days_after)"
+    )
+    if as_of < first:
+        month = f"{as_of:%Y-%m}"
+        raise DataError(
+            f"custrisk run {period}: the exports' as-of date {as_of} is before the period, "
+            f"{window}: {exports} seems to hold {month}'s files",
+            hint=f"put {period}'s exports there and run again, or run {month} with "
+            f"--period {month}",
+        )
+    raise DataError(
+        f"custrisk run {period}: the exports' as-of date {as_of} is after the period, "
+        f"{window}: {exports} seems to hold a later month's files, or a date in them is "
+        "wrong",
+        hint=f"put {period}'s exports there and run again; if the export was taken after "
+        f"{last}, raise {CHECKS_KEY}.as_of_days_after in the run config",
+    )
+
+
+def check_customer_drop(
+    period: str,
+    customers: int,
+    *,
+    previous_period: str,
+    previous_customers: int,
+    max_drop: float,
+    exports: Path,
+) -> None:
+    """Refuse a month whose customers fell by more than ``max_drop`` (a share of the
+    previous run's ``previous_customers``).
+
+    Raises
+    ------
+    DataError
+        Naming both counts, the drop and the key that allows it.
+    """
+    if previous_customers <= 0:
+        return
+    drop = (previous_customers - customers) / previous_customers
+    if drop <= max_drop:
+        return
+    raise DataError(
+        f"custrisk run {period}: {customers:,} customers against {previous_customers:,} in "
+        f"the run of {previous_period}, a drop of {drop:.0%}, more than "
+        f"{CHECKS_KEY}.max_customer_drop: {max_drop:g} allows: the export in {exports} "
+        "looks partial",
+        hint="wait for the export to finish and run again; if the drop is real, raise "
+        f"{CHECKS_KEY}.max_customer_drop in the run config (1: no check)",
+    )
+
+
+__all__ = ["as_of_window", "check_as_of", "check_customer_drop"]

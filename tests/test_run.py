@@ -311,16 +311,20 @@ def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
     assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
 
 
-def test_lock_all_refuses_a_run_of_another_period(make_root: Callable[[], Path]) -> None:
+@pytest.mark.parametrize("scope", ["period", "all"])
+def test_a_run_of_another_period_is_refused_while_one_holds_the_runs_folder(
+    make_root: Callable[[], Path], scope: str
+) -> None:
     from custrisk.io.lock import exclusive_lock
 
     root = make_root()
     config = root / "run.yaml"
-    config.write_text(config.read_text().replace("lock: period", "lock: all"))
+    config.write_text(config.read_text().replace("lock: period", f"lock: {scope}"))
     with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as a run of 2026-10 would
         code, out, err = _run(root, "--period", NEXT)
     assert code == 2 and out == ""
-    assert f"every run (lock: all) is in use by another custrisk process (pid {os.getpid()}" in err
+    held = "the runs folder (one run at a time, of any month) is in use by another custrisk"
+    assert f"{held} process (pid {os.getpid()}" in err
     assert not (root / "runs" / f".staging-{NEXT}").exists()
 
 

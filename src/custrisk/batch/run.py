@@ -117,9 +117,6 @@ class BatchOutcome:
     notes: list[str] = field(default_factory=list)
     #: What re-sending the notifications that failed did (a run up to date otherwise).
     resent: str | None = None
-    #: Why the run was not compared with the run of the month before (the first month;
-    #: a month without exports between).
-    previous_note: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -160,8 +157,12 @@ class BatchOutcome:
             state = "GATE FAILED: " + "; ".join(self.gate_failures)
         else:
             state = "ok"
-        if self.previous_note:
-            parts.append(self.previous_note)
+        compared = self.facts.get("previous")
+        before = shift_period(self.period, -1)
+        if compared is None:
+            parts.append("no earlier run to compare with")
+        elif compared.get("period") != before:
+            parts.append(f"compared with {compared.get('period')} (no run of {before})")
         resumed = f", resumed at {self.resumed_from}" if self.resumed_from else ""
         return (
             f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
@@ -317,7 +318,6 @@ def run_batch(
             time.perf_counter() - start,
             resumed_from,
             notes,
-            previous_note=unlike,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         return outcome

@@ -709,6 +709,24 @@ def test_cli_bad_config_and_missing_run_exit_2_in_one_line(
     assert result.exit_code == 2 and "no run" in result.stderr
 
 
+def test_cli_previous_must_be_an_earlier_run_than_the_one_notified(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    good = _write_config(tmp_path / "good.yaml", {"channels": {"wecom": {"url_env": "U"}}})
+    args = ["notify", "-c", str(good), "--dry-run", "--previous"]
+    for run, previous, message in (
+        (runs["oct"], runs["nov"], "the previous run is as of 2026-11-30, after the run notified"),
+        (runs["nov"], runs["nov"], "the previous run is the run notified itself"),
+        (runs["nov"], tmp_path / "nowhere", "scores file not found"),
+    ):
+        result = CliRunner().invoke(app, [*args, str(previous), str(run)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+        assert str(previous) in result.stderr and "Traceback" not in result.output
+    result = CliRunner().invoke(app, [*args, str(runs["oct"]), str(runs["nov"])])
+    assert result.exit_code == 0, result.output
+
+
 def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> None:
     """Issue 17: the follow-up plan is in the digest — each owner's customers due, masked,
     the first few listed and the rest counted."""

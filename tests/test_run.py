@@ -232,6 +232,7 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (("exports/{period}\n", "exports/latest\n"), r"key 'exports': .* has no \{period\}"),
         (("customers: with_alerts", "customers: some"), r"key 'reports\.customers': 'some'"),
         (("keep: 24", "keep: -1"), r"key 'retention\.keep': must be at least 0"),
+        (("keep: 24", "keep: 1"), r"key 'retention\.keep': 1 would remove the run .*keep: 2"),
         (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
         (
             ("max_customer_drop: 0.5", "max_customer_drop: 1.5"),
@@ -402,16 +403,20 @@ def test_a_month_with_far_fewer_customers_stops_before_publishing(
     assert facts["stages"]["score"]["rows"]["customers"] == 80
 
 
-def test_lock_all_refuses_a_run_of_another_period(make_root: Callable[[], Path]) -> None:
+@pytest.mark.parametrize("scope", ["period", "all"])
+def test_a_run_of_another_period_is_refused_while_one_holds_the_runs_folder(
+    make_root: Callable[[], Path], scope: str
+) -> None:
     from custrisk.io.lock import exclusive_lock
 
     root = make_root()
     config = root / "run.yaml"
-    config.write_text(config.read_text().replace("lock: period", "lock: all"))
+    config.write_text(config.read_text().replace("lock: period", f"lock: {scope}"))
     with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as a run of 2026-10 would
         code, out, err = _run(root, "--period", NEXT)
     assert code == 2 and out == ""
-    assert f"every run (lock: all) is in use by another custrisk process (pid {os.getpid()}" in err
+    held = "the runs folder (one run at a time, of any month) is in use by another custrisk"
+    assert f"{held} process (pid {os.getpid()}" in err
     assert not (root / "runs" / f".staging-{NEXT}").exists()
 
 
@@ -564,3 +569,147 @@ def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(
         app, ["alerts", str(folder / "scores.csv")], env={**env, "CUSTRISK_KEY": ""}
     )
     assert locked.exit_code == 2 and key.id in locked.output, locked.output
+
+
+# -- the state of a runs folder across months: one run at a time, the month before, a
+# removed previous run, a moved folder ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def third_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The exports of the same customers as of 2026-12-31."""
+    folder = tmp_path_factory.mktemp("export_200_third")
+    generate_sample_data(folder, customers=200, seed=1, as_of=dt.date(2026, 12, 31))
+    return folder
+
+
+class _Paused:
+    """``custrisk run`` of ``period`` in another process, stopped at ``point`` (holding
+    the lock) until killed."""
+
+    def __init__(self, root: Path, period: str, point: str) -> None:
+        marker = root / "pid"
+        marker.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(SRC), "CUSTRISK_TEST_PAUSE_FILE": str(marker)}
+        with (root / "stderr").open("wb") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "custrisk", "run", str(root / "run.yaml")]
+                + ["--period", period],
+                env={**env, "CUSTRISK_TEST_PAUSE_AT": point},
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+        deadline = time.monotonic() + 120
+        while not marker.is_file() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not marker.is_file():
+            self.kill()
+            raise AssertionError((root / "stderr").read_text())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+def _facts(root: Path, period: str) -> dict[str, object]:
+    return json.loads((root / "runs" / period / "run.json").read_text(encoding="utf-8"))
+
+
+def test_two_months_of_one_runs_folder_never_run_at_once_and_in_order(
+    make_root: Callable[[], Path],
+) -> None:
+    """Both months started together: the later one neither runs beside the earlier (the
+    lock is the runs folder's) nor without it once that one was killed."""
+    root = make_root()
+    paused = _Paused(root, PERIOD, "before:score")
+    try:
+        code, out, err = _run(root, "--period", NEXT)
+        assert code == 2 and out == ""
+        assert f"is in use by another custrisk process (pid {paused.proc.pid}, host" in err
+        assert not (root / "runs" / f".staging-{NEXT}").exists()
+    finally:
+        paused.kill()
+    code, out, err = _run(root, "--period", NEXT)  # the month before was killed midway
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"the run of {PERIOD}, the month before {NEXT}, did not finish" in err
+    assert f"custrisk run run.yaml --period {PERIOD}" in err
+    assert not (root / "runs" / NEXT).exists()
+    assert _run(root, "--period", PERIOD)[0] == 1, "resumed; the drift gate of 200 customers"
+    assert _run(root, "--period", NEXT)[0] == 1
+    previous = _facts(root, NEXT)["previous"]
+    assert previous == {"period": PERIOD, "run_id": _facts(root, PERIOD)["run_id"]}
+
+
+def test_the_first_month_of_a_runs_folder_runs_without_a_previous_run_and_says_so(
+    make_root: Callable[[], Path],
+) -> None:
+    root = make_root()  # exports of 2026-10 are there, but no run at all yet
+    code, out, err = _run(root, "--period", NEXT)
+    assert code == 1, err  # the drift gate of 200 customers
+    assert _facts(root, NEXT)["previous"] is None
+    log = (root / "runs" / NEXT / "log.jsonl").read_text(encoding="utf-8")
+    assert f"no run before {NEXT} in runs: the first month, compared with no earlier run" in log
+
+
+def test_a_month_after_a_gap_is_refused_while_the_missing_month_can_be_run(
+    make_root: Callable[[], Path], third_month: Path
+) -> None:
+    root = make_root()
+    shutil.copytree(third_month, root / "exports" / "2026-12")
+    assert _run(root, "--period", PERIOD)[0] == 1
+    code, out, err = _run(root, "--period", "2026-12")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"no run of {NEXT}, the month before 2026-12" in err
+    assert f"custrisk run run.yaml --period {NEXT}" in err
+    assert not (root / "runs" / "2026-12").exists()
+    # the month never came (no exports): the run compares with the latest earlier one
+    (root / "exports" / NEXT).rename(root / f"missing-{NEXT}")
+    code, out, err = _run(root, "--period", "2026-12")
+    assert code == 1, err
+    previous = _facts(root, "2026-12")["previous"]
+    assert previous == {"period": PERIOD, "run_id": _facts(root, PERIOD)["run_id"]}
+    log = (root / "runs" / "2026-12" / "log.jsonl").read_text(encoding="utf-8")
+    assert f"no run of {NEXT} (nor its exports): compared with the run of {PERIOD}" in log
+
+
+def test_a_month_whose_previous_run_retention_removed_is_still_up_to_date(
+    make_root: Callable[[], Path],
+) -> None:
+    """Retention removes the run the oldest kept month was compared with: rerunning that
+    month is a no-op, not a new run without migration and a second digest."""
+    root = make_root()
+    assert _run(root, "--period", PERIOD)[0] == 1
+    assert _run(root, "--period", NEXT)[0] == 1
+    before = _facts(root, NEXT)
+    assert apply_retention(root / "runs", 1, NEXT) == [PERIOD]
+    code, out, err = _run(root, "--period", NEXT)
+    assert code == 0, err
+    assert f"nothing to do (run {before['run_id']} is up to date)" in out
+    assert _facts(root, NEXT) == before
+
+
+def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(
+    make_root: Callable[[], Path], models_200: Path, tmp_path: Path
+) -> None:
+    """A moved install: the backup of runs/ and models/ restored under another path, the
+    RUN.yaml and exports copied beside them; the next run does nothing (and sends
+    nothing again)."""
+    root = make_root()
+    assert _run(root, "--period", PERIOD)[0] == 1
+    run_id = _facts(root, PERIOD)["run_id"]
+    env = {"CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"), "CUSTRISK_KEY": ""}
+    runner = CliRunner()
+    args = ["backup", "--out", str(tmp_path / "backups"), "--runs", str(root / "runs")]
+    result = runner.invoke(app, [*args, "--models", str(models_200)], env=env)
+    assert result.exit_code == 0, result.output
+    (archive,) = (tmp_path / "backups").glob("*.tar.gz")
+    moved = tmp_path / "elsewhere"
+    result = runner.invoke(app, ["restore", str(archive), "--to", str(moved)], env=env)
+    assert result.exit_code == 0, result.output
+    shutil.copytree(root / "exports", moved / "exports")
+    shutil.copy2(root / "run.yaml", moved / "run.yaml")
+    root.rename(root.with_name(f"{root.name}-gone"))  # nothing read from the old place
+    code, out, err = _run(moved, "--period", PERIOD)
+    assert code == 0, out + err
+    assert f"nothing to do (run {run_id} is up to date)" in out

@@ -29,7 +29,8 @@ ALERTS_FAIL_ON = (*LEVELS, "never")
 DRIFT_FAIL_ON = ("alert", "warn", "never")
 #: Which customers get a PDF report.
 REPORT_CUSTOMERS = ("with_alerts", "all")
-#: Whether a second run is refused for the same period only, or for any period.
+#: The values of ``lock`` (kept for older RUN.yaml files): either way a run holds the lock
+#: of its whole runs folder, since a month's run reads the run of the month before.
 LOCK_SCOPES = ("period", "all")
 
 TOP_KEYS = (
@@ -226,6 +227,13 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     retention = root.child("retention")
     retention.check_keys(("keep",))
     keep = int(retention.number("keep", 0, minimum=0, integer=True))
+    if keep == 1:  # the latest month's run was compared with the month before's
+        raise retention.error(
+            "keep",
+            "1 would remove the run of the month before the latest, which the latest "
+            "month's run was compared with (its migration, its new and ongoing alerts)",
+            hint="keep: 2 or more months, or keep: 0 for every month",
+        )
     notifications = root.get("notifications")
     if notifications is not None and not isinstance(notifications, dict):
         raise root.error("notifications", "expected a mapping of notification settings")

@@ -34,7 +34,8 @@ lang: zh                            # labels and reports: zh or en
 # alert_rules: configs/alerts.yaml  # early-warning rules (default: the packaged one)
 # Exit 1 when an alert at this level or above fires: red, orange, yellow or never.
 fail_on: never
-# A second run is refused while one runs: of the same period, or (all) of any period.
+# A second run is refused while one runs, of any month: a run holds the lock of the
+# whole runs folder (period and all do the same; one run reads the month before's).
 lock: period
 
 reports:
@@ -62,7 +63,7 @@ evaluate:
   after_months: 1
 
 retention:
-  keep: 24                          # months kept in runs/ (0: all)
+  keep: 24                          # months kept in runs/ (0: all; else 2 or more)
 
 # The month's data is refused (exit 2, nothing published or sent) when its as-of date
 # (the latest event date) is not in the month or up to as_of_days_after days after its

@@ -3,7 +3,8 @@
 ::
 
     runs/
-      .custrisk-run-2026-11.lock   lock of one period (``lock: all``: .custrisk-run.lock)
+      .custrisk-run.lock           the lock: one run at a time in the folder (a month's
+                                   run reads the month before's)
       .staging-2026-11/            the run being built (kept when a stage fails or the
                                    process is killed; the next run resumes from it)
         state.json                 the stages done so far, with their outputs' hashes
@@ -64,9 +65,11 @@ class RunLayout:
     def replaced(self) -> Path:
         return self.runs_dir / f"{REPLACED_PREFIX}{self.period}"
 
-    def lock_file(self, scope: str) -> Path:
-        name = LOCK_PREFIX if scope == "all" else f"{LOCK_PREFIX}-{self.period}"
-        return self.runs_dir / f"{name}.lock"
+    @property
+    def lock_file(self) -> Path:
+        """The lock of the whole runs folder, whatever the period: a month's run reads
+        the run of the month before, so two runs of one folder never run at once."""
+        return self.runs_dir / f"{LOCK_PREFIX}.lock"
 
     def recover(self) -> str | None:
         """Finish or undo a replacement of this period's run that a kill interrupted
@@ -104,6 +107,16 @@ def periods(runs_dir: Path) -> list[str]:
         for p in runs_dir.iterdir()
         if PERIOD_PATTERN.match(p.name) and (p / RUN_FILE).is_file()
     )
+
+
+def unfinished(runs_dir: Path) -> list[str]:
+    """The periods whose run was started and did not finish (a staging folder is left:
+    a failed stage or a killed run), oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    names = (p.name for p in runs_dir.iterdir() if p.name.startswith(STAGING_PREFIX))
+    found = (name[len(STAGING_PREFIX) :] for name in names)
+    return sorted(period for period in found if PERIOD_PATTERN.match(period))
 
 
 def previous_run(runs_dir: Path, period: str) -> Path | None:
@@ -237,5 +250,6 @@ __all__ = [
     "refresh_outputs",
     "relist_runs",
     "remove_outputs",
+    "unfinished",
     "write_json",
 ]

@@ -6,11 +6,16 @@ what it wrote (with SHA-256s); a run killed at any point is resumed by the next 
 the first stage that did not finish (or whose outputs changed since), and since every
 stage is deterministic the outputs are the same bytes as an uninterrupted run's.
 
-A fingerprint of everything a run depends on (input files, config files, the model's
-card, the previous period's run, library versions) decides whether there is anything to
-do: a finished run with the same fingerprint is left alone unless ``force``. RUN.yaml
-counts by its settings other than the engine's (``engine``, ``scheduler``, ``buckets``,
-``memory_limit``): both engines write the same files.
+A fingerprint of everything a run depends on (input files, config files by their
+contents, the model's card, the previous period's run, library versions) decides whether
+there is anything to do: a finished run with the same fingerprint is left alone unless
+``force``. It holds no path, so a runs folder moved or restored elsewhere is up to date.
+RUN.yaml counts by its settings other than the engine's (``engine``, ``scheduler``,
+``buckets``, ``memory_limit``): both engines write the same files.
+
+One run at a time holds the runs folder's lock, and a month is compared with the run of
+the month before: one that did not finish, or has not run while its exports are there,
+stops the run (run it first); the first month of a folder is compared with none.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from custrisk.batch.layout import (
     read_json,
     remove_outputs,
     sha256_file,
+    unfinished,
     write_json,
 )
 from custrisk.batch.stages import (
@@ -151,6 +157,12 @@ class BatchOutcome:
             state = "GATE FAILED: " + "; ".join(self.gate_failures)
         else:
             state = "ok"
+        compared = self.facts.get("previous")
+        before = shift_period(self.period, -1)
+        if compared is None:
+            parts.append("no earlier run to compare with")
+        elif compared.get("period") != before:
+            parts.append(f"compared with {compared.get('period')} (no run of {before})")
         resumed = f", resumed at {self.resumed_from}" if self.resumed_from else ""
         return (
             f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
@@ -199,7 +211,10 @@ def run_batch(
     Raises
     ------
     custrisk.io.lock.LockHeld
-        Another run holds the lock (of the period, or of every period).
+        Another run holds the lock of the runs folder (of any period).
+    DataError
+        The run of the month before did not finish, or has not run while its exports are
+        there (run it first).
     CustriskError
         A stage failed on bad input or config; the staging folder is kept and the next
         call resumes from that stage.
@@ -217,11 +232,11 @@ def run_batch(
     ensure_dir(config.runs_dir)
     notify_config = _notify.parse(config.notifications, f"{config.path}: notifications")
     del notify_config  # parsed here to refuse a bad section before any work
-    what = f"the run of {period}" if config.lock == "period" else "every run (lock: all)"
+    what = "the runs folder (one run at a time, of any month)"
     # encrypt: true seals every customer-data output of the stages; without a key this
     # stops here (exit 2 naming what to create), before any work
     sealing = protected_outputs(encrypt=config.encrypt, group=load_roles().output_gid())
-    with sealing, exclusive_lock(layout.lock_file(config.lock), what=what) as held:
+    with sealing, exclusive_lock(layout.lock_file, what=what) as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)
@@ -231,16 +246,18 @@ def run_batch(
             notes.append(recovered)
         # unpickled while the exports are validated and read
         model = open_model(config.model, config.models_dir, background=True)
-        previous = previous_run(config.runs_dir, period)
-        basis = _basis(config, period, model.model_id, model.card, previous)
-        fingerprint = _fingerprint(basis)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
             facts = read_json(layout.final / RUN_FILE)
-            if facts.get("fingerprint") == fingerprint:
+            compared = _compared_with(config.runs_dir, period, facts)
+            basis = _basis(config, period, model.model_id, model.card, compared)
+            if facts.get("fingerprint") == _fingerprint(basis):
                 if layout.staging.exists():  # a killed --force run: nothing to resume
                     remove_outputs(config.runs_dir, [layout.staging.name])
                     notes.append(f"removed {layout.staging.name}, left by a killed --force run")
                 log = _Log(layout.final / LOG_FILE, period, on_event)
+                previous = config.runs_dir / compared["period"] if compared else None
+                if previous is not None and not (previous / RUN_FILE).is_file():
+                    previous = None  # removed since (retention): the run has its lifecycle
                 resent = _resend_failed_notifications(config, layout.final, facts, previous, log)
                 for note in notes:
                     log.write("note", message=note)
@@ -255,6 +272,11 @@ def run_batch(
                     resent=resent,
                 )
             notes.append(f"inputs or configs changed since run {facts.get('run_id')}: run again")
+        previous, unlike = _choose_previous(config, period)
+        if unlike:
+            notes.append(unlike)
+        basis = _basis(config, period, model.model_id, model.card, _run_ref(previous))
+        fingerprint = _fingerprint(basis)
         state = _open_staging(layout, fingerprint, fresh=force)
         log = _Log(layout.staging / LOG_FILE, period, on_event)
         log.write("start", fingerprint=fingerprint, force=force, pid=os.getpid())
@@ -289,7 +311,13 @@ def run_batch(
         if removed:
             log.write("retention", removed=removed, keep=config.keep)
         outcome = BatchOutcome(
-            period, layout.final, DONE, facts, time.perf_counter() - start, resumed_from, notes
+            period,
+            layout.final,
+            DONE,
+            facts,
+            time.perf_counter() - start,
+            resumed_from,
+            notes,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         return outcome
@@ -410,12 +438,67 @@ def _open_staging(layout: RunLayout, fingerprint: str, *, fresh: bool) -> dict[s
     return state
 
 
+def _choose_previous(config: RunConfig, period: str) -> tuple[Path | None, str | None]:
+    """The run ``period`` is compared with: the month before's. Without it, the latest
+    earlier run when the month before cannot be run (no exports), none for the first
+    month of the folder (with what to say about it); a DataError when the month before
+    did not finish or can still be run: run it first."""
+    runs = config.runs_dir
+    before = shift_period(period, -1)
+    latest = previous_run(runs, period)
+    if latest is not None and latest.name == before:
+        return latest, None
+    command = f"custrisk run {config.path.name} --period {before}"
+    started = [p for p in unfinished(runs) if p < period]
+    if before in started:
+        raise DataError(
+            f"the run of {before}, the month before {period}, did not finish "
+            f"({RunLayout(runs, before).staging.name} is left)",
+            file=str(runs),
+            hint=f"run it first: {command}",
+        )
+    if latest is None and not started:
+        return (
+            None,
+            f"no run before {period} in {runs.name}: the first month, compared with no earlier run",
+        )
+    if config.exports_for(before).exists():
+        raise DataError(
+            f"no run of {before}, the month before {period}, although its exports are there",
+            file=str(runs),
+            hint=f"run it first: {command}",
+        )
+    if latest is None:
+        return None, f"no run of {before} (nor its exports): compared with no earlier run"
+    return latest, f"no run of {before} (nor its exports): compared with the run of {latest.name}"
+
+
+def _compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The run a finished run of ``period`` counts as compared with now: the latest
+    earlier run, or the one it recorded when that was removed since (retention) and no
+    run came between -- the run was made with it and is no less up to date."""
+    latest = previous_run(runs, period)
+    recorded = facts.get("previous")
+    if isinstance(recorded, dict) and isinstance(recorded.get("period"), str):
+        gone = not (runs / recorded["period"] / RUN_FILE).is_file()
+        if gone and (latest is None or latest.name < recorded["period"]):
+            return recorded
+    return _run_ref(latest)
+
+
+def _run_ref(run: Path | None) -> dict[str, Any] | None:
+    """How run.json names a previous run: its period and run id."""
+    if run is None:
+        return None
+    return {"period": run.name, "run_id": read_json(run / RUN_FILE).get("run_id")}
+
+
 def _basis(
     config: RunConfig,
     period: str,
     model_id: str,
     card: dict[str, Any],
-    previous: Path | None,
+    previous: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Everything the outputs depend on: inputs, configs, model, previous run, versions."""
     inputs = _input_hashes(config.exports_for(period), "exports")
@@ -433,25 +516,27 @@ def _basis(
             configs[name]["settings_sha256"] = _run_settings_hash(file)
     templates = config.reports.templates or default_templates_dir()
     configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
-    prev = None
-    if previous is not None:
-        prev = {"period": previous.name, "run_id": read_json(previous / RUN_FILE).get("run_id")}
     return {
         "period": period,
         "inputs": inputs,
         "configs": configs,
         "model": {"model_id": model_id, "card_sha256": _hash_json(card)},
-        "previous": prev,
+        "previous": previous,
         "versions": _versions(),
     }
 
 
 def _fingerprint(basis: dict[str, Any]) -> str:
-    """The hash of ``basis`` with RUN.yaml counted by its settings other than the
-    engine's (``settings_sha256``), not by its bytes: moving a month to the Dask engine
-    (or back, or to another cluster) does not make a finished run out of date."""
-    run = {k: v for k, v in basis["configs"].get("run", {}).items() if k != "sha256"}
-    return _hash_json({**basis, "configs": {**basis["configs"], "run": run}})
+    """The hash of ``basis`` with every config counted by its contents, not by where it
+    is (``file``: a moved install or a restored backup is up to date), and RUN.yaml by
+    its settings other than the engine's (``settings_sha256``), not by its bytes: moving
+    a month to the Dask engine (or back, or to another cluster) does not make a finished
+    run out of date."""
+    configs = {
+        name: {k: v for k, v in entry.items() if k != "file" and (name != "run" or k != "sha256")}
+        for name, entry in basis["configs"].items()
+    }
+    return _hash_json({**basis, "configs": configs})
 
 
 def _run_settings_hash(file: Path) -> str:

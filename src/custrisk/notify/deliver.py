@@ -237,10 +237,32 @@ def notify_run(
     cfg = config if isinstance(config, NotifyConfig) else load_notify_config(config)
     run = read_run(run_path, parts=("scores", "details", "alerts", "closed", "followups"))
     prev = read_run(previous, parts=("scores", "alerts")) if previous is not None else None
+    if prev is not None:
+        _check_previous(run, prev, Path(str(previous)))
     for path, what in ((reports_dir, "reports folder"), (portfolio_pdf, "portfolio PDF")):
         if path is not None and not Path(path).exists():
             raise DataError(f"{what} not found", file=str(path))
     return deliver_notifications(cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run)
+
+
+def _check_previous(run: ScoringRun, previous: ScoringRun, path: Path) -> None:
+    """``--previous`` must be an earlier run than the one notified: the run itself (every
+    alert ongoing, none new) or a later one (new alerts told as ongoing) is refused."""
+    if previous.run_id is not None and previous.run_id == run.run_id:
+        raise DataError(
+            "the previous run is the run notified itself: every alert would count as "
+            "ongoing, none as new",
+            file=str(path),
+            hint="give the run of the month before with --previous, or leave it out",
+        )
+    before, as_of = str(previous.facts.get("as_of") or ""), str(run.facts.get("as_of") or "")
+    if before and as_of and before[:10] > as_of[:10]:
+        raise DataError(
+            f"the previous run is as of {before[:10]}, after the run notified "
+            f"({as_of[:10]}): its alerts would be compared backwards",
+            file=str(path),
+            hint="give the run of an earlier month with --previous (the two may be swapped)",
+        )
 
 
 def _attempt(

@@ -341,6 +341,102 @@ def test_a_key_derived_from_the_encryption_key_survives_a_new_key(
     assert result.ok and result.lines == 3
 
 
+def _keyfile_env(tmp_path: Path) -> dict[str, str]:
+    """Auditing on, with the keys of a key file of this test (no key variables)."""
+    return {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_KEYFILE": str(tmp_path / "keys.json"),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+
+
+def test_retiring_the_first_encryption_key_keeps_the_audit_log_verifiable(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # a log written as custrisk writes it without an audit key: chained with the key
+    # derived from the first encryption key
+    env = _keyfile_env(tmp_path)
+    keyfile = tmp_path / "keys.json"
+    first = new_key(ENCRYPTION)
+    add_key(keyfile, first)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "scores.csv").write_text("customer_id\nC001\n", encoding="utf-8")
+    (tmp_path / "kept.csv").write_text("customer_id\nC002\n", encoding="utf-8")
+    for args in (
+        ["encrypt", "--remove", str(tmp_path / "runs" / "scores.csv")],
+        ["encrypt", "--remove", str(tmp_path / "kept.csv")],  # not rotated: lost with it
+        ["keys", "new"],
+        ["keys", "rotate", str(tmp_path / "runs")],
+    ):
+        assert runner.invoke(app, args, env=env).exit_code == 0
+    assert _lines(env)[0]["key"] == f"hkdf:{first.id}"
+
+    retired = runner.invoke(
+        app, ["keys", "retire", first.id, "--check", str(tmp_path / "runs")], env=env
+    )
+    assert retired.exit_code == 0, retired.output
+    assert f"Kept hkdf:{first.id}, the audit key derived from {first.id}" in retired.output
+    assert "3 line(s) (lines 1-3) of the audit log" in " ".join(retired.output.split())
+    verified = runner.invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "5 line(s), chain and head intact" in verified.output
+    # the encryption secret is gone: what it encrypted and nobody rotated is unreadable
+    assert load_keyring(keyfile).get(first.id) is None
+    lost = runner.invoke(app, ["decrypt", str(tmp_path / "kept.csv.enc")], env=env)
+    assert lost.exit_code == 2 and f"'{first.id}'" in lost.output
+    # and the log goes on verifying after the next rotation too
+    assert runner.invoke(app, ["keys", "new"], env=env).exit_code == 0
+    assert runner.invoke(app, ["audit", "verify"], env=env).exit_code == 0
+
+
+def test_an_audit_key_the_log_still_needs_is_not_retired(runner: CliRunner, tmp_path: Path) -> None:
+    env = _keyfile_env(tmp_path)
+    first = new_key(AUDIT)
+    add_key(tmp_path / "keys.json", first)
+    runner.invoke(app, ["keys", "list"], env=env)
+    assert runner.invoke(app, ["keys", "new", "--purpose", "audit"], env=env).exit_code == 0
+
+    refused = runner.invoke(app, ["keys", "retire", first.id], env=env)
+    assert refused.exit_code == 1
+    assert (
+        f"audit key '{first.id}' chains 2 line(s) (lines 1-2) of the audit log "
+        f"{tmp_path / 'audit.log'}: without it, custrisk audit verify fails at line 1"
+    ) in " ".join(refused.output.split())
+    assert load_keyring(tmp_path / "keys.json").get(first.id) is not None
+    verified = runner.invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    # a log that never used it does not hold it back
+    other = tmp_path / "other.log"
+    other.write_text("")
+    retired = runner.invoke(app, ["keys", "retire", first.id, "--audit-log", str(other)], env=env)
+    assert retired.exit_code == 0, retired.output
+    assert "No line of the audit log" in retired.output
+
+
+def test_verify_names_the_encryption_key_a_missing_derived_key_came_from(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    env = _keyfile_env(tmp_path)
+    keyfile = tmp_path / "keys.json"
+    first = new_key(ENCRYPTION)
+    add_key(keyfile, first)
+    runner.invoke(app, ["keys", "list"], env=env)
+    add_key(keyfile, new_key(ENCRYPTION))
+    # the first key removed by hand (or by a custrisk that did not keep its audit key)
+    keys = json.loads(keyfile.read_text(encoding="utf-8"))
+    keys["keys"] = [k for k in keys["keys"] if k["id"] != first.id]
+    keyfile.write_text(json.dumps(keys), encoding="utf-8")
+    result = runner.invoke(app, ["audit", "verify"], env={**env, "CUSTRISK_AUDIT": "off"})
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert f"line 1: its key 'hkdf:{first.id}' is derived from encryption key '{first.id}'" in said
+    assert "point CUSTRISK_KEYFILE at a key file that holds" in said
+    assert "not verified until the key is found" in said
+    assert "damaged log" not in said
+
+
 def test_a_scoring_run_records_its_files_model_and_rows(
     runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:

@@ -206,6 +206,47 @@ def test_unlisted_and_missing_members_are_refused(tmp_path: Path, no_keys: dict[
         verify_backup(archive)
 
 
+def test_missing_members_are_named_apart_from_changed_ones(
+    runner: CliRunner, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    listed = {f"runs/{n}.csv": f"{n}\n".encode() for n in "abcdef"}
+    archive = tmp_path / "a.tar.gz"
+    _write_members(archive, {"runs/a.csv": b"a\n", "MANIFEST.json": _manifest(listed)})
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert (
+        "members 'runs/b.csv', 'runs/c.csv', 'runs/d.csv' and 2 more are listed in the "
+        "manifest but not in the archive"
+    ) in said
+    assert "damaged" not in said and "SHA-256" not in said
+    _write_members(archive, {**listed, "runs/b.csv": b"B\n", "MANIFEST.json": _manifest(listed)})
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
+    assert result.exit_code == 2
+    assert "member 'runs/b.csv' does not match its SHA-256" in " ".join(result.output.split())
+
+
+def test_a_missing_archive_is_said_missing_not_damaged(
+    runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    archive = _backup(runner, no_keys, workspace, tmp_path / "b")
+    moved = archive.rename(tmp_path / archive.name)
+    result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert f"{archive}: backup archive not found (its checksum file {archive.name}.sha256" in said
+    assert "damaged" not in said and "member" not in said
+    restored = runner.invoke(app, ["restore", str(archive), "--to", str(tmp_path / "r")])
+    assert restored.exit_code == 2 and "backup archive not found" in restored.output
+    moved.rename(archive)
+    folder = runner.invoke(app, ["backup", "verify", str(archive.parent)], env=no_keys)
+    assert folder.exit_code == 2
+    assert (
+        f"is a folder, not a backup archive; name one of its archives (the newest: "
+        f"{archive.name})" in " ".join(folder.output.split())
+    )
+
+
 def test_restore_never_writes_into_a_folder_that_holds_files(
     runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
 ) -> None:
@@ -230,6 +271,7 @@ def test_an_encrypted_archive_without_its_key_names_the_key(
     result = runner.invoke(app, ["backup", "verify", str(archive)], env=no_keys)
     assert result.exit_code == 2
     assert "encrypted and no key is available" in result.output
+    assert "damaged" not in result.output
     other = Keyring((new_key(ENCRYPTION),), "another key file")
     with pytest.raises(Exception, match=r"needs key 'enc-"):
         verify_backup(archive, other)

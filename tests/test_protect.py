@@ -29,6 +29,7 @@ from custrisk.protect import (
     rotate_files,
 )
 from custrisk.protect.envelope import MAGIC, TAG
+from custrisk.protect.keys import derive_audit_key
 
 SMALL = 64  # a tiny chunk size, so that tests can cut and swap chunks by hand
 
@@ -221,6 +222,28 @@ def test_rotation_rewraps_files_and_the_old_key_can_then_be_retired(tmp_path: Pa
     )
     again = rotate_files([tmp_path / "run"], read_keyfile(keyfile))
     assert again.rotated == [] and again.current == [sealed]
+
+
+def test_a_retired_encryption_key_leaves_only_its_audit_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyfile = tmp_path / "keys.json"
+    old, new = new_key("encryption"), new_key("encryption")
+    add_key(keyfile, old)
+    add_key(keyfile, new)
+    retired = retire_key(keyfile, old.id)
+    assert retired.key.id == old.id and retired.kept is not None
+    assert retired.kept.id == f"hkdf:{old.id}" and retired.kept.purpose == "audit"
+    assert retired.kept.secret == derive_audit_key(old).secret != old.secret
+    keyring = read_keyfile(keyfile)
+    assert [key.id for key in keyring.keys] == [f"hkdf:{old.id}", new.id]
+    assert not keyring.keys[0].active and keyring.active().id == new.id
+    assert base64.b64encode(old.secret).decode() not in keyfile.read_text()
+    # the kept key travels as a variable like any other audit key
+    encoded = base64.b64encode(retired.kept.secret).decode()
+    monkeypatch.setenv("CUSTRISK_AUDIT_KEY", f"hkdf:{old.id}:{encoded}")
+    monkeypatch.setenv("CUSTRISK_KEYFILE", str(tmp_path / "absent.json"))
+    assert load_keyring().active("audit").secret == retired.kept.secret
 
 
 # -- the command line --------------------------------------------------------------------

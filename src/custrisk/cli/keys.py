@@ -110,20 +110,38 @@ def retire(
             show_default=False,
         ),
     ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-log",
+            help="The audit log that may need the key (default: $CUSTRISK_AUDIT_LOG, else "
+            "~/.local/state/custrisk/audit.log).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Remove a key that is no longer active; files it encrypted become unreadable."""
-    from custrisk.errors import CheckFailed
-    from custrisk.protect import default_keyfile, encrypted_files, key_id_of, retire_key
+    """Remove a key that is no longer active; files it encrypted become unreadable.
 
-    still = [path for path in encrypted_files(check or []) if key_id_of(path) == key_id]
-    if still:
-        raise CheckFailed(
-            f"{len(still)} file(s) still use key '{key_id}', e.g. {still[0]}",
-            hint="run custrisk keys rotate on them first",
+    An audit key the audit log still names is refused. An encryption key leaves the
+    audit key derived from it in the key file, so the audit log still verifies."""
+    from custrisk.protect import retire as retire_checked
+
+    done = retire_checked(key_id, keyfile, check=check or [], audit_log=audit_log)
+    if check:
+        console.print(f"Checked {done.files_checked} encrypted file(s): none uses {key_id}")
+    if done.kept is not None:
+        uses = (
+            f"{done.audit.describe()} are chained with it and still verify"
+            if done.audit is not None and done.audit.lines
+            else "audit lines chained with it (in copies or backups of the log) still verify"
         )
-    path = keyfile or default_keyfile()
-    retire_key(path, key_id)
-    console.print(f"Retired key {key_id} from {path}")
+        console.print(
+            f"Kept {done.kept.id}, the audit key derived from {key_id} (it decrypts "
+            f"nothing), in the key file: {uses}"
+        )
+    elif done.audit is not None:
+        console.print(f"No line of the audit log {done.audit.log} is chained with {key_id}")
+    console.print(f"Retired key {key_id} from {done.keyfile}")
 
 
 @keys_app.command("export", short_help="Print one key as ID:BASE64 for CUSTRISK_KEY")

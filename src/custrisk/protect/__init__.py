@@ -3,6 +3,7 @@
 * :mod:`~custrisk.protect.keys` -- key files and key variables, key ids, rotation, retiring;
 * :mod:`~custrisk.protect.envelope` -- the streaming authenticated file format;
 * :mod:`~custrisk.protect.files` -- encrypting, decrypting and rotating whole files;
+* :mod:`~custrisk.protect.lifecycle` -- retiring a key once no file or audit log needs it;
 * :mod:`~custrisk.protect.output` -- ``--encrypt``: sealed outputs, encrypted inputs read
   transparently;
 * :mod:`~custrisk.protect.pseudonym` -- ``--pseudonymise``: keyed tokens for customer ids;
@@ -30,6 +31,7 @@ from custrisk.protect.keys import (
     read_keyfile,
     retire_key,
 )
+from custrisk.protect.lifecycle import Retirement, retire
 from custrisk.protect.output import Encryption, protected_outputs
 from custrisk.protect.pseudonym import Pseudonymiser, pseudonym, pseudonymiser, pseudonymising
 from custrisk.protect.roles import add_refusal_listener, current_caller, require
@@ -44,6 +46,7 @@ __all__ = [
     "Key",
     "Keyring",
     "Pseudonymiser",
+    "Retirement",
     "add_key",
     "add_refusal_listener",
     "current_caller",
@@ -62,6 +65,7 @@ __all__ = [
     "pseudonymising",
     "read_keyfile",
     "require",
+    "retire",
     "retire_key",
     "rotate_files",
 ]

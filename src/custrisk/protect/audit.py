@@ -17,7 +17,8 @@ the log's readers and copy the log (or its head) off the machine (docs/security.
 The key: the active key of purpose ``audit`` (``custrisk keys new --purpose audit`` or
 ``CUSTRISK_AUDIT_KEY``), else a key derived (HKDF-SHA256) from the active encryption key.
 Each line names its key id, so the log verifies across key rotation as long as the old
-keys are kept.
+keys are kept: retiring an encryption key keeps the audit key derived from it, and an
+audit key the log names is not retired (:func:`key_use` says which lines need a key).
 
 Lines are appended under an exclusive ``flock`` on the log, read-last-line-then-append,
 in one ``write`` with ``O_APPEND``: concurrent commands interleave whole lines, in order.
@@ -46,12 +47,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from custrisk.errors import CheckFailed, ConfigError, CustriskError, DataError
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.keys import AUDIT, ENCRYPTION, Key, Keyring, default_keyfile, load_keyring
+from custrisk.protect.keys import (
+    AUDIT,
+    DERIVED_PREFIX,
+    ENCRYPTION,
+    Key,
+    Keyring,
+    default_keyfile,
+    derive_audit_key,
+    load_keyring,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +71,6 @@ ROLE_ENV = "CUSTRISK_ROLE"
 MODES = ("auto", "on", "off")
 HEAD_SUFFIX = ".head"
 GENESIS = "0" * 64
-#: Key ids of keys derived from an encryption key: this prefix + the encryption key id.
-DERIVED_PREFIX = "hkdf:"
-_HKDF_INFO = b"custrisk audit log v1"
 #: Folders hashed for the log: at most this many files (beyond: counted, not hashed).
 MAX_DIR_FILES = 5000
 #: Customers named one by one in a line; more is "the portfolio".
@@ -105,14 +109,6 @@ def audit_mode() -> str:
 # -- keys -------------------------------------------------------------------------------
 
 
-def derive_audit_key(encryption: Key) -> Key:
-    """An audit key derived from an encryption key (HKDF-SHA256, its own info string)."""
-    secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-        encryption.secret
-    )
-    return Key(DERIVED_PREFIX + encryption.id, AUDIT, secret, encryption.created, True)
-
-
 def audit_key(keyring: Keyring) -> Key:
     """The key new lines are written with: the active audit key, else one derived from
     the active encryption key."""
@@ -128,11 +124,28 @@ def audit_key(keyring: Keyring) -> Key:
 
 
 def key_for(keyring: Keyring, key_id: str) -> Key | None:
-    """The key a line names (derived keys from their encryption key); None if absent."""
-    if key_id.startswith(DERIVED_PREFIX):
+    """The key a line names: from the keyring (a derived key kept when its encryption key
+    was retired, too), else derived from its encryption key; None if absent."""
+    key = keyring.get(key_id)
+    if key is None and key_id.startswith(DERIVED_PREFIX):
         base = keyring.get(key_id[len(DERIVED_PREFIX) :])
-        return derive_audit_key(base) if base is not None else None
-    return keyring.get(key_id)
+        key = derive_audit_key(base) if base is not None else None
+    return key
+
+
+def _missing_key(keyring: Keyring, key_id: str) -> str:
+    """Why the key a line or the head names is not available, and where to find it."""
+    if key_id.startswith(DERIVED_PREFIX):
+        base = key_id[len(DERIVED_PREFIX) :]
+        return (
+            f"its key '{key_id}' is derived from encryption key '{base}', and neither is "
+            f"among the keys of {keyring.source} (was '{base}' retired?); point "
+            f"CUSTRISK_KEYFILE at a key file that holds '{base}' (the key file's backup)"
+        )
+    return (
+        f"its key '{key_id}' is not among the keys of {keyring.source}; "
+        "point CUSTRISK_KEYFILE at the key file that holds it"
+    )
 
 
 def customer_token(key: Key, customer_id: str) -> str:
@@ -563,10 +576,21 @@ class Verification:
     bad_line: int | None = None
     problem: str = ""
     keys: tuple[str, ...] = ()
+    #: The key the first bad line names when that key is not available (the line itself
+    #: may be intact)
+    missing_key: str = ""
 
     @property
     def ok(self) -> bool:
         return self.bad_line is None and not self.problem
+
+
+@dataclass(frozen=True)
+class _Bad:
+    """Why a line does not verify."""
+
+    problem: str
+    missing_key: str = ""
 
 
 def verify_log(path: str | os.PathLike[str], keyring: Keyring) -> Verification:
@@ -584,8 +608,10 @@ def verify_log(path: str | os.PathLike[str], keyring: Keyring) -> Verification:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             fail = _check_line(raw, number, prev, keyring)
-            if isinstance(fail, str):
-                return Verification(path, number - 1, number, fail, tuple(keys_used))
+            if isinstance(fail, _Bad):
+                return Verification(
+                    path, number - 1, number, fail.problem, tuple(keys_used), fail.missing_key
+                )
             seq, prev = number, fail["mac"]
             if fail["key"] not in keys_used:
                 keys_used.append(fail["key"])
@@ -596,32 +622,30 @@ def verify_log(path: str | os.PathLike[str], keyring: Keyring) -> Verification:
     return Verification(path, seq, None, "", tuple(keys_used))
 
 
-def _check_line(raw: bytes, number: int, prev: str, keyring: Keyring) -> dict[str, Any] | str:
+def _check_line(raw: bytes, number: int, prev: str, keyring: Keyring) -> dict[str, Any] | _Bad:
     if not raw.endswith(b"\n"):
-        return "the line is cut short (no end of line): the log was truncated"
+        return _Bad("the line is cut short (no end of line): the log was truncated")
     try:
         entry = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return "not a JSON line (edited or damaged)"
+        return _Bad("not a JSON line (edited or damaged)")
     if not isinstance(entry, dict) or not isinstance(entry.get("mac"), str):
-        return "not an audit entry (no mac)"
+        return _Bad("not an audit entry (no mac)")
     key = key_for(keyring, str(entry.get("key", "")))
     if key is None:
-        return (
-            f"its key '{entry.get('key')}' is not among the keys of {keyring.source}; "
-            "point CUSTRISK_KEYFILE at the key file that holds it"
-        )
+        key_id = str(entry.get("key", ""))
+        return _Bad(_missing_key(keyring, key_id), missing_key=key_id)
     if not hmac.compare_digest(_mac(key, entry), entry["mac"]):
-        return "its MAC does not match its content: the line was edited"
+        return _Bad("its MAC does not match its content: the line was edited")
     if canonical(entry) + b"\n" != raw:
-        return "the line is not in the form custrisk writes (edited)"
+        return _Bad("the line is not in the form custrisk writes (edited)")
     if entry.get("seq") != number:
-        return (
+        return _Bad(
             f"it says it is entry {entry.get('seq')}, but it is line {number}: lines were "
             "deleted, inserted or reordered before it"
         )
     if entry.get("prev") != prev:
-        return "it does not follow the line before it: a line was deleted, inserted or moved"
+        return _Bad("it does not follow the line before it: a line was deleted, inserted or moved")
     return entry
 
 
@@ -660,6 +684,44 @@ def read_entries(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, 
                 entry = json.loads(raw)
                 if isinstance(entry, dict):
                     yield number, entry
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """The lines of an audit log chained with one key (``lines`` 0: none)."""
+
+    log: Path
+    key_id: str
+    lines: int = 0
+    first: int = 0
+    last: int = 0
+
+    def describe(self) -> str:
+        """``12 line(s) (lines 1-12) of LOG``, for messages."""
+        span = (
+            f"line {self.first}" if self.first == self.last else f"lines {self.first}-{self.last}"
+        )
+        return f"{self.lines} line(s) ({span}) of the audit log {self.log}"
+
+
+def key_use(path: str | os.PathLike[str], key_id: str) -> KeyUse:
+    """Which lines of the log at ``path`` are chained with ``key_id`` (none when there is
+    no log): they verify only while that key is available."""
+    path = Path(path)
+    use = KeyUse(path, key_id)
+    if not path.is_file():
+        return use
+    try:
+        numbers = [number for number, entry in read_entries(path) if entry.get("key") == key_id]
+    except OSError as exc:
+        raise DataError(
+            f"cannot read the audit log: {exc.strerror or exc}",
+            file=str(path),
+            hint=f"run as the account that writes it, or set {LOG_ENV} to the log to check",
+        ) from None
+    if numbers:
+        use = KeyUse(path, key_id, len(numbers), numbers[0], numbers[-1])
+    return use
 
 
 def parse_since(text: str) -> dt.datetime:
@@ -731,7 +793,9 @@ def require_ok(result: Verification) -> Verification:
     if not result.ok:
         raise CheckFailed(
             f"line {result.bad_line}: {result.problem} ({result.lines} line(s) before it verified)",
-            hint="keep the damaged log as evidence and investigate; a backup or the copy "
+            hint="the lines from there on are not verified until the key is found"
+            if result.missing_key
+            else "keep the damaged log as evidence and investigate; a backup or the copy "
             "shipped off the machine shows the original lines",
         )
     return result
@@ -748,6 +812,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuditSession",
+    "KeyUse",
     "Verification",
     "audit_event",
     "audit_key",
@@ -755,6 +820,7 @@ __all__ = [
     "customer_token",
     "default_log_path",
     "derive_audit_key",
+    "key_use",
     "open_log",
     "parse_since",
     "read_entries",

@@ -280,17 +280,56 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 # -- reading ----------------------------------------------------------------------------
 
 
+def _archives_in(folder: Path) -> list[Path]:
+    """The archives ``custrisk backup`` wrote in ``folder``, newest first."""
+    if not folder.is_dir():
+        return []
+    found = [
+        p
+        for p in folder.glob(f"{NAME_PREFIX}*.tar.gz*")
+        if p.is_file() and not p.name.endswith(".sha256")
+    ]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def _check_archive(path: Path, keyring: Keyring | None) -> None:
+    """The archive is there and can be opened (a missing archive is not a damaged one)."""
+    if path.is_dir():
+        newest = _archives_in(path)
+        raise DataError(
+            "is a folder, not a backup archive",
+            file=str(path),
+            hint=f"name one of its archives (the newest: {newest[0].name})"
+            if newest
+            else "name an archive written by custrisk backup (custrisk-backup-*.tar.gz[.enc])",
+        )
+    if not path.is_file():
+        beside = _archives_in(path.parent)
+        sidecar = checksum_file(path)
+        raise DataError(
+            "backup archive not found"
+            + (
+                f" (its checksum file {sidecar.name} is there: moved or deleted?)"
+                if sidecar.is_file()
+                else ""
+            ),
+            file=str(path),
+            hint=f"the newest archive in {path.parent} is {beside[0].name}"
+            if beside
+            else "check the path; archives are named custrisk-backup-<UTC time>.tar.gz[.enc]",
+        )
+    if is_encrypted(path) and keyring is None:
+        raise DataError(
+            "the archive is encrypted and no key is available",
+            file=str(path),
+            hint="set CUSTRISK_KEYFILE or CUSTRISK_KEY to the key that wrote it",
+        )
+
+
 @contextlib.contextmanager
 def _open_archive(path: Path, keyring: Keyring | None) -> Iterator[tarfile.TarFile]:
-    if not path.is_file():
-        raise DataError("backup archive not found", file=str(path))
-    if is_encrypted(path):
-        if keyring is None:
-            raise DataError(
-                "the archive is encrypted and no key is available",
-                file=str(path),
-                hint="set CUSTRISK_KEYFILE or CUSTRISK_KEY to the key that wrote it",
-            )
+    _check_archive(path, keyring)
+    if keyring is not None and is_encrypted(path):
         raw: IO[bytes] = open_decrypted(path, keyring)
     else:
         raw = path.open("rb")
@@ -333,7 +372,9 @@ def _check_name(name: str, archive: Path) -> str:
 
 
 def _members(archive: Path, keyring: Keyring | None) -> Iterator[tuple[str, IO[bytes] | None]]:
-    """Each member's name and content stream; every error names the member being read."""
+    """Each member's name and content stream; every error names the member being read
+    (a missing archive, a folder or an encrypted archive without a key are said as such)."""
+    _check_archive(archive, keyring)
     current = "(archive header)"
     try:
         with _open_archive(archive, keyring) as tar:
@@ -483,10 +524,15 @@ def verify_backup(archive: str | os.PathLike[str], keyring: Keyring | None = Non
         _check_member(name, digest, size, manifest, path)
     missing = sorted(set(manifest["files"]) - set(seen))
     if missing:
+        named = ", ".join(repr(name) for name in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise DataError(
-            f"member {missing[0]!r} is listed in the manifest but not in the archive "
-            f"({len(missing)} missing); nothing was restored",
+            f"{'member' if len(missing) == 1 else 'members'} {named}{more} "
+            f"{'is' if len(missing) == 1 else 'are'} listed in the manifest but not in the "
+            "archive (removed from it: the archive was rebuilt or altered); nothing was "
+            "restored",
             file=str(path),
+            hint="restore from another backup",
         )
     _check_checksum(path)
     total = sum(size for _, size in seen.values())

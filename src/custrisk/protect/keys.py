@@ -14,6 +14,11 @@ with it; every key still in the file can read what it wrote, until it is retired
 (``custrisk keys retire ID``). Key ids are public (they are written into the header of
 every encrypted file); secrets never leave the key file or the variable.
 
+Without an audit key, the audit log is chained with a key derived from the active
+encryption key (id ``hkdf:`` + its id). Retiring that encryption key keeps the derived
+key in the file, as an audit key of its own: the log still verifies, and the derived key
+decrypts nothing.
+
 Where the keys come from, first match wins:
 
 1. ``CUSTRISK_KEY`` / ``CUSTRISK_PSEUDONYM_KEY`` / ``CUSTRISK_AUDIT_KEY`` -- one key as
@@ -39,6 +44,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from custrisk.errors import ConfigError, UsageError
 
 ENCRYPTION = "encryption"
@@ -57,6 +65,18 @@ FORMAT = 1
 MAX_KEYFILE_BYTES = 1 << 20
 _PREFIX = {ENCRYPTION: "enc", PSEUDONYM: "psn", AUDIT: "aud"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Key ids of audit keys derived from an encryption key: this prefix + the encryption
+#: key's id.
+DERIVED_PREFIX = "hkdf:"
+_HKDF_INFO = b"custrisk audit log v1"
+
+
+def valid_key_id(key_id: str, purpose: str) -> bool:
+    """Whether ``key_id`` is an id custrisk writes: a plain id, or for an audit key the
+    id of one derived from an encryption key (``hkdf:enc-...``)."""
+    if purpose == AUDIT and key_id.startswith(DERIVED_PREFIX):
+        key_id = key_id[len(DERIVED_PREFIX) :]
+    return bool(_ID.match(key_id))
 
 
 def default_keyfile() -> Path:
@@ -132,6 +152,15 @@ def new_key(purpose: str = ENCRYPTION, *, now: dt.datetime | None = None) -> Key
     return Key(key_id, purpose, secret, now.isoformat(timespec="seconds"), True)
 
 
+def derive_audit_key(encryption: Key) -> Key:
+    """The audit key derived from an encryption key (HKDF-SHA256, its own info string):
+    it chains the audit log when there is no audit key, and reads nothing encrypted."""
+    secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
+        encryption.secret
+    )
+    return Key(DERIVED_PREFIX + encryption.id, AUDIT, secret, encryption.created, True)
+
+
 def _decode_secret(text: Any, where: str, key_id: str) -> bytes:
     try:
         secret = base64.b64decode(str(text), validate=True)
@@ -189,7 +218,7 @@ def read_keyfile(path: str | os.PathLike[str]) -> Keyring:
             raise ConfigError("each key must be a mapping", file=where, key=f"keys[{number}]")
         key_id = str(entry.get("id", ""))
         purpose = str(entry.get("purpose", ""))
-        if not _ID.match(key_id) or key_id in seen:
+        if not valid_key_id(key_id, purpose) or key_id in seen:
             raise ConfigError(
                 f"missing, malformed or repeated key id '{key_id}'",
                 file=where,
@@ -242,10 +271,8 @@ def add_key(path: str | os.PathLike[str], key: Key) -> Path:
     return write_keyfile(path, (*kept, replace(key, active=True)))
 
 
-def retire_key(path: str | os.PathLike[str], key_id: str) -> Key:
-    """Remove a non-active key from the key file; what it encrypted can no longer be read."""
-    path = Path(path)
-    keyring = read_keyfile(path)
+def retirable(keyring: Keyring, key_id: str) -> Key:
+    """The key ``key_id`` of ``keyring`` if it may be retired: there, and not active."""
     key = keyring.require(key_id, "retiring")
     if key.active:
         raise UsageError(
@@ -253,8 +280,43 @@ def retire_key(path: str | os.PathLike[str], key_id: str) -> Key:
             hint=f"create its successor first (custrisk keys new --purpose {key.purpose}), "
             "re-encrypt with custrisk keys rotate, then retire it",
         )
-    write_keyfile(path, tuple(other for other in keyring.keys if other.id != key_id))
     return key
+
+
+@dataclass(frozen=True)
+class Retired:
+    """What :func:`retire_key` removed, and the audit key it kept in its place."""
+
+    key: Key
+    #: The audit key derived from a retired encryption key (``hkdf:<id>``), kept so that
+    #: audit lines chained with it still verify; None for other keys.
+    kept: Key | None = None
+
+
+def retire_key(path: str | os.PathLike[str], key_id: str) -> Retired:
+    """Remove a non-active key from the key file; what it encrypted can no longer be read.
+
+    An encryption key is replaced by the audit key derived from it (inactive): audit
+    lines written while it was the active encryption key, in this log, its backups or
+    its copies, still verify. That key is one-way from the encryption key and decrypts
+    nothing. Whether a log still needs a key is checked by the caller
+    (:func:`custrisk.protect.lifecycle.retire`).
+    """
+    path = Path(path)
+    keyring = read_keyfile(path)
+    key = retirable(keyring, key_id)
+    kept = None
+    if key.purpose == ENCRYPTION:
+        derived = replace(derive_audit_key(key), active=False)
+        kept = keyring.get(derived.id) or derived
+    remaining: list[Key] = []
+    for other in keyring.keys:
+        if other.id != key_id:
+            remaining.append(other)
+        elif kept is not None and keyring.get(kept.id) is None:
+            remaining.append(kept)  # in the retired key's place
+    write_keyfile(path, tuple(remaining))
+    return Retired(key, kept)
 
 
 def _env_key(purpose: str) -> Key | None:
@@ -262,8 +324,8 @@ def _env_key(purpose: str) -> Key | None:
     text = os.environ.get(name, "").strip()
     if not text:
         return None
-    key_id, sep, encoded = text.partition(":")
-    if not sep or not _ID.match(key_id):
+    key_id, sep, encoded = text.rpartition(":")  # a derived audit key's id has one too
+    if not sep or not valid_key_id(key_id, purpose):
         raise ConfigError(
             f"{name} must be ID:BASE64 (a key id, a colon and 32 bytes in base64)",
             hint="custrisk keys export ID prints a key in this form",

@@ -4,7 +4,13 @@ bucket counts, on clean and on dirty exports."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import custrisk
 from custrisk.cli import app
 from custrisk.data import Workspace, load_workspace
 from custrisk.results import ScoringRun
@@ -243,6 +250,89 @@ def test_unreachable_scheduler_is_a_usage_error(
     assert "cannot reach a Dask scheduler" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "s.csv").exists()
+
+
+def _serve(answer: bytes | None) -> Iterator[str]:
+    """A real local server at ``tcp://127.0.0.1:PORT``: each connection read once and
+    given ``answer`` (then closed), or, with None, held open without a word."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the listener was closed: the test is over
+                return
+            held.append(conn)
+            if answer is not None:
+                conn.recv(65536)
+                conn.sendall(answer)
+                conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    yield from _serve(None)
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    yield from _serve(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("server", "said"),
+    [
+        ("silent_server", "it accepted the connection but did not answer as one within 10 s"),
+        ("http_server", "something answers there, but not in Dask's protocol"),
+    ],
+)
+def test_a_scheduler_address_where_no_scheduler_answers_is_one_line(
+    server: str,
+    said: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    export_200: Path,
+    models_200: Path,
+) -> None:
+    # The silent server made the command wait forever, the HTTP one die of a
+    # MemoryError (exit 3): Dask bounds its connection, not the handshake after it.
+    address = request.getfixturevalue(server)
+    out = tmp_path / "s.csv"
+    command = [sys.executable, "-m", "custrisk", "score", str(export_200), "--model", "logistic"]
+    command += ["--models-dir", str(models_200), "--out", str(out)]
+    command += ["--engine", "dask", "--scheduler", address]
+    src = Path(custrisk.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(src), "CUSTRISK_AUDIT": "off"}
+    # The timeout only fails a hang; it times nothing.
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"Error: --scheduler {address}: not a reachable Dask scheduler: ")
+    assert said in lines[0]
+    assert not out.exists()
+
+
+def test_a_workers_address_is_not_a_schedulers(dask_cluster: Any) -> None:
+    from custrisk.engine import dask_client
+    from custrisk.errors import UsageError
+
+    worker = next(iter(dask_cluster.scheduler_info()["workers"]))
+    with pytest.raises(UsageError, match=r"not a Dask scheduler: a Dask Worker answers there"):
+        with dask_client(worker):
+            pass
 
 
 @pytest.mark.parametrize("buckets", [1, 4])

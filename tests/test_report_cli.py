@@ -244,6 +244,54 @@ def test_process_pool_renders_in_workers(runner: CliRunner, run_path: Path, tmp_
     assert all(r["error"] == "" for r in rows.values())  # no missing-glyph warning in workers
 
 
+def _run_script(path: Path, body: str) -> subprocess.CompletedProcess[str]:
+    """``python SCRIPT`` as a user runs one; the timeout only fails a hang, it times
+    nothing."""
+    path.write_text(body, encoding="utf-8")
+    src = Path(custrisk.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(src), "CUSTRISK_AUDIT": "off"}
+    return subprocess.run(
+        [sys.executable, str(path)], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+RENDER_CALL = (
+    "import datetime\n"
+    "import custrisk\n"
+    "\n"
+    "def main():\n"
+    "    batch = custrisk.render_reports(\n"
+    "        {scores!r}, {out!r}, workers=2, portfolio=False, customers={customers!r},\n"
+    "        report_date=datetime.date(2026, 11, 5),\n"
+    "    )\n"
+    "    print('rendered', len(batch.results), len(batch.failed))\n"
+    "\n"
+)
+
+
+def test_a_script_without_the_main_guard_gets_an_error_not_a_hang(
+    run_path: Path, tmp_path: Path
+) -> None:
+    # Spawned workers run the script again: unguarded, its call ran in every worker,
+    # each worker died, and the pool started new ones forever.
+    out = tmp_path / "out"
+    call = RENDER_CALL.format(scores=str(run_path), out=str(out), customers=["C001", "C002"])
+    script = tmp_path / "monthly_reports.py"
+    done = _run_script(script, call + "main()\n")
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("custrisk.errors.UsageError: render_reports: a report worker"), last
+    assert str(script) in last and 'if __name__ == "__main__":' in last, last
+    # A worker stops at the script's call, before doing the work again
+    assert "render_reports was called in a worker process that is starting" in done.stderr
+    assert "rendered" not in done.stdout
+
+    guarded = _run_script(script, call + 'if __name__ == "__main__":\n    main()\n')
+    assert guarded.returncode == 0, guarded.stderr
+    assert guarded.stdout.split() == ["rendered", "2", "0"]
+    assert len(list(out.glob("customer_*.pdf"))) == 2
+
+
 def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "graded"
     result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", "--grade", "D,E")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from custrisk.errors import UsageError
@@ -21,6 +21,10 @@ ENGINES = ("pandas", "dask")
 
 #: Workers of the LocalCluster started when no scheduler is given.
 LOCAL_WORKERS = 2
+
+#: Seconds to connect to a scheduler given by ``--scheduler``, and as many again for it
+#: to answer as one: Dask bounds the connection but waits for the answer forever.
+SCHEDULER_TIMEOUT = 5
 
 #: Units of a memory size (``2GB``, ``512MiB``); Dask's meaning: kB = 1000, KiB = 1024.
 MEMORY_UNITS = {
@@ -268,6 +272,83 @@ def _worker_deaths(
         raise UsageError(f"{where} ran out of memory{limit}: {said}", hint=hint) from None
 
 
+_SCHEDULER_HINT = (
+    "start one with 'dask scheduler' (default port 8786) and give its address "
+    "(tcp://HOST:8786), or leave --scheduler out for a local cluster"
+)
+
+
+def _check_scheduler(address: str) -> None:
+    """That a Dask scheduler answers at ``address``: UsageError in one line otherwise.
+
+    :class:`distributed.Client` bounds its connection (``timeout``), not the handshake
+    after it: at an address that accepts and says nothing it waits forever, and the
+    first bytes of another protocol (an HTTP server's answer) read as the length of a
+    Dask message ask for exabytes, a MemoryError. So the scheduler is asked who it is
+    first, within :data:`SCHEDULER_TIMEOUT` seconds for the connection and as many for
+    the answer, on a loop of its own (the caller may be running one, as Jupyter does).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect, parse_address
+    from distributed.comm.registry import get_backend
+    from distributed.security import Security
+
+    async def identity() -> Any:
+        comm = await connect(
+            address,
+            timeout=SCHEDULER_TIMEOUT,
+            **Security().get_connection_args("client"),
+        )
+        try:
+            await comm.write({"op": "identity", "reply": True})  # every Dask server has it
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(identity(), 2 * SCHEDULER_TIMEOUT)
+
+    where = f"--scheduler {address}"
+    try:  # an unknown scheme (http://) or no port: nothing to connect to
+        scheme, location = parse_address(address)
+        with suppress(NotImplementedError):  # a transport without host and port
+            get_backend(scheme).get_address_host_port(location)
+    except ValueError as exc:
+        raise UsageError(
+            f"{where}: not a Dask scheduler address ({exc})", hint=_SCHEDULER_HINT
+        ) from None
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="custrisk-scheduler") as pool:
+            answer = pool.submit(asyncio.run, bounded()).result()
+    except TimeoutError:
+        raise UsageError(
+            f"{where}: not a reachable Dask scheduler: it accepted the connection but did "
+            f"not answer as one within {2 * SCHEDULER_TIMEOUT} s",
+            hint=_SCHEDULER_HINT,
+        ) from None
+    except OSError as exc:  # refused, no such host, closed: Dask's own words
+        raise UsageError(
+            f"{where}: cannot reach a Dask scheduler there ({exc})", hint=_SCHEDULER_HINT
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - whatever another protocol's bytes decode to
+        log.debug("%s: not Dask's protocol (%s: %s)", where, type(exc).__name__, exc)
+        raise UsageError(
+            f"{where}: not a reachable Dask scheduler: something answers there, but not "
+            "in Dask's protocol (an HTTP server, say)",
+            hint=_SCHEDULER_HINT,
+        ) from None
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind != "Scheduler":
+        what = f"a Dask {kind}" if isinstance(kind, str) else "a Dask server"
+        raise UsageError(
+            f"{where}: not a Dask scheduler: {what} answers there",
+            hint="give the scheduler's address (the workers' 'dask worker ADDRESS'), "
+            "default port 8786",
+        )
+
+
 @contextmanager
 def dask_client(
     scheduler: str | None = None,
@@ -301,13 +382,13 @@ def dask_client(
                 f"memory limit {memory_limit}: a running cluster's workers have their own",
                 hint="start them with 'dask worker --memory-limit SIZE'",
             )
+        _check_scheduler(scheduler)
         try:
-            client = _watched_client(scheduler, timeout="5s")
+            client = _watched_client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise UsageError(
                 f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
-                hint="start one with 'dask scheduler' (default port 8786) or leave "
-                "--scheduler out for a local cluster",
+                hint=_SCHEDULER_HINT,
             ) from exc
         with client, _worker_deaths(f"a worker of {scheduler}", None, _MemoryRestarts(client)):
             yield client

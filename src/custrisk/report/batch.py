@@ -2,6 +2,11 @@
 
 The parent loads and checks the inputs once, computes the portfolio statistics and
 hands both to each worker process (spawn start method) when it starts. A worker
+starts by importing the caller's main script again (spawn's rule): a script that calls
+:func:`render_reports` outside ``if __name__ == "__main__":`` would call it again in
+every worker, so the call refuses to run while a worker is starting, and a worker that
+ends before its work is done (it could not start, or was killed) stops the batch with
+one error instead of a wait that never ends. A worker
 imports WeasyPrint, compiles the templates and parses the stylesheet once, then renders
 one document per task; workers are replaced after ``max_tasks_per_child`` documents.
 
@@ -23,11 +28,13 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.pool
 import multiprocessing.util
 import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -39,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from custrisk import __version__
-from custrisk.errors import CustriskError, OutputError
+from custrisk.errors import CustriskError, OutputError, UsageError
 from custrisk.io.atomic import (
     Sealer,
     active_group,
@@ -476,14 +483,115 @@ def _results(
         for task in tasks:
             yield worker.run(*task)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(
+    with _WatchedPool(
         processes=workers,
         initializer=_init_worker,
         initargs=(job,),
         maxtasksperchild=per_child,
+        context=multiprocessing.get_context("spawn"),
     ) as pool:
-        yield from pool.imap_unordered(_run_task, tasks, chunksize=1)
+        pending = pool.imap_unordered(_run_task, tasks, chunksize=1)
+        while True:
+            ended = pool.ended_worker()
+            if ended is not None:
+                raise _worker_ended_error(ended)
+            try:
+                yield pending.next(timeout=_WATCH_SECONDS)
+            except StopIteration:
+                return
+            except multiprocessing.TimeoutError:
+                continue
+
+
+#: How often the parent looks at its workers while it waits for a result.
+_WATCH_SECONDS = 0.5
+
+
+class _WatchedPool(multiprocessing.pool.Pool):
+    """A pool that sees a worker end before its work is done.
+
+    :class:`multiprocessing.pool.Pool` replaces a worker that died and says nothing: a
+    worker that cannot start (its import of the main script failed) is started again
+    and again, and the document a killed worker held never comes back, so the batch
+    would wait forever. The pool keeps the workers it starts (``Process`` is the hook
+    Pool starts them through) until they end; one that ended with a code other than 0
+    (0: replaced after ``maxtasksperchild`` documents) is given by :meth:`ended_worker`.
+    (concurrent.futures' ProcessPoolExecutor sees a dead worker, but with
+    ``max_tasks_per_child`` it stops starting replacements and hangs on Python 3.11 to
+    3.13: CPython gh-115634.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._started: list[Any] = []
+        self._started_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    # Pool starts each worker through self.Process(ctx, ...): a method here, a
+    # staticmethod in Pool (mypy's override check), so that the pool keeps its own.
+    def Process(self, ctx: Any, *args: Any, **kwds: Any) -> Any:  # type: ignore[override]  # noqa: N802
+        process = ctx.Process(*args, **kwds)
+        with self._started_lock:
+            self._started.append(process)
+        return process
+
+    def ended_worker(self) -> int | None:
+        """The exit code of a worker that ended before its work was done, if one has."""
+        with self._started_lock:
+            # Workers that ended well are let go (their pipes close when Pool drops them)
+            self._started = [p for p in self._started if p.exitcode != 0]
+            ended = [p.exitcode for p in self._started if p.exitcode is not None]
+        return ended[0] if ended else None
+
+
+def _main_script() -> str | None:
+    """The script run as ``python SCRIPT``, which spawned workers import again; None
+    for ``python -m`` (custrisk's CLI), ``-c``, or an interactive session."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        return None
+    path = getattr(main, "__file__", None)
+    return str(path) if path else None
+
+
+_GUARD = 'if __name__ == "__main__":'
+
+
+def _worker_ended_error(code: int) -> CustriskError:
+    """What a worker that ended before its work was done means, as one line."""
+    script = _main_script()
+    if code > 0 and script is not None:
+        return UsageError(
+            f"render_reports: a report worker process could not start (exit code {code}): "
+            f"each worker starts by running the script {script} again, and a script that "
+            f"calls render_reports (or does any work) outside `{_GUARD}` does it again "
+            "there",
+            hint=f"put the script's work under `{_GUARD}` (docs/api.md), or render in "
+            "this process with workers=0; the reports done so far are kept",
+        )
+    if code > 0:
+        return UsageError(
+            f"render_reports: a report worker process could not start (exit code {code}); "
+            "its error is printed above",
+            hint="render in this process (workers=0, --workers 0) to see it as an error "
+            "of the call; the reports done so far are kept",
+        )
+    try:
+        how = f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        how = f"ended by signal {-code}"
+    return UsageError(
+        f"render_reports: a report worker process was {how} while rendering (most often "
+        "the system ran out of memory)",
+        hint="run the same call again with fewer workers: the reports done are kept and "
+        "skipped as up to date",
+    )
+
+
+def _starting_as_worker() -> bool:
+    """Whether this process is a worker that multiprocessing is still starting, running
+    the parent's main script again: ``_inheriting`` is the flag multiprocessing's own
+    "before the current process has finished its bootstrapping phase" check reads."""
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 def render_reports(
@@ -554,11 +662,23 @@ def render_reports(
     ConfigError, DataError, UsageError
         Before anything is rendered: missing CJK font, bad config or templates,
         unreadable inputs, unknown customer ids.
+    UsageError
+        A worker process ended before its work was done: it could not start (most often
+        a script calling this outside ``if __name__ == "__main__":``, which every worker
+        runs again), or it was killed. The manifest of the documents done is written
+        first. Called in such a worker while it starts, it raises at once.
     KeyboardInterrupt
         Ctrl-C (:class:`Stopped` for SIGINT or SIGTERM within :func:`stop_on_signals`):
         the workers are ended and the manifest of the documents done is written first,
         so the same call again resumes.
     """
+    if _starting_as_worker():
+        raise UsageError(
+            "render_reports was called in a worker process that is starting: workers "
+            "run the main script again, and this one calls render_reports outside "
+            f"`{_GUARD}`",
+            hint=f"put the script's work under `{_GUARD}` (docs/api.md)",
+        )
     start = time.perf_counter()
     report_config: ReportConfig = load_report_config(config)
     templates_dir = resolve_templates_dir(templates)

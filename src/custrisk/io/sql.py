@@ -71,6 +71,11 @@ def shown_url(url: str) -> str:
     return url if url.startswith(ENV_PREFIX) else mask_url(url)
 
 
+def _origin(url: str) -> str:
+    """Where a URL came from, for messages: its variable (``env:NAME``) or the config."""
+    return shown_url(url) if url.startswith(ENV_PREFIX) else "the sources config"
+
+
 def _scrub(text: str, url: str) -> str:
     """An error text with the URL's password (and any URL in it) masked, on one line."""
     password = url_password(url)
@@ -134,7 +139,7 @@ def read_query(
         shown = _shown_resolved(resolved)
         raise DataError(
             f"cannot use the database URL {shown or '(not shown)'} (from "
-            f"{shown_url(url) if url.startswith(ENV_PREFIX) else 'the sources config'}): "
+            f"{_origin(url)}): "
             + (
                 _scrub(str(exc), resolved)
                 if shown
@@ -230,8 +235,7 @@ def _check_sqlite_file(database_url: Any, url: str, where: Path) -> None:
     if not path.is_file():
         shown = database if path.is_absolute() else f"{database} ({path.resolve()})"
         raise DataError(
-            f"the SQLite database file {shown} does not exist (the URL comes from "
-            f"{shown_url(url) if url.startswith(ENV_PREFIX) else 'the sources config'})",
+            f"the SQLite database file {shown} does not exist (the URL comes from {_origin(url)})",
             file=str(where),
             hint="check the path in the URL: sqlite:///relative/path.db (from the current "
             "folder) or sqlite:////absolute/path.db",
@@ -265,10 +269,11 @@ def _money_as_numbers(dbapi_connection: Any, _record: Any) -> None:
 
 #: The kinds of value a declared column can take from a database (beside None and text),
 #: and how to cast a column the database holds in another kind
+_NUMBERS = (bool, int, float, decimal.Decimal)
 _TAKES: dict[str, tuple[tuple[type, ...], str]] = {
-    "int": ((bool, int, float, decimal.Decimal), "a number, e.g. CAST(col AS bigint)"),
-    "float": ((bool, int, float, decimal.Decimal), "a number, e.g. CAST(col AS numeric)"),
-    "bool": ((bool, int, float, decimal.Decimal), "a boolean, e.g. CAST(col AS boolean)"),
+    "int": (_NUMBERS, "a number, e.g. CAST(col AS bigint)"),
+    "float": (_NUMBERS, "a number, e.g. CAST(col AS numeric)"),
+    "bool": (_NUMBERS, "a boolean, e.g. CAST(col AS boolean)"),
     # numbers: Excel serial dates, as in a workbook (20261003 is read as %Y%m%d text)
     "date": ((dt.date, int, float, decimal.Decimal), "a date, e.g. CAST(col AS date)"),
 }

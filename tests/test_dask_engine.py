@@ -275,10 +275,13 @@ def _serve(answer: bytes | None) -> Iterator[str]:
     try:
         yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
     finally:
+        # (shutdown wakes the accept() the thread is blocked in; close alone does not)
+        listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         for conn in held:
             conn.close()
         thread.join(timeout=10)
+        assert not thread.is_alive()
 
 
 @pytest.fixture

@@ -955,7 +955,7 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
         # a workbook's Excel error cell there is blanked, as any other bad value there is
         "blank_errors": [name for name, canonical in columns.items() if canonical in blanking],
         # categories as dictionaries from the start: a tenth of the memory, and the
-        # cleaner needs no hashing of their text (CSV only; other readers ignore it)
+        # cleaner needs no hashing of their text (CSV and Parquet; other readers ignore it)
         "dictionary_columns": [
             from_file.get(c.name, c.name) for c in spec.columns if c.type == "category"
         ],

@@ -17,7 +17,8 @@
                             and rule
 ``followups.csv``           the follow-up plan (回访计划); or the folder of parts
                             ``followups.parquet/``
-``scores.run.json``         the run's facts, listing every other file with its SHA-256
+``scores.run.json``         the run's facts, listing every other file with its SHA-256,
+                            and the SHA-256 of each of its own fields (``facts_sha256``)
 ``scores.xlsx``             with ``--out scores.xlsx`` only: the workbook for people
                             (scores, alerts and summary sheets), beside the CSV
 ==========================  =========================================================
@@ -37,7 +38,11 @@ The set is written as one unit: every file goes to a staging folder first, then 
 facts file is removed, the files are moved into place and the new facts file comes
 last. Whatever moment a run is killed, the facts on disk either describe the files
 beside them or are absent, and :func:`read_run` checks every file it reads against the
-facts (SHA-256), so files of two runs are never read as one. A lock on the folder
+facts (SHA-256), so files of two runs are never read as one. The facts check themselves
+the same way: each field's SHA-256 is recorded beside it (``facts_sha256``), so a fact
+edited by hand (the as-of date, the model, a count) is refused, naming the field, rather
+than read as the run's. A run of layout 1 (written before the facts held their own
+hashes) is still read, without that check. A lock on the folder
 refuses a second run into it while one is writing; temporary files and staging folders
 left by a killed run are removed by the next.
 """
@@ -91,8 +96,14 @@ from custrisk.vocab import LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
 
-#: Version of this file layout, recorded in the facts.
-LAYOUT_VERSION = 1
+#: Version of this file layout, recorded in the facts: 2 since the facts hold the SHA-256
+#: of each of their fields (:data:`FACTS_DIGESTS`).
+LAYOUT_VERSION = 2
+#: Layouts :func:`read_run` reads: 1 (the previous release) has no digests of its facts
+#: and is read without that check.
+READABLE_LAYOUTS = (1, LAYOUT_VERSION)
+#: The field of the facts holding the SHA-256 of each other field (its canonical JSON).
+FACTS_DIGESTS = "facts_sha256"
 #: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
 DETAILS_SUFFIX = ".details.parquet"
 #: The name of each part of a table written as parts (e.g. ``scores.details.parquet/``).
@@ -449,7 +460,11 @@ class ScoringRun:
                 for part, done in written.items():  # in PARTS order, as the facts list them
                     staged[part], listed[part] = done.result() if isinstance(done, Future) else done
                 facts = {
-                    **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
+                    **{
+                        k: v
+                        for k, v in self.facts.items()
+                        if k not in ("files", "run_id", FACTS_DIGESTS)
+                    },
                     "layout": LAYOUT_VERSION,
                     "run_id": _run_id(listed),  # of the tables: the workbook does not change it
                     "files": listed,
@@ -462,6 +477,7 @@ class ScoringRun:
                     )
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
+                facts[FACTS_DIGESTS] = facts_digests(facts)  # last: the file list is whole
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
                 for path in [*staged.values(), facts_path]:
                     if path.is_dir():  # a table as parts (each part made private as written)
@@ -885,6 +901,87 @@ def _facts_bytes(facts: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def _canonical(value: Any) -> bytes:
+    """A fact's value as the facts file writes it, without the layout's whitespace."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False).encode("utf-8")
+
+
+def facts_digests(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each field of a run's facts (but :data:`FACTS_DIGESTS` itself), of
+    its canonical JSON: what the facts file records to check itself by."""
+    return {
+        str(key): hashlib.sha256(_canonical(value)).hexdigest()
+        for key, value in facts.items()
+        if key != FACTS_DIGESTS
+    }
+
+
+def check_facts(facts: Mapping[str, Any], path: Path) -> None:
+    """Refuse run facts that custrisk did not write as they are: an older or newer
+    layout, or (layout 2) a field whose SHA-256 is not the one recorded beside it (an
+    edited value, a field added or removed). Layout 1 runs carry no digests and pass.
+
+    Raises
+    ------
+    DataError
+        One line naming the facts file, the fields that do not match and to score again.
+    """
+    layout = facts.get("layout")
+    if not isinstance(facts.get("files"), dict) or layout not in READABLE_LAYOUTS:
+        raise DataError(
+            f"the run facts list no files or have an unknown layout {layout!r}: written by "
+            "another version of custrisk",
+            file=str(path),
+            hint="score the month again with this version (custrisk score)",
+        )
+    if layout == 1:
+        return  # the previous release: its facts record no digests of themselves
+    recorded = facts.get(FACTS_DIGESTS)
+    if not isinstance(recorded, dict):
+        raise DataError(
+            f"the run facts lack the SHA-256 of their fields ({FACTS_DIGESTS}): edited "
+            "since custrisk score wrote them",
+            file=str(path),
+            hint="do not edit a run's files; score the month again (custrisk score)",
+        )
+    actual = facts_digests(facts)
+    changed = sorted(k for k in actual.keys() | recorded.keys() if actual.get(k) != recorded.get(k))
+    if changed:
+        raise DataError(
+            f"the run facts were edited since custrisk score wrote them: "
+            f"{join_limited(changed)} do(es) not match the SHA-256 recorded in {FACTS_DIGESTS}",
+            file=str(path),
+            hint="do not edit a run's facts; score the month again (custrisk score)",
+        )
+
+
+def read_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The facts of the run at ``path`` (as :func:`read_run` takes it), checked
+    (:func:`check_facts`) but without reading the run's tables: e.g. its run id.
+
+    Raises
+    ------
+    DataError
+        When the facts are missing, malformed or edited since they were written.
+    """
+    return _checked_facts(locate_run(path))
+
+
+def _checked_facts(files: RunFiles) -> dict[str, Any]:
+    """The facts of the run of ``files``, checked (see :func:`read_facts`)."""
+    facts_path = existing(files.facts)
+    if not facts_path.is_file():
+        raise DataError(
+            f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
+            "or the file was not written by custrisk score",
+            file=str(files.scores),
+            hint="score the month again",
+        )
+    facts = _read_json_object(facts_path, "run facts")
+    check_facts(facts, facts_path)
+    return facts
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -1008,21 +1105,8 @@ def read_run(
     if unknown:
         raise ValueError(f"unknown run parts {unknown}; choose from {PARTS}")
     files = locate_run(path)
-    if not existing(files.facts).is_file():
-        raise DataError(
-            f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
-            "or the file was not written by custrisk score",
-            file=str(files.scores),
-            hint="score the month again",
-        )
-    facts = _read_json_object(existing(files.facts), "run facts")
-    listed = facts.get("files")
-    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
-        raise DataError(
-            "the run facts list no files: written by an older custrisk",
-            file=str(files.facts),
-            hint="score the month again with this version",
-        )
+    facts = _checked_facts(files)
+    listed = facts["files"]
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
     for part in PARTS:
         entry = listed.get(part)
@@ -1560,12 +1644,8 @@ def forget_in_run(
     """
     files = locate_run(path)
     facts_path = existing(files.facts)
-    facts = _read_json_object(facts_path, "run facts")
-    listed = facts.get("files")
-    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
-        raise DataError(
-            "the run facts list no files: written by an older custrisk", file=str(files.facts)
-        )
+    facts = _checked_facts(files)
+    listed = facts["files"]
     # an encrypted run is written encrypted again (with the active key), a clear one clear
     sealed = facts_path.name.endswith(SUFFIX) or any(
         str((entry or {}).get("file", "")).endswith(SUFFIX) for entry in listed.values()
@@ -1668,7 +1748,7 @@ def _rewrite_run(
     encoding: str,
 ) -> None:
     """Write a run read by :func:`forget_in_run` again, as one unit."""
-    kept = {k: v for k, v in facts.items() if k not in ("files", "run_id")}
+    kept = {k: v for k, v in facts.items() if k not in ("files", "run_id", FACTS_DIGESTS)}
     kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
     run = ScoringRun(
         scores=tables["scores"] if tables["scores"] is not None else pd.DataFrame(),
@@ -1725,6 +1805,11 @@ def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] =
 
 __all__ = [
     "ALERTS_FILE",
+    "FACTS_DIGESTS",
+    "LAYOUT_VERSION",
+    "check_facts",
+    "facts_digests",
+    "read_facts",
     "DETAILS_PART",
     "DetailsParts",
     "FOLLOWUPS_PARTS",

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ from typing import Any
 from custrisk.batch.config import PERIOD_PATTERN
 from custrisk.errors import DataError
 from custrisk.io.atomic import write_bytes
+from custrisk.results import read_facts
 
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
@@ -225,6 +227,11 @@ def refresh_outputs(folder: Path) -> bool:
         }
         if fresh != listed:
             holder["outputs"] = fresh
+            changed = True
+    with contextlib.suppress(DataError):  # the run id is the scoring run's (rewritten)
+        run_id = read_facts(folder).get("run_id")
+        if run_id and facts.get("run_id") != run_id:
+            facts["run_id"] = run_id
             changed = True
     if changed:
         write_json(path, facts)

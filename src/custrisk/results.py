@@ -57,7 +57,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -405,6 +405,18 @@ class ScoringRun:
         custrisk.io.lock.LockHeld
             When another process is writing into the same folder.
         """
+        with self.staged(out, csv_encoding=csv_encoding) as staged:
+            return staged.commit()
+
+    @contextlib.contextmanager
+    def staged(
+        self, out: str | os.PathLike[str], *, csv_encoding: str | None = None
+    ) -> Iterator[StagedRun]:
+        """The run written to a staging folder beside ``out``, the output folder locked,
+        nothing in place changed yet: :meth:`StagedRun.commit` moves it into place (what
+        :meth:`write` does at once). Leaving the block removes whatever was not moved
+        (e.g. when another run's staging failed: all or nothing over several runs) and
+        releases the lock. Raises as :meth:`write`."""
         files = run_files(out)
         parted = self._parted()
         _refuse_workbook(files, parted)
@@ -484,45 +496,11 @@ class ScoringRun:
                         private_dir(path)
                     else:
                         private(path)  # 0600, or 0640 with the roles config's output_group
-                # The old facts go first and the new ones come last: between the two, a
-                # reader finds no facts (an incomplete run), never facts of another run.
-                for form in _both_forms(files.facts):
-                    form.unlink(missing_ok=True)
-                for part in PARTS:
-                    for form in files.forms(part):
-                        if form.is_dir() and not form.is_symlink():  # a table as parts
-                            shutil.rmtree(form)  # (a folder is not replaced by a rename)
-                        elif (
-                            part not in staged
-                            or form.name != staged[part].name
-                            or staged[part].is_dir()  # a file where the folder goes
-                        ):
-                            form.unlink(missing_ok=True)
-                    if part in staged:
-                        os.replace(staged[part], files.folder / staged[part].name)
-                if files.workbook is not None:
-                    for form in _both_forms(files.workbook):
-                        if form.name != staged[WORKBOOK].name:
-                            form.unlink(missing_ok=True)
-                    os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
-                os.replace(facts_path, files.folder / facts_path.name)
+                yield StagedRun(self, files, facts, staged, facts_path, parted)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
                 for parts in parted.values():
                     parts.discard()  # moved into place, or (on an error) of no use
-        if "scores" in parted:  # the scores are the folder, whatever --out named
-            files = replace(files, scores=files.parts_folder("scores"))
-        self.facts = facts
-        self.files = files
-        scores_rows = parted["scores"].rows if "scores" in parted else len(self.scores)
-        audit_event(
-            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
-            + [files.facts],
-            model=str(facts.get("model_id") or "") or None,
-            rows={"scores": scores_rows, "alerts": len(self.alerts)},
-            scope="portfolio",
-        )
-        return files
 
     def _parted(self) -> dict[str, TableParts]:
         """The tables written as parts, by part; each checked to be of its part."""
@@ -536,6 +514,78 @@ class ScoringRun:
             if parts.member != name:
                 raise ValueError(f"the {name}_parts of a run hold parts of the {parts.member}")
         return parted
+
+
+@dataclass
+class StagedRun:
+    """A run written to its staging folder by :meth:`ScoringRun.staged`, not yet in
+    place: :meth:`commit` moves it into place; :meth:`pending` says what that will
+    change, for a caller that stages other files to go with it (``custrisk forget``)."""
+
+    run: ScoringRun
+    files: RunFiles
+    facts: dict[str, Any]
+    staged: dict[str, Path]  # part (and workbook) -> its staged file or folder
+    facts_path: Path
+    parted: dict[str, TableParts]
+    committed: bool = False
+
+    def pending(self) -> dict[Path, Path | None]:
+        """Each path in the output folder that :meth:`commit` changes: the staged file
+        (or folder) that replaces it, or ``None`` for a form removed."""
+        folder = self.files.folder
+        changes: dict[Path, Path | None] = {}
+        for part in PARTS:
+            for form in self.files.forms(part):
+                changes[form] = None
+        if self.files.workbook is not None:
+            changes.update(dict.fromkeys(_both_forms(self.files.workbook)))
+        changes.update(dict.fromkeys(_both_forms(self.files.facts)))
+        for path in [*self.staged.values(), self.facts_path]:
+            changes[folder / path.name] = path
+        return {path: staged for path, staged in changes.items() if staged or path.exists()}
+
+    def commit(self) -> RunFiles:
+        """Move the staged run into place: the old facts go first and the new ones come
+        last, so that between the two a reader finds no facts (an incomplete run), never
+        facts of another run."""
+        files, staged = self.files, self.staged
+        for form in _both_forms(files.facts):
+            form.unlink(missing_ok=True)
+        for part in PARTS:
+            for form in files.forms(part):
+                if form.is_dir() and not form.is_symlink():  # a table as parts
+                    shutil.rmtree(form)  # (a folder is not replaced by a rename)
+                elif (
+                    part not in staged
+                    or form.name != staged[part].name
+                    or staged[part].is_dir()  # a file where the folder goes
+                ):
+                    form.unlink(missing_ok=True)
+            if part in staged:
+                os.replace(staged[part], files.folder / staged[part].name)
+        if files.workbook is not None:
+            for form in _both_forms(files.workbook):
+                if form.name != staged[WORKBOOK].name:
+                    form.unlink(missing_ok=True)
+            os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
+        os.replace(self.facts_path, files.folder / self.facts_path.name)
+        self.committed = True
+        if "scores" in self.parted:  # the scores are the folder, whatever --out named
+            files = replace(files, scores=files.parts_folder("scores"))
+        run = self.run
+        run.facts = self.facts
+        run.files = files
+        listed = self.facts["files"]
+        scores_rows = self.parted["scores"].rows if "scores" in self.parted else len(run.scores)
+        audit_event(
+            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
+            + [files.facts],
+            model=str(self.facts.get("model_id") or "") or None,
+            rows={"scores": scores_rows, "alerts": len(run.alerts)},
+            scope="portfolio",
+        )
+        return files
 
 
 def _refuse_workbook(files: RunFiles, members: Iterable[str]) -> None:
@@ -1642,6 +1692,20 @@ def forget_in_run(
     dict
         Rows removed or replaced per part (empty when the run does not hold the customer).
     """
+    with forgetting_in_run(path, customer_id, token=token) as (counts, staged):
+        if staged is not None:
+            staged.commit()
+    return counts
+
+
+@contextlib.contextmanager
+def forgetting_in_run(
+    path: str | os.PathLike[str], customer_id: str, *, token: str | None = None
+) -> Iterator[tuple[dict[str, int], StagedRun | None]]:
+    """:func:`forget_in_run` up to the run staged without the customer, its folder
+    locked, nothing in place changed: the rows per part and the :class:`StagedRun` to
+    commit (``None`` when the run does not hold the customer). Leaving the block without
+    committing leaves the run as it was (all or nothing over several runs)."""
     files = locate_run(path)
     facts_path = existing(files.facts)
     facts = _checked_facts(files)
@@ -1693,9 +1757,11 @@ def forget_in_run(
         if not counts:
             for parts in parted.values():
                 parts.discard()
-            return counts
-        _rewrite_run(facts, tables, parted, out, "utf-8-sig" if bom else "utf-8")
-    return counts
+            yield counts, None
+            return
+        run = _forgotten_run(facts, tables, parted)
+        with run.staged(out, csv_encoding="utf-8-sig" if bom else "utf-8") as staged:
+            yield counts, staged
 
 
 def _forget_rows(
@@ -1740,17 +1806,15 @@ def _forget_in_parts(
     return parts, hits
 
 
-def _rewrite_run(
+def _forgotten_run(
     facts: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame | None],
     parts: Mapping[str, TableParts],
-    out: Path,
-    encoding: str,
-) -> None:
-    """Write a run read by :func:`forget_in_run` again, as one unit."""
+) -> ScoringRun:
+    """A run read by :func:`forgetting_in_run`, without the customer, to write again."""
     kept = {k: v for k, v in facts.items() if k not in ("files", "run_id", FACTS_DIGESTS)}
     kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
-    run = ScoringRun(
+    return ScoringRun(
         scores=tables["scores"] if tables["scores"] is not None else pd.DataFrame(),
         details=tables["details"] if tables["details"] is not None else pd.DataFrame(),
         alerts=tables["alerts"]
@@ -1764,7 +1828,6 @@ def _rewrite_run(
         scores_parts=parts.get("scores"),
         followups_parts=parts.get("followups"),
     )
-    run.write(out, csv_encoding=encoding)
 
 
 def _names(value: object, customer_id: str) -> bool:
@@ -1839,6 +1902,8 @@ __all__ = [
     "concat_parts",
     "details_of",
     "forget_in_run",
+    "forgetting_in_run",
+    "StagedRun",
     "locate_run",
     "locked_folder",
     "read_alerts",

@@ -379,3 +379,14 @@ def test_a_run_of_the_previous_release_is_still_read(tmp_path: Path, runner: Cli
     _edit_facts(files.facts, layout=3)
     with pytest.raises(DataError, match=r"unknown layout 3: written by another version"):
         read_run(files.scores)
+
+
+def test_facts_of_any_json_shape_read_back_as_written(tmp_path: Path) -> None:
+    """Number keys and tuples become text keys and lists in JSON: the digests are of
+    the facts as read back, so such facts are not taken for edited ones."""
+    run = make_run("A")  # type: ignore[operator]
+    run.facts["bands"] = {2: "B", 10: "A"}
+    run.facts["range"] = (1, 2.5)
+    files = run.write(tmp_path / "scores.csv")
+    back = read_run(files.scores).facts
+    assert back["bands"] == {"2": "B", "10": "A"} and back["range"] == [1, 2.5]

@@ -489,7 +489,10 @@ class ScoringRun:
                     )
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
-                facts[FACTS_DIGESTS] = facts_digests(facts)  # last: the file list is whole
+                # last (the file list is whole), of the facts as read back: JSON turns
+                # tuples into lists and number keys into text (sorted differently)
+                facts = json.loads(_facts_bytes(facts))
+                facts[FACTS_DIGESTS] = facts_digests(facts)
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
                 for path in [*staged.values(), facts_path]:
                     if path.is_dir():  # a table as parts (each part made private as written)

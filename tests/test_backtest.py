@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_labels
 from custrisk.policy import load_policy
-from custrisk.results import ScoringRun
+from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
 from custrisk.review.output import review_context
@@ -857,6 +858,13 @@ def test_an_outcome_by_the_readmes_word_and_targets_typed_in_chinese(
     assert typed == parse_targets("A=0.5%,B=2%,C=6%,D=18%", ["A", "B", "C", "D", "E"])
 
 
+def _write_facts(path: Path, facts: dict[str, Any]) -> None:
+    """Run facts as custrisk score writes them (their fields' digests recomputed): a run
+    scored with the policy file they name."""
+    facts[FACTS_DIGESTS] = facts_digests(facts)
+    path.write_text(json.dumps(facts), encoding="utf-8")
+
+
 def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
     later_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -870,7 +878,7 @@ def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
     facts = json.loads(facts_file.read_text(encoding="utf-8"))
     targets = ["--target-bad-rate", "A=0.5%,B=2%,C=6%,D=18%", "--no-pdf", "-o", tmp_path / "o"]
     facts["policy"]["file"] = str(tmp_path / "gone.yaml")
-    facts_file.write_text(json.dumps(facts), encoding="utf-8")
+    _write_facts(facts_file, facts)  # as if scored with a policy file since moved away
     result = CliRunner().invoke(
         app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
     )
@@ -886,7 +894,7 @@ def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
         encoding="utf-8",
     )
     facts["policy"]["file"] = str(edited)
-    facts_file.write_text(json.dumps(facts), encoding="utf-8")
+    _write_facts(facts_file, facts)
     result = CliRunner().invoke(
         app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -144,6 +147,69 @@ def test_a_monthly_runs_file_list_is_written_again_without_the_customers_report(
     }  # scores and the rest rewritten: hashed again
     assert after["outputs"]["scores.csv"] != listed["scores.csv"]
     assert not _word(customer).search((month / "run.json").read_bytes())
+    assert after["run_id"] == read_run(month / "scores.csv").run_id  # the rewritten run's
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (locks aside) and its bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".custrisk.lock"
+    }
+
+
+@pytest.mark.parametrize("failure", ["a damaged run", "a folder it cannot write"])
+def test_a_failure_midway_changes_no_file(
+    runner: CliRunner,
+    runs: Path,
+    scored: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    """All or nothing: the first month's run, report and table are staged when the
+    second month fails (its alerts changed since it was scored, or a folder holding a
+    table of the customer that cannot be written): every file stays as it was, the
+    customer in none forgotten and in none kept, and nothing staged is left behind."""
+    _, customer, _ = scored
+    november = runs / "2026-11"
+    november.mkdir()
+    for name in ("scores.csv", "scores.details.parquet", "alerts.csv", "scores.run.json"):
+        shutil.copy2(runs / "2026-10" / name, november / name)
+    if (runs / "2026-10" / "followups.csv").exists():
+        shutil.copy2(runs / "2026-10" / "followups.csv", november / "followups.csv")
+    if failure == "a damaged run":
+        with (november / "alerts.csv").open("ab") as handle:
+            handle.write(b"\n")
+        said = "alerts.csv does not belong to the run"
+    else:
+        locked = november / "tables"
+        locked.mkdir()
+        shutil.copy2(runs / "2026-10" / "indicators.csv", locked / "indicators.csv")
+        locked.chmod(0o500)
+        if os.geteuid() == 0:  # root writes anywhere: the folder refuses as it would
+            real = tempfile.mkstemp
+
+            def refused(*args: object, **kwargs: object) -> tuple[int, str]:
+                if Path(str(kwargs.get("dir"))) == locked:
+                    raise PermissionError(errno.EACCES, "Permission denied", str(locked))
+                return real(*args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+            monkeypatch.setattr("custrisk.scoring.forget.tempfile.mkstemp", refused)
+        said = f"{locked}: Permission denied"
+    before = _snapshot(runs)
+    try:
+        result = runner.invoke(app, ["forget", customer, "--runs", str(runs)])
+    finally:
+        if failure != "a damaged run":
+            (november / "tables").chmod(0o700)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert said in message
+    assert "nothing was changed (every file is as it was)" in message
+    assert "run custrisk forget again" in message
+    assert _snapshot(runs) == before  # the report PDF and every table as they were
+    assert not [p for p in runs.rglob(".custrisk-*") if p.name != ".custrisk.lock"]
 
 
 def test_pseudonymise_keeps_the_rows_under_a_stable_token(

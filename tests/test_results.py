@@ -312,3 +312,81 @@ def test_a_run_reads_back_the_same_from_csv_and_from_parquet(tmp_path: Path) -> 
     assert levels["csv"].isna().tolist() == [False, True, True, False]
     assert levels["parquet"].isna().tolist() == [False, True, True, False]
     assert levels["parquet"].dropna().tolist() == ["red", "yellow"]
+
+
+def _edit_facts(files_facts: Path, **changes: object) -> None:
+    facts = json.loads(files_facts.read_text(encoding="utf-8"))
+    facts.update(changes)
+    files_facts.write_text(json.dumps(facts, indent=2), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"as_of": "2026-09-30"}, "as_of"),
+        ({"model_id": "B", "customers": 1999}, "customers, model_id"),
+        ({"run_id": "0123456789abcdef"}, "run_id"),
+        ({"note": "added by hand"}, "note"),
+    ],
+)
+def test_run_facts_edited_by_hand_are_refused_naming_the_fields(
+    tmp_path: Path, runner: CliRunner, changes: dict[str, object], named: str
+) -> None:
+    files = make_run("A").write(tmp_path / "scores.csv")  # type: ignore[operator]
+    _edit_facts(files.facts, **changes)
+    message = f"the run facts were edited since custrisk score wrote them: {named} do"
+    with pytest.raises(DataError, match=message):
+        read_run(files.scores, parts=("alerts",))
+    with pytest.raises(DataError, match=message):
+        read_previous_scores(files.scores)
+    result = runner.invoke(app, ["alerts", str(files.scores)])
+    assert result.exit_code == 2, result.output
+    said = result.stderr.strip()
+    assert len(said.splitlines()) == 1 and "Traceback" not in said
+    assert said.startswith(f"Error: {files.facts}: {message}")
+    assert said.endswith("score the month again (custrisk score)")
+
+
+def test_run_facts_without_their_digests_are_refused(tmp_path: Path) -> None:
+    files = make_run("A").write(tmp_path / "scores.csv")  # type: ignore[operator]
+    facts = json.loads(files.facts.read_text(encoding="utf-8"))
+    del facts["facts_sha256"]
+    files.facts.write_text(json.dumps(facts), encoding="utf-8")
+    with pytest.raises(DataError, match=r"lack the SHA-256 of their fields \(facts_sha256\)"):
+        read_run(files.scores)
+
+
+def test_facts_reformatted_but_not_changed_still_read(tmp_path: Path) -> None:
+    files = make_run("A").write(tmp_path / "scores.csv")  # type: ignore[operator]
+    facts = json.loads(files.facts.read_text(encoding="utf-8"))
+    files.facts.write_text(json.dumps(facts, ensure_ascii=True), encoding="utf-8")
+    assert read_run(files.scores).facts == facts
+
+
+def test_a_run_of_the_previous_release_is_still_read(tmp_path: Path, runner: CliRunner) -> None:
+    """Layout 1 (no digests of the facts): read as before, and written as layout 2 again."""
+    files = make_run("A").write(tmp_path / "scores.csv")  # type: ignore[operator]
+    facts = json.loads(files.facts.read_text(encoding="utf-8"))
+    del facts["facts_sha256"]
+    facts["layout"] = 1
+    files.facts.write_text(json.dumps(facts, indent=2, sort_keys=True), encoding="utf-8")
+    back = read_run(files.scores)
+    assert _tag(back) == {"A"} and back.facts["layout"] == 1
+    assert runner.invoke(app, ["alerts", str(files.scores)]).exit_code == 0
+    again = back.write(tmp_path / "again" / "scores.csv")
+    assert json.loads(again.facts.read_text(encoding="utf-8"))["layout"] == 2
+    assert read_run(again.scores).run_id == back.run_id
+    _edit_facts(files.facts, layout=3)
+    with pytest.raises(DataError, match=r"unknown layout 3: written by another version"):
+        read_run(files.scores)
+
+
+def test_facts_of_any_json_shape_read_back_as_written(tmp_path: Path) -> None:
+    """Number keys and tuples become text keys and lists in JSON: the digests are of
+    the facts as read back, so such facts are not taken for edited ones."""
+    run = make_run("A")  # type: ignore[operator]
+    run.facts["bands"] = {2: "B", 10: "A"}
+    run.facts["range"] = (1, 2.5)
+    files = run.write(tmp_path / "scores.csv")
+    back = read_run(files.scores).facts
+    assert back["bands"] == {"2": "B", "10": "A"} and back["range"] == [1, 2.5]

@@ -469,6 +469,38 @@ def test_notifications_reach_a_real_smtp_server_and_webhook_without_personal_dat
         assert not leaked, f"{column} in clear in a notification: {leaked[:3]}"
 
 
+def test_a_webhook_delivery_carries_the_run_id_of_run_json(
+    make_root: Callable[[], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver matches a delivery to its run: the webhook's run_id is run.json's,
+    which is the scoring run's (scores.run.json), one id."""
+    from tests._inbox import local_inbox
+
+    root = make_root()
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "reports:\n  enabled: true", "reports:\n  enabled: false"
+        )
+        + "\nnotifications:\n"
+        "  channels:\n"
+        "    hook: {type: webhook, url_env: TEST_HOOK_URL, secret_env: TEST_HOOK_SECRET}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TEST_HOOK_SECRET", "s3cret")
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_HOOK_URL", f"{inbox.http_url}/hook")
+        code, out, err = _run(root, "--period", PERIOD)
+        posts = list(inbox.posts)
+    assert code in (0, 1), out + err
+    folder = root / "runs" / PERIOD
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    scoring = json.loads((folder / "scores.run.json").read_text(encoding="utf-8"))
+    assert posts and all(path == "/hook" for path, _ in posts)
+    assert {body["run_id"] for _, body in posts} == {facts["run_id"]} == {scoring["run_id"]}
+    assert facts["stages"]["score"]["rows"]["run_id"] == facts["run_id"]
+
+
 def test_a_run_again_resends_only_the_notifications_that_failed(
     make_root: Callable[[], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,8 @@
                             and rule
 ``followups.csv``           the follow-up plan (回访计划); or the folder of parts
                             ``followups.parquet/``
-``scores.run.json``         the run's facts, listing every other file with its SHA-256
+``scores.run.json``         the run's facts, listing every other file with its SHA-256,
+                            and the SHA-256 of each of its own fields (``facts_sha256``)
 ``scores.xlsx``             with ``--out scores.xlsx`` only: the workbook for people
                             (scores, alerts and summary sheets), beside the CSV
 ==========================  =========================================================
@@ -37,7 +38,11 @@ The set is written as one unit: every file goes to a staging folder first, then 
 facts file is removed, the files are moved into place and the new facts file comes
 last. Whatever moment a run is killed, the facts on disk either describe the files
 beside them or are absent, and :func:`read_run` checks every file it reads against the
-facts (SHA-256), so files of two runs are never read as one. A lock on the folder
+facts (SHA-256), so files of two runs are never read as one. The facts check themselves
+the same way: each field's SHA-256 is recorded beside it (``facts_sha256``), so a fact
+edited by hand (the as-of date, the model, a count) is refused, naming the field, rather
+than read as the run's. A run of layout 1 (written before the facts held their own
+hashes) is still read, without that check. A lock on the folder
 refuses a second run into it while one is writing; temporary files and staging folders
 left by a killed run are removed by the next.
 """
@@ -52,7 +57,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,8 +96,14 @@ from custrisk.vocab import LEVEL_RANK, LEVELS
 
 log = logging.getLogger(__name__)
 
-#: Version of this file layout, recorded in the facts.
-LAYOUT_VERSION = 1
+#: Version of this file layout, recorded in the facts: 2 since the facts hold the SHA-256
+#: of each of their fields (:data:`FACTS_DIGESTS`).
+LAYOUT_VERSION = 2
+#: Layouts :func:`read_run` reads: 1 (the previous release) has no digests of its facts
+#: and is read without that check.
+READABLE_LAYOUTS = (1, LAYOUT_VERSION)
+#: The field of the facts holding the SHA-256 of each other field (its canonical JSON).
+FACTS_DIGESTS = "facts_sha256"
 #: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
 DETAILS_SUFFIX = ".details.parquet"
 #: The name of each part of a table written as parts (e.g. ``scores.details.parquet/``).
@@ -394,6 +405,18 @@ class ScoringRun:
         custrisk.io.lock.LockHeld
             When another process is writing into the same folder.
         """
+        with self.staged(out, csv_encoding=csv_encoding) as staged:
+            return staged.commit()
+
+    @contextlib.contextmanager
+    def staged(
+        self, out: str | os.PathLike[str], *, csv_encoding: str | None = None
+    ) -> Iterator[StagedRun]:
+        """The run written to a staging folder beside ``out``, the output folder locked,
+        nothing in place changed yet: :meth:`StagedRun.commit` moves it into place (what
+        :meth:`write` does at once). Leaving the block removes whatever was not moved
+        (e.g. when another run's staging failed: all or nothing over several runs) and
+        releases the lock. Raises as :meth:`write`."""
         files = run_files(out)
         parted = self._parted()
         _refuse_workbook(files, parted)
@@ -449,7 +472,11 @@ class ScoringRun:
                 for part, done in written.items():  # in PARTS order, as the facts list them
                     staged[part], listed[part] = done.result() if isinstance(done, Future) else done
                 facts = {
-                    **{k: v for k, v in self.facts.items() if k not in ("files", "run_id")},
+                    **{
+                        k: v
+                        for k, v in self.facts.items()
+                        if k not in ("files", "run_id", FACTS_DIGESTS)
+                    },
                     "layout": LAYOUT_VERSION,
                     "run_id": _run_id(listed),  # of the tables: the workbook does not change it
                     "files": listed,
@@ -462,51 +489,21 @@ class ScoringRun:
                     )
                     os.chmod(book, DEFAULT_MODE)
                     staged[WORKBOOK], listed[WORKBOOK] = _seal_staged(book, sealer)
+                # last (the file list is whole), of the facts as read back: JSON turns
+                # tuples into lists and number keys into text (sorted differently)
+                facts = json.loads(_facts_bytes(facts))
+                facts[FACTS_DIGESTS] = facts_digests(facts)
                 facts_path, _ = _stage_bytes(stage / files.facts.name, _facts_bytes(facts), sealer)
                 for path in [*staged.values(), facts_path]:
                     if path.is_dir():  # a table as parts (each part made private as written)
                         private_dir(path)
                     else:
                         private(path)  # 0600, or 0640 with the roles config's output_group
-                # The old facts go first and the new ones come last: between the two, a
-                # reader finds no facts (an incomplete run), never facts of another run.
-                for form in _both_forms(files.facts):
-                    form.unlink(missing_ok=True)
-                for part in PARTS:
-                    for form in files.forms(part):
-                        if form.is_dir() and not form.is_symlink():  # a table as parts
-                            shutil.rmtree(form)  # (a folder is not replaced by a rename)
-                        elif (
-                            part not in staged
-                            or form.name != staged[part].name
-                            or staged[part].is_dir()  # a file where the folder goes
-                        ):
-                            form.unlink(missing_ok=True)
-                    if part in staged:
-                        os.replace(staged[part], files.folder / staged[part].name)
-                if files.workbook is not None:
-                    for form in _both_forms(files.workbook):
-                        if form.name != staged[WORKBOOK].name:
-                            form.unlink(missing_ok=True)
-                    os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
-                os.replace(facts_path, files.folder / facts_path.name)
+                yield StagedRun(self, files, facts, staged, facts_path, parted)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
                 for parts in parted.values():
                     parts.discard()  # moved into place, or (on an error) of no use
-        if "scores" in parted:  # the scores are the folder, whatever --out named
-            files = replace(files, scores=files.parts_folder("scores"))
-        self.facts = facts
-        self.files = files
-        scores_rows = parted["scores"].rows if "scores" in parted else len(self.scores)
-        audit_event(
-            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
-            + [files.facts],
-            model=str(facts.get("model_id") or "") or None,
-            rows={"scores": scores_rows, "alerts": len(self.alerts)},
-            scope="portfolio",
-        )
-        return files
 
     def _parted(self) -> dict[str, TableParts]:
         """The tables written as parts, by part; each checked to be of its part."""
@@ -520,6 +517,78 @@ class ScoringRun:
             if parts.member != name:
                 raise ValueError(f"the {name}_parts of a run hold parts of the {parts.member}")
         return parted
+
+
+@dataclass
+class StagedRun:
+    """A run written to its staging folder by :meth:`ScoringRun.staged`, not yet in
+    place: :meth:`commit` moves it into place; :meth:`pending` says what that will
+    change, for a caller that stages other files to go with it (``custrisk forget``)."""
+
+    run: ScoringRun
+    files: RunFiles
+    facts: dict[str, Any]
+    staged: dict[str, Path]  # part (and workbook) -> its staged file or folder
+    facts_path: Path
+    parted: dict[str, TableParts]
+    committed: bool = False
+
+    def pending(self) -> dict[Path, Path | None]:
+        """Each path in the output folder that :meth:`commit` changes: the staged file
+        (or folder) that replaces it, or ``None`` for a form removed."""
+        folder = self.files.folder
+        changes: dict[Path, Path | None] = {}
+        for part in PARTS:
+            for form in self.files.forms(part):
+                changes[form] = None
+        if self.files.workbook is not None:
+            changes.update(dict.fromkeys(_both_forms(self.files.workbook)))
+        changes.update(dict.fromkeys(_both_forms(self.files.facts)))
+        for path in [*self.staged.values(), self.facts_path]:
+            changes[folder / path.name] = path
+        return {path: staged for path, staged in changes.items() if staged or path.exists()}
+
+    def commit(self) -> RunFiles:
+        """Move the staged run into place: the old facts go first and the new ones come
+        last, so that between the two a reader finds no facts (an incomplete run), never
+        facts of another run."""
+        files, staged = self.files, self.staged
+        for form in _both_forms(files.facts):
+            form.unlink(missing_ok=True)
+        for part in PARTS:
+            for form in files.forms(part):
+                if form.is_dir() and not form.is_symlink():  # a table as parts
+                    shutil.rmtree(form)  # (a folder is not replaced by a rename)
+                elif (
+                    part not in staged
+                    or form.name != staged[part].name
+                    or staged[part].is_dir()  # a file where the folder goes
+                ):
+                    form.unlink(missing_ok=True)
+            if part in staged:
+                os.replace(staged[part], files.folder / staged[part].name)
+        if files.workbook is not None:
+            for form in _both_forms(files.workbook):
+                if form.name != staged[WORKBOOK].name:
+                    form.unlink(missing_ok=True)
+            os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
+        os.replace(self.facts_path, files.folder / self.facts_path.name)
+        self.committed = True
+        if "scores" in self.parted:  # the scores are the folder, whatever --out named
+            files = replace(files, scores=files.parts_folder("scores"))
+        run = self.run
+        run.facts = self.facts
+        run.files = files
+        listed = self.facts["files"]
+        scores_rows = self.parted["scores"].rows if "scores" in self.parted else len(run.scores)
+        audit_event(
+            outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
+            + [files.facts],
+            model=str(self.facts.get("model_id") or "") or None,
+            rows={"scores": scores_rows, "alerts": len(run.alerts)},
+            scope="portfolio",
+        )
+        return files
 
 
 def _refuse_workbook(files: RunFiles, members: Iterable[str]) -> None:
@@ -885,6 +954,87 @@ def _facts_bytes(facts: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def _canonical(value: Any) -> bytes:
+    """A fact's value as the facts file writes it, without the layout's whitespace."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False).encode("utf-8")
+
+
+def facts_digests(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each field of a run's facts (but :data:`FACTS_DIGESTS` itself), of
+    its canonical JSON: what the facts file records to check itself by."""
+    return {
+        str(key): hashlib.sha256(_canonical(value)).hexdigest()
+        for key, value in facts.items()
+        if key != FACTS_DIGESTS
+    }
+
+
+def check_facts(facts: Mapping[str, Any], path: Path) -> None:
+    """Refuse run facts that custrisk did not write as they are: an older or newer
+    layout, or (layout 2) a field whose SHA-256 is not the one recorded beside it (an
+    edited value, a field added or removed). Layout 1 runs carry no digests and pass.
+
+    Raises
+    ------
+    DataError
+        One line naming the facts file, the fields that do not match and to score again.
+    """
+    layout = facts.get("layout")
+    if not isinstance(facts.get("files"), dict) or layout not in READABLE_LAYOUTS:
+        raise DataError(
+            f"the run facts list no files or have an unknown layout {layout!r}: written by "
+            "another version of custrisk",
+            file=str(path),
+            hint="score the month again with this version (custrisk score)",
+        )
+    if layout == 1:
+        return  # the previous release: its facts record no digests of themselves
+    recorded = facts.get(FACTS_DIGESTS)
+    if not isinstance(recorded, dict):
+        raise DataError(
+            f"the run facts lack the SHA-256 of their fields ({FACTS_DIGESTS}): edited "
+            "since custrisk score wrote them",
+            file=str(path),
+            hint="do not edit a run's files; score the month again (custrisk score)",
+        )
+    actual = facts_digests(facts)
+    changed = sorted(k for k in actual.keys() | recorded.keys() if actual.get(k) != recorded.get(k))
+    if changed:
+        raise DataError(
+            f"the run facts were edited since custrisk score wrote them: "
+            f"{join_limited(changed)} do(es) not match the SHA-256 recorded in {FACTS_DIGESTS}",
+            file=str(path),
+            hint="do not edit a run's facts; score the month again (custrisk score)",
+        )
+
+
+def read_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The facts of the run at ``path`` (as :func:`read_run` takes it), checked
+    (:func:`check_facts`) but without reading the run's tables: e.g. its run id.
+
+    Raises
+    ------
+    DataError
+        When the facts are missing, malformed or edited since they were written.
+    """
+    return _checked_facts(locate_run(path))
+
+
+def _checked_facts(files: RunFiles) -> dict[str, Any]:
+    """The facts of the run of ``files``, checked (see :func:`read_facts`)."""
+    facts_path = existing(files.facts)
+    if not facts_path.is_file():
+        raise DataError(
+            f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
+            "or the file was not written by custrisk score",
+            file=str(files.scores),
+            hint="score the month again",
+        )
+    facts = _read_json_object(facts_path, "run facts")
+    check_facts(facts, facts_path)
+    return facts
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -1008,21 +1158,8 @@ def read_run(
     if unknown:
         raise ValueError(f"unknown run parts {unknown}; choose from {PARTS}")
     files = locate_run(path)
-    if not existing(files.facts).is_file():
-        raise DataError(
-            f"no run facts ({files.facts.name}) beside the scores: the run did not finish, "
-            "or the file was not written by custrisk score",
-            file=str(files.scores),
-            hint="score the month again",
-        )
-    facts = _read_json_object(existing(files.facts), "run facts")
-    listed = facts.get("files")
-    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
-        raise DataError(
-            "the run facts list no files: written by an older custrisk",
-            file=str(files.facts),
-            hint="score the month again with this version",
-        )
+    facts = _checked_facts(files)
+    listed = facts["files"]
     tables: dict[str, pd.DataFrame | None] = dict.fromkeys(PARTS)
     for part in PARTS:
         entry = listed.get(part)
@@ -1558,14 +1695,24 @@ def forget_in_run(
     dict
         Rows removed or replaced per part (empty when the run does not hold the customer).
     """
+    with forgetting_in_run(path, customer_id, token=token) as (counts, staged):
+        if staged is not None:
+            staged.commit()
+    return counts
+
+
+@contextlib.contextmanager
+def forgetting_in_run(
+    path: str | os.PathLike[str], customer_id: str, *, token: str | None = None
+) -> Iterator[tuple[dict[str, int], StagedRun | None]]:
+    """:func:`forget_in_run` up to the run staged without the customer, its folder
+    locked, nothing in place changed: the rows per part and the :class:`StagedRun` to
+    commit (``None`` when the run does not hold the customer). Leaving the block without
+    committing leaves the run as it was (all or nothing over several runs)."""
     files = locate_run(path)
     facts_path = existing(files.facts)
-    facts = _read_json_object(facts_path, "run facts")
-    listed = facts.get("files")
-    if not isinstance(listed, dict) or facts.get("layout") != LAYOUT_VERSION:
-        raise DataError(
-            "the run facts list no files: written by an older custrisk", file=str(files.facts)
-        )
+    facts = _checked_facts(files)
+    listed = facts["files"]
     # an encrypted run is written encrypted again (with the active key), a clear one clear
     sealed = facts_path.name.endswith(SUFFIX) or any(
         str((entry or {}).get("file", "")).endswith(SUFFIX) for entry in listed.values()
@@ -1613,9 +1760,11 @@ def forget_in_run(
         if not counts:
             for parts in parted.values():
                 parts.discard()
-            return counts
-        _rewrite_run(facts, tables, parted, out, "utf-8-sig" if bom else "utf-8")
-    return counts
+            yield counts, None
+            return
+        run = _forgotten_run(facts, tables, parted)
+        with run.staged(out, csv_encoding="utf-8-sig" if bom else "utf-8") as staged:
+            yield counts, staged
 
 
 def _forget_rows(
@@ -1660,17 +1809,15 @@ def _forget_in_parts(
     return parts, hits
 
 
-def _rewrite_run(
+def _forgotten_run(
     facts: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame | None],
     parts: Mapping[str, TableParts],
-    out: Path,
-    encoding: str,
-) -> None:
-    """Write a run read by :func:`forget_in_run` again, as one unit."""
-    kept = {k: v for k, v in facts.items() if k not in ("files", "run_id")}
+) -> ScoringRun:
+    """A run read by :func:`forgetting_in_run`, without the customer, to write again."""
+    kept = {k: v for k, v in facts.items() if k not in ("files", "run_id", FACTS_DIGESTS)}
     kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
-    run = ScoringRun(
+    return ScoringRun(
         scores=tables["scores"] if tables["scores"] is not None else pd.DataFrame(),
         details=tables["details"] if tables["details"] is not None else pd.DataFrame(),
         alerts=tables["alerts"]
@@ -1684,7 +1831,6 @@ def _rewrite_run(
         scores_parts=parts.get("scores"),
         followups_parts=parts.get("followups"),
     )
-    run.write(out, csv_encoding=encoding)
 
 
 def _names(value: object, customer_id: str) -> bool:
@@ -1725,6 +1871,11 @@ def locked_folder(folder: str | os.PathLike[str], temp_patterns: Iterable[str] =
 
 __all__ = [
     "ALERTS_FILE",
+    "FACTS_DIGESTS",
+    "LAYOUT_VERSION",
+    "check_facts",
+    "facts_digests",
+    "read_facts",
     "DETAILS_PART",
     "DetailsParts",
     "FOLLOWUPS_PARTS",
@@ -1754,6 +1905,8 @@ __all__ = [
     "concat_parts",
     "details_of",
     "forget_in_run",
+    "forgetting_in_run",
+    "StagedRun",
     "locate_run",
     "locked_folder",
     "read_alerts",

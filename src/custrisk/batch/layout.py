@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,8 @@ from typing import Any
 from custrisk.batch.config import PERIOD_PATTERN
 from custrisk.errors import DataError
 from custrisk.io.atomic import write_bytes
+from custrisk.protect.envelope import SUFFIX
+from custrisk.results import FACTS_SUFFIX, read_facts
 
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
@@ -176,10 +179,15 @@ def remove_outputs(folder: Path, names: Iterable[str]) -> None:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
     # run facts, state, drift and evaluation statistics, delivery results: no customer
     # data, so never encrypted (the run reads them back to resume and to skip work)
-    write_bytes(path, (text + "\n").encode("utf-8"), sensitive=False)
+    write_bytes(path, json_bytes(data), sensitive=False)
+
+
+def json_bytes(data: Mapping[str, Any]) -> bytes:
+    """A JSON object as :func:`write_json` writes it."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False)
+    return (text + "\n").encode("utf-8")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -202,14 +210,38 @@ def refresh_outputs(folder: Path) -> bool:
     forget``), its ``run.json`` lists what is there: removed files (a forgotten
     customer's report, whose name holds the id) left out, changed ones hashed again.
     Whether run.json changed (``False`` for a folder that is not a monthly run)."""
+    facts = refreshed_outputs(folder)
+    if facts is not None:
+        write_json(folder / RUN_FILE, facts)
+    return facts is not None
+
+
+def refreshed_outputs(
+    folder: Path, pending: Mapping[Path, Path | None] | None = None
+) -> dict[str, Any] | None:
+    """The ``run.json`` of the monthly run in ``folder`` listing its outputs as they are,
+    or as they will be once ``pending`` is in place (each path changed: the staged file
+    or folder that replaces it, ``None`` when removed); its run id the scoring run's.
+    ``None`` when nothing changes, or ``folder`` is not a monthly run."""
     path = folder / RUN_FILE
     try:
         facts = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     outputs = facts.get("outputs") if isinstance(facts, dict) else None
     if not isinstance(outputs, dict) or "period" not in facts:
-        return False
+        return None
+    changes = {Path(os.path.abspath(k)): v for k, v in (pending or {}).items()}
+
+    def where(name: str) -> Path | None:
+        """Where the file ``name`` of the folder will be (``None``: removed)."""
+        target = Path(os.path.abspath(folder / name))
+        for above in (target, *target.parents):
+            if above in changes:
+                staged = changes[above]
+                return None if staged is None else staged / target.relative_to(above)
+        return target
+
     lists = [facts] + [
         stage
         for stage in (facts.get("stages") or {}).values()
@@ -218,23 +250,38 @@ def refresh_outputs(folder: Path) -> bool:
     changed = False
     for holder in lists:
         listed = holder["outputs"]
-        fresh = {
-            name: sha256_file(folder / name)
-            for name in listed
-            if (folder / name).is_file() and not (folder / name).is_symlink()
-        }
+        fresh = {}
+        for name in listed:
+            file = where(name)
+            if file is not None and file.is_file() and not file.is_symlink():
+                fresh[name] = sha256_file(file)
         if fresh != listed:
             holder["outputs"] = fresh
             changed = True
-    if changed:
-        write_json(path, facts)
-    return changed
+    names = {p.name for p in folder.glob(f"*{FACTS_SUFFIX}*")}
+    names |= {p.name for p in changes if p.parent == Path(os.path.abspath(folder))}
+    for name in sorted(names):  # the run id is the scoring run's (rewritten)
+        scoring = where(name)
+        if not name.endswith((FACTS_SUFFIX, FACTS_SUFFIX + SUFFIX)) or scoring is None:
+            continue
+        with contextlib.suppress(DataError):
+            run_id = read_facts(scoring).get("run_id") if scoring.exists() else None
+            if run_id and facts.get("run_id") != run_id:
+                facts["run_id"] = run_id
+                changed = True
+    return facts if changed else None
 
 
-def relist_runs(root: Path) -> list[Path]:
-    """:func:`refresh_outputs` of every monthly run under ``root``; the run.json files
-    it rewrote (``custrisk forget``'s ``relist``)."""
-    return [facts for facts in sorted(root.rglob(RUN_FILE)) if refresh_outputs(facts.parent)]
+def relist_runs(root: Path, pending: Mapping[Path, Path | None] | None = None) -> dict[Path, bytes]:
+    """The run.json of every monthly run under ``root`` whose outputs change (removed,
+    rehashed) once ``pending`` is in place (see :func:`refreshed_outputs`), as the bytes
+    to write (``custrisk forget``'s ``relist``: staged with the other files it changes)."""
+    found = {}
+    for facts_file in sorted(root.rglob(RUN_FILE)):
+        facts = refreshed_outputs(facts_file.parent, pending)
+        if facts is not None:
+            found[facts_file] = json_bytes(facts)
+    return found
 
 
 __all__ = [
@@ -247,7 +294,9 @@ __all__ = [
     "periods",
     "previous_run",
     "read_json",
+    "json_bytes",
     "refresh_outputs",
+    "refreshed_outputs",
     "relist_runs",
     "remove_outputs",
     "unfinished",

@@ -81,7 +81,7 @@ from custrisk.io.plain import jsonable
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
-from custrisk.results import read_run
+from custrisk.results import read_facts, read_run
 from custrisk.scoring import open_model
 
 #: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or
@@ -595,7 +595,9 @@ def _facts(
     return {
         "layout": LAYOUT_VERSION,
         "period": period,
-        "run_id": _hash_json(outputs)[:16],  # the same outputs, the same id
+        # the scoring run's id (scores.run.json), the one its notifications carry: a
+        # receiver matches a delivery to its run; the same scores, the same id
+        "run_id": read_facts(layout.staging / SCORES_FILE)["run_id"],
         "fingerprint": fingerprint,
         "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "host": socket.gethostname(),

@@ -41,8 +41,10 @@ def forget(
     ] = None,
 ) -> None:
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
-    rejects, reports); exit 1 if a file still names the customer. Encrypted runs are read
-    with the key and written back encrypted with the active key."""
+    rejects, reports); exit 1 if a file still names the customer. All or nothing: every
+    file is written to a temporary file first and all are put in place together; a file
+    that cannot be read or written changes none (exit 2). Encrypted runs are read with
+    the key and written back encrypted with the active key."""
     from custrisk.batch.layout import relist_runs
     from custrisk.errors import CheckFailed
     from custrisk.protect import PSEUDONYM, load_keyring
@@ -68,6 +70,11 @@ def forget(
         say(
             "Stale:",
             f"{portfolio} may list the customer; render it again with custrisk report --portfolio",
+        )
+    if result.files_changed:
+        console.print(
+            f"{result.files_changed} file(s) changed together: each written to a temporary "
+            "file first, then all put in place (a failure would have changed none)"
         )
     if not result.changed:
         console.print(f"The customer is in no run, report or table under {runs}")

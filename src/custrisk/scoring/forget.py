@@ -9,6 +9,12 @@ the customer in a field, loses those rows. Last, every file left under the root 
 searched for the id: what still holds it is listed for the operator (workbooks of other
 commands, PDFs), never silently kept.
 
+All or nothing: every file to change is first written to a temporary file beside it
+(a run to its staging folder, its folder locked), the originals untouched; only when
+every one is written are they all renamed into place (and the forgotten customer's
+reports deleted). A failure on the way (an unreadable or damaged file, a folder that
+cannot be written, a stop) removes the temporary files and leaves every file as it was.
+
 Encrypted files (``--encrypt``, ``encrypt: true``) are read through the envelope and
 written back encrypted with the active encryption key, a clear file stays clear; the
 final search looks into their plaintext. Every encrypted file's key is checked before
@@ -19,18 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import hmac
 import io
 import json
 import os
 import re
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custrisk.errors import UsageError
-from custrisk.io.atomic import active_group, atomic_open, sealing, write_bytes
+from custrisk.errors import CustriskError, DataError, UsageError
+from custrisk.io.atomic import active_group, private, sealing
 from custrisk.io.safe_csv import READ_ENCODING
 from custrisk.protect.envelope import SUFFIX, is_encrypted, key_id_of, plain_name
 from custrisk.protect.keys import Key
@@ -47,7 +56,8 @@ from custrisk.results import (
     FACTS_SUFFIX,
     PARTS,
     STAGE_PREFIX,
-    forget_in_run,
+    StagedRun,
+    forgetting_in_run,
     locate_run,
     locked_folder,
 )
@@ -72,6 +82,8 @@ class ForgetResult:
     token: str | None = None
     #: monthly run folders whose run.json lists their files again (removed, rehashed)
     batch_runs: list[Path] = field(default_factory=list)
+    #: how many files were rewritten or deleted, all put in place together
+    files_changed: int = 0
 
     @property
     def changed(self) -> int:
@@ -90,7 +102,7 @@ def forget_customer(
     *,
     mode: str = "remove",
     key: Key | None = None,
-    relist: Callable[[Path], list[Path]] | None = None,
+    relist: Callable[[Path, Mapping[Path, Path | None]], Mapping[Path, bytes]] | None = None,
 ) -> ForgetResult:
     """Remove (or pseudonymise) ``customer_id`` everywhere under ``runs``.
 
@@ -106,9 +118,17 @@ def forget_customer(
     key : Key, optional
         The pseudonym key (``pseudonymise`` only).
     relist : callable, optional
-        Given ``runs``, lists the files of each monthly run under it again once the
-        customer is gone (:func:`custrisk.batch.layout.relist_runs`), returning the files
-        it rewrote; before the final search, which would find the report's name there.
+        Given ``runs`` and the changes staged (each file: its staged replacement, or
+        ``None`` when deleted), the listing of each monthly run under it as it will be
+        once the customer is gone (:func:`custrisk.batch.layout.relist_runs`): the
+        run.json files to rewrite and their bytes, staged and put in place with the
+        rest; before the final search, which would find the report's name there.
+
+    Raises
+    ------
+    DataError, UsageError
+        When a file cannot be read or written: nothing is changed then (every file is
+        as it was), and the message says so.
     """
     customer_id = customer_id.strip()
     if not customer_id:
@@ -127,20 +147,65 @@ def forget_customer(
             )
         result.token = pseudonym_token(key, customer_id)
     _check_keys(root)  # before anything changes: every encrypted file can be read
+    _remove_leftovers(root)
+    try:
+        with contextlib.ExitStack() as stack:
+            changes = _Changes()
+            stack.callback(changes.discard)  # whatever was staged and not put in place
+            handled = _stage_forgetting(root, customer_id, result, changes, stack)
+            if result.changed and relist is not None:  # monthly runs (custrisk run)
+                for listing, data in relist(root, changes.pending()).items():
+                    changes.stage(listing, data, sealed=False)
+                    result.batch_runs.append(listing)
+            result.files_changed = changes.commit()
+    except CustriskError as exc:
+        raise _nothing_changed(exc) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        raise _nothing_changed(DataError(f"{where}{exc.strerror or exc}")) from None
+    result.remaining = _still_naming(root, customer_id, handled)
+    return result
+
+
+def _nothing_changed(exc: CustriskError) -> CustriskError:
+    """``exc`` saying that forget changed nothing and how to go on."""
+    said = "nothing was changed (every file is as it was); fix that and run custrisk forget again"
+    exc.hint = f"{exc.hint}; {said}" if exc.hint else said
+    exc.args = (exc.one_line(),)
+    return exc
+
+
+def _stage_forgetting(
+    root: Path,
+    customer_id: str,
+    result: ForgetResult,
+    changes: _Changes,
+    stack: contextlib.ExitStack,
+) -> set[Path]:
+    """Stage every change under ``root`` into ``changes`` (nothing in place changed),
+    holding the locks of the folders in ``stack``; the files handled (not searched as
+    strays after)."""
     handled: set[Path] = set()
+    locked: set[Path] = set()
     facts_files = [*root.rglob(f"*{FACTS_SUFFIX}"), *root.rglob(f"*{FACTS_SUFFIX}{SUFFIX}")]
     for facts in sorted(facts_files):
         if any(part.startswith(STAGE_PREFIX) for part in facts.parts):
             continue
-        counts = forget_in_run(facts, customer_id, token=result.token)
-        if counts:
+        counts, staged = stack.enter_context(
+            forgetting_in_run(facts, customer_id, token=result.token)
+        )
+        locked.add(Path(os.path.abspath(facts.parent)))
+        if staged is not None:
+            changes.runs.append(staged)
             result.runs[str(plain_name(facts))] = counts
         handled.update(_run_members(facts))
     manifests = {
         plain_name(m).parent for m in [*root.rglob(MANIFEST), *root.rglob(MANIFEST + SUFFIX)]
     }
     for folder in sorted(manifests):
-        _forget_in_reports(folder, customer_id, result)
+        if Path(os.path.abspath(folder)) not in locked:  # (a run folder's lock is held)
+            stack.enter_context(locked_folder(folder))
+        _forget_in_reports(folder, customer_id, result, changes)
         handled.update(_both_forms(folder / MANIFEST))
         for pdf in [*folder.glob("customer_*.pdf"), *folder.glob(f"customer_*.pdf{SUFFIX}")]:
             handled.add(pdf)  # other customers' reports
@@ -148,13 +213,79 @@ def forget_customer(
     for table in sorted([*root.rglob("*.csv"), *root.rglob(f"*.csv{SUFFIX}")]):
         if table in handled or table.name.startswith("."):
             continue
-        removed = _forget_in_csv(table, customer_id)
+        removed = _forget_in_csv(table, customer_id, changes)
         if removed:
             result.tables[str(table)] = removed
-    if result.changed and relist is not None:  # monthly runs (custrisk run) list files
-        result.batch_runs = relist(root)
-    result.remaining = _still_naming(root, customer_id, handled)
-    return result
+    return handled
+
+
+#: The temporary files of a forget (removed when it fails, or by the next if killed).
+TEMP_PREFIX = ".custrisk-forget."
+
+
+class _Changes:
+    """Every file a forget changes: staged to temporary files beside them first, then
+    put in place together by :meth:`commit`; :meth:`discard` removes what is left."""
+
+    def __init__(self) -> None:
+        self.runs: list[StagedRun] = []
+        self.temps: dict[Path, Path] = {}  # file -> its new content, staged beside it
+        self.removals: list[Path] = []
+
+    def stage(self, final: Path, data: bytes, *, sealed: bool) -> None:
+        """Write ``data`` (sealed with the active key when ``sealed``) to a temporary
+        file beside ``final``."""
+        fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{final.name}.", dir=final.parent)
+        temp = Path(name)
+        self.temps[final] = temp
+        with os.fdopen(fd, "wb") as sink:
+            if sealed:
+                encryption().seal(io.BytesIO(data), sink)
+            else:
+                sink.write(data)
+            sink.flush()
+            os.fsync(sink.fileno())
+        private(temp)
+
+    def remove(self, path: Path) -> None:
+        """Delete ``path`` with the rest (its folder checked to allow it now)."""
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "cannot delete a file in it", str(path.parent))
+        self.removals.append(path)
+
+    def pending(self) -> dict[Path, Path | None]:
+        """Each file that :meth:`commit` changes: its staged replacement, or ``None``."""
+        found: dict[Path, Path | None] = {}
+        for run in self.runs:
+            found.update(run.pending())
+        found.update(self.temps)
+        found.update(dict.fromkeys(self.removals))
+        return found
+
+    def commit(self) -> int:
+        """Put everything in place; how many files were changed or deleted."""
+        changed = len(self.temps) + len(self.removals)
+        for run in self.runs:
+            changed += sum(1 for path in run.pending().values() if path is not None)
+            run.commit()
+        for final, temp in self.temps.items():
+            os.replace(temp, final)
+        self.temps.clear()
+        for path in self.removals:
+            path.unlink(missing_ok=True)
+        return changed
+
+    def discard(self) -> None:
+        for temp in self.temps.values():
+            temp.unlink(missing_ok=True)
+        self.temps.clear()
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporary files of a forget that was killed before it put them in place."""
+    for stale in root.rglob(f"{TEMP_PREFIX}*"):
+        if stale.is_file() or stale.is_symlink():
+            stale.unlink(missing_ok=True)
 
 
 def _check_keys(root: Path) -> None:
@@ -188,38 +319,43 @@ def _run_members(facts: Path) -> set[Path]:
     return {form for member in members for form in _both_forms(member)}
 
 
-def _forget_in_reports(folder: Path, customer_id: str, result: ForgetResult) -> None:
-    with locked_folder(folder):
-        rows = read_manifest(folder)
-        mine = [key for key in rows if key[1] == customer_id]
-        for pdf in _both_forms(folder / customer_file_name(customer_id)):
-            if pdf.exists():
-                pdf.unlink()
-                result.reports_removed.append(pdf)
-        if not mine:
-            return
-        kept = {key: row for key, row in rows.items() if key not in mine}
-        manifest = existing(folder / MANIFEST)
-        data = plain_bytes(manifest)
-        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
-        with _sealing_like(manifest):
-            write_manifest(folder, [], kept, list(kept), csv_encoding=encoding)
-        for portfolio in _both_forms(folder / PORTFOLIO_FILE):
-            if portfolio.exists():
-                result.stale_portfolios.append(portfolio)
+def _forget_in_reports(
+    folder: Path, customer_id: str, result: ForgetResult, changes: _Changes
+) -> None:
+    """Stage the deletion of the customer's report and the manifest without its row."""
+    rows = read_manifest(folder)
+    mine = [key for key in rows if key[1] == customer_id]
+    for pdf in _both_forms(folder / customer_file_name(customer_id)):
+        if pdf.exists():
+            changes.remove(pdf)
+            result.reports_removed.append(pdf)
+    if not mine:
+        return
+    kept = {key: row for key, row in rows.items() if key not in mine}
+    manifest = existing(folder / MANIFEST)
+    data = plain_bytes(manifest)
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    scratch = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=folder))
+    try:  # the manifest as report.batch writes it, clear, then staged in its form
+        with sealing(None, group=active_group()):
+            written = write_manifest(scratch, [], kept, list(kept), csv_encoding=encoding)
+        changes.stage(manifest, written.read_bytes(), sealed=_is_sealed(manifest))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for portfolio in _both_forms(folder / PORTFOLIO_FILE):
+        if portfolio.exists():
+            result.stale_portfolios.append(portfolio)
 
 
-def _sealing_like(path: Path) -> contextlib.AbstractContextManager[None]:
-    """Outputs written in the form of ``path``: encrypted (the active key) or clear."""
-    sealed = path.name.endswith(SUFFIX) and is_encrypted(path)
-    return sealing(encryption() if sealed else None, group=active_group())
+def _is_sealed(path: Path) -> bool:
+    return path.name.endswith(SUFFIX) and is_encrypted(path)
 
 
-def _forget_in_csv(path: Path, customer_id: str) -> int:
+def _forget_in_csv(path: Path, customer_id: str, changes: _Changes) -> int:
     """Drop the rows of a CSV whose ``customer_id`` is the customer (or, in a rejects
     file, any field names it; in a re-identification table, whose value is the id); the
     other lines are kept byte for byte. An encrypted CSV is written back encrypted,
-    sealed from memory (no clear copy on disk)."""
+    sealed from memory (no clear copy on disk); staged into ``changes``."""
     sealed = path.name.endswith(SUFFIX)
     if sealed and not is_encrypted(path):
         return 0  # not custrisk's: left for the final search to name
@@ -259,12 +395,7 @@ def _forget_in_csv(path: Path, customer_id: str) -> int:
         else:
             kept.extend(record_lines)
     if removed:
-        clean = (bom + "".join(kept)).encode("utf-8")
-        if sealed:
-            with atomic_open(path, "wb", sensitive=False) as sink:
-                encryption().seal(io.BytesIO(clean), sink)
-        else:
-            write_bytes(path, clean)
+        changes.stage(path, (bom + "".join(kept)).encode("utf-8"), sealed=sealed)
     return removed
 
 

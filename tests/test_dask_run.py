@@ -103,7 +103,7 @@ def _assert_same_run_folder(dask_run: Path, pandas_run: Path, may_differ: set[An
             assert (dask_run / name).read_bytes() == (pandas_run / name).read_bytes(), name
     want = json.loads((pandas_run / "run.json").read_text(encoding="utf-8"))
     got = json.loads((dask_run / "run.json").read_text(encoding="utf-8"))
-    assert got["run_id"] == want["run_id"]  # the hash of every output
+    assert got["run_id"] == want["run_id"]  # the scoring run's id (of its tables)
     assert _without(got, may_differ) == _without(want, may_differ)
     assert _events(dask_run, drop=DASK_ONLY_EVENTS) == _events(pandas_run)
     assert not [e for e in _events(pandas_run) if e["event"] in DASK_ONLY_EVENTS]

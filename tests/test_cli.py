@@ -72,3 +72,18 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"custrisk {__version__}"
+
+
+def test_asking_for_a_config_option_names_the_commands_config_files(runner: CliRunner) -> None:
+    """``score --config`` (no such option) is answered with the YAML options the command
+    has, not with the option spelt most alike (``--encoding``); a misspelt option keeps
+    click's suggestion."""
+    base = ["score", "data", "-m", "logistic", "-o", "s.csv"]
+    for asked in ("--config", "-c", "--yaml"):
+        result = runner.invoke(app, [*base, asked, "policy.yaml"])
+        assert result.exit_code == 2
+        assert "(Possible options: --alerts, --policy, --sources)" in result.output, asked
+    result = runner.invoke(app, [*base, "--polcy", "policy.yaml"])
+    assert result.exit_code == 2
+    assert "(Possible options: --policy)" in result.output
+    assert "--sources" not in result.output

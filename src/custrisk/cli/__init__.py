@@ -188,6 +188,7 @@ class _ErrorMappingGroup(TyperGroup):
             if _debug_enabled(ctx):
                 raise
             if hasattr(exc, "exit_code") and hasattr(exc, "show"):
+                _suggest_config_options(exc)
                 raise  # typer's own usage errors: it prints them and exits 2
             _note_error(f"internal error {type(exc).__name__}: {exc}")
             say(
@@ -267,6 +268,34 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+
+#: Words of an unknown option that mean "a config file" (``--config``, ``-c``, ``--yaml``)
+_CONFIG_WORDS = ("config", "conf", "cfg", "yaml", "yml")
+
+
+def _suggest_config_options(exc: Exception) -> None:
+    """An unknown option that asks for a config file (``--config``) is answered with the
+    command's config-file options (``--sources``, ``--policy``, ...: those whose help
+    names a YAML file), not with the option whose name is spelt most alike (click's
+    ``--encoding`` for ``--config``)."""
+    # (typer's own copy of click raises it: known by its name and attributes)
+    context = getattr(exc, "ctx", None)
+    if type(exc).__name__ != "NoSuchOption" or context is None:
+        return
+    name = str(getattr(exc, "option_name", "")).lstrip("-").lower()
+    if name != "c" and not any(word in name for word in _CONFIG_WORDS):
+        return
+    yaml_options = [
+        opt
+        for param in context.command.params
+        if getattr(param, "param_type_name", "") == "option"
+        and "YAML" in (getattr(param, "help", None) or "")
+        for opt in param.opts
+        if opt.startswith("--")
+    ]
+    if yaml_options:
+        exc.possibilities = yaml_options  # type: ignore[attr-defined]
 
 
 def main() -> None:

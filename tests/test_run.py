@@ -235,6 +235,10 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (("keep: 24", "keep: 1"), r"key 'retention\.keep': 1 would remove the run .*keep: 2"),
         (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
         (
+            ("# encoding: gbk ", "encoding: gbkk #"),
+            r"key 'encoding': unknown encoding 'gbkk'; utf-8, gbk or gb18030",
+        ),
+        (
             ("max_customer_drop: 0.5", "max_customer_drop: 1.5"),
             r"key 'checks\.max_customer_drop': must be a share from 0 to 1, got 1\.5",
         ),

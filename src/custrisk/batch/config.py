@@ -17,6 +17,7 @@ from typing import Any
 from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
+from custrisk.io.encoding import normalise_encoding
 from custrisk.vocab import LANGUAGES, LEVELS
 
 #: A period is a month: ``YYYY-MM``.
@@ -234,6 +235,16 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
             "month's run was compared with (its migration, its new and ongoing alerts)",
             hint="keep: 2 or more months, or keep: 0 for every month",
         )
+    encoding = root.text("encoding")
+    if encoding is not None:
+        try:
+            normalise_encoding(encoding)
+        except LookupError:  # said now, not after the month's exports are found
+            raise root.error(
+                "encoding",
+                f"unknown encoding {encoding!r}",
+                hint="utf-8, gbk or gb18030, or leave it out to have it detected",
+            ) from None
     notifications = root.get("notifications")
     if notifications is not None and not isinstance(notifications, dict):
         raise root.error("notifications", "expected a mapping of notification settings")
@@ -244,7 +255,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         model=model,
         models_dir=resolve(root, "models_dir"),
         sources=resolve(root, "sources"),
-        encoding=root.text("encoding"),
+        encoding=encoding,
         lang=lang,
         policy=resolve(root, "policy"),
         alert_rules=resolve(root, "alert_rules"),

@@ -358,6 +358,22 @@ def test_last_months_exports_left_in_the_folder_are_refused(
     assert json.loads(log[-1])["event"] == "stage_failed"
 
 
+def test_older_exports_after_a_finished_month_are_refused_as_not_the_months(
+    clean_run: tuple[Path, int, str, str], tmp_path: Path
+) -> None:
+    """A month's folder holding exports older than the previous month's run: said as
+    the month's as-of check says it (the folder's files are not the month's), not as a
+    previous run given the wrong way round."""
+    root = tmp_path / "root"
+    shutil.copytree(clean_run[0], root, symlinks=True)  # 2026-10 run
+    shutil.rmtree(root / "exports" / NEXT)
+    september = dt.date(2026, 9, 30)
+    generate_sample_data(root / "exports" / NEXT, customers=200, seed=1, as_of=september)
+    err = _refused(root, NEXT, NEXT, "as-of date 2026-09-30", "2026-11-01 to 2026-12-07")
+    assert "seems to hold 2026-09's files" in err
+    assert "compared backwards" not in err
+
+
 def test_exports_of_a_later_month_are_refused(make_root: Callable[[], Path]) -> None:
     root = make_root()
     shutil.rmtree(root / "exports" / PERIOD)

@@ -32,6 +32,7 @@ from custrisk.data import load_workspace
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
 from custrisk.io.plain import jsonable
 from custrisk.policy import alerts_at_or_above
+from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
 from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
@@ -192,18 +193,25 @@ def score(ctx: StageContext) -> StageResult:
         "encoding": cfg.encoding,
         "lang": cfg.lang,
     }
-    if ctx.cluster is not None:  # the customers in buckets on the workers
-        run = score_portfolio_dask(
-            ctx.exports,
-            ctx.model,
-            client=ctx.cluster.client(),
-            buckets=ctx.cluster.buckets,
-            out=ctx.folder / SCORES_FILE,
-            parts=ctx.cluster.settings.parts,
-            **options,
-        )
-    else:
-        run = score_portfolio(ctx.exports, ctx.model, **options)
+    try:
+        if ctx.cluster is not None:  # the customers in buckets on the workers
+            run = score_portfolio_dask(
+                ctx.exports,
+                ctx.model,
+                client=ctx.cluster.client(),
+                buckets=ctx.cluster.buckets,
+                out=ctx.folder / SCORES_FILE,
+                parts=ctx.cluster.settings.parts,
+                **options,
+            )
+        else:
+            run = score_portfolio(ctx.exports, ctx.model, **options)
+    except PreviousRunLater as exc:
+        # a month's folder holding an earlier month's files: said as such (the as-of
+        # check), not as two runs given the wrong way round
+        if exc.as_of is not None:
+            _check_the_month(ctx, exc.as_of, None)
+        raise
     _check_the_month(ctx, dt.date.fromisoformat(str(run.facts["as_of"])[:10]), len(run.scores))
     run.write(ctx.folder / SCORES_FILE)
     by_level = run.facts["alerts"]["by_level"]
@@ -221,12 +229,13 @@ def score(ctx: StageContext) -> StageResult:
     return StageResult(OK, rows, detail=f"model {run.facts['model_id']}", gate=gate)
 
 
-def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int) -> None:
+def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -> None:
     """Stop before the month's scores are written when its data is not the month's
-    (its as-of date) or not whole (its customers against the previous run's)."""
+    (its as-of date) or not whole (its customers against the previous run's; ``None``:
+    not counted yet)."""
     checks = ctx.config.checks
     check_as_of(ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports)
-    if ctx.previous is None:
+    if ctx.previous is None or customers is None:
         return
     earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
     previous_customers = earlier.get("rows", {}).get("customers")

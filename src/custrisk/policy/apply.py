@@ -145,15 +145,27 @@ def _previous_as_of(previous: pd.DataFrame) -> str | None:
     return str(max(values)) if len(values) else None
 
 
+class PreviousRunLater(DataError):
+    """The previous run is dated after this run's data (:attr:`as_of`): the runs were
+    swapped, or (in a monthly batch) the month's folder holds an earlier month's files."""
+
+    def __init__(
+        self, message: str, *, as_of: dt.date | None = None, hint: str | None = None
+    ) -> None:  # (keywords optional: unpickled from a Dask worker with the message only)
+        super().__init__(message, hint=hint)
+        self.as_of = as_of
+
+
 def _check_previous_as_of(previous: pd.DataFrame, as_of: dt.date) -> None:
     """A previous run dated after this one turns every comparison around (new alerts
     reported as closed, upgrades as downgrades): the two runs were probably swapped."""
     before = _previous_as_of(previous)
     if before is not None and before[:10] > as_of.isoformat():
-        raise DataError(
+        raise PreviousRunLater(
             f"the previous run is as of {before}, after this run's as-of date "
             f"({as_of.isoformat()}): its alerts, grades and limits would be compared "
             "backwards",
+            as_of=as_of,
             hint="give the run of an earlier month as the previous run (the two may be swapped)",
         )
 

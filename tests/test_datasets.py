@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.data.workspace import Workspace, load_workspace
+from custrisk.errors import DataError
 from tests._support import hive_dataset
 
 
@@ -132,3 +133,44 @@ def test_a_hive_value_the_column_does_not_allow_is_rejected_naming_its_part(
     assert sorted(rejects["line"]) == list(range(1, len(refunds) + 1))
     kept = workspace.frames["transactions"]["txn_id"]
     assert not kept.isin(refunds["txn_id"]).any()
+
+
+def _text_parquet(csv: Path, out: Path) -> None:
+    """A CSV export saved as Parquet of text columns (as a spreadsheet tool saves it)."""
+    pd.read_csv(csv, dtype="str").to_parquet(out)
+
+
+def test_an_export_saved_in_another_format_is_read_in_its_place_and_said(
+    export_200: Path, tmp_path: Path
+) -> None:
+    """transactions.parquet where the config names transactions.csv: read, and the
+    source's report says so (it was left out as absent: every transaction indicator
+    missing from the scores, status clean)."""
+    want = load_workspace(export_200)
+    folder = tmp_path / "exports"
+    shutil.copytree(export_200, folder)
+    _text_parquet(folder / "transactions.csv", folder / "transactions.parquet")
+    (folder / "transactions.csv").unlink()
+    got = load_workspace(folder)
+    report = got.report.sources["transactions"]
+    assert [Path(f).name for f in report.files] == ["transactions.parquet"]
+    assert "no transactions.csv in the folder: read transactions.parquet in its place" in (
+        report.warnings
+    )
+    pd.testing.assert_frame_equal(got.frames["transactions"], want.frames["transactions"])
+    # the file the config names comes first, without a word
+    shutil.copy(export_200 / "transactions.csv", folder / "transactions.csv")
+    again = load_workspace(folder).report.sources["transactions"]
+    assert [Path(f).name for f in again.files] == ["transactions.csv"]
+    assert not again.warnings
+
+
+def test_two_exports_in_other_formats_are_an_error_naming_both(
+    export_200: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "exports"
+    shutil.copytree(export_200, folder)
+    _text_parquet(folder / "behaviour.csv", folder / "behaviour.parquet")
+    (folder / "behaviour.csv").rename(folder / "behaviour.txt")
+    with pytest.raises(DataError, match=r"no behaviour\.csv, and 2 exports named behaviour"):
+        load_workspace(folder)

@@ -281,6 +281,34 @@ def test_serial_numbers_in_a_date_column_become_dates(tmp_path: Path, date1904: 
     assert read_raw(book).table.column("opened").to_pylist()[0] == str(serial)
 
 
+@pytest.mark.parametrize("date1904", [False, True])
+def test_a_date_and_time_in_a_date_column_holds_its_day(tmp_path: Path, date1904: bool) -> None:
+    """A cell with a time of day (typed in, or a serial with a fraction) in a date
+    column is its day, as a Parquet or database timestamp is; it was rejected."""
+    serial = (44196 if date1904 else 45658) + 0.75  # 2025-01-01 18:00 in each system
+    path = tmp_path / "times.xlsx"
+    workbook = xlsxwriter.Workbook(str(path), {"date_1904": date1904})
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["id", "opened", "amount"])
+    stamp = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    sheet.write_string(1, 0, "a")
+    sheet.write_datetime(1, 1, dt.datetime(2024, 5, 6, 14, 30), stamp)
+    sheet.write_number(1, 2, 1.25)
+    sheet.write_row(2, 0, ["b", serial, 2.5])
+    sheet.write_string(3, 0, "c")
+    sheet.write_datetime(3, 1, dt.datetime(2024, 5, 7, 23, 59, 59), stamp)
+    sheet.write_number(3, 2, 3.75)
+    workbook.close()
+    raw = read_raw(path, date_columns=["opened"])
+    assert raw.table.column("opened").to_pylist() == [
+        dt.datetime(2024, 5, 6),
+        dt.datetime(2025, 1, 1),
+        dt.datetime(2024, 5, 7),
+    ]
+    # a number that is not in a date column keeps its fraction
+    assert raw.table.column("amount").to_pylist() == ["1.25", "2.5", "3.75"]
+
+
 def test_a_date_column_with_text_is_read_as_text_for_the_cleaner_to_judge(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from custrisk.config.sources import (
     CUSTOMER_SOURCE,
+    EXCEL_SUFFIXES,
     ColumnSpec,
     SourcePart,
     SourcesConfig,
@@ -39,7 +40,7 @@ from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import RawTable, scan_before_reading
+from custrisk.io.readers import PARQUET_SUFFIXES, RawTable, scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
@@ -514,6 +515,8 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
         if not found:
             stem = pattern.split(".", 1)[0]
             found = [d for d in (data_dir / stem, data_dir / f"{stem}.parquet") if d.is_dir()][:1]
+        if not found:
+            found = _stand_in(data_dir, pattern)
     files: list[Path] = []
     for path in found:
         if path.is_dir():
@@ -539,6 +542,43 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
                 "what is in its place",
             )
     return files
+
+
+#: The export formats a file named in a sources config may come in instead (the named
+#: one absent): ``transactions.xlsx`` for ``transactions.csv``.
+_STAND_IN_SUFFIXES = (".csv", ".txt", ".tsv", *PARQUET_SUFFIXES, *EXCEL_SUFFIXES)
+
+
+def _stand_in(data_dir: Path, name: str) -> list[Path]:
+    """The export of another format named as ``name`` (its stem), when ``name`` itself is
+    absent: ``transactions.xlsx`` saved from Excel where the config names
+    ``transactions.csv`` is read (the source's report says so) rather than the source
+    left out, its indicators missing from every score. Two such files are an error."""
+    stem = name.split(".", 1)[0]
+    candidates = []
+    for suffix in _STAND_IN_SUFFIXES:
+        path = data_dir / f"{stem}{suffix}"
+        if path.name != name and (path.is_file() or existing(path).is_file()):
+            candidates.append(path if path.is_file() else existing(path))
+    if len(candidates) > 1:
+        raise DataError(
+            f"no {name}, and {len(candidates)} exports named {stem} in other formats: "
+            f"{', '.join(p.name for p in candidates)}",
+            file=str(data_dir),
+            hint="keep the one to read, or name it as the source's file in the sources config",
+        )
+    return candidates
+
+
+def stand_in_note(pattern: str, data_dir: Path, files: Sequence[Path]) -> str | None:
+    """The report's note on a source read from a file of another format than its
+    config names (:func:`_stand_in`), else ``None``."""
+    if any(ch in pattern for ch in "*?[") or len(files) != 1 or files[0].parent != data_dir:
+        return None  # a pattern's files, or a dataset folder's
+    name = files[0].name
+    if name in (pattern, pattern + SUFFIX):
+        return None
+    return f"no {pattern} in the folder: read {name} in its place"
 
 
 def _dataset_files(folder: Path) -> list[Path]:
@@ -708,6 +748,10 @@ def load_workspace(
                 table_specs=table_specs if spec.parts else None,
                 rejected_customers=rejected_customers,
             )
+            if not spec.parts and spec.query is None:
+                note = stand_in_note(spec.file, data_dir, [path for _, _, path in found])
+                if note:
+                    result.warnings.append(note)
             if spec.parts and missing:
                 result.warnings.append(
                     f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"

@@ -121,6 +121,8 @@ def values_to_arrow(
         The column holds dates: a number is an Excel serial date (``date1904``: the
         1904 date system) and becomes the date it stands for.
     """
+    if date_serials:
+        values = _days_of(values)
     if target is not None:
         typed = _typed(values, target, date_serials, date1904)
         if typed is not None:
@@ -142,6 +144,27 @@ def values_to_arrow(
             texts.append(cell_text(value))
         return pa.array(texts, pa.large_string())
     return pa.array([cell_text(v) for v in values], pa.large_string())
+
+
+def _days_of(values: Sequence[Any]) -> Sequence[Any]:
+    """A date column's cells with any time of day left out: a date and time cell (or an
+    Excel serial with a fraction) holds its day, as a Parquet or database timestamp in a
+    date column does (a workbook's ``2026-10-31 14:30`` was rejected as no date)."""
+    if not any(
+        (isinstance(v, dt.datetime) and v.time() != dt.time(0))
+        or (type(v) is float and math.isfinite(v) and not v.is_integer())
+        for v in values
+    ):
+        return values
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, dt.datetime) and value.time() != dt.time(0):
+            value = dt.datetime(value.year, value.month, value.day)
+        elif type(value) is float and math.isfinite(value) and not value.is_integer():
+            if excel_serial_date(value) is not None:  # else the cleaner reports it
+                value = float(math.floor(value))
+        out.append(value)
+    return out
 
 
 def _numbers_as_text(values: Sequence[Any], has_int: bool) -> pa.Array | None:

@@ -83,6 +83,7 @@ from custrisk.io.lock import exclusive_lock
 from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
+from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
 from custrisk.protect.output import encryption, existing, head_text, plain_bytes
@@ -412,6 +413,7 @@ class ScoringRun:
                 keep=[parts.folder for parts in parted.values()],
             )
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
+            moving = False
             try:
                 staged: dict[str, Path] = {}
                 listed: dict[str, dict[str, Any]] = {}
@@ -470,6 +472,7 @@ class ScoringRun:
                         private(path)  # 0600, or 0640 with the roles config's output_group
                 # The old facts go first and the new ones come last: between the two, a
                 # reader finds no facts (an incomplete run), never facts of another run.
+                moving = True
                 for form in _both_forms(files.facts):
                     form.unlink(missing_ok=True)
                 for part in PARTS:
@@ -490,6 +493,14 @@ class ScoringRun:
                             form.unlink(missing_ok=True)
                     os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
                 os.replace(facts_path, files.folder / facts_path.name)
+            except Stopped as stop:
+                stop.leave(
+                    f"{files.folder} holds an incomplete run, which readers refuse: run the "
+                    "command again"
+                    if moving
+                    else f"{files.scores} not written (an earlier file there is left as it was)"
+                )
+                raise
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
                 for parts in parted.values():

@@ -121,6 +121,16 @@ class _ErrorMappingGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         self.commands = _LazyCommands(STAGES)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # Parsing (which loads the command's module) runs before invoke: a stop here is
+        # said as in invoke, not turned by typer into a silent exit 130.
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            stop = Stopped.of(exc)
+            say("Stopped:", f"{stop.signal_name} while starting; {LEFT_BY_DEFAULT}")
+            raise typer.Exit(stop.exit_code) from None
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[_ARGV] = list(args)
         rest = super().parse_args(ctx, args)
@@ -304,5 +314,6 @@ def _configure_logging(*, verbose: int, quiet: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="custrisk")
+    with stop_on_signals():  # from the start: parsing loads the command's module
+        app(prog_name="custrisk")
     sys.exit(0)

@@ -23,6 +23,9 @@ from types import FrameType
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _installed = False
+#: Depth of :func:`stops_held` blocks, and the signal that came within them
+_held = 0
+_pending: int | None = None
 
 
 class Stopped(KeyboardInterrupt):
@@ -72,11 +75,12 @@ def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Stopped` in the main thread.
 
     Signals that arrive while stopping are ignored until the block ends, so a second
-    Ctrl-C does not break off the cleanup halfway (SIGKILL still ends the process).
-    Nested blocks use the outermost one's handlers. Outside the main thread (where
-    handlers cannot be set) this does nothing.
+    Ctrl-C does not break off the cleanup halfway (SIGKILL still ends the process). A
+    signal ignored when the block starts stays ignored (``nohup``, a background job of
+    a shell without job control). Nested blocks use the outermost one's handlers.
+    Outside the main thread (where handlers cannot be set) this does nothing.
     """
-    global _installed
+    global _installed, _pending
     if _installed or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -84,20 +88,51 @@ def stop_on_signals() -> Iterator[None]:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
+        global _pending
         if stopping:
             return
         stopping = True
+        if _held:
+            _pending = signum  # raised when the last stops_held block ends
+            return
         raise Stopped(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    previous = {
+        sig: signal.signal(sig, stop)
+        for sig in STOP_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     _installed = True
     try:
         yield
     finally:
-        _installed = False
+        _installed, _pending = False, None
         for sig, handler in previous.items():
             # None: a handler set outside Python, which cannot be put back; the default
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
-__all__ = ["STOP_SIGNALS", "Stopped", "stop_on_signals"]
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Within the block, a stop is held back and raised when the block ends: for a step
+    that cannot be broken off halfway and leave something to clean up (a cluster being
+    started is not yet an object to close). Enter what the step made in an enclosing
+    block (a :class:`contextlib.ExitStack`), so that the stop raised here closes it.
+    """
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    except BaseException:
+        _held -= 1
+        if not _held and _pending is not None:  # most likely the signal's doing
+            signum, _pending = _pending, None
+            raise Stopped(signum) from None
+        raise
+    _held -= 1
+    if not _held and _pending is not None:
+        signum, _pending = _pending, None
+        raise Stopped(signum)
+
+
+__all__ = ["STOP_SIGNALS", "Stopped", "stop_on_signals", "stops_held"]

@@ -236,7 +236,10 @@ class _ErrorMappingGroup(TyperGroup):
 def _say_stopped(stop: Stopped, ctx: Any) -> None:
     """The one line of a stopped command: the signal, the command, what was left."""
     rest = ctx.meta.get(_REST) or []
-    command = f"custrisk {rest[0]}" if rest else "custrisk"
+    command = " ".join(["custrisk", *rest[:1]])
+    group = ctx.command.commands.get(rest[0]) if rest and rest[0] in STAGES else None
+    if len(rest) > 1 and rest[1] in getattr(group, "commands", {}):
+        command += f" {rest[1]}"  # a command of a group: custrisk models list
     left = "; ".join(stop.left) or LEFT_BY_DEFAULT
     say("Stopped:", f"{stop.signal_name} during {command}; {left}", style="bold yellow")
 

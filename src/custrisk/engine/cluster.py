@@ -147,8 +147,9 @@ WORKER_SETUP = "custrisk.engine.worker_setup"
 #: The prefix of a shuffle folder in TMPDIR (:class:`ShuffleFolder`).
 SHUFFLE_PREFIX = "custrisk-shuffle-"
 
-#: The removal of every shuffle folder not removed yet, in the order they were made.
-_shuffle_removals: list[weakref.finalize[Any, Any]] = []
+#: The removals of the shuffle folders made within each :func:`_shuffle_folders_removed`
+#: block (innermost last)
+_shuffle_scopes: list[list[weakref.finalize[Any, Any]]] = []
 
 
 class ShuffleFolder:
@@ -159,20 +160,21 @@ class ShuffleFolder:
 
     def __init__(self) -> None:
         self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
-        _shuffle_removals.append(weakref.finalize(self, shutil.rmtree, self.path, True))
+        remove = weakref.finalize(self, shutil.rmtree, self.path, True)
+        if _shuffle_scopes:
+            _shuffle_scopes[-1].append(remove)
 
 
 @contextmanager
 def _shuffle_folders_removed() -> Iterator[None]:
     """Remove the shuffle folders made in the block when it ends (once the cluster that
     wrote into them is closed: nothing holds them after that)."""
-    first = len(_shuffle_removals)
+    _shuffle_scopes.append([])
     try:
         yield
     finally:
-        for remove in _shuffle_removals[first:]:
+        for remove in _shuffle_scopes.pop():
             remove()  # a no-op for a folder removed already
-        del _shuffle_removals[first:]
 
 
 #: The event a nanny logs when it restarts its worker past the memory limit.

@@ -172,7 +172,7 @@ class _ErrorMappingGroup(TyperGroup):
             code = int(getattr(exc, "exit_code", 1) or 0)
             error = session.record.error
             raise
-        except KeyboardInterrupt as exc:  # stopped outside the command (audit, startup)
+        except KeyboardInterrupt as exc:  # stopped around the command (its audit note)
             stop = Stopped.of(exc)
             code, error = stop.exit_code, f"stopped by {stop.signal_name}"
             raise

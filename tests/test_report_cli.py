@@ -219,8 +219,9 @@ def test_sigterm_stops_the_pool_in_one_line_and_a_rerun_resumes(
         stderr = errors.read()
     assert code == 143, stderr
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
-    stopped = [line for line in stderr.splitlines() if line.startswith("Stopped by SIGTERM")]
+    stopped = [line for line in stderr.splitlines() if line.startswith("Stopped: ")]
     assert len(stopped) == 1, stderr
+    assert stopped[0].startswith("Stopped: SIGTERM during custrisk report; "), stderr
     assert "report(s) done; run the same command again to resume" in stopped[0]
     rows = _manifest(out)
     done = {cid for cid, row in rows.items() if row["status"] == "ok"}

@@ -9,6 +9,10 @@ Exit codes (the same for every command):
   model artifact, an output the disk cannot take. Raised as :class:`ConfigError`,
   :class:`DataError`, :class:`ModelArtifactError`, :class:`OutputError` or
   :class:`UsageError`.
+* 3 -- an internal error (a bug).
+* 130, 143 -- stopped by SIGINT (Ctrl-C) or SIGTERM: :class:`custrisk.io.stop.Stopped`,
+  a ``KeyboardInterrupt`` rather than an error, so that ``except Exception`` never takes
+  it for one item's failure.
 """
 
 from __future__ import annotations

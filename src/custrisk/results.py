@@ -88,6 +88,7 @@ from custrisk.io.lock import exclusive_lock
 from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
+from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
 from custrisk.protect.output import encryption, existing, head_text, plain_bytes
@@ -435,6 +436,7 @@ class ScoringRun:
                 keep=[parts.folder for parts in parted.values()],
             )
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
+            ready: StagedRun | None = None
             try:
                 staged: dict[str, Path] = {}
                 listed: dict[str, dict[str, Any]] = {}
@@ -499,7 +501,17 @@ class ScoringRun:
                         private_dir(path)
                     else:
                         private(path)  # 0600, or 0640 with the roles config's output_group
-                yield StagedRun(self, files, facts, staged, facts_path, parted)
+                ready = StagedRun(self, files, facts, staged, facts_path, parted)
+                yield ready
+            except Stopped as stop:
+                if ready is None or not ready.committed:  # (else the run is in place)
+                    stop.leave(
+                        f"{files.folder} holds an incomplete run, which readers refuse: run "
+                        "the command again"
+                        if ready is not None and ready.moving
+                        else f"{files.scores} not written (an earlier file there is left as it was)"
+                    )
+                raise
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
                 for parts in parted.values():
@@ -532,6 +544,8 @@ class StagedRun:
     facts_path: Path
     parted: dict[str, TableParts]
     committed: bool = False
+    #: Being moved into place (a stop now leaves an incomplete run, not the old one)
+    moving: bool = False
 
     def pending(self) -> dict[Path, Path | None]:
         """Each path in the output folder that :meth:`commit` changes: the staged file
@@ -553,6 +567,7 @@ class StagedRun:
         last, so that between the two a reader finds no facts (an incomplete run), never
         facts of another run."""
         files, staged = self.files, self.staged
+        self.moving = True
         for form in _both_forms(files.facts):
             form.unlink(missing_ok=True)
         for part in PARTS:
@@ -573,7 +588,7 @@ class StagedRun:
                     form.unlink(missing_ok=True)
             os.replace(staged[WORKBOOK], files.folder / staged[WORKBOOK].name)
         os.replace(self.facts_path, files.folder / self.facts_path.name)
-        self.committed = True
+        self.committed, self.moving = True, False
         if "scores" in self.parted:  # the scores are the folder, whatever --out named
             files = replace(files, scores=files.parts_folder("scores"))
         run = self.run

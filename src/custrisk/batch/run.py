@@ -30,7 +30,7 @@ import platform
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -78,6 +78,7 @@ from custrisk.errors import CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import jsonable
+from custrisk.io.stop import Stopped
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
@@ -236,7 +237,7 @@ def run_batch(
     # encrypt: true seals every customer-data output of the stages; without a key this
     # stops here (exit 2 naming what to create), before any work
     sealing = protected_outputs(encrypt=config.encrypt, group=load_roles().output_gid())
-    with sealing, exclusive_lock(layout.lock_file, what=what) as held:
+    with _said_on_stop(layout), sealing, exclusive_lock(layout.lock_file, what=what) as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)
@@ -323,6 +324,45 @@ def run_batch(
         return outcome
 
 
+@contextlib.contextmanager
+def _said_on_stop(layout: RunLayout) -> Iterator[None]:
+    """What a run stopped (SIGINT, SIGTERM) outside its stages left, for the one line the
+    CLI prints (a stage says it itself); the lock is released by then."""
+    try:
+        yield
+    except Stopped as stop:
+        if stop.left:
+            raise
+        again = "run the same command again"
+        if layout.replaced.exists():
+            left = (
+                f"stopped while moving the run of {layout.period} into place; {again} to finish it"
+            )
+        elif layout.staging.is_dir():
+            with contextlib.suppress(OSError):
+                _Log(layout.staging / LOG_FILE, layout.period, None).write(
+                    "stopped", signal=stop.signal_name
+                )
+            done = [s for s in STAGES if s in _stages_done(layout)]
+            kept = f"stages {', '.join(done)} kept" if done else "no stage done yet"
+            left = f"{kept} in {layout.staging}; {again} to resume"
+        elif (layout.final / RUN_FILE).is_file():
+            left = f"the run of {layout.period} is in {layout.final}"
+        else:
+            left = f"nothing written for {layout.period}; {again}"
+        stop.leave(f"{left} (the run lock is released)")
+        raise
+
+
+def _stages_done(layout: RunLayout) -> dict[str, Any]:
+    """The stages recorded in the staging folder's state (none when unreadable)."""
+    try:
+        stages = read_json(layout.staging / STATE_FILE).get("stages")
+    except DataError:
+        return {}
+    return stages if isinstance(stages, dict) else {}
+
+
 def _resend_failed_notifications(
     config: RunConfig, folder: Path, facts: dict[str, Any], previous: Path | None, log: _Log
 ) -> str | None:
@@ -397,6 +437,20 @@ def _run_stages(
         began = time.perf_counter()
         try:
             result: StageResult = RUNNERS[name](ctx)
+        except Stopped as stop:
+            # What the stage wrote so far is of no use (a resume runs it again from the
+            # start): removed now, the staging folder holds the stages done only.
+            remove_outputs(layout.staging, OUTPUTS[name])
+            log.write("stage_stopped", stage=name, signal=stop.signal_name)
+            done = [stage for stage in STAGES if stage in stages]
+            kept = f"stages {', '.join(done)} kept" if done else "no stage done yet"
+            stop.leave(
+                f"stage {name} of {ctx.period} was running: its partial outputs removed, "
+                f"{kept} in {layout.staging}, the run lock released; run the same "
+                f"command again to resume at {name}",
+                instead=True,  # the stage's own words (reports done) do not hold here
+            )
+            raise
         except CustriskError as exc:
             log.write("stage_failed", stage=name, error=exc.one_line())
             raise

@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Annotated, Any
 
@@ -25,8 +26,13 @@ from custrisk.cli import audit as _audit
 from custrisk.cli._console import err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
 from custrisk.io.atomic import out_of_room
+from custrisk.io.stop import Stopped, stop_on_signals
 
 EXIT_INTERNAL = 3
+#: What a stopped command left when no layer said more: every output is written to a
+#: temporary file (or staging folder) and renamed into place, and both are removed when
+#: a stop unwinds the command.
+LEFT_BY_DEFAULT = "no output half-written (files are written whole or not at all)"
 DEBUG_ENV = "CUSTRISK_DEBUG"
 _ARGV, _REST = "custrisk.argv", "custrisk.rest"
 
@@ -115,6 +121,16 @@ class _ErrorMappingGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         self.commands = _LazyCommands(STAGES)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # Parsing (which loads the command's module) runs before invoke: a stop here is
+        # said as in invoke, not turned by typer into a silent exit 130.
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            stop = Stopped.of(exc)
+            say("Stopped:", f"{stop.signal_name} while starting; {LEFT_BY_DEFAULT}")
+            raise typer.Exit(stop.exit_code) from None
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         ctx.meta[_ARGV] = list(args)
         rest = super().parse_args(ctx, args)
@@ -122,6 +138,17 @@ class _ErrorMappingGroup(TyperGroup):
         return rest
 
     def invoke(self, ctx: Any) -> Any:
+        # SIGINT and SIGTERM raise Stopped (custrisk.io.stop) for the whole command, the
+        # audit line included: the cleanup runs and one line says what was left.
+        with stop_on_signals():
+            try:
+                return self._invoke_audited(ctx)
+            except KeyboardInterrupt as exc:  # stopped before or after the command proper
+                stop = Stopped.of(exc)
+                _say_stopped(stop, ctx)
+                raise typer.Exit(stop.exit_code) from None
+
+    def _invoke_audited(self, ctx: Any) -> Any:
         try:
             session = _audit.begin(self, ctx, ctx.meta.get(_ARGV, []), ctx.meta.get(_REST, []))
         except CustriskError as exc:
@@ -145,8 +172,9 @@ class _ErrorMappingGroup(TyperGroup):
             code = int(getattr(exc, "exit_code", 1) or 0)
             error = session.record.error
             raise
-        except KeyboardInterrupt:
-            code, error = 130, "interrupted"
+        except KeyboardInterrupt as exc:  # stopped around the command (its audit note)
+            stop = Stopped.of(exc)
+            code, error = stop.exit_code, f"stopped by {stop.signal_name}"
             raise
         except Exception as exc:
             code = int(getattr(exc, "exit_code", EXIT_INTERNAL))
@@ -170,8 +198,15 @@ class _ErrorMappingGroup(TyperGroup):
                 raise
             say("Error:", exc.one_line(), style="bold red")
             raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt as exc:
+            stop = Stopped.of(exc)
+            _note_error(f"stopped by {stop.signal_name}")
+            if _debug_enabled(ctx):
+                traceback.print_exc()
+            _say_stopped(stop, ctx)
+            raise typer.Exit(stop.exit_code) from None
         except OSError as exc:
             if _debug_enabled(ctx):
                 raise
@@ -199,6 +234,17 @@ class _ErrorMappingGroup(TyperGroup):
             raise typer.Exit(EXIT_INTERNAL) from None
 
 
+def _say_stopped(stop: Stopped, ctx: Any) -> None:
+    """The one line of a stopped command: the signal, the command, what was left."""
+    rest = ctx.meta.get(_REST) or []
+    command = " ".join(["custrisk", *rest[:1]])
+    group = ctx.command.commands.get(rest[0]) if rest and rest[0] in STAGES else None
+    if len(rest) > 1 and rest[1] in getattr(group, "commands", {}):
+        command += f" {rest[1]}"  # a command of a group: custrisk models list
+    left = "; ".join(stop.left) or LEFT_BY_DEFAULT
+    say("Stopped:", f"{stop.signal_name} during {command}; {left}", style="bold yellow")
+
+
 def _note_error(message: str) -> None:
     """The error of the running command, for its audit line."""
     record = _audit.audit.current()
@@ -220,7 +266,7 @@ app = typer.Typer(
         "customers, assign grades and limits, raise early warnings, render PDF reports and "
         "check model drift.\n\nExit codes: 0 ok; 1 a check found a problem (rejected rows, "
         "drift, alerts at the --fail-on level); 2 usage, configuration or input error; "
-        "3 internal error."
+        "3 internal error; 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -300,5 +346,6 @@ def _suggest_config_options(exc: Exception) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="custrisk")
+    with stop_on_signals():  # from the start: parsing loads the command's module
+        app(prog_name="custrisk")
     sys.exit(0)

@@ -17,6 +17,7 @@ from custrisk.config.profiles import resolve_profile
 from custrisk.data import Workspace
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
+from custrisk.io.stop import Stopped
 from custrisk.vocab import IN_RUN_FACTS
 
 DataDir = Annotated[
@@ -325,6 +326,17 @@ def printed_from_facts() -> Iterator[None]:
     finally:
         for handler in handlers:
             handler.removeFilter(_not_in_run_facts)
+
+
+@contextmanager
+def unwritten_on_stop(out: Path) -> Iterator[None]:
+    """A command stopped (SIGINT, SIGTERM) while it computed says that ``out`` was not
+    written: nothing is written before the computing ends."""
+    try:
+        yield
+    except Stopped as stop:
+        stop.leave(f"{out} not written (an earlier file there is left as it was)")
+        raise
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

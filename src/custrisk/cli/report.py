@@ -17,6 +17,7 @@ from custrisk.cli._common import (
 )
 from custrisk.cli._console import console, err_console, say
 from custrisk.errors import CheckFailed, DataError, UsageError
+from custrisk.io.stop import Stopped
 
 app = typer.Typer()
 
@@ -176,9 +177,7 @@ def report(
         FAILED,
         SKIPPED,
         ReportResult,
-        Stopped,
         render_reports,
-        stop_on_signals,
     )
 
     parse_csv_encoding(csv_encoding)
@@ -217,39 +216,37 @@ def report(
         progress.advance(task_id)
 
     try:
-        with stop_on_signals():
-            result = render_reports(
-                scores,
-                out,
-                customers=_split(customers, "--customers"),
-                grades=_split(grade, "--grade"),
-                alert_levels=_split(alert_level, "--alert-level"),
-                lang=lang,
-                workers=workers,
-                portfolio=portfolio,
-                templates=templates,
-                config=config,
-                history=history or (),
-                drift=drift,
-                alerts=alerts,
-                force=force,
-                report_date=when,
-                csv_encoding=csv_encoding,
-                on_start=started,
-                on_result=advanced,
-            )
+        result = render_reports(
+            scores,
+            out,
+            customers=_split(customers, "--customers"),
+            grades=_split(grade, "--grade"),
+            alert_levels=_split(alert_level, "--alert-level"),
+            lang=lang,
+            workers=workers,
+            portfolio=portfolio,
+            templates=templates,
+            config=config,
+            history=history or (),
+            drift=drift,
+            alerts=alerts,
+            force=force,
+            report_date=when,
+            csv_encoding=csv_encoding,
+            on_start=started,
+            on_result=advanced,
+        )
     except Stopped as stop:
         if progress.live.is_started:
             progress.stop()
-        # One line instead of a traceback: the workers are ended and the manifest holds
-        # every report written, so the same command resumes where this one stopped.
+        # The workers are ended and the manifest holds every report written, so the
+        # same command resumes where this one stopped (the CLI prints the one line).
         so_far = f"{done:,} of {total:,} report(s) done" if total else "no report rendered yet"
-        err_console.print(
-            f"Stopped by {stop.signal_name}: {so_far}; run the same command again to resume "
-            "(the reports written are skipped as up to date)",
-            highlight=False,
+        stop.leave(
+            f"{so_far}; run the same command again to resume "
+            "(the reports written are skipped as up to date)"
         )
-        raise typer.Exit(stop.exit_code) from None
+        raise
     finally:
         if progress.live.is_started:
             progress.stop()

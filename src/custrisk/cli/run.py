@@ -86,7 +86,8 @@ def run(
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
     config or input (a cut export, data not of the period, customers fallen by more
     than checks.max_customer_drop: nothing published) or a run already in progress, 3
-    internal error.
+    internal error, 130/143 stopped by Ctrl-C/SIGTERM (one line names the stage; the
+    stages done are kept and the same command resumes).
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.batch import load_run_config, run_batch, with_engine, write_init_config

@@ -37,6 +37,7 @@ from custrisk.cli._common import (
     printed_from_facts,
     protect_command,
     say_rejects,
+    unwritten_on_stop,
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, say
@@ -154,7 +155,8 @@ def score(
         if engine == "pandas"
         else _dask_portfolio(scheduler, buckets, memory_limit, out, parts)
     )
-    with printed_from_facts():  # the skipped rules are printed below, from the facts
+    # the skipped rules are printed below, from the facts
+    with printed_from_facts(), unwritten_on_stop(files.scores):
         run = scorer(
             data_dir,
             model,

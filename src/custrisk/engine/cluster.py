@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from custrisk.errors import UsageError
+from custrisk.io.stop import Stopped, stops_held
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -137,6 +141,42 @@ def shared(client: Client, value: Any) -> Future:
     return client.submit(_same, value, pure=False)
 
 
+#: The module each local worker runs as it starts (a Dask preload).
+WORKER_SETUP = "custrisk.engine.worker_setup"
+
+#: The prefix of a shuffle folder in TMPDIR (:class:`ShuffleFolder`).
+SHUFFLE_PREFIX = "custrisk-shuffle-"
+
+#: The removals of the shuffle folders made within each :func:`_shuffle_folders_removed`
+#: block (innermost last)
+_shuffle_scopes: list[list[weakref.finalize[Any, Any]]] = []
+
+
+class ShuffleFolder:
+    """A folder of this machine (in TMPDIR, 0700: it holds rows) for what a local
+    cluster's tasks hand to each other, removed once nothing holds it, when the cluster
+    it was made for is closed (:func:`dask_client`: also on an error or a stop), or at
+    exit."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
+        remove = weakref.finalize(self, shutil.rmtree, self.path, True)
+        if _shuffle_scopes:
+            _shuffle_scopes[-1].append(remove)
+
+
+@contextmanager
+def _shuffle_folders_removed() -> Iterator[None]:
+    """Remove the shuffle folders made in the block when it ends (once the cluster that
+    wrote into them is closed: nothing holds them after that)."""
+    _shuffle_scopes.append([])
+    try:
+        yield
+    finally:
+        for remove in _shuffle_scopes.pop():
+            remove()  # a no-op for a folder removed already
+
+
 #: The event a nanny logs when it restarts its worker past the memory limit.
 MEMORY_RESTART = "worker-restart-memory"
 
@@ -187,6 +227,10 @@ def _watched_client(*args: Any, **kwargs: Any) -> Client:
             # results lost (no longer cancelled) and waits for them to be computed again.
             # So the restart flag is looked at while the gather runs.
             gathering = asyncio.ensure_future(self._gather(futures))
+            # A stopped command (Ctrl-C, SIGTERM) leaves the wait below while the gather
+            # runs on: its end (cancelled with the cluster) is taken here, not printed
+            # by asyncio as "Task exception was never retrieved" with a traceback.
+            gathering.add_done_callback(_taken)
             while not gathering.done():
                 await asyncio.wait({gathering}, timeout=0.25)
                 if self.restarted and not gathering.done():
@@ -195,6 +239,11 @@ def _watched_client(*args: Any, **kwargs: Any) -> Client:
             return gathering.result()
 
     return WatchedClient(*args, **kwargs)
+
+
+def _taken(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class _MemoryRestarts:
@@ -270,6 +319,17 @@ def _worker_deaths(
         # 1.40 GiB"): its own words name sizes and task keys, never customer data.
         said = (str(exc).splitlines() or ["out of memory"])[0]
         raise UsageError(f"{where} ran out of memory{limit}: {said}", hint=hint) from None
+
+
+@contextmanager
+def _said_on_stop() -> Iterator[None]:
+    """A stop (Ctrl-C, SIGTERM) says that the local cluster was closed (its workers
+    ended) and its shuffle folders removed: by then, they are."""
+    try:
+        yield
+    except Stopped as stop:
+        stop.leave("the local Dask cluster closed, its shuffle folders removed")
+        raise
 
 
 _SCHEDULER_HINT = (
@@ -405,18 +465,30 @@ def dask_client(
     import dask
 
     with (
+        _said_on_stop(),
+        _shuffle_folders_removed(),
         dask.config.set(LOCAL_MEMORY_THRESHOLDS),
-        LocalCluster(
-            n_workers=workers,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=":0",
-            memory_limit=limit,
-            silence_logs=quiet,
-        ) as cluster,
-        _watched_client(cluster) as client,
-        _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client)),
+        ExitStack() as started,
     ):
+        # A stop while the cluster starts is raised once it is entered in `started`,
+        # which closes it: broken off inside LocalCluster(), the half-started cluster
+        # was closed at exit by Dask, printing a traceback.
+        with stops_held():
+            cluster = started.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    processes=True,
+                    threads_per_worker=1,
+                    dashboard_address=":0",
+                    memory_limit=limit,
+                    silence_logs=quiet,
+                    preload=[WORKER_SETUP],  # workers ignore Ctrl-C: the command stops them
+                )
+            )
+            client = started.enter_context(_watched_client(cluster))
+        started.enter_context(
+            _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client))
+        )
         log.info(
             "dask engine: a local cluster of %d workers (memory limit %s each) at %s",
             workers,
@@ -429,6 +501,8 @@ def dask_client(
 __all__ = [
     "ENGINES",
     "LOCAL_WORKERS",
+    "SHUFFLE_PREFIX",
+    "ShuffleFolder",
     "check_engine_options",
     "dask_client",
     "memory_limit_bytes",

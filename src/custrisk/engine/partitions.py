@@ -32,9 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import shutil
-import tempfile
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -65,7 +62,7 @@ from custrisk.data.workspace import (
     source_files,
     source_report,
 )
-from custrisk.engine.cluster import dask_client, shared
+from custrisk.engine.cluster import ShuffleFolder, dask_client, shared
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import RawTable
 
@@ -461,15 +458,7 @@ def _load(folder: str, bucket: int, origin: int) -> Any:
     return value
 
 
-class _Scratch:
-    """A folder of this machine, removed once nothing holds it (or at exit)."""
-
-    def __init__(self) -> None:
-        self.path = tempfile.mkdtemp(prefix="custrisk-shuffle-")  # 0700: it holds rows
-        weakref.finalize(self, shutil.rmtree, self.path, True)
-
-
-def _shuffle_folder(client: Client) -> _Scratch | None:
+def _shuffle_folder(client: Client) -> ShuffleFolder | None:
     """A folder for the pieces and slices that go from task to task, when every worker
     is a process of a local cluster started here (they share this machine's disk);
     ``None`` for a cluster given by its scheduler, whose workers may be elsewhere (they
@@ -478,7 +467,7 @@ def _shuffle_folder(client: Client) -> _Scratch | None:
 
     if not isinstance(getattr(client, "cluster", None), LocalCluster):
         return None
-    return _Scratch()
+    return ShuffleFolder()
 
 
 def _source_folder(shuffle: str, name: str, buckets: int) -> str:

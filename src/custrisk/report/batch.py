@@ -15,8 +15,9 @@ config and the custrisk version) is recorded in ``manifest.csv``; a later run sk
 document whose hash, file and file checksum are unchanged (unless ``force``). A failing
 customer is recorded with its error and the batch goes on.
 
-Stopping (Ctrl-C, or SIGTERM inside :func:`stop_on_signals`) ends the workers, writes the
-manifest of the documents done and raises :class:`Stopped`: the same call again resumes.
+Stopping (Ctrl-C, or SIGTERM inside :func:`custrisk.io.stop.stop_on_signals`) ends the
+workers, writes the manifest of the documents done and raises
+:class:`~custrisk.io.stop.Stopped`: the same call again resumes.
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pandas as pd
@@ -108,68 +108,6 @@ def customer_file_name(customer_id: str) -> str:
 
 #: Temporary files a killed report run leaves in its folder (removed by the next run).
 REPORT_TEMP_PATTERNS = (".*.pdf.*.tmp", ".manifest.csv.*.tmp")
-
-
-class Stopped(KeyboardInterrupt):
-    """The batch was stopped by a signal (SIGINT from Ctrl-C, or SIGTERM).
-
-    A :class:`KeyboardInterrupt`, not an ``Exception``: a document's ``except Exception``
-    must not record it as that document's failure and go on, and the batch's cleanup
-    (workers ended, manifest written) is the one Ctrl-C gets.
-
-    Parameters
-    ----------
-    signum : int
-        The signal that stopped the batch.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-    @property
-    def signal_name(self) -> str:
-        """``SIGINT`` or ``SIGTERM``."""
-        return signal.Signals(self.signum).name
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's code for a process ended by the signal: 130 (SIGINT), 143 (SIGTERM)."""
-        return 128 + self.signum
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise :class:`Stopped` in the main thread.
-
-    SIGTERM's default action kills the process at once: the pool's workers, left with a
-    closed pipe, then print tracebacks, and no manifest is written. Raised as an
-    exception instead, it runs the batch's cleanup. Signals that arrive while stopping
-    are ignored, so a second Ctrl-C does not break off that cleanup halfway. Outside the
-    main thread (where handlers cannot be set) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        raise Stopped(signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            # None: a handler set outside Python, which cannot be put back; the default
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 @dataclass
@@ -668,7 +606,8 @@ def render_reports(
         runs again), or it was killed. The manifest of the documents done is written
         first. Called in such a worker while it starts, it raises at once.
     KeyboardInterrupt
-        Ctrl-C (:class:`Stopped` for SIGINT or SIGTERM within :func:`stop_on_signals`):
+        Ctrl-C (:class:`custrisk.io.stop.Stopped` for SIGINT or SIGTERM within
+        :func:`custrisk.io.stop.stop_on_signals`, as every command of the CLI runs):
         the workers are ended and the manifest of the documents done is written first,
         so the same call again resumes.
     """

@@ -162,10 +162,13 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         }
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        code = process.wait(timeout=30)
         receiver.shutdown()
         receiver.server_close()
         log.close()
+    # SIGTERM (systemd stopping the unit) is the service's normal end: exit 0, one line
+    assert code == 0, (root / "service.log").read_text()
+    assert (root / "service.log").read_text().rstrip().endswith("custrisk serve: stopped (SIGTERM)")
 
 
 def _auth(token: str) -> dict[str, str]:

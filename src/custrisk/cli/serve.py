@@ -11,6 +11,7 @@ from rich.table import Table
 
 from custrisk.cli._common import AllowUnverifiedOpt, ModelsDirOpt
 from custrisk.cli._console import console, err_console
+from custrisk.io.stop import Stopped
 from custrisk.serve.settings import DEFAULT_BURST, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_RATE
 
 app = typer.Typer()
@@ -163,7 +164,13 @@ def serve(
             highlight=False,
         )
 
-    run_server(settings, workers=processes, on_ready=ready)
+    try:
+        run_server(settings, workers=processes, on_ready=ready)
+    except Stopped as stop:
+        # A service's normal end (uvicorn finished the requests in flight, then raised the
+        # signal again): exit 0, as the supervisor of --workers does and as systemd
+        # expects of a unit it stops, not 143 (a failed unit)
+        err_console.print(f"custrisk serve: stopped ({stop.signal_name})", highlight=False)
 
 
 @tokens_app.command("new", short_help="Create a bearer token, printed once")

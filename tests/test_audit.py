@@ -294,6 +294,34 @@ def test_audit_on_without_a_key_refuses_to_run(runner: CliRunner, tmp_path: Path
     assert "Traceback" not in result.output
 
 
+def test_audit_on_lets_the_first_key_be_made_and_audits_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """With CUSTRISK_AUDIT=on and no key, the error says to run ``custrisk keys new``:
+    that command (and any --help) runs, and its line is the log's first once the key
+    exists; other commands are still refused until then."""
+    env = {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_KEYFILE": str(tmp_path / "keys.json"),
+        "CUSTRISK_AUDIT_KEY": "",
+        "CUSTRISK_KEY": "",
+    }
+    asked = runner.invoke(app, ["models", "list", "--help"], env=env)
+    assert asked.exit_code == 0 and "Usage:" in asked.output
+    refused = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)
+    assert refused.exit_code == 2 and "custrisk keys new" in refused.output
+    made = runner.invoke(app, ["keys", "new"], env=env)
+    assert made.exit_code == 0, made.output
+    lines = _lines(env)
+    assert [line["command"] for line in lines] == ["keys new"]
+    again = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)
+    assert again.exit_code == 0, again.output
+    assert [line["command"] for line in _lines(env)] == ["keys new", "models list"]
+    verified = runner.invoke(app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0 and "2 line(s), chain and head intact" in verified.output
+
+
 def test_without_a_key_a_note_says_the_log_is_off(runner: CliRunner, tmp_path: Path) -> None:
     env = {
         "CUSTRISK_AUDIT": "",

@@ -77,10 +77,16 @@ def resolve(group: Any, root_ctx: Any, rest: Sequence[str]) -> tuple[list[str], 
     return words, params
 
 
+#: The command that makes the first key: it runs before any audit log can be kept
+BOOTSTRAP = ["keys", "new"]
+
+
 def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -> Any:
     """Start the audit of the command in ``rest`` (``argv``: the whole command line)."""
     words, params = resolve(group, root_ctx, rest)
-    session = audit.start(" ".join(words) or "-", argv, params)
+    if "--help" in rest:  # nothing runs: nothing to audit (nor a key needed to ask)
+        return audit.AuditSession(audit.AuditRecord(command=" ".join(words), argv=list(argv)), None)
+    session = audit.start(" ".join(words) or "-", argv, params, bootstrap=words == BOOTSTRAP)
     portfolio = False
     for name, value in params.items():
         if name in MODEL_PARAMS and isinstance(value, str):

@@ -511,7 +511,7 @@ class AuditSession:
             self._token = None
         self.record.exit_code = exit_code
         self.record.error = error
-        if self.log is None and self.note.startswith(_NO_KEY) and audit_mode() == "auto":
+        if self.log is None and self.note.startswith(_NO_KEY) and audit_mode() != "off":
             with contextlib.suppress(ConfigError):  # the command created the first key
                 self.log = open_log()
         if self.log is None:
@@ -520,15 +520,23 @@ class AuditSession:
 
 
 def start(
-    command: str, argv: Sequence[str], params: Mapping[str, Any] | None = None
+    command: str,
+    argv: Sequence[str],
+    params: Mapping[str, Any] | None = None,
+    *,
+    bootstrap: bool = False,
 ) -> AuditSession:
     """Begin the audit of a command: which log and key (a note when none), its record set
     as the current one so that :func:`audit_event` reaches it.
 
+    ``bootstrap``: the command makes the first key (``custrisk keys new``), which even
+    ``CUSTRISK_AUDIT=on`` lets run without one; its line is written once the key exists.
+
     Raises
     ------
     ConfigError
-        With ``CUSTRISK_AUDIT=on`` and no key, or a log that cannot be written.
+        With ``CUSTRISK_AUDIT=on`` and no key (but for ``bootstrap``), or a log that
+        cannot be written.
     """
     record = AuditRecord(command=command, argv=list(argv))
     if params:
@@ -541,7 +549,7 @@ def start(
             _ensure_folder(session.log.path)
             os.close(os.open(session.log.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         except ConfigError as exc:
-            if mode == "on":
+            if mode == "on" and not bootstrap:
                 raise ConfigError(
                     f"{MODE_ENV}=on but the audit log cannot be kept: {exc.one_line()}"
                 ) from None

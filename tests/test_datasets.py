@@ -141,7 +141,7 @@ def _text_parquet(csv: Path, out: Path) -> None:
 
 
 def test_an_export_saved_in_another_format_is_read_in_its_place_and_said(
-    export_200: Path, tmp_path: Path
+    export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
     """transactions.parquet where the config names transactions.csv: read, and the
     source's report says so (it was left out as absent: every transaction indicator
@@ -158,6 +158,13 @@ def test_an_export_saved_in_another_format_is_read_in_its_place_and_said(
         report.warnings
     )
     pd.testing.assert_frame_equal(got.frames["transactions"], want.frames["transactions"])
+    out = tmp_path / "run" / "scores.csv"
+    scored = CliRunner().invoke(
+        app,
+        ["score", str(folder), "-m", "logistic", "--models-dir", str(models_200), "-o", str(out)],
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "Warning: transactions: no transactions.csv in the folder: read " in scored.stderr
     # the file the config names comes first, without a word
     shutil.copy(export_200 / "transactions.csv", folder / "transactions.csv")
     again = load_workspace(folder).report.sources["transactions"]

@@ -14,7 +14,7 @@ import typer
 
 from custrisk.cli._console import console, err_console, say
 from custrisk.config.profiles import resolve_profile
-from custrisk.data import Workspace
+from custrisk.data import ValidationReport, Workspace
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
 from custrisk.io.stop import Stopped
@@ -378,11 +378,20 @@ def write_rejects_beside(
     """Write the rows rejected while cleaning next to an output file (personal data
     masked), and the unmasked copy when asked; say so."""
     path = None
+    say_source_warnings(workspace.report)
     if len(workspace.rejects):
         path = workspace.write_rejects(rejects_beside(out), csv_encoding=csv_encoding)
         say_rejects(workspace, path)
     write_unmasked_rejects(workspace, unmasked, csv_encoding=csv_encoding)
     return path
+
+
+def say_source_warnings(report: ValidationReport) -> None:
+    """Say on stderr what each source's report warns of (a file read in place of the
+    one the config names, columns left blank, columns no value of which could be read)."""
+    for source in report.sources.values():
+        for warning in source.warnings:
+            say("Warning:", f"{source.name}: {warning}")
 
 
 def say_rejects(workspace: Workspace, path: Path) -> None:

@@ -37,6 +37,7 @@ from custrisk.cli._common import (
     printed_from_facts,
     protect_command,
     say_rejects,
+    say_source_warnings,
     unwritten_on_stop,
     write_unmasked_rejects,
 )
@@ -174,6 +175,7 @@ def score(
         )
     files = run.write(out, csv_encoding=csv_encoding)  # (scores: a folder when in parts)
     workspace = run.extras["workspace"]
+    say_source_warnings(workspace.report)
     if run.rejects is not None:
         say_rejects(workspace, output_path(files.rejects))
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)

@@ -24,9 +24,10 @@ from custrisk.cli._common import (
     check_unmasked_target,
     choose_configs,
     protect_command,
+    say_source_warnings,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console, say
+from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.workspace import REJECTS_FORMATS
 from custrisk.errors import CheckFailed, UsageError
@@ -165,9 +166,7 @@ def _print_report(report: ValidationReport) -> None:
                 rules.add_row(name, rule, action, f"{count:,}")
     if rules.row_count:
         console.print(rules)
-    for source in report.sources.values():
-        for warning in source.warnings:
-            say("Warning:", f"{source.name}: {warning}")
+    say_source_warnings(report)
     console.print(Text.assemble("Status: ", (report.status, "bold")))
 
 

@@ -19,7 +19,7 @@ from custrisk.cli import app
 from custrisk.results import ScoringRun, read_run
 
 #: Facts that name the files of a run (and so differ between a run and its parts).
-_NAMING = ("files", "run_id")
+_NAMING = ("files", "run_id", "facts_sha256")  # (the facts' digests: of the naming too)
 
 
 def _without_customers(

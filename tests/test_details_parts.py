@@ -21,7 +21,14 @@ from custrisk.cli import app
 from custrisk.errors import DataError
 from custrisk.protect.keys import ENCRYPTION, add_key, new_key
 from custrisk.protect.output import protected_outputs
-from custrisk.results import DetailsParts, ScoringRun, forget_in_run, read_run
+from custrisk.results import (
+    FACTS_DIGESTS,
+    DetailsParts,
+    ScoringRun,
+    facts_digests,
+    forget_in_run,
+    read_run,
+)
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
 
@@ -78,6 +85,7 @@ def _tamper_missing(folder: Path, facts: Path) -> None:
 def _tamper_listing(folder: Path, facts: Path) -> None:
     data = json.loads(facts.read_text(encoding="utf-8"))
     data["files"]["details"]["parts"].pop()  # a part left out of the listing
+    data[FACTS_DIGESTS] = facts_digests(data)  # by a forger, who redoes the facts' digests
     facts.write_text(json.dumps(data), encoding="utf-8")
 
 

@@ -22,7 +22,15 @@ from custrisk.errors import DataError, UsageError
 from custrisk.protect.backup import create_backup, restore_backup
 from custrisk.protect.keys import ENCRYPTION, add_key, new_key
 from custrisk.protect.output import protected_outputs
-from custrisk.results import ScoringRun, TableParts, _parts_digest, forget_in_run, read_run
+from custrisk.results import (
+    FACTS_DIGESTS,
+    ScoringRun,
+    TableParts,
+    _parts_digest,
+    facts_digests,
+    forget_in_run,
+    read_run,
+)
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
 
@@ -352,6 +360,7 @@ def test_a_previous_run_of_parts_is_read_for_the_columns_the_rules_read(
     entry["parts"][1]["sha256"] = hashlib.sha256(part.read_bytes()).hexdigest()
     entry["parts"][1]["bytes"] = part.stat().st_size
     entry["sha256"] = _parts_digest(entry["parts"])
+    facts[FACTS_DIGESTS] = facts_digests(facts)  # (a forger's: the facts' digests redone)
     facts_path.write_text(json.dumps(facts), encoding="utf-8")
     with pytest.raises(DataError, match="unmasked personal data"):
         read_previous_run(out, details=True, columns=columns)

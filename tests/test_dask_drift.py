@@ -117,7 +117,9 @@ def test_cli_drift_engine_dask_writes_the_pandas_report(
     assert outs["dask"].read_bytes() == outs["pandas"].read_bytes()
 
 
-def test_cli_drift_engine_options_are_checked(export_200: Path, models_200: Path) -> None:
+def test_cli_drift_engine_options_are_checked(
+    export_200: Path, models_200: Path, short_scheduler_timeout: int
+) -> None:
     runner = CliRunner()
     common = ["drift", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
     stray = runner.invoke(app, [*common, "--buckets", "3"])

@@ -248,7 +248,7 @@ def test_cli_engine_errors_are_one_line(tmp_path: Path, export_200: Path) -> Non
 
 
 def test_unreachable_scheduler_is_a_usage_error(
-    tmp_path: Path, export_200: Path, models_200: Path
+    tmp_path: Path, export_200: Path, models_200: Path, short_scheduler_timeout: int
 ) -> None:
     args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
     args += ["--out", str(tmp_path / "s.csv"), "--engine", "dask", "--scheduler"]
@@ -301,10 +301,19 @@ def http_server() -> Iterator[str]:
     yield from _serve(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
+#: ``python -m custrisk`` with the scheduler's timeout (``SCHEDULER_TIMEOUT``, 5 s) cut to
+#: 1 s: the silent server is waited on until the bound on the scheduler's answer, twice
+#: the timeout, which the message names; the same wait and the same line, in 2 s, not 10.
+SHORT_TIMEOUT_MAIN = (
+    "import runpy; import custrisk.engine.cluster as cluster; cluster.SCHEDULER_TIMEOUT = 1; "
+    "runpy.run_module('custrisk', run_name='__main__', alter_sys=True)"
+)
+
+
 @pytest.mark.parametrize(
     ("server", "said"),
     [
-        ("silent_server", "it accepted the connection but did not answer as one within 10 s"),
+        ("silent_server", "it accepted the connection but did not answer as one within 2 s"),
         ("http_server", "something answers there, but not in Dask's protocol"),
     ],
 )
@@ -320,7 +329,8 @@ def test_a_scheduler_address_where_no_scheduler_answers_is_one_line(
     # MemoryError (exit 3): Dask bounds its connection, not the handshake after it.
     address = request.getfixturevalue(server)
     out = tmp_path / "s.csv"
-    command = [sys.executable, "-m", "custrisk", "score", str(export_200), "--model", "logistic"]
+    command = [sys.executable, "-c", SHORT_TIMEOUT_MAIN, "score", str(export_200)]
+    command += ["--model", "logistic"]
     command += ["--models-dir", str(models_200), "--out", str(out)]
     command += ["--engine", "dask", "--scheduler", address]
     src = Path(custrisk.__file__).resolve().parents[1]

@@ -52,7 +52,9 @@ def _assert_close(got: Any, want: Any, where: str = "report") -> None:
         assert got == want, where
 
 
-@pytest.mark.parametrize("buckets", [1, 3, 7])
+# One bucket (no split) and several: 3 and 7 buckets ran the same code (split by
+# customer, one task per bucket, their counts added) for the same assertions.
+@pytest.mark.parametrize("buckets", [1, 7])
 @pytest.mark.parametrize("data", ["clean", "shifted"])
 def test_dask_drift_equals_pandas_drift(
     data: str,

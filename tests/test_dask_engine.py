@@ -58,7 +58,9 @@ def tree_200(tmp_path_factory: pytest.TempPathFactory, export_200: Path) -> Path
     return folder
 
 
-@pytest.mark.parametrize("buckets", [1, 3, 7])
+# One bucket (no split) and several: 3 and 7 buckets ran the same code (split by
+# customer, one task per bucket, results merged in order) for the same assertions.
+@pytest.mark.parametrize("buckets", [1, 7])
 @pytest.mark.parametrize("data", ["clean", "dirty"])
 def test_dask_engine_equals_pandas_engine(
     data: str,

@@ -206,9 +206,10 @@ def test_kill_9_at_several_points_then_resume_gives_the_same_bytes(
 
 
 def test_the_next_month_finds_the_previous_run_and_evaluates_matured_labels(
-    clean_run: tuple[Path, int, str, str],
+    make_root: Callable[..., Path],
 ) -> None:
-    root = clean_run[0]
+    root = make_root(reports=False)
+    assert _run(root, "--period", PERIOD)[0] == 1  # the drift gate of 200 customers
     code, out, err = _run(root)  # no --period: the latest month in exports/
     assert out.startswith(f"custrisk run {NEXT}:"), err
     assert code == 1  # the same too-small-for-drift gate

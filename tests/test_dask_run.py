@@ -209,7 +209,7 @@ def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
     try:
         # the month run with engine: pandas, put back where that run wrote it
         shutil.copytree(pandas_run, root / "runs" / PERIOD)
-        code, out = _run(root, "--engine", "pandas")
+        code, out = _run(root)
         assert code == 0, out
         assert _events(root / "runs" / PERIOD)[-1]["event"] == "nothing_to_do"
         config.write_text(

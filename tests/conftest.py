@@ -206,6 +206,17 @@ def postgres_cluster() -> Iterator[dict[str, str]]:
         yield cluster
 
 
+@pytest.fixture
+def short_scheduler_timeout(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The Dask engine's scheduler timeout (``SCHEDULER_TIMEOUT``, 5 s) cut to 1 s in this
+    process, for tests of an address where no scheduler answers: Dask retries a refused
+    connection until that timeout, so the message comes after it, whatever its length.
+    The timeout in seconds."""
+    cluster = pytest.importorskip("custrisk.engine.cluster")
+    monkeypatch.setattr(cluster, "SCHEDULER_TIMEOUT", 1)
+    return 1
+
+
 @pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[Any]:
     """A real Dask LocalCluster of 2 worker processes (one thread each) and its client,

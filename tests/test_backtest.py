@@ -542,6 +542,7 @@ def test_outcomes_written_as_words_are_read_and_bad_rows_are_named(
             str(tmp_path / "words.csv"),
             "-o",
             str(tmp_path / "w"),
+            "--no-pdf",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -553,7 +554,9 @@ def test_outcomes_written_as_words_are_read_and_bad_rows_are_named(
     facts = json.loads((tmp_path / "w" / "backtest.json").read_text(encoding="utf-8"))
     numbers = frame.iloc[3:]
     (tmp_path / "numbers.csv").write_text(numbers.to_csv(index=False), encoding="utf-8")
-    _invoke("backtest", scores, "--outcomes", tmp_path / "numbers.csv", "-o", tmp_path / "n")
+    _invoke(
+        "backtest", scores, "--outcomes", tmp_path / "numbers.csv", "-o", tmp_path / "n", "--no-pdf"
+    )
     same = json.loads((tmp_path / "n" / "backtest.json").read_text(encoding="utf-8"))
     assert facts["grades"]["table"] == same["grades"]["table"]
     assert facts["outcome_rows_rejected"] == 3

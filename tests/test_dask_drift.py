@@ -52,7 +52,9 @@ def _assert_close(got: Any, want: Any, where: str = "report") -> None:
         assert got == want, where
 
 
-@pytest.mark.parametrize("buckets", [1, 3, 7])
+# One bucket (no split) and several: 3 and 7 buckets ran the same code (split by
+# customer, one task per bucket, their counts added) for the same assertions.
+@pytest.mark.parametrize("buckets", [1, 7])
 @pytest.mark.parametrize("data", ["clean", "shifted"])
 def test_dask_drift_equals_pandas_drift(
     data: str,
@@ -117,7 +119,9 @@ def test_cli_drift_engine_dask_writes_the_pandas_report(
     assert outs["dask"].read_bytes() == outs["pandas"].read_bytes()
 
 
-def test_cli_drift_engine_options_are_checked(export_200: Path, models_200: Path) -> None:
+def test_cli_drift_engine_options_are_checked(
+    export_200: Path, models_200: Path, short_scheduler_timeout: int
+) -> None:
     runner = CliRunner()
     common = ["drift", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
     stray = runner.invoke(app, [*common, "--buckets", "3"])

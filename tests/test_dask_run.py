@@ -198,7 +198,7 @@ def test_a_run_in_parts_is_the_pandas_run_in_parts(
 
 
 def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
-    root: Path, dask_cluster: Any
+    root: Path, pandas_run: Path, dask_cluster: Any
 ) -> None:
     """A month run with engine: pandas is up to date for the Dask engine: adding the
     engine lines to RUN.yaml (or taking them out) runs nothing again, since both
@@ -207,8 +207,11 @@ def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
     original = config.read_text(encoding="utf-8")
     address = dask_cluster.scheduler.address
     try:
+        # the month run with engine: pandas, put back where that run wrote it
+        shutil.copytree(pandas_run, root / "runs" / PERIOD)
         code, out = _run(root)
         assert code == 0, out
+        assert _events(root / "runs" / PERIOD)[-1]["event"] == "nothing_to_do"
         config.write_text(
             original + f"\nengine: dask\nscheduler: {address}\nbuckets: 3\n", encoding="utf-8"
         )
@@ -216,8 +219,10 @@ def test_moving_a_finished_run_to_the_dask_engine_leaves_it_alone(
         assert code == 0, out
         events = [e["event"] for e in _events(root / "runs" / PERIOD)]
         assert events[-1] == "nothing_to_do" and "engine" not in events
-        config.write_text(original.replace("lang: zh", "lang: en"), encoding="utf-8")
-        assert "lang: en" in config.read_text(encoding="utf-8")
+        # (an edit that does not add the reports' time to the run it causes)
+        off = "reports:\n  enabled: false"
+        config.write_text(original.replace("reports:\n  enabled: true", off), encoding="utf-8")
+        assert off in config.read_text(encoding="utf-8")
         code, out = _run(root, "--engine", "pandas")
         assert code == 0, out
         notes = [e["message"] for e in _events(root / "runs" / PERIOD) if e["event"] == "note"]

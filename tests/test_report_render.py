@@ -157,19 +157,21 @@ def test_portfolio_pdf_shows_the_portfolio(
 
 
 def test_pdf_from_the_real_pipeline_masks_the_phone(
-    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+    tmp_path: Path,
+    config: ReportConfig,
+    renderers: dict[str, ReportRenderer],
+    export_200: Path,
+    models_200: Path,
 ) -> None:
-    """sample-data -> train -> score -> report: the raw phone never reaches the PDF."""
+    """sample-data -> train -> score -> report: the raw phone never reaches the PDF
+    (the session's generated export and the model trained on it)."""
     import pandas as pd
 
-    from custrisk.sample import generate_sample_data
-    from custrisk.scoring import score_portfolio, train_model
+    from custrisk.scoring import score_portfolio
 
-    data = tmp_path / "exports"
-    generate_sample_data(data, customers=300, seed=5)
-    train_model(data, data / "labels.csv", models_dir=tmp_path / "models")
+    data = export_200
     scores = tmp_path / "run" / "scores.csv"
-    score_portfolio(data, "logistic", models_dir=tmp_path / "models").write(scores)
+    score_portfolio(data, "logistic", models_dir=models_200).write(scores)
     credit = pd.read_csv(data / "credit.csv", dtype=str).set_index("customer_id")
     inputs = load_report_inputs(scores)
     stats = portfolio_stats(inputs)

@@ -29,6 +29,7 @@ from tests._support import cut_off
 
 SRC = Path(custrisk.__file__).resolve().parents[1]
 PERIOD, NEXT = "2026-10", "2026-11"
+REPORTS_ON, REPORTS_OFF = "reports:\n  enabled: true", "reports:\n  enabled: false"
 
 
 def _digests(folder: Path, root: Path | None = None) -> dict[str, str]:
@@ -60,17 +61,25 @@ def next_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def make_root(
     tmp_path_factory: pytest.TempPathFactory, export_200: Path, models_200: Path, next_month: Path
-) -> Callable[[], Path]:
+) -> Callable[..., Path]:
     """A fresh folder laid out as RUN.yaml of ``custrisk run --init`` expects: exports of
-    two months, the model registry, and the RUN.yaml written by --init, unedited."""
+    two months, the model registry, and the RUN.yaml written by --init, unedited; with
+    ``reports=False``, its one edit turns the reports stage off (for tests of the runs
+    folder's state across months, locks and notifications, to which the PDFs, two
+    thirds of a run's time, add nothing)."""
 
-    def make() -> Path:
+    def make(*, reports: bool = True) -> Path:
         root = tmp_path_factory.mktemp("batch")
         shutil.copytree(export_200, root / "exports" / PERIOD)
         shutil.copytree(next_month, root / "exports" / NEXT)
         (root / "models").symlink_to(models_200)
         result = CliRunner().invoke(app, ["run", "--init", str(root / "run.yaml")])
         assert result.exit_code == 0, result.output
+        if not reports:
+            config = root / "run.yaml"
+            text = config.read_text(encoding="utf-8")
+            assert REPORTS_ON in text
+            config.write_text(text.replace(REPORTS_ON, REPORTS_OFF), encoding="utf-8")
         return root
 
     return make
@@ -197,9 +206,10 @@ def test_kill_9_at_several_points_then_resume_gives_the_same_bytes(
 
 
 def test_the_next_month_finds_the_previous_run_and_evaluates_matured_labels(
-    clean_run: tuple[Path, int, str, str],
+    make_root: Callable[..., Path],
 ) -> None:
-    root = clean_run[0]
+    root = make_root(reports=False)
+    assert _run(root, "--period", PERIOD)[0] == 1  # the drift gate of 200 customers
     code, out, err = _run(root)  # no --period: the latest month in exports/
     assert out.startswith(f"custrisk run {NEXT}:"), err
     assert code == 1  # the same too-small-for-drift gate
@@ -522,14 +532,14 @@ def test_a_webhook_delivery_carries_the_run_id_of_run_json(
 
 
 def test_a_run_again_resends_only_the_notifications_that_failed(
-    make_root: Callable[[], Path], monkeypatch: pytest.MonkeyPatch
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The webhook was down during the monthly run: running the month again finds the
     results up to date and sends that message only (the e-mail went through already),
     and run.json's notify stage and gate say it was delivered."""
     from tests._inbox import free_port, local_inbox
 
-    root = make_root()
+    root = make_root(reports=False)
     config = root / "run.yaml"
     config.write_text(
         config.read_text(encoding="utf-8") + "\nnotifications:\n"
@@ -669,11 +679,11 @@ def _facts(root: Path, period: str) -> dict[str, object]:
 
 
 def test_two_months_of_one_runs_folder_never_run_at_once_and_in_order(
-    make_root: Callable[[], Path],
+    make_root: Callable[..., Path],
 ) -> None:
     """Both months started together: the later one neither runs beside the earlier (the
     lock is the runs folder's) nor without it once that one was killed."""
-    root = make_root()
+    root = make_root(reports=False)
     paused = _Paused(root, PERIOD, "before:score")
     try:
         code, out, err = _run(root, "--period", NEXT)
@@ -694,9 +704,9 @@ def test_two_months_of_one_runs_folder_never_run_at_once_and_in_order(
 
 
 def test_the_first_month_of_a_runs_folder_runs_without_a_previous_run_and_says_so(
-    make_root: Callable[[], Path],
+    make_root: Callable[..., Path],
 ) -> None:
-    root = make_root()  # exports of 2026-10 are there, but no run at all yet
+    root = make_root(reports=False)  # exports of 2026-10 are there, but no run at all yet
     code, out, err = _run(root, "--period", NEXT)
     assert code == 1, err  # the drift gate of 200 customers
     assert _facts(root, NEXT)["previous"] is None
@@ -705,9 +715,9 @@ def test_the_first_month_of_a_runs_folder_runs_without_a_previous_run_and_says_s
 
 
 def test_a_month_after_a_gap_is_refused_while_the_missing_month_can_be_run(
-    make_root: Callable[[], Path], third_month: Path
+    make_root: Callable[..., Path], third_month: Path
 ) -> None:
-    root = make_root()
+    root = make_root(reports=False)
     shutil.copytree(third_month, root / "exports" / "2026-12")
     assert _run(root, "--period", PERIOD)[0] == 1
     code, out, err = _run(root, "--period", "2026-12")
@@ -726,11 +736,11 @@ def test_a_month_after_a_gap_is_refused_while_the_missing_month_can_be_run(
 
 
 def test_a_month_whose_previous_run_retention_removed_is_still_up_to_date(
-    make_root: Callable[[], Path],
+    make_root: Callable[..., Path],
 ) -> None:
     """Retention removes the run the oldest kept month was compared with: rerunning that
     month is a no-op, not a new run without migration and a second digest."""
-    root = make_root()
+    root = make_root(reports=False)
     assert _run(root, "--period", PERIOD)[0] == 1
     assert _run(root, "--period", NEXT)[0] == 1
     before = _facts(root, NEXT)
@@ -742,12 +752,14 @@ def test_a_month_whose_previous_run_retention_removed_is_still_up_to_date(
 
 
 def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(
-    make_root: Callable[[], Path], models_200: Path, tmp_path: Path
+    make_root: Callable[..., Path], models_200: Path, tmp_path: Path
 ) -> None:
     """A moved install: the backup of runs/ and models/ restored under another path, the
     RUN.yaml and exports copied beside them; the next run does nothing (and sends
     nothing again)."""
-    root = make_root()
+    # (up to date is decided on the run's fingerprint, before any stage: the reports
+    # stage adds files to back up, not to the decision)
+    root = make_root(reports=False)
     assert _run(root, "--period", PERIOD)[0] == 1
     run_id = _facts(root, PERIOD)["run_id"]
     env = {"CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"), "CUSTRISK_KEY": ""}

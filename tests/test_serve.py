@@ -683,8 +683,9 @@ def test_a_reload_under_load_switches_model_without_a_failed_request(
     failures: list[str] = []
     models_seen: set[str] = set()
     stop = threading.Event()
+    answered = [threading.Event() for _ in range(4)]
 
-    def load(token: str) -> None:
+    def load(token: str, first: threading.Event) -> None:
         with httpx.Client(headers=_auth(token), timeout=30) as client:
             i = 0
             while not stop.is_set():
@@ -694,15 +695,18 @@ def test_a_reload_under_load_switches_model_without_a_failed_request(
                     failures.append(f"{response.status_code} {response.text[:100]}")
                 else:
                     models_seen.add(response.json()["model_id"])
+                first.set()
                 time.sleep(0.03)
 
     threads = [
-        threading.Thread(target=load, args=(serve_world["tokens"][f"load{n}"],)) for n in range(4)
+        threading.Thread(target=load, args=(serve_world["tokens"][f"load{n}"], answered[n]))
+        for n in range(4)
     ]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.5)
+        # the reload comes under load: once each of the four clients has had an answer
+        assert all(event.wait(60) for event in answered), "the load did not start"
         reload = httpx.post(
             f"{base}/admin/reload", headers=_auth(serve_world["tokens"]["ops"]), timeout=120
         )

@@ -328,8 +328,9 @@ def test_a_reload_under_load_switches_every_worker_without_a_failed_request(
     failures: list[str] = []
     seen: dict[str, set[str]] = {"0": set(), "1": set()}
     stop = threading.Event()
+    answered = [threading.Event() for _ in range(4)]
 
-    def load(token: str) -> None:
+    def load(token: str, first: threading.Event) -> None:
         i = 0
         while not stop.is_set():
             with httpx.Client(headers=_auth(token), timeout=60) as client:  # new connections
@@ -340,13 +341,18 @@ def test_a_reload_under_load_switches_every_worker_without_a_failed_request(
                         failures.append(f"{response.status_code} {response.text[:100]}")
                     else:
                         seen[response.headers["x-custrisk-worker"]].add(response.json()["model_id"])
+                    first.set()
                     time.sleep(1.5 / RATE)
 
-    threads = [threading.Thread(target=load, args=(two["tokens"][f"load{n}"],)) for n in range(4)]
+    threads = [
+        threading.Thread(target=load, args=(two["tokens"][f"load{n}"], answered[n]))
+        for n in range(4)
+    ]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.0)
+        # the reload comes under load: once each of the four clients has had an answer
+        assert all(event.wait(60) for event in answered), "the load did not start"
         reload = httpx.post(
             f"{base}/admin/reload", headers=_auth(two["tokens"]["ops"]), timeout=120
         )

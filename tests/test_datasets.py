@@ -179,5 +179,24 @@ def test_two_exports_in_other_formats_are_an_error_naming_both(
     shutil.copytree(export_200, folder)
     _text_parquet(folder / "behaviour.csv", folder / "behaviour.parquet")
     (folder / "behaviour.csv").rename(folder / "behaviour.txt")
-    with pytest.raises(DataError, match=r"no behaviour\.csv, and 2 exports named behaviour"):
+    with pytest.raises(
+        DataError, match=r"no behaviour\.csv, and 2 exports named as it in another case or format"
+    ):
         load_workspace(folder)
+
+
+def test_an_export_named_in_other_letters_is_read_and_said(
+    export_200: Path, tmp_path: Path
+) -> None:
+    """Transactions.CSV (copied from Windows, whose file names ignore case) where the
+    config names transactions.csv: read, and said; it was an absent source here."""
+    folder = tmp_path / "exports"
+    shutil.copytree(export_200, folder)
+    (folder / "transactions.csv").rename(folder / "Transactions.CSV")
+    got = load_workspace(folder)
+    report = got.report.sources["transactions"]
+    assert [Path(f).name for f in report.files] == ["Transactions.CSV"]
+    assert "no transactions.csv in the folder: read Transactions.CSV in its place" in (
+        report.warnings
+    )
+    assert len(got.frames["transactions"]) == len(load_workspace(export_200).frames["transactions"])

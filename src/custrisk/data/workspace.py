@@ -550,20 +550,29 @@ _STAND_IN_SUFFIXES = (".csv", ".txt", ".tsv", *PARQUET_SUFFIXES, *EXCEL_SUFFIXES
 
 
 def _stand_in(data_dir: Path, name: str) -> list[Path]:
-    """The export of another format named as ``name`` (its stem), when ``name`` itself is
-    absent: ``transactions.xlsx`` saved from Excel where the config names
-    ``transactions.csv`` is read (the source's report says so) rather than the source
-    left out, its indicators missing from every score. Two such files are an error."""
+    """The export named as ``name`` but for the case of its letters or its format, when
+    ``name`` itself is absent: ``Transactions.CSV`` copied from Windows, or
+    ``transactions.xlsx`` saved from Excel, where the config names ``transactions.csv``,
+    is read (the source's report says so) rather than the source left out, its
+    indicators missing from every score. Two such files are an error naming both."""
     stem = name.split(".", 1)[0]
-    candidates = []
-    for suffix in _STAND_IN_SUFFIXES:
-        path = data_dir / f"{stem}{suffix}"
-        if path.name != name and (path.is_file() or existing(path).is_file()):
-            candidates.append(path if path.is_file() else existing(path))
+    wanted = {name.lower(), *(f"{stem}{suffix}".lower() for suffix in _STAND_IN_SUFFIXES)}
+    try:
+        entries = sorted(data_dir.iterdir())
+    except OSError:  # the caller reports the folder
+        return []
+    candidates = [
+        path
+        for path in entries
+        if (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name).lower()
+        in wanted
+        and path.is_file()
+        and not (path.name.endswith(SUFFIX) and (data_dir / path.name[: -len(SUFFIX)]).is_file())
+    ]
     if len(candidates) > 1:
         raise DataError(
-            f"no {name}, and {len(candidates)} exports named {stem} in other formats: "
-            f"{', '.join(p.name for p in candidates)}",
+            f"no {name}, and {len(candidates)} exports named as it in another case or "
+            f"format: {', '.join(p.name for p in candidates)}",
             file=str(data_dir),
             hint="keep the one to read, or name it as the source's file in the sources config",
         )

@@ -280,14 +280,19 @@ def test_show_filters_by_command_user_and_time(
     assert result.exit_code == 0 and "3 entries" in result.output
 
 
-def test_audit_on_without_a_key_refuses_to_run(runner: CliRunner, tmp_path: Path) -> None:
-    env = {
+def _on_without_a_key(tmp_path: Path) -> dict[str, str]:
+    """Auditing on, into a log of this test, and no key anywhere (its key file absent)."""
+    return {
         "CUSTRISK_AUDIT": "on",
         "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
-        "CUSTRISK_KEYFILE": str(tmp_path / "none.json"),
+        "CUSTRISK_KEYFILE": str(tmp_path / "keys.json"),
         "CUSTRISK_AUDIT_KEY": "",
         "CUSTRISK_KEY": "",
     }
+
+
+def test_audit_on_without_a_key_refuses_to_run(runner: CliRunner, tmp_path: Path) -> None:
+    env = _on_without_a_key(tmp_path)
     result = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)
     assert result.exit_code == 2
     assert "CUSTRISK_AUDIT=on but the audit log cannot be kept" in result.output
@@ -300,13 +305,7 @@ def test_audit_on_lets_the_first_key_be_made_and_audits_it(
     """With CUSTRISK_AUDIT=on and no key, the error says to run ``custrisk keys new``:
     that command (and any --help) runs, and its line is the log's first once the key
     exists; other commands are still refused until then."""
-    env = {
-        "CUSTRISK_AUDIT": "on",
-        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
-        "CUSTRISK_KEYFILE": str(tmp_path / "keys.json"),
-        "CUSTRISK_AUDIT_KEY": "",
-        "CUSTRISK_KEY": "",
-    }
+    env = _on_without_a_key(tmp_path)
     asked = runner.invoke(app, ["models", "list", "--help"], env=env)
     assert asked.exit_code == 0 and "Usage:" in asked.output
     refused = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)], env=env)

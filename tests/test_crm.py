@@ -100,6 +100,31 @@ def test_profile_is_detected_and_the_export_validates(crm: dict[str, Path]) -> N
     assert len(frames["behaviour"]) == rows["跟进记录.xlsx"] + rows["工单.xlsx"]
 
 
+def test_workbooks_named_in_other_letters_are_read_and_said(
+    crm: dict[str, Path], tmp_path: Path
+) -> None:
+    """合同.XLSX (a Windows copy: its file system ignores case) matches 合同*.xlsx as a
+    Windows one would; it was an absent part, its contracts missing from every score."""
+    data = tmp_path / "export"
+    shutil.copytree(crm["data"], data)
+    (data / "合同.xlsx").rename(data / "合同.XLSX")
+    config = load_sources_config(_profile_sources())
+    want = load_workspace(crm["data"], config=config)
+    got = load_workspace(data, config=config)
+    report = got.report.sources["transactions"]
+    assert [Path(f).name for f in report.files] == ["合同.XLSX", "回款计划.xlsx", "回款记录.xlsx"]
+    assert report.warnings == (
+        "no file matches 合同*.xlsx as written: read 合同.XLSX, named in other letters",
+    )
+    assert len(got.frames["transactions"]) == len(want.frames["transactions"])
+    # the customers' workbook so named too: the profile is still found by it
+    (data / "客户.xlsx").rename(data / "客户.XLSX")
+    result = _run("validate", data, "--out", tmp_path / "validation")
+    assert PROFILE_NOTE in result.stdout
+    said = " ".join(result.stderr.split())
+    assert "credit: no file matches 客户*.xlsx as written: read 客户.XLSX" in said
+
+
 def test_a_customer_workbook_of_another_layout_is_not_taken_for_a_crm_export(
     tmp_path: Path,
 ) -> None:

@@ -89,11 +89,23 @@ def resolve_profile(
     if not folder.is_dir() or any((folder / name).exists() for name in _OWN_LAYOUT):
         return None
     for profile in PROFILES.values():
-        for path in sorted(p for p in folder.glob(profile.marker) if p.is_file()):
+        for path in marked_files(folder, profile.marker):
             cells = headers(path) if headers is not None else None
             if cells is None or profile.marker_header in cells:
                 return replace(profile, detected=True)
     return None
+
+
+def marked_files(folder: Path, marker: str) -> list[Path]:
+    """The files of ``folder`` a profile's marker matches, sorted: as written, else in
+    other letters (``客户.XLSX`` copied from Windows, whose file names ignore case)."""
+    found = sorted(p for p in folder.glob(marker) if p.is_file())
+    if found:
+        return found
+    wanted = marker.lower()
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatchcase(p.name.lower(), wanted)
+    )
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,7 @@ def folder_layout(
     profile = resolve_profile(folder, None, headers=headers)
     if profile is None:
         return None
-    marked = sorted(p.name for p in folder.glob(profile.marker) if p.is_file())
+    marked = [p.name for p in marked_files(folder, profile.marker)]
     return Layout(profile, tuple(marked))
 
 

@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatch
+from fnmatch import fnmatch, fnmatchcase
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -506,6 +506,8 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
             for p in sorted(data_dir.glob(pattern + SUFFIX))
             if p.name[: -len(SUFFIX)] not in plain and is_encrypted(p)
         ]
+        if not found and "/" not in pattern:
+            found = _matching_in_any_case(data_dir, pattern)
         found.sort()
     else:
         path = data_dir / pattern
@@ -579,15 +581,46 @@ def _stand_in(data_dir: Path, name: str) -> list[Path]:
     return candidates
 
 
+def _matching_in_any_case(data_dir: Path, pattern: str) -> list[Path]:
+    """The files of ``data_dir`` a name pattern matches but for the case of its letters
+    (``合同列表.XLSX`` for ``合同*.xlsx``: Windows ignores the case, a glob here does
+    not), when it matches none as written; encrypted ones by their plain name."""
+    try:
+        entries = sorted(data_dir.iterdir())
+    except OSError:
+        return []
+    wanted = pattern.lower()
+    return [
+        path
+        for path in entries
+        if fnmatchcase(
+            (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name).lower(),
+            wanted,
+        )
+        and path.is_file()
+        and (not path.name.endswith(SUFFIX) or is_encrypted(path))
+    ]
+
+
 def stand_in_note(pattern: str, data_dir: Path, files: Sequence[Path]) -> str | None:
-    """The report's note on a source read from a file of another format than its
-    config names (:func:`_stand_in`), else ``None``."""
-    if any(ch in pattern for ch in "*?[") or len(files) != 1 or files[0].parent != data_dir:
-        return None  # a pattern's files, or a dataset folder's
-    name = files[0].name
-    if name in (pattern, pattern + SUFFIX):
+    """The report's note on a source read from files its config does not name as
+    written: another case or format (:func:`_stand_in`), or a pattern's matches in other
+    letters (:func:`_matching_in_any_case`); else ``None``."""
+    if not files or any(path.parent != data_dir for path in files):
+        return None  # nothing read, or a dataset folder's files
+    names = [
+        path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name for path in files
+    ]
+    if any(ch in pattern for ch in "*?["):
+        if any(fnmatchcase(name, pattern) for name in names):
+            return None
+        return (
+            f"no file matches {pattern} as written: read {', '.join(p.name for p in files)}, "
+            "named in other letters"
+        )
+    if len(files) != 1 or names[0] == pattern:
         return None
-    return f"no {pattern} in the folder: read {name} in its place"
+    return f"no {pattern} in the folder: read {files[0].name} in its place"
 
 
 def _dataset_files(folder: Path) -> list[Path]:
@@ -757,8 +790,11 @@ def load_workspace(
                 table_specs=table_specs if spec.parts else None,
                 rejected_customers=rejected_customers,
             )
-            if not spec.parts and spec.query is None:
-                note = stand_in_note(spec.file, data_dir, [path for _, _, path in found])
+            by_pattern: dict[str, list[Path]] = {}
+            for part_spec, _, path in found:  # (a files: entry's own pattern each)
+                by_pattern.setdefault(part_spec.file, []).append(path)
+            for pattern, paths in by_pattern.items():
+                note = stand_in_note(pattern, data_dir, paths)
                 if note:
                     result.warnings.append(note)
             if spec.parts and missing:

@@ -88,7 +88,7 @@ from custrisk.io.lock import exclusive_lock
 from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-from custrisk.io.stop import Stopped
+from custrisk.io.stop import Stopped, not_written
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
 from custrisk.protect.output import encryption, existing, head_text, plain_bytes
@@ -509,7 +509,7 @@ class ScoringRun:
                         f"{files.folder} holds an incomplete run, which readers refuse: run "
                         "the command again"
                         if ready is not None and ready.moving
-                        else f"{files.scores} not written (an earlier file there is left as it was)"
+                        else not_written(files.scores)
                     )
                 raise
             finally:

@@ -30,7 +30,7 @@ import platform
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -343,15 +343,19 @@ def _said_on_stop(layout: RunLayout) -> Iterator[None]:
                 _Log(layout.staging / LOG_FILE, layout.period, None).write(
                     "stopped", signal=stop.signal_name
                 )
-            done = [s for s in STAGES if s in _stages_done(layout)]
-            kept = f"stages {', '.join(done)} kept" if done else "no stage done yet"
-            left = f"{kept} in {layout.staging}; {again} to resume"
+            left = f"{_kept(_stages_done(layout))} in {layout.staging}; {again} to resume"
         elif (layout.final / RUN_FILE).is_file():
             left = f"the run of {layout.period} is in {layout.final}"
         else:
             left = f"nothing written for {layout.period}; {again}"
         stop.leave(f"{left} (the run lock is released)")
         raise
+
+
+def _kept(stages: Collection[str]) -> str:
+    """The stages done (in their order), as a stopped run's line says them."""
+    done = [stage for stage in STAGES if stage in stages]
+    return f"stages {', '.join(done)} kept" if done else "no stage done yet"
 
 
 def _stages_done(layout: RunLayout) -> dict[str, Any]:
@@ -442,11 +446,9 @@ def _run_stages(
             # start): removed now, the staging folder holds the stages done only.
             remove_outputs(layout.staging, OUTPUTS[name])
             log.write("stage_stopped", stage=name, signal=stop.signal_name)
-            done = [stage for stage in STAGES if stage in stages]
-            kept = f"stages {', '.join(done)} kept" if done else "no stage done yet"
             stop.leave(
                 f"stage {name} of {ctx.period} was running: its partial outputs removed, "
-                f"{kept} in {layout.staging}, the run lock released; run the same "
+                f"{_kept(stages)} in {layout.staging}, the run lock released; run the same "
                 f"command again to resume at {name}",
                 instead=True,  # the stage's own words (reports done) do not hold here
             )

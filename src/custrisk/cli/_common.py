@@ -17,7 +17,7 @@ from custrisk.config.profiles import resolve_profile
 from custrisk.data import ValidationReport, Workspace
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
-from custrisk.io.stop import Stopped
+from custrisk.io.stop import Stopped, not_written
 from custrisk.vocab import IN_RUN_FACTS
 
 DataDir = Annotated[
@@ -335,7 +335,7 @@ def unwritten_on_stop(out: Path) -> Iterator[None]:
     try:
         yield
     except Stopped as stop:
-        stop.leave(f"{out} not written (an earlier file there is left as it was)")
+        stop.leave(not_written(out))
         raise
 
 

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch, fnmatchcase
 from functools import partial
@@ -44,7 +44,7 @@ from custrisk.io.readers import PARQUET_SUFFIXES, RawTable, scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
 from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
-from custrisk.protect.envelope import SUFFIX, is_encrypted
+from custrisk.protect.envelope import SUFFIX, is_encrypted, plain_name
 from custrisk.protect.output import existing
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.protect.roles import CLEAR_PII, require
@@ -506,8 +506,8 @@ def find_source_files(data_dir: Path, pattern: str) -> list[Path]:
             for p in sorted(data_dir.glob(pattern + SUFFIX))
             if p.name[: -len(SUFFIX)] not in plain and is_encrypted(p)
         ]
-        if not found and "/" not in pattern:
-            found = _matching_in_any_case(data_dir, pattern)
+        if not found and "/" not in pattern:  # a pattern's matches in other letters
+            found = _named_in_any_case(data_dir, partial(fnmatchcase, pat=pattern.lower()))
         found.sort()
     else:
         path = data_dir / pattern
@@ -559,18 +559,7 @@ def _stand_in(data_dir: Path, name: str) -> list[Path]:
     indicators missing from every score. Two such files are an error naming both."""
     stem = name.split(".", 1)[0]
     wanted = {name.lower(), *(f"{stem}{suffix}".lower() for suffix in _STAND_IN_SUFFIXES)}
-    try:
-        entries = sorted(data_dir.iterdir())
-    except OSError:  # the caller reports the folder
-        return []
-    candidates = [
-        path
-        for path in entries
-        if (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name).lower()
-        in wanted
-        and path.is_file()
-        and not (path.name.endswith(SUFFIX) and (data_dir / path.name[: -len(SUFFIX)]).is_file())
-    ]
+    candidates = _named_in_any_case(data_dir, wanted.__contains__)
     if len(candidates) > 1:
         raise DataError(
             f"no {name}, and {len(candidates)} exports named as it in another case or "
@@ -581,36 +570,30 @@ def _stand_in(data_dir: Path, name: str) -> list[Path]:
     return candidates
 
 
-def _matching_in_any_case(data_dir: Path, pattern: str) -> list[Path]:
-    """The files of ``data_dir`` a name pattern matches but for the case of its letters
-    (``合同列表.XLSX`` for ``合同*.xlsx``: Windows ignores the case, a glob here does
-    not), when it matches none as written; encrypted ones by their plain name."""
+def _named_in_any_case(data_dir: Path, matches: Callable[[str], bool]) -> list[Path]:
+    """The files of ``data_dir`` whose name in small letters ``matches`` (Windows ignores
+    the case of file names, Linux does not), sorted; an encrypted one by its plain name,
+    unless its plain file is there too."""
     try:
         entries = sorted(data_dir.iterdir())
-    except OSError:
+    except OSError:  # the caller reports the folder
         return []
-    wanted = pattern.lower()
     return [
         path
         for path in entries
-        if fnmatchcase(
-            (path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name).lower(),
-            wanted,
-        )
+        if matches(plain_name(path).name.lower())
         and path.is_file()
-        and (not path.name.endswith(SUFFIX) or is_encrypted(path))
+        and (path == plain_name(path) or (is_encrypted(path) and not plain_name(path).is_file()))
     ]
 
 
 def stand_in_note(pattern: str, data_dir: Path, files: Sequence[Path]) -> str | None:
     """The report's note on a source read from files its config does not name as
     written: another case or format (:func:`_stand_in`), or a pattern's matches in other
-    letters (:func:`_matching_in_any_case`); else ``None``."""
+    letters; else ``None``."""
     if not files or any(path.parent != data_dir for path in files):
         return None  # nothing read, or a dataset folder's files
-    names = [
-        path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name for path in files
-    ]
+    names = [plain_name(path).name for path in files]
     if any(ch in pattern for ch in "*?["):
         if any(fnmatchcase(name, pattern) for name in names):
             return None

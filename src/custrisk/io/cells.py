@@ -146,25 +146,21 @@ def values_to_arrow(
     return pa.array([cell_text(v) for v in values], pa.large_string())
 
 
-def _days_of(values: Sequence[Any]) -> Sequence[Any]:
+def _days_of(values: Sequence[Any]) -> list[Any]:
     """A date column's cells with any time of day left out: a date and time cell (or an
     Excel serial with a fraction) holds its day, as a Parquet or database timestamp in a
     date column does (a workbook's ``2026-10-31 14:30`` was rejected as no date)."""
-    if not any(
-        (isinstance(v, dt.datetime) and v.time() != dt.time(0))
-        or (type(v) is float and math.isfinite(v) and not v.is_integer())
-        for v in values
-    ):
-        return values
-    out: list[Any] = []
-    for value in values:
-        if isinstance(value, dt.datetime) and value.time() != dt.time(0):
-            value = dt.datetime(value.year, value.month, value.day)
-        elif type(value) is float and math.isfinite(value) and not value.is_integer():
-            if excel_serial_date(value) is not None:  # else the cleaner reports it
-                value = float(math.floor(value))
-        out.append(value)
-    return out
+    return [_day_of(value) for value in values]
+
+
+def _day_of(value: Any) -> Any:
+    """The cell itself, or its day when it holds a time of day."""
+    if isinstance(value, dt.datetime) and value.time() != dt.time(0):
+        return dt.datetime(value.year, value.month, value.day)
+    if type(value) is float and math.isfinite(value) and not value.is_integer():
+        if excel_serial_date(value) is not None:  # else the cleaner reports it
+            return float(math.floor(value))
+    return value
 
 
 def _numbers_as_text(values: Sequence[Any], has_int: bool) -> pa.Array | None:

@@ -70,6 +70,11 @@ class Stopped(KeyboardInterrupt):
         return interrupt if isinstance(interrupt, Stopped) else cls(signal.SIGINT)
 
 
+def not_written(path: object) -> str:
+    """What a stop before ``path`` was put in place left (:meth:`Stopped.leave`)."""
+    return f"{path} not written (an earlier file there is left as it was)"
+
+
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Stopped` in the main thread.

@@ -276,6 +276,30 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     }
     facts = json.loads(flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8"))
     assert "line number" in facts["customer_id"]
+    # the month to score has no outcome column: nothing to warn about
+    assert "missing" not in flat["_score_text"]
+
+
+def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
+    flat: dict, tmp_path: Path
+) -> None:
+    later = pd.read_csv(flat["next"], dtype=str)
+    no_name, no_region = tmp_path / "no_name.csv", tmp_path / "no_region[7].csv"
+    later.drop(columns=["姓名"]).to_csv(no_name, index=False)
+    later.drop(columns=["地区"]).to_csv(no_region, index=False)
+    # personal data the model does not score with: said, and scored
+    output = _invoke("score", no_name, "-m", flat["model"], "-o", tmp_path / "a" / "scores.csv")
+    warning = next(line for line in output.splitlines() if "missing" in line)
+    assert "file header '姓名'" in warning
+    assert "违约" not in warning  # the outcome is never expected in a month to score
+    # a feature: refused, naming the header the user knows
+    output = _invoke(
+        "score", no_region, "-m", flat["model"], "-o", tmp_path / "b" / "scores.csv", code=2
+    )
+    assert "column(s) this table does not have: '地区'" in output
+    assert "custrisk models show logistic@1" in output
+    assert "no_region[7].csv: model" in output  # the file, not its folder
+    assert not (tmp_path / "b" / "scores.csv").exists()
 
 
 def test_no_personal_data_of_the_table_reaches_outputs_or_the_model(flat: dict) -> None:

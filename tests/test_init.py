@@ -213,6 +213,13 @@ def test_a_flat_table_gets_the_flat_layout(tmp_path: Path) -> None:
     assert "custrisk train" in output and "--target 违约" in output
     counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
     assert counts["credit"][0] == len(frame)
+    # without --target, the column named as the outcome is pointed out, not silently a feature
+    output = _invoke("init", data / "features.csv", "--out", tmp_path / "again")
+    assert "违约 looks like the outcome" in output
+    assert "--target 违约" in output
+    assert "looks like the outcome" not in _invoke(
+        "init", data / "features.csv", "--out", tmp_path / "third", "--target", "违约"
+    )
 
 
 HOSTILE = {

@@ -24,7 +24,7 @@ DataDir = Annotated[
     Path,
     typer.Argument(
         help="Folder holding the monthly exports (credit.csv, ...), or one table file "
-        "(.csv, .parquet) with a row per customer for a model trained on a flat table.",
+        "(.csv, .xlsx, .parquet) with a row per customer for a model trained on a flat table.",
         show_default=False,
     ),
 ]

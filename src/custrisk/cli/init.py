@@ -77,6 +77,13 @@ def init(
         for f in result.proposal.files:
             table.add_row(f.file, f.source or "-", f.note)
         console.print(table)
+    if result.outcome is not None:
+        console.print(
+            f"{_printable(result.outcome)} looks like the outcome, not a feature: pass "
+            f"--target {_quote(result.outcome)} (to init again with --force, and to train) "
+            "so that it is kept out of the features",
+            highlight=False,
+        )
     if result.unmapped:
         console.print("Not recognised (kept with their inferred type, or left out):")
         for item in result.unmapped:
@@ -95,7 +102,7 @@ def init(
     console.print("Next:", highlight=False)
     console.print(f"  custrisk validate {folder} --config {sources}", highlight=False)
     if result.flat:
-        hint = target or "COLUMN"
+        hint = target or result.outcome or "COLUMN"
         console.print(
             f"  custrisk train {_quote(str(data))} --target {_quote(hint)}",
             highlight=False,

@@ -103,7 +103,7 @@ def train(
     --target), evaluate it on a hold-out split and k-fold CV, and save it to the registry
     as NAME@VERSION.
 
-    A flat table (.csv or .parquet, a row per customer) needs no YAML: the column types,
+    A flat table (.csv, .xlsx or .parquet, a row per customer) needs no YAML: the column types,
     the id, personal data and free text are inferred, printed and saved with the model.
     The model folder holds no personal data in clear: its training_rejects.csv has names,
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).

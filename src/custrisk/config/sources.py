@@ -189,6 +189,9 @@ class SourceSpec:
     max_orphan_share: float = MAX_ORPHAN_SHARE
     #: Past this share of rejected rows the scoring commands refuse the source (1: never)
     max_rejected_share: float = MAX_REJECTED_SHARE
+    #: Columns a file to score need not have (a flat table's outcome): not said missing.
+    #: Set by the code reading the file, never from YAML.
+    outcome_columns: frozenset[str] = frozenset()
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
         """One spec per file entry to read: the spec itself, or for ``files:`` a copy

@@ -898,10 +898,14 @@ def _canonical_table(
     names = [spec.rename.get(name, name) for name in rows.column_names]
     renamed = rows.rename_columns(names)
     present = set(names)
+    mapped = {v: k for k, v in spec.rename.items()}
+
+    def with_header(name: str) -> str:
+        return f"{name} (file header '{mapped[name]}')" if name in mapped else name
+
     missing_required = [c.name for c in spec.columns if c.required and c.name not in present]
     if missing_required:
-        mapped = {v: k for k, v in spec.rename.items()}
-        shown = [f"{m} (file header '{mapped[m]}')" if m in mapped else m for m in missing_required]
+        shown = [with_header(m) for m in missing_required]
         near = [table.closest(mapped.get(m, m)) for m in missing_required]
         shown = [
             f"{text} (did you mean '{n}'?)" if n else text
@@ -916,10 +920,13 @@ def _canonical_table(
             else f"add the column(s), or map the file's header with 'rename' under "
             f"sources.{spec.name} in the sources config",
         )
-    missing = [c.name for c in spec.columns if c.name not in present]
+    missing = [
+        c.name for c in spec.columns if c.name not in present and c.name not in spec.outcome_columns
+    ]
     if missing and not stacked:
+        shown = [with_header(m) for m in missing]
         warnings.append(
-            f"{table.shown_name}: optional column(s) missing, left blank: {join_limited(missing)}"
+            f"{table.shown_name}: optional column(s) missing, left blank: {join_limited(shown)}"
         )
     for header, declared in table.folded:
         warnings.append(

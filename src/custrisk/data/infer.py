@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from custrisk.config.sources import header_key
 from custrisk.data.exports import read_export
+from custrisk.data.headers import canonical_name
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
@@ -151,6 +152,21 @@ class TableSchema:
     @property
     def features(self) -> list[InferredColumn]:
         return [c for c in self.columns if c.role == "feature"]
+
+    @property
+    def outcome_guess(self) -> str | None:
+        """Without ``--target``: the header of a two-valued column named as an outcome
+        (``是否违约``, ``default``), which must not be taken as a feature."""
+        if self.target is not None:
+            return None
+        return next(
+            (
+                c.header
+                for c in self.columns
+                if c.role == "feature" and c.distinct <= 2 and canonical_name(c.header) == "bad"
+            ),
+            None,
+        )
 
     def column(self, header: str) -> InferredColumn:
         return next(c for c in self.columns if c.header == header)

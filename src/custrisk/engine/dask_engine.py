@@ -39,7 +39,7 @@ from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.workspace import ValidationReport, require_usable
 from custrisk.engine.cluster import ENGINES, GATHER_CHUNK, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
-from custrisk.errors import DataError, UsageError
+from custrisk.errors import UsageError
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -55,7 +55,12 @@ from custrisk.registry import LoadedModel
 from custrisk.results import DetailsParts, ScoringRun, concat_parts, scores_format
 from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
-from custrisk.scoring.features import Features, load_configs, model_indicator_config
+from custrisk.scoring.features import (
+    Features,
+    check_features_given,
+    load_configs,
+    model_indicator_config,
+)
 from custrisk.scoring.score import ScoreResult, score_prepared
 
 if TYPE_CHECKING:
@@ -499,15 +504,7 @@ class _DaskScorer:
         in_parts_used = in_parts is not None and in_parts.scores is not None
         details = details_tables[0] if in_parts_used else _in_order(details_tables, positions)
         run = dict(run, customers=len(frame))
-        lacking = [c for c in model.card.get("features", []) if c in unavailable]
-        if lacking:
-            reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
-            raise DataError(
-                f"model {model.model_id} needs feature(s) this data cannot give: {reasons}"
-                + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
-                file=str(data_dir),
-                hint="apply the model to exports with the sources and columns it was trained on",
-            )
+        check_features_given(model, unavailable, data_dir)
         # No indicator columns: they are in the details (ind__...), and the client holds
         # every customer's results once, not twice.
         # (With the run in parts, the frame holds no ids: they are in the parts.)

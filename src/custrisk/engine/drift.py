@@ -36,7 +36,6 @@ from custrisk.engine.dask_engine import (
     split_workspace,
 )
 from custrisk.engine.partitions import _Cleaned
-from custrisk.errors import DataError
 from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
 from custrisk.monitoring import (
     DriftConfig,
@@ -48,7 +47,12 @@ from custrisk.monitoring import (
     with_options,
 )
 from custrisk.registry import LoadedModel
-from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
+from custrisk.scoring.features import (
+    as_loaded_model,
+    check_features_given,
+    model_indicator_config,
+    model_sources,
+)
 from custrisk.scoring.monitor import drift_outcomes
 from custrisk.scoring.table import is_table_model
 
@@ -229,15 +233,7 @@ def check_data_drift_dask(
             workspace, day, counts, unavailable = _counted(
                 loaded, folder, sources, indicators, cfg, own, buckets, encoding, as_of
             )
-    lacking = [c for c in loaded.card.get("features", []) if c in unavailable]
-    if lacking:
-        reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
-        raise DataError(
-            f"model {loaded.model_id} needs feature(s) this data cannot give: {reasons}"
-            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
-            file=str(folder),
-            hint="apply the model to exports with the sources and columns it was trained on",
-        )
+    check_features_given(loaded, unavailable, folder)
     flags = drift_outcomes(loaded, workspace, labels, sources, encoding)
     info: dict[str, Any] = {
         "rows_rejected_in_exports": workspace.report.rows_rejected,

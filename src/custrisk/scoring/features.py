@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ from custrisk.registry import (
 from custrisk.scoring.table import (
     check_exports_input,
     is_table_model,
+    table_feature_headers,
+    table_file,
     table_sources,
     table_target,
 )
@@ -355,13 +358,39 @@ def prepare_model_features(
         as_of=as_of,
         keys=keys,
     )
-    lacking = [c for c in model.card.get("features", []) if c in features.unavailable]
-    if lacking:
-        reasons = "; ".join(f"{c}: {features.unavailable[c]}" for c in lacking[:3])
-        raise DataError(
-            f"model {model.model_id} needs feature(s) this data cannot give: {reasons}"
-            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""),
-            file=str(data_dir),
-            hint="apply the model to exports with the sources and columns it was trained on",
-        )
+    shown = table_file(data_dir, sources) if is_table_model(model) else data_dir
+    check_features_given(model, features.unavailable, shown)
     return features
+
+
+def check_features_given(
+    model: LoadedModel, unavailable: Mapping[str, str], data: str | os.PathLike[str]
+) -> None:
+    """Refuse data that cannot give a feature ``model`` scores with (``unavailable``:
+    the indicators that could not be computed, with why): its scores would be silently
+    wrong. A flat table's features are named by the columns' headers.
+
+    Raises
+    ------
+    DataError
+        Naming up to three of the missing features and why.
+    """
+    lacking = [c for c in model.card.get("features", []) if c in unavailable]
+    if not lacking:
+        return
+    more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+    if is_table_model(model):
+        headers = table_feature_headers(model)
+        shown = ", ".join(repr(headers.get(c, c)) for c in lacking[:3])
+        raise DataError(
+            f"model {model.model_id} scores with column(s) this table does not have: {shown}{more}",
+            file=str(data),
+            hint=f"score a table with the columns the model was trained on "
+            f"(custrisk models show {model.model_id} lists them)",
+        )
+    reasons = "; ".join(f"{c}: {unavailable[c]}" for c in lacking[:3])
+    raise DataError(
+        f"model {model.model_id} needs feature(s) this data cannot give: {reasons}{more}",
+        file=str(data),
+        hint="apply the model to exports with the sources and columns it was trained on",
+    )

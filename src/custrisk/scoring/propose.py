@@ -35,6 +35,7 @@ class InitResult:
     unmapped: tuple[str, ...]  # "file: header" not recognised
     profile: Profile | None = None  # a folder of a known system's exports: its configs
     missing: tuple[str, ...] = ()  # "file: name" required by the packaged config, not found
+    outcome: str | None = None  # flat table without --target: a column named as the outcome
 
 
 def propose_configs(
@@ -77,6 +78,7 @@ def propose_configs(
             hint="pass --force to replace it, or choose another --out folder",
         )
     missing: tuple[str, ...] = ()
+    outcome = None
     if flat:
         schema = infer_table(data, target=target, id_column=id_column, encoding=encoding)
         configs = table_configs(schema)
@@ -87,6 +89,7 @@ def propose_configs(
         texts = [sources_text, configs.indicators_text]
         unmapped = tuple(f"{data.name}: {c.header}" for c in schema.columns if c.role == "ignored")
         proposal = None
+        outcome = schema.outcome_guess
     elif target is not None or id_column is not None:
         raise UsageError(
             "--target and --id-column apply to one table file, not a folder of exports"
@@ -112,7 +115,15 @@ def propose_configs(
     for path, text in zip(targets, texts, strict=True):
         write_text(path, text, sensitive=False)
     return InitResult(
-        data, flat, tuple(targets), proposal, lines, unmapped, profile, missing=missing
+        data,
+        flat,
+        tuple(targets),
+        proposal,
+        lines,
+        unmapped,
+        profile,
+        missing=missing,
+        outcome=outcome,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -251,7 +252,8 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     file = str(model.ref.path / TABLE_SOURCES_FILE)
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
     spec = config.sources[CUSTOMER_SOURCE]
-    spec = dataclasses.replace(spec, file=glob.escape(path.name))
+    outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
+    spec = dataclasses.replace(spec, file=glob.escape(path.name), outcome_columns=outcomes)
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
@@ -276,6 +278,23 @@ def table_target(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
         )
     labels, _ = table_labels(frame, name, header, str(info["target_bad_value"]))
     return labels
+
+
+def table_file(folder: str | os.PathLike[str], sources: SourcesConfig) -> Path:
+    """The table file that :func:`table_sources` pointed ``sources`` at in ``folder``."""
+    escaped = sources.sources[CUSTOMER_SOURCE].file
+    return Path(folder) / re.sub(r"\[([*?\[])\]", r"\1", escaped)  # glob.escape undone
+
+
+def table_feature_headers(model: LoadedModel) -> dict[str, str]:
+    """``{feature code: the table's header}`` of a model trained on a flat table (a date
+    column's feature is its age in days, ``<name>_days``)."""
+    columns = (model.card.get(TABLE_CARD_KEY) or {}).get("columns", [])
+    return {
+        f"{c['name']}_days" if c["type"] == "date" else c["name"]: c["header"]
+        for c in columns
+        if c["role"] == "feature"
+    }
 
 
 def is_table_model(model: LoadedModel) -> bool:

@@ -467,23 +467,53 @@ def test_drift_names_a_tables_features_by_their_headers(flat: dict) -> None:
     import xml.etree.ElementTree as ET
 
     card = json.loads((flat["model"] / "model.json").read_text(encoding="utf-8"))
-    code = next(c["name"] for c in card["table"]["columns"] if c["header"] == "地区")
+    code = next(c["name"] for c in card["table"]["columns"] if c["header"] == "额度使用率")
     assert code.startswith("col")  # what a tool keys on; no person knows it
     args = ["drift", flat["next"], "-m", "logistic", "--models-dir", flat["root"] / "models"]
     args += ["--fail-on", "never"]
     runner = CliRunner()
 
     text = _invoke(*args)
-    assert f"csi:{code} 地区" in text
+    assert f"csi:{code} 额度使用率" in text
     as_json = runner.invoke(app, [str(a) for a in [*args, "--format", "json"]])
     assert as_json.exit_code == 0, as_json.output
     stats = {s["id"]: s for s in json.loads(as_json.stdout)["statistics"]}
-    assert stats[f"csi:{code}"]["label"] == "地区"
+    assert stats[f"csi:{code}"]["label"] == "额度使用率"
     assert stats[f"csi:{code}"]["name"] == code  # ids stay the codes
     assert "label" not in stats["psi:score"]
     junit = runner.invoke(app, [str(a) for a in [*args, "--format", "junit"]])
     assert junit.exit_code == 0, junit.output
     cases = {c.get("name"): c for c in ET.fromstring(junit.stdout).iter("testcase")}
-    case = cases[f"csi:{code} 地区"]
+    case = cases[f"csi:{code} 额度使用率"]
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props["id"] == f"csi:{code}" and props["label"] == "地区"
+    assert props["id"] == f"csi:{code}" and props["label"] == "额度使用率"
+
+
+def test_columns_that_are_customer_fields_are_read_as_an_exports_are(
+    flat: dict, tmp_path: Path
+) -> None:
+    card = json.loads((flat["model"] / "model.json").read_text(encoding="utf-8"))
+    names = {c["header"]: c["name"] for c in card["table"]["columns"]}
+    assert names["姓名"] == "name" and names["地区"] == "region"
+    assert names["开户日期"] == "customer_since"
+    assert names["月收入(元)"].startswith("col")  # a month's income is not annual_income
+    details = pd.read_parquet(flat["scores"].with_name("scores.details.parquet"))
+    assert {"name_masked", "phone_masked", "region", "customer_since"} <= set(details.columns)
+    assert "name" not in details.columns and "phone" not in details.columns
+    assert details["phone_masked"].str.contains(r"\*\*\*\*", regex=True).all()
+    # a credit limit and an annual income: the grades' limit rules apply
+    table = _table(600, seed=3)
+    table["授信额度"] = np.random.default_rng(3).choice([50000, 100000, 200000], len(table))
+    table["年收入"] = (table["月收入(元)"] * 12).round(0)
+    path = tmp_path / "limits.csv"
+    table.to_csv(path, index=False)
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "models")
+    scores_path = tmp_path / "run" / "scores.csv"
+    output = _invoke(
+        "score", path, "-m", "logistic", "--models-dir", tmp_path / "models", "-o", scores_path
+    )
+    notes = [line for line in output.splitlines() if "limit rule" in line]
+    assert not any("credit_limit" in n or "annual_income" in n for n in notes), notes
+    scores = pd.read_csv(scores_path, encoding="utf-8-sig")
+    assert scores["current_limit"].isin([50000, 100000, 200000]).all()
+    assert scores["recommended_limit"].notna().any()

@@ -31,6 +31,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -273,7 +274,14 @@ def infer_table(
             if bounded:
                 reason = f"{reason}; {bounded}"
             col = InferredColumn(
-                header, _name(header, i, used), kind, role, reason, pii, lower=lower, upper=upper
+                header,
+                _name(header, i, used, known=_customer_field(header, kind, role)),
+                kind,
+                role,
+                reason,
+                pii,
+                lower=lower,
+                upper=upper,
             )
         columns.append(
             InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
@@ -515,10 +523,55 @@ def _cut(value: str, size: int = 20) -> str:
     return value if len(value) <= size else value[: size - 1] + "…"
 
 
-def _name(header: str, position: int, used: set[str]) -> str:
-    """A canonical name for a header: its ASCII words in snake case (``Annual Income`` →
+#: The fields of a customer a flat table's column is named after when its header means
+#: one (``授信额度`` -> ``credit_limit``, ``客户名称`` -> ``name``) and its values are of
+#: the kind given here: the packaged credit table's columns, so that the grades' limit
+#: rules, the details (names masked) and the reports find them as in an export.
+CUSTOMER_FIELDS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "name": "pii",
+        "phone": "pii",
+        "id_number": "pii",
+        "region": "category",
+        "industry": "category",
+        "customer_since": "date",
+        "bureau_score": "number",
+        "bureau_score_3m_ago": "number",
+        "annual_income": "number",
+        "credit_limit": "number",
+        "outstanding_balance": "number",
+        "overdue_amount": "number",
+        "max_days_past_due_12m": "number",
+        "num_credit_lines": "number",
+    }
+)
+
+
+def _customer_field(header: str, kind: str, role: str) -> str | None:
+    """The customer field (:data:`CUSTOMER_FIELDS`) a column is, by header and values."""
+    field = canonical_name(header)
+    wanted = CUSTOMER_FIELDS.get(field or "")
+    if wanted is None:
+        return None
+    if role == "pii":
+        found: str | None = "pii"
+    elif role != "feature":
+        return None
+    elif kind in ("int", "float"):
+        found = "number"
+    else:
+        found = {"category": "category", "string": "category", "date": "date"}.get(kind)
+    return field if found == wanted else None
+
+
+def _name(header: str, position: int, used: set[str], known: str | None = None) -> str:
+    """A canonical name for a header: the customer field it is (``known``, when no other
+    column took it), else its ASCII words in snake case (``Annual Income`` →
     ``annual_income``), else ``col<position>`` (Chinese headers keep their text as the
     label)."""
+    if known is not None and known not in used:
+        used.add(known)
+        return known
     text = unicodedata.normalize("NFKC", header).lower()
     slug = _SLUG.sub("_", text).strip("_")
     ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)

@@ -219,6 +219,37 @@ def test_compare_on_a_handful_of_labels_says_it_is_too_thin(
     assert "fewer than drift.yaml's minimum (500 rows, 30 bads)" in said
 
 
+def test_compare_on_the_training_outcomes_says_it_is_in_sample(
+    registry: dict[str, Path], tmp_path: Path
+) -> None:
+    """The labels both models were trained on (a copy, found by its bytes): metrics that
+    flatter them, so the verdict comes with a warning."""
+    copied = tmp_path / "outcomes.csv"
+    copied.write_bytes((registry["train"] / "labels.csv").read_bytes())
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare", "logistic", "tree", str(registry["train"]), "--labels", str(copied),
+            "--models-dir", str(registry["models"]), "--bootstrap", "200", "--format", "json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warning = json.loads(result.stdout)["warning"]
+    assert warning.startswith("outcomes.csv: the outcomes logistic@1 and tree@1 were trained on")
+    assert "in-sample" in warning
+    evaluated = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "logistic", str(registry["train"]), "--labels", str(copied),
+            "--models-dir", str(registry["models"]),
+        ],
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "Warning: outcomes.csv: the outcomes logistic@1 was trained on" in " ".join(
+        evaluated.output.split()
+    )
+
+
 def test_compare_min_gain_option_changes_the_rule(registry: dict[str, Path]) -> None:
     result = _compare(registry, "--format", "json", "--bootstrap", "200", "--min-gain", "0.5")
     data = json.loads(result.stdout)

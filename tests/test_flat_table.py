@@ -371,6 +371,10 @@ def test_evaluate_takes_the_outcomes_from_the_tables_target_column(flat: dict) -
     _table(500, seed=9).to_csv(holdout, index=False)
     output = _invoke("evaluate", "logistic", holdout, "--models-dir", flat["root"] / "models")
     assert "on 500 labelled customers" in output
+    assert "in-sample" not in output
+    # the training table itself: its outcomes are the ones the model learnt
+    output = _invoke("evaluate", "logistic", flat["train"], "--models-dir", flat["root"] / "models")
+    assert "train.csv: the outcomes logistic@1 was trained on" in " ".join(output.split())
 
 
 def test_folder_and_table_mix_ups_are_clear_errors(flat: dict, tmp_path: Path) -> None:

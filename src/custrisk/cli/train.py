@@ -256,6 +256,8 @@ def evaluate(
         f"(as of {result['as_of']})"
     )
     _say_label_counts(result, "measured on")
+    if result.get("in_sample"):
+        say("Warning:", result["in_sample"])
     columns = {"new data": result["metrics"]}
     if result.get("training_metrics"):
         columns["training hold-out"] = result["training_metrics"]

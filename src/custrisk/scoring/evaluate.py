@@ -14,6 +14,8 @@ from custrisk.registry import (
 )
 from custrisk.scoring.features import (
     as_loaded_model,
+    in_sample_files,
+    in_sample_note,
     labelled_features,
     model_labels,
     model_sources,
@@ -53,6 +55,8 @@ def evaluate_model(
     X, y, _dates, counts = labelled_features(
         features, model_labels(model, features, labels), sources
     )
+    reused = in_sample_files(model, features, folder, labels)
+    in_sample = in_sample_note(reused, [model.model_id]) if reused else None
     result = evaluate(model.model, X[list(model.card["candidate_features"])], y)
     return {
         "model_id": model.model_id,
@@ -60,4 +64,5 @@ def evaluate_model(
         **counts,
         "metrics": jsonable(result.to_dict()),
         "training_metrics": model.card.get("metrics", {}).get("holdout"),
+        "in_sample": in_sample,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,14 @@ from custrisk.indicators import (
     load_indicator_config,
 )
 from custrisk.indicators.config import parse_indicator_config
-from custrisk.io.excel import first_cells
+from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
 from custrisk.registry import (
     LoadedModel,
     load_model,
     resolve_model,
 )
+from custrisk.registry.artifact import sha256_file
 from custrisk.scoring.table import (
     check_exports_input,
     is_table_model,
@@ -393,4 +394,57 @@ def check_features_given(
         f"model {model.model_id} needs feature(s) this data cannot give: {reasons}{more}",
         file=str(data),
         hint="apply the model to exports with the sources and columns it was trained on",
+    )
+
+
+def input_files_sha256(
+    workspace: Workspace,
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
+) -> dict[str, str]:
+    """The SHA-256 of every file the workspace was read from (named relative to
+    ``data_dir``; a workbook's sheet by the workbook's bytes) and of the labels file
+    (``labels:NAME``): what a model card records of its training data."""
+    data_path = Path(data_dir)
+    hashes = {}
+    for source in workspace.report.sources.values():
+        for file_name in source.files:
+            path = Path(file_name)
+            shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
+            hashes[str(shown)] = sha256_file(split_sheet(path)[0])
+    if labels is not None:
+        hashes[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
+    return hashes
+
+
+def in_sample_files(
+    model: LoadedModel,
+    features: Features,
+    data_dir: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None,
+) -> list[str]:
+    """The files of outcomes given that ``model`` was trained on: the same labels file,
+    or for a flat table the same table (by SHA-256). Metrics measured on them are
+    in-sample and flatter the model."""
+    trained = set(((model.card.get("training") or {}).get("input_files_sha256") or {}).values())
+    if not trained:
+        return []
+    if is_table_model(model):
+        given = input_files_sha256(features.workspace, data_dir)
+    elif labels is not None:
+        given = {Path(labels).name: sha256_file(Path(labels))}
+    else:
+        return []
+    return [name for name, digest in given.items() if digest in trained]
+
+
+def in_sample_note(files: Sequence[str], model_ids: Sequence[str]) -> str:
+    """The warning for metrics measured on the outcomes of a model's training data."""
+    models = " and ".join(model_ids)
+    were = "were" if len(model_ids) > 1 else "was"
+    return (
+        f"{', '.join(dict.fromkeys(files))}: the outcomes {models} {were} trained on; "
+        "measured on them a model looks better than it is (in-sample). The training "
+        "hold-out metrics are the honest figure: measure on customers and outcomes the "
+        "model has not seen"
     )

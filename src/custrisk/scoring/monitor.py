@@ -30,6 +30,8 @@ from custrisk.registry import LoadedModel
 from custrisk.scoring.features import (
     INDICATORS_FILE,
     as_loaded_model,
+    in_sample_files,
+    in_sample_note,
     model_sources,
     prepare_model_features,
 )
@@ -230,6 +232,7 @@ def compare_models(
     )
     cache: dict[tuple[bytes, str, bytes], Any] = {}
     frames = []
+    in_sample: dict[str, list[str]] = {}  # measured on the outcomes it was trained on
     as_of_text = None
     for model in (champion, challenger):
         folder, sources = model_sources(model, data_dir, sources_config)
@@ -249,6 +252,9 @@ def compare_models(
                 hint="compare on exports with the same sources as the training data",
             )
         frames.append(features.X[needed])
+        reused = in_sample_files(model, features, folder, labels)
+        if reused:
+            in_sample[model.model_id] = reused
     flags = _flags(champion, features, labels, sources, encoding)
     if flags is None:
         raise UsageError(
@@ -267,13 +273,17 @@ def compare_models(
     pd_challenger = challenger.model.predict_pd(frames[1].loc[common])
     minimum = drift_config
     bads = int(y.sum())
-    warning = (
-        f"only {len(y):,} labelled customers ({bads:,} bad): fewer than drift.yaml's minimum "
-        f"({minimum.min_rows:,} rows, {minimum.min_bads:,} bads); the interval is too wide "
-        "to act on either way"
-        if len(y) < minimum.min_rows or bads < minimum.min_bads
-        else None
-    )
+    warnings = []
+    if in_sample:
+        files = [name for names in in_sample.values() for name in names]
+        warnings.append(in_sample_note(files, list(in_sample)))
+    if len(y) < minimum.min_rows or bads < minimum.min_bads:
+        warnings.append(
+            f"only {len(y):,} labelled customers ({bads:,} bad): fewer than drift.yaml's "
+            f"minimum ({minimum.min_rows:,} rows, {minimum.min_bads:,} bads); the interval is "
+            "too wide to act on either way"
+        )
+    warning = "; ".join(warnings) or None
     compared = compare_predictions(
         y,
         pd_champion,

@@ -20,7 +20,6 @@ from custrisk.data import rejects_to_write
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.io.atomic import active_sealer
-from custrisk.io.excel import split_sheet
 from custrisk.io.plain import jsonable
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference
@@ -37,6 +36,7 @@ from custrisk.scoring.features import (
     INDICATORS_FILE,
     POINTS_FILE,
     TRAINING_REJECTS_FILE,
+    input_files_sha256,
     labelled_features,
     load_configs,
     prepare_features,
@@ -414,16 +414,9 @@ def _train_locked(
         },
         "rows": len(X_all),
     }
-    data_path = Path(data_dir)
-    input_files = {}
-    for source in features.workspace.report.sources.values():
-        for file_name in source.files:
-            path = Path(file_name)
-            shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
-            # one sheet of a workbook (FILE.xlsx#SHEET): the workbook's bytes
-            input_files[str(shown)] = sha256_file(split_sheet(path)[0])
-    if not isinstance(labels, TableTarget):
-        input_files[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
+    input_files = input_files_sha256(
+        features.workspace, data_dir, None if isinstance(labels, TableTarget) else labels
+    )
     indicator_text = Path(icfg.path).read_text(encoding="utf-8")
     card: dict[str, Any] = {
         "algorithm": algorithm,

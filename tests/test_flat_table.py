@@ -467,6 +467,36 @@ def test_a_workbook_with_chinese_headers_trains_and_scores_to_a_workbook(tmp_pat
     assert sheet["grade"].notna().all() and sheet["score"].between(300, 900).all()
 
 
+def _with_notes_sheet(frame: pd.DataFrame, path: Path) -> None:
+    """A workbook whose first sheet is a cover note, the table on the second."""
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"本表为11月客户数据导出": ["导出人：风控部"]}).to_excel(
+            writer, sheet_name="说明", index=False
+        )
+        frame.to_excel(writer, sheet_name="客户", index=False)
+
+
+def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -> None:
+    """A cover sheet (说明) before the data: the sheet with the outcome column is the
+    table; the model reads next month's workbook on the sheet of that name."""
+    _with_notes_sheet(_table(900, seed=5), tmp_path / "features.xlsx")
+    _with_notes_sheet(_table(150, seed=6, with_target=False), tmp_path / "next.xlsx")
+    models = tmp_path / "models"
+    output = _invoke(
+        "train", tmp_path / "features.xlsx", "--target", "违约", "--models-dir", models
+    )
+    assert "Layout of features.xlsx, sheet '客户'" in output
+    out = tmp_path / "run" / "scores.csv"
+    _invoke("score", tmp_path / "next.xlsx", "-m", "logistic", "--models-dir", models, "-o", out)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 150
+    # a workbook whose sheets all lack the outcome: the sheets are named
+    output = _invoke(
+        "train", tmp_path / "next.xlsx", "--target", "违约", "--models-dir", models, code=2
+    )
+    assert "is not a column of next.xlsx, sheet '客户'" in output
+    assert "the workbook's sheets: 说明, 客户 (none has the column)" in " ".join(output.split())
+
+
 def test_drift_names_a_tables_features_by_their_headers(flat: dict) -> None:
     import xml.etree.ElementTree as ET
 

@@ -283,7 +283,7 @@ def _say_label_counts(counts: dict[str, Any], use: str) -> None:
 def _print_inferred(configs: Any) -> None:
     """The inferred layout of a flat table, a line per column."""
     schema = configs.schema
-    console.print(f"Layout of {schema.file} ({schema.rows:,} rows inspected):", highlight=False)
+    console.print(f"Layout of {schema.shown} ({schema.rows:,} rows inspected):", highlight=False)
     for line in schema.summary_lines():
         console.print("  " + line, highlight=False, markup=False)
     if configs.as_of_column:

@@ -44,6 +44,7 @@ from custrisk.data.headers import canonical_name
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
+from custrisk.io.excel import is_excel, top_rows, visible_worksheets
 from custrisk.io.readers import shown_names
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
@@ -149,6 +150,13 @@ class TableSchema:
     notes: tuple[str, ...] = field(default=())
     #: The latest date (ISO) of each date column, by canonical name.
     latest_dates: dict[str, str] = field(default_factory=dict)
+    #: The workbook's sheet the table is on, when not its only one (``None``: the first).
+    sheet: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The file, and the sheet when one was chosen: ``book.xlsx, sheet '客户'``."""
+        return self.file if self.sheet is None else f"{self.file}, sheet {self.sheet!r}"
 
     @property
     def features(self) -> list[InferredColumn]:
@@ -179,6 +187,7 @@ class TableSchema:
             "rows_inspected": self.rows,
             "id_column": self.id_column,
             "target": self.target,
+            "sheet": self.sheet,
             "columns": [asdict(c) for c in self.columns],
             "notes": list(self.notes),
             "latest_dates": dict(self.latest_dates),
@@ -221,7 +230,10 @@ def infer_table(
         The table cannot be read, or holds no data rows.
     """
     path = Path(path)
-    raw = read_export(path, encoding=encoding, delimiter=delimiter, null_values=null_variants())
+    sheet = _table_sheet(path, target)
+    raw = read_export(
+        path, encoding=encoding, delimiter=delimiter, null_values=null_variants(), sheet=sheet
+    )
     if raw.num_rows == 0:
         raise DataError(
             "the table has a header but no data rows",
@@ -230,8 +242,8 @@ def infer_table(
         )
     table = raw.table.slice(0, sample_rows)
     headers = list(table.column_names)
-    target_header = _find(headers, target, "--target", path) if target else None
-    id_header = _find(headers, id_column, "--id-column", path) if id_column else None
+    target_header = _find(headers, target, "--target", path, sheet) if target else None
+    id_header = _find(headers, id_column, "--id-column", path, sheet) if id_column else None
     if target_header is not None and target_header == id_header:
         raise UsageError(f"--target and --id-column name the same column {target_header!r}")
     words_true = {w.lower() for w in true_values}
@@ -306,6 +318,7 @@ def infer_table(
         date_formats=tuple(date_formats),
         notes=tuple(notes),
         latest_dates={k: v for k, v in latest.items() if v},
+        sheet=sheet,
     )
 
 
@@ -327,16 +340,41 @@ def _latest_date(values: list[str], formats: Sequence[str]) -> str:
     return str(pd.Timestamp(latest).date())
 
 
-def _find(headers: list[str], wanted: str, option: str, path: Path) -> str:
+def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str | None) -> str:
     if wanted in headers:
         return wanted
     keys = {header_key(h): h for h in headers}
     if header_key(wanted) in keys:
         return keys[header_key(wanted)]
-    raise UsageError(
-        f"{option} {wanted!r} is not a column of {path.name}",
-        hint=f"the table has: {shown_names(headers, 8)}",
-    )
+    where = path.name if sheet is None else f"{path.name}, sheet {sheet!r}"
+    hint = f"the table has: {shown_names(headers, 8)}"
+    sheets = visible_worksheets(path) if is_excel(path) else []
+    if len(sheets) > 1:
+        hint += f"; the workbook's sheets: {shown_names(sheets, 8)} (none has the column)"
+    raise UsageError(f"{option} {wanted!r} is not a column of {where}", hint=hint)
+
+
+def _table_sheet(path: Path, target: str | None) -> str | None:
+    """The sheet of a workbook a flat table is on, when the workbook has several visible
+    ones (``None``: the first, or not a workbook): the first whose top rows hold the
+    ``target`` header, else (without a target, or none holds it) the first whose top
+    rows look like a table's header (a row of two or more filled cells), so that a
+    cover or notes sheet (说明) before the data is passed over."""
+    if not is_excel(path) or not path.is_file():
+        return None
+    sheets = visible_worksheets(path)
+    if len(sheets) < 2:
+        return None
+    tops = {name: top_rows(path, name) for name in sheets}
+    if target is not None:
+        key = header_key(target)
+        for name, rows in tops.items():
+            if any(header_key(str(cell)) == key for row in rows for cell in row):
+                return name
+    for name, rows in tops.items():
+        if any(sum(1 for cell in row if str(cell).strip()) >= 2 for row in rows):
+            return name
+    return None
 
 
 def _texts(column: pa.ChunkedArray) -> list[str]:

@@ -111,6 +111,16 @@ def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None
     return {str(cell).strip() for row in grid for cell in row if isinstance(cell, str)}
 
 
+def top_rows(path: str | os.PathLike[str], sheet: str, rows: int = 10) -> list[list[Any]]:
+    """The cells of the first ``rows`` rows of a workbook's sheet (``[]`` when it cannot
+    be read: the reader says why later, with context)."""
+    try:
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            return [list(row) for row in workbook.get_sheet_by_name(sheet).to_python(nrows=rows)]
+    except (CalamineError, OSError, ValueError, IndexError, KeyError):
+        return []
+
+
 def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:
     """The names of a workbook's visible worksheets, in order (``[]`` when it cannot be
     read: the reader says why later, with context)."""

@@ -497,6 +497,37 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     assert "the workbook's sheets: 说明, 客户 (none has the column)" in " ".join(output.split())
 
 
+def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(
+    tmp_path: Path,
+) -> None:
+    """A finance export's forms (￥1,234.00, 88.1%, 2024年03月05日, GBK, CRLF) are
+    inferred as the numbers and dates they are, and give the plain table's model."""
+    plain = _table(900, seed=7)
+    dressed = plain.copy()
+    dressed["月收入(元)"] = dressed["月收入(元)"].map(lambda v: "" if v != v else f"￥{v:,.2f}")
+    dressed["额度使用率"] = (dressed["额度使用率"] * 100).map(lambda v: f"{v:.1f}%")
+    dressed["开户日期"] = pd.to_datetime(dressed["开户日期"]).dt.strftime("%Y年%m月%d日")
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    dressed.to_csv(tmp_path / "dressed.csv", index=False, encoding="gbk", lineterminator="\r\n")
+    runs, layouts = {}, {}
+    for name in ("plain", "dressed"):
+        models = tmp_path / f"models_{name}"
+        output = _invoke(
+            "train", tmp_path / f"{name}.csv", "--target", "违约", "--models-dir", models
+        )
+        layouts[name] = [line.split()[:3] for line in output.splitlines()[1:10]]
+        out = tmp_path / name / "scores.csv"
+        _invoke(
+            "score", tmp_path / f"{name}.csv", "-m", "logistic", "--models-dir", models, "-o", out
+        )
+        assert not out.with_name("scores.rejects.csv").exists()  # nothing listed as repaired
+        runs[name] = pd.read_csv(out, encoding="utf-8-sig")
+    assert layouts["dressed"] == layouts["plain"]
+    assert ["额度使用率", "feature,", "float"] in layouts["dressed"]
+    assert ["开户日期", "feature,", "date"] in layouts["dressed"]
+    pd.testing.assert_series_equal(runs["plain"]["pd"], runs["dressed"]["pd"])
+
+
 def test_drift_names_a_tables_features_by_their_headers(flat: dict) -> None:
     import xml.etree.ElementTree as ET
 

@@ -402,6 +402,40 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
     assert _rules(ws) == {7: {"missing_required"}}  # only the required one, once
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("￥1,234.50", 1234.5),  # a GBK export's full-width yen
+        ("¥1,234.50", 1234.5),
+        ("1,234.50元", 1234.5),
+        ("RMB 1234", 1234.0),
+        ("$80", 80.0),
+        ("12.5%", 0.125),  # a percentage is its hundredth
+        ("0.1%", 0.001),
+    ],
+)
+def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_listed(
+    make_workspace: MakeWs, written: str, read: float
+) -> None:
+    """How finance exports write numbers: read as the number, not blanked as malformed,
+    and not listed as a repair either (the full-width ￥ included)."""
+    rows = [credit_row("C01", overdue=f'"{written}"'), credit_row("C02", overdue="１２３")]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    kept = ws.frames["credit"].set_index("customer_id")["overdue_amount"]
+    assert kept.loc["C01"] == read  # the exact double a plain "0.125" gives
+    assert kept.loc["C02"] == 123.0
+    assert _rules(ws) == {3: {"normalised"}}  # the full-width digits only
+
+
+@pytest.mark.parametrize("written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12"])
+def test_a_malformed_decorated_number_is_still_malformed(
+    make_workspace: MakeWs, written: str
+) -> None:
+    rows = [credit_row("C01", overdue=f'"{written}"')]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert _rules(ws) == {2: {"invalid_number"}}
+
+
 # -- dates in a layout the config does not know ------------------------------------------
 
 

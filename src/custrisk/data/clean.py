@@ -1070,9 +1070,10 @@ def _clean_text(
         text, phoned = normalise_phone(text, present)
         repairs.append((phoned, "normalised", PHONE_NORMALISED))
     elif col.type not in TEXT_TYPES:
-        text, widened = normalise_width(text, present)
+        numbers = col.type in ("int", "float")
+        text, widened = normalise_width(text, present, unflagged="￥" if numbers else "")
         repairs.append((widened, "normalised", None))
-        if col.type in ("int", "float"):
+        if numbers:
             worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is
             if col.recode and worded.any():
                 keys = pa.array([k for k, _ in col.recode], type=text.type)

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from custrisk.config.sources import header_key
 from custrisk.data.exports import read_export
 from custrisk.data.headers import canonical_name
-from custrisk.data.parse import valid_cn_id_number
+from custrisk.data.parse import DECORATED_NUMBER, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import is_excel, top_rows, visible_worksheets
@@ -108,7 +108,9 @@ _CONTACT_IN_TEXT = re.compile(
 )
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}")
+#: How the number cleaning reads a number with a currency sign, unit or percent sign.
+_DECORATED = re.compile(DECORATED_NUMBER)
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日")
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -464,7 +466,11 @@ def _classify(
     if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
         return "date", "feature", "dates: the feature is the age in days", False
     numbered = [v for v in sample if v not in NUMBER_BLANK_WORDS]  # 无, —, /: no number
-    numbers = _share(numbered, _NUMBER) if numbered else 0.0
+    numbers = (
+        sum(1 for v in numbered if _NUMBER.fullmatch(v) or _DECORATED.fullmatch(v)) / len(numbered)
+        if numbered
+        else 0.0
+    )
     dated = _date_share(sample, header, date_formats)
     if dated >= NUMBER_SHARE and dated >= numbers:
         return "date", "feature", "dates: the feature is the age in days", False
@@ -472,7 +478,7 @@ def _classify(
         coded = sum(1 for v in sample if len(v) > 1 and v[0] == "0" and v[1].isdigit())
         if coded >= 0.01 * len(sample):
             return _text_kind(values, distinct, "codes with leading zeros")
-        if _share(numbered, _INT) >= NUMBER_SHARE:
+        if sum(1 for v in numbered if _whole(v)) >= NUMBER_SHARE * len(numbered):
             return "int", "feature", "whole numbers", False
         return "float", "feature", "numbers", False
     return _text_kind(values, distinct, "text")
@@ -496,12 +502,7 @@ def _plausible_range(
     Nothing for other columns (a range is never guessed from the values alone)."""
     if role != "feature" or kind not in ("int", "float"):
         return None, None, ""
-    numbers = []
-    for value in values:
-        try:
-            numbers.append(float(value.replace(",", "")))
-        except ValueError:
-            continue
+    numbers = [n for n in map(_number_of, values) if n is not None]
     if not numbers:
         return None, None, ""
     key = header_key(header)
@@ -513,6 +514,29 @@ def _plausible_range(
     if (_NOT_NEGATIVE_HEADER.search(key) or _NOT_NEGATIVE_HEADER.search(header)) and low >= 0:
         return 0, None, "never negative"
     return None, None, ""
+
+
+def _whole(value: str) -> bool:
+    """Whether a value is a whole number as written (``1,200``, ``¥1,200.00``; never a
+    percentage)."""
+    if _INT.fullmatch(value):
+        return True
+    found = _DECORATED.fullmatch(value)
+    return bool(found and found["unit"] != "%" and _INT.fullmatch(found["number"]))
+
+
+def _number_of(value: str) -> float | None:
+    """A value as the number cleaning reads it (thousands separators, a currency sign
+    or unit, a percentage's hundredth), or ``None``."""
+    try:
+        return float(value.replace(",", ""))
+    except ValueError:
+        pass
+    found = _DECORATED.fullmatch(value)
+    if found is None:
+        return None
+    number = float(found["sign"] + found["number"].replace(",", ""))
+    return number / 100 if found["unit"] == "%" else number
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

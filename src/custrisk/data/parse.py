@@ -203,8 +203,40 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
         given = pc.if_else(pa.array(shaped), given, pa.scalar(None, pa.string()))
         values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
     ok = present & np.isfinite(values)
+    if not ok.all() and (present & ~ok).any():
+        _decorated_numbers(text, present & ~ok, values, ok)
     values[~ok] = np.nan
     return values, ok
+
+
+#: A number written with a currency sign or unit (``¥1,234.50``, ``-$80``, ``1,234.50元``,
+#: ``RMB 1234``) or as a percentage (``12.5%``). Looked for only among the values that do
+#: not read as plain numbers, so a clean column pays nothing.
+DECORATED_NUMBER = (
+    r"^(?P<sign>[+-]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
+    r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>元|%)?$"
+)
+
+
+def _decorated_numbers(
+    text: pa.Array, rows: np.ndarray, values: np.ndarray, ok: np.ndarray
+) -> None:
+    """Read the ``rows`` of ``text`` that are decorated numbers (:data:`DECORATED_NUMBER`)
+    into ``values`` and mark them in ``ok``: the number, a percentage's hundredth."""
+    where = np.flatnonzero(rows)
+    parts = pc.extract_regex(text.take(pa.array(where)), DECORATED_NUMBER)
+    matched = as_numpy(pc.is_valid(parts))
+    if not matched.any():
+        return
+    parts = parts.filter(pa.array(matched))
+    sign = parts.field("sign").cast(pa.large_string())
+    digits = pc.replace_substring(parts.field("number"), ",", "").cast(pa.large_string())
+    percent = pc.equal(parts.field("unit"), "%")
+    exponent = pc.if_else(percent, pa.scalar("e-2", pa.large_string()), "")
+    number = pc.binary_join_element_wise(sign, digits, exponent, pa.scalar("", pa.large_string()))
+    found = pc.cast(number, pa.float64()).to_numpy(zero_copy_only=False)
+    values[where[matched]] = found
+    ok[where[matched]] = np.isfinite(found)
 
 
 def _as_categorical(values: pd.Series) -> pd.Series:

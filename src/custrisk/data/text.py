@@ -318,10 +318,14 @@ def pad_zeros(text: pa.Array, present: np.ndarray, width: int) -> tuple[pa.Array
     return text, padded
 
 
-def normalise_width(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+def normalise_width(
+    text: pa.Array, present: np.ndarray, *, unflagged: str = ""
+) -> tuple[pa.Array, np.ndarray]:
     """Full-width digits, signs and separators (``１２３．５０``, ``２０２６－０１－３１``) as
     ASCII (NFKC), for numbers, dates and booleans; only values with non-ASCII bytes are
-    looked at."""
+    looked at. Returns the text and the rows whose value changed, bar a change of the
+    ``unflagged`` characters alone (a number's ``￥``: how Chinese exports write it, not
+    a fault to list)."""
     odd = present & ~as_numpy(pc.string_is_ascii(text))
     if not odd.any():
         return text, odd
@@ -329,10 +333,17 @@ def normalise_width(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.n
     subset = text.take(pa.array(rows))
     fixed = pa.array([unicodedata.normalize("NFKC", v) for v in subset.to_pylist()], type=text.type)
     differs = ~as_numpy(pc.equal(fixed, subset))
-    changed = np.zeros(len(text), dtype=bool)
-    changed[rows[differs]] = True
+    replaced = np.zeros(len(text), dtype=bool)
+    replaced[rows[differs]] = True
     if differs.any():
-        text = pc.replace_with_mask(text, pa.array(changed), fixed.filter(pa.array(differs)))
+        text = pc.replace_with_mask(text, pa.array(replaced), fixed.filter(pa.array(differs)))
+    if not unflagged:
+        return text, replaced
+    compared = subset
+    for char in unflagged:
+        compared = pc.replace_substring(compared, char, unicodedata.normalize("NFKC", char))
+    changed = np.zeros(len(text), dtype=bool)
+    changed[rows[~as_numpy(pc.equal(fixed, compared))]] = True
     return text, changed
 
 

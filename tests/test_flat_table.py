@@ -582,3 +582,24 @@ def test_columns_that_are_customer_fields_are_read_as_an_exports_are(
     scores = pd.read_csv(scores_path, encoding="utf-8-sig")
     assert scores["current_limit"].isin([50000, 100000, 200000]).all()
     assert scores["recommended_limit"].notna().any()
+
+
+def test_a_record_scored_today_is_not_checked_as_a_months_export(
+    flat: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service scores a new customer as of today: an account opened years ago, or
+    dated tomorrow by another clock, is the customer's own date, not a month's export
+    gone stale or a mistyped --as-of (which warned on every request, or refused it)."""
+    import datetime as dt
+
+    from custrisk import open_model
+    from custrisk.scoring.records import RecordScorer
+
+    scorer = RecordScorer(open_model(flat["model"], predict_only=True))
+    record = _table(1, seed=4, with_target=False).drop(columns=["备注"]).iloc[0].to_dict()
+    today = dt.date(2026, 12, 6)
+    for opened in ("2019-05-01", "2026-12-07"):
+        caplog.clear()
+        batch = scorer.score([{**record, "开户日期": opened}], ids=["N1"], as_of=today)
+        assert 300 <= batch.decisions[0]["score"] <= 900
+        assert not [r for r in caplog.records if "as-of" in r.getMessage()]

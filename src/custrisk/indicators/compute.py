@@ -129,6 +129,8 @@ def compute_indicators(
     frames: Mapping[str, pd.DataFrame],
     config: IndicatorConfig | str | os.PathLike[str] | None = None,
     as_of: dt.date | str | None = None,
+    *,
+    check_as_of: bool = True,
 ) -> IndicatorResult:
     """Compute the indicators of every customer of the credit table.
 
@@ -144,6 +146,13 @@ def compute_indicators(
         The date windows end at. Default: the config's ``as_of``, else the latest
         credible event date in the data: a few dates far after the rest (a mistyped
         2100-06-15) are ignored, with a warning; see :mod:`custrisk.data.dates`.
+        A given date before every event date of the data, or after them by more than
+        the indicators' windows, is refused (a mistyped year), and one over a month
+        after them warned of.
+    check_as_of : bool
+        ``False``: a given ``as_of`` is not checked against the data's dates, for
+        records scored on the day they arrive (a new customer's dates are their own,
+        not a month's events).
 
     Returns
     -------
@@ -183,7 +192,7 @@ def compute_indicators(
             hint="the credit table needs exactly one row per customer",
         )
     engine = _Engine(cfg, frames, ids_arrow)
-    as_of_date, origin = engine.resolve_as_of(as_of)
+    as_of_date, origin = engine.resolve_as_of(as_of, check=check_as_of)
     logger.info(
         "computing %d indicators for %d customers as of %s (%s)",
         len(cfg.indicators),
@@ -744,7 +753,9 @@ class _Engine:
         self.as_of = _EPOCH
         self.as_of_day = 0.0
 
-    def resolve_as_of(self, as_of: dt.date | str | None) -> tuple[dt.date, str]:
+    def resolve_as_of(
+        self, as_of: dt.date | str | None, *, check: bool = True
+    ) -> tuple[dt.date, str]:
         if as_of is not None:
             day, origin = _as_day(as_of), "argument"
         elif self.cfg.as_of is not None:
@@ -761,7 +772,7 @@ class _Engine:
                     "run",
                     day,
                 )
-        if origin in GIVEN_AS_OF:
+        if origin in GIVEN_AS_OF and check:
             spans = []
             for source in self.sources.values():
                 days = source.event_days()

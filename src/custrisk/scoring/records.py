@@ -320,7 +320,9 @@ class RecordScorer:
         if problems:
             raise RecordError(problems)
         frame = cleaned.frame
-        result = compute_indicators({CUSTOMER_SOURCE: frame}, self.indicators, as_of=as_of)
+        result = compute_indicators(
+            {CUSTOMER_SOURCE: frame}, self.indicators, as_of=as_of, check_as_of=False
+        )
         workspace = Workspace(
             Path(REQUEST),
             self.sources,

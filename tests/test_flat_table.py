@@ -603,3 +603,20 @@ def test_a_record_scored_today_is_not_checked_as_a_months_export(
         batch = scorer.score([{**record, "开户日期": opened}], ids=["N1"], as_of=today)
         assert 300 <= batch.decisions[0]["score"] <= 900
         assert not [r for r in caplog.records if "as-of" in r.getMessage()]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_semicolon_or_tab_separated_table_trains_and_scores(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """A table exported with semicolons (European settings) or tabs (Excel's text
+    export): its delimiter is found from the header, saved with the layout, and next
+    month's file of that layout is read with it."""
+    _table(600, seed=8).to_csv(tmp_path / "train.txt", sep=delimiter, index=False)
+    _table(50, seed=9, with_target=False).to_csv(tmp_path / "next.txt", sep=delimiter, index=False)
+    models = tmp_path / "models"
+    output = _invoke("train", tmp_path / "train.txt", "--target", "违约", "--models-dir", models)
+    assert "额度使用率" in output and "feature, float" in output
+    out = tmp_path / "run" / "scores.csv"
+    _invoke("score", tmp_path / "next.txt", "-m", "logistic", "--models-dir", models, "-o", out)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 50

@@ -496,3 +496,20 @@ def test_exports_with_custrisks_own_headers_get_a_labels_section_without_rename(
     assert f"--labels {export_200 / 'labels.csv'}" in output
     proposed = yaml.safe_load((tmp_path / "c" / "sources.yaml").read_text(encoding="utf-8"))
     assert "rename" not in proposed["labels"] and "bad" in proposed["labels"]["columns"]
+
+
+@pytest.mark.parametrize(("delimiter", "written"), [("\t", '"\\t"'), (";", ";")])
+def test_an_export_with_another_delimiter_gets_it_in_the_proposal(
+    tmp_path: Path, delimiter: str, written: str
+) -> None:
+    """A tab-separated (Excel's text export) or semicolon export: the proposal names its
+    delimiter, so validate reads its rows instead of one column."""
+    data = tmp_path / "exports"
+    shutil.copytree(SAMPLE, data)
+    txns = pd.read_csv(SAMPLE / "transactions.csv", dtype=str, keep_default_na=False)
+    txns.to_csv(data / "transactions.csv", sep=delimiter, index=False)
+    _invoke("init", data, "--out", tmp_path / "configs")
+    text = (tmp_path / "configs" / "sources.yaml").read_text(encoding="utf-8")
+    assert f"delimiter: {written}" in text
+    counts = _counts(data, tmp_path / "v", "--config", tmp_path / "configs" / "sources.yaml")
+    assert counts["transactions"] == (len(txns), len(txns))

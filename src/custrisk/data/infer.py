@@ -39,13 +39,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config.sources import header_key
-from custrisk.data.exports import read_export
+from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import canonical_name
 from custrisk.data.parse import DECORATED_NUMBER, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import is_excel, top_rows, visible_worksheets
 from custrisk.io.readers import shown_names
+from custrisk.protect.envelope import is_encrypted
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
 NUMBER_SHARE = 0.95
@@ -154,6 +155,8 @@ class TableSchema:
     latest_dates: dict[str, str] = field(default_factory=dict)
     #: The workbook's sheet the table is on, when not its only one (``None``: the first).
     sheet: str | None = None
+    #: A CSV file's field delimiter (found from its header line when not a comma).
+    delimiter: str = ","
 
     @property
     def shown(self) -> str:
@@ -233,6 +236,8 @@ def infer_table(
     """
     path = Path(path)
     sheet = _table_sheet(path, target)
+    if delimiter == ",":
+        delimiter = _sniffed_delimiter(path)
     raw = read_export(
         path, encoding=encoding, delimiter=delimiter, null_values=null_variants(), sheet=sheet
     )
@@ -321,6 +326,7 @@ def infer_table(
         notes=tuple(notes),
         latest_dates={k: v for k, v in latest.items() if v},
         sheet=sheet,
+        delimiter=delimiter,
     )
 
 
@@ -354,6 +360,21 @@ def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str |
     if len(sheets) > 1:
         hint += f"; the workbook's sheets: {shown_names(sheets, 8)} (none has the column)"
     raise UsageError(f"{option} {wanted!r} is not a column of {where}", hint=hint)
+
+
+def _sniffed_delimiter(path: Path) -> str:
+    """A CSV file's delimiter from its first line: a comma, unless the line has none
+    and two or more of a semicolon, tab or pipe (a European or tab-separated export,
+    which would read as one column)."""
+    if export_format(path) != "csv" or not path.is_file() or is_encrypted(path):
+        return ","
+    with path.open("rb") as handle:
+        line = handle.read(1 << 16).split(b"\n", 1)[0]
+    if b"," in line:
+        return ","
+    counts = {other: line.count(other.encode()) for other in (";", "\t", "|")}
+    best = max(counts, key=lambda other: counts[other])
+    return best if counts[best] >= 2 else ","
 
 
 def _table_sheet(path: Path, target: str | None) -> str | None:

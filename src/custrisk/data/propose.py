@@ -82,6 +82,7 @@ class ProposedFile:
     #: An outcomes (labels) file's headers and the names they stand for (客户编号 →
     #: customer_id, 是否违约 → bad), for the proposed ``labels: rename``
     outcome_names: tuple[tuple[str, str], ...] = ()
+    delimiter: str = ","  # a CSV file's, found from its header line
 
     @property
     def unmapped(self) -> list[str]:
@@ -261,6 +262,7 @@ def _sample_values(
     raw = read_export(
         path,
         encoding=encoding,
+        delimiter=schema.delimiter,
         null_values=null_variants(),
         columns={h: h for h in canon},
     )
@@ -397,6 +399,7 @@ def _build(
         left_out=tuple(c.header for c in schema.columns if len(c.header) > MAX_HEADER_CHARS),
         missing=missing,
         customer_ids=tuple(values.get(customer_header, ())) if customer_header else (),
+        delimiter=schema.delimiter,
     )
 
 
@@ -660,6 +663,8 @@ def render_sources(
             source["customer_key"] = f.customer_key
         if f.row_number:
             source["row_number"] = f.row_number
+        if f.delimiter != ",":
+            source["delimiter"] = f.delimiter
         # A transactions file of no rows makes every customer look inactive: refused
         source["min_rows"] = 1 if f.source in (CUSTOMER_SOURCE, "transactions") else 0
         source["on_duplicate_key"] = "keep_first"

@@ -91,6 +91,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
     }
     if schema.sheet is not None:
         source["sheet"] = schema.sheet
+    if schema.delimiter != ",":
+        source["delimiter"] = schema.delimiter
     if schema.id_column is None:
         source["row_number"] = ID_NAME
     if rename:

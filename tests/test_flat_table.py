@@ -620,3 +620,12 @@ def test_a_semicolon_or_tab_separated_table_trains_and_scores(
     out = tmp_path / "run" / "scores.csv"
     _invoke("score", tmp_path / "next.txt", "-m", "logistic", "--models-dir", models, "-o", out)
     assert len(pd.read_csv(out, encoding="utf-8-sig")) == 50
+
+
+def test_train_without_target_names_the_column_that_looks_like_the_outcome(
+    tmp_path: Path,
+) -> None:
+    table = tmp_path / "customers.csv"
+    _table(300, seed=10).rename(columns={"违约": "是否违约"}).to_csv(table, index=False)
+    output = _invoke("train", table, "--models-dir", tmp_path / "models", code=2)
+    assert "--target 是否违约" in output

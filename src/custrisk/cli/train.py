@@ -124,7 +124,7 @@ def train(
         if target is None:
             raise UsageError(
                 f"{data_dir} is one table: name its outcome column with --target",
-                hint=f"e.g. custrisk train {data_dir} --target 违约",
+                hint=f"e.g. custrisk train {data_dir} --target {_outcome_guess(data_dir)}",
             )
         for option, value in (
             ("--labels", labels),
@@ -278,6 +278,19 @@ def _say_label_counts(counts: dict[str, Any], use: str) -> None:
         say_label_rejects(counts["label_rows_rejected"], "label", use, counts.get("label_rejects"))
     if counts.get("label_values_blanked"):
         say_label_blanks(counts["label_values_blanked"], "label", counts.get("label_blanked"))
+
+
+def _outcome_guess(table: Path) -> str:
+    """The table's column named as an outcome (是否违约, default), for the hint of a
+    missing --target; ``违约`` when none is, or the table cannot be read (the command
+    that follows says why)."""
+    from custrisk.data.infer import infer_table
+    from custrisk.errors import CustriskError
+
+    try:
+        return infer_table(table).outcome_guess or "违约"
+    except CustriskError:
+        return "违约"
 
 
 def _print_inferred(configs: Any) -> None:

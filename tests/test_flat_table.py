@@ -629,3 +629,23 @@ def test_train_without_target_names_the_column_that_looks_like_the_outcome(
     _table(300, seed=10).rename(columns={"违约": "是否违约"}).to_csv(table, index=False)
     output = _invoke("train", table, "--models-dir", tmp_path / "models", code=2)
     assert "--target 是否违约" in output
+
+
+def test_an_application_date_is_the_as_of_date_not_a_feature(tmp_path: Path) -> None:
+    """Applications taken over a year: how long ago one was taken says how long its
+    outcome had to mature (and is 0 for every applicant scored on the day), so the
+    application date dates the table and ages the other dates; it is no feature."""
+    frame = _table(900, seed=11)
+    rng = np.random.default_rng(11)
+    applied = pd.Timestamp("2026-06-30") - pd.to_timedelta(rng.integers(0, 365, 900), unit="D")
+    frame["申请时间"] = applied.strftime("%Y-%m-%d %H:%M:%S")
+    frame.to_csv(tmp_path / "apps.csv", index=False)
+    models = tmp_path / "models"
+    output = _invoke("train", tmp_path / "apps.csv", "--target", "违约", "--models-dir", models)
+    assert "申请时间        as-of date" in output
+    assert "dates are aged at the latest date of 申请时间" in output
+    card = json.loads((models / "logistic" / "1" / "model.json").read_text(encoding="utf-8"))
+    name = next(c["name"] for c in card["table"]["columns"] if c["header"] == "申请时间")
+    assert not [f for f in card["candidate_features"] if f.startswith(name)]
+    assert "customer_since_days" in card["candidate_features"]  # 开户日期 stays a feature
+    assert card["training"]["as_of"] == applied.max().strftime("%Y-%m-%d")

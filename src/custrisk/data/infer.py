@@ -44,7 +44,7 @@ from custrisk.data.headers import canonical_name
 from custrisk.data.parse import DECORATED_NUMBER, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
-from custrisk.io.excel import is_excel, top_rows, visible_worksheets
+from custrisk.io.excel import is_excel, split_sheet, top_rows, visible_worksheets
 from custrisk.io.readers import shown_names
 from custrisk.protect.envelope import is_encrypted
 
@@ -61,7 +61,15 @@ CATEGORY_MAX = 200
 #: be personal data.
 PII_SHARE = 0.5
 
-ROLES = ("id", "target", "feature", "pii", "ignored")
+ROLES = ("id", "target", "feature", "pii", "ignored", "as_of")
+#: A date column that says when each row was taken (an application or snapshot date):
+#: the table's as-of date, not a feature. Its age would measure how long an outcome had
+#: to mature, not the customer, and is 0 for every applicant scored on the day.
+_AS_OF_HEADER = re.compile(
+    r"申请|进件|观察|快照|数据日期|统计日期|报表日期|提数日期|"
+    r"application|apply|applied|snapshot|observation|as[ _.-]?of",
+    re.IGNORECASE,
+)
 ID_NAME = "customer_id"
 
 _ID_HEADERS = {
@@ -111,7 +119,12 @@ _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
 #: How the number cleaning reads a number with a currency sign, unit or percent sign.
 _DECORATED = re.compile(DECORATED_NUMBER)
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日")
+_DATE = re.compile(
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日)"
+    r"(?: \d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
+)
+#: Date-and-time layouts of exports that stamp records (创建时间, 申请时间): the day counts.
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -203,7 +216,13 @@ class TableSchema:
         width = max((_width(c.header) for c in self.columns), default=0)
         lines = []
         for c in self.columns:
-            kind = f"feature, {c.type}" if c.role == "feature" else c.role
+            kind = (
+                f"feature, {c.type}"
+                if c.role == "feature"
+                else "as-of date"
+                if c.role == "as_of"
+                else c.role
+            )
             pad = " " * (width - _width(c.header))
             lines.append(f"{c.header}{pad}  {kind:<18} {c.reason}")
         if self.id_column is None:
@@ -220,7 +239,13 @@ def infer_table(
     delimiter: str = ",",
     true_values: Sequence[str] = ("true", "1", "yes", "y", "t", "是"),
     false_values: Sequence[str] = ("false", "0", "no", "n", "f", "否"),
-    date_formats: Sequence[str] = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日"),
+    date_formats: Sequence[str] = (
+        "%Y-%m-%d",
+        "%Y/%m/%d",
+        "%Y%m%d",
+        "%Y年%m月%d日",
+        *DATETIME_FORMATS,
+    ),
     sample_rows: int = SAMPLE_ROWS,
 ) -> TableSchema:
     """Read a table's header and first ``sample_rows`` rows and decide, for every column,
@@ -235,9 +260,10 @@ def infer_table(
         The table cannot be read, or holds no data rows.
     """
     path = Path(path)
-    sheet = _table_sheet(path, target)
-    if delimiter == ",":
-        delimiter = _sniffed_delimiter(path)
+    file, named = split_sheet(path)  # book.xlsx#Sheet: that sheet
+    sheet = None if named is not None else _table_sheet(file, target)
+    if delimiter == "," and named is None:
+        delimiter = _sniffed_delimiter(file)
     raw = read_export(
         path, encoding=encoding, delimiter=delimiter, null_values=null_variants(), sheet=sheet
     )
@@ -270,6 +296,7 @@ def infer_table(
         )
     used: set[str] = set()
     columns = []
+    as_of_taken = False
     for i, header in enumerate(headers, start=1):
         values = texts[header]
         blank = 1.0 - len(values) / max(table.num_rows, 1)
@@ -289,6 +316,17 @@ def infer_table(
             kind, role, reason, pii = _classify(
                 header, values, table.column(header).type, words_true, words_false, date_formats
             )
+            if (
+                kind == "date"
+                and role == "feature"
+                and not as_of_taken
+                and _AS_OF_HEADER.search(header)
+            ):
+                role, reason, as_of_taken = (
+                    "as_of",
+                    "the date each row was taken (the as-of date; not a feature)",
+                    True,
+                )
             lower, upper, bounded = _plausible_range(header, kind, role, values)
             if bounded:
                 reason = f"{reason}; {bounded}"
@@ -308,7 +346,7 @@ def infer_table(
     latest = {
         c.name: _latest_date(texts[c.header], date_formats)
         for c in columns
-        if c.role == "feature" and c.type == "date"
+        if c.role in ("feature", "as_of") and c.type == "date"
     }
     notes = []
     if id_header is None:

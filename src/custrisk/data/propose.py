@@ -39,7 +39,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name, scaled_name
-from custrisk.data.infer import InferredColumn, TableSchema, infer_table
+from custrisk.data.infer import DATETIME_FORMATS, InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
 from custrisk.errors import CustriskError, DataError
@@ -596,7 +596,6 @@ def _key(text: str, indent: str) -> str:
 
 
 #: Date-time layouts of exports, tried after the packaged date formats.
-DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
 
 
 def _with_times(formats: Iterable[str]) -> list[str]:

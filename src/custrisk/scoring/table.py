@@ -73,6 +73,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             columns[col.name] = {"type": "string", "pii": True, "on_invalid": "blank"}
         elif col.role == "target":
             columns[col.name] = {"type": "string"}
+        elif col.role == "as_of":
+            columns[col.name] = {"type": "date", "on_invalid": "blank"}
         else:
             columns[col.name] = {"type": col.type, "on_invalid": "blank"}
             for bound, value in (("min", col.lower), ("max", col.upper)):
@@ -125,9 +127,11 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         else:
             entry["field"] = col.name
         indicators[code] = entry
-    # The as-of date of a table: the latest credible date of its most recent date column
-    # (an application or snapshot date), so that ages are repeatable; none: today.
-    as_of_column = _latest_date_column(schema, [c.name for c in dates])
+    # The as-of date of a table: the latest credible date of its application or
+    # snapshot date column, else of its most recent date column, so that ages are
+    # repeatable; none: today.
+    marked = [c.name for c in schema.columns if c.role == "as_of"]
+    as_of_column = marked[0] if marked else _latest_date_column(schema, [c.name for c in dates])
     icfg: dict[str, Any] = {"version": 1, "as_of": None}
     if as_of_column is not None:
         icfg["sources"] = {CUSTOMER_SOURCE: {"date": as_of_column}}

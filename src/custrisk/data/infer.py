@@ -67,7 +67,7 @@ ROLES = ("id", "target", "feature", "pii", "ignored", "as_of")
 #: to mature, not the customer, and is 0 for every applicant scored on the day.
 _AS_OF_HEADER = re.compile(
     r"申请|进件|观察|快照|数据日期|统计日期|报表日期|提数日期|"
-    r"application|apply|applied|snapshot|observation|as[ _.-]?of",
+    r"application|apply|applied|snapshot|observation|(?<![a-z])as[ _.-]?of(?![a-z])",
     re.IGNORECASE,
 )
 ID_NAME = "customer_id"
@@ -396,7 +396,7 @@ def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str |
     hint = f"the table has: {shown_names(headers, 8)}"
     sheets = visible_worksheets(path) if is_excel(path) else []
     if len(sheets) > 1:
-        hint += f"; the workbook's sheets: {shown_names(sheets, 8)} (none has the column)"
+        hint += f"; the workbook's sheets: {shown_names(sheets, 8)}"
     raise UsageError(f"{option} {wanted!r} is not a column of {where}", hint=hint)
 
 

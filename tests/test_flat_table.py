@@ -649,3 +649,11 @@ def test_an_application_date_is_the_as_of_date_not_a_feature(tmp_path: Path) -> 
     assert not [f for f in card["candidate_features"] if f.startswith(name)]
     assert "customer_since_days" in card["candidate_features"]  # 开户日期 stays a feature
     assert card["training"]["as_of"] == applied.max().strftime("%Y-%m-%d")
+
+
+def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
+    """A table has no alerts or preferred channels: the columns are blank on the
+    terminal, as in followups.csv."""
+    output = _invoke("followups", flat["scores"], "--limit", "5")
+    assert "never followed up" in output
+    assert "nan" not in output.split()

@@ -40,3 +40,14 @@ def say(label: str, message: str, *, style: str = "yellow", to: Console = err_co
     """Print ``label`` (``Warning:``, ``Note:``, ``Error:``) in ``style`` and then
     ``message`` as it is (no markup read in it)."""
     to.print(Text.assemble((label, style), " ", message))
+
+
+def shown(value: object) -> str:
+    """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``."""
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    return str(value)

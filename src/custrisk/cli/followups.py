@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from custrisk.cli._common import protect_command
-from custrisk.cli._console import console
+from custrisk.cli._console import console, shown
 from custrisk.vocab import owner_label
 
 app = typer.Typer()
@@ -74,16 +74,15 @@ def followups(
             table.add_column(column, overflow="fold")
         rows = part if limit <= 0 else part.head(limit)
         for row in rows.to_dict("records"):
-            level = str(row["alert_level"])
-            alerts = str(row["open_alerts"])
+            level = shown(row["alert_level"])
             table.add_row(
-                str(row["customer_id"]),
-                str(row["name_masked"]),
-                str(row["grade"]),
-                str(row["due_date"]),
-                str(row["reason"]),
-                Text(alerts, style=LEVEL_STYLE.get(level, "")),
-                str(row["preferred_channel"]),
+                shown(row["customer_id"]),
+                shown(row["name_masked"]),
+                shown(row["grade"]),
+                shown(row["due_date"]),
+                shown(row["reason"]),
+                Text(shown(row["open_alerts"]), style=LEVEL_STYLE.get(level, "")),
+                shown(row["preferred_channel"]),
             )
         console.print(table)
         if limit > 0 and len(part) > limit:

@@ -412,6 +412,9 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
         ("$80", 80.0),
         ("12.5%", 0.125),  # a percentage is its hundredth
         ("0.1%", 0.001),
+        ("1.5万", 15000.0),  # ten thousands
+        ("12.34万元", 123400.0),
+        ("2亿", 2e8),
     ],
 )
 def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_listed(
@@ -427,7 +430,9 @@ def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_list
     assert _rules(ws) == {3: {"normalised"}}  # the full-width digits only
 
 
-@pytest.mark.parametrize("written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12"])
+@pytest.mark.parametrize(
+    "written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12", "万", "1万万"]
+)
 def test_a_malformed_decorated_number_is_still_malformed(
     make_workspace: MakeWs, written: str
 ) -> None:

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from custrisk.config.sources import header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import canonical_name
-from custrisk.data.parse import DECORATED_NUMBER, valid_cn_id_number
+from custrisk.data.parse import DECORATED_NUMBER, NUMBER_UNITS, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import is_excel, split_sheet, top_rows, visible_worksheets
@@ -581,7 +581,10 @@ def _whole(value: str) -> bool:
     if _INT.fullmatch(value):
         return True
     found = _DECORATED.fullmatch(value)
-    return bool(found and found["unit"] != "%" and _INT.fullmatch(found["number"]))
+    if not found or found["unit"] == "%":
+        return False
+    number = found["number"].replace(",", "")
+    return float(number + NUMBER_UNITS.get(found["unit"] or "", "")).is_integer()
 
 
 def _number_of(value: str) -> float | None:
@@ -594,8 +597,8 @@ def _number_of(value: str) -> float | None:
     found = _DECORATED.fullmatch(value)
     if found is None:
         return None
-    number = float(found["sign"] + found["number"].replace(",", ""))
-    return number / 100 if found["unit"] == "%" else number
+    exponent = NUMBER_UNITS[found["unit"]] if found["unit"] else ""
+    return float(found["sign"] + found["number"].replace(",", "") + exponent)
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

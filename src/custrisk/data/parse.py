@@ -214,15 +214,19 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
 #: not read as plain numbers, so a clean column pays nothing.
 DECORATED_NUMBER = (
     r"^(?P<sign>[+-]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
-    r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>元|%)?$"
+    r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>万元|亿元|元|万|亿|%)?$"
 )
+#: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
+#: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,
+#: the value is the exact double of the number written out in full.
+NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
 
 
 def _decorated_numbers(
     text: pa.Array, rows: np.ndarray, values: np.ndarray, ok: np.ndarray
 ) -> None:
     """Read the ``rows`` of ``text`` that are decorated numbers (:data:`DECORATED_NUMBER`)
-    into ``values`` and mark them in ``ok``: the number, a percentage's hundredth."""
+    into ``values`` and mark them in ``ok``: the number scaled by its unit."""
     where = np.flatnonzero(rows)
     parts = pc.extract_regex(text.take(pa.array(where)), DECORATED_NUMBER)
     matched = as_numpy(pc.is_valid(parts))
@@ -231,8 +235,9 @@ def _decorated_numbers(
     parts = parts.filter(pa.array(matched))
     sign = parts.field("sign").cast(pa.large_string())
     digits = pc.replace_substring(parts.field("number"), ",", "").cast(pa.large_string())
-    percent = pc.equal(parts.field("unit"), "%")
-    exponent = pc.if_else(percent, pa.scalar("e-2", pa.large_string()), "")
+    units = pa.array(list(NUMBER_UNITS))
+    exponents = pa.array(list(NUMBER_UNITS.values()), pa.large_string())
+    exponent = pc.fill_null(exponents.take(pc.index_in(parts.field("unit"), units)), "")
     number = pc.binary_join_element_wise(sign, digits, exponent, pa.scalar("", pa.large_string()))
     found = pc.cast(number, pa.float64()).to_numpy(zero_copy_only=False)
     values[where[matched]] = found

@@ -413,8 +413,8 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
         ("12.5%", 0.125),  # a percentage is its hundredth
         ("0.1%", 0.001),
         ("1.5万", 15000.0),  # ten thousands
-        ("12.34万元", 123400.0),
-        ("2亿", 2e8),
+        ("1.234万元", 12340.0),
+        ("0.0001亿", 10000.0),
     ],
 )
 def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_listed(

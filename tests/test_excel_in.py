@@ -406,6 +406,19 @@ def test_a_zip_bomb_is_refused_by_its_unzipped_size(tmp_path: Path) -> None:
         read_raw(book, excel_limits=ExcelLimits(max_unzipped_bytes=4 << 20))
 
 
+def test_a_glance_at_a_workbooks_first_rows_keeps_the_readers_limits(tmp_path: Path) -> None:
+    """Choosing a table's sheet, or a CRM export by its headers, looks at the first rows
+    of sheets before the reader opens the book: a bomb is not unzipped for that."""
+    from custrisk.io.excel import _safe_to_open
+
+    book = _book(tmp_path / "bomb.xlsx", [["id"], ["a"]])
+    assert _safe_to_open(book, ExcelLimits(max_unzipped_bytes=4 << 20))
+    with zipfile.ZipFile(book, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/media/padding.bin", b"\0" * (8 << 20))
+    assert not _safe_to_open(book, ExcelLimits(max_unzipped_bytes=4 << 20))
+    assert not _safe_to_open(tmp_path / "absent.xlsx")
+
+
 def test_rows_cells_and_sheets_have_limits(tmp_path: Path) -> None:
     book = _book(tmp_path / "rows.xlsx", [["id"], *([str(i)] for i in range(50))])
     with pytest.raises(DataError, match=r"too large to read: 51 rows \(limit 10\)"):

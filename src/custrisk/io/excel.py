@@ -103,6 +103,8 @@ def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None
 
     For telling one system's export from another by its headers without reading the
     whole sheet (a title row may come before the header)."""
+    if not _safe_to_open(Path(path)):
+        return None
     try:
         with CalamineWorkbook.from_path(str(path)) as workbook:
             grid = workbook.get_sheet_by_index(0).to_python(nrows=rows)
@@ -114,11 +116,26 @@ def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None
 def top_rows(path: str | os.PathLike[str], sheet: str, rows: int = 10) -> list[list[Any]]:
     """The cells of the first ``rows`` rows of a workbook's sheet (``[]`` when it cannot
     be read: the reader says why later, with context)."""
+    if not _safe_to_open(Path(path)):
+        return []
     try:
         with CalamineWorkbook.from_path(str(path)) as workbook:
             return [list(row) for row in workbook.get_sheet_by_name(sheet).to_python(nrows=rows)]
     except (CalamineError, OSError, ValueError, IndexError, KeyError):
         return []
+
+
+def _safe_to_open(path: Path, limits: ExcelLimits = ExcelLimits()) -> bool:
+    """Whether a workbook is within the limits the reader checks before it opens one
+    (its size; an .xlsx's unzipped size), so that a glance at its first rows does not
+    unzip a bomb the reader would refuse."""
+    try:
+        if path.suffix.lower() in _ZIP_FORMATS:
+            _XlsxPackage(path, limits).zip.close()
+            return True
+        return path.stat().st_size <= limits.max_file_bytes
+    except (DataError, OSError):
+        return False
 
 
 def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:

@@ -264,6 +264,31 @@ def test_report_writes_sealed_pdfs_and_manifest(
     assert "skipped 2" in output
 
 
+def test_outputs_derived_from_a_sealed_run_are_sealed_without_being_asked(
+    sealed_run: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Reports, a filtered alerts file and the follow-up plan of an encrypted run: written
+    in clear they would put its ids, scores and reasons on disk where the run was
+    sealed. They are sealed as with --encrypt, and said so."""
+    with protected_outputs(keyfile=env["CUSTRISK_KEYFILE"]):
+        first = read_run(sealed_run, parts=("scores",)).scores["customer_id"].iloc[0]
+    args = ["--customers", first, "--no-portfolio", "--workers", "0"]
+    code, output = invoke(env, "report", str(sealed_run), "--out", str(tmp_path / "r"), *args)
+    assert code == 0, output
+    assert "is encrypted: the reports are written encrypted too" in " ".join(output.split())
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.name[0] != ".") == [
+        f"customer_{first}.pdf.enc",
+        "manifest.csv.enc",
+    ]
+    code, output = invoke(env, "alerts", str(sealed_run), "--out", str(tmp_path / "a.csv"))
+    assert code == 0, output
+    assert is_encrypted(tmp_path / "a.csv.enc") and not (tmp_path / "a.csv").exists()
+    code, output = invoke(env, "followups", str(sealed_run), "--out", str(tmp_path / "f.csv"))
+    assert code == 0, output
+    assert f"follow-ups to {tmp_path / 'f.csv.enc'}" in " ".join(output.split())
+    assert is_encrypted(tmp_path / "f.csv.enc") and not (tmp_path / "f.csv").exists()
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -11,7 +11,13 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from custrisk.cli._common import EncryptOpt, KeyfileOpt, PseudonymiseOpt, protect_command
+from custrisk.cli._common import (
+    EncryptOpt,
+    KeyfileOpt,
+    PseudonymiseOpt,
+    protect_command,
+    sealed_like,
+)
 from custrisk.cli._console import console
 from custrisk.vocab import LEVEL_LABELS, check_language, owner_label
 
@@ -101,6 +107,8 @@ def alerts(
     be filtered again; written to --out it is UTF-8 with a BOM (for Excel), on stdout
     plain UTF-8, unless --csv-encoding says otherwise.
     """
+    if out is not None:
+        encrypt = sealed_like(source, encrypt, "the alerts are")
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,

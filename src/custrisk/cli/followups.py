@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from custrisk.cli._common import protect_command
+from custrisk.cli._common import protect_command, sealed_like
 from custrisk.cli._console import console, shown
 from custrisk.vocab import owner_label
 
@@ -53,15 +53,16 @@ def followups(
     behaviour data and the due date. A run written before follow-up plans gets one
     computed from its tables (without channels).
     """
-    protect_command()  # the role decides how customer data is read
+    # (the role decides how customer data is read)
+    protect_command(encrypt=out is not None and sealed_like(run, False, "the plan is"))
     from custrisk.review.followups import filter_followups, plan_of_run
 
     plan = filter_followups(plan_of_run(run), owner or ())
     if out is not None:
         from custrisk.review.followups import write_followups
 
-        write_followups(plan, out)
-        console.print(f"Wrote {len(plan):,} follow-ups to {out}")
+        written = write_followups(plan, out)
+        console.print(f"Wrote {len(plan):,} follow-ups to {written}")
         return
     console.print(f"{len(plan):,} customers due for a follow-up ({run})")
     for name, part in plan.groupby("owner", sort=True):

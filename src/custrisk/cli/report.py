@@ -14,6 +14,7 @@ from custrisk.cli._common import (
     PseudonymiseOpt,
     parse_date,
     protect_command,
+    sealed_like,
 )
 from custrisk.cli._console import console, err_console, say
 from custrisk.errors import CheckFailed, DataError, UsageError
@@ -162,6 +163,7 @@ def report(
     unless --force. A customer whose report fails is recorded in the manifest and the
     batch goes on; the exit code is then 1.
     """
+    encrypt = sealed_like(scores, encrypt, "the reports are")
     protect_command(encrypt=encrypt, keyfile=keyfile, pseudonymise=pseudonymise, outputs=out)
     from rich.progress import (
         BarColumn,

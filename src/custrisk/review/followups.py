@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.io.atomic import atomic_open
+from custrisk.io.atomic import atomic_open, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
@@ -350,7 +350,7 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
         return write_workbook(target, [Sheet("followups", plan)])
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
         escape_frame(plan).to_csv(handle, index=False, lineterminator="\n")
-    return target
+    return output_path(target)  # NAME.enc when written encrypted
 
 
 __all__ = [

@@ -358,7 +358,16 @@ def _print_alerts(facts: dict[str, Any]) -> None:
             f"Against the previous run: {life['new']:,} new, {life['ongoing']:,} ongoing, "
             f"{life.get('closed', 0):,} closed (alerts.closed.csv)"
         )
-    for code, reason in info["skipped_rules"].items():
+    skipped: dict[str, str] = dict(info["skipped_rules"])
+    lacking = {c: r for c, r in skipped.items() if "does not have" in r}
+    if len(lacking) > 3:  # a table or a partial export: one line, the reasons in the facts
+        console.print(
+            f"{len(lacking)} alert rules not evaluated, the data lacks what they read: "
+            f"{', '.join(lacking)} (each one's reason: alerts.skipped_rules in the run facts)",
+            style="dim",
+        )
+        skipped = {c: r for c, r in skipped.items() if c not in lacking}
+    for code, reason in skipped.items():
         console.print(f"Rule {code} not evaluated: {reason}", style="dim")
 
 

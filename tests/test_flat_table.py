@@ -583,6 +583,11 @@ def test_columns_that_are_customer_fields_are_read_as_an_exports_are(
     assert not any("credit_limit" in n or "annual_income" in n for n in notes), notes
     scores = pd.read_csv(scores_path, encoding="utf-8-sig")
     assert scores["current_limit"].isin([50000, 100000, 200000]).all()
+    # a grade no customer is in: dashes, not a current limit of 0k and a change of +0k
+    grades = output.split("Grades and limits")[1].split("Limits:")[0].splitlines()
+    rows = {cells[0]: cells for cells in map(str.split, grades) if cells and cells[0] in "ABCDE"}
+    empty = [g for g, cells in rows.items() if cells[-5] == "0"]
+    assert empty and all(rows[g][-3:] == ["—", "—", "—"] for g in empty)
     assert scores["recommended_limit"].notna().any()
 
 

@@ -293,14 +293,15 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
         table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for grade in policy.grades:
         row = summary["distribution"][grade.code]
+        blank = no_current or not row["customers"]  # nothing to sum: a dash, not 0k
         table.add_row(
             f"{grade.code} {grade.label(lang)}",
             grade.band,
             f"{row['customers']:,} ({row['share']:.0%})",
-            "—" if no_current else _thousands(row["current_limit"]),
+            "—" if blank else _thousands(row["current_limit"]),
             _thousands(row["recommended_limit"]) if grade.code in limited else "—",
             "—"
-            if no_current
+            if blank
             else _thousands(row["recommended_limit"] - row["current_limit"], sign=True),
         )
     limits = summary["limits"]

@@ -124,7 +124,7 @@ def test_a_bad_optional_credit_value_leaves_its_customer_scored(
             2: {"phone": "+86 1381234"},
             3: {"industry": '=HYPERLINK("x")'},
             4: {"customer_since": "2100-01-01"},
-            5: {"annual_income": "12万"},
+            5: {"annual_income": "约12万"},
         },
     )
     out = tmp_path / "run" / "scores.csv"

@@ -293,7 +293,7 @@ def test_a_bad_optional_value_is_blanked_and_its_customer_kept(make_workspace: M
                 credit_row("0000000001", phone="+86 1381234567"),  # a digit short
                 credit_row("0000000002").replace(",制造业,", ',"=HYPERLINK(""x"")",'),
                 credit_row("0000000003", since="1850-01-01"),
-                credit_row("0000000004").replace(",500000.00,", ",12万,"),
+                credit_row("0000000004").replace(",500000.00,", ",约12万,"),
             ),
             "transactions.csv": _txns(
                 "T1,0000000001,2026-01-05,100.50,order,online,2026-02-04,2026-02-10",

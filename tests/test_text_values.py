@@ -441,6 +441,27 @@ def test_a_malformed_decorated_number_is_still_malformed(
     assert _rules(ws) == {2: {"invalid_number"}}
 
 
+def test_ids_a_spreadsheet_turned_into_scientific_notation_are_rejected_with_the_fix(
+    make_workspace: MakeWs,
+) -> None:
+    """6.22848E+17 no longer names one customer (its digits are gone): rejected as such,
+    not kept as an id that many customers share; a phone blanked alike. A whole column
+    of them is said once, with how to export it."""
+    rows = [credit_row(f"00000000{i:02d}") for i in range(1, 13)]
+    rows[0] = credit_row("0000000001", phone="1.38123E+10")
+    rows[1] = credit_row("6.22848E+17")
+    rows[2] = credit_row("C+1")  # a plus in an id is no number
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert _rules(ws) == {2: {"scientific_id"}, 3: {"scientific_id"}}
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert pd.isna(credit.loc["0000000001", "phone"]) and "C+1" in credit.index
+    every = [credit_row(f"{6.22848e17 + i * 1e12:.5E}") for i in range(12)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*every)}))
+    said = " ".join(ws.report.sources["credit"].warnings)
+    assert "rows are not ids but numbers in scientific notation" in said
+    assert "export the column as text" in said
+
+
 # -- dates in a layout the config does not know ------------------------------------------
 
 

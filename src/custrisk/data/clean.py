@@ -60,6 +60,7 @@ from custrisk.data.text import (
     pad_zeros,
     phone_numbers,
     row_flags,
+    scientific_ids,
     totals_words,
     trim_and_blank,
 )
@@ -1050,6 +1051,10 @@ def _clean_text(
             present = present & ~(control | formula)
         repairs.append((trimmed & present, "whitespace", None))
     if col.type == "id":
+        scientific = present & scientific_ids(text, flags)
+        if scientific.any():
+            record_invalid(scientific, col, "scientific_id", raw_values, issues)
+            present = present & ~scientific
         trimmed_text = text
         text, normalised = normalise_id(text, present, flags)
         if col.check == "cn_phone":

@@ -38,6 +38,9 @@ RULE_TEXT = {
     "whitespace": "stray whitespace trimmed",
     "normalised": "full-width characters (or lower case or spaces in an id) normalised",
     "id_collision": "two different ids become the same id once normalised",
+    "scientific_id": "an id in scientific notation (6.22848E+17): a spreadsheet stored it "
+    "as a number and cut its digits, so it no longer names one customer; export the "
+    "column as text",
     "invalid_number": "not a number",
     "invalid_int": "not a whole number",
     "invalid_date": "not a valid date",

@@ -80,13 +80,14 @@ def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, np.
 
 # What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
 # part of a non-ASCII character (full-width forms, C1 controls); a-z; a space.
-_CONTROL, _NON_ASCII, _LOWER, _SPACE = 1, 2, 4, 8
+_CONTROL, _NON_ASCII, _LOWER, _SPACE, _PLUS = 1, 2, 4, 8, 16
 _BYTE_FLAGS = np.zeros(256, dtype=np.uint8)
 _BYTE_FLAGS[:0x20] = _CONTROL
 _BYTE_FLAGS[0x7F] = _CONTROL
 _BYTE_FLAGS[0x80:] = _NON_ASCII
 _BYTE_FLAGS[ord("a") : ord("z") + 1] = _LOWER
 _BYTE_FLAGS[ord(" ")] = _SPACE
+_BYTE_FLAGS[ord("+")] = _PLUS  # 6.22848E+17: a spreadsheet's number in scientific notation
 # Control characters a column type accepts: free text may hold tabs and line breaks.
 _ALLOWED_CONTROLS = {"id": "", "category": "", "string": "\t\n\r"}
 _C1_PATTERN = r"[\x{80}-\x{9f}]"  # RE2
@@ -100,7 +101,7 @@ def row_flags(text: pa.Array, allowed_controls: str = "") -> np.ndarray:
     if len(starts) and ends[-1] > starts[0]:
         # The usual ids (digits, capitals, - and _) hold no byte that sets a flag.
         window = data[starts[0] : ends[-1]]
-        if window.min() > ord(" ") and window.max() < ord("a"):
+        if window.min() > ord("+") and window.max() < ord("a"):
             return flags
     lookup = _BYTE_FLAGS
     if allowed_controls:
@@ -179,6 +180,27 @@ def normalised_id(value: str) -> str:
     upper case (``ab c`` → ``ABC``), so that an id typed as the export has it finds
     the customer."""
     return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
+def scientific_ids(text: pa.Array, flags: np.ndarray | None = None) -> np.ndarray:
+    """Which values are numbers in scientific notation (``6.22848E+17``): how a
+    spreadsheet writes a long number it stored as a float, its later digits lost. Only
+    the values :func:`row_flags` found a ``+`` in are matched against the pattern, so an
+    id column without one costs nothing more."""
+    if flags is None:
+        flags = row_flags(text)
+    marked = (flags & _PLUS) != 0
+    if not marked.any():
+        return marked
+    rows = np.flatnonzero(marked)
+    shaped = as_numpy(
+        pc.match_substring_regex(
+            text.take(pa.array(rows)), r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]{1,3}$"
+        )
+    )
+    out = np.zeros(len(text), dtype=bool)
+    out[rows[shaped]] = True
+    return out
 
 
 def normalise_id(

@@ -1050,9 +1050,16 @@ _UNREADABLE = {
     ),
     "invalid_number": (
         "numbers",
-        "a unit or text in the cells (元, 万, 约) is not read: export the plain numbers",
+        "text in the cells (约, 左右, a unit other than 元, 万, 亿 or %) is not read: "
+        "export the plain numbers",
     ),
     "invalid_int": ("whole numbers", "declare the column type float if it holds decimals"),
+    "scientific_id": (
+        "ids but numbers in scientific notation",
+        "a spreadsheet stored the ids as numbers and cut their digits: export the column "
+        "as text (in Excel, format it as Text before the ids are typed or pasted, or "
+        "export from the system of record)",
+    ),
     "invalid_bool": (
         "true/false words",
         "add them to defaults.true_values / false_values in the sources config",

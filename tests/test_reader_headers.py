@@ -194,3 +194,21 @@ def test_parquet_columns_match_ignoring_case_and_only_declared_ones_are_read(
     assert table.table.column_names == ["customer_id", "region"]
     assert table.table.column("region").to_pylist() == ["华东", "华南"]
     assert table.unmatched == ["x"]
+
+
+def test_trailing_columns_without_a_name_are_left_out_when_empty(tmp_path: Path) -> None:
+    """A spreadsheet saved with touched, empty columns to the right ("a,b,,"): read as
+    the named columns; a value in such a column is refused, naming its line, not lost."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,amount,,\nC1,10,,\nC2,20, ,\n", encoding="utf-8")
+    raw = read_raw(path)
+    assert raw.header == ["id", "amount"] and raw.table.column_names == ["id", "amount"]
+    assert raw.table.column("amount").to_pylist() == ["10", "20"] and not raw.bad_rows
+    path.write_text("id,amount,,\nC1,10,,\nC2,20,,lost?\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"header field 4 is blank but the column holds values \(line 3\)"
+    ):
+        read_raw(path)
+    path.write_text("id,,amount\nC1,,10\n", encoding="utf-8")  # a blank name between two
+    with pytest.raises(DataError, match="header field 2 is blank"):
+        read_raw(path)

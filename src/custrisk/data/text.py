@@ -194,9 +194,7 @@ def scientific_ids(text: pa.Array, flags: np.ndarray | None = None) -> np.ndarra
         return marked
     rows = np.flatnonzero(marked)
     shaped = as_numpy(
-        pc.match_substring_regex(
-            text.take(pa.array(rows)), r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]{1,3}$"
-        )
+        pc.match_substring_regex(text.take(pa.array(rows)), r"^[0-9](?:\.[0-9]+)?[eE]\+[0-9]{1,3}$")
     )
     out = np.zeros(len(text), dtype=bool)
     out[rows[shaped]] = True

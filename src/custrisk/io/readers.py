@@ -330,11 +330,13 @@ def read_raw(
             ) from None
     scan = scan_text_file(path, encoding, max_line_bytes=max_line_bytes)
     header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
+    unnamed = [name for name in header if name.startswith(UNNAMED)]
+    named = header[: len(header) - len(unnamed)]
     if columns is None:
-        chosen = {name: name for name in header}
+        chosen = {name: name for name in named}
         folded: list[tuple[str, str]] = []
     else:
-        chosen, folded = _match_header(header, columns, path)
+        chosen, folded = _match_header(named, columns, path)
     types = {**(typed or {}), **dict.fromkeys(dictionary_columns, DICTIONARY_TEXT)}
     reader = _CsvReader(
         path,
@@ -349,11 +351,40 @@ def read_raw(
         true_values=true_values,
         false_values=false_values,
         max_line_bytes=max_line_bytes,
+        unnamed=unnamed,
     )
     table, lines, bad_rows = reader.read()
+    _check_unnamed_empty(table, unnamed, lines, path)
     table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
-    unmatched = [name for name in header if name not in chosen]
-    return RawTable(path, table, lines, header, scan.encoding, bad_rows, unmatched, folded)
+    unmatched = [name for name in named if name not in chosen]
+    return RawTable(path, table, lines, named, scan.encoding, bad_rows, unmatched, folded)
+
+
+#: The name read_raw gives a trailing header field without one (``UNNAMED`` + its place).
+UNNAMED = "\x00unnamed:"
+
+
+def _check_unnamed_empty(
+    table: pa.Table, unnamed: Sequence[str], lines: np.ndarray, path: Path
+) -> None:
+    """Refuse a value in a column whose header field is blank: it would be lost."""
+    for name in unnamed:
+        values = pc.utf8_trim_whitespace(table.column(name).combine_chunks())
+        filled = np.asarray(
+            pc.fill_null(pc.greater(pc.utf8_length(values), 0), False).to_numpy(
+                zero_copy_only=False
+            )
+        )
+        if filled.any():
+            row = int(np.flatnonzero(filled)[0])
+            place = int(name.removeprefix(UNNAMED))
+            raise DataError(
+                f"header field {place} is blank but the column holds values (line "
+                f"{int(lines[row])})",
+                file=str(path),
+                line=1,
+                hint="name the column in the header, or delete it",
+            )
 
 
 class _CsvReader:
@@ -374,6 +405,7 @@ class _CsvReader:
         true_values: Sequence[str],
         false_values: Sequence[str],
         max_line_bytes: int,
+        unnamed: Sequence[str] = (),
     ) -> None:
         self.path = path
         self.scan = scan
@@ -381,7 +413,8 @@ class _CsvReader:
         self.header_end = header_end
         self.chosen = [name for name in header if name in chosen]
         # Arrow reads every column when none is named: read the first to count the rows
-        self.include = self.chosen or header[:1]
+        # (and the columns without a name, to check that they are empty)
+        self.include = [*(self.chosen or header[:1]), *unnamed]
         self.delimiter = delimiter
         self.multiline = multiline
         # a wide file's rows may be as long as a few headers
@@ -789,6 +822,12 @@ def _read_header(
                     "config, or export with commas",
                 )
     blanks = [i + 1 for i, h in enumerate(header) if not h]
+    trailing = blanks == list(range(len(header) - len(blanks) + 1, len(header) + 1))
+    if blanks and trailing and not looks_like_data(header):
+        if len(blanks) < len(header):
+            # Trailing fields without a name (a spreadsheet's touched, empty columns:
+            # "a,b,,"): read, checked to be empty and left out (read_raw)
+            return [*header[: -len(blanks)], *(f"{UNNAMED}{i}" for i in blanks)], len(raw)
     if blanks:
         raise DataError(
             f"header field {blanks[0]} is blank"

@@ -430,8 +430,16 @@ def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_list
     assert _rules(ws) == {3: {"normalised"}}  # the full-width digits only
 
 
+def test_an_amount_in_brackets_is_accountings_negative(make_workspace: MakeWs) -> None:
+    """(1,234.50) is -1234.5: read as a number, then refused by the column's minimum of
+    0 (out_of_range), not blanked as malformed text."""
+    rows = [credit_row("C01", overdue='"(1,234.50)"'), credit_row("C02", overdue="(-5)")]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert _rules(ws) == {2: {"out_of_range"}, 3: {"invalid_number"}}
+
+
 @pytest.mark.parametrize(
-    "written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12", "万", "1万万"]
+    "written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12", "万", "1万万", "((5))"]
 )
 def test_a_malformed_decorated_number_is_still_malformed(
     make_workspace: MakeWs, written: str

@@ -41,7 +41,12 @@ import pyarrow.compute as pc
 from custrisk.config.sources import header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import canonical_name
-from custrisk.data.parse import DECORATED_NUMBER, NUMBER_UNITS, valid_cn_id_number
+from custrisk.data.parse import (
+    DECORATED_NUMBER,
+    NUMBER_UNITS,
+    unbracketed,
+    valid_cn_id_number,
+)
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import is_excel, split_sheet, top_rows, visible_worksheets
@@ -526,7 +531,8 @@ def _classify(
         return "date", "feature", "dates: the feature is the age in days", False
     numbered = [v for v in sample if v not in NUMBER_BLANK_WORDS]  # 无, —, /: no number
     numbers = (
-        sum(1 for v in numbered if _NUMBER.fullmatch(v) or _DECORATED.fullmatch(v)) / len(numbered)
+        sum(1 for v in numbered if _NUMBER.fullmatch(v) or _DECORATED.fullmatch(unbracketed(v)))
+        / len(numbered)
         if numbered
         else 0.0
     )
@@ -580,7 +586,7 @@ def _whole(value: str) -> bool:
     percentage)."""
     if _INT.fullmatch(value):
         return True
-    found = _DECORATED.fullmatch(value)
+    found = _DECORATED.fullmatch(unbracketed(value))
     if not found or found["unit"] == "%":
         return False
     number = found["number"].replace(",", "")
@@ -594,7 +600,7 @@ def _number_of(value: str) -> float | None:
         return float(value.replace(",", ""))
     except ValueError:
         pass
-    found = _DECORATED.fullmatch(value)
+    found = _DECORATED.fullmatch(unbracketed(value))
     if found is None:
         return None
     exponent = NUMBER_UNITS[found["unit"]] if found["unit"] else ""

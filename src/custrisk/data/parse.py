@@ -4,6 +4,7 @@ resident id numbers, and range checks."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -210,8 +211,10 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
 
 
 #: A number written with a currency sign or unit (``¥1,234.50``, ``-$80``, ``1,234.50元``,
-#: ``RMB 1234``) or as a percentage (``12.5%``). Looked for only among the values that do
-#: not read as plain numbers, so a clean column pays nothing.
+#: ``RMB 1234``) or as a percentage (``12.5%``); in brackets, as accounting writes a
+#: negative amount (``(1,234.50)``), it is negative (:data:`ACCOUNTING_NEGATIVE`). Looked
+#: for only among the values that do not read as plain numbers, so a clean column pays
+#: nothing.
 DECORATED_NUMBER = (
     r"^(?P<sign>[+-]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
     r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>万元|亿元|元|万|亿|%)?$"
@@ -220,6 +223,14 @@ DECORATED_NUMBER = (
 #: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,
 #: the value is the exact double of the number written out in full.
 NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
+#: A value in brackets: accounting's negative amount, read as ``-`` and what is inside.
+ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
+
+
+def unbracketed(value: str) -> str:
+    """``(1,234.50)`` as ``-1,234.50``; any other value as it is."""
+    found = re.fullmatch(ACCOUNTING_NEGATIVE, value)
+    return f"-{found['inner']}" if found else value
 
 
 def _decorated_numbers(
@@ -228,7 +239,16 @@ def _decorated_numbers(
     """Read the ``rows`` of ``text`` that are decorated numbers (:data:`DECORATED_NUMBER`)
     into ``values`` and mark them in ``ok``: the number scaled by its unit."""
     where = np.flatnonzero(rows)
-    parts = pc.extract_regex(text.take(pa.array(where)), DECORATED_NUMBER)
+    subset = text.take(pa.array(where))
+    bracketed = pc.extract_regex(subset, ACCOUNTING_NEGATIVE)
+    if pc.any(pc.is_valid(bracketed)).as_py():
+        negated = pc.binary_join_element_wise(
+            pa.scalar("-", subset.type),
+            bracketed.field("inner").cast(subset.type),
+            pa.scalar("", subset.type),
+        )
+        subset = pc.if_else(pc.is_valid(bracketed), negated, subset)
+    parts = pc.extract_regex(subset, DECORATED_NUMBER)
     matched = as_numpy(pc.is_valid(parts))
     if not matched.any():
         return

@@ -491,9 +491,14 @@ def test_a_column_of_unreadable_dates_is_said_once_with_the_fix(make_workspace: 
     said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
     assert said == [
         "column customer_since: 12 of 13 rows are not dates in any of the date_formats "
-        "(e.g. '02/03/2015'); add their layout to defaults.date_formats in the sources "
-        "config (e.g. '%Y年%m月%d日', '%d/%m/%Y')"
+        "(e.g. '02/03/2015'); they read as '%d/%m/%Y': add it to defaults.date_formats in "
+        "the sources config"
     ]
+    # the layout named is one that reads them all: 13/03 is no month
+    rows = [credit_row(f"{i:010d}", since=f"2015-03-{i:02d}T08:30:00") for i in range(1, 13)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
+    assert len(said) == 1 and "they read as '%Y-%m-%dT%H:%M:%S'" in said[0]
     # a few bad dates among good ones are typos, each in the rejects, not a layout
     rows = [credit_row(f"{i:010d}") for i in range(1, 30)] + [credit_row("0000000099", since="x")]
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))

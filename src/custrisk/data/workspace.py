@@ -1041,6 +1041,52 @@ def _case_variants(words: Sequence[str]) -> list[str]:
     return sorted({v for w in words for v in (w, w.lower(), w.upper(), w.title())})
 
 
+#: Date layouts exports write that the packaged date_formats do not hold, tried in this
+#: order to name the one an unreadable date column is in (day first before month first,
+#: as outside the US).
+DATE_LAYOUTS = (
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y.%m.%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y%m%d%H%M%S",
+)
+
+
+def date_layout_of(values: Sequence[str]) -> str | None:
+    """The first of :data:`DATE_LAYOUTS` that reads every one of ``values`` (a sample of
+    a column's unreadable dates), or ``None``."""
+    import datetime as dt
+
+    shown = [v.strip() for v in values if v and v.strip()]
+    if not shown:
+        return None
+    for layout in DATE_LAYOUTS:
+        try:
+            for value in shown:
+                dt.datetime.strptime(value, layout)
+        except ValueError:
+            continue
+        return layout
+    return None
+
+
 #: What a column's values are not, and how to read them, by the rule that refused them
 _UNREADABLE = {
     "invalid_date": (
@@ -1086,6 +1132,13 @@ def unreadable_columns(
         if bad < _UNREADABLE_ROWS or bad < _UNREADABLE_SHARE * rows_in:
             continue
         what, fix = _UNREADABLE[str(rule)]
+        if rule == "invalid_date":
+            layout = date_layout_of(group["value"].astype("str").head(200).tolist())
+            if layout is not None:
+                fix = (
+                    f"they read as {layout!r}: add it to defaults.date_formats in the "
+                    "sources config"
+                )
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
         # (the first in the file, whichever engine cleaned the rows in which order)
         first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]

@@ -645,7 +645,7 @@ def test_an_application_date_is_the_as_of_date_not_a_feature(tmp_path: Path) -> 
     frame = _table(900, seed=11)
     rng = np.random.default_rng(11)
     applied = pd.Timestamp("2026-06-30") - pd.to_timedelta(rng.integers(0, 365, 900), unit="D")
-    frame["申请时间"] = applied.strftime("%Y-%m-%d %H:%M:%S")
+    frame["申请时间"] = applied.strftime("%Y-%m-%dT%H:%M:%S")  # ISO, as a system exports
     frame.to_csv(tmp_path / "apps.csv", index=False)
     models = tmp_path / "models"
     output = _invoke("train", tmp_path / "apps.csv", "--target", "违约", "--models-dir", models)

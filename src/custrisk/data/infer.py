@@ -126,10 +126,16 @@ _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
 _DECORATED = re.compile(DECORATED_NUMBER)
 _DATE = re.compile(
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日)"
-    r"(?: \d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
 )
 #: Date-and-time layouts of exports that stamp records (创建时间, 申请时间): the day counts.
-DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M")
+DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+)
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")

@@ -79,7 +79,7 @@ def trim_and_blank(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, np.
 
 
 # What a byte may mean in a text value, as bit flags: a C0 control character or DEL;
-# part of a non-ASCII character (full-width forms, C1 controls); a-z; a space.
+# part of a non-ASCII character (full-width forms, C1 controls); a-z; a space; a plus.
 _CONTROL, _NON_ASCII, _LOWER, _SPACE, _PLUS = 1, 2, 4, 8, 16
 _BYTE_FLAGS = np.zeros(256, dtype=np.uint8)
 _BYTE_FLAGS[:0x20] = _CONTROL

@@ -4,9 +4,11 @@ LocalCluster started and stopped around a command (or around a whole ``custrisk 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -160,9 +162,20 @@ class ShuffleFolder:
 
     def __init__(self) -> None:
         self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
-        remove = weakref.finalize(self, shutil.rmtree, self.path, True)
+        remove = weakref.finalize(self, _remove_tree, self.path)
         if _shuffle_scopes:
             _shuffle_scopes[-1].append(remove)
+
+
+def _remove_tree(path: str, attempts: int = 50) -> None:
+    """Remove a shuffle folder, again while it is still there: a worker the stopping
+    cluster had not yet ended can write a file into it as it goes, which leaves a
+    folder not empty for one pass (seen on a busy machine after a Ctrl-C)."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.1)
 
 
 @contextmanager

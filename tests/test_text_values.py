@@ -438,6 +438,21 @@ def test_an_amount_in_brackets_is_accountings_negative(make_workspace: MakeWs) -
     assert _rules(ws) == {2: {"out_of_range"}, 3: {"invalid_number"}}
 
 
+def test_a_numbers_yen_and_brackets_in_full_width_are_read_not_listed() -> None:
+    """How a Chinese export writes an amount (￥, （…）) is folded for reading without
+    counting as a repair; full-width digits still do."""
+    import numpy as np
+    import pyarrow as pa
+
+    from custrisk.data.text import normalise_width
+
+    text = pa.array(["￥1,234.50", "（1,234.50）", "１２３", "12"])
+    present = np.ones(4, dtype=bool)
+    folded, changed = normalise_width(text, present, unflagged="￥（）")
+    assert folded.to_pylist() == ["¥1,234.50", "(1,234.50)", "123", "12"]
+    assert changed.tolist() == [False, False, True, False]
+
+
 @pytest.mark.parametrize(
     "written", ["12.5%%", "5%元", "¥", "%", "¥1,23", "1.2.3元", "元12", "万", "1万万", "((5))"]
 )

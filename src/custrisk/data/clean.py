@@ -1076,7 +1076,7 @@ def _clean_text(
         repairs.append((phoned, "normalised", PHONE_NORMALISED))
     elif col.type not in TEXT_TYPES:
         numbers = col.type in ("int", "float")
-        text, widened = normalise_width(text, present, unflagged="￥" if numbers else "")
+        text, widened = normalise_width(text, present, unflagged="￥（）" if numbers else "")
         repairs.append((widened, "normalised", None))
         if numbers:
             worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is

@@ -71,6 +71,38 @@ def test_totals_rows_are_rejected_once_each_as_such(make_workspace: MakeWs) -> N
     assert ws.report.customers_rejected == 0  # 合计 is no customer
 
 
+def test_a_repeated_header_line_is_rejected_once_as_such(make_workspace: MakeWs) -> None:
+    """Two exports joined with cat (the second's header, with its byte-order mark, in
+    the middle) or a report's header on every page: the line is listed once as a
+    repeated header, not for each field that is no number or date, and is no customer
+    whose rows were rejected; a linked export's too."""
+    credit = "\n".join(
+        [
+            CREDIT_HEADER,
+            credit_row("0000000001"),
+            "\ufeff" + CREDIT_HEADER,
+            credit_row("0000000002"),
+        ]
+    )
+    txns = "\n".join(
+        [
+            TXN_HEADER,
+            "T1,0000000001,2026-09-01,100.00,order,mobile,,",
+            TXN_HEADER,
+            "T2,0000000002,2026-09-02,200.00,order,mobile,,",
+        ]
+    )
+    ws = load_workspace(
+        make_workspace({"credit.csv": credit + "\n", "transactions.csv": txns + "\n"})
+    )
+    rejects = ws.rejects
+    listed = sorted(zip(rejects["source"], rejects["line"], rejects["rule"], strict=True))
+    assert listed == [("credit", 3, "header_row"), ("transactions", 3, "header_row")]
+    assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "0000000002"]
+    assert len(ws.frames["transactions"]) == 2
+    assert ws.report.customers_rejected == 0  # customer_id is no customer
+
+
 def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     """A table with no id column (customers are its line numbers) and a totals row at
     the bottom, its label in the name column and its sums in the number columns."""
@@ -102,6 +134,11 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     later = frame.drop(columns=["违约"]).head(50)
     totals = {"姓名": "合计", "年龄": "", "月收入": later["月收入"].sum(), "负债收入比": ""}
     pd.concat([later, pd.DataFrame([totals])]).to_csv(tmp_path / "next.csv", index=False)
+    # and the header again after 25 rows, as a report repeats it on a new page: no
+    # customer to score (every feature blank), though its ids are line numbers
+    lines = (tmp_path / "next.csv").read_text(encoding="utf-8").splitlines()
+    lines.insert(26, lines[0])
+    (tmp_path / "next.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "run" / "scores.csv"
     result = runner.invoke(
         app,
@@ -119,4 +156,7 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 50
     rejects = pd.read_csv(out.with_name("scores.rejects.csv"), dtype=str)
-    assert rejects[["line", "header", "rule"]].values.tolist() == [["52", "姓名", "total_row"]]
+    assert rejects[["line", "header", "rule"]].values.tolist() == [
+        ["27", "姓名", "header_row"],
+        ["53", "姓名", "total_row"],
+    ]

@@ -28,11 +28,13 @@ from custrisk.config.sources import (
     DateLimits,
     SourcesConfig,
     SourceSpec,
+    header_key,
 )
 from custrisk.data._arrays import as_numpy, string_bytes, text_array, to_text
 from custrisk.data.issues import (
     BLANKED,
     DROPPED,
+    NOT_ROWS,
     REPAIR_CASE,
     REPAIRED,
     RULE_TEXT,
@@ -56,6 +58,7 @@ from custrisk.data.text import (
     normalise_id,
     normalise_phone,
     normalise_width,
+    normalised_id,
     number_blank_words,
     pad_zeros,
     phone_numbers,
@@ -402,6 +405,8 @@ def clean_source(
     out = pd.DataFrame(typed, copy=False)
     del typed, cleaned
     row_checks(spec, out, issues)
+    if n:
+        _header_rows(spec, specs, tables, out, file_of, issues)
     if spec.name == CUSTOMER_SOURCE and n:
         _totals_rows(spec, out, issues)
     elif by_value and n:
@@ -472,6 +477,44 @@ def clean_source(
         orphans=orphans,
         rejected_keys=rejected_keys,
     )
+
+
+def _header_rows(
+    spec: SourceSpec,
+    specs: Sequence[SourceSpec],
+    tables: Sequence[RawTable],
+    out: pd.DataFrame,
+    file_of: np.ndarray,
+    issues: Issues,
+) -> None:
+    """Reject the lines that repeat their file's header (two exports joined with
+    ``cat``, a paged report's header on every page) as such: the key column holds its
+    own header there, which no customer or record has (in a table whose ids are line
+    numbers, any text column). Listed once, not also for every field that is no number
+    or date, and not counted as a customer whose rows were rejected: in a flat table it
+    would otherwise be scored, every feature blank."""
+    if spec.key is None or spec.key not in out.columns:
+        return
+    if spec.key == spec.row_number:
+        names = [c.name for c in spec.columns if c.type in ("string", "category")]
+    else:
+        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    found = np.zeros(len(out), dtype=bool)
+    for name in names:
+        values = text_array(out[name])
+        folded = name != spec.key  # a key is an id, normalised; other text is as written
+        for i, (table, table_spec) in enumerate(zip(tables, specs, strict=True)):
+            heads = {
+                h.lstrip("\ufeff").strip() if folded else normalised_id(h.lstrip("\ufeff"))
+                for h in table.header
+                if header_key(table_spec.rename.get(h, h)) == header_key(name)
+            }
+            heads |= {"\ufeff" + h for h in heads}
+            if heads:
+                found |= (file_of == i) & as_numpy(pc.is_in(values, pa.array(sorted(heads))))
+    if found.any():
+        issues.instead(found)
+        issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
 
 
 def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
@@ -595,8 +638,9 @@ def _rejected_keys(
     rows cleaning dropped, and the lines the reader could not make a row of whose key
     field can be told (a field too many at the end leaves it in its place)."""
     first, rules = issues.first_drop()
-    # (a totals row is no customer: its 合计 is not a customer whose rows were rejected)
-    totals = np.asarray([rule == "total_row" for rule in rules] + [False], dtype=bool)[first]
+    # (a totals row or a repeated header is no customer: its 合计 or 客户编号 is not a
+    # customer whose rows were rejected)
+    totals = np.asarray([rule in NOT_ROWS for rule in rules] + [False], dtype=bool)[first]
     dropped = np.flatnonzero((first >= 0) & ~totals & keys.notna().to_numpy())  # file order
     places = (file_of[dropped].astype(np.int64) << 32) + lines[dropped].astype(np.int64)
 

@@ -330,6 +330,8 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     assert "Rule GR01 not evaluated: needs a previous run" in said  # what to do about it
     # the grades whose rules lack the same columns said together, once
     assert said.count("the limit rules of grades A, B, C read annual_income, credit_limit") == 1
+    # and what to call the table's columns for them to apply
+    assert "Columns headed 年收入 (annual_income), 授信额度 (credit_limit)" in said
     assert "limit rule(s) skipped" not in said
     # no current limit in a table: dashes, not sums of nothing that read as limits of 0k
     grades = flat["_score_text"].split("Grades and limits")[1].split("Limits:")[0]

@@ -438,6 +438,15 @@ def scaled_name(header: str) -> str | None:
     return HEADER_DICTIONARY.get(normalise_header(_TEN_THOUSANDS.sub("", header)))
 
 
+def chinese_header(name: str) -> str | None:
+    """The first Chinese header the dictionary knows for a canonical name (``年收入`` for
+    ``annual_income``), to tell a user what to call a column; ``None`` when it has none."""
+    return next(
+        (h for h in _SYNONYMS.get(name, ()) if any("\u4e00" <= ch <= "\u9fff" for ch in h)),
+        None,
+    )
+
+
 def canonical_name(header: str) -> str | None:
     """The canonical name a header means, or ``None`` when the dictionary does not know it.
     A unit in brackets at the end (``(元)``, ``（小时）``) is looked past."""

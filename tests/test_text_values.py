@@ -434,8 +434,9 @@ def test_an_amount_in_brackets_is_accountings_negative(make_workspace: MakeWs) -
     """(1,234.50) is -1234.5: read as a number, then refused by the column's minimum of
     0 (out_of_range), not blanked as malformed text."""
     rows = [credit_row("C01", overdue='"(1,234.50)"'), credit_row("C02", overdue="(-5)")]
+    rows.append(credit_row("C03", overdue="−5"))  # U+2212, the minus of a document
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
-    assert _rules(ws) == {2: {"out_of_range"}, 3: {"invalid_number"}}
+    assert _rules(ws) == {2: {"out_of_range"}, 3: {"invalid_number"}, 4: {"out_of_range"}}
 
 
 def test_a_numbers_yen_and_brackets_in_full_width_are_read_not_listed() -> None:

@@ -610,7 +610,8 @@ def _number_of(value: str) -> float | None:
     if found is None:
         return None
     exponent = NUMBER_UNITS[found["unit"]] if found["unit"] else ""
-    return float(found["sign"] + found["number"].replace(",", "") + exponent)
+    sign = found["sign"].replace("−", "-")
+    return float(sign + found["number"].replace(",", "") + exponent)
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

@@ -210,13 +210,13 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
     return values, ok
 
 
-#: A number written with a currency sign or unit (``¥1,234.50``, ``-$80``, ``1,234.50元``,
+#: A number written with a currency sign or unit (``¥1,234.50``, ``-$80``, ``−80``, ``1,234.50元``,
 #: ``RMB 1234``) or as a percentage (``12.5%``); in brackets, as accounting writes a
 #: negative amount (``(1,234.50)``), it is negative (:data:`ACCOUNTING_NEGATIVE`). Looked
 #: for only among the values that do not read as plain numbers, so a clean column pays
 #: nothing.
 DECORATED_NUMBER = (
-    r"^(?P<sign>[+-]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
+    r"^(?P<sign>[+\-−]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
     r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>万元|亿元|元|万|亿|%)?$"
 )
 #: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
@@ -253,7 +253,8 @@ def _decorated_numbers(
     if not matched.any():
         return
     parts = parts.filter(pa.array(matched))
-    sign = parts.field("sign").cast(pa.large_string())
+    # (the minus sign U+2212 of text copied from a document or a web page is a minus)
+    sign = pc.replace_substring(parts.field("sign").cast(pa.large_string()), "−", "-")
     digits = pc.replace_substring(parts.field("number"), ",", "").cast(pa.large_string())
     units = pa.array(list(NUMBER_UNITS))
     exponents = pa.array(list(NUMBER_UNITS.values()), pa.large_string())

@@ -193,7 +193,8 @@ def score(
         say(
             "Note:",
             f"{_skipped_limits_text(skipped_limits)}; those grades keep "
-            "the current limit (--strict to refuse)" + _table_fields_hint(data_dir, skipped_limits),
+            "the current limit (--strict to refuse)"
+            + _table_fields_hint(data_dir, run.extras["policy"].lacking),
         )
     _print_grades(run, lang)
     _print_alerts(facts)
@@ -249,19 +250,16 @@ def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
 
 
-def _table_fields_hint(data: Path, skipped: dict[str, str]) -> str:
-    """For a flat table: the headers its columns would need for the skipped rules to
-    read them (``年收入`` is taken as ``annual_income``), or ``""``."""
-    import re
-
+def _table_fields_hint(data: Path, lacking: frozenset[str]) -> str:
+    """For a flat table: the headers its columns would need for the skipped limit rules
+    to read the names they lack (``年收入`` is taken as ``annual_income``), or ``""``."""
     from custrisk.data.headers import chinese_header
     from custrisk.data.infer import CUSTOMER_FIELDS
     from custrisk.scoring.table import is_table
 
     if not is_table(data):
         return ""
-    read = {n for why in skipped.values() for n in re.findall(r"[a-z_0-9]+", why)}
-    named = {n: h for n in sorted(read & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
+    named = {n: h for n in sorted(lacking & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
     if not named:
         return ""
     headers = ", ".join(f"{h} ({n})" for n, h in named.items())

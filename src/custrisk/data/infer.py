@@ -41,16 +41,11 @@ import pyarrow.compute as pc
 from custrisk.config.sources import header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import canonical_name
-from custrisk.data.parse import (
-    DECORATED_NUMBER,
-    NUMBER_UNITS,
-    unbracketed,
-    valid_cn_id_number,
-)
+from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import is_excel, split_sheet, top_rows, visible_worksheets
-from custrisk.io.readers import shown_names
+from custrisk.io.readers import other_delimiter, shown_names
 from custrisk.protect.envelope import is_encrypted
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
@@ -122,8 +117,6 @@ _CONTACT_IN_TEXT = re.compile(
 )
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
-#: How the number cleaning reads a number with a currency sign, unit or percent sign.
-_DECORATED = re.compile(DECORATED_NUMBER)
 _DATE = re.compile(
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日)"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
@@ -417,13 +410,9 @@ def _sniffed_delimiter(path: Path) -> str:
     which would read as one column)."""
     if export_format(path) != "csv" or not path.is_file() or is_encrypted(path):
         return ","
-    with path.open("rb") as handle:
-        line = handle.read(1 << 16).split(b"\n", 1)[0]
-    if b"," in line:
-        return ","
-    counts = {other: line.count(other.encode()) for other in (";", "\t", "|")}
-    best = max(counts, key=lambda other: counts[other])
-    return best if counts[best] >= 2 else ","
+    with path.open("rb") as handle:  # (the delimiters are ASCII in any encoding read)
+        line = handle.read(1 << 16).split(b"\n", 1)[0].decode("latin-1")
+    return "," if "," in line else other_delimiter(line) or ","
 
 
 def _table_sheet(path: Path, target: str | None) -> str | None:
@@ -437,7 +426,7 @@ def _table_sheet(path: Path, target: str | None) -> str | None:
     sheets = visible_worksheets(path)
     if len(sheets) < 2:
         return None
-    tops = {name: top_rows(path, name) for name in sheets}
+    tops = {name: top_rows(path, name) or [] for name in sheets}
     if target is not None:
         key = header_key(target)
         for name, rows in tops.items():
@@ -537,8 +526,7 @@ def _classify(
         return "date", "feature", "dates: the feature is the age in days", False
     numbered = [v for v in sample if v not in NUMBER_BLANK_WORDS]  # 无, —, /: no number
     numbers = (
-        sum(1 for v in numbered if _NUMBER.fullmatch(v) or _DECORATED.fullmatch(unbracketed(v)))
-        / len(numbered)
+        sum(1 for v in numbered if _NUMBER.fullmatch(v) or decorated_number(v)) / len(numbered)
         if numbered
         else 0.0
     )
@@ -592,11 +580,8 @@ def _whole(value: str) -> bool:
     percentage)."""
     if _INT.fullmatch(value):
         return True
-    found = _DECORATED.fullmatch(unbracketed(value))
-    if not found or found["unit"] == "%":
-        return False
-    number = found["number"].replace(",", "")
-    return float(number + NUMBER_UNITS.get(found["unit"] or "", "")).is_integer()
+    found = decorated_number(value)
+    return found is not None and found[1] != "%" and found[0].is_integer()
 
 
 def _number_of(value: str) -> float | None:
@@ -606,12 +591,8 @@ def _number_of(value: str) -> float | None:
         return float(value.replace(",", ""))
     except ValueError:
         pass
-    found = _DECORATED.fullmatch(unbracketed(value))
-    if found is None:
-        return None
-    exponent = NUMBER_UNITS[found["unit"]] if found["unit"] else ""
-    sign = found["sign"].replace("−", "-")
-    return float(sign + found["number"].replace(",", "") + exponent)
+    found = decorated_number(value)
+    return None if found is None else found[0]
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

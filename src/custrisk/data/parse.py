@@ -227,10 +227,16 @@ NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8",
 ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
 
 
-def unbracketed(value: str) -> str:
-    """``(1,234.50)`` as ``-1,234.50``; any other value as it is."""
-    found = re.fullmatch(ACCOUNTING_NEGATIVE, value)
-    return f"-{found['inner']}" if found else value
+def decorated_number(value: str) -> tuple[float, str] | None:
+    """One value read as :func:`_decorated_numbers` reads a column: the number and its
+    unit (``""`` without one), or ``None`` when it is no decorated number."""
+    bracketed = re.fullmatch(ACCOUNTING_NEGATIVE, value)
+    found = re.fullmatch(DECORATED_NUMBER, f"-{bracketed['inner']}" if bracketed else value)
+    if found is None:
+        return None
+    unit = found["unit"] or ""
+    sign = found["sign"].replace("−", "-")
+    return float(sign + found["number"].replace(",", "") + NUMBER_UNITS.get(unit, "")), unit
 
 
 def _decorated_numbers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -1072,8 +1073,6 @@ DATE_LAYOUTS = (
 def date_layout_of(values: Sequence[str]) -> str | None:
     """The first of :data:`DATE_LAYOUTS` that reads every one of ``values`` (a sample of
     a column's unreadable dates), or ``None``."""
-    import datetime as dt
-
     shown = [v.strip() for v in values if v and v.strip()]
     if not shown:
         return None

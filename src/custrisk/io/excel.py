@@ -103,26 +103,30 @@ def first_cells(path: str | os.PathLike[str], rows: int = 10) -> set[str] | None
 
     For telling one system's export from another by its headers without reading the
     whole sheet (a title row may come before the header)."""
-    if not _safe_to_open(Path(path)):
-        return None
-    try:
-        with CalamineWorkbook.from_path(str(path)) as workbook:
-            grid = workbook.get_sheet_by_index(0).to_python(nrows=rows)
-    except (CalamineError, OSError, ValueError, IndexError):
+    grid = top_rows(path, 0, rows)
+    if grid is None:
         return None
     return {str(cell).strip() for row in grid for cell in row if isinstance(cell, str)}
 
 
-def top_rows(path: str | os.PathLike[str], sheet: str, rows: int = 10) -> list[list[Any]]:
-    """The cells of the first ``rows`` rows of a workbook's sheet (``[]`` when it cannot
-    be read: the reader says why later, with context)."""
+def top_rows(
+    path: str | os.PathLike[str], sheet: str | int = 0, rows: int = 10
+) -> list[list[Any]] | None:
+    """The cells of the first ``rows`` rows of a workbook's sheet (its name, or its
+    place), or ``None`` when it cannot be read (the reader says why later, with context)
+    or is over the reader's limits."""
     if not _safe_to_open(Path(path)):
-        return []
+        return None
     try:
         with CalamineWorkbook.from_path(str(path)) as workbook:
-            return [list(row) for row in workbook.get_sheet_by_name(sheet).to_python(nrows=rows)]
+            found = (
+                workbook.get_sheet_by_index(sheet)
+                if isinstance(sheet, int)
+                else workbook.get_sheet_by_name(sheet)
+            )
+            return [list(row) for row in found.to_python(nrows=rows)]
     except (CalamineError, OSError, ValueError, IndexError, KeyError):
-        return []
+        return None
 
 
 def _safe_to_open(path: Path, limits: ExcelLimits = ExcelLimits()) -> bool:

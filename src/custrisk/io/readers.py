@@ -806,21 +806,20 @@ def _read_header(
     header = [h.strip().lstrip("\ufeff").strip() for h in fields]
     if len(header) == 1:
         _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes)
-        for other in _OTHER_DELIMITERS:
-            parts = first.split(other)
-            if other != delimiter and len(parts) > 2:
-                shown = (
-                    "its first line looks like a data row"
-                    if looks_like_data(parts)
-                    else repr(mask_pii_text(first.strip())[:60])
-                )
-                raise DataError(
-                    f"the header has one column but looks {_name(other)}-delimited: {shown}",
-                    file=str(path),
-                    line=1,
-                    hint=f"set delimiter: {_yaml_char(other)} for this source in the sources "
-                    "config, or export with commas",
-                )
+        other = other_delimiter(first, delimiter)
+        if other is not None:
+            shown = (
+                "its first line looks like a data row"
+                if looks_like_data(first.split(other))
+                else repr(mask_pii_text(first.strip())[:60])
+            )
+            raise DataError(
+                f"the header has one column but looks {_name(other)}-delimited: {shown}",
+                file=str(path),
+                line=1,
+                hint=f"set delimiter: {_yaml_char(other)} for this source in the sources "
+                "config, or export with commas",
+            )
     blanks = [i + 1 for i, h in enumerate(header) if not h]
     trailing = blanks == list(range(len(header) - len(blanks) + 1, len(header) + 1))
     if blanks and trailing and not looks_like_data(header):
@@ -900,6 +899,15 @@ def _match_header(
 
 #: Matching declared columns to a header, for the readers of other sources (SQL).
 match_header = _match_header
+
+
+def other_delimiter(first_line: str, delimiter: str = ",") -> str | None:
+    """The delimiter a header line that ``delimiter`` does not split is written with
+    (a European or tab-separated export): the first of :data:`_OTHER_DELIMITERS` that
+    splits it into three or more fields, or ``None``."""
+    return next(
+        (d for d in _OTHER_DELIMITERS if d != delimiter and len(first_line.split(d)) > 2), None
+    )
 
 
 def _name(delim: str) -> str:

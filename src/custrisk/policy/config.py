@@ -197,6 +197,8 @@ class Policy:
     decisions: Mapping[str, str] = field(default_factory=dict)
     #: Decisions whose owners are told at once (high risk): ``decision.notify``.
     notify: tuple[str, ...] = ("decline",)
+    #: The names the skipped limit rules read that this data does not have.
+    lacking: frozenset[str] = frozenset()
     _lower: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -333,6 +335,7 @@ class _PolicyLoader:
         self.names = dict(names)
         self.strict = strict
         self.skipped: dict[str, str] = {}
+        self.lacking: set[str] = set()
 
     def load(self, data: Any) -> Policy:
         root = config_root(data, self.file, allowed=_TOP_KEYS, required=("grades",))
@@ -375,6 +378,7 @@ class _PolicyLoader:
             self.skipped,
             decisions,
             notify,
+            frozenset(self.lacking),
         )
 
     def decisions(self, root: Node, codes: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -563,6 +567,7 @@ class _PolicyLoader:
                     "the grade keeps the current limit)",
                 )
             if lacking:
+                self.lacking.update(lacking)
                 self.skipped[node.key("rule")] = (
                     f"reads {join_limited(lacking, 3)}, which this data does not have; "
                     "the current limit is kept"

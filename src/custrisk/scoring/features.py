@@ -49,7 +49,6 @@ from custrisk.scoring.table import (
     check_exports_input,
     is_table_model,
     table_feature_headers,
-    table_file,
     table_sources,
     table_target,
 )
@@ -359,7 +358,9 @@ def prepare_model_features(
         as_of=as_of,
         keys=keys,
     )
-    shown = table_file(data_dir, sources) if is_table_model(model) else data_dir
+    # (a table named by the file read, not by the folder it is in)
+    files = features.workspace.report.sources[CUSTOMER_SOURCE].files
+    shown = files[0] if is_table_model(model) and files else data_dir
     check_features_given(model, features.unavailable, shown)
     return features
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -286,12 +285,6 @@ def table_target(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
         )
     labels, _ = table_labels(frame, name, header, str(info["target_bad_value"]))
     return labels
-
-
-def table_file(folder: str | os.PathLike[str], sources: SourcesConfig) -> Path:
-    """The table file that :func:`table_sources` pointed ``sources`` at in ``folder``."""
-    escaped = sources.sources[CUSTOMER_SOURCE].file
-    return Path(folder) / re.sub(r"\[([*?\[])\]", r"\1", escaped)  # glob.escape undone
 
 
 def table_feature_headers(model: LoadedModel) -> dict[str, str]:

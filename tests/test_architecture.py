@@ -25,6 +25,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"scoring", "review"}),
     frozenset({"batch", "serve", "engine"}),
     frozenset({"cli"}),
+    frozenset({"entry"}),
     frozenset({"__main__"}),
 )
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}

@@ -262,3 +262,45 @@ def test_a_stopped_command_ends_its_audit_line_with_143_and_puts_the_handlers_ba
     line = json.loads(audit_on.read_text(encoding="utf-8").splitlines()[-1])
     assert (line["exit"], line["error"]) == (143, "stopped by SIGTERM")
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+#: ``custrisk --version`` through the console script's entry point, held while it imports
+#: ``custrisk.cli`` (a finder on the import path waits there, after touching the marker
+#: file argv[1]): the window before the command line's own handlers are set.
+_LOADING = """
+import importlib.abc, pathlib, sys, time
+
+marker = pathlib.Path(sys.argv[1])
+
+class Held(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "custrisk.cli":
+            marker.touch()
+            time.sleep(60)
+        return None
+
+sys.meta_path.insert(0, Held())
+sys.argv = ["custrisk", "--version"]
+from custrisk.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_command_line_loads_is_one_line_and_the_signals_code(
+    tmp_path: Path, signum: int
+) -> None:
+    marker, stderr = tmp_path / "loading", tmp_path / "err"
+    with stderr.open("wb") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LOADING, str(marker)],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+        )
+    _wait_for(marker.is_file, proc, stderr)
+    line = _stopped(proc, signum, stderr, group=True)
+    assert line == (
+        f"Stopped: {signal.Signals(signum).name} while starting; nothing was read or written"
+    )

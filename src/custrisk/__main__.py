@@ -1,6 +1,6 @@
 """``python -m custrisk``."""
 
-from custrisk.cli import main
+from custrisk.entry import main
 
 if __name__ == "__main__":
     main()

@@ -224,6 +224,39 @@ def test_ctrl_c_of_a_dask_score_closes_the_cluster_and_removes_its_shuffle_folde
     assert not out.parent.exists() or [p.name for p in out.parent.iterdir()] == [LOCK_FILE]
 
 
+def _worker_importing(group: int) -> bool:
+    """Whether a worker process of ``group`` has Python's Ctrl-C handler and does not yet
+    ignore SIGINT: it is importing Dask, before the preload of custrisk.engine.worker_setup."""
+    listed = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True
+    ).stdout
+    for line in listed.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "spawn_main" not in args:
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(f.split(":\t", 1) for f in status.splitlines() if ":\t" in f)
+        sigint = 1 << (signal.SIGINT - 1)
+        if int(fields["SigCgt"], 16) & sigint and not int(fields["SigIgn"], 16) & sigint:
+            return True
+    return False
+
+
+def test_ctrl_c_while_the_dask_workers_start_is_one_line_without_a_workers_traceback(
+    tmp_path: Path, export_200: Path, models_200: Path
+) -> None:
+    out = tmp_path / "out" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    proc = _custrisk(*args, "--engine", "dask", "--out", str(out), env=ENV, stderr=tmp_path / "err")
+    _wait_for(lambda: _worker_importing(proc.pid), proc, tmp_path / "err")
+    line = _stopped(proc, signal.SIGINT, tmp_path / "err", group=True)
+    assert line.startswith("Stopped: SIGINT during custrisk score; the local Dask cluster closed")
+    assert not out.exists()
+
+
 @pytest.fixture
 def audit_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Auditing on, into a log of this test."""

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 import weakref
@@ -423,6 +424,29 @@ def _check_scheduler(address: str) -> None:
 
 
 @contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread within the block, and so in the threads it starts
+    and the processes they spawn, which keep the mask across ``exec``: a LocalCluster's
+    event loop and its worker processes never take Ctrl-C, even while a worker still
+    imports Dask (before its preload ignores SIGINT, a Ctrl-C there ended it with a
+    traceback). The command itself still gets it: from another thread, or as soon as
+    the mask is put back (a signal blocked meanwhile is delivered then), which is
+    within :func:`~custrisk.io.stop.stops_held`.
+    """
+    from multiprocessing import resource_tracker
+
+    # Started first, here: the thread that starts it unblocks SIGINT afterwards
+    # (multiprocessing's own blocking around the spawn), which in the cluster's event
+    # loop would undo this block before a worker is spawned from there.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
 def dask_client(
     scheduler: str | None = None,
     *,
@@ -486,7 +510,7 @@ def dask_client(
         # A stop while the cluster starts is raised once it is entered in `started`,
         # which closes it: broken off inside LocalCluster(), the half-started cluster
         # was closed at exit by Dask, printing a traceback.
-        with stops_held():
+        with stops_held(), _sigint_blocked():
             cluster = started.enter_context(
                 LocalCluster(
                     n_workers=workers,

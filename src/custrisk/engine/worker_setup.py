@@ -5,9 +5,10 @@ and the cluster's worker processes. The command stops the cluster itself (see
 :mod:`custrisk.io.stop`); a worker that took the signal as well would die printing a
 KeyboardInterrupt traceback first. So a worker ignores SIGINT: it is ended when the
 cluster is closed. (SIGTERM, sent to the group by systemd or ``timeout``, ends a worker
-quietly by its default action.) A Ctrl-C in the second or so while a worker process
-starts, before this runs, still ends that worker with a traceback; the command itself
-stops as usual.
+quietly by its default action.) A local cluster's workers are also spawned with SIGINT
+blocked (``custrisk.engine.cluster``), which covers the second or so while a worker loads
+Dask, before this runs; a worker of a cluster started elsewhere (``dask worker``) has
+this alone.
 """
 
 from __future__ import annotations

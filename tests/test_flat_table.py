@@ -89,7 +89,10 @@ def test_the_layout_is_inferred_from_headers_and_values(tmp_path: Path) -> None:
     assert schema.id_column == "客户编号"
     assert kinds["客户编号"] == ("id", "id")  # leading zeros: an id, never a number
     assert kinds["姓名"][0] == "pii" and kinds["手机号"][0] == "pii"
-    assert kinds["月收入(元)"] == ("feature", "int")
+    # a month's income: the customer's annual_income, its values × 12 (scale)
+    assert kinds["月收入(元)"] == ("feature", "float")
+    income = schema.column("月收入(元)")
+    assert (income.name, income.scale) == ("annual_income", 12)
     assert kinds["额度使用率"] == ("feature", "float")
     assert kinds["地区"] == ("feature", "category")
     assert kinds["开户日期"] == ("feature", "date")
@@ -229,7 +232,7 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
     )
     assert sorted(listed) == [  # named by the table's header, not custrisk's col<N>
         ("2", "年龄", "200", "repaired"),
-        ("3", "月收入(元)", "-300", "repaired"),
+        ("3", "月收入(元)", "-300.0", "repaired"),
         ("4", "年龄", "-1", "repaired"),
     ]
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
@@ -243,7 +246,7 @@ def test_a_number_column_with_none_written_as_a_word_is_still_a_number(tmp_path:
     frame["月收入(元)"] = income
     frame.to_csv(tmp_path / "t.csv", index=False)
     column = infer_table(tmp_path / "t.csv", target="违约").column("月收入(元)")
-    assert (column.role, column.type) == ("feature", "int")
+    assert (column.role, column.type) == ("feature", "float")  # (× 12: annual_income)
 
 
 def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None:
@@ -268,7 +271,7 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     assert scores["customer_id"].tolist()[:3] == ["2", "3", "4"]  # header on line 1
     assert "line number" in flat["_score_text"]
     assert set(scores["reason_1_label"].dropna()) <= {
-        "月收入(元)",
+        "月收入(元) × 12",
         "额度使用率",
         "地区",
         "开户日期(距今天数)",
@@ -329,9 +332,9 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     assert len(lacking) == 1 and "CR03" in lacking[0] and "alert rule(s) skipped" not in said
     assert "Rule GR01 not evaluated: needs a previous run" in said  # what to do about it
     # the grades whose rules lack the same columns said together, once
-    assert said.count("the limit rules of grades A, B, C read annual_income, credit_limit") == 1
+    assert said.count("the limit rules of grades A, B, C read credit_limit") == 1
     # and what to call the table's columns for them to apply
-    assert "Columns headed 年收入 (annual_income), 授信额度 (credit_limit)" in said
+    assert "Columns headed 授信额度 (credit_limit)" in said
     assert "limit rule(s) skipped" not in said
     # no current limit in a table: dashes, not sums of nothing that read as limits of 0k
     grades = flat["_score_text"].split("Grades and limits")[1].split("Limits:")[0]
@@ -565,7 +568,7 @@ def test_columns_that_are_customer_fields_are_read_as_an_exports_are(
     names = {c["header"]: c["name"] for c in card["table"]["columns"]}
     assert names["姓名"] == "name" and names["地区"] == "region"
     assert names["开户日期"] == "customer_since"
-    assert names["月收入(元)"].startswith("col")  # a month's income is not annual_income
+    assert names["月收入(元)"] == "annual_income"  # a month's income, × 12
     details = pd.read_parquet(flat["scores"].with_name("scores.details.parquet"))
     assert {"name_masked", "phone_masked", "region", "customer_since"} <= set(details.columns)
     assert "name" not in details.columns and "phone" not in details.columns
@@ -577,6 +580,10 @@ def test_columns_that_are_customer_fields_are_read_as_an_exports_are(
     path = tmp_path / "limits.csv"
     table.to_csv(path, index=False)
     _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "models")
+    card = json.loads((tmp_path / "models" / "logistic" / "1" / "model.json").read_text("utf-8"))
+    names = {c["header"]: c["name"] for c in card["table"]["columns"]}
+    assert names["年收入"] == "annual_income"  # named as it is: before a month's × 12
+    assert names["月收入(元)"].startswith("col")
     scores_path = tmp_path / "run" / "scores.csv"
     output = _invoke(
         "score", path, "-m", "logistic", "--models-dir", tmp_path / "models", "-o", scores_path
@@ -666,3 +673,25 @@ def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
     output = _invoke("followups", flat["scores"], "--limit", "5")
     assert "never followed up" in output
     assert "nan" not in output.split()
+
+
+def test_an_amount_in_wan_yuan_and_a_monthly_income_give_limits_in_yuan(tmp_path: Path) -> None:
+    """授信额度(万元) is the credit limit × 10,000 and 月收入(元) the annual income × 12:
+    the grades' limit rules read both in 元 (as they were, 5 would be a limit of 5 元)."""
+    table = _table(600, seed=5)
+    table["授信额度(万元)"] = np.random.default_rng(5).choice([5, 10, 20], len(table))
+    path = tmp_path / "limits.csv"
+    table.to_csv(path, index=False)
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "models")
+    said = " ".join(output.split())
+    assert "credit_limit = value × 10,000" in said and "annual_income = value × 12" in said
+    scores_path = tmp_path / "run" / "scores.csv"
+    output = _invoke(
+        "score", path, "-m", "logistic", "--models-dir", tmp_path / "models", "-o", scores_path
+    )
+    assert not [line for line in output.splitlines() if "annual_income, credit_limit" in line]
+    scores = pd.read_csv(scores_path, encoding="utf-8-sig")
+    assert scores["current_limit"].isin([50_000, 100_000, 200_000]).all()
+    details = pd.read_parquet(scores_path.with_name("scores.details.parquet"))
+    income = pd.to_numeric(table["月收入(元)"]).to_numpy()
+    assert np.allclose(details["annual_income"].to_numpy(), income * 12, equal_nan=True)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -471,20 +472,28 @@ def test_a_workbook_of_several_sheets_is_proposed_sheet_by_sheet_and_trains(
     assert "Trained logistic on 200 labelled customers" in " ".join(trained.split())
 
 
-def test_an_amount_in_ten_thousands_is_named_with_what_it_would_be(
+def test_an_amount_in_ten_thousands_is_read_with_its_scale(
     export_200: Path, tmp_path: Path
 ) -> None:
-    """年收入(万元) is not taken as annual_income (custrisk reads 元: a scorecard would
-    read 12.5 for 125,000), and the terminal says what it would be once in 元."""
+    """年收入(万元) is taken as annual_income with ``scale: 10000`` (custrisk reads 元: as it
+    is, a limit rule would read 12.5 for 125,000), and validating the proposal reads the
+    values in 元."""
     data = tmp_path / "data"
     data.mkdir()
     credit = pd.read_csv(export_200 / "credit.csv", dtype=str, keep_default_na=False)
+    in_yuan = pd.to_numeric(credit["annual_income"])
+    credit["annual_income"] = (in_yuan / 10_000).map(lambda v: f"{v:.6f}")
     credit = credit.rename(columns={"annual_income": "年收入(万元)"})
     credit.to_csv(data / "credit.csv", index=False)
     output = " ".join(_invoke("init", data, "--out", tmp_path / "c").split())
-    assert "credit.csv: 年收入(万元) (in 万元: annual_income once in 元)" in output
+    assert "年收入(万元)" not in output.partition("not recognised")[2]
     proposed = yaml.safe_load((tmp_path / "c" / "sources.yaml").read_text(encoding="utf-8"))
-    assert proposed["sources"]["credit"]["rename"]["年收入(万元)"] != "annual_income"
+    assert proposed["sources"]["credit"]["rename"]["年收入(万元)"] == "annual_income"
+    column = proposed["sources"]["credit"]["columns"]["annual_income"]
+    assert (column["type"], column["scale"]) == ("float", 10000)
+    workspace = load_workspace(data, config=tmp_path / "c" / "sources.yaml", sources=("credit",))
+    read = workspace.frames["credit"]["annual_income"].to_numpy(dtype=float)
+    assert np.allclose(read, in_yuan.to_numpy(), rtol=1e-9, atol=1e-3)
 
 
 def test_exports_with_custrisks_own_headers_get_a_labels_section_without_rename(

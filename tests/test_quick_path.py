@@ -30,6 +30,7 @@ sources:
       customer_id: {type: id, required: true}
       age: {type: int, min: 18, max: 100, on_invalid: blank}
       income: {type: float, min: 0, max: 1000000, on_invalid: blank}
+      limit_wan: {type: float, min: 0, max: 5000000, scale: 10000, on_invalid: blank}
       children: {type: int, on_invalid: blank}
       ratio: {type: float}
       region: {type: category, allowed: [华东, 华北, North], on_invalid: blank}
@@ -112,6 +113,16 @@ def test_out_of_range_and_not_allowed_values_are_left_to_the_cleaner() -> None:
     assert _clean("age", "101") == ("issue",)
     assert region("华东") == "华东" and region("north") is DECLINE
     assert _clean("region", "north") == ("issue",)  # the cleaner repairs the case
+
+
+def test_a_scaled_column_is_read_in_its_unit_and_ranged_after_scaling() -> None:
+    """``scale: 10000`` (an amount in 万元): 12.5 is 125,000 元, on both paths; 600 万元 is
+    over the 5,000,000 the column allows, though 600 is not."""
+    rule = column_rule(SPEC.column("limit_wan"), CONFIG)
+    assert rule is not None
+    assert rule("12.5") == 125_000.0 and _clean("limit_wan", "12.5") == ("value", 125_000.0)
+    assert rule("600") is DECLINE and _clean("limit_wan", "600") == ("issue",)
+    assert rule("500") == 5_000_000.0
 
 
 def test_ids_the_cleaner_would_normalise_are_left_to_it() -> None:

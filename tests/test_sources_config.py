@@ -161,6 +161,24 @@ def test_packaged_configs_blank_bad_values_of_every_optional_column(profile: str
             r"key 'sources\.credit\.columns\.customer_id\.zero_pad': must be at most 64",
         ),
         (
+            BASE + "      limit: {type: int, scale: 10000}\n",
+            r"key 'sources\.credit\.columns\.limit\.scale': applies to float columns, not int; "
+            r"declare the column type: float",
+        ),
+        (
+            BASE + "      limit: {type: float, scale: 0}\n",
+            r"key 'sources\.credit\.columns\.limit\.scale': must be above 0 and at most 1e\+12, "
+            r"got 0; the unit of the column's values, e\.g\. 10000 for amounts in 万元",
+        ),
+        (
+            BASE + "      limit: {type: float, scale: .nan}\n",
+            r"key 'sources\.credit\.columns\.limit\.scale': must be above 0",
+        ),
+        (
+            BASE + "      limit: {type: float, scale: 万元}\n",
+            r"key 'sources\.credit\.columns\.limit\.scale': expected a number, got '万元'",
+        ),
+        (
             BASE + TXNS + "    max_orphan_share: 1.5\n",
             r"key 'sources\.transactions\.max_orphan_share': must be a share from 0 to 1, "
             r"got 1\.5; e\.g\. 0\.5 \(half the rows\); 1 turns the check off",

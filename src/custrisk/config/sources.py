@@ -38,6 +38,8 @@ MAX_REJECTED_SHARE = 0.5
 #: The widest ``zero_pad`` of an id column: wider than any id number (18 digits) with
 #: room to spare, and far from a width whose padding would fill the memory.
 MAX_ZERO_PAD = 64
+#: The largest ``scale`` of a column (亿, 10^8, and a little room).
+MAX_SCALE = 1e12
 DATES_AHEAD_OF = ("data", "today")
 #: Workbook files (read one sheet each: ``sheet:`` or ``FILE.xlsx#SHEET``).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -56,6 +58,7 @@ _COLUMN_KEYS = (
     "on_invalid",
     "recode",
     "zero_pad",
+    "scale",
     "description",
 )
 _SOURCE_KEYS = (
@@ -105,6 +108,10 @@ class ColumnSpec:
     #: An id column's width: all-digit values shorter than it get leading zeros
     #: (``42`` -> ``0000000042`` with 10), for an export whose id cells were numbers.
     zero_pad: int | None = None
+    #: A float column's unit: each value read is multiplied by it, before ``min`` and
+    #: ``max`` are checked (10000 for amounts in 万元, 12 for a monthly income read as
+    #: ``annual_income``).
+    scale: float | None = None
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).
@@ -794,6 +801,20 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
                 f"must be at most {MAX_ZERO_PAD}, got {zero_pad}",
                 hint="the width of the ids, e.g. 10 for 0000000042",
             )
+    scale = node.number("scale")
+    if scale is not None:
+        if ctype != "float":
+            raise node.error(
+                "scale",
+                f"applies to float columns, not {ctype}",
+                hint="declare the column type: float",
+            )
+        if not (0 < scale <= MAX_SCALE):
+            raise node.error(
+                "scale",
+                f"must be above 0 and at most {MAX_SCALE:g}, got {scale}",
+                hint="the unit of the column's values, e.g. 10000 for amounts in 万元",
+            )
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -807,6 +828,7 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         on_invalid=node.text("on_invalid", "reject", allowed=ON_INVALID),
         recode=recode,
         zero_pad=zero_pad,
+        scale=float(scale) if scale is not None else None,
     )
 
 

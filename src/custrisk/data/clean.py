@@ -1140,6 +1140,7 @@ def _clean_text(
             record_invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
+    values = _scaled(values, col)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         record_invalid(out_of_range, col, "out_of_range", raw_values, issues)
@@ -1211,6 +1212,7 @@ def _clean_typed(
     else:
         flags = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
         values = pd.Series(pd.arrays.BooleanArray(flags, missing))
+    values = _scaled(values, col)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         record_invalid(out_of_range, col, "out_of_range", arr, issues)
@@ -1219,6 +1221,13 @@ def _clean_typed(
     if col.type == "date":
         values = implausible_dates(values, col, dates or DateLimits(), arr, issues)
     return values
+
+
+def _scaled(values: pd.Series, col: ColumnSpec) -> pd.Series:
+    """A float column's values in its ``scale``'s unit (as read, without one)."""
+    if col.scale is None:
+        return values
+    return values * col.scale
 
 
 def _series_of(values: np.ndarray) -> pd.Series:

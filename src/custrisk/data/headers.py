@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from types import MappingProxyType
 
 #: The source a canonical name that is not in the packaged sources config belongs to.
@@ -427,15 +428,83 @@ HEADER_DICTIONARY = _build()
 _UNIT = re.compile(r"\s*[(（](?:元|人民币|rmb|cny|小时|天|日|次|笔|个)[)）]\s*$", re.IGNORECASE)
 
 
-_TEN_THOUSANDS = re.compile(r"\s*[(（]\s*万元?\s*[)）]\s*$")
+#: Units after an amount's header that scale its values into 元 (``年收入(万元)``,
+#: ``授信额度/万``), by the unit's text.
+UNIT_SCALES: MappingProxyType[str, int] = MappingProxyType(
+    {
+        "千": 1_000,
+        "千元": 1_000,
+        "万": 10_000,
+        "万元": 10_000,
+        "百万": 1_000_000,
+        "百万元": 1_000_000,
+        "亿": 100_000_000,
+        "亿元": 100_000_000,
+    }
+)
+_SCALED_UNIT = re.compile(
+    r"\s*(?:[(（]\s*(?P<bracketed>百万元?|千元?|万元?|亿元?)\s*[)）]|[/／]\s*(?P<after>百万元?|千元?|万元?|亿元?))"
+    r"\s*$"
+)
+#: The canonical columns that are amounts of money, which a unit scales.
+AMOUNTS = frozenset(
+    {"annual_income", "credit_limit", "outstanding_balance", "overdue_amount", "amount"}
+)
+#: Headers of a monthly income: read as ``annual_income``, twelve times the value.
+_MONTHLY_INCOME = frozenset(
+    normalise_header(h)
+    for h in (
+        "月收入",
+        "月均收入",
+        "月薪",
+        "月工资",
+        "税后月收入",
+        "个人月收入",
+        "monthly income",
+        "monthly_income",
+        "income per month",
+    )
+)
+
+
+@dataclass(frozen=True)
+class ScaledField:
+    """An amount column whose values need a factor to be the canonical column's (in 元,
+    a year's income): ``年收入(万元)`` is ``annual_income`` times 10,000."""
+
+    name: str
+    scale: int
+    #: what the factor is, for the terminal and config comments
+    why: str
+
+
+def scaled_field(header: str) -> ScaledField | None:
+    """The canonical amount a header means once its values are multiplied (``年收入(万元)``:
+    ``annual_income`` × 10,000; ``月收入``: ``annual_income`` × 12; ``月收入(千元)``:
+    × 12,000), or ``None`` when the header is not such an amount."""
+    unit = _SCALED_UNIT.search(header)
+    factor, base, whys = 1, header, []
+    if unit is not None:
+        text = unit.group("bracketed") or unit.group("after")
+        factor, base = UNIT_SCALES[text], header[: unit.start()]
+        whys.append(f"in {text}")
+    elif _UNIT.search(header):
+        base = _UNIT.sub("", header)
+    key = normalise_header(base)
+    if key in _MONTHLY_INCOME:
+        return ScaledField("annual_income", factor * 12, ", ".join([*whys, "monthly"]))
+    name = HEADER_DICTIONARY.get(key)
+    if unit is None or name not in AMOUNTS:
+        return None
+    assert name is not None
+    return ScaledField(name, factor, whys[0])
 
 
 def scaled_name(header: str) -> str | None:
-    """The canonical name a header in 万元 (``年收入(万元)``) would mean in 元, or ``None``:
-    custrisk reads amounts in 元, so such a column is not taken as the name as it is."""
-    if not _TEN_THOUSANDS.search(header):
-        return None
-    return HEADER_DICTIONARY.get(normalise_header(_TEN_THOUSANDS.sub("", header)))
+    """The canonical name a header in 万元 (``年收入(万元)``) or of a monthly income means
+    once scaled (:func:`scaled_field`), or ``None``."""
+    found = scaled_field(header)
+    return found.name if found is not None else None
 
 
 def chinese_header(name: str) -> str | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from custrisk.config.sources import header_key
 from custrisk.data.exports import export_format, read_export
-from custrisk.data.headers import canonical_name
+from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
@@ -152,6 +152,9 @@ class InferredColumn:
     #: value outside is blanked while cleaning and listed, as an export's would be
     lower: float | None = None
     upper: float | None = None
+    #: the factor its values are read with (``scale`` in the sources config): a column
+    #: of 万元 as the customer field in 元, a monthly income as ``annual_income``
+    scale: int | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,8 @@ def infer_table(
             "to use the row numbers",
         )
     used: set[str] = set()
+    # A field named as it is (年收入) is that column's before a scaled one's (月收入)
+    exact = {canonical_name(h) for h in headers} - {None}
     columns = []
     as_of_taken = False
     for i, header in enumerate(headers, start=1):
@@ -334,15 +339,25 @@ def infer_table(
             lower, upper, bounded = _plausible_range(header, kind, role, values)
             if bounded:
                 reason = f"{reason}; {bounded}"
+            known, scale = _customer_field(header, kind, role, exact)
+            name = _name(header, i, used, known=known)
+            if scale is not None and name == known:
+                kind = "float"  # (a scale applies to float columns)
+                reason = f"{reason}; {scale.why}: {known} = value × {scale.scale:,}"
+                lower = None if lower is None else lower * scale.scale
+                upper = None if upper is None else upper * scale.scale
+            else:
+                scale = None
             col = InferredColumn(
                 header,
-                _name(header, i, used, known=_customer_field(header, kind, role)),
+                name,
                 kind,
                 role,
                 reason,
                 pii,
                 lower=lower,
                 upper=upper,
+                scale=scale.scale if scale is not None else None,
             )
         columns.append(
             InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
@@ -665,21 +680,37 @@ CUSTOMER_FIELDS: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
-def _customer_field(header: str, kind: str, role: str) -> str | None:
-    """The customer field (:data:`CUSTOMER_FIELDS`) a column is, by header and values."""
+def _customer_field(
+    header: str, kind: str, role: str, exact: Collection[str | None] = ()
+) -> tuple[str | None, ScaledField | None]:
+    """The customer field (:data:`CUSTOMER_FIELDS`) a column is, by header and values,
+    and the factor its values need to be it (an amount in 万元, a monthly income) when
+    no header in ``exact`` names the field as it is."""
     field = canonical_name(header)
-    wanted = CUSTOMER_FIELDS.get(field or "")
+    scale = None
+    if field is None:
+        scale = scaled_field(header)
+        if scale is None or scale.name in exact:
+            return None, None
+        field = scale.name
+    found = _field_kind(field, kind, role)
+    return (field, scale) if found else (None, None)
+
+
+def _field_kind(field: str, kind: str, role: str) -> bool:
+    """Whether a column of ``kind`` and ``role`` holds the customer field ``field``."""
+    wanted = CUSTOMER_FIELDS.get(field)
     if wanted is None:
-        return None
+        return False
     if role == "pii":
         found: str | None = "pii"
     elif role != "feature":
-        return None
+        return False
     elif kind in ("int", "float"):
         found = "number"
     else:
         found = {"category": "category", "string": "category", "date": "date"}.get(kind)
-    return field if found == wanted else None
+    return found == wanted
 
 
 def _name(header: str, position: int, used: set[str], known: str | None = None) -> str:

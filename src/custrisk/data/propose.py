@@ -38,7 +38,13 @@ from custrisk.config.sources import (
     parse_sources_config,
 )
 from custrisk.data.exports import export_format, read_export
-from custrisk.data.headers import EXTRA_SOURCES, VALUE_RECODES, canonical_name, scaled_name
+from custrisk.data.headers import (
+    EXTRA_SOURCES,
+    VALUE_RECODES,
+    canonical_name,
+    scaled_field,
+    scaled_name,
+)
 from custrisk.data.infer import DATETIME_FORMATS, InferredColumn, TableSchema, infer_table
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
@@ -87,7 +93,7 @@ class ProposedFile:
     @property
     def unmapped(self) -> list[str]:
         long = [f"{h[:40]}… ({len(h):,} characters: left out)" for h in self.left_out]
-        return [_unrecognised(c.header) for c in self.columns if not c.recognised] + long
+        return [c.header for c in self.columns if not c.recognised] + long
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,6 @@ class Proposal:
     def labels_file(self) -> str | None:
         """The outcomes (labels) file found in the folder, for ``--labels``."""
         return next((f.file for f in self.files if f.outcome_names), None)
-
-
-def _unrecognised(header: str) -> str:
-    scaled = scaled_name(header)
-    return f"{header} (in 万元: {scaled} once in 元)" if scaled else header
 
 
 def candidate_files(data_dir: Path) -> list[Path]:
@@ -248,6 +249,14 @@ def _canonical(schema: TableSchema) -> dict[str, str]:
         name = canonical_name(col.header)
         if name is not None and name not in out.values():
             out[col.header] = name
+    # An amount in 万元 or a monthly income, read with a scale (scaled_field), when no
+    # header names the field as it is
+    for col in schema.columns:
+        if len(col.header) > MAX_HEADER_CHARS or col.header in out:
+            continue
+        scaled = scaled_field(col.header)
+        if scaled is not None and scaled.name not in out.values():
+            out[col.header] = scaled.name
     return out
 
 
@@ -299,6 +308,10 @@ def _build(
             name = canon[col.header]
             rules, why = _packaged_rules(known.get(name), col, values.get(col.header, []))
             rules = _blank_when_optional(rules)
+            scaled = scaled_field(col.header) if canonical_name(col.header) is None else None
+            if scaled is not None:
+                rules = {**rules, "type": "float", "scale": scaled.scale}
+                why = f"{why}; {scaled.why}: {name} = value × {scaled.scale:,}"
             how = "rules of the packaged config" if name in known else f"kept as {rules['type']}"
             columns.append(
                 ProposedColumn(
@@ -322,16 +335,8 @@ def _build(
         else:
             name = _slug(col.header, position, used)
             rules = _blank_when_optional(_inferred_rules(col))
-            also = canonical_name(col.header)
-            scaled = scaled_name(col.header)
-            note = (
-                f"; it also means {also}, taken by another column"
-                if also
-                else f"; in 万元 it would be {scaled}, which custrisk reads in 元: export the "
-                f"column in 元, or multiply it by 10,000, and map it under rename"
-                if scaled
-                else ""
-            )
+            also = canonical_name(col.header) or scaled_name(col.header)
+            note = f"; it also means {also}, taken by another column" if also else ""
             columns.append(
                 ProposedColumn(
                     col.header,

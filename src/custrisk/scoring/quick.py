@@ -211,6 +211,8 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             if blank is DECLINE or text is None or not pattern.fullmatch(text):
                 return DECLINE
             value = convert(text)
+            if col.scale is not None:  # (the cleaner's: a float column's unit)
+                value *= col.scale
             if (col.min is not None and value < col.min) or (
                 col.max is not None and value > col.max
             ):

@@ -76,6 +76,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             columns[col.name] = {"type": "date", "on_invalid": "blank"}
         else:
             columns[col.name] = {"type": col.type, "on_invalid": "blank"}
+            if col.scale is not None:
+                columns[col.name]["scale"] = col.scale
             for bound, value in (("min", col.lower), ("max", col.upper)):
                 if value is not None:
                     columns[col.name][bound] = int(value) if float(value).is_integer() else value
@@ -125,6 +127,11 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             entry["expr"] = f"as_of - {col.name}"
         else:
             entry["field"] = col.name
+        if col.scale is not None:  # (the value is not the header's: 月收入 × 12)
+            entry["label"] = {
+                "zh": f"{col.header} × {col.scale:,}",
+                "en": f"{col.header} × {col.scale:,}",
+            }
         indicators[code] = entry
     # The as-of date of a table: the latest credible date of its application or
     # snapshot date column, else of its most recent date column, so that ages are

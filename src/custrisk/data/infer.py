@@ -120,6 +120,7 @@ _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
 _DATE = re.compile(
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日)"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
+    r"|\d{4}[-/]\d{1,2}|\d{4}年\d{1,2}月"  # a month (开户年月 2019-05): its first day
 )
 #: Date-and-time layouts of exports that stamp records (创建时间, 申请时间): the day counts.
 DATETIME_FORMATS = (
@@ -129,6 +130,9 @@ DATETIME_FORMATS = (
     "%Y/%m/%d %H:%M",
     "%Y-%m-%dT%H:%M:%S",
 )
+#: Month layouts of a table's dates (开户年月 ``2019-05``, ``2019年5月``): read as the
+#: month's first day, tried after the day layouts.
+MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -252,6 +256,7 @@ def infer_table(
         "%Y%m%d",
         "%Y年%m月%d日",
         *DATETIME_FORMATS,
+        *MONTH_FORMATS,
     ),
     sample_rows: int = SAMPLE_ROWS,
 ) -> TableSchema:

@@ -721,3 +721,31 @@ def test_a_column_of_months_is_a_date_of_the_months_first_day(tmp_path: Path) ->
     assert workspace.frames["credit"][hired.name].iloc[13] == pd.Timestamp(
         "2020-02-01"
     )  # 2020年2月
+
+
+def test_protected_attributes_are_never_features_however_predictive(tmp_path: Path) -> None:
+    """民族, 宗教信仰, 血型 and 健康状况 are left out (征信业管理条例 第十四条 forbids collecting
+    religion, blood type and illness; ethnicity is a ground of discrimination), even
+    when they would predict the outcome; the layout says why."""
+    table = _table(600, seed=7)
+    bad = table["违约"] == "是"
+    table["民族"] = np.where(bad, "甲族", "乙族")  # as predictive as can be
+    table["宗教信仰"] = np.where(bad, "有", "无")
+    table["Blood Type"] = np.where(bad, "A", "O")
+    table["健康状况"] = np.where(bad, "一般", "良好")
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    for header, what in [
+        ("民族", "ethnicity"),
+        ("宗教信仰", "religion"),
+        ("Blood Type", "genes or biometrics"),
+        ("健康状况", "health"),
+    ]:
+        assert f"{header} ignored a protected attribute ({what})" in said, header
+    card = json.loads((tmp_path / "m" / "logistic" / "1" / "model.json").read_text("utf-8"))
+    used = {meta["zh"] for meta in card["feature_labels"].values()}
+    assert not used & {"民族", "宗教信仰", "Blood Type", "健康状况"}
+    sources = (tmp_path / "m" / "logistic" / "1" / "sources.yaml").read_text(encoding="utf-8")
+    assert "民族" not in sources and "健康状况" not in sources  # not even read

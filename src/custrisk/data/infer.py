@@ -109,6 +109,32 @@ _PII_HEADER = re.compile(
     r"|^(?:借款人|负责人|申请人|客户经理|业务员|qq)$",
     re.IGNORECASE,
 )
+#: Headers of attributes a credit decision must not rest on, by what they are: those
+#: 征信业管理条例 (第十四条) forbids collecting (religion, genes, fingerprints, blood
+#: type, illness and medical history) and the grounds of discrimination (ethnicity,
+#: political affiliation, disability, sexual orientation). Never a feature.
+PROTECTED_ATTRIBUTES: MappingProxyType[str, re.Pattern[str]] = MappingProxyType(
+    {
+        "religion": re.compile(r"宗教|信仰|(^|_)(religion|religious|faith)($|_)"),
+        "ethnicity": re.compile(r"民族|种族|(^|_)(ethnicity|ethnic|ethnic_group|race)($|_)"),
+        "genes or biometrics": re.compile(r"基因|指纹|血型|(^|_)(genetic|gene|blood_type)($|_)"),
+        "health": re.compile(
+            r"疾病|病史|健康状况|身体状况|残疾|(^|_)(disease|illness|medical|medical_history|"
+            r"health_status|disability|disabled)($|_)"
+        ),
+        "political affiliation": re.compile(r"政治面貌|党派|(^|_)(political|political_party)($|_)"),
+        "sexual orientation": re.compile(r"性取向|(^|_)sexual_orientation($|_)"),
+    }
+)
+
+
+def protected_attribute(header: str) -> str | None:
+    """What a header names that a credit decision must not rest on (:data:`PROTECTED_ATTRIBUTES`),
+    or ``None``."""
+    key = re.sub(r"[\W_]+", "_", header_key(header))  # Blood Type, blood-type: blood_type
+    return next((what for what, p in PROTECTED_ATTRIBUTES.items() if p.search(key)), None)
+
+
 #: Contact data inside a text value (a note "客户张三电话13812345678"): a category
 #: holding one would keep it in the model's bins.
 _CONTACT_IN_TEXT = re.compile(
@@ -517,6 +543,14 @@ def _classify(
     if n == 0:
         return "string", "ignored", "blank in every row", False
     sample = values[:5000]
+    protected = protected_attribute(header)
+    if protected is not None:
+        return (
+            "string",
+            "ignored",
+            f"a protected attribute ({protected}): a credit decision must not rest on it",
+            False,
+        )
     if _PII_HEADER.search(header_key(header)) or _PII_HEADER.search(header):
         return "string", "pii", "the header names personal data", True
     if _share(sample, _PHONE) >= PII_SHARE:

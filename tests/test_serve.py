@@ -211,7 +211,9 @@ def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None
     assert model["decision"]["grades"]["E"] == "decline"
     spec = httpx.get(f"{base}/openapi.json").json()
     assert "/v1/score" in spec["paths"]
-    assert "月收入" in spec["components"]["schemas"]["Record"]["properties"]
+    income = spec["components"]["schemas"]["Record"]["properties"]["月收入"]
+    assert "read as annual_income = value × 12" in income["description"]
+    assert fields["月收入"]["scale"] == 12 and fields["月收入"]["name"] == "annual_income"
     assert "openapi.json" in httpx.get(f"{base}/docs").text
 
 
@@ -466,6 +468,9 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
     ("body", "field", "problem"),
     [
         ({"月收x": 9000}, "月收x", "did you mean '月收入'"),
+        # 月收入 is read as annual_income × 12: an annual figure sent under that name
+        # would be read × 12 again
+        ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),
         ({"年龄": {"value": 3}}, "年龄", "got an object"),
         (
             {"records": [{"客户编号": "D1", "年龄": 30}, {"客户编号": "D1", "年龄": 40}]},

@@ -89,6 +89,8 @@ class InputField:
     allowed: tuple[str, ...] | None = None
     in_model: bool = False
     label: str = ""
+    #: the factor the field's values are read with (月收入 as annual_income: 12)
+    scale: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,6 +104,8 @@ class InputField:
         }
         if self.allowed is not None:
             out["allowed"] = list(self.allowed)
+        if self.scale is not None:
+            out["scale"] = self.scale
         return out
 
 
@@ -174,9 +178,14 @@ class RecordScorer:
         )
         self.fields = _input_fields(model, self.sources)
         self.by_key: dict[str, InputField] = {}
+        #: custrisk's names of scaled fields: a value sent under one would be read × scale
+        self.scaled_names: dict[str, InputField] = {}
         for f in self.fields:
             self.by_key[f.header] = f
-            self.by_key.setdefault(f.name, f)
+            if f.scale is not None and f.name != f.header:
+                self.scaled_names[f.name] = f
+            else:
+                self.by_key.setdefault(f.name, f)
         self.id_field = next((f for f in self.fields if f.role == "id"), None)
         self.row_numbered = self.spec.row_number is not None
         self._true = self.sources.true_values[0] if self.sources.true_values else "true"
@@ -240,7 +249,18 @@ class RecordScorer:
                 continue
             for key, value in record.items():
                 known = self.by_key.get(str(key))
-                if known is None:
+                scaled = self.scaled_names.get(str(key))
+                if known is None and scaled is not None:
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": f"{scaled.name} is read from the field {scaled.header!r}, "
+                            f"its value × {scaled.scale:,}: send {scaled.header!r} as the table "
+                            "has it",
+                        }
+                    )
+                elif known is None:
                     close = difflib.get_close_matches(str(key), list(self.by_key), n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     problems.append(
@@ -688,6 +708,7 @@ def _input_fields(model: LoadedModel, sources: SourcesConfig) -> list[InputField
                 allowed=allowed,
                 in_model=in_model,
                 label=col["header"],
+                scale=col.get("scale"),
             )
         )
     return out

@@ -897,8 +897,10 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
         }
         if f.allowed is not None:
             schema["enum"] = [*f.allowed, None]
-        schema["description"] = f"{f.role}, {f.type}" + (
-            ", personal data (stored masked)" if f.pii else ""
+        schema["description"] = (
+            f"{f.role}, {f.type}"
+            + (", personal data (stored masked)" if f.pii else "")
+            + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
         )
         properties[f.header] = schema
     record = {"type": "object", "properties": properties, "additionalProperties": False}

@@ -123,6 +123,14 @@ def test_a_scaled_column_is_read_in_its_unit_and_ranged_after_scaling() -> None:
     assert rule("12.5") == 125_000.0 and _clean("limit_wan", "12.5") == ("value", 125_000.0)
     assert rule("600") is DECLINE and _clean("limit_wan", "600") == ("issue",)
     assert rule("500") == 5_000_000.0
+    # a unit in the cell of a column that has one: 50万 万元? refused, not read × 10,000 twice
+    assert _clean("limit_wan", "50万") == ("issue",) and _clean("limit_wan", "1%") == ("issue",)
+    assert _clean("limit_wan", "12元") == ("issue",) and _clean("limit_wan", "¥12") == ("issue",)
+    assert _clean("limit_wan", "(12)") == ("issue",)  # read, -120,000: below the min of 0
+    assert _clean("limit_wan", "1,200") == ("issue",)  # read, 12,000,000: over the max
+    assert _clean("limit_wan", "1,2") == ("issue",)
+    assert _clean("limit_wan", "0.5") == ("value", 5_000.0)
+    assert _clean("income", "50万") == ("value", 500_000.0)  # a column without a scale
 
 
 def test_ids_the_cleaner_would_normalise_are_left_to_it() -> None:

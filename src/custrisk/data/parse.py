@@ -115,7 +115,8 @@ def parse_values(
     if col.type in ("int", "float"):
         if col.recode:  # words standing for numbers: {是: 1, 否: 0}
             text = _recoded(text, col.recode)
-        floats, ok = _parse_numbers(text, present)
+        # (a column with a scale has its unit: 50万 there is 50 of it or 500,000? refused)
+        floats, ok = _parse_numbers(text, present, units=col.scale is None)
         malformed = present & ~ok
         if col.type == "float":
             return pd.Series(floats, dtype="float64"), [(malformed, "invalid_number")]
@@ -182,10 +183,13 @@ def _recoded(text: pa.Array, recode: tuple[tuple[str, str], ...]) -> pa.Array:
     return pc.if_else(hit, targets.take(pc.fill_null(where, 0)), text)
 
 
-def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _parse_numbers(
+    text: pa.Array, present: np.ndarray, *, units: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Floats (NaN where blank or malformed) and the mask of well-formed values.
 
     Thousands separators ("1,234,567.5") are accepted; "inf" and "nan" are not numbers.
+    Without ``units``, a value with a currency sign or unit (``50万``, ``¥12``) is malformed.
     """
     given = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
     with_commas = present & as_numpy(pc.match_substring(text, ","))
@@ -205,7 +209,7 @@ def _parse_numbers(text: pa.Array, present: np.ndarray) -> tuple[np.ndarray, np.
         values = pc.cast(given, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
     ok = present & np.isfinite(values)
     if not ok.all() and (present & ~ok).any():
-        _decorated_numbers(text, present & ~ok, values, ok)
+        _decorated_numbers(text, present & ~ok, values, ok, units=units)
     values[~ok] = np.nan
     return values, ok
 
@@ -222,6 +226,9 @@ DECORATED_NUMBER = (
 #: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
 #: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,
 #: the value is the exact double of the number written out in full.
+#: A currency sign or unit in a number (what a column with a ``scale`` must not hold: is
+#: ``50万`` in a column of 万元 50 of them, or 500,000 元 to scale again?).
+_MONEY_MARK = r"[¥￥$元万亿%]|RMB|CNY"
 NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
 #: A value in brackets: accounting's negative amount, read as ``-`` and what is inside.
 ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
@@ -240,10 +247,11 @@ def decorated_number(value: str) -> tuple[float, str] | None:
 
 
 def _decorated_numbers(
-    text: pa.Array, rows: np.ndarray, values: np.ndarray, ok: np.ndarray
+    text: pa.Array, rows: np.ndarray, values: np.ndarray, ok: np.ndarray, *, units: bool = True
 ) -> None:
     """Read the ``rows`` of ``text`` that are decorated numbers (:data:`DECORATED_NUMBER`)
-    into ``values`` and mark them in ``ok``: the number scaled by its unit."""
+    into ``values`` and mark them in ``ok``: the number scaled by its unit (without
+    ``units``, one with a currency sign or unit is left unread)."""
     where = np.flatnonzero(rows)
     subset = text.take(pa.array(where))
     bracketed = pc.extract_regex(subset, ACCOUNTING_NEGATIVE)
@@ -256,6 +264,8 @@ def _decorated_numbers(
         subset = pc.if_else(pc.is_valid(bracketed), negated, subset)
     parts = pc.extract_regex(subset, DECORATED_NUMBER)
     matched = as_numpy(pc.is_valid(parts))
+    if not units and matched.any():  # (brackets and the document's minus are still read)
+        matched &= ~as_numpy(pc.fill_null(pc.match_substring_regex(subset, _MONEY_MARK), False))
     if not matched.any():
         return
     parts = parts.filter(pa.array(matched))

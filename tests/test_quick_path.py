@@ -125,7 +125,9 @@ def test_a_scaled_column_is_read_in_its_unit_and_ranged_after_scaling() -> None:
     assert rule("500") == 5_000_000.0
     # a unit in the cell of a column that has one: 50万 万元? refused, not read × 10,000 twice
     assert _clean("limit_wan", "50万") == ("issue",) and _clean("limit_wan", "1%") == ("issue",)
-    assert _clean("limit_wan", "12元") == ("issue",) and _clean("limit_wan", "¥12") == ("issue",)
+    assert _clean("limit_wan", "2亿") == ("issue",)
+    # a currency sign or 元 says nothing of the magnitude: ￥1.5 (万元) as a money column writes it
+    assert _clean("limit_wan", "￥1.5") == ("value", 15_000.0)
     assert _clean("limit_wan", "(12)") == ("issue",)  # read, -120,000: below the min of 0
     assert _clean("limit_wan", "1,200") == ("issue",)  # read, 12,000,000: over the max
     assert _clean("limit_wan", "1,2") == ("issue",)

@@ -189,7 +189,7 @@ def _parse_numbers(
     """Floats (NaN where blank or malformed) and the mask of well-formed values.
 
     Thousands separators ("1,234,567.5") are accepted; "inf" and "nan" are not numbers.
-    Without ``units``, a value with a currency sign or unit (``50万``, ``¥12``) is malformed.
+    Without ``units``, a value with a unit that scales it (``50万``, ``12%``) is malformed.
     """
     given = pc.if_else(pa.array(present), text, pa.scalar(None, pa.string()))
     with_commas = present & as_numpy(pc.match_substring(text, ","))
@@ -226,9 +226,9 @@ DECORATED_NUMBER = (
 #: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
 #: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,
 #: the value is the exact double of the number written out in full.
-#: A currency sign or unit in a number (what a column with a ``scale`` must not hold: is
-#: ``50万`` in a column of 万元 50 of them, or 500,000 元 to scale again?).
-_MONEY_MARK = r"[¥￥$元万亿%]|RMB|CNY"
+#: The units of :data:`NUMBER_UNITS` that scale a number: what a column with a ``scale``
+#: must not hold (is ``50万`` in a column of 万元 50 of them, or 500,000 to scale again?).
+SCALING_UNITS = ("万", "万元", "亿", "亿元", "%")
 NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
 #: A value in brackets: accounting's negative amount, read as ``-`` and what is inside.
 ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
@@ -251,7 +251,7 @@ def _decorated_numbers(
 ) -> None:
     """Read the ``rows`` of ``text`` that are decorated numbers (:data:`DECORATED_NUMBER`)
     into ``values`` and mark them in ``ok``: the number scaled by its unit (without
-    ``units``, one with a currency sign or unit is left unread)."""
+    ``units``, one with a unit that scales it, 万, 亿 or %, is left unread)."""
     where = np.flatnonzero(rows)
     subset = text.take(pa.array(where))
     bracketed = pc.extract_regex(subset, ACCOUNTING_NEGATIVE)
@@ -264,8 +264,9 @@ def _decorated_numbers(
         subset = pc.if_else(pc.is_valid(bracketed), negated, subset)
     parts = pc.extract_regex(subset, DECORATED_NUMBER)
     matched = as_numpy(pc.is_valid(parts))
-    if not units and matched.any():  # (brackets and the document's minus are still read)
-        matched &= ~as_numpy(pc.fill_null(pc.match_substring_regex(subset, _MONEY_MARK), False))
+    if not units and matched.any():  # (a currency sign, 元 and brackets are still read)
+        unit = parts.field("unit")
+        matched &= ~as_numpy(pc.fill_null(pc.is_in(unit, pa.array(SCALING_UNITS)), False))
     if not matched.any():
         return
     parts = parts.filter(pa.array(matched))

@@ -749,3 +749,38 @@ def test_protected_attributes_are_never_features_however_predictive(tmp_path: Pa
     assert not used & {"民族", "宗教信仰", "Blood Type", "健康状况"}
     sources = (tmp_path / "m" / "logistic" / "1" / "sources.yaml").read_text(encoding="utf-8")
     assert "民族" not in sources and "健康状况" not in sources  # not even read
+
+
+def test_the_monthly_run_on_a_table_prints_its_summary_and_not_the_skipped_rules(
+    flat: dict, tmp_path: Path
+) -> None:
+    """``custrisk run`` with ``exports: tables/apps_{period}.csv``: a month of one table
+    runs; the rules this data cannot evaluate are in the run's facts and the score stage's
+    detail, not warned about in every month's cron mail (it had nine lines of them)."""
+    import shutil
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    shutil.copy(flat["next"], tables / "apps_2026-05.csv")
+    config = tmp_path / "run.yaml"
+    _invoke("run", "--init", config)
+    text = config.read_text(encoding="utf-8")
+    lines = [
+        "exports: tables/apps_{period}.csv"
+        if line.startswith("exports:")
+        else f"model: {flat['model']}"
+        if line.startswith("model:")
+        else line
+        for line in text.replace("portfolio: true", "portfolio: false", 1).splitlines()
+    ]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(config), "--period", "2026-05"])
+    said = result.stdout + result.stderr
+    assert result.exit_code in (0, 1), said  # (1: a gate of the month, e.g. drift)
+    assert said.startswith("custrisk run 2026-05: ") and "customers 400" in said, said
+    assert "rule(s) skipped" not in said and "WARNING" not in said, said
+    facts = json.loads((tmp_path / "runs" / "2026-05" / "run.json").read_text("utf-8"))
+    detail = facts["stages"]["score"]["detail"]
+    assert (
+        "alert rule(s) and" in detail and "limit rule(s) skipped (why: scores.run.json)" in detail
+    )

@@ -226,7 +226,18 @@ def score(ctx: StageContext) -> StageResult:
     gate = None
     if len(failing):
         gate = f"{len(failing):,} alerts at level {cfg.fail_on} or above (fail_on)"
-    return StageResult(OK, rows, detail=f"model {run.facts['model_id']}", gate=gate)
+    detail = f"model {run.facts['model_id']}"
+    skipped = [
+        f"{len(found)} {what} rule(s)"
+        for what, found in (
+            ("alert", (run.facts.get("alerts") or {}).get("skipped_rules") or {}),
+            ("limit", (run.facts.get("policy") or {}).get("skipped_limit_rules") or {}),
+        )
+        if found
+    ]
+    if skipped:  # (each one's reason in the scoring run's facts)
+        detail += f"; {' and '.join(skipped)} skipped (why: {_SCORING.facts.name})"
+    return StageResult(OK, rows, detail=detail, gate=gate)
 
 
 def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -> None:

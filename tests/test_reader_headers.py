@@ -108,6 +108,11 @@ def test_a_headerless_export_with_another_delimiter_does_not_print_personal_data
             "line 1 looks like a title ('客户风险台账（2026年10月）'): the header is on line 2",
         ),
         ("客户风险台账\n\n制表：风控部\n", "lines 1 to 3 look like titles"),
+        # a spreadsheet saved as CSV writes the title's row with a field per column
+        (
+            "客户风险台账（2026年10月）,,,,,\n",
+            "line 1 looks like a title ('客户风险台账（2026年10月）'): the header is on line 2",
+        ),
     ],
 )
 def test_title_lines_above_a_csv_header_are_named_as_such(

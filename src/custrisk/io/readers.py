@@ -754,7 +754,8 @@ def _refuse_a_title_line(
                 "line 1 looks like a title" if n == 2 else f"lines 1 to {n - 1} look like titles"
             )
             raise DataError(
-                f"{title} ({mask_pii_text(first.strip())[:40]!r}): the header is on line {n}",
+                f"{title} ({mask_pii_text(first.strip().rstrip(delimiter))[:40]!r}): the "
+                f"header is on line {n}",
                 file=str(path),
                 line=1,
                 hint=f"delete the line{'s' if n > 2 else ''} above the header and save the CSV "
@@ -804,8 +805,11 @@ def _read_header(
             hint="the first line must hold the column names",
         ) from None
     header = [h.strip().lstrip("\ufeff").strip() for h in fields]
-    if len(header) == 1:
+    if header[0] and not any(header[1:]):
+        # one field, or one and the empty fields a spreadsheet saved as CSV gives a title
+        # row ("客户清单,,,,"): a title over the header?
         _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes)
+    if len(header) == 1:
         other = other_delimiter(first, delimiter)
         if other is not None:
             shown = (

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.data import load_workspace
-from custrisk.data.text import totals_words
+from custrisk.data.text import note_words, totals_words
 from tests._support import CREDIT_HEADER, TXN_HEADER, credit_row
 
 MakeWs = Callable[[dict[str, str | bytes]], Path]
@@ -138,6 +138,8 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     # customer to score (every feature blank), though its ids are line numbers
     lines = (tmp_path / "next.csv").read_text(encoding="utf-8").splitlines()
     lines.insert(26, lines[0])
+    # and the report's notes under it, each alone in its row (the preparer's name too)
+    lines += ["制表人：张三  审核：李四,,,", "数据来源：核心系统,,,"]
     (tmp_path / "next.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "run" / "scores.csv"
     result = runner.invoke(
@@ -159,4 +161,46 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     assert rejects[["line", "header", "rule"]].values.tolist() == [
         ["27", "姓名", "header_row"],
         ["53", "姓名", "total_row"],
+        ["54", "姓名", "note_row"],
+        ["55", "姓名", "note_row"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("制表人：张三  审核：李四", True),
+        ("备注", True),
+        ("注:以上数据截至月末", True),
+        ("数据来源： 核心系统", True),
+        ("Prepared by: Li Na", True),
+        ("ＮＯＴＥ：", True),
+        ("注意事项", False),  # a word that starts like one
+        ("sourcing", False),
+        ("0000000042", False),
+    ],
+)
+def test_note_labels(value: str, found: bool) -> None:
+    assert note_words(pa.array([value, None])).tolist() == [found, False]
+
+
+def test_a_note_under_the_customer_table_is_no_customer(make_workspace: MakeWs) -> None:
+    """制表人：张三 in the id column under the table, every other field blank: rejected
+    once as a note (it was a customer 制表人:张三审核:李四, scored on blanks). A customer
+    whose id happens to start so but who has data is kept."""
+    note = "制表人：张三  审核：李四" + "," * CREDIT_HEADER.count(",")
+    credit = "\n".join(
+        [
+            CREDIT_HEADER,
+            credit_row("0000000001"),
+            credit_row("备注"),
+            credit_row("0000000002"),
+            note,
+        ]
+    )
+    ws = load_workspace(make_workspace({"credit.csv": credit + "\n"}))
+    rejects = ws.rejects
+    listed = sorted(zip(rejects["line"], rejects["rule"], strict=True))
+    assert listed == [(5, "note_row")]
+    assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "备注", "0000000002"]
+    assert ws.report.customers_rejected == 0  # a note is no customer

@@ -59,6 +59,7 @@ from custrisk.data.text import (
     normalise_phone,
     normalise_width,
     normalised_id,
+    note_words,
     number_blank_words,
     pad_zeros,
     phone_numbers,
@@ -409,6 +410,7 @@ def clean_source(
         _header_rows(spec, specs, tables, out, file_of, issues)
     if spec.name == CUSTOMER_SOURCE and n:
         _totals_rows(spec, out, issues)
+        _note_rows(spec, out, issues)
     elif by_value and n:
         assert credit_ids is not None and spec.customer_key
         _linked_totals_rows(kept_raw[spec.customer_key], credit_ids, spec.customer_key, issues)
@@ -545,6 +547,39 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
             issues.instead(found)
             issues.add(found, name, "total_row", values, DROPPED)
             unfound &= ~found
+
+
+def _note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    """Reject the notes of a spreadsheet report in the customer table (制表人：张三, 备注：...,
+    数据来源：核心系统 under the table): a row whose only value is such a note, in the id
+    column or, in a table without ids, in any text column. It was scored as a customer
+    with every feature blank, the note as its id. Listed once, as ``note_row``."""
+    if spec.key is None:
+        return
+    if spec.key == spec.row_number:
+        names = [c.name for c in spec.columns if c.type in ("string", "category")]
+    else:
+        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    found = np.zeros(len(out), dtype=bool)
+    for name in names:
+        values = out[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            notes = note_words(pa.array(values.cat.categories.astype("str")))
+            if notes.any():
+                found |= np.isin(values.cat.codes.to_numpy(), np.flatnonzero(notes))
+        else:
+            found |= note_words(pa.array(values.array))
+    if not found.any():
+        return
+    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
+    rows = np.flatnonzero(found)
+    given = out.iloc[rows][others].notna().sum(axis=1).to_numpy()
+    found[:] = False
+    found[rows[given == 1]] = True  # the note alone in its row
+    if found.any():
+        issues.instead(found)
+        label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
+        issues.add(found, label, "note_row", out[label], DROPPED)
 
 
 def _linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:

@@ -53,6 +53,7 @@ RULE_TEXT = {
     "out_of_range": "outside the allowed range",
     "implausible_date": "outside the plausible dates of the source",
     "total_row": "a totals row of the report (合计, 小计, Total), not a customer",
+    "note_row": "a note of the report (制表人, 备注, 数据来源) alone in its row, not a customer",
     "header_row": "the line repeats the header (two exports joined, or a report's header "
     "on every page), not a record",
     "duplicate_row": "exact duplicate of an earlier row",
@@ -64,7 +65,7 @@ RULE_TEXT = {
 REPAIR_CASE = "repair:case"
 #: The rules of lines that are no record (a totals row, a repeated header): never a
 #: customer whose rows were rejected.
-NOT_ROWS = frozenset({"total_row", "header_row"})
+NOT_ROWS = frozenset({"total_row", "header_row", "note_row"})
 #: The rules that repair a value and keep it.
 VALUE_REPAIRS = frozenset({"whitespace", "normalised"})
 

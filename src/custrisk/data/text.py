@@ -256,6 +256,57 @@ def totals_words(values: pa.Array | pa.ChunkedArray, *, normalised: bool = False
     return found
 
 
+#: The words a spreadsheet report's notes above or under its table start with (制表人：张三,
+#: 备注：..., 数据来源：核心系统, Prepared by ...): lower case, without spaces.
+NOTE_WORDS = (
+    "制表人", "制表", "制表日期", "制表时间", "审核", "审核人", "复核", "复核人", "审批人",
+    "填报人", "填表人", "填报日期", "经办人", "备注", "注", "说明", "数据来源", "来源",
+    "打印人", "打印时间", "打印日期", "导出人", "导出时间", "导出日期", "统计日期",
+    "统计时间", "统计口径", "截止日期", "数据截止", "报表日期", "金额单位", "单位",
+    "preparedby", "reviewedby", "approvedby", "note", "notes", "source", "printed",
+    "printedon", "generated", "generatedon", "exported", "exportedon",
+)  # fmt: skip
+_NOTE = re.compile(
+    "^(?:" + "|".join(sorted(map(re.escape, NOTE_WORDS), key=len, reverse=True)) + ")(?::|$)"
+)
+
+
+def note_words(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Which text values are a report's note (``制表人：张三``, ``备注:``, ``数据来源：核心系统``,
+    ``Prepared by: Li``): a note word (:data:`NOTE_WORDS`) and a colon, or the word alone,
+    spaces and case aside, full-width colons and letters as half-width."""
+    # Only values with a colon, or that are a note word as they stand, are looked at
+    # (a million ids in a few milliseconds, against a fifth of a second)
+    candidates = pc.or_(
+        pc.or_(pc.match_substring(values, ":"), pc.match_substring(values, "：")),
+        pc.is_in(values, value_set=pa.array(_BARE_NOTES, type=values.type)),
+    )
+    rows = np.flatnonzero(as_numpy(pc.fill_null(candidates, False)).astype(bool))
+    found = np.zeros(len(values), dtype=bool)
+    if rows.size:
+        found[rows] = _notes(values.take(pa.array(rows)))
+    return found
+
+
+_BARE_NOTES = sorted({v for w in NOTE_WORDS for v in (w, w.upper(), w.title())})
+
+
+def _notes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    text = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
+    text = pc.replace_substring(text, "：", ":")
+    found = as_numpy(pc.fill_null(pc.match_substring_regex(text, _NOTE.pattern), False))
+    found = found.astype(bool)
+    wide = pc.match_substring_regex(values, r"[\x{FF01}-\x{FF5E}]")
+    rows = np.flatnonzero(as_numpy(pc.fill_null(wide, False)).astype(bool) & ~found)
+    if rows.size:  # full-width letters (ＮＯＴＥ：): NFKC the few such values
+        picked = values.take(pa.array(rows)).to_pylist()
+        found[rows] = [
+            _NOTE.match("".join(unicodedata.normalize("NFKC", v).lower().split())) is not None
+            for v in picked
+        ]
+    return found
+
+
 #: A mainland phone number as ``check: cn_phone`` keeps it: a mobile of 11 digits, or a
 #: landline as area code (010, 02X: three digits; others four), a dash, 7-8 digits.
 CN_PHONE = r"1[3-9][0-9]{9}|0(?:10|2[0-9]|[3-9][0-9]{2})-[2-9][0-9]{6,7}"

@@ -198,9 +198,14 @@ def test_a_note_under_the_customer_table_is_no_customer(make_workspace: MakeWs) 
             note,
         ]
     )
-    ws = load_workspace(make_workspace({"credit.csv": credit + "\n"}))
+    txns = "\n".join(
+        [TXN_HEADER, "T1,0000000001,2026-09-01,100.00,order,mobile,,", ",数据来源：ERP,,,,,,"]
+    )
+    ws = load_workspace(
+        make_workspace({"credit.csv": credit + "\n", "transactions.csv": txns + "\n"})
+    )
     rejects = ws.rejects
-    listed = sorted(zip(rejects["line"], rejects["rule"], strict=True))
-    assert listed == [(5, "note_row")]
+    listed = sorted(zip(rejects["source"], rejects["line"], rejects["rule"], strict=True))
+    assert listed == [("credit", 5, "note_row"), ("transactions", 3, "note_row")]  # no orphan
     assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "备注", "0000000002"]
     assert ws.report.customers_rejected == 0  # a note is no customer

@@ -583,20 +583,26 @@ def _note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
 
 
 def _linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
-    """Reject the totals rows of a linked export (合计 in its customer column) as such,
-    rather than as orphans or for their blank fields. Only the values that are no
-    customer id are looked at: the dictionary's entries after the ids."""
+    """Reject the totals rows of a linked export (合计 in its customer column) and its
+    report notes (制表人：张三) as such, rather than as orphans or for their blank fields.
+    Only the values that are no customer id are looked at: the dictionary's entries
+    after the ids."""
     if not isinstance(shown, pa.DictionaryArray):
         return
     dictionary = shown.dictionary
     start = len(known) if len(dictionary) >= len(known) else 0
-    labels = totals_words(dictionary.slice(start))
-    if not labels.any():
-        return
-    indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
-    found = np.isin(indices, np.flatnonzero(labels) + start)
-    issues.instead(found)
-    issues.add(found, column, "total_row", shown, DROPPED)
+    others = dictionary.slice(start)
+    indices: np.ndarray | None = None
+    # (a report's note under the table, 制表人：张三, is no customer either: as such, not
+    # as an orphan)
+    for rule, labels in (("total_row", totals_words(others)), ("note_row", note_words(others))):
+        if not labels.any():
+            continue
+        if indices is None:
+            indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
+        found = np.isin(indices, np.flatnonzero(labels) + start)
+        issues.instead(found)
+        issues.add(found, column, rule, shown, DROPPED)
 
 
 def _blanked_cells(tables: Sequence[RawTable], issues: Issues) -> None:

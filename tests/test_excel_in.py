@@ -246,6 +246,31 @@ def test_the_header_is_found_past_title_rows_and_a_merged_parent_joins_its_child
     assert declared.unmatched == ["联系方式/手机", "联系方式/邮箱"]
 
 
+def test_a_cell_merged_down_the_data_rows_gives_its_value_to_each_row(tmp_path: Path) -> None:
+    """地区 merged over the rows of its group, as a report lays it out: each customer of
+    the group is in that region (they read as blank regions but the first). A note
+    merged across the width under the table stays one cell."""
+    path = tmp_path / "groups.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("客户")
+    sheet.write_row(0, 0, ["客户编号", "地区", "授信额度"])
+    sheet.merge_range(1, 1, 3, 1, "华东")
+    sheet.merge_range(4, 1, 5, 1, "华北")
+    for r, (cid, limit) in enumerate(
+        [("C001", 1), ("C002", 2), ("C003", 3), ("C004", 4), ("C005", 5)], start=1
+    ):
+        sheet.write(r, 0, cid)
+        sheet.write(r, 2, limit)
+    sheet.write(6, 0, "C006")  # its own region: blank
+    sheet.write(6, 2, 6)
+    sheet.merge_range(7, 0, 7, 2, "备注：额度单位为万元")
+    workbook.close()
+    raw = read_raw(path)
+    assert raw.table.column("地区").to_pylist() == ["华东"] * 3 + ["华北"] * 2 + ["", ""]
+    assert raw.table.column("客户编号").to_pylist()[-1] == "备注：额度单位为万元"
+    assert raw.table.column("授信额度").to_pylist()[-1] in ("", None)
+
+
 @pytest.mark.parametrize(
     ("serial", "date1904", "expected"),
     [

@@ -11,6 +11,7 @@ The header is found past title rows (the first row among the first
 :data:`HEADER_SEARCH_ROWS` that names most of the declared columns, or else the first
 row of text as wide as the data); a cell merged across columns gives its text to each of
 them, and a two-row header (a merged parent over child names) gives ``parent/child``.
+A cell merged down a column of data rows gives its value to every row it spans.
 Formulas give their cached values; dates come as dates.
 """
 
@@ -335,6 +336,7 @@ def _sheet_data(
         ]
         header_rows = (top + 1, below + 1)
         below += 1
+    _fill_merged_down(grid, merged, below, width)
     used = [i for i, name in enumerate(header) if name]
     for i in range(width):  # an unnamed column with data is named after its letter
         if not header[i] and any(not _blank(row[i]) for row in grid[below:]):
@@ -372,6 +374,28 @@ def _sheet_data(
         errors=in_data,
         date1904=date1904,
     )
+
+
+def _fill_merged_down(
+    grid: list[list[Any]],
+    merged: list[tuple[tuple[int, int], tuple[int, int]]],
+    below: int,
+    width: int,
+) -> None:
+    """Give a cell merged down a column of data rows (a region or account manager merged
+    over the rows of its group, as a report lays them out) to every row it spans, as
+    the sheet shows it: calamine gives the value to the top cell only, and the rows
+    under it read as blanks. Cells merged across columns in data rows (a note or a
+    group's caption over the width) are left as they are."""
+    for (r0, c0), (r1, c1) in merged:
+        if r0 < below or r1 <= r0 or c1 != c0 or c0 >= width or r0 >= len(grid):
+            continue
+        value = grid[r0][c0] if c0 < len(grid[r0]) else None
+        if _blank(value):
+            continue
+        for r in range(r0 + 1, min(r1, len(grid) - 1) + 1):
+            if c0 < len(grid[r]) and _blank(grid[r][c0]):
+                grid[r][c0] = value
 
 
 def _header_texts(row: list[Any], width: int) -> list[str]:

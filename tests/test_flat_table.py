@@ -699,17 +699,20 @@ def test_an_amount_in_wan_yuan_and_a_monthly_income_give_limits_in_yuan(tmp_path
 
 def test_a_column_of_months_is_a_date_of_the_months_first_day(tmp_path: Path) -> None:
     """开户年月 2019-05 (or 2019年5月) is a date, its feature the age in days of the month's
-    first day: as text it was a category of months, one bin each."""
+    first day: as text it was a category of months, one bin each. A dotted date
+    (2024.03.15) is a date too: it was ignored as free text."""
     table = _table(300, seed=6)
     months = np.random.default_rng(6).choice(["2019-05", "2021-11", "2023-02"], len(table))
     table["开户年月"] = months
     table["入职年月"] = [f"{2015 + i % 8}年{1 + i % 12}月" for i in range(len(table))]
+    table["放款日期"] = [f"2024.{1 + i % 12:02d}.{1 + i % 28:02d}" for i in range(len(table))]
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
     schema = infer_table(path, target="违约")
     opened, hired = schema.column("开户年月"), schema.column("入职年月")
     assert (opened.role, opened.type) == ("feature", "date")
     assert (hired.role, hired.type) == ("feature", "date")
+    assert schema.column("放款日期").type == "date"  # (dotted: 2024.03.15)
     _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     from custrisk import load_workspace
 

@@ -281,6 +281,7 @@ def infer_table(
         "%Y/%m/%d",
         "%Y%m%d",
         "%Y年%m月%d日",
+        "%Y.%m.%d",
         *DATETIME_FORMATS,
         *MONTH_FORMATS,
     ),

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -497,10 +498,7 @@ def _header_rows(
     would otherwise be scored, every feature blank."""
     if spec.key is None or spec.key not in out.columns:
         return
-    if spec.key == spec.row_number:
-        names = [c.name for c in spec.columns if c.type in ("string", "category")]
-    else:
-        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    names = _label_columns(spec)
     found = np.zeros(len(out), dtype=bool)
     for name in names:
         values = text_array(out[name])
@@ -520,6 +518,25 @@ def _header_rows(
         issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
 
 
+def _label_columns(spec: SourceSpec) -> list[str]:
+    """Where a report's own rows (its header again, 合计, 制表人：...) show their label: the
+    id column, or every text column of a table whose ids are line numbers."""
+    assert spec.key is not None
+    if spec.key == spec.row_number:
+        return [c.name for c in spec.columns if c.type in ("string", "category")]
+    return [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+
+
+def _labelled(values: pd.Series, words: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    """The rows of ``values`` whose text ``words`` finds (a category's once per value)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = words(pa.array(values.cat.categories.astype("str")))
+        if not labels.any():
+            return np.zeros(len(values), dtype=bool)
+        return np.isin(values.cat.codes.to_numpy(), np.flatnonzero(labels))
+    return words(pa.array(values.array))
+
+
 def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     """Reject the totals rows of a spreadsheet report (合计, 小计, Total) in the customer
     table: a row that sums the others is no customer to score. The label is looked for
@@ -527,21 +544,13 @@ def _totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     A totals row is listed once, as such, not also for the blank fields it has."""
     if spec.key is None:
         return
-    if spec.key == spec.row_number:
-        names = [c.name for c in spec.columns if c.type in ("string", "category")]
-    else:
-        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    names = _label_columns(spec)
     unfound = np.ones(len(out), dtype=bool)  # (a row is one totals row, found once)
     for name in names:
         values = out[name]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            labels = totals_words(pa.array(values.cat.categories.astype("str")))
-            if not labels.any():
-                continue
-            found = np.isin(values.cat.codes.to_numpy(), np.flatnonzero(labels))
-        else:  # (an id is cleaned already: NFKC, no spaces, upper case)
-            normalised = spec.column(name).type == "id"
-            found = totals_words(pa.array(values.array), normalised=normalised)
+        # (an id is cleaned already: NFKC, no spaces, upper case)
+        normalised = spec.column(name).type == "id"
+        found = _labelled(values, partial(totals_words, normalised=normalised))
         found &= unfound
         if found.any():
             issues.instead(found)
@@ -556,19 +565,10 @@ def _note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     with every feature blank, the note as its id. Listed once, as ``note_row``."""
     if spec.key is None:
         return
-    if spec.key == spec.row_number:
-        names = [c.name for c in spec.columns if c.type in ("string", "category")]
-    else:
-        names = [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+    names = _label_columns(spec)
     found = np.zeros(len(out), dtype=bool)
     for name in names:
-        values = out[name]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            notes = note_words(pa.array(values.cat.categories.astype("str")))
-            if notes.any():
-                found |= np.isin(values.cat.codes.to_numpy(), np.flatnonzero(notes))
-        else:
-            found |= note_words(pa.array(values.array))
+        found |= _labelled(out[name], note_words)
     if not found.any():
         return
     others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]

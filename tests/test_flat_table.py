@@ -787,3 +787,28 @@ def test_the_monthly_run_on_a_table_prints_its_summary_and_not_the_skipped_rules
     assert (
         "alert rule(s) and" in detail and "limit rule(s) skipped (why: scores.run.json)" in detail
     )
+
+
+def test_a_model_trained_before_on_a_protected_attribute_is_said_when_it_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model trained by a custrisk that still took 民族 as a feature keeps its layout;
+    scoring with it says so, with the fix (train again)."""
+    table = _table(600, seed=8)
+    bad = (table["违约"] == "是").to_numpy()
+    noise = np.random.default_rng(8).uniform(size=len(table)) < 0.3
+    table["民族"] = np.where(bad ^ noise, "甲族", "乙族")  # predictive, not the outcome
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    with monkeypatch.context() as older:  # the inference of an earlier version
+        older.setattr("custrisk.data.infer.protected_attribute", lambda header: None)
+        _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    result = CliRunner().invoke(
+        app,
+        ["score", str(path), "-m", "logistic", "--models-dir", str(tmp_path / "m"),
+         "-o", str(tmp_path / "run" / "scores.csv")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "scores on a protected attribute" in said and "民族 (ethnicity)" in said
+    assert "custrisk train TABLE" in said

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import os
 import tempfile
 import unicodedata
@@ -29,7 +30,7 @@ import pandas as pd
 import yaml
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
-from custrisk.data.infer import ID_NAME, TableSchema, infer_table
+from custrisk.data.infer import ID_NAME, TableSchema, infer_table, protected_attribute
 from custrisk.errors import DataError, UsageError
 from custrisk.registry import LoadedModel
 
@@ -42,6 +43,8 @@ TABLE_CARD_KEY = "table"
 BAD_WORDS = frozenset(
     {"bad", "default", "defaulted", "yes", "y", "true", "1", "违约", "坏", "逾期", "是", "坏账"}
 )
+
+log = logging.getLogger(__name__)
 
 
 def is_table(path: str | os.PathLike[str]) -> bool:
@@ -263,6 +266,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
             f"pass a table file, not the folder {path}",
             hint="e.g. next_month.csv (a CSV, Excel or Parquet file of the table's layout)",
         )
+    _warn_protected(model)
     file = str(model.ref.path / TABLE_SOURCES_FILE)
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
     spec = config.sources[CUSTOMER_SOURCE]
@@ -271,6 +275,27 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
+
+
+def _warn_protected(model: LoadedModel) -> None:
+    """Say when a model trained before protected attributes were left out (宗教信仰, 民族,
+    ...: :data:`custrisk.data.infer.PROTECTED_ATTRIBUTES`) scores on one."""
+    used = set(model.card.get("features", []))
+    found = [
+        f"{c['header']} ({what})"
+        for c in (model.card.get(TABLE_CARD_KEY) or {}).get("columns", ())
+        if c.get("role") == "feature"
+        and (c["name"] in used or f"{c['name']}_days" in used)
+        and (what := protected_attribute(str(c["header"]))) is not None
+    ]
+    if found:
+        log.warning(
+            "model %s scores on a protected attribute, which a credit decision must not "
+            "rest on: %s; train it again on the table (custrisk train TABLE --target ...), "
+            "which leaves such columns out",
+            model.model_id,
+            ", ".join(found),
+        )
 
 
 def table_target(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:

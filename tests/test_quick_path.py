@@ -31,6 +31,7 @@ sources:
       age: {type: int, min: 18, max: 100, on_invalid: blank}
       income: {type: float, min: 0, max: 1000000, on_invalid: blank}
       limit_wan: {type: float, min: 0, max: 5000000, scale: 10000, on_invalid: blank}
+      income_wan: {type: float, scale: 10000, on_invalid: blank}
       children: {type: int, on_invalid: blank}
       ratio: {type: float}
       region: {type: category, allowed: [华东, 华北, North], on_invalid: blank}
@@ -132,6 +133,12 @@ def test_a_scaled_column_is_read_in_its_unit_and_ranged_after_scaling() -> None:
     assert _clean("limit_wan", "1,200") == ("issue",)  # read, 12,000,000: over the max
     assert _clean("limit_wan", "1,2") == ("issue",)
     assert _clean("limit_wan", "0.5") == ("value", 5_000.0)
+    # × 10,000 past the largest float: no infinite amount, on either path
+    assert (
+        _clean("income_wan", "1e305") == ("issue",) and _clean("income_wan", "1e300")[0] == "value"
+    )
+    income = column_rule(SPEC.column("income_wan"), CONFIG)
+    assert income is not None and income("1e305") is DECLINE
     assert _clean("income", "50万") == ("value", 500_000.0)  # a column without a scale
 
 

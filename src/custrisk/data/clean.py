@@ -1181,7 +1181,7 @@ def _clean_text(
             record_invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
-    values = _scaled(values, col)
+    values = _scaled(values, col, raw_values, issues)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         record_invalid(out_of_range, col, "out_of_range", raw_values, issues)
@@ -1253,7 +1253,7 @@ def _clean_typed(
     else:
         flags = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
         values = pd.Series(pd.arrays.BooleanArray(flags, missing))
-    values = _scaled(values, col)
+    values = _scaled(values, col, arr, issues)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
         record_invalid(out_of_range, col, "out_of_range", arr, issues)
@@ -1264,11 +1264,19 @@ def _clean_typed(
     return values
 
 
-def _scaled(values: pd.Series, col: ColumnSpec) -> pd.Series:
-    """A float column's values in its ``scale``'s unit (as read, without one)."""
+def _scaled(values: pd.Series, col: ColumnSpec, raw_values: Values, issues: Issues) -> pd.Series:
+    """A float column's values in its ``scale``'s unit (as read, without one). A value
+    the factor takes past the largest float (``1e300`` in a column of 万元) is an
+    ``invalid_number``, never an infinite amount."""
     if col.scale is None:
         return values
-    return values * col.scale
+    scaled = values * col.scale
+    overflow = np.isinf(scaled.to_numpy(dtype=np.float64, na_value=np.nan))
+    if overflow.any():
+        record_invalid(overflow, col, "invalid_number", raw_values, issues)
+        if col.on_invalid == "blank":
+            scaled = scaled.mask(overflow)
+    return scaled
 
 
 def _series_of(values: np.ndarray) -> pd.Series:

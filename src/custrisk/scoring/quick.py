@@ -213,6 +213,8 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             value = convert(text)
             if col.scale is not None:  # (the cleaner's: a float column's unit)
                 value *= col.scale
+                if not math.isfinite(value):
+                    return DECLINE
             if (col.min is not None and value < col.min) or (
                 col.max is not None and value > col.max
             ):

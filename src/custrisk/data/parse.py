@@ -226,10 +226,10 @@ DECORATED_NUMBER = (
 #: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
 #: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,
 #: the value is the exact double of the number written out in full.
+NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
 #: The units of :data:`NUMBER_UNITS` that scale a number: what a column with a ``scale``
 #: must not hold (is ``50万`` in a column of 万元 50 of them, or 500,000 to scale again?).
-SCALING_UNITS = ("万", "万元", "亿", "亿元", "%")
-NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8", "亿元": "e8"}
+SCALING_UNITS = tuple(unit for unit, exponent in NUMBER_UNITS.items() if exponent)
 #: A value in brackets: accounting's negative amount, read as ``-`` and what is inside.
 ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
 

@@ -600,10 +600,8 @@ def _key(text: str, indent: str) -> str:
     return f"? {key}\n{indent}:" if len(key) > 1000 else f"{key}:"
 
 
-#: Date-time layouts of exports, tried after the packaged date formats.
-
-
 def _with_times(formats: Iterable[str]) -> list[str]:
+    """The packaged date formats, then the date-time layouts of exports (DATETIME_FORMATS)."""
     out = list(formats)
     return out + [f for f in DATETIME_FORMATS if f not in out]
 

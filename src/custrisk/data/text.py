@@ -240,18 +240,35 @@ def totals_words(values: pa.Array | pa.ChunkedArray, *, normalised: bool = False
         words = [w.upper() + end for w in TOTALS_WORDS for end in ("", ":")]
         found = pc.is_in(values, value_set=pa.array(words, type=values.type))
         return as_numpy(pc.fill_null(found, False)).astype(bool)
-    text = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
-    text = pc.utf8_rtrim(pc.replace_substring(text, "：", ":"), characters=":")
-    found = pc.is_in(text, value_set=pa.array(TOTALS_WORDS, type=text.type))
-    found = as_numpy(pc.fill_null(found, False)).astype(bool)
+    known = set(TOTALS_WORDS)
+    return _report_labels(
+        values,
+        lambda folded: pc.is_in(
+            pc.utf8_rtrim(folded, characters=":"),
+            value_set=pa.array(TOTALS_WORDS, type=folded.type),
+        ),
+        lambda folded: folded.rstrip(":") in known,
+    )
+
+
+def _report_labels(
+    values: pa.Array | pa.ChunkedArray,
+    matches: Callable[[pa.Array | pa.ChunkedArray], pa.Array | pa.ChunkedArray],
+    match: Callable[[str], bool],
+) -> np.ndarray:
+    """Which values a report's label test finds once folded: lower case, without spaces
+    (``合　计``), a full-width colon as ``:``. ``matches`` tests the folded column in Arrow;
+    the few values with full-width letters (``ＴＯＴＡＬ``) are folded with NFKC one by one
+    and tested with ``match``."""
+    folded = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
+    folded = pc.replace_substring(folded, "：", ":")
+    found = as_numpy(pc.fill_null(matches(folded), False)).astype(bool)
     wide = pc.match_substring_regex(values, r"[\x{FF01}-\x{FF5E}]")
     rows = np.flatnonzero(as_numpy(pc.fill_null(wide, False)).astype(bool) & ~found)
-    if rows.size:  # full-width letters (ＴＯＴＡＬ): NFKC the few such values
-        known = set(TOTALS_WORDS)
+    if rows.size:
         picked = values.take(pa.array(rows)).to_pylist()
         found[rows] = [
-            "".join(unicodedata.normalize("NFKC", v).lower().split()).rstrip(":") in known
-            for v in picked
+            match("".join(unicodedata.normalize("NFKC", v).lower().split())) for v in picked
         ]
     return found
 
@@ -284,27 +301,15 @@ def note_words(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     rows = np.flatnonzero(as_numpy(pc.fill_null(candidates, False)).astype(bool))
     found = np.zeros(len(values), dtype=bool)
     if rows.size:
-        found[rows] = _notes(values.take(pa.array(rows)))
+        found[rows] = _report_labels(
+            values.take(pa.array(rows)),
+            lambda folded: pc.match_substring_regex(folded, _NOTE.pattern),
+            lambda folded: _NOTE.match(folded) is not None,
+        )
     return found
 
 
 _BARE_NOTES = sorted({v for w in NOTE_WORDS for v in (w, w.upper(), w.title())})
-
-
-def _notes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    text = pc.replace_substring_regex(pc.utf8_lower(values), r"[\s\x{3000}]+", "")
-    text = pc.replace_substring(text, "：", ":")
-    found = as_numpy(pc.fill_null(pc.match_substring_regex(text, _NOTE.pattern), False))
-    found = found.astype(bool)
-    wide = pc.match_substring_regex(values, r"[\x{FF01}-\x{FF5E}]")
-    rows = np.flatnonzero(as_numpy(pc.fill_null(wide, False)).astype(bool) & ~found)
-    if rows.size:  # full-width letters (ＮＯＴＥ：): NFKC the few such values
-        picked = values.take(pa.array(rows)).to_pylist()
-        found[rows] = [
-            _NOTE.match("".join(unicodedata.normalize("NFKC", v).lower().split())) is not None
-            for v in picked
-        ]
-    return found
 
 
 #: A mainland phone number as ``check: cn_phone`` keeps it: a mobile of 11 digits, or a

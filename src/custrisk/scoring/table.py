@@ -282,11 +282,9 @@ def _warn_protected(model: LoadedModel) -> None:
     ...: :data:`custrisk.data.infer.PROTECTED_ATTRIBUTES`) scores on one."""
     used = set(model.card.get("features", []))
     found = [
-        f"{c['header']} ({what})"
-        for c in (model.card.get(TABLE_CARD_KEY) or {}).get("columns", ())
-        if c.get("role") == "feature"
-        and (c["name"] in used or f"{c['name']}_days" in used)
-        and (what := protected_attribute(str(c["header"]))) is not None
+        f"{header} ({what})"
+        for code, header in table_feature_headers(model).items()
+        if code in used and (what := protected_attribute(str(header))) is not None
     ]
     if found:
         log.warning(

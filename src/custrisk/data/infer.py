@@ -304,7 +304,12 @@ def infer_table(
     if delimiter == "," and named is None:
         delimiter = _sniffed_delimiter(file)
     raw = read_export(
-        path, encoding=encoding, delimiter=delimiter, null_values=null_variants(), sheet=sheet
+        path,
+        encoding=encoding,
+        delimiter=delimiter,
+        null_values=null_variants(),
+        sheet=sheet,
+        max_rows=sample_rows,
     )
     if raw.num_rows == 0:
         raise DataError(

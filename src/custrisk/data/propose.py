@@ -274,8 +274,9 @@ def _sample_values(
         delimiter=schema.delimiter,
         null_values=null_variants(),
         columns={h: h for h in canon},
+        max_rows=sample_rows,
     )
-    table = raw.table.slice(0, sample_rows)
+    table = raw.table.slice(0, sample_rows)  # (a workbook's sheet is read whole)
     out = {}
     for header in canon:
         column = table.column(header)

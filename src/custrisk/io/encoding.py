@@ -67,6 +67,9 @@ class TextScan:
     #: The last line has no line end: written without a final newline, or cut off while
     #: the file was being written (the reader tells which by its fields)
     unterminated: bool = False
+    #: A head scan (``max_lines``): the scan, and every reader through
+    #: :func:`open_ascii`, covers only the file's first ``limit`` bytes (whole lines)
+    limit: int | None = None
 
     @property
     def transcoded(self) -> bool:
@@ -90,9 +93,15 @@ def scan_text_file(
     encoding: str | None = None,
     *,
     max_line_bytes: int | None = None,
+    max_lines: int | None = None,
 ) -> TextScan:
     """Detect (or check) the encoding of ``path``, find its empty lines and, when
     ``max_line_bytes`` is given, the lines longer than that (terminator included).
+
+    ``max_lines``: scan only the file's first ``max_lines`` lines (a head, to look at
+    its first rows: :attr:`TextScan.limit`) when it has more, for files whose lines end
+    with a line feed in an ASCII-compatible encoding; else the whole file. The encoding is
+    then the head's: a byte that does not decode further on is not seen.
 
     A scan of the same file with the same arguments begun by :func:`scan_ahead` is
     taken over (waited for when it is under way) rather than done again.
@@ -103,10 +112,41 @@ def scan_text_file(
         When the bytes do not decode, naming the line and byte offset.
     """
     path = Path(path)
+    limit = None
+    if max_lines is not None and encoding not in ASCII_INCOMPATIBLE:
+        limit = head_bytes(path, max_lines)
+    if limit is not None:
+        return _scan(path, encoding, max_line_bytes, limit=limit)
     ahead = _AHEAD.take(path, encoding, max_line_bytes)
     if ahead is not None:
         return ahead.result()
     return _scan(path, encoding, max_line_bytes)
+
+
+def head_bytes(path: str | os.PathLike[str], lines: int) -> int | None:
+    """The size of the file's first ``lines`` lines ending with a line feed (``None``:
+    the file has no more lines than that, or is UTF-16/32 by its BOM, whose line feeds
+    are two or four bytes). Cutting there splits no character of an ASCII-compatible
+    encoding: no byte of a multi-byte UTF-8, GB18030 or Big5 character is a line feed."""
+    found = 0
+    offset = 0
+    with Path(path).open("rb") as handle:
+        chunk = handle.read(CHUNK)
+        if any(chunk.startswith(bom) for bom, enc in _BOMS if enc in ASCII_INCOMPATIBLE):
+            return None
+        while chunk:
+            count = chunk.count(b"\n")
+            if found + count >= lines:
+                at = -1
+                for _ in range(lines - found):
+                    at = chunk.index(b"\n", at + 1)
+                end = offset + at + 1
+                # the whole file when it has exactly that many lines
+                return end if handle.read(1) or end < offset + len(chunk) else None
+            found += count
+            offset += len(chunk)
+            chunk = handle.read(CHUNK)
+    return None
 
 
 def scan_ahead(
@@ -187,7 +227,11 @@ _AHEAD = _ScansAhead()
 
 
 def _scan(
-    path: Path, encoding: str | None, max_line_bytes: int | None, threads: bool = True
+    path: Path,
+    encoding: str | None,
+    max_line_bytes: int | None,
+    threads: bool = True,
+    limit: int | None = None,
 ) -> TextScan:
     with path.open("rb") as handle:
         head = handle.read(4)
@@ -197,7 +241,7 @@ def _scan(
     candidates = [encoding] if encoding else ["utf-8", "gb18030"]
     failure: tuple[str, int, bytes] | None = None
     for candidate in candidates:
-        result = _try_decode(path, candidate, max_line_bytes, threads)
+        result = _try_decode(path, candidate, max_line_bytes, threads, limit)
         if isinstance(result, TextScan):
             return TextScan(
                 result.encoding,
@@ -209,6 +253,7 @@ def _scan(
                 result.long_lines,
                 result.long_spans,
                 result.unterminated,
+                limit,
             )
         if failure is None:
             failure = result
@@ -233,7 +278,11 @@ def _scan(
 
 
 def _try_decode(
-    path: Path, encoding: str, max_line_bytes: int | None, threads: bool = True
+    path: Path,
+    encoding: str,
+    max_line_bytes: int | None,
+    threads: bool = True,
+    limit: int | None = None,
 ) -> TextScan | tuple[str, int, bytes]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     ascii_compatible = encoding not in ASCII_INCOMPATIBLE
@@ -243,14 +292,15 @@ def _try_decode(
     cr_newlines: bool | None = None
     # A file of several chunks has its line feeds found in threads while the next chunk
     # is read and decoded (NumPy works outside the GIL), at most _IN_FLIGHT chunks ahead.
-    several = threads and path.stat().st_size > CHUNK
+    size = path.stat().st_size if limit is None else limit
+    several = threads and size > CHUNK
     pool = ThreadPoolExecutor(2, "custrisk-scan") if several else None
     pending: deque[tuple[bytes, Future[np.ndarray] | None]] = deque()
     cr = b""  # a CR that ends a chunk before the line ends are known: the next byte tells
     try:
         with path.open("rb") as handle:
             while True:
-                chunk = handle.read(CHUNK)
+                chunk = handle.read(CHUNK if limit is None else min(CHUNK, limit - offset))
                 final = not chunk
                 try:
                     if ascii_safe and chunk.isascii() and not decoder.getstate()[0]:
@@ -424,8 +474,11 @@ def _empty_lines(
 
 
 def open_ascii(path: str | os.PathLike[str], scan: TextScan) -> BinaryIO:
-    """The file's bytes in the ASCII-compatible form the scan counted lines in."""
-    handle = Path(path).open("rb")
+    """The file's bytes in the ASCII-compatible form the scan counted lines in (its head
+    only, after a head scan)."""
+    handle: BinaryIO = Path(path).open("rb")
+    if scan.limit is not None:
+        handle = io.BufferedReader(_Head(handle, scan.limit), buffer_size=CHUNK)
     if not scan.transcoded:
         return handle
     return io.BufferedReader(_Transcoder(handle, scan), buffer_size=CHUNK)
@@ -462,6 +515,37 @@ class _Transcoder(io.RawIOBase):
         target[:size] = self._buffer[:size]
         self._buffer = self._buffer[size:]
         return size
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+class _Head(io.RawIOBase):
+    """The first ``limit`` bytes of a file (seekable within them)."""
+
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
+        self._handle = handle
+        self._limit = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            offset, whence = self._limit + offset, io.SEEK_SET
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        room = max(self._limit - self._handle.tell(), 0)
+        view = memoryview(target)[: min(len(target), room)]
+        return self._handle.readinto(view) if len(view) else 0  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._handle.close()

@@ -241,6 +241,7 @@ def read_raw(
     excel_limits: ExcelLimits | None = None,
     dictionary_columns: Collection[str] = (),
     blank_errors: Collection[str] = (),
+    max_rows: int | None = None,
 ) -> RawTable:
     """Read a CSV, Parquet or Excel export; columns are text unless ``typed`` says otherwise.
 
@@ -280,6 +281,10 @@ def read_raw(
         in a workbook, a cell there holding an Excel error is read as empty and its row
         kept (:attr:`RawTable.blanked`), as the cleaner blanks any other bad value of
         such a column; in any other column read, it rejects its row.
+    max_rows
+        Read the first rows only, to look at them (``init``, a table's layout): at most
+        this many, and all of them when the file has no more. The rest of a CSV or
+        Parquet file is not read (nor checked); a workbook's sheet is read whole.
 
     Raises
     ------
@@ -292,7 +297,7 @@ def read_raw(
         raise DataError("file not found", file=str(path), hint="check the path and the file name")
     kind = file_format(path)
     if kind == "parquet":
-        return _read_parquet(path, columns, dictionary_columns)
+        return _read_parquet(path, columns, dictionary_columns, max_rows)
     if kind == "excel":
         if sheet is not None and named_sheet is not None and sheet != named_sheet:
             raise DataError(
@@ -328,7 +333,13 @@ def read_raw(
             raise DataError(
                 f"unknown encoding {encoding!r}", hint="use e.g. --encoding utf-8 or --encoding gbk"
             ) from None
-    scan = scan_text_file(path, encoding, max_line_bytes=max_line_bytes)
+    scan = scan_text_file(
+        path,
+        encoding,
+        max_line_bytes=max_line_bytes,
+        # the header, the rows and as many lines again (empty ones, broken records)
+        max_lines=None if max_rows is None else 2 * max_rows + 1,
+    )
     header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
     unnamed = [name for name in header if name.startswith(UNNAMED)]
     named = header[: len(header) - len(unnamed)]
@@ -356,6 +367,10 @@ def read_raw(
     table, lines, bad_rows = reader.read()
     _check_unnamed_empty(table, unnamed, lines, path)
     table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
+    if max_rows is not None and table.num_rows > max_rows:
+        left_out = int(lines[max_rows])  # the line of the first row left out
+        table, lines = table.slice(0, max_rows), lines[:max_rows]
+        bad_rows = [b for b in bad_rows if b.line < left_out]
     unmatched = [name for name in named if name not in chosen]
     return RawTable(path, table, lines, named, scan.encoding, bad_rows, unmatched, folded)
 
@@ -552,7 +567,7 @@ class _CsvReader:
         bad: list[tuple[int, int, int, str]] = []
         # The file itself when nothing is left out (Arrow reads it natively, skipping
         # the header line); else a stream without the header and the faulty lines.
-        direct = not faults and not self.scan.transcoded
+        direct = not faults and not self.scan.transcoded and self.scan.limit is None
         header_rows = 1 if direct else 0  # Arrow numbers rows from the first one it reads
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -999,8 +1014,29 @@ def _read_excel(
     )
 
 
+def _parquet_head(
+    path: Path, columns: list[str], as_dictionary: list[str], max_rows: int
+) -> pa.Table:
+    with pq.ParquetFile(path, read_dictionary=as_dictionary) as file:
+        batches = []
+        rows = 0
+        for batch in file.iter_batches(batch_size=max_rows, columns=columns):
+            batches.append(batch)
+            rows += batch.num_rows
+            if rows >= max_rows:
+                break
+        schema = file.schema_arrow
+        table = pa.Table.from_batches(batches, schema=batches[0].schema if batches else None)
+        if not batches:
+            table = schema.empty_table().select(columns)
+    return table.slice(0, max_rows)
+
+
 def _read_parquet(
-    path: Path, columns: Mapping[str, str] | None, dictionary_columns: Collection[str] = ()
+    path: Path,
+    columns: Mapping[str, str] | None,
+    dictionary_columns: Collection[str] = (),
+    max_rows: int | None = None,
 ) -> RawTable:
     try:
         schema = pq.read_schema(path)
@@ -1021,9 +1057,11 @@ def _read_parquet(
                 or pa.types.is_large_string(schema.field(name).type)
             )
         ]
-        table = pq.read_table(
-            path, columns=[n for n in names if n in chosen], read_dictionary=as_dictionary
-        )
+        wanted = [n for n in names if n in chosen]
+        if max_rows is None:
+            table = pq.read_table(path, columns=wanted, read_dictionary=as_dictionary)
+        else:  # the first row groups only
+            table = _parquet_head(path, wanted, as_dictionary, max_rows)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(
             f"cannot read the Parquet file: {mask_pii_text(str(exc))[:200]}",

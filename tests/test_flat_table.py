@@ -812,3 +812,57 @@ def test_a_model_trained_before_on_a_protected_attribute_is_said_when_it_scores(
     said = " ".join(result.output.split())
     assert "scores on a protected attribute" in said and "民族 (ethnicity)" in said
     assert "custrisk train TABLE" in said
+
+
+def test_dates_with_the_year_last_are_read_in_the_order_the_table_shows(
+    tmp_path: Path,
+) -> None:
+    """17/05/2023 (day first, as Europe writes) and 5/17/2023 14:30 (month first, as an
+    American Excel saves a CSV) are dates: they were free text. A value over 12 tells the
+    order; a column that cannot tell takes its table's; a table that cannot tell, or tells
+    both, leaves the columns out rather than put every date from the 13th in the wrong
+    month."""
+    table = _table(300, seed=7)
+    opened = pd.to_datetime(table["开户日期"])
+    table["开户日期"] = opened.dt.strftime("%d/%m/%Y")
+    reviewed = pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(300) % 12 * 31, unit="D")
+    table["复核日期"] = reviewed.strftime("%d-%m-%Y")  # every day up to 12: unclear alone
+    path = tmp_path / "eu.csv"
+    table.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    for header in ("开户日期", "复核日期"):
+        assert (schema.column(header).role, schema.column(header).type) == ("feature", "date")
+    assert "day first (17/05/2023)" in schema.column("开户日期").reason
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    from custrisk import load_workspace
+
+    workspace = load_workspace(
+        path.parent, config=tmp_path / "m" / "logistic" / "1" / "sources.yaml"
+    )
+    frame = workspace.frames["credit"]
+    assert frame[schema.column("开户日期").name].tolist() == opened.tolist()
+    assert frame[schema.column("复核日期").name].tolist() == list(reviewed)
+
+    us = _table(200, seed=8)
+    stamps = pd.to_datetime(us["开户日期"]) + pd.Timedelta(hours=14, minutes=30)
+    us["开户日期"] = [f"{t.month}/{t.day}/{t.year} {t:%H:%M}" for t in stamps]
+    us.to_csv(path, index=False)
+    column = infer_table(path, target="违约").column("开户日期")
+    assert (column.type, column.role) == ("date", "feature")
+    assert "month first" in column.reason
+
+    unclear = _table(200, seed=9)
+    unclear["开户日期"] = [f"{1 + i % 12:02d}/{1 + i % 7:02d}/2024" for i in range(200)]
+    unclear.to_csv(path, index=False)
+    column = infer_table(path, target="违约").column("开户日期")
+    assert column.role == "ignored"
+    assert "cannot be told apart (01/01/2024" in column.reason and "YYYY-MM-DD" in column.reason
+
+    both = _table(200, seed=10)
+    both["开户日期"] = [f"{13 + i % 15}/{1 + i % 12}/2024" for i in range(200)]
+    both["放款日期"] = [f"{1 + i % 12}/{13 + i % 15}/2024" for i in range(200)]
+    both.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    for header in ("开户日期", "放款日期"):
+        assert schema.column(header).role == "ignored"
+        assert "day first in column '开户日期' and the month first" in schema.column(header).reason

@@ -522,3 +522,39 @@ def test_an_export_with_another_delimiter_gets_it_in_the_proposal(
     assert f"delimiter: {written}" in text
     counts = _counts(data, tmp_path / "v", "--config", tmp_path / "configs" / "sources.yaml")
     assert counts["transactions"] == (len(txns), len(txns))
+
+
+def test_exports_with_the_year_last_in_their_dates_are_read_in_their_order(
+    tmp_path: Path,
+) -> None:
+    """Transactions dated 17/05/2023 (or 5/17/2023, as an American Excel saves them) get
+    that layout in the proposal's date_formats, and validate as the ISO export does. Two
+    exports writing the two orders get neither, and a comment saying why."""
+    folder = tmp_path / "exports"
+    shutil.copytree(SAMPLE, folder, ignore=shutil.ignore_patterns("*.md"))
+    txns = pd.read_csv(folder / "transactions.csv", dtype=str, keep_default_na=False)
+    dates = pd.to_datetime(txns["txn_date"])
+    txns["txn_date"] = dates.dt.strftime("%d/%m/%Y")
+    txns.to_csv(folder / "transactions.csv", index=False)
+    _invoke("init", folder, "--out", tmp_path / "day")
+    text = (tmp_path / "day" / "sources.yaml").read_text()
+    assert "transactions.csv: dates with the year last, day first (17/05/2023)" in text
+    workspace = load_workspace(folder, config=tmp_path / "day" / "sources.yaml")
+    assert not len(workspace.rejects)
+    assert workspace.frames["transactions"]["txn_date"].tolist() == dates.tolist()
+
+    txns["txn_date"] = [f"{d.month}/{d.day}/{d.year}" for d in dates]
+    txns.to_csv(folder / "transactions.csv", index=False)
+    _invoke("init", folder, "--out", tmp_path / "month")
+    workspace = load_workspace(folder, config=tmp_path / "month" / "sources.yaml")
+    assert workspace.frames["transactions"]["txn_date"].tolist() == dates.tolist()
+
+    credit = pd.read_csv(folder / "credit.csv", dtype=str, keep_default_na=False)
+    credit["customer_since"] = pd.to_datetime(credit["customer_since"]).dt.strftime("%d/%m/%Y")
+    credit.to_csv(folder / "credit.csv", index=False)
+    _invoke("init", folder, "--out", tmp_path / "both")
+    config = load_sources_config(tmp_path / "both" / "sources.yaml")
+    assert not any(f.endswith("%Y") for f in config.date_formats)
+    assert "one config reads one order, so neither is read" in (
+        (tmp_path / "both" / "sources.yaml").read_text()
+    )

@@ -515,6 +515,12 @@ def test_a_column_of_unreadable_dates_is_said_once_with_the_fix(make_workspace: 
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
     said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
     assert len(said) == 1 and "they read as '%Y-%m-%dT%H:%M:%S'" in said[0]
+    # no day over 12: either order reads them, and neither is named as the layout
+    rows = [credit_row(f"{i:010d}", since=f"{i % 12 + 1:02d}/03/2015") for i in range(1, 13)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    said = [w for w in ws.report.sources["credit"].warnings if "customer_since" in w]
+    assert len(said) == 1
+    assert "they read as '%d/%m/%Y' or as '%m/%d/%Y' (no day over 12 tells which)" in said[0]
     # a few bad dates among good ones are typos, each in the rejects, not a layout
     rows = [credit_row(f"{i:010d}") for i in range(1, 30)] + [credit_row("0000000099", since="x")]
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))

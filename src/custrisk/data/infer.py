@@ -144,7 +144,8 @@ _CONTACT_IN_TEXT = re.compile(
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 _INT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
 _DATE = re.compile(
-    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8}|\d{4}年\d{1,2}月\d{1,2}日)"
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{8}"
+    r"|\d{4}年\d{1,2}月\d{1,2}日)"
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
     r"|\d{4}[-/]\d{1,2}|\d{4}年\d{1,2}月"  # a month (开户年月 2019-05): its first day
 )
@@ -159,6 +160,10 @@ DATETIME_FORMATS = (
 #: Month layouts of a table's dates (开户年月 ``2019-05``, ``2019年5月``): read as the
 #: month's first day, tried after the day layouts.
 MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
+#: Dates with the year last (17/05/2023 written in Europe, 5/17/2023 by an American
+#: Excel): which of day and month comes first is told by a value over 12 in one place
+#: and in no value in the other (_day_first).
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2\d{4}( \d{1,2}:\d{2}(:\d{2})?)?")
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
 _PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -207,6 +212,10 @@ class TableSchema:
     sheet: str | None = None
     #: A CSV file's field delimiter (found from its header line when not a comma).
     delimiter: str = ","
+    #: Which comes first in its dates with the year last (``"day"``: 17/05/2023,
+    #: ``"month"``: 05/17/2023; ``None``: no such dates, or their order is not told):
+    #: ``date_formats`` read them so.
+    date_order: str | None = None
 
     @property
     def shown(self) -> str:
@@ -338,6 +347,11 @@ def infer_table(
             hint="pick the column that identifies a customer, or leave --id-column out "
             "to use the row numbers",
         )
+    order, unclear = _year_last_dates(
+        {h: v for h, v in texts.items() if h not in (id_header, target_header)}
+    )
+    if order is not None:
+        date_formats = (*date_formats, *year_last_formats(order))
     used: set[str] = set()
     # A field named as it is (年收入) is that column's before a scaled one's (月收入)
     exact = {canonical_name(h) for h in headers} - {None}
@@ -362,6 +376,10 @@ def infer_table(
             kind, role, reason, pii = _classify(
                 header, values, table.column(header).type, words_true, words_false, date_formats
             )
+            if header in unclear and not pii:
+                kind, role, reason = "string", "ignored", unclear[header]
+            elif kind == "date" and order is not None and _year_last(values):
+                reason = f"{reason}; {_ORDER_SHOWN[order]}"
             if (
                 kind == "date"
                 and role == "feature"
@@ -421,6 +439,7 @@ def infer_table(
         latest_dates={k: v for k, v in latest.items() if v},
         sheet=sheet,
         delimiter=delimiter,
+        date_order=order,
     )
 
 
@@ -667,6 +686,65 @@ def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, s
         f"{what} with {len(distinct):,} distinct values (free text, not a feature)",
         False,
     )
+
+
+_ORDER_SHOWN = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
+
+
+def _year_last(values: list[str]) -> list[re.Match[str]]:
+    """The dates with the year last among ``values``, when they are most of them."""
+    sample = values[:5000]
+    shaped = sum(1 for v in sample if _YEAR_LAST.fullmatch(v))
+    if not shaped or shaped < NUMBER_SHARE * len(sample):
+        return []
+    return [m for m in map(_YEAR_LAST.fullmatch, values) if m is not None]
+
+
+def _day_first(values: list[str]) -> str | None:
+    """``"day"`` (17/05/2023), ``"month"`` (05/17/2023) or ``"unclear"`` (no value over
+    12 in either place) for a column of dates with the year last; ``None`` for any other
+    column (or one with values over 12 in both places: not dates)."""
+    found = _year_last(values)
+    if not found:
+        return None
+    first = any(int(m[1]) > 12 for m in found)
+    second = any(int(m[3]) > 12 for m in found)
+    if first and second:
+        return None
+    return "day" if first else "month" if second else "unclear"
+
+
+def _year_last_dates(texts: dict[str, list[str]]) -> tuple[str | None, dict[str, str]]:
+    """The table's order of day and month in dates with the year last (one system wrote
+    them all: a column that cannot tell takes the order its other columns show), and the
+    columns of such dates left out, with why: no column tells the order, or two tell
+    different ones. A guess would put every date from the 13th on in the wrong month."""
+    orders = {h: o for h, v in texts.items() if (o := _day_first(v)) is not None}
+    told = {o: h for h, o in orders.items() if o != "unclear"}
+    if not orders:
+        return None, {}
+    if len(told) == 1:
+        return next(iter(told)), {}
+    if told:
+        why = (
+            f"dates with the day first in column {_cut(told['day'])!r} and the month first "
+            f"in column {_cut(told['month'])!r}: write them as YYYY-MM-DD to use them"
+        )
+    else:
+        example = next(v for h in orders for v in texts[h] if _YEAR_LAST.fullmatch(v))
+        why = (
+            f"dates whose day and month cannot be told apart ({_cut(example)}: no value "
+            "is over 12 in either place): write them as YYYY-MM-DD to use them"
+        )
+    return None, dict.fromkeys(orders, why)
+
+
+def year_last_formats(order: str) -> tuple[str, ...]:
+    """The date layouts with the year last, in ``order``, each separator, with a time or
+    without."""
+    day = "%d{0}%m{0}%Y" if order == "day" else "%m{0}%d{0}%Y"
+    days = [day.format(sep) for sep in "/-."]
+    return (*days, *(f"{d} %H:%M:%S" for d in days), *(f"{d} %H:%M" for d in days))
 
 
 def _date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:

@@ -45,7 +45,13 @@ from custrisk.data.headers import (
     scaled_field,
     scaled_name,
 )
-from custrisk.data.infer import DATETIME_FORMATS, InferredColumn, TableSchema, infer_table
+from custrisk.data.infer import (
+    DATETIME_FORMATS,
+    InferredColumn,
+    TableSchema,
+    infer_table,
+    year_last_formats,
+)
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
 from custrisk.errors import CustriskError, DataError
@@ -89,6 +95,8 @@ class ProposedFile:
     #: customer_id, 是否违约 → bad), for the proposed ``labels: rename``
     outcome_names: tuple[tuple[str, str], ...] = ()
     delimiter: str = ","  # a CSV file's, found from its header line
+    #: Day or month first in its dates with the year last (TableSchema.date_order)
+    date_order: str | None = None
 
     @property
     def unmapped(self) -> list[str]:
@@ -406,6 +414,7 @@ def _build(
         missing=missing,
         customer_ids=tuple(values.get(customer_header, ())) if customer_header else (),
         delimiter=schema.delimiter,
+        date_order=schema.date_order,
     )
 
 
@@ -607,6 +616,30 @@ def _with_times(formats: Iterable[str]) -> list[str]:
     return out + [f for f in DATETIME_FORMATS if f not in out]
 
 
+def _year_last_comment(files: Sequence[ProposedFile]) -> list[str]:
+    """The comment over ``date_formats`` saying how the files write dates with the year
+    last: day first (17/05/2023) or month first (05/17/2023), or both (then neither is
+    read: one config reads one order)."""
+    by_order: dict[str, list[str]] = {}
+    for f in files:
+        if f.date_order is not None:
+            by_order.setdefault(f.date_order, []).append(f.file)
+    if not by_order:
+        return []
+    shown = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
+    if len(by_order) == 1:
+        ((order, names),) = by_order.items()
+        return ["  " + comment(f"{', '.join(names)}: dates with the year last, {shown[order]}")]
+    return [
+        "  "
+        + comment(
+            f"dates with the year last are {shown['day']} in {', '.join(by_order['day'])} and "
+            f"{shown['month']} in {', '.join(by_order['month'])}: one config reads one "
+            "order, so neither is read; export one of them with dates as YYYY-MM-DD"
+        )
+    ]
+
+
 def _packaged_mapping() -> dict[str, Any]:
     from custrisk.config import default_config_path
     from custrisk.config._yaml import load_yaml_file
@@ -643,13 +676,20 @@ def render_sources(
 ) -> str:
     """The commented sources YAML of the proposed files, and the labels section of the
     ``outcomes`` file when there is one (checked: it parses back to what was meant)."""
+    files = list(files)
+    date_formats = _with_times(packaged.date_formats)
+    year_last = _year_last_comment(files)
+    orders = {f.date_order for f in files} - {None}
+    if len(orders) == 1:
+        date_formats += year_last_formats(orders.pop())  # type: ignore[arg-type]
     lines = [
         "# Sources proposed by `custrisk init` from the headers and first rows of each file.",
         "# Check the types and rules, then run custrisk validate with --config this file.",
         "version: 1",
         "defaults:",
         "  # exports stamp records with a time of day (创建时间, 提交时间): the date counts",
-        f"  date_formats: {flow(_with_times(packaged.date_formats))}",
+        *year_last,
+        f"  date_formats: {flow(date_formats)}",
         f"  true_values: {flow(list(packaged.true_values))}",
         f"  false_values: {flow(list(packaged.false_values))}",
         "sources:",

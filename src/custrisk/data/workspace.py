@@ -1070,20 +1070,29 @@ DATE_LAYOUTS = (
 )
 
 
-def date_layout_of(values: Sequence[str]) -> str | None:
+def date_layouts_of(values: Sequence[str]) -> tuple[str, ...]:
     """The first of :data:`DATE_LAYOUTS` that reads every one of ``values`` (a sample of
-    a column's unreadable dates), or ``None``."""
+    a column's unreadable dates), or none; two when it reads day and month in one order
+    and the other order reads every value too (05/06/2023: no value tells)."""
     shown = [v.strip() for v in values if v and v.strip()]
     if not shown:
-        return None
+        return ()
     for layout in DATE_LAYOUTS:
-        try:
-            for value in shown:
-                dt.datetime.strptime(value, layout)
-        except ValueError:
-            continue
-        return layout
-    return None
+        if _reads_every(layout, shown):
+            swapped = layout.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+            if "%m" in layout and "%Y" in layout[4:] and _reads_every(swapped, shown):
+                return (layout, swapped)
+            return (layout,)
+    return ()
+
+
+def _reads_every(layout: str, values: Sequence[str]) -> bool:
+    try:
+        for value in values:
+            dt.datetime.strptime(value, layout)
+    except ValueError:
+        return False
+    return True
 
 
 #: What a column's values are not, and how to read them, by the rule that refused them
@@ -1132,10 +1141,16 @@ def unreadable_columns(
             continue
         what, fix = _UNREADABLE[str(rule)]
         if rule == "invalid_date":
-            layout = date_layout_of(group["value"].astype("str").head(200).tolist())
-            if layout is not None:
+            layouts = date_layouts_of(group["value"].astype("str").head(200).tolist())
+            if len(layouts) == 1:
                 fix = (
-                    f"they read as {layout!r}: add it to defaults.date_formats in the "
+                    f"they read as {layouts[0]!r}: add it to defaults.date_formats in the "
+                    "sources config"
+                )
+            elif layouts:
+                fix = (
+                    f"they read as {layouts[0]!r} or as {layouts[1]!r} (no day over 12 "
+                    "tells which): add the export's to defaults.date_formats in the "
                     "sources config"
                 )
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)

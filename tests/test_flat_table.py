@@ -866,3 +866,24 @@ def test_dates_with_the_year_last_are_read_in_the_order_the_table_shows(
     for header in ("开户日期", "放款日期"):
         assert schema.column(header).role == "ignored"
         assert "day first in column '开户日期' and the month first" in schema.column(header).reason
+
+
+def test_a_table_without_a_feature_says_why_each_column_is_none(tmp_path: Path) -> None:
+    """The error named "the column list above", which train never printed: it stops
+    before the layout. It now says, in its one line, what each column was taken for."""
+    n = 60
+    table = pd.DataFrame(
+        {
+            "客户编号": [f"C{i:04d}" for i in range(n)],
+            "手机号": [f"139{10_000_000 + i}" for i in range(n)],
+            "备注": [f"客户备注 {i}" for i in range(n)],
+            "违约": ["是", "否", "否"] * (n // 3),
+        }
+    )
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    said = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m", code=2)
+    assert "column list above" not in said
+    said = " ".join(said.split())
+    assert "客户编号: id; 手机号: the header names personal data; 备注: text with 60" in said
+    assert "违约: target" in said

@@ -525,3 +525,16 @@ def test_a_column_of_unreadable_dates_is_said_once_with_the_fix(make_workspace: 
     rows = [credit_row(f"{i:010d}") for i in range(1, 30)] + [credit_row("0000000099", since="x")]
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
     assert not any("customer_since" in w for w in ws.report.sources["credit"].warnings)
+
+
+@pytest.mark.parametrize("written", ["0,614", "0,614.5", "-0,500", "¥0,614", "(0,614)", "00,123"])
+def test_a_decimal_comma_after_a_zero_is_no_thousands_separator(
+    make_workspace: MakeWs, written: str
+) -> None:
+    """0,614 is how a European export writes 0.614: it was read as 614 (a thousands
+    separator after a lone zero), a thousand times the amount, silently. No number
+    written with thousands separators starts with 0: it is malformed."""
+    rows = [credit_row("C01", overdue=f'"{written}"'), credit_row("C02", overdue='"1,614"')]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    assert _rules(ws) == {2: {"invalid_number"}}
+    assert ws.frames["credit"].set_index("customer_id").loc["C02", "overdue_amount"] == 1614.0

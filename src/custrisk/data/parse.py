@@ -195,7 +195,7 @@ def _parse_numbers(
     with_commas = present & as_numpy(pc.match_substring(text, ","))
     if with_commas.any():
         grouped = with_commas & as_numpy(
-            pc.match_substring_regex(text, r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+            pc.match_substring_regex(text, r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
         )
         given = pc.if_else(pa.array(grouped), pc.replace_substring(given, ",", ""), given)
         given = pc.if_else(pa.array(with_commas & ~grouped), pa.scalar(None, pa.string()), given)
@@ -221,7 +221,7 @@ def _parse_numbers(
 #: nothing.
 DECORATED_NUMBER = (
     r"^(?P<sign>[+\-−]?)\s*(?:[¥￥$]|RMB|CNY)?\s*"
-    r"(?P<number>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>万元|亿元|元|万|亿|%)?$"
+    r"(?P<number>(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?P<unit>万元|亿元|元|万|亿|%)?$"
 )
 #: The power of ten each unit of :data:`DECORATED_NUMBER` scales its number by, as the
 #: exponent written after it (``12.5%`` is ``12.5e-2``, ``1.5万`` is ``1.5e4``): read so,

@@ -343,6 +343,10 @@ def check_exports_input(model: LoadedModel, data: str | os.PathLike[str]) -> Non
         )
 
 
+#: The columns a table without a feature names, each with why it is none.
+_COLUMNS_SHOWN = 8
+
+
 def infer_for_training(
     path: str | os.PathLike[str],
     target: str,
@@ -353,11 +357,19 @@ def infer_for_training(
     """Infer a training table's layout and its configs."""
     schema = infer_table(path, target=target, id_column=id_column, encoding=encoding)
     if not schema.features:
+        shown = [
+            f"{c.header[:40]}: {c.reason if c.role in ('ignored', 'pii') else c.role}"
+            for c in schema.columns[:_COLUMNS_SHOWN]
+        ]
+        more = len(schema.columns) - _COLUMNS_SHOWN
         raise DataError(
-            "no column of the table can be a feature (all are the id, the target, personal "
-            "data, free text, blank or constant)",
+            "no column of the table can be a feature ("
+            + "; ".join(shown)
+            + (f"; and {more:,} more" if more > 0 else "")
+            + ")",
             file=str(path),
-            hint="see the column list above; add numeric or categorical columns",
+            hint="add numeric or categorical columns (numbers with a decimal point, not a "
+            "decimal comma)",
         )
     return table_configs(schema)
 

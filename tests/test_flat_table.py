@@ -887,3 +887,17 @@ def test_a_table_without_a_feature_says_why_each_column_is_none(tmp_path: Path) 
     said = " ".join(said.split())
     assert "客户编号: id; 手机号: the header names personal data; 备注: text with 60" in said
     assert "违约: target" in said
+
+
+def test_serving_an_unsigned_model_says_how_to_sign_it_or_try_it(
+    flat: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve requires a signed model by default: the error named an environment variable
+    and an option the user had not set, and a key that cannot sign a trained model."""
+    monkeypatch.delenv("CUSTRISK_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("CUSTRISK_REQUIRE_SIGNED", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--model", str(flat["model"]), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "the model is not signed, and signed models are required (custrisk serve" in said
+    assert "custrisk serve --allow-unsigned serves an unsigned model for a trial" in said

@@ -290,8 +290,9 @@ def test_a_rehashed_malicious_pickle_is_refused_when_signed_models_are_required(
     monkeypatch.setenv(REQUIRE_SIGNED_ENV, "1")
     with pytest.raises(
         ModelArtifactError,
-        match=r"signed models are required \(CUSTRISK_REQUIRE_SIGNED=1 or --require-signed\) "
-        r"but CUSTRISK_SIGNING_KEY is not set",
+        match=r"the model is not signed, and signed models are required \(custrisk serve, "
+        r"CUSTRISK_REQUIRE_SIGNED=1 or --require-signed\); train it again with "
+        r"CUSTRISK_SIGNING_KEY set",
     ):
         _load(ref)
     monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")

@@ -326,11 +326,19 @@ def _check_signature(
             )
         return TRUST_VERIFIED
     if require_signed:
+        # (custrisk serve requires it unless --allow-unsigned; other commands when asked)
+        asked = f"custrisk serve, {REQUIRE_SIGNED_ENV}=1 or --require-signed"
+        if not signature:
+            raise ModelArtifactError(
+                f"{card_path}: the model is not signed, and signed models are required ({asked})",
+                hint=f"train it again with {SIGNING_KEY_ENV} set, and set it when the model "
+                "is loaded; custrisk serve --allow-unsigned serves an unsigned model for a "
+                "trial",
+            )
         raise ModelArtifactError(
-            f"{card_path}: signed models are required ({REQUIRE_SIGNED_ENV}=1 or "
-            f"--require-signed) but {SIGNING_KEY_ENV} is not set, so no signature can be "
-            "checked",
-            hint=f"set {SIGNING_KEY_ENV} to the registry's signing key",
+            f"{card_path}: signed models are required ({asked}) but {SIGNING_KEY_ENV} is "
+            "not set, so no signature can be checked",
+            hint=f"set {SIGNING_KEY_ENV} to the key the model was signed with",
         )
     if signature:
         if not allow_unverified:

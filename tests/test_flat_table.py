@@ -901,3 +901,26 @@ def test_serving_an_unsigned_model_says_how_to_sign_it_or_try_it(
     said = " ".join(result.output.split())
     assert "the model is not signed, and signed models are required (custrisk serve" in said
     assert "custrisk serve --allow-unsigned serves an unsigned model for a trial" in said
+
+
+def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
+    """序号 took the id from 客户编号 (both unique), and No. or a pandas index saved as
+    Unnamed: 0 became a whole-number feature: in a table sorted by its outcome, a perfect
+    and meaningless one. A table with no other id keeps 序号 as its id."""
+    table = _table(300, seed=11).sort_values("违约", kind="stable").reset_index(drop=True)
+    table.insert(0, "序号", np.arange(1, 301))
+    table.insert(1, "客户编号", [f"C{i:05d}" for i in range(300)])
+    table["No."] = np.delete(np.arange(1, 306), [10, 50, 51, 200, 299])  # rows deleted
+    table.index = table.index.rename("Unnamed: 0")  # read and saved again by pandas
+    path = tmp_path / "t.csv"
+    table.to_csv(path)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号"
+    for header in ("序号", "No.", "Unnamed: 0"):
+        assert schema.column(header).role == "ignored"
+        assert schema.column(header).reason.startswith("row numbers (1, 2, 3, ...")
+    # a number column that merely starts low is a feature
+    assert schema.column("近12月逾期次数").role == "feature"
+
+    table.drop(columns=["客户编号"]).to_csv(path, index=False)
+    assert infer_table(path, target="违约").id_column == "序号"

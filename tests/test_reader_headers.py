@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -216,4 +217,28 @@ def test_trailing_columns_without_a_name_are_left_out_when_empty(tmp_path: Path)
         read_raw(path)
     path.write_text("id,,amount\nC1,,10\n", encoding="utf-8")  # a blank name between two
     with pytest.raises(DataError, match="header field 2 is blank"):
+        read_raw(path)
+
+
+def test_a_pandas_index_saved_without_a_header_is_read_and_left_out(tmp_path: Path) -> None:
+    """pandas writes its index as a first column with a blank header unless told
+    index=False: that column of row numbers is left out (it stopped the read with
+    "header field 1 is blank"); any other values there still stop it."""
+    path = tmp_path / "t.csv"
+    frame = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "score": [1.5, 2.5, 3.5]})
+    frame.to_csv(path)
+    raw = read_raw(path)
+    assert raw.table.column_names == ["customer_id", "score"]
+    assert raw.header == ["customer_id", "score"]
+    frame.drop(index=1).to_csv(path)  # a row deleted after numbering: 0, 2
+    assert read_raw(path).num_rows == 2
+    path.write_text(",customer_id,score\n0,C1,1.5\n1,C2,2.5\nx,C3,3.5\n")
+    with pytest.raises(
+        DataError,
+        match=r"header field 1 is blank but the column holds values "
+        r"that are not row numbers \(line 4\)",
+    ):
+        read_raw(path)
+    path.write_text(",customer_id,score\n7,C1,1.5\n8,C2,2.5\n")
+    with pytest.raises(DataError, match=r"not row numbers \(line 2\)"):
         read_raw(path)

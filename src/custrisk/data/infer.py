@@ -335,8 +335,12 @@ def infer_table(
     words_true = {w.lower() for w in true_values}
     words_false = {w.lower() for w in false_values}
     texts = {h: _texts(table.column(h)) for h in headers}
+    # 1, 2, 3, ... in the file's order (序号, No., a pandas index saved as Unnamed: 0)
+    counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:
-        id_header = _detect_id(headers, texts, exclude=target_header)
+        # a row number is the id only when no other column is (it restarts every month)
+        ordered = sorted(headers, key=lambda h: h in counters)
+        id_header = _detect_id(ordered, texts, exclude=target_header)
     elif not _mostly_unique(texts[id_header], table.num_rows):
         # As a detected id: a few repeated or blank ids are rejected while cleaning
         faults = table.num_rows - len(set(texts[id_header]))
@@ -378,6 +382,8 @@ def infer_table(
             )
             if header in unclear and not pii:
                 kind, role, reason = "string", "ignored", unclear[header]
+            elif header in counters:
+                kind, role, reason = "int", "ignored", _ROW_NUMBERS
             elif kind == "date" and order is not None and _year_last(values):
                 reason = f"{reason}; {_ORDER_SHOWN[order]}"
             if (
@@ -519,6 +525,33 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
     column = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
     values = column.to_pylist()
     return [v for v in values if v]
+
+
+_ROW_NUMBERS = (
+    "row numbers (1, 2, 3, ... in the file's order): they say where a row is, not who the "
+    "customer is, and restart in every file"
+)
+
+
+#: Headers of a row number column (序号, No., #, a pandas index saved as ``Unnamed: 0``).
+_ROW_NUMBER_HEADER = re.compile(
+    r"序号|行号|no\.?|#|s/?n|index|idx|row_?(?:num|number|no)?|row number|unnamed: ?\d+"
+)
+
+
+def _row_numbers(header: str, values: list[str], rows: int) -> bool:
+    """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, none
+    blank; under a row number's header (序号, No.), any whole numbers rising from 0 or 1
+    (rows deleted after numbering). As a feature it would learn the order the table was
+    sorted in (by outcome, by date), which the next month's table does not keep."""
+    if rows < 3 or len(values) != rows:
+        return False
+    numbers = [v.removesuffix(".0") for v in values]
+    if numbers[0] not in ("0", "1") or not all(v.isdigit() for v in numbers):
+        return False
+    if _ROW_NUMBER_HEADER.fullmatch(header_key(header)):
+        return all(int(a) < int(b) for a, b in zip(numbers, numbers[1:], strict=False))
+    return all(v == str(int(numbers[0]) + i) for i, v in enumerate(numbers))
 
 
 def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:

@@ -342,7 +342,8 @@ def read_raw(
     )
     header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
     unnamed = [name for name in header if name.startswith(UNNAMED)]
-    named = header[: len(header) - len(unnamed)]
+    index = header[:1] if header[0] == INDEX else []
+    named = [name for name in header if not name.startswith(UNNAMED) and name != INDEX]
     if columns is None:
         chosen = {name: name for name in named}
         folded: list[tuple[str, str]] = []
@@ -362,10 +363,12 @@ def read_raw(
         true_values=true_values,
         false_values=false_values,
         max_line_bytes=max_line_bytes,
-        unnamed=unnamed,
+        unnamed=[*index, *unnamed],
     )
     table, lines, bad_rows = reader.read()
     _check_unnamed_empty(table, unnamed, lines, path)
+    if index:
+        _check_row_numbers(table.column(INDEX), lines, path)
     table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
     if max_rows is not None and table.num_rows > max_rows:
         left_out = int(lines[max_rows])  # the line of the first row left out
@@ -377,6 +380,27 @@ def read_raw(
 
 #: The name read_raw gives a trailing header field without one (``UNNAMED`` + its place).
 UNNAMED = "\x00unnamed:"
+#: The name read_raw gives a first header field without one over row numbers: the index
+#: pandas writes unless told ``index=False`` (read, checked and left out).
+INDEX = "\x00index"
+
+
+def _check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
+    """Refuse a column with a blank header that does not hold rising row numbers from 0
+    or 1 (a pandas index): its values would be lost."""
+    values = [v.strip() if v is not None else "" for v in column.to_pylist()]
+    previous = -1
+    for row, value in enumerate(values):
+        number = int(value) if value.isascii() and value.isdigit() else None
+        if number is None or number <= previous or (row == 0 and number > 1):
+            raise DataError(
+                f"header field 1 is blank but the column holds values that are not row "
+                f"numbers (line {int(lines[row])})",
+                file=str(path),
+                line=1,
+                hint="name the column in the header, or delete it",
+            )
+        previous = number
 
 
 def _check_unnamed_empty(
@@ -841,6 +865,10 @@ def _read_header(
             )
     blanks = [i + 1 for i, h in enumerate(header) if not h]
     trailing = blanks == list(range(len(header) - len(blanks) + 1, len(header) + 1))
+    if blanks == [1] and len(header) > 1 and not looks_like_data(header):
+        # a first field without a name: an index pandas saved (to_csv without
+        # index=False), read and checked to be row numbers (read_raw)
+        return [INDEX, *header[1:]], len(raw)
     if blanks and trailing and not looks_like_data(header):
         if len(blanks) < len(header):
             # Trailing fields without a name (a spreadsheet's touched, empty columns:

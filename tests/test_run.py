@@ -777,3 +777,55 @@ def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(
     code, out, err = _run(moved, "--period", PERIOD)
     assert code == 0, out + err
     assert f"nothing to do (run {run_id} is up to date)" in out
+
+
+def test_an_edited_notifications_section_sends_what_was_not_delivered_not_the_month(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel added to RUN.yaml after the month ran: the month stays up to date (it
+    ran again whole, and every recipient got the digest a second time); the new
+    channel's message is sent, the e-mail is not repeated, and an edit every delivery
+    already meets sends nothing."""
+    from tests._inbox import local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    mail = (
+        "\nnotifications:\n"
+        "  channels:\n"
+        "    mail:\n"
+        "      type: smtp\n"
+        "      host: 127.0.0.1\n"
+        "      port: SMTP_PORT\n"
+        "      security: none\n"
+        "      from: risk@example.com\n"
+        "      attach_portfolio: false\n"
+        "      to: {default: [risk@example.com]}\n"
+    )
+    folder = root / "runs" / PERIOD
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")
+        base = config.read_text(encoding="utf-8")
+        config.write_text(base + mail.replace("SMTP_PORT", str(inbox.smtp_port)))
+        code, out, err = _run(root, "--period", PERIOD)
+        assert code in (0, 1), out + err
+        run_id = json.loads((folder / "run.json").read_text(encoding="utf-8"))["run_id"]
+        mails = len(inbox.mails)
+        assert mails >= 1 and not inbox.posts
+        added = "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n"
+        config.write_text(config.read_text(encoding="utf-8") + added)
+        code, out, err = _run(root, "--period", PERIOD)
+        assert "nothing to do" in out, out + err
+        assert "notifications edited since the run: sent 1 not delivered before " in out
+        assert len(inbox.posts) == 1 and len(inbox.mails) == mails
+        facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        assert facts["run_id"] == run_id
+        assert facts["stages"]["notify"]["rows"] == {"deliveries": mails + 1, "failed": 0}
+        sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
+        assert [d["channel"] for d in sent["deliveries"]].count("wecom") == 1
+        code, out, _ = _run(root, "--period", PERIOD)  # delivered: nothing sent again
+        assert "nothing to do" in out and "sent" not in out
+        config.write_text(config.read_text(encoding="utf-8") + "  min_level: red\n")
+        code, out, _ = _run(root, "--period", PERIOD)  # the same messages' targets
+        assert "nothing to do" in out and "sent" not in out
+        assert len(inbox.posts) == 1 and len(inbox.mails) == mails

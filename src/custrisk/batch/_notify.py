@@ -4,6 +4,8 @@ sending a run's digest, with the delivery results as plain dicts for run.json.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,14 @@ def parse(section: dict[str, Any] | None, where: str) -> NotifyConfig | None:
     if section is None:
         return None
     return parse_notify_config(section, where, key="notifications")
+
+
+def settings_digest(section: dict[str, Any]) -> str:
+    """The SHA-256 of the run config's ``notifications`` section (canonical JSON): kept
+    in notifications.json, so that a rerun tells an edited section (a recipient or a
+    channel added) from the one the month was sent with."""
+    text = json.dumps(section, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def fails_run(config: NotifyConfig) -> bool:
@@ -35,9 +45,10 @@ def deliver(
     lang: str,
     reports_link_dir: Path | None = None,
     resend: Collection[tuple[str, str]] | None = None,
+    dry_run: bool = False,
 ) -> list[dict[str, Any]]:
-    """Send the notifications (``resend``: only those messages, by channel and target);
-    one plain dict per delivery (with its ``ok``)."""
+    """Send the notifications (``resend``: only those messages, by channel and target;
+    ``dry_run``: build them, send none); one plain dict per delivery (with its ``ok``)."""
     deliveries = deliver_notifications(
         config,
         run,
@@ -47,8 +58,9 @@ def deliver(
         lang=lang,
         reports_link_dir=reports_link_dir,
         resend=resend,
+        dry_run=dry_run,
     )
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 
 
-__all__ = ["deliver", "fails_run", "parse"]
+__all__ = ["deliver", "fails_run", "parse", "settings_digest"]

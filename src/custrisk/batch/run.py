@@ -62,6 +62,7 @@ from custrisk.batch.layout import (
 )
 from custrisk.batch.stages import (
     NOTIFICATIONS_FILE,
+    OK,
     OUTPUTS,
     REPORTS_DIR,
     RUNNERS,
@@ -259,7 +260,7 @@ def run_batch(
                 previous = config.runs_dir / compared["period"] if compared else None
                 if previous is not None and not (previous / RUN_FILE).is_file():
                     previous = None  # removed since (retention): the run has its lifecycle
-                resent = _resend_failed_notifications(config, layout.final, facts, previous, log)
+                resent = _notify_again(config, layout.final, facts, previous, log)
                 for note in notes:
                     log.write("note", message=note)
                 log.write("nothing_to_do", run_id=facts.get("run_id"))
@@ -367,38 +368,60 @@ def _stages_done(layout: RunLayout) -> dict[str, Any]:
     return stages if isinstance(stages, dict) else {}
 
 
-def _resend_failed_notifications(
+def _notify_again(
     config: RunConfig, folder: Path, facts: dict[str, Any], previous: Path | None, log: _Log
 ) -> str | None:
-    """Send again the notifications of a finished run that failed (a mail server that
-    was down, a webhook that refused), those only; update notifications.json and
-    run.json (the notify stage, its gate). What was done, or ``None`` when nothing
-    failed."""
-    stage = (facts.get("stages") or {}).get("notify") or {}
-    if not (stage.get("rows") or {}).get("failed") or not config.notifications:
+    """Send, for a finished run, the notifications not delivered: those that failed (a
+    mail server that was down, a webhook that refused) and, when the ``notifications``
+    section was edited since, every message it now makes that was not delivered before
+    (a channel or recipients added); never again one that was. Update notifications.json
+    and run.json (the notify stage, its gate). What was done, or ``None``."""
+    if not config.notifications:
+        return None
+    path = folder / NOTIFICATIONS_FILE
+    record = read_json(path) if path.is_file() else {}
+    earlier = list(record.get("deliveries") or [])
+    digest = _notify.settings_digest(config.notifications)
+    # (a run that sent none had no section: the one added now is new)
+    changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
+    failed = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if not d.get("ok")}
+    if not failed and not changed:
         return None
     parsed = _notify.parse(config.notifications, f"{config.path}: notifications")
     assert parsed is not None
-    path = folder / NOTIFICATIONS_FILE
-    earlier = list(read_json(path).get("deliveries") or [])
-    failed = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if not d.get("ok")}
-    if not failed:
-        return None
     portfolio = folder / REPORTS_DIR / PORTFOLIO_FILE
-    again = _notify.deliver(
-        parsed,
-        read_run(folder / SCORES_FILE),
-        previous=read_run(previous / SCORES_FILE) if previous is not None else None,
-        reports_dir=folder / REPORTS_DIR,
-        portfolio_pdf=portfolio if portfolio.is_file() else None,
-        lang=config.lang,
-        resend=failed,
-    )
+    previous_run = read_run(previous / SCORES_FILE) if previous is not None else None
+    options: dict[str, Any] = {
+        "previous": previous_run,
+        "reports_dir": folder / REPORTS_DIR,
+        "portfolio_pdf": portfolio if portfolio.is_file() else None,
+        "lang": config.lang,
+    }
+    run = read_run(folder / SCORES_FILE)
+    planned = None
+    if changed:
+        made = _notify.deliver(parsed, run, dry_run=True, **options)
+        planned = {(d["channel"], d["target"]) for d in made}
+        delivered = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if d.get("ok")}
+        todo = planned - delivered
+    else:
+        todo = failed
+    again = _notify.deliver(parsed, run, resend=todo, **options) if todo else []
     sent = {(d["channel"], d["target"]): d for d in again}
-    merged = [d if d.get("ok") else sent.get((d["channel"], d["target"]), d) for d in earlier]
-    merged += [d for d in again if (d["channel"], d["target"]) not in failed]
+    merged = []
+    for d in earlier:
+        pair = (d.get("channel"), d.get("target"))
+        if d.get("ok"):
+            merged.append(d)
+        elif pair in sent:
+            merged.append(sent.pop(pair))
+        elif planned is None or pair in planned:  # (a failure the edit did away with: gone)
+            merged.append(d)
+    merged += list(sent.values())
     still = sum(not d["ok"] for d in merged)
-    write_json(path, jsonable({"deliveries": merged}))
+    write_json(path, jsonable({"settings_sha256": digest, "deliveries": merged}))
+    stage = facts.setdefault("stages", {}).setdefault("notify", {})
+    stage["status"] = OK
     stage["rows"] = {"deliveries": len(merged), "failed": still}
     stage["detail"] = f"{len(merged) - still} delivered, {still} failed"
     stage["resent"] = stage.get("resent", 0) + 1
@@ -410,10 +433,15 @@ def _resend_failed_notifications(
     facts["gate"] = {"failed": bool(failures), "failures": failures}
     facts["outputs"][NOTIFICATIONS_FILE] = sha256_file(path)
     write_json(folder / RUN_FILE, facts)
-    log.write("notify_resent", resent=len(failed), delivered=len(failed) - still, failed=still)
+    ok = sum(d["ok"] for d in again)
+    log.write("notify_resent", resent=len(again), delivered=ok, failed=still, changed=changed)
+    if not again:  # an edit that every delivery already meets (a level, a language)
+        return None
+    if not changed:
+        return f"re-sent {len(again)} failed notification(s): {ok} delivered, {still} still failing"
     return (
-        f"re-sent {len(failed)} failed notification(s): {len(failed) - still} delivered, "
-        f"{still} still failing"
+        f"notifications edited since the run: sent {len(again)} not delivered before "
+        f"({ok} delivered, {still} failing)"
     )
 
 
@@ -597,9 +625,12 @@ def _fingerprint(basis: dict[str, Any]) -> str:
 
 def _run_settings_hash(file: Path) -> str:
     """The SHA-256 of RUN.yaml's settings (canonical JSON) without :data:`ENGINE_KEYS`
-    (the file was read and checked already by :func:`load_run_config`)."""
+    and without ``notifications`` (the file was read and checked already by
+    :func:`load_run_config`): the notifications are sent from the outputs, not part of
+    them; an edited section sends what was not delivered as it now says
+    (:func:`_notify_again`), not the month again."""
     document = load_yaml_file(file)
-    settings = {k: v for k, v in document.items() if k not in ENGINE_KEYS}
+    settings = {k: v for k, v in document.items() if k not in ENGINE_KEYS and k != "notifications"}
     return _hash_json(settings)
 
 

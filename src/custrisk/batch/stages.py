@@ -360,7 +360,8 @@ def notify(ctx: StageContext) -> StageResult:
         portfolio_pdf=portfolio if portfolio.is_file() else None,
         lang=cfg.lang,
     )
-    write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({"deliveries": deliveries}))
+    written = {"settings_sha256": _notify.settings_digest(cfg.notifications)}
+    write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({**written, "deliveries": deliveries}))
     failed = sum(not d["ok"] for d in deliveries)
     rows = {"deliveries": len(deliveries), "failed": failed}
     gate = None

@@ -385,7 +385,7 @@ def infer_table(
             elif header in counters:
                 kind, role, reason = "int", "ignored", _ROW_NUMBERS
             elif kind == "date" and order is not None and _year_last(values):
-                reason = f"{reason}; {_ORDER_SHOWN[order]}"
+                reason = f"{reason}; {DATE_ORDER_SHOWN[order]}"
             if (
                 kind == "date"
                 and role == "feature"
@@ -721,7 +721,8 @@ def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, s
     )
 
 
-_ORDER_SHOWN = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
+#: How each order of day and month in dates with the year last is said.
+DATE_ORDER_SHOWN = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
 
 
 def _year_last(values: list[str]) -> list[re.Match[str]]:

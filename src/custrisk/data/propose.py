@@ -46,6 +46,7 @@ from custrisk.data.headers import (
     scaled_name,
 )
 from custrisk.data.infer import (
+    DATE_ORDER_SHOWN,
     DATETIME_FORMATS,
     InferredColumn,
     TableSchema,
@@ -626,7 +627,7 @@ def _year_last_comment(files: Sequence[ProposedFile]) -> list[str]:
             by_order.setdefault(f.date_order, []).append(f.file)
     if not by_order:
         return []
-    shown = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
+    shown = DATE_ORDER_SHOWN
     if len(by_order) == 1:
         ((order, names),) = by_order.items()
         return ["  " + comment(f"{', '.join(names)}: dates with the year last, {shown[order]}")]

@@ -531,6 +531,19 @@ def test_a_webhook_delivery_carries_the_run_id_of_run_json(
     assert facts["stages"]["score"]["rows"]["run_id"] == facts["run_id"]
 
 
+#: A notifications section's e-mail channel to the local inbox (SMTP_PORT: its port).
+_MAIL_CHANNEL = (
+    "    mail:\n"
+    "      type: smtp\n"
+    "      host: 127.0.0.1\n"
+    "      port: SMTP_PORT\n"
+    "      security: none\n"
+    "      from: risk@example.com\n"
+    "      attach_portfolio: false\n"
+    "      to: {default: [risk@example.com]}\n"
+)
+
+
 def test_a_run_again_resends_only_the_notifications_that_failed(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -545,16 +558,7 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         config.read_text(encoding="utf-8") + "\nnotifications:\n"
         "  fail_on_error: true\n"
         "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n"
-        "    mail:\n"
-        "      type: smtp\n"
-        "      host: 127.0.0.1\n"
-        "      port: SMTP_PORT\n"
-        "      security: none\n"
-        "      from: risk@example.com\n"
-        "      attach_portfolio: false\n"
-        "      to: {default: [risk@example.com]}\n"
-        "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
+        "  channels:\n" + _MAIL_CHANNEL + "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
         encoding="utf-8",
     )
     folder = root / "runs" / PERIOD
@@ -790,18 +794,7 @@ def test_an_edited_notifications_section_sends_what_was_not_delivered_not_the_mo
 
     root = make_root(reports=False)
     config = root / "run.yaml"
-    mail = (
-        "\nnotifications:\n"
-        "  channels:\n"
-        "    mail:\n"
-        "      type: smtp\n"
-        "      host: 127.0.0.1\n"
-        "      port: SMTP_PORT\n"
-        "      security: none\n"
-        "      from: risk@example.com\n"
-        "      attach_portfolio: false\n"
-        "      to: {default: [risk@example.com]}\n"
-    )
+    mail = "\nnotifications:\n  channels:\n" + _MAIL_CHANNEL
     folder = root / "runs" / PERIOD
     with local_inbox() as inbox:
         monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")

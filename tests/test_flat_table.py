@@ -924,3 +924,47 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
 
     table.drop(columns=["客户编号"]).to_csv(path, index=False)
     assert infer_table(path, target="违约").id_column == "序号"
+
+
+def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
+    """38岁, 12个月 and 3次 (as a Chinese sheet writes ages, terms and counts) are numbers
+    read without their unit: they were categories or free text. A column mixing 年 and
+    个月 is left out with the fix: read as plain numbers it would mix years and months."""
+    table = _table(300, seed=12)
+    rng = np.random.default_rng(12)
+    ages, terms = rng.integers(20, 65, 300), rng.choice([12, 24, 36], 300)
+    table["年龄"] = [f"{a}岁" for a in ages]
+    table["贷款期限"] = [f"{t} 个月" for t in terms]
+    table["近12月逾期次数"] = [f"{n}次" for n in table["近12月逾期次数"]]
+    table["工作年限"] = [f"{1 + i % 9}年" if i % 2 else f"{1 + i % 11}个月" for i in range(300)]
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    age, term = schema.column("年龄"), schema.column("贷款期限")
+    assert (age.type, age.role, age.unit) == ("int", "feature", "岁")
+    assert "written with the unit 岁 (e.g. " in age.reason and "an age: 16 to 100" in age.reason
+    assert (term.type, term.unit) == ("int", "个月")
+    assert schema.column("近12月逾期次数").unit == "次"
+    mixed = schema.column("工作年限")
+    assert mixed.role == "ignored" and "several units (个月, 年)" in mixed.reason
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    from custrisk import load_workspace
+
+    workspace = load_workspace(
+        path.parent, config=tmp_path / "m" / "logistic" / "1" / "sources.yaml"
+    )
+    frame = workspace.frames["credit"]
+    assert frame[age.name].tolist() == ages.tolist()
+    assert frame[term.name].tolist() == terms.tolist()
+    assert not len(workspace.rejects)
+    # a new customer scored by the service: with the unit or without, the same score
+    from custrisk import open_model
+    from custrisk.scoring.records import RecordScorer
+
+    scorer = RecordScorer(open_model(tmp_path / "m" / "logistic" / "1", predict_only=True))
+    fields = {f.header: f.to_dict() for f in scorer.fields}
+    assert fields["年龄"]["unit"] == "岁" and fields["贷款期限"]["unit"] == "个月"
+    record = table.drop(columns=["违约", "备注", "工作年限"]).iloc[0].to_dict()
+    plain = {**record, "年龄": int(ages[0]), "贷款期限": int(terms[0])}
+    scored = scorer.score([record, plain], ids=["N1", "N2"]).decisions
+    assert scored[0]["pd"] == scored[1]["pd"] and "repaired" not in scored[0]

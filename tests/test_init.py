@@ -558,3 +558,22 @@ def test_exports_with_the_year_last_in_their_dates_are_read_in_their_order(
     assert "one config reads one order, so neither is read" in (
         (tmp_path / "both" / "sources.yaml").read_text()
     )
+
+
+def test_an_export_of_days_written_with_their_unit_gets_the_unit(tmp_path: Path) -> None:
+    """近12月最长逾期天数 written 30天 (a Chinese sheet's way): the proposal reads it with
+    ``unit: 天`` and validates clean, the days as numbers."""
+    folder = tmp_path / "exports"
+    shutil.copytree(SAMPLE, folder, ignore=shutil.ignore_patterns("*.md"))
+    credit = pd.read_csv(folder / "credit.csv", dtype=str, keep_default_na=False)
+    days = credit["max_days_past_due_12m"].copy()
+    credit["max_days_past_due_12m"] = [f"{d}天" if d else d for d in days]
+    credit.to_csv(folder / "credit.csv", index=False)
+    _invoke("init", folder, "--out", tmp_path / "cfg")
+    config = load_sources_config(tmp_path / "cfg" / "sources.yaml")
+    column = config.sources["credit"].column("max_days_past_due_12m")
+    assert column.unit == "天"
+    workspace = load_workspace(folder, config=tmp_path / "cfg" / "sources.yaml")
+    read = workspace.frames["credit"].set_index("customer_id")["max_days_past_due_12m"]
+    expected = pd.to_numeric(days.replace("", None)).set_axis(credit["customer_id"])
+    assert read.astype("Float64").tolist() == expected.astype("Float64").tolist()

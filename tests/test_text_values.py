@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -538,3 +539,55 @@ def test_a_decimal_comma_after_a_zero_is_no_thousands_separator(
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
     assert _rules(ws) == {2: {"invalid_number"}}
     assert ws.frames["credit"].set_index("customer_id").loc["C02", "overdue_amount"] == 1614.0
+
+
+def test_a_number_columns_unit_is_read_off_its_values(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    """``unit: 天`` reads 30天 and 30 天 as 30 (a Chinese sheet's days past due); a value
+    in another unit (1个月) is not a number, listed with the value as written, and a plain
+    number is read as it is."""
+    from tests._support import PACKAGED_SOURCES
+
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        PACKAGED_SOURCES.read_text(encoding="utf-8").replace(
+            "max_days_past_due_12m: {type: int,", "max_days_past_due_12m: {type: int, unit: 天,"
+        ),
+        encoding="utf-8",
+    )
+    written = {"C01": "30天", "C02": "45 天", "C03": "60", "C04": "1个月", "C05": "400天"}
+    rows = [credit_row(c).replace(",0,3", f",{v},3") for c, v in written.items()]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}), config=config)
+    days = ws.frames["credit"].set_index("customer_id")["max_days_past_due_12m"]
+    assert days.loc[["C01", "C02", "C03"]].tolist() == [30, 45, 60]
+    assert days.loc[["C04", "C05"]].isna().all()  # (on_invalid: blank)
+    assert _rules(ws) == {5: {"invalid_number"}, 6: {"out_of_range"}}
+    listed = ws.rejects.set_index("line")["value"]
+    assert (listed.loc[5], listed.loc[6]) == ("1个月", "400天")
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ("{type: int, unit: 万}", "'万' is not allowed"),
+        ("{type: string, unit: 天}", "applies to number columns, not string"),
+    ],
+)
+def test_a_unit_is_one_of_the_count_units_on_a_number_column(
+    tmp_path: Path, rules: str, message: str
+) -> None:
+    from custrisk.config.sources import load_sources_config
+    from custrisk.errors import ConfigError
+    from tests._support import PACKAGED_SOURCES
+
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        PACKAGED_SOURCES.read_text(encoding="utf-8").replace(
+            "max_days_past_due_12m: {type: int, min: 0, max: 366, on_invalid: blank}",
+            f"max_days_past_due_12m: {rules}",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_sources_config(config)

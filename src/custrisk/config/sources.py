@@ -59,6 +59,7 @@ _COLUMN_KEYS = (
     "recode",
     "zero_pad",
     "scale",
+    "unit",
     "description",
 )
 _SOURCE_KEYS = (
@@ -112,6 +113,20 @@ class ColumnSpec:
     #: ``max`` are checked (10000 for amounts in 万元, 12 for a monthly income read as
     #: ``annual_income``).
     scale: float | None = None
+    #: A number column's unit as the export writes it after each value (``35岁``,
+    #: ``36个月``, ``3次``): removed before the value is read; a value with another unit
+    #: is not a number (one of :data:`COUNT_UNITS`).
+    unit: str | None = None
+
+
+#: The units a number column's values may be written with (``unit``): ages, durations and
+#: counts. Not 元, 万, 亿 or %, which every number column reads (万 and 亿 scale it: use
+#: ``scale`` for a column in 万元).
+COUNT_UNITS = (
+    *("岁", "周岁", "年", "个月", "月", "周", "天", "日", "小时", "分钟"),
+    *("次", "笔", "期", "个", "人", "家", "张", "户", "套", "辆", "台", "项", "份"),
+    *("years", "months", "days", "times"),
+)
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).
@@ -815,6 +830,13 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
                 f"must be above 0 and at most {MAX_SCALE:g}, got {scale}",
                 hint="the unit of the column's values, e.g. 10000 for amounts in 万元",
             )
+    unit = node.text("unit", None, allowed=COUNT_UNITS)
+    if unit is not None and ctype not in ("int", "float"):
+        raise node.error(
+            "unit",
+            f"applies to number columns, not {ctype}",
+            hint="declare the column type: int or float",
+        )
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -829,6 +851,7 @@ def _parse_column(name: str, node: Node) -> ColumnSpec:
         recode=recode,
         zero_pad=zero_pad,
         scale=float(scale) if scale is not None else None,
+        unit=unit,
     )
 
 

@@ -68,6 +68,7 @@ from custrisk.data.text import (
     scientific_ids,
     totals_words,
     trim_and_blank,
+    without_unit,
 )
 from custrisk.errors import DataError
 from custrisk.io.memory import release_memory
@@ -1173,6 +1174,8 @@ def _clean_text(
                 present = present & ~worded
                 if col.required:
                     issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
+            if col.unit is not None:
+                text = without_unit(text, col.unit)
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config.sources import header_key
+from custrisk.config.sources import COUNT_UNITS, header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
@@ -190,6 +190,8 @@ class InferredColumn:
     #: the factor its values are read with (``scale`` in the sources config): a column
     #: of 万元 as the customer field in 元, a monthly income as ``annual_income``
     scale: int | None = None
+    #: the unit its numbers are written with (``unit`` in the sources config): 岁, 个月
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -377,9 +379,26 @@ def infer_table(
         elif header == target_header:
             col = InferredColumn(header, _name(header, i, used), "string", "target", "--target")
         else:
+            unit, numbers = _count_unit(values)
             kind, role, reason, pii = _classify(
-                header, values, table.column(header).type, words_true, words_false, date_formats
+                header,
+                numbers if unit else values,
+                pa.string() if unit else table.column(header).type,
+                words_true,
+                words_false,
+                date_formats,
             )
+            if unit and kind in ("int", "float") and role == "feature":
+                reason = (
+                    f"{reason} written with the unit {unit} (e.g. {_cut(_with_unit(values, unit))})"
+                )
+            elif unit:  # not numbers once the unit is off after all
+                unit = None
+                kind, role, reason, pii = _classify(
+                    header, values, table.column(header).type, words_true, words_false, date_formats
+                )
+            elif numbers and not pii:  # several units
+                kind, role, reason = "string", "ignored", _several_units(values)
             if header in unclear and not pii:
                 kind, role, reason = "string", "ignored", unclear[header]
             elif header in counters:
@@ -397,7 +416,9 @@ def infer_table(
                     "the date each row was taken (the as-of date; not a feature)",
                     True,
                 )
-            lower, upper, bounded = _plausible_range(header, kind, role, values)
+            lower, upper, bounded = _plausible_range(
+                header, kind, role, numbers if unit else values
+            )
             if bounded:
                 reason = f"{reason}; {bounded}"
             known, scale = _customer_field(header, kind, role, exact)
@@ -419,6 +440,7 @@ def infer_table(
                 lower=lower,
                 upper=upper,
                 scale=scale.scale if scale is not None else None,
+                unit=unit,
             )
         columns.append(
             InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
@@ -718,6 +740,53 @@ def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, s
         "ignored",
         f"{what} with {len(distinct):,} distinct values (free text, not a feature)",
         False,
+    )
+
+
+#: A number and the unit written after it (``35岁``, ``36 个月``, ``3次``).
+_WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\D{1,6})")
+
+
+def _count_unit(values: list[str]) -> tuple[str | None, list[str]]:
+    """The one unit of :data:`COUNT_UNITS` a column's numbers are written with, and its
+    values without it: most values carry it, and every other one is a plain number.
+    ``(None, values)`` when the values are numbers in several such units (年 and 个月),
+    ``(None, [])`` otherwise."""
+    sample = values[:5000]
+    if not sample:
+        return None, []
+    units: dict[str, int] = {}
+    plain = 0
+    for value in sample:
+        found = _WITH_UNIT.fullmatch(value)
+        if found is not None and found[2] in COUNT_UNITS:
+            units[found[2]] = units.get(found[2], 0) + 1
+        elif _NUMBER.fullmatch(value):
+            plain += 1
+    carried = sum(units.values())
+    if not units or carried + plain < NUMBER_SHARE * len(sample) or carried < plain:
+        return None, []
+    if len(units) > 1:
+        return None, values
+    unit = next(iter(units))
+    return unit, [_without(v, unit) for v in values]
+
+
+def _without(value: str, unit: str) -> str:
+    return value[: -len(unit)].rstrip() if value.endswith(unit) else value
+
+
+def _with_unit(values: list[str], unit: str) -> str:
+    return next(v for v in values if v.endswith(unit))
+
+
+def _several_units(values: list[str]) -> str:
+    found = sorted(
+        {m[2] for v in values[:5000] if (m := _WITH_UNIT.fullmatch(v)) and m[2] in COUNT_UNITS}
+    )
+    return (
+        f"numbers written in several units ({', '.join(found)}): export them in one unit "
+        "to use them"
     )
 
 

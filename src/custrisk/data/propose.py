@@ -534,7 +534,10 @@ def _packaged_rules(
     if known.on_invalid != "reject":
         rules["on_invalid"] = known.on_invalid
     numeric = known.type in ("int", "float")
-    if numeric and col.type not in ("int", "float", "bool") and col.role != "ignored":
+    if numeric and col.unit is not None:
+        rules["unit"] = col.unit
+        dropped.append(f"its numbers are written with the unit {col.unit}, read without it")
+    elif numeric and col.type not in ("int", "float", "bool") and col.role != "ignored":
         dropped.append(f"the values look like {col.type}, not numbers: check them")
     return rules, "".join(f"; {d}" for d in dropped)
 
@@ -544,7 +547,7 @@ def _inferred_rules(col: InferredColumn) -> dict[str, Any]:
         return {"type": "string", "pii": True}
     if col.role in ("ignored", "target") or col.type == "id":
         return {"type": "string"}
-    return {"type": col.type}
+    return {"type": col.type, **({"unit": col.unit} if col.unit else {})}
 
 
 def _blank_when_optional(rules: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,16 @@ def number_blank_words(text: pa.Array, present: np.ndarray) -> np.ndarray:
     return present & np.asarray(pc.is_in(text, _NUMBER_BLANKS).to_numpy(zero_copy_only=False))
 
 
+def without_unit(text: pa.Array, unit: str) -> pa.Array:
+    """``text`` with ``unit`` taken off the end of the values that end with it, and the
+    spaces before it (``35岁`` and ``36 个月`` read as ``35`` and ``36``)."""
+    ends = pc.fill_null(pc.ends_with(text, unit), False)
+    if not pc.any(ends).as_py():
+        return text
+    cut = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -len(unit)))
+    return pc.if_else(ends, cut, text)
+
+
 def null_variants() -> list[str]:
     """Every spelling of a blank the cleaner accepts (NULL, null, N/A, n/a, ...)."""
     return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})

@@ -91,6 +91,8 @@ class InputField:
     label: str = ""
     #: the factor the field's values are read with (月收入 as annual_income: 12)
     scale: int | None = None
+    #: the unit its values may be written with (``35岁``: ``unit`` in the sources config)
+    unit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -106,6 +108,8 @@ class InputField:
             out["allowed"] = list(self.allowed)
         if self.scale is not None:
             out["scale"] = self.scale
+        if self.unit is not None:
+            out["unit"] = self.unit
         return out
 
 
@@ -709,6 +713,7 @@ def _input_fields(model: LoadedModel, sources: SourcesConfig) -> list[InputField
                 in_model=in_model,
                 label=col["header"],
                 scale=col.get("scale"),
+                unit=col.get("unit"),
             )
         )
     return out

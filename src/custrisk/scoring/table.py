@@ -81,6 +81,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             columns[col.name] = {"type": col.type, "on_invalid": "blank"}
             if col.scale is not None:
                 columns[col.name]["scale"] = col.scale
+            if col.unit is not None:
+                columns[col.name]["unit"] = col.unit
             for bound, value in (("min", col.lower), ("max", col.upper)):
                 if value is not None:
                     columns[col.name][bound] = int(value) if float(value).is_integer() else value

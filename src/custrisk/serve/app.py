@@ -901,6 +901,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             f"{f.role}, {f.type}"
             + (", personal data (stored masked)" if f.pii else "")
             + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
+            + (f", a number, with or without its unit (35 or '35{f.unit}')" if f.unit else "")
         )
         properties[f.header] = schema
     record = {"type": "object", "properties": properties, "additionalProperties": False}

@@ -968,3 +968,32 @@ def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     plain = {**record, "年龄": int(ages[0]), "贷款期限": int(terms[0])}
     scored = scorer.score([record, plain], ids=["N1", "N2"]).decisions
     assert scored[0]["pd"] == scored[1]["pd"] and "repaired" not in scored[0]
+
+
+def test_a_sheet_with_two_header_rows_is_named_by_its_lower_headers(tmp_path: Path) -> None:
+    """基本信息 and 财务信息 merged over the headers make 基本信息/客户编号, ...: --target
+    违约 names 结果/违约 (it was "not a column"), and 财务信息/月收入 is the monthly
+    income it is (annual_income × 12), as 月收入 alone would be."""
+    import xlsxwriter
+
+    path = tmp_path / "t.xlsx"
+    rng = np.random.default_rng(13)
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("客户")
+    sheet.merge_range(0, 0, 0, 1, "基本信息")
+    sheet.merge_range(0, 2, 0, 3, "财务信息")
+    sheet.write(0, 4, "结果")
+    sheet.write_row(1, 0, ["客户编号", "年龄", "月收入", "额度使用率", "违约"])
+    for i in range(200):
+        used = float(rng.uniform(0, 1.2))
+        row = [f"C{i:04d}", int(rng.integers(20, 60)), float(rng.integers(3000, 20000))]
+        sheet.write_row(
+            2 + i, 0, [*row, round(used, 3), "是" if rng.uniform() < used / 2 else "否"]
+        )
+    book.close()
+    schema = infer_table(path, target="违约")
+    assert schema.target == "结果/违约" and schema.id_column == "基本信息/客户编号"
+    income = schema.column("财务信息/月收入")
+    assert (income.name, income.scale) == ("annual_income", 12)
+    with pytest.raises(UsageError, match="'额度' is not a column"):
+        infer_table(path, target="额度")

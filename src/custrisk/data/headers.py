@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from custrisk.io.excel import HEADER_JOIN
+
 #: The source a canonical name that is not in the packaged sources config belongs to.
 EXTRA_SOURCES = MappingProxyType(
     {
@@ -495,7 +497,8 @@ def scaled_field(header: str) -> ScaledField | None:
         return ScaledField("annual_income", factor * 12, ", ".join([*whys, "monthly"]))
     name = HEADER_DICTIONARY.get(key)
     if unit is None or name not in AMOUNTS:
-        return None
+        lower = _lower_header(header)
+        return scaled_field(lower) if lower is not None else None
     assert name is not None
     return ScaledField(name, factor, whys[0])
 
@@ -522,7 +525,19 @@ def canonical_name(header: str) -> str | None:
     found = HEADER_DICTIONARY.get(normalise_header(header))
     if found is None and _UNIT.search(header):
         found = HEADER_DICTIONARY.get(normalise_header(_UNIT.sub("", header)))
+    lower = _lower_header(header)
+    if found is None and lower is not None:
+        found = canonical_name(lower)
     return found
+
+
+def _lower_header(header: str) -> str | None:
+    """The lower of a sheet's two header rows in a header the reader made of both
+    (``基本信息/客户编号``: ``客户编号``), or ``None``."""
+    if HEADER_JOIN not in header:
+        return None
+    lower = header.rsplit(HEADER_JOIN, 1)[1].strip()
+    return lower or None
 
 
 #: The values Chinese exports give the categories custrisk counts, by canonical column:

@@ -44,7 +44,13 @@ from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
-from custrisk.io.excel import is_excel, split_sheet, top_rows, visible_worksheets
+from custrisk.io.excel import (
+    HEADER_JOIN,
+    is_excel,
+    split_sheet,
+    top_rows,
+    visible_worksheets,
+)
 from custrisk.io.readers import other_delimiter, shown_names
 from custrisk.protect.envelope import is_encrypted
 
@@ -495,6 +501,10 @@ def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str |
     keys = {header_key(h): h for h in headers}
     if header_key(wanted) in keys:
         return keys[header_key(wanted)]
+    # a sheet's two header rows make 结果/违约: 违约 names it when no other ends so
+    lower = [h for h in headers if header_key(h.rsplit(HEADER_JOIN, 1)[-1]) == header_key(wanted)]
+    if len(lower) == 1:
+        return lower[0]
     where = path.name if sheet is None else f"{path.name}, sheet {sheet!r}"
     hint = f"the table has: {shown_names(headers, 8)}"
     sheets = visible_worksheets(path) if is_excel(path) else []

@@ -125,6 +125,7 @@ class ColumnSpec:
 COUNT_UNITS = (
     *("岁", "周岁", "年", "个月", "月", "周", "天", "日", "小时", "分钟"),
     *("次", "笔", "期", "个", "人", "家", "张", "户", "套", "辆", "台", "项", "份"),
+    *("分", "倍", "级", "星"),  # a score (720分), a multiple, a level, a rating
     *("years", "months", "days", "times"),
 )
 

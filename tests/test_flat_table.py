@@ -922,6 +922,13 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
     # a number column that merely starts low is a feature
     assert schema.column("近12月逾期次数").role == "feature"
 
+    # a report's totals row under the table: 序号 blank there, and still no id
+    totals = table.astype("object")
+    totals.loc[len(totals)] = {"客户编号": "合计"}
+    totals.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号" and schema.column("序号").role == "ignored"
+
     table.drop(columns=["客户编号"]).to_csv(path, index=False)
     assert infer_table(path, target="违约").id_column == "序号"
 

@@ -347,7 +347,10 @@ def infer_table(
     counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:
         # a row number is the id only when no other column is (it restarts every month)
-        ordered = sorted(headers, key=lambda h: h in counters)
+        ordered = sorted(
+            headers,
+            key=lambda h: h in counters or bool(_ROW_NUMBER_HEADER.fullmatch(header_key(h))),
+        )
         id_header = _detect_id(ordered, texts, exclude=target_header)
     elif not _mostly_unique(texts[id_header], table.num_rows):
         # As a detected id: a few repeated or blank ids are rejected while cleaning
@@ -572,11 +575,12 @@ _ROW_NUMBER_HEADER = re.compile(
 
 
 def _row_numbers(header: str, values: list[str], rows: int) -> bool:
-    """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, none
-    blank; under a row number's header (序号, No.), any whole numbers rising from 0 or 1
-    (rows deleted after numbering). As a feature it would learn the order the table was
-    sorted in (by outcome, by date), which the next month's table does not keep."""
-    if rows < 3 or len(values) != rows:
+    """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, blank
+    in a few rows at most (a report's totals and notes under the table); under a row
+    number's header (序号, No.), any whole numbers rising from 0 or 1 (rows deleted after
+    numbering). As a feature it would learn the order the table was sorted in (by
+    outcome, by date), which the next month's table does not keep."""
+    if len(values) < 3 or len(values) < (1 - ID_FAULT_SHARE) * rows:
         return False
     numbers = [v.removesuffix(".0") for v in values]
     if numbers[0] not in ("0", "1") or not all(v.isdigit() for v in numbers):

@@ -4,7 +4,10 @@ took 12 s and 3.8 GB to propose its config when every file was read whole twice.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,3 +133,41 @@ def test_a_layout_and_a_proposal_from_the_head_are_those_of_a_whole_read(
     clean.mkdir()
     _write(clean / "credit.csv", credit[:1_001])
     assert propose_sources(clean, sample_rows=1_000).files == proposal.files
+
+
+def test_an_encrypted_exports_head_is_decrypted_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the head of an encrypted CSV is decrypted and copied to look at (init read
+    the whole plaintext into a temporary file for its 20,000 rows): a bad byte past it
+    is not reached, and the rows are those of the plain file's head."""
+    from custrisk.data.exports import read_export
+    from custrisk.protect import add_key, encrypt_file, load_keyring, new_key
+
+    keyfile = tmp_path / "keys.json"
+    add_key(keyfile, new_key("encryption"))
+    monkeypatch.setenv("CUSTRISK_KEYFILE", str(keyfile))
+    monkeypatch.delenv("CUSTRISK_KEY", raising=False)
+    plain = _write(tmp_path / "a.csv", [HEADER, *_rows(5_000)], tail=b"1,\xff\n")
+    sealed = tmp_path / "sealed" / "a.csv.enc"
+    sealed.parent.mkdir()
+    encrypt_file(plain, sealed, key=load_keyring(keyfile).active())
+    import custrisk.data.exports as exports
+
+    copies: list[int] = []  # the bytes of clear text each read put on disk
+    opened = exports.plaintext_file
+
+    @contextlib.contextmanager
+    def watched(path: Path, **options: Any) -> Iterator[Path]:
+        with opened(path, **options) as copy:
+            copies.append(copy.stat().st_size)
+            yield copy
+
+    monkeypatch.setattr(exports, "plaintext_file", watched)
+    with pytest.raises(DataError, match="cannot decode"):
+        read_export(sealed)
+    head = read_export(sealed, max_rows=300)
+    assert head.path == sealed and head.num_rows == 300
+    assert head.table.equals(read_raw(plain, max_rows=300).table)
+    lines = plain.read_bytes().split(b"\n")
+    assert copies == [plain.stat().st_size, len(b"\n".join(lines[:601])) + 1]

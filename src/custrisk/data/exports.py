@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import DataError
-from custrisk.io.readers import RawTable, file_format, read_raw, split_sheet
+from custrisk.io.readers import RawTable, file_format, head_lines, read_raw, split_sheet
 from custrisk.protect.envelope import is_encrypted, plain_name
 from custrisk.protect.output import plaintext_file
 
@@ -32,7 +32,11 @@ def read_export(path: str | os.PathLike[str], **options: Any) -> RawTable:
     if not (file.is_file() and is_encrypted(file)):
         return read_raw(path, **options)
     options["sheet"] = options.get("sheet") or named_sheet
-    with plaintext_file(file) as plain:
+    rows = options.get("max_rows")
+    # (a CSV's head is decrypted and copied alone; a Parquet file needs its footer)
+    csv = export_format(file) == "csv"
+    head = head_lines(rows) if rows is not None and csv else None
+    with plaintext_file(file, max_lines=head) as plain:
         try:
             raw = read_raw(plain, **options)
         except DataError as exc:

@@ -337,8 +337,7 @@ def read_raw(
         path,
         encoding,
         max_line_bytes=max_line_bytes,
-        # the header, the rows and as many lines again (empty ones, broken records)
-        max_lines=None if max_rows is None else 2 * max_rows + 1,
+        max_lines=None if max_rows is None else head_lines(max_rows),
     )
     header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
     unnamed = [name for name in header if name.startswith(UNNAMED)]
@@ -376,6 +375,12 @@ def read_raw(
         bad_rows = [b for b in bad_rows if b.line < left_out]
     unmatched = [name for name in named if name not in chosen]
     return RawTable(path, table, lines, named, scan.encoding, bad_rows, unmatched, folded)
+
+
+def head_lines(rows: int) -> int:
+    """The lines of a CSV file read to look at its first ``rows`` rows: the header, the
+    rows and as many lines again (empty ones, values over several lines)."""
+    return 2 * rows + 1
 
 
 #: The name read_raw gives a trailing header field without one (``UNNAMED`` + its place).

@@ -161,11 +161,12 @@ def open_plain(path: str | os.PathLike[str]) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def plaintext_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+def plaintext_file(path: str | os.PathLike[str], *, max_lines: int | None = None) -> Iterator[Path]:
     """A path holding the plaintext of ``path``: ``path`` itself when it is not
     encrypted, else a private temporary copy (folder 0700, file 0600, under ``$TMPDIR``)
     named without ``.enc``, removed when the block ends. For readers that need a file
-    (the CSV scanner, calamine, pyarrow)."""
+    (the CSV scanner, calamine, pyarrow). ``max_lines``: the copy holds the text's first
+    lines only, that many (a head to look at: nothing more is decrypted or written)."""
     path = Path(path)
     if not is_encrypted(path):
         yield path
@@ -176,10 +177,27 @@ def plaintext_file(path: str | os.PathLike[str]) -> Iterator[Path]:
         target = folder / plain_name(path).name
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open_decrypted(path, ring) as reader, os.fdopen(fd, "wb") as sink:
-            copy_stream(reader, sink)
+            if max_lines is None:
+                copy_stream(reader, sink)
+            else:
+                _copy_lines(reader, sink, max_lines)
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy_lines(source: IO[bytes], sink: IO[bytes], lines: int) -> None:
+    """Copy the first ``lines`` lines (ending with a line feed) of ``source``, or all of it."""
+    while lines > 0 and (data := source.read(1 << 20)):
+        found = data.count(b"\n")
+        if found >= lines:
+            at = -1
+            for _ in range(lines):
+                at = data.index(b"\n", at + 1)
+            sink.write(data[: at + 1])
+            return
+        sink.write(data)
+        lines -= found
 
 
 def head_text(path: str | os.PathLike[str], size: int = 4096) -> str:

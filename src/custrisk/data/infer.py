@@ -303,10 +303,15 @@ def infer_table(
         *MONTH_FORMATS,
     ),
     sample_rows: int = SAMPLE_ROWS,
+    samples: dict[str, list[str]] | None = None,
 ) -> TableSchema:
     """Read a table's header and first ``sample_rows`` rows and decide, for every column,
     whether it is the id, the target, a feature (and of which type), personal data or
     ignored.
+
+    ``samples``: a mapping filled with each column's non-blank values as read (NFKC,
+    trimmed), by header, for a caller that checks them further (``init``) without
+    reading the file again. (Customer data: never into a card or a log.)
 
     Raises
     ------
@@ -343,6 +348,8 @@ def infer_table(
     words_true = {w.lower() for w in true_values}
     words_false = {w.lower() for w in false_values}
     texts = {h: _texts(table.column(h)) for h in headers}
+    if samples is not None:
+        samples.update(texts)
     # 1, 2, 3, ... in the file's order (序号, No., a pandas index saved as Unnamed: 0)
     counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:

@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import yaml
 
 from custrisk.config._yaml import load_yaml_text
@@ -37,7 +35,7 @@ from custrisk.config.sources import (
     load_sources_config,
     parse_sources_config,
 )
-from custrisk.data.exports import export_format, read_export
+from custrisk.data.exports import export_format
 from custrisk.data.headers import (
     EXTRA_SOURCES,
     VALUE_RECODES,
@@ -54,7 +52,7 @@ from custrisk.data.infer import (
     year_last_formats,
 )
 from custrisk.data.parse import valid_cn_id_number
-from custrisk.data.text import CN_PHONE, cn_phone_form, null_variants
+from custrisk.data.text import CN_PHONE, cn_phone_form
 from custrisk.errors import CustriskError, DataError
 from custrisk.io.excel import visible_worksheets
 
@@ -212,8 +210,9 @@ def _demoted(f: ProposedFile, source: str) -> ProposedFile:
 def _propose_file(
     path: Path, packaged: SourcesConfig, encoding: str | None, sample_rows: int
 ) -> tuple[ProposedFile, int]:
+    values: dict[str, list[str]] = {}  # (the sample's values: checked against the rules)
     try:
-        schema = infer_table(path, encoding=encoding, sample_rows=sample_rows)
+        schema = infer_table(path, encoding=encoding, sample_rows=sample_rows, samples=values)
     except CustriskError as exc:
         if "no data rows" in str(exc):
             return ProposedFile(path.name, None, "no data rows: left out"), 0
@@ -238,8 +237,8 @@ def _propose_file(
     best = max(KNOWN_SOURCES, key=lambda s: counts[s])
     if counts[best] == 0:
         return ProposedFile(path.name, None, "no header of a known source recognised"), 0
-    values = _sample_values(path, schema, canon, encoding, sample_rows)
-    return _build(path, schema, canon, best, packaged, values), counts[best]
+    recognised = {header: values[header] for header in canon}
+    return _build(path, schema, canon, best, packaged, recognised), counts[best]
 
 
 def _sources_of(name: str, packaged: SourcesConfig) -> list[str]:
@@ -266,32 +265,6 @@ def _canonical(schema: TableSchema) -> dict[str, str]:
         scaled = scaled_field(col.header)
         if scaled is not None and scaled.name not in out.values():
             out[col.header] = scaled.name
-    return out
-
-
-def _sample_values(
-    path: Path,
-    schema: TableSchema,
-    canon: Mapping[str, str],
-    encoding: str | None,
-    sample_rows: int,
-) -> dict[str, list[str]]:
-    """The non-blank values (text) of the recognised columns, to check packaged rules."""
-    raw = read_export(
-        path,
-        encoding=encoding,
-        delimiter=schema.delimiter,
-        null_values=null_variants(),
-        columns={h: h for h in canon},
-        max_rows=sample_rows,
-    )
-    table = raw.table.slice(0, sample_rows)  # (a workbook's sheet is read whole)
-    out = {}
-    for header in canon:
-        column = table.column(header)
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-            column = pc.cast(column, pa.string())
-        out[header] = [unicodedata.normalize("NFKC", v).strip() for v in column.to_pylist() if v]
     return out
 
 

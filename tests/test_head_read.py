@@ -112,6 +112,8 @@ def test_a_parquet_head_is_its_first_rows_across_row_groups(tmp_path: Path) -> N
     assert raw.table.column("customer_id").to_pylist() == ids[:2_000]
     assert raw.lines.tolist() == list(range(1, 2_001))
     assert read_raw(path, max_rows=20_000).num_rows == 10_000
+    pq.write_table(table.slice(0, 0), path)  # a file of no rows
+    assert read_raw(path, max_rows=100).table.column_names == ["customer_id", "channel"]
 
 
 def test_a_layout_and_a_proposal_from_the_head_are_those_of_a_whole_read(

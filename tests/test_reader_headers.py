@@ -239,6 +239,8 @@ def test_a_pandas_index_saved_without_a_header_is_read_and_left_out(tmp_path: Pa
         r"that are not row numbers \(line 4\)",
     ):
         read_raw(path)
-    path.write_text(",customer_id,score\n7,C1,1.5\n8,C2,2.5\n")
-    with pytest.raises(DataError, match=r"not row numbers \(line 2\)"):
+    path.write_text(",customer_id,score\n7,C1,1.5\n9,C2,2.5\n")  # the rows a filter kept
+    assert read_raw(path).num_rows == 2
+    path.write_text(",customer_id,score\n7,C1,1.5\n7,C2,2.5\n")
+    with pytest.raises(DataError, match=r"not row numbers \(line 3\)"):
         read_raw(path)

@@ -137,16 +137,21 @@ def head_bytes(path: str | os.PathLike[str], lines: int) -> int | None:
         while chunk:
             count = chunk.count(b"\n")
             if found + count >= lines:
-                at = -1
-                for _ in range(lines - found):
-                    at = chunk.index(b"\n", at + 1)
-                end = offset + at + 1
+                end = offset + line_end(chunk, lines - found)
                 # the whole file when it has exactly that many lines
                 return end if handle.read(1) or end < offset + len(chunk) else None
             found += count
             offset += len(chunk)
             chunk = handle.read(CHUNK)
     return None
+
+
+def line_end(data: bytes, n: int) -> int:
+    """The offset just after the ``n``-th line feed of ``data`` (which holds that many)."""
+    at = -1
+    for _ in range(n):
+        at = data.index(b"\n", at + 1)
+    return at + 1
 
 
 def scan_ahead(

@@ -391,13 +391,13 @@ INDEX = "\x00index"
 
 
 def _check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
-    """Refuse a column with a blank header that does not hold rising row numbers from 0
-    or 1 (a pandas index): its values would be lost."""
+    """Refuse a column with a blank header that does not hold rising whole numbers (a
+    pandas index: 0, 1, 2, ..., or the rows a filter kept): its values would be lost."""
     values = [v.strip() if v is not None else "" for v in column.to_pylist()]
     previous = -1
     for row, value in enumerate(values):
         number = int(value) if value.isascii() and value.isdigit() else None
-        if number is None or number <= previous or (row == 0 and number > 1):
+        if number is None or number <= previous:
             raise DataError(
                 f"header field 1 is blank but the column holds values that are not row "
                 f"numbers (line {int(lines[row])})",
@@ -1058,10 +1058,9 @@ def _parquet_head(
             rows += batch.num_rows
             if rows >= max_rows:
                 break
-        schema = file.schema_arrow
-        table = pa.Table.from_batches(batches, schema=batches[0].schema if batches else None)
-        if not batches:
-            table = schema.empty_table().select(columns)
+        if not batches:  # (a file of no rows)
+            return file.schema_arrow.empty_table().select(columns)
+        table = pa.Table.from_batches(batches)
     return table.slice(0, max_rows)
 
 

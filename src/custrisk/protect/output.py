@@ -30,6 +30,7 @@ from typing import IO
 
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.atomic import seal_from_now, sealing
+from custrisk.io.encoding import line_end
 from custrisk.protect.envelope import (
     SUFFIX,
     EncryptingWriter,
@@ -191,10 +192,7 @@ def _copy_lines(source: IO[bytes], sink: IO[bytes], lines: int) -> None:
     while lines > 0 and (data := source.read(1 << 20)):
         found = data.count(b"\n")
         if found >= lines:
-            at = -1
-            for _ in range(lines):
-                at = data.index(b"\n", at + 1)
-            sink.write(data[: at + 1])
+            sink.write(data[: line_end(data, lines)])
             return
         sink.write(data)
         lines -= found

@@ -424,7 +424,8 @@ def _notify_again(
     stage["status"] = OK
     stage["rows"] = {"deliveries": len(merged), "failed": still}
     stage["detail"] = f"{len(merged) - still} delivered, {still} failed"
-    stage["resent"] = stage.get("resent", 0) + 1
+    if again:
+        stage["resent"] = stage.get("resent", 0) + 1
     before = stage.pop("gate", None)
     if still and _notify.fails_run(parsed):
         stage["gate"] = notify_gate(still)
@@ -433,10 +434,10 @@ def _notify_again(
     facts["gate"] = {"failed": bool(failures), "failures": failures}
     facts["outputs"][NOTIFICATIONS_FILE] = sha256_file(path)
     write_json(folder / RUN_FILE, facts)
-    ok = sum(d["ok"] for d in again)
-    log.write("notify_resent", resent=len(again), delivered=ok, failed=still, changed=changed)
     if not again:  # an edit that every delivery already meets (a level, a language)
         return None
+    ok = sum(d["ok"] for d in again)
+    log.write("notify_resent", resent=len(again), delivered=ok, failed=still, changed=changed)
     if not changed:
         return f"re-sent {len(again)} failed notification(s): {ok} delivered, {still} still failing"
     return (

@@ -246,3 +246,34 @@ def test_the_encoding_found_does_not_depend_on_where_chunks_end(
     whole = verdict()
     monkeypatch.setattr(encoding, "CHUNK", chunk)
     assert verdict() == whole
+
+
+_TRADITIONAL = "客戶編號,客戶名稱,聯絡電話,所屬區域,授信額度\n" + "".join(
+    f"C{i:04d},陳大文,0912345678,臺北市,{100000 + i}\n" for i in range(40)
+)
+
+
+def test_big5_is_not_read_as_gbk_into_the_wrong_characters(tmp_path: Path) -> None:
+    """Every Big5 byte pair is a GBK character too: a Traditional Chinese export was
+    detected as GBK and read without an error into other characters (客戶編號 as
+    め絪腹). It is refused, saying --encoding big5; given, it reads right."""
+    from custrisk.io.readers import read_raw
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(_TRADITIONAL.encode("big5"))
+    with pytest.raises(DataError, match=r"looks like Big5 .*pass --encoding big5"):
+        scan_text_file(path)
+    raw = read_raw(path, encoding="big5")
+    assert raw.header[0] == "客戶編號" and raw.table.column("所屬區域")[0].as_py() == "臺北市"
+    assert scan_text_file(path, "gb18030").encoding == "gb18030"  # the user's word is taken
+
+
+@pytest.mark.parametrize(
+    "text",
+    [_TRADITIONAL, "客户编号,客户名称,所属区域\n" + "C0001,张伟,华东\n" * 40],
+    ids=["traditional characters in GBK", "simplified"],
+)
+def test_gbk_text_is_still_detected_as_gbk(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("gbk"))
+    assert scan_text_file(path).encoding == "gb18030"

@@ -247,6 +247,8 @@ def _scan(
     failure: tuple[str, int, bytes] | None = None
     for candidate in candidates:
         result = _try_decode(path, candidate, max_line_bytes, threads, limit)
+        if isinstance(result, TextScan) and detected and candidate == "gb18030":
+            _refuse_big5(path)
         if isinstance(result, TextScan):
             return TextScan(
                 result.encoding,
@@ -280,6 +282,56 @@ def _scan(
         line=line,
         hint="pass the file's real encoding with --encoding, or leave it out to detect it",
     )
+
+
+#: Bytes of a file's start looked at to tell Big5 from GBK (:func:`_refuse_big5`).
+_BIG5_PROBE = 1 << 18
+#: The share of two-byte characters whose second byte is below 0xA1 over which GBK text
+#: is Big5 read as GBK: Big5 writes about half its characters so; GBK text (GB2312's
+#: characters, simplified Chinese) none, or a few rare ones.
+_BIG5_SHARE = 0.2
+
+
+def _refuse_big5(path: Path) -> None:
+    """Refuse a file detected as GBK that is Big5 (Traditional Chinese): every Big5
+    byte pair is also a GBK character, so it decodes without an error, into other
+    characters (客戶編號 reads as め絪腹): every header and value would be wrong."""
+    with path.open("rb") as handle:
+        data = handle.read(_BIG5_PROBE)
+    low = high = 0
+    i, end = 0, len(data) - 1
+    while i < end:
+        lead = data[i]
+        if lead < 0x81:
+            i += 1
+            continue
+        trail = data[i + 1]
+        if 0x30 <= trail <= 0x39:  # a GB18030 four-byte character
+            i += 4
+            continue
+        if trail < 0xA1:
+            low += 1
+        else:
+            high += 1
+        i += 2
+    if low + high >= 20 and low > _BIG5_SHARE * (low + high) and _decodes(data, "big5"):
+        raise DataError(
+            "the file decodes as GBK only into the wrong characters: it looks like Big5 "
+            f"(Traditional Chinese; {low / (low + high):.0%} of its Chinese characters "
+            "are outside the common GBK range)",
+            file=str(path),
+            hint="pass --encoding big5 (or re-export it as UTF-8); pass --encoding gbk if "
+            "it is GBK after all",
+        )
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """Whether ``data`` (a file's start: its last character may be cut) decodes."""
+    try:
+        codecs.getincrementaldecoder(encoding)(errors="strict").decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _try_decode(

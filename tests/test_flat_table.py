@@ -1004,3 +1004,35 @@ def test_a_sheet_with_two_header_rows_is_named_by_its_lower_headers(tmp_path: Pa
     assert (income.name, income.scale) == ("annual_income", 12)
     with pytest.raises(UsageError, match="'额度' is not a column"):
         infer_table(path, target="额度")
+
+
+def test_a_traditional_chinese_table_in_big5_reads_as_a_simplified_one(tmp_path: Path) -> None:
+    """A Hong Kong or Taiwan export: Big5, traditional headers (客戶編號, 客戶名稱,
+    月收入, 年齡 written 35歲), a 合計 row and a 製表人 note. It was read as GBK into the
+    wrong characters; with --encoding big5 the headers mean what their simplified forms
+    do: the id, personal data, the monthly income, an age with its unit."""
+    rng = np.random.default_rng(14)
+    rows = [
+        f"C{i:04d},陳大文,{rng.integers(3000, 30000)},{rng.integers(20, 60)}歲,"
+        f"{rng.uniform(0, 1.2):.3f},{'是' if i % 3 == 0 else '否'}"
+        for i in range(120)
+    ]
+    text = "\n".join(["客戶編號,客戶名稱,月收入,年齡,額度使用率,違約", *rows])
+    path = tmp_path / "t.csv"
+    path.write_bytes((text + "\n合計,,,,,\n製表人：王五,,,,,\n").encode("big5"))
+    with pytest.raises(DataError, match="looks like Big5"):
+        infer_table(path, target="違約")
+    schema = infer_table(path, target="違約", encoding="big5")
+    assert schema.id_column == "客戶編號"
+    assert schema.column("客戶名稱").role == "pii"
+    income, age = schema.column("月收入"), schema.column("年齡")
+    assert (income.name, income.scale) == ("annual_income", 12)
+    assert (age.type, age.unit) == ("int", "歲")
+    _invoke("train", path, "--target", "違約", "--encoding", "big5", "--models-dir", tmp_path / "m")
+    from custrisk import load_workspace
+
+    workspace = load_workspace(
+        path.parent, config=tmp_path / "m" / "logistic" / "1" / "sources.yaml", encoding="big5"
+    )
+    assert sorted(set(workspace.rejects["rule"])) == ["note_row", "total_row"]
+    assert len(workspace.frames["credit"]) == 120

@@ -124,6 +124,7 @@ class ColumnSpec:
 #: ``scale`` for a column in 万元).
 COUNT_UNITS = (
     *("岁", "周岁", "年", "个月", "月", "周", "天", "日", "小时", "分钟"),
+    *("歲", "週歲", "個月", "週", "小時", "筆", "個", "張", "戶", "輛", "臺", "項"),
     *("次", "笔", "期", "个", "人", "家", "张", "户", "套", "辆", "台", "项", "份"),
     *("分", "倍", "级", "星"),  # a score (720分), a multiple, a level, a rating
     *("years", "months", "days", "times"),
@@ -256,10 +257,27 @@ class SourceSpec:
         return names
 
 
+#: Traditional characters of the words headers are matched and read by (the header
+#: dictionary's, personal data's, totals' and notes') as their simplified forms: a Hong
+#: Kong or Taiwan export's 客戶編號, 聯絡電話 and 合計 are 客户编号, 联络电话 and 合计.
+TRADITIONAL_TO_SIMPLIFIED = str.maketrans(
+    "業個會餘償劃創別務動區單歷發員響壞處實屬錄徵戶據數時機來標檔溝滿電碼稱筆簽類約級"
+    "結編網聯營觸計訂訊記證評識訴話賬帳貸還進違郵銷長間際額冊決開應歸號絡護經辦擔銀負"
+    "責請齡歲紀資種紋狀況殘黨觀總匯製審備註說導統張輛臺項週與為產價購買賣費稅險職問題"
+    "檢驗設復齊條戲",
+    "业个会余偿划创别务动区单历发员响坏处实属录征户据数时机来标档沟满电码称笔签类约级"
+    "结编网联营触计订讯记证评识诉话账账贷还进违邮销长间际额册决开应归号络护经办担银负"
+    "责请龄岁纪资种纹状况残党观总汇制审备注说导统张辆台项周与为产价购买卖费税险职问题"
+    "检验设复齐条戏",
+)
+
+
 def header_key(name: str) -> str:
-    """What a file header is matched on: NFKC (full-width to half-width) and case-folded,
-    so that ``EDUCATION``, ``Education`` and ``ｅｄｕｃａｔｉｏｎ`` all match ``education``."""
-    return unicodedata.normalize("NFKC", name).casefold().strip()
+    """What a file header is matched on: NFKC (full-width to half-width), case-folded and
+    traditional characters as simplified, so that ``EDUCATION``, ``Education`` and
+    ``ｅｄｕｃａｔｉｏｎ`` all match ``education``, and ``客戶編號`` ``客户编号``."""
+    text = unicodedata.normalize("NFKC", name).casefold().strip()
+    return text.translate(TRADITIONAL_TO_SIMPLIFIED)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from custrisk.config.sources import TRADITIONAL_TO_SIMPLIFIED
 from custrisk.io.excel import HEADER_JOIN
 
 #: The source a canonical name that is not in the packaged sources config belongs to.
@@ -406,9 +407,10 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 def normalise_header(header: str) -> str:
     """What a header is looked up on: NFKC (full-width to half-width), case-folded, spaces
-    and punctuation removed (``客户 编号：`` and ``Customer-ID`` → ``客户编号``,
-    ``customerid``)."""
-    return _PUNCT.sub("", unicodedata.normalize("NFKC", header).casefold())
+    and punctuation removed, traditional characters as simplified (``客户 编号：``,
+    ``客戶編號`` and ``Customer-ID`` → ``客户编号``, ``customerid``)."""
+    text = unicodedata.normalize("NFKC", header).casefold().translate(TRADITIONAL_TO_SIMPLIFIED)
+    return _PUNCT.sub("", text)
 
 
 def _build() -> MappingProxyType[str, str]:

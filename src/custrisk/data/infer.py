@@ -604,7 +604,11 @@ def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | N
         if header == exclude:
             continue
         key = header_key(header)
-        named = key in _ID_HEADERS or key.endswith(("_id", "_no", "编号", "id"))
+        named = (
+            key in _ID_HEADERS
+            or key.endswith(("_id", "_no", "编号", "id"))
+            or canonical_name(header) == ID_NAME
+        )
         if named and rows and _mostly_unique(texts[header], rows) and not _leads_pii(texts[header]):
             return header
     return None

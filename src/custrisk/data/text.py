@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
 from custrisk.config.sources import (
+    TRADITIONAL_TO_SIMPLIFIED,
     ColumnSpec,
 )
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
@@ -235,10 +236,19 @@ def normalise_id(
 #: What a spreadsheet report writes in the first column of its totals rows (合计, 小计,
 #: Total, ...): lower case, without spaces (``合　计`` and ``Grand Total`` are found) or a
 #: trailing colon
-TOTALS_WORDS = (
-    "合计", "总计", "小计", "汇总", "总合计", "共计", "合計", "總計", "小計", "彙總",
+_SIMPLIFIED_TO_TRADITIONAL = {s: t for t, s in TRADITIONAL_TO_SIMPLIFIED.items()}
+
+
+def _with_traditional(words: tuple[str, ...]) -> tuple[str, ...]:
+    """``words`` and their traditional forms (合计 and 合計: a Hong Kong or Taiwan report's)."""
+    other = (w.translate(_SIMPLIFIED_TO_TRADITIONAL) for w in words)
+    return (*words, *sorted({w for w in other if w not in words}))
+
+
+TOTALS_WORDS = _with_traditional((
+    "合计", "总计", "小计", "汇总", "总合计", "共计", "彙總",
     "total", "totals", "grandtotal", "subtotal", "sub-total", "sum",
-)  # fmt: skip
+))  # fmt: skip
 
 
 def totals_words(values: pa.Array | pa.ChunkedArray, *, normalised: bool = False) -> np.ndarray:
@@ -285,14 +295,14 @@ def _report_labels(
 
 #: The words a spreadsheet report's notes above or under its table start with (制表人：张三,
 #: 备注：..., 数据来源：核心系统, Prepared by ...): lower case, without spaces.
-NOTE_WORDS = (
+NOTE_WORDS = _with_traditional((
     "制表人", "制表", "制表日期", "制表时间", "审核", "审核人", "复核", "复核人", "审批人",
     "填报人", "填表人", "填报日期", "经办人", "备注", "注", "说明", "数据来源", "来源",
     "打印人", "打印时间", "打印日期", "导出人", "导出时间", "导出日期", "统计日期",
     "统计时间", "统计口径", "截止日期", "数据截止", "报表日期", "金额单位", "单位",
     "preparedby", "reviewedby", "approvedby", "note", "notes", "source", "printed",
     "printedon", "generated", "generatedon", "exported", "exportedon",
-)  # fmt: skip
+))  # fmt: skip
 _NOTE = re.compile(
     "^(?:" + "|".join(sorted(map(re.escape, NOTE_WORDS), key=len, reverse=True)) + ")(?::|$)"
 )

@@ -250,7 +250,8 @@ def read_raw(
     columns
         ``{header: canonical column}`` of the declared columns: only these are read
         (``None``: every column). A header that differs from a declared one only in
-        case or character width (``EDUCATION``, ``ｅｄｕｃａｔｉｏｎ``) matches it; the
+        case, character width or traditional characters (``EDUCATION``,
+        ``ｅｄｕｃａｔｉｏｎ``, ``客戶編號`` for ``客户编号``) matches it; the
         table names the column as declared.
     typed
         Declared columns mapped to the Arrow type (int64, float64, timestamp[s], bool)

@@ -308,6 +308,23 @@ def test_chinese_values_of_a_packaged_list_are_recoded(tmp_path: Path) -> None:
     assert ws.frames["transactions"]["txn_type"].astype(str).tolist() == ["order", "payment"]
 
 
+def test_traditional_chinese_values_of_a_packaged_list_are_recoded(tmp_path: Path) -> None:
+    """訂單 and 還款 (a Hong Kong or Taiwan export's) are recoded as 订单 and 还款 are;
+    a simplified export's recode holds no traditional entries."""
+    data = tmp_path / "data"
+    _two_files(data, ("訂單", "還款"))
+    out = tmp_path / "configs"
+    _invoke("init", data, "--out", out)
+    column = load_sources_config(out / "sources.yaml").sources["transactions"].column("txn_type")
+    assert {("訂單", "order"), ("還款", "payment"), ("订单", "order")} <= set(column.recode)
+    ws = load_workspace(data, config=load_sources_config(out / "sources.yaml"))
+    assert ws.frames["transactions"]["txn_type"].astype(str).tolist() == ["order", "payment"]
+    _two_files(tmp_path / "simplified", ("订单", "回款"))
+    _invoke("init", tmp_path / "simplified", "--out", out, "--force")
+    column = load_sources_config(out / "sources.yaml").sources["transactions"].column("txn_type")
+    assert not any(value == "訂單" for value, _ in column.recode)
+
+
 def test_a_required_column_without_a_header_is_named(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _two_files(data, ("订单", "回款"), date=False)

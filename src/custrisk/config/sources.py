@@ -264,12 +264,19 @@ TRADITIONAL_TO_SIMPLIFIED = str.maketrans(
     "業個會餘償劃創別務動區單歷發員響壞處實屬錄徵戶據數時機來標檔溝滿電碼稱筆簽類約級"
     "結編網聯營觸計訂訊記證評識訴話賬帳貸還進違郵銷長間際額冊決開應歸號絡護經辦擔銀負"
     "責請齡歲紀資種紋狀況殘黨觀總匯製審備註說導統張輛臺項週與為產價購買賣費稅險職問題"
-    "檢驗設復齊條戲",
+    "檢驗設復齊條戲貨詢諮訪饋體線門談繫",
     "业个会余偿划创别务动区单历发员响坏处实属录征户据数时机来标档沟满电码称笔签类约级"
     "结编网联营触计订讯记证评识诉话账账贷还进违邮销长间际额册决开应归号络护经办担银负"
     "责请龄岁纪资种纹状况残党观总汇制审备注说导统张辆台项周与为产价购买卖费税险职问题"
-    "检验设复齐条戏",
+    "检验设复齐条戏货询咨访馈体线门谈系",
 )
+_SIMPLIFIED_TO_TRADITIONAL = {s: t for t, s in TRADITIONAL_TO_SIMPLIFIED.items()}
+
+
+def traditional_form(text: str) -> str:
+    """``text`` with the characters of :data:`TRADITIONAL_TO_SIMPLIFIED` in their
+    traditional forms (合计 as 合計): to know a report's words in either form."""
+    return text.translate(_SIMPLIFIED_TO_TRADITIONAL)
 
 
 def header_key(name: str) -> str:

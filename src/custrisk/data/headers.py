@@ -544,8 +544,8 @@ def _lower_header(header: str) -> str | None:
 
 #: The values Chinese exports give the categories custrisk counts, by canonical column:
 #: ``custrisk init`` proposes them as the column's ``recode`` (订单 -> order) when a
-#: file's values are among them, so that the indicators that count orders, payments,
-#: complaints, ... find them.
+#: file's values are among them (in simplified or traditional characters: 訂單), so that
+#: the indicators that count orders, payments, complaints, ... find them.
 VALUE_RECODES: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
     {
         "txn_type": MappingProxyType(

@@ -34,6 +34,7 @@ from custrisk.config.sources import (
     SourcesConfig,
     load_sources_config,
     parse_sources_config,
+    traditional_form,
 )
 from custrisk.data.exports import export_format
 from custrisk.data.headers import (
@@ -476,6 +477,8 @@ def _packaged_rules(
             for value, target in VALUE_RECODES.get(known.name, {}).items()
             if target in known.allowed
         }
+        if any(v not in recode for v in outside):  # a Hong Kong or Taiwan export's 訂單
+            recode |= {traditional_form(value): target for value, target in recode.items()}
         if outside and all(v in recode for v in outside):
             rules["allowed"] = list(known.allowed)
             rules["recode"] = recode

@@ -12,10 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import (
-    TRADITIONAL_TO_SIMPLIFIED,
-    ColumnSpec,
-)
+from custrisk.config.sources import ColumnSpec, traditional_form
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
 from custrisk.data.issues import DROPPED, Issues
 
@@ -236,13 +233,10 @@ def normalise_id(
 #: What a spreadsheet report writes in the first column of its totals rows (合计, 小计,
 #: Total, ...): lower case, without spaces (``合　计`` and ``Grand Total`` are found) or a
 #: trailing colon
-_SIMPLIFIED_TO_TRADITIONAL = {s: t for t, s in TRADITIONAL_TO_SIMPLIFIED.items()}
-
-
 def _with_traditional(words: tuple[str, ...]) -> tuple[str, ...]:
     """``words`` and their traditional forms (合计 and 合計: a Hong Kong or Taiwan report's)."""
-    other = (w.translate(_SIMPLIFIED_TO_TRADITIONAL) for w in words)
-    return (*words, *sorted({w for w in other if w not in words}))
+    other = {traditional_form(w) for w in words} - set(words)
+    return (*words, *sorted(other))
 
 
 TOTALS_WORDS = _with_traditional((

@@ -1036,3 +1036,48 @@ def test_a_traditional_chinese_table_in_big5_reads_as_a_simplified_one(tmp_path:
     )
     assert sorted(set(workspace.rejects["rule"])) == ["note_row", "total_row"]
     assert len(workspace.frames["credit"]) == 120
+
+
+def test_a_european_table_with_decimal_commas_reads_its_numbers(tmp_path: Path) -> None:
+    """0,614 and 1.234,56 in a semicolon-separated export are 0.614 and 1234.56 (the
+    table's source gets ``decimal: ','``): they were text, and the table had no
+    feature. A value with two commas stays malformed, never another number."""
+    rng = np.random.default_rng(15)
+    util = rng.uniform(0, 1.2, 300).round(3)
+    income = rng.uniform(1000, 90000, 300).round(2)
+    rate = rng.uniform(0, 30, 300).round(1)
+    late = rng.poisson(1, 300)
+
+    def eu(x: float, places: int) -> str:
+        return f"{x:,.{places}f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+    lines = ["Kunde;Auslastung;Einkommen;Zinssatz;Verzug;Ausfall"]
+    lines += [
+        f"K{i:04d};{eu(u, 3)};{eu(m, 2)};{eu(r, 1)}%;{n};{'ja' if u > 0.8 else 'nein'}"
+        for i, (u, m, r, n) in enumerate(zip(util, income, rate, late, strict=True))
+    ]
+    lines[5] = lines[5].replace(f";{eu(income[4], 2)};", ";1,234,567;")  # two commas
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    schema = infer_table(path, target="Ausfall")
+    assert schema.decimal == "," and schema.delimiter == ";"
+    for header in ("Auslastung", "Einkommen", "Zinssatz"):
+        assert (schema.column(header).type, schema.column(header).role) == ("float", "feature")
+    _invoke(
+        "train", path, "--target", "Ausfall", "--bad-value", "ja", "--models-dir", tmp_path / "m"
+    )
+    config = tmp_path / "m" / "logistic" / "1" / "sources.yaml"
+    assert "decimal: ','" in config.read_text(encoding="utf-8")
+    from custrisk import load_workspace
+
+    frame = load_workspace(path.parent, config=config).frames["credit"]
+    assert frame[schema.column("Auslastung").name].tolist() == util.tolist()
+    read = frame[schema.column("Einkommen").name]
+    assert pd.isna(read.iloc[4]) and read.drop(index=4).tolist() == np.delete(income, 4).tolist()
+    assert frame[schema.column("Zinssatz").name].round(4).tolist() == (rate / 100).round(4).tolist()
+
+    # a comma-separated table's 1,234 is a thousand and more, as ever
+    plain = tmp_path / "plain" / "t.csv"
+    plain.parent.mkdir()
+    plain.write_text("id,amount,bad\n" + "".join(f'C{i},"1,{i:03d}",{i % 2}\n' for i in range(50)))
+    assert infer_table(plain, target="bad").decimal == "."

@@ -591,3 +591,37 @@ def test_a_unit_is_one_of_the_count_units_on_a_number_column(
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_sources_config(config)
+
+
+def test_a_sources_decimal_comma_reads_its_number_columns(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    """``decimal: ','`` on a source: 1.234,56 and 0,5 are 1234.56 and 0.5 in its number
+    columns (text columns keep their commas); any other mark is refused when the config
+    loads."""
+    from custrisk.errors import ConfigError
+    from tests._support import PACKAGED_SOURCES
+
+    packaged = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    config = tmp_path / "sources.yaml"
+    config.write_text(
+        packaged.replace("  credit:\n", "  credit:\n    decimal: ','\n", 1), encoding="utf-8"
+    )
+    rows = [
+        credit_row("C01", limit='"100.000,50"', overdue='"0,5"'),
+        credit_row("C02", limit="2000", overdue='"1,234,567"'),
+    ]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}), config=config)
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert (
+        credit.loc["C01", "credit_limit"] == 100000.5 and credit.loc["C01", "overdue_amount"] == 0.5
+    )
+    assert credit.loc["C02", "credit_limit"] == 2000 and pd.isna(
+        credit.loc["C02", "overdue_amount"]
+    )
+    assert _rules(ws) == {3: {"invalid_number"}}
+    config.write_text(
+        packaged.replace("  credit:\n", "  credit:\n    decimal: ';'\n", 1), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="decimal"):
+        load_sources_config(config)

@@ -73,6 +73,7 @@ _SOURCE_KEYS = (
     "customer_key",
     "row_number",
     "delimiter",
+    "decimal",
     "min_rows",
     "on_duplicate_key",
     "max_orphan_share",
@@ -117,6 +118,9 @@ class ColumnSpec:
     #: ``36个月``, ``3次``): removed before the value is read; a value with another unit
     #: is not a number (one of :data:`COUNT_UNITS`).
     unit: str | None = None
+    #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
+    #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
+    decimal: str = "."
 
 
 #: The units a number column's values may be written with (``unit``): ages, durations and
@@ -461,10 +465,15 @@ def _parse_source(
             f"must be one character other than a quote or newline, got {delimiter!r}",
             hint="e.g. ',', ';', '\\t' or '|'",
         )
+    decimal = node.text("decimal", ".", allowed=(".", ","))
     col_nodes = node.children("columns")
     if not col_nodes:
         raise node.error("columns", "no column is declared")
     columns = tuple(_parse_column(cname, cnode) for cname, cnode in col_nodes.items())
+    if decimal != ".":  # (the mark is the source's: each number column reads with it)
+        columns = tuple(
+            replace(c, decimal=decimal) if c.type in ("int", "float") else c for c in columns
+        )
     names = [c.name for c in columns]
     key = node.text("key", None)
     if key is not None and key not in names:

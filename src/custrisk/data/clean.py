@@ -68,6 +68,7 @@ from custrisk.data.text import (
     scientific_ids,
     totals_words,
     trim_and_blank,
+    with_decimal_point,
     without_unit,
 )
 from custrisk.errors import DataError
@@ -1177,6 +1178,8 @@ def _clean_text(
                     issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
             if col.unit is not None:
                 text = without_unit(text, col.unit)
+            if col.decimal == ",":
+                text = with_decimal_point(text)
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:

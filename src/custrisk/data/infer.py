@@ -224,6 +224,9 @@ class TableSchema:
     #: ``"month"``: 05/17/2023; ``None``: no such dates, or their order is not told):
     #: ``date_formats`` read them so.
     date_order: str | None = None
+    #: Its numbers' decimal mark: ``","`` for a European export's ``0,614`` and
+    #: ``1.234,56`` (a file not separated by commas whose numbers have decimal commas)
+    decimal: str = "."
 
     @property
     def shown(self) -> str:
@@ -350,6 +353,9 @@ def infer_table(
     texts = {h: _texts(table.column(h)) for h in headers}
     if samples is not None:
         samples.update(texts)
+    decimal = "," if delimiter != "," and _decimal_commas(texts) else "."
+    if decimal == ",":  # (1.234,56 and 0,614 judged as the cleaner will read them)
+        texts = {h: [_with_decimal_point(v) for v in values] for h, values in texts.items()}
     # 1, 2, 3, ... in the file's order (序号, No., a pandas index saved as Unnamed: 0)
     counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:
@@ -484,6 +490,7 @@ def infer_table(
         sheet=sheet,
         delimiter=delimiter,
         date_order=order,
+        decimal=decimal,
     )
 
 
@@ -813,6 +820,47 @@ def _several_units(values: list[str]) -> str:
         f"numbers written in several units ({', '.join(found)}): export them in one unit "
         "to use them"
     )
+
+
+#: A number with a decimal comma, and maybe dots between its thousands (``0,614``,
+#: ``1.234,56``; ``12,5%``), and a number written with dots between thousands only.
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+|[1-9]\d{0,2}(?:\.\d{3})+),\d+%?")
+_DOTTED_NUMBER = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?%?")
+
+
+def _decimal_commas(texts: dict[str, list[str]]) -> bool:
+    """Whether a table writes its numbers with decimal commas: a column's values are
+    such numbers in 95% of its rows (plain whole numbers allowed among them), some with
+    other than three digits after the comma (``1,234`` alone could be a thousand), and
+    no column holds numbers with a decimal point."""
+    found = False
+    for values in texts.values():
+        sample = values[:5000]
+        if not sample:
+            continue
+        commas = [v for v in sample if _DECIMAL_COMMA.fullmatch(v)]
+        if any(_POINT_DECIMAL.fullmatch(v) for v in sample[:500]):
+            return False
+        plain = sum(1 for v in sample if v.isdigit() or _DOTTED_NUMBER.fullmatch(v))
+        if len(commas) + plain >= NUMBER_SHARE * len(sample) and any(
+            len(v.rstrip("%").rsplit(",", 1)[1]) != 3 for v in commas
+        ):
+            found = True
+    return found
+
+
+#: A number with a decimal point (``0.614``, ``1234.5``): not a decimal-comma table.
+_POINT_DECIMAL = re.compile(r"[+-]?\d+\.\d{1,2}|[+-]?0\.\d+|[+-]?\d+\.\d{4,}")
+
+
+def _with_decimal_point(value: str) -> str:
+    """One value as :func:`custrisk.data.text.with_decimal_point` reads a number column
+    (text that is no such number left as it is)."""
+    if _DOTTED_NUMBER.fullmatch(value):
+        value = value.replace(".", "")
+    elif not _DECIMAL_COMMA.fullmatch(value):
+        return value
+    return value.replace(",", ".")
 
 
 #: How each order of day and month in dates with the year last is said.

@@ -97,6 +97,7 @@ class ProposedFile:
     delimiter: str = ","  # a CSV file's, found from its header line
     #: Day or month first in its dates with the year last (TableSchema.date_order)
     date_order: str | None = None
+    decimal: str = "."  # its numbers' decimal mark (TableSchema.decimal)
 
     @property
     def unmapped(self) -> list[str]:
@@ -390,6 +391,7 @@ def _build(
         customer_ids=tuple(values.get(customer_header, ())) if customer_header else (),
         delimiter=schema.delimiter,
         date_order=schema.date_order,
+        decimal=schema.decimal,
     )
 
 
@@ -688,6 +690,8 @@ def render_sources(
             source["row_number"] = f.row_number
         if f.delimiter != ",":
             source["delimiter"] = f.delimiter
+        if f.decimal != ".":
+            source["decimal"] = f.decimal
         # A transactions file of no rows makes every customer look inactive: refused
         source["min_rows"] = 1 if f.source in (CUSTOMER_SOURCE, "transactions") else 0
         source["on_duplicate_key"] = "keep_first"

@@ -41,6 +41,22 @@ def without_unit(text: pa.Array, unit: str) -> pa.Array:
     return pc.if_else(ends, cut, text)
 
 
+#: A number written with dots between its thousands and, maybe, a decimal comma
+#: (``1.234``, ``1.234.567,5``): its dots go.
+_DOTTED_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?"
+
+
+def with_decimal_point(text: pa.Array) -> pa.Array:
+    """Numbers written with a decimal comma as custrisk reads them: ``0,614`` as
+    ``0.614``, ``1.234,56`` as ``1234.56`` (dots between thousands dropped first), so
+    that ``1,234,567`` (two commas) stays malformed rather than be read as another
+    number."""
+    grouped = pc.fill_null(pc.match_substring_regex(text, _DOTTED_THOUSANDS + r"\D*$"), False)
+    if pc.any(grouped).as_py():
+        text = pc.if_else(grouped, pc.replace_substring(text, ".", ""), text)
+    return pc.replace_substring(text, ",", ".")
+
+
 def null_variants() -> list[str]:
     """Every spelling of a blank the cleaner accepts (NULL, null, N/A, n/a, ...)."""
     return sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())})

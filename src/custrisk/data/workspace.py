@@ -1013,6 +1013,8 @@ def _read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
     for col in spec.columns:
         if col.type == "date" and "%Y-%m-%d" not in cfg.date_formats:
             continue
+        if col.decimal != ".":  # (1.234,56: read as text, for the cleaner to read)
+            continue
         if col.type in ARROW_TYPES:
             typed[from_file.get(col.name, col.name)] = ARROW_TYPES[col.type]
     columns = spec.file_columns

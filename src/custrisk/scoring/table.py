@@ -101,6 +101,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         source["sheet"] = schema.sheet
     if schema.delimiter != ",":
         source["delimiter"] = schema.delimiter
+    if schema.decimal != ".":
+        source["decimal"] = schema.decimal
     if schema.id_column is None:
         source["row_number"] = ID_NAME
     if rename:

@@ -625,3 +625,15 @@ def test_a_sources_decimal_comma_reads_its_number_columns(
     )
     with pytest.raises(ConfigError, match="decimal"):
         load_sources_config(config)
+
+
+def test_a_column_of_decimal_commas_is_said_once_with_the_source_key(
+    make_workspace: MakeWs,
+) -> None:
+    """A European export's amounts (16000,00) under a config without ``decimal``: each is
+    in the rejects, and the warning names the key that reads them."""
+    rows = [credit_row(f"{i:010d}", overdue=f'"{i},50"') for i in range(1, 13)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    said = [w for w in ws.report.sources["credit"].warnings if "overdue_amount" in w]
+    assert len(said) == 1
+    assert "they are numbers with a decimal comma (1.234,56): add decimal: ','" in said[0]

@@ -42,7 +42,7 @@ from custrisk.config.sources import COUNT_UNITS, header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
-from custrisk.data.text import NUMBER_BLANK_WORDS, null_variants
+from custrisk.data.text import DECIMAL_COMMA_NUMBER, NUMBER_BLANK_WORDS, null_variants
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import (
     HEADER_JOIN,
@@ -822,9 +822,7 @@ def _several_units(values: list[str]) -> str:
     )
 
 
-#: A number with a decimal comma, and maybe dots between its thousands (``0,614``,
-#: ``1.234,56``; ``12,5%``), and a number written with dots between thousands only.
-_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+|[1-9]\d{0,2}(?:\.\d{3})+),\d+%?")
+#: A number written with dots between thousands (``1.234``, ``1.234,5``).
 _DOTTED_NUMBER = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?%?")
 
 
@@ -838,7 +836,7 @@ def _decimal_commas(texts: dict[str, list[str]]) -> bool:
         sample = values[:5000]
         if not sample:
             continue
-        commas = [v for v in sample if _DECIMAL_COMMA.fullmatch(v)]
+        commas = [v for v in sample if DECIMAL_COMMA_NUMBER.fullmatch(v)]
         if any(_POINT_DECIMAL.fullmatch(v) for v in sample[:500]):
             return False
         plain = sum(1 for v in sample if v.isdigit() or _DOTTED_NUMBER.fullmatch(v))
@@ -858,7 +856,7 @@ def _with_decimal_point(value: str) -> str:
     (text that is no such number left as it is)."""
     if _DOTTED_NUMBER.fullmatch(value):
         value = value.replace(".", "")
-    elif not _DECIMAL_COMMA.fullmatch(value):
+    elif not DECIMAL_COMMA_NUMBER.fullmatch(value):
         return value
     return value.replace(",", ".")
 

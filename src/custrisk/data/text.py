@@ -46,6 +46,11 @@ def without_unit(text: pa.Array, unit: str) -> pa.Array:
 _DOTTED_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?"
 
 
+#: A number with a decimal comma, and maybe dots between its thousands (``0,614``,
+#: ``1.234,56``; ``12,5%``).
+DECIMAL_COMMA_NUMBER = re.compile(r"[+-]?(?:\d+|[1-9]\d{0,2}(?:\.\d{3})+),\d+%?")
+
+
 def with_decimal_point(text: pa.Array) -> pa.Array:
     """Numbers written with a decimal comma as custrisk reads them: ``0,614`` as
     ``0.614``, ``1.234,56`` as ``1234.56`` (dots between thousands dropped first), so

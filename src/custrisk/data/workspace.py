@@ -35,7 +35,7 @@ from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_sourc
 from custrisk.data.exports import read_export
 from custrisk.data.issues import BLANKED, DROPPED, ISSUE_COLUMNS, RULE_TEXT, RejectedKeys
 from custrisk.data.orphans import check_orphans, mismatch_of
-from custrisk.data.text import null_variants
+from custrisk.data.text import DECIMAL_COMMA_NUMBER, null_variants
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
@@ -1155,12 +1155,24 @@ def unreadable_columns(
                     "tells which): add the export's to defaults.date_formats in the "
                     "sources config"
                 )
+        elif rule == "invalid_number" and _decimal_commas(group["value"]):
+            fix = (
+                "they are numbers with a decimal comma (1.234,56): add decimal: ',' to the "
+                "source in the sources config"
+            )
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
         # (the first in the file, whichever engine cleaned the rows in which order)
         first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]
         example = "" if pii else f" (e.g. {str(first)[:40]!r})"
         said.append(f"column {column}: {bad:,} of {rows_in:,} rows are not {what}{example}; {fix}")
     return said
+
+
+def _decimal_commas(values: pd.Series) -> bool:
+    """Whether most of a column's unreadable numbers (the first 200) have decimal commas."""
+    shown = [str(v).strip() for v in values.head(200) if isinstance(v, str)]
+    found = sum(1 for v in shown if DECIMAL_COMMA_NUMBER.fullmatch(v))
+    return bool(shown) and found >= 0.95 * len(shown)
 
 
 def _source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:

@@ -123,18 +123,6 @@ class ColumnSpec:
     decimal: str = "."
 
 
-#: The units a number column's values may be written with (``unit``): ages, durations and
-#: counts. Not 元, 万, 亿 or %, which every number column reads (万 and 亿 scale it: use
-#: ``scale`` for a column in 万元).
-COUNT_UNITS = (
-    *("岁", "周岁", "年", "个月", "月", "周", "天", "日", "小时", "分钟"),
-    *("歲", "週歲", "個月", "週", "小時", "筆", "個", "張", "戶", "輛", "臺", "項"),
-    *("次", "笔", "期", "个", "人", "家", "张", "户", "套", "辆", "台", "项", "份"),
-    *("分", "倍", "级", "星"),  # a score (720分), a multiple, a level, a rating
-    *("years", "months", "days", "times"),
-)
-
-
 #: Entries of a column's recode at most (a mapping of a category's values).
 MAX_RECODES = 1000
 
@@ -281,6 +269,18 @@ def traditional_form(text: str) -> str:
     """``text`` with the characters of :data:`TRADITIONAL_TO_SIMPLIFIED` in their
     traditional forms (合计 as 合計): to know a report's words in either form."""
     return text.translate(_SIMPLIFIED_TO_TRADITIONAL)
+
+
+_UNITS = (
+    *("岁", "周岁", "年", "个月", "月", "周", "天", "日", "小时", "分钟"),
+    *("次", "笔", "期", "个", "人", "家", "张", "户", "套", "辆", "台", "项", "份"),
+    *("分", "倍", "级", "星"),  # a score (720分), a multiple, a level, a rating
+    *("years", "months", "days", "times"),
+)
+#: The units a number column's values may be written with (``unit``): ages, durations and
+#: counts, in simplified or traditional characters (岁, 歲). Not 元, 万, 亿 or %, which
+#: every number column reads (万 and 亿 scale it: use ``scale`` for a column in 万元).
+COUNT_UNITS = (*_UNITS, *sorted({traditional_form(u) for u in _UNITS} - set(_UNITS)))
 
 
 def header_key(name: str) -> str:

@@ -42,7 +42,13 @@ from custrisk.config.sources import COUNT_UNITS, header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
-from custrisk.data.text import DECIMAL_COMMA_NUMBER, NUMBER_BLANK_WORDS, null_variants
+from custrisk.data.text import (
+    DECIMAL_COMMA_NUMBER,
+    DOTTED_THOUSANDS,
+    NUMBER_BLANK_WORDS,
+    decimal_point_value,
+    null_variants,
+)
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import (
     HEADER_JOIN,
@@ -355,15 +361,12 @@ def infer_table(
         samples.update(texts)
     decimal = "," if delimiter != "," and _decimal_commas(texts) else "."
     if decimal == ",":  # (1.234,56 and 0,614 judged as the cleaner will read them)
-        texts = {h: [_with_decimal_point(v) for v in values] for h, values in texts.items()}
+        texts = {h: [decimal_point_value(v) for v in values] for h, values in texts.items()}
     # 1, 2, 3, ... in the file's order (序号, No., a pandas index saved as Unnamed: 0)
     counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:
         # a row number is the id only when no other column is (it restarts every month)
-        ordered = sorted(
-            headers,
-            key=lambda h: h in counters or bool(_ROW_NUMBER_HEADER.fullmatch(header_key(h))),
-        )
+        ordered = sorted(headers, key=lambda h: h in counters or _row_number_header(h))
         id_header = _detect_id(ordered, texts, exclude=target_header)
     elif not _mostly_unique(texts[id_header], table.num_rows):
         # As a detected id: a few repeated or blank ids are rejected while cleaning
@@ -588,6 +591,10 @@ _ROW_NUMBER_HEADER = re.compile(
 )
 
 
+def _row_number_header(header: str) -> bool:
+    return _ROW_NUMBER_HEADER.fullmatch(header_key(header)) is not None
+
+
 def _row_numbers(header: str, values: list[str], rows: int) -> bool:
     """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, blank
     in a few rows at most (a report's totals and notes under the table); under a row
@@ -599,7 +606,7 @@ def _row_numbers(header: str, values: list[str], rows: int) -> bool:
     numbers = [v.removesuffix(".0") for v in values]
     if numbers[0] not in ("0", "1") or not all(v.isdigit() for v in numbers):
         return False
-    if _ROW_NUMBER_HEADER.fullmatch(header_key(header)):
+    if _row_number_header(header):
         return all(int(a) < int(b) for a, b in zip(numbers, numbers[1:], strict=False))
     return all(v == str(int(numbers[0]) + i) for i, v in enumerate(numbers))
 
@@ -822,10 +829,6 @@ def _several_units(values: list[str]) -> str:
     )
 
 
-#: A number written with dots between thousands (``1.234``, ``1.234,5``).
-_DOTTED_NUMBER = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?%?")
-
-
 def _decimal_commas(texts: dict[str, list[str]]) -> bool:
     """Whether a table writes its numbers with decimal commas: a column's values are
     such numbers in 95% of its rows (plain whole numbers allowed among them), some with
@@ -839,7 +842,9 @@ def _decimal_commas(texts: dict[str, list[str]]) -> bool:
         commas = [v for v in sample if DECIMAL_COMMA_NUMBER.fullmatch(v)]
         if any(_POINT_DECIMAL.fullmatch(v) for v in sample[:500]):
             return False
-        plain = sum(1 for v in sample if v.isdigit() or _DOTTED_NUMBER.fullmatch(v))
+        plain = sum(
+            1 for v in sample if v.isdigit() or DOTTED_THOUSANDS.fullmatch(v.removesuffix("%"))
+        )
         if len(commas) + plain >= NUMBER_SHARE * len(sample) and any(
             len(v.rstrip("%").rsplit(",", 1)[1]) != 3 for v in commas
         ):
@@ -849,16 +854,6 @@ def _decimal_commas(texts: dict[str, list[str]]) -> bool:
 
 #: A number with a decimal point (``0.614``, ``1234.5``): not a decimal-comma table.
 _POINT_DECIMAL = re.compile(r"[+-]?\d+\.\d{1,2}|[+-]?0\.\d+|[+-]?\d+\.\d{4,}")
-
-
-def _with_decimal_point(value: str) -> str:
-    """One value as :func:`custrisk.data.text.with_decimal_point` reads a number column
-    (text that is no such number left as it is)."""
-    if _DOTTED_NUMBER.fullmatch(value):
-        value = value.replace(".", "")
-    elif not DECIMAL_COMMA_NUMBER.fullmatch(value):
-        return value
-    return value.replace(",", ".")
 
 
 #: How each order of day and month in dates with the year last is said.

@@ -598,28 +598,27 @@ def _with_times(formats: Iterable[str]) -> list[str]:
     return out + [f for f in DATETIME_FORMATS if f not in out]
 
 
-def _year_last_comment(files: Sequence[ProposedFile]) -> list[str]:
-    """The comment over ``date_formats`` saying how the files write dates with the year
-    last: day first (17/05/2023) or month first (05/17/2023), or both (then neither is
-    read: one config reads one order)."""
+def _year_last(files: Sequence[ProposedFile]) -> tuple[list[str], tuple[str, ...]]:
+    """How the files write dates with the year last, day first (17/05/2023) or month
+    first (05/17/2023): the comment over ``date_formats`` and the layouts to add to it
+    (none when the files write both: one config reads one order)."""
     by_order: dict[str, list[str]] = {}
     for f in files:
         if f.date_order is not None:
             by_order.setdefault(f.date_order, []).append(f.file)
     if not by_order:
-        return []
-    shown = DATE_ORDER_SHOWN
+        return [], ()
     if len(by_order) == 1:
         ((order, names),) = by_order.items()
-        return ["  " + comment(f"{', '.join(names)}: dates with the year last, {shown[order]}")]
-    return [
-        "  "
-        + comment(
-            f"dates with the year last are {shown['day']} in {', '.join(by_order['day'])} and "
-            f"{shown['month']} in {', '.join(by_order['month'])}: one config reads one "
-            "order, so neither is read; export one of them with dates as YYYY-MM-DD"
-        )
-    ]
+        said = f"{', '.join(names)}: dates with the year last, {DATE_ORDER_SHOWN[order]}"
+        return ["  " + comment(said)], year_last_formats(order)
+    said = (
+        f"dates with the year last are {DATE_ORDER_SHOWN['day']} in "
+        f"{', '.join(by_order['day'])} and {DATE_ORDER_SHOWN['month']} in "
+        f"{', '.join(by_order['month'])}: one config reads one order, so neither is read; "
+        "export one of them with dates as YYYY-MM-DD"
+    )
+    return ["  " + comment(said)], ()
 
 
 def _packaged_mapping() -> dict[str, Any]:
@@ -659,11 +658,8 @@ def render_sources(
     """The commented sources YAML of the proposed files, and the labels section of the
     ``outcomes`` file when there is one (checked: it parses back to what was meant)."""
     files = list(files)
-    date_formats = _with_times(packaged.date_formats)
-    year_last = _year_last_comment(files)
-    orders = {f.date_order for f in files} - {None}
-    if len(orders) == 1:
-        date_formats += year_last_formats(orders.pop())  # type: ignore[arg-type]
+    year_last, layouts = _year_last(files)
+    date_formats = [*_with_times(packaged.date_formats), *layouts]
     lines = [
         "# Sources proposed by `custrisk init` from the headers and first rows of each file.",
         "# Check the types and rules, then run custrisk validate with --config this file.",

@@ -43,9 +43,7 @@ def without_unit(text: pa.Array, unit: str) -> pa.Array:
 
 #: A number written with dots between its thousands and, maybe, a decimal comma
 #: (``1.234``, ``1.234.567,5``): its dots go.
-_DOTTED_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?"
-
-
+DOTTED_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d*)?")
 #: A number with a decimal comma, and maybe dots between its thousands (``0,614``,
 #: ``1.234,56``; ``12,5%``).
 DECIMAL_COMMA_NUMBER = re.compile(r"[+-]?(?:\d+|[1-9]\d{0,2}(?:\.\d{3})+),\d+%?")
@@ -56,10 +54,21 @@ def with_decimal_point(text: pa.Array) -> pa.Array:
     ``0.614``, ``1.234,56`` as ``1234.56`` (dots between thousands dropped first), so
     that ``1,234,567`` (two commas) stays malformed rather than be read as another
     number."""
-    grouped = pc.fill_null(pc.match_substring_regex(text, _DOTTED_THOUSANDS + r"\D*$"), False)
+    dotted = "^" + DOTTED_THOUSANDS.pattern + r"\D*$"  # (a unit or % after it)
+    grouped = pc.fill_null(pc.match_substring_regex(text, dotted), False)
     if pc.any(grouped).as_py():
         text = pc.if_else(grouped, pc.replace_substring(text, ".", ""), text)
     return pc.replace_substring(text, ",", ".")
+
+
+def decimal_point_value(value: str) -> str:
+    """One number as :func:`with_decimal_point` reads it in a number column; text that
+    is no such number (of any other column) as it is."""
+    if DOTTED_THOUSANDS.fullmatch(value.removesuffix("%")):
+        value = value.replace(".", "")
+    elif not DECIMAL_COMMA_NUMBER.fullmatch(value):
+        return value
+    return value.replace(",", ".")
 
 
 def null_variants() -> list[str]:
@@ -251,15 +260,15 @@ def normalise_id(
     return text, changed
 
 
-#: What a spreadsheet report writes in the first column of its totals rows (合计, 小计,
-#: Total, ...): lower case, without spaces (``合　计`` and ``Grand Total`` are found) or a
-#: trailing colon
 def _with_traditional(words: tuple[str, ...]) -> tuple[str, ...]:
     """``words`` and their traditional forms (合计 and 合計: a Hong Kong or Taiwan report's)."""
     other = {traditional_form(w) for w in words} - set(words)
     return (*words, *sorted(other))
 
 
+#: What a spreadsheet report writes in the first column of its totals rows (合计, 小计,
+#: Total, ...): lower case, without spaces (``合　计`` and ``Grand Total`` are found) or a
+#: trailing colon
 TOTALS_WORDS = _with_traditional((
     "合计", "总计", "小计", "汇总", "总合计", "共计", "彙總",
     "total", "totals", "grandtotal", "subtotal", "sub-total", "sum",

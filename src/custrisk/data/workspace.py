@@ -1082,7 +1082,8 @@ def date_layouts_of(values: Sequence[str]) -> tuple[str, ...]:
     for layout in DATE_LAYOUTS:
         if _reads_every(layout, shown):
             swapped = layout.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
-            if "%m" in layout and "%Y" in layout[4:] and _reads_every(swapped, shown):
+            year_last = "%m" in layout and not layout.startswith("%Y")
+            if year_last and _reads_every(swapped, shown):
                 return (layout, swapped)
             return (layout,)
     return ()

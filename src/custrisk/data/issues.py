@@ -100,7 +100,7 @@ class Issues:
             return
         if isinstance(message, np.ndarray) and len(message) != len(rows):
             raise ValueError(f"{len(message)} messages for {len(rows)} rows")
-        picked = values(rows) if callable(values) else pick_values(values, rows)
+        picked = values(rows) if callable(values) else pick_values(values, rows, shown=True)
         if isinstance(message, str | None):
             message = message or RULE_TEXT[rule]
         self.parts.append((rows, column, rule, picked, action, message))
@@ -203,16 +203,26 @@ class RejectedKeys:
         return RejectedKeys(self.ids[~kept], self.rows[~kept], self.places[~kept])
 
 
-def pick_values(values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The values at ``rows`` as an object array, converting only those rows."""
+def pick_values(
+    values: pa.Array | pd.Series | np.ndarray, rows: np.ndarray, *, shown: bool = False
+) -> np.ndarray:
+    """The values at ``rows`` as an object array, converting only those rows. ``shown``
+    (a rejected row's value) gives a number the parser typed as text, as the export
+    wrote it: ``-5`` and ``1234.5``, not as read back (``-5.0``)."""
     if isinstance(values, pa.Array | pa.ChunkedArray):
         taken = values.take(pa.array(rows))
         if pa.types.is_dictionary(taken.type):
             taken = taken.cast(taken.type.value_type)
         if pa.types.is_timestamp(taken.type):
             taken = pc.strftime(taken, format="%Y-%m-%d")
+        elif shown and (pa.types.is_floating(taken.type) or pa.types.is_integer(taken.type)):
+            taken = pc.cast(taken, pa.string())  # the shortest text: -5, 1234.5, 1e+20
         return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
     if isinstance(values, pd.Series):
+        if shown and (
+            pd.api.types.is_float_dtype(values.dtype) or pd.api.types.is_integer_dtype(values.dtype)
+        ):
+            return pick_values(pa.array(values, from_pandas=True), rows, shown=True)
         return np.asarray(values.iloc[rows].to_numpy(dtype=object), dtype=object)
     return np.asarray(values, dtype=object)[rows]
 

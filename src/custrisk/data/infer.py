@@ -759,11 +759,13 @@ def _whole(value: str) -> bool:
 
 def _number_of(value: str) -> float | None:
     """A value as the number cleaning reads it (thousands separators, a currency sign
-    or unit, a percentage's hundredth), or ``None``."""
-    try:
-        return float(value.replace(",", ""))
-    except ValueError:
-        pass
+    or unit, a percentage's hundredth), or ``None``: a comma only between thousands
+    (``0,614`` is none, as cleaning rejects it)."""
+    if "," not in value or _NUMBER.fullmatch(value):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            pass
     found = decorated_number(value)
     return None if found is None else found[0]
 

@@ -294,7 +294,8 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
     # and change columns are dashes, not sums of nothing that read as limits of 0
     scores = run.scores
     no_current = not scores["current_limit"].notna().any()
-    limited = set(scores.loc[scores["recommended_limit"].notna(), "grade"].astype(str))
+    # (each grade once: a set of every customer's grade took a tenth of a second at 200k)
+    limited = {str(g) for g in scores.loc[scores["recommended_limit"].notna(), "grade"].unique()}
     table = Table(
         title=f"Grades and limits (policy {policy.path})",
         title_justify="left",

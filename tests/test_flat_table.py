@@ -232,10 +232,21 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
     )
     assert sorted(listed) == [  # named by the table's header, not custrisk's col<N>
         ("2", "年龄", "200", "repaired"),
-        ("3", "月收入(元)", "-300.0", "repaired"),
+        ("3", "月收入(元)", "-300", "repaired"),  # as written, not read back as -300.0
         ("4", "年龄", "-1", "repaired"),
     ]
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
+
+
+def test_a_stray_european_decimal_does_not_widen_a_range(tmp_path: Path) -> None:
+    """-0,500 among an income's values is malformed (cleaning rejects it), not -500: it
+    does not take away the income's lower bound of 0."""
+    frame = _table(800, seed=8).astype({"月收入(元)": object})
+    frame.loc[5, "月收入(元)"] = "-0,500"
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    income = infer_table(path, target="违约").column("月收入(元)")
+    assert (income.type, income.lower, income.upper) == ("float", 0, None)
 
 
 def test_a_number_column_with_none_written_as_a_word_is_still_a_number(tmp_path: Path) -> None:

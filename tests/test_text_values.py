@@ -623,8 +623,10 @@ def test_a_sources_decimal_comma_reads_its_number_columns(
     config.write_text(
         packaged.replace("  credit:\n", "  credit:\n    decimal: ';'\n", 1), encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="decimal"):
+    with pytest.raises(ConfigError, match="decimal") as refused:
         load_sources_config(config)
+    # the values quoted: a bare "., ," reads as the sentence's punctuation
+    assert "allowed values: '.', ','" in str(refused.value)
 
 
 def test_a_column_of_decimal_commas_is_said_once_with_the_source_key(

@@ -335,10 +335,14 @@ class Node:
         if not isinstance(value, str) or not value:
             raise self.error(name, f"expected a non-empty text, got {_fmt(value)}")
         if allowed is not None and value not in (allowed := list(allowed)):
+            # quoted when one is punctuation (decimal: ".", ","), as a bare list of them
+            # reads as punctuation of the sentence
+            words = all(a.replace("_", "").replace("-", "").isalnum() for a in allowed)
+            shown = allowed if words else [repr(a) for a in allowed]
             raise self.error(
                 name,
                 f"{_fmt(value)} is not allowed",
-                hint=f"allowed values: {join_limited(allowed, 20)}",
+                hint=f"allowed values: {join_limited(shown, 20)}",
             )
         return value
 

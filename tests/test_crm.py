@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
 from custrisk.data import load_workspace
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, DataError
 from custrisk.io.readers import read_raw
 from custrisk.sample.crm import CRM_FILES, crm_frames, generate_crm_data
 
@@ -395,6 +395,46 @@ sources:
     assert workspace.missing_columns["transactions"] == ("channel",)
     warnings = workspace.report.sources["transactions"].warnings
     assert any("channel" in w for w in warnings)
+
+
+def test_a_files_entry_reads_its_files_in_its_own_encoding(tmp_path: Path) -> None:
+    """One of a source's exports in Big5 (a Hong Kong branch's), the others UTF-8: the
+    entry's encoding: big5 reads its traditional headers and values, the others stay
+    detected. Without it, the Big5 headers read as other characters and match nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "c.csv").write_text("编号,额度\nA1,1000\nA2,2000\n", encoding="utf-8")
+    (data / "orders.csv").write_text("单号,客户,金额\nO1,A1,10\n", encoding="utf-8")
+    (data / "hk.csv").write_bytes("單號,customer_id,金額,備註\nH1,A2,30,臺灣\n".encode("big5"))
+    text = """version: 1
+sources:
+  credit:
+    file: c.csv
+    key: customer_id
+    rename: {编号: customer_id, 额度: credit_limit}
+    columns:
+      customer_id: {type: id, required: true}
+      credit_limit: {type: float}
+  transactions:
+    key: txn_id
+    customer_key: customer_id
+    files:
+      - {file: orders.csv, rename: {单号: txn_id, 客户: customer_id, 金额: amount}}
+      - {file: hk.csv, rename: {單號: txn_id, 金額: amount, 備註: note}, encoding: big5}
+    columns:
+      txn_id: {type: id, required: true}
+      customer_id: {type: id, required: true}
+      amount: {type: float}
+      note: {type: string}
+"""
+    config = tmp_path / "sources.yaml"
+    config.write_text(text, encoding="utf-8")
+    frame = load_workspace(data, config=config).frames["transactions"]
+    assert frame["txn_id"].tolist() == ["O1", "H1"]
+    assert frame["amount"].tolist() == [10.0, 30.0] and frame["note"].iloc[1] == "臺灣"
+    config.write_text(text.replace(", encoding: big5", ""), encoding="utf-8")
+    with pytest.raises(DataError, match="missing required column"):
+        load_workspace(data, config=config)
 
 
 LAYOUT_FIX = "pass exports of the model's layout, or --sources with a config that maps"

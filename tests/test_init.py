@@ -594,3 +594,38 @@ def test_an_export_of_days_written_with_their_unit_gets_the_unit(tmp_path: Path)
     read = workspace.frames["credit"].set_index("customer_id")["max_days_past_due_12m"]
     expected = pd.to_numeric(days.replace("", None)).set_axis(credit["customer_id"])
     assert read.astype("Float64").tolist() == expected.astype("Float64").tolist()
+
+
+def test_a_big5_export_beside_utf8_ones_gets_its_own_encoding(tmp_path: Path) -> None:
+    """A Hong Kong branch's customer table in Big5 among UTF-8 exports: --encoding big5
+    would apply to every file, so the folder could not be read in one command. init
+    proposes encoding: big5 on that source; validate then reads each file in its own
+    encoding (traditional headers and values right, not GBK's other characters)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"C{i:03d},陳大文{i},臺北,{1000 + i}\n" for i in range(40))
+    (data / "客戶.csv").write_bytes(("客戶編號,客戶名稱,所屬區域,授信額度\n" + rows).encode("big5"))
+    txns = "".join(f"T{i},C{i:03d},2025-01-02,10.5,订单\n" for i in range(40))
+    (data / "流水.csv").write_text("订单号,客户编号,订单日期,订单金额,交易类型\n" + txns, "utf-8")
+    out = tmp_path / "configs"
+    output = _invoke("init", data, "--out", out)
+    assert "read as Big5" in output
+    config = load_sources_config(out / "sources.yaml")
+    assert config.sources["credit"].encoding == "big5"
+    assert config.sources["transactions"].encoding is None  # detected, as before
+    ws = load_workspace(data, config=config)
+    assert ws.frames["credit"]["region"].astype(str).tolist() == ["臺北"] * 40
+    assert len(ws.frames["transactions"]) == 40  # every row linked to a Big5 customer id
+    # The source's encoding is over --encoding (which applies to the others)
+    assert _counts(data, tmp_path / "v", "--config", out / "sources.yaml", "--encoding", "utf-8")[
+        "credit"
+    ] == (40, 40)
+    # An encoding Python does not know is named with its key
+    text = (
+        (out / "sources.yaml")
+        .read_text(encoding="utf-8")
+        .replace("encoding: big5", "encoding: big6")
+    )
+    (out / "bad.yaml").write_text(text, encoding="utf-8")
+    said = _invoke("validate", data, "--config", out / "bad.yaml", code=2)
+    assert "sources.credit.encoding': unknown encoding 'big6'" in said

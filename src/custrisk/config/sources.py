@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
+from custrisk.io.encoding import normalise_encoding
 
 COLUMN_TYPES = ("id", "string", "category", "int", "float", "date", "bool")
 TEXT_TYPES = ("id", "string", "category")
@@ -74,6 +75,7 @@ _SOURCE_KEYS = (
     "row_number",
     "delimiter",
     "decimal",
+    "encoding",
     "min_rows",
     "on_duplicate_key",
     "max_orphan_share",
@@ -84,7 +86,7 @@ _SOURCE_KEYS = (
     "dates",
     "description",
 )
-_PART_KEYS = ("file", "sheet", "rename", "values", "description")
+_PART_KEYS = ("file", "sheet", "rename", "values", "encoding", "description")
 _TOP_KEYS = ("version", "defaults", "sources", "labels")
 _DEFAULT_KEYS = ("date_formats", "true_values", "false_values", "dates")
 _DATES_KEYS = ("not_before", "days_ahead", "ahead_of")
@@ -175,6 +177,8 @@ class SourcePart:
     rename: Mapping[str, str]
     values: Mapping[str, str] = field(default_factory=dict)
     partition: Mapping[str, str | None] = field(default_factory=dict)
+    #: The text encoding of this entry's files (over the source's ``encoding``).
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,9 @@ class SourceSpec:
     #: (its row number in a sheet or Parquet file) is written into it (``row_number``).
     row_number: str | None = None
     sheet: str | None = None  # the sheet of a workbook file
+    #: The text encoding of its CSV files (``encoding: big5``; over ``--encoding``):
+    #: ``None`` detects it (or takes the command's ``--encoding``).
+    encoding: str | None = None
     query: str | None = None  # a SQL query instead of a file
     url: str | None = None  # the database of the query: env:NAME or a URL without password
     #: Several exports stacked into this source (``files:``), each with its own headers.
@@ -221,6 +228,7 @@ class SourceSpec:
                     file=part.file,
                     sheet=part.sheet,
                     rename=MappingProxyType({**self.rename, **part.rename}),
+                    encoding=part.encoding or self.encoding,
                     parts=(),
                 ),
                 part,
@@ -580,10 +588,28 @@ def _parse_source(
         dates=_parse_dates(node.child("dates"), dates),
         row_number=row_number,
         sheet=sheet,
+        encoding=_parse_encoding(node),
         query=query,
         url=url,
         parts=parts,
     )
+
+
+def _parse_encoding(node: Node) -> str | None:
+    """``encoding``: a text encoding Python knows (``big5``, ``gbk``, ``utf-8``), or
+    ``None`` to detect it. A folder whose exports were written in different encodings (one
+    Big5, the others UTF-8) names it on the source that differs."""
+    encoding = node.text("encoding")
+    if encoding is None:
+        return None
+    try:
+        return normalise_encoding(encoding)
+    except LookupError:
+        raise node.error(
+            "encoding",
+            f"unknown encoding {encoding!r}",
+            hint="e.g. utf-8, gbk, gb18030 or big5; leave it out to have it detected",
+        ) from None
 
 
 def _parse_orphan_share(node: Node, customer_key: str | None) -> float:
@@ -674,6 +700,7 @@ def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tup
                 sheet=sheet,
                 rename=MappingProxyType(rename),
                 values=MappingProxyType(values),
+                encoding=_parse_encoding(pnode),
             )
         )
     return tuple(parts)

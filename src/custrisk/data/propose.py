@@ -55,6 +55,7 @@ from custrisk.data.infer import (
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form
 from custrisk.errors import CustriskError, DataError
+from custrisk.io.encoding import LooksLikeBig5
 from custrisk.io.excel import visible_worksheets
 
 #: Rows read from each file to decide.
@@ -98,6 +99,8 @@ class ProposedFile:
     #: Day or month first in its dates with the year last (TableSchema.date_order)
     date_order: str | None = None
     decimal: str = "."  # its numbers' decimal mark (TableSchema.decimal)
+    #: Its text encoding when the source must name it (a Big5 export): ``encoding:``
+    encoding: str | None = None
 
     @property
     def unmapped(self) -> list[str]:
@@ -213,8 +216,16 @@ def _propose_file(
     path: Path, packaged: SourcesConfig, encoding: str | None, sample_rows: int
 ) -> tuple[ProposedFile, int]:
     values: dict[str, list[str]] = {}  # (the sample's values: checked against the rules)
+    own_encoding = None
     try:
-        schema = infer_table(path, encoding=encoding, sample_rows=sample_rows, samples=values)
+        try:
+            schema = infer_table(path, encoding=encoding, sample_rows=sample_rows, samples=values)
+        except LooksLikeBig5:
+            # (detected: a Big5 export among others is read as Big5 and its source says
+            # so, rather than the folder refused for one file)
+            own_encoding = "big5"
+            values.clear()
+            schema = infer_table(path, encoding="big5", sample_rows=sample_rows, samples=values)
     except CustriskError as exc:
         if "no data rows" in str(exc):
             return ProposedFile(path.name, None, "no data rows: left out"), 0
@@ -240,7 +251,14 @@ def _propose_file(
     if counts[best] == 0:
         return ProposedFile(path.name, None, "no header of a known source recognised"), 0
     recognised = {header: values[header] for header in canon}
-    return _build(path, schema, canon, best, packaged, recognised), counts[best]
+    proposed = _build(path, schema, canon, best, packaged, recognised)
+    if own_encoding is not None:
+        proposed = replace(
+            proposed,
+            note=f"{proposed.note}; read as Big5 (Traditional Chinese): its bytes are not GBK's",
+            encoding=own_encoding,
+        )
+    return proposed, counts[best]
 
 
 def _sources_of(name: str, packaged: SourcesConfig) -> list[str]:
@@ -688,6 +706,8 @@ def render_sources(
             source["delimiter"] = f.delimiter
         if f.decimal != ".":
             source["decimal"] = f.decimal
+        if f.encoding is not None:
+            source["encoding"] = f.encoding
         # A transactions file of no rows makes every customer look inactive: refused
         source["min_rows"] = 1 if f.source in (CUSTOMER_SOURCE, "transactions") else 0
         source["on_duplicate_key"] = "keep_first"

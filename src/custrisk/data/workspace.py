@@ -844,7 +844,9 @@ def _scan_next(files: _FilesOf, name: str, encoding: str | None) -> None:
         found = files(name)
     except DataError:  # reported when that source is read, in its turn
         return
-    scan_before_reading((path for _, _, path in found), encoding=encoding)
+    for own in {part_spec.encoding for part_spec, _, _ in found}:
+        paths = (path for part_spec, _, path in found if part_spec.encoding == own)
+        scan_before_reading(paths, encoding=own or encoding)
 
 
 def no_files(name: str, spec: SourceSpec, data_dir: Path, cfg: SourcesConfig) -> None:
@@ -948,7 +950,10 @@ def _read_part(
     """One file of a source read, named by its path in ``root``, with its part's values
     written in (what both engines do to each file before numbering rows)."""
     raw = read_export(
-        path, **_read_options(part_spec, cfg), sheet=part_spec.sheet, encoding=encoding
+        path,
+        **_read_options(part_spec, cfg),
+        sheet=part_spec.sheet,
+        encoding=part_spec.encoding or encoding,  # (the source's own over --encoding)
     )
     if root is not None:
         raw.label = _label(path, root)
@@ -1206,7 +1211,9 @@ def load_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load a labels file (customer_id, bad[, label_date]): the clean rows and the rejects."""
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
-    table: RawTable = read_export(path, **_read_options(cfg.labels, cfg), encoding=encoding)
+    table: RawTable = read_export(
+        path, **_read_options(cfg.labels, cfg), encoding=cfg.labels.encoding or encoding
+    )
     if table.records == 0:
         raise DataError(
             "has a header but no data rows",

@@ -292,6 +292,11 @@ _BIG5_PROBE = 1 << 18
 _BIG5_SHARE = 0.2
 
 
+class LooksLikeBig5(DataError):
+    """A file detected as GBK whose bytes are Big5's (:func:`_refuse_big5`): ``init``
+    proposes ``encoding: big5`` for its source instead of stopping."""
+
+
 def _refuse_big5(path: Path) -> None:
     """Refuse a file detected as GBK that is Big5 (Traditional Chinese): every Big5
     byte pair is also a GBK character, so it decodes without an error, into other
@@ -315,13 +320,14 @@ def _refuse_big5(path: Path) -> None:
             high += 1
         i += 2
     if low + high >= 20 and low > _BIG5_SHARE * (low + high) and _decodes(data, "big5"):
-        raise DataError(
+        raise LooksLikeBig5(
             "the file decodes as GBK only into the wrong characters: it looks like Big5 "
             f"(Traditional Chinese; {low / (low + high):.0%} of its Chinese characters "
             "are outside the common GBK range)",
             file=str(path),
-            hint="pass --encoding big5 (or re-export it as UTF-8); pass --encoding gbk if "
-            "it is GBK after all",
+            hint="pass --encoding big5, or give its source encoding: big5 in the sources "
+            "config when other exports are not Big5 (or re-export it as UTF-8); pass "
+            "--encoding gbk if it is GBK after all",
         )
 
 

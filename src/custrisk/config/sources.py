@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import math
 import os
@@ -18,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
-from custrisk.io.encoding import normalise_encoding
 
 COLUMN_TYPES = ("id", "string", "category", "int", "float", "date", "bool")
 TEXT_TYPES = ("id", "string", "category")
@@ -602,8 +602,9 @@ def _parse_encoding(node: Node) -> str | None:
     encoding = node.text("encoding")
     if encoding is None:
         return None
-    try:
-        return normalise_encoding(encoding)
+    try:  # (as written: the reader takes the codec's canonical name)
+        codecs.lookup(encoding)
+        return encoding
     except LookupError:
         raise node.error(
             "encoding",

@@ -82,6 +82,7 @@ from custrisk.io.atomic import (
     private_dir,
     sealing,
 )
+from custrisk.io.digest import sha256_file
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook, write_workbook_to
 from custrisk.io.frame_csv import escaped_csv_bytes, write_escaped_csv
 from custrisk.io.lock import exclusive_lock
@@ -928,7 +929,7 @@ def _write_table(
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
             write_parquet(frame, binary)
-    return path, {"file": path.name, "sha256": _sha256_file(path), "bytes": path.stat().st_size}
+    return path, {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
 def _stage_bytes(path: Path, data: bytes, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
@@ -947,7 +948,7 @@ def _stage_bytes(path: Path, data: bytes, sealer: Sealer | None) -> tuple[Path, 
 def _seal_staged(path: Path, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
     """A staged file as it goes into place (sealed and its plaintext removed, with a
     sealer) and its entry in the facts."""
-    entry = {"file": path.name, "sha256": _sha256_file(path), "bytes": path.stat().st_size}
+    entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
     if sealer is None:
         return path, entry
     target = path.with_name(path.name + sealer.suffix)
@@ -1048,14 +1049,6 @@ def _checked_facts(files: RunFiles) -> dict[str, Any]:
     facts = _read_json_object(facts_path, "run facts")
     check_facts(facts, facts_path)
     return facts
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _run_id(listed: Mapping[str, Mapping[str, Any]]) -> str:
@@ -1368,7 +1361,7 @@ def _check_file(target: Path, entry: Mapping[str, Any], files: RunFiles, part: s
     if target.name.endswith(SUFFIX):  # the facts hold the plaintext's hash
         _check_digest(hashlib.sha256(plain_bytes(target)).hexdigest(), target, entry, files)
     else:
-        _check_digest(_sha256_file(target), target, entry, files)
+        _check_digest(sha256_file(target), target, entry, files)
 
 
 def _check_present(target: Path, files: RunFiles, part: str) -> None:

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from typing import Any
 from custrisk.batch.config import PERIOD_PATTERN
 from custrisk.errors import DataError
 from custrisk.io.atomic import write_bytes
+from custrisk.io.digest import sha256_file
 from custrisk.protect.envelope import SUFFIX
 from custrisk.results import FACTS_SUFFIX, read_facts
 
@@ -141,14 +141,6 @@ def apply_retention(runs_dir: Path, keep: int, current: str) -> list[str]:
         shutil.rmtree(runs_dir / period)
         removed.append(period)
     return removed
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_hashes(folder: Path, names: Iterable[str] | None = None) -> dict[str, str]:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import CheckFailed, ConfigError, CustriskError, DataError
+from custrisk.io.digest import sha256_file
 from custrisk.privacy import mask_pii_text
 from custrisk.protect.keys import (
     AUDIT,
@@ -293,21 +294,13 @@ def _redact_argv(argv: Sequence[str], record: AuditRecord, key: Key) -> list[str
 # -- hashing what was read and written --------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A file's SHA-256 and size; a folder's digest over its files' names and hashes."""
     target = Path(path)
     entry: dict[str, Any] = {"path": str(target)}
     try:
         if target.is_file():
-            entry["sha256"] = _sha256_file(target)
+            entry["sha256"] = sha256_file(target)
             entry["bytes"] = target.stat().st_size
         elif target.is_dir():
             files = sorted(p for p in target.rglob("*") if p.is_file() and not p.is_symlink())
@@ -316,7 +309,7 @@ def describe_path(path: str | os.PathLike[str]) -> dict[str, Any]:
                 digest = hashlib.sha256()
                 for file in files:
                     name = file.relative_to(target).as_posix()
-                    digest.update(f"{name}\x00{_sha256_file(file)}\n".encode())
+                    digest.update(f"{name}\x00{sha256_file(file)}\n".encode())
                 entry["sha256"] = digest.hexdigest()
             entry["bytes"] = sum(f.stat().st_size for f in files)
         else:

@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import DIR_MODE, ensure_dir
+from custrisk.io.digest import sha256_file
 from custrisk.protect.envelope import SUFFIX, EncryptingWriter, is_encrypted, open_decrypted
 from custrisk.protect.keys import Key, Keyring
 
@@ -68,14 +69,6 @@ class ArchiveCheck:
     manifest: dict[str, Any]
     files: int
     bytes: int
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:

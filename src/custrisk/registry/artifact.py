@@ -40,6 +40,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
+from custrisk.io.digest import sha256_file
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -130,14 +131,6 @@ def library_versions() -> dict[str, str]:
         "python": platform.python_version(),
         **{library: metadata.version(library) for library in _PICKLE_LIBRARIES},
     }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _canonical(card: dict[str, Any]) -> bytes:

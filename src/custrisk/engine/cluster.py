@@ -168,13 +168,15 @@ class ShuffleFolder:
             _shuffle_scopes[-1].append(remove)
 
 
-def _remove_tree(path: str, attempts: int = 50) -> None:
-    """Remove a shuffle folder, again while it is still there: a worker the stopping
-    cluster had not yet ended can write a file into it as it goes, which leaves a
-    folder not empty for one pass (seen on a busy machine after a Ctrl-C)."""
-    for _ in range(attempts):
+def _remove_tree(path: str, patience: float = 20.0) -> None:
+    """Remove a shuffle folder, again while it is still there, for up to ``patience``
+    seconds: a worker the stopping cluster had not yet ended can write a file into it
+    as it goes, which leaves a folder not empty for one pass (seen on a busy machine
+    after a Ctrl-C; in a full test run on 2 cores, for more than the 5 s this waited)."""
+    deadline = time.monotonic() + patience
+    while True:
         shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path):
+        if not os.path.exists(path) or time.monotonic() > deadline:
             return
         time.sleep(0.1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -520,3 +521,104 @@ def test_concurrent_writers_interleave_whole_lines_in_one_chain(
     for i in range(4):
         mine = [e["n"] for e in entries if e["writer"] == f"w{i}"]
         assert mine == list(range(15))
+
+
+def _trace(runner: CliRunner, env: dict[str, str], *paths: Path) -> tuple[int, str]:
+    off = {**env, "CUSTRISK_AUDIT": "off"}
+    result = runner.invoke(app, ["audit", "trace", *map(str, paths)], env=off)
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_trace_vouches_for_a_run_and_catches_a_forgery_its_own_digests_miss(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    """A forger who edits a score and writes the run facts' digests again passes the
+    run's own checks; the audit log, kept under a key the forger lacks, recorded what
+    custrisk wrote: trace names the edited files, the line that wrote them and its hash."""
+    from custrisk.results import facts_digests, read_run
+
+    out = tmp_path / "run" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    assert _run(runner, audit_env, *args, "--out", str(out)).exit_code in (0, 1)  # type: ignore[attr-defined]
+    code, said = _trace(runner, audit_env, out.parent)
+    assert code == 0, said
+    assert "run/scores.csv: as custrisk wrote it: line 1 (custrisk score," in said
+    assert "5 file(s) as custrisk wrote them" in said  # (not its lock file)
+    # The forgery: a PD edited, the file's digest in the facts and the facts' own digest
+    # of that field written again, as anyone who can write the folder can
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    cells = lines[1].split(",")
+    cells[2] = "0.000001"
+    lines[1] = ",".join(cells)
+    out.write_text("".join(lines), encoding="utf-8")
+    facts_path = out.parent / "scores.run.json"
+    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    recorded = facts["files"]["scores"]["sha256"]
+    facts["files"]["scores"].update(
+        sha256=hashlib.sha256(out.read_bytes()).hexdigest(), bytes=out.stat().st_size
+    )
+    facts["facts_sha256"] = facts_digests(facts)
+    facts_path.write_text(json.dumps(facts, ensure_ascii=False, indent=2), encoding="utf-8")
+    assert read_run(out).scores.iloc[0]["pd"] == pytest.approx(1e-6)  # the run's checks pass
+    code, said = _trace(runner, audit_env, out.parent)
+    assert code == 1
+    assert (
+        "run/scores.csv: no line of the log recorded its content" in said
+        and "the latest file named scores.csv that custrisk wrote, line 1 (custrisk score," in said
+        and f"had {recorded[:12]}…: edited since, or not custrisk's" in said
+    )
+    assert "run/scores.run.json: no line of the log recorded its content" in said
+    assert "2 of 5 file(s) are not as custrisk wrote them" in said
+    assert "run/alerts.csv: as custrisk wrote it" in said
+    # A line of the log edited to vouch for the forgery: the log vouches for nothing
+    log = Path(audit_env["CUSTRISK_AUDIT_LOG"])
+    raw = log.read_bytes().replace(recorded.encode(), facts["files"]["scores"]["sha256"].encode())
+    log.write_bytes(raw)
+    code, said = _trace(runner, audit_env, out)
+    assert code == 1 and "line 1: its MAC does not match its content" in said
+
+
+def test_trace_vouches_for_the_files_forget_rewrote(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    """A deletion request rewrites a run (a new run id, new digests): the forget line
+    records the rewritten files, so the run is still vouched for, by that line."""
+    runs = tmp_path / "runs"
+    out = runs / "2026-10" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    assert _run(runner, audit_env, *args, "--out", str(out)).exit_code in (0, 1)  # type: ignore[attr-defined]
+    customer = out.read_text(encoding="utf-8").splitlines()[1].split(",")[0].lstrip("\ufeff")
+    result = _run(runner, audit_env, "forget", customer, "--runs", str(runs))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    code, said = _trace(runner, audit_env, runs)
+    assert code == 0, said
+    assert "2026-10/scores.csv: as custrisk wrote it: line 2 (custrisk forget," in said
+    assert "2026-10/scores.run.json: as custrisk wrote it: line 2 (custrisk forget," in said
+
+
+def test_a_folder_recorded_whole_vouches_for_its_files_until_one_changes(
+    audit_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line that recorded a folder (a report run's PDFs) vouches for a file in it while
+    the folder's files are as they were; one edited, added or removed, and the folder's
+    files are no longer vouched for, saying which line recorded the folder."""
+    from custrisk.protect.trace import trace_files
+
+    for name, value in audit_env.items():
+        monkeypatch.setenv(name, value)
+    reports = tmp_path / "month" / "reports"
+    reports.mkdir(parents=True)
+    for name in ("a.pdf", "b.pdf"):
+        (reports / name).write_bytes(name.encode() * 100)
+    keyring = load_keyring()
+    log = audit.open_log(keyring, Path(audit_env["CUSTRISK_AUDIT_LOG"]))
+    audit.append(log, {"command": "report", "outputs": [audit.describe_path(reports)]})
+    (found,) = trace_files(log.path, [reports / "a.pdf"], keyring)
+    assert found.ok and found.by is not None and found.by.folder
+    assert "as custrisk wrote it (in the folder" in found.said()
+    (reports / "c.pdf").write_bytes(b"added later")
+    traces = trace_files(log.path, [reports], keyring)
+    assert [t.ok for t in traces] == [False, False, False]
+    assert "recorded its folder" in traces[0].said() and "added, removed or edited" in (
+        traces[0].said()
+    )

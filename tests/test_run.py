@@ -4,6 +4,7 @@ same bytes, the previous month found, exit codes and one-line errors."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -822,3 +823,43 @@ def test_an_edited_notifications_section_sends_what_was_not_delivered_not_the_mo
         code, out, _ = _run(root, "--period", PERIOD)  # the same messages' targets
         assert "nothing to do" in out and "sent" not in out
         assert len(inbox.posts) == 1 and len(inbox.mails) == mails
+
+
+def test_audit_trace_vouches_for_a_monthly_run_its_reruns_and_a_forget(
+    make_root: Callable[..., Path], tmp_path: Path
+) -> None:
+    """custrisk run records its published folder's files in its audit line (the rerun
+    that only appends to run.log, and forget's rewrite of run.json, theirs): trace
+    vouches for every file of the month after each of them."""
+    from custrisk.protect.keys import AUDIT, new_key
+
+    key = new_key(AUDIT)
+    env = {
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit.log"),
+        "CUSTRISK_AUDIT_KEY": f"{key.id}:{base64.b64encode(key.secret).decode('ascii')}",
+        "CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"),
+        "CUSTRISK_KEY": "",
+    }
+    root = make_root(reports=False)
+    folder = root / "runs" / PERIOD
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, [*args], env=env)
+        return result.exit_code, " ".join(result.output.split())
+
+    assert run("run", str(root / "run.yaml"), "--period", PERIOD)[0] in (0, 1)
+    code, said = run("audit", "trace", str(folder))
+    assert code == 0, said
+    assert f"{PERIOD}/run.json: as custrisk wrote it: line 1 (custrisk run," in said
+    assert run("run", str(root / "run.yaml"), "--period", PERIOD)[0] == 0  # nothing to do
+    code, said = run("audit", "trace", str(folder))
+    assert code == 0 and f"{PERIOD}/log.jsonl: as custrisk wrote it: line 3 (custrisk run," in said
+    assert f"{PERIOD}/scores.csv: as custrisk wrote it: line 1 (custrisk run," in said
+    scores = (folder / "scores.csv").read_text(encoding="utf-8").splitlines()
+    customer = scores[1].split(",")[0].lstrip("\ufeff")
+    assert run("forget", customer, "--runs", str(root / "runs"))[0] == 0
+    code, said = run("audit", "trace", str(folder))
+    assert code == 0, said
+    assert f"{PERIOD}/run.json: as custrisk wrote it: line 5 (custrisk forget," in said

@@ -80,6 +80,7 @@ from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import jsonable
 from custrisk.io.stop import Stopped
+from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
@@ -264,6 +265,7 @@ def run_batch(
                 for note in notes:
                     log.write("note", message=note)
                 log.write("nothing_to_do", run_id=facts.get("run_id"))
+                _record_outputs(layout.final)  # (its log, and what a resend updated)
                 return BatchOutcome(
                     period,
                     layout.final,
@@ -322,7 +324,19 @@ def run_batch(
             notes,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
+        _record_outputs(layout.final)
         return outcome
+
+
+def _record_outputs(folder: Path) -> None:
+    """The run folder's files in this command's audit line (each file, and a folder in it
+    such as ``reports/`` as a whole), hashed when the command ends: ``custrisk audit
+    trace`` vouches for them by it."""
+    audit_event(
+        outputs=sorted(
+            p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_symlink()
+        )
+    )
 
 
 @contextlib.contextmanager

@@ -233,6 +233,51 @@ def show(
     _say_unverified(checked)
 
 
+@audit_app.command("trace", short_help="Whether files are as custrisk wrote them, by the log")
+def trace(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files, or folders of them (a run folder), to look up in the audit log.",
+            show_default=False,
+        ),
+    ],
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="The audit log (default: $CUSTRISK_AUDIT_LOG, else "
+            "~/.local/state/custrisk/audit.log).",
+            show_default=False,
+        ),
+    ] = None,
+    keyfile: KeyfileOpt = None,
+) -> None:
+    """Look each file's SHA-256 up among the outputs the verified audit log recorded: the
+    line (command, time, user) that wrote it, or exit 1 naming the files no line did
+    (edited since, or not written by custrisk). A run's own digests catch an edit; this
+    catches a forgery, for the log's key is not the folder's."""
+    from custrisk.errors import CheckFailed
+    from custrisk.protect import load_keyring
+    from custrisk.protect.trace import trace_files
+
+    path = log or audit.default_log_path()
+    traces = trace_files(path, paths, load_keyring(keyfile))
+    bad = [t for t in traces if not t.ok]
+    for found in traces:
+        if found.ok:
+            console.print(found.said(), markup=False, highlight=False, soft_wrap=True)
+        else:
+            say("Not vouched for:", found.said())
+    if bad:
+        raise CheckFailed(
+            f"{len(bad)} of {len(traces)} file(s) are not as custrisk wrote them, by {path}",
+            hint="compare them with a backup (custrisk backup) or the run's other copies; "
+            "score the month again for a clean run",
+        )
+    console.print(f"{len(traces)} file(s) as custrisk wrote them, by {path} (verified)")
+
+
 def _say_unverified(checked: Any) -> None:
     """After the entries: exit 1 when the chain breaks (the lines from the bad one on are
     marked UNVERIFIED: edited, inserted or written without the key); a note when there

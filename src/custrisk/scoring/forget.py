@@ -84,6 +84,8 @@ class ForgetResult:
     batch_runs: list[Path] = field(default_factory=list)
     #: how many files were rewritten or deleted, all put in place together
     files_changed: int = 0
+    #: the files rewritten (not those deleted), for the audit line
+    written: list[Path] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -157,7 +159,9 @@ def forget_customer(
                 for listing, data in relist(root, changes.pending()).items():
                     changes.stage(listing, data, sealed=False)
                     result.batch_runs.append(listing)
+            written = [path for path, staged in changes.pending().items() if staged is not None]
             result.files_changed = changes.commit()
+            result.written = sorted(written)
     except CustriskError as exc:
         raise _nothing_changed(exc) from None
     except OSError as exc:

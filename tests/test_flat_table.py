@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -1092,3 +1093,23 @@ def test_a_european_table_with_decimal_commas_reads_its_numbers(tmp_path: Path) 
     plain.parent.mkdir()
     plain.write_text("id,amount,bad\n" + "".join(f'C{i},"1,{i:03d}",{i % 2}\n' for i in range(50)))
     assert infer_table(plain, target="bad").decimal == "."
+
+
+def test_the_loaders_say_the_skipped_rules_in_one_line_each(
+    flat: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where the loaders' warnings are shown (custrisk serve's start, a library call), the
+    limit rules are grouped by what they lack and the alert rules listed by code, one
+    line each, not one clause per rule folded over a screen."""
+    from custrisk.scoring import score_portfolio
+
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        score_portfolio(flat["next"], "logistic", models_dir=flat["root"] / "models")
+    said = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    limits, alerts = (
+        next(m for m in said if m.startswith(kind)) for kind in ("4 limit", "9 alert")
+    )
+    assert limits.count("credit_limit") == 1  # grades A, B and C together, once
+    assert "the limit rules of grades A, B, C read credit_limit" in limits
+    assert alerts.endswith("TX01, TX02, CP01, CP02, CR01, CR02, CR04, CR03, RL01")
+    assert "which this data does not have" not in alerts and "and 9 more" in alerts

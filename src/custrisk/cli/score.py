@@ -190,9 +190,11 @@ def score(
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
+        from custrisk.policy.config import skipped_limits_text
+
         say(
             "Note:",
-            f"{_skipped_limits_text(skipped_limits)}; those grades keep "
+            f"{skipped_limits_text(skipped_limits)}; those grades keep "
             "the current limit (--strict to refuse)"
             + _table_fields_hint(data_dir, run.extras["policy"].lacking),
         )
@@ -267,24 +269,6 @@ def _table_fields_hint(data: Path, lacking: frozenset[str]) -> str:
         f". Columns headed {headers} are read as those fields: train the model on a table "
         "that has them"
     )
-
-
-def _skipped_limits_text(skipped: dict[str, str]) -> str:
-    """The limit rules the data cannot compute, grades with the same reason together:
-    ``the limit rules of grades A, B, C read annual_income, credit_limit, which ...``."""
-    grades: dict[str, list[str]] = {}
-    for key, why in skipped.items():
-        parts = key.split(".")  # grades.A.limit.rule
-        grade = parts[1] if len(parts) > 2 and parts[0] == "grades" else key
-        grades.setdefault(why.split(";")[0], []).append(grade)
-    said = []
-    for why, codes in grades.items():
-        if len(codes) == 1:
-            said.append(f"the limit rule of grade {codes[0]} {why}")
-        else:
-            plural = "read " + why.removeprefix("reads ") if why.startswith("reads ") else why
-            said.append(f"the limit rules of grades {', '.join(codes)} {plural}")
-    return "; ".join(said)
 
 
 def _print_grades(run: ScoringRun, lang: str) -> None:

@@ -37,6 +37,7 @@ def serve(
         str,
         typer.Option(
             "--model",
+            "-m",  # as every other command that takes a model
             help="Model: a folder, NAME (latest version; reload picks up a new one) "
             "or NAME@VERSION, trained on a flat table of application fields.",
             show_default=False,

@@ -320,13 +320,30 @@ def parse_policy(
     policy = _PolicyLoader(file, data_names(indicators), strict=strict).load(data)
     if policy.skipped:
         log.warning(
-            "%d limit rule(s) skipped (those grades keep the current limit), the data "
-            "lacks what they read: %s",
+            "%d limit rule(s) skipped, those grades keep the current limit: %s",
             len(policy.skipped),
-            "; ".join(f"{k}: {why}" for k, why in list(policy.skipped.items())[:5]),
+            skipped_limits_text(policy.skipped),
             extra=IN_RUN_FACTS,
         )
     return policy
+
+
+def skipped_limits_text(skipped: Mapping[str, str]) -> str:
+    """The limit rules the data cannot compute, grades with the same reason together:
+    ``the limit rules of grades A, B, C read annual_income, credit_limit, which ...``."""
+    grades: dict[str, list[str]] = {}
+    for key, why in skipped.items():
+        parts = key.split(".")  # grades.A.limit.rule
+        grade = parts[1] if len(parts) > 2 and parts[0] == "grades" else key
+        grades.setdefault(why.split(";")[0], []).append(grade)
+    said = []
+    for why, codes in grades.items():
+        if len(codes) == 1:
+            said.append(f"the limit rule of grade {codes[0]} {why}")
+        else:
+            plural = "read " + why.removeprefix("reads ") if why.startswith("reads ") else why
+            said.append(f"the limit rules of grades {', '.join(codes)} {plural}")
+    return "; ".join(said)
 
 
 class _PolicyLoader:

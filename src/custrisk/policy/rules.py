@@ -377,6 +377,7 @@ def parse_alert_rules(
         )
     rules = []
     skipped: dict[str, str] = {}
+    lacked: set[str] = set()  # what the skipped rules read that the data lacks
     for code, value in raw.items():
         if not isinstance(code, str) or not _CODE.fullmatch(code):
             raise root.error(
@@ -389,6 +390,7 @@ def parse_alert_rules(
         lacking = lacking_names(condition, names) if isinstance(condition, str) else []
         shown = _lacking_placeholders(node.get("message"), names)  # (a message shows them)
         if (lacking or shown) and not strict:
+            lacked.update(lacking, shown)
             needs = join_limited(sorted({*lacking, *shown}), 3)
             skipped[code] = f"needs {needs}, which this data does not have"
             continue
@@ -404,10 +406,11 @@ def parse_alert_rules(
         rule = _rule(node, code, names, grades)
         rules.append(_with_new_when(rule, node, names, strict))
     if skipped:
-        log.warning(
-            "%d alert rule(s) skipped, the data lacks what they read: %s",
+        log.warning(  # (one line: each rule's reason is in AlertRules.skipped)
+            "%d alert rule(s) skipped, the data lacks what they read (%s): %s",
             len(skipped),
-            "; ".join(f"{c}: {why}" for c, why in list(skipped.items())[:5]),
+            join_limited(sorted(lacked), 4),
+            join_limited(skipped, 12),
             extra=IN_RUN_FACTS,
         )
     return AlertRules(file, tuple(rules), skipped)

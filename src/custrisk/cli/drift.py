@@ -224,7 +224,8 @@ def _finish(report: DriftReport) -> None:
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         thin = all(s.verdict == "insufficient" for s in failures)
         raise CheckFailed(
-            f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} statistics: "
+            f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} "
+            f"statistic{'s' if len(failures) > 1 else ''}: "
             f"{listed}{more}",
             # too little data is no drift: its own way out, not "what moved most"
             hint=(

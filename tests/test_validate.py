@@ -390,6 +390,25 @@ def test_labels(tmp_path: Path) -> None:
     assert sorted(rejects["rule"]) == ["missing_required", "out_of_range"]
 
 
+def test_labels_under_headers_the_dictionary_knows_are_read_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An outcomes table of the analyst's own (客户ID, 是否违约: 是/否; a flat table
+    with its outcome column) is read for train --labels and backtest --outcomes, saying
+    which header was read as which column; a header the dictionary does not know is
+    still the missing-column error naming the rename to add."""
+    path = tmp_path / "outcomes.csv"
+    path.write_text("客户ID,年龄,是否违约\n0001,30,否\n0002,41,是\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="custrisk"):
+        labels, rejects = load_labels(path)
+    assert labels["customer_id"].tolist() == ["0001", "0002"] and rejects.empty
+    assert labels["bad"].tolist() == [0, 1]
+    assert "outcomes.csv: read 客户ID as customer_id, 是否违约 as bad" in caplog.text
+    path.write_text("客户ID,结果\n0001,否\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"missing required column\(s\): bad .*rename"):
+        load_labels(path)
+
+
 def test_inputs_are_not_mutated_and_outputs_are_atomic(
     make_workspace: MakeWs, tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ from custrisk.config.sources import (
 )
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
+from custrisk.data.headers import canonical_name
 from custrisk.data.issues import BLANKED, DROPPED, ISSUE_COLUMNS, RULE_TEXT, RejectedKeys
 from custrisk.data.orphans import check_orphans, mismatch_of
 from custrisk.data.text import DECIMAL_COMMA_NUMBER, null_variants
@@ -1211,9 +1212,12 @@ def load_labels(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load a labels file (customer_id, bad[, label_date]): the clean rows and the rejects."""
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
-    table: RawTable = read_export(
-        path, **_read_options(cfg.labels, cfg), encoding=cfg.labels.encoding or encoding
-    )
+    encoding = cfg.labels.encoding or encoding
+    table: RawTable = read_export(path, **_read_options(cfg.labels, cfg), encoding=encoding)
+    spec = _labels_by_dictionary(cfg.labels, table)
+    if spec is not cfg.labels:  # (a labels file is small: read again with the headers)
+        table = read_export(path, **_read_options(spec, cfg), encoding=encoding)
+        cfg = replace(cfg, labels=spec)
     if table.records == 0:
         raise DataError(
             "has a header but no data rows",
@@ -1227,6 +1231,30 @@ def load_labels(
     frame = active.frame(result.frame, _identifiers(cfg.labels))
     active.save()
     return frame, mask_rejects(result.issues, cfg).assign(value="")
+
+
+def _labels_by_dictionary(spec: SourceSpec, table: RawTable) -> SourceSpec:
+    """The labels spec with the file's headers the header dictionary knows for the
+    columns it lacks (是否违约 is ``bad``, 客户ID is ``customer_id``: an outcomes table
+    of the analyst's own, a flat table with its outcome) added to its rename; ``spec``
+    itself when nothing is missing or nothing is found. Said as a warning: the outcome
+    is read from a column the config does not name."""
+    present = {spec.rename.get(name, name) for name in table.table.column_names}
+    missing = {c.name for c in spec.columns} - present
+    found: dict[str, str] = {}
+    for header in table.unmatched:
+        name = canonical_name(header)
+        if name in missing and name not in found.values():
+            found[header] = name
+    if not found or not {c.name for c in spec.columns if c.required} & {*found.values()}:
+        return spec  # (only for a required column: optional outcomes stay as configured)
+    log.warning(
+        "%s: read %s (the header dictionary; name them under labels: rename in the sources "
+        "config to choose otherwise)",
+        table.shown_name,
+        ", ".join(f"{header} as {name}" for header, name in found.items()),
+    )
+    return replace(spec, rename=MappingProxyType({**spec.rename, **found}))
 
 
 def label_rejects_summary(rejects: pd.DataFrame, limit: int = 3) -> str:

@@ -622,3 +622,17 @@ def test_a_folder_recorded_whole_vouches_for_its_files_until_one_changes(
     assert "recorded its folder" in traces[0].said() and "added, removed or edited" in (
         traces[0].said()
     )
+
+
+def test_trace_vouches_for_an_encrypted_run_its_sealed_facts_included(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    _, value = _env_key(ENCRYPTION)
+    env = {**audit_env, "CUSTRISK_KEY": value}
+    out = tmp_path / "run" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    result = _run(runner, env, *args, "--out", str(out), "--encrypt")
+    assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
+    code, said = _trace(runner, env, out.parent)
+    assert code == 0, said
+    assert "run/scores.run.json.enc: as custrisk wrote it: line 1 (custrisk score," in said

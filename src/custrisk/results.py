@@ -599,7 +599,7 @@ class StagedRun:
         scores_rows = self.parted["scores"].rows if "scores" in self.parted else len(run.scores)
         audit_event(
             outputs=[files.folder / str(entry["file"]) for entry in listed.values()]
-            + [files.facts],
+            + [files.folder / self.facts_path.name],  # (sealed: scores.run.json.enc)
             model=str(self.facts.get("model_id") or "") or None,
             rows={"scores": scores_rows, "alerts": len(run.alerts)},
             scope="portfolio",

@@ -337,6 +337,17 @@ def test_sample_format_errors(tmp_path: Path, args: list[str], message: str) -> 
     assert not (tmp_path / "out").exists()
 
 
+#: The credit source of the stacked-files tests: c.csv with its two Chinese headers.
+_CREDIT_C = """  credit:
+    file: c.csv
+    key: customer_id
+    rename: {编号: customer_id, 额度: credit_limit}
+    columns:
+      customer_id: {type: id, required: true}
+      credit_limit: {type: float}
+"""
+
+
 def test_files_stack_csv_exports_with_their_own_headers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -356,14 +367,9 @@ def test_files_stack_csv_exports_with_their_own_headers(tmp_path: Path) -> None:
 defaults:
   date_formats: ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"]
 sources:
-  credit:
-    file: c.csv
-    key: customer_id
-    rename: {编号: customer_id, 额度: credit_limit}
-    columns:
-      customer_id: {type: id, required: true}
-      credit_limit: {type: float}
-  transactions:
+"""
+        + _CREDIT_C
+        + """  transactions:
     key: txn_id
     customer_key: customer_id
     rename: {客户: customer_id}
@@ -406,16 +412,12 @@ def test_a_files_entry_reads_its_files_in_its_own_encoding(tmp_path: Path) -> No
     (data / "c.csv").write_text("编号,额度\nA1,1000\nA2,2000\n", encoding="utf-8")
     (data / "orders.csv").write_text("单号,客户,金额\nO1,A1,10\n", encoding="utf-8")
     (data / "hk.csv").write_bytes("單號,customer_id,金額,備註\nH1,A2,30,臺灣\n".encode("big5"))
-    text = """version: 1
+    text = (
+        """version: 1
 sources:
-  credit:
-    file: c.csv
-    key: customer_id
-    rename: {编号: customer_id, 额度: credit_limit}
-    columns:
-      customer_id: {type: id, required: true}
-      credit_limit: {type: float}
-  transactions:
+"""
+        + _CREDIT_C
+        + """  transactions:
     key: txn_id
     customer_key: customer_id
     files:
@@ -427,6 +429,7 @@ sources:
       amount: {type: float}
       note: {type: string}
 """
+    )
     config = tmp_path / "sources.yaml"
     config.write_text(text, encoding="utf-8")
     frame = load_workspace(data, config=config).frames["transactions"]

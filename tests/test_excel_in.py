@@ -472,3 +472,55 @@ def test_an_ods_workbook_is_read(tmp_path: Path) -> None:
     path = tmp_path / "book.ods"
     frame.to_excel(path, index=False, engine="odf")
     assert read_raw(path).table.to_pydict() == {"id": ["007", "b"], "amount": ["1", "2.5"]}
+
+
+def _formula_book(path: Path, *, cached: bool, monthly: tuple[int, int] = (1000, 2500)) -> None:
+    """客户编号, 月收入 and 年收入 = 月收入 × 12 as a formula: stored as a program writes it
+    (no result: xlsxwriter's placeholder 0, the workbook asking to be calculated when
+    opened), or as Excel saves it (the result stored, nothing asked)."""
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("客户")
+    sheet.write_row(0, 0, ["客户编号", "月收入", "年收入"])
+    for row, amount in enumerate(monthly, start=1):
+        sheet.write_string(row, 0, f"C{row}")
+        sheet.write_number(row, 1, amount)
+        sheet.write_formula(row, 2, f"=B{row + 1}*12", None, amount * 12 if cached else 0)
+    book.close()
+    if cached:  # what Excel writes on saving: no request to calculate on opening
+        with zipfile.ZipFile(path) as old:
+            members = {name: old.read(name) for name in old.namelist()}
+        members["xl/workbook.xml"] = members["xl/workbook.xml"].replace(b' fullCalcOnLoad="1"', b"")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+            for name, data in members.items():
+                new.writestr(name, data)
+
+
+def test_formulas_a_program_wrote_are_not_read_as_their_placeholder_results(
+    tmp_path: Path,
+) -> None:
+    """A workbook written by a program (openpyxl, xlsxwriter) stores no formula results:
+    read as stored, every customer's annual income was 0 (xlsxwriter) or blank. Each such
+    cell is an error cell naming the formula (blanked in a column that blanks bad values,
+    its row rejected otherwise); the results Excel stored when it saved are read."""
+    path = tmp_path / "book.xlsx"
+    _formula_book(path, cached=False)
+    columns = {"客户编号": "customer_id", "月收入": "monthly", "年收入": "annual"}
+    raw = read_raw(path, columns=columns, blank_errors=["年收入"])
+    assert raw.table.column("年收入").to_pylist() == [None, None]
+    assert [(c.line, c.text) for c in raw.blanked] == [(2, "=B2*12"), (3, "=B3*12")]
+    assert "cell C2 (年收入) holds a formula (=B2*12) never calculated" in raw.blanked[0].message
+    refused = read_raw(path, columns=columns)
+    assert refused.num_rows == 0 and [b.line for b in refused.bad_rows] == [2, 3]
+    _formula_book(path, cached=True, monthly=(1000, 0))  # (0: a result Excel stored)
+    raw = read_raw(path, columns=columns)
+    assert raw.table.column("年收入").to_pylist() == ["12000", "0"] and not raw.bad_rows
+
+
+def test_a_table_of_formulas_never_calculated_says_so_when_trained(runner, tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    _formula_book(path, cached=False)
+    result = runner.invoke(app, ["train", str(path), "--target", "月收入"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "no row of the table can be read: all 2 were refused, the first at line 2: " in said
+    assert "cell C2 (年收入) holds a formula (=B2*12)" in said and "save it" in said

@@ -342,6 +342,16 @@ def infer_table(
         sheet=sheet,
         max_rows=sample_rows,
     )
+    if raw.num_rows == 0 and raw.bad_rows:  # every row refused by the reader: say why
+        first = raw.bad_rows[0]
+        why = first.message or f"expected {first.expected} fields, found {first.actual}"
+        raise DataError(
+            f"no row of the table can be read: all {len(raw.bad_rows):,} were refused, the "
+            f"first at line {first.line}: {why}",
+            file=str(path),
+            hint="correct what it names in every row (or leave that column out of the "
+            "export) and try again",
+        )
     if raw.num_rows == 0:
         raise DataError(
             "the table has a header but no data rows",

@@ -1127,6 +1127,11 @@ _UNREADABLE = {
         "true/false words",
         "add them to defaults.true_values / false_values in the sources config",
     ),
+    "excel_error": (
+        "values but Excel errors or formulas never calculated",
+        "a workbook a program wrote stores no results of its formulas: open it in Excel "
+        "and save it, or export the values (an error such as #N/A is fixed in the workbook)",
+    ),
 }
 #: A column is said to be unreadable when one rule refused at least this share of the
 #: source's rows (and this many): a layout the config does not know, not a few typos

@@ -47,6 +47,9 @@ _WIDE_RE = re.compile(rb'<c\b[^>]{0,200}?\br="([A-Z]{2,})\d')
 _ERROR_RE = re.compile(rb'<c\b([^>]{0,400}?)\bt="e"[^>]{0,400}?>(.{0,4000}?)</c>', re.DOTALL)
 _REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d{1,7})"')
 _VALUE_RE = re.compile(rb"<v>([^<]{0,64})</v>")
+#: A cell with content (not ``<c r="A1"/>``), for the formula cells among them.
+_CELL_RE = re.compile(rb"<c\b([^>]{0,400}?[^/>])>(.{0,8000}?)</c>", re.DOTALL)
+_FORMULA_RE = re.compile(rb"<f\b[^>]{0,400}?>([^<]{0,200})</f>")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class CellError:
 
     row: int  # 1-based, as Excel numbers rows
     column: int  # 0-based
-    text: str  # e.g. "#N/A"
+    text: str  # e.g. "#N/A"; a formula never calculated: the formula (=B2*12)
+    #: What the cell holds, for a message (default: the Excel error ``text``)
+    what: str = ""
 
     @property
     def ref(self) -> str:
@@ -469,6 +474,14 @@ class _XlsxPackage:
         workbook = self._xml("xl/workbook.xml")
         pr = workbook.find(f"{_MAIN_NS}workbookPr")
         self.date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+        # A workbook a program wrote (openpyxl, xlsxwriter, ...) asks to be calculated
+        # when opened: the results it stores for its formulas may be placeholders (0, or
+        # nothing), not what Excel would show. Excel calculates and clears it on saving.
+        calc = workbook.find(f"{_MAIN_NS}calcPr")
+        self.uncalculated = calc is not None and calc.get("fullCalcOnLoad", "0").lower() in (
+            "1",
+            "true",
+        )
         targets = {}
         rels_name = "xl/_rels/workbook.xml.rels"
         if rels_name in self.zip.namelist():
@@ -556,6 +569,8 @@ class _XlsxPackage:
                 max_column = max(max_column, _column_index(letters))
             if b't="e"' in whole:
                 errors.extend(self._errors(whole))
+            if b"<f" in whole:
+                errors.extend(self._formulas(whole))
             if cells > limits.max_cells or max_row > limits.max_rows:
                 break
         columns = max_column + 1
@@ -589,6 +604,37 @@ class _XlsxPackage:
                 continue
             text = value.group(1).decode("utf-8", "replace") if value else "#ERROR"
             found.append(CellError(int(ref.group(2)), _column_index(ref.group(1)), text))
+        return found
+
+    def _formulas(self, data: bytes) -> list[CellError]:
+        """The formula cells never calculated: no result stored, or a stored 0 in a
+        workbook that asks to be calculated when opened (xlsxwriter's placeholder for
+        every formula it was not given a result for). Read as they are, they were
+        values: 0 for every customer's annual income from a formula. A result a program
+        stored (other than 0) is read as Excel's is."""
+        found = []
+        for attributes, inner in _CELL_RE.findall(data):
+            if b"<f" not in inner or b't="e"' in attributes:  # (an error: _errors has it)
+                continue
+            value = _VALUE_RE.search(inner)
+            stored = value.group(1) if value is not None else b""
+            if stored and not (self.uncalculated and stored == b"0"):
+                continue  # calculated (by Excel when it saved, or given by the program)
+            ref = _REF_RE.search(attributes)
+            if ref is None:
+                continue
+            formula = _FORMULA_RE.search(inner)
+            text = "=" + formula.group(1).decode("utf-8", "replace") if formula else "="
+            found.append(
+                CellError(
+                    int(ref.group(2)),
+                    _column_index(ref.group(1)),
+                    text,
+                    f"holds a formula ({text}) never calculated: the program that wrote "
+                    "the workbook stored no result for it (or a placeholder 0); open it in "
+                    "Excel and save it, or export the values",
+                )
+            )
         return found
 
 

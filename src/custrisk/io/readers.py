@@ -998,7 +998,10 @@ def _read_excel(
         if name not in chosen or error.row in bad_rows:
             continue
         canonical = columns[chosen[name]] if columns is not None else name
-        message = f"cell {error.ref} ({_shown(name)}) holds the Excel error {error.text}"
+        message = (
+            f"cell {error.ref} ({_shown(name)}) "
+            f"{error.what or f'holds the Excel error {error.text}'}"
+        )
         if chosen[name] in blank_errors:
             # One error cell must not cost a row that any other bad value there would
             # leave in place (calamine reads the cell as "": made None, as a blank cell)

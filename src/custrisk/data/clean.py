@@ -1166,7 +1166,6 @@ def _clean_text(
     elif col.type not in TEXT_TYPES:
         numbers = col.type in ("int", "float")
         text, widened = normalise_width(text, present, unflagged="￥（）" if numbers else "")
-        repairs.append((widened, "normalised", None))
         if numbers:
             worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is
             if col.recode and worded.any():
@@ -1174,8 +1173,11 @@ def _clean_text(
                 worded &= ~np.asarray(pc.is_in(text, keys).to_numpy(zero_copy_only=False))
             if worded.any():
                 present = present & ~worded
+                widened = widened & ~worded  # (a full-width －: a blank, not a repair)
                 if col.required:
                     issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
+        repairs.append((widened, "normalised", None))
+        if numbers:
             if col.unit is not None:
                 text = without_unit(text, col.unit)
             if col.decimal == ",":

@@ -1113,3 +1113,18 @@ def test_the_loaders_say_the_skipped_rules_in_one_line_each(
     assert "the limit rules of grades A, B, C read credit_limit" in limits
     assert alerts.endswith("TX01, TX02, CP01, CP02, CR01, CR02, CR04, CR03, RL01")
     assert "which this data does not have" not in alerts and "and 9 more" in alerts
+
+
+def test_a_date_column_written_with_dashes_for_none_is_still_dates(tmp_path: Path) -> None:
+    """最近还款日期 with — for the customers who never paid (two rows in five): a date
+    column whose blanks are dashes, not free text left out of the model."""
+    rng = np.random.default_rng(4)
+    frame = _table(400, seed=4)
+    frame["最近还款日期"] = [
+        "—" if rng.uniform() < 0.4 else f"2024-0{rng.integers(1, 9)}-1{rng.integers(0, 9)}"
+        for _ in range(len(frame))
+    ]
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    column = infer_table(path, target="违约").column("最近还款日期")
+    assert (column.type, column.role) == ("date", "feature")

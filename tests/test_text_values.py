@@ -405,6 +405,24 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
     assert _rules(ws) == {9: {"missing_required"}}  # only the required one, once
 
 
+def test_none_written_as_a_dash_or_word_in_a_date_column_is_a_blank(
+    make_workspace: MakeWs,
+) -> None:
+    """An unpaid bill's 实际还款日期 written — (or /, 无, 暂无, －) is no date, as a blank
+    cell is: not thousands of invalid dates listed as repairs; other text still is one."""
+    paid = ["—", "/", "无", "暂无", "－", "未还", "2026-02-10"]
+    rows = [
+        f"T{i},0000000001,2026-01-05,100,order,online,2026-02-04,{value}"
+        for i, value in enumerate(paid)
+    ]
+    files = {"credit.csv": _credit(credit_row("0000000001"))}
+    files["transactions.csv"] = "\n".join([TXN_HEADER, *rows]) + "\n"
+    ws = load_workspace(make_workspace(files))
+    kept = ws.frames["transactions"]["paid_date"]
+    assert kept.isna().tolist() == [True] * 6 + [False]
+    assert _rules(ws, "transactions") == {7: {"invalid_date"}}  # 未还 alone
+
+
 @pytest.mark.parametrize(
     ("written", "read"),
     [

@@ -1166,7 +1166,7 @@ def _clean_text(
     elif col.type not in TEXT_TYPES:
         numbers = col.type in ("int", "float")
         text, widened = normalise_width(text, present, unflagged="￥（）" if numbers else "")
-        if numbers:
+        if numbers or col.type == "date":  # (an unpaid bill's 实际还款日期: —)
             worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is
             if col.recode and worded.any():
                 keys = pa.array([k for k, _ in col.recode], type=text.type)

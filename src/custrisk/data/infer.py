@@ -713,7 +713,7 @@ def _classify(
         if numbered
         else 0.0
     )
-    dated = _date_share(sample, header, date_formats)
+    dated = _date_share(numbered, header, date_formats)  # (nor a date: an unpaid bill's —)
     if dated >= NUMBER_SHARE and dated >= numbers:
         return "date", "feature", "dates: the feature is the age in days", False
     if numbers >= NUMBER_SHARE:

@@ -19,17 +19,18 @@ from custrisk.data.issues import DROPPED, Issues
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
 
 
-#: What a number column holds for "none" besides the blanks of :data:`NULL_TOKENS`: a
-#: dash, a slash (as a Chinese input method types them too, full width: －, ／), 无 / 空 /
-#: 暂无 / 未知 (a Chinese sheet's empty cell). Blanks there (and only there: in a
-#: category, 无 is a value); a ``recode`` naming one wins.
+#: What a number or date column holds for "none" besides the blanks of
+#: :data:`NULL_TOKENS`: a dash, a slash (as a Chinese input method types them too, full
+#: width: －, ／), 无 / 空 / 暂无 / 未知 (a Chinese sheet's empty cell). Blanks there (and
+#: only there: in a category, 无 is a value); a ``recode`` naming one wins.
 NUMBER_BLANK_WORDS = ("—", "——", "–", "/", "－", "－－", "／", "无", "空", "暂无", "未知")
 #: (the cleaner looks at them with their width folded: －, －－ and ／ are -, -- and / then)
 _NUMBER_BLANKS = pa.array(NUMBER_BLANK_WORDS + ("-", "--"))
 
 
 def number_blank_words(text: pa.Array, present: np.ndarray) -> np.ndarray:
-    """Which present values of a number column are one of :data:`NUMBER_BLANK_WORDS`."""
+    """Which present values of a number or date column are one of
+    :data:`NUMBER_BLANK_WORDS`."""
     return present & np.asarray(pc.is_in(text, _NUMBER_BLANKS).to_numpy(zero_copy_only=False))
 
 

@@ -181,6 +181,12 @@ def test_an_id_column_with_a_few_repeated_ids_stays_the_id_and_repeats_are_rejec
     frame.to_csv(path, index=False)
     schema = infer_table(path, target="违约")
     assert schema.id_column == "客户编号"
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    out = tmp_path / "run" / "scores.csv"
+    _invoke("score", path, "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out)
+    scores = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert scores["customer_id"].head(2).tolist() == ["K00000", "K00001"]
+    assert len(scores) == len(frame)  # none rejected as a formula
     assert "50 rows repeat an id or have none" in schema.column("客户编号").reason
     output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     said = " ".join(output.split())
@@ -928,6 +934,12 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
     table.to_csv(path)
     schema = infer_table(path, target="违约")
     assert schema.id_column == "客户编号"
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    out = tmp_path / "run" / "scores.csv"
+    _invoke("score", path, "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out)
+    scores = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert scores["customer_id"].head(2).tolist() == ["K00000", "K00001"]
+    assert len(scores) == len(frame)  # none rejected as a formula
     for header in ("序号", "No.", "Unnamed: 0"):
         assert schema.column(header).role == "ignored"
         assert schema.column(header).reason.startswith("row numbers (1, 2, 3, ...")
@@ -1128,3 +1140,20 @@ def test_a_date_column_written_with_dashes_for_none_is_still_dates(tmp_path: Pat
     frame.to_csv(path, index=False)
     column = infer_table(path, target="违约").column("最近还款日期")
     assert (column.type, column.role) == ("date", "feature")
+
+
+def test_ids_written_as_excel_text_literals_are_the_id(tmp_path: Path) -> None:
+    """A table whose ids are ="K00001" (to keep them text in Excel): the id column, read as
+    K00001, not free text that looks like formulas."""
+    frame = _table(300, seed=5)
+    frame.insert(0, "客户编号", [f'="K{i:05d}"' for i in range(len(frame))])
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号"
+    _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    out = tmp_path / "run" / "scores.csv"
+    _invoke("score", path, "-m", "logistic", "--models-dir", tmp_path / "m", "-o", out)
+    scores = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert scores["customer_id"].head(2).tolist() == ["K00000", "K00001"]
+    assert len(scores) == len(frame)  # none rejected as a formula

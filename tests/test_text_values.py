@@ -405,6 +405,33 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
     assert _rules(ws) == {9: {"missing_required"}}  # only the required one, once
 
 
+def test_excel_text_literals_are_read_as_their_text_and_not_as_formulas(
+    make_workspace: MakeWs,
+) -> None:
+    """="0000000001" is how many systems export an id for Excel to keep its zeros: the
+    text it shows, never run. Such ids (and numbers, dates) are read as that text; they
+    were every row rejected as a formula. A literal holding a formula is still one."""
+
+    def wrapped(value: str) -> str:
+        return '"=""' + value + '"""'
+
+    rows = [
+        credit_row(wrapped("0000000001"), limit=wrapped("12,345.50")),
+        credit_row(wrapped("0000000002"), name=wrapped("=cmd|' /C calc'!A0")),
+        credit_row(wrapped("0000000003"), balance=wrapped("")),
+    ]
+    txn = f"T1,{wrapped('0000000001')},{wrapped('2026-01-05')},100,order,online,,"
+    files = {"credit.csv": _credit(*rows), "transactions.csv": f"{TXN_HEADER}\n{txn}\n"}
+    ws = load_workspace(make_workspace(files))
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert list(credit.index) == ["0000000001", "0000000002", "0000000003"]
+    assert credit.loc["0000000001", "credit_limit"] == 12345.5
+    assert pd.isna(credit.loc["0000000003", "outstanding_balance"])
+    assert ws.frames["transactions"]["txn_date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05"]
+    assert _rules(ws) == {3: {"formula"}}  # the name that is a formula, blanked
+    assert ws.rejects["action"].tolist() == ["repaired"]
+
+
 def test_none_written_as_a_dash_or_word_in_a_date_column_is_a_blank(
     make_workspace: MakeWs,
 ) -> None:

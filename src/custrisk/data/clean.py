@@ -54,6 +54,7 @@ from custrisk.data.parse import implausible_dates, parse_values, range_violation
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
 from custrisk.data.text import (
     control_characters,
+    excel_text_literals,
     formula_like,
     id_collisions,
     normalise_id,
@@ -1118,6 +1119,10 @@ def _clean_text(
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed, first = trim_and_blank(raw)
+    # ="0000000042", an export's way to keep an id's zeros in Excel: that text (="" blank)
+    text, first, literal = excel_text_literals(text, first)
+    if literal.any():
+        blank = blank | (literal & (first == 0))
     present = ~blank
     raw_values = raw
     repairs: list[tuple[np.ndarray, str, str | None]] = []  # (rows, rule, message)

@@ -48,6 +48,7 @@ from custrisk.data.text import (
     NUMBER_BLANK_WORDS,
     decimal_point_value,
     null_variants,
+    text_literal_values,
 )
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import (
@@ -585,6 +586,9 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
         else:
             column = pc.cast(column, pa.string())
     column = pc.utf8_trim_whitespace(pc.utf8_normalize(column, "NFKC"))
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    column = text_literal_values(column)  # ="0042": the text 0042
     values = column.to_pylist()
     return [v for v in values if v]
 

@@ -177,6 +177,44 @@ def control_characters(text: pa.Array, flags: np.ndarray, column_type: str) -> n
 _FORMULA_START = "=@+-"
 
 
+#: An Excel text literal, ``="0000000042"``: how exports write ids (and other text) for
+#: Excel to keep their leading zeros. Excel shows the text, runs nothing; a ``"`` in it is
+#: doubled.
+TEXT_LITERAL = r'^="((?:[^"]|"")*)"$'
+
+
+def excel_text_literals(
+    text: pa.Array, first: np.ndarray
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """``text`` with each Excel text literal (``="0042"``) read as its text (``0042``),
+    the first bytes again, and which rows were literals. Only values starting with ``=``
+    are looked at. The text is then checked as any other value is: ``="=cmd|..."`` is
+    still a formula."""
+    literal = np.zeros(len(text), dtype=bool)
+    rows = np.flatnonzero(first == ord("="))
+    if not rows.size:
+        return text, first, literal
+    taken = text.take(pa.array(rows))
+    read = text_literal_values(taken)
+    if read is taken:
+        return text, first, literal
+    hit = as_numpy(pc.fill_null(pc.not_equal(read, taken), False))
+    literal[rows[hit]] = True
+    text = pc.replace_with_mask(text, pa.array(literal), read.filter(pa.array(hit)))
+    _lengths, first, _last = edge_bytes(text)
+    return text, first, literal
+
+
+def text_literal_values(values: pa.Array) -> pa.Array:
+    """``values`` with each Excel text literal (``="0042"``) read as its text; ``values``
+    itself when none is one."""
+    hit = pc.fill_null(pc.match_substring_regex(values, TEXT_LITERAL), False)
+    if not pc.any(hit).as_py():
+        return values
+    inner = pc.replace_substring_regex(values, TEXT_LITERAL, r"\1")
+    return pc.if_else(hit, pc.replace_substring(inner, '""', '"'), values)
+
+
 def formula_like(text: pa.Array, first: np.ndarray | None = None) -> np.ndarray:
     """Values a spreadsheet would run as a formula, judged after NFKC normalisation.
 

@@ -432,6 +432,33 @@ def test_excel_text_literals_are_read_as_their_text_and_not_as_formulas(
     assert ws.rejects["action"].tolist() == ["repaired"]
 
 
+def test_check_marks_are_yes_and_no_and_dotted_dates_are_dates(make_workspace: MakeWs) -> None:
+    """A Chinese sheet's √ and × in a yes/no column (已解决: √), and 2026.01.05 dates, read
+    by the packaged config: they were invalid values, blanked and listed."""
+    header = (
+        "event_id,customer_id,event_date,event_type,channel,response_hours,resolved,satisfaction"
+    )
+    events = [
+        f"E{i},0000000001,{day},complaint,phone,2.5,{mark},4"
+        for i, (day, mark) in enumerate(
+            [("2026.01.05", "√"), ("2026-01-06", "×"), ("2026.1.7", "✓")]
+        )
+    ]
+    files = {
+        "credit.csv": _credit(credit_row("0000000001")),
+        "behaviour.csv": "\n".join([header, *events]) + "\n",
+    }
+    ws = load_workspace(make_workspace(files))
+    frame = ws.frames["behaviour"]
+    assert frame["resolved"].tolist() == [True, False, True]
+    assert frame["event_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2026-01-05",
+        "2026-01-06",
+        "2026-01-07",
+    ]
+    assert ws.rejects.empty
+
+
 def test_none_written_as_a_dash_or_word_in_a_date_column_is_a_blank(
     make_workspace: MakeWs,
 ) -> None:

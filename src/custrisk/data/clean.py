@@ -67,6 +67,7 @@ from custrisk.data.text import (
     phone_numbers,
     row_flags,
     scientific_ids,
+    tab_prefixed,
     totals_words,
     trim_and_blank,
     with_decimal_point,
@@ -1119,6 +1120,8 @@ def _clean_text(
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed, first = trim_and_blank(raw)
+    if trimmed.any():  # (a tab before every id, to keep it text in Excel: not a repair)
+        trimmed &= ~tab_prefixed(raw, text, trimmed)
     # ="0000000042", an export's way to keep an id's zeros in Excel: that text (="" blank)
     text, first, literal = excel_text_literals(text, first)
     if literal.any():

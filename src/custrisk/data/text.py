@@ -205,6 +205,23 @@ def excel_text_literals(
     return text, first, literal
 
 
+def tab_prefixed(raw: pa.Array, text: pa.Array, trimmed: np.ndarray) -> np.ndarray:
+    """Which of the ``trimmed`` values were a tab and then the value (``\t0000000042``):
+    as ``="0042"`` is, an export's way to keep an id text in Excel, not a stray blank to
+    list as a repair on every row."""
+    found = np.zeros(len(raw), dtype=bool)
+    rows = np.flatnonzero(trimmed)
+    if not rows.size:
+        return found
+    taken = raw.take(pa.array(rows))
+    tab = pc.and_(
+        pc.starts_with(taken, "\t"),
+        pc.equal(pc.utf8_slice_codeunits(taken, 1), text.take(pa.array(rows))),
+    )
+    found[rows] = as_numpy(pc.fill_null(tab, False))
+    return found
+
+
 def text_literal_values(values: pa.Array) -> pa.Array:
     """``values`` with each Excel text literal (``="0042"``) read as its text; ``values``
     itself when none is one."""

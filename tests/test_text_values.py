@@ -436,14 +436,15 @@ def test_a_tab_before_every_id_is_the_export_keeping_it_text_not_a_repair(
     make_workspace: MakeWs,
 ) -> None:
     """\t0000000001 (an export's tab before each id, for Excel to keep it text) is the id,
-    not a stray blank trimmed and listed on every row; spaces around a value still are."""
-    rows = [credit_row("\t0000000001"), credit_row(" 0000000002")]
+    not a stray blank trimmed and listed on every row; spaces around a value still are
+    (and a stray tab before a few of a column's values: test_validate_sample)."""
+    rows = [credit_row(f"\t000000000{i}") for i in (1, 2, 3)] + [credit_row(" 0000000004")]
     txn = "T1,\t0000000001,2026-01-05,100,order,online,,"
     files = {"credit.csv": _credit(*rows), "transactions.csv": f"{TXN_HEADER}\n{txn}\n"}
     ws = load_workspace(make_workspace(files))
-    assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "0000000002"]
+    assert ws.frames["credit"]["customer_id"].tolist() == [f"000000000{i}" for i in (1, 2, 3, 4)]
     assert len(ws.frames["transactions"]) == 1
-    assert _rules(ws) == {3: {"whitespace"}}  # the space alone
+    assert _rules(ws) == {5: {"whitespace"}}  # the space alone
 
 
 def test_check_marks_are_yes_and_no_and_dotted_dates_are_dates(make_workspace: MakeWs) -> None:

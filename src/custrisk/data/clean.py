@@ -1120,8 +1120,12 @@ def _clean_text(
 ) -> pd.Series:
     """Trim, blank, formula and id checks, then parse: the text path, row by row."""
     text, blank, trimmed, first = trim_and_blank(raw)
-    if trimmed.any():  # (a tab before every id, to keep it text in Excel: not a repair)
-        trimmed &= ~tab_prefixed(raw, text, trimmed)
+    if trimmed.any():
+        # A tab before the ids (most of them: an export keeping them text in Excel) is
+        # not a repair to list on every row; a stray one before a few still is
+        tabbed = tab_prefixed(raw, text, trimmed)
+        if tabbed.sum() * 2 >= np.count_nonzero(~blank):
+            trimmed &= ~tabbed
     # ="0000000042", an export's way to keep an id's zeros in Excel: that text (="" blank)
     text, first, literal = excel_text_literals(text, first)
     if literal.any():

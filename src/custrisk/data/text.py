@@ -207,8 +207,8 @@ def excel_text_literals(
 
 def tab_prefixed(raw: pa.Array, text: pa.Array, trimmed: np.ndarray) -> np.ndarray:
     """Which of the ``trimmed`` values were a tab and then the value (``\t0000000042``):
-    as ``="0042"`` is, an export's way to keep an id text in Excel, not a stray blank to
-    list as a repair on every row."""
+    before most of a column's values, as ``="0042"`` is, an export's way to keep an id
+    text in Excel, not a stray blank to list as a repair on every row."""
     found = np.zeros(len(raw), dtype=bool)
     rows = np.flatnonzero(trimmed)
     if not rows.size:

@@ -521,12 +521,22 @@ def test_a_number_with_a_currency_sign_unit_or_percent_sign_is_read_and_not_list
 
 
 def test_an_amount_in_brackets_is_accountings_negative(make_workspace: MakeWs) -> None:
-    """(1,234.50) is -1234.5: read as a number, then refused by the column's minimum of
-    0 (out_of_range), not blanked as malformed text."""
+    """(1,234.50) and 1,234.50- (an ERP's) are -1234.5: read as a number, then refused by
+    the column's minimum of 0 (out_of_range), not blanked as malformed text."""
     rows = [credit_row("C01", overdue='"(1,234.50)"'), credit_row("C02", overdue="(-5)")]
     rows.append(credit_row("C03", overdue="−5"))  # U+2212, the minus of a document
+    rows.append(credit_row("C04", overdue='"1,234.50-"'))  # SAP's negative: a minus after
+    rows.append(credit_row("C05", overdue="-5-"))
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
-    assert _rules(ws) == {2: {"out_of_range"}, 3: {"invalid_number"}, 4: {"out_of_range"}}
+    assert _rules(ws) == {
+        2: {"out_of_range"},
+        3: {"invalid_number"},
+        4: {"out_of_range"},
+        5: {"out_of_range"},
+        6: {"invalid_number"},
+    }
+    balance = ws.frames["credit"].set_index("customer_id")["outstanding_balance"]
+    assert balance.notna().all()  # (the rows kept, the overdue amounts blanked)
 
 
 def test_a_numbers_yen_and_brackets_in_full_width_are_read_not_listed() -> None:

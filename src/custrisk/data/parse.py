@@ -216,7 +216,8 @@ def _parse_numbers(
 
 #: A number written with a currency sign or unit (``¥1,234.50``, ``-$80``, ``−80``, ``1,234.50元``,
 #: ``RMB 1234``) or as a percentage (``12.5%``); in brackets, as accounting writes a
-#: negative amount (``(1,234.50)``), it is negative (:data:`ACCOUNTING_NEGATIVE`). Looked
+#: negative amount (``(1,234.50)``), or with a minus after it, as ERPs do (``1,234.50-``),
+#: it is negative (:data:`ACCOUNTING_NEGATIVE`, :data:`TRAILING_MINUS`). Looked
 #: for only among the values that do not read as plain numbers, so a clean column pays
 #: nothing.
 DECORATED_NUMBER = (
@@ -232,13 +233,16 @@ NUMBER_UNITS = {"%": "e-2", "元": "", "万": "e4", "万元": "e4", "亿": "e8",
 SCALING_UNITS = tuple(unit for unit, exponent in NUMBER_UNITS.items() if exponent)
 #: A value in brackets: accounting's negative amount, read as ``-`` and what is inside.
 ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
+#: A minus after the amount, as SAP and other ERPs export a negative one (``1,234.50-``):
+#: read as ``-`` and what comes before it.
+TRAILING_MINUS = r"^(?P<inner>[^+\-−()]*[0-9%元万亿])\s*-$"
 
 
 def decorated_number(value: str) -> tuple[float, str] | None:
     """One value read as :func:`_decorated_numbers` reads a column: the number and its
     unit (``""`` without one), or ``None`` when it is no decorated number."""
-    bracketed = re.fullmatch(ACCOUNTING_NEGATIVE, value)
-    found = re.fullmatch(DECORATED_NUMBER, f"-{bracketed['inner']}" if bracketed else value)
+    negative = re.fullmatch(ACCOUNTING_NEGATIVE, value) or re.fullmatch(TRAILING_MINUS, value)
+    found = re.fullmatch(DECORATED_NUMBER, f"-{negative['inner']}" if negative else value)
     if found is None:
         return None
     unit = found["unit"] or ""
@@ -254,14 +258,15 @@ def _decorated_numbers(
     ``units``, one with a unit that scales it, 万, 亿 or %, is left unread)."""
     where = np.flatnonzero(rows)
     subset = text.take(pa.array(where))
-    bracketed = pc.extract_regex(subset, ACCOUNTING_NEGATIVE)
-    if pc.any(pc.is_valid(bracketed)).as_py():
-        negated = pc.binary_join_element_wise(
-            pa.scalar("-", subset.type),
-            bracketed.field("inner").cast(subset.type),
-            pa.scalar("", subset.type),
-        )
-        subset = pc.if_else(pc.is_valid(bracketed), negated, subset)
+    for negative in (ACCOUNTING_NEGATIVE, TRAILING_MINUS):
+        found = pc.extract_regex(subset, negative)
+        if pc.any(pc.is_valid(found)).as_py():
+            negated = pc.binary_join_element_wise(
+                pa.scalar("-", subset.type),
+                found.field("inner").cast(subset.type),
+                pa.scalar("", subset.type),
+            )
+            subset = pc.if_else(pc.is_valid(found), negated, subset)
     parts = pc.extract_regex(subset, DECORATED_NUMBER)
     matched = as_numpy(pc.is_valid(parts))
     if not units and matched.any():  # (a currency sign, 元 and brackets are still read)

@@ -129,6 +129,25 @@ def test_title_lines_above_a_csv_header_are_named_as_such(
     assert "no data rows" not in message
 
 
+@pytest.mark.parametrize(
+    ("above", "said"),
+    [
+        ("sep=,\n", "line 1 is Excel's delimiter line ('sep=,'), not the header"),
+        ("sep=;\n", "separated by ';': set delimiter: ';' for this source"),
+    ],
+)
+def test_excels_delimiter_line_above_the_header_is_named(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, above: str, said: str
+) -> None:
+    """sep=; on the first line (Excel writes and reads it): named as what it is, with the
+    delimiter it declares when that is not the source's, not as a title or a header."""
+    text = above + "\n".join([CREDIT_HEADER, *ROWS]) + "\n"
+    result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert said in message and "delete that line" in message
+
+
 def test_a_one_column_csv_whose_second_line_is_data_is_not_a_title(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("customer_id\n0000000001\n0000000002\n", encoding="utf-8")

@@ -832,6 +832,21 @@ def _read_header(
             line=1,
             hint="the first line must hold the column names",
         )
+    said = re.fullmatch(r"sep=(.)", first.strip().lstrip("\ufeff"), flags=re.IGNORECASE)
+    if said:  # Excel's line naming the delimiter, above the header
+        other = said.group(1)
+        also = (
+            f"; its columns are separated by {other!r}: set delimiter: {_yaml_char(other)} "
+            "for this source in the sources config"
+            if other != delimiter and other in "\t;|,"
+            else ""
+        )
+        raise DataError(
+            f"line 1 is Excel's delimiter line ({first.strip()!r}), not the header",
+            file=str(path),
+            line=1,
+            hint=f"delete that line and save the CSV again{also}",
+        )
     if open_quote(first, delimiter):
         raise DataError(
             "the header has a quote that is not closed",

@@ -540,10 +540,12 @@ def test_trace_vouches_for_a_run_and_catches_a_forgery_its_own_digests_miss(
     out = tmp_path / "run" / "scores.csv"
     args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
     assert _run(runner, audit_env, *args, "--out", str(out)).exit_code in (0, 1)  # type: ignore[attr-defined]
-    code, said = _trace(runner, audit_env, out.parent)
+    code, said = _trace(runner, audit_env, out, out.parent)
     assert code == 0, said
     assert "run/scores.csv: as custrisk wrote it: line 1 (custrisk score," in said
-    assert "5 file(s) as custrisk wrote them" in said  # (not its lock file)
+    # the folder's other files in one line (not its lock file)
+    assert "run: 4 file(s) as custrisk wrote them (line 1)" in said
+    assert "5 file(s) as custrisk wrote them, by" in said
     # The forgery: a PD edited, the file's digest in the facts and the facts' own digest
     # of that field written again, as anyone who can write the folder can
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -564,12 +566,12 @@ def test_trace_vouches_for_a_run_and_catches_a_forgery_its_own_digests_miss(
     assert code == 1
     assert (
         "run/scores.csv: no line of the log recorded its content" in said
-        and "the latest file named scores.csv that custrisk wrote, line 1 (custrisk score," in said
-        and f"had {recorded[:12]}…: edited since, or not custrisk's" in said
+        and "custrisk last wrote it at line 1 (custrisk score," in said
+        and f"as {recorded[:12]}…: edited since" in said
     )
     assert "run/scores.run.json: no line of the log recorded its content" in said
     assert "2 of 5 file(s) are not as custrisk wrote them" in said
-    assert "run/alerts.csv: as custrisk wrote it" in said
+    assert "run: 3 file(s) as custrisk wrote them (line 1)" in said  # the others
     # A line of the log edited to vouch for the forgery: the log vouches for nothing
     log = Path(audit_env["CUSTRISK_AUDIT_LOG"])
     raw = log.read_bytes().replace(recorded.encode(), facts["files"]["scores"]["sha256"].encode())
@@ -590,7 +592,7 @@ def test_trace_vouches_for_the_files_forget_rewrote(
     customer = out.read_text(encoding="utf-8").splitlines()[1].split(",")[0].lstrip("\ufeff")
     result = _run(runner, audit_env, "forget", customer, "--runs", str(runs))
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    code, said = _trace(runner, audit_env, runs)
+    code, said = _trace(runner, audit_env, out, out.with_name("scores.run.json"), runs)
     assert code == 0, said
     assert "2026-10/scores.csv: as custrisk wrote it: line 2 (custrisk forget," in said
     assert "2026-10/scores.run.json: as custrisk wrote it: line 2 (custrisk forget," in said
@@ -633,6 +635,7 @@ def test_trace_vouches_for_an_encrypted_run_its_sealed_facts_included(
     args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
     result = _run(runner, env, *args, "--out", str(out), "--encrypt")
     assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
-    code, said = _trace(runner, env, out.parent)
+    code, said = _trace(runner, env, out.with_name("scores.run.json.enc"), out.parent)
     assert code == 0, said
     assert "run/scores.run.json.enc: as custrisk wrote it: line 1 (custrisk score," in said
+    assert "run: 4 file(s) as custrisk wrote them (line 1)" in said

@@ -850,16 +850,18 @@ def test_audit_trace_vouches_for_a_monthly_run_its_reruns_and_a_forget(
         return result.exit_code, " ".join(result.output.split())
 
     assert run("run", str(root / "run.yaml"), "--period", PERIOD)[0] in (0, 1)
-    code, said = run("audit", "trace", str(folder))
+    code, said = run("audit", "trace", str(folder / "run.json"), str(folder))
     assert code == 0, said
     assert f"{PERIOD}/run.json: as custrisk wrote it: line 1 (custrisk run," in said
+    assert f"{PERIOD}: " in said and " file(s) as custrisk wrote them (line 1)" in said
     assert run("run", str(root / "run.yaml"), "--period", PERIOD)[0] == 0  # nothing to do
-    code, said = run("audit", "trace", str(folder))
+    code, said = run("audit", "trace", *(str(folder / n) for n in ("log.jsonl", "scores.csv")))
     assert code == 0 and f"{PERIOD}/log.jsonl: as custrisk wrote it: line 3 (custrisk run," in said
     assert f"{PERIOD}/scores.csv: as custrisk wrote it: line 1 (custrisk run," in said
+    assert run("audit", "trace", str(folder))[0] == 0
     scores = (folder / "scores.csv").read_text(encoding="utf-8").splitlines()
     customer = scores[1].split(",")[0].lstrip("\ufeff")
     assert run("forget", customer, "--runs", str(root / "runs"))[0] == 0
-    code, said = run("audit", "trace", str(folder))
+    code, said = run("audit", "trace", str(folder / "run.json"), str(folder))
     assert code == 0, said
-    assert f"{PERIOD}/run.json: as custrisk wrote it: line 5 (custrisk forget," in said
+    assert f"{PERIOD}/run.json: as custrisk wrote it: line 6 (custrisk forget," in said

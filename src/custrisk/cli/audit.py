@@ -264,11 +264,25 @@ def trace(
     path = log or audit.default_log_path()
     traces = trace_files(path, paths, load_keyring(keyfile))
     bad = [t for t in traces if not t.ok]
-    for found in traces:
-        if found.ok:
-            console.print(found.said(), markup=False, highlight=False, soft_wrap=True)
+    for found in bad:
+        say("Not vouched for:", found.said())
+    # Each file named is said; a folder's vouched files in one line (a month's reports
+    # are thousands), with the lines that wrote them
+    for given in dict.fromkeys(t.given for t in traces):
+        good = [t for t in traces if t.given == given and t.ok]
+        if given is not None and given.is_dir():
+            if good:
+                lines = sorted({t.by.line for t in good if t.by is not None})
+                span = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+                console.print(
+                    f"{given}: {len(good):,} file(s) as custrisk wrote them ({span})",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
         else:
-            say("Not vouched for:", found.said())
+            for found in good:
+                console.print(found.said(), markup=False, highlight=False, soft_wrap=True)
     if bad:
         raise CheckFailed(
             f"{len(bad)} of {len(traces)} file(s) are not as custrisk wrote them, by {path}",

@@ -54,11 +54,16 @@ class Trace:
     #: The line that wrote this content (the first to record it: the file, or a folder
     #: holding it)
     by: Recorded | None
-    #: Without ``by``: the latest file of the same name a line recorded
+    #: Without ``by``: the latest file of the same name a line recorded (at this path
+    #: when one did)
     namesake: Recorded | None = None
     #: Without ``by``: the latest folder a line recorded whole that holds the file, by
     #: its path, whose files changed since (one was added, removed or edited)
     changed_folder: Recorded | None = None
+    #: The path given for it: the file itself, or the folder it was found in
+    given: Path | None = None
+    #: Whether ``namesake`` was recorded at this file's path (else elsewhere)
+    namesake_here: bool = False
 
     @property
     def ok(self) -> bool:
@@ -76,11 +81,16 @@ class Trace:
                 f"{self.changed_folder.path} whole, and a file in it was added, removed or "
                 "edited since"
             )
+        if self.namesake is not None and self.namesake_here:
+            return (
+                f"{text} (SHA-256 {self.sha256[:12]}…); custrisk last wrote it at "
+                f"{self.namesake.said()} as {self.namesake.sha256[:12]}…: edited since"
+            )
         if self.namesake is not None:
             return (
                 f"{text} (SHA-256 {self.sha256[:12]}…); the latest file named "
                 f"{Path(self.namesake.path).name} that custrisk wrote, {self.namesake.said()}, "
-                f"had {self.namesake.sha256[:12]}…: edited since, or not custrisk's"
+                f"had {self.namesake.sha256[:12]}…: not custrisk's, or edited since"
             )
         return f"{text} or name: custrisk did not write it (or not while the log was kept)"
 
@@ -91,7 +101,7 @@ class _Outputs:
 
     def __init__(self, log: Path, lines: int) -> None:
         self.by_content: dict[str, Recorded] = {}
-        self.by_name: dict[str, Recorded] = {}
+        self.by_name: dict[str, list[Recorded]] = {}
         self.folders: list[Recorded] = []
         for number, entry in read_entries(log):
             if number > lines:  # appended after the check: not verified
@@ -106,9 +116,16 @@ class _Outputs:
                     self.folders.append(seen)
                 else:  # (the first line to record a content wrote it; later ones kept it)
                     self.by_content.setdefault(digest, seen)
-                    self.by_name[Path(seen.path).name] = seen
+                    self.by_name.setdefault(Path(seen.path).name, []).append(seen)
         self.folders.reverse()
         self._digests: dict[Path, str | None] = {}
+
+    def namesake(self, path: Path) -> tuple[Recorded | None, bool]:
+        """The latest file of ``path``'s name a line recorded, and whether at that path
+        (as the line wrote it, relative or not): there when one was, else anywhere."""
+        seen = self.by_name.get(path.name) or []
+        at = [r for r in seen if _same_place(Path(r.path), path)]
+        return ((at or seen)[-1] if seen else None), bool(at)
 
     def folder_holding(self, path: Path) -> tuple[Recorded | None, Recorded | None]:
         """The latest recorded folder holding ``path`` (by the path it was recorded
@@ -117,12 +134,8 @@ class _Outputs:
         changed = None
         for seen in self.folders:
             recorded = Path(seen.path)
-            parts = tuple(p for p in recorded.parts if p != ".")
             for ancestor in path.parents:
-                if recorded.is_absolute():
-                    if ancestor != recorded:
-                        continue
-                elif not parts or ancestor.parts[-len(parts) :] != parts:
+                if not _same_place(recorded, ancestor):
                     continue
                 if self._digest(ancestor) == seen.sha256:
                     return seen, None
@@ -133,6 +146,15 @@ class _Outputs:
         if folder not in self._digests:
             self._digests[folder] = describe_path(folder).get("sha256")
         return self._digests[folder]
+
+
+def _same_place(recorded: Path, actual: Path) -> bool:
+    """Whether a path as a line recorded it (absolute, or relative to a working folder
+    the line does not say) names ``actual`` (absolute): equal, or its last parts."""
+    if recorded.is_absolute():
+        return recorded == actual
+    parts = tuple(p for p in recorded.parts if p != ".")
+    return bool(parts) and actual.parts[-len(parts) :] == parts
 
 
 def trace_files(
@@ -175,11 +197,11 @@ def trace_files(
             digest = sha256_file(file)
             by = outputs.by_content.get(digest)
             if by is not None:
-                traces.append(Trace(file, digest, by))
+                traces.append(Trace(file, digest, by, given=path))
                 continue
             holder, changed = outputs.folder_holding(file.resolve())
-            namesake = outputs.by_name.get(file.name)
-            traces.append(Trace(file, digest, holder, namesake, changed))
+            namesake, here = outputs.namesake(file.resolve())
+            traces.append(Trace(file, digest, holder, namesake, changed, path, here))
     return traces
 
 

@@ -514,6 +514,13 @@ def test_formulas_a_program_wrote_are_not_read_as_their_placeholder_results(
     _formula_book(path, cached=True, monthly=(1000, 0))  # (0: a result Excel stored)
     raw = read_raw(path, columns=columns)
     assert raw.table.column("年收入").to_pylist() == ["12000", "0"] and not raw.bad_rows
+    # openpyxl writes a formula with no result at all (<v />)
+    book = openpyxl.Workbook()
+    book.active.append(["客户编号", "月收入", "年收入"])
+    book.active.append(["C1", 1000, "=B2*12"])
+    book.save(path)
+    (refused,) = read_raw(path, columns=columns).bad_rows
+    assert "cell C2 (年收入) holds a formula (=B2*12) never calculated" in str(refused.message)
 
 
 def test_a_table_of_formulas_never_calculated_says_so_when_trained(runner, tmp_path: Path) -> None:

@@ -572,6 +572,13 @@ def test_trace_vouches_for_a_run_and_catches_a_forgery_its_own_digests_miss(
     assert "run/scores.run.json: no line of the log recorded its content" in said
     assert "2 of 5 file(s) are not as custrisk wrote them" in said
     assert "run: 3 file(s) as custrisk wrote them (line 1)" in said  # the others
+    # --json: a line per file, for a job that files the result (exit 1 all the same)
+    off = {**audit_env, "CUSTRISK_AUDIT": "off"}
+    result = runner.invoke(app, ["audit", "trace", "--json", str(out.parent)], env=off)
+    assert result.exit_code == 1
+    found = {Path(d["path"]).name: d for d in map(json.loads, result.stdout.splitlines())}
+    assert [found[n]["vouched"] for n in ("scores.csv", "alerts.csv")] == [False, True]
+    assert (found["alerts.csv"]["line"], found["alerts.csv"]["command"]) == (1, "score")
     # A line of the log edited to vouch for the forgery: the log vouches for nothing
     log = Path(audit_env["CUSTRISK_AUDIT_LOG"])
     raw = log.read_bytes().replace(recorded.encode(), facts["files"]["scores"]["sha256"].encode())

@@ -252,6 +252,10 @@ def trace(
         ),
     ] = None,
     keyfile: KeyfileOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON line per file (vouched, line, command, ...)."),
+    ] = False,
 ) -> None:
     """Look each file's SHA-256 up among the outputs the verified audit log recorded: the
     line (command, time, user) that wrote it, or exit 1 naming the files no line did
@@ -264,11 +268,14 @@ def trace(
     path = log or audit.default_log_path()
     traces = trace_files(path, paths, load_keyring(keyfile))
     bad = [t for t in traces if not t.ok]
-    for found in bad:
+    if as_json:
+        for found in traces:
+            typer.echo(json.dumps(found.as_dict(), ensure_ascii=False))
+    for found in [] if as_json else bad:
         say("Not vouched for:", found.said())
     # Each file named is said; a folder's vouched files in one line (a month's reports
     # are thousands), with the lines that wrote them
-    for given in dict.fromkeys(t.given for t in traces):
+    for given in {} if as_json else dict.fromkeys(t.given for t in traces):
         good = [t for t in traces if t.given == given and t.ok]
         if given is not None and given.is_dir():
             if good:
@@ -289,7 +296,8 @@ def trace(
             hint="compare them with a backup (custrisk backup) or the run's other copies; "
             "score the month again for a clean run",
         )
-    console.print(f"{len(traces)} file(s) as custrisk wrote them, by {path} (verified)")
+    if not as_json:
+        console.print(f"{len(traces)} file(s) as custrisk wrote them, by {path} (verified)")
 
 
 def _say_unverified(checked: Any) -> None:

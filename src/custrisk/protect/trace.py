@@ -69,6 +69,24 @@ class Trace:
     def ok(self) -> bool:
         return self.by is not None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The trace as plain data (``audit trace --json``): the file, its SHA-256, whether
+        it is vouched for and by which line (command, time, user, host), and the line
+        :meth:`said` gives."""
+        by = self.by
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "vouched": self.ok,
+            "line": by.line if by else None,
+            "command": by.entry.get("command") if by else None,
+            "time": by.entry.get("time") if by else None,
+            "user": by.entry.get("user") if by else None,
+            "host": by.entry.get("host") if by else None,
+            "in_folder": by.path if by and by.folder else None,
+            "said": self.said(),
+        }
+
     def said(self) -> str:
         """One line: vouched for, by which line, or why not."""
         if self.by is not None:

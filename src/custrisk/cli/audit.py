@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,6 +20,9 @@ from rich.text import Text
 
 from custrisk.cli._console import console, err_console, say
 from custrisk.protect import audit
+
+if TYPE_CHECKING:
+    from custrisk.protect.trace import Trace
 
 app = typer.Typer()
 audit_app = typer.Typer(
@@ -271,25 +274,10 @@ def trace(
     if as_json:
         for found in traces:
             typer.echo(json.dumps(found.as_dict(), ensure_ascii=False))
-    for found in [] if as_json else bad:
-        say("Not vouched for:", found.said())
-    # Each file named is said; a folder's vouched files in one line (a month's reports
-    # are thousands), with the lines that wrote them
-    for given in {} if as_json else dict.fromkeys(t.given for t in traces):
-        good = [t for t in traces if t.given == given and t.ok]
-        if given is not None and given.is_dir():
-            if good:
-                lines = sorted({t.by.line for t in good if t.by is not None})
-                span = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
-                console.print(
-                    f"{given}: {len(good):,} file(s) as custrisk wrote them ({span})",
-                    markup=False,
-                    highlight=False,
-                    soft_wrap=True,
-                )
-        else:
-            for found in good:
-                console.print(found.said(), markup=False, highlight=False, soft_wrap=True)
+    else:
+        for found in bad:
+            say("Not vouched for:", found.said())
+        _say_vouched([t for t in traces if t.ok])
     if bad:
         raise CheckFailed(
             f"{len(bad)} of {len(traces)} file(s) are not as custrisk wrote them, by {path}",
@@ -298,6 +286,25 @@ def trace(
         )
     if not as_json:
         console.print(f"{len(traces)} file(s) as custrisk wrote them, by {path} (verified)")
+
+
+def _say_vouched(traces: list[Trace]) -> None:
+    """Each file named that is vouched for, on its line; a folder's in one line (a
+    month's reports are thousands), with the lines of the log that wrote them."""
+    for given in dict.fromkeys(t.given for t in traces):
+        found = [t for t in traces if t.given == given]
+        if not given.is_dir():
+            for one in found:
+                console.print(one.said(), markup=False, highlight=False, soft_wrap=True)
+            continue
+        lines = sorted({t.by.line for t in found if t.by is not None})
+        span = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+        console.print(
+            f"{given}: {len(found):,} file(s) as custrisk wrote them ({span})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _say_unverified(checked: Any) -> None:

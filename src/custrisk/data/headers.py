@@ -499,7 +499,7 @@ def scaled_field(header: str) -> ScaledField | None:
         return ScaledField("annual_income", factor * 12, ", ".join([*whys, "monthly"]))
     name = HEADER_DICTIONARY.get(key)
     if unit is None or name not in AMOUNTS:
-        lower = _lower_header(header)
+        lower = lower_header(header)
         return scaled_field(lower) if lower is not None else None
     assert name is not None
     return ScaledField(name, factor, whys[0])
@@ -527,13 +527,13 @@ def canonical_name(header: str) -> str | None:
     found = HEADER_DICTIONARY.get(normalise_header(header))
     if found is None and _UNIT.search(header):
         found = HEADER_DICTIONARY.get(normalise_header(_UNIT.sub("", header)))
-    lower = _lower_header(header)
+    lower = lower_header(header)
     if found is None and lower is not None:
         found = canonical_name(lower)
     return found
 
 
-def _lower_header(header: str) -> str | None:
+def lower_header(header: str) -> str | None:
     """The lower of a sheet's two header rows in a header the reader made of both
     (``基本信息/客户编号``: ``客户编号``), or ``None``."""
     if HEADER_JOIN not in header:

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from custrisk.config.sources import COUNT_UNITS, header_key
 from custrisk.data.exports import export_format, read_export
-from custrisk.data.headers import ScaledField, canonical_name, scaled_field
+from custrisk.data.headers import ScaledField, canonical_name, lower_header, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import (
     DECIMAL_COMMA_NUMBER,
@@ -52,7 +52,6 @@ from custrisk.data.text import (
 )
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import (
-    HEADER_JOIN,
     is_excel,
     split_sheet,
     top_rows,
@@ -533,7 +532,11 @@ def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str |
     if header_key(wanted) in keys:
         return keys[header_key(wanted)]
     # a sheet's two header rows make 结果/违约: 违约 names it when no other ends so
-    lower = [h for h in headers if header_key(h.rsplit(HEADER_JOIN, 1)[-1]) == header_key(wanted)]
+    lower = [
+        h
+        for h in headers
+        if (low := lower_header(h)) is not None and header_key(low) == header_key(wanted)
+    ]
     if len(lower) == 1:
         return lower[0]
     where = path.name if sheet is None else f"{path.name}, sheet {sheet!r}"

@@ -194,13 +194,11 @@ def excel_text_literals(
     rows = np.flatnonzero(first == ord("="))
     if not rows.size:
         return text, first, literal
-    taken = text.take(pa.array(rows))
-    read = text_literal_values(taken)
-    if read is taken:
+    read, hit = _text_literals(text.take(pa.array(rows)))
+    if hit is None:
         return text, first, literal
-    hit = as_numpy(pc.fill_null(pc.not_equal(read, taken), False))
-    literal[rows[hit]] = True
-    text = pc.replace_with_mask(text, pa.array(literal), read.filter(pa.array(hit)))
+    literal[rows[as_numpy(hit)]] = True
+    text = pc.replace_with_mask(text, pa.array(literal), read.filter(hit))
     _lengths, first, _last = edge_bytes(text)
     return text, first, literal
 
@@ -223,13 +221,18 @@ def tab_prefixed(raw: pa.Array, text: pa.Array, trimmed: np.ndarray) -> np.ndarr
 
 
 def text_literal_values(values: pa.Array) -> pa.Array:
-    """``values`` with each Excel text literal (``="0042"``) read as its text; ``values``
-    itself when none is one."""
+    """``values`` with each Excel text literal (``="0042"``) read as its text."""
+    return _text_literals(values)[0]
+
+
+def _text_literals(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """``values`` with each Excel text literal read as its text, and which were (``None``:
+    none, ``values`` as they are)."""
     hit = pc.fill_null(pc.match_substring_regex(values, TEXT_LITERAL), False)
     if not pc.any(hit).as_py():
-        return values
+        return values, None
     inner = pc.replace_substring_regex(values, TEXT_LITERAL, r"\1")
-    return pc.if_else(hit, pc.replace_substring(inner, '""', '"'), values)
+    return pc.if_else(hit, pc.replace_substring(inner, '""', '"'), values), hit
 
 
 def formula_like(text: pa.Array, first: np.ndarray | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from custrisk.errors import DataError
 from custrisk.io.digest import sha256_file
 from custrisk.protect.audit import describe_path, read_entries, require_ok, verify_log
 from custrisk.protect.keys import Keyring
@@ -61,7 +62,7 @@ class Trace:
     #: its path, whose files changed since (one was added, removed or edited)
     changed_folder: Recorded | None = None
     #: The path given for it: the file itself, or the folder it was found in
-    given: Path | None = None
+    given: Path = Path()
     #: Whether ``namesake`` was recorded at this file's path (else elsewhere)
     namesake_here: bool = False
 
@@ -188,8 +189,6 @@ def trace_files(
     CheckFailed
         The log does not verify: it vouches for nothing.
     """
-    from custrisk.errors import DataError
-
     verified = require_ok(verify_log(log, keyring))
     outputs = _Outputs(Path(log), verified.lines)
     traces = []
@@ -209,17 +208,28 @@ def trace_files(
         else:
             raise DataError("not found", file=str(path), hint="name a file or a folder of them")
         for file in files:
-            if file.resolve() in seen:
+            where = file.resolve()
+            if where in seen:
                 continue
-            seen.add(file.resolve())
+            seen.add(where)
             digest = sha256_file(file)
             by = outputs.by_content.get(digest)
             if by is not None:
                 traces.append(Trace(file, digest, by, given=path))
                 continue
-            holder, changed = outputs.folder_holding(file.resolve())
-            namesake, here = outputs.namesake(file.resolve())
-            traces.append(Trace(file, digest, holder, namesake, changed, path, here))
+            holder, changed = outputs.folder_holding(where)
+            namesake, here = outputs.namesake(where)
+            traces.append(
+                Trace(
+                    file,
+                    digest,
+                    holder,
+                    namesake=namesake,
+                    changed_folder=changed,
+                    given=path,
+                    namesake_here=here,
+                )
+            )
     return traces
 
 

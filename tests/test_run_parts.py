@@ -26,11 +26,11 @@ from custrisk.results import (
     FACTS_DIGESTS,
     ScoringRun,
     TableParts,
-    _parts_digest,
     facts_digests,
     forget_in_run,
     read_run,
 )
+from custrisk.results.parts import parts_digest
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.forget import forget_customer
 
@@ -359,7 +359,7 @@ def test_a_previous_run_of_parts_is_read_for_the_columns_the_rules_read(
     entry = facts["files"]["details"]
     entry["parts"][1]["sha256"] = hashlib.sha256(part.read_bytes()).hexdigest()
     entry["parts"][1]["bytes"] = part.stat().st_size
-    entry["sha256"] = _parts_digest(entry["parts"])
+    entry["sha256"] = parts_digest(entry["parts"])
     facts[FACTS_DIGESTS] = facts_digests(facts)  # (a forger's: the facts' digests redone)
     facts_path.write_text(json.dumps(facts), encoding="utf-8")
     with pytest.raises(DataError, match="unmasked personal data"):

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from custrisk.config.sources import ColumnSpec
+from custrisk.config.columns import ColumnSpec
 from custrisk.data import clean, load_workspace
 from custrisk.data.clean import _in_two_threads
 from custrisk.data.issues import Issues

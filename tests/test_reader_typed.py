@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from custrisk.io.readers import _any_time_of_day, read_raw
+from custrisk.io.csv_reader import _any_time_of_day
+from custrisk.io.readers import read_raw
 
 
 def _read(tmp_path: Path, values: list[str]) -> pa.DataType:

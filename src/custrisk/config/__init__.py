@@ -1,13 +1,8 @@
 """YAML configuration: loading, validation into frozen objects, packaged defaults."""
 
+from custrisk.config.columns import ColumnSpec
 from custrisk.config.resources import default_config_path, default_templates_dir
-from custrisk.config.sources import (
-    ColumnSpec,
-    RowCheck,
-    SourcesConfig,
-    SourceSpec,
-    load_sources_config,
-)
+from custrisk.config.sources import RowCheck, SourcesConfig, SourceSpec, load_sources_config
 
 __all__ = [
     "ColumnSpec",

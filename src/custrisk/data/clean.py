@@ -22,15 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import (
-    CUSTOMER_SOURCE,
-    TEXT_TYPES,
-    ColumnSpec,
-    DateLimits,
-    SourcesConfig,
-    SourceSpec,
-    header_key,
-)
+from custrisk.config.columns import TEXT_TYPES, ColumnSpec, header_key
+from custrisk.config.sources import CUSTOMER_SOURCE, DateLimits, SourcesConfig, SourceSpec
 from custrisk.data._arrays import as_numpy, string_bytes, text_array, to_text
 from custrisk.data.issues import (
     BLANKED,
@@ -74,8 +67,10 @@ from custrisk.data.text import (
     without_unit,
 )
 from custrisk.errors import DataError
+from custrisk.io.csv_reader import BadRow
+from custrisk.io.header import shown_names
 from custrisk.io.memory import release_memory
-from custrisk.io.readers import EXCEL_ERROR, BadRow, BlankedCell, RawTable, shown_names
+from custrisk.io.readers import EXCEL_ERROR, BlankedCell, RawTable
 
 log = logging.getLogger(__name__)
 

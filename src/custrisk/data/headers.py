@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from custrisk.config.sources import TRADITIONAL_TO_SIMPLIFIED
+from custrisk.config.columns import TRADITIONAL_TO_SIMPLIFIED
 from custrisk.io.excel import HEADER_JOIN
 
 #: The source a canonical name that is not in the packaged sources config belongs to.

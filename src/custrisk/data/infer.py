@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config.sources import COUNT_UNITS, header_key
+from custrisk.config.columns import COUNT_UNITS, header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import ScaledField, canonical_name, lower_header, scaled_field
 from custrisk.data.parse import decorated_number, valid_cn_id_number
@@ -57,7 +57,7 @@ from custrisk.io.excel import (
     top_rows,
     visible_worksheets,
 )
-from custrisk.io.readers import other_delimiter, shown_names
+from custrisk.io.header import other_delimiter, shown_names
 from custrisk.protect.envelope import is_encrypted
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.

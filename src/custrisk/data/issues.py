@@ -14,9 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import (
-    ColumnSpec,
-)
+from custrisk.config.columns import ColumnSpec
 from custrisk.data._arrays import as_numpy
 from custrisk.io.readers import RawTable
 

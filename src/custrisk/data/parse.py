@@ -12,11 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config.sources import (
-    ColumnSpec,
-    DateLimits,
-    SourcesConfig,
-)
+from custrisk.config.columns import ColumnSpec
+from custrisk.config.sources import DateLimits, SourcesConfig
 from custrisk.data._arrays import as_numpy, to_text, value_offsets
 from custrisk.data.dates import credible_range_of_dates
 from custrisk.data.issues import (

@@ -27,14 +27,13 @@ import pandas as pd
 import yaml
 
 from custrisk.config._yaml import load_yaml_text
+from custrisk.config.columns import ColumnSpec, traditional_form
 from custrisk.config.sources import (
     CUSTOMER_SOURCE,
     KNOWN_SOURCES,
-    ColumnSpec,
     SourcesConfig,
     load_sources_config,
     parse_sources_config,
-    traditional_form,
 )
 from custrisk.data.exports import export_format
 from custrisk.data.headers import (

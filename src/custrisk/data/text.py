@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.sources import ColumnSpec, traditional_form
+from custrisk.config.columns import ColumnSpec, traditional_form
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
 from custrisk.data.issues import DROPPED, Issues
 

@@ -21,16 +21,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.config.sources import (
-    CUSTOMER_SOURCE,
-    EXCEL_SUFFIXES,
-    ColumnSpec,
-    SourcePart,
-    SourcesConfig,
-    SourceSpec,
-    header_key,
-    load_sources_config,
-)
+from custrisk.config.columns import ColumnSpec, header_key
+from custrisk.config.locations import EXCEL_SUFFIXES, SourcePart
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
 from custrisk.data.clean import ARROW_TYPES, KnownIds, SourceResult, clean_source
 from custrisk.data.exports import read_export
 from custrisk.data.headers import canonical_name

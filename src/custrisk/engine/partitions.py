@@ -42,13 +42,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.config.sources import (
-    CUSTOMER_SOURCE,
-    SourcePart,
-    SourcesConfig,
-    SourceSpec,
-    load_sources_config,
-)
+from custrisk.config.locations import SourcePart
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
 from custrisk.data import Workspace
 from custrisk.data.clean import KnownIds, SourceResult, clean_column_values, clean_source
 from custrisk.data.dates import credible_range_of_counts

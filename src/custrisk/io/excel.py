@@ -28,7 +28,8 @@ from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from custrisk.config.sources import EXCEL_SUFFIXES, header_key
+from custrisk.config.columns import header_key
+from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
 from custrisk.privacy import mask_pii_text
 

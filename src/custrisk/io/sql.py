@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from custrisk.config.sources import ENV_PREFIX, mask_url, url_password
+from custrisk.config.locations import ENV_PREFIX, mask_url, url_password
 from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
-from custrisk.io.readers import RawTable, match_header
+from custrisk.io.header import match_header
+from custrisk.io.readers import RawTable
 
 log = logging.getLogger(__name__)
 

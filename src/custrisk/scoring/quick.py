@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custrisk.config.sources import ColumnSpec, SourcesConfig, SourceSpec
+from custrisk.config.columns import ColumnSpec
+from custrisk.config.sources import SourcesConfig, SourceSpec
 from custrisk.data.text import NULL_TOKENS, null_variants
 from custrisk.indicators.spec import IndicatorConfig
 

@@ -1,0 +1,312 @@
+"""A file's header: a CSV's first line read and checked, and declared columns matched to it.
+
+The first line of a CSV must hold the column names: a title line over the header, Excel's
+``sep=`` line, a header written with another delimiter, blank or duplicate names and a
+first line that looks like a data row are refused with what to do about it. Blank
+trailing names (over columns checked to be empty) and a blank first name over row numbers
+(a pandas index, checked to be one) are read and left out. The declared columns
+are matched to any file's header (CSV, workbook, Parquet, a query's) case- and
+width-insensitively, and header names are shown in messages masked and cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config._yaml import join_limited
+from custrisk.config.columns import header_key
+from custrisk.errors import DataError
+from custrisk.io.csv_lines import open_quote
+from custrisk.io.encoding import TextScan, open_ascii
+from custrisk.privacy import mask_pii_text
+
+_OTHER_DELIMITERS = (",", ";", "\t", "|")
+_SHOWN_NAME = 40  # characters of a header name quoted in a message
+_DATA_LIKE = re.compile(
+    r"[-+]?(?:\d[\d,]*)?\.?\d+%?|\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ T][\d:.]+)?"
+)
+
+
+def shown_names(names: Sequence[str], limit: int = 5) -> str:
+    """Header names for a message: personal data masked, long names cut, ``and N more``."""
+    return join_limited([_shown(n) for n in names], limit)
+
+
+def _shown(name: str) -> str:
+    name = mask_pii_text(name)
+    return name if len(name) <= _SHOWN_NAME else name[: _SHOWN_NAME - 1] + "…"
+
+
+def looks_like_data(fields: Sequence[str]) -> bool:
+    """Whether a header holds values rather than names: a number, a date, a phone or ID
+    number or an e-mail address (a file exported without its header row)."""
+    return any(_DATA_LIKE.fullmatch(f) or mask_pii_text(f) != f for f in fields)
+
+
+#: The name read_raw gives a trailing header field without one (``UNNAMED`` + its place).
+UNNAMED = "\x00unnamed:"
+#: The name read_raw gives a first header field without one over row numbers: the index
+#: pandas writes unless told ``index=False`` (read, checked and left out).
+INDEX = "\x00index"
+
+
+def _check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
+    """Refuse a column with a blank header that does not hold rising whole numbers (a
+    pandas index: 0, 1, 2, ..., or the rows a filter kept): its values would be lost."""
+    values = [v.strip() if v is not None else "" for v in column.to_pylist()]
+    previous = -1
+    for row, value in enumerate(values):
+        number = int(value) if value.isascii() and value.isdigit() else None
+        if number is None or number <= previous:
+            raise DataError(
+                f"header field 1 is blank but the column holds values that are not row "
+                f"numbers (line {int(lines[row])})",
+                file=str(path),
+                line=1,
+                hint="name the column in the header, or delete it",
+            )
+        previous = number
+
+
+def _check_unnamed_empty(
+    table: pa.Table, unnamed: Sequence[str], lines: np.ndarray, path: Path
+) -> None:
+    """Refuse a value in a column whose header field is blank: it would be lost."""
+    for name in unnamed:
+        values = pc.utf8_trim_whitespace(table.column(name).combine_chunks())
+        filled = np.asarray(
+            pc.fill_null(pc.greater(pc.utf8_length(values), 0), False).to_numpy(
+                zero_copy_only=False
+            )
+        )
+        if filled.any():
+            row = int(np.flatnonzero(filled)[0])
+            place = int(name.removeprefix(UNNAMED))
+            raise DataError(
+                f"header field {place} is blank but the column holds values (line "
+                f"{int(lines[row])})",
+                file=str(path),
+                line=1,
+                hint="name the column in the header, or delete it",
+            )
+
+
+#: Lines read past a one-field first line to find the header under a title.
+TITLE_LINES = 5
+
+
+def _refuse_a_title_line(
+    path: Path, scan: TextScan, delimiter: str, first: str, max_header_bytes: int
+) -> None:
+    """A one-field first line over a line of several fields is a title (``客户风险台账
+    (2026年10月)``, as an Excel sheet saved as CSV keeps it): say so, rather than read
+    the title as the header and every row as a line of the wrong width."""
+    with open_ascii(path, scan) as handle:
+        handle.readline(max_header_bytes + 1)
+        below = [
+            handle.readline(max_header_bytes + 1).decode(scan.ascii_encoding, errors="replace")
+            for _ in range(TITLE_LINES)
+        ]
+    for n, line in enumerate(below, start=2):
+        try:
+            fields = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+        except csv.Error:
+            return
+        named = [f for f in fields if f.strip()]
+        if len(named) >= 2 and not looks_like_data(fields):
+            title = (
+                "line 1 looks like a title" if n == 2 else f"lines 1 to {n - 1} look like titles"
+            )
+            raise DataError(
+                f"{title} ({mask_pii_text(first.strip().rstrip(delimiter))[:40]!r}): the "
+                f"header is on line {n}",
+                file=str(path),
+                line=1,
+                hint=f"delete the line{'s' if n > 2 else ''} above the header and save the CSV "
+                "again (in a workbook, title rows above the header are skipped)",
+            )
+        if len(named) >= 2:  # a row of data under a one-column header
+            return
+
+
+def _read_header(
+    path: Path, scan: TextScan, delimiter: str, max_header_bytes: int
+) -> tuple[list[str], int]:
+    """The header's names and the byte offset where the data starts."""
+    with open_ascii(path, scan) as handle:
+        raw = handle.readline(max_header_bytes + 1)
+    if len(raw) > max_header_bytes:
+        raise DataError(
+            f"the first line is longer than {max_header_bytes:,} bytes: not a header row",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names; check that the file is a CSV "
+            "export and not a one-line or binary file",
+        )
+    first = raw.decode(scan.ascii_encoding, errors="replace").rstrip("\r\n")
+    if not first.strip():
+        raise DataError(
+            "the first line is empty: no header row",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names",
+        )
+    said = re.fullmatch(r"sep=(.)", first.strip().lstrip("\ufeff"), flags=re.IGNORECASE)
+    if said:  # Excel's line naming the delimiter, above the header
+        other = said.group(1)
+        also = (
+            f"; its columns are separated by {other!r}: set delimiter: {_yaml_char(other)} "
+            "for this source in the sources config"
+            if other != delimiter and other in "\t;|,"
+            else ""
+        )
+        raise DataError(
+            f"line 1 is Excel's delimiter line ({first.strip()!r}), not the header",
+            file=str(path),
+            line=1,
+            hint=f"delete that line and save the CSV again{also}",
+        )
+    if open_quote(first, delimiter):
+        raise DataError(
+            "the header has a quote that is not closed",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names, each quoted name closed",
+        )
+    try:
+        fields = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error:
+        raise DataError(
+            f"a header field is longer than {csv.field_size_limit():,} characters: not a "
+            "column name",
+            file=str(path),
+            line=1,
+            hint="the first line must hold the column names",
+        ) from None
+    header = [h.strip().lstrip("\ufeff").strip() for h in fields]
+    if header[0] and not any(header[1:]):
+        # one field, or one and the empty fields a spreadsheet saved as CSV gives a title
+        # row ("客户清单,,,,"): a title over the header?
+        _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes)
+    if len(header) == 1:
+        other = other_delimiter(first, delimiter)
+        if other is not None:
+            shown = (
+                "its first line looks like a data row"
+                if looks_like_data(first.split(other))
+                else repr(mask_pii_text(first.strip())[:60])
+            )
+            raise DataError(
+                f"the header has one column but looks {_name(other)}-delimited: {shown}",
+                file=str(path),
+                line=1,
+                hint=f"set delimiter: {_yaml_char(other)} for this source in the sources "
+                "config, or export with commas",
+            )
+    blanks = [i + 1 for i, h in enumerate(header) if not h]
+    trailing = blanks == list(range(len(header) - len(blanks) + 1, len(header) + 1))
+    if blanks == [1] and len(header) > 1 and not looks_like_data(header):
+        # a first field without a name: an index pandas saved (to_csv without
+        # index=False), read and checked to be row numbers (read_raw)
+        return [INDEX, *header[1:]], len(raw)
+    if blanks and trailing and not looks_like_data(header):
+        if len(blanks) < len(header):
+            # Trailing fields without a name (a spreadsheet's touched, empty columns:
+            # "a,b,,"): read, checked to be empty and left out (read_raw)
+            return [*header[: -len(blanks)], *(f"{UNNAMED}{i}" for i in blanks)], len(raw)
+    if blanks:
+        raise DataError(
+            f"header field {blanks[0]} is blank"
+            + (
+                "; the first line looks like a data row, not a header"
+                if looks_like_data(header)
+                else ""
+            ),
+            file=str(path),
+            line=1,
+            hint="every column needs a name",
+        )
+    seen: set[str] = set()
+    dupes = [h for h in header if h in seen or seen.add(h)]  # type: ignore[func-returns-value]
+    if dupes:
+        data_row = looks_like_data(header)
+        raise DataError(
+            "the first line looks like a data row, not a header (is the header missing?)"
+            if data_row
+            else f"duplicate column names in the header: {shown_names(dupes)}",
+            file=str(path),
+            line=1,
+            hint="give every column a distinct name"
+            if not data_row
+            else "the first line must hold the column names",
+        )
+    return header, len(raw)
+
+
+def _match_header(
+    header: Sequence[str], columns: Mapping[str, str], path: Path
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """``{header: declared name}`` for the declared columns the header holds, and the
+    headers that matched only ignoring case and width.
+
+    Raises
+    ------
+    DataError
+        When two headers would give the same column.
+    """
+    by_key: dict[str, str | None] = {}
+    for name in columns:
+        key = header_key(name)
+        # two declared names that fold alike (e.g. ID and id) match only exactly
+        by_key[key] = None if key in by_key and by_key[key] != name else name
+    chosen: dict[str, str] = {}
+    folded: list[tuple[str, str]] = []
+    for name in header:
+        if name in columns:
+            chosen[name] = name
+            continue
+        declared = by_key.get(header_key(name))
+        if declared is not None:
+            chosen[name] = declared
+            folded.append((name, declared))
+    by_column: dict[str, list[str]] = {}
+    for name, declared in chosen.items():
+        by_column.setdefault(columns[declared], []).append(name)
+    for column, names in by_column.items():
+        if len(names) > 1:
+            raise DataError(
+                f"the header fields {shown_names([repr(n) for n in names])} all match the "
+                f"declared column '{column}'",
+                file=str(path),
+                line=1,
+                hint="rename or drop all but one of them in the export",
+            )
+    return chosen, folded
+
+
+#: Matching declared columns to a header, for the readers of other sources (SQL).
+match_header = _match_header
+
+
+def other_delimiter(first_line: str, delimiter: str = ",") -> str | None:
+    """The delimiter a header line that ``delimiter`` does not split is written with
+    (a European or tab-separated export): the first of :data:`_OTHER_DELIMITERS` that
+    splits it into three or more fields, or ``None``."""
+    return next(
+        (d for d in _OTHER_DELIMITERS if d != delimiter and len(first_line.split(d)) > 2), None
+    )
+
+
+def _name(delim: str) -> str:
+    return {"\t": "tab", ";": "semicolon", "|": "pipe", ",": "comma"}[delim]
+
+
+def _yaml_char(delim: str) -> str:
+    return '"\\t"' if delim == "\t" else f"'{delim}'"

@@ -813,7 +813,7 @@ def test_a_model_trained_before_on_a_protected_attribute_is_said_when_it_scores(
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
     with monkeypatch.context() as older:  # the inference of an earlier version
-        older.setattr("custrisk.data.infer.protected_attribute", lambda header: None)
+        older.setattr("custrisk.data.infer_columns.protected_attribute", lambda header: None)
         _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     result = CliRunner().invoke(
         app,

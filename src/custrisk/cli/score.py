@@ -256,7 +256,7 @@ def _table_fields_hint(data: Path, lacking: frozenset[str]) -> str:
     """For a flat table: the headers its columns would need for the skipped limit rules
     to read the names they lack (``年收入`` is taken as ``annual_income``), or ``""``."""
     from custrisk.data.headers import chinese_header
-    from custrisk.data.infer import CUSTOMER_FIELDS
+    from custrisk.data.infer_columns import CUSTOMER_FIELDS
     from custrisk.scoring.table import is_table
 
     if not is_table(data):

@@ -43,14 +43,8 @@ from custrisk.data.headers import (
     scaled_field,
     scaled_name,
 )
-from custrisk.data.infer import (
-    DATE_ORDER_SHOWN,
-    DATETIME_FORMATS,
-    InferredColumn,
-    TableSchema,
-    infer_table,
-    year_last_formats,
-)
+from custrisk.data.infer import InferredColumn, TableSchema, infer_table
+from custrisk.data.infer_values import DATE_ORDER_SHOWN, DATETIME_FORMATS, year_last_formats
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form
 from custrisk.errors import CustriskError, DataError

@@ -30,7 +30,8 @@ import pandas as pd
 import yaml
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
-from custrisk.data.infer import ID_NAME, TableSchema, infer_table, protected_attribute
+from custrisk.data.infer import TableSchema, infer_table
+from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
 from custrisk.registry import LoadedModel
 
@@ -283,7 +284,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
 
 def _warn_protected(model: LoadedModel) -> None:
     """Say when a model trained before protected attributes were left out (宗教信仰, 民族,
-    ...: :data:`custrisk.data.infer.PROTECTED_ATTRIBUTES`) scores on one."""
+    ...: :data:`custrisk.data.infer_columns.PROTECTED_ATTRIBUTES`) scores on one."""
     used = set(model.card.get("features", []))
     found = [
         f"{header} ({what})"

@@ -12,17 +12,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from custrisk.serve.app import RateLimiter, ServiceState, create_app, openapi_document
+    from custrisk.serve.app import create_app
     from custrisk.serve.jiandaoyun import JdyProfile, load_profile, signature, verify
+    from custrisk.serve.openapi import openapi_document
     from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.state import RateLimiter, ServiceState
     from custrisk.serve.store import SCOPES, DecisionStore, TokenInfo, fingerprint, store_url
     from custrisk.serve.webhook import generic_webhook_notifier
 
 _WHERE = {
-    "RateLimiter": "app",
-    "ServiceState": "app",
+    "RateLimiter": "state",
+    "ServiceState": "state",
     "create_app": "app",
-    "openapi_document": "app",
+    "openapi_document": "openapi",
     "JdyProfile": "jiandaoyun",
     "load_profile": "jiandaoyun",
     "signature": "jiandaoyun",

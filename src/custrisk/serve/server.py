@@ -14,9 +14,10 @@ from typing import Any
 import uvicorn
 
 from custrisk.scoring.records import RecordScorer
-from custrisk.serve.app import ServiceState, create_app
+from custrisk.serve.app import create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
+from custrisk.serve.state import ServiceState
 from custrisk.serve.workers import Supervisor
 
 log = logging.getLogger(__name__)

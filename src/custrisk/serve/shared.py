@@ -73,7 +73,7 @@ def _key(text: str) -> bytes:
 
 
 class SharedRateLimiter:
-    """:class:`custrisk.serve.app.RateLimiter` over shared memory: one token bucket per
+    """:class:`custrisk.serve.state.RateLimiter` over shared memory: one token bucket per
     caller for all the workers together, so the limit a client sees does not grow with
     the number of workers."""
 

@@ -35,10 +35,10 @@ from typing import Any
 
 from custrisk.errors import CustriskError, UsageError
 from custrisk.scoring.records import RecordScorer
-from custrisk.serve.app import ServiceState
 from custrisk.serve.jiandaoyun import check_secret
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
+from custrisk.serve.state import ServiceState
 from custrisk.serve.store import DecisionStore
 
 log = logging.getLogger(__name__)

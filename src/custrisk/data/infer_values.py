@@ -1,0 +1,228 @@
+"""Tests on a flat table's text values, for :mod:`custrisk.data.infer`: numbers as written
+(thousands separators, a currency sign, a unit such as 岁 or 个月), decimal commas, dates
+and the order of day and month in dates with the year last, phone numbers and e-mail
+addresses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from custrisk.config.columns import COUNT_UNITS
+from custrisk.data.parse import decorated_number
+from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
+
+#: Share of the non-blank values that must parse for a column to be typed a number or date.
+NUMBER_SHARE = 0.95
+
+_NUMBER = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
+_INT = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.0*)?")
+_DATE = re.compile(
+    r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{8}"
+    r"|\d{4}年\d{1,2}月\d{1,2}日)"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"  # a time of day, as exports stamp records
+    r"|\d{4}[-/]\d{1,2}|\d{4}年\d{1,2}月"  # a month (开户年月 2019-05): its first day
+)
+#: Date-and-time layouts of exports that stamp records (创建时间, 申请时间): the day counts.
+DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+)
+#: Month layouts of a table's dates (开户年月 ``2019-05``, ``2019年5月``): read as the
+#: month's first day, tried after the day layouts.
+MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
+#: Dates with the year last (17/05/2023 written in Europe, 5/17/2023 by an American
+#: Excel): which of day and month comes first is told by a value over 12 in one place
+#: and in no value in the other (_day_first).
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2\d{4}( \d{1,2}:\d{2}(:\d{2})?)?")
+_DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
+_PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+def _share(values: Sequence[str], pattern: re.Pattern[str]) -> float:
+    if not values:
+        return 0.0
+    return sum(1 for v in values if pattern.fullmatch(v)) / len(values)
+
+
+def _whole(value: str) -> bool:
+    """Whether a value is a whole number as written (``1,200``, ``¥1,200.00``; never a
+    percentage)."""
+    if _INT.fullmatch(value):
+        return True
+    found = decorated_number(value)
+    return found is not None and found[1] != "%" and found[0].is_integer()
+
+
+def _number_of(value: str) -> float | None:
+    """A value as the number cleaning reads it (thousands separators, a currency sign
+    or unit, a percentage's hundredth), or ``None``: a comma only between thousands
+    (``0,614`` is none, as cleaning rejects it)."""
+    if "," not in value or _NUMBER.fullmatch(value):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            pass
+    found = decorated_number(value)
+    return None if found is None else found[0]
+
+
+#: A number and the unit written after it (``35岁``, ``36 个月``, ``3次``).
+_WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\D{1,6})")
+
+
+def _count_unit(values: list[str]) -> tuple[str | None, list[str]]:
+    """The one unit of :data:`COUNT_UNITS` a column's numbers are written with, and its
+    values without it: most values carry it, and every other one is a plain number.
+    ``(None, values)`` when the values are numbers in several such units (年 and 个月),
+    ``(None, [])`` otherwise."""
+    sample = values[:5000]
+    if not sample:
+        return None, []
+    units: dict[str, int] = {}
+    plain = 0
+    for value in sample:
+        found = _WITH_UNIT.fullmatch(value)
+        if found is not None and found[2] in COUNT_UNITS:
+            units[found[2]] = units.get(found[2], 0) + 1
+        elif _NUMBER.fullmatch(value):
+            plain += 1
+    carried = sum(units.values())
+    if not units or carried + plain < NUMBER_SHARE * len(sample) or carried < plain:
+        return None, []
+    if len(units) > 1:
+        return None, values
+    unit = next(iter(units))
+    return unit, [_without(v, unit) for v in values]
+
+
+def _without(value: str, unit: str) -> str:
+    return value[: -len(unit)].rstrip() if value.endswith(unit) else value
+
+
+def _with_unit(values: list[str], unit: str) -> str:
+    return next(v for v in values if v.endswith(unit))
+
+
+def _several_units(values: list[str]) -> str:
+    found = sorted(
+        {m[2] for v in values[:5000] if (m := _WITH_UNIT.fullmatch(v)) and m[2] in COUNT_UNITS}
+    )
+    return (
+        f"numbers written in several units ({', '.join(found)}): export them in one unit "
+        "to use them"
+    )
+
+
+def _decimal_commas(texts: dict[str, list[str]]) -> bool:
+    """Whether a table writes its numbers with decimal commas: a column's values are
+    such numbers in 95% of its rows (plain whole numbers allowed among them), some with
+    other than three digits after the comma (``1,234`` alone could be a thousand), and
+    no column holds numbers with a decimal point."""
+    found = False
+    for values in texts.values():
+        sample = values[:5000]
+        if not sample:
+            continue
+        commas = [v for v in sample if DECIMAL_COMMA_NUMBER.fullmatch(v)]
+        if any(_POINT_DECIMAL.fullmatch(v) for v in sample[:500]):
+            return False
+        plain = sum(
+            1 for v in sample if v.isdigit() or DOTTED_THOUSANDS.fullmatch(v.removesuffix("%"))
+        )
+        if len(commas) + plain >= NUMBER_SHARE * len(sample) and any(
+            len(v.rstrip("%").rsplit(",", 1)[1]) != 3 for v in commas
+        ):
+            found = True
+    return found
+
+
+#: A number with a decimal point (``0.614``, ``1234.5``): not a decimal-comma table.
+_POINT_DECIMAL = re.compile(r"[+-]?\d+\.\d{1,2}|[+-]?0\.\d+|[+-]?\d+\.\d{4,}")
+
+
+#: How each order of day and month in dates with the year last is said.
+DATE_ORDER_SHOWN = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
+
+
+def _year_last(values: list[str]) -> list[re.Match[str]]:
+    """The dates with the year last among ``values``, when they are most of them."""
+    sample = values[:5000]
+    shaped = sum(1 for v in sample if _YEAR_LAST.fullmatch(v))
+    if not shaped or shaped < NUMBER_SHARE * len(sample):
+        return []
+    return [m for m in map(_YEAR_LAST.fullmatch, values) if m is not None]
+
+
+def _day_first(values: list[str]) -> str | None:
+    """``"day"`` (17/05/2023), ``"month"`` (05/17/2023) or ``"unclear"`` (no value over
+    12 in either place) for a column of dates with the year last; ``None`` for any other
+    column (or one with values over 12 in both places: not dates)."""
+    found = _year_last(values)
+    if not found:
+        return None
+    first = any(int(m[1]) > 12 for m in found)
+    second = any(int(m[3]) > 12 for m in found)
+    if first and second:
+        return None
+    return "day" if first else "month" if second else "unclear"
+
+
+def _year_last_dates(texts: dict[str, list[str]]) -> tuple[str | None, dict[str, str]]:
+    """The table's order of day and month in dates with the year last (one system wrote
+    them all: a column that cannot tell takes the order its other columns show), and the
+    columns of such dates left out, with why: no column tells the order, or two tell
+    different ones. A guess would put every date from the 13th on in the wrong month."""
+    orders = {h: o for h, v in texts.items() if (o := _day_first(v)) is not None}
+    told = {o: h for h, o in orders.items() if o != "unclear"}
+    if not orders:
+        return None, {}
+    if len(told) == 1:
+        return next(iter(told)), {}
+    if told:
+        why = (
+            f"dates with the day first in column {_cut(told['day'])!r} and the month first "
+            f"in column {_cut(told['month'])!r}: write them as YYYY-MM-DD to use them"
+        )
+    else:
+        example = next(v for h in orders for v in texts[h] if _YEAR_LAST.fullmatch(v))
+        why = (
+            f"dates whose day and month cannot be told apart ({_cut(example)}: no value "
+            "is over 12 in either place): write them as YYYY-MM-DD to use them"
+        )
+    return None, dict.fromkeys(orders, why)
+
+
+def year_last_formats(order: str) -> tuple[str, ...]:
+    """The date layouts with the year last, in ``order``, each separator, with a time or
+    without."""
+    day = "%d{0}%m{0}%Y" if order == "day" else "%m{0}%d{0}%Y"
+    days = [day.format(sep) for sep in "/-."]
+    return (*days, *(f"{d} %H:%M:%S" for d in days), *(f"{d} %H:%M" for d in days))
+
+
+def _date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
+    import pandas as pd
+
+    shaped = [v for v in sample if _DATE.fullmatch(v)]
+    if not shaped or len(shaped) < NUMBER_SHARE * len(sample):
+        return 0.0
+    eight_digits = sum(1 for v in shaped if len(v) == 8 and v.isdigit())
+    if eight_digits and not _DATE_HEADER.search(header):
+        return 0.0  # 20250131 is a number unless the header says it is a date
+    parsed = np.zeros(len(sample), dtype=bool)
+    series = pd.Series(sample, dtype="str")
+    for fmt in formats:
+        ok = pd.to_datetime(series, format=fmt, errors="coerce").notna().to_numpy()
+        parsed |= ok
+    return float(parsed.mean())
+
+
+def _cut(value: str, size: int = 20) -> str:
+    return value if len(value) <= size else value[: size - 1] + "…"

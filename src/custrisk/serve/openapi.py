@@ -1,0 +1,158 @@
+"""The decision service described: its OpenAPI 3.1 document, the record schema built from
+the model's fields, and the page that shows it (``GET /docs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from custrisk import __version__
+from custrisk.scoring.records import RecordScorer
+
+JSON_TYPE = "application/json"
+
+_DOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>custrisk serve</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"><p>custrisk decision service: the OpenAPI document is at
+<a href="/openapi.json">/openapi.json</a>.</p></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>if (window.SwaggerUIBundle) SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+
+_JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean"}
+
+
+def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
+    """OpenAPI 3.1 of the service, the record schema built from the model's fields."""
+    properties: dict[str, Any] = {}
+    for f in scorer.fields:
+        if f.role == "target":
+            continue
+        kind = _JSON_TYPES.get(f.type, "string")
+        schema: dict[str, Any] = {
+            "type": [kind, "string", "null"] if kind != "string" else ["string", "null"]
+        }
+        if f.allowed is not None:
+            schema["enum"] = [*f.allowed, None]
+        schema["description"] = (
+            f"{f.role}, {f.type}"
+            + (", personal data (stored masked)" if f.pii else "")
+            + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
+            + (f", a number, with or without its unit (35 or '35{f.unit}')" if f.unit else "")
+        )
+        properties[f.header] = schema
+    record = {"type": "object", "properties": properties, "additionalProperties": False}
+    decision = {
+        "type": "object",
+        "properties": {
+            "decision_id": {"type": "string"},
+            "customer_id": {"type": "string"},
+            "pd": {"type": "number"},
+            "score": {"type": "integer"},
+            "grade": {"type": "string"},
+            "grade_label": {"type": "string"},
+            "decision": {"type": "string", "enum": ["approve", "review", "decline"]},
+            "recommended_limit": {"type": ["number", "null"]},
+            "reasons": {"type": "array", "items": {"type": "object"}},
+            "model_id": {"type": "string"},
+        },
+    }
+    error = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "problems": {"type": "array"}},
+    }
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    answers = {
+        "401": {"description": "missing or unknown token"},
+        "413": {"description": "body over the size limit"},
+        "422": {
+            "description": "a field is unknown or a value invalid",
+            "content": {JSON_TYPE: {"schema": error}},
+        },
+        "429": {"description": "rate limit; see Retry-After"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "custrisk decision service",
+            "version": __version__,
+            "description": f"model {scorer.model_id}",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Record": record, "Decision": decision, "Error": error},
+        },
+        "paths": {
+            "/v1/score": {
+                "post": {
+                    "summary": "Score one customer (a record) or a batch ({records: [...]})",
+                    "security": secured,
+                    "requestBody": {
+                        "content": {
+                            JSON_TYPE: {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Record"},
+                                        {
+                                            "type": "object",
+                                            "properties": {
+                                                "records": {
+                                                    "type": "array",
+                                                    "items": {
+                                                        "$ref": "#/components/schemas/Record"
+                                                    },
+                                                }
+                                            },
+                                        },
+                                    ]
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the decision(s)",
+                            "content": {
+                                JSON_TYPE: {"schema": {"$ref": "#/components/schemas/Decision"}}
+                            },
+                        },
+                        **answers,
+                    },
+                }
+            },
+            "/v1/model": {
+                "get": {
+                    "summary": "The model's fields, metrics and decisions",
+                    "security": secured,
+                    "responses": {"200": {"description": "model summary"}},
+                }
+            },
+            "/hooks/jiandaoyun": {
+                "post": {
+                    "summary": "简道云 data push (signed with X-JDY-Signature)",
+                    "responses": {
+                        "200": {"description": "the decision"},
+                        "401": {"description": "bad signature or stale"},
+                    },
+                }
+            },
+            "/admin/reload": {
+                "post": {
+                    "summary": "Switch to the model's latest version (admin scope)",
+                    "security": secured,
+                    "responses": {"200": {"description": "reloaded"}},
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the model is loaded",
+                    "responses": {"200": {"description": "ready"}},
+                }
+            },
+        },
+    }
+
+
+__all__ = ["openapi_document"]

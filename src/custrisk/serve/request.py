@@ -1,0 +1,100 @@
+"""A request to the decision service as the routes see it: the HTTP error answer
+(:class:`_Problem`), the access log's record of a call (no personal data), and a JSON
+body parsed with its depth and strings checked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+class _Problem(Exception):
+    """An HTTP error answer: status, a one-line message, optional details."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.message}
+        if self.details is not None:
+            body["problems"] = self.details
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+@dataclass
+class Call:
+    """One request as the access log sees it (no personal data)."""
+
+    request_id: str
+    caller: str = "-"
+    records: int = 0
+    decisions: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+#: How deep a request's JSON may nest: a record is an object of values, a batch a list
+#: of them, a 简道云 push a few envelopes more; deeper is an attack, not a customer.
+MAX_JSON_DEPTH = 16
+
+
+def _json(body: bytes) -> Any:
+    """The request body parsed, or a 400: not JSON, nested deeper than
+    :data:`MAX_JSON_DEPTH`, or a string holding a lone surrogate (``"\\ud800"``, valid
+    JSON that no UTF-8 text can hold)."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise _Problem(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Problem(400, f"the body is not valid JSON: {exc}") from None
+    _check_json(data)
+    return data
+
+
+def _check_json(data: Any) -> None:
+    """Walk a parsed body without recursion: depth and strings checked (see :func:`_json`).
+    A bad string is named by its place (``records[3].name``), never by its value."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, place = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, place or "the body")
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _Problem(
+                400, f"the body nests deeper than {MAX_JSON_DEPTH} levels (at {place or '$'})"
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, f"a key in {place or 'the body'}")
+                name = key if len(key) <= 40 else key[:40] + "…"
+                stack.append((item, depth + 1, f"{place}.{name}" if place else name))
+        else:
+            stack.extend((item, depth + 1, f"{place}[{i}]") for i, item in enumerate(value))
+
+
+def _check_text(text: str, place: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Problem(
+            400,
+            f"{place} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which no "
+            "UTF-8 text can hold: send the character whole (one outside the BMP as a pair)",
+        ) from None

@@ -1,0 +1,235 @@
+"""The decision service's route handlers: scoring (``POST /v1/score``), the 简道云 push
+(signature, replays and repeated deliveries), the model summary, reload, health and
+readiness, and the OpenAPI document and its page. Each takes the service state, the
+request and its access-log record (:class:`custrisk.serve.request.Call`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from custrisk import __version__
+from custrisk.scoring.records import RecordError
+from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
+from custrisk.serve.openapi import _DOCS_PAGE, openapi_document
+from custrisk.serve.request import Call, _json, _Problem
+from custrisk.serve.state import ServiceState, _decide, _notify
+
+#: How long a repeated 简道云 delivery waits for the first one's answer.
+DELIVERY_WAIT_SECONDS = 30.0
+
+
+async def _body(state: ServiceState, request: Request) -> bytes:
+    """The body, refused with 413 past the limit (declared or streamed)."""
+    limit = state.settings.max_body
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Problem(
+            413, f"request body of {int(declared):,} bytes is over the {limit:,}-byte limit"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Problem(413, f"request body is over the {limit:,}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _score(state: ServiceState, request: Request, call: Call) -> Response:
+    data = _json(await _body(state, request))
+    if isinstance(data, Mapping) and "records" in data:
+        records = data["records"]
+        single = False
+        if not isinstance(records, list):
+            raise _Problem(422, "'records' must be a list of objects")
+    elif isinstance(data, Mapping):
+        records, single = [data], True
+    elif isinstance(data, list):
+        records, single = data, False
+    else:
+        raise _Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
+    if len(records) > state.settings.max_batch:
+        raise _Problem(
+            413, f"{len(records):,} records in one request; at most {state.settings.max_batch:,}"
+        )
+    call.records = len(records)
+    problems = state.scorer.check(records) if state.scorer is not None else []
+    if problems:  # the shape of this request's records, before it waits for a batch
+        raise _Problem(422, RecordError(problems).one_line(), details=problems)
+    assert state.batcher is not None
+    results = await state.batcher.submit(list(records), call.caller)
+    call.decisions = [r["decision_id"] for r in results]
+    return JSONResponse(results[0] if single else {"decisions": results})
+
+
+async def _model(state: ServiceState, request: Request, call: Call) -> Response:
+    assert state.scorer is not None
+    return JSONResponse(state.scorer.card_summary())
+
+
+async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Response:
+    call.caller = "jiandaoyun"
+    body = await _body(state, request)
+    if state.jdy_secret is None:
+        raise _Problem(
+            503, f"the 简道云 hook is off: set {state.settings.jdy_secret_env} and restart"
+        )
+    why = verify(
+        nonce=request.query_params.get("nonce"),
+        timestamp=request.query_params.get("timestamp"),
+        payload=body.decode("utf-8", errors="replace"),
+        secret=state.jdy_secret,
+        given=request.headers.get("x-jdy-signature"),
+    )
+    if why is not None:
+        raise _Problem(401, f"简道云 push refused: {why}")
+    deliver_id = request.headers.get("x-jdy-deliverid") or ""
+    loop = asyncio.get_running_loop()
+    first = await loop.run_in_executor(
+        None,
+        functools.partial(
+            state.store.first_use_of_signature,
+            request.headers.get("x-jdy-signature") or "",
+            deliver_id,
+            keep=2 * MAX_AGE_SECONDS,  # a timestamp is fresh up to MAX_AGE either side
+        ),
+    )
+    if not first:
+        raise _Problem(
+            401,
+            "简道云 push refused: this signed push was accepted already under another "
+            "deliver id (a replay); 简道云 signs each push with a new nonce",
+        )
+    if not deliver_id:
+        return await _jiandaoyun_push(state, body, call, deliver_id)
+    # One worker (process) claims the delivery; a repeat, on any worker, waits for its answer.
+    earlier = await loop.run_in_executor(None, _claim_or_wait, state, deliver_id)
+    if earlier is not None:
+        call.note = "duplicate delivery"
+        return JSONResponse({**earlier, "duplicate": True})
+    try:
+        return await _jiandaoyun_push(state, body, call, deliver_id)
+    finally:  # refused, ignored or failed: a later delivery is handled afresh
+        await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+
+
+def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
+    """``None`` when this request has claimed the delivery, else the earlier answer."""
+    deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+    while True:
+        if state.store.claim_delivery(deliver_id):
+            return None
+        earlier = state.store.delivery(deliver_id)
+        if earlier is not None:
+            return earlier
+        if time.monotonic() > deadline:
+            raise _Problem(
+                503,
+                f"delivery {deliver_id} is still being handled; retry later",
+                headers={"Retry-After": "5"},
+            )
+        time.sleep(0.02)
+
+
+async def _jiandaoyun_push(
+    state: ServiceState, body: bytes, call: Call, deliver_id: str
+) -> Response:
+    """Score a verified push; with a deliver id (claimed by this request) the decision
+    and the answer are stored together and only then notified."""
+    data = _json(body)
+    profile = state.profile or identity_profile()
+    if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
+        raise _Problem(422, 'expected {"op": ..., "data": {...}}')
+    op = str(data.get("op", ""))
+    if op not in profile.ops:
+        call.note = f"op {op} ignored"
+        return JSONResponse({"ignored": True, "op": op})
+    record, record_id = profile.record(data["data"])
+    call.records = 1
+    scorer = state.scorer
+    loop = asyncio.get_running_loop()
+    results = await loop.run_in_executor(
+        None,
+        functools.partial(
+            _decide,
+            state,
+            [record],
+            caller="jiandaoyun",
+            channel="jiandaoyun",
+            ids=[record_id] if record_id else None,
+            store=not deliver_id,
+        ),
+    )
+    answer = results[0]
+    stored = answer.pop("_stored", None)
+    call.decisions = [answer["decision_id"]]
+    response = {"op": op, **answer}
+    if record_id is not None:  # as the form has it (customer_id is normalised: upper case)
+        response["record_id"] = record_id
+    if deliver_id and stored is not None:
+        done = await loop.run_in_executor(
+            None, state.store.complete_delivery, deliver_id, response, [stored]
+        )
+        if not done:  # the claim went stale and another worker answered meanwhile
+            earlier = state.store.delivery(deliver_id) or response
+            return JSONResponse({**earlier, "duplicate": True})
+        assert scorer is not None
+        _notify(state, scorer, [answer])
+    return JSONResponse(response)
+
+
+async def _reload(state: ServiceState, request: Request, call: Call) -> Response:
+    done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
+    behind = [w for w in done.get("workers", ()) if w["model_id"] != done["model_id"]]
+    if behind:  # a worker could not load the new version: it still serves the old one
+        call.note = "not every worker switched"
+        return JSONResponse(
+            {
+                **done,
+                "error": "not every worker switched: "
+                + ", ".join(f"worker {w['worker']} serves {w['model_id']}" for w in behind)
+                + "; see the service log",
+            },
+            status_code=500,
+        )
+    return JSONResponse(done)
+
+
+async def _healthz(state: ServiceState, request: Request, call: Call) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def _readyz(state: ServiceState, request: Request, call: Call) -> Response:
+    scorer = state.scorer
+    if scorer is None:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    ready = {
+        "status": "ready",
+        "model_id": scorer.model_id,
+        "loaded_at": state.loaded_at,
+        "reloads": state.reloads,
+        "scoring_calls": state.batcher.batches if state.batcher is not None else 0,
+    }
+    if state.seat is not None:  # this worker, and every worker as the board has it
+        ready["worker"] = state.seat.slot
+        ready["workers"] = [
+            {k: v for k, v in seat.items() if k != "started"} for seat in state.seat.board.seats()
+        ]
+    return JSONResponse(ready)
+
+
+async def _openapi(state: ServiceState, request: Request, call: Call) -> Response:
+    assert state.scorer is not None
+    return JSONResponse(openapi_document(state.scorer))
+
+
+async def _docs(state: ServiceState, request: Request, call: Call) -> Response:
+    return HTMLResponse(_DOCS_PAGE)

@@ -12,7 +12,7 @@ import pytest
 from custrisk.config.sources import load_sources_config
 from custrisk.data.clean import clean_source
 from custrisk.data.exports import read_export
-from custrisk.data.workspace import _read_options
+from custrisk.data.files import _read_options
 
 CONFIG = load_sources_config()
 CATEGORIES = {

@@ -169,7 +169,7 @@ class SourcePart:
 
     ``partition`` holds the values a file's hive folders give declared columns
     (``month=2026-10/``), written only where the file has no such column; ``None`` is a
-    missing value. It is set for each file found (:func:`custrisk.data.workspace.source_files`),
+    missing value. It is set for each file found (:func:`custrisk.data.files.source_files`),
     never by a config."""
 
     file: str

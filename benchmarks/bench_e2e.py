@@ -131,7 +131,7 @@ def write_parquet(data: Path, out: Path) -> Path:
     import pyarrow.parquet as pq
 
     from custrisk.config.sources import load_sources_config
-    from custrisk.data.clean import ARROW_TYPES
+    from custrisk.data.clean_columns import ARROW_TYPES
 
     config = load_sources_config(None)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.data.clean import KnownIds
+from custrisk.data.known_ids import KnownIds
 
 IDS = pd.Series([f"C{i:06d}" for i in range(5_000)] + [None, "客户-7", "C 1"], dtype="str")
 
@@ -126,7 +126,7 @@ def test_ids_not_numbered_alike_are_looked_up_by_arrow() -> None:
 def test_a_column_read_in_blocks_is_encoded_as_in_one_piece() -> None:
     """The customer column of a source, in the reader's blocks, becomes the same
     dictionary over the credit ids (and the unknown ids after them) as in one piece."""
-    from custrisk.data.clean import _encode_among
+    from custrisk.data.known_ids import encode_among
 
     known = _numbered([f"{n:08d}" for n in range(100, 600)])
     rng = np.random.default_rng(2)
@@ -135,8 +135,8 @@ def test_a_column_read_in_blocks_is_encoded_as_in_one_piece() -> None:
     blocks = pa.chunked_array(
         [pa.array(values[i : i + 700], type=pa.large_string()) for i in range(0, 3_000, 700)]
     )
-    whole = _encode_among(blocks.combine_chunks(), known)
-    by_block = _encode_among(blocks, known)
+    whole = encode_among(blocks.combine_chunks(), known)
+    by_block = encode_among(blocks, known)
     assert by_block.equals(whole)
     assert by_block.dictionary[: len(known)].equals(known.arrow)
     assert by_block.to_pylist() == values

@@ -12,7 +12,7 @@ import pytest
 from custrisk.config.sources import load_sources_config
 from custrisk.data.clean import clean_source
 from custrisk.data.exports import read_export
-from custrisk.data.workspace import _read_options
+from custrisk.data.files import read_options
 
 CONFIG = load_sources_config()
 CATEGORIES = {
@@ -53,7 +53,7 @@ def test_categories_read_as_dictionaries_clean_as_the_plain_text(
         dictionary=dictionary,
         large=large,
     )
-    options = _read_options(spec, CONFIG)
+    options = read_options(spec, CONFIG)
     read = read_export(path, **options)
     for name in CATEGORIES[source]:
         assert pa.types.is_dictionary(read.table.column(name).type), name
@@ -75,5 +75,5 @@ def test_a_category_stored_as_numbers_is_read_as_it_is(tmp_path: Path) -> None:
     name = CATEGORIES["transactions"][0]
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({name: pa.array([1, 2, 1]), "amount": [1.0, 2.0, 3.0]}), path)
-    read = read_export(path, **_read_options(spec, CONFIG))
+    read = read_export(path, **read_options(spec, CONFIG))
     assert read.table.column(name).type == pa.int64()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from custrisk.config.sources import load_sources_config
-from custrisk.data import clean
+from custrisk.data import clean, clean_columns
 from custrisk.data.clean import clean_source
 from custrisk.io.readers import RawTable
 
@@ -67,13 +67,14 @@ def test_typed_dates_clean_as_their_days_text(
     kind: pa.DataType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = clean_source(SPEC, [_raw(_as_text(DAYS))], CONFIG)
-    as_text = clean.to_text
+    as_text = clean_columns.to_text
 
     def no_dates_as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
         assert not pa.types.is_temporal(column.type), "a typed date was formatted as text"
         return as_text(column)
 
-    monkeypatch.setattr(clean, "to_text", no_dates_as_text)
+    for module in (clean, clean_columns):  # (a source's tables joined, each column cleaned)
+        monkeypatch.setattr(module, "to_text", no_dates_as_text)
     values = [d.date() if d is not None and pa.types.is_date(kind) else d for d in DAYS]
     typed = clean_source(SPEC, [_raw(pa.array(values, type=kind))], CONFIG)
     pd.testing.assert_frame_equal(typed.frame, text.frame)

@@ -479,7 +479,7 @@ def test_fast_typed_path_gives_the_same_result_as_text(
     make_workspace: MakeWs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Columns Arrow parses directly must clean exactly like the same columns as text."""
-    import custrisk.data.workspace as workspace
+    import custrisk.data.files as files
 
     folder = make_workspace(
         {
@@ -497,12 +497,12 @@ def test_fast_typed_path_gives_the_same_result_as_text(
         }
     )
     fast = load_workspace(folder)
-    original = workspace._read_options
+    original = files.read_options
 
     def text_only(spec, cfg):  # type: ignore[no-untyped-def]
         return {**original(spec, cfg), "typed": {}}
 
-    monkeypatch.setattr(workspace, "_read_options", text_only)
+    monkeypatch.setattr(files, "read_options", text_only)
     slow = load_workspace(folder)
     for name in fast.frames:
         pd.testing.assert_frame_equal(fast.frames[name], slow.frames[name])

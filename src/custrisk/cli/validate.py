@@ -29,7 +29,7 @@ from custrisk.cli._common import (
 )
 from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
-from custrisk.data.workspace import REJECTS_FORMATS
+from custrisk.data.rejects import REJECTS_FORMATS
 from custrisk.errors import CheckFailed, UsageError
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 

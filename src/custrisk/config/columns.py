@@ -2,7 +2,7 @@
 
 :class:`ColumnSpec` holds one column's rules (type, range, allowed values, pattern,
 value check, recode, zero padding, scale, unit), parsed and checked from the config by
-:func:`_parse_column`. :func:`header_key` is what a file's header is matched to a
+:func:`parse_column`. :func:`header_key` is what a file's header is matched to a
 column on: width, case and traditional characters folded.
 """
 
@@ -128,7 +128,7 @@ def header_key(name: str) -> str:
     return text.translate(TRADITIONAL_TO_SIMPLIFIED)
 
 
-def _parse_column(name: str, node: Node) -> ColumnSpec:
+def parse_column(name: str, node: Node) -> ColumnSpec:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise node.error(
             None,

@@ -34,7 +34,7 @@ class SourcePart:
 
     ``partition`` holds the values a file's hive folders give declared columns
     (``month=2026-10/``), written only where the file has no such column; ``None`` is a
-    missing value. It is set for each file found (:func:`custrisk.data.workspace.source_files`),
+    missing value. It is set for each file found (:func:`custrisk.data.files.source_files`),
     never by a config."""
 
     file: str
@@ -46,7 +46,7 @@ class SourcePart:
     encoding: str | None = None
 
 
-def _parse_encoding(node: Node) -> str | None:
+def parse_encoding(node: Node) -> str | None:
     """``encoding``: a text encoding Python knows (``big5``, ``gbk``, ``utf-8``), or
     ``None`` to detect it. A folder whose exports were written in different encodings (one
     Big5, the others UTF-8) names it on the source that differs."""
@@ -64,7 +64,7 @@ def _parse_encoding(node: Node) -> str | None:
         ) from None
 
 
-def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tuple[SourcePart, ...]:
+def parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tuple[SourcePart, ...]:
     """The ``files:`` list: each entry's file (and sheet), rename (over the source's
     ``rename``) and ``values`` for declared columns the file does not have."""
     raw = node.get("files")
@@ -80,7 +80,7 @@ def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tup
         if not isinstance(item, Mapping):
             raise node.error(f"files[{i}]", "expected a mapping {file, rename, values}")
         pnode.check_keys(_PART_KEYS, required=("file",))
-        file, sheet = _parse_sheet(pnode, pnode.text("file", required=True))
+        file, sheet = parse_sheet(pnode, pnode.text("file", required=True))
         rename_raw = pnode.get("rename") or {}
         if not isinstance(rename_raw, Mapping):
             raise pnode.error("rename", "expected a mapping {file column: canonical column}")
@@ -125,7 +125,7 @@ def _parse_parts(node: Node, names: list[str], shared: Mapping[str, str]) -> tup
                 sheet=sheet,
                 rename=MappingProxyType(rename),
                 values=MappingProxyType(values),
-                encoding=_parse_encoding(pnode),
+                encoding=parse_encoding(pnode),
             )
         )
     return tuple(parts)
@@ -136,7 +136,7 @@ def is_excel_name(name: str) -> bool:
     return name.lower().endswith(EXCEL_SUFFIXES)
 
 
-def _parse_sheet(node: Node, file: str) -> tuple[str, str | None]:
+def parse_sheet(node: Node, file: str) -> tuple[str, str | None]:
     """The file and its sheet, from ``sheet:`` or ``FILE.xlsx#SHEET``."""
     sheet = node.get("sheet")
     if sheet is not None and not isinstance(sheet, str | int):
@@ -159,7 +159,7 @@ def _parse_sheet(node: Node, file: str) -> tuple[str, str | None]:
     return file, named
 
 
-def _parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
+def parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
     """A SQL source: the query and its URL (``env:NAME``, or a URL with no password)."""
     if "query" not in node.data and "url" not in node.data:
         return None, None

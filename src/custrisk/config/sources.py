@@ -16,13 +16,13 @@ from types import MappingProxyType
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
-from custrisk.config.columns import ColumnSpec, _parse_column
+from custrisk.config.columns import ColumnSpec, parse_column
 from custrisk.config.locations import (
     SourcePart,
-    _parse_encoding,
-    _parse_parts,
-    _parse_query,
-    _parse_sheet,
+    parse_encoding,
+    parse_parts,
+    parse_query,
+    parse_sheet,
 )
 
 DUPLICATE_POLICIES = ("keep_first", "keep_last", "reject_all")
@@ -324,7 +324,7 @@ def _parse_source(
     name: str, node: Node, *, labels: bool, dates: DateLimits = DateLimits()
 ) -> SourceSpec:
     node.check_keys(_SOURCE_KEYS, required=("columns",))
-    query, url = _parse_query(node, labels)
+    query, url = parse_query(node, labels)
     stacked = "files" in node.data
     if stacked and (labels or query is not None or "file" in node.data or "sheet" in node.data):
         raise node.error(
@@ -340,7 +340,7 @@ def _parse_source(
         file, sheet = "", None
     else:
         file = node.text("file", "<--labels>" if labels else f"query:{name}", required=True)
-        file, sheet = _parse_sheet(node, file)
+        file, sheet = parse_sheet(node, file)
     delimiter = node.text("delimiter", ",")
     if len(delimiter) != 1 or delimiter in '"\r\n':
         raise node.error(
@@ -352,7 +352,7 @@ def _parse_source(
     col_nodes = node.children("columns")
     if not col_nodes:
         raise node.error("columns", "no column is declared")
-    columns = tuple(_parse_column(cname, cnode) for cname, cnode in col_nodes.items())
+    columns = tuple(parse_column(cname, cnode) for cname, cnode in col_nodes.items())
     if decimal != ".":  # (the mark is the source's: each number column reads with it)
         columns = tuple(
             replace(c, decimal=decimal) if c.type in ("int", "float") else c for c in columns
@@ -416,7 +416,7 @@ def _parse_source(
         if str(dst) in rename.values():
             raise node.error(f"rename.{src}", f"a second file column maps to {dst!r}")
         rename[str(src)] = str(dst)
-    parts = _parse_parts(node, names, rename) if stacked else ()
+    parts = parse_parts(node, names, rename) if stacked else ()
     if parts:
         file = ", ".join(part.file for part in parts)
     checks = []
@@ -463,7 +463,7 @@ def _parse_source(
         dates=_parse_dates(node.child("dates"), dates),
         row_number=row_number,
         sheet=sheet,
-        encoding=_parse_encoding(node),
+        encoding=parse_encoding(node),
         query=query,
         url=url,
         parts=parts,

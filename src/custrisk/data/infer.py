@@ -45,29 +45,29 @@ from custrisk.config.columns import header_key
 from custrisk.data.exports import export_format, read_export
 from custrisk.data.headers import canonical_name, lower_header
 from custrisk.data.infer_columns import (
-    _ROW_NUMBERS,
     ID_FAULT_SHARE,
     ID_NAME,
-    _classify,
-    _customer_field,
-    _detect_id,
-    _mostly_unique,
+    ROW_NUMBERS,
     _name,
-    _plausible_range,
-    _row_number_header,
-    _row_numbers,
+    classify,
+    customer_field,
+    detect_id,
+    mostly_unique,
+    plausible_range,
+    row_number_header,
+    row_numbers,
 )
 from custrisk.data.infer_values import (
     DATE_ORDER_SHOWN,
     DATETIME_FORMATS,
     MONTH_FORMATS,
-    _count_unit,
     _cut,
-    _decimal_commas,
-    _several_units,
-    _with_unit,
-    _year_last,
-    _year_last_dates,
+    count_unit,
+    decimal_commas,
+    several_units,
+    with_unit,
+    year_last,
+    year_last_dates,
     year_last_formats,
 )
 from custrisk.data.text import decimal_point_value, null_variants, text_literal_values
@@ -281,16 +281,16 @@ def infer_table(
     texts = {h: _texts(table.column(h)) for h in headers}
     if samples is not None:
         samples.update(texts)
-    decimal = "," if delimiter != "," and _decimal_commas(texts) else "."
+    decimal = "," if delimiter != "," and decimal_commas(texts) else "."
     if decimal == ",":  # (1.234,56 and 0,614 judged as the cleaner will read them)
         texts = {h: [decimal_point_value(v) for v in values] for h, values in texts.items()}
     # 1, 2, 3, ... in the file's order (序号, No., a pandas index saved as Unnamed: 0)
-    counters = {h for h in headers if _row_numbers(h, texts[h], table.num_rows)}
+    counters = {h for h in headers if row_numbers(h, texts[h], table.num_rows)}
     if id_header is None:
         # a row number is the id only when no other column is (it restarts every month)
-        ordered = sorted(headers, key=lambda h: h in counters or _row_number_header(h))
-        id_header = _detect_id(ordered, texts, exclude=target_header)
-    elif not _mostly_unique(texts[id_header], table.num_rows):
+        ordered = sorted(headers, key=lambda h: h in counters or row_number_header(h))
+        id_header = detect_id(ordered, texts, exclude=target_header)
+    elif not mostly_unique(texts[id_header], table.num_rows):
         # As a detected id: a few repeated or blank ids are rejected while cleaning
         faults = table.num_rows - len(set(texts[id_header]))
         raise DataError(
@@ -300,7 +300,7 @@ def infer_table(
             hint="pick the column that identifies a customer, or leave --id-column out "
             "to use the row numbers",
         )
-    order, unclear = _year_last_dates(
+    order, unclear = year_last_dates(
         {h: v for h, v in texts.items() if h not in (id_header, target_header)}
     )
     if order is not None:
@@ -326,8 +326,8 @@ def infer_table(
         elif header == target_header:
             col = InferredColumn(header, _name(header, i, used), "string", "target", "--target")
         else:
-            unit, numbers = _count_unit(values)
-            kind, role, reason, pii = _classify(
+            unit, numbers = count_unit(values)
+            kind, role, reason, pii = classify(
                 header,
                 numbers if unit else values,
                 pa.string() if unit else table.column(header).type,
@@ -337,20 +337,20 @@ def infer_table(
             )
             if unit and kind in ("int", "float") and role == "feature":
                 reason = (
-                    f"{reason} written with the unit {unit} (e.g. {_cut(_with_unit(values, unit))})"
+                    f"{reason} written with the unit {unit} (e.g. {_cut(with_unit(values, unit))})"
                 )
             elif unit:  # not numbers once the unit is off after all
                 unit = None
-                kind, role, reason, pii = _classify(
+                kind, role, reason, pii = classify(
                     header, values, table.column(header).type, words_true, words_false, date_formats
                 )
             elif numbers and not pii:  # several units
-                kind, role, reason = "string", "ignored", _several_units(values)
+                kind, role, reason = "string", "ignored", several_units(values)
             if header in unclear and not pii:
                 kind, role, reason = "string", "ignored", unclear[header]
             elif header in counters:
-                kind, role, reason = "int", "ignored", _ROW_NUMBERS
-            elif kind == "date" and order is not None and _year_last(values):
+                kind, role, reason = "int", "ignored", ROW_NUMBERS
+            elif kind == "date" and order is not None and year_last(values):
                 reason = f"{reason}; {DATE_ORDER_SHOWN[order]}"
             if (
                 kind == "date"
@@ -363,12 +363,10 @@ def infer_table(
                     "the date each row was taken (the as-of date; not a feature)",
                     True,
                 )
-            lower, upper, bounded = _plausible_range(
-                header, kind, role, numbers if unit else values
-            )
+            lower, upper, bounded = plausible_range(header, kind, role, numbers if unit else values)
             if bounded:
                 reason = f"{reason}; {bounded}"
-            known, scale = _customer_field(header, kind, role, exact)
+            known, scale = customer_field(header, kind, role, exact)
             name = _name(header, i, used, known=known)
             if scale is not None and name == known:
                 kind = "float"  # (a scale applies to float columns)

@@ -16,15 +16,15 @@ import pyarrow as pa
 from custrisk.config.columns import header_key
 from custrisk.data.headers import ScaledField, canonical_name, scaled_field
 from custrisk.data.infer_values import (
-    _EMAIL,
-    _NUMBER,
-    _PHONE,
+    EMAIL,
+    NUMBER,
     NUMBER_SHARE,
+    PHONE,
     _cut,
-    _date_share,
-    _number_of,
     _share,
     _whole,
+    date_share,
+    number_of,
 )
 from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS
@@ -114,7 +114,7 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 _RESERVED = {"as_of", "and", "or", "not", "true", "false", ID_NAME}
 
 
-_ROW_NUMBERS = (
+ROW_NUMBERS = (
     "row numbers (1, 2, 3, ... in the file's order): they say where a row is, not who the "
     "customer is, and restart in every file"
 )
@@ -126,11 +126,11 @@ _ROW_NUMBER_HEADER = re.compile(
 )
 
 
-def _row_number_header(header: str) -> bool:
+def row_number_header(header: str) -> bool:
     return _ROW_NUMBER_HEADER.fullmatch(header_key(header)) is not None
 
 
-def _row_numbers(header: str, values: list[str], rows: int) -> bool:
+def row_numbers(header: str, values: list[str], rows: int) -> bool:
     """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, blank
     in a few rows at most (a report's totals and notes under the table); under a row
     number's header (序号, No.), any whole numbers rising from 0 or 1 (rows deleted after
@@ -141,12 +141,12 @@ def _row_numbers(header: str, values: list[str], rows: int) -> bool:
     numbers = [v.removesuffix(".0") for v in values]
     if numbers[0] not in ("0", "1") or not all(v.isdigit() for v in numbers):
         return False
-    if _row_number_header(header):
+    if row_number_header(header):
         return all(int(a) < int(b) for a, b in zip(numbers, numbers[1:], strict=False))
     return all(v == str(int(numbers[0]) + i) for i, v in enumerate(numbers))
 
 
-def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:
+def detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:
     """The first column whose header names an id and whose values are unique."""
     rows = max((len(v) for v in texts.values()), default=0)
     for header in headers:
@@ -158,7 +158,7 @@ def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | N
             or key.endswith(("_id", "_no", "编号", "id"))
             or canonical_name(header) == ID_NAME
         )
-        if named and rows and _mostly_unique(texts[header], rows) and not _leads_pii(texts[header]):
+        if named and rows and mostly_unique(texts[header], rows) and not _leads_pii(texts[header]):
             return header
     return None
 
@@ -169,16 +169,16 @@ def _detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | N
 ID_FAULT_SHARE = 0.1
 
 
-def _mostly_unique(values: list[str], rows: int) -> bool:
+def mostly_unique(values: list[str], rows: int) -> bool:
     return rows - len(set(values)) <= ID_FAULT_SHARE * rows
 
 
 def _leads_pii(values: list[str]) -> bool:
     sample = values[:2000]
-    return _share(sample, _PHONE) >= PII_SHARE or _share(sample, _EMAIL) >= PII_SHARE
+    return _share(sample, PHONE) >= PII_SHARE or _share(sample, EMAIL) >= PII_SHARE
 
 
-def _classify(
+def classify(
     header: str,
     values: list[str],
     arrow_type: pa.DataType,
@@ -201,9 +201,9 @@ def _classify(
         )
     if _PII_HEADER.search(header_key(header)) or _PII_HEADER.search(header):
         return "string", "pii", "the header names personal data", True
-    if _share(sample, _PHONE) >= PII_SHARE:
+    if _share(sample, PHONE) >= PII_SHARE:
         return "string", "pii", "mobile phone numbers", True
-    if _share(sample, _EMAIL) >= PII_SHARE:
+    if _share(sample, EMAIL) >= PII_SHARE:
         return "string", "pii", "e-mail addresses", True
     id_like = [v for v in sample if len(v) == 18]
     if len(id_like) >= PII_SHARE * len(sample):
@@ -228,11 +228,11 @@ def _classify(
         return "date", "feature", "dates: the feature is the age in days", False
     numbered = [v for v in sample if v not in NUMBER_BLANK_WORDS]  # 无, —, /: no number
     numbers = (
-        sum(1 for v in numbered if _NUMBER.fullmatch(v) or decorated_number(v)) / len(numbered)
+        sum(1 for v in numbered if NUMBER.fullmatch(v) or decorated_number(v)) / len(numbered)
         if numbered
         else 0.0
     )
-    dated = _date_share(numbered, header, date_formats)  # (nor a date: an unpaid bill's —)
+    dated = date_share(numbered, header, date_formats)  # (nor a date: an unpaid bill's —)
     if dated >= NUMBER_SHARE and dated >= numbers:
         return "date", "feature", "dates: the feature is the age in days", False
     if numbers >= NUMBER_SHARE:
@@ -255,7 +255,7 @@ _NOT_NEGATIVE_HEADER = re.compile(
 AGE_RANGE = (16, 100)
 
 
-def _plausible_range(
+def plausible_range(
     header: str, kind: str, role: str, values: list[str]
 ) -> tuple[float | None, float | None, str]:
     """(lower, upper, why) of a number feature whose header says what it measures, when
@@ -263,7 +263,7 @@ def _plausible_range(
     Nothing for other columns (a range is never guessed from the values alone)."""
     if role != "feature" or kind not in ("int", "float"):
         return None, None, ""
-    numbers = [n for n in map(_number_of, values) if n is not None]
+    numbers = [n for n in map(number_of, values) if n is not None]
     if not numbers:
         return None, None, ""
     key = header_key(header)
@@ -321,7 +321,7 @@ CUSTOMER_FIELDS: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
-def _customer_field(
+def customer_field(
     header: str, kind: str, role: str, exact: Collection[str | None] = ()
 ) -> tuple[str | None, ScaledField | None]:
     """The customer field (:data:`CUSTOMER_FIELDS`) a column is, by header and values,

@@ -17,7 +17,7 @@ from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
 NUMBER_SHARE = 0.95
 
-_NUMBER = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
+NUMBER = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 _INT = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.0*)?")
 _DATE = re.compile(
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{8}"
@@ -41,8 +41,8 @@ MONTH_FORMATS = ("%Y-%m", "%Y/%m", "%Y年%m月")
 #: and in no value in the other (_day_first).
 _YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2\d{4}( \d{1,2}:\d{2}(:\d{2})?)?")
 _DATE_HEADER = re.compile(r"date|day|_dt$|time|日期|时间|年月日", re.IGNORECASE)
-_PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 
 
 def _share(values: Sequence[str], pattern: re.Pattern[str]) -> float:
@@ -60,11 +60,11 @@ def _whole(value: str) -> bool:
     return found is not None and found[1] != "%" and found[0].is_integer()
 
 
-def _number_of(value: str) -> float | None:
+def number_of(value: str) -> float | None:
     """A value as the number cleaning reads it (thousands separators, a currency sign
     or unit, a percentage's hundredth), or ``None``: a comma only between thousands
     (``0,614`` is none, as cleaning rejects it)."""
-    if "," not in value or _NUMBER.fullmatch(value):
+    if "," not in value or NUMBER.fullmatch(value):
         try:
             return float(value.replace(",", ""))
         except ValueError:
@@ -77,7 +77,7 @@ def _number_of(value: str) -> float | None:
 _WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\D{1,6})")
 
 
-def _count_unit(values: list[str]) -> tuple[str | None, list[str]]:
+def count_unit(values: list[str]) -> tuple[str | None, list[str]]:
     """The one unit of :data:`COUNT_UNITS` a column's numbers are written with, and its
     values without it: most values carry it, and every other one is a plain number.
     ``(None, values)`` when the values are numbers in several such units (年 and 个月),
@@ -91,7 +91,7 @@ def _count_unit(values: list[str]) -> tuple[str | None, list[str]]:
         found = _WITH_UNIT.fullmatch(value)
         if found is not None and found[2] in COUNT_UNITS:
             units[found[2]] = units.get(found[2], 0) + 1
-        elif _NUMBER.fullmatch(value):
+        elif NUMBER.fullmatch(value):
             plain += 1
     carried = sum(units.values())
     if not units or carried + plain < NUMBER_SHARE * len(sample) or carried < plain:
@@ -106,11 +106,11 @@ def _without(value: str, unit: str) -> str:
     return value[: -len(unit)].rstrip() if value.endswith(unit) else value
 
 
-def _with_unit(values: list[str], unit: str) -> str:
+def with_unit(values: list[str], unit: str) -> str:
     return next(v for v in values if v.endswith(unit))
 
 
-def _several_units(values: list[str]) -> str:
+def several_units(values: list[str]) -> str:
     found = sorted(
         {m[2] for v in values[:5000] if (m := _WITH_UNIT.fullmatch(v)) and m[2] in COUNT_UNITS}
     )
@@ -120,7 +120,7 @@ def _several_units(values: list[str]) -> str:
     )
 
 
-def _decimal_commas(texts: dict[str, list[str]]) -> bool:
+def decimal_commas(texts: dict[str, list[str]]) -> bool:
     """Whether a table writes its numbers with decimal commas: a column's values are
     such numbers in 95% of its rows (plain whole numbers allowed among them), some with
     other than three digits after the comma (``1,234`` alone could be a thousand), and
@@ -151,7 +151,7 @@ _POINT_DECIMAL = re.compile(r"[+-]?\d+\.\d{1,2}|[+-]?0\.\d+|[+-]?\d+\.\d{4,}")
 DATE_ORDER_SHOWN = {"day": "day first (17/05/2023)", "month": "month first (05/17/2023)"}
 
 
-def _year_last(values: list[str]) -> list[re.Match[str]]:
+def year_last(values: list[str]) -> list[re.Match[str]]:
     """The dates with the year last among ``values``, when they are most of them."""
     sample = values[:5000]
     shaped = sum(1 for v in sample if _YEAR_LAST.fullmatch(v))
@@ -164,7 +164,7 @@ def _day_first(values: list[str]) -> str | None:
     """``"day"`` (17/05/2023), ``"month"`` (05/17/2023) or ``"unclear"`` (no value over
     12 in either place) for a column of dates with the year last; ``None`` for any other
     column (or one with values over 12 in both places: not dates)."""
-    found = _year_last(values)
+    found = year_last(values)
     if not found:
         return None
     first = any(int(m[1]) > 12 for m in found)
@@ -174,7 +174,7 @@ def _day_first(values: list[str]) -> str | None:
     return "day" if first else "month" if second else "unclear"
 
 
-def _year_last_dates(texts: dict[str, list[str]]) -> tuple[str | None, dict[str, str]]:
+def year_last_dates(texts: dict[str, list[str]]) -> tuple[str | None, dict[str, str]]:
     """The table's order of day and month in dates with the year last (one system wrote
     them all: a column that cannot tell takes the order its other columns show), and the
     columns of such dates left out, with why: no column tells the order, or two tell
@@ -207,7 +207,7 @@ def year_last_formats(order: str) -> tuple[str, ...]:
     return (*days, *(f"{d} %H:%M:%S" for d in days), *(f"{d} %H:%M" for d in days))
 
 
-def _date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
+def date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
     import pandas as pd
 
     shaped = [v for v in sample if _DATE.fullmatch(v)]

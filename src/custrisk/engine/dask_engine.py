@@ -36,7 +36,7 @@ import pandas as pd
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
-from custrisk.data.workspace import ValidationReport, require_usable
+from custrisk.data.validation import ValidationReport, require_usable
 from custrisk.engine.cluster import ENGINES, GATHER_CHUNK, dask_client, shared
 from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
 from custrisk.errors import UsageError

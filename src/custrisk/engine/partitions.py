@@ -6,7 +6,7 @@ are the pandas engine's (:func:`custrisk.data.load_workspace`).
 Every rule across rows gets the whole source's answer:
 
 - **Duplicates (exact rows, keys, id collisions)**: the rows of a source go to a bucket
-  by a stable hash of their *cleaned* key (:func:`custrisk.data.clean.clean_column_values`,
+  by a stable hash of their *cleaned* key (:func:`custrisk.data.clean_columns.clean_column_values`,
   the value the cleaner gives the row; the customer id for credit, ``txn_id`` for
   transactions...). Rows sharing a cleaned key — exact copies, repeated keys, different
   ids that normalise to one — are in one bucket, in the source's order (file, then
@@ -45,18 +45,15 @@ import pyarrow as pa
 from custrisk.config.locations import SourcePart
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
 from custrisk.data import Workspace
-from custrisk.data.clean import KnownIds, SourceResult, clean_column_values, clean_source
+from custrisk.data.clean import SourceResult, clean_source
+from custrisk.data.clean_columns import clean_column_values
 from custrisk.data.dates import credible_range_of_counts
+from custrisk.data.files import no_files, read_source_file, source_files
 from custrisk.data.issues import ISSUE_COLUMNS, RejectedKeys, with_values_typed
+from custrisk.data.known_ids import KnownIds
 from custrisk.data.orphans import Mismatch, Orphans, check_orphans, mismatch_of
-from custrisk.data.workspace import (
-    ValidationReport,
-    no_files,
-    pseudonymise_workspace,
-    read_source_file,
-    source_files,
-    source_report,
-)
+from custrisk.data.validation import ValidationReport, source_report
+from custrisk.data.workspace import pseudonymise_workspace
 from custrisk.engine.cluster import ShuffleFolder, dask_client, shared
 from custrisk.errors import DataError, UsageError
 from custrisk.io.readers import RawTable

@@ -1,6 +1,6 @@
 """A CSV file's rows read into Arrow, every record mapped to its physical line.
 
-:class:`_CsvReader` parses the data lines after the header with Arrow (typed columns
+:class:`CsvReader` parses the data lines after the header with Arrow (typed columns
 where asked, text where a value does not parse), leaves out the lines that cannot be
 rows (:mod:`custrisk.io.csv_lines` finds them) as :class:`BadRow`, and numbers each row
 with its line in the file; a file cut off mid-write is refused.
@@ -58,7 +58,7 @@ class BadRow:
     cells: tuple[str | None, ...] = ()
 
 
-class _CsvReader:
+class CsvReader:
     """One CSV file read into Arrow, with every record mapped to its physical line."""
 
     def __init__(

@@ -57,7 +57,7 @@ UNNAMED = "\x00unnamed:"
 INDEX = "\x00index"
 
 
-def _check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
+def check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
     """Refuse a column with a blank header that does not hold rising whole numbers (a
     pandas index: 0, 1, 2, ..., or the rows a filter kept): its values would be lost."""
     values = [v.strip() if v is not None else "" for v in column.to_pylist()]
@@ -75,7 +75,7 @@ def _check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -
         previous = number
 
 
-def _check_unnamed_empty(
+def check_unnamed_empty(
     table: pa.Table, unnamed: Sequence[str], lines: np.ndarray, path: Path
 ) -> None:
     """Refuse a value in a column whose header field is blank: it would be lost."""
@@ -136,7 +136,7 @@ def _refuse_a_title_line(
             return
 
 
-def _read_header(
+def read_header(
     path: Path, scan: TextScan, delimiter: str, max_header_bytes: int
 ) -> tuple[list[str], int]:
     """The header's names and the byte offset where the data starts."""

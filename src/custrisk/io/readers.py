@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from custrisk.config.columns import header_key
 from custrisk.errors import DataError
 from custrisk.io.cells import cell_text, table_from_columns
-from custrisk.io.csv_reader import BadRow, _CsvReader
+from custrisk.io.csv_reader import BadRow, CsvReader
 from custrisk.io.encoding import (
     normalise_encoding,
     scan_ahead,
@@ -40,12 +40,12 @@ from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.io.header import (
     INDEX,
     UNNAMED,
-    _check_row_numbers,
-    _check_unnamed_empty,
     _match_header,
-    _read_header,
     _shown,
+    check_row_numbers,
+    check_unnamed_empty,
     looks_like_data,
+    read_header,
     shown_names,
 )
 from custrisk.privacy import mask_pii_text
@@ -293,7 +293,7 @@ def read_raw(
         max_line_bytes=max_line_bytes,
         max_lines=None if max_rows is None else head_lines(max_rows),
     )
-    header, header_end = _read_header(path, scan, delimiter, max_header_bytes)
+    header, header_end = read_header(path, scan, delimiter, max_header_bytes)
     unnamed = [name for name in header if name.startswith(UNNAMED)]
     index = header[:1] if header[0] == INDEX else []
     named = [name for name in header if not name.startswith(UNNAMED) and name != INDEX]
@@ -303,7 +303,7 @@ def read_raw(
     else:
         chosen, folded = _match_header(named, columns, path)
     types = {**(typed or {}), **dict.fromkeys(dictionary_columns, DICTIONARY_TEXT)}
-    reader = _CsvReader(
+    reader = CsvReader(
         path,
         scan,
         header,
@@ -319,9 +319,9 @@ def read_raw(
         unnamed=[*index, *unnamed],
     )
     table, lines, bad_rows = reader.read()
-    _check_unnamed_empty(table, unnamed, lines, path)
+    check_unnamed_empty(table, unnamed, lines, path)
     if index:
-        _check_row_numbers(table.column(INDEX), lines, path)
+        check_row_numbers(table.column(INDEX), lines, path)
     table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
     if max_rows is not None and table.num_rows > max_rows:
         left_out = int(lines[max_rows])  # the line of the first row left out

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from custrisk.data import load_labels
-from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
+from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config

@@ -22,12 +22,8 @@ from custrisk.config.profiles import files_layout, folder_layout
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
-from custrisk.data.workspace import (
-    label_faults,
-    label_rejects_summary,
-    require_labels,
-    require_usable,
-)
+from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
+from custrisk.data.validation import require_usable
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,

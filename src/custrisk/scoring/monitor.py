@@ -14,7 +14,7 @@ import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
-from custrisk.data.workspace import label_faults, label_rejects_summary, require_labels
+from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
     CompareConfig,

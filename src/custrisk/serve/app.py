@@ -39,7 +39,7 @@ from custrisk.errors import CustriskError
 from custrisk.io.atomic import ensure_dir
 from custrisk.privacy import mask_pii_text
 from custrisk.scoring.records import RecordScorer
-from custrisk.serve.request import Call, _Problem
+from custrisk.serve.request import Call, Problem
 from custrisk.serve.routes import (
     _docs,
     _healthz,
@@ -52,7 +52,7 @@ from custrisk.serve.routes import (
 )
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
-from custrisk.serve.state import MicroBatcher, RateLimiter, ServiceState, _follow_board
+from custrisk.serve.state import MicroBatcher, RateLimiter, ServiceState, follow_board
 from custrisk.serve.store import BackgroundWriter, DecisionStore, TokenInfo, now_text, token_hash
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def create_app(
         if seat is not None:
             assert state.scorer is not None
             seat.board.take_seat(seat.slot, os.getpid(), seat.generation, state.scorer.model_id)
-            follower = asyncio.get_running_loop().create_task(_follow_board(state))
+            follower = asyncio.get_running_loop().create_task(follow_board(state))
         yield
         if follower is not None:
             follower.cancel()
@@ -149,21 +149,21 @@ def _endpoint(
                 call.caller = _authorise(state, request, scope).token_id
                 wait = state.limiter.take(call.caller)
                 if wait > 0:
-                    raise _Problem(
+                    raise Problem(
                         429,
                         f"rate limit: at most {state.settings.rate:g} requests/s per token "
                         f"(bursts of {state.settings.burst})",
                         headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
             response = await handler(state, request, call)
-        except _Problem as problem:
+        except Problem as problem:
             response = problem.response()
             call.note = problem.message[:200]
         except CustriskError as exc:
-            response = _Problem(422, mask_pii_text(exc.one_line())).response()
+            response = Problem(422, mask_pii_text(exc.one_line())).response()
         except Exception:  # a bug: logged without the request's data, answered 500
             log.exception("internal error on %s %s", request.method, request.url.path)
-            response = _Problem(500, "internal error; see the service log").response()
+            response = Problem(500, "internal error; see the service log").response()
         if not public:
             state.log_access(
                 {
@@ -192,13 +192,13 @@ def _authorise(state: ServiceState, request: Request, scope: str) -> TokenInfo:
     kind, _, secret = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="custrisk"'}
     if kind.lower() != "bearer" or not secret.strip():
-        raise _Problem(401, "missing bearer token (Authorization: Bearer TOKEN)", headers=challenge)
+        raise Problem(401, "missing bearer token (Authorization: Bearer TOKEN)", headers=challenge)
     state.refresh_tokens()
     info = state.tokens.get(token_hash(secret.strip()))
     if info is None:
-        raise _Problem(401, "unknown or revoked token", headers=challenge)
+        raise Problem(401, "unknown or revoked token", headers=challenge)
     if scope not in info.scopes:
-        raise _Problem(403, f"token {info.token_id} lacks the {scope!r} scope")
+        raise Problem(403, f"token {info.token_id} lacks the {scope!r} scope")
     return info
 
 

@@ -10,7 +10,7 @@ from custrisk.scoring.records import RecordScorer
 
 JSON_TYPE = "application/json"
 
-_DOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>custrisk serve</title>
+DOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>custrisk serve</title>
 <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
 <body><div id="ui"><p>custrisk decision service: the OpenAPI document is at
 <a href="/openapi.json">/openapi.json</a>.</p></div>

@@ -1,5 +1,5 @@
 """A request to the decision service as the routes see it: the HTTP error answer
-(:class:`_Problem`), the access log's record of a call (no personal data), and a JSON
+(:class:`Problem`), the access log's record of a call (no personal data), and a JSON
 body parsed with its depth and strings checked."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 
-class _Problem(Exception):
+class Problem(Exception):
     """An HTTP error answer: status, a one-line message, optional details."""
 
     def __init__(
@@ -58,9 +58,9 @@ def _json(body: bytes) -> Any:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise _Problem(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
+        raise Problem(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Problem(400, f"the body is not valid JSON: {exc}") from None
+        raise Problem(400, f"the body is not valid JSON: {exc}") from None
     _check_json(data)
     return data
 
@@ -77,7 +77,7 @@ def _check_json(data: Any) -> None:
         if not isinstance(value, (dict, list)):
             continue
         if depth > MAX_JSON_DEPTH:
-            raise _Problem(
+            raise Problem(
                 400, f"the body nests deeper than {MAX_JSON_DEPTH} levels (at {place or '$'})"
             )
         if isinstance(value, dict):
@@ -93,7 +93,7 @@ def _check_text(text: str, place: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise _Problem(
+        raise Problem(
             400,
             f"{place} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which no "
             "UTF-8 text can hold: send the character whole (one outside the BMP as a pair)",

@@ -17,9 +17,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from custrisk import __version__
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
-from custrisk.serve.openapi import _DOCS_PAGE, openapi_document
-from custrisk.serve.request import Call, _json, _Problem
-from custrisk.serve.state import ServiceState, _decide, _notify
+from custrisk.serve.openapi import DOCS_PAGE, openapi_document
+from custrisk.serve.request import Call, Problem, _json
+from custrisk.serve.state import ServiceState, _notify, decide
 
 #: How long a repeated 简道云 delivery waits for the first one's answer.
 DELIVERY_WAIT_SECONDS = 30.0
@@ -30,7 +30,7 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     limit = state.settings.max_body
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _Problem(
+        raise Problem(
             413, f"request body of {int(declared):,} bytes is over the {limit:,}-byte limit"
         )
     chunks: list[bytes] = []
@@ -38,7 +38,7 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _Problem(413, f"request body is over the {limit:,}-byte limit")
+            raise Problem(413, f"request body is over the {limit:,}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -49,21 +49,21 @@ async def _score(state: ServiceState, request: Request, call: Call) -> Response:
         records = data["records"]
         single = False
         if not isinstance(records, list):
-            raise _Problem(422, "'records' must be a list of objects")
+            raise Problem(422, "'records' must be a list of objects")
     elif isinstance(data, Mapping):
         records, single = [data], True
     elif isinstance(data, list):
         records, single = data, False
     else:
-        raise _Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
+        raise Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
     if len(records) > state.settings.max_batch:
-        raise _Problem(
+        raise Problem(
             413, f"{len(records):,} records in one request; at most {state.settings.max_batch:,}"
         )
     call.records = len(records)
     problems = state.scorer.check(records) if state.scorer is not None else []
     if problems:  # the shape of this request's records, before it waits for a batch
-        raise _Problem(422, RecordError(problems).one_line(), details=problems)
+        raise Problem(422, RecordError(problems).one_line(), details=problems)
     assert state.batcher is not None
     results = await state.batcher.submit(list(records), call.caller)
     call.decisions = [r["decision_id"] for r in results]
@@ -79,7 +79,7 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
     call.caller = "jiandaoyun"
     body = await _body(state, request)
     if state.jdy_secret is None:
-        raise _Problem(
+        raise Problem(
             503, f"the 简道云 hook is off: set {state.settings.jdy_secret_env} and restart"
         )
     why = verify(
@@ -90,7 +90,7 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
         given=request.headers.get("x-jdy-signature"),
     )
     if why is not None:
-        raise _Problem(401, f"简道云 push refused: {why}")
+        raise Problem(401, f"简道云 push refused: {why}")
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
     loop = asyncio.get_running_loop()
     first = await loop.run_in_executor(
@@ -103,7 +103,7 @@ async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Resp
         ),
     )
     if not first:
-        raise _Problem(
+        raise Problem(
             401,
             "简道云 push refused: this signed push was accepted already under another "
             "deliver id (a replay); 简道云 signs each push with a new nonce",
@@ -131,7 +131,7 @@ def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | Non
         if earlier is not None:
             return earlier
         if time.monotonic() > deadline:
-            raise _Problem(
+            raise Problem(
                 503,
                 f"delivery {deliver_id} is still being handled; retry later",
                 headers={"Retry-After": "5"},
@@ -147,7 +147,7 @@ async def _jiandaoyun_push(
     data = _json(body)
     profile = state.profile or identity_profile()
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
-        raise _Problem(422, 'expected {"op": ..., "data": {...}}')
+        raise Problem(422, 'expected {"op": ..., "data": {...}}')
     op = str(data.get("op", ""))
     if op not in profile.ops:
         call.note = f"op {op} ignored"
@@ -159,7 +159,7 @@ async def _jiandaoyun_push(
     results = await loop.run_in_executor(
         None,
         functools.partial(
-            _decide,
+            decide,
             state,
             [record],
             caller="jiandaoyun",
@@ -232,4 +232,4 @@ async def _openapi(state: ServiceState, request: Request, call: Call) -> Respons
 
 
 async def _docs(state: ServiceState, request: Request, call: Call) -> Response:
-    return HTMLResponse(_DOCS_PAGE)
+    return HTMLResponse(DOCS_PAGE)

@@ -21,7 +21,7 @@ from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile
-from custrisk.serve.request import _Problem
+from custrisk.serve.request import Problem
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
 from custrisk.serve.store import (
@@ -189,7 +189,7 @@ class ServiceState:
             self.writer.access_line(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-async def _follow_board(state: ServiceState) -> None:
+async def follow_board(state: ServiceState) -> None:
     """Switch this worker to a model version another worker published."""
     assert state.seat is not None
     loop = asyncio.get_running_loop()
@@ -202,7 +202,7 @@ async def _follow_board(state: ServiceState) -> None:
                 log.exception("worker %d: switching models failed", state.seat.slot)
 
 
-def _decide(
+def decide(
     state: ServiceState,
     records: Sequence[Any],
     *,
@@ -231,7 +231,7 @@ def _decide(
     try:
         batch = scorer.score(records, ids=record_ids)
     except RecordError as exc:
-        raise _Problem(422, exc.one_line(), details=exc.problems) from None
+        raise Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()
     pii = {f.header for f in scorer.fields if f.pii} | {f.name for f in scorer.fields if f.pii}
     stored = []
@@ -337,8 +337,8 @@ class MicroBatcher:
             records = [r for job in jobs for r in job.records]
             callers = [job.caller for job in jobs for _ in job.records]
             try:
-                answers = _decide(self.state, records, caller=callers, channel="api")
-            except _Problem:
+                answers = decide(self.state, records, caller=callers, channel="api")
+            except Problem:
                 pass  # one request's bad record: score them apart
             else:
                 out: list[list[dict[str, Any]] | BaseException] = []
@@ -354,7 +354,7 @@ class MicroBatcher:
         results: list[list[dict[str, Any]] | BaseException] = []
         for job in jobs:
             try:
-                results.append(_decide(self.state, job.records, caller=job.caller, channel="api"))
+                results.append(decide(self.state, job.records, caller=job.caller, channel="api"))
             except Exception as exc:  # noqa: BLE001 - answered to that request
                 results.append(exc)
         return results

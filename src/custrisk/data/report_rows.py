@@ -1,0 +1,145 @@
+"""A report's own rows among an export's records: its header repeated (two exports
+joined, a paged report), totals (合计, 小计, Total) and notes (制表人：...), each
+rejected once as such rather than as a customer or for its blank fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custrisk.config.columns import TEXT_TYPES, header_key
+from custrisk.config.sources import SourceSpec
+from custrisk.data._arrays import as_numpy, text_array
+from custrisk.data.issues import DROPPED, Issues, Values
+from custrisk.data.known_ids import KnownIds
+from custrisk.data.text import normalised_id, note_words, totals_words
+from custrisk.io.readers import RawTable
+
+
+def header_rows(
+    spec: SourceSpec,
+    specs: Sequence[SourceSpec],
+    tables: Sequence[RawTable],
+    out: pd.DataFrame,
+    file_of: np.ndarray,
+    issues: Issues,
+) -> None:
+    """Reject the lines that repeat their file's header (two exports joined with
+    ``cat``, a paged report's header on every page) as such: the key column holds its
+    own header there, which no customer or record has (in a table whose ids are line
+    numbers, any text column). Listed once, not also for every field that is no number
+    or date, and not counted as a customer whose rows were rejected: in a flat table it
+    would otherwise be scored, every feature blank."""
+    if spec.key is None or spec.key not in out.columns:
+        return
+    names = _label_columns(spec)
+    found = np.zeros(len(out), dtype=bool)
+    for name in names:
+        values = text_array(out[name])
+        folded = name != spec.key  # a key is an id, normalised; other text is as written
+        for i, (table, table_spec) in enumerate(zip(tables, specs, strict=True)):
+            heads = {
+                h.lstrip("\ufeff").strip() if folded else normalised_id(h.lstrip("\ufeff"))
+                for h in table.header
+                if header_key(table_spec.rename.get(h, h)) == header_key(name)
+            }
+            heads |= {"\ufeff" + h for h in heads}
+            if heads:
+                # (one hash lookup a value: 0.08 s for 24 million transaction ids)
+                found |= (file_of == i) & as_numpy(pc.is_in(values, pa.array(sorted(heads))))
+    if found.any():
+        issues.instead(found)
+        issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
+
+
+def _label_columns(spec: SourceSpec) -> list[str]:
+    """Where a report's own rows (its header again, 合计, 制表人：...) show their label: the
+    id column, or every text column of a table whose ids are line numbers."""
+    assert spec.key is not None
+    if spec.key == spec.row_number:
+        return [c.name for c in spec.columns if c.type in ("string", "category")]
+    return [spec.key] if spec.column(spec.key).type in TEXT_TYPES else []
+
+
+def _labelled(values: pd.Series, words: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    """The rows of ``values`` whose text ``words`` finds (a category's once per value)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = words(pa.array(values.cat.categories.astype("str")))
+        if not labels.any():
+            return np.zeros(len(values), dtype=bool)
+        return np.isin(values.cat.codes.to_numpy(), np.flatnonzero(labels))
+    return words(pa.array(values.array))
+
+
+def totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    """Reject the totals rows of a spreadsheet report (合计, 小计, Total) in the customer
+    table: a row that sums the others is no customer to score. The label is looked for
+    in the id column, or in every text column when the file has no id (line numbers).
+    A totals row is listed once, as such, not also for the blank fields it has."""
+    if spec.key is None:
+        return
+    names = _label_columns(spec)
+    unfound = np.ones(len(out), dtype=bool)  # (a row is one totals row, found once)
+    for name in names:
+        values = out[name]
+        # (an id is cleaned already: NFKC, no spaces, upper case)
+        normalised = spec.column(name).type == "id"
+        found = _labelled(values, partial(totals_words, normalised=normalised))
+        found &= unfound
+        if found.any():
+            issues.instead(found)
+            issues.add(found, name, "total_row", values, DROPPED)
+            unfound &= ~found
+
+
+def note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    """Reject the notes of a spreadsheet report in the customer table (制表人：张三, 备注：...,
+    数据来源：核心系统 under the table): a row whose only value is such a note, in the id
+    column or, in a table without ids, in any text column. It was scored as a customer
+    with every feature blank, the note as its id. Listed once, as ``note_row``."""
+    if spec.key is None:
+        return
+    names = _label_columns(spec)
+    found = np.zeros(len(out), dtype=bool)
+    for name in names:
+        found |= _labelled(out[name], note_words)
+    if not found.any():
+        return
+    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
+    rows = np.flatnonzero(found)
+    given = out.iloc[rows][others].notna().sum(axis=1).to_numpy()
+    found[:] = False
+    found[rows[given == 1]] = True  # the note alone in its row
+    if found.any():
+        issues.instead(found)
+        label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
+        issues.add(found, label, "note_row", out[label], DROPPED)
+
+
+def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
+    """Reject the totals rows of a linked export (合计 in its customer column) and its
+    report notes (制表人：张三) as such, rather than as orphans or for their blank fields.
+    Only the values that are no customer id are looked at: the dictionary's entries
+    after the ids."""
+    if not isinstance(shown, pa.DictionaryArray):
+        return
+    dictionary = shown.dictionary
+    start = len(known) if len(dictionary) >= len(known) else 0
+    others = dictionary.slice(start)
+    indices: np.ndarray | None = None
+    # (a report's note under the table, 制表人：张三, is no customer either: as such, not
+    # as an orphan)
+    for rule, labels in (("total_row", totals_words(others)), ("note_row", note_words(others))):
+        if not labels.any():
+            continue
+        if indices is None:
+            indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
+        found = np.isin(indices, np.flatnonzero(labels) + start)
+        issues.instead(found)
+        issues.add(found, column, rule, shown, DROPPED)

@@ -389,6 +389,8 @@ def test_the_header_dictionary_matches_normalised_headers() -> None:
         ("服务单号", "event_id"),
         ("发生日期", "event_date"),
         ("接触渠道", "channel"),
+        ("已用额度", "outstanding_balance"),  # beside 授信额度 in a limit's table
+        ("已用授信额度（元）", "outstanding_balance"),
     ],
 )
 def test_headers_of_a_new_users_service_export_are_recognised(header: str, name: str) -> None:

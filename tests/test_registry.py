@@ -101,6 +101,22 @@ def test_versions_increase_and_resolve(tmp_path: Path) -> None:
     assert (first.path / MODEL_FILE).stat().st_mode & 0o777 == 0o600
 
 
+def test_a_model_names_folder_is_its_latest_version_wherever_the_registry_is(
+    tmp_path: Path,
+) -> None:
+    # -m models/logistic, as a user points at the folder train printed, with another
+    # --models-dir (or none): the folder's versions, not a NAME in the registry
+    _save(tmp_path, 1)
+    _save(tmp_path, 2)
+    elsewhere = tmp_path / "other"
+    assert resolve_model(str(tmp_path / "demo"), elsewhere).model_id == "demo@2"
+    assert resolve_model(f"{tmp_path / 'demo'}@1", elsewhere).path == tmp_path / "demo" / "1"
+    with pytest.raises(ModelArtifactError, match=r"model 'demo' has no version 7 in"):
+        resolve_model(f"{tmp_path / 'demo'}@7", elsewhere)
+    with pytest.raises(ModelArtifactError, match=r"not a model folder, NAME or NAME@VERSION"):
+        resolve_model(str(tmp_path / "other"), elsewhere)  # no such folder
+
+
 @pytest.mark.parametrize(
     "spec,message",
     [

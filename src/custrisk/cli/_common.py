@@ -139,7 +139,8 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Model: a folder, NAME (its latest version) or NAME@VERSION.",
+        help="Model: a version's folder (models/NAME/2), a name's folder or NAME (its "
+        "latest version), or NAME@VERSION.",
         show_default=False,
     ),
 ]

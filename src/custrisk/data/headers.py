@@ -199,6 +199,15 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "欠款余额",
         "用信余额",
         "应收余额",
+        # the drawn part of a credit line, as a limit's table beside 授信额度 says it
+        "已用额度",
+        "已用授信",
+        "已用授信额度",
+        "已使用额度",
+        "用信金额",
+        "used limit",
+        "used credit",
+        "credit used",
     ),
     "overdue_amount": (
         "overdue_amount",

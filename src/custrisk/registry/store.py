@@ -152,6 +152,10 @@ def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> Mo
             str(card.get("name", as_path.parent.name)), int(card.get("version", 0) or 0), as_path
         )
     name, _, version_text = spec.partition("@")
+    folder = Path(name)
+    if not NAME_RE.fullmatch(name) and folder.is_dir() and versions(folder.parent, folder.name):
+        # a model name's folder of versions (models/logistic): its latest, or @VERSION
+        root, name = folder.parent, folder.name
     if not NAME_RE.fullmatch(name) or (version_text and not version_text.isdigit()):
         raise ModelArtifactError(
             f"model {spec!r} not found: not a model folder, NAME or NAME@VERSION",

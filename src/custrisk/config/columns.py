@@ -143,18 +143,7 @@ def parse_column(name: str, node: Node) -> ColumnSpec:
         if value is None:
             bounds[bound] = None
         elif ctype == "date":
-            if isinstance(value, dt.datetime):
-                value = value.date()
-            if isinstance(value, str):
-                try:
-                    value = dt.date.fromisoformat(value)
-                except ValueError:
-                    raise node.error(
-                        bound, f"{value!r} is not a date", hint="write dates as YYYY-MM-DD"
-                    ) from None
-            if not isinstance(value, dt.date):
-                raise node.error(bound, f"expected a date YYYY-MM-DD, got {value!r}")
-            bounds[bound] = value
+            bounds[bound] = date_value(node, bound, value)
         elif ctype in ("int", "float"):
             bounds[bound] = node.number(bound)
         else:
@@ -313,3 +302,19 @@ def _pattern_problem(pattern: str) -> str | None:
     if detail.startswith("invalid repetition size"):
         return f"{detail} (RE2 repeats at most 1000 times)"
     return detail
+
+
+def date_value(node: Node, key: str, value: Any) -> dt.date:
+    """A date written in the config as YYYY-MM-DD."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise node.error(
+                key, f"{value!r} is not a date", hint="write dates as YYYY-MM-DD"
+            ) from None
+    if not isinstance(value, dt.date):
+        raise node.error(key, f"expected a date YYYY-MM-DD, got {value!r}")
+    return value

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
-from custrisk.config.columns import ColumnSpec, parse_column
+from custrisk.config.columns import ColumnSpec, date_value, parse_column
 from custrisk.config.locations import (
     SourcePart,
     parse_encoding,
@@ -293,7 +293,7 @@ def _parse_dates(node: Node, inherited: DateLimits) -> DateLimits:
     node.check_keys(_DATES_KEYS)
     not_before = inherited.not_before
     if "not_before" in node.data:
-        not_before = _date_value(node, "not_before", node.get("not_before"))
+        not_before = date_value(node, "not_before", node.get("not_before"))
     days_ahead = inherited.days_ahead
     if "days_ahead" in node.data:
         days_ahead = node.number("days_ahead", minimum=0, integer=True)
@@ -302,22 +302,6 @@ def _parse_dates(node: Node, inherited: DateLimits) -> DateLimits:
         days_ahead=days_ahead,
         ahead_of=node.text("ahead_of", inherited.ahead_of, allowed=DATES_AHEAD_OF),
     )
-
-
-def _date_value(node: Node, key: str, value: Any) -> dt.date:
-    """A date written in the config as YYYY-MM-DD."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            raise node.error(
-                key, f"{value!r} is not a date", hint="write dates as YYYY-MM-DD"
-            ) from None
-    if not isinstance(value, dt.date):
-        raise node.error(key, f"expected a date YYYY-MM-DD, got {value!r}")
-    return value
 
 
 def _parse_source(

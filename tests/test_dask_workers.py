@@ -186,14 +186,14 @@ def test_the_as_of_date_of_counted_event_days(
     transactions.loc[transactions.index[:3], "txn_date"] = late  # three stray dates
     frames["transactions"] = transactions
     stray = replace(workspace, frames=frames)
-    with caplog.at_level(logging.WARNING, logger="custrisk.indicators.compute"):
+    with caplog.at_level(logging.WARNING, logger="custrisk.indicators.as_of"):
         want = resolve_as_of(stray.present_frames(), config)
     whole_warnings = [r.getMessage() for r in caplog.records]
     assert any("are ignored for the as-of date" in m for m in whole_warnings)
     caplog.clear()
     parts, _ = split_workspace(stray, buckets)
     counts = [event_day_counts(p.present_frames(), config) for p in parts]
-    with caplog.at_level(logging.WARNING, logger="custrisk.indicators.compute"):
+    with caplog.at_level(logging.WARNING, logger="custrisk.indicators.as_of"):
         got = resolve_as_of_of_counts(counts, config)
     assert got == want and want[1] == "data"
     assert [r.getMessage() for r in caplog.records] == whole_warnings

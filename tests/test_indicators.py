@@ -615,7 +615,7 @@ def test_an_as_of_date_beyond_every_window_is_refused(caplog: pytest.LogCaptureF
     with pytest.raises(DataError, match=r"^as_of in the indicator config 2026-01-31 is 575 "):
         compute_indicators(make_frames(), cfg)
     # One day less: the 12m window holds the last event; a gap of a month and more warns.
-    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+    with caplog.at_level("WARNING", logger="custrisk.indicators.as_of"):
         result = compute_indicators(make_frames(), config(**WINDOWED), as_of="2025-07-04")
     assert result.frame["x_12m"].tolist() == [1, 0, 0]
     assert [m for r in caplog.records if "latest event" in (m := r.getMessage())] == [
@@ -628,11 +628,11 @@ def test_an_as_of_date_beyond_every_window_is_refused(caplog: pytest.LogCaptureF
 def test_an_as_of_date_a_month_after_the_data_is_taken_quietly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+    with caplog.at_level("WARNING", logger="custrisk.indicators.as_of"):
         compute_indicators(make_frames(), config(**WINDOWED), as_of="2024-08-05")  # 31 days
     assert "latest event" not in caplog.text
     # Indicators over all time never leave every window empty: a warning only.
-    with caplog.at_level("WARNING", logger="custrisk.indicators.compute"):
+    with caplog.at_level("WARNING", logger="custrisk.indicators.as_of"):
         result = compute_indicators(make_frames(), config(x=txn(agg="count")), as_of="2030-01-01")
     assert result.frame["x"].tolist() == [7, 2, 0]
     assert "--as-of 2030-01-01 is 2006 days after the latest event date" in caplog.text

@@ -48,7 +48,7 @@ from custrisk.indicators import (
     resolve_as_of,
     resolve_as_of_of_counts,
 )
-from custrisk.indicators.compute import DayCounts
+from custrisk.indicators.as_of import DayCounts
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel

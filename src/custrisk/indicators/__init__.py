@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from custrisk.indicators.as_of import resolve_as_of_of_counts
 from custrisk.indicators.compute import (
     IndicatorResult,
     columns_read,
     compute_indicators,
     event_day_counts,
     resolve_as_of,
-    resolve_as_of_of_counts,
 )
 from custrisk.indicators.config import (
     default_config_path,

@@ -1,0 +1,210 @@
+"""The as-of date the windows end at, and day numbers: a date given as ``--as-of`` or in
+the config checked against the data's event dates (:func:`check_given_as_of`), the latest
+credible event date found from the event days counted in parts of the customers
+(:func:`resolve_as_of_of_counts`), and the warning for isolated later dates ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range_of_counts
+from custrisk.errors import DataError, UsageError
+from custrisk.indicators.spec import IndicatorConfig, Window
+
+logger = logging.getLogger(__name__)
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def as_day(value: dt.date | str | Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise UsageError(
+            f"as-of date {value!r} is not a date", hint="write it as YYYY-MM-DD"
+        ) from None
+
+
+def day_number(day: dt.date) -> float:
+    return float((day - EPOCH).days)
+
+
+def date_of_day(day: float) -> dt.date:
+    """The date of a day number; a DataError for one outside the years 1-9999."""
+    try:
+        return EPOCH + dt.timedelta(days=int(day))
+    except OverflowError:
+        raise DataError(
+            f"the latest event date, {_day_text(day)}, is outside the years 1 to 9999",
+            hint="correct the date in the export, or pass --as-of",
+        ) from None
+
+
+def _day_text(day: float) -> str:
+    """A day number as YYYY-MM-DD (NumPy's calendar reaches far beyond the year 9999)."""
+    return str(np.datetime64(int(day), "D"))
+
+
+def warn_ignored(source: str, column: str | None, limit: float, count: int, latest: float) -> None:
+    logger.warning(
+        "%s: %d %s values after %s (more than %d days after the latest credible "
+        "date) are ignored for the as-of date, e.g. %s; their rows fall after the "
+        "as-of date and count in no window: correct them or pass --as-of",
+        source,
+        count,
+        column,
+        _day_text(limit),
+        DEFAULT_DAYS_AHEAD,
+        _day_text(latest),
+    )
+
+
+#: Each source's distinct event days (day numbers) and how many rows have each.
+DayCounts = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def resolve_as_of_of_counts(
+    parts: Sequence[DayCounts], config: IndicatorConfig, as_of: dt.date | str | None = None
+) -> tuple[dt.date, str]:
+    """:func:`resolve_as_of` of the whole data from the :func:`event_day_counts` of its
+    parts: the same date and origin (and the same warnings)."""
+    given = as_day(as_of) if as_of is not None else config.as_of
+    if given is not None:
+        origin = "argument" if as_of is not None else "config"
+        spans = []
+        for name, settings in config.sources.items():
+            days_in = [part[name][0] for part in parts if name in part and part[name][0].size]
+            if days_in:
+                first = min(float(days.min()) for days in days_in)
+                last = max(float(days.max()) for days in days_in)
+                spans.append(DateSpan(name, settings.date, first, last))
+        check_given_as_of(given, origin, spans, config)
+        return given, origin
+    latest = []
+    for name, settings in config.sources.items():
+        found_in = [part[name] for part in parts if name in part]
+        if not found_in:
+            continue
+        values = np.concatenate([days for days, _ in found_in])
+        counts = np.concatenate([n for _, n in found_in])
+        distinct, inverse = np.unique(values.astype(np.int64), return_inverse=True)  # whole days
+        found = credible_range_of_counts(
+            distinct, np.bincount(inverse, weights=counts, minlength=len(distinct)).astype(np.int64)
+        )
+        if found is None:
+            continue
+        ignored = values > found.latest
+        if ignored.any():
+            warn_ignored(
+                name,
+                settings.date,
+                found.limit,
+                int(counts[ignored].sum()),
+                float(values[ignored].max()),
+            )
+        latest.append(float(found.latest))
+    if latest:
+        return date_of_day(max(latest)), "data"
+    day = dt.date.today()
+    logger.warning(
+        "no event dates in the data; the as-of date is today, %s; pass "
+        "--as-of or set as_of in the indicator config for a repeatable "
+        "run",
+        day,
+    )
+    return day, "today"
+
+
+#: Where an as-of date comes from when the user chose it (not found in the data).
+GIVEN_AS_OF = ("argument", "config")
+
+
+@dataclass(frozen=True)
+class DateSpan:
+    """The first and last event day (day numbers) of one source's date column."""
+
+    source: str
+    column: str | None
+    first: float
+    last: float
+
+    def where(self) -> str:
+        return f"{self.source}.{self.column}" if self.column else self.source
+
+
+def check_given_as_of(
+    day: dt.date, origin: str, spans: Sequence[DateSpan], cfg: IndicatorConfig
+) -> None:
+    """Refuse an as-of date the user gave (``--as-of``, or ``as_of`` in the config)
+    that no event of the data reaches, and warn of one well after the data's end.
+
+    A mistyped year scores every customer as inactive: before the first event date,
+    every event would fall after the as-of date; later than the last event date by
+    more than the longest window of the indicators, every window would be empty.
+    Neither is an error custrisk could notice afterwards, so both stop the command.
+    A gap of more than a month only warns (the month may really be quiet, or not yet
+    exported).
+    """
+    if origin not in GIVEN_AS_OF or not spans:
+        return
+    given = "--as-of" if origin == "argument" else "as_of in the indicator config"
+    target = day_number(day)
+    first = min(spans, key=lambda span: span.first)
+    last = max(spans, key=lambda span: span.last)
+    keep_out = (
+        f"leave {given} out to take {date_of_day(last.last)} from the data"
+        if origin == "argument"
+        else f"remove it to take {date_of_day(last.last)} from the data"
+    )
+    if target < first.first:
+        raise DataError(
+            f"{given} {day} is before every event date of the data (the earliest is "
+            f"{date_of_day(first.first)}, {first.where()}): no event would count",
+            hint=f"give the date of the export, or {keep_out}",
+        )
+    gap = int(target - last.last)
+    starts = [
+        start
+        for indicator in cfg.indicators
+        if (agg := indicator.aggregation) is not None
+        and (start := _window_start(agg.window, agg.offset, day)) is not None
+    ]
+    if starts and last.last <= day_number(min(starts)):
+        raise DataError(
+            f"{given} {day} is {gap:,} days after the latest event date of the data "
+            f"({date_of_day(last.last)}, {last.where()}): every window of the indicators "
+            "would be empty and every customer would look inactive",
+            hint=f"give the date of the export, or {keep_out}",
+        )
+    if gap > DEFAULT_DAYS_AHEAD:
+        logger.warning(
+            "%s %s is %d days after the latest event date of the data (%s, %s): the "
+            "customers' most recent windows hold no events; check that the month was "
+            "exported",
+            given,
+            day,
+            gap,
+            date_of_day(last.last),
+            last.where(),
+        )
+
+
+def _window_start(window: Window, offset: Window | None, day: dt.date) -> dt.date | None:
+    """The first day a window of ``window`` ending ``offset`` before ``day`` reaches
+    back to (``None`` for ``all``)."""
+    end = offset.before(day) if offset is not None else day
+    return None if end is None else window.before(end)

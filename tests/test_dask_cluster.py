@@ -29,7 +29,8 @@ distributed = pytest.importorskip("distributed")
 dask_sizeof = pytest.importorskip("dask.sizeof")
 
 from custrisk.engine import check_engine_options, dask_client, memory_limit_bytes  # noqa: E402
-from custrisk.engine.partitions import _Cleaned, _Piece, _summary  # noqa: E402
+from custrisk.engine.bucket_tasks import Cleaned, Piece  # noqa: E402
+from custrisk.engine.partitions import _summary  # noqa: E402
 from custrisk.io.readers import RawTable  # noqa: E402
 from custrisk.monitoring import DriftCounts  # noqa: E402
 
@@ -120,7 +121,7 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     assert dask_sizeof.sizeof(workspace) >= frames
     assert dask_sizeof.sizeof([workspace, workspace]) >= 2 * frames
     credit = workspace.frames["credit"]
-    cleaned = _Cleaned(
+    cleaned = Cleaned(
         credit, np.zeros((len(credit), 2), dtype=np.int64), pd.DataFrame(), [], [], 0, 0, 0, 0, []
     )
     assert dask_sizeof.sizeof(cleaned) >= int(credit.memory_usage(deep=True).sum())
@@ -128,7 +129,7 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     raw = RawTable(
         export_200 / "credit.csv", table, np.arange(len(credit)), list(credit.columns), "utf-8"
     )
-    piece = _Piece(raw, np.arange(len(credit)))
+    piece = Piece(raw, np.arange(len(credit)))
     assert dask_sizeof.sizeof(piece) >= table.nbytes
     counts = DriftCounts(
         len(credit), {"score": np.zeros(10, dtype=np.int64)}, np.zeros(len(credit)), credit.index
@@ -177,7 +178,7 @@ def test_a_buckets_summary_holds_no_customer_ids() -> None:
         {"txn_id": ids, "customer_id": ids.astype("category"), "amount": np.ones(len(ids))}
     )
     origin = np.zeros((len(frame), 2), dtype=np.int64)
-    done = _Cleaned(frame, origin, pd.DataFrame(), ["t.csv"], ["utf-8"], 9, 9, 0, 0, [])
+    done = Cleaned(frame, origin, pd.DataFrame(), ["t.csv"], ["utf-8"], 9, 9, 0, 0, [])
     summary = _summary(done)
     rows_only = replace(done, frame=frame.iloc[:0], origin=origin[:0])  # ids kept
     assert len(pickle.dumps(summary)) < 20_000 < len(pickle.dumps(rows_only))

@@ -8,6 +8,7 @@ the pandas engine's (see docs/scale.md).
 
 from __future__ import annotations
 
+from custrisk.engine.bucket_tasks import bucket_of
 from custrisk.engine.cluster import (
     ENGINES,
     check_engine_options,
@@ -15,7 +16,6 @@ from custrisk.engine.cluster import (
     memory_limit_bytes,
 )
 from custrisk.engine.dask_engine import (
-    bucket_of,
     dask_scorer,
     prepare_features_dask,
     score_portfolio_dask,

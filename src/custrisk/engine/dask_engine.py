@@ -37,8 +37,9 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources
 from custrisk.data import Workspace, load_workspace
 from custrisk.data.issues import ISSUE_COLUMNS
 from custrisk.data.validation import ValidationReport, require_usable
+from custrisk.engine.bucket_tasks import Cleaned, bucket_of
 from custrisk.engine.cluster import ENGINES, GATHER_CHUNK, dask_client, shared
-from custrisk.engine.partitions import BucketedWorkspace, _Cleaned, bucket_of, load_workspace_dask
+from custrisk.engine.partitions import BucketedWorkspace, load_workspace_dask
 from custrisk.errors import UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -176,7 +177,7 @@ class _Shape:
     missing_columns: dict[str, tuple[str, ...]]
 
 
-def _part(shape: _Shape, names: Sequence[str], cleaned: Sequence[_Cleaned]) -> Workspace:
+def _part(shape: _Shape, names: Sequence[str], cleaned: Sequence[Cleaned]) -> Workspace:
     """On a worker: one bucket's cleaned rows as a workspace (no rejects: the client has
     them)."""
     empty = pd.DataFrame({c: pd.Series(dtype="object") for c in ISSUE_COLUMNS})
@@ -187,14 +188,14 @@ def _part(shape: _Shape, names: Sequence[str], cleaned: Sequence[_Cleaned]) -> W
 
 
 def _day_counts_in(
-    shape: _Shape, config: IndicatorConfig, names: Sequence[str], *cleaned: _Cleaned
+    shape: _Shape, config: IndicatorConfig, names: Sequence[str], *cleaned: Cleaned
 ) -> DayCounts:
     """On a worker: the event days of a bucket's sources, counted (for the as-of date)."""
     return event_day_counts(_part(shape, names, cleaned).present_frames(), config)
 
 
 def _indicators_in(
-    shape: _Shape, config: IndicatorConfig, as_of: dt.date, names: Sequence[str], *cleaned: _Cleaned
+    shape: _Shape, config: IndicatorConfig, as_of: dt.date, names: Sequence[str], *cleaned: Cleaned
 ) -> tuple[pd.DataFrame, dict[str, str], np.ndarray] | None:
     """On a worker: the indicators of a bucket's customers and where each customer's
     credit row came from (to put them in the credit table's order); None when the bucket
@@ -213,7 +214,7 @@ def _scores_in(
     as_of: dt.date,
     lang: str,
     names: Sequence[str],
-    *cleaned: _Cleaned,
+    *cleaned: Cleaned,
 ) -> tuple[Any, ...] | None:
     """On a worker: indicators, scores and details of a bucket's customers, where each
     customer's credit row came from, and their preferred channels (for the follow-up

@@ -26,6 +26,7 @@ import numpy as np
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import Workspace, load_workspace
+from custrisk.engine.bucket_tasks import Cleaned
 from custrisk.engine.cluster import dask_client, shared
 from custrisk.engine.dask_engine import (
     _as_of_on_workers,
@@ -35,7 +36,6 @@ from custrisk.engine.dask_engine import (
     _positions_of,
     split_workspace,
 )
-from custrisk.engine.partitions import _Cleaned
 from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
 from custrisk.monitoring import (
     DriftConfig,
@@ -130,7 +130,7 @@ def _drift_in(
     drift_config: DriftConfig,
     as_of: dt.date,
     names: Sequence[str],
-    *cleaned: _Cleaned,
+    *cleaned: Cleaned,
 ) -> tuple[DriftCounts, dict[str, str], np.ndarray] | None:
     """On a worker: a bucket read and cleaned there, its customers counted into the
     reference bins, and where its credit rows came from; None without customers."""

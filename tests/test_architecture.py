@@ -172,8 +172,8 @@ def test_test_modules_share_code_only_through_support_modules(module: str) -> No
 
 
 #: The length past which a module is split along its seams (docs/architecture.md): the
-#: issue's aim is about 800 lines; past 1,000 a module has regrown two modules' worth.
-MAX_MODULE_LINES = 1_000
+#: aim is about 800 lines, a little over while a seam is not yet clear.
+MAX_MODULE_LINES = 900
 
 
 def test_no_module_outgrows_a_split() -> None:

@@ -129,23 +129,83 @@ def test_title_lines_above_a_csv_header_are_named_as_such(
     assert "no data rows" not in message
 
 
+SEP_HEADER = "customer_id;amount;paid;note"
+
+
 @pytest.mark.parametrize(
-    ("above", "said"),
-    [
-        ("sep=,\n", "line 1 is Excel's delimiter line ('sep=,'), not the header"),
-        ("sep=;\n", "separated by ';': set delimiter: ';' for this source"),
-    ],
+    ("encoding", "typed"),
+    [("utf-8-sig", False), ("utf-8-sig", True), ("gbk", True)],  # GBK: read transcoded
 )
-def test_excels_delimiter_line_above_the_header_is_named(
-    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, above: str, said: str
+def test_excels_delimiter_line_is_honoured_and_lines_keep_their_numbers(
+    tmp_path: Path, encoding: str, typed: bool
 ) -> None:
-    """sep=; on the first line (Excel writes and reads it): named as what it is, with the
-    delimiter it declares when that is not the source's, not as a title or a header."""
-    text = above + "\n".join([CREDIT_HEADER, *ROWS]) + "\n"
+    """sep=; above the header (how some systems export for Excel, which splits the columns
+    by it): the file is read with ';' whatever the source says, the header is line 2 and
+    every row and bad line keeps its physical line number."""
+    path = tmp_path / "t.csv"
+    lines = [
+        "sep=;",
+        SEP_HEADER,
+        "0000000001;12.5;2026-10-01;甲",
+        "0000000002;7;2026-10-02;乙",  # line 4
+        "",  # an empty line (5) is skipped, not a row
+        "0000000003;8",  # line 6: two of four fields
+        '0000000004;9;2026-10-03;"two\nlines"',  # lines 7-8: a value over two lines
+        "0000000005;10;2026-10-04;丙",  # line 9
+    ]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    raw = read_raw(
+        path,
+        typed={"amount": pa.float64()} if typed else None,
+        multiline_columns=["note"],
+    )
+    assert raw.header == ["customer_id", "amount", "paid", "note"]
+    assert raw.table.column("customer_id").to_pylist() == [
+        "0000000001",
+        "0000000002",
+        "0000000004",
+        "0000000005",
+    ]
+    assert list(raw.lines) == [3, 4, 7, 9]
+    assert [(b.line, b.actual) for b in raw.bad_rows] == [(6, 2)]
+    amounts = raw.table.column("amount").to_pylist()
+    assert amounts == ([12.5, 7.0, 9.0, 10.0] if typed else ["12.5", "7", "9", "10"])
+
+
+def test_a_tab_declared_by_the_delimiter_line_is_honoured(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("sep=\t\ncustomer_id\tamount\n0000000001\t3\n", encoding="utf-8")
+    raw = read_raw(path, delimiter=",")
+    assert raw.header == ["customer_id", "amount"] and list(raw.lines) == [3]
+
+
+def test_a_delimiter_line_declaring_a_letter_is_refused(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path
+) -> None:
+    text = "sep=x\n" + "\n".join([CREDIT_HEADER, *ROWS]) + "\n"
     result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
-    assert said in message and "delete that line" in message
+    assert "credit.csv:1: line 1 is Excel's delimiter line ('sep=x')" in message
+    assert "cannot delimit columns" in message and "delete that line" in message
+
+
+def test_a_header_fault_under_the_delimiter_line_names_line_2(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("sep=;\ncustomer_id;amount;amount\n1;2;3\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"duplicate column names in the header") as caught:
+        read_raw(path)
+    assert caught.value.line == 2
+
+
+def test_exports_with_the_delimiter_line_validate_as_any_other(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path
+) -> None:
+    rows = [r.replace(",", ";") for r in ROWS]
+    text = "sep=;\n" + "\n".join([CREDIT_HEADER.replace(",", ";"), *rows]) + "\n"
+    result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "credit" in result.output and "Status: clean" in result.output
 
 
 def test_a_one_column_csv_whose_second_line_is_data_is_not_a_title(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ table and decides its id, target and as-of date; what each column is comes from
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -78,7 +79,7 @@ from custrisk.io.excel import (
     top_rows,
     visible_worksheets,
 )
-from custrisk.io.header import other_delimiter, shown_names
+from custrisk.io.header import other_delimiter, sep_line_delimiter, shown_names
 from custrisk.protect.envelope import is_encrypted
 
 #: Values at most inspected per column (the first rows of the table).
@@ -458,13 +459,18 @@ def _find(headers: list[str], wanted: str, option: str, path: Path, sheet: str |
 
 
 def _sniffed_delimiter(path: Path) -> str:
-    """A CSV file's delimiter from its first line: a comma, unless the line has none
-    and two or more of a semicolon, tab or pipe (a European or tab-separated export,
-    which would read as one column)."""
+    """A CSV file's delimiter from its first line: the one Excel's ``sep=`` line declares;
+    else a comma, unless the line has none and two or more of a semicolon, tab or pipe (a
+    European or tab-separated export, which would read as one column)."""
     if export_format(path) != "csv" or not path.is_file() or is_encrypted(path):
         return ","
     with path.open("rb") as handle:  # (the delimiters are ASCII in any encoding read)
-        line = handle.read(1 << 16).split(b"\n", 1)[0].decode("latin-1")
+        line = (
+            handle.read(1 << 16).split(b"\n", 1)[0].removeprefix(codecs.BOM_UTF8).decode("latin-1")
+        )
+    declared = sep_line_delimiter(line)  # Excel's sep=; line, which the reader honours
+    if declared is not None:
+        return declared
     return "," if "," in line else other_delimiter(line) or ","
 
 

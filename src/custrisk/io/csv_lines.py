@@ -87,9 +87,11 @@ def find_broken_records(
     multiline_columns: Collection[str],
     max_line_bytes: int,
     max_value_lines: int,
+    lines_before: int = 1,
 ) -> RecordLayout:
-    """Walk the data lines of ``stream`` (positioned after the header line, line 1, at
-    byte ``offset``) the way the CSV parser splits records.
+    """Walk the data lines of ``stream`` (positioned after the header line, at byte
+    ``offset``: the file's first ``lines_before`` lines are the header and any line
+    above it) the way the CSV parser splits records.
 
     A record whose quoted value runs past its line is kept when every field holding a
     line break is one of ``multiline_columns`` and the record spans at most
@@ -102,6 +104,7 @@ def find_broken_records(
     lines = _candidate_lines(
         stream,
         offset,
+        lines_before=lines_before,
         delimiter=delimiter,
         encoding=encoding,
         max_line_bytes=max_line_bytes,
@@ -266,12 +269,14 @@ def _candidate_lines(
     stream: BinaryIO,
     offset: int,
     *,
+    lines_before: int,
     delimiter: str,
     encoding: str,
     max_line_bytes: int,
     window: int,
 ) -> Iterator[_Line]:
-    """The data lines of ``stream`` (from line 2) that may not be a plain one-line row,
+    """The data lines of ``stream`` (from line ``lines_before + 1``) that may not be a
+    plain one-line row,
     and the ``window`` lines after each, where a quoted value might go on.
 
     A line is plain when it holds no CR but its terminator and its quotes, if any, each
@@ -284,7 +289,7 @@ def _candidate_lines(
     # bytes around them; otherwise every line with a quote is walked.
     utf8 = encoding.replace("-", "").lower() in ("utf8", "utf8sig")
     code = ord(delimiter) if delimiter.isascii() and (utf8 or ord(delimiter) < 0x40) else -1
-    number = 1  # lines before ``buffer``
+    number = lines_before  # lines before ``buffer``
     carry = b""  # an incomplete line from the previous chunk
     long_start: int | None = None  # an incomplete line already over the limit
     extra = 0  # lines of the next chunk still inside an earlier candidate's window

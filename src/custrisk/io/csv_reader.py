@@ -69,6 +69,7 @@ class CsvReader:
         header_end: int,
         chosen: Mapping[str, str],
         *,
+        header_line: int = 1,
         delimiter: str,
         typed: Mapping[str, pa.DataType],
         multiline: Collection[str],
@@ -82,6 +83,8 @@ class CsvReader:
         self.scan = scan
         self.header = header
         self.header_end = header_end
+        #: The header's line (2 under Excel's sep= line): the data starts on the next.
+        self.header_line = header_line
         self.chosen = [name for name in header if name in chosen]
         # Arrow reads every column when none is named: read the first to count the rows
         # (and the columns without a name, to check that they are empty)
@@ -96,7 +99,7 @@ class CsvReader:
         self.true_values = list(true_values) or ["true"]
         self.false_values = list(false_values) or ["false"]
         lengths = scan.long_spans[:, 1] - scan.long_spans[:, 0]
-        over = (scan.long_lines > 1) & (lengths > self.max_line_bytes)
+        over = (scan.long_lines > header_line) & (lengths > self.max_line_bytes)
         self.oversized = self._oversized(scan.long_lines[over], scan.long_spans[over])
 
     def read(self) -> tuple[pa.Table, np.ndarray, list[BadRow]]:
@@ -107,11 +110,11 @@ class CsvReader:
         while True:
             faults = [*self.oversized, *(layout.faults if layout else [])]
             skipped = skipped_lines(
-                self.scan.empty_lines[self.scan.empty_lines > 1],
+                self.scan.empty_lines[self.scan.empty_lines > self.header_line],
                 [f.line for f in faults],
                 layout.continuation if layout else [],
             )
-            expected = max(self.scan.n_lines - 1, 0) - len(skipped)
+            expected = max(self.scan.n_lines - self.header_line, 0) - len(skipped)
             try:
                 table, bad = (
                     self._parse(faults, layout is not None and layout.multiline)
@@ -140,15 +143,16 @@ class CsvReader:
             )
         # Records are the lines left after the header, empty lines, faults and the lines
         # that continue a multi-line value; pyarrow numbers them from 1.
+        first = self.header_line + 1  # the first data line
         bad_index = np.array(sorted(n - 1 for n, *_ in bad), dtype=np.int64)
         if bad_index.size:
             record_index = _nth_remaining(np.arange(table.num_rows), 0, bad_index)
-            lines = _nth_remaining(record_index, 2, skipped)
+            lines = _nth_remaining(record_index, first, skipped)
         else:  # every row a record: one array of their lines, not two, of 32 bits when
             # they fit (20 MB at 4.9M rows, against two of 39 MB)
-            kind = np.int32 if table.num_rows + 2 < 2**31 else np.int64
-            lines = _nth_remaining(np.arange(2, table.num_rows + 2, dtype=kind), 0, skipped)
-        bad_lines = _nth_remaining(bad_index, 2, skipped)
+            kind = np.int32 if table.num_rows + first < 2**31 else np.int64
+            lines = _nth_remaining(np.arange(first, table.num_rows + first, dtype=kind), 0, skipped)
+        bad_lines = _nth_remaining(bad_index, first, skipped)
         bad_rows = [
             BadRow(int(line), exp, act, text)
             for line, (_, exp, act, text) in zip(bad_lines, sorted(bad), strict=True)
@@ -197,6 +201,7 @@ class CsvReader:
             return find_broken_records(
                 stream,
                 offset=self.header_end,
+                lines_before=self.header_line,
                 encoding=self.scan.ascii_encoding,
                 delimiter=self.delimiter,
                 header=self.header,
@@ -222,9 +227,11 @@ class CsvReader:
     ) -> tuple[pa.Table, list[tuple[int, int, int, str]]]:
         bad: list[tuple[int, int, int, str]] = []
         # The file itself when nothing is left out (Arrow reads it natively, skipping
-        # the header line); else a stream without the header and the faulty lines.
+        # the header line and any above it); else a stream without the header and the
+        # faulty lines.
         direct = not faults and not self.scan.transcoded and self.scan.limit is None
-        header_rows = 1 if direct else 0  # Arrow numbers rows from the first one it reads
+        # Arrow numbers rows from the first one it reads
+        header_rows = self.header_line if direct else 0
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
             number = (row.number or 0) - header_rows

@@ -12,8 +12,10 @@ width-insensitively, and header names are shown in messages masked and cut.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,8 @@ from custrisk.errors import DataError
 from custrisk.io.csv_lines import open_quote
 from custrisk.io.encoding import TextScan, open_ascii
 from custrisk.privacy import mask_pii_text
+
+log = logging.getLogger(__name__)
 
 _OTHER_DELIMITERS = (",", ";", "\t", "|")
 _SHOWN_NAME = 40  # characters of a header name quoted in a message
@@ -57,7 +61,9 @@ UNNAMED = "\x00unnamed:"
 INDEX = "\x00index"
 
 
-def check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) -> None:
+def check_row_numbers(
+    column: pa.ChunkedArray, lines: np.ndarray, path: Path, header_line: int = 1
+) -> None:
     """Refuse a column with a blank header that does not hold rising whole numbers (a
     pandas index: 0, 1, 2, ..., or the rows a filter kept): its values would be lost."""
     values = [v.strip() if v is not None else "" for v in column.to_pylist()]
@@ -69,14 +75,14 @@ def check_row_numbers(column: pa.ChunkedArray, lines: np.ndarray, path: Path) ->
                 f"header field 1 is blank but the column holds values that are not row "
                 f"numbers (line {int(lines[row])})",
                 file=str(path),
-                line=1,
+                line=header_line,
                 hint="name the column in the header, or delete it",
             )
         previous = number
 
 
 def check_unnamed_empty(
-    table: pa.Table, unnamed: Sequence[str], lines: np.ndarray, path: Path
+    table: pa.Table, unnamed: Sequence[str], lines: np.ndarray, path: Path, header_line: int = 1
 ) -> None:
     """Refuse a value in a column whose header field is blank: it would be lost."""
     for name in unnamed:
@@ -93,7 +99,7 @@ def check_unnamed_empty(
                 f"header field {place} is blank but the column holds values (line "
                 f"{int(lines[row])})",
                 file=str(path),
-                line=1,
+                line=header_line,
                 hint="name the column in the header, or delete it",
             )
 
@@ -103,18 +109,20 @@ TITLE_LINES = 5
 
 
 def _refuse_a_title_line(
-    path: Path, scan: TextScan, delimiter: str, first: str, max_header_bytes: int
+    path: Path, scan: TextScan, delimiter: str, first: str, max_header_bytes: int, at: int
 ) -> None:
-    """A one-field first line over a line of several fields is a title (``客户风险台账
-    (2026年10月)``, as an Excel sheet saved as CSV keeps it): say so, rather than read
-    the title as the header and every row as a line of the wrong width."""
+    """A one-field first line (the line ``at``) over a line of several fields is a title
+    (``客户风险台账(2026年10月)``, as an Excel sheet saved as CSV keeps it): say so,
+    rather than read the title as the header and every row as a line of the wrong
+    width."""
     with open_ascii(path, scan) as handle:
-        handle.readline(max_header_bytes + 1)
+        for _ in range(at):
+            handle.readline(max_header_bytes + 1)
         below = [
             handle.readline(max_header_bytes + 1).decode(scan.ascii_encoding, errors="replace")
             for _ in range(TITLE_LINES)
         ]
-    for n, line in enumerate(below, start=2):
+    for n, line in enumerate(below, start=at + 1):
         try:
             fields = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
         except csv.Error:
@@ -122,63 +130,117 @@ def _refuse_a_title_line(
         named = [f for f in fields if f.strip()]
         if len(named) >= 2 and not looks_like_data(fields):
             title = (
-                "line 1 looks like a title" if n == 2 else f"lines 1 to {n - 1} look like titles"
+                f"line {at} looks like a title"
+                if n == at + 1
+                else f"lines {at} to {n - 1} look like titles"
             )
             raise DataError(
                 f"{title} ({mask_pii_text(first.strip().rstrip(delimiter))[:40]!r}): the "
                 f"header is on line {n}",
                 file=str(path),
-                line=1,
-                hint=f"delete the line{'s' if n > 2 else ''} above the header and save the CSV "
-                "again (in a workbook, title rows above the header are skipped)",
+                line=at,
+                hint=f"delete the line{'s' if n > at + 1 else ''} above the header and save the "
+                "CSV again (in a workbook, title rows above the header are skipped)",
             )
         if len(named) >= 2:  # a row of data under a one-column header
             return
 
 
-def read_header(
-    path: Path, scan: TextScan, delimiter: str, max_header_bytes: int
-) -> tuple[list[str], int]:
-    """The header's names and the byte offset where the data starts."""
+@dataclass(frozen=True)
+class CsvHeader:
+    """A CSV file's header as :func:`read_header` found it."""
+
+    #: The column names (:data:`INDEX` and :data:`UNNAMED` ones included).
+    names: list[str]
+    #: The byte offset where the data starts (in the file as ``open_ascii`` reads it).
+    end: int
+    #: The header's line: 2 under Excel's ``sep=`` line, else 1.
+    line: int
+    #: The delimiter the file is read with: the one its ``sep=`` line declares, if any.
+    delimiter: str
+
+
+def read_header(path: Path, scan: TextScan, delimiter: str, max_header_bytes: int) -> CsvHeader:
+    """The header of a CSV file: its names, where the data starts, its line and the
+    delimiter. Excel's ``sep=;`` line above the header (which some exports write so that
+    Excel splits the columns) is read as the delimiter it declares, over ``delimiter``."""
     with open_ascii(path, scan) as handle:
         raw = handle.readline(max_header_bytes + 1)
-    if len(raw) > max_header_bytes:
+        declared = _declared_delimiter(raw, scan, path)
+        above = 0
+        if declared is not None:
+            if declared != delimiter:
+                log.info(
+                    "%s: line 1 (Excel's %r) declares the delimiter %r: the file is read "
+                    "with it, not with %r",
+                    path.name,
+                    f"sep={declared}",
+                    declared,
+                    delimiter,
+                )
+            above, delimiter = len(raw), declared
+            raw = handle.readline(max_header_bytes + 1)
+    line = 2 if declared is not None else 1
+    names = _header_names(path, scan, raw, delimiter, max_header_bytes, line)
+    return CsvHeader(names, above + len(raw), line, delimiter)
+
+
+#: Excel's line naming a file's delimiter above its header: ``sep=;`` (any one character
+#: that can delimit: not a letter, digit, quote or space).
+_SEP_LINE = re.compile(r"sep=(.)", flags=re.IGNORECASE)
+
+
+def sep_line_delimiter(line: str) -> str | None:
+    """The character Excel's ``sep=`` line declares as the delimiter (``sep=;``), or
+    ``None`` when ``line`` (a file's first line, decoded) is not one."""
+    said = _SEP_LINE.fullmatch(line.rstrip("\r\n").lstrip("\ufeff").strip(" "))
+    return said.group(1) if said else None
+
+
+def _declared_delimiter(raw: bytes, scan: TextScan, path: Path) -> str | None:
+    """The delimiter Excel's ``sep=`` line declares, or ``None`` when ``raw`` is not one."""
+    text = raw.decode(scan.ascii_encoding, errors="replace")
+    declared = sep_line_delimiter(text)
+    if declared is None:
+        return None
+    if declared.isalnum() or declared in "\"' \r\n\ufeff":
         raise DataError(
-            f"the first line is longer than {max_header_bytes:,} bytes: not a header row",
+            f"line 1 is Excel's delimiter line ({text.strip()!r}), not the header, and "
+            f"{declared!r} cannot delimit columns",
             file=str(path),
             line=1,
-            hint="the first line must hold the column names; check that the file is a CSV "
+            hint="delete that line and save the CSV again",
+        )
+    return declared
+
+
+def _header_names(
+    path: Path, scan: TextScan, raw: bytes, delimiter: str, max_header_bytes: int, at: int
+) -> list[str]:
+    """The names of the header line ``raw`` (the file's line ``at``), checked."""
+    where = "the first line" if at == 1 else f"line {at}"
+    if len(raw) > max_header_bytes:
+        raise DataError(
+            f"{where} is longer than {max_header_bytes:,} bytes: not a header row",
+            file=str(path),
+            line=at,
+            hint=f"{where} must hold the column names; check that the file is a CSV "
             "export and not a one-line or binary file",
         )
     first = raw.decode(scan.ascii_encoding, errors="replace").rstrip("\r\n")
     if not first.strip():
         raise DataError(
-            "the first line is empty: no header row",
+            f"{where} is empty: no header row",
             file=str(path),
-            line=1,
-            hint="the first line must hold the column names",
-        )
-    said = re.fullmatch(r"sep=(.)", first.strip().lstrip("\ufeff"), flags=re.IGNORECASE)
-    if said:  # Excel's line naming the delimiter, above the header
-        other = said.group(1)
-        also = (
-            f"; its columns are separated by {other!r}: set delimiter: {_yaml_char(other)} "
-            "for this source in the sources config"
-            if other != delimiter and other in "\t;|,"
-            else ""
-        )
-        raise DataError(
-            f"line 1 is Excel's delimiter line ({first.strip()!r}), not the header",
-            file=str(path),
-            line=1,
-            hint=f"delete that line and save the CSV again{also}",
+            line=at,
+            hint=f"{where} must hold the column names",
         )
     if open_quote(first, delimiter):
         raise DataError(
             "the header has a quote that is not closed",
             file=str(path),
-            line=1,
-            hint="the first line must hold the column names, each quoted name closed",
+            line=at,
+            hint=f"{where} must hold the column names, each quoted name closed",
         )
     try:
         fields = next(csv.reader([first], delimiter=delimiter))
@@ -187,26 +249,26 @@ def read_header(
             f"a header field is longer than {csv.field_size_limit():,} characters: not a "
             "column name",
             file=str(path),
-            line=1,
-            hint="the first line must hold the column names",
+            line=at,
+            hint=f"{where} must hold the column names",
         ) from None
     header = [h.strip().lstrip("\ufeff").strip() for h in fields]
     if header[0] and not any(header[1:]):
         # one field, or one and the empty fields a spreadsheet saved as CSV gives a title
         # row ("客户清单,,,,"): a title over the header?
-        _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes)
+        _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes, at)
     if len(header) == 1:
         other = other_delimiter(first, delimiter)
         if other is not None:
             shown = (
-                "its first line looks like a data row"
+                f"its {where.removeprefix('the ')} looks like a data row"
                 if looks_like_data(first.split(other))
                 else repr(mask_pii_text(first.strip())[:60])
             )
             raise DataError(
                 f"the header has one column but looks {_name(other)}-delimited: {shown}",
                 file=str(path),
-                line=1,
+                line=at,
                 hint=f"set delimiter: {_yaml_char(other)} for this source in the sources "
                 "config, or export with commas",
             )
@@ -215,22 +277,18 @@ def read_header(
     if blanks == [1] and len(header) > 1 and not looks_like_data(header):
         # a first field without a name: an index pandas saved (to_csv without
         # index=False), read and checked to be row numbers (read_raw)
-        return [INDEX, *header[1:]], len(raw)
+        return [INDEX, *header[1:]]
     if blanks and trailing and not looks_like_data(header):
         if len(blanks) < len(header):
             # Trailing fields without a name (a spreadsheet's touched, empty columns:
             # "a,b,,"): read, checked to be empty and left out (read_raw)
-            return [*header[: -len(blanks)], *(f"{UNNAMED}{i}" for i in blanks)], len(raw)
+            return [*header[: -len(blanks)], *(f"{UNNAMED}{i}" for i in blanks)]
     if blanks:
         raise DataError(
             f"header field {blanks[0]} is blank"
-            + (
-                "; the first line looks like a data row, not a header"
-                if looks_like_data(header)
-                else ""
-            ),
+            + (f"; {where} looks like a data row, not a header" if looks_like_data(header) else ""),
             file=str(path),
-            line=1,
+            line=at,
             hint="every column needs a name",
         )
     seen: set[str] = set()
@@ -238,16 +296,16 @@ def read_header(
     if dupes:
         data_row = looks_like_data(header)
         raise DataError(
-            "the first line looks like a data row, not a header (is the header missing?)"
+            f"{where} looks like a data row, not a header (is the header missing?)"
             if data_row
             else f"duplicate column names in the header: {shown_names(dupes)}",
             file=str(path),
-            line=1,
+            line=at,
             hint="give every column a distinct name"
             if not data_row
-            else "the first line must hold the column names",
+            else f"{where} must hold the column names",
         )
-    return header, len(raw)
+    return header
 
 
 def _match_header(

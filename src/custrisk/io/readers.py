@@ -293,7 +293,8 @@ def read_raw(
         max_line_bytes=max_line_bytes,
         max_lines=None if max_rows is None else head_lines(max_rows),
     )
-    header, header_end = read_header(path, scan, delimiter, max_header_bytes)
+    found = read_header(path, scan, delimiter, max_header_bytes)
+    header = found.names
     unnamed = [name for name in header if name.startswith(UNNAMED)]
     index = header[:1] if header[0] == INDEX else []
     named = [name for name in header if not name.startswith(UNNAMED) and name != INDEX]
@@ -307,9 +308,10 @@ def read_raw(
         path,
         scan,
         header,
-        header_end,
+        found.end,
         chosen,
-        delimiter=delimiter,
+        header_line=found.line,
+        delimiter=found.delimiter,
         typed={actual: types[name] for actual, name in chosen.items() if name in types},
         multiline={actual for actual, name in chosen.items() if name in multiline_columns},
         null_values=null_values,
@@ -319,9 +321,9 @@ def read_raw(
         unnamed=[*index, *unnamed],
     )
     table, lines, bad_rows = reader.read()
-    check_unnamed_empty(table, unnamed, lines, path)
+    check_unnamed_empty(table, unnamed, lines, path, found.line)
     if index:
-        check_row_numbers(table.column(INDEX), lines, path)
+        check_row_numbers(table.column(INDEX), lines, path, found.line)
     table = table.select(reader.chosen).rename_columns([chosen[n] for n in reader.chosen])
     if max_rows is not None and table.num_rows > max_rows:
         left_out = int(lines[max_rows])  # the line of the first row left out

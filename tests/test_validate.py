@@ -11,6 +11,7 @@ import pytest
 
 from custrisk.config import load_sources_config
 from custrisk.data import load_labels, load_workspace
+from custrisk.data.rejects import rejects_to_write
 from custrisk.errors import DataError
 from tests._support import (
     CREDIT_HEADER,
@@ -379,6 +380,39 @@ def test_rows_of_a_customer_whose_credit_row_was_rejected_name_that_row(
     assert ws.report.customers_rejected_text() == (
         "3 customers of credit.csv are not scored: their rows were rejected"
     )
+
+
+def test_a_bad_line_of_a_credit_export_with_excels_delimiter_line_names_its_customer(
+    make_workspace: MakeWs,
+) -> None:
+    """A credit CSV written with sep=; above its header: a line with a field too many is
+    split by the ';' the file declares, so its customer's transactions are
+    customer_rejected naming that line, not orphans; its text is masked in rejects."""
+    credit = "sep=;\n" + _credit(
+        credit_row("0000000001"), credit_row("0000000003") + ",surplus"
+    ).replace(",", ";")
+    folder = make_workspace(
+        {
+            "credit.csv": credit,
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,10,order,online,,",
+                "T3,0000000003,2026-01-05,10,order,online,,",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    assert _rules(ws, "credit") == {4: {"field_count"}}
+    txns = ws.rejects[ws.rejects["source"] == "transactions"]
+    assert txns[["line", "rule", "message"]].values.tolist() == [
+        [
+            3,
+            "customer_rejected",
+            "the customer's credit row was rejected (credit.csv line 4: field_count)",
+        ]
+    ]
+    shown = rejects_to_write(ws.rejects, load_sources_config(None))
+    line = shown.loc[shown["rule"] == "field_count", "value"].iloc[0]
+    assert "0000000003" not in line and "13812345678" not in line
 
 
 def test_labels(tmp_path: Path) -> None:

@@ -432,7 +432,7 @@ def _keys_of_bad_rows(
                 found.append((bad, cell))
             continue
         try:
-            fields = next(csv.reader([bad.text], delimiter=spec.delimiter), [])
+            fields = next(csv.reader([bad.text], delimiter=table.delimiter), [])
         except csv.Error:
             continue
         if at < len(fields):

@@ -95,6 +95,9 @@ class RawTable:
     label: str | None = None
     #: Workbook cells holding an Excel error that were blanked, their rows kept
     blanked: list[BlankedCell] = field(default_factory=list)
+    #: A CSV's delimiter as read (the one its ``sep=`` line declares, if any): how the
+    #: text of its bad rows splits into fields
+    delimiter: str = ","
 
     def __post_init__(self) -> None:
         self.num_rows = self.table.num_rows
@@ -330,7 +333,17 @@ def read_raw(
         table, lines = table.slice(0, max_rows), lines[:max_rows]
         bad_rows = [b for b in bad_rows if b.line < left_out]
     unmatched = [name for name in named if name not in chosen]
-    return RawTable(path, table, lines, named, scan.encoding, bad_rows, unmatched, folded)
+    return RawTable(
+        path,
+        table,
+        lines,
+        named,
+        scan.encoding,
+        bad_rows,
+        unmatched,
+        folded,
+        delimiter=found.delimiter,
+    )
 
 
 def head_lines(rows: int) -> int:

@@ -94,6 +94,11 @@ class ScoredTable:
     _factorized: dict[int, tuple[np.ndarray, list[Any]]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: Per rank: the reasons' feature indices as one contiguous array and the features
+    #: among them (the codes, labels and values of a rank each read both).
+    _ranked: dict[int, tuple[np.ndarray, list[int]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __len__(self) -> int:
         return int(self.pd.shape[0])
@@ -106,34 +111,44 @@ class ScoredTable:
     # -- per-rank columns --------------------------------------------------------------
 
     def _rank(self, rank: int) -> np.ndarray:
+        return self._ranked_of(rank)[0]
+
+    def _ranked_of(self, rank: int) -> tuple[np.ndarray, list[int]]:
+        """The feature index of every row's reason at ``rank`` and the features present."""
         if not 1 <= rank <= self.top:
             raise IndexError(f"rank must be in 1..{self.top}, got {rank}")
-        return self.reason_feature[:, rank - 1]
+        found = self._ranked.get(rank)
+        if found is None:
+            column = np.ascontiguousarray(self.reason_feature[:, rank - 1])
+            found = self._ranked[rank] = (column, self._present(column))
+        return found
 
     def _present(self, column: np.ndarray) -> list[int]:
         counts = np.bincount(column + 1, minlength=len(self.features) + 1)[1:]
         return [int(j) for j in np.flatnonzero(counts)]
 
-    def _categorical(self, column: np.ndarray, texts: Sequence[str]) -> Categorical[Any]:
-        """``texts[feature]`` per row as a Categorical (categories sorted, as pandas
-        makes them from the values), built from the feature indices."""
-        present = self._present(column)
+    def _categorical(self, rank: int, texts: Sequence[str]) -> Categorical[Any]:
+        """``texts[feature]`` per row of the reasons at ``rank`` as a Categorical
+        (categories sorted, as pandas makes them from the values), built from the feature
+        indices: the codes made in the width pandas keeps them in, and not checked again."""
+        column, present = self._ranked_of(rank)
         categories = sorted({texts[j] for j in present})
         position = {text: i for i, text in enumerate(categories)}
-        lookup = np.full(len(self.features) + 1, -1, dtype=np.int64)  # [-1] -> no reason
+        width = next(t for t in (np.int8, np.int16, np.int32) if len(categories) < np.iinfo(t).max)
+        lookup = np.full(len(self.features) + 1, -1, dtype=width)  # [-1] -> no reason
         for j in present:
             lookup[j] = position[texts[j]]
         dtype = pd.Categorical(np.asarray(categories, dtype=object)).dtype
-        return pd.Categorical.from_codes(lookup[column], dtype=dtype)
+        return pd.Categorical.from_codes(lookup[column], dtype=dtype, validate=False)
 
     def reason_codes(self, rank: int) -> Categorical[Any]:
         """The feature code of every row's reason at ``rank`` (1-based); NaN if none."""
-        return self._categorical(self._rank(rank), self.features)
+        return self._categorical(rank, self.features)
 
     def reason_labels(self, rank: int, lang: str) -> Categorical[Any]:
         """The label (``lang`` "zh" or "en") of every row's reason at ``rank``."""
         texts = self.labels_zh if lang == "zh" else self.labels_en
-        return self._categorical(self._rank(rank), texts)
+        return self._categorical(rank, texts)
 
     def reason_impacts(self, rank: int) -> np.ndarray:
         """The impact of every row's reason at ``rank`` (NaN if none)."""
@@ -143,16 +158,17 @@ class ScoredTable:
     def reason_values(self, rank: int) -> np.ndarray:
         """Raw values of every row's reason at ``rank`` (object; None if missing or no
         reason): floats for numeric features, categories as ``category_values`` says."""
-        return self._values(self._rank(rank), text=False)
+        return self._values(rank, text=False)
 
     def reason_texts(self, rank: int) -> np.ndarray:
         """The values as text (object): numbers to 6 significant digits, a category as
         is (a numeric-looking category as a number); None if missing or no reason."""
-        return self._values(self._rank(rank), text=True)
+        return self._values(rank, text=True)
 
-    def _values(self, column: np.ndarray, *, text: bool) -> np.ndarray:
+    def _values(self, rank: int, *, text: bool) -> np.ndarray:
+        column, present = self._ranked_of(rank)
         out = np.full(column.shape[0], None, dtype=object)
-        for j in self._present(column):
+        for j in present:
             rows = np.flatnonzero(column == j)
             self._fill_values(out, rows, j, rows, text=text)
         return out

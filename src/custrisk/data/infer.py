@@ -49,8 +49,8 @@ from custrisk.data.infer_columns import (
     ID_FAULT_SHARE,
     ID_NAME,
     ROW_NUMBERS,
-    _name,
     classify,
+    column_name,
     customer_field,
     detect_id,
     mostly_unique,
@@ -62,8 +62,8 @@ from custrisk.data.infer_values import (
     DATE_ORDER_SHOWN,
     DATETIME_FORMATS,
     MONTH_FORMATS,
-    _cut,
     count_unit,
+    cut_text,
     decimal_commas,
     several_units,
     with_unit,
@@ -325,7 +325,9 @@ def infer_table(
             )
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
-            col = InferredColumn(header, _name(header, i, used), "string", "target", "--target")
+            col = InferredColumn(
+                header, column_name(header, i, used), "string", "target", "--target"
+            )
         else:
             unit, numbers = count_unit(values)
             kind, role, reason, pii = classify(
@@ -337,9 +339,8 @@ def infer_table(
                 date_formats,
             )
             if unit and kind in ("int", "float") and role == "feature":
-                reason = (
-                    f"{reason} written with the unit {unit} (e.g. {_cut(with_unit(values, unit))})"
-                )
+                example = cut_text(with_unit(values, unit))
+                reason = f"{reason} written with the unit {unit} (e.g. {example})"
             elif unit:  # not numbers once the unit is off after all
                 unit = None
                 kind, role, reason, pii = classify(
@@ -368,7 +369,7 @@ def infer_table(
             if bounded:
                 reason = f"{reason}; {bounded}"
             known, scale = customer_field(header, kind, role, exact)
-            name = _name(header, i, used, known=known)
+            name = column_name(header, i, used, known=known)
             if scale is not None and name == known:
                 kind = "float"  # (a scale applies to float columns)
                 reason = f"{reason}; {scale.why}: {known} = value × {scale.scale:,}"

@@ -20,11 +20,11 @@ from custrisk.data.infer_values import (
     NUMBER,
     NUMBER_SHARE,
     PHONE,
-    _cut,
-    _share,
-    _whole,
+    cut_text,
     date_share,
+    is_whole_number,
     number_of,
+    pattern_share,
 )
 from custrisk.data.parse import decorated_number, valid_cn_id_number
 from custrisk.data.text import NUMBER_BLANK_WORDS
@@ -175,7 +175,7 @@ def mostly_unique(values: list[str], rows: int) -> bool:
 
 def _leads_pii(values: list[str]) -> bool:
     sample = values[:2000]
-    return _share(sample, PHONE) >= PII_SHARE or _share(sample, EMAIL) >= PII_SHARE
+    return pattern_share(sample, PHONE) >= PII_SHARE or pattern_share(sample, EMAIL) >= PII_SHARE
 
 
 def classify(
@@ -201,9 +201,9 @@ def classify(
         )
     if _PII_HEADER.search(header_key(header)) or _PII_HEADER.search(header):
         return "string", "pii", "the header names personal data", True
-    if _share(sample, PHONE) >= PII_SHARE:
+    if pattern_share(sample, PHONE) >= PII_SHARE:
         return "string", "pii", "mobile phone numbers", True
-    if _share(sample, EMAIL) >= PII_SHARE:
+    if pattern_share(sample, EMAIL) >= PII_SHARE:
         return "string", "pii", "e-mail addresses", True
     id_like = [v for v in sample if len(v) == 18]
     if len(id_like) >= PII_SHARE * len(sample):
@@ -212,7 +212,12 @@ def classify(
             return "string", "pii", "resident id numbers", True
     distinct = set(values)
     if len(distinct) == 1:
-        return "string", "ignored", f"one value in every row ({_cut(next(iter(distinct)))})", False
+        return (
+            "string",
+            "ignored",
+            f"one value in every row ({cut_text(next(iter(distinct)))})",
+            False,
+        )
     lowered = {v.lower() for v in distinct}
     if lowered <= {"0", "1"}:
         return "int", "feature", "0/1 values", False
@@ -239,7 +244,7 @@ def classify(
         coded = sum(1 for v in sample if len(v) > 1 and v[0] == "0" and v[1].isdigit())
         if coded >= 0.01 * len(sample):
             return _text_kind(values, distinct, "codes with leading zeros")
-        if sum(1 for v in numbered if _whole(v)) >= NUMBER_SHARE * len(numbered):
+        if sum(1 for v in numbered if is_whole_number(v)) >= NUMBER_SHARE * len(numbered):
             return "int", "feature", "whole numbers", False
         return "float", "feature", "numbers", False
     return _text_kind(values, distinct, "text")
@@ -354,7 +359,7 @@ def _field_kind(field: str, kind: str, role: str) -> bool:
     return found == wanted
 
 
-def _name(header: str, position: int, used: set[str], known: str | None = None) -> str:
+def column_name(header: str, position: int, used: set[str], known: str | None = None) -> str:
     """A canonical name for a header: the customer field it is (``known``, when no other
     column took it), else its ASCII words in snake case (``Annual Income`` →
     ``annual_income``), else ``col<position>`` (Chinese headers keep their text as the

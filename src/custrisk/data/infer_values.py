@@ -45,13 +45,13 @@ PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 
 
-def _share(values: Sequence[str], pattern: re.Pattern[str]) -> float:
+def pattern_share(values: Sequence[str], pattern: re.Pattern[str]) -> float:
     if not values:
         return 0.0
     return sum(1 for v in values if pattern.fullmatch(v)) / len(values)
 
 
-def _whole(value: str) -> bool:
+def is_whole_number(value: str) -> bool:
     """Whether a value is a whole number as written (``1,200``, ``¥1,200.00``; never a
     percentage)."""
     if _INT.fullmatch(value):
@@ -187,13 +187,13 @@ def year_last_dates(texts: dict[str, list[str]]) -> tuple[str | None, dict[str, 
         return next(iter(told)), {}
     if told:
         why = (
-            f"dates with the day first in column {_cut(told['day'])!r} and the month first "
-            f"in column {_cut(told['month'])!r}: write them as YYYY-MM-DD to use them"
+            f"dates with the day first in column {cut_text(told['day'])!r} and the month first "
+            f"in column {cut_text(told['month'])!r}: write them as YYYY-MM-DD to use them"
         )
     else:
         example = next(v for h in orders for v in texts[h] if _YEAR_LAST.fullmatch(v))
         why = (
-            f"dates whose day and month cannot be told apart ({_cut(example)}: no value "
+            f"dates whose day and month cannot be told apart ({cut_text(example)}: no value "
             "is over 12 in either place): write them as YYYY-MM-DD to use them"
         )
     return None, dict.fromkeys(orders, why)
@@ -224,5 +224,5 @@ def date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
     return float(parsed.mean())
 
 
-def _cut(value: str, size: int = 20) -> str:
+def cut_text(value: str, size: int = 20) -> str:
     return value if len(value) <= size else value[: size - 1] + "…"

@@ -200,11 +200,6 @@ def _example(rejects: pd.DataFrame | None, spec: SourceSpec, rule: str) -> str:
     return f" in column {column}, e.g. {shown!r}"
 
 
-def source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:
-    """The report of a cleaned source (counts, rows per rule and action, warnings)."""
-    return _source_report(result, spec)
-
-
 #: Date layouts exports write that the packaged date_formats do not hold, tried in this
 #: order to name the one an unreadable date column is in (day first before month first,
 #: as outside the US).
@@ -342,7 +337,8 @@ def _decimal_commas(values: pd.Series) -> bool:
     return bool(shown) and found >= 0.95 * len(shown)
 
 
-def _source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:
+def source_report(result: SourceResult, spec: SourceSpec | None = None) -> SourceReport:
+    """The report of a cleaned source (counts, rows per rule and action, warnings)."""
     rules: dict[str, dict[str, int]] = {}
     if len(result.issues):
         # Rows per rule and action (a row with two bad columns counts once per rule).

@@ -39,7 +39,7 @@ from custrisk.data.rejects import (
     mask_rejects,
     rejects_to_write,
 )
-from custrisk.data.validation import REPORT_FILE, ValidationReport, _source_report
+from custrisk.data.validation import REPORT_FILE, ValidationReport, source_report
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
@@ -318,7 +318,7 @@ def load_workspace(
     report = ValidationReport(
         data_dir=str(data_dir),
         config=cfg.path,
-        sources={name: _source_report(r, cfg.sources[name]) for name, r in results.items()},
+        sources={name: source_report(r, cfg.sources[name]) for name, r in results.items()},
         absent=tuple(absent),
     )
     issues = [

@@ -40,10 +40,10 @@ _DATA_LIKE = re.compile(
 
 def shown_names(names: Sequence[str], limit: int = 5) -> str:
     """Header names for a message: personal data masked, long names cut, ``and N more``."""
-    return join_limited([_shown(n) for n in names], limit)
+    return join_limited([shown_header(n) for n in names], limit)
 
 
-def _shown(name: str) -> str:
+def shown_header(name: str) -> str:
     name = mask_pii_text(name)
     return name if len(name) <= _SHOWN_NAME else name[: _SHOWN_NAME - 1] + "…"
 
@@ -308,7 +308,7 @@ def _header_names(
     return header
 
 
-def _match_header(
+def match_header(
     header: Sequence[str], columns: Mapping[str, str], path: Path
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """``{header: declared name}`` for the declared columns the header holds, and the
@@ -347,10 +347,6 @@ def _match_header(
                 hint="rename or drop all but one of them in the export",
             )
     return chosen, folded
-
-
-#: Matching declared columns to a header, for the readers of other sources (SQL).
-match_header = _match_header
 
 
 def other_delimiter(first_line: str, delimiter: str = ",") -> str | None:

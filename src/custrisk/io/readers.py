@@ -40,12 +40,12 @@ from custrisk.io.excel import ExcelLimits, is_excel, read_sheet, split_sheet
 from custrisk.io.header import (
     INDEX,
     UNNAMED,
-    _match_header,
-    _shown,
     check_row_numbers,
     check_unnamed_empty,
     looks_like_data,
+    match_header,
     read_header,
+    shown_header,
     shown_names,
 )
 from custrisk.privacy import mask_pii_text
@@ -136,7 +136,7 @@ class RawTable:
         """The unread header field that ``name`` was probably meant to be, if any."""
         keys = {header_key(h): h for h in self.unmatched}
         found = difflib.get_close_matches(header_key(name), list(keys), n=1, cutoff=0.8)
-        return _shown(keys[found[0]]) if found else None
+        return shown_header(keys[found[0]]) if found else None
 
 
 def file_format(path: Path) -> str:
@@ -305,7 +305,7 @@ def read_raw(
         chosen = {name: name for name in named}
         folded: list[tuple[str, str]] = []
     else:
-        chosen, folded = _match_header(named, columns, path)
+        chosen, folded = match_header(named, columns, path)
     types = {**(typed or {}), **dict.fromkeys(dictionary_columns, DICTIONARY_TEXT)}
     reader = CsvReader(
         path,
@@ -369,7 +369,7 @@ def _read_excel(
         chosen: dict[str, str] = {n: n for n in data.header}
         folded: list[tuple[str, str]] = []
     else:
-        chosen, folded = _match_header(data.header, columns, data.path)
+        chosen, folded = match_header(data.header, columns, data.path)
     by_position = dict(zip(data.positions, data.header, strict=True))
     bad_rows: dict[int, BadRow] = {}
     blanked: list[BlankedCell] = []
@@ -380,7 +380,7 @@ def _read_excel(
             continue
         canonical = columns[chosen[name]] if columns is not None else name
         message = (
-            f"cell {error.ref} ({_shown(name)}) "
+            f"cell {error.ref} ({shown_header(name)}) "
             f"{error.what or f'holds the Excel error {error.text}'}"
         )
         if chosen[name] in blank_errors:
@@ -459,7 +459,7 @@ def _read_parquet(
         schema = pq.read_schema(path)
         names = list(schema.names)
         chosen, folded = (
-            ({n: n for n in names}, []) if columns is None else _match_header(names, columns, path)
+            ({n: n for n in names}, []) if columns is None else match_header(names, columns, path)
         )
         # Text categories read as dictionaries: a column the file holds dictionary-encoded
         # (as pyarrow, pandas and Spark write text) is read as its distinct values and the

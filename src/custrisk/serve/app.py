@@ -41,14 +41,14 @@ from custrisk.privacy import mask_pii_text
 from custrisk.scoring.records import RecordScorer
 from custrisk.serve.request import Call, Problem
 from custrisk.serve.routes import (
-    _docs,
-    _healthz,
-    _jiandaoyun,
-    _model,
-    _openapi,
-    _readyz,
-    _reload,
-    _score,
+    docs_route,
+    healthz_route,
+    jiandaoyun_route,
+    model_route,
+    openapi_route,
+    readyz_route,
+    reload_route,
+    score_route,
 )
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
@@ -99,16 +99,22 @@ def create_app(
         state.notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="custrisk-notify")
 
     routes = [
-        Route("/v1/score", _endpoint(state, _score, scope="score"), methods=["POST"]),
-        Route("/v1/model", _endpoint(state, _model, scope="score"), methods=["GET"]),
-        Route("/hooks/jiandaoyun", _endpoint(state, _jiandaoyun, scope=None), methods=["POST"]),
-        Route("/admin/reload", _endpoint(state, _reload, scope="admin"), methods=["POST"]),
-        Route("/healthz", _endpoint(state, _healthz, scope=None, public=True), methods=["GET"]),
-        Route("/readyz", _endpoint(state, _readyz, scope=None, public=True), methods=["GET"]),
+        Route("/v1/score", _endpoint(state, score_route, scope="score"), methods=["POST"]),
+        Route("/v1/model", _endpoint(state, model_route, scope="score"), methods=["GET"]),
         Route(
-            "/openapi.json", _endpoint(state, _openapi, scope=None, public=True), methods=["GET"]
+            "/hooks/jiandaoyun", _endpoint(state, jiandaoyun_route, scope=None), methods=["POST"]
         ),
-        Route("/docs", _endpoint(state, _docs, scope=None, public=True), methods=["GET"]),
+        Route("/admin/reload", _endpoint(state, reload_route, scope="admin"), methods=["POST"]),
+        Route(
+            "/healthz", _endpoint(state, healthz_route, scope=None, public=True), methods=["GET"]
+        ),
+        Route("/readyz", _endpoint(state, readyz_route, scope=None, public=True), methods=["GET"]),
+        Route(
+            "/openapi.json",
+            _endpoint(state, openapi_route, scope=None, public=True),
+            methods=["GET"],
+        ),
+        Route("/docs", _endpoint(state, docs_route, scope=None, public=True), methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

@@ -51,7 +51,7 @@ class Call:
 MAX_JSON_DEPTH = 16
 
 
-def _json(body: bytes) -> Any:
+def parse_json_body(body: bytes) -> Any:
     """The request body parsed, or a 400: not JSON, nested deeper than
     :data:`MAX_JSON_DEPTH`, or a string holding a lone surrogate (``"\\ud800"``, valid
     JSON that no UTF-8 text can hold)."""
@@ -66,8 +66,9 @@ def _json(body: bytes) -> Any:
 
 
 def _check_json(data: Any) -> None:
-    """Walk a parsed body without recursion: depth and strings checked (see :func:`_json`).
-    A bad string is named by its place (``records[3].name``), never by its value."""
+    """Walk a parsed body without recursion: depth and strings checked (see
+    :func:`parse_json_body`). A bad string is named by its place (``records[3].name``),
+    never by its value."""
     stack: list[tuple[Any, int, str]] = [(data, 1, "")]
     while stack:
         value, depth, place = stack.pop()

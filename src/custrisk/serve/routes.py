@@ -18,8 +18,8 @@ from custrisk import __version__
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
-from custrisk.serve.request import Call, Problem, _json
-from custrisk.serve.state import ServiceState, _notify, decide
+from custrisk.serve.request import Call, Problem, parse_json_body
+from custrisk.serve.state import ServiceState, decide, notify_high_risk
 
 #: How long a repeated 简道云 delivery waits for the first one's answer.
 DELIVERY_WAIT_SECONDS = 30.0
@@ -43,8 +43,8 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _score(state: ServiceState, request: Request, call: Call) -> Response:
-    data = _json(await _body(state, request))
+async def score_route(state: ServiceState, request: Request, call: Call) -> Response:
+    data = parse_json_body(await _body(state, request))
     if isinstance(data, Mapping) and "records" in data:
         records = data["records"]
         single = False
@@ -70,12 +70,12 @@ async def _score(state: ServiceState, request: Request, call: Call) -> Response:
     return JSONResponse(results[0] if single else {"decisions": results})
 
 
-async def _model(state: ServiceState, request: Request, call: Call) -> Response:
+async def model_route(state: ServiceState, request: Request, call: Call) -> Response:
     assert state.scorer is not None
     return JSONResponse(state.scorer.card_summary())
 
 
-async def _jiandaoyun(state: ServiceState, request: Request, call: Call) -> Response:
+async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) -> Response:
     call.caller = "jiandaoyun"
     body = await _body(state, request)
     if state.jdy_secret is None:
@@ -144,7 +144,7 @@ async def _jiandaoyun_push(
 ) -> Response:
     """Score a verified push; with a deliver id (claimed by this request) the decision
     and the answer are stored together and only then notified."""
-    data = _json(body)
+    data = parse_json_body(body)
     profile = state.profile or identity_profile()
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
         raise Problem(422, 'expected {"op": ..., "data": {...}}')
@@ -182,11 +182,11 @@ async def _jiandaoyun_push(
             earlier = state.store.delivery(deliver_id) or response
             return JSONResponse({**earlier, "duplicate": True})
         assert scorer is not None
-        _notify(state, scorer, [answer])
+        notify_high_risk(state, scorer, [answer])
     return JSONResponse(response)
 
 
-async def _reload(state: ServiceState, request: Request, call: Call) -> Response:
+async def reload_route(state: ServiceState, request: Request, call: Call) -> Response:
     done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
     behind = [w for w in done.get("workers", ()) if w["model_id"] != done["model_id"]]
     if behind:  # a worker could not load the new version: it still serves the old one
@@ -203,11 +203,11 @@ async def _reload(state: ServiceState, request: Request, call: Call) -> Response
     return JSONResponse(done)
 
 
-async def _healthz(state: ServiceState, request: Request, call: Call) -> Response:
+async def healthz_route(state: ServiceState, request: Request, call: Call) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-async def _readyz(state: ServiceState, request: Request, call: Call) -> Response:
+async def readyz_route(state: ServiceState, request: Request, call: Call) -> Response:
     scorer = state.scorer
     if scorer is None:
         return JSONResponse({"status": "loading"}, status_code=503)
@@ -226,10 +226,10 @@ async def _readyz(state: ServiceState, request: Request, call: Call) -> Response
     return JSONResponse(ready)
 
 
-async def _openapi(state: ServiceState, request: Request, call: Call) -> Response:
+async def openapi_route(state: ServiceState, request: Request, call: Call) -> Response:
     assert state.scorer is not None
     return JSONResponse(openapi_document(state.scorer))
 
 
-async def _docs(state: ServiceState, request: Request, call: Call) -> Response:
+async def docs_route(state: ServiceState, request: Request, call: Call) -> Response:
     return HTMLResponse(DOCS_PAGE)

@@ -258,7 +258,7 @@ def decide(
         state.writer.decisions(stored)  # stored by the writer thread, in order
     else:
         state.store.add_decisions(stored)
-    _notify(state, scorer, answers)
+    notify_high_risk(state, scorer, answers)
     return answers
 
 
@@ -383,7 +383,9 @@ def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
     return out
 
 
-def _notify(state: ServiceState, scorer: RecordScorer, answers: Sequence[dict[str, Any]]) -> None:
+def notify_high_risk(
+    state: ServiceState, scorer: RecordScorer, answers: Sequence[dict[str, Any]]
+) -> None:
     hook = state.settings.on_high_risk
     if hook is None or state.notifier is None:
         return

@@ -50,10 +50,11 @@ from custrisk.indicators import (
     resolve_as_of_of_counts,
 )
 from custrisk.indicators.as_of import DayCounts
+from custrisk.io.atomic import output_format
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.registry import LoadedModel
-from custrisk.results import DetailsParts, ScoringRun, concat_parts, scores_format
+from custrisk.results import DetailsParts, ScoringRun, concat_parts
 from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import (
@@ -422,7 +423,7 @@ class _DaskScorer:
         all (at most 1,048,575 customers), so only the details are parts then."""
         if in_parts is None or self.out is None:
             return None
-        return None if scores_format(self.out) == "xlsx" else in_parts
+        return None if output_format(self.out) == "xlsx" else in_parts
 
     def _parts_for(self, customers: int) -> DetailsParts | None:
         wanted = self.parts

@@ -23,7 +23,7 @@ from custrisk.indicators.config import (
     load_indicator_config,
     parse_indicator_config,
 )
-from custrisk.indicators.output import OUTPUT_FORMATS, output_format, write_indicators
+from custrisk.indicators.output import write_indicators
 from custrisk.indicators.spec import (
     AGGREGATIONS,
     DIRECTIONS,
@@ -35,6 +35,7 @@ from custrisk.indicators.spec import (
     Window,
 )
 from custrisk.indicators.summary import summarize_indicators
+from custrisk.io.atomic import OUTPUT_FORMATS, output_format
 
 if TYPE_CHECKING:
     from custrisk.indicators.transformer import IndicatorTransformer

@@ -8,32 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from custrisk.errors import UsageError
-from custrisk.io.atomic import atomic_path, output_path
+from custrisk.io.atomic import atomic_path, output_format, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.frame_csv import write_escaped_csv
 from custrisk.io.parquet_out import write_parquet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-
-#: File extensions -> output format.
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
-
-
-def output_format(path: str | os.PathLike[str]) -> str:
-    """``csv``, ``parquet`` or ``xlsx`` from the extension of ``path``.
-
-    Raises
-    ------
-    UsageError
-        For any other extension.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise UsageError(
-            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}",
-            hint=f"name the file with one of {', '.join(OUTPUT_FORMATS)}",
-        )
-    return OUTPUT_FORMATS[suffix]
 
 
 def write_indicators(

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from custrisk.errors import UsageError
+
 DEFAULT_MODE = 0o600
 #: Mode of the folders custrisk creates for its outputs.
 DIR_MODE = 0o700
@@ -242,3 +244,24 @@ def write_bytes(target: str | os.PathLike[str], data: bytes, *, sensitive: bool 
     with atomic_open(target, "wb", sensitive=sensitive) as handle:
         handle.write(data)
     return output_path(target, sensitive=sensitive)
+
+
+#: File extensions -> the format of a table written there (indicators, a run's scores).
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """``csv``, ``parquet`` or ``xlsx`` from the extension of ``path``.
+
+    Raises
+    ------
+    UsageError
+        For any other extension.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}",
+            hint=f"name the file with one of {', '.join(OUTPUT_FORMATS)}",
+        )
+    return OUTPUT_FORMATS[suffix]

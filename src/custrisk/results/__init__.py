@@ -99,7 +99,6 @@ from custrisk.results.layout import (
     alert_table,
     details_of,
     run_files,
-    scores_format,
 )
 from custrisk.results.parts import DetailsParts, TableParts
 from custrisk.results.read import (
@@ -169,6 +168,5 @@ __all__ = [
     "read_previous_scores",
     "read_run",
     "run_files",
-    "scores_format",
     "write_alerts_workbook",
 ]

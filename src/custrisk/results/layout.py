@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.errors import UsageError
+from custrisk.io.atomic import output_format
 from custrisk.protect.envelope import SUFFIX, plain_name
 
 #: Version of this file layout, recorded in the facts: 2 since the facts hold the SHA-256
@@ -72,10 +72,6 @@ LOCK_FILE = ".custrisk.lock"
 
 
 STAGE_PREFIX = ".custrisk-stage-"
-
-
-#: Output formats of the scores table, by extension.
-SCORES_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 
 
 #: The parts of a run, in the order they are written.
@@ -278,29 +274,12 @@ class RunFiles:
         return list(dict.fromkeys(paths))
 
 
-def scores_format(path: str | os.PathLike[str]) -> str:
-    """``csv`` or ``parquet`` from the extension of a scores file.
-
-    Raises
-    ------
-    UsageError
-        For any other extension.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in SCORES_FORMATS:
-        raise UsageError(
-            f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r}",
-            hint=f"name the file with one of {', '.join(SCORES_FORMATS)}",
-        )
-    return SCORES_FORMATS[suffix]
-
-
 def run_files(scores: str | os.PathLike[str]) -> RunFiles:
     """The files of the run whose scores file is ``scores`` (a workbook ``x.xlsx``: the
     run ``x.csv`` & co. with the workbook beside it)."""
     path = plain_name(scores)  # scores.csv.enc: the run of scores.csv, encrypted
     workbook = None
-    if scores_format(path) == "xlsx":
+    if output_format(path) == "xlsx":
         workbook, path = path, path.with_suffix(".csv")
     stem = path.with_suffix("")
     return RunFiles(

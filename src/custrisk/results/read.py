@@ -17,6 +17,7 @@ import pandas as pd
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError
+from custrisk.io.atomic import OUTPUT_FORMATS
 from custrisk.io.digest import sha256_file
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.protect.audit import audit_event
@@ -35,7 +36,6 @@ from custrisk.results.layout import (
     PARTED_TABLES,
     PARTS,
     PII_COLUMNS,
-    SCORES_FORMATS,
     SCORES_NUMERIC,
     SCORES_REQUIRED,
     TABLE_LABELS,
@@ -123,7 +123,7 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
 
 def _facts_beside(scores: Path) -> Path | None:
     """The facts of the run whose scores file would be ``scores``, when they exist."""
-    if plain_name(scores).suffix.lower() not in SCORES_FORMATS:
+    if plain_name(scores).suffix.lower() not in OUTPUT_FORMATS:
         return None
     facts = existing(run_files(scores).facts)
     return facts if facts.is_file() else None

@@ -359,6 +359,17 @@ def _field_kind(field: str, kind: str, role: str) -> bool:
     return found == wanted
 
 
+def header_slug(header: str, position: int, width: int) -> str:
+    """A header's ASCII words in snake case, at most ``width`` characters (``Annual
+    Income`` → ``annual_income``), else ``col<position>``."""
+    text = unicodedata.normalize("NFKC", header).lower()
+    slug = _SLUG.sub("_", text).strip("_")
+    ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)
+    if not slug or not slug[0].isalpha() or ascii_share < 0.5:
+        return f"col{position}"
+    return slug[:width].rstrip("_")
+
+
 def column_name(header: str, position: int, used: set[str], known: str | None = None) -> str:
     """A canonical name for a header: the customer field it is (``known``, when no other
     column took it), else its ASCII words in snake case (``Annual Income`` →
@@ -367,12 +378,7 @@ def column_name(header: str, position: int, used: set[str], known: str | None = 
     if known is not None and known not in used:
         used.add(known)
         return known
-    text = unicodedata.normalize("NFKC", header).lower()
-    slug = _SLUG.sub("_", text).strip("_")
-    ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)
-    if not slug or not slug[0].isalpha() or ascii_share < 0.5:
-        slug = f"col{position}"
-    slug = slug[:48].rstrip("_")
+    slug = header_slug(header, position, 48)
     name, n = slug, 2
     while name in used or name in _RESERVED:
         name, n = f"{slug}_{n}", n + 1

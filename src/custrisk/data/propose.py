@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from custrisk.data.headers import (
     scaled_name,
 )
 from custrisk.data.infer import InferredColumn, TableSchema, infer_table
+from custrisk.data.infer_columns import header_slug
 from custrisk.data.infer_values import DATE_ORDER_SHOWN, DATETIME_FORMATS, year_last_formats
 from custrisk.data.parse import valid_cn_id_number
 from custrisk.data.text import CN_PHONE, cn_phone_form
@@ -554,16 +554,9 @@ def _share(values: list[str], test: Any) -> float:
     return sum(1 for v in sample if test(v)) / len(sample) if sample else 0.0
 
 
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
 def _slug(header: str, position: int, used: set[str]) -> str:
     """A snake_case name for an unrecognised header: its ASCII words, else ``col<N>``."""
-    text = unicodedata.normalize("NFKC", header).lower()
-    slug = _SLUG.sub("_", text).strip("_")[:40].rstrip("_")
-    ascii_share = sum(ch.isascii() and ch.isalpha() for ch in text) / max(len(text), 1)
-    if not slug or not slug[0].isalpha() or ascii_share < 0.5:
-        slug = f"col{position}"
+    slug = header_slug(header, position, 40)
     name, n = slug, 2
     while name in used:
         name, n = f"{slug}_{n}", n + 1

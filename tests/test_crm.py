@@ -237,6 +237,8 @@ def test_init_proposes_configs_that_work_unedited(crm: dict[str, Path], tmp_path
     configs = tmp_path / "configs"
     output = _run("init", crm["data"], "--out", configs).output
     assert "CRM" in output
+    # The next commands name the folder's own outcomes file, to paste as they are
+    assert f"--labels {crm['data'] / 'labels.csv'}" in output
     sources, indicators, alerts = (
         configs / "sources.yaml",
         configs / "indicators.yaml",

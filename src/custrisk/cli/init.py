@@ -115,6 +115,10 @@ def init(
         )
 
 
+#: The outcomes file a known system's export folder may hold beside its exports.
+_LABEL_SUFFIXES = (".csv", ".xlsx", ".parquet")
+
+
 def _print_profile(result: InitResult, data: Path) -> None:
     """What was written for a folder of a known system's exports, and the next commands."""
     assert result.profile is not None
@@ -136,10 +140,14 @@ def _print_profile(result: InitResult, data: Path) -> None:
         for name in ("alerts.yaml", "policy.yaml")
         if name in written
     )
+    found = next(
+        (p for p in sorted(data.glob("labels.*")) if p.suffix.lower() in _LABEL_SUFFIXES), None
+    )
+    labels = _quote(str(found)) if found is not None else "LABELS.csv"
     console.print("Next:", highlight=False)
     for line in (
         f"custrisk validate {folder} --config {sources}",
-        f"custrisk train {folder} --sources {sources}{indicators} --labels LABELS.csv",
+        f"custrisk train {folder} --sources {sources}{indicators} --labels {labels}",
         f"custrisk score {folder} --sources {sources}{rules} --model MODEL --out scores.csv",
     ):
         console.print(f"  {line}", highlight=False)

@@ -587,6 +587,42 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         assert code == 0 and "re-sent" not in out and len(inbox.posts) == 1
 
 
+def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cron ran without the variable holding the webhook's URL, then the URL was set (or
+    pointed at another host): the next run sends the message once, and the failure of
+    the earlier URL does not stay in notifications.json to have it sent at every run."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n    hook: {type: webhook, url_env: TEST_MOVED_HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    monkeypatch.delenv("TEST_MOVED_HOOK_URL", raising=False)
+    code, out, err = _run(root, "--period", PERIOD)
+    assert "1 failed" in out, out + err
+    monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"http://localhost:{free_port()}/hook")  # down
+    code, out, err = _run(root, "--period", PERIOD)
+    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out + err
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"{inbox.http_url}/hook")  # another host
+        code, out, err = _run(root, "--period", PERIOD)
+        assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out, out
+        code, out, err = _run(root, "--period", PERIOD)
+        assert "re-sent" not in out, out
+        assert len(inbox.posts) == 1
+    sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
+    assert [d["ok"] for d in sent["deliveries"]] == [True]
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
+
+
 def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(
     make_root: Callable[[], Path], export_200: Path, tmp_path: Path
 ) -> None:

@@ -398,7 +398,8 @@ def _notify_again(
     digest = _notify.settings_digest(config.notifications)
     # (a run that sent none had no section: the one added now is new)
     changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
-    failed = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if not d.get("ok")}
+    delivered = {_message_key(d) for d in earlier if d.get("ok")}
+    failed = {_message_key(d) for d in earlier if not d.get("ok")} - delivered
     if not failed and not changed:
         return None
     parsed = _notify.parse(config.notifications, f"{config.path}: notifications")
@@ -415,21 +416,23 @@ def _notify_again(
     planned = None
     if changed:
         made = _notify.deliver(parsed, run, dry_run=True, **options)
-        planned = {(d["channel"], d["target"]) for d in made}
-        delivered = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if d.get("ok")}
+        planned = {_message_key(d) for d in made}
         todo = planned - delivered
     else:
         todo = failed
     again = _notify.deliver(parsed, run, resend=todo, **options) if todo else []
-    sent = {(d["channel"], d["target"]): d for d in again}
+    sent = {_message_key(d): d for d in again}
+    channels_sent = {d["channel"] for d in again}
     merged = []
     for d in earlier:
-        pair = (d.get("channel"), d.get("target"))
+        key = _message_key(d)
         if d.get("ok"):
             merged.append(d)
-        elif pair in sent:
-            merged.append(sent.pop(pair))
-        elif planned is None or pair in planned:  # (a failure the edit did away with: gone)
+        elif key in sent:
+            merged.append(sent.pop(key))
+        elif key in delivered or (key[1] == d.get("type") and key[0] in channels_sent):
+            continue  # a failure of a message delivered since (or of its whole channel)
+        elif planned is None or key in planned:  # (a failure the edit did away with: gone)
             merged.append(d)
     merged += list(sent.values())
     still = sum(not d["ok"] for d in merged)
@@ -458,6 +461,16 @@ def _notify_again(
         f"notifications edited since the run: sent {len(again)} not delivered before "
         f"({ok} delivered, {still} failing)"
     )
+
+
+def _message_key(delivery: dict[str, Any]) -> tuple[str, str]:
+    """Which message a delivery of notifications.json was, across reruns: a robot or
+    webhook channel sends one message, whatever host its URL (read from the environment
+    at each call, perhaps unset) names; an e-mail channel one per owner, or its type when
+    the channel failed as a whole. ``(channel, type)`` makes ``deliver`` send the
+    channel whole."""
+    channel, kind = str(delivery.get("channel")), str(delivery.get("type"))
+    return (channel, kind) if kind != "smtp" else (channel, str(delivery.get("target")))
 
 
 def _run_stages(

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.errors import ConfigError
-from custrisk.notify import deliver_notifications, parse_notify_config
+from custrisk.notify import deliver_notifications, load_notify_config, parse_notify_config
 from custrisk.report.batch import customer_file_name
 from custrisk.results import read_run
 
@@ -631,6 +631,15 @@ def test_security_none_with_a_password_is_for_a_relay_on_this_machine() -> None:
 def test_a_bad_config_names_the_key_and_the_value(section: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_notify_config(section, "n.yaml")
+
+
+def test_a_run_config_without_a_notifications_section_says_so(tmp_path: Path) -> None:
+    """``-c run.yaml`` before its notifications section is uncommented: not a list of
+    RUN.yaml's own keys refused as unknown notification keys."""
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("version: 1\nexports: exports/{period}\nruns: runs\nmodel: m\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: a run config with no notifications:"):
+        load_notify_config(run_yaml)
 
 
 # -- the command ---------------------------------------------------------------------------

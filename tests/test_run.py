@@ -257,6 +257,29 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
             ("as_of_days_after: 7", "as_of_days_after: -1"),
             r"key 'checks\.as_of_days_after': must be at least 0",
         ),
+        (
+            ("# policy: configs/policy.yaml ", "policy: configs/policy.yaml #"),
+            r"run\.yaml, key 'policy': 'configs/policy\.yaml' is not a file .*relative to",
+        ),
+        (
+            ("  # templates: report_templates/", "  templates: report_templates/"),
+            r"key 'reports\.templates': 'report_templates/' is not a folder",
+        ),
+        (
+            (
+                "retention:\n",
+                "notifications:\n  channels:\n    wecom: {url_env: U, port: 1}\nretention:\n",
+            ),
+            r"/run\.yaml, key 'notifications\.channels\.wecom\.port': unknown key",
+        ),
+        (
+            (
+                "retention:\n",
+                "notifications:\n  channels:\n    wecom: {url_env: U, owners: [collection]}\nretention:\n",
+            ),
+            r"key 'notifications\.channels\.wecom\.owners\[0\]': 'collection' is not the owner "
+            r"of any alert rule .*owners: account_manager, collections,",
+        ),
     ],
 )
 def test_a_bad_run_config_is_one_line_naming_the_key(

@@ -669,6 +669,21 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert result.exit_code == 0, result.output
     assert "客户风险预警 2026-11-30" in result.stdout and "dry run" in result.stdout
     assert len(state.requests) == start
+    # a channel whose owners have nothing to send is listed as such, not left out unseen
+    idle = _write_config(
+        tmp_path / "idle.yaml",
+        {
+            "channels": {
+                "wecom": {"url_env": "T_CLI"},
+                "desk": {"type": "wecom", "url_env": "T_CLI", "owners": ["nobody"]},
+            }
+        },
+    )
+    result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(idle), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "desk: nothing to send (no new alert at yellow or above of owners nobody)" in result.stdout
+    )
     result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.stdout)

@@ -339,6 +339,20 @@ def test_a_wrong_password_is_recorded_not_raised(
     assert "wrong" not in json.dumps([d.as_dict() for d in deliveries])
 
 
+def test_an_unset_password_variable_fails_the_dry_run_too(
+    runs: dict[str, Path], tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a robot's URL: --dry-run says the variable is not set, rather than ok."""
+    monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+    cfg = parse_notify_config(
+        {"retry": FAST, "channels": {"mail": _smtp_channel(_free_port(), tls_files[0])}}, "n.yaml"
+    )
+    deliveries = deliver_notifications(cfg, read_run(runs["nov"]), dry_run=True)
+    assert deliveries and not any(d.ok for d in deliveries)
+    unset = "variable TEST_SMTP_PASSWORD (notifications.channels.mail.password_env) is not set"
+    assert all(unset in (d.error or "") for d in deliveries), [d.error for d in deliveries]
+
+
 def test_no_password_is_sent_to_a_server_without_starttls(
     runs: dict[str, Path],
     plain_smtp_server: tuple[int, Mailbox],

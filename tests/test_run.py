@@ -471,6 +471,7 @@ def test_a_run_of_another_period_is_refused_while_one_holds_the_runs_folder(
     assert code == 2 and out == ""
     held = "the runs folder (one run at a time, of any month) is in use by another custrisk"
     assert f"{held} process (pid {os.getpid()}" in err
+    assert "wait for it to finish;" in err and "another folder" not in err
     assert not (root / "runs" / f".staging-{NEXT}").exists()
 
 

@@ -239,7 +239,11 @@ def run_batch(
     # encrypt: true seals every customer-data output of the stages; without a key this
     # stops here (exit 2 naming what to create), before any work
     sealing = protected_outputs(encrypt=config.encrypt, group=load_roles().output_gid())
-    with _said_on_stop(layout), sealing, exclusive_lock(layout.lock_file, what=what) as held:
+    busy = (  # not another folder: a month's run needs the run of the month before
+        "wait for it to finish; the runs of one folder go one after the other, oldest month first"
+    )
+    lock = exclusive_lock(layout.lock_file, what=what, hint=busy)
+    with _said_on_stop(layout), sealing, lock as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)

@@ -243,7 +243,7 @@ def run_batch(
         "wait for it to finish; the runs of one folder go one after the other, oldest month first"
     )
     lock = exclusive_lock(layout.lock_file, what=what, hint=busy)
-    with _said_on_stop(layout), sealing, lock as held:
+    with _said_on_stop(layout, force), sealing, lock as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)
@@ -307,7 +307,7 @@ def run_batch(
                 on_report=_report_hook(),
                 cluster=cluster,
             )
-            resumed_from = _run_stages(ctx, state, layout, log)
+            resumed_from = _run_stages(ctx, state, layout, log, force)
         _pause("before:publish")
         facts = _facts(config, period, basis, fingerprint, state, layout)
         write_json(layout.staging / RUN_FILE, facts)
@@ -344,7 +344,7 @@ def _record_outputs(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _said_on_stop(layout: RunLayout) -> Iterator[None]:
+def _said_on_stop(layout: RunLayout, force: bool) -> Iterator[None]:
     """What a run stopped (SIGINT, SIGTERM) outside its stages left, for the one line the
     CLI prints (a stage says it itself); the lock is released by then."""
     try:
@@ -362,13 +362,27 @@ def _said_on_stop(layout: RunLayout) -> Iterator[None]:
                 _Log(layout.staging / LOG_FILE, layout.period, None).write(
                     "stopped", signal=stop.signal_name
                 )
-            left = f"{_kept(_stages_done(layout))} in {layout.staging}; {again} to resume"
+            left = f"{_kept(_stages_done(layout))} in {layout.staging}; {_resume(layout, force)}"
         elif (layout.final / RUN_FILE).is_file():
             left = f"the run of {layout.period} is in {layout.final}"
         else:
             left = f"nothing written for {layout.period}; {again}"
         stop.leave(f"{left} (the run lock is released)")
         raise
+
+
+def _resume(layout: RunLayout, force: bool, stage: str | None = None) -> str:
+    """What to do after a stop: the same command resumes, bar --force, which starts
+    afresh (and without which a month up to date is left as it is)."""
+    at = f" at {stage}" if stage else ""
+    if not force:
+        return f"run the same command again to resume{at}"
+    if (layout.final / RUN_FILE).is_file():
+        return (
+            f"--force runs the month again from its start; without it, the run in "
+            f"{layout.final} stays as it is"
+        )
+    return f"run it again without --force to resume{at} (--force starts afresh)"
 
 
 def _kept(stages: Collection[str]) -> str:
@@ -478,7 +492,7 @@ def _message_key(delivery: dict[str, Any]) -> tuple[str, str]:
 
 
 def _run_stages(
-    ctx: StageContext, state: dict[str, Any], layout: RunLayout, log: _Log
+    ctx: StageContext, state: dict[str, Any], layout: RunLayout, log: _Log, force: bool
 ) -> str | None:
     """Run every stage not done yet; returns the stage a resumed run started at."""
     stages: dict[str, Any] = state["stages"]
@@ -508,8 +522,8 @@ def _run_stages(
             log.write("stage_stopped", stage=name, signal=stop.signal_name)
             stop.leave(
                 f"stage {name} of {ctx.period} was running: its partial outputs removed, "
-                f"{_kept(stages)} in {layout.staging}, the run lock released; run the same "
-                f"command again to resume at {name}",
+                f"{_kept(stages)} in {layout.staging}, the run lock released; "
+                f"{_resume(layout, force, name)}",
                 instead=True,  # the stage's own words (reports done) do not hold here
             )
             raise

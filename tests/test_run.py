@@ -308,6 +308,10 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert f"exports/{PERIOD}: the exports of the period are not there" in missing.stderr
     latest = runner.invoke(app, ["run", str(config)])
     assert latest.exit_code == 2 and "no exports match" in latest.stderr
+    (tmp_path / "exports" / PERIOD).mkdir(parents=True)  # the exports, but no model trained
+    untrained = runner.invoke(app, ["run", str(config), "--period", PERIOD])
+    assert untrained.exit_code == 2
+    assert f"key 'models_dir': '{tmp_path / 'models'}' is not a folder" in untrained.stderr
 
 
 def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Path]) -> None:

@@ -212,10 +212,6 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     root = config_root(load_yaml_file(file), str(file), allowed=TOP_KEYS, required=("exports",))
     base = file.resolve().parent
 
-    def resolve(node: Node, key: str) -> Path | None:
-        value = node.text(key)
-        return None if value is None else _under(base, value)
-
     exports = root.text("exports", required=True)
     if PERIOD_FIELD not in exports:
         raise root.error(
@@ -260,7 +256,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         exports=str(_under(base, exports)),
         runs_dir=_under(base, root.text("runs", "runs")),
         model=model,
-        models_dir=resolve(root, "models_dir"),
+        models_dir=_under(base, str(root.text("models_dir"))) if root.get("models_dir") else None,
         sources=_config_path(root, "sources", base),
         encoding=encoding,
         lang=lang,

@@ -75,7 +75,7 @@ from custrisk.batch.stages import (
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
-from custrisk.errors import CustriskError, DataError
+from custrisk.errors import ConfigError, CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import jsonable
@@ -251,6 +251,14 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
+        if config.models_dir is not None and not config.models_dir.is_dir():
+            raise ConfigError(
+                f"{str(config.models_dir)!r} is not a folder",
+                file=str(config.path),
+                key="models_dir",
+                hint="the model registry custrisk train --models-dir wrote; paths are relative "
+                "to the run config's folder",
+            )
         # unpickled while the exports are validated and read
         model = open_model(config.model, config.models_dir, background=True)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:

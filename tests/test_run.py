@@ -246,6 +246,11 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (("keep: 24", "keep: 1"), r"key 'retention\.keep': 1 would remove the run .*keep: 2"),
         (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
         (
+            ("fail_on: never", "fail_on: no"),
+            r"key 'fail_on': expected a text, got false \(an unquoted yes/no, on/off or "
+            r"true/false is a boolean in YAML\); allowed values: red, orange, yellow, never",
+        ),
+        (
             ("# encoding: gbk ", "encoding: gbkk #"),
             r"key 'encoding': unknown encoding 'gbkk'; utf-8, gbk or gb18030",
         ),

@@ -102,6 +102,9 @@ DEFAULT_CONFIGS = {
     "drift": "drift.yaml",
     "reports": "reports.yaml",
 }
+#: RUN.yaml's keys that change no output of a month: the lock's (one) scope, how many
+#: months are kept (``reports.workers`` is another: the PDFs are the same bytes).
+NEUTRAL_KEYS = ("lock", "retention")
 VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "weasyprint", "jinja2")
 
 Event = dict[str, Any]
@@ -682,9 +685,15 @@ def _run_settings_hash(file: Path) -> str:
     and without ``notifications`` (the file was read and checked already by
     :func:`load_run_config`): the notifications are sent from the outputs, not part of
     them; an edited section sends what was not delivered as it now says
-    (:func:`_notify_again`), not the month again."""
+    (:func:`_notify_again`), not the month again. Nor the settings that change no
+    output (:data:`NEUTRAL_KEYS`, ``reports.workers``): tuning how many processes render
+    the reports, or how many months are kept, does not run the month again and send its
+    digests a second time."""
     document = load_yaml_file(file)
-    settings = {k: v for k, v in document.items() if k not in ENGINE_KEYS and k != "notifications"}
+    left_out = {*ENGINE_KEYS, "notifications", *NEUTRAL_KEYS}
+    settings = {k: v for k, v in document.items() if k not in left_out}
+    if isinstance(settings.get("reports"), dict):
+        settings["reports"] = {k: v for k, v in settings["reports"].items() if k != "workers"}
     return _hash_json(settings)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from custrisk.errors import ConfigError
 from custrisk.notify import NotifyConfig, deliver_notifications, parse_notify_config
 from custrisk.results import ScoringRun
+from custrisk.vocab import OWNER_LABELS
 
 
 def parse(section: dict[str, Any] | None, where: str) -> NotifyConfig | None:
@@ -25,8 +26,10 @@ def parse(section: dict[str, Any] | None, where: str) -> NotifyConfig | None:
 
 def check_owners(config: NotifyConfig, owners: Collection[str], file: str, rules: str) -> None:
     """Refuse a channel's ``owners:`` or an e-mail ``to:`` key that names an owner role
-    no alert rule has (``owners``, from the ``rules`` file): a typo there would leave the
+    neither an alert rule has (``owners``, from the ``rules`` file) nor custrisk knows
+    (``custrisk serve``'s decisions go to ``risk_officer``): a typo there would leave the
     channel, or those recipients, without a message every month, silently."""
+    owners = {*owners, *OWNER_LABELS}
     known = ", ".join(sorted(owners))
     for channel in config.channels:
         named = [(f"owners[{i}]", owner) for i, owner in enumerate(channel.owners)]
@@ -35,7 +38,8 @@ def check_owners(config: NotifyConfig, owners: Collection[str], file: str, rules
         for key, owner in named:
             if owner not in owners:
                 raise ConfigError(
-                    f"{owner!r} is not the owner of any alert rule of {rules}",
+                    f"{owner!r} is not the owner of any alert rule of {rules} nor a role "
+                    "custrisk knows",
                     file=file,
                     key=f"{channel.key}.{key}",
                     hint=f"owners: {known}",

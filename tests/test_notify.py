@@ -698,6 +698,11 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert (
         "desk: nothing to send (no new alert at yellow or above of owners nobody)" in result.stdout
     )
+    off = _write_config(
+        tmp_path / "off.yaml", {"channels": {"wecom": {"url_env": "T_CLI", "enabled": False}}}
+    )
+    result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(off), "--dry-run"])
+    assert result.exit_code == 0 and "No channel is enabled" in result.stdout, result.output
     result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.stdout)

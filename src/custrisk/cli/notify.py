@@ -101,7 +101,9 @@ def notify(
             console.print(
                 f"{state:6} {d.channel} -> {d.target}: {shown}, {tries}{why}", highlight=False
             )
-        if not deliveries:
+        if not cfg.channels:
+            console.print("No channel is enabled (each has enabled: false): nothing sent.")
+        elif not deliveries:
             console.print("No new alerts to send.")
         else:  # a channel with no message says so, rather than being left out unseen
             sent_to = {d.channel for d in deliveries}

@@ -220,6 +220,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
             hint="e.g. exports/{period}, so that each month has its own folder",
         )
     model = root.text("model", required=True)
+    models_dir = root.text("models_dir")  # checked by the run, after the exports
     lang = root.text("lang", "zh", allowed=LANGUAGES)
     fail_on = root.text("fail_on", "never", allowed=ALERTS_FAIL_ON)
     lock = root.text("lock", "period", allowed=LOCK_SCOPES)
@@ -256,7 +257,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         exports=str(_under(base, exports)),
         runs_dir=_under(base, root.text("runs", "runs")),
         model=model,
-        models_dir=_under(base, str(root.text("models_dir"))) if root.get("models_dir") else None,
+        models_dir=_under(base, models_dir) if models_dir else None,
         sources=_config_path(root, "sources", base),
         encoding=encoding,
         lang=lang,

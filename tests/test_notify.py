@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.errors import ConfigError
-from custrisk.notify import deliver_notifications, parse_notify_config
+from custrisk.notify import deliver_notifications, load_notify_config, parse_notify_config
 from custrisk.report.batch import customer_file_name
 from custrisk.results import read_run
 
@@ -339,6 +339,20 @@ def test_a_wrong_password_is_recorded_not_raised(
     assert "wrong" not in json.dumps([d.as_dict() for d in deliveries])
 
 
+def test_an_unset_password_variable_fails_the_dry_run_too(
+    runs: dict[str, Path], tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a robot's URL: --dry-run says the variable is not set, rather than ok."""
+    monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+    cfg = parse_notify_config(
+        {"retry": FAST, "channels": {"mail": _smtp_channel(_free_port(), tls_files[0])}}, "n.yaml"
+    )
+    deliveries = deliver_notifications(cfg, read_run(runs["nov"]), dry_run=True)
+    assert deliveries and not any(d.ok for d in deliveries)
+    unset = "variable TEST_SMTP_PASSWORD (notifications.channels.mail.password_env) is not set"
+    assert all(unset in (d.error or "") for d in deliveries), [d.error for d in deliveries]
+
+
 def test_no_password_is_sent_to_a_server_without_starttls(
     runs: dict[str, Path],
     plain_smtp_server: tuple[int, Mailbox],
@@ -633,6 +647,15 @@ def test_a_bad_config_names_the_key_and_the_value(section: dict[str, Any], match
         parse_notify_config(section, "n.yaml")
 
 
+def test_a_run_config_without_a_notifications_section_says_so(tmp_path: Path) -> None:
+    """``-c run.yaml`` before its notifications section is uncommented: not a list of
+    RUN.yaml's own keys refused as unknown notification keys."""
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text("version: 1\nexports: exports/{period}\nruns: runs\nmodel: m\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: a run config with no notifications:"):
+        load_notify_config(run_yaml)
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
@@ -660,6 +683,26 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert result.exit_code == 0, result.output
     assert "客户风险预警 2026-11-30" in result.stdout and "dry run" in result.stdout
     assert len(state.requests) == start
+    # a channel whose owners have nothing to send is listed as such, not left out unseen
+    idle = _write_config(
+        tmp_path / "idle.yaml",
+        {
+            "channels": {
+                "wecom": {"url_env": "T_CLI"},
+                "desk": {"type": "wecom", "url_env": "T_CLI", "owners": ["nobody"]},
+            }
+        },
+    )
+    result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(idle), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "desk: nothing to send (no new alert at yellow or above of owners nobody)" in result.stdout
+    )
+    off = _write_config(
+        tmp_path / "off.yaml", {"channels": {"wecom": {"url_env": "T_CLI", "enabled": False}}}
+    )
+    result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(off), "--dry-run"])
+    assert result.exit_code == 0 and "No channel is enabled" in result.stdout, result.output
     result = CliRunner().invoke(app, ["notify", str(runs["nov"]), "-c", str(config), "--json"])
     assert result.exit_code == 0, result.output
     [record] = json.loads(result.stdout)

@@ -161,6 +161,14 @@ def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path)
     assert _tag(read_run(tmp_path)) == {"A"}  # the folder holds one run
 
 
+def test_a_runs_folder_of_months_names_a_month_to_pass(tmp_path: Path) -> None:
+    """custrisk followups / notify / alerts runs: not a bare 'holds no run'."""
+    for month in ("2026-09", "2026-10"):
+        make_run("A").write(tmp_path / month / "scores.csv")  # type: ignore[operator]
+    with pytest.raises(DataError, match=r"holds no run .*pass one, e\.g\. .*2026-10$"):
+        read_run(tmp_path)
+
+
 HOLD_LOCK = """
 import sys
 from custrisk.io.lock import exclusive_lock

@@ -246,6 +246,11 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (("keep: 24", "keep: 1"), r"key 'retention\.keep': 1 would remove the run .*keep: 2"),
         (("fail_on: never", "fail_on: purple"), r"key 'fail_on': 'purple' is not allowed"),
         (
+            ("fail_on: never", "fail_on: no"),
+            r"key 'fail_on': expected a text, got false \(an unquoted yes/no, on/off or "
+            r"true/false is a boolean in YAML\); allowed values: red, orange, yellow, never",
+        ),
+        (
             ("# encoding: gbk ", "encoding: gbkk #"),
             r"key 'encoding': unknown encoding 'gbkk'; utf-8, gbk or gb18030",
         ),
@@ -256,6 +261,29 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
         (
             ("as_of_days_after: 7", "as_of_days_after: -1"),
             r"key 'checks\.as_of_days_after': must be at least 0",
+        ),
+        (
+            ("# policy: configs/policy.yaml ", "policy: configs/policy.yaml #"),
+            r"run\.yaml, key 'policy': 'configs/policy\.yaml' is not a file .*relative to",
+        ),
+        (
+            ("  # templates: report_templates/", "  templates: report_templates/"),
+            r"key 'reports\.templates': 'report_templates/' is not a folder",
+        ),
+        (
+            (
+                "retention:\n",
+                "notifications:\n  channels:\n    wecom: {url_env: U, port: 1}\nretention:\n",
+            ),
+            r"/run\.yaml, key 'notifications\.channels\.wecom\.port': unknown key",
+        ),
+        (
+            (
+                "retention:\n",
+                "notifications:\n  channels:\n    wecom: {url_env: U, owners: [collection]}\nretention:\n",
+            ),
+            r"key 'notifications\.channels\.wecom\.owners\[0\]': 'collection' is not the owner "
+            r"of any alert rule .*owners: account_manager, collections,",
         ),
     ],
 )
@@ -285,6 +313,10 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert f"exports/{PERIOD}: the exports of the period are not there" in missing.stderr
     latest = runner.invoke(app, ["run", str(config)])
     assert latest.exit_code == 2 and "no exports match" in latest.stderr
+    (tmp_path / "exports" / PERIOD).mkdir(parents=True)  # the exports, but no model trained
+    untrained = runner.invoke(app, ["run", str(config), "--period", PERIOD])
+    assert untrained.exit_code == 2
+    assert f"key 'models_dir': '{tmp_path / 'models'}' is not a folder" in untrained.stderr
 
 
 def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Path]) -> None:
@@ -302,6 +334,13 @@ def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Pa
     forced = json.loads((folder / "run.json").read_text())
     assert forced["outputs"] == first["outputs"] and forced["run_id"] == first["run_id"]
     assert (folder / "log.jsonl").read_text().count('"event": "start"') == 1  # a new folder
+    # settings that change no output (report workers, months kept): the month is up to
+    # date, its digests are not sent again
+    tuned = config.read_text().replace("workers: 0", "workers: 3").replace("keep: 24", "keep: 6")
+    assert tuned != config.read_text()
+    config.write_text(tuned)
+    code, out, _ = _run(root, "--period", PERIOD)
+    assert code == 0 and "nothing to do" in out, out
     (root / "exports" / PERIOD / "notes.txt").write_text("a file that came with the export")
     code, out, _ = _run(root, "--period", PERIOD)
     assert code == 1 and "nothing to do" not in out
@@ -448,6 +487,7 @@ def test_a_run_of_another_period_is_refused_while_one_holds_the_runs_folder(
     assert code == 2 and out == ""
     held = "the runs folder (one run at a time, of any month) is in use by another custrisk"
     assert f"{held} process (pid {os.getpid()}" in err
+    assert "wait for it to finish;" in err and "another folder" not in err
     assert not (root / "runs" / f".staging-{NEXT}").exists()
 
 
@@ -585,6 +625,42 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         assert all(d["ok"] for d in sent["deliveries"])
         code, out, _ = _run(root, "--period", PERIOD)  # nothing failed: nothing re-sent
         assert code == 0 and "re-sent" not in out and len(inbox.posts) == 1
+
+
+def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cron ran without the variable holding the webhook's URL, then the URL was set (or
+    pointed at another host): the next run sends the message once, and the failure of
+    the earlier URL does not stay in notifications.json to have it sent at every run."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n    hook: {type: webhook, url_env: TEST_MOVED_HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    monkeypatch.delenv("TEST_MOVED_HOOK_URL", raising=False)
+    code, out, err = _run(root, "--period", PERIOD)
+    assert "1 failed" in out, out + err
+    monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"http://localhost:{free_port()}/hook")  # down
+    code, out, err = _run(root, "--period", PERIOD)
+    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out + err
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"{inbox.http_url}/hook")  # another host
+        code, out, err = _run(root, "--period", PERIOD)
+        assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out, out
+        code, out, err = _run(root, "--period", PERIOD)
+        assert "re-sent" not in out, out
+        assert len(inbox.posts) == 1
+    sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
+    assert [d["ok"] for d in sent["deliveries"]] == [True]
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
 
 
 def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(

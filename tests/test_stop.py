@@ -165,11 +165,13 @@ def test_sigterm_in_a_run_stage_names_it_and_the_month_runs_again(run_root: Path
     assert "took over the lock" not in log  # the stop released it in order
 
 
+@pytest.mark.parametrize("force", [False, True])
 def test_ctrl_c_between_run_stages_keeps_the_stages_done(
-    run_root: Path, monkeypatch: pytest.MonkeyPatch
+    run_root: Path, monkeypatch: pytest.MonkeyPatch, force: bool
 ) -> None:
     """In this process (no interpreter to start): SIGINT, sent by a thread once the run
-    pauses before its score stage, reaches the main thread as Ctrl-C does."""
+    pauses before its score stage, reaches the main thread as Ctrl-C does. A --force
+    run is not resumed by the same command (--force starts afresh): the line says how."""
     marker = run_root / "pid"
     monkeypatch.setenv("CUSTRISK_TEST_PAUSE_AT", "before:score")
     monkeypatch.setenv("CUSTRISK_TEST_PAUSE_FILE", str(marker))
@@ -183,13 +185,19 @@ def test_ctrl_c_between_run_stages_keeps_the_stages_done(
 
     thread = threading.Thread(target=interrupt, daemon=True)
     thread.start()
-    result = CliRunner().invoke(app, ["run", str(run_root / "run.yaml"), "--period", PERIOD])
+    args = ["run", str(run_root / "run.yaml"), "--period", PERIOD, *(["--force"] * force)]
+    result = CliRunner().invoke(app, args)
     thread.join()
     runs = run_root / "runs"
     assert result.exit_code == 130, result.output
+    again = (
+        "run it again without --force to resume (--force starts afresh)"
+        if force
+        else "run the same command again to resume"
+    )
     assert result.stderr == (
         f"Stopped: SIGINT during custrisk run; stages validate kept in {runs}/.staging-"
-        f"{PERIOD}; run the same command again to resume (the run lock is released)\n"
+        f"{PERIOD}; {again} (the run lock is released)\n"
     )
     assert _lock_is_free(runs / ".custrisk-run.lock")
     assert not (runs / PERIOD).exists() and not _temp_files(runs)

@@ -10,8 +10,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from custrisk.errors import ConfigError
 from custrisk.notify import NotifyConfig, deliver_notifications, parse_notify_config
 from custrisk.results import ScoringRun
+from custrisk.vocab import OWNER_LABELS
 
 
 def parse(section: dict[str, Any] | None, where: str) -> NotifyConfig | None:
@@ -20,6 +22,28 @@ def parse(section: dict[str, Any] | None, where: str) -> NotifyConfig | None:
     if section is None:
         return None
     return parse_notify_config(section, where, key="notifications")
+
+
+def check_owners(config: NotifyConfig, owners: Collection[str], file: str, rules: str) -> None:
+    """Refuse a channel's ``owners:`` or an e-mail ``to:`` key that names an owner role
+    neither an alert rule has (``owners``, from the ``rules`` file) nor custrisk knows
+    (``custrisk serve``'s decisions go to ``risk_officer``): a typo there would leave the
+    channel, or those recipients, without a message every month, silently."""
+    owners = {*owners, *OWNER_LABELS}
+    known = ", ".join(sorted(owners))
+    for channel in config.channels:
+        named = [(f"owners[{i}]", owner) for i, owner in enumerate(channel.owners)]
+        to = channel.settings.get("to") or {}
+        named += [(f"to.{owner}", owner) for owner in to if owner != "default"]
+        for key, owner in named:
+            if owner not in owners:
+                raise ConfigError(
+                    f"{owner!r} is not the owner of any alert rule of {rules} nor a role "
+                    "custrisk knows",
+                    file=file,
+                    key=f"{channel.key}.{key}",
+                    hint=f"owners: {known}",
+                )
 
 
 def settings_digest(section: dict[str, Any]) -> str:
@@ -63,4 +87,4 @@ def deliver(
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 
 
-__all__ = ["deliver", "fails_run", "parse", "settings_digest"]
+__all__ = ["check_owners", "deliver", "fails_run", "parse", "settings_digest"]

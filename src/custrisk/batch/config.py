@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
 from custrisk.io.encoding import normalise_encoding
+from custrisk.policy import alert_rule_owners
 from custrisk.vocab import LANGUAGES, LEVELS
 
 #: A period is a month: ``YYYY-MM``.
@@ -210,10 +212,6 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     root = config_root(load_yaml_file(file), str(file), allowed=TOP_KEYS, required=("exports",))
     base = file.resolve().parent
 
-    def resolve(node: Node, key: str) -> Path | None:
-        value = node.text(key)
-        return None if value is None else _under(base, value)
-
     exports = root.text("exports", required=True)
     if PERIOD_FIELD not in exports:
         raise root.error(
@@ -222,6 +220,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
             hint="e.g. exports/{period}, so that each month has its own folder",
         )
     model = root.text("model", required=True)
+    models_dir = root.text("models_dir")  # checked by the run, after the exports
     lang = root.text("lang", "zh", allowed=LANGUAGES)
     fail_on = root.text("fail_on", "never", allowed=ALERTS_FAIL_ON)
     lock = root.text("lock", "period", allowed=LOCK_SCOPES)
@@ -248,17 +247,22 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     notifications = root.get("notifications")
     if notifications is not None and not isinstance(notifications, dict):
         raise root.error("notifications", "expected a mapping of notification settings")
+    alert_rules = _config_path(root, "alert_rules", base)
+    notify = _notify.parse(notifications, str(file))
+    if notify is not None:
+        rules = root.text("alert_rules") or "the packaged alerts.yaml"
+        _notify.check_owners(notify, alert_rule_owners(alert_rules), str(file), rules)
     return RunConfig(
         path=file.resolve(),
         exports=str(_under(base, exports)),
         runs_dir=_under(base, root.text("runs", "runs")),
         model=model,
-        models_dir=resolve(root, "models_dir"),
-        sources=resolve(root, "sources"),
+        models_dir=_under(base, models_dir) if models_dir else None,
+        sources=_config_path(root, "sources", base),
         encoding=encoding,
         lang=lang,
-        policy=resolve(root, "policy"),
-        alert_rules=resolve(root, "alert_rules"),
+        policy=_config_path(root, "policy", base),
+        alert_rules=alert_rules,
         fail_on=fail_on,
         lock=lock,
         reports=_reports(root.child("reports"), base),
@@ -372,6 +376,23 @@ def _under(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _config_path(node: Node, key: str, base: Path, *, folder: bool = False) -> Path | None:
+    """The config file (``folder``: folder) at ``key``, relative to RUN.yaml's folder
+    ``base``; one that is not there is refused now, naming the key, before any work."""
+    value = node.text(key)
+    if value is None:
+        return None
+    path = _under(base, value)
+    if not (path.is_dir() if folder else path.is_file()):
+        raise node.error(
+            key,
+            f"{value!r} is not {'a folder' if folder else 'a file'} ({path})",
+            hint=f"paths are relative to the folder of {node.file}; remove the key for the "
+            "packaged one",
+        )
+    return path
+
+
 def _reports(node: Node, base: Path) -> ReportSettings:
     node.check_keys(
         (
@@ -395,7 +416,8 @@ def _reports(node: Node, base: Path) -> ReportSettings:
                 hint=f"choose from {', '.join(LEVELS)}",
             )
     workers = node.number("workers", 0, minimum=0, integer=True)
-    config, templates = node.text("config"), node.text("templates")
+    config = _config_path(node, "config", base)
+    templates = _config_path(node, "templates", base, folder=True)
     return ReportSettings(
         enabled=node.flag("enabled", True),
         customers=node.text("customers", "with_alerts", allowed=REPORT_CUSTOMERS),
@@ -403,18 +425,18 @@ def _reports(node: Node, base: Path) -> ReportSettings:
         grades=node.text_list("grades"),
         portfolio=node.flag("portfolio", True),
         workers=int(workers),
-        config=_under(base, config) if config else None,
-        templates=_under(base, templates) if templates else None,
+        config=config,
+        templates=templates,
     )
 
 
 def _drift(node: Node, base: Path) -> DriftSettings:
     node.check_keys(("enabled", "config", "fail_on", "allow_insufficient"))
-    config = node.text("config")
+    config = _config_path(node, "config", base)
     allow = node.get("allow_insufficient")
     return DriftSettings(
         enabled=node.flag("enabled", True),
-        config=_under(base, config) if config else None,
+        config=config,
         fail_on=node.text("fail_on", allowed=DRIFT_FAIL_ON),
         allow_insufficient=None if allow is None else node.flag("allow_insufficient", False),
     )

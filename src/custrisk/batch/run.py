@@ -75,7 +75,7 @@ from custrisk.batch.stages import (
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
-from custrisk.errors import CustriskError, DataError
+from custrisk.errors import ConfigError, CustriskError, DataError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import jsonable
@@ -102,6 +102,9 @@ DEFAULT_CONFIGS = {
     "drift": "drift.yaml",
     "reports": "reports.yaml",
 }
+#: RUN.yaml's keys that change no output of a month: the lock's (one) scope, how many
+#: months are kept (``reports.workers`` is another: the PDFs are the same bytes).
+NEUTRAL_KEYS = ("lock", "retention")
 VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "weasyprint", "jinja2")
 
 Event = dict[str, Any]
@@ -239,7 +242,11 @@ def run_batch(
     # encrypt: true seals every customer-data output of the stages; without a key this
     # stops here (exit 2 naming what to create), before any work
     sealing = protected_outputs(encrypt=config.encrypt, group=load_roles().output_gid())
-    with _said_on_stop(layout), sealing, exclusive_lock(layout.lock_file, what=what) as held:
+    busy = (  # not another folder: a month's run needs the run of the month before
+        "wait for it to finish; the runs of one folder go one after the other, oldest month first"
+    )
+    lock = exclusive_lock(layout.lock_file, what=what, hint=busy)
+    with _said_on_stop(layout, force), sealing, lock as held:
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)
@@ -247,6 +254,14 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
+        if config.models_dir is not None and not config.models_dir.is_dir():
+            raise ConfigError(
+                f"{str(config.models_dir)!r} is not a folder",
+                file=str(config.path),
+                key="models_dir",
+                hint="the model registry custrisk train --models-dir wrote; paths are relative "
+                "to the run config's folder",
+            )
         # unpickled while the exports are validated and read
         model = open_model(config.model, config.models_dir, background=True)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
@@ -303,7 +318,7 @@ def run_batch(
                 on_report=_report_hook(),
                 cluster=cluster,
             )
-            resumed_from = _run_stages(ctx, state, layout, log)
+            resumed_from = _run_stages(ctx, state, layout, log, force)
         _pause("before:publish")
         facts = _facts(config, period, basis, fingerprint, state, layout)
         write_json(layout.staging / RUN_FILE, facts)
@@ -340,7 +355,7 @@ def _record_outputs(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _said_on_stop(layout: RunLayout) -> Iterator[None]:
+def _said_on_stop(layout: RunLayout, force: bool) -> Iterator[None]:
     """What a run stopped (SIGINT, SIGTERM) outside its stages left, for the one line the
     CLI prints (a stage says it itself); the lock is released by then."""
     try:
@@ -358,13 +373,27 @@ def _said_on_stop(layout: RunLayout) -> Iterator[None]:
                 _Log(layout.staging / LOG_FILE, layout.period, None).write(
                     "stopped", signal=stop.signal_name
                 )
-            left = f"{_kept(_stages_done(layout))} in {layout.staging}; {again} to resume"
+            left = f"{_kept(_stages_done(layout))} in {layout.staging}; {_resume(layout, force)}"
         elif (layout.final / RUN_FILE).is_file():
             left = f"the run of {layout.period} is in {layout.final}"
         else:
             left = f"nothing written for {layout.period}; {again}"
         stop.leave(f"{left} (the run lock is released)")
         raise
+
+
+def _resume(layout: RunLayout, force: bool, stage: str | None = None) -> str:
+    """What to do after a stop: the same command resumes, bar --force, which starts
+    afresh (and without which a month up to date is left as it is)."""
+    at = f" at {stage}" if stage else ""
+    if not force:
+        return f"run the same command again to resume{at}"
+    if (layout.final / RUN_FILE).is_file():
+        return (
+            f"--force runs the month again from its start; without it, the run in "
+            f"{layout.final} stays as it is"
+        )
+    return f"run it again without --force to resume{at} (--force starts afresh)"
 
 
 def _kept(stages: Collection[str]) -> str:
@@ -398,7 +427,8 @@ def _notify_again(
     digest = _notify.settings_digest(config.notifications)
     # (a run that sent none had no section: the one added now is new)
     changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
-    failed = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if not d.get("ok")}
+    delivered = {_message_key(d) for d in earlier if d.get("ok")}
+    failed = {_message_key(d) for d in earlier if not d.get("ok")} - delivered
     if not failed and not changed:
         return None
     parsed = _notify.parse(config.notifications, f"{config.path}: notifications")
@@ -415,21 +445,23 @@ def _notify_again(
     planned = None
     if changed:
         made = _notify.deliver(parsed, run, dry_run=True, **options)
-        planned = {(d["channel"], d["target"]) for d in made}
-        delivered = {(str(d.get("channel")), str(d.get("target"))) for d in earlier if d.get("ok")}
+        planned = {_message_key(d) for d in made}
         todo = planned - delivered
     else:
         todo = failed
     again = _notify.deliver(parsed, run, resend=todo, **options) if todo else []
-    sent = {(d["channel"], d["target"]): d for d in again}
+    sent = {_message_key(d): d for d in again}
+    channels_sent = {d["channel"] for d in again}
     merged = []
     for d in earlier:
-        pair = (d.get("channel"), d.get("target"))
+        key = _message_key(d)
         if d.get("ok"):
             merged.append(d)
-        elif pair in sent:
-            merged.append(sent.pop(pair))
-        elif planned is None or pair in planned:  # (a failure the edit did away with: gone)
+        elif key in sent:
+            merged.append(sent.pop(key))
+        elif key in delivered or (key[1] == d.get("type") and key[0] in channels_sent):
+            continue  # a failure of a message delivered since (or of its whole channel)
+        elif planned is None or key in planned:  # (a failure the edit did away with: gone)
             merged.append(d)
     merged += list(sent.values())
     still = sum(not d["ok"] for d in merged)
@@ -460,8 +492,18 @@ def _notify_again(
     )
 
 
+def _message_key(delivery: dict[str, Any]) -> tuple[str, str]:
+    """Which message a delivery of notifications.json was, across reruns: a robot or
+    webhook channel sends one message, whatever host its URL (read from the environment
+    at each call, perhaps unset) names; an e-mail channel one per owner, or its type when
+    the channel failed as a whole. ``(channel, type)`` makes ``deliver`` send the
+    channel whole."""
+    channel, kind = str(delivery.get("channel")), str(delivery.get("type"))
+    return (channel, kind) if kind != "smtp" else (channel, str(delivery.get("target")))
+
+
 def _run_stages(
-    ctx: StageContext, state: dict[str, Any], layout: RunLayout, log: _Log
+    ctx: StageContext, state: dict[str, Any], layout: RunLayout, log: _Log, force: bool
 ) -> str | None:
     """Run every stage not done yet; returns the stage a resumed run started at."""
     stages: dict[str, Any] = state["stages"]
@@ -491,8 +533,8 @@ def _run_stages(
             log.write("stage_stopped", stage=name, signal=stop.signal_name)
             stop.leave(
                 f"stage {name} of {ctx.period} was running: its partial outputs removed, "
-                f"{_kept(stages)} in {layout.staging}, the run lock released; run the same "
-                f"command again to resume at {name}",
+                f"{_kept(stages)} in {layout.staging}, the run lock released; "
+                f"{_resume(layout, force, name)}",
                 instead=True,  # the stage's own words (reports done) do not hold here
             )
             raise
@@ -643,9 +685,15 @@ def _run_settings_hash(file: Path) -> str:
     and without ``notifications`` (the file was read and checked already by
     :func:`load_run_config`): the notifications are sent from the outputs, not part of
     them; an edited section sends what was not delivered as it now says
-    (:func:`_notify_again`), not the month again."""
+    (:func:`_notify_again`), not the month again. Nor the settings that change no
+    output (:data:`NEUTRAL_KEYS`, ``reports.workers``): tuning how many processes render
+    the reports, or how many months are kept, does not run the month again and send its
+    digests a second time."""
     document = load_yaml_file(file)
-    settings = {k: v for k, v in document.items() if k not in ENGINE_KEYS and k != "notifications"}
+    left_out = {*ENGINE_KEYS, "notifications", *NEUTRAL_KEYS}
+    settings = {k: v for k, v in document.items() if k not in left_out}
+    if isinstance(settings.get("reports"), dict):
+        settings["reports"] = {k: v for k, v in settings["reports"].items() if k != "workers"}
     return _hash_json(settings)
 
 

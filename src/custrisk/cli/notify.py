@@ -101,8 +101,21 @@ def notify(
             console.print(
                 f"{state:6} {d.channel} -> {d.target}: {shown}, {tries}{why}", highlight=False
             )
-        if not deliveries:
+        if not cfg.channels:
+            console.print("No channel is enabled (each has enabled: false): nothing sent.")
+        elif not deliveries:
             console.print("No new alerts to send.")
+        else:  # a channel with no message says so, rather than being left out unseen
+            sent_to = {d.channel for d in deliveries}
+            for channel in cfg.channels:
+                if channel.name not in sent_to:
+                    whose = f" of owners {', '.join(channel.owners)}" if channel.owners else ""
+                    new = "new " if cfg.include == "new" else ""
+                    console.print(
+                        f"{'-':6} {channel.name}: nothing to send (no {new}alert at "
+                        f"{cfg.min_level} or above{whose})",
+                        highlight=False,
+                    )
     failed = [d for d in deliveries if not d.ok]
     if failed:
         message = f"{len(failed)} of {len(deliveries)} notifications failed"

@@ -332,6 +332,15 @@ class Node:
             if required:
                 raise self.error(name, "required key is missing")
             return None
+        if isinstance(value, bool):  # fail_on: no, lock: off -- YAML made it a boolean
+            raise self.error(
+                name,
+                f"expected a text, got {str(value).lower()} (an unquoted yes/no, on/off or "
+                "true/false is a boolean in YAML)",
+                hint=f"allowed values: {join_limited(list(allowed), 20)}"
+                if allowed is not None
+                else f"quote the word, e.g. {name}: '{'yes' if value else 'no'}'",
+            )
         if not isinstance(value, str) or not value:
             raise self.error(name, f"expected a non-empty text, got {_fmt(value)}")
         if allowed is not None and value not in (allowed := list(allowed)):

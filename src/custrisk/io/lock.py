@@ -28,13 +28,13 @@ from custrisk.errors import CustriskError
 class LockHeld(CustriskError):
     """Another live process holds the lock (exit code 2)."""
 
-    def __init__(self, path: Path, holder: dict[str, Any], what: str) -> None:
+    def __init__(self, path: Path, holder: dict[str, Any], what: str, hint: str = "") -> None:
         self.path = path
         self.holder = holder
         who = describe_holder(holder) or "its details are not written yet"
         super().__init__(
             f"{path.parent}: {what} is in use by another custrisk process ({who})",
-            hint="wait for it to finish, or write to another folder",
+            hint=hint or "wait for it to finish, or write to another folder",
         )
 
 
@@ -75,8 +75,11 @@ def _command() -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | os.PathLike[str], *, what: str = "the folder") -> Iterator[HeldLock]:
-    """Hold an exclusive lock on ``path`` (created 0600) for the ``with`` block.
+def exclusive_lock(
+    path: str | os.PathLike[str], *, what: str = "the folder", hint: str = ""
+) -> Iterator[HeldLock]:
+    """Hold an exclusive lock on ``path`` (created 0600) for the ``with`` block
+    (``hint``: what to do when another process holds it, instead of the default).
 
     Raises
     ------
@@ -92,7 +95,7 @@ def exclusive_lock(path: str | os.PathLike[str], *, what: str = "the folder") ->
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            raise LockHeld(path, read_holder(path), what) from None
+            raise LockHeld(path, read_holder(path), what, hint) from None
         earlier = read_holder(path)
         record = {
             "pid": os.getpid(),

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.errors import ConfigError
 from custrisk.vocab import LEVELS
 
 #: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
@@ -66,6 +67,8 @@ _TOP_KEYS = (
     "channels",
     "lang",
 )
+#: Keys of a RUN.yaml (custrisk run) that a notifications file does not have.
+_RUN_KEYS = ("exports", "runs", "model")
 _RETRY_KEYS = ("attempts", "backoff_seconds", "max_seconds", "timeout_seconds")
 _COMMON_KEYS = ("type", "owners", "enabled")
 _CHANNEL_KEYS = {
@@ -249,6 +252,13 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     for section in SECTION_KEYS:
         if isinstance(data, Mapping) and section in data:
             return parse_notify_config(data[section], file, key=section)
+    if isinstance(data, Mapping) and "channels" not in data and set(_RUN_KEYS) & set(data):
+        raise ConfigError(
+            "a run config with no notifications: section",
+            file=file,
+            hint="add one with its channels (custrisk run --init writes a commented "
+            "example; docs/notify.md), or pass the notifications YAML",
+        )
     config_root(data, file, allowed=_TOP_KEYS, required=("channels",))
     return parse_notify_config(data, file, key="")
 

@@ -520,6 +520,11 @@ def _smtp_messages(
             )
             messages.append(_Message(delivery, None))
             continue
+        unset = _unset_env(channel, ("username_env", "password_env"))
+        if unset:  # (said by --dry-run too, as for a robot's URL)
+            delivery.error = unset
+            messages.append(_Message(delivery, None))
+            continue
         subject = settings["subject"].format(
             title=digest.title,
             owner=owner_label(owner, digest.lang),
@@ -542,18 +547,21 @@ def _smtp_messages(
     return messages
 
 
+def _unset_env(channel: Channel, settings: tuple[str, ...]) -> str | None:
+    """What is wrong when a variable the channel names for ``settings`` is not set."""
+    for setting in settings:
+        name = channel.settings.get(setting)
+        if name and not channel.env(setting):
+            return f"environment variable {name} ({channel.key}.{setting}) is not set"
+    return None
+
+
 def _smtp_sender(channel: Channel, email: EmailMessage, to: list[str]) -> Callable[[float], None]:
     settings = channel.settings
 
     def send(timeout: float) -> None:
         username = settings.get("username") or channel.env("username_env")
         password = channel.env("password_env")
-        if settings.get("password_env") and not password:
-            raise DeliveryFailed(
-                f"environment variable {settings['password_env']} ({channel.key}.password_env) "
-                "is not set",
-                retry=False,
-            )
         context = ssl.create_default_context(cafile=settings.get("ca_file"))
         security = settings["security"]
         host, port = settings["host"], settings["port"]

@@ -37,6 +37,7 @@ from custrisk.policy.rules import (
     AlertRule,
     AlertRules,
     MessageTemplate,
+    alert_rule_owners,
     load_alert_rules,
     parse_alert_rules,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Migration",
     "Policy",
     "PolicyResult",
+    "alert_rule_owners",
     "alerts_at_or_above",
     "alerts_csv_bytes",
     "apply_policy",

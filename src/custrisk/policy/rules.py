@@ -358,6 +358,24 @@ def load_alert_rules(
     )
 
 
+def alert_rule_owners(path: str | os.PathLike[str] | None = None) -> frozenset[str]:
+    """The owner roles the rules of an alerts YAML name (``None``: the packaged one),
+    read without checking the rules, which scoring does: what a notifications config
+    can route."""
+    from custrisk.config import default_config_path
+
+    file_path = Path(path) if path is not None else default_config_path("alerts.yaml")
+    data = load_yaml_file(file_path)
+    rules = data.get("rules") if isinstance(data, Mapping) else None
+    if not isinstance(rules, Mapping):
+        return frozenset()
+    return frozenset(
+        str(rule["owner"])
+        for rule in rules.values()
+        if isinstance(rule, Mapping) and isinstance(rule.get("owner"), str)
+    )
+
+
 def parse_alert_rules(
     data: Any,
     *,

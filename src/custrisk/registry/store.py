@@ -165,7 +165,8 @@ def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> Mo
     if not found:
         raise ModelArtifactError(
             f"no model named {name!r} in {root}",
-            hint="train one with custrisk train, or pass --models-dir / the model's folder",
+            hint="train one with custrisk train, or name the registry it is in (--models-dir; "
+            "models_dir: in RUN.yaml) or the model's folder",
         )
     version = int(version_text) if version_text else found[-1]
     if version not in found:

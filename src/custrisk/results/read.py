@@ -96,10 +96,14 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
             return locate_run(facts_beside)
         if len(found_facts) != 1:
             found = "no run" if not found_facts else f"{len(found_facts)} runs"
+            inside = [] if found_facts else _runs_inside(path)
             raise DataError(
                 f"the folder holds {found} (files *{FACTS_SUFFIX})",
                 file=str(path),
-                hint="pass the scores file of the run you mean",
+                hint=f"it holds runs a folder each (custrisk run's months): pass one, e.g. "
+                f"{inside[-1]}"
+                if inside
+                else "pass the scores file of the run you mean",
             )
         path = found_facts[0]
     path = plain_name(path) if path.name.endswith(FACTS_SUFFIX + SUFFIX) else path
@@ -119,6 +123,16 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
             "scores file not found", file=str(path), hint="pass a scores file from custrisk score"
         )
     return run_files(path)
+
+
+def _runs_inside(folder: Path) -> list[Path]:
+    """The folders directly in ``folder`` that hold a run (a runs folder of custrisk
+    run: one per month), by name."""
+    return [
+        sub
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir() and not sub.name.startswith(".") and any(sub.glob(f"*{FACTS_SUFFIX}*"))
+    ]
 
 
 def _facts_beside(scores: Path) -> Path | None:

@@ -192,7 +192,7 @@ def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
     # the English words tools match on)
     text = "".join(page.extract_text() for page in pypdf.PdfReader(out / "backtest.pdf").pages)
     assert all(word in text for word in ("上调", "不变", "下调", "现行策略", "新策略"))
-    for english in ("moved up", "moved down", "stayed", "over-predicted", "never fires"):
+    for english in ("moved up", "moved down", "stayed", "over-predicted", "not evaluated"):
         assert english not in text, english
 
 
@@ -201,7 +201,8 @@ def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
     packaged = {"TX01", "TX02", "CP01", "CP02", "CR01", "CR02", "CR03", "CR04", "RL01", "GR01"}
     assert set(table["code"]) == packaged
     gr01 = table.set_index("code").loc["GR01"]
-    assert gr01["fired"] == 0 and "never fires" in gr01["flags"]  # needs --previous
+    # the run could not evaluate it (no --previous): said so, not "never fires"
+    assert gr01["fired"] == 0 and gr01["flags"] == "not evaluated"
     fired = table[table["fired"] > 0]
     assert ((fired["precision"] >= 0) & (fired["precision"] <= 1)).all()
     facts = json.loads((reviewed / "backtest.json").read_text(encoding="utf-8"))["alerts"]
@@ -342,6 +343,11 @@ def test_rule_effectiveness_counts_precision_recall_overlap_and_flags() -> None:
     assert "fires on most" in table.loc["Y1", "flags"]
     assert "no better than chance" in table.loc["Y1", "flags"]
     assert table.loc["Z1", "fired"] == 0 and table.loc["Z1", "flags"] == "never fires"
+    skipped = alert_effectiveness(
+        outcomes, frame, rules, pd.DataFrame(), list("ABCDE"), skipped={"Z1": "needs x"}
+    )
+    assert skipped.table.set_index("code").loc["Z1", "flags"] == "not evaluated"
+    assert skipped.facts["not_evaluated"] == {"Z1": "needs x"}
     assert review.facts["customers_red"] == 3 and review.facts["red_recall"] == pytest.approx(2 / 3)
     assert review.facts["alerted_share"] == pytest.approx(0.9)  # all but customer 2
 

@@ -231,8 +231,10 @@ def backtest(
             f"{_pct(a.facts['base_rate'])})."
         )
         flagged = a.table[a.table["flags"] != ""]
+        why = a.facts["not_evaluated"]
         for row in flagged.to_dict("records"):
-            console.print(f"  {row['code']} {row['level']}: {row['flags']}")
+            reason = f" ({why[row['code']]})" if row["code"] in why else ""
+            console.print(f"  {row['code']} {row['level']}: {row['flags']}{reason}")
     if review.comparison is not None:
         moves = {r["move"]: r for r in review.comparison.moves.to_dict("records")}
         console.print(

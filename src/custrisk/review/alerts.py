@@ -235,6 +235,7 @@ def alert_effectiveness(
     max_share: float = 0.05,
     as_of: str | None = None,
     outcome: str = "bad",
+    skipped: Mapping[str, str] | None = None,
 ) -> AlertReview:
     """Each rule's record against the outcomes (see :class:`AlertReview`).
 
@@ -257,8 +258,13 @@ def alert_effectiveness(
     outcome : str
         The kind of outcome to judge against (:data:`~custrisk.review.backtest.OUTCOME_KINDS`);
         customers whose outcome of that kind is blank are left out.
+    skipped : mapping of str to str, optional
+        The rules the run did not evaluate, each with why (``alerts.skipped_rules`` of its
+        facts: GR01 without a previous run): flagged "not evaluated", not "never fires",
+        and kept in the facts' ``not_evaluated``.
     """
     column, date_column = OUTCOME_KINDS[outcome]
+    skipped = dict(skipped or {})
     count_name = COUNT_COLUMNS[outcome]
     frame = outcomes.frame
     if column not in frame.columns:
@@ -309,7 +315,7 @@ def alert_effectiveness(
         precision = caught.sum() / fired if fired else math.nan
         flags = []
         if fired == 0:
-            flags.append("never fires")
+            flags.append("not evaluated" if key[0] in skipped else "never fires")
         elif fired > MOST_SHARE * n:
             flags.append("fires on most")
         if fired and adds == 0:
@@ -369,6 +375,7 @@ def alert_effectiveness(
         "red_recall": float((red & bad).sum() / total_bads) if total_bads else None,
         "red_precision": float((red & bad).sum() / red.sum()) if red.any() else None,
         "dated_outcomes": lead is not None,
+        "not_evaluated": {code: skipped[code] for code, _level in masks if code in skipped},
     }
     if outcome == "bad":
         facts["bads"], facts["bad_rate"] = total_bads, base

@@ -362,6 +362,7 @@ _WORDS_ZH = {
     "over-predicted": "高估风险",
     "too few": "样本过少",
     "never fires": "从未触发",
+    "not evaluated": "未评估",
     "fires on most": "触发过多",
     "adds nothing": "无增量",
     "no better than chance": "不优于随机",

@@ -95,6 +95,7 @@ def backtest_run(
             max_share=max_alert_share,
             as_of=scoring.facts.get("as_of"),
             outcome=kind,
+            skipped=alerts_facts.get("skipped_rules") or {},
         )
         for kind in kinds
     }

@@ -809,3 +809,36 @@ def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> N
     assert store.add_delivery("x1", {"decision_id": "d3"}, []) is False
     assert store.delivery("x1") == {"decision_id": "d2"}
     store.close()
+
+
+def test_a_port_in_use_is_one_line_before_anything_is_announced(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        done = _cli(
+            "serve",
+            "--model",
+            "application",
+            "--models-dir",
+            str(tmp_path),
+            "--port",
+            str(port),
+            cwd=tmp_path,
+        )
+    assert done.exit_code == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "pick another with --port" in done.stderr
+    assert "custrisk serve:" not in done.stderr  # never "serving" before the bind failed
+
+
+@pytest.mark.parametrize(
+    "option", [("--max-body", "0"), ("--max-batch", "0"), ("--rate", "-5"), ("--burst", "0")]
+)
+def test_a_limit_that_would_refuse_every_request_is_refused_at_start(
+    tmp_path: Path, option: tuple[str, str]
+) -> None:
+    done = _cli("serve", "--model", "application", *option, cwd=tmp_path)
+    assert done.exit_code == 2 and option[0] in done.stderr, done.stderr

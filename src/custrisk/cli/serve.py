@@ -44,7 +44,9 @@ def serve(
         ),
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on.", min=0, max=65535)
+    ] = 8080,
     workers: Annotated[
         str,
         typer.Option(
@@ -68,17 +70,19 @@ def serve(
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of labels: zh or en.")] = "zh",
     max_body: Annotated[
-        int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")
+        int, typer.Option("--max-body", help="Largest request body in bytes (413 above).", min=1)
     ] = DEFAULT_MAX_BODY,
     max_batch: Annotated[
-        int, typer.Option("--max-batch", help="Most records in one POST /v1/score.")
+        int, typer.Option("--max-batch", help="Most records in one POST /v1/score.", min=1)
     ] = DEFAULT_MAX_BATCH,
     rate: Annotated[
         float,
-        typer.Option("--rate", help="Requests per second per token (429 above; 0: no limit)."),
+        typer.Option(
+            "--rate", help="Requests per second per token (429 above; 0: no limit).", min=0
+        ),
     ] = DEFAULT_RATE,
     burst: Annotated[
-        int, typer.Option("--burst", help="Requests a token may burst above --rate.")
+        int, typer.Option("--burst", help="Requests a token may burst above --rate.", min=1)
     ] = DEFAULT_BURST,
     jdy_profile: Annotated[
         Path | None,

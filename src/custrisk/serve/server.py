@@ -18,7 +18,7 @@ from custrisk.serve.app import create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
 from custrisk.serve.state import ServiceState
-from custrisk.serve.workers import Supervisor
+from custrisk.serve.workers import Supervisor, bind_sockets
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,14 @@ def run_server(
     if workers > 1:
         Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
         return
-    serve_app(settings, on_ready=on_ready)
+    # Bound first (a port in use is a one-line error before the model is loaded, never
+    # after "serving" was announced), listened on by uvicorn once the app is ready
+    sockets = bind_sockets(settings.host, settings.port)
+    try:
+        serve_app(settings, sockets=sockets, on_ready=on_ready)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def serve_app(

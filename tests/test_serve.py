@@ -842,3 +842,15 @@ def test_a_limit_that_would_refuse_every_request_is_refused_at_start(
 ) -> None:
     done = _cli("serve", "--model", "application", *option, cwd=tmp_path)
     assert done.exit_code == 2 and option[0] in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "said"),
+    [("GET", "/metrics", 404, "no endpoint GET /metrics"), ("GET", "/v1/score", 405, "POST")],
+)
+def test_an_unknown_path_or_method_is_answered_in_json(
+    serve_world: dict[str, Any], method: str, path: str, status: int, said: str
+) -> None:
+    response = httpx.request(method, f"{serve_world['base']}{path}")
+    assert response.status_code == status
+    assert said in response.json()["error"]

@@ -844,6 +844,28 @@ def test_a_limit_that_would_refuse_every_request_is_refused_at_start(
     assert done.exit_code == 2 and option[0] in done.stderr, done.stderr
 
 
+def test_the_access_log_notes_where_records_failed_never_their_values(
+    serve_world: dict[str, Any],
+) -> None:
+    # two ids that normalise alike: the answer quotes both, the access log neither
+    records = [{"客户编号": "zq900001", "年龄": 30}, {"客户编号": "ZQ900001", "年龄": 40}]
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": records},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422 and "zq900001" in response.text
+    request_id = response.headers["X-Request-Id"]
+    access = serve_world["root"] / "serve" / "access.jsonl"
+    deadline = time.monotonic() + 10
+    while request_id not in access.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, "the call was not logged"
+        time.sleep(0.02)
+    line = next(x for x in access.read_text(encoding="utf-8").splitlines() if request_id in x)
+    assert "900001" not in line
+    assert "record 0 field '客户编号'" in json.loads(line)["note"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status", "said"),
     [("GET", "/metrics", 404, "no endpoint GET /metrics"), ("GET", "/v1/score", 405, "POST")],

@@ -167,7 +167,7 @@ def _endpoint(
             response = await handler(state, request, call)
         except Problem as problem:
             response = problem.response()
-            call.note = problem.message[:200]
+            call.note = problem.note()
         except CustriskError as exc:
             response = Problem(422, mask_pii_text(exc.one_line())).response()
         except Exception:  # a bug: logged without the request's data, answered 500

@@ -28,6 +28,17 @@ class Problem(Exception):
         self.details = details
         self.headers = headers or {}
 
+    def note(self) -> str:
+        """The access log's note: the message, or for records' problems only where they
+        are (record and field): a problem's text may quote the value (two ids that
+        normalise alike), and the access log holds no field values."""
+        details = self.details
+        if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
+            places = [f"record {d.get('index')} field {d.get('field')!r}" for d in details[:3]]
+            more = f" and {len(details) - 3} more" if len(details) > 3 else ""
+            return f"{len(details)} record problem(s): {', '.join(places)}{more}"
+        return self.message[:200]
+
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.message}
         if self.details is not None:

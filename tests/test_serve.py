@@ -617,6 +617,25 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert store.count_decisions() == before + 2
 
 
+def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
+    from custrisk.serve.jiandaoyun import identity_profile
+
+    pushed = {
+        "_id": "jdy-9",
+        "_widget_1": 3,
+        "appId": "5e8",
+        "entryId": "5e9",
+        "creator": {"name": "张三", "username": "zs"},
+        "updater": {"name": "张三"},
+        "deleter": None,
+        "createTime": "2026-12-07T12:00:00.000Z",
+        "updateTime": "2026-12-07T12:00:00.000Z",
+        "deleteTime": None,
+        "年龄": 30,
+    }
+    assert identity_profile().record(pushed) == ({"年龄": 30}, "jdy-9")
+
+
 def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(
     serve_world: dict[str, Any],
 ) -> None:

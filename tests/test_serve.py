@@ -895,3 +895,21 @@ def test_an_unknown_path_or_method_is_answered_in_json(
     response = httpx.request(method, f"{serve_world['base']}{path}")
     assert response.status_code == status
     assert said in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"records": []}, "no record to score: send a JSON object"),
+        ([], "no record to score"),
+        ({}, "record 0: the record gives no value the model scores on"),  # not "field ''"
+    ],
+)
+def test_a_request_without_a_record_to_score_says_so(
+    serve_world: dict[str, Any], body: Any, said: str
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=body, headers=_auth(serve_world["tokens"]["ops"])
+    )
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(said), response.text

@@ -70,9 +70,10 @@ class RecordError(DataError):
         self.problems = [dict(p) for p in problems]
         first = self.problems[0]
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-        super().__init__(
-            f"record {first['index']}, field {first['field']!r}: {first['problem']}{more}"
+        where = f"record {first['index']}" + (
+            f", field {first['field']!r}" if first["field"] else ""
         )
+        super().__init__(f"{where}: {first['problem']}{more}")
 
 
 @dataclass(frozen=True)

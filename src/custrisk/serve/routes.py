@@ -56,6 +56,8 @@ async def score_route(state: ServiceState, request: Request, call: Call) -> Resp
         records, single = data, False
     else:
         raise Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
+    if not records:
+        raise Problem(422, 'no record to score: send a JSON object, or {"records": [...]} with one')
     if len(records) > state.settings.max_batch:
         raise Problem(
             413, f"{len(records):,} records in one request; at most {state.settings.max_batch:,}"

@@ -514,6 +514,8 @@ def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict
         (rb'{"\u5e74\u9f84": "\ud800x"}', "年龄 holds a lone surrogate (\\ud800)"),
         (rb'{"records": [{}, {"\udc00": 1}]}', "a key in records[1] holds a lone surrogate"),
         (b"{not json", "not valid JSON"),
+        ('{"地区": "华东"}'.encode("gbk"), "not UTF-8 text (byte 0xb5 at offset 2)"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "a number with more digits than any value"),
     ],
 )
 def test_a_hostile_body_is_a_400_naming_where(

@@ -915,3 +915,24 @@ def test_a_request_without_a_record_to_score_says_so(
     )
     assert response.status_code == 422
     assert response.json()["error"].startswith(said), response.text
+
+
+def test_a_failed_reload_by_post_is_logged_and_the_old_model_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from custrisk.errors import ModelArtifactError
+    from custrisk.serve.request import Call
+    from custrisk.serve.routes import reload_route
+
+    def reload() -> None:
+        raise ModelArtifactError("models/application/3/model.json: signature check failed")
+
+    state = SimpleNamespace(reload=reload, scorer=SimpleNamespace(model_id="application@2"))
+    call = Call("r1")
+    with pytest.raises(ModelArtifactError):
+        asyncio.run(reload_route(state, None, call))  # type: ignore[arg-type]
+    assert "still serving application@2: models/application/3/model.json" in caplog.text
+    assert call.note == "reload failed, still serving application@2"

@@ -936,3 +936,16 @@ def test_a_failed_reload_by_post_is_logged_and_the_old_model_kept(
         asyncio.run(reload_route(state, None, call))  # type: ignore[arg-type]
     assert "still serving application@2: models/application/3/model.json" in caplog.text
     assert call.note == "reload failed, still serving application@2"
+
+
+def test_a_webhook_that_gives_up_names_the_decision_and_why(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custrisk.serve import webhook
+
+    monkeypatch.setattr(webhook.time, "sleep", lambda _s: None)
+    port = free_port()  # nothing listens there: connection refused
+    notify = webhook.generic_webhook_notifier(f"http://127.0.0.1:{port}/hook?key=SECRET")
+    notify({"decision_id": "d-77", "decision": "decline"})
+    assert "gave up on decision d-77 after 3 attempts" in caplog.text
+    assert "refused" in caplog.text.lower() and "SECRET" not in caplog.text

@@ -35,15 +35,24 @@ def generic_webhook_notifier(url: str) -> Callable[[dict[str, Any]], None]:
         request = urllib.request.Request(
             url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
+        why = ""
         for attempt in range(1, RETRIES + 1):
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
                     if 200 <= response.status < 300:
                         return
+                    why = f"HTTP {response.status}"
             except (urllib.error.URLError, OSError) as exc:
+                why = str(exc)
                 log.warning("high-risk webhook attempt %d/%d failed: %s", attempt, RETRIES, exc)
             time.sleep(0.2 * attempt)
-        log.error("high-risk webhook gave up after %d attempts", RETRIES)
+        # which decision was not sent, and why: an operator sends it again by hand
+        log.error(
+            "high-risk webhook gave up on decision %s after %d attempts: %s",
+            decision.get("decision_id"),
+            RETRIES,
+            why,
+        )
 
     return notify
 

@@ -949,3 +949,18 @@ def test_a_webhook_that_gives_up_names_the_decision_and_why(
     notify({"decision_id": "d-77", "decision": "decline"})
     assert "gave up on decision d-77 after 3 attempts" in caplog.text
     assert "refused" in caplog.text.lower() and "SECRET" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "command", [("decisions", "list"), ("decisions", "show", "abcdef12"), ("serve-token", "list")]
+)
+def test_reading_a_decisions_store_that_is_not_there_says_so(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    db = tmp_path / "serve" / "decisions.db"  # the wrong folder: no service ever ran here
+    done = _cli(*command, "--db", str(db), cwd=tmp_path)
+    assert done.exit_code == 2
+    assert "no decisions store at" in done.stderr and "--db" in done.stderr
+    assert not db.exists()  # not created empty, to show no decision and no token
+    made = _cli("serve-token", "new", "crm", "--db", str(db), cwd=tmp_path)
+    assert made.exit_code == 0 and f"stored hashed in sqlite:///{db}" in made.stderr

@@ -194,9 +194,13 @@ def token_new(
     """Create a token and print it once (only its SHA-256 is stored)."""
     from custrisk.serve.store import DecisionStore
 
-    secret, info = DecisionStore(db).create_token(name, scope or ["score"])
+    store = DecisionStore(db)
+    secret, info = store.create_token(name, scope or ["score"])
+    # where it is stored: a service started on another store (another folder or --db)
+    # does not know the token
     err_console.print(
-        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}; shown once:",
+        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, stored "
+        f"hashed in {store.url.split('@')[-1]} (the service's --db); shown once:",
         highlight=False,
     )
     typer.echo(secret)
@@ -210,7 +214,7 @@ def token_list(db: DbOpt = None) -> None:
     table = Table(title="custrisk serve tokens", title_justify="left")
     for column in ("id", "name", "scopes", "created", "revoked"):
         table.add_column(column)
-    for t in DecisionStore(db).tokens():
+    for t in DecisionStore(db, create=False).tokens():
         table.add_row(t.token_id, t.name, " ".join(t.scopes), t.created_at, t.revoked_at or "")
     console.print(table)
 
@@ -225,7 +229,7 @@ def token_revoke(
     """Revoke a token (the service refuses it within 5 seconds)."""
     from custrisk.serve.store import DecisionStore
 
-    info = DecisionStore(db).revoke_token(token_id)
+    info = DecisionStore(db, create=False).revoke_token(token_id)
     console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")
 
 

@@ -252,9 +252,27 @@ class RecordScorer:
                     {"index": i, "field": "", "problem": "a record must be a JSON object"}
                 )
                 continue
+            given: dict[str, tuple[str, Any]] = {}  # field name -> (key, value) sent
             for key, value in record.items():
                 known = self.by_key.get(str(key))
                 scaled = self.scaled_names.get(str(key))
+                first = given.setdefault(known.name, (str(key), value)) if known else None
+                if (
+                    known
+                    and first
+                    and first[0] != str(key)
+                    and self._text(first[1]) != self._text(value)
+                ):
+                    # its header and custrisk's name (年龄 and col4): one would silently win
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": f"the field {known.header!r} is given twice, as "
+                            f"{first[0]!r} and {str(key)!r}, with different values: send it once",
+                        }
+                    )
+                    continue
                 if known is None and scaled is not None:
                     problems.append(
                         {

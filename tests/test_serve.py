@@ -595,6 +595,7 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert first.status_code == 200, first.text
     assert first.json()["customer_id"] == "JDY-0001"
     assert first.json()["record_id"] == "jdy-0001"  # as the form has it, for a write-back
+    assert "repaired" not in first.json()  # its id, made upper case, is not the form's fault
     again = _push(base, body, deliver="deliver-1")
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["decision_id"] == first.json()["decision_id"]

@@ -750,3 +750,15 @@ def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> N
     # only the owner's own follow-ups go to a channel for that owner
     scoped = digest.for_owners([owner])
     assert {f.owner for f in scoped.followups} == {owner}
+
+
+def test_a_run_yaml_without_its_notifications_section_says_so(tmp_path: Path) -> None:
+    from custrisk.notify.config import load_notify_config
+
+    run_yaml = tmp_path / "run.yaml"  # as run --init writes it: notifications commented out
+    run_yaml.write_text(
+        "version: 1\nexports: exports/{period}\nruns: runs\n# notifications:\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="has no notifications: section") as caught:
+        load_notify_config(run_yaml)
+    assert "uncomment" in caught.value.one_line()

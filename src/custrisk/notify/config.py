@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.errors import ConfigError
 from custrisk.vocab import LEVELS
 
 #: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
@@ -249,6 +250,15 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     for section in SECTION_KEYS:
         if isinstance(data, Mapping) and section in data:
             return parse_notify_config(data[section], file, key=section)
+    if isinstance(data, Mapping) and "channels" not in data and {"exports", "runs"} & set(data):
+        # a RUN.yaml whose notifications: section is still commented out (as --init
+        # writes it): not "unknown key 'exports'" as if it were meant as a notify config
+        raise ConfigError(
+            "this RUN.yaml has no notifications: section",
+            file=file,
+            hint="uncomment the notifications: section (custrisk run --init writes it "
+            "commented out) and name its channels; docs/notify.md",
+        )
     config_root(data, file, allowed=_TOP_KEYS, required=("channels",))
     return parse_notify_config(data, file, key="")
 

@@ -967,3 +967,21 @@ def test_reading_a_decisions_store_that_is_not_there_says_so(
     assert not db.exists()  # not created empty, to show no decision and no token
     made = _cli("serve-token", "new", "crm", "--db", str(db), cwd=tmp_path)
     assert made.exit_code == 0 and f"stored hashed in sqlite:///{db}" in made.stderr
+
+
+def test_a_notification_channel_whose_variable_is_unset_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custrisk.errors import ConfigError
+    from custrisk.serve.webhook import channel_notifier
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "notifications:\n  channels:\n    wecom: {type: wecom, url_env: NO_SUCH_WECOM_URL}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("NO_SUCH_WECOM_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"wecom\.url_env \(NO_SUCH_WECOM_URL\)"):
+        channel_notifier(config)
+    monkeypatch.setenv("NO_SUCH_WECOM_URL", "http://127.0.0.1:9/wecom")
+    assert callable(channel_notifier(config))

@@ -68,12 +68,28 @@ def channel_notifier(config: str | os.PathLike[str]) -> Callable[[dict[str, Any]
 
     import pandas as pd
 
+    from custrisk.errors import ConfigError
     from custrisk.notify import deliver_notifications
     from custrisk.notify.config import load_notify_config
     from custrisk.privacy import mask_pii_text
     from custrisk.results import ScoringRun
 
     cfg = load_notify_config(config)
+    # A channel whose variable is unset would fail on the first decline, maybe hours
+    # after the start: it is a configuration error now, before the service listens
+    unset = [
+        f"{channel.key}.{setting} ({name})"
+        for channel in cfg.channels
+        if channel.settings.get("enabled", True)
+        for setting, name in channel.settings.items()
+        if setting.endswith("_env") and isinstance(name, str) and not os.environ.get(name)
+    ]
+    if unset:
+        raise ConfigError(
+            f"environment variables of the notification channels are not set: {', '.join(unset)}",
+            file=str(config),
+            hint="export them before custrisk serve starts, or set enabled: false on the channel",
+        )
 
     def notify(decision: dict[str, Any]) -> None:
         as_of = dt.date.today().isoformat()

@@ -985,3 +985,17 @@ def test_a_notification_channel_whose_variable_is_unset_stops_the_start(
         channel_notifier(config)
     monkeypatch.setenv("NO_SUCH_WECOM_URL", "http://127.0.0.1:9/wecom")
     assert callable(channel_notifier(config))
+
+
+def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
+    serve_world: dict[str, Any],
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={f"bad{i}": 1 for i in range(5000)},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert len(problems) == 101 and problems[0]["field"] == "bad0"
+    assert problems[-1]["problem"] == "more problems not listed: these are the first 100"

@@ -60,6 +60,9 @@ _SCALARS = (str, int, float, bool)
 #: Quick-path requests of at most this many records are scored record by record on
 #: Python scalars; larger ones through the estimator's vectorised ``score_table``.
 ONE_BY_ONE = 16
+#: Problems :meth:`RecordScorer.check` lists at most: a body of 50,000 unknown keys is
+#: answered at once, not with every one of them (megabytes, seconds of the event loop).
+MAX_PROBLEMS = 100
 
 
 class RecordError(DataError):
@@ -247,6 +250,8 @@ class RecordScorer:
         that are not text, numbers, true/false or null), each naming the record and field."""
         problems: list[dict[str, Any]] = []
         for i, record in enumerate(records):
+            if len(problems) >= MAX_PROBLEMS:
+                break
             if not isinstance(record, Mapping):
                 problems.append(
                     {"index": i, "field": "", "problem": "a record must be a JSON object"}
@@ -254,6 +259,8 @@ class RecordScorer:
                 continue
             given: dict[str, tuple[str, Any]] = {}  # field name -> (key, value) sent
             for key, value in record.items():
+                if len(problems) >= MAX_PROBLEMS:
+                    break
                 known = self.by_key.get(str(key))
                 scaled = self.scaled_names.get(str(key))
                 first = given.setdefault(known.name, (str(key), value)) if known else None
@@ -302,7 +309,7 @@ class RecordScorer:
                             + _kind(value),
                         }
                     )
-            if not any(
+            if len(problems) < MAX_PROBLEMS and not any(
                 (f := self.by_key.get(str(key))) is not None and f.in_model and _given(value)
                 for key, value in record.items()
             ):
@@ -316,6 +323,15 @@ class RecordScorer:
                         f"({shown}): a decision on nothing but defaults is no decision",
                     }
                 )
+        if len(problems) >= MAX_PROBLEMS:
+            del problems[MAX_PROBLEMS:]
+            problems.append(
+                {
+                    "index": problems[-1]["index"],
+                    "field": "",
+                    "problem": f"more problems not listed: these are the first {MAX_PROBLEMS}",
+                }
+            )
         return problems
 
     def score(

@@ -213,6 +213,8 @@ def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None
     assert "/v1/score" in spec["paths"]
     income = spec["components"]["schemas"]["Record"]["properties"]["月收入"]
     assert "read as annual_income = value × 12" in income["description"]
+    region = spec["components"]["schemas"]["Record"]["properties"]["地区"]
+    assert "enum" not in region and "华东" in region["examples"]  # an unseen region is scored
     assert fields["月收入"]["scale"] == 12 and fields["月收入"]["name"] == "annual_income"
     assert "openapi.json" in httpx.get(f"{base}/docs").text
 

@@ -279,6 +279,8 @@ def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[st
         "decisions", "list", "--db", str(serve_world["db"]), "--json", cwd=serve_world["root"]
     )
     assert answer["decision_id"] in listed.stdout
+    table = _cli("decisions", "list", "--db", str(serve_world["db"]), cwd=serve_world["root"])
+    assert "caller" in table.stdout and answer["decision_id"][:8] in table.stdout  # as --help says
     access = (serve_world["root"] / "serve" / "access.jsonl").read_text(encoding="utf-8")
     assert answer["decision_id"] in access and NAME not in access and "13812345678" not in access
 

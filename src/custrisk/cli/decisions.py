@@ -46,12 +46,14 @@ def list_(
     table = Table(
         title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
     )
-    for column in ("id", "time (UTC)", "channel", "customer", "score", "grade", "decision"):
+    columns = ("id", "time (UTC)", "caller", "channel", "customer", "score", "grade", "decision")
+    for column in columns:
         table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
     for r in rows:
         table.add_row(
             r["decision_id"][:8],
             r["created_at"][5:19].replace("T", " "),
+            r["caller"],
             r["channel"],
             r["customer_id"] or "",
             str(r["score"]),

@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -104,7 +105,6 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "notifications:\n  channels:\n    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
         encoding="utf-8",
     )
-    port = free_port()
     log = (root / "service.log").open("w")
     process = subprocess.Popen(
         [
@@ -117,7 +117,7 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             "--models-dir",
             str(models),
             "--port",
-            str(port),
+            "0",  # any free port: the ready line says which
             "--db",
             str(db),
             "--access-log",
@@ -138,14 +138,16 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
+        said = re.search(r"custrisk serve: \S+ on (http://127\.0\.0\.1:(\d+)) ", _read(root))
+        if said is not None and said.group(2) != "0":
+            base = said.group(1)
+            try:  # announced once it listens: connecting now must not be refused
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TimeoutException:
+                pass
         assert process.poll() is None, (root / "service.log").read_text()
         assert time.monotonic() < deadline, "the service did not become ready"
         time.sleep(0.3)
@@ -169,6 +171,10 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     # SIGTERM (systemd stopping the unit) is the service's normal end: exit 0, one line
     assert code == 0, (root / "service.log").read_text()
     assert (root / "service.log").read_text().rstrip().endswith("custrisk serve: stopped (SIGTERM)")
+
+
+def _read(root: Path) -> str:
+    return (root / "service.log").read_text(encoding="utf-8", errors="replace")
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -45,7 +45,7 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", help="Port to listen on.", min=0, max=65535)
+        int, typer.Option("--port", help="Port to listen on (0: any free one).", min=0, max=65535)
     ] = 8080,
     workers: Annotated[
         str,
@@ -164,7 +164,8 @@ def serve(
             else f"pid {service['pid']}, {len(pids)} workers: {' '.join(map(str, pids))}"
         )
         err_console.print(
-            f"custrisk serve: {service['model_id']} on http://{host}:{port} ({how}; "
+            f"custrisk serve: {service['model_id']} on http://{host}:{service.get('port', port)} "
+            f"({how}; "
             f"decisions in {service['store']}; SIGHUP reloads)",
             highlight=False,
         )

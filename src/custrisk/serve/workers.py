@@ -123,6 +123,7 @@ class Supervisor:
                         "pid": os.getpid(),
                         "store": store,
                         "workers": [w.process.pid for w in self.workers],
+                        "port": sock.getsockname()[1],  # --port 0: the one the system chose
                     }
                 )
             self._watch()

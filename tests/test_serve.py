@@ -627,7 +627,8 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     empty = {"op": "data_create", "data": {"_id": "jdy-0002", "_widget_1": "x", "_widget_2": 3}}
     refused = _push(base, empty, deliver="deliver-3")
     assert refused.status_code == 422, refused.text
-    assert "no value the model scores on" in refused.json()["error"]
+    assert "names its fields by widget id (_widget_1, _widget_2)" in refused.json()["error"]
+    assert "--jdy-profile" in refused.json()["error"]
     assert _push(base, empty, deliver="deliver-3").status_code == 422  # not held as done
     assert store.count_decisions() == before + 2
 

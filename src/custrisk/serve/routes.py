@@ -159,6 +159,15 @@ async def _jiandaoyun_push(
         call.note = f"op {op} ignored"
         return JSONResponse({"ignored": True, "op": op})
     record, record_id = profile.record(data["data"])
+    widgets = [k for k in data["data"] if str(k).startswith("_widget_")]
+    if profile.identity and widgets and not record:
+        # 简道云 names a form's fields by widget id unless they were given aliases
+        raise Problem(
+            422,
+            f"the push names its fields by widget id ({', '.join(widgets[:3])}"
+            f"{', ...' if len(widgets) > 3 else ''}): map them to the model's fields with "
+            "--jdy-profile (docs/serve.md), or give them the model's field names as aliases",
+        )
     call.records = 1
     scorer = state.scorer
     loop = asyncio.get_running_loop()

@@ -482,6 +482,7 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
         # would be read × 12 again
         ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),
         ({"年龄": {"value": 3}}, "年龄", "got an object"),
+        ({"客户编号": True, "年龄": 30}, "客户编号", "an id is text or a number"),
         # its header and custrisk's name, with two values: neither silently wins
         ({"地区": "华东", "region": "华北", "年龄": 30}, "region", "'地区' is given twice"),
         (

@@ -300,6 +300,10 @@ class RecordScorer:
                             "problem": f"unknown field{hint} (GET /v1/model lists the fields)",
                         }
                     )
+                elif known.role == "id" and isinstance(value, bool):
+                    problems.append(  # true would become the id "TRUE" (or "是")
+                        {"index": i, "field": str(key), "problem": "an id is text or a number"}
+                    )
                 elif value is not None and not _scalar(value):
                     problems.append(
                         {

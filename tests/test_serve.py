@@ -483,12 +483,17 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
         ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),
         ({"年龄": {"value": 3}}, "年龄", "got an object"),
         ({"客户编号": True, "年龄": 30}, "客户编号", "an id is text or a number"),
+        (  # the cleaner's "line 2" is the request's record 1
+            {"records": [{"客户编号": "yq1", "年龄": 30}, {"客户编号": "YQ1", "年龄": 40}]},
+            "客户编号",
+            "'yq1' (record 0), 'YQ1' (record 1) become the same id 'YQ1'",
+        ),
         # its header and custrisk's name, with two values: neither silently wins
         ({"地区": "华东", "region": "华北", "年龄": 30}, "region", "'地区' is given twice"),
         (
             {"records": [{"客户编号": "D1", "年龄": 30}, {"客户编号": "D1", "年龄": 40}]},
             "客户编号",
-            "already used",
+            "key already used by another record",  # not "the first row is kept": none is
         ),
         ({"records": [{"客户编号": "D2", "姓名": NAME, "年龄": 30}] * 2}, "", "duplicate"),
         ({}, "", "the record gives no value the model scores on (年龄"),
@@ -1011,3 +1016,14 @@ def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
     problems = response.json()["problems"]
     assert len(problems) == 101 and problems[0]["field"] == "bad0"
     assert problems[-1]["problem"] == "more problems not listed: these are the first 100"
+
+
+def test_a_refused_duplicate_does_not_claim_a_record_was_kept(serve_world: dict[str, Any]) -> None:
+    records = [{"客户编号": "KP1", "年龄": 30}, {"客户编号": "KP1", "年龄": 40}]
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": records},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422  # neither is scored: the request is refused whole
+    assert "kept" not in response.text and "row" not in response.text

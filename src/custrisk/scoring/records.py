@@ -20,6 +20,7 @@ import datetime as dt
 import difflib
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -605,11 +606,11 @@ class RecordScorer:
             entry: dict[str, Any] = {
                 "index": index,
                 "field": header.get(column, column),
-                "problem": RULE_TEXT.get(str(row.rule), str(row.rule)),
+                "problem": _as_records(RULE_TEXT.get(str(row.rule), str(row.rule))),
             }
             message = getattr(row, "message", None)
             if isinstance(message, str) and message and column in header and column not in pii:
-                entry["problem"] = message
+                entry["problem"] = _as_records(message)
             if column in header and column not in pii and isinstance(row.value, str):
                 entry["value"] = row.value  # a field's own value, never a whole row
             if row.action == DROPPED:
@@ -675,6 +676,19 @@ class RecordScorer:
                 }
             )
         return out
+
+
+def _as_records(message: str) -> str:
+    """A cleaner's message about the request's one-file table in the request's words:
+    ``line 2`` is ``record 1`` (0-based, as the problems' ``index``), a row a record."""
+    message = _LINE.sub(lambda m: f"record {int(m.group(1)) - 1}", message)
+    message = _KEPT.sub("", message)  # a request with a rejected record is refused whole
+    return _ROW.sub(lambda m: "record" + m.group(1), message)
+
+
+_LINE = re.compile(r"\bline (\d+)\b")
+_ROW = re.compile(r"\brow(s?)\b")
+_KEPT = re.compile(r" \(the (?:first|last) row is kept: [^)]*\)")
 
 
 def _given(value: Any) -> bool:

@@ -652,8 +652,9 @@ def test_a_run_config_without_a_notifications_section_says_so(tmp_path: Path) ->
     RUN.yaml's own keys refused as unknown notification keys."""
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text("version: 1\nexports: exports/{period}\nruns: runs\nmodel: m\n")
-    with pytest.raises(ConfigError, match=r"run\.yaml: a run config with no notifications:"):
+    with pytest.raises(ConfigError, match=r"run\.yaml: this RUN\.yaml has no notifications:") as e:
         load_notify_config(run_yaml)
+    assert "uncomment" in e.value.one_line()
 
 
 # -- the command ---------------------------------------------------------------------------

@@ -225,8 +225,10 @@ def test_other_config_errors() -> None:
         parse(data)
     with pytest.raises(ConfigError, match="at least two grade codes"):
         parse(policy_data({"A": (0, 1000)}))
-    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found") as missing:
         load_policy("nope.yaml")
+    # read for --policy (score, serve, backtest): the hint names no option it was not given
+    assert "--config" not in missing.value.one_line()
 
 
 # -- limits ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -104,7 +105,6 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "notifications:\n  channels:\n    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
         encoding="utf-8",
     )
-    port = free_port()
     log = (root / "service.log").open("w")
     process = subprocess.Popen(
         [
@@ -117,7 +117,7 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             "--models-dir",
             str(models),
             "--port",
-            str(port),
+            "0",  # any free port: the ready line says which
             "--db",
             str(db),
             "--access-log",
@@ -138,14 +138,16 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
+        said = re.search(r"custrisk serve: \S+ on (http://127\.0\.0\.1:(\d+)) ", _read(root))
+        if said is not None and said.group(2) != "0":
+            base = said.group(1)
+            try:  # announced once it listens: connecting now must not be refused
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TimeoutException:
+                pass
         assert process.poll() is None, (root / "service.log").read_text()
         assert time.monotonic() < deadline, "the service did not become ready"
         time.sleep(0.3)
@@ -169,6 +171,10 @@ def serve_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     # SIGTERM (systemd stopping the unit) is the service's normal end: exit 0, one line
     assert code == 0, (root / "service.log").read_text()
     assert (root / "service.log").read_text().rstrip().endswith("custrisk serve: stopped (SIGTERM)")
+
+
+def _read(root: Path) -> str:
+    return (root / "service.log").read_text(encoding="utf-8", errors="replace")
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -213,6 +219,8 @@ def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None
     assert "/v1/score" in spec["paths"]
     income = spec["components"]["schemas"]["Record"]["properties"]["月收入"]
     assert "read as annual_income = value × 12" in income["description"]
+    region = spec["components"]["schemas"]["Record"]["properties"]["地区"]
+    assert "enum" not in region and "华东" in region["examples"]  # an unseen region is scored
     assert fields["月收入"]["scale"] == 12 and fields["月收入"]["name"] == "annual_income"
     assert "openapi.json" in httpx.get(f"{base}/docs").text
 
@@ -277,6 +285,8 @@ def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[st
         "decisions", "list", "--db", str(serve_world["db"]), "--json", cwd=serve_world["root"]
     )
     assert answer["decision_id"] in listed.stdout
+    table = _cli("decisions", "list", "--db", str(serve_world["db"]), cwd=serve_world["root"])
+    assert "caller" in table.stdout and answer["decision_id"][:8] in table.stdout  # as --help says
     access = (serve_world["root"] / "serve" / "access.jsonl").read_text(encoding="utf-8")
     assert answer["decision_id"] in access and NAME not in access and "13812345678" not in access
 
@@ -472,10 +482,18 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
         # would be read × 12 again
         ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),
         ({"年龄": {"value": 3}}, "年龄", "got an object"),
+        ({"客户编号": True, "年龄": 30}, "客户编号", "an id is text or a number"),
+        (  # the cleaner's "line 2" is the request's record 1
+            {"records": [{"客户编号": "yq1", "年龄": 30}, {"客户编号": "YQ1", "年龄": 40}]},
+            "客户编号",
+            "'yq1' (record 0), 'YQ1' (record 1) become the same id 'YQ1'",
+        ),
+        # its header and custrisk's name, with two values: neither silently wins
+        ({"地区": "华东", "region": "华北", "年龄": 30}, "region", "'地区' is given twice"),
         (
             {"records": [{"客户编号": "D1", "年龄": 30}, {"客户编号": "D1", "年龄": 40}]},
             "客户编号",
-            "already used",
+            "key already used by another record",  # not "the first row is kept": none is
         ),
         ({"records": [{"客户编号": "D2", "姓名": NAME, "年龄": 30}] * 2}, "", "duplicate"),
         ({}, "", "the record gives no value the model scores on (年龄"),
@@ -514,6 +532,8 @@ def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict
         (rb'{"\u5e74\u9f84": "\ud800x"}', "年龄 holds a lone surrogate (\\ud800)"),
         (rb'{"records": [{}, {"\udc00": 1}]}', "a key in records[1] holds a lone surrogate"),
         (b"{not json", "not valid JSON"),
+        ('{"地区": "华东"}'.encode("gbk"), "not UTF-8 text (byte 0xb5 at offset 2)"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "a number with more digits than any value"),
     ],
 )
 def test_a_hostile_body_is_a_400_naming_where(
@@ -591,6 +611,7 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert first.status_code == 200, first.text
     assert first.json()["customer_id"] == "JDY-0001"
     assert first.json()["record_id"] == "jdy-0001"  # as the form has it, for a write-back
+    assert "repaired" not in first.json()  # its id, made upper case, is not the form's fault
     again = _push(base, body, deliver="deliver-1")
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert again.json()["decision_id"] == first.json()["decision_id"]
@@ -612,9 +633,29 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     empty = {"op": "data_create", "data": {"_id": "jdy-0002", "_widget_1": "x", "_widget_2": 3}}
     refused = _push(base, empty, deliver="deliver-3")
     assert refused.status_code == 422, refused.text
-    assert "no value the model scores on" in refused.json()["error"]
+    assert "names its fields by widget id (_widget_1, _widget_2)" in refused.json()["error"]
+    assert "--jdy-profile" in refused.json()["error"]
     assert _push(base, empty, deliver="deliver-3").status_code == 422  # not held as done
     assert store.count_decisions() == before + 2
+
+
+def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
+    from custrisk.serve.jiandaoyun import identity_profile
+
+    pushed = {
+        "_id": "jdy-9",
+        "_widget_1": 3,
+        "appId": "5e8",
+        "entryId": "5e9",
+        "creator": {"name": "张三", "username": "zs"},
+        "updater": {"name": "张三"},
+        "deleter": None,
+        "createTime": "2026-12-07T12:00:00.000Z",
+        "updateTime": "2026-12-07T12:00:00.000Z",
+        "deleteTime": None,
+        "年龄": 30,
+    }
+    assert identity_profile().record(pushed) == ({"年龄": 30}, "jdy-9")
 
 
 def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(
@@ -809,3 +850,180 @@ def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> N
     assert store.add_delivery("x1", {"decision_id": "d3"}, []) is False
     assert store.delivery("x1") == {"decision_id": "d2"}
     store.close()
+
+
+def test_a_port_in_use_is_one_line_before_anything_is_announced(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        done = _cli(
+            "serve",
+            "--model",
+            "application",
+            "--models-dir",
+            str(tmp_path),
+            "--port",
+            str(port),
+            cwd=tmp_path,
+        )
+    assert done.exit_code == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "pick another with --port" in done.stderr
+    assert "custrisk serve:" not in done.stderr  # never "serving" before the bind failed
+
+
+@pytest.mark.parametrize(
+    "option", [("--max-body", "0"), ("--max-batch", "0"), ("--rate", "-5"), ("--burst", "0")]
+)
+def test_a_limit_that_would_refuse_every_request_is_refused_at_start(
+    tmp_path: Path, option: tuple[str, str]
+) -> None:
+    done = _cli("serve", "--model", "application", *option, cwd=tmp_path)
+    assert done.exit_code == 2 and option[0] in done.stderr, done.stderr
+
+
+def test_the_access_log_notes_where_records_failed_never_their_values(
+    serve_world: dict[str, Any],
+) -> None:
+    # two ids that normalise alike: the answer quotes both, the access log neither
+    records = [{"客户编号": "zq900001", "年龄": 30}, {"客户编号": "ZQ900001", "年龄": 40}]
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": records},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422 and "zq900001" in response.text
+    request_id = response.headers["X-Request-Id"]
+    access = serve_world["root"] / "serve" / "access.jsonl"
+    deadline = time.monotonic() + 10
+    while request_id not in access.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, "the call was not logged"
+        time.sleep(0.02)
+    line = next(x for x in access.read_text(encoding="utf-8").splitlines() if request_id in x)
+    assert "900001" not in line
+    assert "record 0 field '客户编号'" in json.loads(line)["note"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "said"),
+    [("GET", "/metrics", 404, "no endpoint GET /metrics"), ("GET", "/v1/score", 405, "POST")],
+)
+def test_an_unknown_path_or_method_is_answered_in_json(
+    serve_world: dict[str, Any], method: str, path: str, status: int, said: str
+) -> None:
+    response = httpx.request(method, f"{serve_world['base']}{path}")
+    assert response.status_code == status
+    assert said in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"records": []}, "no record to score: send a JSON object"),
+        ([], "no record to score"),
+        ({}, "record 0: the record gives no value the model scores on"),  # not "field ''"
+    ],
+)
+def test_a_request_without_a_record_to_score_says_so(
+    serve_world: dict[str, Any], body: Any, said: str
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=body, headers=_auth(serve_world["tokens"]["ops"])
+    )
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(said), response.text
+
+
+def test_a_failed_reload_by_post_is_logged_and_the_old_model_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from custrisk.errors import ModelArtifactError
+    from custrisk.serve.request import Call
+    from custrisk.serve.routes import reload_route
+
+    def reload() -> None:
+        raise ModelArtifactError("models/application/3/model.json: signature check failed")
+
+    state = SimpleNamespace(reload=reload, scorer=SimpleNamespace(model_id="application@2"))
+    call = Call("r1")
+    with pytest.raises(ModelArtifactError):
+        asyncio.run(reload_route(state, None, call))  # type: ignore[arg-type]
+    assert "still serving application@2: models/application/3/model.json" in caplog.text
+    assert call.note == "reload failed, still serving application@2"
+
+
+def test_a_webhook_that_gives_up_names_the_decision_and_why(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custrisk.serve import webhook
+
+    monkeypatch.setattr(webhook.time, "sleep", lambda _s: None)
+    port = free_port()  # nothing listens there: connection refused
+    notify = webhook.generic_webhook_notifier(f"http://127.0.0.1:{port}/hook?key=SECRET")
+    notify({"decision_id": "d-77", "decision": "decline"})
+    assert "gave up on decision d-77 after 3 attempts" in caplog.text
+    assert "refused" in caplog.text.lower() and "SECRET" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "command", [("decisions", "list"), ("decisions", "show", "abcdef12"), ("serve-token", "list")]
+)
+def test_reading_a_decisions_store_that_is_not_there_says_so(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    db = tmp_path / "serve" / "decisions.db"  # the wrong folder: no service ever ran here
+    done = _cli(*command, "--db", str(db), cwd=tmp_path)
+    assert done.exit_code == 2
+    assert "no decisions store at" in done.stderr and "--db" in done.stderr
+    assert not db.exists()  # not created empty, to show no decision and no token
+    made = _cli("serve-token", "new", "crm", "--db", str(db), cwd=tmp_path)
+    assert made.exit_code == 0 and f"stored hashed in sqlite:///{db}" in made.stderr
+
+
+def test_a_notification_channel_whose_variable_is_unset_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from custrisk.errors import ConfigError
+    from custrisk.serve.webhook import channel_notifier
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "notifications:\n  channels:\n    wecom: {type: wecom, url_env: NO_SUCH_WECOM_URL}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("NO_SUCH_WECOM_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"wecom\.url_env \(NO_SUCH_WECOM_URL\)"):
+        channel_notifier(config)
+    monkeypatch.setenv("NO_SUCH_WECOM_URL", "http://127.0.0.1:9/wecom")
+    assert callable(channel_notifier(config))
+
+
+def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
+    serve_world: dict[str, Any],
+) -> None:
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={f"bad{i}": 1 for i in range(5000)},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert len(problems) == 101 and problems[0]["field"] == "bad0"
+    assert problems[-1]["problem"] == "more problems not listed: these are the first 100"
+
+
+def test_a_refused_duplicate_does_not_claim_a_record_was_kept(serve_world: dict[str, Any]) -> None:
+    records = [{"客户编号": "KP1", "年龄": 30}, {"客户编号": "KP1", "年龄": 40}]
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"records": records},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 422  # neither is scored: the request is refused whole
+    assert "kept" not in response.text and "row" not in response.text

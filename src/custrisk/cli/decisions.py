@@ -37,7 +37,7 @@ def list_(
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
     if limit < 1:
         raise UsageError(f"--limit must be at least 1; got {limit}")
-    rows = DecisionStore(db).list_decisions(limit=limit, decision=decision)
+    rows = DecisionStore(db, create=False).list_decisions(limit=limit, decision=decision)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
@@ -46,12 +46,14 @@ def list_(
     table = Table(
         title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
     )
-    for column in ("id", "time (UTC)", "channel", "customer", "score", "grade", "decision"):
+    columns = ("id", "time (UTC)", "caller", "channel", "customer", "score", "grade", "decision")
+    for column in columns:
         table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
     for r in rows:
         table.add_row(
             r["decision_id"][:8],
             r["created_at"][5:19].replace("T", " "),
+            r["caller"],
             r["channel"],
             r["customer_id"] or "",
             str(r["score"]),
@@ -70,9 +72,10 @@ def show(
     """Show one decision as JSON: masked inputs, fingerprint, outputs, model, caller."""
     from custrisk.serve.store import DecisionStore
 
-    row = DecisionStore(db).get_decision(decision_id)
+    store = DecisionStore(db, create=False)
+    row = store.get_decision(decision_id)
     if row is None and len(decision_id) >= 8:
-        row = DecisionStore(db).get_decision_by_prefix(decision_id)
+        row = store.get_decision_by_prefix(decision_id)
     if row is None:
         raise UsageError(
             f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"

@@ -44,7 +44,9 @@ def serve(
         ),
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on (0: any free one).", min=0, max=65535)
+    ] = 8080,
     workers: Annotated[
         str,
         typer.Option(
@@ -68,17 +70,19 @@ def serve(
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of labels: zh or en.")] = "zh",
     max_body: Annotated[
-        int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")
+        int, typer.Option("--max-body", help="Largest request body in bytes (413 above).", min=1)
     ] = DEFAULT_MAX_BODY,
     max_batch: Annotated[
-        int, typer.Option("--max-batch", help="Most records in one POST /v1/score.")
+        int, typer.Option("--max-batch", help="Most records in one POST /v1/score.", min=1)
     ] = DEFAULT_MAX_BATCH,
     rate: Annotated[
         float,
-        typer.Option("--rate", help="Requests per second per token (429 above; 0: no limit)."),
+        typer.Option(
+            "--rate", help="Requests per second per token (429 above; 0: no limit).", min=0
+        ),
     ] = DEFAULT_RATE,
     burst: Annotated[
-        int, typer.Option("--burst", help="Requests a token may burst above --rate.")
+        int, typer.Option("--burst", help="Requests a token may burst above --rate.", min=1)
     ] = DEFAULT_BURST,
     jdy_profile: Annotated[
         Path | None,
@@ -160,7 +164,8 @@ def serve(
             else f"pid {service['pid']}, {len(pids)} workers: {' '.join(map(str, pids))}"
         )
         err_console.print(
-            f"custrisk serve: {service['model_id']} on http://{host}:{port} ({how}; "
+            f"custrisk serve: {service['model_id']} on http://{host}:{service.get('port', port)} "
+            f"({how}; "
             f"decisions in {service['store']}; SIGHUP reloads)",
             highlight=False,
         )
@@ -190,9 +195,13 @@ def token_new(
     """Create a token and print it once (only its SHA-256 is stored)."""
     from custrisk.serve.store import DecisionStore
 
-    secret, info = DecisionStore(db).create_token(name, scope or ["score"])
+    store = DecisionStore(db)
+    secret, info = store.create_token(name, scope or ["score"])
+    # where it is stored: a service started on another store (another folder or --db)
+    # does not know the token
     err_console.print(
-        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}; shown once:",
+        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, stored "
+        f"hashed in {store.url.split('@')[-1]} (the service's --db); shown once:",
         highlight=False,
     )
     typer.echo(secret)
@@ -206,7 +215,7 @@ def token_list(db: DbOpt = None) -> None:
     table = Table(title="custrisk serve tokens", title_justify="left")
     for column in ("id", "name", "scopes", "created", "revoked"):
         table.add_column(column)
-    for t in DecisionStore(db).tokens():
+    for t in DecisionStore(db, create=False).tokens():
         table.add_row(t.token_id, t.name, " ".join(t.scopes), t.created_at, t.revoked_at or "")
     console.print(table)
 
@@ -221,7 +230,7 @@ def token_revoke(
     """Revoke a token (the service refuses it within 5 seconds)."""
     from custrisk.serve.store import DecisionStore
 
-    info = DecisionStore(db).revoke_token(token_id)
+    info = DecisionStore(db, create=False).revoke_token(token_id)
     console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")
 
 

@@ -207,7 +207,10 @@ def _read_text(path: Path) -> str:
             data = stream.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
-            "config file not found", file=str(path), hint="check the path given with --config"
+            "config file not found",
+            file=str(path),
+            # not "--config": --policy, --notify-config, --jdy-profile, ... read files here too
+            hint="check the path (a relative one is read from the current folder)",
         ) from None
     except IsADirectoryError:
         raise ConfigError(

@@ -253,11 +253,14 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
         if isinstance(data, Mapping) and section in data:
             return parse_notify_config(data[section], file, key=section)
     if isinstance(data, Mapping) and "channels" not in data and set(_RUN_KEYS) & set(data):
+        # a RUN.yaml whose notifications: section is still commented out (as --init
+        # writes it): not "unknown key 'exports'" as if it were meant as a notify config
         raise ConfigError(
-            "a run config with no notifications: section",
+            "this RUN.yaml has no notifications: section",
             file=file,
-            hint="add one with its channels (custrisk run --init writes a commented "
-            "example; docs/notify.md), or pass the notifications YAML",
+            hint="uncomment the notifications: section (custrisk run --init writes it "
+            "commented out) and name its channels, or pass the notifications YAML; "
+            "docs/notify.md",
         )
     config_root(data, file, allowed=_TOP_KEYS, required=("channels",))
     return parse_notify_config(data, file, key="")

@@ -20,6 +20,7 @@ import datetime as dt
 import difflib
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,9 @@ _SCALARS = (str, int, float, bool)
 #: Quick-path requests of at most this many records are scored record by record on
 #: Python scalars; larger ones through the estimator's vectorised ``score_table``.
 ONE_BY_ONE = 16
+#: Problems :meth:`RecordScorer.check` lists at most: a body of 50,000 unknown keys is
+#: answered at once, not with every one of them (megabytes, seconds of the event loop).
+MAX_PROBLEMS = 100
 
 
 class RecordError(DataError):
@@ -70,9 +74,10 @@ class RecordError(DataError):
         self.problems = [dict(p) for p in problems]
         first = self.problems[0]
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-        super().__init__(
-            f"record {first['index']}, field {first['field']!r}: {first['problem']}{more}"
+        where = f"record {first['index']}" + (
+            f", field {first['field']!r}" if first["field"] else ""
         )
+        super().__init__(f"{where}: {first['problem']}{more}")
 
 
 @dataclass(frozen=True)
@@ -246,14 +251,36 @@ class RecordScorer:
         that are not text, numbers, true/false or null), each naming the record and field."""
         problems: list[dict[str, Any]] = []
         for i, record in enumerate(records):
+            if len(problems) >= MAX_PROBLEMS:
+                break
             if not isinstance(record, Mapping):
                 problems.append(
                     {"index": i, "field": "", "problem": "a record must be a JSON object"}
                 )
                 continue
+            given: dict[str, tuple[str, Any]] = {}  # field name -> (key, value) sent
             for key, value in record.items():
+                if len(problems) >= MAX_PROBLEMS:
+                    break
                 known = self.by_key.get(str(key))
                 scaled = self.scaled_names.get(str(key))
+                first = given.setdefault(known.name, (str(key), value)) if known else None
+                if (
+                    known
+                    and first
+                    and first[0] != str(key)
+                    and self._text(first[1]) != self._text(value)
+                ):
+                    # its header and custrisk's name (年龄 and col4): one would silently win
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": f"the field {known.header!r} is given twice, as "
+                            f"{first[0]!r} and {str(key)!r}, with different values: send it once",
+                        }
+                    )
+                    continue
                 if known is None and scaled is not None:
                     problems.append(
                         {
@@ -274,6 +301,10 @@ class RecordScorer:
                             "problem": f"unknown field{hint} (GET /v1/model lists the fields)",
                         }
                     )
+                elif known.role == "id" and isinstance(value, bool):
+                    problems.append(  # true would become the id "TRUE" (or "是")
+                        {"index": i, "field": str(key), "problem": "an id is text or a number"}
+                    )
                 elif value is not None and not _scalar(value):
                     problems.append(
                         {
@@ -283,7 +314,7 @@ class RecordScorer:
                             + _kind(value),
                         }
                     )
-            if not any(
+            if len(problems) < MAX_PROBLEMS and not any(
                 (f := self.by_key.get(str(key))) is not None and f.in_model and _given(value)
                 for key, value in record.items()
             ):
@@ -297,6 +328,15 @@ class RecordScorer:
                         f"({shown}): a decision on nothing but defaults is no decision",
                     }
                 )
+        if len(problems) >= MAX_PROBLEMS:
+            del problems[MAX_PROBLEMS:]
+            problems.append(
+                {
+                    "index": problems[-1]["index"],
+                    "field": "",
+                    "problem": f"more problems not listed: these are the first {MAX_PROBLEMS}",
+                }
+            )
         return problems
 
     def score(
@@ -566,11 +606,11 @@ class RecordScorer:
             entry: dict[str, Any] = {
                 "index": index,
                 "field": header.get(column, column),
-                "problem": RULE_TEXT.get(str(row.rule), str(row.rule)),
+                "problem": _as_records(RULE_TEXT.get(str(row.rule), str(row.rule))),
             }
             message = getattr(row, "message", None)
             if isinstance(message, str) and message and column in header and column not in pii:
-                entry["problem"] = message
+                entry["problem"] = _as_records(message)
             if column in header and column not in pii and isinstance(row.value, str):
                 entry["value"] = row.value  # a field's own value, never a whole row
             if row.action == DROPPED:
@@ -636,6 +676,19 @@ class RecordScorer:
                 }
             )
         return out
+
+
+def _as_records(message: str) -> str:
+    """A cleaner's message about the request's one-file table in the request's words:
+    ``line 2`` is ``record 1`` (0-based, as the problems' ``index``), a row a record."""
+    message = _LINE.sub(lambda m: f"record {int(m.group(1)) - 1}", message)
+    message = _KEPT.sub("", message)  # a request with a rejected record is refused whole
+    return _ROW.sub(lambda m: "record" + m.group(1), message)
+
+
+_LINE = re.compile(r"\bline (\d+)\b")
+_ROW = re.compile(r"\brow(s?)\b")
+_KEPT = re.compile(r" \(the (?:first|last) row is kept: [^)]*\)")
 
 
 def _given(value: Any) -> bool:

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -136,7 +137,9 @@ def create_app(
         if state.access is not None:
             state.access.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
     app.state.service = state
     return app
 
@@ -164,7 +167,7 @@ def _endpoint(
             response = await handler(state, request, call)
         except Problem as problem:
             response = problem.response()
-            call.note = problem.message[:200]
+            call.note = problem.note()
         except CustriskError as exc:
             response = Problem(422, mask_pii_text(exc.one_line())).response()
         except Exception:  # a bug: logged without the request's data, answered 500
@@ -191,6 +194,20 @@ def _endpoint(
         return response
 
     return endpoint
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """An unknown path (404) or method (405) answered as every other error: JSON."""
+    assert isinstance(exc, HTTPException)
+    what = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        message = f"no endpoint {what}; GET /openapi.json lists them"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{what} is not allowed; {request.url.path} takes {allowed}"
+    else:
+        message = str(exc.detail)
+    return Problem(exc.status_code, message, headers=dict(exc.headers or {})).response()
 
 
 def _authorise(state: ServiceState, request: Request, scope: str) -> TokenInfo:

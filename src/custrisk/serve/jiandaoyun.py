@@ -34,6 +34,21 @@ SECRET_ENV = "CUSTRISK_JDY_SECRET"
 #: A push older or newer than this (seconds) is refused as stale (a replay).
 MAX_AGE_SECONDS = 300
 OPS = ("data_create", "data_update")
+#: The fields 简道云 adds to every pushed record besides the form's own (``_id`` and the
+#: ``_widget_...`` ids start with ``_``): app and form ids, who and when, the flow state.
+SYSTEM_FIELDS = frozenset(
+    {
+        "appId",
+        "entryId",
+        "creator",
+        "updater",
+        "deleter",
+        "createTime",
+        "updateTime",
+        "deleteTime",
+        "flowState",
+    }
+)
 _KEYS = ("version", "description", "id_field", "ops", "fields")
 
 
@@ -50,7 +65,11 @@ class JdyProfile:
     def record(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
         """The model's input fields of a pushed form record, and its id."""
         if self.identity:
-            out = {k: v for k, v in data.items() if not str(k).startswith("_")}
+            out = {
+                k: v
+                for k, v in data.items()
+                if not str(k).startswith("_") and k not in SYSTEM_FIELDS
+            }
         else:
             out = {self.fields[k]: v for k, v in data.items() if k in self.fields}
         record_id = data.get(self.id_field) if self.id_field else None
@@ -58,8 +77,8 @@ class JdyProfile:
 
 
 def identity_profile() -> JdyProfile:
-    """No profile: the form's field labels are the model's fields (system fields, which
-    start with ``_``, are left out)."""
+    """No profile: the form's field labels are the model's fields (``_id``, the
+    ``_widget_...`` ids and 简道云's system fields, :data:`SYSTEM_FIELDS`, are left out)."""
     return JdyProfile(fields={}, identity=True)
 
 
@@ -138,6 +157,7 @@ __all__ = [
     "MAX_AGE_SECONDS",
     "OPS",
     "SECRET_ENV",
+    "SYSTEM_FIELDS",
     "JdyProfile",
     "check_secret",
     "identity_profile",

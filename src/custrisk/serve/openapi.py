@@ -32,9 +32,16 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             "type": [kind, "string", "null"] if kind != "string" else ["string", "null"]
         }
         if f.allowed is not None:
-            schema["enum"] = [*f.allowed, None]
+            # not an enum: a value not seen in training is scored (in the binning's
+            # "other" bin), and a client generated from an enum would refuse it itself
+            schema["examples"] = list(f.allowed)
         schema["description"] = (
             f"{f.role}, {f.type}"
+            + (
+                f", seen in training: {', '.join(f.allowed)} (any other value is scored as 'other')"
+                if f.allowed is not None
+                else ""
+            )
             + (", personal data (stored masked)" if f.pii else "")
             + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
             + (f", a number, with or without its unit (35 or '35{f.unit}')" if f.unit else "")

@@ -5,6 +5,7 @@ body parsed with its depth and strings checked."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,17 @@ class Problem(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+
+    def note(self) -> str:
+        """The access log's note: the message, or for records' problems only where they
+        are (record and field): a problem's text may quote the value (two ids that
+        normalise alike), and the access log holds no field values."""
+        details = self.details
+        if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
+            places = [f"record {d.get('index')} field {d.get('field')!r}" for d in details[:3]]
+            more = f" and {len(details) - 3} more" if len(details) > 3 else ""
+            return f"{len(details)} record problem(s): {', '.join(places)}{more}"
+        return self.message[:200]
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.message}
@@ -59,7 +71,19 @@ def parse_json_body(body: bytes) -> Any:
         data = json.loads(body)
     except RecursionError:
         raise Problem(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # a GBK body, say: json reads UTF-8 (or -16, -32)
+        raise Problem(
+            400,
+            f"the body is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset {exc.start}): "
+            "send the JSON encoded as UTF-8",
+        ) from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):  # Python's message names its own API
+            raise Problem(
+                400,
+                "the body holds a number with more digits than any value can have "
+                f"(over {sys.get_int_max_str_digits():,})",
+            ) from None
         raise Problem(400, f"the body is not valid JSON: {exc}") from None
     _check_json(data)
     return data

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,11 +16,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from custrisk import __version__
+from custrisk.errors import CustriskError
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
 from custrisk.serve.request import Call, Problem, parse_json_body
 from custrisk.serve.state import ServiceState, decide, notify_high_risk
+
+log = logging.getLogger(__name__)
 
 #: How long a repeated 简道云 delivery waits for the first one's answer.
 DELIVERY_WAIT_SECONDS = 30.0
@@ -56,6 +60,8 @@ async def score_route(state: ServiceState, request: Request, call: Call) -> Resp
         records, single = data, False
     else:
         raise Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
+    if not records:
+        raise Problem(422, 'no record to score: send a JSON object, or {"records": [...]} with one')
     if len(records) > state.settings.max_batch:
         raise Problem(
             413, f"{len(records):,} records in one request; at most {state.settings.max_batch:,}"
@@ -153,6 +159,15 @@ async def _jiandaoyun_push(
         call.note = f"op {op} ignored"
         return JSONResponse({"ignored": True, "op": op})
     record, record_id = profile.record(data["data"])
+    widgets = [k for k in data["data"] if str(k).startswith("_widget_")]
+    if profile.identity and widgets and not record:
+        # 简道云 names a form's fields by widget id unless they were given aliases
+        raise Problem(
+            422,
+            f"the push names its fields by widget id ({', '.join(widgets[:3])}"
+            f"{', ...' if len(widgets) > 3 else ''}): map them to the model's fields with "
+            "--jdy-profile (docs/serve.md), or give them the model's field names as aliases",
+        )
     call.records = 1
     scorer = state.scorer
     loop = asyncio.get_running_loop()
@@ -187,7 +202,13 @@ async def _jiandaoyun_push(
 
 
 async def reload_route(state: ServiceState, request: Request, call: Call) -> Response:
-    done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
+    try:
+        done = await asyncio.get_running_loop().run_in_executor(None, state.reload)
+    except CustriskError as exc:  # answered 422 with the reason; logged as SIGHUP's is
+        serving = state.scorer.model_id if state.scorer is not None else "-"
+        log.error("reload by POST /admin/reload failed, still serving %s: %s", serving, exc)
+        call.note = f"reload failed, still serving {serving}"
+        raise
     behind = [w for w in done.get("workers", ()) if w["model_id"] != done["model_id"]]
     if behind:  # a worker could not load the new version: it still serves the old one
         call.note = "not every worker switched"

@@ -18,7 +18,7 @@ from custrisk.serve.app import create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
 from custrisk.serve.state import ServiceState
-from custrisk.serve.workers import Supervisor
+from custrisk.serve.workers import Supervisor, bind_sockets
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,20 @@ def run_server(
     listens. ``workers`` above 1: that many processes share the listening socket, the
     per-token rate limit and the decisions store; a reload switches them all and a worker
     that dies is replaced. ``on_ready`` is called once the service answers, with its
-    ``model_id``, ``pid``, ``store`` (the store's URL without a password) and ``workers``
-    (their pids).
+    ``model_id``, ``pid``, ``store`` (the store's URL without a password), ``workers``
+    (their pids) and ``port`` (the one listened on: ``--port 0`` lets the system choose).
     """
     if workers > 1:
         Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
         return
-    serve_app(settings, on_ready=on_ready)
+    # Bound first (a port in use is a one-line error before the model is loaded, never
+    # after "serving" was announced), listened on once the app is ready (serve_app)
+    sockets = bind_sockets(settings.host, settings.port)
+    try:
+        serve_app(settings, sockets=sockets, on_ready=on_ready)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def serve_app(
@@ -84,6 +91,8 @@ def serve_app(
             loop.run_in_executor(None, run)
 
         loop.add_signal_handler(signal.SIGHUP, reload)
+        for sock in sockets or ():  # the app is ready: connections queue from here on,
+            sock.listen(2048)  # so that whoever read "serving" may connect at once
         if on_ready is not None:
             assert state.scorer is not None
             on_ready(
@@ -92,6 +101,7 @@ def serve_app(
                     "pid": os.getpid(),
                     "store": state.store.url.split("@")[-1],
                     "workers": [os.getpid()],
+                    "port": sockets[0].getsockname()[1] if sockets else settings.port,
                 }
             )
         await server.serve(sockets=sockets)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from custrisk.data.text import normalised_id
 from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
@@ -227,7 +228,12 @@ def decide(
     channels = [channel] * n if isinstance(channel, str) else list(channel)
     decision_ids = [uuid.uuid4().hex for _ in records]
     given = list(ids) if ids is not None else [None] * n
-    record_ids = [g if g else d.upper() for g, d in zip(given, decision_ids, strict=True)]
+    # normalised here as cleaning would (a 简道云 _id is lower case): the caller never sent
+    # this id, so cleaning it must not answer a "repaired" it cannot act on
+    record_ids = [
+        normalised_id(g) or d.upper() if g else d.upper()
+        for g, d in zip(given, decision_ids, strict=True)
+    ]
     try:
         batch = scorer.score(records, ids=record_ids)
     except RecordError as exc:

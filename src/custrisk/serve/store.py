@@ -99,9 +99,11 @@ def fingerprint(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def store_url(spec: str | os.PathLike[str] | None) -> str:
+def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> str:
     """A SQLAlchemy URL from ``--db``: a URL, ``env:NAME``, a SQLite file path, or
-    ``None`` (``CUSTRISK_DECISIONS_URL``, else ``serve/decisions.db``)."""
+    ``None`` (``CUSTRISK_DECISIONS_URL``, else ``serve/decisions.db``). ``create=False``
+    (a command that reads the store): a SQLite file that does not exist is an error, not
+    a new empty store that would show no decision and no token."""
     if spec is None:
         spec = os.environ.get(STORE_URL_ENV) or str(DEFAULT_STORE)
     text = str(spec)
@@ -117,6 +119,13 @@ def store_url(spec: str | os.PathLike[str] | None) -> str:
     if "://" in text:
         return text
     path = Path(text)
+    if not create and not path.exists():
+        raise UsageError(
+            f"no decisions store at {path} ({path.absolute()}): custrisk serve creates it "
+            "when it starts",
+            hint=f"run this in the service's folder, or pass --db (or set {STORE_URL_ENV}) "
+            "as the service has it",
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return f"sqlite:///{path}"
 
@@ -135,8 +144,8 @@ class TokenInfo:
 class DecisionStore:
     """Decisions, deliveries and tokens in one database (thread-safe)."""
 
-    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
-        self.url = store_url(url)
+    def __init__(self, url: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        self.url = store_url(url, create=create)
         try:
             if self.url.startswith("sqlite"):
                 self.engine = sa.create_engine(

@@ -35,15 +35,24 @@ def generic_webhook_notifier(url: str) -> Callable[[dict[str, Any]], None]:
         request = urllib.request.Request(
             url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
+        why = ""
         for attempt in range(1, RETRIES + 1):
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
                     if 200 <= response.status < 300:
                         return
+                    why = f"HTTP {response.status}"
             except (urllib.error.URLError, OSError) as exc:
+                why = str(exc)
                 log.warning("high-risk webhook attempt %d/%d failed: %s", attempt, RETRIES, exc)
             time.sleep(0.2 * attempt)
-        log.error("high-risk webhook gave up after %d attempts", RETRIES)
+        # which decision was not sent, and why: an operator sends it again by hand
+        log.error(
+            "high-risk webhook gave up on decision %s after %d attempts: %s",
+            decision.get("decision_id"),
+            RETRIES,
+            why,
+        )
 
     return notify
 
@@ -59,12 +68,28 @@ def channel_notifier(config: str | os.PathLike[str]) -> Callable[[dict[str, Any]
 
     import pandas as pd
 
+    from custrisk.errors import ConfigError
     from custrisk.notify import deliver_notifications
     from custrisk.notify.config import load_notify_config
     from custrisk.privacy import mask_pii_text
     from custrisk.results import ScoringRun
 
     cfg = load_notify_config(config)
+    # A channel whose variable is unset would fail on the first decline, maybe hours
+    # after the start: it is a configuration error now, before the service listens
+    unset = [
+        f"{channel.key}.{setting} ({name})"
+        for channel in cfg.channels
+        if channel.settings.get("enabled", True)
+        for setting, name in channel.settings.items()
+        if setting.endswith("_env") and isinstance(name, str) and not os.environ.get(name)
+    ]
+    if unset:
+        raise ConfigError(
+            f"environment variables of the notification channels are not set: {', '.join(unset)}",
+            file=str(config),
+            hint="export them before custrisk serve starts, or set enabled: false on the channel",
+        )
 
     def notify(decision: dict[str, Any]) -> None:
         as_of = dt.date.today().isoformat()

@@ -19,6 +19,7 @@ decisions queued before it exits.
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -100,7 +101,7 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT (then stop every worker gracefully)."""
         self.scorer, store = self._preflight()
         model_id = self.scorer.model_id
-        sock = _bind(self.settings.host, self.settings.port)
+        sock = bind_socket(self.settings.host, self.settings.port)
         fd, lock_path = tempfile.mkstemp(prefix="custrisk-serve-", suffix=".lock")
         os.close(fd)
         lock = ProcessLock(lock_path)
@@ -122,6 +123,7 @@ class Supervisor:
                         "pid": os.getpid(),
                         "store": store,
                         "workers": [w.process.pid for w in self.workers],
+                        "port": sock.getsockname()[1],  # --port 0: the one the system chose
                     }
                 )
             self._watch()
@@ -264,23 +266,49 @@ class Supervisor:
                 process.join()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on (bound once, here)."""
-    try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-            hint="another process may hold the port; pick another with --port",
-        ) from None
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket every worker accepts on (bound once, here), on the first
+    address ``host`` resolves to."""
+    sock = bind_sockets(host, port, every_address=False)[0]
     sock.listen(2048)  # connections wait here while a worker starts or is replaced
     sock.set_inheritable(True)
     return sock
 
 
-__all__ = ["Supervisor", "worker_count"]
+def bind_sockets(host: str, port: int, *, every_address: bool = True) -> list[socket.socket]:
+    """Sockets bound, not yet listening, to ``host:port``: on every address the name
+    resolves to (``localhost``: ``127.0.0.1`` and ``::1``, as uvicorn binds it) or the
+    first. A one-line :class:`UsageError` naming the address and the fix when one cannot
+    be had (the port in use, a privileged port, an address not of this machine)."""
+    bound: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        seen = set()
+        for family, kind, proto, _name, address in infos if every_address else infos[:1]:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if every_address and family == socket.AF_INET6:  # as asyncio binds them
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in bound:
+            sock.close()
+        hints = {
+            errno.EADDRINUSE: "another process holds the port; pick another with --port",
+            errno.EACCES: "a port below 1024 needs privileges; pick another with --port",
+        }
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint=hints.get(
+                exc.errno or 0,
+                "--host must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+            ),
+        ) from None
+    return bound
+
+
+__all__ = ["Supervisor", "bind_socket", "bind_sockets", "worker_count"]

@@ -75,7 +75,7 @@ from custrisk.batch.stages import (
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
-from custrisk.errors import ConfigError, CustriskError, DataError
+from custrisk.errors import ConfigError, CustriskError, DataError, ModelArtifactError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import jsonable
@@ -83,6 +83,7 @@ from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
+from custrisk.registry import resolve_model
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
 from custrisk.results import read_facts, read_run
 from custrisk.scoring import open_model
@@ -254,7 +255,7 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
-        if config.models_dir is not None and not config.models_dir.is_dir():
+        if _models_dir_needed(config):
             raise ConfigError(
                 f"{str(config.models_dir)!r} is not a folder",
                 file=str(config.path),
@@ -490,6 +491,19 @@ def _notify_again(
         f"notifications edited since the run: sent {len(again)} not delivered before "
         f"({ok} delivered, {still} failing)"
     )
+
+
+def _models_dir_needed(config: RunConfig) -> bool:
+    """Whether RUN.yaml's ``models_dir`` is needed and not there: a model named by its
+    folder (``model: models/app/1``) needs no registry, whatever ``models_dir`` (which
+    ``--init`` writes) says."""
+    if config.models_dir is None or config.models_dir.is_dir():
+        return False
+    try:
+        resolve_model(config.model, config.models_dir)
+    except ModelArtifactError:
+        return True
+    return False
 
 
 def _message_key(delivery: dict[str, Any]) -> tuple[str, str]:

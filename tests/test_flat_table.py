@@ -179,12 +179,19 @@ def test_an_id_column_with_a_few_repeated_ids_stays_the_id_and_repeats_are_rejec
     frame.loc[frame.index[-50:], "客户编号"] = frame["客户编号"].iloc[:50].to_numpy()
     path = tmp_path / "dup.csv"
     frame.to_csv(path, index=False)
+    # and 7 utilisations no number: blanked, trained on so, and said (not only in a file)
+    unread = frame.astype({"额度使用率": object})
+    unread.loc[unread.index[100:107], "额度使用率"] = "待核实"
+    unread.to_csv(tmp_path / "unread.csv", index=False)
+    said = " ".join(_invoke("train", tmp_path / "unread.csv", "--target", "违约",
+                            "--models-dir", tmp_path / "m2").split())  # fmt: skip
+    assert "50 were rejected while cleaning and not trained on and 7 had a value blanked" in said
     schema = infer_table(path, target="违约")
     assert schema.id_column == "客户编号"
     assert "50 rows repeat an id or have none" in schema.column("客户编号").reason
     output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     said = " ".join(output.split())
-    assert "Warning: 50 input rows were rejected while cleaning and not trained on" in said
+    assert "Warning: of the input rows, 50 were rejected while cleaning and not trained" in said
     folder = tmp_path / "m" / "logistic" / "1"
     card = json.loads((folder / "model.json").read_text("utf-8"))
     assert card["training"]["rows"] == 950

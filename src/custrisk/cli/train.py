@@ -197,13 +197,19 @@ def train(
         )
     )
     _say_label_counts(training, "trained on")
-    if training.get("rows_rejected_in_exports"):
+    rejected = training.get("rows_rejected_in_exports") or 0
+    repaired = training.get("rows_repaired_in_exports") or 0
+    if rejected or repaired:
         from custrisk.scoring.features import TRAINING_REJECTS_FILE
 
+        parts = []
+        if rejected:
+            parts.append(f"{rejected:,} were rejected while cleaning and not trained on")
+        if repaired:  # a value blanked (on_invalid: blank) or corrected: trained on as that
+            parts.append(f"{repaired:,} had a value blanked or corrected and were trained so")
         say(
             "Warning:",
-            f"{training['rows_rejected_in_exports']:,} input rows were "
-            "rejected while cleaning and not trained on; see "
+            f"of the input rows, {' and '.join(parts)}; each value and why: "
             f"{result.ref.path / TRAINING_REJECTS_FILE}",
         )
     if card.get("table", {}).get("target_bad_value") is not None:

@@ -457,6 +457,7 @@ def _train_locked(
             "model_rows": rows_used["saved_model"]["rows"],
             **label_counts,
             "rows_rejected_in_exports": features.workspace.report.rows_rejected,
+            "rows_repaired_in_exports": features.workspace.report.rows_repaired,
             "input_files_sha256": input_files,
         },
         "reasons_top": cfg.top_reasons,

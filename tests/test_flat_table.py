@@ -996,6 +996,18 @@ def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     assert scored[0]["pd"] == scored[1]["pd"] and "repaired" not in scored[0]
 
 
+def test_an_age_written_with_its_unit_in_some_rows_only_is_a_number(tmp_path: Path) -> None:
+    """41岁 in a quarter of the rows, 41 in the others (typed by hand in a shared sheet):
+    the age is a number read without its unit; it was free text, left out of the model."""
+    table = _table(400, seed=14)
+    ages = np.random.default_rng(14).integers(20, 65, 400)
+    table["年龄"] = [f"{a}岁" if i % 4 == 0 else str(a) for i, a in enumerate(ages)]
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    age = infer_table(path, target="违约").column("年龄")
+    assert (age.type, age.role, age.unit) == ("int", "feature", "岁")
+
+
 def test_a_sheet_with_two_header_rows_is_named_by_its_lower_headers(tmp_path: Path) -> None:
     """基本信息 and 财务信息 merged over the headers make 基本信息/客户编号, ...: --target
     违约 names 结果/违约 (it was "not a column"), and 财务信息/月收入 is the monthly

@@ -941,6 +941,26 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
     schema = infer_table(path, target="违约")
     assert schema.id_column == "客户编号" and schema.column("序号").role == "ignored"
 
+    # 合计 and the report's note in 序号 itself (its first column), and a row copied twice
+    # repeating its number: 序号 was a feature, and the drift check's first alert
+    copied = [
+        table.iloc[:40],
+        table.iloc[[39]],
+        table.iloc[40:90],
+        table.iloc[[7]],
+        table.iloc[90:],
+    ]
+    report = pd.concat(copied, ignore_index=True).astype("object")
+    report.loc[len(report)] = {"序号": "合计", "近12月逾期次数": 123}
+    report.loc[len(report)] = {"序号": "制表人：王会计"}
+    report.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号"
+    assert schema.column("序号").reason.startswith("row numbers (1, 2, 3, ...")
+    report.loc[len(report)] = {"序号": "12"}  # a number after them: not a report's label
+    report.to_csv(path, index=False)
+    assert infer_table(path, target="违约").column("序号").role == "feature"
+
     table.drop(columns=["客户编号"]).to_csv(path, index=False)
     assert infer_table(path, target="违约").id_column == "序号"
 

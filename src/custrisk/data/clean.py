@@ -49,7 +49,13 @@ from custrisk.data.issues import (
 )
 from custrisk.data.known_ids import KnownIds, encode_among
 from custrisk.data.orphans import Orphans
-from custrisk.data.report_rows import header_rows, linked_totals_rows, note_rows, totals_rows
+from custrisk.data.report_rows import (
+    blank_rows,
+    header_rows,
+    linked_totals_rows,
+    note_rows,
+    totals_rows,
+)
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
 from custrisk.errors import DataError
 from custrisk.io.csv_reader import BadRow
@@ -232,6 +238,7 @@ def clean_source(
     del typed, cleaned
     row_checks(spec, out, issues)
     if n:
+        blank_rows(spec, out, issues)
         header_rows(spec, specs, tables, out, file_of, issues)
     if spec.name == CUSTOMER_SOURCE and n:
         totals_rows(spec, out, issues)

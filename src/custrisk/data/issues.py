@@ -50,7 +50,8 @@ RULE_TEXT = {
     "its area code)",
     "out_of_range": "outside the allowed range",
     "implausible_date": "outside the plausible dates of the source",
-    "blank_row": "no value in any column (a sheet's empty row saved as CSV: ,,,,), not a record",
+    "blank_row": "no value in any column read (a sheet's empty row saved as CSV: ,,,,), "
+    "not a record",
     "total_row": "a totals row of the report (合计, 小计, Total), not a customer",
     "note_row": "a note of the report (制表人, 备注, 数据来源) alone in its row, not a customer",
     "header_row": "the line repeats the header (two exports joined, or a report's header "

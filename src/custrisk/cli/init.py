@@ -98,7 +98,8 @@ def init(
     for path in result.written:
         console.print(f"Wrote {path}", highlight=False)
     sources = _quote(str(result.written[0]))
-    folder = _quote(str(data.parent if result.flat else data))
+    # (a flat table's config reads the file it is given: next month's too)
+    folder = _quote(str(data))
     console.print("Next:", highlight=False)
     console.print(f"  custrisk validate {folder} --config {sources}", highlight=False)
     if result.flat:

@@ -5,6 +5,7 @@ are found and read by :mod:`custrisk.data.files`, its report made by
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -159,6 +161,45 @@ class Workspace:
         return write_csv(rejects, path, encoding=csv_encoding)
 
 
+def file_as_source(
+    path: Path, config: SourcesConfig | str | os.PathLike[str] | None
+) -> tuple[Path, SourcesConfig]:
+    """The folder and sources config to read one table file with: a config of one source
+    (a flat table's, as ``custrisk init TABLE`` proposes it) reads ``path`` whatever
+    file it names, so that next month's table is checked with this month's layout (and
+    not this month's file again, found in the same folder).
+
+    Raises
+    ------
+    DataError
+        No config of one source is given (a folder of exports is passed as a folder).
+    """
+    cfg = (
+        None
+        if config is None
+        else (config if isinstance(config, SourcesConfig) else load_sources_config(config))
+    )
+    if cfg is None or len(cfg.sources) != 1:
+        raise DataError(
+            "a file, not a folder of exports"
+            + ("" if cfg is None else f", and its sources config has {len(cfg.sources)} sources"),
+            file=str(path),
+            hint="for one table, pass the sources config custrisk init proposes for it "
+            f"(custrisk init {path.name} --out configs/; custrisk validate {path.name} "
+            f"--config configs/sources.yaml); for exports, pass their folder ({path.parent})",
+        )
+    ((name, spec),) = cfg.sources.items()
+    if spec.query is not None or spec.parts:
+        raise DataError(
+            f"a file, and source {name!r} of the sources config reads "
+            + ("a query" if spec.query is not None else "several files (files:)"),
+            file=str(path),
+            hint=f"pass the folder of its files ({path.parent})",
+        )
+    spec = replace(spec, file=glob.escape(path.name))
+    return path.parent, replace(cfg, sources=MappingProxyType({name: spec}))
+
+
 def load_workspace(
     data_dir: str | os.PathLike[str],
     *,
@@ -171,7 +212,8 @@ def load_workspace(
     Parameters
     ----------
     data_dir
-        Folder holding the exports named in the sources config.
+        Folder holding the exports named in the sources config, or one table file read
+        with a config of one source (:func:`file_as_source`).
     config
         A loaded :class:`SourcesConfig`, a path to a sources YAML, or ``None`` for the
         packaged default.
@@ -186,13 +228,9 @@ def load_workspace(
         A missing folder or required file, a missing required column, an undecodable
         file, or too few rows: the input is unusable (exit code 2).
     """
-    data_dir = Path(data_dir)
-    if data_dir.is_file():
-        raise DataError(
-            "a file, not a folder of exports",
-            file=str(data_dir),
-            hint=f"pass the folder that holds it ({data_dir.parent}) and the other exports",
-        )
+    data_dir = shown = Path(data_dir)
+    if data_dir.is_file():  # one table, read with a config of one source
+        data_dir, config = file_as_source(data_dir, config)
     if not data_dir.is_dir():
         raise DataError(
             "data folder not found",
@@ -316,7 +354,7 @@ def load_workspace(
     finally:
         cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
-        data_dir=str(data_dir),
+        data_dir=str(shown),
         config=cfg.path,
         sources={name: source_report(r, cfg.sources[name]) for name, r in results.items()},
         absent=tuple(absent),

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.errors import DataError
+from custrisk.io.header import match_header
 from custrisk.io.readers import read_raw
 from tests._support import CREDIT_HEADER, credit_row
 
@@ -67,6 +68,18 @@ def test_a_near_miss_header_gets_a_did_you_mean(make_workspace: MakeWs) -> None:
     header = CREDIT_HEADER.replace("credit_limit", "credit_limt")
     with pytest.raises(DataError, match=r"credit_limit \(did you mean 'credit_limt'\?\)"):
         load_workspace(make_workspace({"credit.csv": _credit(header)}))
+
+
+def test_a_header_wrapped_in_its_cell_matches_the_declared_one_without_the_break() -> None:
+    """A flat table's model declares its headers as the training sheet wrote them
+    (逾期⏎次数, wrapped with Alt+Enter; 月收入 （元）): next month's 逾期次数 and 月收入(元)
+    were 'column(s) this table does not have'. An exact or case/width match wins."""
+    declared = {"逾期\n次数": "col9", "月收入 （元）": "annual_income", "Age": "age"}
+    chosen, folded = match_header(["逾期次数", "月收入(元)", "age"], declared, Path("t"))
+    assert chosen == {"逾期次数": "逾期\n次数", "月收入(元)": "月收入 （元）", "age": "Age"}
+    assert ("逾期次数", "逾期\n次数") in folded
+    with pytest.raises(DataError, match="all match the declared column 'col9'"):
+        match_header(["逾期次数", "逾期 次数"], declared, Path("t"))
 
 
 def test_an_empty_folder_named_like_an_export_is_an_error(

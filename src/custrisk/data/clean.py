@@ -552,8 +552,8 @@ def _canonical_table(
     for header, declared in table.folded:
         warnings.append(
             f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
-            f"column '{declared}' (they differ in case, character width or traditional "
-            "characters)"
+            f"column '{declared}' (they differ in case, character width, traditional "
+            "characters or spaces and line breaks)"
         )
     unexpected = [*table.unmatched, *(c for c in names if c not in spec.column_names)]
     if unexpected:

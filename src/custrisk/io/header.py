@@ -321,7 +321,7 @@ def match_header(
     header: Sequence[str], columns: Mapping[str, str], path: Path
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """``{header: declared name}`` for the declared columns the header holds, and the
-    headers that matched only ignoring case and width.
+    headers that matched only ignoring case, width, spaces and line breaks.
 
     Raises
     ------
@@ -329,17 +329,23 @@ def match_header(
         When two headers would give the same column.
     """
     by_key: dict[str, str | None] = {}
+    by_spaceless: dict[str, str | None] = {}
     for name in columns:
         key = header_key(name)
         # two declared names that fold alike (e.g. ID and id) match only exactly
         by_key[key] = None if key in by_key and by_key[key] != name else name
+        bare = _spaceless(key)
+        by_spaceless[bare] = None if by_spaceless.get(bare, name) != name else name
     chosen: dict[str, str] = {}
     folded: list[tuple[str, str]] = []
     for name in header:
         if name in columns:
             chosen[name] = name
             continue
-        declared = by_key.get(header_key(name))
+        key = header_key(name)
+        # (then without spaces and line breaks: a sheet's header wrapped in its cell,
+        # 逾期\n次数, is next month's 逾期次数)
+        declared = by_key.get(key) if key in by_key else by_spaceless.get(_spaceless(key))
         if declared is not None:
             chosen[name] = declared
             folded.append((name, declared))
@@ -356,6 +362,10 @@ def match_header(
                 hint="rename or drop all but one of them in the export",
             )
     return chosen, folded
+
+
+def _spaceless(key: str) -> str:
+    return "".join(key.split())
 
 
 def other_delimiter(first_line: str, delimiter: str = ",") -> str | None:

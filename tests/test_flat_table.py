@@ -764,6 +764,12 @@ def test_protected_attributes_are_never_features_however_predictive(tmp_path: Pa
     assert not used & {"民族", "宗教信仰", "Blood Type", "健康状况"}
     sources = (tmp_path / "m" / "logistic" / "1" / "sources.yaml").read_text(encoding="utf-8")
     assert "民族" not in sources and "健康状况" not in sources  # not even read
+    # nor said, every month, to be a column the config lacks (a new column still is)
+    table.drop(columns=["违约"]).assign(新列="x").head(50).to_csv(path, index=False)
+    scored = tmp_path / "run" / "scores.csv"
+    output = _invoke("score", path, "-m", "logistic", "--models-dir", tmp_path / "m", "-o", scored)
+    said = " ".join(output.split())
+    assert "not in the sources config, ignored: 新列" in said and "民族" not in said
 
 
 def test_the_monthly_run_on_a_table_prints_its_summary_and_not_the_skipped_rules(

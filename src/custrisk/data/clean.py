@@ -555,7 +555,11 @@ def _canonical_table(
             f"column '{declared}' (they differ in case, character width, traditional "
             "characters or spaces and line breaks)"
         )
-    unexpected = [*table.unmatched, *(c for c in names if c not in spec.column_names)]
+    unexpected = [
+        c
+        for c in [*table.unmatched, *(c for c in names if c not in spec.column_names)]
+        if c not in spec.left_out
+    ]
     if unexpected:
         warnings.append(
             f"{table.shown_name}: column(s) not in the sources config, ignored: "

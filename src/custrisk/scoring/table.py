@@ -276,7 +276,11 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
     spec = config.sources[CUSTOMER_SOURCE]
     outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
-    spec = dataclasses.replace(spec, file=glob.escape(path.name), outcome_columns=outcomes)
+    # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
+    ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
+    spec = dataclasses.replace(
+        spec, file=glob.escape(path.name), outcome_columns=outcomes, left_out=ignored
+    )
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )

@@ -452,6 +452,7 @@ def test_parquet_table_with_an_id_column(tmp_path: Path) -> None:
         (["否", "是", "是"], None, [0, 1, 1], "是"),
         (["正常", "违约"], None, [0, 1], "违约"),
         (["A", "B", "B"], "b", [0, 1, 1], "b"),
+        (["×", "√", None, "√"], None, [0, 1, np.nan, 1], "√"),  # a sheet's check marks
     ],
 )
 def test_target_coding(values: list, bad_value: str | None, expected: list, bad: str) -> None:

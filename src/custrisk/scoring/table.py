@@ -43,6 +43,7 @@ TABLE_CARD_KEY = "table"
 #: Target values read as "bad" when a two-valued target is not 0/1 or true/false.
 BAD_WORDS = frozenset(
     {"bad", "default", "defaulted", "yes", "y", "true", "1", "违约", "坏", "逾期", "是", "坏账"}
+    | {"√", "✓", "✔"}  # a sheet's check mark under 是否违约: 是, as its bool columns read it
 )
 
 log = logging.getLogger(__name__)

@@ -515,6 +515,21 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     )
     assert "is not a column of next.xlsx, sheet '客户'" in output
     assert "the workbook's sheets: 说明, 客户" in " ".join(output.split())
+    # next month's sheet named for its month: the error's FILE.xlsx#SHEET is read (it
+    # was 'next.xlsx#10月 does not exist')
+    with pd.ExcelWriter(tmp_path / "oct.xlsx") as writer:
+        _table(120, seed=7, with_target=False).to_excel(writer, sheet_name="10月", index=False)
+    output = _invoke(
+        "score", tmp_path / "oct.xlsx", "-m", "logistic", "--models-dir", models, "-o", out, code=2
+    )
+    assert "no sheet '客户'" in output and "FILE.xlsx#SHEET" in " ".join(output.split())
+    named = f"{tmp_path / 'oct.xlsx'}#10月"
+    _invoke("score", named, "-m", "logistic", "--models-dir", models, "-o", out)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 120
+    config = tmp_path / "cfg" / "sources.yaml"
+    _invoke("init", tmp_path / "features.xlsx", "--target", "违约", "--out", config.parent)
+    output = _invoke("validate", named, "--config", config, "--out", tmp_path / "v")
+    assert "Validation of " in output and "10月" in output
 
 
 def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(

@@ -30,8 +30,9 @@ from custrisk.cli._common import (
 from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.rejects import REJECTS_FORMATS
-from custrisk.data.workspace import file_as_source
+from custrisk.data.workspace import file_as_source, is_one_file
 from custrisk.errors import CheckFailed, UsageError
+from custrisk.io.excel import split_sheet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 app = typer.Typer()
@@ -118,7 +119,7 @@ def validate(
 
         folder, sources = (
             file_as_source(data_dir, chosen.sources)
-            if data_dir.is_file()
+            if is_one_file(data_dir)
             else (data_dir, chosen.sources)
         )
         workspace = validate_dask(
@@ -156,7 +157,7 @@ def validate(
 def _folder(data: Path) -> Path:
     """Where a validation's outputs go by default: beside one table file, or in the
     folder of exports."""
-    return data.parent if data.is_file() else data
+    return split_sheet(data)[0].parent if is_one_file(data) else data
 
 
 def _print_report(report: ValidationReport) -> None:

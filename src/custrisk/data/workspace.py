@@ -45,6 +45,7 @@ from custrisk.data.validation import REPORT_FILE, ValidationReport, source_repor
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
+from custrisk.io.excel import split_sheet
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import scan_before_reading
@@ -161,6 +162,12 @@ class Workspace:
         return write_csv(rejects, path, encoding=csv_encoding)
 
 
+def is_one_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names one file (or a sheet of a workbook, ``book.xlsx#Sheet``)
+    rather than a folder of exports."""
+    return split_sheet(path)[0].is_file()
+
+
 def file_as_source(
     path: Path, config: SourcesConfig | str | os.PathLike[str] | None
 ) -> tuple[Path, SourcesConfig]:
@@ -174,6 +181,7 @@ def file_as_source(
     DataError
         No config of one source is given (a folder of exports is passed as a folder).
     """
+    path, sheet = split_sheet(path)  # book.xlsx#Sheet: that sheet
     cfg = (
         None
         if config is None
@@ -196,7 +204,7 @@ def file_as_source(
             file=str(path),
             hint=f"pass the folder of its files ({path.parent})",
         )
-    spec = replace(spec, file=glob.escape(path.name))
+    spec = replace(spec, file=glob.escape(path.name), sheet=sheet or spec.sheet)
     return path.parent, replace(cfg, sources=MappingProxyType({name: spec}))
 
 
@@ -229,7 +237,7 @@ def load_workspace(
         file, or too few rows: the input is unusable (exit code 2).
     """
     data_dir = shown = Path(data_dir)
-    if data_dir.is_file():  # one table, read with a config of one source
+    if is_one_file(data_dir):  # one table, read with a config of one source
         data_dir, config = file_as_source(data_dir, config)
     if not data_dir.is_dir():
         raise DataError(

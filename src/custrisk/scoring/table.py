@@ -33,6 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
+from custrisk.io.excel import split_sheet
 from custrisk.registry import LoadedModel
 
 #: The model-folder copy of a flat table's sources config.
@@ -50,8 +51,9 @@ log = logging.getLogger(__name__)
 
 
 def is_table(path: str | os.PathLike[str]) -> bool:
-    """Whether the data argument is one file (a flat table) rather than a folder."""
-    return Path(path).is_file()
+    """Whether the data argument is one file (a flat table, or a sheet of a workbook
+    named as ``book.xlsx#Sheet``) rather than a folder."""
+    return split_sheet(path)[0].is_file()
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def table_labels(
 def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Path, SourcesConfig]:
     """The folder and sources config to read ``data`` (a table file) with, for a model
     trained on a flat table: the model's own sources config pointed at the file."""
-    path = Path(data)
+    path, sheet = split_sheet(data)  # book.xlsx#2026年10月: that sheet, not the saved one's
     info = model.card.get(TABLE_CARD_KEY) or {}
     if not path.exists():
         raise UsageError(
@@ -280,7 +282,11 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
     ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
     spec = dataclasses.replace(
-        spec, file=glob.escape(path.name), outcome_columns=outcomes, left_out=ignored
+        spec,
+        file=glob.escape(path.name),
+        sheet=sheet or spec.sheet,
+        outcome_columns=outcomes,
+        left_out=ignored,
     )
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})

@@ -518,6 +518,7 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     # next month's sheet named for its month: the error's FILE.xlsx#SHEET is read (it
     # was 'next.xlsx#10月 does not exist')
     with pd.ExcelWriter(tmp_path / "oct.xlsx") as writer:
+        pd.DataFrame({"说明": ["10月客户"]}).to_excel(writer, sheet_name="说明", index=False)
         _table(120, seed=7, with_target=False).to_excel(writer, sheet_name="10月", index=False)
     output = _invoke(
         "score", tmp_path / "oct.xlsx", "-m", "logistic", "--models-dir", models, "-o", out, code=2
@@ -530,6 +531,15 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     _invoke("init", tmp_path / "features.xlsx", "--target", "违约", "--out", config.parent)
     output = _invoke("validate", named, "--config", config, "--out", tmp_path / "v")
     assert "Validation of " in output and "10月" in output
+    # a workbook of one sheet (saved again as Sheet1): that sheet, said
+    _table(80, seed=8, with_target=False).to_excel(tmp_path / "nov.xlsx", index=False)
+    output = _invoke(
+        "score", tmp_path / "nov.xlsx", "-m", "logistic", "--models-dir", models, "-o", out
+    )
+    assert "has no sheet '客户', which the layout was read on: its only sheet 'Sheet1'" in (
+        " ".join(output.split())
+    )
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 80
 
 
 def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(

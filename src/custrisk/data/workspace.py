@@ -45,7 +45,7 @@ from custrisk.data.validation import REPORT_FILE, ValidationReport, source_repor
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
-from custrisk.io.excel import split_sheet
+from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import scan_before_reading
@@ -204,7 +204,7 @@ def file_as_source(
             file=str(path),
             hint=f"pass the folder of its files ({path.parent})",
         )
-    spec = replace(spec, file=glob.escape(path.name), sheet=sheet or spec.sheet)
+    spec = replace(spec, file=glob.escape(path.name), sheet=sheet or layout_sheet(path, spec.sheet))
     return path.parent, replace(cfg, sources=MappingProxyType({name: spec}))
 
 

@@ -17,6 +17,7 @@ Formulas give their cached values; dates come as dates.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import zipfile
@@ -32,6 +33,8 @@ from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
 from custrisk.privacy import mask_pii_text
+
+log = logging.getLogger(__name__)
 
 #: Rows searched for the header (title rows above it are skipped).
 HEADER_SEARCH_ROWS = 30
@@ -163,6 +166,26 @@ def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:
             ]
     except (CalamineError, OSError, ValueError):
         return []
+
+
+def layout_sheet(path: Path, saved: str | None) -> str | None:
+    """The sheet to read a table of a saved layout on (a flat table's, its sheet named
+    when it was inferred): ``saved`` when the workbook has it; else the workbook's only
+    visible worksheet (next month's workbook saved again by another program as Sheet1,
+    or with its sheet named for its month), said in a warning; else ``saved``, which the
+    reader refuses naming the sheets there are."""
+    if saved is None or not is_excel(path):
+        return saved
+    names = visible_worksheets(path)
+    if len(names) != 1 or header_key(saved) in {header_key(n) for n in names}:
+        return saved
+    log.warning(
+        "%s has no sheet %r, which the layout was read on: its only sheet %r is read",
+        path.name,
+        saved,
+        names[0],
+    )
+    return names[0]
 
 
 def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:

@@ -33,7 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
-from custrisk.io.excel import split_sheet
+from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.registry import LoadedModel
 
 #: The model-folder copy of a flat table's sources config.
@@ -284,7 +284,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     spec = dataclasses.replace(
         spec,
         file=glob.escape(path.name),
-        sheet=sheet or spec.sheet,
+        sheet=sheet or layout_sheet(path, spec.sheet),
         outcome_columns=outcomes,
         left_out=ignored,
     )

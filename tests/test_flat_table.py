@@ -295,6 +295,18 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     assert "missing" not in flat["_score_text"]
 
 
+def test_an_as_of_date_months_after_the_tables_dates_is_not_warned_about(
+    flat: dict, tmp_path: Path
+) -> None:
+    """--as-of, as the layout says to date a table by (its latest 开户日期 is not the
+    month's end): a flat table has no event windows for the month to fill, so no
+    'the customers' most recent windows hold no events' warning."""
+    out = tmp_path / "scores.csv"
+    args = ("score", flat["next"], "-m", "logistic", "--models-dir", flat["root"] / "models")
+    output = _invoke(*args, "-o", out, "--as-of", "2026-12-31")
+    assert "as of 2026-12-31" in output and "windows hold no events" not in output
+
+
 def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
     flat: dict, tmp_path: Path
 ) -> None:

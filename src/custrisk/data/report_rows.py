@@ -78,7 +78,8 @@ def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     found &= ~issues.flagged(len(out), but=frozenset({"missing_required"}))
     if found.any():
         issues.instead(found)
-        issues.add(found, spec.key, "blank_row", out[spec.key], DROPPED)
+        # (a rule of the whole row, as duplicate_row: no column, and no value to show)
+        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), DROPPED)
 
 
 def _label_columns(spec: SourceSpec) -> list[str]:

@@ -84,7 +84,7 @@ def init(
             "so that it is kept out of the features",
             highlight=False,
         )
-    if result.unmapped:
+    if result.unmapped and not result.flat:  # (a table's layout says why of each column)
         console.print("Not recognised (kept with their inferred type, or left out):")
         for item in result.unmapped:
             console.print(f"  {_printable(item)}", highlight=False)

@@ -226,6 +226,25 @@ def test_a_flat_table_gets_the_flat_layout(tmp_path: Path) -> None:
     )
 
 
+def test_a_folder_holding_one_table_with_its_outcome_points_to_the_flat_layout(
+    tmp_path: Path,
+) -> None:
+    """A folder whose one file has the customers' outcome (是否违约) and no labels file:
+    the next commands asked for LABELS.csv the analyst does not have; they name the
+    table's own --target too."""
+    data = tmp_path / "exports"
+    data.mkdir()
+    rows = [
+        f"C{i:03d},客户{i},{10000 + i},{90000 + i},华东,{'是' if i % 7 == 0 else '否'}"
+        for i in range(60)
+    ]
+    header = "客户编号,客户名称,授信额度,年收入,地区,是否违约\n"
+    (data / "台账.csv").write_text(header + "\n".join(rows) + "\n", "utf-8")
+    output = " ".join(_invoke("init", data, "--out", tmp_path / "cfg").split())
+    assert "--labels LABELS.csv" in output
+    assert f"custrisk init {data / '台账.csv'} --target 是否违约" in output
+
+
 HOSTILE = {
     "客户编号": ["C1", "C2", "C3"],
     "授信额度": ["10", "20", "30"],

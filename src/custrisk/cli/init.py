@@ -114,6 +114,29 @@ def init(
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels {labels}", highlight=False
         )
+        with_outcome = _table_with_outcome(result) if not found else None
+        if with_outcome is not None:  # the analyst's one table of features and outcomes
+            name, header = with_outcome
+            one, outcome = _quote(str(data / name)), _quote(header)
+            console.print(
+                f"  or, {_printable(name)} being one table with its outcome {_printable(header)}:"
+                f" custrisk init {one} --target {outcome}, then custrisk train {one} "
+                f"--target {outcome}",
+                highlight=False,
+            )
+
+
+def _table_with_outcome(result: InitResult) -> tuple[str, str] | None:
+    """The file taken as the credit source whose column reads as the outcome (是否违约 ->
+    bad), and that header: a flat table given as a folder, when no labels file is."""
+    if result.proposal is None:
+        return None
+    for f in result.proposal.files:
+        if f.source == "credit":
+            for col in f.columns:
+                if col.name == "bad":
+                    return f.file, col.header
+    return None
 
 
 def _print_profile(result: InitResult, data: Path) -> None:

@@ -527,17 +527,17 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     )
     assert "is not a column of next.xlsx, sheet '客户'" in output
     assert "the workbook's sheets: 说明, 客户" in " ".join(output.split())
-    # next month's sheet named for its month: the error's FILE.xlsx#SHEET is read (it
-    # was 'next.xlsx#10月 does not exist')
+    # next month's sheet named for its month: the sheet holding the layout's headers is
+    # read, said; or the one named as FILE.xlsx#SHEET (it was 'next.xlsx#10月 does not
+    # exist'); a workbook with no such sheet is refused naming its sheets
     with pd.ExcelWriter(tmp_path / "oct.xlsx") as writer:
         pd.DataFrame({"说明": ["10月客户"]}).to_excel(writer, sheet_name="说明", index=False)
         _table(120, seed=7, with_target=False).to_excel(writer, sheet_name="10月", index=False)
-    output = _invoke(
-        "score", tmp_path / "oct.xlsx", "-m", "logistic", "--models-dir", models, "-o", out, code=2
-    )
-    assert "no sheet '客户'" in output and "FILE.xlsx#SHEET" in " ".join(output.split())
+    scoring = ("-m", "logistic", "--models-dir", models, "-o", out)
+    output = " ".join(_invoke("score", tmp_path / "oct.xlsx", *scoring).split())
+    assert "has no sheet '客户', which the layout was read on: its sheet '10月' is read" in output
     named = f"{tmp_path / 'oct.xlsx'}#10月"
-    _invoke("score", named, "-m", "logistic", "--models-dir", models, "-o", out)
+    _invoke("score", named, *scoring)
     assert len(pd.read_csv(out, encoding="utf-8-sig")) == 120
     config = tmp_path / "cfg" / "sources.yaml"
     _invoke("init", tmp_path / "features.xlsx", "--target", "违约", "--out", config.parent)
@@ -545,13 +545,27 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     assert "Validation of " in output and "10月" in output
     # a workbook of one sheet (saved again as Sheet1): that sheet, said
     _table(80, seed=8, with_target=False).to_excel(tmp_path / "nov.xlsx", index=False)
-    output = _invoke(
-        "score", tmp_path / "nov.xlsx", "-m", "logistic", "--models-dir", models, "-o", out
-    )
-    assert "has no sheet '客户', which the layout was read on: its only sheet 'Sheet1'" in (
-        " ".join(output.split())
-    )
+    output = " ".join(_invoke("score", tmp_path / "nov.xlsx", *scoring).split())
+    assert "its sheet 'Sheet1' is read" in output
     assert len(pd.read_csv(out, encoding="utf-8-sig")) == 80
+    with pd.ExcelWriter(tmp_path / "dec.xlsx") as writer:
+        for sheet in ("说明", "汇总"):
+            pd.DataFrame({"项目": ["户数"], "数值": [80]}).to_excel(writer, sheet_name=sheet)
+    output = _invoke("score", tmp_path / "dec.xlsx", *scoring, code=2)
+    assert "no sheet '客户'" in output and "FILE.xlsx#SHEET" in " ".join(output.split())
+
+
+def test_a_model_trained_on_a_csv_scores_a_workbook_on_the_sheet_of_its_table(
+    flat: dict, tmp_path: Path
+) -> None:
+    """Trained on the CSV, next month's table came as the workbook, a cover sheet (说明)
+    first: it was read on 说明, 'has a header but no data rows'. The sheet whose top
+    rows hold the layout's headers is read."""
+    _with_notes_sheet(_table(150, seed=6, with_target=False), tmp_path / "next.xlsx")
+    out = tmp_path / "scores.csv"
+    models = flat["root"] / "models"
+    _invoke("score", tmp_path / "next.xlsx", "-m", "logistic", "--models-dir", models, "-o", out)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 150
 
 
 def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(

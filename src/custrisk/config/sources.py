@@ -168,6 +168,16 @@ class SourceSpec:
         raise KeyError(name)
 
     @property
+    def headers(self) -> list[str]:
+        """The headers a file of the source is written with: the ``rename`` keys, and the
+        declared names no key is renamed to (a flat table's, to find its sheet by)."""
+        renamed = set(self.rename.values())
+        return [
+            *self.rename,
+            *(c.name for c in self.columns if c.name not in renamed and c.name != self.row_number),
+        ]
+
+    @property
     def file_columns(self) -> dict[str, str]:
         """``{header in the file: canonical column}``: the ``rename`` keys, and every
         canonical name (a file may use it as is)."""

@@ -204,7 +204,8 @@ def file_as_source(
             file=str(path),
             hint=f"pass the folder of its files ({path.parent})",
         )
-    spec = replace(spec, file=glob.escape(path.name), sheet=sheet or layout_sheet(path, spec.sheet))
+    sheet = sheet or layout_sheet(path, spec.sheet, spec.headers)
+    spec = replace(spec, file=glob.escape(path.name), sheet=sheet)
     return path.parent, replace(cfg, sources=MappingProxyType({name: spec}))
 
 

@@ -168,24 +168,43 @@ def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:
         return []
 
 
-def layout_sheet(path: Path, saved: str | None) -> str | None:
-    """The sheet to read a table of a saved layout on (a flat table's, its sheet named
-    when it was inferred): ``saved`` when the workbook has it; else the workbook's only
-    visible worksheet (next month's workbook saved again by another program as Sheet1,
-    or with its sheet named for its month), said in a warning; else ``saved``, which the
-    reader refuses naming the sheets there are."""
-    if saved is None or not is_excel(path):
+def layout_sheet(path: Path, saved: str | None, headers: Collection[str] = ()) -> str | None:
+    """The sheet to read a table of a saved layout on (a flat table's: ``saved``, the
+    sheet it was inferred on, ``None`` for a CSV, and its ``headers``): ``saved`` when
+    the workbook has it; else the workbook's only visible worksheet, or the first whose
+    top rows hold at least half of ``headers`` and most of them (next month's workbook
+    saved again as Sheet1, its sheet named for its month, or a cover sheet 说明 before
+    the data of a table first trained on a CSV); a sheet other than ``saved`` is said in
+    a warning. Else ``saved``, which the reader refuses naming the sheets there are (or,
+    ``None``, reads the first)."""
+    if not is_excel(path) or not path.is_file():
         return saved
     names = visible_worksheets(path)
-    if len(names) != 1 or header_key(saved) in {header_key(n) for n in names}:
+    if not names or (saved is not None and header_key(saved) in map(header_key, names)):
         return saved
-    log.warning(
-        "%s has no sheet %r, which the layout was read on: its only sheet %r is read",
-        path.name,
-        saved,
-        names[0],
-    )
-    return names[0]
+    chosen = names[0] if len(names) == 1 else _sheet_holding(path, names, headers)
+    if chosen is None or chosen == saved:
+        return saved
+    if saved is not None:
+        log.warning(
+            "%s has no sheet %r, which the layout was read on: its sheet %r is read",
+            path.name,
+            saved,
+            chosen,
+        )
+    return chosen
+
+
+def _sheet_holding(path: Path, names: list[str], headers: Collection[str]) -> str | None:
+    """The first of the sheets ``names`` whose top rows hold most of ``headers``, when
+    that is at least half of them; else ``None``."""
+    wanted = {header_key(h) for h in headers}
+    best, most = None, 0
+    for name in names:
+        cells = {header_key(str(c)) for row in top_rows(path, name) or [] for c in row if c}
+        if len(cells & wanted) > most:
+            best, most = name, len(cells & wanted)
+    return best if wanted and most * 2 >= len(wanted) else None
 
 
 def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:

@@ -284,7 +284,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     spec = dataclasses.replace(
         spec,
         file=glob.escape(path.name),
-        sheet=sheet or layout_sheet(path, spec.sheet),
+        sheet=sheet or layout_sheet(path, spec.sheet, spec.headers),
         outcome_columns=outcomes,
         left_out=ignored,
     )

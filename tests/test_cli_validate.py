@@ -200,9 +200,32 @@ def test_missing_data_dir(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "credit.csv").write_text("customer_id\n1\n", encoding="utf-8")
     result = runner.invoke(app, ["validate", str(tmp_path / "credit.csv")])
     assert result.exit_code == 2
-    assert f"a file, not a folder of exports; pass the folder that holds it ({tmp_path})" in (
-        _one_line_error(result)
+    said = _one_line_error(result)
+    assert "a file, not a folder of exports;" in said and "custrisk init credit.csv" in said
+    assert f"for exports, pass their folder ({tmp_path})" in said
+
+
+def test_one_table_is_validated_with_its_configs_layout_whatever_file_it_names(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """init proposes a flat table's config naming this month's file; next month's table
+    (in the same folder) given to validate with it was refused as 'a file, not a folder',
+    and the folder with it validated this month's file again, saying nothing of which."""
+    header = "客户编号,年龄,月收入"
+    (tmp_path / "台账_09.csv").write_text(f"{header}\n001,30,5000\n002,41,6000\n", "utf-8")
+    (tmp_path / "台账_10.csv").write_text(f"{header}\n001,31,5100\n002,x,6100\n", "utf-8")
+    result = runner.invoke(
+        app, ["init", str(tmp_path / "台账_09.csv"), "--out", str(tmp_path / "cfg")]
     )
+    assert result.exit_code == 0, result.output
+    config = str(tmp_path / "cfg" / "sources.yaml")
+    assert f"custrisk validate {tmp_path / '台账_09.csv'} --config {config}" in result.output
+    result = runner.invoke(app, ["validate", str(tmp_path / "台账_10.csv"), "--config", config])
+    assert result.exit_code == 0, result.output
+    assert "Validation of " in result.output and "台账_10.csv" in result.output
+    with (tmp_path / "validation" / "rejects.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["file"], r["line"], r["value"]) for r in rows] == [("台账_10.csv", "3", "x")]
 
 
 def test_bad_config_is_exit_2_naming_the_key(runner: CliRunner, tmp_path: Path) -> None:

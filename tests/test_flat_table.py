@@ -302,6 +302,18 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     assert "missing" not in flat["_score_text"]
 
 
+def test_an_as_of_date_months_after_the_tables_dates_is_not_warned_about(
+    flat: dict, tmp_path: Path
+) -> None:
+    """--as-of, as the layout says to date a table by (its latest 开户日期 is not the
+    month's end): a flat table has no event windows for the month to fill, so no
+    'the customers' most recent windows hold no events' warning."""
+    out = tmp_path / "scores.csv"
+    args = ("score", flat["next"], "-m", "logistic", "--models-dir", flat["root"] / "models")
+    output = _invoke(*args, "-o", out, "--as-of", "2026-12-31")
+    assert "as of 2026-12-31" in output and "windows hold no events" not in output
+
+
 def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
     flat: dict, tmp_path: Path
 ) -> None:
@@ -459,6 +471,7 @@ def test_parquet_table_with_an_id_column(tmp_path: Path) -> None:
         (["否", "是", "是"], None, [0, 1, 1], "是"),
         (["正常", "违约"], None, [0, 1], "违约"),
         (["A", "B", "B"], "b", [0, 1, 1], "b"),
+        (["×", "√", None, "√"], None, [0, 1, np.nan, 1], "√"),  # a sheet's check marks
     ],
 )
 def test_target_coding(values: list, bad_value: str | None, expected: list, bad: str) -> None:
@@ -521,6 +534,45 @@ def test_a_table_on_a_workbooks_second_sheet_is_found_and_kept(tmp_path: Path) -
     )
     assert "is not a column of next.xlsx, sheet '客户'" in output
     assert "the workbook's sheets: 说明, 客户" in " ".join(output.split())
+    # next month's sheet named for its month: the sheet holding the layout's headers is
+    # read, said; or the one named as FILE.xlsx#SHEET (it was 'next.xlsx#10月 does not
+    # exist'); a workbook with no such sheet is refused naming its sheets
+    with pd.ExcelWriter(tmp_path / "oct.xlsx") as writer:
+        pd.DataFrame({"说明": ["10月客户"]}).to_excel(writer, sheet_name="说明", index=False)
+        _table(120, seed=7, with_target=False).to_excel(writer, sheet_name="10月", index=False)
+    scoring = ("-m", "logistic", "--models-dir", models, "-o", out)
+    output = " ".join(_invoke("score", tmp_path / "oct.xlsx", *scoring).split())
+    assert "has no sheet '客户', which the layout was read on: its sheet '10月' is read" in output
+    named = f"{tmp_path / 'oct.xlsx'}#10月"
+    _invoke("score", named, *scoring)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 120
+    config = tmp_path / "cfg" / "sources.yaml"
+    _invoke("init", tmp_path / "features.xlsx", "--target", "违约", "--out", config.parent)
+    output = _invoke("validate", named, "--config", config, "--out", tmp_path / "v")
+    assert "Validation of " in output and "10月" in output
+    # a workbook of one sheet (saved again as Sheet1): that sheet, said
+    _table(80, seed=8, with_target=False).to_excel(tmp_path / "nov.xlsx", index=False)
+    output = " ".join(_invoke("score", tmp_path / "nov.xlsx", *scoring).split())
+    assert "its sheet 'Sheet1' is read" in output
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 80
+    with pd.ExcelWriter(tmp_path / "dec.xlsx") as writer:
+        for sheet in ("说明", "汇总"):
+            pd.DataFrame({"项目": ["户数"], "数值": [80]}).to_excel(writer, sheet_name=sheet)
+    output = _invoke("score", tmp_path / "dec.xlsx", *scoring, code=2)
+    assert "no sheet '客户'" in output and "FILE.xlsx#SHEET" in " ".join(output.split())
+
+
+def test_a_model_trained_on_a_csv_scores_a_workbook_on_the_sheet_of_its_table(
+    flat: dict, tmp_path: Path
+) -> None:
+    """Trained on the CSV, next month's table came as the workbook, a cover sheet (说明)
+    first: it was read on 说明, 'has a header but no data rows'. The sheet whose top
+    rows hold the layout's headers is read."""
+    _with_notes_sheet(_table(150, seed=6, with_target=False), tmp_path / "next.xlsx")
+    out = tmp_path / "scores.csv"
+    models = flat["root"] / "models"
+    _invoke("score", tmp_path / "next.xlsx", "-m", "logistic", "--models-dir", models, "-o", out)
+    assert len(pd.read_csv(out, encoding="utf-8-sig")) == 150
 
 
 def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(
@@ -771,6 +823,12 @@ def test_protected_attributes_are_never_features_however_predictive(tmp_path: Pa
     assert not used & {"民族", "宗教信仰", "Blood Type", "健康状况"}
     sources = (tmp_path / "m" / "logistic" / "1" / "sources.yaml").read_text(encoding="utf-8")
     assert "民族" not in sources and "健康状况" not in sources  # not even read
+    # nor said, every month, to be a column the config lacks (a new column still is)
+    table.drop(columns=["违约"]).assign(新列="x").head(50).to_csv(path, index=False)
+    scored = tmp_path / "run" / "scores.csv"
+    output = _invoke("score", path, "-m", "logistic", "--models-dir", tmp_path / "m", "-o", scored)
+    said = " ".join(output.split())
+    assert "not in the sources config, ignored: 新列" in said and "民族" not in said
 
 
 def test_the_monthly_run_on_a_table_prints_its_summary_and_not_the_skipped_rules(
@@ -947,6 +1005,26 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
     totals.to_csv(path, index=False)
     schema = infer_table(path, target="违约")
     assert schema.id_column == "客户编号" and schema.column("序号").role == "ignored"
+
+    # 合计 and the report's note in 序号 itself (its first column), and a row copied twice
+    # repeating its number: 序号 was a feature, and the drift check's first alert
+    copied = [
+        table.iloc[:40],
+        table.iloc[[39]],
+        table.iloc[40:90],
+        table.iloc[[7]],
+        table.iloc[90:],
+    ]
+    report = pd.concat(copied, ignore_index=True).astype("object")
+    report.loc[len(report)] = {"序号": "合计", "近12月逾期次数": 123}
+    report.loc[len(report)] = {"序号": "制表人：王会计"}
+    report.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "客户编号"
+    assert schema.column("序号").reason.startswith("row numbers (1, 2, 3, ...")
+    report.loc[len(report)] = {"序号": "12"}  # a number after them: not a report's label
+    report.to_csv(path, index=False)
+    assert infer_table(path, target="违约").column("序号").role == "feature"
 
     table.drop(columns=["客户编号"]).to_csv(path, index=False)
     assert infer_table(path, target="违约").id_column == "序号"

@@ -32,6 +32,7 @@ sources:
       income: {type: float, min: 0, max: 1000000, on_invalid: blank}
       limit_wan: {type: float, min: 0, max: 5000000, scale: 10000, on_invalid: blank}
       income_wan: {type: float, scale: 10000, on_invalid: blank}
+      income_month: {type: float, min: 0, scale: 12, on_invalid: blank}
       children: {type: int, on_invalid: blank}
       ratio: {type: float}
       region: {type: category, allowed: [华东, 华北, North], on_invalid: blank}
@@ -140,6 +141,16 @@ def test_a_scaled_column_is_read_in_its_unit_and_ranged_after_scaling() -> None:
     income = column_rule(SPEC.column("income_wan"), CONFIG)
     assert income is not None and income("1e305") is DECLINE
     assert _clean("income", "50万") == ("value", 500_000.0)  # a column without a scale
+
+
+def test_a_monthly_income_written_in_wan_is_read_in_yuan_before_the_twelve_months() -> None:
+    """``scale: 12`` (月收入 read as annual_income) is a period, not the values' unit: a
+    flat table's 1.28万 among 9630 and 10,840 is 12,800 元 a month, not refused (a fifth
+    of the incomes of a sheet that writes its large ones so were blanked)."""
+    assert _clean("income_month", "1.28万") == ("value", 153_600.0)
+    assert _clean("income_month", "9630") == ("value", 115_560.0)
+    assert _clean("income_month", "￥1.2万元") == ("value", 144_000.0)
+    assert _clean("income_wan", "1.28万") == ("issue",)  # a unit's scale: still refused
 
 
 def test_ids_the_cleaner_would_normalise_are_left_to_it() -> None:

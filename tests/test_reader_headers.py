@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.errors import DataError
+from custrisk.io.header import match_header
 from custrisk.io.readers import read_raw
 from tests._support import CREDIT_HEADER, credit_row
 
@@ -69,6 +70,18 @@ def test_a_near_miss_header_gets_a_did_you_mean(make_workspace: MakeWs) -> None:
         load_workspace(make_workspace({"credit.csv": _credit(header)}))
 
 
+def test_a_header_wrapped_in_its_cell_matches_the_declared_one_without_the_break() -> None:
+    """A flat table's model declares its headers as the training sheet wrote them
+    (逾期⏎次数, wrapped with Alt+Enter; 月收入 （元）): next month's 逾期次数 and 月收入(元)
+    were 'column(s) this table does not have'. An exact or case/width match wins."""
+    declared = {"逾期\n次数": "col9", "月收入 （元）": "annual_income", "Age": "age"}
+    chosen, folded = match_header(["逾期次数", "月收入(元)", "age"], declared, Path("t"))
+    assert chosen == {"逾期次数": "逾期\n次数", "月收入(元)": "月收入 （元）", "age": "Age"}
+    assert ("逾期次数", "逾期\n次数") in folded
+    with pytest.raises(DataError, match="all match the declared column 'col9'"):
+        match_header(["逾期次数", "逾期 次数"], declared, Path("t"))
+
+
 def test_an_empty_folder_named_like_an_export_is_an_error(
     make_workspace: MakeWs, runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -102,31 +115,43 @@ def test_a_headerless_export_with_another_delimiter_does_not_print_personal_data
 
 
 @pytest.mark.parametrize(
-    ("above", "said"),
+    ("above", "header_line"),
     [
-        (
-            "客户风险台账（2026年10月）\n",
-            "line 1 looks like a title ('客户风险台账（2026年10月）'): the header is on line 2",
-        ),
-        ("客户风险台账\n\n制表：风控部\n", "lines 1 to 3 look like titles"),
+        ("客户风险台账（2026年10月）\n", 2),
+        ("客户风险台账\n\n制表：风控部\n", 4),
         # a spreadsheet saved as CSV writes the title's row with a field per column
-        (
-            "客户风险台账（2026年10月）,,,,,\n",
-            "line 1 looks like a title ('客户风险台账（2026年10月）'): the header is on line 2",
-        ),
+        ("客户风险台账（2026年10月）,,,,,\n", 2),
     ],
 )
-def test_title_lines_above_a_csv_header_are_named_as_such(
-    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, above: str, said: str
+def test_title_lines_above_a_csv_header_are_passed_over(
+    make_workspace: MakeWs, runner: CliRunner, tmp_path: Path, above: str, header_line: int
 ) -> None:
-    """An Excel sheet saved as CSV keeps its title: said, with the header's line, rather
-    than 'a header but no data rows'."""
+    """An Excel sheet saved as CSV keeps its title: passed over, as a workbook's title
+    rows are (it was refused, 'delete the line above the header and save the CSV again':
+    saved again by Excel, the ids lose their leading zeros)."""
     text = above + "\n".join([CREDIT_HEADER, *ROWS]) + "\n"
     result = _validate(runner, make_workspace({"credit.csv": text}), tmp_path / "out")
-    assert result.exit_code == 2
-    message = " ".join(result.stderr.split())
-    assert said in message and "delete the line" in message
-    assert "no data rows" not in message
+    assert result.exit_code == 0, result.output
+    assert "Status: clean" in result.output
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gbk"])  # GBK: read transcoded
+def test_rows_under_a_title_keep_their_lines(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "t.csv"
+    lines = [
+        "客户风险台账（单位：元）,,",  # line 1
+        ",,",  # 2: the empty row under it
+        "customer_id,amount,note",
+        "0000000001,12.5,甲",  # 4
+        "0000000002,7",  # 5: two of three fields
+        "0000000003,8,乙",  # 6
+    ]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    raw = read_raw(path, typed={"amount": pa.float64()})
+    assert raw.header == ["customer_id", "amount", "note"]
+    assert raw.table.column("customer_id").to_pylist() == ["0000000001", "0000000003"]
+    assert list(raw.lines) == [4, 6] and [b.line for b in raw.bad_rows] == [5]
+    assert raw.table.column("amount").to_pylist() == [12.5, 8.0]
 
 
 SEP_HEADER = "customer_id;amount;paid;note"

@@ -395,14 +395,14 @@ def test_none_written_as_a_dash_or_word_in_a_number_column_is_a_blank(
     method's full-width －) is a blank, as '-' and N/A are: not a malformed number blanked
     and listed; a required one is missing."""
     written = {"C01": "无", "C02": "—", "C03": "/", "C04": "暂无", "C05": "1,200.50"}
-    written |= {"C07": "－", "C08": "／"}
+    written |= {"C07": "－", "C08": "／", "C09": "不详"}
     rows = [credit_row(c, overdue=v if "," not in v else f'"{v}"') for c, v in written.items()]
     rows.append(credit_row("C06", limit="无"))  # credit_limit is required
     ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
     kept = ws.frames["credit"].set_index("customer_id")["overdue_amount"]
-    assert kept.loc[["C01", "C02", "C03", "C04", "C07", "C08"]].isna().all()
+    assert kept.loc[["C01", "C02", "C03", "C04", "C07", "C08", "C09"]].isna().all()
     assert kept.loc["C05"] == 1200.5
-    assert _rules(ws) == {9: {"missing_required"}}  # only the required one, once
+    assert _rules(ws) == {10: {"missing_required"}}  # only the required one, once
 
 
 def test_excel_text_literals_are_read_as_their_text_and_not_as_formulas(

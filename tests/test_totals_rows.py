@@ -140,6 +140,8 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     lines.insert(26, lines[0])
     # and the report's notes under it, each alone in its row (the preparer's name too)
     lines += ["制表人：张三  审核：李四,,,", "数据来源：核心系统,,,"]
+    # and an empty row of the sheet, as Excel saves it in a CSV (line 12): no customer
+    lines.insert(11, ",,,")
     (tmp_path / "next.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "run" / "scores.csv"
     result = runner.invoke(
@@ -158,12 +160,30 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 50
     rejects = pd.read_csv(out.with_name("scores.rejects.csv"), dtype=str)
-    assert rejects[["line", "header", "rule"]].values.tolist() == [
-        ["27", "姓名", "header_row"],
-        ["53", "姓名", "total_row"],
-        ["54", "姓名", "note_row"],
-        ["55", "姓名", "note_row"],
+    assert rejects[["line", "rule"]].values.tolist() == [
+        ["12", "blank_row"],
+        ["28", "header_row"],
+        ["54", "total_row"],
+        ["55", "note_row"],
+        ["56", "note_row"],
     ]
+
+
+def test_an_empty_row_saved_as_csv_is_rejected_once_as_such(make_workspace: MakeWs) -> None:
+    """,,,,, (a sheet's empty row as Excel saves it) is listed once as blank_row, not as
+    a customer with a blank id; a row whose only values were blanked as invalid is not."""
+    empty = "," * CREDIT_HEADER.count(",")
+    credit = "\n".join(
+        [CREDIT_HEADER, credit_row("0000000001"), empty, credit_row("0000000002"), empty]
+    )
+    ws = load_workspace(make_workspace({"credit.csv": credit + "\n"}))
+    rejects = ws.rejects
+    assert sorted(zip(rejects["line"], rejects["rule"], strict=True)) == [
+        (3, "blank_row"),
+        (5, "blank_row"),
+    ]
+    assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "0000000002"]
+    assert ws.report.customers_rejected == 0
 
 
 @pytest.mark.parametrize(

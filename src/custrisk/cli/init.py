@@ -84,7 +84,7 @@ def init(
             "so that it is kept out of the features",
             highlight=False,
         )
-    if result.unmapped:
+    if result.unmapped and not result.flat:  # (a table's layout says why of each column)
         console.print("Not recognised (kept with their inferred type, or left out):")
         for item in result.unmapped:
             console.print(f"  {_printable(item)}", highlight=False)
@@ -98,7 +98,8 @@ def init(
     for path in result.written:
         console.print(f"Wrote {path}", highlight=False)
     sources = _quote(str(result.written[0]))
-    folder = _quote(str(data.parent if result.flat else data))
+    # (a flat table's config reads the file it is given: next month's too)
+    folder = _quote(str(data))
     console.print("Next:", highlight=False)
     console.print(f"  custrisk validate {folder} --config {sources}", highlight=False)
     if result.flat:
@@ -113,6 +114,29 @@ def init(
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels {labels}", highlight=False
         )
+        with_outcome = _table_with_outcome(result) if not found else None
+        if with_outcome is not None:  # the analyst's one table of features and outcomes
+            name, header = with_outcome
+            one, outcome = _quote(str(data / name)), _quote(header)
+            console.print(
+                f"  or, {_printable(name)} being one table with its outcome {_printable(header)}:"
+                f" custrisk init {one} --target {outcome}, then custrisk train {one} "
+                f"--target {outcome}",
+                highlight=False,
+            )
+
+
+def _table_with_outcome(result: InitResult) -> tuple[str, str] | None:
+    """The file taken as the credit source whose column reads as the outcome (是否违约 ->
+    bad), and that header: a flat table given as a folder, when no labels file is."""
+    if result.proposal is None:
+        return None
+    for f in result.proposal.files:
+        if f.source == "credit":
+            for col in f.columns:
+                if col.name == "bad":
+                    return f.file, col.header
+    return None
 
 
 #: The outcomes file a known system's export folder may hold beside its exports.

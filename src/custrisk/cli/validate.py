@@ -30,7 +30,9 @@ from custrisk.cli._common import (
 from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.rejects import REJECTS_FORMATS
+from custrisk.data.workspace import file_as_source, is_one_file
 from custrisk.errors import CheckFailed, UsageError
+from custrisk.io.excel import split_sheet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
 app = typer.Typer()
@@ -40,7 +42,13 @@ FORMATS = ("text", "json")
 
 @app.command("validate", short_help="Check and clean the exports; write every rejected row")
 def validate(
-    data_dir: Annotated[Path, typer.Argument(help="Folder holding the monthly exports.")],
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder holding the monthly exports, or one table file (.csv, .xlsx, "
+            ".parquet) with the sources config custrisk init proposed for it."
+        ),
+    ],
     config: Annotated[
         Path | None,
         typer.Option(
@@ -92,7 +100,7 @@ def validate(
         encrypt=encrypt,
         keyfile=keyfile,
         pseudonymise=pseudonymise,
-        outputs=out if out is not None else data_dir / "validation",
+        outputs=out if out is not None else _folder(data_dir) / "validation",
         clear_pii=rejects_unmasked,
     )
     if output_format not in FORMATS:
@@ -102,19 +110,24 @@ def validate(
             f"--rejects-format must be one of {', '.join(REJECTS_FORMATS)}; got {rejects_format!r}"
         )
     parse_csv_encoding(csv_encoding)
-    out_dir = out if out is not None else data_dir / "validation"
+    out_dir = out if out is not None else _folder(data_dir) / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
     check_engine(engine, scheduler, buckets, memory_limit)
     chosen = choose_configs(data_dir, config, machine_output=output_format == "json")
     if engine == "dask":  # each file a partition, cleaned in buckets on a cluster
         from custrisk.engine import validate_dask
 
+        folder, sources = (
+            file_as_source(data_dir, chosen.sources)
+            if is_one_file(data_dir)
+            else (data_dir, chosen.sources)
+        )
         workspace = validate_dask(
-            data_dir,
+            folder,
             scheduler=scheduler,
             buckets=buckets,
             memory_limit=memory_limit,
-            config=chosen.sources,
+            config=sources,
             encoding=encoding,
         )
     else:
@@ -139,6 +152,12 @@ def validate(
             + (f"; {left_out}" if left_out else ""),
             hint=f"see {rejects_path} for each row and its reason",
         )
+
+
+def _folder(data: Path) -> Path:
+    """Where a validation's outputs go by default: beside one table file, or in the
+    folder of exports."""
+    return split_sheet(data)[0].parent if is_one_file(data) else data
 
 
 def _print_report(report: ValidationReport) -> None:

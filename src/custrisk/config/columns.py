@@ -30,6 +30,9 @@ VALUE_CHECKS = ("cn_id_number", "cn_phone")
 MAX_ZERO_PAD = 64
 #: The largest ``scale`` of a column (亿, 10^8, and a little room).
 MAX_SCALE = 1e12
+#: The scales that turn a period's amount into a year's (a monthly income read as
+#: ``annual_income``) rather than say the values' unit (:attr:`ColumnSpec.scale_is_unit`).
+PERIOD_SCALES = frozenset({12.0})
 
 _COLUMN_KEYS = (
     "type",
@@ -80,6 +83,14 @@ class ColumnSpec:
     #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
     #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
     decimal: str = "."
+
+    @property
+    def scale_is_unit(self) -> bool:
+        """Whether the ``scale`` is the unit of the values (10000: a column of 万元), so
+        that a value written with a unit of its own (``50万``) could be scaled twice.
+        ``scale: 12`` is a period (a month's income read as a year's): a value there
+        written with its unit (``1.2万``) is the month's amount in 元, read so."""
+        return self.scale is not None and self.scale not in PERIOD_SCALES
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).

@@ -132,6 +132,10 @@ class SourceSpec:
     #: Columns a file to score need not have (a flat table's outcome): not said missing.
     #: Set by the code reading the file, never from YAML.
     outcome_columns: frozenset[str] = frozenset()
+    #: Headers of a file to score that its flat layout left out on purpose (row numbers,
+    #: a protected attribute, free text): not said to be columns the config lacks. Set
+    #: by the code reading the file, never from YAML.
+    left_out: frozenset[str] = frozenset()
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
         """One spec per file entry to read: the spec itself, or for ``files:`` a copy
@@ -162,6 +166,16 @@ class SourceSpec:
             if col.name == name:
                 return col
         raise KeyError(name)
+
+    @property
+    def headers(self) -> list[str]:
+        """The headers a file of the source is written with: the ``rename`` keys, and the
+        declared names no key is renamed to (a flat table's, to find its sheet by)."""
+        renamed = set(self.rename.values())
+        return [
+            *self.rename,
+            *(c.name for c in self.columns if c.name not in renamed and c.name != self.row_number),
+        ]
 
     @property
     def file_columns(self) -> dict[str, str]:

@@ -49,7 +49,13 @@ from custrisk.data.issues import (
 )
 from custrisk.data.known_ids import KnownIds, encode_among
 from custrisk.data.orphans import Orphans
-from custrisk.data.report_rows import header_rows, linked_totals_rows, note_rows, totals_rows
+from custrisk.data.report_rows import (
+    blank_rows,
+    header_rows,
+    linked_totals_rows,
+    note_rows,
+    totals_rows,
+)
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
 from custrisk.errors import DataError
 from custrisk.io.csv_reader import BadRow
@@ -232,6 +238,7 @@ def clean_source(
     del typed, cleaned
     row_checks(spec, out, issues)
     if n:
+        blank_rows(spec, out, issues)
         header_rows(spec, specs, tables, out, file_of, issues)
     if spec.name == CUSTOMER_SOURCE and n:
         totals_rows(spec, out, issues)
@@ -545,10 +552,14 @@ def _canonical_table(
     for header, declared in table.folded:
         warnings.append(
             f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
-            f"column '{declared}' (they differ in case, character width or traditional "
-            "characters)"
+            f"column '{declared}' (they differ in case, character width, traditional "
+            "characters or spaces and line breaks)"
         )
-    unexpected = [*table.unmatched, *(c for c in names if c not in spec.column_names)]
+    unexpected = [
+        c
+        for c in [*table.unmatched, *(c for c in names if c not in spec.column_names)]
+        if c not in spec.left_out
+    ]
     if unexpected:
         warnings.append(
             f"{table.shown_name}: column(s) not in the sources config, ignored: "

@@ -27,7 +27,7 @@ from custrisk.data.infer_values import (
     pattern_share,
 )
 from custrisk.data.parse import decorated_number, valid_cn_id_number
-from custrisk.data.text import NUMBER_BLANK_WORDS
+from custrisk.data.text import NUMBER_BLANK_WORDS, note_words, totals_words
 
 #: A text column with at most this many distinct values (or ``CATEGORY_SHARE`` of the
 #: rows, whichever is larger, up to ``CATEGORY_MAX``) is a category.
@@ -132,18 +132,39 @@ def row_number_header(header: str) -> bool:
 
 def row_numbers(header: str, values: list[str], rows: int) -> bool:
     """Whether a column holds its rows' numbers: 1 to n (or 0 to n - 1) in order, blank
-    in a few rows at most (a report's totals and notes under the table); under a row
-    number's header (序号, No.), any whole numbers rising from 0 or 1 (rows deleted after
-    numbering). As a feature it would learn the order the table was sorted in (by
+    in a few rows at most (a report's totals and notes under the table, or their labels,
+    合计 and 制表人：..., in it); under a row number's header (序号, No.), any whole numbers
+    rising from 0 or 1 (rows deleted after numbering), a few out of order at most (rows
+    copied twice). As a feature it would learn the order the table was sorted in (by
     outcome, by date), which the next month's table does not keep."""
     if len(values) < 3 or len(values) < (1 - ID_FAULT_SHARE) * rows:
         return False
     numbers = [v.removesuffix(".0") for v in values]
+    # (合计 and 制表人：... in the first column of the rows under the table: not numbers)
+    labels = 0
+    while labels < _REPORT_ROWS and len(numbers) > 3 and not numbers[-1].isdigit():
+        numbers.pop()
+        labels += 1
+    if labels and not _report_labels(values[-labels:]):
+        return False
     if numbers[0] not in ("0", "1") or not all(v.isdigit() for v in numbers):
         return False
     if row_number_header(header):
-        return all(int(a) < int(b) for a, b in zip(numbers, numbers[1:], strict=False))
+        # (a row copied twice repeats its number, beside it or further down: a few rows
+        # out of order, each a duplicate_row for cleaning)
+        unordered = sum(int(a) >= int(b) for a, b in zip(numbers, numbers[1:], strict=False))
+        return unordered <= ID_FAULT_SHARE * len(numbers)
     return all(v == str(int(numbers[0]) + i) for i, v in enumerate(numbers))
+
+
+#: Rows under a table a report may write its labels in (合计, 小计, 制表人：..., 审核：...).
+_REPORT_ROWS = 5
+
+
+def _report_labels(values: list[str]) -> bool:
+    """Whether every value is a totals row's or a report note's label."""
+    text = pa.array(values, type=pa.string())
+    return bool((totals_words(text) | note_words(text)).all())
 
 
 def detect_id(headers: list[str], texts: dict[str, list[str]], exclude: str | None) -> str | None:

@@ -50,6 +50,8 @@ RULE_TEXT = {
     "its area code)",
     "out_of_range": "outside the allowed range",
     "implausible_date": "outside the plausible dates of the source",
+    "blank_row": "no value in any column read (a sheet's empty row saved as CSV: ,,,,), "
+    "not a record",
     "total_row": "a totals row of the report (合计, 小计, Total), not a customer",
     "note_row": "a note of the report (制表人, 备注, 数据来源) alone in its row, not a customer",
     "header_row": "the line repeats the header (two exports joined, or a report's header "
@@ -63,7 +65,7 @@ RULE_TEXT = {
 REPAIR_CASE = "repair:case"
 #: The rules of lines that are no record (a totals row, a repeated header): never a
 #: customer whose rows were rejected.
-NOT_ROWS = frozenset({"total_row", "header_row", "note_row"})
+NOT_ROWS = frozenset({"total_row", "header_row", "note_row", "blank_row"})
 #: The rules that repair a value and keep it.
 VALUE_REPAIRS = frozenset({"whitespace", "normalised"})
 
@@ -106,6 +108,14 @@ class Issues:
             self.dropped[rows] = True
         else:
             self.repaired[rows] = True
+
+    def flagged(self, n: int, but: frozenset[str] = frozenset()) -> np.ndarray:
+        """The rows any rule found so far, the rules of ``but`` aside."""
+        found = np.zeros(n, dtype=bool)
+        for rows, _name, rule, *_ in self.parts:
+            if rule not in but:
+                found[rows] = True
+        return found
 
     def faulted(self, column: str, n: int) -> np.ndarray:
         """The rows whose ``column`` value was found at fault so far (rejected, or

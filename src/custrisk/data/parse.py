@@ -112,8 +112,9 @@ def parse_values(
     if col.type in ("int", "float"):
         if col.recode:  # words standing for numbers: {是: 1, 否: 0}
             text = _recoded(text, col.recode)
-        # (a column with a scale has its unit: 50万 there is 50 of it or 500,000? refused)
-        floats, ok = _parse_numbers(text, present, units=col.scale is None)
+        # (a column whose scale is its unit: 50万 there is 50 of it or 500,000? refused;
+        # a monthly income's scale of 12 is no unit: 1.2万 there is 12,000 a month)
+        floats, ok = _parse_numbers(text, present, units=not col.scale_is_unit)
         malformed = present & ~ok
         if col.type == "float":
             return pd.Series(floats, dtype="float64"), [(malformed, "invalid_number")]

@@ -1,6 +1,6 @@
 """A report's own rows among an export's records: its header repeated (two exports
-joined, a paged report), totals (合计, 小计, Total) and notes (制表人：...), each
-rejected once as such rather than as a customer or for its blank fields.
+joined, a paged report), totals (合计, 小计, Total), notes (制表人：...) and empty rows
+(``,,,,``), each rejected once as such rather than as a customer or for its blank fields.
 """
 
 from __future__ import annotations
@@ -56,6 +56,30 @@ def header_rows(
     if found.any():
         issues.instead(found)
         issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
+
+
+def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+    """Reject the rows without a value in any column read (``,,,,,``: a sheet's empty
+    rows as Excel saves them in a CSV; a workbook's are not read at all) as such, once:
+    they were rejected for a blank id, or, in a table whose ids are line numbers, scored
+    as customers with every feature blank. A row whose values were blanked as invalid
+    is not one."""
+    if spec.key is None or spec.key not in out.columns:
+        return
+    keyed = spec.key != spec.row_number
+    names = [c for c in out.columns if c != spec.row_number]
+    if not names:
+        return
+    found = np.array(out[spec.key].isna()) if keyed else np.ones(len(out), dtype=bool)
+    for name in names:  # (column by column: a few rows at most are left after the first)
+        if not found.any():
+            return
+        found &= out[name].isna().to_numpy()
+    found &= ~issues.flagged(len(out), but=frozenset({"missing_required"}))
+    if found.any():
+        issues.instead(found)
+        # (a rule of the whole row, as duplicate_row: no column, and no value to show)
+        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), DROPPED)
 
 
 def _label_columns(spec: SourceSpec) -> list[str]:

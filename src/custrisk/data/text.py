@@ -21,9 +21,9 @@ NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
 
 #: What a number or date column holds for "none" besides the blanks of
 #: :data:`NULL_TOKENS`: a dash, a slash (as a Chinese input method types them too, full
-#: width: －, ／), 无 / 空 / 暂无 / 未知 (a Chinese sheet's empty cell). Blanks there (and
-#: only there: in a category, 无 is a value); a ``recode`` naming one wins.
-NUMBER_BLANK_WORDS = ("—", "——", "–", "/", "－", "－－", "／", "无", "空", "暂无", "未知")
+#: width: －, ／), 无 / 空 / 暂无 / 未知 / 不详 (a Chinese sheet's empty cell). Blanks there
+#: (and only there: in a category, 无 is a value); a ``recode`` naming one wins.
+NUMBER_BLANK_WORDS = ("—", "——", "–", "/", "－", "－－", "／", "无", "空", "暂无", "未知", "不详")
 #: (the cleaner looks at them with their width folded: －, －－ and ／ are -, -- and / then)
 _NUMBER_BLANKS = pa.array(NUMBER_BLANK_WORDS + ("-", "--"))
 

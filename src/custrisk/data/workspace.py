@@ -5,6 +5,7 @@ are found and read by :mod:`custrisk.data.files`, its report made by
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ from custrisk.data.validation import REPORT_FILE, ValidationReport, source_repor
 from custrisk.errors import DataError
 from custrisk.io.atomic import atomic_path, ensure_dir, output_path
 from custrisk.io.encoding import cancel_scans_ahead
+from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import scan_before_reading
@@ -159,6 +162,53 @@ class Workspace:
         return write_csv(rejects, path, encoding=csv_encoding)
 
 
+def is_one_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names one file (or a sheet of a workbook, ``book.xlsx#Sheet``)
+    rather than a folder of exports."""
+    return split_sheet(path)[0].is_file()
+
+
+def file_as_source(
+    path: Path, config: SourcesConfig | str | os.PathLike[str] | None
+) -> tuple[Path, SourcesConfig]:
+    """The folder and sources config to read one table file with: a config of one source
+    (a flat table's, as ``custrisk init TABLE`` proposes it) reads ``path`` whatever
+    file it names, so that next month's table is checked with this month's layout (and
+    not this month's file again, found in the same folder).
+
+    Raises
+    ------
+    DataError
+        No config of one source is given (a folder of exports is passed as a folder).
+    """
+    path, sheet = split_sheet(path)  # book.xlsx#Sheet: that sheet
+    cfg = (
+        None
+        if config is None
+        else (config if isinstance(config, SourcesConfig) else load_sources_config(config))
+    )
+    if cfg is None or len(cfg.sources) != 1:
+        raise DataError(
+            "a file, not a folder of exports"
+            + ("" if cfg is None else f", and its sources config has {len(cfg.sources)} sources"),
+            file=str(path),
+            hint="for one table, pass the sources config custrisk init proposes for it "
+            f"(custrisk init {path.name} --out configs/; custrisk validate {path.name} "
+            f"--config configs/sources.yaml); for exports, pass their folder ({path.parent})",
+        )
+    ((name, spec),) = cfg.sources.items()
+    if spec.query is not None or spec.parts:
+        raise DataError(
+            f"a file, and source {name!r} of the sources config reads "
+            + ("a query" if spec.query is not None else "several files (files:)"),
+            file=str(path),
+            hint=f"pass the folder of its files ({path.parent})",
+        )
+    sheet = sheet or layout_sheet(path, spec.sheet, spec.headers)
+    spec = replace(spec, file=glob.escape(path.name), sheet=sheet)
+    return path.parent, replace(cfg, sources=MappingProxyType({name: spec}))
+
+
 def load_workspace(
     data_dir: str | os.PathLike[str],
     *,
@@ -171,7 +221,8 @@ def load_workspace(
     Parameters
     ----------
     data_dir
-        Folder holding the exports named in the sources config.
+        Folder holding the exports named in the sources config, or one table file read
+        with a config of one source (:func:`file_as_source`).
     config
         A loaded :class:`SourcesConfig`, a path to a sources YAML, or ``None`` for the
         packaged default.
@@ -186,13 +237,9 @@ def load_workspace(
         A missing folder or required file, a missing required column, an undecodable
         file, or too few rows: the input is unusable (exit code 2).
     """
-    data_dir = Path(data_dir)
-    if data_dir.is_file():
-        raise DataError(
-            "a file, not a folder of exports",
-            file=str(data_dir),
-            hint=f"pass the folder that holds it ({data_dir.parent}) and the other exports",
-        )
+    data_dir = shown = Path(data_dir)
+    if is_one_file(data_dir):  # one table, read with a config of one source
+        data_dir, config = file_as_source(data_dir, config)
     if not data_dir.is_dir():
         raise DataError(
             "data folder not found",
@@ -316,7 +363,7 @@ def load_workspace(
     finally:
         cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
-        data_dir=str(data_dir),
+        data_dir=str(shown),
         config=cfg.path,
         sources={name: source_report(r, cfg.sources[name]) for name, r in results.items()},
         absent=tuple(absent),

@@ -190,7 +190,10 @@ def check_given_as_of(
             "would be empty and every customer would look inactive",
             hint=f"give the date of the export, or {keep_out}",
         )
-    if gap > DEFAULT_DAYS_AHEAD:
+    # (only of indicators counting events in windows: a flat table's columns are read as
+    # they are, and its dates, 开户日期, are no events a month must bring)
+    windowed = any(indicator.aggregation is not None for indicator in cfg.indicators)
+    if gap > DEFAULT_DAYS_AHEAD and windowed:
         logger.warning(
             "%s %s is %d days after the latest event date of the data (%s, %s): the "
             "customers' most recent windows hold no events; check that the month was "

@@ -17,6 +17,7 @@ Formulas give their cached values; dates come as dates.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import zipfile
@@ -32,6 +33,8 @@ from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
 from custrisk.privacy import mask_pii_text
+
+log = logging.getLogger(__name__)
 
 #: Rows searched for the header (title rows above it are skipped).
 HEADER_SEARCH_ROWS = 30
@@ -163,6 +166,45 @@ def visible_worksheets(path: str | os.PathLike[str]) -> list[str]:
             ]
     except (CalamineError, OSError, ValueError):
         return []
+
+
+def layout_sheet(path: Path, saved: str | None, headers: Collection[str] = ()) -> str | None:
+    """The sheet to read a table of a saved layout on (a flat table's: ``saved``, the
+    sheet it was inferred on, ``None`` for a CSV, and its ``headers``): ``saved`` when
+    the workbook has it; else the workbook's only visible worksheet, or the first whose
+    top rows hold at least half of ``headers`` and most of them (next month's workbook
+    saved again as Sheet1, its sheet named for its month, or a cover sheet 说明 before
+    the data of a table first trained on a CSV); a sheet other than ``saved`` is said in
+    a warning. Else ``saved``, which the reader refuses naming the sheets there are (or,
+    ``None``, reads the first)."""
+    if not is_excel(path) or not path.is_file():
+        return saved
+    names = visible_worksheets(path)
+    if not names or (saved is not None and header_key(saved) in map(header_key, names)):
+        return saved
+    chosen = names[0] if len(names) == 1 else _sheet_holding(path, names, headers)
+    if chosen is None or chosen == saved:
+        return saved
+    if saved is not None:
+        log.warning(
+            "%s has no sheet %r, which the layout was read on: its sheet %r is read",
+            path.name,
+            saved,
+            chosen,
+        )
+    return chosen
+
+
+def _sheet_holding(path: Path, names: list[str], headers: Collection[str]) -> str | None:
+    """The first of the sheets ``names`` whose top rows hold most of ``headers``, when
+    that is at least half of them; else ``None``."""
+    wanted = {header_key(h) for h in headers}
+    best, most = None, 0
+    for name in names:
+        cells = {header_key(str(c)) for row in top_rows(path, name) or [] for c in row if c}
+        if len(cells & wanted) > most:
+            best, most = name, len(cells & wanted)
+    return best if wanted and most * 2 >= len(wanted) else None
 
 
 def split_sheet(path: str | os.PathLike[str]) -> tuple[Path, str | None]:

@@ -1,8 +1,9 @@
 """A file's header: a CSV's first line read and checked, and declared columns matched to it.
 
-The first line of a CSV must hold the column names: a title line over the header, Excel's
-``sep=`` line, a header written with another delimiter, blank or duplicate names and a
-first line that looks like a data row are refused with what to do about it. Blank
+The first line of a CSV holds the column names, under Excel's ``sep=`` line or title
+lines (an Excel sheet saved as CSV keeps its title row), which are passed over; a header
+written with another delimiter, blank or duplicate names and a first line that looks like
+a data row are refused with what to do about it. Blank
 trailing names (over columns checked to be empty) and a blank first name over row numbers
 (a pandas index, checked to be one) are read and left out. The declared columns
 are matched to any file's header (CSV, workbook, Parquet, a query's) case- and
@@ -108,13 +109,23 @@ def check_unnamed_empty(
 TITLE_LINES = 5
 
 
-def _refuse_a_title_line(
-    path: Path, scan: TextScan, delimiter: str, first: str, max_header_bytes: int, at: int
-) -> None:
-    """A one-field first line (the line ``at``) over a line of several fields is a title
-    (``客户风险台账(2026年10月)``, as an Excel sheet saved as CSV keeps it): say so,
-    rather than read the title as the header and every row as a line of the wrong
-    width."""
+def _header_under_titles(
+    path: Path, scan: TextScan, delimiter: str, raw: bytes, max_header_bytes: int, at: int
+) -> int | None:
+    """The line of the header when the line ``at`` (``raw``) is a title over it: one
+    field, or one and the empty fields a spreadsheet saved as CSV gives a title row
+    (``客户风险台账（2026年10月）,,,,,``), over a line of several names within
+    :data:`TITLE_LINES` (blank lines and notes between). ``None`` when it is not."""
+    if len(raw) > max_header_bytes:
+        return None
+    first = raw.decode(scan.ascii_encoding, errors="replace").rstrip("\r\n")
+    try:
+        fields = next(csv.reader([first], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+    fields = [f.strip().lstrip("\ufeff").strip() for f in fields]
+    if not fields or not fields[0] or any(fields[1:]):
+        return None
     with open_ascii(path, scan) as handle:
         for _ in range(at):
             handle.readline(max_header_bytes + 1)
@@ -126,24 +137,11 @@ def _refuse_a_title_line(
         try:
             fields = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
         except csv.Error:
-            return
+            return None
         named = [f for f in fields if f.strip()]
-        if len(named) >= 2 and not looks_like_data(fields):
-            title = (
-                f"line {at} looks like a title"
-                if n == at + 1
-                else f"lines {at} to {n - 1} look like titles"
-            )
-            raise DataError(
-                f"{title} ({mask_pii_text(first.strip().rstrip(delimiter))[:40]!r}): the "
-                f"header is on line {n}",
-                file=str(path),
-                line=at,
-                hint=f"delete the line{'s' if n > at + 1 else ''} above the header and save the "
-                "CSV again (in a workbook, title rows above the header are skipped)",
-            )
-        if len(named) >= 2:  # a row of data under a one-column header
-            return
+        if len(named) >= 2:  # the header, or a row of data under a one-column header
+            return None if looks_like_data(fields) else n
+    return None
 
 
 @dataclass(frozen=True)
@@ -181,6 +179,21 @@ def read_header(path: Path, scan: TextScan, delimiter: str, max_header_bytes: in
             above, delimiter = len(raw), declared
             raw = handle.readline(max_header_bytes + 1)
     line = 2 if declared is not None else 1
+    titled = _header_under_titles(path, scan, delimiter, raw, max_header_bytes, line)
+    if titled is not None:
+        # A title over the header (an Excel sheet saved as CSV keeps it): passed over,
+        # as a workbook's title rows are; the rows keep their lines
+        log.info(
+            "%s: line%s %s above the header (line %d) read as a title and passed over",
+            path.name,
+            "s" if titled - line > 1 else "",
+            f"{line} to {titled - 1}" if titled - line > 1 else str(line),
+            titled,
+        )
+        with open_ascii(path, scan) as handle:
+            above = sum(len(handle.readline(max_header_bytes + 1)) for _ in range(titled - 1))
+            raw = handle.readline(max_header_bytes + 1)
+        line = titled
     names = _header_names(path, scan, raw, delimiter, max_header_bytes, line)
     return CsvHeader(names, above + len(raw), line, delimiter)
 
@@ -253,10 +266,6 @@ def _header_names(
             hint=f"{where} must hold the column names",
         ) from None
     header = [h.strip().lstrip("\ufeff").strip() for h in fields]
-    if header[0] and not any(header[1:]):
-        # one field, or one and the empty fields a spreadsheet saved as CSV gives a title
-        # row ("客户清单,,,,"): a title over the header?
-        _refuse_a_title_line(path, scan, delimiter, first, max_header_bytes, at)
     if len(header) == 1:
         other = other_delimiter(first, delimiter)
         if other is not None:
@@ -312,7 +321,7 @@ def match_header(
     header: Sequence[str], columns: Mapping[str, str], path: Path
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """``{header: declared name}`` for the declared columns the header holds, and the
-    headers that matched only ignoring case and width.
+    headers that matched only ignoring case, width, spaces and line breaks.
 
     Raises
     ------
@@ -320,17 +329,23 @@ def match_header(
         When two headers would give the same column.
     """
     by_key: dict[str, str | None] = {}
+    by_spaceless: dict[str, str | None] = {}
     for name in columns:
         key = header_key(name)
         # two declared names that fold alike (e.g. ID and id) match only exactly
         by_key[key] = None if key in by_key and by_key[key] != name else name
+        bare = _spaceless(key)
+        by_spaceless[bare] = None if by_spaceless.get(bare, name) != name else name
     chosen: dict[str, str] = {}
     folded: list[tuple[str, str]] = []
     for name in header:
         if name in columns:
             chosen[name] = name
             continue
-        declared = by_key.get(header_key(name))
+        key = header_key(name)
+        # (then without spaces and line breaks: a sheet's header wrapped in its cell,
+        # 逾期\n次数, is next month's 逾期次数)
+        declared = by_key.get(key) if key in by_key else by_spaceless.get(_spaceless(key))
         if declared is not None:
             chosen[name] = declared
             folded.append((name, declared))
@@ -347,6 +362,10 @@ def match_header(
                 hint="rename or drop all but one of them in the export",
             )
     return chosen, folded
+
+
+def _spaceless(key: str) -> str:
+    return "".join(key.split())
 
 
 def other_delimiter(first_line: str, delimiter: str = ",") -> str | None:

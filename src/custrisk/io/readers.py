@@ -207,8 +207,9 @@ def read_raw(
         ``{header: canonical column}`` of the declared columns: only these are read
         (``None``: every column). A header that differs from a declared one only in
         case, character width or traditional characters (``EDUCATION``,
-        ``ｅｄｕｃａｔｉｏｎ``, ``客戶編號`` for ``客户编号``) matches it; the
-        table names the column as declared.
+        ``ｅｄｕｃａｔｉｏｎ``, ``客戶編號`` for ``客户编号``), or else in spaces and line
+        breaks (``逾期\n次数`` for ``逾期次数``), matches it; the table names the column
+        as declared.
     typed
         Declared columns mapped to the Arrow type (int64, float64, timestamp[s], bool)
         worth trying on the fast path: Arrow parses them strictly (ISO dates, no

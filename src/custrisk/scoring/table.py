@@ -33,6 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
+from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.registry import LoadedModel
 
 #: The model-folder copy of a flat table's sources config.
@@ -43,14 +44,16 @@ TABLE_CARD_KEY = "table"
 #: Target values read as "bad" when a two-valued target is not 0/1 or true/false.
 BAD_WORDS = frozenset(
     {"bad", "default", "defaulted", "yes", "y", "true", "1", "违约", "坏", "逾期", "是", "坏账"}
+    | {"√", "✓", "✔"}  # a sheet's check mark under 是否违约: 是, as its bool columns read it
 )
 
 log = logging.getLogger(__name__)
 
 
 def is_table(path: str | os.PathLike[str]) -> bool:
-    """Whether the data argument is one file (a flat table) rather than a folder."""
-    return Path(path).is_file()
+    """Whether the data argument is one file (a flat table, or a sheet of a workbook
+    named as ``book.xlsx#Sheet``) rather than a folder."""
+    return split_sheet(path)[0].is_file()
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ def table_labels(
 def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Path, SourcesConfig]:
     """The folder and sources config to read ``data`` (a table file) with, for a model
     trained on a flat table: the model's own sources config pointed at the file."""
-    path = Path(data)
+    path, sheet = split_sheet(data)  # book.xlsx#2026年10月: that sheet, not the saved one's
     info = model.card.get(TABLE_CARD_KEY) or {}
     if not path.exists():
         raise UsageError(
@@ -276,7 +279,15 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
     spec = config.sources[CUSTOMER_SOURCE]
     outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
-    spec = dataclasses.replace(spec, file=glob.escape(path.name), outcome_columns=outcomes)
+    # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
+    ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
+    spec = dataclasses.replace(
+        spec,
+        file=glob.escape(path.name),
+        sheet=sheet or layout_sheet(path, spec.sheet, spec.headers),
+        outcome_columns=outcomes,
+        left_out=ignored,
+    )
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )

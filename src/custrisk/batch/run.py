@@ -147,6 +147,7 @@ class BatchOutcome:
         drift = stages.get("drift", {})
         if drift.get("status") == "ok":
             parts.append(drift.get("detail", "").replace("verdict ", "drift "))
+        parts.extend(_evaluation_summary(stages.get("evaluate", {})))
         reports = stages.get("reports", {}).get("rows", {})
         if reports:
             parts.append(f"reports {reports.get('documents', 0)}")
@@ -174,6 +175,18 @@ class BatchOutcome:
             f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
             f"({self.seconds:.1f} s{resumed})"
         )
+
+
+def _evaluation_summary(stage: dict[str, Any]) -> list[str]:
+    """The summary's words on the evaluation: its AUC, or why it did not run (nothing
+    when no ``evaluate.labels`` is configured)."""
+    rows = stage.get("rows") or {}
+    if stage.get("status") == "ok":
+        auc = rows.get("auc")
+        return [f"evaluation {rows.get('period')}" + (f" AUC {auc:.4f}" if auc else "")]
+    if rows.get("missing"):
+        return [f"no evaluation: {stage.get('detail')}"]
+    return []
 
 
 def latest_period(config: RunConfig) -> str:

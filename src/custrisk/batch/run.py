@@ -64,7 +64,6 @@ from custrisk.batch.stages import (
     NOTIFICATIONS_FILE,
     OK,
     OUTPUTS,
-    REPORTS_DIR,
     RUNNERS,
     SCORES_FILE,
     STAGES,
@@ -84,7 +83,7 @@ from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
-from custrisk.results import read_facts, read_run
+from custrisk.results import REPORTS_DIR, read_facts, read_run
 from custrisk.scoring import open_model
 
 #: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or

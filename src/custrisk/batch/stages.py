@@ -36,7 +36,7 @@ from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
 from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
-from custrisk.results import PARTS, ScoringRun, read_run, run_files
+from custrisk.results import PARTS, REPORTS_DIR, ScoringRun, read_run, run_files
 from custrisk.scoring import check_data_drift, evaluate_model, score_portfolio
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ DRIFT_FILE = "drift.json"
 EVALUATION_FILE = "evaluation.json"
 NOTIFICATIONS_FILE = "notifications.json"
 VALIDATION_DIR = "validation"
-REPORTS_DIR = "reports"
 
 _SCORING = run_files(SCORES_FILE)
 #: What each stage writes into the run folder (removed before it runs again).

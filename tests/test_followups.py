@@ -153,6 +153,17 @@ def test_every_run_writes_its_follow_up_plan(scored: Path) -> None:
     assert len(names) and names.str.contains("*", regex=False).all()  # masked, never in clear
 
 
+def test_days_since_the_last_follow_up_are_whole_days_blank_when_unknown(scored: Path) -> None:
+    written = pd.read_csv(
+        scored.parent / "followups.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
+    days = written["days_since_last_follow_up"]
+    assert days.str.fullmatch(r"[0-9]*").all(), days[~days.str.fullmatch(r"[0-9]*")].head()
+    assert (days == "").any() and (days != "").any()  # never followed up: blank
+    rows = _plan().set_index("customer_id")["days_since_last_follow_up"]
+    assert rows["C3"] == 100 and pd.isna(rows["C2"])
+
+
 def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["followups", str(scored), "--owner", "催收专员", "--limit", "0"])

@@ -229,8 +229,19 @@ def follow_up_plan(
     table["preferred_channel"] = _text(table["preferred_channel"], "")
     table["as_of"] = day.isoformat()
     table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
+    table["days_since_last_follow_up"] = _whole_days(table["days_since_last_follow_up"])
     table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
     return table.loc[:, list(FOLLOWUP_COLUMNS)].reset_index(drop=True)
+
+
+def _whole_days(days: pd.Series) -> pd.Series:
+    """Whole numbers of days as integers (``341``, not ``341.0``; missing: blank), as
+    the days-since indicators are; an indicator of fractional days is left as it is."""
+    values = days.to_numpy(dtype="float64", na_value=np.nan)
+    known = values[np.isfinite(values)]
+    if not np.array_equal(known, np.round(known)):
+        return days
+    return pd.Series(pd.array(values, dtype="Int64"), index=days.index)
 
 
 #: The reason of a follow-up: (open alerts or not) x (never followed up, review due, neither).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -184,6 +185,14 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     mine = pd.read_csv(out, dtype={"customer_id": str}, encoding="utf-8-sig")
     assert set(mine["owner"]) == {"account_manager"}
     assert len(mine) == int((plan["owner"] == "account_manager").sum())
+    book = tmp_path / "mine.xlsx"
+    result = runner.invoke(app, ["followups", str(scored), "-o", str(book)])
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(book).active
+    header = [cell.value for cell in sheet[1]]
+    days = [row[header.index("days_since_last_follow_up")] for row in sheet.iter_rows(2)]
+    known = [cell.value for cell in days if cell.value is not None]
+    assert known and all(isinstance(v, int | float) and v == int(v) for v in known)  # not text
 
 
 def test_a_run_without_a_plan_gets_one_from_its_tables(scored: Path, tmp_path: Path) -> None:

@@ -358,7 +358,14 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
     """The plan as a CSV (UTF-8 with a BOM, formula cells escaped) or an .xlsx workbook."""
     target = Path(out)
     if target.suffix.lower() == ".xlsx":
-        return write_workbook(target, [Sheet("followups", plan)])
+        # a plan read back from followups.csv holds text: the days are numbers in Excel
+        days = pd.to_numeric(plan[_FOLLOW_UP_INDICATOR], errors="coerce")
+        sheet = Sheet(
+            "followups",
+            plan.assign(**{_FOLLOW_UP_INDICATOR: days}),
+            kinds={_FOLLOW_UP_INDICATOR: "count"},
+        )
+        return write_workbook(target, [sheet])
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
         escape_frame(plan).to_csv(handle, index=False, lineterminator="\n")
     return output_path(target)  # NAME.enc when written encrypted

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -153,6 +154,17 @@ def test_every_run_writes_its_follow_up_plan(scored: Path) -> None:
     assert len(names) and names.str.contains("*", regex=False).all()  # masked, never in clear
 
 
+def test_days_since_the_last_follow_up_are_whole_days_blank_when_unknown(scored: Path) -> None:
+    written = pd.read_csv(
+        scored.parent / "followups.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
+    days = written["days_since_last_follow_up"]
+    assert days.str.fullmatch(r"[0-9]*").all(), days[~days.str.fullmatch(r"[0-9]*")].head()
+    assert (days == "").any() and (days != "").any()  # never followed up: blank
+    rows = _plan().set_index("customer_id")["days_since_last_follow_up"]
+    assert rows["C3"] == 100 and pd.isna(rows["C2"])
+
+
 def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["followups", str(scored), "--owner", "催收专员", "--limit", "0"])
@@ -173,6 +185,14 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     mine = pd.read_csv(out, dtype={"customer_id": str}, encoding="utf-8-sig")
     assert set(mine["owner"]) == {"account_manager"}
     assert len(mine) == int((plan["owner"] == "account_manager").sum())
+    book = tmp_path / "mine.xlsx"
+    result = runner.invoke(app, ["followups", str(scored), "-o", str(book)])
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(book).active
+    header = [cell.value for cell in sheet[1]]
+    days = [row[header.index("days_since_last_follow_up")] for row in sheet.iter_rows(2)]
+    known = [cell.value for cell in days if cell.value is not None]
+    assert known and all(isinstance(v, int | float) and v == int(v) for v in known)  # not text
 
 
 def test_a_run_without_a_plan_gets_one_from_its_tables(scored: Path, tmp_path: Path) -> None:

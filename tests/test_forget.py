@@ -90,7 +90,8 @@ def test_forget_removes_the_customer_everywhere_and_keeps_the_rest(
 ) -> None:
     _, customer, other = scored
     month = runs / "2026-10"
-    before = {name: (month / name).read_bytes() for name in ("scores.csv", "alerts.csv")}
+    tables = ("scores.csv", "alerts.csv", "followups.csv")
+    before = {name: (month / name).read_bytes() for name in tables}
     env = {**keys_env, "CUSTRISK_AUDIT": "on", "CUSTRISK_AUDIT_LOG": str(runs.parent / "a.log")}
     result = runner.invoke(app, ["forget", customer, "--runs", str(runs)], env=env)
     assert result.exit_code == 0, result.output

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import shutil
 import socket
 import ssl
 import threading
@@ -34,9 +35,14 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.errors import ConfigError
-from custrisk.notify import deliver_notifications, load_notify_config, parse_notify_config
-from custrisk.report.batch import customer_file_name
-from custrisk.results import read_run
+from custrisk.notify import (
+    deliver_notifications,
+    load_notify_config,
+    notify_run,
+    parse_notify_config,
+)
+from custrisk.report.batch import PORTFOLIO_FILE, customer_file_name
+from custrisk.results import REPORTS_DIR, read_run
 
 SECRET_DING = "SEC-ding-0123456789abcdef"
 SECRET_FEISHU = "feishu-secret-xyz"
@@ -769,6 +775,37 @@ def test_cli_previous_must_be_an_earlier_run_than_the_one_notified(
         assert str(previous) in result.stderr and "Traceback" not in result.output
     result = CliRunner().invoke(app, [*args, str(runs["oct"]), str(runs["nov"])])
     assert result.exit_code == 0, result.output
+
+
+def test_a_run_folder_is_notified_with_its_own_reports_and_portfolio(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest sent again by hand (``custrisk notify runs/<month>``) links the reports
+    and attaches the portfolio of the run folder, as the run's own did."""
+    folder = tmp_path / "2026-11"
+    shutil.copytree(runs["nov"].parent, folder)
+    reports = folder / REPORTS_DIR
+    reports.mkdir()
+    report = reports / customer_file_name(str(runs["with_report"]))
+    report.write_bytes(b"%PDF-1.4 report\n")
+    (reports / PORTFOLIO_FILE).write_bytes(b"%PDF-1.4 portfolio\n")
+    good = _write_config(tmp_path / "good.yaml", {"channels": {"wecom": {"url_env": "U"}}})
+    result = CliRunner().invoke(app, ["notify", str(folder), "-c", str(good), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert str(report.resolve()) in result.stdout.replace("\n", "")
+    given: dict[str, Any] = {}
+
+    def deliver(*args: Any, **kwargs: Any) -> list[Any]:
+        given["reports"], given["portfolio"] = args[3:5]
+        return []
+
+    monkeypatch.setattr("custrisk.notify.deliver.deliver_notifications", deliver)
+    notify_run(folder, good, dry_run=True)
+    assert given == {"reports": reports, "portfolio": reports / PORTFOLIO_FILE}
+    notify_run(folder / "scores.csv", good, reports_dir=runs["reports"], dry_run=True)
+    assert given == {"reports": runs["reports"], "portfolio": None}  # the given folder's
+    notify_run(runs["nov"], good, dry_run=True)  # a folder without reports
+    assert given == {"reports": None, "portfolio": None}
 
 
 def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> None:

@@ -115,6 +115,9 @@ def test_the_init_config_builds_a_complete_run_folder(
     assert set(facts["stages"]) == {"validate", "score", "drift", "evaluate", "reports", "notify"}
     assert facts["stages"]["score"]["rows"]["customers"] == 200
     assert facts["stages"]["evaluate"]["status"] == "skipped"  # no 2026-09 labels
+    # ... and the summary says so, naming the key and the file looked for
+    labels = root / "exports" / "2026-09" / "labels.csv"
+    assert f"no evaluation: evaluate.labels {labels} not found (month 2026-09," in out
     assert facts["stages"]["notify"]["status"] == "skipped"
     reports = facts["stages"]["reports"]["rows"]
     red = facts["stages"]["score"]["rows"]["alerts_red"]
@@ -221,6 +224,7 @@ def test_the_next_month_finds_the_previous_run_and_evaluates_matured_labels(
     scores_facts = json.loads((folder / "scores.run.json").read_text())
     assert scores_facts["migration"]["previous_file"] == str(root / "runs" / PERIOD / "scores.csv")
     assert facts["stages"]["evaluate"]["status"] == "ok"
+    assert f"evaluation {PERIOD} AUC 0." in out
     evaluation = json.loads((folder / "evaluation.json").read_text())
     assert evaluation["period"] == PERIOD and evaluation["labelled"] > 0
     assert 0.5 < evaluation["metrics"]["auc"] <= 1.0

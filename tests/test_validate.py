@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custrisk.config import load_sources_config
+from custrisk.config import default_config_path, load_sources_config
 from custrisk.data import load_labels, load_workspace
 from custrisk.data.rejects import rejects_to_write
 from custrisk.errors import DataError
@@ -213,14 +213,23 @@ def test_chinese_headers_work_by_editing_yaml(make_workspace: MakeWs, tmp_path: 
     )
 
 
-def test_missing_required_source_is_unusable(make_workspace: MakeWs) -> None:
+def test_missing_required_source_is_unusable(make_workspace: MakeWs, tmp_path: Path) -> None:
     folder = make_workspace({"transactions.csv": _txns()})
     with pytest.raises(
         DataError,
         match=r"no file matches 'credit\.csv' for the required source "
         r"'credit'; add the export",
-    ):
+    ) as raised:
         load_workspace(folder)
+    # the packaged config is part of the installed package: never "change it there"
+    packaged = str(default_config_path("sources.yaml"))
+    assert packaged not in str(raised.value) and "change sources." not in str(raised.value)
+    assert f"'custrisk init {folder} --out DIR' proposes a sources config" in str(raised.value)
+    assert "give it with --sources" in str(raised.value)
+    own = tmp_path / "mine.yaml"
+    own.write_bytes(Path(packaged).read_bytes())
+    with pytest.raises(DataError, match=r"or change sources\.credit\.file in .*mine\.yaml"):
+        load_workspace(folder, config=own)
 
 
 def test_absent_optional_sources_are_reported(make_workspace: MakeWs) -> None:

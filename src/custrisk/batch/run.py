@@ -64,7 +64,6 @@ from custrisk.batch.stages import (
     NOTIFICATIONS_FILE,
     OK,
     OUTPUTS,
-    REPORTS_DIR,
     RUNNERS,
     SCORES_FILE,
     STAGES,
@@ -85,7 +84,7 @@ from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.registry import resolve_model
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
-from custrisk.results import read_facts, read_run
+from custrisk.results import REPORTS_DIR, read_facts, read_run
 from custrisk.scoring import open_model
 
 #: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or
@@ -148,6 +147,7 @@ class BatchOutcome:
         drift = stages.get("drift", {})
         if drift.get("status") == "ok":
             parts.append(drift.get("detail", "").replace("verdict ", "drift "))
+        parts.extend(_evaluation_summary(stages.get("evaluate", {})))
         reports = stages.get("reports", {}).get("rows", {})
         if reports:
             parts.append(f"reports {reports.get('documents', 0)}")
@@ -175,6 +175,18 @@ class BatchOutcome:
             f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
             f"({self.seconds:.1f} s{resumed})"
         )
+
+
+def _evaluation_summary(stage: dict[str, Any]) -> list[str]:
+    """The summary's words on the evaluation: its AUC, or why it did not run (nothing
+    when no ``evaluate.labels`` is configured)."""
+    rows = stage.get("rows") or {}
+    if stage.get("status") == "ok":
+        auc = rows.get("auc")
+        return [f"evaluation {rows.get('period')}" + (f" AUC {auc:.4f}" if auc else "")]
+    if rows.get("missing"):
+        return [f"no evaluation: {stage.get('detail')}"]
+    return []
 
 
 def latest_period(config: RunConfig) -> str:

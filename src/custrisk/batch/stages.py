@@ -36,7 +36,7 @@ from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
 from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
-from custrisk.results import PARTS, ScoringRun, read_run, run_files
+from custrisk.results import PARTS, REPORTS_DIR, ScoringRun, read_run, run_files
 from custrisk.scoring import check_data_drift, evaluate_model, score_portfolio
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ DRIFT_FILE = "drift.json"
 EVALUATION_FILE = "evaluation.json"
 NOTIFICATIONS_FILE = "notifications.json"
 VALIDATION_DIR = "validation"
-REPORTS_DIR = "reports"
 
 _SCORING = run_files(SCORES_FILE)
 #: What each stage writes into the run folder (removed before it runs again).
@@ -299,17 +298,25 @@ def evaluate(ctx: StageContext) -> StageResult:
     matured = shift_period(ctx.period, -cfg.evaluate.after_months)
     labels, exports = cfg.labels_for(matured), cfg.exports_for(matured)
     assert labels is not None
-    if not labels.is_file() or not exports.exists():
-        return StageResult(
-            SKIPPED_STATUS, detail=f"no matured labels for {matured} ({labels} not found)"
-        )
+    # Named by key and path: a mistyped pattern is otherwise skipped every month unseen.
+    missing: tuple[str, Path] | None = None
+    if not labels.is_file():
+        missing = "evaluate.labels", labels
+    elif not exports.exists():
+        missing = "exports", exports
+    if missing is not None:
+        key, path = missing
+        missing_rows: dict[str, Any] = {"period": matured, "missing": key}
+        after = cfg.evaluate.after_months
+        detail = f"{key} {path} not found (month {matured}, after_months {after})"
+        return StageResult(SKIPPED_STATUS, missing_rows, detail=detail)
     result = evaluate_model(
         ctx.model, exports, labels, sources_config=cfg.sources, encoding=cfg.encoding
     )
     write_json(ctx.folder / EVALUATION_FILE, {"period": matured, **result})
     metrics = result.get("metrics") or {}
-    rows = {"period": matured, "labelled": result.get("labelled")}
     auc = metrics.get("auc")
+    rows = {"period": matured, "labelled": result.get("labelled"), "auc": auc}
     return StageResult(OK, rows, detail=f"{matured}: AUC {auc:.4f}" if auc else matured)
 
 

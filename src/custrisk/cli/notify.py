@@ -47,13 +47,19 @@ def notify(
         Path | None,
         typer.Option(
             "--reports",
-            help="Folder of the customer reports (customer_<id>.pdf): each alert links its report.",
+            help="Folder of the customer reports (customer_<id>.pdf): each alert links its "
+            "report. Default: the run folder's reports/, when it has one.",
             show_default=False,
         ),
     ] = None,
     portfolio: Annotated[
         Path | None,
-        typer.Option("--portfolio", help="Portfolio PDF to attach to e-mails.", show_default=False),
+        typer.Option(
+            "--portfolio",
+            help="Portfolio PDF to attach to e-mails. Default: the reports folder's "
+            "portfolio.pdf, when it has one.",
+            show_default=False,
+        ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of the digest: zh or en.")] = "zh",
     dry_run: Annotated[

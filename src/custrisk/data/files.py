@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES, SourcePart
+from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import SourcesConfig, SourceSpec
 from custrisk.data.clean_columns import ARROW_TYPES
 from custrisk.data.exports import read_export
@@ -217,12 +218,20 @@ def no_files(name: str, spec: SourceSpec, data_dir: Path, cfg: SourcesConfig) ->
     """A source without files in ``data_dir``: an error if it is required, else noted
     (the indicators that need it are skipped)."""
     if spec.required:
+        propose = (
+            f"for exports in a layout of their own, 'custrisk init {data_dir} --out DIR' "
+            "proposes a sources config from their headers"
+        )
+        # The packaged config is part of the installed package: the user writes their own.
+        hint = (
+            f"add the export; {propose}: give it with --sources (sources: in RUN.yaml)"
+            if is_packaged_config(cfg.path)
+            else f"add the export, or change sources.{name}.file in {cfg.path}; {propose}"
+        )
         raise DataError(
             f"no file matches '{spec.file}' for the required source '{name}'",
             file=str(data_dir),
-            hint=f"add the export, or change sources.{name}.file in {cfg.path}; for "
-            f"exports in a layout of their own, 'custrisk init {data_dir} --out DIR' "
-            "proposes a sources config from their headers",
+            hint=hint,
         )
     log.info("source %s: no file matches %s; indicators that need it are skipped", name, spec.file)
 

@@ -48,7 +48,8 @@ from custrisk.notify.digest import (
     owner_label,
     plain_text,
 )
-from custrisk.results import ScoringRun, read_run
+from custrisk.report.batch import PORTFOLIO_FILE
+from custrisk.results import REPORTS_DIR, ScoringRun, read_run
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,24 @@ def notify_run(
     for path, what in ((reports_dir, "reports folder"), (portfolio_pdf, "portfolio PDF")):
         if path is not None and not Path(path).exists():
             raise DataError(f"{what} not found", file=str(path))
+    reports_dir, portfolio_pdf = _run_reports(run, reports_dir, portfolio_pdf)
     return deliver_notifications(cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run)
+
+
+def _run_reports(
+    run: ScoringRun, reports_dir: str | Path | None, portfolio_pdf: str | Path | None
+) -> tuple[str | Path | None, str | Path | None]:
+    """The reports to link and attach when none are given: those of the run's folder
+    (``custrisk run`` renders them into ``reports/``), so that a digest sent again has
+    the links and the attachment of the run's own; the portfolio PDF of the reports
+    folder in use."""
+    if reports_dir is None and run.files is not None:
+        folder = run.files.folder / REPORTS_DIR
+        reports_dir = folder if folder.is_dir() else None
+    if portfolio_pdf is None and reports_dir is not None:
+        pdf = Path(reports_dir) / PORTFOLIO_FILE
+        portfolio_pdf = pdf if pdf.is_file() else None
+    return reports_dir, portfolio_pdf
 
 
 def _check_previous(run: ScoringRun, previous: ScoringRun, path: Path) -> None:

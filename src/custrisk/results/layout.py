@@ -67,6 +67,11 @@ FOLLOWUPS_FILE = "followups.csv"
 FOLLOWUPS_PARTS = "followups.parquet"
 
 
+#: A run folder's PDF reports (``customer_<id>.pdf``, ``portfolio.pdf``): where
+#: ``custrisk run`` renders them and where ``custrisk notify`` looks for them.
+REPORTS_DIR = "reports"
+
+
 #: The lock of an output folder, and the prefix of its staging folders.
 LOCK_FILE = ".custrisk.lock"
 

@@ -700,4 +700,29 @@ def typed_table(data: bytes, path: Path, what: str) -> pd.DataFrame:
         )
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read the {what}: {exc}", file=str(path)) from None
-    return unescape_frame(frame)
+    return unescape_frame(_blank_integers(frame, data))
+
+
+def _blank_integers(frame: pd.DataFrame, data: bytes) -> pd.DataFrame:
+    """Columns of whole numbers with blanks (``341``, ``""``; pandas reads them as
+    floats) as nullable integers, so that they are written again as they were, not as
+    ``341.0``."""
+    floats = [
+        name
+        for name in frame.columns
+        if frame[name].dtype == "float64" and frame[name].isna().any()
+    ]
+    if not floats:
+        return frame
+    text = pd.read_csv(
+        io.BytesIO(data),
+        dtype=str,
+        usecols=floats,
+        keep_default_na=False,
+        na_values=[""],
+        encoding=READ_ENCODING,
+    )
+    for name in floats:
+        if text[name].dropna().str.fullmatch(r"-?[0-9]+").all():
+            frame[name] = frame[name].astype("Int64")
+    return frame

@@ -229,8 +229,19 @@ def follow_up_plan(
     table["preferred_channel"] = _text(table["preferred_channel"], "")
     table["as_of"] = day.isoformat()
     table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
+    table["days_since_last_follow_up"] = _whole_days(table["days_since_last_follow_up"])
     table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
     return table.loc[:, list(FOLLOWUP_COLUMNS)].reset_index(drop=True)
+
+
+def _whole_days(days: pd.Series) -> pd.Series:
+    """Whole numbers of days as integers (``341``, not ``341.0``; missing: blank), as
+    the days-since indicators are; an indicator of fractional days is left as it is."""
+    values = days.to_numpy(dtype="float64", na_value=np.nan)
+    known = values[np.isfinite(values)]
+    if not np.array_equal(known, np.round(known)):
+        return days
+    return pd.Series(pd.array(values, dtype="Int64"), index=days.index)
 
 
 #: The reason of a follow-up: (open alerts or not) x (never followed up, review due, neither).
@@ -347,7 +358,14 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
     """The plan as a CSV (UTF-8 with a BOM, formula cells escaped) or an .xlsx workbook."""
     target = Path(out)
     if target.suffix.lower() == ".xlsx":
-        return write_workbook(target, [Sheet("followups", plan)])
+        # a plan read back from followups.csv holds text: the days are numbers in Excel
+        days = pd.to_numeric(plan[_FOLLOW_UP_INDICATOR], errors="coerce")
+        sheet = Sheet(
+            "followups",
+            plan.assign(**{_FOLLOW_UP_INDICATOR: days}),
+            kinds={_FOLLOW_UP_INDICATOR: "count"},
+        )
+        return write_workbook(target, [sheet])
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
         escape_frame(plan).to_csv(handle, index=False, lineterminator="\n")
     return output_path(target)  # NAME.enc when written encrypted

@@ -307,6 +307,8 @@ def test_a_source_that_loses_most_rows_stops_the_scoring_commands_not_validate(
         line,
     ), line
     assert "max_rejected_share (1 turns the check off)" in line and not out.exists()
+    # with the packaged config: a config of one's own to write, not the package's to edit
+    assert "a sources config of your own with --sources" in line
     # validate still lists every row and its reason (exit 1), as it is for
     result = runner.invoke(app, ["validate", str(data), "--out", str(tmp_path / "v")])
     assert result.exit_code == 1

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
 from custrisk.data.issues import DROPPED
@@ -171,6 +172,14 @@ def require_usable(
         most = (
             f", most as {rule} ({dropped[rule]:,}{_example(rejects, spec, rule)})" if rule else ""
         )
+        fix = (  # the packaged config is part of the installed package: not to edit
+            "then fix the export, or give a sources config of your own with --sources "
+            "(custrisk init DATA --out DIR proposes one) with date_formats, rename, ... or "
+            f"sources.{name}.max_rejected_share (1 turns the check off)"
+            if is_packaged_config(config.path)
+            else f"then fix the export or the sources config ({config.path}: date_formats, "
+            f"rename, ...); or set sources.{name}.max_rejected_share (1 turns the check off)"
+        )
         raise DataError(
             f"{source.rows_rejected:,} of {source.rows_in:,} rows "
             f"({source.rows_rejected / source.rows_in:.0%}; max_rejected_share "
@@ -178,8 +187,7 @@ def require_usable(
             f"{source.rows_kept:,} rows left would stand for the whole month",
             file=source.shown_files,
             hint=f"run 'custrisk validate {report.data_dir}' to see each row and its reason, "
-            f"then fix the export or the sources config ({config.path}: date_formats, "
-            f"rename, ...); or set sources.{name}.max_rejected_share (1 turns the check off)",
+            + fix,
         )
 
 

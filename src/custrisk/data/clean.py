@@ -80,6 +80,9 @@ class SourceResult:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str] = field(default_factory=list)
+    #: The report's own rows taken out (blank rows, totals, notes, its header repeated):
+    #: rows in = rows kept + rows rejected + rows skipped
+    rows_skipped: int = 0
     #: Positions of the kept rows among the rows of the tables (in order), so that an
     #: engine cleaning a source in parts can tell where each kept row came from.
     kept_rows: np.ndarray | None = None
@@ -294,7 +297,8 @@ def clean_source(
         else None
     )
     kept = out if alive.all() else out[alive].reset_index(drop=True)
-    rejected = int(issues.dropped.sum()) + len(bad_frame)
+    skipped = issues.skipped & issues.dropped
+    rejected = int((issues.dropped & ~skipped).sum()) + len(bad_frame)
     repaired = int((issues.repaired & alive).sum())
     return SourceResult(
         name=spec.name,
@@ -307,6 +311,7 @@ def clean_source(
         rows_rejected=rejected,
         rows_repaired=repaired,
         warnings=warnings,
+        rows_skipped=int(skipped.sum()),
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
         rejected_keys=rejected_keys,

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from custrisk.config.columns import TEXT_TYPES, header_key
 from custrisk.config.sources import SourceSpec
 from custrisk.data._arrays import as_numpy, text_array
-from custrisk.data.issues import DROPPED, Issues, Values
+from custrisk.data.issues import SKIPPED, Issues, Values
 from custrisk.data.known_ids import KnownIds
 from custrisk.data.text import normalised_id, note_words, totals_words
 from custrisk.io.readers import RawTable
@@ -55,7 +55,7 @@ def header_rows(
                 found |= (file_of == i) & as_numpy(pc.is_in(values, pa.array(sorted(heads))))
     if found.any():
         issues.instead(found)
-        issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
+        issues.add(found, names[0], "header_row", out[names[0]], SKIPPED)
 
 
 def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
@@ -79,7 +79,7 @@ def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     if found.any():
         issues.instead(found)
         # (a rule of the whole row, as duplicate_row: no column, and no value to show)
-        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), DROPPED)
+        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), SKIPPED)
 
 
 def _label_columns(spec: SourceSpec) -> list[str]:
@@ -118,7 +118,7 @@ def totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
         found &= unfound
         if found.any():
             issues.instead(found)
-            issues.add(found, name, "total_row", values, DROPPED)
+            issues.add(found, name, "total_row", values, SKIPPED)
             unfound &= ~found
 
 
@@ -143,7 +143,7 @@ def note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     if found.any():
         issues.instead(found)
         label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
-        issues.add(found, label, "note_row", out[label], DROPPED)
+        issues.add(found, label, "note_row", out[label], SKIPPED)
 
 
 def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
@@ -166,4 +166,4 @@ def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issu
             indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
         found = np.isin(indices, np.flatnonzero(labels) + start)
         issues.instead(found)
-        issues.add(found, column, rule, shown, DROPPED)
+        issues.add(found, column, rule, shown, SKIPPED)

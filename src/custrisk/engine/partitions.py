@@ -534,6 +534,7 @@ def _merged(name: str, summaries: list[Cleaned]) -> SourceResult:
         rows_rejected=sum(s.rows_rejected for s in summaries),
         rows_repaired=sum(s.rows_repaired for s in summaries),
         warnings=list(first.warnings),
+        rows_skipped=sum(s.rows_skipped for s in summaries),
         orphans=(
             Orphans.merged([s.orphans for s in summaries if s.orphans is not None])
             if first.orphans is not None

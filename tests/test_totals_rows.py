@@ -268,3 +268,42 @@ def test_a_reports_own_rows_are_skipped_and_do_not_fail_validate(
     result = CliRunner().invoke(app, ["validate", str(data), "--out", str(tmp_path / "w")])
     assert result.exit_code == 1
     assert "1 rows were rejected (credit 1)" in " ".join(result.output.split())
+
+
+def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path: Path) -> None:
+    """合计 and 制表人 in 序号 (the report's first column, which the flat layout ignores),
+    the id blank: a totals row and a note, skipped, not a customer missing its id."""
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "序号": [str(i + 1) for i in range(n)],
+            "客户编号": [f"C{i:04d}" for i in range(n)],
+            "民族": ["汉族"] * n,
+            "月收入": [str(5000 + 10 * i) for i in range(n)],
+            "近12月逾期次数": [str(i % 4) for i in range(n)],
+        }
+    )
+    report = pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                [
+                    {"序号": "合计", "月收入": "230000", "近12月逾期次数": "60"},
+                    {"序号": "制表人：王会计"},
+                ]
+            ),
+        ]
+    )
+    table = tmp_path / "table.csv"
+    report.to_csv(table, index=False, encoding="gbk")
+    runner = CliRunner()
+    result = runner.invoke(app, ["init", str(table), "--out", str(tmp_path / "cfg")])
+    assert result.exit_code == 0, result.output
+    args = ["validate", str(table), "--config", str(tmp_path / "cfg" / "sources.yaml")]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    assert rejects[["line", "header", "rule", "value", "action"]].values.tolist() == [
+        ["42", "序号", "total_row", "合计", "skipped"],
+        ["43", "序号", "note_row", "制表人：王会计", "skipped"],
+    ]

@@ -19,7 +19,7 @@ Every rule across rows gets the whole source's answer:
   customer ids against every kept credit id; a bucket of a source keyed by the
   customer against its own bucket's credit ids (the same hash puts a customer's credit
   row in the same bucket).
-- **Counts, rules, warnings, files**: rows in = kept + rejected, summed over buckets;
+- **Counts, rules, warnings, files**: rows in = kept + rejected + skipped, summed over buckets;
   the rejects of every bucket sorted by file and line, as the pandas engine sorts them.
 
 Then the kept rows of a source not keyed by customer are regrouped by the bucket of

@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
+from custrisk.config.sources import load_sources_config
 from custrisk.data.infer import infer_table
+from custrisk.data.infer_columns import plausible_range
 from custrisk.errors import DataError, UsageError
 from custrisk.policy import load_alert_rules, load_policy
 from custrisk.scoring.table import target_coding
@@ -244,6 +246,25 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
         ("4", "年龄", "-1", "repaired"),
     ]
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
+
+
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        ("负债", (0, None)),
+        ("负债总额(元)", (0, None)),
+        ("贷款余额", (0, None)),
+        ("欠款", (0, None)),
+        ("债务", (0, None)),
+        ("Total Debt", (0, None)),
+        ("liabilities", (0, None)),
+        ("净利润", (None, None)),  # may be a loss
+    ],
+)
+def test_debts_and_amounts_owed_are_never_negative(header: str, expected: tuple) -> None:
+    """负债 (and 欠款, 债务) is an amount: next month's -5000 there is an entry error."""
+    low, high, _ = plausible_range(header, "float", "feature", ["1200.5", "0", "88000"])
+    assert (low, high) == expected
 
 
 def test_a_stray_european_decimal_does_not_widen_a_range(tmp_path: Path) -> None:
@@ -821,8 +842,11 @@ def test_protected_attributes_are_never_features_however_predictive(tmp_path: Pa
     card = json.loads((tmp_path / "m" / "logistic" / "1" / "model.json").read_text("utf-8"))
     used = {meta["zh"] for meta in card["feature_labels"].values()}
     assert not used & {"民族", "宗教信仰", "Blood Type", "健康状况"}
-    sources = (tmp_path / "m" / "logistic" / "1" / "sources.yaml").read_text(encoding="utf-8")
-    assert "民族" not in sources and "健康状况" not in sources  # not even read
+    sources = load_sources_config(tmp_path / "m" / "logistic" / "1" / "sources.yaml")
+    spec = sources.sources["credit"]
+    read = {*spec.rename, *spec.column_names}
+    assert not read & {"民族", "健康状况"}  # not even read: left out on purpose
+    assert {"民族", "健康状况"} <= spec.left_out
     # nor said, every month, to be a column the config lacks (a new column still is)
     table.drop(columns=["违约"]).assign(新列="x").head(50).to_csv(path, index=False)
     scored = tmp_path / "run" / "scores.csv"

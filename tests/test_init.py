@@ -217,6 +217,16 @@ def test_a_flat_table_gets_the_flat_layout(tmp_path: Path) -> None:
     assert "custrisk train" in output and "--target 违约" in output
     counts = _counts(data, tmp_path / "v", "--config", out / "sources.yaml")
     assert counts["credit"][0] == len(frame)
+    # the columns the layout leaves out on purpose are the source's ignore: list, not
+    # warned about every month; a column new to the table still is
+    ignored = {c.header for c in schema.columns if c.role == "ignored"}
+    assert "民族" in ignored and config.sources["credit"].left_out == ignored
+    validated = _invoke("validate", data / "features.csv", "--config", out / "sources.yaml")
+    assert "not in the sources config" not in validated
+    frame.assign(新字段="x").to_csv(data / "features.csv", index=False)
+    validated = _invoke("validate", data / "features.csv", "--config", out / "sources.yaml")
+    assert "not in the sources config, ignored: 新字段\n" in validated
+    frame.to_csv(data / "features.csv", index=False)
     # without --target, the column named as the outcome is pointed out, not silently a feature
     output = _invoke("init", data / "features.csv", "--out", tmp_path / "again")
     assert "违约 looks like the outcome" in output

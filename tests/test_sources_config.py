@@ -196,6 +196,15 @@ def test_packaged_configs_blank_bad_values_of_every_optional_column(profile: str
             r"sources\.yaml:7, key 'sources\.credit\.columns\.customer_id': duplicate key "
             r"'customer_id' \(lines 6 and 7\)",
         ),
+        (
+            BASE + "    ignore: 序号\n",
+            r"key 'sources\.credit\.ignore': expected a list, got '序号'",
+        ),
+        (
+            BASE + "    rename: {客户编号: customer_id}\n    ignore: [序号, 客户编号]\n",
+            r"key 'sources\.credit\.ignore': '客户编号' is also read \(rename maps it to "
+            r"'customer_id'\)",
+        ),
     ],
 )
 def test_config_errors_name_the_key_and_value(tmp_path: Path, text: str, message: str) -> None:
@@ -223,3 +232,9 @@ def test_zero_pad_and_max_orphan_share_are_read_with_their_defaults(tmp_path: Pa
     assert config.sources["transactions"].max_orphan_share == 1
     assert config.sources["behaviour"].column("customer_id").zero_pad is None
     assert config.sources["behaviour"].max_orphan_share == 0.5
+
+
+def test_ignored_headers_are_the_sources_columns_left_out_on_purpose(tmp_path: Path) -> None:
+    config = _load(tmp_path, BASE + "    ignore: [序号, 民族]\n")
+    assert config.sources["credit"].left_out == {"序号", "民族"}
+    assert _load(tmp_path, BASE).sources["credit"].left_out == frozenset()

@@ -3,6 +3,7 @@ as a customer, never counted as a customer whose rows were rejected."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,3 +230,80 @@ def test_a_note_under_the_customer_table_is_no_customer(make_workspace: MakeWs) 
     assert listed == [("credit", 5, "note_row"), ("transactions", 3, "note_row")]  # no orphan
     assert ws.frames["credit"]["customer_id"].tolist() == ["0000000001", "备注", "0000000002"]
     assert ws.report.customers_rejected == 0  # a note is no customer
+
+
+def test_a_reports_own_rows_are_skipped_and_do_not_fail_validate(
+    make_workspace: MakeWs, tmp_path: Path
+) -> None:
+    """A monthly export with its blank rows, 合计 row, header again and 制表人 note: each
+    is listed (action skipped, with its reason) but none is rejected data, so that a
+    cron gate on validate passes; a bad row still fails it, counted alone."""
+    empty = "," * CREDIT_HEADER.count(",")
+    rows = [
+        CREDIT_HEADER,
+        credit_row("0000000001"),
+        empty,
+        CREDIT_HEADER,
+        credit_row("0000000002"),
+        credit_row("合计", limit="300000.00"),
+        "制表人：张三" + empty,
+    ]
+    data = make_workspace({"credit.csv": "\n".join(rows) + "\n"})
+    result = CliRunner().invoke(
+        app, ["validate", str(data), "--out", str(tmp_path / "v"), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["status"], report["rows_rejected"], report["rows_skipped"]) == ("clean", 0, 4)
+    credit = report["sources"]["credit"]
+    assert credit["rows_in"] == credit["rows_kept"] + credit["rows_skipped"]
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    assert rejects[["line", "rule", "action"]].values.tolist() == [
+        ["3", "blank_row", "skipped"],
+        ["4", "header_row", "skipped"],
+        ["6", "total_row", "skipped"],
+        ["7", "note_row", "skipped"],
+    ]
+    data = make_workspace({"credit.csv": "\n".join([*rows, credit_row("")]) + "\n"})
+    result = CliRunner().invoke(app, ["validate", str(data), "--out", str(tmp_path / "w")])
+    assert result.exit_code == 1
+    assert "1 rows were rejected (credit 1)" in " ".join(result.output.split())
+
+
+def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path: Path) -> None:
+    """合计 and 制表人 in 序号 (the report's first column, which the flat layout ignores),
+    the id blank: a totals row and a note, skipped, not a customer missing its id."""
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "序号": [str(i + 1) for i in range(n)],
+            "客户编号": [f"C{i:04d}" for i in range(n)],
+            "民族": ["汉族"] * n,
+            "月收入": [str(5000 + 10 * i) for i in range(n)],
+            "近12月逾期次数": [str(i % 4) for i in range(n)],
+        }
+    )
+    report = pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                [
+                    {"序号": "合计", "月收入": "230000", "近12月逾期次数": "60"},
+                    {"序号": "制表人：王会计"},
+                ]
+            ),
+        ]
+    )
+    table = tmp_path / "table.csv"
+    report.to_csv(table, index=False, encoding="gbk")
+    runner = CliRunner()
+    result = runner.invoke(app, ["init", str(table), "--out", str(tmp_path / "cfg")])
+    assert result.exit_code == 0, result.output
+    args = ["validate", str(table), "--config", str(tmp_path / "cfg" / "sources.yaml")]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    assert rejects[["line", "header", "rule", "value", "action"]].values.tolist() == [
+        ["42", "序号", "total_row", "合计", "skipped"],
+        ["43", "序号", "note_row", "制表人：王会计", "skipped"],
+    ]

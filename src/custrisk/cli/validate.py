@@ -93,8 +93,9 @@ def validate(
     rejects.csv with its file, line, column and reason (names, phones and id numbers
     masked; --rejects-unmasked FILE writes them in clear to a file of your choice).
 
-    Exit 0 when clean or only repaired, 1 when rows were rejected, 2 when the input is
-    unusable (missing file or required column, undecodable file, bad config).
+    Exit 0 when clean or only repaired (a report's own rows, blank rows, totals and notes,
+    are listed as skipped), 1 when rows were rejected, 2 when the input is unusable
+    (missing file or required column, undecodable file, bad config).
     """
     protect_command(
         encrypt=encrypt,
@@ -162,7 +163,9 @@ def _folder(data: Path) -> Path:
 
 def _print_report(report: ValidationReport) -> None:
     table = Table(title=f"Validation of {report.data_dir}", title_justify="left")
-    for name in ("source", "encoding", "rows in", "kept", "rejected", "repaired"):
+    # (a report's own rows, blank rows, totals and notes, shown when some were skipped)
+    skipped = ("skipped",) if report.rows_skipped else ()
+    for name in ("source", "encoding", "rows in", "kept", "rejected", *skipped, "repaired"):
         table.add_column(name, justify="left" if name in ("source", "encoding") else "right")
     for name, source in report.sources.items():
         table.add_row(
@@ -171,10 +174,11 @@ def _print_report(report: ValidationReport) -> None:
             f"{source.rows_in:,}",
             f"{source.rows_kept:,}",
             _red(source.rows_rejected),
+            *(f"{source.rows_skipped:,}" for _ in skipped),
             f"{source.rows_repaired:,}",
         )
     for name in report.absent:
-        table.add_row(name, "-", "absent", "", "", "")
+        table.add_row(name, "-", "absent", "", "", *("" for _ in skipped), "")
     console.print(table)
     rules = Table(title="Rows by rule", title_justify="left")
     for name in ("source", "rule", "action", "rows"):

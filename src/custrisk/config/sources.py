@@ -57,6 +57,7 @@ _SOURCE_KEYS = (
     "max_orphan_share",
     "max_rejected_share",
     "rename",
+    "ignore",
     "columns",
     "checks",
     "dates",
@@ -132,9 +133,10 @@ class SourceSpec:
     #: Columns a file to score need not have (a flat table's outcome): not said missing.
     #: Set by the code reading the file, never from YAML.
     outcome_columns: frozenset[str] = frozenset()
-    #: Headers of a file to score that its flat layout left out on purpose (row numbers,
-    #: a protected attribute, free text): not said to be columns the config lacks. Set
-    #: by the code reading the file, never from YAML.
+    #: Headers of the file left out on purpose (row numbers, a protected attribute, free
+    #: text): not said to be columns the config lacks. From the source's ``ignore:``
+    #: (``init`` writes the columns a flat layout left out), and from a flat model's
+    #: layout when it scores a table.
     left_out: frozenset[str] = frozenset()
 
     def part_specs(self) -> list[tuple[SourceSpec, SourcePart | None]]:
@@ -414,6 +416,15 @@ def _parse_source(
         if str(dst) in rename.values():
             raise node.error(f"rename.{src}", f"a second file column maps to {dst!r}")
         rename[str(src)] = str(dst)
+    ignored = node.text_list("ignore", [], allow_empty=True) or ()
+    for header in ignored:
+        if header in rename or header in names:
+            read = f"rename maps it to {rename[header]!r}" if header in rename else "declared"
+            raise node.error(
+                "ignore",
+                f"{header!r} is also read ({read})",
+                hint=f"remove {header!r} from ignore, or from the columns read",
+            )
     parts = parse_parts(node, names, rename) if stacked else ()
     if parts:
         file = ", ".join(part.file for part in parts)
@@ -465,6 +476,7 @@ def _parse_source(
         query=query,
         url=url,
         parts=parts,
+        left_out=frozenset(ignored),
     )
 
 

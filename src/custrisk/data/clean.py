@@ -52,8 +52,10 @@ from custrisk.data.orphans import Orphans
 from custrisk.data.report_rows import (
     blank_rows,
     header_rows,
+    joined_ignored,
     linked_totals_rows,
     note_rows,
+    split_ignored,
     totals_rows,
 )
 from custrisk.data.rows import duplicates, maybe_repeated_keys, row_checks
@@ -80,6 +82,9 @@ class SourceResult:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str] = field(default_factory=list)
+    #: The report's own rows taken out (blank rows, totals, notes, its header repeated):
+    #: rows in = rows kept + rows rejected + rows skipped
+    rows_skipped: int = 0
     #: Positions of the kept rows among the rows of the tables (in order), so that an
     #: engine cleaning a source in parts can tell where each kept row came from.
     kept_rows: np.ndarray | None = None
@@ -133,12 +138,16 @@ def clean_source(
     # Take the rows over from the readers so that each raw column can be freed as soon as
     # it is cleaned (the raw text is the largest thing in memory).
     specs = list(table_specs) if table_specs is not None else [spec] * len(tables)
-    parts = [
-        _canonical_table(
-            table_spec, table, table.release(), warnings, stacked=table_specs is not None
+    parts = []
+    ignored_parts = []  # (the text of ignored columns read for a report's labels: 序号)
+    for table_spec, table in zip(specs, tables, strict=True):
+        rows, ignored_texts = split_ignored(table_spec, table.release())
+        ignored_parts.append(ignored_texts)
+        parts.append(
+            _canonical_table(table_spec, table, rows, warnings, stacked=table_specs is not None)
         )
-        for table_spec, table in zip(specs, tables, strict=True)
-    ]
+    ignored = joined_ignored(ignored_parts, [p.num_rows for p in parts])
+    del ignored_parts
     if len(parts) > 1:
         parts = _common_types(parts)
     joined = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
@@ -241,8 +250,8 @@ def clean_source(
         blank_rows(spec, out, issues)
         header_rows(spec, specs, tables, out, file_of, issues)
     if spec.name == CUSTOMER_SOURCE and n:
-        totals_rows(spec, out, issues)
-        note_rows(spec, out, issues)
+        totals_rows(spec, out, issues, ignored)
+        note_rows(spec, out, issues, ignored)
     elif by_value and n:
         assert credit_ids is not None and spec.customer_key
         linked_totals_rows(kept_raw[spec.customer_key], credit_ids, spec.customer_key, issues)
@@ -294,7 +303,8 @@ def clean_source(
         else None
     )
     kept = out if alive.all() else out[alive].reset_index(drop=True)
-    rejected = int(issues.dropped.sum()) + len(bad_frame)
+    skipped = issues.skipped & issues.dropped
+    rejected = int((issues.dropped & ~skipped).sum()) + len(bad_frame)
     repaired = int((issues.repaired & alive).sum())
     return SourceResult(
         name=spec.name,
@@ -307,6 +317,7 @@ def clean_source(
         rows_rejected=rejected,
         rows_repaired=repaired,
         warnings=warnings,
+        rows_skipped=int(skipped.sum()),
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
         rejected_keys=rejected_keys,

@@ -25,6 +25,7 @@ from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import SourcesConfig, SourceSpec
 from custrisk.data.clean_columns import ARROW_TYPES
 from custrisk.data.exports import read_export
+from custrisk.data.report_rows import ignored_label_columns
 from custrisk.data.text import null_variants
 from custrisk.errors import DataError
 from custrisk.io.readers import PARQUET_SUFFIXES, RawTable
@@ -338,7 +339,8 @@ def read_options(spec: SourceSpec, cfg: SourcesConfig) -> dict[str, Any]:
     blanking = {c.name for c in spec.columns if c.on_invalid == "blank" and not c.required}
     return {
         "delimiter": spec.delimiter,
-        "columns": columns,
+        # (and the ignored 序号 of a customer table, for a report's 合计 in it)
+        "columns": {**columns, **ignored_label_columns(spec)},
         "multiline_columns": [
             name for name, canonical in columns.items() if spec.column(canonical).type == "string"
         ],

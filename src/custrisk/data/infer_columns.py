@@ -273,8 +273,8 @@ def classify(
 
 _AGE_HEADER = re.compile(r"(^|_)age($|_)|年龄|年纪|岁数", re.IGNORECASE)
 _NOT_NEGATIVE_HEADER = re.compile(
-    r"amount|income|salary|balance|limit|count|days|months|years"
-    r"|金额|收入|工资|薪|余额|额度|天数|笔数|次数|数量|期数|月数|年限|人数",
+    r"amount|income|salary|balance|limit|count|days|months|years|debt|liabilit|arrears"
+    r"|金额|收入|工资|薪|余额|额度|天数|笔数|次数|数量|期数|月数|年限|人数|负债|欠款|债务",
     re.IGNORECASE,
 )
 #: The ages a customer can have: a value outside is an entry error (200, -1, a birth year).

@@ -20,6 +20,10 @@ from custrisk.io.readers import RawTable
 
 DROPPED = "dropped"
 REPAIRED = "repaired"
+#: A report's own row (a blank row, its totals, a note under the table, its header
+#: repeated): taken out and listed as a dropped row is, but no bad data: not counted as
+#: rejected, so that a monthly check on such an export passes.
+SKIPPED = "skipped"
 #: The end of the message of a value blanked by ``on_invalid: blank`` (a repair that
 #: loses the value, unlike a trim or a normalised spelling)
 BLANKED = "replaced by blank (on_invalid: blank)"
@@ -81,6 +85,7 @@ class Issues:
         self.parts: list[tuple[np.ndarray, str, str, np.ndarray, str, str | np.ndarray]] = []
         self.dropped = np.zeros(n, dtype=bool)
         self.repaired = np.zeros(n, dtype=bool)
+        self.skipped = np.zeros(n, dtype=bool)  # (dropped too: taken out of the data)
 
     def add(
         self,
@@ -104,8 +109,10 @@ class Issues:
         if isinstance(message, str | None):
             message = message or RULE_TEXT[rule]
         self.parts.append((rows, column, rule, picked, action, message))
-        if action == DROPPED:
+        if action in (DROPPED, SKIPPED):
             self.dropped[rows] = True
+            if action == SKIPPED:
+                self.skipped[rows] = True
         else:
             self.repaired[rows] = True
 
@@ -140,11 +147,13 @@ class Issues:
         self.parts = parts
         self.dropped[rows] = False
         self.repaired[rows] = False
+        self.skipped[rows] = False
 
     def merge(self, other: Issues) -> None:
         self.parts.extend(other.parts)
         self.dropped |= other.dropped
         self.repaired |= other.repaired
+        self.skipped |= other.skipped
 
     def first_drop(self) -> tuple[np.ndarray, list[str]]:
         """The first rule that dropped each row, as the rejects list it first (an index
@@ -152,7 +161,7 @@ class Issues:
         first = np.full(len(self.dropped), -1, dtype=np.int32)
         rules: list[str] = []
         for rows, _column, rule, _values, action, _message in self.parts:
-            if action != DROPPED:
+            if action not in (DROPPED, SKIPPED):
                 continue
             unnamed = rows[first[rows] < 0]
             if unnamed.size:

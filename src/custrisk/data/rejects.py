@@ -87,8 +87,8 @@ def export_headers(rejects: pd.DataFrame, config: SourcesConfig) -> pd.Series:
     shown = []
     for source, column, file in distinct:
         spec = specs.get(source)
-        declared = spec is not None and column in spec.column_names
-        # (blank: a whole row, or a column the config does not declare)
+        declared = spec is not None and (column in spec.column_names or column in spec.left_out)
+        # (blank: a whole row, or a column the config neither declares nor ignores)
         shown.append(_header_of(spec, column, file) if declared else "")  # type: ignore[arg-type]
     headers = np.asarray(shown, dtype=object)[codes]
     return pd.Series(headers, index=rejects.index, dtype="str")
@@ -145,6 +145,8 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
                 values[rows] = column_masker(col)(text).to_numpy(dtype=object)
                 changed = True
         whole_row = in_source & ~np.isin(columns, spec.column_names)
+        # (a 合计 in an ignored 序号 is no name; a note there, 制表人：王会计, is masked)
+        whole_row &= ~((rules == "total_row") & np.isin(columns, sorted(spec.left_out)))
         for check in spec.checks:
             if check.left in pii or check.right in pii:
                 whole_row |= in_source & (rules == f"check:{check.name}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,63 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config.columns import TEXT_TYPES, header_key
-from custrisk.config.sources import SourceSpec
-from custrisk.data._arrays import as_numpy, text_array
-from custrisk.data.issues import DROPPED, Issues, Values
+from custrisk.config.sources import CUSTOMER_SOURCE, SourceSpec
+from custrisk.data._arrays import as_numpy, text_array, to_text
+from custrisk.data.infer_columns import row_number_header
+from custrisk.data.issues import SKIPPED, Issues, Values
 from custrisk.data.known_ids import KnownIds
 from custrisk.data.text import normalised_id, note_words, totals_words
 from custrisk.io.readers import RawTable
+
+
+def ignored_label_columns(spec: SourceSpec) -> dict[str, str]:
+    """``{header: header}`` of the customer table's ignored row numbers (``ignore:
+    [序号]``), read for a report's 合计 or 制表人 label there (its first column) beside a
+    blank id, and for nothing else. No other ignored column is read (民族 is left out not
+    to be read; free text may hold personal data)."""
+    if spec.name != CUSTOMER_SOURCE:
+        return {}
+    return {h: h for h in sorted(spec.left_out) if row_number_header(h)}
+
+
+#: ``{ignored header: its text in each row}``
+Ignored: TypeAlias = "dict[str, pa.Array]"
+
+
+def split_ignored(spec: SourceSpec, rows: pa.Table) -> tuple[pa.Table, Ignored]:
+    """The rows without the ignored columns read for their labels
+    (:func:`ignored_label_columns`), and those columns' text by header."""
+    wanted = ignored_label_columns(spec)
+    names = [n for n in rows.column_names if n in wanted and n not in spec.file_columns]
+    texts = {n: to_text(rows.column(n)).cast(pa.large_string()) for n in names}
+    return rows.drop_columns(names), texts
+
+
+def joined_ignored(parts: Sequence[Ignored], sizes: Sequence[int]) -> Ignored:
+    """The ignored columns' text of several tables as one (null where a table lacks one)."""
+    headers = sorted({h for part in parts for h in part})
+    return {
+        h: pa.concat_arrays(
+            [
+                part.get(h, pa.nulls(n, pa.large_string()))
+                for part, n in zip(parts, sizes, strict=True)
+            ]
+        )
+        for h in headers
+    }
+
+
+#: The rules a report's note alone in an ignored column was found by before: no value
+#: read (a blank id among them)
+_BLANK = frozenset({"missing_required", "blank_row"})
+
+
+def _blank_key(spec: SourceSpec, out: pd.DataFrame) -> np.ndarray:
+    """The rows without an id (every row, in a table whose ids are line numbers)."""
+    assert spec.key is not None
+    if spec.key == spec.row_number:
+        return np.ones(len(out), dtype=bool)
+    return np.asarray(out[spec.key].isna().to_numpy(), dtype=bool)
 
 
 def header_rows(
@@ -55,7 +107,7 @@ def header_rows(
                 found |= (file_of == i) & as_numpy(pc.is_in(values, pa.array(sorted(heads))))
     if found.any():
         issues.instead(found)
-        issues.add(found, names[0], "header_row", out[names[0]], DROPPED)
+        issues.add(found, names[0], "header_row", out[names[0]], SKIPPED)
 
 
 def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
@@ -79,7 +131,7 @@ def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     if found.any():
         issues.instead(found)
         # (a rule of the whole row, as duplicate_row: no column, and no value to show)
-        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), DROPPED)
+        issues.add(found, "", "blank_row", lambda rows: np.full(len(rows), "", object), SKIPPED)
 
 
 def _label_columns(spec: SourceSpec) -> list[str]:
@@ -101,11 +153,14 @@ def _labelled(values: pd.Series, words: Callable[[pa.Array], np.ndarray]) -> np.
     return words(pa.array(values.array))
 
 
-def totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+def totals_rows(
+    spec: SourceSpec, out: pd.DataFrame, issues: Issues, ignored: Ignored | None = None
+) -> None:
     """Reject the totals rows of a spreadsheet report (合计, 小计, Total) in the customer
     table: a row that sums the others is no customer to score. The label is looked for
-    in the id column, or in every text column when the file has no id (line numbers).
-    A totals row is listed once, as such, not also for the blank fields it has."""
+    in the id column, or in every text column when the file has no id (line numbers),
+    and in an ignored column (序号: ``ignored``, from :func:`split_ignored`) beside a
+    blank id. A totals row is listed once, as such, not also for the blank fields it has."""
     if spec.key is None:
         return
     names = _label_columns(spec)
@@ -118,24 +173,41 @@ def totals_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
         found &= unfound
         if found.any():
             issues.instead(found)
-            issues.add(found, name, "total_row", values, DROPPED)
+            issues.add(found, name, "total_row", values, SKIPPED)
+            unfound &= ~found
+    for header, text in (ignored or {}).items():
+        found = totals_words(text) & unfound & _blank_key(spec, out)
+        if found.any():
+            issues.instead(found)
+            issues.add(found, header, "total_row", text, SKIPPED)
             unfound &= ~found
 
 
-def note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
+def note_rows(
+    spec: SourceSpec, out: pd.DataFrame, issues: Issues, ignored: Ignored | None = None
+) -> None:
     """Reject the notes of a spreadsheet report in the customer table (制表人：张三, 备注：...,
     数据来源：核心系统 under the table): a row whose only value is such a note, in the id
     column or, in a table without ids, in any text column. It was scored as a customer
-    with every feature blank, the note as its id. Listed once, as ``note_row``."""
+    with every feature blank, the note as its id. Listed once, as ``note_row``. A note in
+    an ignored column (序号) is one when every column read is blank."""
     if spec.key is None:
         return
+    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
+    for header, text in (ignored or {}).items():
+        found = note_words(text) & _blank_key(spec, out) & ~issues.flagged(len(out), but=_BLANK)
+        rows = np.flatnonzero(found)
+        given = out.iloc[rows][others].notna().sum(axis=1).to_numpy()
+        found[rows[given > 0]] = False  # (the note alone in its row)
+        if found.any():
+            issues.instead(found)
+            issues.add(found, header, "note_row", text, SKIPPED)
     names = _label_columns(spec)
     found = np.zeros(len(out), dtype=bool)
     for name in names:
         found |= _labelled(out[name], note_words)
     if not found.any():
         return
-    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
     rows = np.flatnonzero(found)
     given = out.iloc[rows][others].notna().sum(axis=1).to_numpy()
     found[:] = False
@@ -143,7 +215,7 @@ def note_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     if found.any():
         issues.instead(found)
         label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
-        issues.add(found, label, "note_row", out[label], DROPPED)
+        issues.add(found, label, "note_row", out[label], SKIPPED)
 
 
 def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:
@@ -166,4 +238,4 @@ def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issu
             indices = pc.fill_null(shown.indices, -1).to_numpy(zero_copy_only=False)
         found = np.isin(indices, np.flatnonzero(labels) + start)
         issues.instead(found)
-        issues.add(found, column, rule, shown, DROPPED)
+        issues.add(found, column, rule, shown, SKIPPED)

@@ -17,7 +17,7 @@ import pandas as pd
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
-from custrisk.data.issues import DROPPED
+from custrisk.data.issues import DROPPED, SKIPPED
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
 from custrisk.errors import DataError
 
@@ -26,7 +26,7 @@ REPORT_FILE = "validation_report.json"
 
 @dataclass(frozen=True)
 class SourceReport:
-    """Counts for one source: rows in = rows kept + rows rejected."""
+    """Counts for one source: rows in = rows kept + rows rejected + rows skipped."""
 
     name: str
     files: tuple[str, ...]
@@ -39,6 +39,9 @@ class SourceReport:
     warnings: tuple[str, ...] = ()
     #: Of the customer table: the customers none of whose rows was kept (not scored)
     customers_rejected: int = 0
+    #: The report's own rows taken out (blank rows, totals, notes, its header repeated):
+    #: listed in the rejects as ``skipped``, no bad data
+    rows_skipped: int = 0
 
     @property
     def shown_files(self) -> str:
@@ -69,6 +72,10 @@ class ValidationReport:
         return sum(s.rows_repaired for s in self.sources.values())
 
     @property
+    def rows_skipped(self) -> int:
+        return sum(s.rows_skipped for s in self.sources.values())
+
+    @property
     def customers_rejected(self) -> int:
         """Customers in the customer table none of whose rows was kept: they are not
         scored, and their rows in other sources are rejected (``customer_rejected``)."""
@@ -88,7 +95,8 @@ class ValidationReport:
 
     @property
     def status(self) -> str:
-        """``rejected`` when any row was dropped, else ``repaired`` or ``clean``."""
+        """``rejected`` when any row was dropped, else ``repaired`` or ``clean`` (a report's
+        own rows skipped are no fault of the data)."""
         if self.rows_rejected:
             return "rejected"
         return "repaired" if self.rows_repaired else "clean"
@@ -104,7 +112,10 @@ class ValidationReport:
         if source.rows_in == 0:
             said = f"{files} has no rows"
         else:
-            rules = ", ".join(f"{rule} {n:,}" for rule, n in source.dropped_by_rule.items())
+            taken = {
+                rule: a.get(DROPPED, 0) + a.get(SKIPPED, 0) for rule, a in source.rules.items()
+            }
+            rules = ", ".join(f"{rule} {n:,}" for rule, n in taken.items() if n)
             n = source.rows_in
             every = "its one row was" if n == 1 else f"all {n:,} rows were"
             said = f"{files}: {every} rejected while cleaning ({rules})"
@@ -114,12 +125,16 @@ class ValidationReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        # (rows_skipped only when some were: the report of an export without a report's
+        # own rows is as it was)
+        skipped = {"rows_skipped": self.rows_skipped} if self.rows_skipped else {}
         return {
             "status": self.status,
             "data_dir": self.data_dir,
             "config": self.config,
             "rows_rejected": self.rows_rejected,
             "rows_repaired": self.rows_repaired,
+            **skipped,
             "customers_rejected": self.customers_rejected,
             "absent_sources": list(self.absent),
             "sources": {
@@ -130,6 +145,7 @@ class ValidationReport:
                     "rows_kept": s.rows_kept,
                     "rows_rejected": s.rows_rejected,
                     "rows_repaired": s.rows_repaired,
+                    **({"rows_skipped": s.rows_skipped} if s.rows_skipped else {}),
                     "rules": {rule: dict(actions) for rule, actions in s.rules.items()},
                     "warnings": list(s.warnings),
                 }
@@ -362,6 +378,7 @@ def source_report(result: SourceResult, spec: SourceSpec | None = None) -> Sourc
         rows_kept=result.rows_kept,
         rows_rejected=result.rows_rejected,
         rows_repaired=result.rows_repaired,
+        rows_skipped=result.rows_skipped,
         rules={k: dict(sorted(v.items())) for k, v in sorted(rules.items())},
         warnings=(*result.warnings, *unreadable_columns(result.issues, result.rows_in, spec)),
         customers_rejected=len(result.rejected_keys) if result.rejected_keys is not None else 0,

@@ -153,6 +153,7 @@ class Cleaned:
     rows_rejected: int
     rows_repaired: int
     warnings: list[str]
+    rows_skipped: int = 0
     #: The orphan check's counts and first ids, each first row as its partition and
     #: row in it (:func:`_in_file_order`).
     orphans: Orphans | None = None
@@ -218,6 +219,7 @@ def clean_bucket(
         rows_rejected=result.rows_rejected,
         rows_repaired=result.rows_repaired,
         warnings=result.warnings,
+        rows_skipped=result.rows_skipped,
         orphans=orphans,
         rejected_keys=result.rejected_keys,
     )

@@ -19,7 +19,7 @@ Every rule across rows gets the whole source's answer:
   customer ids against every kept credit id; a bucket of a source keyed by the
   customer against its own bucket's credit ids (the same hash puts a customer's credit
   row in the same bucket).
-- **Counts, rules, warnings, files**: rows in = kept + rejected, summed over buckets;
+- **Counts, rules, warnings, files**: rows in = kept + rejected + skipped, summed over buckets;
   the rejects of every bucket sorted by file and line, as the pandas engine sorts them.
 
 Then the kept rows of a source not keyed by customer are regrouped by the bucket of
@@ -534,6 +534,7 @@ def _merged(name: str, summaries: list[Cleaned]) -> SourceResult:
         rows_rejected=sum(s.rows_rejected for s in summaries),
         rows_repaired=sum(s.rows_repaired for s in summaries),
         warnings=list(first.warnings),
+        rows_skipped=sum(s.rows_skipped for s in summaries),
         orphans=(
             Orphans.merged([s.orphans for s in summaries if s.orphans is not None])
             if first.orphans is not None

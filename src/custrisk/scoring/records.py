@@ -33,7 +33,7 @@ import pyarrow as pa
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
 from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
-from custrisk.data.issues import DROPPED, RULE_TEXT
+from custrisk.data.issues import DROPPED, RULE_TEXT, SKIPPED
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.fitted import ScorecardPredictions
 from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
@@ -613,7 +613,7 @@ class RecordScorer:
                 entry["problem"] = _as_records(message)
             if column in header and column not in pii and isinstance(row.value, str):
                 entry["value"] = row.value  # a field's own value, never a whole row
-            if row.action == DROPPED:
+            if row.action in (DROPPED, SKIPPED):  # (a blank record is no decision either)
                 problems.append(entry)
             elif 0 <= index < n:
                 repaired[index].append(entry)

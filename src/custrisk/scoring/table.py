@@ -111,6 +111,10 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         source["row_number"] = ID_NAME
     if rename:
         source["rename"] = rename
+    # (no warning every month about the columns the layout leaves out on purpose)
+    ignored = [c.header for c in schema.columns if c.role == "ignored"]
+    if ignored:
+        source["ignore"] = ignored
     source["columns"] = columns
     sources = {
         "version": 1,
@@ -286,7 +290,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
         file=glob.escape(path.name),
         sheet=sheet or layout_sheet(path, spec.sheet, spec.headers),
         outcome_columns=outcomes,
-        left_out=ignored,
+        left_out=spec.left_out | ignored,
     )
     return path.parent, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})

@@ -267,7 +267,7 @@ def test_a_reports_own_rows_are_skipped_and_do_not_fail_validate(
     data = make_workspace({"credit.csv": "\n".join([*rows, credit_row("")]) + "\n"})
     result = CliRunner().invoke(app, ["validate", str(data), "--out", str(tmp_path / "w")])
     assert result.exit_code == 1
-    assert "1 rows were rejected (credit 1)" in " ".join(result.output.split())
+    assert "1 row was rejected (credit 1)" in " ".join(result.output.split())
 
 
 def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path: Path) -> None:

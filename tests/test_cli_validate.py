@@ -41,10 +41,10 @@ BAD_CASES = {
     "blank_header_line": (2, r"credit\.csv:1: the first line is empty: no header row"),
     "extra_fields": (
         1,
-        r"1 rows were rejected \(credit 1\); 1 customer of credit\.csv is not scored: its rows "
+        r"1 row was rejected \(credit 1\); 1 customer of credit\.csv is not scored: its rows "
         r"were rejected; see .*rejects\.csv",
     ),
-    "duplicate_ids": (1, r"1 rows were rejected \(credit 1\)"),
+    "duplicate_ids": (1, r"1 row was rejected \(credit 1\)"),
 }
 
 

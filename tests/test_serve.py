@@ -4,6 +4,7 @@ reload happens under load."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import datetime as dt
 import hashlib
@@ -1027,3 +1028,105 @@ def test_a_refused_duplicate_does_not_claim_a_record_was_kept(serve_world: dict[
     )
     assert response.status_code == 422  # neither is scored: the request is refused whole
     assert "kept" not in response.text and "row" not in response.text
+
+
+# Idempotency-Key, schema, readiness, metrics ----------------------------------------
+
+IDEM_RECORD = {"年龄": 41, "地区": "华北", "月收入": 9000, "负债收入比": 0.4}
+
+
+def _score(
+    serve_world: dict[str, Any], body: Any, key: str | bytes | None, token: str = "crm"
+) -> Any:
+    headers: dict[str, Any] = _auth(serve_world["tokens"][token])
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return httpx.post(f"{serve_world['base']}/v1/score", json=body, headers=headers, timeout=30)
+
+
+def _stored_for(serve_world: dict[str, Any], customer: str) -> list[dict[str, Any]]:
+    store = DecisionStore(serve_world["db"])
+    try:
+        return [d for d in store.list_decisions(limit=10_000) if d["customer_id"] == customer]
+    finally:
+        store.close()
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_stored_decision(
+    serve_world: dict[str, Any],
+) -> None:
+    key = secrets.token_hex(8)
+    body = {"客户编号": "IDEM0001", **IDEM_RECORD}
+    first = _score(serve_world, body, key)
+    assert first.status_code == 200 and "idempotent-replayed" not in first.headers
+    _wait_stored(serve_world, first.json()["decision_id"])
+    # the CRM timed out and sends it again (its JSON may order the keys otherwise)
+    again = _score(serve_world, dict(reversed(list(body.items()))), key)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert [d["decision_id"] for d in _stored_for(serve_world, "IDEM0001")] == [
+        first.json()["decision_id"]
+    ]
+    # the same key with another body is refused, saying why; nothing is scored
+    other = _score(serve_world, {**body, "年龄": 42}, key)
+    assert other.status_code == 422 and "different body" in other.json()["error"]
+    # keys are the caller's: another token's same key is a request of its own
+    theirs = _score(serve_world, body, key, token="load0")
+    assert theirs.status_code == 200 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["decision_id"] != first.json()["decision_id"]
+    # a batch is replayed whole
+    batch = {
+        "records": [
+            {"客户编号": "IDEM0002", **IDEM_RECORD},
+            {"客户编号": "IDEM0003", **IDEM_RECORD},
+        ]
+    }
+    key2 = secrets.token_hex(8)
+    ids = [d["decision_id"] for d in _score(serve_world, batch, key2).json()["decisions"]]
+    replay = _score(serve_world, batch, key2)
+    assert [d["decision_id"] for d in replay.json()["decisions"]] == ids
+    assert replay.headers["idempotent-replayed"] == "true"
+
+
+def test_a_refused_keyed_request_may_be_corrected_under_the_same_key(
+    serve_world: dict[str, Any],
+) -> None:
+    key = secrets.token_hex(8)
+    bad = _score(serve_world, {"客户编号": "IDEM0010", "年龄x": 41}, key)
+    assert bad.status_code == 422 and "unknown field" in bad.json()["error"]
+    fixed = _score(serve_world, {"客户编号": "IDEM0010", **IDEM_RECORD}, key)
+    assert fixed.status_code == 200 and "idempotent-replayed" not in fixed.headers
+    for wrong in ("", "x" * 256, "a key", "clé".encode()):
+        answer = _score(serve_world, IDEM_RECORD, wrong)
+        assert answer.status_code == 400 and "Idempotency-Key" in answer.json()["error"]
+
+
+def test_concurrent_requests_with_one_key_store_one_decision(serve_world: dict[str, Any]) -> None:
+    key = secrets.token_hex(8)
+    body = {"客户编号": "IDEM0020", **IDEM_RECORD}
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: _score(serve_world, body, key), range(6)))
+    assert {a.status_code for a in answers} <= {200, 409}
+    ids = {a.json()["decision_id"] for a in answers if a.status_code == 200}
+    assert len(ids) == 1
+    for busy in (a for a in answers if a.status_code == 409):
+        assert busy.headers["retry-after"] == "1" and "still being answered" in busy.json()["error"]
+    _wait_stored(serve_world, ids.pop())
+    assert len(_stored_for(serve_world, "IDEM0020")) == 1
+
+
+def test_a_second_claim_of_a_key_waits_for_the_first_answer(tmp_path: Path) -> None:
+    store = DecisionStore(tmp_path / "d.db")
+    try:
+        assert store.claim_idempotency("t1", "k", "print") == ("claimed", None)
+        assert store.claim_idempotency("t1", "k", "print") == ("busy", None)
+        assert store.claim_idempotency("t1", "k", "other") == ("mismatch", None)
+        assert store.claim_idempotency("t2", "k", "other") == ("claimed", None)
+        # a claim whose worker died is taken over after a while
+        assert store.claim_idempotency("t1", "k", "print", stale_after=0) == ("claimed", None)
+        assert store.complete_idempotency("t1", "k", {"decision_id": "d1"}, [])
+        assert store.claim_idempotency("t1", "k", "print") == ("replay", {"decision_id": "d1"})
+        # kept for a day, then forgotten
+        assert store.claim_idempotency("t1", "k", "print", keep=0) == ("claimed", None)
+    finally:
+        store.close()

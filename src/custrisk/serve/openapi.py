@@ -93,6 +93,16 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                 "post": {
                     "summary": "Score one customer (a record) or a batch ({records: [...]})",
                     "security": secured,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "a retry with the same key and body gets the "
+                            "stored decision(s), with Idempotent-Replayed: true",
+                        }
+                    ],
                     "requestBody": {
                         "content": {
                             JSON_TYPE: {
@@ -123,6 +133,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                             },
                         },
                         **answers,
+                        "409": {"description": "the same Idempotency-Key is being answered"},
                     },
                 }
             },

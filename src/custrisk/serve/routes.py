@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -47,8 +49,28 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: The request header that makes a score request safe to retry (Stripe's convention and
+#: the IETF draft "The Idempotency-Key HTTP Header Field").
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: The answer header of a stored answer given again.
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
 async def score_route(state: ServiceState, request: Request, call: Call) -> Response:
+    key = _idempotency_key(request)
     data = parse_json_body(await _body(state, request))
+    if key is not None:
+        return await _score_once(state, data, call, key)
+    records, single = _records(state, data, call)
+    assert state.batcher is not None
+    results = await state.batcher.submit(list(records), call.caller)
+    call.decisions = [r["decision_id"] for r in results]
+    return JSONResponse(results[0] if single else {"decisions": results})
+
+
+def _records(state: ServiceState, data: Any, call: Call) -> tuple[list[Any], bool]:
+    """The request's records and whether it sent one (not a batch); 422 or 413 if the
+    body is not records or too many."""
     if isinstance(data, Mapping) and "records" in data:
         records = data["records"]
         single = False
@@ -70,10 +92,82 @@ async def score_route(state: ServiceState, request: Request, call: Call) -> Resp
     problems = state.scorer.check(records) if state.scorer is not None else []
     if problems:  # the shape of this request's records, before it waits for a batch
         raise Problem(422, RecordError(problems).one_line(), details=problems)
-    assert state.batcher is not None
-    results = await state.batcher.submit(list(records), call.caller)
+    return list(records), single
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (a structured-field string's quotes taken off),
+    or a 400 when it is empty, too long or not visible ASCII."""
+    given = request.headers.get(IDEMPOTENCY_HEADER)
+    if given is None:
+        return None
+    key = given.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or len(key) > 255 or not all(" " < c < "\x7f" for c in key):
+        raise Problem(
+            400,
+            f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters (a UUID, say); "
+            f"got {len(key)} character(s)" + ("" if key.isascii() else " with some outside ASCII"),
+        )
+    return key
+
+
+async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> Response:
+    """A score request with an ``Idempotency-Key``: the first is scored, and its decisions
+    and answer stored in one transaction; the same key with the same body (a retry)
+    gets that answer again, marked ``Idempotent-Replayed: true``; with another body, a
+    422; while the first is still being answered, a 409."""
+    loop = asyncio.get_running_loop()
+    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    printed = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    outcome, earlier = await loop.run_in_executor(
+        None, state.store.claim_idempotency, call.caller, key, printed
+    )
+    if outcome == "replay":
+        assert earlier is not None
+        answers = earlier.get("decisions", [earlier])
+        call.records = len(answers)
+        call.decisions = [a.get("decision_id") for a in answers]
+        call.note = "idempotent replay"
+        return JSONResponse(earlier, headers={REPLAYED_HEADER: "true"})
+    if outcome == "mismatch":
+        raise Problem(
+            422,
+            f"{IDEMPOTENCY_HEADER} {key!r} was used with a different body: send the same "
+            "body to get its decision(s) again, or a new key for a new request",
+        )
+    if outcome == "busy":
+        raise Problem(
+            409,
+            f"the request with {IDEMPOTENCY_HEADER} {key!r} is still being answered; "
+            "retry in a moment",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        records, single = _records(state, data, call)
+        results = await loop.run_in_executor(
+            None,
+            functools.partial(
+                decide, state, records, caller=call.caller, channel="api", store=False
+            ),
+        )
+        stored = [r.pop("_stored") for r in results]
+        answer = results[0] if single else {"decisions": results}
+        done = await loop.run_in_executor(
+            None, state.store.complete_idempotency, call.caller, key, answer, stored
+        )
+    except BaseException:  # refused or failed: the key may be sent again
+        await loop.run_in_executor(None, state.store.release_idempotency, call.caller, key)
+        raise
+    if not done:  # the claim went stale and another request answered meanwhile
+        raise Problem(
+            409, f"the request with {IDEMPOTENCY_HEADER} {key!r} was answered by another call"
+        )
     call.decisions = [r["decision_id"] for r in results]
-    return JSONResponse(results[0] if single else {"decisions": results})
+    assert state.scorer is not None
+    notify_high_risk(state, state.scorer, results)
+    return JSONResponse(answer)
 
 
 async def model_route(state: ServiceState, request: Request, call: Call) -> Response:

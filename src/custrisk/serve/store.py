@@ -41,6 +41,9 @@ _TOKEN_PREFIX = "crk_"
 #: A 简道云 delivery claimed this long ago and still unanswered (its worker died) may be
 #: claimed again.
 CLAIM_STALE_SECONDS = 60.0
+#: How long an ``Idempotency-Key`` is remembered (a retry comes within minutes; Stripe
+#: keeps keys 24 hours).
+IDEMPOTENCY_KEEP_SECONDS = 24 * 3600.0
 
 metadata = sa.MetaData()
 decisions_table = sa.Table(
@@ -76,6 +79,20 @@ push_signatures_table = sa.Table(
     sa.Column("signature", sa.String(64), primary_key=True),
     sa.Column("deliver_id", sa.String(120), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
+)
+#: ``POST /v1/score`` requests sent with an ``Idempotency-Key``: per caller (token id) and
+#: key, the request's fingerprint and, once answered, the answer and its decision ids
+#: (stored in the transaction that stores the decisions). A row without an answer is a
+#: request in flight. Rows older than :data:`IDEMPOTENCY_KEEP_SECONDS` are pruned.
+idempotency_table = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller", sa.String(80), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_fingerprint", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False, index=True),
+    sa.Column("decision_ids", sa.Text, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
 )
 tokens_table = sa.Table(
     "tokens",
@@ -365,6 +382,104 @@ class DecisionStore:
             except IntegrityError:
                 return False
         return True
+
+    # idempotency keys ------------------------------------------------------------------
+
+    def claim_idempotency(
+        self,
+        caller: str,
+        key: str,
+        request_fingerprint: str,
+        *,
+        stale_after: float = CLAIM_STALE_SECONDS,
+        keep: float = IDEMPOTENCY_KEEP_SECONDS,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Claim ``key`` for a request: ``("claimed", None)`` for the one caller (of any
+        worker process) whose row went in; ``("replay", answer)`` when the same request
+        was answered already; ``("mismatch", None)`` when the key was used with another
+        request; ``("busy", None)`` while the first request is still being answered.
+        A claim left unanswered for ``stale_after`` seconds (its worker died) is taken
+        over; keys older than ``keep`` seconds are forgotten."""
+        now = dt.datetime.now(dt.UTC)
+        cutoff = (now - dt.timedelta(seconds=keep)).isoformat(timespec="milliseconds")
+        stale = (now - dt.timedelta(seconds=stale_after)).isoformat(timespec="milliseconds")
+        t = idempotency_table
+        mine = (t.c.caller == caller) & (t.c.key == key)
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(t.delete().where(t.c.created_at < cutoff))
+                    conn.execute(
+                        t.insert(),
+                        {
+                            "caller": caller,
+                            "key": key,
+                            "request_fingerprint": request_fingerprint,
+                            "created_at": now_text(),
+                            "decision_ids": "",
+                            "response": "",
+                        },
+                    )
+                return "claimed", None
+            except IntegrityError:
+                pass
+            with self.engine.begin() as conn:
+                row = conn.execute(sa.select(t).where(mine)).mappings().first()
+                if row is None:  # answered and pruned meanwhile: a new request
+                    return self.claim_idempotency(
+                        caller, key, request_fingerprint, stale_after=stale_after, keep=keep
+                    )
+                if row["request_fingerprint"] != request_fingerprint:
+                    return "mismatch", None
+                if row["response"]:
+                    return "replay", json.loads(row["response"])
+                taken = conn.execute(
+                    t.update()
+                    .where(mine)
+                    .where(t.c.response == "")
+                    .where(t.c.created_at <= stale)
+                    .values(created_at=now_text())
+                )
+            return ("claimed", None) if taken.rowcount else ("busy", None)
+
+    def complete_idempotency(
+        self,
+        caller: str,
+        key: str,
+        response: Mapping[str, Any],
+        decisions: Sequence[Mapping[str, Any]],
+    ) -> bool:
+        """Store a keyed request's decisions and its answer in one transaction; ``False``
+        (nothing stored) when the claim is no longer this request's."""
+        t = idempotency_table
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                t.update()
+                .where(t.c.caller == caller)
+                .where(t.c.key == key)
+                .where(t.c.response == "")
+                .values(
+                    response=json.dumps(response, ensure_ascii=False),
+                    decision_ids=" ".join(str(d["decision_id"]) for d in decisions),
+                )
+            )
+            if done.rowcount != 1:
+                return False
+            if decisions:
+                conn.execute(decisions_table.insert(), [_decision_row(r) for r in decisions])
+        return True
+
+    def release_idempotency(self, caller: str, key: str) -> None:
+        """Drop an unanswered claim (the request was refused or failed): the key may be
+        sent again, with this body or a corrected one."""
+        t = idempotency_table
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                t.delete()
+                .where(t.c.caller == caller)
+                .where(t.c.key == key)
+                .where(t.c.response == "")
+            )
 
     # tokens --------------------------------------------------------------------------
 

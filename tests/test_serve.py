@@ -1123,10 +1123,49 @@ def test_a_second_claim_of_a_key_waits_for_the_first_answer(tmp_path: Path) -> N
         assert store.claim_idempotency("t1", "k", "other") == ("mismatch", None)
         assert store.claim_idempotency("t2", "k", "other") == ("claimed", None)
         # a claim whose worker died is taken over after a while
-        assert store.claim_idempotency("t1", "k", "print", stale_after=0) == ("claimed", None)
+        assert store.claim_idempotency("t1", "k", "print", stale_after=-1) == ("claimed", None)
         assert store.complete_idempotency("t1", "k", {"decision_id": "d1"}, [])
         assert store.claim_idempotency("t1", "k", "print") == ("replay", {"decision_id": "d1"})
         # kept for a day, then forgotten
-        assert store.claim_idempotency("t1", "k", "print", keep=0) == ("claimed", None)
+        assert store.claim_idempotency("t1", "k", "print", keep=-1) == ("claimed", None)
     finally:
         store.close()
+
+
+def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
+    serve_world: dict[str, Any],
+) -> None:
+    base, token = serve_world["base"], serve_world["tokens"]["crm"]
+    fields = {
+        f["field"]: f for f in httpx.get(f"{base}/v1/model", headers=_auth(token)).json()["fields"]
+    }
+    assert fields["客户编号"]["required"] is False  # a record without one is scored
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert (
+        "optional"
+        in spec["components"]["schemas"]["Record"]["properties"]["客户编号"]["description"]
+    )
+    batch = {
+        "records": [
+            {"客户编号": " crm-7", **IDEM_RECORD},
+            {"客户编号": "CRM8", **IDEM_RECORD},
+            IDEM_RECORD,
+        ]
+    }
+    answers = _score(serve_world, batch, None).json()["decisions"]
+    # an id the service normalises is answered as sent too, for the CRM to match it back
+    assert answers[0]["customer_id"] == "CRM-7" and answers[0]["record_id"] == " crm-7"
+    assert answers[1]["customer_id"] == "CRM8" and "record_id" not in answers[1]
+    # without an id, the customer id is the decision id in upper case; both find it
+    bare = answers[2]
+    assert bare["customer_id"] == bare["decision_id"].upper() and "record_id" not in bare
+    _wait_stored(serve_world, bare["decision_id"])
+    shown = _cli(
+        "decisions",
+        "show",
+        bare["customer_id"],
+        "--db",
+        str(serve_world["db"]),
+        cwd=serve_world["root"],
+    )
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["decision_id"] == bare["decision_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated
 
 import typer
@@ -73,6 +74,9 @@ def show(
     from custrisk.serve.store import DecisionStore
 
     store = DecisionStore(db, create=False)
+    decision_id = decision_id.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]+", decision_id):  # ids are lower-case hex; a record's
+        decision_id = decision_id.lower()  # customer id, when it sent none, is upper case
     row = store.get_decision(decision_id)
     if row is None and len(decision_id) >= 8:
         row = store.get_decision_by_prefix(decision_id)

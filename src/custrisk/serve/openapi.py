@@ -43,6 +43,13 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                 else ""
             )
             + (", personal data (stored masked)" if f.pii else "")
+            + (
+                ", optional: a record without one gets its decision id (in upper case) as "
+                "customer id; one sent is normalised (trimmed, upper case) and answered "
+                "as sent under record_id"
+                if f.role == "id"
+                else ""
+            )
             + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
             + (f", a number, with or without its unit (35 or '35{f.unit}')" if f.unit else "")
         )
@@ -53,6 +60,10 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
         "properties": {
             "decision_id": {"type": "string"},
             "customer_id": {"type": "string"},
+            "record_id": {
+                "type": "string",
+                "description": "the id as the request sent it, when normalising changed it",
+            },
             "pd": {"type": "number"},
             "score": {"type": "integer"},
             "grade": {"type": "string"},

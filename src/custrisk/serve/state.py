@@ -240,12 +240,16 @@ def decide(
         raise Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()
     pii = {f.header for f in scorer.fields if f.pii} | {f.name for f in scorer.fields if f.pii}
+    id_keys = [k for f in scorer.fields if f.role == "id" for k in (f.header, f.name)]
     stored = []
     answers = []
     for i, (decision, record) in enumerate(zip(batch.decisions, records, strict=True)):
         answer = {"decision_id": decision_ids[i], **decision, "as_of": batch.as_of.isoformat()}
         if batch.repaired and batch.repaired[i]:
             answer["repaired"] = batch.repaired[i]
+        sent = next((record[k] for k in id_keys if record.get(k) not in (None, "")), None)
+        if sent is not None and str(sent) != answer.get("customer_id"):
+            answer["record_id"] = str(sent)  # as the caller has it, to match the answer back
         answers.append(answer)
         stored.append(
             {

@@ -1169,3 +1169,44 @@ def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
         cwd=serve_world["root"],
     )
     assert shown.exit_code == 0 and json.loads(shown.stdout)["decision_id"] == bare["decision_id"]
+
+
+@pytest.fixture
+def in_process(serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service in this process (Starlette's test client) on a store of its own."""
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette would have httpx2; httpx does the same here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    settings = ServeSettings(
+        model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_readiness_says_when_decisions_cannot_be_stored(
+    in_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import custrisk.serve.store as store_module
+
+    assert in_process.get("/readyz").json()["status"] == "ready"
+    store = in_process.app.state.service.store
+    with store.engine.connect() as conn:  # the store's one connection turns read-only
+        conn.exec_driver_sql("PRAGMA query_only=1")
+    answer = in_process.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["status"] == "not ready"
+    assert "cannot be written" in answer.json()["reason"] and "readonly" in answer.json()["reason"]
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA query_only=0")
+    assert in_process.get("/readyz").status_code == 200
+    full = store_module.shutil.disk_usage(".")._replace(free=2**20)
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
+    answer = in_process.get("/readyz")
+    assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]

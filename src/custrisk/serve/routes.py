@@ -338,6 +338,11 @@ async def readyz_route(state: ServiceState, request: Request, call: Call) -> Res
         ready["workers"] = [
             {k: v for k, v in seat.items() if k != "started"} for seat in state.seat.board.seats()
         ]
+    # a decision that cannot be stored is a decision the CRM would get and nobody keep
+    why = state.writer.failing if state.writer is not None else None
+    why = why or await asyncio.get_running_loop().run_in_executor(None, state.store.unwritable)
+    if why is not None:
+        return JSONResponse({**ready, "status": "not ready", "reason": why}, status_code=503)
     return JSONResponse(ready)
 
 

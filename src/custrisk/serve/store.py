@@ -18,6 +18,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ CLAIM_STALE_SECONDS = 60.0
 #: How long an ``Idempotency-Key`` is remembered (a retry comes within minutes; Stripe
 #: keeps keys 24 hours).
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600.0
+#: Below this much free space on a SQLite store's disk the service is not ready.
+MIN_FREE_BYTES = 16 * 2**20
 
 metadata = sa.MetaData()
 decisions_table = sa.Table(
@@ -93,6 +96,13 @@ idempotency_table = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False, index=True),
     sa.Column("decision_ids", sa.Text, nullable=False),
     sa.Column("response", sa.Text, nullable=False),
+)
+#: One row, written by each readiness check (``GET /readyz``): the store takes a write.
+probe_table = sa.Table(
+    "readiness_probe",
+    metadata,
+    sa.Column("probe", sa.Integer, primary_key=True),
+    sa.Column("checked_at", sa.String(32), nullable=False),
 )
 tokens_table = sa.Table(
     "tokens",
@@ -196,6 +206,34 @@ class DecisionStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def unwritable(self) -> str | None:
+        """``None`` when a decision can be stored now, else why not (one line): a write
+        to the store fails (a read-only folder or file system, a full disk, a database
+        that is down) or a SQLite store's disk has under :data:`MIN_FREE_BYTES` free."""
+        if self.url.startswith("sqlite:///"):
+            folder = Path(self.url.removeprefix("sqlite:///")).absolute().parent
+            try:
+                free = shutil.disk_usage(folder).free
+            except OSError as exc:
+                return f"the decisions store's folder {folder} cannot be read: {exc.strerror}"
+            if free < MIN_FREE_BYTES:
+                return (
+                    f"the disk of the decisions store ({folder}) has {free / 2**20:.1f} MiB "
+                    f"free, under {MIN_FREE_BYTES // 2**20} MiB: free some space"
+                )
+        try:
+            with self._lock, self.engine.begin() as conn:
+                conn.execute(probe_table.delete())
+                conn.execute(probe_table.insert(), {"probe": 1, "checked_at": now_text()})
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)  # the driver's words, without the SQL
+            text = str(orig if orig is not None else exc)
+            return (
+                "the decisions store cannot be written: "
+                f"{_without_password(text.splitlines()[0] if text else type(exc).__name__)}"
+            )
+        return None
 
     # decisions -----------------------------------------------------------------------
 
@@ -559,6 +597,8 @@ class BackgroundWriter:
         self._thread = threading.Thread(target=self._run, name="custrisk-writer", daemon=True)
         self._closed = False
         self.written = 0
+        #: why the last write of decisions failed, while some wait to be stored
+        self.failing: str | None = None
         self._thread.start()
 
     def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -600,7 +640,12 @@ class BackgroundWriter:
                     self.store.add_decisions(pending)
                     self.written += len(pending)
                     pending = []
+                    self.failing = None
                 except SQLAlchemyError as exc:
+                    self.failing = (
+                        f"{len(pending)} decision(s) wait to be stored: "
+                        f"{_without_password(str(exc).splitlines()[0])}"
+                    )
                     log.error(
                         "cannot store %d decision(s) (will retry): %s",
                         len(pending),

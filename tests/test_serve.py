@@ -910,7 +910,7 @@ def test_the_access_log_notes_where_records_failed_never_their_values(
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "said"),
-    [("GET", "/metrics", 404, "no endpoint GET /metrics"), ("GET", "/v1/score", 405, "POST")],
+    [("GET", "/status", 404, "no endpoint GET /status"), ("GET", "/v1/score", 405, "POST")],
 )
 def test_an_unknown_path_or_method_is_answered_in_json(
     serve_world: dict[str, Any], method: str, path: str, status: int, said: str
@@ -1210,3 +1210,61 @@ def test_readiness_says_when_decisions_cannot_be_stored(
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
     answer = in_process.get("/readyz")
     assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]
+
+
+def _metrics(base: str) -> dict[str, float]:
+    answer = httpx.get(f"{base}/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    series = [line.rsplit(" ", 1) for line in answer.text.splitlines() if line[:1] != "#"]
+    return {name: float(value) for name, value in series}
+
+
+def test_metrics_count_requests_decisions_and_latency_without_customer_data(
+    serve_world: dict[str, Any],
+) -> None:
+    base = serve_world["base"]
+    before = _metrics(base)
+    record = {"客户编号": "METRICS0001", "姓名": NAME, **IDEM_RECORD, "负债收入比": 0.95}
+    key = secrets.token_hex(8)
+    first = _score(serve_world, record, key).json()
+    _score(serve_world, record, key)  # a replay: a request, not a new decision
+    httpx.get(f"{base}/no/such/path/METRICS0001")
+    after = _metrics(base)
+
+    def grew(name: str) -> float:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert grew('custrisk_http_requests_total{route="/v1/score",status="200"}') == 2
+    assert grew('custrisk_http_requests_total{route="other",status="404"}') == 1
+    assert grew(f'custrisk_decisions_total{{decision="{first["decision"]}"}}') == 1
+    assert (
+        sum(
+            grew(f'custrisk_decisions_total{{decision="{d}"}}')
+            for d in ("approve", "review", "decline")
+        )
+        == 1
+    )
+    latency = 'custrisk_http_request_duration_seconds_{}{{route="/v1/score"{}}}'
+    assert grew(latency.format("count", "")) == 2 and grew(latency.format("sum", "")) > 0
+    assert grew(latency.format("bucket", ',le="+Inf"')) == 2
+    model_info = [k for k in after if k.startswith("custrisk_model_info{")]
+    assert model_info == [
+        f'custrisk_model_info{{model_id="{first["model_id"]}",version="{__import__("custrisk").__version__}"}}'
+    ]
+    text = httpx.get(f"{base}/metrics").text
+    assert "METRICS0001" not in text and NAME not in text and "no/such" not in text
+
+
+def test_metrics_of_several_workers_are_summed() -> None:
+    from custrisk.serve.metrics import Metrics
+
+    shared = Metrics(2)
+    one, two = shared.worker(0), shared.worker(1)
+    one.request("/v1/score", 200, 0.003)
+    two.request("/v1/score", 200, 0.2)
+    two.decisions(["approve", "approve", "decline"])
+    text = one.render("m@1")  # any worker answers for all
+    assert 'custrisk_http_requests_total{route="/v1/score",status="200"} 2' in text
+    assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.005"} 1' in text
+    assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.25"} 2' in text
+    assert 'custrisk_decisions_total{decision="approve"} 2' in text

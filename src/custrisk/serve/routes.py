@@ -21,6 +21,7 @@ from custrisk import __version__
 from custrisk.errors import CustriskError
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
+from custrisk.serve.metrics import CONTENT_TYPE
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
 from custrisk.serve.request import Call, Problem, parse_json_body
 from custrisk.serve.state import ServiceState, decide, notify_high_risk
@@ -349,6 +350,11 @@ async def readyz_route(state: ServiceState, request: Request, call: Call) -> Res
 async def openapi_route(state: ServiceState, request: Request, call: Call) -> Response:
     assert state.scorer is not None
     return JSONResponse(openapi_document(state.scorer))
+
+
+async def metrics_route(state: ServiceState, request: Request, call: Call) -> Response:
+    model_id = state.scorer.model_id if state.scorer is not None else ""
+    return Response(state.metrics.render(model_id), media_type=CONTENT_TYPE)
 
 
 async def docs_route(state: ServiceState, request: Request, call: Call) -> Response:

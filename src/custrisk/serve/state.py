@@ -22,6 +22,7 @@ from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile
+from custrisk.serve.metrics import Metrics
 from custrisk.serve.request import Problem
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
@@ -87,6 +88,7 @@ class ServiceState:
     batcher: MicroBatcher | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     seat: Seat | None = None  # one of several worker processes (--workers N)
+    metrics: Metrics = field(default_factory=Metrics)
 
     # ---------------------------------------------------------------------------------
 
@@ -262,6 +264,7 @@ def decide(
                 "outputs": answer,
             }
         )
+    state.metrics.decisions(a["decision"] for a in answers)
     if not store:
         return [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
     if state.writer is not None:

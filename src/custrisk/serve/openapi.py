@@ -176,8 +176,17 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: the model is loaded",
-                    "responses": {"200": {"description": "ready"}},
+                    "summary": "Readiness: the model is loaded and decisions can be stored",
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "not ready; the reason in JSON"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format)",
+                    "responses": {"200": {"description": "the metrics"}},
                 }
             },
         },

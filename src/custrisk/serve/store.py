@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
@@ -286,6 +287,59 @@ class DecisionStore:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(decisions_table)).scalar_one()
             )
+
+    def forget_customer(self, customer_id: str, token: str | None = None) -> dict[str, int]:
+        """Erase one customer's decisions (``custrisk forget --decisions``), in one
+        transaction: with ``token`` (``--mode pseudonymise``) they are kept under it, the
+        id replaced in the columns, the answer and the masked inputs; without, deleted.
+        Either way the stored answers that repeat them (简道云 deliveries, idempotency
+        keys) are deleted: a retry of those is scored afresh. Returns the rows changed
+        per table."""
+        wanted = normalised_id(customer_id)
+        d = decisions_table
+        counts = {"decisions": 0, "deliveries": 0, "idempotency_keys": 0}
+        with self._lock, self.engine.begin() as conn:
+            rows = conn.execute(sa.select(d).where(d.c.customer_id == wanted)).mappings().all()
+            ids = [r["decision_id"] for r in rows]
+            for decision_id in ids:  # the answers kept for repeats hold the id in clear
+                counts["deliveries"] += conn.execute(
+                    deliveries_table.delete().where(
+                        deliveries_table.c.response.contains(decision_id, autoescape=True)
+                    )
+                ).rowcount
+                counts["idempotency_keys"] += conn.execute(
+                    idempotency_table.delete().where(
+                        idempotency_table.c.decision_ids.contains(decision_id, autoescape=True)
+                    )
+                ).rowcount
+            if token is None:
+                if ids:
+                    counts["decisions"] = conn.execute(
+                        d.delete().where(d.c.decision_id.in_(ids))
+                    ).rowcount
+                return counts
+            for row in rows:
+                outputs = json.loads(row["outputs"])
+                outputs.update(
+                    _replace_id(
+                        {k: outputs[k] for k in ("customer_id", "record_id") if k in outputs},
+                        wanted,
+                        token,
+                    )
+                )
+                # the record as sent: its id field's name is the caller's (客户编号, ...)
+                inputs = _replace_id(json.loads(row["inputs_masked"]), wanted, token)
+                conn.execute(
+                    d.update()
+                    .where(d.c.decision_id == row["decision_id"])
+                    .values(
+                        customer_id=token,
+                        outputs=json.dumps(outputs, ensure_ascii=False, sort_keys=True),
+                        inputs_masked=json.dumps(inputs, ensure_ascii=False, sort_keys=True),
+                    )
+                )
+            counts["decisions"] = len(rows)
+        return counts
 
     # deliveries ----------------------------------------------------------------------
 
@@ -705,6 +759,15 @@ def _decision_out(row: Any) -> dict[str, Any]:
     out["inputs_masked"] = json.loads(row["inputs_masked"])
     out["outputs"] = json.loads(row["outputs"])
     return out
+
+
+def _replace_id(values: dict[str, Any], customer_id: str, token: str) -> dict[str, Any]:
+    """``values`` with every value that is ``customer_id`` (as sent or normalised)
+    replaced by ``token``."""
+    return {
+        k: token if isinstance(v, str | int) and normalised_id(str(v)) == customer_id else v
+        for k, v in values.items()
+    }
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

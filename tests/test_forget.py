@@ -504,3 +504,4 @@ def test_forget_erases_the_customers_decisions_in_the_serve_store(
     assert "no decision in the decisions store" in again.output
     missing = runner.invoke(app, ["forget", "AP77", "--decisions", str(tmp_path / "nope.db")])
     assert missing.exit_code == 2 and "no decisions store" in missing.output
+    assert "pass --decisions" in missing.output  # the option of this command, not serve's

@@ -56,7 +56,8 @@ def forget(
     ] = None,
 ) -> None:
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
-    rejects, reports); exit 1 if a file still names the customer. All or nothing: every
+    rejects, reports) and, with --decisions, in the decisions store of custrisk serve;
+    exit 1 if a file still names the customer. All or nothing: every
     file is written to a temporary file first and all are put in place together; a file
     that cannot be read or written changes none (exit 2). Encrypted runs are read with
     the key and written back encrypted with the active key."""
@@ -71,7 +72,7 @@ def forget(
     if decisions is not None:  # opened first: a store that is not there changes nothing
         from custrisk.serve.store import DecisionStore
 
-        store = DecisionStore(decisions, create=False)
+        store = DecisionStore(decisions, create=False, option="--decisions")
     elif runs is None:
         runs = Path("runs")
     audit_event(customers=[customer], inputs=[runs] if runs else [], mode=mode)

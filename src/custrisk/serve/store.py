@@ -127,7 +127,9 @@ def fingerprint(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> str:
+def store_url(
+    spec: str | os.PathLike[str] | None, *, create: bool = True, option: str = "--db"
+) -> str:
     """A SQLAlchemy URL from ``--db``: a URL, ``env:NAME``, a SQLite file path, or
     ``None`` (``CUSTRISK_DECISIONS_URL``, else ``serve/decisions.db``). ``create=False``
     (a command that reads the store): a SQLite file that does not exist is an error, not
@@ -140,7 +142,7 @@ def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> st
         value = os.environ.get(name)
         if not value:
             raise UsageError(
-                f"--db {text}: the environment variable {name} is not set",
+                f"{option} {text}: the environment variable {name} is not set",
                 hint=f"export {name}=postgresql+psycopg://user@host/db",
             )
         text = value
@@ -151,7 +153,7 @@ def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> st
         raise UsageError(
             f"no decisions store at {path} ({path.absolute()}): custrisk serve creates it "
             "when it starts",
-            hint=f"run this in the service's folder, or pass --db (or set {STORE_URL_ENV}) "
+            hint=f"run this in the service's folder, or pass {option} (or set {STORE_URL_ENV}) "
             "as the service has it",
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -172,8 +174,14 @@ class TokenInfo:
 class DecisionStore:
     """Decisions, deliveries and tokens in one database (thread-safe)."""
 
-    def __init__(self, url: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
-        self.url = store_url(url, create=create)
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        option: str = "--db",
+    ) -> None:
+        self.url = store_url(url, create=create, option=option)  # option: named in errors
         try:
             if self.url.startswith("sqlite"):
                 self.engine = sa.create_engine(
@@ -187,7 +195,7 @@ class DecisionStore:
             raise ConfigError(
                 f"cannot open the decisions store: {type(exc).__name__}: "
                 f"{_without_password(str(exc).splitlines()[0])}",
-                key="--db",
+                key=option,
                 hint="pass a writable SQLite path or a reachable database URL",
             ) from None
         if self.url.startswith("sqlite:///"):

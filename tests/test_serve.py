@@ -850,6 +850,13 @@ def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> N
     assert store.add_delivery("x1", {"decision_id": "d2"}, []) is True
     assert store.add_delivery("x1", {"decision_id": "d3"}, []) is False
     assert store.delivery("x1") == {"decision_id": "d2"}
+    # an Idempotency-Key's claim, a second claim and the answer, as on SQLite
+    assert store.claim_idempotency("t1", "k", "p") == ("claimed", None)
+    assert store.claim_idempotency("t1", "k", "p") == ("busy", None)
+    assert store.complete_idempotency("t1", "k", {"decision_id": "d4"}, [])
+    assert store.claim_idempotency("t1", "k", "p") == ("replay", {"decision_id": "d4"})
+    assert store.unwritable() is None
+    assert store.forget_customer("c1") == {"decisions": 1, "deliveries": 0, "idempotency_keys": 0}
     store.close()
 
 

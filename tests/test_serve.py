@@ -1077,6 +1077,7 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_stored_decision(
     # the same key with another body is refused, saying why; nothing is scored
     other = _score(serve_world, {**body, "年龄": 42}, key)
     assert other.status_code == 422 and "different body" in other.json()["error"]
+    assert key not in other.text  # nor in the access log's note: a key may hold an id
     # keys are the caller's: another token's same key is a request of its own
     theirs = _score(serve_world, body, key, token="load0")
     assert theirs.status_code == 200 and "idempotent-replayed" not in theirs.headers

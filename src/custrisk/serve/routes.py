@@ -118,7 +118,8 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
     """A score request with an ``Idempotency-Key``: the first is scored, and its decisions
     and answer stored in one transaction; the same key with the same body (a retry)
     gets that answer again, marked ``Idempotent-Replayed: true``; with another body, a
-    422; while the first is still being answered, a 409."""
+    422; while the first is still being answered, a 409. The key is never echoed: the
+    access log keeps the messages, and a key may be made from a customer's id."""
     loop = asyncio.get_running_loop()
     canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     printed = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -135,13 +136,13 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
     if outcome == "mismatch":
         raise Problem(
             422,
-            f"{IDEMPOTENCY_HEADER} {key!r} was used with a different body: send the same "
+            f"this {IDEMPOTENCY_HEADER} was used with a different body: send the same "
             "body to get its decision(s) again, or a new key for a new request",
         )
     if outcome == "busy":
         raise Problem(
             409,
-            f"the request with {IDEMPOTENCY_HEADER} {key!r} is still being answered; "
+            f"the request with this {IDEMPOTENCY_HEADER} is still being answered; "
             "retry in a moment",
             headers={"Retry-After": "1"},
         )
@@ -163,7 +164,7 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
         raise
     if not done:  # the claim went stale and another request answered meanwhile
         raise Problem(
-            409, f"the request with {IDEMPOTENCY_HEADER} {key!r} was answered by another call"
+            409, f"the request with this {IDEMPOTENCY_HEADER} was answered by another call"
         )
     call.decisions = [r["decision_id"] for r in results]
     assert state.scorer is not None

@@ -478,6 +478,15 @@ def test_forget_erases_the_customers_decisions_in_the_serve_store(
     assert store.complete_idempotency("t1", "key-1", first["outputs"], [first])  # type: ignore[arg-type]
     assert store.add_delivery("jdy-1", {"decision_id": "d1", "customer_id": "AP77"}, [])
     store.close()
+    # an access request first: what the store holds on the customer
+    listed = runner.invoke(
+        app, ["decisions", "list", "--customer", "ap77", "--db", str(db), "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert sorted(json.loads(line)["decision_id"] for line in listed.stdout.splitlines()) == [
+        "d1",
+        "d3",
+    ]
     args = ["forget", "ap77", "--decisions", str(db), "--mode", mode]
     result = runner.invoke(app, args, env=keys_env)  # the decisions store only
     assert result.exit_code == 0, result.output

@@ -254,9 +254,16 @@ class DecisionStore:
             conn.execute(decisions_table.insert(), [_decision_row(r) for r in rows])
 
     def list_decisions(
-        self, *, limit: int = 50, decision: str | None = None, since: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        decision: str | None = None,
+        since: str | None = None,
+        customer: str | None = None,
     ) -> list[dict[str, Any]]:
         query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
+        if customer is not None:  # stored as ids are normalised (trimmed, upper case)
+            query = query.where(decisions_table.c.customer_id == normalised_id(customer))
         if decision is not None:
             query = query.where(decisions_table.c.decision == decision)
         if since is not None:

@@ -1276,3 +1276,16 @@ def test_metrics_of_several_workers_are_summed() -> None:
     assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.005"} 1' in text
     assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.25"} 2' in text
     assert 'custrisk_decisions_total{decision="approve"} 2' in text
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_refused_model_leaves_no_decisions_store_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """The store was opened (serve/decisions.db created in the current folder) before the
+    model was verified: a start refused for its model left an empty store behind."""
+    monkeypatch.chdir(tmp_path)
+    args = ["serve", "--model", "nosuch", "--models-dir", str(tmp_path), "--port", "0"]
+    result = CliRunner().invoke(app, [*args, "--workers", workers])
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "serve").exists()

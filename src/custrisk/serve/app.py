@@ -54,7 +54,13 @@ from custrisk.serve.routes import (
 )
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
-from custrisk.serve.state import MicroBatcher, RateLimiter, ServiceState, follow_board
+from custrisk.serve.state import (
+    MicroBatcher,
+    RateLimiter,
+    ServiceState,
+    follow_board,
+    load_scorer,
+)
 from custrisk.serve.store import BackgroundWriter, DecisionStore, TokenInfo, now_text, token_hash
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,8 @@ def create_app(
     seat on the board once it serves. ``scorer``: the model as the supervisor loaded and
     verified it before forking (used unless a reload has published another version).
     """
+    if scorer is None and seat is None:  # verified before the store is made: a refused
+        scorer = load_scorer(settings)  # model leaves no serve/decisions.db behind
     state = ServiceState(settings, store or DecisionStore(settings.db), seat=seat)
     state.limiter = RateLimiter(settings.rate, settings.burst) if seat is None else seat.limiter
     if seat is not None and seat.metrics is not None:

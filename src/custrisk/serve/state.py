@@ -95,15 +95,7 @@ class ServiceState:
     def load_scorer(self, folder: str | None = None) -> RecordScorer:
         """Resolve (NAME: its latest version), verify and prepare the model; ``folder``:
         that model folder instead (the version another worker switched to)."""
-        s = self.settings
-        model = open_model(
-            folder or s.model,
-            s.models_dir,
-            require_signed=s.require_signed,
-            allow_unverified=s.allow_unverified,
-            predict_only=True,  # a scorecard scores without importing scikit-learn
-        )
-        return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
+        return load_scorer(self.settings, folder)
 
     def reload(self) -> dict[str, Any]:
         """Load the model again (a new version of NAME, a new policy) and switch to it;
@@ -190,6 +182,18 @@ class ServiceState:
     def log_access(self, entry: dict[str, Any]) -> None:
         if self.writer is not None and self.access is not None:
             self.writer.access_line(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def load_scorer(s: ServeSettings, folder: str | None = None) -> RecordScorer:
+    """The model of ``s`` (or ``folder``) resolved, verified and prepared for scoring."""
+    model = open_model(
+        folder or s.model,
+        s.models_dir,
+        require_signed=s.require_signed,
+        allow_unverified=s.allow_unverified,
+        predict_only=True,  # a scorecard scores without importing scikit-learn
+    )
+    return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
 
 
 async def follow_board(state: ServiceState) -> None:
@@ -414,4 +418,4 @@ def _safe_call(hook: Callable[[dict[str, Any]], None], decision: dict[str, Any])
         log.exception("high-risk notification failed for decision %s", decision.get("decision_id"))
 
 
-__all__ = ["RateLimiter", "ServiceState"]
+__all__ = ["RateLimiter", "ServiceState", "load_scorer"]

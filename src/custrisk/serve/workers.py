@@ -40,7 +40,7 @@ from custrisk.serve.jiandaoyun import check_secret
 from custrisk.serve.metrics import Metrics
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
-from custrisk.serve.state import ServiceState
+from custrisk.serve.state import load_scorer
 from custrisk.serve.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -141,9 +141,9 @@ class Supervisor:
         workers start with this model (forked: loaded once)."""
         if self.settings.jdy_profile is not None:
             check_secret(self.settings.jdy_secret_env)
+        scorer = load_scorer(self.settings)  # first: a refused model leaves no store
         store = DecisionStore(self.settings.db)
         try:
-            scorer = ServiceState(self.settings, store).load_scorer()
             return scorer, store.url.split("@")[-1]
         finally:
             store.close()  # each worker opens its own connections

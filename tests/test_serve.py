@@ -1195,7 +1195,11 @@ def in_process(serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.
     settings = ServeSettings(
         model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
     )
+    store = DecisionStore(settings.db)
+    token = store.create_token("crm", ["score"])[0]
+    store.close()
     with TestClient(create_app(settings)) as client:
+        client.token = token
         yield client
 
 
@@ -1211,9 +1215,24 @@ def test_readiness_says_when_decisions_cannot_be_stored(
     answer = in_process.get("/readyz")
     assert answer.status_code == 503 and answer.json()["status"] == "not ready"
     assert "cannot be written" in answer.json()["reason"] and "readonly" in answer.json()["reason"]
+    # a decision answered meanwhile waits to be stored: not ready until it is
+    answered = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(in_process.token))
+    assert answered.status_code == 200
+    writer = in_process.app.state.service.writer
+    deadline = time.monotonic() + 10
+    while writer.failing is None:
+        assert time.monotonic() < deadline, "the failed write was not noticed"
+        time.sleep(0.02)
     with store.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA query_only=0")
-    assert in_process.get("/readyz").status_code == 200
+    waiting = in_process.get("/readyz").json()
+    assert (
+        waiting["status"] == "not ready" and "1 decision(s) wait to be stored" in waiting["reason"]
+    )
+    while in_process.get("/readyz").status_code != 200:  # the check retried the write
+        assert time.monotonic() < deadline, "the waiting decision was never stored"
+        time.sleep(0.02)
+    assert store.get_decision(answered.json()["decision_id"]) is not None
     full = store_module.shutil.disk_usage(".")._replace(free=2**20)
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
     answer = in_process.get("/readyz")

@@ -342,6 +342,9 @@ async def readyz_route(state: ServiceState, request: Request, call: Call) -> Res
         ]
     # a decision that cannot be stored is a decision the CRM would get and nobody keep
     why = state.writer.failing if state.writer is not None else None
+    if why is not None:
+        assert state.writer is not None
+        state.writer.retry()  # once the store is writable again, the next check is ready
     why = why or await asyncio.get_running_loop().run_in_executor(None, state.store.unwritable)
     if why is not None:
         return JSONResponse({**ready, "status": "not ready", "reason": why}, status_code=503)

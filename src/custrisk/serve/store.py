@@ -674,6 +674,13 @@ class BackgroundWriter:
         if rows:
             self._queue.put(("decisions", rows))
 
+    def retry(self) -> None:
+        """Try again now to store the decisions a failed write left waiting (they are
+        otherwise retried with the next decisions, which a service that is not ready
+        may never get)."""
+        if self.failing is not None and not self._closed:
+            self._queue.put(("decisions", []))
+
     def access_line(self, line: str) -> None:
         if self.access is not None:
             self._queue.put(("access", line))

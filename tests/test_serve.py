@@ -1215,6 +1215,10 @@ def test_readiness_says_when_decisions_cannot_be_stored(
     answer = in_process.get("/readyz")
     assert answer.status_code == 503 and answer.json()["status"] == "not ready"
     assert "cannot be written" in answer.json()["reason"] and "readonly" in answer.json()["reason"]
+    # a keyed request is not scored: its decision would not be kept; retried, it is
+    keyed = {**_auth(in_process.token), "Idempotency-Key": "k-read-only"}
+    refused = in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed)
+    assert refused.status_code == 503 and "retry later with the same key" in refused.json()["error"]
     # a decision answered meanwhile waits to be stored: not ready until it is
     answered = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(in_process.token))
     assert answered.status_code == 200
@@ -1233,6 +1237,7 @@ def test_readiness_says_when_decisions_cannot_be_stored(
         assert time.monotonic() < deadline, "the waiting decision was never stored"
         time.sleep(0.02)
     assert store.get_decision(answered.json()["decision_id"]) is not None
+    assert in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed).status_code == 200
     full = store_module.shutil.disk_usage(".")._replace(free=2**20)
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
     answer = in_process.get("/readyz")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -123,9 +124,12 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
     loop = asyncio.get_running_loop()
     canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     printed = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    outcome, earlier = await loop.run_in_executor(
-        None, state.store.claim_idempotency, call.caller, key, printed
-    )
+    try:
+        outcome, earlier = await loop.run_in_executor(
+            None, state.store.claim_idempotency, call.caller, key, printed
+        )
+    except SQLAlchemyError as exc:
+        raise _store_down(exc) from None
     if outcome == "replay":
         assert earlier is not None
         answers = earlier.get("decisions", [earlier])
@@ -159,8 +163,13 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
         done = await loop.run_in_executor(
             None, state.store.complete_idempotency, call.caller, key, answer, stored
         )
-    except BaseException:  # refused or failed: the key may be sent again
-        await loop.run_in_executor(None, state.store.release_idempotency, call.caller, key)
+    except BaseException as exc:  # refused or failed: the key may be sent again
+        try:
+            await loop.run_in_executor(None, state.store.release_idempotency, call.caller, key)
+        except SQLAlchemyError:  # the claim goes stale: taken over after a minute
+            log.warning("could not release an idempotency key's claim", exc_info=True)
+        if isinstance(exc, SQLAlchemyError):
+            raise _store_down(exc) from None
         raise
     if not done:  # the claim went stale and another request answered meanwhile
         raise Problem(
@@ -170,6 +179,18 @@ async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> R
     assert state.scorer is not None
     notify_high_risk(state, state.scorer, results)
     return JSONResponse(answer)
+
+
+def _store_down(exc: Exception) -> Problem:
+    """A keyed request the decisions store cannot take: 503, to be retried (its decision
+    would be given and not kept, and a retry would get another)."""
+    log.error("idempotency key not stored: %s", str(exc).splitlines()[0])
+    return Problem(
+        503,
+        f"the decisions store cannot be written now, so a request with an {IDEMPOTENCY_HEADER} "
+        "is not scored (its decision would not be kept): retry later with the same key",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def model_route(state: ServiceState, request: Request, call: Call) -> Response:

@@ -448,3 +448,70 @@ def test_the_encrypted_reidentification_table_loses_the_customer(
         rows = pd.read_csv(io.BytesIO(plain_bytes(sealed)), dtype=str)
     assert list(rows["value"]) == ["C10"]
     assert list(rows["token"]) == [pseudonym("C10", key)]
+
+
+def _decision(decision_id: str, customer: str, sent: str) -> dict[str, object]:
+    outputs = {"customer_id": customer, "decision": "review", "model_id": "m@1", "score": 550}
+    if sent != customer:
+        outputs["record_id"] = sent
+    return {
+        "decision_id": decision_id,
+        "created_at": "2026-12-01T00:00:00.000+00:00",
+        "caller": "t1",
+        "channel": "api",
+        "input_fingerprint": "0" * 64,
+        "inputs_masked": {"客户编号": sent, "姓名": "张**", "年龄": 34},
+        "outputs": outputs,
+    }
+
+
+@pytest.mark.parametrize("mode", ["remove", "pseudonymise"])
+def test_forget_erases_the_customers_decisions_in_the_serve_store(
+    runner: CliRunner, runs: Path, tmp_path: Path, keys_env: dict[str, str], mode: str
+) -> None:
+    from custrisk.serve.store import DecisionStore
+
+    db = tmp_path / "serve" / "decisions.db"
+    store = DecisionStore(db)
+    store.add_decisions([_decision("d1", "AP77", "ap77"), _decision("d2", "AP78", "AP78")])
+    assert store.claim_idempotency("t1", "key-1", "print")[0] == "claimed"
+    first = _decision("d3", "AP77", "AP77")
+    assert store.complete_idempotency("t1", "key-1", first["outputs"], [first])  # type: ignore[arg-type]
+    assert store.add_delivery("jdy-1", {"decision_id": "d1", "customer_id": "AP77"}, [])
+    store.close()
+    # an access request first: what the store holds on the customer
+    listed = runner.invoke(
+        app, ["decisions", "list", "--customer", "ap77", "--db", str(db), "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert sorted(json.loads(line)["decision_id"] for line in listed.stdout.splitlines()) == [
+        "d1",
+        "d3",
+    ]
+    args = ["forget", "ap77", "--decisions", str(db), "--mode", mode]
+    result = runner.invoke(app, args, env=keys_env)  # the decisions store only
+    assert result.exit_code == 0, result.output
+    verb = "Removed" if mode == "remove" else "Pseudonymised"
+    assert f"{verb} 2 decision(s)" in result.output and "2 stored answer(s)" in result.output
+    store = DecisionStore(db, create=False)
+    try:
+        left = store.list_decisions()
+        assert [d["decision_id"] for d in left if d["customer_id"] == "AP78"] == ["d2"]
+        text = json.dumps(left, ensure_ascii=False).upper()
+        assert "AP77" not in text
+        assert store.delivery("jdy-1") is None
+        assert store.claim_idempotency("t1", "key-1", "print")[0] == "claimed"  # scored afresh
+        if mode == "pseudonymise":
+            kept = [d for d in left if d["customer_id"].startswith("anon-")]
+            assert len(kept) == 2 and kept[0]["inputs_masked"]["年龄"] == 34
+            assert {d["outputs"]["customer_id"] for d in kept} == {kept[0]["customer_id"]}
+    finally:
+        store.close()
+    again = runner.invoke(
+        app, ["forget", "AP77", "--decisions", str(db), "--runs", str(runs)], env=keys_env
+    )
+    assert again.exit_code == 0, again.output
+    assert "no decision in the decisions store" in again.output
+    missing = runner.invoke(app, ["forget", "AP77", "--decisions", str(tmp_path / "nope.db")])
+    assert missing.exit_code == 2 and "no decisions store" in missing.output
+    assert "pass --decisions" in missing.output  # the option of this command, not serve's

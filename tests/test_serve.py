@@ -4,6 +4,7 @@ reload happens under load."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import datetime as dt
 import hashlib
@@ -849,6 +850,13 @@ def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> N
     assert store.add_delivery("x1", {"decision_id": "d2"}, []) is True
     assert store.add_delivery("x1", {"decision_id": "d3"}, []) is False
     assert store.delivery("x1") == {"decision_id": "d2"}
+    # an Idempotency-Key's claim, a second claim and the answer, as on SQLite
+    assert store.claim_idempotency("t1", "k", "p") == ("claimed", None)
+    assert store.claim_idempotency("t1", "k", "p") == ("busy", None)
+    assert store.complete_idempotency("t1", "k", {"decision_id": "d4"}, [])
+    assert store.claim_idempotency("t1", "k", "p") == ("replay", {"decision_id": "d4"})
+    assert store.unwritable() is None
+    assert store.forget_customer("c1") == {"decisions": 1, "deliveries": 0, "idempotency_keys": 0}
     store.close()
 
 
@@ -909,7 +917,7 @@ def test_the_access_log_notes_where_records_failed_never_their_values(
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "said"),
-    [("GET", "/metrics", 404, "no endpoint GET /metrics"), ("GET", "/v1/score", 405, "POST")],
+    [("GET", "/status", 404, "no endpoint GET /status"), ("GET", "/v1/score", 405, "POST")],
 )
 def test_an_unknown_path_or_method_is_answered_in_json(
     serve_world: dict[str, Any], method: str, path: str, status: int, said: str
@@ -1027,3 +1035,281 @@ def test_a_refused_duplicate_does_not_claim_a_record_was_kept(serve_world: dict[
     )
     assert response.status_code == 422  # neither is scored: the request is refused whole
     assert "kept" not in response.text and "row" not in response.text
+
+
+# Idempotency-Key, schema, readiness, metrics ----------------------------------------
+
+IDEM_RECORD = {"年龄": 41, "地区": "华北", "月收入": 9000, "负债收入比": 0.4}
+
+
+def _score(
+    serve_world: dict[str, Any], body: Any, key: str | bytes | None, token: str = "crm"
+) -> Any:
+    headers: dict[str, Any] = _auth(serve_world["tokens"][token])
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return httpx.post(f"{serve_world['base']}/v1/score", json=body, headers=headers, timeout=30)
+
+
+def _stored_for(serve_world: dict[str, Any], customer: str) -> list[dict[str, Any]]:
+    store = DecisionStore(serve_world["db"])
+    try:
+        return [d for d in store.list_decisions(limit=10_000) if d["customer_id"] == customer]
+    finally:
+        store.close()
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_stored_decision(
+    serve_world: dict[str, Any],
+) -> None:
+    key = secrets.token_hex(8)
+    body = {"客户编号": "IDEM0001", **IDEM_RECORD}
+    first = _score(serve_world, body, key)
+    assert first.status_code == 200 and "idempotent-replayed" not in first.headers
+    _wait_stored(serve_world, first.json()["decision_id"])
+    # the CRM timed out and sends it again (its JSON may order the keys otherwise)
+    again = _score(serve_world, dict(reversed(list(body.items()))), key)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert [d["decision_id"] for d in _stored_for(serve_world, "IDEM0001")] == [
+        first.json()["decision_id"]
+    ]
+    # the same key with another body is refused, saying why; nothing is scored
+    other = _score(serve_world, {**body, "年龄": 42}, key)
+    assert other.status_code == 422 and "different body" in other.json()["error"]
+    assert key not in other.text  # nor in the access log's note: a key may hold an id
+    # keys are the caller's: another token's same key is a request of its own
+    theirs = _score(serve_world, body, key, token="load0")
+    assert theirs.status_code == 200 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["decision_id"] != first.json()["decision_id"]
+    # a batch is replayed whole
+    batch = {
+        "records": [
+            {"客户编号": "IDEM0002", **IDEM_RECORD},
+            {"客户编号": "IDEM0003", **IDEM_RECORD},
+        ]
+    }
+    key2 = secrets.token_hex(8)
+    ids = [d["decision_id"] for d in _score(serve_world, batch, key2).json()["decisions"]]
+    replay = _score(serve_world, batch, key2)
+    assert [d["decision_id"] for d in replay.json()["decisions"]] == ids
+    assert replay.headers["idempotent-replayed"] == "true"
+
+
+def test_a_refused_keyed_request_may_be_corrected_under_the_same_key(
+    serve_world: dict[str, Any],
+) -> None:
+    key = secrets.token_hex(8)
+    bad = _score(serve_world, {"客户编号": "IDEM0010", "年龄x": 41}, key)
+    assert bad.status_code == 422 and "unknown field" in bad.json()["error"]
+    fixed = _score(serve_world, {"客户编号": "IDEM0010", **IDEM_RECORD}, key)
+    assert fixed.status_code == 200 and "idempotent-replayed" not in fixed.headers
+    for wrong in ("", "x" * 256, "a key", "clé".encode()):
+        answer = _score(serve_world, IDEM_RECORD, wrong)
+        assert answer.status_code == 400 and "Idempotency-Key" in answer.json()["error"]
+
+
+def test_concurrent_requests_with_one_key_store_one_decision(serve_world: dict[str, Any]) -> None:
+    key = secrets.token_hex(8)
+    body = {"客户编号": "IDEM0020", **IDEM_RECORD}
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: _score(serve_world, body, key), range(6)))
+    assert {a.status_code for a in answers} <= {200, 409}
+    ids = {a.json()["decision_id"] for a in answers if a.status_code == 200}
+    assert len(ids) == 1
+    for busy in (a for a in answers if a.status_code == 409):
+        assert busy.headers["retry-after"] == "1" and "still being answered" in busy.json()["error"]
+    _wait_stored(serve_world, ids.pop())
+    assert len(_stored_for(serve_world, "IDEM0020")) == 1
+
+
+def test_a_second_claim_of_a_key_waits_for_the_first_answer(tmp_path: Path) -> None:
+    store = DecisionStore(tmp_path / "d.db")
+    try:
+        assert store.claim_idempotency("t1", "k", "print") == ("claimed", None)
+        assert store.claim_idempotency("t1", "k", "print") == ("busy", None)
+        assert store.claim_idempotency("t1", "k", "other") == ("mismatch", None)
+        assert store.claim_idempotency("t2", "k", "other") == ("claimed", None)
+        # a claim whose worker died is taken over after a while
+        assert store.claim_idempotency("t1", "k", "print", stale_after=-1) == ("claimed", None)
+        assert store.complete_idempotency("t1", "k", {"decision_id": "d1"}, [])
+        assert store.claim_idempotency("t1", "k", "print") == ("replay", {"decision_id": "d1"})
+        # kept for a day, then forgotten
+        assert store.claim_idempotency("t1", "k", "print", keep=-1) == ("claimed", None)
+    finally:
+        store.close()
+
+
+def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
+    serve_world: dict[str, Any],
+) -> None:
+    base, token = serve_world["base"], serve_world["tokens"]["crm"]
+    fields = {
+        f["field"]: f for f in httpx.get(f"{base}/v1/model", headers=_auth(token)).json()["fields"]
+    }
+    assert fields["客户编号"]["required"] is False  # a record without one is scored
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert (
+        "optional"
+        in spec["components"]["schemas"]["Record"]["properties"]["客户编号"]["description"]
+    )
+    batch = {
+        "records": [
+            {"客户编号": " crm-7", **IDEM_RECORD},
+            {"客户编号": "CRM8", **IDEM_RECORD},
+            IDEM_RECORD,
+        ]
+    }
+    answers = _score(serve_world, batch, None).json()["decisions"]
+    # an id the service normalises is answered as sent too, for the CRM to match it back
+    assert answers[0]["customer_id"] == "CRM-7" and answers[0]["record_id"] == " crm-7"
+    assert answers[1]["customer_id"] == "CRM8" and "record_id" not in answers[1]
+    # without an id, the customer id is the decision id in upper case; both find it
+    bare = answers[2]
+    assert bare["customer_id"] == bare["decision_id"].upper() and "record_id" not in bare
+    _wait_stored(serve_world, bare["decision_id"])
+    shown = _cli(
+        "decisions",
+        "show",
+        bare["customer_id"],
+        "--db",
+        str(serve_world["db"]),
+        cwd=serve_world["root"],
+    )
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["decision_id"] == bare["decision_id"]
+
+
+@pytest.fixture
+def in_process(serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service in this process (Starlette's test client) on a store of its own."""
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette would have httpx2; httpx does the same here
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    settings = ServeSettings(
+        model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
+    )
+    store = DecisionStore(settings.db)
+    token = store.create_token("crm", ["score"])[0]
+    store.close()
+    with TestClient(create_app(settings)) as client:
+        client.token = token
+        yield client
+
+
+def test_readiness_says_when_decisions_cannot_be_stored(
+    in_process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import custrisk.serve.store as store_module
+
+    assert in_process.get("/readyz").json()["status"] == "ready"
+    store = in_process.app.state.service.store
+    with store.engine.connect() as conn:  # the store's one connection turns read-only
+        conn.exec_driver_sql("PRAGMA query_only=1")
+    answer = in_process.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["status"] == "not ready"
+    assert "cannot be written" in answer.json()["reason"] and "readonly" in answer.json()["reason"]
+    # a keyed request is not scored: its decision would not be kept; retried, it is
+    keyed = {**_auth(in_process.token), "Idempotency-Key": "k-read-only"}
+    refused = in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed)
+    assert refused.status_code == 503 and "retry later with the same key" in refused.json()["error"]
+    # a decision answered meanwhile waits to be stored: not ready until it is
+    answered = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(in_process.token))
+    assert answered.status_code == 200
+    writer = in_process.app.state.service.writer
+    deadline = time.monotonic() + 10
+    while writer.failing is None:
+        assert time.monotonic() < deadline, "the failed write was not noticed"
+        time.sleep(0.02)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA query_only=0")
+    waiting = in_process.get("/readyz").json()
+    assert (
+        waiting["status"] == "not ready" and "1 decision(s) wait to be stored" in waiting["reason"]
+    )
+    while in_process.get("/readyz").status_code != 200:  # the check retried the write
+        assert time.monotonic() < deadline, "the waiting decision was never stored"
+        time.sleep(0.02)
+    assert store.get_decision(answered.json()["decision_id"]) is not None
+    assert in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed).status_code == 200
+    full = store_module.shutil.disk_usage(".")._replace(free=2**20)
+    monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
+    answer = in_process.get("/readyz")
+    assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]
+
+
+def _metrics(base: str) -> dict[str, float]:
+    answer = httpx.get(f"{base}/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    series = [line.rsplit(" ", 1) for line in answer.text.splitlines() if line[:1] != "#"]
+    return {name: float(value) for name, value in series}
+
+
+def test_metrics_count_requests_decisions_and_latency_without_customer_data(
+    serve_world: dict[str, Any],
+) -> None:
+    base = serve_world["base"]
+    before = _metrics(base)
+    record = {"客户编号": "METRICS0001", "姓名": NAME, **IDEM_RECORD, "负债收入比": 0.95}
+    key = secrets.token_hex(8)
+    first = _score(serve_world, record, key).json()
+    _score(serve_world, record, key)  # a replay: a request, not a new decision
+    httpx.get(f"{base}/no/such/path/METRICS0001")
+    after = _metrics(base)
+
+    def grew(name: str) -> float:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert grew('custrisk_http_requests_total{route="/v1/score",status="200"}') == 2
+    assert grew('custrisk_http_requests_total{route="other",status="404"}') == 1
+    assert grew(f'custrisk_decisions_total{{decision="{first["decision"]}"}}') == 1
+    assert (
+        sum(
+            grew(f'custrisk_decisions_total{{decision="{d}"}}')
+            for d in ("approve", "review", "decline")
+        )
+        == 1
+    )
+    latency = 'custrisk_http_request_duration_seconds_{}{{route="/v1/score"{}}}'
+    assert grew(latency.format("count", "")) == 2 and grew(latency.format("sum", "")) > 0
+    assert grew(latency.format("bucket", ',le="+Inf"')) == 2
+    model_info = [k for k in after if k.startswith("custrisk_model_info{")]
+    assert model_info == [
+        f'custrisk_model_info{{model_id="{first["model_id"]}",version="{__import__("custrisk").__version__}"}}'
+    ]
+    text = httpx.get(f"{base}/metrics").text
+    assert "METRICS0001" not in text and NAME not in text and "no/such" not in text
+
+
+def test_metrics_of_several_workers_are_summed() -> None:
+    from custrisk.serve.metrics import Metrics
+
+    shared = Metrics(2)
+    one, two = shared.worker(0), shared.worker(1)
+    one.request("/v1/score", 200, 0.003)
+    two.request("/v1/score", 200, 0.2)
+    two.decisions(["approve", "approve", "decline"])
+    text = one.render("m@1")  # any worker answers for all
+    assert 'custrisk_http_requests_total{route="/v1/score",status="200"} 2' in text
+    assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.005"} 1' in text
+    assert 'custrisk_http_request_duration_seconds_bucket{route="/v1/score",le="0.25"} 2' in text
+    assert 'custrisk_decisions_total{decision="approve"} 2' in text
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_refused_model_leaves_no_decisions_store_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """The store was opened (serve/decisions.db created in the current folder) before the
+    model was verified: a start refused for its model left an empty store behind."""
+    monkeypatch.chdir(tmp_path)
+    args = ["serve", "--model", "nosuch", "--models-dir", str(tmp_path), "--port", "0"]
+    result = CliRunner().invoke(app, [*args, "--workers", workers])
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "serve").exists()

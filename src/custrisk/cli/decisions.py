@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated
 
 import typer
@@ -27,6 +28,15 @@ def list_(
         str | None,
         typer.Option("--decision", help="Only approve, review or decline.", show_default=False),
     ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            help="Only this customer's decisions (an access request; ids match as the "
+            "service stores them: ap77 finds AP77).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the latest decisions: id, time, caller, customer, score, grade, decision."""
@@ -37,7 +47,9 @@ def list_(
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
     if limit < 1:
         raise UsageError(f"--limit must be at least 1; got {limit}")
-    rows = DecisionStore(db, create=False).list_decisions(limit=limit, decision=decision)
+    rows = DecisionStore(db, create=False).list_decisions(
+        limit=limit, decision=decision, customer=customer
+    )
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False, sort_keys=True))
@@ -73,6 +85,9 @@ def show(
     from custrisk.serve.store import DecisionStore
 
     store = DecisionStore(db, create=False)
+    decision_id = decision_id.strip()
+    if re.fullmatch(r"[0-9A-Fa-f]+", decision_id):  # ids are lower-case hex; a record's
+        decision_id = decision_id.lower()  # customer id, when it sent none, is upper case
     row = store.get_decision(decision_id)
     if row is None and len(decision_id) >= 8:
         row = store.get_decision_by_prefix(decision_id)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from custrisk.cli._console import console, say
+from custrisk.errors import UsageError
 
 app = typer.Typer()
 
@@ -19,9 +20,23 @@ def forget(
         typer.Argument(help="The customer id, as in the scores.", show_default=False),
     ],
     runs: Annotated[
-        Path,
-        typer.Option("--runs", help="The folder of the run folders (searched recursively)."),
-    ] = Path("runs"),
+        Path | None,
+        typer.Option(
+            "--runs",
+            help="The folder of the run folders (searched recursively; default: runs, "
+            "unless only --decisions is given).",
+            show_default=False,
+        ),
+    ] = None,
+    decisions: Annotated[
+        str | None,
+        typer.Option(
+            "--decisions",
+            help="The decisions store of custrisk serve (its --db: a SQLite file, a "
+            "database URL or env:NAME): the customer's decisions are erased there too.",
+            show_default=False,
+        ),
+    ] = None,
     mode: Annotated[
         str,
         typer.Option(
@@ -41,7 +56,8 @@ def forget(
     ] = None,
 ) -> None:
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
-    rejects, reports); exit 1 if a file still names the customer. All or nothing: every
+    rejects, reports) and, with --decisions, in the decisions store of custrisk serve;
+    exit 1 if a file still names the customer. All or nothing: every
     file is written to a temporary file first and all are put in place together; a file
     that cannot be read or written changes none (exit 2). Encrypted runs are read with
     the key and written back encrypted with the active key."""
@@ -52,10 +68,23 @@ def forget(
     from custrisk.protect.output import protect_from_now
     from custrisk.scoring.forget import forget_customer
 
-    audit_event(customers=[customer], inputs=[runs], outputs=[runs], mode=mode)
+    store = None
+    if decisions is not None:  # opened first: a store that is not there changes nothing
+        from custrisk.serve.store import DecisionStore
+
+        store = DecisionStore(decisions, create=False, option="--decisions")
+    elif runs is None:
+        runs = Path("runs")
+    audit_event(customers=[customer], inputs=[runs] if runs else [], mode=mode)
     protect_from_now(keyfile=keyfile)  # encrypted runs: read and written with its keys
     key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
+    if runs is None:
+        assert store is not None
+        console.print(_forget_decisions(store, customer, mode, key))
+        return
+    audit_event(outputs=[runs])
     result = forget_customer(customer, runs, mode=mode, key=key, relist=relist_runs)
+    erased = _forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
     for facts, counts in result.runs.items():
         rows = ", ".join(f"{part} {count}" for part, count in counts.items())
@@ -78,6 +107,8 @@ def forget(
         )
     if not result.changed:
         console.print(f"The customer is in no run, report or table under {runs}")
+    if erased is not None:
+        console.print(erased)
     # (each rewritten file hashed in the line, a monthly run's run.json with them:
     # custrisk audit trace vouches for them by it)
     audit_event(rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written)
@@ -88,3 +119,28 @@ def forget(
             f"{len(result.remaining)} file(s) under {runs} may still hold the customer",
             hint="check or delete them by hand (backups too: see docs/security.md)",
         )
+
+
+def _forget_decisions(store: Any, customer: str, mode: str, key: Any) -> str:
+    """Erase the customer's decisions in ``store``; what was done, in one line."""
+    from custrisk.protect.audit import audit_event
+    from custrisk.scoring.forget import MODES, pseudonym_token
+
+    if mode not in MODES:
+        raise UsageError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    token = pseudonym_token(key, customer.strip()) if key is not None else None
+    try:
+        counts = store.forget_customer(customer, token)
+    finally:
+        store.close()
+    audit_event(rows={"decisions": counts["decisions"]})
+    where = store.url.rsplit("@", 1)[-1]  # a database URL without its user and password
+    if not counts["decisions"]:
+        return f"The customer has no decision in the decisions store {where}"
+    verb = "Pseudonymised" if token is not None else "Removed"
+    cached = counts["deliveries"] + counts["idempotency_keys"]
+    return (
+        f"{verb} {counts['decisions']} decision(s) of the customer in the decisions store "
+        f"{where}"
+        + (f" (and {cached} stored answer(s) kept for retries, deleted)" if cached else "")
+    )

@@ -761,7 +761,10 @@ def _input_fields(model: LoadedModel, sources: SourcesConfig) -> list[InputField
                 type=col["type"],
                 role=col["role"],
                 pii=bool(col.get("pii")),
-                required=bool(declared.required) if declared is not None else False,
+                # a record without an id is scored under the id it is given (ids=)
+                required=bool(declared.required) and col["role"] != "id"
+                if declared is not None
+                else False,
                 allowed=allowed,
                 in_model=in_model,
                 label=col["header"],

@@ -45,6 +45,7 @@ from custrisk.serve.routes import (
     docs_route,
     healthz_route,
     jiandaoyun_route,
+    metrics_route,
     model_route,
     openapi_route,
     readyz_route,
@@ -53,7 +54,13 @@ from custrisk.serve.routes import (
 )
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
-from custrisk.serve.state import MicroBatcher, RateLimiter, ServiceState, follow_board
+from custrisk.serve.state import (
+    MicroBatcher,
+    RateLimiter,
+    ServiceState,
+    follow_board,
+    load_scorer,
+)
 from custrisk.serve.store import BackgroundWriter, DecisionStore, TokenInfo, now_text, token_hash
 
 log = logging.getLogger(__name__)
@@ -73,8 +80,12 @@ def create_app(
     seat on the board once it serves. ``scorer``: the model as the supervisor loaded and
     verified it before forking (used unless a reload has published another version).
     """
+    if scorer is None and seat is None:  # verified before the store is made: a refused
+        scorer = load_scorer(settings)  # model leaves no serve/decisions.db behind
     state = ServiceState(settings, store or DecisionStore(settings.db), seat=seat)
     state.limiter = RateLimiter(settings.rate, settings.burst) if seat is None else seat.limiter
+    if seat is not None and seat.metrics is not None:
+        state.metrics = seat.metrics  # every worker's counters, summed by GET /metrics
     folder = None
     if seat is not None:  # a worker started after a reload serves the reloaded version
         seat.generation, folder = seat.board.pinned()
@@ -116,6 +127,9 @@ def create_app(
             methods=["GET"],
         ),
         Route("/docs", _endpoint(state, docs_route, scope=None, public=True), methods=["GET"]),
+        Route(
+            "/metrics", _endpoint(state, metrics_route, scope=None, public=True), methods=["GET"]
+        ),
     ]
 
     @contextlib.asynccontextmanager
@@ -188,6 +202,7 @@ def _endpoint(
                     **({"note": call.note} if call.note else {}),
                 }
             )
+        state.metrics.request(request.url.path, response.status_code, time.perf_counter() - started)
         response.headers["X-Request-Id"] = call.request_id
         if state.seat is not None:
             response.headers["X-Custrisk-Worker"] = str(state.seat.slot)
@@ -207,6 +222,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"{what} is not allowed; {request.url.path} takes {allowed}"
     else:
         message = str(exc.detail)
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.request(request.url.path, exc.status_code, None)
     return Problem(exc.status_code, message, headers=dict(exc.headers or {})).response()
 
 

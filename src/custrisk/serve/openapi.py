@@ -43,6 +43,13 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                 else ""
             )
             + (", personal data (stored masked)" if f.pii else "")
+            + (
+                ", optional: a record without one gets its decision id (in upper case) as "
+                "customer id; one sent is normalised (trimmed, upper case) and answered "
+                "as sent under record_id"
+                if f.role == "id"
+                else ""
+            )
             + (f", read as {f.name} = value × {f.scale:,}" if f.scale is not None else "")
             + (f", a number, with or without its unit (35 or '35{f.unit}')" if f.unit else "")
         )
@@ -53,6 +60,10 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
         "properties": {
             "decision_id": {"type": "string"},
             "customer_id": {"type": "string"},
+            "record_id": {
+                "type": "string",
+                "description": "the id as the request sent it, when normalising changed it",
+            },
             "pd": {"type": "number"},
             "score": {"type": "integer"},
             "grade": {"type": "string"},
@@ -93,6 +104,16 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                 "post": {
                     "summary": "Score one customer (a record) or a batch ({records: [...]})",
                     "security": secured,
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "a retry with the same key and body gets the "
+                            "stored decision(s), with Idempotent-Replayed: true",
+                        }
+                    ],
                     "requestBody": {
                         "content": {
                             JSON_TYPE: {
@@ -123,6 +144,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                             },
                         },
                         **answers,
+                        "409": {"description": "the same Idempotency-Key is being answered"},
                     },
                 }
             },
@@ -154,8 +176,17 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: the model is loaded",
-                    "responses": {"200": {"description": "ready"}},
+                    "summary": "Readiness: the model is loaded and decisions can be stored",
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "not ready; the reason in JSON"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text format)",
+                    "responses": {"200": {"description": "the metrics"}},
                 }
             },
         },

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -19,6 +22,7 @@ from custrisk import __version__
 from custrisk.errors import CustriskError
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
+from custrisk.serve.metrics import CONTENT_TYPE
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
 from custrisk.serve.request import Call, Problem, parse_json_body
 from custrisk.serve.state import ServiceState, decide, notify_high_risk
@@ -47,8 +51,28 @@ async def _body(state: ServiceState, request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: The request header that makes a score request safe to retry (Stripe's convention and
+#: the IETF draft "The Idempotency-Key HTTP Header Field").
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: The answer header of a stored answer given again.
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
 async def score_route(state: ServiceState, request: Request, call: Call) -> Response:
+    key = _idempotency_key(request)
     data = parse_json_body(await _body(state, request))
+    if key is not None:
+        return await _score_once(state, data, call, key)
+    records, single = _records(state, data, call)
+    assert state.batcher is not None
+    results = await state.batcher.submit(list(records), call.caller)
+    call.decisions = [r["decision_id"] for r in results]
+    return JSONResponse(results[0] if single else {"decisions": results})
+
+
+def _records(state: ServiceState, data: Any, call: Call) -> tuple[list[Any], bool]:
+    """The request's records and whether it sent one (not a batch); 422 or 413 if the
+    body is not records or too many."""
     if isinstance(data, Mapping) and "records" in data:
         records = data["records"]
         single = False
@@ -70,10 +94,103 @@ async def score_route(state: ServiceState, request: Request, call: Call) -> Resp
     problems = state.scorer.check(records) if state.scorer is not None else []
     if problems:  # the shape of this request's records, before it waits for a batch
         raise Problem(422, RecordError(problems).one_line(), details=problems)
-    assert state.batcher is not None
-    results = await state.batcher.submit(list(records), call.caller)
+    return list(records), single
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` (a structured-field string's quotes taken off),
+    or a 400 when it is empty, too long or not visible ASCII."""
+    given = request.headers.get(IDEMPOTENCY_HEADER)
+    if given is None:
+        return None
+    key = given.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or len(key) > 255 or not all(" " < c < "\x7f" for c in key):
+        raise Problem(
+            400,
+            f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters (a UUID, say); "
+            f"got {len(key)} character(s)" + ("" if key.isascii() else " with some outside ASCII"),
+        )
+    return key
+
+
+async def _score_once(state: ServiceState, data: Any, call: Call, key: str) -> Response:
+    """A score request with an ``Idempotency-Key``: the first is scored, and its decisions
+    and answer stored in one transaction; the same key with the same body (a retry)
+    gets that answer again, marked ``Idempotent-Replayed: true``; with another body, a
+    422; while the first is still being answered, a 409. The key is never echoed: the
+    access log keeps the messages, and a key may be made from a customer's id."""
+    loop = asyncio.get_running_loop()
+    canonical = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    printed = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    try:
+        outcome, earlier = await loop.run_in_executor(
+            None, state.store.claim_idempotency, call.caller, key, printed
+        )
+    except SQLAlchemyError as exc:
+        raise _store_down(exc) from None
+    if outcome == "replay":
+        assert earlier is not None
+        answers = earlier.get("decisions", [earlier])
+        call.records = len(answers)
+        call.decisions = [a.get("decision_id") for a in answers]
+        call.note = "idempotent replay"
+        return JSONResponse(earlier, headers={REPLAYED_HEADER: "true"})
+    if outcome == "mismatch":
+        raise Problem(
+            422,
+            f"this {IDEMPOTENCY_HEADER} was used with a different body: send the same "
+            "body to get its decision(s) again, or a new key for a new request",
+        )
+    if outcome == "busy":
+        raise Problem(
+            409,
+            f"the request with this {IDEMPOTENCY_HEADER} is still being answered; "
+            "retry in a moment",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        records, single = _records(state, data, call)
+        results = await loop.run_in_executor(
+            None,
+            functools.partial(
+                decide, state, records, caller=call.caller, channel="api", store=False
+            ),
+        )
+        stored = [r.pop("_stored") for r in results]
+        answer = results[0] if single else {"decisions": results}
+        done = await loop.run_in_executor(
+            None, state.store.complete_idempotency, call.caller, key, answer, stored
+        )
+    except BaseException as exc:  # refused or failed: the key may be sent again
+        try:
+            await loop.run_in_executor(None, state.store.release_idempotency, call.caller, key)
+        except SQLAlchemyError:  # the claim goes stale: taken over after a minute
+            log.warning("could not release an idempotency key's claim", exc_info=True)
+        if isinstance(exc, SQLAlchemyError):
+            raise _store_down(exc) from None
+        raise
+    if not done:  # the claim went stale and another request answered meanwhile
+        raise Problem(
+            409, f"the request with this {IDEMPOTENCY_HEADER} was answered by another call"
+        )
     call.decisions = [r["decision_id"] for r in results]
-    return JSONResponse(results[0] if single else {"decisions": results})
+    assert state.scorer is not None
+    notify_high_risk(state, state.scorer, results)
+    return JSONResponse(answer)
+
+
+def _store_down(exc: Exception) -> Problem:
+    """A keyed request the decisions store cannot take: 503, to be retried (its decision
+    would be given and not kept, and a retry would get another)."""
+    log.error("idempotency key not stored: %s", str(exc).splitlines()[0])
+    return Problem(
+        503,
+        f"the decisions store cannot be written now, so a request with an {IDEMPOTENCY_HEADER} "
+        "is not scored (its decision would not be kept): retry later with the same key",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def model_route(state: ServiceState, request: Request, call: Call) -> Response:
@@ -244,12 +361,25 @@ async def readyz_route(state: ServiceState, request: Request, call: Call) -> Res
         ready["workers"] = [
             {k: v for k, v in seat.items() if k != "started"} for seat in state.seat.board.seats()
         ]
+    # a decision that cannot be stored is a decision the CRM would get and nobody keep
+    why = state.writer.failing if state.writer is not None else None
+    if why is not None:
+        assert state.writer is not None
+        state.writer.retry()  # once the store is writable again, the next check is ready
+    why = why or await asyncio.get_running_loop().run_in_executor(None, state.store.unwritable)
+    if why is not None:
+        return JSONResponse({**ready, "status": "not ready", "reason": why}, status_code=503)
     return JSONResponse(ready)
 
 
 async def openapi_route(state: ServiceState, request: Request, call: Call) -> Response:
     assert state.scorer is not None
     return JSONResponse(openapi_document(state.scorer))
+
+
+async def metrics_route(state: ServiceState, request: Request, call: Call) -> Response:
+    model_id = state.scorer.model_id if state.scorer is not None else ""
+    return Response(state.metrics.render(model_id), media_type=CONTENT_TYPE)
 
 
 async def docs_route(state: ServiceState, request: Request, call: Call) -> Response:

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from custrisk.serve.metrics import Metrics
+
 log = logging.getLogger(__name__)
 
 #: Tokens the shared rate limiter keeps a bucket for (open addressing; a new token past
@@ -203,6 +205,7 @@ class Seat:
     slot: int
     limiter: SharedRateLimiter
     generation: int = 0
+    metrics: Metrics | None = None  # the workers' shared counters (GET /metrics)
 
 
 def alive(pid: int) -> bool:

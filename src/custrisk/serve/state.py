@@ -22,6 +22,7 @@ from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
 from custrisk.scoring.records import RecordError, RecordScorer
 from custrisk.serve.jiandaoyun import JdyProfile, identity_profile, load_profile
+from custrisk.serve.metrics import Metrics
 from custrisk.serve.request import Problem
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
@@ -87,21 +88,14 @@ class ServiceState:
     batcher: MicroBatcher | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     seat: Seat | None = None  # one of several worker processes (--workers N)
+    metrics: Metrics = field(default_factory=Metrics)
 
     # ---------------------------------------------------------------------------------
 
     def load_scorer(self, folder: str | None = None) -> RecordScorer:
         """Resolve (NAME: its latest version), verify and prepare the model; ``folder``:
         that model folder instead (the version another worker switched to)."""
-        s = self.settings
-        model = open_model(
-            folder or s.model,
-            s.models_dir,
-            require_signed=s.require_signed,
-            allow_unverified=s.allow_unverified,
-            predict_only=True,  # a scorecard scores without importing scikit-learn
-        )
-        return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
+        return load_scorer(self.settings, folder)
 
     def reload(self) -> dict[str, Any]:
         """Load the model again (a new version of NAME, a new policy) and switch to it;
@@ -190,6 +184,18 @@ class ServiceState:
             self.writer.access_line(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
+def load_scorer(s: ServeSettings, folder: str | None = None) -> RecordScorer:
+    """The model of ``s`` (or ``folder``) resolved, verified and prepared for scoring."""
+    model = open_model(
+        folder or s.model,
+        s.models_dir,
+        require_signed=s.require_signed,
+        allow_unverified=s.allow_unverified,
+        predict_only=True,  # a scorecard scores without importing scikit-learn
+    )
+    return RecordScorer(model, policy=s.policy, alert_rules=s.alert_rules, lang=s.lang)
+
+
 async def follow_board(state: ServiceState) -> None:
     """Switch this worker to a model version another worker published."""
     assert state.seat is not None
@@ -240,12 +246,16 @@ def decide(
         raise Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()
     pii = {f.header for f in scorer.fields if f.pii} | {f.name for f in scorer.fields if f.pii}
+    id_keys = [k for f in scorer.fields if f.role == "id" for k in (f.header, f.name)]
     stored = []
     answers = []
     for i, (decision, record) in enumerate(zip(batch.decisions, records, strict=True)):
         answer = {"decision_id": decision_ids[i], **decision, "as_of": batch.as_of.isoformat()}
         if batch.repaired and batch.repaired[i]:
             answer["repaired"] = batch.repaired[i]
+        sent = next((record[k] for k in id_keys if record.get(k) not in (None, "")), None)
+        if sent is not None and str(sent) != answer.get("customer_id"):
+            answer["record_id"] = str(sent)  # as the caller has it, to match the answer back
         answers.append(answer)
         stored.append(
             {
@@ -258,6 +268,7 @@ def decide(
                 "outputs": answer,
             }
         )
+    state.metrics.decisions(a["decision"] for a in answers)
     if not store:
         return [dict(a, _stored=s) for a, s in zip(answers, stored, strict=True)]
     if state.writer is not None:
@@ -407,4 +418,4 @@ def _safe_call(hook: Callable[[dict[str, Any]], None], decision: dict[str, Any])
         log.exception("high-risk notification failed for decision %s", decision.get("decision_id"))
 
 
-__all__ = ["RateLimiter", "ServiceState"]
+__all__ = ["RateLimiter", "ServiceState", "load_scorer"]

@@ -18,6 +18,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ _TOKEN_PREFIX = "crk_"
 #: A 简道云 delivery claimed this long ago and still unanswered (its worker died) may be
 #: claimed again.
 CLAIM_STALE_SECONDS = 60.0
+#: How long an ``Idempotency-Key`` is remembered (a retry comes within minutes; Stripe
+#: keeps keys 24 hours).
+IDEMPOTENCY_KEEP_SECONDS = 24 * 3600.0
+#: Below this much free space on a SQLite store's disk the service is not ready.
+MIN_FREE_BYTES = 16 * 2**20
 
 metadata = sa.MetaData()
 decisions_table = sa.Table(
@@ -77,6 +84,27 @@ push_signatures_table = sa.Table(
     sa.Column("deliver_id", sa.String(120), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
 )
+#: ``POST /v1/score`` requests sent with an ``Idempotency-Key``: per caller (token id) and
+#: key, the request's fingerprint and, once answered, the answer and its decision ids
+#: (stored in the transaction that stores the decisions). A row without an answer is a
+#: request in flight. Rows older than :data:`IDEMPOTENCY_KEEP_SECONDS` are pruned.
+idempotency_table = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("caller", sa.String(80), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_fingerprint", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False, index=True),
+    sa.Column("decision_ids", sa.Text, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+)
+#: One row, written by each readiness check (``GET /readyz``): the store takes a write.
+probe_table = sa.Table(
+    "readiness_probe",
+    metadata,
+    sa.Column("probe", sa.Integer, primary_key=True),
+    sa.Column("checked_at", sa.String(32), nullable=False),
+)
 tokens_table = sa.Table(
     "tokens",
     metadata,
@@ -99,7 +127,9 @@ def fingerprint(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> str:
+def store_url(
+    spec: str | os.PathLike[str] | None, *, create: bool = True, option: str = "--db"
+) -> str:
     """A SQLAlchemy URL from ``--db``: a URL, ``env:NAME``, a SQLite file path, or
     ``None`` (``CUSTRISK_DECISIONS_URL``, else ``serve/decisions.db``). ``create=False``
     (a command that reads the store): a SQLite file that does not exist is an error, not
@@ -112,7 +142,7 @@ def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> st
         value = os.environ.get(name)
         if not value:
             raise UsageError(
-                f"--db {text}: the environment variable {name} is not set",
+                f"{option} {text}: the environment variable {name} is not set",
                 hint=f"export {name}=postgresql+psycopg://user@host/db",
             )
         text = value
@@ -123,7 +153,7 @@ def store_url(spec: str | os.PathLike[str] | None, *, create: bool = True) -> st
         raise UsageError(
             f"no decisions store at {path} ({path.absolute()}): custrisk serve creates it "
             "when it starts",
-            hint=f"run this in the service's folder, or pass --db (or set {STORE_URL_ENV}) "
+            hint=f"run this in the service's folder, or pass {option} (or set {STORE_URL_ENV}) "
             "as the service has it",
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -144,8 +174,14 @@ class TokenInfo:
 class DecisionStore:
     """Decisions, deliveries and tokens in one database (thread-safe)."""
 
-    def __init__(self, url: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
-        self.url = store_url(url, create=create)
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        option: str = "--db",
+    ) -> None:
+        self.url = store_url(url, create=create, option=option)  # option: named in errors
         try:
             if self.url.startswith("sqlite"):
                 self.engine = sa.create_engine(
@@ -159,7 +195,7 @@ class DecisionStore:
             raise ConfigError(
                 f"cannot open the decisions store: {type(exc).__name__}: "
                 f"{_without_password(str(exc).splitlines()[0])}",
-                key="--db",
+                key=option,
                 hint="pass a writable SQLite path or a reachable database URL",
             ) from None
         if self.url.startswith("sqlite:///"):
@@ -180,6 +216,34 @@ class DecisionStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def unwritable(self) -> str | None:
+        """``None`` when a decision can be stored now, else why not (one line): a write
+        to the store fails (a read-only folder or file system, a full disk, a database
+        that is down) or a SQLite store's disk has under :data:`MIN_FREE_BYTES` free."""
+        if self.url.startswith("sqlite:///"):
+            folder = Path(self.url.removeprefix("sqlite:///")).absolute().parent
+            try:
+                free = shutil.disk_usage(folder).free
+            except OSError as exc:
+                return f"the decisions store's folder {folder} cannot be read: {exc.strerror}"
+            if free < MIN_FREE_BYTES:
+                return (
+                    f"the disk of the decisions store ({folder}) has {free / 2**20:.1f} MiB "
+                    f"free, under {MIN_FREE_BYTES // 2**20} MiB: free some space"
+                )
+        try:
+            with self._lock, self.engine.begin() as conn:
+                conn.execute(probe_table.delete())
+                conn.execute(probe_table.insert(), {"probe": 1, "checked_at": now_text()})
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)  # the driver's words, without the SQL
+            text = str(orig if orig is not None else exc)
+            return (
+                "the decisions store cannot be written: "
+                f"{_without_password(text.splitlines()[0] if text else type(exc).__name__)}"
+            )
+        return None
+
     # decisions -----------------------------------------------------------------------
 
     def add_decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -190,9 +254,16 @@ class DecisionStore:
             conn.execute(decisions_table.insert(), [_decision_row(r) for r in rows])
 
     def list_decisions(
-        self, *, limit: int = 50, decision: str | None = None, since: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        decision: str | None = None,
+        since: str | None = None,
+        customer: str | None = None,
     ) -> list[dict[str, Any]]:
         query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
+        if customer is not None:  # stored as ids are normalised (trimmed, upper case)
+            query = query.where(decisions_table.c.customer_id == normalised_id(customer))
         if decision is not None:
             query = query.where(decisions_table.c.decision == decision)
         if since is not None:
@@ -231,6 +302,59 @@ class DecisionStore:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(decisions_table)).scalar_one()
             )
+
+    def forget_customer(self, customer_id: str, token: str | None = None) -> dict[str, int]:
+        """Erase one customer's decisions (``custrisk forget --decisions``), in one
+        transaction: with ``token`` (``--mode pseudonymise``) they are kept under it, the
+        id replaced in the columns, the answer and the masked inputs; without, deleted.
+        Either way the stored answers that repeat them (简道云 deliveries, idempotency
+        keys) are deleted: a retry of those is scored afresh. Returns the rows changed
+        per table."""
+        wanted = normalised_id(customer_id)
+        d = decisions_table
+        counts = {"decisions": 0, "deliveries": 0, "idempotency_keys": 0}
+        with self._lock, self.engine.begin() as conn:
+            rows = conn.execute(sa.select(d).where(d.c.customer_id == wanted)).mappings().all()
+            ids = [r["decision_id"] for r in rows]
+            for decision_id in ids:  # the answers kept for repeats hold the id in clear
+                counts["deliveries"] += conn.execute(
+                    deliveries_table.delete().where(
+                        deliveries_table.c.response.contains(decision_id, autoescape=True)
+                    )
+                ).rowcount
+                counts["idempotency_keys"] += conn.execute(
+                    idempotency_table.delete().where(
+                        idempotency_table.c.decision_ids.contains(decision_id, autoescape=True)
+                    )
+                ).rowcount
+            if token is None:
+                if ids:
+                    counts["decisions"] = conn.execute(
+                        d.delete().where(d.c.decision_id.in_(ids))
+                    ).rowcount
+                return counts
+            for row in rows:
+                outputs = json.loads(row["outputs"])
+                outputs.update(
+                    _replace_id(
+                        {k: outputs[k] for k in ("customer_id", "record_id") if k in outputs},
+                        wanted,
+                        token,
+                    )
+                )
+                # the record as sent: its id field's name is the caller's (客户编号, ...)
+                inputs = _replace_id(json.loads(row["inputs_masked"]), wanted, token)
+                conn.execute(
+                    d.update()
+                    .where(d.c.decision_id == row["decision_id"])
+                    .values(
+                        customer_id=token,
+                        outputs=json.dumps(outputs, ensure_ascii=False, sort_keys=True),
+                        inputs_masked=json.dumps(inputs, ensure_ascii=False, sort_keys=True),
+                    )
+                )
+            counts["decisions"] = len(rows)
+        return counts
 
     # deliveries ----------------------------------------------------------------------
 
@@ -366,6 +490,104 @@ class DecisionStore:
                 return False
         return True
 
+    # idempotency keys ------------------------------------------------------------------
+
+    def claim_idempotency(
+        self,
+        caller: str,
+        key: str,
+        request_fingerprint: str,
+        *,
+        stale_after: float = CLAIM_STALE_SECONDS,
+        keep: float = IDEMPOTENCY_KEEP_SECONDS,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Claim ``key`` for a request: ``("claimed", None)`` for the one caller (of any
+        worker process) whose row went in; ``("replay", answer)`` when the same request
+        was answered already; ``("mismatch", None)`` when the key was used with another
+        request; ``("busy", None)`` while the first request is still being answered.
+        A claim left unanswered for ``stale_after`` seconds (its worker died) is taken
+        over; keys older than ``keep`` seconds are forgotten."""
+        now = dt.datetime.now(dt.UTC)
+        cutoff = (now - dt.timedelta(seconds=keep)).isoformat(timespec="milliseconds")
+        stale = (now - dt.timedelta(seconds=stale_after)).isoformat(timespec="milliseconds")
+        t = idempotency_table
+        mine = (t.c.caller == caller) & (t.c.key == key)
+        with self._lock:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(t.delete().where(t.c.created_at < cutoff))
+                    conn.execute(
+                        t.insert(),
+                        {
+                            "caller": caller,
+                            "key": key,
+                            "request_fingerprint": request_fingerprint,
+                            "created_at": now_text(),
+                            "decision_ids": "",
+                            "response": "",
+                        },
+                    )
+                return "claimed", None
+            except IntegrityError:
+                pass
+            with self.engine.begin() as conn:
+                row = conn.execute(sa.select(t).where(mine)).mappings().first()
+                if row is None:  # answered and pruned meanwhile: a new request
+                    return self.claim_idempotency(
+                        caller, key, request_fingerprint, stale_after=stale_after, keep=keep
+                    )
+                if row["request_fingerprint"] != request_fingerprint:
+                    return "mismatch", None
+                if row["response"]:
+                    return "replay", json.loads(row["response"])
+                taken = conn.execute(
+                    t.update()
+                    .where(mine)
+                    .where(t.c.response == "")
+                    .where(t.c.created_at <= stale)
+                    .values(created_at=now_text())
+                )
+            return ("claimed", None) if taken.rowcount else ("busy", None)
+
+    def complete_idempotency(
+        self,
+        caller: str,
+        key: str,
+        response: Mapping[str, Any],
+        decisions: Sequence[Mapping[str, Any]],
+    ) -> bool:
+        """Store a keyed request's decisions and its answer in one transaction; ``False``
+        (nothing stored) when the claim is no longer this request's."""
+        t = idempotency_table
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                t.update()
+                .where(t.c.caller == caller)
+                .where(t.c.key == key)
+                .where(t.c.response == "")
+                .values(
+                    response=json.dumps(response, ensure_ascii=False),
+                    decision_ids=" ".join(str(d["decision_id"]) for d in decisions),
+                )
+            )
+            if done.rowcount != 1:
+                return False
+            if decisions:
+                conn.execute(decisions_table.insert(), [_decision_row(r) for r in decisions])
+        return True
+
+    def release_idempotency(self, caller: str, key: str) -> None:
+        """Drop an unanswered claim (the request was refused or failed): the key may be
+        sent again, with this body or a corrected one."""
+        t = idempotency_table
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                t.delete()
+                .where(t.c.caller == caller)
+                .where(t.c.key == key)
+                .where(t.c.response == "")
+            )
+
     # tokens --------------------------------------------------------------------------
 
     def create_token(self, name: str, scopes: Sequence[str]) -> tuple[str, TokenInfo]:
@@ -444,11 +666,20 @@ class BackgroundWriter:
         self._thread = threading.Thread(target=self._run, name="custrisk-writer", daemon=True)
         self._closed = False
         self.written = 0
+        #: why the last write of decisions failed, while some wait to be stored
+        self.failing: str | None = None
         self._thread.start()
 
     def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             self._queue.put(("decisions", rows))
+
+    def retry(self) -> None:
+        """Try again now to store the decisions a failed write left waiting (they are
+        otherwise retried with the next decisions, which a service that is not ready
+        may never get)."""
+        if self.failing is not None and not self._closed:
+            self._queue.put(("decisions", []))
 
     def access_line(self, line: str) -> None:
         if self.access is not None:
@@ -485,7 +716,12 @@ class BackgroundWriter:
                     self.store.add_decisions(pending)
                     self.written += len(pending)
                     pending = []
+                    self.failing = None
                 except SQLAlchemyError as exc:
+                    self.failing = (
+                        f"{len(pending)} decision(s) wait to be stored: "
+                        f"{_without_password(str(exc).splitlines()[0])}"
+                    )
                     log.error(
                         "cannot store %d decision(s) (will retry): %s",
                         len(pending),
@@ -545,6 +781,15 @@ def _decision_out(row: Any) -> dict[str, Any]:
     out["inputs_masked"] = json.loads(row["inputs_masked"])
     out["outputs"] = json.loads(row["outputs"])
     return out
+
+
+def _replace_id(values: dict[str, Any], customer_id: str, token: str) -> dict[str, Any]:
+    """``values`` with every value that is ``customer_id`` (as sent or normalised)
+    replaced by ``token``."""
+    return {
+        k: token if isinstance(v, str | int) and normalised_id(str(v)) == customer_id else v
+        for k, v in values.items()
+    }
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

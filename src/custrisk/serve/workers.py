@@ -37,9 +37,10 @@ from typing import Any
 from custrisk.errors import CustriskError, UsageError
 from custrisk.scoring.records import RecordScorer
 from custrisk.serve.jiandaoyun import check_secret
+from custrisk.serve.metrics import Metrics
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
-from custrisk.serve.state import ServiceState
+from custrisk.serve.state import load_scorer
 from custrisk.serve.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Supervisor:
         lock = ProcessLock(lock_path)
         self.board = WorkerBoard(self.count, lock)
         self.limiter = SharedRateLimiter(self.settings.rate, self.settings.burst, lock)
+        self.metrics = Metrics(self.count)
         self.sock = sock
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (*_STOP_SIGNALS, signal.SIGHUP)
@@ -139,9 +141,9 @@ class Supervisor:
         workers start with this model (forked: loaded once)."""
         if self.settings.jdy_profile is not None:
             check_secret(self.settings.jdy_secret_env)
+        scorer = load_scorer(self.settings)  # first: a refused model leaves no store
         store = DecisionStore(self.settings.db)
         try:
-            scorer = ServiceState(self.settings, store).load_scorer()
             return scorer, store.url.split("@")[-1]
         finally:
             store.close()  # each worker opens its own connections
@@ -171,7 +173,7 @@ class Supervisor:
         """In the worker process (forked): serve on the shared socket."""
         for sig in (*_STOP_SIGNALS, signal.SIGHUP):  # uvicorn and the app install theirs
             signal.signal(sig, signal.SIG_DFL)
-        seat = Seat(self.board, slot, self.limiter)
+        seat = Seat(self.board, slot, self.limiter, metrics=self.metrics.worker(slot))
         try:
             self.target(self.settings, seat, self.sock, self.scorer)
         except CustriskError as exc:  # one line, as the CLI would print it

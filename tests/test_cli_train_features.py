@@ -196,7 +196,7 @@ def test_labels_written_as_words_train_the_model_the_numbers_train(
     gives; a label neither 1/0 nor such a word is left out with a warning saying why."""
     labels = pd.read_csv(export / "labels.csv", dtype=str, keep_default_na=False)
     words = labels.assign(bad=labels["bad"].map({"1": "是", "0": "否"}))
-    words.loc[words.index[0], "bad"] = "不详"
+    words.loc[words.index[0], "bad"] = "待核实"  # (不详, like 未知, is a blank)
     path = tmp_path / "labels_words.csv"
     words.to_csv(path, index=False)
     args = ["train", export, "--labels", path, "-c", fast_model_config]
@@ -205,7 +205,7 @@ def test_labels_written_as_words_train_the_model_the_numbers_train(
     said = " ".join(result.output.split())
     assert (
         "Warning: 1 label row was rejected and not trained on "
-        "(bad: not a number: 1 row, e.g. '不详')"
+        "(bad: not a number: 1 row, e.g. '待核实')"
     ) in said
     numbers = labels.iloc[1:]
     numbers.to_csv(tmp_path / "labels_numbers.csv", index=False)

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -71,7 +72,13 @@ from custrisk.data.infer_values import (
     year_last_dates,
     year_last_formats,
 )
-from custrisk.data.text import decimal_point_value, null_variants, text_literal_values
+from custrisk.data.text import (
+    decimal_point_value,
+    note_words,
+    null_variants,
+    text_literal_values,
+    totals_words,
+)
 from custrisk.errors import DataError, UsageError
 from custrisk.io.excel import (
     is_excel,
@@ -316,13 +323,13 @@ def infer_table(
         blank = 1.0 - len(values) / max(table.num_rows, 1)
         distinct = len(set(values))
         if header == id_header:
-            faults = table.num_rows - distinct
-            why = (
-                "identifies a customer (unique)"
-                if not faults
-                else f"identifies a customer; {faults:,} rows repeat an id or have none: "
-                "rejected while cleaning"
-            )
+            own = _report_rows(table, header)
+            faults = table.num_rows - distinct - own
+            why = "identifies a customer" + ("" if faults or own else " (unique)")
+            if faults:
+                why += f"; {faults:,} rows repeat an id or have none: rejected while cleaning"
+            if own:  # 合计 or 制表人：... beside a blank id: skipped, as cleaning will
+                why += f"; {own:,} rows are the report's own (totals, notes): skipped"
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(
@@ -496,6 +503,27 @@ def _table_sheet(path: Path, target: str | None) -> str | None:
         if any(sum(1 for cell in row if str(cell).strip()) >= 2 for row in rows):
             return name
     return None
+
+
+def _report_rows(table: pa.Table, id_header: str) -> int:
+    """The rows without an id that hold a report's totals or note label (合计,
+    制表人：王会计) in a text column: skipped while cleaning, no fault of the id."""
+    ids = table.column(id_header)
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(ids), ""), True)
+    else:
+        blank = pc.is_null(ids)
+    blank_rows = blank.to_numpy(zero_copy_only=False)
+    if not blank_rows.any():
+        return 0
+    labelled = np.zeros(table.num_rows, dtype=bool)
+    for name in table.column_names:
+        column = table.column(name)
+        if name != id_header and (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
+            labelled |= totals_words(column) | note_words(column)
+    return int((blank_rows & labelled).sum())
 
 
 def _texts(column: pa.ChunkedArray) -> list[str]:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.errors import DataError
-from custrisk.io.header import match_header
+from custrisk.io.header import HeaderMatcher, match_header
 from custrisk.io.readers import read_raw
 from tests._support import CREDIT_HEADER, credit_row
 
@@ -80,6 +80,34 @@ def test_a_header_wrapped_in_its_cell_matches_the_declared_one_without_the_break
     assert ("逾期次数", "逾期\n次数") in folded
     with pytest.raises(DataError, match="all match the declared column 'col9'"):
         match_header(["逾期次数", "逾期 次数"], declared, Path("t"))
+
+
+def test_traditional_headers_of_an_application_table_match_its_simplified_ones() -> None:
+    """A Hong Kong or Taiwan lender's 學歷 and 負債收入比: the table of traditional
+    characters knew 歷 and 負 but not 學 or 債, so these two headers were 'column(s) this
+    table does not have' while 年齡 and 地區 matched. Two declared names that fold alike
+    match only exactly."""
+    declared = {
+        "学历": "col7",
+        "负债收入比": "col9",
+        "年龄": "col4",
+        "近6月征信查询次数": "col13",
+        "后": "a",
+        "後": "b",
+    }
+    chosen, folded = match_header(
+        ["學歷", "負債收入比", "年齡", "近6月徵信查詢次數", "後"], declared, Path("t")
+    )
+    assert chosen == {
+        "學歷": "学历",
+        "負債收入比": "负债收入比",
+        "年齡": "年龄",
+        "近6月徵信查詢次數": "近6月征信查询次数",
+        "後": "後",
+    }
+    assert len(folded) == 4
+    assert HeaderMatcher(declared).find("后") == "后"
+    assert HeaderMatcher({"后": "a", "X": "b"}).find("後") == "后"
 
 
 def test_an_empty_folder_named_like_an_export_is_an_error(

@@ -404,6 +404,45 @@ def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, A
     assert _outcome(quick, twice)[0] == "error"
 
 
+#: A Hong Kong or Taiwan CRM's spelling of the application fields.
+_TRADITIONAL = {
+    **{"客户编号": "客戶編號", "手机号": "手機號", "年龄": "年齡", "地区": "地區"},
+    **{"行业": "行業", "学历": "學歷", "负债收入比": "負債收入比", "申请额度": "申請額度"},
+    **{"历史逾期次数": "歷史逾期次數", "近6月征信查询次数": "近6月徵信查詢次數"},
+    **{"有房产": "有房產"},
+}
+
+
+def test_records_in_traditional_characters_score_as_their_simplified_twins(
+    serve_world: dict[str, Any],
+) -> None:
+    """A CRM whose users type traditional characters: 年齡, 地區 and 負債收入比 were
+    unknown fields (the batch matched most of them). Fields now match as a table's
+    headers do; a personal field so named (手機號) is stored masked."""
+    quick, batch = _scorers(serve_world)
+    base = _rows(serve_world["data"] / "application_next.csv", 30)
+    ours = [{_TRADITIONAL.get(k, k): v for k, v in r.items()} for r in base]
+    assert all("年齡" in r and "地區" in r for r in ours)
+    for scorer in (quick, batch):
+        assert _outcome(scorer, ours) == _outcome(scorer, base)
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json=ours[0],
+        headers=_auth(serve_world["tokens"]["crm"]),
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    _wait_stored(serve_world, answer["decision_id"])
+    store = DecisionStore(serve_world["db"])
+    try:
+        stored = store.get_decision(answer["decision_id"])
+    finally:
+        store.close()
+    assert stored is not None
+    assert stored["inputs_masked"]["手機號"] != ours[0]["手機號"]
+    assert answer["customer_id"] == ours[0]["客戶編號"] and "record_id" not in answer
+
+
 def test_one_record_on_python_scalars_scores_as_the_batch_on_every_customer(
     serve_world: dict[str, Any],
 ) -> None:

@@ -38,6 +38,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.estimators.fitted import ScorecardPredictions
 from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
 from custrisk.indicators import compute_indicators
+from custrisk.io.header import HeaderMatcher
 from custrisk.io.readers import RawTable
 from custrisk.policy import (
     AlertRules,
@@ -195,6 +196,8 @@ class RecordScorer:
                 self.scaled_names[f.name] = f
             else:
                 self.by_key.setdefault(f.name, f)
+        # a field named as the batch matches a file's headers: 年齡 for 年龄, AGE for age
+        self._matcher = HeaderMatcher([*self.by_key, *self.scaled_names])
         self.id_field = next((f for f in self.fields if f.role == "id"), None)
         self.row_numbered = self.spec.row_number is not None
         self._true = self.sources.true_values[0] if self.sources.true_values else "true"
@@ -262,8 +265,7 @@ class RecordScorer:
             for key, value in record.items():
                 if len(problems) >= MAX_PROBLEMS:
                     break
-                known = self.by_key.get(str(key))
-                scaled = self.scaled_names.get(str(key))
+                known, scaled = self._field(str(key))
                 first = given.setdefault(known.name, (str(key), value)) if known else None
                 if (
                     known
@@ -315,7 +317,7 @@ class RecordScorer:
                         }
                     )
             if len(problems) < MAX_PROBLEMS and not any(
-                (f := self.by_key.get(str(key))) is not None and f.in_model and _given(value)
+                (f := self._field(str(key))[0]) is not None and f.in_model and _given(value)
                 for key, value in record.items()
             ):
                 scored_on = [f.header for f in self.fields if f.in_model]
@@ -538,6 +540,19 @@ class RecordScorer:
             )
         return out
 
+    def field_of(self, key: str) -> InputField | None:
+        """The input field a record's key names: its header or custrisk's name, matched
+        as a file's header is (年齡 and ａｇｅ are 年龄 and age)."""
+        return self._field(key)[0]
+
+    def _field(self, key: str) -> tuple[InputField | None, InputField | None]:
+        """:meth:`field_of`, and the scaled field ``key`` names by custrisk's name (a
+        value sent so would be read × scale)."""
+        name = self._matcher.find(key)
+        if name is None:
+            return None, None
+        return self.by_key.get(name), self.scaled_names.get(name)
+
     def _reason_text(self, code: str, value: Any) -> str | None:
         """A reason's value as :meth:`ScoredTable.reason_texts` writes it: a number to
         6 significant digits, a category as is unless it reads as a number."""
@@ -561,7 +576,9 @@ class RecordScorer:
         columns: dict[str, list[str | None]] = {c.name: [None] * n for c in self.spec.columns}
         for i, record in enumerate(records):
             for key, value in record.items():
-                columns[self.by_key[str(key)].name][i] = self._text(value)
+                field = self._field(str(key))[0]
+                assert field is not None  # (check() refused unknown fields)
+                columns[field.name][i] = self._text(value)
         id_name = self.spec.key
         if id_name is not None and id_name in columns:
             values = columns[id_name]

@@ -404,12 +404,15 @@ def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, A
     assert _outcome(quick, twice)[0] == "error"
 
 
-#: A Hong Kong or Taiwan CRM's spelling of the application fields.
+#: A Hong Kong or Taiwan CRM's spelling of the application fields and of their values.
 _TRADITIONAL = {
     **{"客户编号": "客戶編號", "手机号": "手機號", "年龄": "年齡", "地区": "地區"},
     **{"行业": "行業", "学历": "學歷", "负债收入比": "負債收入比", "申请额度": "申請額度"},
     **{"历史逾期次数": "歷史逾期次數", "近6月征信查询次数": "近6月徵信查詢次數"},
-    **{"有房产": "有房產"},
+    **{"有房产": "有房產", "华东": "華東", "华南": "華南", "华北": "華北", "华中": "華中"},
+    **{"东北": "東北", "制造业": "製造業", "建筑业": "建築業", "农林牧渔": "農林牧漁"},
+    **{"医疗健康": "醫療健康", "房地产": "房地產", "教育培训": "教育培訓", "大专": "大專"},
+    **{"信息技术": "信息技術", "交通运输": "交通運輸", "餐饮住宿": "餐飲住宿"},
 }
 
 
@@ -417,14 +420,19 @@ def test_records_in_traditional_characters_score_as_their_simplified_twins(
     serve_world: dict[str, Any],
 ) -> None:
     """A CRM whose users type traditional characters: 年齡, 地區 and 負債收入比 were
-    unknown fields (the batch matched most of them). Fields now match as a table's
-    headers do; a personal field so named (手機號) is stored masked."""
+    unknown fields (the batch matched most of them), and 華南 was scored as a region the
+    model had never seen. Fields now match as a table's headers do, and a known category
+    in traditional characters is read as it, listed under repaired; a personal field so
+    named (手機號) is stored masked."""
     quick, batch = _scorers(serve_world)
     base = _rows(serve_world["data"] / "application_next.csv", 30)
-    ours = [{_TRADITIONAL.get(k, k): v for k, v in r.items()} for r in base]
+    ours = [{_TRADITIONAL.get(k, k): _TRADITIONAL.get(v, v) for k, v in r.items()} for r in base]
     assert all("年齡" in r and "地區" in r for r in ours)
     for scorer in (quick, batch):
-        assert _outcome(scorer, ours) == _outcome(scorer, base)
+        _, decisions, repaired = _outcome(scorer, ours)
+        assert decisions == _outcome(scorer, base)[1]
+        fixed = [(p["field"], p["value"]) for record in repaired for p in record]
+        assert ("地区", "華東") in fixed and all(f in ("地区", "行业", "学历") for f, _ in fixed)
     response = httpx.post(
         f"{serve_world['base']}/v1/score",
         json=ours[0],

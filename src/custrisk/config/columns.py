@@ -83,6 +83,10 @@ class ColumnSpec:
     #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
     #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
     decimal: str = "."
+    #: A category's values the model reading the table was fitted on (set from the
+    #: model, never from YAML): a value that is one of them but for case, width or
+    #: traditional characters (:func:`header_key`: 華南 for 华南) is read as it, a repair.
+    known_values: tuple[str, ...] = ()
 
     @property
     def scale_is_unit(self) -> bool:
@@ -153,6 +157,19 @@ def header_key(name: str) -> str:
     ``ｅｄｕｃａｔｉｏｎ`` all match ``education``, and ``客戶編號`` ``客户编号``."""
     text = unicodedata.normalize("NFKC", name).casefold().strip()
     return text.translate(TRADITIONAL_TO_SIMPLIFIED)
+
+
+def known_spellings(known: tuple[str, ...]) -> dict[str, str]:
+    """``{header_key(value): value}`` of a category's known values (:attr:`ColumnSpec.
+    known_values`), leaving out a key two of them share (A and a): the value another
+    spelling of one means."""
+    out: dict[str, str] = {}
+    shared: set[str] = set()
+    for value in known:
+        key = header_key(value)
+        if out.setdefault(key, value) != value:
+            shared.add(key)
+    return {key: value for key, value in out.items() if key not in shared}
 
 
 def parse_column(name: str, node: Node) -> ColumnSpec:

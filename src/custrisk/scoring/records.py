@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
 from custrisk.data.issues import DROPPED, RULE_TEXT, SKIPPED
@@ -52,7 +52,7 @@ from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
 from custrisk.scoring.quick import QuickPath, QuickRecords
 from custrisk.scoring.score import PD_DECIMALS, score_prepared
-from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
+from custrisk.scoring.table import TABLE_CARD_KEY, is_table_model, model_table_config
 from custrisk.vocab import check_language
 
 PathLike = str | os.PathLike[str]
@@ -168,10 +168,7 @@ class RecordScorer:
             )
         self.model = model
         self.lang = lang
-        file = str(model.ref.path / TABLE_SOURCES_FILE)
-        self.sources: SourcesConfig = parse_sources_config(
-            model.file_text(TABLE_SOURCES_FILE), file
-        )
+        self.sources: SourcesConfig = model_table_config(model)
         self.spec = self.sources.sources[CUSTOMER_SOURCE]
         self.indicators = model_indicator_config(model, self.sources)
         self.policy = (

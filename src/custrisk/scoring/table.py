@@ -279,8 +279,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
             hint="e.g. next_month.csv (a CSV, Excel or Parquet file of the table's layout)",
         )
     _warn_protected(model)
-    file = str(model.ref.path / TABLE_SOURCES_FILE)
-    config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
+    config = model_table_config(model)
     spec = config.sources[CUSTOMER_SOURCE]
     outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
@@ -293,6 +292,34 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
         left_out=spec.left_out | ignored,
     )
     return path.parent, dataclasses.replace(
+        config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
+    )
+
+
+def model_table_config(model: LoadedModel) -> SourcesConfig:
+    """The sources config of a model trained on a flat table (its ``sources.yaml``), each
+    category column given the categories the model was fitted on (``known_values``), so
+    that 華南 in a table or a request written in traditional characters is read as the
+    model's 华南 (a repair) rather than as a category it has never seen."""
+    file = str(model.ref.path / TABLE_SOURCES_FILE)
+    config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
+    bins = (model.card.get("model") or {}).get("bins") or {}
+    known: dict[str, tuple[str, ...]] = {}
+    for name, fitted in bins.items():
+        categories = fitted.get("categories") if isinstance(fitted, dict) else None
+        if isinstance(categories, dict) and categories:
+            known[name] = tuple(str(c) for c in categories)
+    spec = config.sources[CUSTOMER_SOURCE]
+    columns = tuple(
+        dataclasses.replace(c, known_values=known[c.name])
+        if c.type == "category" and c.name in known
+        else c
+        for c in spec.columns
+    )
+    if columns == spec.columns:
+        return config
+    spec = dataclasses.replace(spec, columns=columns)
+    return dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
 

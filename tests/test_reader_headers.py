@@ -57,6 +57,20 @@ def test_headers_match_declared_columns_ignoring_case_and_width(
     assert "missing" not in warnings
 
 
+def test_an_export_whose_every_header_matches_folded_gets_one_warning_line(
+    make_workspace: MakeWs,
+) -> None:
+    """A Hong Kong or Taiwan export's headers all differ from the declared ones: one line
+    naming a few, not a line per column every month."""
+    ws = load_workspace(make_workspace({"credit.csv": _credit(CREDIT_HEADER.upper())}))
+    warnings = ws.report.sources["credit"].warnings
+    folded = [w for w in warnings if "read as the declared" in w]
+    assert len(folded) == 1, warnings
+    n = len(CREDIT_HEADER.split(","))
+    assert f"{n} headers read as the declared columns" in folded[0]
+    assert n > 5 and f"and {n - 5} more" in folded[0]
+
+
 def test_two_headers_matching_one_column_is_an_error_naming_both(make_workspace: MakeWs) -> None:
     header = CREDIT_HEADER + ",REGION"
     folder = make_workspace({"credit.csv": _credit(header, [r + ",华南" for r in ROWS])})

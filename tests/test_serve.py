@@ -687,6 +687,23 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert store.count_decisions() == before + 2
 
 
+def test_a_profile_naming_model_fields_in_traditional_characters_is_read(
+    tmp_path: Path,
+) -> None:
+    """A 简道云 profile written by a user of traditional characters (年齡, 地區): the
+    service matched such fields in requests, but refused them in the profile."""
+    from custrisk.errors import ConfigError
+    from custrisk.serve.jiandaoyun import load_profile
+
+    path = tmp_path / "jdy.yaml"
+    path.write_text("fields:\n  age_widget: 年齡\n  地區: 地區\n", encoding="utf-8")
+    profile = load_profile(path, {"年龄", "地区", "客户编号"})
+    assert dict(profile.fields) == {"age_widget": "年龄", "地區": "地区"}
+    path.write_text("fields:\n  x: 年紀\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'年紀' is not an input field of the model"):
+        load_profile(path, {"年龄"})
+
+
 def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
     from custrisk.serve.jiandaoyun import identity_profile
 

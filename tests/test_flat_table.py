@@ -1302,3 +1302,20 @@ def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: d
     assert len(regions) == 400 and set(regions["rule"]) == {"normalised"}
     assert set(regions["value"]) == {"華東", "華南", "華北", "東北"}
     assert regions["message"].str.contains("category the model knows").all()
+
+
+def test_a_trees_categories_are_known_as_a_scorecards_are(flat: dict) -> None:
+    """A tree keeps its categories as codes (with its "(other)" and "(missing)" groups),
+    not as bins: its model read 華南 as a region never seen where a scorecard read 华南."""
+    import dataclasses
+
+    from custrisk.scoring.features import open_model
+    from custrisk.scoring.table import model_table_config
+
+    model = open_model("logistic", flat["root"] / "models")
+    codes = {"region": {"华南": 0, "东北": 1, "(other)": 2, "(missing)": 3}}
+    tree = dataclasses.replace(model, card={**model.card, "model": {"category_codes": codes}})
+    region = model_table_config(tree).sources["credit"].column("region")
+    assert region.known_values == ("华南", "东北")
+    fitted = model_table_config(model).sources["credit"].column("region")
+    assert sorted(fitted.known_values) == ["东北", "华东", "华北", "华南"]

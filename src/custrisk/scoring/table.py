@@ -33,6 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
+from custrisk.estimators.tree_predictions import MISSING, OTHER
 from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.registry import LoadedModel
 
@@ -303,12 +304,15 @@ def model_table_config(model: LoadedModel) -> SourcesConfig:
     model's 华南 (a repair) rather than as a category it has never seen."""
     file = str(model.ref.path / TABLE_SOURCES_FILE)
     config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
-    bins = (model.card.get("model") or {}).get("bins") or {}
+    fitted = model.card.get("model") or {}
     known: dict[str, tuple[str, ...]] = {}
-    for name, fitted in bins.items():
-        categories = fitted.get("categories") if isinstance(fitted, dict) else None
+    for name, binned in (fitted.get("bins") or {}).items():  # a scorecard's
+        categories = binned.get("categories") if isinstance(binned, dict) else None
         if isinstance(categories, dict) and categories:
             known[name] = tuple(str(c) for c in categories)
+    for name, codes in (fitted.get("category_codes") or {}).items():  # a tree's
+        if isinstance(codes, dict):
+            known[name] = tuple(str(c) for c in codes if c not in (OTHER, MISSING))
     spec = config.sources[CUSTOMER_SOURCE]
     columns = tuple(
         dataclasses.replace(c, known_values=known[c.name])

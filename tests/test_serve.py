@@ -526,6 +526,8 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
     ("body", "field", "problem"),
     [
         ({"月收x": 9000}, "月收x", "did you mean '月收入'"),
+        # a near miss in traditional characters is near its simplified field
+        ({"負債收入": 0.3}, "負債收入", "did you mean '负债收入比'"),
         # 月收入 is read as annual_income × 12: an annual figure sent under that name
         # would be read × 12 again
         ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),

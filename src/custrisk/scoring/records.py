@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from custrisk.config.columns import header_key
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
@@ -291,7 +292,10 @@ class RecordScorer:
                         }
                     )
                 elif known is None:
-                    close = difflib.get_close_matches(str(key), list(self.by_key), n=1)
+                    # (compared folded: 負債收入 is near 负债收入比)
+                    folded = {header_key(k): k for k in self.by_key}
+                    close = difflib.get_close_matches(header_key(str(key)), folded, n=1)
+                    close = [folded[c] for c in close]
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     problems.append(
                         {

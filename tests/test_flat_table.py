@@ -1302,6 +1302,8 @@ def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: d
     assert len(regions) == 400 and set(regions["rule"]) == {"normalised"}
     assert set(regions["value"]) == {"華東", "華南", "華北", "東北"}
     assert regions["message"].str.contains("category the model knows").all()
+    south = regions[regions["value"] == "華南"]["message"]
+    assert south.str.startswith("read as '华南'").all()
 
 
 def test_a_trees_categories_are_known_as_a_scorecards_are(flat: dict) -> None:

@@ -20,12 +20,12 @@ from custrisk.data._arrays import as_numpy, to_text
 from custrisk.data.issues import DROPPED, REPAIR_CASE, REPAIRED, Issues, Values, record_invalid
 from custrisk.data.parse import implausible_dates, parse_values, range_violations
 from custrisk.data.text import (
-    KNOWN_SPELLING,
     control_characters,
     excel_text_literals,
     formula_like,
     id_collisions,
     known_categories,
+    known_spelling,
     normalise_id,
     normalise_phone,
     normalise_width,
@@ -258,7 +258,8 @@ def clean_text(
                 text = with_decimal_point(text)
     if col.type == "category" and col.known_values:
         text, respelled = known_categories(text, present, col)
-        repairs.append((respelled, "normalised", KNOWN_SPELLING))
+        for known, rows in respelled.items():
+            repairs.append((rows, "normalised", known_spelling(known)))
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:

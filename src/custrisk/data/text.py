@@ -500,30 +500,33 @@ def pad_zeros(text: pa.Array, present: np.ndarray, width: int) -> tuple[pa.Array
 
 
 #: The repair message of a category value read as a value the model knows.
-KNOWN_SPELLING = (
-    "read as a category the model knows, spelled otherwise (traditional characters, case or width)"
-)
+def known_spelling(known: str) -> str:
+    """The repair message of a category value read as ``known``, a value the model knows."""
+    return (
+        f"read as {known!r}, a category the model knows, spelled otherwise (traditional "
+        "characters, case or width)"
+    )
 
 
 def known_categories(
     text: pa.Array, present: np.ndarray, col: ColumnSpec
-) -> tuple[pa.Array, np.ndarray]:
+) -> tuple[pa.Array, dict[str, np.ndarray]]:
     """``text`` with a value that is one of the column's :attr:`~ColumnSpec.known_values`
     but for case, width or traditional characters (華南 for 华南) replaced by it, and
-    where. A value the model knows as it is, or a recode key, stays. Categories are
-    cleaned once per distinct value, so this loops over few values."""
+    where, by the value read. A value the model knows as it is, or a recode key, stays.
+    Categories are cleaned once per distinct value, so this loops over few values."""
     spellings = known_spellings(col.known_values)
     keep = set(col.known_values) | {key for key, _ in col.recode}
     values = text.to_pylist()
-    changed = np.zeros(len(values), dtype=bool)
+    changed: dict[str, np.ndarray] = {}
     for i, value in enumerate(values):
         if value is None or not present[i] or value in keep:
             continue
         known = spellings.get(header_key(value))
         if known is not None:
             values[i] = known
-            changed[i] = True
-    if not changed.any():
+            changed.setdefault(known, np.zeros(len(values), dtype=bool))[i] = True
+    if not changed:
         return text, changed
     return pa.array(values, type=text.type), changed
 

@@ -1266,3 +1266,58 @@ def test_ids_written_as_excel_text_literals_are_the_id(tmp_path: Path) -> None:
     scores = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
     assert scores["customer_id"].head(2).tolist() == ["K00000", "K00001"]
     assert len(scores) == len(frame)  # none rejected as a formula
+
+
+#: A Hong Kong or Taiwan lender's spelling of the flat fixture's headers and regions.
+_TRADITIONAL = {
+    "手机号": "手機號",
+    "额度使用率": "額度使用率",
+    "地区": "地區",
+    "开户日期": "開戶日期",
+    "近12月逾期次数": "近12月逾期次數",
+    "备注": "備註",
+    "华东": "華東",
+    "华南": "華南",
+    "华北": "華北",
+    "东北": "東北",
+}
+
+
+def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: dict) -> None:
+    """Headers and categories written in traditional characters (地區, 華南): the headers
+    matched only in part, and 華南 was scored silently as a region the model had never
+    seen. Now each is read as the model's (華南 as 华南), listed as a repair."""
+    frame = pd.read_csv(flat["next"], dtype=str, keep_default_na=False)
+    frame = frame.rename(columns=lambda h: _TRADITIONAL.get(h, h)).replace(_TRADITIONAL)
+    table = flat["root"] / "traditional.csv"
+    frame.to_csv(table, index=False)
+    scored = flat["root"] / "traditional" / "scores.csv"
+    _invoke("score", table, "-m", "logistic", "--models-dir", flat["root"] / "models", "-o", scored)
+    ours = pd.read_csv(scored, dtype={"customer_id": str}, encoding="utf-8-sig")
+    theirs = pd.read_csv(flat["scores"], dtype={"customer_id": str}, encoding="utf-8-sig")
+    assert ours["score"].tolist() == theirs["score"].tolist()
+    assert ours["pd"].tolist() == theirs["pd"].tolist()
+    rejects = pd.read_csv(scored.with_name("scores.rejects.csv"), encoding="utf-8-sig")
+    regions = rejects[rejects["column"] == "region"]
+    assert len(regions) == 400 and set(regions["rule"]) == {"normalised"}
+    assert set(regions["value"]) == {"華東", "華南", "華北", "東北"}
+    assert regions["message"].str.contains("category the model knows").all()
+    south = regions[regions["value"] == "華南"]["message"]
+    assert south.str.startswith("read as '华南'").all()
+
+
+def test_a_trees_categories_are_known_as_a_scorecards_are(flat: dict) -> None:
+    """A tree keeps its categories as codes (with its "(other)" and "(missing)" groups),
+    not as bins: its model read 華南 as a region never seen where a scorecard read 华南."""
+    import dataclasses
+
+    from custrisk.scoring.features import open_model
+    from custrisk.scoring.table import model_table_config
+
+    model = open_model("logistic", flat["root"] / "models")
+    codes = {"region": {"华南": 0, "东北": 1, "(other)": 2, "(missing)": 3}}
+    tree = dataclasses.replace(model, card={**model.card, "model": {"category_codes": codes}})
+    region = model_table_config(tree).sources["credit"].column("region")
+    assert region.known_values == ("华南", "东北")
+    fitted = model_table_config(model).sources["credit"].column("region")
+    assert sorted(fitted.known_values) == ["东北", "华东", "华北", "华南"]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from custrisk.cli import app
 from custrisk.data import load_workspace
 from custrisk.errors import DataError
-from custrisk.io.header import match_header
+from custrisk.io.header import HeaderMatcher, match_header
 from custrisk.io.readers import read_raw
 from tests._support import CREDIT_HEADER, credit_row
 
@@ -57,6 +57,20 @@ def test_headers_match_declared_columns_ignoring_case_and_width(
     assert "missing" not in warnings
 
 
+def test_an_export_whose_every_header_matches_folded_gets_one_warning_line(
+    make_workspace: MakeWs,
+) -> None:
+    """A Hong Kong or Taiwan export's headers all differ from the declared ones: one line
+    naming a few, not a line per column every month."""
+    ws = load_workspace(make_workspace({"credit.csv": _credit(CREDIT_HEADER.upper())}))
+    warnings = ws.report.sources["credit"].warnings
+    folded = [w for w in warnings if "read as the declared" in w]
+    assert len(folded) == 1, warnings
+    n = len(CREDIT_HEADER.split(","))
+    assert f"{n} headers read as the declared columns" in folded[0]
+    assert n > 5 and f"and {n - 5} more" in folded[0]
+
+
 def test_two_headers_matching_one_column_is_an_error_naming_both(make_workspace: MakeWs) -> None:
     header = CREDIT_HEADER + ",REGION"
     folder = make_workspace({"credit.csv": _credit(header, [r + ",华南" for r in ROWS])})
@@ -80,6 +94,34 @@ def test_a_header_wrapped_in_its_cell_matches_the_declared_one_without_the_break
     assert ("逾期次数", "逾期\n次数") in folded
     with pytest.raises(DataError, match="all match the declared column 'col9'"):
         match_header(["逾期次数", "逾期 次数"], declared, Path("t"))
+
+
+def test_traditional_headers_of_an_application_table_match_its_simplified_ones() -> None:
+    """A Hong Kong or Taiwan lender's 學歷 and 負債收入比: the table of traditional
+    characters knew 歷 and 負 but not 學 or 債, so these two headers were 'column(s) this
+    table does not have' while 年齡 and 地區 matched. Two declared names that fold alike
+    match only exactly."""
+    declared = {
+        "学历": "col7",
+        "负债收入比": "col9",
+        "年龄": "col4",
+        "近6月征信查询次数": "col13",
+        "后": "a",
+        "後": "b",
+    }
+    chosen, folded = match_header(
+        ["學歷", "負債收入比", "年齡", "近6月徵信查詢次數", "後"], declared, Path("t")
+    )
+    assert chosen == {
+        "學歷": "学历",
+        "負債收入比": "负债收入比",
+        "年齡": "年龄",
+        "近6月徵信查詢次數": "近6月征信查询次数",
+        "後": "後",
+    }
+    assert len(folded) == 4
+    assert HeaderMatcher(declared).find("后") == "后"
+    assert HeaderMatcher({"后": "a", "X": "b"}).find("後") == "后"
 
 
 def test_an_empty_folder_named_like_an_export_is_an_error(

@@ -404,6 +404,53 @@ def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, A
     assert _outcome(quick, twice)[0] == "error"
 
 
+#: A Hong Kong or Taiwan CRM's spelling of the application fields and of their values.
+_TRADITIONAL = {
+    **{"客户编号": "客戶編號", "手机号": "手機號", "年龄": "年齡", "地区": "地區"},
+    **{"行业": "行業", "学历": "學歷", "负债收入比": "負債收入比", "申请额度": "申請額度"},
+    **{"历史逾期次数": "歷史逾期次數", "近6月征信查询次数": "近6月徵信查詢次數"},
+    **{"有房产": "有房產", "华东": "華東", "华南": "華南", "华北": "華北", "华中": "華中"},
+    **{"东北": "東北", "制造业": "製造業", "建筑业": "建築業", "农林牧渔": "農林牧漁"},
+    **{"医疗健康": "醫療健康", "房地产": "房地產", "教育培训": "教育培訓", "大专": "大專"},
+    **{"信息技术": "信息技術", "交通运输": "交通運輸", "餐饮住宿": "餐飲住宿"},
+}
+
+
+def test_records_in_traditional_characters_score_as_their_simplified_twins(
+    serve_world: dict[str, Any],
+) -> None:
+    """A CRM whose users type traditional characters: 年齡, 地區 and 負債收入比 were
+    unknown fields (the batch matched most of them), and 華南 was scored as a region the
+    model had never seen. Fields now match as a table's headers do, and a known category
+    in traditional characters is read as it, listed under repaired; a personal field so
+    named (手機號) is stored masked."""
+    quick, batch = _scorers(serve_world)
+    base = _rows(serve_world["data"] / "application_next.csv", 30)
+    ours = [{_TRADITIONAL.get(k, k): _TRADITIONAL.get(v, v) for k, v in r.items()} for r in base]
+    assert all("年齡" in r and "地區" in r for r in ours)
+    for scorer in (quick, batch):
+        _, decisions, repaired = _outcome(scorer, ours)
+        assert decisions == _outcome(scorer, base)[1]
+        fixed = [(p["field"], p["value"]) for record in repaired for p in record]
+        assert ("地区", "華東") in fixed and all(f in ("地区", "行业", "学历") for f, _ in fixed)
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json=ours[0],
+        headers=_auth(serve_world["tokens"]["crm"]),
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    _wait_stored(serve_world, answer["decision_id"])
+    store = DecisionStore(serve_world["db"])
+    try:
+        stored = store.get_decision(answer["decision_id"])
+    finally:
+        store.close()
+    assert stored is not None
+    assert stored["inputs_masked"]["手機號"] != ours[0]["手機號"]
+    assert answer["customer_id"] == ours[0]["客戶編號"] and "record_id" not in answer
+
+
 def test_one_record_on_python_scalars_scores_as_the_batch_on_every_customer(
     serve_world: dict[str, Any],
 ) -> None:
@@ -479,6 +526,8 @@ def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, An
     ("body", "field", "problem"),
     [
         ({"月收x": 9000}, "月收x", "did you mean '月收入'"),
+        # a near miss in traditional characters is near its simplified field
+        ({"負債收入": 0.3}, "負債收入", "did you mean '负债收入比'"),
         # 月收入 is read as annual_income × 12: an annual figure sent under that name
         # would be read × 12 again
         ({"annual_income": 144000}, "annual_income", "from the field '月收入', its value × 12"),
@@ -638,6 +687,23 @@ def test_jiandaoyun_push_is_verified_scored_once_and_repeats_are_answered(
     assert "--jdy-profile" in refused.json()["error"]
     assert _push(base, empty, deliver="deliver-3").status_code == 422  # not held as done
     assert store.count_decisions() == before + 2
+
+
+def test_a_profile_naming_model_fields_in_traditional_characters_is_read(
+    tmp_path: Path,
+) -> None:
+    """A 简道云 profile written by a user of traditional characters (年齡, 地區): the
+    service matched such fields in requests, but refused them in the profile."""
+    from custrisk.errors import ConfigError
+    from custrisk.serve.jiandaoyun import load_profile
+
+    path = tmp_path / "jdy.yaml"
+    path.write_text("fields:\n  age_widget: 年齡\n  地區: 地區\n", encoding="utf-8")
+    profile = load_profile(path, {"年龄", "地区", "客户编号"})
+    assert dict(profile.fields) == {"age_widget": "年龄", "地區": "地区"}
+    path.write_text("fields:\n  x: 年紀\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'年紀' is not an input field of the model"):
+        load_profile(path, {"年龄"})
 
 
 def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:

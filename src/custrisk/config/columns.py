@@ -83,6 +83,10 @@ class ColumnSpec:
     #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
     #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
     decimal: str = "."
+    #: A category's values the model reading the table was fitted on (set from the
+    #: model, never from YAML): a value that is one of them but for case, width or
+    #: traditional characters (:func:`header_key`: 華南 for 华南) is read as it, a repair.
+    known_values: tuple[str, ...] = ()
 
     @property
     def scale_is_unit(self) -> bool:
@@ -98,9 +102,9 @@ MAX_RECODES = 1000
 
 
 #: Traditional characters of the words headers are matched and read by (the header
-#: dictionary's, personal data's, totals' and notes') as their simplified forms: a Hong
+#: dictionary's, personal data's, totals' and notes') and their simplified forms: a Hong
 #: Kong or Taiwan export's 客戶編號, 聯絡電話 and 合計 are 客户编号, 联络电话 and 合计.
-TRADITIONAL_TO_SIMPLIFIED = str.maketrans(
+_WORD_CHARACTERS = (
     "業個會餘償劃創別務動區單歷發員響壞處實屬錄徵戶據數時機來標檔溝滿電碼稱筆簽類約級"
     "結編網聯營觸計訂訊記證評識訴話賬帳貸還進違郵銷長間際額冊決開應歸號絡護經辦擔銀負"
     "責請齡歲紀資種紋狀況殘黨觀總匯製審備註說導統張輛臺項週與為產價購買賣費稅險職問題"
@@ -110,12 +114,28 @@ TRADITIONAL_TO_SIMPLIFIED = str.maketrans(
     "责请龄岁纪资种纹状况残党观总汇制审备注说导统张辆台项周与为产价购买卖费税险职问题"
     "检验设复齐条戏货询咨访馈体线门谈系",
 )
-_SIMPLIFIED_TO_TRADITIONAL = {s: t for t, s in TRADITIONAL_TO_SIMPLIFIED.items()}
+#: More of them, from OpenCC's TSCharacters.txt (Apache-2.0, BYVoid/OpenCC
+#: data/dictionary): its one-candidate entries whose simplified character occurs in the
+#: header dictionary, the sample data's headers or its categories (学历, 负债收入比, 华南,
+#: 制造业, 农林牧渔, 医疗健康), and not above. Read one way only (for matching): several
+#: are simplified forms of more than one character (后, 系, 合), so :func:`traditional_form`
+#: keeps to the words' table.
+_OPENCC_CHARACTERS = (
+    "係傢債兌厤學專彆彔彙後敎曆朮東査滙漁現産療箇築籤紹綫華術衕覈訓証誌議踰輸轉農迴運醫録閤飲髮",
+    "系家债兑历学专别录汇后教历术东查汇渔现产疗个筑签绍线华术同核训证志议逾输转农回运医录合饮发",
+)
+#: Traditional characters as simplified, for matching headers and categories
+#: (:func:`header_key`).
+TRADITIONAL_TO_SIMPLIFIED = str.maketrans(
+    _WORD_CHARACTERS[0] + _OPENCC_CHARACTERS[0], _WORD_CHARACTERS[1] + _OPENCC_CHARACTERS[1]
+)
+_SIMPLIFIED_TO_TRADITIONAL = {s: t for t, s in str.maketrans(*_WORD_CHARACTERS).items()}
 
 
 def traditional_form(text: str) -> str:
-    """``text`` with the characters of :data:`TRADITIONAL_TO_SIMPLIFIED` in their
-    traditional forms (合计 as 合計): to know a report's words in either form."""
+    """``text`` with the characters of the header words' table (of
+    :data:`TRADITIONAL_TO_SIMPLIFIED`) in their traditional forms (合计 as 合計): to know
+    a report's words in either form."""
     return text.translate(_SIMPLIFIED_TO_TRADITIONAL)
 
 
@@ -137,6 +157,19 @@ def header_key(name: str) -> str:
     ``ｅｄｕｃａｔｉｏｎ`` all match ``education``, and ``客戶編號`` ``客户编号``."""
     text = unicodedata.normalize("NFKC", name).casefold().strip()
     return text.translate(TRADITIONAL_TO_SIMPLIFIED)
+
+
+def known_spellings(known: tuple[str, ...]) -> dict[str, str]:
+    """``{header_key(value): value}`` of a category's known values (:attr:`ColumnSpec.
+    known_values`), leaving out a key two of them share (A and a): the value another
+    spelling of one means."""
+    out: dict[str, str] = {}
+    shared: set[str] = set()
+    for value in known:
+        key = header_key(value)
+        if out.setdefault(key, value) != value:
+            shared.add(key)
+    return {key: value for key, value in out.items() if key not in shared}
 
 
 def parse_column(name: str, node: Node) -> ColumnSpec:

@@ -470,6 +470,8 @@ def _keys_of_bad_rows(
 #: Rows from which a source's columns are cleaned in two threads: a few rows (a record
 #: scored over HTTP, a small export) are cleaned in less time than threads take to start.
 _THREADS_FROM = 1 << 16
+#: Headers matched only folded that are warned about one line each; more are one line.
+_FOLDED_APART = 3
 
 
 def _in_two_threads(
@@ -561,7 +563,15 @@ def _canonical_table(
         warnings.append(
             f"{table.shown_name}: optional column(s) missing, left blank: {join_limited(shown)}"
         )
-    for header, declared in table.folded:
+    if len(table.folded) > _FOLDED_APART:
+        # (a Hong Kong or Taiwan export's every header: one line, not one per column)
+        pairs = [f"{shown_names([h])!r} as '{d}'" for h, d in table.folded]
+        warnings.append(
+            f"{table.shown_name}: {len(pairs)} headers read as the declared columns they "
+            "differ from only in case, character width, traditional characters or spaces "
+            f"and line breaks: {join_limited(pairs)}"
+        )
+    for header, declared in table.folded if len(table.folded) <= _FOLDED_APART else ():
         warnings.append(
             f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
             f"column '{declared}' (they differ in case, character width, traditional "

@@ -24,6 +24,8 @@ from custrisk.data.text import (
     excel_text_literals,
     formula_like,
     id_collisions,
+    known_categories,
+    known_spelling,
     normalise_id,
     normalise_phone,
     normalise_width,
@@ -254,6 +256,10 @@ def clean_text(
                 text = without_unit(text, col.unit)
             if col.decimal == ",":
                 text = with_decimal_point(text)
+    if col.type == "category" and col.known_values:
+        text, respelled = known_categories(text, present, col)
+        for known, rows in respelled.items():
+            repairs.append((rows, "normalised", known_spelling(known)))
     values, failures = parse_values(text, present, col, config)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:

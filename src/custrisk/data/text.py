@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.columns import ColumnSpec, traditional_form
+from custrisk.config.columns import ColumnSpec, header_key, known_spellings, traditional_form
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
 from custrisk.data.issues import DROPPED, Issues
 
@@ -497,6 +497,38 @@ def pad_zeros(text: pa.Array, present: np.ndarray, width: int) -> tuple[pa.Array
             zeros = pc.utf8_lpad(subset.filter(pa.array(digits)), width=width, padding="0")
             text = pc.replace_with_mask(text, pa.array(padded), zeros)
     return text, padded
+
+
+#: The repair message of a category value read as a value the model knows.
+def known_spelling(known: str) -> str:
+    """The repair message of a category value read as ``known``, a value the model knows."""
+    return (
+        f"read as {known!r}, a category the model knows, spelled otherwise (traditional "
+        "characters, case or width)"
+    )
+
+
+def known_categories(
+    text: pa.Array, present: np.ndarray, col: ColumnSpec
+) -> tuple[pa.Array, dict[str, np.ndarray]]:
+    """``text`` with a value that is one of the column's :attr:`~ColumnSpec.known_values`
+    but for case, width or traditional characters (華南 for 华南) replaced by it, and
+    where, by the value read. A value the model knows as it is, or a recode key, stays.
+    Categories are cleaned once per distinct value, so this loops over few values."""
+    spellings = known_spellings(col.known_values)
+    keep = set(col.known_values) | {key for key, _ in col.recode}
+    values = text.to_pylist()
+    changed: dict[str, np.ndarray] = {}
+    for i, value in enumerate(values):
+        if value is None or not present[i] or value in keep:
+            continue
+        known = spellings.get(header_key(value))
+        if known is not None:
+            values[i] = known
+            changed.setdefault(known, np.zeros(len(values), dtype=bool))[i] = True
+    if not changed:
+        return text, changed
+    return pa.array(values, type=text.type), changed
 
 
 def normalise_width(

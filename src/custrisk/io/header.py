@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,27 +328,15 @@ def match_header(
     DataError
         When two headers would give the same column.
     """
-    by_key: dict[str, str | None] = {}
-    by_spaceless: dict[str, str | None] = {}
-    for name in columns:
-        key = header_key(name)
-        # two declared names that fold alike (e.g. ID and id) match only exactly
-        by_key[key] = None if key in by_key and by_key[key] != name else name
-        bare = _spaceless(key)
-        by_spaceless[bare] = None if by_spaceless.get(bare, name) != name else name
+    matcher = HeaderMatcher(columns)
     chosen: dict[str, str] = {}
     folded: list[tuple[str, str]] = []
     for name in header:
-        if name in columns:
-            chosen[name] = name
-            continue
-        key = header_key(name)
-        # (then without spaces and line breaks: a sheet's header wrapped in its cell,
-        # 逾期\n次数, is next month's 逾期次数)
-        declared = by_key.get(key) if key in by_key else by_spaceless.get(_spaceless(key))
+        declared = matcher.find(name)
         if declared is not None:
             chosen[name] = declared
-            folded.append((name, declared))
+            if declared != name:
+                folded.append((name, declared))
     by_column: dict[str, list[str]] = {}
     for name, declared in chosen.items():
         by_column.setdefault(columns[declared], []).append(name)
@@ -362,6 +350,32 @@ def match_header(
                 hint="rename or drop all but one of them in the export",
             )
     return chosen, folded
+
+
+class HeaderMatcher:
+    """The declared name a header (or a request's field) means: itself, else the one it
+    equals ignoring case, width and traditional characters (:func:`header_key`: 年齡 is
+    年龄), else ignoring spaces and line breaks too (a sheet's header wrapped in its cell,
+    逾期\\n次数, is next month's 逾期次数). Two declared names that fold alike (ID and id)
+    match only exactly."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = frozenset(names)
+        self._by_key: dict[str, str | None] = {}
+        self._by_spaceless: dict[str, str | None] = {}
+        for name in self.names:
+            key = header_key(name)
+            self._by_key[key] = None if self._by_key.get(key, name) != name else name
+            bare = _spaceless(key)
+            self._by_spaceless[bare] = None if self._by_spaceless.get(bare, name) != name else name
+
+    def find(self, header: str) -> str | None:
+        if header in self.names:
+            return header
+        key = header_key(header)
+        if key in self._by_key:
+            return self._by_key[key]
+        return self._by_spaceless.get(_spaceless(key))
 
 
 def _spaceless(key: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custrisk.config.columns import ColumnSpec
+from custrisk.config.columns import ColumnSpec, header_key, known_spellings
 from custrisk.config.sources import SourcesConfig, SourceSpec
 from custrisk.data.text import NULL_TOKENS, null_variants
 from custrisk.indicators.spec import IndicatorConfig
@@ -251,6 +251,9 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     recode = dict(col.recode)  # (the cleaner's: the export's value -> custrisk's)
     is_id = col.type == "id"
     pad = col.zero_pad or 0
+    # (the cleaner's known_values: 華南 is read as the model's 华南, a repair to report)
+    known = frozenset(col.known_values)
+    respelled = frozenset(known_spellings(col.known_values)) if col.type == "category" else ()
 
     def text_rule(text: str | None) -> Any:
         blank = _blank(text)
@@ -266,6 +269,9 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             return text.zfill(pad) if short else text
         if not _plain_text(text):
             return DECLINE
+        if respelled and text not in known and text not in recode:
+            if header_key(text) in respelled:
+                return DECLINE
         text = recode.get(text, text)
         if allowed is not None and text not in allowed:
             return DECLINE

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
+from custrisk.config.columns import header_key
+from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
 from custrisk.data.issues import DROPPED, RULE_TEXT, SKIPPED
@@ -38,6 +39,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.estimators.fitted import ScorecardPredictions
 from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
 from custrisk.indicators import compute_indicators
+from custrisk.io.header import HeaderMatcher
 from custrisk.io.readers import RawTable
 from custrisk.policy import (
     AlertRules,
@@ -51,7 +53,7 @@ from custrisk.registry import LoadedModel
 from custrisk.scoring.features import Features, model_indicator_config
 from custrisk.scoring.quick import QuickPath, QuickRecords
 from custrisk.scoring.score import PD_DECIMALS, score_prepared
-from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model
+from custrisk.scoring.table import TABLE_CARD_KEY, is_table_model, model_table_config
 from custrisk.vocab import check_language
 
 PathLike = str | os.PathLike[str]
@@ -167,10 +169,7 @@ class RecordScorer:
             )
         self.model = model
         self.lang = lang
-        file = str(model.ref.path / TABLE_SOURCES_FILE)
-        self.sources: SourcesConfig = parse_sources_config(
-            model.file_text(TABLE_SOURCES_FILE), file
-        )
+        self.sources: SourcesConfig = model_table_config(model)
         self.spec = self.sources.sources[CUSTOMER_SOURCE]
         self.indicators = model_indicator_config(model, self.sources)
         self.policy = (
@@ -195,6 +194,8 @@ class RecordScorer:
                 self.scaled_names[f.name] = f
             else:
                 self.by_key.setdefault(f.name, f)
+        # a field named as the batch matches a file's headers: 年齡 for 年龄, AGE for age
+        self._matcher = HeaderMatcher([*self.by_key, *self.scaled_names])
         self.id_field = next((f for f in self.fields if f.role == "id"), None)
         self.row_numbered = self.spec.row_number is not None
         self._true = self.sources.true_values[0] if self.sources.true_values else "true"
@@ -262,8 +263,7 @@ class RecordScorer:
             for key, value in record.items():
                 if len(problems) >= MAX_PROBLEMS:
                     break
-                known = self.by_key.get(str(key))
-                scaled = self.scaled_names.get(str(key))
+                known, scaled = self._field(str(key))
                 first = given.setdefault(known.name, (str(key), value)) if known else None
                 if (
                     known
@@ -292,7 +292,10 @@ class RecordScorer:
                         }
                     )
                 elif known is None:
-                    close = difflib.get_close_matches(str(key), list(self.by_key), n=1)
+                    # (compared folded: 負債收入 is near 负债收入比)
+                    folded = {header_key(k): k for k in self.by_key}
+                    close = difflib.get_close_matches(header_key(str(key)), folded, n=1)
+                    close = [folded[c] for c in close]
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     problems.append(
                         {
@@ -315,7 +318,7 @@ class RecordScorer:
                         }
                     )
             if len(problems) < MAX_PROBLEMS and not any(
-                (f := self.by_key.get(str(key))) is not None and f.in_model and _given(value)
+                (f := self._field(str(key))[0]) is not None and f.in_model and _given(value)
                 for key, value in record.items()
             ):
                 scored_on = [f.header for f in self.fields if f.in_model]
@@ -538,6 +541,19 @@ class RecordScorer:
             )
         return out
 
+    def field_of(self, key: str) -> InputField | None:
+        """The input field a record's key names: its header or custrisk's name, matched
+        as a file's header is (年齡 and ａｇｅ are 年龄 and age)."""
+        return self._field(key)[0]
+
+    def _field(self, key: str) -> tuple[InputField | None, InputField | None]:
+        """:meth:`field_of`, and the scaled field ``key`` names by custrisk's name (a
+        value sent so would be read × scale)."""
+        name = self._matcher.find(key)
+        if name is None:
+            return None, None
+        return self.by_key.get(name), self.scaled_names.get(name)
+
     def _reason_text(self, code: str, value: Any) -> str | None:
         """A reason's value as :meth:`ScoredTable.reason_texts` writes it: a number to
         6 significant digits, a category as is unless it reads as a number."""
@@ -561,7 +577,9 @@ class RecordScorer:
         columns: dict[str, list[str | None]] = {c.name: [None] * n for c in self.spec.columns}
         for i, record in enumerate(records):
             for key, value in record.items():
-                columns[self.by_key[str(key)].name][i] = self._text(value)
+                field = self._field(str(key))[0]
+                assert field is not None  # (check() refused unknown fields)
+                columns[field.name][i] = self._text(value)
         id_name = self.spec.key
         if id_name is not None and id_name in columns:
             values = columns[id_name]

@@ -33,6 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
+from custrisk.estimators.tree_predictions import MISSING, OTHER
 from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.registry import LoadedModel
 
@@ -279,8 +280,7 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
             hint="e.g. next_month.csv (a CSV, Excel or Parquet file of the table's layout)",
         )
     _warn_protected(model)
-    file = str(model.ref.path / TABLE_SOURCES_FILE)
-    config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
+    config = model_table_config(model)
     spec = config.sources[CUSTOMER_SOURCE]
     outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
@@ -293,6 +293,37 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
         left_out=spec.left_out | ignored,
     )
     return path.parent, dataclasses.replace(
+        config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
+    )
+
+
+def model_table_config(model: LoadedModel) -> SourcesConfig:
+    """The sources config of a model trained on a flat table (its ``sources.yaml``), each
+    category column given the categories the model was fitted on (``known_values``), so
+    that 華南 in a table or a request written in traditional characters is read as the
+    model's 华南 (a repair) rather than as a category it has never seen."""
+    file = str(model.ref.path / TABLE_SOURCES_FILE)
+    config = parse_sources_config(model.file_text(TABLE_SOURCES_FILE), file)
+    fitted = model.card.get("model") or {}
+    known: dict[str, tuple[str, ...]] = {}
+    for name, binned in (fitted.get("bins") or {}).items():  # a scorecard's
+        categories = binned.get("categories") if isinstance(binned, dict) else None
+        if isinstance(categories, dict) and categories:
+            known[name] = tuple(str(c) for c in categories)
+    for name, codes in (fitted.get("category_codes") or {}).items():  # a tree's
+        if isinstance(codes, dict):
+            known[name] = tuple(str(c) for c in codes if c not in (OTHER, MISSING))
+    spec = config.sources[CUSTOMER_SOURCE]
+    columns = tuple(
+        dataclasses.replace(c, known_values=known[c.name])
+        if c.type == "category" and c.name in known
+        else c
+        for c in spec.columns
+    )
+    if columns == spec.columns:
+        return config
+    spec = dataclasses.replace(spec, columns=columns)
+    return dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
 

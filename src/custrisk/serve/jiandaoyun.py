@@ -29,6 +29,7 @@ from typing import Any
 
 from custrisk.config._yaml import config_root, load_yaml_file
 from custrisk.errors import ConfigError
+from custrisk.io.header import HeaderMatcher
 
 SECRET_ENV = "CUSTRISK_JDY_SECRET"
 #: A push older or newer than this (seconds) is refused as stale (a replay).
@@ -90,14 +91,17 @@ def load_profile(path: str | os.PathLike[str], model_fields: set[str]) -> JdyPro
     if not isinstance(raw, Mapping) or not raw:
         raise root.error("fields", "expected a mapping of form field -> model field")
     fields: dict[str, str] = {}
+    # (matched as a request's fields are: 年齡 is the model's 年龄)
+    matcher = HeaderMatcher(model_fields)
     for form_field, model_field in raw.items():
-        if str(model_field) not in model_fields:
+        found = matcher.find(str(model_field))
+        if found is None:
             raise root.error(
                 f"fields.{form_field}",
                 f"{model_field!r} is not an input field of the model",
                 hint="GET /v1/model or custrisk models show MODEL lists them",
             )
-        fields[str(form_field)] = str(model_field)
+        fields[str(form_field)] = found
     ops = root.text_list("ops", list(OPS)) or OPS
     for i, op in enumerate(ops):
         if op not in OPS:

@@ -245,15 +245,22 @@ def decide(
     except RecordError as exc:
         raise Problem(422, exc.one_line(), details=exc.problems) from None
     created = now_text()
-    pii = {f.header for f in scorer.fields if f.pii} | {f.name for f in scorer.fields if f.pii}
-    id_keys = [k for f in scorer.fields if f.role == "id" for k in (f.header, f.name)]
+    # (a record's keys as it sent them: 手機號 is the field 手机号, personal data too)
+    fields = [{str(k): scorer.field_of(str(k)) for k in record} for record in records]
     stored = []
     answers = []
     for i, (decision, record) in enumerate(zip(batch.decisions, records, strict=True)):
         answer = {"decision_id": decision_ids[i], **decision, "as_of": batch.as_of.isoformat()}
         if batch.repaired and batch.repaired[i]:
             answer["repaired"] = batch.repaired[i]
-        sent = next((record[k] for k in id_keys if record.get(k) not in (None, "")), None)
+        sent = next(
+            (
+                v
+                for k, v in record.items()
+                if (f := fields[i][str(k)]) is not None and f.role == "id" and v not in (None, "")
+            ),
+            None,
+        )
         if sent is not None and str(sent) != answer.get("customer_id"):
             answer["record_id"] = str(sent)  # as the caller has it, to match the answer back
         answers.append(answer)
@@ -264,7 +271,9 @@ def decide(
                 "caller": callers[i],
                 "channel": channels[i],
                 "input_fingerprint": fingerprint(record),
-                "inputs_masked": _masked(record, pii),
+                "inputs_masked": _masked(
+                    record, {k for k, f in fields[i].items() if f is not None and f.pii}
+                ),
                 "outputs": answer,
             }
         )

@@ -646,3 +646,23 @@ def test_trace_vouches_for_an_encrypted_run_its_sealed_facts_included(
     assert code == 0, said
     assert "run/scores.run.json.enc: as custrisk wrote it: line 1 (custrisk score," in said
     assert "run: 4 file(s) as custrisk wrote them (line 1)" in said
+
+
+def test_a_command_that_failed_vouches_for_nothing_its_output_paths_held(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A command stopped by an error (exit 2) wrote nothing, though its line hashed what
+    its output paths held: a file edited since would otherwise read back as written by
+    custrisk (a failed rerun into a tampered run folder laundered the forgery)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "scores.csv").write_text("customer_id,pd\nC1,0.000001\n", encoding="utf-8")
+    result = _run(
+        runner, audit_env, "restore", str(tmp_path / "missing.tar.gz"), "--to", str(folder)
+    )
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    (line,) = _lines(audit_env)
+    assert line["exit"] == 2 and line["outputs"]  # recorded, as the record of the attempt
+    code, said = _trace(runner, audit_env, folder)
+    assert code == 1, said
+    assert "run/scores.csv: no line of the log recorded its content" in said

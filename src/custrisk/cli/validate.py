@@ -150,8 +150,7 @@ def validate(
         left_out = report.customers_rejected_text()
         raise CheckFailed(
             f"{report.rows_rejected:,} row{'s were' if report.rows_rejected > 1 else ' was'} "
-            f"rejected ({per_source})"
-            + (f"; {left_out}" if left_out else ""),
+            f"rejected ({per_source})" + (f"; {left_out}" if left_out else ""),
             hint=f"see {rejects_path} for each row and its reason",
         )
 

@@ -329,3 +329,19 @@ def test_cli_retire_refuses_while_files_use_the_key(tmp_path: Path, cli_env: Pat
     assert read_keyfile(cli_env).get(old) is None
     exported = runner.invoke(app, ["keys", "export", read_keyfile(cli_env).active().id])
     assert exported.output.strip().startswith(read_keyfile(cli_env).active().id + ":")
+
+
+def test_cli_decrypt_names_a_missing_or_clear_file_as_such(tmp_path: Path, cli_env: Path) -> None:
+    """decrypt of a path that is not there said "not a custrisk encrypted file", and of a
+    clear file "exists already" (its own name): each now says what it is, with the fix."""
+    runner = CliRunner()
+    add_key(cli_env, new_key("encryption"))
+    missing = runner.invoke(app, ["decrypt", str(tmp_path / "scores.csv.enc")])
+    assert missing.exit_code == 2
+    assert "scores.csv.enc: no such file; check the path" in " ".join(missing.output.split())
+    clear = tmp_path / "scores.csv"
+    clear.write_text("customer_id\nC1\n", encoding="utf-8")
+    plain = runner.invoke(app, ["decrypt", str(clear)])
+    assert plain.exit_code == 2 and "exists already" not in plain.output
+    assert "not a custrisk encrypted file" in plain.output and "custrisk encrypt" in plain.output
+    assert clear.read_text(encoding="utf-8") == "customer_id\nC1\n"

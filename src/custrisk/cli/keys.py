@@ -214,10 +214,13 @@ def decrypt(
     from custrisk.errors import UsageError
     from custrisk.protect import decrypt_file, load_keyring
     from custrisk.protect.envelope import plain_name
+    from custrisk.protect.files import require_encrypted
     from custrisk.protect.roles import DECRYPT, require
 
     if out is not None and len(paths) != 1:
         raise UsageError("--out takes one input file", hint="drop --out to write beside each")
+    for path in paths:  # (a missing or clear file said so, not "exists already")
+        require_encrypted(path)
     _refuse_existing([out or plain_name(p) for p in paths], force)
     require(DECRYPT, f"decrypt {', '.join(map(str, paths))}")
     keyring = load_keyring(keyfile)

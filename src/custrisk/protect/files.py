@@ -47,6 +47,24 @@ def encrypt_file(
     return out
 
 
+def require_encrypted(source: str | os.PathLike[str]) -> Path:
+    """``source``, refused in one line when it is missing, a folder or not encrypted."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError("no such file", file=str(source), hint="check the path")
+    if source.is_dir():
+        raise DataError(
+            "is a folder, not an encrypted file", file=str(source), hint="name the .enc files in it"
+        )
+    if not is_encrypted(source):
+        raise DataError(
+            "not a custrisk encrypted file (it does not start with CRSKENC): nothing to decrypt",
+            file=str(source),
+            hint="name the .enc file custrisk wrote (custrisk encrypt FILE makes one)",
+        )
+    return source
+
+
 def decrypt_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str] | None = None,
@@ -58,9 +76,7 @@ def decrypt_file(
     Nothing is written unless every chunk authenticates: the plaintext goes to a temporary
     file that is removed on the first bad chunk.
     """
-    source = Path(source)
-    if not is_encrypted(source):
-        raise DataError("not a custrisk encrypted file", file=str(source))
+    source = require_encrypted(source)
     out = Path(target) if target is not None else plain_name(source)
     if out.resolve() == source.resolve():
         raise UsageError(f"{source}: the decrypted copy needs another name", hint="use --out")

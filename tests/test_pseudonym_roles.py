@@ -66,6 +66,18 @@ def test_tokens_are_keyed_stable_and_idempotent() -> None:
     assert pseudonym(token, one) == token  # a token is not pseudonymised again
 
 
+def test_a_blank_id_is_not_tokenised(tmp_path: Path) -> None:
+    """A rejected row's blank customer id ("required value is blank") showed as a token,
+    the same for every blank row, with an empty id in the re-identification table."""
+    from custrisk.protect.output import Encryption
+    from custrisk.protect.pseudonym import Pseudonymiser
+
+    psn = Pseudonymiser(new_key("pseudonym"), Encryption(new_key("encryption")))
+    out = psn.tokens(pd.Series(["0000000001", "", "  ", None], dtype=object))
+    assert TOKEN.match(out[0]) and list(out[1:]) == ["", "  ", None]
+    assert [value for (_, _), value in psn.mapping.items()] == ["0000000001"]
+
+
 @pytest.fixture(scope="module")
 def pseudonymised_run(
     tmp_path_factory: pytest.TempPathFactory, export_200: Path, models_200: Path, keyfile: Path

@@ -666,3 +666,21 @@ def test_a_command_that_failed_vouches_for_nothing_its_output_paths_held(
     code, said = _trace(runner, audit_env, folder)
     assert code == 1, said
     assert "run/scores.csv: no line of the log recorded its content" in said
+
+
+def test_commands_that_read_no_customer_data_are_not_portfolio_reads(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """audit trace, keys rotate/retire and backup verify hash files or read envelope
+    headers, never a customer's data: audit show --customer (an access request) listed
+    every one of them as having read every customer."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "scores.csv").write_text("customer_id\nC1\n", encoding="utf-8")
+    _run(runner, audit_env, "audit", "trace", str(folder))
+    _run(runner, audit_env, "keys", "rotate", str(folder))
+    _run(runner, audit_env, "validate", str(folder))
+    lines = _lines(audit_env)
+    assert [line["command"] for line in lines] == ["audit trace", "keys rotate", "validate"]
+    assert [line.get("scope") for line in lines] == [None, None, "portfolio"]
+    assert all(line.get("inputs") for line in lines)  # still hashed

@@ -89,6 +89,14 @@ def rotate(
     )
     if result.checksums:
         console.print(f"Rewrote {len(result.checksums)} backup checksum file(s) (*.sha256)")
+    if result.in_models:
+        say(
+            "Note:",
+            f"left {len(result.in_models)} file(s) of model folders under their key, e.g. "
+            f"{result.in_models[0]}: the model card records each file's SHA-256, and a "
+            "re-wrapped file would make the model fail its checks; keep that key while you "
+            "keep the model (custrisk train --encrypt writes them with the active key)",
+        )
     for sidecar in result.stale_checksums:
         say(
             "Warning:",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -111,14 +112,18 @@ class Rotation:
     #: Checksum files that did not match their file before it was rotated: left as they
     #: were (the file had changed since its checksum was written)
     stale_checksums: list[Path] = field(default_factory=list)
+    #: Files a model card lists with their SHA-256 (``training_rejects.csv.enc``): left
+    #: under their key, as rewriting them would make the model fail its checks
+    in_models: list[Path] = field(default_factory=list)
 
 
 def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> Rotation:
     """Re-wrap every encrypted file under ``paths`` with the active encryption key.
 
     Each file is rewritten atomically (its chunks copied, its data key wrapped anew);
-    files already under the active key are left alone. Old keys can be retired once no
-    file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
+    files already under the active key are left alone, and so are the files a model card
+    lists (its SHA-256 would no longer match: ``in_models``). Old keys can be retired once
+    no file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
     rewritten for the new bytes when it matched the old ones, so that the backup still
     verifies and restores; one that did not match is left as it is (the archive had
     changed) and listed in ``stale_checksums``.
@@ -128,6 +133,9 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
     for path in encrypted_files(paths):
         if key_id_of(path) == new.id:
             result.current.append(path)
+            continue
+        if listed_by_model_card(path):
+            result.in_models.append(path)
             continue
         sidecar = checksum_file(path)
         stated = stated_checksum(sidecar)
@@ -142,3 +150,16 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
         elif stated is not None:
             result.stale_checksums.append(sidecar)
     return result
+
+
+def listed_by_model_card(path: Path) -> bool:
+    """Whether ``path`` is a file of a model folder: its card (``model.json`` beside it)
+    lists it with its SHA-256, which a re-wrapped file would no longer match."""
+    card = path.parent / "model.json"
+    if not card.is_file():
+        return False
+    try:
+        files = json.loads(card.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(files, dict) and path.name in files

@@ -17,7 +17,7 @@ from custrisk.errors import CheckFailed
 from custrisk.protect.audit import KeyUse, default_log_path, key_use
 from custrisk.protect.backup import archives_under, sealed_members
 from custrisk.protect.envelope import key_id_of
-from custrisk.protect.files import encrypted_files
+from custrisk.protect.files import encrypted_files, listed_by_model_card
 from custrisk.protect.keys import (
     AUDIT,
     DERIVED_PREFIX,
@@ -78,9 +78,13 @@ def retire(
     files = list(encrypted_files(check))
     still = [file for file in files if key_id_of(file) == key_id]
     if still:
+        models = [file for file in still if listed_by_model_card(file)]
         raise CheckFailed(
-            f"{len(still)} file(s) still use key '{key_id}', e.g. {still[0]}",
-            hint="run custrisk keys rotate on them first",
+            f"{len(still)} file(s) still use key '{key_id}', e.g. {(models or still)[0]}",
+            hint="keep the key while you keep that model (keys rotate leaves a model's "
+            "files: its card records their SHA-256), or train it again"
+            if models
+            else "run custrisk keys rotate on them first",
         )
     checked = len(files)
     if key.purpose == ENCRYPTION:

@@ -285,6 +285,29 @@ def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_pat
     )
 
 
+def test_rejects_rows_quoting_the_id_with_stray_whitespace_are_dropped(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A whitespace repair quotes the raw id ('\t0000000062, formula-escaped): forget
+    left that row in a monthly run's validation/rejects.csv and exited 1 naming it."""
+    folder = tmp_path / "runs" / "validation"
+    folder.mkdir(parents=True)
+    rejects = folder / "rejects.csv"
+    rejects.write_text(
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        "credit,credit.csv,63,customer_id,whitespace,'\tC9,repaired\n"
+        "credit,credit.csv,64,customer_id,whitespace, C9 ,repaired\n"
+        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert rejects.read_text(encoding="utf-8") == (
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n"
+    )
+
+
 def test_forget_in_a_run_whose_rejects_have_blank_cells(
     runner: CliRunner, tmp_path: Path, dirty_300: Path, models_200: Path
 ) -> None:

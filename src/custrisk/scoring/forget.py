@@ -389,11 +389,15 @@ def _forget_in_csv(path: Path, customer_id: str, changes: _Changes) -> int:
     # records, not lines: a quoted field may hold a line break
     for record_lines in _records(lines[1:]):
         record = next(csv.reader(io.StringIO("".join(record_lines))), [])
-        cells = [c.lstrip("'") for c in record]  # formula-escaped cells start with '
+        # formula-escaped cells start with '; a rejects file quotes the raw value, stray
+        # whitespace included (a whitespace repair: "\t0000000062")
+        cells = [c.lstrip("'").strip() for c in record]
         if column is not None and column < len(cells):
             hit = cells[column] == customer_id
         else:
-            hit = any(c == customer_id or customer_id in c.split(",") for c in cells)
+            hit = any(
+                c == customer_id or customer_id in (f.strip() for f in c.split(",")) for c in cells
+            )
         if hit:
             removed += 1
         else:

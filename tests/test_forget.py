@@ -538,3 +538,28 @@ def test_forget_erases_the_customers_decisions_in_the_serve_store(
     missing = runner.invoke(app, ["forget", "AP77", "--decisions", str(tmp_path / "nope.db")])
     assert missing.exit_code == 2 and "no decisions store" in missing.output
     assert "pass --decisions" in missing.output  # the option of this command, not serve's
+
+
+def test_forget_removes_the_customer_from_pseudonymised_runs_too(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A --pseudonymise run holds the customer under its token: forget removed only the
+    re-identification row and left the rows, which the pseudonym key still ties to the
+    customer (a deletion request not carried out, exit 0)."""
+    from custrisk.protect.pseudonym import pseudonym
+
+    key = new_key(PSEUDONYM)
+    env = {
+        "CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"),
+        "CUSTRISK_KEY": "",
+        "CUSTRISK_PSEUDONYM_KEY": f"{key.id}:{base64.b64encode(key.secret).decode()}",
+    }
+    token, other = pseudonym("C9", key), pseudonym("C10", key)
+    month = tmp_path / "runs" / "2026-10"
+    month.mkdir(parents=True)
+    alerts = month / "alerts.csv"
+    alerts.write_text(f"customer_id,code\n{token},CR01\n{other},CR02\n", encoding="utf-8")
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")], env=env)
+    assert result.exit_code == 0, result.output
+    assert alerts.read_text(encoding="utf-8") == f"customer_id,code\n{other},CR02\n"
+    assert "the customer's pseudonym token" in result.output and token not in result.output

@@ -112,6 +112,9 @@ class Rotation:
     #: Checksum files that did not match their file before it was rotated: left as they
     #: were (the file had changed since its checksum was written)
     stale_checksums: list[Path] = field(default_factory=list)
+    #: Each re-wrapped file's new SHA-256 and the one it had before (for the audit line:
+    #: ``audit trace`` vouches for the new bytes only when it vouched for the old)
+    rewrapped: dict[str, str] = field(default_factory=dict)
     #: Files a model card lists with their SHA-256 (``training_rejects.csv.enc``): left
     #: under their key, as rewriting them would make the model fail its checks
     in_models: list[Path] = field(default_factory=list)
@@ -139,9 +142,11 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
             continue
         sidecar = checksum_file(path)
         stated = stated_checksum(sidecar)
-        matched = stated is not None and stated == sha256_file(path)
+        before = sha256_file(path)
+        matched = stated is not None and stated == before
         with open(path, "rb") as source, atomic_open(path, "wb", sensitive=False) as sink:
             old = rewrap(source, sink, keyring, new, str(path))
+        result.rewrapped[sha256_file(path)] = before
         result.old_keys[old] = result.old_keys.get(old, 0) + 1
         result.rotated.append(path)
         if matched:

@@ -127,10 +127,17 @@ class _Outputs:
                 break
             if not _wrote(entry):
                 continue
+            facts = entry.get("facts")
+            rewrapped = facts.get("rewrapped") if isinstance(facts, dict) else None
             for output in entry.get("outputs") or []:
                 digest = output.get("sha256")
                 if not isinstance(digest, str):  # missing, unreadable, a huge folder
                     continue
+                if isinstance(rewrapped, dict) and digest in rewrapped:
+                    # keys rotate: the new bytes of a file whose old bytes a line vouched
+                    # for (a forgery re-wrapped stays a forgery)
+                    if rewrapped[digest] not in self.by_content:
+                        continue
                 folder = "files" in output
                 seen = Recorded(number, entry, str(output.get("path", "")), digest, folder)
                 if folder:

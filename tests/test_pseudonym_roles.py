@@ -126,6 +126,21 @@ def test_a_pseudonymised_run_holds_tokens_and_masked_data_only(
     assert sorted(mapping[t] for t in scores["customer_id"]) == sorted(credit["customer_id"])
 
 
+def test_report_of_a_pseudonymised_run_by_a_clear_id_says_the_ids_are_tokens(
+    pseudonymised_run: Path, export_200: Path, keyfile: Path, tmp_path: Path
+) -> None:
+    """--customers with a customer's id on a run read as tokens said only 'unknown
+    customer id(s)'; it now says the run's ids are pseudonym tokens."""
+    customer = _credit(export_200)["customer_id"].iloc[0]
+    code, output = invoke(
+        _env(keyfile), "report", str(pseudonymised_run / "scores.csv"),
+        "--out", str(tmp_path / "reports"), "--customers", customer,
+    )  # fmt: skip
+    said = " ".join(output.split())
+    assert code == 2 and "unknown customer id(s)" in said
+    assert "are read as pseudonym tokens (psn_" in said
+
+
 def test_next_month_joins_on_the_tokens(
     pseudonymised_run: Path, export_200: Path, models_200: Path, keyfile: Path, tmp_path: Path
 ) -> None:

@@ -646,3 +646,72 @@ def test_trace_vouches_for_an_encrypted_run_its_sealed_facts_included(
     assert code == 0, said
     assert "run/scores.run.json.enc: as custrisk wrote it: line 1 (custrisk score," in said
     assert "run: 4 file(s) as custrisk wrote them (line 1)" in said
+
+
+def test_a_command_that_failed_vouches_for_nothing_its_output_paths_held(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A command stopped by an error (exit 2) wrote nothing, though its line hashed what
+    its output paths held: a file edited since would otherwise read back as written by
+    custrisk (a failed rerun into a tampered run folder laundered the forgery)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "scores.csv").write_text("customer_id,pd\nC1,0.000001\n", encoding="utf-8")
+    result = _run(
+        runner, audit_env, "restore", str(tmp_path / "missing.tar.gz"), "--to", str(folder)
+    )
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    (line,) = _lines(audit_env)
+    assert line["exit"] == 2 and line["outputs"]  # recorded, as the record of the attempt
+    code, said = _trace(runner, audit_env, folder)
+    assert code == 1, said
+    assert "run/scores.csv: no line of the log recorded its content" in said
+
+
+def test_commands_that_read_no_customer_data_are_not_portfolio_reads(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """audit trace, keys rotate/retire and backup verify hash files or read envelope
+    headers, never a customer's data: audit show --customer (an access request) listed
+    every one of them as having read every customer."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "scores.csv").write_text("customer_id\nC1\n", encoding="utf-8")
+    _run(runner, audit_env, "audit", "trace", str(folder))
+    _run(runner, audit_env, "keys", "rotate", str(folder))
+    _run(runner, audit_env, "validate", str(folder))
+    lines = _lines(audit_env)
+    assert [line["command"] for line in lines] == ["audit trace", "keys rotate", "validate"]
+    assert [line.get("scope") for line in lines] == [None, None, "portfolio"]
+    assert all(line.get("inputs") for line in lines)  # still hashed
+
+
+def test_trace_vouches_for_files_keys_rotate_rewrapped_and_not_for_a_forgery(
+    runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
+) -> None:
+    """keys rotate rewrites every encrypted file: trace then called each file of a run
+    'edited since'. The rotate line records the new bytes with the old ones; a file is
+    vouched for when its old bytes were (a forgery re-wrapped is still named)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("scores.csv", "forged.csv"):
+        (folder / name).write_text("customer_id,pd\nC1,0.1\n", encoding="utf-8")
+    assert _run(runner, audit_env, "keys", "new").exit_code == 0  # type: ignore[attr-defined]
+    scores = folder / "scores.csv"
+    written = _run(runner, audit_env, "encrypt", str(scores), "--out", f"{scores}.enc")
+    assert written.exit_code == 0  # type: ignore[attr-defined]
+    forged = _run(runner, audit_env, "encrypt", str(folder / "forged.csv"))  # no line records it
+    assert forged.exit_code == 0  # type: ignore[attr-defined]
+    for name in ("scores.csv", "forged.csv"):
+        (folder / name).unlink()
+    code, said = _trace(runner, audit_env, folder / "scores.csv.enc")
+    assert code == 0, said
+    assert _run(runner, audit_env, "keys", "new").exit_code == 0  # type: ignore[attr-defined]
+    rotated = _run(runner, audit_env, "keys", "rotate", str(folder))
+    assert rotated.exit_code == 0  # type: ignore[attr-defined]
+    code, said = _trace(runner, audit_env, folder)
+    assert code == 1, said
+    assert "run/forged.csv.enc: no line of the log recorded its content" in said
+    assert "1 of 2 file(s) are not as custrisk wrote them" in said
+    code, said = _trace(runner, audit_env, folder / "scores.csv.enc")
+    assert code == 0 and "as custrisk wrote it: line 5 (custrisk keys rotate," in said, said

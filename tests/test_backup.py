@@ -433,3 +433,26 @@ def test_rotating_the_key_of_a_backup_keeps_it_verifiable_and_restorable(
     result = runner.invoke(app, ["restore", str(archive), "--to", str(tmp_path / "r")], env=no_keys)
     assert result.exit_code == 0, result.output
     assert _tree(tmp_path / "r")["runs/2026-10/scores.csv"] == b"customer_id,score\nC1,612\n"
+
+
+def test_retire_refuses_a_key_the_files_sealed_inside_a_backup_still_use(
+    runner: CliRunner, workspace: Path, tmp_path: Path, no_keys: dict[str, str]
+) -> None:
+    """keys rotate re-wraps a backup archive, not the encrypted runs inside it: retire
+    --check on the backups folder said none used the old key and removed it, and the
+    restored runs could never be read again."""
+    assert runner.invoke(app, ["keys", "new"], env=no_keys).exit_code == 0
+    scores = workspace / "runs" / "2026-10" / "scores.csv"
+    assert runner.invoke(app, ["encrypt", str(scores), "--remove"], env=no_keys).exit_code == 0
+    _backup(runner, no_keys, workspace, tmp_path / "backups")
+    keyfile = Path(no_keys["CUSTRISK_KEYFILE"])
+    (old,) = [k["id"] for k in json.loads(keyfile.read_text(encoding="utf-8"))["keys"]]
+    assert runner.invoke(app, ["keys", "new"], env=no_keys).exit_code == 0
+    rotate = ["keys", "rotate", str(tmp_path / "backups"), str(workspace / "runs")]
+    assert runner.invoke(app, rotate, env=no_keys).exit_code == 0
+    retire = ["keys", "retire", old, "--check", str(tmp_path / "backups")]
+    refused = runner.invoke(app, [*retire, "--check", str(workspace / "runs")], env=no_keys)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1, said
+    assert "holds 1 file(s) encrypted with key" in said and "runs/2026-10/scores.csv.enc" in said
+    assert old in keyfile.read_text(encoding="utf-8")  # kept

@@ -285,6 +285,29 @@ def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_pat
     )
 
 
+def test_rejects_rows_quoting_the_id_with_stray_whitespace_are_dropped(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A whitespace repair quotes the raw id ('\t0000000062, formula-escaped): forget
+    left that row in a monthly run's validation/rejects.csv and exited 1 naming it."""
+    folder = tmp_path / "runs" / "validation"
+    folder.mkdir(parents=True)
+    rejects = folder / "rejects.csv"
+    rejects.write_text(
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        "credit,credit.csv,63,customer_id,whitespace,'\tC9,repaired\n"
+        "credit,credit.csv,64,customer_id,whitespace, C9 ,repaired\n"
+        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert rejects.read_text(encoding="utf-8") == (
+        "\ufeffsource,file,line,column,rule,value,action\n"
+        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n"
+    )
+
+
 def test_forget_in_a_run_whose_rejects_have_blank_cells(
     runner: CliRunner, tmp_path: Path, dirty_300: Path, models_200: Path
 ) -> None:
@@ -515,3 +538,28 @@ def test_forget_erases_the_customers_decisions_in_the_serve_store(
     missing = runner.invoke(app, ["forget", "AP77", "--decisions", str(tmp_path / "nope.db")])
     assert missing.exit_code == 2 and "no decisions store" in missing.output
     assert "pass --decisions" in missing.output  # the option of this command, not serve's
+
+
+def test_forget_removes_the_customer_from_pseudonymised_runs_too(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A --pseudonymise run holds the customer under its token: forget removed only the
+    re-identification row and left the rows, which the pseudonym key still ties to the
+    customer (a deletion request not carried out, exit 0)."""
+    from custrisk.protect.pseudonym import pseudonym
+
+    key = new_key(PSEUDONYM)
+    env = {
+        "CUSTRISK_KEYFILE": str(tmp_path / "no-keys.json"),
+        "CUSTRISK_KEY": "",
+        "CUSTRISK_PSEUDONYM_KEY": f"{key.id}:{base64.b64encode(key.secret).decode()}",
+    }
+    token, other = pseudonym("C9", key), pseudonym("C10", key)
+    month = tmp_path / "runs" / "2026-10"
+    month.mkdir(parents=True)
+    alerts = month / "alerts.csv"
+    alerts.write_text(f"customer_id,code\n{token},CR01\n{other},CR02\n", encoding="utf-8")
+    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")], env=env)
+    assert result.exit_code == 0, result.output
+    assert alerts.read_text(encoding="utf-8") == f"customer_id,code\n{other},CR02\n"
+    assert "the customer's pseudonym token" in result.output and token not in result.output

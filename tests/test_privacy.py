@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from custrisk.privacy import mask_id_number, mask_name, mask_phone, mask_pii_text
@@ -25,3 +27,20 @@ def test_free_text_has_phone_and_id_numbers_and_emails_masked() -> None:
         assert value not in masked
     assert "138****5678" in masked and "110***********002X" in masked
     assert masked.endswith(",0000000001,2026-04-27,720,T000000002341")  # not personal data
+
+
+def test_cli_errors_mask_the_phones_and_id_numbers_they_quote(tmp_path: Path) -> None:
+    """docs/security.md: error messages mask phone numbers, ID numbers and e-mail
+    addresses in any text they quote. The audit line did; the terminal (and cron's mail)
+    got the clear values, e.g. report --customers 13298480483 said them back in clear."""
+    from typer.testing import CliRunner
+
+    from custrisk.cli import app
+
+    env = {"CUSTRISK_AUDIT": "off", "CUSTRISK_KEY": ""}
+    missing = tmp_path / "310101200010239260" / "13298480483.csv"
+    result = CliRunner().invoke(app, ["alerts", str(missing)], env=env)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "13298480483" not in said and "310101200010239260" not in said
+    assert "310***********9260" in said and "132****0483.csv" in said

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import stat
 import struct
@@ -329,3 +330,48 @@ def test_cli_retire_refuses_while_files_use_the_key(tmp_path: Path, cli_env: Pat
     assert read_keyfile(cli_env).get(old) is None
     exported = runner.invoke(app, ["keys", "export", read_keyfile(cli_env).active().id])
     assert exported.output.strip().startswith(read_keyfile(cli_env).active().id + ":")
+
+
+def test_cli_decrypt_names_a_missing_or_clear_file_as_such(tmp_path: Path, cli_env: Path) -> None:
+    """decrypt of a path that is not there said "not a custrisk encrypted file", and of a
+    clear file "exists already" (its own name): each now says what it is, with the fix."""
+    runner = CliRunner()
+    add_key(cli_env, new_key("encryption"))
+    missing = runner.invoke(app, ["decrypt", str(tmp_path / "scores.csv.enc")])
+    assert missing.exit_code == 2
+    assert "scores.csv.enc: no such file; check the path" in " ".join(missing.output.split())
+    clear = tmp_path / "scores.csv"
+    clear.write_text("customer_id\nC1\n", encoding="utf-8")
+    plain = runner.invoke(app, ["decrypt", str(clear)])
+    assert plain.exit_code == 2 and "exists already" not in plain.output
+    assert "not a custrisk encrypted file" in plain.output and "custrisk encrypt" in plain.output
+    assert clear.read_text(encoding="utf-8") == "customer_id\nC1\n"
+
+
+def test_rotate_leaves_the_files_a_model_card_lists(tmp_path: Path, cli_env: Path) -> None:
+    """keys rotate models/ (as docs/security.md says) re-wrapped a model's
+    training_rejects.csv.enc, whose SHA-256 the card records: the model then failed its
+    checks and every score with it was refused. Such files are left (and said so), and
+    retire names them with the way out."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", "new"]).exit_code == 0
+    old = read_keyfile(cli_env).active().id
+    model = tmp_path / "models" / "retail" / "1"
+    model.mkdir(parents=True)
+    run = tmp_path / "runs"
+    run.mkdir()
+    for clear in (model / "training_rejects.csv", run / "scores.csv"):
+        clear.write_text("customer_id\nC1\n", encoding="utf-8")
+        assert runner.invoke(app, ["encrypt", str(clear), "--remove"]).exit_code == 0
+    sealed = model / "training_rejects.csv.enc"
+    card = {"files": {sealed.name: {"sha256": "x", "bytes": sealed.stat().st_size}}}
+    (model / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    before = sealed.read_bytes()
+    assert runner.invoke(app, ["keys", "new"]).exit_code == 0
+    rotated = runner.invoke(app, ["keys", "rotate", str(tmp_path / "models"), str(run)])
+    said = " ".join(rotated.output.split())
+    assert rotated.exit_code == 0 and "Rotated 1 file(s)" in said, said
+    assert "left 1 file(s) of model folders" in said and sealed.read_bytes() == before
+    retire = runner.invoke(app, ["keys", "retire", old, "--check", str(tmp_path / "models")])
+    said = " ".join(retire.output.split())
+    assert retire.exit_code == 1 and "keep the key while you keep that model" in said

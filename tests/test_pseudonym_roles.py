@@ -66,6 +66,18 @@ def test_tokens_are_keyed_stable_and_idempotent() -> None:
     assert pseudonym(token, one) == token  # a token is not pseudonymised again
 
 
+def test_a_blank_id_is_not_tokenised(tmp_path: Path) -> None:
+    """A rejected row's blank customer id ("required value is blank") showed as a token,
+    the same for every blank row, with an empty id in the re-identification table."""
+    from custrisk.protect.output import Encryption
+    from custrisk.protect.pseudonym import Pseudonymiser
+
+    psn = Pseudonymiser(new_key("pseudonym"), Encryption(new_key("encryption")))
+    out = psn.tokens(pd.Series(["0000000001", "", "  ", None], dtype=object))
+    assert TOKEN.match(out[0]) and list(out[1:]) == ["", "  ", None]
+    assert [value for (_, _), value in psn.mapping.items()] == ["0000000001"]
+
+
 @pytest.fixture(scope="module")
 def pseudonymised_run(
     tmp_path_factory: pytest.TempPathFactory, export_200: Path, models_200: Path, keyfile: Path
@@ -112,6 +124,21 @@ def test_a_pseudonymised_run_holds_tokens_and_masked_data_only(
     back = pd.read_csv(pseudonymised_run.parent / "r.csv", dtype=str)
     mapping = dict(zip(back["token"], back["value"], strict=True))
     assert sorted(mapping[t] for t in scores["customer_id"]) == sorted(credit["customer_id"])
+
+
+def test_report_of_a_pseudonymised_run_by_a_clear_id_says_the_ids_are_tokens(
+    pseudonymised_run: Path, export_200: Path, keyfile: Path, tmp_path: Path
+) -> None:
+    """--customers with a customer's id on a run read as tokens said only 'unknown
+    customer id(s)'; it now says the run's ids are pseudonym tokens."""
+    customer = _credit(export_200)["customer_id"].iloc[0]
+    code, output = invoke(
+        _env(keyfile), "report", str(pseudonymised_run / "scores.csv"),
+        "--out", str(tmp_path / "reports"), "--customers", customer,
+    )  # fmt: skip
+    said = " ".join(output.split())
+    assert code == 2 and "unknown customer id(s)" in said
+    assert "are read as pseudonym tokens (psn_" in said
 
 
 def test_next_month_joins_on_the_tokens(

@@ -27,6 +27,7 @@ from custrisk.cli._console import err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
 from custrisk.io.atomic import out_of_room
 from custrisk.io.stop import Stopped, stop_on_signals
+from custrisk.privacy import mask_pii_text
 
 EXIT_INTERNAL = 3
 #: What a stopped command left when no layer said more: every output is written to a
@@ -152,7 +153,7 @@ class _ErrorMappingGroup(TyperGroup):
         try:
             session = _audit.begin(self, ctx, ctx.meta.get(_ARGV, []), ctx.meta.get(_REST, []))
         except CustriskError as exc:
-            say("Error:", exc.one_line(), style="bold red")
+            say("Error:", mask_pii_text(exc.one_line()), style="bold red")
             raise typer.Exit(exc.exit_code) from None
         # The note that the audit log is off is for a person at a terminal (or -v); a
         # cron job that must be audited sets CUSTRISK_AUDIT=on, which refuses to run
@@ -196,7 +197,9 @@ class _ErrorMappingGroup(TyperGroup):
             _note_error(exc.one_line())
             if _debug_enabled(ctx):
                 raise
-            say("Error:", exc.one_line(), style="bold red")
+            # (phones, ID numbers and e-mail addresses a message quotes are masked, as in
+            # the audit log: a terminal's scrollback and cron's mail are outputs too)
+            say("Error:", mask_pii_text(exc.one_line()), style="bold red")
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -217,7 +220,7 @@ class _ErrorMappingGroup(TyperGroup):
                 if out_of_room(exc)
                 else "check the path and its permissions"
             )
-            say("Error:", f"{where}{exc.strerror or exc}; {hint}", style="bold red")
+            say("Error:", mask_pii_text(f"{where}{exc.strerror or exc}; {hint}"), style="bold red")
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error
             if _debug_enabled(ctx):
@@ -228,7 +231,10 @@ class _ErrorMappingGroup(TyperGroup):
             _note_error(f"internal error {type(exc).__name__}: {exc}")
             say(
                 "Internal error:",
-                f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and report it",
+                mask_pii_text(
+                    f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and "
+                    "report it"
+                ),
                 style="bold red",
             )
             raise typer.Exit(EXIT_INTERNAL) from None

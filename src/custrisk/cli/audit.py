@@ -51,6 +51,12 @@ NOT_DATA_PARAMS = frozenset(
 #: Parameters whose paths hold configuration: recorded as inputs, but not customer data.
 CONFIG_PARAMS = frozenset({"config", "sources", "policy_file", "alerts_file", "indicators"})
 MODEL_PARAMS = ("model", "champion", "challenger")
+#: Commands that read files without reading any customer's data (hashes, envelope
+#: headers, ciphertext): their paths are hashed, but they are not counted as reading
+#: every customer (``audit show --customer`` would list each of them otherwise).
+NO_DATA_COMMANDS = frozenset(
+    {"keys rotate", "keys retire", "audit verify", "audit show", "audit trace", "backup verify"}
+)
 #: Paths not hashed for the line: the key file, the registry, templates, and what a
 #: backup reads (its archive is hashed instead).
 NOT_HASHED_PARAMS = frozenset(
@@ -102,7 +108,9 @@ def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -
             audit.audit_event(outputs=paths)
         else:
             audit.audit_event(inputs=paths)
-        portfolio = portfolio or name not in NOT_DATA_PARAMS
+        portfolio = portfolio or (
+            name not in NOT_DATA_PARAMS and " ".join(words) not in NO_DATA_COMMANDS
+        )
     if portfolio and not session.record.customers:
         audit.audit_event(scope="portfolio")
     return session

@@ -83,16 +83,63 @@ def forget(
         console.print(_forget_decisions(store, customer, mode, key))
         return
     audit_event(outputs=[runs])
-    result = forget_customer(customer, runs, mode=mode, key=key, relist=relist_runs)
+    # A pseudonymised run (--pseudonymise, or a role that pseudonymises) holds the
+    # customer under its token (the pseudonym key gives it again, the re-identification
+    # row gone or not): forgotten after the id, each all or nothing.
+    names = [n for n in (customer, _pseudonym_of(customer, keyfile)) if n is not None]
+    results = [
+        forget_customer(n, runs, mode=mode, key=key, relist=relist_runs, token_of=customer)
+        for n in names
+    ]
     erased = _forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
+    remaining: list[tuple[Path, str]] = []
+    for name, result in zip(names, results, strict=True):
+        who = "the customer" if name == customer else "the customer's pseudonym token"
+        _say_forgotten(result, verb, who)
+        remaining += result.remaining
+        # (each rewritten file hashed in the line, a monthly run's run.json with them:
+        # custrisk audit trace vouches for them by it)
+        audit_event(
+            rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written
+        )
+    if not any(result.changed for result in results):
+        console.print(f"The customer is in no run, report or table under {runs}")
+    if erased is not None:
+        console.print(erased)
+    if remaining:
+        for path, why in remaining[:20]:
+            say("Check:", f"{path}: {why}")
+        raise CheckFailed(
+            f"{len(remaining)} file(s) under {runs} may still hold the customer",
+            hint="check or delete them by hand (backups too: see docs/security.md)",
+        )
+
+
+def _pseudonym_of(customer: str, keyfile: Path | None) -> str | None:
+    """The customer's ``--pseudonymise`` token when a pseudonym key is available."""
+    from custrisk.errors import ConfigError
+    from custrisk.protect import PSEUDONYM, load_keyring
+    from custrisk.protect.pseudonym import pseudonym
+
+    try:
+        key = load_keyring(keyfile).active(PSEUDONYM)
+    except ConfigError:
+        return None
+    token = pseudonym(customer.strip(), key)
+    return token if token != customer.strip() else None
+
+
+def _say_forgotten(result: Any, verb: str, who: str) -> None:
+    """What one forget changed, a line each."""
     for facts, counts in result.runs.items():
         rows = ", ".join(f"{part} {count}" for part, count in counts.items())
-        console.print(f"{verb} the customer in the run {facts} ({rows}; new run id)")
+        console.print(f"{verb} {who} in the run {facts} ({rows}; new run id)")
     for pdf in result.reports_removed:
         console.print(f"Deleted the report {pdf.parent / 'customer_<id>.pdf'}")
+    under = "" if who == "the customer" else f" ({who})"
     for table, count in result.tables.items():
-        console.print(f"Removed {count} row(s) from {table}")
+        console.print(f"Removed {count} row(s) from {table}{under}")
     for listing in result.batch_runs:
         console.print(f"Listed the files of the monthly run {listing} again (hashes, reports)")
     for portfolio in result.stale_portfolios:
@@ -104,20 +151,6 @@ def forget(
         console.print(
             f"{result.files_changed} file(s) changed together: each written to a temporary "
             "file first, then all put in place (a failure would have changed none)"
-        )
-    if not result.changed:
-        console.print(f"The customer is in no run, report or table under {runs}")
-    if erased is not None:
-        console.print(erased)
-    # (each rewritten file hashed in the line, a monthly run's run.json with them:
-    # custrisk audit trace vouches for them by it)
-    audit_event(rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written)
-    if result.remaining:
-        for path, why in result.remaining[:20]:
-            say("Check:", f"{path}: {why}")
-        raise CheckFailed(
-            f"{len(result.remaining)} file(s) under {runs} may still hold the customer",
-            hint="check or delete them by hand (backups too: see docs/security.md)",
         )
 
 

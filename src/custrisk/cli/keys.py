@@ -79,8 +79,12 @@ def rotate(
     """Re-wrap every encrypted file under PATHS with the active encryption key (create it
     first with keys new); then the old key can be retired."""
     from custrisk.protect import load_keyring, rotate_files
+    from custrisk.protect.audit import audit_event
 
     result = rotate_files(paths, load_keyring(keyfile))
+    # (the new bytes, and what they replaced: audit trace vouches for a re-wrapped file
+    # when a line vouched for it before)
+    audit_event(outputs=result.rotated, rewrapped=result.rewrapped)
     old = ", ".join(f"{key} ({count})" for key, count in sorted(result.old_keys.items()))
     console.print(
         f"Rotated {len(result.rotated)} file(s) to key {result.new_key}"
@@ -89,6 +93,14 @@ def rotate(
     )
     if result.checksums:
         console.print(f"Rewrote {len(result.checksums)} backup checksum file(s) (*.sha256)")
+    if result.in_models:
+        say(
+            "Note:",
+            f"left {len(result.in_models)} file(s) of model folders under their key, e.g. "
+            f"{result.in_models[0]}: the model card records each file's SHA-256, and a "
+            "re-wrapped file would make the model fail its checks; keep that key while you "
+            "keep the model (custrisk train --encrypt writes them with the active key)",
+        )
     for sidecar in result.stale_checksums:
         say(
             "Warning:",
@@ -214,10 +226,13 @@ def decrypt(
     from custrisk.errors import UsageError
     from custrisk.protect import decrypt_file, load_keyring
     from custrisk.protect.envelope import plain_name
+    from custrisk.protect.files import require_encrypted
     from custrisk.protect.roles import DECRYPT, require
 
     if out is not None and len(paths) != 1:
         raise UsageError("--out takes one input file", hint="drop --out to write beside each")
+    for path in paths:  # (a missing or clear file said so, not "exists already")
+        require_encrypted(path)
     _refuse_existing([out or plain_name(p) for p in paths], force)
     require(DECRYPT, f"decrypt {', '.join(map(str, paths))}")
     keyring = load_keyring(keyfile)

@@ -30,7 +30,7 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -38,7 +38,14 @@ from typing import IO, Any
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import DIR_MODE, ensure_dir
 from custrisk.io.digest import sha256_file
-from custrisk.protect.envelope import SUFFIX, EncryptingWriter, is_encrypted, open_decrypted
+from custrisk.protect.envelope import (
+    MAGIC_PREFIX,
+    SUFFIX,
+    EncryptingWriter,
+    is_encrypted,
+    key_id_in,
+    open_decrypted,
+)
 from custrisk.protect.keys import Key, Keyring
 
 MANIFEST = "MANIFEST.json"
@@ -47,6 +54,8 @@ FORMAT = 1
 PARTS = ("models", "runs", "configs", "audit")
 NAME_PREFIX = "custrisk-backup-"
 _BLOCK = 1 << 20
+#: Bytes read from the start of a member to find its key id (the envelope's header)
+_HEAD = 1 << 16
 
 
 @dataclass
@@ -530,6 +539,35 @@ def verify_backup(archive: str | os.PathLike[str], keyring: Keyring | None = Non
     _check_checksum(path)
     total = sum(size for _, size in seen.values())
     return ArchiveCheck(path, manifest, len(seen), total)
+
+
+def archives_under(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """The archives ``custrisk backup`` wrote among ``paths`` and under their folders."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(
+                p
+                for p in path.rglob(f"{NAME_PREFIX}*.tar.gz*")
+                if p.is_file() and not p.name.endswith(".sha256")
+            )
+        elif path.is_file() and path.name.startswith(NAME_PREFIX) and ".tar.gz" in path.name:
+            yield path
+
+
+def sealed_members(
+    archive: str | os.PathLike[str], keyring: Keyring | None
+) -> Iterator[tuple[str, str]]:
+    """The name and key id of every member sealed in the envelope (a run written with
+    ``--encrypt``): reading it once restored needs that key, whatever key seals the
+    archive itself (``keys rotate`` re-wraps the archive, not the files inside it)."""
+    path = Path(archive)
+    for name, source in _members(path, keyring):
+        if source is None:
+            continue
+        with _reading(path, name):
+            head = source.read(_HEAD)
+            if head.startswith(MAGIC_PREFIX):
+                yield name, key_id_in(io.BytesIO(head), f"{path}: {name}")
 
 
 def restore_backup(

@@ -269,6 +269,11 @@ def key_id_of(path: str | os.PathLike[str]) -> str:
         return _Header(handle, str(path)).key_id
 
 
+def key_id_in(source: IO[bytes], name: str) -> str:
+    """The id of the master key of the encrypted stream ``source`` (at its start)."""
+    return _Header(source, name).key_id
+
+
 def open_decrypted(path: str | os.PathLike[str], keyring: Keyring) -> io.BufferedReader:
     """A buffered binary reader of an encrypted file's plaintext."""
     handle = open(path, "rb")  # noqa: SIM115 - owned by the reader, closed with it

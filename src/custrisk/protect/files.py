@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,24 @@ def encrypt_file(
     return out
 
 
+def require_encrypted(source: str | os.PathLike[str]) -> Path:
+    """``source``, refused in one line when it is missing, a folder or not encrypted."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError("no such file", file=str(source), hint="check the path")
+    if source.is_dir():
+        raise DataError(
+            "is a folder, not an encrypted file", file=str(source), hint="name the .enc files in it"
+        )
+    if not is_encrypted(source):
+        raise DataError(
+            "not a custrisk encrypted file (it does not start with CRSKENC): nothing to decrypt",
+            file=str(source),
+            hint="name the .enc file custrisk wrote (custrisk encrypt FILE makes one)",
+        )
+    return source
+
+
 def decrypt_file(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str] | None = None,
@@ -58,9 +77,7 @@ def decrypt_file(
     Nothing is written unless every chunk authenticates: the plaintext goes to a temporary
     file that is removed on the first bad chunk.
     """
-    source = Path(source)
-    if not is_encrypted(source):
-        raise DataError("not a custrisk encrypted file", file=str(source))
+    source = require_encrypted(source)
     out = Path(target) if target is not None else plain_name(source)
     if out.resolve() == source.resolve():
         raise UsageError(f"{source}: the decrypted copy needs another name", hint="use --out")
@@ -95,14 +112,21 @@ class Rotation:
     #: Checksum files that did not match their file before it was rotated: left as they
     #: were (the file had changed since its checksum was written)
     stale_checksums: list[Path] = field(default_factory=list)
+    #: Each re-wrapped file's new SHA-256 and the one it had before (for the audit line:
+    #: ``audit trace`` vouches for the new bytes only when it vouched for the old)
+    rewrapped: dict[str, str] = field(default_factory=dict)
+    #: Files a model card lists with their SHA-256 (``training_rejects.csv.enc``): left
+    #: under their key, as rewriting them would make the model fail its checks
+    in_models: list[Path] = field(default_factory=list)
 
 
 def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> Rotation:
     """Re-wrap every encrypted file under ``paths`` with the active encryption key.
 
     Each file is rewritten atomically (its chunks copied, its data key wrapped anew);
-    files already under the active key are left alone. Old keys can be retired once no
-    file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
+    files already under the active key are left alone, and so are the files a model card
+    lists (its SHA-256 would no longer match: ``in_models``). Old keys can be retired once
+    no file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
     rewritten for the new bytes when it matched the old ones, so that the backup still
     verifies and restores; one that did not match is left as it is (the archive had
     changed) and listed in ``stale_checksums``.
@@ -113,11 +137,16 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
         if key_id_of(path) == new.id:
             result.current.append(path)
             continue
+        if listed_by_model_card(path):
+            result.in_models.append(path)
+            continue
         sidecar = checksum_file(path)
         stated = stated_checksum(sidecar)
-        matched = stated is not None and stated == sha256_file(path)
+        before = sha256_file(path)
+        matched = stated is not None and stated == before
         with open(path, "rb") as source, atomic_open(path, "wb", sensitive=False) as sink:
             old = rewrap(source, sink, keyring, new, str(path))
+        result.rewrapped[sha256_file(path)] = before
         result.old_keys[old] = result.old_keys.get(old, 0) + 1
         result.rotated.append(path)
         if matched:
@@ -126,3 +155,16 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
         elif stated is not None:
             result.stale_checksums.append(sidecar)
     return result
+
+
+def listed_by_model_card(path: Path) -> bool:
+    """Whether ``path`` is a file of a model folder: its card (``model.json`` beside it)
+    lists it with its SHA-256, which a re-wrapped file would no longer match."""
+    card = path.parent / "model.json"
+    if not card.is_file():
+        return False
+    try:
+        files = json.loads(card.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(files, dict) and path.name in files

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from custrisk.errors import CheckFailed
 from custrisk.protect.audit import KeyUse, default_log_path, key_use
+from custrisk.protect.backup import archives_under, sealed_members
 from custrisk.protect.envelope import key_id_of
-from custrisk.protect.files import encrypted_files
+from custrisk.protect.files import encrypted_files, listed_by_model_card
 from custrisk.protect.keys import (
     AUDIT,
     DERIVED_PREFIX,
@@ -35,7 +36,8 @@ class Retirement:
 
     key: Key
     keyfile: Path
-    #: Encrypted files found under the checked paths (none of them uses the key)
+    #: Encrypted files found under the checked paths, and inside the backup archives
+    #: there (none of them uses the key)
     files_checked: int
     #: The audit log's lines chained with the key, or for an encryption key with the
     #: audit key derived from it (``audit.lines`` 0: none)
@@ -76,10 +78,30 @@ def retire(
     files = list(encrypted_files(check))
     still = [file for file in files if key_id_of(file) == key_id]
     if still:
+        models = [file for file in still if listed_by_model_card(file)]
         raise CheckFailed(
-            f"{len(still)} file(s) still use key '{key_id}', e.g. {still[0]}",
-            hint="run custrisk keys rotate on them first",
+            f"{len(still)} file(s) still use key '{key_id}', e.g. {(models or still)[0]}",
+            hint="keep the key while you keep that model (keys rotate leaves a model's "
+            "files: its card records their SHA-256), or train it again"
+            if models
+            else "run custrisk keys rotate on them first",
         )
+    checked = len(files)
+    if key.purpose == ENCRYPTION:
+        ring = read_keyfile(path)
+        for archive in archives_under(check):
+            sealed = list(sealed_members(archive, ring))
+            checked += len(sealed)
+            inside = [name for name, used in sealed if used == key_id]
+            if inside:
+                raise CheckFailed(
+                    f"the backup {archive} holds {len(inside)} file(s) encrypted with key "
+                    f"'{key_id}', e.g. {inside[0]} (keys rotate re-wraps the archive, not "
+                    "the files sealed inside it): without the key they cannot be read once "
+                    "restored",
+                    hint="keep the key until that backup expires, or restore it, run custrisk "
+                    "keys rotate on the restored folder and back it up again",
+                )
     log = Path(audit_log) if audit_log is not None else default_log_path()
     use = None
     if key.purpose == ENCRYPTION:
@@ -94,4 +116,4 @@ def retire(
                 "use the active audit key; an audit log cannot be re-keyed)",
             )
     retired = retire_key(path, key_id)
-    return Retirement(key, path, len(files), use, retired.kept)
+    return Retirement(key, path, checked, use, retired.kept)

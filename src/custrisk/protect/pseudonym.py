@@ -69,8 +69,9 @@ class Pseudonymiser:
     mapping: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def tokens(self, values: pd.Series, column: str = "customer_id") -> pd.Series:
-        """``values`` with every non-missing value replaced by its token."""
-        present = values.notna()
+        """``values`` with every non-missing value replaced by its token (a blank id
+        stays blank: it names nobody, and a rejects file says it is blank)."""
+        present = values.notna() & values.astype(str).str.strip().ne("")
         if not present.any():
             return values
         text = values[present].astype(str)

@@ -125,10 +125,19 @@ class _Outputs:
         for number, entry in read_entries(log):
             if number > lines:  # appended after the check: not verified
                 break
+            if not _wrote(entry):
+                continue
+            facts = entry.get("facts")
+            rewrapped = facts.get("rewrapped") if isinstance(facts, dict) else None
             for output in entry.get("outputs") or []:
                 digest = output.get("sha256")
                 if not isinstance(digest, str):  # missing, unreadable, a huge folder
                     continue
+                if isinstance(rewrapped, dict) and digest in rewrapped:
+                    # keys rotate: the new bytes of a file whose old bytes a line vouched
+                    # for (a forgery re-wrapped stays a forgery)
+                    if rewrapped[digest] not in self.by_content:
+                        continue
                 folder = "files" in output
                 seen = Recorded(number, entry, str(output.get("path", "")), digest, folder)
                 if folder:
@@ -165,6 +174,14 @@ class _Outputs:
         if folder not in self._digests:
             self._digests[folder] = describe_path(folder).get("sha256")
         return self._digests[folder]
+
+
+def _wrote(entry: Mapping[str, Any]) -> bool:
+    """Whether a line's outputs are what its command wrote: it ended with exit 0 or 1.
+    A command that stopped with an error (exit 2) or a bug (3) wrote nothing it vouches
+    for; its line hashed whatever its output paths held then (a file edited since the
+    last run, say), which it must not launder into "as custrisk wrote it"."""
+    return entry.get("exit", 0) in (0, 1)
 
 
 def _same_place(recorded: Path, actual: Path) -> bool:

@@ -23,6 +23,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
 from custrisk.protect.output import existing, plain_bytes
+from custrisk.protect.pseudonym import is_token
 from custrisk.vocab import LEVEL_CHOICES, level_named
 
 log = logging.getLogger(__name__)
@@ -225,9 +226,14 @@ def select_customers(
         wanted = [c if c in ids else normalised_id(c) for c in (c.strip() for c in customers) if c]
         unknown = sorted(set(wanted) - ids)
         if unknown:
+            tokens = any(is_token(i) for i in ids) and not any(is_token(u) for u in unknown)
             raise UsageError(
                 f"--customers: unknown customer id(s) {join_limited(unknown)}",
-                hint=f"the ids are those of {inputs.scores_path}",
+                hint=f"the ids of {inputs.scores_path} are read as pseudonym tokens (psn_…, "
+                "--pseudonymise or a role that pseudonymises): name the customers by the "
+                "tokens of its customer_id column"
+                if tokens
+                else f"the ids are those of {inputs.scores_path}",
             )
         keep &= frame["customer_id"].isin(wanted)
     if grades:

@@ -105,6 +105,7 @@ def forget_customer(
     mode: str = "remove",
     key: Key | None = None,
     relist: Callable[[Path, Mapping[Path, Path | None]], Mapping[Path, bytes]] | None = None,
+    token_of: str | None = None,
 ) -> ForgetResult:
     """Remove (or pseudonymise) ``customer_id`` everywhere under ``runs``.
 
@@ -125,6 +126,10 @@ def forget_customer(
         once the customer is gone (:func:`custrisk.batch.layout.relist_runs`): the
         run.json files to rewrite and their bytes, staged and put in place with the
         rest; before the final search, which would find the report's name there.
+    token_of : str, optional
+        The id whose ``anon-`` token ``pseudonymise`` gives (default ``customer_id``):
+        the customer's own id when ``customer_id`` is its ``--pseudonymise`` token, so
+        that the customer has one token in every run.
 
     Raises
     ------
@@ -147,7 +152,7 @@ def forget_customer(
                 "--mode pseudonymise needs a pseudonym key",
                 hint="create one with: custrisk keys new --purpose pseudonym",
             )
-        result.token = pseudonym_token(key, customer_id)
+        result.token = pseudonym_token(key, (token_of or customer_id).strip())
     _check_keys(root)  # before anything changes: every encrypted file can be read
     _remove_leftovers(root)
     try:
@@ -389,11 +394,15 @@ def _forget_in_csv(path: Path, customer_id: str, changes: _Changes) -> int:
     # records, not lines: a quoted field may hold a line break
     for record_lines in _records(lines[1:]):
         record = next(csv.reader(io.StringIO("".join(record_lines))), [])
-        cells = [c.lstrip("'") for c in record]  # formula-escaped cells start with '
+        # formula-escaped cells start with '; a rejects file quotes the raw value, stray
+        # whitespace included (a whitespace repair: "\t0000000062")
+        cells = [c.lstrip("'").strip() for c in record]
         if column is not None and column < len(cells):
             hit = cells[column] == customer_id
         else:
-            hit = any(c == customer_id or customer_id in c.split(",") for c in cells)
+            hit = any(
+                c == customer_id or customer_id in (f.strip() for f in c.split(",")) for c in cells
+            )
         if hit:
             removed += 1
         else:

@@ -269,3 +269,24 @@ def test_compare_usage_errors(registry: dict[str, Path], args: list[str], messag
     result = _compare(registry, *args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_compare_of_a_model_with_itself_is_refused(registry: dict[str, Path]) -> None:
+    """``logistic`` is logistic@1's latest version: comparing them (or its folder) would
+    always say keep with a zero interval, so it is a usage error naming the model."""
+    for champion, challenger in (
+        ("logistic", "logistic@1"),
+        ("logistic@1", str(registry["models"] / "logistic" / "1")),
+    ):
+        result = CliRunner().invoke(
+            app,
+            [
+                "compare", champion, challenger, str(registry["new"]),
+                "--labels", str(registry["new"] / "labels.csv"),
+                "--models-dir", str(registry["models"]),
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.stderr.split())
+        assert "the champion and the challenger are the same model (logistic@1" in said
+        assert "name two different versions as NAME@VERSION" in said

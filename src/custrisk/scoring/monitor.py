@@ -26,7 +26,7 @@ from custrisk.monitoring import (
     load_drift_config,
     with_options,
 )
-from custrisk.registry import LoadedModel
+from custrisk.registry import MODEL_FILE, LoadedModel
 from custrisk.scoring.features import (
     INDICATORS_FILE,
     as_loaded_model,
@@ -230,6 +230,7 @@ def compare_models(
         allow_unverified=allow_unverified,
         predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
+    _refuse_same_model(champion, challenger)
     cache: dict[tuple[bytes, str, bytes], Any] = {}
     frames = []
     in_sample: dict[str, list[str]] = {}  # measured on the outcomes it was trained on
@@ -294,6 +295,30 @@ def compare_models(
         as_of=as_of_text,
     )
     return replace(compared, warning=warning)
+
+
+def _refuse_same_model(champion: LoadedModel, challenger: LoadedModel) -> None:
+    """Refuse a comparison of a model with itself (``NAME`` resolves to the latest
+    version, so ``retail retail@2`` may name one model twice): it always says "keep"."""
+    digests = [model.card.get("artifact", {}).get("sha256") for model in (champion, challenger)]
+    if digests[0] is None or digests[0] != digests[1]:
+        return
+    same = (
+        champion.model_id
+        if champion.model_id == challenger.model_id
+        else f"{champion.model_id} and {challenger.model_id}"
+    )
+    where = (
+        str(champion.ref.path)
+        if champion.ref.path == challenger.ref.path
+        else f"{champion.ref.path} and {challenger.ref.path} hold the same {MODEL_FILE}"
+    )
+    raise UsageError(
+        f"the champion and the challenger are the same model ({same}: {where}); "
+        "comparing a model with itself always says keep",
+        hint="name two different versions as NAME@VERSION (a bare NAME is its latest "
+        "version); custrisk models list shows them",
+    )
 
 
 __all__ = ["check_data_drift", "compare_models", "drift_outcomes", "read_labels"]

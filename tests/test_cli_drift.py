@@ -223,3 +223,36 @@ def test_unknown_model_and_foreign_labels_exit_2(data: dict[str, Path], tmp_path
     result = _drift(data, "same", "--labels", str(labels))
     assert result.exit_code == 2
     assert "none of the 2 labelled customers" in result.stderr
+
+
+def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Path) -> None:
+    """Last month's labels against this month's export: some bad outcomes are dated
+    before the export's as-of date, so they were known when it was taken. Measured on
+    them, drift (and evaluate) would mix months silently; both refuse, naming the file."""
+    lines = (data["same"] / "labels.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    bad, bad_date = header.index("bad"), header.index("bad_date")
+    moved = 0
+    for i, line in enumerate(lines[1:], start=1):
+        cells = line.split(",")
+        if cells[bad] == "1" and moved < 3:
+            cells[bad_date] = "2026-10-15"
+            lines[i] = ",".join(cells)
+            moved += 1
+    labels = tmp_path / "september.csv"
+    labels.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _drift(data, "same", "--labels", str(labels))
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "september.csv: 3 of the " in said
+    assert f"bad_date on or before the data's as-of date {AS_OF} (the earliest 2026-10-15)" in said
+    assert "the labels of an earlier export" in said and "Traceback" not in result.output
+    evaluated = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "logistic", str(data["same"]), "--labels", str(labels),
+            "--models-dir", str(data["models"]),
+        ],
+    )  # fmt: skip
+    assert evaluated.exit_code == 2, evaluated.output
+    assert "the labels of an earlier export" in " ".join(evaluated.stderr.split())

@@ -53,7 +53,7 @@ def evaluate_model(
         model, folder, sources_config=sources, encoding=encoding, as_of=as_of
     )
     X, y, _dates, counts = labelled_features(
-        features, model_labels(model, features, labels), sources
+        features, model_labels(model, features, labels), sources, outcomes_after_as_of=True
     )
     reused = in_sample_files(model, features, folder, labels)
     in_sample = in_sample_note(reused, [model.model_id]) if reused else None

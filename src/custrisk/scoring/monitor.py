@@ -14,7 +14,12 @@ import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
-from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
+from custrisk.data.labels import (
+    label_faults,
+    label_rejects_summary,
+    refuse_outcomes_known_at,
+    require_labels,
+)
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
     CompareConfig,
@@ -45,14 +50,19 @@ def read_labels(
     *,
     sources_config: Any = None,
     encoding: str | None = None,
+    as_of: dt.date | None = None,
 ) -> pd.Series:
     """Bad flags (0/1, int8) indexed by customer_id from a labels file.
 
     Rows rejected while cleaning are logged as a warning; a repeated customer keeps its
-    first row. The file name is kept in ``series.attrs["file"]`` for messages.
+    first row. The file name is kept in ``series.attrs["file"]`` for messages. With
+    ``as_of`` (the data's), bad outcomes dated on or before it are refused: the labels
+    of an earlier export.
     """
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
     require_labels(frame, rejects, path)
+    if as_of is not None:
+        refuse_outcomes_known_at(frame, as_of, path)
     dropped, blanked = label_faults(rejects)
     if len(dropped):
         log.warning(
@@ -86,7 +96,9 @@ def _flags(
     sources: Any,
     encoding: str | None,
 ) -> pd.Series | None:
-    return drift_outcomes(model, features.workspace, labels, sources, encoding)
+    return drift_outcomes(
+        model, features.workspace, labels, sources, encoding, as_of=features.as_of
+    )
 
 
 def drift_outcomes(
@@ -95,11 +107,14 @@ def drift_outcomes(
     labels: str | os.PathLike[str] | None,
     sources: Any,
     encoding: str | None,
+    as_of: dt.date | None = None,
 ) -> pd.Series | None:
     """The outcomes a drift check of ``workspace`` uses: a labels file, a flat table's
-    own target column (when the model was trained on one and the table has it), or none."""
+    own target column (when the model was trained on one and the table has it), or none.
+    With ``as_of``, a labels file whose bad outcomes are dated on or before it is refused
+    (the labels of an earlier export)."""
     if labels is not None:
-        return read_labels(labels, sources_config=sources, encoding=encoding)
+        return read_labels(labels, sources_config=sources, encoding=encoding, as_of=as_of)
     if not is_table_model(model):
         return None
     frame = workspace.frames[CUSTOMER_SOURCE]

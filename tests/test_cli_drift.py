@@ -203,6 +203,10 @@ def test_config_file_sets_thresholds(data: dict[str, Path], tmp_path: Path) -> N
         (["--fail-on", "sometimes"], "--fail-on must be one of alert, warn, never"),
         (["--as-of", "31/10/2026"], "--as-of '31/10/2026' is not a date"),
         (["--config", "nowhere.yaml"], "nowhere.yaml: config file not found"),
+        (
+            ["--format", "junit", "--out", "."],
+            "--out . is a folder: it takes the file to write; e.g. --out drift.xml",
+        ),
     ],
 )
 def test_usage_errors_exit_2(data: dict[str, Path], args: list[str], message: str) -> None:

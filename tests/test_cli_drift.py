@@ -260,3 +260,19 @@ def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Pat
     )  # fmt: skip
     assert evaluated.exit_code == 2, evaluated.output
     assert "the labels of an earlier export" in " ".join(evaluated.stderr.split())
+
+
+def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
+    """200 labelled customers: drift calls that insufficient and compare warns; evaluate
+    printed an AUC next to the hold-out's as if it meant something."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "logistic", str(data["small"]), "--labels",
+            str(data["small"] / "labels.csv"), "--models-dir", str(data["models"]),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Warning: only 200 labelled customers (" in said
+    assert "fewer than drift.yaml's minimum (500 rows, 30 bads and goods)" in said

@@ -300,13 +300,16 @@ def compare_models(
             "too wide to act on either way"
         )
     warning = "; ".join(warnings) or None
+    shown = [champion.model_id, challenger.model_id]
+    if shown[0] == shown[1]:  # two registries' retail@1: told apart by their folders
+        shown = [f"{model.model_id} ({model.ref.path})" for model in (champion, challenger)]
     compared = compare_predictions(
         y,
         pd_champion,
         pd_challenger,
         config=settings,
-        champion_id=champion.model_id,
-        challenger_id=challenger.model_id,
+        champion_id=shown[0],
+        challenger_id=shown[1],
         as_of=as_of_text,
     )
     return replace(compared, warning=warning)

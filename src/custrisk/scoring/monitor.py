@@ -245,7 +245,6 @@ def compare_models(
         allow_unverified=allow_unverified,
         predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
-    _refuse_same_model(champion, challenger)
     cache: dict[tuple[bytes, str, bytes], Any] = {}
     frames = []
     in_sample: dict[str, list[str]] = {}  # measured on the outcomes it was trained on
@@ -271,6 +270,7 @@ def compare_models(
         reused = in_sample_files(model, features, folder, labels)
         if reused:
             in_sample[model.model_id] = reused
+    _refuse_same_model(champion, challenger)  # (after the data is found fit for them)
     flags = _flags(champion, features, labels, sources, encoding)
     if flags is None:
         raise UsageError(

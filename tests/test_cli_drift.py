@@ -232,7 +232,8 @@ def test_unknown_model_and_foreign_labels_exit_2(data: dict[str, Path], tmp_path
 def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Path) -> None:
     """Last month's labels against this month's export: some bad outcomes are dated
     before the export's as-of date, so they were known when it was taken. Measured on
-    them, drift (and evaluate) would mix months silently; both refuse, naming the file."""
+    them, drift (and evaluate, and train) would mix months silently; all refuse, naming
+    the file."""
     lines = (data["same"] / "labels.csv").read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
     bad, bad_date = header.index("bad"), header.index("bad_date")
@@ -260,6 +261,16 @@ def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Pat
     )  # fmt: skip
     assert evaluated.exit_code == 2, evaluated.output
     assert "the labels of an earlier export" in " ".join(evaluated.stderr.split())
+    trained = CliRunner().invoke(
+        app,
+        [
+            "train", str(data["same"]), "--labels", str(labels),
+            "--models-dir", str(tmp_path / "models"),
+        ],
+    )  # fmt: skip
+    assert trained.exit_code == 2, trained.output
+    assert "the labels of an earlier export" in " ".join(trained.stderr.split())
+    assert not (tmp_path / "models" / "logistic" / "1").exists()
 
 
 def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:

@@ -70,6 +70,8 @@ def test_same_distribution_json_values_are_small(data: dict[str, Path]) -> None:
     report = json.loads(result.stdout)
     assert report["verdict"] == "stable"
     assert report["as_of"] == AS_OF
+    # the record says how the model was checked (no signing key here: its hashes only)
+    assert report["model_trust"] == "unsigned"
     # the packaged thresholds, named where the file is (a CI log says which applied)
     assert Path(report["config_file"]).name == "drift.yaml"
     score = next(s for s in report["statistics"] if s["id"] == "psi:score")
@@ -151,6 +153,10 @@ def test_junit_on_stdout_parses(data: dict[str, Path]) -> None:
     failed = {c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None}
     assert {"psi:score", "csi:bureau_score", "csi:utilisation"} <= failed
     assert int(suite.get("failures")) == len(failed)
+    found = suite.find("properties")
+    assert found is not None
+    props = {p.get("name"): p.get("value") for p in found}
+    assert props["model_trust"] == "unsigned"
 
 
 def test_out_writes_the_format_atomically_and_still_prints_the_table(

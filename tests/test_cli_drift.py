@@ -70,6 +70,8 @@ def test_same_distribution_json_values_are_small(data: dict[str, Path]) -> None:
     report = json.loads(result.stdout)
     assert report["verdict"] == "stable"
     assert report["as_of"] == AS_OF
+    # the record says how the model was checked (no signing key here: its hashes only)
+    assert report["model_trust"] == "unsigned"
     # the packaged thresholds, named where the file is (a CI log says which applied)
     assert Path(report["config_file"]).name == "drift.yaml"
     score = next(s for s in report["statistics"] if s["id"] == "psi:score")
@@ -151,6 +153,10 @@ def test_junit_on_stdout_parses(data: dict[str, Path]) -> None:
     failed = {c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None}
     assert {"psi:score", "csi:bureau_score", "csi:utilisation"} <= failed
     assert int(suite.get("failures")) == len(failed)
+    found = suite.find("properties")
+    assert found is not None
+    props = {p.get("name"): p.get("value") for p in found}
+    assert props["model_trust"] == "unsigned"
 
 
 def test_out_writes_the_format_atomically_and_still_prints_the_table(
@@ -203,6 +209,10 @@ def test_config_file_sets_thresholds(data: dict[str, Path], tmp_path: Path) -> N
         (["--fail-on", "sometimes"], "--fail-on must be one of alert, warn, never"),
         (["--as-of", "31/10/2026"], "--as-of '31/10/2026' is not a date"),
         (["--config", "nowhere.yaml"], "nowhere.yaml: config file not found"),
+        (
+            ["--format", "junit", "--out", "."],
+            "--out . is a folder: it takes the file to write; e.g. --out drift.xml",
+        ),
     ],
 )
 def test_usage_errors_exit_2(data: dict[str, Path], args: list[str], message: str) -> None:
@@ -223,3 +233,63 @@ def test_unknown_model_and_foreign_labels_exit_2(data: dict[str, Path], tmp_path
     result = _drift(data, "same", "--labels", str(labels))
     assert result.exit_code == 2
     assert "none of the 2 labelled customers" in result.stderr
+
+
+def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Path) -> None:
+    """Last month's labels against this month's export: some bad outcomes are dated
+    before the export's as-of date, so they were known when it was taken. Measured on
+    them, drift (and evaluate, and train) would mix months silently; all refuse, naming
+    the file."""
+    lines = (data["same"] / "labels.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    bad, bad_date = header.index("bad"), header.index("bad_date")
+    moved = 0
+    for i, line in enumerate(lines[1:], start=1):
+        cells = line.split(",")
+        if cells[bad] == "1" and moved < 3:
+            cells[bad_date] = "2026-10-15"
+            lines[i] = ",".join(cells)
+            moved += 1
+    labels = tmp_path / "september.csv"
+    labels.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _drift(data, "same", "--labels", str(labels))
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "september.csv: 3 of the " in said
+    assert f"bad_date on or before the data's as-of date {AS_OF} (the earliest 2026-10-15)" in said
+    assert "the labels of an earlier export" in said and "Traceback" not in result.output
+    evaluated = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "logistic", str(data["same"]), "--labels", str(labels),
+            "--models-dir", str(data["models"]),
+        ],
+    )  # fmt: skip
+    assert evaluated.exit_code == 2, evaluated.output
+    assert "the labels of an earlier export" in " ".join(evaluated.stderr.split())
+    trained = CliRunner().invoke(
+        app,
+        [
+            "train", str(data["same"]), "--labels", str(labels),
+            "--models-dir", str(tmp_path / "models"),
+        ],
+    )  # fmt: skip
+    assert trained.exit_code == 2, trained.output
+    assert "the labels of an earlier export" in " ".join(trained.stderr.split())
+    assert not (tmp_path / "models" / "logistic" / "1").exists()
+
+
+def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
+    """200 labelled customers: drift calls that insufficient and compare warns; evaluate
+    printed an AUC next to the hold-out's as if it meant something."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate", "logistic", str(data["small"]), "--labels",
+            str(data["small"] / "labels.csv"), "--models-dir", str(data["models"]),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Warning: only 200 labelled customers (" in said
+    assert "fewer than drift.yaml's minimum (500 rows, 30 bads and goods)" in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,48 @@ def test_compare_usage_errors(registry: dict[str, Path], args: list[str], messag
     result = _compare(registry, *args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_compare_of_a_model_with_itself_is_refused(registry: dict[str, Path]) -> None:
+    """``logistic`` is logistic@1's latest version: comparing them (or its folder) would
+    always say keep with a zero interval, so it is a usage error naming the model."""
+    for champion, challenger in (
+        ("logistic", "logistic@1"),
+        ("logistic@1", str(registry["models"] / "logistic" / "1")),
+    ):
+        result = CliRunner().invoke(
+            app,
+            [
+                "compare", champion, challenger, str(registry["new"]),
+                "--labels", str(registry["new"] / "labels.csv"),
+                "--models-dir", str(registry["models"]),
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.stderr.split())
+        assert "the champion and the challenger are the same model (logistic@1" in said
+        assert "name two different versions as NAME@VERSION" in said
+
+
+def test_two_models_of_the_same_id_are_told_apart_by_their_folders(
+    registry: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two registries each with a logistic@1 (another team's, a copy from another
+    machine): the table and the JSON named both sides logistic@1."""
+    other = tmp_path / "other" / "logistic" / "1"
+    shutil.copytree(registry["models"] / "tree" / "1", other)
+    card = json.loads((other / "model.json").read_text(encoding="utf-8"))
+    card.update(name="logistic", model_id="logistic@1")  # (unsigned: the card is not hashed)
+    (other / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare", str(registry["models"] / "logistic" / "1"), str(other),
+            str(registry["new"]), "--labels", str(registry["new"] / "labels.csv"),
+            "--bootstrap", "100", "--format", "json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["champion"]["model_id"] == f"logistic@1 ({registry['models'] / 'logistic' / '1'})"
+    assert data["challenger"]["model_id"] == f"logistic@1 ({other})"

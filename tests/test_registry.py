@@ -187,6 +187,29 @@ def test_signature_written_and_required(tmp_path: Path, monkeypatch: pytest.Monk
         _load(unsigned)
 
 
+def test_a_short_or_padded_signing_key_is_warned_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key of a few characters is guessed offline from a card's HMAC, and a trailing
+    newline read from a file signs with a key the other machines do not have: the model
+    is still signed, with a warning saying what to do."""
+    for key, expected in (
+        ("s3cret", "CUSTRISK_SIGNING_KEY is 6 bytes long"),
+        ("k" * 40 + "\n", "CUSTRISK_SIGNING_KEY starts or ends with a blank or a newline"),
+    ):
+        monkeypatch.setenv(SIGNING_KEY_ENV, key)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="custrisk"):
+            ref = _save(tmp_path)
+        assert expected in caplog.text
+        assert "signature" in json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    monkeypatch.setenv(SIGNING_KEY_ENV, "k" * 40)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        _save(tmp_path)
+    assert SIGNING_KEY_ENV not in caplog.text
+
+
 def test_edited_card_breaks_the_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
     ref = _save(tmp_path)

@@ -139,6 +139,12 @@ def drift(
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
+    if out is not None and out.is_dir():  # (known before the check runs, not after)
+        suffix = {"json": "json", "junit": "xml"}.get(output_format, "txt")
+        raise UsageError(
+            f"--out {out} is a folder: it takes the file to write",
+            hint=f"e.g. --out {out / ('drift.' + suffix)}",
+        )
     check_engine(engine, scheduler, buckets, memory_limit)
     checker: Any = check_data_drift
     if engine == "dask":

@@ -264,6 +264,8 @@ def evaluate(
     _say_label_counts(result, "measured on")
     if result.get("in_sample"):
         say("Warning:", result["in_sample"])
+    if result.get("too_few"):
+        say("Warning:", result["too_few"])
     columns = {"new data": result["metrics"]}
     if result.get("training_metrics"):
         columns["training hold-out"] = result["training_metrics"]

@@ -6,6 +6,7 @@ left.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from dataclasses import replace
@@ -135,4 +136,30 @@ def require_labels(
         file=str(path),
         hint="bad must be 1 (bad) or 0 (good), or a word the sources config's "
         "labels.columns.bad.recode maps onto them (是/否, Y/N, yes/no, true/false)",
+    )
+
+
+def refuse_outcomes_known_at(
+    frame: pd.DataFrame, as_of: dt.date, file: str | os.PathLike[str]
+) -> None:
+    """Refuse labels whose bad outcomes (``bad_date``) are dated on or before the data's
+    as-of date: they were known when the export was taken, so the labels belong to an
+    earlier export (last month's labels against this month's data), and measuring a
+    model on them mixes months and flatters or damns it silently."""
+    if "bad_date" not in frame.columns or "bad" not in frame.columns:
+        return
+    dates = pd.to_datetime(frame["bad_date"], errors="coerce")
+    bad = frame["bad"].fillna(0).astype("int64").to_numpy() == 1
+    early = bad & dates.notna().to_numpy() & (dates <= pd.Timestamp(as_of)).to_numpy()
+    count = int(early.sum())
+    if not count:
+        return
+    first = dates[early].min().date().isoformat()
+    raise DataError(
+        f"{count:,} of the {int(bad.sum()):,} bad outcomes have a bad_date on or before the "
+        f"data's as-of date {as_of.isoformat()} (the earliest {first}): they were known "
+        "when the export was taken, so these are the labels of an earlier export",
+        file=str(file),
+        hint=f"use the labels of this export (outcomes after {as_of.isoformat()}), or the "
+        "export these labels belong to",
     )

@@ -234,7 +234,7 @@ def check_data_drift_dask(
                 loaded, folder, sources, indicators, cfg, own, buckets, encoding, as_of
             )
     check_features_given(loaded, unavailable, folder)
-    flags = drift_outcomes(loaded, workspace, labels, sources, encoding)
+    flags = drift_outcomes(loaded, workspace, labels, sources, encoding, as_of=day)
     info: dict[str, Any] = {
         "rows_rejected_in_exports": workspace.report.rows_rejected,
         "unavailable_indicators": dict(unavailable),

@@ -535,7 +535,9 @@ def drift_report(
         mask = counts.index.isin(flags.index)
         y = flags.reindex(counts.index[mask]).to_numpy(dtype=np.int8)
         stats.extend(_performance_stats(card, y, counts.pd_bad[mask], config))
-    report = DriftReport(model.model_id, as_of_text, tuple(stats), config, facts)
+    report = DriftReport(
+        model.model_id, as_of_text, tuple(stats), config, facts, model_trust=model.trust
+    )
     log.info(
         "drift of %s: %s (%s)",
         model.model_id,

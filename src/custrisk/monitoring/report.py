@@ -171,6 +171,10 @@ class DriftReport:
         Thresholds, minimums and the fail rule used.
     data : dict
         Rows, labelled rows, bads, reference rows and as-of, rejected input rows.
+    model_trust : str or None
+        How the model was checked when it was loaded: ``verified`` (its signature, with
+        the signing key), ``unsigned`` (its files' hashes only) or ``unverified``
+        (signed, loaded without the key); the record a CI job keeps says so.
     """
 
     model_id: str
@@ -178,6 +182,7 @@ class DriftReport:
     statistics: tuple[Statistic, ...]
     config: DriftConfig
     data: dict[str, Any] = field(default_factory=dict)
+    model_trust: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -214,6 +219,7 @@ class DriftReport:
         return {
             "format": FORMAT,
             "model_id": self.model_id,
+            "model_trust": self.model_trust,
             "as_of": self.as_of,
             "verdict": self.verdict,
             "failed": self.failed,
@@ -254,6 +260,7 @@ class DriftReport:
         )
         suite_props = {
             "model_id": self.model_id,
+            "model_trust": self.model_trust,
             "as_of": self.as_of,
             "verdict": self.verdict,
             "failed": self.failed,

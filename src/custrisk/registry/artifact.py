@@ -145,6 +145,33 @@ def _signing_key() -> bytes | None:
     return key.encode("utf-8") if key else None
 
 
+#: The shortest signing key taken without a warning: 32 bytes, the HMAC-SHA256 block's half.
+MIN_SIGNING_KEY_BYTES = 32
+
+
+def _warn_of_a_weak_key(key: bytes) -> None:
+    """Warn when the key a model is signed with is short (guessable offline from the card's
+    HMAC, and then anyone can sign a pickle), or has blanks at its ends (a newline read
+    from a file: another machine with the trimmed key refuses every model)."""
+    hint = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if len(key) < MIN_SIGNING_KEY_BYTES:
+        log.warning(
+            "%s is %d bytes long: a short key can be guessed from a model card, and whoever "
+            "guesses it can sign any model; use at least %d random characters (%s) and "
+            "train again",
+            SIGNING_KEY_ENV,
+            len(key),
+            MIN_SIGNING_KEY_BYTES,
+            hint,
+        )
+    if key != key.strip():
+        log.warning(
+            "%s starts or ends with a blank or a newline, and the model is signed with it; "
+            "a machine given the key without it will refuse the model: remove it and train again",
+            SIGNING_KEY_ENV,
+        )
+
+
 def require_signed_default() -> bool:
     """Whether ``CUSTRISK_REQUIRE_SIGNED`` asks to refuse models that are not signed."""
     raw = os.environ.get(REQUIRE_SIGNED_ENV, "")
@@ -244,6 +271,7 @@ def _save_locked(
         }
         key = _signing_key()
         if key is not None:
+            _warn_of_a_weak_key(key)
             card["signature"] = {
                 "algorithm": "hmac-sha256",
                 "value": hmac.new(key, _canonical(card), hashlib.sha256).hexdigest(),

@@ -53,7 +53,7 @@ def evaluate_model(
         model, folder, sources_config=sources, encoding=encoding, as_of=as_of
     )
     X, y, _dates, counts = labelled_features(
-        features, model_labels(model, features, labels), sources
+        features, model_labels(model, features, labels), sources, outcomes_after_as_of=True
     )
     reused = in_sample_files(model, features, folder, labels)
     in_sample = in_sample_note(reused, [model.model_id]) if reused else None
@@ -65,4 +65,22 @@ def evaluate_model(
         "metrics": jsonable(result.to_dict()),
         "training_metrics": model.card.get("metrics", {}).get("holdout"),
         "in_sample": in_sample,
+        "too_few": _too_few(y),
     }
+
+
+def _too_few(y: Any) -> str | None:
+    """A note when the labelled customers or bads are fewer than drift.yaml's minimum
+    (as ``custrisk compare`` and ``custrisk drift`` judge them): an AUC on a dozen bads
+    swings by a tenth, so a figure above the hold-out's is no improvement."""
+    from custrisk.monitoring import load_drift_config
+
+    minimum = load_drift_config()
+    rows, bads = len(y), int(sum(y))
+    if rows >= minimum.min_rows and min(bads, rows - bads) >= minimum.min_bads:
+        return None
+    return (
+        f"only {rows:,} labelled customers ({bads:,} bad): fewer than drift.yaml's minimum "
+        f"({minimum.min_rows:,} rows, {minimum.min_bads:,} bads and goods); the metrics are "
+        "too uncertain to act on either way"
+    )

@@ -22,7 +22,12 @@ from custrisk.config.profiles import files_layout, folder_layout
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
-from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
+from custrisk.data.labels import (
+    label_faults,
+    label_rejects_summary,
+    refuse_outcomes_known_at,
+    require_labels,
+)
 from custrisk.data.validation import require_usable
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
@@ -127,14 +132,20 @@ def labelled_features(
     features: Features,
     labels: str | os.PathLike[str] | pd.DataFrame,
     sources: SourcesConfig | None,
+    *,
+    outcomes_after_as_of: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, Any]]:
     """The labelled customers' features and outcomes; ``labels`` is a labels file or a
-    frame with ``customer_id`` and ``bad`` (a flat table's target)."""
+    frame with ``customer_id`` and ``bad`` (a flat table's target).
+    ``outcomes_after_as_of`` refuses a labels file whose bad outcomes are dated on or
+    before the data's as-of date (the labels of an earlier export)."""
     if isinstance(labels, pd.DataFrame):
         frame, _rejects = labels, pd.DataFrame()
     else:
         frame, _rejects = load_labels(labels, config=sources)
         require_labels(frame, _rejects, labels)
+        if outcomes_after_as_of:
+            refuse_outcomes_known_at(frame, features.as_of, labels)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
     known = frame.index.isin(features.X.index)
     unknown = int((~known).sum())

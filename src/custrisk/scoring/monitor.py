@@ -14,7 +14,12 @@ import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.data import load_labels
-from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
+from custrisk.data.labels import (
+    label_faults,
+    label_rejects_summary,
+    refuse_outcomes_known_at,
+    require_labels,
+)
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
     CompareConfig,
@@ -26,7 +31,7 @@ from custrisk.monitoring import (
     load_drift_config,
     with_options,
 )
-from custrisk.registry import LoadedModel
+from custrisk.registry import MODEL_FILE, LoadedModel
 from custrisk.scoring.features import (
     INDICATORS_FILE,
     as_loaded_model,
@@ -45,14 +50,19 @@ def read_labels(
     *,
     sources_config: Any = None,
     encoding: str | None = None,
+    as_of: dt.date | None = None,
 ) -> pd.Series:
     """Bad flags (0/1, int8) indexed by customer_id from a labels file.
 
     Rows rejected while cleaning are logged as a warning; a repeated customer keeps its
-    first row. The file name is kept in ``series.attrs["file"]`` for messages.
+    first row. The file name is kept in ``series.attrs["file"]`` for messages. With
+    ``as_of`` (the data's), bad outcomes dated on or before it are refused: the labels
+    of an earlier export.
     """
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
     require_labels(frame, rejects, path)
+    if as_of is not None:
+        refuse_outcomes_known_at(frame, as_of, path)
     dropped, blanked = label_faults(rejects)
     if len(dropped):
         log.warning(
@@ -86,7 +96,9 @@ def _flags(
     sources: Any,
     encoding: str | None,
 ) -> pd.Series | None:
-    return drift_outcomes(model, features.workspace, labels, sources, encoding)
+    return drift_outcomes(
+        model, features.workspace, labels, sources, encoding, as_of=features.as_of
+    )
 
 
 def drift_outcomes(
@@ -95,11 +107,14 @@ def drift_outcomes(
     labels: str | os.PathLike[str] | None,
     sources: Any,
     encoding: str | None,
+    as_of: dt.date | None = None,
 ) -> pd.Series | None:
     """The outcomes a drift check of ``workspace`` uses: a labels file, a flat table's
-    own target column (when the model was trained on one and the table has it), or none."""
+    own target column (when the model was trained on one and the table has it), or none.
+    With ``as_of``, a labels file whose bad outcomes are dated on or before it is refused
+    (the labels of an earlier export)."""
     if labels is not None:
-        return read_labels(labels, sources_config=sources, encoding=encoding)
+        return read_labels(labels, sources_config=sources, encoding=encoding, as_of=as_of)
     if not is_table_model(model):
         return None
     frame = workspace.frames[CUSTOMER_SOURCE]
@@ -255,6 +270,7 @@ def compare_models(
         reused = in_sample_files(model, features, folder, labels)
         if reused:
             in_sample[model.model_id] = reused
+    _refuse_same_model(champion, challenger)  # (after the data is found fit for them)
     flags = _flags(champion, features, labels, sources, encoding)
     if flags is None:
         raise UsageError(
@@ -284,16 +300,43 @@ def compare_models(
             "too wide to act on either way"
         )
     warning = "; ".join(warnings) or None
+    shown = [champion.model_id, challenger.model_id]
+    if shown[0] == shown[1]:  # two registries' retail@1: told apart by their folders
+        shown = [f"{model.model_id} ({model.ref.path})" for model in (champion, challenger)]
     compared = compare_predictions(
         y,
         pd_champion,
         pd_challenger,
         config=settings,
-        champion_id=champion.model_id,
-        challenger_id=challenger.model_id,
+        champion_id=shown[0],
+        challenger_id=shown[1],
         as_of=as_of_text,
     )
     return replace(compared, warning=warning)
+
+
+def _refuse_same_model(champion: LoadedModel, challenger: LoadedModel) -> None:
+    """Refuse a comparison of a model with itself (``NAME`` resolves to the latest
+    version, so ``retail retail@2`` may name one model twice): it always says "keep"."""
+    digests = [model.card.get("artifact", {}).get("sha256") for model in (champion, challenger)]
+    if digests[0] is None or digests[0] != digests[1]:
+        return
+    same = (
+        champion.model_id
+        if champion.model_id == challenger.model_id
+        else f"{champion.model_id} and {challenger.model_id}"
+    )
+    where = (
+        str(champion.ref.path)
+        if champion.ref.path == challenger.ref.path
+        else f"{champion.ref.path} and {challenger.ref.path} hold the same {MODEL_FILE}"
+    )
+    raise UsageError(
+        f"the champion and the challenger are the same model ({same}: {where}); "
+        "comparing a model with itself always says keep",
+        hint="name two different versions as NAME@VERSION (a bare NAME is its latest "
+        "version); custrisk models list shows them",
+    )
 
 
 __all__ = ["check_data_drift", "compare_models", "drift_outcomes", "read_labels"]

@@ -312,7 +312,9 @@ def _train_locked(
             "as_of_column": labels.configs.as_of_column,
         }
     else:
-        X_all, y_all, dates, label_counts = labelled_features(features, labels, sources)
+        X_all, y_all, dates, label_counts = labelled_features(
+            features, labels, sources, outcomes_after_as_of=True
+        )
     X_all = X_all[codes]
     named = {*(cfg.include or ()), *cfg.force_in}
     suspects = target_leaks(X_all, y_all)

@@ -20,7 +20,9 @@ from custrisk.errors import ConfigError, DataError
 __all__ = [
     "DIRECTIONS",
     "KINDS",
+    "MISSING",
     "MONOTONIC",
+    "OTHER",
     "FeatureSpec",
     "feature_specs_from_frame",
     "feature_specs_from_indicators",
@@ -29,6 +31,10 @@ __all__ = [
 
 #: Feature kinds.
 KINDS = ("numeric", "categorical")
+#: A tree's category codes for a category unseen in training and for a blank (here, not
+#: in the tree's module, so that reading a model's categories needs no scikit-learn).
+OTHER = "(other)"
+MISSING = "(missing)"
 #: Risk directions (the same values as the indicator config).
 DIRECTIONS = ("higher_is_riskier", "higher_is_safer", "none")
 #: Trends of the bad rate as the feature value grows ("peak": rises then falls).

@@ -21,14 +21,19 @@ from sklearn.utils.validation import check_is_fitted
 
 from custrisk.errors import DataError
 from custrisk.estimators._validation import check_columns, check_frame, check_int, list_some
-from custrisk.estimators.features import FeatureSpec, category_text, is_missing, numeric_values
+from custrisk.estimators.features import (
+    MISSING,
+    OTHER,
+    FeatureSpec,
+    category_text,
+    is_missing,
+    numeric_values,
+)
 from custrisk.estimators.scaling import Scaling
 from custrisk.estimators.scored import ScoredTable
 
 __all__ = ["CONTRIBUTION_REASON_COLUMNS", "MISSING", "OTHER", "TreePredictions"]
 
-OTHER = "(other)"
-MISSING = "(missing)"
 CONTRIBUTION_REASON_COLUMNS = (
     "row",
     "rank",

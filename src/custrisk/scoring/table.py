@@ -33,7 +33,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_source
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
 from custrisk.errors import DataError, UsageError
-from custrisk.estimators.tree_predictions import MISSING, OTHER
+from custrisk.estimators.features import MISSING, OTHER
 from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.registry import LoadedModel
 

@@ -139,26 +139,33 @@ def require_labels(
     )
 
 
-def refuse_outcomes_known_at(
+def outcomes_after_as_of(
     frame: pd.DataFrame, as_of: dt.date, file: str | os.PathLike[str]
-) -> None:
-    """Refuse labels whose bad outcomes (``bad_date``) are dated on or before the data's
-    as-of date: they were known when the export was taken, so the labels belong to an
-    earlier export (last month's labels against this month's data), and measuring a
-    model on them mixes months and flatters or damns it silently."""
+) -> pd.DataFrame:
+    """The labels without the bad outcomes (``bad_date``) dated on or before the data's
+    as-of date: customers already bad when the export was taken, whom a model neither
+    learns from nor is judged on, left out with a warning. When they are most of the bad
+    outcomes, the labels belong to an earlier export (last month's labels against this
+    month's data): refused, as measuring a model on them mixes months silently."""
     if "bad_date" not in frame.columns or "bad" not in frame.columns:
-        return
+        return frame
     dates = pd.to_datetime(frame["bad_date"], errors="coerce")
     bad = frame["bad"].fillna(0).astype("int64").to_numpy() == 1
     early = bad & dates.notna().to_numpy() & (dates <= pd.Timestamp(as_of)).to_numpy()
     count = int(early.sum())
     if not count:
-        return
+        return frame
     first = dates[early].min().date().isoformat()
-    raise DataError(
+    said = (
         f"{count:,} of the {int(bad.sum()):,} bad outcomes have a bad_date on or before the "
-        f"data's as-of date {as_of.isoformat()} (the earliest {first}): they were known "
-        "when the export was taken, so these are the labels of an earlier export",
+        f"data's as-of date {as_of.isoformat()} (the earliest {first})"
+    )
+    if 2 * count <= int(bad.sum()):  # a few customers already bad at the as-of date
+        log.warning("%s: %s: already bad then, left out", file, said)
+        return frame[~early]
+    raise DataError(
+        f"{said}: they were known when the export was taken, so these are the labels of "
+        "an earlier export",
         file=str(file),
         hint=f"use the labels of this export (outcomes after {as_of.isoformat()}), or the "
         "export these labels belong to",

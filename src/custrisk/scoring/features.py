@@ -25,8 +25,10 @@ from custrisk.data import Workspace, load_labels, load_workspace
 from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
-    refuse_outcomes_known_at,
     require_labels,
+)
+from custrisk.data.labels import (
+    outcomes_after_as_of as known_after,
 )
 from custrisk.data.validation import require_usable
 from custrisk.errors import DataError, UsageError
@@ -137,15 +139,15 @@ def labelled_features(
 ) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, dict[str, Any]]:
     """The labelled customers' features and outcomes; ``labels`` is a labels file or a
     frame with ``customer_id`` and ``bad`` (a flat table's target).
-    ``outcomes_after_as_of`` refuses a labels file whose bad outcomes are dated on or
-    before the data's as-of date (the labels of an earlier export)."""
+    ``outcomes_after_as_of`` leaves out the bad outcomes dated on or before the data's
+    as-of date, and refuses a labels file of which they are most (an earlier export's)."""
     if isinstance(labels, pd.DataFrame):
         frame, _rejects = labels, pd.DataFrame()
     else:
         frame, _rejects = load_labels(labels, config=sources)
         require_labels(frame, _rejects, labels)
         if outcomes_after_as_of:
-            refuse_outcomes_known_at(frame, features.as_of, labels)
+            frame = known_after(frame, features.as_of, labels)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
     known = frame.index.isin(features.X.index)
     unknown = int((~known).sum())

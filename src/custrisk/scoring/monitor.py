@@ -17,7 +17,7 @@ from custrisk.data import load_labels
 from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
-    refuse_outcomes_known_at,
+    outcomes_after_as_of,
     require_labels,
 )
 from custrisk.errors import DataError, UsageError
@@ -56,13 +56,13 @@ def read_labels(
 
     Rows rejected while cleaning are logged as a warning; a repeated customer keeps its
     first row. The file name is kept in ``series.attrs["file"]`` for messages. With
-    ``as_of`` (the data's), bad outcomes dated on or before it are refused: the labels
-    of an earlier export.
+    ``as_of`` (the data's), bad outcomes dated on or before it are left out, or
+    refused when they are most (the labels of an earlier export).
     """
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
     require_labels(frame, rejects, path)
     if as_of is not None:
-        refuse_outcomes_known_at(frame, as_of, path)
+        frame = outcomes_after_as_of(frame, as_of, path)
     dropped, blanked = label_faults(rejects)
     if len(dropped):
         log.warning(

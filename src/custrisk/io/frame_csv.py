@@ -128,6 +128,8 @@ def _column_text(column: pd.Series) -> pa.Array | None:
         return None
     if isinstance(dtype, pd.StringDtype):
         return _quoted(_arrow_strings(column))
+    if pd.api.types.is_integer_dtype(dtype):  # nullable Int64: a missing value is blank
+        return pc.cast(_arrow_strings(column), pa.string())
     if isinstance(dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         categories = column.cat.categories

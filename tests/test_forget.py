@@ -267,45 +267,37 @@ def test_a_file_forget_cannot_clean_is_named_and_exits_1(
     assert "1 file(s) under" in result.output
 
 
-def test_rejects_rows_naming_the_customer_are_dropped(runner: CliRunner, tmp_path: Path) -> None:
-    folder = tmp_path / "runs" / "validation"
-    folder.mkdir(parents=True)
-    rejects = folder / "rejects.csv"
-    rejects.write_text(
-        "\ufeffsource,file,line,column,rule,value,action\n"
-        'credit,credit.csv,3,phone,pattern,"C9,张*,138****5678",dropped\n'
-        "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n",
-        encoding="utf-8",
-    )
-    result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")])
-    assert result.exit_code == 0, result.output
-    assert rejects.read_text(encoding="utf-8") == (
-        "\ufeffsource,file,line,column,rule,value,action\n"
-        "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n"
-    )
+_REJECTS_HEADER = "\ufeffsource,file,line,column,rule,value,action\n"
 
 
-def test_rejects_rows_quoting_the_id_with_stray_whitespace_are_dropped(
-    runner: CliRunner, tmp_path: Path
+@pytest.mark.parametrize(
+    ("rows", "left"),
+    [
+        (  # a masked row that names the customer, beside another's
+            'credit,credit.csv,3,phone,pattern,"C9,张*,138****5678",dropped\n'
+            "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n",
+            "credit,credit.csv,4,customer_id,duplicate_key,C10,dropped\n",
+        ),
+        (  # a whitespace repair quotes the raw id ('\t0000000062, formula-escaped): forget
+            # left that row in a monthly run's validation/rejects.csv and exited 1 naming it
+            "credit,credit.csv,63,customer_id,whitespace,'\tC9,repaired\n"
+            "credit,credit.csv,64,customer_id,whitespace, C9 ,repaired\n"
+            "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n",
+            "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n",
+        ),
+    ],
+    ids=["named", "stray-whitespace"],
+)
+def test_rejects_rows_naming_the_customer_are_dropped(
+    runner: CliRunner, tmp_path: Path, rows: str, left: str
 ) -> None:
-    """A whitespace repair quotes the raw id ('\t0000000062, formula-escaped): forget
-    left that row in a monthly run's validation/rejects.csv and exited 1 naming it."""
     folder = tmp_path / "runs" / "validation"
     folder.mkdir(parents=True)
     rejects = folder / "rejects.csv"
-    rejects.write_text(
-        "\ufeffsource,file,line,column,rule,value,action\n"
-        "credit,credit.csv,63,customer_id,whitespace,'\tC9,repaired\n"
-        "credit,credit.csv,64,customer_id,whitespace, C9 ,repaired\n"
-        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n",
-        encoding="utf-8",
-    )
+    rejects.write_text(_REJECTS_HEADER + rows, encoding="utf-8")
     result = runner.invoke(app, ["forget", "C9", "--runs", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
-    assert rejects.read_text(encoding="utf-8") == (
-        "\ufeffsource,file,line,column,rule,value,action\n"
-        "credit,credit.csv,65,customer_id,whitespace, C10,repaired\n"
-    )
+    assert rejects.read_text(encoding="utf-8") == _REJECTS_HEADER + left
 
 
 def test_forget_in_a_run_whose_rejects_have_blank_cells(

@@ -235,8 +235,12 @@ def test_train_on_sealed_exports_seals_its_rejects(
     code, output = invoke(
         env, "train", str(exports), "--labels", str(exports / "labels.csv.enc"),
         "--models-dir", str(tmp_path / "models"), "--encrypt",
+        "--rejects-unmasked", str(tmp_path / "unmasked.csv"),
     )  # fmt: skip
     assert code == 0, output
+    # the note names the file written, encrypted: not a file in clear that is not there
+    said = " ".join(output.split())
+    assert f"{tmp_path / 'unmasked.csv.enc'} holds personal data unmasked, encrypted" in said
     model = next((tmp_path / "models").glob("*/1"))
     assert (model / "model.json").is_file()  # the model itself stays readable and signed
 

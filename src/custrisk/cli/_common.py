@@ -460,9 +460,17 @@ def write_unmasked_rejects(
 
 
 def note_unmasked(path: Path) -> None:
-    """Remind the user that a file they asked for holds personal data in clear."""
+    """Remind the user that a file they asked for holds personal data in clear (or,
+    written encrypted, unmasked under the encryption: NAME.enc)."""
+    sealed = path.with_name(path.name + ".enc")
+    if path.suffix != ".enc" and not path.exists() and sealed.exists():
+        path = sealed  # (train names the file as given; --encrypt wrote NAME.enc)
+    kept = (
+        "unmasked, encrypted (custrisk decrypt shows it to the decrypt role)"
+        if path.suffix == ".enc"
+        else "in clear (mode 0600)"
+    )
     say(
         "Note:",
-        f"{path} holds personal data in clear (mode 0600); keep it out of "
-        "shared folders and delete it when done",
+        f"{path} holds personal data {kept}; keep it out of shared folders and delete it when done",
     )

@@ -302,7 +302,8 @@ def test_backup_restore_then_rescoring_gives_identical_outputs(
 
     runs = tmp_path / "runs"
     score(models_200, runs / "2026-10" / "scores.csv")
-    args = ["backup", "--out", str(tmp_path / "b"), "--models", str(models_200)]
+    # (--models-dir, as train and score name the registry, is --models)
+    args = ["backup", "--out", str(tmp_path / "b"), "--models-dir", str(models_200)]
     result = runner.invoke(app, [*args, "--runs", str(runs)], env=with_key)
     assert result.exit_code == 0, result.output
     (archive,) = (tmp_path / "b").glob("*.enc")

@@ -20,9 +20,10 @@ backup_app = typer.Typer(
 app.add_typer(backup_app, name="backup")
 
 
-def _part_option(flag: str, what: str, default: str) -> Any:
+def _part_option(flag: str, what: str, default: str, *aliases: str) -> Any:
     return typer.Option(
         flag,
+        *aliases,
         help=f"The {what} to back up (default: {default} when it exists).",
         show_default=False,
     )
@@ -38,7 +39,10 @@ def backup(
         ),
     ] = None,
     models_dir: Annotated[
-        Path | None, _part_option("--models", "model registry", "$CUSTRISK_MODELS_DIR or ./models")
+        Path | None,
+        _part_option(
+            "--models", "model registry", "$CUSTRISK_MODELS_DIR or ./models", "--models-dir"
+        ),
     ] = None,
     runs_dir: Annotated[Path | None, _part_option("--runs", "run folders", "./runs")] = None,
     configs_dir: Annotated[Path | None, _part_option("--configs", "configs", "./configs")] = None,

@@ -183,6 +183,15 @@ def test_models_list_show_and_evaluate(runner: CliRunner, exports: Path, registr
     )
     assert evaluated.exit_code == 0, evaluated.output
     assert "AUC" in evaluated.stdout and "training hold-out" in evaluated.stdout
+    # --format json: the same figures on stdout alone, for a CI job to keep
+    args = ["evaluate", "logistic@1", str(exports), "--labels", str(exports / "labels.csv")]
+    as_json = runner.invoke(app, [*args, "--models-dir", str(registry), "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    result = json.loads(as_json.stdout)
+    assert result["model_id"] == "logistic@1" and 0.5 < result["metrics"]["auc"] <= 1
+    assert f"{result['metrics']['auc']:.3f}" in evaluated.stdout  # the text's AUC
+    wrong = runner.invoke(app, [*args, "--models-dir", str(registry), "--format", "xml"])
+    assert wrong.exit_code == 2 and "--format must be one of text, json" in wrong.output
 
 
 def test_unknown_model_and_bad_algorithm(

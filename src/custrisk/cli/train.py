@@ -33,6 +33,8 @@ from custrisk.cli._common import (
 from custrisk.cli._console import console, say
 
 app = typer.Typer()
+#: evaluate's outputs.
+_FORMATS = ("text", "json")
 
 METRICS = (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"), ("brier", "Brier"))
 
@@ -242,21 +244,42 @@ def evaluate(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="Output: text, or json (the result for a CI job to keep)."
+        ),
+    ] = "text",
 ) -> None:
     """Measure a trained model on new labelled exports, next to its training hold-out."""
+    from custrisk.errors import UsageError
     from custrisk.scoring import evaluate_model
 
+    if output_format not in _FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {output_format!r}")
     result = evaluate_model(
         model,
         data_dir,
         labels,
-        sources_config=choose_configs(data_dir, sources).sources,
+        sources_config=choose_configs(
+            data_dir, sources, machine_output=output_format != "text"
+        ).sources,
         encoding=encoding,
         as_of=parse_date(as_of),
         models_dir=models_dir,
         require_signed=require_signed or None,
         allow_unverified=allow_unverified,
     )
+    if output_format == "json":  # (warnings on stderr; stdout the JSON alone)
+        import json
+
+        from custrisk.io.plain import jsonable
+
+        for key in ("in_sample", "too_few"):
+            if result.get(key):
+                say("Warning:", result[key])
+        typer.echo(json.dumps(jsonable(result), ensure_ascii=False, indent=2, allow_nan=False))
+        return
     console.print(
         f"Model {result['model_id']} on {result['labelled']:,} labelled customers "
         f"(as of {result['as_of']})"

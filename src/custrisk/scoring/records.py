@@ -196,6 +196,8 @@ class RecordScorer:
                 self.by_key.setdefault(f.name, f)
         # a field named as the batch matches a file's headers: 年齡 for 年龄, AGE for age
         self._matcher = HeaderMatcher([*self.by_key, *self.scaled_names])
+        #: the fields' names folded, for a hint on an unknown one (負債收入 is near 负债收入比)
+        self._folded = {header_key(k): k for k in self.by_key}
         self.id_field = next((f for f in self.fields if f.role == "id"), None)
         self.row_numbered = self.spec.row_number is not None
         self._true = self.sources.true_values[0] if self.sources.true_values else "true"
@@ -292,10 +294,8 @@ class RecordScorer:
                         }
                     )
                 elif known is None:
-                    # (compared folded: 負債收入 is near 负债收入比)
-                    folded = {header_key(k): k for k in self.by_key}
-                    close = difflib.get_close_matches(header_key(str(key)), folded, n=1)
-                    close = [folded[c] for c in close]
+                    close = difflib.get_close_matches(header_key(str(key)), self._folded, n=1)
+                    close = [self._folded[c] for c in close]
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     problems.append(
                         {

@@ -262,10 +262,12 @@ class RecordScorer:
                 )
                 continue
             given: dict[str, tuple[str, Any]] = {}  # field name -> (key, value) sent
+            scored = False  # a value the model scores on is given
             for key, value in record.items():
                 if len(problems) >= MAX_PROBLEMS:
                     break
                 known, scaled = self._field(str(key))
+                scored = scored or (known is not None and known.in_model and _given(value))
                 first = given.setdefault(known.name, (str(key), value)) if known else None
                 if (
                     known
@@ -317,10 +319,7 @@ class RecordScorer:
                             + _kind(value),
                         }
                     )
-            if len(problems) < MAX_PROBLEMS and not any(
-                (f := self._field(str(key))[0]) is not None and f.in_model and _given(value)
-                for key, value in record.items()
-            ):
+            if len(problems) < MAX_PROBLEMS and not scored:
                 scored_on = [f.header for f in self.fields if f.in_model]
                 shown = ", ".join(scored_on[:6]) + (", ..." if len(scored_on) > 6 else "")
                 problems.append(

@@ -32,6 +32,7 @@ import yaml
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
+from custrisk.data.workspace import is_one_file
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
 from custrisk.io.excel import layout_sheet, split_sheet
@@ -51,10 +52,9 @@ BAD_WORDS = frozenset(
 log = logging.getLogger(__name__)
 
 
-def is_table(path: str | os.PathLike[str]) -> bool:
-    """Whether the data argument is one file (a flat table, or a sheet of a workbook
-    named as ``book.xlsx#Sheet``) rather than a folder."""
-    return split_sheet(path)[0].is_file()
+#: Whether the data argument is one file (a flat table, or a sheet of a workbook named
+#: as ``book.xlsx#Sheet``) rather than a folder: as the workspace tells it.
+is_table = is_one_file
 
 
 @dataclass(frozen=True)

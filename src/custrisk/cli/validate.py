@@ -30,7 +30,7 @@ from custrisk.cli._common import (
 from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.rejects import REJECTS_FORMATS
-from custrisk.data.workspace import file_as_source, is_one_file
+from custrisk.data.workspace import is_one_file
 from custrisk.errors import CheckFailed, UsageError
 from custrisk.io.excel import split_sheet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -118,17 +118,12 @@ def validate(
     if engine == "dask":  # each file a partition, cleaned in buckets on a cluster
         from custrisk.engine import validate_dask
 
-        folder, sources = (
-            file_as_source(data_dir, chosen.sources)
-            if is_one_file(data_dir)
-            else (data_dir, chosen.sources)
-        )
         workspace = validate_dask(
-            folder,
+            data_dir,
             scheduler=scheduler,
             buckets=buckets,
             memory_limit=memory_limit,
-            config=sources,
+            config=chosen.sources,
             encoding=encoding,
         )
     else:

@@ -571,12 +571,13 @@ def _canonical_table(
             "differ from only in case, character width, traditional characters or spaces "
             f"and line breaks: {join_limited(pairs)}"
         )
-    for header, declared in table.folded if len(table.folded) <= _FOLDED_APART else ():
-        warnings.append(
-            f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
-            f"column '{declared}' (they differ in case, character width, traditional "
-            "characters or spaces and line breaks)"
-        )
+    else:
+        for header, declared in table.folded:
+            warnings.append(
+                f"{table.shown_name}: header {shown_names([header])!r} read as the declared "
+                f"column '{declared}' (they differ in case, character width, traditional "
+                "characters or spaces and line breaks)"
+            )
     unexpected = [
         c
         for c in [*table.unmatched, *(c for c in names if c not in spec.column_names)]

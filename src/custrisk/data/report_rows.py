@@ -71,7 +71,7 @@ def _blank_key(spec: SourceSpec, out: pd.DataFrame) -> np.ndarray:
     assert spec.key is not None
     if spec.key == spec.row_number:
         return np.ones(len(out), dtype=bool)
-    return np.asarray(out[spec.key].isna().to_numpy(), dtype=bool)
+    return np.array(out[spec.key].isna(), dtype=bool)  # (writable: callers narrow it)
 
 
 def header_rows(
@@ -118,11 +118,10 @@ def blank_rows(spec: SourceSpec, out: pd.DataFrame, issues: Issues) -> None:
     is not one."""
     if spec.key is None or spec.key not in out.columns:
         return
-    keyed = spec.key != spec.row_number
     names = [c for c in out.columns if c != spec.row_number]
     if not names:
         return
-    found = np.array(out[spec.key].isna()) if keyed else np.ones(len(out), dtype=bool)
+    found = _blank_key(spec, out)
     for name in names:  # (column by column: a few rows at most are left after the first)
         if not found.any():
             return

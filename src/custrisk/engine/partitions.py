@@ -54,7 +54,7 @@ from custrisk.data.issues import ISSUE_COLUMNS, RejectedKeys, with_values_typed
 from custrisk.data.known_ids import KnownIds
 from custrisk.data.orphans import Mismatch, Orphans, check_orphans, mismatch_of
 from custrisk.data.validation import ValidationReport, source_report
-from custrisk.data.workspace import pseudonymise_workspace
+from custrisk.data.workspace import file_as_source, is_one_file, pseudonymise_workspace
 from custrisk.engine.bucket_tasks import (
     Cleaned,
     Piece,
@@ -556,7 +556,10 @@ def validate_dask(
     """What ``custrisk validate --engine dask`` checks: the workspace of
     :func:`load_workspace_dask` with its report and rejects (the pandas engine's) and
     no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster
-    (``memory_limit`` each worker, e.g. ``2GB``)."""
+    (``memory_limit`` each worker, e.g. ``2GB``). ``data_dir`` may be one table file,
+    read with a config of one source (:func:`custrisk.data.workspace.file_as_source`)."""
+    if is_one_file(data_dir):
+        data_dir, config = file_as_source(Path(data_dir), config)
     if client is not None:
         return load_workspace_dask(
             data_dir, client, config=config, encoding=encoding, buckets=buckets

@@ -32,9 +32,10 @@ import yaml
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import ID_NAME, protected_attribute
+from custrisk.data.workspace import file_as_source, is_one_file
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
-from custrisk.io.excel import layout_sheet, split_sheet
+from custrisk.io.excel import split_sheet
 from custrisk.registry import LoadedModel
 
 #: The model-folder copy of a flat table's sources config.
@@ -51,10 +52,9 @@ BAD_WORDS = frozenset(
 log = logging.getLogger(__name__)
 
 
-def is_table(path: str | os.PathLike[str]) -> bool:
-    """Whether the data argument is one file (a flat table, or a sheet of a workbook
-    named as ``book.xlsx#Sheet``) rather than a folder."""
-    return split_sheet(path)[0].is_file()
+#: Whether the data argument is one file (a flat table, or a sheet of a workbook named
+#: as ``book.xlsx#Sheet``) rather than a folder: as the workspace tells it.
+is_table = is_one_file
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def table_labels(
 def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Path, SourcesConfig]:
     """The folder and sources config to read ``data`` (a table file) with, for a model
     trained on a flat table: the model's own sources config pointed at the file."""
-    path, sheet = split_sheet(data)  # book.xlsx#2026年10月: that sheet, not the saved one's
+    path = split_sheet(data)[0]
     info = model.card.get(TABLE_CARD_KEY) or {}
     if not path.exists():
         raise UsageError(
@@ -280,19 +280,14 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
             hint="e.g. next_month.csv (a CSV, Excel or Parquet file of the table's layout)",
         )
     _warn_protected(model)
-    config = model_table_config(model)
+    # (book.xlsx#2026年10月: that sheet, not the saved one's)
+    folder, config = file_as_source(Path(data), model_table_config(model))
     spec = config.sources[CUSTOMER_SOURCE]
     outcomes = frozenset(c["name"] for c in info.get("columns", ()) if c["role"] == "target")
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
     ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
-    spec = dataclasses.replace(
-        spec,
-        file=glob.escape(path.name),
-        sheet=sheet or layout_sheet(path, spec.sheet, spec.headers),
-        outcome_columns=outcomes,
-        left_out=spec.left_out | ignored,
-    )
-    return path.parent, dataclasses.replace(
+    spec = dataclasses.replace(spec, outcome_columns=outcomes, left_out=spec.left_out | ignored)
+    return folder, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
 

@@ -76,6 +76,7 @@ def retire(
     path = Path(keyfile) if keyfile is not None else default_keyfile()
     ring = read_keyfile(path)
     key = retirable(ring, key_id)
+    check = list(check)  # walked twice: the files, then the backup archives
     files = list(encrypted_files(check))
     still = [file for file in files if key_id_of(file) == key_id]
     if still:

@@ -299,17 +299,14 @@ def evaluate(ctx: StageContext) -> StageResult:
     labels, exports = cfg.labels_for(matured), cfg.exports_for(matured)
     assert labels is not None
     # Named by key and path: a mistyped pattern is otherwise skipped every month unseen.
-    missing: tuple[str, Path] | None = None
-    if not labels.is_file():
-        missing = "evaluate.labels", labels
-    elif not exports.exists():
-        missing = "exports", exports
-    if missing is not None:
-        key, path = missing
-        missing_rows: dict[str, Any] = {"period": matured, "missing": key}
+    if not labels.is_file() or not exports.exists():
+        key, path = ("evaluate.labels", labels) if not labels.is_file() else ("exports", exports)
         after = cfg.evaluate.after_months
-        detail = f"{key} {path} not found (month {matured}, after_months {after})"
-        return StageResult(SKIPPED_STATUS, missing_rows, detail=detail)
+        return StageResult(
+            SKIPPED_STATUS,
+            {"period": matured, "missing": key},
+            detail=f"{key} {path} not found (month {matured}, after_months {after})",
+        )
     result = evaluate_model(
         ctx.model, exports, labels, sources_config=cfg.sources, encoding=cfg.encoding
     )

@@ -153,7 +153,7 @@ class _ErrorMappingGroup(TyperGroup):
         try:
             session = _audit.begin(self, ctx, ctx.meta.get(_ARGV, []), ctx.meta.get(_REST, []))
         except CustriskError as exc:
-            say("Error:", mask_pii_text(exc.one_line()), style="bold red")
+            _say_error(exc.one_line())
             raise typer.Exit(exc.exit_code) from None
         # The note that the audit log is off is for a person at a terminal (or -v); a
         # cron job that must be audited sets CUSTRISK_AUDIT=on, which refuses to run
@@ -197,9 +197,7 @@ class _ErrorMappingGroup(TyperGroup):
             _note_error(exc.one_line())
             if _debug_enabled(ctx):
                 raise
-            # (phones, ID numbers and e-mail addresses a message quotes are masked, as in
-            # the audit log: a terminal's scrollback and cron's mail are outputs too)
-            say("Error:", mask_pii_text(exc.one_line()), style="bold red")
+            _say_error(exc.one_line())
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -220,7 +218,7 @@ class _ErrorMappingGroup(TyperGroup):
                 if out_of_room(exc)
                 else "check the path and its permissions"
             )
-            say("Error:", mask_pii_text(f"{where}{exc.strerror or exc}; {hint}"), style="bold red")
+            _say_error(f"{where}{exc.strerror or exc}; {hint}")
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error
             if _debug_enabled(ctx):
@@ -229,15 +227,18 @@ class _ErrorMappingGroup(TyperGroup):
                 _suggest_config_options(exc)
                 raise  # typer's own usage errors: it prints them and exits 2
             _note_error(f"internal error {type(exc).__name__}: {exc}")
-            say(
-                "Internal error:",
-                mask_pii_text(
-                    f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and "
-                    "report it"
-                ),
-                style="bold red",
+            _say_error(
+                f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and report it",
+                label="Internal error:",
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _say_error(message: str, label: str = "Error:") -> None:
+    """The one line of a command that failed, with the phones, ID numbers and e-mail
+    addresses it quotes masked, as in the audit log: a terminal's scrollback and cron's
+    mail are outputs too."""
+    say(label, mask_pii_text(message), style="bold red")
 
 
 def _say_stopped(stop: Stopped, ctx: Any) -> None:

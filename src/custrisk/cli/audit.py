@@ -93,9 +93,10 @@ BOOTSTRAP = ["keys", "new"]
 def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -> Any:
     """Start the audit of the command in ``rest`` (``argv``: the whole command line)."""
     words, params = resolve(group, root_ctx, rest)
+    command = " ".join(words)
     if "--help" in rest:  # nothing runs: nothing to audit (nor a key needed to ask)
-        return audit.AuditSession(audit.AuditRecord(command=" ".join(words), argv=list(argv)), None)
-    session = audit.start(" ".join(words) or "-", argv, params, bootstrap=words == BOOTSTRAP)
+        return audit.AuditSession(audit.AuditRecord(command=command, argv=list(argv)), None)
+    session = audit.start(command or "-", argv, params, bootstrap=words == BOOTSTRAP)
     portfolio = False
     for name, value in params.items():
         if name in MODEL_PARAMS and isinstance(value, str):
@@ -108,10 +109,8 @@ def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -
             audit.audit_event(outputs=paths)
         else:
             audit.audit_event(inputs=paths)
-        portfolio = portfolio or (
-            name not in NOT_DATA_PARAMS and " ".join(words) not in NO_DATA_COMMANDS
-        )
-    if portfolio and not session.record.customers:
+        portfolio = portfolio or name not in NOT_DATA_PARAMS
+    if portfolio and command not in NO_DATA_COMMANDS and not session.record.customers:
         audit.audit_event(scope="portfolio")
     return session
 

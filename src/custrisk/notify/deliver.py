@@ -513,6 +513,8 @@ def _smtp_messages(
         path = Path(portfolio_pdf)
         if path.is_file():
             attachment = (path.name, path.read_bytes())
+    # (said by --dry-run too, as for a robot's URL)
+    unset = _unset_env(channel, ("username_env", "password_env"))
     messages = []
     for owner, group in digest.by_owner():
         to = recipients.get(owner) or recipients.get("default") or ()
@@ -538,8 +540,7 @@ def _smtp_messages(
             )
             messages.append(_Message(delivery, None))
             continue
-        unset = _unset_env(channel, ("username_env", "password_env"))
-        if unset:  # (said by --dry-run too, as for a robot's URL)
+        if unset:
             delivery.error = unset
             messages.append(_Message(delivery, None))
             continue

@@ -74,7 +74,9 @@ def retire(
         chained with it.
     """
     path = Path(keyfile) if keyfile is not None else default_keyfile()
-    key = retirable(read_keyfile(path), key_id)
+    ring = read_keyfile(path)
+    key = retirable(ring, key_id)
+    check = list(check)  # walked twice: the files, then the backup archives
     files = list(encrypted_files(check))
     still = [file for file in files if key_id_of(file) == key_id]
     if still:
@@ -88,7 +90,6 @@ def retire(
         )
     checked = len(files)
     if key.purpose == ENCRYPTION:
-        ring = read_keyfile(path)
         for archive in archives_under(check):
             sealed = list(sealed_members(archive, ring))
             checked += len(sealed)

@@ -71,10 +71,11 @@ class Pseudonymiser:
     def tokens(self, values: pd.Series, column: str = "customer_id") -> pd.Series:
         """``values`` with every non-missing value replaced by its token (a blank id
         stays blank: it names nobody, and a rejects file says it is blank)."""
-        present = values.notna() & values.astype(str).str.strip().ne("")
+        as_text = values.astype(str)
+        present = values.notna() & as_text.str.strip().ne("")
         if not present.any():
             return values
-        text = values[present].astype(str)
+        text = as_text[present]
         unique = pd.unique(text.to_numpy(dtype=object))
         lookup = {v: pseudonym(v, self.key) for v in unique}
         for value, token in lookup.items():

@@ -76,7 +76,7 @@ def _too_few(y: Any) -> str | None:
     from custrisk.monitoring import load_drift_config
 
     minimum = load_drift_config()
-    rows, bads = len(y), int(sum(y))
+    rows, bads = len(y), int(y.sum())
     if rows >= minimum.min_rows and min(bads, rows - bads) >= minimum.min_bads:
         return None
     return (

@@ -139,7 +139,7 @@ def require_labels(
     )
 
 
-def outcomes_after_as_of(
+def without_outcomes_known_at(
     frame: pd.DataFrame, as_of: dt.date, file: str | os.PathLike[str]
 ) -> pd.DataFrame:
     """The labels without the bad outcomes (``bad_date``) dated on or before the data's

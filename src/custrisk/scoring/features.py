@@ -26,9 +26,7 @@ from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
     require_labels,
-)
-from custrisk.data.labels import (
-    outcomes_after_as_of as known_after,
+    without_outcomes_known_at,
 )
 from custrisk.data.validation import require_usable
 from custrisk.errors import DataError, UsageError
@@ -147,7 +145,7 @@ def labelled_features(
         frame, _rejects = load_labels(labels, config=sources)
         require_labels(frame, _rejects, labels)
         if outcomes_after_as_of:
-            frame = known_after(frame, features.as_of, labels)
+            frame = without_outcomes_known_at(frame, features.as_of, labels)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
     known = frame.index.isin(features.X.index)
     unknown = int((~known).sum())

@@ -17,8 +17,8 @@ from custrisk.data import load_labels
 from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
-    outcomes_after_as_of,
     require_labels,
+    without_outcomes_known_at,
 )
 from custrisk.errors import DataError, UsageError
 from custrisk.monitoring import (
@@ -62,7 +62,7 @@ def read_labels(
     frame, rejects = load_labels(path, config=sources_config, encoding=encoding)
     require_labels(frame, rejects, path)
     if as_of is not None:
-        frame = outcomes_after_as_of(frame, as_of, path)
+        frame = without_outcomes_known_at(frame, as_of, path)
     dropped, blanked = label_faults(rejects)
     if len(dropped):
         log.warning(

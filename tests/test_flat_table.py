@@ -335,6 +335,21 @@ def test_an_as_of_date_months_after_the_tables_dates_is_not_warned_about(
     assert "as of 2026-12-31" in output and "windows hold no events" not in output
 
 
+def test_a_table_named_for_a_later_month_than_its_dates_warns_to_pass_as_of(
+    flat: dict, tmp_path: Path
+) -> None:
+    """A table without a snapshot date is aged at its latest 开户日期: named for a month
+    long after that, the user is told the month its name says and the --as-of to give;
+    given it, nothing to say."""
+    named = tmp_path / "客户清单_2027-03.csv"
+    named.write_bytes(flat["next"].read_bytes())
+    args = ("score", named, "-m", "logistic", "--models-dir", flat["root"] / "models")
+    output = " ".join(_invoke(*args, "-o", tmp_path / "a" / "scores.csv").split())
+    assert "the name says 2027-03" in output and "pass --as-of 2027-03-31" in output
+    output = _invoke(*args, "-o", tmp_path / "b" / "scores.csv", "--as-of", "2027-03-31")
+    assert "name says" not in output
+
+
 def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
     flat: dict, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from custrisk.indicators import (
     summarize_indicators,
     write_indicators,
 )
+from custrisk.indicators.as_of import named_period
 
 AS_OF = dt.date(2024, 6, 30)
 NAN = float("nan")
@@ -947,3 +948,23 @@ def test_write_refuses_unknown_extension(tmp_path: Path) -> None:
     ):
         write_indicators(pd.DataFrame({"a": [1]}), tmp_path / "out.ods")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "period"),
+    [
+        ("客户清单_2026-11.xlsx", ("2026-11-01", "2026-11-30")),
+        ("2024年2月客户.csv", ("2024-02-01", "2024-02-29")),
+        ("export_20261130.csv", ("2026-11-30", "2026-11-30")),
+        ("customers_202611.csv", ("2026-11-01", "2026-11-30")),
+        ("book.xlsx#2026年3月", ("2026-03-01", "2026-03-31")),
+        ("2026-11_2026-11-30", None),  # two that differ: no guess
+        ("2025-01_to_2025-12.csv", None),
+        ("2026-02-30.csv", None),  # no such day
+        ("id_120261130.csv", None),  # part of a longer number
+        ("d200", None),
+    ],
+)
+def test_the_month_an_exports_name_gives(name: str, period: tuple[str, str] | None) -> None:
+    found = named_period(name)
+    assert (None if found is None else tuple(d.isoformat() for d in found)) == period

@@ -193,8 +193,10 @@ def file_as_source(
             + ("" if cfg is None else f", and its sources config has {len(cfg.sources)} sources"),
             file=str(path),
             hint="for one table, pass the sources config custrisk init proposes for it "
-            f"(custrisk init {path.name} --out configs/; custrisk validate {path.name} "
-            f"--config configs/sources.yaml); for exports, pass their folder ({path.parent})",
+            f"(custrisk init {path.name} --out configs/; then custrisk validate {path.name} "
+            f"--config configs/sources.yaml, or custrisk indicators {path.name} --sources "
+            "configs/sources.yaml --config configs/indicators.yaml); for exports, pass "
+            f"their folder ({path.parent})",
         )
     ((name, spec),) = cfg.sources.items()
     if spec.query is not None or spec.parts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,3 +212,52 @@ def _window_start(window: Window, offset: Window | None, day: dt.date) -> dt.dat
     back to (``None`` for ``all``)."""
     end = offset.before(day) if offset is not None else day
     return None if end is None else window.before(end)
+
+
+#: A month or a day in a file or folder name: ``2026-11``, ``2026_11_30``, ``202611``,
+#: ``20261130``, ``2026年11月``, ``2026年11月30日`` (years 2000-2099; digits not part of
+#: a longer number).
+_NAMED_DAY = re.compile(
+    r"(?<!\d)(20\d\d)(?:[-_.]?(0[1-9]|1[0-2])(?:[-_.]?(0[1-9]|[12]\d|3[01]))?"
+    r"|年(0?[1-9]|1[0-2])月(?:(0?[1-9]|[12]\d|3[01])日)?)(?!\d)"
+)
+
+
+def named_period(name: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of the one month (or day) that ``name`` holds, e.g.
+    ``客户清单_2026-11.xlsx`` -> 2026-11-01, 2026-11-30; ``None`` when it holds none, or
+    several that differ (``2025-01_to_2025-12``)."""
+    found = set()
+    for match in _NAMED_DAY.finditer(name):
+        year, month, day = int(match[1]), int(match[2] or match[4]), match[3] or match[5]
+        first = dt.date(year, month, 1)
+        last = (first + dt.timedelta(days=31)).replace(day=1) - dt.timedelta(days=1)
+        if day is not None:
+            if int(day) > last.day:
+                return None
+            first = last = first.replace(day=int(day))
+        found.add((first, last))
+    return found.pop() if len(found) == 1 else None
+
+
+def check_named_as_of(names: Sequence[str], day: dt.date, origin: str) -> None:
+    """Warn when the as-of date found in the data (the latest event, or a flat table's
+    latest date such as 开户日期) is over a month before the month the export's own
+    name gives (the first of ``names``, a folder's then its files', that gives one): a
+    flat table without a snapshot date ages its dates to that latest date, and an
+    export folder named for a month may hold an older month's files."""
+    if origin != "data":
+        return
+    named = ((name, period) for name in names if (period := named_period(name)) is not None)
+    name, period = next(named, ("", None))
+    if period is None or (period[0] - day).days <= DEFAULT_DAYS_AHEAD:
+        return
+    logger.warning(
+        "%s: the as-of date %s is the latest date in the data, but the name says %s; "
+        "if the data is of that date, pass --as-of %s (ages in days and the indicators' "
+        "windows count to the as-of date)",
+        name,
+        day,
+        period[0].strftime("%Y-%m") if period[0] != period[1] else period[0],
+        period[1],
+    )

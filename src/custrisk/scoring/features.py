@@ -37,6 +37,7 @@ from custrisk.indicators import (
     compute_indicators,
     load_indicator_config,
 )
+from custrisk.indicators.as_of import check_named_as_of
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
@@ -124,6 +125,9 @@ def prepare_features(
         workspace = workspace.without_keys(keep=read)
         release_memory()  # Arrow's pool keeps what it freed until asked
     result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
+    credit = workspace.report.sources.get(CUSTOMER_SOURCE)
+    names = [Path(str(data_dir)).name, *(Path(f).name for f in (credit.files if credit else ()))]
+    check_named_as_of(names, result.as_of, result.as_of_origin)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
 

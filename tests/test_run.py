@@ -724,6 +724,21 @@ def test_the_resend_schedule_doubles_from_an_hour_to_a_day_and_ends_after_a_week
     assert now - T0 <= dt.timedelta(days=7) and not due(delivery, T0 + dt.timedelta(days=99))
 
 
+def test_a_damaged_notifications_record_sends_as_a_first_run_would(tmp_path: Path) -> None:
+    """The run a month run again replaces has a notifications.json cut or edited by
+    hand: its deliveries count as none (every digest is sent), never a traceback."""
+    from custrisk.batch._notify import delivered_contents, recorded
+
+    path = tmp_path / "notifications.json"
+    good = {"channel": "hook", "ok": True, "content_sha256": "ab"}
+    for text in ('{"deliveries": [', "[1, 2]", '{"deliveries": {"a": 1}}', "\xff"):
+        path.write_text(text, encoding="latin-1")
+        assert recorded(path) == []
+    path.write_text(json.dumps({"deliveries": [good, "x", {"channel": "a", "ok": False}]}))
+    assert delivered_contents(recorded(path)) == {("hook", "ab")}
+    assert recorded(tmp_path / "absent.json") == []
+
+
 def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,6 +91,17 @@ def deliver(
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 
 
+def recorded(path: Path) -> list[dict[str, Any]]:
+    """The deliveries of a notifications.json, none when it is not there or unreadable
+    (then every message is sent, as for a first run)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    deliveries = data.get("deliveries") if isinstance(data, dict) else None
+    return [d for d in deliveries if isinstance(d, dict)] if isinstance(deliveries, list) else []
+
+
 def delivered_contents(deliveries: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
     """(channel, content_sha256) of the messages delivered (notifications.json of the run
     of the month that a new run replaces): those are not sent again unchanged."""
@@ -233,6 +244,7 @@ __all__ = [
     "next_attempt",
     "parse",
     "record_failure",
+    "recorded",
     "settings_digest",
     "shown_time",
     "stage_detail",

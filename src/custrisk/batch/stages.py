@@ -356,8 +356,7 @@ def notify(ctx: StageContext) -> StageResult:
     portfolio = ctx.folder / REPORTS_DIR / PORTFOLIO_FILE
     # The run of the month this one replaces (its inputs changed): a digest that says
     # what it said then, to the same channel, delivered then, is not sent again.
-    replaced = ctx.final / NOTIFICATIONS_FILE
-    earlier = (read_json(replaced).get("deliveries") or []) if replaced.is_file() else []
+    earlier = _notify.recorded(ctx.final / NOTIFICATIONS_FILE)
     deliveries = _notify.deliver(
         parsed,
         read_run(ctx.folder / SCORES_FILE),

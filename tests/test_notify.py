@@ -536,6 +536,45 @@ def test_a_channel_for_some_owners_gets_only_their_alerts(
     assert len(payload["alerts"]) == int((run.alerts["owner"] == "collections").sum())
 
 
+def test_a_digest_already_sent_is_not_sent_again_unless_what_it_says_changed(
+    runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month run again (a corrected export, an edited RUN.yaml) makes the digests
+    again: one that lists what it listed before, to the same channel, is not sent again
+    (``already_sent``); one whose alerts changed is, although the period's totals (and
+    the run's id) changed for both."""
+    import dataclasses
+
+    base, state = receiver
+    _hooks(base, {"T_COLL": "/coll", "T_RISK": "/risk"}, monkeypatch)
+    channels = {
+        name: {"type": "webhook", "url_env": env, "owners": [owner]}
+        for name, env, owner in (
+            ("coll", "T_COLL", "collections"),
+            ("risk", "T_RISK", "risk_officer"),
+        )
+    }
+    cfg = parse_notify_config({"include": "all", "channels": channels}, "n.yaml")
+    run = read_run(runs["nov"])
+    first = deliver_notifications(cfg, run)
+    assert [d.channel for d in first if d.ok] == ["coll", "risk"], [d.as_dict() for d in first]
+    sent = {(d.channel, str(d.content_sha256)) for d in first}
+    start = len(state.requests)
+    again = deliver_notifications(cfg, run, already_sent=sent)
+    assert len(state.requests) == start  # nothing sent
+    assert [(d.ok, d.unchanged, d.attempts) for d in again] == [(True, True, 0)] * 2
+    assert [d.as_dict()["unchanged"] for d in again] == [True, True]
+    # one collections alert less: its channel's digest changed, the risk officer's did not
+    alerts = run.alerts
+    dropped = alerts.index[alerts["owner"] == "collections"][0]
+    corrected = dataclasses.replace(
+        run, alerts=alerts.drop(index=dropped), facts={**run.facts, "run_id": "another"}
+    )
+    third = deliver_notifications(cfg, corrected, already_sent=sent)
+    assert [(d.channel, d.unchanged) for d in third] == [("coll", False), ("risk", True)]
+    assert [r["path"] for r in state.requests[start:]] == ["/coll"]
+
+
 def test_a_long_digest_is_cut_to_the_robot_limit_with_and_n_more(
     runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:

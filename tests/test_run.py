@@ -93,6 +93,19 @@ def _run(root: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+#: A time of the month's first run, for the schedule of notifications that failed.
+T0 = dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC)
+
+
+def _run_at(root: Path, now: dt.datetime, period: str = PERIOD) -> tuple[int, str]:
+    """``custrisk run`` of ``period`` at the time ``now`` (the run's clock, never slept):
+    its exit code and summary line."""
+    from custrisk.batch import load_run_config, run_batch
+
+    outcome = run_batch(load_run_config(root / "run.yaml"), period, now=now)
+    return outcome.exit_code, outcome.summary()
+
+
 @pytest.fixture(scope="module")
 def clean_run(make_root: Callable[[], Path]) -> tuple[Path, int, str, str]:
     """One uninterrupted run of 2026-10 with the --init config."""
@@ -592,9 +605,10 @@ _MAIL_CHANNEL = (
 def test_a_run_again_resends_only_the_notifications_that_failed(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The webhook was down during the monthly run: running the month again finds the
-    results up to date and sends that message only (the e-mail went through already),
-    and run.json's notify stage and gate say it was delivered."""
+    """The webhook was down during the monthly run: a cron tick before its next attempt
+    sends nothing and says when; the one after finds the results up to date and sends
+    that message only (the e-mail went through already), and run.json's notify stage and
+    gate say it was delivered."""
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
@@ -607,16 +621,21 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         encoding="utf-8",
     )
     folder = root / "runs" / PERIOD
+    hour = dt.timedelta(hours=1)
     with local_inbox() as inbox:
         config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
         monkeypatch.setenv("TEST_WECOM_URL", f"http://127.0.0.1:{free_port()}/wecom")  # down
-        code, out, err = _run(root, "--period", PERIOD)
-        assert code == 1 and "notification(s) failed" in out, out + err
+        code, out = _run_at(root, T0)
+        assert code == 1 and "notification(s) failed" in out, out
+        assert "1 failed (next attempt from 2026-12-02 06:55 UTC)" in out, out
         mails = len(inbox.mails)
         assert mails >= 1 and not inbox.posts
         monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")  # back up
-        code, out, err = _run(root, "--period", PERIOD)
-        assert code == 0, out + err
+        code, out = _run_at(root, T0 + hour / 2)  # the next tick: not yet
+        assert code == 0 and "re-sent" not in out and not inbox.posts, out
+        assert "next attempt from 2026-12-02 06:55 UTC" in out, out
+        code, out = _run_at(root, T0 + hour)
+        assert code == 0, out
         assert "nothing to do" in out
         assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out
         assert len(inbox.posts) == 1 and len(inbox.mails) == mails  # the mail is not repeated
@@ -626,9 +645,98 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         assert "gate" not in stage
         assert not any("notification" in g for g in facts["gate"]["failures"])
         sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
-        assert all(d["ok"] for d in sent["deliveries"])
-        code, out, _ = _run(root, "--period", PERIOD)  # nothing failed: nothing re-sent
+        assert all(d["ok"] and "resend" not in d for d in sent["deliveries"])  # reset
+        code, out = _run_at(root, T0 + 2 * hour)  # nothing failed: nothing re-sent
         assert code == 0 and "re-sent" not in out and len(inbox.posts) == 1
+
+
+def test_a_failing_channel_is_retried_ever_later_then_given_up_with_the_command_to_send_it(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook that stays unreachable is not tried at every cron tick: after each
+    failure the wait grows (1 h, 2 h, ... a day), the summary says when the next attempt
+    is, and past a week the batch gives up in a line naming the channel and the command
+    that sends it by hand; that command tries at once, the channel alone."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n    hook: {type: webhook, url_env: TEST_DOWN_HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    monkeypatch.setenv("TEST_DOWN_HOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
+    hour, minute = dt.timedelta(hours=1), dt.timedelta(minutes=1)
+
+    def schedule() -> dict[str, object]:
+        sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
+        [delivery] = sent["deliveries"]
+        assert not delivery["ok"]
+        return dict(delivery["resend"])
+
+    _run_at(root, T0 + dt.timedelta(seconds=40))  # (recorded after the tick that sent)
+    assert schedule()["next_attempt"] == (T0 + hour - 5 * minute).isoformat()
+    code, out = _run_at(root, T0 + hour - 6 * minute)
+    assert "re-sent" not in out and schedule()["failures"] == 1, out
+    code, out = _run_at(root, T0 + hour)  # the next hourly tick
+    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out
+    assert "next attempt from 2026-12-02 08:55 UTC" in out  # 2 h after the second failure
+    assert schedule()["failures"] == 2
+    code, out = _run_at(root, T0 + dt.timedelta(days=7))  # the next wait ends past a week
+    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing; gave up " in out
+    assert "of channel hook (failed in 3 runs since 2026-12-02 06:00 UTC)" in out, out
+    assert f"send by hand: custrisk notify {folder} -c {config} --channel hook" in out
+    assert schedule()["gave_up"] is True
+    log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert [e["channels"] for e in log if e["event"] == "notify_gave_up"] == [["hook"]]
+    code, out = _run_at(root, T0 + dt.timedelta(days=30))
+    assert code == 0 and "re-sent" not in out and "1 given up" in out, out
+    assert schedule()["failures"] == 3
+    with local_inbox() as inbox:  # by hand: at once, whatever the schedule
+        monkeypatch.setenv("TEST_DOWN_HOOK_URL", f"{inbox.http_url}/hook")
+        result = CliRunner().invoke(
+            app, ["notify", str(folder), "-c", str(config), "--channel", "hook"]
+        )
+        assert result.exit_code == 0 and len(inbox.posts) == 1, result.output
+        result = CliRunner().invoke(
+            app, ["notify", str(folder), "-c", str(config), "--channel", "mail"]
+        )
+        assert result.exit_code == 2 and "its channels: hook" in result.output, result.output
+
+
+def test_the_resend_schedule_doubles_from_an_hour_to_a_day_and_ends_after_a_week() -> None:
+    from custrisk.batch._notify import due, record_failure
+
+    delivery: dict[str, object] = {"channel": "hook", "ok": False}
+    now, waits = T0, []
+    while True:
+        delivery = record_failure(delivery, delivery if "resend" in delivery else None, now)
+        if delivery["resend"].get("gave_up"):  # type: ignore[attr-defined]
+            break
+        after = dt.datetime.fromisoformat(delivery["resend"]["next_attempt"])  # type: ignore[index]
+        assert not due(delivery, after - dt.timedelta(seconds=1)) and due(delivery, after)
+        waits.append((after - now + dt.timedelta(minutes=5)) / dt.timedelta(hours=1))
+        now = after
+    assert waits == [1, 2, 4, 8, 16, 24, 24, 24, 24, 24]
+    assert now - T0 <= dt.timedelta(days=7) and not due(delivery, T0 + dt.timedelta(days=99))
+
+
+def test_a_damaged_notifications_record_sends_as_a_first_run_would(tmp_path: Path) -> None:
+    """The run a month run again replaces has a notifications.json cut or edited by
+    hand: its deliveries count as none (every digest is sent), never a traceback."""
+    from custrisk.batch._notify import delivered_contents, recorded
+
+    path = tmp_path / "notifications.json"
+    good = {"channel": "hook", "ok": True, "content_sha256": "ab"}
+    for text in ('{"deliveries": [', "[1, 2]", '{"deliveries": {"a": 1}}', "\xff"):
+        path.write_text(text, encoding="latin-1")
+        assert recorded(path) == []
+    path.write_text(json.dumps({"deliveries": [good, "x", {"channel": "a", "ok": False}]}))
+    assert delivered_contents(recorded(path)) == {("hook", "ab")}
+    assert recorded(tmp_path / "absent.json") == []
 
 
 def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
@@ -648,23 +756,61 @@ def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
         encoding="utf-8",
     )
     folder = root / "runs" / PERIOD
+    hour = dt.timedelta(hours=1)
     monkeypatch.delenv("TEST_MOVED_HOOK_URL", raising=False)
-    code, out, err = _run(root, "--period", PERIOD)
-    assert "1 failed" in out, out + err
+    code, out = _run_at(root, T0)
+    assert "1 failed" in out, out
     monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"http://localhost:{free_port()}/hook")  # down
-    code, out, err = _run(root, "--period", PERIOD)
-    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out + err
+    code, out = _run_at(root, T0 + hour)
+    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out
     with local_inbox() as inbox:
         monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"{inbox.http_url}/hook")  # another host
-        code, out, err = _run(root, "--period", PERIOD)
+        code, out = _run_at(root, T0 + 3 * hour)
         assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out, out
-        code, out, err = _run(root, "--period", PERIOD)
+        code, out = _run_at(root, T0 + 4 * hour)
         assert "re-sent" not in out, out
         assert len(inbox.posts) == 1
     sent = json.loads((folder / "notifications.json").read_text(encoding="utf-8"))
     assert [d["ok"] for d in sent["deliveries"]] == [True]
     facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
+
+
+def test_a_month_run_again_sends_only_the_digests_whose_content_changed(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit of RUN.yaml that runs the month again (the drift gate) leaves every digest
+    as it was: none is sent again, and the summary and the log say how many were
+    unchanged (a digest that changed is sent: tests/test_notify.py)."""
+    from tests._inbox import local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    folder = root / "runs" / PERIOD
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_WECOM_URL", f"{inbox.http_url}/wecom")
+        mail = _MAIL_CHANNEL.replace("SMTP_PORT", str(inbox.smtp_port))
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + "\nnotifications:\n  channels:\n"
+            + mail
+            + "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
+            encoding="utf-8",
+        )
+        _run_at(root, T0)
+        sent = len(inbox.mails) + len(inbox.posts)
+        assert inbox.mails and inbox.posts
+        text = config.read_text(encoding="utf-8")
+        assert "  fail_on: alert" in text
+        config.write_text(text.replace("  fail_on: alert", "  fail_on: never"), encoding="utf-8")
+        code, out = _run_at(root, T0)
+        assert "inputs or configs changed" in (folder / "log.jsonl").read_text(), out
+        assert len(inbox.mails) + len(inbox.posts) == sent, out  # nothing sent again
+        said = f"0 delivered, 0 failed, {sent} unchanged since sent (not sent again)"
+        assert f"notifications {said}" in out, out
+        log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        [done] = [e for e in log if e["event"] == "stage_done" and e["stage"] == "notify"]
+        assert done["detail"] == said and done["rows"]["unchanged"] == sent
 
 
 def test_encrypt_true_leaves_no_customer_value_in_clear_and_needs_the_key(

@@ -212,6 +212,7 @@ def run_batch(
     *,
     force: bool = False,
     on_event: Callable[[Event], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> BatchOutcome:
     """Run (or resume) the batch of one period.
 
@@ -226,6 +227,8 @@ def run_batch(
         than resume.
     on_event : callable, optional
         Called with every event also written to the run's JSON-lines log.
+    now : datetime, optional
+        The time, for the schedule of failed notifications (default: the clock's).
 
     Raises
     ------
@@ -289,7 +292,7 @@ def run_batch(
                 previous = config.runs_dir / compared["period"] if compared else None
                 if previous is not None and not (previous / RUN_FILE).is_file():
                     previous = None  # removed since (retention): the run has its lifecycle
-                resent = _notify_again(config, layout.final, facts, previous, log)
+                resent = _notify_again(config, layout.final, facts, previous, log, now)
                 for note in notes:
                     log.write("note", message=note)
                 log.write("nothing_to_do", run_id=facts.get("run_id"))
@@ -330,6 +333,7 @@ def run_batch(
                 done=state["stages"],
                 on_report=_report_hook(),
                 cluster=cluster,
+                now=now,
             )
             resumed_from = _run_stages(ctx, state, layout, log, force)
         _pause("before:publish")
@@ -425,13 +429,20 @@ def _stages_done(layout: RunLayout) -> dict[str, Any]:
 
 
 def _notify_again(
-    config: RunConfig, folder: Path, facts: dict[str, Any], previous: Path | None, log: _Log
+    config: RunConfig,
+    folder: Path,
+    facts: dict[str, Any],
+    previous: Path | None,
+    log: _Log,
+    now: dt.datetime | None = None,
 ) -> str | None:
     """Send, for a finished run, the notifications not delivered: those that failed (a
-    mail server that was down, a webhook that refused) and, when the ``notifications``
-    section was edited since, every message it now makes that was not delivered before
-    (a channel or recipients added); never again one that was. Update notifications.json
-    and run.json (the notify stage, its gate). What was done, or ``None``."""
+    mail server that was down, a webhook that refused) once their next attempt is due
+    (the wait growing after each failure, given up after some days:
+    :func:`_notify.record_failure`) and, when the ``notifications`` section was edited
+    since, at once, every message it now makes that was not delivered before (a channel
+    or recipients added); never again one that was. Update notifications.json and
+    run.json (the notify stage, its gate). What was done, or ``None``."""
     if not config.notifications:
         return None
     path = folder / NOTIFICATIONS_FILE
@@ -440,10 +451,13 @@ def _notify_again(
     digest = _notify.settings_digest(config.notifications)
     # (a run that sent none had no section: the one added now is new)
     changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
-    delivered = {_message_key(d) for d in earlier if d.get("ok")}
-    failed = {_message_key(d) for d in earlier if not d.get("ok")} - delivered
-    if not failed and not changed:
-        return None
+    key = _notify.message_key
+    delivered = {key(d) for d in earlier if d.get("ok")}
+    failed = {key(d): d for d in earlier if not d.get("ok") and key(d) not in delivered}
+    clock = _notify.utc_now(now)
+    due = {k for k, d in failed.items() if _notify.due(d, clock)}
+    if not due and not changed:
+        return None  # (the summary says when: the notify stage's detail)
     parsed = _notify.parse(config.notifications, f"{config.path}: notifications")
     assert parsed is not None
     portfolio = folder / REPORTS_DIR / PORTFOLIO_FILE
@@ -458,31 +472,33 @@ def _notify_again(
     planned = None
     if changed:
         made = _notify.deliver(parsed, run, dry_run=True, **options)
-        planned = {_message_key(d) for d in made}
+        planned = {key(d) for d in made}
         todo = planned - delivered
     else:
-        todo = failed
+        todo = due
     again = _notify.deliver(parsed, run, resend=todo, **options) if todo else []
-    sent = {_message_key(d): d for d in again}
+    sent = {key(d): d for d in again}
     channels_sent = {d["channel"] for d in again}
     merged = []
     for d in earlier:
-        key = _message_key(d)
         if d.get("ok"):
             merged.append(d)
-        elif key in sent:
-            merged.append(sent.pop(key))
-        elif key in delivered or (key[1] == d.get("type") and key[0] in channels_sent):
+        elif key(d) in sent:  # a failure again goes on with the message's schedule
+            new = sent.pop(key(d))
+            merged.append(new if new["ok"] else _notify.record_failure(new, d, clock))
+        elif key(d) in delivered or (key(d)[1] == d.get("type") and key(d)[0] in channels_sent):
             continue  # a failure of a message delivered since (or of its whole channel)
-        elif planned is None or key in planned:  # (a failure the edit did away with: gone)
+        elif planned is None or key(d) in planned:  # (a failure the edit did away with: gone)
             merged.append(d)
-    merged += list(sent.values())
+    merged += [d if d["ok"] else _notify.record_failure(d, None, clock) for d in sent.values()]
     still = sum(not d["ok"] for d in merged)
     write_json(path, jsonable({"settings_sha256": digest, "deliveries": merged}))
     stage = facts.setdefault("stages", {}).setdefault("notify", {})
     stage["status"] = OK
     stage["rows"] = {"deliveries": len(merged), "failed": still}
-    stage["detail"] = f"{len(merged) - still} delivered, {still} failed"
+    if unchanged := sum(bool(d.get("unchanged")) for d in merged):
+        stage["rows"]["unchanged"] = unchanged
+    stage["detail"] = _notify.stage_detail(merged)
     if again:
         stage["resent"] = stage.get("resent", 0) + 1
     before = stage.pop("gate", None)
@@ -498,11 +514,21 @@ def _notify_again(
     ok = sum(d["ok"] for d in again)
     log.write("notify_resent", resent=len(again), delivered=ok, failed=still, changed=changed)
     if not changed:
-        return f"re-sent {len(again)} failed notification(s): {ok} delivered, {still} still failing"
-    return (
-        f"notifications edited since the run: sent {len(again)} not delivered before "
-        f"({ok} delivered, {still} failing)"
-    )
+        said = f"re-sent {len(again)} failed notification(s): {ok} delivered, {still} still failing"
+    else:
+        said = (
+            f"notifications edited since the run: sent {len(again)} not delivered before "
+            f"({ok} delivered, {still} failing)"
+        )
+    now_given_up = [d for d in merged if _notify.gave_up(d) and key(d) in {key(a) for a in again}]
+    if now_given_up:
+        said += "; " + _notify.given_up_line(now_given_up, folder, config.path)
+        log.write(
+            "notify_gave_up",
+            channels=sorted({d["channel"] for d in now_given_up}),
+            messages=len(now_given_up),
+        )
+    return said
 
 
 def _models_dir_needed(config: RunConfig) -> bool:
@@ -516,16 +542,6 @@ def _models_dir_needed(config: RunConfig) -> bool:
     except ModelArtifactError:
         return True
     return False
-
-
-def _message_key(delivery: dict[str, Any]) -> tuple[str, str]:
-    """Which message a delivery of notifications.json was, across reruns: a robot or
-    webhook channel sends one message, whatever host its URL (read from the environment
-    at each call, perhaps unset) names; an e-mail channel one per owner, or its type when
-    the channel failed as a whole. ``(channel, type)`` makes ``deliver`` send the
-    channel whole."""
-    channel, kind = str(delivery.get("channel")), str(delivery.get("type"))
-    return (channel, kind) if kind != "smtp" else (channel, str(delivery.get("target")))
 
 
 def _run_stages(

@@ -147,6 +147,7 @@ class StageContext:
     done: dict[str, dict[str, Any]]
     on_report: Callable[[ReportResult], None] | None = None
     cluster: RunCluster | None = None  # engine: dask
+    now: dt.datetime | None = None  # the time (a test's clock), default the clock's
 
     @property
     def exports(self) -> Path:
@@ -353,6 +354,9 @@ def notify(ctx: StageContext) -> StageResult:
     parsed = _notify.parse(cfg.notifications, f"{cfg.path}: notifications")
     assert parsed is not None
     portfolio = ctx.folder / REPORTS_DIR / PORTFOLIO_FILE
+    # The run of the month this one replaces (its inputs changed): a digest that says
+    # what it said then, to the same channel, delivered then, is not sent again.
+    earlier = _notify.recorded(ctx.final / NOTIFICATIONS_FILE)
     deliveries = _notify.deliver(
         parsed,
         read_run(ctx.folder / SCORES_FILE),
@@ -363,15 +367,21 @@ def notify(ctx: StageContext) -> StageResult:
         reports_link_dir=ctx.final / REPORTS_DIR,
         portfolio_pdf=portfolio if portfolio.is_file() else None,
         lang=cfg.lang,
+        already_sent=_notify.delivered_contents(earlier),
     )
+    now = _notify.utc_now(ctx.now)  # a failed message is re-sent by a later run, at first
+    deliveries = [d if d["ok"] else _notify.record_failure(d, None, now) for d in deliveries]
     written = {"settings_sha256": _notify.settings_digest(cfg.notifications)}
     write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({**written, "deliveries": deliveries}))
     failed = sum(not d["ok"] for d in deliveries)
+    unchanged = sum(bool(d.get("unchanged")) for d in deliveries)
     rows = {"deliveries": len(deliveries), "failed": failed}
+    if unchanged:  # (said only then: the run.json of a first run stays as it was)
+        rows["unchanged"] = unchanged
+    detail = _notify.stage_detail(deliveries)
     gate = None
     if failed and _notify.fails_run(parsed):
         gate = notify_gate(failed)
-    detail = f"{len(deliveries) - failed} delivered, {failed} failed"
     return StageResult(OK, rows, detail=detail, gate=gate)
 
 

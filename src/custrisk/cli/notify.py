@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console, say
 from custrisk.vocab import check_language
+
+if TYPE_CHECKING:
+    from custrisk.notify import NotifyConfig
 
 app = typer.Typer()
 
@@ -62,6 +66,15 @@ def notify(
         ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of the digest: zh or en.")] = "zh",
+    channels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel",
+            help="Only this channel of the config (by its name under channels:; repeat for "
+            "more): to send by hand what custrisk run gave up re-sending.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Build and show every message, send nothing."),
@@ -84,6 +97,8 @@ def notify(
 
     check_language(lang)
     cfg = load_notify_config(config)
+    if channels:
+        cfg = _only(cfg, channels, config)
     deliveries = notify_run(
         run_dir,
         cfg,
@@ -128,3 +143,18 @@ def notify(
         if cfg.fail_on_error:
             raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
         say("Warning:", f"{message} (fail_on_error is off)")
+
+
+def _only(cfg: NotifyConfig, names: list[str], config: Path) -> NotifyConfig:
+    """The config with only the channels named by ``--channel`` (exit 2 for a name it
+    does not have, naming those it has)."""
+    from custrisk.errors import UsageError
+
+    known = [c.name for c in cfg.channels]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(
+            f"--channel {unknown[0]!r}: {config} has no enabled channel of that name",
+            hint=f"its channels: {', '.join(known) or 'none'}",
+        )
+    return dataclasses.replace(cfg, channels=tuple(c for c in cfg.channels if c.name in names))

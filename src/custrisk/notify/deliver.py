@@ -18,6 +18,7 @@ Signatures follow the vendors' documentation:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -85,6 +86,12 @@ class Delivery:
         Attempts made (0 for a dry run or a message that could not be built).
     error : str or None
         Why it failed (secrets removed).
+    content_sha256 : str or None
+        What the message says (:func:`_says`: its alerts and follow-ups, an e-mail's
+        recipients and subject), not the run's inputs: the same in any run of the month
+        whose digest lists the same.
+    unchanged : bool
+        Not sent: the same content went to the same channel before (``already_sent``).
     """
 
     channel: str
@@ -97,6 +104,8 @@ class Delivery:
     left_out: int = 0
     dry_run: bool = False
     preview: str = field(default="", repr=False)
+    content_sha256: str | None = None
+    unchanged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data for run.json (no secrets, no personal data)."""
@@ -110,6 +119,8 @@ class Delivery:
             "alerts": self.alerts,
             "left_out": self.left_out,
             "dry_run": self.dry_run,
+            "content_sha256": self.content_sha256,
+            "unchanged": self.unchanged,
         }
 
 
@@ -125,6 +136,7 @@ def deliver_notifications(
     sleep: Callable[[float], None] = time.sleep,
     reports_link_dir: str | Path | None = None,
     resend: Collection[tuple[str, str]] | None = None,
+    already_sent: Collection[tuple[str, str]] = (),
 ) -> list[Delivery]:
     """Send the digest of ``run``'s alerts to every channel of ``cfg``.
 
@@ -153,6 +165,10 @@ def deliver_notifications(
     resend : collection of (channel, target), optional
         Only these messages (the ones that failed before, by :attr:`Delivery.channel`
         and :attr:`Delivery.target`): the others are neither sent nor returned.
+    already_sent : collection of (channel, content_sha256), optional
+        Messages delivered before (``custrisk run`` of the same month, run again): a
+        message saying the same to the same channel is not sent again; it is returned
+        with ``ok`` and ``unchanged`` set.
 
     Returns
     -------
@@ -197,10 +213,15 @@ def deliver_notifications(
                 continue
             if dry_run:
                 delivery.ok, delivery.dry_run = delivery.error is None, True
+            elif message.send is not None and (channel.name, message.content) in already_sent:
+                delivery.ok, delivery.unchanged = True, True
             elif message.send is not None:
                 _attempt(delivery, message.send, cfg.retry, sleep, _secrets(channel))
             deliveries.append(delivery)
     for d in deliveries:
+        if d.unchanged:
+            log.info("notify %s -> %s: unchanged since sent, not sent again", d.channel, d.target)
+            continue
         log.info(
             "notify %s -> %s: %s after %d attempt(s)%s",
             d.channel,
@@ -216,6 +237,29 @@ def deliver_notifications(
 class _Message:
     delivery: Delivery
     send: Callable[[float], None] | None
+    #: what the message says (:attr:`Delivery.content_sha256`)
+    content: str | None = None
+
+    def __post_init__(self) -> None:
+        self.delivery.content_sha256 = self.content
+
+
+def _says(kind: str, digest: Digest, *more: Any) -> str:
+    """The SHA-256 of what a message says to its readers: the period, the language, the
+    alerts listed (customer, level, rule, message, status, report) and the follow-ups
+    due, with ``more`` (an e-mail's recipients and subject). Not the period's totals of
+    the first line (a month run again for another owner's customer changes them), nor
+    the run's id, nor what changes at each send (a signature, a date)."""
+    parts = [
+        kind,
+        digest.as_of,
+        digest.lang,
+        [item.as_dict() for item in digest.items],
+        [dataclasses.asdict(f) for f in digest.followups],
+        *more,
+    ]
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def notify_run(
@@ -394,18 +438,19 @@ def _webhook_message(channel: Channel, digest: Digest, cfg: NotifyConfig) -> _Me
         left_out=left,
         preview=text or json.dumps(payload, ensure_ascii=False),
     )
+    content = _says(kind, digest, channel.settings.get("keyword"))
     try:
         url = _required_env(channel, "url_env")
     except DeliveryFailed as exc:
         delivery.error = str(exc)
-        return _Message(delivery, None)
+        return _Message(delivery, None, content)
     delivery.target = f"{kind} {_host(url)}"
 
     def send(timeout: float) -> None:
         target, body, headers = _signed(channel, url, payload)
         _post_json(target, body, headers, timeout, kind)
 
-    return _Message(delivery, send)
+    return _Message(delivery, send, content)
 
 
 def _md(colours: bool) -> Callable[[Digest, list[Item], int], str]:
@@ -558,11 +603,13 @@ def _smtp_messages(
         email["Message-ID"] = make_msgid(domain=settings["from"].split("@")[-1].rstrip(">"))
         email.set_content(text)
         email.add_alternative(body_html, subtype="html")
+        # (not the attachment: the portfolio's PDF changes with every customer's data)
+        content = _says("smtp", owned, sorted(to), subject)
         if attachment is not None:
             email.add_attachment(
                 attachment[1], maintype="application", subtype="pdf", filename=attachment[0]
             )
-        messages.append(_Message(delivery, _smtp_sender(channel, email, list(to))))
+        messages.append(_Message(delivery, _smtp_sender(channel, email, list(to)), content))
     return messages
 
 

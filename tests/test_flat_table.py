@@ -1321,3 +1321,49 @@ def test_a_trees_categories_are_known_as_a_scorecards_are(flat: dict) -> None:
     assert region.known_values == ("华南", "东北")
     fitted = model_table_config(model).sources["credit"].column("region")
     assert sorted(fitted.known_values) == ["东北", "华东", "华北", "华南"]
+
+
+_ROWS_ONLY = """version: 1
+sources:
+  credit:
+    file: t.csv
+    key: customer_id
+    row_number: customer_id
+    rename: {收入: income, 地区: region, 违约: bad}
+    columns:
+      customer_id: {type: id}
+      income: {type: float}
+      region: {type: category}
+      bad: {type: string}
+"""
+
+
+def test_a_row_copied_in_a_table_without_an_id_is_rejected_naming_the_earlier_line(
+    tmp_path: Path,
+) -> None:
+    """Without an id column each row's line is its id, so a row pasted twice was trained
+    and scored as two customers, silently. A copy is rejected as duplicate_row naming the
+    line it repeats; a table whose few coarse columns repeat in most rows is kept whole
+    and said (its repeats are customers alike, not copies)."""
+    from custrisk import load_workspace
+
+    frame = pd.DataFrame(
+        {"收入": [float(1000 + i) for i in range(40)], "地区": ["华东", "华南"] * 20}
+    )
+    frame["违约"] = "否"
+    copied = pd.concat([frame, frame.iloc[[3, 3, 7]]], ignore_index=True)
+    (tmp_path / "t.csv").write_text(copied.to_csv(index=False), encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(_ROWS_ONLY, encoding="utf-8")
+    workspace = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")
+    assert len(workspace.frames["credit"]) == 40
+    rejects = workspace.rejects
+    assert rejects["rule"].tolist() == ["duplicate_row"] * 3
+    assert rejects["line"].tolist() == [42, 43, 44]
+    assert "(line 5)" in rejects["message"].iloc[0] and "(line 9)" in rejects["message"].iloc[2]
+    assert "add an id column" in rejects["message"].iloc[0]
+    coarse = pd.DataFrame({"收入": [1.0, 2.0] * 20, "地区": ["华东"] * 40, "违约": "否"})
+    (tmp_path / "t.csv").write_text(coarse.to_csv(index=False), encoding="utf-8")
+    workspace = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")
+    assert len(workspace.frames["credit"]) == 40 and not len(workspace.rejects)
+    (said,) = workspace.report.sources["credit"].warnings
+    assert "38 of 40 rows repeat an earlier row in every column" in said

@@ -268,6 +268,7 @@ def clean_source(
             kept_raw,
             issues,
             maybe_repeated=repeated_keys[0] if repeated_keys else None,
+            warnings=warnings,
         )
         alive = ~issues.dropped
     if credit_ids is not None:

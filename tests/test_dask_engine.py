@@ -596,7 +596,7 @@ def test_one_table_file_is_read_as_load_workspace_reads_it(
     (its line number is another id: the table is cleaned in one bucket)."""
     rows = [f"{1000 + i},{'华东' if i % 2 else '华南'},否" for i in range(40)]
     rows += [rows[3], rows[30], "abc,华南,否"]
-    (tmp_path / "t.csv").write_text("收入,地区,违约\n" + "\n".join(rows) + "\n", "utf-8")
+    (tmp_path / "t.csv").write_text("收入,地區,违约\n" + "\n".join(rows) + "\n", "utf-8")
     (tmp_path / "s.yaml").write_text(
         "version: 1\nsources:\n  credit:\n    file: t.csv\n    key: customer_id\n"
         "    row_number: customer_id\n    rename: {收入: income, 地区: region, 违约: bad}\n"
@@ -610,3 +610,6 @@ def test_one_table_file_is_read_as_load_workspace_reads_it(
         tmp_path / "t.csv", dask_cluster, config=tmp_path / "s.yaml", buckets=4
     )
     _assert_same_workspace(got.workspace(dask_cluster), want)
+    # (地區 read as the declared 地区: the rejects name it as the file heads it)
+    written = {("credit", "t.csv", "region"): "地區"}
+    assert want.report.written_headers == got.report.written_headers == written

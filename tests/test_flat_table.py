@@ -1286,7 +1286,8 @@ _TRADITIONAL = {
 def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: dict) -> None:
     """Headers and categories written in traditional characters (地區, 華南): the headers
     matched only in part, and 華南 was scored silently as a region the model had never
-    seen. Now each is read as the model's (華南 as 华南), listed as a repair."""
+    seen. Now each is read as the model's (華南 as 华南), listed as a repair; the rejects
+    name the column by the header the file has."""
     frame = pd.read_csv(flat["next"], dtype=str, keep_default_na=False)
     frame = frame.rename(columns=lambda h: _TRADITIONAL.get(h, h)).replace(_TRADITIONAL)
     table = flat["root"] / "traditional.csv"
@@ -1300,6 +1301,7 @@ def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: d
     rejects = pd.read_csv(scored.with_name("scores.rejects.csv"), encoding="utf-8-sig")
     regions = rejects[rejects["column"] == "region"]
     assert len(regions) == 400 and set(regions["rule"]) == {"normalised"}
+    assert set(regions["header"]) == {"地區"}  # as the file heads it (was the model's 地区)
     assert set(regions["value"]) == {"華東", "華南", "華北", "東北"}
     assert regions["message"].str.contains("category the model knows").all()
     south = regions[regions["value"] == "華南"]["message"]

@@ -93,6 +93,10 @@ class SourceResult:
     #: Of the customer table: the customers none of whose rows was kept, each with its
     #: first rejected row (their rows in other sources are ``customer_rejected``).
     rejected_keys: RejectedKeys | None = None
+    #: The headers a file wrote otherwise than the config declares them (traditional
+    #: characters, case, width: 地區 for 地区), by (file as the rejects name it, column):
+    #: the rejects show the header as the user's file has it.
+    headers: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def clean_source(
@@ -323,6 +327,11 @@ def clean_source(
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
         rejected_keys=rejected_keys,
+        headers={
+            (table.shown_name, table_spec.rename.get(declared, declared)): written
+            for table_spec, table in zip(specs, tables, strict=True)
+            for written, declared in table.folded
+        },
     )
 
 

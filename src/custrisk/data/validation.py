@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class SourceReport:
     #: The report's own rows taken out (blank rows, totals, notes, its header repeated):
     #: listed in the rejects as ``skipped``, no bad data
     rows_skipped: int = 0
+    #: The headers its files wrote otherwise than declared, by (file, column)
+    #: (:attr:`SourceResult.headers`): for the rejects, not the report's JSON
+    headers: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def shown_files(self) -> str:
@@ -66,6 +69,16 @@ class ValidationReport:
     @property
     def rows_rejected(self) -> int:
         return sum(s.rows_rejected for s in self.sources.values())
+
+    @property
+    def written_headers(self) -> dict[tuple[str, str, str], str]:
+        """The headers files wrote otherwise than declared, by (source, file, column):
+        what :func:`~custrisk.data.rejects.rejects_to_write` shows for them."""
+        return {
+            (name, file, column): header
+            for name, source in self.sources.items()
+            for (file, column), header in source.headers.items()
+        }
 
     @property
     def rows_repaired(self) -> int:
@@ -382,4 +395,5 @@ def source_report(result: SourceResult, spec: SourceSpec | None = None) -> Sourc
         rules={k: dict(sorted(v.items())) for k, v in sorted(rules.items())},
         warnings=(*result.warnings, *unreadable_columns(result.issues, result.rows_in, spec)),
         customers_rejected=len(result.rejected_keys) if result.rejected_keys is not None else 0,
+        headers=dict(result.headers),
     )

@@ -546,6 +546,7 @@ def _merged(name: str, summaries: list[Cleaned]) -> SourceResult:
         rows_repaired=sum(s.rows_repaired for s in summaries),
         warnings=list(first.warnings),
         rows_skipped=sum(s.rows_skipped for s in summaries),
+        headers=dict(first.headers),
         orphans=(
             Orphans.merged([s.orphans for s in summaries if s.orphans is not None])
             if first.orphans is not None

@@ -1363,6 +1363,7 @@ def test_a_row_copied_in_a_table_without_an_id_is_rejected_naming_the_earlier_li
     assert rejects["line"].tolist() == [42, 43, 44]
     assert "(line 5)" in rejects["message"].iloc[0] and "(line 9)" in rejects["message"].iloc[2]
     assert "add an id column" in rejects["message"].iloc[0]
+    assert workspace.report.customers_rejected == 0  # (each copy's customer is kept)
     coarse = pd.DataFrame({"收入": [1.0, 2.0] * 20, "地区": ["华东"] * 40, "违约": "否"})
     (tmp_path / "t.csv").write_text(coarse.to_csv(index=False), encoding="utf-8")
     workspace = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")

@@ -411,8 +411,10 @@ def _rejected_keys(
     field can be told (a field too many at the end leaves it in its place)."""
     first, rules = issues.first_drop()
     # (a totals row or a repeated header is no customer: its 合计 or 客户编号 is not a
-    # customer whose rows were rejected)
-    totals = np.asarray([rule in NOT_ROWS for rule in rules] + [False], dtype=bool)[first]
+    # customer whose rows were rejected; nor, in a table whose ids are its line numbers,
+    # a copied row: its customer is the row it copies, kept)
+    no_customer = NOT_ROWS | ({"duplicate_row"} if spec.key == spec.row_number else set())
+    totals = np.asarray([rule in no_customer for rule in rules] + [False], dtype=bool)[first]
     dropped = np.flatnonzero((first >= 0) & ~totals & keys.notna().to_numpy())  # file order
     places = (file_of[dropped].astype(np.int64) << 32) + lines[dropped].astype(np.int64)
 

@@ -584,6 +584,12 @@ def test_an_amount_in_a_foreign_currency_is_rejected_naming_it_never_converted(
         assert "convert it to the export's currency (元)" in message
     assert rejects.loc[len(written) + 3, "message"].startswith("not a number;")  # abc
     assert ws.frames["credit"].set_index("customer_id").loc["C90", "overdue_amount"] == 12.0
+    # a whole column of them is said once, with that fix (not "export the plain numbers":
+    # those would be read as 元)
+    rows = [credit_row(f"C{i:02d}", overdue=f'"USD {i}.50"') for i in range(12)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    (said,) = [w for w in ws.report.sources["credit"].warnings if "overdue_amount" in w]
+    assert said.endswith("they are amounts in USD: convert them to 元 in the export"), said
 
 
 def test_ids_a_spreadsheet_turned_into_scientific_notation_are_rejected_with_the_fix(

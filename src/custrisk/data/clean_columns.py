@@ -17,7 +17,15 @@ import pyarrow.compute as pc
 from custrisk.config.columns import TEXT_TYPES, ColumnSpec
 from custrisk.config.sources import DateLimits, SourcesConfig, SourceSpec
 from custrisk.data._arrays import as_numpy, to_text
-from custrisk.data.issues import DROPPED, REPAIR_CASE, REPAIRED, Issues, Values, record_invalid
+from custrisk.data.issues import (
+    DROPPED,
+    FOREIGN_AMOUNT,
+    REPAIR_CASE,
+    REPAIRED,
+    Issues,
+    Values,
+    record_invalid,
+)
 from custrisk.data.parse import (
     foreign_currencies,
     implausible_dates,
@@ -274,7 +282,7 @@ def clean_text(
             if rule == "invalid_number":  # (only the values no number was read from)
                 foreign, currencies = foreign_currencies(text, invalid)
             if foreign is not None and foreign.any():
-                said = np.array([_FOREIGN.format(c) for c in currencies], dtype=object)
+                said = np.array([FOREIGN_AMOUNT.format(c) for c in currencies], dtype=object)
                 record_invalid(foreign, col, rule, raw_values, issues, said=said)
                 if (invalid & ~foreign).any():
                     record_invalid(invalid & ~foreign, col, rule, raw_values, issues)
@@ -297,12 +305,6 @@ def clean_text(
         issues.add(rows & ~faulted, col.name, rule, raw_values, REPAIRED, message)
     return values
 
-
-#: The message of an amount in a foreign currency (never converted: at which rate?).
-_FOREIGN = (
-    "an amount in a foreign currency ({}): not read, custrisk does not convert currencies; "
-    "convert it to the export's currency (元) in the export"
-)
 
 #: The message of a phone number ``check: cn_phone`` rewrote into its form.
 PHONE_NORMALISED = "phone number normalised (+86, spaces, dashes or full-width digits)"

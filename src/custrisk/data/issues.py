@@ -27,6 +27,11 @@ SKIPPED = "skipped"
 #: The end of the message of a value blanked by ``on_invalid: blank`` (a repair that
 #: loses the value, unlike a trim or a normalised spelling)
 BLANKED = "replaced by blank (on_invalid: blank)"
+#: The message of an amount in a foreign currency (never converted: at which rate?).
+FOREIGN_AMOUNT = (
+    "an amount in a foreign currency ({}): not read, custrisk does not convert currencies; "
+    "convert it to the export's currency (元) in the export"
+)
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",

@@ -1370,3 +1370,19 @@ def test_a_row_copied_in_a_table_without_an_id_is_rejected_naming_the_earlier_li
     assert len(workspace.frames["credit"]) == 40 and not len(workspace.rejects)
     (said,) = workspace.report.sources["credit"].warnings
     assert "38 of 40 rows repeat an earlier row in every column" in said
+
+
+def test_a_column_of_foreign_currency_amounts_is_said_so_not_called_free_text(
+    tmp_path: Path,
+) -> None:
+    """年收入 written 'USD 114372' in every row was ignored as "free text": it is not read
+    (never converted), and the layout says why and the fix."""
+    frame = _table(60, seed=3)
+    frame["年收入"] = [f"USD {1000 + i}" for i in range(60)]
+    frame.loc[5, "年收入"] = "2000"  # (plain numbers among them)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    income = infer_table(path, target="违约").column("年收入")
+    assert income.role == "ignored"
+    assert income.reason.startswith("amounts in a foreign currency (USD, e.g. 'USD 1000')")
+    assert income.reason.endswith("convert them to 元 in the table to use them")

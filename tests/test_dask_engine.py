@@ -585,3 +585,31 @@ def test_cli_validate_engine_dask_writes_the_pandas_files(
     assert codes == {"pandas": 1, "dask": 1}  # rows were rejected
     for name in ("rejects.csv", "validation_report.json"):
         assert (tmp_path / "pandas" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
+
+
+def test_one_table_file_is_read_as_load_workspace_reads_it(
+    tmp_path: Path, dask_cluster: Any
+) -> None:
+    """A flat table (one file, no id column: its rows' line numbers are the ids) was
+    refused as "data folder not found" where load_workspace reads it; read now, into the
+    pandas engine's frames and rejects, a row copied further down rejected as there
+    (its line number is another id: the table is cleaned in one bucket)."""
+    rows = [f"{1000 + i},{'华东' if i % 2 else '华南'},否" for i in range(40)]
+    rows += [rows[3], rows[30], "abc,华南,否"]
+    (tmp_path / "t.csv").write_text("收入,地區,违约\n" + "\n".join(rows) + "\n", "utf-8")
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\nsources:\n  credit:\n    file: t.csv\n    key: customer_id\n"
+        "    row_number: customer_id\n    rename: {收入: income, 地区: region, 违约: bad}\n"
+        "    columns:\n      customer_id: {type: id}\n      income: {type: float}\n"
+        "      region: {type: category}\n      bad: {type: string}\n",
+        "utf-8",
+    )
+    want = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")
+    assert sorted(want.rejects["rule"]) == ["duplicate_row", "duplicate_row", "invalid_number"]
+    got = load_workspace_dask(
+        tmp_path / "t.csv", dask_cluster, config=tmp_path / "s.yaml", buckets=4
+    )
+    _assert_same_workspace(got.workspace(dask_cluster), want)
+    # (地區 read as the declared 地区: the rejects name it as the file heads it)
+    written = {("credit", "t.csv", "region"): "地區"}
+    assert want.report.written_headers == got.report.written_headers == written

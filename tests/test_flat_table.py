@@ -1301,7 +1301,8 @@ _TRADITIONAL = {
 def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: dict) -> None:
     """Headers and categories written in traditional characters (地區, 華南): the headers
     matched only in part, and 華南 was scored silently as a region the model had never
-    seen. Now each is read as the model's (華南 as 华南), listed as a repair."""
+    seen. Now each is read as the model's (華南 as 华南), listed as a repair; the rejects
+    name the column by the header the file has."""
     frame = pd.read_csv(flat["next"], dtype=str, keep_default_na=False)
     frame = frame.rename(columns=lambda h: _TRADITIONAL.get(h, h)).replace(_TRADITIONAL)
     table = flat["root"] / "traditional.csv"
@@ -1315,6 +1316,7 @@ def test_a_table_in_traditional_characters_scores_as_its_simplified_twin(flat: d
     rejects = pd.read_csv(scored.with_name("scores.rejects.csv"), encoding="utf-8-sig")
     regions = rejects[rejects["column"] == "region"]
     assert len(regions) == 400 and set(regions["rule"]) == {"normalised"}
+    assert set(regions["header"]) == {"地區"}  # as the file heads it (was the model's 地区)
     assert set(regions["value"]) == {"華東", "華南", "華北", "東北"}
     assert regions["message"].str.contains("category the model knows").all()
     south = regions[regions["value"] == "華南"]["message"]
@@ -1336,3 +1338,66 @@ def test_a_trees_categories_are_known_as_a_scorecards_are(flat: dict) -> None:
     assert region.known_values == ("华南", "东北")
     fitted = model_table_config(model).sources["credit"].column("region")
     assert sorted(fitted.known_values) == ["东北", "华东", "华北", "华南"]
+
+
+_ROWS_ONLY = """version: 1
+sources:
+  credit:
+    file: t.csv
+    key: customer_id
+    row_number: customer_id
+    rename: {收入: income, 地区: region, 违约: bad}
+    columns:
+      customer_id: {type: id}
+      income: {type: float}
+      region: {type: category}
+      bad: {type: string}
+"""
+
+
+def test_a_row_copied_in_a_table_without_an_id_is_rejected_naming_the_earlier_line(
+    tmp_path: Path,
+) -> None:
+    """Without an id column each row's line is its id, so a row pasted twice was trained
+    and scored as two customers, silently. A copy is rejected as duplicate_row naming the
+    line it repeats; a table whose few coarse columns repeat in most rows is kept whole
+    and said (its repeats are customers alike, not copies)."""
+    from custrisk import load_workspace
+
+    frame = pd.DataFrame(
+        {"收入": [float(1000 + i) for i in range(40)], "地区": ["华东", "华南"] * 20}
+    )
+    frame["违约"] = "否"
+    copied = pd.concat([frame, frame.iloc[[3, 3, 7]]], ignore_index=True)
+    (tmp_path / "t.csv").write_text(copied.to_csv(index=False), encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(_ROWS_ONLY, encoding="utf-8")
+    workspace = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")
+    assert len(workspace.frames["credit"]) == 40
+    rejects = workspace.rejects
+    assert rejects["rule"].tolist() == ["duplicate_row"] * 3
+    assert rejects["line"].tolist() == [42, 43, 44]
+    assert "(line 5)" in rejects["message"].iloc[0] and "(line 9)" in rejects["message"].iloc[2]
+    assert "add an id column" in rejects["message"].iloc[0]
+    assert workspace.report.customers_rejected == 0  # (each copy's customer is kept)
+    coarse = pd.DataFrame({"收入": [1.0, 2.0] * 20, "地区": ["华东"] * 40, "违约": "否"})
+    (tmp_path / "t.csv").write_text(coarse.to_csv(index=False), encoding="utf-8")
+    workspace = load_workspace(tmp_path / "t.csv", config=tmp_path / "s.yaml")
+    assert len(workspace.frames["credit"]) == 40 and not len(workspace.rejects)
+    (said,) = workspace.report.sources["credit"].warnings
+    assert "38 of 40 rows repeat an earlier row in every column" in said
+
+
+def test_a_column_of_foreign_currency_amounts_is_said_so_not_called_free_text(
+    tmp_path: Path,
+) -> None:
+    """年收入 written 'USD 114372' in every row was ignored as "free text": it is not read
+    (never converted), and the layout says why and the fix."""
+    frame = _table(60, seed=3)
+    frame["年收入"] = [f"USD {1000 + i}" for i in range(60)]
+    frame.loc[5, "年收入"] = "2000"  # (plain numbers among them)
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    income = infer_table(path, target="违约").column("年收入")
+    assert income.role == "ignored"
+    assert income.reason.startswith("amounts in a foreign currency (USD, e.g. 'USD 1000')")
+    assert income.reason.endswith("convert them to 元 in the table to use them")

@@ -565,6 +565,33 @@ def test_a_malformed_decorated_number_is_still_malformed(
     assert _rules(ws) == {2: {"invalid_number"}}
 
 
+def test_an_amount_in_a_foreign_currency_is_rejected_naming_it_never_converted(
+    make_workspace: MakeWs,
+) -> None:
+    """HK$1,200, USD 35.00 or €12 in an export of 元 amounts: refused as before (not
+    converted at a guessed rate), but the message names the currency and the fix instead
+    of a bare "not a number"; the export's own currency is still read."""
+    written = ["HK$1,200", "USD 35.00", "us$80", "€12", "35.00 USD", "1,200港币", "(EUR 5)"]
+    rows = [credit_row(f"C{i:02d}", overdue=f'"{w}"') for i, w in enumerate(written)]
+    rows += [credit_row("C90", overdue="RMB 12"), credit_row("C91", overdue="abc")]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    rejects = ws.rejects.set_index("line")
+    assert set(rejects["rule"]) == {"invalid_number"} and len(rejects) == 8
+    named = ["HK$", "USD", "US$", "€", "USD", "港币", "EUR"]
+    for line, currency in enumerate(named, start=2):
+        message = rejects.loc[line, "message"]
+        assert f"foreign currency ({currency})" in message, message
+        assert "convert it to the export's currency (元)" in message
+    assert rejects.loc[len(written) + 3, "message"].startswith("not a number;")  # abc
+    assert ws.frames["credit"].set_index("customer_id").loc["C90", "overdue_amount"] == 12.0
+    # a whole column of them is said once, with that fix (not "export the plain numbers":
+    # those would be read as 元)
+    rows = [credit_row(f"C{i:02d}", overdue=f'"USD {i}.50"') for i in range(12)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    (said,) = [w for w in ws.report.sources["credit"].warnings if "overdue_amount" in w]
+    assert said.endswith("they are amounts in USD: convert them to 元 in the export"), said
+
+
 def test_ids_a_spreadsheet_turned_into_scientific_notation_are_rejected_with_the_fix(
     make_workspace: MakeWs,
 ) -> None:

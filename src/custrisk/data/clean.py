@@ -93,6 +93,10 @@ class SourceResult:
     #: Of the customer table: the customers none of whose rows was kept, each with its
     #: first rejected row (their rows in other sources are ``customer_rejected``).
     rejected_keys: RejectedKeys | None = None
+    #: The headers a file wrote otherwise than the config declares them (traditional
+    #: characters, case, width: 地區 for 地区), by (file as the rejects name it, column):
+    #: the rejects show the header as the user's file has it.
+    headers: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def clean_source(
@@ -268,6 +272,7 @@ def clean_source(
             kept_raw,
             issues,
             maybe_repeated=repeated_keys[0] if repeated_keys else None,
+            warnings=warnings,
         )
         alive = ~issues.dropped
     if credit_ids is not None:
@@ -322,6 +327,11 @@ def clean_source(
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
         rejected_keys=rejected_keys,
+        headers={
+            (table.shown_name, table_spec.rename.get(declared, declared)): written
+            for table_spec, table in zip(specs, tables, strict=True)
+            for written, declared in table.folded
+        },
     )
 
 
@@ -401,8 +411,10 @@ def _rejected_keys(
     field can be told (a field too many at the end leaves it in its place)."""
     first, rules = issues.first_drop()
     # (a totals row or a repeated header is no customer: its 合计 or 客户编号 is not a
-    # customer whose rows were rejected)
-    totals = np.asarray([rule in NOT_ROWS for rule in rules] + [False], dtype=bool)[first]
+    # customer whose rows were rejected; nor, in a table whose ids are its line numbers,
+    # a copied row: its customer is the row it copies, kept)
+    no_customer = NOT_ROWS | ({"duplicate_row"} if spec.key == spec.row_number else set())
+    totals = np.asarray([rule in no_customer for rule in rules] + [False], dtype=bool)[first]
     dropped = np.flatnonzero((first >= 0) & ~totals & keys.notna().to_numpy())  # file order
     places = (file_of[dropped].astype(np.int64) << 32) + lines[dropped].astype(np.int64)
 

@@ -17,8 +17,21 @@ import pyarrow.compute as pc
 from custrisk.config.columns import TEXT_TYPES, ColumnSpec
 from custrisk.config.sources import DateLimits, SourcesConfig, SourceSpec
 from custrisk.data._arrays import as_numpy, to_text
-from custrisk.data.issues import DROPPED, REPAIR_CASE, REPAIRED, Issues, Values, record_invalid
-from custrisk.data.parse import implausible_dates, parse_values, range_violations
+from custrisk.data.issues import (
+    DROPPED,
+    FOREIGN_AMOUNT,
+    REPAIR_CASE,
+    REPAIRED,
+    Issues,
+    Values,
+    record_invalid,
+)
+from custrisk.data.parse import (
+    foreign_currencies,
+    implausible_dates,
+    parse_values,
+    range_violations,
+)
 from custrisk.data.text import (
     control_characters,
     excel_text_literals,
@@ -265,7 +278,16 @@ def clean_text(
         if rule == REPAIR_CASE:
             repairs.append((invalid & present, "normalised", "case of an allowed value normalised"))
         elif invalid.any():
-            record_invalid(invalid, col, rule, raw_values, issues)
+            foreign = None
+            if rule == "invalid_number":  # (only the values no number was read from)
+                foreign, currencies = foreign_currencies(text, invalid)
+            if foreign is not None and foreign.any():
+                said = np.array([FOREIGN_AMOUNT.format(c) for c in currencies], dtype=object)
+                record_invalid(foreign, col, rule, raw_values, issues, said=said)
+                if (invalid & ~foreign).any():
+                    record_invalid(invalid & ~foreign, col, rule, raw_values, issues)
+            else:
+                record_invalid(invalid, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
     values = _scaled(values, col, raw_values, issues)

@@ -66,6 +66,7 @@ from custrisk.data.infer_values import (
     count_unit,
     cut_text,
     decimal_commas,
+    foreign_amounts,
     several_units,
     with_unit,
     year_last,
@@ -355,6 +356,8 @@ def infer_table(
                 )
             elif numbers and not pii:  # several units
                 kind, role, reason = "string", "ignored", several_units(values)
+            elif kind not in ("int", "float") and not pii and (foreign := foreign_amounts(values)):
+                kind, role, reason = "string", "ignored", foreign
             if header in unclear and not pii:
                 kind, role, reason = "string", "ignored", unclear[header]
             elif header in counters:

@@ -27,6 +27,11 @@ SKIPPED = "skipped"
 #: The end of the message of a value blanked by ``on_invalid: blank`` (a repair that
 #: loses the value, unlike a trim or a normalised spelling)
 BLANKED = "replaced by blank (on_invalid: blank)"
+#: The message of an amount in a foreign currency (never converted: at which rate?).
+FOREIGN_AMOUNT = (
+    "an amount in a foreign currency ({}): not read, custrisk does not convert currencies; "
+    "convert it to the export's currency (元) in the export"
+)
 ISSUE_COLUMNS = ["source", "file", "line", "column", "rule", "value", "action", "message"]
 RULE_TEXT = {
     "field_count": "wrong number of fields",
@@ -245,19 +250,27 @@ def pick_values(
 
 
 def record_invalid(
-    mask: np.ndarray, col: ColumnSpec, rule: str, raw_values: pa.Array, issues: Issues
+    mask: np.ndarray,
+    col: ColumnSpec,
+    rule: str,
+    raw_values: pa.Array,
+    issues: Issues,
+    *,
+    said: np.ndarray | None = None,
 ) -> None:
+    """Record ``rule`` on ``mask``: the rows dropped, or their values blanked (a column
+    with ``on_invalid: blank``); ``said`` is one message per flagged row in place of the
+    rule's text."""
+    text: str | np.ndarray = _range_text(col, rule) if said is None else said
     if col.on_invalid == "blank" and not col.required:
-        issues.add(
-            mask,
-            col.name,
-            rule,
-            raw_values,
-            REPAIRED,
-            f"{_range_text(col, rule)}; {BLANKED}",
+        blanked = (
+            f"{text}; {BLANKED}"
+            if isinstance(text, str)
+            else np.array([f"{t}; {BLANKED}" for t in text], dtype=object)
         )
+        issues.add(mask, col.name, rule, raw_values, REPAIRED, blanked)
     else:
-        issues.add(mask, col.name, rule, raw_values, DROPPED, _range_text(col, rule))
+        issues.add(mask, col.name, rule, raw_values, DROPPED, text)
 
 
 def _range_text(col: ColumnSpec, rule: str) -> str:

@@ -236,6 +236,41 @@ ACCOUNTING_NEGATIVE = r"^\((?P<inner>[^()]*)\)$"
 TRAILING_MINUS = r"^(?P<inner>[^+\-−()]*[0-9%元万亿])\s*-$"
 
 
+#: Currencies other than the export's own (元: ¥, ￥, RMB, CNY, 元), written before or
+#: after an amount (``HK$1,200``, ``USD 35.00``, ``€12``, ``1,200港币``): never converted
+#: (at which rate, of which day?), named in the reject with the fix.
+_FOREIGN_CURRENCY = (
+    r"US\$|HK\$|NT\$|MOP\$|S\$|A\$|C\$|NZ\$|JP¥|€|£|₩|₹|₽|฿|円|"
+    r"USD|HKD|TWD|NTD|MOP|EUR|GBP|JPY|KRW|SGD|AUD|CAD|NZD|CHF|INR|RUB|THB|MYR|"
+    r"美元|美金|港币|港幣|港元|欧元|歐元|英镑|英鎊|日元|日圆|日圓|台币|台幣|新台币|新台幣|"
+    r"澳门元|澳門元|澳元|韩元|韓元|新加坡元|加元|瑞士法郎|卢布|泰铢"
+)
+FOREIGN_AMOUNT = (
+    rf"(?i)^\(?\s*[+\-−]?\s*(?P<before>{_FOREIGN_CURRENCY})?\s*[+\-−]?\s*"
+    r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?:万|亿|千)?\s*"
+    rf"(?P<after>{_FOREIGN_CURRENCY})?\s*\)?\s*-?$"
+)
+
+
+def foreign_currencies(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``rows`` (a mask: values that already failed the plain parse, so a clean
+    column pays nothing) are amounts written in a foreign currency, and the currency of
+    each as written (an object array over the rows found)."""
+    where = np.flatnonzero(rows)
+    found = np.zeros(len(rows), dtype=bool)
+    if not where.size:
+        return found, np.empty(0, dtype=object)
+    parts = pc.extract_regex(text.take(pa.array(where)), FOREIGN_AMOUNT)
+    named = pc.coalesce(
+        pc.if_else(pc.equal(parts.field("before"), ""), None, parts.field("before")),
+        pc.if_else(pc.equal(parts.field("after"), ""), None, parts.field("after")),
+    )
+    hit = as_numpy(pc.fill_null(pc.is_valid(named), False))
+    found[where[hit]] = True
+    names = named.filter(pa.array(hit)).to_numpy(zero_copy_only=False).astype(object)
+    return found, np.array([n.upper() if n.isascii() else n for n in names], dtype=object)
+
+
 def decorated_number(value: str) -> tuple[float, str] | None:
     """One value read as :func:`_decorated_numbers` reads a column: the number and its
     unit (``""`` without one), or ``None`` when it is no decorated number."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -51,26 +52,38 @@ HEADER_COLUMN = "header"
 
 
 def rejects_to_write(
-    rejects: pd.DataFrame, config: SourcesConfig, *, masked: bool = True
+    rejects: pd.DataFrame,
+    config: SourcesConfig,
+    *,
+    masked: bool = True,
+    written: Mapping[tuple[str, str, str], str] | None = None,
 ) -> pd.DataFrame:
     """The rejects as a file shows them: personal data masked (unless ``masked`` is
     false) and, after ``column`` (custrisk's name, the key of the sources config), the
     column's ``header`` in the export (``年龄`` for ``col4`` of a flat table, ``联系电话``
-    for ``phone`` of a CRM export; blank for an issue about a whole row)."""
+    for ``phone`` of a CRM export; blank for an issue about a whole row). ``written``:
+    the headers files wrote otherwise than declared, by (source, file, column), as
+    :attr:`~custrisk.data.validation.ValidationReport.written_headers` gives them
+    (地區 where the config says 地区)."""
     shown = mask_rejects(rejects, config) if masked else rejects
     if HEADER_COLUMN in shown.columns:
         return shown
-    headers = export_headers(shown, config)
+    headers = export_headers(shown, config, written)
     at = list(shown.columns).index("column") + 1 if "column" in shown.columns else 0
     shown = shown.copy()
     shown.insert(at, HEADER_COLUMN, headers)
     return shown
 
 
-def export_headers(rejects: pd.DataFrame, config: SourcesConfig) -> pd.Series:
-    """Each reject's column as its export's header says it: the ``rename`` key that
-    maps to it (a stacked source's part first, found by the reject's file), else the
-    column's own name; blank for an issue about a whole row."""
+def export_headers(
+    rejects: pd.DataFrame,
+    config: SourcesConfig,
+    written: Mapping[tuple[str, str, str], str] | None = None,
+) -> pd.Series:
+    """Each reject's column as its export's header says it: as the file wrote it when
+    ``written`` has it, else the ``rename`` key that maps to it (a stacked source's part
+    first, found by the reject's file), else the column's own name; blank for an issue
+    about a whole row."""
     if not len(rejects) or "column" not in rejects.columns:
         return pd.Series("", index=rejects.index, dtype="str")
     keys = pd.MultiIndex.from_arrays(
@@ -89,7 +102,8 @@ def export_headers(rejects: pd.DataFrame, config: SourcesConfig) -> pd.Series:
         spec = specs.get(source)
         declared = spec is not None and (column in spec.column_names or column in spec.left_out)
         # (blank: a whole row, or a column the config neither declares nor ignores)
-        shown.append(_header_of(spec, column, file) if declared else "")  # type: ignore[arg-type]
+        header = _header_of(spec, column, file) if declared else ""  # type: ignore[arg-type]
+        shown.append((written or {}).get((source, file, column), header))
     headers = np.asarray(shown, dtype=object)[codes]
     return pd.Series(headers, index=rejects.index, dtype="str")
 

@@ -101,15 +101,20 @@ def duplicates(
     issues: Issues,
     *,
     maybe_repeated: np.ndarray | None = None,
+    warnings: list[str] | None = None,
 ) -> None:
     """Reject exact duplicate rows, then rows whose key is taken (by the policy).
 
     An exact copy shares the key, so with a key only rows whose key repeats are compared
     in full; keys are hashed once. ``maybe_repeated`` is :func:`maybe_repeated_keys` of
     the key column over all the rows, when the caller found it already (the cleaning,
-    beside its other columns).
+    beside its other columns). A table whose key is its rows' line numbers
+    (``row_number``) compares the rows without it (:func:`_copied_rows`).
     """
     live = np.flatnonzero(alive)
+    if spec.key is not None and spec.key == spec.row_number:
+        _copied_rows(spec.key, out, live, issues, warnings)
+        return
     if spec.key is None:
         dup = np.zeros(len(out), dtype=bool)
         dup[live] = out.iloc[live].duplicated(keep="first").to_numpy()
@@ -154,6 +159,57 @@ def duplicates(
         DROPPED,
         f"{RULE_TEXT['duplicate_key']} ({_KEEP_TEXT[policy]}: on_duplicate_key={policy})",
     )
+
+
+#: The share of a table's rows that may be copies of others: more, and its rows are not
+#: told apart by their values (a few coarse columns), so their repeats are no copies.
+COPIED_ROWS_SHARE = 0.1
+
+
+def _copied_rows(
+    key: str,
+    out: pd.DataFrame,
+    live: np.ndarray,
+    issues: Issues,
+    warnings: list[str] | None,
+) -> None:
+    """Rows of a table without an id column (its key the line numbers) that repeat an
+    earlier row in every column read: an export appended twice, a row pasted twice.
+    Their line numbers differ, so as customers they would be trained and scored twice.
+    Rejected as ``duplicate_row`` naming the earlier line, when at most
+    :data:`COPIED_ROWS_SHARE` of the rows are such repeats; more, and the columns do not
+    tell customers apart: kept, and said once."""
+    columns = [name for name in out.columns if name != key]
+    if not columns or len(live) < 2:
+        return
+    rows = out.iloc[live][columns]
+    copy = rows.duplicated(keep="first").to_numpy()
+    if not copy.any():
+        return
+    copies = int(copy.sum())
+    if copies > COPIED_ROWS_SHARE * len(live):
+        if warnings is not None:
+            warnings.append(
+                f"{copies:,} of {len(live):,} rows repeat an earlier row in every column; the "
+                "table has no id column, so they are kept as different customers (add an id "
+                "column to tell copies from customers alike)"
+            )
+        return
+    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    _, first_at, group = np.unique(hashes, return_index=True, return_inverse=True)
+    earlier = out[key].to_numpy(dtype=object)[live[first_at[group.ravel()[copy]]]]
+    dup = np.zeros(len(out), dtype=bool)
+    dup[live[copy]] = True
+    messages = np.array(
+        [
+            f"{RULE_TEXT['duplicate_row']} (line {line}): the table has no id column, so it "
+            "would count as a second customer; if it is another customer, add an id column "
+            "to tell them apart"
+            for line in earlier
+        ],
+        dtype=object,
+    )
+    issues.add(dup, "", "duplicate_row", lambda at: _row_text(out, at), DROPPED, messages)
 
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)

@@ -7,8 +7,9 @@ ask of cleaned exports (:func:`require_usable`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
-from custrisk.data.issues import DROPPED, SKIPPED
+from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
 from custrisk.errors import DataError
 
@@ -42,6 +43,9 @@ class SourceReport:
     #: The report's own rows taken out (blank rows, totals, notes, its header repeated):
     #: listed in the rejects as ``skipped``, no bad data
     rows_skipped: int = 0
+    #: The headers its files wrote otherwise than declared, by (file, column)
+    #: (:attr:`SourceResult.headers`): for the rejects, not the report's JSON
+    headers: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def shown_files(self) -> str:
@@ -66,6 +70,16 @@ class ValidationReport:
     @property
     def rows_rejected(self) -> int:
         return sum(s.rows_rejected for s in self.sources.values())
+
+    @property
+    def written_headers(self) -> dict[tuple[str, str, str], str]:
+        """The headers files wrote otherwise than declared, by (source, file, column):
+        what :func:`~custrisk.data.rejects.rejects_to_write` shows for them."""
+        return {
+            (name, file, column): header
+            for name, source in self.sources.items()
+            for (file, column), header in source.headers.items()
+        }
 
     @property
     def rows_repaired(self) -> int:
@@ -346,12 +360,27 @@ def unreadable_columns(
                 "they are numbers with a decimal comma (1.234,56): add decimal: ',' to the "
                 "source in the sources config"
             )
+        elif rule == "invalid_number" and (currency := _foreign_currency(group["message"])):
+            # (not "export the plain numbers": those would be read as 元)
+            fix = f"they are amounts in {currency}: convert them to 元 in the export"
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
         # (the first in the file, whichever engine cleaned the rows in which order)
         first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]
         example = "" if pii else f" (e.g. {str(first)[:40]!r})"
         said.append(f"column {column}: {bad:,} of {rows_in:,} rows are not {what}{example}; {fix}")
     return said
+
+
+_FOREIGN_SAID = re.compile(re.escape(FOREIGN_AMOUNT).replace(re.escape("{}"), "(.+?)"))
+
+
+def _foreign_currency(messages: pd.Series) -> str | None:
+    """The foreign currency most of a column's unreadable numbers (the first 200) are
+    amounts in, as their messages name it; ``None`` when most are not."""
+    found = [m[1] for v in messages.head(200) if (m := _FOREIGN_SAID.match(str(v)))]
+    if not found or len(found) * 2 < min(len(messages), 200):
+        return None
+    return max(set(found), key=found.count)
 
 
 def _decimal_commas(values: pd.Series) -> bool:
@@ -382,4 +411,5 @@ def source_report(result: SourceResult, spec: SourceSpec | None = None) -> Sourc
         rules={k: dict(sorted(v.items())) for k, v in sorted(rules.items())},
         warnings=(*result.warnings, *unreadable_columns(result.issues, result.rows_in, spec)),
         customers_rejected=len(result.rejected_keys) if result.rejected_keys is not None else 0,
+        headers=dict(result.headers),
     )

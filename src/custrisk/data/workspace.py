@@ -130,7 +130,9 @@ class Workspace:
                 encoding="utf-8",
             )
             if rejects_format == "xlsx":
-                rejects = rejects_to_write(self.rejects, self.config)
+                rejects = rejects_to_write(
+                    self.rejects, self.config, written=self.report.written_headers
+                )
                 write_workbook(rejects_path, [Sheet("rejects", rejects, kinds={"line": "count"})])
             else:
                 self.write_rejects(rejects_path, csv_encoding=csv_encoding)
@@ -158,7 +160,9 @@ class Workspace:
         """
         if not masked:  # personal data in clear: only for a role with that right
             require(CLEAR_PII, f"write personal data in clear to {path}")
-        rejects = rejects_to_write(self.rejects, self.config, masked=masked)
+        rejects = rejects_to_write(
+            self.rejects, self.config, masked=masked, written=self.report.written_headers
+        )
         return write_csv(rejects, path, encoding=csv_encoding)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,8 @@ class Cleaned:
     orphans: Orphans | None = None
     #: Of a bucket of the customer table: its customers none of whose rows was kept
     rejected_keys: RejectedKeys | None = None
+    #: The headers its files wrote otherwise than declared (``SourceResult.headers``)
+    headers: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __sizeof__(self) -> int:
         """Its bytes, for Dask's spilling (``dask.sizeof`` measures an object by it)."""
@@ -222,6 +224,7 @@ def clean_bucket(
         rows_skipped=result.rows_skipped,
         orphans=orphans,
         rejected_keys=result.rejected_keys,
+        headers=result.headers,
     )
 
 

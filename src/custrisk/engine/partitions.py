@@ -260,8 +260,13 @@ def load_workspace_dask(
 
     A source's files are its partitions: a glob of CSV or Parquet files
     (``transactions-*.csv``), or a folder dataset in the place of the file
-    (``transactions/part-*.parquet``, hive-partitioned folders included).
+    (``transactions/part-*.parquet``, hive-partitioned folders included). ``data_dir``
+    may be one table file, read with a config of one source
+    (:func:`custrisk.data.workspace.file_as_source`), as by ``load_workspace``.
     """
+    shown = Path(data_dir)  # (the report names the file, as load_workspace's does)
+    if is_one_file(data_dir):
+        data_dir, config = file_as_source(Path(data_dir), config)
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(
@@ -281,6 +286,12 @@ def load_workspace_dask(
     count = buckets or default_buckets(
         client, sum(_input_bytes(path) for found in partitions.values() for *_, path in found)
     )
+    customers = cfg.sources.get(CUSTOMER_SOURCE)
+    if customers is not None and customers.row_number is not None:
+        # A table without an id column (one file, its rows' line numbers the ids): one
+        # bucket, so that a row copied further down meets the row it copies (their line
+        # numbers differ) and is rejected as by the pandas engine.
+        count = 1
     shared_cfg = shared(client, cfg)
     reports: dict[str, Any] = {}
     absent: list[str] = []
@@ -478,7 +489,7 @@ def load_workspace_dask(
             count,
         )
     report = ValidationReport(
-        data_dir=str(root), config=cfg.path, sources=reports, absent=tuple(absent)
+        data_dir=str(shown), config=cfg.path, sources=reports, absent=tuple(absent)
     )
     rejects = (
         pd.concat(issues, ignore_index=True)
@@ -535,6 +546,7 @@ def _merged(name: str, summaries: list[Cleaned]) -> SourceResult:
         rows_repaired=sum(s.rows_repaired for s in summaries),
         warnings=list(first.warnings),
         rows_skipped=sum(s.rows_skipped for s in summaries),
+        headers=dict(first.headers),
         orphans=(
             Orphans.merged([s.orphans for s in summaries if s.orphans is not None])
             if first.orphans is not None
@@ -558,8 +570,6 @@ def validate_dask(
     no frames, on ``client``, the scheduler at ``scheduler`` or a local cluster
     (``memory_limit`` each worker, e.g. ``2GB``). ``data_dir`` may be one table file,
     read with a config of one source (:func:`custrisk.data.workspace.file_as_source`)."""
-    if is_one_file(data_dir):
-        data_dir, config = file_as_source(Path(data_dir), config)
     if client is not None:
         return load_workspace_dask(
             data_dir, client, config=config, encoding=encoding, buckets=buckets

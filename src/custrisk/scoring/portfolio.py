@@ -188,7 +188,9 @@ def _scoring_run(
     workspace = result.features.workspace
     rejects = None
     if len(workspace.rejects):
-        rejects = rejects_to_write(workspace.rejects, workspace.config)
+        rejects = rejects_to_write(
+            workspace.rejects, workspace.config, written=workspace.report.written_headers
+        )
     return ScoringRun(
         scores=applied.scores,
         details=result.details,

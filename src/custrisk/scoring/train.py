@@ -484,7 +484,9 @@ def _train_locked(
         extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
     workspace = features.workspace
     if len(workspace.rejects):
-        table = rejects_to_write(workspace.rejects, workspace.config)
+        table = rejects_to_write(
+            workspace.rejects, workspace.config, written=workspace.report.written_headers
+        )
         text = csv_text(table, encoding=csv_encoding)
         sealer = active_sealer()
         if sealer is None:

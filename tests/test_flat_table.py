@@ -1125,6 +1125,41 @@ def test_an_age_written_with_its_unit_in_some_rows_only_is_a_number(tmp_path: Pa
     assert (age.type, age.role, age.unit) == ("int", "feature", "岁")
 
 
+def test_a_count_written_with_the_unit_its_header_names_is_read_as_the_number(
+    flat: dict[str, Path], tmp_path: Path
+) -> None:
+    """A model trained on plain counts (近12月逾期次数: 2) declares no unit; next month's
+    3次 (and a request's) is read as 3 because the header says it counts 次, listed as
+    a repair, where it was blanked as not a number. 2笔 stays refused, naming 次."""
+    from custrisk import load_workspace, open_model
+    from custrisk.scoring.records import RecordScorer
+
+    table = _table(6, seed=5, with_target=False)
+    table["近12月逾期次数"] = ["2次", "2", "2 次", "2笔", "3次", "3"]
+    table.to_csv(tmp_path / "train.csv", index=False)  # (the name the layout reads)
+    config = flat["model"] / "sources.yaml"
+    name = load_sources_config(config).sources["credit"].rename["近12月逾期次数"]
+    workspace = load_workspace(tmp_path, config=config)
+    column = workspace.frames["credit"][name].tolist()
+    assert column[:3] == [2, 2, 2] and pd.isna(column[3]) and column[4:] == [3, 3]
+    rejects = workspace.rejects.set_index("value")
+    assert rejects.loc["2次", "action"] == "repaired"
+    assert "its unit, 次, is the one its header names" in rejects.loc["2次", "message"]
+    assert rejects.loc["2笔", "rule"] == "invalid_number"
+    assert rejects.loc["2笔", "message"].startswith("not a number in 次, the unit its header")
+
+    scorer = RecordScorer(open_model(flat["model"], predict_only=True))
+    assert {f.header: f.unit for f in scorer.fields}["近12月逾期次数"] == "次"
+    record = table.drop(columns=["备注"]).iloc[0].to_dict()
+    batch = scorer.score(
+        [{**record, "近12月逾期次数": n} for n in ("3次", 3, "3笔")], ids=["N1", "N2", "N3"]
+    )
+    with_unit, plain, other = batch.decisions
+    assert with_unit["pd"] == plain["pd"] != other["pd"]
+    assert [r["value"] for r in batch.repaired[0]] == ["3次"] and not batch.repaired[1]
+    assert "not a number in 次" in batch.repaired[2][0]["problem"]
+
+
 def test_a_sheet_with_two_header_rows_is_named_by_its_lower_headers(tmp_path: Path) -> None:
     """基本信息 and 财务信息 merged over the headers make 基本信息/客户编号, ...: --target
     违约 names 结果/违约 (it was "not a column"), and 财务信息/月收入 is the monthly

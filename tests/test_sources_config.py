@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from custrisk.config import default_config_path, load_sources_config
+from custrisk.config.columns import header_units
 from custrisk.errors import ConfigError
 
 BASE = (
@@ -238,3 +239,47 @@ def test_ignored_headers_are_the_sources_columns_left_out_on_purpose(tmp_path: P
     config = _load(tmp_path, BASE + "    ignore: [序号, 民族]\n")
     assert config.sources["credit"].left_out == {"序号", "民族"}
     assert _load(tmp_path, BASE).sources["credit"].left_out == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("header", "units"),
+    [
+        ("年龄", {"岁", "周岁", "歲"}),
+        ("客户年齡", {"岁", "周岁"}),  # (traditional: 年齡 is 年龄)
+        ("Customer_Age", {"岁"}),
+        ("工作年限", {"年", "years"}),
+        ("工龄", {"年"}),
+        ("工龄(月)", {"个月", "月"}),  # a unit in brackets says it first
+        ("贷款期限（月）", {"个月", "月", "個月"}),
+        ("逾期月数", {"个月", "月"}),
+        ("近12月逾期次数", {"次"}),
+        ("login count", {"次"}),
+        ("月收入(元)", set()),
+        ("usage", set()),
+        ("discount", set()),
+        ("年收入", set()),
+    ],
+)
+def test_a_header_that_names_what_it_measures_names_its_units(header: str, units: set[str]) -> None:
+    found = header_units(header)
+    assert units <= set(found) and bool(found) == bool(units)
+
+
+def test_a_number_column_takes_the_units_of_its_header_unless_it_declares_one(
+    tmp_path: Path,
+) -> None:
+    """年龄 read as col2 takes 岁 (35岁 is 35); a declared unit is the column's own; a
+    column named age takes it from its name; text columns and other headers none."""
+    config = _load(
+        tmp_path,
+        BASE
+        + "      col2: {type: int}\n      col3: {type: float, unit: 个月}\n"
+        + "      age: {type: int}\n      note: {type: string}\n      col5: {type: int}\n"
+        + "    rename: {年龄: col2, 工作年限: col3, 年龄备注: note, 金额: col5}\n",
+    )
+    credit = config.sources["credit"]
+    assert credit.column("col2").read_units[:2] == ("岁", "歲")
+    assert credit.column("col3").header_units == ()
+    assert credit.column("col3").read_units == ("个月",)
+    assert "岁" in credit.column("age").header_units
+    assert credit.column("note").header_units == credit.column("col5").read_units == ()

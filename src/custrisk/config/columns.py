@@ -12,8 +12,8 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -80,6 +80,11 @@ class ColumnSpec:
     #: ``36个月``, ``3次``): removed before the value is read; a value with another unit
     #: is not a number (one of :data:`COUNT_UNITS`).
     unit: str | None = None
+    #: The units the column's header names (年龄: 岁 or 周岁; :func:`header_units`), set
+    #: from the source's headers, never from YAML: a value written with one is read as the
+    #: number (a repair, listed), one in another unit is not a number. Not used when the
+    #: column declares its ``unit``.
+    header_units: tuple[str, ...] = ()
     #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
     #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
     decimal: str = "."
@@ -95,6 +100,12 @@ class ColumnSpec:
         ``scale: 12`` is a period (a month's income read as a year's): a value there
         written with its unit (``1.2万``) is the month's amount in 元, read so."""
         return self.scale is not None and self.scale not in PERIOD_SCALES
+
+    @property
+    def read_units(self) -> tuple[str, ...]:
+        """The units a value of the column may be written with: its declared ``unit``,
+        else the ones its header names (:attr:`header_units`)."""
+        return (self.unit,) if self.unit is not None else self.header_units
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).
@@ -149,6 +160,67 @@ _UNITS = (
 #: counts, in simplified or traditional characters (岁, 歲). Not 元, 万, 亿 or %, which
 #: every number column reads (万 and 亿 scale it: use ``scale`` for a column in 万元).
 COUNT_UNITS = (*_UNITS, *sorted({traditional_form(u) for u in _UNITS} - set(_UNITS)))
+
+
+#: Units that are one unit written two ways (35岁 and 35周岁 are an age; 3个月 and 3月
+#: a number of months), in either order a header names them.
+_UNIT_SPELLINGS = (("岁", "周岁"), ("个月", "月", "months"), ("年", "years"), ("天", "days"))
+
+
+def _english(word: str) -> str:
+    return rf"(?:^|[^a-z]){word}(?:$|[^a-z])"
+
+
+#: Headers that say what their numbers measure, and the units that says (the first
+#: that matches a header's :func:`header_key` wins). Kept to words that leave no doubt:
+#: 年龄 is in years of age, 工作年限 in years, 逾期天数 in days.
+_HEADER_WORDS = (
+    (re.compile(rf"年龄|年纪|岁数|{_english('age')}"), ("岁", "周岁")),
+    (re.compile(rf"年限|工龄|司龄|{_english('years')}"), ("年", "years")),
+    (re.compile(rf"月数|{_english('months')}"), ("个月", "月", "months")),
+    (re.compile(rf"天数|{_english('days')}"), ("天", "days")),
+    (re.compile(rf"次数|{_english('count')}"), ("次", "times")),
+    (re.compile("笔数"), ("笔",)),
+)
+#: A unit in brackets at the end of a header (贷款期限(月), 响应时长（小时）).
+_BRACKETED_UNIT = re.compile(r"[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
+
+
+def header_units(header: str) -> tuple[str, ...]:
+    """The units a number column's values are in when its header says so, for certain:
+    ``(岁, 周岁)`` for 年龄 / age, ``(年, years)`` for 工作年限 / 工龄, ``(个月, 月,
+    months)`` for 月数 or a header ending in ``(月)``, ``(次, times)`` for 次数 / count; a
+    unit of :data:`COUNT_UNITS` in brackets at its end first. Each also in traditional
+    characters (歲, 個月). ``()`` for any other header."""
+    key = header_key(header)
+    units: tuple[str, ...] = ()
+    bracketed = _BRACKETED_UNIT.search(key)
+    if bracketed is not None and bracketed.group(1) in COUNT_UNITS:
+        unit = bracketed.group(1)
+        units = next((s for s in _UNIT_SPELLINGS if unit in s), (unit,))
+    else:
+        units = next((u for words, u in _HEADER_WORDS if words.search(key)), ())
+    return tuple(dict.fromkeys(form for u in units for form in (u, traditional_form(u))))
+
+
+def with_header_units(
+    columns: tuple[ColumnSpec, ...], headers: Iterable[tuple[str, str]]
+) -> tuple[ColumnSpec, ...]:
+    """``columns`` with the units their headers name (:attr:`ColumnSpec.header_units`),
+    for the number columns that declare none. ``headers`` are pairs of a file's header
+    and the column it is read as (a source's ``rename``); a column's own name is a header
+    too.
+    Two headers of one column naming different units name none."""
+    named: dict[str, set[tuple[str, ...]]] = {}
+    for header, name in [*headers, *((c.name, c.name) for c in columns)]:
+        named.setdefault(name, set()).add(header_units(header))
+    out = []
+    for col in columns:
+        found = named.get(col.name, set()) - {()}
+        if col.type in ("int", "float") and col.unit is None and len(found) == 1:
+            col = replace(col, header_units=found.pop())
+        out.append(col)
+    return tuple(out)
 
 
 def header_key(name: str) -> str:

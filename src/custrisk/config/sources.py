@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_text, open_config
-from custrisk.config.columns import ColumnSpec, date_value, parse_column
+from custrisk.config.columns import ColumnSpec, date_value, parse_column, with_header_units
 from custrisk.config.locations import (
     SourcePart,
     parse_encoding,
@@ -453,6 +453,8 @@ def _parse_source(
                 on_fail=cnode.text("on_fail", "reject", allowed=CHECK_ON_FAIL),
             )
         )
+    renamed = [*rename.items(), *(pair for part in parts for pair in part.rename.items())]
+    columns = with_header_units(columns, renamed)  # (年龄: 35岁 is 35)
     return SourceSpec(
         name=name,
         file=file,

@@ -36,6 +36,7 @@ from custrisk.data.text import (
     control_characters,
     excel_text_literals,
     formula_like,
+    header_unit_read,
     id_collisions,
     known_categories,
     known_spelling,
@@ -50,6 +51,7 @@ from custrisk.data.text import (
     tab_prefixed,
     trim_and_blank,
     with_decimal_point,
+    without_header_unit,
     without_unit,
 )
 from custrisk.io.readers import RawTable
@@ -267,6 +269,9 @@ def clean_text(
         if numbers:
             if col.unit is not None:
                 text = without_unit(text, col.unit)
+            elif col.header_units:  # (年龄: 35岁 is 35, listed)
+                text, cut = without_header_unit(text, col.header_units)
+                repairs.append((cut & present, "normalised", header_unit_read(col)))
             if col.decimal == ",":
                 text = with_decimal_point(text)
     if col.type == "category" and col.known_values:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
-from custrisk.config.columns import ColumnSpec
+from custrisk.config.columns import ColumnSpec, header_key
 from custrisk.data._arrays import as_numpy
 from custrisk.io.readers import RawTable
 
@@ -281,12 +281,29 @@ def _range_text(col: ColumnSpec, rule: str) -> str:
         if rule == "pattern" and col.pattern:
             shown = col.pattern if len(col.pattern) <= 60 else col.pattern[:60] + "…"
             return f"{RULE_TEXT[rule]} {shown}"
+        if rule in ("invalid_number", "invalid_int") and col.read_units:
+            return f"{RULE_TEXT[rule]} in {shown_units(col)}, {unit_source(col)}"
         return RULE_TEXT[rule]
     if col.min is not None and col.max is not None:
         return f"outside the allowed range {col.min} to {col.max}"
     if col.min is not None:
         return f"below the minimum {col.min}"
     return f"above the maximum {col.max}"
+
+
+def unit_source(col: ColumnSpec) -> str:
+    """Why a number column takes its unit (declared, or named by its header), and that a
+    value in another unit is not converted."""
+    unit = col.read_units[0]
+    why = "the column's unit" if col.unit is not None else "the unit its header names"
+    return f"{why} (a value in another unit is not converted: write it in {unit})"
+
+
+def shown_units(col: ColumnSpec) -> str:
+    """A number column's units to show: 岁 or 周岁 (not also 歲, 週歲 and English)."""
+    units = col.read_units
+    plain = [u for u in units if u == header_key(u) and not u.isascii()] or list(units[:1])
+    return " or ".join(plain[:2])
 
 
 def _shown_with_escapes(values: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from custrisk.config._yaml import join_limited
 from custrisk.config.columns import ColumnSpec, header_key, known_spellings, traditional_form
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
-from custrisk.data.issues import DROPPED, Issues
+from custrisk.data.issues import DROPPED, Issues, shown_units
 
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
 
@@ -42,6 +42,24 @@ def without_unit(text: pa.Array, unit: str) -> pa.Array:
         return text
     cut = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -len(unit)))
     return pc.if_else(ends, cut, text)
+
+
+def without_header_unit(text: pa.Array, units: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    """:func:`without_unit` for the units a column's header names (年龄: 岁 or 周岁),
+    the longer first (个月 before 月); and which values had one."""
+    cut = np.zeros(len(text), dtype=bool)
+    for unit in sorted(units, key=len, reverse=True):
+        ends = as_numpy(pc.fill_null(pc.ends_with(text, unit), False)) & ~cut
+        if ends.any():
+            shorter = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -len(unit)))
+            text, cut = pc.if_else(pa.array(ends), shorter, text), cut | ends
+    return text, cut
+
+
+def header_unit_read(col: ColumnSpec) -> str:
+    """The repair of a number written with the unit its column's header names (35岁 in
+    年龄)."""
+    return f"read as the number: its unit, {shown_units(col)}, is the one its header names"
 
 
 #: A number written with dots between its thousands and, maybe, a decimal comma

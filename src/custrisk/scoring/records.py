@@ -98,7 +98,8 @@ class InputField:
     label: str = ""
     #: the factor the field's values are read with (月收入 as annual_income: 12)
     scale: int | None = None
-    #: the unit its values may be written with (``35岁``: ``unit`` in the sources config)
+    #: the unit its values may be written with (``35岁``: ``unit`` in the sources config,
+    #: or the one its header names, 年龄)
     unit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -786,7 +787,8 @@ def _input_fields(model: LoadedModel, sources: SourcesConfig) -> list[InputField
                 in_model=in_model,
                 label=col["header"],
                 scale=col.get("scale"),
-                unit=col.get("unit"),
+                # (declared, or named by its header: 年龄 takes 35岁 too)
+                unit=declared.read_units[0] if declared and declared.read_units else None,
             )
         )
     return out

@@ -308,7 +308,12 @@ def evaluate(ctx: StageContext) -> StageResult:
             detail=f"{key} {path} not found (month {matured}, after_months {after})",
         )
     result = evaluate_model(
-        ctx.model, exports, labels, sources_config=cfg.sources, encoding=cfg.encoding
+        ctx.model,
+        exports,
+        labels,
+        sources_config=cfg.sources,
+        encoding=cfg.encoding,
+        config=cfg.drift.config,  # (its minimum.bads: the drift stage's rule)
     )
     write_json(ctx.folder / EVALUATION_FILE, {"period": matured, **result})
     metrics = result.get("metrics") or {}

@@ -250,8 +250,19 @@ def evaluate(
             "--format", "-f", help="Output: text, or json (the result for a CI job to keep)."
         ),
     ] = "text",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Drift YAML whose minimum.bads says when the labels are too few to act on "
+            "(default: the packaged drift.yaml).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Measure a trained model on new labelled exports, next to its training hold-out."""
+    """Measure a trained model on new labelled exports, next to its training hold-out;
+    a warning when the labels hold fewer bads or goods than drift.yaml's minimum.bads."""
     from custrisk.errors import UsageError
     from custrisk.scoring import evaluate_model
 
@@ -269,6 +280,7 @@ def evaluate(
         models_dir=models_dir,
         require_signed=require_signed or None,
         allow_unverified=allow_unverified,
+        config=config,
     )
     if output_format == "json":  # (warnings on stderr; stdout the JSON alone)
         import json

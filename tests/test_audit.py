@@ -721,6 +721,19 @@ def test_forget_is_recorded_as_an_erasure_not_a_read_of_every_customer(
         assert [(e["command"], e["match"]) for e in found] == expected
 
 
+def test_evaluate_records_the_callers_role_and_how_it_read_the_data(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path
+) -> None:
+    """evaluate reads every customer's exports but checked no role: its line said role
+    "-" (a command that reads no customer data), unlike drift and compare."""
+    args = ["evaluate", "logistic", str(export_200), "--labels", str(export_200 / "labels.csv")]
+    result = _run(runner, audit_env, *args, "--models-dir", str(models_200))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (line,) = _lines(audit_env)
+    assert line["role"] != "-" and line["facts"]["pii"]  # type: ignore[index]
+    assert line["scope"] == "portfolio" and line["model"] == "logistic"
+
+
 def test_commands_that_read_no_customer_data_are_not_portfolio_reads(
     runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
 ) -> None:

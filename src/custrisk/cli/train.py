@@ -268,6 +268,7 @@ def evaluate(
 
     if output_format not in _FORMATS:
         raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {output_format!r}")
+    protect_command()  # the role decides how customer data is read
     result = evaluate_model(
         model,
         data_dir,

@@ -318,7 +318,14 @@ def evaluate(ctx: StageContext) -> StageResult:
     write_json(ctx.folder / EVALUATION_FILE, {"period": matured, **result})
     metrics = result.get("metrics") or {}
     auc = metrics.get("auc")
-    rows = {"period": matured, "labelled": result.get("labelled"), "auc": auc}
+    rows = {
+        "period": matured,
+        "labelled": result.get("labelled"),
+        "auc": auc,
+        # evaluation.json says why; the summary line must not show the AUC as a finding
+        "in_sample": bool(result.get("in_sample")),
+        "too_few": bool(result.get("too_few")),
+    }
     return StageResult(OK, rows, detail=f"{matured}: AUC {auc:.4f}" if auc else matured)
 
 

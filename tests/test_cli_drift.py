@@ -313,7 +313,7 @@ def test_evaluate_judges_the_labels_by_the_drift_config_given(
 ) -> None:
     """The minimum is drift.yaml's: a team that sets minimum.bads for its drift gate
     gets the same judgement from evaluate (which always read the packaged file)."""
-    config = tmp_path / "drift.yaml"
+    config = tmp_path / "team-drift.yaml"
     config.write_text("minimum: {bads: 10}\n", encoding="utf-8")
     args = [
         "evaluate", "logistic", str(data["small"]), "--labels",
@@ -322,3 +322,7 @@ def test_evaluate_judges_the_labels_by_the_drift_config_given(
     result = CliRunner().invoke(app, [*args, "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "too uncertain" not in result.output
+    config.write_text("minimum: {bads: 20}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    said = " ".join(result.output.split())
+    assert "16 bads and 184 goods labelled, fewer than team-drift.yaml's minimum.bads (20" in said

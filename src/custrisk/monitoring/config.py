@@ -97,8 +97,9 @@ class DriftConfig:
         below the forecast, or rose far above it, is judged, not excused as too few."""
         if min(bads, goods) >= self.min_bads:
             return None
+        source = os.path.basename(self.path) if self.path else "drift.yaml"
         return (
-            f"{bads:,.0f} bads and {goods:,.0f} goods {counted}, fewer than drift.yaml's "
+            f"{bads:,.0f} bads and {goods:,.0f} goods {counted}, fewer than {source}'s "
             f"minimum.bads ({self.min_bads:,} of each)"
         )
 

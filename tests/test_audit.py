@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
+from custrisk.cli.audit import _files as audit_files_column
 from custrisk.protect import audit
 from custrisk.protect.keys import AUDIT, ENCRYPTION, add_key, load_keyring, new_key
 
@@ -648,12 +649,13 @@ def test_trace_vouches_for_an_encrypted_run_its_sealed_facts_included(
     assert "run: 4 file(s) as custrisk wrote them (line 1)" in said
 
 
-def test_a_command_that_failed_vouches_for_nothing_its_output_paths_held(
+def test_a_command_that_failed_lists_its_outputs_as_not_produced(
     runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """A command stopped by an error (exit 2) wrote nothing, though its line hashed what
-    its output paths held: a file edited since would otherwise read back as written by
-    custrisk (a failed rerun into a tampered run folder laundered the forgery)."""
+    """A command stopped by an error (exit 2) wrote nothing: its line listed and hashed
+    what its output paths held (an earlier run's file, or one edited since) as its
+    outputs, for audit show to count as written and a reader to take as its work. The
+    paths are kept, unhashed, as not produced, and trace vouches for none of them."""
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "scores.csv").write_text("customer_id,pd\nC1,0.000001\n", encoding="utf-8")
@@ -662,10 +664,74 @@ def test_a_command_that_failed_vouches_for_nothing_its_output_paths_held(
     )
     assert result.exit_code == 2  # type: ignore[attr-defined]
     (line,) = _lines(audit_env)
-    assert line["exit"] == 2 and line["outputs"]  # recorded, as the record of the attempt
+    assert line["exit"] == 2 and "outputs" not in line
+    assert line["not_produced"] == [{"path": str(folder)}]  # the record of the attempt
+    assert audit_files_column(line) == "1 read, 0 written, 1 not produced"  # audit show
     code, said = _trace(runner, audit_env, folder)
     assert code == 1, said
     assert "run/scores.csv: no line of the log recorded its content" in said
+
+
+def test_an_older_failed_line_that_hashed_its_outputs_vouches_for_nothing(
+    audit_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines written before failed commands listed no outputs still hold hashes of what
+    the output paths held: trace does not take them as written by custrisk."""
+    from custrisk.protect.trace import trace_files
+
+    for name, value in audit_env.items():
+        monkeypatch.setenv(name, value)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("customer_id,pd\nC1,0.000001\n", encoding="utf-8")
+    keyring = load_keyring()
+    log = audit.open_log(keyring, Path(audit_env["CUSTRISK_AUDIT_LOG"]))
+    described = audit.describe_path(scores)
+    audit.append(log, {"command": "score", "exit": 2, "outputs": [described]})
+    (found,) = trace_files(log.path, [scores], keyring)
+    assert not found.ok
+    audit.append(log, {"command": "score", "exit": 1, "outputs": [described]})
+    (found,) = trace_files(log.path, [scores], keyring)
+    assert found.ok and found.by is not None and found.by.line == 2
+
+
+def test_forget_is_recorded_as_an_erasure_not_a_read_of_every_customer(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    """forget --runs rewrites every run it finds to erase one customer: its line said
+    scope portfolio, so audit show --customer (an access request) listed it for every
+    customer as having read their data. It is an erasure: listed for the customer it
+    erased only, as such."""
+    runs = tmp_path / "runs"
+    out = runs / "2026-10" / "scores.csv"
+    args = ["score", str(export_200), "--model", "logistic", "--models-dir", str(models_200)]
+    assert _run(runner, audit_env, *args, "--out", str(out)).exit_code in (0, 1)  # type: ignore[attr-defined]
+    rows = out.read_text(encoding="utf-8").splitlines()[1:3]
+    erased, other = (row.split(",")[0].lstrip("\ufeff") for row in rows)
+    result = _run(runner, audit_env, "forget", erased, "--runs", str(runs))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert _lines(audit_env)[1]["scope"] == "erasure"
+    off = {**audit_env, "CUSTRISK_AUDIT": "off"}
+    for customer, expected in (
+        (other, [("score", "portfolio")]),
+        (erased, [("score", "portfolio"), ("forget", "erased")]),
+    ):
+        shown = runner.invoke(app, ["audit", "show", "--customer", customer, "--json"], env=off)
+        assert shown.exit_code == 0, shown.output
+        found = [json.loads(line) for line in shown.output.splitlines()]
+        assert [(e["command"], e["match"]) for e in found] == expected
+
+
+def test_evaluate_records_the_callers_role_and_how_it_read_the_data(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, models_200: Path
+) -> None:
+    """evaluate reads every customer's exports but checked no role: its line said role
+    "-" (a command that reads no customer data), unlike drift and compare."""
+    args = ["evaluate", "logistic", str(export_200), "--labels", str(export_200 / "labels.csv")]
+    result = _run(runner, audit_env, *args, "--models-dir", str(models_200))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (line,) = _lines(audit_env)
+    assert line["role"] != "-" and line["facts"]["pii"]  # type: ignore[index]
+    assert line["scope"] == "portfolio" and line["model"] == "logistic"
 
 
 def test_commands_that_read_no_customer_data_are_not_portfolio_reads(

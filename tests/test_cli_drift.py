@@ -302,5 +302,27 @@ def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "Warning: only 200 labelled customers (" in said
-    assert "fewer than drift.yaml's minimum (500 rows, 30 bads and goods)" in said
+    assert (
+        "Warning: 16 bads and 184 goods labelled, fewer than drift.yaml's minimum.bads "
+        "(30 of each): the metrics are too uncertain to act on either way"
+    ) in said
+
+
+def test_evaluate_judges_the_labels_by_the_drift_config_given(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """The minimum is drift.yaml's: a team that sets minimum.bads for its drift gate
+    gets the same judgement from evaluate (which always read the packaged file)."""
+    config = tmp_path / "team-drift.yaml"
+    config.write_text("minimum: {bads: 10}\n", encoding="utf-8")
+    args = [
+        "evaluate", "logistic", str(data["small"]), "--labels",
+        str(data["small"] / "labels.csv"), "--models-dir", str(data["models"]),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "too uncertain" not in result.output
+    config.write_text("minimum: {bads: 20}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    said = " ".join(result.output.split())
+    assert "16 bads and 184 goods labelled, fewer than team-drift.yaml's minimum.bads (20" in said

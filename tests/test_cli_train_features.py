@@ -239,7 +239,10 @@ def test_labels_with_a_handful_of_bads_are_refused_not_an_internal_error(
     result = _invoke("train", export, "--labels", path, "--models-dir", tmp_path / "m")
     said = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
-    assert "too few labelled customers to train on: 3 bad and 2 good (at least 10 of each" in said
+    assert (
+        "too few labelled customers to train on: 3 bads and 2 goods labelled, fewer than "
+        "the 10 of each the hold-out and 5-fold cross-validation need"
+    ) in said
 
 
 def test_evaluate_says_what_its_figures_leave_out(

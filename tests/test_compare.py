@@ -202,22 +202,30 @@ def test_compare_json_is_deterministic_with_a_seed(registry: dict[str, Path]) ->
 def test_compare_on_a_handful_of_labels_says_it_is_too_thin(
     registry: dict[str, Path], tmp_path: Path
 ) -> None:
-    """200 labelled customers: below drift.yaml's minimum (500 rows, 30 bads), so the
-    verdict comes with a warning instead of reading as a finding."""
-    labels = tmp_path / "labels.csv"
+    """Fewer bads or goods than drift.yaml's minimum.bads (30 of each): the verdict comes
+    with a warning instead of reading as a finding. The rule is drift's and evaluate's:
+    bads and goods, not rows (200 customers were thin to compare and 120 goods enough)."""
     lines = (registry["new"] / "labels.csv").read_text(encoding="utf-8").splitlines()
-    labels.write_text("\n".join(lines[:201]) + "\n", encoding="utf-8")
-    result = CliRunner().invoke(
-        app,
-        [
-            "compare", "logistic", "tree", str(registry["new"]), "--labels", str(labels),
-            "--models-dir", str(registry["models"]), "--bootstrap", "200",
-        ],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    said = " ".join(result.output.split())
-    assert "Warning: only 200 labelled customers (" in said
-    assert "fewer than drift.yaml's minimum (500 rows, 30 bads)" in said
+    bads = [line for line in lines[1:] if line.split(",")[1] == "1"]
+    goods = [line for line in lines[1:] if line.split(",")[1] == "0"]
+    said = {}
+    for name, rows in (("thin", bads[:100] + goods[:20]), ("enough", bads[:40] + goods[:160])):
+        labels = tmp_path / f"{name}.csv"
+        labels.write_text("\n".join([lines[0], *rows]) + "\n", encoding="utf-8")
+        result = CliRunner().invoke(
+            app,
+            [
+                "compare", "logistic", "tree", str(registry["new"]), "--labels", str(labels),
+                "--models-dir", str(registry["models"]), "--bootstrap", "200",
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        said[name] = " ".join(result.output.split())
+    assert (
+        "Warning: 100 bads and 20 goods labelled, fewer than drift.yaml's minimum.bads "
+        "(30 of each): the AUCs and their difference are too uncertain to act on either way"
+    ) in said["thin"]
+    assert "Warning" not in said["enough"]
 
 
 def test_compare_on_the_training_outcomes_says_it_is_in_sample(

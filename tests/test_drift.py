@@ -267,7 +267,9 @@ def test_insufficient_ranks_between_warn_and_alert(model: LoadedModel) -> None:
     labels = _labels(new, seed=5).iloc[:100]  # 100 labelled customers
     report = check_drift(model, new, labels)
     assert _stat(report, "auc").verdict == "insufficient"
-    assert "100 labelled customers, below minimum.rows 500" in _stat(report, "auc").message
+    assert "29 bads and 71 goods labelled, fewer than drift.yaml's minimum.bads (30 of each)" in (
+        _stat(report, "auc").message
+    )
     order = [s.verdict for s in report.worst_first()]
     assert order.index("insufficient") > max(i for i, v in enumerate(order) if v == "alert")
     assert report.verdict == "alert"
@@ -314,9 +316,50 @@ def test_too_few_bads_for_auc_is_insufficient(model: LoadedModel) -> None:
     for stat_id in ("auc", "ks"):
         stat = _stat(report, stat_id)
         assert stat.verdict == "insufficient"
-        assert "10 bads and 2,990 goods labelled" in stat.message
-        assert "minimum.bads 30" in stat.message
-    assert _stat(report, "bad_rate").verdict != "insufficient"
+        assert stat.message == (
+            "10 bads and 2,990 goods labelled, fewer than drift.yaml's minimum.bads (30 of each)"
+        )
+    # a rate is judged on the bads forecast: ten where hundreds were expected is a finding
+    assert _stat(report, "bad_rate").verdict == "alert"
+    assert _stat(report, "calibration").verdict == "alert"
+
+
+def test_the_label_minimum_counts_bads_and_goods_not_rows(model: LoadedModel) -> None:
+    """One rule for every judgement on labels (drift.yaml's minimum.bads, of each
+    outcome): 400 labelled customers with 60 bads were insufficient (under
+    minimum.rows 500) while 600 with 40 bads were judged."""
+    new = _frame(3000, seed=2)
+    labels = _labels(new, seed=6)
+    bads, goods = labels[labels == 1], labels[labels == 0]
+    report = check_drift(model, new, pd.concat([bads.iloc[:60], goods.iloc[:340]]))
+    for stat_id in ("auc", "ks", "bad_rate", "calibration"):
+        assert _stat(report, stat_id).verdict != "insufficient", stat_id
+    report = check_drift(model, new, pd.concat([bads.iloc[:200], goods.iloc[:20]]))
+    for stat_id in ("auc", "ks"):
+        assert _stat(report, stat_id).message.startswith("200 bads and 20 goods labelled, ")
+    # a rate counts the larger of the labelled and the expected: 200 bads where the PDs
+    # forecast 70 is judged, and far off; so is 10 of 3,000 (test above)
+    assert _stat(report, "calibration").verdict == "alert"
+    assert _stat(report, "bad_rate").verdict == "alert"
+    report = check_drift(model, new, labels.iloc[:40])  # too few either way
+    for stat_id in ("bad_rate", "calibration"):
+        assert _stat(report, stat_id).verdict == "insufficient"
+    assert "goods labelled or expected by the PDs, fewer than drift.yaml's minimum.bads" in (
+        _stat(report, "calibration").message
+    )
+
+
+def test_the_label_minimum_is_one_rule_with_one_message() -> None:
+    minimum = load_drift_config()
+    assert minimum.too_few_labels(30, 30) is None
+    assert minimum.too_few_labels(29, 5000) == (
+        "29 bads and 5,000 goods labelled, fewer than drift.yaml's minimum.bads (30 of each)"
+    )
+    assert minimum.too_few_labels(5000, 29) is not None
+    assert minimum.too_few_labels(12.4, 87.6, counted="labelled or expected by the PDs") == (
+        "12 bads and 88 goods labelled or expected by the PDs, fewer than drift.yaml's "
+        "minimum.bads (30 of each)"
+    )
 
 
 def test_labels_of_other_customers_are_a_data_error(model: LoadedModel) -> None:

@@ -460,3 +460,20 @@ def test_a_live_writer_of_the_same_name_is_refused_and_named(tmp_path: Path) -> 
         holder.communicate("")
     assert holder.returncode == 0
     assert _save(tmp_path).version == 1
+
+
+def test_a_saved_model_is_in_the_audit_line_of_the_command_that_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train's audit line named no model and no output: the log could not say which
+    data made retail@3, nor could audit trace vouch for its files."""
+    from custrisk.protect import audit
+
+    monkeypatch.setenv("CUSTRISK_AUDIT", "off")  # the record is kept, no line written
+    session = audit.start("train", ["train"])
+    try:
+        ref = _save(tmp_path)
+    finally:
+        session.finish(0)
+    assert session.record.model == "demo@1"
+    assert list(session.record.outputs) == [str(ref.path)]

@@ -238,6 +238,9 @@ def test_the_next_month_finds_the_previous_run_and_evaluates_matured_labels(
     assert scores_facts["migration"]["previous_file"] == str(root / "runs" / PERIOD / "scores.csv")
     assert facts["stages"]["evaluate"]["status"] == "ok"
     assert f"evaluation {PERIOD} AUC 0." in out
+    # 200 customers hold fewer than 30 bads: the one line says not to act on the AUC
+    assert "too few labels to act on: see evaluation.json)" in out
+    assert facts["stages"]["evaluate"]["rows"]["too_few"] is True
     evaluation = json.loads((folder / "evaluation.json").read_text())
     assert evaluation["period"] == PERIOD and evaluation["labelled"] > 0
     assert 0.5 < evaluation["metrics"]["auc"] <= 1.0

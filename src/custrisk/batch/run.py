@@ -178,12 +178,22 @@ class BatchOutcome:
 
 
 def _evaluation_summary(stage: dict[str, Any]) -> list[str]:
-    """The summary's words on the evaluation: its AUC, or why it did not run (nothing
-    when no ``evaluate.labels`` is configured)."""
+    """The summary's words on the evaluation: its AUC (and why not to act on it:
+    measured on the training outcomes, or too few bads or goods), or why it did not run
+    (nothing when no ``evaluate.labels`` is configured)."""
     rows = stage.get("rows") or {}
     if stage.get("status") == "ok":
         auc = rows.get("auc")
-        return [f"evaluation {rows.get('period')}" + (f" AUC {auc:.4f}" if auc else "")]
+        caveats = [
+            said
+            for key, said in (
+                ("in_sample", "in-sample"),
+                ("too_few", "too few labels to act on"),
+            )
+            if rows.get(key)
+        ]
+        note = f" ({', '.join(caveats)}: see evaluation.json)" if caveats else ""
+        return [f"evaluation {rows.get('period')}" + (f" AUC {auc:.4f}" if auc else "") + note]
     if rows.get("missing"):
         return [f"no evaluation: {stage.get('detail')}"]
     return []

@@ -309,12 +309,24 @@ def evaluate(ctx: StageContext) -> StageResult:
             detail=f"{key} {path} not found (month {matured}, after_months {after})",
         )
     result = evaluate_model(
-        ctx.model, exports, labels, sources_config=cfg.sources, encoding=cfg.encoding
+        ctx.model,
+        exports,
+        labels,
+        sources_config=cfg.sources,
+        encoding=cfg.encoding,
+        config=cfg.drift.config,  # (its minimum.bads: the drift stage's rule)
     )
     write_json(ctx.folder / EVALUATION_FILE, {"period": matured, **result})
     metrics = result.get("metrics") or {}
     auc = metrics.get("auc")
-    rows = {"period": matured, "labelled": result.get("labelled"), "auc": auc}
+    rows = {
+        "period": matured,
+        "labelled": result.get("labelled"),
+        "auc": auc,
+        # evaluation.json says why; the summary line must not show the AUC as a finding
+        "in_sample": bool(result.get("in_sample")),
+        "too_few": bool(result.get("too_few")),
+    }
     return StageResult(OK, rows, detail=f"{matured}: AUC {auc:.4f}" if auc else matured)
 
 

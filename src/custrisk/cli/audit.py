@@ -86,6 +86,11 @@ def resolve(group: Any, root_ctx: Any, rest: Sequence[str]) -> tuple[list[str], 
     return words, params
 
 
+#: Commands that erase the customers they name: they rewrite every run they find, but
+#: that is no read of the other customers' data (``audit show --customer`` lists such a
+#: line for the customers it erased only).
+ERASURE_COMMANDS = frozenset({"forget"})
+
 #: The command that makes the first key: it runs before any audit log can be kept
 BOOTSTRAP = ["keys", "new"]
 
@@ -110,8 +115,10 @@ def begin(group: Any, root_ctx: Any, argv: Sequence[str], rest: Sequence[str]) -
         else:
             audit.audit_event(inputs=paths)
         portfolio = portfolio or name not in NOT_DATA_PARAMS
-    if portfolio and command not in NO_DATA_COMMANDS and not session.record.customers:
-        audit.audit_event(scope="portfolio")
+    if command in ERASURE_COMMANDS:
+        audit.audit_event(scope=audit.ERASURE)
+    elif portfolio and command not in NO_DATA_COMMANDS and not session.record.customers:
+        audit.audit_event(scope=audit.PORTFOLIO)
     return session
 
 
@@ -235,7 +242,7 @@ def show(
             _rows(entry.get("rows") or {}),
         ]
         if customer is not None:
-            row.append("named" if how == "named" else "all customers")
+            row.append(how if how in ("named", "erased") else "all customers")
         table.add_row(*row)
     console.print(table)
     if not found:
@@ -335,7 +342,8 @@ def _say_unverified(checked: Any) -> None:
 def _files(entry: Mapping[str, Any]) -> str:
     read = len(entry.get("inputs") or [])
     written = len(entry.get("outputs") or [])
-    return f"{read} read, {written} written"
+    failed = len(entry.get("not_produced") or [])
+    return f"{read} read, {written} written" + (f", {failed} not produced" if failed else "")
 
 
 def _rows(rows: Mapping[str, Any]) -> str:

@@ -126,8 +126,9 @@ def drift(
     calibration.
 
     Verdicts: stable, warn, alert (thresholds in drift.yaml, 0.10/0.25 for PSI/CSI) or
-    insufficient (too few rows or bads; fails unless --allow-insufficient). Exit 0 when
-    nothing reaches --fail-on, 1 when something does, 2 on usage or input errors.
+    insufficient (too few rows, or bads or goods; fails unless --allow-insufficient).
+    Exit 0 when nothing reaches --fail-on, 1 when something does, 2 on usage or input
+    errors.
 
     With --engine dask the customers are checked in buckets on a Dask cluster (each
     bucket's bin counts added up): the same report as the pandas engine's.

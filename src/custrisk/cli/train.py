@@ -250,13 +250,25 @@ def evaluate(
             "--format", "-f", help="Output: text, or json (the result for a CI job to keep)."
         ),
     ] = "text",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Drift YAML whose minimum.bads says when the labels are too few to act on "
+            "(default: the packaged drift.yaml).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Measure a trained model on new labelled exports, next to its training hold-out."""
+    """Measure a trained model on new labelled exports, next to its training hold-out;
+    a warning when the labels hold fewer bads or goods than drift.yaml's minimum.bads."""
     from custrisk.errors import UsageError
     from custrisk.scoring import evaluate_model
 
     if output_format not in _FORMATS:
         raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {output_format!r}")
+    protect_command()  # the role decides how customer data is read
     result = evaluate_model(
         model,
         data_dir,
@@ -269,6 +281,7 @@ def evaluate(
         models_dir=models_dir,
         require_signed=require_signed or None,
         allow_unverified=allow_unverified,
+        config=config,
     )
     if output_format == "json":  # (warnings on stderr; stdout the JSON alone)
         import json

@@ -86,8 +86,8 @@ class Comparison:
     recommendation: str
     reason: str
     as_of: str | None = None
-    #: Why the comparison is too thin to act on (fewer labelled customers or bads than
-    #: drift.yaml's ``minimum``), or ``None``
+    #: Why the comparison is too thin to act on (fewer bads or goods than drift.yaml's
+    #: ``minimum.bads``), or on the outcomes a model was trained on; else ``None``
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The drift and champion/challenger settings (``configs/drift.yaml``), validated once.
 
 **Verdicts.** Each statistic is ``stable`` (below ``warn``), ``warn`` (from ``warn``),
-``alert`` (from ``alert``) or ``insufficient`` (too few rows, labelled bads or goods, or
-no reference value). **Failing a check** (``fail_on``): ``alert`` fails on any alert,
+``alert`` (from ``alert``) or ``insufficient`` (too few rows for PSI/CSI, too few bads or
+goods for a performance statistic: :meth:`DriftConfig.too_few_labels`, or no reference
+value). **Failing a check** (``fail_on``): ``alert`` fails on any alert,
 ``warn`` on any warn or alert, ``never`` never fails; an ``insufficient`` statistic fails
 too unless ``allow_insufficient`` is set.
 """
@@ -84,6 +85,23 @@ class DriftConfig:
     calibration_error: Thresholds
     calibration_bins: int
     compare: CompareConfig
+
+    def too_few_labels(self, bads: float, goods: float, *, counted: str = "labelled") -> str | None:
+        """Why ``bads`` bads and ``goods`` goods are too few to judge a model on, or None.
+
+        The one rule of every judgement on labelled customers: drift's performance
+        statistics (``insufficient``), ``evaluate``'s and ``compare``'s warnings. At least
+        ``minimum.bads`` of each outcome: an AUC on a dozen bads (or goods) swings by a
+        tenth. A rate (bad rate, calibration) counts each outcome as the larger of the
+        labelled and the expected (``counted`` says so): a month whose bads fell far
+        below the forecast, or rose far above it, is judged, not excused as too few."""
+        if min(bads, goods) >= self.min_bads:
+            return None
+        source = os.path.basename(self.path) if self.path else "drift.yaml"
+        return (
+            f"{bads:,.0f} bads and {goods:,.0f} goods {counted}, fewer than {source}'s "
+            f"minimum.bads ({self.min_bads:,} of each)"
+        )
 
     def thresholds_dict(self) -> dict[str, Any]:
         """Every threshold and minimum, for reports."""

@@ -19,8 +19,9 @@ training bad rate, and calibration as the observed bad rate over the mean PD
 (``O/E - 1``), with a per-decile calibration table.
 
 **Verdicts.** Each statistic is ``stable`` (below ``warn``), ``warn`` (from ``warn``),
-``alert`` (from ``alert``) or ``insufficient`` (too few rows, labelled bads or goods, or
-no reference value: the statistic is not trusted either way). Thresholds come from
+``alert`` (from ``alert``) or ``insufficient`` (too few rows for PSI/CSI, too few bads or
+goods for a performance statistic by :meth:`DriftConfig.too_few_labels`, or no reference
+value: the statistic is not trusted either way). Thresholds come from
 ``configs/drift.yaml`` (0.10/0.25 for PSI and CSI by default).
 
 **Failing a check** (``fail_on``, the CLI's ``--fail-on``): ``alert`` (default) fails on
@@ -207,11 +208,7 @@ def _performance_stats(
     n_bad = int(y.sum())
     n_good = n - n_bad
     both = n_bad > 0 and n_good > 0
-    too_few_rows = (
-        f"{n:,} labelled customers, below minimum.rows {config.min_rows:,}"
-        if n < config.min_rows
-        else None
-    )
+    too_few = config.too_few_labels(n_bad, n_good)
     stats: list[Statistic] = []
     for metric, name, shown, fn, thresholds in (
         ("auc_drop", "auc", "AUC", auc, config.auc_drop),
@@ -219,12 +216,7 @@ def _performance_stats(
     ):
         current = float(fn(y, pd_bad)) if both else None
         reference = holdout.get(name)
-        reason = too_few_rows
-        if reason is None and min(n_bad, n_good) < config.min_bads:
-            reason = (
-                f"{n_bad:,} bads and {n_good:,} goods labelled; {shown} needs at least "
-                f"minimum.bads {config.min_bads:,} of each"
-            )
+        reason = too_few
         if reason is None and reference is None:
             reason = f"the model card has no hold-out {shown}"
         if reason is not None or current is None or reference is None:
@@ -261,8 +253,16 @@ def _performance_stats(
         )
     training_rate = (card.get("training") or {}).get("bad_rate")
     rate = float(y.mean()) if n else None
-    if too_few_rows or rate is None or not training_rate:
-        reason = too_few_rows or "the model card has no training bad rate"
+    if not training_rate:
+        reason = "the model card has no training bad rate"
+    else:  # a rate far below (or above) the training rate's forecast is a finding
+        forecast = n * float(training_rate)
+        reason = config.too_few_labels(
+            max(n_bad, forecast),
+            max(n_good, n - forecast),
+            counted="labelled or expected at the training rate",
+        )
+    if reason is not None or rate is None or not training_rate:
         stats.append(
             Statistic(
                 "bad_rate",
@@ -272,7 +272,7 @@ def _performance_stats(
                 None,
                 INSUFFICIENT,
                 config.bad_rate_change,
-                reason,
+                reason or "no labelled customer",
                 current=rate,
                 reference=training_rate,
             )
@@ -296,7 +296,7 @@ def _performance_stats(
                 else 0.0,
             )
         )
-    stats.append(_calibration_stat(holdout, y, pd_bad, config, too_few_rows))
+    stats.append(_calibration_stat(holdout, y, pd_bad, config))
     return stats
 
 
@@ -319,7 +319,6 @@ def _calibration_stat(
     y: np.ndarray,
     pd_bad: np.ndarray,
     config: DriftConfig,
-    too_few_rows: str | None,
 ) -> Statistic:
     thresholds = config.calibration_error
     reference = _holdout_error(holdout)
@@ -333,7 +332,14 @@ def _calibration_stat(
             {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
             for row in frame.to_dict(orient="records")
         )
-    if too_few_rows or expected <= 0:
+    forecast = float(pd_bad.sum()) if n else 0.0  # the bads the model's PDs forecast
+    n_bad = int(y.sum())
+    too_few = config.too_few_labels(
+        max(n_bad, forecast),
+        max(n - n_bad, n - forecast),
+        counted="labelled or expected by the PDs",
+    )
+    if too_few or expected <= 0:
         return Statistic(
             "calibration",
             "performance",
@@ -342,7 +348,7 @@ def _calibration_stat(
             None,
             INSUFFICIENT,
             thresholds,
-            too_few_rows or "the mean PD is 0",
+            too_few or "the mean PD is 0",
             current=None,
             reference=reference,
             table=table,

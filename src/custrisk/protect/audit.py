@@ -76,6 +76,11 @@ GENESIS = "0" * 64
 MAX_DIR_FILES = 5000
 #: Customers named one by one in a line; more is "the portfolio".
 MAX_CUSTOMERS = 1000
+#: ``scope`` of a line whose command read or wrote every customer of its inputs
+PORTFOLIO = "portfolio"
+#: ``scope`` of a line whose command erased the customers it names (``custrisk forget``):
+#: it rewrites every run it finds, but reads no one else's data for any use
+ERASURE = "erasure"
 _NO_KEY = "audit log off: no audit or encryption key"
 #: A line longer than this is not one custrisk wrote.
 MAX_LINE = 1 << 20
@@ -186,7 +191,7 @@ class AuditRecord:
     model: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     customers: set[str] = field(default_factory=set)
-    scope: str | None = None  # "portfolio" when the command read or wrote every customer
+    scope: str | None = None  # PORTFOLIO (read or wrote every customer) or ERASURE
     facts: dict[str, Any] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)  # values to redact wherever they show
     exit_code: int = 0
@@ -228,7 +233,9 @@ def audit_event(
     customers : str
         Customer ids the command was about; written as keyed tokens, never in clear.
     scope : str, optional
-        ``"portfolio"`` when the command read or wrote every customer of its inputs.
+        :data:`PORTFOLIO` when the command read or wrote every customer of its inputs;
+        :data:`ERASURE` when it erased the customers it names (kept over a later
+        ``PORTFOLIO``: the runs it rewrites to erase them are not read for any use).
     role : str, optional
         The caller's role, once checked.
     facts
@@ -246,7 +253,7 @@ def audit_event(
     for name, count in (rows or {}).items():
         record.rows[name] = record.rows.get(name, 0) + int(count)
     record.customers.update(str(c) for c in customers)
-    if scope:
+    if scope and record.scope != ERASURE:
         record.scope = scope
     if role:
         record.role = role
@@ -438,8 +445,10 @@ def build_entry(record: AuditRecord, key: Key) -> dict[str, Any]:
     inputs = [p for p in record.inputs if p not in outputs]
     if inputs:
         entry["inputs"] = [_public(describe_path(p), record) for p in sorted(inputs)]
-    if outputs:
+    if outputs and produced_outputs(record.exit_code):
         entry["outputs"] = [_public(describe_path(p), record) for p in sorted(outputs)]
+    elif outputs:  # what its paths hold now is not its work (an earlier run's file, say)
+        entry["not_produced"] = [_public({"path": p}, record) for p in sorted(outputs)]
     if record.model:
         entry["model"] = redact_text(record.model, record.secrets)
     if record.rows:
@@ -449,12 +458,26 @@ def build_entry(record: AuditRecord, key: Key) -> dict[str, Any]:
             entry["customers"] = sorted(customer_token(key, c) for c in record.customers)
         else:
             entry["customers_count"] = len(record.customers)
-            record.scope = record.scope or "portfolio"
+            record.scope = record.scope or PORTFOLIO
     if record.scope:
         entry["scope"] = record.scope
     if record.facts:
         entry["facts"] = _redact_value(record.facts, record.secrets)
     return entry
+
+
+def produced_outputs(exit_code: int) -> bool:
+    """Whether a command that ended with ``exit_code`` produced its outputs: it ended
+    with 0, or 1 (a check found a problem, after writing). One that stopped with an
+    error (2), a bug (3) or a signal wrote nothing it vouches for: its line lists its
+    output paths as ``not_produced``, unhashed."""
+    return exit_code in (0, 1)
+
+
+def produced(entry: Mapping[str, Any]) -> bool:
+    """Whether a line's command ended in a way that produced its outputs."""
+    exit_code = entry.get("exit", 0)
+    return isinstance(exit_code, int) and produced_outputs(exit_code)
 
 
 def _redact_value(value: Any, secrets: set[str]) -> Any:
@@ -753,7 +776,8 @@ def select_entries(
 ) -> list[tuple[int, dict[str, Any], str]]:
     """Entries matching every filter given, with their line and, for ``customer``, how
     they touched that customer (``named``: the command was about the customer;
-    ``portfolio``: it read or wrote every customer of its inputs)."""
+    ``erased``: it erased the customer; ``portfolio``: it read or wrote every customer
+    of its inputs). A line that erased other customers does not match."""
     path = Path(path)
     if not path.is_file():
         raise DataError("audit log not found", file=str(path), hint=f"set {LOG_ENV}")
@@ -780,8 +804,9 @@ def select_entries(
                 key = key_for(keyring, key_id)
                 tokens[key_id] = customer_token(key, customer) if key else ""
             if tokens[key_id] and tokens[key_id] in (entry.get("customers") or []):
-                how = "named"
-            elif entry.get("scope") == "portfolio":
+                erased = entry.get("scope") == ERASURE and produced(entry)
+                how = "erased" if erased else "named"
+            elif entry.get("scope") == PORTFOLIO:
                 how = "portfolio"
             else:
                 continue
@@ -810,6 +835,8 @@ def safe_message(exc: BaseException) -> str:
 
 
 __all__ = [
+    "ERASURE",
+    "PORTFOLIO",
     "AuditLog",
     "AuditRecord",
     "AuditSession",
@@ -824,6 +851,8 @@ __all__ = [
     "key_use",
     "open_log",
     "parse_since",
+    "produced",
+    "produced_outputs",
     "read_entries",
     "require_ok",
     "select_entries",

@@ -24,7 +24,13 @@ from typing import Any
 
 from custrisk.errors import DataError
 from custrisk.io.digest import sha256_file
-from custrisk.protect.audit import describe_path, read_entries, require_ok, verify_log
+from custrisk.protect.audit import (
+    describe_path,
+    produced,
+    read_entries,
+    require_ok,
+    verify_log,
+)
 from custrisk.protect.keys import Keyring
 
 
@@ -177,11 +183,11 @@ class _Outputs:
 
 
 def _wrote(entry: Mapping[str, Any]) -> bool:
-    """Whether a line's outputs are what its command wrote: it ended with exit 0 or 1.
-    A command that stopped with an error (exit 2) or a bug (3) wrote nothing it vouches
-    for; its line hashed whatever its output paths held then (a file edited since the
-    last run, say), which it must not launder into "as custrisk wrote it"."""
-    return entry.get("exit", 0) in (0, 1)
+    """Whether a line's outputs are what its command wrote (it ended with exit 0 or 1).
+    A failed command's line lists its paths as ``not_produced``; a line written before
+    that hashed whatever its output paths held then (a file edited since the last run,
+    say), which it must not launder into "as custrisk wrote it"."""
+    return produced(entry)
 
 
 def _same_place(recorded: Path, actual: Path) -> bool:

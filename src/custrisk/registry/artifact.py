@@ -41,6 +41,7 @@ from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.io.digest import sha256_file
+from custrisk.protect.audit import audit_event
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -286,7 +287,11 @@ def _save_locked(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("saved model %s@%d to %s", name, version, final)
-    return ModelRef(name, version, final)
+    ref = ModelRef(name, version, final)
+    # the folder hashed in the command's audit line: the model it made, and custrisk
+    # audit trace vouches for its files by it
+    audit_event(outputs=[final], model=ref.model_id)
+    return ref
 
 
 def _parse_card(card_path: Path, data: bytes) -> dict[str, Any]:

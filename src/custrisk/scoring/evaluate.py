@@ -9,6 +9,7 @@ from typing import Any
 
 from custrisk.config.sources import SourcesConfig
 from custrisk.io.plain import jsonable
+from custrisk.monitoring import DriftConfig, load_drift_config
 from custrisk.registry import (
     LoadedModel,
 )
@@ -20,6 +21,7 @@ from custrisk.scoring.features import (
     model_labels,
     model_sources,
     prepare_model_features,
+    too_few_note,
 )
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,16 @@ def evaluate_model(
     models_dir: str | os.PathLike[str] | None = None,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    config: DriftConfig | str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Metrics of a trained model on new labelled data, next to its training metrics.
 
     ``model`` is a loaded model, or a model folder, NAME or NAME@VERSION (verified before
     it is loaded). ``labels`` may be left out for a model trained on a flat table: the
-    table's own target column gives the outcomes."""
+    table's own target column gives the outcomes. ``config`` (a drift config or its
+    YAML; default: the packaged drift.yaml) gives ``minimum.bads``: with fewer bads or
+    goods, ``too_few`` says the metrics are too uncertain to act on."""
+    minimum = config if isinstance(config, DriftConfig) else load_drift_config(config)
     from custrisk.estimators import evaluate
 
     model = as_loaded_model(
@@ -65,22 +71,5 @@ def evaluate_model(
         "metrics": jsonable(result.to_dict()),
         "training_metrics": model.card.get("metrics", {}).get("holdout"),
         "in_sample": in_sample,
-        "too_few": _too_few(y),
+        "too_few": too_few_note(minimum, y, "the metrics are"),
     }
-
-
-def _too_few(y: Any) -> str | None:
-    """A note when the labelled customers or bads are fewer than drift.yaml's minimum
-    (as ``custrisk compare`` and ``custrisk drift`` judge them): an AUC on a dozen bads
-    swings by a tenth, so a figure above the hold-out's is no improvement."""
-    from custrisk.monitoring import load_drift_config
-
-    minimum = load_drift_config()
-    rows, bads = len(y), int(y.sum())
-    if rows >= minimum.min_rows and min(bads, rows - bads) >= minimum.min_bads:
-        return None
-    return (
-        f"only {rows:,} labelled customers ({bads:,} bad): fewer than drift.yaml's minimum "
-        f"({minimum.min_rows:,} rows, {minimum.min_bads:,} bads and goods); the metrics are "
-        "too uncertain to act on either way"
-    )

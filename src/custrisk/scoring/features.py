@@ -41,6 +41,7 @@ from custrisk.indicators.as_of import check_named_as_of
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
+from custrisk.monitoring import DriftConfig
 from custrisk.registry import (
     LoadedModel,
     load_model,
@@ -460,3 +461,14 @@ def in_sample_note(files: Sequence[str], model_ids: Sequence[str]) -> str:
         "hold-out metrics are the honest figure: measure on customers and outcomes the "
         "model has not seen"
     )
+
+
+def too_few_note(minimum: DriftConfig, y: Any, what: str) -> str | None:
+    """A note when the labels ``y`` hold fewer bads or goods than drift.yaml's
+    ``minimum.bads`` (:meth:`DriftConfig.too_few_labels`, the rule ``custrisk drift``
+    judges by): ``what`` (``"the metrics are"``) too uncertain to act on either way."""
+    bads = int(np.asarray(y).sum())
+    shortfall = minimum.too_few_labels(bads, len(y) - bads)
+    if shortfall is None:
+        return None
+    return f"{shortfall}: {what} too uncertain to act on either way"

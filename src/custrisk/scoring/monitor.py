@@ -39,6 +39,7 @@ from custrisk.scoring.features import (
     in_sample_note,
     model_sources,
     prepare_model_features,
+    too_few_note,
 )
 from custrisk.scoring.table import TABLE_SOURCES_FILE, is_table_model, table_target
 
@@ -222,7 +223,7 @@ def compare_models(
         raise UsageError(f"--seed must be 0 or more; got {seed}")
     if min_gain is not None and min_gain < 0:
         raise UsageError(f"--min-gain must be 0 or more; got {min_gain:g}", hint="e.g. 0.01")
-    # (drift.yaml's minimum rows and bads say when the comparison is too thin to act on)
+    # (drift.yaml's minimum.bads says when the comparison is too thin to act on)
     drift_config = load_drift_config(None if isinstance(config, CompareConfig) else config)
     settings = config if isinstance(config, CompareConfig) else drift_config.compare
     settings = replace(
@@ -287,18 +288,13 @@ def compare_models(
     y = flags.reindex(common).to_numpy(dtype=np.int8)
     pd_champion = champion.model.predict_pd(frames[0].loc[common])
     pd_challenger = challenger.model.predict_pd(frames[1].loc[common])
-    minimum = drift_config
-    bads = int(y.sum())
     warnings = []
     if in_sample:
         files = [name for names in in_sample.values() for name in names]
         warnings.append(in_sample_note(files, list(in_sample)))
-    if len(y) < minimum.min_rows or bads < minimum.min_bads:
-        warnings.append(
-            f"only {len(y):,} labelled customers ({bads:,} bad): fewer than drift.yaml's "
-            f"minimum ({minimum.min_rows:,} rows, {minimum.min_bads:,} bads); the interval is "
-            "too wide to act on either way"
-        )
+    too_few = too_few_note(drift_config, y, "the AUCs and their difference are")
+    if too_few:
+        warnings.append(too_few)
     warning = "; ".join(warnings) or None
     shown = [champion.model_id, challenger.model_id]
     if shown[0] == shown[1]:  # two registries' retail@1: told apart by their folders

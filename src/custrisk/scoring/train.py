@@ -515,11 +515,12 @@ def _enough_of_each(y: Any, folds: int, test_size: float) -> None:
     goods = len(values) - bads
     # each fold of the training part needs one of each outcome
     least = max(MIN_PER_OUTCOME, math.ceil(folds / (1 - test_size)) + 1)
-    if min(bads, goods) < least:
+    if min(bads, goods) < least:  # (the shape of drift.yaml's minimum.bads message)
         cv = f" and {folds}-fold cross-validation" if folds >= 2 else ""
         raise DataError(
-            f"too few labelled customers to train on: {bads:,} bad and {goods:,} good "
-            f"(at least {least} of each are needed for the hold-out{cv})",
+            f"too few labelled customers to train on: {bads:,} bads and {goods:,} goods "
+            f"labelled, fewer than the {least} of each the hold-out{cv} "
+            f"{'need' if cv else 'needs'}",
             hint="train on more customers (several months of outcomes), or use a model "
             "trained on a larger portfolio",
         )

@@ -241,11 +241,11 @@ def named_period(name: str) -> tuple[dt.date, dt.date] | None:
 
 
 def check_named_as_of(names: Sequence[str], day: dt.date, origin: str) -> None:
-    """Warn when the as-of date found in the data (the latest event, or a flat table's
-    latest date such as 开户日期) is over a month before the month the export's own
-    name gives (the first of ``names``, a folder's then its files', that gives one): a
-    flat table without a snapshot date ages its dates to that latest date, and an
-    export folder named for a month may hold an older month's files."""
+    """Warn when the as-of date found in a flat table (its latest date, such as 开户日期,
+    when it has no snapshot date) is over a month before the month the table's file
+    name gives (the first of ``names`` that gives one): its dates would be aged to a
+    day that may be years before the table was taken. (A month's exports are dated by
+    their events, and ``custrisk run`` checks their folder's month itself.)"""
     if origin != "data":
         return
     named = ((name, period) for name in names if (period := named_period(name)) is not None)

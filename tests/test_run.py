@@ -707,6 +707,67 @@ def test_a_failing_channel_is_retried_ever_later_then_given_up_with_the_command_
         assert result.exit_code == 2 and "its channels: hook" in result.output, result.output
 
 
+def _notify_by_hand(folder: Path, config: Path, *more: str) -> tuple[int, str]:
+    """``custrisk notify FOLDER -c RUN.yaml --channel hook``: exit code and output."""
+    result = CliRunner().invoke(
+        app, ["notify", str(folder), "-c", str(config), "--channel", "hook", *more]
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """custrisk notify on the month's folder while the batch waits to re-send a failed
+    webhook: a hand send that fails too leaves the schedule as it was; one refused while
+    the batch holds the runs folder's lock sends nothing; one delivered is recorded in
+    notifications.json and run.json (the gate lifted), and the batch's next attempt
+    sends nothing."""
+    from custrisk.io.lock import exclusive_lock
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  fail_on_error: true\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n" + _MAIL_CHANNEL + "    hook: {type: webhook, url_env: TEST_HAND_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    record = folder / "notifications.json"
+    with local_inbox() as inbox:
+        config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
+        monkeypatch.setenv("TEST_HAND_URL", f"http://127.0.0.1:{free_port()}/hook")  # down
+        code, out = _run_at(root, T0)
+        assert code == 1 and "1 failed" in out, out
+        mails, before = len(inbox.mails), record.read_bytes()
+        code, out = _notify_by_hand(folder, config)  # still down
+        assert code == 1 and "recorded" not in out, out
+        assert record.read_bytes() == before  # the schedule as it was
+        monkeypatch.setenv("TEST_HAND_URL", f"{inbox.http_url}/hook")  # back up
+        with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as custrisk run would
+            code, out = _notify_by_hand(folder, config)
+        assert code == 2 and "is in use by another custrisk process" in out, out
+        assert "wait for custrisk run to finish, then send again" in out and not inbox.posts
+        code, out = _notify_by_hand(folder, config)
+        assert code == 0 and len(inbox.posts) == 1, out
+        assert "custrisk run does not send it again" in out
+        code, out = _run_at(root, T0 + dt.timedelta(hours=1))  # the batch's next attempt
+        assert code == 0 and "re-sent" not in out, out
+        assert len(inbox.posts) == 1 and len(inbox.mails) == mails
+    sent = json.loads(record.read_text(encoding="utf-8"))
+    assert all(d["ok"] for d in sent["deliveries"]) and len(sent["deliveries"]) == mails + 1
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": mails + 1, "failed": 0}
+    assert "gate" not in facts["stages"]["notify"]
+    assert not any("notification" in g for g in facts["gate"]["failures"])
+    assert facts["outputs"]["notifications.json"] == hashlib.sha256(record.read_bytes()).hexdigest()
+
+
 def test_the_resend_schedule_doubles_from_an_hour_to_a_day_and_ends_after_a_week() -> None:
     from custrisk.batch._notify import due, record_failure
 

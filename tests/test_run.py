@@ -717,6 +717,59 @@ def _notify_by_hand(folder: Path, config: Path, *more: str) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
+def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_command(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook was down at October's run; November's exports arrive before it came
+    back: November's first run says, once, that October's message is no longer re-sent
+    by the batch and the command that sends it; October's schedule is left as it was,
+    and that command sends it and records it, so October's run sends it no more."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n    hook: {type: webhook, url_env: TEST_LEFT_HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    october, november = root / "runs" / PERIOD, root / "runs" / NEXT
+    monkeypatch.setenv("TEST_LEFT_HOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
+    _run_at(root, T0)
+    before = (october / "notifications.json").read_bytes()
+    code, out = _run_at(root, T0 + dt.timedelta(minutes=30), NEXT)
+    command = f"custrisk notify {october} -c {config} --channel hook"
+    said = (
+        f"1 notification(s) of {PERIOD} not delivered (1 waiting for a retry; channel hook), "
+        f"no longer re-sent now that {NEXT} has run; send by hand: {command}"
+    )
+    assert said in out, out
+    log = [json.loads(line) for line in (november / "log.jsonl").read_text().splitlines()]
+    [left] = [e for e in log if e["event"] == "notify_left_behind"]
+    assert (
+        left["period"] == NEXT
+        and left["month"] == PERIOD
+        and left["messages"] == 1
+        and left["command"] == command
+    )
+    assert (october / "notifications.json").read_bytes() == before  # not re-sent, not edited
+    code, out = _run_at(root, T0 + dt.timedelta(hours=2), NEXT)  # said once
+    assert f"of {PERIOD} not delivered" not in out, out
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_LEFT_HOOK_URL", f"{inbox.http_url}/hook")
+        code, out = _notify_by_hand(october, config)
+        assert code == 0 and len(inbox.posts) == 1, out
+        assert f"recorded 1 delivery in {october / 'notifications.json'}" in out
+        code, out = _run_at(root, T0 + dt.timedelta(hours=3))  # October by hand: up to date
+        assert "re-sent" not in out and len(inbox.posts) == 1, out
+    sent = json.loads((october / "notifications.json").read_text(encoding="utf-8"))
+    [delivery] = sent["deliveries"]
+    assert delivery["ok"] and delivery["sent_by_hand"] and "resend" not in delivery
+    facts = json.loads((october / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
+
+
 def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

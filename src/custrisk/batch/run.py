@@ -121,6 +121,8 @@ class BatchOutcome:
     notes: list[str] = field(default_factory=list)
     #: What re-sending the notifications that failed did (a run up to date otherwise).
     resent: str | None = None
+    #: The month before's notifications left undelivered (a new month's first run).
+    left_behind: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -154,6 +156,8 @@ class BatchOutcome:
             parts.append(f"notifications {notify.get('detail')}")
         elif notify:
             parts.append("notifications skipped")
+        if self.left_behind:
+            parts.append(self.left_behind)
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
             if self.resent:
@@ -268,6 +272,7 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
+        new_month = not (layout.final / RUN_FILE).is_file()
         if _models_dir_needed(config):
             raise ConfigError(
                 f"{str(config.models_dir)!r} is not a folder",
@@ -341,6 +346,11 @@ def run_batch(
         (layout.final / STATE_FILE).unlink(missing_ok=True)  # kept until now: resumable
         log.path = layout.final / LOG_FILE
         log.write("published", folder=str(layout.final), run_id=facts["run_id"])
+        # the batch re-sends the latest month's failed notifications only: the month
+        # before's left undelivered are said once, with the command that sends them
+        left = _sent.left_behind(previous, period, config.path) if new_month else None
+        if left:
+            log.write("notify_left_behind", **{k: v for k, v in left.items() if k != "line"})
         removed = apply_retention(config.runs_dir, config.keep, period)
         if removed:
             log.write("retention", removed=removed, keep=config.keep)
@@ -352,6 +362,7 @@ def run_batch(
             time.perf_counter() - start,
             resumed_from,
             notes,
+            left_behind=left["line"] if left else None,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         _record_outputs(layout.final)

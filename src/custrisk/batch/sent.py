@@ -2,6 +2,9 @@
 
 * :func:`record` -- notifications.json and run.json's notify stage rewritten after a
   send (the batch re-sending failures, or a send by hand);
+* :func:`left_behind` -- when the batch starts a new month, the month before's messages
+  still undelivered (it no longer re-sends them: one line names them and the command
+  that sends them by hand);
 * :func:`by_hand` -- ``custrisk notify`` on a run folder of the batch: holding the runs
   folder's lock, its deliveries are recorded in the month's notifications.json, so that
   the batch does not send again what was delivered by hand.
@@ -64,6 +67,38 @@ def record(
     facts.setdefault("outputs", {})[NOTIFICATIONS_FILE] = sha256_file(path)
     write_json(folder / RUN_FILE, facts)
     return still
+
+
+def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, Any] | None:
+    """What the run of the month ``earlier`` (the one a new month's run of ``period`` is
+    compared with) did not deliver: the batch re-sends the latest month's failures only,
+    so from now on these are sent by hand. ``None`` when there are none."""
+    if earlier is None:
+        return None
+    failed = undelivered(_notify.recorded(earlier / NOTIFICATIONS_FILE))
+    if not failed:
+        return None
+    channels = sorted({str(d.get("channel")) for d in failed})
+    given_up = sum(_notify.gave_up(d) for d in failed)
+    states = [f"{given_up} given up"] if given_up else []
+    if waiting := len(failed) - given_up:
+        states.append(f"{waiting} waiting for a retry")
+    command = f"custrisk notify {earlier} -c {config}" + "".join(
+        f" --channel {c}" for c in channels
+    )
+    line = (
+        f"{len(failed)} notification(s) of {earlier.name} not delivered "
+        f"({', '.join(states)}; channel {', '.join(channels)}), no longer re-sent now that "
+        f"{period} has run; send by hand: {command}"
+    )
+    return {
+        "month": earlier.name,
+        "messages": len(failed),
+        "given_up": given_up,
+        "channels": channels,
+        "command": command,
+        "line": line,
+    }
 
 
 def merged_by_hand(
@@ -135,4 +170,4 @@ def by_hand(run_path: Path) -> Iterator[Callable[[list[Delivery]], str | None] |
         yield note
 
 
-__all__ = ["by_hand", "merged_by_hand", "record", "undelivered"]
+__all__ = ["by_hand", "left_behind", "merged_by_hand", "record", "undelivered"]

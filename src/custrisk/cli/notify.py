@@ -72,7 +72,8 @@ def notify(
         typer.Option(
             "--channel",
             help="Only this channel of the config (by its name under channels:; repeat for "
-            "more): to send by hand what custrisk run gave up re-sending.",
+            "more): to send by hand what custrisk run gave up re-sending, or no longer re-sends "
+            "(the month before's, once a new month ran).",
             show_default=False,
         ),
     ] = None,

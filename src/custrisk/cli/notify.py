@@ -66,7 +66,15 @@ def notify(
             show_default=False,
         ),
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Language of the digest: zh or en.")] = "zh",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the digest: zh or en [default: lang: of the config when it "
+            "is a RUN.yaml, as custrisk run sends it; else zh].",
+            show_default=False,
+        ),
+    ] = None,
     channels: Annotated[
         list[str] | None,
         typer.Option(
@@ -101,9 +109,14 @@ def notify(
     from custrisk.batch.sent import by_hand
     from custrisk.errors import CheckFailed
     from custrisk.notify import load_notify_config, notify_run
+    from custrisk.notify.config import run_config_lang
 
-    check_language(lang)
     cfg = load_notify_config(config)
+    # the command custrisk run prints for a message it no longer re-sends sends it in
+    # the language the batch sent the month's digests in (RUN.yaml's lang:)
+    if lang is None:
+        lang = check_language(run_config_lang(config) or "zh", f"{config}: lang")
+    check_language(lang)
     if channels:
         cfg = _only(cfg, channels, config)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there

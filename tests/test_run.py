@@ -770,6 +770,37 @@ def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_c
     assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
 
 
+def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_command(
+    tmp_path: Path,
+) -> None:
+    """Given up and waiting messages of two channels, one delivered since: counted by
+    state, one command for both channels, its paths quoted for the shell."""
+    from custrisk.batch._notify import record_failure
+    from custrisk.batch.sent import left_behind
+
+    folder = tmp_path / "my runs" / PERIOD
+    folder.mkdir(parents=True)
+    hook = {"channel": "hook", "type": "webhook", "target": "webhook h", "ok": False}
+    mail = {"channel": "mail", "type": "smtp", "target": "owner a (1 recipient)", "ok": False}
+    given_up = record_failure(hook, {"resend": {"first_failed": "2026-11-01T00:00:00+00:00"}}, T0)
+    assert given_up["resend"]["gave_up"]
+    deliveries = [given_up, record_failure(mail, None, T0), {**mail, "target": "b", "ok": True}]
+    deliveries += [{**mail, "target": "b"}]  # a failure of a message delivered since
+    (folder / "notifications.json").write_text(json.dumps({"deliveries": deliveries}))
+    left = left_behind(folder, NEXT, tmp_path / "run.yaml")
+    assert left is not None
+    assert left["line"].startswith(
+        f"2 notification(s) of {PERIOD} not delivered (1 given up, 1 waiting for a retry; "
+        f"channel hook, mail), no longer re-sent now that {NEXT} has run; send by hand: "
+    )
+    assert left["command"] == (
+        f"custrisk notify '{folder}' -c {tmp_path / 'run.yaml'} --channel hook --channel mail"
+    )
+    (folder / "notifications.json").write_text(json.dumps({"deliveries": deliveries[2:3]}))
+    assert left_behind(folder, NEXT, tmp_path / "run.yaml") is None
+    assert left_behind(None, NEXT, tmp_path / "run.yaml") is None
+
+
 def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

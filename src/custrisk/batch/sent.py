@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,8 @@ def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, An
     states = [f"{given_up} given up"] if given_up else []
     if waiting := len(failed) - given_up:
         states.append(f"{waiting} waiting for a retry")
-    command = f"custrisk notify {earlier} -c {config}" + "".join(
-        f" --channel {c}" for c in channels
-    )
+    command = _notify.hand_command(earlier, config)
+    command += "".join(f" --channel {shlex.quote(c)}" for c in channels)
     line = (
         f"{len(failed)} notification(s) of {earlier.name} not delivered "
         f"({', '.join(states)}; channel {', '.join(channels)}), no longer re-sent now that "

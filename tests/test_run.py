@@ -801,6 +801,24 @@ def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_comman
     assert left_behind(None, NEXT, tmp_path / "run.yaml") is None
 
 
+def test_a_channel_that_failed_whole_is_delivered_by_hand_once_none_of_its_messages_fail() -> None:
+    """An e-mail channel whose messages could not be built at the run (a password
+    variable unset) is one failure of the channel; sent by hand, one message per owner:
+    the failure goes once every message was delivered, and stays while one failed."""
+    from custrisk.batch.sent import merged_by_hand, undelivered
+
+    whole = {"channel": "mail", "type": "smtp", "target": "smtp", "ok": False}
+    hook = {"channel": "hook", "type": "webhook", "target": "webhook h", "ok": True}
+    owner = {"channel": "mail", "type": "smtp", "target": "owner a (1 recipient)", "ok": True}
+    other = {**owner, "target": "owner b (2 recipients)"}
+    merged = merged_by_hand([hook, whole], [owner, other], T0)
+    assert [d["target"] for d in merged] == ["webhook h", *(d["target"] for d in (owner, other))]
+    assert all(d["sent_by_hand"] == T0.isoformat() for d in merged[1:]) and not undelivered(merged)
+    merged = merged_by_hand([hook, whole], [owner, {**other, "ok": False}], T0)
+    assert undelivered(merged) == [whole]  # (the failed one is not recorded)
+    assert [d["target"] for d in merged] == ["webhook h", "smtp", owner["target"]]
+
+
 def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -758,6 +758,29 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert due and "回访计划" in state.requests[-1]["raw"].decode("utf-8")
 
 
+def test_cli_sends_in_the_language_of_the_run_config_as_custrisk_run_does(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``custrisk notify runs/<month> -c RUN.yaml`` (the command custrisk run prints for
+    a message it no longer re-sends) sends the digest in RUN.yaml's ``lang:``, the
+    language the batch sent it in, not in Chinese; --lang still chooses."""
+    monkeypatch.setenv("T_LANG", "http://127.0.0.1:9/lang")
+    config = tmp_path / "run.yaml"
+    section = {"channels": {"wecom": {"url_env": "T_LANG"}}}
+    run_yaml = {"version": 1, "lang": "en", "notifications": section}
+    config.write_text(yaml.safe_dump(run_yaml), encoding="utf-8")
+    args = ["notify", str(runs["nov"]), "-c", str(config), "--dry-run"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Customer risk alerts 2026-11-30" in result.stdout, result.stdout
+    result = CliRunner().invoke(app, [*args, "--lang", "zh"])
+    assert "客户风险预警 2026-11-30" in result.stdout, result.stdout
+    config.write_text(yaml.safe_dump({**run_yaml, "lang": "fr"}), encoding="utf-8")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"{config}: lang must be one of zh, en; got 'fr'" in " ".join(result.output.split())
+
+
 def test_cli_exits_1_on_a_failed_delivery_only_when_configured(
     runs: dict[str, Path],
     receiver: tuple[str, Receiver],

@@ -710,6 +710,169 @@ def test_a_failing_channel_is_retried_ever_later_then_given_up_with_the_command_
         assert result.exit_code == 2 and "its channels: hook" in result.output, result.output
 
 
+def _notify_by_hand(folder: Path, config: Path, *more: str) -> tuple[int, str]:
+    """``custrisk notify FOLDER -c RUN.yaml --channel hook``: exit code and output."""
+    result = CliRunner().invoke(
+        app, ["notify", str(folder), "-c", str(config), "--channel", "hook", *more]
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_command(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook was down at October's run; November's exports arrive before it came
+    back: November's first run says, once, that October's message is no longer re-sent
+    by the batch and the command that sends it; October's schedule is left as it was,
+    and that command sends it and records it, so October's run sends it no more."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n    hook: {type: webhook, url_env: TEST_LEFT_HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    october, november = root / "runs" / PERIOD, root / "runs" / NEXT
+    monkeypatch.setenv("TEST_LEFT_HOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
+    _run_at(root, T0)
+    before = (october / "notifications.json").read_bytes()
+    code, out = _run_at(root, T0 + dt.timedelta(minutes=30), NEXT)
+    command = f"custrisk notify {october} -c {config} --channel hook"
+    said = (
+        f"1 notification(s) of {PERIOD} not delivered (1 waiting for a retry; channel hook), "
+        f"no longer re-sent now that {NEXT} has run; send by hand: {command}"
+    )
+    assert said in out, out
+    log = [json.loads(line) for line in (november / "log.jsonl").read_text().splitlines()]
+    [left] = [e for e in log if e["event"] == "notify_left_behind"]
+    assert (
+        left["period"] == NEXT
+        and left["month"] == PERIOD
+        and left["messages"] == 1
+        and left["command"] == command
+    )
+    assert (october / "notifications.json").read_bytes() == before  # not re-sent, not edited
+    code, out = _run_at(root, T0 + dt.timedelta(hours=2), NEXT)  # said once
+    assert f"of {PERIOD} not delivered" not in out, out
+    with local_inbox() as inbox:
+        monkeypatch.setenv("TEST_LEFT_HOOK_URL", f"{inbox.http_url}/hook")
+        code, out = _notify_by_hand(october, config)
+        assert code == 0 and len(inbox.posts) == 1, out
+        assert f"recorded 1 delivery in {october / 'notifications.json'}" in out
+        code, out = _run_at(root, T0 + dt.timedelta(hours=3))  # October by hand: up to date
+        assert "re-sent" not in out and len(inbox.posts) == 1, out
+    sent = json.loads((october / "notifications.json").read_text(encoding="utf-8"))
+    [delivery] = sent["deliveries"]
+    assert delivery["ok"] and delivery["sent_by_hand"] and "resend" not in delivery
+    facts = json.loads((october / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
+
+
+def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_command(
+    tmp_path: Path,
+) -> None:
+    """Given up and waiting messages of two channels, one delivered since: counted by
+    state, one command for both channels, its paths quoted for the shell."""
+    from custrisk.batch._notify import record_failure
+    from custrisk.batch.sent import left_behind
+
+    folder = tmp_path / "my runs" / PERIOD
+    folder.mkdir(parents=True)
+    hook = {"channel": "hook", "type": "webhook", "target": "webhook h", "ok": False}
+    mail = {"channel": "mail", "type": "smtp", "target": "owner a (1 recipient)", "ok": False}
+    given_up = record_failure(hook, {"resend": {"first_failed": "2026-11-01T00:00:00+00:00"}}, T0)
+    assert given_up["resend"]["gave_up"]
+    deliveries = [given_up, record_failure(mail, None, T0), {**mail, "target": "b", "ok": True}]
+    deliveries += [{**mail, "target": "b"}]  # a failure of a message delivered since
+    (folder / "notifications.json").write_text(json.dumps({"deliveries": deliveries}))
+    left = left_behind(folder, NEXT, tmp_path / "run.yaml")
+    assert left is not None
+    assert left["line"].startswith(
+        f"2 notification(s) of {PERIOD} not delivered (1 given up, 1 waiting for a retry; "
+        f"channel hook, mail), no longer re-sent now that {NEXT} has run; send by hand: "
+    )
+    assert left["command"] == (
+        f"custrisk notify '{folder}' -c {tmp_path / 'run.yaml'} --channel hook --channel mail"
+    )
+    (folder / "notifications.json").write_text(json.dumps({"deliveries": deliveries[2:3]}))
+    assert left_behind(folder, NEXT, tmp_path / "run.yaml") is None
+    assert left_behind(None, NEXT, tmp_path / "run.yaml") is None
+
+
+def test_a_channel_that_failed_whole_is_delivered_by_hand_once_none_of_its_messages_fail() -> None:
+    """An e-mail channel whose messages could not be built at the run (a password
+    variable unset) is one failure of the channel; sent by hand, one message per owner:
+    the failure goes once every message was delivered, and stays while one failed."""
+    from custrisk.batch.sent import merged_by_hand, undelivered
+
+    whole = {"channel": "mail", "type": "smtp", "target": "smtp", "ok": False}
+    hook = {"channel": "hook", "type": "webhook", "target": "webhook h", "ok": True}
+    owner = {"channel": "mail", "type": "smtp", "target": "owner a (1 recipient)", "ok": True}
+    other = {**owner, "target": "owner b (2 recipients)"}
+    merged = merged_by_hand([hook, whole], [owner, other], T0)
+    assert [d["target"] for d in merged] == ["webhook h", *(d["target"] for d in (owner, other))]
+    assert all(d["sent_by_hand"] == T0.isoformat() for d in merged[1:]) and not undelivered(merged)
+    merged = merged_by_hand([hook, whole], [owner, {**other, "ok": False}], T0)
+    assert undelivered(merged) == [whole]  # (the failed one is not recorded)
+    assert [d["target"] for d in merged] == ["webhook h", "smtp", owner["target"]]
+
+
+def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """custrisk notify on the month's folder while the batch waits to re-send a failed
+    webhook: a hand send that fails too leaves the schedule as it was; one refused while
+    the batch holds the runs folder's lock sends nothing; one delivered is recorded in
+    notifications.json and run.json (the gate lifted), and the batch's next attempt
+    sends nothing."""
+    from custrisk.io.lock import exclusive_lock
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  fail_on_error: true\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n" + _MAIL_CHANNEL + "    hook: {type: webhook, url_env: TEST_HAND_URL}\n",
+        encoding="utf-8",
+    )
+    folder = root / "runs" / PERIOD
+    record = folder / "notifications.json"
+    with local_inbox() as inbox:
+        config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
+        monkeypatch.setenv("TEST_HAND_URL", f"http://127.0.0.1:{free_port()}/hook")  # down
+        code, out = _run_at(root, T0)
+        assert code == 1 and "1 failed" in out, out
+        mails, before = len(inbox.mails), record.read_bytes()
+        code, out = _notify_by_hand(folder, config)  # still down
+        assert code == 1 and "recorded" not in out, out
+        assert record.read_bytes() == before  # the schedule as it was
+        monkeypatch.setenv("TEST_HAND_URL", f"{inbox.http_url}/hook")  # back up
+        with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as custrisk run would
+            code, out = _notify_by_hand(folder, config)
+        assert code == 2 and "is in use by another custrisk process" in out, out
+        assert "wait for custrisk run to finish, then send again" in out and not inbox.posts
+        code, out = _notify_by_hand(folder, config)
+        assert code == 0 and len(inbox.posts) == 1, out
+        assert "custrisk run does not send it again" in out
+        code, out = _run_at(root, T0 + dt.timedelta(hours=1))  # the batch's next attempt
+        assert code == 0 and "re-sent" not in out, out
+        assert len(inbox.posts) == 1 and len(inbox.mails) == mails
+    sent = json.loads(record.read_text(encoding="utf-8"))
+    assert all(d["ok"] for d in sent["deliveries"]) and len(sent["deliveries"]) == mails + 1
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": mails + 1, "failed": 0}
+    assert "gate" not in facts["stages"]["notify"]
+    assert not any("notification" in g for g in facts["gate"]["failures"])
+    assert facts["outputs"]["notifications.json"] == hashlib.sha256(record.read_bytes()).hexdigest()
+
+
 def test_the_resend_schedule_doubles_from_an_hour_to_a_day_and_ends_after_a_week() -> None:
     from custrisk.batch._notify import due, record_failure
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shlex
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
@@ -215,13 +216,19 @@ def stage_detail(deliveries: list[dict[str, Any]]) -> str:
     return said
 
 
+def hand_command(folder: Path, config: Path) -> str:
+    """``custrisk notify FOLDER -c CONFIG``, its paths quoted for a shell when they need
+    it (a space in a folder's name): the command a line says to copy and run."""
+    return f"custrisk notify {shlex.quote(str(folder))} -c {shlex.quote(str(config))}"
+
+
 def given_up_line(failed: list[dict[str, Any]], folder: Path, config: Path) -> str:
     """The line of messages the batch gave up re-sending: which channel, since when, and
     the command that sends them by hand."""
     channels = sorted({str(d["channel"]) for d in failed})
     first = min(str(d["resend"]["first_failed"]) for d in failed)
     tries = max(int(d["resend"]["failures"]) for d in failed)
-    by_hand = " or ".join(f"custrisk notify {folder} -c {config} --channel {c}" for c in channels)
+    by_hand = " or ".join(f"{hand_command(folder, config)} --channel {c}" for c in channels)
     return (
         f"gave up re-sending {len(failed)} notification(s) of channel {', '.join(channels)} "
         f"(failed in {tries} runs since {shown_time(first)}); send by hand: {by_hand}"
@@ -240,6 +247,7 @@ __all__ = [
     "fails_run",
     "gave_up",
     "given_up_line",
+    "hand_command",
     "message_key",
     "next_attempt",
     "parse",

@@ -38,6 +38,7 @@ from typing import Any
 
 from custrisk import __version__
 from custrisk.batch import _notify
+from custrisk.batch import sent as _sent
 from custrisk.batch.config import (
     ENGINE_KEYS,
     PERIOD_FIELD,
@@ -62,7 +63,6 @@ from custrisk.batch.layout import (
 )
 from custrisk.batch.stages import (
     NOTIFICATIONS_FILE,
-    OK,
     OUTPUTS,
     RUNNERS,
     SCORES_FILE,
@@ -70,14 +70,12 @@ from custrisk.batch.stages import (
     RunCluster,
     StageContext,
     StageResult,
-    notify_gate,
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import ConfigError, CustriskError, DataError, ModelArtifactError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
-from custrisk.io.plain import jsonable
 from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
@@ -123,6 +121,8 @@ class BatchOutcome:
     notes: list[str] = field(default_factory=list)
     #: What re-sending the notifications that failed did (a run up to date otherwise).
     resent: str | None = None
+    #: The month before's notifications left undelivered (a new month's first run).
+    left_behind: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -156,6 +156,8 @@ class BatchOutcome:
             parts.append(f"notifications {notify.get('detail')}")
         elif notify:
             parts.append("notifications skipped")
+        if self.left_behind:
+            parts.append(self.left_behind)
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
             if self.resent:
@@ -280,6 +282,7 @@ def run_batch(
         recovered = layout.recover()
         if recovered:
             notes.append(recovered)
+        new_month = not (layout.final / RUN_FILE).is_file()
         if _models_dir_needed(config):
             raise ConfigError(
                 f"{str(config.models_dir)!r} is not a folder",
@@ -353,6 +356,11 @@ def run_batch(
         (layout.final / STATE_FILE).unlink(missing_ok=True)  # kept until now: resumable
         log.path = layout.final / LOG_FILE
         log.write("published", folder=str(layout.final), run_id=facts["run_id"])
+        # the batch re-sends the latest month's failed notifications only: the month
+        # before's left undelivered are said once, with the command that sends them
+        left = _sent.left_behind(previous, period, config.path) if new_month else None
+        if left:
+            log.write("notify_left_behind", **{k: v for k, v in left.items() if k != "line"})
         removed = apply_retention(config.runs_dir, config.keep, period)
         if removed:
             log.write("retention", removed=removed, keep=config.keep)
@@ -364,6 +372,7 @@ def run_batch(
             time.perf_counter() - start,
             resumed_from,
             notes,
+            left_behind=left["line"] if left else None,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         _record_outputs(layout.final)
@@ -501,24 +510,12 @@ def _notify_again(
         elif planned is None or key(d) in planned:  # (a failure the edit did away with: gone)
             merged.append(d)
     merged += [d if d["ok"] else _notify.record_failure(d, None, clock) for d in sent.values()]
-    still = sum(not d["ok"] for d in merged)
-    write_json(path, jsonable({"settings_sha256": digest, "deliveries": merged}))
     stage = facts.setdefault("stages", {}).setdefault("notify", {})
-    stage["status"] = OK
-    stage["rows"] = {"deliveries": len(merged), "failed": still}
-    if unchanged := sum(bool(d.get("unchanged")) for d in merged):
-        stage["rows"]["unchanged"] = unchanged
-    stage["detail"] = _notify.stage_detail(merged)
     if again:
         stage["resent"] = stage.get("resent", 0) + 1
-    before = stage.pop("gate", None)
-    if still and _notify.fails_run(parsed):
-        stage["gate"] = notify_gate(still)
-    failures = [g for g in facts["gate"]["failures"] if g != before]
-    failures += [stage["gate"]] if "gate" in stage else []
-    facts["gate"] = {"failed": bool(failures), "failures": failures}
-    facts["outputs"][NOTIFICATIONS_FILE] = sha256_file(path)
-    write_json(folder / RUN_FILE, facts)
+    still = _sent.record(
+        folder, facts, merged, settings_sha256=digest, fails_run=_notify.fails_run(parsed)
+    )
     if not again:  # an edit that every delivery already meets (a level, a language)
         return None
     ok = sum(d["ok"] for d in again)

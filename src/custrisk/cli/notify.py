@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -65,13 +66,22 @@ def notify(
             show_default=False,
         ),
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Language of the digest: zh or en.")] = "zh",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the digest: zh or en [default: lang: of the config when it "
+            "is a RUN.yaml, as custrisk run sends it; else zh].",
+            show_default=False,
+        ),
+    ] = None,
     channels: Annotated[
         list[str] | None,
         typer.Option(
             "--channel",
             help="Only this channel of the config (by its name under channels:; repeat for "
-            "more): to send by hand what custrisk run gave up re-sending.",
+            "more): to send by hand what custrisk run gave up re-sending, or no longer re-sends "
+            "(the month before's, once a new month ran).",
             show_default=False,
         ),
     ] = None,
@@ -90,24 +100,37 @@ def notify(
 
     Each message is retried with backoff; a failure is reported, and exits with code 1
     only when the config says fail_on_error: true.
+
+    On a month's folder of custrisk run, what is delivered is recorded in its
+    notifications.json (custrisk run does not send it again); refused (exit 2) while
+    custrisk run holds the lock of its runs folder.
     """
     protect_command()  # the role decides how customer data is read
+    from custrisk.batch.sent import by_hand
     from custrisk.errors import CheckFailed
     from custrisk.notify import load_notify_config, notify_run
+    from custrisk.notify.config import run_config_lang
 
-    check_language(lang)
     cfg = load_notify_config(config)
+    # the command custrisk run prints for a message it no longer re-sends sends it in
+    # the language the batch sent the month's digests in (RUN.yaml's lang:)
+    if lang is None:
+        lang = check_language(run_config_lang(config) or "zh", f"{config}: lang")
+    check_language(lang)
     if channels:
         cfg = _only(cfg, channels, config)
-    deliveries = notify_run(
-        run_dir,
-        cfg,
-        previous=previous,
-        reports_dir=reports_dir,
-        portfolio_pdf=portfolio,
-        lang=lang,
-        dry_run=dry_run,
-    )
+    # a month of custrisk run: sent holding its runs folder's lock, recorded there
+    with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
+        deliveries = notify_run(
+            run_dir,
+            cfg,
+            previous=previous,
+            reports_dir=reports_dir,
+            portfolio_pdf=portfolio,
+            lang=lang,
+            dry_run=dry_run,
+        )
+        recorded = record([d.as_dict() for d in deliveries]) if record else None
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in deliveries], ensure_ascii=False, indent=2))
     else:
@@ -137,6 +160,8 @@ def notify(
                         f"{cfg.min_level} or above{whose})",
                         highlight=False,
                     )
+    if recorded:
+        say("Note:", recorded)
     failed = [d for d in deliveries if not d.ok]
     if failed:
         message = f"{len(failed)} of {len(deliveries)} notifications failed"

@@ -266,6 +266,18 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     return parse_notify_config(data, file, key="")
 
 
+def run_config_lang(path: str | os.PathLike[str]) -> str | None:
+    """The ``lang:`` of the RUN.yaml whose ``notifications:`` section ``path`` is: the
+    language ``custrisk run`` sends its digests in (``custrisk notify -c RUN.yaml``
+    sends the same), ``None`` for another file (read by :func:`load_notify_config`
+    already: no error here)."""
+    data = load_yaml_file(path)
+    if not isinstance(data, Mapping) or "notifications" not in data:
+        return None
+    lang = data.get("lang")
+    return lang if isinstance(lang, str) else None
+
+
 def _retry(node: Node) -> Retry:
     node.check_keys(_RETRY_KEYS)
     default = Retry()
@@ -404,4 +416,5 @@ __all__ = [
     "Retry",
     "load_notify_config",
     "parse_notify_config",
+    "run_config_lang",
 ]

@@ -90,6 +90,20 @@ def _plant_trap(ref: ModelRef, marker: Path) -> None:
     (ref.path / MODEL_CARD).write_text(json.dumps(card), encoding="utf-8")
 
 
+def test_an_empty_latest_version_is_refused_naming_the_ways_out(tmp_path: Path) -> None:
+    """A version folder made by hand (or a copy cut short) is the latest: refused, with
+    the version to name instead, never loaded as a model."""
+    _save(tmp_path, 1)
+    (tmp_path / "demo" / "2").mkdir()
+    with pytest.raises(ModelArtifactError) as refused:
+        _load(resolve_model("demo", tmp_path))
+    assert "model card missing" in str(refused.value)
+    assert "NAME@VERSION" in str(refused.value.hint) and "remove the folder" in str(
+        refused.value.hint
+    )
+    assert _load(resolve_model("demo@1", tmp_path)).model.value == 1
+
+
 def test_versions_increase_and_resolve(tmp_path: Path) -> None:
     first, second = _save(tmp_path, 1), _save(tmp_path, 2)
     assert (first.version, second.version) == (1, 2)

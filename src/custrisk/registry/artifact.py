@@ -319,7 +319,9 @@ def _read_card_bytes(ref: ModelRef) -> bytes:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         raise ModelArtifactError(
             f"{card_path}: model card missing",
-            hint="the model folder is incomplete; retrain the model",
+            hint="the model folder is incomplete (a copy cut short, or a folder made by "
+            "hand): restore it from a backup or retrain the model; to use another version, "
+            "name it (NAME@VERSION: custrisk models list) or remove the folder",
         ) from None
 
 

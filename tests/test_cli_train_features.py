@@ -262,3 +262,17 @@ def test_evaluate_says_what_its_figures_leave_out(
     assert "Warning: 20 customers have no label" in said
     assert "30 label rows were rejected and not measured on" in said
     assert "By score band (new data)" in said and "(hold-out)" not in said
+
+
+def test_a_hold_out_of_few_bads_is_said_to_give_rough_figures(
+    export: Path, fast_model_config: Path, tmp_path: Path
+) -> None:
+    """300 customers: the hold-out holds a handful of bads, fewer than the minimum drift
+    judges a model on, so its AUC and KS (which drift compares months with) are rough."""
+    args = ["train", export, "--labels", export / "labels.csv", "-c", fast_model_config]
+    result = _invoke(*args, "--models-dir", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    bads = int(_card(tmp_path / "m")["metrics"]["holdout"]["n_bad"])
+    assert f"{bads} bads and " in said and "in the hold-out, fewer than drift.yaml's" in said
+    assert "the hold-out's AUC and KS are rough" in said

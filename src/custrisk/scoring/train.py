@@ -22,7 +22,7 @@ from custrisk.indicators import IndicatorConfig
 from custrisk.io.atomic import active_sealer
 from custrisk.io.plain import jsonable
 from custrisk.io.safe_csv import csv_text
-from custrisk.monitoring import build_reference
+from custrisk.monitoring import build_reference, load_drift_config
 from custrisk.registry import (
     ModelRef,
     NameLock,
@@ -366,6 +366,16 @@ def _train_locked(
             )
     estimator = make_estimator(algorithm, cfg, specs).fit(X_train, y_train)
     holdout = evaluate(estimator, X_test, y_test)
+    bads_held = float(np.sum(y_test))
+    too_few = load_drift_config().too_few_labels(
+        bads_held, len(y_test) - bads_held, counted="in the hold-out"
+    )
+    if too_few:
+        log.warning(
+            "%s: the hold-out's AUC and KS are rough, and drift's auc_drop and ks_drop "
+            "compare later months with them; train on more labelled customers",
+            too_few,
+        )
     training = evaluate(estimator, X_train, y_train)
     cv = (
         cross_validate(

@@ -66,7 +66,7 @@ def forget(
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
     from custrisk.protect.output import protect_from_now
-    from custrisk.scoring.forget import forget_customer
+    from custrisk.scoring.forget import forget_in_runs
 
     store = None
     if decisions is not None:  # opened first: a store that is not there changes nothing
@@ -83,27 +83,17 @@ def forget(
         console.print(_forget_decisions(store, customer, mode, key))
         return
     audit_event(outputs=[runs])
-    # A pseudonymised run (--pseudonymise, or a role that pseudonymises) holds the
-    # customer under its token (the pseudonym key gives it again, the re-identification
-    # row gone or not): forgotten after the id, each all or nothing.
-    names = [n for n in (customer, _pseudonym_of(customer, keyfile)) if n is not None]
-    results = [
-        forget_customer(n, runs, mode=mode, key=key, relist=relist_runs, token_of=customer)
-        for n in names
-    ]
+    results = forget_in_runs(
+        customer, runs, mode=mode, key=key, keyfile=keyfile, relist=relist_runs
+    )
     erased = _forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
     remaining: list[tuple[Path, str]] = []
-    for name, result in zip(names, results, strict=True):
+    for name, result in results.items():
         who = "the customer" if name == customer else "the customer's pseudonym token"
         _say_forgotten(result, verb, who)
         remaining += result.remaining
-        # (each rewritten file hashed in the line, a monthly run's run.json with them:
-        # custrisk audit trace vouches for them by it)
-        audit_event(
-            rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written
-        )
-    if not any(result.changed for result in results):
+    if not any(result.changed for result in results.values()):
         console.print(f"The customer is in no run, report or table under {runs}")
     if erased is not None:
         console.print(erased)
@@ -114,20 +104,6 @@ def forget(
             f"{len(remaining)} file(s) under {runs} may still hold the customer",
             hint="check or delete them by hand (backups too: see docs/security.md)",
         )
-
-
-def _pseudonym_of(customer: str, keyfile: Path | None) -> str | None:
-    """The customer's ``--pseudonymise`` token when a pseudonym key is available."""
-    from custrisk.errors import ConfigError
-    from custrisk.protect import PSEUDONYM, load_keyring
-    from custrisk.protect.pseudonym import pseudonym
-
-    try:
-        key = load_keyring(keyfile).active(PSEUDONYM)
-    except ConfigError:
-        return None
-    token = pseudonym(customer.strip(), key)
-    return token if token != customer.strip() else None
 
 
 def _say_forgotten(result: Any, verb: str, who: str) -> None:

@@ -140,7 +140,7 @@ def score(
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.policy import FAIL_ON, alerts_at_or_above
+    from custrisk.policy import FAIL_ON, failing_alerts
     from custrisk.results import run_files
     from custrisk.scoring import score_portfolio
 
@@ -212,12 +212,12 @@ def score(
         )
     alerts_path = output_path(files.alerts)
     console.print(f"Wrote {written} and {alerts_path} ({len(run.alerts):,} alerts)")
-    failing = alerts_at_or_above(run.alerts, fail_on)
-    if len(failing):
-        counts = failing["level"].value_counts()
-        shown = ", ".join(f"{level} {int(counts[level])}" for level in counts.index)
+    failing = failing_alerts(run.alerts, fail_on)
+    if failing:
+        shown = ", ".join(f"{level} {count}" for level, count in failing.items())
         raise CheckFailed(
-            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {alerts_path}",
+            f"{sum(failing.values()):,} alerts at level {fail_on} or above ({shown}); "
+            f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
 

@@ -35,6 +35,13 @@ def alerts_at_or_above(alerts: pd.DataFrame, level: str) -> pd.DataFrame:
     return alerts.loc[(ranks <= LEVEL_RANK[level]).to_numpy()]
 
 
+def failing_alerts(alerts: pd.DataFrame, level: str) -> dict[str, int]:
+    """The alerts a ``--fail-on level`` gate fails on: their count by level, the most
+    frequent first (empty when none is at ``level`` or above)."""
+    counts = alerts_at_or_above(alerts, level)["level"].value_counts()
+    return {str(name): int(counts[name]) for name in counts.index}
+
+
 def filter_alerts(
     alerts: pd.DataFrame,
     *,

@@ -390,13 +390,8 @@ def _print_migration(run: ScoringRun) -> None:
     table.add_column("prev\\curr", no_wrap=True)
     for column in migration.counts.columns:
         table.add_column(str(column), justify="right", overflow="fold")
-    for row in migration.counts.index:
-        cells = []
-        for column in migration.counts.columns:
-            count = int(migration.counts.loc[row, column])
-            rate = migration.rates.loc[row, column]
-            cells.append(f"{count:,} {rate:.0%}" if count else "-")
-        table.add_row(str(row), *cells)
+    for row, cells in migration.table_rows():
+        table.add_row(row, *(f"{count:,} {rate:.0%}" if count else "-" for count, rate in cells))
     console.print(table)
     console.print(
         f"Upgraded {info['upgraded']:,}, downgraded {info['downgraded']:,}, stayed "

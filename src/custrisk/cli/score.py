@@ -191,12 +191,13 @@ def score(
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
         from custrisk.policy.config import skipped_limits_text
+        from custrisk.scoring.table import table_fields_hint
 
         say(
             "Note:",
             f"{skipped_limits_text(skipped_limits)}; those grades keep "
             "the current limit (--strict to refuse)"
-            + _table_fields_hint(data_dir, run.extras["policy"].lacking),
+            + table_fields_hint(data_dir, run.extras["policy"].lacking),
         )
     _print_grades(run, lang)
     _print_alerts(facts)
@@ -250,25 +251,6 @@ def _dask_portfolio(
 
 def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
-
-
-def _table_fields_hint(data: Path, lacking: frozenset[str]) -> str:
-    """For a flat table: the headers its columns would need for the skipped limit rules
-    to read the names they lack (``年收入`` is taken as ``annual_income``), or ``""``."""
-    from custrisk.data.headers import chinese_header
-    from custrisk.data.infer_columns import CUSTOMER_FIELDS
-    from custrisk.scoring.table import is_table
-
-    if not is_table(data):
-        return ""
-    named = {n: h for n in sorted(lacking & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
-    if not named:
-        return ""
-    headers = ", ".join(f"{h} ({n})" for n, h in named.items())
-    return (
-        f". Columns headed {headers} are read as those fields: train the model on a table "
-        "that has them"
-    )
 
 
 def _print_grades(run: ScoringRun, lang: str) -> None:

@@ -47,6 +47,7 @@ from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
     from custrisk.results import ScoringRun
+    from custrisk.scoring.summary import ScoresSummary
 
 app = typer.Typer()
 
@@ -143,6 +144,7 @@ def score(
     from custrisk.policy import FAIL_ON, failing_alerts
     from custrisk.results import run_files
     from custrisk.scoring import score_portfolio
+    from custrisk.scoring.summary import summarise_scores
 
     files = run_files(out)
     parse_csv_encoding(csv_encoding)
@@ -180,11 +182,11 @@ def score(
         say_rejects(workspace, output_path(files.rejects))
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
-    frame, facts = run.scores, run.facts
+    facts, summary = run.facts, summarise_scores(run.scores)
     console.print(
-        f"Scored {len(frame):,} customers with {facts['model_id']} (as of {facts['as_of']}): "
-        f"mean PD {frame['pd'].mean():.2%}, score min {frame['score'].min()} / median "
-        f"{int(frame['score'].median())} / max {frame['score'].max()}"
+        f"Scored {summary.customers:,} customers with {facts['model_id']} (as of "
+        f"{facts['as_of']}): mean PD {summary.mean_pd:.2%}, score min {summary.score_min} / "
+        f"median {summary.score_median} / max {summary.score_max}"
     )
     if facts.get("customer_id"):
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
@@ -199,7 +201,7 @@ def score(
             "the current limit (--strict to refuse)"
             + table_fields_hint(data_dir, run.extras["policy"].lacking),
         )
-    _print_grades(run, lang)
+    _print_grades(run, summary, lang)
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
@@ -253,15 +255,10 @@ def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
 
 
-def _print_grades(run: ScoringRun, lang: str) -> None:
+def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
     policy = run.extras["policy"]
     summary = run.facts["policy"]
-    # Without any current limit (an application table has no credit_limit) the current
-    # and change columns are dashes, not sums of nothing that read as limits of 0
-    scores = run.scores
-    no_current = not scores["current_limit"].notna().any()
-    # (each grade once: a set of every customer's grade took a tenth of a second at 200k)
-    limited = {str(g) for g in scores.loc[scores["recommended_limit"].notna(), "grade"].unique()}
+    no_current, limited = scores.no_current_limit, scores.limited_grades
     table = Table(
         title=f"Grades and limits (policy {policy.path})",
         title_justify="left",
@@ -296,7 +293,7 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
     table.add_row(
         "total",
         "",
-        f"{len(run.scores):,}",
+        f"{scores.customers:,}",
         "—" if no_current else _thousands(limits["current_total"]),
         _thousands(limits["recommended_total"]) if limited else "—",
         "—" if no_current else _thousands(limits["change_total"], sign=True),

@@ -321,20 +321,12 @@ def sealed_like(source: Path, encrypt: bool, what: str) -> bool:
     """``--encrypt``, or on (and said) when ``source`` (a run's file or folder) is stored
     encrypted: what a command derives from an encrypted run (its reports, a filtered
     alerts file, the follow-up plan) is not written in clear where the run was sealed."""
-    if encrypt or not _sealed(source):
+    from custrisk.protect.output import stored_encrypted
+
+    if encrypt or not stored_encrypted(source):
         return encrypt
     say("Note:", f"{source} is encrypted: {what} written encrypted too (as with --encrypt)")
     return True
-
-
-def _sealed(source: Path) -> bool:
-    from custrisk.protect.envelope import is_encrypted
-    from custrisk.protect.output import existing
-
-    if source.is_dir():
-        return any(p.is_file() and is_encrypted(p) for p in source.glob("*.enc"))
-    found = existing(source)
-    return found.is_file() and is_encrypted(found)
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

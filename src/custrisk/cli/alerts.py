@@ -117,7 +117,7 @@ def alerts(
     )
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.policy import alerts_csv_bytes, filter_alerts, read_alerts
+    from custrisk.policy import alerts_csv_bytes, filter_alerts, handling_actions, read_alerts
 
     workbook = out is not None and out.suffix.lower() == ".xlsx"
     if output is None:  # a file is written as CSV (or a workbook), the screen gets a table
@@ -186,11 +186,11 @@ def alerts(
             _status(row),
         )
     console.print(table)
-    actions = frame.drop_duplicates("code").sort_values("code")
-    if len(actions):
+    actions = handling_actions(frame, lang)
+    if actions:
         console.print("Handling actions:" if lang == "en" else "处理措施 (handling actions):")
-        for row in actions.to_dict(orient="records"):
-            console.print(f"  {row['code']}: {row[f'actions_{lang}']}")
+        for rule, action in actions.items():
+            console.print(f"  {rule}: {action}")
 
 
 def _status(row: Mapping[Hashable, Any]) -> str:

@@ -37,6 +37,7 @@ from custrisk.policy.io import (
     alerts_csv_bytes,
     failing_alerts,
     filter_alerts,
+    handling_actions,
     read_alerts,
 )
 from custrisk.policy.migration import DEPARTED, NEW, Migration, migration_matrix
@@ -73,6 +74,7 @@ __all__ = [
     "alert_rule_owners",
     "alerts_at_or_above",
     "failing_alerts",
+    "handling_actions",
     "read_alerts",
     "alerts_csv_bytes",
     "apply_policy",

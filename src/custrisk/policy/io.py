@@ -135,3 +135,10 @@ def _check_named(facts: Mapping[str, Any], codes: Sequence[str], grades: Sequenc
             raise UsageError(
                 f"{option} {unknown[0]!r} is not one of this run's {what}: {', '.join(names)}"
             )
+
+
+def handling_actions(alerts: pd.DataFrame, lang: str) -> dict[str, str]:
+    """The handling actions of the rules that fired among ``alerts``, by rule code in
+    code order, in ``lang`` (``zh`` or ``en``)."""
+    actions = alerts.drop_duplicates("code").sort_values("code")
+    return {str(row["code"]): row[f"actions_{lang}"] for row in actions.to_dict(orient="records")}

@@ -79,12 +79,8 @@ def rotate(
     """Re-wrap every encrypted file under PATHS with the active encryption key (create it
     first with keys new); then the old key can be retired."""
     from custrisk.protect import load_keyring, rotate_files
-    from custrisk.protect.audit import audit_event
 
     result = rotate_files(paths, load_keyring(keyfile))
-    # (the new bytes, and what they replaced: audit trace vouches for a re-wrapped file
-    # when a line vouched for it before)
-    audit_event(outputs=result.rotated, rewrapped=result.rewrapped)
     old = ", ".join(f"{key} ({count})" for key, count in sorted(result.old_keys.items()))
     console.print(
         f"Rotated {len(result.rotated)} file(s) to key {result.new_key}"

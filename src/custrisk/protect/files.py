@@ -10,6 +10,7 @@ from pathlib import Path
 
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import atomic_open
+from custrisk.protect.audit import audit_event
 from custrisk.protect.backup import checksum_file, sha256_file, stated_checksum, write_checksum
 from custrisk.protect.envelope import (
     SUFFIX,
@@ -194,7 +195,9 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
     no file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
     rewritten for the new bytes when it matched the old ones, so that the backup still
     verifies and restores; one that did not match is left as it is (the archive had
-    changed) and listed in ``stale_checksums``.
+    changed) and listed in ``stale_checksums``. The command's audit line gets the new
+    bytes and what they replaced: ``custrisk audit trace`` vouches for a re-wrapped
+    file when a line vouched for it before.
     """
     new = keyring.active(ENCRYPTION)
     result = Rotation(new.id)
@@ -219,6 +222,7 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
             result.checksums.append(sidecar)
         elif stated is not None:
             result.stale_checksums.append(sidecar)
+    audit_event(outputs=result.rotated, rewrapped=result.rewrapped)
     return result
 
 

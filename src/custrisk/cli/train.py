@@ -306,8 +306,10 @@ def _print_inferred(configs: Any) -> None:
 
 def print_bands(metrics: dict[str, Any], measured_on: str = "hold-out") -> None:
     """Lift and calibration by score band (riskiest first) of the rows ``measured_on``."""
+    from custrisk.estimators.metrics import largest_calibration_gap
+
     lift = metrics.get("lift") or []
-    calibration = {row["bin"]: row for row in metrics.get("calibration") or []}
+    worst = largest_calibration_gap(metrics.get("calibration") or [])
     if not lift:
         return
     table = Table(title=f"By score band ({measured_on})", title_justify="left")
@@ -325,11 +327,7 @@ def print_bands(metrics: dict[str, Any], measured_on: str = "hold-out") -> None:
             f"{row['lift']:.2f}",
         )
     console.print(table)
-    if calibration:
-        worst = max(
-            calibration.values(),
-            key=lambda r: abs(r["bad_rate"] - r["mean_pd"]) if r["count"] else 0,
-        )
+    if worst is not None:
         console.print(
             f"Calibration by PD decile: largest gap in decile {worst['bin']} (mean PD "
             f"{worst['mean_pd']:.1%}, observed {worst['bad_rate']:.1%})"

@@ -187,3 +187,24 @@ def test_no_module_outgrows_a_split() -> None:
         f"modules over {MAX_MODULE_LINES:,} lines: {long}; split each along its seams "
         "(a package of modules, each holding one part)"
     )
+
+
+#: Libraries of data work: a command leaves it to the library below it (it parses
+#: options, calls one library function and prints; issue 11).
+DATA_LIBRARIES = frozenset({"pandas", "numpy", "pyarrow"})
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m) == "cli"))
+def test_cli_modules_leave_data_work_to_the_library(module: str) -> None:
+    found = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found += [f"line {node.lineno}: {n}" for n in names if n.split(".")[0] in DATA_LIBRARIES]
+    assert not found, (
+        f"{module} imports {found}: what it does with the data belongs in the library "
+        "(a function the command calls)"
+    )

@@ -276,3 +276,34 @@ def test_a_hold_out_of_few_bads_is_said_to_give_rough_figures(
     bads = int(_card(tmp_path / "m")["metrics"]["holdout"]["n_bad"])
     assert f"{bads} bads and " in said and "in the hold-out, fewer than drift.yaml's" in said
     assert "the hold-out's AUC and KS are rough" in said
+
+
+@pytest.mark.parametrize(
+    ("table", "options", "message"),
+    [
+        (True, {}, r"is one table: name its outcome column with --target.*--target 是否违约"),
+        (True, {"target": "是否违约", "labels": "l.csv"}, r"--labels does not apply to a flat"),
+        (False, {"labels": "l.csv", "target": "bad"}, r"--target applies to a flat table"),
+        (False, {}, r"--labels is required with a folder of exports"),
+    ],
+)
+def test_train_options_that_do_not_fit_the_input_are_refused(
+    tmp_path: Path, table: bool, options: dict[str, str], message: str
+) -> None:
+    from custrisk.errors import UsageError
+    from custrisk.scoring.train import check_training_options
+
+    data = tmp_path / "table.csv" if table else tmp_path
+    if table:
+        data.write_text("客户编号,年龄,是否违约\nC1,30,0\nC2,41,1\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=message):
+        check_training_options(data, **options)
+
+
+def test_train_options_that_fit_say_which_input_it_is(tmp_path: Path) -> None:
+    from custrisk.scoring.train import check_training_options
+
+    table = tmp_path / "table.csv"
+    table.write_text("id,x,bad\n1,2,0\n", encoding="utf-8")
+    assert check_training_options(table, target="bad") is True
+    assert check_training_options(tmp_path, labels=tmp_path / "labels.csv") is False

@@ -663,3 +663,16 @@ def test_a_big5_export_beside_utf8_ones_gets_its_own_encoding(tmp_path: Path) ->
     (out / "bad.yaml").write_text(text, encoding="utf-8")
     said = _invoke("validate", data, "--config", out / "bad.yaml", code=2)
     assert "sources.credit.encoding': unknown encoding 'big6'" in said
+
+
+def test_a_folder_of_one_table_with_its_outcome_is_named_as_that_table(tmp_path: Path) -> None:
+    from custrisk.data.propose import propose_sources
+
+    (tmp_path / "data.csv").write_text(
+        "客户编号,姓名,授信额度,逾期天数,年龄,月收入,是否违约\n"
+        "C1,张三,10000,0,30,5000,0\nC2,李四,20000,5,41,8000,1\n",
+        encoding="utf-8",
+    )
+    proposal = propose_sources(tmp_path)
+    assert proposal.labels_file is None
+    assert proposal.table_with_outcome == ("data.csv", "是否违约")

@@ -1379,3 +1379,29 @@ def test_a_refused_model_leaves_no_decisions_store_behind(
     result = CliRunner().invoke(app, [*args, "--workers", workers])
     assert result.exit_code == 2, result.output
     assert not (tmp_path / "serve").exists()
+
+
+def test_a_decision_is_found_by_its_id_or_a_prefix_in_any_case(tmp_path: Path) -> None:
+    from custrisk.errors import UsageError
+
+    store = DecisionStore(str(tmp_path / "decisions.db"))
+    _, info = store.create_token("crm", ["score"])
+    outputs = {"model_id": "application@1", "customer_id": "C1", "pd": 0.1, "score": 550}
+    store.add_decisions(
+        [
+            {
+                "decision_id": "0123456789abcdef",
+                "created_at": "2026-12-01T00:00:00",
+                "caller": info.token_id,
+                "channel": "api",
+                "input_fingerprint": "0" * 64,
+                "inputs_masked": {},
+                "outputs": outputs,
+            }
+        ]
+    )
+    assert store.find_decision(" 0123456789ABCDEF ")["decision_id"] == "0123456789abcdef"
+    assert store.find_decision("0123456789AB")["decision_id"] == "0123456789abcdef"
+    with pytest.raises(UsageError, match="no decision with id '0123456'"):
+        store.find_decision("0123456")  # too short for a prefix
+    store.close()

@@ -273,42 +273,19 @@ def protect_command(
     outputs: Path | None = None,
     clear_pii: Path | None = None,
 ) -> None:
-    """Switch on this command's protection until the command ends: outputs of customer
-    data encrypted with ``--encrypt``, encrypted inputs read with the keys of
-    ``--keyfile``, customer ids tokenised with ``--pseudonymise`` (the re-identification
-    table goes to the folder ``outputs``). Each command runs in its own copy of the
-    context (see :mod:`custrisk.cli`), so all of it ends with the command.
+    """Switch on this command's protection until the command ends
+    (:func:`custrisk.protect.command.protect_command`): the note that the caller's role
+    pseudonymises every output is said on stderr."""
+    from custrisk.protect.command import protect_command as protect
 
-    The caller's role (:mod:`custrisk.protect.roles`) is checked first: ``clear_pii``
-    names a file of personal data in clear the command was asked to write
-    (``--rejects-unmasked``), which needs the right ``clear_pii``. Outputs are shared
-    with the roles config's ``output_group`` (mode 0640) when it names one.
-
-    Reading follows the role too: a role without ``clear_pii`` reads exports and runs
-    masked (names, phones and id numbers masked as the rows are loaded), a role with
-    ``pseudonymise: true`` pseudonymised; the audit line says which (``facts.pii``).
-    """
-    from custrisk.protect.audit import audit_event
-    from custrisk.protect.output import protect_from_now
-    from custrisk.protect.pseudonym import Masker, pseudonymise_from_now, pseudonymiser, reading
-    from custrisk.protect.roles import CLEAR_PII, current_caller, load_roles, require
-
-    roles = load_roles()
-    caller = current_caller(roles)
-    audit_event(role=caller.role.name)
-    if clear_pii is not None:
-        require(
-            CLEAR_PII, f"write personal data in clear to {clear_pii} (--rejects-unmasked)", roles
-        )
-    if caller.role.pseudonymise and not pseudonymise:
-        say("Note:", f"role {caller.role.name} pseudonymises every output (as with --pseudonymise)")
-        pseudonymise = True
-    protect_from_now(encrypt=encrypt, keyfile=keyfile, group=roles.output_gid())
-    if pseudonymise:
-        pseudonymise_from_now(pseudonymiser(outputs, keyfile))
-    elif not caller.may(CLEAR_PII):
-        pseudonymise_from_now(Masker())
-    audit_event(pii=reading())
+    protect(
+        encrypt=encrypt,
+        keyfile=keyfile,
+        pseudonymise=pseudonymise,
+        outputs=outputs,
+        clear_pii=clear_pii,
+        note=lambda text: say("Note:", text),
+    )
 
 
 def _not_in_run_facts(record: logging.LogRecord) -> bool:
@@ -344,20 +321,12 @@ def sealed_like(source: Path, encrypt: bool, what: str) -> bool:
     """``--encrypt``, or on (and said) when ``source`` (a run's file or folder) is stored
     encrypted: what a command derives from an encrypted run (its reports, a filtered
     alerts file, the follow-up plan) is not written in clear where the run was sealed."""
-    if encrypt or not _sealed(source):
+    from custrisk.protect.output import stored_encrypted
+
+    if encrypt or not stored_encrypted(source):
         return encrypt
     say("Note:", f"{source} is encrypted: {what} written encrypted too (as with --encrypt)")
     return True
-
-
-def _sealed(source: Path) -> bool:
-    from custrisk.protect.envelope import is_encrypted
-    from custrisk.protect.output import existing
-
-    if source.is_dir():
-        return any(p.is_file() and is_encrypted(p) for p in source.glob("*.enc"))
-    found = existing(source)
-    return found.is_file() and is_encrypted(found)
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

@@ -43,11 +43,8 @@ def say(label: str, message: str, *, style: str = "yellow", to: Console = err_co
 
 
 def shown(value: object) -> str:
-    """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``."""
-    import pandas as pd
+    """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``
+    (:func:`custrisk.io.plain.cell_shown`)."""
+    from custrisk.io.plain import cell_shown
 
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if isinstance(value, float) and value != value:  # NaN
-        return ""
-    return str(value)
+    return cell_shown(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,8 +117,7 @@ def alerts(
     )
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.policy import alerts_csv_bytes, filter_alerts
-    from custrisk.results import is_alerts_csv, read_alerts_file, read_run
+    from custrisk.policy import alerts_csv_bytes, filter_alerts, handling_actions, read_alerts
 
     workbook = out is not None and out.suffix.lower() == ".xlsx"
     if output is None:  # a file is written as CSV (or a workbook), the screen gets a table
@@ -134,14 +133,8 @@ def alerts(
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
     encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
-    if is_alerts_csv(source):  # a standalone alerts CSV: no run facts to check against
-        alerts = read_alerts_file(source)
-    else:
-        run = read_run(source, parts=("alerts",))
-        _check_named(run.facts, code or (), grade or ())
-        alerts = run.alerts
     frame = filter_alerts(
-        alerts,
+        read_alerts(source, codes=code or (), grades=grade or ()),
         level=level,
         owners=owner or (),
         codes=code or (),
@@ -193,36 +186,14 @@ def alerts(
             _status(row),
         )
     console.print(table)
-    actions = frame.drop_duplicates("code").sort_values("code")
-    if len(actions):
+    actions = handling_actions(frame, lang)
+    if actions:
         console.print("Handling actions:" if lang == "en" else "处理措施 (handling actions):")
-        for row in actions.to_dict(orient="records"):
-            console.print(f"  {row['code']}: {row[f'actions_{lang}']}")
+        for rule, action in actions.items():
+            console.print(f"  {rule}: {action}")
 
 
 def _status(row: Mapping[Hashable, Any]) -> str:
     """``new``, or ``ongoing since YYYY-MM-DD``; empty for alerts without a lifecycle."""
     status = str(row.get("status") or "")
     return f"{status} since {row.get('since')}" if status == "ongoing" else status
-
-
-def _check_named(facts: Mapping[str, Any], codes: Sequence[str], grades: Sequence[str]) -> None:
-    """A --code or --grade the run does not know is a typo, not a filter that matches
-    nothing: said with the run's rule codes or grades."""
-    from custrisk.errors import UsageError
-
-    known = {
-        "--code": [str(r.get("code")) for r in (facts.get("alerts") or {}).get("rules") or []],
-        "--grade": [str(g.get("code")) for g in (facts.get("policy") or {}).get("grades") or []],
-    }
-    for option, given in (("--code", codes), ("--grade", grades)):
-        names = known[option]
-        if not names:
-            continue
-        upper = {n.upper() for n in names}
-        unknown = [g for g in given if g.upper() not in upper]
-        if unknown:
-            what = "rule codes" if option == "--code" else "grades"
-            raise UsageError(
-                f"{option} {unknown[0]!r} is not one of this run's {what}: {', '.join(names)}"
-            )

@@ -190,33 +190,13 @@ def show(
     keyfile: KeyfileOpt = None,
 ) -> None:
     """Who ran what, when, on which files: filter by time, user, command or customer."""
-    from custrisk.errors import ConfigError
-    from custrisk.protect import load_keyring
-    from custrisk.protect.keys import AUDIT, ENCRYPTION
+    from custrisk.protect.log_view import show_entries
 
     path = log or audit.default_log_path()
-    try:
-        keyring = load_keyring(keyfile)
-    except ConfigError:  # no key file: the entries are shown, said to be unverified
-        if customer is not None:
-            raise
-        keyring = None
-    checked = None  # without a key that signs audit lines, nothing can be verified
-    if keyring is not None and any(key.purpose in (AUDIT, ENCRYPTION) for key in keyring.keys):
-        checked = audit.verify_log(path, keyring)  # a forged line is never shown as fact
-    unverified = checked.bad_line if checked is not None and not checked.ok else None
-    found = audit.select_entries(
-        path,
-        since=audit.parse_since(since) if since else None,
-        user=user,
-        command=command,
-        customer=customer,
-        keyring=keyring if customer is not None else None,
+    view = show_entries(
+        path, keyfile=keyfile, since=since, user=user, command=command, customer=customer
     )
-
-    def trusted(number: int) -> bool:
-        return unverified is None or number < unverified
-
+    found, checked, trusted = view.entries, view.checked, view.trusted
     if as_json:
         for number, entry, how in found:
             shown = {**entry, "match": how} if how else dict(entry)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated
 
 import typer
@@ -84,15 +83,5 @@ def show(
     """Show one decision as JSON: masked inputs, fingerprint, outputs, model, caller."""
     from custrisk.serve.store import DecisionStore
 
-    store = DecisionStore(db, create=False)
-    decision_id = decision_id.strip()
-    if re.fullmatch(r"[0-9A-Fa-f]+", decision_id):  # ids are lower-case hex; a record's
-        decision_id = decision_id.lower()  # customer id, when it sent none, is upper case
-    row = store.get_decision(decision_id)
-    if row is None and len(decision_id) >= 8:
-        row = store.get_decision_by_prefix(decision_id)
-    if row is None:
-        raise UsageError(
-            f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"
-        )
+    row = DecisionStore(db, create=False).find_decision(decision_id)
     typer.echo(json.dumps(row, ensure_ascii=False, indent=2, sort_keys=True))

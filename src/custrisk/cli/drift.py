@@ -39,7 +39,7 @@ from custrisk.cli._common import (
     protect_command,
 )
 from custrisk.cli._console import LOG_WIDTH, console, say
-from custrisk.errors import CheckFailed, UsageError
+from custrisk.errors import UsageError
 
 if TYPE_CHECKING:
     from custrisk.monitoring import Comparison, DriftReport, Statistic
@@ -213,36 +213,14 @@ def _plain(renderables: list[RenderableType]) -> str:
 
 
 def _finish(report: DriftReport) -> None:
-    cfg = report.config
-    skipped = [
-        s.shown_name
-        for s in report.statistics
-        if s.verdict == "insufficient" and not s.fails(cfg.fail_on, cfg.allow_insufficient)
-    ]
+    skipped = [s.shown_name for s in report.unjudged()]
     if skipped:
         say(
             "Warning:",
             f"{len(skipped)} statistics had too little data and were not "
             f"judged: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
         )
-    failures = report.failures()
-    if failures:
-        listed = ", ".join(f"{s.shown_name} {s.verdict}" for s in failures[:5])
-        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
-        thin = all(s.verdict == "insufficient" for s in failures)
-        raise CheckFailed(
-            f"drift check failed (--fail-on {cfg.fail_on}): {len(failures)} "
-            f"statistic{'s' if len(failures) > 1 else ''}: "
-            f"{listed}{more}",
-            # too little data is no drift: its own way out, not "what moved most"
-            hint=(
-                "these have too little data to judge (drift.yaml's minimum); check on a "
-                "larger export, or pass --allow-insufficient to let them pass"
-                if thin
-                else "the table's detail column says what moved most in each; to report "
-                "without failing, pass --fail-on never"
-            ),
-        )
+    report.require_pass()
 
 
 def _value(stat: Statistic) -> str:

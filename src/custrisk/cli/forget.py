@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from custrisk.cli._console import console, say
-from custrisk.errors import UsageError
 
 app = typer.Typer()
 
@@ -66,7 +65,8 @@ def forget(
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
     from custrisk.protect.output import protect_from_now
-    from custrisk.scoring.forget import forget_customer
+    from custrisk.scoring.forget import forget_in_runs
+    from custrisk.serve.forget import forget_decisions
 
     store = None
     if decisions is not None:  # opened first: a store that is not there changes nothing
@@ -80,33 +80,23 @@ def forget(
     key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
     if runs is None:
         assert store is not None
-        console.print(_forget_decisions(store, customer, mode, key))
+        console.print(forget_decisions(store, customer, mode, key).describe())
         return
     audit_event(outputs=[runs])
-    # A pseudonymised run (--pseudonymise, or a role that pseudonymises) holds the
-    # customer under its token (the pseudonym key gives it again, the re-identification
-    # row gone or not): forgotten after the id, each all or nothing.
-    names = [n for n in (customer, _pseudonym_of(customer, keyfile)) if n is not None]
-    results = [
-        forget_customer(n, runs, mode=mode, key=key, relist=relist_runs, token_of=customer)
-        for n in names
-    ]
-    erased = _forget_decisions(store, customer, mode, key) if store is not None else None
+    results = forget_in_runs(
+        customer, runs, mode=mode, key=key, keyfile=keyfile, relist=relist_runs
+    )
+    erased = forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
     remaining: list[tuple[Path, str]] = []
-    for name, result in zip(names, results, strict=True):
+    for name, result in results.items():
         who = "the customer" if name == customer else "the customer's pseudonym token"
         _say_forgotten(result, verb, who)
         remaining += result.remaining
-        # (each rewritten file hashed in the line, a monthly run's run.json with them:
-        # custrisk audit trace vouches for them by it)
-        audit_event(
-            rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written
-        )
-    if not any(result.changed for result in results):
+    if not any(result.changed for result in results.values()):
         console.print(f"The customer is in no run, report or table under {runs}")
     if erased is not None:
-        console.print(erased)
+        console.print(erased.describe())
     if remaining:
         for path, why in remaining[:20]:
             say("Check:", f"{path}: {why}")
@@ -114,20 +104,6 @@ def forget(
             f"{len(remaining)} file(s) under {runs} may still hold the customer",
             hint="check or delete them by hand (backups too: see docs/security.md)",
         )
-
-
-def _pseudonym_of(customer: str, keyfile: Path | None) -> str | None:
-    """The customer's ``--pseudonymise`` token when a pseudonym key is available."""
-    from custrisk.errors import ConfigError
-    from custrisk.protect import PSEUDONYM, load_keyring
-    from custrisk.protect.pseudonym import pseudonym
-
-    try:
-        key = load_keyring(keyfile).active(PSEUDONYM)
-    except ConfigError:
-        return None
-    token = pseudonym(customer.strip(), key)
-    return token if token != customer.strip() else None
 
 
 def _say_forgotten(result: Any, verb: str, who: str) -> None:
@@ -152,28 +128,3 @@ def _say_forgotten(result: Any, verb: str, who: str) -> None:
             f"{result.files_changed} file(s) changed together: each written to a temporary "
             "file first, then all put in place (a failure would have changed none)"
         )
-
-
-def _forget_decisions(store: Any, customer: str, mode: str, key: Any) -> str:
-    """Erase the customer's decisions in ``store``; what was done, in one line."""
-    from custrisk.protect.audit import audit_event
-    from custrisk.scoring.forget import MODES, pseudonym_token
-
-    if mode not in MODES:
-        raise UsageError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
-    token = pseudonym_token(key, customer.strip()) if key is not None else None
-    try:
-        counts = store.forget_customer(customer, token)
-    finally:
-        store.close()
-    audit_event(rows={"decisions": counts["decisions"]})
-    where = store.url.rsplit("@", 1)[-1]  # a database URL without its user and password
-    if not counts["decisions"]:
-        return f"The customer has no decision in the decisions store {where}"
-    verb = "Pseudonymised" if token is not None else "Removed"
-    cached = counts["deliveries"] + counts["idempotency_keys"]
-    return (
-        f"{verb} {counts['decisions']} decision(s) of the customer in the decisions store "
-        f"{where}"
-        + (f" (and {cached} stored answer(s) kept for retries, deleted)" if cached else "")
-    )

@@ -114,7 +114,11 @@ def init(
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels {labels}", highlight=False
         )
-        with_outcome = _table_with_outcome(result) if not found else None
+        with_outcome = (
+            result.proposal.table_with_outcome
+            if result.proposal is not None and not found
+            else None
+        )
         if with_outcome is not None:  # the analyst's one table of features and outcomes
             name, header = with_outcome
             one, outcome = _quote(str(data / name)), _quote(header)
@@ -124,19 +128,6 @@ def init(
                 f"--target {outcome}",
                 highlight=False,
             )
-
-
-def _table_with_outcome(result: InitResult) -> tuple[str, str] | None:
-    """The file taken as the credit source whose column reads as the outcome (是否违约 ->
-    bad), and that header: a flat table given as a folder, when no labels file is."""
-    if result.proposal is None:
-        return None
-    for f in result.proposal.files:
-        if f.source == "credit":
-            for col in f.columns:
-                if col.name == "bad":
-                    return f.file, col.header
-    return None
 
 
 #: The outcomes file a known system's export folder may hold beside its exports.

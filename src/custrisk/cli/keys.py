@@ -79,12 +79,8 @@ def rotate(
     """Re-wrap every encrypted file under PATHS with the active encryption key (create it
     first with keys new); then the old key can be retired."""
     from custrisk.protect import load_keyring, rotate_files
-    from custrisk.protect.audit import audit_event
 
     result = rotate_files(paths, load_keyring(keyfile))
-    # (the new bytes, and what they replaced: audit trace vouches for a re-wrapped file
-    # when a line vouched for it before)
-    audit_event(outputs=result.rotated, rewrapped=result.rewrapped)
     old = ", ".join(f"{key} ({count})" for key, count in sorted(result.old_keys.items()))
     console.print(
         f"Rotated {len(result.rotated)} file(s) to key {result.new_key}"
@@ -189,20 +185,11 @@ def encrypt(
     keyfile: KeyfileOpt = None,
 ) -> None:
     """Encrypt files with the active encryption key (FILE → FILE.enc, mode 0600)."""
-    from custrisk.errors import UsageError
-    from custrisk.protect import encrypt_file, load_keyring
-    from custrisk.protect.envelope import encrypted_name
+    from custrisk.protect import encrypt_files
 
-    if out is not None and len(paths) != 1:
-        raise UsageError(
-            "--out takes one input file", hint="drop --out to write FILE.enc beside each"
-        )
-    _refuse_existing([out or encrypted_name(p) for p in paths], force)
-    key = load_keyring(keyfile).active()
-    for path in paths:
-        written = encrypt_file(path, out, key=key)
-        if remove:
-            path.unlink()
+    for path, written, key in encrypt_files(
+        paths, out, keyfile=keyfile, remove=remove, force=force
+    ):
         console.print(f"Encrypted {path} → {written} (key {key.id})")
 
 
@@ -223,33 +210,7 @@ def decrypt(
     keyfile: KeyfileOpt = None,
 ) -> None:
     """Decrypt files for another tool; nothing is written unless every chunk authenticates."""
-    from custrisk.errors import UsageError
-    from custrisk.protect import decrypt_file, load_keyring
-    from custrisk.protect.envelope import plain_name
-    from custrisk.protect.files import require_encrypted
-    from custrisk.protect.roles import DECRYPT, require
+    from custrisk.protect import decrypt_files
 
-    if out is not None and len(paths) != 1:
-        raise UsageError("--out takes one input file", hint="drop --out to write beside each")
-    for path in paths:  # (a missing or clear file said so, not "exists already")
-        require_encrypted(path)
-    _refuse_existing([out or plain_name(p) for p in paths], force)
-    require(DECRYPT, f"decrypt {', '.join(map(str, paths))}")
-    keyring = load_keyring(keyfile)
-    for path in paths:
-        written = decrypt_file(path, out, keyring=keyring)
+    for path, written in decrypt_files(paths, out, keyfile=keyfile, force=force):
         console.print(f"Decrypted {path} → {written}")
-
-
-def _refuse_existing(targets: list[Path], force: bool) -> None:
-    """Refuse, before anything is written, to replace a file without --force (an
-    encrypted copy made earlier, or a clear file someone edited since)."""
-    from custrisk.errors import UsageError
-
-    there = [t for t in targets if t.exists()]
-    if there and not force:
-        more = f" and {len(there) - 1} more" if len(there) > 1 else ""
-        raise UsageError(
-            f"{there[0]}{more} exists already: nothing was written",
-            hint="pass --force to replace it, or --out to write elsewhere",
-        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,10 +39,10 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
     CUSTRISK_SIGNING_KEY is set; nothing is loaded): ok, unsigned, signature not checked,
     or FAILED with what failed. The metrics of a FAILED version are those of a card that
     cannot be trusted. Exit 0 whatever the checks find."""
-    from custrisk.registry import ModelRef, check_model, list_models
+    from custrisk.registry import checked_models
     from custrisk.registry.store import models_dir as resolve_dir
 
-    rows = list_models(models_dir)
+    rows = checked_models(models_dir)
     if not rows:
         console.print(f"No models in {resolve_dir(models_dir)}; train one with custrisk train")
         return
@@ -51,8 +50,7 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
     for column in ("model", "algorithm", "created", "features", "AUC", "KS", "check"):
         table.add_column(column, justify="right" if column in ("features", "AUC", "KS") else "left")
     failed = []
-    for row in rows:
-        check = check_model(ModelRef(row["name"], row["version"], Path(row["path"])))
+    for row, check in rows:
         if check.failed:
             failed.append(row["model_id"])
         table.add_row(

@@ -47,6 +47,7 @@ from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
     from custrisk.results import ScoringRun
+    from custrisk.scoring.summary import ScoresSummary
 
 app = typer.Typer()
 
@@ -140,9 +141,10 @@ def score(
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
-    from custrisk.policy import FAIL_ON, alerts_at_or_above
+    from custrisk.policy import FAIL_ON, failing_alerts
     from custrisk.results import run_files
     from custrisk.scoring import score_portfolio
+    from custrisk.scoring.summary import summarise_scores
 
     files = run_files(out)
     parse_csv_encoding(csv_encoding)
@@ -180,25 +182,26 @@ def score(
         say_rejects(workspace, output_path(files.rejects))
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
 
-    frame, facts = run.scores, run.facts
+    facts, summary = run.facts, summarise_scores(run.scores)
     console.print(
-        f"Scored {len(frame):,} customers with {facts['model_id']} (as of {facts['as_of']}): "
-        f"mean PD {frame['pd'].mean():.2%}, score min {frame['score'].min()} / median "
-        f"{int(frame['score'].median())} / max {frame['score'].max()}"
+        f"Scored {summary.customers:,} customers with {facts['model_id']} (as of "
+        f"{facts['as_of']}): mean PD {summary.mean_pd:.2%}, score min {summary.score_min} / "
+        f"median {summary.score_median} / max {summary.score_max}"
     )
     if facts.get("customer_id"):
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
         from custrisk.policy.config import skipped_limits_text
+        from custrisk.scoring.table import table_fields_hint
 
         say(
             "Note:",
             f"{skipped_limits_text(skipped_limits)}; those grades keep "
             "the current limit (--strict to refuse)"
-            + _table_fields_hint(data_dir, run.extras["policy"].lacking),
+            + table_fields_hint(data_dir, run.extras["policy"].lacking),
         )
-    _print_grades(run, lang)
+    _print_grades(run, summary, lang)
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
@@ -212,12 +215,12 @@ def score(
         )
     alerts_path = output_path(files.alerts)
     console.print(f"Wrote {written} and {alerts_path} ({len(run.alerts):,} alerts)")
-    failing = alerts_at_or_above(run.alerts, fail_on)
-    if len(failing):
-        counts = failing["level"].value_counts()
-        shown = ", ".join(f"{level} {int(counts[level])}" for level in counts.index)
+    failing = failing_alerts(run.alerts, fail_on)
+    if failing:
+        shown = ", ".join(f"{level} {count}" for level, count in failing.items())
         raise CheckFailed(
-            f"{len(failing):,} alerts at level {fail_on} or above ({shown}); see {alerts_path}",
+            f"{sum(failing.values()):,} alerts at level {fail_on} or above ({shown}); "
+            f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
 
@@ -252,34 +255,10 @@ def _thousands(value: float, sign: bool = False) -> str:
     return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
 
 
-def _table_fields_hint(data: Path, lacking: frozenset[str]) -> str:
-    """For a flat table: the headers its columns would need for the skipped limit rules
-    to read the names they lack (``年收入`` is taken as ``annual_income``), or ``""``."""
-    from custrisk.data.headers import chinese_header
-    from custrisk.data.infer_columns import CUSTOMER_FIELDS
-    from custrisk.scoring.table import is_table
-
-    if not is_table(data):
-        return ""
-    named = {n: h for n in sorted(lacking & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
-    if not named:
-        return ""
-    headers = ", ".join(f"{h} ({n})" for n, h in named.items())
-    return (
-        f". Columns headed {headers} are read as those fields: train the model on a table "
-        "that has them"
-    )
-
-
-def _print_grades(run: ScoringRun, lang: str) -> None:
+def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
     policy = run.extras["policy"]
     summary = run.facts["policy"]
-    # Without any current limit (an application table has no credit_limit) the current
-    # and change columns are dashes, not sums of nothing that read as limits of 0
-    scores = run.scores
-    no_current = not scores["current_limit"].notna().any()
-    # (each grade once: a set of every customer's grade took a tenth of a second at 200k)
-    limited = {str(g) for g in scores.loc[scores["recommended_limit"].notna(), "grade"].unique()}
+    no_current, limited = scores.no_current_limit, scores.limited_grades
     table = Table(
         title=f"Grades and limits (policy {policy.path})",
         title_justify="left",
@@ -314,7 +293,7 @@ def _print_grades(run: ScoringRun, lang: str) -> None:
     table.add_row(
         "total",
         "",
-        f"{len(run.scores):,}",
+        f"{scores.customers:,}",
         "—" if no_current else _thousands(limits["current_total"]),
         _thousands(limits["recommended_total"]) if limited else "—",
         "—" if no_current else _thousands(limits["change_total"], sign=True),
@@ -390,13 +369,8 @@ def _print_migration(run: ScoringRun) -> None:
     table.add_column("prev\\curr", no_wrap=True)
     for column in migration.counts.columns:
         table.add_column(str(column), justify="right", overflow="fold")
-    for row in migration.counts.index:
-        cells = []
-        for column in migration.counts.columns:
-            count = int(migration.counts.loc[row, column])
-            rate = migration.rates.loc[row, column]
-            cells.append(f"{count:,} {rate:.0%}" if count else "-")
-        table.add_row(str(row), *cells)
+    for row, cells in migration.table_rows():
+        table.add_row(row, *(f"{count:,} {rate:.0%}" if count else "-" for count, rate in cells))
     console.print(table)
     console.print(
         f"Upgraded {info['upgraded']:,}, downgraded {info['downgraded']:,}, stayed "

@@ -116,28 +116,21 @@ def train(
         pseudonymise=pseudonymise,
         clear_pii=rejects_unmasked,
     )
-    from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.scoring import train_model, train_table
-    from custrisk.scoring.table import is_table
+    from custrisk.scoring.train import check_training_options
 
     parse_csv_encoding(csv_encoding)
-    if is_table(data_dir):
-        if target is None:
-            raise UsageError(
-                f"{data_dir} is one table: name its outcome column with --target",
-                hint=f"e.g. custrisk train {data_dir} --target {_outcome_guess(data_dir)}",
-            )
-        for option, value in (
-            ("--labels", labels),
-            ("--indicators", indicators),
-            ("--sources", sources),
-        ):
-            if value is not None:
-                raise UsageError(
-                    f"{option} does not apply to a flat table: its layout is inferred",
-                    hint="leave it out, or train on a folder of exports",
-                )
+    if check_training_options(
+        data_dir,
+        labels=labels,
+        target=target,
+        bad_value=bad_value,
+        id_column=id_column,
+        indicators=indicators,
+        sources=sources,
+    ):
+        assert target is not None  # (checked)
         result = train_table(
             data_dir,
             target,
@@ -154,22 +147,7 @@ def train(
             on_inferred=_print_inferred,
         )
     else:
-        for option, given in (
-            ("--target", target),
-            ("--bad-value", bad_value),
-            ("--id-column", id_column),
-        ):
-            if given is not None:
-                raise UsageError(
-                    f"{option} applies to a flat table (one file), not to the folder {data_dir}",
-                    hint="pass the table file, or give the outcomes with --labels",
-                )
-        if labels is None:
-            raise UsageError(
-                "--labels is required with a folder of exports: the file of outcomes "
-                "(customer_id,bad)",
-                hint=f"e.g. custrisk train {data_dir} --labels labels.csv",
-            )
+        assert labels is not None  # (checked)
         chosen = choose_configs(data_dir, sources, indicators=indicators)
         result = train_model(
             data_dir,
@@ -324,19 +302,6 @@ def _say_label_counts(counts: dict[str, Any], use: str) -> None:
         say_label_blanks(counts["label_values_blanked"], "label", counts.get("label_blanked"))
 
 
-def _outcome_guess(table: Path) -> str:
-    """The table's column named as an outcome (是否违约, default), for the hint of a
-    missing --target; ``违约`` when none is, or the table cannot be read (the command
-    that follows says why)."""
-    from custrisk.data.infer import infer_table
-    from custrisk.errors import CustriskError
-
-    try:
-        return infer_table(table).outcome_guess or "违约"
-    except CustriskError:
-        return "违约"
-
-
 def _print_inferred(configs: Any) -> None:
     """The inferred layout of a flat table, a line per column."""
     schema = configs.schema
@@ -354,8 +319,10 @@ def _print_inferred(configs: Any) -> None:
 
 def print_bands(metrics: dict[str, Any], measured_on: str = "hold-out") -> None:
     """Lift and calibration by score band (riskiest first) of the rows ``measured_on``."""
+    from custrisk.estimators.metrics import largest_calibration_gap
+
     lift = metrics.get("lift") or []
-    calibration = {row["bin"]: row for row in metrics.get("calibration") or []}
+    worst = largest_calibration_gap(metrics.get("calibration") or [])
     if not lift:
         return
     table = Table(title=f"By score band ({measured_on})", title_justify="left")
@@ -373,11 +340,7 @@ def print_bands(metrics: dict[str, Any], measured_on: str = "hold-out") -> None:
             f"{row['lift']:.2f}",
         )
     console.print(table)
-    if calibration:
-        worst = max(
-            calibration.values(),
-            key=lambda r: abs(r["bad_rate"] - r["mean_pd"]) if r["count"] else 0,
-        )
+    if worst is not None:
         console.print(
             f"Calibration by PD decile: largest gap in decile {worst['bin']} (mean PD "
             f"{worst['mean_pd']:.1%}, observed {worst['bad_rate']:.1%})"

@@ -31,7 +31,7 @@ from custrisk.cli._console import console
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
 from custrisk.data.rejects import REJECTS_FORMATS
 from custrisk.data.workspace import is_one_file
-from custrisk.errors import CheckFailed, UsageError
+from custrisk.errors import UsageError
 from custrisk.io.excel import split_sheet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 
@@ -138,16 +138,7 @@ def validate(
     else:
         _print_report(report)
         console.print(f"Wrote {rejects_path} ({len(workspace.rejects)} issues) and {report_path}")
-    if report.rows_rejected:
-        per_source = ", ".join(
-            f"{name} {s.rows_rejected}" for name, s in report.sources.items() if s.rows_rejected
-        )
-        left_out = report.customers_rejected_text()
-        raise CheckFailed(
-            f"{report.rows_rejected:,} row{'s were' if report.rows_rejected > 1 else ' was'} "
-            f"rejected ({per_source})" + (f"; {left_out}" if left_out else ""),
-            hint=f"see {rejects_path} for each row and its reason",
-        )
+    report.require_no_rejects(rejects_path)
 
 
 def _folder(data: Path) -> Path:

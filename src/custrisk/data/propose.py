@@ -115,6 +115,18 @@ class Proposal:
         """The outcomes (labels) file found in the folder, for ``--labels``."""
         return next((f.file for f in self.files if f.outcome_names), None)
 
+    @property
+    def table_with_outcome(self) -> tuple[str, str] | None:
+        """The file taken as the credit source whose column reads as the outcome
+        (是否违约 -> bad), and that header: a flat table given as a folder, which
+        ``custrisk init FILE --target HEADER`` reads as one table."""
+        for f in self.files:
+            if f.source == "credit":
+                for col in f.columns:
+                    if col.name == "bad":
+                        return f.file, col.header
+        return None
+
 
 def candidate_files(data_dir: Path) -> list[Path]:
     """The export files of a folder (those ``read_export`` can read), sorted by name; a

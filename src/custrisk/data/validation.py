@@ -7,6 +7,7 @@ ask of cleaned exports (:func:`require_usable`).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
 from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
-from custrisk.errors import DataError
+from custrisk.errors import CheckFailed, DataError
 
 REPORT_FILE = "validation_report.json"
 
@@ -106,6 +107,22 @@ class ValidationReport:
         if count == 1:
             return f"1 customer of {files} is not scored: its rows were rejected"
         return f"{count:,} customers of {files} are not scored: their rows were rejected"
+
+    def require_no_rejects(self, rejects: str | os.PathLike[str]) -> None:
+        """Raise :class:`~custrisk.errors.CheckFailed` (exit 1) when a row was rejected,
+        counted per source, with the customers that leaves out, pointing to the
+        ``rejects`` file written; nothing when no row was."""
+        if not self.rows_rejected:
+            return
+        per_source = ", ".join(
+            f"{name} {s.rows_rejected}" for name, s in self.sources.items() if s.rows_rejected
+        )
+        left_out = self.customers_rejected_text()
+        raise CheckFailed(
+            f"{self.rows_rejected:,} row{'s were' if self.rows_rejected > 1 else ' was'} "
+            f"rejected ({per_source})" + (f"; {left_out}" if left_out else ""),
+            hint=f"see {rejects} for each row and its reason",
+        )
 
     @property
     def status(self) -> str:

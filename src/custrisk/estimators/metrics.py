@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,6 +160,15 @@ def calibration_table(y: Any, pd_bad: Any, n_bins: int = 10) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
     table["bin"] = np.arange(1, len(table) + 1)
     return table
+
+
+def largest_calibration_gap(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The bin of a calibration table (its rows as records, as a model card keeps
+    them) whose observed bad rate is farthest from its mean PD; an empty bin counts
+    as no gap. ``None`` for no rows."""
+    if not rows:
+        return None
+    return max(rows, key=lambda r: abs(r["bad_rate"] - r["mean_pd"]) if r["count"] else 0)
 
 
 def lift_table(

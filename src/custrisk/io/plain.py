@@ -26,3 +26,12 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def cell_shown(value: object) -> str:
+    """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    return str(value)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from custrisk.errors import CheckFailed
 from custrisk.monitoring.config import (
     INSUFFICIENT,
     STABLE,
@@ -202,6 +203,40 @@ class DriftReport:
             s
             for s in self.worst_first()
             if s.fails(self.config.fail_on, self.config.allow_insufficient)
+        )
+
+    def unjudged(self) -> list[Statistic]:
+        """The statistics with too little data to judge that the check lets pass
+        (``allow_insufficient``, or ``fail_on: never``), in report order."""
+        cfg = self.config
+        return [
+            s
+            for s in self.statistics
+            if s.verdict == INSUFFICIENT and not s.fails(cfg.fail_on, cfg.allow_insufficient)
+        ]
+
+    def require_pass(self) -> None:
+        """Raise :class:`~custrisk.errors.CheckFailed` (exit 1) naming the first five
+        statistics that fail the check, with the way out: a larger export when they
+        all have too little data (too little data is no drift), else the detail of
+        what moved most; nothing when the check passes."""
+        failures = self.failures()
+        if not failures:
+            return
+        listed = ", ".join(f"{s.shown_name} {s.verdict}" for s in failures[:5])
+        more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        thin = all(s.verdict == INSUFFICIENT for s in failures)
+        raise CheckFailed(
+            f"drift check failed (--fail-on {self.config.fail_on}): {len(failures)} "
+            f"statistic{'s' if len(failures) > 1 else ''}: "
+            f"{listed}{more}",
+            hint=(
+                "these have too little data to judge (drift.yaml's minimum); check on a "
+                "larger export, or pass --allow-insufficient to let them pass"
+                if thin
+                else "the table's detail column says what moved most in each; to report "
+                "without failing, pass --fail-on never"
+            ),
         )
 
     @property

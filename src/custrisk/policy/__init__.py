@@ -31,7 +31,15 @@ from custrisk.policy.config import (
     load_policy,
     parse_policy,
 )
-from custrisk.policy.io import FAIL_ON, alerts_at_or_above, alerts_csv_bytes, filter_alerts
+from custrisk.policy.io import (
+    FAIL_ON,
+    alerts_at_or_above,
+    alerts_csv_bytes,
+    failing_alerts,
+    filter_alerts,
+    handling_actions,
+    read_alerts,
+)
 from custrisk.policy.migration import DEPARTED, NEW, Migration, migration_matrix
 from custrisk.policy.rules import (
     AlertRule,
@@ -65,6 +73,9 @@ __all__ = [
     "PolicyResult",
     "alert_rule_owners",
     "alerts_at_or_above",
+    "failing_alerts",
+    "handling_actions",
+    "read_alerts",
     "alerts_csv_bytes",
     "apply_policy",
     "assign_grades",

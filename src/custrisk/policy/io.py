@@ -6,13 +6,22 @@ the alerts table only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
-from custrisk.results import ALERT_STATUSES, alert_table
+from custrisk.results import (
+    ALERT_STATUSES,
+    alert_table,
+    is_alerts_csv,
+    read_alerts_file,
+    read_run,
+)
 from custrisk.vocab import LEVEL_CHOICES, LEVEL_RANK, LEVELS, level_named, owners_named
 
 #: ``--fail-on`` values: a level, or ``never``.
@@ -33,6 +42,13 @@ def alerts_at_or_above(alerts: pd.DataFrame, level: str) -> pd.DataFrame:
         return alerts.iloc[0:0]
     ranks = alerts["level"].map(LEVEL_RANK)
     return alerts.loc[(ranks <= LEVEL_RANK[level]).to_numpy()]
+
+
+def failing_alerts(alerts: pd.DataFrame, level: str) -> dict[str, int]:
+    """The alerts a ``--fail-on level`` gate fails on: their count by level, the most
+    frequent first (empty when none is at ``level`` or above)."""
+    counts = alerts_at_or_above(alerts, level)["level"].value_counts()
+    return {str(name): int(counts[name]) for name in counts.index}
 
 
 def filter_alerts(
@@ -78,3 +94,51 @@ def filter_alerts(
         status = out["status"] if "status" in out.columns else pd.Series("", index=out.index)
         out = out.loc[status.replace("", "new").isin(status_set).to_numpy()]
     return out.reset_index(drop=True)
+
+
+def read_alerts(
+    source: str | os.PathLike[str], *, codes: Sequence[str] = (), grades: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The alerts of ``source``: a scoring run (its folder or scores file) or a
+    standalone alerts CSV, which has no run facts to check against. For a run, a
+    ``codes`` or ``grades`` filter naming what the run does not know is refused: a
+    typo, not a filter that matches nothing.
+
+    Raises
+    ------
+    UsageError
+        Naming the first unknown rule code or grade, with the run's own.
+    """
+    source = Path(source)
+    if is_alerts_csv(source):
+        return read_alerts_file(source)
+    run = read_run(source, parts=("alerts",))
+    _check_named(run.facts, codes, grades)
+    return run.alerts
+
+
+def _check_named(facts: Mapping[str, Any], codes: Sequence[str], grades: Sequence[str]) -> None:
+    """A --code or --grade the run does not know is a typo, not a filter that matches
+    nothing: said with the run's rule codes or grades."""
+    known = {
+        "--code": [str(r.get("code")) for r in (facts.get("alerts") or {}).get("rules") or []],
+        "--grade": [str(g.get("code")) for g in (facts.get("policy") or {}).get("grades") or []],
+    }
+    for option, given in (("--code", codes), ("--grade", grades)):
+        names = known[option]
+        if not names:
+            continue
+        upper = {n.upper() for n in names}
+        unknown = [g for g in given if g.upper() not in upper]
+        if unknown:
+            what = "rule codes" if option == "--code" else "grades"
+            raise UsageError(
+                f"{option} {unknown[0]!r} is not one of this run's {what}: {', '.join(names)}"
+            )
+
+
+def handling_actions(alerts: pd.DataFrame, lang: str) -> dict[str, str]:
+    """The handling actions of the rules that fired among ``alerts``, by rule code in
+    code order, in ``lang`` (``zh`` or ``en``)."""
+    actions = alerts.drop_duplicates("code").sort_values("code")
+    return {str(row["code"]): row[f"actions_{lang}"] for row in actions.to_dict(orient="records")}

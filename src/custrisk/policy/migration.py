@@ -67,6 +67,16 @@ class Migration:
         """Customers now in a better grade than before."""
         return self._moves(-1)
 
+    def table_rows(self) -> list[tuple[str, list[tuple[int, float]]]]:
+        """The matrix row by row, for a table: each previous grade (then ``new``) with
+        the customers and their row share in each current grade (then ``departed``)."""
+        counts = self.counts.to_numpy(dtype=np.int64)
+        rates = self.rates.to_numpy(dtype=np.float64)
+        return [
+            (str(row), [(int(c), float(r)) for c, r in zip(counts[i], rates[i], strict=True)])
+            for i, row in enumerate(self.counts.index)
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists of lists, ``None`` for an empty row's rates)."""
         rates = [

@@ -18,7 +18,14 @@ from custrisk.protect.envelope import (
     key_id_of,
     open_decrypted,
 )
-from custrisk.protect.files import decrypt_file, encrypt_file, encrypted_files, rotate_files
+from custrisk.protect.files import (
+    decrypt_file,
+    decrypt_files,
+    encrypt_file,
+    encrypt_files,
+    encrypted_files,
+    rotate_files,
+)
 from custrisk.protect.keys import (
     ENCRYPTION,
     PSEUDONYM,
@@ -51,8 +58,10 @@ __all__ = [
     "add_refusal_listener",
     "current_caller",
     "decrypt_file",
+    "decrypt_files",
     "default_keyfile",
     "encrypt_file",
+    "encrypt_files",
     "encrypted_files",
     "is_encrypted",
     "key_id_of",

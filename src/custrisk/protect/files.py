@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import atomic_open
+from custrisk.protect.audit import audit_event
 from custrisk.protect.backup import checksum_file, sha256_file, stated_checksum, write_checksum
 from custrisk.protect.envelope import (
     SUFFIX,
@@ -22,7 +23,8 @@ from custrisk.protect.envelope import (
     plain_name,
     rewrap,
 )
-from custrisk.protect.keys import ENCRYPTION, Key, Keyring
+from custrisk.protect.keys import ENCRYPTION, Key, Keyring, load_keyring
+from custrisk.protect.roles import DECRYPT, require
 
 
 def encrypt_file(
@@ -86,6 +88,70 @@ def decrypt_file(
     return out
 
 
+def encrypt_files(
+    paths: Sequence[Path],
+    out: Path | None = None,
+    *,
+    keyfile: str | os.PathLike[str] | None = None,
+    remove: bool = False,
+    force: bool = False,
+) -> Iterator[tuple[Path, Path, Key]]:
+    """Encrypt each of ``paths`` with the active encryption key of ``keyfile``
+    (FILE → FILE.enc, or ``out`` for one input; :func:`encrypt_file`), deleting each
+    clear file once its copy is written when ``remove``. Every check runs before the
+    first file is written: ``out`` with one input only, no output there already unless
+    ``force``, a key. Yields each file as it is done: the input, the copy, the key.
+    """
+    if out is not None and len(paths) != 1:
+        raise UsageError(
+            "--out takes one input file", hint="drop --out to write FILE.enc beside each"
+        )
+    refuse_existing([out or encrypted_name(p) for p in paths], force)
+    key = load_keyring(keyfile).active()
+    for path in paths:
+        written = encrypt_file(path, out, key=key)
+        if remove:
+            path.unlink()
+        yield path, written, key
+
+
+def decrypt_files(
+    paths: Sequence[Path],
+    out: Path | None = None,
+    *,
+    keyfile: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Iterator[tuple[Path, Path]]:
+    """Decrypt each of ``paths`` with the keys of ``keyfile`` (FILE.enc → FILE, or
+    ``out`` for one input; :func:`decrypt_file`), for another tool. Every check runs
+    before the first file is written: ``out`` with one input only, each input an
+    encrypted file (a missing or clear file said so, not "exists already"), no output
+    there already unless ``force``, the caller's ``decrypt`` role. Yields each file as
+    it is done: the input and the clear copy.
+    """
+    if out is not None and len(paths) != 1:
+        raise UsageError("--out takes one input file", hint="drop --out to write beside each")
+    for path in paths:
+        require_encrypted(path)
+    refuse_existing([out or plain_name(p) for p in paths], force)
+    require(DECRYPT, f"decrypt {', '.join(map(str, paths))}")
+    keyring = load_keyring(keyfile)
+    for path in paths:
+        yield path, decrypt_file(path, out, keyring=keyring)
+
+
+def refuse_existing(targets: Sequence[Path], force: bool) -> None:
+    """Refuse, before anything is written, to replace a file without ``force`` (an
+    encrypted copy made earlier, or a clear file someone edited since)."""
+    there = [t for t in targets if t.exists()]
+    if there and not force:
+        more = f" and {len(there) - 1} more" if len(there) > 1 else ""
+        raise UsageError(
+            f"{there[0]}{more} exists already: nothing was written",
+            hint="pass --force to replace it, or --out to write elsewhere",
+        )
+
+
 def encrypted_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Every custrisk encrypted file among ``paths`` and under the folders among them."""
     for path in map(Path, paths):
@@ -129,7 +195,9 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
     no file uses them. The checksum file beside a backup archive (``ARCHIVE.sha256``) is
     rewritten for the new bytes when it matched the old ones, so that the backup still
     verifies and restores; one that did not match is left as it is (the archive had
-    changed) and listed in ``stale_checksums``.
+    changed) and listed in ``stale_checksums``. The command's audit line gets the new
+    bytes and what they replaced: ``custrisk audit trace`` vouches for a re-wrapped
+    file when a line vouched for it before.
     """
     new = keyring.active(ENCRYPTION)
     result = Rotation(new.id)
@@ -154,6 +222,7 @@ def rotate_files(paths: Iterable[str | os.PathLike[str]], keyring: Keyring) -> R
             result.checksums.append(sidecar)
         elif stated is not None:
             result.stale_checksums.append(sidecar)
+    audit_event(outputs=result.rotated, rewrapped=result.rewrapped)
     return result
 
 

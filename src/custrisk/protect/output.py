@@ -144,6 +144,16 @@ def existing(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def stored_encrypted(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` is stored encrypted: a folder (a run's) holding an encrypted
+    ``*.enc`` file, or a file that is encrypted itself or only in its ``.enc`` form."""
+    source = Path(source)
+    if source.is_dir():
+        return any(p.is_file() and is_encrypted(p) for p in source.glob("*.enc"))
+    found = existing(source)
+    return found.is_file() and is_encrypted(found)
+
+
 def plain_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of ``path``, decrypted (and authenticated) when it is encrypted."""
     path = Path(path)

@@ -46,6 +46,7 @@ from custrisk.registry.store import (
     CARD,
     ModelRef,
     NameLock,
+    list_models,
     lock_model_name,
     models_dir,
     next_version,
@@ -665,6 +666,17 @@ def check_model(ref: ModelRef) -> ModelCheck:
         trust, CHECK_NOT_CHECKED
     )
     return ModelCheck(status, "", files)
+
+
+def checked_models(
+    models: str | os.PathLike[str] | None = None,
+) -> list[tuple[dict[str, Any], ModelCheck]]:
+    """Every model version in the registry (:func:`~custrisk.registry.store.list_models`,
+    sorted by name and version) with its check (:func:`check_model`: nothing loaded)."""
+    return [
+        (row, check_model(ModelRef(row["name"], row["version"], Path(row["path"]))))
+        for row in list_models(models)
+    ]
 
 
 def estimator_types() -> tuple[type, ...]:

@@ -38,13 +38,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custrisk.errors import CustriskError, DataError, UsageError
+from custrisk.errors import ConfigError, CustriskError, DataError, UsageError
 from custrisk.io.atomic import active_group, private, sealing
 from custrisk.io.safe_csv import READ_ENCODING
+from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, is_encrypted, key_id_of, plain_name
-from custrisk.protect.keys import Key
+from custrisk.protect.keys import PSEUDONYM, Key, load_keyring
 from custrisk.protect.output import encryption, existing, keyring_for, plain_bytes
-from custrisk.protect.pseudonym import REIDENTIFICATION_COLUMNS
+from custrisk.protect.pseudonym import REIDENTIFICATION_COLUMNS, pseudonym
 from custrisk.report.batch import (
     MANIFEST,
     PORTFOLIO_FILE,
@@ -174,6 +175,49 @@ def forget_customer(
         raise _nothing_changed(DataError(f"{where}{exc.strerror or exc}")) from None
     result.remaining = _still_naming(root, customer_id, handled)
     return result
+
+
+def forget_in_runs(
+    customer: str,
+    runs: str | os.PathLike[str],
+    *,
+    mode: str = "remove",
+    key: Key | None = None,
+    keyfile: Path | None = None,
+    relist: Callable[[Path, Mapping[Path, Path | None]], Mapping[Path, bytes]] | None = None,
+) -> dict[str, ForgetResult]:
+    """Forget ``customer`` under ``runs`` (:func:`forget_customer`) after its id and,
+    when the pseudonym key of ``keyfile`` is available, after its ``--pseudonymise``
+    token: a pseudonymised run (``--pseudonymise``, or a role that pseudonymises) holds
+    the customer under the token, which the key gives again whether or not the
+    re-identification row is still there. Each forget is all or nothing; the customer
+    has one ``anon-`` token in every run.
+
+    Returns what each changed, by the name forgotten: the id first, then the token.
+    Once all are done, the command's audit line gets each one's counts and the files
+    it rewrote (hashed in the line, a monthly run's run.json with them: ``custrisk
+    audit trace`` vouches for them by it).
+    """
+    names = [n for n in (customer, pseudonym_of(customer, keyfile)) if n is not None]
+    results = {
+        name: forget_customer(name, runs, mode=mode, key=key, relist=relist, token_of=customer)
+        for name in names
+    }
+    for result in results.values():
+        audit_event(
+            rows={"runs": len(result.runs), "files": result.changed}, outputs=result.written
+        )
+    return results
+
+
+def pseudonym_of(customer: str, keyfile: Path | None) -> str | None:
+    """The customer's ``--pseudonymise`` token when a pseudonym key is available."""
+    try:
+        key = load_keyring(keyfile).active(PSEUDONYM)
+    except ConfigError:
+        return None
+    token = pseudonym(customer.strip(), key)
+    return token if token != customer.strip() else None
 
 
 def _nothing_changed(exc: CustriskError) -> CustriskError:

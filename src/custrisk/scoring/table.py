@@ -30,8 +30,9 @@ import pandas as pd
 import yaml
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
+from custrisk.data.headers import chinese_header
 from custrisk.data.infer import TableSchema, infer_table
-from custrisk.data.infer_columns import ID_NAME, protected_attribute
+from custrisk.data.infer_columns import CUSTOMER_FIELDS, ID_NAME, protected_attribute
 from custrisk.data.workspace import file_as_source, is_one_file
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
@@ -441,3 +442,20 @@ def learnt_directions(X: pd.DataFrame, y: np.ndarray) -> dict[str, str]:
         clear = abs(rho) >= 0.02 and abs(rho) * np.sqrt(max(present.sum() - 1, 1)) >= 2
         out[code] = ("higher_is_riskier" if rho > 0 else "higher_is_safer") if clear else "none"
     return out
+
+
+def table_fields_hint(data: str | os.PathLike[str], lacking: frozenset[str]) -> str:
+    """For a flat table: the headers its columns would need for the limit rules that
+    were skipped to read the customer fields they lack (``年收入`` is taken as
+    ``annual_income``), as the end of the note that says so; ``""`` for exports, or
+    when no lacking name is such a field."""
+    if not is_table(data):
+        return ""
+    named = {n: h for n in sorted(lacking & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
+    if not named:
+        return ""
+    headers = ", ".join(f"{h} ({n})" for n, h in named.items())
+    return (
+        f". Columns headed {headers} are read as those fields: train the model on a table "
+        "that has them"
+    )

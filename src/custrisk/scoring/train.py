@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from custrisk.data import rejects_to_write
-from custrisk.errors import DataError, UsageError
+from custrisk.data.infer import infer_table
+from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.io.atomic import active_sealer
 from custrisk.io.plain import jsonable
@@ -46,6 +47,7 @@ from custrisk.scoring.table import (
     TABLE_SOURCES_FILE,
     TableConfigs,
     infer_for_training,
+    is_table,
     learnt_directions,
     table_labels,
     written_configs,
@@ -165,6 +167,74 @@ def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> A
 class TrainResult:
     ref: ModelRef
     card: dict[str, Any]
+
+
+def check_training_options(
+    data: str | os.PathLike[str],
+    *,
+    labels: object = None,
+    target: str | None = None,
+    bad_value: str | None = None,
+    id_column: str | None = None,
+    indicators: object = None,
+    sources: object = None,
+) -> bool:
+    """Whether ``data`` is one flat table (:func:`train_table`) rather than a folder of
+    exports (:func:`train_model`), once the options given (each ``None`` when not) are
+    checked to fit it: a table needs its outcome column (``target``) and takes no
+    labels, indicator or sources config, its layout being inferred; a folder needs the
+    labels file and takes none of the table's options.
+
+    Raises
+    ------
+    UsageError
+        Naming the option that does not fit (``--target``, ``--labels``, ...), with
+        an example that does.
+    """
+    data = Path(data)
+    if is_table(data):
+        if target is None:
+            raise UsageError(
+                f"{data} is one table: name its outcome column with --target",
+                hint=f"e.g. custrisk train {data} --target {_outcome_guess(data)}",
+            )
+        for option, value in (
+            ("--labels", labels),
+            ("--indicators", indicators),
+            ("--sources", sources),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{option} does not apply to a flat table: its layout is inferred",
+                    hint="leave it out, or train on a folder of exports",
+                )
+        return True
+    for option, given in (
+        ("--target", target),
+        ("--bad-value", bad_value),
+        ("--id-column", id_column),
+    ):
+        if given is not None:
+            raise UsageError(
+                f"{option} applies to a flat table (one file), not to the folder {data}",
+                hint="pass the table file, or give the outcomes with --labels",
+            )
+    if labels is None:
+        raise UsageError(
+            "--labels is required with a folder of exports: the file of outcomes (customer_id,bad)",
+            hint=f"e.g. custrisk train {data} --labels labels.csv",
+        )
+    return False
+
+
+def _outcome_guess(table: Path) -> str:
+    """The table's column named as an outcome (是否违约, default), for the hint of a
+    missing --target; ``违约`` when none is, or the table cannot be read (the command
+    that follows says why)."""
+    try:
+        return infer_table(table).outcome_guess or "违约"
+    except CustriskError:
+        return "违约"
 
 
 def train_model(

@@ -297,6 +297,28 @@ class DecisionStore:
             )
         return _decision_out(rows[0]) if len(rows) == 1 else None
 
+    def find_decision(self, decision_id: str) -> dict[str, Any]:
+        """The decision an operator names (``custrisk decisions show``): its id, or the
+        first 8 characters or more of it, in any case (ids are lower-case hex; a record's
+        customer id, when it sent none, is upper case).
+
+        Raises
+        ------
+        UsageError
+            When no decision, or several, match: naming the id as looked up.
+        """
+        decision_id = decision_id.strip()
+        if re.fullmatch(r"[0-9A-Fa-f]+", decision_id):
+            decision_id = decision_id.lower()
+        row = self.get_decision(decision_id)
+        if row is None and len(decision_id) >= 8:
+            row = self.get_decision_by_prefix(decision_id)
+        if row is None:
+            raise UsageError(
+                f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"
+            )
+        return row
+
     def count_decisions(self) -> int:
         with self._reading() as conn:
             return int(

@@ -285,7 +285,7 @@ def sigterm_in_models_list(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         time.sleep(30)  # the signal's handler ends this
         raise AssertionError("SIGTERM did not stop the command")
 
-    monkeypatch.setattr("custrisk.registry.list_models", busy)
+    monkeypatch.setattr("custrisk.registry.checked_models", busy)
     yield
 
 

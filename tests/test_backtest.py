@@ -227,7 +227,7 @@ def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
     text = "".join(page.extract_text() for page in reader.pages)
     for words in (
         "Grades against outcomes",
-        "Alert rule effectiveness · against went bad",
+        "Alert rule effectiveness · against going bad",
         "Alert rule effectiveness · against churned",
         "Alert rule effectiveness · against escalated",
         "Proposed score cut-offs",
@@ -261,6 +261,37 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     assert table.border_box_y() - chart_bottom >= 2 * 96 / 25.4  # at least 2 mm apart
     text = page_text(document)
     assert "1,000)" not in text and ", 1000)" in text
+
+
+def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule_above_the_share(
+    later_run: tuple[Path, Path],
+) -> None:
+    """A manager reading the zh PDF sees 红色/橙色/黄色 (not red/orange/yellow) and
+    Chinese verdicts; every rule that fires above --max-alert-share is named with its
+    suggested condition or why there is none, and the chart's bars take the legend's
+    two colours."""
+    from custrisk.report import load_report_config
+    from custrisk.review.alerts import over_share
+    from custrisk.review.output import _say, grade_chart
+
+    scores, labels = later_run
+    config = load_report_config()
+    review = backtest_run(scores, labels, max_alert_share=0.01, outcome="bad")
+    ctx = review_context(review, "zh", config=config)
+    section = ctx["alerts"]
+    assert {r["level_label"] for r in section["rows"]} <= {"红色", "橙色", "黄色"}
+    over = over_share(review.alerts_by_outcome["bad"])
+    assert over and [s["code"] for s in section["suggestions"]] == [r["code"] for r in over]
+    for s in section["suggestions"]:
+        assert s["then"].startswith("调整后触发") if s["condition"] else "人工复核" in s["then"]
+    for verdict in ("ok", "under-predicted", "over-predicted", "too few", "no customers"):
+        assert not _say(verdict, "zh").isascii(), verdict
+    wide = review_context(backtest_run(scores, labels, max_alert_share=1.0, outcome="bad"), "en")
+    assert wide["alerts"]["suggestions"] == []
+    assert "at most 100%" in wide["alerts"]["suggested_none"]
+    chart = str(grade_chart(ctx["grades"], style=config.style, labels=ctx["L"]))
+    bars = set(re.findall(r'<rect[^>]*fill="(#[0-9a-fA-F]{6})"', chart))
+    assert bars <= {config.style["accent"], config.style["primary"]}, bars
 
 
 # -- the statistics on small hand-made portfolios ------------------------------------------

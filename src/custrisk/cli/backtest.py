@@ -15,6 +15,7 @@ from custrisk.cli._console import console, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
+    from custrisk.review.alerts import AlertReview
     from custrisk.review.whatif import CutoffProposal
 
 app = typer.Typer()
@@ -235,6 +236,8 @@ def backtest(
         for row in flagged.to_dict("records"):
             reason = f" ({why[row['code']]})" if row["code"] in why else ""
             console.print(f"  {row['code']} {row['level']}: {row['flags']}{reason}")
+        if kind == next(iter(review.alerts_by_outcome)):  # the conditions are the same
+            _say_over_share(a)
     if review.comparison is not None:
         moves = {r["move"]: r for r in review.comparison.moves.to_dict("records")}
         console.print(
@@ -271,6 +274,29 @@ def backtest(
     console.print(f"Wrote {len(written)} files to {folder}")
     if fail_on_inversion and not g.monotone:
         raise typer.Exit(1)
+
+
+def _say_over_share(review: AlertReview) -> None:
+    """Each rule that fired on more customers than --max-alert-share, with the condition
+    suggested for it, or why there is none."""
+    from custrisk.review.alerts import over_share
+
+    limit = _pct(review.facts["max_alert_share"], 0)
+    for row in over_share(review):
+        head = f"  {row['code']} {row['level']} fires on {_pct(row['share'])} (above {limit})"
+        if row["suggested_condition"]:
+            console.print(
+                f"{head}: suggested {row['suggested_condition']!r} "
+                f"({_pct(row['suggested_share'])}, precision {_pct(row['suggested_precision'])})",
+                markup=False,
+            )
+        else:
+            console.print(
+                f"{head}: no threshold to suggest (its condition has no comparison with a "
+                "number on the run's data, or its other parts alone fire this often); "
+                "review the rule by hand",
+                markup=False,
+            )
 
 
 def _say_unmatched(facts: dict[str, Any]) -> None:

@@ -538,6 +538,10 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
         ),
         (["--max-alert-share", "lots"], "--max-alert-share must be a share"),
         (["--holdout", "150%"], "--holdout must be a share"),
+        # a percentage typed without % names both ways to write it
+        (["--max-alert-share", "5"], "write 5% or 0.05 for 5 percent"),
+        (["--lgd", "45"], "write 45% or 0.45 for 45 percent"),
+        (["--target-bad-rate", "A=1,B=3,C=8,D=20"], "write A=1% or A=0.01 for 1 percent"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(

@@ -22,11 +22,18 @@ app = typer.Typer()
 
 
 def _share(text: str, option: str) -> float:
-    raw = text.strip()
+    """``5%`` or ``0.05``; a bare number above 1 (``5``, meant as percent) is refused
+    naming both ways to write it, since read as a share it would be 500%."""
+    raw = text.strip().replace("％", "%")
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise UsageError(f"{option} must be a share such as 5% or 0.05; got {text!r}") from None
+    if not raw.endswith("%") and 1 < value <= 100:
+        raise UsageError(
+            f"{option} {raw} reads as a share of {value:g} ({value * 100:g}%); "
+            f"write {raw}% or {value / 100:g} for {raw} percent"
+        )
     return value
 
 
@@ -131,10 +138,11 @@ def backtest(
         ),
     ] = "30%",
     lgd: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--lgd",
-            help="Loss given default for the losses (default: the report config's lgd).",
+            help="Loss given default for the losses, e.g. 45% or 0.45 (default: the report "
+            "config's lgd).",
             show_default=False,
         ),
     ] = None,
@@ -168,7 +176,7 @@ def backtest(
         policy=policy,
         targets=target_bad_rate,
         max_alert_share=_share(max_alert_share, "--max-alert-share"),
-        lgd=lgd,
+        lgd=None if lgd is None else _share(lgd, "--lgd"),
         holdout=_share(holdout, "--holdout"),
         outcome=outcome,
     )

@@ -261,8 +261,14 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
                 + ", ".join(codes)
             )
         if not 0 < value < 1:
+            hint = (
+                f"; a rate without % is a share: write {code}={number}% or "
+                f"{code}={float(number) / 100:g} for {number} percent"
+                if not percent and 1 <= float(number) < 100
+                else ""
+            )
             raise UsageError(
-                f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%"
+                f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%" + hint
             )
         targets[code] = value
         written[code] = f"{code}={number}{percent}"

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
-from custrisk.cli._console import console, say
+from custrisk.cli._console import console, counted, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
@@ -206,7 +206,7 @@ def backtest(
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
     table = Table(
-        title=f"Grades against outcomes ({g.facts['customers']:,} customers)",
+        title=f"Grades against outcomes ({counted(g.facts['customers'], 'customer')})",
         title_justify="left",
         box=box.SIMPLE,
         pad_edge=False,

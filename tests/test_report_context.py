@@ -229,6 +229,26 @@ def test_gauge_arcs_are_the_policy_bands_even_for_an_empty_grade(
     ]
 
 
+def test_a_grade_nobody_holds_is_still_a_row_of_the_portfolio_tables(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """As on the console of custrisk score: a policy grade without customers is a row
+    of 0 (the manager sees that nobody reached A), not a grade gone from the report."""
+    scores, details, run, alerts = handmade_frames()
+    held = scores["customer_id"] != "C004"  # the only A customer
+    inputs = load_report_inputs(write_run(tmp_path, scores[held], details[held], run, alerts))
+    portfolio = build_portfolio_context(inputs, config=config, lang="en")
+    grades = {g["code"]: g for g in portfolio["grades"]}
+    assert list(grades) == ["A", "B", "C", "D", "E"]
+    assert (grades["A"]["count"], grades["A"]["share_text"], grades["A"]["label"]) == (
+        0,
+        "0.0%",
+        "Prime",
+    )
+    limits = {r["code"]: r for r in portfolio["limits"]["rows"]}
+    assert list(limits) == ["A", "B", "C", "D", "E"] and limits["A"]["count"] == 0
+
+
 def test_gauge_without_policy_bands_falls_back_to_observed_scores(
     tmp_path: Path, config: ReportConfig
 ) -> None:

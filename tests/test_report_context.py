@@ -334,6 +334,32 @@ def test_history_gives_score_history_and_migration(tmp_path: Path, config: Repor
     assert rows["New"] == [0, 0, 0, 0, 0, 0]
 
 
+def test_a_customer_new_in_this_run_is_said_to_be_first_scored(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """Earlier runs hold no score of C002: its report says it is first scored rather
+    than dropping the history section without a word; with no earlier run, nothing."""
+    run = write_handmade_run(tmp_path / "run")
+    scores, details, facts, _alerts = handmade_frames()
+    kept = scores["customer_id"] != "C002"
+    old = write_run(
+        tmp_path / "hist" / "2026-09-30",
+        scores[kept].assign(as_of="2026-09-30", score=scores["score"] + 5),
+        details[kept],
+        facts,
+        None,
+    )
+    inputs = load_report_inputs(run, history=[old])
+    new = build_customer_context(inputs, "C002", config=config, lang="en")
+    assert new["history"] == [] and new["first_scored"] is True
+    html = ReportRenderer(config, lang="en").html(new)
+    assert "first scored in this run" in html
+    known = build_customer_context(inputs, "C001", config=config)
+    assert known["history"] and known["first_scored"] is False
+    alone = build_customer_context(load_report_inputs(run), "C002", config=config)
+    assert alone["first_scored"] is False  # no earlier run given: nothing to say
+
+
 def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:
     scores, details, run, alerts = handmade_frames()
     run["migration"] = {

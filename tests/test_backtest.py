@@ -272,12 +272,16 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     two colours."""
     from custrisk.report import load_report_config
     from custrisk.review.alerts import over_share
-    from custrisk.review.output import _say, grade_chart
+    from custrisk.review.output import _review_html, _say, grade_chart
 
     scores, labels = later_run
     config = load_report_config()
-    review = backtest_run(scores, labels, max_alert_share=0.01, outcome="bad")
+    packaged = Path(load_policy().path)
+    review = backtest_run(scores, labels, max_alert_share=0.01, outcome="bad", policy=packaged)
     ctx = review_context(review, "zh", config=config)
+    html = _review_html(review, config, "zh")[1]
+    assert "现行评级 \\ 新评级" in html  # which axis of the swap table is which
+    assert ">red<" not in html and ">orange<" not in html
     section = ctx["alerts"]
     assert {r["level_label"] for r in section["rows"]} <= {"红色", "橙色", "黄色"}
     over = over_share(review.alerts_by_outcome["bad"])

@@ -360,6 +360,20 @@ def test_a_customer_new_in_this_run_is_said_to_be_first_scored(
     assert alone["first_scored"] is False  # no earlier run given: nothing to say
 
 
+def test_a_history_run_later_than_the_run_is_refused(tmp_path: Path) -> None:
+    """Given the next month as --history, the migration ran backwards ("previous run as
+    of 2026-11-30" on a run of 2026-10-31) and the month-over-month KPIs put the later
+    month first; now it exits 2 naming the file and both dates."""
+    run = write_handmade_run(tmp_path / "run")
+    later = write_history(tmp_path / "hist", "2026-11-30", shift=4)
+    with pytest.raises(
+        UsageError,
+        match=r"^--history .*2026-11-30.* is as of 2026-11-30, after this run's as-of date "
+        r"2026-10-31: history runs must be earlier months",
+    ):
+        load_report_inputs(run, history=[later])
+
+
 def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:
     scores, details, run, alerts = handmade_frames()
     run["migration"] = {

@@ -394,7 +394,10 @@ def build_customer_context(
         # earlier runs were given (or compared by score --previous) but hold no score
         # of this customer: a new customer, said rather than a history section gone
         "first_scored": not history
-        and bool(inputs.history or (run.get("migration") or {}).get("previous_as_of")),
+        and (
+            any(h.as_of < (header["as_of"] or "") for h in inputs.history)
+            or bool((run.get("migration") or {}).get("previous_as_of"))
+        ),
     }
 
 

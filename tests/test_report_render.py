@@ -422,3 +422,23 @@ def test_table_headers_wrap_inside_their_cells(
         assert text_outside_cells(document) == []
         if lang == "en":
             assert broken_header_words(document) == []
+
+
+def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
+    """The first point's "501 E" was centred on the left edge of the plot, on top of the
+    middle tick label ("505"); points now sit inside the plot by more than half a label."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import line
+
+    style = load_report_config().style
+    points = [
+        {"as_of": "2026-09-30", "score": 501.0, "grade": "E"},
+        {"as_of": "2026-10-31", "score": 506.0, "grade": "E"},
+    ]
+    svg = str(line(points, style=style, colors={}, caption="history"))
+    ticks = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="end"', svg)]
+    labels = re.findall(r'<text x="([\d.]+)"[^>]*font-weight="bold">(\d+ E)</text>', svg)
+    assert ticks and len(labels) == 2
+    first = float(labels[0][0])
+    half_label = 7 * 0.6 * len(labels[0][1]) / 2  # 7-point digits, about 0.6 em each
+    assert first - half_label > max(ticks) + 2, (first, ticks)

@@ -323,11 +323,15 @@ def line(
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(left - 4, y + 2.5, f"{value:.0f}", size=6.5, fill=style["muted"], anchor="end")
     n = len(points)
+    # points are kept clear of the axis labels on the left: a label ("501 E") centred on
+    # the first point sat on top of the middle tick ("505")
+    inset = 22.0
+    span = plot_w - 2 * inset
     coords = []
     for i, p in enumerate(points):
         if p.get("score") is None:
             continue
-        x = left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        x = left + inset + (span * i / (n - 1) if n > 1 else span / 2)
         y = top + plot_h - plot_h * (float(p["score"]) - low) / (high - low)
         coords.append((x, y, p))
     if len(coords) > 1:

@@ -687,6 +687,19 @@ def test_a_bad_optional_outcome_is_unknown_and_the_bad_outcome_is_kept(
     assert facts["grades"]["customers"] == len(frame)
 
 
+def test_one_unmatched_customer_and_one_stray_outcome_are_said_in_the_singular(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    frame.loc[0, "customer_id"] = "NOT-A-CUSTOMER"  # one customer without, one stray
+    path = tmp_path / "one_off.csv"
+    frame.to_csv(path, index=False)
+    said, _facts = _backtest_said(scores, path, tmp_path / "out")
+    assert f"1 of the run's {len(frame):,} customers has no outcome" in said
+    assert "1 outcome is of a customer not in the run" in said
+
+
 def test_outcomes_of_other_customers_and_lost_zeros_are_said(
     later_run: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -316,12 +316,18 @@ def _say_unmatched(facts: dict[str, Any]) -> None:
     total = facts["customers"] + unmatched
     parts = []
     if unmatched:
-        parts.append(f"{unmatched:,} of the run's {total:,} customers have no outcome")
+        verb = "has" if unmatched == 1 else "have"
+        parts.append(f"{unmatched:,} of the run's {total:,} customers {verb} no outcome")
     if extra:
-        parts.append(f"{extra:,} outcomes are of customers not in the run")
+        parts.append(
+            "1 outcome is of a customer not in the run"
+            if extra == 1
+            else f"{extra:,} outcomes are of customers not in the run"
+        )
     zeros = facts.get("extra_outcomes_lost_zeros", 0)
     hint = (
-        f"{zeros:,} of those outcome ids lost their leading zeros: export them as text"
+        f"{zeros:,} of those outcome ids lost {'its' if zeros == 1 else 'their'} leading "
+        "zeros: export them as text"
         if zeros
         else "check that the outcomes file is this run's customers"
     )

@@ -64,6 +64,21 @@ def test_help_explains_the_command(runner: CliRunner) -> None:
         assert option in result.output
 
 
+def test_filters_no_customer_matches_are_named(
+    runner: CliRunner, run_path: Path, tmp_path: Path
+) -> None:
+    """A grade the run knows but nobody holds together with the other filter: the
+    warning names the filters rather than 'the filters'."""
+    out = tmp_path / "out"
+    result = _report(
+        runner, run_path, "--out", out, "--grade", "A", "--customers", "C001", "--no-portfolio"
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "matches --customers C001 and --grade A; nothing rendered" in said
+    assert "Rendered 0 reports" in said
+
+
 def test_report_writes_pdfs_and_manifest(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _report(runner, run_path, "--out", out, "--workers", "0", *DATE)

@@ -255,7 +255,20 @@ def report(
         if progress.live.is_started:
             progress.stop()
     if not result.results:
-        say("Warning:", "no customer matches the filters; nothing rendered")
+        filters = [
+            f"{option} {value}"
+            for option, value in (
+                ("--customers", customers),
+                ("--grade", grade),
+                ("--alert-level", alert_level),
+            )
+            if value
+        ]
+        say(
+            "Warning:",
+            f"no customer of {scores} matches {' and '.join(filters) or 'the filters'}; "
+            "nothing rendered",
+        )
     rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
     rate = rendered / result.seconds if result.seconds else 0.0
     console.print(

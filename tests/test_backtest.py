@@ -114,6 +114,23 @@ def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(
     assert "review before use" in (reviewed / "proposed_policy.yaml").read_text(encoding="utf-8")
 
 
+def test_the_proposed_policy_header_says_which_bands_met_their_target(reviewed: Path) -> None:
+    """The reviewer of proposed_policy.yaml reads met or MISSED per band (not two
+    percentages to compare by eye), and the best band closes with ] as it holds the top
+    of the score range."""
+    text = (reviewed / "proposed_policy.yaml").read_text(encoding="utf-8")
+    bands = [line for line in text.splitlines() if line.startswith("#   ")]
+    cutoffs = pd.read_csv(reviewed / "proposed_cutoffs.csv", encoding="utf-8-sig")
+    assert len(bands) == len(cutoffs)
+    assert re.match(r"#   \S+ \[\d+, \d+\]:", bands[0]) and "): " in bands[1]
+    for line, met in zip(bands, cutoffs["met"], strict=True):
+        said = re.search(r": (met|MISSED)\b", line)
+        if pd.isna(met):
+            assert said is None, line
+        else:
+            assert said and said[1] == ("met" if met else "MISSED"), line
+
+
 def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
 ) -> None:

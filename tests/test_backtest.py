@@ -265,8 +265,8 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     scores, labels = later_run
     review = backtest_run(scores, labels, targets=TARGETS)
     bands = [r["band"] for r in review_context(review, "en")["cutoffs"]]
-    assert all(re.fullmatch(r"\[\d+, \d+\)", band) for band in bands), bands
-    assert bands[0].endswith(", 1000)")
+    assert all(re.fullmatch(r"\[\d+, \d+[)\]]", band) for band in bands), bands
+    assert bands[0].endswith(", 1000]") and all(b.endswith(")") for b in bands[1:])
     document = review_layout(review, load_report_config(), lang="en")
     assert text_outside_cells(document) == []
     assert broken_header_words(document) == []
@@ -277,7 +277,7 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     chart_bottom = chart.content_box_y() + chart.height
     assert table.border_box_y() - chart_bottom >= 2 * 96 / 25.4  # at least 2 mm apart
     text = page_text(document)
-    assert "1,000)" not in text and ", 1000)" in text
+    assert "1,000)" not in text and "1,000]" not in text and ", 1000]" in text
 
 
 def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule_above_the_share(

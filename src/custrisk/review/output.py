@@ -551,7 +551,10 @@ def review_context(
         ctx["cutoffs"] = [
             {
                 "grade": r["grade"],
-                "band": f"[{points(r['min_score']) or '—'}, {points(r['max_score']) or '—'})",
+                # the best band holds the top of the score range: [640, 1000], as the
+                # console of custrisk score and proposed_policy.yaml write it
+                "band": f"[{points(r['min_score']) or '—'}, {points(r['max_score']) or '—'}"
+                + ("]" if i == 0 else ")"),
                 "target": _pct(r["target"], 2),
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),
@@ -559,7 +562,7 @@ def review_context(
                 "met": _verdict(r["met"]),
                 "note": _say(r["note"], lang),
             }
-            for r in review.proposal.table.to_dict("records")
+            for i, r in enumerate(review.proposal.table.to_dict("records"))
         ]
     return ctx
 

@@ -442,3 +442,18 @@ def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
     first = float(labels[0][0])
     half_label = 7 * 0.6 * len(labels[0][1]) / 2  # 7-point digits, about 0.6 em each
     assert first - half_label > max(ticks) + 2, (first, ticks)
+
+
+@pytest.mark.parametrize(("peak", "ticks"), [(148, [0, 50, 100, 150]), (7, [0, 2, 4, 6, 8])])
+def test_the_score_histogram_counts_in_round_steps(peak: int, ticks: list[int]) -> None:
+    """A peak of 148 customers gave the y axis 0, 38, 75, 112, 150."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import histogram
+
+    bins = [
+        {"from": 500 + 20 * i, "to": 520 + 20 * i, "count": c, "grade": "C"}
+        for i, c in enumerate([peak // 3, peak, peak // 2])
+    ]
+    svg = str(histogram({"bins": bins}, colors={}, style=load_report_config().style, caption="s"))
+    said = [int(v.replace(",", "")) for v in re.findall(r'text-anchor="end"[^>]*>([\d,]+)<', svg)]
+    assert said == ticks

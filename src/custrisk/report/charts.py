@@ -252,10 +252,10 @@ def histogram(
     left, right, top, bottom = 30.0, 6.0, 8.0, 22.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((b["count"] for b in bins), default=0)
-    nice = _nice_ceiling(peak)
-    for i in range(5):
-        value = nice * i / 4
-        y = top + plot_h - plot_h * i / 4
+    nice, ticks = _count_axis(peak)
+    for i in range(ticks + 1):
+        value = nice * i / ticks
+        y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(left - 4, y + 2.5, f"{value:,.0f}", size=6.5, fill=style["muted"], anchor="end")
     if bins:
@@ -286,6 +286,17 @@ def histogram(
     chart.line(left, top + plot_h, width - right, top + plot_h, style["muted"], 0.8)
     chart.text(left + plot_w / 2, height - 2, caption, size=7, fill=style["muted"], anchor="middle")
     return chart.markup()
+
+
+def _count_axis(peak: float) -> tuple[float, int]:
+    """The top of an axis of counts and its number of intervals, each a whole 1, 2 or 5
+    x 10^k (a peak of 148 gives 0, 50, 100, 150, not 38 and 112), 2 to 6 intervals."""
+    raw = max(peak, 1) / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = max(step, 1)
+    ticks = max(2, math.ceil(max(peak, 1) / step))
+    return float(step * ticks), int(ticks)
 
 
 def _nice_ceiling(value: float) -> float:

@@ -457,3 +457,22 @@ def test_the_score_histogram_counts_in_round_steps(peak: int, ticks: list[int]) 
     svg = str(histogram({"bins": bins}, colors={}, style=load_report_config().style, caption="s"))
     said = [int(v.replace(",", "")) for v in re.findall(r'text-anchor="end"[^>]*>([\d,]+)<', svg)]
     assert said == ticks
+
+
+def test_percent_axes_step_in_whole_percentages() -> None:
+    """The calibration chart of a model whose deciles peak at 14 % read 0 %, 8 %, 15 %."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import calibration
+
+    bins = [{"mean_pd": 0.02 * i, "bad_rate": 0.019 * i} for i in range(1, 8)]  # 14 %
+    svg = str(
+        calibration(
+            bins,
+            style=load_report_config().style,
+            predicted_label="PD",
+            observed_label="bad",
+            caption="c",
+        )
+    )
+    said = re.findall(r'text-anchor="end"[^>]*>(\d+)%<', svg)
+    assert said == ["0", "5", "10", "15"]

@@ -345,7 +345,7 @@ def test_history_section_prints_once_across_a_page_break(
     old = write_history(tmp_path / "hist", "2026-09-30", shift=12, grades={"C001": "C"})
     inputs = load_report_inputs(run, history=[old, older])
     pages = set()
-    for extra_alerts in range(4, 7):  # moves the two sections down to the page end
+    for extra_alerts in range(2, 7):  # moves the two sections down to the page end
         context = build_customer_context(
             inputs, "C001", config=config, lang="zh", report_date=REPORT_DATE
         )
@@ -476,3 +476,29 @@ def test_percent_axes_step_in_whole_percentages() -> None:
     )
     said = re.findall(r'text-anchor="end"[^>]*>(\d+)%<', svg)
     assert said == ["0", "5", "10", "15"]
+
+
+def test_the_actions_row_keeps_its_distance_from_the_alerts_above(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """Without alerts, "当前无生效预警。" sat on the very top of the actions and history row
+    (its sections are table cells, which a section's margin does not reach)."""
+    from tests._layout import boxes, with_class
+
+    run = write_handmade_run(tmp_path / "run")
+    old = write_history(tmp_path / "hist", "2026-09-30", shift=12)
+    inputs = load_report_inputs(run, history=[old])
+    context = build_customer_context(inputs, "C001", config=config, report_date=REPORT_DATE)
+    context["alerts"] = []
+    document = renderers["zh"].layout(context)
+    row = next(b for b in with_class(document, "row2") if "bottom" in b.element.get("class"))
+    above = [
+        b
+        for b in boxes(document)
+        if getattr(b, "element_tag", None) == "p"
+        and b.position_y < row.position_y
+        and "当前无生效预警" in (b.element.text or "")
+    ]
+    assert above, "the no-alerts line"
+    gap = row.border_box_y() - (above[-1].border_box_y() + above[-1].margin_height())
+    assert gap >= 2 * 96 / 25.4, gap  # at least 2 mm

@@ -468,6 +468,9 @@ def test_customer_file_names_are_safe_and_distinct() -> None:
 
 BAD_CONFIGS = [
     ("lgd: 1.5\n", r"key 'lgd': must be between 0 and 1"),
+    # a percentage where a share is meant says what to write
+    ("lgd: 45\n", r"key 'lgd': must be between 0 and 1, got 45; write 0\.45 for 45 %"),
+    ("lgd: 45%\n", r"key 'lgd': expected a share .* got '45%'; write 0\.45 for 45 %"),
     ("colour: red\n", r"key 'colour': unknown key"),
     ("pd_bands: [0.1, 0.05]\n", r"key 'pd_bands': edges must be positive and increasing"),
     ("style: {primary: 'red; x: url(a)'}\n", r"key 'style.primary': expected a colour"),

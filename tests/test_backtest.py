@@ -934,6 +934,8 @@ def test_an_outcome_by_the_readmes_word_and_targets_typed_in_chinese(
     # a Chinese input method's ％, ， and ＝ read as their ASCII forms
     typed = parse_targets("A＝0.5％，B=2%，C=６%、D=18%", ["A", "B", "C", "D", "E"])
     assert typed == parse_targets("A=0.5%,B=2%,C=6%,D=18%", ["A", "B", "C", "D", "E"])
+    # grades in either case, as custrisk report --grade reads them
+    assert typed == parse_targets("a=0.5%,b=2%,c=6%,d=18%", ["A", "B", "C", "D", "E"])
 
 
 def _write_facts(path: Path, facts: dict[str, Any]) -> None:

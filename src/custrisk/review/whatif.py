@@ -255,6 +255,8 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
             )
         code, number, percent = match.groups()
         value = float(number) / (100 if percent else 1)
+        # a grade as typed, in either case (a, A), as custrisk report --grade reads it
+        code = code if code in codes else {c.upper(): c for c in codes}.get(code.upper(), code)
         if code not in codes:
             raise UsageError(
                 f"--target-bad-rate: {code!r} is not a grade of the policy; grades: "

@@ -502,3 +502,15 @@ def test_the_actions_row_keeps_its_distance_from_the_alerts_above(
     assert above, "the no-alerts line"
     gap = row.border_box_y() - (above[-1].border_box_y() + above[-1].margin_height())
     assert gap >= 2 * 96 / 25.4, gap  # at least 2 mm
+
+
+def test_a_customer_without_alerts_reads_no_alert_not_none(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """The English report's alert level of a customer without alerts read "None", like
+    a value the program failed to fill."""
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(inputs, "C001", config=config, lang="en")
+    context["alert_level"], context["alerts"] = None, []
+    html = renderers["en"].html(context)
+    assert ">No alert<" in html and ">None<" not in html

@@ -294,10 +294,14 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     scores, labels = later_run
     config = load_report_config()
     packaged = Path(load_policy().path)
-    review = backtest_run(scores, labels, max_alert_share=0.01, outcome="bad", policy=packaged)
+    review = backtest_run(
+        scores, labels, max_alert_share=0.01, outcome="bad", policy=packaged, targets=TARGETS
+    )
     ctx = review_context(review, "zh", config=config)
     html = _review_html(review, config, "zh")[1]
     assert "现行评级 \\ 新评级" in html  # which axis of the swap table is which
+    # the cut-offs' customers are the hold-out's, beside its bad rate, not the fit's
+    assert "拟合样本违约率</th>" in html and "留出样本客户数</th>" in html
     assert ">red<" not in html and ">orange<" not in html
     section = ctx["alerts"]
     assert {r["level_label"] for r in section["rows"]} <= {"红色", "橙色", "黄色"}

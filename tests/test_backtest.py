@@ -114,6 +114,23 @@ def test_proposed_cut_offs_meet_the_targets_on_the_hold_out(
     assert "review before use" in (reviewed / "proposed_policy.yaml").read_text(encoding="utf-8")
 
 
+def test_the_proposed_policy_header_says_which_bands_met_their_target(reviewed: Path) -> None:
+    """The reviewer of proposed_policy.yaml reads met or MISSED per band (not two
+    percentages to compare by eye), and the best band closes with ] as it holds the top
+    of the score range."""
+    text = (reviewed / "proposed_policy.yaml").read_text(encoding="utf-8")
+    bands = [line for line in text.splitlines() if line.startswith("#   ")]
+    cutoffs = pd.read_csv(reviewed / "proposed_cutoffs.csv", encoding="utf-8-sig")
+    assert len(bands) == len(cutoffs)
+    assert re.match(r"#   \S+ \[\d+, \d+\]:", bands[0]) and "): " in bands[1]
+    for line, met in zip(bands, cutoffs["met"], strict=True):
+        said = re.search(r": (met|MISSED)\b", line)
+        if pd.isna(met):
+            assert said is None, line
+        else:
+            assert said and said[1] == ("met" if met else "MISSED"), line
+
+
 def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
 ) -> None:
@@ -227,7 +244,7 @@ def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
     text = "".join(page.extract_text() for page in reader.pages)
     for words in (
         "Grades against outcomes",
-        "Alert rule effectiveness · against went bad",
+        "Alert rule effectiveness · against going bad",
         "Alert rule effectiveness · against churned",
         "Alert rule effectiveness · against escalated",
         "Proposed score cut-offs",
@@ -248,8 +265,8 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     scores, labels = later_run
     review = backtest_run(scores, labels, targets=TARGETS)
     bands = [r["band"] for r in review_context(review, "en")["cutoffs"]]
-    assert all(re.fullmatch(r"\[\d+, \d+\)", band) for band in bands), bands
-    assert bands[0].endswith(", 1000)")
+    assert all(re.fullmatch(r"\[\d+, \d+[)\]]", band) for band in bands), bands
+    assert bands[0].endswith(", 1000]") and all(b.endswith(")") for b in bands[1:])
     document = review_layout(review, load_report_config(), lang="en")
     assert text_outside_cells(document) == []
     assert broken_header_words(document) == []
@@ -260,7 +277,46 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     chart_bottom = chart.content_box_y() + chart.height
     assert table.border_box_y() - chart_bottom >= 2 * 96 / 25.4  # at least 2 mm apart
     text = page_text(document)
-    assert "1,000)" not in text and ", 1000)" in text
+    assert "1,000)" not in text and "1,000]" not in text and ", 1000]" in text
+
+
+def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule_above_the_share(
+    later_run: tuple[Path, Path],
+) -> None:
+    """A manager reading the zh PDF sees 红色/橙色/黄色 (not red/orange/yellow) and
+    Chinese verdicts; every rule that fires above --max-alert-share is named with its
+    suggested condition or why there is none, and the chart's bars take the legend's
+    two colours."""
+    from custrisk.report import load_report_config
+    from custrisk.review.alerts import over_share
+    from custrisk.review.output import _review_html, _say, grade_chart
+
+    scores, labels = later_run
+    config = load_report_config()
+    packaged = Path(load_policy().path)
+    review = backtest_run(
+        scores, labels, max_alert_share=0.01, outcome="bad", policy=packaged, targets=TARGETS
+    )
+    ctx = review_context(review, "zh", config=config)
+    html = _review_html(review, config, "zh")[1]
+    assert "现行评级 \\ 新评级" in html  # which axis of the swap table is which
+    # the cut-offs' customers are the hold-out's, beside its bad rate, not the fit's
+    assert "拟合样本违约率</th>" in html and "留出样本客户数</th>" in html
+    assert ">red<" not in html and ">orange<" not in html
+    section = ctx["alerts"]
+    assert {r["level_label"] for r in section["rows"]} <= {"红色", "橙色", "黄色"}
+    over = over_share(review.alerts_by_outcome["bad"])
+    assert over and [s["code"] for s in section["suggestions"]] == [r["code"] for r in over]
+    for s in section["suggestions"]:
+        assert s["then"].startswith("调整后触发") if s["condition"] else "人工复核" in s["then"]
+    for verdict in ("ok", "under-predicted", "over-predicted", "too few", "no customers"):
+        assert not _say(verdict, "zh").isascii(), verdict
+    wide = review_context(backtest_run(scores, labels, max_alert_share=1.0, outcome="bad"), "en")
+    assert wide["alerts"]["suggestions"] == []
+    assert "at most 100%" in wide["alerts"]["suggested_none"]
+    chart = str(grade_chart(ctx["grades"], style=config.style, labels=ctx["L"]))
+    bars = set(re.findall(r'<rect[^>]*fill="(#[0-9a-fA-F]{6})"', chart))
+    assert bars <= {config.style["accent"], config.style["primary"]}, bars
 
 
 # -- the statistics on small hand-made portfolios ------------------------------------------
@@ -507,6 +563,10 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
         ),
         (["--max-alert-share", "lots"], "--max-alert-share must be a share"),
         (["--holdout", "150%"], "--holdout must be a share"),
+        # a percentage typed without % names both ways to write it
+        (["--max-alert-share", "5"], "write 5% or 0.05 for 5 percent"),
+        (["--lgd", "45"], "write 45% or 0.45 for 45 percent"),
+        (["--target-bad-rate", "A=1,B=3,C=8,D=20"], "write A=1% or A=0.01 for 1 percent"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(
@@ -646,6 +706,19 @@ def test_a_bad_optional_outcome_is_unknown_and_the_bad_outcome_is_kept(
     assert "churned: not true/false" in said and "rejected" not in said
     assert facts["outcome_rows_rejected"] == 0 and facts["outcome_values_blanked"] == 31
     assert facts["grades"]["customers"] == len(frame)
+
+
+def test_one_unmatched_customer_and_one_stray_outcome_are_said_in_the_singular(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scores, labels = later_run
+    frame = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    frame.loc[0, "customer_id"] = "NOT-A-CUSTOMER"  # one customer without, one stray
+    path = tmp_path / "one_off.csv"
+    frame.to_csv(path, index=False)
+    said, _facts = _backtest_said(scores, path, tmp_path / "out")
+    assert f"1 of the run's {len(frame):,} customers has no outcome" in said
+    assert "1 outcome is of a customer not in the run" in said
 
 
 def test_outcomes_of_other_customers_and_lost_zeros_are_said(
@@ -865,6 +938,8 @@ def test_an_outcome_by_the_readmes_word_and_targets_typed_in_chinese(
     # a Chinese input method's ％, ， and ＝ read as their ASCII forms
     typed = parse_targets("A＝0.5％，B=2%，C=６%、D=18%", ["A", "B", "C", "D", "E"])
     assert typed == parse_targets("A=0.5%,B=2%,C=6%,D=18%", ["A", "B", "C", "D", "E"])
+    # grades in either case, as custrisk report --grade reads them
+    assert typed == parse_targets("a=0.5%,b=2%,c=6%,d=18%", ["A", "B", "C", "D", "E"])
 
 
 def _write_facts(path: Path, facts: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
+from custrisk.cli._console import counted
 from custrisk.results import FOLLOWUP_COLUMNS, read_run
 from custrisk.review import followups
 from custrisk.review.followups import (
@@ -193,6 +194,24 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     days = [row[header.index("days_since_last_follow_up")] for row in sheet.iter_rows(2)]
     known = [cell.value for cell in days if cell.value is not None]
     assert known and all(isinstance(v, int | float) and v == int(v) for v in known)  # not text
+
+
+def test_owners_come_earliest_due_first_and_counts_are_singular_for_one(
+    scored: Path, tmp_path: Path
+) -> None:
+    """Collections with a red alert due tomorrow are not listed after the account
+    managers' quarterly reviews because of the alphabet; one customer is "1 customer"."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["followups", str(scored), "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    plan = read_run(scored).followups
+    assert plan is not None
+    titles = [line.split(" ")[0] for line in result.output.splitlines() if ": " in line]
+    owners = [t for t in titles if t in set(plan["owner"])]
+    firsts = plan.groupby("owner", sort=False)["due_date"].min()
+    assert owners == list(firsts.index) and firsts.is_monotonic_increasing, owners
+    assert owners[0] == plan.iloc[0]["owner"]
+    assert counted(1, "customer") == "1 customer" and counted(2_000, "report") == "2,000 reports"
 
 
 def test_a_run_without_a_plan_gets_one_from_its_tables(scored: Path, tmp_path: Path) -> None:

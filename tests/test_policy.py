@@ -231,6 +231,34 @@ def test_other_config_errors() -> None:
     assert "--config" not in missing.value.one_line()
 
 
+def test_a_misspelt_band_key_and_an_amount_in_the_wrong_unit_say_the_fix() -> None:
+    """A policy typed by hand: ``min_scor`` is named (not "min_score is missing"), an
+    amount written ``50万`` gets the plain number, and a cap below the rounding step (30
+    meant as 30万) is refused instead of capping every limit of the grade at 30."""
+    data = policy_data(BANDS_OK)
+    data["grades"]["A"]["min_scor"] = data["grades"]["A"].pop("min_score")
+    with pytest.raises(
+        ConfigError, match=r"key 'grades\.A\.min_scor': unknown key; did you mean 'min_score'\?"
+    ):
+        parse(data)
+    data = policy_data(BANDS_OK, limits={"rounding": 1000})
+    data["grades"]["A"]["limit"] = {"rule": "credit_limit", "cap": "50万"}
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'grades\.A\.limit\.cap': expected a number, got '50万'; .* e\.g\. 500000$",
+    ):
+        parse(data)
+    data["grades"]["A"]["limit"]["cap"] = 30
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'grades\.A\.limit\.cap': cap 30 is below limits\.rounding 1000, so no "
+        r"limit of grade A could be more than 30; .*write e\.g\. 300000 for 30万",
+    ):
+        parse(data)
+    data["grades"]["A"]["limit"]["cap"] = 0  # no credit at all is a cap a policy may set
+    assert parse(data).grade("A").limit.cap == 0
+
+
 # -- limits ------------------------------------------------------------------------------
 
 

@@ -64,11 +64,26 @@ def test_help_explains_the_command(runner: CliRunner) -> None:
         assert option in result.output
 
 
+def test_filters_no_customer_matches_are_named(
+    runner: CliRunner, run_path: Path, tmp_path: Path
+) -> None:
+    """A grade the run knows but nobody holds together with the other filter: the
+    warning names the filters rather than 'the filters'."""
+    out = tmp_path / "out"
+    result = _report(
+        runner, run_path, "--out", out, "--grade", "A", "--customers", "C001", "--no-portfolio"
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "matches --customers C001 and --grade A; nothing rendered" in said
+    assert "Rendered 0 reports" in said
+
+
 def test_report_writes_pdfs_and_manifest(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _report(runner, run_path, "--out", out, "--workers", "0", *DATE)
     assert result.exit_code == 0, result.output
-    assert "Rendered 6 report(s), skipped 0 up to date, 0 failed" in result.output
+    assert "Rendered 6 reports, skipped 0 up to date, 0 failed" in result.output
     rows = _manifest(out)
     assert list(rows) == ["portfolio", "C001", "C002", "C003", "C004", "C005"]
     text = (out / "manifest.csv").read_text(encoding="utf-8")
@@ -90,7 +105,7 @@ def test_resume_skips_up_to_date_reports(runner: CliRunner, run_path: Path, tmp_
     first = _manifest(out)
     result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
     assert result.exit_code == 0
-    assert "Rendered 0 report(s), skipped 5 up to date" in result.output
+    assert "Rendered 0 reports, skipped 5 up to date" in result.output
     assert {r["status"] for r in _manifest(out).values()} == {"skipped"}
 
     # A changed recommendation re-renders that customer only.
@@ -107,7 +122,7 @@ def test_resume_skips_up_to_date_reports(runner: CliRunner, run_path: Path, tmp_
     _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", *DATE)
     assert _manifest(out)["C004"]["status"] == "ok"
     result = _report(runner, run_path, "--out", out, "-w", "0", "--no-portfolio", "--force", *DATE)
-    assert "Rendered 5 report(s), skipped 0" in result.output
+    assert "Rendered 5 reports, skipped 0" in result.output
 
 
 def test_a_failing_customer_is_recorded_and_the_batch_goes_on(
@@ -120,7 +135,7 @@ def test_a_failing_customer_is_recorded_and_the_batch_goes_on(
     out = tmp_path / "out"
     result = _report(runner, path, "--out", out, "-w", "0", *DATE)
     assert result.exit_code == 1
-    assert "1 of 6 report(s) failed" in result.output
+    assert "1 of 6 reports failed" in result.output
     assert "C004" in result.output
     rows = _manifest(out)
     assert rows["C004"]["status"] == "failed"
@@ -164,7 +179,7 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(
     monkeypatch.setattr(batch, "write_bytes", real_write)  # space freed
     result = _report(runner, run_path, "--out", out, "-w", "0", *DATE)
     assert result.exit_code == 0, result.output
-    assert "Rendered 3 report(s), skipped 3 up to date, 0 failed" in result.output
+    assert "Rendered 3 reports, skipped 3 up to date, 0 failed" in result.output
 
 
 def _many_customers_run(folder: Path, copies: int) -> Path:
@@ -222,16 +237,16 @@ def test_sigterm_stops_the_pool_in_one_line_and_a_rerun_resumes(
     stopped = [line for line in stderr.splitlines() if line.startswith("Stopped: ")]
     assert len(stopped) == 1, stderr
     assert stopped[0].startswith("Stopped: SIGTERM during custrisk report; "), stderr
-    assert "report(s) done; run the same command again to resume" in stopped[0]
+    assert "reports done; run the same command again to resume" in stopped[0]
     rows = _manifest(out)
     done = {cid for cid, row in rows.items() if row["status"] == "ok"}
     assert 1 <= len(done) < total  # the reports done are in the manifest
 
     result = _report(runner, scores, "--out", out, "-w", "0", "--no-portfolio", *DATE)
     assert result.exit_code == 0, result.output
-    assert f"Rendered {total - len(done)} report(s), skipped {len(done)} up to date" in " ".join(
-        result.output.split()
-    )
+    left = total - len(done)
+    said = f"Rendered {left} report{'' if left == 1 else 's'}, skipped {len(done)} up to date"
+    assert said in " ".join(result.output.split())
     assert len(list(out.glob("customer_*.pdf"))) == total
     assert not list(out.glob(".*.tmp"))
 

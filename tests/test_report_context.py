@@ -229,6 +229,26 @@ def test_gauge_arcs_are_the_policy_bands_even_for_an_empty_grade(
     ]
 
 
+def test_a_grade_nobody_holds_is_still_a_row_of_the_portfolio_tables(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """As on the console of custrisk score: a policy grade without customers is a row
+    of 0 (the manager sees that nobody reached A), not a grade gone from the report."""
+    scores, details, run, alerts = handmade_frames()
+    held = scores["customer_id"] != "C004"  # the only A customer
+    inputs = load_report_inputs(write_run(tmp_path, scores[held], details[held], run, alerts))
+    portfolio = build_portfolio_context(inputs, config=config, lang="en")
+    grades = {g["code"]: g for g in portfolio["grades"]}
+    assert list(grades) == ["A", "B", "C", "D", "E"]
+    assert (grades["A"]["count"], grades["A"]["share_text"], grades["A"]["label"]) == (
+        0,
+        "0.0%",
+        "Prime",
+    )
+    limits = {r["code"]: r for r in portfolio["limits"]["rows"]}
+    assert list(limits) == ["A", "B", "C", "D", "E"] and limits["A"]["count"] == 0
+
+
 def test_gauge_without_policy_bands_falls_back_to_observed_scores(
     tmp_path: Path, config: ReportConfig
 ) -> None:
@@ -312,6 +332,46 @@ def test_history_gives_score_history_and_migration(tmp_path: Path, config: Repor
     rows = {r["label"]: r["counts"] for r in migration["rows"]}
     assert rows["C"] == [0, 0, 1, 1, 0, 0]  # C001 went from C to D
     assert rows["New"] == [0, 0, 0, 0, 0, 0]
+
+
+def test_a_customer_new_in_this_run_is_said_to_be_first_scored(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """Earlier runs hold no score of C002: its report says it is first scored rather
+    than dropping the history section without a word; with no earlier run, nothing."""
+    run = write_handmade_run(tmp_path / "run")
+    scores, details, facts, _alerts = handmade_frames()
+    kept = scores["customer_id"] != "C002"
+    old = write_run(
+        tmp_path / "hist" / "2026-09-30",
+        scores[kept].assign(as_of="2026-09-30", score=scores["score"] + 5),
+        details[kept],
+        facts,
+        None,
+    )
+    inputs = load_report_inputs(run, history=[old])
+    new = build_customer_context(inputs, "C002", config=config, lang="en")
+    assert new["history"] == [] and new["first_scored"] is True
+    html = ReportRenderer(config, lang="en").html(new)
+    assert "first scored in this run" in html
+    known = build_customer_context(inputs, "C001", config=config)
+    assert known["history"] and known["first_scored"] is False
+    alone = build_customer_context(load_report_inputs(run), "C002", config=config)
+    assert alone["first_scored"] is False  # no earlier run given: nothing to say
+
+
+def test_a_history_run_later_than_the_run_is_refused(tmp_path: Path) -> None:
+    """Given the next month as --history, the migration ran backwards ("previous run as
+    of 2026-11-30" on a run of 2026-10-31) and the month-over-month KPIs put the later
+    month first; now it exits 2 naming the file and both dates."""
+    run = write_handmade_run(tmp_path / "run")
+    later = write_history(tmp_path / "hist", "2026-11-30", shift=4)
+    with pytest.raises(
+        UsageError,
+        match=r"^--history .*2026-11-30.* is as of 2026-11-30, after this run's as-of date "
+        r"2026-10-31: history runs must be earlier months",
+    ):
+        load_report_inputs(run, history=[later])
 
 
 def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:
@@ -408,6 +468,9 @@ def test_customer_file_names_are_safe_and_distinct() -> None:
 
 BAD_CONFIGS = [
     ("lgd: 1.5\n", r"key 'lgd': must be between 0 and 1"),
+    # a percentage where a share is meant says what to write
+    ("lgd: 45\n", r"key 'lgd': must be between 0 and 1, got 45; write 0\.45 for 45 %"),
+    ("lgd: 45%\n", r"key 'lgd': expected a share .* got '45%'; write 0\.45 for 45 %"),
     ("colour: red\n", r"key 'colour': unknown key"),
     ("pd_bands: [0.1, 0.05]\n", r"key 'pd_bands': edges must be positive and increasing"),
     ("style: {primary: 'red; x: url(a)'}\n", r"key 'style.primary': expected a colour"),

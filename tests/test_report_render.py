@@ -345,7 +345,7 @@ def test_history_section_prints_once_across_a_page_break(
     old = write_history(tmp_path / "hist", "2026-09-30", shift=12, grades={"C001": "C"})
     inputs = load_report_inputs(run, history=[old, older])
     pages = set()
-    for extra_alerts in range(4, 7):  # moves the two sections down to the page end
+    for extra_alerts in range(2, 7):  # moves the two sections down to the page end
         context = build_customer_context(
             inputs, "C001", config=config, lang="zh", report_date=REPORT_DATE
         )
@@ -422,3 +422,95 @@ def test_table_headers_wrap_inside_their_cells(
         assert text_outside_cells(document) == []
         if lang == "en":
             assert broken_header_words(document) == []
+
+
+def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
+    """The first point's "501 E" was centred on the left edge of the plot, on top of the
+    middle tick label ("505"); points now sit inside the plot by more than half a label."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import line
+
+    style = load_report_config().style
+    points = [
+        {"as_of": "2026-09-30", "score": 501.0, "grade": "E"},
+        {"as_of": "2026-10-31", "score": 506.0, "grade": "E"},
+    ]
+    svg = str(line(points, style=style, colors={}, caption="history"))
+    ticks = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="end"', svg)]
+    labels = re.findall(r'<text x="([\d.]+)"[^>]*font-weight="bold">(\d+ E)</text>', svg)
+    assert ticks and len(labels) == 2
+    first = float(labels[0][0])
+    half_label = 7 * 0.6 * len(labels[0][1]) / 2  # 7-point digits, about 0.6 em each
+    assert first - half_label > max(ticks) + 2, (first, ticks)
+
+
+@pytest.mark.parametrize(("peak", "ticks"), [(148, [0, 50, 100, 150]), (7, [0, 2, 4, 6, 8])])
+def test_the_score_histogram_counts_in_round_steps(peak: int, ticks: list[int]) -> None:
+    """A peak of 148 customers gave the y axis 0, 38, 75, 112, 150."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import histogram
+
+    bins = [
+        {"from": 500 + 20 * i, "to": 520 + 20 * i, "count": c, "grade": "C"}
+        for i, c in enumerate([peak // 3, peak, peak // 2])
+    ]
+    svg = str(histogram({"bins": bins}, colors={}, style=load_report_config().style, caption="s"))
+    said = [int(v.replace(",", "")) for v in re.findall(r'text-anchor="end"[^>]*>([\d,]+)<', svg)]
+    assert said == ticks
+
+
+def test_percent_axes_step_in_whole_percentages() -> None:
+    """The calibration chart of a model whose deciles peak at 14 % read 0 %, 8 %, 15 %."""
+    from custrisk.report import load_report_config
+    from custrisk.report.charts import calibration
+
+    bins = [{"mean_pd": 0.02 * i, "bad_rate": 0.019 * i} for i in range(1, 8)]  # 14 %
+    svg = str(
+        calibration(
+            bins,
+            style=load_report_config().style,
+            predicted_label="PD",
+            observed_label="bad",
+            caption="c",
+        )
+    )
+    said = re.findall(r'text-anchor="end"[^>]*>(\d+)%<', svg)
+    assert said == ["0", "5", "10", "15"]
+
+
+def test_the_actions_row_keeps_its_distance_from_the_alerts_above(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """Without alerts, "当前无生效预警。" sat on the very top of the actions and history row
+    (its sections are table cells, which a section's margin does not reach)."""
+    from tests._layout import boxes, with_class
+
+    run = write_handmade_run(tmp_path / "run")
+    old = write_history(tmp_path / "hist", "2026-09-30", shift=12)
+    inputs = load_report_inputs(run, history=[old])
+    context = build_customer_context(inputs, "C001", config=config, report_date=REPORT_DATE)
+    context["alerts"] = []
+    document = renderers["zh"].layout(context)
+    row = next(b for b in with_class(document, "row2") if "bottom" in b.element.get("class"))
+    above = [
+        b
+        for b in boxes(document)
+        if getattr(b, "element_tag", None) == "p"
+        and b.position_y < row.position_y
+        and "当前无生效预警" in (b.element.text or "")
+    ]
+    assert above, "the no-alerts line"
+    gap = row.border_box_y() - (above[-1].border_box_y() + above[-1].margin_height())
+    assert gap >= 2 * 96 / 25.4, gap  # at least 2 mm
+
+
+def test_a_customer_without_alerts_reads_no_alert_not_none(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """The English report's alert level of a customer without alerts read "None", like
+    a value the program failed to fill."""
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(inputs, "C001", config=config, lang="en")
+    context["alert_level"], context["alerts"] = None, []
+    html = renderers["en"].html(context)
+    assert ">No alert<" in html and ">None<" not in html

@@ -42,6 +42,11 @@ def say(label: str, message: str, *, style: str = "yellow", to: Console = err_co
     to.print(Text.assemble((label, style), " ", message))
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``1 report``, ``2,000 reports``: a count with its noun in the right number."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def shown(value: object) -> str:
     """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``
     (:func:`custrisk.io.plain.cell_shown`)."""

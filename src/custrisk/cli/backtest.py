@@ -11,21 +11,29 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
-from custrisk.cli._console import console, say
+from custrisk.cli._console import console, counted, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
+    from custrisk.review.alerts import AlertReview
     from custrisk.review.whatif import CutoffProposal
 
 app = typer.Typer()
 
 
 def _share(text: str, option: str) -> float:
-    raw = text.strip()
+    """``5%`` or ``0.05``; a bare number above 1 (``5``, meant as percent) is refused
+    naming both ways to write it, since read as a share it would be 500%."""
+    raw = text.strip().replace("％", "%")
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise UsageError(f"{option} must be a share such as 5% or 0.05; got {text!r}") from None
+    if not raw.endswith("%") and 1 < value <= 100:
+        raise UsageError(
+            f"{option} {raw} reads as a share of {value:g} ({value * 100:g}%); "
+            f"write {raw}% or {value / 100:g} for {raw} percent"
+        )
     return value
 
 
@@ -130,10 +138,11 @@ def backtest(
         ),
     ] = "30%",
     lgd: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--lgd",
-            help="Loss given default for the losses (default: the report config's lgd).",
+            help="Loss given default for the losses, e.g. 45% or 0.45 (default: the report "
+            "config's lgd).",
             show_default=False,
         ),
     ] = None,
@@ -167,7 +176,7 @@ def backtest(
         policy=policy,
         targets=target_bad_rate,
         max_alert_share=_share(max_alert_share, "--max-alert-share"),
-        lgd=lgd,
+        lgd=None if lgd is None else _share(lgd, "--lgd"),
         holdout=_share(holdout, "--holdout"),
         outcome=outcome,
     )
@@ -197,7 +206,7 @@ def backtest(
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
     table = Table(
-        title=f"Grades against outcomes ({g.facts['customers']:,} customers)",
+        title=f"Grades against outcomes ({counted(g.facts['customers'], 'customer')})",
         title_justify="left",
         box=box.SIMPLE,
         pad_edge=False,
@@ -235,6 +244,8 @@ def backtest(
         for row in flagged.to_dict("records"):
             reason = f" ({why[row['code']]})" if row["code"] in why else ""
             console.print(f"  {row['code']} {row['level']}: {row['flags']}{reason}")
+        if kind == next(iter(review.alerts_by_outcome)):  # the conditions are the same
+            _say_over_share(a)
     if review.comparison is not None:
         moves = {r["move"]: r for r in review.comparison.moves.to_dict("records")}
         console.print(
@@ -273,6 +284,29 @@ def backtest(
         raise typer.Exit(1)
 
 
+def _say_over_share(review: AlertReview) -> None:
+    """Each rule that fired on more customers than --max-alert-share, with the condition
+    suggested for it, or why there is none."""
+    from custrisk.review.alerts import over_share
+
+    limit = _pct(review.facts["max_alert_share"], 0)
+    for row in over_share(review):
+        head = f"  {row['code']} {row['level']} fires on {_pct(row['share'])} (above {limit})"
+        if row["suggested_condition"]:
+            console.print(
+                f"{head}: suggested {row['suggested_condition']!r} "
+                f"({_pct(row['suggested_share'])}, precision {_pct(row['suggested_precision'])})",
+                markup=False,
+            )
+        else:
+            console.print(
+                f"{head}: no threshold to suggest (its condition has no comparison with a "
+                "number on the run's data, or its other parts alone fire this often); "
+                "review the rule by hand",
+                markup=False,
+            )
+
+
 def _say_unmatched(facts: dict[str, Any]) -> None:
     """Customers of the run without an outcome and outcomes of other customers: the
     back-test judges the rest, which a share of mismatched ids can bias."""
@@ -282,12 +316,18 @@ def _say_unmatched(facts: dict[str, Any]) -> None:
     total = facts["customers"] + unmatched
     parts = []
     if unmatched:
-        parts.append(f"{unmatched:,} of the run's {total:,} customers have no outcome")
+        verb = "has" if unmatched == 1 else "have"
+        parts.append(f"{unmatched:,} of the run's {total:,} customers {verb} no outcome")
     if extra:
-        parts.append(f"{extra:,} outcomes are of customers not in the run")
+        parts.append(
+            "1 outcome is of a customer not in the run"
+            if extra == 1
+            else f"{extra:,} outcomes are of customers not in the run"
+        )
     zeros = facts.get("extra_outcomes_lost_zeros", 0)
     hint = (
-        f"{zeros:,} of those outcome ids lost their leading zeros: export them as text"
+        f"{zeros:,} of those outcome ids lost {'its' if zeros == 1 else 'their'} leading "
+        "zeros: export them as text"
         if zeros
         else "check that the outcomes file is this run's customers"
     )

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from custrisk.cli._common import protect_command, sealed_like
-from custrisk.cli._console import console, shown
+from custrisk.cli._console import console, counted, shown
 from custrisk.vocab import owner_label
 
 app = typer.Typer()
@@ -62,10 +62,11 @@ def followups(
         from custrisk.review.followups import write_followups
 
         written = write_followups(plan, out)
-        console.print(f"Wrote {len(plan):,} follow-ups to {written}")
+        console.print(f"Wrote {counted(len(plan), 'follow-up')} to {written}")
         return
-    console.print(f"{len(plan):,} customers due for a follow-up ({run})")
-    for name, part in plan.groupby("owner", sort=True):
+    console.print(f"{counted(len(plan), 'customer')} due for a follow-up ({run})")
+    # owners in the plan's order: whoever has the earliest due (most severe) follow-up first
+    for name, part in plan.groupby("owner", sort=False):
         label = owner_label(str(name), "zh")
         title = f"{name} {label}" if label != name else str(name)
         table = Table(

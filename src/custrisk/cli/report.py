@@ -16,7 +16,7 @@ from custrisk.cli._common import (
     protect_command,
     sealed_like,
 )
-from custrisk.cli._console import console, err_console, say
+from custrisk.cli._console import console, counted, err_console, say
 from custrisk.errors import CheckFailed, DataError, UsageError
 from custrisk.io.stop import Stopped
 
@@ -243,7 +243,9 @@ def report(
             progress.stop()
         # The workers are ended and the manifest holds every report written, so the
         # same command resumes where this one stopped (the CLI prints the one line).
-        so_far = f"{done:,} of {total:,} report(s) done" if total else "no report rendered yet"
+        so_far = (
+            f"{done:,} of {counted(total, 'report')} done" if total else "no report rendered yet"
+        )
         stop.leave(
             f"{so_far}; run the same command again to resume "
             "(the reports written are skipped as up to date)"
@@ -253,11 +255,24 @@ def report(
         if progress.live.is_started:
             progress.stop()
     if not result.results:
-        say("Warning:", "no customer matches the filters; nothing rendered")
+        filters = [
+            f"{option} {value}"
+            for option, value in (
+                ("--customers", customers),
+                ("--grade", grade),
+                ("--alert-level", alert_level),
+            )
+            if value
+        ]
+        say(
+            "Warning:",
+            f"no customer of {scores} matches {' and '.join(filters) or 'the filters'}; "
+            "nothing rendered",
+        )
     rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
     rate = rendered / result.seconds if result.seconds else 0.0
     console.print(
-        f"Rendered {rendered:,} report(s), skipped {result.count(SKIPPED):,} up to date, "
+        f"Rendered {counted(rendered, 'report')}, skipped {result.count(SKIPPED):,} up to date, "
         f"{result.count(FAILED):,} failed, in {result.seconds:.1f} s ({rate:.1f}/s); "
         f"manifest: {result.manifest}"
     )
@@ -269,6 +284,6 @@ def report(
         if more > 0:
             err_console.print(f"... and {more} more (see the manifest)")
         raise CheckFailed(
-            f"{len(result.failed)} of {len(result.results)} report(s) failed",
+            f"{len(result.failed):,} of {counted(len(result.results), 'report')} failed",
             hint=f"the errors are in {result.manifest}",
         )

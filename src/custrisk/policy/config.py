@@ -61,6 +61,9 @@ _GRADE_KEYS = (
 _LIMIT_KEYS = ("rule", "cap", "params", "allow_increase", "freeze")
 _GRADE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,15}")
 _PARAM_NAME = re.compile(r"[a-z][a-z0-9_]*")
+#: An amount written as text: ``50万``, ``1,000``, ``20k`` (read back for the hint).
+_AMOUNT_TEXT = re.compile(r"\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*(万|亿|[kKwW])?\s*元?\s*")
+_AMOUNT_UNITS = {"万": 1e4, "w": 1e4, "W": 1e4, "亿": 1e8, "k": 1e3, "K": 1e3}
 
 
 def number_text(value: float) -> str:
@@ -346,6 +349,21 @@ def skipped_limits_text(skipped: Mapping[str, str]) -> str:
     return "; ".join(said)
 
 
+def _amount(node: Node, name: str, default: float | None) -> float | None:
+    """A non-negative amount; one written as text (``50万``, ``1,000``) is refused with
+    the plain number to write instead."""
+    value = node.get(name)
+    if isinstance(value, str):
+        match = _AMOUNT_TEXT.fullmatch(value)
+        hint = "write the amount as a plain number in the credit table's currency"
+        if match:
+            amount = float(match[1].replace(",", "")) * _AMOUNT_UNITS.get(match[2] or "", 1)
+            hint += f", e.g. {number_text(amount)}"
+        raise node.error(name, f"expected a number, got {value!r}", hint=hint)
+    number = node.number(name, default, minimum=0)
+    return None if number is None else float(number)
+
+
 class _PolicyLoader:
     def __init__(self, file: str, names: Mapping[str, ExprType], *, strict: bool = False) -> None:
         self.file = file
@@ -353,13 +371,15 @@ class _PolicyLoader:
         self.strict = strict
         self.skipped: dict[str, str] = {}
         self.lacking: set[str] = set()
+        self.rounding = 0.0
 
     def load(self, data: Any) -> Policy:
         root = config_root(data, self.file, allowed=_TOP_KEYS, required=("grades",))
         score_min, score_max = self.score_range(root)
         limits = root.child("limits")
         limits.check_keys(_LIMITS_KEYS)
-        rounding = float(limits.number("rounding", 0, minimum=0))
+        rounding = _amount(limits, "rounding", 0) or 0.0
+        self.rounding = rounding
         share = float(limits.number("review_increase_share", 0.5, minimum=0))
         raw = root.get("grades")
         if not isinstance(raw, Mapping) or len(raw) < 2:
@@ -453,6 +473,7 @@ class _PolicyLoader:
         """Each grade's ``(min_score, max_score)``, checked to tile ``[low, high]``."""
         bands: dict[str, tuple[float, float]] = {}
         for code, node in nodes.items():
+            node.check_keys(_GRADE_KEYS)  # a misspelt min_score is named as such
             for name in ("min_score", "max_score"):
                 if node.get(name) is None:
                     raise node.error(name, "required key is missing", hint="bands are [min, max)")
@@ -557,7 +578,16 @@ class _PolicyLoader:
                 "give exactly one of 'rule' (an expression) and 'freeze' (current or zero)",
                 hint="e.g. rule: annual_income * multiplier",
             )
-        cap = node.number("cap", None, minimum=0)
+        cap = _amount(node, "cap", None)
+        if cap is not None and 0 < cap < self.rounding:
+            raise node.error(
+                "cap",
+                f"cap {number_text(cap)} is below limits.rounding {number_text(self.rounding)}, "
+                f"so no limit of grade {code} could be more than {number_text(cap)}",
+                hint="caps are amounts in the credit table's currency, not thousands or 万: "
+                f"write e.g. {number_text(cap * 10_000)} for {number_text(cap)}万 "
+                "(freeze: zero gives no credit)",
+            )
         allow = node.flag("allow_increase", not riskiest)
         if riskiest and allow:
             raise node.error(

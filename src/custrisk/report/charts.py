@@ -252,10 +252,10 @@ def histogram(
     left, right, top, bottom = 30.0, 6.0, 8.0, 22.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((b["count"] for b in bins), default=0)
-    nice = _nice_ceiling(peak)
-    for i in range(5):
-        value = nice * i / 4
-        y = top + plot_h - plot_h * i / 4
+    nice, ticks = count_axis(peak)
+    for i in range(ticks + 1):
+        value = nice * i / ticks
+        y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(left - 4, y + 2.5, f"{value:,.0f}", size=6.5, fill=style["muted"], anchor="end")
     if bins:
@@ -288,15 +288,16 @@ def histogram(
     return chart.markup()
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest 1/2/2.5/5 x 10^k at or above ``value`` (at least 4)."""
-    if value <= 4:
-        return 4.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if step * power >= value:
-            return float(step * power)
-    return float(10 * power)
+def count_axis(peak: float) -> tuple[float, int]:
+    """The top of an axis of counts (or whole percentages) and its number of intervals,
+    each a whole 1, 2 or 5 x 10^k (a peak of 148 gives 0, 50, 100, 150, not 38 and 112;
+    one of 14 % gives 0, 5, 10, 15 %, not 8 %), 2 to 6 intervals."""
+    raw = max(peak, 1) / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = max(step, 1)
+    ticks = max(2, math.ceil(max(peak, 1) / step))
+    return float(step * ticks), int(ticks)
 
 
 def line(
@@ -323,11 +324,15 @@ def line(
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(left - 4, y + 2.5, f"{value:.0f}", size=6.5, fill=style["muted"], anchor="end")
     n = len(points)
+    # points are kept clear of the axis labels on the left: a label ("501 E") centred on
+    # the first point sat on top of the middle tick ("505")
+    inset = 22.0
+    span = plot_w - 2 * inset
     coords = []
     for i, p in enumerate(points):
         if p.get("score") is None:
             continue
-        x = left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        x = left + inset + (span * i / (n - 1) if n > 1 else span / 2)
         y = top + plot_h - plot_h * (float(p["score"]) - low) / (high - low)
         coords.append((x, y, p))
     if len(coords) > 1:
@@ -358,10 +363,11 @@ def calibration(
     left, right, top, bottom = 30.0, 4.0, 18.0, 14.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([b["mean_pd"] or 0 for b in bins] + [b["bad_rate"] or 0 for b in bins] + [0.01])
-    nice = _nice_ceiling(peak * 100) / 100
-    for i in range(3):
-        value = nice * i / 2
-        y = top + plot_h - plot_h * i / 2
+    top_percent, ticks = count_axis(peak * 100)  # whole percentages: 0, 5, 10, 15 %
+    nice = top_percent / 100
+    for i in range(ticks + 1):
+        value = nice * i / ticks
+        y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(
             left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"

@@ -276,9 +276,23 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
         required=("company", "grades", "alert_levels", "money", "texts"),
     )
     path = Path(root.file)
+    raw_lgd = root.get("lgd")
+    typed = (
+        re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw_lgd)
+        if isinstance(raw_lgd, str)
+        else None
+    )
+    if typed:
+        percent = float(typed[1])
+        raise root.error(
+            "lgd",
+            f"expected a share between 0 and 1, got {raw_lgd!r}",
+            hint=f"write {percent / 100:g} for {percent:g} %",
+        )
     lgd = float(root.number("lgd", 0.45, minimum=0))
     if lgd > 1:
-        raise root.error("lgd", f"must be between 0 and 1, got {lgd}")
+        hint = f"write {lgd / 100:g} for {lgd:g} %" if lgd <= 100 else "a share: 0.45 is 45 %"
+        raise root.error("lgd", f"must be between 0 and 1, got {lgd:g}", hint=hint)
     score_range = root.get("score_range", [400, 750])
     if (
         not isinstance(score_range, list)

@@ -391,6 +391,13 @@ def build_customer_context(
             grade["code"] if grade else None, run=run, config=config, lang=lang, fmt=fmt
         ),
         "history": history,
+        # earlier runs were given (or compared by score --previous) but hold no score
+        # of this customer: a new customer, said rather than a history section gone
+        "first_scored": not history
+        and (
+            any(h.as_of < (header["as_of"] or "") for h in inputs.history)
+            or bool((run.get("migration") or {}).get("previous_as_of"))
+        ),
     }
 
 

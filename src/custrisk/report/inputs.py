@@ -192,13 +192,23 @@ def load_report_inputs(
     details = run.details.set_index("customer_id", drop=False)
     alerts_frame = results.read_alerts_file(alerts) if alerts is not None else run.alerts
     table = run.scores
+    earlier = read_history(history)
+    as_of = str(run.facts.get("as_of") or "")[:10]
+    later = [h for h in earlier if as_of and h.as_of > as_of]
+    if later:
+        # the migration and the service KPIs month over month would run backwards
+        raise UsageError(
+            f"--history {later[0].path} is as of {later[0].as_of}, after this run's as-of "
+            f"date {as_of}: history runs must be earlier months",
+            hint="report the later run with this one as its --history, or leave the file out",
+        )
     return ReportInputs(
         scores_path=scores_path,
         scores=table,
         details=details,
         run=run.facts,
         alerts=alerts_frame,
-        history=read_history(history),
+        history=earlier,
         drift=read_drift(drift) if drift is not None else None,
     )
 

@@ -19,6 +19,7 @@ from custrisk.report.context import (
     _level_info,
     _masked_name,
     _owner,
+    _policy_grades,
     _text,
     grade_info,
 )
@@ -64,10 +65,24 @@ def _frame(inputs: ReportInputs, config: ReportConfig) -> pd.DataFrame:
     return frame
 
 
-def _grade_order(frame: pd.DataFrame, config: ReportConfig) -> list[str]:
+def _grade_order(
+    frame: pd.DataFrame, config: ReportConfig, run: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The grades of the run's policy, best first, those without customers included (a
+    grade nobody reached is a finding, as on the console of ``custrisk score``); then
+    any other grade the scores hold. Without a policy in the run: the grades present."""
     present = [str(g) for g in frame["grade"].dropna().unique()]
+    policy = _policy_grades(run or {})
+    if policy:
+        ranked = sorted(policy, key=lambda code: _rank(policy[code]))
+        return ranked + sorted(g for g in present if g not in policy)
     ordered = [g for g in config.grades if g in present]
     return ordered + sorted(g for g in present if g not in config.grades)
+
+
+def _rank(entry: Mapping[str, Any]) -> float:
+    rank = entry.get("rank")
+    return float(rank) if isinstance(rank, int | float) and not isinstance(rank, bool) else 0.0
 
 
 def _has_exposure(frame: pd.DataFrame) -> bool:
@@ -89,9 +104,11 @@ def _grades_section(
         return None
     total = len(frame)
     rows = []
-    for grade in _grade_order(frame, config):
+    for grade in _grade_order(frame, config, inputs.run):
         part = frame[frame["grade"].astype(str) == grade]
-        label_source = part["grade_label"].iloc[0] if "grade_label" in part.columns else None
+        label_source = (
+            part["grade_label"].iloc[0] if "grade_label" in part.columns and len(part) else None
+        )
         info = grade_info(
             grade, run=inputs.run, config=config, lang=lang, fallback_label=label_source
         )
@@ -201,7 +218,7 @@ def _limits(
 
     rows = []
     if "grade" in frame.columns:
-        for grade in _grade_order(frame, config):
+        for grade in _grade_order(frame, config, inputs.run):
             part = frame[frame["grade"].astype(str) == grade]
             info = grade_info(grade, run=inputs.run, config=config, lang=lang, fallback_label=None)
             rows.append({**(info or {}), **summary(part)})

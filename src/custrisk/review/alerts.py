@@ -382,6 +382,21 @@ def alert_effectiveness(
     return AlertReview(table, facts, outcome)
 
 
+def over_share(review: AlertReview) -> list[dict[str, Any]]:
+    """The rules that fired on more customers than ``max_alert_share``, as the table has
+    them (``suggested_condition`` blank when no threshold could be moved: the condition
+    has no ``name OP number`` on the run's data, reads ``prev_*`` names, or its other
+    parts alone fire too often), so that a review names each one rather than leaving a
+    rule above the share unmentioned."""
+    limit = review.facts.get("max_alert_share")
+    if limit is None or review.table.empty:
+        return []
+    n = review.facts.get("customers") or 0
+    table = review.table
+    above = table[table["fired"] > limit * n]
+    return [dict(row) for row in above.to_dict("records")]
+
+
 def masks_at(masks: Mapping[tuple[str, str], np.ndarray], level: str, n: int) -> np.ndarray:
     """Customers with an alert at ``level`` from any rule."""
     out = np.zeros(n, dtype=bool)
@@ -409,6 +424,7 @@ __all__ = [
     "AlertReview",
     "alert_effectiveness",
     "masks_at",
+    "over_share",
     "rule_values",
     "suggest_threshold",
 ]

@@ -21,11 +21,11 @@ import pandas as pd
 from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
 from custrisk.io.safe_csv import escape_frame
-from custrisk.report.charts import Chart, _nice_ceiling
+from custrisk.report.charts import Chart, count_axis
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
-from custrisk.review.alerts import COUNT_COLUMNS, AlertReview
+from custrisk.review.alerts import COUNT_COLUMNS, AlertReview, over_share
 from custrisk.review.backtest import GradeBacktest
 from custrisk.review.whatif import CutoffProposal, PolicyComparison
 from custrisk.vocab import check_language
@@ -93,10 +93,18 @@ _LABELS = {
         "unique_bads": "独有违约",
         "flags": "标记",
         "suggested": "建议条件（每条规则≤{share}）",
+        "suggested_none": "每条规则触发的客户占比均不超过{share}，无需调整。",
+        "suggested_fires": "触发{share}",
+        "suggested_then": "调整后触发{share}，精确率{precision}",
+        "suggested_missing": (
+            "无可建议的阈值（条件中没有可在本次数据上调整的数值比较，或其余部分单独已触发过多），"
+            "请人工复核该规则"
+        ),
         "alerted": "有预警客户",
         "red": "红色预警客户",
         "section_whatif": "策略对比",
         "move": "变动",
+        "swap_corner": "现行评级 \\ 新评级",
         "policy": "策略",
         "approved": "授信客户",
         "approval_rate": "授信率",
@@ -108,6 +116,8 @@ _LABELS = {
         "band": "分数区间",
         "target": "目标违约率",
         "holdout": "留出样本违约率",
+        "fit_bad_rate": "拟合样本违约率",
+        "holdout_customers": "留出样本客户数",
         "met": "达标",
         "chart": "各评级：平均PD与实际违约率",
         "observed": "实际违约率",
@@ -139,7 +149,7 @@ _LABELS = {
         "gini_grades": "Gini of the grades",
         "gini_score": "Gini of the score",
         "section_alerts": "Alert rule effectiveness",
-        "outcome_bad": "went bad",
+        "outcome_bad": "going bad",
         "outcome_churned": "churned",
         "outcome_escalated": "escalated",
         "outcome_any": "any outcome",
@@ -159,10 +169,18 @@ _LABELS = {
         "unique_bads": "Only it",
         "flags": "Flags",
         "suggested": "Suggested condition (each rule ≤ {share})",
+        "suggested_none": "Every rule fires on at most {share} of customers: nothing to change.",
+        "suggested_fires": "fires on {share}",
+        "suggested_then": "would fire on {share}, precision {precision}",
+        "suggested_missing": (
+            "no threshold to suggest (the condition has no comparison with a number on the "
+            "run's data, or its other parts alone fire this often); review the rule by hand"
+        ),
         "alerted": "Customers with an alert",
         "red": "Customers with a red alert",
         "section_whatif": "Policy what-if",
         "move": "Move",
+        "swap_corner": "Current \\ new grade",
         "policy": "Policy",
         "approved": "Approved",
         "approval_rate": "Approval rate",
@@ -174,6 +192,8 @@ _LABELS = {
         "band": "Band",
         "target": "Target",
         "holdout": "Hold-out bad rate",
+        "fit_bad_rate": "Fitting bad rate",
+        "holdout_customers": "Hold-out customers",
         "met": "Met",
         "chart": "Mean PD and observed bad rate by grade",
         "observed": "Observed bad rate",
@@ -361,6 +381,7 @@ _WORDS_ZH = {
     "under-predicted": "低估风险",
     "over-predicted": "高估风险",
     "too few": "样本过少",
+    "no customers": "无客户",
     "never fires": "从未触发",
     "not evaluated": "未评估",
     "fires on most": "触发过多",
@@ -390,9 +411,17 @@ def _say(text: Any, lang: str) -> Any:
     return "；".join(parts)
 
 
-def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
-    """The plain data of the review PDF (texts already formatted)."""
+def review_context(
+    review: Review, lang: str = "zh", *, config: ReportConfig | None = None
+) -> dict[str, Any]:
+    """The plain data of the review PDF (texts already formatted); alert levels are
+    named by ``config``'s labels (红色, Red) in ``lang``, by their code without it."""
     labels = _LABELS[lang]
+    levels = config.alert_levels if config is not None else {}
+
+    def level_label(code: Any) -> Any:
+        return levels[code].label(lang) if code in levels else code
+
     g = review.grades
     grades = [
         {
@@ -436,6 +465,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
     }
     for kind, a in review.alerts_by_outcome.items():
         count = COUNT_COLUMNS.get(kind, "bads")
+        limit = _pct(a.facts["max_alert_share"], 0)
         section = {
             "outcome": kind,
             "title": f"{labels['section_alerts']} · {labels['against']} "
@@ -443,13 +473,27 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
             "unique": labels[f"unique_{count}"],
             "alerted": f"{_num(a.facts['customers_alerted'])} ({_pct(a.facts['alerted_share'])})",
             "red": f"{_num(a.facts['customers_red'])} ({_pct(a.facts['red_share'])})",
-            "suggested_title": labels["suggested"].format(
-                share=_pct(a.facts["max_alert_share"], 0)
-            ),
+            "suggested_title": labels["suggested"].format(share=limit),
+            "suggested_none": labels["suggested_none"].format(share=limit),
+            "suggestions": [
+                {
+                    "code": r["code"],
+                    "fires": labels["suggested_fires"].format(share=_pct(r["share"])),
+                    "condition": r["suggested_condition"],
+                    "then": labels["suggested_then"].format(
+                        share=_pct(r["suggested_share"]),
+                        precision=_pct(r["suggested_precision"]),
+                    )
+                    if r["suggested_condition"]
+                    else labels["suggested_missing"],
+                }
+                for r in over_share(a)
+            ],
             "rows": [
                 {
                     "code": r["code"],
                     "level": r["level"],
+                    "level_label": level_label(r["level"]),
                     "fired": _num(r["fired"]),
                     "share": _pct(r["share"]),
                     "precision": _pct(r["precision"]),
@@ -459,9 +503,6 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                     "overlap": _pct(r["overlap"], 0),
                     "unique_bads": _num(r[f"unique_{count}"]),
                     "flags": _say(r["flags"], lang),
-                    "suggested": r["suggested_condition"]
-                    if r["suggested_condition"] != r["condition"]
-                    else "",
                 }
                 for r in a.table.to_dict("records")
             ],
@@ -514,7 +555,10 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
         ctx["cutoffs"] = [
             {
                 "grade": r["grade"],
-                "band": f"[{points(r['min_score']) or '—'}, {points(r['max_score']) or '—'})",
+                # the best band holds the top of the score range: [640, 1000], as the
+                # console of custrisk score and proposed_policy.yaml write it
+                "band": f"[{points(r['min_score']) or '—'}, {points(r['max_score']) or '—'}"
+                + ("]" if i == 0 else ")"),
                 "target": _pct(r["target"], 2),
                 "bad_rate_fit": _pct(r["bad_rate_fit"], 2),
                 "customers_holdout": _num(r["customers_holdout"]),
@@ -522,7 +566,7 @@ def review_context(review: Review, lang: str = "zh") -> dict[str, Any]:
                 "met": _verdict(r["met"]),
                 "note": _say(r["note"], lang),
             }
-            for r in review.proposal.table.to_dict("records")
+            for i, r in enumerate(review.proposal.table.to_dict("records"))
         ]
     return ctx
 
@@ -531,21 +575,22 @@ def grade_chart(
     grades: Sequence[Mapping[str, Any]],
     *,
     style: Mapping[str, str],
-    colors: Mapping[str, str],
     labels: Mapping[str, str],
     width: float = 330,
     height: float = 140,
 ) -> Any:
-    """Mean PD (light) and observed bad rate (grade colour) per grade, as paired bars."""
+    """Mean PD (accent) and observed bad rate (primary) per grade, as paired bars in the
+    colours of the legend above them."""
     chart = Chart(width, height, style["font_family"], label=labels["chart"])
     left, right, top, bottom = 32.0, 4.0, 18.0, 14.0
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for g in grades for v in (g["mean_pd_value"], g["bad_rate_value"])]
     peak = max([v for v in values if v is not None and math.isfinite(v)] + [0.01])
-    nice = _nice_ceiling(peak * 100) / 100
-    for i in range(3):
-        value = nice * i / 2
-        y = top + plot_h - plot_h * i / 2
+    top_percent, ticks = count_axis(peak * 100)  # whole percentages: 0, 10, 20, 30, 40 %
+    nice = top_percent / 100
+    for i in range(ticks + 1):
+        value = nice * i / ticks
+        y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, width - right, y, style["grid"], 0.8)
         chart.text(
             left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
@@ -555,7 +600,7 @@ def grade_chart(
         x = left + i * step
         pairs = (
             (g["mean_pd_value"], style["accent"]),
-            (g["bad_rate_value"], colors.get(g["code"], style["primary"])),
+            (g["bad_rate_value"], style["primary"]),
         )
         for j, (value, color) in enumerate(pairs):
             v = value if value is not None and math.isfinite(value) else 0.0
@@ -573,10 +618,9 @@ def grade_chart(
 
 def _review_html(review: Review, config: ReportConfig, lang: str) -> tuple[ReportRenderer, str]:
     renderer = ReportRenderer(config, lang=lang)
-    ctx = review_context(review, lang)
+    ctx = review_context(review, lang, config=config)
     ctx["company"] = config.company.get(lang, "")
-    colors = {code: g.color for code, g in config.grades.items()}
-    chart = grade_chart(ctx["grades"], style=config.style, colors=colors, labels=ctx["L"])
+    chart = grade_chart(ctx["grades"], style=config.style, labels=ctx["L"])
     return renderer, renderer.env.get_template(TEMPLATE).render(ctx=ctx, chart=chart)
 
 

@@ -255,14 +255,22 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
             )
         code, number, percent = match.groups()
         value = float(number) / (100 if percent else 1)
+        # a grade as typed, in either case (a, A), as custrisk report --grade reads it
+        code = code if code in codes else {c.upper(): c for c in codes}.get(code.upper(), code)
         if code not in codes:
             raise UsageError(
                 f"--target-bad-rate: {code!r} is not a grade of the policy; grades: "
                 + ", ".join(codes)
             )
         if not 0 < value < 1:
+            hint = (
+                f"; a rate without % is a share: write {code}={number}% or "
+                f"{code}={float(number) / 100:g} for {number} percent"
+                if not percent and 1 <= float(number) < 100
+                else ""
+            )
             raise UsageError(
-                f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%"
+                f"--target-bad-rate: {code}={number}{percent} must be above 0 and below 100%" + hint
             )
         targets[code] = value
         written[code] = f"{code}={number}{percent}"
@@ -475,14 +483,17 @@ def proposed_policy_yaml(policy: Policy, proposal: CutoffProposal) -> str:
         f"# on {proposal.facts['fit_customers']} customers; checked on "
         f"{proposal.facts['holdout_customers']} held-out customers:",
     ]
-    for row in proposal.table.to_dict("records"):
+    for i, row in enumerate(proposal.table.to_dict("records")):
         goal, rate = float(row["target"]), float(row["bad_rate_holdout"])
         target = "" if math.isnan(goal) else f" target {goal:.2%},"
         held = "—" if math.isnan(rate) else f"{rate:.2%}"
+        met = row["met"]
+        verdict = "" if met is None or met != met else (": met" if met else ": MISSED")
+        close = "]" if i == 0 else ")"  # the best grade holds score_range.max
         lines.append(
             f"#   {row['grade']} [{_whole(float(row['min_score']))}, "
-            f"{_whole(float(row['max_score']))}):{target} "
-            f"hold-out bad rate {held} of {row['customers_holdout']}"
+            f"{_whole(float(row['max_score']))}{close}:{target} "
+            f"hold-out bad rate {held} of {row['customers_holdout']}{verdict}"
             + (f" ({row['note']})" if row["note"] else "")
         )
     text = "\n".join(lines) + "\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)

@@ -1436,3 +1436,17 @@ def test_a_column_of_foreign_currency_amounts_is_said_so_not_called_free_text(
     assert income.role == "ignored"
     assert income.reason.startswith("amounts in a foreign currency (USD, e.g. 'USD 1000')")
     assert income.reason.endswith("convert them to 元 in the table to use them")
+
+
+def test_train_says_what_cleaning_warned_of(tmp_path: Path) -> None:
+    """A table whose rows repeat each other too often to be copies (no id column): train
+    says so, as score and validate do, rather than training on them in silence; and one
+    rejected row is said in the singular."""
+    frame = _table(400, seed=12)
+    frame = pd.concat([frame, frame.iloc[:60]], ignore_index=True)  # 60 of 460 repeat
+    frame.loc[300, "开户日期"] = "2026-06-31"  # no such day (a row not copied)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    output = _invoke("train", tmp_path / "t.csv", "--target", "违约", "--models-dir", tmp_path)
+    said = " ".join(output.split())
+    assert "Warning: credit: 60 of 460 rows repeat an earlier row in every column" in said
+    assert "1 had a value blanked or corrected and was trained so" in said

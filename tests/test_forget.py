@@ -267,6 +267,18 @@ def test_a_file_forget_cannot_clean_is_named_and_exits_1(
     assert "1 file(s) under" in result.output
 
 
+def test_a_file_neither_pass_could_search_is_named_once(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str], keys_env: dict[str, str]
+) -> None:
+    """With a pseudonym key, forget looks for the id and for its token: a file it cannot
+    search (compressed) is left by both, and is one file to check, not two."""
+    (runs / "2026-10" / "archive.zip").write_bytes(b"PK\x03\x04 not searched")
+    result = runner.invoke(app, ["forget", scored[1], "--runs", str(runs)], env=keys_env)
+    assert result.exit_code == 1
+    assert result.output.count("archive.zip: compressed or binary: not searched") == 1
+    assert "1 file(s) under" in result.output
+
+
 _REJECTS_HEADER = "\ufeffsource,file,line,column,rule,value,action\n"
 
 

@@ -391,18 +391,22 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     if report.rows_rejected:
         say(
             "Warning:",
-            f"{report.rows_rejected:,} input rows were rejected while "
+            f"{_rows_were(report.rows_rejected)} rejected while "
             f"cleaning (and {report.rows_repaired:,} repaired); see {path}",
         )
     else:
         say(
             "Note:",
-            f"{report.rows_repaired:,} input rows were repaired while "
+            f"{_rows_were(report.rows_repaired)} repaired while "
             f"cleaning (none rejected); see {path}",
         )
     left_out = report.customers_rejected_text()
     if left_out:
         say("Warning:", f"{left_out} (see {path})")
+
+
+def _rows_were(rows: int) -> str:
+    return f"{rows:,} input row was" if rows == 1 else f"{rows:,} input rows were"
 
 
 def say_label_rejects(rows: int, what: str, use: str, summary: str | None) -> None:

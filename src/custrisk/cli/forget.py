@@ -65,7 +65,7 @@ def forget(
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
     from custrisk.protect.output import protect_from_now
-    from custrisk.scoring.forget import forget_in_runs
+    from custrisk.scoring.forget import files_remaining, forget_in_runs
     from custrisk.serve.forget import forget_decisions
 
     store = None
@@ -88,11 +88,10 @@ def forget(
     )
     erased = forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
-    remaining: list[tuple[Path, str]] = []
     for name, result in results.items():
         who = "the customer" if name == customer else "the customer's pseudonym token"
         _say_forgotten(result, verb, who)
-        remaining += result.remaining
+    remaining = files_remaining(results)
     if not any(result.changed for result in results.values()):
         console.print(f"The customer is in no run, report or table under {runs}")
     if erased is not None:

@@ -29,6 +29,7 @@ from custrisk.cli._common import (
     protect_command,
     say_label_blanks,
     say_label_rejects,
+    say_source_warnings,
 )
 from custrisk.cli._console import console, say
 
@@ -165,6 +166,8 @@ def train(
         )
     if rejects_unmasked is not None:
         note_unmasked(rejects_unmasked)
+    if result.report is not None:
+        say_source_warnings(result.report)
     card = result.card
     training = card["training"]
     console.print(
@@ -184,9 +187,11 @@ def train(
 
         parts = []
         if rejected:
-            parts.append(f"{rejected:,} were rejected while cleaning and not trained on")
+            were = "was" if rejected == 1 else "were"
+            parts.append(f"{rejected:,} {were} rejected while cleaning and not trained on")
         if repaired:  # a value blanked (on_invalid: blank) or corrected: trained on as that
-            parts.append(f"{repaired:,} had a value blanked or corrected and were trained so")
+            were = "was" if repaired == 1 else "were"
+            parts.append(f"{repaired:,} had a value blanked or corrected and {were} trained so")
         say(
             "Warning:",
             f"of the input rows, {' and '.join(parts)}; each value and why: "

@@ -497,4 +497,15 @@ def _still_naming(root: Path, customer_id: str, handled: set[Path]) -> list[tupl
     return found
 
 
-__all__ = ["MODES", "ForgetResult", "forget_customer", "pseudonym_token"]
+def files_remaining(results: Mapping[str, ForgetResult]) -> list[tuple[Path, str]]:
+    """The files the forgets of :func:`forget_in_runs` left that may still hold the
+    customer, each once, with the first reason given: a file that cannot be searched (a
+    model's ``.joblib``, a file too large) is left by the id's pass and the token's alike."""
+    found: dict[Path, str] = {}
+    for result in results.values():
+        for path, why in result.remaining:
+            found.setdefault(path, why)
+    return list(found.items())
+
+
+__all__ = ["MODES", "ForgetResult", "files_remaining", "forget_customer", "pseudonym_token"]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custrisk.data import rejects_to_write
+from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
@@ -167,6 +167,9 @@ def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> A
 class TrainResult:
     ref: ModelRef
     card: dict[str, Any]
+    #: What cleaning the training data found, per source (its warnings: columns left
+    #: blank, copied rows kept, a file read in place of the one the config names)
+    report: ValidationReport | None = None
 
 
 def check_training_options(
@@ -580,7 +583,7 @@ def _train_locked(
     ref = save_model(
         estimator, card, name=lock.name, models=lock.root, extra_files=extra, lock=lock
     )
-    return TrainResult(ref, {**card, "model_id": ref.model_id})
+    return TrainResult(ref, {**card, "model_id": ref.model_id}, workspace.report)
 
 
 #: The fewest bads and goods ``train`` fits on: a scorecard's bins and a 5-fold

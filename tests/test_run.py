@@ -605,6 +605,20 @@ _MAIL_CHANNEL = (
 )
 
 
+def _failing_notifications(root: Path, channel: str) -> Path:
+    """RUN.yaml of ``root`` with notifications that fail the run when a send fails, tried
+    once: the e-mail channel to the local inbox and ``channel`` (one YAML line)."""
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\nnotifications:\n"
+        "  fail_on_error: true\n"
+        "  retry: {attempts: 1, timeout_seconds: 2}\n"
+        "  channels:\n" + _MAIL_CHANNEL + f"    {channel}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 def test_a_run_again_resends_only_the_notifications_that_failed(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -615,14 +629,7 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
-    config = root / "run.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  fail_on_error: true\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n" + _MAIL_CHANNEL + "    wecom: {type: wecom, url_env: TEST_WECOM_URL}\n",
-        encoding="utf-8",
-    )
+    config = _failing_notifications(root, "wecom: {type: wecom, url_env: TEST_WECOM_URL}")
     folder = root / "runs" / PERIOD
     hour = dt.timedelta(hours=1)
     with local_inbox() as inbox:
@@ -834,14 +841,7 @@ def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
-    config = root / "run.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  fail_on_error: true\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n" + _MAIL_CHANNEL + "    hook: {type: webhook, url_env: TEST_HAND_URL}\n",
-        encoding="utf-8",
-    )
+    config = _failing_notifications(root, "hook: {type: webhook, url_env: TEST_HAND_URL}")
     folder = root / "runs" / PERIOD
     record = folder / "notifications.json"
     with local_inbox() as inbox:

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.protect.backup import create_backup, verify_backup
+from custrisk.errors import UsageError
+from custrisk.protect.backup import backup_sources, create_backup, verify_backup
 from custrisk.protect.keys import ENCRYPTION, Keyring, new_key
 
 
@@ -457,3 +458,24 @@ def test_retire_refuses_a_key_the_files_sealed_inside_a_backup_still_use(
     assert refused.exit_code == 1, said
     assert "holds 1 file(s) encrypted with key" in said and "runs/2026-10/scores.csv.enc" in said
     assert old in keyfile.read_text(encoding="utf-8")  # kept
+
+
+def test_backup_sources_take_the_named_parts_and_the_default_places_that_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CUSTRISK_MODELS_DIR", str(tmp_path / "registry"))
+    monkeypatch.setenv("CUSTRISK_AUDIT_LOG", str(tmp_path / "no-audit.log"))
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "mine").mkdir()
+    named = {"models": None, "runs": None, "configs": tmp_path / "mine", "audit": None}
+    assert backup_sources(named) == {
+        "models": tmp_path / "registry",  # $CUSTRISK_MODELS_DIR, as the registry reads
+        "runs": Path("runs"),
+        "configs": tmp_path / "mine",
+    }  # (no ./configs looked for, no audit log there)
+    for folder in ("registry", "runs", "mine"):
+        (tmp_path / folder).rmdir()
+    with pytest.raises(UsageError, match="nothing to back up"):
+        backup_sources({})

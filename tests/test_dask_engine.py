@@ -431,6 +431,21 @@ def test_partitioned_cleaning_equals_load_workspace(
     assert {"duplicate_row", "duplicate_key", "orphan"} <= rules
 
 
+def test_the_engine_choice_runs_the_engine_asked_for(dask_cluster: Any, dirty_300: Path) -> None:
+    """custrisk.engine.choice, the one call of validate (score, drift, indicators alike):
+    the engine options checked, then the pandas engine's workspace, or the Dask engine's
+    (the same report and rejects, no frames: each bucket stayed on its worker)."""
+    from custrisk.engine.choice import validate_on
+    from custrisk.errors import UsageError
+
+    with pytest.raises(UsageError, match="--buckets applies to --engine dask only"):
+        validate_on(dirty_300, buckets=3)
+    want = validate_on(dirty_300)
+    got = validate_on(dirty_300, engine="dask", scheduler=dask_cluster.scheduler.address, buckets=3)
+    _assert_same_workspace(got, want, frames=False)
+    assert want.frames and not got.frames
+
+
 def test_cross_row_rules_across_buckets(tmp_path: Path, dask_cluster: Any) -> None:
     """Rules that need the whole source, built so that the rows they compare come from
     different files and different customers: a txn_id repeated for two customers in two

@@ -22,6 +22,23 @@ def test_the_cli_and_the_data_layers_load_without_scikit_learn() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_the_pandas_engine_loads_neither_dask_nor_the_dask_engine() -> None:
+    # custrisk.engine is lazy: the CLI checks --engine and runs the pandas engine through
+    # custrisk.engine.choice without importing the Dask engine's modules
+    code = (
+        "import sys, custrisk.cli, custrisk.engine, custrisk.engine.choice\n"
+        "from custrisk.engine import check_engine_options\n"
+        "check_engine_options('pandas')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed') "
+        "or m.startswith(('custrisk.engine.dask', 'custrisk.engine.partitions'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_scoring_a_month_with_a_scorecard_loads_neither_scikit_learn_nor_scipy(
     export_200: Path, models_3000: Path, tmp_path: Path
 ) -> None:

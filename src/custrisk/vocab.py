@@ -1,5 +1,5 @@
-"""Words every layer of custrisk shares: the languages of labels, the alert levels and
-the owner roles of alerts and follow-ups.
+"""Words every layer of custrisk shares: the languages of labels, the alert levels, the
+owner roles of alerts and follow-ups, and where the model registry is by default.
 
 One definition each, at the bottom of the import graph, so that the policy, the
 reports, the results module and the CLI cannot drift apart.
@@ -7,7 +7,9 @@ reports, the results module and the CLI cannot drift apart.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from custrisk.errors import UsageError
 
@@ -106,15 +108,29 @@ def check_language(lang: str, option: str = "--lang") -> str:
     return lang
 
 
+#: The model registry's folder when none is named: ``$CUSTRISK_MODELS_DIR``, else ./models
+#: (:func:`models_dir`; the registry reads models there, ``custrisk backup`` archives it).
+MODELS_DIR_ENV = "CUSTRISK_MODELS_DIR"
+DEFAULT_MODELS_DIR = "models"
+
+
+def models_dir(given: str | os.PathLike[str] | None = None) -> Path:
+    """The registry folder: the option, else $CUSTRISK_MODELS_DIR, else ./models."""
+    return Path(given or os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
 __all__ = [
+    "DEFAULT_MODELS_DIR",
     "LANGUAGES",
     "LEVELS",
     "LEVEL_CHOICES",
     "LEVEL_LABELS",
     "LEVEL_RANK",
+    "MODELS_DIR_ENV",
     "OWNER_LABELS",
     "check_language",
     "level_named",
+    "models_dir",
     "owner_label",
     "owners_named",
 ]

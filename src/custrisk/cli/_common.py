@@ -15,6 +15,7 @@ import typer
 from custrisk.cli._console import console, err_console, say
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import ValidationReport, Workspace
+from custrisk.engine.cluster import ENGINES as ENGINES  # the choices of --engine
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
 from custrisk.io.stop import Stopped, not_written
@@ -28,9 +29,6 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
-#: The engines of --engine (custrisk.engine.ENGINES, named here to keep the CLI's
-#: start free of the engine's imports).
-ENGINES = ("pandas", "dask")
 EngineOpt = Annotated[
     str,
     typer.Option(
@@ -85,25 +83,6 @@ PartsOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def check_engine(
-    engine: str,
-    scheduler: str | None,
-    buckets: int | None,
-    memory_limit: str | None = None,
-    parts: bool | None = None,
-) -> None:
-    """--engine is known; --scheduler, --buckets, --memory-limit and --parts
-    come with --engine dask, --memory-limit without --scheduler and as a size."""
-    if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    given = (scheduler, buckets, memory_limit, parts or None)
-    if engine == "pandas" and all(value is None for value in given):
-        return  # the pandas engine's commands do not load the engine's modules
-    from custrisk.engine import check_engine_options
-
-    check_engine_options(engine, scheduler, buckets, memory_limit, parts)
 
 
 StrictOpt = Annotated[

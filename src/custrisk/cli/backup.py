@@ -66,28 +66,13 @@ def backup(
         return
     from custrisk.errors import ConfigError, UsageError
     from custrisk.protect import audit, load_keyring
-    from custrisk.protect.backup import create_backup
-    from custrisk.registry.store import models_dir as default_models_dir
+    from custrisk.protect.backup import backup_sources, create_backup
 
     if backup_dir is None:
         raise UsageError("custrisk backup needs --out DIR", hint="e.g. --out /backups/custrisk")
-    named = {"models": models_dir, "runs": runs_dir, "configs": configs_dir, "audit": audit_log}
-    defaults = {
-        "models": default_models_dir(None),
-        "runs": Path("runs"),
-        "configs": Path("configs"),
-        "audit": audit.default_log_path(),
-    }
-    sources = {
-        part: path if path is not None else defaults[part]
-        for part, path in named.items()
-        if path is not None or defaults[part].exists()
-    }
-    if not sources:
-        raise UsageError(
-            "nothing to back up: no ./models, ./runs, ./configs or audit log here",
-            hint="name them with --models, --runs, --configs, --audit-log",
-        )
+    sources = backup_sources(
+        {"models": models_dir, "runs": runs_dir, "configs": configs_dir, "audit": audit_log}
+    )
     key = None
     if encrypt is not False:
         try:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, RenderableType
@@ -33,12 +32,12 @@ from custrisk.cli._common import (
     RequireSignedOpt,
     SchedulerOpt,
     SourcesOpt,
-    check_engine,
     choose_configs,
     parse_date,
     protect_command,
 )
 from custrisk.cli._console import LOG_WIDTH, console, say
+from custrisk.engine.cluster import check_engine_options
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -134,8 +133,8 @@ def drift(
     bucket's bin counts added up): the same report as the pandas engine's.
     """
     protect_command()  # the role decides how customer data is read
+    from custrisk.engine.choice import check_data_drift_on
     from custrisk.monitoring.config import FAIL_ON
-    from custrisk.scoring import check_data_drift
 
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
@@ -146,20 +145,14 @@ def drift(
             f"--out {out} is a folder: it takes the file to write",
             hint=f"e.g. --out {out / ('drift.' + suffix)}",
         )
-    check_engine(engine, scheduler, buckets, memory_limit)
-    checker: Any = check_data_drift
-    if engine == "dask":
-        from custrisk.engine import check_data_drift_dask
-
-        checker = partial(
-            check_data_drift_dask,
-            scheduler=scheduler,
-            buckets=buckets,
-            memory_limit=memory_limit,
-        )
-    report = checker(
+    check_engine_options(engine, scheduler, buckets, memory_limit)
+    report = check_data_drift_on(
         model,
         data_dir,
+        engine=engine,
+        scheduler=scheduler,
+        buckets=buckets,
+        memory_limit=memory_limit,
         labels=labels,
         config=config,
         fail_on=fail_on,

@@ -20,7 +20,6 @@ from custrisk.cli._common import (
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
-    check_engine,
     check_unmasked_target,
     choose_configs,
     parse_date,
@@ -29,6 +28,7 @@ from custrisk.cli._common import (
     write_rejects_beside,
 )
 from custrisk.cli._console import console, say
+from custrisk.engine.cluster import check_engine_options
 from custrisk.indicators import (
     IndicatorConfig,
     IndicatorResult,
@@ -115,24 +115,21 @@ def indicators(
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, out, rejects_beside(out))
     day = parse_date(as_of)
-    check_engine(engine, scheduler, buckets, memory_limit)
-    from custrisk.scoring import Features, prepare_features
+    check_engine_options(engine, scheduler, buckets, memory_limit)
+    from custrisk.engine.choice import prepare_features_on
 
     chosen = choose_configs(data_dir, sources, indicators=config)
-    options: dict[str, Any] = {
-        "indicator_config": chosen.indicators,
-        "sources_config": chosen.sources,
-        "encoding": encoding,
-        "as_of": day,
-    }
-    features: Features
-    if engine == "dask":
-        from custrisk.engine import dask_client, prepare_features_dask
-
-        with dask_client(scheduler, memory_limit=memory_limit) as client:
-            features = prepare_features_dask(data_dir, client, buckets=buckets, **options)
-    else:
-        features = prepare_features(data_dir, **options)
+    features = prepare_features_on(
+        data_dir,
+        engine=engine,
+        scheduler=scheduler,
+        buckets=buckets,
+        memory_limit=memory_limit,
+        indicator_config=chosen.indicators,
+        sources_config=chosen.sources,
+        encoding=encoding,
+        as_of=day,
+    )
     workspace, indicator_config, result = features.workspace, features.config, features.indicators
     assert result is not None
     written = write_indicators(result.frame, out, csv_encoding=csv_encoding)

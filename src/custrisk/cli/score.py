@@ -30,7 +30,6 @@ from custrisk.cli._common import (
     SchedulerOpt,
     SourcesOpt,
     StrictOpt,
-    check_engine,
     check_unmasked_target,
     choose_configs,
     parse_date,
@@ -42,6 +41,7 @@ from custrisk.cli._common import (
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console, say
+from custrisk.engine.cluster import check_engine_options
 from custrisk.results import PARTS
 from custrisk.vocab import LEVEL_LABELS, LEVELS
 
@@ -138,12 +138,12 @@ def score(
         outputs=out.parent,
         clear_pii=rejects_unmasked,
     )
+    from custrisk.engine.choice import score_portfolio_on
     from custrisk.errors import CheckFailed, UsageError
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import FAIL_ON, failing_alerts
     from custrisk.results import run_files
-    from custrisk.scoring import score_portfolio
     from custrisk.scoring.summary import summarise_scores
 
     files = run_files(out)
@@ -151,18 +151,19 @@ def score(
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
-    check_engine(engine, scheduler, buckets, memory_limit, parts)
+    check_engine_options(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
-    scorer = (
-        score_portfolio
-        if engine == "pandas"
-        else _dask_portfolio(scheduler, buckets, memory_limit, out, parts)
-    )
     # the skipped rules are printed below, from the facts
     with printed_from_facts(), unwritten_on_stop(files.scores):
-        run = scorer(
+        run = score_portfolio_on(
             data_dir,
             model,
+            engine=engine,
+            scheduler=scheduler,
+            buckets=buckets,
+            memory_limit=memory_limit,
+            out=out,
+            parts=parts,
             policy=chosen.policy,
             alert_rules=chosen.alerts,
             previous=previous,
@@ -223,32 +224,6 @@ def score(
             f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
-
-
-def _dask_portfolio(
-    scheduler: str | None,
-    buckets: int | None,
-    memory_limit: str | None,
-    out: Path,
-    parts: bool | None,
-) -> Any:
-    """score_portfolio on the Dask engine, with the given scheduler, buckets and memory
-    limit, the run in parts beside ``out`` when asked (or many customers)."""
-    from custrisk.engine import score_portfolio_dask
-
-    def run(data_dir: Path, model: str, **options: Any) -> ScoringRun:
-        return score_portfolio_dask(
-            data_dir,
-            model,
-            scheduler=scheduler,
-            buckets=buckets,
-            memory_limit=memory_limit,
-            out=out,
-            parts=parts,
-            **options,
-        )
-
-    return run
 
 
 def _thousands(value: float, sign: bool = False) -> str:

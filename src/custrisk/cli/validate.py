@@ -20,7 +20,6 @@ from custrisk.cli._common import (
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
-    check_engine,
     check_unmasked_target,
     choose_configs,
     protect_command,
@@ -28,9 +27,10 @@ from custrisk.cli._common import (
     write_unmasked_rejects,
 )
 from custrisk.cli._console import console
-from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport, load_workspace
+from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport
 from custrisk.data.rejects import REJECTS_FORMATS
 from custrisk.data.workspace import is_one_file
+from custrisk.engine.cluster import check_engine_options
 from custrisk.errors import UsageError
 from custrisk.io.excel import split_sheet
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
@@ -113,21 +113,19 @@ def validate(
     parse_csv_encoding(csv_encoding)
     out_dir = out if out is not None else _folder(data_dir) / "validation"
     check_unmasked_target(rejects_unmasked, out_dir / REJECTS_FILE, out_dir / REPORT_FILE)
-    check_engine(engine, scheduler, buckets, memory_limit)
+    check_engine_options(engine, scheduler, buckets, memory_limit)
     chosen = choose_configs(data_dir, config, machine_output=output_format == "json")
-    if engine == "dask":  # each file a partition, cleaned in buckets on a cluster
-        from custrisk.engine import validate_dask
+    from custrisk.engine.choice import validate_on
 
-        workspace = validate_dask(
-            data_dir,
-            scheduler=scheduler,
-            buckets=buckets,
-            memory_limit=memory_limit,
-            config=chosen.sources,
-            encoding=encoding,
-        )
-    else:
-        workspace = load_workspace(data_dir, config=chosen.sources, encoding=encoding)
+    workspace = validate_on(
+        data_dir,
+        engine=engine,
+        scheduler=scheduler,
+        buckets=buckets,
+        memory_limit=memory_limit,
+        config=chosen.sources,
+        encoding=encoding,
+    )
     rejects_path, report_path = workspace.write_validation(
         out_dir, csv_encoding=csv_encoding, rejects_format=rejects_format
     )

@@ -38,6 +38,7 @@ from typing import IO, Any
 from custrisk.errors import DataError, UsageError
 from custrisk.io.atomic import DIR_MODE, ensure_dir
 from custrisk.io.digest import sha256_file
+from custrisk.protect.audit import default_log_path
 from custrisk.protect.envelope import (
     MAGIC_PREFIX,
     SUFFIX,
@@ -47,6 +48,7 @@ from custrisk.protect.envelope import (
     open_decrypted,
 )
 from custrisk.protect.keys import Key, Keyring
+from custrisk.vocab import models_dir
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
@@ -98,6 +100,46 @@ def _walk(root: Path) -> Iterator[tuple[Path, str | None]]:
                 yield path, "not a regular file"
             else:
                 yield path, None
+
+
+def default_parts() -> dict[str, Path]:
+    """Where each part is when not named: the model registry ($CUSTRISK_MODELS_DIR, else
+    ./models), ./runs, ./configs and the audit log (``$CUSTRISK_AUDIT_LOG``, else the
+    state folder's)."""
+    return {
+        "models": models_dir(None),
+        "runs": Path("runs"),
+        "configs": Path("configs"),
+        "audit": default_log_path(),
+    }
+
+
+def backup_sources(
+    named: Mapping[str, str | os.PathLike[str] | None],
+) -> dict[str, Path]:
+    """The parts to back up (for :func:`create_backup`): each part in ``named`` (part
+    name -> path, ``None`` when not named) at its path, else at its default place
+    (:func:`default_parts`) when something is there, in the order of :data:`PARTS`.
+
+    Raises
+    ------
+    UsageError
+        Nothing named and nothing at the default places.
+    """
+    defaults = default_parts()
+    sources = {}
+    for part in PARTS:
+        given = named.get(part)
+        if given is not None:
+            sources[part] = Path(given)
+        elif defaults[part].exists():
+            sources[part] = defaults[part]
+    if not sources:
+        raise UsageError(
+            "nothing to back up: no ./models, ./runs, ./configs or audit log here",
+            hint="name them with --models, --runs, --configs, --audit-log",
+        )
+    return sources
 
 
 def create_backup(
@@ -629,7 +671,9 @@ __all__ = [
     "PARTS",
     "ArchiveCheck",
     "BackupResult",
+    "backup_sources",
     "create_backup",
+    "default_parts",
     "restore_backup",
     "verify_backup",
 ]

@@ -22,11 +22,10 @@ from typing import Any
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import LockHeld, describe_holder, exclusive_lock
+from custrisk.vocab import models_dir
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS_DIR = "models"
-MODELS_DIR_ENV = "CUSTRISK_MODELS_DIR"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CARD = "model.json"
 LOCK_FILE = ".lock"
@@ -44,11 +43,6 @@ class ModelRef:
     @property
     def model_id(self) -> str:
         return f"{self.name}@{self.version}"
-
-
-def models_dir(given: str | os.PathLike[str] | None = None) -> Path:
-    """The registry folder: the option, else $CUSTRISK_MODELS_DIR, else ./models."""
-    return Path(given or os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
 
 
 def check_name(name: str) -> str:

@@ -67,7 +67,7 @@ def test_train_then_score(
 def test_scores_are_byte_identical_across_runs(
     runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
 ) -> None:
-    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    paths = [tmp_path / "a" / "scores.csv", tmp_path / "b" / "scores.csv"]  # (a run a folder)
     for path in paths:
         result = runner.invoke(
             app,
@@ -505,3 +505,21 @@ def test_a_second_train_of_the_same_name_is_refused_while_the_first_runs(
     )
     assert "Traceback" not in result.output
     assert not (models / "logistic" / "1").exists()
+
+
+def test_a_second_run_into_a_folder_holding_another_is_refused_before_scoring(
+    runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
+) -> None:
+    """alerts.csv and followups.csv have one name per folder: nov.csv written beside
+    oct.csv would overwrite oct's and leave that run unreadable. Refused, naming the
+    folder to write to; the same run written again is not."""
+    args = ["score", str(exports), "--model", "logistic@1", "--models-dir", str(registry)]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "oct.csv")]).exit_code == 0
+    alerts = (tmp_path / "alerts.csv").read_bytes()
+    refused = runner.invoke(app, [*args, "--out", str(tmp_path / "nov.csv")])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.split())
+    assert "holds another run (oct, oct.run.json)" in said and "--out" in said
+    assert not (tmp_path / "nov.csv").exists()
+    assert (tmp_path / "alerts.csv").read_bytes() == alerts
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "oct.csv")]).exit_code == 0

@@ -143,10 +143,11 @@ def score(
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import FAIL_ON, failing_alerts
-    from custrisk.results import run_files
+    from custrisk.results import refuse_another_run, run_files
     from custrisk.scoring.summary import summarise_scores
 
     files = run_files(out)
+    refuse_another_run(files)  # (again when the run is written, under the folder's lock)
     parse_csv_encoding(csv_encoding)
     check_unmasked_target(rejects_unmasked, *(files.part(p) for p in PARTS), files.facts)
     if fail_on not in FAIL_ON:

@@ -115,7 +115,7 @@ from custrisk.results.read import (
 )
 from custrisk.results.storage import locked_folder
 from custrisk.results.workbook import write_alerts_workbook
-from custrisk.results.write import ScoringRun, StagedRun
+from custrisk.results.write import ScoringRun, StagedRun, refuse_another_run
 
 __all__ = [
     "ALERTS_FILE",
@@ -150,6 +150,7 @@ __all__ = [
     "SCORES_PARTS_SUFFIX",
     "STAGE_PREFIX",
     "ScoringRun",
+    "refuse_another_run",
     "StagedRun",
     "TABLE_PART",
     "TableParts",

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from custrisk.errors import UsageError
 from custrisk.io.atomic import (
     DEFAULT_MODE,
     active_sealer,
@@ -30,11 +31,15 @@ from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.io.stop import Stopped, not_written
 from custrisk.protect.audit import audit_event
+from custrisk.protect.envelope import plain_name
 from custrisk.results.facts import facts_bytes, facts_digests, run_id_of
 from custrisk.results.layout import (
+    ALERTS_FILE,
     CLOSED_COLUMNS,
     FACTS_DIGESTS,
+    FACTS_SUFFIX,
     FOLLOWUP_COLUMNS,
+    FOLLOWUPS_FILE,
     LAYOUT_VERSION,
     LOCK_FILE,
     PARTS,
@@ -49,6 +54,36 @@ from custrisk.results.layout import (
 from custrisk.results.parts import TableParts, refuse_workbook
 from custrisk.results.storage import remove_leftovers, seal_staged, stage_bytes, stage_table
 from custrisk.results.workbook import run_sheets
+
+
+def refuse_another_run(files: RunFiles) -> None:
+    """Refuse to write a run into a folder that holds another run (another scores
+    file's facts, ``oct.run.json`` beside ``nov.csv``): the alerts, closed alerts and
+    follow-up plan have one name per folder, so the new run would overwrite the other's
+    and leave it unreadable. The same run written again is fine.
+
+    Raises
+    ------
+    UsageError
+        Naming the other run and the folder to write to instead.
+    """
+    ours = plain_name(files.facts).name
+    others = sorted(
+        name
+        for path in files.folder.glob(f"*{FACTS_SUFFIX}*")
+        if (name := plain_name(path).name) != ours and name.endswith(FACTS_SUFFIX)
+    )
+    if not others:
+        return
+    other = others[0].removesuffix(FACTS_SUFFIX)
+    raise UsageError(
+        f"{files.folder} holds another run ({other}, {others[0]}): its {ALERTS_FILE} and "
+        f"{FOLLOWUPS_FILE} would be overwritten by this run's, and that run could no "
+        "longer be read",
+        hint=f"write each run in a folder of its own, e.g. --out "
+        f"{files.folder / files.scores.stem}/{files.scores.name}; or remove the other run's "
+        "files first",
+    )
 
 
 @dataclass
@@ -143,6 +178,7 @@ class ScoringRun:
         sealer = active_sealer()
         folder = ensure_dir(files.folder)
         with exclusive_lock(folder / LOCK_FILE, what="the output folder"):
+            refuse_another_run(files)
             targets = [files.part(p) for p in PARTS] + [files.facts]
             targets += [files.workbook] if files.workbook is not None else []
             targets += [output_path(t) for t in targets if output_path(t) != t]

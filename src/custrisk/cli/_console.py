@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
+
+from custrisk.privacy import mask_pii_text
 
 #: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
 LOG_WIDTH = 120
@@ -40,6 +43,47 @@ def say(label: str, message: str, *, style: str = "yellow", to: Console = err_co
     """Print ``label`` (``Warning:``, ``Note:``, ``Error:``) in ``style`` and then
     ``message`` as it is (no markup read in it)."""
     to.print(Text.assemble((label, style), " ", message))
+
+
+class SayHandler(logging.Handler):
+    """The library's log records said as :func:`say` says the CLI's own warnings: one
+    line ``Warning: ...`` (``Error:`` for ERROR and CRITICAL, ``Info:`` and ``Debug:``
+    under -v and -vv), never wrapped, so that a cron log's ``grep Warning:`` finds them
+    all; phones, ID numbers and e-mail addresses masked as in an error line.
+
+    A record logged with its exception (``log.exception``) names the exception at the
+    end of its line; its traceback follows only with ``tracebacks`` (``--debug``, -vv):
+    a traceback is for a bug report, not for every cron mail."""
+
+    _LABELS = (
+        (logging.ERROR, "Error:", "bold red"),
+        (logging.WARNING, "Warning:", "yellow"),
+        (logging.INFO, "Info:", "cyan"),
+        (logging.NOTSET, "Debug:", "dim"),
+    )
+
+    def __init__(self, *, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            label, style = next((lb, st) for lv, lb, st in self._LABELS if record.levelno >= lv)
+            message = _one_line(record.getMessage())
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                said = _one_line(str(exc))
+                message += f" ({type(exc).__name__}{': ' + said if said else ''})"
+            say(label, mask_pii_text(message), style=style)
+            if exc is not None and self.tracebacks and record.exc_info:
+                trace = logging.Formatter().formatException(record.exc_info)
+                err_console.print(mask_pii_text(trace), style="dim")
+        except Exception:
+            self.handleError(record)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
 
 
 def counted(n: int, one: str, many: str | None = None) -> str:

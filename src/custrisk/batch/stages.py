@@ -30,7 +30,7 @@ from custrisk.batch.config import EngineSettings, RunConfig, shift_period
 from custrisk.batch.layout import RUN_FILE, read_json, write_json
 from custrisk.data import load_workspace
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import counted, jsonable
 from custrisk.policy import alerts_at_or_above
 from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
@@ -355,7 +355,7 @@ def reports(ctx: StageContext) -> StageResult:
     rows = {"documents": len(result.results), "rendered": rendered, "failed": len(result.failed)}
     gate = None
     if result.failed:
-        gate = f"{len(result.failed)} report(s) failed (see {REPORTS_DIR}/manifest.csv)"
+        gate = reports_gate(len(result.failed))
     return StageResult(OK, rows, gate=gate)
 
 
@@ -397,9 +397,14 @@ def notify(ctx: StageContext) -> StageResult:
     return StageResult(OK, rows, detail=detail, gate=gate)
 
 
+def reports_gate(failed: int) -> str:
+    """The gate failure of reports that failed to render."""
+    return f"{counted(failed, 'report')} failed (see {REPORTS_DIR}/manifest.csv)"
+
+
 def notify_gate(failed: int) -> str:
     """The gate failure of notifications that failed (with ``fail_on_error``)."""
-    return f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
+    return f"{counted(failed, 'notification')} failed (fail_on_error; see {NOTIFICATIONS_FILE})"
 
 
 RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
@@ -419,4 +424,5 @@ __all__ = [
     "StageContext",
     "StageResult",
     "notify_gate",
+    "reports_gate",
 ]

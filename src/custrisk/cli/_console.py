@@ -8,6 +8,7 @@ import os
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
+from custrisk.io.plain import counted as counted  # (the library's, for the CLI's modules)
 from custrisk.privacy import mask_pii_text
 
 #: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
@@ -84,11 +85,6 @@ class SayHandler(logging.Handler):
 
 def _one_line(text: str) -> str:
     return " ".join(text.splitlines())
-
-
-def counted(n: int, one: str, many: str | None = None) -> str:
-    """``1 report``, ``2,000 reports``: a count with its noun in the right number."""
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def shown(value: object) -> str:

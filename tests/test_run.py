@@ -1266,3 +1266,21 @@ def test_a_runs_gates_count_reports_and_notifications_in_the_right_number() -> N
     assert reports_gate(2).startswith("2 reports failed (see ")
     assert notify_gate(1).startswith("1 notification failed (fail_on_error; see ")
     assert notify_gate(1200).startswith("1,200 notifications failed (")
+
+
+def test_the_reports_history_leaves_out_a_previous_run_of_the_same_date(tmp_path: Path) -> None:
+    """report refuses a --history run of the run's own as-of date: the month's reports
+    leave such a previous run out instead of failing the stage."""
+    from types import SimpleNamespace
+
+    from custrisk.batch.stages import report_history
+
+    previous = tmp_path / "2026-10"
+    previous.mkdir()
+    (previous / "run.json").write_text(
+        json.dumps({"stages": {"score": {"rows": {"as_of": "2026-11-03"}}}}), encoding="utf-8"
+    )
+    ctx = SimpleNamespace(previous=previous)
+    assert report_history(ctx, "2026-11-03") == []  # type: ignore[arg-type]
+    assert report_history(ctx, "2026-11-30") == [previous / "scores.csv"]  # type: ignore[arg-type]
+    assert report_history(SimpleNamespace(previous=None), "2026-11-30") == []  # type: ignore[arg-type]

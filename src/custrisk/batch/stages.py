@@ -346,7 +346,7 @@ def reports(ctx: StageContext) -> StageResult:
         portfolio=settings.portfolio,
         templates=settings.templates,
         config=settings.config,
-        history=[ctx.previous / SCORES_FILE] if ctx.previous is not None else (),
+        history=report_history(ctx, as_of),
         drift=drift_file if drift_file.is_file() else None,
         report_date=dt.date.fromisoformat(as_of),  # the same date whenever it is rendered
         on_result=ctx.on_report,
@@ -357,6 +357,18 @@ def reports(ctx: StageContext) -> StageResult:
     if result.failed:
         gate = reports_gate(len(result.failed))
     return StageResult(OK, rows, gate=gate)
+
+
+def report_history(ctx: StageContext, as_of: str) -> list[Path]:
+    """The previous run, for the reports' score history and month-over-month KPIs; left
+    out when it is as of this run's date too (the same exports again, which score warned
+    about): a month is no history of itself, and report refuses it."""
+    if ctx.previous is None:
+        return []
+    earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
+    if str(earlier.get("rows", {}).get("as_of", ""))[:10] == as_of[:10]:
+        return []
+    return [ctx.previous / SCORES_FILE]
 
 
 def notify(ctx: StageContext) -> StageResult:

@@ -306,11 +306,7 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = {"debug": debug, "quiet": quiet}
-    _configure_logging(
-        verbose=verbose,
-        quiet=quiet,
-        debug=debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"),
-    )
+    _configure_logging(verbose=verbose, quiet=quiet, debug=_debug_enabled(ctx))
 
 
 def _configure_logging(*, verbose: int, quiet: bool, debug: bool = False) -> None:

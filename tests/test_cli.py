@@ -145,3 +145,21 @@ def test_a_logged_exception_shows_its_traceback_only_with_debug(
     assert ("Traceback (most recent call last):" in said) is debug
     assert "13812345678" not in said
     assert bool(rest) is debug
+
+
+def test_quiet_leaves_out_the_clis_own_warnings_and_notes_too(
+    custrisk_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quiet is "only errors on stderr": the Warning: and Note: lines the commands say
+    themselves went on being printed while the library's log warnings were not."""
+    from custrisk.cli import _configure_logging
+    from custrisk.cli._console import say
+
+    _configure_logging(verbose=0, quiet=True)
+    say("Warning:", "left out")
+    say("Note:", "left out")
+    say("Error:", "said", style="bold red")
+    assert capsys.readouterr().err == "Error: said\n"
+    _configure_logging(verbose=0, quiet=False)
+    say("Note:", "said")
+    assert capsys.readouterr().err == "Note: said\n"

@@ -40,9 +40,18 @@ console = _CliConsole(highlight=False, soft_wrap=True, markup=False)
 err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
+#: Labels of lines that --quiet leaves out ("only errors on stderr"), as it leaves out
+#: the library's log warnings.
+QUIETED = ("Warning:", "Note:")
+
+
 def say(label: str, message: str, *, style: str = "yellow", to: Console = err_console) -> None:
     """Print ``label`` (``Warning:``, ``Note:``, ``Error:``) in ``style`` and then
-    ``message`` as it is (no markup read in it)."""
+    ``message`` as it is (no markup read in it). A warning or note is left out under
+    --quiet (the CLI then logs errors only: see ``custrisk.cli._configure_logging``)."""
+    quiet = not logging.getLogger("custrisk").isEnabledFor(logging.WARNING)
+    if quiet and label in QUIETED and to is err_console:
+        return
     to.print(Text.assemble((label, style), " ", message))
 
 

@@ -228,7 +228,7 @@ def score(ctx: StageContext) -> StageResult:
         gate = f"{len(failing):,} alerts at level {cfg.fail_on} or above (fail_on)"
     detail = f"model {run.facts['model_id']}"
     skipped = [
-        f"{len(found)} {what} rule(s)"
+        counted(len(found), f"{what} rule")
         for what, found in (
             ("alert", (run.facts.get("alerts") or {}).get("skipped_rules") or {}),
             ("limit", (run.facts.get("policy") or {}).get("skipped_limit_rules") or {}),

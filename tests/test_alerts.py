@@ -406,10 +406,13 @@ def test_an_owner_is_named_by_its_role_or_either_label(
 def test_an_unknown_owner_is_a_typo_not_an_empty_list(alerts_frame: pd.DataFrame) -> None:
     with pytest.raises(
         UsageError,
-        match=r"^--owner '风控' is not an owner role; the roles are: account_manager \(客户经理\), "
+        match=r"^--owner '风控' is not an owner role; did you mean 'risk_officer'\? the roles are: "
+        r"account_manager \(客户经理\), "
         r"collections \(催收专员\), risk_officer \(风控专员\), service_manager \(客服主管\)$",
     ):
         filter_alerts(alerts_frame, owners=["风控"])
+    with pytest.raises(UsageError, match=r"^--owner 'nobody' is not an owner role; the roles"):
+        filter_alerts(alerts_frame, owners=["nobody"])  # nothing alike: no guess
     # A known role with no alert in this run selects nothing, without an error.
     assert filter_alerts(alerts_frame, owners=["risk_officer"]).empty
 

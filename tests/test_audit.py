@@ -734,6 +734,17 @@ def test_evaluate_records_the_callers_role_and_how_it_read_the_data(
     assert line["scope"] == "portfolio" and line["model"] == "logistic"
 
 
+def test_init_records_the_callers_role(
+    runner: CliRunner, audit_env: dict[str, str], export_200: Path, tmp_path: Path
+) -> None:
+    """init reads the exports' first rows (values, to infer types and personal data) but
+    checked no role: its line said role "-", as a command that reads no customer data."""
+    result = _run(runner, audit_env, "init", str(export_200), "--out", str(tmp_path / "cfg"))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    (line,) = _lines(audit_env)
+    assert line["command"] == "init" and line["role"] != "-", line
+
+
 def test_commands_that_read_no_customer_data_are_not_portfolio_reads(
     runner: CliRunner, audit_env: dict[str, str], tmp_path: Path
 ) -> None:

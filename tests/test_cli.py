@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -87,3 +89,77 @@ def test_asking_for_a_config_option_names_the_commands_config_files(runner: CliR
     assert result.exit_code == 2
     assert "(Possible options: --policy)" in result.output
     assert "--sources" not in result.output
+
+
+@pytest.fixture
+def custrisk_logger(monkeypatch: pytest.MonkeyPatch) -> logging.Logger:
+    """The library's logger, its handlers and level put back after the test."""
+    logger = logging.getLogger("custrisk")
+    for name in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(logger, name, getattr(logger, name))
+    monkeypatch.setattr(logger, "handlers", [])
+    return logger
+
+
+def test_library_warnings_are_said_as_the_clis_own_on_one_unwrapped_line(
+    custrisk_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``Warning: ...`` as ``say`` prints it, not rich's wrapped ``WARNING  ...``: a
+    cron log's grep finds it; phones, ids and e-mails masked as in an error line."""
+    from custrisk.cli import _configure_logging
+
+    _configure_logging(verbose=0, quiet=False)
+    log = logging.getLogger("custrisk.policy.apply")
+    words = " ".join(f"word{i}" for i in range(60))  # longer than any terminal
+    log.warning("%s; call 13812345678 or zhang.wei@example.com", words)
+    log.info("not said without -v")
+    assert capsys.readouterr().err == (f"Warning: {words}; call 138****5678 or z***@example.com\n")
+
+    _configure_logging(verbose=1, quiet=False)
+    log.info("source credit: 400 rows in")
+    log.debug("not said without -vv")
+    assert capsys.readouterr().err == "Info: source credit: 400 rows in\n"
+
+    _configure_logging(verbose=0, quiet=True)
+    log.warning("not said with --quiet")
+    log.critical("said\nwith --quiet")
+    assert capsys.readouterr().err == "Error: said with --quiet\n"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_logged_exception_shows_its_traceback_only_with_debug(
+    custrisk_logger: logging.Logger, capsys: pytest.CaptureFixture[str], debug: bool
+) -> None:
+    from custrisk.cli import _configure_logging
+
+    _configure_logging(verbose=0, quiet=False, debug=debug)
+    try:
+        raise ValueError("no such customer 13812345678")
+    except ValueError:
+        logging.getLogger("custrisk.serve.app").exception("internal error on %s", "/v1/score")
+    said = capsys.readouterr().err
+    first, *rest = said.splitlines()
+    assert first == (
+        "Error: internal error on /v1/score (ValueError: no such customer 138****5678)"
+    )
+    assert ("Traceback (most recent call last):" in said) is debug
+    assert "13812345678" not in said
+    assert bool(rest) is debug
+
+
+def test_quiet_leaves_out_the_clis_own_warnings_and_notes_too(
+    custrisk_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quiet is "only errors on stderr": the Warning: and Note: lines the commands say
+    themselves went on being printed while the library's log warnings were not."""
+    from custrisk.cli import _configure_logging
+    from custrisk.cli._console import say
+
+    _configure_logging(verbose=0, quiet=True)
+    say("Warning:", "left out")
+    say("Note:", "left out")
+    say("Error:", "said", style="bold red")
+    assert capsys.readouterr().err == "Error: said\n"
+    _configure_logging(verbose=0, quiet=False)
+    say("Note:", "said")
+    assert capsys.readouterr().err == "Note: said\n"

@@ -402,7 +402,7 @@ def test_models_list_and_show_flag_a_changed_model_file(
     assert shown.exit_code == 1, shown.output
     warning = " ".join(shown.stderr.split())
     assert warning.startswith(
-        "WARNING: model logistic@1 FAILED its check: model.joblib: SHA-256 check failed"
+        "Warning: model logistic@1 FAILED its check: model.joblib: SHA-256 check failed"
     )
     files = {line.split()[1]: line for line in shown.stdout.splitlines() if "…" in line}
     assert "SHA-256 check failed" in files["model.joblib"]
@@ -418,7 +418,7 @@ def test_models_list_and_show_flag_a_changed_model_file(
     sound = runner.invoke(app, ["models", "show", "tree", "--models-dir", str(models)], env=env)
     assert sound.exit_code == 0, sound.output
     assert "Check: unsigned: 2 files match the card's hashes" in sound.stdout
-    assert "WARNING" not in sound.output
+    assert "Warning:" not in sound.output
 
 
 def test_models_list_and_show_flag_an_edited_signed_card(

@@ -177,7 +177,10 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     assert f"collections 催收专员: {expected:,}" in result.output
     result = runner.invoke(app, ["followups", str(scored), "--owner", "collection"])
     assert result.exit_code == 2
-    assert "--owner 'collection' is not an owner role; the roles are: " in result.output
+    assert (
+        "--owner 'collection' is not an owner role; did you mean 'collections'? "
+        "the roles are: " in result.output
+    )
     out = tmp_path / "mine.csv"
     result = runner.invoke(
         app, ["followups", str(scored), "--owner", "account_manager", "-o", str(out)]

@@ -374,6 +374,19 @@ def test_a_history_run_later_than_the_run_is_refused(tmp_path: Path) -> None:
         load_report_inputs(run, history=[later])
 
 
+def test_a_history_run_of_the_runs_own_date_is_refused(tmp_path: Path) -> None:
+    """The run given as its own history (or a re-run of the month) was compared with it
+    as the previous run: a migration of the month into itself."""
+    run = write_handmade_run(tmp_path / "run")
+    same = write_history(tmp_path / "hist", "2026-10-31", shift=4)
+    with pytest.raises(
+        UsageError,
+        match=r"^--history .* is as of 2026-10-31, the as-of date of this run too: history "
+        r"runs must be earlier months",
+    ):
+        load_report_inputs(run, history=[same])
+
+
 def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:
     scores, details, run, alerts = handmade_frames()
     run["migration"] = {

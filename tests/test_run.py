@@ -636,7 +636,7 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
         monkeypatch.setenv("TEST_WECOM_URL", f"http://127.0.0.1:{free_port()}/wecom")  # down
         code, out = _run_at(root, T0)
-        assert code == 1 and "notification(s) failed" in out, out
+        assert code == 1 and "1 notification failed (fail_on_error" in out, out
         assert "1 failed (next attempt from 2026-12-02 06:55 UTC)" in out, out
         mails = len(inbox.mails)
         assert mails >= 1 and not inbox.posts
@@ -1257,3 +1257,30 @@ def test_audit_trace_vouches_for_a_monthly_run_its_reruns_and_a_forget(
     code, said = run("audit", "trace", str(folder / "run.json"), str(folder))
     assert code == 0, said
     assert f"{PERIOD}/run.json: as custrisk wrote it: line 6 (custrisk forget," in said
+
+
+def test_a_runs_gates_count_reports_and_notifications_in_the_right_number() -> None:
+    from custrisk.batch.stages import notify_gate, reports_gate
+
+    assert reports_gate(1) == "1 report failed (see reports/manifest.csv)"
+    assert reports_gate(2).startswith("2 reports failed (see ")
+    assert notify_gate(1).startswith("1 notification failed (fail_on_error; see ")
+    assert notify_gate(1200).startswith("1,200 notifications failed (")
+
+
+def test_the_reports_history_leaves_out_a_previous_run_of_the_same_date(tmp_path: Path) -> None:
+    """report refuses a --history run of the run's own as-of date: the month's reports
+    leave such a previous run out instead of failing the stage."""
+    from types import SimpleNamespace
+
+    from custrisk.batch.stages import report_history
+
+    previous = tmp_path / "2026-10"
+    previous.mkdir()
+    (previous / "run.json").write_text(
+        json.dumps({"stages": {"score": {"rows": {"as_of": "2026-11-03"}}}}), encoding="utf-8"
+    )
+    ctx = SimpleNamespace(previous=previous)
+    assert report_history(ctx, "2026-11-03") == []  # type: ignore[arg-type]
+    assert report_history(ctx, "2026-11-30") == [previous / "scores.csv"]  # type: ignore[arg-type]
+    assert report_history(SimpleNamespace(previous=None), "2026-11-30") == []  # type: ignore[arg-type]

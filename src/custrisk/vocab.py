@@ -7,6 +7,7 @@ reports, the results module and the CLI cannot drift apart.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -52,7 +53,8 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     Raises
     ------
     UsageError
-        Naming the option, the unknown value and the owners there are.
+        Naming the option, the unknown value, the role spelt most alike and the owners
+        there are.
     """
     present = set(present)
 
@@ -70,7 +72,9 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
                 f"{role} ({OWNER_LABELS[role]['zh']})" if role in OWNER_LABELS else role
                 for role in sorted(present | set(OWNER_LABELS))
             )
-            raise UsageError(f"{option} {name!r} is not an owner role; the roles are: {shown}")
+            close = difflib.get_close_matches(plain(name), by_name, n=1)
+            did = f"did you mean {by_name[close[0]]!r}? " if close else ""
+            raise UsageError(f"{option} {name!r} is not an owner role; {did}the roles are: {shown}")
         roles.add(found)
     return roles
 

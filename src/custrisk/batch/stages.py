@@ -30,7 +30,7 @@ from custrisk.batch.config import EngineSettings, RunConfig, shift_period
 from custrisk.batch.layout import RUN_FILE, read_json, write_json
 from custrisk.data import load_workspace
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import counted, jsonable
 from custrisk.policy import alerts_at_or_above
 from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
@@ -228,7 +228,7 @@ def score(ctx: StageContext) -> StageResult:
         gate = f"{len(failing):,} alerts at level {cfg.fail_on} or above (fail_on)"
     detail = f"model {run.facts['model_id']}"
     skipped = [
-        f"{len(found)} {what} rule(s)"
+        counted(len(found), f"{what} rule")
         for what, found in (
             ("alert", (run.facts.get("alerts") or {}).get("skipped_rules") or {}),
             ("limit", (run.facts.get("policy") or {}).get("skipped_limit_rules") or {}),
@@ -346,7 +346,7 @@ def reports(ctx: StageContext) -> StageResult:
         portfolio=settings.portfolio,
         templates=settings.templates,
         config=settings.config,
-        history=[ctx.previous / SCORES_FILE] if ctx.previous is not None else (),
+        history=report_history(ctx, as_of),
         drift=drift_file if drift_file.is_file() else None,
         report_date=dt.date.fromisoformat(as_of),  # the same date whenever it is rendered
         on_result=ctx.on_report,
@@ -355,8 +355,20 @@ def reports(ctx: StageContext) -> StageResult:
     rows = {"documents": len(result.results), "rendered": rendered, "failed": len(result.failed)}
     gate = None
     if result.failed:
-        gate = f"{len(result.failed)} report(s) failed (see {REPORTS_DIR}/manifest.csv)"
+        gate = reports_gate(len(result.failed))
     return StageResult(OK, rows, gate=gate)
+
+
+def report_history(ctx: StageContext, as_of: str) -> list[Path]:
+    """The previous run, for the reports' score history and month-over-month KPIs; left
+    out when it is as of this run's date too (the same exports again, which score warned
+    about): a month is no history of itself, and report refuses it."""
+    if ctx.previous is None:
+        return []
+    earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
+    if str(earlier.get("rows", {}).get("as_of", ""))[:10] == as_of[:10]:
+        return []
+    return [ctx.previous / SCORES_FILE]
 
 
 def notify(ctx: StageContext) -> StageResult:
@@ -397,9 +409,14 @@ def notify(ctx: StageContext) -> StageResult:
     return StageResult(OK, rows, detail=detail, gate=gate)
 
 
+def reports_gate(failed: int) -> str:
+    """The gate failure of reports that failed to render."""
+    return f"{counted(failed, 'report')} failed (see {REPORTS_DIR}/manifest.csv)"
+
+
 def notify_gate(failed: int) -> str:
     """The gate failure of notifications that failed (with ``fail_on_error``)."""
-    return f"{failed} notification(s) failed (fail_on_error; see {NOTIFICATIONS_FILE})"
+    return f"{counted(failed, 'notification')} failed (fail_on_error; see {NOTIFICATIONS_FILE})"
 
 
 RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
@@ -419,4 +436,5 @@ __all__ = [
     "StageContext",
     "StageResult",
     "notify_gate",
+    "reports_gate",
 ]

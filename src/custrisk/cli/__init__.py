@@ -23,7 +23,7 @@ from typer.models import TyperInfo
 
 from custrisk import __version__
 from custrisk.cli import audit as _audit
-from custrisk.cli._console import err_console, say
+from custrisk.cli._console import SayHandler, err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
 from custrisk.io.atomic import out_of_room
 from custrisk.io.stop import Stopped, stop_on_signals
@@ -306,19 +306,18 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = {"debug": debug, "quiet": quiet}
-    _configure_logging(verbose=verbose, quiet=quiet)
+    _configure_logging(verbose=verbose, quiet=quiet, debug=_debug_enabled(ctx))
 
 
-def _configure_logging(*, verbose: int, quiet: bool) -> None:
-    from rich.logging import RichHandler
-
+def _configure_logging(*, verbose: int, quiet: bool, debug: bool = False) -> None:
+    """The library's log records on stderr, each one line as ``say`` prints it
+    (``Warning: ...``); their tracebacks only with --debug or -vv."""
     level = (
         logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     )
     logger = logging.getLogger("custrisk")
     logger.handlers.clear()
-    handler = RichHandler(console=err_console, show_time=False, show_path=False)
-    logger.addHandler(handler)
+    logger.addHandler(SayHandler(tracebacks=debug or level <= logging.DEBUG))
     logger.setLevel(level)
     logger.propagate = False
 

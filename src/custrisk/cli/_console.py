@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
+
+from custrisk.io.plain import counted as counted  # (the library's, for the CLI's modules)
+from custrisk.privacy import mask_pii_text
 
 #: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
 LOG_WIDTH = 120
@@ -36,15 +40,60 @@ console = _CliConsole(highlight=False, soft_wrap=True, markup=False)
 err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
+#: Labels of lines that --quiet leaves out ("only errors on stderr"), as it leaves out
+#: the library's log warnings.
+QUIETED = ("Warning:", "Note:")
+
+
 def say(label: str, message: str, *, style: str = "yellow", to: Console = err_console) -> None:
     """Print ``label`` (``Warning:``, ``Note:``, ``Error:``) in ``style`` and then
-    ``message`` as it is (no markup read in it)."""
+    ``message`` as it is (no markup read in it). A warning or note is left out under
+    --quiet (the CLI then logs errors only: see ``custrisk.cli._configure_logging``)."""
+    quiet = not logging.getLogger("custrisk").isEnabledFor(logging.WARNING)
+    if quiet and label in QUIETED and to is err_console:
+        return
     to.print(Text.assemble((label, style), " ", message))
 
 
-def counted(n: int, one: str, many: str | None = None) -> str:
-    """``1 report``, ``2,000 reports``: a count with its noun in the right number."""
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+class SayHandler(logging.Handler):
+    """The library's log records said as :func:`say` says the CLI's own warnings: one
+    line ``Warning: ...`` (``Error:`` for ERROR and CRITICAL, ``Info:`` and ``Debug:``
+    under -v and -vv), never wrapped, so that a cron log's ``grep Warning:`` finds them
+    all; phones, ID numbers and e-mail addresses masked as in an error line.
+
+    A record logged with its exception (``log.exception``) names the exception at the
+    end of its line; its traceback follows only with ``tracebacks`` (``--debug``, -vv):
+    a traceback is for a bug report, not for every cron mail."""
+
+    _LABELS = (
+        (logging.ERROR, "Error:", "bold red"),
+        (logging.WARNING, "Warning:", "yellow"),
+        (logging.INFO, "Info:", "cyan"),
+        (logging.NOTSET, "Debug:", "dim"),
+    )
+
+    def __init__(self, *, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            label, style = next((lb, st) for lv, lb, st in self._LABELS if record.levelno >= lv)
+            message = _one_line(record.getMessage())
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                said = _one_line(str(exc))
+                message += f" ({type(exc).__name__}{': ' + said if said else ''})"
+            say(label, mask_pii_text(message), style=style)
+            if exc is not None and self.tracebacks and record.exc_info:
+                trace = logging.Formatter().formatException(record.exc_info)
+                err_console.print(mask_pii_text(trace), style="dim")
+        except Exception:
+            self.handleError(record)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
 
 
 def shown(value: object) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from custrisk.cli._common import protect_command
 from custrisk.cli._console import console
 from custrisk.scoring.propose import InitResult, propose_configs
 
@@ -55,6 +56,7 @@ def init(
     canonical name of every recognised header (Chinese or English), types, personal data,
     keys and dates. Prints what it could not map and the next commands.
     """
+    protect_command()  # the role decides how customer data is read (its audit line too)
     result = propose_configs(
         data,
         out,

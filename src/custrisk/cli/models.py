@@ -69,7 +69,7 @@ def list_(models_dir: ModelsDirOpt = None) -> None:
     if failed:
         # the table may be cut by a narrow terminal: the failures are named again in full
         say(
-            "WARNING:",
+            "Warning:",
             f"{len(failed)} model version(s) FAILED their check and "
             f"would be refused by score: {', '.join(failed)}; see custrisk models show "
             f"{failed[0]}",
@@ -107,7 +107,7 @@ def show(
         # said first, before the card it makes untrustworthy (on stderr: stdout may be JSON)
         err_console.print(
             Text.assemble(
-                (f"WARNING: {failure}", "bold red"),
+                (f"Warning: {failure}", "bold red"),
                 "; it would be refused by score, and what its card says cannot be trusted",
             )
         )

@@ -1,4 +1,5 @@
-"""Plain JSON values from what custrisk computes (NumPy numbers, dates, frames)."""
+"""Plain values from what custrisk computes: JSON (NumPy numbers, dates, frames), a
+table cell's text, a count with its noun."""
 
 from __future__ import annotations
 
@@ -35,3 +36,8 @@ def cell_shown(value: object) -> str:
     if isinstance(value, float) and value != value:  # NaN
         return ""
     return str(value)
+
+
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``1 report``, ``2,000 reports``: a count with its noun in the right number."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"

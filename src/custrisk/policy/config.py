@@ -23,6 +23,7 @@ import numpy as np
 from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
+from custrisk.io.plain import counted
 from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
 from custrisk.vocab import IN_RUN_FACTS, LANGUAGES
 
@@ -323,8 +324,8 @@ def parse_policy(
     policy = _PolicyLoader(file, data_names(indicators), strict=strict).load(data)
     if policy.skipped:
         log.warning(
-            "%d limit rule(s) skipped, those grades keep the current limit: %s",
-            len(policy.skipped),
+            "%s skipped, those grades keep the current limit: %s",
+            counted(len(policy.skipped), "limit rule"),
             skipped_limits_text(policy.skipped),
             extra=IN_RUN_FACTS,
         )

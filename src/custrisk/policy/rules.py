@@ -34,6 +34,7 @@ from custrisk.expr import (
     compile_expression,
     iter_nodes,
 )
+from custrisk.io.plain import counted
 from custrisk.policy._names import (
     PREVIOUS_NAMES,
     alert_names,
@@ -425,8 +426,8 @@ def parse_alert_rules(
         rules.append(_with_new_when(rule, node, names, strict))
     if skipped:
         log.warning(  # (one line: each rule's reason is in AlertRules.skipped)
-            "%d alert rule(s) skipped, the data lacks what they read (%s): %s",
-            len(skipped),
+            "%s skipped, the data lacks what they read (%s): %s",
+            counted(len(skipped), "alert rule"),
             join_limited(sorted(lacked), 4),
             join_limited(skipped, 12),
             extra=IN_RUN_FACTS,

@@ -194,13 +194,21 @@ def load_report_inputs(
     table = run.scores
     earlier = read_history(history)
     as_of = str(run.facts.get("as_of") or "")[:10]
-    later = [h for h in earlier if as_of and h.as_of > as_of]
-    if later:
-        # the migration and the service KPIs month over month would run backwards
+    not_earlier = [h for h in earlier if as_of and h.as_of >= as_of]
+    if not_earlier:
+        # the migration and the service KPIs month over month would run backwards, or
+        # compare the month with itself (the run given as its own history, a re-run)
+        run_as_of = not_earlier[0].as_of
+        if run_as_of == as_of:
+            when = "the as-of date of this run too"
+            hint = "give the runs of earlier months as --history, or leave the file out"
+        else:
+            when = f"after this run's as-of date {as_of}"
+            hint = "report the later run with this one as its --history, or leave the file out"
         raise UsageError(
-            f"--history {later[0].path} is as of {later[0].as_of}, after this run's as-of "
-            f"date {as_of}: history runs must be earlier months",
-            hint="report the later run with this one as its --history, or leave the file out",
+            f"--history {not_earlier[0].path} is as of {run_as_of}, {when}: history runs "
+            "must be earlier months",
+            hint=hint,
         )
     return ReportInputs(
         scores_path=scores_path,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console, say
 from custrisk.vocab import check_language
-
-if TYPE_CHECKING:
-    from custrisk.notify import NotifyConfig
 
 app = typer.Typer()
 
@@ -118,7 +114,7 @@ def notify(
         lang = check_language(run_config_lang(config) or "zh", f"{config}: lang")
     check_language(lang)
     if channels:
-        cfg = _only(cfg, channels, config)
+        cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there
     with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
         deliveries = notify_run(
@@ -168,18 +164,3 @@ def notify(
         if cfg.fail_on_error:
             raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
         say("Warning:", f"{message} (fail_on_error is off)")
-
-
-def _only(cfg: NotifyConfig, names: list[str], config: Path) -> NotifyConfig:
-    """The config with only the channels named by ``--channel`` (exit 2 for a name it
-    does not have, naming those it has)."""
-    from custrisk.errors import UsageError
-
-    known = [c.name for c in cfg.channels]
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise UsageError(
-            f"--channel {unknown[0]!r}: {config} has no enabled channel of that name",
-            hint=f"its channels: {', '.join(known) or 'none'}",
-        )
-    return dataclasses.replace(cfg, channels=tuple(c for c in cfg.channels if c.name in names))

@@ -28,13 +28,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, UsageError
 from custrisk.vocab import LEVELS
 
 #: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
@@ -167,6 +167,23 @@ class NotifyConfig:
             "max_items": self.max_items,
             "channels": [{"name": c.name, "type": c.type} for c in self.channels],
         }
+
+    def only(self, names: Sequence[str]) -> NotifyConfig:
+        """The config with only the channels named (``custrisk notify --channel``).
+
+        Raises
+        ------
+        UsageError
+            For a name the config has no enabled channel of (exit 2), naming those it has.
+        """
+        known = [c.name for c in self.channels]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(
+                f"--channel {unknown[0]!r}: {self.where} has no enabled channel of that name",
+                hint=f"its channels: {', '.join(known) or 'none'}",
+            )
+        return replace(self, channels=tuple(c for c in self.channels if c.name in names))
 
 
 def parse_notify_config(section: Any, where: str, *, key: str = "notifications") -> NotifyConfig:

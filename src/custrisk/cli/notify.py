@@ -11,7 +11,6 @@ import typer
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console, say
-from custrisk.vocab import check_language
 
 app = typer.Typer()
 
@@ -105,14 +104,12 @@ def notify(
     from custrisk.batch.sent import by_hand
     from custrisk.errors import CheckFailed
     from custrisk.notify import load_notify_config, notify_run
-    from custrisk.notify.config import run_config_lang
+    from custrisk.notify.config import digest_language
 
     cfg = load_notify_config(config)
     # the command custrisk run prints for a message it no longer re-sends sends it in
     # the language the batch sent the month's digests in (RUN.yaml's lang:)
-    if lang is None:
-        lang = check_language(run_config_lang(config) or "zh", f"{config}: lang")
-    check_language(lang)
+    lang = digest_language(config, lang)
     if channels:
         cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there

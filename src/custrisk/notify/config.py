@@ -35,7 +35,7 @@ from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.errors import ConfigError, UsageError
-from custrisk.vocab import LEVELS
+from custrisk.vocab import LEVELS, check_language
 
 #: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
 SECTION_KEYS = ("notifications", "notify")
@@ -295,6 +295,21 @@ def run_config_lang(path: str | os.PathLike[str]) -> str | None:
     return lang if isinstance(lang, str) else None
 
 
+def digest_language(path: str | os.PathLike[str], lang: str | None = None) -> str:
+    """The language ``custrisk notify -c path`` sends the digest in: ``lang`` when given,
+    else the ``lang:`` of the RUN.yaml ``path`` is (the language the batch sent the
+    month's digests in, so that a message sent again by hand reads the same), else zh.
+
+    Raises
+    ------
+    UsageError
+        A language not supported, naming ``--lang`` or the file's ``lang`` key.
+    """
+    if lang is None:
+        lang = check_language(run_config_lang(path) or "zh", f"{path}: lang")
+    return check_language(lang)
+
+
 def _retry(node: Node) -> Retry:
     node.check_keys(_RETRY_KEYS)
     default = Retry()
@@ -431,6 +446,7 @@ __all__ = [
     "Channel",
     "NotifyConfig",
     "Retry",
+    "digest_language",
     "load_notify_config",
     "parse_notify_config",
     "run_config_lang",

@@ -102,9 +102,9 @@ def notify(
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.batch.sent import by_hand
-    from custrisk.errors import CheckFailed
     from custrisk.notify import load_notify_config, notify_run
     from custrisk.notify.config import digest_language
+    from custrisk.notify.deliver import check_deliveries, idle_channels
 
     cfg = load_notify_config(config)
     # the command custrisk run prints for a message it no longer re-sends sends it in
@@ -143,21 +143,16 @@ def notify(
         elif not deliveries:
             console.print("No new alerts to send.")
         else:  # a channel with no message says so, rather than being left out unseen
-            sent_to = {d.channel for d in deliveries}
-            for channel in cfg.channels:
-                if channel.name not in sent_to:
-                    whose = f" of owners {', '.join(channel.owners)}" if channel.owners else ""
-                    new = "new " if cfg.include == "new" else ""
-                    console.print(
-                        f"{'-':6} {channel.name}: nothing to send (no {new}alert at "
-                        f"{cfg.min_level} or above{whose})",
-                        highlight=False,
-                    )
+            for channel in idle_channels(cfg, deliveries):
+                whose = f" of owners {', '.join(channel.owners)}" if channel.owners else ""
+                new = "new " if cfg.include == "new" else ""
+                console.print(
+                    f"{'-':6} {channel.name}: nothing to send (no {new}alert at "
+                    f"{cfg.min_level} or above{whose})",
+                    highlight=False,
+                )
     if recorded:
         say("Note:", recorded)
-    failed = [d for d in deliveries if not d.ok]
-    if failed:
-        message = f"{len(failed)} of {len(deliveries)} notifications failed"
-        if cfg.fail_on_error:
-            raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
-        say("Warning:", f"{message} (fail_on_error is off)")
+    warning = check_deliveries(cfg, deliveries)  # fail_on_error: true raises (exit 1)
+    if warning:
+        say("Warning:", warning)

@@ -22,7 +22,7 @@ from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
 from custrisk.review.output import review_context
-from custrisk.review.run import backtest_run
+from custrisk.review.run import backtest_folder, backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
 from tests._layout import boxes, broken_header_words, page_text, text_outside_cells, with_class
@@ -75,6 +75,15 @@ def review_console(
 @pytest.fixture(scope="module")
 def reviewed(review_console: tuple[Path, str]) -> Path:
     return review_console[0]
+
+
+def test_the_back_test_is_written_beside_the_run_unless_out_is_given(tmp_path: Path) -> None:
+    """backtest/ in a run's folder, or beside its scores or facts file; --out wins."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert backtest_folder(folder) == folder / "backtest"
+    assert backtest_folder(folder / "scores.parquet") == folder / "backtest"
+    assert backtest_folder(folder, tmp_path / "bt") == tmp_path / "bt"
 
 
 def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> None:

@@ -168,7 +168,7 @@ def backtest(
     """
     protect_command()  # the role decides how customer data is read
     from custrisk.review.output import write_review
-    from custrisk.review.run import backtest_run
+    from custrisk.review.run import backtest_folder, backtest_run
 
     review = backtest_run(
         run,
@@ -202,7 +202,7 @@ def backtest(
             + "): those customers had already gone bad when scored, and the alert lead "
             "times on them are negative; check the dates, or back-test an earlier run",
         )
-    folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
+    folder = backtest_folder(run, out)
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
     table = Table(

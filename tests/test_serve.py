@@ -1078,6 +1078,25 @@ def test_a_notification_channel_whose_variable_is_unset_stops_the_start(
     assert callable(channel_notifier(config))
 
 
+def test_a_high_risk_decision_goes_to_the_webhook_then_the_channels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--notify-webhook and --notify-config together: each decision to both, in that
+    order; neither: no notifier."""
+    from custrisk.serve import webhook
+
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        webhook, "generic_webhook_notifier", lambda url: lambda d: sent.append((url, d))
+    )
+    monkeypatch.setattr(webhook, "channel_notifier", lambda c: lambda d: sent.append((c, d)))
+    assert webhook.high_risk_notifier(None, None) is None
+    notify = webhook.high_risk_notifier("http://hook", "run.yaml")
+    assert notify is not None
+    notify({"decision": "decline"})
+    assert sent == [("http://hook", {"decision": "decline"}), ("run.yaml", {"decision": "decline"})]
+
+
 def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
     serve_world: dict[str, Any],
 ) -> None:

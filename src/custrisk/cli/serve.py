@@ -201,7 +201,7 @@ def token_new(
     # does not know the token
     err_console.print(
         f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, stored "
-        f"hashed in {store.url.split('@')[-1]} (the service's --db); shown once:",
+        f"hashed in {store.shown_url} (the service's --db); shown once:",
         highlight=False,
     )
     typer.echo(secret)

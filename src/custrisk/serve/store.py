@@ -207,6 +207,12 @@ class DecisionStore:
         # returning it rolls back whatever transaction another thread has open on it.
         self._lock = threading.RLock()
 
+    @property
+    def shown_url(self) -> str:
+        """The store's URL as messages name it: without the user and password of a
+        database URL (``postgresql+psycopg://u:p@host/db`` -> ``host/db``)."""
+        return self.url.split("@")[-1]
+
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
         guard = self._lock if self.url.startswith("sqlite") else contextlib.nullcontext()

@@ -19,7 +19,7 @@ from custrisk.cli import app
 from custrisk.data import load_labels
 from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
-from custrisk.review.alerts import alert_effectiveness, suggest_threshold
+from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
 from custrisk.review.output import review_context
 from custrisk.review.run import backtest_folder, backtest_run
@@ -413,6 +413,8 @@ def test_rule_effectiveness_counts_precision_recall_overlap_and_flags() -> None:
     )
     assert skipped.table.set_index("code").loc["Z1", "flags"] == "not evaluated"
     assert skipped.facts["not_evaluated"] == {"Z1": "needs x"}
+    flagged = {r["code"]: r["not_evaluated"] for r in flagged_rules(skipped)}
+    assert flagged == {"O1": None, "Y1": None, "Z1": "needs x"}
     assert review.facts["customers_red"] == 3 and review.facts["red_recall"] == pytest.approx(2 / 3)
     assert review.facts["alerted_share"] == pytest.approx(0.9)  # all but customer 2
 

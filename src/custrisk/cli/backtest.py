@@ -167,6 +167,7 @@ def backtest(
     cut-offs checked on a hold-out.
     """
     protect_command()  # the role decides how customer data is read
+    from custrisk.review.alerts import flagged_rules
     from custrisk.review.output import write_review
     from custrisk.review.run import backtest_folder, backtest_run
 
@@ -239,11 +240,9 @@ def backtest(
             f"(precision {_pct(a.facts['red_precision'])}; base rate "
             f"{_pct(a.facts['base_rate'])})."
         )
-        flagged = a.table[a.table["flags"] != ""]
-        why = a.facts["not_evaluated"]
-        for row in flagged.to_dict("records"):
-            reason = f" ({why[row['code']]})" if row["code"] in why else ""
-            console.print(f"  {row['code']} {row['level']}: {row['flags']}{reason}")
+        for rule in flagged_rules(a):
+            reason = f" ({rule['not_evaluated']})" if rule["not_evaluated"] is not None else ""
+            console.print(f"  {rule['code']} {rule['level']}: {rule['flags']}{reason}")
         if kind == next(iter(review.alerts_by_outcome)):  # the conditions are the same
             _say_over_share(a)
     if review.comparison is not None:

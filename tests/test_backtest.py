@@ -492,6 +492,8 @@ def test_a_band_without_hold_out_customers_or_a_reachable_target_is_not_called_m
         assert table.loc[code, "note"] == "no hold-out customers: not judged"
     assert table.loc["D", "met"] is False
     assert table.loc["D", "note"].startswith("target not reachable")
+    held = proposal.by_grade("customers_holdout")
+    assert list(held) == list(table.index) and held["B"] == held["C"] == 0
     assert table.loc["E", "met"] is None  # no target
     facts = proposal.facts
     assert facts["all_met"] is False

@@ -49,14 +49,13 @@ def _verdicts(proposal: CutoffProposal) -> str:
     facts = proposal.facts
     if facts["all_met"]:
         return "; every target met on the hold-out"
-    rows = proposal.table.set_index("grade")
+    rates, targets = proposal.by_grade("bad_rate_holdout"), proposal.by_grade("target")
     parts = []
     if facts["missed"]:
         parts.append(
             "missed on the hold-out: "
             + ", ".join(
-                f"{c} ({_pct(float(rows.loc[c, 'bad_rate_holdout']), 2)} against "
-                f"{_pct(float(rows.loc[c, 'target']), 2)})"
+                f"{c} ({_pct(float(rates[c]), 2)} against {_pct(float(targets[c]), 2)})"
                 for c in facts["missed"]
             )
         )
@@ -271,7 +270,7 @@ def backtest(
         )
         few = review.proposal.facts["few_holdout"]
         if few:
-            held = review.proposal.table.set_index("grade")["customers_holdout"]
+            held = review.proposal.by_grade("customers_holdout")
             say(
                 "Warning:",
                 f"{', '.join(f'{c} ({int(held[c])})' for c in few)} "

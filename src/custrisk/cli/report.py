@@ -238,11 +238,11 @@ def report(
             f"no customer of {scores} matches {' and '.join(filters) or 'the filters'}; "
             "nothing rendered",
         )
-    rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
-    rate = rendered / result.seconds if result.seconds else 0.0
+    rate = result.rendered / result.seconds if result.seconds else 0.0
     console.print(
-        f"Rendered {counted(rendered, 'report')}, skipped {result.count(SKIPPED):,} up to date, "
-        f"{result.count(FAILED):,} failed, in {result.seconds:.1f} s ({rate:.1f}/s); "
+        f"Rendered {counted(result.rendered, 'report')}, "
+        f"skipped {result.count(SKIPPED):,} up to date, {result.count(FAILED):,} failed, "
+        f"in {result.seconds:.1f} s ({rate:.1f}/s); "
         f"manifest: {result.manifest}"
     )
     if result.failed:

@@ -17,12 +17,12 @@ from custrisk.cli._common import (
     sealed_like,
 )
 from custrisk.cli._console import console, counted, err_console, say
-from custrisk.errors import CheckFailed, UsageError
+from custrisk.errors import CheckFailed
 from custrisk.io.stop import Stopped
+from custrisk.vocab import check_language
 
 app = typer.Typer()
 
-LANGS = ("zh", "en")
 SHOW_FAILURES = 5
 
 
@@ -152,8 +152,7 @@ def report(
     )
 
     parse_csv_encoding(csv_encoding)
-    if lang not in LANGS:
-        raise UsageError(f"--lang must be one of {', '.join(LANGS)}; got {lang!r}")
+    check_language(lang)
     when = parse_date(report_date, "--report-date")
     root = ctx.find_root().obj
     quiet = bool(root.get("quiet")) if isinstance(root, dict) else False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -101,8 +100,8 @@ def notify(
     custrisk run holds the lock of its runs folder.
     """
     protect_command()  # the role decides how customer data is read
-    from custrisk.batch.sent import by_hand
-    from custrisk.notify import load_notify_config, notify_run
+    from custrisk.batch.sent import send_by_hand
+    from custrisk.notify import load_notify_config
     from custrisk.notify.config import digest_language
     from custrisk.notify.deliver import check_deliveries, idle_channels
 
@@ -113,17 +112,15 @@ def notify(
     if channels:
         cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there
-    with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
-        deliveries = notify_run(
-            run_dir,
-            cfg,
-            previous=previous,
-            reports_dir=reports_dir,
-            portfolio_pdf=portfolio,
-            lang=lang,
-            dry_run=dry_run,
-        )
-        recorded = record([d.as_dict() for d in deliveries]) if record else None
+    deliveries, recorded = send_by_hand(
+        run_dir,
+        cfg,
+        previous=previous,
+        reports_dir=reports_dir,
+        portfolio_pdf=portfolio,
+        lang=lang,
+        dry_run=dry_run,
+    )
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in deliveries], ensure_ascii=False, indent=2))
     else:

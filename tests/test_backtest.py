@@ -19,10 +19,10 @@ from custrisk.cli import app
 from custrisk.data import load_labels
 from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
-from custrisk.review.alerts import alert_effectiveness, suggest_threshold
+from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
 from custrisk.review.output import review_context
-from custrisk.review.run import backtest_run
+from custrisk.review.run import backtest_folder, backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
 from tests._layout import boxes, broken_header_words, page_text, text_outside_cells, with_class
@@ -75,6 +75,15 @@ def review_console(
 @pytest.fixture(scope="module")
 def reviewed(review_console: tuple[Path, str]) -> Path:
     return review_console[0]
+
+
+def test_the_back_test_is_written_beside_the_run_unless_out_is_given(tmp_path: Path) -> None:
+    """backtest/ in a run's folder, or beside its scores or facts file; --out wins."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert backtest_folder(folder) == folder / "backtest"
+    assert backtest_folder(folder / "scores.parquet") == folder / "backtest"
+    assert backtest_folder(folder, tmp_path / "bt") == tmp_path / "bt"
 
 
 def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> None:
@@ -404,6 +413,8 @@ def test_rule_effectiveness_counts_precision_recall_overlap_and_flags() -> None:
     )
     assert skipped.table.set_index("code").loc["Z1", "flags"] == "not evaluated"
     assert skipped.facts["not_evaluated"] == {"Z1": "needs x"}
+    flagged = {r["code"]: r["not_evaluated"] for r in flagged_rules(skipped)}
+    assert flagged == {"O1": None, "Y1": None, "Z1": "needs x"}
     assert review.facts["customers_red"] == 3 and review.facts["red_recall"] == pytest.approx(2 / 3)
     assert review.facts["alerted_share"] == pytest.approx(0.9)  # all but customer 2
 
@@ -481,6 +492,8 @@ def test_a_band_without_hold_out_customers_or_a_reachable_target_is_not_called_m
         assert table.loc[code, "note"] == "no hold-out customers: not judged"
     assert table.loc["D", "met"] is False
     assert table.loc["D", "note"].startswith("target not reachable")
+    held = proposal.by_grade("customers_holdout")
+    assert list(held) == list(table.index) and held["B"] == held["C"] == 0
     assert table.loc["E", "met"] is None  # no target
     facts = proposal.facts
     assert facts["all_met"] is False

@@ -34,7 +34,7 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, UsageError
 from custrisk.notify import (
     deliver_notifications,
     load_notify_config,
@@ -343,6 +343,17 @@ def test_a_wrong_password_is_recorded_not_raised(
     assert deliveries and not any(d.ok for d in deliveries)
     assert all(d.attempts == 1 and "login refused" in (d.error or "") for d in deliveries)
     assert "wrong" not in json.dumps([d.as_dict() for d in deliveries])
+
+
+def test_only_keeps_the_channels_named_and_refuses_an_unknown_one() -> None:
+    """custrisk notify --channel: the config with those channels; a name it lacks is a
+    usage error naming the file and the channels it has."""
+    hook = {"type": "webhook", "url_env": "TEST_HOOK_URL"}
+    cfg = parse_notify_config({"channels": {"a": hook, "b": hook}}, "n.yaml")
+    assert [c.name for c in cfg.only(["b"]).channels] == ["b"]
+    with pytest.raises(UsageError, match=r"--channel 'c': n\.yaml has no enabled channel") as err:
+        cfg.only(["b", "c"])
+    assert err.value.hint == "its channels: a, b"
 
 
 def test_an_unset_password_variable_fails_the_dry_run_too(

@@ -320,6 +320,15 @@ def test_a_bad_run_config_is_one_line_naming_the_key(
     assert __import__("re").search(message, result.stderr), result.stderr
 
 
+def test_init_without_a_file_writes_run_yaml_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--init"])
+    assert result.exit_code == 0 and result.stdout.startswith("Wrote run.yaml;"), result.output
+    assert (tmp_path / "run.yaml").is_file()
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     config = tmp_path / "run.yaml"

@@ -1078,6 +1078,37 @@ def test_a_notification_channel_whose_variable_is_unset_stops_the_start(
     assert callable(channel_notifier(config))
 
 
+def test_a_high_risk_decision_goes_to_the_webhook_then_the_channels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--notify-webhook and --notify-config together: each decision to both, in that
+    order; neither: no notifier."""
+    from custrisk.serve import webhook
+
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        webhook, "generic_webhook_notifier", lambda url: lambda d: sent.append((url, d))
+    )
+    monkeypatch.setattr(webhook, "channel_notifier", lambda c: lambda d: sent.append((c, d)))
+    assert webhook.high_risk_notifier(None, None) is None
+    notify = webhook.high_risk_notifier("http://hook", "run.yaml")
+    assert notify is not None
+    notify({"decision": "decline"})
+    assert sent == [("http://hook", {"decision": "decline"}), ("run.yaml", {"decision": "decline"})]
+
+
+def test_the_decisions_listed_are_of_a_known_outcome_and_at_least_one(tmp_path: Path) -> None:
+    """decisions list --decision maybe, --limit 0: a usage error naming the option."""
+    from custrisk.errors import UsageError
+    from custrisk.serve.store import check_decision_filters
+
+    check_decision_filters(limit=1, decision="decline")
+    with pytest.raises(UsageError, match=r"--decision must be one of approve, review, decline"):
+        check_decision_filters(limit=1, decision="maybe")
+    with pytest.raises(UsageError, match=r"--limit must be at least 1; got 0"):
+        DecisionStore(tmp_path / "d.db").list_decisions(limit=0)
+
+
 def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
     serve_world: dict[str, Any],
 ) -> None:

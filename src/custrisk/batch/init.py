@@ -108,10 +108,14 @@ checks:
 """
 
 
-def write_init_config(path: str | os.PathLike[str], *, force: bool = False) -> Path:
-    """Write the commented RUN.yaml for the sample data; never over a file unless
-    ``force``."""
-    target = Path(path)
+#: The file ``custrisk run --init`` writes when none is named.
+DEFAULT_RUN_FILE = "run.yaml"
+
+
+def write_init_config(path: str | os.PathLike[str] | None = None, *, force: bool = False) -> Path:
+    """Write the commented RUN.yaml for the sample data (to ``run.yaml`` when no path is
+    given); never over a file unless ``force``."""
+    target = Path(path if path is not None else DEFAULT_RUN_FILE)
     if target.exists() and not force:
         raise UsageError(
             f"{target} already exists", hint="choose another name, or --force to replace it"
@@ -120,4 +124,4 @@ def write_init_config(path: str | os.PathLike[str], *, force: bool = False) -> P
     return target
 
 
-__all__ = ["RUN_TEMPLATE", "write_init_config"]
+__all__ = ["DEFAULT_RUN_FILE", "RUN_TEMPLATE", "write_init_config"]

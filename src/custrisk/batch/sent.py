@@ -24,6 +24,8 @@ from custrisk.batch.layout import RUN_FILE, RunLayout, read_json, sha256_file, w
 from custrisk.batch.stages import NOTIFICATIONS_FILE, OK, notify_gate
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.plain import jsonable
+from custrisk.notify import Delivery as Sent
+from custrisk.notify import NotifyConfig, notify_run
 from custrisk.protect.audit import audit_event
 
 Delivery = dict[str, Any]
@@ -170,4 +172,39 @@ def by_hand(run_path: Path) -> Iterator[Callable[[list[Delivery]], str | None] |
         yield note
 
 
-__all__ = ["by_hand", "left_behind", "merged_by_hand", "record", "undelivered"]
+def send_by_hand(
+    run_dir: Path,
+    cfg: NotifyConfig,
+    *,
+    previous: Path | None = None,
+    reports_dir: Path | None = None,
+    portfolio_pdf: Path | None = None,
+    lang: str = "zh",
+    dry_run: bool = False,
+) -> tuple[list[Sent], str | None]:
+    """``custrisk notify``: send the digest of ``run_dir`` through ``cfg``
+    (:func:`custrisk.notify.notify_run`). On a finished month of ``custrisk run`` and
+    unless ``dry_run``, sent holding the lock of its runs folder and recorded in its
+    notifications.json and run.json (:func:`by_hand`).
+
+    Returns
+    -------
+    (deliveries, note)
+        The deliveries, and the line saying what was recorded (``None`` when nothing
+        was).
+    """
+    with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
+        deliveries = notify_run(
+            run_dir,
+            cfg,
+            previous=previous,
+            reports_dir=reports_dir,
+            portfolio_pdf=portfolio_pdf,
+            lang=lang,
+            dry_run=dry_run,
+        )
+        recorded = record([d.as_dict() for d in deliveries]) if record else None
+    return deliveries, recorded
+
+
+__all__ = ["by_hand", "left_behind", "merged_by_hand", "record", "send_by_hand", "undelivered"]

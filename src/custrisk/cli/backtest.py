@@ -49,14 +49,13 @@ def _verdicts(proposal: CutoffProposal) -> str:
     facts = proposal.facts
     if facts["all_met"]:
         return "; every target met on the hold-out"
-    rows = proposal.table.set_index("grade")
+    rates, targets = proposal.by_grade("bad_rate_holdout"), proposal.by_grade("target")
     parts = []
     if facts["missed"]:
         parts.append(
             "missed on the hold-out: "
             + ", ".join(
-                f"{c} ({_pct(float(rows.loc[c, 'bad_rate_holdout']), 2)} against "
-                f"{_pct(float(rows.loc[c, 'target']), 2)})"
+                f"{c} ({_pct(float(rates[c]), 2)} against {_pct(float(targets[c]), 2)})"
                 for c in facts["missed"]
             )
         )
@@ -167,8 +166,9 @@ def backtest(
     cut-offs checked on a hold-out.
     """
     protect_command()  # the role decides how customer data is read
+    from custrisk.review.alerts import flagged_rules
     from custrisk.review.output import write_review
-    from custrisk.review.run import backtest_run
+    from custrisk.review.run import backtest_folder, backtest_run
 
     review = backtest_run(
         run,
@@ -202,7 +202,7 @@ def backtest(
             + "): those customers had already gone bad when scored, and the alert lead "
             "times on them are negative; check the dates, or back-test an earlier run",
         )
-    folder = out if out is not None else (run if run.is_dir() else run.parent) / "backtest"
+    folder = backtest_folder(run, out)
     written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
     table = Table(
@@ -239,11 +239,9 @@ def backtest(
             f"(precision {_pct(a.facts['red_precision'])}; base rate "
             f"{_pct(a.facts['base_rate'])})."
         )
-        flagged = a.table[a.table["flags"] != ""]
-        why = a.facts["not_evaluated"]
-        for row in flagged.to_dict("records"):
-            reason = f" ({why[row['code']]})" if row["code"] in why else ""
-            console.print(f"  {row['code']} {row['level']}: {row['flags']}{reason}")
+        for rule in flagged_rules(a):
+            reason = f" ({rule['not_evaluated']})" if rule["not_evaluated"] is not None else ""
+            console.print(f"  {rule['code']} {rule['level']}: {rule['flags']}{reason}")
         if kind == next(iter(review.alerts_by_outcome)):  # the conditions are the same
             _say_over_share(a)
     if review.comparison is not None:
@@ -272,7 +270,7 @@ def backtest(
         )
         few = review.proposal.facts["few_holdout"]
         if few:
-            held = review.proposal.table.set_index("grade")["customers_holdout"]
+            held = review.proposal.by_grade("customers_holdout")
             say(
                 "Warning:",
                 f"{', '.join(f'{c} ({int(held[c])})' for c in few)} "

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from custrisk.cli._console import console
 from custrisk.cli.serve import DbOpt
-from custrisk.errors import UsageError
 
 app = typer.Typer()
 decisions_app = typer.Typer(help="Read the decisions custrisk serve stored.", no_args_is_help=True)
@@ -39,13 +38,9 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the latest decisions: id, time, caller, customer, score, grade, decision."""
-    from custrisk.policy import DECISIONS
-    from custrisk.serve.store import DecisionStore
+    from custrisk.serve.store import DecisionStore, check_decision_filters
 
-    if decision is not None and decision not in DECISIONS:
-        raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
-    if limit < 1:
-        raise UsageError(f"--limit must be at least 1; got {limit}")
+    check_decision_filters(limit=limit, decision=decision)  # before the store is opened
     rows = DecisionStore(db, create=False).list_decisions(
         limit=limit, decision=decision, customer=customer
     )

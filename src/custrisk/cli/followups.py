@@ -55,7 +55,7 @@ def followups(
     """
     # (the role decides how customer data is read)
     protect_command(encrypt=out is not None and sealed_like(run, False, "the plan is"))
-    from custrisk.review.followups import filter_followups, plan_of_run
+    from custrisk.review.followups import filter_followups, plan_by_owner, plan_of_run
 
     plan = filter_followups(plan_of_run(run), owner or ())
     if out is not None:
@@ -66,9 +66,9 @@ def followups(
         return
     console.print(f"{counted(len(plan), 'customer')} due for a follow-up ({run})")
     # owners in the plan's order: whoever has the earliest due (most severe) follow-up first
-    for name, part in plan.groupby("owner", sort=False):
-        label = owner_label(str(name), "zh")
-        title = f"{name} {label}" if label != name else str(name)
+    for name, part in plan_by_owner(plan):
+        label = owner_label(name, "zh")
+        title = f"{name} {label}" if label != name else name
         table = Table(
             title=f"{title}: {len(part):,}", title_justify="left", box=box.SIMPLE, pad_edge=False
         )

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from custrisk.cli._common import protect_command
 from custrisk.cli._console import console, say
-from custrisk.vocab import check_language
-
-if TYPE_CHECKING:
-    from custrisk.notify import NotifyConfig
 
 app = typer.Typer()
 
@@ -106,31 +100,27 @@ def notify(
     custrisk run holds the lock of its runs folder.
     """
     protect_command()  # the role decides how customer data is read
-    from custrisk.batch.sent import by_hand
-    from custrisk.errors import CheckFailed
-    from custrisk.notify import load_notify_config, notify_run
-    from custrisk.notify.config import run_config_lang
+    from custrisk.batch.sent import send_by_hand
+    from custrisk.notify import load_notify_config
+    from custrisk.notify.config import digest_language
+    from custrisk.notify.deliver import check_deliveries, idle_channels
 
     cfg = load_notify_config(config)
     # the command custrisk run prints for a message it no longer re-sends sends it in
     # the language the batch sent the month's digests in (RUN.yaml's lang:)
-    if lang is None:
-        lang = check_language(run_config_lang(config) or "zh", f"{config}: lang")
-    check_language(lang)
+    lang = digest_language(config, lang)
     if channels:
-        cfg = _only(cfg, channels, config)
+        cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there
-    with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
-        deliveries = notify_run(
-            run_dir,
-            cfg,
-            previous=previous,
-            reports_dir=reports_dir,
-            portfolio_pdf=portfolio,
-            lang=lang,
-            dry_run=dry_run,
-        )
-        recorded = record([d.as_dict() for d in deliveries]) if record else None
+    deliveries, recorded = send_by_hand(
+        run_dir,
+        cfg,
+        previous=previous,
+        reports_dir=reports_dir,
+        portfolio_pdf=portfolio,
+        lang=lang,
+        dry_run=dry_run,
+    )
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in deliveries], ensure_ascii=False, indent=2))
     else:
@@ -150,36 +140,16 @@ def notify(
         elif not deliveries:
             console.print("No new alerts to send.")
         else:  # a channel with no message says so, rather than being left out unseen
-            sent_to = {d.channel for d in deliveries}
-            for channel in cfg.channels:
-                if channel.name not in sent_to:
-                    whose = f" of owners {', '.join(channel.owners)}" if channel.owners else ""
-                    new = "new " if cfg.include == "new" else ""
-                    console.print(
-                        f"{'-':6} {channel.name}: nothing to send (no {new}alert at "
-                        f"{cfg.min_level} or above{whose})",
-                        highlight=False,
-                    )
+            for channel in idle_channels(cfg, deliveries):
+                whose = f" of owners {', '.join(channel.owners)}" if channel.owners else ""
+                new = "new " if cfg.include == "new" else ""
+                console.print(
+                    f"{'-':6} {channel.name}: nothing to send (no {new}alert at "
+                    f"{cfg.min_level} or above{whose})",
+                    highlight=False,
+                )
     if recorded:
         say("Note:", recorded)
-    failed = [d for d in deliveries if not d.ok]
-    if failed:
-        message = f"{len(failed)} of {len(deliveries)} notifications failed"
-        if cfg.fail_on_error:
-            raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
-        say("Warning:", f"{message} (fail_on_error is off)")
-
-
-def _only(cfg: NotifyConfig, names: list[str], config: Path) -> NotifyConfig:
-    """The config with only the channels named by ``--channel`` (exit 2 for a name it
-    does not have, naming those it has)."""
-    from custrisk.errors import UsageError
-
-    known = [c.name for c in cfg.channels]
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise UsageError(
-            f"--channel {unknown[0]!r}: {config} has no enabled channel of that name",
-            hint=f"its channels: {', '.join(known) or 'none'}",
-        )
-    return dataclasses.replace(cfg, channels=tuple(c for c in cfg.channels if c.name in names))
+    warning = check_deliveries(cfg, deliveries)  # fail_on_error: true raises (exit 1)
+    if warning:
+        say("Warning:", warning)

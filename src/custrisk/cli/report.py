@@ -17,45 +17,13 @@ from custrisk.cli._common import (
     sealed_like,
 )
 from custrisk.cli._console import console, counted, err_console, say
-from custrisk.errors import CheckFailed, DataError, UsageError
+from custrisk.errors import CheckFailed
 from custrisk.io.stop import Stopped
+from custrisk.vocab import check_language
 
 app = typer.Typer()
 
-LANGS = ("zh", "en")
 SHOW_FAILURES = 5
-
-
-def _split(text: str | None, option: str) -> list[str] | None:
-    """``a,b,c`` -> list; ``@FILE`` -> one value per line (``#`` comments allowed)."""
-    if text is None:
-        return None
-    if text.startswith("@"):
-        from custrisk.data.headers import canonical_name
-        from custrisk.io.encoding import scan_text_file
-
-        path = Path(text[1:])
-        try:
-            # As an export is read: a BOM, else UTF-8, else GB18030 (an id list saved
-            # from Excel or Notepad on a Chinese Windows); undecodable bytes: exit 2
-            lines = path.read_text(encoding=scan_text_file(path).encoding).splitlines()
-        except OSError as exc:
-            raise UsageError(
-                f"{option} {text}: cannot read {path} ({exc.strerror or exc})",
-                hint="give a file with one customer id per line",
-            ) from None
-        except DataError as exc:
-            raise UsageError(
-                f"{option} {text}: {exc.message}", hint="save the list as UTF-8 or GBK text"
-            ) from None
-        values = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-        if values and canonical_name(values[0]) == "customer_id":
-            values = values[1:]  # a column copied with its header (客户编号, customer_id)
-    else:
-        values = [part.strip() for part in text.split(",") if part.strip()]
-    if not values:
-        raise UsageError(f"{option} was given without any value")
-    return values
 
 
 @app.command("report", short_help="PDF risk reports per customer and for the portfolio")
@@ -174,6 +142,7 @@ def report(
         TimeRemainingColumn,
     )
 
+    from custrisk.data.id_list import listed_values
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.report.batch import (
         FAILED,
@@ -183,8 +152,7 @@ def report(
     )
 
     parse_csv_encoding(csv_encoding)
-    if lang not in LANGS:
-        raise UsageError(f"--lang must be one of {', '.join(LANGS)}; got {lang!r}")
+    check_language(lang)
     when = parse_date(report_date, "--report-date")
     root = ctx.find_root().obj
     quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
@@ -221,9 +189,9 @@ def report(
         result = render_reports(
             scores,
             out,
-            customers=_split(customers, "--customers"),
-            grades=_split(grade, "--grade"),
-            alert_levels=_split(alert_level, "--alert-level"),
+            customers=listed_values(customers, "--customers"),
+            grades=listed_values(grade, "--grade"),
+            alert_levels=listed_values(alert_level, "--alert-level"),
             lang=lang,
             workers=workers,
             portfolio=portfolio,
@@ -269,11 +237,11 @@ def report(
             f"no customer of {scores} matches {' and '.join(filters) or 'the filters'}; "
             "nothing rendered",
         )
-    rendered = len(result.results) - result.count(SKIPPED) - result.count(FAILED)
-    rate = rendered / result.seconds if result.seconds else 0.0
+    rate = result.rendered / result.seconds if result.seconds else 0.0
     console.print(
-        f"Rendered {counted(rendered, 'report')}, skipped {result.count(SKIPPED):,} up to date, "
-        f"{result.count(FAILED):,} failed, in {result.seconds:.1f} s ({rate:.1f}/s); "
+        f"Rendered {counted(result.rendered, 'report')}, "
+        f"skipped {result.count(SKIPPED):,} up to date, {result.count(FAILED):,} failed, "
+        f"in {result.seconds:.1f} s ({rate:.1f}/s); "
         f"manifest: {result.manifest}"
     )
     if result.failed:

@@ -21,8 +21,6 @@ from custrisk.errors import CheckFailed, UsageError
 
 app = typer.Typer()
 
-DEFAULT_RUN_FILE = Path("run.yaml")
-
 
 @app.command("run", short_help="The month's batch for cron: one YAML, locked, resumable.")
 def run(
@@ -96,7 +94,7 @@ def run(
     if init:
         if period is not None:
             raise UsageError("--period does not go with --init")
-        written = write_init_config(config or DEFAULT_RUN_FILE, force=force)
+        written = write_init_config(config, force=force)
         typer.echo(f"Wrote {written}; see its first lines for the commands to run before it")
         return
     if config is None:

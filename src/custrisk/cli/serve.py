@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,6 +131,7 @@ def serve(
     stored (--db). Tokens: custrisk serve-token new NAME --scope score."""
     from custrisk.serve.server import run_server
     from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.webhook import high_risk_notifier
     from custrisk.serve.workers import worker_count
 
     processes = worker_count(workers)
@@ -153,7 +153,7 @@ def serve(
         jdy_secret_env=jdy_secret_env,
         require_signed=not allow_unsigned,
         allow_unverified=allow_unverified,
-        on_high_risk=_high_risk_hook(notify_webhook, notify_config),
+        on_high_risk=high_risk_notifier(notify_webhook, notify_config),
     )
 
     def ready(service: dict[str, Any]) -> None:
@@ -201,7 +201,7 @@ def token_new(
     # does not know the token
     err_console.print(
         f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, stored "
-        f"hashed in {store.url.split('@')[-1]} (the service's --db); shown once:",
+        f"hashed in {store.shown_url} (the service's --db); shown once:",
         highlight=False,
     )
     typer.echo(secret)
@@ -232,27 +232,3 @@ def token_revoke(
 
     info = DecisionStore(db, create=False).revoke_token(token_id)
     console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")
-
-
-def _high_risk_hook(
-    webhook: str | None, config: Path | None
-) -> Callable[[dict[str, Any]], None] | None:
-    """What a high-risk decision is sent to: a plain webhook, the run's channels, or both."""
-    from custrisk.serve.webhook import channel_notifier, generic_webhook_notifier
-
-    hooks = [
-        h
-        for h in (
-            generic_webhook_notifier(webhook) if webhook else None,
-            channel_notifier(config) if config is not None else None,
-        )
-        if h is not None
-    ]
-    if not hooks:
-        return None
-
-    def notify(decision: dict[str, Any]) -> None:
-        for hook in hooks:
-            hook(decision)
-
-    return notify

@@ -28,14 +28,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from custrisk.config._yaml import Node, config_root, load_yaml_file
-from custrisk.errors import ConfigError
-from custrisk.vocab import LEVELS
+from custrisk.errors import ConfigError, UsageError
+from custrisk.vocab import LEVELS, check_language
 
 #: Keys of the section in a larger file (RUN.yaml has ``notifications:``).
 SECTION_KEYS = ("notifications", "notify")
@@ -168,6 +168,23 @@ class NotifyConfig:
             "channels": [{"name": c.name, "type": c.type} for c in self.channels],
         }
 
+    def only(self, names: Sequence[str]) -> NotifyConfig:
+        """The config with only the channels named (``custrisk notify --channel``).
+
+        Raises
+        ------
+        UsageError
+            For a name the config has no enabled channel of (exit 2), naming those it has.
+        """
+        known = [c.name for c in self.channels]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(
+                f"--channel {unknown[0]!r}: {self.where} has no enabled channel of that name",
+                hint=f"its channels: {', '.join(known) or 'none'}",
+            )
+        return replace(self, channels=tuple(c for c in self.channels if c.name in names))
+
 
 def parse_notify_config(section: Any, where: str, *, key: str = "notifications") -> NotifyConfig:
     """Validate a notifications section (e.g. ``notify:`` of RUN.yaml).
@@ -276,6 +293,21 @@ def run_config_lang(path: str | os.PathLike[str]) -> str | None:
         return None
     lang = data.get("lang")
     return lang if isinstance(lang, str) else None
+
+
+def digest_language(path: str | os.PathLike[str], lang: str | None = None) -> str:
+    """The language ``custrisk notify -c path`` sends the digest in: ``lang`` when given,
+    else the ``lang:`` of the RUN.yaml ``path`` is (the language the batch sent the
+    month's digests in, so that a message sent again by hand reads the same), else zh.
+
+    Raises
+    ------
+    UsageError
+        A language not supported, naming ``--lang`` or the file's ``lang`` key.
+    """
+    if lang is None:
+        lang = check_language(run_config_lang(path) or "zh", f"{path}: lang")
+    return check_language(lang)
 
 
 def _retry(node: Node) -> Retry:
@@ -414,6 +446,7 @@ __all__ = [
     "Channel",
     "NotifyConfig",
     "Retry",
+    "digest_language",
     "load_notify_config",
     "parse_notify_config",
     "run_config_lang",

@@ -37,7 +37,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from custrisk.errors import DataError
+from custrisk.errors import CheckFailed, DataError
 from custrisk.notify.config import Channel, NotifyConfig, Retry, load_notify_config
 from custrisk.notify.digest import (
     Digest,
@@ -289,6 +289,31 @@ def notify_run(
             raise DataError(f"{what} not found", file=str(path))
     reports_dir, portfolio_pdf = _run_reports(run, reports_dir, portfolio_pdf)
     return deliver_notifications(cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run)
+
+
+def idle_channels(cfg: NotifyConfig, deliveries: list[Delivery]) -> list[Channel]:
+    """The channels of ``cfg`` without a message in ``deliveries`` (no new alert, or
+    none at ``min_level`` or above, for their owners): ``custrisk notify`` names each,
+    rather than leaving it out unseen."""
+    sent_to = {d.channel for d in deliveries}
+    return [channel for channel in cfg.channels if channel.name not in sent_to]
+
+
+def check_deliveries(cfg: NotifyConfig, deliveries: list[Delivery]) -> str | None:
+    """The warning for the deliveries that failed, ``None`` when none did.
+
+    Raises
+    ------
+    CheckFailed
+        When some failed and the config says ``fail_on_error: true`` (exit 1).
+    """
+    failed = [d for d in deliveries if not d.ok]
+    if not failed:
+        return None
+    message = f"{len(failed)} of {len(deliveries)} notifications failed"
+    if cfg.fail_on_error:
+        raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
+    return f"{message} (fail_on_error is off)"
 
 
 def _run_reports(
@@ -675,8 +700,10 @@ def _text(value: bytes | str) -> str:
 
 __all__ = [
     "Delivery",
+    "check_deliveries",
     "deliver_notifications",
     "dingtalk_sign",
+    "idle_channels",
     "notify_run",
     "feishu_sign",
     "webhook_signature",

@@ -151,6 +151,11 @@ class BatchResult:
         return [r for r in self.results if r.status == FAILED]
 
     @property
+    def rendered(self) -> int:
+        """Documents rendered by this batch (neither skipped as up to date nor failed)."""
+        return len(self.results) - self.count(SKIPPED) - self.count(FAILED)
+
+    @property
     def manifest(self) -> Path:
         return existing(self.out_dir / MANIFEST)
 

@@ -397,6 +397,18 @@ def over_share(review: AlertReview) -> list[dict[str, Any]]:
     return [dict(row) for row in above.to_dict("records")]
 
 
+def flagged_rules(review: AlertReview) -> list[dict[str, Any]]:
+    """The rules the review flags (rows of its table with ``flags`` set: never fired,
+    not evaluated, low precision...), in the table's order, with the reason it was not
+    evaluated, when it was not, in ``not_evaluated``."""
+    why = review.facts.get("not_evaluated") or {}
+    flagged = review.table[review.table["flags"] != ""]
+    return [
+        {**{str(k): v for k, v in row.items()}, "not_evaluated": why.get(row["code"])}
+        for row in flagged.to_dict("records")
+    ]
+
+
 def masks_at(masks: Mapping[tuple[str, str], np.ndarray], level: str, n: int) -> np.ndarray:
     """Customers with an alert at ``level`` from any rule."""
     out = np.zeros(n, dtype=bool)
@@ -423,6 +435,7 @@ __all__ = [
     "MOST_SHARE",
     "AlertReview",
     "alert_effectiveness",
+    "flagged_rules",
     "masks_at",
     "over_share",
     "rule_values",

@@ -344,6 +344,12 @@ def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataF
     return plan[plan["owner"].isin(list(roles))].reset_index(drop=True)
 
 
+def plan_by_owner(plan: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The plan's follow-ups by owner role, owners in the plan's order (whoever has the
+    earliest due, most severe follow-up first), each part in the plan's order."""
+    return [(str(name), part) for name, part in plan.groupby("owner", sort=False)]
+
+
 def plan_of_run(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The follow-up plan of a written run: its ``followups.csv``, or one computed from
     its tables (no preferred channels) for a run written before follow-up plans."""
@@ -379,6 +385,7 @@ __all__ = [
     "REVIEW_DUE_DAYS",
     "filter_followups",
     "follow_up_plan",
+    "plan_by_owner",
     "plan_of_run",
     "preferred_channels",
     "write_followups",

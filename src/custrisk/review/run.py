@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -146,7 +147,16 @@ def backtest_run(
     )
 
 
-__all__ = ["backtest_run"]
+__all__ = ["backtest_folder", "backtest_run"]
+
+
+def backtest_folder(run: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:
+    """Where the back-test of ``run`` writes its files: ``out`` when given, else
+    ``backtest/`` beside the run (in its folder, or beside its scores or facts file)."""
+    if out is not None:
+        return Path(out)
+    given = Path(run)
+    return (given if given.is_dir() else given.parent) / "backtest"
 
 
 def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Policy:

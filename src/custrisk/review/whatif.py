@@ -337,6 +337,10 @@ class CutoffProposal:
     table: pd.DataFrame
     facts: dict[str, Any] = field(default_factory=dict)
 
+    def by_grade(self, column: str) -> dict[str, Any]:
+        """One column of :attr:`table` by grade code (e.g. ``customers_holdout``)."""
+        return dict(zip(self.table["grade"].astype(str), self.table[column], strict=True))
+
 
 def propose_cutoffs(
     scores: pd.Series,

@@ -99,7 +99,7 @@ def serve_app(
                 {
                     "model_id": state.scorer.model_id,
                     "pid": os.getpid(),
-                    "store": state.store.url.split("@")[-1],
+                    "store": state.store.shown_url,
                     "workers": [os.getpid()],
                     "port": sockets[0].getsockname()[1] if sockets else settings.port,
                 }

@@ -171,6 +171,23 @@ class TokenInfo:
     revoked_at: str | None = None
 
 
+def check_decision_filters(*, limit: int, decision: str | None = None) -> None:
+    """Refuse a ``--decision`` that is not approve, review or decline and a ``--limit``
+    below 1 (``custrisk decisions list`` checks them before it opens the store).
+
+    Raises
+    ------
+    UsageError
+        Naming the option, what it takes and the value given.
+    """
+    from custrisk.policy import DECISIONS
+
+    if decision is not None and decision not in DECISIONS:
+        raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1; got {limit}")
+
+
 class DecisionStore:
     """Decisions, deliveries and tokens in one database (thread-safe)."""
 
@@ -206,6 +223,12 @@ class DecisionStore:
         # shared by the threads (the event loop's reads, the background writer), and a read
         # returning it rolls back whatever transaction another thread has open on it.
         self._lock = threading.RLock()
+
+    @property
+    def shown_url(self) -> str:
+        """The store's URL as messages name it: without the user and password of a
+        database URL (``postgresql+psycopg://u:p@host/db`` -> ``host/db``)."""
+        return self.url.split("@")[-1]
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -261,6 +284,9 @@ class DecisionStore:
         since: str | None = None,
         customer: str | None = None,
     ) -> list[dict[str, Any]]:
+        """The latest ``limit`` decisions, newest first, of one outcome or customer when
+        given (checked by :func:`check_decision_filters`)."""
+        check_decision_filters(limit=limit, decision=decision)
         query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
         if customer is not None:  # stored as ids are normalised (trimmed, upper case)
             query = query.where(decisions_table.c.customer_id == normalised_id(customer))
@@ -832,6 +858,7 @@ __all__ = [
     "STORE_URL_ENV",
     "DecisionStore",
     "TokenInfo",
+    "check_decision_filters",
     "fingerprint",
     "store_url",
     "token_hash",

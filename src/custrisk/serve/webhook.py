@@ -132,4 +132,29 @@ def channel_notifier(config: str | os.PathLike[str]) -> Callable[[dict[str, Any]
     return notify
 
 
-__all__ = ["channel_notifier", "generic_webhook_notifier"]
+def high_risk_notifier(
+    webhook: str | None = None, config: str | os.PathLike[str] | None = None
+) -> Callable[[dict[str, Any]], None] | None:
+    """What ``custrisk serve`` sends each high-risk decision to: a plain JSON webhook
+    (``--notify-webhook``), the channels of a RUN.yaml or notify config
+    (``--notify-config``), or both, in that order; ``None`` for neither. Raises
+    ConfigError for a bad config (at start-up, before the service listens)."""
+    hooks = [
+        h
+        for h in (
+            generic_webhook_notifier(webhook) if webhook else None,
+            channel_notifier(config) if config is not None else None,
+        )
+        if h is not None
+    ]
+    if not hooks:
+        return None
+
+    def notify(decision: dict[str, Any]) -> None:
+        for hook in hooks:
+            hook(decision)
+
+    return notify
+
+
+__all__ = ["channel_notifier", "generic_webhook_notifier", "high_risk_notifier"]

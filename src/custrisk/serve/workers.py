@@ -144,7 +144,7 @@ class Supervisor:
         scorer = load_scorer(self.settings)  # first: a refused model leaves no store
         store = DecisionStore(self.settings.db)
         try:
-            return scorer, store.url.split("@")[-1]
+            return scorer, store.shown_url
         finally:
             store.close()  # each worker opens its own connections
 

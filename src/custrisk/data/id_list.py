@@ -1,0 +1,53 @@
+"""A list of values given on the command line: ``a,b,c``, or ``@FILE`` with one value a
+line (a column of customer ids copied from Excel or Notepad, with or without its header)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from custrisk.data.headers import canonical_name
+from custrisk.errors import DataError, UsageError
+from custrisk.io.encoding import scan_text_file
+
+
+def listed_values(text: str | None, option: str) -> list[str] | None:
+    """``a,b,c`` -> its values; ``@FILE`` -> one value per line (``#`` comments and blank
+    lines left out, a first line that is the customer id header dropped); ``None`` for
+    ``None``.
+
+    The file is read as an export is: a BOM, else UTF-8, else GB18030 (an id list saved
+    on a Chinese Windows).
+
+    Raises
+    ------
+    UsageError
+        Naming ``option``: a file that cannot be read or decoded, or no value at all.
+    """
+    if text is None:
+        return None
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            # As an export is read: a BOM, else UTF-8, else GB18030 (an id list saved
+            # from Excel or Notepad on a Chinese Windows); undecodable bytes: exit 2
+            lines = path.read_text(encoding=scan_text_file(path).encoding).splitlines()
+        except OSError as exc:
+            raise UsageError(
+                f"{option} {text}: cannot read {path} ({exc.strerror or exc})",
+                hint="give a file with one customer id per line",
+            ) from None
+        except DataError as exc:
+            raise UsageError(
+                f"{option} {text}: {exc.message}", hint="save the list as UTF-8 or GBK text"
+            ) from None
+        values = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        if values and canonical_name(values[0]) == "customer_id":
+            values = values[1:]  # a column copied with its header (客户编号, customer_id)
+    else:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values:
+        raise UsageError(f"{option} was given without any value")
+    return values
+
+
+__all__ = ["listed_values"]

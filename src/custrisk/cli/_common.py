@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from custrisk.cli._console import console, err_console, say
+from custrisk.cli._console import console, counted, err_console, say
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import ValidationReport, Workspace
 from custrisk.engine.cluster import ENGINES as ENGINES  # the choices of --engine
@@ -370,22 +370,18 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     if report.rows_rejected:
         say(
             "Warning:",
-            f"{_rows_were(report.rows_rejected)} rejected while "
-            f"cleaning (and {report.rows_repaired:,} repaired); see {path}",
+            f"{counted(report.rows_rejected, 'input row was', 'input rows were')} rejected "
+            f"while cleaning (and {report.rows_repaired:,} repaired); see {path}",
         )
     else:
         say(
             "Note:",
-            f"{_rows_were(report.rows_repaired)} repaired while "
-            f"cleaning (none rejected); see {path}",
+            f"{counted(report.rows_repaired, 'input row was', 'input rows were')} repaired "
+            f"while cleaning (none rejected); see {path}",
         )
     left_out = report.customers_rejected_text()
     if left_out:
         say("Warning:", f"{left_out} (see {path})")
-
-
-def _rows_were(rows: int) -> str:
-    return f"{rows:,} input row was" if rows == 1 else f"{rows:,} input rows were"
 
 
 def say_label_rejects(rows: int, what: str, use: str, summary: str | None) -> None:

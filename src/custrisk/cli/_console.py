@@ -8,6 +8,7 @@ import os
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
+from custrisk.io.plain import cell_shown
 from custrisk.io.plain import counted as counted  # (the library's, for the CLI's modules)
 from custrisk.privacy import mask_pii_text
 
@@ -96,9 +97,5 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
-def shown(value: object) -> str:
-    """A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``
-    (:func:`custrisk.io.plain.cell_shown`)."""
-    from custrisk.io.plain import cell_shown
-
-    return cell_shown(value)
+#: A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``.
+shown = cell_shown

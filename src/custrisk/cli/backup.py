@@ -89,7 +89,7 @@ def backup(
     audit.audit_event(
         inputs=list(sources.values()),
         outputs=[result.archive],
-        scope="portfolio",
+        scope=audit.PORTFOLIO,
         rows={"files": result.files},
     )
     parts = ", ".join(f"{part} {count}" for part, count in result.parts.items())
@@ -146,7 +146,7 @@ def restore(
     from custrisk.protect.backup import restore_backup
 
     check = restore_backup(archive, to, _keyring(keyfile))
-    audit.audit_event(scope="portfolio", rows={"files": check.files})
+    audit.audit_event(scope=audit.PORTFOLIO, rows={"files": check.files})
     parts = sorted({name.split("/", 1)[0] for name in check.manifest["files"]})
     console.print(
         f"Restored {check.files} file(s), {check.bytes:,} bytes ({', '.join(parts)}) into {to}"

@@ -30,7 +30,7 @@ from custrisk.io.excel_out import write_workbook_to
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.io.stop import Stopped, not_written
-from custrisk.protect.audit import audit_event
+from custrisk.protect.audit import PORTFOLIO, audit_event
 from custrisk.protect.envelope import plain_name
 from custrisk.results.facts import facts_bytes, facts_digests, run_id_of
 from custrisk.results.layout import (
@@ -355,6 +355,6 @@ class StagedRun:
             + [files.folder / self.facts_path.name],  # (sealed: scores.run.json.enc)
             model=str(self.facts.get("model_id") or "") or None,
             rows={"scores": scores_rows, "alerts": len(run.alerts)},
-            scope="portfolio",
+            scope=PORTFOLIO,
         )
         return files

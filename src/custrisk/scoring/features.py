@@ -127,7 +127,7 @@ def prepare_features(
         release_memory()  # Arrow's pool keeps what it freed until asked
     result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
     credit = workspace.report.sources.get(CUSTOMER_SOURCE)
-    if credit is not None and len(sources.sources) == 1:  # a flat table (one file)
+    if credit is not None and len(workspace.config.sources) == 1:  # a flat table (one file)
         check_named_as_of([Path(f).name for f in credit.files], result.as_of, result.as_of_origin)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)

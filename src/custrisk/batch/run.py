@@ -497,17 +497,19 @@ def _notify_again(
         todo = due
     again = _notify.deliver(parsed, run, resend=todo, **options) if todo else []
     sent = {key(d): d for d in again}
+    tried = set(sent)  # (sent is emptied as the merge takes its deliveries)
     channels_sent = {d["channel"] for d in again}
     merged = []
     for d in earlier:
+        k = key(d)
         if d.get("ok"):
             merged.append(d)
-        elif key(d) in sent:  # a failure again goes on with the message's schedule
-            new = sent.pop(key(d))
+        elif k in sent:  # a failure again goes on with the message's schedule
+            new = sent.pop(k)
             merged.append(new if new["ok"] else _notify.record_failure(new, d, clock))
-        elif key(d) in delivered or (key(d)[1] == d.get("type") and key(d)[0] in channels_sent):
+        elif k in delivered or (k[1] == d.get("type") and k[0] in channels_sent):
             continue  # a failure of a message delivered since (or of its whole channel)
-        elif planned is None or key(d) in planned:  # (a failure the edit did away with: gone)
+        elif planned is None or k in planned:  # (a failure the edit did away with: gone)
             merged.append(d)
     merged += [d if d["ok"] else _notify.record_failure(d, None, clock) for d in sent.values()]
     stage = facts.setdefault("stages", {}).setdefault("notify", {})
@@ -527,7 +529,7 @@ def _notify_again(
             f"notifications edited since the run: sent {len(again)} not delivered before "
             f"({ok} delivered, {still} failing)"
         )
-    now_given_up = [d for d in merged if _notify.gave_up(d) and key(d) in {key(a) for a in again}]
+    now_given_up = [d for d in merged if _notify.gave_up(d) and key(d) in tried]
     if now_given_up:
         said += "; " + _notify.given_up_line(now_given_up, folder, config.path)
         log.write(

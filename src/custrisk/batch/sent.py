@@ -21,7 +21,7 @@ from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.batch.layout import RUN_FILE, RunLayout, read_json, sha256_file, write_json
-from custrisk.batch.stages import NOTIFICATIONS_FILE, OK, notify_gate
+from custrisk.batch.stages import NOTIFICATIONS_FILE, notify_result
 from custrisk.io.lock import exclusive_lock
 from custrisk.io.plain import jsonable
 from custrisk.notify import Delivery as Sent
@@ -53,23 +53,21 @@ def record(
     path = folder / NOTIFICATIONS_FILE
     written: dict[str, Any] = {"settings_sha256": settings_sha256} if settings_sha256 else {}
     write_json(path, jsonable({**written, "deliveries": deliveries}))
-    still = sum(not d.get("ok") for d in deliveries)
+    result = notify_result(deliveries, fails_run=fails_run)
     stage = facts.setdefault("stages", {}).setdefault("notify", {})
-    stage["status"] = OK
-    stage["rows"] = {"deliveries": len(deliveries), "failed": still}
-    if unchanged := sum(bool(d.get("unchanged")) for d in deliveries):
-        stage["rows"]["unchanged"] = unchanged
-    stage["detail"] = _notify.stage_detail(deliveries)
+    stage["status"] = result.status
+    stage["rows"] = result.rows
+    stage["detail"] = result.detail
     before = stage.pop("gate", None)
-    if still and fails_run:
-        stage["gate"] = notify_gate(still)
+    if result.gate is not None:
+        stage["gate"] = result.gate
     gate = facts.setdefault("gate", {"failures": []})
     failures = [g for g in gate.get("failures", []) if g != before]
     failures += [stage["gate"]] if "gate" in stage else []
     facts["gate"] = {"failed": bool(failures), "failures": failures}
     facts.setdefault("outputs", {})[NOTIFICATIONS_FILE] = sha256_file(path)
     write_json(folder / RUN_FILE, facts)
-    return still
+    return int(result.rows["failed"])
 
 
 def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, Any] | None:

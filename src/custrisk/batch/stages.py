@@ -397,16 +397,19 @@ def notify(ctx: StageContext) -> StageResult:
     deliveries = [d if d["ok"] else _notify.record_failure(d, None, now) for d in deliveries]
     written = {"settings_sha256": _notify.settings_digest(cfg.notifications)}
     write_json(ctx.folder / NOTIFICATIONS_FILE, jsonable({**written, "deliveries": deliveries}))
-    failed = sum(not d["ok"] for d in deliveries)
-    unchanged = sum(bool(d.get("unchanged")) for d in deliveries)
+    return notify_result(deliveries, fails_run=_notify.fails_run(parsed))
+
+
+def notify_result(deliveries: list[dict[str, Any]], *, fails_run: bool) -> StageResult:
+    """The notify stage's rows, detail and gate (``fails_run``: failures fail the run)
+    for the deliveries of notifications.json: at the stage, and again when a later send
+    (the batch re-sending failures, or one by hand) rewrites the file."""
+    failed = sum(not d.get("ok") for d in deliveries)
     rows = {"deliveries": len(deliveries), "failed": failed}
-    if unchanged:  # (said only then: the run.json of a first run stays as it was)
-        rows["unchanged"] = unchanged
-    detail = _notify.stage_detail(deliveries)
-    gate = None
-    if failed and _notify.fails_run(parsed):
-        gate = notify_gate(failed)
-    return StageResult(OK, rows, detail=detail, gate=gate)
+    if unchanged := sum(bool(d.get("unchanged")) for d in deliveries):
+        rows["unchanged"] = unchanged  # (said only then: a first run's run.json as it was)
+    gate = notify_gate(failed) if failed and fails_run else None
+    return StageResult(OK, rows, detail=_notify.stage_detail(deliveries), gate=gate)
 
 
 def reports_gate(failed: int) -> str:
@@ -436,5 +439,6 @@ __all__ = [
     "StageContext",
     "StageResult",
     "notify_gate",
+    "notify_result",
     "reports_gate",
 ]

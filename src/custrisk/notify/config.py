@@ -305,9 +305,9 @@ def digest_language(path: str | os.PathLike[str], lang: str | None = None) -> st
     UsageError
         A language not supported, naming ``--lang`` or the file's ``lang`` key.
     """
-    if lang is None:
-        lang = check_language(run_config_lang(path) or "zh", f"{path}: lang")
-    return check_language(lang)
+    if lang is not None:
+        return check_language(lang)
+    return check_language(run_config_lang(path) or "zh", f"{path}: lang")
 
 
 def _retry(node: Node) -> Retry:

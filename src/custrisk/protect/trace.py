@@ -131,7 +131,9 @@ class _Outputs:
         for number, entry in read_entries(log):
             if number > lines:  # appended after the check: not verified
                 break
-            if not _wrote(entry):
+            # a failed command's line: one written before ``not_produced`` hashed what
+            # its paths held then (a file edited since, say), not "as custrisk wrote it"
+            if not produced(entry):
                 continue
             facts = entry.get("facts")
             rewrapped = facts.get("rewrapped") if isinstance(facts, dict) else None
@@ -180,14 +182,6 @@ class _Outputs:
         if folder not in self._digests:
             self._digests[folder] = describe_path(folder).get("sha256")
         return self._digests[folder]
-
-
-def _wrote(entry: Mapping[str, Any]) -> bool:
-    """Whether a line's outputs are what its command wrote (it ended with exit 0 or 1).
-    A failed command's line lists its paths as ``not_produced``; a line written before
-    that hashed whatever its output paths held then (a file edited since the last run,
-    say), which it must not launder into "as custrisk wrote it"."""
-    return produced(entry)
 
 
 def _same_place(recorded: Path, actual: Path) -> bool:

@@ -64,7 +64,7 @@ def forget_decisions(
         store.close()
     audit_event(rows={"decisions": counts["decisions"]})
     return DecisionsForgotten(
-        where=store.url.rsplit("@", 1)[-1],
+        where=store.shown_url,
         decisions=counts["decisions"],
         cached=counts["deliveries"] + counts["idempotency_keys"],
         pseudonymised=token is not None,

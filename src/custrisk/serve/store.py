@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
+from custrisk.policy import DECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +181,6 @@ def check_decision_filters(*, limit: int, decision: str | None = None) -> None:
     UsageError
         Naming the option, what it takes and the value given.
     """
-    from custrisk.policy import DECISIONS
-
     if decision is not None and decision not in DECISIONS:
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
     if limit < 1:

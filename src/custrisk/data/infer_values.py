@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from custrisk.config.columns import COUNT_UNITS
-from custrisk.data.parse import FOREIGN_AMOUNT, decorated_number
+from custrisk.data.parse import FOREIGN_AMOUNT_PATTERN, currency_shown, decorated_number
 from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
@@ -121,7 +121,7 @@ def several_units(values: list[str]) -> str:
     )
 
 
-_FOREIGN = re.compile(FOREIGN_AMOUNT)
+_FOREIGN = re.compile(FOREIGN_AMOUNT_PATTERN)
 
 
 def foreign_amounts(values: list[str]) -> str | None:
@@ -136,9 +136,8 @@ def foreign_amounts(values: list[str]) -> str | None:
     named = [m["before"] or m["after"] for m in found]
     currency = max(set(named), key=named.count)
     return (
-        f"amounts in a foreign currency ({currency.upper() if currency.isascii() else currency}"
-        f", e.g. {found[0].group()!r}): custrisk does not convert currencies; convert them to "
-        "元 in the table to use them"
+        f"amounts in a foreign currency ({currency_shown(currency)}, e.g. {found[0].group()!r}): "
+        "custrisk does not convert currencies; convert them to 元 in the table to use them"
     )
 
 

@@ -292,12 +292,12 @@ def count_axis(peak: float) -> tuple[float, int]:
     """The top of an axis of counts (or whole percentages) and its number of intervals,
     each a whole 1, 2 or 5 x 10^k (a peak of 148 gives 0, 50, 100, 150, not 38 and 112;
     one of 14 % gives 0, 5, 10, 15 %, not 8 %), 2 to 6 intervals."""
-    raw = max(peak, 1) / 4
-    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    peak = max(peak, 1)
+    raw = peak / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1  # (so a step is >= 1)
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    step = max(step, 1)
-    ticks = max(2, math.ceil(max(peak, 1) / step))
-    return float(step * ticks), int(ticks)
+    ticks = max(2, math.ceil(peak / step))
+    return float(step * ticks), ticks
 
 
 def line(

@@ -130,8 +130,10 @@ def foreign_amounts(values: list[str]) -> str | None:
     never converted, so not read, rather than called free text; ``None`` otherwise."""
     sample = values[:5000]
     found = [m for v in sample if (m := _FOREIGN.fullmatch(v)) and (m["before"] or m["after"])]
+    if not found:  # (most columns: their plain numbers need no counting)
+        return None
     plain = sum(1 for v in sample if NUMBER.fullmatch(v))
-    if not found or len(found) + plain < NUMBER_SHARE * len(sample):
+    if len(found) + plain < NUMBER_SHARE * len(sample):
         return None
     named = [m["before"] or m["after"] for m in found]
     currency = max(set(named), key=named.count)

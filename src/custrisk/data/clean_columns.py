@@ -283,16 +283,15 @@ def clean_text(
         if rule == REPAIR_CASE:
             repairs.append((invalid & present, "normalised", "case of an allowed value normalised"))
         elif invalid.any():
-            foreign = None
+            plain = invalid
             if rule == "invalid_number":  # (only the values no number was read from)
                 foreign, currencies = foreign_currencies(text, invalid)
-            if foreign is not None and foreign.any():
-                said = np.array([FOREIGN_AMOUNT.format(c) for c in currencies], dtype=object)
-                record_invalid(foreign, col, rule, raw_values, issues, said=said)
-                if (invalid & ~foreign).any():
-                    record_invalid(invalid & ~foreign, col, rule, raw_values, issues)
-            else:
-                record_invalid(invalid, col, rule, raw_values, issues)
+                if foreign.any():
+                    said = np.array([FOREIGN_AMOUNT.format(c) for c in currencies], dtype=object)
+                    record_invalid(foreign, col, rule, raw_values, issues, said=said)
+                    plain = invalid & ~foreign
+            if plain.any():
+                record_invalid(plain, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
     values = _scaled(values, col, raw_values, issues)

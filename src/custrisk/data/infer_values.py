@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from custrisk.config.columns import COUNT_UNITS
-from custrisk.data.parse import FOREIGN_AMOUNT, decorated_number
+from custrisk.data.parse import FOREIGN_AMOUNT_PATTERN, currency_shown, decorated_number
 from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
@@ -121,7 +121,7 @@ def several_units(values: list[str]) -> str:
     )
 
 
-_FOREIGN = re.compile(FOREIGN_AMOUNT)
+_FOREIGN = re.compile(FOREIGN_AMOUNT_PATTERN)
 
 
 def foreign_amounts(values: list[str]) -> str | None:
@@ -130,15 +130,16 @@ def foreign_amounts(values: list[str]) -> str | None:
     never converted, so not read, rather than called free text; ``None`` otherwise."""
     sample = values[:5000]
     found = [m for v in sample if (m := _FOREIGN.fullmatch(v)) and (m["before"] or m["after"])]
+    if not found:  # (most columns: their plain numbers need no counting)
+        return None
     plain = sum(1 for v in sample if NUMBER.fullmatch(v))
-    if not found or len(found) + plain < NUMBER_SHARE * len(sample):
+    if len(found) + plain < NUMBER_SHARE * len(sample):
         return None
     named = [m["before"] or m["after"] for m in found]
     currency = max(set(named), key=named.count)
     return (
-        f"amounts in a foreign currency ({currency.upper() if currency.isascii() else currency}"
-        f", e.g. {found[0].group()!r}): custrisk does not convert currencies; convert them to "
-        "元 in the table to use them"
+        f"amounts in a foreign currency ({currency_shown(currency)}, e.g. {found[0].group()!r}): "
+        "custrisk does not convert currencies; convert them to 元 in the table to use them"
     )
 
 

@@ -245,7 +245,9 @@ _FOREIGN_CURRENCY = (
     r"美元|美金|港币|港幣|港元|欧元|歐元|英镑|英鎊|日元|日圆|日圓|台币|台幣|新台币|新台幣|"
     r"澳门元|澳門元|澳元|韩元|韓元|新加坡元|加元|瑞士法郎|卢布|泰铢"
 )
-FOREIGN_AMOUNT = (
+#: A number written with a foreign currency before or after it (groups ``before`` and
+#: ``after``); not :data:`custrisk.data.issues.FOREIGN_AMOUNT`, the reject's message.
+FOREIGN_AMOUNT_PATTERN = (
     rf"(?i)^\(?\s*[+\-−]?\s*(?P<before>{_FOREIGN_CURRENCY})?\s*[+\-−]?\s*"
     r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(?:万|亿|千)?\s*"
     rf"(?P<after>{_FOREIGN_CURRENCY})?\s*\)?\s*-?$"
@@ -260,7 +262,7 @@ def foreign_currencies(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np
     found = np.zeros(len(rows), dtype=bool)
     if not where.size:
         return found, np.empty(0, dtype=object)
-    parts = pc.extract_regex(text.take(pa.array(where)), FOREIGN_AMOUNT)
+    parts = pc.extract_regex(text.take(pa.array(where)), FOREIGN_AMOUNT_PATTERN)
     named = pc.coalesce(
         pc.if_else(pc.equal(parts.field("before"), ""), None, parts.field("before")),
         pc.if_else(pc.equal(parts.field("after"), ""), None, parts.field("after")),
@@ -268,7 +270,13 @@ def foreign_currencies(text: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np
     hit = as_numpy(pc.fill_null(pc.is_valid(named), False))
     found[where[hit]] = True
     names = named.filter(pa.array(hit)).to_numpy(zero_copy_only=False).astype(object)
-    return found, np.array([n.upper() if n.isascii() else n for n in names], dtype=object)
+    return found, np.array([currency_shown(n) for n in names], dtype=object)
+
+
+def currency_shown(currency: str) -> str:
+    """A currency as a message names it: a Latin code upper-cased (usd -> USD), others
+    as written (港币)."""
+    return currency.upper() if currency.isascii() else currency
 
 
 def decorated_number(value: str) -> tuple[float, str] | None:

@@ -120,18 +120,15 @@ def read_alerts(
 def _check_named(facts: Mapping[str, Any], codes: Sequence[str], grades: Sequence[str]) -> None:
     """A --code or --grade the run does not know is a typo, not a filter that matches
     nothing: said with the run's rule codes or grades."""
-    known = {
-        "--code": [str(r.get("code")) for r in (facts.get("alerts") or {}).get("rules") or []],
-        "--grade": [str(g.get("code")) for g in (facts.get("policy") or {}).get("grades") or []],
-    }
-    for option, given in (("--code", codes), ("--grade", grades)):
-        names = known[option]
-        if not names:
-            continue
+    rules = (facts.get("alerts") or {}).get("rules") or []
+    policy_grades = (facts.get("policy") or {}).get("grades") or []
+    for option, what, given, names in (
+        ("--code", "rule codes", codes, [str(r.get("code")) for r in rules]),
+        ("--grade", "grades", grades, [str(g.get("code")) for g in policy_grades]),
+    ):
         upper = {n.upper() for n in names}
         unknown = [g for g in given if g.upper() not in upper]
-        if unknown:
-            what = "rule codes" if option == "--code" else "grades"
+        if names and unknown:
             raise UsageError(
                 f"{option} {unknown[0]!r} is not one of this run's {what}: {', '.join(names)}"
             )

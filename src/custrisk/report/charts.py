@@ -292,12 +292,37 @@ def count_axis(peak: float) -> tuple[float, int]:
     """The top of an axis of counts (or whole percentages) and its number of intervals,
     each a whole 1, 2 or 5 x 10^k (a peak of 148 gives 0, 50, 100, 150, not 38 and 112;
     one of 14 % gives 0, 5, 10, 15 %, not 8 %), 2 to 6 intervals."""
-    raw = max(peak, 1) / 4
-    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    peak = max(peak, 1)
+    raw = peak / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1  # (so a step is >= 1)
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    step = max(step, 1)
-    ticks = max(2, math.ceil(max(peak, 1) / step))
-    return float(step * ticks), int(ticks)
+    ticks = max(2, math.ceil(peak / step))
+    return float(step * ticks), ticks
+
+
+def percent_grid(
+    chart: Chart,
+    peak: float,
+    *,
+    left: float,
+    right: float,
+    top: float,
+    plot_h: float,
+    style: Mapping[str, str],
+) -> float:
+    """The gridlines of an axis of shares from ``left`` to ``right``, at whole
+    percentages up to ``peak`` or just above (0, 5, 10, 15 %: :func:`count_axis`),
+    labelled left of the axis; the axis top as a share, to scale the bars by."""
+    top_percent, ticks = count_axis(peak * 100)
+    nice = top_percent / 100
+    for i in range(ticks + 1):
+        value = nice * i / ticks
+        y = top + plot_h - plot_h * i / ticks
+        chart.line(left, y, right, y, style["grid"], 0.8)
+        chart.text(
+            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
+        )
+    return nice
 
 
 def line(
@@ -363,15 +388,9 @@ def calibration(
     left, right, top, bottom = 30.0, 4.0, 18.0, 14.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([b["mean_pd"] or 0 for b in bins] + [b["bad_rate"] or 0 for b in bins] + [0.01])
-    top_percent, ticks = count_axis(peak * 100)  # whole percentages: 0, 5, 10, 15 %
-    nice = top_percent / 100
-    for i in range(ticks + 1):
-        value = nice * i / ticks
-        y = top + plot_h - plot_h * i / ticks
-        chart.line(left, y, width - right, y, style["grid"], 0.8)
-        chart.text(
-            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
-        )
+    nice = percent_grid(
+        chart, peak, left=left, right=width - right, top=top, plot_h=plot_h, style=style
+    )
     if bins:
         step = plot_w / len(bins)
         for i, b in enumerate(bins):

@@ -21,7 +21,7 @@ import pandas as pd
 from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
 from custrisk.io.safe_csv import escape_frame
-from custrisk.report.charts import Chart, count_axis
+from custrisk.report.charts import Chart, percent_grid
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
@@ -586,15 +586,9 @@ def grade_chart(
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for g in grades for v in (g["mean_pd_value"], g["bad_rate_value"])]
     peak = max([v for v in values if v is not None and math.isfinite(v)] + [0.01])
-    top_percent, ticks = count_axis(peak * 100)  # whole percentages: 0, 10, 20, 30, 40 %
-    nice = top_percent / 100
-    for i in range(ticks + 1):
-        value = nice * i / ticks
-        y = top + plot_h - plot_h * i / ticks
-        chart.line(left, y, width - right, y, style["grid"], 0.8)
-        chart.text(
-            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
-        )
+    nice = percent_grid(
+        chart, peak, left=left, right=width - right, top=top, plot_h=plot_h, style=style
+    )
     step = plot_w / max(len(grades), 1)
     for i, g in enumerate(grades):
         x = left + i * step

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "custrisk"
 
 #: The layers, lowest first: a package may import from its own layer and those below.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors"}),
+    frozenset({"errors", "lazy"}),
     frozenset({"vocab", "config", "expr", "estimators", "privacy"}),
     frozenset({"io"}),
     frozenset({"protect"}),

@@ -16,8 +16,7 @@ The names below are imported on first use, so that ``import custrisk`` stays che
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from custrisk.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -88,14 +87,4 @@ _API = {
 __all__ = ["__version__", *sorted(_API)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'custrisk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API)

@@ -10,8 +10,9 @@ imported lazily so that ``import custrisk.estimators`` does not load scikit-lear
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from custrisk.lazy import lazy_names
 
 if TYPE_CHECKING:
     from custrisk.estimators.binning import WoeBinner
@@ -101,8 +102,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"custrisk.estimators.{module}"), name)
+__getattr__, __dir__ = lazy_names(__name__, {n: f"{__name__}.{m}" for n, m in _EXPORTS.items()})

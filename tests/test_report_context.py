@@ -360,31 +360,29 @@ def test_a_customer_new_in_this_run_is_said_to_be_first_scored(
     assert alone["first_scored"] is False  # no earlier run given: nothing to say
 
 
-def test_a_history_run_later_than_the_run_is_refused(tmp_path: Path) -> None:
-    """Given the next month as --history, the migration ran backwards ("previous run as
-    of 2026-11-30" on a run of 2026-10-31) and the month-over-month KPIs put the later
-    month first; now it exits 2 naming the file and both dates."""
+@pytest.mark.parametrize(
+    ("as_of", "said"),
+    [
+        # the next month given as --history: the migration ran backwards ("previous run
+        # as of 2026-11-30" on a run of 2026-10-31) and the month-over-month KPIs put the
+        # later month first
+        ("2026-11-30", r"after this run's as-of date 2026-10-31"),
+        # the run given as its own history (or a re-run of the month): a migration of the
+        # month into itself
+        ("2026-10-31", r"the as-of date of this run too"),
+    ],
+    ids=["later", "same-date"],
+)
+def test_a_history_run_not_earlier_than_the_run_is_refused(
+    tmp_path: Path, as_of: str, said: str
+) -> None:
     run = write_handmade_run(tmp_path / "run")
-    later = write_history(tmp_path / "hist", "2026-11-30", shift=4)
+    history = write_history(tmp_path / "hist", as_of, shift=4)
     with pytest.raises(
         UsageError,
-        match=r"^--history .*2026-11-30.* is as of 2026-11-30, after this run's as-of date "
-        r"2026-10-31: history runs must be earlier months",
+        match=rf"^--history .* is as of {as_of}, {said}: history runs must be earlier months",
     ):
-        load_report_inputs(run, history=[later])
-
-
-def test_a_history_run_of_the_runs_own_date_is_refused(tmp_path: Path) -> None:
-    """The run given as its own history (or a re-run of the month) was compared with it
-    as the previous run: a migration of the month into itself."""
-    run = write_handmade_run(tmp_path / "run")
-    same = write_history(tmp_path / "hist", "2026-10-31", shift=4)
-    with pytest.raises(
-        UsageError,
-        match=r"^--history .* is as of 2026-10-31, the as-of date of this run too: history "
-        r"runs must be earlier months",
-    ):
-        load_report_inputs(run, history=[same])
+        load_report_inputs(run, history=[history])
 
 
 def test_migration_from_the_run_file(tmp_path: Path, config: ReportConfig) -> None:

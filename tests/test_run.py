@@ -614,18 +614,26 @@ _MAIL_CHANNEL = (
 )
 
 
-def _failing_notifications(root: Path, channel: str) -> Path:
-    """RUN.yaml of ``root`` with notifications that fail the run when a send fails, tried
-    once: the e-mail channel to the local inbox and ``channel`` (one YAML line)."""
+def _notifications(root: Path, channels: str, *, fail_on_error: bool = False) -> Path:
+    """RUN.yaml of ``root`` with a notifications section whose sends are tried once:
+    ``channels`` (YAML lines under ``channels:``), failing the run when a send fails if
+    ``fail_on_error``."""
     config = root / "run.yaml"
     config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  fail_on_error: true\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n" + _MAIL_CHANNEL + f"    {channel}\n",
+        config.read_text(encoding="utf-8")
+        + "\nnotifications:\n"
+        + ("  fail_on_error: true\n" if fail_on_error else "")
+        + "  retry: {attempts: 1, timeout_seconds: 2}\n  channels:\n"
+        + channels,
         encoding="utf-8",
     )
     return config
+
+
+def _failing_notifications(root: Path, channel: str) -> Path:
+    """:func:`_notifications` failing the run: the e-mail channel to the local inbox and
+    ``channel`` (one YAML line)."""
+    return _notifications(root, _MAIL_CHANNEL + f"    {channel}\n", fail_on_error=True)
 
 
 def test_a_run_again_resends_only_the_notifications_that_failed(
@@ -679,13 +687,7 @@ def test_a_failing_channel_is_retried_ever_later_then_given_up_with_the_command_
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
-    config = root / "run.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n    hook: {type: webhook, url_env: TEST_DOWN_HOOK_URL}\n",
-        encoding="utf-8",
-    )
+    config = _notifications(root, "    hook: {type: webhook, url_env: TEST_DOWN_HOOK_URL}\n")
     folder = root / "runs" / PERIOD
     monkeypatch.setenv("TEST_DOWN_HOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
     hour, minute = dt.timedelta(hours=1), dt.timedelta(minutes=1)
@@ -746,13 +748,7 @@ def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_c
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
-    config = root / "run.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n    hook: {type: webhook, url_env: TEST_LEFT_HOOK_URL}\n",
-        encoding="utf-8",
-    )
+    config = _notifications(root, "    hook: {type: webhook, url_env: TEST_LEFT_HOOK_URL}\n")
     october, november = root / "runs" / PERIOD, root / "runs" / NEXT
     monkeypatch.setenv("TEST_LEFT_HOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
     _run_at(root, T0)
@@ -923,13 +919,7 @@ def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
     from tests._inbox import free_port, local_inbox
 
     root = make_root(reports=False)
-    config = root / "run.yaml"
-    config.write_text(
-        config.read_text(encoding="utf-8") + "\nnotifications:\n"
-        "  retry: {attempts: 1, timeout_seconds: 2}\n"
-        "  channels:\n    hook: {type: webhook, url_env: TEST_MOVED_HOOK_URL}\n",
-        encoding="utf-8",
-    )
+    _notifications(root, "    hook: {type: webhook, url_env: TEST_MOVED_HOOK_URL}\n")
     folder = root / "runs" / PERIOD
     hour = dt.timedelta(hours=1)
     monkeypatch.delenv("TEST_MOVED_HOOK_URL", raising=False)

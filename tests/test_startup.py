@@ -10,16 +10,20 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter on this checkout's sources: its imports are
+    the ones a command pays for."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
 def test_the_cli_and_the_data_layers_load_without_scikit_learn() -> None:
     code = (
         "import sys, custrisk.cli, custrisk.data, custrisk.indicators, custrisk.scoring\n"
         "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    assert out.stdout.strip() == "[]", out.stdout
+    out = _run(code)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_the_pandas_engine_loads_neither_dask_nor_the_dask_engine() -> None:
@@ -32,11 +36,8 @@ def test_the_pandas_engine_loads_neither_dask_nor_the_dask_engine() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed') "
         "or m.startswith(('custrisk.engine.dask', 'custrisk.engine.partitions'))))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    assert out.stdout.strip() == "[]", out.stdout
+    out = _run(code)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_scoring_a_month_with_a_scorecard_loads_neither_scikit_learn_nor_scipy(
@@ -53,6 +54,5 @@ def test_scoring_a_month_with_a_scorecard_loads_neither_scikit_learn_nor_scipy(
         "print(len(run.scores), drift.model_id, "
         "sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = _run(code)
     assert out.stdout.strip() == "200 logistic@1 []", out.stdout + out.stderr

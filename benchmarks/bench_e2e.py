@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_e2e.py [--customers 200000] [--train 20000]
                                              [--data DIR] [--models-dir DIR]
                                              [--inputs csv,parquet] [--steps ...]
-                                             [--repeat N] [--profile score]
+                                             [--repeat N] [--profile score] [--audit]
 
 Generates CUSTOMERS customers of exports (CSV), or reuses the exports in ``--data DIR``
 (read only: nothing is written there), and trains a scorecard on TRAIN other generated
@@ -26,6 +26,10 @@ Parquet inputs are the same exports written once as Parquet (``credit.parquet``,
 with the column types the packaged sources config declares (ids and categories as
 text, dates as timestamps, numbers, booleans), read through a copy of that config whose
 ``file:`` entries name the Parquet files (``--sources``).
+
+The steps run with ``CUSTRISK_AUDIT=off``; ``--audit`` runs them audited instead, as an
+installation with an audit key does (a key and log of their own in the temporary
+folder): each audit line hashes the command's inputs and outputs.
 
 Each step's time and peak memory are printed with their ratios to the read's of the
 same format (memory also to the input's size on disk). The issue's targets: ``score``
@@ -203,6 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per step (best time)")
     parser.add_argument("--profile", choices=["validate", "indicators", "score"])
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="run the steps audited (a key and log of their own), as an installation "
+        "with an audit key runs them; without it, CUSTRISK_AUDIT=off",
+    )
     args = parser.parse_args(argv)
     kinds = [k for k in args.inputs.split(",") if k]
     steps = ["read", *(s for s in args.steps.split(",") if s and s != "read")]
@@ -212,6 +222,16 @@ def main(argv: list[str] | None = None) -> None:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as tmp:
         root = Path(tmp)
+        # The steps inherit this environment: audited or not by the option, never by
+        # whatever key file the machine's user happens to have
+        os.environ["CUSTRISK_AUDIT"] = "off"
+        if args.audit:
+            os.environ.update(
+                CUSTRISK_AUDIT="on",
+                CUSTRISK_KEYFILE=str(root / "keys.json"),
+                CUSTRISK_AUDIT_LOG=str(root / "audit.log"),
+            )
+            run([python, "-m", "custrisk", "keys", "new", "--purpose", "audit"])
         data = args.data or root / "exports"
         if args.data is None:
             in_child(generate, data, args.customers, 11)
@@ -245,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             read_s, read_mb, _, read_user = results["read"]
             print(
                 f"{customers:,} customers, {size_mb:,.0f} MB of {kind.upper()} (3 files); "
-                f"load average {min(loads):.1f}-{max(loads):.1f} (1 min) during the run"
+                f"load average {min(loads):.1f}-{max(loads):.1f} (1 min) during the run; "
+                f"audit {'on' if args.audit else 'off'}"
             )
             print(
                 f"{'step':<11} {'time':>8} {'vs read':>8} {'target':>7} {'system':>7} "

@@ -482,7 +482,16 @@ def test_a_scoring_run_records_its_files_model_and_rows(
     facts = json.loads((out.parent / "scores.run.json").read_text(encoding="utf-8"))
     assert outputs["scores.csv"]["sha256"] == facts["files"]["scores"]["sha256"]
     (data,) = [e for e in line["inputs"] if e["path"] == str(export_200)]  # type: ignore[union-attr]
-    assert data["files"] == len(list(export_200.iterdir())) and len(data["sha256"]) == 64
+    assert data["files"] == len(list(export_200.iterdir()))
+    folder = hashlib.sha256()  # the inputs' digests were taken while they were read
+    for file in sorted(p for p in export_200.rglob("*") if p.is_file()):
+        name = file.relative_to(export_200).as_posix()
+        folder.update(f"{name}\x00{hashlib.sha256(file.read_bytes()).hexdigest()}\n".encode())
+    assert data["sha256"] == folder.hexdigest()
+    assert (
+        outputs["alerts.csv"]["sha256"]
+        == hashlib.sha256((out.parent / "alerts.csv").read_bytes()).hexdigest()
+    )
 
 
 _WRITER = textwrap.dedent(

@@ -14,6 +14,7 @@ file that ends its lines with CR alone. Every offset is in that form.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import os
 import threading
@@ -27,6 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from custrisk.errors import DataError
+from custrisk.io.digest import digest_wanted, identity, remember_digest
 
 CHUNK = 1 << 22  # 4 MB: a scan of 16 MB chunks was slower (cache) and held 4 times the memory
 _BOMS = (
@@ -360,11 +362,16 @@ def _try_decode(
     pool = ThreadPoolExecutor(2, "custrisk-scan") if several else None
     pending: deque[tuple[bytes, Future[np.ndarray] | None]] = deque()
     cr = b""  # a CR that ends a chunk before the line ends are known: the next byte tells
+    # The whole file's bytes pass here: hashed on the way when the audit will want them
+    digest = hashlib.sha256() if limit is None and digest_wanted(path) else None
+    before = identity(path) if digest is not None else None
     try:
         with path.open("rb") as handle:
             while True:
                 chunk = handle.read(CHUNK if limit is None else min(CHUNK, limit - offset))
                 final = not chunk
+                if digest is not None:
+                    digest.update(chunk)
                 try:
                     if ascii_safe and chunk.isascii() and not decoder.getstate()[0]:
                         text = ""  # ASCII: decodes as itself (only its bytes are kept)
@@ -399,6 +406,8 @@ def _try_decode(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     lines.finish()
+    if digest is not None and before is not None:
+        remember_digest(path, digest.hexdigest(), before)
     return TextScan(
         encoding,
         True,

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import CheckFailed, ConfigError, CustriskError, DataError
-from custrisk.io.digest import sha256_file
+from custrisk.io.digest import forget_digests, sha256_file, want_digests
 from custrisk.privacy import mask_pii_text
 from custrisk.protect.keys import (
     AUDIT,
@@ -196,6 +196,7 @@ class AuditRecord:
     secrets: set[str] = field(default_factory=set)  # values to redact wherever they show
     exit_code: int = 0
     error: str = ""
+    hashed: bool = False  # the line will be written: its inputs are hashed as they are read
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -244,8 +245,11 @@ def audit_event(
     record = _current.get()
     if record is None:
         return
+    inputs = list(inputs)
     for path in inputs:
         record.inputs.setdefault(str(path), "")
+    if record.hashed and inputs:
+        want_digests(inputs)
     for path in outputs:
         record.outputs.setdefault(str(path), "")
     if model:
@@ -307,7 +311,7 @@ def describe_path(path: str | os.PathLike[str]) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": str(target)}
     try:
         if target.is_file():
-            entry["sha256"] = sha256_file(target)
+            entry["sha256"] = sha256_file(target, reuse=True)
             entry["bytes"] = target.stat().st_size
         elif target.is_dir():
             files = sorted(p for p in target.rglob("*") if p.is_file() and not p.is_symlink())
@@ -316,7 +320,7 @@ def describe_path(path: str | os.PathLike[str]) -> dict[str, Any]:
                 digest = hashlib.sha256()
                 for file in files:
                     name = file.relative_to(target).as_posix()
-                    digest.update(f"{name}\x00{sha256_file(file)}\n".encode())
+                    digest.update(f"{name}\x00{sha256_file(file, reuse=True)}\n".encode())
                 entry["sha256"] = digest.hexdigest()
             entry["bytes"] = sum(f.stat().st_size for f in files)
         else:
@@ -530,9 +534,13 @@ class AuditSession:
         if self.log is None and self.note.startswith(_NO_KEY) and audit_mode() != "off":
             with contextlib.suppress(ConfigError):  # the command created the first key
                 self.log = open_log()
-        if self.log is None:
-            return None
-        return append(self.log, build_entry(self.record, self.log.key))
+        try:
+            if self.log is None:
+                return None
+            return append(self.log, build_entry(self.record, self.log.key))
+        finally:
+            if self.record.hashed:
+                forget_digests()
 
 
 def start(
@@ -584,6 +592,9 @@ def start(
                 ) from None
             session.log = None
             session.note = f"audit log off: {where}: {exc.strerror or exc} (set {LOG_ENV})"
+    if session.log is not None:
+        record.hashed = True
+        want_digests(())  # digests taken on the way are kept for the line
     session._token = _current.set(record)
     return session
 

@@ -80,7 +80,11 @@ def stage_table(
     else:
         with open(fd, "wb") as binary:  # noqa: PTH123
             write_parquet(frame, binary)
-    return path, {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return path, {
+        "file": path.name,
+        "sha256": sha256_file(path, remember=True),
+        "bytes": path.stat().st_size,
+    }
 
 
 def stage_bytes(path: Path, data: bytes, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
@@ -99,7 +103,11 @@ def stage_bytes(path: Path, data: bytes, sealer: Sealer | None) -> tuple[Path, d
 def seal_staged(path: Path, sealer: Sealer | None) -> tuple[Path, dict[str, Any]]:
     """A staged file as it goes into place (sealed and its plaintext removed, with a
     sealer) and its entry in the facts."""
-    entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    entry = {
+        "file": path.name,
+        "sha256": sha256_file(path, remember=True),
+        "bytes": path.stat().st_size,
+    }
     if sealer is None:
         return path, entry
     target = path.with_name(path.name + sealer.suffix)

@@ -85,6 +85,7 @@ def test_the_layout_is_inferred_from_headers_and_values(tmp_path: Path) -> None:
     frame = _table(300, seed=3)
     frame.insert(0, "客户编号", [f"{i:06d}" for i in range(300)])
     frame["常数"] = "同一个值"
+    frame["标记"] = ["VIP" if i % 10 == 0 else "" for i in range(300)]
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     schema = infer_table(path, target="违约")
@@ -101,6 +102,9 @@ def test_the_layout_is_inferred_from_headers_and_values(tmp_path: Path) -> None:
     assert kinds["开户日期"] == ("feature", "date")
     assert kinds["备注"][0] == "ignored"  # free text
     assert kinds["常数"][0] == "ignored"
+    assert schema.column("常数").reason == "one value in every row (同一个值)"
+    # one value where filled, blank elsewhere: said so, not "in every row"
+    assert schema.column("标记").reason == "one value (VIP) in 30 of 300 rows, blank in the others"
     assert kinds["违约"][0] == "target"
 
 

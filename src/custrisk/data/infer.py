@@ -345,6 +345,7 @@ def infer_table(
                 words_true,
                 words_false,
                 date_formats,
+                table.num_rows,
             )
             if unit and kind in ("int", "float") and role == "feature":
                 example = cut_text(with_unit(values, unit))
@@ -352,7 +353,13 @@ def infer_table(
             elif unit:  # not numbers once the unit is off after all
                 unit = None
                 kind, role, reason, pii = classify(
-                    header, values, table.column(header).type, words_true, words_false, date_formats
+                    header,
+                    values,
+                    table.column(header).type,
+                    words_true,
+                    words_false,
+                    date_formats,
+                    table.num_rows,
                 )
             elif numbers and not pii:  # several units
                 kind, role, reason = "string", "ignored", several_units(values)

@@ -206,8 +206,10 @@ def classify(
     words_true: set[str],
     words_false: set[str],
     date_formats: Sequence[str],
+    rows: int | None = None,
 ) -> tuple[str, str, str, bool]:
-    """(type, role, reason, pii) of a column that is neither the id nor the target."""
+    """(type, role, reason, pii) of a column that is neither the id nor the target
+    (``values``: its filled cells, of ``rows`` rows when known)."""
     n = len(values)
     if n == 0:
         return "string", "ignored", "blank in every row", False
@@ -233,12 +235,15 @@ def classify(
             return "string", "pii", "resident id numbers", True
     distinct = set(values)
     if len(distinct) == 1:
-        return (
-            "string",
-            "ignored",
-            f"one value in every row ({cut_text(next(iter(distinct)))})",
-            False,
-        )
+        shown = cut_text(next(iter(distinct)))
+        if rows is not None and n < rows:  # the others blank
+            return (
+                "string",
+                "ignored",
+                f"one value ({shown}) in {n:,} of {rows:,} rows, blank in the others",
+                False,
+            )
+        return "string", "ignored", f"one value in every row ({shown})", False
     lowered = {v.lower() for v in distinct}
     if lowered <= {"0", "1"}:
         return "int", "feature", "0/1 values", False

@@ -172,6 +172,12 @@ def test_out_writes_the_format_atomically_and_still_prints_the_table(
     text_out = tmp_path / "drift.txt"
     assert _drift(data, "same", "--out", str(text_out)).exit_code == 0
     assert "Overall: STABLE" in text_out.read_text(encoding="utf-8")
+    # without --format, a .json or .xml name asks for that format
+    json_out, xml_out = tmp_path / "drift.json", tmp_path / "drift.xml"
+    assert _drift(data, "same", "--out", str(json_out)).exit_code == 0
+    assert json.loads(json_out.read_text(encoding="utf-8"))["verdict"] == "stable"
+    assert _drift(data, "same", "--out", str(xml_out)).exit_code == 0
+    ET.parse(xml_out)
 
 
 def test_too_few_rows_is_insufficient(data: dict[str, Path]) -> None:

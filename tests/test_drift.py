@@ -232,7 +232,8 @@ def test_shift_gives_alerts_and_new_categories_go_to_other(model: LoadedModel) -
     assert _stat(report, "psi:score").verdict == "alert"
     assert _stat(report, "csi:noise").verdict == "stable"
     region = _stat(report, "csi:region")
-    other = next(b for b in region.bins if b.label == "other")
+    other = region.bins[-2]  # (before "missing"), naming the category new since training
+    assert other.label == "other (new: 西南)"
     assert other.expected_count == 0 and other.actual_count > 0
     assert other.contribution > 0.5  # an empty training bin, smoothed: large but finite
     assert region.verdict == "alert"
@@ -240,6 +241,15 @@ def test_shift_gives_alerts_and_new_categories_go_to_other(model: LoadedModel) -
     assert missing.label == "missing" and missing.actual_count > 0
     assert [s.id for s in report.worst_first()][-1] == "csi:noise"
     assert report.failures()[0].verdict == "alert"
+
+
+def test_new_categories_are_named_most_frequent_first_with_personal_data_masked(
+    model: LoadedModel,
+) -> None:
+    new = _frame(3000, seed=4, regions=("华东", "西北", "西北", "13912345678"))
+    region = _stat(check_drift(model, new), "csi:region")
+    assert region.bins[-2].label == "other (new: 西北, 139****5678)"
+    assert "13912345678" not in json.dumps(check_drift(model, new).to_dict(), ensure_ascii=False)
 
 
 def test_scope_model_skips_candidate_features(model: LoadedModel) -> None:

@@ -82,8 +82,15 @@ def drift(
         ),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="Output: text, json or junit.")
-    ] = "text",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output: text, json or junit [default: by --out's suffix (.json: json, "
+            ".xml: junit), else text].",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -136,6 +143,9 @@ def drift(
     from custrisk.engine.choice import check_data_drift_on
     from custrisk.monitoring.config import FAIL_ON
 
+    if output_format is None:  # -o drift.json is asking for JSON
+        suffix = out.suffix.lower() if out is not None else ""
+        output_format = {".json": "json", ".xml": "junit"}.get(suffix, "text")
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")

@@ -36,13 +36,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from custrisk.config._yaml import join_limited
+from custrisk.data.infer_values import cut_text
 from custrisk.errors import DataError, ModelArtifactError
 from custrisk.estimators.metrics import auc, calibration_table, ks
 from custrisk.monitoring.config import (
@@ -52,8 +53,9 @@ from custrisk.monitoring.config import (
     load_drift_config,
 )
 from custrisk.monitoring.psi import psi
-from custrisk.monitoring.reference import Reference, reference_from_dict
+from custrisk.monitoring.reference import OTHER, Reference, reference_from_dict
 from custrisk.monitoring.report import BinRow, DriftReport, Statistic
+from custrisk.privacy import mask_pii_text
 
 if TYPE_CHECKING:
     from custrisk.registry import LoadedModel
@@ -80,6 +82,20 @@ def _bin_counts(name: str, reference: Reference, values: Any) -> np.ndarray:
         ) from None
 
 
+#: New categories named in the label of a feature's "other" bin, the most frequent first
+SHOWN_NEW_VALUES = 3
+
+
+def _other_label(new_values: Mapping[str, int] | None) -> str:
+    """The "other" bin's label naming the categories new since training that it holds
+    (``other (new: 成都, 重庆)``), their personal data masked as in every output."""
+    if not new_values:
+        return OTHER
+    ranked = sorted(new_values.items(), key=lambda item: (-item[1], item[0]))
+    shown = join_limited((cut_text(mask_pii_text(v)) for v, _ in ranked), SHOWN_NEW_VALUES)
+    return f"{OTHER} (new: {shown})"
+
+
 def _distribution_stat(
     *,
     group: str,
@@ -92,6 +108,7 @@ def _distribution_stat(
     in_model: bool | None = None,
     label: str = "",
     coded: bool = False,
+    new_values: Mapping[str, int] | None = None,
 ) -> Statistic:
     expected = np.asarray(reference.counts, dtype=np.int64)
     n_new, n_ref = int(actual.sum()), int(expected.sum())
@@ -101,9 +118,10 @@ def _distribution_stat(
         result = psi(expected, actual, config.epsilon)
         value = result.value
         contributions = [float(c) for c in result.contributions]
+    other = _other_label(new_values)
     bins = tuple(
         BinRow(
-            label=label,
+            label=other if label == OTHER and reference.kind == "categorical" else label,
             expected_count=int(e),
             expected_share=float(e / n_ref) if n_ref else 0.0,
             actual_count=int(a),
@@ -383,6 +401,8 @@ class DriftCounts:
     counts: dict[str, np.ndarray]
     pd_bad: np.ndarray
     index: pd.Index
+    #: categories a feature's reference did not see at training, and their rows
+    new_values: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __sizeof__(self) -> int:
         """Its bytes (the PDs and ids of every row): what ``dask.sizeof`` counts for a
@@ -405,7 +425,13 @@ class DriftCounts:
         index = parts[0].index.append([part.index for part in parts[1:]])
         if order is not None:
             pd_all, index = pd_all[order], index[order]
-        return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index)
+        new_values: dict[str, dict[str, int]] = {}
+        for part in parts:
+            for key, found in part.new_values.items():
+                merged = new_values.setdefault(key, {})
+                for value, rows in found.items():
+                    merged[value] = merged.get(value, 0) + rows
+        return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index, new_values)
 
 
 def _feature_label(card: Mapping[str, Any], code: str) -> str:
@@ -468,6 +494,7 @@ def count_drift(
         pd_new = score_new = np.empty(0, dtype=np.float64)
     predicted = {"score": score_new, "pd": pd_new}
     counts: dict[str, np.ndarray] = {}
+    new_values: dict[str, dict[str, int]] = {}
     for key, group, _metric, data, _thresholds, _in_model in _checked(card, stored, config):
         reference = reference_from_dict(dict(data))
         if group == "score":
@@ -479,8 +506,10 @@ def count_drift(
             )
         else:
             values = X[key]
+            if found := reference.new_categories(values):
+                new_values[key] = found
         counts[key] = _bin_counts(key, reference, values)
-    return DriftCounts(len(inputs), counts, pd_new, inputs.index)
+    return DriftCounts(len(inputs), counts, pd_new, inputs.index, new_values)
 
 
 def _warn_unknown_exclusions(model: LoadedModel, config: DriftConfig) -> None:
@@ -525,6 +554,7 @@ def drift_report(
             label=_feature_label(card, key) if group == "feature" else "",
             # a flat table's features are coded by column position (col4)
             coded=group == "feature" and bool(card.get("table")),
+            new_values=counts.new_values.get(key),
         )
         for key, group, metric, data, thresholds, in_model in _checked(card, stored, config)
     ]

@@ -51,6 +51,19 @@ class Reference:
             counts[:-1] += np.bincount(codes, minlength=len(self.labels) - 1)
         return counts
 
+    def new_categories(self, values: pd.Series | np.ndarray, keep: int = 20) -> dict[str, int]:
+        """The values of ``values`` a categorical reference did not see at training (those
+        its "other" bin counts) and how many rows hold each, the ``keep`` most frequent
+        (none for a numeric reference)."""
+        if self.kind != "categorical":
+            return {}
+        present = pd.Series(values).dropna().astype(str)
+        new = present[~present.isin(self.categories)]
+        if not len(new):
+            return {}
+        top = new.value_counts(sort=True).head(keep)
+        return {str(k): int(v) for k, v in top.items()}
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": self.kind,

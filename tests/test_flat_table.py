@@ -1452,3 +1452,16 @@ def test_train_says_what_cleaning_warned_of(tmp_path: Path) -> None:
     said = " ".join(output.split())
     assert "Warning: credit: 60 of 460 rows repeat an earlier row in every column" in said
     assert "1 had a value blanked or corrected and was trained so" in said
+
+
+def test_compare_reads_a_flat_table_once_for_two_models_of_its_layout(flat: dict) -> None:
+    models = flat["root"] / "models"
+    _invoke("train", flat["train"], "--target", "违约", "-a", "tree", "--models-dir", models)
+    holdout = flat["root"] / "compare.csv"
+    _table(500, seed=11).to_csv(holdout, index=False)
+    result = CliRunner().invoke(
+        app, ["-v", "compare", "logistic", "tree", str(holdout), "--models-dir", str(models)]
+    )
+    assert result.exit_code == 0, result.output
+    # one read (and one of each of its warnings), not one per model
+    assert result.output.count("rows in") == 1, result.output

@@ -4,6 +4,7 @@ two models (the statistics themselves live in :mod:`custrisk.monitoring`)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from dataclasses import replace
@@ -41,7 +42,7 @@ from custrisk.scoring.features import (
     prepare_model_features,
     too_few_note,
 )
-from custrisk.scoring.table import TABLE_SOURCES_FILE, is_table_model, table_target
+from custrisk.scoring.table import TABLE_CARD_KEY, TABLE_SOURCES_FILE, is_table_model, table_target
 
 log = logging.getLogger(__name__)
 
@@ -246,14 +247,22 @@ def compare_models(
         allow_unverified=allow_unverified,
         predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
-    cache: dict[tuple[bytes, str, bytes], Any] = {}
+    cache: dict[tuple[bytes, str, bytes], Any] = {}  # (read once for models that agree)
     frames = []
     in_sample: dict[str, list[str]] = {}  # measured on the outcomes it was trained on
     as_of_text = None
     for model in (champion, challenger):
         folder, sources = model_sources(model, data_dir, sources_config)
-        layout = model.file_bytes(TABLE_SOURCES_FILE) if is_table_model(model) else b""
-        key = (model.file_bytes(INDICATORS_FILE), sources.path, layout)
+        if is_table_model(model):  # read by its saved layout and columns, not a path
+            layout = model.file_bytes(TABLE_SOURCES_FILE)
+            columns = [  # (each column's reason is words for the user, not how it is read)
+                {k: v for k, v in column.items() if k != "reason"}
+                for column in (model.card.get(TABLE_CARD_KEY) or {}).get("columns", [])
+            ]
+            read_as = json.dumps(columns, sort_keys=True, ensure_ascii=False)
+        else:
+            layout, read_as = b"", str(sources.path)
+        key = (model.file_bytes(INDICATORS_FILE), read_as, layout)
         if key not in cache:
             cache[key] = prepare_model_features(
                 model, folder, sources_config=sources, encoding=encoding, as_of=as_of

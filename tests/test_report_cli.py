@@ -95,6 +95,11 @@ def test_report_writes_pdfs_and_manifest(runner: CliRunner, run_path: Path, tmp_
         assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
     assert rows["C001"]["file"] == "customer_C001.pdf"
     assert 1 <= int(rows["C001"]["pages"]) <= 2
+    # filters that match nobody are said even when the portfolio report is made
+    args = ("--grade", "A", "--customers", "C001")
+    result = _report(runner, run_path, "--out", out, "-w", "0", *args, *DATE)
+    said = " ".join(result.output.split())
+    assert "matches --customers C001 and --grade A; no customer report rendered" in said
 
 
 def test_resume_skips_up_to_date_reports(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:

@@ -222,7 +222,7 @@ def report(
     finally:
         if progress.live.is_started:
             progress.stop()
-    if not result.results:
+    if not result.customers and (customers or grade or alert_level):
         filters = [
             f"{option} {value}"
             for option, value in (
@@ -234,8 +234,8 @@ def report(
         ]
         say(
             "Warning:",
-            f"no customer of {scores} matches {' and '.join(filters) or 'the filters'}; "
-            "nothing rendered",
+            f"no customer of {scores} matches {' and '.join(filters)}; "
+            + ("no customer report rendered" if result.results else "nothing rendered"),
         )
     rate = result.rendered / result.seconds if result.seconds else 0.0
     console.print(

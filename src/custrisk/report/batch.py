@@ -151,6 +151,11 @@ class BatchResult:
         return [r for r in self.results if r.status == FAILED]
 
     @property
+    def customers(self) -> int:
+        """Customer reports in the batch (rendered, up to date or failed)."""
+        return sum(r.kind != "portfolio" for r in self.results)
+
+    @property
     def rendered(self) -> int:
         """Documents rendered by this batch (neither skipped as up to date nor failed)."""
         return len(self.results) - self.count(SKIPPED) - self.count(FAILED)

@@ -781,9 +781,15 @@ def test_cli_sends_in_the_language_of_the_run_config_as_custrisk_run_does(
     run_yaml = {"version": 1, "lang": "en", "notifications": section}
     config.write_text(yaml.safe_dump(run_yaml), encoding="utf-8")
     args = ["notify", str(runs["nov"]), "-c", str(config), "--dry-run"]
+    import custrisk.notify.config as notify_config
+
+    read = []
+    load = notify_config.load_yaml_file
+    monkeypatch.setattr(notify_config, "load_yaml_file", lambda p: read.append(p) or load(p))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Customer risk alerts 2026-11-30" in result.stdout, result.stdout
+    assert read == [config]  # RUN.yaml read once, for its section and its lang:
     result = CliRunner().invoke(app, [*args, "--lang", "zh"])
     assert "客户风险预警 2026-11-30" in result.stdout, result.stdout
     config.write_text(yaml.safe_dump({**run_yaml, "lang": "fr"}), encoding="utf-8")

@@ -108,7 +108,7 @@ def notify(
     cfg = load_notify_config(config)
     # the command custrisk run prints for a message it no longer re-sends sends it in
     # the language the batch sent the month's digests in (RUN.yaml's lang:)
-    lang = digest_language(config, lang)
+    lang = digest_language(cfg, lang)
     if channels:
         cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there

@@ -816,9 +816,14 @@ def test_cli_exits_1_on_a_failed_delivery_only_when_configured(
     result = CliRunner().invoke(app, [*args, str(lenient)])
     assert result.exit_code == 0
     assert "1 of 1 notifications failed" in result.stderr
+    assert "1 attempt: HTTP 500" in result.stdout, result.stdout  # (not "attempt(s)")
     result = CliRunner().invoke(app, [*args, str(strict)])
     assert result.exit_code == 1
     assert "Error: 1 of 1 notifications failed" in result.stderr
+    monkeypatch.delenv("T_BROKEN")  # never tried: "not sent", not "0 attempts"
+    result = CliRunner().invoke(app, [*args, str(lenient)])
+    said = " ".join(result.stdout.split())
+    assert "alerts, not sent: environment variable T_BROKEN (channels.wecom.url_env)" in said
 
 
 def test_cli_bad_config_and_missing_run_exit_2_in_one_line(

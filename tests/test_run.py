@@ -940,6 +940,8 @@ def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
         mails, before = len(inbox.mails), record.read_bytes()
         code, out = _notify_by_hand(folder, config)  # still down
         assert code == 1 and "recorded" not in out, out
+        waiting = "(custrisk run tries again from 2026-12-02 06:55 UTC)"
+        assert f"Note: 1 message still undelivered in {record} {waiting}" in out, out
         assert record.read_bytes() == before  # the schedule as it was
         monkeypatch.setenv("TEST_HAND_URL", f"{inbox.http_url}/hook")  # back up
         with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as custrisk run would

@@ -225,25 +225,43 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 merged = merged_by_hand([], delivered, now) + fresh
             elif delivered:
                 merged = merged_by_hand(earlier, delivered, now)
-            else:
-                return None
-            failing = [d for d in merged if not d.get("ok")]
-            record(
-                folder,
-                facts,
-                merged,
-                settings_sha256=record_data.get("settings_sha256"),
-                fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
-            )
-            audit_event(outputs=[path, folder / RUN_FILE])
-            left = f"; {len(failing)} still undelivered there" if failing else ""
-            count = counted(len(delivered), "delivery", "deliveries")
-            it = "it" if len(delivered) == 1 else "them"
-            return f"recorded {count} in {path}: custrisk run does not send {it} again{left}"
+            else:  # a failure by hand: nothing recorded, the batch's schedule as it was
+                merged = earlier
+            if damaged or delivered:
+                record(
+                    folder,
+                    facts,
+                    merged,
+                    settings_sha256=record_data.get("settings_sha256"),
+                    fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
+                )
+                audit_event(outputs=[path, folder / RUN_FILE])
+            said = []
+            if damaged or delivered:
+                count = counted(len(delivered), "delivery", "deliveries")
+                it = "it" if len(delivered) == 1 else "them"
+                said.append(f"recorded {count} in {path}: custrisk run does not send {it} again")
+            if failing := [d for d in merged if not d.get("ok")]:
+                said.append(_undelivered_line(failing, path if not said else None))
+            return "; ".join(said) or None
 
         delivered = {_notify.message_key(d) for d in earlier if d.get("ok")}
         hand = ByHand(path, set() if resend_all else delivered, note)
         yield hand
+
+
+def _undelivered_line(failing: list[Delivery], path: Path | None) -> str:
+    """What the batch does with the messages still failing in a month's
+    notifications.json: when it tries them again, or that it gave up."""
+    there = f"in {path}" if path is not None else "there"
+    said = f"{counted(len(failing), 'message')} still undelivered {there}"
+    times = sorted(t for d in failing if (t := _notify.next_attempt(d)))
+    given_up = sum(_notify.gave_up(d) for d in failing)
+    if times:
+        said += f" (custrisk run tries again from {_notify.shown_time(times[0])})"
+    if given_up:
+        said += f" ({given_up} given up by custrisk run: send by hand)"
+    return said
 
 
 def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:

@@ -76,6 +76,7 @@ def notify(
             help="Only this channel of the config (by its name under channels:; repeat for "
             "more): to send by hand what custrisk run gave up re-sending, or no longer re-sends "
             "(the month before's, once a new month ran).",
+            metavar="NAME",
             show_default=False,
         ),
     ] = None,
@@ -91,7 +92,10 @@ def notify(
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Build and show every message, send nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Build and show every message it would send, send nothing (and record nothing).",
+        ),
     ] = False,
     as_json: Annotated[
         bool,
@@ -149,8 +153,10 @@ def notify(
             shown += f" (+{d.left_out} not listed)" if d.left_out else ""
             if d.already_delivered:
                 tries = "delivered before, not sent again"
-            else:
-                tries = "dry run" if d.dry_run else counted(d.attempts, "attempt")
+            elif d.dry_run:
+                tries = "dry run"
+            else:  # (0: the message could not be built or addressed, never tried)
+                tries = counted(d.attempts, "attempt") if d.attempts else "not sent"
             why = f": {d.error}" if d.error else ""
             console.print(
                 f"{state:6} {d.channel} -> {d.target}: {shown}, {tries}{why}", highlight=False

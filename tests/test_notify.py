@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -471,7 +472,10 @@ def test_robots_get_signed_payloads_of_their_shape(
 
 
 def test_a_500_is_retried_until_it_succeeds(
-    runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
+    runs: dict[str, Path],
+    receiver: tuple[str, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     base, state = receiver
     _hooks(base, {"T_FLAKY": "/flaky"}, monkeypatch)
@@ -480,9 +484,19 @@ def test_a_500_is_retried_until_it_succeeds(
         {"retry": FAST, "channels": {"wecom": {"url_env": "T_FLAKY"}}}, "n.yaml"
     )
     waits: list[float] = []
+    # an earlier CLI run in this process may have stopped custrisk's log at its handler
+    monkeypatch.setattr(logging.getLogger("custrisk"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("custrisk"), "level", logging.WARNING)
     [delivery] = deliver_notifications(cfg, read_run(runs["nov"]), sleep=waits.append)
     assert delivery.ok and delivery.attempts == 3 and delivery.error is None
     assert waits == [0.01, 0.02]  # exponential backoff
+    # each retry is said as it comes (a server that does not answer is slow to fail)
+    said = list(dict.fromkeys(r.getMessage() for r in caplog.records if r.levelno == 30))
+    assert said == [
+        f"notify wecom -> wecom 127.0.0.1: attempt {n} of 3 failed (HTTP 500 Internal Server "
+        f"Error); trying again in {wait} s"
+        for n, wait in ((1, 0.01), (2, 0.02))
+    ], said
 
 
 def test_failures_are_recorded_never_raised(

@@ -402,6 +402,16 @@ def _attempt(
             return
         if attempt == retry.attempts or waited + wait > retry.max_seconds:
             return
+        # said as it happens: a server that does not answer takes timeout_seconds a try
+        log.warning(
+            "notify %s -> %s: attempt %d of %d failed (%s); trying again in %g s",
+            delivery.channel,
+            delivery.target,
+            attempt,
+            retry.attempts,
+            delivery.error,
+            wait,
+        )
         sleep(wait)
         waited += wait
         wait *= 2

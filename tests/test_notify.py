@@ -838,6 +838,8 @@ def test_cli_exits_1_on_a_failed_delivery_only_when_configured(
     result = CliRunner().invoke(app, [*args, str(lenient)])
     said = " ".join(result.stdout.split())
     assert "alerts, not sent: environment variable T_BROKEN (channels.wecom.url_env)" in said
+    result = CliRunner().invoke(app, [*args, str(lenient), "--dry-run"])
+    assert "Warning: 1 of 1 notifications would fail (fail_on_error" in result.stderr
 
 
 def test_cli_bad_config_and_missing_run_exit_2_in_one_line(

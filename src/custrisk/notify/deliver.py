@@ -334,7 +334,8 @@ def check_deliveries(cfg: NotifyConfig, deliveries: list[Delivery]) -> str | Non
     if not failed:
         return None
     tried = [d for d in deliveries if not d.already_delivered]
-    message = f"{len(failed):,} of {len(tried):,} notifications failed"
+    failing = "would fail" if all(d.dry_run for d in failed) else "failed"  # (--dry-run)
+    message = f"{len(failed):,} of {len(tried):,} notifications {failing}"
     if cfg.fail_on_error:
         raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
     return f"{message} (fail_on_error is off)"

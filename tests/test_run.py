@@ -899,6 +899,25 @@ def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_comman
     assert left_behind(None, NEXT, tmp_path / "run.yaml") is None
 
 
+def test_the_line_of_messages_given_up_names_one_command_for_all_their_channels(
+    tmp_path: Path,
+) -> None:
+    from custrisk.batch._notify import given_up_line, record_failure
+
+    first = {"resend": {"first_failed": "2026-11-01T00:00:00+00:00", "failures": 4}}
+    failed = [
+        record_failure({"channel": name, "type": "webhook", "ok": False}, first, T0)
+        for name in ("hook", "my mail")
+    ]
+    folder = tmp_path / PERIOD
+    line = given_up_line(failed, folder, tmp_path / "run.yaml")
+    assert line == (
+        "gave up re-sending 2 notifications of channels hook, my mail (failed in 5 runs "
+        f"since 2026-11-01 00:00 UTC); send by hand: custrisk notify {folder} -c "
+        f"{tmp_path / 'run.yaml'} --channel hook --channel 'my mail'"
+    )
+
+
 def test_a_channel_that_failed_whole_is_delivered_by_hand_once_none_of_its_messages_fail() -> None:
     """An e-mail channel whose messages could not be built at the run (a password
     variable unset) is one failure of the channel; sent by hand, one message per owner:

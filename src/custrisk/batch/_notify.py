@@ -229,7 +229,9 @@ def given_up_line(failed: list[dict[str, Any]], folder: Path, config: Path) -> s
     channels = sorted({str(d["channel"]) for d in failed})
     first = min(str(d["resend"]["first_failed"]) for d in failed)
     tries = max(int(d["resend"]["failures"]) for d in failed)
-    by_hand = " or ".join(f"{hand_command(folder, config)} --channel {c}" for c in channels)
+    # (one command for them all: custrisk notify sends what was not delivered only)
+    by_hand = hand_command(folder, config)
+    by_hand += "".join(f" --channel {shlex.quote(c)}" for c in channels)
     return (
         f"gave up re-sending {counted(len(failed), 'notification')} of "
         f"{'channel' if len(channels) == 1 else 'channels'} {', '.join(channels)} "

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -471,7 +472,10 @@ def test_robots_get_signed_payloads_of_their_shape(
 
 
 def test_a_500_is_retried_until_it_succeeds(
-    runs: dict[str, Path], receiver: tuple[str, Receiver], monkeypatch: pytest.MonkeyPatch
+    runs: dict[str, Path],
+    receiver: tuple[str, Receiver],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     base, state = receiver
     _hooks(base, {"T_FLAKY": "/flaky"}, monkeypatch)
@@ -480,9 +484,19 @@ def test_a_500_is_retried_until_it_succeeds(
         {"retry": FAST, "channels": {"wecom": {"url_env": "T_FLAKY"}}}, "n.yaml"
     )
     waits: list[float] = []
+    # an earlier CLI run in this process may have stopped custrisk's log at its handler
+    monkeypatch.setattr(logging.getLogger("custrisk"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("custrisk"), "level", logging.WARNING)
     [delivery] = deliver_notifications(cfg, read_run(runs["nov"]), sleep=waits.append)
     assert delivery.ok and delivery.attempts == 3 and delivery.error is None
     assert waits == [0.01, 0.02]  # exponential backoff
+    # each retry is said as it comes (a server that does not answer is slow to fail)
+    said = list(dict.fromkeys(r.getMessage() for r in caplog.records if r.levelno == 30))
+    assert said == [
+        f"notify wecom -> wecom 127.0.0.1: attempt {n} of 3 failed (HTTP 500 Internal Server "
+        f"Error); trying again in {wait} s"
+        for n, wait in ((1, 0.01), (2, 0.02))
+    ], said
 
 
 def test_failures_are_recorded_never_raised(
@@ -781,9 +795,15 @@ def test_cli_sends_in_the_language_of_the_run_config_as_custrisk_run_does(
     run_yaml = {"version": 1, "lang": "en", "notifications": section}
     config.write_text(yaml.safe_dump(run_yaml), encoding="utf-8")
     args = ["notify", str(runs["nov"]), "-c", str(config), "--dry-run"]
+    import custrisk.notify.config as notify_config
+
+    read = []
+    load = notify_config.load_yaml_file
+    monkeypatch.setattr(notify_config, "load_yaml_file", lambda p: read.append(p) or load(p))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Customer risk alerts 2026-11-30" in result.stdout, result.stdout
+    assert read == [config]  # RUN.yaml read once, for its section and its lang:
     result = CliRunner().invoke(app, [*args, "--lang", "zh"])
     assert "客户风险预警 2026-11-30" in result.stdout, result.stdout
     config.write_text(yaml.safe_dump({**run_yaml, "lang": "fr"}), encoding="utf-8")
@@ -810,9 +830,16 @@ def test_cli_exits_1_on_a_failed_delivery_only_when_configured(
     result = CliRunner().invoke(app, [*args, str(lenient)])
     assert result.exit_code == 0
     assert "1 of 1 notifications failed" in result.stderr
+    assert "1 attempt: HTTP 500" in result.stdout, result.stdout  # (not "attempt(s)")
     result = CliRunner().invoke(app, [*args, str(strict)])
     assert result.exit_code == 1
     assert "Error: 1 of 1 notifications failed" in result.stderr
+    monkeypatch.delenv("T_BROKEN")  # never tried: "not sent", not "0 attempts"
+    result = CliRunner().invoke(app, [*args, str(lenient)])
+    said = " ".join(result.stdout.split())
+    assert "alerts, not sent: environment variable T_BROKEN (channels.wecom.url_env)" in said
+    result = CliRunner().invoke(app, [*args, str(lenient), "--dry-run"])
+    assert "Warning: 1 of 1 notifications would fail (fail_on_error" in result.stderr
 
 
 def test_cli_bad_config_and_missing_run_exit_2_in_one_line(

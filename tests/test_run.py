@@ -756,7 +756,7 @@ def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_c
     code, out = _run_at(root, T0 + dt.timedelta(minutes=30), NEXT)
     command = f"custrisk notify {october} -c {config} --channel hook"
     said = (
-        f"1 notification(s) of {PERIOD} not delivered (1 waiting for a retry; channel hook), "
+        f"1 notification of {PERIOD} not delivered (1 waiting for a retry; channel hook), "
         f"no longer re-sent now that {NEXT} has run; send by hand: {command}"
     )
     assert said in out, out
@@ -785,6 +785,89 @@ def test_a_new_month_names_the_month_befores_undelivered_notifications_and_the_c
     assert facts["stages"]["notify"]["rows"] == {"deliveries": 1, "failed": 0}
 
 
+def test_a_send_by_hand_sends_only_what_was_not_delivered_unless_again(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook failed at the month's run, the e-mails went through: custrisk notify
+    on the month's folder without --channel sends the webhook alone, each e-mail named
+    as skipped with the command that sends it again (--again, which does); a damaged
+    notifications.json is one line naming it and that command, which sets it aside and
+    records every message anew."""
+    from tests._inbox import free_port, local_inbox
+
+    root = make_root(reports=False)
+    config = _failing_notifications(root, "hook: {type: webhook, url_env: TEST_AGAIN_URL}")
+    folder = root / "runs" / PERIOD
+    record = folder / "notifications.json"
+
+    def notify(*more: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["notify", str(folder), "-c", str(config), *more])
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return result.exit_code, " ".join(result.output.split())
+
+    with local_inbox() as inbox:
+        config.write_text(config.read_text().replace("SMTP_PORT", str(inbox.smtp_port)))
+        monkeypatch.setenv("TEST_AGAIN_URL", f"http://127.0.0.1:{free_port()}/hook")  # down
+        _run_at(root, T0)
+        mails = len(inbox.mails)
+        monkeypatch.setenv("TEST_AGAIN_URL", f"{inbox.http_url}/hook")  # back up
+        code, out = notify("--dry-run")
+        assert code == 0 and "skip mail -> owner" in out and not inbox.posts, out
+        code, out = notify()
+        assert code == 0 and len(inbox.posts) == 1 and len(inbox.mails) == mails, out
+        assert "ok hook -> webhook 127.0.0.1: " in out and "1 attempt" in out, out
+        assert out.count("delivered before, not sent again") == mails, out
+        again = f"custrisk notify {folder} -c {config} --again"
+        assert f"{mails} messages delivered before (recorded in {record}) not sent " in out
+        assert f"to send them again: {again}" in out, out
+        code, out = notify("--channel", "hook")  # nothing left to send
+        assert code == 0 and len(inbox.posts) == 1, out
+        assert (
+            f"to send it again: custrisk notify {folder} -c {config} --channel hook --again" in out
+        )
+        code, out = notify("--again")
+        assert code == 0 and len(inbox.posts) == 2 and len(inbox.mails) == 2 * mails, out
+        record.write_text(record.read_text(encoding="utf-8")[:200], encoding="utf-8")
+        for more in ((), ("--channel", "hook"), ("--dry-run",)):
+            code, out = notify(*more)
+            assert code == 2 and out.startswith(f"Error: {record}: the record of the month's "), out
+            assert out.endswith(f"(the damaged file is set aside): {again}"), out
+            assert "not valid JSON" in out and "remove the run folder" not in out, out
+        assert len(inbox.posts) == 2
+        damaged = record.read_bytes()
+        code, out = notify("--again")
+        assert code == 0 and len(inbox.posts) == 3 and len(inbox.mails) == 3 * mails, out
+        [aside] = folder.glob("notifications.json.damaged-*")
+        assert aside.read_bytes() == damaged and f"was set aside as {aside}" in out, out
+    sent = json.loads(record.read_text(encoding="utf-8"))
+    assert len(sent["deliveries"]) == mails + 1 and all(d["ok"] for d in sent["deliveries"])
+    facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert facts["stages"]["notify"]["rows"] == {"deliveries": mails + 1, "failed": 0}
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        ('{"deliveries": [', "not valid JSON (Expecting value: line 1 column 17"),
+        ("[1, 2]", "a JSON list, not an object"),
+        ('{"deliveries": 5}', "its 'deliveries' is not a list of objects"),
+        ('{"deliveries": [1]}', "its 'deliveries' is not a list of objects"),
+    ],
+)
+def test_a_damaged_notifications_record_is_named_with_what_is_wrong(
+    tmp_path: Path, text: str, wrong: str
+) -> None:
+    from custrisk.batch.sent import read_record
+
+    path = tmp_path / "notifications.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_record(path, "custrisk notify X -c run.yaml --again")
+    said = str(caught.value)
+    assert said.startswith(f"{path}: the record of the month's notifications is damaged: {wrong}")
+    assert said.endswith("(the damaged file is set aside): custrisk notify X -c run.yaml --again")
+
+
 def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_command(
     tmp_path: Path,
 ) -> None:
@@ -805,8 +888,8 @@ def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_comman
     left = left_behind(folder, NEXT, tmp_path / "run.yaml")
     assert left is not None
     assert left["line"].startswith(
-        f"2 notification(s) of {PERIOD} not delivered (1 given up, 1 waiting for a retry; "
-        f"channel hook, mail), no longer re-sent now that {NEXT} has run; send by hand: "
+        f"2 notifications of {PERIOD} not delivered (1 given up, 1 waiting for a retry; "
+        f"channels hook, mail), no longer re-sent now that {NEXT} has run; send by hand: "
     )
     assert left["command"] == (
         f"custrisk notify '{folder}' -c {tmp_path / 'run.yaml'} --channel hook --channel mail"
@@ -814,6 +897,25 @@ def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_comman
     (folder / "notifications.json").write_text(json.dumps({"deliveries": deliveries[2:3]}))
     assert left_behind(folder, NEXT, tmp_path / "run.yaml") is None
     assert left_behind(None, NEXT, tmp_path / "run.yaml") is None
+
+
+def test_the_line_of_messages_given_up_names_one_command_for_all_their_channels(
+    tmp_path: Path,
+) -> None:
+    from custrisk.batch._notify import given_up_line, record_failure
+
+    first = {"resend": {"first_failed": "2026-11-01T00:00:00+00:00", "failures": 4}}
+    failed = [
+        record_failure({"channel": name, "type": "webhook", "ok": False}, first, T0)
+        for name in ("hook", "my mail")
+    ]
+    folder = tmp_path / PERIOD
+    line = given_up_line(failed, folder, tmp_path / "run.yaml")
+    assert line == (
+        "gave up re-sending 2 notifications of channels hook, my mail (failed in 5 runs "
+        f"since 2026-11-01 00:00 UTC); send by hand: custrisk notify {folder} -c "
+        f"{tmp_path / 'run.yaml'} --channel hook --channel 'my mail'"
+    )
 
 
 def test_a_channel_that_failed_whole_is_delivered_by_hand_once_none_of_its_messages_fail() -> None:
@@ -857,6 +959,8 @@ def test_a_message_sent_by_hand_is_recorded_and_not_sent_again_by_the_batch(
         mails, before = len(inbox.mails), record.read_bytes()
         code, out = _notify_by_hand(folder, config)  # still down
         assert code == 1 and "recorded" not in out, out
+        waiting = "(custrisk run tries again from 2026-12-02 06:55 UTC)"
+        assert f"Note: 1 message still undelivered in {record} {waiting}" in out, out
         assert record.read_bytes() == before  # the schedule as it was
         monkeypatch.setenv("TEST_HAND_URL", f"{inbox.http_url}/hook")  # back up
         with exclusive_lock(root / "runs" / ".custrisk-run.lock"):  # as custrisk run would

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import ConfigError
+from custrisk.io.plain import counted
 from custrisk.notify import NotifyConfig, deliver_notifications, parse_notify_config
 from custrisk.results import ScoringRun
 from custrisk.vocab import OWNER_LABELS
@@ -228,10 +229,13 @@ def given_up_line(failed: list[dict[str, Any]], folder: Path, config: Path) -> s
     channels = sorted({str(d["channel"]) for d in failed})
     first = min(str(d["resend"]["first_failed"]) for d in failed)
     tries = max(int(d["resend"]["failures"]) for d in failed)
-    by_hand = " or ".join(f"{hand_command(folder, config)} --channel {c}" for c in channels)
+    # (one command for them all: custrisk notify sends what was not delivered only)
+    by_hand = hand_command(folder, config)
+    by_hand += "".join(f" --channel {shlex.quote(c)}" for c in channels)
     return (
-        f"gave up re-sending {len(failed)} notification(s) of channel {', '.join(channels)} "
-        f"(failed in {tries} runs since {shown_time(first)}); send by hand: {by_hand}"
+        f"gave up re-sending {counted(len(failed), 'notification')} of "
+        f"{'channel' if len(channels) == 1 else 'channels'} {', '.join(channels)} "
+        f"(failed in {counted(tries, 'run')} since {shown_time(first)}); send by hand: {by_hand}"
     )
 
 

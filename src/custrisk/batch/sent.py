@@ -5,25 +5,30 @@
 * :func:`left_behind` -- when the batch starts a new month, the month before's messages
   still undelivered (it no longer re-sends them: one line names them and the command
   that sends them by hand);
-* :func:`by_hand` -- ``custrisk notify`` on a run folder of the batch: holding the runs
-  folder's lock, its deliveries are recorded in the month's notifications.json, so that
-  the batch does not send again what was delivered by hand.
+* :func:`by_hand` -- ``custrisk notify`` on a run folder of the batch: the messages
+  its notifications.json records as delivered are not sent again (unless ``--again``),
+  and, holding the runs folder's lock, its deliveries are recorded there, so that the
+  batch does not send again what was delivered by hand; a damaged notifications.json
+  (:func:`read_record`) is refused, or set aside by ``--again``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.batch.layout import RUN_FILE, RunLayout, read_json, sha256_file, write_json
 from custrisk.batch.stages import NOTIFICATIONS_FILE, notify_result
+from custrisk.errors import DataError
 from custrisk.io.lock import exclusive_lock
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import counted, jsonable
 from custrisk.notify import Delivery as Sent
 from custrisk.notify import NotifyConfig, notify_run
 from custrisk.protect.audit import audit_event
@@ -87,8 +92,9 @@ def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, An
     command = _notify.hand_command(earlier, config)
     command += "".join(f" --channel {shlex.quote(c)}" for c in channels)
     line = (
-        f"{len(failed)} notification(s) of {earlier.name} not delivered "
-        f"({', '.join(states)}; channel {', '.join(channels)}), no longer re-sent now that "
+        f"{counted(len(failed), 'notification')} of {earlier.name} not delivered "
+        f"({', '.join(states)}; {'channel' if len(channels) == 1 else 'channels'} "
+        f"{', '.join(channels)}), no longer re-sent now that "
         f"{period} has run; send by hand: {command}"
     )
     return {
@@ -124,13 +130,69 @@ def merged_by_hand(
     return merged + list(ok.values())
 
 
+def read_record(path: Path, fix: str) -> dict[str, Any]:
+    """A month's notifications.json, checked: its ``deliveries`` a list of objects.
+
+    Raises
+    ------
+    DataError
+        Naming the file and what is wrong with it (exit 2), and the fix: restore it, or
+        ``fix`` (the command that sends every message again, setting it aside).
+    """
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot read it ({exc.strerror or exc})", file=str(path)) from None
+    except ValueError as exc:  # (UnicodeDecodeError too)
+        wrong = f"not valid JSON ({exc})"
+    else:
+        deliveries = data.get("deliveries") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            wrong = f"a JSON {type(data).__name__}, not an object"
+        elif not isinstance(deliveries, list) or not all(isinstance(d, dict) for d in deliveries):
+            wrong = "its 'deliveries' is not a list of objects"
+        else:
+            return data
+    raise DataError(
+        f"the record of the month's notifications is damaged: {wrong}",
+        file=str(path),
+        hint=f"restore it from a backup, or send every message again and record them anew "
+        f"(the damaged file is set aside): {fix}",
+    )
+
+
+def _set_aside(path: Path, now: dt.datetime) -> Path:
+    """Rename a damaged notifications.json to ``notifications.json.damaged-<UTC time>``."""
+    aside = path.with_name(f"{path.name}.damaged-{now.strftime('%Y%m%dT%H%M%SZ')}")
+    path.replace(aside)
+    return aside
+
+
+@dataclass
+class ByHand:
+    """``custrisk notify`` on a finished month of the batch (:func:`by_hand`)."""
+
+    #: notifications.json
+    path: Path
+    #: the messages it records as delivered (:func:`_notify.message_key`): not sent again
+    delivered: set[tuple[str, str]]
+    #: records what was sent, saying so (``None`` when nothing was recorded)
+    record: Callable[[list[Delivery]], str | None]
+    #: where the damaged notifications.json was set aside (``--again``, once recorded
+    #: anew), None when it was sound
+    set_aside: Path | None = None
+
+
 @contextlib.contextmanager
-def by_hand(run_path: Path) -> Iterator[Callable[[list[Delivery]], str | None] | None]:
+def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[ByHand | None]:
     """For ``custrisk notify`` of ``run_path``: ``None`` when it is not a finished run of
     the batch (no notifications.json and run.json beside it); otherwise, holding the
     lock of its runs folder (refused while ``custrisk run`` holds it: LockHeld, exit 2),
-    a function recording the deliveries sent in its notifications.json and run.json and
-    saying so (``None`` when none was delivered)."""
+    what it records as delivered and a function recording the deliveries sent in its
+    notifications.json and run.json. A damaged notifications.json is refused (DataError
+    naming ``fix``, the command that sends every message again), or with
+    ``resend_all`` (that command) set aside: every message sent is then recorded anew,
+    a failure with the batch's schedule of re-sending."""
     folder = run_path if run_path.is_dir() else run_path.parent
     path = folder / NOTIFICATIONS_FILE
     if not (path.is_file() and (folder / RUN_FILE).is_file()):
@@ -143,31 +205,74 @@ def by_hand(run_path: Path) -> Iterator[Callable[[list[Delivery]], str | None] |
         f"it delivers in {path}, so that the batch does not send it a second time"
     )
     with exclusive_lock(layout.lock_file, what=what, hint=hint):
-        record_data = read_json(path)  # a damaged file: exit 2 before anything is sent
         facts = read_json(folder / RUN_FILE)
+        damaged = False
+        try:  # a damaged file: exit 2 before anything is sent
+            record_data = read_record(path, fix)
+        except DataError:
+            if not resend_all:
+                raise
+            record_data, damaged = {}, True  # (set aside once sent, recorded anew)
+        earlier: list[Delivery] = list(record_data.get("deliveries") or [])
 
         def note(sent: list[Delivery]) -> str | None:
-            delivered = [d for d in sent if d.get("ok") and not d.get("dry_run")]
-            if not delivered:
-                return None
-            earlier = [d for d in record_data.get("deliveries") or [] if isinstance(d, dict)]
-            merged = merged_by_hand(earlier, delivered, _notify.utc_now())
-            failing = [d for d in merged if not d.get("ok")]
-            record(
-                folder,
-                facts,
-                merged,
-                settings_sha256=record_data.get("settings_sha256"),
-                fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
-            )
-            audit_event(outputs=[path, folder / RUN_FILE])
-            left = f"; {len(failing)} still undelivered there" if failing else ""
-            one = len(delivered) == 1
-            count = f"{len(delivered)} deliver" + ("y" if one else "ies")
-            it = "it" if one else "them"
-            return f"recorded {count} in {path}: custrisk run does not send {it} again{left}"
+            now = _notify.utc_now()
+            sent = [d for d in sent if not d.get("dry_run") and not d.get("already_delivered")]
+            delivered = [d for d in sent if d.get("ok")]
+            if damaged:  # the record anew: failures re-sent by the batch
+                hand.set_aside = _set_aside(path, now)
+                fresh = [_notify.record_failure(d, None, now) for d in sent if not d.get("ok")]
+                merged = merged_by_hand([], delivered, now) + fresh
+            elif delivered:
+                merged = merged_by_hand(earlier, delivered, now)
+            else:  # a failure by hand: nothing recorded, the batch's schedule as it was
+                merged = earlier
+            if damaged or delivered:
+                record(
+                    folder,
+                    facts,
+                    merged,
+                    settings_sha256=record_data.get("settings_sha256"),
+                    fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
+                )
+                audit_event(outputs=[path, folder / RUN_FILE])
+            said = []
+            if damaged or delivered:
+                count = counted(len(delivered), "delivery", "deliveries")
+                it = "it" if len(delivered) == 1 else "them"
+                said.append(f"recorded {count} in {path}: custrisk run does not send {it} again")
+            if failing := [d for d in merged if not d.get("ok")]:
+                said.append(_undelivered_line(failing, path if not said else None))
+            return "; ".join(said) or None
 
-        yield note
+        delivered = {_notify.message_key(d) for d in earlier if d.get("ok")}
+        hand = ByHand(path, set() if resend_all else delivered, note)
+        yield hand
+
+
+def _undelivered_line(failing: list[Delivery], path: Path | None) -> str:
+    """What the batch does with the messages still failing in a month's
+    notifications.json: when it tries them again, or that it gave up."""
+    there = f"in {path}" if path is not None else "there"
+    said = f"{counted(len(failing), 'message')} still undelivered {there}"
+    times = sorted(t for d in failing if (t := _notify.next_attempt(d)))
+    given_up = sum(_notify.gave_up(d) for d in failing)
+    if times:
+        said += f" (custrisk run tries again from {_notify.shown_time(times[0])})"
+    if given_up:
+        said += f" ({given_up} given up by custrisk run: send by hand)"
+    return said
+
+
+def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
+    """The messages the notifications.json of a finished month of the batch records as
+    delivered (none for another run), read without its lock (``--dry-run``)."""
+    folder = run_path if run_path.is_dir() else run_path.parent
+    path = folder / NOTIFICATIONS_FILE
+    if not (path.is_file() and (folder / RUN_FILE).is_file()):
+        return set()
+    earlier = read_record(path, fix).get("deliveries") or []
+    return {_notify.message_key(d) for d in earlier if d.get("ok")}
 
 
 def send_by_hand(
@@ -179,19 +284,32 @@ def send_by_hand(
     portfolio_pdf: Path | None = None,
     lang: str = "zh",
     dry_run: bool = False,
-) -> tuple[list[Sent], str | None]:
+    again: bool = False,
+    command: str = "custrisk notify RUN -c CONFIG",
+    channels: Sequence[str] = (),
+) -> tuple[list[Sent], list[str]]:
     """``custrisk notify``: send the digest of ``run_dir`` through ``cfg``
-    (:func:`custrisk.notify.notify_run`). On a finished month of ``custrisk run`` and
-    unless ``dry_run``, sent holding the lock of its runs folder and recorded in its
-    notifications.json and run.json (:func:`by_hand`).
+    (:func:`custrisk.notify.notify_run`). On a finished month of ``custrisk run``, the
+    messages its notifications.json records as delivered are not sent again (unless
+    ``again``) and, unless ``dry_run``, what is sent is sent holding the lock of its runs
+    folder and recorded there and in run.json (:func:`by_hand`). ``command`` and
+    ``channels``: the command run and its ``--channel``s, for the lines saying how to
+    send again (a damaged notifications.json: every channel).
 
     Returns
     -------
-    (deliveries, note)
-        The deliveries, and the line saying what was recorded (``None`` when nothing
-        was).
+    (deliveries, notes)
+        The deliveries, and the lines saying what was skipped, set aside or recorded.
     """
-    with by_hand(run_dir) if not dry_run else contextlib.nullcontext() as record:
+    fix = f"{command} --again"
+    hand: contextlib.AbstractContextManager[ByHand | None] = contextlib.nullcontext()
+    if not dry_run:
+        hand = by_hand(run_dir, fix=fix, resend_all=again)
+    with hand as month:
+        if month is not None:
+            delivered = month.delivered
+        else:
+            delivered = set() if again else delivered_before(run_dir, fix)
         deliveries = notify_run(
             run_dir,
             cfg,
@@ -200,9 +318,35 @@ def send_by_hand(
             portfolio_pdf=portfolio_pdf,
             lang=lang,
             dry_run=dry_run,
+            delivered=delivered,
         )
-        recorded = record([d.as_dict() for d in deliveries]) if record else None
-    return deliveries, recorded
+        recorded = month.record([d.as_dict() for d in deliveries]) if month else None
+    notes = []
+    if month is not None and month.set_aside is not None:
+        notes.append(f"the damaged {month.path.name} was set aside as {month.set_aside}")
+    skipped = sum(d.already_delivered for d in deliveries)
+    if skipped:
+        them = "it" if skipped == 1 else "them"
+        again_command = command + "".join(f" --channel {shlex.quote(c)}" for c in channels)
+        folder = run_dir if run_dir.is_dir() else run_dir.parent
+        notes.append(
+            f"{counted(skipped, 'message')} delivered before (recorded in "
+            f"{folder / NOTIFICATIONS_FILE}) not sent again; to send {them} again: "
+            f"{again_command} --again"
+        )
+    if recorded:
+        notes.append(recorded)
+    return deliveries, notes
 
 
-__all__ = ["by_hand", "left_behind", "merged_by_hand", "record", "send_by_hand", "undelivered"]
+__all__ = [
+    "ByHand",
+    "by_hand",
+    "delivered_before",
+    "left_behind",
+    "merged_by_hand",
+    "read_record",
+    "record",
+    "send_by_hand",
+    "undelivered",
+]

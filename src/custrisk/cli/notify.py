@@ -76,12 +76,26 @@ def notify(
             help="Only this channel of the config (by its name under channels:; repeat for "
             "more): to send by hand what custrisk run gave up re-sending, or no longer re-sends "
             "(the month before's, once a new month ran).",
+            metavar="NAME",
             show_default=False,
         ),
     ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="On a month's folder of custrisk run: send again the messages its "
+            "notifications.json records as delivered too (by default only those not "
+            "delivered yet are sent); a damaged notifications.json is set aside and "
+            "recorded anew.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Build and show every message, send nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Build and show every message it would send, send nothing (and record nothing).",
+        ),
     ] = False,
     as_json: Annotated[
         bool,
@@ -95,12 +109,15 @@ def notify(
     Each message is retried with backoff; a failure is reported, and exits with code 1
     only when the config says fail_on_error: true.
 
-    On a month's folder of custrisk run, what is delivered is recorded in its
-    notifications.json (custrisk run does not send it again); refused (exit 2) while
-    custrisk run holds the lock of its runs folder.
+    On a month's folder of custrisk run, only the messages not delivered yet are sent
+    (--again: every one), and what is delivered is recorded in its notifications.json
+    (custrisk run does not send it again); refused (exit 2) while custrisk run holds the
+    lock of its runs folder.
     """
     protect_command()  # the role decides how customer data is read
+    from custrisk.batch._notify import hand_command
     from custrisk.batch.sent import send_by_hand
+    from custrisk.io.plain import counted
     from custrisk.notify import load_notify_config
     from custrisk.notify.config import digest_language
     from custrisk.notify.deliver import check_deliveries, idle_channels
@@ -108,11 +125,11 @@ def notify(
     cfg = load_notify_config(config)
     # the command custrisk run prints for a message it no longer re-sends sends it in
     # the language the batch sent the month's digests in (RUN.yaml's lang:)
-    lang = digest_language(config, lang)
+    lang = digest_language(cfg, lang)
     if channels:
         cfg = cfg.only(channels)
     # a month of custrisk run: sent holding its runs folder's lock, recorded there
-    deliveries, recorded = send_by_hand(
+    deliveries, notes = send_by_hand(
         run_dir,
         cfg,
         previous=previous,
@@ -120,17 +137,26 @@ def notify(
         portfolio_pdf=portfolio,
         lang=lang,
         dry_run=dry_run,
+        again=again,
+        command=hand_command(run_dir, config),
+        channels=channels or (),
     )
     if as_json:
         typer.echo(json.dumps([d.as_dict() for d in deliveries], ensure_ascii=False, indent=2))
     else:
         for d in deliveries:
-            if dry_run:
+            if dry_run and not d.already_delivered:
                 console.print(f"--- {d.channel} -> {d.target}", highlight=False)
                 console.print(d.preview, highlight=False, markup=False)
-            state = "ok" if d.ok else "FAILED"
-            shown = f"{d.alerts} alerts" + (f" (+{d.left_out} not listed)" if d.left_out else "")
-            tries = "dry run" if d.dry_run else f"{d.attempts} attempt(s)"
+            state = "skip" if d.already_delivered else "ok" if d.ok else "FAILED"
+            shown = counted(d.alerts, "alert")
+            shown += f" (+{d.left_out} not listed)" if d.left_out else ""
+            if d.already_delivered:
+                tries = "delivered before, not sent again"
+            elif d.dry_run:
+                tries = "dry run"
+            else:  # (0: the message could not be built or addressed, never tried)
+                tries = counted(d.attempts, "attempt") if d.attempts else "not sent"
             why = f": {d.error}" if d.error else ""
             console.print(
                 f"{state:6} {d.channel} -> {d.target}: {shown}, {tries}{why}", highlight=False
@@ -148,8 +174,8 @@ def notify(
                     f"{cfg.min_level} or above{whose})",
                     highlight=False,
                 )
-    if recorded:
-        say("Note:", recorded)
+    for note in notes:
+        say("Note:", note)
     warning = check_deliveries(cfg, deliveries)  # fail_on_error: true raises (exit 1)
     if warning:
         say("Warning:", warning)

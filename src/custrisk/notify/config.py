@@ -156,6 +156,9 @@ class NotifyConfig:
     report_url: str | None = None
     retry: Retry = field(default_factory=Retry)
     lang: str | None = None
+    #: the top-level ``lang:`` of the RUN.yaml this is the ``notifications:`` section of
+    #: (the language ``custrisk run`` sends its digests in), None for another file
+    run_lang: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for run.json (environment variable names only, never values)."""
@@ -268,7 +271,11 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     data = load_yaml_file(path)
     for section in SECTION_KEYS:
         if isinstance(data, Mapping) and section in data:
-            return parse_notify_config(data[section], file, key=section)
+            config = parse_notify_config(data[section], file, key=section)
+            if section == "notifications":  # (a RUN.yaml: read once, its lang: kept)
+                lang = data.get("lang")
+                config = replace(config, run_lang=lang if isinstance(lang, str) else None)
+            return config
     if isinstance(data, Mapping) and "channels" not in data and set(_RUN_KEYS) & set(data):
         # a RUN.yaml whose notifications: section is still commented out (as --init
         # writes it): not "unknown key 'exports'" as if it were meant as a notify config
@@ -283,22 +290,11 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     return parse_notify_config(data, file, key="")
 
 
-def run_config_lang(path: str | os.PathLike[str]) -> str | None:
-    """The ``lang:`` of the RUN.yaml whose ``notifications:`` section ``path`` is: the
-    language ``custrisk run`` sends its digests in (``custrisk notify -c RUN.yaml``
-    sends the same), ``None`` for another file (read by :func:`load_notify_config`
-    already: no error here)."""
-    data = load_yaml_file(path)
-    if not isinstance(data, Mapping) or "notifications" not in data:
-        return None
-    lang = data.get("lang")
-    return lang if isinstance(lang, str) else None
-
-
-def digest_language(path: str | os.PathLike[str], lang: str | None = None) -> str:
-    """The language ``custrisk notify -c path`` sends the digest in: ``lang`` when given,
-    else the ``lang:`` of the RUN.yaml ``path`` is (the language the batch sent the
-    month's digests in, so that a message sent again by hand reads the same), else zh.
+def digest_language(config: NotifyConfig, lang: str | None = None) -> str:
+    """The language ``custrisk notify`` sends the digest of ``config`` in: ``lang`` when
+    given, else the ``lang:`` of the RUN.yaml it was read from (:attr:`NotifyConfig.run_lang`:
+    the language the batch sent the month's digests in, so that a message sent again by
+    hand reads the same), else zh.
 
     Raises
     ------
@@ -307,7 +303,7 @@ def digest_language(path: str | os.PathLike[str], lang: str | None = None) -> st
     """
     if lang is not None:
         return check_language(lang)
-    return check_language(run_config_lang(path) or "zh", f"{path}: lang")
+    return check_language(config.run_lang or "zh", f"{config.where}: lang")
 
 
 def _retry(node: Node) -> Retry:
@@ -449,5 +445,4 @@ __all__ = [
     "digest_language",
     "load_notify_config",
     "parse_notify_config",
-    "run_config_lang",
 ]

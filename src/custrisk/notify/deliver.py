@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from custrisk.errors import CheckFailed, DataError
+from custrisk.io.plain import counted
 from custrisk.notify.config import Channel, NotifyConfig, Retry, load_notify_config
 from custrisk.notify.digest import (
     Digest,
@@ -92,6 +93,8 @@ class Delivery:
         whose digest lists the same.
     unchanged : bool
         Not sent: the same content went to the same channel before (``already_sent``).
+    already_delivered : bool
+        Not sent: this message (:attr:`key`) was delivered before (``delivered``).
     """
 
     channel: str
@@ -106,6 +109,14 @@ class Delivery:
     preview: str = field(default="", repr=False)
     content_sha256: str | None = None
     unchanged: bool = False
+    already_delivered: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Which message this is, across sends of a run: ``(channel, target)`` for an
+        e-mail (one per owner), ``(channel, type)`` for a robot or webhook (one message,
+        whatever host its URL names)."""
+        return (self.channel, self.target if self.type == "smtp" else self.type)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data for run.json (no secrets, no personal data)."""
@@ -121,7 +132,7 @@ class Delivery:
             "dry_run": self.dry_run,
             "content_sha256": self.content_sha256,
             "unchanged": self.unchanged,
-        }
+        } | ({"already_delivered": True} if self.already_delivered else {})
 
 
 def deliver_notifications(
@@ -137,6 +148,7 @@ def deliver_notifications(
     reports_link_dir: str | Path | None = None,
     resend: Collection[tuple[str, str]] | None = None,
     already_sent: Collection[tuple[str, str]] = (),
+    delivered: Collection[tuple[str, str]] = (),
 ) -> list[Delivery]:
     """Send the digest of ``run``'s alerts to every channel of ``cfg``.
 
@@ -169,6 +181,10 @@ def deliver_notifications(
         Messages delivered before (``custrisk run`` of the same month, run again): a
         message saying the same to the same channel is not sent again; it is returned
         with ``ok`` and ``unchanged`` set.
+    delivered : collection of (channel, target or type), optional
+        Messages delivered before, by their :attr:`Delivery.key` (``custrisk notify`` on
+        a month's folder of ``custrisk run``): not sent again, whatever they say; each is
+        returned with ``ok`` and ``already_delivered`` set.
 
     Returns
     -------
@@ -211,7 +227,9 @@ def deliver_notifications(
             delivery = message.delivery
             if not whole and (delivery.channel, delivery.target) not in (resend or ()):
                 continue
-            if dry_run:
+            if delivery.key in delivered:
+                delivery.ok, delivery.already_delivered, delivery.error = True, True, None
+            elif dry_run:
                 delivery.ok, delivery.dry_run = delivery.error is None, True
             elif message.send is not None and (channel.name, message.content) in already_sent:
                 delivery.ok, delivery.unchanged = True, True
@@ -219,15 +237,16 @@ def deliver_notifications(
                 _attempt(delivery, message.send, cfg.retry, sleep, _secrets(channel))
             deliveries.append(delivery)
     for d in deliveries:
-        if d.unchanged:
-            log.info("notify %s -> %s: unchanged since sent, not sent again", d.channel, d.target)
+        if d.unchanged or d.already_delivered:
+            why = "unchanged since sent" if d.unchanged else "delivered before"
+            log.info("notify %s -> %s: %s, not sent again", d.channel, d.target, why)
             continue
         log.info(
-            "notify %s -> %s: %s after %d attempt(s)%s",
+            "notify %s -> %s: %s after %s%s",
             d.channel,
             d.target,
             "ok" if d.ok else "FAILED",
-            d.attempts,
+            counted(d.attempts, "attempt"),
             f" ({d.error})" if d.error else "",
         )
     return deliveries
@@ -271,8 +290,10 @@ def notify_run(
     portfolio_pdf: str | Path | None = None,
     lang: str = "zh",
     dry_run: bool = False,
+    delivered: Collection[tuple[str, str]] = (),
 ) -> list[Delivery]:
-    """``custrisk notify``: read the run (and the previous one), send its digest.
+    """``custrisk notify``: read the run (and the previous one), send its digest (not
+    the messages ``delivered`` before: :func:`deliver_notifications`).
 
     Raises
     ------
@@ -288,7 +309,9 @@ def notify_run(
         if path is not None and not Path(path).exists():
             raise DataError(f"{what} not found", file=str(path))
     reports_dir, portfolio_pdf = _run_reports(run, reports_dir, portfolio_pdf)
-    return deliver_notifications(cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run)
+    return deliver_notifications(
+        cfg, run, prev, reports_dir, portfolio_pdf, lang, dry_run=dry_run, delivered=delivered
+    )
 
 
 def idle_channels(cfg: NotifyConfig, deliveries: list[Delivery]) -> list[Channel]:
@@ -310,7 +333,9 @@ def check_deliveries(cfg: NotifyConfig, deliveries: list[Delivery]) -> str | Non
     failed = [d for d in deliveries if not d.ok]
     if not failed:
         return None
-    message = f"{len(failed)} of {len(deliveries)} notifications failed"
+    tried = [d for d in deliveries if not d.already_delivered]
+    failing = "would fail" if all(d.dry_run for d in failed) else "failed"  # (--dry-run)
+    message = f"{len(failed):,} of {len(tried):,} notifications {failing}"
     if cfg.fail_on_error:
         raise CheckFailed(message, hint="see the errors above; fail_on_error: true")
     return f"{message} (fail_on_error is off)"
@@ -378,6 +403,16 @@ def _attempt(
             return
         if attempt == retry.attempts or waited + wait > retry.max_seconds:
             return
+        # said as it happens: a server that does not answer takes timeout_seconds a try
+        log.warning(
+            "notify %s -> %s: attempt %d of %d failed (%s); trying again in %g s",
+            delivery.channel,
+            delivery.target,
+            attempt,
+            retry.attempts,
+            delivery.error,
+            wait,
+        )
         sleep(wait)
         waited += wait
         wait *= 2
@@ -680,7 +715,8 @@ def _smtp_sender(channel: Channel, email: EmailMessage, to: list[str]) -> Callab
                     client.login(username, password)
                 refused = client.send_message(email, to_addrs=to)
                 if refused:
-                    raise DeliveryFailed(f"{len(refused)} recipient(s) refused", retry=False)
+                    said = counted(len(refused), "recipient")
+                    raise DeliveryFailed(f"{said} refused", retry=False)
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryFailed(f"SMTP login refused ({exc.smtp_code})", retry=False) from None
         except smtplib.SMTPResponseException as exc:

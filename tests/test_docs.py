@@ -54,6 +54,17 @@ def test_every_option_and_argument_has_help(path: tuple[str, ...], command: Any)
     assert not undocumented, f"custrisk {' '.join(path)}: no help for {undocumented}"
 
 
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_no_option_shows_a_python_type_for_its_value(path: tuple[str, ...], command: Any) -> None:
+    """A repeatable option says what it takes (``--owner <role>``), not the Python type
+    behind it (``--owner <list[str]>``)."""
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, [*path, "--help"], terminal_width=200).output
+    options = [line for line in shown.splitlines() if line.lstrip().startswith("-")]
+    assert not [line for line in options if re.search(r"<(list|tuple|dict)\[", line)], shown
+
+
 @pytest.mark.parametrize(
     "path",
     [path for path, command in COMMANDS if not getattr(command, "commands", None)],

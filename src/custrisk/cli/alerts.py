@@ -46,20 +46,29 @@ def alerts(
     ] = None,
     owner: Annotated[
         list[str] | None,
-        typer.Option("--owner", help="Only alerts of this owner role (repeatable)."),
+        typer.Option(
+            "--owner", metavar="<role>", help="Only alerts of this owner role (repeatable)."
+        ),
     ] = None,
     code: Annotated[
         list[str] | None,
-        typer.Option("--code", help="Only alerts of this rule code, e.g. CR02 (repeatable)."),
+        typer.Option(
+            "--code",
+            metavar="<code>",
+            help="Only alerts of this rule code, e.g. CR02 (repeatable).",
+        ),
     ] = None,
     grade: Annotated[
         list[str] | None,
-        typer.Option("--grade", help="Only customers of this grade (repeatable)."),
+        typer.Option(
+            "--grade", metavar="<grade>", help="Only customers of this grade (repeatable)."
+        ),
     ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option(
             "--status",
+            metavar="<status>",
             help="Only alerts of this lifecycle status: new or ongoing (repeatable; known "
             "when the run was scored with --previous).",
         ),

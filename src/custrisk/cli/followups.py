@@ -29,7 +29,9 @@ def followups(
     ],
     owner: Annotated[
         list[str] | None,
-        typer.Option("--owner", help="Only follow-ups of this owner role (repeatable)."),
+        typer.Option(
+            "--owner", metavar="<role>", help="Only follow-ups of this owner role (repeatable)."
+        ),
     ] = None,
     limit: Annotated[
         int, typer.Option("--limit", help="Rows shown per owner in the table (0: all).")

@@ -114,6 +114,7 @@ def retire(
         list[Path] | None,
         typer.Option(
             "--check",
+            metavar="<path>",
             help="Refuse when an encrypted file under this folder still uses the key (repeatable).",
             show_default=False,
         ),

@@ -76,7 +76,7 @@ def notify(
             help="Only this channel of the config (by its name under channels:; repeat for "
             "more): to send by hand what custrisk run gave up re-sending, or no longer re-sends "
             "(the month before's, once a new month ran).",
-            metavar="NAME",
+            metavar="<name>",
             show_default=False,
         ),
     ] = None,

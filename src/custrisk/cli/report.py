@@ -89,6 +89,7 @@ def report(
         list[Path] | None,
         typer.Option(
             "--history",
+            metavar="<path>",
             help="A previous scores file, for score history and grade migration "
             "(repeat the option for several).",
             show_default=False,

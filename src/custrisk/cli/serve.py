@@ -187,7 +187,9 @@ def token_new(
     scope: Annotated[
         list[str] | None,
         typer.Option(
-            "--scope", help="score (POST /v1/score, GET /v1/model) and/or admin (reload); repeat."
+            "--scope",
+            metavar="<scope>",
+            help="score (POST /v1/score, GET /v1/model) and/or admin (reload); repeat.",
         ),
     ] = None,
     db: DbOpt = None,

@@ -384,6 +384,35 @@ def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Pa
     ]
 
 
+def test_a_pandas_run_reads_each_export_file_once_and_drifts_as_drift_does(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate reads and cleans the month's exports, score takes them over and drift
+    takes score's features: each file read again was the month read again (most of a
+    batch's time). Drift's report is the one ``check_data_drift`` makes reading them."""
+    from custrisk.batch.layout import write_json
+    from custrisk.data import workspace
+    from custrisk.scoring import check_data_drift
+
+    real, read = workspace.read_part, []
+
+    def reading(*args: object, **kwargs: object) -> object:
+        read.append(Path(str(args[2])).name)  # (spec, part, path, ...)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workspace, "read_part", reading)
+    root = make_root(reports=False)
+    code, _, err = _run(root, "--period", PERIOD)
+    assert code == 1, err  # (the drift gate: 200 customers are too few)
+    assert sorted(read) == ["behaviour.csv", "credit.csv", "transactions.csv"]
+    report = check_data_drift(
+        "logistic", root / "exports" / PERIOD, models_dir=root / "models", fail_on="alert"
+    )
+    write_json(root / "drift.json", report.to_dict())
+    drift = (root / "runs" / PERIOD / "drift.json").read_bytes()
+    assert drift == (root / "drift.json").read_bytes()
+
+
 def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
     make_root: Callable[[], Path],
 ) -> None:

@@ -8,6 +8,11 @@ ones wrote from that folder, so a resumed run needs nothing from memory.
 Order: validate -> score -> drift -> evaluate -> reports -> notify. Drift runs before the
 reports so that the portfolio report can show it.
 
+With ``engine: pandas`` the month's exports are read and cleaned once, by validate (or by
+score, in a run resumed there or of a flat table): validate hands the workspace over to
+score (:class:`ReadOnce`), and drift takes score's features
+(:attr:`StageContext.features`).
+
 With ``engine: dask`` the stages that have a Dask path (validate, score, drift) compute
 on one cluster for the whole run (:class:`RunCluster`, started by the first of them that
 runs); evaluate, reports and notify run in this process as with ``engine: pandas``. The
@@ -17,6 +22,7 @@ outputs are the same bytes with either engine.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -28,7 +34,8 @@ from custrisk.batch import _notify
 from custrisk.batch.checks import check_as_of, check_customer_drop
 from custrisk.batch.config import EngineSettings, RunConfig, shift_period
 from custrisk.batch.layout import RUN_FILE, read_json, write_json
-from custrisk.data import load_workspace
+from custrisk.config.sources import SourcesConfig
+from custrisk.data import Workspace, load_workspace
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
 from custrisk.io.plain import counted, jsonable
 from custrisk.policy import alerts_at_or_above
@@ -38,6 +45,7 @@ from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
 from custrisk.results import PARTS, REPORTS_DIR, ScoringRun, read_run, run_files
 from custrisk.scoring import check_data_drift, evaluate_model, score_portfolio
+from custrisk.scoring.features import Features
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -133,6 +141,47 @@ class RunCluster:
         self._stack.close()
 
 
+class ReadOnce:
+    """The month's exports read and cleaned once for validate and score (``engine:
+    pandas``): :meth:`load` reads them and holds the workspace until :meth:`take` (the
+    ``loader`` score passes to :func:`score_portfolio`) hands it over, holding it no
+    more: scoring lets the events go once their indicators are computed, as when it
+    reads the exports itself. Asked for other exports (another folder, sources config
+    or encoding), or with nothing held (a run resumed at score), :meth:`take` reads
+    them as :func:`load_workspace` does."""
+
+    def __init__(self) -> None:
+        self._held: tuple[tuple[Any, ...], Workspace] | None = None
+
+    def load(
+        self,
+        data_dir: Path,
+        *,
+        config: SourcesConfig | Path | None = None,
+        encoding: str | None = None,
+    ) -> Workspace:
+        """:func:`load_workspace`, the workspace held for :meth:`take`."""
+        self._held = None  # (the one held before let go first)
+        workspace = load_workspace(data_dir, config=config, encoding=encoding)
+        self._held = ((Path(data_dir), workspace.config, encoding), workspace)
+        return workspace
+
+    def take(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        config: SourcesConfig | str | os.PathLike[str] | None = None,
+        encoding: str | None = None,
+    ) -> Workspace:
+        """The workspace :meth:`load` read of these exports, no longer held; else
+        :func:`load_workspace` of them."""
+        held, self._held = self._held, None
+        if held is not None and held[0] == (Path(data_dir), config, encoding):
+            return held[1]
+        del held
+        return load_workspace(data_dir, config=config, encoding=encoding)
+
+
 @dataclass
 class StageContext:
     """What a stage needs: the config, the period, where to write, the loaded model,
@@ -148,6 +197,8 @@ class StageContext:
     on_report: Callable[[ReportResult], None] | None = None
     cluster: RunCluster | None = None  # engine: dask
     now: dt.datetime | None = None  # the time (a test's clock), default the clock's
+    read_once: ReadOnce = field(default_factory=ReadOnce)  # engine: pandas
+    features: Features | None = None  # score's, for drift (engine: pandas)
 
     @property
     def exports(self) -> Path:
@@ -172,7 +223,7 @@ def validate(ctx: StageContext) -> StageResult:
             encoding=cfg.encoding,
         )
     else:
-        workspace = load_workspace(ctx.exports, config=cfg.sources, encoding=cfg.encoding)
+        workspace = ctx.read_once.load(ctx.exports, config=cfg.sources, encoding=cfg.encoding)
     workspace.write_validation(ctx.folder / VALIDATION_DIR)
     report = workspace.report
     rows = {
@@ -204,8 +255,11 @@ def score(ctx: StageContext) -> StageResult:
                 parts=ctx.cluster.settings.parts,
                 **options,
             )
-        else:
-            run = score_portfolio(ctx.exports, ctx.model, **options)
+        else:  # the exports validate read, handed over (not read again)
+            run = score_portfolio(
+                ctx.exports, ctx.model, loader=ctx.read_once.take, keep_features=True, **options
+            )
+            ctx.features = run.extras["features"]  # (for drift: not computed again)
     except PreviousRunLater as exc:
         # a month's folder holding an earlier month's files: said as such (the as-of
         # check), not as two runs given the wrong way round
@@ -263,6 +317,7 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
 
 def drift(ctx: StageContext) -> StageResult:
     cfg, settings = ctx.config, ctx.config.drift
+    features, ctx.features = ctx.features, None  # (not held by the stages after)
     if not settings.enabled:
         return StageResult(SKIPPED_STATUS, detail="drift.enabled is false")
     options: dict[str, Any] = {
@@ -281,7 +336,8 @@ def drift(ctx: StageContext) -> StageResult:
             **options,
         )
     else:
-        report = check_data_drift(ctx.model, ctx.exports, **options)
+        # score's features of the exports (None in a run resumed here: read again)
+        report = check_data_drift(ctx.model, ctx.exports, features=features, **options)
     write_json(ctx.folder / DRIFT_FILE, report.to_dict())
     failures = report.failures()
     gate = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ def prepare_features(
     encoding: str | None = None,
     as_of: dt.date | str | None = None,
     keys: bool = True,
+    loader: Callable[..., Workspace] | None = None,
 ) -> Features:
     """Load and clean the exports, then compute the indicators of every customer.
 
@@ -117,9 +118,16 @@ def prepare_features(
     ``keys=False`` drops the event sources' key columns (txn_id, event_id) that no
     indicator reads from the workspace before the indicators are computed
     (:meth:`Workspace.without_keys`), for a caller that does not read them.
+
+    ``loader`` reads and cleans the exports: :func:`custrisk.data.load_workspace` (the
+    default) or a function with its signature, called as
+    ``loader(data_dir, config=sources, encoding=encoding)`` with the loaded sources
+    config, such as one that hands over the workspace of these exports loaded already
+    (the monthly batch's validate stage's), so that they are not read again. The
+    workspace it gives is checked (unusable data refused) as a loaded one is.
     """
     sources, config = load_configs(indicator_config, sources_config)
-    workspace = load_workspace(data_dir, config=sources, encoding=encoding)
+    workspace = (loader or load_workspace)(data_dir, config=sources, encoding=encoding)
     require_usable(workspace.report, workspace.config, workspace.rejects)
     if not keys:
         read = {name: columns_read(config, name) for name in workspace.frames}
@@ -345,10 +353,11 @@ def prepare_model_features(
     as_of: dt.date | str | None = None,
     indicator_config: IndicatorConfig | None = None,
     keys: bool = True,
+    loader: Callable[..., Workspace] | None = None,
 ) -> Features:
     """The features ``model`` needs, computed from the exports in ``data_dir`` with the
     indicator config the model was trained with (``indicator_config``, when the caller
-    has it already from :func:`model_indicator_config`); ``keys`` as in
+    has it already from :func:`model_indicator_config`); ``keys`` and ``loader`` as in
     :func:`prepare_features`.
 
     Raises
@@ -369,6 +378,7 @@ def prepare_model_features(
         encoding=encoding,
         as_of=as_of,
         keys=keys,
+        loader=loader,
     )
     # (a table named by the file read, not by the folder it is in)
     files = features.workspace.report.sources[CUSTOMER_SOURCE].files

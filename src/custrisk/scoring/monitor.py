@@ -35,6 +35,7 @@ from custrisk.monitoring import (
 from custrisk.registry import MODEL_FILE, LoadedModel
 from custrisk.scoring.features import (
     INDICATORS_FILE,
+    Features,
     as_loaded_model,
     in_sample_files,
     in_sample_note,
@@ -147,6 +148,7 @@ def check_data_drift(
     models_dir: str | os.PathLike[str] | None = None,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    features: Features | None = None,
 ) -> DriftReport:
     """Load the exports in ``data_dir`` (and the labels), then
     :func:`custrisk.monitoring.check_drift`.
@@ -155,6 +157,12 @@ def check_data_drift(
     is loaded). ``config`` is a drift config or its YAML (default: the packaged one);
     ``fail_on`` and ``allow_insufficient`` override it. The indicators are computed with
     the model's own indicator config.
+
+    ``features`` are the model's features of these exports computed already (the
+    ``extras["features"]`` of :func:`custrisk.scoring.score_portfolio`'s run with
+    ``keep_features=True``, the same model, sources config and encoding, as the monthly
+    batch's drift stage passes them): the exports are then not read again (``as_of``
+    does not apply).
     """
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
@@ -166,9 +174,10 @@ def check_data_drift(
         predict_only=True,  # PDs and scores only: a scorecard without scikit-learn
     )
     folder, sources = model_sources(model, data_dir, sources_config)
-    features = prepare_model_features(
-        model, folder, sources_config=sources, encoding=encoding, as_of=as_of
-    )
+    if features is None:
+        features = prepare_model_features(
+            model, folder, sources_config=sources, encoding=encoding, as_of=as_of
+        )
     flags = _flags(model, features, labels, sources, encoding)
     info = {
         "rows_rejected_in_exports": features.workspace.report.rows_rejected,

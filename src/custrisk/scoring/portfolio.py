@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
-from custrisk.data import rejects_to_write
+from custrisk.data import Workspace, rejects_to_write
 from custrisk.io.plain import jsonable
 from custrisk.policy import (
     AlertRules,
@@ -60,6 +60,8 @@ def score_portfolio(
     allow_unverified: bool = False,
     strict: bool = False,
     scorer: Callable[..., ScoreResult] | None = None,
+    loader: Callable[..., Workspace] | None = None,
+    keep_features: bool = False,
 ) -> ScoringRun:
     """Score every customer of a month's exports: PD, score, reasons, grade, limits,
     alerts and (with ``previous``) changes and grade migration.
@@ -93,14 +95,27 @@ def score_portfolio(
         with a true ``takes_parts`` attribute is also given ``in_parts``, an
         :class:`InParts`: when it writes the run in parts, it passes each part's scores
         to ``in_parts.add`` and returns only their :data:`SUMMARY_COLUMNS`.
+    loader : callable, optional
+        What reads and cleans the exports for the default scorer:
+        :func:`custrisk.data.load_workspace` (the default) or a function with its
+        signature, such as one that hands over the workspace of these exports loaded
+        already (see :func:`custrisk.scoring.prepare_features`): the monthly batch's,
+        whose validate stage read them.
+    keep_features : bool
+        Keep the model's features scored in the run's ``extras["features"]``
+        (:class:`custrisk.scoring.features.Features`, its workspace the customer table
+        only; the default scorer's), for :func:`custrisk.scoring.check_data_drift`
+        (``features=``) to take instead of reading the exports again. They hold memory
+        (every customer's indicators) as long as the run is held.
 
     Returns
     -------
     ScoringRun
         Write it with :meth:`ScoringRun.write`; its ``followups`` hold the follow-up
         plan (:func:`custrisk.review.followups.follow_up_plan`). Its ``extras`` hold the
-        migration matrix (``migration``), the loaded ``policy`` and the cleaned
-        ``workspace`` (whose rejects are in clear: write them only where the user asked).
+        migration matrix (``migration``), the loaded ``policy``, the cleaned
+        ``workspace`` (whose rejects are in clear: write them only where the user asked)
+        and with ``keep_features`` the ``features``.
     """
     check_language(lang)
     loaded = as_loaded_model(  # unpickled while the exports are read
@@ -128,6 +143,9 @@ def score_portfolio(
     in_parts = (
         InParts(policy_obj, rules, prev, lang) if getattr(score, "takes_parts", False) else None
     )
+    given: dict[str, Any] = {} if in_parts is None else {"in_parts": in_parts}
+    if loader is not None:
+        given["loader"] = loader
     try:
         result = score(
             data_dir,
@@ -138,7 +156,7 @@ def score_portfolio(
             lang=lang,
             indicator_config=indicators,
             details_columns=sorted({*details_read(policy_obj, rules), *FOLLOW_UP_DETAILS}),
-            **({} if in_parts is None else {"in_parts": in_parts}),
+            **given,
         )
     except BaseException:
         if in_parts is not None:
@@ -172,7 +190,10 @@ def score_portfolio(
         channels=result.channels,
     )
     facts["followups"] = _PlanCounts().add(followups).facts(FOLLOWUPS_FILE)
-    return _scoring_run(result, applied, facts, policy_obj, loaded, followups=followups)
+    run = _scoring_run(result, applied, facts, policy_obj, loaded, followups=followups)
+    if keep_features and score is score_data:  # (the Dask engine's hold no indicators)
+        run.extras["features"] = result.features
+    return run
 
 
 def _scoring_run(

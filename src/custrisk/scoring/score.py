@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
+from custrisk.data import Workspace
 from custrisk.errors import DataError
 from custrisk.estimators.scored import ScoredTable
 from custrisk.expr import to_text
@@ -148,12 +149,15 @@ def score_data(
     lang: str = "zh",
     indicator_config: IndicatorConfig | None = None,
     details_columns: Sequence[str] | None = None,
+    loader: Callable[..., Workspace] | None = None,
 ) -> ScoreResult:
     """Score every customer of the exports in ``data_dir`` with a loaded model.
 
     ``details_columns`` names the details columns the caller reads (the policy, the
     alerts and the follow-up plan); this engine returns them all all the same (the
-    Dask engine writing its details as parts returns those only).
+    Dask engine writing its details as parts returns those only). ``loader`` reads and
+    cleans the exports (default :func:`custrisk.data.load_workspace`; see
+    :func:`custrisk.scoring.prepare_features`).
 
     Returns the scores table, a details table (masked identity, credit fields, every
     indicator, reason values and impacts), the run's facts for reports and the
@@ -170,6 +174,7 @@ def score_data(
         as_of=as_of,
         indicator_config=indicator_config,
         keys=False,  # nothing here reads the transaction and event ids
+        loader=loader,
     )
     workspace = features.workspace
     # The preferred channels found from the behaviour events in a thread while the

@@ -693,7 +693,7 @@ def test_a_run_again_resends_only_the_notifications_that_failed(
         code, out = _run_at(root, T0 + hour)
         assert code == 0, out
         assert "nothing to do" in out
-        assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out
+        assert "re-sent 1 failed notification: 1 delivered, 0 still failing" in out
         assert len(inbox.posts) == 1 and len(inbox.mails) == mails  # the mail is not repeated
         facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         stage = facts["stages"]["notify"]
@@ -732,11 +732,11 @@ def test_a_failing_channel_is_retried_ever_later_then_given_up_with_the_command_
     code, out = _run_at(root, T0 + hour - 6 * minute)
     assert "re-sent" not in out and schedule()["failures"] == 1, out
     code, out = _run_at(root, T0 + hour)  # the next hourly tick
-    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out
+    assert "re-sent 1 failed notification: 0 delivered, 1 still failing" in out, out
     assert "next attempt from 2026-12-02 08:55 UTC" in out  # 2 h after the second failure
     assert schedule()["failures"] == 2
     code, out = _run_at(root, T0 + dt.timedelta(days=7))  # the next wait ends past a week
-    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing; gave up " in out
+    assert "re-sent 1 failed notification: 0 delivered, 1 still failing; gave up " in out
     assert "of channel hook (failed in 3 runs since 2026-12-02 06:00 UTC)" in out, out
     assert f"send by hand: custrisk notify {folder} -c {config} --channel hook" in out
     assert schedule()["gave_up"] is True
@@ -1043,6 +1043,25 @@ def test_a_damaged_notifications_record_sends_as_a_first_run_would(tmp_path: Pat
     assert recorded(tmp_path / "absent.json") == []
 
 
+def test_a_damaged_notifications_record_stops_the_next_tick_with_the_way_out(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cron's next tick on a month whose notifications.json was damaged: one line naming
+    the file and the send that records everything anew, not "run the period again"."""
+    root = make_root(reports=False)
+    _notifications(root, "    hook: {type: webhook, url_env: TEST_DAMAGED_HOOK_URL}\n")
+    monkeypatch.delenv("TEST_DAMAGED_HOOK_URL", raising=False)
+    _run_at(root, T0)
+    record = root / "runs" / PERIOD / "notifications.json"
+    record.write_text('{"deliveries": 5}', encoding="utf-8")
+    with pytest.raises(DataError) as caught:  # (the CLI: one line, exit 2)
+        _run_at(root, T0 + dt.timedelta(hours=1))
+    said = caught.value.one_line()
+    assert "notifications.json" in said and "'deliveries' is not a list of objects" in said
+    assert f"custrisk notify {record.parent} -c {root / 'run.yaml'} --again" in said
+    assert "run the period again" not in said
+
+
 def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
     make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1060,11 +1079,11 @@ def test_a_webhook_whose_url_was_unset_or_moved_is_resent_once_then_never_again(
     assert "1 failed" in out, out
     monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"http://localhost:{free_port()}/hook")  # down
     code, out = _run_at(root, T0 + hour)
-    assert "re-sent 1 failed notification(s): 0 delivered, 1 still failing" in out, out
+    assert "re-sent 1 failed notification: 0 delivered, 1 still failing" in out, out
     with local_inbox() as inbox:
         monkeypatch.setenv("TEST_MOVED_HOOK_URL", f"{inbox.http_url}/hook")  # another host
         code, out = _run_at(root, T0 + 3 * hour)
-        assert "re-sent 1 failed notification(s): 1 delivered, 0 still failing" in out, out
+        assert "re-sent 1 failed notification: 1 delivered, 0 still failing" in out, out
         code, out = _run_at(root, T0 + 4 * hour)
         assert "re-sent" not in out, out
         assert len(inbox.posts) == 1

@@ -76,6 +76,7 @@ from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import ConfigError, CustriskError, DataError, ModelArtifactError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
+from custrisk.io.plain import counted
 from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
@@ -465,7 +466,8 @@ def _notify_again(
     if not config.notifications:
         return None
     path = folder / NOTIFICATIONS_FILE
-    record = read_json(path) if path.is_file() else {}
+    again_all = _notify.hand_command(folder, config.path) + " --again"
+    record = _sent.read_record(path, again_all) if path.is_file() else {}
     earlier = list(record.get("deliveries") or [])
     digest = _notify.settings_digest(config.notifications)
     # (a run that sent none had no section: the one added now is new)
@@ -523,7 +525,10 @@ def _notify_again(
     ok = sum(d["ok"] for d in again)
     log.write("notify_resent", resent=len(again), delivered=ok, failed=still, changed=changed)
     if not changed:
-        said = f"re-sent {len(again)} failed notification(s): {ok} delivered, {still} still failing"
+        said = (
+            f"re-sent {counted(len(again), 'failed notification')}: {ok} delivered, "
+            f"{still} still failing"
+        )
     else:
         said = (
             f"notifications edited since the run: sent {len(again)} not delivered before "

@@ -350,6 +350,23 @@ def test_a_table_named_for_a_later_month_than_its_dates_warns_to_pass_as_of(
     assert "name says" not in output
 
 
+def test_a_table_without_dates_is_as_of_the_end_of_the_month_its_name_gives(
+    tmp_path: Path,
+) -> None:
+    """It was as of today, with a warning, whatever its name said: a November table
+    scored in December was dated December. Named for a month, it is as of that month's
+    end, said in a note naming --as-of; --as-of given, nothing to say."""
+    named = tmp_path / "客户清单_2026-11.csv"
+    _table(300, seed=3).drop(columns=["开户日期"]).to_csv(named, index=False)
+    args = ("train", named, "--target", "违约", "--models-dir", tmp_path / "models")
+    output = " ".join(_invoke(*args).split())
+    assert "as of 2026-11-30" in output and "Warning: no event dates" not in output
+    assert "Note: 客户清单_2026-11.csv has no dates; the as-of date is 2026-11-30" in output
+    assert "pass --as-of to take another" in output
+    output = _invoke(*args, "--name", "given", "--as-of", "2026-11-15")
+    assert "as of 2026-11-15" in output and "has no dates" not in output
+
+
 def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
     flat: dict, tmp_path: Path
 ) -> None:

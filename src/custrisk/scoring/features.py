@@ -125,10 +125,12 @@ def prepare_features(
         read = {name: columns_read(config, name) for name in workspace.frames}
         workspace = workspace.without_keys(keep=read)
         release_memory()  # Arrow's pool keeps what it freed until asked
-    result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
     credit = workspace.report.sources.get(CUSTOMER_SOURCE)
-    if credit is not None and len(workspace.config.sources) == 1:  # a flat table (one file)
-        check_named_as_of([Path(f).name for f in credit.files], result.as_of, result.as_of_origin)
+    flat = credit is not None and len(workspace.config.sources) == 1  # a flat table (one file)
+    names = [Path(f).name for f in credit.files] if credit is not None and flat else []
+    result = compute_indicators(workspace.present_frames(), config, as_of=as_of, named=names)
+    if flat:
+        check_named_as_of(names, result.as_of, result.as_of_origin)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
 

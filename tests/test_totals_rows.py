@@ -168,6 +168,10 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
         ["55", "note_row"],
         ["56", "note_row"],
     ]
+    # said as what they are (it said "0 input rows were repaired while cleaning")
+    said = " ".join(result.stderr.split())
+    assert "0 input rows" not in said
+    assert "Note: 5 rows of the report itself (totals, notes, blank or repeated" in said
 
 
 def test_an_empty_row_saved_as_csv_is_rejected_once_as_such(make_workspace: MakeWs) -> None:

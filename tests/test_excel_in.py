@@ -246,6 +246,25 @@ def test_the_header_is_found_past_title_rows_and_a_merged_parent_joins_its_child
     assert declared.unmatched == ["联系方式/手机", "联系方式/邮箱"]
 
 
+def test_a_header_of_month_date_cells_is_the_header(tmp_path: Path) -> None:
+    """客户编号 then a column per month whose header cell is a date shown as 2026年1月, as
+    finance sheets lay out a year: it was "no header row found" (only text made a
+    header). The months are named by their dates."""
+    path = tmp_path / "months.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("S")
+    month = workbook.add_format({"num_format": "yyyy年m月"})
+    sheet.write(0, 0, "客户编号")
+    for c in (1, 2):
+        sheet.write_datetime(0, c, dt.datetime(2026, c, 1), month)
+    sheet.write_row(1, 0, ["C001", 100, 200])
+    sheet.write_row(2, 0, ["C002", 300, 400])
+    workbook.close()
+    raw = read_raw(path)
+    assert raw.header == ["客户编号", "2026-01-01", "2026-02-01"]
+    assert raw.table.column("2026-02-01").to_pylist() == ["200", "400"]
+
+
 def test_rows_a_filter_hides_are_read_and_said_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,6 +17,7 @@ Formulas give their cached values; dates come as dates.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -505,13 +506,27 @@ def _fill_merged_down(
 
 def _header_texts(row: list[Any], width: int) -> list[str]:
     return [
-        " ".join(str(v).split()) if isinstance(v, str) else ("" if _blank(v) else str(v))
+        " ".join(str(v).split()) if isinstance(v, str) else ("" if _blank(v) else _named(v))
         for v in (row + [""] * (width - len(row)))[:width]
     ]
 
 
+def _named(value: Any) -> str:
+    """A header cell that is no text: a date cell (a month's column, shown 2026年1月) as
+    its date, ``2026-01-01``, not ``2026-01-01 00:00:00``."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
 def _text_cells(row: list[Any]) -> int:
     return sum(isinstance(v, str) and bool(v.strip()) for v in row)
+
+
+def _date_cells(row: list[Any]) -> int:
+    return sum(isinstance(v, dt.date) for v in row)
 
 
 def _header_row(
@@ -530,9 +545,10 @@ def _header_row(
     if not widest:
         return None
     for i in search:
-        texts = _text_cells(grid[i])
-        others = filled[i] - texts + sum(1 for r, _c in error_at if r == i)
-        if texts >= max(1, (widest + 1) // 2) and others == 0:
+        # (a date cell names a month's column: 客户编号, 2026年1月, 2026年2月, ...)
+        texts, dates = _text_cells(grid[i]), _date_cells(grid[i])
+        others = filled[i] - texts - dates + sum(1 for r, _c in error_at if r == i)
+        if texts and texts + dates >= max(1, (widest + 1) // 2) and others == 0:
             return i
     return None
 

@@ -1084,6 +1084,37 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
     assert infer_table(path, target="违约").id_column == "序号"
 
 
+def test_a_corporate_table_is_identified_by_its_credit_code_and_grouped_rows_numbered(
+    tmp_path: Path,
+) -> None:
+    """A company list: 统一社会信用代码 was free text, and 序号 (its numbering going on
+    under each region's caption and 小计 row) took the id. The credit code is the id, 序号
+    row numbers; outcomes not known yet (blank) are said by the target's name."""
+    table = _table(300, seed=21).drop(columns=["姓名", "手机号"]).astype("object")
+    table.insert(0, "序号", range(1, 301))
+    table.insert(1, "统一社会信用代码", [f"91310000MA1{i:07d}" for i in range(300)])
+    table.loc[:9, "违约"] = None
+    rows = table.to_dict("records")
+    caption = dict.fromkeys(table.columns)
+    report = [
+        {**caption, "序号": "华东区"},
+        *rows[:150],
+        {**caption, "序号": "小计", "近12月逾期次数": 9},
+        {**caption, "序号": "华南区"},
+        *rows[150:],
+        {**caption, "序号": "合计"},
+    ]
+    path = tmp_path / "企业客户.csv"
+    pd.DataFrame(report).to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "统一社会信用代码"
+    assert schema.column("序号").reason.startswith("row numbers (1, 2, 3, ...")
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    assert "Warning: 10 customers have no 违约 value (blank: an outcome not known yet?)" in said
+    assert "labels name unknown customers" not in said
+
+
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     """38岁, 12个月 and 3次 (as a Chinese sheet writes ages, terms and counts) are numbers
     read without their unit: they were categories or free text. A column mixing 年 and

@@ -1109,6 +1109,9 @@ def test_a_corporate_table_is_identified_by_its_credit_code_and_grouped_rows_num
     schema = infer_table(path, target="违约")
     assert schema.id_column == "统一社会信用代码"
     assert schema.column("序号").reason.startswith("row numbers (1, 2, 3, ...")
+    said = schema.column("统一社会信用代码").reason
+    assert "4 rows are the report's own (totals, notes, captions)" in said
+    assert "repeat an id" not in said  # (skipped, none rejected)
     output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     said = " ".join(output.split())
     assert "Warning: 10 customers have no 违约 value (blank: an outcome not known yet?)" in said

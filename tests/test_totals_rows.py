@@ -305,7 +305,10 @@ def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path
     assert result.exit_code == 0, result.output
     # init's layout says so too: the id has no fault, the report has two rows of its own
     said = " ".join(result.output.split())
-    assert "identifies a customer; 2 rows are the report's own (totals, notes, captions): skipped" in said
+    assert (
+        "identifies a customer; 2 rows are the report's own (totals, notes, captions): skipped"
+        in said
+    )
     assert "repeat an id" not in said
     args = ["validate", str(table), "--config", str(tmp_path / "cfg" / "sources.yaml")]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "v")])

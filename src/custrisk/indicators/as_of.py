@@ -80,10 +80,14 @@ DayCounts = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def resolve_as_of_of_counts(
-    parts: Sequence[DayCounts], config: IndicatorConfig, as_of: dt.date | str | None = None
+    parts: Sequence[DayCounts],
+    config: IndicatorConfig,
+    as_of: dt.date | str | None = None,
+    *,
+    named: Sequence[str] = (),
 ) -> tuple[dt.date, str]:
     """:func:`resolve_as_of` of the whole data from the :func:`event_day_counts` of its
-    parts: the same date and origin (and the same warnings)."""
+    parts: the same date and origin (and the same warnings); ``named`` as there."""
     given = as_day(as_of) if as_of is not None else config.as_of
     if given is not None:
         origin = "argument" if as_of is not None else "config"
@@ -121,14 +125,7 @@ def resolve_as_of_of_counts(
         latest.append(float(found.latest))
     if latest:
         return date_of_day(max(latest)), "data"
-    day = dt.date.today()
-    logger.warning(
-        "no event dates in the data; the as-of date is today, %s; pass "
-        "--as-of or set as_of in the indicator config for a repeatable "
-        "run",
-        day,
-    )
-    return day, "today"
+    return undated_as_of(named)
 
 
 #: Where an as-of date comes from when the user chose it (not found in the data).

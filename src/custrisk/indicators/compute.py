@@ -203,16 +203,19 @@ def resolve_as_of(
     frames: Mapping[str, pd.DataFrame],
     config: IndicatorConfig,
     as_of: dt.date | str | None = None,
+    *,
+    named: Sequence[str] = (),
 ) -> tuple[dt.date, str]:
-    """The as-of date :func:`compute_indicators` would use for ``frames`` and where it
-    comes from (``argument``, ``config``, ``data`` or ``today``), without computing any
-    indicator: an engine that computes customers in parts fixes it once for all parts."""
+    """The as-of date :func:`compute_indicators` would use for ``frames`` (``named`` as
+    there) and where it comes from (``argument``, ``config``, ``data``, ``name`` or
+    ``today``), without computing any indicator: an engine that computes customers in
+    parts fixes it once for all parts."""
     credit = frames.get(CUSTOMER_SOURCE)
     if credit is None or CUSTOMER_ID not in credit.columns:
-        result = compute_indicators(frames, config, as_of)  # raises the usual error
+        result = compute_indicators(frames, config, as_of, named=named)  # the usual error
         return result.as_of, result.as_of_origin
     engine = Engine(config, frames, text_array(credit[CUSTOMER_ID]))
-    return engine.resolve_as_of(as_of)
+    return engine.resolve_as_of(as_of, named=named)
 
 
 def event_day_counts(frames: Mapping[str, pd.DataFrame], config: IndicatorConfig) -> DayCounts:

@@ -1118,6 +1118,22 @@ def test_a_corporate_table_is_identified_by_its_credit_code_and_grouped_rows_num
     assert "labels name unknown customers" not in said
 
 
+def test_features_headed_by_calendar_months_are_said_to_tie_the_model_to_them(
+    tmp_path: Path,
+) -> None:
+    """A year laid out a column per month (2026年1月, ...): trained on, the model could
+    not score next month's table (headed 2026年2月 ...), which only the scoring said."""
+    table = _table(200, seed=6)
+    for month in range(1, 4):
+        table[f"2026年{month}月"] = np.random.default_rng(month).integers(0, 9000, 200)
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    said = " ".join(infer_table(path, target="违约").summary_lines())
+    assert "(features headed by calendar months, 2026年1月 ... 2026年3月: a later" in said
+    table.drop(columns=["2026年2月", "2026年3月"]).to_csv(path, index=False)
+    assert "calendar months" not in " ".join(infer_table(path, target="违约").summary_lines())
+
+
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     """38岁, 12个月 and 3次 (as a Chinese sheet writes ages, terms and counts) are numbers
     read without their unit: they were categories or free text. A column mixing 年 and

@@ -211,7 +211,19 @@ class TableSchema:
             lines.append(f"{c.header}{pad}  {kind:<18} {c.reason}")
         if self.id_column is None:
             lines.append("(no id column: customer ids are the rows' line numbers in the file)")
+        features = [c.header for c in self.columns if c.role == "feature"]
+        months = [h for h in features if _CALENDAR.match(h)]
+        if len(months) > 1:
+            lines.append(
+                f"(features headed by calendar months, {months[0]} ... {months[-1]}: a later "
+                "table, headed by later months, cannot be scored with them; head them by "
+                "how far back they are, 近1月 ... 近12月, to score every month)"
+            )
         return lines
+
+
+#: A header that is a calendar month or day (a date cell, 2026-01-01; 2026年1月; 2026-01).
+_CALENDAR = re.compile(r"(?:19|20)\d\d(?:[-/.年]\d{1,2}月?(?:[-/.]\d{1,2}日?)?)$")
 
 
 def infer_table(

@@ -22,7 +22,7 @@ from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
 from custrisk.review.output import review_context
-from custrisk.review.run import backtest_folder, backtest_run
+from custrisk.review.run import backtest_and_write, backtest_folder, backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
 from tests._layout import boxes, broken_header_words, page_text, text_outside_cells, with_class
@@ -84,6 +84,28 @@ def test_the_back_test_is_written_beside_the_run_unless_out_is_given(tmp_path: P
     assert backtest_folder(folder) == folder / "backtest"
     assert backtest_folder(folder / "scores.parquet") == folder / "backtest"
     assert backtest_folder(folder, tmp_path / "bt") == tmp_path / "bt"
+
+
+def test_the_one_call_writes_the_review_and_gives_what_a_summary_shows_as_plain_rows(
+    later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
+) -> None:
+    """custrisk backtest turned the review's frames into rows itself: the library's one
+    call writes the review and gives its grades, alerts, moves and cut-offs as plain
+    Python values, the rows the files hold."""
+    scores, labels = later_run
+    policy = reviewed / "proposed_policy.yaml"
+    done = backtest_and_write(
+        scores, labels, out=tmp_path, pdf=False, targets=TARGETS, policy=policy, outcome="bad"
+    )
+    assert done.folder == tmp_path and all(p.parent == tmp_path for p in done.written.values())
+    grades = pd.read_csv(tmp_path / "backtest_grades.csv", encoding="utf-8-sig")
+    assert [r["grade"] for r in done.grades] == grades["grade"].tolist()
+    values = [v for rows in (done.grades, done.cutoffs or []) for r in rows for v in r.values()]
+    assert {type(v) for v in values} <= {str, int, float, bool, type(None)}
+    assert [r["grade"] for r in done.cutoffs or []] == grades["grade"].tolist()[:-1]
+    assert set(done.moves or {}) == {"moved up", "stayed", "moved down"}
+    assert [a.outcome for a in done.alerts] == ["bad"]
+    assert done.alerts[0].facts == done.review.alerts_by_outcome["bad"].facts
 
 
 def test_bad_rates_rise_grade_by_grade_on_the_later_outcomes(reviewed: Path) -> None:

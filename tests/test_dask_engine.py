@@ -628,3 +628,25 @@ def test_one_table_file_is_read_as_load_workspace_reads_it(
     # (地區 read as the declared 地区: the rejects name it as the file heads it)
     written = {("credit", "t.csv", "region"): "地區"}
     assert want.report.written_headers == got.report.written_headers == written
+
+
+def test_a_table_without_dates_is_as_of_its_named_month_on_both_engines(
+    tmp_path: Path, dask_cluster: Any
+) -> None:
+    """A flat table with no date column, named for November: the pandas engine dates it
+    2026-11-30 from its name; the dask engine took today."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"收入": rng.integers(3000, 30000, 300), "负债率": rng.uniform(0, 1, 300)})
+    frame["违约"] = np.where(rng.uniform(size=300) < 0.1 + 0.4 * frame["负债率"], "是", "否")
+    table = tmp_path / "客户清单_2026-11.csv"
+    frame.to_csv(table, index=False)
+    models = tmp_path / "m"
+    trained = CliRunner().invoke(
+        app, ["train", str(table), "--target", "违约", "--models-dir", str(models)]
+    )
+    assert trained.exit_code == 0, trained.output
+    pandas_out, dask_out = score_on_both_engines(
+        tmp_path, dask_cluster.scheduler.address, table, models, "--buckets", "2"
+    )
+    for out in (pandas_out, dask_out):
+        assert set(pd.read_csv(out)["as_of"]) == {"2026-11-30"}

@@ -246,6 +246,53 @@ def test_the_header_is_found_past_title_rows_and_a_merged_parent_joins_its_child
     assert declared.unmatched == ["联系方式/手机", "联系方式/邮箱"]
 
 
+def test_a_header_of_month_date_cells_is_the_header(tmp_path: Path) -> None:
+    """客户编号 then a column per month whose header cell is a date shown as 2026年1月, as
+    finance sheets lay out a year: it was "no header row found" (only text made a
+    header). The months are named by their dates."""
+    path = tmp_path / "months.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("S")
+    month = workbook.add_format({"num_format": "yyyy年m月"})
+    sheet.write(0, 0, "客户编号")
+    for c in (1, 2):
+        sheet.write_datetime(0, c, dt.datetime(2026, c, 1), month)
+    sheet.write_row(1, 0, ["C001", 100, 200])
+    sheet.write_row(2, 0, ["C002", 300, 400])
+    workbook.close()
+    raw = read_raw(path)
+    assert raw.header == ["客户编号", "2026-01-01", "2026-02-01"]
+    assert raw.table.column("2026-02-01").to_pylist() == ["200", "400"]
+
+
+def test_rows_a_filter_hides_are_read_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sheet filtered to the customers the analyst meant (the others hidden) scored
+    every row without a word: more customers than the sheet shows. The hidden rows are
+    still read (a filter is no deletion), and said once per workbook, with their rows."""
+    path = tmp_path / "filtered.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("S")
+    sheet.write_row(0, 0, ["id", "limit"])
+    for r in range(1, 12):
+        sheet.write_row(r, 0, [f"C{r:03d}", 1000 * r])
+    for r in (3, 4, 5, 9):  # (0-based: sheet rows 4-6 and 10)
+        sheet.set_row(r, None, None, {"hidden": True})
+    sheet.autofilter(0, 0, 11, 1)
+    workbook.close()
+    with caplog.at_level("WARNING", logger="custrisk.io.excel"):
+        assert read_raw(path).table.num_rows == 11
+        read_raw(path)  # (train reads a table twice: said once)
+    said = [r.getMessage() for r in caplog.records if "hidden in the sheet" in r.getMessage()]
+    assert len(said) == 1
+    assert "4 of the 11 rows under its header are hidden in the sheet (rows 4-6, 10:" in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="custrisk.io.excel"):
+        read_raw(_book(tmp_path / "plain.xlsx", [["id", "limit"], ["C001", 1]]))
+    assert not caplog.records
+
+
 def test_a_cell_merged_down_the_data_rows_gives_its_value_to_each_row(tmp_path: Path) -> None:
     """地区 merged over the rows of its group, as a report lays it out: each customer of
     the group is in that region (they read as blank regions but the first). A note

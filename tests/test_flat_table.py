@@ -354,6 +354,23 @@ def test_a_table_named_for_a_later_month_than_its_dates_warns_to_pass_as_of(
     assert "name says" not in output
 
 
+def test_a_table_without_dates_is_as_of_the_end_of_the_month_its_name_gives(
+    tmp_path: Path,
+) -> None:
+    """It was as of today, with a warning, whatever its name said: a November table
+    scored in December was dated December. Named for a month, it is as of that month's
+    end, said in a note naming --as-of; --as-of given, nothing to say."""
+    named = tmp_path / "客户清单_2026-11.csv"
+    _table(300, seed=3).drop(columns=["开户日期"]).to_csv(named, index=False)
+    args = ("train", named, "--target", "违约", "--models-dir", tmp_path / "models")
+    output = " ".join(_invoke(*args).split())
+    assert "as of 2026-11-30" in output and "Warning: no event dates" not in output
+    assert "Note: 客户清单_2026-11.csv has no dates; the as-of date is 2026-11-30" in output
+    assert "pass --as-of to take another" in output
+    output = _invoke(*args, "--name", "given", "--as-of", "2026-11-15")
+    assert "as of 2026-11-15" in output and "has no dates" not in output
+
+
 def test_columns_missing_from_the_table_to_score_are_named_by_their_headers(
     flat: dict, tmp_path: Path
 ) -> None:
@@ -1069,6 +1086,56 @@ def test_row_numbers_are_neither_the_id_nor_a_feature(tmp_path: Path) -> None:
 
     table.drop(columns=["客户编号"]).to_csv(path, index=False)
     assert infer_table(path, target="违约").id_column == "序号"
+
+
+def test_a_corporate_table_is_identified_by_its_credit_code_and_grouped_rows_numbered(
+    tmp_path: Path,
+) -> None:
+    """A company list: 统一社会信用代码 was free text, and 序号 (its numbering going on
+    under each region's caption and 小计 row) took the id. The credit code is the id, 序号
+    row numbers; outcomes not known yet (blank) are said by the target's name."""
+    table = _table(300, seed=21).drop(columns=["姓名", "手机号"]).astype("object")
+    table.insert(0, "序号", range(1, 301))
+    table.insert(1, "统一社会信用代码", [f"91310000MA1{i:07d}" for i in range(300)])
+    table.loc[:9, "违约"] = None
+    rows = table.to_dict("records")
+    caption = dict.fromkeys(table.columns)
+    report = [
+        {**caption, "序号": "华东区"},
+        *rows[:150],
+        {**caption, "序号": "小计", "近12月逾期次数": 9},
+        {**caption, "序号": "华南区"},
+        *rows[150:],
+        {**caption, "序号": "合计"},
+    ]
+    path = tmp_path / "企业客户.csv"
+    pd.DataFrame(report).to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    assert schema.id_column == "统一社会信用代码"
+    assert schema.column("序号").reason.startswith("row numbers (1, 2, 3, ...")
+    said = schema.column("统一社会信用代码").reason
+    assert "4 rows are the report's own (totals, notes, captions)" in said
+    assert "repeat an id" not in said  # (skipped, none rejected)
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    assert "Warning: 10 customers have no 违约 value (blank: an outcome not known yet?)" in said
+    assert "labels name unknown customers" not in said
+
+
+def test_features_headed_by_calendar_months_are_said_to_tie_the_model_to_them(
+    tmp_path: Path,
+) -> None:
+    """A year laid out a column per month (2026年1月, ...): trained on, the model could
+    not score next month's table (headed 2026年2月 ...), which only the scoring said."""
+    table = _table(200, seed=6)
+    for month in range(1, 4):
+        table[f"2026年{month}月"] = np.random.default_rng(month).integers(0, 9000, 200)
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    said = " ".join(infer_table(path, target="违约").summary_lines())
+    assert "(features headed by calendar months, 2026年1月 ... 2026年3月: a later" in said
+    table.drop(columns=["2026年2月", "2026年3月"]).to_csv(path, index=False)
+    assert "calendar months" not in " ".join(infer_table(path, target="违约").summary_lines())
 
 
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:

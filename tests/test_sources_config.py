@@ -280,6 +280,53 @@ def test_a_number_column_takes_the_units_of_its_header_unless_it_declares_one(
     credit = config.sources["credit"]
     assert credit.column("col2").read_units[:2] == ("岁", "歲")
     assert credit.column("col3").header_units == ()
-    assert credit.column("col3").read_units == ("个月",)
+    assert credit.column("col3").read_units[0] == "个月"  # (then 月: see below)
     assert "岁" in credit.column("age").header_units
     assert credit.column("note").header_units == credit.column("col5").read_units == ()
+
+
+@pytest.mark.parametrize(
+    ("unit", "also", "never"),
+    [
+        ("岁", {"周岁", "歲"}, {"年", "个月"}),
+        ("周岁", {"岁"}, {"年"}),
+        ("个月", {"月", "個月"}, {"年", "天"}),
+        ("月", {"个月"}, {"年"}),
+        ("年", {"years"}, {"岁", "个月"}),
+        ("天", {"日"}, {"月"}),
+        ("次", set(), {"笔"}),  # (3次 overdue, three times; 3笔, three loans)
+        ("笔", set(), {"次"}),
+    ],
+)
+def test_a_declared_unit_reads_the_other_spellings_of_that_unit_only(
+    tmp_path: Path, unit: str, also: set[str], never: set[str]
+) -> None:
+    """unit: 岁 refused 35周岁, an export's usual spelling of an age: a declared unit
+    reads the spellings of the same unit (first its own), never another unit."""
+    config = _load(tmp_path, BASE + f"      col3: {{type: float, unit: {unit}}}\n")
+    units = config.sources["credit"].column("col3").read_units
+    assert units[0] == unit and also <= set(units) and not never & set(units)
+
+
+def test_values_in_another_spelling_of_the_declared_unit_are_read_others_refused(
+    tmp_path: Path,
+) -> None:
+    """35周岁 in a column declared in 岁 and 24月 in one in 个月 are numbers (they were
+    blanked as not numbers); 36个月 in the age column and 2笔 in a count of 次 are
+    refused naming the column's unit."""
+    from custrisk.data import load_workspace
+
+    (tmp_path / "credit.csv").write_text(
+        "customer_id,age,term,late\nC1,35周岁,24月,2次\nC2,41岁,36 个月,1\nC3,36个月,12月,2笔\n",
+        encoding="utf-8",
+    )
+    columns = "      age: {type: int, unit: 岁}\n      term: {type: int, unit: 个月}\n"
+    columns += "      late: {type: int, unit: 次}\n"
+    _load(tmp_path, BASE + columns)
+    workspace = load_workspace(tmp_path, config=tmp_path / "sources.yaml")
+    frame = workspace.frames["credit"].set_index("customer_id")
+    assert frame.loc["C1", ["age", "term", "late"]].tolist() == [35, 24, 2]
+    assert frame.loc["C2", ["age", "term", "late"]].tolist() == [41, 36, 1]
+    refused = workspace.rejects.set_index("value")["message"]
+    assert refused["36个月"].startswith("not a number in 岁 or 周岁, the column's unit")
+    assert refused["2笔"].startswith("not a number in 次, the column's unit")

@@ -168,6 +168,10 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
         ["55", "note_row"],
         ["56", "note_row"],
     ]
+    # said as what they are (it said "0 input rows were repaired while cleaning")
+    said = " ".join(result.stderr.split())
+    assert "0 input rows" not in said
+    assert "Note: 5 rows of the report itself (totals, notes, blank or repeated" in said
 
 
 def test_an_empty_row_saved_as_csv_is_rejected_once_as_such(make_workspace: MakeWs) -> None:
@@ -301,7 +305,10 @@ def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path
     assert result.exit_code == 0, result.output
     # init's layout says so too: the id has no fault, the report has two rows of its own
     said = " ".join(result.output.split())
-    assert "identifies a customer; 2 rows are the report's own (totals, notes): skipped" in said
+    assert (
+        "identifies a customer; 2 rows are the report's own (totals, notes, captions): skipped"
+        in said
+    )
     assert "repeat an id" not in said
     args = ["validate", str(table), "--config", str(tmp_path / "cfg" / "sources.yaml")]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "v")])

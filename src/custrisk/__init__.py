@@ -75,6 +75,7 @@ _API = {
     "write_init_config": "custrisk.batch",
     # strategy review
     "backtest_run": "custrisk.review.run",
+    "backtest_and_write": "custrisk.review.run",
     "write_review": "custrisk.review.output",
     "follow_up_plan": "custrisk.review.followups",
     # sample data

@@ -143,3 +143,7 @@ __all__ = [
 #: rules): a command that prints them from the run's facts leaves the warning out
 #: (``custrisk.cli._common.printed_from_facts``), so they are said once.
 IN_RUN_FACTS: Mapping[str, bool] = {"custrisk_in_run_facts": True}
+
+#: The ``extra`` of a log warning that is a note, not a warning (what custrisk decided
+#: for the user and how to decide otherwise): the CLI says it as ``Note:``.
+NOTE: Mapping[str, bool] = {"custrisk_note": True}

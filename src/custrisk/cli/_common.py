@@ -367,17 +367,32 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     """Say on stderr what cleaning did to the input (rows rejected and repaired, or only
     repaired) and how many customers its rejections leave out, pointing to ``path``."""
     report = workspace.report
+    # (a report's own rows, 合计 and 制表人 notes, are listed as skipped: no fault of the
+    # data, and not "0 input rows were repaired")
+    skipped = (
+        f"; {counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
+        "notes, blank or repeated header rows) skipped, not customers"
+        if report.rows_skipped
+        else ""
+    )
     if report.rows_rejected:
         say(
             "Warning:",
             f"{counted(report.rows_rejected, 'input row was', 'input rows were')} rejected "
-            f"while cleaning (and {report.rows_repaired:,} repaired); see {path}",
+            f"while cleaning (and {report.rows_repaired:,} repaired){skipped}; see {path}",
         )
-    else:
+    elif report.rows_repaired:
         say(
             "Note:",
             f"{counted(report.rows_repaired, 'input row was', 'input rows were')} repaired "
-            f"while cleaning (none rejected); see {path}",
+            f"while cleaning (none rejected){skipped}; see {path}",
+        )
+    elif report.rows_skipped:
+        say(
+            "Note:",
+            f"{counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
+            f"notes, blank or repeated header rows) skipped, not customers; no row rejected "
+            f"or repaired; see {path}",
         )
     left_out = report.customers_rejected_text()
     if left_out:

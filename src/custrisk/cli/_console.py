@@ -11,6 +11,7 @@ from rich.text import Text
 from custrisk.io.plain import cell_shown
 from custrisk.io.plain import counted as counted  # (the library's, for the CLI's modules)
 from custrisk.privacy import mask_pii_text
+from custrisk.vocab import NOTE
 
 #: The width of the CLI's output where it goes to a file or a pipe (a log, a cron mail).
 LOG_WIDTH = 120
@@ -80,6 +81,10 @@ class SayHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             label, style = next((lb, st) for lv, lb, st in self._LABELS if record.levelno >= lv)
+            if record.levelno == logging.WARNING and all(
+                getattr(record, key, False) for key in NOTE
+            ):
+                label = "Note:"  # (a decision said, not a fault)
             message = _one_line(record.getMessage())
             exc = record.exc_info[1] if record.exc_info else None
             if exc is not None:

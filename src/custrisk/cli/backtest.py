@@ -15,7 +15,7 @@ from custrisk.cli._console import console, counted, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
-    from custrisk.review.alerts import AlertReview
+    from custrisk.review.run import AlertsSummary
     from custrisk.review.whatif import CutoffProposal
 
 app = typer.Typer()
@@ -166,13 +166,14 @@ def backtest(
     cut-offs checked on a hold-out.
     """
     protect_command()  # the role decides how customer data is read
-    from custrisk.review.alerts import flagged_rules
-    from custrisk.review.output import write_review
-    from custrisk.review.run import backtest_folder, backtest_run
+    from custrisk.review.run import backtest_and_write
 
-    review = backtest_run(
+    done = backtest_and_write(
         run,
         outcomes,
+        out=out,
+        lang=lang,
+        pdf=pdf,
         policy=policy,
         targets=target_bad_rate,
         max_alert_share=_share(max_alert_share, "--max-alert-share"),
@@ -180,6 +181,7 @@ def backtest(
         holdout=_share(holdout, "--holdout"),
         outcome=outcome,
     )
+    review = done.review
     if review.facts.get("outcome_rows_rejected"):
         say_label_rejects(
             review.facts["outcome_rows_rejected"],
@@ -202,8 +204,6 @@ def backtest(
             + "): those customers had already gone bad when scored, and the alert lead "
             "times on them are negative; check the dates, or back-test an earlier run",
         )
-    folder = backtest_folder(run, out)
-    written = write_review(review, folder, lang=lang, pdf=pdf)
     g = review.grades
     table = Table(
         title=f"Grades against outcomes ({counted(g.facts['customers'], 'customer')})",
@@ -213,14 +213,14 @@ def backtest(
     )
     for name in ("grade", "customers", "bad rate", "mean PD", "obs./exp. loss", "p", "calibration"):
         table.add_column(name, justify="left" if name in ("grade", "calibration") else "right")
-    for row in g.table.to_dict("records"):
+    for row in done.grades:
         table.add_row(
             str(row["grade"]),
             f"{row['customers']:,}",
             _pct(row["bad_rate"], 2),
             _pct(row["mean_pd"], 2),
-            "—" if not math.isfinite(row["loss_ratio"]) else f"{row['loss_ratio']:.2f}",
-            "—" if not math.isfinite(row["p_value"]) else f"{row['p_value']:.3f}",
+            "—" if row["loss_ratio"] is None else f"{row['loss_ratio']:.2f}",
+            "—" if row["p_value"] is None else f"{row['p_value']:.3f}",
             str(row["calibration"]),
         )
     console.print(table)
@@ -231,26 +231,25 @@ def backtest(
         else "do NOT rise grade by grade: " + ", ".join(f"{a} > {b}" for a, b in g.inversions)
     )
     console.print(f"Bad rates {trend}. Gini of the grades {gini_text}.")
-    for kind, a in review.alerts_by_outcome.items():
-        against = "" if list(review.alerts_by_outcome) == ["bad"] else f" against {kind}"
+    for i, a in enumerate(done.alerts):
+        against = "" if [s.outcome for s in done.alerts] == ["bad"] else f" against {a.outcome}"
         console.print(
             f"Alerts{against}: {_pct(a.facts['alerted_share'])} of customers "
             f"(recall {_pct(a.facts['alerted_recall'])}), red {_pct(a.facts['red_share'])} "
             f"(precision {_pct(a.facts['red_precision'])}; base rate "
             f"{_pct(a.facts['base_rate'])})."
         )
-        for rule in flagged_rules(a):
+        for rule in a.flagged:
             reason = f" ({rule['not_evaluated']})" if rule["not_evaluated"] is not None else ""
             console.print(f"  {rule['code']} {rule['level']}: {rule['flags']}{reason}")
-        if kind == next(iter(review.alerts_by_outcome)):  # the conditions are the same
+        if i == 0:  # the conditions are the same for every outcome
             _say_over_share(a)
-    if review.comparison is not None:
-        moves = {r["move"]: r for r in review.comparison.moves.to_dict("records")}
+    if done.moves is not None and review.comparison is not None:
         console.print(
             "What-if: "
             + ", ".join(
-                f"{name} {int(moves[name]['customers']):,} (bad rate "
-                f"{_pct(float(moves[name]['bad_rate']), 2)})"
+                f"{name} {int(done.moves[name]['customers']):,} (bad rate "
+                f"{_pct(done.moves[name]['bad_rate'], 2)})"
                 for name in ("moved up", "moved down")
             )
         )
@@ -259,13 +258,10 @@ def backtest(
                 "Under the new policy bad rates do NOT rise grade by grade: "
                 + ", ".join(f"{a} > {b}" for a, b in review.comparison.facts["new_inversions"])
             )
-    if review.proposal is not None:
+    if done.cutoffs is not None and review.proposal is not None:
         console.print(
             "Proposed cut-offs: "
-            + ", ".join(
-                f"{r['grade']} ≥ {r['min_score']:g}"
-                for r in review.proposal.table.to_dict("records")[:-1]
-            )
+            + ", ".join(f"{r['grade']} ≥ {r['min_score']:g}" for r in done.cutoffs)
             + _verdicts(review.proposal)
         )
         few = review.proposal.facts["few_holdout"]
@@ -277,18 +273,16 @@ def backtest(
                 f"judged on fewer than {review.proposal.facts['min_holdout_customers']} "
                 "hold-out customers: too few for the verdict to mean much",
             )
-    console.print(f"Wrote {len(written)} files to {folder}")
+    console.print(f"Wrote {len(done.written)} files to {done.folder}")
     if fail_on_inversion and not g.monotone:
         raise typer.Exit(1)
 
 
-def _say_over_share(review: AlertReview) -> None:
+def _say_over_share(summary: AlertsSummary) -> None:
     """Each rule that fired on more customers than --max-alert-share, with the condition
     suggested for it, or why there is none."""
-    from custrisk.review.alerts import over_share
-
-    limit = _pct(review.facts["max_alert_share"], 0)
-    for row in over_share(review):
+    limit = _pct(summary.facts["max_alert_share"], 0)
+    for row in summary.over_share:
         head = f"  {row['code']} {row['level']} fires on {_pct(row['share'])} (above {limit})"
         if row["suggested_condition"]:
             console.print(

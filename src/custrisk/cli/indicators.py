@@ -44,6 +44,7 @@ _ORIGINS = {
     "argument": "from --as-of",
     "config": "from the indicator config",
     "data": "the latest event date in the data",
+    "name": "the month its file name gives: the data has no event dates",
     "today": "today: the data has no event dates",
 }
 

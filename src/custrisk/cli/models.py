@@ -189,14 +189,18 @@ def verify(
 ) -> None:
     """Check a model folder as score would before loading it, without unpickling it: the
     card's signature, its name and version against the folder, and every file's SHA-256.
-    Exit 0 when it passes, 2 when not."""
+    Exit 0 when it passes, 1 naming the file or signature when a check fails (as models
+    show), 2 when there is no such model."""
     from custrisk.registry import resolve_model, verify_model
     from custrisk.registry.artifact import TRUST_UNSIGNED, TRUST_VERIFIED
 
     ref = resolve_model(model, models_dir)
-    verified = verify_model(
-        ref, require_signed=require_signed or None, allow_unverified=allow_unverified
-    )
+    try:
+        verified = verify_model(
+            ref, require_signed=require_signed or None, allow_unverified=allow_unverified
+        )
+    except ModelArtifactError as error:  # (the check ran and found a problem: exit 1)
+        raise CheckFailed(error.message, hint=error.hint) from None
     how = {
         TRUST_VERIFIED: f"signature verified with {SIGNING_KEY_ENV}",
         TRUST_UNSIGNED: "unsigned: checked against the card's own hashes only, which does not "

@@ -31,7 +31,7 @@ from custrisk.cli._common import (
     say_label_rejects,
     say_source_warnings,
 )
-from custrisk.cli._console import console, say
+from custrisk.cli._console import console, counted, say
 
 app = typer.Typer()
 #: evaluate's outputs.
@@ -179,7 +179,7 @@ def train(
             f"{card['metrics']['split']}",
         )
     )
-    _say_label_counts(training, "trained on")
+    _say_label_counts(training, "trained on", card.get("table", {}).get("target"))
     rejected = training.get("rows_rejected_in_exports") or 0
     repaired = training.get("rows_repaired_in_exports") or 0
     if rejected or repaired:
@@ -292,10 +292,18 @@ def evaluate(
     print_bands(result["metrics"], "new data")
 
 
-def _say_label_counts(counts: dict[str, Any], use: str) -> None:
+def _say_label_counts(counts: dict[str, Any], use: str, target: str | None = None) -> None:
     """Customers without a label, labels of unknown customers and rejected label rows:
-    what the figures leave out (train and evaluate say it alike)."""
-    if counts.get("unlabelled") or counts.get("labels_for_unknown_customers"):
+    what the figures leave out (train and evaluate say it alike). A flat table's
+    ``target`` column holds its labels: rows with a blank one are said as such."""
+    if target is not None and counts.get("unlabelled"):
+        n = counts["unlabelled"]
+        say(
+            "Warning:",
+            f"{counted(n, 'customer has', 'customers have')} no {target} value (blank: an "
+            f"outcome not known yet?) and {'is' if n == 1 else 'are'} not {use}",
+        )
+    elif counts.get("unlabelled") or counts.get("labels_for_unknown_customers"):
         say(
             "Warning:",
             f"{counts.get('unlabelled', 0):,} customers have no label; "

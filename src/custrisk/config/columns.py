@@ -105,7 +105,7 @@ class ColumnSpec:
     def read_units(self) -> tuple[str, ...]:
         """The units a value of the column may be written with: its declared ``unit``,
         else the ones its header names (:attr:`header_units`)."""
-        return (self.unit,) if self.unit is not None else self.header_units
+        return unit_spellings(self.unit) if self.unit is not None else self.header_units
 
 
 #: Entries of a column's recode at most (a mapping of a category's values).
@@ -163,8 +163,24 @@ COUNT_UNITS = (*_UNITS, *sorted({traditional_form(u) for u in _UNITS} - set(_UNI
 
 
 #: Units that are one unit written two ways (35岁 and 35周岁 are an age; 3个月 and 3月
-#: a number of months), in either order a header names them.
-_UNIT_SPELLINGS = (("岁", "周岁"), ("个月", "月", "months"), ("年", "years"), ("天", "days"))
+#: a number of months; 30天 and 30日 days), in either order a header names them. Not 次
+#: and 笔: 3次 overdue (three times) and 3笔 (three loans) count different things.
+_UNIT_SPELLINGS = (
+    ("岁", "周岁"),
+    ("个月", "月", "months"),
+    ("年", "years"),
+    ("天", "日", "days"),
+)
+
+
+def unit_spellings(unit: str) -> tuple[str, ...]:
+    """``unit`` and the other ways an export writes that unit (:data:`_UNIT_SPELLINGS`),
+    each also in traditional characters, ``unit`` first: a column declared in 岁 reads
+    35周岁 too, one in 个月 reads 36月; one in 次 reads no 笔."""
+    key = header_key(unit)
+    group = next((s for s in _UNIT_SPELLINGS if key in s), ())
+    units = (unit, *group)
+    return tuple(dict.fromkeys(form for u in units for form in (u, traditional_form(u))))
 
 
 def _english(word: str) -> str:
@@ -178,7 +194,7 @@ _HEADER_WORDS = (
     (re.compile(rf"年龄|年纪|岁数|{_english('age')}"), ("岁", "周岁")),
     (re.compile(rf"年限|工龄|司龄|{_english('years')}"), ("年", "years")),
     (re.compile(rf"月数|{_english('months')}"), ("个月", "月", "months")),
-    (re.compile(rf"天数|{_english('days')}"), ("天", "days")),
+    (re.compile(rf"天数|{_english('days')}"), ("天", "日", "days")),
     (re.compile(rf"次数|{_english('count')}"), ("次", "times")),
     (re.compile("笔数"), ("笔",)),
 )
@@ -196,10 +212,8 @@ def header_units(header: str) -> tuple[str, ...]:
     units: tuple[str, ...] = ()
     bracketed = _BRACKETED_UNIT.search(key)
     if bracketed is not None and bracketed.group(1) in COUNT_UNITS:
-        unit = bracketed.group(1)
-        units = next((s for s in _UNIT_SPELLINGS if unit in s), (unit,))
-    else:
-        units = next((u for words, u in _HEADER_WORDS if words.search(key)), ())
+        return unit_spellings(bracketed.group(1))
+    units = next((u for words, u in _HEADER_WORDS if words.search(key)), ())
     return tuple(dict.fromkeys(form for u in units for form in (u, traditional_form(u))))
 
 

@@ -51,8 +51,7 @@ from custrisk.data.text import (
     tab_prefixed,
     trim_and_blank,
     with_decimal_point,
-    without_header_unit,
-    without_unit,
+    without_units,
 )
 from custrisk.io.readers import RawTable
 
@@ -267,10 +266,10 @@ def clean_text(
                     issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
         repairs.append((widened, "normalised", None))
         if numbers:
-            if col.unit is not None:
-                text = without_unit(text, col.unit)
+            if col.unit is not None:  # (declared in 岁: 35周岁 too)
+                text, _ = without_units(text, col.read_units)
             elif col.header_units:  # (年龄: 35岁 is 35, listed)
-                text, cut = without_header_unit(text, col.header_units)
+                text, cut = without_units(text, col.header_units)
                 repairs.append((cut & present, "normalised", header_unit_read(col)))
             if col.decimal == ",":
                 text = with_decimal_point(text)

@@ -34,7 +34,7 @@ import codecs
 import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,7 +211,19 @@ class TableSchema:
             lines.append(f"{c.header}{pad}  {kind:<18} {c.reason}")
         if self.id_column is None:
             lines.append("(no id column: customer ids are the rows' line numbers in the file)")
+        features = [c.header for c in self.columns if c.role == "feature"]
+        months = [h for h in features if _CALENDAR.match(h)]
+        if len(months) > 1:
+            lines.append(
+                f"(features headed by calendar months, {months[0]} ... {months[-1]}: a later "
+                "table, headed by later months, cannot be scored with them; head them by "
+                "how far back they are, 近1月 ... 近12月, to score every month)"
+            )
         return lines
+
+
+#: A header that is a calendar month or day (a date cell, 2026-01-01; 2026年1月; 2026-01).
+_CALENDAR = re.compile(r"(?:19|20)\d\d(?:[-/.年]\d{1,2}月?(?:[-/.]\d{1,2}日?)?)$")
 
 
 def infer_table(
@@ -324,13 +336,13 @@ def infer_table(
         blank = 1.0 - len(values) / max(table.num_rows, 1)
         distinct = len(set(values))
         if header == id_header:
-            own = _report_rows(table, header)
+            own = _report_rows(table, header, counters)
             faults = table.num_rows - distinct - own
             why = "identifies a customer" + ("" if faults or own else " (unique)")
             if faults:
                 why += f"; {faults:,} rows repeat an id or have none: rejected while cleaning"
             if own:  # 合计 or 制表人：... beside a blank id: skipped, as cleaning will
-                why += f"; {own:,} rows are the report's own (totals, notes): skipped"
+                why += f"; {own:,} rows are the report's own (totals, notes, captions): skipped"
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(
@@ -515,9 +527,10 @@ def _table_sheet(path: Path, target: str | None) -> str | None:
     return None
 
 
-def _report_rows(table: pa.Table, id_header: str) -> int:
+def _report_rows(table: pa.Table, id_header: str, counters: Collection[str] = ()) -> int:
     """The rows without an id that hold a report's totals or note label (合计,
-    制表人：王会计) in a text column: skipped while cleaning, no fault of the id."""
+    制表人：王会计) in a text column, or nothing but in the row numbers (``counters``: a
+    group's caption, 华东区, in 序号): skipped while cleaning, no fault of the id."""
     ids = table.column(id_header)
     if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
         blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(ids), ""), True)
@@ -533,6 +546,13 @@ def _report_rows(table: pa.Table, id_header: str) -> int:
             pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
         ):
             labelled |= totals_words(column) | note_words(column)
+    if counters:  # (a row blank but in its row number: a blank row once those are ignored)
+        filled = np.zeros(table.num_rows, dtype=bool)
+        for name in set(table.column_names) - set(counters):
+            text = pc.cast(table.column(name), pa.string())
+            empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True)
+            filled |= ~empty.to_numpy(zero_copy_only=False)
+        labelled |= ~filled
     return int((blank_rows & labelled).sum())
 
 

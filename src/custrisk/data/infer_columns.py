@@ -66,6 +66,14 @@ _ID_HEADERS = {
         "申请编号",
         "编号",
         "序号",
+        # a company's own ids (a corporate portfolio's customers)
+        "统一社会信用代码",
+        "社会信用代码",
+        "信用代码",
+        "纳税人识别号",
+        "营业执照号",
+        "营业执照号码",
+        "组织机构代码",
     )
 }
 _PII_HEADER = re.compile(
@@ -140,6 +148,8 @@ def row_numbers(header: str, values: list[str], rows: int) -> bool:
     if len(values) < 3 or len(values) < (1 - ID_FAULT_SHARE) * rows:
         return False
     numbers = [v.removesuffix(".0") for v in values]
+    if row_number_header(header) and _few_words(numbers):
+        numbers = _without_captions(numbers)
     # (合计 and 制表人：... in the first column of the rows under the table: not numbers)
     labels = 0
     while labels < _REPORT_ROWS and len(numbers) > 3 and not numbers[-1].isdigit():
@@ -155,6 +165,34 @@ def row_numbers(header: str, values: list[str], rows: int) -> bool:
         unordered = sum(int(a) >= int(b) for a, b in zip(numbers, numbers[1:], strict=False))
         return unordered <= ID_FAULT_SHARE * len(numbers)
     return all(v == str(int(numbers[0]) + i) for i, v in enumerate(numbers))
+
+
+def _few_words(values: list[str]) -> bool:
+    """Whether at most a few values (:data:`ID_FAULT_SHARE`) are not whole numbers."""
+    return sum(not v.isdigit() for v in values) <= ID_FAULT_SHARE * len(values)
+
+
+def _without_captions(numbers: list[str]) -> list[str]:
+    """A row number column's values without the words the numbering goes on under: a
+    report's 小计 rows and its groups' captions (华东区) between two rows numbered one
+    after the other, or above the first. Words under the last number are left for the
+    check of a report's labels (合计, 制表人：...); words after which the numbering does
+    not go on are kept (and are no row numbers)."""
+    out: list[str] = []
+    i = 0
+    while i < len(numbers):
+        if numbers[i].isdigit():
+            out.append(numbers[i])
+            i += 1
+            continue
+        j = i
+        while j < len(numbers) and not numbers[j].isdigit():
+            j += 1
+        before = int(out[-1]) if out and out[-1].isdigit() else None
+        if j == len(numbers) or int(numbers[j]) != (before + 1 if before is not None else 1):
+            out.extend(numbers[i:j])
+        i = j
+    return out
 
 
 #: Rows under a table a report may write its labels in (合计, 小计, 制表人：..., 审核：...).

@@ -34,19 +34,10 @@ def number_blank_words(text: pa.Array, present: np.ndarray) -> np.ndarray:
     return present & np.asarray(pc.is_in(text, _NUMBER_BLANKS).to_numpy(zero_copy_only=False))
 
 
-def without_unit(text: pa.Array, unit: str) -> pa.Array:
-    """``text`` with ``unit`` taken off the end of the values that end with it, and the
-    spaces before it (``35岁`` and ``36 个月`` read as ``35`` and ``36``)."""
-    ends = pc.fill_null(pc.ends_with(text, unit), False)
-    if not pc.any(ends).as_py():
-        return text
-    cut = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(text, 0, -len(unit)))
-    return pc.if_else(ends, cut, text)
-
-
-def without_header_unit(text: pa.Array, units: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
-    """:func:`without_unit` for the units a column's header names (年龄: 岁 or 周岁),
-    the longer first (个月 before 月); and which values had one."""
+def without_units(text: pa.Array, units: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    """``text`` with the first of ``units`` a value ends with taken off it, and the
+    spaces before it (``35岁``, ``35周岁`` and ``36 个月`` read as ``35`` and ``36``), the
+    longer units first (个月 before 月); and which values had one."""
     cut = np.zeros(len(text), dtype=bool)
     for unit in sorted(units, key=len, reverse=True):
         ends = as_numpy(pc.fill_null(pc.ends_with(text, unit), False)) & ~cut

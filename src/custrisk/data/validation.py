@@ -19,7 +19,7 @@ import pandas as pd
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
-from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED
+from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED, shown_units, unit_source
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
 from custrisk.errors import CheckFailed, DataError
 
@@ -380,6 +380,8 @@ def unreadable_columns(
         elif rule == "invalid_number" and (currency := _foreign_currency(group["message"])):
             # (not "export the plain numbers": those would be read as 元)
             fix = f"they are amounts in {currency}: convert them to 元 in the export"
+        elif rule == "invalid_number" and (unit := _column_unit(spec, str(column))):
+            fix = unit  # (35岁 is read in an age: the unit is not the trouble)
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
         # (the first in the file, whichever engine cleaned the rows in which order)
         first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]
@@ -398,6 +400,15 @@ def _foreign_currency(messages: pd.Series) -> str | None:
     if not found or len(found) * 2 < min(len(messages), 200):
         return None
     return max(set(found), key=found.count)
+
+
+def _column_unit(spec: SourceSpec | None, column: str) -> str | None:
+    """The fix for a number column with a unit (declared, or named by its header) whose
+    values are not numbers in it: a value in another unit is not converted."""
+    col = next((c for c in spec.columns if c.name == column), None) if spec else None
+    if col is None or not col.read_units:
+        return None
+    return f"its numbers are read in {shown_units(col)}, {unit_source(col)}"
 
 
 def _decimal_commas(values: pd.Series) -> bool:

@@ -49,7 +49,7 @@ from custrisk.indicators import (
     resolve_as_of,
     resolve_as_of_of_counts,
 )
-from custrisk.indicators.as_of import DayCounts
+from custrisk.indicators.as_of import DayCounts, check_named_as_of
 from custrisk.io.atomic import output_format
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
@@ -62,6 +62,7 @@ from custrisk.scoring.features import (
     check_features_given,
     load_configs,
     model_indicator_config,
+    table_names,
 )
 from custrisk.scoring.score import ScoreResult, score_prepared
 
@@ -311,7 +312,8 @@ def _as_of_on_workers(
     as_of: dt.date | str | None,
 ) -> tuple[dt.date, str]:
     """The as-of date of the whole workspace from the buckets' counted event days (also
-    when it is given: they tell whether any event reaches it)."""
+    when it is given: they tell whether any event reaches it); a flat table's from its
+    name, as the local engine's."""
     counts = client.gather(
         [
             client.submit(
@@ -320,7 +322,21 @@ def _as_of_on_workers(
             for b in bucketed.frames
         ]
     )
-    return resolve_as_of_of_counts(counts, config, as_of)
+    table = table_names(bucketed.report, bucketed.config)
+    day, origin = resolve_as_of_of_counts(counts, config, as_of, named=table)
+    check_named_as_of(table, day, origin)
+    return day, origin
+
+
+def as_of_here(
+    workspace: Workspace, config: IndicatorConfig, as_of: dt.date | str | None
+) -> tuple[dt.date, str]:
+    """The as-of date of a workspace read on the client, as the local engine's (a flat
+    table's from its name)."""
+    table = table_names(workspace.report, workspace.config)
+    day, origin = resolve_as_of(workspace.present_frames(), config, as_of, named=table)
+    check_named_as_of(table, day, origin)
+    return day, origin
 
 
 def _workspace(
@@ -368,7 +384,7 @@ def prepare_features_dask(
     else:
         sources, workspace = _workspace(data_dir, sources_config, encoding)
         _, config = load_configs(indicator_config, sources)
-        day, origin = resolve_as_of(workspace.present_frames(), config, as_of)
+        day, origin = as_of_here(workspace, config, as_of)
         parts, positions = _buckets_of(client, buckets, workspace)
         shared_config = shared(client, config)
         done = client.gather(
@@ -482,7 +498,7 @@ class _DaskScorer:
             channels = None  # found from the workspace's behaviour events
             sources, workspace = _workspace(data_dir, sources_config, encoding)
             config = indicator_config or model_indicator_config(model, sources)
-            day, _origin = resolve_as_of(workspace.present_frames(), config, as_of)
+            day, _origin = as_of_here(workspace, config, as_of)
             split, positions = _buckets_of(client, buckets, workspace)
             shared_config = shared(client, config)
             futures = [
@@ -630,6 +646,7 @@ def score_portfolio_dask(
 
 __all__ = [
     "ENGINES",
+    "as_of_here",
     "bucket_of",
     "dask_client",
     "dask_scorer",

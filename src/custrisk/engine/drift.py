@@ -34,9 +34,10 @@ from custrisk.engine.dask_engine import (
     _on_workers,
     _part,
     _positions_of,
+    as_of_here,
     split_workspace,
 )
-from custrisk.indicators import IndicatorConfig, compute_indicators, resolve_as_of
+from custrisk.indicators import IndicatorConfig, compute_indicators
 from custrisk.monitoring import (
     DriftConfig,
     DriftCounts,
@@ -160,7 +161,7 @@ def _counted(
         on_workers = _on_workers(folder, client, buckets, sources, encoding)
     if on_workers is None:
         workspace = load_workspace(folder, config=sources, encoding=encoding)
-        day, _origin = resolve_as_of(workspace.present_frames(), indicators, as_of)
+        day, _origin = as_of_here(workspace, indicators, as_of)  # (a table's as the local's)
         counts, unavailable = drift_counts_dask(
             model, workspace, indicators, drift_config, day, client, buckets=buckets
         )

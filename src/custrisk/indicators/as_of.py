@@ -19,6 +19,7 @@ import pandas as pd
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators.spec import IndicatorConfig, Window
+from custrisk.vocab import NOTE
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +80,14 @@ DayCounts = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def resolve_as_of_of_counts(
-    parts: Sequence[DayCounts], config: IndicatorConfig, as_of: dt.date | str | None = None
+    parts: Sequence[DayCounts],
+    config: IndicatorConfig,
+    as_of: dt.date | str | None = None,
+    *,
+    named: Sequence[str] = (),
 ) -> tuple[dt.date, str]:
     """:func:`resolve_as_of` of the whole data from the :func:`event_day_counts` of its
-    parts: the same date and origin (and the same warnings)."""
+    parts: the same date and origin (and the same warnings); ``named`` as there."""
     given = as_day(as_of) if as_of is not None else config.as_of
     if given is not None:
         origin = "argument" if as_of is not None else "config"
@@ -120,14 +125,7 @@ def resolve_as_of_of_counts(
         latest.append(float(found.latest))
     if latest:
         return date_of_day(max(latest)), "data"
-    day = dt.date.today()
-    logger.warning(
-        "no event dates in the data; the as-of date is today, %s; pass "
-        "--as-of or set as_of in the indicator config for a repeatable "
-        "run",
-        day,
-    )
-    return day, "today"
+    return undated_as_of(named)
 
 
 #: Where an as-of date comes from when the user chose it (not found in the data).
@@ -238,6 +236,33 @@ def named_period(name: str) -> tuple[dt.date, dt.date] | None:
             first = last = first.replace(day=int(day))
         found.add((first, last))
     return found.pop() if len(found) == 1 else None
+
+
+def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
+    """The as-of date of data without event dates (a flat table with no date column) and
+    its origin: the last day of the month the first of ``names`` that names one gives
+    (``客户清单_2026-11.xlsx`` -> 2026-11-30, ``name``), said in a note naming --as-of;
+    else today (``today``), warned of."""
+    named = ((name, period) for name in names if (period := named_period(name)) is not None)
+    name, period = next(named, ("", None))
+    if period is not None:
+        logger.warning(
+            "%s has no dates; the as-of date is %s, the end of the %s its name gives "
+            "(pass --as-of to take another)",
+            name,
+            period[1],
+            "month" if period[0] != period[1] else "day",
+            extra=NOTE,
+        )
+        return period[1], "name"
+    day = dt.date.today()
+    logger.warning(
+        "no event dates in the data; the as-of date is today, %s; pass --as-of%s for "
+        "a repeatable run",
+        day,
+        "" if names else " or set as_of in the indicator config",
+    )
+    return day, "today"
 
 
 def check_named_as_of(names: Sequence[str], day: dt.date, origin: str) -> None:

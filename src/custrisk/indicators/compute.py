@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +47,9 @@ class IndicatorResult:
     as_of : datetime.date
         The as-of date the windows end at.
     as_of_origin : str
-        Where it came from: ``argument``, ``config``, ``data`` (the latest event date)
-        or ``today`` (no event dates at all).
+        Where it came from: ``argument``, ``config``, ``data`` (the latest event date),
+        ``name`` (no event dates; the month a flat table's file name gives) or ``today``
+        (no event dates at all).
     unavailable : mapping of str to str
         Indicators that could not be computed (their source or a column is absent, or
         they use such an indicator), with the reason. Their columns are all missing;
@@ -97,6 +98,7 @@ def compute_indicators(
     as_of: dt.date | str | None = None,
     *,
     check_as_of: bool = True,
+    named: Sequence[str] = (),
 ) -> IndicatorResult:
     """Compute the indicators of every customer of the credit table.
 
@@ -119,6 +121,10 @@ def compute_indicators(
         ``False``: a given ``as_of`` is not checked against the data's dates, for
         records scored on the day they arrive (a new customer's dates are their own,
         not a month's events).
+    named : sequence of str
+        A flat table's file names: data without any date (no event date, and no
+        ``as_of`` given) is as of the end of the month the first name giving one gives
+        (``客户清单_2026-11.xlsx``: 2026-11-30), rather than today.
 
     Returns
     -------
@@ -158,7 +164,7 @@ def compute_indicators(
             hint="the credit table needs exactly one row per customer",
         )
     engine = Engine(cfg, frames, ids_arrow)
-    as_of_date, origin = engine.resolve_as_of(as_of, check=check_as_of)
+    as_of_date, origin = engine.resolve_as_of(as_of, check=check_as_of, named=named)
     logger.info(
         "computing %d indicators for %d customers as of %s (%s)",
         len(cfg.indicators),
@@ -197,16 +203,19 @@ def resolve_as_of(
     frames: Mapping[str, pd.DataFrame],
     config: IndicatorConfig,
     as_of: dt.date | str | None = None,
+    *,
+    named: Sequence[str] = (),
 ) -> tuple[dt.date, str]:
-    """The as-of date :func:`compute_indicators` would use for ``frames`` and where it
-    comes from (``argument``, ``config``, ``data`` or ``today``), without computing any
-    indicator: an engine that computes customers in parts fixes it once for all parts."""
+    """The as-of date :func:`compute_indicators` would use for ``frames`` (``named`` as
+    there) and where it comes from (``argument``, ``config``, ``data``, ``name`` or
+    ``today``), without computing any indicator: an engine that computes customers in
+    parts fixes it once for all parts."""
     credit = frames.get(CUSTOMER_SOURCE)
     if credit is None or CUSTOMER_ID not in credit.columns:
-        result = compute_indicators(frames, config, as_of)  # raises the usual error
+        result = compute_indicators(frames, config, as_of, named=named)  # the usual error
         return result.as_of, result.as_of_origin
     engine = Engine(config, frames, text_array(credit[CUSTOMER_ID]))
-    return engine.resolve_as_of(as_of)
+    return engine.resolve_as_of(as_of, named=named)
 
 
 def event_day_counts(frames: Mapping[str, pd.DataFrame], config: IndicatorConfig) -> DayCounts:

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,6 +41,7 @@ from custrisk.indicators.as_of import (
     check_given_as_of,
     date_of_day,
     day_number,
+    undated_as_of,
     warn_ignored,
 )
 from custrisk.indicators.spec import (
@@ -381,8 +382,10 @@ class Engine:
         self.as_of_day = 0.0
 
     def resolve_as_of(
-        self, as_of: dt.date | str | None, *, check: bool = True
+        self, as_of: dt.date | str | None, *, check: bool = True, named: Sequence[str] = ()
     ) -> tuple[dt.date, str]:
+        """The as-of date and its origin; ``named``: a flat table's file names, whose
+        month is the as-of date of a table without dates (:func:`undated_as_of`)."""
         if as_of is not None:
             day, origin = as_day(as_of), "argument"
         elif self.cfg.as_of is not None:
@@ -392,13 +395,7 @@ class Engine:
             if latest:
                 day, origin = date_of_day(max(latest)), "data"
             else:
-                day, origin = dt.date.today(), "today"
-                logger.warning(
-                    "no event dates in the data; the as-of date is today, %s; pass "
-                    "--as-of or set as_of in the indicator config for a repeatable "
-                    "run",
-                    day,
-                )
+                day, origin = undated_as_of(named)
         if origin in GIVEN_AS_OF and check:
             spans = []
             for source in self.sources.values():

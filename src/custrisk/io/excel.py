@@ -17,6 +17,7 @@ Formulas give their cached values; dates come as dates.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -56,6 +57,8 @@ _CELL_RE = re.compile(rb"<c\b([^>]{0,400}?[^/>])>(.{0,8000}?)</c>", re.DOTALL)
 _FORMULA_RE = re.compile(rb"<f\b[^>]{0,400}?>([^<]{0,200})</f>")
 #: A formula cell without a result: ``<f>..</f></c>``, ``<f .../></c>``, an empty ``<v>``.
 _NO_RESULT = (b"</f></c>", b"/></c>", b"<v></v>", b"<v/>", b"<v />")
+#: A row the sheet hides: a filter's, or hidden by hand.
+_HIDDEN_ROW_RE = re.compile(rb'<row\b([^>]{0,400}?\bhidden="(?:1|true)"[^>]{0,400}?)>')
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class SheetData:
     positions: list[int] = field(default_factory=list)  # 0-based column of each header name
     errors: list[CellError] = field(default_factory=list)
     date1904: bool = False
+    #: The data rows (1-based) the sheet hides, read like the others (a warning says so).
+    hidden_rows: list[int] = field(default_factory=list)
 
 
 def is_excel(path: Path) -> bool:
@@ -290,9 +295,11 @@ def read_sheet(
         shown = path.with_name(f"{path.name}#{chosen}") if sheet or len(names) > 1 else path
         errors: list[CellError] = []
         date1904 = False
+        hidden: set[int] = set()
         if package is not None:
             errors = package.check_sheet(chosen, shown)
             date1904 = package.date1904
+            hidden = package.hidden
         try:
             found = workbook.get_sheet_by_name(chosen)
             grid = found.to_python(skip_empty_area=False)
@@ -308,7 +315,56 @@ def read_sheet(
             file=str(shown),
             hint="split the sheet, or export it as CSV or Parquet",
         )
-    return _sheet_data(grid, merged, shown, chosen, declared, errors, date1904)
+    data = _sheet_data(grid, merged, shown, chosen, declared, errors, date1904)
+    _say_hidden(data, hidden)
+    return data
+
+
+#: The workbooks (path, sheet, modification) whose hidden rows were warned of.
+_SAID_HIDDEN: set[tuple[Any, ...]] = set()
+
+
+def _say_hidden(data: SheetData, rows: set[int]) -> None:
+    """Warn of the data rows the sheet hides (a filter's, or hidden by hand): they are
+    read like the others, so more customers are scored than the sheet shows. (Hidden
+    columns are listed with the others by the layout custrisk prints.)"""
+    data.hidden_rows = sorted(rows & set(data.rows))
+    if not data.hidden_rows:
+        return
+    # (once per workbook and sheet as it is: train reads a table twice, to infer its
+    # layout and then to clean it)
+    try:
+        stat = data.path.with_name(data.path.name.split("#")[0]).stat()
+    except OSError:
+        stat = None
+    said = (str(data.path), data.sheet, stat and (stat.st_mtime_ns, stat.st_size))
+    if said in _SAID_HIDDEN:
+        return
+    _SAID_HIDDEN.add(said)
+    log.warning(
+        "%s: %s of the %s rows under its header are hidden in the sheet (%s: a filter, or "
+        "hidden by hand) and are read like the others; to leave them out, delete them from "
+        "the sheet (or copy the rows the filter shows into a new sheet)",
+        data.path,
+        f"{len(data.hidden_rows):,}",
+        f"{len(data.rows):,}",
+        _row_ranges(data.hidden_rows),
+    )
+
+
+def _row_ranges(rows: list[int], limit: int = 4) -> str:
+    """Sorted row numbers as ``rows 10-21, 30`` (the first ``limit`` runs, then how
+    many more rows)."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1][1] = row
+        else:
+            runs.append([row, row])
+    shown = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs[:limit])
+    rest = sum(b - a + 1 for a, b in runs[limit:])
+    word = "row" if len(rows) == 1 else "rows"
+    return f"{word} {shown}" + (f" and {rest:,} more" if rest else "")
 
 
 def _choose_sheet(path: Path, metadata: list[Any], sheet: str | None) -> str:
@@ -450,13 +506,27 @@ def _fill_merged_down(
 
 def _header_texts(row: list[Any], width: int) -> list[str]:
     return [
-        " ".join(str(v).split()) if isinstance(v, str) else ("" if _blank(v) else str(v))
+        " ".join(str(v).split()) if isinstance(v, str) else ("" if _blank(v) else _named(v))
         for v in (row + [""] * (width - len(row)))[:width]
     ]
 
 
+def _named(value: Any) -> str:
+    """A header cell that is no text: a date cell (a month's column, shown 2026年1月) as
+    its date, ``2026-01-01``, not ``2026-01-01 00:00:00``."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
 def _text_cells(row: list[Any]) -> int:
     return sum(isinstance(v, str) and bool(v.strip()) for v in row)
+
+
+def _date_cells(row: list[Any]) -> int:
+    return sum(isinstance(v, dt.date) for v in row)
 
 
 def _header_row(
@@ -475,9 +545,10 @@ def _header_row(
     if not widest:
         return None
     for i in search:
-        texts = _text_cells(grid[i])
-        others = filled[i] - texts + sum(1 for r, _c in error_at if r == i)
-        if texts >= max(1, (widest + 1) // 2) and others == 0:
+        # (a date cell names a month's column: 客户编号, 2026年1月, 2026年2月, ...)
+        texts, dates = _text_cells(grid[i]), _date_cells(grid[i])
+        others = filled[i] - texts - dates + sum(1 for r, _c in error_at if r == i)
+        if texts and texts + dates >= max(1, (widest + 1) // 2) and others == 0:
             return i
     return None
 
@@ -500,6 +571,7 @@ class _XlsxPackage:
     def __init__(self, path: Path, limits: ExcelLimits) -> None:
         self.path = path
         self.limits = limits
+        self.hidden: set[int] = set()
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
@@ -590,7 +662,8 @@ class _XlsxPackage:
 
     def check_sheet(self, name: str, shown: Path) -> list[CellError]:
         """Check the sheet (and its shared strings) against the limits before calamine
-        reads it; the cells holding an error value."""
+        reads it; the cells holding an error value. The rows (1-based) it hides are left
+        in :attr:`hidden`."""
         part = self.parts.get(name)
         if part is None or part not in self.zip.namelist():
             return []
@@ -620,6 +693,8 @@ class _XlsxPackage:
                 errors.extend(self._errors(whole))
             if b"<f" in whole and any(m in whole for m in self._uncalculated_marks):
                 errors.extend(self._formulas(whole))
+            if b'hidden="' in whole:
+                self._hidden_in(whole)
             if cells > limits.max_cells or max_row > limits.max_rows:
                 break
         columns = max_column + 1
@@ -642,6 +717,12 @@ class _XlsxPackage:
             hint="split the sheet (or delete stray cells far from the data), or export it "
             "as CSV or Parquet",
         )
+
+    def _hidden_in(self, data: bytes) -> None:
+        for attributes in _HIDDEN_ROW_RE.findall(data):
+            found = _ROW_RE.search(b"<row " + attributes)
+            if found is not None:
+                self.hidden.add(int(found.group(1)))
 
     @staticmethod
     def _errors(data: bytes) -> list[CellError]:

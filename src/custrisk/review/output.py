@@ -227,31 +227,34 @@ class Review:
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the facts of every part (and their tables as records)."""
         out: dict[str, Any] = {**self.facts, "grades": {**self.grades.facts}}
-        out["grades"]["table"] = _records(self.grades.table)
+        out["grades"]["table"] = table_records(self.grades.table)
         if self.alerts is not None:
-            out["alerts"] = {**self.alerts.facts, "table": _records(self.alerts.table)}
+            out["alerts"] = {**self.alerts.facts, "table": table_records(self.alerts.table)}
         if self.alerts_by_outcome:
             out["alerts_by_outcome"] = {
-                kind: {**review.facts, "table": _records(review.table)}
+                kind: {**review.facts, "table": table_records(review.table)}
                 for kind, review in self.alerts_by_outcome.items()
             }
         if self.comparison is not None:
             out["what_if"] = {
                 **self.comparison.facts,
-                "moves": _records(self.comparison.moves),
-                "totals": _records(self.comparison.totals),
-                "grades": _records(self.comparison.grades),
+                "moves": table_records(self.comparison.moves),
+                "totals": table_records(self.comparison.totals),
+                "grades": table_records(self.comparison.grades),
                 "swap": {
                     str(k): {str(c): int(v) for c, v in dict(row).items()}
                     for k, row in self.comparison.swap.to_dict("index").items()
                 },
             }
         if self.proposal is not None:
-            out["proposal"] = {**self.proposal.facts, "table": _records(self.proposal.table)}
+            out["proposal"] = {**self.proposal.facts, "table": table_records(self.proposal.table)}
         return out
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A review table's rows as plain dicts: Python numbers, ``None`` for a value that
+    is not finite (a loss ratio without expected loss)."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return None
@@ -649,5 +652,6 @@ __all__ = [
     "render_review_pdf",
     "review_context",
     "review_layout",
+    "table_records",
     "write_review",
 ]

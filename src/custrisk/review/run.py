@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,9 @@ from custrisk.errors import DataError, UsageError
 from custrisk.policy import Policy, load_policy
 from custrisk.report.config import load_report_config
 from custrisk.results import read_run
-from custrisk.review.alerts import alert_effectiveness
+from custrisk.review.alerts import alert_effectiveness, flagged_rules, over_share
 from custrisk.review.backtest import backtest_grades, join_outcomes, policy_grades, select_kinds
-from custrisk.review.output import Review
+from custrisk.review.output import Review, table_records, write_review
 from custrisk.review.whatif import (
     DEFAULT_CONFIDENCE,
     DEFAULT_HOLDOUT,
@@ -147,7 +148,86 @@ def backtest_run(
     )
 
 
-__all__ = ["backtest_folder", "backtest_run"]
+@dataclass(frozen=True)
+class AlertsSummary:
+    """The alert rules judged against one kind of outcome, as ``custrisk backtest``
+    prints them: the review's facts, the rules it flags (:func:`flagged_rules`) and
+    those over ``max_alert_share`` with a suggested condition (:func:`over_share`)."""
+
+    outcome: str
+    facts: dict[str, Any]
+    flagged: list[dict[str, Any]]
+    over_share: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WrittenBacktest:
+    """A back-test done and written (:func:`backtest_and_write`): the review, the folder
+    and files written, and what a summary shows of it as plain rows (no frames).
+
+    Attributes
+    ----------
+    review : Review
+    folder : Path
+    written : dict of str to Path
+        File name -> path, as :func:`write_review` returns.
+    grades : list of dict
+        The grades table's rows (``None`` for a ratio or p-value that is not finite).
+    alerts : list of AlertsSummary
+        One per kind of outcome judged, in the order asked.
+    moves : dict of str to dict, or None
+        With a second policy: ``moved up``, ``stayed``, ``moved down`` -> customers,
+        bads, bad rate.
+    cutoffs : list of dict, or None
+        With target bad rates: the proposed band of every grade but the riskiest
+        (``grade``, ``min_score``, ...).
+    """
+
+    review: Review
+    folder: Path
+    written: dict[str, Path]
+    grades: list[dict[str, Any]]
+    alerts: list[AlertsSummary]
+    moves: dict[str, dict[str, Any]] | None
+    cutoffs: list[dict[str, Any]] | None
+
+
+def backtest_and_write(
+    run: str | os.PathLike[str],
+    outcomes: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    lang: str = "zh",
+    pdf: bool = True,
+    **options: Any,
+) -> WrittenBacktest:
+    """The one call of ``custrisk backtest``: :func:`backtest_run` (``options`` as
+    there), written by :func:`write_review` into ``out`` (default: ``backtest/`` beside
+    the run, :func:`backtest_folder`), with the rows a summary shows."""
+    review = backtest_run(run, outcomes, **options)
+    folder = backtest_folder(run, out)
+    written = write_review(review, folder, lang=lang, pdf=pdf)
+    alerts = [
+        AlertsSummary(kind, dict(a.facts), flagged_rules(a), over_share(a))
+        for kind, a in review.alerts_by_outcome.items()
+    ]
+    moves = None
+    if review.comparison is not None:
+        moves = {str(r["move"]): r for r in table_records(review.comparison.moves)}
+    cutoffs = None
+    if review.proposal is not None:
+        cutoffs = table_records(review.proposal.table)[:-1]  # (the riskiest has no floor)
+    grades = table_records(review.grades.table)
+    return WrittenBacktest(review, folder, written, grades, alerts, moves, cutoffs)
+
+
+__all__ = [
+    "AlertsSummary",
+    "WrittenBacktest",
+    "backtest_and_write",
+    "backtest_folder",
+    "backtest_run",
+]
 
 
 def backtest_folder(run: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Path:

@@ -28,7 +28,7 @@ from custrisk.data.labels import (
     require_labels,
     without_outcomes_known_at,
 )
-from custrisk.data.validation import require_usable
+from custrisk.data.validation import ValidationReport, require_usable
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators import (
     IndicatorConfig,
@@ -101,6 +101,16 @@ def load_configs(
     return sources, config
 
 
+def table_names(report: ValidationReport, sources: SourcesConfig) -> list[str]:
+    """A flat table's file names (of its one source, the customers), whose month dates a
+    table without dates (:func:`custrisk.indicators.compute_indicators`'s ``named``) and
+    is checked against its dates; none for exports."""
+    credit = report.sources.get(CUSTOMER_SOURCE)
+    if credit is None or len(sources.sources) != 1:
+        return []
+    return [Path(f).name for f in credit.files]
+
+
 def prepare_features(
     data_dir: str | os.PathLike[str],
     *,
@@ -133,10 +143,9 @@ def prepare_features(
         read = {name: columns_read(config, name) for name in workspace.frames}
         workspace = workspace.without_keys(keep=read)
         release_memory()  # Arrow's pool keeps what it freed until asked
-    result = compute_indicators(workspace.present_frames(), config, as_of=as_of)
-    credit = workspace.report.sources.get(CUSTOMER_SOURCE)
-    if credit is not None and len(workspace.config.sources) == 1:  # a flat table (one file)
-        check_named_as_of([Path(f).name for f in credit.files], result.as_of, result.as_of_origin)
+    names = table_names(workspace.report, workspace.config)
+    result = compute_indicators(workspace.present_frames(), config, as_of=as_of, named=names)
+    check_named_as_of(names, result.as_of, result.as_of_origin)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
 

@@ -20,6 +20,7 @@ from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
+from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
 from custrisk.io.plain import jsonable
 from custrisk.io.safe_csv import csv_text
@@ -330,10 +331,19 @@ def train_table(
                 indicator_config=indicators_file,
                 sources_config=sources_file,
                 encoding=encoding,
-                as_of=as_of or (None if configs.as_of_column else dt.date.today()),
+                as_of=as_of or _table_as_of(table, configs),
                 csv_encoding=csv_encoding,
                 rejects_unmasked=rejects_unmasked,
             )
+
+
+def _table_as_of(table: str | os.PathLike[str], configs: TableConfigs) -> dt.date | None:
+    """A flat table's as-of date when none is given: ``None`` (found when it is read) for
+    one with a date column or a month in its name (客户清单_2026-11.xlsx), else today,
+    unsaid (an undated table's as-of date changes nothing of its model)."""
+    if configs.as_of_column or named_period(Path(table).name):
+        return None
+    return dt.date.today()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from custrisk.estimators import (
 )
 from custrisk.indicators import compute_indicators, load_indicator_config
 from custrisk.sample import generate_frames, generate_sample_data
-from custrisk.scoring import open_model, train_model
+from custrisk.scoring import open_model, train_model, train_table
 from custrisk.scoring.config import load_model_config
 
 
@@ -117,3 +117,49 @@ def test_the_saved_model_is_refitted_on_every_labelled_row(tmp_path: Path) -> No
         used = card["metrics"]["rows"]
         assert used["holdout"]["measured_on"] == f"hold-out part ({training['test_rows']:,} rows)"
         assert used["saved_model"]["rows"] == expected
+
+
+def test_a_model_that_learnt_its_training_rows_noise_is_said_to_overfit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three real signals among forty noise columns and few bads: the scorecard keeps
+    noise that fits the training rows, and training says its AUC there is not what new
+    months will see."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    X = rng.normal(size=(n, 40)).round(3)
+    y = rng.random(n) < 1 / (1 + np.exp(-(-2.4 + 0.6 * X[:, 0] + 0.5 * X[:, 1] - 0.4 * X[:, 2])))
+    table = pd.DataFrame(X, columns=[f"指标{i}" for i in range(40)])
+    table.insert(0, "客户编号", [f"C{i:05d}" for i in range(n)])
+    table["违约"] = y.astype(int)
+    path = tmp_path / "wide.csv"
+    table.to_csv(path, index=False)
+    base = load_model_config()
+    selection = {**base.selection, "stepwise": "none", "min_iv": 0.0}
+    config = dataclasses.replace(base, selection=selection)
+    with caplog.at_level("WARNING", logger="custrisk"):
+        result = train_table(path, "违约", models_dir=tmp_path / "models", model_config=config)
+    metrics = result.card["metrics"]
+    gap = metrics["train"]["auc"] - metrics["cv"]["mean"]["auc"]
+    said = [r.getMessage() for r in caplog.records if "overfitting" in r.getMessage()]
+    assert gap > 0.05 and len(said) == 1, (gap, said)
+    assert f"{metrics['cv']['mean']['auc']:.3f}" in said[0] and "selection.min_iv" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("train", "holdout", "cv", "said"),
+    [
+        (0.83, 0.67, {"mean": {"auc": 0.65}, "std": {"auc": 0.03}, "k": 5}, True),
+        (0.83, 0.80, {"mean": {"auc": 0.80}, "std": {"auc": 0.02}, "k": 5}, False),  # 0.03
+        (0.83, 0.77, {"mean": {"auc": 0.77}, "std": {"auc": 0.04}, "k": 5}, False),  # < 2 sd
+        (0.83, 0.70, None, True),  # no CV: the hold-out's
+    ],
+)
+def test_overfitting_is_a_gap_beyond_noise_between_training_and_unseen_rows(
+    train: float, holdout: float, cv: dict | None, said: bool
+) -> None:
+    from custrisk.scoring.train import overfitting
+
+    found = overfitting(train, holdout, cv, bads=200, algorithm="tree")
+    assert (found is not None) == said
+    assert found is None or "tree.min_samples_leaf" in found

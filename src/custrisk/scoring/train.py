@@ -8,7 +8,7 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import counted, jsonable
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference, load_drift_config
 from custrisk.registry import (
@@ -292,6 +292,44 @@ def train_model(
         )
 
 
+#: The training rows' AUC above the honest one (the CV's, else the hold-out's) by more
+#: than this, and by more than two of the CV's standard deviations, is overfitting
+OVERFIT_AUC_GAP = 0.05
+
+
+def overfitting(
+    train_auc: float,
+    holdout_auc: float,
+    cv: Mapping[str, Any] | None,
+    *,
+    bads: int,
+    algorithm: str,
+) -> str | None:
+    """Why a model fits its training rows far better than rows it did not see, or
+    ``None``: its AUC on the training part against the cross-validated one (the
+    hold-out's without CV), beyond :data:`OVERFIT_AUC_GAP` and two CV standard
+    deviations. The new months it scores behave like the CV's rows, not the training's."""
+    honest, spread = holdout_auc, 0.0
+    measured = f"{holdout_auc:.3f} on the hold-out"
+    if cv is not None:
+        honest, spread = float(cv["mean"]["auc"]), float(cv["std"]["auc"])
+        measured = f"{honest:.3f} ± {spread:.3f} in {cv['k']}-fold CV (hold-out {holdout_auc:.3f})"
+    gap = train_auc - honest
+    if not math.isfinite(gap) or gap <= max(OVERFIT_AUC_GAP, 2 * spread):
+        return None
+    fewer = (
+        "stronger pruning (a larger tree.min_samples_leaf, a smaller tree.max_depth)"
+        if algorithm == "tree"
+        else "fewer features (a higher selection.min_iv or selection.min_auc_gain)"
+    )
+    return (
+        f"the model fits its training rows far better than new ones (overfitting): AUC "
+        f"{train_auc:.3f} on them ({counted(bads, 'bad')}) against {measured}; expect the "
+        f"CV's figure on new months. Train on more labelled customers, or ask the model "
+        f"config for {fewer}"
+    )
+
+
 def train_table(
     table: str | os.PathLike[str],
     target: str,
@@ -471,6 +509,11 @@ def _train_locked(
         if cfg.cv_folds >= 2
         else None
     )
+    overfit = overfitting(
+        training.auc, holdout.auc, cv, bads=int(np.sum(y_train)), algorithm=algorithm
+    )
+    if overfit:
+        log.warning("%s", overfit)
     if cfg.refit_on_all:
         estimator = make_estimator(algorithm, cfg, specs).fit(X_all, y_all)
     rows_used: dict[str, dict[str, Any]] = {

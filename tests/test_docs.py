@@ -99,10 +99,14 @@ def test_the_api_page_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     shutil.copytree(README.parent / "sample_data", tmp_path / "sample_data")
     monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", API_DOC.read_text(encoding="utf-8"), re.S)
+    text = API_DOC.read_text(encoding="utf-8")
+    # Every example is run: one fenced as another language (```py) would be skipped unseen
+    assert re.findall(r"^```(\w+)", text, re.M) == ["python"] * text.count("```python")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 7
     namespace: dict[str, object] = {"__name__": "__main__"}  # run as a script is
     for block in blocks:
         exec(compile(block, str(API_DOC), "exec"), namespace)  # noqa: S102 - our own docs
     assert (tmp_path / "runs" / "2026-10" / "scores.run.json").is_file()
+    assert (tmp_path / "batch" / "runs" / "2026-10" / "run.json").is_file()
     assert len(list((tmp_path / "reports").glob("customer_*.pdf"))) == 2

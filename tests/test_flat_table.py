@@ -795,6 +795,25 @@ def test_an_application_date_is_the_as_of_date_not_a_feature(tmp_path: Path) -> 
     assert card["training"]["as_of"] == applied.max().strftime("%Y-%m-%d")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_snapshot_date_the_same_in_every_row_is_the_as_of_date(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A month's snapshot has one 数据日期 in every row. It used to be ignored as "one
+    value in every row", so the table was dated by 开户日期 and `custrisk run` refused
+    every month as not the period's."""
+    frame = _table(200, seed=12)
+    frame["数据日期"] = "2026-09-30"
+    path = tmp_path / f"snapshot{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:  # a workbook's date cells
+        frame["数据日期"] = pd.Timestamp("2026-09-30")
+        frame.to_excel(path, index=False)
+    column = infer_table(path, target="违约").column("数据日期")
+    assert (column.role, column.type) == ("as_of", "date")
+
+
 def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
     """A table has no alerts or preferred channels: the columns are blank on the
     terminal, as in followups.csv."""

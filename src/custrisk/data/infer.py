@@ -65,6 +65,7 @@ from custrisk.data.infer_values import (
     MONTH_FORMATS,
     count_unit,
     cut_text,
+    date_share,
     decimal_commas,
     foreign_amounts,
     several_units,
@@ -383,6 +384,18 @@ def infer_table(
                 kind, role, reason = "int", "ignored", ROW_NUMBERS
             elif kind == "date" and order is not None and year_last(values):
                 reason = f"{reason}; {DATE_ORDER_SHOWN[order]}"
+            if (  # 数据日期 2026-09-30 in every row: one snapshot's date, not nothing
+                role == "ignored"
+                and distinct == 1
+                and not as_of_taken
+                and _AS_OF_HEADER.search(header)
+                and (
+                    pa.types.is_timestamp(table.column(header).type)
+                    or pa.types.is_date(table.column(header).type)
+                    or date_share(values[:1], header, date_formats) == 1.0
+                )
+            ):
+                kind, role = "date", "feature"
             if (
                 kind == "date"
                 and role == "feature"

@@ -105,6 +105,14 @@ _AS_OF_HEADER = re.compile(
 )
 
 
+#: The dates of a labels file's outcomes (custrisk.data.headers' names for 违约日期,
+#: 流失日期, ...): beside the --target column they are no features, being known only after
+#: the fact, and their dates (a year ahead) would date the table. (A second outcome column
+#: such as 违约标志 is left out by training's leak check, which says so; a churned or
+#: escalated flag may be a customer's past, and stays a feature.)
+_OUTCOMES = frozenset({"bad_date", "label_date", "churn_date", "escalation_date"})
+
+
 @dataclass(frozen=True)
 class InferredColumn:
     """One column of the table as custrisk will read it."""
@@ -384,6 +392,15 @@ def infer_table(
                 kind, role, reason = "int", "ignored", ROW_NUMBERS
             elif kind == "date" and order is not None and year_last(values):
                 reason = f"{reason}; {DATE_ORDER_SHOWN[order]}"
+            outcome = canonical_name(header)
+            if target_header is not None and role == "feature" and outcome in _OUTCOMES:
+                # 违约日期 beside --target 违约: known only after the fact (leakage); a
+                # future date would also date the table
+                kind, role, reason = (
+                    "string",
+                    "ignored",
+                    f"an outcome ({outcome}): known after the fact, not a feature",
+                )
             if (  # 数据日期 2026-09-30 in every row: one snapshot's date, not nothing
                 role == "ignored"
                 and distinct == 1

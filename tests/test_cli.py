@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -74,6 +76,26 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"custrisk {__version__}"
+
+
+def test_a_reader_closing_stdout_is_no_error_of_a_path(tmp_path: Path) -> None:
+    """``custrisk ... | head``: the pipe closed before the command printed. It used to
+    end with exit 2 and ``Error: Broken pipe; check the path and its permissions``."""
+    target = tmp_path / "run.yaml"
+    env = {**os.environ, "CUSTRISK_AUDIT": "off"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "custrisk", "run", "--init", str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the command writes a byte
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait() == 1
+    assert stderr == ""
+    assert target.is_file()
 
 
 def test_asking_for_a_config_option_names_the_commands_config_files(runner: CliRunner) -> None:

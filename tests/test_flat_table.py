@@ -795,6 +795,46 @@ def test_an_application_date_is_the_as_of_date_not_a_feature(tmp_path: Path) -> 
     assert card["training"]["as_of"] == applied.max().strftime("%Y-%m-%d")
 
 
+def test_the_outcomes_dates_beside_the_target_are_no_features(tmp_path: Path) -> None:
+    """A table of customers and their labels file merged (docs/api.md did): 违约日期 and
+    流失日期 are known only after the fact. As features they leaked the outcome, and their
+    future dates dated the table a year ahead."""
+    frame = _table(200, seed=13)
+    later = (pd.Timestamp("2026-07-01") + pd.to_timedelta(frame.index, unit="D")).strftime(
+        "%Y-%m-%d"
+    )
+    frame["违约日期"] = np.where(frame["违约"] == "是", later, "")
+    frame["流失日期"] = np.where(frame.index % 7 == 0, later, "")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    for header in ("违约日期", "流失日期"):
+        column = schema.column(header)
+        assert column.role == "ignored", column
+        assert "known after the fact" in column.reason
+    assert schema.column("开户日期").role == "feature"
+    # without --target a two-valued 违约 is still found as the outcome to name
+    assert infer_table(tmp_path / "t.csv").outcome_guess == "违约"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_snapshot_date_the_same_in_every_row_is_the_as_of_date(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A month's snapshot has one 数据日期 in every row. It used to be ignored as "one
+    value in every row", so the table was dated by 开户日期 and `custrisk run` refused
+    every month as not the period's."""
+    frame = _table(200, seed=12)
+    frame["数据日期"] = "2026-09-30"
+    path = tmp_path / f"snapshot{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:  # a workbook's date cells
+        frame["数据日期"] = pd.Timestamp("2026-09-30")
+        frame.to_excel(path, index=False)
+    column = infer_table(path, target="违约").column("数据日期")
+    assert (column.role, column.type) == ("as_of", "date")
+
+
 def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
     """A table has no alerts or preferred channels: the columns are blank on the
     terminal, as in followups.csv."""

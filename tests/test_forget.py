@@ -96,6 +96,9 @@ def test_forget_removes_the_customer_everywhere_and_keeps_the_rest(
     result = runner.invoke(app, ["forget", customer, "--runs", str(runs)], env=env)
     assert result.exit_code == 0, result.output
     assert "Stale:" in result.output and "portfolio.pdf" in result.output
+    # the command to render it again, whole (it used to be `custrisk report --portfolio`)
+    again = f"render it again: custrisk report {month / 'scores.csv'} --out {month / 'reports'}"
+    assert again in result.output
     assert customer not in result.output
     # no file under the runs names the customer any more
     for path in runs.rglob("*"):

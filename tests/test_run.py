@@ -348,6 +348,26 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert f"key 'models_dir': '{tmp_path / 'models'}' is not a folder" in untrained.stderr
 
 
+def test_a_month_folder_that_is_no_run_is_refused_not_replaced(tmp_path: Path) -> None:
+    """runs/2026-10 written by hand or by ``custrisk score --out runs/2026-10/scores.csv``
+    (the README's step-by-step) used to be deleted without a word when the run was
+    published in its place."""
+    runner = CliRunner()
+    config = tmp_path / "run.yaml"
+    assert runner.invoke(app, ["run", "--init", str(config)]).exit_code == 0
+    (tmp_path / "exports" / PERIOD).mkdir(parents=True)
+    month = tmp_path / "runs" / PERIOD
+    month.mkdir(parents=True)
+    (month / "scores.csv").write_text("mine\n", encoding="utf-8")
+    (month / ".custrisk.lock").touch()
+    result = runner.invoke(app, ["run", str(config), "--period", PERIOD])
+    assert result.exit_code == 2
+    err = " ".join(result.stderr.split())
+    assert f"{month} is no run of custrisk run (no run.json) but holds scores.csv" in err
+    assert "move them elsewhere" in err
+    assert (month / "scores.csv").read_text(encoding="utf-8") == "mine\n"
+
+
 def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Path]) -> None:
     root = make_root()
     config = root / "run.yaml"

@@ -89,6 +89,14 @@ class RunLayout:
         os.replace(self.replaced, self.final)
         return f"put back the run of {self.period} that a killed run was replacing"
 
+    def foreign(self) -> list[str]:
+        """The files of ``runs/<period>`` when it is no run of ``custrisk run`` (no
+        run.json): outputs of ``custrisk score`` or a person's, which publishing the run
+        would delete with the folder. Hidden files (a writer's lock) do not count."""
+        if not self.final.is_dir() or (self.final / RUN_FILE).is_file():
+            return []
+        return sorted(p.name for p in self.final.iterdir() if not p.name.startswith("."))
+
     def publish(self) -> None:
         """Move the staging folder into place as ``runs/<period>`` (replacing an older
         run of the period): two renames, recoverable by :meth:`recover` at any point."""

@@ -73,7 +73,13 @@ from custrisk.batch.stages import (
 )
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
-from custrisk.errors import ConfigError, CustriskError, DataError, ModelArtifactError
+from custrisk.errors import (
+    ConfigError,
+    CustriskError,
+    DataError,
+    ModelArtifactError,
+    UsageError,
+)
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import counted
@@ -284,6 +290,14 @@ def run_batch(
         if recovered:
             notes.append(recovered)
         new_month = not (layout.final / RUN_FILE).is_file()
+        if foreign := layout.foreign():
+            more = f" and {len(foreign) - 3} more" if foreign[3:] else ""
+            shown = ", ".join(foreign[:3]) + more
+            raise UsageError(
+                f"{layout.final} is no run of custrisk run (no {RUN_FILE}) but holds {shown}",
+                hint="the run would replace the folder and delete them: move them elsewhere "
+                "(or set runs: to another folder) and run again",
+            )
         if _models_dir_needed(config):
             raise ConfigError(
                 f"{str(config.models_dir)!r} is not a folder",

@@ -177,6 +177,10 @@ class _ErrorMappingGroup(TyperGroup):
             stop = Stopped.of(exc)
             code, error = stop.exit_code, f"stopped by {stop.signal_name}"
             raise
+        except SystemExit as exc:  # rich's console on a closed stdout: SystemExit(1)
+            code = exc.code if isinstance(exc.code, int) else 1
+            error = session.record.error
+            raise
         except Exception as exc:
             code = int(getattr(exc, "exit_code", EXIT_INTERNAL))
             error = _audit.audit.safe_message(exc)
@@ -208,6 +212,12 @@ class _ErrorMappingGroup(TyperGroup):
                 traceback.print_exc()
             _say_stopped(stop, ctx)
             raise typer.Exit(stop.exit_code) from None
+        except BrokenPipeError:
+            # stdout's reader went away (`custrisk alerts ... | head`): no fault of a
+            # path, and nothing to say; exit 1 as rich and click do on a closed pipe
+            _stdout_to_devnull()
+            _note_error("stdout closed by its reader (broken pipe)")
+            raise typer.Exit(1) from None
         except OSError as exc:
             if _debug_enabled(ctx):
                 raise
@@ -232,6 +242,17 @@ class _ErrorMappingGroup(TyperGroup):
                 label="Internal error:",
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null once its reader has gone, so that the interpreter's
+    last flush at exit does not fail on the closed pipe again (the Python docs' note on
+    SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test runner's stdout)
+        pass
 
 
 def _say_error(message: str, label: str = "Error:") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,6 +106,21 @@ def forget(
         )
 
 
+def _render_again(reports: Path) -> str:
+    """The command that renders a stale portfolio report again: with the run's scores
+    file when the reports sit in the run's folder (``runs/2026-10/reports``, as
+    ``custrisk run`` writes them)."""
+    beside = (reports.parent / "scores.csv", reports.parent / "scores.csv.enc")
+    scores = next((s for s in beside if s.exists()), None)
+    command = f"custrisk report {shlex.quote(str(scores)) if scores else 'SCORES'} --out "
+    command += shlex.quote(str(reports))
+    return (
+        f"render it again: {command}"
+        + ("" if scores else " (SCORES: the run's scores file)")
+        + ", with the options the reports were rendered with (--alert-level, --grade, ...)"
+    )
+
+
 def _say_forgotten(result: Any, verb: str, who: str) -> None:
     """What one forget changed, a line each."""
     for facts, counts in result.runs.items():
@@ -118,10 +134,7 @@ def _say_forgotten(result: Any, verb: str, who: str) -> None:
     for listing in result.batch_runs:
         console.print(f"Listed the files of the monthly run {listing} again (hashes, reports)")
     for portfolio in result.stale_portfolios:
-        say(
-            "Stale:",
-            f"{portfolio} may list the customer; render it again with custrisk report --portfolio",
-        )
+        say("Stale:", f"{portfolio} may list the customer; {_render_again(portfolio.parent)}")
     if result.files_changed:
         console.print(
             f"{result.files_changed} file(s) changed together: each written to a temporary "

@@ -65,6 +65,7 @@ from custrisk.data.infer_values import (
     MONTH_FORMATS,
     count_unit,
     cut_text,
+    date_share,
     decimal_commas,
     foreign_amounts,
     several_units,
@@ -102,6 +103,14 @@ _AS_OF_HEADER = re.compile(
     r"application|apply|applied|snapshot|observation|(?<![a-z])as[ _.-]?of(?![a-z])",
     re.IGNORECASE,
 )
+
+
+#: The dates of a labels file's outcomes (custrisk.data.headers' names for 违约日期,
+#: 流失日期, ...): beside the --target column they are no features, being known only after
+#: the fact, and their dates (a year ahead) would date the table. (A second outcome column
+#: such as 违约标志 is left out by training's leak check, which says so; a churned or
+#: escalated flag may be a customer's past, and stays a feature.)
+_OUTCOMES = frozenset({"bad_date", "label_date", "churn_date", "escalation_date"})
 
 
 @dataclass(frozen=True)
@@ -383,6 +392,27 @@ def infer_table(
                 kind, role, reason = "int", "ignored", ROW_NUMBERS
             elif kind == "date" and order is not None and year_last(values):
                 reason = f"{reason}; {DATE_ORDER_SHOWN[order]}"
+            outcome = canonical_name(header)
+            if target_header is not None and role == "feature" and outcome in _OUTCOMES:
+                # 违约日期 beside --target 违约: known only after the fact (leakage); a
+                # future date would also date the table
+                kind, role, reason = (
+                    "string",
+                    "ignored",
+                    f"an outcome ({outcome}): known after the fact, not a feature",
+                )
+            if (  # 数据日期 2026-09-30 in every row: one snapshot's date, not nothing
+                role == "ignored"
+                and distinct == 1
+                and not as_of_taken
+                and _AS_OF_HEADER.search(header)
+                and (
+                    pa.types.is_timestamp(table.column(header).type)
+                    or pa.types.is_date(table.column(header).type)
+                    or date_share(values[:1], header, date_formats) == 1.0
+                )
+            ):
+                kind, role = "date", "feature"
             if (
                 kind == "date"
                 and role == "feature"

@@ -4,7 +4,6 @@ LocalCluster started and stopped around a command (or around a whole ``custrisk 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import signal
@@ -162,23 +161,78 @@ class ShuffleFolder:
     exit."""
 
     def __init__(self) -> None:
-        self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
-        remove = weakref.finalize(self, _remove_tree, self.path)
-        if _shuffle_scopes:
-            _shuffle_scopes[-1].append(remove)
+        # A stop (Ctrl-C) between making the folder and registering its removal left
+        # it behind, empty (one run in 15 of a stop test): held back until the removal
+        # is registered, the stop then drops this object, which removes the folder.
+        with stops_held():
+            self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
+            remove = weakref.finalize(self, _remove_tree, self.path)
+            if _shuffle_scopes:
+                _shuffle_scopes[-1].append(remove)
 
 
-def _remove_tree(path: str, patience: float = 20.0) -> None:
-    """Remove a shuffle folder, again while it is still there, for up to ``patience``
-    seconds: a worker the stopping cluster had not yet ended can write a file into it
-    as it goes, which leaves a folder not empty for one pass (seen on a busy machine
-    after a Ctrl-C; in a full test run on 2 cores, for more than the 5 s this waited)."""
-    deadline = time.monotonic() + patience
-    while True:
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path) or time.monotonic() > deadline:
-            return
-        time.sleep(0.1)
+def _remove_tree(path: str) -> None:
+    """Remove a shuffle folder. Within :func:`dask_client`, only once every worker
+    process of the cluster has ended (:class:`_WorkerProcesses`): none writes into it
+    any more."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+#: Seconds to wait, once the local cluster is closed, for a worker process it did not
+#: end (Dask joins them as it closes; see :class:`_WorkerProcesses`), before killing it
+WORKERS_END_TIMEOUT = 10.0
+
+
+class _WorkerProcesses:
+    """The worker processes of a local cluster, taken just before it closes and waited
+    for once it is closed: its shuffle folders are removed after that, when no worker
+    can write into them any more.
+
+    Dask's close joins each worker process (its nanny asks the worker to stop and kills
+    it after 4 s), but gives up on one that a kill did not end within 5 s more, and on a
+    loop already closed: then this waits up to :data:`WORKERS_END_TIMEOUT` seconds, and
+    kills what is left."""
+
+    def __init__(self) -> None:
+        self.processes: list[Any] = []
+
+    def take(self, cluster: Any) -> None:
+        """Note the processes of ``cluster``'s workers (a nanny restarting its worker
+        starts a new process: taken as late as possible, once the client is closed)."""
+        import psutil
+
+        for nanny in list(cluster.workers.values()):
+            pid = getattr(getattr(getattr(nanny, "process", None), "process", None), "pid", None)
+            if isinstance(pid, int):
+                with suppress(psutil.Error):
+                    self.processes.append(psutil.Process(pid))
+
+    def wait(self) -> None:
+        """Return once every process taken has ended (a zombie, not yet reaped by Dask,
+        has); kill those still running after :data:`WORKERS_END_TIMEOUT` seconds."""
+        deadline = time.monotonic() + WORKERS_END_TIMEOUT
+        while (running := [p for p in self.processes if _running(p)]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        for process in running:
+            log.warning("dask engine: worker process %d still running; killing it", process.pid)
+            with suppress(Exception):
+                process.kill()
+        deadline = time.monotonic() + WORKERS_END_TIMEOUT
+        while any(_running(p) for p in running) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _running(process: Any) -> bool:
+    """Whether a :class:`psutil.Process` still runs (not reaped: it may be another
+    process's child, whose exit status is not ours to take)."""
+    import psutil
+
+    try:
+        return bool(process.is_running()) and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @contextmanager
@@ -512,6 +566,9 @@ def dask_client(
         # A stop while the cluster starts is raised once it is entered in `started`,
         # which closes it: broken off inside LocalCluster(), the half-started cluster
         # was closed at exit by Dask, printing a traceback.
+        # The shuffle folders are removed once every worker process has ended.
+        processes = _WorkerProcesses()
+        started.callback(processes.wait)  # after the cluster's close
         with stops_held(), _sigint_blocked():
             cluster = started.enter_context(
                 LocalCluster(
@@ -524,6 +581,7 @@ def dask_client(
                     preload=[WORKER_SETUP],  # workers ignore Ctrl-C: the command stops them
                 )
             )
+            started.callback(processes.take, cluster)  # before its close
             client = started.enter_context(_watched_client(cluster))
         started.enter_context(
             _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client))

@@ -161,7 +161,8 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies(
 ) -> None:
     """The local workers get the limit; a worker that dies computing (as one restarted
     past 95 % of it does) is one line naming the limit, not Dask's KilledWorker. The
-    cluster's shuffle folder is removed once no worker process is left to write in it."""
+    cluster's shuffle folder is removed once no worker process is left to write in it,
+    and so are Dask's own folders (Dask left dask-scratch-space in TMPDIR)."""
     dask = pytest.importorskip("dask")
     removed: list[list[int]] = []
 
@@ -196,7 +197,8 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies(
         folder = ShuffleFolder()
         client.submit(os._exit, 1, pure=False).result()
     assert removed == [[]]
-    assert not os.path.exists(folder.path)
+    assert folder.path.startswith(str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nor the cluster's Dask folder (dask-scratch-space)
 
 
 def test_a_stop_as_a_shuffle_folder_is_made_leaves_no_folder(

@@ -149,6 +149,9 @@ WORKER_SETUP = "custrisk.engine.worker_setup"
 #: The prefix of a shuffle folder in TMPDIR (:class:`ShuffleFolder`).
 SHUFFLE_PREFIX = "custrisk-shuffle-"
 
+#: The prefix of the folder in TMPDIR of a local cluster's Dask folders (:func:`dask_client`)
+DASK_PREFIX = "custrisk-dask-"
+
 #: The removals of the shuffle folders made within each :func:`_shuffle_folders_removed`
 #: block (innermost last)
 _shuffle_scopes: list[list[weakref.finalize[Any, Any]]] = []
@@ -557,16 +560,18 @@ def dask_client(
     quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL + 1
     import dask
 
-    with (
-        _said_on_stop(),
-        _shuffle_folders_removed(),
-        dask.config.set(LOCAL_MEMORY_THRESHOLDS),
-        ExitStack() as started,
-    ):
+    with _said_on_stop(), _shuffle_folders_removed(), ExitStack() as started:
+        # Dask's own folders (the workers' spilled results, its lock files) in a folder
+        # removed with the cluster, last: Dask leaves dask-scratch-space in TMPDIR.
+        with stops_held():
+            dask_folder = tempfile.mkdtemp(prefix=DASK_PREFIX)
+            started.callback(shutil.rmtree, dask_folder, ignore_errors=True)
+        settings = {**LOCAL_MEMORY_THRESHOLDS, "temporary-directory": dask_folder}
+        started.enter_context(dask.config.set(settings))
         # A stop while the cluster starts is raised once it is entered in `started`,
         # which closes it: broken off inside LocalCluster(), the half-started cluster
         # was closed at exit by Dask, printing a traceback.
-        # The shuffle folders are removed once every worker process has ended.
+        # The folders are removed once every worker process has ended.
         processes = _WorkerProcesses()
         started.callback(processes.wait)  # after the cluster's close
         with stops_held(), _sigint_blocked():
@@ -596,6 +601,7 @@ def dask_client(
 
 
 __all__ = [
+    "DASK_PREFIX",
     "ENGINES",
     "LOCAL_WORKERS",
     "SHUFFLE_PREFIX",

@@ -54,6 +54,8 @@ SRC = Path(custrisk.__file__).resolve().parents[1]
         ("512MiB", 512 * 2**20),
         ("1.5GiB", int(1.5 * 2**30)),
         ("300 mb", 300 * 10**6),
+        ("2G", 2 * 10**9),  # as dask worker --memory-limit reads them
+        ("512Mi", 512 * 2**20),
         (2**30, 2**30),
         ("1073741824", 2**30),
     ],

@@ -32,18 +32,21 @@ LOCAL_WORKERS = 2
 #: to answer as one: Dask bounds the connection but waits for the answer forever.
 SCHEDULER_TIMEOUT = 5
 
-#: Units of a memory size (``2GB``, ``512MiB``); Dask's meaning: kB = 1000, KiB = 1024.
+#: Units of a memory size (``2GB``, ``512MiB``, ``2G``); Dask's meaning (as ``dask worker
+#: --memory-limit`` reads them): kB = k = 1000, KiB = Ki = 1024.
 MEMORY_UNITS = {
     "": 1,
     "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
+    **{
+        unit: size
+        for power, prefix in enumerate("kmgt", 1)
+        for unit, size in (
+            (prefix, 10 ** (3 * power)),
+            (f"{prefix}b", 10 ** (3 * power)),
+            (f"{prefix}i", 2 ** (10 * power)),
+            (f"{prefix}ib", 2 ** (10 * power)),
+        )
+    },
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 #: Smaller than this, a worker cannot hold even Dask's own state.

@@ -400,11 +400,12 @@ def _worker_deaths(
 @contextmanager
 def _said_on_stop() -> Iterator[None]:
     """A stop (Ctrl-C, SIGTERM) says that the local cluster was closed (its workers
-    ended) and its shuffle folders removed: by then, they are."""
+    ended) and its temporary folders (shuffle folders, Dask's folder) removed: by then,
+    they are."""
     try:
         yield
     except Stopped as stop:
-        stop.leave("the local Dask cluster closed, its shuffle folders removed")
+        stop.leave("the local Dask cluster closed, its temporary folders removed")
         raise
 
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
@@ -30,8 +34,14 @@ dask_sizeof = pytest.importorskip("dask.sizeof")
 
 from custrisk.engine import check_engine_options, dask_client, memory_limit_bytes  # noqa: E402
 from custrisk.engine.bucket_tasks import Cleaned, Piece  # noqa: E402
+from custrisk.engine.cluster import (  # noqa: E402
+    ShuffleFolder,
+    _shuffle_folders_removed,
+    _WorkerProcesses,
+)
 from custrisk.engine.partitions import _summary  # noqa: E402
 from custrisk.io.readers import RawTable  # noqa: E402
+from custrisk.io.stop import Stopped, stop_on_signals  # noqa: E402
 from custrisk.monitoring import DriftCounts  # noqa: E402
 
 SRC = Path(custrisk.__file__).resolve().parents[1]
@@ -44,6 +54,8 @@ SRC = Path(custrisk.__file__).resolve().parents[1]
         ("512MiB", 512 * 2**20),
         ("1.5GiB", int(1.5 * 2**30)),
         ("300 mb", 300 * 10**6),
+        ("2G", 2 * 10**9),  # as dask worker --memory-limit reads them
+        ("512Mi", 512 * 2**20),
         (2**30, 2**30),
         ("1073741824", 2**30),
     ],
@@ -137,10 +149,31 @@ def test_dask_sees_the_size_of_what_the_engine_sends(export_200: Path) -> None:
     assert dask_sizeof.sizeof(counts) >= 8 * len(credit)
 
 
-def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
+def _workers_running() -> list[int]:
+    """The worker processes of local clusters of this process still running."""
+    return [
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The local workers get the limit; a worker that dies computing (as one restarted
-    past 95 % of it does) is one line naming the limit, not Dask's KilledWorker."""
+    past 95 % of it does) is one line naming the limit, not Dask's KilledWorker. The
+    cluster's shuffle folder is removed once no worker process is left to write in it,
+    and so are Dask's own folders (Dask left dask-scratch-space in TMPDIR)."""
     dask = pytest.importorskip("dask")
+    removed: list[list[int]] = []
+
+    def remove(path: str) -> None:
+        removed.append(_workers_running())
+        shutil.rmtree(path)
+
+    monkeypatch.setattr("custrisk.engine.cluster._remove_tree", remove)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     expected = (
         r"^a worker of the local cluster died while computing \(memory limit 300MiB each\), "
         r"most often for want of memory; give the workers more memory \(--memory-limit; "
@@ -163,7 +196,53 @@ def test_a_local_cluster_with_a_memory_limit_and_a_worker_that_dies() -> None:
             )
         )
         assert set(fractions.values()) == {(0.4, 0.5)}
+        folder = ShuffleFolder()
         client.submit(os._exit, 1, pure=False).result()
+    assert removed == [[]]
+    assert folder.path.startswith(str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nor the cluster's Dask folder (dask-scratch-space)
+
+
+def test_a_stop_as_a_shuffle_folder_is_made_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C right after the folder is made, before its removal is registered (it was
+    left behind, empty), is raised once it is: the folder goes with the cluster."""
+    made = tempfile.mkdtemp
+
+    def made_then_stopped(prefix: str) -> str:
+        path = made(prefix=prefix, dir=tmp_path)
+        signal.raise_signal(signal.SIGINT)  # its handler runs here, unless held
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", made_then_stopped)
+    with pytest.raises(Stopped), stop_on_signals(), _shuffle_folders_removed():
+        ShuffleFolder()
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_worker_process_left_by_the_closed_cluster_is_waited_for_then_killed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker process Dask's close did not end holds back the removal of the shuffle
+    folders (it could still write in them) until it ends, or is killed."""
+    monkeypatch.setattr("custrisk.engine.cluster.WORKERS_END_TIMEOUT", 0.2)
+    late = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+
+    def nanny(pid: int) -> SimpleNamespace:
+        return SimpleNamespace(process=SimpleNamespace(process=SimpleNamespace(pid=pid)))
+
+    workers = {"0": nanny(late.pid), "1": nanny(ended.pid), "2": SimpleNamespace(process=None)}
+    processes = _WorkerProcesses()
+    processes.take(SimpleNamespace(workers=workers))
+    try:
+        processes.wait()
+        assert late.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        late.kill()
+        late.wait()
 
 
 def test_a_buckets_summary_holds_no_customer_ids() -> None:

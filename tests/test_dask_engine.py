@@ -5,6 +5,7 @@ bucket counts, on clean and on dirty exports."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 import custrisk
@@ -34,7 +37,6 @@ from tests._support import (
 
 distributed = pytest.importorskip("distributed")
 
-from custrisk.cli._common import ENGINES as CLI_ENGINES  # noqa: E402
 from custrisk.engine import (  # noqa: E402
     ENGINES,
     bucket_of,
@@ -237,6 +239,51 @@ def test_zero_pad_scores_as_the_export_that_kept_its_zeros(
     assert runs["padded"] == runs["kept"]
 
 
+def _engine_options(command: click.Command, path: str = "custrisk") -> Iterator[tuple[str, Any]]:
+    """The ``--engine`` option of every command under ``command``, with its command line."""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _engine_options(sub, f"{path} {name}")
+    for param in command.params:
+        if "--engine" in getattr(param, "opts", ()):
+            yield path, param
+
+
+def test_every_engine_option_names_every_engine() -> None:
+    options = dict(_engine_options(typer.main.get_command(app)))
+    assert set(options) >= {f"custrisk {c}" for c in ("score", "validate", "drift", "run")}
+    for command, option in options.items():
+        said = set(re.findall(r"\w+", option.help or ""))
+        assert [e for e in ENGINES if e not in said] == [], f"{command} --engine: {option.help}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "DATA", "--model", "logistic", "--out", "OUT"],
+        ["validate", "DATA"],
+        ["drift", "DATA", "--model", "logistic"],
+        ["indicators", "DATA", "--out", "OUT"],
+        ["run", "RUN", "--period", "2026-10"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_an_unknown_engine_is_one_line_naming_the_engines(
+    runner: CliRunner, tmp_path: Path, args: list[str]
+) -> None:
+    run_yaml = tmp_path / "run.yaml"
+    assert runner.invoke(app, ["run", "--init", str(run_yaml)]).exit_code == 0
+    where = {
+        "DATA": str(tmp_path / "exports"),
+        "OUT": str(tmp_path / "s.csv"),
+        "RUN": str(run_yaml),
+    }
+    result = runner.invoke(app, [*[where.get(a, a) for a in args], "--engine", "spark"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"Error: --engine must be one of {', '.join(ENGINES)}; got 'spark'\n",
+    )
+
+
 def test_cli_engine_errors_are_one_line(tmp_path: Path, export_200: Path) -> None:
     runner = CliRunner()
     common = ["score", str(export_200), "--model", "logistic", "--out", str(tmp_path / "s.csv")]
@@ -382,7 +429,6 @@ def test_cli_indicators_engine_dask_writes_the_pandas_file(
             args += ["--scheduler", dask_cluster.scheduler.address, "--buckets", "3"]
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
-    assert CLI_ENGINES == ENGINES
     for name in sorted(p.name for p in outs["pandas"].parent.iterdir()):
         assert (outs["pandas"].parent / name).read_bytes() == (
             outs["dask"].parent / name

@@ -15,7 +15,6 @@ import typer
 from custrisk.cli._console import console, counted, err_console, say
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import ValidationReport, Workspace
-from custrisk.engine.cluster import ENGINES as ENGINES  # the choices of --engine
 from custrisk.errors import UsageError
 from custrisk.io.excel import first_cells
 from custrisk.io.stop import Stopped, not_written

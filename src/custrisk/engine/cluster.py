@@ -4,7 +4,6 @@ LocalCluster started and stopped around a command (or around a whole ``custrisk 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import signal
@@ -33,18 +32,21 @@ LOCAL_WORKERS = 2
 #: to answer as one: Dask bounds the connection but waits for the answer forever.
 SCHEDULER_TIMEOUT = 5
 
-#: Units of a memory size (``2GB``, ``512MiB``); Dask's meaning: kB = 1000, KiB = 1024.
+#: Units of a memory size (``2GB``, ``512MiB``, ``2G``); Dask's meaning (as ``dask worker
+#: --memory-limit`` reads them): kB = k = 1000, KiB = Ki = 1024.
 MEMORY_UNITS = {
     "": 1,
     "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
+    **{
+        unit: size
+        for power, prefix in enumerate("kmgt", 1)
+        for unit, size in (
+            (prefix, 10 ** (3 * power)),
+            (f"{prefix}b", 10 ** (3 * power)),
+            (f"{prefix}i", 2 ** (10 * power)),
+            (f"{prefix}ib", 2 ** (10 * power)),
+        )
+    },
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 #: Smaller than this, a worker cannot hold even Dask's own state.
@@ -150,6 +152,9 @@ WORKER_SETUP = "custrisk.engine.worker_setup"
 #: The prefix of a shuffle folder in TMPDIR (:class:`ShuffleFolder`).
 SHUFFLE_PREFIX = "custrisk-shuffle-"
 
+#: The prefix of the folder in TMPDIR of a local cluster's Dask folders (:func:`dask_client`)
+DASK_PREFIX = "custrisk-dask-"
+
 #: The removals of the shuffle folders made within each :func:`_shuffle_folders_removed`
 #: block (innermost last)
 _shuffle_scopes: list[list[weakref.finalize[Any, Any]]] = []
@@ -162,23 +167,78 @@ class ShuffleFolder:
     exit."""
 
     def __init__(self) -> None:
-        self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
-        remove = weakref.finalize(self, _remove_tree, self.path)
-        if _shuffle_scopes:
-            _shuffle_scopes[-1].append(remove)
+        # A stop (Ctrl-C) between making the folder and registering its removal left
+        # it behind, empty (one run in 15 of a stop test): held back until the removal
+        # is registered, the stop then drops this object, which removes the folder.
+        with stops_held():
+            self.path = tempfile.mkdtemp(prefix=SHUFFLE_PREFIX)
+            remove = weakref.finalize(self, _remove_tree, self.path)
+            if _shuffle_scopes:
+                _shuffle_scopes[-1].append(remove)
 
 
-def _remove_tree(path: str, patience: float = 20.0) -> None:
-    """Remove a shuffle folder, again while it is still there, for up to ``patience``
-    seconds: a worker the stopping cluster had not yet ended can write a file into it
-    as it goes, which leaves a folder not empty for one pass (seen on a busy machine
-    after a Ctrl-C; in a full test run on 2 cores, for more than the 5 s this waited)."""
-    deadline = time.monotonic() + patience
-    while True:
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path) or time.monotonic() > deadline:
-            return
-        time.sleep(0.1)
+def _remove_tree(path: str) -> None:
+    """Remove a shuffle folder. Within :func:`dask_client`, only once every worker
+    process of the cluster has ended (:class:`_WorkerProcesses`): none writes into it
+    any more."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+#: Seconds to wait, once the local cluster is closed, for a worker process it did not
+#: end (Dask joins them as it closes; see :class:`_WorkerProcesses`), before killing it
+WORKERS_END_TIMEOUT = 10.0
+
+
+class _WorkerProcesses:
+    """The worker processes of a local cluster, taken just before it closes and waited
+    for once it is closed: its shuffle folders are removed after that, when no worker
+    can write into them any more.
+
+    Dask's close joins each worker process (its nanny asks the worker to stop and kills
+    it after 4 s), but gives up on one that a kill did not end within 5 s more, and on a
+    loop already closed: then this waits up to :data:`WORKERS_END_TIMEOUT` seconds, and
+    kills what is left."""
+
+    def __init__(self) -> None:
+        self.processes: list[Any] = []
+
+    def take(self, cluster: Any) -> None:
+        """Note the processes of ``cluster``'s workers (a nanny restarting its worker
+        starts a new process: taken as late as possible, once the client is closed)."""
+        import psutil
+
+        for nanny in list(cluster.workers.values()):
+            pid = getattr(getattr(getattr(nanny, "process", None), "process", None), "pid", None)
+            if isinstance(pid, int):
+                with suppress(psutil.Error):
+                    self.processes.append(psutil.Process(pid))
+
+    def wait(self) -> None:
+        """Return once every process taken has ended (a zombie, not yet reaped by Dask,
+        has); kill those still running after :data:`WORKERS_END_TIMEOUT` seconds."""
+        deadline = time.monotonic() + WORKERS_END_TIMEOUT
+        while (running := [p for p in self.processes if _running(p)]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        for process in running:
+            log.warning("dask engine: worker process %d still running; killing it", process.pid)
+            with suppress(Exception):
+                process.kill()
+        deadline = time.monotonic() + WORKERS_END_TIMEOUT
+        while any(_running(p) for p in running) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _running(process: Any) -> bool:
+    """Whether a :class:`psutil.Process` still runs (not reaped: it may be another
+    process's child, whose exit status is not ours to take)."""
+    import psutil
+
+    try:
+        return bool(process.is_running()) and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @contextmanager
@@ -340,11 +400,12 @@ def _worker_deaths(
 @contextmanager
 def _said_on_stop() -> Iterator[None]:
     """A stop (Ctrl-C, SIGTERM) says that the local cluster was closed (its workers
-    ended) and its shuffle folders removed: by then, they are."""
+    ended) and its temporary folders (shuffle folders, Dask's folder) removed: by then,
+    they are."""
     try:
         yield
     except Stopped as stop:
-        stop.leave("the local Dask cluster closed, its shuffle folders removed")
+        stop.leave("the local Dask cluster closed, its temporary folders removed")
         raise
 
 
@@ -503,15 +564,20 @@ def dask_client(
     quiet = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL + 1
     import dask
 
-    with (
-        _said_on_stop(),
-        _shuffle_folders_removed(),
-        dask.config.set(LOCAL_MEMORY_THRESHOLDS),
-        ExitStack() as started,
-    ):
+    with _said_on_stop(), _shuffle_folders_removed(), ExitStack() as started:
+        # Dask's own folders (the workers' spilled results, its lock files) in a folder
+        # removed with the cluster, last: Dask leaves dask-scratch-space in TMPDIR.
+        with stops_held():
+            dask_folder = tempfile.mkdtemp(prefix=DASK_PREFIX)
+            started.callback(shutil.rmtree, dask_folder, ignore_errors=True)
+        settings = {**LOCAL_MEMORY_THRESHOLDS, "temporary-directory": dask_folder}
+        started.enter_context(dask.config.set(settings))
         # A stop while the cluster starts is raised once it is entered in `started`,
         # which closes it: broken off inside LocalCluster(), the half-started cluster
         # was closed at exit by Dask, printing a traceback.
+        # The folders are removed once every worker process has ended.
+        processes = _WorkerProcesses()
+        started.callback(processes.wait)  # after the cluster's close
         with stops_held(), _sigint_blocked():
             cluster = started.enter_context(
                 LocalCluster(
@@ -524,6 +590,7 @@ def dask_client(
                     preload=[WORKER_SETUP],  # workers ignore Ctrl-C: the command stops them
                 )
             )
+            started.callback(processes.take, cluster)  # before its close
             client = started.enter_context(_watched_client(cluster))
         started.enter_context(
             _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client))
@@ -538,6 +605,7 @@ def dask_client(
 
 
 __all__ = [
+    "DASK_PREFIX",
     "ENGINES",
     "LOCAL_WORKERS",
     "SHUFFLE_PREFIX",

@@ -15,6 +15,7 @@ from typing import Any
 from custrisk.errors import ConfigError
 from custrisk.io.plain import counted
 from custrisk.notify import NotifyConfig, deliver_notifications, parse_notify_config
+from custrisk.notify import message_key as key_of_message
 from custrisk.results import ScoringRun
 from custrisk.vocab import OWNER_LABELS
 
@@ -115,13 +116,14 @@ def delivered_contents(deliveries: Iterable[dict[str, Any]]) -> set[tuple[str, s
 
 
 def message_key(delivery: dict[str, Any]) -> tuple[str, str]:
-    """Which message a delivery of notifications.json was, across reruns: a robot or
-    webhook channel sends one message, whatever host its URL (read from the environment
-    at each call, perhaps unset) names; an e-mail channel one per owner, or its type when
-    the channel failed as a whole. ``(channel, type)`` makes ``deliver`` send the
-    channel whole."""
+    """Which message a delivery of notifications.json was, across reruns
+    (:func:`custrisk.notify.message_key`, the key ``custrisk notify`` skips by): a robot
+    or webhook channel sends one message, whatever host its URL (read from the
+    environment at each call, perhaps unset) names; an e-mail channel one per owner, or
+    its type when the channel failed as a whole. ``(channel, type)`` makes ``deliver``
+    send the channel whole."""
     channel, kind = str(delivery.get("channel")), str(delivery.get("type"))
-    return (channel, kind) if kind != "smtp" else (channel, str(delivery.get("target")))
+    return key_of_message(channel, kind, str(delivery.get("target")))
 
 
 # -- re-sending a failed message at later runs (cron ticks), with a growing interval -------

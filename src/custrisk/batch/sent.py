@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import json
 import shlex
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,14 @@ Delivery = dict[str, Any]
 def undelivered(deliveries: list[Delivery]) -> list[Delivery]:
     """The failed deliveries of a notifications.json whose message was not delivered
     since (failed at the month's run, waiting for their next attempt, or given up)."""
-    key = _notify.message_key
-    delivered = {key(d) for d in deliveries if d.get("ok")}
-    return [d for d in deliveries if not d.get("ok") and key(d) not in delivered]
+    delivered = _delivered_messages(deliveries)
+    return [d for d in deliveries if not d.get("ok") and _notify.message_key(d) not in delivered]
+
+
+def _delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
+    """The messages (:func:`custrisk.batch._notify.message_key`) a notifications.json's
+    ``deliveries`` record as delivered."""
+    return {_notify.message_key(d) for d in deliveries if d.get("ok")}
 
 
 def record(
@@ -193,11 +198,11 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
     naming ``fix``, the command that sends every message again), or with
     ``resend_all`` (that command) set aside: every message sent is then recorded anew,
     a failure with the batch's schedule of re-sending."""
-    folder = run_path if run_path.is_dir() else run_path.parent
-    path = folder / NOTIFICATIONS_FILE
-    if not (path.is_file() and (folder / RUN_FILE).is_file()):
+    path = _month_record(run_path)
+    if path is None:
         yield None
         return
+    folder = path.parent
     layout = RunLayout(folder.parent, folder.name)
     what = "the runs folder (one command at a time updates a month's notifications)"
     hint = (
@@ -245,8 +250,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 said.append(_undelivered_line(failing, path if not said else None))
             return "; ".join(said) or None
 
-        delivered = {_notify.message_key(d) for d in earlier if d.get("ok")}
-        hand = ByHand(path, set() if resend_all else delivered, note)
+        hand = ByHand(path, set() if resend_all else _delivered_messages(earlier), note)
         yield hand
 
 
@@ -267,12 +271,16 @@ def _undelivered_line(failing: list[Delivery], path: Path | None) -> str:
 def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
     """The messages the notifications.json of a finished month of the batch records as
     delivered (none for another run), read without its lock (``--dry-run``)."""
+    path = _month_record(run_path)
+    return set() if path is None else _delivered_messages(read_record(path, fix)["deliveries"])
+
+
+def _month_record(run_path: Path) -> Path | None:
+    """The notifications.json of ``run_path`` (a run folder, or a file in one) when it is
+    a finished month of the batch (run.json beside it), else ``None``."""
     folder = run_path if run_path.is_dir() else run_path.parent
     path = folder / NOTIFICATIONS_FILE
-    if not (path.is_file() and (folder / RUN_FILE).is_file()):
-        return set()
-    earlier = read_record(path, fix).get("deliveries") or []
-    return {_notify.message_key(d) for d in earlier if d.get("ok")}
+    return path if path.is_file() and (folder / RUN_FILE).is_file() else None
 
 
 def send_by_hand(

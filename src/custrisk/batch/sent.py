@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,13 +93,11 @@ def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, An
     states = [f"{given_up} given up"] if given_up else []
     if waiting := len(failed) - given_up:
         states.append(f"{waiting} waiting for a retry")
-    command = _notify.hand_command(earlier, config)
-    command += "".join(f" --channel {shlex.quote(c)}" for c in channels)
+    command = _notify.hand_command(earlier, config, channels)
     line = (
         f"{counted(len(failed), 'notification')} of {earlier.name} not delivered "
-        f"({', '.join(states)}; {'channel' if len(channels) == 1 else 'channels'} "
-        f"{', '.join(channels)}), no longer re-sent now that "
-        f"{period} has run; send by hand: {command}"
+        f"({', '.join(states)}; {_notify.named_channels(channels)}), no longer re-sent "
+        f"now that {period} has run; send by hand: {command}"
     )
     return {
         "month": earlier.name,
@@ -335,7 +332,7 @@ def send_by_hand(
     skipped = sum(d.already_delivered for d in deliveries)
     if skipped:
         them = "it" if skipped == 1 else "them"
-        again_command = command + "".join(f" --channel {shlex.quote(c)}" for c in channels)
+        again_command = command + _notify.channel_options(channels)
         folder = run_dir if run_dir.is_dir() else run_dir.parent
         notes.append(
             f"{counted(skipped, 'message')} delivered before (recorded in "

@@ -229,6 +229,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 merged = merged_by_hand(earlier, delivered, now)
             else:  # a failure by hand: nothing recorded, the batch's schedule as it was
                 merged = earlier
+            said = []
             if damaged or delivered:
                 record(
                     folder,
@@ -238,8 +239,6 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                     fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
                 )
                 audit_event(outputs=[path, folder / RUN_FILE])
-            said = []
-            if damaged or delivered:
                 count = counted(len(delivered), "delivery", "deliveries")
                 it = "it" if len(delivered) == 1 else "them"
                 said.append(f"recorded {count} in {path}: custrisk run does not send {it} again")

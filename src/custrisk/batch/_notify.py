@@ -15,6 +15,7 @@ from typing import Any
 from custrisk.errors import ConfigError
 from custrisk.io.plain import counted
 from custrisk.notify import NotifyConfig, deliver_notifications, parse_notify_config
+from custrisk.notify import message_key as key_of_message
 from custrisk.results import ScoringRun
 from custrisk.vocab import OWNER_LABELS
 
@@ -115,13 +116,14 @@ def delivered_contents(deliveries: Iterable[dict[str, Any]]) -> set[tuple[str, s
 
 
 def message_key(delivery: dict[str, Any]) -> tuple[str, str]:
-    """Which message a delivery of notifications.json was, across reruns: a robot or
-    webhook channel sends one message, whatever host its URL (read from the environment
-    at each call, perhaps unset) names; an e-mail channel one per owner, or its type when
-    the channel failed as a whole. ``(channel, type)`` makes ``deliver`` send the
-    channel whole."""
+    """Which message a delivery of notifications.json was, across reruns
+    (:func:`custrisk.notify.message_key`, the key ``custrisk notify`` skips by): a robot
+    or webhook channel sends one message, whatever host its URL (read from the
+    environment at each call, perhaps unset) names; an e-mail channel one per owner, or
+    its type when the channel failed as a whole. ``(channel, type)`` makes ``deliver``
+    send the channel whole."""
     channel, kind = str(delivery.get("channel")), str(delivery.get("type"))
-    return (channel, kind) if kind != "smtp" else (channel, str(delivery.get("target")))
+    return key_of_message(channel, kind, str(delivery.get("target")))
 
 
 # -- re-sending a failed message at later runs (cron ticks), with a growing interval -------
@@ -217,10 +219,22 @@ def stage_detail(deliveries: list[dict[str, Any]]) -> str:
     return said
 
 
-def hand_command(folder: Path, config: Path) -> str:
-    """``custrisk notify FOLDER -c CONFIG``, its paths quoted for a shell when they need
-    it (a space in a folder's name): the command a line says to copy and run."""
-    return f"custrisk notify {shlex.quote(str(folder))} -c {shlex.quote(str(config))}"
+def hand_command(folder: Path, config: Path, channels: Iterable[str] = ()) -> str:
+    """``custrisk notify FOLDER -c CONFIG`` (with ``--channel`` each of ``channels``),
+    its paths quoted for a shell when they need it (a space in a folder's name): the
+    command a line says to copy and run."""
+    command = f"custrisk notify {shlex.quote(str(folder))} -c {shlex.quote(str(config))}"
+    return command + channel_options(channels)
+
+
+def channel_options(channels: Iterable[str]) -> str:
+    """`` --channel NAME`` for each of ``channels``, quoted for a shell."""
+    return "".join(f" --channel {shlex.quote(c)}" for c in channels)
+
+
+def named_channels(channels: list[str]) -> str:
+    """``channel a`` or ``channels a, b``: the channels a line names."""
+    return f"{'channel' if len(channels) == 1 else 'channels'} {', '.join(channels)}"
 
 
 def given_up_line(failed: list[dict[str, Any]], folder: Path, config: Path) -> str:
@@ -230,12 +244,11 @@ def given_up_line(failed: list[dict[str, Any]], folder: Path, config: Path) -> s
     first = min(str(d["resend"]["first_failed"]) for d in failed)
     tries = max(int(d["resend"]["failures"]) for d in failed)
     # (one command for them all: custrisk notify sends what was not delivered only)
-    by_hand = hand_command(folder, config)
-    by_hand += "".join(f" --channel {shlex.quote(c)}" for c in channels)
+    by_hand = hand_command(folder, config, channels)
     return (
         f"gave up re-sending {counted(len(failed), 'notification')} of "
-        f"{'channel' if len(channels) == 1 else 'channels'} {', '.join(channels)} "
-        f"(failed in {counted(tries, 'run')} since {shown_time(first)}); send by hand: {by_hand}"
+        f"{named_channels(channels)} (failed in {counted(tries, 'run')} since "
+        f"{shown_time(first)}); send by hand: {by_hand}"
     )
 
 
@@ -244,6 +257,7 @@ __all__ = [
     "RESEND_FIRST_WAIT",
     "RESEND_GIVE_UP_AFTER",
     "RESEND_MAX_WAIT",
+    "channel_options",
     "check_owners",
     "deliver",
     "delivered_contents",
@@ -253,6 +267,7 @@ __all__ = [
     "given_up_line",
     "hand_command",
     "message_key",
+    "named_channels",
     "next_attempt",
     "parse",
     "record_failure",

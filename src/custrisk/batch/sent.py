@@ -17,8 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import shlex
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,14 @@ Delivery = dict[str, Any]
 def undelivered(deliveries: list[Delivery]) -> list[Delivery]:
     """The failed deliveries of a notifications.json whose message was not delivered
     since (failed at the month's run, waiting for their next attempt, or given up)."""
-    key = _notify.message_key
-    delivered = {key(d) for d in deliveries if d.get("ok")}
-    return [d for d in deliveries if not d.get("ok") and key(d) not in delivered]
+    delivered = _delivered_messages(deliveries)
+    return [d for d in deliveries if not d.get("ok") and _notify.message_key(d) not in delivered]
+
+
+def _delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
+    """The messages (:func:`custrisk.batch._notify.message_key`) a notifications.json's
+    ``deliveries`` record as delivered."""
+    return {_notify.message_key(d) for d in deliveries if d.get("ok")}
 
 
 def record(
@@ -89,13 +93,11 @@ def left_behind(earlier: Path | None, period: str, config: Path) -> dict[str, An
     states = [f"{given_up} given up"] if given_up else []
     if waiting := len(failed) - given_up:
         states.append(f"{waiting} waiting for a retry")
-    command = _notify.hand_command(earlier, config)
-    command += "".join(f" --channel {shlex.quote(c)}" for c in channels)
+    command = _notify.hand_command(earlier, config, channels)
     line = (
         f"{counted(len(failed), 'notification')} of {earlier.name} not delivered "
-        f"({', '.join(states)}; {'channel' if len(channels) == 1 else 'channels'} "
-        f"{', '.join(channels)}), no longer re-sent now that "
-        f"{period} has run; send by hand: {command}"
+        f"({', '.join(states)}; {_notify.named_channels(channels)}), no longer re-sent "
+        f"now that {period} has run; send by hand: {command}"
     )
     return {
         "month": earlier.name,
@@ -193,11 +195,11 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
     naming ``fix``, the command that sends every message again), or with
     ``resend_all`` (that command) set aside: every message sent is then recorded anew,
     a failure with the batch's schedule of re-sending."""
-    folder = run_path if run_path.is_dir() else run_path.parent
-    path = folder / NOTIFICATIONS_FILE
-    if not (path.is_file() and (folder / RUN_FILE).is_file()):
+    path = _month_record(run_path)
+    if path is None:
         yield None
         return
+    folder = path.parent
     layout = RunLayout(folder.parent, folder.name)
     what = "the runs folder (one command at a time updates a month's notifications)"
     hint = (
@@ -227,6 +229,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 merged = merged_by_hand(earlier, delivered, now)
             else:  # a failure by hand: nothing recorded, the batch's schedule as it was
                 merged = earlier
+            said = []
             if damaged or delivered:
                 record(
                     folder,
@@ -236,8 +239,6 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                     fails_run="gate" in (facts.get("stages") or {}).get("notify", {}),
                 )
                 audit_event(outputs=[path, folder / RUN_FILE])
-            said = []
-            if damaged or delivered:
                 count = counted(len(delivered), "delivery", "deliveries")
                 it = "it" if len(delivered) == 1 else "them"
                 said.append(f"recorded {count} in {path}: custrisk run does not send {it} again")
@@ -245,8 +246,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 said.append(_undelivered_line(failing, path if not said else None))
             return "; ".join(said) or None
 
-        delivered = {_notify.message_key(d) for d in earlier if d.get("ok")}
-        hand = ByHand(path, set() if resend_all else delivered, note)
+        hand = ByHand(path, set() if resend_all else _delivered_messages(earlier), note)
         yield hand
 
 
@@ -267,12 +267,16 @@ def _undelivered_line(failing: list[Delivery], path: Path | None) -> str:
 def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
     """The messages the notifications.json of a finished month of the batch records as
     delivered (none for another run), read without its lock (``--dry-run``)."""
+    path = _month_record(run_path)
+    return set() if path is None else _delivered_messages(read_record(path, fix)["deliveries"])
+
+
+def _month_record(run_path: Path) -> Path | None:
+    """The notifications.json of ``run_path`` (a run folder, or a file in one) when it is
+    a finished month of the batch (run.json beside it), else ``None``."""
     folder = run_path if run_path.is_dir() else run_path.parent
     path = folder / NOTIFICATIONS_FILE
-    if not (path.is_file() and (folder / RUN_FILE).is_file()):
-        return set()
-    earlier = read_record(path, fix).get("deliveries") or []
-    return {_notify.message_key(d) for d in earlier if d.get("ok")}
+    return path if path.is_file() and (folder / RUN_FILE).is_file() else None
 
 
 def send_by_hand(
@@ -327,7 +331,7 @@ def send_by_hand(
     skipped = sum(d.already_delivered for d in deliveries)
     if skipped:
         them = "it" if skipped == 1 else "them"
-        again_command = command + "".join(f" --channel {shlex.quote(c)}" for c in channels)
+        again_command = command + _notify.channel_options(channels)
         folder = run_dir if run_dir.is_dir() else run_dir.parent
         notes.append(
             f"{counted(skipped, 'message')} delivered before (recorded in "

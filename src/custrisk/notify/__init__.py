@@ -25,6 +25,7 @@ from custrisk.notify.deliver import (
     deliver_notifications,
     dingtalk_sign,
     feishu_sign,
+    message_key,
     notify_run,
     webhook_signature,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "dingtalk_sign",
     "feishu_sign",
     "load_notify_config",
+    "message_key",
     "notify_run",
     "parse_notify_config",
     "webhook_signature",

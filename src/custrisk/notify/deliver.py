@@ -71,6 +71,14 @@ class DeliveryFailed(Exception):
         self.retry = retry
 
 
+def message_key(channel: str, kind: str, target: str) -> tuple[str, str]:
+    """Which message a delivery of channel type ``kind`` is, across sends of a run:
+    ``(channel, target)`` for an e-mail (one per owner), ``(channel, type)`` for a robot
+    or webhook (one message, whatever host its URL, read from the environment at each
+    send, names)."""
+    return (channel, target if kind == "smtp" else kind)
+
+
 @dataclass
 class Delivery:
     """The result of one message.
@@ -113,10 +121,8 @@ class Delivery:
 
     @property
     def key(self) -> tuple[str, str]:
-        """Which message this is, across sends of a run: ``(channel, target)`` for an
-        e-mail (one per owner), ``(channel, type)`` for a robot or webhook (one message,
-        whatever host its URL names)."""
-        return (self.channel, self.target if self.type == "smtp" else self.type)
+        """Which message this is, across sends of a run (:func:`message_key`)."""
+        return message_key(self.channel, self.type, self.target)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON data for run.json (no secrets, no personal data)."""
@@ -740,6 +746,7 @@ __all__ = [
     "deliver_notifications",
     "dingtalk_sign",
     "idle_channels",
+    "message_key",
     "notify_run",
     "feishu_sign",
     "webhook_signature",

@@ -179,7 +179,11 @@ def unit_spellings(unit: str) -> tuple[str, ...]:
     35周岁 too, one in 个月 reads 36月; one in 次 reads no 笔."""
     key = header_key(unit)
     group = next((s for s in _UNIT_SPELLINGS if key in s), ())
-    units = (unit, *group)
+    return _both_scripts((unit, *group))
+
+
+def _both_scripts(units: tuple[str, ...]) -> tuple[str, ...]:
+    """``units``, each followed by its traditional form when it has one (个月, 個月)."""
     return tuple(dict.fromkeys(form for u in units for form in (u, traditional_form(u))))
 
 
@@ -209,12 +213,10 @@ def header_units(header: str) -> tuple[str, ...]:
     unit of :data:`COUNT_UNITS` in brackets at its end first. Each also in traditional
     characters (歲, 個月). ``()`` for any other header."""
     key = header_key(header)
-    units: tuple[str, ...] = ()
     bracketed = _BRACKETED_UNIT.search(key)
     if bracketed is not None and bracketed.group(1) in COUNT_UNITS:
         return unit_spellings(bracketed.group(1))
-    units = next((u for words, u in _HEADER_WORDS if words.search(key)), ())
-    return tuple(dict.fromkeys(form for u in units for form in (u, traditional_form(u))))
+    return _both_scripts(next((u for words, u in _HEADER_WORDS if words.search(key)), ()))
 
 
 def with_header_units(

@@ -266,11 +266,11 @@ def clean_text(
                     issues.add(worded, col.name, "missing_required", raw_values, DROPPED)
         repairs.append((widened, "normalised", None))
         if numbers:
-            if col.unit is not None:  # (declared in 岁: 35周岁 too)
-                text, _ = without_units(text, col.read_units)
-            elif col.header_units:  # (年龄: 35岁 is 35, listed)
-                text, cut = without_units(text, col.header_units)
-                repairs.append((cut & present, "normalised", header_unit_read(col)))
+            units = col.read_units  # (declared in 岁: 35周岁 too; 年龄: 35岁 is 35)
+            if units:
+                text, cut = without_units(text, units)
+                if col.unit is None:  # (a unit only the header names: listed)
+                    repairs.append((cut & present, "normalised", header_unit_read(col)))
             if col.decimal == ",":
                 text = with_decimal_point(text)
     if col.type == "category" and col.known_values:

@@ -316,7 +316,7 @@ def read_sheet(
             hint="split the sheet, or export it as CSV or Parquet",
         )
     data = _sheet_data(grid, merged, shown, chosen, declared, errors, date1904)
-    _say_hidden(data, hidden)
+    _say_hidden(data, hidden, path)
     return data
 
 
@@ -324,7 +324,7 @@ def read_sheet(
 _SAID_HIDDEN: set[tuple[Any, ...]] = set()
 
 
-def _say_hidden(data: SheetData, rows: set[int]) -> None:
+def _say_hidden(data: SheetData, rows: set[int], workbook: Path) -> None:
     """Warn of the data rows the sheet hides (a filter's, or hidden by hand): they are
     read like the others, so more customers are scored than the sheet shows. (Hidden
     columns are listed with the others by the layout custrisk prints.)"""
@@ -334,7 +334,7 @@ def _say_hidden(data: SheetData, rows: set[int]) -> None:
     # (once per workbook and sheet as it is: train reads a table twice, to infer its
     # layout and then to clean it)
     try:
-        stat = data.path.with_name(data.path.name.split("#")[0]).stat()
+        stat = workbook.stat()
     except OSError:
         stat = None
     said = (str(data.path), data.sheet, stat and (stat.st_mtime_ns, stat.st_size))

@@ -121,14 +121,16 @@ def _distribution_stat(
     other = _other_label(new_values)
     bins = tuple(
         BinRow(
-            label=other if label == OTHER and reference.kind == "categorical" else label,
+            label=other if bin_label == OTHER and reference.kind == "categorical" else bin_label,
             expected_count=int(e),
             expected_share=float(e / n_ref) if n_ref else 0.0,
             actual_count=int(a),
             actual_share=float(a / n_new) if n_new else 0.0,
             contribution=c,
         )
-        for label, e, a, c in zip(reference.labels, expected, actual, contributions, strict=True)
+        for bin_label, e, a, c in zip(
+            reference.labels, expected, actual, contributions, strict=True
+        )
     )
     stat_id = f"{metric}:{name}"
     shown = metric.upper()

@@ -368,12 +368,11 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     report = workspace.report
     # (a report's own rows, 合计 and 制表人 notes, are listed as skipped: no fault of the
     # data, and not "0 input rows were repaired")
-    skipped = (
-        f"; {counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
+    own_rows = (
+        f"{counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
         "notes, blank or repeated header rows) skipped, not customers"
-        if report.rows_skipped
-        else ""
     )
+    skipped = f"; {own_rows}" if report.rows_skipped else ""
     if report.rows_rejected:
         say(
             "Warning:",
@@ -387,12 +386,7 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
             f"while cleaning (none rejected){skipped}; see {path}",
         )
     elif report.rows_skipped:
-        say(
-            "Note:",
-            f"{counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
-            f"notes, blank or repeated header rows) skipped, not customers; no row rejected "
-            f"or repaired; see {path}",
-        )
+        say("Note:", f"{own_rows}; no row rejected or repaired; see {path}")
     left_out = report.customers_rejected_text()
     if left_out:
         say("Warning:", f"{left_out} (see {path})")

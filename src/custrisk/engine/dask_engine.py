@@ -49,7 +49,7 @@ from custrisk.indicators import (
     resolve_as_of,
     resolve_as_of_of_counts,
 )
-from custrisk.indicators.as_of import DayCounts, check_named_as_of
+from custrisk.indicators.as_of import DayCounts
 from custrisk.io.atomic import output_format
 from custrisk.protect.envelope import SUFFIX
 from custrisk.protect.pseudonym import active_pseudonymiser
@@ -323,9 +323,7 @@ def _as_of_on_workers(
         ]
     )
     table = table_names(bucketed.report, bucketed.config)
-    day, origin = resolve_as_of_of_counts(counts, config, as_of, named=table)
-    check_named_as_of(table, day, origin)
-    return day, origin
+    return resolve_as_of_of_counts(counts, config, as_of, named=table)
 
 
 def as_of_here(
@@ -334,9 +332,7 @@ def as_of_here(
     """The as-of date of a workspace read on the client, as the local engine's (a flat
     table's from its name)."""
     table = table_names(workspace.report, workspace.config)
-    day, origin = resolve_as_of(workspace.present_frames(), config, as_of, named=table)
-    check_named_as_of(table, day, origin)
-    return day, origin
+    return resolve_as_of(workspace.present_frames(), config, as_of, named=table)
 
 
 def _workspace(

@@ -124,7 +124,9 @@ def resolve_as_of_of_counts(
             )
         latest.append(float(found.latest))
     if latest:
-        return date_of_day(max(latest)), "data"
+        day = date_of_day(max(latest))
+        check_named_as_of(named, day)
+        return day, "data"
     return undated_as_of(named)
 
 
@@ -265,14 +267,12 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
     return day, "today"
 
 
-def check_named_as_of(names: Sequence[str], day: dt.date, origin: str) -> None:
+def check_named_as_of(names: Sequence[str], day: dt.date) -> None:
     """Warn when the as-of date found in a flat table (its latest date, such as 开户日期,
     when it has no snapshot date) is over a month before the month the table's file
     name gives (the first of ``names`` that gives one): its dates would be aged to a
     day that may be years before the table was taken. (A month's exports are dated by
     their events, and ``custrisk run`` checks their folder's month itself.)"""
-    if origin != "data":
-        return
     named = ((name, period) for name in names if (period := named_period(name)) is not None)
     name, period = next(named, ("", None))
     if period is None or (period[0] - day).days <= DEFAULT_DAYS_AHEAD:

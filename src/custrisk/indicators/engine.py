@@ -39,6 +39,7 @@ from custrisk.indicators.as_of import (
     DateSpan,
     as_day,
     check_given_as_of,
+    check_named_as_of,
     date_of_day,
     day_number,
     undated_as_of,
@@ -385,7 +386,8 @@ class Engine:
         self, as_of: dt.date | str | None, *, check: bool = True, named: Sequence[str] = ()
     ) -> tuple[dt.date, str]:
         """The as-of date and its origin; ``named``: a flat table's file names, whose
-        month is the as-of date of a table without dates (:func:`undated_as_of`)."""
+        month is the as-of date of a table without dates (:func:`undated_as_of`), and
+        is checked against the latest date of one with dates (:func:`check_named_as_of`)."""
         if as_of is not None:
             day, origin = as_day(as_of), "argument"
         elif self.cfg.as_of is not None:
@@ -394,6 +396,7 @@ class Engine:
             latest = [d for s in self.sources.values() if (d := s.latest_day()) is not None]
             if latest:
                 day, origin = date_of_day(max(latest)), "data"
+                check_named_as_of(named, day)  # (a table named for a later month)
             else:
                 day, origin = undated_as_of(named)
         if origin in GIVEN_AS_OF and check:

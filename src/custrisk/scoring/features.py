@@ -37,7 +37,6 @@ from custrisk.indicators import (
     compute_indicators,
     load_indicator_config,
 )
-from custrisk.indicators.as_of import check_named_as_of
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
@@ -145,7 +144,6 @@ def prepare_features(
         release_memory()  # Arrow's pool keeps what it freed until asked
     names = table_names(workspace.report, workspace.config)
     result = compute_indicators(workspace.present_frames(), config, as_of=as_of, named=names)
-    check_named_as_of(names, result.as_of, result.as_of_origin)
     X = result.frame.set_index("customer_id")
     return Features(workspace, config, X, result.as_of, dict(result.unavailable), result)
 

@@ -98,6 +98,25 @@ def test_a_reader_closing_stdout_is_no_error_of_a_path(tmp_path: Path) -> None:
     assert target.is_file()
 
 
+def test_only_stdout_losing_its_reader_is_taken_for_a_closed_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broken pipe of the command's own work (a webhook's connection, a worker's pipe)
+    is an error to say; only stdout whose reader went away is ended silently."""
+    from custrisk.cli import _stdout_reader_gone
+
+    for reader_closed in (True, False):
+        read_end, write_end = os.pipe()
+        with os.fdopen(write_end, "w") as stdout:
+            monkeypatch.setattr(sys, "stdout", stdout)
+            if reader_closed:
+                os.close(read_end)
+            assert _stdout_reader_gone() is reader_closed
+            monkeypatch.undo()
+        if not reader_closed:
+            os.close(read_end)
+
+
 def test_asking_for_a_config_option_names_the_commands_config_files(runner: CliRunner) -> None:
     """``score --config`` (no such option) is answered with the YAML options the command
     has, not with the option spelt most alike (``--encoding``); a misspelt option keeps

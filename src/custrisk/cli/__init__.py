@@ -11,6 +11,7 @@ import contextvars
 import importlib
 import logging
 import os
+import select
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -212,13 +213,14 @@ class _ErrorMappingGroup(TyperGroup):
                 traceback.print_exc()
             _say_stopped(stop, ctx)
             raise typer.Exit(stop.exit_code) from None
-        except BrokenPipeError:
-            # stdout's reader went away (`custrisk alerts ... | head`): no fault of a
-            # path, and nothing to say; exit 1 as rich and click do on a closed pipe
-            _stdout_to_devnull()
-            _note_error("stdout closed by its reader (broken pipe)")
-            raise typer.Exit(1) from None
         except OSError as exc:
+            if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():
+                # stdout's reader went away (`custrisk alerts ... | head`): no fault of a
+                # path, and nothing to say; exit 1 as rich and click do on a closed pipe
+                # (another pipe broken, a webhook's or a worker's, is said below)
+                _stdout_to_devnull()
+                _note_error("stdout closed by its reader (broken pipe)")
+                raise typer.Exit(1) from None
             if _debug_enabled(ctx):
                 raise
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -242,6 +244,17 @@ class _ErrorMappingGroup(TyperGroup):
                 label="Internal error:",
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has closed it: polled, it
+    reports an error or a hang-up."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test runner's)
+        return False
 
 
 def _stdout_to_devnull() -> None:

@@ -1,6 +1,7 @@
 """A report's own rows among an export's records: its header repeated (two exports
-joined, a paged report), totals (合计, 小计, Total), notes (制表人：...) and empty rows
-(``,,,,``), each rejected once as such rather than as a customer or for its blank fields.
+joined, a paged report), totals (合计, 小计, Total), notes (制表人：...), its groups'
+captions (华东区 alone in 序号) and empty rows (``,,,,``), each rejected once as such
+rather than as a customer or for its blank fields.
 """
 
 from __future__ import annotations
@@ -215,6 +216,30 @@ def note_rows(
         issues.instead(found)
         label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
         issues.add(found, label, "note_row", out[label], SKIPPED)
+
+
+def caption_rows(
+    spec: SourceSpec, out: pd.DataFrame, issues: Issues, ignored: Ignored | None = None
+) -> None:
+    """Reject the captions of a spreadsheet report's groups (华东区 alone in its row, in
+    an ignored row-number column, 序号, above the group's customers) as such, rather than
+    as rows without a value (``,,,,``): every column read is blank, and the caption is
+    neither a totals row's label nor a note (:func:`totals_rows`, :func:`note_rows`)."""
+    if spec.key is None or not ignored:
+        return
+    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
+    unread = _blank_key(spec, out) & ~issues.flagged(len(out), but=_BLANK)
+    rows = np.flatnonzero(unread)
+    if not rows.size:
+        return
+    unread[rows[out.iloc[rows][others].notna().any(axis=1).to_numpy()]] = False
+    for header, text in ignored.items():
+        written = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(text), ""), False)
+        found = unread & as_numpy(written).astype(bool)
+        if found.any():
+            issues.instead(found)
+            issues.add(found, header, "caption_row", text, SKIPPED)
+            unread &= ~found
 
 
 def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:

@@ -349,3 +349,20 @@ def test_a_groups_caption_in_an_ignored_row_number_column_is_a_caption_row(
     ]
     assert "a caption of the report" in rejects["message"].iloc[0]
     assert ",,,," not in rejects["message"].iloc[0]
+
+
+def test_a_groups_caption_in_the_id_column_is_not_a_customer(
+    make_workspace: Callable[..., Path], tmp_path: Path
+) -> None:
+    """华东区 alone in the id column, among ids that are codes: a caption, not a customer
+    with every field blank; a coded id alone in its row stays a customer."""
+    rows = [CREDIT_HEADER, ",".join(["华东区"] + [""] * (CREDIT_HEADER.count(",")))]
+    rows += [credit_row(f"C{i:05d}") for i in range(1, 30)]
+    rows.append(",".join(["C00099"] + [""] * (CREDIT_HEADER.count(","))))
+    data = make_workspace({"credit.csv": "\n".join(rows) + "\n"})
+    result = CliRunner().invoke(app, ["validate", str(data), "--out", str(tmp_path / "v")])
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    listed = rejects[["line", "rule", "value"]].values.tolist()
+    assert ["2", "caption_row", "华东区"] in listed, result.output
+    assert not rejects[rejects["line"] == "2"]["rule"].ne("caption_row").any()
+    assert "caption_row" not in set(rejects[rejects["line"] == "32"]["rule"])

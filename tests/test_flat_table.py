@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from custrisk.cli import app
@@ -17,7 +18,7 @@ from custrisk.data.infer import infer_table
 from custrisk.data.infer_columns import plausible_range
 from custrisk.errors import DataError, UsageError
 from custrisk.policy import load_alert_rules, load_policy
-from custrisk.scoring.table import target_coding
+from custrisk.scoring.table import table_configs, target_coding
 
 NAMES = ["张伟", "王芳", "李娜", "刘洋"]
 
@@ -106,6 +107,25 @@ def test_the_layout_is_inferred_from_headers_and_values(tmp_path: Path) -> None:
     # one value where filled, blank elsewhere: said so, not "in every row"
     assert schema.column("标记").reason == "one value (VIP) in 30 of 300 rows, blank in the others"
     assert kinds["违约"][0] == "target"
+
+
+def test_a_ratio_written_as_percentages_is_shown_as_percents(tmp_path: Path) -> None:
+    """额度使用率 written 16.3% is read as 0.163; its indicator's unit says so, so that
+    the customer report shows 16.3% again, not 0.16."""
+    frame = _table(200, seed=4)
+    frame["额度使用率"] = (frame["额度使用率"] * 100).map(lambda v: f"{v:.1f}%")
+    frame["近12月逾期次数"] = frame["近12月逾期次数"] / 2  # plain numbers with decimals
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    util = schema.column("额度使用率")
+    assert (util.type, util.percent) == ("float", True)
+    assert "percentages (e.g. " in util.reason
+    assert not schema.column("近12月逾期次数").percent
+    assert not schema.column("月收入(元)").percent
+    assert schema.to_dict()["columns"][3]["percent"] is True  # (the model card's table)
+    indicators = yaml.safe_load(table_configs(schema).indicators_text)["indicators"]
+    assert indicators[util.name]["unit"] == "share"
+    assert "unit" not in indicators[schema.column("近12月逾期次数").name]
 
 
 def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path: Path) -> None:

@@ -171,7 +171,7 @@ def test_a_flat_tables_totals_row_is_not_scored(tmp_path: Path) -> None:
     # said as what they are (it said "0 input rows were repaired while cleaning")
     said = " ".join(result.stderr.split())
     assert "0 input rows" not in said
-    assert "Note: 5 rows of the report itself (totals, notes, blank or repeated" in said
+    assert "Note: 5 rows of the report itself (totals, notes, captions, blank or repeated" in said
 
 
 def test_an_empty_row_saved_as_csv_is_rejected_once_as_such(make_workspace: MakeWs) -> None:
@@ -318,3 +318,51 @@ def test_a_totals_label_in_an_ignored_row_number_column_is_a_totals_row(tmp_path
         ["42", "序号", "total_row", "合计", "skipped"],
         ["43", "序号", "note_row", "制表人：王会计", "skipped"],
     ]
+
+
+def test_a_groups_caption_in_an_ignored_row_number_column_is_a_caption_row(
+    tmp_path: Path,
+) -> None:
+    """华东区 alone in 序号 above its group's customers (a report grouped by region): a
+    caption, skipped as such, not an empty line of a CSV (",,,,")."""
+    n = 40
+    customers = [
+        {"序号": str(i + 1), "客户编号": f"C{i:04d}", "月收入": str(5000 + 10 * i)}
+        for i in range(n)
+    ]
+    rows = [{"序号": "华东区"}, *customers[:20], {"序号": "华南区"}, *customers[20:]]
+    rows += [{"序号": "合计", "月收入": "230000"}, {}]
+    table = tmp_path / "table.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    runner = CliRunner()
+    result = runner.invoke(app, ["init", str(table), "--out", str(tmp_path / "cfg")])
+    assert result.exit_code == 0, result.output
+    args = ["validate", str(table), "--config", str(tmp_path / "cfg" / "sources.yaml")]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    assert rejects[["line", "header", "rule", "action"]].values.tolist() == [
+        ["2", "序号", "caption_row", "skipped"],
+        ["23", "序号", "caption_row", "skipped"],
+        ["44", "序号", "total_row", "skipped"],
+        ["45", np.nan, "blank_row", "skipped"],  # (an empty line stays one)
+    ]
+    assert "a caption of the report" in rejects["message"].iloc[0]
+    assert ",,,," not in rejects["message"].iloc[0]
+
+
+def test_a_groups_caption_in_the_id_column_is_not_a_customer(
+    make_workspace: Callable[..., Path], tmp_path: Path
+) -> None:
+    """华东区 alone in the id column, among ids that are codes: a caption, not a customer
+    with every field blank; a coded id alone in its row stays a customer."""
+    rows = [CREDIT_HEADER, ",".join(["华东区"] + [""] * (CREDIT_HEADER.count(",")))]
+    rows += [credit_row(f"C{i:05d}") for i in range(1, 30)]
+    rows.append(",".join(["C00099"] + [""] * (CREDIT_HEADER.count(","))))
+    data = make_workspace({"credit.csv": "\n".join(rows) + "\n"})
+    result = CliRunner().invoke(app, ["validate", str(data), "--out", str(tmp_path / "v")])
+    rejects = pd.read_csv(tmp_path / "v" / "rejects.csv", dtype=str)
+    listed = rejects[["line", "rule", "value"]].values.tolist()
+    assert ["2", "caption_row", "华东区"] in listed, result.output
+    assert not rejects[rejects["line"] == "2"]["rule"].ne("caption_row").any()
+    assert "caption_row" not in set(rejects[rejects["line"] == "32"]["rule"])

@@ -370,7 +370,7 @@ def say_rejects(workspace: Workspace, path: Path) -> None:
     # data, and not "0 input rows were repaired")
     own_rows = (
         f"{counted(report.rows_skipped, 'row', 'rows')} of the report itself (totals, "
-        "notes, blank or repeated header rows) skipped, not customers"
+        "notes, captions, blank or repeated header rows) skipped, not customers"
     )
     skipped = f"; {own_rows}" if report.rows_skipped else ""
     if report.rows_rejected:

@@ -51,6 +51,7 @@ from custrisk.data.known_ids import KnownIds, encode_among
 from custrisk.data.orphans import Orphans
 from custrisk.data.report_rows import (
     blank_rows,
+    caption_rows,
     header_rows,
     joined_ignored,
     linked_totals_rows,
@@ -257,6 +258,7 @@ def clean_source(
     if spec.name == CUSTOMER_SOURCE and n:
         totals_rows(spec, out, issues, ignored)
         note_rows(spec, out, issues, ignored)
+        caption_rows(spec, out, issues, ignored)
     elif by_value and n:
         assert credit_ids is not None and spec.customer_key
         linked_totals_rows(kept_raw[spec.customer_key], credit_ids, spec.customer_key, issues)

@@ -68,6 +68,7 @@ from custrisk.data.infer_values import (
     date_share,
     decimal_commas,
     foreign_amounts,
+    percent_text,
     several_units,
     with_unit,
     year_last,
@@ -134,6 +135,9 @@ class InferredColumn:
     scale: int | None = None
     #: the unit its numbers are written with (``unit`` in the sources config): 岁, 个月
     unit: str | None = None
+    #: its numbers are written as percentages (16.3%, read as 0.163): the feature's
+    #: values are shown as percents (indicator unit ``share``)
+    percent: bool = False
 
 
 @dataclass(frozen=True)
@@ -436,6 +440,11 @@ def infer_table(
                 upper = None if upper is None else upper * scale.scale
             else:
                 scale = None
+            percent = None
+            if kind == "float" and role == "feature" and scale is None and unit is None:
+                percent = percent_text(values)
+                if percent is not None:
+                    reason = f"{reason}; percentages (e.g. {cut_text(percent)}), read as fractions"
             col = InferredColumn(
                 header,
                 name,
@@ -447,6 +456,7 @@ def infer_table(
                 upper=upper,
                 scale=scale.scale if scale is not None else None,
                 unit=unit,
+                percent=percent is not None,
             )
         columns.append(
             InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})

@@ -73,6 +73,15 @@ def number_of(value: str) -> float | None:
     return None if found is None else found[0]
 
 
+def percent_text(values: Sequence[str]) -> str | None:
+    """One of a number column's values written as a percentage (``16.3%``), when most of
+    them are: the column holds fractions (16.3% is read as 0.163) to be shown as percents
+    again; ``None`` otherwise."""
+    sample = values[:5000]
+    found = [v for v in sample if (number := decorated_number(v)) and number[1] == "%"]
+    return found[0] if found and 2 * len(found) > len(sample) else None
+
+
 #: A number and the unit written after it (``35岁``, ``36 个月``, ``3次``).
 _WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\D{1,6})")
 

@@ -63,6 +63,8 @@ RULE_TEXT = {
     "not a record",
     "total_row": "a totals row of the report (合计, 小计, Total), not a customer",
     "note_row": "a note of the report (制表人, 备注, 数据来源) alone in its row, not a customer",
+    "caption_row": "a caption of the report (a group's heading such as 华东区, alone in its "
+    "row above the group's customers), not a customer",
     "header_row": "the line repeats the header (two exports joined, or a report's header "
     "on every page), not a record",
     "duplicate_row": "exact duplicate of an earlier row",
@@ -74,7 +76,7 @@ RULE_TEXT = {
 REPAIR_CASE = "repair:case"
 #: The rules of lines that are no record (a totals row, a repeated header): never a
 #: customer whose rows were rejected.
-NOT_ROWS = frozenset({"total_row", "header_row", "note_row", "blank_row"})
+NOT_ROWS = frozenset({"total_row", "header_row", "note_row", "caption_row", "blank_row"})
 #: The rules that repair a value and keep it.
 VALUE_REPAIRS = frozenset({"whitespace", "normalised"})
 

@@ -1,6 +1,7 @@
 """A report's own rows among an export's records: its header repeated (two exports
-joined, a paged report), totals (合计, 小计, Total), notes (制表人：...) and empty rows
-(``,,,,``), each rejected once as such rather than as a customer or for its blank fields.
+joined, a paged report), totals (合计, 小计, Total), notes (制表人：...), its groups'
+captions (华东区 alone in 序号) and empty rows (``,,,,``), each rejected once as such
+rather than as a customer or for its blank fields.
 """
 
 from __future__ import annotations
@@ -215,6 +216,54 @@ def note_rows(
         issues.instead(found)
         label = next((n for n in names if (out[n].notna().to_numpy() & found).any()), names[0])
         issues.add(found, label, "note_row", out[label], SKIPPED)
+
+
+def caption_rows(
+    spec: SourceSpec, out: pd.DataFrame, issues: Issues, ignored: Ignored | None = None
+) -> None:
+    """Reject the captions of a spreadsheet report's groups (华东区 alone in its row above
+    the group's customers) as such: in an ignored row-number column (序号), every column
+    read blank, rather than as rows without a value (``,,,,``); or in the id column,
+    every other column blank, the caption without a digit among ids that all have one,
+    rather than scored as a customer with every feature blank. A totals label or a note
+    is neither (:func:`totals_rows`, :func:`note_rows`)."""
+    if spec.key is None:
+        return
+    others = [c.name for c in spec.columns if c.name != spec.row_number and c.name in out]
+    unread = _blank_key(spec, out) & ~issues.flagged(len(out), but=_BLANK)
+    rows = np.flatnonzero(unread)
+    if rows.size and ignored:
+        unread[rows[out.iloc[rows][others].notna().any(axis=1).to_numpy()]] = False
+        for header, text in ignored.items():
+            written = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(text), ""), False)
+            found = unread & as_numpy(written).astype(bool)
+            if found.any():
+                issues.instead(found)
+                issues.add(found, header, "caption_row", text, SKIPPED)
+                unread &= ~found
+    if spec.key == spec.row_number or spec.column(spec.key).type not in TEXT_TYPES:
+        return
+    ids = out[spec.key]
+    rest = [c for c in others if c != spec.key]
+    alone = ids.notna().to_numpy() & ~issues.flagged(len(out), but=_BLANK)
+    rows = np.flatnonzero(alone)
+    if not rest or not rows.size:
+        return
+    alone[rows[out.iloc[rows][rest].notna().any(axis=1).to_numpy()]] = False
+    rows = np.flatnonzero(alone)
+    if not rows.size:
+        return
+    digits = as_numpy(pc.fill_null(pc.match_substring_regex(text_array(ids), r"\d"), False))
+    coded = ids.notna().to_numpy() & ~alone
+    found = alone & ~digits.astype(bool)
+    if found.any() and coded.any() and digits[coded].mean() >= _CODED_IDS:
+        issues.instead(found)
+        issues.add(found, spec.key, "caption_row", ids, SKIPPED)
+
+
+#: The share of a table's ids with a digit above which an id without one, alone in its
+#: row, is a group's caption (华东区 among C0001, C0002, ...)
+_CODED_IDS = 0.99
 
 
 def linked_totals_rows(shown: Values, known: KnownIds, column: str, issues: Issues) -> None:

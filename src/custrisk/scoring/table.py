@@ -144,6 +144,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             entry["expr"] = f"as_of - {col.name}"
         else:
             entry["field"] = col.name
+        if col.percent:  # (16.3% in the table, 0.163 read: shown as 16.3% again)
+            entry["unit"] = "share"
         if col.scale is not None:  # (the value is not the header's: 月收入 × 12)
             entry["label"] = {
                 "zh": f"{col.header} × {col.scale:,}",

@@ -168,6 +168,38 @@ def test_customers_whose_credit_rows_were_rejected_are_counted_in_a_warning(
     }
 
 
+def test_the_last_lines_name_every_file_written_and_what_it_holds(
+    tmp_path: Path, exports: dict[str, Path], models: Path
+) -> None:
+    """Not only the scores and alerts: the follow-up plan, the details, the rejects and
+    the run's facts are found from the command's output, not by listing the folder."""
+    data = _with_credit_edits(exports["oct"], tmp_path / "data", {3: {"credit_limit": "x"}})
+    out = tmp_path / "run" / "scores.csv"
+    result = score(data, models, out)
+    assert result.exit_code == 0, result.output
+    written = result.stdout.split("Wrote:\n", 1)[1].splitlines()
+    named = [line.split()[0] for line in written]
+    folder = out.parent
+    assert named == [
+        str(folder / name)
+        for name in (
+            "scores.csv",
+            "alerts.csv",
+            "followups.csv",
+            "scores.rejects.csv",
+            "scores.details.parquet",
+            "scores.run.json",
+        )
+    ]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+        Path(name).name for name in named
+    )
+    facts = json.loads((folder / "scores.run.json").read_text(encoding="utf-8"))
+    assert written[0].endswith("PD, score, grade, limit and reasons of 799 customers")
+    assert written[1].endswith(f"{len(pd.read_csv(folder / 'alerts.csv')):,} alerts")
+    assert f" {facts['rows_rejected']} input rows rejected while cleaning" in written[3]
+
+
 def test_same_inputs_give_identical_files(
     october: Path, exports: dict[str, Path], models: Path, tmp_path: Path
 ) -> None:

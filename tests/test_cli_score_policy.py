@@ -200,6 +200,33 @@ def test_the_last_lines_name_every_file_written_and_what_it_holds(
     assert f" {facts['rows_rejected']} input rows rejected while cleaning" in written[3]
 
 
+def test_ctrl_c_of_a_score_in_parts_names_the_folder_it_did_not_write(
+    tmp_path: Path, exports: dict[str, Path], models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import custrisk.engine.choice
+    from custrisk.io.stop import Stopped
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Stopped(signal.SIGINT)
+
+    monkeypatch.setattr(custrisk.engine.choice, "score_portfolio_on", stopped)
+    out = tmp_path / "scores.csv"
+    for parts, named in (
+        ("--parts", f"{tmp_path / 'scores.parquet'}/"),
+        ("--no-parts", str(out)),
+        (None, f"{out} (or, in parts, {tmp_path / 'scores.parquet'}/)"),
+    ):
+        extra = ["--engine", "dask", *([parts] if parts else [])]
+        result = score(exports["oct"], models, out, *extra)
+        assert result.exit_code == 130, result.output
+        assert " ".join(result.stderr.split()) == (
+            f"Stopped: SIGINT during custrisk score; {named} not written (an earlier file "
+            "there is left as it was)"
+        )
+
+
 def test_same_inputs_give_identical_files(
     october: Path, exports: dict[str, Path], models: Path, tmp_path: Path
 ) -> None:

@@ -46,7 +46,7 @@ from custrisk.results import PARTS
 from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
-    from custrisk.results import ScoringRun
+    from custrisk.results import RunFiles, ScoringRun
     from custrisk.scoring.summary import ScoresSummary
 
 app = typer.Typer()
@@ -155,7 +155,7 @@ def score(
     check_engine_options(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     # the skipped rules are printed below, from the facts
-    with printed_from_facts(), unwritten_on_stop(files.scores):
+    with printed_from_facts(), unwritten_on_stop(_scores_named(files, engine, parts)):
         run = score_portfolio_on(
             data_dir,
             model,
@@ -217,6 +217,16 @@ def score(
             f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _scores_named(files: RunFiles, engine: str, parts: bool | None) -> str:
+    """The scores as a stop before they are written names them: the folder of parts
+    (``scores.parquet/``) when the run is written in parts, or may be (the Dask engine
+    chooses parts from a million customers unless --parts or --no-parts says)."""
+    if engine != "dask" or parts is False or files.workbook is not None:
+        return str(files.scores)  # (with a workbook only the details are parts)
+    folder = f"{files.parts_folder('scores')}/"
+    return folder if parts else f"{files.scores} (or, in parts, {folder})"
 
 
 #: What each file of a run holds, in the order ``custrisk score`` lists them; a count's

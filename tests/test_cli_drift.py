@@ -332,3 +332,27 @@ def test_evaluate_judges_the_labels_by_the_drift_config_given(
     result = CliRunner().invoke(app, [*args, "--config", str(config)])
     said = " ".join(result.output.split())
     assert "16 bads and 184 goods labelled, fewer than team-drift.yaml's minimum.bads (20" in said
+
+
+def test_ctrl_c_names_the_out_file_it_did_not_write(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import custrisk.engine.choice
+    from custrisk.io.stop import Stopped
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Stopped(signal.SIGINT)
+
+    monkeypatch.setattr(custrisk.engine.choice, "check_data_drift_on", stopped)
+    out = tmp_path / "drift.json"
+    result = CliRunner().invoke(
+        app, ["drift", str(export_200), "--model", "logistic", "--out", str(out)]
+    )
+    assert result.exit_code == 130, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"Stopped: SIGINT during custrisk drift; {out} not written (an earlier file there "
+        "is left as it was)"
+    )
+    assert not out.exists()

@@ -168,6 +168,65 @@ def test_customers_whose_credit_rows_were_rejected_are_counted_in_a_warning(
     }
 
 
+def test_the_last_lines_name_every_file_written_and_what_it_holds(
+    tmp_path: Path, exports: dict[str, Path], models: Path
+) -> None:
+    """Not only the scores and alerts: the follow-up plan, the details, the rejects and
+    the run's facts are found from the command's output, not by listing the folder."""
+    data = _with_credit_edits(exports["oct"], tmp_path / "data", {3: {"credit_limit": "x"}})
+    out = tmp_path / "run" / "scores.csv"
+    result = score(data, models, out)
+    assert result.exit_code == 0, result.output
+    written = result.stdout.split("Wrote:\n", 1)[1].splitlines()
+    named = [line.split()[0] for line in written]
+    folder = out.parent
+    assert named == [
+        str(folder / name)
+        for name in (
+            "scores.csv",
+            "alerts.csv",
+            "followups.csv",
+            "scores.rejects.csv",
+            "scores.details.parquet",
+            "scores.run.json",
+        )
+    ]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+        Path(name).name for name in named
+    )
+    facts = json.loads((folder / "scores.run.json").read_text(encoding="utf-8"))
+    assert written[0].endswith("PD, score, grade, limit and reasons of 799 customers")
+    assert written[1].endswith(f"{len(pd.read_csv(folder / 'alerts.csv')):,} alerts")
+    assert f" {facts['rows_rejected']} input rows rejected while cleaning" in written[3]
+
+
+def test_ctrl_c_of_a_score_in_parts_names_the_folder_it_did_not_write(
+    tmp_path: Path, exports: dict[str, Path], models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import custrisk.engine.choice
+    from custrisk.io.stop import Stopped
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Stopped(signal.SIGINT)
+
+    monkeypatch.setattr(custrisk.engine.choice, "score_portfolio_on", stopped)
+    out = tmp_path / "scores.csv"
+    for parts, named in (
+        ("--parts", f"{tmp_path / 'scores.parquet'}/"),
+        ("--no-parts", str(out)),
+        (None, f"{out} (or, in parts, {tmp_path / 'scores.parquet'}/)"),
+    ):
+        extra = ["--engine", "dask", *([parts] if parts else [])]
+        result = score(exports["oct"], models, out, *extra)
+        assert result.exit_code == 130, result.output
+        assert " ".join(result.stderr.split()) == (
+            f"Stopped: SIGINT during custrisk score; {named} not written (an earlier file "
+            "there is left as it was)"
+        )
+
+
 def test_same_inputs_give_identical_files(
     october: Path, exports: dict[str, Path], models: Path, tmp_path: Path
 ) -> None:

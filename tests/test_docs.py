@@ -65,6 +65,29 @@ def test_no_option_shows_a_python_type_for_its_value(path: tuple[str, ...], comm
     assert not [line for line in options if re.search(r"<(list|tuple|dict)\[", line)], shown
 
 
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_usage_line_names_its_arguments_as_the_help_does(
+    path: tuple[str, ...], command: Any
+) -> None:
+    """``Usage: custrisk score [OPTIONS] DATA_DIR``, as the help texts and the README name
+    the arguments: not typer 0.27's Python names in braces (``{data_dir}``)."""
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, [*path, "--help"], terminal_width=200).output
+    usage = shown.splitlines()[0]
+    assert usage.startswith(f"Usage: custrisk {' '.join(path)} [OPTIONS]"), usage
+    words = usage.split("[OPTIONS]", 1)[1].split()
+    if getattr(command, "commands", None):
+        assert words == ["COMMAND", "[ARGS]..."], usage
+        return
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    assert len(words) == len(arguments), usage
+    for word, argument in zip(words, arguments, strict=True):
+        assert re.fullmatch(r"\[?[A-Z][A-Z0-9_]*(\.yaml)?\]?(\.\.\.)?", word), usage
+        assert word.startswith("[") == (not argument.required), usage
+        assert word.endswith("...") == (argument.nargs != 1), usage
+
+
 @pytest.mark.parametrize(
     "path",
     [path for path, command in COMMANDS if not getattr(command, "commands", None)],

@@ -313,6 +313,29 @@ def test_cli_encrypt_decrypt_round_trip_and_failures(tmp_path: Path, cli_env: Pa
     assert unknown.exit_code == 2 and f"needs key '{key_id}'" in unknown.output
 
 
+@pytest.mark.parametrize(
+    ("purpose", "said"),
+    [
+        ("encryption", "what it encrypts cannot be read without it"),
+        ("pseudonym", "the same customers get other tokens"),
+        ("audit", "custrisk audit verify fails"),
+    ],
+)
+def test_cli_new_key_says_what_losing_a_key_of_its_purpose_means(
+    cli_env: Path, purpose: str, said: str
+) -> None:
+    """A pseudonym or audit key encrypts nothing: "what it encrypts cannot be read" was
+    the encryption key's warning given for every purpose."""
+    from custrisk.protect.keys import PURPOSES
+
+    assert purpose in PURPOSES
+    made = CliRunner().invoke(app, ["keys", "new", "--purpose", purpose])
+    assert made.exit_code == 0, made.output
+    advice = " ".join(made.output.split()).split("Back up the key file: ", 1)[1]
+    assert said in advice
+    assert ("encrypts" in advice) == (purpose == "encryption")
+
+
 def test_cli_retire_refuses_while_files_use_the_key(tmp_path: Path, cli_env: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["keys", "new"]).exit_code == 0

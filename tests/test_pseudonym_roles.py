@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import pwd
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -89,6 +90,21 @@ def pseudonymised_run(
     )  # fmt: skip
     assert code == 0, output
     return out
+
+
+def test_score_names_the_reidentification_table_among_the_files_written(
+    tmp_path: Path, export_200: Path, models_200: Path, keyfile: Path
+) -> None:
+    out = tmp_path / "scores.csv"
+    code, output = invoke(
+        _env(keyfile), "score", str(export_200), "-m", "logistic", "--models-dir",
+        str(models_200), "--out", str(out), "--pseudonymise",
+    )  # fmt: skip
+    assert code == 0, output
+    table = tmp_path / "reidentification.csv.enc"
+    assert table.is_file()
+    said = output.split("Wrote:", 1)[1]
+    assert re.search(rf"\n  {re.escape(str(table))} +the customer ids behind the tokens", said)
 
 
 def _credit(export: Path) -> pd.DataFrame:

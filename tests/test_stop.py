@@ -226,7 +226,8 @@ def test_ctrl_c_of_a_dask_score_closes_the_cluster_and_removes_its_shuffle_folde
     line = _stopped(proc, signal.SIGINT, tmp_path / "err", group=True)
     assert line == (
         "Stopped: SIGINT during custrisk score; the local Dask cluster closed, its temporary "
-        f"folders removed; {out} not written (an earlier file there is left as it was)"
+        f"folders removed; {out} (or, in parts, {out.with_suffix('.parquet')}/) not written "
+        "(an earlier file there is left as it was)"
     )
     assert not list(tmp.iterdir())  # the shuffle folder, Dask's own (dask-scratch-space)
     assert not out.parent.exists() or [p.name for p in out.parent.iterdir()] == [LOCK_FILE]

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 from typer.models import TyperInfo
 
 from custrisk import __version__
@@ -82,7 +82,35 @@ def stage_commands(module_name: str) -> dict[str, Any]:
         rich_markup_mode=app.rich_markup_mode,
         suggest_commands=app.suggest_commands,
     )
+    for command in group.commands.values():
+        _name_arguments_classically(command)
     return dict(group.commands)
+
+
+class _ClassicArgument(TyperArgument):
+    """A positional argument named as the help texts name it: ``DATA_DIR`` in the usage
+    line, the Arguments list and "Missing argument" errors, ``[LOG]`` when optional and
+    ``PATHS...`` when repeated. typer 0.27 (its PR #1863, with its own copy of click)
+    prints the Python name in braces, ``custrisk score [OPTIONS] {data_dir}``, which no
+    help text or document of custrisk uses."""
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.metavar or (self.name or "").upper()
+        if not self.required:
+            name = f"[{name}]"
+        return [f"{name}..." if self.nargs != 1 else name]
+
+
+def _name_arguments_classically(command: Any) -> None:
+    """Every argument of a command (and of its sub-commands) as a ``_ClassicArgument``,
+    named in capitals unless it sets its own ``metavar`` (``RUN.yaml``)."""
+    for param in command.params:
+        if type(param) is TyperArgument:
+            param.__class__ = _ClassicArgument
+            if param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        _name_arguments_classically(sub)
 
 
 class _LazyCommands(MutableMapping[str, Any]):

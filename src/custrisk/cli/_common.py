@@ -285,9 +285,9 @@ def printed_from_facts() -> Iterator[None]:
 
 
 @contextmanager
-def unwritten_on_stop(out: Path) -> Iterator[None]:
-    """A command stopped (SIGINT, SIGTERM) while it computed says that ``out`` was not
-    written: nothing is written before the computing ends."""
+def unwritten_on_stop(out: Path | str) -> Iterator[None]:
+    """A command stopped (SIGINT, SIGTERM) while it computed says that ``out`` (a path,
+    or how to name it) was not written: nothing is written before the computing ends."""
     try:
         yield
     except Stopped as stop:

@@ -8,6 +8,7 @@ challenger side by side on the same labelled data.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -35,6 +36,7 @@ from custrisk.cli._common import (
     choose_configs,
     parse_date,
     protect_command,
+    unwritten_on_stop,
 )
 from custrisk.cli._console import LOG_WIDTH, console, say
 from custrisk.engine.cluster import check_engine_options
@@ -156,34 +158,37 @@ def drift(
             hint=f"e.g. --out {out / ('drift.' + suffix)}",
         )
     check_engine_options(engine, scheduler, buckets, memory_limit)
-    report = check_data_drift_on(
-        model,
-        data_dir,
-        engine=engine,
-        scheduler=scheduler,
-        buckets=buckets,
-        memory_limit=memory_limit,
-        labels=labels,
-        config=config,
-        fail_on=fail_on,
-        allow_insufficient=allow_insufficient,
-        sources_config=choose_configs(
-            data_dir, sources, machine_output=output_format != "text"
-        ).sources,
-        encoding=encoding,
-        as_of=parse_date(as_of),
-        models_dir=models_dir,
-        require_signed=require_signed or None,
-        allow_unverified=allow_unverified,
-    )
-    renderables = _drift_renderables(report, data_dir)
-    if out is not None or output_format == "text":
-        for item in renderables:
-            console.print(item)
-    if out is not None:
-        from custrisk.io.atomic import write_text
+    # a stop (Ctrl-C) says which file was not written, as score's does
+    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+        report = check_data_drift_on(
+            model,
+            data_dir,
+            engine=engine,
+            scheduler=scheduler,
+            buckets=buckets,
+            memory_limit=memory_limit,
+            labels=labels,
+            config=config,
+            fail_on=fail_on,
+            allow_insufficient=allow_insufficient,
+            sources_config=choose_configs(
+                data_dir, sources, machine_output=output_format != "text"
+            ).sources,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            models_dir=models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+        )
+        renderables = _drift_renderables(report, data_dir)
+        if out is not None or output_format == "text":
+            for item in renderables:
+                console.print(item)
+        if out is not None:
+            from custrisk.io.atomic import write_text
 
-        write_text(out, _drift_output(report, output_format, renderables))
+            write_text(out, _drift_output(report, output_format, renderables))
+    if out is not None:
         console.print(f"Wrote {out}")
     elif output_format != "text":
         typer.echo(_drift_output(report, output_format, renderables), nl=False)

@@ -31,6 +31,17 @@ ForceOpt = Annotated[
 ]
 
 
+#: What losing a key of each purpose means, said when one is created.
+LOSING = {
+    "encryption": "what it encrypts cannot be read without it",
+    "pseudonym": "without it the same customers get other tokens: later runs no longer join "
+    "earlier pseudonymised ones (--previous, migration, drift), and custrisk forget cannot "
+    "find a customer's tokenised rows",
+    "audit": "without it custrisk audit verify fails on the audit log lines it chains; keep "
+    "it as long as the log and its copies",
+}
+
+
 @keys_app.command("new", short_help="Create a key and make it the active one")
 def new(
     keyfile: KeyfileOpt = None,
@@ -51,7 +62,7 @@ def new(
     key = new_key(purpose)
     add_key(path, key)
     console.print(f"Created {purpose} key {key.id} in {path} (now the active {purpose} key)")
-    console.print("Back up the key file: what it encrypts cannot be read without it.")
+    console.print(f"Back up the key file: {LOSING[purpose]}.")
 
 
 @keys_app.command("list", short_help="List the keys (never the secrets)")

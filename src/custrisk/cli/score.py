@@ -40,13 +40,13 @@ from custrisk.cli._common import (
     unwritten_on_stop,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console, say
+from custrisk.cli._console import console, counted, say
 from custrisk.engine.cluster import check_engine_options
 from custrisk.results import PARTS
 from custrisk.vocab import LEVEL_LABELS, LEVELS
 
 if TYPE_CHECKING:
-    from custrisk.results import ScoringRun
+    from custrisk.results import RunFiles, ScoringRun
     from custrisk.scoring.summary import ScoresSummary
 
 app = typer.Typer()
@@ -155,7 +155,7 @@ def score(
     check_engine_options(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     # the skipped rules are printed below, from the facts
-    with printed_from_facts(), unwritten_on_stop(files.scores):
+    with printed_from_facts(), unwritten_on_stop(_scores_named(files, engine, parts)):
         run = score_portfolio_on(
             data_dir,
             model,
@@ -207,16 +207,8 @@ def score(
     _print_alerts(facts)
     if run.extras.get("migration") is not None:
         _print_migration(run)
-    workbook = output_path(files.workbook) if files.workbook is not None else None
-    if run.scores_parts is not None:  # a folder of parts (each sealed, when encrypted)
-        written = f"{files.scores}/ ({len(run.scores_parts.entries)} parts)"
-    else:
-        scores_path = output_path(files.scores)
-        written = (
-            f"{workbook} (and {scores_path.name})" if workbook is not None else f"{scores_path}"
-        )
+    _print_written(run, files.folder, output_path(files.facts))
     alerts_path = output_path(files.alerts)
-    console.print(f"Wrote {written} and {alerts_path} ({len(run.alerts):,} alerts)")
     failing = failing_alerts(run.alerts, fail_on)
     if failing:
         shown = ", ".join(f"{level} {count}" for level, count in failing.items())
@@ -225,6 +217,77 @@ def score(
             f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _scores_named(files: RunFiles, engine: str, parts: bool | None) -> str:
+    """The scores as a stop before they are written names them: the folder of parts
+    (``scores.parquet/``) when the run is written in parts, or may be (the Dask engine
+    chooses parts from a million customers unless --parts or --no-parts says)."""
+    if engine != "dask" or parts is False or files.workbook is not None:
+        return str(files.scores)  # (with a workbook only the details are parts)
+    folder = f"{files.parts_folder('scores')}/"
+    return folder if parts else f"{files.scores} (or, in parts, {folder})"
+
+
+#: What each file of a run holds, in the order ``custrisk score`` lists them; a count's
+#: noun (one, many) first when the file holds rows worth counting.
+WRITTEN: dict[str, tuple[tuple[str, str] | None, str]] = {
+    "workbook": (None, "the run for people: scores, alerts, summary"),
+    "scores": (None, "PD, score, grade, limit and reasons of {n}"),
+    "alerts": (("alert", "alerts"), "{n}"),
+    "followups": (None, "the follow-up plan (who contacts which customer, by when)"),
+    "closed": (("alert", "alerts"), "{n} closed since the previous run"),
+    "rejects": (("input row", "input rows"), "{n} rejected while cleaning (personal data masked)"),
+    "details": (None, "each customer's details for reports (personal data masked)"),
+}
+
+
+def _print_written(run: ScoringRun, folder: Path, facts_file: Path) -> None:
+    """Every file of the run, one a line, and what it holds: the follow-up plan, the
+    details and the facts are found here, not by listing the folder."""
+    listed: dict[str, dict[str, Any]] = run.facts.get("files") or {}
+    counts = {
+        "scores": int(run.facts.get("customers") or 0),
+        "alerts": len(run.alerts),
+        "closed": 0 if run.closed is None else len(run.closed),
+        "rejects": int(run.facts.get("rows_rejected") or 0),
+    }
+    rows = []
+    for part, (noun, what) in WRITTEN.items():
+        entry = listed.get(part)
+        if not entry:
+            continue
+        one, many = noun or ("customer", "customers")
+        what = what.format(n=counted(counts.get(part, 0), one, many))
+        path = str(folder / str(entry["file"]))
+        if "parts" in entry:  # a folder of Parquet parts
+            path, what = f"{path}/", f"{len(entry['parts'])} Parquet parts: {what}"
+        rows.append((path, what))
+    rows.append((str(facts_file), "the run's facts: model, configs, counts, each file's SHA-256"))
+    table = _reidentification_table(folder)
+    if table is not None:
+        rows.append((str(table), "the customer ids behind the tokens (custrisk decrypt)"))
+    width = max(len(path) for path, _ in rows)
+    console.print("Wrote:", highlight=False)
+    for path, what in rows:
+        console.print(f"  {path:<{width}}  {what}", highlight=False)
+
+
+def _reidentification_table(folder: Path) -> Path | None:
+    """With --pseudonymise (or a role that pseudonymises), the encrypted token -> id
+    table merged beside the run (written as the exports were read)."""
+    from custrisk.protect.output import existing
+    from custrisk.protect.pseudonym import (
+        REIDENTIFICATION_FILE,
+        Pseudonymiser,
+        active_pseudonymiser,
+    )
+
+    active = active_pseudonymiser()
+    if not isinstance(active, Pseudonymiser) or not active.mapping:
+        return None
+    table = existing(folder / REIDENTIFICATION_FILE)
+    return table if table.is_file() else None
 
 
 def _thousands(value: float, sign: bool = False) -> str:

@@ -263,7 +263,11 @@ class ScoringRun:
                         f"{files.folder} holds an incomplete run, which readers refuse: run "
                         "the command again"
                         if ready is not None and ready.moving
-                        else not_written(files.scores)
+                        else not_written(
+                            f"{files.parts_folder('scores')}/"
+                            if "scores" in parted
+                            else files.scores
+                        )
                     )
                 raise
             finally:

@@ -153,6 +153,7 @@ def test_a_model_that_learnt_its_training_rows_noise_is_said_to_overfit(
         (0.83, 0.80, {"mean": {"auc": 0.80}, "std": {"auc": 0.02}, "k": 5}, False),  # 0.03
         (0.83, 0.77, {"mean": {"auc": 0.77}, "std": {"auc": 0.04}, "k": 5}, False),  # < 2 sd
         (0.83, 0.70, None, True),  # no CV: the hold-out's
+        (0.81, 0.80, {"mean": {"auc": 0.71}, "std": {"auc": 0.05}, "k": 5}, False),  # held up
     ],
 )
 def test_overfitting_is_a_gap_beyond_noise_between_training_and_unseen_rows(

@@ -306,17 +306,18 @@ def overfitting(
     algorithm: str,
 ) -> str | None:
     """Why a model fits its training rows far better than rows it did not see, or
-    ``None``: its AUC on the training part against the cross-validated one (the
-    hold-out's without CV), beyond :data:`OVERFIT_AUC_GAP` and two CV standard
-    deviations. The new months it scores behave like the CV's rows, not the training's."""
-    honest, spread = holdout_auc, 0.0
+    ``None``: its AUC on the training part above the hold-out's by more than
+    :data:`OVERFIT_AUC_GAP`, and above the cross-validated one by more than that and two
+    CV standard deviations (a hold-out as good as the training rows is no overfitting,
+    whatever smaller CV folds give). New months behave like the unseen rows."""
     measured = f"{holdout_auc:.3f} on the hold-out"
+    if not train_auc - holdout_auc > OVERFIT_AUC_GAP:  # (NaN: not judged)
+        return None
     if cv is not None:
         honest, spread = float(cv["mean"]["auc"]), float(cv["std"]["auc"])
+        if not train_auc - honest > max(OVERFIT_AUC_GAP, 2 * spread):
+            return None
         measured = f"{honest:.3f} ± {spread:.3f} in {cv['k']}-fold CV (hold-out {holdout_auc:.3f})"
-    gap = train_auc - honest
-    if not math.isfinite(gap) or gap <= max(OVERFIT_AUC_GAP, 2 * spread):
-        return None
     fewer = (
         "stronger pruning (a larger tree.min_samples_leaf, a smaller tree.max_depth)"
         if algorithm == "tree"
@@ -325,8 +326,8 @@ def overfitting(
     return (
         f"the model fits its training rows far better than new ones (overfitting): AUC "
         f"{train_auc:.3f} on them ({counted(bads, 'bad')}) against {measured}; expect the "
-        f"CV's figure on new months. Train on more labelled customers, or ask the model "
-        f"config for {fewer}"
+        f"unseen rows' figure on new months. Train on more labelled customers, or ask the "
+        f"model config for {fewer}"
     )
 
 

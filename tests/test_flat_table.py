@@ -1198,6 +1198,18 @@ def test_features_headed_by_calendar_months_are_said_to_tie_the_model_to_them(
     assert "calendar months" not in " ".join(infer_table(path, target="违约").summary_lines())
 
 
+def test_an_age_in_several_spellings_of_its_unit_is_one_unit(tmp_path: Path) -> None:
+    """41岁, 41周岁 and 41歲 are one unit, an age: the column was left out as "numbers
+    written in several units (周岁, 岁, 歲)" and a sheet lost its ages."""
+    table = _table(300, seed=13)
+    ages = np.random.default_rng(13).integers(20, 65, 300)
+    table["年龄"] = [f"{a}{('岁', '周岁', '歲')[i % 3]}" for i, a in enumerate(ages)]
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    age = infer_table(path, target="违约").column("年龄")
+    assert (age.type, age.role, age.unit) == ("int", "feature", "岁")
+
+
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     """38岁, 12个月 and 3次 (as a Chinese sheet writes ages, terms and counts) are numbers
     read without their unit: they were categories or free text. A column mixing 年 and

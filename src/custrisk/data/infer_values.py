@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from custrisk.config.columns import COUNT_UNITS
+from custrisk.config.columns import COUNT_UNITS, unit_spellings
 from custrisk.data.parse import FOREIGN_AMOUNT_PATTERN, currency_shown, decorated_number
 from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
 
@@ -106,14 +106,16 @@ def count_unit(values: list[str]) -> tuple[str | None, list[str]]:
     carried = sum(units.values())
     if not units or carried + plain < NUMBER_SHARE * len(sample):
         return None, []
-    if len(units) > 1:
+    unit = max(units, key=lambda u: units[u])  # (the spelling most values use)
+    spellings = unit_spellings(unit)
+    if any(u not in spellings for u in units):  # (岁 and 周岁, 歲 are one unit; 年 and 个月 not)
         return None, values
-    unit = next(iter(units))
-    return unit, [_without(v, unit) for v in values]
+    return unit, [_without(v, spellings) for v in values]
 
 
-def _without(value: str, unit: str) -> str:
-    return value[: -len(unit)].rstrip() if value.endswith(unit) else value
+def _without(value: str, units: tuple[str, ...]) -> str:
+    found = _WITH_UNIT.fullmatch(value)
+    return found[1] if found is not None and found[2] in units else value
 
 
 def with_unit(values: list[str], unit: str) -> str:

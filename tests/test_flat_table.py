@@ -855,6 +855,18 @@ def test_a_snapshot_date_the_same_in_every_row_is_the_as_of_date(
     assert (column.role, column.type) == ("as_of", "date")
 
 
+def test_a_snapshot_date_far_after_today_is_warned_of(tmp_path: Path) -> None:
+    """数据日期 2100-01-31 in every row (a placeholder) passes every test of the data's
+    own dates and became the as-of date without a word: every 开户日期 aged 74 years."""
+    frame = _table(300, seed=14)
+    frame["数据日期"] = "2100-01-31"
+    path = tmp_path / "snapshot.csv"
+    frame.to_csv(path, index=False)
+    output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
+    said = " ".join(output.split())
+    assert "the as-of date 2100-01-31, the latest date in the data, is after today" in said
+
+
 def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
     """A table has no alerts or preferred channels: the columns are blank on the
     terminal, as in followups.csv."""

@@ -122,9 +122,10 @@ def resolve_as_of_of_counts(
                 int(counts[ignored].sum()),
                 float(values[ignored].max()),
             )
-        latest.append(float(found.latest))
+        latest.append((float(found.latest), f"{name}.{settings.date}"))
     if latest:
-        day = date_of_day(max(latest))
+        day = date_of_day(max(latest)[0])
+        check_future_as_of(day, max(latest)[1])
         check_named_as_of(named, day)
         return day, "data"
     return undated_as_of(named)
@@ -265,6 +266,23 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
         "" if names else " or set as_of in the indicator config",
     )
     return day, "today"
+
+
+def check_future_as_of(day: dt.date, where: str) -> None:
+    """Warn when the as-of date found in the data (``where``: its source and column) is
+    over :data:`DEFAULT_DAYS_AHEAD` days after today: a placeholder or mistyped date in
+    every row (数据日期 2100-01-31, which no credibility test of the data's own dates can
+    tell) would age every date and window to it."""
+    today = dt.date.today()
+    if (day - today).days > DEFAULT_DAYS_AHEAD:
+        logger.warning(
+            "%s: the as-of date %s, the latest date in the data, is after today (%s): "
+            "correct the dates in the export, or pass --as-of (ages in days and the "
+            "indicators' windows count to the as-of date)",
+            where,
+            day,
+            today,
+        )
 
 
 def check_named_as_of(names: Sequence[str], day: dt.date) -> None:

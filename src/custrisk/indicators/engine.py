@@ -38,6 +38,7 @@ from custrisk.indicators.as_of import (
     GIVEN_AS_OF,
     DateSpan,
     as_day,
+    check_future_as_of,
     check_given_as_of,
     check_named_as_of,
     date_of_day,
@@ -393,9 +394,14 @@ class Engine:
         elif self.cfg.as_of is not None:
             day, origin = self.cfg.as_of, "config"
         else:
-            latest = [d for s in self.sources.values() if (d := s.latest_day()) is not None]
+            latest = [
+                (d, f"{s.name}.{s.settings.date}")
+                for s in self.sources.values()
+                if (d := s.latest_day()) is not None
+            ]
             if latest:
-                day, origin = date_of_day(max(latest)), "data"
+                day, origin = date_of_day(max(latest)[0]), "data"
+                check_future_as_of(day, max(latest)[1])
                 check_named_as_of(named, day)  # (a table named for a later month)
             else:
                 day, origin = undated_as_of(named)

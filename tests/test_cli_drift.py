@@ -219,6 +219,11 @@ def test_config_file_sets_thresholds(data: dict[str, Path], tmp_path: Path) -> N
             ["--format", "junit", "--out", "."],
             "--out . is a folder: it takes the file to write; e.g. --out drift.xml",
         ),
+        (  # (was the table's text in a file Excel refuses to open)
+            ["--out", "drift.xlsx"],
+            "--out drift.xlsx: drift writes text, JSON (.json) or JUnit XML (.xml), not a "
+            ".xlsx file; name it drift.txt, .json or .xml",
+        ),
     ],
 )
 def test_usage_errors_exit_2(data: dict[str, Path], args: list[str], message: str) -> None:

@@ -48,6 +48,19 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 FORMATS = ("text", "json", "junit")
+#: Suffixes of files that are no drift output (a workbook, a table, a PDF, an encrypted
+#: file): ``--out`` with one of them and no ``--format`` is refused, not written as text.
+_NOT_DRIFT_SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".xlsx",
+    ".xlsm",
+    ".xls",
+    ".pdf",
+    ".html",
+    ".parquet",
+    ".enc",
+)
 COMPARE_FORMATS = ("text", "json")
 STYLES = {"stable": "green", "warn": "yellow", "insufficient": "magenta", "alert": "bold red"}
 RECOMMENDATION_STYLES = {"replace": "bold green", "keep": "bold", "inconclusive": "yellow"}
@@ -147,6 +160,12 @@ def drift(
 
     if output_format is None:  # -o drift.json is asking for JSON
         suffix = out.suffix.lower() if out is not None else ""
+        if out is not None and suffix in _NOT_DRIFT_SUFFIXES:  # (drift.xlsx: no workbook)
+            raise UsageError(
+                f"--out {out}: drift writes text, JSON (.json) or JUnit XML (.xml), not a "
+                f"{suffix} file",
+                hint=f"name it {out.with_suffix('.txt')}, .json or .xml",
+            )
         output_format = {".json": "json", ".xml": "junit"}.get(suffix, "text")
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:

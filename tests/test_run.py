@@ -901,6 +901,8 @@ def test_a_send_by_hand_sends_only_what_was_not_delivered_unless_again(
         ("[1, 2]", "a JSON list, not an object"),
         ('{"deliveries": 5}', "its 'deliveries' is not a list of objects"),
         ('{"deliveries": [1]}', "its 'deliveries' is not a list of objects"),
+        # (a RecursionError and its traceback)
+        ('{"deliveries": ' + "[" * 100_000 + "]" * 100_000 + "}", "not valid JSON (nested too"),
     ],
 )
 def test_a_damaged_notifications_record_is_named_with_what_is_wrong(
@@ -915,6 +917,22 @@ def test_a_damaged_notifications_record_is_named_with_what_is_wrong(
     said = str(caught.value)
     assert said.startswith(f"{path}: the record of the month's notifications is damaged: {wrong}")
     assert said.endswith("(the damaged file is set aside): custrisk notify X -c run.yaml --again")
+
+
+def test_a_notifications_record_too_large_is_damaged_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 MB notifications.json was read whole into memory; over the limit it is
+    named damaged, and the batch's lenient reading finds no deliveries in it."""
+    from custrisk.batch import _notify
+    from custrisk.batch.sent import read_record
+
+    monkeypatch.setattr(_notify, "MAX_RECORD_BYTES", 64)
+    path = tmp_path / "notifications.json"
+    path.write_text(json.dumps({"deliveries": [{"ok": True}] * 20}), encoding="utf-8")
+    with pytest.raises(DataError, match="damaged: not valid JSON \\(over 0 MiB"):
+        read_record(path, "custrisk notify X --again")
+    assert _notify.recorded(path) == []
 
 
 def test_the_line_of_a_month_left_behind_counts_each_state_and_quotes_its_command(

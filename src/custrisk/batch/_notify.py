@@ -94,11 +94,37 @@ def deliver(
     return [{**d.as_dict(), "ok": bool(d.ok)} for d in deliveries]
 
 
+#: The largest notifications.json read (a month's record is kilobytes): a larger one is
+#: damaged, not read into memory.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def record_json(path: Path) -> Any:
+    """The JSON of a notifications.json.
+
+    Raises
+    ------
+    OSError
+        It cannot be read.
+    ValueError
+        It is not JSON, not UTF-8, over :data:`MAX_RECORD_BYTES` or nested too deep for
+        the parser (which raised RecursionError, a traceback).
+    """
+    with path.open("rb") as file:
+        raw = file.read(MAX_RECORD_BYTES + 1)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise ValueError(f"over {MAX_RECORD_BYTES // 2**20} MiB, more than any month's record")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
 def recorded(path: Path) -> list[dict[str, Any]]:
     """The deliveries of a notifications.json, none when it is not there or unreadable
     (then every message is sent, as for a first run)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = record_json(path)
     except (OSError, ValueError):
         return []
     deliveries = data.get("deliveries") if isinstance(data, dict) else None

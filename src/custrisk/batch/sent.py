@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +141,7 @@ def read_record(path: Path, fix: str) -> dict[str, Any]:
         ``fix`` (the command that sends every message again, setting it aside).
     """
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = _notify.record_json(path)
     except OSError as exc:
         raise DataError(f"cannot read it ({exc.strerror or exc})", file=str(path)) from None
     except ValueError as exc:  # (UnicodeDecodeError too)

@@ -64,3 +64,32 @@ def test_digests_are_kept_only_while_an_audited_command_runs(export: Path) -> No
     sha256_file(export, remember=True)  # no audited command: nothing kept
     _swap_content(export, export.read_bytes().replace(b"Shanghai", b"Hangzhou"))
     assert sha256_file(export, reuse=True) == hashlib.sha256(export.read_bytes()).hexdigest()
+
+
+def test_a_link_swapped_while_it_is_read_files_no_digest_under_the_other_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link pointed at another file while it is opened, and back before the read
+    ends: the digest of the file read was remembered under the identity of the file the
+    link names, and the audit then recorded it for a file with other bytes."""
+    real, other, link = tmp_path / "real.csv", tmp_path / "other.csv", tmp_path / "in.csv"
+    real.write_bytes(b"customer_id\nC1\n")
+    other.write_bytes(b"customer_id\nC2\n")
+    link.symlink_to(real)
+    opened = Path.open
+
+    def swapped(self: Path, *args: object, **kwargs: object) -> object:
+        if self != link:
+            return opened(self, *args, **kwargs)  # type: ignore[call-overload]
+        link.unlink()
+        link.symlink_to(other)
+        handle = opened(self, *args, **kwargs)  # type: ignore[call-overload]
+        link.unlink()
+        link.symlink_to(real)
+        return handle
+
+    want_digests([tmp_path])
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "open", swapped)
+        sha256_file(link, remember=True)
+    assert sha256_file(link, reuse=True) == hashlib.sha256(real.read_bytes()).hexdigest()

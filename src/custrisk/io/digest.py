@@ -30,9 +30,10 @@ _wanted: set[Path] = set()
 _auditing = False  # digests are remembered only while an audited command runs
 
 
-def identity(path: str | os.PathLike[str]) -> Identity:
-    """The file at ``path`` as :func:`remember_digest` keys it."""
-    info = os.stat(path)
+def identity(path: str | os.PathLike[str] | int) -> Identity:
+    """The file at ``path`` (or open as the descriptor ``path``) as
+    :func:`remember_digest` keys it."""
+    info = os.fstat(path) if isinstance(path, int) else os.stat(path)
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
@@ -48,20 +49,22 @@ def sha256_file(path: Path, *, reuse: bool = False, remember: bool = False) -> s
             known = _remembered.get(identity(path))
         if known is not None:
             return known
-    before = identity(path) if remember else None
     digest = hashlib.sha256()
     with path.open("rb") as handle:
+        # (the file opened, not the one the path names now: a link swapped while it
+        # is read must not file one file's digest under another's identity)
+        before = identity(handle.fileno()) if remember else None
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
-    hexdigest = digest.hexdigest()
-    if before is not None:
-        remember_digest(path, hexdigest, before)
-    return hexdigest
+        if before is not None:
+            remember_digest(handle.fileno(), digest.hexdigest(), before)
+    return digest.hexdigest()
 
 
-def remember_digest(path: str | os.PathLike[str], hexdigest: str, before: Identity) -> None:
-    """Remember ``hexdigest`` as the SHA-256 of ``path``, read as it was at ``before``
-    (its :func:`identity` when reading began); nothing is kept if it changed since."""
+def remember_digest(path: str | os.PathLike[str] | int, hexdigest: str, before: Identity) -> None:
+    """Remember ``hexdigest`` as the SHA-256 of the file read as it was at ``before``
+    (its :func:`identity` when reading began), ``path`` the descriptor it was read from
+    (a path can name another file by then); nothing is kept if it changed since."""
     try:
         now = identity(path)
     except OSError:

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from custrisk.errors import DataError
-from custrisk.io.digest import digest_wanted, identity, remember_digest
+from custrisk.io.digest import Identity, digest_wanted, identity, remember_digest
 
 CHUNK = 1 << 22  # 4 MB: a scan of 16 MB chunks was slower (cache) and held 4 times the memory
 _BOMS = (
@@ -364,9 +364,11 @@ def _try_decode(
     cr = b""  # a CR that ends a chunk before the line ends are known: the next byte tells
     # The whole file's bytes pass here: hashed on the way when the audit will want them
     digest = hashlib.sha256() if limit is None and digest_wanted(path) else None
-    before = identity(path) if digest is not None else None
+    before: Identity | None = None
     try:
         with path.open("rb") as handle:
+            if digest is not None:  # (of the file opened: io.digest)
+                before = identity(handle.fileno())
             while True:
                 chunk = handle.read(CHUNK if limit is None else min(CHUNK, limit - offset))
                 final = not chunk
@@ -384,6 +386,8 @@ def _try_decode(
                         again.seek(bad_at)
                         return (encoding, bad_at, again.read(2))
                 if final:
+                    if digest is not None and before is not None:
+                        remember_digest(handle.fileno(), digest.hexdigest(), before)
                     break
                 offset += len(chunk)
                 data = cr + (chunk if ascii_compatible else text.encode("utf-8"))
@@ -406,8 +410,6 @@ def _try_decode(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     lines.finish()
-    if digest is not None and before is not None:
-        remember_digest(path, digest.hexdigest(), before)
     return TextScan(
         encoding,
         True,

@@ -1212,14 +1212,19 @@ def test_features_headed_by_calendar_months_are_said_to_tie_the_model_to_them(
 
 def test_an_age_in_several_spellings_of_its_unit_is_one_unit(tmp_path: Path) -> None:
     """41岁, 41周岁 and 41歲 are one unit, an age: the column was left out as "numbers
-    written in several units (周岁, 岁, 歲)" and a sheet lost its ages."""
+    written in several units (周岁, 岁, 歲)" and a sheet lost its ages. One value in
+    another unit (3年 among months) is left for cleaning to reject."""
     table = _table(300, seed=13)
     ages = np.random.default_rng(13).integers(20, 65, 300)
     table["年龄"] = [f"{a}{('岁', '周岁', '歲')[i % 3]}" for i, a in enumerate(ages)]
+    # one 3年 among months left the column out too: now it alone is rejected
+    table["贷款期限"] = ["3年", "36個月", "36个月", *(["12"] * 297)]
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
-    age = infer_table(path, target="违约").column("年龄")
+    schema = infer_table(path, target="违约")
+    age, term = schema.column("年龄"), schema.column("贷款期限")
     assert (age.type, age.role, age.unit) == ("int", "feature", "岁")
+    assert (term.type, term.role, term.unit) == ("int", "feature", "个月")
 
 
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ addresses."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -89,8 +89,9 @@ _WITH_UNIT = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(\D{1,6})")
 def count_unit(values: list[str]) -> tuple[str | None, list[str]]:
     """The one unit of :data:`COUNT_UNITS` a column's numbers are written with, and its
     values without it: some values carry it (an age typed 41岁 in a quarter of the rows,
-    41 in the others), and every other one is a plain number.
-    ``(None, values)`` when the values are numbers in several such units (年 and 个月),
+    41 in the others), and every other one is a plain number (but for a few in another
+    unit, left for cleaning to reject). ``(None, values)`` when the values are numbers
+    in several such units (年 and 个月),
     ``(None, [])`` otherwise."""
     sample = values[:5000]
     if not sample:
@@ -106,20 +107,29 @@ def count_unit(values: list[str]) -> tuple[str | None, list[str]]:
     carried = sum(units.values())
     if not units or carried + plain < NUMBER_SHARE * len(sample):
         return None, []
-    unit = max(units, key=lambda u: units[u])  # (the spelling most values use)
-    spellings = unit_spellings(unit)
-    if any(u not in spellings for u in units):  # (岁 and 周岁, 歲 are one unit; 年 and 个月 not)
+    groups: dict[frozenset[str], int] = {}  # (岁 and 周岁, 歲 are one unit; 年 and 个月 not)
+    for found_unit, n in units.items():
+        group = frozenset(unit_spellings(found_unit))
+        groups[group] = groups.get(group, 0) + n
+    ranked = sorted(groups.values(), reverse=True)
+    others = carried - ranked[0]
+    if others and (ranked[1] == ranked[0] or plain + ranked[0] < NUMBER_SHARE * len(sample)):
         return None, values
+    spellings = next(g for g, n in groups.items() if n == ranked[0])
+    unit = max(spellings & units.keys(), key=lambda u: (units[u], -COUNT_UNITS.index(u)))
+    # (a few values in another unit, 3年 among months, are rejected while cleaning)
     return unit, [_without(v, spellings) for v in values]
 
 
-def _without(value: str, units: tuple[str, ...]) -> str:
+def _without(value: str, units: Collection[str]) -> str:
     found = _WITH_UNIT.fullmatch(value)
     return found[1] if found is not None and found[2] in units else value
 
 
 def with_unit(values: list[str], unit: str) -> str:
-    return next(v for v in values if v.endswith(unit))
+    """A value written as a number and ``unit`` (not 1e308个月, which cleaning rejects)."""
+    read = (v for v in values if (found := _WITH_UNIT.fullmatch(v)) and found[2] == unit)
+    return next(read, unit)
 
 
 def several_units(values: list[str]) -> str:

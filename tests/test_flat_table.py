@@ -1227,6 +1227,18 @@ def test_an_age_in_several_spellings_of_its_unit_is_one_unit(tmp_path: Path) -> 
     assert (term.type, term.role, term.unit) == ("int", "feature", "个月")
 
 
+def test_a_huge_header_is_cut_in_the_layout_not_padding_every_line(tmp_path: Path) -> None:
+    """A header of 20,000 characters padded every line of init's layout (and of the
+    config's comments) to its width: each line was 20,000 characters."""
+    table = _table(100, seed=15)
+    table["x" * 20_000] = "A"
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    lines = infer_table(path, target="违约").summary_lines()
+    assert max(len(line) for line in lines) < 300
+    assert any(line.startswith("x" * 39 + "…") for line in lines)
+
+
 def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     """38岁, 12个月 and 3次 (as a Chinese sheet writes ages, terms and counts) are numbers
     read without their unit: they were categories or free text. A column mixing 年 and

@@ -210,7 +210,9 @@ class TableSchema:
 
     def summary_lines(self) -> list[str]:
         """One line per column: header, role, type and why (for the terminal)."""
-        width = max((_width(c.header) for c in self.columns), default=0)
+        # (a header of 20,000 characters, cut, pads no other line to its width)
+        shown = {c.header: cut_text(c.header, SHOWN_HEADER) for c in self.columns}
+        width = max((_width(h) for h in shown.values()), default=0)
         lines = []
         for c in self.columns:
             kind = (
@@ -220,8 +222,8 @@ class TableSchema:
                 if c.role == "as_of"
                 else c.role
             )
-            pad = " " * (width - _width(c.header))
-            lines.append(f"{c.header}{pad}  {kind:<18} {c.reason}")
+            pad = " " * (width - _width(shown[c.header]))
+            lines.append(f"{shown[c.header]}{pad}  {kind:<18} {c.reason}")
         if self.id_column is None:
             lines.append("(no id column: customer ids are the rows' line numbers in the file)")
         features = [c.header for c in self.columns if c.role == "feature"]
@@ -234,6 +236,9 @@ class TableSchema:
             )
         return lines
 
+
+#: The characters of a header the layout's lines show (a longer one is cut, with …)
+SHOWN_HEADER = 40
 
 #: A header that is a calendar month or day (a date cell, 2026-01-01; 2026年1月; 2026-01).
 _CALENDAR = re.compile(r"(?:19|20)\d\d(?:[-/.年]\d{1,2}月?(?:[-/.]\d{1,2}日?)?)$")

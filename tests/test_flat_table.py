@@ -272,6 +272,29 @@ def test_an_impossible_age_or_a_negative_income_is_blanked_and_listed_when_scori
     assert len(pd.read_csv(out)) == 4  # each customer scored, the bad value as a blank
 
 
+def test_a_few_entry_errors_in_training_keep_the_range_the_header_implies(
+    tmp_path: Path,
+) -> None:
+    """One -5年 among the years of service (or an age of -5) took the range off the
+    column: -5 then passed as a value in training and every month after. A few (1%)
+    are blanked while cleaning, said in the layout; more leave the column rangeless."""
+    frame = _table(400, seed=16)
+    rng = np.random.default_rng(16)
+    frame["年龄"] = rng.integers(20, 66, len(frame))
+    frame.loc[3, "年龄"] = -5
+    frame["工作年限"] = rng.integers(0, 30, len(frame))
+    frame.loc[5, "工作年限"] = -5
+    frame["欠款"] = rng.integers(0, 9000, len(frame)) - (np.arange(len(frame)) % 10 == 0) * 9999
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    schema = infer_table(path, target="违约")
+    age, years, owed = schema.column("年龄"), schema.column("工作年限"), schema.column("欠款")
+    assert (age.lower, age.upper) == (16, 100)
+    assert "an age: 16 to 100 (1 value outside: blanked while cleaning)" in age.reason
+    assert (years.lower, years.upper) == (0, None) and "never negative (1 value" in years.reason
+    assert (owed.lower, owed.upper) == (None, None)  # a tenth negative: no entry errors
+
+
 @pytest.mark.parametrize(
     "header,expected",
     [

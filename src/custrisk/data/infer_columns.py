@@ -336,14 +336,31 @@ def plausible_range(
     if not numbers:
         return None, None, ""
     key = header_key(header)
-    low, high = min(numbers), max(numbers)
+    # (a few entry errors, -5年 or an age of 350, are blanked while cleaning: they used
+    # to take the range off the column, and passed as values)
+    few = OUT_OF_RANGE_SHARE * len(numbers)
     if _AGE_HEADER.search(key) or _AGE_HEADER.search(header):
-        if AGE_RANGE[0] <= low and high <= AGE_RANGE[1]:
-            return AGE_RANGE[0], AGE_RANGE[1], f"an age: {AGE_RANGE[0]} to {AGE_RANGE[1]}"
+        outside = sum(1 for n in numbers if not AGE_RANGE[0] <= n <= AGE_RANGE[1])
+        if outside <= few:
+            why = f"an age: {AGE_RANGE[0]} to {AGE_RANGE[1]}{_outside(outside)}"
+            return AGE_RANGE[0], AGE_RANGE[1], why
         return None, None, ""
-    if (_NOT_NEGATIVE_HEADER.search(key) or _NOT_NEGATIVE_HEADER.search(header)) and low >= 0:
-        return 0, None, "never negative"
+    negative = sum(1 for n in numbers if n < 0)
+    if (_NOT_NEGATIVE_HEADER.search(key) or _NOT_NEGATIVE_HEADER.search(header)) and (
+        negative <= few
+    ):
+        return 0, None, f"never negative{_outside(negative)}"
     return None, None, ""
+
+
+#: The share of a column's values that may fall outside the range its header implies and
+#: be taken for entry errors (the range kept, those values blanked while cleaning).
+OUT_OF_RANGE_SHARE = 0.01
+
+
+def _outside(n: int) -> str:
+    values = "value" if n == 1 else "values"
+    return f" ({n:,} {values} outside: blanked while cleaning)" if n else ""
 
 
 def _text_kind(values: list[str], distinct: set[str], what: str) -> tuple[str, str, str, bool]:

@@ -337,6 +337,13 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.stderr
     bad = runner.invoke(app, ["run", str(config), "--period", "2026-13"])
     assert bad.exit_code == 2 and "--period '2026-13' is not a month" in bad.stderr
+    year_0 = runner.invoke(app, ["run", str(config), "--period", "0000-01"])  # (a traceback)
+    assert year_0.exit_code == 2 and "is not a month; write it as YYYY-MM (a year 1900" in (
+        year_0.stderr
+    )
+    (tmp_path / "exports" / "9999-12").mkdir(parents=True)  # (year 10000 next: a traceback)
+    far = runner.invoke(app, ["run", str(config)])
+    assert far.exit_code == 2 and "no exports match" in far.stderr, far.output
     missing = runner.invoke(app, ["run", str(config), "--period", PERIOD])
     assert missing.exit_code == 2
     assert f"exports/{PERIOD}: the exports of the period are not there" in missing.stderr

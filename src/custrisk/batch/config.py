@@ -22,8 +22,9 @@ from custrisk.io.encoding import normalise_encoding
 from custrisk.policy import alert_rule_owners
 from custrisk.vocab import LANGUAGES, LEVELS
 
-#: A period is a month: ``YYYY-MM``.
-PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: A period is a month: ``YYYY-MM``, of a year 1900 to 2999 (0000-01 or 9999-12 have
+#: no month before or after them in Python's calendar: an internal error, not a month).
+PERIOD_PATTERN = re.compile(r"^((?:19|2\d)\d\d)-(0[1-9]|1[0-2])$")
 #: The placeholder of the period in the exports (and labels) location.
 PERIOD_FIELD = "{period}"
 #: Alert levels (or ``never``) at which the batch exits 1.
@@ -175,7 +176,8 @@ def check_period(text: str, where: str = "--period") -> str:
     """``text`` if it is a month ``YYYY-MM``, else a UsageError naming ``where``."""
     if not PERIOD_PATTERN.match(text):
         raise UsageError(
-            f"{where} {text!r} is not a month", hint="write it as YYYY-MM, e.g. 2026-10"
+            f"{where} {text!r} is not a month",
+            hint="write it as YYYY-MM (a year 1900 to 2999), e.g. 2026-10",
         )
     return text
 

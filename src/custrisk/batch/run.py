@@ -42,6 +42,7 @@ from custrisk.batch import sent as _sent
 from custrisk.batch.config import (
     ENGINE_KEYS,
     PERIOD_FIELD,
+    PERIOD_PATTERN,
     RunConfig,
     check_period,
     shift_period,
@@ -212,7 +213,7 @@ def latest_period(config: RunConfig) -> str:
     """The latest month whose exports are present (the default period)."""
     pattern = config.exports
     regex = re.compile(
-        re.escape(pattern).replace(re.escape(PERIOD_FIELD), r"(\d{4}-(?:0[1-9]|1[0-2]))")
+        re.escape(pattern).replace(re.escape(PERIOD_FIELD), f"({PERIOD_PATTERN.pattern[1:-1]})")
     )
     wildcard = glob.escape(pattern).replace(glob.escape(PERIOD_FIELD), "*")
     found = {m.group(1) for path in glob.glob(wildcard) if (m := regex.fullmatch(path))}

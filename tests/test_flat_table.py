@@ -888,6 +888,11 @@ def test_a_snapshot_date_far_after_today_is_warned_of(tmp_path: Path) -> None:
     output = _invoke("train", path, "--target", "违约", "--models-dir", tmp_path / "m")
     said = " ".join(output.split())
     assert "the as-of date 2100-01-31, the latest date in the data, is after today" in said
+    named = tmp_path / "客户_2099-12.csv"  # no dates: the month its name gives, as far
+    frame.drop(columns=["数据日期", "开户日期"]).to_csv(named, index=False)
+    output = _invoke("train", named, "--target", "违约", "--models-dir", tmp_path / "m2")
+    said = " ".join(output.split())
+    assert "2099-12-31, the end of the month its name gives, is after today" in said
 
 
 def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:

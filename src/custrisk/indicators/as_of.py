@@ -257,6 +257,7 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
             "month" if period[0] != period[1] else "day",
             extra=NOTE,
         )
+        check_future_as_of(period[1], name, "the end of the month its name gives")
         return period[1], "name"
     day = dt.date.today()
     logger.warning(
@@ -268,7 +269,9 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
     return day, "today"
 
 
-def check_future_as_of(day: dt.date, where: str) -> None:
+def check_future_as_of(
+    day: dt.date, where: str, found: str = "the latest date in the data"
+) -> None:
     """Warn when the as-of date found in the data (``where``: its source and column) is
     over :data:`DEFAULT_DAYS_AHEAD` days after today: a placeholder or mistyped date in
     every row (数据日期 2100-01-31, which no credibility test of the data's own dates can
@@ -276,11 +279,11 @@ def check_future_as_of(day: dt.date, where: str) -> None:
     today = dt.date.today()
     if (day - today).days > DEFAULT_DAYS_AHEAD:
         logger.warning(
-            "%s: the as-of date %s, the latest date in the data, is after today (%s): "
-            "correct the dates in the export, or pass --as-of (ages in days and the "
-            "indicators' windows count to the as-of date)",
+            "%s: the as-of date %s, %s, is after today (%s): correct it, or pass --as-of "
+            "(ages in days and the indicators' windows count to the as-of date)",
             where,
             day,
+            found,
             today,
         )
 

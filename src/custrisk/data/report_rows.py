@@ -245,13 +245,14 @@ def caption_rows(
         return
     ids = out[spec.key]
     rest = [c for c in others if c != spec.key]
-    alone = ids.notna().to_numpy() & ~issues.flagged(len(out), but=_BLANK)
-    rows = np.flatnonzero(alone)
-    if not rest or not rows.size:
+    if not rest:
         return
-    alone[rows[out.iloc[rows][rest].notna().any(axis=1).to_numpy()]] = False
-    rows = np.flatnonzero(alone)
-    if not rows.size:
+    alone = ids.notna().to_numpy() & ~issues.flagged(len(out), but=_BLANK)
+    for name in rest:  # (column by column: a few rows at most are left after the first)
+        if not alone.any():
+            return
+        alone &= out[name].isna().to_numpy()
+    if not alone.any():
         return
     digits = as_numpy(pc.fill_null(pc.match_substring_regex(text_array(ids), r"\d"), False))
     coded = ids.notna().to_numpy() & ~alone

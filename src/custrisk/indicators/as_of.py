@@ -123,12 +123,21 @@ def resolve_as_of_of_counts(
                 float(values[ignored].max()),
             )
         latest.append((float(found.latest), f"{name}.{settings.date}"))
-    if latest:
-        day = date_of_day(max(latest)[0])
-        check_future_as_of(day, max(latest)[1])
-        check_named_as_of(named, day)
-        return day, "data"
-    return undated_as_of(named)
+    return data_as_of(latest, named)
+
+
+def data_as_of(latest: Sequence[tuple[float, str]], named: Sequence[str]) -> tuple[dt.date, str]:
+    """The as-of date found in the data: the latest of the sources' latest days (each
+    with its ``source.column``), warned of when it is after today or before the month a
+    flat table's file name gives; without any, that month's end
+    (:func:`undated_as_of`)."""
+    if not latest:
+        return undated_as_of(named)
+    value, where = max(latest)
+    day = date_of_day(value)
+    check_future_as_of(day, where)
+    check_named_as_of(named, day)  # (a table named for a later month)
+    return day, "data"
 
 
 #: Where an as-of date comes from when the user chose it (not found in the data).

@@ -38,12 +38,9 @@ from custrisk.indicators.as_of import (
     GIVEN_AS_OF,
     DateSpan,
     as_day,
-    check_future_as_of,
     check_given_as_of,
-    check_named_as_of,
-    date_of_day,
+    data_as_of,
     day_number,
-    undated_as_of,
     warn_ignored,
 )
 from custrisk.indicators.spec import (
@@ -399,12 +396,7 @@ class Engine:
                 for s in self.sources.values()
                 if (d := s.latest_day()) is not None
             ]
-            if latest:
-                day, origin = date_of_day(max(latest)[0]), "data"
-                check_future_as_of(day, max(latest)[1])
-                check_named_as_of(named, day)  # (a table named for a later month)
-            else:
-                day, origin = undated_as_of(named)
+            day, origin = data_as_of(latest, named)
         if origin in GIVEN_AS_OF and check:
             spans = []
             for source in self.sources.values():

@@ -24,7 +24,9 @@ from custrisk.vocab import LANGUAGES, LEVELS
 
 #: A period is a month: ``YYYY-MM``, of a year 1900 to 2999 (0000-01 or 9999-12 have
 #: no month before or after them in Python's calendar: an internal error, not a month).
-PERIOD_PATTERN = re.compile(r"^((?:19|2\d)\d\d)-(0[1-9]|1[0-2])$")
+#: Unanchored, to be found in a longer pattern (the exports' location).
+PERIOD_REGEX = r"(?:19|2\d)\d\d-(?:0[1-9]|1[0-2])"
+PERIOD_PATTERN = re.compile(rf"^{PERIOD_REGEX}$")
 #: The placeholder of the period in the exports (and labels) location.
 PERIOD_FIELD = "{period}"
 #: Alert levels (or ``never``) at which the batch exits 1.

@@ -42,7 +42,7 @@ from custrisk.batch import sent as _sent
 from custrisk.batch.config import (
     ENGINE_KEYS,
     PERIOD_FIELD,
-    PERIOD_PATTERN,
+    PERIOD_REGEX,
     RunConfig,
     check_period,
     shift_period,
@@ -212,9 +212,7 @@ def _evaluation_summary(stage: dict[str, Any]) -> list[str]:
 def latest_period(config: RunConfig) -> str:
     """The latest month whose exports are present (the default period)."""
     pattern = config.exports
-    regex = re.compile(
-        re.escape(pattern).replace(re.escape(PERIOD_FIELD), f"({PERIOD_PATTERN.pattern[1:-1]})")
-    )
+    regex = re.compile(re.escape(pattern).replace(re.escape(PERIOD_FIELD), f"({PERIOD_REGEX})"))
     wildcard = glob.escape(pattern).replace(glob.escape(PERIOD_FIELD), "*")
     found = {m.group(1) for path in glob.glob(wildcard) if (m := regex.fullmatch(path))}
     if not found:

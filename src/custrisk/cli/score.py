@@ -264,7 +264,7 @@ def _print_written(run: ScoringRun, folder: Path, facts_file: Path) -> None:
             path, what = f"{path}/", f"{len(entry['parts'])} Parquet parts: {what}"
         rows.append((path, what))
     rows.append((str(facts_file), "the run's facts: model, configs, counts, each file's SHA-256"))
-    table = _reidentification_table(folder)
+    table = _reidentification_table()
     if table is not None:
         rows.append((str(table), "the customer ids behind the tokens (custrisk decrypt)"))
     width = max(len(path) for path, _ in rows)
@@ -273,21 +273,13 @@ def _print_written(run: ScoringRun, folder: Path, facts_file: Path) -> None:
         console.print(f"  {path:<{width}}  {what}", highlight=False)
 
 
-def _reidentification_table(folder: Path) -> Path | None:
+def _reidentification_table() -> Path | None:
     """With --pseudonymise (or a role that pseudonymises), the encrypted token -> id
     table merged beside the run (written as the exports were read)."""
-    from custrisk.protect.output import existing
-    from custrisk.protect.pseudonym import (
-        REIDENTIFICATION_FILE,
-        Pseudonymiser,
-        active_pseudonymiser,
-    )
+    from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser
 
     active = active_pseudonymiser()
-    if not isinstance(active, Pseudonymiser) or not active.mapping:
-        return None
-    table = existing(folder / REIDENTIFICATION_FILE)
-    return table if table.is_file() else None
+    return active.saved() if isinstance(active, Pseudonymiser) else None
 
 
 def _thousands(value: float, sign: bool = False) -> str:

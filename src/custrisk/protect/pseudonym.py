@@ -116,6 +116,14 @@ class Pseudonymiser:
         with sealing(self.encryption):
             return write_csv(table, target)
 
+    def saved(self) -> Path | None:
+        """The re-identification table :meth:`save` merged the tokens met into (as
+        written: encrypted), or ``None`` when none was."""
+        if self.folder is None or not self.mapping:
+            return None
+        table = existing(self.folder / REIDENTIFICATION_FILE)
+        return table if table.is_file() else None
+
 
 @dataclass
 class Masker:

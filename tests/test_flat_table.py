@@ -128,6 +128,34 @@ def test_a_ratio_written_as_percentages_is_shown_as_percents(tmp_path: Path) -> 
     assert "unit" not in indicators[schema.column("近12月逾期次数").name]
 
 
+def test_a_bare_number_among_percentages_is_refused_not_read_as_a_huge_ratio(
+    tmp_path: Path,
+) -> None:
+    """额度使用率 written 16.3% in most rows: a 39.2 without % there (39.2% or 3,920%?)
+    is blanked and listed with the fix, not scored as a utilisation of 39.2; 0 is 0%."""
+    frame = _table(300, seed=4)
+    frame["额度使用率"] = (frame["额度使用率"] * 100).map(lambda v: f"{v:.1f}%")
+    frame.loc[[5, 6], "额度使用率"] = ["39.2", "0"]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    util = schema.column("额度使用率")
+    sources = yaml.safe_load(table_configs(schema).sources_text)
+    assert sources["sources"]["credit"]["columns"][util.name]["percent"] is True
+    output = _invoke("train", tmp_path / "t.csv", "--target", "违约", "--models-dir", tmp_path)
+    assert "1 had a value blanked" in " ".join(output.split())
+    rejects = pd.read_csv(tmp_path / "logistic" / "1" / "training_rejects.csv", dtype=str)
+    assert rejects[["rule", "value"]].values.tolist() == [["invalid_number", "39.2"]]
+    assert "write 39.2% (or 3920% if 39.2 is the fraction)" in rejects["message"].iloc[0]
+    # next month's table written without any % (read typed, as numbers): all refused, said
+    frame["额度使用率"] = frame["额度使用率"].str.rstrip("%").astype(float)
+    frame.drop(columns="违约").to_csv(tmp_path / "next.csv", index=False)
+    output = _invoke("score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path,
+                     "-o", tmp_path / "out" / "s.csv")  # fmt: skip
+    assert (
+        "299 of 300 rows are not numbers (e.g. '113.2'); the column is written as percent" in output
+    )
+
+
 def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path: Path) -> None:
     frame = pd.DataFrame({"c1": [f"1380000{i:04d}" for i in range(50)], "x": range(50)})
     frame.to_csv(tmp_path / "t.csv", index=False)

@@ -89,6 +89,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
                 columns[col.name]["scale"] = col.scale
             if col.unit is not None:
                 columns[col.name]["unit"] = col.unit
+            if col.percent:  # (a number there without %, 39.2: refused, not 3,920%)
+                columns[col.name]["percent"] = True
             for bound, value in (("min", col.lower), ("max", col.upper)):
                 if value is not None:
                     columns[col.name][bound] = int(value) if float(value).is_integer() else value

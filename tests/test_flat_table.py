@@ -128,6 +128,27 @@ def test_a_ratio_written_as_percentages_is_shown_as_percents(tmp_path: Path) -> 
     assert "unit" not in indicators[schema.column("近12月逾期次数").name]
 
 
+def test_amounts_in_yuan_are_shown_as_money(tmp_path: Path) -> None:
+    """月收入(元) (read as annual_income × 12), 授信额度(万元) (× 10,000) and 消费金额/元
+    are amounts in 元: their indicators' unit is CNY, shown ¥369,264 as the exports'
+    are; 贷款额(万元) (not scaled: still in 万) and a count are not."""
+    frame = _table(200, seed=4)[["月收入(元)", "近12月逾期次数", "违约"]]
+    frame["授信额度(万元)"] = frame["近12月逾期次数"] + 5.0
+    frame["消费金额/元"] = frame["月收入(元)"] / 3
+    frame["贷款额(万元)"] = frame["近12月逾期次数"] * 2.5
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    indicators = yaml.safe_load(table_configs(schema).indicators_text)["indicators"]
+    units = {v["label"]["zh"]: v.get("unit") for v in indicators.values()}
+    assert units == {
+        "月收入(元) × 12": "CNY",
+        "近12月逾期次数": None,
+        "授信额度(万元) × 10,000": "CNY",
+        "消费金额/元": "CNY",
+        "贷款额(万元)": None,
+    }
+
+
 def test_a_bare_number_among_percentages_is_refused_not_read_as_a_huge_ratio(
     tmp_path: Path,
 ) -> None:

@@ -415,6 +415,10 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     }
     facts = json.loads(flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8"))
     assert "line number" in facts["customer_id"]
+    # the directions the model card learnt, not the indicators' none (the reports flag by them)
+    directions = {v["zh"]: v["direction"] for v in facts["indicators"].values()}
+    assert directions["近12月逾期次数"] == "higher_is_riskier"
+    assert directions["月收入(元) × 12"] == "higher_is_safer"
     # the month to score has no outcome column: nothing to warn about
     assert "missing" not in flat["_score_text"]
 

@@ -128,6 +128,55 @@ def test_a_ratio_written_as_percentages_is_shown_as_percents(tmp_path: Path) -> 
     assert "unit" not in indicators[schema.column("近12月逾期次数").name]
 
 
+def test_amounts_in_yuan_are_shown_as_money(tmp_path: Path) -> None:
+    """月收入(元) (read as annual_income × 12), 授信额度(万元) (× 10,000) and 消费金额/元
+    are amounts in 元: their indicators' unit is CNY, shown ¥369,264 as the exports'
+    are; 贷款额(万元) (not scaled: still in 万) and a count are not."""
+    frame = _table(200, seed=4)[["月收入(元)", "近12月逾期次数", "违约"]]
+    frame["授信额度(万元)"] = frame["近12月逾期次数"] + 5.0
+    frame["消费金额/元"] = frame["月收入(元)"] / 3
+    frame["贷款额(万元)"] = frame["近12月逾期次数"] * 2.5
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    indicators = yaml.safe_load(table_configs(schema).indicators_text)["indicators"]
+    units = {v["label"]["zh"]: v.get("unit") for v in indicators.values()}
+    assert units == {
+        "月收入(元) × 12": "CNY",
+        "近12月逾期次数": None,
+        "授信额度(万元) × 10,000": "CNY",
+        "消费金额/元": "CNY",
+        "贷款额(万元)": None,
+    }
+
+
+def test_a_bare_number_among_percentages_is_refused_not_read_as_a_huge_ratio(
+    tmp_path: Path,
+) -> None:
+    """额度使用率 written 16.3% in most rows: a 39.2 without % there (39.2% or 3,920%?)
+    is blanked and listed with the fix, not scored as a utilisation of 39.2; 0 is 0%."""
+    frame = _table(300, seed=4)
+    frame["额度使用率"] = (frame["额度使用率"] * 100).map(lambda v: f"{v:.1f}%")
+    frame.loc[[5, 6], "额度使用率"] = ["39.2", "0"]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    util = schema.column("额度使用率")
+    sources = yaml.safe_load(table_configs(schema).sources_text)
+    assert sources["sources"]["credit"]["columns"][util.name]["percent"] is True
+    output = _invoke("train", tmp_path / "t.csv", "--target", "违约", "--models-dir", tmp_path)
+    assert "1 had a value blanked" in " ".join(output.split())
+    rejects = pd.read_csv(tmp_path / "logistic" / "1" / "training_rejects.csv", dtype=str)
+    assert rejects[["rule", "value"]].values.tolist() == [["invalid_number", "39.2"]]
+    assert "write 39.2% (or 3920% if 39.2 is the fraction)" in rejects["message"].iloc[0]
+    # next month's table written without any % (read typed, as numbers): all refused, said
+    frame["额度使用率"] = frame["额度使用率"].str.rstrip("%").astype(float)
+    frame.drop(columns="违约").to_csv(tmp_path / "next.csv", index=False)
+    output = _invoke("score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path,
+                     "-o", tmp_path / "out" / "s.csv")  # fmt: skip
+    assert (
+        "299 of 300 rows are not numbers (e.g. '113.2'); the column is written as percent" in output
+    )
+
+
 def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path: Path) -> None:
     frame = pd.DataFrame({"c1": [f"1380000{i:04d}" for i in range(50)], "x": range(50)})
     frame.to_csv(tmp_path / "t.csv", index=False)
@@ -366,6 +415,10 @@ def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:
     }
     facts = json.loads(flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8"))
     assert "line number" in facts["customer_id"]
+    # the directions the model card learnt, not the indicators' none (the reports flag by them)
+    directions = {v["zh"]: v["direction"] for v in facts["indicators"].values()}
+    assert directions["近12月逾期次数"] == "higher_is_riskier"
+    assert directions["月收入(元) × 12"] == "higher_is_safer"
     # the month to score has no outcome column: nothing to warn about
     assert "missing" not in flat["_score_text"]
 

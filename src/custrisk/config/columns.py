@@ -48,6 +48,7 @@ _COLUMN_KEYS = (
     "zero_pad",
     "scale",
     "unit",
+    "percent",
     "description",
 )
 
@@ -85,6 +86,9 @@ class ColumnSpec:
     #: number (a repair, listed), one in another unit is not a number. Not used when the
     #: column declares its ``unit``.
     header_units: tuple[str, ...] = ()
+    #: A float column written as percentages (``16.3%``, read as 0.163): a number there
+    #: without ``%`` (``39.2``: 39.2 % or 3,920 %?) is refused as ``invalid_number``.
+    percent: bool = False
     #: A number column's decimal mark: ``","`` when its source says ``decimal: ","`` (a
     #: European export's ``1.234,56`` and ``0,614``), else ``"."``.
     decimal: str = "."
@@ -332,6 +336,11 @@ def parse_column(name: str, node: Node) -> ColumnSpec:
             f"applies to number columns, not {ctype}",
             hint="declare the column type: int or float",
         )
+    percent = node.flag("percent", False)
+    if percent and ctype != "float":
+        raise node.error(
+            "percent", f"applies to float columns, not {ctype}", hint="declare type: float"
+        )
     return ColumnSpec(
         name=name,
         type=ctype,
@@ -347,6 +356,7 @@ def parse_column(name: str, node: Node) -> ColumnSpec:
         zero_pad=zero_pad,
         scale=float(scale) if scale is not None else None,
         unit=unit,
+        percent=percent,
     )
 
 

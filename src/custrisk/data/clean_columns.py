@@ -293,6 +293,9 @@ def clean_text(
                 record_invalid(plain, col, rule, raw_values, issues)
             if col.on_invalid == "blank":
                 values = values.mask(invalid)
+    if col.percent:
+        signed = pc.fill_null(pc.match_substring(text, "%"), True).to_numpy(False)
+        values = _bare_numbers_refused(values, np.asarray(signed), col, raw_values, issues)
     values = _scaled(values, col, raw_values, issues)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():
@@ -307,6 +310,29 @@ def clean_text(
     for rows, rule, message in repairs:
         issues.add(rows & ~faulted, col.name, rule, raw_values, REPAIRED, message)
     return values
+
+
+def _bare_numbers_refused(
+    values: pd.Series, signed: np.ndarray, col: ColumnSpec, raw_values: Values, issues: Issues
+) -> pd.Series:
+    """A column written as percentages (``percent: true``) with its numbers written
+    without ``%`` (``39.2``: 39.2 % or 3,920 %?) refused as ``invalid_number`` (0 is 0 %
+    either way): read as fractions, they would be scored as the highest ratios. ``signed``
+    marks the values written with their ``%``."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bare = ~signed & ~np.isnan(numbers) & (numbers != 0)
+    if not bare.any():
+        return values
+    said = np.array(
+        [
+            f"{n:g} without %, in a column written as percentages (16.3%) is ambiguous: "
+            f"write {n:g}% (or {100 * n:g}% if {n:g} is the fraction)"
+            for n in numbers[bare]
+        ],
+        dtype=object,
+    )
+    record_invalid(bare, col, "invalid_number", raw_values, issues, said=said)
+    return values.mask(bare) if col.on_invalid == "blank" else values
 
 
 #: The message of a phone number ``check: cn_phone`` rewrote into its form.
@@ -365,6 +391,8 @@ def _clean_typed(
     else:
         flags = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
         values = pd.Series(pd.arrays.BooleanArray(flags, missing))
+    if col.percent:  # (every value a number, none written with its %)
+        values = _bare_numbers_refused(values, np.zeros(len(values), bool), col, arr, issues)
     values = _scaled(values, col, arr, issues)
     out_of_range = range_violations(values, col)
     if out_of_range is not None and out_of_range.any():

@@ -380,6 +380,11 @@ def unreadable_columns(
         elif rule == "invalid_number" and (currency := _foreign_currency(group["message"])):
             # (not "export the plain numbers": those would be read as 元)
             fix = f"they are amounts in {currency}: convert them to 元 in the export"
+        elif rule == "invalid_number" and _percent_column(spec, str(column)):
+            fix = (
+                "the column is written as percentages (16.3%) and these have no %: "
+                "write them with it (39.2%), or retrain on the table as it is written now"
+            )
         elif rule == "invalid_number" and (unit := _column_unit(spec, str(column))):
             fix = unit  # (35岁 is read in an age: the unit is not the trouble)
         pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
@@ -409,6 +414,11 @@ def _column_unit(spec: SourceSpec | None, column: str) -> str | None:
     if col is None or not col.read_units:
         return None
     return f"its numbers are read in {shown_units(col)}, {unit_source(col)}"
+
+
+def _percent_column(spec: SourceSpec | None, column: str) -> bool:
+    """Whether ``column`` is written as percentages (``percent: true``)."""
+    return spec is not None and any(c.percent for c in spec.columns if c.name == column)
 
 
 def _decimal_commas(values: pd.Series) -> bool:

@@ -26,6 +26,7 @@ from custrisk.registry import (
 from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
 from custrisk.review.followups import BEHAVIOUR_SOURCE, preferred_channels
 from custrisk.scoring.features import Features, prepare_model_features
+from custrisk.scoring.table import TABLE_CARD_KEY
 from custrisk.vocab import check_language
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,9 @@ def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") 
     table, scored = _score(model, features.X, as_of=features.as_of, lang=lang, top=None)
     details = _customer_details(features, _reason_details(table, scored))
     card = model.card
+    # A flat table's indicators say no direction; its model card has the ones learnt
+    # from the data (the reports flag a customer's riskiest values by them).
+    learnt = card.get("feature_labels") or {} if card.get(TABLE_CARD_KEY) else {}
     run = {
         "model_id": model.model_id,
         "algorithm": card.get("algorithm"),
@@ -214,7 +218,7 @@ def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") 
                 "zh": i.label_zh,
                 "en": i.label_en,
                 "unit": i.unit,
-                "direction": i.direction,
+                "direction": (learnt.get(i.code) or {}).get("direction", i.direction),
                 "in_model": i.code in card.get("features", []),
             }
             for i in config.indicators

@@ -16,6 +16,7 @@ import dataclasses
 import glob
 import logging
 import os
+import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,7 @@ import pandas as pd
 import yaml
 
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
-from custrisk.data.headers import chinese_header
+from custrisk.data.headers import AMOUNTS, chinese_header
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import CUSTOMER_FIELDS, ID_NAME, protected_attribute
 from custrisk.data.workspace import file_as_source, is_one_file
@@ -89,6 +90,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
                 columns[col.name]["scale"] = col.scale
             if col.unit is not None:
                 columns[col.name]["unit"] = col.unit
+            if col.percent:  # (a number there without %, 39.2: refused, not 3,920%)
+                columns[col.name]["percent"] = True
             for bound, value in (("min", col.lower), ("max", col.upper)):
                 if value is not None:
                     columns[col.name][bound] = int(value) if float(value).is_integer() else value
@@ -146,6 +149,8 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             entry["field"] = col.name
         if col.percent:  # (16.3% in the table, 0.163 read: shown as 16.3% again)
             entry["unit"] = "share"
+        elif _in_yuan(col.name, col.header, col.type, col.unit):  # (shown ¥369,264)
+            entry["unit"] = "CNY"
         if col.scale is not None:  # (the value is not the header's: 月收入 × 12)
             entry["label"] = {
                 "zh": f"{col.header} × {col.scale:,}",
@@ -168,6 +173,21 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         head + yaml.safe_dump(icfg, allow_unicode=True, sort_keys=False, width=100),
         as_of_column,
     )
+
+
+#: A header naming its amounts' unit as 元 (``贷款金额(元)``, ``余额/元``, ``(人民币)``),
+#: not 万元, whose values stay in 万 unless the column is scaled to a known amount.
+_YUAN_HEADER = re.compile(
+    r"(?:[(（]\s*(?:元|人民币|rmb|cny)\s*[)）]|[/／]\s*元)\s*$", re.IGNORECASE
+)
+
+
+def _in_yuan(name: str, header: str, kind: str, unit: str | None) -> bool:
+    """Whether a flat table's column holds amounts in 元: a known amount (its values
+    scaled to 元: 年收入(万元), 月收入 × 12) or a header naming 元."""
+    if kind not in ("int", "float") or unit is not None:
+        return False
+    return name in AMOUNTS or _YUAN_HEADER.search(unicodedata.normalize("NFKC", header)) is not None
 
 
 def _latest_date_column(schema: TableSchema, names: Sequence[str]) -> str | None:

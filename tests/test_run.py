@@ -536,6 +536,18 @@ def test_the_as_of_window_is_the_month_and_a_week_after(as_of: str, accepted: bo
             check_as_of(PERIOD, dt.date.fromisoformat(as_of), days_after=7, exports=Path("e"))
 
 
+def test_a_flat_table_dated_before_its_month_is_told_how_to_date_itself(tmp_path: Path) -> None:
+    """A table whose latest date (开户日期) is years before the month: the way out is a
+    column of the date it was taken, not another --period (custrisk run has no --as-of)."""
+    table = tmp_path / "客户清单.xlsx"
+    table.touch()
+    with pytest.raises(DataError) as caught:
+        check_as_of(PERIOD, dt.date(2024, 2, 8), days_after=7, exports=table)
+    said = caught.value.one_line()
+    assert "the table's as-of date 2024-02-08 (its latest date) is before the period" in said
+    assert "数据日期" in said and "2026-10-31" in said and "--period" not in said
+
+
 def test_a_month_with_far_fewer_customers_stops_before_publishing(
     make_root: Callable[[], Path], clean_run: tuple[Path, int, str, str]
 ) -> None:

@@ -48,6 +48,15 @@ def check_as_of(period: str, as_of: dt.date, *, days_after: int, exports: Path) 
     )
     if as_of < first:
         month = f"{as_of:%Y-%m}"
+        if exports.is_file():  # a flat table: dated by its latest date unless it says its own
+            raise DataError(
+                f"custrisk run {period}: the table's as-of date {as_of} (its latest date) is "
+                f"before the period, {window}",
+                file=str(exports),
+                hint=f"if it is {period}'s table, add a column of the date it was taken "
+                f"(数据日期, the same date in every row, e.g. {period_end(period)}): it is the "
+                "table's as-of date",
+            )
         raise DataError(
             f"custrisk run {period}: the exports' as-of date {as_of} is before the period, "
             f"{window}: {exports} seems to hold {month}'s files",

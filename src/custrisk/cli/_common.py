@@ -161,7 +161,7 @@ RejectsUnmaskedOpt = Annotated[
         "--rejects-unmasked",
         help="Also write the rejected rows with personal data in clear to this file "
         "(mode 0600). Every other rejects file has name, phone and id number masked.",
-        metavar="FILE",
+        metavar="<path>",
         show_default=False,
     ),
 ]

@@ -309,8 +309,9 @@ def check_named_as_of(names: Sequence[str], day: dt.date) -> None:
         return
     logger.warning(
         "%s: the as-of date %s is the latest date in the data, but the name says %s; "
-        "if the data is of that date, pass --as-of %s (ages in days and the indicators' "
-        "windows count to the as-of date)",
+        "if the data is of that date, pass --as-of %s or add a column of the date the "
+        "table was taken (数据日期, the same in every row; custrisk run reads only that) "
+        "(ages in days and the indicators' windows count to the as-of date)",
         name,
         day,
         period[0].strftime("%Y-%m") if period[0] != period[1] else period[0],

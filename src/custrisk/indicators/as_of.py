@@ -250,13 +250,19 @@ def named_period(name: str) -> tuple[dt.date, dt.date] | None:
     return found.pop() if len(found) == 1 else None
 
 
+def first_named_period(names: Sequence[str]) -> tuple[str, tuple[dt.date, dt.date] | None]:
+    """The first of ``names`` that holds a month (or day) and its :func:`named_period`;
+    ``("", None)`` when none does."""
+    named = ((name, period) for name in names if (period := named_period(name)) is not None)
+    return next(named, ("", None))
+
+
 def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
     """The as-of date of data without event dates (a flat table with no date column) and
     its origin: the last day of the month the first of ``names`` that names one gives
     (``客户清单_2026-11.xlsx`` -> 2026-11-30, ``name``), said in a note naming --as-of;
     else today (``today``), warned of."""
-    named = ((name, period) for name in names if (period := named_period(name)) is not None)
-    name, period = next(named, ("", None))
+    name, period = first_named_period(names)
     if period is not None:
         logger.warning(
             "%s has no dates; the as-of date is %s, the end of the %s its name gives "
@@ -303,8 +309,7 @@ def check_named_as_of(names: Sequence[str], day: dt.date) -> None:
     name gives (the first of ``names`` that gives one): its dates would be aged to a
     day that may be years before the table was taken. (A month's exports are dated by
     their events, and ``custrisk run`` checks their folder's month itself.)"""
-    named = ((name, period) for name in names if (period := named_period(name)) is not None)
-    name, period = next(named, ("", None))
+    name, period = first_named_period(names)
     if period is None or (period[0] - day).days <= DEFAULT_DAYS_AHEAD:
         return
     logger.warning(

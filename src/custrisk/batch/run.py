@@ -485,8 +485,8 @@ def _notify_again(
     # (a run that sent none had no section: the one added now is new)
     changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
     key = _notify.message_key
-    delivered = {key(d) for d in earlier if d.get("ok")}
-    failed = {key(d): d for d in earlier if not d.get("ok") and key(d) not in delivered}
+    delivered = _sent.delivered_messages(earlier)
+    failed = {key(d): d for d in _sent.undelivered(earlier)}
     clock = _notify.utc_now(now)
     due = {k for k, d in failed.items() if _notify.due(d, clock)}
     if not due and not changed:

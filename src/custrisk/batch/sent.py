@@ -37,11 +37,11 @@ Delivery = dict[str, Any]
 def undelivered(deliveries: list[Delivery]) -> list[Delivery]:
     """The failed deliveries of a notifications.json whose message was not delivered
     since (failed at the month's run, waiting for their next attempt, or given up)."""
-    delivered = _delivered_messages(deliveries)
+    delivered = delivered_messages(deliveries)
     return [d for d in deliveries if not d.get("ok") and _notify.message_key(d) not in delivered]
 
 
-def _delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
+def delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
     """The messages (:func:`custrisk.batch._notify.message_key`) a notifications.json's
     ``deliveries`` record as delivered."""
     return {_notify.message_key(d) for d in deliveries if d.get("ok")}
@@ -245,7 +245,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 said.append(_undelivered_line(failing, path if not said else None))
             return "; ".join(said) or None
 
-        hand = ByHand(path, set() if resend_all else _delivered_messages(earlier), note)
+        hand = ByHand(path, set() if resend_all else delivered_messages(earlier), note)
         yield hand
 
 
@@ -267,7 +267,7 @@ def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
     """The messages the notifications.json of a finished month of the batch records as
     delivered (none for another run), read without its lock (``--dry-run``)."""
     path = _month_record(run_path)
-    return set() if path is None else _delivered_messages(read_record(path, fix)["deliveries"])
+    return set() if path is None else delivered_messages(read_record(path, fix)["deliveries"])
 
 
 def _month_record(run_path: Path) -> Path | None:
@@ -346,6 +346,7 @@ __all__ = [
     "ByHand",
     "by_hand",
     "delivered_before",
+    "delivered_messages",
     "left_behind",
     "merged_by_hand",
     "read_record",

@@ -273,9 +273,14 @@ def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
 def _month_record(run_path: Path) -> Path | None:
     """The notifications.json of ``run_path`` (a run folder, or a file in one) when it is
     a finished month of the batch (run.json beside it), else ``None``."""
-    folder = run_path if run_path.is_dir() else run_path.parent
+    folder = _run_folder(run_path)
     path = folder / NOTIFICATIONS_FILE
     return path if path.is_file() and (folder / RUN_FILE).is_file() else None
+
+
+def _run_folder(run_path: Path) -> Path:
+    """The folder of ``run_path``, a run folder or a file in one."""
+    return run_path if run_path.is_dir() else run_path.parent
 
 
 def send_by_hand(
@@ -331,10 +336,9 @@ def send_by_hand(
     if skipped:
         them = "it" if skipped == 1 else "them"
         again_command = command + _notify.channel_options(channels)
-        folder = run_dir if run_dir.is_dir() else run_dir.parent
         notes.append(
             f"{counted(skipped, 'message')} delivered before (recorded in "
-            f"{folder / NOTIFICATIONS_FILE}) not sent again; to send {them} again: "
+            f"{_run_folder(run_dir) / NOTIFICATIONS_FILE}) not sent again; to send {them} again: "
             f"{again_command} --again"
         )
     if recorded:

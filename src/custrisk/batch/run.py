@@ -72,7 +72,7 @@ from custrisk.batch.stages import (
     StageContext,
     StageResult,
 )
-from custrisk.config._yaml import load_yaml_file
+from custrisk.config._yaml import join_limited, load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import (
     ConfigError,
@@ -290,10 +290,9 @@ def run_batch(
             notes.append(recovered)
         new_month = not (layout.final / RUN_FILE).is_file()
         if foreign := layout.foreign():
-            more = f" and {len(foreign) - 3} more" if foreign[3:] else ""
-            shown = ", ".join(foreign[:3]) + more
             raise UsageError(
-                f"{layout.final} is no run of custrisk run (no {RUN_FILE}) but holds {shown}",
+                f"{layout.final} is no run of custrisk run (no {RUN_FILE}) but holds "
+                f"{join_limited(foreign, 3)}",
                 hint="the run would replace the folder and delete them: move them elsewhere "
                 "(or set runs: to another folder) and run again",
             )
@@ -486,8 +485,8 @@ def _notify_again(
     # (a run that sent none had no section: the one added now is new)
     changed = record.get("settings_sha256", digest if path.is_file() else None) != digest
     key = _notify.message_key
-    delivered = {key(d) for d in earlier if d.get("ok")}
-    failed = {key(d): d for d in earlier if not d.get("ok") and key(d) not in delivered}
+    delivered = _sent.delivered_messages(earlier)
+    failed = {key(d): d for d in _sent.undelivered(earlier)}
     clock = _notify.utc_now(now)
     due = {k for k, d in failed.items() if _notify.due(d, clock)}
     if not due and not changed:

@@ -37,11 +37,11 @@ Delivery = dict[str, Any]
 def undelivered(deliveries: list[Delivery]) -> list[Delivery]:
     """The failed deliveries of a notifications.json whose message was not delivered
     since (failed at the month's run, waiting for their next attempt, or given up)."""
-    delivered = _delivered_messages(deliveries)
+    delivered = delivered_messages(deliveries)
     return [d for d in deliveries if not d.get("ok") and _notify.message_key(d) not in delivered]
 
 
-def _delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
+def delivered_messages(deliveries: Iterable[Delivery]) -> set[tuple[str, str]]:
     """The messages (:func:`custrisk.batch._notify.message_key`) a notifications.json's
     ``deliveries`` record as delivered."""
     return {_notify.message_key(d) for d in deliveries if d.get("ok")}
@@ -245,7 +245,7 @@ def by_hand(run_path: Path, *, fix: str, resend_all: bool = False) -> Iterator[B
                 said.append(_undelivered_line(failing, path if not said else None))
             return "; ".join(said) or None
 
-        hand = ByHand(path, set() if resend_all else _delivered_messages(earlier), note)
+        hand = ByHand(path, set() if resend_all else delivered_messages(earlier), note)
         yield hand
 
 
@@ -267,15 +267,20 @@ def delivered_before(run_path: Path, fix: str) -> set[tuple[str, str]]:
     """The messages the notifications.json of a finished month of the batch records as
     delivered (none for another run), read without its lock (``--dry-run``)."""
     path = _month_record(run_path)
-    return set() if path is None else _delivered_messages(read_record(path, fix)["deliveries"])
+    return set() if path is None else delivered_messages(read_record(path, fix)["deliveries"])
 
 
 def _month_record(run_path: Path) -> Path | None:
     """The notifications.json of ``run_path`` (a run folder, or a file in one) when it is
     a finished month of the batch (run.json beside it), else ``None``."""
-    folder = run_path if run_path.is_dir() else run_path.parent
+    folder = _run_folder(run_path)
     path = folder / NOTIFICATIONS_FILE
     return path if path.is_file() and (folder / RUN_FILE).is_file() else None
+
+
+def _run_folder(run_path: Path) -> Path:
+    """The folder of ``run_path``, a run folder or a file in one."""
+    return run_path if run_path.is_dir() else run_path.parent
 
 
 def send_by_hand(
@@ -331,10 +336,9 @@ def send_by_hand(
     if skipped:
         them = "it" if skipped == 1 else "them"
         again_command = command + _notify.channel_options(channels)
-        folder = run_dir if run_dir.is_dir() else run_dir.parent
         notes.append(
             f"{counted(skipped, 'message')} delivered before (recorded in "
-            f"{folder / NOTIFICATIONS_FILE}) not sent again; to send {them} again: "
+            f"{_run_folder(run_dir) / NOTIFICATIONS_FILE}) not sent again; to send {them} again: "
             f"{again_command} --again"
         )
     if recorded:
@@ -346,6 +350,7 @@ __all__ = [
     "ByHand",
     "by_hand",
     "delivered_before",
+    "delivered_messages",
     "left_behind",
     "merged_by_hand",
     "read_record",

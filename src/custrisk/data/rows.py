@@ -179,10 +179,10 @@ def _copied_rows(
     Rejected as ``duplicate_row`` naming the earlier line, when at most
     :data:`COPIED_ROWS_SHARE` of the rows are such repeats; more, and the columns do not
     tell customers apart: kept, and said once."""
-    columns = [name for name in out.columns if name != key]
-    if not columns or len(live) < 2:
+    others = np.flatnonzero(out.columns != key)
+    if not others.size or len(live) < 2:
         return
-    rows = out.iloc[live][columns]
+    rows = out.iloc[live, others]  # (one copy: the live rows, every column but the key)
     copy = rows.duplicated(keep="first").to_numpy()
     if not copy.any():
         return

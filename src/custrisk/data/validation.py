@@ -359,6 +359,7 @@ def unreadable_columns(
         if bad < _UNREADABLE_ROWS or bad < _UNREADABLE_SHARE * rows_in:
             continue
         what, fix = _UNREADABLE[str(rule)]
+        col = next((c for c in spec.columns if c.name == column), None) if spec else None
         if rule == "invalid_date":
             layouts = date_layouts_of(group["value"].astype("str").head(200).tolist())
             if len(layouts) == 1:
@@ -380,14 +381,15 @@ def unreadable_columns(
         elif rule == "invalid_number" and (currency := _foreign_currency(group["message"])):
             # (not "export the plain numbers": those would be read as 元)
             fix = f"they are amounts in {currency}: convert them to 元 in the export"
-        elif rule == "invalid_number" and _percent_column(spec, str(column)):
+        elif rule == "invalid_number" and col is not None and col.percent:
             fix = (
                 "the column is written as percentages (16.3%) and these have no %: "
                 "write them with it (39.2%), or retrain on the table as it is written now"
             )
-        elif rule == "invalid_number" and (unit := _column_unit(spec, str(column))):
-            fix = unit  # (35岁 is read in an age: the unit is not the trouble)
-        pii = spec is None or any(c.pii for c in spec.columns if c.name == column)
+        elif rule == "invalid_number" and col is not None and col.read_units:
+            # (35岁 is read in an age: the unit is not the trouble; another unit is)
+            fix = f"its numbers are read in {shown_units(col)}, {unit_source(col)}"
+        pii = spec is None or (col is not None and col.pii)
         # (the first in the file, whichever engine cleaned the rows in which order)
         first = group.sort_values(["file", "line"], kind="stable")["value"].iloc[0]
         example = "" if pii else f" (e.g. {str(first)[:40]!r})"
@@ -405,20 +407,6 @@ def _foreign_currency(messages: pd.Series) -> str | None:
     if not found or len(found) * 2 < min(len(messages), 200):
         return None
     return max(set(found), key=found.count)
-
-
-def _column_unit(spec: SourceSpec | None, column: str) -> str | None:
-    """The fix for a number column with a unit (declared, or named by its header) whose
-    values are not numbers in it: a value in another unit is not converted."""
-    col = next((c for c in spec.columns if c.name == column), None) if spec else None
-    if col is None or not col.read_units:
-        return None
-    return f"its numbers are read in {shown_units(col)}, {unit_source(col)}"
-
-
-def _percent_column(spec: SourceSpec | None, column: str) -> bool:
-    """Whether ``column`` is written as percentages (``percent: true``)."""
-    return spec is not None and any(c.percent for c in spec.columns if c.name == column)
 
 
 def _decimal_commas(values: pd.Series) -> bool:

@@ -328,7 +328,9 @@ def _say_hidden(data: SheetData, rows: set[int], workbook: Path) -> None:
     """Warn of the data rows the sheet hides (a filter's, or hidden by hand): they are
     read like the others, so more customers are scored than the sheet shows. (Hidden
     columns are listed with the others by the layout custrisk prints.)"""
-    data.hidden_rows = sorted(rows & set(data.rows))
+    if not rows:  # (the usual sheet: no set of its every row number)
+        return
+    data.hidden_rows = sorted(rows.intersection(data.rows))
     if not data.hidden_rows:
         return
     # (once per workbook and sheet as it is: train reads a table twice, to infer its

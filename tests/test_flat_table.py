@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -399,6 +400,16 @@ def test_train_prints_the_inference_and_saves_it_in_the_card(flat: dict) -> None
     assert labels["额度使用率"] == "higher_is_riskier"
     assert labels["近12月逾期次数"] == "higher_is_riskier"
     assert card["metrics"]["holdout"]["auc"] > 0.6
+
+
+def test_train_ends_with_the_score_command_that_runs_as_printed(flat: dict) -> None:
+    text = flat["_train_text"]
+    command = text.split("Next:\n", 1)[1].strip()
+    words = shlex.split(command)
+    assert words[:2] == ["custrisk", "score"] and "logistic@1" in words
+    words[words.index("--out") + 1] = str(flat["root"] / "next_run" / "scores.csv")
+    _invoke(*words[2:])
+    assert (flat["root"] / "next_run" / "scores.csv").exists()
 
 
 def test_scoring_next_months_table_uses_line_numbers_as_ids(flat: dict) -> None:

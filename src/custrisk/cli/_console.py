@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
@@ -45,6 +47,12 @@ err_console = _CliConsole(stderr=True, highlight=False, soft_wrap=True, markup=F
 #: Labels of lines that --quiet leaves out ("only errors on stderr"), as it leaves out
 #: the library's log warnings.
 QUIETED = ("Warning:", "Note:")
+
+
+def shell_word(text: str) -> str:
+    """``text`` as a shell word in a command printed for the user to run: quoted only
+    when it holds characters a shell treats specially (Chinese file names stay readable)."""
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else shlex.quote(text)
 
 
 def say(label: str, message: str, *, style: str = "yellow", to: Console = err_console) -> None:

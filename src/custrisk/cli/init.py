@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +9,7 @@ import typer
 from rich.table import Table
 
 from custrisk.cli._common import protect_command
-from custrisk.cli._console import console
+from custrisk.cli._console import console, shell_word
 from custrisk.scoring.propose import InitResult, propose_configs
 
 app = typer.Typer()
@@ -82,7 +80,7 @@ def init(
     if result.outcome is not None:
         console.print(
             f"{_printable(result.outcome)} looks like the outcome, not a feature: pass "
-            f"--target {_quote(result.outcome)} (to init again with --force, and to train) "
+            f"--target {shell_word(result.outcome)} (to init again with --force, and to train) "
             "so that it is kept out of the features",
             highlight=False,
         )
@@ -99,20 +97,20 @@ def init(
             console.print(f"  {_printable(item)}", highlight=False)
     for path in result.written:
         console.print(f"Wrote {path}", highlight=False)
-    sources = _quote(str(result.written[0]))
+    sources = shell_word(str(result.written[0]))
     # (a flat table's config reads the file it is given: next month's too)
-    folder = _quote(str(data))
+    folder = shell_word(str(data))
     console.print("Next:", highlight=False)
     console.print(f"  custrisk validate {folder} --config {sources}", highlight=False)
     if result.flat:
         hint = target or result.outcome or "COLUMN"
         console.print(
-            f"  custrisk train {_quote(str(data))} --target {_quote(hint)}",
+            f"  custrisk train {shell_word(str(data))} --target {shell_word(hint)}",
             highlight=False,
         )
     else:
         found = result.proposal.labels_file if result.proposal is not None else None
-        labels = _quote(str(data / found)) if found else "LABELS.csv"
+        labels = shell_word(str(data / found)) if found else "LABELS.csv"
         console.print(
             f"  custrisk train {folder} --sources {sources} --labels {labels}", highlight=False
         )
@@ -123,7 +121,7 @@ def init(
         )
         if with_outcome is not None:  # the analyst's one table of features and outcomes
             name, header = with_outcome
-            one, outcome = _quote(str(data / name)), _quote(header)
+            one, outcome = shell_word(str(data / name)), shell_word(header)
             console.print(
                 f"  or, {_printable(name)} being one table with its outcome {_printable(header)}:"
                 f" custrisk init {one} --target {outcome}, then custrisk train {one} "
@@ -146,8 +144,8 @@ def _print_profile(result: InitResult, data: Path) -> None:
     )
     for path in result.written:
         console.print(f"Wrote {path}", highlight=False)
-    written = {path.name: _quote(str(path)) for path in result.written}
-    folder = _quote(str(data))
+    written = {path.name: shell_word(str(path)) for path in result.written}
+    folder = shell_word(str(data))
     sources = written["sources.yaml"]
     indicators = (
         f" --indicators {written['indicators.yaml']}" if "indicators.yaml" in written else ""
@@ -160,7 +158,7 @@ def _print_profile(result: InitResult, data: Path) -> None:
     found = next(
         (p for p in sorted(data.glob("labels.*")) if p.suffix.lower() in _LABEL_SUFFIXES), None
     )
-    labels = _quote(str(found)) if found is not None else "LABELS.csv"
+    labels = shell_word(str(found)) if found is not None else "LABELS.csv"
     console.print("Next:", highlight=False)
     for line in (
         f"custrisk validate {folder} --config {sources}",
@@ -168,12 +166,6 @@ def _print_profile(result: InitResult, data: Path) -> None:
         f"custrisk score {folder} --sources {sources}{rules} --model MODEL --out scores.csv",
     ):
         console.print(f"  {line}", highlight=False)
-
-
-def _quote(text: str) -> str:
-    """``text`` as a shell word: quoted only when it holds characters a shell treats
-    specially (Chinese file names stay readable)."""
-    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else shlex.quote(text)
 
 
 def _printable(text: str) -> str:

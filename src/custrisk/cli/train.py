@@ -31,7 +31,7 @@ from custrisk.cli._common import (
     say_label_rejects,
     say_source_warnings,
 )
-from custrisk.cli._console import console, counted, say
+from custrisk.cli._console import console, counted, say, shell_word
 
 app = typer.Typer()
 #: evaluate's outputs.
@@ -212,6 +212,22 @@ def train(
     console.print(
         Text.assemble("Model id: ", (result.ref.model_id, "bold green"), f"  ({result.ref.path})")
     )
+    _print_next(data_dir, result.ref.model_id, sources=sources, models_dir=models_dir)
+
+
+def _print_next(
+    data: Path, model_id: str, *, sources: Path | str | None, models_dir: Path | None
+) -> None:
+    """The command that scores with the new model, as ``init`` ends with the next ones."""
+    words = ["custrisk score", shell_word(str(data))]
+    if sources is not None:
+        words.append(f"--sources {shell_word(str(sources))}")
+    words.append(f"--model {shell_word(model_id)}")
+    if models_dir is not None:
+        words.append(f"--models-dir {shell_word(str(models_dir))}")
+    words.append("--out scores.csv")
+    console.print("Next:", highlight=False)
+    console.print("  " + " ".join(words), highlight=False)
 
 
 @app.command("evaluate", short_help="Measure a model on new labelled data")

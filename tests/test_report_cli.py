@@ -256,6 +256,15 @@ def test_sigterm_stops_the_pool_in_one_line_and_a_rerun_resumes(
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_small_batch_renders_in_this_process_by_default(run_path: Path, tmp_path: Path) -> None:
+    # starting a worker costs about ten documents: six are rendered without one
+    result = batch.render_reports(run_path, tmp_path / "out")
+    assert len(result.results) == 6 and result.count("ok") == 6
+    assert result.workers == 0
+    assert batch._auto_workers(batch.AUTO_PROCESSES_FROM - 1) == 0
+    assert batch._auto_workers(batch.AUTO_PROCESSES_FROM) == (os.cpu_count() or 1)
+
+
 def test_process_pool_renders_in_workers(runner: CliRunner, run_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _report(runner, run_path, "--out", out, "--workers", "2", "--lang", "en", *DATE)

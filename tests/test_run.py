@@ -392,7 +392,7 @@ def test_force_and_changed_inputs_run_the_month_again(make_root: Callable[[], Pa
     assert (folder / "log.jsonl").read_text().count('"event": "start"') == 1  # a new folder
     # settings that change no output (report workers, months kept): the month is up to
     # date, its digests are not sent again
-    tuned = config.read_text().replace("workers: 0", "workers: 3").replace("keep: 24", "keep: 6")
+    tuned = config.read_text().replace("# workers: 2", "workers: 3").replace("keep: 24", "keep: 6")
     assert tuned != config.read_text()
     config.write_text(tuned)
     code, out, _ = _run(root, "--period", PERIOD)

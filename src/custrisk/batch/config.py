@@ -80,7 +80,9 @@ class ReportSettings:
     alert_levels: tuple[str, ...] = LEVELS
     grades: tuple[str, ...] | None = None
     portfolio: bool = True
-    workers: int | None = 0
+    #: processes rendering the PDFs (``None``: one per CPU, as ``custrisk report``; 0: in
+    #: the batch's own process)
+    workers: int | None = None
     config: Path | None = None
     templates: Path | None = None
 
@@ -419,7 +421,7 @@ def _reports(node: Node, base: Path) -> ReportSettings:
                 f"{level!r} is not an alert level",
                 hint=f"choose from {', '.join(LEVELS)}",
             )
-    workers = node.number("workers", 0, minimum=0, integer=True)
+    workers = node.number("workers", None, minimum=0, integer=True)
     config = _config_path(node, "config", base)
     templates = _config_path(node, "templates", base, folder=True)
     return ReportSettings(
@@ -428,7 +430,7 @@ def _reports(node: Node, base: Path) -> ReportSettings:
         alert_levels=levels,
         grades=node.text_list("grades"),
         portfolio=node.flag("portfolio", True),
-        workers=int(workers),
+        workers=None if workers is None else int(workers),
         config=config,
         templates=templates,
     )

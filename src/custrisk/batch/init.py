@@ -45,7 +45,7 @@ reports:
   alert_levels: [red]
   # grades: [D, E]                  # and only these grades
   portfolio: true                   # portfolio.pdf
-  workers: 0                        # processes (0: in this one)
+  # workers: 2                      # PDF processes (default: one per CPU; 0: in this one)
   # config: configs/reports.yaml
   # templates: report_templates/
 

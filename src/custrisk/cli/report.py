@@ -68,7 +68,7 @@ def report(
             "-w",
             min=0,
             help="Worker processes (0: render in this process; default: reports.yaml, "
-            "where 0 means one per CPU).",
+            "where 0 means one per CPU for 16 documents or more).",
             show_default=False,
         ),
     ] = None,

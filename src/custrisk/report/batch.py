@@ -142,6 +142,8 @@ class BatchResult:
     results: list[ReportResult] = field(default_factory=list)
     seconds: float = 0.0
     harfbuzz_subset: bool = True
+    #: worker processes that rendered (0: the calling process)
+    workers: int = 0
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -542,6 +544,18 @@ def _starting_as_worker() -> bool:
     return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
+#: Documents below which the default renders in the calling process: a spawned worker
+#: imports WeasyPrint and loads its fonts (about a second) before its first document,
+#: which then takes about an eighth of that.
+AUTO_PROCESSES_FROM = 16
+
+
+def _auto_workers(documents: int) -> int:
+    """The default number of worker processes: one per CPU for a batch large enough to
+    repay starting them, else none."""
+    return (os.cpu_count() or 1) if documents >= AUTO_PROCESSES_FROM else 0
+
+
 def render_reports(
     scores: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -578,7 +592,8 @@ def render_reports(
         Report language.
     workers : int, optional
         Worker processes; 0 renders in this process; ``None`` takes the config's value
-        (0 there means one per CPU).
+        (0 there: one per CPU for :data:`AUTO_PROCESSES_FROM` documents or more, else
+        in this process).
     portfolio : bool
         Render ``portfolio.pdf`` too.
     templates, config : path-like, optional
@@ -647,7 +662,7 @@ def render_reports(
         order += [("customer", cid) for cid in selected]
         tasks = [(kind, cid, previous.get((kind, cid))) for kind, cid in order]
         if workers is None:
-            workers = report_config.workers or (os.cpu_count() or 1)
+            workers = report_config.workers or _auto_workers(len(tasks))
         workers = min(workers, len(tasks)) if tasks else 0
         per_child = max_tasks_per_child or report_config.max_tasks_per_child
         if on_start:
@@ -703,4 +718,5 @@ def render_reports(
             results=done,
             seconds=time.perf_counter() - start,
             harfbuzz_subset=hb_subset,
+            workers=workers,
         )

@@ -706,6 +706,38 @@ def test_a_profile_naming_model_fields_in_traditional_characters_is_read(
         load_profile(path, {"年龄"})
 
 
+def test_repeated_deliveries_wait_without_holding_the_threads_that_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """简道云 retrying a delivery still being scored: the repeats waited for its answer
+    on the executor's threads, which the first delivery needed to be scored, so a handful
+    of repeats froze it (and every request) for the whole 30 s wait, then got a 503."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from custrisk.serve import routes
+
+    monkeypatch.setattr(routes, "DELIVERY_WAIT_SECONDS", 5.0)
+    answers: dict[str, dict[str, str]] = {}
+    store = SimpleNamespace(
+        claim_delivery=lambda _deliver_id: False,  # the first delivery holds the claim
+        delivery=answers.get,
+    )
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(2))
+        state = SimpleNamespace(store=store)
+        repeats = [asyncio.create_task(routes._claim_or_wait(state, "d-1")) for _ in range(6)]
+        await asyncio.sleep(0.1)
+        # the first delivery is scored and answered on a thread of the same executor
+        answer = {"decision_id": "abc"}
+        await asyncio.wait_for(loop.run_in_executor(None, answers.__setitem__, "d-1", answer), 1)
+        return await asyncio.gather(*repeats)
+
+    assert asyncio.run(main()) == [{"decision_id": "abc"}] * 6
+
+
 def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
     from custrisk.serve.jiandaoyun import identity_profile
 

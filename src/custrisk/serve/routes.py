@@ -234,7 +234,7 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
     if not deliver_id:
         return await _jiandaoyun_push(state, body, call, deliver_id)
     # One worker (process) claims the delivery; a repeat, on any worker, waits for its answer.
-    earlier = await loop.run_in_executor(None, _claim_or_wait, state, deliver_id)
+    earlier = await _claim_or_wait(state, deliver_id)
     if earlier is not None:
         call.note = "duplicate delivery"
         return JSONResponse({**earlier, "duplicate": True})
@@ -244,13 +244,18 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
         await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
 
 
-def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
-    """``None`` when this request has claimed the delivery, else the earlier answer."""
+async def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
+    """``None`` when this request has claimed the delivery, else the earlier answer.
+
+    A repeat waits on the event loop, not on a thread: the executor's few threads score
+    every request (the first delivery's too), so repeats sleeping in them would hold up
+    the very answer they wait for, and every other request, for the whole wait."""
+    loop = asyncio.get_running_loop()
     deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
     while True:
-        if state.store.claim_delivery(deliver_id):
+        claimed, earlier = await loop.run_in_executor(None, _claim_or_answer, state, deliver_id)
+        if claimed:
             return None
-        earlier = state.store.delivery(deliver_id)
         if earlier is not None:
             return earlier
         if time.monotonic() > deadline:
@@ -259,7 +264,15 @@ def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | Non
                 f"delivery {deliver_id} is still being handled; retry later",
                 headers={"Retry-After": "5"},
             )
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
+
+
+def _claim_or_answer(state: ServiceState, deliver_id: str) -> tuple[bool, dict[str, Any] | None]:
+    """One try: the delivery claimed by this request, or its earlier answer if there is
+    one yet."""
+    if state.store.claim_delivery(deliver_id):
+        return True, None
+    return False, state.store.delivery(deliver_id)
 
 
 async def _jiandaoyun_push(

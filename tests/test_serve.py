@@ -1296,6 +1296,12 @@ def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
     # without an id, the customer id is the decision id in upper case; both find it
     bare = answers[2]
     assert bare["customer_id"] == bare["decision_id"].upper() and "record_id" not in bare
+    # an id sent empty (a web form's blank input) is no id either, not a 422 saying
+    # "required value is blank" of a field GET /v1/model calls optional
+    for blank in ("", "  "):
+        answer = _score(serve_world, {"客户编号": blank, **IDEM_RECORD}, None).json()
+        assert answer.get("customer_id") == answer["decision_id"].upper(), answer
+        assert "record_id" not in answer
     _wait_stored(serve_world, bare["decision_id"])
     shown = _cli(
         "decisions",

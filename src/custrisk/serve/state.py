@@ -257,7 +257,10 @@ def decide(
             (
                 v
                 for k, v in record.items()
-                if (f := fields[i][str(k)]) is not None and f.role == "id" and v not in (None, "")
+                if (f := fields[i][str(k)]) is not None
+                and f.role == "id"
+                and v is not None
+                and str(v).strip()
             ),
             None,
         )

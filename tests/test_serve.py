@@ -1339,7 +1339,7 @@ def in_process(serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.
 
 
 def test_readiness_says_when_decisions_cannot_be_stored(
-    in_process: Any, monkeypatch: pytest.MonkeyPatch
+    in_process: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import custrisk.serve.store as store_module
 
@@ -1372,6 +1372,9 @@ def test_readiness_says_when_decisions_cannot_be_stored(
         assert time.monotonic() < deadline, "the waiting decision was never stored"
         time.sleep(0.02)
     assert store.get_decision(answered.json()["decision_id"]) is not None
+    # the log that said they cannot be stored says when they are (not only /readyz)
+    assert "cannot store 1 decision(s) (will retry)" in caplog.text
+    assert "can be written again: the 1 decision(s) that waited are stored" in caplog.text
     assert in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed).status_code == 200
     full = store_module.shutil.disk_usage(".")._replace(free=2**20)
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)

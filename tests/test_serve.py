@@ -1477,3 +1477,39 @@ def test_a_decision_is_found_by_its_id_or_a_prefix_in_any_case(tmp_path: Path) -
     with pytest.raises(UsageError, match="no decision with id '0123456'"):
         store.find_decision("0123456")  # too short for a prefix
     store.close()
+
+
+def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: Path) -> None:
+    """After a reload the list held decisions of two models without saying which row
+    was whose; on an 80-column terminal it cut the ids (needed by decisions show) to
+    '71…' and left the score and grade columns empty."""
+    db = tmp_path / "decisions.db"
+    store = DecisionStore(str(db))
+    rows = []
+    for i, (model, customer) in enumerate(
+        [("application@1", "C1"), ("application@2", "65A0B1C2D3E4F5A6B7C8D9E0")]
+    ):
+        outputs = {"model_id": model, "customer_id": customer, "score": 551 + i, "grade": "D"}
+        outputs["decision"] = "review"
+        rows.append(
+            {
+                "decision_id": f"{i}123456789abcdef",
+                "created_at": f"2026-12-0{i + 1}T00:00:00.000+00:00",
+                "caller": "jiandaoyun",
+                "channel": "jiandaoyun",
+                "input_fingerprint": "0" * 64,
+                "inputs_masked": {},
+                "outputs": outputs,
+            }
+        )
+    store.add_decisions(rows)
+    store.close()
+    wide = _cli("decisions", "list", "--db", str(db), cwd=tmp_path)
+    assert wide.exit_code == 0, wide.output
+    lines = [line for line in wide.stdout.splitlines() if "123456" in line]
+    assert "application@2" in lines[0] and "application@1" in lines[1], wide.stdout
+    narrow = CliRunner().invoke(app, ["decisions", "list", "--db", str(db)], env={"COLUMNS": "80"})
+    for shown in ("01234567", "11234567", "551", "552", " D ", "review"):
+        assert shown in narrow.stdout, narrow.stdout
+    one_model = _cli("decisions", "list", "--db", str(db), "--limit", "1", cwd=tmp_path)
+    assert "model" not in one_model.stdout.split("\n", 1)[1]  # the title names it

@@ -53,8 +53,17 @@ def list_(
         title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
     )
     columns = ("id", "time (UTC)", "caller", "channel", "customer", "score", "grade", "decision")
-    for column in columns:
-        table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
+    # decisions of several models (a reload in between): each row says which model gave it
+    several = len(models) > 1
+    for column in (*columns, "model") if several else columns:
+        # a narrow terminal (80 columns) folds the long text columns rather than cut the
+        # id (needed by decisions show), score, grade and decision to '…' or nothing
+        table.add_column(
+            column,
+            justify="right" if column == "score" else "left",
+            no_wrap=column in ("id", "score", "grade", "decision"),
+            overflow="fold",
+        )
     for r in rows:
         table.add_row(
             r["decision_id"][:8],
@@ -65,6 +74,7 @@ def list_(
             str(r["score"]),
             r["grade"] or "",
             r["decision"] or "",
+            *((r["model_id"],) if several else ()),
         )
     console.print(table)
     console.print("custrisk decisions show ID (the first 8 characters are enough) for one")

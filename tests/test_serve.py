@@ -1382,6 +1382,27 @@ def test_readiness_says_when_decisions_cannot_be_stored(
     assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]
 
 
+def test_a_reload_is_said_in_the_log_without_verbose(
+    in_process: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only -v said a reload (an Info: line): without it the log showed the policy's
+    warnings again, at some moment, and not which model now served."""
+    import logging
+
+    from custrisk.vocab import NOTE
+
+    store = in_process.app.state.service.store
+    admin = store.create_token("ops", ["admin"])[0]
+    in_process.app.state.service.refresh_tokens(force=True)  # (read every 5 s otherwise)
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        answer = in_process.post("/admin/reload", headers=_auth(admin))
+    assert answer.status_code == 200, answer.text
+    said = [r for r in caplog.records if "model reloaded" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING  # said by default...
+    assert all(getattr(said[0], key) for key in NOTE)  # ...as a Note:, not a warning
+    assert said[0].getMessage() == "model reloaded: application@1 -> application@1"
+
+
 def _metrics(base: str) -> dict[str, float]:
     answer = httpx.get(f"{base}/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")

@@ -33,6 +33,7 @@ from custrisk.serve.store import (
     fingerprint,
     now_text,
 )
+from custrisk.vocab import NOTE
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,9 @@ class ServiceState:
             if self.seat is not None:  # the others load the very folder this one loaded
                 generation = self.seat.board.publish(str(scorer.model.ref.path.resolve()))
             self._switch(scorer, generation)
-            log.info("model reloaded: %s -> %s", old, scorer.model_id)
+            # said without -v (a Note:): the policy's warnings, said again at each reload,
+            # would otherwise be the only trace of a reload in the log
+            log.warning("model reloaded: %s -> %s", old, scorer.model_id, extra=NOTE)
             done: dict[str, Any] = {
                 "previous": old,
                 "model_id": scorer.model_id,

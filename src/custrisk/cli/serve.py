@@ -171,12 +171,14 @@ def serve(
         )
 
     try:
-        run_server(settings, workers=processes, on_ready=ready)
+        stopped = run_server(settings, workers=processes, on_ready=ready)
     except Stopped as stop:
         # A service's normal end (uvicorn finished the requests in flight, then raised the
         # signal again): exit 0, as the supervisor of --workers does and as systemd
         # expects of a unit it stops, not 143 (a failed unit)
-        err_console.print(f"custrisk serve: stopped ({stop.signal_name})", highlight=False)
+        stopped = stop.signal_name
+    if stopped:  # (said by the supervisor of --workers N too, once its workers stopped)
+        err_console.print(f"custrisk serve: stopped ({stopped})", highlight=False)
 
 
 @tokens_app.command("new", short_help="Create a bearer token, printed once")

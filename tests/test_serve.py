@@ -1401,6 +1401,19 @@ def test_a_reload_is_said_in_the_log_without_verbose(
     assert re.fullmatch(r"model reloaded: application@\d+ -> application@\d+", said[0].getMessage())
 
 
+def test_a_token_made_while_the_service_runs_works_at_once(in_process: Any) -> None:
+    """The service re-read its tokens every 5 s: a token made a moment ago (serve-token
+    new, then a first try from the CRM) was refused as 'unknown or revoked'."""
+    state = in_process.app.state.service
+    state.refresh_tokens(force=True)
+    state.tokens_loaded -= 2  # the tokens were read 2 s ago...
+    token = state.store.create_token("crm-2027", ["score"])[0]  # ...this one made since
+    answer = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(token))
+    assert answer.status_code == 200, answer.text
+    refused = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth("not-a-token"))
+    assert refused.status_code == 401 and refused.json()["error"] == "unknown or revoked token"
+
+
 def _metrics(base: str) -> dict[str, float]:
     answer = httpx.get(f"{base}/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")

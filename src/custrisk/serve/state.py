@@ -176,9 +176,10 @@ class ServiceState:
             return identity_profile()
         return load_profile(s.jdy_profile, {f.header for f in scorer.fields})
 
-    def refresh_tokens(self, *, force: bool = False) -> None:
-        """Re-read the active tokens (every few seconds: a revoked token stops working)."""
-        if force or time.monotonic() - self.tokens_loaded > 5:
+    def refresh_tokens(self, *, force: bool = False, older_than: float = 5.0) -> None:
+        """Re-read the active tokens (every few seconds: a revoked token stops working;
+        ``older_than`` less for a token not known yet: one made a moment ago)."""
+        if force or time.monotonic() - self.tokens_loaded > older_than:
             self.tokens = self.store.active_tokens()
             self.tokens_loaded = time.monotonic()
 

@@ -1545,3 +1545,11 @@ def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: 
         assert shown in narrow.stdout, narrow.stdout
     one_model = _cli("decisions", "list", "--db", str(db), "--limit", "1", cwd=tmp_path)
     assert "model" not in one_model.stdout.split("\n", 1)[1]  # the title names it
+    # the decisions since a moment (a reload, say), read as UTC however it is written
+    for since in ("2026-12-02", "2026-12-01 12:00", "2026-12-01T16:00-08:00"):
+        later = _cli("decisions", "list", "--db", str(db), "--since", since, "--json", cwd=tmp_path)
+        assert [json.loads(line)["decision_id"] for line in later.stdout.splitlines()] == [
+            "1123456789abcdef"
+        ], (since, later.output)
+    bad = _cli("decisions", "list", "--db", str(db), "--since", "yesterday", cwd=tmp_path)
+    assert bad.exit_code == 2 and "--since must be a date or a date and time" in bad.stderr

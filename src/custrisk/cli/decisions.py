@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from custrisk.cli._console import console
 from custrisk.cli.serve import DbOpt
+from custrisk.errors import UsageError
 
 app = typer.Typer()
 decisions_app = typer.Typer(help="Read the decisions custrisk serve stored.", no_args_is_help=True)
@@ -35,6 +37,15 @@ def list_(
             show_default=False,
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only decisions from this UTC date or time on (2026-12-07 or "
+            "2026-12-07T19:45, e.g. the time of a reload).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the latest decisions: id, time, caller, customer, score, grade, decision."""
@@ -42,7 +53,10 @@ def list_(
 
     check_decision_filters(limit=limit, decision=decision)  # before the store is opened
     rows = DecisionStore(db, create=False).list_decisions(
-        limit=limit, decision=decision, customer=customer
+        limit=limit,
+        decision=decision,
+        customer=customer,
+        since=None if since is None else _since(since),
     )
     if as_json:
         for row in rows:
@@ -90,3 +104,18 @@ def show(
 
     row = DecisionStore(db, create=False).find_decision(decision_id)
     typer.echo(json.dumps(row, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def _since(text: str) -> str:
+    """``--since`` as the store's times are written (UTC, ISO 8601, milliseconds), so that
+    the text comparison of the query is a comparison of times."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--since must be a date or a date and time in UTC; got {text!r}",
+            hint="e.g. --since 2026-12-07 or --since 2026-12-07T19:45",
+        ) from None
+    if moment.tzinfo is None:  # the times listed are UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")

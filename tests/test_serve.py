@@ -1414,6 +1414,55 @@ def test_a_token_made_while_the_service_runs_works_at_once(in_process: Any) -> N
     assert refused.status_code == 401 and refused.json()["error"] == "unknown or revoked token"
 
 
+def test_a_push_the_decisions_store_cannot_take_is_a_503_not_an_internal_error(
+    serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 简道云 push on a full disk or a read-only store was answered 500 'internal error'
+    and logged as a bug (with --debug a traceback); a keyed /v1/score gets a 503 there."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("CUSTRISK_JDY_SECRET", JDY_SECRET)
+    settings = ServeSettings(
+        model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
+    )
+    body = json.dumps({"op": "data_create", "data": {"_id": "jdy-full", **IDEM_RECORD}})
+
+    def push(client: Any, nonce: str) -> Any:
+        stamp = str(int(time.time()))
+        return client.post(
+            "/hooks/jiandaoyun",
+            params={"timestamp": stamp, "nonce": nonce},
+            content=body.encode("utf-8"),
+            headers={
+                "Content-Type": "application/json",
+                "X-JDY-Signature": signature(nonce, body, JDY_SECRET, stamp),
+                "X-JDY-DeliverId": "full-disk-1",
+            },
+        )
+
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.service.store
+        with store.engine.connect() as conn:  # the store's one connection turns read-only
+            conn.exec_driver_sql("PRAGMA query_only=1")
+        refused = push(client, "n1")
+        assert refused.status_code == 503, refused.text
+        assert "cannot be written now" in refused.json()["error"]
+        assert refused.headers["Retry-After"] == "5"
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA query_only=0")
+        retried = push(client, "n2")  # 简道云 retrying the delivery: scored now, once
+        assert retried.status_code == 200 and "duplicate" not in retried.json(), retried.text
+        assert store.count_decisions() == 1
+
+
 def _metrics(base: str) -> dict[str, float]:
     answer = httpx.get(f"{base}/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")

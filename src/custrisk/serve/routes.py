@@ -214,6 +214,22 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
     )
     if why is not None:
         raise Problem(401, f"简道云 push refused: {why}")
+    try:
+        return await _jiandaoyun_once(state, request, call, body)
+    except SQLAlchemyError as exc:  # a full disk, a read-only store: not a bug (no 500)
+        log.error("简道云 push not scored: %s", str(exc).splitlines()[0])
+        raise Problem(
+            503,
+            "the decisions store cannot be written now, so the push is not scored (its "
+            "decision would not be kept): 简道云 retries it",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _jiandaoyun_once(
+    state: ServiceState, request: Request, call: Call, body: bytes
+) -> Response:
+    """A verified push: refused if replayed, answered once per deliver id."""
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
     loop = asyncio.get_running_loop()
     first = await loop.run_in_executor(
@@ -241,7 +257,10 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
     try:
         return await _jiandaoyun_push(state, body, call, deliver_id)
     finally:  # refused, ignored or failed: a later delivery is handled afresh
-        await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+        try:
+            await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+        except SQLAlchemyError:  # the claim goes stale: taken over after a minute
+            log.warning("could not release a 简道云 delivery's claim", exc_info=True)
 
 
 async def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:

@@ -898,6 +898,24 @@ def test_tokens_are_stored_hashed_and_listed_without_the_secret(
     assert bad.exit_code == 2 and "--scope must be one of score, admin" in bad.stderr
 
 
+def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) -> None:
+    """'no active token with id ...' for a token revoked already (it is listed) and for
+    the token pasted in place of its id, which the message then printed in clear."""
+    db = str(tmp_path / "d.db")
+    store = DecisionStore(db)
+    secret, info = store.create_token("crm", ["score"])
+    store.close()
+    pasted = _cli("serve-token", "revoke", secret, "--db", db, cwd=tmp_path)
+    assert pasted.exit_code == 2 and secret not in pasted.stderr
+    assert f"the token itself, not its id; its id is {info.token_id} (crm)" in pasted.stderr
+    assert _cli("serve-token", "revoke", info.token_id, "--db", db, cwd=tmp_path).exit_code == 0
+    again = _cli("serve-token", "revoke", info.token_id, "--db", db, cwd=tmp_path)
+    assert again.exit_code == 2
+    assert f"token {info.token_id} (crm) was revoked already, at 20" in again.stderr
+    unknown = _cli("serve-token", "revoke", "abcd1234", "--db", db, cwd=tmp_path)
+    assert unknown.exit_code == 2 and "no active token with id 'abcd1234'" in unknown.stderr
+
+
 def test_a_model_trained_on_exports_is_refused_with_the_fix(tmp_path: Path) -> None:
     from custrisk.errors import UsageError
     from custrisk.scoring.records import RecordScorer

@@ -706,6 +706,38 @@ def test_a_profile_naming_model_fields_in_traditional_characters_is_read(
         load_profile(path, {"年龄"})
 
 
+def test_repeated_deliveries_wait_without_holding_the_threads_that_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """简道云 retrying a delivery still being scored: the repeats waited for its answer
+    on the executor's threads, which the first delivery needed to be scored, so a handful
+    of repeats froze it (and every request) for the whole 30 s wait, then got a 503."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from custrisk.serve import routes
+
+    monkeypatch.setattr(routes, "DELIVERY_WAIT_SECONDS", 5.0)
+    answers: dict[str, dict[str, str]] = {}
+    store = SimpleNamespace(
+        claim_delivery=lambda _deliver_id: False,  # the first delivery holds the claim
+        delivery=answers.get,
+    )
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(2))
+        state = SimpleNamespace(store=store)
+        repeats = [asyncio.create_task(routes._claim_or_wait(state, "d-1")) for _ in range(6)]
+        await asyncio.sleep(0.1)
+        # the first delivery is scored and answered on a thread of the same executor
+        answer = {"decision_id": "abc"}
+        await asyncio.wait_for(loop.run_in_executor(None, answers.__setitem__, "d-1", answer), 1)
+        return await asyncio.gather(*repeats)
+
+    assert asyncio.run(main()) == [{"decision_id": "abc"}] * 6
+
+
 def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
     from custrisk.serve.jiandaoyun import identity_profile
 
@@ -864,6 +896,24 @@ def test_tokens_are_stored_hashed_and_listed_without_the_secret(
         cwd=serve_world["root"],
     )
     assert bad.exit_code == 2 and "--scope must be one of score, admin" in bad.stderr
+
+
+def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) -> None:
+    """'no active token with id ...' for a token revoked already (it is listed) and for
+    the token pasted in place of its id, which the message then printed in clear."""
+    db = str(tmp_path / "d.db")
+    store = DecisionStore(db)
+    secret, info = store.create_token("crm", ["score"])
+    store.close()
+    pasted = _cli("serve-token", "revoke", secret, "--db", db, cwd=tmp_path)
+    assert pasted.exit_code == 2 and secret not in pasted.stderr
+    assert f"the token itself, not its id; its id is {info.token_id} (crm)" in pasted.stderr
+    assert _cli("serve-token", "revoke", info.token_id, "--db", db, cwd=tmp_path).exit_code == 0
+    again = _cli("serve-token", "revoke", info.token_id, "--db", db, cwd=tmp_path)
+    assert again.exit_code == 2
+    assert f"token {info.token_id} (crm) was revoked already, at 20" in again.stderr
+    unknown = _cli("serve-token", "revoke", "abcd1234", "--db", db, cwd=tmp_path)
+    assert unknown.exit_code == 2 and "no active token with id 'abcd1234'" in unknown.stderr
 
 
 def test_a_model_trained_on_exports_is_refused_with_the_fix(tmp_path: Path) -> None:
@@ -1246,10 +1296,8 @@ def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
     }
     assert fields["客户编号"]["required"] is False  # a record without one is scored
     spec = httpx.get(f"{base}/openapi.json").json()
-    assert (
-        "optional"
-        in spec["components"]["schemas"]["Record"]["properties"]["客户编号"]["description"]
-    )
+    described = spec["components"]["schemas"]["Record"]["properties"]["客户编号"]["description"]
+    assert described.startswith("id, optional: a record without one (or with it empty)")
     batch = {
         "records": [
             {"客户编号": " crm-7", **IDEM_RECORD},
@@ -1264,6 +1312,12 @@ def test_the_schema_says_a_record_may_leave_its_id_out_and_answers_match_back(
     # without an id, the customer id is the decision id in upper case; both find it
     bare = answers[2]
     assert bare["customer_id"] == bare["decision_id"].upper() and "record_id" not in bare
+    # an id sent empty (a web form's blank input) is no id either, not a 422 saying
+    # "required value is blank" of a field GET /v1/model calls optional
+    for blank in ("", "  "):
+        answer = _score(serve_world, {"客户编号": blank, **IDEM_RECORD}, None).json()
+        assert answer.get("customer_id") == answer["decision_id"].upper(), answer
+        assert "record_id" not in answer
     _wait_stored(serve_world, bare["decision_id"])
     shown = _cli(
         "decisions",
@@ -1301,7 +1355,7 @@ def in_process(serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.
 
 
 def test_readiness_says_when_decisions_cannot_be_stored(
-    in_process: Any, monkeypatch: pytest.MonkeyPatch
+    in_process: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import custrisk.serve.store as store_module
 
@@ -1334,11 +1388,97 @@ def test_readiness_says_when_decisions_cannot_be_stored(
         assert time.monotonic() < deadline, "the waiting decision was never stored"
         time.sleep(0.02)
     assert store.get_decision(answered.json()["decision_id"]) is not None
+    # the log that said they cannot be stored says when they are (not only /readyz)
+    assert "cannot store 1 decision(s) (will retry)" in caplog.text
+    assert "can be written again: the 1 decision(s) that waited are stored" in caplog.text
     assert in_process.post("/v1/score", json=IDEM_RECORD, headers=keyed).status_code == 200
     full = store_module.shutil.disk_usage(".")._replace(free=2**20)
     monkeypatch.setattr(store_module.shutil, "disk_usage", lambda _path: full)
     answer = in_process.get("/readyz")
     assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]
+
+
+def test_a_reload_is_said_in_the_log_without_verbose(
+    in_process: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only -v said a reload (an Info: line): without it the log showed the policy's
+    warnings again, at some moment, and not which model now served."""
+    import logging
+
+    from custrisk.vocab import NOTE
+
+    store = in_process.app.state.service.store
+    admin = store.create_token("ops", ["admin"])[0]
+    in_process.app.state.service.refresh_tokens(force=True)  # (read every 5 s otherwise)
+    with caplog.at_level(logging.WARNING, logger="custrisk"):
+        answer = in_process.post("/admin/reload", headers=_auth(admin))
+    assert answer.status_code == 200, answer.text
+    said = [r for r in caplog.records if "model reloaded" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING  # said by default...
+    assert all(getattr(said[0], key) for key in NOTE)  # ...as a Note:, not a warning
+    assert re.fullmatch(r"model reloaded: application@\d+ -> application@\d+", said[0].getMessage())
+
+
+def test_a_token_made_while_the_service_runs_works_at_once(in_process: Any) -> None:
+    """The service re-read its tokens every 5 s: a token made a moment ago (serve-token
+    new, then a first try from the CRM) was refused as 'unknown or revoked'."""
+    state = in_process.app.state.service
+    state.refresh_tokens(force=True)
+    state.tokens_loaded -= 2  # the tokens were read 2 s ago...
+    token = state.store.create_token("crm-2027", ["score"])[0]  # ...this one made since
+    answer = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(token))
+    assert answer.status_code == 200, answer.text
+    refused = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth("not-a-token"))
+    assert refused.status_code == 401 and refused.json()["error"] == "unknown or revoked token"
+
+
+def test_a_push_the_decisions_store_cannot_take_is_a_503_not_an_internal_error(
+    serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 简道云 push on a full disk or a read-only store was answered 500 'internal error'
+    and logged as a bug (with --debug a traceback); a keyed /v1/score gets a 503 there."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("CUSTRISK_JDY_SECRET", JDY_SECRET)
+    settings = ServeSettings(
+        model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
+    )
+    body = json.dumps({"op": "data_create", "data": {"_id": "jdy-full", **IDEM_RECORD}})
+
+    def push(client: Any, nonce: str) -> Any:
+        stamp = str(int(time.time()))
+        return client.post(
+            "/hooks/jiandaoyun",
+            params={"timestamp": stamp, "nonce": nonce},
+            content=body.encode("utf-8"),
+            headers={
+                "Content-Type": "application/json",
+                "X-JDY-Signature": signature(nonce, body, JDY_SECRET, stamp),
+                "X-JDY-DeliverId": "full-disk-1",
+            },
+        )
+
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.service.store
+        with store.engine.connect() as conn:  # the store's one connection turns read-only
+            conn.exec_driver_sql("PRAGMA query_only=1")
+        refused = push(client, "n1")
+        assert refused.status_code == 503, refused.text
+        assert "cannot be written now" in refused.json()["error"]
+        assert refused.headers["Retry-After"] == "5"
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA query_only=0")
+        retried = push(client, "n2")  # 简道云 retrying the delivery: scored now, once
+        assert retried.status_code == 200 and "duplicate" not in retried.json(), retried.text
+        assert store.count_decisions() == 1
 
 
 def _metrics(base: str) -> dict[str, float]:
@@ -1436,3 +1576,47 @@ def test_a_decision_is_found_by_its_id_or_a_prefix_in_any_case(tmp_path: Path) -
     with pytest.raises(UsageError, match="no decision with id '0123456'"):
         store.find_decision("0123456")  # too short for a prefix
     store.close()
+
+
+def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: Path) -> None:
+    """After a reload the list held decisions of two models without saying which row
+    was whose; on an 80-column terminal it cut the ids (needed by decisions show) to
+    '71…' and left the score and grade columns empty."""
+    db = tmp_path / "decisions.db"
+    store = DecisionStore(str(db))
+    rows = []
+    for i, (model, customer) in enumerate(
+        [("application@1", "C1"), ("application@2", "65A0B1C2D3E4F5A6B7C8D9E0")]
+    ):
+        outputs = {"model_id": model, "customer_id": customer, "score": 551 + i, "grade": "D"}
+        outputs["decision"] = "review"
+        rows.append(
+            {
+                "decision_id": f"{i}123456789abcdef",
+                "created_at": f"2026-12-0{i + 1}T00:00:00.000+00:00",
+                "caller": "jiandaoyun",
+                "channel": "jiandaoyun",
+                "input_fingerprint": "0" * 64,
+                "inputs_masked": {},
+                "outputs": outputs,
+            }
+        )
+    store.add_decisions(rows)
+    store.close()
+    wide = _cli("decisions", "list", "--db", str(db), cwd=tmp_path)
+    assert wide.exit_code == 0, wide.output
+    lines = [line for line in wide.stdout.splitlines() if "123456" in line]
+    assert "application@2" in lines[0] and "application@1" in lines[1], wide.stdout
+    narrow = CliRunner().invoke(app, ["decisions", "list", "--db", str(db)], env={"COLUMNS": "80"})
+    for shown in ("01234567", "11234567", "551", "552", " D ", "review"):
+        assert shown in narrow.stdout, narrow.stdout
+    one_model = _cli("decisions", "list", "--db", str(db), "--limit", "1", cwd=tmp_path)
+    assert "model" not in one_model.stdout.split("\n", 1)[1]  # the title names it
+    # the decisions since a moment (a reload, say), read as UTC however it is written
+    for since in ("2026-12-02", "2026-12-01 12:00", "2026-12-01T16:00-08:00"):
+        later = _cli("decisions", "list", "--db", str(db), "--since", since, "--json", cwd=tmp_path)
+        assert [json.loads(line)["decision_id"] for line in later.stdout.splitlines()] == [
+            "1123456789abcdef"
+        ], (since, later.output)
+    bad = _cli("decisions", "list", "--db", str(db), "--since", "yesterday", cwd=tmp_path)
+    assert bad.exit_code == 2 and "--since must be a date or a date and time" in bad.stderr

@@ -618,3 +618,38 @@ def test_tokens_past_the_shared_limiter_size_pass_and_are_logged(
     with caplog.at_level("WARNING", logger="custrisk.serve.shared"):
         assert limiter.take("c") == 0 and limiter.take("c") == 0  # no bucket left for c
     assert "over 2 tokens in use" in caplog.text
+
+
+def test_a_stopping_supervisor_refuses_new_connections_and_says_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SIGTERM the supervisor kept its copy of the listening socket open while the
+    workers finished: connections made meanwhile were queued where nobody accepted them,
+    then reset (clients saw ReadError: was the POST answered?) instead of refused as with
+    one process. And it ended without the 'stopped (SIGTERM)' line one process prints."""
+    from types import SimpleNamespace
+
+    from custrisk.serve.settings import ServeSettings
+    from custrisk.serve.workers import Supervisor
+
+    settings = ServeSettings(model="m", port=free_port(), db=tmp_path / "d.db")
+    supervisor = Supervisor(settings, 2, lambda *_: None)
+    seen: dict[str, Any] = {}
+    scorer = SimpleNamespace(model_id="m@1")
+    monkeypatch.setattr(supervisor, "_preflight", lambda: (scorer, "sqlite:///d.db"))
+    monkeypatch.setattr(supervisor, "_start", lambda _worker: None)
+    monkeypatch.setattr(supervisor, "_wait_ready", lambda: True)
+
+    def watch() -> None:  # SIGTERM arrives while serving
+        seen["listening"] = supervisor.sock.fileno()
+        supervisor._on_signal(signal.SIGTERM, None)
+        Supervisor._watch(supervisor)
+
+    def stop() -> None:  # the workers are told to finish: the port must be closed by now
+        seen["while stopping"] = supervisor.sock.fileno()
+
+    monkeypatch.setattr(supervisor, "_watch", watch)
+    monkeypatch.setattr(supervisor, "_stop", stop)
+    supervisor.workers = []  # (none started: _watch waits on no sentinel)
+    assert supervisor.run() == "SIGTERM"
+    assert seen["listening"] >= 0 and seen["while stopping"] == -1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from custrisk.cli._console import console
 from custrisk.cli.serve import DbOpt
+from custrisk.errors import UsageError
 
 app = typer.Typer()
 decisions_app = typer.Typer(help="Read the decisions custrisk serve stored.", no_args_is_help=True)
@@ -35,6 +37,15 @@ def list_(
             show_default=False,
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only decisions from this UTC date or time on (2026-12-07 or "
+            "2026-12-07T19:45, e.g. the time of a reload).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List the latest decisions: id, time, caller, customer, score, grade, decision."""
@@ -42,7 +53,10 @@ def list_(
 
     check_decision_filters(limit=limit, decision=decision)  # before the store is opened
     rows = DecisionStore(db, create=False).list_decisions(
-        limit=limit, decision=decision, customer=customer
+        limit=limit,
+        decision=decision,
+        customer=customer,
+        since=None if since is None else _since(since),
     )
     if as_json:
         for row in rows:
@@ -53,8 +67,17 @@ def list_(
         title=f"{len(rows)} latest decisions ({', '.join(models) or 'none'})", title_justify="left"
     )
     columns = ("id", "time (UTC)", "caller", "channel", "customer", "score", "grade", "decision")
-    for column in columns:
-        table.add_column(column, justify="right" if column == "score" else "left", no_wrap=True)
+    # decisions of several models (a reload in between): each row says which model gave it
+    several = len(models) > 1
+    for column in (*columns, "model") if several else columns:
+        # a narrow terminal (80 columns) folds the long text columns rather than cut the
+        # id (needed by decisions show), score, grade and decision to '…' or nothing
+        table.add_column(
+            column,
+            justify="right" if column == "score" else "left",
+            no_wrap=column in ("id", "score", "grade", "decision"),
+            overflow="fold",
+        )
     for r in rows:
         table.add_row(
             r["decision_id"][:8],
@@ -65,6 +88,7 @@ def list_(
             str(r["score"]),
             r["grade"] or "",
             r["decision"] or "",
+            *((r["model_id"],) if several else ()),
         )
     console.print(table)
     console.print("custrisk decisions show ID (the first 8 characters are enough) for one")
@@ -80,3 +104,18 @@ def show(
 
     row = DecisionStore(db, create=False).find_decision(decision_id)
     typer.echo(json.dumps(row, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+def _since(text: str) -> str:
+    """``--since`` as the store's times are written (UTC, ISO 8601, milliseconds), so that
+    the text comparison of the query is a comparison of times."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--since must be a date or a date and time in UTC; got {text!r}",
+            hint="e.g. --since 2026-12-07 or --since 2026-12-07T19:45",
+        ) from None
+    if moment.tzinfo is None:  # the times listed are UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")

@@ -171,12 +171,14 @@ def serve(
         )
 
     try:
-        run_server(settings, workers=processes, on_ready=ready)
+        stopped = run_server(settings, workers=processes, on_ready=ready)
     except Stopped as stop:
         # A service's normal end (uvicorn finished the requests in flight, then raised the
         # signal again): exit 0, as the supervisor of --workers does and as systemd
         # expects of a unit it stops, not 143 (a failed unit)
-        err_console.print(f"custrisk serve: stopped ({stop.signal_name})", highlight=False)
+        stopped = stop.signal_name
+    if stopped:  # (said by the supervisor of --workers N too, once its workers stopped)
+        err_console.print(f"custrisk serve: stopped ({stopped})", highlight=False)
 
 
 @tokens_app.command("new", short_help="Create a bearer token, printed once")
@@ -230,7 +232,21 @@ def token_revoke(
     db: DbOpt = None,
 ) -> None:
     """Revoke a token (the service refuses it within 5 seconds)."""
-    from custrisk.serve.store import DecisionStore
+    from custrisk.errors import UsageError
+    from custrisk.serve.store import DecisionStore, token_hash
 
-    info = DecisionStore(db, create=False).revoke_token(token_id)
+    store = DecisionStore(db, create=False)
+    known = {t.token_id: t for t in store.tokens()}
+    given = token_id.strip()
+    if given in known and known[given].revoked_at:
+        raise UsageError(
+            f"token {given} ({known[given].name}) was revoked already, at {known[given].revoked_at}"
+        )
+    if given not in known and (itself := store.active_tokens().get(token_hash(given))):
+        # the token pasted from the CRM's settings: never echoed (a secret)
+        raise UsageError(
+            f"that is the token itself, not its id; its id is {itself.token_id} ({itself.name})",
+            hint=f"custrisk serve-token revoke {itself.token_id}",
+        )
+    info = store.revoke_token(given)
     console.print(f"token {info.token_id} ({info.name}) revoked at {info.revoked_at}")

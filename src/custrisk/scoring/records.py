@@ -584,7 +584,10 @@ class RecordScorer:
         if id_name is not None and id_name in columns:
             values = columns[id_name]
             for i in range(n):
-                if values[i] is None or self.row_numbered:
+                # an id sent empty ("" from a web form's blank input) is no id, as one left
+                # out: the id is optional (a 422 "required value is blank" said otherwise)
+                text = values[i]
+                if text is None or not text.strip() or self.row_numbered:
                     values[i] = str(ids[i]) if ids is not None else str(i + 1)
         return columns
 

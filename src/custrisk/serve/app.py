@@ -235,7 +235,11 @@ def _authorise(state: ServiceState, request: Request, scope: str) -> TokenInfo:
     if kind.lower() != "bearer" or not secret.strip():
         raise Problem(401, "missing bearer token (Authorization: Bearer TOKEN)", headers=challenge)
     state.refresh_tokens()
-    info = state.tokens.get(token_hash(secret.strip()))
+    hashed = token_hash(secret.strip())
+    info = state.tokens.get(hashed)
+    if info is None:  # made since the tokens were read? (at most one read a second)
+        state.refresh_tokens(older_than=1.0)
+        info = state.tokens.get(hashed)
     if info is None:
         raise Problem(401, "unknown or revoked token", headers=challenge)
     if scope not in info.scopes:

@@ -36,7 +36,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             # "other" bin), and a client generated from an enum would refuse it itself
             schema["examples"] = list(f.allowed)
         schema["description"] = (
-            f"{f.role}, {f.type}"
+            (f.role if f.role == f.type else f"{f.role}, {f.type}")  # (not "id, id")
             + (
                 f", seen in training: {', '.join(f.allowed)} (any other value is scored as 'other')"
                 if f.allowed is not None
@@ -44,9 +44,9 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             )
             + (", personal data (stored masked)" if f.pii else "")
             + (
-                ", optional: a record without one gets its decision id (in upper case) as "
-                "customer id; one sent is normalised (trimmed, upper case) and answered "
-                "as sent under record_id"
+                ", optional: a record without one (or with it empty) gets its decision id "
+                "(in upper case) as customer id; one sent is normalised (trimmed, upper "
+                "case) and answered as sent under record_id"
                 if f.role == "id"
                 else ""
             )

@@ -214,6 +214,22 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
     )
     if why is not None:
         raise Problem(401, f"简道云 push refused: {why}")
+    try:
+        return await _jiandaoyun_once(state, request, call, body)
+    except SQLAlchemyError as exc:  # a full disk, a read-only store: not a bug (no 500)
+        log.error("简道云 push not scored: %s", str(exc).splitlines()[0])
+        raise Problem(
+            503,
+            "the decisions store cannot be written now, so the push is not scored (its "
+            "decision would not be kept): 简道云 retries it",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _jiandaoyun_once(
+    state: ServiceState, request: Request, call: Call, body: bytes
+) -> Response:
+    """A verified push: refused if replayed, answered once per deliver id."""
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
     loop = asyncio.get_running_loop()
     first = await loop.run_in_executor(
@@ -234,23 +250,31 @@ async def jiandaoyun_route(state: ServiceState, request: Request, call: Call) ->
     if not deliver_id:
         return await _jiandaoyun_push(state, body, call, deliver_id)
     # One worker (process) claims the delivery; a repeat, on any worker, waits for its answer.
-    earlier = await loop.run_in_executor(None, _claim_or_wait, state, deliver_id)
+    earlier = await _claim_or_wait(state, deliver_id)
     if earlier is not None:
         call.note = "duplicate delivery"
         return JSONResponse({**earlier, "duplicate": True})
     try:
         return await _jiandaoyun_push(state, body, call, deliver_id)
     finally:  # refused, ignored or failed: a later delivery is handled afresh
-        await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+        try:
+            await loop.run_in_executor(None, state.store.release_delivery, deliver_id)
+        except SQLAlchemyError:  # the claim goes stale: taken over after a minute
+            log.warning("could not release a 简道云 delivery's claim", exc_info=True)
 
 
-def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
-    """``None`` when this request has claimed the delivery, else the earlier answer."""
+async def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | None:
+    """``None`` when this request has claimed the delivery, else the earlier answer.
+
+    A repeat waits on the event loop, not on a thread: the executor's few threads score
+    every request (the first delivery's too), so repeats sleeping in them would hold up
+    the very answer they wait for, and every other request, for the whole wait."""
+    loop = asyncio.get_running_loop()
     deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
     while True:
-        if state.store.claim_delivery(deliver_id):
+        claimed, earlier = await loop.run_in_executor(None, _claim_or_answer, state, deliver_id)
+        if claimed:
             return None
-        earlier = state.store.delivery(deliver_id)
         if earlier is not None:
             return earlier
         if time.monotonic() > deadline:
@@ -259,7 +283,15 @@ def _claim_or_wait(state: ServiceState, deliver_id: str) -> dict[str, Any] | Non
                 f"delivery {deliver_id} is still being handled; retry later",
                 headers={"Retry-After": "5"},
             )
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
+
+
+def _claim_or_answer(state: ServiceState, deliver_id: str) -> tuple[bool, dict[str, Any] | None]:
+    """One try: the delivery claimed by this request, or its earlier answer if there is
+    one yet."""
+    if state.store.claim_delivery(deliver_id):
+        return True, None
+    return False, state.store.delivery(deliver_id)
 
 
 async def _jiandaoyun_push(

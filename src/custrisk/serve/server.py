@@ -28,7 +28,7 @@ def run_server(
     *,
     workers: int = 1,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
+) -> str | None:
     """Serve until SIGINT/SIGTERM; SIGHUP reloads the model like ``POST /admin/reload``.
 
     The model is loaded and verified before the port is opened: a bad model never
@@ -37,10 +37,13 @@ def run_server(
     that dies is replaced. ``on_ready`` is called once the service answers, with its
     ``model_id``, ``pid``, ``store`` (the store's URL without a password), ``workers``
     (their pids) and ``port`` (the one listened on: ``--port 0`` lets the system choose).
+
+    Returns the name of the signal that stopped the workers (``workers`` above 1); one
+    process raises :class:`custrisk.io.stop.Stopped` instead (uvicorn raises the signal
+    again once it has finished the requests in flight).
     """
     if workers > 1:
-        Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
-        return
+        return Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
     # Bound first (a port in use is a one-line error before the model is loaded, never
     # after "serving" was announced), listened on once the app is ready (serve_app)
     sockets = bind_sockets(settings.host, settings.port)
@@ -49,6 +52,7 @@ def run_server(
     finally:
         for sock in sockets:
             sock.close()
+    return None
 
 
 def serve_app(

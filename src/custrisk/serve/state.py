@@ -33,6 +33,7 @@ from custrisk.serve.store import (
     fingerprint,
     now_text,
 )
+from custrisk.vocab import NOTE
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,9 @@ class ServiceState:
             if self.seat is not None:  # the others load the very folder this one loaded
                 generation = self.seat.board.publish(str(scorer.model.ref.path.resolve()))
             self._switch(scorer, generation)
-            log.info("model reloaded: %s -> %s", old, scorer.model_id)
+            # said without -v (a Note:): the policy's warnings, said again at each reload,
+            # would otherwise be the only trace of a reload in the log
+            log.warning("model reloaded: %s -> %s", old, scorer.model_id, extra=NOTE)
             done: dict[str, Any] = {
                 "previous": old,
                 "model_id": scorer.model_id,
@@ -173,9 +176,10 @@ class ServiceState:
             return identity_profile()
         return load_profile(s.jdy_profile, {f.header for f in scorer.fields})
 
-    def refresh_tokens(self, *, force: bool = False) -> None:
-        """Re-read the active tokens (every few seconds: a revoked token stops working)."""
-        if force or time.monotonic() - self.tokens_loaded > 5:
+    def refresh_tokens(self, *, force: bool = False, older_than: float = 5.0) -> None:
+        """Re-read the active tokens (every few seconds: a revoked token stops working;
+        ``older_than`` less for a token not known yet: one made a moment ago)."""
+        if force or time.monotonic() - self.tokens_loaded > older_than:
             self.tokens = self.store.active_tokens()
             self.tokens_loaded = time.monotonic()
 
@@ -257,7 +261,10 @@ def decide(
             (
                 v
                 for k, v in record.items()
-                if (f := fields[i][str(k)]) is not None and f.role == "id" and v not in (None, "")
+                if (f := fields[i][str(k)]) is not None
+                and f.role == "id"
+                and v is not None
+                and str(v).strip()
             ),
             None,
         )

@@ -762,6 +762,12 @@ class BackgroundWriter:
                 try:
                     self.store.add_decisions(pending)
                     self.written += len(pending)
+                    if self.failing is not None:  # the log said they wait: say they are kept
+                        log.warning(
+                            "the decisions store can be written again: the %d decision(s) "
+                            "that waited are stored",
+                            len(pending),
+                        )
                     pending = []
                     self.failing = None
                 except SQLAlchemyError as exc:

@@ -93,13 +93,16 @@ class Supervisor:
         self.target = target
         self.on_ready = on_ready
         self.signals: list[int] = []
+        #: the name of the signal that stopped the service (SIGTERM, SIGINT)
+        self.stopped_by: str | None = None
         self.workers = [_Worker(slot) for slot in range(workers)]
         self._context = multiprocessing.get_context("fork")
 
     # ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve until SIGTERM/SIGINT (then stop every worker gracefully)."""
+    def run(self) -> str | None:
+        """Serve until SIGTERM/SIGINT (then stop every worker gracefully); the name of
+        the signal that stopped it."""
         self.scorer, store = self._preflight()
         model_id = self.scorer.model_id
         sock = bind_socket(self.settings.host, self.settings.port)
@@ -117,7 +120,7 @@ class Supervisor:
             for worker in self.workers:
                 self._start(worker)
             if not self._wait_ready():
-                return
+                return self.stopped_by
             if self.on_ready is not None:
                 self.on_ready(
                     {
@@ -129,11 +132,16 @@ class Supervisor:
                     }
                 )
             self._watch()
+            return self.stopped_by
         finally:
+            # closed here first: once the stopping workers close theirs, a new connection
+            # is refused (the client knows its request was not sent, as with one
+            # process), not queued on a socket nobody accepts on any more and reset
+            # (a request the client cannot tell was answered or not)
+            sock.close()
             self._stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            sock.close()
             os.unlink(lock_path)
 
     def _preflight(self) -> tuple[RecordScorer, str]:
@@ -197,7 +205,9 @@ class Supervisor:
                         f"(exit code {worker.process.exitcode})",
                         hint="see the messages above; --workers 1 shows the same error directly",
                     )
-            if any(sig in _STOP_SIGNALS for sig in self.signals):
+            stops = [sig for sig in self.signals if sig in _STOP_SIGNALS]
+            if stops:
+                self.stopped_by = signal.Signals(stops[0]).name
                 return False
             if time.monotonic() > deadline:
                 raise CustriskError(
@@ -215,7 +225,8 @@ class Supervisor:
             while self.signals:
                 sig = self.signals.pop(0)
                 if sig in _STOP_SIGNALS:
-                    log.info("%s: stopping the workers", signal.Signals(sig).name)
+                    self.stopped_by = signal.Signals(sig).name
+                    log.info("%s: stopping the workers", self.stopped_by)
                     return
                 self._forward_reload()
             now = time.monotonic()

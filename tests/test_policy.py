@@ -259,6 +259,46 @@ def test_a_misspelt_band_key_and_an_amount_in_the_wrong_unit_say_the_fix() -> No
     assert parse(data).grade("A").limit.cap == 0
 
 
+def test_caps_in_wan_are_refused_whatever_the_rounding() -> None:
+    """Caps typed in 万 with no rounding (or a rounding of 0.1, meant as 0.1万) slipped
+    past the check against the rounding step: every limit of the grade capped at 50."""
+    data = policy_data(BANDS_OK, limits={"rounding": 0})
+    data["grades"]["A"]["limit"] = {"rule": "credit_limit", "cap": 50}
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'grades\.A\.limit\.cap': cap 50 is below 1000, so no limit of grade A "
+        r"could be more than 50; .*write e\.g\. 500000 for 50万",
+    ):
+        parse(data)
+    data["limits"]["rounding"] = 0.1
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'limits\.rounding': rounding 0\.1 is a fraction of the currency unit; "
+        r".*write e\.g\. 1000 for 0\.1万, or 0 for no rounding",
+    ):
+        parse(data)
+    data["limits"]["rounding"] = 0
+    data["grades"]["A"]["limit"]["cap"] = 1000
+    assert parse(data).grade("A").limit.cap == 1000
+
+
+def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
+    """Two grades' bands swapped by hand (B below C): B's ``approve`` would go to riskier
+    scores than C's ``review``; refused naming both grades and the band order."""
+    data = policy_data(
+        {"A": (640, 1000), "B": (565, 600), "C": (600, 640), "D": (0, 565)},
+        decision={"grades": {"A": "approve", "B": "approve", "C": "review"}},
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'decision\.grades\.B': grade B \(approve\) has a band below grade C "
+        r"\(review\): .*rank the grades A, C, B, D \(best first\)",
+    ):
+        parse(data)
+    data["decision"]["grades"] = {"C": "approve", "B": "review"}  # fixed the other way
+    assert parse(data).decision("B") == "review"
+
+
 # -- limits ------------------------------------------------------------------------------
 
 

@@ -50,6 +50,9 @@ _TOP_KEYS = ("version", "description", "score_range", "limits", "grades", "decis
 _DECISION_KEYS = ("grades", "notify")
 _RANGE_KEYS = ("min", "max")
 _LIMITS_KEYS = ("rounding", "review_increase_share")
+# A cap above 0 below this is taken for one written in 万 or thousands (cap: 50 for 50万),
+# whatever the rounding: no grade's credit limits are all below 1,000 of the currency.
+_SMALLEST_CAP = 1000.0
 _GRADE_KEYS = (
     "label",
     "description",
@@ -380,6 +383,14 @@ class _PolicyLoader:
         limits = root.child("limits")
         limits.check_keys(_LIMITS_KEYS)
         rounding = _amount(limits, "rounding", 0) or 0.0
+        if 0 < rounding < 1:  # 0.1 meant as 0.1万: would let caps in 万 pass (below)
+            raise limits.error(
+                "rounding",
+                f"rounding {number_text(rounding)} is a fraction of the currency unit",
+                hint="amounts are in the credit table's currency, not 万 or thousands: "
+                f"write e.g. {number_text(rounding * 10_000)} for {number_text(rounding)}万, "
+                "or 0 for no rounding",
+            )
         self.rounding = rounding
         share = float(limits.number("review_increase_share", 0.5, minimum=0))
         raw = root.get("grades")
@@ -445,6 +456,7 @@ class _PolicyLoader:
                     hint=f"allowed values: {', '.join(DECISIONS)}",
                 )
             out[str(code)] = str(value)
+        self.check_decision_order(node, codes, out)
         notify = node.text_list("notify", ["decline"], allow_empty=True) or ()
         for i, value in enumerate(notify):
             if value not in DECISIONS:
@@ -454,6 +466,27 @@ class _PolicyLoader:
                     hint=f"allowed values: {', '.join(DECISIONS)}",
                 )
         return out, tuple(notify)
+
+    def check_decision_order(self, node: Node, codes: list[str], given: dict[str, str]) -> None:
+        """A riskier grade (by band) never gets a milder decision than a better one:
+        ``B: approve`` on a band below ``C: review`` says that B and C swapped bands."""
+        severity = {name: i for i, name in enumerate(DECISIONS)}
+
+        def decided(i: int) -> str:
+            default = "approve" if i == 0 else "decline" if i == len(codes) - 1 else "review"
+            return given.get(codes[i], default)
+
+        for i in range(len(codes) - 1):
+            better, riskier = decided(i), decided(i + 1)
+            if severity[riskier] < severity[better]:
+                raise node.error(
+                    f"grades.{codes[i + 1]}",
+                    f"grade {codes[i + 1]} ({riskier}) has a band below grade {codes[i]} "
+                    f"({better}): the riskier scores would get the milder decision",
+                    hint=f"the bands rank the grades {', '.join(codes)} (best first); swap "
+                    "the two grades' min_score/max_score if they were meant the other way, "
+                    "or fix their decisions",
+                )
 
     def score_range(self, root: Node) -> tuple[float, float]:
         node = root.child("score_range")
@@ -580,10 +613,15 @@ class _PolicyLoader:
                 hint="e.g. rule: annual_income * multiplier",
             )
         cap = _amount(node, "cap", None)
-        if cap is not None and 0 < cap < self.rounding:
+        if cap is not None and 0 < cap < max(self.rounding, _SMALLEST_CAP):
+            below = (
+                f"below limits.rounding {number_text(self.rounding)}"
+                if cap < self.rounding
+                else f"below {number_text(_SMALLEST_CAP)}"
+            )
             raise node.error(
                 "cap",
-                f"cap {number_text(cap)} is below limits.rounding {number_text(self.rounding)}, "
+                f"cap {number_text(cap)} is {below}, "
                 f"so no limit of grade {code} could be more than {number_text(cap)}",
                 hint="caps are amounts in the credit table's currency, not thousands or 万: "
                 f"write e.g. {number_text(cap * 10_000)} for {number_text(cap)}万 "

@@ -1019,6 +1019,13 @@ def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
     )
     assert result.exit_code == 2
     assert "the policy file changed since the run was scored" in " ".join(result.output.split())
+    # the same bands, another cap: the proposal would carry a limit never back-tested
+    edited.write_text(text.replace("cap: 500000", "cap: 400000"), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
+    )
+    assert result.exit_code == 2
+    assert "(grades.A.limit differ from the run's)" in " ".join(result.output.split())
 
 
 def test_outcomes_dated_before_the_run_are_warned(

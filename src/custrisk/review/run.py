@@ -271,7 +271,38 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
             file=str(file),
             hint="score the run again with this policy, or restore the run's version",
         )
+    changed = _limits_changed(facts.get("policy") or {}, policy, grades)
+    if changed:
+        raise DataError(
+            f"the policy file changed since the run was scored ({', '.join(changed)} "
+            "differ from the run's): the proposed policy would carry limits the back-test "
+            "never judged",
+            file=str(file),
+            hint="score the run again with this policy, or restore the run's version",
+        )
     return policy
+
+
+def _limits_changed(
+    recorded: Mapping[str, Any], policy: Policy, grades: list[dict[str, Any]]
+) -> list[str]:
+    """The policy keys whose limit settings differ from those the run's facts record
+    (a rule the run's data could not compute, and so skipped, is not compared)."""
+    changed = []
+    if "limit_rounding" in recorded and recorded["limit_rounding"] != policy.rounding:
+        changed.append("limits.rounding")
+    share = recorded.get("review_increase_share")
+    if share is not None and share != policy.review_increase_share:
+        changed.append("limits.review_increase_share")
+    skipped = recorded.get("skipped_limit_rules") or {}
+    for grade, then in zip(policy.grades, grades, strict=False):
+        limit = then.get("limit")
+        if not isinstance(limit, Mapping) or f"grades.{grade.code}.limit.rule" in skipped:
+            continue
+        now = grade.limit.to_dict()
+        if any(limit.get(key, now[key]) != now[key] for key in now):
+            changed.append(f"grades.{grade.code}.limit")
+    return changed
 
 
 def _dated_before(frame: Any, as_of: Any) -> dict[str, int]:

@@ -166,7 +166,7 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
 ) -> None:
     scores, labels = later_run
-    _invoke(
+    output = _invoke(
         "backtest",
         scores,
         "--outcomes",
@@ -193,6 +193,14 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
         assert moves.loc["moved down", "bad_rate"] > moves.loc["moved up", "bad_rate"]
     totals = pd.read_csv(tmp_path / "policy_totals.csv", encoding="utf-8-sig")
     assert totals["policy"].tolist() == ["current", "new"]
+    # the console gives the limits' before/after too, not only the grade moves
+    cur, new = totals.set_index("policy").loc["current"], totals.set_index("policy").loc["new"]
+    said = " ".join(output.split())
+    assert (
+        f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
+        f"{int(new['approved']):,} " in said
+    )
+    assert f"recommended limits {cur['exposure']:,.0f} → {new['exposure']:,.0f} (" in said
     assert not (tmp_path / "backtest.pdf").exists()
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.data import load_labels
+from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
@@ -1051,3 +1052,18 @@ def test_outcomes_dated_before_the_run_are_warned(
     assert "outcomes dated before the run's as-of date" in said
     assert f"bad_date: {int(bad.sum()):,}" in said
     assert facts["outcomes_dated_before_run"] == {"bad_date": int(bad.sum())}
+
+
+def test_a_bad_policy_or_target_stops_before_the_outcomes_are_read(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A typo in --policy or --target-bad-rate is a config error said at once, before
+    the outcomes are read and every table computed (here: outcomes not even there)."""
+    scores, _ = later_run
+    bad = tmp_path / "bad.yaml"
+    text = Path(load_policy().path).read_text(encoding="utf-8")
+    bad.write_text(text.replace("annual_income * multiplier", "annual_incme * multiplier", 1))
+    with pytest.raises(ConfigError, match=r"unknown name 'annual_incme'"):
+        backtest_run(scores, tmp_path / "no_outcomes.csv", policy=bad)
+    with pytest.raises(UsageError, match=r"missing: C, D"):
+        backtest_run(scores, tmp_path / "no_outcomes.csv", targets="A=1%,B=3%")

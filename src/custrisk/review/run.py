@@ -78,10 +78,18 @@ def backtest_run(
             f"--holdout must be a share between 0 and 100% (exclusive); got {holdout!r}"
         )
     scoring = read_run(run)
+    grades = policy_grades(scoring.facts)
+    # the configs first: a mistake in --policy or the targets stops before the review
+    new_policy = None
+    if policy is not None:
+        new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+    base = wanted = None
+    if targets is not None:
+        base = _run_policy(scoring.facts, grades)
+        wanted = parse_targets(targets, base.codes)
     labels, rejects = load_labels(outcomes)
     require_labels(labels, rejects, outcomes)
     joined = join_outcomes(scoring, labels, source=str(outcomes))
-    grades = policy_grades(scoring.facts)
     loss_share = lgd if lgd is not None else load_report_config().lgd
     grade_review = backtest_grades(joined, grades, lgd=loss_share)
     codes = [str(g["code"]) for g in grades]
@@ -102,13 +110,10 @@ def backtest_run(
         for kind in kinds
     }
     comparison = None
-    if policy is not None:
-        new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+    if new_policy is not None:
         comparison = compare_policies(scoring, joined, new_policy, lgd=loss_share)
     proposal = proposed = None
-    if targets is not None:
-        base = _run_policy(scoring.facts, grades)
-        wanted = parse_targets(targets, base.codes)
+    if base is not None and wanted is not None:
         frame = joined.frame
         proposal = propose_cutoffs(
             frame["score"],

@@ -340,6 +340,8 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     ctx = review_context(review, "zh", config=config)
     html = _review_html(review, config, "zh")[1]
     assert "现行评级 \\ 新评级" in html  # which axis of the swap table is which
+    # the what-if totals are recommended limits, not the grade table's 敞口 (balances)
+    assert "建议额度合计</th>" in html and "授信客户违约率</th>" in html
     # the cut-offs' customers are the hold-out's, beside its bad rate, not the fit's
     assert "拟合样本违约率</th>" in html and "留出样本客户数</th>" in html
     assert ">red<" not in html and ">orange<" not in html

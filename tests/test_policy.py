@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -280,6 +281,37 @@ def test_caps_in_wan_are_refused_whatever_the_rounding() -> None:
     data["limits"]["rounding"] = 0
     data["grades"]["A"]["limit"]["cap"] = 1000
     assert parse(data).grade("A").limit.cap == 1000
+
+
+def test_the_run_facts_name_a_relative_policy_file_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--policy mypol.yaml`` was recorded as ``mypol.yaml``: a back-test started in
+    another folder then said the run's policy "is not there any more"."""
+    (tmp_path / "mypol.yaml").write_bytes(Path(POLICY.path).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    policy = load_policy("mypol.yaml", indicators=INDICATORS)
+    assert policy.path == "mypol.yaml"  # messages keep the name as typed
+    assert policy.to_dict()["file"] == str(tmp_path / "mypol.yaml")
+
+
+@pytest.mark.parametrize(
+    ("share", "said"),
+    [
+        (50, r"50 is read as a share of the current limit, \+5000 %"),
+        ("50%", "expected a share, got '50%'"),
+    ],
+)
+def test_a_review_share_written_as_a_percentage_is_refused(share: object, said: str) -> None:
+    """``review_increase_share: 50`` (meant as 50 %) flagged only increases above
+    +5000 %: no limit was ever sent for review; refused naming 0.5."""
+    data = policy_data(BANDS_OK, limits={"review_increase_share": share})
+    with pytest.raises(
+        ConfigError, match=rf"key 'limits\.review_increase_share': {said}; write 0\.5 for 50 %"
+    ):
+        parse(data)
+    data["limits"]["review_increase_share"] = 2  # flag increases above +200 %: allowed
+    assert parse(data).review_increase_share == 2
 
 
 def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:

@@ -53,6 +53,8 @@ _LIMITS_KEYS = ("rounding", "review_increase_share")
 # A cap above 0 below this is taken for one written in 万 or thousands (cap: 50 for 50万),
 # whatever the rounding: no grade's credit limits are all below 1,000 of the currency.
 _SMALLEST_CAP = 1000.0
+# A review share above this (+1000 %) is taken for a percentage written as a number.
+_LARGEST_REVIEW_SHARE = 10.0
 _GRADE_KEYS = (
     "label",
     "description",
@@ -257,8 +259,11 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the run facts and reports."""
+        # absolute in the run facts: backtest --target-bad-rate reopens the file, from
+        # whatever folder it is started in (a policy given as data keeps its "<policy>")
+        file = os.path.abspath(self.path) if os.path.isfile(self.path) else self.path
         out = {
-            "file": self.path,
+            "file": file,
             "score_range": [self.score_min, self.score_max],
             "limit_rounding": self.rounding,
             "review_increase_share": self.review_increase_share,
@@ -392,7 +397,7 @@ class _PolicyLoader:
                 "or 0 for no rounding",
             )
         self.rounding = rounding
-        share = float(limits.number("review_increase_share", 0.5, minimum=0))
+        share = self.review_share(limits)
         raw = root.get("grades")
         if not isinstance(raw, Mapping) or len(raw) < 2:
             raise root.error(
@@ -429,6 +434,25 @@ class _PolicyLoader:
             notify,
             frozenset(self.lacking),
         )
+
+    def review_share(self, limits: Node) -> float:
+        """``limits.review_increase_share``: a share; ``50%`` or ``50`` (meant as 50 %,
+        which would flag only increases above +5000 %) is refused naming ``0.5``."""
+        raw = limits.get("review_increase_share")
+        percent = (
+            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw) if isinstance(raw, str) else None
+        )
+        number = float(percent[1]) if percent else raw
+        if percent or (isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE):
+            raise limits.error(
+                "review_increase_share",
+                f"{raw!r} is read as a share of the current limit, +{number * 100:g} %"
+                if not percent
+                else f"expected a share, got {raw!r}",
+                hint=f"write {number / 100:g} for {number:g} % (increases above +{number:g} % "
+                "of the current limit set review_flag)",
+            )
+        return float(limits.number("review_increase_share", 0.5, minimum=0))
 
     def decisions(self, root: Node, codes: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
         """``decision:``: grade -> approve/review/decline, and the decisions to notify."""

@@ -314,6 +314,26 @@ def test_a_review_share_written_as_a_percentage_is_refused(share: object, said: 
     assert parse(data).review_increase_share == 2
 
 
+def test_a_policy_on_another_score_scale_is_refused() -> None:
+    """``score_range: {min: 0, max: 100}`` against scores of about 580: every customer
+    got grade A and its limit, silently; refused when most scores lie outside the range
+    (a few outliers still get the best or riskiest grade)."""
+    policy = parse(
+        policy_data(
+            {"A": (80, 100), "B": (50, 80), "C": (0, 50)}, score_range={"min": 0, "max": 100}
+        )
+    )
+    table, details = frames([578.0] * 20)
+    with pytest.raises(
+        ConfigError,
+        match=r"p\.yaml, key 'score_range': 20 of 20 scores \(from 578 to 578\) lie outside "
+        r"score_range \[0, 100\]",
+    ):
+        apply_policy(table, details, policy)
+    table, details = frames([578.0] * 10 + [60.0] * 10)  # half outside: outliers
+    assert apply_policy(table, details, policy).scores["grade"].tolist()[:10] == ["A"] * 10
+
+
 def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
     """Two grades' bands swapped by hand (B below C): B's ``approve`` would go to riskier
     scores than C's ``review``; refused naming both grades and the band order."""

@@ -334,6 +334,36 @@ def test_a_policy_on_another_score_scale_is_refused() -> None:
     assert apply_policy(table, details, policy).scores["grade"].tolist()[:10] == ["A"] * 10
 
 
+def test_a_back_test_reads_a_policy_with_the_names_of_the_runs_details() -> None:
+    """A policy that custrisk score took for a CRM-profile model (a rule reading its
+    ``days_past_due``) was refused by ``backtest --policy``/``--target-bad-rate`` as an
+    unknown name: they loaded it with the packaged indicators. The run's details give
+    the names instead."""
+    from custrisk.expr import ExprType
+    from custrisk.policy import details_names
+
+    details = pd.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "name_masked": ["张*"],
+            "credit_limit": [1000.0],
+            "ind__days_past_due": [12.0],
+            "ind__lead_source": ["web"],
+        }
+    )
+    names = details_names(details)
+    assert names["days_past_due"] is ExprType.NUMBER
+    assert names["lead_source"] is ExprType.STRING
+    assert names["credit_limit"] is ExprType.NUMBER and names["score"] is ExprType.NUMBER
+    assert "name_masked" not in names and "annual_income" not in names
+    data = policy_data(BANDS_OK)
+    data["grades"]["B"]["limit"] = {"rule": "credit_limit - days_past_due * 100"}
+    with pytest.raises(ConfigError, match="unknown name 'days_past_due'"):
+        parse(data)
+    policy = parse_policy(data, file="p.yaml", names=names)
+    assert policy.grade("B").limit.rule is not None
+
+
 def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
     """Two grades' bands swapped by hand (B below C): B's ``approve`` would go to riskier
     scores than C's ``review``; refused naming both grades and the band order."""

@@ -287,6 +287,7 @@ def load_policy(
     *,
     indicators: IndicatorConfig | None = None,
     strict: bool = False,
+    names: Mapping[str, ExprType] | None = None,
 ) -> Policy:
     """Load and validate a credit policy.
 
@@ -302,6 +303,9 @@ def load_policy(
     indicators : IndicatorConfig, optional
         The indicators limit rules may use (those of the model that scores); ``None``
         uses the packaged ``indicators.yaml``.
+    names : mapping of str to ExprType, optional
+        The names limit rules may use, instead of those of ``indicators`` (a back-test
+        takes them from the run's details: the model's indicators, whichever config).
 
     Returns
     -------
@@ -317,7 +321,11 @@ def load_policy(
 
     file_path = Path(path) if path is not None else default_config_path("policy.yaml")
     return parse_policy(
-        load_yaml_file(file_path), indicators=indicators, file=str(file_path), strict=strict
+        load_yaml_file(file_path),
+        indicators=indicators,
+        file=str(file_path),
+        strict=strict,
+        names=names,
     )
 
 
@@ -327,9 +335,11 @@ def parse_policy(
     indicators: IndicatorConfig | None = None,
     file: str = "<policy>",
     strict: bool = False,
+    names: Mapping[str, ExprType] | None = None,
 ) -> Policy:
     """Validate an already-parsed policy mapping (same rules as :func:`load_policy`)."""
-    policy = _PolicyLoader(file, data_names(indicators), strict=strict).load(data)
+    known = names if names is not None else data_names(indicators)
+    policy = _PolicyLoader(file, known, strict=strict).load(data)
     if policy.skipped:
         log.warning(
             "%s skipped, those grades keep the current limit: %s",

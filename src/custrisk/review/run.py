@@ -13,7 +13,8 @@ import pandas as pd
 from custrisk.data import load_labels
 from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
-from custrisk.policy import Policy, load_policy
+from custrisk.expr import ExprType
+from custrisk.policy import Policy, details_names, load_policy
 from custrisk.report.config import load_report_config
 from custrisk.results import read_run
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, over_share
@@ -82,10 +83,14 @@ def backtest_run(
     # the configs first: a mistake in --policy or the targets stops before the review
     new_policy = None
     if policy is not None:
-        new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        new_policy = (
+            policy
+            if isinstance(policy, Policy)
+            else load_policy(policy, names=details_names(scoring.details))
+        )
     base = wanted = None
     if targets is not None:
-        base = _run_policy(scoring.facts, grades)
+        base = _run_policy(scoring.facts, grades, details_names(scoring.details))
         wanted = parse_targets(targets, base.codes)
     labels, rejects = load_labels(outcomes)
     require_labels(labels, rejects, outcomes)
@@ -123,7 +128,7 @@ def backtest_run(
             holdout=holdout_mask(frame["customer_id"], holdout),
             confidence=confidence,
         )
-        proposed = proposed_policy_yaml(base, proposal)
+        proposed = proposed_policy_yaml(base, proposal, details_names(scoring.details))
     dropped, blanked = label_faults(rejects)
     facts: dict[str, Any] = {
         "run": str(scoring.files.scores) if scoring.files else str(run),
@@ -244,7 +249,9 @@ def backtest_folder(run: str | os.PathLike[str], out: str | os.PathLike[str] | N
     return (given if given.is_dir() else given.parent) / "backtest"
 
 
-def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Policy:
+def _run_policy(
+    facts: Mapping[str, Any], grades: list[dict[str, Any]], names: Mapping[str, ExprType]
+) -> Policy:
     """The policy the run was scored with, which the proposed cut-offs edit: its file,
     when it is still there with the run's grades and bands (the packaged policy for a
     run that names none).
@@ -257,7 +264,7 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
     """
     file = (facts.get("policy") or {}).get("file")
     if not file:
-        return load_policy(None)
+        return load_policy(None, names=names)
     if not os.path.isfile(file):
         raise DataError(
             "the policy the run was scored with is not there any more: --target-bad-rate "
@@ -266,7 +273,7 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
             hint="put the policy file back at that path, or score the run again with the "
             "policy to edit",
         )
-    policy = load_policy(file)
+    policy = load_policy(file, names=names)
     now = [(g.code, float(g.min_score)) for g in policy.grades]
     then = [(str(g.get("code")), float(g.get("min_score", "nan"))) for g in grades]
     if now != then:

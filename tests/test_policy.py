@@ -364,6 +364,25 @@ def test_a_back_test_reads_a_policy_with_the_names_of_the_runs_details() -> None
     assert policy.grade("B").limit.rule is not None
 
 
+def test_lettered_grades_whose_bands_rank_them_otherwise_are_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """B and C swapped bands, with the default decisions (which follow the bands): the
+    riskier scores silently got B's label and limit rule; now said. Letters in either
+    order (A best or E best) and codes that are not single letters are not."""
+    with caplog.at_level("WARNING", logger="custrisk"):
+        parse(policy_data({"A": (640, 1000), "B": (565, 600), "C": (600, 640), "D": (0, 565)}))
+    assert (
+        "p.yaml: the score bands rank the grades A, C, B, D (best first), not in letter order"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="custrisk"):
+        parse(policy_data({"C": (640, 1000), "B": (565, 640), "A": (0, 565)}))
+        parse(policy_data({"AA": (640, 1000), "A": (565, 640), "B": (0, 565)}))
+    assert "letter order" not in caplog.text
+
+
 def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
     """Two grades' bands swapped by hand (B below C): B's ``approve`` would go to riskier
     scores than C's ``review``; refused naming both grades and the band order."""

@@ -427,6 +427,7 @@ class _PolicyLoader:
             nodes[code] = Node(value if value is not None else {}, self.file, f"grades.{code}")
         bands = self.bands(nodes, score_min, score_max)
         order = sorted(nodes, key=lambda c: bands[c][0], reverse=True)  # best first
+        self.check_letter_order(order)
         grades = tuple(
             self.grade(nodes[code], code, rank, bands[code], riskiest=rank == len(order))
             for rank, code in enumerate(order, start=1)
@@ -500,6 +501,23 @@ class _PolicyLoader:
                     hint=f"allowed values: {', '.join(DECISIONS)}",
                 )
         return out, tuple(notify)
+
+    def check_letter_order(self, order: list[str]) -> None:
+        """Grades lettered A, B, C, ... whose bands rank them otherwise (A, C, B, D):
+        most likely two grades' bands swapped by hand, so that the riskier scores get
+        the better grade's label, limit rule and actions. Said, not refused: letters
+        may stand for words (P(rime), G(ood), S(tandard), ...)."""
+        if not all(len(code) == 1 and code.isascii() and code.isalpha() for code in order):
+            return
+        letters = [code.upper() for code in order]
+        if letters in (sorted(letters), sorted(letters, reverse=True)):
+            return
+        log.warning(
+            "%s: the score bands rank the grades %s (best first), not in letter order; "
+            "check that each grade has the band meant (min_score/max_score)",
+            self.file,
+            ", ".join(order),
+        )
 
     def check_decision_order(self, node: Node, codes: list[str], given: dict[str, str]) -> None:
         """A riskier grade (by band) never gets a milder decision than a better one:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from custrisk.cli import app
 from custrisk.data import load_labels
+from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
@@ -166,7 +167,7 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
 ) -> None:
     scores, labels = later_run
-    _invoke(
+    output = _invoke(
         "backtest",
         scores,
         "--outcomes",
@@ -193,6 +194,14 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
         assert moves.loc["moved down", "bad_rate"] > moves.loc["moved up", "bad_rate"]
     totals = pd.read_csv(tmp_path / "policy_totals.csv", encoding="utf-8-sig")
     assert totals["policy"].tolist() == ["current", "new"]
+    # the console gives the limits' before/after too, not only the grade moves
+    cur, new = totals.set_index("policy").loc["current"], totals.set_index("policy").loc["new"]
+    said = " ".join(output.split())
+    assert (
+        f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
+        f"{int(new['approved']):,} " in said
+    )
+    assert f"recommended limits {cur['exposure']:,.0f} → {new['exposure']:,.0f} (" in said
     assert not (tmp_path / "backtest.pdf").exists()
 
 
@@ -331,6 +340,8 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     ctx = review_context(review, "zh", config=config)
     html = _review_html(review, config, "zh")[1]
     assert "现行评级 \\ 新评级" in html  # which axis of the swap table is which
+    # the what-if totals are recommended limits, not the grade table's 敞口 (balances)
+    assert "建议额度合计</th>" in html and "授信客户违约率</th>" in html
     # the cut-offs' customers are the hold-out's, beside its bad rate, not the fit's
     assert "拟合样本违约率</th>" in html and "留出样本客户数</th>" in html
     assert ">red<" not in html and ">orange<" not in html
@@ -1019,6 +1030,13 @@ def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
     )
     assert result.exit_code == 2
     assert "the policy file changed since the run was scored" in " ".join(result.output.split())
+    # the same bands, another cap: the proposal would carry a limit never back-tested
+    edited.write_text(text.replace("cap: 500000", "cap: 400000"), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
+    )
+    assert result.exit_code == 2
+    assert "(grades.A.limit differ from the run's)" in " ".join(result.output.split())
 
 
 def test_outcomes_dated_before_the_run_are_warned(
@@ -1036,3 +1054,18 @@ def test_outcomes_dated_before_the_run_are_warned(
     assert "outcomes dated before the run's as-of date" in said
     assert f"bad_date: {int(bad.sum()):,}" in said
     assert facts["outcomes_dated_before_run"] == {"bad_date": int(bad.sum())}
+
+
+def test_a_bad_policy_or_target_stops_before_the_outcomes_are_read(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A typo in --policy or --target-bad-rate is a config error said at once, before
+    the outcomes are read and every table computed (here: outcomes not even there)."""
+    scores, _ = later_run
+    bad = tmp_path / "bad.yaml"
+    text = Path(load_policy().path).read_text(encoding="utf-8")
+    bad.write_text(text.replace("annual_income * multiplier", "annual_incme * multiplier", 1))
+    with pytest.raises(ConfigError, match=r"unknown name 'annual_incme'"):
+        backtest_run(scores, tmp_path / "no_outcomes.csv", policy=bad)
+    with pytest.raises(UsageError, match=r"missing: C, D"):
+        backtest_run(scores, tmp_path / "no_outcomes.csv", targets="A=1%,B=3%")

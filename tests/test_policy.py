@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -257,6 +258,146 @@ def test_a_misspelt_band_key_and_an_amount_in_the_wrong_unit_say_the_fix() -> No
         parse(data)
     data["grades"]["A"]["limit"]["cap"] = 0  # no credit at all is a cap a policy may set
     assert parse(data).grade("A").limit.cap == 0
+
+
+def test_caps_in_wan_are_refused_whatever_the_rounding() -> None:
+    """Caps typed in 万 with no rounding (or a rounding of 0.1, meant as 0.1万) slipped
+    past the check against the rounding step: every limit of the grade capped at 50."""
+    data = policy_data(BANDS_OK, limits={"rounding": 0})
+    data["grades"]["A"]["limit"] = {"rule": "credit_limit", "cap": 50}
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'grades\.A\.limit\.cap': cap 50 is below 1000, so no limit of grade A "
+        r"could be more than 50; .*write e\.g\. 500000 for 50万",
+    ):
+        parse(data)
+    data["limits"]["rounding"] = 0.1
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'limits\.rounding': rounding 0\.1 is a fraction of the currency unit; "
+        r".*write e\.g\. 1000 for 0\.1万, or 0 for no rounding",
+    ):
+        parse(data)
+    data["limits"]["rounding"] = 0
+    data["grades"]["A"]["limit"]["cap"] = 1000
+    assert parse(data).grade("A").limit.cap == 1000
+
+
+def test_the_run_facts_name_a_relative_policy_file_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--policy mypol.yaml`` was recorded as ``mypol.yaml``: a back-test started in
+    another folder then said the run's policy "is not there any more"."""
+    (tmp_path / "mypol.yaml").write_bytes(Path(POLICY.path).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    policy = load_policy("mypol.yaml", indicators=INDICATORS)
+    assert policy.path == "mypol.yaml"  # messages keep the name as typed
+    assert policy.to_dict()["file"] == str(tmp_path / "mypol.yaml")
+
+
+@pytest.mark.parametrize(
+    ("share", "said"),
+    [
+        (50, r"50 is read as a share of the current limit, \+5000 %"),
+        ("50%", "expected a share, got '50%'"),
+    ],
+)
+def test_a_review_share_written_as_a_percentage_is_refused(share: object, said: str) -> None:
+    """``review_increase_share: 50`` (meant as 50 %) flagged only increases above
+    +5000 %: no limit was ever sent for review; refused naming 0.5."""
+    data = policy_data(BANDS_OK, limits={"review_increase_share": share})
+    with pytest.raises(
+        ConfigError, match=rf"key 'limits\.review_increase_share': {said}; write 0\.5 for 50 %"
+    ):
+        parse(data)
+    data["limits"]["review_increase_share"] = 2  # flag increases above +200 %: allowed
+    assert parse(data).review_increase_share == 2
+
+
+def test_a_policy_on_another_score_scale_is_refused() -> None:
+    """``score_range: {min: 0, max: 100}`` against scores of about 580: every customer
+    got grade A and its limit, silently; refused when most scores lie outside the range
+    (a few outliers still get the best or riskiest grade)."""
+    policy = parse(
+        policy_data(
+            {"A": (80, 100), "B": (50, 80), "C": (0, 50)}, score_range={"min": 0, "max": 100}
+        )
+    )
+    table, details = frames([578.0] * 20)
+    with pytest.raises(
+        ConfigError,
+        match=r"p\.yaml, key 'score_range': 20 of 20 scores \(from 578 to 578\) lie outside "
+        r"score_range \[0, 100\]",
+    ):
+        apply_policy(table, details, policy)
+    table, details = frames([578.0] * 10 + [60.0] * 10)  # half outside: outliers
+    assert apply_policy(table, details, policy).scores["grade"].tolist()[:10] == ["A"] * 10
+
+
+def test_a_back_test_reads_a_policy_with_the_names_of_the_runs_details() -> None:
+    """A policy that custrisk score took for a CRM-profile model (a rule reading its
+    ``days_past_due``) was refused by ``backtest --policy``/``--target-bad-rate`` as an
+    unknown name: they loaded it with the packaged indicators. The run's details give
+    the names instead."""
+    from custrisk.expr import ExprType
+    from custrisk.policy import details_names
+
+    details = pd.DataFrame(
+        {
+            "customer_id": ["C1"],
+            "name_masked": ["张*"],
+            "credit_limit": [1000.0],
+            "ind__days_past_due": [12.0],
+            "ind__lead_source": ["web"],
+        }
+    )
+    names = details_names(details)
+    assert names["days_past_due"] is ExprType.NUMBER
+    assert names["lead_source"] is ExprType.STRING
+    assert names["credit_limit"] is ExprType.NUMBER and names["score"] is ExprType.NUMBER
+    assert "name_masked" not in names and "annual_income" not in names
+    data = policy_data(BANDS_OK)
+    data["grades"]["B"]["limit"] = {"rule": "credit_limit - days_past_due * 100"}
+    with pytest.raises(ConfigError, match="unknown name 'days_past_due'"):
+        parse(data)
+    policy = parse_policy(data, file="p.yaml", names=names)
+    assert policy.grade("B").limit.rule is not None
+
+
+def test_lettered_grades_whose_bands_rank_them_otherwise_are_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """B and C swapped bands, with the default decisions (which follow the bands): the
+    riskier scores silently got B's label and limit rule; now said. Letters in either
+    order (A best or E best) and codes that are not single letters are not."""
+    with caplog.at_level("WARNING", logger="custrisk"):
+        parse(policy_data({"A": (640, 1000), "B": (565, 600), "C": (600, 640), "D": (0, 565)}))
+    assert (
+        "p.yaml: the score bands rank the grades A, C, B, D (best first), not in letter order"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="custrisk"):
+        parse(policy_data({"C": (640, 1000), "B": (565, 640), "A": (0, 565)}))
+        parse(policy_data({"AA": (640, 1000), "A": (565, 640), "B": (0, 565)}))
+    assert "letter order" not in caplog.text
+
+
+def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
+    """Two grades' bands swapped by hand (B below C): B's ``approve`` would go to riskier
+    scores than C's ``review``; refused naming both grades and the band order."""
+    data = policy_data(
+        {"A": (640, 1000), "B": (565, 600), "C": (600, 640), "D": (0, 565)},
+        decision={"grades": {"A": "approve", "B": "approve", "C": "review"}},
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'decision\.grades\.B': grade B \(approve\) has a band below grade C "
+        r"\(review\): .*rank the grades A, C, B, D \(best first\)",
+    ):
+        parse(data)
+    data["decision"]["grades"] = {"C": "approve", "B": "review"}  # fixed the other way
+    assert parse(data).decision("B") == "review"
 
 
 # -- limits ------------------------------------------------------------------------------

@@ -43,6 +43,24 @@ def _pct(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
+def _limits_what_if(totals: Any) -> str:
+    """The limits line of the what-if: approvals, recommended limits and expected loss,
+    current -> new, so that a policy changing limits but no grade does not read as no
+    change at all."""
+    cur, new = (totals.set_index("policy").loc[name] for name in ("current", "new"))
+
+    def amount(column: str) -> str:
+        before, after = float(cur[column]), float(new[column])
+        return f"{before:,.0f} → {after:,.0f} ({after - before:+,.0f})"
+
+    return (
+        f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
+        f"{int(new['approved']):,} ({_pct(cur['approval_rate'], 2)} → "
+        f"{_pct(new['approval_rate'], 2)}), recommended limits {amount('exposure')}, "
+        f"expected loss {amount('expected_loss')}"
+    )
+
+
 def _verdicts(proposal: CutoffProposal) -> str:
     """How the proposed bands did on the hold-out, naming every band that did not meet
     its target and why; "every target met" only when each was judged and met it."""
@@ -253,6 +271,7 @@ def backtest(
                 for name in ("moved up", "moved down")
             )
         )
+        console.print(_limits_what_if(review.comparison.totals))
         if not review.comparison.facts["new_monotone"]:
             console.print(
                 "Under the new policy bad rates do NOT rise grade by grade: "

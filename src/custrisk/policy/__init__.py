@@ -10,6 +10,7 @@ Everything here is a pure function over DataFrames and frozen config objects; a 
 files are written and read by :mod:`custrisk.results`.
 """
 
+from custrisk.policy._names import details_names
 from custrisk.policy.apply import (
     CHANGE_COLUMNS,
     POLICY_COLUMNS,
@@ -80,6 +81,7 @@ __all__ = [
     "apply_policy",
     "assign_grades",
     "compare_previous",
+    "details_names",
     "details_read",
     "previous_read",
     "filter_alerts",

@@ -15,6 +15,8 @@ from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.expr import ExpressionError, ExprType, Name, iter_nodes, parse
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from custrisk.indicators import IndicatorConfig
 
 NUMBER, BOOL, STRING, DATE = ExprType.NUMBER, ExprType.BOOL, ExprType.STRING, ExprType.DATE
@@ -70,6 +72,33 @@ def indicator_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:
 
         indicators = load_indicator_config()
     return {i.code: i.value_type for i in indicators.indicators if i.output}
+
+
+def details_names(details: pd.DataFrame) -> dict[str, ExprType]:
+    """The names a limit rule may read on a scored run: its details table's credit
+    fields and indicators (those of the model that scored it, from whichever indicator
+    config: a CRM profile's ``days_past_due`` too), the score, PD and as-of date."""
+    import pandas as pd
+
+    from custrisk.results import INDICATOR_PREFIX
+
+    names: dict[str, ExprType] = {}
+    for column in map(str, details.columns):
+        name = column.removeprefix(INDICATOR_PREFIX)
+        if name == column:
+            if name in CREDIT_FIELDS:
+                names[name] = CREDIT_FIELDS[name]
+            continue
+        kind = details[column].dtype
+        if pd.api.types.is_bool_dtype(kind):
+            names[name] = BOOL
+        elif pd.api.types.is_numeric_dtype(kind):
+            names[name] = NUMBER
+        elif pd.api.types.is_datetime64_any_dtype(kind):
+            names[name] = DATE
+        else:
+            names[name] = STRING
+    return {**names, **SCORE_NAMES}
 
 
 def data_names(indicators: IndicatorConfig | None) -> dict[str, ExprType]:

@@ -28,12 +28,15 @@ from custrisk.policy._names import (
     PREVIOUS_NAMES,
     SCORE_NAMES,
 )
-from custrisk.policy.config import Policy
+from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.rules import AlertRule, AlertRules
 from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS, details_of
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
+
+# apply_policy judges the score scale (_check_score_scale) from this many scores on
+_SCALE_MIN_SCORES = 20
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +231,27 @@ def previous_read(rules: AlertRules | None) -> dict[str, set[str]]:
         for column in (name.removeprefix(PREV_PREFIX), INDICATOR_PREFIX + name[len(PREV_PREFIX) :])
     }
     return {"scores": {*PREVIOUS_SCORES, *named}, "details": named}
+
+
+def _check_score_scale(score: np.ndarray, policy: Policy) -> None:
+    """Most scores outside the policy's score range: its bands are on another scale
+    (``score_range: {min: 0, max: 100}`` against scores of 450-700), and every customer
+    would get the best or the riskiest grade, and its limit. A few scores beyond the
+    range get those grades as documented; a handful of scores is not judged."""
+    outside = (score < policy.score_min) | (score > policy.score_max)
+    if len(score) < _SCALE_MIN_SCORES or outside.sum() * 2 <= len(score):
+        return
+    whole = f"[{number_text(policy.score_min)}, {number_text(policy.score_max)}]"
+    raise ConfigError(
+        f"{int(outside.sum()):,} of {len(score):,} scores (from {number_text(score.min())} "
+        f"to {number_text(score.max())}) lie outside score_range {whole}: they would all "
+        "get the best or the riskiest grade",
+        file=policy.path,
+        key="score_range",
+        hint="the bands must be on the model's score scale (600 points at 50:1 odds, 20 "
+        "points to double them: scores of about 400-800); set score_range and the bands "
+        "on that scale",
+    )
 
 
 def assign_grades(scores: Any, policy: Policy) -> pd.Series:
@@ -598,7 +622,8 @@ def apply_policy(
     Raises
     ------
     ConfigError
-        If a rule reads a name the details table does not have.
+        If a rule reads a name the details table does not have, or most scores lie
+        outside the policy's score range (its bands are on another scale).
     DataError
         If the scores table lacks a column, holds a customer twice, misses a score or
         mixes as-of dates.
@@ -623,6 +648,7 @@ def apply_policy(
 
     score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
     grade_codes = assign_grades(score, policy).to_numpy(dtype=object)
+    _check_score_scale(score, policy)
     index = policy.grade_index(score)
     ranks = np.array([g.rank for g in policy.grades], dtype=np.float64)[index]
     labels = np.array([g.label(lang) for g in policy.grades], dtype=object)[index]

@@ -50,6 +50,11 @@ _TOP_KEYS = ("version", "description", "score_range", "limits", "grades", "decis
 _DECISION_KEYS = ("grades", "notify")
 _RANGE_KEYS = ("min", "max")
 _LIMITS_KEYS = ("rounding", "review_increase_share")
+# A cap above 0 below this is taken for one written in 万 or thousands (cap: 50 for 50万),
+# whatever the rounding: no grade's credit limits are all below 1,000 of the currency.
+_SMALLEST_CAP = 1000.0
+# A review share above this (+1000 %) is taken for a percentage written as a number.
+_LARGEST_REVIEW_SHARE = 10.0
 _GRADE_KEYS = (
     "label",
     "description",
@@ -254,8 +259,11 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the run facts and reports."""
+        # absolute in the run facts: backtest --target-bad-rate reopens the file, from
+        # whatever folder it is started in (a policy given as data keeps its "<policy>")
+        file = os.path.abspath(self.path) if os.path.isfile(self.path) else self.path
         out = {
-            "file": self.path,
+            "file": file,
             "score_range": [self.score_min, self.score_max],
             "limit_rounding": self.rounding,
             "review_increase_share": self.review_increase_share,
@@ -279,6 +287,7 @@ def load_policy(
     *,
     indicators: IndicatorConfig | None = None,
     strict: bool = False,
+    names: Mapping[str, ExprType] | None = None,
 ) -> Policy:
     """Load and validate a credit policy.
 
@@ -294,6 +303,9 @@ def load_policy(
     indicators : IndicatorConfig, optional
         The indicators limit rules may use (those of the model that scores); ``None``
         uses the packaged ``indicators.yaml``.
+    names : mapping of str to ExprType, optional
+        The names limit rules may use, instead of those of ``indicators`` (a back-test
+        takes them from the run's details: the model's indicators, whichever config).
 
     Returns
     -------
@@ -309,7 +321,11 @@ def load_policy(
 
     file_path = Path(path) if path is not None else default_config_path("policy.yaml")
     return parse_policy(
-        load_yaml_file(file_path), indicators=indicators, file=str(file_path), strict=strict
+        load_yaml_file(file_path),
+        indicators=indicators,
+        file=str(file_path),
+        strict=strict,
+        names=names,
     )
 
 
@@ -319,9 +335,11 @@ def parse_policy(
     indicators: IndicatorConfig | None = None,
     file: str = "<policy>",
     strict: bool = False,
+    names: Mapping[str, ExprType] | None = None,
 ) -> Policy:
     """Validate an already-parsed policy mapping (same rules as :func:`load_policy`)."""
-    policy = _PolicyLoader(file, data_names(indicators), strict=strict).load(data)
+    known = names if names is not None else data_names(indicators)
+    policy = _PolicyLoader(file, known, strict=strict).load(data)
     if policy.skipped:
         log.warning(
             "%s skipped, those grades keep the current limit: %s",
@@ -380,8 +398,16 @@ class _PolicyLoader:
         limits = root.child("limits")
         limits.check_keys(_LIMITS_KEYS)
         rounding = _amount(limits, "rounding", 0) or 0.0
+        if 0 < rounding < 1:  # 0.1 meant as 0.1万: would let caps in 万 pass (below)
+            raise limits.error(
+                "rounding",
+                f"rounding {number_text(rounding)} is a fraction of the currency unit",
+                hint="amounts are in the credit table's currency, not 万 or thousands: "
+                f"write e.g. {number_text(rounding * 10_000)} for {number_text(rounding)}万, "
+                "or 0 for no rounding",
+            )
         self.rounding = rounding
-        share = float(limits.number("review_increase_share", 0.5, minimum=0))
+        share = self.review_share(limits)
         raw = root.get("grades")
         if not isinstance(raw, Mapping) or len(raw) < 2:
             raise root.error(
@@ -401,6 +427,7 @@ class _PolicyLoader:
             nodes[code] = Node(value if value is not None else {}, self.file, f"grades.{code}")
         bands = self.bands(nodes, score_min, score_max)
         order = sorted(nodes, key=lambda c: bands[c][0], reverse=True)  # best first
+        self.check_letter_order(order)
         grades = tuple(
             self.grade(nodes[code], code, rank, bands[code], riskiest=rank == len(order))
             for rank, code in enumerate(order, start=1)
@@ -418,6 +445,25 @@ class _PolicyLoader:
             notify,
             frozenset(self.lacking),
         )
+
+    def review_share(self, limits: Node) -> float:
+        """``limits.review_increase_share``: a share; ``50%`` or ``50`` (meant as 50 %,
+        which would flag only increases above +5000 %) is refused naming ``0.5``."""
+        raw = limits.get("review_increase_share")
+        percent = (
+            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw) if isinstance(raw, str) else None
+        )
+        number = float(percent[1]) if percent else raw
+        if percent or (isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE):
+            raise limits.error(
+                "review_increase_share",
+                f"{raw!r} is read as a share of the current limit, +{number * 100:g} %"
+                if not percent
+                else f"expected a share, got {raw!r}",
+                hint=f"write {number / 100:g} for {number:g} % (increases above +{number:g} % "
+                "of the current limit set review_flag)",
+            )
+        return float(limits.number("review_increase_share", 0.5, minimum=0))
 
     def decisions(self, root: Node, codes: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
         """``decision:``: grade -> approve/review/decline, and the decisions to notify."""
@@ -445,6 +491,7 @@ class _PolicyLoader:
                     hint=f"allowed values: {', '.join(DECISIONS)}",
                 )
             out[str(code)] = str(value)
+        self.check_decision_order(node, codes, out)
         notify = node.text_list("notify", ["decline"], allow_empty=True) or ()
         for i, value in enumerate(notify):
             if value not in DECISIONS:
@@ -454,6 +501,44 @@ class _PolicyLoader:
                     hint=f"allowed values: {', '.join(DECISIONS)}",
                 )
         return out, tuple(notify)
+
+    def check_letter_order(self, order: list[str]) -> None:
+        """Grades lettered A, B, C, ... whose bands rank them otherwise (A, C, B, D):
+        most likely two grades' bands swapped by hand, so that the riskier scores get
+        the better grade's label, limit rule and actions. Said, not refused: letters
+        may stand for words (P(rime), G(ood), S(tandard), ...)."""
+        if not all(len(code) == 1 and code.isascii() and code.isalpha() for code in order):
+            return
+        letters = [code.upper() for code in order]
+        if letters in (sorted(letters), sorted(letters, reverse=True)):
+            return
+        log.warning(
+            "%s: the score bands rank the grades %s (best first), not in letter order; "
+            "check that each grade has the band meant (min_score/max_score)",
+            self.file,
+            ", ".join(order),
+        )
+
+    def check_decision_order(self, node: Node, codes: list[str], given: dict[str, str]) -> None:
+        """A riskier grade (by band) never gets a milder decision than a better one:
+        ``B: approve`` on a band below ``C: review`` says that B and C swapped bands."""
+        severity = {name: i for i, name in enumerate(DECISIONS)}
+
+        def decided(i: int) -> str:
+            default = "approve" if i == 0 else "decline" if i == len(codes) - 1 else "review"
+            return given.get(codes[i], default)
+
+        for i in range(len(codes) - 1):
+            better, riskier = decided(i), decided(i + 1)
+            if severity[riskier] < severity[better]:
+                raise node.error(
+                    f"grades.{codes[i + 1]}",
+                    f"grade {codes[i + 1]} ({riskier}) has a band below grade {codes[i]} "
+                    f"({better}): the riskier scores would get the milder decision",
+                    hint=f"the bands rank the grades {', '.join(codes)} (best first); swap "
+                    "the two grades' min_score/max_score if they were meant the other way, "
+                    "or fix their decisions",
+                )
 
     def score_range(self, root: Node) -> tuple[float, float]:
         node = root.child("score_range")
@@ -580,10 +665,15 @@ class _PolicyLoader:
                 hint="e.g. rule: annual_income * multiplier",
             )
         cap = _amount(node, "cap", None)
-        if cap is not None and 0 < cap < self.rounding:
+        if cap is not None and 0 < cap < max(self.rounding, _SMALLEST_CAP):
+            below = (
+                f"below limits.rounding {number_text(self.rounding)}"
+                if cap < self.rounding
+                else f"below {number_text(_SMALLEST_CAP)}"
+            )
             raise node.error(
                 "cap",
-                f"cap {number_text(cap)} is below limits.rounding {number_text(self.rounding)}, "
+                f"cap {number_text(cap)} is {below}, "
                 f"so no limit of grade {code} could be more than {number_text(cap)}",
                 hint="caps are amounts in the credit table's currency, not thousands or 万: "
                 f"write e.g. {number_text(cap * 10_000)} for {number_text(cap)}万 "

@@ -13,7 +13,8 @@ import pandas as pd
 from custrisk.data import load_labels
 from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
-from custrisk.policy import Policy, load_policy
+from custrisk.expr import ExprType
+from custrisk.policy import Policy, details_names, load_policy
 from custrisk.report.config import load_report_config
 from custrisk.results import read_run
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, over_share
@@ -78,10 +79,22 @@ def backtest_run(
             f"--holdout must be a share between 0 and 100% (exclusive); got {holdout!r}"
         )
     scoring = read_run(run)
+    grades = policy_grades(scoring.facts)
+    # the configs first: a mistake in --policy or the targets stops before the review
+    new_policy = None
+    if policy is not None:
+        new_policy = (
+            policy
+            if isinstance(policy, Policy)
+            else load_policy(policy, names=details_names(scoring.details))
+        )
+    base = wanted = None
+    if targets is not None:
+        base = _run_policy(scoring.facts, grades, details_names(scoring.details))
+        wanted = parse_targets(targets, base.codes)
     labels, rejects = load_labels(outcomes)
     require_labels(labels, rejects, outcomes)
     joined = join_outcomes(scoring, labels, source=str(outcomes))
-    grades = policy_grades(scoring.facts)
     loss_share = lgd if lgd is not None else load_report_config().lgd
     grade_review = backtest_grades(joined, grades, lgd=loss_share)
     codes = [str(g["code"]) for g in grades]
@@ -102,13 +115,10 @@ def backtest_run(
         for kind in kinds
     }
     comparison = None
-    if policy is not None:
-        new_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+    if new_policy is not None:
         comparison = compare_policies(scoring, joined, new_policy, lgd=loss_share)
     proposal = proposed = None
-    if targets is not None:
-        base = _run_policy(scoring.facts, grades)
-        wanted = parse_targets(targets, base.codes)
+    if base is not None and wanted is not None:
         frame = joined.frame
         proposal = propose_cutoffs(
             frame["score"],
@@ -118,7 +128,7 @@ def backtest_run(
             holdout=holdout_mask(frame["customer_id"], holdout),
             confidence=confidence,
         )
-        proposed = proposed_policy_yaml(base, proposal)
+        proposed = proposed_policy_yaml(base, proposal, details_names(scoring.details))
     dropped, blanked = label_faults(rejects)
     facts: dict[str, Any] = {
         "run": str(scoring.files.scores) if scoring.files else str(run),
@@ -239,7 +249,9 @@ def backtest_folder(run: str | os.PathLike[str], out: str | os.PathLike[str] | N
     return (given if given.is_dir() else given.parent) / "backtest"
 
 
-def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Policy:
+def _run_policy(
+    facts: Mapping[str, Any], grades: list[dict[str, Any]], names: Mapping[str, ExprType]
+) -> Policy:
     """The policy the run was scored with, which the proposed cut-offs edit: its file,
     when it is still there with the run's grades and bands (the packaged policy for a
     run that names none).
@@ -252,7 +264,7 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
     """
     file = (facts.get("policy") or {}).get("file")
     if not file:
-        return load_policy(None)
+        return load_policy(None, names=names)
     if not os.path.isfile(file):
         raise DataError(
             "the policy the run was scored with is not there any more: --target-bad-rate "
@@ -261,7 +273,7 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
             hint="put the policy file back at that path, or score the run again with the "
             "policy to edit",
         )
-    policy = load_policy(file)
+    policy = load_policy(file, names=names)
     now = [(g.code, float(g.min_score)) for g in policy.grades]
     then = [(str(g.get("code")), float(g.get("min_score", "nan"))) for g in grades]
     if now != then:
@@ -271,7 +283,38 @@ def _run_policy(facts: Mapping[str, Any], grades: list[dict[str, Any]]) -> Polic
             file=str(file),
             hint="score the run again with this policy, or restore the run's version",
         )
+    changed = _limits_changed(facts.get("policy") or {}, policy, grades)
+    if changed:
+        raise DataError(
+            f"the policy file changed since the run was scored ({', '.join(changed)} "
+            "differ from the run's): the proposed policy would carry limits the back-test "
+            "never judged",
+            file=str(file),
+            hint="score the run again with this policy, or restore the run's version",
+        )
     return policy
+
+
+def _limits_changed(
+    recorded: Mapping[str, Any], policy: Policy, grades: list[dict[str, Any]]
+) -> list[str]:
+    """The policy keys whose limit settings differ from those the run's facts record
+    (a rule the run's data could not compute, and so skipped, is not compared)."""
+    changed = []
+    if "limit_rounding" in recorded and recorded["limit_rounding"] != policy.rounding:
+        changed.append("limits.rounding")
+    share = recorded.get("review_increase_share")
+    if share is not None and share != policy.review_increase_share:
+        changed.append("limits.review_increase_share")
+    skipped = recorded.get("skipped_limit_rules") or {}
+    for grade, then in zip(policy.grades, grades, strict=False):
+        limit = then.get("limit")
+        if not isinstance(limit, Mapping) or f"grades.{grade.code}.limit.rule" in skipped:
+            continue
+        now = grade.limit.to_dict()
+        if any(limit.get(key, now[key]) != now[key] for key in now):
+            changed.append(f"grades.{grade.code}.limit")
+    return changed
 
 
 def _dated_before(frame: Any, as_of: Any) -> dict[str, int]:

@@ -26,6 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 
 from custrisk.config._yaml import load_yaml_file
 from custrisk.errors import DataError, UsageError
+from custrisk.expr import ExprType
 from custrisk.policy import Policy, apply_policy, parse_policy
 from custrisk.results import ScoringRun
 from custrisk.review.backtest import Outcomes, policy_grades, rate_inversions
@@ -465,7 +466,9 @@ def _bound(bads: float, n: int, confidence: float) -> float:
     return float(_upper_bound(np.array([bads]), np.array([n]), confidence)[0])
 
 
-def proposed_policy_yaml(policy: Policy, proposal: CutoffProposal) -> str:
+def proposed_policy_yaml(
+    policy: Policy, proposal: CutoffProposal, names: Mapping[str, ExprType] | None = None
+) -> str:
     """The policy file of ``policy`` with the proposed bands, as YAML text with a header
     saying where the bands come from. Validated with the policy loader."""
     data = load_yaml_file(policy.path)
@@ -501,7 +504,8 @@ def proposed_policy_yaml(policy: Policy, proposal: CutoffProposal) -> str:
             + (f" ({row['note']})" if row["note"] else "")
         )
     text = "\n".join(lines) + "\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-    parse_policy(yaml.safe_load(text), file="<proposed policy>")  # refuses a broken file
+    # refuses a broken file (names: those the run's limit rules may read)
+    parse_policy(yaml.safe_load(text), file="<proposed policy>", names=names)
     return text
 
 

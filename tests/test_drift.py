@@ -391,6 +391,15 @@ def test_card_without_reference_is_an_artifact_error(model: LoadedModel) -> None
         check_drift(old, _frame(600, seed=2))
 
 
+def test_card_with_a_damaged_reference_is_an_artifact_error(model: LoadedModel) -> None:
+    # a hand-edited baseline: neither a crash (exit 3) nor a false drift alert (exit 1)
+    card = json.loads(json.dumps(model.card))
+    card["reference"]["score"]["counts"] = card["reference"]["score"]["counts"][:3]
+    damaged = LoadedModel(model.ref, model.model, card)
+    with pytest.raises(ModelArtifactError, match=r"toy@1 is damaged \(reference.score: 3 counts"):
+        check_drift(damaged, _frame(600, seed=2))
+
+
 # ---------------------------------------------------------------- JSON and JUnit
 
 

@@ -174,16 +174,40 @@ def _distribution_stat(
     )
 
 
-def _reference(card: Mapping[str, Any], model_id: str) -> Mapping[str, Any]:
-    stored = card.get("reference")
+def _reference(model: LoadedModel) -> Mapping[str, Any]:
+    """The reference distributions of ``model``'s card, every one checked: a damaged
+    baseline is an artifact error (exit 2), never a drift verdict or a crash."""
+    stored = model.card.get("reference")
     if (
         not isinstance(stored, Mapping)
         or not isinstance(stored.get("score"), Mapping)
         or not isinstance(stored.get("features"), Mapping)
     ):
         raise ModelArtifactError(
-            f"model {model_id} has no reference distributions in its model card",
+            f"model {model.model_id} has no reference distributions in its model card",
             hint="retrain it with this custrisk version (custrisk train) to check drift",
+        )
+    entries = [("score", stored["score"])]
+    if "pd" in stored:
+        entries.append(("pd", stored["pd"]))
+    entries += [(f"features.{code}", data) for code, data in stored["features"].items()]
+    problem = None
+    for key, data in entries:
+        try:
+            reference_from_dict(data)
+        except ValueError as exc:
+            problem = f"reference.{key}: {exc}"
+            break
+    rows = stored.get("rows", 0)
+    if problem is None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+        problem = f"reference.rows is {rows!r}, not a number of rows"
+    if problem is not None:
+        raise ModelArtifactError(
+            f"{model.ref.path / 'model.json'}: the drift baseline of model {model.model_id} "
+            f"is damaged ({problem}); the check cannot compare against it",
+            hint="restore the model folder from a backup or retrain the model (custrisk "
+            "train); sign models (CUSTRISK_SIGNING_KEY) so that an edited card is refused "
+            "when it is loaded",
         )
     return stored
 
@@ -478,7 +502,7 @@ def count_drift(
     """
     config = config if config is not None else load_drift_config()
     card = model.card
-    stored = _reference(card, model.model_id)
+    stored = _reference(model)
     X = features
     needed = [str(c) for c in card.get("candidate_features", card.get("features", []))]
     missing = [c for c in needed if c not in X.columns]
@@ -515,7 +539,7 @@ def count_drift(
 
 
 def _warn_unknown_exclusions(model: LoadedModel, config: DriftConfig) -> None:
-    stored = _reference(model.card, model.model_id)
+    stored = _reference(model)
     unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
     if unknown_exclusions:
         log.warning(
@@ -539,7 +563,7 @@ def drift_report(
     verdicts of :func:`check_drift`, with the same parameters."""
     config = config if config is not None else load_drift_config()
     card = model.card
-    stored = _reference(card, model.model_id)
+    stored = _reference(model)
     _warn_unknown_exclusions(model, config)
     as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
     extra = dict(info or {})

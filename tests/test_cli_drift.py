@@ -319,6 +319,30 @@ def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
     ) in said
 
 
+def test_evaluate_out_writes_the_json_result_and_nothing_when_it_fails(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """A CI job keeps evaluate's result with --out, as drift's: a versioned JSON that
+    says how the model was checked, and no file (not an empty one) when the step fails."""
+    args = ["evaluate", "logistic", str(data["small"]), "--models-dir", str(data["models"])]
+    out = tmp_path / "results" / "evaluate.json"
+    labels = str(data["small"] / "labels.csv")
+    result = CliRunner().invoke(app, [*args, "--labels", labels, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["format"] == "custrisk.evaluate/1" and written["model_id"] == "logistic@1"
+    assert written["model_trust"] == "unsigned" and written["metrics"]["n"] == 200
+    assert f"Wrote {out}" in result.stdout and "Model logistic@1 on 200" in result.stdout
+    missing = tmp_path / "failed.json"
+    result = CliRunner().invoke(
+        app, [*args, "--labels", str(tmp_path / "none.csv"), "--out", str(missing)]
+    )
+    assert result.exit_code == 2 and not missing.exists()
+    result = CliRunner().invoke(app, [*args, "--labels", labels, "--out", str(tmp_path / "e.xml")])
+    assert result.exit_code == 2
+    assert "evaluate writes its result as JSON; name it" in " ".join(result.stderr.split())
+
+
 def test_evaluate_judges_the_labels_by_the_drift_config_given(
     data: dict[str, Path], tmp_path: Path
 ) -> None:

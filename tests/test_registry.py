@@ -397,6 +397,22 @@ def test_a_signed_model_without_the_key_is_refused_unless_allowed_unverified(
         _load(ref, allow_unverified=True, require_signed=True)
 
 
+def test_an_empty_signing_key_is_said_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI secret not defined for the job expands to "": the env block names the key, so
+    "is not set" sent the CI author looking in the wrong place."""
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    ref = _save(tmp_path)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "")
+    with pytest.raises(ModelArtifactError, match=r"CUSTRISK_SIGNING_KEY is set but empty \(a CI"):
+        _load(ref)
+    with pytest.raises(
+        ModelArtifactError, match=r"required \(.*\) but CUSTRISK_SIGNING_KEY is set"
+    ):
+        _load(ref, require_signed=True)
+
+
 @pytest.mark.parametrize("target", ["demo/2", "other/1"])
 def test_a_version_copied_into_another_folder_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str

@@ -147,6 +147,17 @@ def _signing_key() -> bytes | None:
     return key.encode("utf-8") if key else None
 
 
+def _no_key() -> str:
+    """Why there is no signing key: unset, or set to nothing (a CI secret not defined
+    where the job runs expands to an empty value, and the job's env then looks right)."""
+    if os.environ.get(SIGNING_KEY_ENV) == "":
+        return (
+            f"{SIGNING_KEY_ENV} is set but empty (a CI secret not defined for this job, "
+            "e.g. in a fork's pull request, expands to nothing)"
+        )
+    return f"{SIGNING_KEY_ENV} is not set"
+
+
 #: The shortest signing key taken without a warning: 32 bytes, the HMAC-SHA256 block's half.
 MIN_SIGNING_KEY_BYTES = 32
 
@@ -365,25 +376,25 @@ def _check_signature(
                 "trial",
             )
         raise ModelArtifactError(
-            f"{card_path}: signed models are required ({asked}) but {SIGNING_KEY_ENV} is "
-            "not set, so no signature can be checked",
+            f"{card_path}: signed models are required ({asked}) but {_no_key()}, so no "
+            "signature can be checked",
             hint=f"set {SIGNING_KEY_ENV} to the key the model was signed with",
         )
     if signature:
         if not allow_unverified:
             raise ModelArtifactError(
-                f"{card_path}: the model is signed but {SIGNING_KEY_ENV} is not set, so its "
-                "signature cannot be checked; it was not loaded",
+                f"{card_path}: the model is signed but {_no_key()}, so its signature "
+                "cannot be checked; it was not loaded",
                 hint=f"set {SIGNING_KEY_ENV} to the key it was signed with (or pass "
                 "--allow-unverified to load it unchecked, which is unsafe)",
             )
         if not warn:
             return TRUST_UNVERIFIED
         log.warning(
-            "UNVERIFIED MODEL: %s is signed but %s is not set; loading it anyway "
+            "UNVERIFIED MODEL: %s is signed but %s; loading it anyway "
             "(--allow-unverified). Anyone who can write that folder can run code here.",
             card_path.parent,
-            SIGNING_KEY_ENV,
+            _no_key(),
         )
         return TRUST_UNVERIFIED
     return TRUST_UNSIGNED

@@ -54,7 +54,7 @@ from custrisk.monitoring.config import (
 )
 from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import OTHER, Reference, reference_from_dict
-from custrisk.monitoring.report import BinRow, DriftReport, Statistic
+from custrisk.monitoring.report import NO_BASELINE, BinRow, DriftReport, Statistic
 from custrisk.privacy import mask_pii_text
 
 if TYPE_CHECKING:
@@ -241,6 +241,34 @@ def _labels_for(labels: pd.Series, index: pd.Index) -> tuple[pd.Series, dict[str
     return aligned, info
 
 
+def _performance_baseline(model: LoadedModel) -> None:
+    """The card's figures the performance statistics compare with (hold-out AUC and KS,
+    training bad rate), when present, are numbers: a damaged one is an artifact error
+    (exit 2), not a crash."""
+    card = model.card
+    problem = None
+    metrics, training = card.get("metrics"), card.get("training")
+    holdout = metrics.get("holdout") if isinstance(metrics, Mapping) else None
+    for key, value in (("metrics", metrics), ("metrics.holdout", holdout), ("training", training)):
+        if value is not None and not isinstance(value, Mapping):
+            problem = f"{key} is {type(value).__name__}, not a table"
+            break
+    checked = [(f"metrics.holdout.{k}", (holdout or {}).get(k)) for k in ("auc", "ks")]
+    checked.append(("training.bad_rate", (training or {}).get("bad_rate")))
+    for key, value in checked if problem is None else ():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (number and 0 <= float(value) <= 1):
+            problem = f"{key} is {value!r}, not a number from 0 to 1"
+            break
+    if problem is not None:
+        raise ModelArtifactError(
+            f"{model.ref.path / 'model.json'}: the performance baseline of model "
+            f"{model.model_id} is damaged ({problem}); the check cannot compare against it",
+            hint="restore the model folder from a backup or retrain the model (custrisk "
+            "train), or leave out --labels to check the distributions only",
+        )
+
+
 def _performance_stats(
     card: Mapping[str, Any],
     y: np.ndarray,
@@ -262,7 +290,7 @@ def _performance_stats(
         reference = holdout.get(name)
         reason = too_few
         if reason is None and reference is None:
-            reason = f"the model card has no hold-out {shown}"
+            reason = f"{NO_BASELINE} hold-out {shown}"
         if reason is not None or current is None or reference is None:
             stats.append(
                 Statistic(
@@ -298,7 +326,7 @@ def _performance_stats(
     training_rate = (card.get("training") or {}).get("bad_rate")
     rate = float(y.mean()) if n else None
     if not training_rate:
-        reason = "the model card has no training bad rate"
+        reason = f"{NO_BASELINE} training bad rate"
     else:  # a rate far below (or above) the training rate's forecast is a finding
         forecast = n * float(training_rate)
         reason = config.too_few_labels(
@@ -592,6 +620,7 @@ def drift_report(
         **extra,
     }
     if labels is not None:
+        _performance_baseline(model)
         flags, label_info = _labels_for(labels, counts.index)
         facts.update(label_info)
         mask = counts.index.isin(flags.index)

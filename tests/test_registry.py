@@ -507,3 +507,30 @@ def test_a_saved_model_is_in_the_audit_line_of_the_command_that_made_it(
         session.finish(0)
     assert session.record.model == "demo@1"
     assert list(session.record.outputs) == [str(ref.path)]
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"metrics": None}, "the card's metrics is null, not a table"),
+        ({"metrics": {"holdout": {"auc": "x"}}}, "metrics.holdout.auc is 'x', not a number"),
+        ({"training": []}, "the card's training is list, not a table"),
+        ({"features": 5}, "features is int, not a list of feature codes"),
+    ],
+)
+def test_a_card_edited_into_another_shape_fails_its_check_and_still_lists(
+    tmp_path: Path, edit: dict[str, Any], said: str
+) -> None:
+    """An unsigned card edited by hand passed models verify, then crashed models list,
+    models show, evaluate and drift with an internal error."""
+    from custrisk.registry import check_model
+
+    ref = _save(tmp_path)
+    card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    (ref.path / MODEL_CARD).write_text(json.dumps({**card, **edit}), encoding="utf-8")
+    with pytest.raises(ModelArtifactError, match=said):
+        _load(ref)
+    check = check_model(ref)
+    assert check.failed and said in str(check.problem)
+    (row,) = list_models(tmp_path)
+    assert (row["model_id"], row["auc"], row["features"]) == ("demo@1", None, 0)

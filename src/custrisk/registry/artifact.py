@@ -42,6 +42,7 @@ from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.io.digest import sha256_file
 from custrisk.protect.audit import audit_event
+from custrisk.registry.card import check_card_sections
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -564,6 +565,7 @@ def verify_model(
         card_path, card, require_signed=require, allow_unverified=allow_unverified
     )
     _check_identity(ref, card, card_path)
+    check_card_sections(card, card_path)
     _check_libraries(ref, card)
     manifest = _manifest(card, card_path)
     _check_listing(ref, manifest)
@@ -655,6 +657,7 @@ def check_model(ref: ModelRef) -> ModelCheck:
         problems.append(relative(exc))
     try:
         _check_identity(ref, card, card_path)
+        check_card_sections(card, card_path)
         _check_libraries(ref, card)
         manifest = _manifest(card, card_path)
     except ModelArtifactError as exc:

@@ -201,6 +201,8 @@ def drift(
             require_signed=require_signed or None,
             allow_unverified=allow_unverified,
         )
+        for warning in report.data.get("warnings_in_exports") or ():
+            say("Warning:", warning)  # (why a feature may have moved: the export changed)
         renderables = _drift_renderables(report, data_dir)
         if out is not None or output_format == "text":
             for item in renderables:

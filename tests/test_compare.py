@@ -191,6 +191,7 @@ def test_compare_out_writes_the_json_and_prints_the_table(
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["format"] == "custrisk.compare/1" and data["auc_difference"]["bootstrap"] == 50
+    assert data["champion"]["model_trust"] == data["challenger"]["model_trust"] == "unsigned"
     assert "Recommendation: " in result.stdout and f"Wrote {out}" in result.stdout
     result = _compare(registry, "--out", str(tmp_path))
     assert result.exit_code == 2 and "is a folder" in result.stderr

@@ -342,7 +342,7 @@ def compare_models(
         challenger_id=shown[1],
         as_of=as_of_text,
     )
-    return replace(compared, warning=warning)
+    return replace(compared, warning=warning, trust=(champion.trust, challenger.trust))
 
 
 def _refuse_same_model(champion: LoadedModel, challenger: LoadedModel) -> None:

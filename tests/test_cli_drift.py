@@ -301,6 +301,34 @@ def test_labels_of_an_earlier_export_exit_2(data: dict[str, Path], tmp_path: Pat
     assert not (tmp_path / "models" / "logistic" / "1").exists()
 
 
+def test_a_column_the_export_now_writes_with_a_unit_is_said_not_only_drift(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """bureau_score exported as '712分' was read as all missing: drift said alert
+    ('missing: 4.6% -> 100.0%') and nothing about why; validate warned, drift did not."""
+    import shutil
+
+    import pandas as pd
+
+    folder = tmp_path / "units"
+    shutil.copytree(data["same"], folder)
+    credit = pd.read_csv(folder / "credit.csv", dtype=str, keep_default_na=False)
+    credit["bureau_score"] = credit["bureau_score"] + "分"
+    credit.to_csv(folder / "credit.csv", index=False)
+    out = tmp_path / "drift.json"
+    result = CliRunner().invoke(
+        app,
+        ["drift", str(folder), "--model", "logistic", "--models-dir", str(data["models"]),
+         "--out", str(out), "--fail-on", "never"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "Warning: credit: column bureau_score: " in said and "are not numbers" in said
+    facts = json.loads(out.read_text(encoding="utf-8"))["data"]
+    assert facts["rows_repaired_in_exports"] > 0
+    assert any("column bureau_score" in w for w in facts["warnings_in_exports"])
+
+
 def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
     """200 labelled customers: drift calls that insufficient and compare warns; evaluate
     printed an AUC next to the hold-out's as if it meant something."""
@@ -317,6 +345,30 @@ def test_evaluate_on_too_few_labels_says_so(data: dict[str, Path]) -> None:
         "Warning: 16 bads and 184 goods labelled, fewer than drift.yaml's minimum.bads "
         "(30 of each): the metrics are too uncertain to act on either way"
     ) in said
+
+
+def test_evaluate_out_writes_the_json_result_and_nothing_when_it_fails(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    """A CI job keeps evaluate's result with --out, as drift's: a versioned JSON that
+    says how the model was checked, and no file (not an empty one) when the step fails."""
+    args = ["evaluate", "logistic", str(data["small"]), "--models-dir", str(data["models"])]
+    out = tmp_path / "results" / "evaluate.json"
+    labels = str(data["small"] / "labels.csv")
+    result = CliRunner().invoke(app, [*args, "--labels", labels, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["format"] == "custrisk.evaluate/1" and written["model_id"] == "logistic@1"
+    assert written["model_trust"] == "unsigned" and written["metrics"]["n"] == 200
+    assert f"Wrote {out}" in result.stdout and "Model logistic@1 on 200" in result.stdout
+    missing = tmp_path / "failed.json"
+    result = CliRunner().invoke(
+        app, [*args, "--labels", str(tmp_path / "none.csv"), "--out", str(missing)]
+    )
+    assert result.exit_code == 2 and not missing.exists()
+    result = CliRunner().invoke(app, [*args, "--labels", labels, "--out", str(tmp_path / "e.xml")])
+    assert result.exit_code == 2
+    assert "evaluate writes its result as JSON; name it" in " ".join(result.stderr.split())
 
 
 def test_evaluate_judges_the_labels_by_the_drift_config_given(

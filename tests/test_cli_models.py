@@ -529,3 +529,19 @@ def test_a_second_run_into_a_folder_holding_another_is_refused_before_scoring(
     assert not (tmp_path / "nov.csv").exists()
     assert (tmp_path / "alerts.csv").read_bytes() == alerts
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "oct.csv")]).exit_code == 0
+
+
+def test_models_show_and_list_of_a_card_edited_into_another_shape(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A hand-edited unsigned card (metrics made null) crashed list and show (exit 3)."""
+    from custrisk.registry import save_model
+
+    ref = save_model({"w": 1}, {"algorithm": "logistic"}, name="demo", models=tmp_path)
+    card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    (ref.path / MODEL_CARD).write_text(json.dumps({**card, "metrics": None}), encoding="utf-8")
+    shown = runner.invoke(app, ["models", "show", ref.model_id, "--models-dir", str(tmp_path)])
+    assert shown.exit_code == 1, shown.output
+    assert "the card's metrics is null, not a table" in " ".join(shown.stderr.split())
+    listed = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)])
+    assert listed.exit_code == 0 and "FAILED" in listed.output

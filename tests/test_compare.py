@@ -183,6 +183,20 @@ def test_compare_prints_metrics_interval_and_verdict(registry: dict[str, Path]) 
     assert any(f"Recommendation: {r}" in out for r in ("REPLACE", "KEEP", "INCONCLUSIVE"))
 
 
+def test_compare_out_writes_the_json_and_prints_the_table(
+    registry: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "compare.json"
+    result = _compare(registry, "--bootstrap", "50", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["format"] == "custrisk.compare/1" and data["auc_difference"]["bootstrap"] == 50
+    assert data["champion"]["model_trust"] == data["challenger"]["model_trust"] == "unsigned"
+    assert "Recommendation: " in result.stdout and f"Wrote {out}" in result.stdout
+    result = _compare(registry, "--out", str(tmp_path))
+    assert result.exit_code == 2 and "is a folder" in result.stderr
+
+
 def test_compare_json_is_deterministic_with_a_seed(registry: dict[str, Path]) -> None:
     first = _compare(registry, "--format", "json", "--bootstrap", "300", "--seed", "5")
     again = _compare(registry, "--format", "json", "--bootstrap", "300", "--seed", "5")

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from custrisk.errors import ConfigError, DataError, ModelArtifactError
+from custrisk.errors import CheckFailed, ConfigError, DataError, ModelArtifactError
 from custrisk.monitoring import build_reference, check_drift, load_drift_config, psi
 from custrisk.monitoring.config import Thresholds, with_options
 from custrisk.monitoring.psi import DEFAULT_EPSILON
@@ -389,6 +389,31 @@ def test_card_without_reference_is_an_artifact_error(model: LoadedModel) -> None
     old = LoadedModel(model.ref, model.model, card)
     with pytest.raises(ModelArtifactError, match="toy@1 has no reference distributions"):
         check_drift(old, _frame(600, seed=2))
+
+
+def test_card_with_a_damaged_reference_is_an_artifact_error(model: LoadedModel) -> None:
+    # a hand-edited baseline: neither a crash (exit 3) nor a false drift alert (exit 1)
+    card = json.loads(json.dumps(model.card))
+    card["reference"]["score"]["counts"] = card["reference"]["score"]["counts"][:3]
+    damaged = LoadedModel(model.ref, model.model, card)
+    with pytest.raises(ModelArtifactError, match=r"toy@1 is damaged \(reference.score: 3 counts"):
+        check_drift(damaged, _frame(600, seed=2))
+
+
+def test_a_card_without_or_with_a_damaged_performance_baseline(model: LoadedModel) -> None:
+    """A removed hold-out is no 'too little data: check on a larger export'; a damaged
+    one (text where the AUC was) is exit 2, not an internal error."""
+    new = _frame(3000, seed=2)
+    card = {k: v for k, v in model.card.items() if k != "metrics"}
+    report = check_drift(LoadedModel(model.ref, model.model, card), new, _labels(new, seed=8))
+    with pytest.raises(CheckFailed) as failed:
+        report.require_pass()
+    assert "auc, ks: the model card lacks the training figure" in str(failed.value.hint)
+    card = json.loads(json.dumps(model.card))
+    card["metrics"]["holdout"]["auc"] = "x"
+    damaged = LoadedModel(model.ref, model.model, card)
+    with pytest.raises(ModelArtifactError, match=r"metrics.holdout.auc is 'x', not a number"):
+        check_drift(damaged, new, _labels(new, seed=8))
 
 
 # ---------------------------------------------------------------- JSON and JUnit

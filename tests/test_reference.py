@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from custrisk.monitoring import build_reference, reference_from_dict
 
@@ -55,3 +57,23 @@ def test_round_trip_through_json() -> None:
     ref = build_reference(pd.Series(np.linspace(0, 1, 50)))
     again = reference_from_dict(json.loads(json.dumps(ref.to_dict())))
     assert again == ref
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda d: d.update(counts=d["counts"][:3]), "3 counts for 11 bins"),
+        (lambda d: d.update(edges=None), "edges is NoneType, not a list"),
+        (lambda d: d.update(counts=["a"] * 11), "counts holds values that are not whole"),
+        (lambda d: d.update(counts=[0] * 11), "hold no training rows"),
+        (lambda d: d.update(kind="weird"), "kind 'weird' is neither"),
+        (lambda d: d.update(edges=d["edges"][::-1]), "not finite and increasing"),
+        (lambda d: d.update(edges=d["edges"][:-1]), "11 bins where its numeric cut points make 10"),
+    ],
+)
+def test_a_damaged_reference_is_refused_naming_the_problem(change: Any, match: str) -> None:
+    # a card edited by hand must not crash the check nor be read as drift
+    data = build_reference(pd.Series(np.linspace(0, 1, 50))).to_dict()
+    change(data)
+    with pytest.raises(ValueError, match=match):
+        reference_from_dict(data)

@@ -397,6 +397,22 @@ def test_a_signed_model_without_the_key_is_refused_unless_allowed_unverified(
         _load(ref, allow_unverified=True, require_signed=True)
 
 
+def test_an_empty_signing_key_is_said_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI secret not defined for the job expands to "": the env block names the key, so
+    "is not set" sent the CI author looking in the wrong place."""
+    monkeypatch.setenv(SIGNING_KEY_ENV, "s3cret")
+    ref = _save(tmp_path)
+    monkeypatch.setenv(SIGNING_KEY_ENV, "")
+    with pytest.raises(ModelArtifactError, match=r"CUSTRISK_SIGNING_KEY is set but empty \(a CI"):
+        _load(ref)
+    with pytest.raises(
+        ModelArtifactError, match=r"required \(.*\) but CUSTRISK_SIGNING_KEY is set"
+    ):
+        _load(ref, require_signed=True)
+
+
 @pytest.mark.parametrize("target", ["demo/2", "other/1"])
 def test_a_version_copied_into_another_folder_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
@@ -491,3 +507,30 @@ def test_a_saved_model_is_in_the_audit_line_of_the_command_that_made_it(
         session.finish(0)
     assert session.record.model == "demo@1"
     assert list(session.record.outputs) == [str(ref.path)]
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ({"metrics": None}, "the card's metrics is null, not a table"),
+        ({"metrics": {"holdout": {"auc": "x"}}}, "metrics.holdout.auc is 'x', not a number"),
+        ({"training": []}, "the card's training is list, not a table"),
+        ({"features": 5}, "features is int, not a list of feature codes"),
+    ],
+)
+def test_a_card_edited_into_another_shape_fails_its_check_and_still_lists(
+    tmp_path: Path, edit: dict[str, Any], said: str
+) -> None:
+    """An unsigned card edited by hand passed models verify, then crashed models list,
+    models show, evaluate and drift with an internal error."""
+    from custrisk.registry import check_model
+
+    ref = _save(tmp_path)
+    card = json.loads((ref.path / MODEL_CARD).read_text(encoding="utf-8"))
+    (ref.path / MODEL_CARD).write_text(json.dumps({**card, **edit}), encoding="utf-8")
+    with pytest.raises(ModelArtifactError, match=said):
+        _load(ref)
+    check = check_model(ref)
+    assert check.failed and said in str(check.problem)
+    (row,) = list_models(tmp_path)
+    assert (row["model_id"], row["auc"], row["features"]) == ("demo@1", None, 0)

@@ -284,6 +284,35 @@ def printed_from_facts() -> Iterator[None]:
             handler.removeFilter(_not_in_run_facts)
 
 
+JsonOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Write the JSON result to this .json file (atomically: no file when the "
+        "command stops or fails); the text is still printed.",
+        show_default=False,
+    ),
+]
+
+
+def check_json_out(out: Path | None, command: str) -> None:
+    """Refuse a ``--out`` (of :data:`JsonOutOpt`) that is a folder or not a .json name
+    before the work starts, not after it."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise UsageError(
+            f"--out {out} is a folder: it takes the file to write",
+            hint=f"e.g. --out {out / (command + '.json')}",
+        )
+    if out.suffix.lower() != ".json":
+        raise UsageError(
+            f"--out {out}: {command} writes its result as JSON",
+            hint=f"name it {out.with_suffix('.json')}",
+        )
+
+
 @contextmanager
 def unwritten_on_stop(out: Path | str) -> Iterator[None]:
     """A command stopped (SIGINT, SIGTERM) while it computed says that ``out`` (a path,

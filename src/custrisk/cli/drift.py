@@ -26,6 +26,7 @@ from custrisk.cli._common import (
     DataDir,
     EncodingOpt,
     EngineOpt,
+    JsonOutOpt,
     LabelsOpt,
     MemoryLimitOpt,
     ModelOpt,
@@ -33,6 +34,7 @@ from custrisk.cli._common import (
     RequireSignedOpt,
     SchedulerOpt,
     SourcesOpt,
+    check_json_out,
     choose_configs,
     parse_date,
     protect_command,
@@ -199,6 +201,8 @@ def drift(
             require_signed=require_signed or None,
             allow_unverified=allow_unverified,
         )
+        for warning in report.data.get("warnings_in_exports") or ():
+            say("Warning:", warning)  # (why a feature may have moved: the export changed)
         renderables = _drift_renderables(report, data_dir)
         if out is not None or output_format == "text":
             for item in renderables:
@@ -380,6 +384,7 @@ def compare(
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="Output: text or json.")
     ] = "text",
+    out: JsonOutOpt = None,
     config: ConfigOpt = None,
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
@@ -395,28 +400,39 @@ def compare(
     from custrisk.scoring import compare_models
 
     _choice(output_format, COMPARE_FORMATS, "--format")
-    result = compare_models(
-        champion,
-        challenger,
-        data_dir,
-        labels,
-        config=config,
-        bootstrap=bootstrap,
-        seed=seed,
-        min_gain=min_gain,
-        sources_config=choose_configs(
-            data_dir, sources, machine_output=output_format != "text"
-        ).sources,
-        encoding=encoding,
-        as_of=parse_date(as_of),
-        models_dir=models_dir,
-        require_signed=require_signed or None,
-        allow_unverified=allow_unverified,
-    )
+    check_json_out(out, "compare")
+    if out is not None:  # the JSON goes to the file, the table to the terminal (as drift's)
+        output_format = "text"
+    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+        result = compare_models(
+            champion,
+            challenger,
+            data_dir,
+            labels,
+            config=config,
+            bootstrap=bootstrap,
+            seed=seed,
+            min_gain=min_gain,
+            sources_config=choose_configs(
+                data_dir, sources, machine_output=output_format != "text"
+            ).sources,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            models_dir=models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+        )
+        payload = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False)
+        if out is not None:
+            from custrisk.io.atomic import write_text
+
+            write_text(out, payload + "\n")
     if output_format == "json":
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))
+        typer.echo(payload)
         return
     _print_comparison(result)
+    if out is not None:
+        console.print(f"Wrote {out}")
 
 
 def _print_comparison(result: Comparison) -> None:

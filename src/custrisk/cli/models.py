@@ -93,6 +93,7 @@ def show(
     it), 1 with a warning naming the failed file or signature when one fails: the card
     shown then cannot be trusted."""
     from custrisk.registry import check_model, resolve_model
+    from custrisk.registry.card import card_problem
     from custrisk.registry.store import read_card_light
 
     ref = resolve_model(model, models_dir)
@@ -113,7 +114,7 @@ def show(
         )
     if as_json:
         typer.echo(json.dumps(card, ensure_ascii=False, indent=2))
-    else:
+    elif card_problem(card) is None:  # (a card edited into another shape is not shown)
         _print_card(ref, card, check)
     if check.failed:
         raise CheckFailed(

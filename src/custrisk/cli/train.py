@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from custrisk.cli._common import (
     DataDir,
     EncodingOpt,
     EncryptOpt,
+    JsonOutOpt,
     KeyfileOpt,
     LabelsOpt,
     ModelsDirOpt,
@@ -23,6 +25,7 @@ from custrisk.cli._common import (
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    check_json_out,
     choose_configs,
     note_unmasked,
     parse_date,
@@ -30,6 +33,7 @@ from custrisk.cli._common import (
     say_label_blanks,
     say_label_rejects,
     say_source_warnings,
+    unwritten_on_stop,
 )
 from custrisk.cli._console import console, counted, say, shell_word
 
@@ -249,6 +253,7 @@ def evaluate(
             "--format", "-f", help="Output: text, or json (the result for a CI job to keep)."
         ),
     ] = "text",
+    out: JsonOutOpt = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -267,30 +272,34 @@ def evaluate(
 
     if output_format not in _FORMATS:
         raise UsageError(f"--format must be one of {', '.join(_FORMATS)}; got {output_format!r}")
+    check_json_out(out, "evaluate")
+    if out is not None:  # the JSON goes to the file, the table to the terminal (as drift's)
+        output_format = "text"
     protect_command()  # the role decides how customer data is read
-    result = evaluate_model(
-        model,
-        data_dir,
-        labels,
-        sources_config=choose_configs(
-            data_dir, sources, machine_output=output_format != "text"
-        ).sources,
-        encoding=encoding,
-        as_of=parse_date(as_of),
-        models_dir=models_dir,
-        require_signed=require_signed or None,
-        allow_unverified=allow_unverified,
-        config=config,
-    )
+    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+        result = evaluate_model(
+            model,
+            data_dir,
+            labels,
+            sources_config=choose_configs(
+                data_dir, sources, machine_output=output_format != "text"
+            ).sources,
+            encoding=encoding,
+            as_of=parse_date(as_of),
+            models_dir=models_dir,
+            require_signed=require_signed or None,
+            allow_unverified=allow_unverified,
+            config=config,
+        )
+        if out is not None:
+            from custrisk.io.atomic import write_text
+
+            write_text(out, _json(result))
     if output_format == "json":  # (warnings on stderr; stdout the JSON alone)
-        import json
-
-        from custrisk.io.plain import jsonable
-
         for key in ("in_sample", "too_few"):
             if result.get(key):
                 say("Warning:", result[key])
-        typer.echo(json.dumps(jsonable(result), ensure_ascii=False, indent=2, allow_nan=False))
+        typer.echo(_json(result), nl=False)
         return
     console.print(
         f"Model {result['model_id']} on {result['labelled']:,} labelled customers "
@@ -306,6 +315,16 @@ def evaluate(
         columns["training hold-out"] = result["training_metrics"]
     print_metrics(columns, None)
     print_bands(result["metrics"], "new data")
+    if out is not None:
+        console.print(f"Wrote {out}")
+
+
+def _json(result: dict[str, Any]) -> str:
+    import json
+
+    from custrisk.io.plain import jsonable
+
+    return json.dumps(jsonable(result), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
 def _say_label_counts(counts: dict[str, Any], use: str, target: str | None = None) -> None:

@@ -54,7 +54,7 @@ from custrisk.scoring.features import (
     model_indicator_config,
     model_sources,
 )
-from custrisk.scoring.monitor import drift_outcomes
+from custrisk.scoring.monitor import drift_outcomes, exports_facts
 from custrisk.scoring.table import is_table_model
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ def check_data_drift_dask(
     check_features_given(loaded, unavailable, folder)
     flags = drift_outcomes(loaded, workspace, labels, sources, encoding, as_of=day)
     info: dict[str, Any] = {
-        "rows_rejected_in_exports": workspace.report.rows_rejected,
+        **exports_facts(workspace.report),
         "unavailable_indicators": dict(unavailable),
     }
     return drift_report(loaded, counts, flags, cfg, as_of=day, info=info)

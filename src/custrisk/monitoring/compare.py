@@ -89,14 +89,25 @@ class Comparison:
     #: Why the comparison is too thin to act on (fewer bads or goods than drift.yaml's
     #: ``minimum.bads``), or on the outcomes a model was trained on; else ``None``
     warning: str | None = None
+    #: How the champion and the challenger were checked when loaded (``verified``,
+    #: ``unsigned``, ``unverified``: as a drift report's ``model_trust``), when known
+    trust: tuple[str | None, str | None] = (None, None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (format ``custrisk.compare/1``)."""
         return {
             "format": FORMAT,
             "as_of": self.as_of,
-            "champion": {"model_id": self.champion_id, "metrics": dict(self.champion)},
-            "challenger": {"model_id": self.challenger_id, "metrics": dict(self.challenger)},
+            "champion": {
+                "model_id": self.champion_id,
+                "model_trust": self.trust[0],
+                "metrics": dict(self.champion),
+            },
+            "challenger": {
+                "model_id": self.challenger_id,
+                "model_trust": self.trust[1],
+                "metrics": dict(self.challenger),
+            },
             "auc_difference": {
                 "estimate": self.auc_difference,
                 "ci_low": self.ci_low,

@@ -54,7 +54,7 @@ from custrisk.monitoring.config import (
 )
 from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import OTHER, Reference, reference_from_dict
-from custrisk.monitoring.report import BinRow, DriftReport, Statistic
+from custrisk.monitoring.report import NO_BASELINE, BinRow, DriftReport, Statistic
 from custrisk.privacy import mask_pii_text
 
 if TYPE_CHECKING:
@@ -174,16 +174,40 @@ def _distribution_stat(
     )
 
 
-def _reference(card: Mapping[str, Any], model_id: str) -> Mapping[str, Any]:
-    stored = card.get("reference")
+def _reference(model: LoadedModel) -> Mapping[str, Any]:
+    """The reference distributions of ``model``'s card, every one checked: a damaged
+    baseline is an artifact error (exit 2), never a drift verdict or a crash."""
+    stored = model.card.get("reference")
     if (
         not isinstance(stored, Mapping)
         or not isinstance(stored.get("score"), Mapping)
         or not isinstance(stored.get("features"), Mapping)
     ):
         raise ModelArtifactError(
-            f"model {model_id} has no reference distributions in its model card",
+            f"model {model.model_id} has no reference distributions in its model card",
             hint="retrain it with this custrisk version (custrisk train) to check drift",
+        )
+    entries = [("score", stored["score"])]
+    if "pd" in stored:
+        entries.append(("pd", stored["pd"]))
+    entries += [(f"features.{code}", data) for code, data in stored["features"].items()]
+    problem = None
+    for key, data in entries:
+        try:
+            reference_from_dict(data)
+        except ValueError as exc:
+            problem = f"reference.{key}: {exc}"
+            break
+    rows = stored.get("rows", 0)
+    if problem is None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+        problem = f"reference.rows is {rows!r}, not a number of rows"
+    if problem is not None:
+        raise ModelArtifactError(
+            f"{model.ref.path / 'model.json'}: the drift baseline of model {model.model_id} "
+            f"is damaged ({problem}); the check cannot compare against it",
+            hint="restore the model folder from a backup or retrain the model (custrisk "
+            "train); sign models (CUSTRISK_SIGNING_KEY) so that an edited card is refused "
+            "when it is loaded",
         )
     return stored
 
@@ -217,6 +241,34 @@ def _labels_for(labels: pd.Series, index: pd.Index) -> tuple[pd.Series, dict[str
     return aligned, info
 
 
+def _performance_baseline(model: LoadedModel) -> None:
+    """The card's figures the performance statistics compare with (hold-out AUC and KS,
+    training bad rate), when present, are numbers: a damaged one is an artifact error
+    (exit 2), not a crash."""
+    card = model.card
+    problem = None
+    metrics, training = card.get("metrics"), card.get("training")
+    holdout = metrics.get("holdout") if isinstance(metrics, Mapping) else None
+    for key, value in (("metrics", metrics), ("metrics.holdout", holdout), ("training", training)):
+        if value is not None and not isinstance(value, Mapping):
+            problem = f"{key} is {type(value).__name__}, not a table"
+            break
+    checked = [(f"metrics.holdout.{k}", (holdout or {}).get(k)) for k in ("auc", "ks")]
+    checked.append(("training.bad_rate", (training or {}).get("bad_rate")))
+    for key, value in checked if problem is None else ():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (number and 0 <= float(value) <= 1):
+            problem = f"{key} is {value!r}, not a number from 0 to 1"
+            break
+    if problem is not None:
+        raise ModelArtifactError(
+            f"{model.ref.path / 'model.json'}: the performance baseline of model "
+            f"{model.model_id} is damaged ({problem}); the check cannot compare against it",
+            hint="restore the model folder from a backup or retrain the model (custrisk "
+            "train), or leave out --labels to check the distributions only",
+        )
+
+
 def _performance_stats(
     card: Mapping[str, Any],
     y: np.ndarray,
@@ -238,7 +290,7 @@ def _performance_stats(
         reference = holdout.get(name)
         reason = too_few
         if reason is None and reference is None:
-            reason = f"the model card has no hold-out {shown}"
+            reason = f"{NO_BASELINE} hold-out {shown}"
         if reason is not None or current is None or reference is None:
             stats.append(
                 Statistic(
@@ -274,7 +326,7 @@ def _performance_stats(
     training_rate = (card.get("training") or {}).get("bad_rate")
     rate = float(y.mean()) if n else None
     if not training_rate:
-        reason = "the model card has no training bad rate"
+        reason = f"{NO_BASELINE} training bad rate"
     else:  # a rate far below (or above) the training rate's forecast is a finding
         forecast = n * float(training_rate)
         reason = config.too_few_labels(
@@ -478,7 +530,7 @@ def count_drift(
     """
     config = config if config is not None else load_drift_config()
     card = model.card
-    stored = _reference(card, model.model_id)
+    stored = _reference(model)
     X = features
     needed = [str(c) for c in card.get("candidate_features", card.get("features", []))]
     missing = [c for c in needed if c not in X.columns]
@@ -515,7 +567,7 @@ def count_drift(
 
 
 def _warn_unknown_exclusions(model: LoadedModel, config: DriftConfig) -> None:
-    stored = _reference(model.card, model.model_id)
+    stored = _reference(model)
     unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
     if unknown_exclusions:
         log.warning(
@@ -539,7 +591,7 @@ def drift_report(
     verdicts of :func:`check_drift`, with the same parameters."""
     config = config if config is not None else load_drift_config()
     card = model.card
-    stored = _reference(card, model.model_id)
+    stored = _reference(model)
     _warn_unknown_exclusions(model, config)
     as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
     extra = dict(info or {})
@@ -568,6 +620,7 @@ def drift_report(
         **extra,
     }
     if labels is not None:
+        _performance_baseline(model)
         flags, label_info = _labels_for(labels, counts.index)
         facts.update(label_info)
         mask = counts.index.isin(flags.index)

@@ -77,14 +77,53 @@ class Reference:
         return out
 
 
-def reference_from_dict(data: dict[str, Any]) -> Reference:
-    return Reference(
-        kind=str(data["kind"]),
-        labels=tuple(str(x) for x in data["labels"]),
-        counts=tuple(int(x) for x in data["counts"]),
-        edges=tuple(float(x) for x in data.get("edges", ())),
-        categories=tuple(str(x) for x in data.get("categories", ())),
-    )
+def reference_from_dict(data: Any) -> Reference:
+    """The :class:`Reference` a model card stores as JSON.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong when ``data`` is not a reference as :meth:`Reference.to_dict`
+        writes it (a card edited by hand or damaged): a bin count that is not a whole
+        number of rows, bins and counts that disagree, cut points out of order, no rows.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"not a table of bins but {type(data).__name__}")
+    kind = data.get("kind")
+    if kind not in ("numeric", "categorical"):
+        raise ValueError(f"kind {kind!r} is neither 'numeric' nor 'categorical'")
+    labels = _items(data, "labels", str)
+    counts = _items(data, "counts", int)
+    if any(c < 0 for c in counts) or not sum(counts):
+        raise ValueError(f"counts {list(counts)} hold no training rows")
+    if len(counts) != len(labels):
+        raise ValueError(f"{len(counts)} counts for {len(labels)} bins")
+    edges = _items(data, "edges", float) if kind == "numeric" else ()
+    categories = _items(data, "categories", str) if kind == "categorical" else ()
+    # numeric: a bin below, between and above the cut points; categorical: one bin per
+    # category and "other"; then the missing bin
+    bins = len(edges) + 2 if kind == "numeric" else len(categories) + 2
+    if len(labels) != bins:
+        raise ValueError(f"{len(labels)} bins where its {kind} cut points make {bins}")
+    if not np.isfinite(edges).all() or (np.diff(edges) <= 0).any():
+        raise ValueError("its cut points (edges) are not finite and increasing")
+    return Reference(kind, labels, counts, edges=edges, categories=categories)
+
+
+_KINDS = {int: "whole numbers", float: "numbers", str: "texts"}
+
+
+def _items(data: dict[str, Any], key: str, kind: type) -> tuple[Any, ...]:
+    values = data.get(key)
+    if not isinstance(values, list):
+        raise ValueError(f"{key} is {type(values).__name__}, not a list")
+    try:
+        items = tuple(kind(x) for x in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} holds values that are not {_KINDS[kind]}") from None
+    if kind is int and any(isinstance(x, bool) or x != int(x) for x in values):
+        raise ValueError(f"{key} holds values that are not {_KINDS[kind]}")
+    return items
 
 
 def build_reference(values: pd.Series | np.ndarray, *, bins: int = 10) -> Reference:

@@ -18,6 +18,8 @@ from custrisk.monitoring.config import (
     Thresholds,
 )
 
+#: How a performance statistic's message begins when the model card lacks its baseline
+NO_BASELINE = "the model card has no"
 FORMAT = "custrisk.drift/1"
 _RANK = {v: i for i, v in enumerate(VERDICTS)}
 GROUPS = ("score", "feature", "performance")
@@ -226,17 +228,25 @@ class DriftReport:
         listed = ", ".join(f"{s.shown_name} {s.verdict}" for s in failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         thin = all(s.verdict == INSUFFICIENT for s in failures)
+        unjudgeable = [s.shown_name for s in failures if s.message.startswith(NO_BASELINE)]
+        hint = (
+            "these have too little data to judge (drift.yaml's minimum); check on a "
+            "larger export, or pass --allow-insufficient to let them pass"
+            if thin
+            else "the table's detail column says what moved most in each; to report "
+            "without failing, pass --fail-on never"
+        )
+        if unjudgeable:  # no amount of data helps: the card lacks what they compare with
+            hint = (
+                f"{', '.join(unjudgeable)}: the model card lacks the training figure to "
+                "compare with (its metrics.holdout or training section was removed); restore "
+                "the model folder or retrain the model, or leave out --labels"
+            )
         raise CheckFailed(
             f"drift check failed (--fail-on {self.config.fail_on}): {len(failures)} "
             f"statistic{'s' if len(failures) > 1 else ''}: "
             f"{listed}{more}",
-            hint=(
-                "these have too little data to judge (drift.yaml's minimum); check on a "
-                "larger export, or pass --allow-insufficient to let them pass"
-                if thin
-                else "the table's detail column says what moved most in each; to report "
-                "without failing, pass --fail-on never"
-            ),
+            hint=hint,
         )
 
     @property

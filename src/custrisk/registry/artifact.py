@@ -42,6 +42,7 @@ from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.io.digest import sha256_file
 from custrisk.protect.audit import audit_event
+from custrisk.registry.card import check_card_sections
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -145,6 +146,17 @@ def _canonical(card: dict[str, Any]) -> bytes:
 def _signing_key() -> bytes | None:
     key = os.environ.get(SIGNING_KEY_ENV)
     return key.encode("utf-8") if key else None
+
+
+def _no_key() -> str:
+    """Why there is no signing key: unset, or set to nothing (a CI secret not defined
+    where the job runs expands to an empty value, and the job's env then looks right)."""
+    if os.environ.get(SIGNING_KEY_ENV) == "":
+        return (
+            f"{SIGNING_KEY_ENV} is set but empty (a CI secret not defined for this job, "
+            "e.g. in a fork's pull request, expands to nothing)"
+        )
+    return f"{SIGNING_KEY_ENV} is not set"
 
 
 #: The shortest signing key taken without a warning: 32 bytes, the HMAC-SHA256 block's half.
@@ -365,25 +377,25 @@ def _check_signature(
                 "trial",
             )
         raise ModelArtifactError(
-            f"{card_path}: signed models are required ({asked}) but {SIGNING_KEY_ENV} is "
-            "not set, so no signature can be checked",
+            f"{card_path}: signed models are required ({asked}) but {_no_key()}, so no "
+            "signature can be checked",
             hint=f"set {SIGNING_KEY_ENV} to the key the model was signed with",
         )
     if signature:
         if not allow_unverified:
             raise ModelArtifactError(
-                f"{card_path}: the model is signed but {SIGNING_KEY_ENV} is not set, so its "
-                "signature cannot be checked; it was not loaded",
+                f"{card_path}: the model is signed but {_no_key()}, so its signature "
+                "cannot be checked; it was not loaded",
                 hint=f"set {SIGNING_KEY_ENV} to the key it was signed with (or pass "
                 "--allow-unverified to load it unchecked, which is unsafe)",
             )
         if not warn:
             return TRUST_UNVERIFIED
         log.warning(
-            "UNVERIFIED MODEL: %s is signed but %s is not set; loading it anyway "
+            "UNVERIFIED MODEL: %s is signed but %s; loading it anyway "
             "(--allow-unverified). Anyone who can write that folder can run code here.",
             card_path.parent,
-            SIGNING_KEY_ENV,
+            _no_key(),
         )
         return TRUST_UNVERIFIED
     return TRUST_UNSIGNED
@@ -553,6 +565,7 @@ def verify_model(
         card_path, card, require_signed=require, allow_unverified=allow_unverified
     )
     _check_identity(ref, card, card_path)
+    check_card_sections(card, card_path)
     _check_libraries(ref, card)
     manifest = _manifest(card, card_path)
     _check_listing(ref, manifest)
@@ -644,6 +657,7 @@ def check_model(ref: ModelRef) -> ModelCheck:
         problems.append(relative(exc))
     try:
         _check_identity(ref, card, card_path)
+        check_card_sections(card, card_path)
         _check_libraries(ref, card)
         manifest = _manifest(card, card_path)
     except ModelArtifactError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import LockHeld, describe_holder, exclusive_lock
+from custrisk.registry.card import card_problem
 from custrisk.vocab import models_dir
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,9 @@ def list_models(models: str | os.PathLike[str] | None = None) -> list[dict[str, 
                 card = read_card_light(path) if path.is_file() else {}
             except ModelArtifactError:
                 card = {}  # listed all the same: its check (models list) says what is wrong
-            metrics = card.get("metrics", {}).get("holdout", {})
+            if card_problem(card) is not None:  # edited by hand: its check says how
+                card = {k: card[k] for k in ("algorithm", "created_at") if k in card}
+            metrics = card.get("metrics", {}).get("holdout") or {}
             rows.append(
                 {
                     "model_id": f"{folder.name}@{version}",

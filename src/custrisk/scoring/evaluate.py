@@ -26,6 +26,9 @@ from custrisk.scoring.features import (
 
 log = logging.getLogger(__name__)
 
+#: The format of :func:`evaluate_model`'s result (``custrisk evaluate --format json``)
+FORMAT = "custrisk.evaluate/1"
+
 
 def evaluate_model(
     model: LoadedModel | str,
@@ -65,7 +68,9 @@ def evaluate_model(
     in_sample = in_sample_note(reused, [model.model_id]) if reused else None
     result = evaluate(model.model, X[list(model.card["candidate_features"])], y)
     return {
+        "format": FORMAT,
         "model_id": model.model_id,
+        "model_trust": model.trust,
         "as_of": features.as_of.isoformat(),
         **counts,
         "metrics": jsonable(result.to_dict()),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config.sources import CUSTOMER_SOURCE
-from custrisk.data import load_labels
+from custrisk.data import ValidationReport, load_labels
 from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
@@ -134,6 +134,22 @@ def drift_outcomes(
     return flags
 
 
+def exports_facts(report: ValidationReport) -> dict[str, Any]:
+    """What cleaning the exports did, for a drift report's ``data``: rows rejected and
+    repaired, and each source's warnings (a column no value of which could be read, say
+    ``712分`` where numbers were: its feature then drifts to all missing, and the
+    warning says why)."""
+    return {
+        "rows_rejected_in_exports": report.rows_rejected,
+        "rows_repaired_in_exports": report.rows_repaired,
+        "warnings_in_exports": [
+            f"{source.name}: {warning}"
+            for source in report.sources.values()
+            for warning in source.warnings
+        ],
+    }
+
+
 def check_data_drift(
     model: LoadedModel | str,
     data_dir: str | os.PathLike[str],
@@ -180,7 +196,7 @@ def check_data_drift(
         )
     flags = _flags(model, features, labels, sources, encoding)
     info = {
-        "rows_rejected_in_exports": features.workspace.report.rows_rejected,
+        **exports_facts(features.workspace.report),
         "unavailable_indicators": dict(features.unavailable),
     }
     return check_drift(model, features.X, flags, cfg, as_of=features.as_of, info=info)
@@ -326,7 +342,7 @@ def compare_models(
         challenger_id=shown[1],
         as_of=as_of_text,
     )
-    return replace(compared, warning=warning)
+    return replace(compared, warning=warning, trust=(champion.trust, challenger.trust))
 
 
 def _refuse_same_model(champion: LoadedModel, challenger: LoadedModel) -> None:

@@ -167,6 +167,8 @@ def test_a_failing_query_names_the_source_and_hides_the_password(
             environ={"DB": postgres["url"]},
         )
     assert PASSWORD not in str(caught.value)
+    # not the server-side cursor's DECLARE around the query, which nobody wrote
+    assert "DECLARE" not in str(caught.value) and "LINE 1" not in str(caught.value)
 
 
 def test_reading_in_chunks_gives_the_same_table(postgres: dict[str, str], export_200: Path) -> None:
@@ -193,9 +195,8 @@ def test_reading_in_chunks_gives_the_same_table(postgres: dict[str, str], export
 # -- SQLite, and the config ---------------------------------------------------------------
 
 
-def test_a_sqlite_file_database_is_read_with_the_same_rules(
-    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _sqlite_crm(export_200: Path, tmp_path: Path) -> Path:
+    """A SQLite file holding ``export_200``'s credit, transactions and behaviour tables."""
     database = tmp_path / "crm.db"
     with contextlib.closing(sqlite3.connect(database)) as connection:
         for name in SOURCES:
@@ -211,7 +212,13 @@ def test_a_sqlite_file_database_is_read_with_the_same_rules(
                 [[v if v != "" else None for v in row] for row in rows],
             )
         connection.commit()
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{database}")
+    return database
+
+
+def test_a_sqlite_file_database_is_read_with_the_same_rules(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
     config = query_sources(tmp_path, ALL_TABLES)
     from_db = load_workspace(tmp_path, config=config)
     from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
@@ -438,3 +445,40 @@ def test_a_sqlite_database_file_that_does_not_exist_is_an_error_and_not_created(
     assert f"the SQLite database file {missing} does not exist" in result.output
     assert "no such table" not in result.output
     assert not missing.exists()
+
+
+def test_training_data_read_by_queries_has_no_file_to_hash(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """custrisk train from a database used to fail at its very end, hashing its training
+    files for the model card: 'query:credit: No such file or directory'."""
+    from custrisk.scoring.features import input_files_sha256
+
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    queries = {"credit": "SELECT * FROM credit"}
+    workspace = load_workspace(export_200, config=query_sources(tmp_path, queries))
+    hashes = input_files_sha256(workspace, export_200, export_200 / "labels.csv")
+    assert set(hashes) == {"transactions.csv", "behaviour.csv", "labels:labels.csv"}
+
+
+def test_a_query_that_returns_no_rows_says_so_and_what_to_check(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    queries = {**ALL_TABLES, "transactions": "SELECT * FROM transactions WHERE 0"}
+    with pytest.raises(DataError) as caught:
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    assert str(caught.value).startswith("query:transactions: the query returned no rows")
+    assert "sources.transactions.query" in str(caught.value) and "export" not in str(caught.value)
+
+
+@pytest.mark.parametrize("password", [f"{PASSWORD}@x/y", f"x@{PASSWORD}", f"{PASSWORD}@db:5432"])
+def test_a_password_with_an_unencoded_at_is_refused_without_showing_it(
+    password: str,
+) -> None:
+    """The URL parser ends the password at its first '@' and took the rest for the host:
+    'failed to resolve host x', naming a piece of the password."""
+    url = f"postgresql+psycopg://risk:{password}@127.0.0.1:{free_port()}/crm"
+    with pytest.raises(DataError, match=r"risk:\*\*\*@127\.0\.0\.1.*percent-encode") as caught:
+        read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": url})
+    assert PASSWORD not in str(caught.value) and "x/y" not in str(caught.value)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Rows fetched from the database at a time.
 CHUNK_ROWS = 50_000
+#: The encoding a query's table reports (the validation report's ``encodings``)
+SQL_ENCODING = "sql"
 _INSTALL_HINT = "install the database extra: pip install 'custrisk[db]'"
 
 
@@ -84,6 +86,9 @@ def _scrub(text: str, url: str) -> str:
         text = text.replace(password, "***")
     text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
     text = text.split("\n[SQL:")[0].split("(Background on this error")[0]
+    # PostgreSQL's excerpt of the statement it ran (LINE 1: ... and a caret under it): the
+    # query wrapped in the server-side cursor's DECLARE, which the user never wrote
+    text = re.sub(r"\nLINE \d+: [^\n]*(\n *\^)?", "", text)
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:299] + "…"
 
@@ -132,6 +137,7 @@ def read_query(
         ) from None
     resolved = resolve_url(url, source=source, environ=environ)
     where = Path(f"query:{source}")
+    _check_password_encoded(resolved, url, where)
     try:
         engine = sqlalchemy.create_engine(
             resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
@@ -203,7 +209,7 @@ def read_query(
         table,
         np.arange(1, rows + 1, dtype=np.int64),
         names,
-        "sql",
+        SQL_ENCODING,
         unmatched=[n for n in names if n not in chosen],
         folded=folded,
     )
@@ -222,6 +228,23 @@ def _chosen(
     if columns is None:
         return {n: n for n in names}, []
     return match_header(names, columns, where)
+
+
+def _check_password_encoded(resolved: str, url: str, where: Path) -> None:
+    """A password with an ``@`` as is: an error. The URL parser ends the password at its
+    first ``@`` and takes the rest for the host and port (the driver then names a piece
+    of the password as a host it cannot find, or as a port that is no number)."""
+    written = url_password(resolved)
+    if written is None or "@" not in written:
+        return
+    raise DataError(
+        f"the password in the database URL {mask_url(resolved)} (from {_origin(url)}) "
+        "holds an '@' as is: the URL is read with the host after its first '@'",
+        file=str(where),
+        hint="percent-encode it in the URL: @ as %40, / as %2F, ? as %3F, # as %23, % as %25 "
+        "(python3 -c 'import urllib.parse,getpass; print(urllib.parse.quote(getpass.getpass(), "
+        'safe=""))\')',
+    )
 
 
 def _check_sqlite_file(database_url: Any, url: str, where: Path) -> None:

@@ -482,3 +482,36 @@ def test_a_password_with_an_unencoded_at_is_refused_without_showing_it(
     with pytest.raises(DataError, match=r"risk:\*\*\*@127\.0\.0\.1.*percent-encode") as caught:
         read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": url})
     assert PASSWORD not in str(caught.value) and "x/y" not in str(caught.value)
+
+
+def test_a_row_too_long_is_rejected_as_a_csv_line_would_be_and_its_customer_named(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 MB name in a database row used to be read whole, into every output; a CSV
+    line that long is a rejected row (oversized_line)."""
+    database = _sqlite_crm(export_200, tmp_path)
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        first = connection.execute("SELECT min(customer_id) FROM credit").fetchone()[0]
+        connection.execute("UPDATE credit SET name = ? WHERE customer_id = ?", ("张" * 300, first))
+        connection.commit()
+    raw = read_query(
+        "SELECT * FROM credit ORDER BY customer_id",
+        f"sqlite:///{database}",
+        source="credit",
+        max_row_chars=250,
+    )
+    assert raw.num_rows == 199 and raw.lines.tolist() == list(range(2, 201))
+    (bad,) = raw.bad_rows
+    assert (
+        bad.line == 1
+        and bad.rule == "oversized_line"
+        and "over the limit of 250" in (bad.message or "")
+    )
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{database}")
+    monkeypatch.setattr("custrisk.io.sql.MAX_LINE_BYTES", 250)
+    queries = {name: f"SELECT * FROM {name} ORDER BY 1" for name in SOURCES}
+    workspace = load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    issues = workspace.rejects
+    assert first not in set(workspace.frames["credit"]["customer_id"])
+    linked = issues[(issues["source"] != "credit") & (issues["value"] == first)]
+    assert not linked.empty and set(linked["rule"]) == {"customer_rejected"}  # no orphans

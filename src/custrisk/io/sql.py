@@ -33,8 +33,10 @@ import pyarrow as pa
 from custrisk.config.locations import ENV_PREFIX, mask_url, url_password
 from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
+from custrisk.io.csv_lines import OVERSIZED_LINE, SHOWN_BYTES
+from custrisk.io.csv_reader import BadRow
 from custrisk.io.header import match_header
-from custrisk.io.readers import RawTable
+from custrisk.io.readers import MAX_LINE_BYTES, RawTable
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ def read_query(
     date_columns: Collection[str] = (),
     chunk_rows: int = CHUNK_ROWS,
     environ: Mapping[str, str] | None = None,
+    max_row_chars: int | None = None,
 ) -> RawTable:
     """Run ``query`` against the database at ``url`` and read its rows as a raw table.
 
@@ -121,6 +124,10 @@ def read_query(
     columns, typed, date_columns
         As for :func:`custrisk.io.readers.read_raw`: the result's column names play the
         part of a file's header.
+    max_row_chars
+        A row whose columns read hold more characters than this together (default
+        ``MAX_LINE_BYTES``) is a rejected row (``oversized_line``), as a CSV line that
+        long is.
 
     Raises
     ------
@@ -161,7 +168,10 @@ def read_query(
         sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
     log.info("source %s: running its query on %s", source, mask_url(resolved))
     kinds = _declared_kinds(typed or {}, date_columns)
+    limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
     chunks: list[pa.Table] = []
+    kept_rows: list[np.ndarray] = []
+    oversized: list[BadRow] = []
     rows = 0
     try:
         with engine.connect() as connection:
@@ -179,13 +189,15 @@ def read_query(
                     )
                     for i in wanted
                 }
-                chunks.append(
-                    table_from_columns(
-                        values,
-                        {n: types[n] for n in values if n in types},
-                        [n for n in values if n in date_columns],
-                    )
+                chunk = table_from_columns(
+                    values,
+                    {n: types[n] for n in values if n in types},
+                    [n for n in values if n in date_columns],
                 )
+                numbers = np.arange(rows + 1, rows + len(part) + 1, dtype=np.int64)
+                chunk, numbers = _without_oversized(chunk, numbers, part, names, limit, oversized)
+                chunks.append(chunk)
+                kept_rows.append(numbers)
                 rows += len(part)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         problem = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
@@ -207,12 +219,54 @@ def read_query(
     return RawTable(
         where,
         table,
-        np.arange(1, rows + 1, dtype=np.int64),
+        np.concatenate(kept_rows) if kept_rows else np.zeros(0, dtype=np.int64),
         names,
         SQL_ENCODING,
+        bad_rows=oversized,
         unmatched=[n for n in names if n not in chosen],
         folded=folded,
     )
+
+
+def _without_oversized(
+    chunk: pa.Table,
+    numbers: np.ndarray,
+    part: Sequence[Any],
+    names: list[str],
+    limit: int,
+    oversized: list[BadRow],
+) -> tuple[pa.Table, np.ndarray]:
+    """The chunk without its rows whose text columns hold more than ``limit``
+    characters together, each added to ``oversized`` as a rejected row naming its size
+    (its cells cut short, for the key that makes the customer's other rows
+    ``customer_rejected``)."""
+    import pyarrow.compute as pc
+
+    sizes = np.zeros(chunk.num_rows, dtype=np.int64)
+    for column in chunk.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            lengths = pc.fill_null(pc.utf8_length(column), 0)
+            sizes += np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+    over = np.flatnonzero(sizes > limit)
+    if not over.size:
+        return chunk, numbers
+    for i in over.tolist():
+        cells = tuple(None if v is None else str(v)[:SHOWN_BYTES] for v in part[i])
+        text = ",".join("" if c is None else c for c in cells)[:SHOWN_BYTES]
+        oversized.append(
+            BadRow(
+                int(numbers[i]),
+                len(names),
+                len(names),
+                text,
+                rule=OVERSIZED_LINE,
+                message=f"the row holds {int(sizes[i]):,} characters, over the limit of {limit:,}",
+                cells=cells,
+            )
+        )
+    keep = np.ones(chunk.num_rows, dtype=bool)
+    keep[over] = False
+    return chunk.filter(pa.array(keep)), numbers[keep]
 
 
 def _chosen(

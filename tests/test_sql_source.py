@@ -515,3 +515,24 @@ def test_a_row_too_long_is_rejected_as_a_csv_line_would_be_and_its_customer_name
     assert first not in set(workspace.frames["credit"]["customer_id"])
     linked = issues[(issues["source"] != "credit") & (issues["value"] == first)]
     assert not linked.empty and set(linked["rule"]) == {"customer_rejected"}  # no orphans
+
+
+def test_a_postgres_scheme_is_told_to_be_postgresql_psycopg() -> None:
+    url = f"postgres://risk:{PASSWORD}@127.0.0.1:5432/crm"
+    with pytest.raises(DataError, match=r"write postgresql\+psycopg:// instead of postgres://"):
+        read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": url})
+
+
+def test_ids_a_query_reads_as_numbers_are_told_apart_from_an_excel_cell(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    columns = ", ".join(c for c, _ in _table_columns("behaviour") if c != "customer_id")
+    queries = {
+        **ALL_TABLES,
+        "behaviour": f"SELECT CAST(customer_id AS INTEGER) AS customer_id, {columns} FROM behaviour",
+    }
+    with pytest.raises(DataError) as caught:
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    assert "the ids of this query lost their leading zeros" in str(caught.value)
+    assert "a number column of a database" in str(caught.value) and "zero_pad" in str(caught.value)

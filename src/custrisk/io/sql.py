@@ -160,7 +160,10 @@ def read_query(
                 else "it has no '://' (its text is not shown: it may hold a password)"
             ),
             file=str(where),
-            hint="write it as dialect+driver://user:password@host:port/database, e.g. "
+            hint="write postgresql+psycopg:// instead of postgres:// (libpq's spelling; "
+            "SQLAlchemy names PostgreSQL postgresql, and psycopg 3 is its driver)"
+            if resolved.split("://", 1)[0].split("+", 1)[0].lower() == "postgres"
+            else "write it as dialect+driver://user:password@host:port/database, e.g. "
             f"postgresql+psycopg://...; {_INSTALL_HINT}",
         ) from None
     _check_sqlite_file(engine.url, url, where)

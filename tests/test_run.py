@@ -1514,3 +1514,15 @@ def test_a_run_whose_sources_read_a_database_is_never_up_to_date(tmp_path: Path)
         config.read_text().replace("# sources: configs/sources.yaml", "sources: sources.yaml")
     )
     assert load_run_config(config).database_sources() == ["credit"]
+    # nor can a month's outcomes be measured against a database as it is now
+    from types import SimpleNamespace
+
+    from custrisk.batch.stages import evaluate
+
+    matured = tmp_path / "exports" / "2026-09"
+    matured.mkdir(parents=True)
+    (matured / "labels.csv").write_text("customer_id,bad\n1,0\n", encoding="utf-8")
+    context = SimpleNamespace(config=load_run_config(config), period=PERIOD)
+    skipped = evaluate(context)  # type: ignore[arg-type]
+    assert skipped.rows == {"period": "2026-09", "missing": "exports"}
+    assert "credit read a database as it is now, not as it was in 2026-09" in skipped.detail

@@ -536,3 +536,23 @@ def test_ids_a_query_reads_as_numbers_are_told_apart_from_an_excel_cell(
         load_workspace(tmp_path, config=query_sources(tmp_path, queries))
     assert "the ids of this query lost their leading zeros" in str(caught.value)
     assert "a number column of a database" in str(caught.value) and "zero_pad" in str(caught.value)
+
+
+def test_infinite_dates_and_numbers_are_bad_values_of_their_row_not_a_failed_query(
+    postgres: dict[str, str],
+) -> None:
+    """'infinity' dates (an open end, valid_to) failed the whole query in psycopg
+    ('date too large'); a numeric 'Infinity' was an internal error (exit 3)."""
+    raw = read_query(
+        "SELECT d::date AS due_date, d::timestamptz AS txn_date, n::numeric AS amount "
+        "FROM (VALUES ('infinity', 'Infinity'), ('-infinity', 'NaN'), "
+        "('2026-10-03', '12.50')) AS v(d, n)",
+        postgres["url"],
+        source="transactions",
+        typed={"amount": pa.float64()},
+        date_columns=["due_date", "txn_date"],
+    )
+    table = raw.table.to_pydict()
+    assert [str(v) for v in table["amount"]] == ["Infinity", "NaN", "12.5"]
+    for column in ("due_date", "txn_date"):
+        assert [str(v)[:10] for v in table[column]] == ["infinity", "-infinity", "2026-10-03"]

@@ -169,6 +169,7 @@ def read_query(
     _check_sqlite_file(engine.url, url, where)
     if engine.dialect.driver == "psycopg":
         sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
+        sqlalchemy.event.listen(engine, "connect", _infinite_dates_as_text)
     log.info("source %s: running its query on %s", source, mask_url(resolved))
     kinds = _declared_kinds(typed or {}, date_columns)
     limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
@@ -346,6 +347,30 @@ def _money_as_numbers(dbapi_connection: Any, _record: Any) -> None:
             return -number if "-" in text or "(" in text else number
 
     dbapi_connection.adapters.register_loader("money", MoneyLoader)
+
+
+def _infinite_dates_as_text(dbapi_connection: Any, _record: Any) -> None:
+    """Read PostgreSQL's ``infinity`` and ``-infinity`` dates and timestamps (an open
+    end: ``valid_to = 'infinity'``) as that text, which the cleaner rejects or blanks as
+    no date in its row, as in a CSV; psycopg fails the whole query on them."""
+    from psycopg.types import datetime as pg_datetime
+
+    def as_text(base: type) -> type:
+        class InfiniteAsText(base):
+            def load(self, data: Any) -> Any:
+                text = bytes(data)
+                if text in (b"infinity", b"-infinity"):
+                    return text.decode("ascii")
+                return super().load(data)
+
+        return InfiniteAsText
+
+    for name, loader in (
+        ("date", pg_datetime.DateLoader),
+        ("timestamp", pg_datetime.TimestampLoader),
+        ("timestamptz", pg_datetime.TimestamptzLoader),
+    ):
+        dbapi_connection.adapters.register_loader(name, as_text(loader))
 
 
 #: The kinds of value a declared column can take from a database (beside None and text),

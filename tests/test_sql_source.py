@@ -556,3 +556,15 @@ def test_infinite_dates_and_numbers_are_bad_values_of_their_row_not_a_failed_que
     assert [str(v) for v in table["amount"]] == ["Infinity", "NaN", "12.5"]
     for column in ("due_date", "txn_date"):
         assert [str(v)[:10] for v in table[column]] == ["infinity", "-infinity", "2026-10-03"]
+
+
+def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> None:
+    """' :x' in a literal used to fail: 'A value is required for bind parameter x'."""
+    database = tmp_path / "c.db"
+    sqlite3.connect(database).close()
+    raw = read_query(
+        "SELECT ' :x' AS note, 'a:b' AS other, '10:30' AS at",
+        f"sqlite:///{database}",
+        source="credit",
+    )
+    assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}

@@ -181,7 +181,7 @@ def read_query(
         with engine.connect() as connection:
             result = connection.execution_options(
                 stream_results=True, yield_per=chunk_rows
-            ).execute(sqlalchemy.text(query))
+            ).execute(sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)))
             names = [str(name) for name in result.keys()]
             chosen, folded = _chosen(names, columns, where)
             wanted = [i for i, name in enumerate(names) if name in chosen]
@@ -372,6 +372,10 @@ def _infinite_dates_as_text(dbapi_connection: Any, _record: Any) -> None:
     ):
         dbapi_connection.adapters.register_loader(name, as_text(loader))
 
+
+#: A colon that SQLAlchemy's text() would take for a bind parameter (``:name``), even
+#: inside a quoted literal (``' :x'``): the query is run as written, with none
+_LITERAL_COLON = re.compile(r"(?<![:\w\\]):(?=\w)")
 
 #: The kinds of value a declared column can take from a database (beside None and text),
 #: and how to cast a column the database holds in another kind

@@ -1492,3 +1492,37 @@ def test_the_reports_history_leaves_out_a_previous_run_of_the_same_date(tmp_path
     assert report_history(ctx, "2026-11-03") == []  # type: ignore[arg-type]
     assert report_history(ctx, "2026-11-30") == [previous / "scores.csv"]  # type: ignore[arg-type]
     assert report_history(SimpleNamespace(previous=None), "2026-11-30") == []  # type: ignore[arg-type]
+
+
+def test_a_run_whose_sources_read_a_database_is_never_up_to_date(tmp_path: Path) -> None:
+    """No file hash covers a query's rows: a rerun after the database changed used to say
+    'nothing to do' and keep the stale month."""
+    from custrisk.batch.config import load_run_config
+
+    config = tmp_path / "run.yaml"
+    assert CliRunner().invoke(app, ["run", "--init", str(config)]).exit_code == 0
+    assert load_run_config(config).database_sources() == []
+    packaged = (SRC.parent / "configs" / "sources.yaml").read_text(encoding="utf-8")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        packaged.replace(
+            "    file: credit.csv\n", "    query: SELECT * FROM credit\n    url: env:CRM_DB_URL\n"
+        ),
+        encoding="utf-8",
+    )
+    config.write_text(
+        config.read_text().replace("# sources: configs/sources.yaml", "sources: sources.yaml")
+    )
+    assert load_run_config(config).database_sources() == ["credit"]
+    # nor can a month's outcomes be measured against a database as it is now
+    from types import SimpleNamespace
+
+    from custrisk.batch.stages import evaluate
+
+    matured = tmp_path / "exports" / "2026-09"
+    matured.mkdir(parents=True)
+    (matured / "labels.csv").write_text("customer_id,bad\n1,0\n", encoding="utf-8")
+    context = SimpleNamespace(config=load_run_config(config), period=PERIOD)
+    skipped = evaluate(context)  # type: ignore[arg-type]
+    assert skipped.rows == {"period": "2026-09", "missing": "exports"}
+    assert "credit read a database as it is now, not as it was in 2026-09" in skipped.detail

@@ -167,6 +167,8 @@ def test_a_failing_query_names_the_source_and_hides_the_password(
             environ={"DB": postgres["url"]},
         )
     assert PASSWORD not in str(caught.value)
+    # not the server-side cursor's DECLARE around the query, which nobody wrote
+    assert "DECLARE" not in str(caught.value) and "LINE 1" not in str(caught.value)
 
 
 def test_reading_in_chunks_gives_the_same_table(postgres: dict[str, str], export_200: Path) -> None:
@@ -193,9 +195,8 @@ def test_reading_in_chunks_gives_the_same_table(postgres: dict[str, str], export
 # -- SQLite, and the config ---------------------------------------------------------------
 
 
-def test_a_sqlite_file_database_is_read_with_the_same_rules(
-    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _sqlite_crm(export_200: Path, tmp_path: Path) -> Path:
+    """A SQLite file holding ``export_200``'s credit, transactions and behaviour tables."""
     database = tmp_path / "crm.db"
     with contextlib.closing(sqlite3.connect(database)) as connection:
         for name in SOURCES:
@@ -211,7 +212,13 @@ def test_a_sqlite_file_database_is_read_with_the_same_rules(
                 [[v if v != "" else None for v in row] for row in rows],
             )
         connection.commit()
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{database}")
+    return database
+
+
+def test_a_sqlite_file_database_is_read_with_the_same_rules(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
     config = query_sources(tmp_path, ALL_TABLES)
     from_db = load_workspace(tmp_path, config=config)
     from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
@@ -438,3 +445,126 @@ def test_a_sqlite_database_file_that_does_not_exist_is_an_error_and_not_created(
     assert f"the SQLite database file {missing} does not exist" in result.output
     assert "no such table" not in result.output
     assert not missing.exists()
+
+
+def test_training_data_read_by_queries_has_no_file_to_hash(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """custrisk train from a database used to fail at its very end, hashing its training
+    files for the model card: 'query:credit: No such file or directory'."""
+    from custrisk.scoring.features import input_files_sha256
+
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    queries = {"credit": "SELECT * FROM credit"}
+    workspace = load_workspace(export_200, config=query_sources(tmp_path, queries))
+    hashes = input_files_sha256(workspace, export_200, export_200 / "labels.csv")
+    assert set(hashes) == {"transactions.csv", "behaviour.csv", "labels:labels.csv"}
+
+
+def test_a_query_that_returns_no_rows_says_so_and_what_to_check(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    queries = {**ALL_TABLES, "transactions": "SELECT * FROM transactions WHERE 0"}
+    with pytest.raises(DataError) as caught:
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    assert str(caught.value).startswith("query:transactions: the query returned no rows")
+    assert "sources.transactions.query" in str(caught.value) and "export" not in str(caught.value)
+
+
+@pytest.mark.parametrize("password", [f"{PASSWORD}@x/y", f"x@{PASSWORD}", f"{PASSWORD}@db:5432"])
+def test_a_password_with_an_unencoded_at_is_refused_without_showing_it(
+    password: str,
+) -> None:
+    """The URL parser ends the password at its first '@' and took the rest for the host:
+    'failed to resolve host x', naming a piece of the password."""
+    url = f"postgresql+psycopg://risk:{password}@127.0.0.1:{free_port()}/crm"
+    with pytest.raises(DataError, match=r"risk:\*\*\*@127\.0\.0\.1.*percent-encode") as caught:
+        read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": url})
+    assert PASSWORD not in str(caught.value) and "x/y" not in str(caught.value)
+
+
+def test_a_row_too_long_is_rejected_as_a_csv_line_would_be_and_its_customer_named(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 200 MB name in a database row used to be read whole, into every output; a CSV
+    line that long is a rejected row (oversized_line)."""
+    database = _sqlite_crm(export_200, tmp_path)
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        first = connection.execute("SELECT min(customer_id) FROM credit").fetchone()[0]
+        connection.execute("UPDATE credit SET name = ? WHERE customer_id = ?", ("张" * 300, first))
+        connection.commit()
+    raw = read_query(
+        "SELECT * FROM credit ORDER BY customer_id",
+        f"sqlite:///{database}",
+        source="credit",
+        max_row_chars=250,
+    )
+    assert raw.num_rows == 199 and raw.lines.tolist() == list(range(2, 201))
+    (bad,) = raw.bad_rows
+    assert (
+        bad.line == 1
+        and bad.rule == "oversized_line"
+        and "over the limit of 250" in (bad.message or "")
+    )
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{database}")
+    monkeypatch.setattr("custrisk.io.sql.MAX_LINE_BYTES", 250)
+    queries = {name: f"SELECT * FROM {name} ORDER BY 1" for name in SOURCES}
+    workspace = load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    issues = workspace.rejects
+    assert first not in set(workspace.frames["credit"]["customer_id"])
+    linked = issues[(issues["source"] != "credit") & (issues["value"] == first)]
+    assert not linked.empty and set(linked["rule"]) == {"customer_rejected"}  # no orphans
+
+
+def test_a_postgres_scheme_is_told_to_be_postgresql_psycopg() -> None:
+    url = f"postgres://risk:{PASSWORD}@127.0.0.1:5432/crm"
+    with pytest.raises(DataError, match=r"write postgresql\+psycopg:// instead of postgres://"):
+        read_query("SELECT 1 AS a", "env:DB", source="credit", environ={"DB": url})
+
+
+def test_ids_a_query_reads_as_numbers_are_told_apart_from_an_excel_cell(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    columns = ", ".join(c for c, _ in _table_columns("behaviour") if c != "customer_id")
+    queries = {
+        **ALL_TABLES,
+        "behaviour": f"SELECT CAST(customer_id AS INTEGER) AS customer_id, {columns} FROM behaviour",
+    }
+    with pytest.raises(DataError) as caught:
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    assert "the ids of this query lost their leading zeros" in str(caught.value)
+    assert "a number column of a database" in str(caught.value) and "zero_pad" in str(caught.value)
+
+
+def test_infinite_dates_and_numbers_are_bad_values_of_their_row_not_a_failed_query(
+    postgres: dict[str, str],
+) -> None:
+    """'infinity' dates (an open end, valid_to) failed the whole query in psycopg
+    ('date too large'); a numeric 'Infinity' was an internal error (exit 3)."""
+    raw = read_query(
+        "SELECT d::date AS due_date, d::timestamptz AS txn_date, n::numeric AS amount "
+        "FROM (VALUES ('infinity', 'Infinity'), ('-infinity', 'NaN'), "
+        "('2026-10-03', '12.50')) AS v(d, n)",
+        postgres["url"],
+        source="transactions",
+        typed={"amount": pa.float64()},
+        date_columns=["due_date", "txn_date"],
+    )
+    table = raw.table.to_pydict()
+    assert [str(v) for v in table["amount"]] == ["Infinity", "NaN", "12.5"]
+    for column in ("due_date", "txn_date"):
+        assert [str(v)[:10] for v in table[column]] == ["infinity", "-infinity", "2026-10-03"]
+
+
+def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> None:
+    """' :x' in a literal used to fail: 'A value is required for bind parameter x'."""
+    database = tmp_path / "c.db"
+    sqlite3.connect(database).close()
+    raw = read_query(
+        "SELECT ' :x' AS note, 'a:b' AS other, '10:30' AS at",
+        f"sqlite:///{database}",
+        source="credit",
+    )
+    assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}

@@ -164,6 +164,20 @@ class RunConfig:
             return None
         return Path(self.evaluate.labels.replace(PERIOD_FIELD, period))
 
+    def database_sources(self) -> list[str]:
+        """The sources read by a database query (``query:``): rows no file hash covers,
+        so that a run of them is never up to date. A broken sources config gives none
+        here (the validate stage reports it)."""
+        if self.sources is None:
+            return []
+        from custrisk.config.sources import load_sources_config
+
+        try:
+            sources = load_sources_config(self.sources).sources
+        except ConfigError:
+            return []
+        return [name for name, spec in sources.items() if spec.query is not None]
+
     def config_files(self) -> dict[str, Path | None]:
         """Every config file the run reads (None: the packaged default)."""
         return {

@@ -310,7 +310,8 @@ def run_batch(
             facts = read_json(layout.final / RUN_FILE)
             compared = _compared_with(config.runs_dir, period, facts)
             basis = _basis(config, period, model.model_id, model.card, compared)
-            if facts.get("fingerprint") == _fingerprint(basis):
+            queried = config.database_sources()  # rows that may have changed since
+            if facts.get("fingerprint") == _fingerprint(basis) and not queried:
                 if layout.staging.exists():  # a killed --force run: nothing to resume
                     remove_outputs(config.runs_dir, [layout.staging.name])
                     notes.append(f"removed {layout.staging.name}, left by a killed --force run")
@@ -332,7 +333,12 @@ def run_batch(
                     notes=notes,
                     resent=resent,
                 )
-            notes.append(f"inputs or configs changed since run {facts.get('run_id')}: run again")
+            notes.append(
+                f"source(s) {', '.join(queried)} read a database, whose rows may have changed "
+                f"since run {facts.get('run_id')}: run again"
+                if queried
+                else f"inputs or configs changed since run {facts.get('run_id')}: run again"
+            )
         previous, unlike = _choose_previous(config, period)
         if unlike:
             notes.append(unlike)

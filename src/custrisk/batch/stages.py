@@ -364,6 +364,16 @@ def evaluate(ctx: StageContext) -> StageResult:
             {"period": matured, "missing": key},
             detail=f"{key} {path} not found (month {matured}, after_months {after})",
         )
+    if queried := cfg.database_sources():
+        # A query reads the database as it is now: the month's customers would be scored
+        # on data of months later than the outcomes they are measured against.
+        return StageResult(
+            SKIPPED_STATUS,
+            {"period": matured, "missing": "exports"},
+            detail=f"source(s) {', '.join(queried)} read a database as it is now, not as "
+            f"it was in {matured}; measure the model with custrisk evaluate on that month's "
+            "data",
+        )
     result = evaluate_model(
         ctx.model,
         exports,

@@ -459,7 +459,7 @@ def _keys_of_bad_rows(
     at = names.index(spec.key)
     found: list[tuple[BadRow, str]] = []
     for bad in table.bad_rows:
-        if bad.rule == EXCEL_ERROR:  # (its text is the cell's; the row's are its cells)
+        if bad.cells or bad.rule == EXCEL_ERROR:  # (the row's cells: a workbook's, a query's)
             cell = bad.cells[at] if at < len(bad.cells) else None
             if cell is not None:
                 found.append((bad, cell))

@@ -222,9 +222,11 @@ def check_orphans(
             example = f"{why.short!r} here is {why.full!r} in {credit_name}"
         else:
             example = f"{why.full!r} here is {why.short!r} there"
+        queried = (spec if ours else credit).query is not None
+        mine = ("this query" if queried else "this file") if ours else credit_name
         raise DataError(
-            f"{said}: the ids of {'this file' if ours else credit_name} lost their leading "
-            f"zeros ({example}), as an Excel number cell does",
+            f"{said}: the ids of {mine} lost their leading zeros ({example}), as "
+            + ("a number column of a database does" if queried else "an Excel number cell does"),
             file=_files_name(spec, files),
             column=spec.customer_key,
             hint=f"add zero_pad: {why.width} to sources.{why.padded_source}.columns."

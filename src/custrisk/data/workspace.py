@@ -307,15 +307,22 @@ def load_workspace(
                 missing_columns[name] = missing
             records = sum(t.records for t in tables)
             if records < spec.min_rows:
+                queried = spec.query is not None
                 what = (
-                    "has a header but no data rows"
+                    ("returned no rows" if queried else "has a header but no data rows")
                     if records == 0
-                    else (f"has {records} data rows, fewer than min_rows={spec.min_rows}")
+                    else (
+                        f"{'returned' if queried else 'has'} {records} data rows, fewer "
+                        f"than min_rows={spec.min_rows}"
+                    )
                 )
                 raise DataError(
-                    what,
+                    f"the query {what}" if queried else what,
                     file=str(tables[0].path),
-                    hint=f"export the {name} table again with its rows",
+                    hint=f"check sources.{name}.query (its WHERE, the dates it selects) and "
+                    "that the tables it reads are loaded"
+                    if queried
+                    else f"export the {name} table again with its rows",
                 )
             if position == 0:
                 # The other sources' files scanned (in a background thread) while the

@@ -52,6 +52,8 @@ def number_text(value: float | int | decimal.Decimal) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, decimal.Decimal):
+        if not value.is_finite():  # a database's numeric 'Infinity' or 'NaN'
+            return str(value)
         if value == value.to_integral_value():
             return str(value.quantize(decimal.Decimal(1)))
         return format(value.normalize(), "f")

@@ -33,13 +33,17 @@ import pyarrow as pa
 from custrisk.config.locations import ENV_PREFIX, mask_url, url_password
 from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
+from custrisk.io.csv_lines import OVERSIZED_LINE, SHOWN_BYTES
+from custrisk.io.csv_reader import BadRow
 from custrisk.io.header import match_header
-from custrisk.io.readers import RawTable
+from custrisk.io.readers import MAX_LINE_BYTES, RawTable
 
 log = logging.getLogger(__name__)
 
 #: Rows fetched from the database at a time.
 CHUNK_ROWS = 50_000
+#: The encoding a query's table reports (the validation report's ``encodings``)
+SQL_ENCODING = "sql"
 _INSTALL_HINT = "install the database extra: pip install 'custrisk[db]'"
 
 
@@ -84,6 +88,9 @@ def _scrub(text: str, url: str) -> str:
         text = text.replace(password, "***")
     text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
     text = text.split("\n[SQL:")[0].split("(Background on this error")[0]
+    # PostgreSQL's excerpt of the statement it ran (LINE 1: ... and a caret under it): the
+    # query wrapped in the server-side cursor's DECLARE, which the user never wrote
+    text = re.sub(r"\nLINE \d+: [^\n]*(\n *\^)?", "", text)
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:299] + "…"
 
@@ -104,6 +111,7 @@ def read_query(
     date_columns: Collection[str] = (),
     chunk_rows: int = CHUNK_ROWS,
     environ: Mapping[str, str] | None = None,
+    max_row_chars: int | None = None,
 ) -> RawTable:
     """Run ``query`` against the database at ``url`` and read its rows as a raw table.
 
@@ -116,6 +124,10 @@ def read_query(
     columns, typed, date_columns
         As for :func:`custrisk.io.readers.read_raw`: the result's column names play the
         part of a file's header.
+    max_row_chars
+        A row whose columns read hold more characters than this together (default
+        ``MAX_LINE_BYTES``) is a rejected row (``oversized_line``), as a CSV line that
+        long is.
 
     Raises
     ------
@@ -132,6 +144,7 @@ def read_query(
         ) from None
     resolved = resolve_url(url, source=source, environ=environ)
     where = Path(f"query:{source}")
+    _check_password_encoded(resolved, url, where)
     try:
         engine = sqlalchemy.create_engine(
             resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
@@ -147,21 +160,28 @@ def read_query(
                 else "it has no '://' (its text is not shown: it may hold a password)"
             ),
             file=str(where),
-            hint="write it as dialect+driver://user:password@host:port/database, e.g. "
+            hint="write postgresql+psycopg:// instead of postgres:// (libpq's spelling; "
+            "SQLAlchemy names PostgreSQL postgresql, and psycopg 3 is its driver)"
+            if resolved.split("://", 1)[0].split("+", 1)[0].lower() == "postgres"
+            else "write it as dialect+driver://user:password@host:port/database, e.g. "
             f"postgresql+psycopg://...; {_INSTALL_HINT}",
         ) from None
     _check_sqlite_file(engine.url, url, where)
     if engine.dialect.driver == "psycopg":
         sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
+        sqlalchemy.event.listen(engine, "connect", _infinite_dates_as_text)
     log.info("source %s: running its query on %s", source, mask_url(resolved))
     kinds = _declared_kinds(typed or {}, date_columns)
+    limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
     chunks: list[pa.Table] = []
+    kept_rows: list[np.ndarray] = []
+    oversized: list[BadRow] = []
     rows = 0
     try:
         with engine.connect() as connection:
             result = connection.execution_options(
                 stream_results=True, yield_per=chunk_rows
-            ).execute(sqlalchemy.text(query))
+            ).execute(sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)))
             names = [str(name) for name in result.keys()]
             chosen, folded = _chosen(names, columns, where)
             wanted = [i for i, name in enumerate(names) if name in chosen]
@@ -173,13 +193,15 @@ def read_query(
                     )
                     for i in wanted
                 }
-                chunks.append(
-                    table_from_columns(
-                        values,
-                        {n: types[n] for n in values if n in types},
-                        [n for n in values if n in date_columns],
-                    )
+                chunk = table_from_columns(
+                    values,
+                    {n: types[n] for n in values if n in types},
+                    [n for n in values if n in date_columns],
                 )
+                numbers = np.arange(rows + 1, rows + len(part) + 1, dtype=np.int64)
+                chunk, numbers = _without_oversized(chunk, numbers, part, names, limit, oversized)
+                chunks.append(chunk)
+                kept_rows.append(numbers)
                 rows += len(part)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         problem = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
@@ -201,12 +223,54 @@ def read_query(
     return RawTable(
         where,
         table,
-        np.arange(1, rows + 1, dtype=np.int64),
+        np.concatenate(kept_rows) if kept_rows else np.zeros(0, dtype=np.int64),
         names,
-        "sql",
+        SQL_ENCODING,
+        bad_rows=oversized,
         unmatched=[n for n in names if n not in chosen],
         folded=folded,
     )
+
+
+def _without_oversized(
+    chunk: pa.Table,
+    numbers: np.ndarray,
+    part: Sequence[Any],
+    names: list[str],
+    limit: int,
+    oversized: list[BadRow],
+) -> tuple[pa.Table, np.ndarray]:
+    """The chunk without its rows whose text columns hold more than ``limit``
+    characters together, each added to ``oversized`` as a rejected row naming its size
+    (its cells cut short, for the key that makes the customer's other rows
+    ``customer_rejected``)."""
+    import pyarrow.compute as pc
+
+    sizes = np.zeros(chunk.num_rows, dtype=np.int64)
+    for column in chunk.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            lengths = pc.fill_null(pc.utf8_length(column), 0)
+            sizes += np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+    over = np.flatnonzero(sizes > limit)
+    if not over.size:
+        return chunk, numbers
+    for i in over.tolist():
+        cells = tuple(None if v is None else str(v)[:SHOWN_BYTES] for v in part[i])
+        text = ",".join("" if c is None else c for c in cells)[:SHOWN_BYTES]
+        oversized.append(
+            BadRow(
+                int(numbers[i]),
+                len(names),
+                len(names),
+                text,
+                rule=OVERSIZED_LINE,
+                message=f"the row holds {int(sizes[i]):,} characters, over the limit of {limit:,}",
+                cells=cells,
+            )
+        )
+    keep = np.ones(chunk.num_rows, dtype=bool)
+    keep[over] = False
+    return chunk.filter(pa.array(keep)), numbers[keep]
 
 
 def _chosen(
@@ -222,6 +286,23 @@ def _chosen(
     if columns is None:
         return {n: n for n in names}, []
     return match_header(names, columns, where)
+
+
+def _check_password_encoded(resolved: str, url: str, where: Path) -> None:
+    """A password with an ``@`` as is: an error. The URL parser ends the password at its
+    first ``@`` and takes the rest for the host and port (the driver then names a piece
+    of the password as a host it cannot find, or as a port that is no number)."""
+    written = url_password(resolved)
+    if written is None or "@" not in written:
+        return
+    raise DataError(
+        f"the password in the database URL {mask_url(resolved)} (from {_origin(url)}) "
+        "holds an '@' as is: the URL is read with the host after its first '@'",
+        file=str(where),
+        hint="percent-encode it in the URL: @ as %40, / as %2F, ? as %3F, # as %23, % as %25 "
+        "(python3 -c 'import urllib.parse,getpass; print(urllib.parse.quote(getpass.getpass(), "
+        'safe=""))\')',
+    )
 
 
 def _check_sqlite_file(database_url: Any, url: str, where: Path) -> None:
@@ -267,6 +348,34 @@ def _money_as_numbers(dbapi_connection: Any, _record: Any) -> None:
 
     dbapi_connection.adapters.register_loader("money", MoneyLoader)
 
+
+def _infinite_dates_as_text(dbapi_connection: Any, _record: Any) -> None:
+    """Read PostgreSQL's ``infinity`` and ``-infinity`` dates and timestamps (an open
+    end: ``valid_to = 'infinity'``) as that text, which the cleaner rejects or blanks as
+    no date in its row, as in a CSV; psycopg fails the whole query on them."""
+    from psycopg.types import datetime as pg_datetime
+
+    def as_text(base: type) -> type:
+        class InfiniteAsText(base):
+            def load(self, data: Any) -> Any:
+                text = bytes(data)
+                if text in (b"infinity", b"-infinity"):
+                    return text.decode("ascii")
+                return super().load(data)
+
+        return InfiniteAsText
+
+    for name, loader in (
+        ("date", pg_datetime.DateLoader),
+        ("timestamp", pg_datetime.TimestampLoader),
+        ("timestamptz", pg_datetime.TimestamptzLoader),
+    ):
+        dbapi_connection.adapters.register_loader(name, as_text(loader))
+
+
+#: A colon that SQLAlchemy's text() would take for a bind parameter (``:name``), even
+#: inside a quoted literal (``' :x'``): the query is run as written, with none
+_LITERAL_COLON = re.compile(r"(?<![:\w\\]):(?=\w)")
 
 #: The kinds of value a declared column can take from a database (beside None and text),
 #: and how to cast a column the database holds in another kind

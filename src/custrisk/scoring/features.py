@@ -40,6 +40,7 @@ from custrisk.indicators import (
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
+from custrisk.io.sql import SQL_ENCODING
 from custrisk.monitoring import DriftConfig
 from custrisk.registry import (
     LoadedModel,
@@ -434,11 +435,14 @@ def input_files_sha256(
 ) -> dict[str, str]:
     """The SHA-256 of every file the workspace was read from (named relative to
     ``data_dir``; a workbook's sheet by the workbook's bytes) and of the labels file
-    (``labels:NAME``): what a model card records of its training data."""
+    (``labels:NAME``): what a model card records of its training data. A source read
+    by a database query (``query:NAME``) has no file bytes to hash and is left out."""
     data_path = Path(data_dir)
     hashes = {}
     for source in workspace.report.sources.values():
-        for file_name in source.files:
+        for file_name, encoding in zip(source.files, source.encodings, strict=False):
+            if encoding == SQL_ENCODING:
+                continue
             path = Path(file_name)
             shown = path.relative_to(data_path) if path.is_relative_to(data_path) else path
             hashes[str(shown)] = sha256_file(split_sheet(path)[0])

@@ -28,3 +28,11 @@ def test_a_file_in_the_way_of_a_folder_is_an_os_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError):
         ensure_dir(tmp_path / "file" / "sub")
+
+
+def test_a_folder_that_takes_no_files_is_said_by_the_file_asked_for(tmp_path: Path) -> None:
+    # /proc takes no new files: the error names d.json, not the temporary file beside it
+    with pytest.raises(OSError) as caught:
+        write_text(Path("/proc/d.json"), "{}")
+    assert caught.value.filename == "/proc/d.json"
+    assert ".tmp" not in str(caught.value)

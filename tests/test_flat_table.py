@@ -408,7 +408,7 @@ def test_train_ends_with_the_score_command_that_runs_as_printed(flat: dict) -> N
     words = shlex.split(command)
     assert words[:2] == ["custrisk", "score"] and "logistic@1" in words
     words[words.index("--out") + 1] = str(flat["root"] / "next_run" / "scores.csv")
-    _invoke(*words[2:])
+    _invoke(*words[1:])
     assert (flat["root"] / "next_run" / "scores.csv").exists()
 
 

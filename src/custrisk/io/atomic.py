@@ -173,7 +173,10 @@ def atomic_path(
     sealer = _SEALER.get() if sensitive else None
     final = output_path(target, sensitive=sensitive)
     ensure_dir(target.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # named by the file asked for, not by our temporary name
+        raise OSError(exc.errno, exc.strerror, str(final)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     sealed: Path | None = None

@@ -514,3 +514,18 @@ def test_a_customer_without_alerts_reads_no_alert_not_none(
     context["alert_level"], context["alerts"] = None, []
     html = renderers["en"].html(context)
     assert ">No alert<" in html and ">None<" not in html
+
+
+def test_pseudonymised_ids_stay_inside_the_top_customers_table(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """A pseudonymised run's ids (``psn_`` and 20 hex digits) ran out of their column of
+    the top customers table, over the masked names next to them."""
+    scores, details, run, alerts = handmade_frames()
+    token = {cid: f"psn_{i:020x}" for i, cid in enumerate(scores["customer_id"])}
+    for frame in (scores, details, alerts):
+        frame["customer_id"] = frame["customer_id"].map(token)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    context = build_portfolio_context(inputs, config=config, lang="zh", report_date=REPORT_DATE)
+    document = renderers["zh"].layout(context)
+    assert [bad for bad in text_outside_cells(document, ("td",)) if "psn_" in bad[0]] == []

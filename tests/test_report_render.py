@@ -529,3 +529,29 @@ def test_pseudonymised_ids_stay_inside_the_top_customers_table(
     context = build_portfolio_context(inputs, config=config, lang="zh", report_date=REPORT_DATE)
     document = renderers["zh"].layout(context)
     assert [bad for bad in text_outside_cells(document, ("td",)) if "psn_" in bad[0]] == []
+
+
+def test_portfolio_counts_have_thousands_separators(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """A portfolio of 200,000 customers printed "37152" and "200000" in the risk matrix,
+    limits, alerts and service tables, beside "49,405" in the grade table."""
+    inputs = load_report_inputs(run_path)
+    context = build_portfolio_context(inputs, config=config, lang="en", report_date=REPORT_DATE)
+    counts = {"count", "customers", "total", "increase", "decrease", "unchanged", "review"}
+
+    def big(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: 12345 if k in counts and type(v) is int else big(v) for k, v in node.items()}
+        if isinstance(node, list):
+            if node and all(type(v) is int for v in node):
+                return [12345] * len(node)
+            return [big(v) for v in node]
+        return node
+
+    for section in ("matrix", "limits", "alerts", "service"):
+        assert context[section], section
+        context[section] = big(context[section])
+    html = renderers["en"].html(context)
+    assert "12,345" in html
+    assert re.findall(r".{40}\b12345\b.{10}", html) == []

@@ -567,3 +567,26 @@ def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
     others = {i.code: fmt.value(0.2634, i.unit) for i in indicators if not _is_fraction(i)}
     assert {"trade_amount_trend", "payment_capacity", "contract_trend"} <= others.keys()
     assert [code for code, text in others.items() if text.endswith("%")] == []
+
+
+def test_a_flat_tables_known_columns_read_english_in_an_english_report(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """A model trained on a flat table with Chinese headers labels its features by the
+    headers in both languages: the English report read 征信评分 as a risk factor."""
+    scores, details, run, alerts = handmade_frames()
+    for code in ("utilisation", "bureau_score_change_3m"):
+        zh = run["indicators"][code]["zh"]
+        run["indicators"][code] |= {"en": zh}
+    run["indicators"]["overdue_ratio"] |= {"zh": "逾期比例", "en": "逾期比例"}
+    for frame in (scores, details):  # a column the indicators config does not hold
+        frame.loc[frame["customer_id"] == "C001", "reason_3_code"] = "outstanding_balance"
+    run["indicators"]["outstanding_balance"] = {"zh": "贷款余额", "en": "贷款余额", "unit": "CNY"}
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    en = build_customer_context(inputs, "C001", config=config, lang="en")
+    labels = {r["code"]: r["label"] for r in en["reasons"]}
+    assert labels["utilisation"] == "Credit utilisation"
+    assert labels["outstanding_balance"] == "Outstanding balance"
+    assert labels["overdue_ratio"] == "Overdue ratio"
+    zh = build_customer_context(inputs, "C001", config=config, lang="zh")
+    assert {r["code"]: r["label"] for r in zh["reasons"]}["overdue_ratio"] == "逾期比例"

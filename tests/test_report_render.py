@@ -555,3 +555,18 @@ def test_portfolio_counts_have_thousands_separators(
     html = renderers["en"].html(context)
     assert "12,345" in html
     assert re.findall(r".{40}\b12345\b.{10}", html) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_key_indicator_values_stay_inside_their_cells(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """A tenure of "176 months" ran into its portfolio median "142 months" beside it."""
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    for row in context["indicators"]:
+        row["value_text"], row["median_text"] = ("176 months", "142 months")
+    document = renderers[lang].layout(context)
+    assert text_outside_cells(document, ("td",)) == []

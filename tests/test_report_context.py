@@ -111,12 +111,27 @@ def test_customer_context_content(run_path: Path, config: ReportConfig) -> None:
     json.dumps(ctx)  # plain data only
 
 
-def test_a_score_band_has_no_thousands_separator(run_path: Path, config: ReportConfig) -> None:
-    inputs = load_report_inputs(run_path)
+def test_a_score_band_has_no_thousands_separator(tmp_path: Path, config: ReportConfig) -> None:
+    scores, details, run, alerts = handmade_frames()
+    run["policy"]["score_range"] = [0.0, 1200.0]  # (A ends at 1000 before the range's end)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
     for lang in ("zh", "en"):
         ctx = build_customer_context(inputs, "C004", config=config, lang=lang)
         assert ctx["grade"]["code"] == "A"
         assert ctx["policy"]["band"] == "640 – 1000"  # points, not money: never 1,000
+
+
+def test_the_top_and_bottom_score_bands_are_open_ended(
+    run_path: Path, config: ReportConfig
+) -> None:
+    """Grade E's band read "0 – 530" (the policy's score range starts at 0), grade A's
+    "640 – 1000", beside a gauge from 400 to 750."""
+    inputs = load_report_inputs(run_path)
+    bands = {
+        cid: build_customer_context(inputs, cid, config=config)["policy"]["band"]
+        for cid in ("C004", "C001", "C003")
+    }
+    assert bands == {"C004": "≥ 640", "C001": "530 – 565", "C003": "< 530"}
 
 
 def test_contexts_do_not_mutate_inputs(run_path: Path, config: ReportConfig) -> None:

@@ -302,11 +302,21 @@ def grade_policy(
             (entry[k] for k in ("review_months", "review_frequency_months") if k in entry), None
         )
         review = fmt.value(months, "months") if finite(months) is not None else None
+    low, high = finite(entry.get("min_score")), finite(entry.get("max_score"))
     band = (
-        {"min_score": entry.get("min_score"), "max_score": entry.get("max_score")}
-        if finite(entry.get("min_score")) is not None or finite(entry.get("max_score")) is not None
+        {"min_score": low, "max_score": high}
+        if low is not None or high is not None
         else entry.get("band")
     )
+    ends = (run.get("policy") or {}).get("score_range")
+    if isinstance(band, dict) and isinstance(ends, list | tuple) and len(ends) == 2:
+        # The top and bottom grades end at the policy's score range ([0, 1000]): "0 – 530"
+        # reads like a score of 0 were possible; "< 530" and "≥ 640" say what is meant.
+        bottom, top = finite(ends[0]), finite(ends[1])
+        if low is not None and bottom is not None and low <= bottom:
+            band["min_score"] = None
+        if high is not None and top is not None and high >= top:
+            band["max_score"] = None
     return {
         "actions": _as_list(_pick_lang(entry, "actions", lang)),
         "review_frequency": _text(review),

@@ -605,3 +605,17 @@ def test_a_flat_tables_known_columns_read_english_in_an_english_report(
     assert labels["overdue_ratio"] == "Overdue ratio"
     zh = build_customer_context(inputs, "C001", config=config, lang="zh")
     assert {r["code"]: r["label"] for r in zh["reasons"]}["overdue_ratio"] == "逾期比例"
+
+
+def test_a_risk_factor_without_a_value_reads_no_data(tmp_path: Path, config: ReportConfig) -> None:
+    """A customer without transactions lost 21 points for "average payment delay: —",
+    which read like a value the report failed to fill."""
+    scores, details, run, alerts = handmade_frames()
+    first = details.loc[details["customer_id"] == "C001"].index[0]
+    code = details.loc[first, "reason_1_code"]
+    details.loc[first, [f"ind__{code}", "reason_1_value"]] = float("nan")
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    for lang, said in (("zh", "无记录"), ("en", "No data")):
+        reasons = build_customer_context(inputs, "C001", config=config, lang=lang)["reasons"]
+        assert reasons[0]["value_text"] == said
+        assert reasons[1]["value_text"] not in (said, "—")

@@ -114,7 +114,11 @@ def _reasons(
                 "rank": rank,
                 "code": code,
                 "label": meta["label"],
-                "value_text": fmt.value(raw, meta["unit"]),
+                "value_text": (
+                    fmt.value(raw, meta["unit"])
+                    if raw is not None
+                    else fmt.config.texts[lang].get("no_data", fmt.missing)
+                ),
                 "percentile": stats.percentile(code, raw),
                 "impact": impact,
                 "impact_text": impact_text,

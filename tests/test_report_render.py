@@ -570,3 +570,25 @@ def test_key_indicator_values_stay_inside_their_cells(
         row["value_text"], row["median_text"] = ("176 months", "142 months")
     document = renderers[lang].layout(context)
     assert text_outside_cells(document, ("td",)) == []
+
+
+@pytest.mark.parametrize("counts", [[0, 3, 0], [0, 0, 0]])
+def test_a_donut_of_one_grade_is_a_whole_ring(counts: list[int]) -> None:
+    """A portfolio whose customers all hold one grade drew a sliver at the top of the
+    donut: its arc ended where it started once the coordinates were rounded."""
+    from custrisk.report.charts import donut
+
+    rows = [{"code": code, "count": n} for code, n in zip("ABC", counts, strict=True)]
+    svg = str(
+        donut(
+            rows,
+            colors={"B": "#5b9b3c"},
+            style=load_report_config().style,
+            center_text="3",
+            center_caption="customers",
+        )
+    )
+    paths = re.findall(r'<path d="([^"]+)"', svg)
+    assert len(paths) == 1
+    points = [p.split()[-2:] for p in re.split(r" (?=A )", paths[0].removesuffix(" Z"))]
+    assert points[0] != points[1] and points[-1] == points[0][-2:]  # round and closed

@@ -92,6 +92,15 @@ def test_text_that_looks_like_a_formula_or_a_link_stays_literal(tmp_path: Path) 
     assert sheet.cell(7, 2).value is None  # a missing amount is a blank cell
 
 
+def test_an_empty_text_is_a_blank_cell(tmp_path: Path) -> None:
+    """The scores sheet's alert_level of a customer without alerts was an empty string:
+    COUNTA counted every customer as on alert, and Go To Blanks found none."""
+    frame = pd.DataFrame({"customer_id": ["1", "2", "3"], "alert_level": ["red", "", pd.NA]})
+    path = write_workbook(tmp_path / "t.xlsx", [Sheet("t", frame)])
+    sheet = openpyxl.load_workbook(path)["t"]
+    assert [sheet.cell(r, 2).value for r in (2, 3, 4)] == ["red", None, None]
+
+
 def test_the_same_tables_give_the_same_bytes(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]})
     first = write_workbook(tmp_path / "1.xlsx", [Sheet("s", frame)]).read_bytes()

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, UsageError
 from custrisk.protect import add_key, is_encrypted, new_key
 from custrisk.protect.pseudonym import TOKEN, pseudonym
 from custrisk.protect.roles import (
@@ -484,3 +484,22 @@ def test_each_command_reads_personal_data_as_the_role_allows(
     assert shown["psn"][0] == 0
     assert not [i for i in ids if i in shown["psn"][1]]
     assert "psn_" in shown["psn"][1]
+
+
+def test_a_pseudonymised_report_names_its_customers_by_their_ids(
+    pseudonymised_run: Path, export_200: Path, keyfile: Path
+) -> None:
+    """report --pseudonymise --customers 0000000009 on a run read as tokens refused the
+    id the user knows: 'name the customers by the tokens' they cannot compute."""
+    from custrisk.protect.pseudonym import pseudonymiser, pseudonymising
+    from custrisk.report import load_report_inputs
+    from custrisk.report.inputs import select_customers
+
+    customer = _credit(export_200)["customer_id"].iloc[0]
+    active = pseudonymiser(keyfile=keyfile)
+    with pseudonymising(active):
+        inputs = load_report_inputs(pseudonymised_run / "scores.csv")
+        chosen = select_customers(inputs, customers=[customer])
+    assert chosen == [pseudonym(customer, active.key)]
+    with pytest.raises(UsageError, match="unknown customer id"):  # no key: no token
+        select_customers(inputs, customers=[customer])

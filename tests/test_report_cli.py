@@ -397,3 +397,19 @@ def test_missing_chinese_font_exits_2_naming_the_package(
     assert result.exit_code == 2
     assert "fonts-noto-cjk" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_portfolio_only_renders_no_customer_report(
+    runner: CliRunner, run_path: Path, tmp_path: Path
+) -> None:
+    """A run of 200,000 customers had no way to get its portfolio report alone but naming
+    one customer: every customer's report takes hours."""
+    out = tmp_path / "out"
+    result = _report(runner, run_path, "--out", out, "--portfolio-only", "--workers", "0", *DATE)
+    assert result.exit_code == 0, result.output
+    shown = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert shown == ["manifest.csv", "portfolio.pdf"]
+    for clash in (["--no-portfolio"], ["--grade", "D"]):
+        result = _report(runner, run_path, "--out", out, "--portfolio-only", *clash)
+        assert result.exit_code == 2, result.output
+        assert "--portfolio-only" in result.output and clash[0] in result.output

@@ -111,12 +111,27 @@ def test_customer_context_content(run_path: Path, config: ReportConfig) -> None:
     json.dumps(ctx)  # plain data only
 
 
-def test_a_score_band_has_no_thousands_separator(run_path: Path, config: ReportConfig) -> None:
-    inputs = load_report_inputs(run_path)
+def test_a_score_band_has_no_thousands_separator(tmp_path: Path, config: ReportConfig) -> None:
+    scores, details, run, alerts = handmade_frames()
+    run["policy"]["score_range"] = [0.0, 1200.0]  # (A ends at 1000 before the range's end)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
     for lang in ("zh", "en"):
         ctx = build_customer_context(inputs, "C004", config=config, lang=lang)
         assert ctx["grade"]["code"] == "A"
         assert ctx["policy"]["band"] == "640 – 1000"  # points, not money: never 1,000
+
+
+def test_the_top_and_bottom_score_bands_are_open_ended(
+    run_path: Path, config: ReportConfig
+) -> None:
+    """Grade E's band read "0 – 530" (the policy's score range starts at 0), grade A's
+    "640 – 1000", beside a gauge from 400 to 750."""
+    inputs = load_report_inputs(run_path)
+    bands = {
+        cid: build_customer_context(inputs, cid, config=config)["policy"]["band"]
+        for cid in ("C004", "C001", "C003")
+    }
+    assert bands == {"C004": "≥ 640", "C001": "530 – 565", "C003": "< 530"}
 
 
 def test_contexts_do_not_mutate_inputs(run_path: Path, config: ReportConfig) -> None:
@@ -567,3 +582,40 @@ def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
     others = {i.code: fmt.value(0.2634, i.unit) for i in indicators if not _is_fraction(i)}
     assert {"trade_amount_trend", "payment_capacity", "contract_trend"} <= others.keys()
     assert [code for code, text in others.items() if text.endswith("%")] == []
+
+
+def test_a_flat_tables_known_columns_read_english_in_an_english_report(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """A model trained on a flat table with Chinese headers labels its features by the
+    headers in both languages: the English report read 征信评分 as a risk factor."""
+    scores, details, run, alerts = handmade_frames()
+    for code in ("utilisation", "bureau_score_change_3m"):
+        zh = run["indicators"][code]["zh"]
+        run["indicators"][code] |= {"en": zh}
+    run["indicators"]["overdue_ratio"] |= {"zh": "逾期比例", "en": "逾期比例"}
+    for frame in (scores, details):  # a column the indicators config does not hold
+        frame.loc[frame["customer_id"] == "C001", "reason_3_code"] = "outstanding_balance"
+    run["indicators"]["outstanding_balance"] = {"zh": "贷款余额", "en": "贷款余额", "unit": "CNY"}
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    en = build_customer_context(inputs, "C001", config=config, lang="en")
+    labels = {r["code"]: r["label"] for r in en["reasons"]}
+    assert labels["utilisation"] == "Credit utilisation"
+    assert labels["outstanding_balance"] == "Outstanding balance"
+    assert labels["overdue_ratio"] == "Overdue ratio"
+    zh = build_customer_context(inputs, "C001", config=config, lang="zh")
+    assert {r["code"]: r["label"] for r in zh["reasons"]}["overdue_ratio"] == "逾期比例"
+
+
+def test_a_risk_factor_without_a_value_reads_no_data(tmp_path: Path, config: ReportConfig) -> None:
+    """A customer without transactions lost 21 points for "average payment delay: —",
+    which read like a value the report failed to fill."""
+    scores, details, run, alerts = handmade_frames()
+    first = details.loc[details["customer_id"] == "C001"].index[0]
+    code = details.loc[first, "reason_1_code"]
+    details.loc[first, [f"ind__{code}", "reason_1_value"]] = float("nan")
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    for lang, said in (("zh", "无记录"), ("en", "No data")):
+        reasons = build_customer_context(inputs, "C001", config=config, lang=lang)["reasons"]
+        assert reasons[0]["value_text"] == said
+        assert reasons[1]["value_text"] not in (said, "—")

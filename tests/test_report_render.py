@@ -514,3 +514,81 @@ def test_a_customer_without_alerts_reads_no_alert_not_none(
     context["alert_level"], context["alerts"] = None, []
     html = renderers["en"].html(context)
     assert ">No alert<" in html and ">None<" not in html
+
+
+def test_pseudonymised_ids_stay_inside_the_top_customers_table(
+    tmp_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """A pseudonymised run's ids (``psn_`` and 20 hex digits) ran out of their column of
+    the top customers table, over the masked names next to them."""
+    scores, details, run, alerts = handmade_frames()
+    token = {cid: f"psn_{i:020x}" for i, cid in enumerate(scores["customer_id"])}
+    for frame in (scores, details, alerts):
+        frame["customer_id"] = frame["customer_id"].map(token)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    context = build_portfolio_context(inputs, config=config, lang="zh", report_date=REPORT_DATE)
+    document = renderers["zh"].layout(context)
+    assert [bad for bad in text_outside_cells(document, ("td",)) if "psn_" in bad[0]] == []
+
+
+def test_portfolio_counts_have_thousands_separators(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """A portfolio of 200,000 customers printed "37152" and "200000" in the risk matrix,
+    limits, alerts and service tables, beside "49,405" in the grade table."""
+    inputs = load_report_inputs(run_path)
+    context = build_portfolio_context(inputs, config=config, lang="en", report_date=REPORT_DATE)
+    counts = {"count", "customers", "total", "increase", "decrease", "unchanged", "review"}
+
+    def big(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: 12345 if k in counts and type(v) is int else big(v) for k, v in node.items()}
+        if isinstance(node, list):
+            if node and all(type(v) is int for v in node):
+                return [12345] * len(node)
+            return [big(v) for v in node]
+        return node
+
+    for section in ("matrix", "limits", "alerts", "service"):
+        assert context[section], section
+        context[section] = big(context[section])
+    html = renderers["en"].html(context)
+    assert "12,345" in html
+    assert re.findall(r".{40}\b12345\b.{10}", html) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_key_indicator_values_stay_inside_their_cells(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """A tenure of "176 months" ran into its portfolio median "142 months" beside it."""
+    inputs = load_report_inputs(run_path)
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=REPORT_DATE
+    )
+    for row in context["indicators"]:
+        row["value_text"], row["median_text"] = ("176 months", "142 months")
+    document = renderers[lang].layout(context)
+    assert text_outside_cells(document, ("td",)) == []
+
+
+@pytest.mark.parametrize("counts", [[0, 3, 0], [0, 0, 0]])
+def test_a_donut_of_one_grade_is_a_whole_ring(counts: list[int]) -> None:
+    """A portfolio whose customers all hold one grade drew a sliver at the top of the
+    donut: its arc ended where it started once the coordinates were rounded."""
+    from custrisk.report.charts import donut
+
+    rows = [{"code": code, "count": n} for code, n in zip("ABC", counts, strict=True)]
+    svg = str(
+        donut(
+            rows,
+            colors={"B": "#5b9b3c"},
+            style=load_report_config().style,
+            center_text="3",
+            center_caption="customers",
+        )
+    )
+    paths = re.findall(r'<path d="([^"]+)"', svg)
+    assert len(paths) == 1
+    points = [p.split()[-2:] for p in re.split(r" (?=A )", paths[0].removesuffix(" Z"))]
+    assert points[0] != points[1] and points[-1] == points[0][-2:]  # round and closed

@@ -17,7 +17,7 @@ from custrisk.cli._common import (
     sealed_like,
 )
 from custrisk.cli._console import console, counted, err_console, say
-from custrisk.errors import CheckFailed
+from custrisk.errors import CheckFailed, UsageError
 from custrisk.io.stop import Stopped
 from custrisk.vocab import check_language
 
@@ -76,6 +76,14 @@ def report(
         bool,
         typer.Option("--portfolio/--no-portfolio", help="Also render portfolio.pdf."),
     ] = True,
+    portfolio_only: Annotated[
+        bool,
+        typer.Option(
+            "--portfolio-only",
+            help="Render portfolio.pdf only, no customer reports (a large run: a report "
+            "per customer takes hours).",
+        ),
+    ] = False,
     templates: Annotated[
         Path | None,
         typer.Option(
@@ -154,6 +162,17 @@ def report(
 
     parse_csv_encoding(csv_encoding)
     check_language(lang)
+    if portfolio_only and not portfolio:
+        raise UsageError(
+            "--portfolio-only and --no-portfolio leave nothing to render", hint="give one"
+        )
+    chosen = [o for o, v in (("--customers", customers), ("--grade", grade)) if v]
+    chosen += ["--alert-level"] if alert_level else []
+    if portfolio_only and chosen:
+        raise UsageError(
+            f"--portfolio-only renders no customer report: {', '.join(chosen)} selects none",
+            hint="leave out --portfolio-only to render the selected customers' reports",
+        )
     when = parse_date(report_date, "--report-date")
     root = ctx.find_root().obj
     quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
@@ -196,6 +215,7 @@ def report(
             lang=lang,
             workers=workers,
             portfolio=portfolio,
+            customer_reports=not portfolio_only,
             templates=templates,
             config=config,
             history=history or (),

@@ -172,8 +172,9 @@ def _writer(worksheet: Any, kind: str | None, number_formats: Mapping[str, Any])
 
 
 def _column_values(column: pd.Series, kind: str | None) -> list[Any]:
-    """The column as Python values, ``None`` for a blank; numbers only for a numeric
-    column (text elsewhere, even when it looks like a number: ids keep their zeros)."""
+    """The column as Python values, ``None`` for a blank (an empty text too: a cell
+    holding "" is counted by COUNTA); numbers only for a numeric column (text elsewhere,
+    even when it looks like a number: ids keep their zeros)."""
     if kind is not None and pd.api.types.is_numeric_dtype(column.dtype):
         numbers = column.to_numpy(dtype="float64", na_value=np.nan)
         return [None if not math.isfinite(v) else v for v in numbers.tolist()]
@@ -181,7 +182,9 @@ def _column_values(column: pd.Series, kind: str | None) -> list[Any]:
         return [None if pd.isna(v) else bool(v) for v in column.tolist()]
     out: list[Any] = []
     for value in column.tolist():
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        if value is None or value is pd.NA or (isinstance(value, str) and not value):
+            out.append(None)
+        elif isinstance(value, float) and math.isnan(value):
             out.append(None)
         elif isinstance(value, pd.Timestamp | dt.date):
             out.append(value.strftime("%Y-%m-%d") if value == value else None)

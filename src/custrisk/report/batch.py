@@ -566,6 +566,7 @@ def render_reports(
     lang: str = "zh",
     workers: int | None = None,
     portfolio: bool = True,
+    customer_reports: bool = True,
     templates: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | None = None,
     history: Sequence[str | os.PathLike[str]] = (),
@@ -596,6 +597,8 @@ def render_reports(
         in this process).
     portfolio : bool
         Render ``portfolio.pdf`` too.
+    customer_reports : bool
+        Render the selected customers' reports (``False``: the portfolio report only).
     templates, config : path-like, optional
         Template folder and reports YAML (default: the packaged ones).
     history : sequence of path-like
@@ -659,7 +662,7 @@ def render_reports(
             private_dir(out)
         previous = read_manifest(out)
         order: list[tuple[str, str]] = [("portfolio", "")] if portfolio else []
-        order += [("customer", cid) for cid in selected]
+        order += [("customer", cid) for cid in selected] if customer_reports else []
         tasks = [(kind, cid, previous.get((kind, cid))) for kind, cid in order]
         if workers is None:
             workers = report_config.workers or _auto_workers(len(tasks))

@@ -108,6 +108,14 @@ def _arc(cx: float, cy: float, r: float, start: float, end: float) -> str:
     return f"M {_n(x1)} {_n(y1)} A {_n(r)} {_n(r)} 0 {large} 1 {_n(x2)} {_n(y2)}"
 
 
+def _ring(cx: float, cy: float, r: float, start: float) -> str:
+    """SVG path of a whole circle from angle ``start``: two half arcs (an arc cannot end
+    where it starts)."""
+    x1, y1 = _n(cx + r * math.cos(start)), _n(cy + r * math.sin(start))
+    x2, y2 = _n(cx - r * math.cos(start)), _n(cy - r * math.sin(start))
+    return f"M {x1} {y1} A {_n(r)} {_n(r)} 0 0 1 {x2} {y2} A {_n(r)} {_n(r)} 0 0 1 {x1} {y1} Z"
+
+
 def gauge(
     gauge_data: Mapping[str, Any],
     *,
@@ -209,15 +217,17 @@ def donut(
     total = sum(float(row["count"]) for row in rows)
     start = -math.pi / 2
     if total <= 0:
-        chart.path(_arc(cx, cy, r, 0, 2 * math.pi - 0.001), style["grid"], 20)
+        chart.path(_ring(cx, cy, r, start), style["grid"], 20)
     for row in rows:
         share = float(row["count"]) / total if total else 0.0
         if share <= 0:
             continue
         end = start + share * 2 * math.pi
-        if share >= 0.9999:
-            end = start + 2 * math.pi - 0.0001
-        chart.path(_arc(cx, cy, r, start, end), colors.get(row.get("code") or "", _NEUTRAL), 20)
+        color = colors.get(row.get("code") or "", _NEUTRAL)
+        # (one grade holding every customer: an arc from a point back to the same
+        # point, as the coordinates are rounded, draws nothing)
+        whole = share >= 0.9999
+        chart.path(_ring(cx, cy, r, start) if whole else _arc(cx, cy, r, start, end), color, 20)
         if share >= 0.06:
             mid = (start + end) / 2
             chart.text(

@@ -10,6 +10,7 @@ masked is masked again here (defence in depth).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -19,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from custrisk.config import default_config_path
 from custrisk.privacy import mask_middle_value, mask_name_value
 from custrisk.report.config import LANGUAGES, ReportConfig, lang_text
 from custrisk.report.formatting import Formatter, finite, points
@@ -32,6 +35,7 @@ MAX_REASONS = 10
 #: Drift tables with more statistics list only those that are not stable.
 DRIFT_ROWS_ALWAYS = 12
 _ACTION_SPLIT = re.compile(r"\s*(?:；|;|\n)\s*")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 RISKIER = "higher_is_riskier"
 SAFER = "higher_is_safer"
 
@@ -154,10 +158,35 @@ def _masked_middle(value: Any) -> str | None:
     return mask_middle_value(text)
 
 
-def _indicator_meta(run: Mapping[str, Any], code: str, lang: str) -> dict[str, Any]:
-    meta = (run.get("indicators") or {}).get(code) or {}
+@functools.cache
+def _packaged_labels() -> dict[str, Mapping[str, Any]]:
+    """Indicator code -> ``{zh, en}`` label of the packaged indicators config."""
+    try:
+        path = default_config_path("indicators.yaml")
+        node = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):  # (a broken install: the run's labels as they are)
+        return {}
+    indicators = node.get("indicators") if isinstance(node, Mapping) else None
     return {
-        "label": lang_text({k: meta.get(k) for k in LANGUAGES}, lang) or code,
+        str(code): spec["label"]
+        for code, spec in (indicators or {}).items()
+        if isinstance(spec, Mapping) and isinstance(spec.get("label"), Mapping)
+    }
+
+
+def _indicator_meta(
+    run: Mapping[str, Any], code: str, lang: str, texts: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    meta = (run.get("indicators") or {}).get(code) or {}
+    label = lang_text({k: meta.get(k) for k in LANGUAGES}, lang)
+    if lang == "en" and (label is None or _CJK.search(label)):
+        # A flat table's run labels its columns by their (Chinese) headers in both
+        # languages; a column custrisk knows (征信评分 read as bureau_score) has the
+        # packaged English label, or the report's (未偿余额: Outstanding balance).
+        known = (_packaged_labels().get(code) or {}).get("en") or (texts or {}).get(code)
+        label = known or label
+    return {
+        "label": label or code,
         "unit": meta.get("unit") or "",
         "direction": meta.get("direction") or "none",
     }
@@ -273,11 +302,21 @@ def grade_policy(
             (entry[k] for k in ("review_months", "review_frequency_months") if k in entry), None
         )
         review = fmt.value(months, "months") if finite(months) is not None else None
+    low, high = finite(entry.get("min_score")), finite(entry.get("max_score"))
     band = (
-        {"min_score": entry.get("min_score"), "max_score": entry.get("max_score")}
-        if finite(entry.get("min_score")) is not None or finite(entry.get("max_score")) is not None
+        {"min_score": low, "max_score": high}
+        if low is not None or high is not None
         else entry.get("band")
     )
+    ends = (run.get("policy") or {}).get("score_range")
+    if isinstance(band, dict) and isinstance(ends, list | tuple) and len(ends) == 2:
+        # The top and bottom grades end at the policy's score range ([0, 1000]): "0 – 530"
+        # reads like a score of 0 were possible; "< 530" and "≥ 640" say what is meant.
+        bottom, top = finite(ends[0]), finite(ends[1])
+        if low is not None and bottom is not None and low <= bottom:
+            band["min_score"] = None
+        if high is not None and top is not None and high >= top:
+            band["max_score"] = None
     return {
         "actions": _as_list(_pick_lang(entry, "actions", lang)),
         "review_frequency": _text(review),

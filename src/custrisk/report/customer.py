@@ -95,7 +95,7 @@ def _reasons(
             if f"reason_{rank}_code" not in row and f"reason_{rank}_code" not in detail:
                 break
             continue
-        meta = _indicator_meta(run, code, lang)
+        meta = _indicator_meta(run, code, lang, fmt.config.texts[lang])
         if code not in (run.get("indicators") or {}):
             meta["label"] = _text(row.get(f"reason_{rank}_label")) or code
         raw = detail.get(f"{INDICATOR_PREFIX}{code}")
@@ -114,7 +114,11 @@ def _reasons(
                 "rank": rank,
                 "code": code,
                 "label": meta["label"],
-                "value_text": fmt.value(raw, meta["unit"]),
+                "value_text": (
+                    fmt.value(raw, meta["unit"])
+                    if raw is not None
+                    else fmt.config.texts[lang].get("no_data", fmt.missing)
+                ),
                 "percentile": stats.percentile(code, raw),
                 "impact": impact,
                 "impact_text": impact_text,
@@ -150,7 +154,7 @@ def _key_indicators(
         column = f"{INDICATOR_PREFIX}{code}"
         if column not in detail:
             continue
-        meta = _indicator_meta(run, code, lang)
+        meta = _indicator_meta(run, code, lang, fmt.config.texts[lang])
         value = detail[column]
         percentile = stats.percentile(code, value)
         out.append(

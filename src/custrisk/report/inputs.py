@@ -23,7 +23,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
 from custrisk.protect.output import existing, plain_bytes
-from custrisk.protect.pseudonym import is_token
+from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, is_token, pseudonym
 from custrisk.vocab import LEVEL_CHOICES, level_named
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,13 @@ def select_customers(
         # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it
         wanted = [c if c in ids else normalised_id(c) for c in (c.strip() for c in customers) if c]
         unknown = sorted(set(wanted) - ids)
+        active = active_pseudonymiser()
+        if unknown and isinstance(active, Pseudonymiser):
+            # --pseudonymise reads the run's ids as tokens: an id names its token (the
+            # report of 0000000009 is customer_psn_....pdf), as score names them
+            token = {u: pseudonym(u, active.key) for u in unknown}
+            wanted = [token[w] if token.get(w) in ids else w for w in wanted]
+            unknown = sorted(set(wanted) - ids)
         if unknown:
             tokens = any(is_token(i) for i in ids) and not any(is_token(u) for u in unknown)
             raise UsageError(

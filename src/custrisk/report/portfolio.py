@@ -543,7 +543,7 @@ def _drift(
 
     def label(name: str) -> str:
         if name in indicators:
-            return str(_indicator_meta(run, name, lang)["label"])
+            return str(_indicator_meta(run, name, lang, texts)["label"])
         return texts.get(f"drift_{name}", name)
 
     def verdict(code: str | None) -> dict[str, Any] | None:

@@ -59,6 +59,16 @@ _CJK_PROBE = "风险客户"
 
 
 @functools.cache
+def thousands(value: Any) -> str:
+    """A count with thousands separators (``12,944``), for the templates' ``thousands``
+    filter; anything but a whole number is printed as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    return str(value)
+
+
 def find_cjk_fonts() -> tuple[str, ...]:
     """Families of the installed fonts that cover Chinese.
 
@@ -239,6 +249,7 @@ class ReportRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.filters["thousands"] = thousands
         self.env.globals.update(t=self.texts, lang=lang, palette_css=self._palette_css())
         try:
             self.templates = {

@@ -478,6 +478,13 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert read_alerts(out)["code"].tolist() == ["CR03"]
+    # a path ending in / is a folder: one line, not a file named after it
+    folder = f"{run_folder / 'picked'}/"
+    result = runner.invoke(app, ["alerts", str(run_folder / "alerts.csv"), "-o", folder])
+    assert result.exit_code == 2 and not (run_folder / "picked").exists()
+    assert f"--out {folder} is a folder: it takes the file to write; e.g. --out " in (
+        " ".join(result.output.split())
+    )
 
 
 @pytest.mark.parametrize(

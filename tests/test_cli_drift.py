@@ -219,6 +219,11 @@ def test_config_file_sets_thresholds(data: dict[str, Path], tmp_path: Path) -> N
             ["--format", "junit", "--out", "."],
             "--out . is a folder: it takes the file to write; e.g. --out drift.xml",
         ),
+        (  # (was written as a file named not_made_yet)
+            ["--out", "not_made_yet/"],
+            "--out not_made_yet/ is a folder: it takes the file to write; e.g. --out "
+            "not_made_yet/drift.txt",
+        ),
         (  # (was the table's text in a file Excel refuses to open)
             ["--out", "drift.xlsx"],
             "--out drift.xlsx: drift writes text, JSON (.json) or JUnit XML (.xml), not a "

@@ -265,6 +265,37 @@ def test_a_header_of_month_date_cells_is_the_header(tmp_path: Path) -> None:
     assert raw.table.column("2026-02-01").to_pylist() == ["200", "400"]
 
 
+@pytest.mark.parametrize(
+    ("odd", "said"),
+    [
+        ("#REF!", "C1 holds the Excel error #REF!"),
+        (3e6, "C1 holds the number 3000000 (a date cell whose value is out of range?)"),
+    ],
+    ids=["excel-error", "bad-date"],
+)
+def test_a_header_cell_that_is_no_name_is_named_not_no_header_row(
+    tmp_path: Path, odd: object, said: str
+) -> None:
+    """A header row with one cell that is an Excel error or a date cell holding no date:
+    it said "no header row found"; it names the row and the cell."""
+    path = tmp_path / "odd.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["客户编号", "月收入", "负债率", "违约"])
+    for i in range(5):
+        sheet.append([f"C{i:03d}", 1000 * (i + 1), 0.1 * i, "否"])
+    sheet["C1"].value = odd
+    if odd == "#REF!":
+        sheet["C1"].data_type = "e"
+    else:
+        sheet["C1"].number_format = "yyyy-mm-dd"
+    workbook.save(path)
+    header = r"row 1 looks like the header row, but a cell of it holds no column name"
+    with pytest.raises(DataError, match=header) as caught:
+        read_raw(path)
+    assert said in str(caught.value) and "type the column's name in C1" in str(caught.value)
+
+
 def test_rows_a_filter_hides_are_read_and_said_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -765,6 +765,23 @@ def test_a_gbk_table_with_yen_percent_and_chinese_dates_trains_as_the_plain_one(
         assert not out.with_name("scores.rejects.csv").exists()  # nothing listed as repaired
         runs[name] = pd.read_csv(out, encoding="utf-8-sig")
     assert layouts["dressed"] == layouts["plain"]
+    # the points table shows the percentages' bins in percents, as the table holds them
+    points = {
+        name: pd.read_csv(tmp_path / f"models_{name}" / "logistic" / "1" / "points.csv")
+        for name in ("plain", "dressed")
+    }
+    util = {
+        n: p.loc[p["label_zh"] == "额度使用率", "bin_label"].tolist() for n, p in points.items()
+    }
+    assert util["plain"] and "%" not in "".join(util["plain"])
+    assert (
+        util["dressed"][1]
+        == "["
+        + ", ".join(
+            f"{float(edge) * 100:.10g}%" for edge in util["plain"][1].strip("[)").split(", ")
+        )
+        + ")"
+    )
     assert ["额度使用率", "feature,", "float"] in layouts["dressed"]
     assert ["开户日期", "feature,", "date"] in layouts["dressed"]
     pd.testing.assert_series_equal(runs["plain"]["pd"], runs["dressed"]["pd"])

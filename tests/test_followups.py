@@ -197,6 +197,14 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     days = [row[header.index("days_since_last_follow_up")] for row in sheet.iter_rows(2)]
     known = [cell.value for cell in days if cell.value is not None]
     assert known and all(isinstance(v, int | float) and v == int(v) for v in known)  # not text
+    # a folder for --out (one there, or a path ending in /): one line, no file of its name
+    for folder in (f"{tmp_path / 'plans'}/", str(tmp_path)):
+        result = runner.invoke(app, ["followups", str(scored), "-o", folder])
+        assert result.exit_code == 2, result.output
+        assert f"--out {folder} is a folder: it takes the file to write; e.g. --out " in (
+            " ".join(result.output.split())
+        )
+    assert not (tmp_path / "plans").exists()
 
 
 def test_owners_come_earliest_due_first_and_counts_are_singular_for_one(

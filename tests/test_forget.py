@@ -154,6 +154,40 @@ def test_a_monthly_runs_file_list_is_written_again_without_the_customers_report(
     assert after["run_id"] == read_run(month / "scores.csv").run_id  # the rewritten run's
 
 
+def test_reports_rendered_again_into_a_monthly_run_are_listed_in_its_run_json(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str]
+) -> None:
+    """``custrisk report`` into a month's reports/ (as forget's "Stale:" line asks) lists
+    the files there in run.json with their hashes: it left the old ones, so that run.json
+    no longer matched its files."""
+    from custrisk.batch.layout import file_hashes, sha256_file
+
+    _, customer, _ = scored
+    month = runs / "2026-10"
+    listed = file_hashes(month)
+    stale = {k: "0" * 64 for k in listed if k.startswith("reports/")}  # as rendered before
+    reports = {k: v for k, v in stale.items() if k != f"reports/customer_{customer}.pdf"}
+    facts = {"period": "2026-10", "outputs": {**listed, **reports}}
+    facts["stages"] = {"reports": {"outputs": reports}}
+    (month / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    args = ["report", str(month / "scores.csv"), "--out", str(month / "reports")]
+    # (any run of it: here one whose filters match no customer, so that nothing renders)
+    scores = pd.read_csv(month / "scores.csv", dtype=str).set_index("customer_id")
+    other_grade = next(g for g in "ABCDE" if g != scores.loc[customer, "grade"])
+    only = ["--customers", customer, "--grade", other_grade, "--no-portfolio"]
+    result = runner.invoke(app, [*args, *only])
+    assert result.exit_code == 0 and "Warning: no customer of" in result.output, result.output
+    assert f"Listed the new reports in the monthly run's {month.absolute() / 'run.json'}" in (
+        " ".join(result.output.split())
+    )
+    again = json.loads((month / "run.json").read_text(encoding="utf-8"))
+    for listing in (again["outputs"], again["stages"]["reports"]["outputs"]):
+        assert {k: v for k, v in listing.items() if k.startswith("reports/")} == {
+            k: sha256_file(month / k) for k in stale
+        }  # the one missing from the list added, each hashed again; not the lock
+    assert again["outputs"]["scores.csv"] == listed["scores.csv"]
+
+
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (locks aside) and its bytes."""
     return {

@@ -783,6 +783,21 @@ def test_cli_dry_run_shows_messages_and_sends_nothing(
     assert due and "回访计划" in state.requests[-1]["raw"].decode("utf-8")
 
 
+def test_cli_again_on_a_run_that_is_not_a_month_of_the_batch_says_it_changes_nothing(
+    runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--again`` on a hand-scored run (``score --out``, no notifications.json): one
+    note says every message is sent anyway, rather than the option passing unremarked."""
+    monkeypatch.setenv("T_AGAIN", "http://127.0.0.1:9/never")
+    config = _write_config(tmp_path / "n.yaml", {"channels": {"wecom": {"url_env": "T_AGAIN"}}})
+    command = ["notify", str(runs["nov"].parent), "-c", str(config), "--dry-run"]
+    result = CliRunner().invoke(app, [*command, "--again"])
+    assert result.exit_code == 0, result.output
+    [note] = [line for line in result.output.splitlines() if "--again" in line]
+    assert note.startswith("Note: --again changes nothing here: ") and "notifications.json" in note
+    assert "--again" not in CliRunner().invoke(app, command).output
+
+
 def test_cli_sends_in_the_language_of_the_run_config_as_custrisk_run_does(
     runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -216,6 +216,19 @@ def test_different_seed_gives_different_data(tmp_path: Path, clean: tuple[Path, 
         assert (tmp_path / name).read_bytes() != (clean[0] / name).read_bytes(), name
 
 
+def test_the_same_seed_a_month_later_is_the_same_customers_another_seed_other_ones() -> None:
+    """The documented recipe for a second month (same --seed, later --as-of) gives the
+    same people under the same ids; another seed gives other people under the same ids
+    (which a run compared with the month before takes for grades that all moved)."""
+    october = generate_frames(customers=200, seed=7, as_of=date(2026, 10, 31)).credit
+    november = generate_frames(customers=200, seed=7, as_of=date(2026, 11, 30)).credit
+    other = generate_frames(customers=200, seed=8, as_of=date(2026, 11, 30)).credit
+    assert october["customer_id"].tolist() == other["customer_id"].tolist()
+    for column in ("customer_id", "name", "region", "industry", "bureau_score"):
+        assert october[column].tolist() == november[column].tolist(), column
+    assert (october["name"] == other["name"]).mean() < 0.2
+
+
 def test_files_headers_and_format(clean: tuple[Path, SampleSummary]):
     out, summary = clean
     assert set(summary.paths) == set(DATA_FILES)

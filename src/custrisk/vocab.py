@@ -112,6 +112,11 @@ def check_language(lang: str, option: str = "--lang") -> str:
     return lang
 
 
+#: The indicator unit of a share: a column read from percentages (16% read as 0.16), shown
+#: as a percent again by the reports (reports.yaml ``units: share: {format: percent}``) and
+#: in a scorecard's points and bins tables.
+PERCENT_UNIT = "share"
+
 #: The model registry's folder when none is named: ``$CUSTRISK_MODELS_DIR``, else ./models
 #: (:func:`models_dir`; the registry reads models there, ``custrisk backup`` archives it).
 MODELS_DIR_ENV = "CUSTRISK_MODELS_DIR"

@@ -205,19 +205,21 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def refresh_outputs(folder: Path) -> bool:
+def refresh_outputs(folder: Path, added: Iterable[Path] = ()) -> bool:
     """After files of a finished run were changed or removed outside the run (``custrisk
-    forget``), its ``run.json`` lists what is there: removed files (a forgotten
-    customer's report, whose name holds the id) left out, changed ones hashed again.
-    Whether run.json changed (``False`` for a folder that is not a monthly run)."""
-    facts = refreshed_outputs(folder)
+    forget``; reports rendered again by hand into its ``reports/``), its ``run.json``
+    lists what is there: removed files (a forgotten customer's report, whose name holds
+    the id) left out, changed ones hashed again, and the files ``added`` in the folder
+    listed too (with the stage whose files share their folder, ``reports/``). Whether
+    run.json changed (``False`` for a folder that is not a monthly run)."""
+    facts = refreshed_outputs(folder, added=added)
     if facts is not None:
         write_json(folder / RUN_FILE, facts)
     return facts is not None
 
 
 def refreshed_outputs(
-    folder: Path, pending: Mapping[Path, Path | None] | None = None
+    folder: Path, pending: Mapping[Path, Path | None] | None = None, added: Iterable[Path] = ()
 ) -> dict[str, Any] | None:
     """The ``run.json`` of the monthly run in ``folder`` listing its outputs as they are,
     or as they will be once ``pending`` is in place (each path changed: the staged file
@@ -247,11 +249,23 @@ def refreshed_outputs(
         for stage in (facts.get("stages") or {}).values()
         if isinstance(stage, dict) and isinstance(stage.get("outputs"), dict)
     ]  # the run's files, and each stage's (kept to resume a run)
+    inside = Path(os.path.abspath(folder))
+    new_names = [
+        Path(os.path.abspath(p)).relative_to(inside).as_posix()
+        for p in added
+        if Path(os.path.abspath(p)).is_relative_to(inside)
+    ]
     changed = False
     for holder in lists:
         listed = holder["outputs"]
+        tops = {name.split("/")[0] for name in listed if "/" in name}
+        more = [
+            n
+            for n in new_names
+            if n not in listed and (holder is facts or ("/" in n and n.split("/")[0] in tops))
+        ]
         fresh = {}
-        for name in listed:
+        for name in sorted([*listed, *more]) if more else listed:
             file = where(name)
             if file is not None and file.is_file() and not file.is_symlink():
                 fresh[name] = sha256_file(file)

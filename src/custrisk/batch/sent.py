@@ -330,6 +330,12 @@ def send_by_hand(
         )
         recorded = month.record([d.as_dict() for d in deliveries]) if month else None
     notes = []
+    if again and _month_record(run_dir) is None:  # nothing recorded: --again changes nothing
+        notes.append(
+            f"--again changes nothing here: {_run_folder(run_dir)} has no record of "
+            f"delivered messages ({NOTIFICATIONS_FILE} of a month of custrisk run): every "
+            "message is sent, with or without it"
+        )
     if month is not None and month.set_aside is not None:
         notes.append(f"the damaged {month.path.name} was set aside as {month.set_aside}")
     skipped = sum(d.already_delivered for d in deliveries)

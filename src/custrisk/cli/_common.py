@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -322,6 +323,21 @@ def unwritten_on_stop(out: Path | str) -> Iterator[None]:
     except Stopped as stop:
         stop.leave(not_written(out))
         raise
+
+
+def output_file(text: str | None, example: str, option: str = "--out") -> Path | None:
+    """``--out`` as typed, as a Path: a folder (one that is there, or a path ending in /)
+    is refused in one line naming a file in it, rather than written as a file of the
+    folder's name (typer's Path drops the ending / that says a folder)."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        raise UsageError(
+            f"{option} {text} is a folder: it takes the file to write",
+            hint=f"e.g. {option} {path / example}",
+        )
+    return path
 
 
 def sealed_like(source: Path, encrypt: bool, what: str) -> bool:

@@ -15,6 +15,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     KeyfileOpt,
     PseudonymiseOpt,
+    output_file,
     protect_command,
     sealed_like,
 )
@@ -83,8 +84,8 @@ def alerts(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path | None,
+    out_text: Annotated[
+        str | None,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
             "--out",
             "-o",
@@ -116,6 +117,7 @@ def alerts(
     be filtered again; written to --out it is UTF-8 with a BOM (for Excel), on stdout
     plain UTF-8, unless --csv-encoding says otherwise.
     """
+    out = output_file(out_text, "selected_alerts.csv")
     if out is not None:
         encrypt = sealed_like(source, encrypt, "the alerts are")
     protect_command(

@@ -121,11 +121,12 @@ ArchiveArg = Annotated[
 
 @backup_app.command("verify", short_help="Check every member of a backup archive")
 def verify(archive: ArchiveArg, keyfile: KeyfileOpt = None) -> None:
-    """Check every member of an archive against its manifest; exit 2 naming the first bad
-    member."""
-    from custrisk.protect.backup import verify_backup
+    """Check every member of an archive against its manifest, and the archive against its
+    checksum file; exit 1 naming the first bad member, 2 when the archive is not there or
+    its key is missing."""
+    from custrisk.protect.backup import check_backup
 
-    check = verify_backup(archive, _keyring(keyfile))
+    check = check_backup(archive, _keyring(keyfile))
     console.print(
         f"{archive}: {check.files} file(s), {check.bytes:,} bytes, every SHA-256 matches the "
         f"manifest (created {check.manifest.get('created', '?')})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -108,8 +109,8 @@ def drift(
             show_default=False,
         ),
     ] = None,
-    out: Annotated[
-        Path | None,
+    out_text: Annotated[
+        str | None,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
             "--out",
             "-o",
@@ -160,6 +161,7 @@ def drift(
     from custrisk.engine.choice import check_data_drift_on
     from custrisk.monitoring.config import FAIL_ON
 
+    out = Path(out_text) if out_text is not None else None
     if output_format is None:  # -o drift.json is asking for JSON
         suffix = out.suffix.lower() if out is not None else ""
         if out is not None and suffix in _NOT_DRIFT_SUFFIXES:  # (drift.xlsx: no workbook)
@@ -172,10 +174,11 @@ def drift(
     _choice(output_format, FORMATS, "--format")
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
-    if out is not None and out.is_dir():  # (known before the check runs, not after)
+    # a folder, or a path ending in / (known before the check runs, not after)
+    if out is not None and (out.is_dir() or str(out_text).endswith(("/", os.sep))):
         suffix = {"json": "json", "junit": "xml"}.get(output_format, "txt")
         raise UsageError(
-            f"--out {out} is a folder: it takes the file to write",
+            f"--out {out_text} is a folder: it takes the file to write",
             hint=f"e.g. --out {out / ('drift.' + suffix)}",
         )
     check_engine_options(engine, scheduler, buckets, memory_limit)

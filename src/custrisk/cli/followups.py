@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from custrisk.cli._common import protect_command, sealed_like
+from custrisk.cli._common import output_file, protect_command, sealed_like
 from custrisk.cli._console import console, counted, shown
 from custrisk.vocab import owner_label
 
@@ -36,8 +36,8 @@ def followups(
     limit: Annotated[
         int, typer.Option("--limit", help="Rows shown per owner in the table (0: all).")
     ] = 20,
-    out: Annotated[
-        Path | None,
+    out_text: Annotated[
+        str | None,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
             "--out",
             "-o",
@@ -55,6 +55,7 @@ def followups(
     behaviour data and the due date. A run written before follow-up plans gets one
     computed from its tables (without channels).
     """
+    out = output_file(out_text, "followups.csv")
     # (the role decides how customer data is read)
     protect_command(encrypt=out is not None and sealed_like(run, False, "the plan is"))
     from custrisk.review.followups import filter_followups, plan_by_owner, plan_of_run

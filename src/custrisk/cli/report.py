@@ -151,6 +151,7 @@ def report(
         TimeRemainingColumn,
     )
 
+    from custrisk.batch.layout import RUN_FILE, refresh_outputs
     from custrisk.data.id_list import listed_values
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.report.batch import (
@@ -265,6 +266,12 @@ def report(
         f"in {result.seconds:.1f} s ({rate:.1f}/s); "
         f"manifest: {result.manifest}"
     )
+    # reports rendered again into a month's folder of custrisk run (after custrisk forget):
+    # its run.json lists their new hashes, as the run's own reports
+    run_folder = Path(out).absolute().parent
+    written = [p for p in Path(out).rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if refresh_outputs(run_folder, added=written):
+        console.print(f"Listed the new reports in the monthly run's {run_folder / RUN_FILE}")
     if result.failed:
         for item in result.failed[:SHOW_FAILURES]:
             who = item.customer_id or item.kind

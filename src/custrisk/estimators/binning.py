@@ -91,6 +91,7 @@ __all__ = [
     "SPECIAL_LABEL",
     "FeatureBins",
     "WoeBinner",
+    "percent_bin_labels",
     "value_bins",
 ]
 
@@ -181,9 +182,29 @@ def _fmt(value: float) -> str:
     return f"{value:.10g}"
 
 
-def _interval_label(lower: float, upper: float) -> str:
+def _interval_label(lower: float, upper: float, *, percent: bool = False) -> str:
     left = "(" if math.isinf(lower) else "["
+    if percent:  # (a share read from 16%: its edges shown as the data shows it)
+        return f"{left}{_fmt_percent(lower)}, {_fmt_percent(upper)})"
     return f"{left}{_fmt(lower)}, {_fmt(upper)})"
+
+
+def _fmt_percent(value: float) -> str:
+    return _fmt(value) if math.isinf(value) else f"{value * 100:.10g}%"
+
+
+def percent_bin_labels(bins: FeatureBins) -> list[str]:
+    """The labels of ``bins`` with the edges of its value bins as percents, ``[5%, 15%)``,
+    for a feature read from percentages (16% in the data and the reports, 0.16 in the
+    model); special and missing bins keep their labels."""
+    labels = list(bins.labels)
+    if bins.kind != "numeric":
+        return labels
+    edges = [-math.inf, *bins.cuts.tolist(), math.inf]
+    labels[: len(edges) - 1] = [
+        _interval_label(edges[i], edges[i + 1], percent=True) for i in range(len(edges) - 1)
+    ]
+    return labels
 
 
 def _prebin_cuts(

@@ -415,6 +415,21 @@ def _sheet_data(
 ) -> SheetData:
     error_at = {(e.row - 1, e.column) for e in errors}
     top = _header_row(grid, declared, error_at)
+    if top is None and (odd := _odd_header(grid, error_at)) is not None:
+        row, cells = odd
+        said = {(e.row - 1, e.column): e for e in errors}
+        shown = "; ".join(
+            f"{column_letter(c)}{row + 1} holds {_odd_cell(said.get((row, c)), grid[row], c)}"
+            for c in cells[:3]
+        )
+        raise DataError(
+            f"row {row + 1} looks like the header row, but "
+            + ("a cell of it holds" if len(cells) == 1 else "cells of it hold")
+            + f" no column name: {shown}",
+            file=str(path),
+            hint=f"type the column's name in {column_letter(cells[0])}{row + 1} (text, not a "
+            "formula or a date)",
+        )
     if top is None:
         raise DataError(
             "no header row found: the sheet is empty"
@@ -553,6 +568,45 @@ def _header_row(
         if texts and texts + dates >= max(1, (widest + 1) // 2) and others == 0:
             return i
     return None
+
+
+def _odd_header(
+    grid: list[list[Any]], error_at: set[tuple[int, int]]
+) -> tuple[int, list[int]] | None:
+    """The header row :func:`_header_row` refused for a few cells that are no name (an
+    Excel error such as ``#REF!``, a number or a time: a date cell whose value is no
+    date), and those cells' columns: a row of names but for them, with more text cells
+    than the row under it (a data row has as many). ``None`` when there is none."""
+    search = range(min(len(grid), HEADER_SEARCH_ROWS))
+    used = [i for i in search if any(not _blank(v) for v in grid[i])]
+    widest = max((sum(not _blank(v) for v in grid[i]) for i in used), default=0)
+    for i, below in zip(used, used[1:], strict=False):
+        texts, dates = _text_cells(grid[i]), _date_cells(grid[i])
+        odd = [
+            c
+            for c, v in enumerate(grid[i])
+            if (i, c) in error_at or not (_blank(v) or isinstance(v, str | dt.date))
+        ]
+        if (
+            odd
+            and len(odd) < texts
+            and texts + dates + len(odd) >= max(1, (widest + 1) // 2)
+            and texts > _text_cells(grid[below])
+        ):
+            return i, odd
+    return None
+
+
+def _odd_cell(error: CellError | None, row: list[Any], column: int) -> str:
+    """What a header cell that is no name holds, for a message."""
+    if error is not None:
+        return f"the Excel error {error.what or error.text}"
+    value = row[column]
+    if isinstance(value, dt.time):
+        return f"the time {value.isoformat()} (a date cell whose value is no date?)"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value:.15g} (a date cell whose value is out of range?)"
+    return repr(value)
 
 
 def _is_child_row(row: list[Any], spans: list[tuple[int, int]]) -> bool:

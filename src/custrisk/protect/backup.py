@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from custrisk.errors import DataError, UsageError
+from custrisk.errors import CheckFailed, DataError, UsageError
 from custrisk.io.atomic import DIR_MODE, ensure_dir
 from custrisk.io.digest import sha256_file
 from custrisk.protect.audit import default_log_path
@@ -583,6 +583,19 @@ def verify_backup(archive: str | os.PathLike[str], keyring: Keyring | None = Non
     return ArchiveCheck(path, manifest, len(seen), total)
 
 
+def check_backup(archive: str | os.PathLike[str], keyring: Keyring | None = None) -> ArchiveCheck:
+    """:func:`verify_backup` as ``custrisk backup verify`` reports it: a damaged or
+    altered archive is a check that found a problem (CheckFailed, exit 1, naming the first
+    bad member), as ``models verify`` says of a model folder; an archive that is not there,
+    a folder or an encrypted archive without its key stays a DataError (exit 2)."""
+    path = Path(archive)
+    _check_archive(path, keyring)
+    try:
+        return verify_backup(path, keyring)
+    except DataError as exc:
+        raise CheckFailed(exc.message, hint=exc.hint) from None
+
+
 def archives_under(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """The archives ``custrisk backup`` wrote among ``paths`` and under their folders."""
     for path in map(Path, paths):
@@ -672,6 +685,7 @@ __all__ = [
     "ArchiveCheck",
     "BackupResult",
     "backup_sources",
+    "check_backup",
     "create_backup",
     "default_parts",
     "restore_backup",

@@ -39,6 +39,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
 from custrisk.io.excel import split_sheet
 from custrisk.registry import LoadedModel
+from custrisk.vocab import PERCENT_UNIT
 
 #: The model-folder copy of a flat table's sources config.
 TABLE_SOURCES_FILE = "sources.yaml"
@@ -148,7 +149,7 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         else:
             entry["field"] = col.name
         if col.percent:  # (16.3% in the table, 0.163 read: shown as 16.3% again)
-            entry["unit"] = "share"
+            entry["unit"] = PERCENT_UNIT
         elif _in_yuan(col.name, col.header, col.type, col.unit):  # (shown ¥369,264)
             entry["unit"] = "CNY"
         if col.scale is not None:  # (the value is not the header's: 月收入 × 12)

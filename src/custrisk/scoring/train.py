@@ -19,6 +19,7 @@ import pandas as pd
 from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
+from custrisk.estimators.binning import percent_bin_labels
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
@@ -53,8 +54,22 @@ from custrisk.scoring.table import (
     table_labels,
     written_configs,
 )
+from custrisk.vocab import PERCENT_UNIT
 
 log = logging.getLogger(__name__)
+
+
+def _percent_bins(table: pd.DataFrame, column: str, binner: Any) -> pd.DataFrame:
+    """``table`` (points or bins) with the bins of a share (a column read from 16%)
+    labelled in percents, ``[5%, 15%)``, as its data and the reports show it."""
+    for code in table["feature"].unique():
+        spec = binner.specs_.get(code)
+        if spec is None or spec.unit != PERCENT_UNIT:
+            continue
+        labels = percent_bin_labels(binner.bins_[code])
+        rows = table["feature"] == code
+        table.loc[rows, column] = [labels[int(k)] for k in table.loc[rows, "bin"]]
+    return table
 
 
 def model_features(
@@ -617,8 +632,11 @@ def _train_locked(
         card[TABLE_CARD_KEY] = table_card
         extra[TABLE_SOURCES_FILE] = Path(sources.path).read_text(encoding="utf-8")
     if algorithm == "logistic":
-        extra[POINTS_FILE] = csv_text(estimator.points_table(), encoding=csv_encoding)
-        extra[BINS_FILE] = csv_text(estimator.binner_.bin_table(), encoding=csv_encoding)
+        binner = estimator.binner_
+        points = _percent_bins(estimator.points_table(), "bin_label", binner)
+        extra[POINTS_FILE] = csv_text(points, encoding=csv_encoding)
+        bins = _percent_bins(binner.bin_table(), "label", binner)
+        extra[BINS_FILE] = csv_text(bins, encoding=csv_encoding)
     workspace = features.workspace
     if len(workspace.rejects):
         table = rejects_to_write(

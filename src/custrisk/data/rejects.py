@@ -17,7 +17,13 @@ import pandas as pd
 
 from custrisk.config.columns import ColumnSpec
 from custrisk.config.sources import SourcesConfig, SourceSpec
-from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
+from custrisk.privacy import (
+    mask_id_number,
+    mask_name,
+    mask_name_value,
+    mask_phone,
+    mask_pii_text,
+)
 
 REJECTS_FILE = "rejects.csv"
 REJECTS_WORKBOOK = "rejects.xlsx"
@@ -135,7 +141,9 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     masker (张**, 138****5678, ...). A value that shows a whole row (wrong number of
     fields, duplicate row, or any issue not about one column) is masked field by field
     when its source has personal-data columns. A row check that compares a personal-data
-    column is masked too.
+    column is masked too. Any other value has what looks like a phone number, an ID
+    number or an e-mail address masked (a phone typed into an amount that did not parse,
+    an ID number as a rejected row's customer id).
     """
     if not len(rejects):
         return rejects
@@ -168,6 +176,15 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
             # A raw line has the file's delimiter; a duplicate row is shown with commas.
             delimiter = "," if rules[row] == "duplicate_row" else spec.delimiter
             values[row] = mask_fields(values[row], delimiter)
+            changed = True
+    texts = np.flatnonzero([isinstance(v, str) and v != "" for v in values])
+    if texts.size:
+        # (each distinct text once: an export's orphans repeat a few customer ids)
+        distinct = pd.unique(values[texts])
+        masks = {v: mask_pii_text(v) for v in distinct}
+        masked = np.array([masks[v] for v in values[texts]], dtype=object)
+        if (masked != values[texts]).any():
+            values[texts] = masked
             changed = True
     if not changed:
         return rejects

@@ -371,6 +371,16 @@ def test_personal_data_outside_pii_columns_is_masked_in_data_and_rejects(
     assert "13711112222" not in shown and "137****2222" in shown
     assert shown.count("personal_data") == 3
     assert "flag the column pii: true" in shown
+    # two ids that collide once normalised: the message names both, masked
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(credit_row("138 0013 8000"), credit_row("13800138000")),
+            "transactions.csv": _txns("T1,13800138000,2026-01-05,1,order,online,,"),
+        }
+    )
+    shown = rejects_to_write(load_workspace(folder).rejects, config).to_csv(index=False)
+    assert "id_collision" in shown and "'138******8000' (line 2)" in shown
+    assert "13800138000" not in shown and "0013" not in shown
 
 
 def test_rows_of_a_customer_whose_credit_row_was_rejected_name_that_row(

@@ -143,7 +143,7 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     when its source has personal-data columns. A row check that compares a personal-data
     column is masked too. Any other value has what looks like a phone number, an ID
     number or an e-mail address masked (a phone typed into an amount that did not parse,
-    an ID number as a rejected row's customer id).
+    an ID number as a rejected row's customer id), and so has every message.
     """
     if not len(rejects):
         return rejects
@@ -177,15 +177,27 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
             delimiter = "," if rules[row] == "duplicate_row" else spec.delimiter
             values[row] = mask_fields(values[row], delimiter)
             changed = True
-    texts = np.flatnonzero([isinstance(v, str) and v != "" for v in values])
-    if texts.size:
-        # (each distinct text once: an export's orphans repeat a few customer ids)
-        distinct = pd.unique(values[texts])
-        masks = {v: mask_pii_text(v) for v in distinct}
-        masked = np.array([masks[v] for v in values[texts]], dtype=object)
-        if (masked != values[texts]).any():
-            values[texts] = masked
-            changed = True
-    if not changed:
+    changed |= _mask_pii_texts(values)
+    masked = {"value": pd.Series(values, index=rejects.index, dtype=object)}
+    if "message" in rejects.columns:  # (two ids that collide: the message names both)
+        messages = rejects["message"].astype(object).to_numpy(copy=True)
+        if _mask_pii_texts(messages):
+            masked["message"] = pd.Series(messages, index=rejects.index, dtype=object)
+    if not changed and len(masked) == 1:
         return rejects
-    return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object))
+    return rejects.assign(**masked)
+
+
+def _mask_pii_texts(values: np.ndarray) -> bool:
+    """Mask what looks like a phone number, an ID number or an e-mail address in each
+    text of ``values`` (in place); whether any was."""
+    texts = np.flatnonzero([isinstance(v, str) and v != "" for v in values])
+    if not texts.size:
+        return False
+    # (each distinct text once: an export's orphans repeat a few customer ids)
+    masks = {v: mask_pii_text(v) for v in pd.unique(values[texts])}
+    masked = np.array([masks[v] for v in values[texts]], dtype=object)
+    if not (masked != values[texts]).any():
+        return False
+    values[texts] = masked
+    return True

@@ -242,10 +242,19 @@ def test_bad_config_is_exit_2_naming_the_key(runner: CliRunner, tmp_path: Path) 
     assert "allowed values: id, string, category, int, float, date, bool" in line
 
 
-def test_debug_shows_the_traceback(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["--debug", "validate", str(tmp_path / "nope")])
-    assert result.exit_code != 0
-    assert type(result.exception).__name__ == "DataError"
+def test_debug_shows_the_traceback_masked_and_keeps_the_exit_code(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """--debug let the exception escape: Python's exit 1 for what is exit 2, and the
+    message at the traceback's end quoted the phone and ID number of a path in clear,
+    which the error line masks."""
+    missing = tmp_path / "310101200010239260" / "13298480483"
+    result = runner.invoke(app, ["--debug", "validate", str(missing)])
+    assert result.exit_code == 2
+    said = result.output
+    assert "Traceback (most recent call last)" in said and "DataError" in said
+    assert "13298480483" not in said and "310101200010239260" not in said
+    assert "132****0483" in said and said.rstrip().splitlines()[-1].startswith("Error:")
 
 
 def test_a_failed_run_leaves_no_partial_output(runner: CliRunner, tmp_path: Path) -> None:

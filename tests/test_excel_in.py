@@ -601,6 +601,29 @@ def test_formulas_a_program_wrote_are_not_read_as_their_placeholder_results(
     assert "cell C2 (年收入) holds a formula (=B2*12) never calculated" in str(refused.message)
 
 
+def test_a_formula_in_a_personal_data_cell_is_masked_in_the_rejects(tmp_path: Path) -> None:
+    """The message of a formula never calculated quotes the formula: in a name cell,
+    =HYPERLINK("…","赵敏 13655556666") put the name in clear in every rejects file."""
+    from custrisk.config import load_sources_config
+    from custrisk.data import load_workspace
+    from custrisk.data.rejects import rejects_to_write
+    from tests._support import CREDIT_HEADER, PACKAGED_SOURCES, credit_row
+
+    data = tmp_path / "data"
+    data.mkdir()
+    book = openpyxl.Workbook()
+    book.active.append(CREDIT_HEADER.split(","))
+    for i in (1, 2):
+        book.active.append(credit_row(f"000000000{i}").split(","))
+    book.active["B3"] = '=HYPERLINK("http://x","赵敏 13655556666")'
+    book.save(data / "credit.xlsx")
+    rejects = load_workspace(data).rejects
+    shown = rejects_to_write(rejects, load_sources_config(PACKAGED_SOURCES))
+    (message,) = shown.loc[shown["rule"] == "excel_error", "message"]
+    assert "cell B3 (name) holds a formula (=HYPERLINK(" in message
+    assert "赵敏" not in message and "13655556666" not in message and '"赵**"' in message
+
+
 def test_a_table_of_formulas_never_calculated_says_so_when_trained(runner, tmp_path: Path) -> None:
     path = tmp_path / "book.xlsx"
     _formula_book(path, cached=False)

@@ -272,3 +272,69 @@ def test_output_options_are_checked_before_any_work(
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
     assert not out.exists()
+
+
+#: Personal data where no column flagged pii holds it: (file, line index, column, text).
+STRAY = (
+    ("credit.csv", 20, "region", "请致电13912345678"),
+    ("credit.csv", 21, "industry", "zhang.wei@example.com"),
+    ("credit.csv", 22, "region", "１３９８７６５４３２１"),
+    ("credit.csv", 23, "bureau_score", "李秀英 13711112222"),
+    ("credit.csv", 24, "credit_limit", "110105194912310021元"),
+    ("transactions.csv", 5, "channel", "微信 13566667777"),
+)
+
+
+def test_a_protected_run_holds_no_personal_data_in_any_plaintext(
+    hostile_run: Run, tmp_path: Path
+) -> None:
+    """validate and score --encrypt, audited, on the hostile exports with personal data
+    typed where no pii column is (a phone as a region, an e-mail as an industry, an ID
+    number in an amount that does not parse): every file written, read through its
+    envelope, the audit log and the output hold none of it in clear."""
+    from custrisk.protect import add_key, new_key
+    from custrisk.protect.output import plain_bytes, protected_outputs
+
+    data = tmp_path / "exports"
+    data.mkdir()
+    for source in hostile_run.data.glob("*.csv"):
+        data.joinpath(source.name).write_bytes(source.read_bytes())
+    for name, at, column, text in STRAY:
+        with (data / name).open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        rows[at][rows[0].index(column)] = text
+        with (data / name).open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
+    keyfile, out = tmp_path / "keys" / "keys.json", tmp_path / "out"
+    add_key(keyfile, new_key("encryption"))
+    env = {
+        "CUSTRISK_KEYFILE": str(keyfile),
+        "CUSTRISK_KEY": "",
+        "CUSTRISK_ROLE": "",
+        "CUSTRISK_AUDIT": "on",
+        "CUSTRISK_AUDIT_LOG": str(tmp_path / "audit" / "audit.log"),
+    }
+    said = []
+    for args in (
+        ["validate", data, "--out", out / "validation", "--encrypt"],
+        ["score", data, "-m", "logistic", "--models-dir", hostile_run.root / "models",
+         "-o", out / "run" / "scores.csv", "--encrypt"],
+    ):  # fmt: skip
+        result = CliRunner().invoke(app, ["-v", *map(str, args)], env=env)
+        assert result.exit_code in (0, 1), result.output
+        said.append(result.output)
+    texts = {"output": "\n".join(said), "audit.log": Path(env["CUSTRISK_AUDIT_LOG"]).read_text()}
+    with protected_outputs(keyfile=keyfile):
+        for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name[0] != "."):
+            plain = plain_bytes(path) if path.suffix == ".enc" else path.read_bytes()
+            if ".parquet" in path.name:
+                plain = pd.read_parquet(io.BytesIO(plain)).to_csv(index=False).encode()
+            texts[str(path.relative_to(out))] = plain.decode("utf-8", errors="replace")
+    assert "run/scores.details.parquet.enc" in texts and "validation/rejects.csv.enc" in texts
+    secrets = [*_personal_data(hostile_run), "13912345678", "zhang.wei@example.com"]
+    secrets += ["１３９８７６５４３２１", "13711112222", "110105194912310021", "13566667777"]
+    for name, text in texts.items():
+        plain = "".join(unicodedata.normalize("NFKC", text).split())
+        leaked = [s for s in secrets if s in text or unicodedata.normalize("NFKC", s) in plain]
+        assert not leaked, f"{name} holds {leaked[:3]}"
+    assert "请致电139****5678" in texts["run/scores.details.parquet.enc"]  # masked, kept

@@ -27,6 +27,9 @@ def test_free_text_has_phone_and_id_numbers_and_emails_masked() -> None:
         assert value not in masked
     assert "138****5678" in masked and "110***********002X" in masked
     assert masked.endswith(",0000000001,2026-04-27,720,T000000002341")  # not personal data
+    # full-width digits, as a Chinese input method types them
+    assert mask_pii_text("电话１３８１２３４５６７８") == "电话１３８****５６７８"
+    assert mask_pii_text("11010519491231002Ｘ") == "110***********002Ｘ"
 
 
 def test_cli_errors_mask_the_phones_and_id_numbers_they_quote(tmp_path: Path) -> None:

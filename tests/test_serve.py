@@ -757,6 +757,40 @@ def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
     assert identity_profile().record(pushed) == ({"年龄": 30}, "jdy-9")
 
 
+def test_personal_data_in_other_fields_is_stored_masked(serve_world: dict[str, Any]) -> None:
+    """A phone sent as the region, an age that does not parse with a phone in it, an
+    e-mail as the income, a phone as a field's name: the decisions store kept them in
+    clear in inputs_masked and in the answer's repaired values, and the access log
+    named the field in clear."""
+    record = {"客户编号": "NEW0042", "年龄": "三十 13833334444", "地区": "请致电13844445555"}
+    record["月收入"] = "abc wang@example.cn"
+    auth = _auth(serve_world["tokens"]["crm"])
+    response = httpx.post(f"{serve_world['base']}/v1/score", json=record, headers=auth)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert {r["field"] for r in answer["repaired"]} == {"年龄", "地区", "月收入"}
+    bad = httpx.post(f"{serve_world['base']}/v1/score", json={"13855556666": 1}, headers=auth)
+    assert bad.status_code == 422
+    _wait_stored(serve_world, answer["decision_id"])
+    shown = _cli(
+        "decisions", "show", answer["decision_id"], "--db", str(serve_world["db"]),
+        cwd=serve_world["root"],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.stderr
+    stored = json.loads(shown.stdout)
+    assert stored["inputs_masked"]["地区"] == "请致电138****5555"
+    assert stored["inputs_masked"]["年龄"] == "三十 138****4444"
+    said = shown.stdout + json.dumps(answer, ensure_ascii=False)
+    for value in ("13833334444", "13844445555", "wang@example.cn"):
+        assert value not in said
+    access = serve_world["root"] / "serve" / "access.jsonl"
+    deadline = time.monotonic() + 5
+    while "138****6666" not in access.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, "the 422 is not in the access log"
+        time.sleep(0.02)
+    assert "13855556666" not in access.read_text(encoding="utf-8")
+
+
 def test_a_declined_customer_is_sent_to_the_webhook_without_personal_data(
     serve_world: dict[str, Any],
 ) -> None:

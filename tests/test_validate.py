@@ -337,6 +337,52 @@ def test_a_bad_optional_value_is_blanked_and_its_customer_kept(make_workspace: M
     ]
 
 
+def test_personal_data_outside_pii_columns_is_masked_in_data_and_rejects(
+    make_workspace: MakeWs,
+) -> None:
+    """A phone typed into a region, an e-mail into an industry, a phone into an amount
+    that does not parse: the region and industry reached the details, the model's bins,
+    drift.json and the portfolio PDF in clear, and every rejects file showed the
+    unparsed amount in clear (only columns flagged pii were masked)."""
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(
+                credit_row("0000000001").replace(",华东,", ",请致电13912345678,"),
+                credit_row("0000000002").replace(",制造业,", ",zhang.wei@example.com,"),
+                credit_row("0000000003").replace(",华东,", ",１３９８７６５４３２１,"),
+                credit_row("0000000004", limit="110105194912310021元"),
+                credit_row("0000000005", bureau="李秀英 13711112222"),
+            ),
+            "transactions.csv": _txns(
+                "T1,0000000001,2026-01-05,100.50,order,online,2026-02-04,2026-02-10",
+            ),
+        }
+    )
+    ws = load_workspace(folder)
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert credit.loc["0000000001", "region"] == "请致电139****5678"
+    assert credit.loc["0000000002", "industry"] == "z***@example.com"
+    assert credit.loc["0000000003", "region"] == "１３９****４３２１"
+    assert credit.loc["0000000001", "phone"] == "13812345678"  # a pii column: as read
+    config = load_sources_config(PACKAGED_SOURCES)
+    shown = rejects_to_write(ws.rejects, config).to_csv(index=False)
+    for value in ("13912345678", "zhang.wei", "１３９８７６５４３２１", "110105194912310021"):
+        assert value not in shown
+    assert "13711112222" not in shown and "137****2222" in shown
+    assert shown.count("personal_data") == 3
+    assert "flag the column pii: true" in shown
+    # two ids that collide once normalised: the message names both, masked
+    folder = make_workspace(
+        {
+            "credit.csv": _credit(credit_row("138 0013 8000"), credit_row("13800138000")),
+            "transactions.csv": _txns("T1,13800138000,2026-01-05,1,order,online,,"),
+        }
+    )
+    shown = rejects_to_write(load_workspace(folder).rejects, config).to_csv(index=False)
+    assert "id_collision" in shown and "'138******8000' (line 2)" in shown
+    assert "13800138000" not in shown and "0013" not in shown
+
+
 def test_rows_of_a_customer_whose_credit_row_was_rejected_name_that_row(
     make_workspace: MakeWs,
 ) -> None:

@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 
 # Resident ID numbers (18 characters, or the old 15 digits), phone numbers (mainland
 # mobiles, with or without +86 and separators; landlines with an area code) and e-mail
-# addresses, standing alone (not inside a longer run of digits or letters).
-_ID_NUMBER = r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])"
-_MOBILE = r"(?<![\d+])(?:(?:\+|00)?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)"
+# addresses, standing alone (not inside a longer run of digits or letters). ``\d`` is
+# any decimal digit: full-width ones (１３８…, as a Chinese input method types them) too.
+_ID_NUMBER = r"(?<![0-9A-Za-z])(?:\d{17}[\dXxＸｘ]|\d{15})(?![0-9A-Za-z])"
+_MOBILE = r"(?<![\d+])(?:(?:\+|00)?86[- ]?)?[1１][3-9３-９]\d(?:[- ]?\d{4}){2}(?!\d)"
 _LANDLINE = r"(?<![\d-])0\d{2,3}-\d{7,8}(?![\d-])"
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _PII_TEXT = re.compile("|".join(f"(?:{p})" for p in (_EMAIL, _ID_NUMBER, _MOBILE, _LANDLINE)))

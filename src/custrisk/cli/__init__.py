@@ -229,7 +229,7 @@ class _ErrorMappingGroup(TyperGroup):
         except CustriskError as exc:
             _note_error(exc.one_line())
             if _debug_enabled(ctx):
-                raise
+                _say_traceback()
             _say_error(exc.one_line())
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort):
@@ -238,7 +238,7 @@ class _ErrorMappingGroup(TyperGroup):
             stop = Stopped.of(exc)
             _note_error(f"stopped by {stop.signal_name}")
             if _debug_enabled(ctx):
-                traceback.print_exc()
+                _say_traceback()
             _say_stopped(stop, ctx)
             raise typer.Exit(stop.exit_code) from None
         except OSError as exc:
@@ -250,7 +250,7 @@ class _ErrorMappingGroup(TyperGroup):
                 _note_error("stdout closed by its reader (broken pipe)")
                 raise typer.Exit(1) from None
             if _debug_enabled(ctx):
-                raise
+                _say_traceback()
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             _note_error(f"{where}{exc.strerror or exc}")
             hint = (
@@ -261,11 +261,11 @@ class _ErrorMappingGroup(TyperGroup):
             _say_error(f"{where}{exc.strerror or exc}; {hint}")
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error
-            if _debug_enabled(ctx):
-                raise
             if hasattr(exc, "exit_code") and hasattr(exc, "show"):
                 _suggest_config_options(exc)
                 raise  # typer's own usage errors: it prints them and exits 2
+            if _debug_enabled(ctx):
+                _say_traceback()
             _note_error(f"internal error {type(exc).__name__}: {exc}")
             _say_error(
                 f"{type(exc).__name__}: {exc}; rerun with --debug for the traceback and report it",
@@ -301,6 +301,15 @@ def _say_error(message: str, label: str = "Error:") -> None:
     addresses it quotes masked, as in the audit log: a terminal's scrollback and cron's
     mail are outputs too."""
     say(label, mask_pii_text(message), style="bold red")
+
+
+def _say_traceback() -> None:
+    """The traceback of the exception being handled (``--debug``), with the phones, ID
+    numbers and e-mail addresses it quotes masked as in the error line that follows it;
+    the command then exits with its documented code, not Python's 1 for an uncaught
+    exception."""
+    trace = mask_pii_text(traceback.format_exc())
+    err_console.print(trace, style="dim", markup=False, highlight=False, soft_wrap=True)
 
 
 def _say_stopped(stop: Stopped, ctx: Any) -> None:

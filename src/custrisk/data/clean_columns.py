@@ -33,6 +33,7 @@ from custrisk.data.parse import (
     range_violations,
 )
 from custrisk.data.text import (
+    PERSONAL_DATA_MASKED,
     control_characters,
     excel_text_literals,
     formula_like,
@@ -45,6 +46,7 @@ from custrisk.data.text import (
     normalise_width,
     number_blank_words,
     pad_zeros,
+    personal_data_texts,
     phone_numbers,
     row_flags,
     scientific_ids,
@@ -227,6 +229,9 @@ def clean_text(
             # pattern fault) nor normalised as an id
             present = present & ~(control | formula)
         repairs.append((trimmed & present, "whitespace", None))
+        if col.type != "id" and not col.pii:
+            text, personal = personal_data_texts(text, present)
+            repairs.append((personal, "personal_data", PERSONAL_DATA_MASKED))
     if col.type == "id":
         scientific = present & scientific_ids(text, flags)
         if scientific.any():

@@ -43,6 +43,8 @@ RULE_TEXT = {
     "formula": "looks like a spreadsheet formula (possible CSV injection)",
     "control_character": "holds a control character (NUL, escape, ...), shown as \\xNN",
     "whitespace": "stray whitespace trimmed",
+    "personal_data": "a phone number, ID number or e-mail address in a column not flagged "
+    "pii, masked",
     "normalised": "full-width characters (or lower case or spaces in an id) normalised",
     "id_collision": "two different ids become the same id once normalised",
     "scientific_id": "an id in scientific notation (6.22848E+17): a spreadsheet stored it "
@@ -78,7 +80,7 @@ REPAIR_CASE = "repair:case"
 #: customer whose rows were rejected.
 NOT_ROWS = frozenset({"total_row", "header_row", "note_row", "caption_row", "blank_row"})
 #: The rules that repair a value and keep it.
-VALUE_REPAIRS = frozenset({"whitespace", "normalised"})
+VALUE_REPAIRS = frozenset({"whitespace", "normalised", "personal_data"})
 
 
 Values: TypeAlias = "pa.Array | pd.Series | np.ndarray | Callable[[np.ndarray], np.ndarray]"

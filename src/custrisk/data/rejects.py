@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from fnmatch import fnmatch
 from pathlib import Path
@@ -17,7 +18,13 @@ import pandas as pd
 
 from custrisk.config.columns import ColumnSpec
 from custrisk.config.sources import SourcesConfig, SourceSpec
-from custrisk.privacy import mask_id_number, mask_name, mask_name_value, mask_phone
+from custrisk.privacy import (
+    mask_id_number,
+    mask_name,
+    mask_name_value,
+    mask_phone,
+    mask_pii_text,
+)
 
 REJECTS_FILE = "rejects.csv"
 REJECTS_WORKBOOK = "rejects.xlsx"
@@ -135,7 +142,10 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     masker (张**, 138****5678, ...). A value that shows a whole row (wrong number of
     fields, duplicate row, or any issue not about one column) is masked field by field
     when its source has personal-data columns. A row check that compares a personal-data
-    column is masked too.
+    column is masked too. Any other value has what looks like a phone number, an ID
+    number or an e-mail address masked (a phone typed into an amount that did not parse,
+    an ID number as a rejected row's customer id), and so has every message; the
+    message of a formula in a personal-data cell has the texts it quotes masked.
     """
     if not len(rejects):
         return rejects
@@ -144,6 +154,7 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     columns = rejects["column"].fillna("").astype(str).to_numpy()
     rules = rejects["rule"].fillna("").astype(str).to_numpy()
     changed = False
+    messages: np.ndarray | None = None
     for name, spec in config.sources.items():
         pii = {c.name: c for c in spec.columns if c.pii}
         if not pii:
@@ -158,6 +169,10 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
                 text = shown.where(shown.isna(), shown.astype(str).str.strip())
                 values[rows] = column_masker(col)(text).to_numpy(dtype=object)
                 changed = True
+                said = rows[rules[rows] == "excel_error"]
+                if said.size:  # (it quotes the cell's formula: =HYPERLINK("…","张伟"))
+                    messages = messages if messages is not None else _messages(rejects)
+                    messages[said] = [_quoted_masked(m) for m in messages[said]]
         whole_row = in_source & ~np.isin(columns, spec.column_names)
         # (a 合计 in an ignored 序号 is no name; a note there, 制表人：王会计, is masked)
         whole_row &= ~((rules == "total_row") & np.isin(columns, sorted(spec.left_out)))
@@ -169,6 +184,42 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
             delimiter = "," if rules[row] == "duplicate_row" else spec.delimiter
             values[row] = mask_fields(values[row], delimiter)
             changed = True
-    if not changed:
+    changed |= _mask_pii_texts(values)
+    masked = {"value": pd.Series(values, index=rejects.index, dtype=object)}
+    if "message" in rejects.columns:  # (two ids that collide: the message names both)
+        edited = messages is not None
+        messages = messages if messages is not None else _messages(rejects)
+        if _mask_pii_texts(messages) or edited:
+            masked["message"] = pd.Series(messages, index=rejects.index, dtype=object)
+    if not changed and len(masked) == 1:
         return rejects
-    return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object))
+    return rejects.assign(**masked)
+
+
+def _messages(rejects: pd.DataFrame) -> np.ndarray:
+    return rejects["message"].astype(object).to_numpy(copy=True)
+
+
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+def _quoted_masked(message: Any) -> Any:
+    """A message with each double-quoted text in it masked as a name (``"张**"``)."""
+    if not isinstance(message, str):
+        return message
+    return _QUOTED.sub(lambda m: f'"{mask_name_value(m.group(1))}"', message)
+
+
+def _mask_pii_texts(values: np.ndarray) -> bool:
+    """Mask what looks like a phone number, an ID number or an e-mail address in each
+    text of ``values`` (in place); whether any was."""
+    texts = np.flatnonzero([isinstance(v, str) and v != "" for v in values])
+    if not texts.size:
+        return False
+    # (each distinct text once: an export's orphans repeat a few customer ids)
+    masks = {v: mask_pii_text(v) for v in pd.unique(values[texts])}
+    masked = np.array([masks[v] for v in values[texts]], dtype=object)
+    if not (masked != values[texts]).any():
+        return False
+    values[texts] = masked
+    return True

@@ -15,6 +15,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.config.columns import ColumnSpec, header_key, known_spellings, traditional_form
 from custrisk.data._arrays import as_numpy, edge_bytes, string_bytes
 from custrisk.data.issues import DROPPED, Issues, shown_units
+from custrisk.privacy import mask_pii_text
 
 NULL_TOKENS = ("", "null", "none", "nan", "na", "n/a", "#n/a", "-", "--")
 
@@ -281,6 +282,37 @@ def formula_like(text: pa.Array, first: np.ndarray | None = None) -> np.ndarray:
 
 
 _NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
+
+#: Text that may hold a phone number, an ID number or an e-mail address (RE2: a first,
+#: cheap look over the column; :func:`~custrisk.privacy.mask_pii_text` decides).
+_MAYBE_PERSONAL = r"@|[0-9０-９][0-9０-９ -]{6,}"
+#: The message of a value masked as personal data in a column not flagged ``pii``.
+PERSONAL_DATA_MASKED = (
+    "a phone number, ID number or e-mail address in a column not flagged pii: masked "
+    "(flag the column pii: true in the sources config if it holds personal data)"
+)
+
+
+def personal_data_texts(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """The values with what looks like a phone number, a resident ID number or an
+    e-mail address masked (``请致电139****5678``), and the rows masked: personal data
+    typed into a column not flagged ``pii`` (a region, a category, a note) would
+    otherwise reach the scores' details, the model folder and the reports in clear."""
+    maybe = pc.fill_null(pc.match_substring_regex(text, _MAYBE_PERSONAL), False)
+    rows = np.flatnonzero(present & as_numpy(maybe))
+    masked = np.zeros(len(text), dtype=bool)
+    if not rows.size:
+        return text, masked
+    values = text.take(pa.array(rows)).to_pylist()
+    shown = [mask_pii_text(v) for v in values]
+    changed = np.array([a != b for a, b in zip(values, shown, strict=True)], dtype=bool)
+    if not changed.any():
+        return text, masked
+    masked[rows[changed]] = True
+    every = text.to_pylist()
+    for row, value in zip(rows[changed], np.asarray(shown, dtype=object)[changed], strict=True):
+        every[row] = value
+    return pa.array(every, type=text.type), masked
 
 
 def normalised_id(value: str) -> str:

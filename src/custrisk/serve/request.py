@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from custrisk.privacy import mask_pii_text
+
 
 class Problem(Exception):
     """An HTTP error answer: status, a one-line message, optional details."""
@@ -32,13 +34,14 @@ class Problem(Exception):
     def note(self) -> str:
         """The access log's note: the message, or for records' problems only where they
         are (record and field): a problem's text may quote the value (two ids that
-        normalise alike), and the access log holds no field values."""
+        normalise alike), and the access log holds no field values; a phone, ID number
+        or e-mail sent as a field's name is masked."""
         details = self.details
         if isinstance(details, list) and details and all(isinstance(d, dict) for d in details):
             places = [f"record {d.get('index')} field {d.get('field')!r}" for d in details[:3]]
             more = f" and {len(details) - 3} more" if len(details) > 3 else ""
-            return f"{len(details)} record problem(s): {', '.join(places)}{more}"
-        return self.message[:200]
+            return mask_pii_text(f"{len(details)} record problem(s): {', '.join(places)}{more}")
+        return mask_pii_text(self.message[:200])
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.message}

@@ -256,7 +256,9 @@ def decide(
     for i, (decision, record) in enumerate(zip(batch.decisions, records, strict=True)):
         answer = {"decision_id": decision_ids[i], **decision, "as_of": batch.as_of.isoformat()}
         if batch.repaired and batch.repaired[i]:
-            answer["repaired"] = batch.repaired[i]
+            # (the value as sent, phones, ID numbers and e-mails masked: the answer is
+            # stored with the decision, which holds no personal data in clear)
+            answer["repaired"] = [_value_masked(r) for r in batch.repaired[i]]
         sent = next(
             (
                 v
@@ -398,14 +400,20 @@ class MicroBatcher:
         self.executor.shutdown(wait=True)
 
 
+def _value_masked(entry: dict[str, Any]) -> dict[str, Any]:
+    value = entry.get("value")
+    return dict(entry, value=mask_pii_text(value)) if isinstance(value, str) else entry
+
+
 def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
     """The record with personal fields masked: a name keeps its first character
     (``张**``), a phone, id number or e-mail its ends (``138****5678``), anything else
-    is ``***``."""
+    is ``***``. Other fields' texts have what looks like a phone, ID number or e-mail
+    masked (``请致电139****5678`` sent as a region)."""
     out: dict[str, Any] = {}
     for key, value in record.items():
         if key not in pii or value in (None, ""):
-            out[key] = value
+            out[key] = mask_pii_text(value) if isinstance(value, str) else value
             continue
         text = str(value)
         if not any(c.isdigit() or c == "@" for c in text):

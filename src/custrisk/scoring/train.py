@@ -19,7 +19,6 @@ import pandas as pd
 from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
-from custrisk.estimators.binning import percent_bin_labels
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
@@ -62,6 +61,10 @@ log = logging.getLogger(__name__)
 def _percent_bins(table: pd.DataFrame, column: str, binner: Any) -> pd.DataFrame:
     """``table`` (points or bins) with the bins of a share (a column read from 16%)
     labelled in percents, ``[5%, 15%)``, as its data and the reports show it."""
+    # (here: importing the binning at the module's top would load SciPy in every
+    # command that imports custrisk.scoring, validate too)
+    from custrisk.estimators.binning import percent_bin_labels
+
     for code in table["feature"].unique():
         spec = binner.specs_.get(code)
         if spec is None or spec.unit != PERCENT_UNIT:

@@ -677,6 +677,8 @@ class DecisionStore:
         return {r._mapping["sha256"]: _token_info(r._mapping) for r in rows}
 
     def revoke_token(self, token_id: str) -> TokenInfo:
+        """Revoke the active token ``token_id``; refused naming why when it is revoked
+        already, or is the token itself pasted in place of its id (never echoed)."""
         with self._lock, self.engine.begin() as conn:
             done = conn.execute(
                 tokens_table.update()
@@ -685,14 +687,36 @@ class DecisionStore:
                 .values(revoked_at=now_text())
             )
             if done.rowcount == 0:
-                raise UsageError(
-                    f"no active token with id {token_id!r}",
-                    hint="custrisk serve-token list shows the ids",
-                )
+                raise self._not_revoked(conn, token_id)
             row = conn.execute(
                 sa.select(tokens_table).where(tokens_table.c.token_id == token_id)
             ).one()
         return _token_info(row._mapping)
+
+    @staticmethod
+    def _not_revoked(conn: sa.Connection, token_id: str) -> UsageError:
+        """Why :meth:`revoke_token` revoked nothing."""
+        by_id = sa.select(tokens_table).where(tokens_table.c.token_id == token_id)
+        known = conn.execute(by_id).first()
+        if known is not None:  # (not active, or it would have been revoked)
+            info = _token_info(known._mapping)
+            return UsageError(
+                f"token {token_id} ({info.name}) was revoked already, at {info.revoked_at}"
+            )
+        itself = conn.execute(
+            sa.select(tokens_table)
+            .where(tokens_table.c.sha256 == _token_hash(token_id))
+            .where(tokens_table.c.revoked_at.is_(None))
+        ).first()
+        if itself is not None:  # the token pasted from the CRM's settings: never echoed
+            info = _token_info(itself._mapping)
+            return UsageError(
+                f"that is the token itself, not its id; its id is {info.token_id} ({info.name})",
+                hint=f"custrisk serve-token revoke {info.token_id}",
+            )
+        return UsageError(
+            f"no active token with id {token_id!r}", hint="custrisk serve-token list shows the ids"
+        )
 
 
 class BackgroundWriter:

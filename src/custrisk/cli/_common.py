@@ -302,11 +302,7 @@ def check_json_out(out: Path | None, command: str) -> None:
     before the work starts, not after it."""
     if out is None:
         return
-    if out.is_dir():
-        raise UsageError(
-            f"--out {out} is a folder: it takes the file to write",
-            hint=f"e.g. --out {out / (command + '.json')}",
-        )
+    output_file(str(out), f"{command}.json")
     if out.suffix.lower() != ".json":
         raise UsageError(
             f"--out {out}: {command} writes its result as JSON",
@@ -315,13 +311,15 @@ def check_json_out(out: Path | None, command: str) -> None:
 
 
 @contextmanager
-def unwritten_on_stop(out: Path | str) -> Iterator[None]:
+def unwritten_on_stop(out: Path | str | None) -> Iterator[None]:
     """A command stopped (SIGINT, SIGTERM) while it computed says that ``out`` (a path,
-    or how to name it) was not written: nothing is written before the computing ends."""
+    or how to name it; ``None``: no file asked for) was not written: nothing is written
+    before the computing ends."""
     try:
         yield
     except Stopped as stop:
-        stop.leave(not_written(out))
+        if out is not None:
+            stop.leave(not_written(out))
         raise
 
 

@@ -8,10 +8,8 @@ challenger side by side on the same labelled data.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,6 +35,7 @@ from custrisk.cli._common import (
     SourcesOpt,
     check_json_out,
     choose_configs,
+    output_file,
     parse_date,
     protect_command,
     unwritten_on_stop,
@@ -175,15 +174,10 @@ def drift(
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
     # a folder, or a path ending in / (known before the check runs, not after)
-    if out is not None and (out.is_dir() or str(out_text).endswith(("/", os.sep))):
-        suffix = {"json": "json", "junit": "xml"}.get(output_format, "txt")
-        raise UsageError(
-            f"--out {out_text} is a folder: it takes the file to write",
-            hint=f"e.g. --out {out / ('drift.' + suffix)}",
-        )
+    output_file(out_text, "drift." + {"json": "json", "junit": "xml"}.get(output_format, "txt"))
     check_engine_options(engine, scheduler, buckets, memory_limit)
     # a stop (Ctrl-C) says which file was not written, as score's does
-    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+    with unwritten_on_stop(out):
         report = check_data_drift_on(
             model,
             data_dir,
@@ -406,7 +400,7 @@ def compare(
     check_json_out(out, "compare")
     if out is not None:  # the JSON goes to the file, the table to the terminal (as drift's)
         output_format = "text"
-    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+    with unwritten_on_stop(out):
         result = compare_models(
             champion,
             challenger,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -276,7 +275,7 @@ def evaluate(
     if out is not None:  # the JSON goes to the file, the table to the terminal (as drift's)
         output_format = "text"
     protect_command()  # the role decides how customer data is read
-    with unwritten_on_stop(out) if out is not None else contextlib.nullcontext():
+    with unwritten_on_stop(out):
         result = evaluate_model(
             model,
             data_dir,

@@ -267,9 +267,10 @@ def report(
         f"manifest: {result.manifest}"
     )
     # reports rendered again into a month's folder of custrisk run (after custrisk forget):
-    # its run.json lists their new hashes, as the run's own reports
+    # its run.json lists their new hashes, as the run's own reports (the folder is walked
+    # only then: not for reports rendered anywhere else)
     run_folder = Path(out).absolute().parent
-    written = [p for p in Path(out).rglob("*") if p.is_file() and not p.name.startswith(".")]
+    written = (p for p in Path(out).rglob("*") if p.is_file() and not p.name.startswith("."))
     if refresh_outputs(run_folder, added=written):
         console.print(f"Listed the new reports in the monthly run's {run_folder / RUN_FILE}")
     if result.failed:

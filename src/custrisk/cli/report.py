@@ -167,11 +167,19 @@ def report(
         raise UsageError(
             "--portfolio-only and --no-portfolio leave nothing to render", hint="give one"
         )
-    chosen = [o for o, v in (("--customers", customers), ("--grade", grade)) if v]
-    chosen += ["--alert-level"] if alert_level else []
-    if portfolio_only and chosen:
+    filters = [
+        (option, value)
+        for option, value in (
+            ("--customers", customers),
+            ("--grade", grade),
+            ("--alert-level", alert_level),
+        )
+        if value
+    ]
+    if portfolio_only and filters:
+        chosen = ", ".join(option for option, _ in filters)
         raise UsageError(
-            f"--portfolio-only renders no customer report: {', '.join(chosen)} selects none",
+            f"--portfolio-only renders no customer report: {chosen} selects none",
             hint="leave out --portfolio-only to render the selected customers' reports",
         )
     when = parse_date(report_date, "--report-date")
@@ -244,19 +252,11 @@ def report(
     finally:
         if progress.live.is_started:
             progress.stop()
-    if not result.customers and (customers or grade or alert_level):
-        filters = [
-            f"{option} {value}"
-            for option, value in (
-                ("--customers", customers),
-                ("--grade", grade),
-                ("--alert-level", alert_level),
-            )
-            if value
-        ]
+    if not result.customers and filters:
+        matched = " and ".join(f"{option} {value}" for option, value in filters)
         say(
             "Warning:",
-            f"no customer of {scores} matches {' and '.join(filters)}; "
+            f"no customer of {scores} matches {matched}; "
             + ("no customer report rendered" if result.results else "nothing rendered"),
         )
     rate = result.rendered / result.seconds if result.seconds else 0.0

@@ -154,7 +154,9 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     columns = rejects["column"].fillna("").astype(str).to_numpy()
     rules = rejects["rule"].fillna("").astype(str).to_numpy()
     changed = False
-    messages: np.ndarray | None = None
+    # (two ids that collide: the message names both)
+    messages = _messages(rejects) if "message" in rejects.columns else None
+    quoted = False
     for name, spec in config.sources.items():
         pii = {c.name: c for c in spec.columns if c.pii}
         if not pii:
@@ -170,9 +172,9 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
                 values[rows] = column_masker(col)(text).to_numpy(dtype=object)
                 changed = True
                 said = rows[rules[rows] == "excel_error"]
-                if said.size:  # (it quotes the cell's formula: =HYPERLINK("…","张伟"))
-                    messages = messages if messages is not None else _messages(rejects)
+                if said.size and messages is not None:  # (=HYPERLINK("…","张伟"))
                     messages[said] = [_quoted_masked(m) for m in messages[said]]
+                    quoted = True
         whole_row = in_source & ~np.isin(columns, spec.column_names)
         # (a 合计 in an ignored 序号 is no name; a note there, 制表人：王会计, is masked)
         whole_row &= ~((rules == "total_row") & np.isin(columns, sorted(spec.left_out)))
@@ -185,15 +187,12 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
             values[row] = mask_fields(values[row], delimiter)
             changed = True
     changed |= _mask_pii_texts(values)
-    masked = {"value": pd.Series(values, index=rejects.index, dtype=object)}
-    if "message" in rejects.columns:  # (two ids that collide: the message names both)
-        edited = messages is not None
-        messages = messages if messages is not None else _messages(rejects)
-        if _mask_pii_texts(messages) or edited:
-            masked["message"] = pd.Series(messages, index=rejects.index, dtype=object)
-    if not changed and len(masked) == 1:
+    masked = {}
+    if messages is not None and (_mask_pii_texts(messages) or quoted):
+        masked["message"] = pd.Series(messages, index=rejects.index, dtype=object)
+    if not changed and not masked:
         return rejects
-    return rejects.assign(**masked)
+    return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object), **masked)
 
 
 def _messages(rejects: pd.DataFrame) -> np.ndarray:

@@ -309,10 +309,8 @@ def personal_data_texts(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, 
     if not changed.any():
         return text, masked
     masked[rows[changed]] = True
-    every = text.to_pylist()
-    for row, value in zip(rows[changed], np.asarray(shown, dtype=object)[changed], strict=True):
-        every[row] = value
-    return pa.array(every, type=text.type), masked
+    replacements = pa.array([v for v, c in zip(shown, changed, strict=True) if c], text.type)
+    return pc.replace_with_mask(text, pa.array(masked), replacements), masked
 
 
 def normalised_id(value: str) -> str:

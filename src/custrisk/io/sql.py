@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from custrisk.config.locations import ENV_PREFIX, mask_url, url_password
 from custrisk.errors import DataError
@@ -244,8 +245,6 @@ def _without_oversized(
     characters together, each added to ``oversized`` as a rejected row naming its size
     (its cells cut short, for the key that makes the customer's other rows
     ``customer_rejected``)."""
-    import pyarrow.compute as pc
-
     sizes = np.zeros(chunk.num_rows, dtype=np.int64)
     for column in chunk.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):

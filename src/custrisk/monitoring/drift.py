@@ -566,8 +566,9 @@ def count_drift(
     return DriftCounts(len(inputs), counts, pd_new, inputs.index, new_values)
 
 
-def _warn_unknown_exclusions(model: LoadedModel, config: DriftConfig) -> None:
-    stored = _reference(model)
+def _warn_unknown_exclusions(
+    model: LoadedModel, stored: Mapping[str, Any], config: DriftConfig
+) -> None:
     unknown_exclusions = [c for c in config.csi_exclude if c not in stored["features"]]
     if unknown_exclusions:
         log.warning(
@@ -592,7 +593,7 @@ def drift_report(
     config = config if config is not None else load_drift_config()
     card = model.card
     stored = _reference(model)
-    _warn_unknown_exclusions(model, config)
+    _warn_unknown_exclusions(model, stored, config)
     as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
     extra = dict(info or {})
     stats = [

@@ -948,6 +948,14 @@ def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) ->
     assert f"token {info.token_id} (crm) was revoked already, at 20" in again.stderr
     unknown = _cli("serve-token", "revoke", "abcd1234", "--db", db, cwd=tmp_path)
     assert unknown.exit_code == 2 and "no active token with id 'abcd1234'" in unknown.stderr
+    # the revoked token's secret pasted, or another store's: still never echoed
+    revoked = _cli("serve-token", "revoke", secret, "--db", db, cwd=tmp_path)
+    assert revoked.exit_code == 2 and secret not in revoked.stderr
+    assert f"token {info.token_id} (crm) was revoked already" in revoked.stderr
+    other = "crk_0badc0de_" + "x" * 43
+    foreign = _cli("serve-token", "revoke", other, "--db", db, cwd=tmp_path)
+    assert foreign.exit_code == 2 and other not in foreign.stderr
+    assert "no token id of this store" in foreign.stderr
 
 
 def test_a_model_trained_on_exports_is_refused_with_the_fix(tmp_path: Path) -> None:

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
+from custrisk.config._yaml import (
+    Node,
+    config_root,
+    join_limited,
+    load_yaml_file,
+    percent_written,
+)
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.io.plain import counted
@@ -450,15 +456,15 @@ class _PolicyLoader:
         """``limits.review_increase_share``: a share; ``50%`` or ``50`` (meant as 50 %,
         which would flag only increases above +5000 %) is refused naming ``0.5``."""
         raw = limits.get("review_increase_share")
-        percent = (
-            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw) if isinstance(raw, str) else None
-        )
-        number = float(percent[1]) if percent else raw
-        if percent or (isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE):
+        percent = percent_written(raw)
+        number = percent if percent is not None else raw
+        if percent is not None or (
+            isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE
+        ):
             raise limits.error(
                 "review_increase_share",
                 f"{raw!r} is read as a share of the current limit, +{number * 100:g} %"
-                if not percent
+                if percent is None
                 else f"expected a share, got {raw!r}",
                 hint=f"write {number / 100:g} for {number:g} % (increases above +{number:g} % "
                 "of the current limit set review_flag)",

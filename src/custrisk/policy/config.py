@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,9 +229,7 @@ class Policy:
         """The decision on a new application of grade ``code`` (approve/review/decline)."""
         if code in self.decisions:
             return self.decisions[code]
-        if code == self.grades[0].code:
-            return "approve"
-        return "decline" if code == self.riskiest.code else "review"
+        return _default_decision(code, self.codes)
 
     @property
     def riskiest(self) -> Grade:
@@ -286,6 +284,14 @@ class Policy:
 
 # ---------------------------------------------------------------------------------------
 # loading
+
+
+def _default_decision(code: str, codes: Sequence[str]) -> str:
+    """The decision of a grade ``decision:`` leaves out (``codes``: best first): the best
+    grade approve, the riskiest decline, the rest review."""
+    if code == codes[0]:
+        return "approve"
+    return "decline" if code == codes[-1] else "review"
 
 
 def load_policy(
@@ -529,13 +535,9 @@ class _PolicyLoader:
         """A riskier grade (by band) never gets a milder decision than a better one:
         ``B: approve`` on a band below ``C: review`` says that B and C swapped bands."""
         severity = {name: i for i, name in enumerate(DECISIONS)}
-
-        def decided(i: int) -> str:
-            default = "approve" if i == 0 else "decline" if i == len(codes) - 1 else "review"
-            return given.get(codes[i], default)
-
+        decided = [given.get(code, _default_decision(code, codes)) for code in codes]
         for i in range(len(codes) - 1):
-            better, riskier = decided(i), decided(i + 1)
+            better, riskier = decided[i], decided[i + 1]
             if severity[riskier] < severity[better]:
                 raise node.error(
                     f"grades.{codes[i + 1]}",

@@ -16,6 +16,7 @@ from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.config.sources import load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
 from custrisk.io.encoding import normalise_encoding
@@ -170,8 +171,6 @@ class RunConfig:
         here (the validate stage reports it)."""
         if self.sources is None:
             return []
-        from custrisk.config.sources import load_sources_config
-
         try:
             sources = load_sources_config(self.sources).sources
         except ConfigError:

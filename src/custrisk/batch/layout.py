@@ -250,11 +250,8 @@ def refreshed_outputs(
         if isinstance(stage, dict) and isinstance(stage.get("outputs"), dict)
     ]  # the run's files, and each stage's (kept to resume a run)
     inside = Path(os.path.abspath(folder))
-    new_names = [
-        Path(os.path.abspath(p)).relative_to(inside).as_posix()
-        for p in added
-        if Path(os.path.abspath(p)).is_relative_to(inside)
-    ]
+    absolute = [Path(os.path.abspath(p)) for p in added]
+    new_names = [p.relative_to(inside).as_posix() for p in absolute if p.is_relative_to(inside)]
     changed = False
     for holder in lists:
         listed = holder["outputs"]
@@ -273,7 +270,7 @@ def refreshed_outputs(
             holder["outputs"] = fresh
             changed = True
     names = {p.name for p in folder.glob(f"*{FACTS_SUFFIX}*")}
-    names |= {p.name for p in changes if p.parent == Path(os.path.abspath(folder))}
+    names |= {p.name for p in changes if p.parent == inside}
     for name in sorted(names):  # the run id is the scoring run's (rewritten)
         scoring = where(name)
         if not name.endswith((FACTS_SUFFIX, FACTS_SUFFIX + SUFFIX)) or scoring is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from custrisk.errors import ConfigError
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_DEPTH = 50
 MAX_NODES = 100_000
+#: A share written as a percentage (``50%``, ``45 ％``) where a share (0.5) is meant.
+_PERCENT_TEXT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*")
 
 
 class _Limits:
@@ -272,6 +275,13 @@ def join_limited(items: Iterable[Any], limit: int = 5) -> str:
     if len(items) <= limit:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
+def percent_written(value: Any) -> float | None:
+    """The percentage of a share written as one (``"50%"``: 50.0), for a message that
+    says to write 0.5; ``None`` for any other value."""
+    typed = _PERCENT_TEXT.fullmatch(value) if isinstance(value, str) else None
+    return float(typed[1]) if typed else None
 
 
 class Node:

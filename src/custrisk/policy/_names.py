@@ -11,12 +11,13 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from custrisk.config.sources import CUSTOMER_SOURCE
 from custrisk.expr import ExpressionError, ExprType, Name, iter_nodes, parse
+from custrisk.results import INDICATOR_PREFIX
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from custrisk.indicators import IndicatorConfig
 
 NUMBER, BOOL, STRING, DATE = ExprType.NUMBER, ExprType.BOOL, ExprType.STRING, ExprType.DATE
@@ -78,10 +79,6 @@ def details_names(details: pd.DataFrame) -> dict[str, ExprType]:
     """The names a limit rule may read on a scored run: its details table's credit
     fields and indicators (those of the model that scored it, from whichever indicator
     config: a CRM profile's ``days_past_due`` too), the score, PD and as-of date."""
-    import pandas as pd
-
-    from custrisk.results import INDICATOR_PREFIX
-
     names: dict[str, ExprType] = {}
     for column in map(str, details.columns):
         name = column.removeprefix(INDICATOR_PREFIX)

@@ -13,14 +13,20 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
+from custrisk.config._yaml import (
+    Node,
+    config_root,
+    join_limited,
+    load_yaml_file,
+    percent_written,
+)
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.io.plain import counted
@@ -223,9 +229,7 @@ class Policy:
         """The decision on a new application of grade ``code`` (approve/review/decline)."""
         if code in self.decisions:
             return self.decisions[code]
-        if code == self.grades[0].code:
-            return "approve"
-        return "decline" if code == self.riskiest.code else "review"
+        return _default_decision(code, self.codes)
 
     @property
     def riskiest(self) -> Grade:
@@ -280,6 +284,14 @@ class Policy:
 
 # ---------------------------------------------------------------------------------------
 # loading
+
+
+def _default_decision(code: str, codes: Sequence[str]) -> str:
+    """The decision of a grade ``decision:`` leaves out (``codes``: best first): the best
+    grade approve, the riskiest decline, the rest review."""
+    if code == codes[0]:
+        return "approve"
+    return "decline" if code == codes[-1] else "review"
 
 
 def load_policy(
@@ -450,15 +462,15 @@ class _PolicyLoader:
         """``limits.review_increase_share``: a share; ``50%`` or ``50`` (meant as 50 %,
         which would flag only increases above +5000 %) is refused naming ``0.5``."""
         raw = limits.get("review_increase_share")
-        percent = (
-            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw) if isinstance(raw, str) else None
-        )
-        number = float(percent[1]) if percent else raw
-        if percent or (isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE):
+        percent = percent_written(raw)
+        number = percent if percent is not None else raw
+        if percent is not None or (
+            isinstance(number, int | float) and number > _LARGEST_REVIEW_SHARE
+        ):
             raise limits.error(
                 "review_increase_share",
                 f"{raw!r} is read as a share of the current limit, +{number * 100:g} %"
-                if not percent
+                if percent is None
                 else f"expected a share, got {raw!r}",
                 hint=f"write {number / 100:g} for {number:g} % (increases above +{number:g} % "
                 "of the current limit set review_flag)",
@@ -523,13 +535,9 @@ class _PolicyLoader:
         """A riskier grade (by band) never gets a milder decision than a better one:
         ``B: approve`` on a band below ``C: review`` says that B and C swapped bands."""
         severity = {name: i for i, name in enumerate(DECISIONS)}
-
-        def decided(i: int) -> str:
-            default = "approve" if i == 0 else "decline" if i == len(codes) - 1 else "review"
-            return given.get(codes[i], default)
-
+        decided = [given.get(code, _default_decision(code, codes)) for code in codes]
         for i in range(len(codes) - 1):
-            better, riskier = decided(i), decided(i + 1)
+            better, riskier = decided[i], decided[i + 1]
             if severity[riskier] < severity[better]:
                 raise node.error(
                     f"grades.{codes[i + 1]}",

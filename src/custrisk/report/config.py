@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custrisk.config._yaml import Node, join_limited, open_config
+from custrisk.config._yaml import Node, join_limited, open_config, percent_written
 from custrisk.vocab import LANGUAGES
 
 VALUE_FORMATS = (
@@ -277,13 +277,8 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
     )
     path = Path(root.file)
     raw_lgd = root.get("lgd")
-    typed = (
-        re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[%％]\s*", raw_lgd)
-        if isinstance(raw_lgd, str)
-        else None
-    )
-    if typed:
-        percent = float(typed[1])
+    percent = percent_written(raw_lgd)
+    if percent is not None:
         raise root.error(
             "lgd",
             f"expected a share between 0 and 1, got {raw_lgd!r}",

@@ -58,7 +58,6 @@ _FONT_DIRS = (
 _CJK_PROBE = "风险客户"
 
 
-@functools.cache
 def thousands(value: Any) -> str:
     """A count with thousands separators (``12,944``), for the templates' ``thousands``
     filter; anything but a whole number is printed as it is."""
@@ -69,6 +68,7 @@ def thousands(value: Any) -> str:
     return str(value)
 
 
+@functools.cache
 def find_cjk_fonts() -> tuple[str, ...]:
     """Families of the installed fonts that cover Chinese.
 

@@ -80,17 +80,14 @@ def backtest_run(
         )
     scoring = read_run(run)
     grades = policy_grades(scoring.facts)
+    names = details_names(scoring.details)  # what the policies' limit rules may read
     # the configs first: a mistake in --policy or the targets stops before the review
     new_policy = None
     if policy is not None:
-        new_policy = (
-            policy
-            if isinstance(policy, Policy)
-            else load_policy(policy, names=details_names(scoring.details))
-        )
+        new_policy = policy if isinstance(policy, Policy) else load_policy(policy, names=names)
     base = wanted = None
     if targets is not None:
-        base = _run_policy(scoring.facts, grades, details_names(scoring.details))
+        base = _run_policy(scoring.facts, grades, names)
         wanted = parse_targets(targets, base.codes)
     labels, rejects = load_labels(outcomes)
     require_labels(labels, rejects, outcomes)
@@ -128,7 +125,7 @@ def backtest_run(
             holdout=holdout_mask(frame["customer_id"], holdout),
             confidence=confidence,
         )
-        proposed = proposed_policy_yaml(base, proposal, details_names(scoring.details))
+        proposed = proposed_policy_yaml(base, proposal, names)
     dropped, blanked = label_faults(rejects)
     facts: dict[str, Any] = {
         "run": str(scoring.files.scores) if scoring.files else str(run),

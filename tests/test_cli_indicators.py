@@ -123,6 +123,10 @@ def test_absent_source_is_reported(
             r"x\.ods: cannot tell the output format from the extension "
             r"'\.ods'; name the file with one of \.csv, \.parquet, \.pq, \.xlsx$",
         ),
+        (  # (was "the extension '(none)'", the / dropped)
+            ["--out", "{tmp}/x/"],
+            r"--out .*/x/ is a folder: it takes the file to write; e\.g\. --out .*/x/indicators\.csv$",
+        ),
         (
             ["--out", "{tmp}/x.csv", "--as-of", "30/06/2024"],
             r"--as-of '30/06/2024' is not a date; write it as YYYY-MM-DD",

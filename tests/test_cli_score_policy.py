@@ -325,6 +325,19 @@ def test_usage_errors(
     assert pattern in result.stderr
 
 
+def test_a_folder_as_out_is_refused_in_one_line(
+    exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    # (was "cannot tell the output format from the extension '(none)'", the / dropped)
+    args = ["score", str(exports["oct"]), "-m", "logistic", "--models-dir", str(models)]
+    result = CliRunner().invoke(app, [*args, "-o", f"{tmp_path}/"])
+    assert result.exit_code == 2
+    assert (
+        f"--out {tmp_path}/ is a folder: it takes the file to write; e.g. --out "
+        f"{tmp_path}/scores.csv" in result.stderr
+    )
+
+
 def test_unknown_name_in_an_alert_rule_is_a_config_error(
     exports: dict[str, Path], models: Path, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, overload
 
 import typer
 
@@ -323,6 +323,10 @@ def unwritten_on_stop(out: Path | str | None) -> Iterator[None]:
         raise
 
 
+@overload
+def output_file(text: str, example: str, option: str = ...) -> Path: ...
+@overload
+def output_file(text: None, example: str, option: str = ...) -> None: ...
 def output_file(text: str | None, example: str, option: str = "--out") -> Path | None:
     """``--out`` as typed, as a Path: a folder (one that is there, or a path ending in /)
     is refused in one line naming a file in it, rather than written as a file of the

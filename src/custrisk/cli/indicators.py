@@ -22,6 +22,7 @@ from custrisk.cli._common import (
     SchedulerOpt,
     check_unmasked_target,
     choose_configs,
+    output_file,
     parse_date,
     protect_command,
     rejects_beside,
@@ -57,8 +58,8 @@ def indicators(
             help="Folder holding the monthly exports (credit.csv, ...).", show_default=False
         ),
     ],
-    out: Annotated[
-        Path,
+    out_text: Annotated[
+        str,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
             "--out",
             "-o",
@@ -105,6 +106,7 @@ def indicators(
     Indicators whose source is absent are reported and left empty, never zero. Exit 0 on
     success, 2 for a usage, configuration or input error.
     """
+    out = output_file(out_text, "indicators.csv")
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,

@@ -32,6 +32,7 @@ from custrisk.cli._common import (
     StrictOpt,
     check_unmasked_target,
     choose_configs,
+    output_file,
     parse_date,
     printed_from_facts,
     protect_command,
@@ -58,8 +59,8 @@ LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 def score(
     data_dir: DataDir,
     model: ModelOpt,
-    out: Annotated[
-        Path,
+    out_text: Annotated[
+        str,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
             "--out",
             "-o",
@@ -131,6 +132,7 @@ def score(
     model and configs give byte-identical scores and alerts files. Rows rejected while
     cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
+    out = output_file(out_text, "scores.csv")
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,

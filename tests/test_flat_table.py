@@ -608,6 +608,18 @@ def test_folder_and_table_mix_ups_are_clear_errors(flat: dict, tmp_path: Path) -
     assert "没有这列" in output and "the table has" in output
 
 
+def test_a_table_with_a_header_and_no_rows_is_not_called_a_credit_table(
+    flat: dict, tmp_path: Path
+) -> None:
+    empty = tmp_path / "next.csv"
+    empty.write_text(flat["next"].read_text(encoding="utf-8").splitlines()[0] + "\n")
+    models = flat["root"] / "models"
+    output = _invoke("drift", empty, "-m", "logistic", "--models-dir", models, code=2)
+    said = " ".join(output.split())
+    assert "has a header but no data rows; export the table again with its rows" in said
+    assert "credit" not in said
+
+
 def test_parquet_table_with_an_id_column(tmp_path: Path) -> None:
     frame = _table(800, seed=4)
     frame.insert(0, "customer_id", [f"C{i:05d}" for i in range(800)])

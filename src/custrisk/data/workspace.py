@@ -322,7 +322,9 @@ def load_workspace(
                     hint=f"check sources.{name}.query (its WHERE, the dates it selects) and "
                     "that the tables it reads are loaded"
                     if queried
-                    else f"export the {name} table again with its rows",
+                    else f"export the {name} table again with its rows"
+                    if len(cfg.sources) > 1
+                    else "export the table again with its rows, one per customer",  # flat
                 )
             if position == 0:
                 # The other sources' files scanned (in a background thread) while the

@@ -252,6 +252,28 @@ def test_new_categories_are_named_most_frequent_first_with_personal_data_masked(
     assert "13912345678" not in json.dumps(check_drift(model, new).to_dict(), ensure_ascii=False)
 
 
+def test_a_shares_bins_are_shown_in_percents_as_its_points_and_bins_tables(
+    model: LoadedModel,
+) -> None:
+    # (was "[0.17, 0.21): 10.4% -> 8.6%" where points.csv says "[15%, 22%)")
+    train = _frame(4000, seed=1)
+    share = (train["x"] - train["x"].min()) / 20  # a ratio read from percentages
+    card = json.loads(json.dumps(model.card))
+    card["reference"]["features"]["x"] = build_reference(share).to_dict()
+    card["model"] = {"specs": {"x": {"code": "x", "kind": "numeric", "unit": "share"}}}
+    shared = LoadedModel(model.ref, model.model, card)
+    new = _frame(3000, seed=3, shift=0.8)
+    new["x"] = (new["x"] - train["x"].min()) / 20
+    x = _stat(check_drift(shared, new), "csi:x")
+    edges = card["reference"]["features"]["x"]["edges"]
+    assert x.bins[0].label == f"[-inf, {edges[0] * 100:.4g}%)"
+    assert all(b.label.endswith("%)") for b in x.bins[:-2]) and x.bins[-1].label == "missing"
+    shift = x.message.split("largest shift ")[1].split(":")[0]  # [24.08%, inf)
+    assert shift.startswith("[") and "%" in shift, x.message
+    plain = _stat(check_drift(model, new), "csi:x").message  # (not a share: as it was)
+    assert "%" not in plain.split("largest shift ")[1].split(":")[0]
+
+
 def test_scope_model_skips_candidate_features(model: LoadedModel) -> None:
     cfg = replace(load_drift_config(), csi_scope="model", csi_exclude=("region",))
     report = check_drift(model, _frame(3000, seed=2), config=cfg)

@@ -56,6 +56,7 @@ from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import OTHER, Reference, reference_from_dict
 from custrisk.monitoring.report import NO_BASELINE, BinRow, DriftReport, Statistic
 from custrisk.privacy import mask_pii_text
+from custrisk.vocab import PERCENT_UNIT
 
 if TYPE_CHECKING:
     from custrisk.registry import LoadedModel
@@ -488,6 +489,19 @@ class DriftCounts:
         return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index, new_values)
 
 
+def _shares(card: Mapping[str, Any]) -> set[str]:
+    """The model's features read from percentages (unit ``share``): their bins are shown
+    in percents, as the data, the points and the bins tables show them."""
+    specs = (card.get("model") or {}).get("specs") or {}
+    if not isinstance(specs, Mapping):
+        return set()
+    return {
+        str(code)
+        for code, spec in specs.items()
+        if isinstance(spec, Mapping) and spec.get("unit") == PERCENT_UNIT
+    }
+
+
 def _feature_label(card: Mapping[str, Any], code: str) -> str:
     """The card's label of a feature (Chinese, else English; a flat table's are its
     column headers), or ``""`` when it has none or it says no more than the code."""
@@ -596,12 +610,15 @@ def drift_report(
     _warn_unknown_exclusions(model, stored, config)
     as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
     extra = dict(info or {})
+    shares = _shares(card)
     stats = [
         _distribution_stat(
             group=group,
             name=key,
             metric=metric,
-            reference=reference_from_dict(dict(data)),
+            reference=reference_from_dict(dict(data)).in_percent()
+            if group == "feature" and key in shares
+            else reference_from_dict(dict(data)),
             actual=counts.counts[key],
             thresholds=thresholds,
             config=config,

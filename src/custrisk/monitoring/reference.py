@@ -9,7 +9,7 @@ with like. References are stored in the model card as plain JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,14 @@ class Reference:
             return {}
         top = new.value_counts(sort=True).head(keep)
         return {str(k): int(v) for k, v in top.items()}
+
+    def in_percent(self) -> Reference:
+        """These bins labelled with percent edges, ``[15%, 22%)``, for a share read from
+        percentages (as the model's points and bins tables show it); the same bins."""
+        if self.kind != "numeric":
+            return self
+        labels = _interval_labels(self.edges, percent=True)
+        return replace(self, labels=(*labels, *self.labels[len(labels) :]))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -140,8 +148,7 @@ def build_reference(values: pd.Series | np.ndarray, *, bins: int = 10) -> Refere
             edges = tuple(float(e) for e in cuts[cuts > present.min()])
         else:
             edges = ()
-        bounds = ("-inf", *(_fmt(e) for e in edges), "inf")
-        labels = tuple(f"[{lo}, {hi})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
+        labels = _interval_labels(edges)
         ref = Reference("numeric", (*labels, MISSING), (0,) * (len(labels) + 1), edges=edges)
     else:
         present = series.dropna().astype(str)
@@ -154,6 +161,13 @@ def build_reference(values: pd.Series | np.ndarray, *, bins: int = 10) -> Refere
         )
     counts = ref.bin_counts(series)
     return Reference(ref.kind, ref.labels, tuple(int(c) for c in counts), ref.edges, ref.categories)
+
+
+def _interval_labels(edges: tuple[float, ...], *, percent: bool = False) -> tuple[str, ...]:
+    """``[lo, hi)`` of the bins below, between and above ``edges``."""
+    shown = (f"{e * 100:.4g}%" if percent else _fmt(e) for e in edges)
+    bounds = ("-inf", *shown, "inf")
+    return tuple(f"[{lo}, {hi})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _fmt(value: float) -> str:

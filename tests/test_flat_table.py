@@ -1402,6 +1402,11 @@ def test_numbers_written_with_a_unit_are_numbers(tmp_path: Path) -> None:
     plain = {**record, "年龄": int(ages[0]), "贷款期限": int(terms[0])}
     scored = scorer.score([record, plain], ids=["N1", "N2"]).decisions
     assert scored[0]["pd"] == scored[1]["pd"] and "repaired" not in scored[0]
+    # a value in another unit is said so; true, with no number at all, is just not one
+    odd = [{**record, "年龄": True}, {**record, "年龄": "28个月"}]
+    said = [r[0]["problem"] for r in scorer.score(odd, ids=["N3", "N4"]).repaired]
+    assert said[0] == "not a number; replaced by blank (on_invalid: blank)", said
+    assert said[1].startswith("not a number in 岁 or 周岁, "), said
 
 
 def test_an_age_written_with_its_unit_in_some_rows_only_is_a_number(tmp_path: Path) -> None:

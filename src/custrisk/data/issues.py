@@ -266,6 +266,13 @@ def record_invalid(
     with ``on_invalid: blank``); ``said`` is one message per flagged row in place of the
     rule's text."""
     text: str | np.ndarray = _range_text(col, rule) if said is None else said
+    if said is None and rule in ("invalid_number", "invalid_int") and text != RULE_TEXT[rule]:
+        # a value with no digit at all ("true", "n/a") is not a number in any unit: the
+        # column's unit (岁) says nothing about it
+        rows = mask if mask.dtype.kind in "iu" else np.flatnonzero(mask)
+        digitless = [not any(c.isdigit() for c in str(v)) for v in pick_values(raw_values, rows)]
+        if any(digitless):
+            text = np.array([RULE_TEXT[rule] if d else text for d in digitless], dtype=object)
     if col.on_invalid == "blank" and not col.required:
         blanked = (
             f"{text}; {BLANKED}"

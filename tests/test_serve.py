@@ -224,6 +224,8 @@ def test_health_readiness_model_and_openapi(serve_world: dict[str, Any]) -> None
     assert "enum" not in region and "华东" in region["examples"]  # an unseen region is scored
     assert fields["月收入"]["scale"] == 12 and fields["月收入"]["name"] == "annual_income"
     assert "openapi.json" in httpx.get(f"{base}/docs").text
+    # the start line says whether the 简道云 push answers (its secret is set here)
+    assert "; 简道云 push on: POST /hooks/jiandaoyun; " in _read(serve_world["root"])
 
 
 def test_requests_without_a_valid_token_are_refused(serve_world: dict[str, Any]) -> None:
@@ -1660,5 +1662,8 @@ def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: 
         assert [json.loads(line)["decision_id"] for line in later.stdout.splitlines()] == [
             "1123456789abcdef"
         ], (since, later.output)
+    # --decision in any case, as the table shows it or as a user types it
+    declined = _cli("decisions", "list", "--db", str(db), "--decision", "Review", cwd=tmp_path)
+    assert declined.exit_code == 0 and "01234567" in declined.stdout, declined.output
     bad = _cli("decisions", "list", "--db", str(db), "--since", "yesterday", cwd=tmp_path)
     assert bad.exit_code == 2 and "--since must be a date or a date and time" in bad.stderr

@@ -51,6 +51,7 @@ def list_(
     """List the latest decisions: id, time, caller, customer, score, grade, decision."""
     from custrisk.serve.store import DecisionStore, check_decision_filters
 
+    decision = None if decision is None else decision.strip().lower()  # (Decline too)
     check_decision_filters(limit=limit, decision=decision)  # before the store is opened
     rows = DecisionStore(db, create=False).list_decisions(
         limit=limit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,6 +157,13 @@ def serve(
         on_high_risk=high_risk_notifier(notify_webhook, notify_config),
     )
 
+    # (the service's rule: the hook answers when the secret is set; --jdy-profile needs it)
+    jdy_hook = (
+        "简道云 push on: POST /hooks/jiandaoyun"
+        if os.environ.get(jdy_secret_env)
+        else f"简道云 push off: set {jdy_secret_env} to turn it on"
+    )
+
     def ready(service: dict[str, Any]) -> None:
         pids = service["workers"]
         how = (
@@ -166,7 +174,7 @@ def serve(
         err_console.print(
             f"custrisk serve: {service['model_id']} on http://{host}:{service.get('port', port)} "
             f"({how}; "
-            f"decisions in {service['store']}; SIGHUP reloads)",
+            f"decisions in {service['store']}; {jdy_hook}; SIGHUP reloads)",
             highlight=False,
         )
 

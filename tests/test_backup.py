@@ -479,3 +479,39 @@ def test_backup_sources_take_the_named_parts_and_the_default_places_that_exist(
         (tmp_path / folder).rmdir()
     with pytest.raises(UsageError, match="nothing to back up"):
         backup_sources({})
+
+
+def test_a_batchs_run_yaml_is_backed_up_with_the_configs_it_names(
+    runner: CliRunner, tmp_path: Path, no_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cron layout (docs/cron.md): run.yaml and its configs beside it, no ./configs.
+    A backup there archived models, runs and the audit log only, saying nothing."""
+    root = tmp_path / "srv"
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "m.json").write_text("{}", encoding="utf-8")
+    (root / "rules").mkdir()
+    (root / "rules" / "policy.yaml").write_text("version: 1\n", encoding="utf-8")
+    (root / "run.yaml").write_text(
+        "version: 1\nexports: exports/{period}\nmodel: m\npolicy: rules/policy.yaml\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("CUSTRISK_MODELS_DIR", str(root / "models"))
+    monkeypatch.setenv("CUSTRISK_AUDIT_LOG", str(tmp_path / "no-audit.log"))
+    plain = runner.invoke(app, ["backup", "--out", str(tmp_path / "b1")], env=no_keys)
+    assert plain.exit_code == 0, plain.output
+    assert "Note: no configs archived: there is no ./configs here" in plain.stderr
+    assert "--run RUN.yaml" in plain.stderr
+    result = runner.invoke(
+        app, ["backup", "--out", str(tmp_path / "b2"), "--run", "run.yaml"], env=no_keys
+    )
+    assert result.exit_code == 0, result.output
+    assert "run 2" in result.stdout and "no configs archived" not in result.stderr
+    (archive,) = (tmp_path / "b2").glob("*.tar.gz")
+    restored = runner.invoke(app, ["restore", str(archive), "--to", str(tmp_path / "r")])
+    assert restored.exit_code == 0, restored.output
+    assert _tree(tmp_path / "r") == {
+        "models/m.json": b"{}",
+        "run/run.yaml": (root / "run.yaml").read_bytes(),
+        "run/rules/policy.yaml": b"version: 1\n",
+    }

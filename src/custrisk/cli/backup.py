@@ -46,6 +46,15 @@ def backup(
     ] = None,
     runs_dir: Annotated[Path | None, _part_option("--runs", "run folders", "./runs")] = None,
     configs_dir: Annotated[Path | None, _part_option("--configs", "configs", "./configs")] = None,
+    run_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--run",
+            help="A batch's RUN.yaml to back up with every config file it names (sources, "
+            "policy, alert rules, drift, reports), as run/.",
+            show_default=False,
+        ),
+    ] = None,
     audit_log: Annotated[
         Path | None, _part_option("--audit-log", "audit log (and its head)", "the audit log")
     ] = None,
@@ -70,9 +79,28 @@ def backup(
 
     if backup_dir is None:
         raise UsageError("custrisk backup needs --out DIR", hint="e.g. --out /backups/custrisk")
+    run_files = None
+    if run_config is not None:
+        from custrisk.batch.config import load_run_config
+
+        named = load_run_config(run_config).config_files()  # (RUN.yaml first)
+        run_files = tuple(Path(p) for p in named.values() if p is not None)
     sources = backup_sources(
-        {"models": models_dir, "runs": runs_dir, "configs": configs_dir, "audit": audit_log}
+        {
+            "models": models_dir,
+            "runs": runs_dir,
+            "configs": configs_dir,
+            "run": run_files,
+            "audit": audit_log,
+        }
     )
+    if "configs" not in sources and "run" not in sources:
+        say(
+            "Note:",
+            "no configs archived: there is no ./configs here; name the folder with "
+            "--configs DIR, or a batch's RUN.yaml with --run RUN.yaml (it and the configs it "
+            "names)",
+        )
     key = None
     if encrypt is not False:
         try:
@@ -87,7 +115,7 @@ def backup(
             )
     result = create_backup(sources, backup_dir, key=key)
     audit.audit_event(
-        inputs=list(sources.values()),
+        inputs=[p for s in sources.values() for p in (s if isinstance(s, tuple) else (s,))],
         outputs=[result.archive],
         scope=audit.PORTFOLIO,
         rows={"files": result.files},

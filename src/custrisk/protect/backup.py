@@ -1,4 +1,5 @@
-"""Verified backups: the model registry, run folders, configs and the audit log in one
+"""Verified backups: the model registry, run folders, configs (and a batch's RUN.yaml
+with the configs it names) and the audit log in one
 archive with a manifest of SHA-256 hashes, restored only when everything checks.
 
 An archive is a gzip-compressed tar stream (``custrisk-backup-<UTC time>.tar.gz``),
@@ -6,7 +7,7 @@ sealed in the encryption envelope when a key is given (``.tar.gz.enc``: every by
 authenticated, so an altered archive is refused even by someone who recomputes the
 hashes), with ``ARCHIVE.sha256`` beside it (``sha256sum -c`` reads it). Members are
 stored under the name of the part they belong to (``models/``, ``runs/``, ``configs/``,
-``audit/``); ``MANIFEST.json`` comes last and lists every member with its SHA-256, size
+``run/``, ``audit/``); ``MANIFEST.json`` comes last and lists every member with its SHA-256, size
 and mode.
 
 Restoring reads the archive twice: first to verify every member against the manifest
@@ -30,7 +31,7 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -53,7 +54,10 @@ from custrisk.vocab import models_dir
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
 #: The parts an archive may hold, in the order they are written.
-PARTS = ("models", "runs", "configs", "audit")
+PARTS = ("models", "runs", "configs", "run", "audit")
+#: A part given as files rather than a folder: a RUN.yaml and the config files it names
+#: (``run/`` holds them by their paths from the RUN.yaml's folder)
+Source = str | os.PathLike[str] | tuple[Path, ...]
 NAME_PREFIX = "custrisk-backup-"
 _BLOCK = 1 << 20
 #: Bytes read from the start of a member to find its key id (the envelope's header)
@@ -115,8 +119,8 @@ def default_parts() -> dict[str, Path]:
 
 
 def backup_sources(
-    named: Mapping[str, str | os.PathLike[str] | None],
-) -> dict[str, Path]:
+    named: Mapping[str, Source | None],
+) -> dict[str, Source]:
     """The parts to back up (for :func:`create_backup`): each part in ``named`` (part
     name -> path, ``None`` when not named) at its path, else at its default place
     (:func:`default_parts`) when something is there, in the order of :data:`PARTS`.
@@ -127,23 +131,23 @@ def backup_sources(
         Nothing named and nothing at the default places.
     """
     defaults = default_parts()
-    sources = {}
+    sources: dict[str, Source] = {}
     for part in PARTS:
         given = named.get(part)
         if given is not None:
-            sources[part] = Path(given)
-        elif defaults[part].exists():
+            sources[part] = given if isinstance(given, tuple) else Path(given)
+        elif part in defaults and defaults[part].exists():
             sources[part] = defaults[part]
     if not sources:
         raise UsageError(
             "nothing to back up: no ./models, ./runs, ./configs or audit log here",
-            hint="name them with --models, --runs, --configs, --audit-log",
+            hint="name them with --models, --runs, --configs, --run, --audit-log",
         )
     return sources
 
 
 def create_backup(
-    sources: Mapping[str, str | os.PathLike[str]],
+    sources: Mapping[str, Source],
     out_dir: str | os.PathLike[str],
     *,
     key: Key | None = None,
@@ -154,7 +158,8 @@ def create_backup(
     Parameters
     ----------
     sources : mapping
-        Which parts to archive (keys from :data:`PARTS`) and where they are.
+        Which parts to archive (keys from :data:`PARTS`) and where they are: a folder or
+        file, or (``run``) the RUN.yaml and the config files it names.
     out_dir : path
         The folder the archive is written to (created 0700); the archive is written to a
         temporary name and renamed when complete.
@@ -170,15 +175,16 @@ def create_backup(
     if unknown:
         raise UsageError(f"unknown backup part {unknown[0]!r}; use {', '.join(PARTS)}")
     out = ensure_dir(out_dir)
-    for name, source in sources.items():
-        if not Path(source).exists():
-            raise UsageError(f"the {name} to back up do not exist: {source}")
-        with contextlib.suppress(ValueError):
-            out.resolve().relative_to(Path(source).resolve())
-            raise UsageError(
-                f"--out {out} is inside the {name} folder {source}",
-                hint="write backups outside the folders they hold",
-            )
+    for name, given in sources.items():
+        for source in given if isinstance(given, tuple) else (Path(given),):
+            if not source.exists():
+                raise UsageError(f"the {name} to back up do not exist: {source}")
+            with contextlib.suppress(ValueError):
+                out.resolve().relative_to(source.resolve())
+                raise UsageError(
+                    f"--out {out} is inside the {name} folder {source}",
+                    hint="write backups outside the folders they hold",
+                )
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
     name = f"{NAME_PREFIX}{stamp}.tar.gz" + (SUFFIX if key is not None else "")
     target = out / name
@@ -188,7 +194,10 @@ def create_backup(
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "created": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
-        "sources": {part: str(Path(src).resolve()) for part, src in sources.items()},
+        "sources": {
+            part: str((src[0] if isinstance(src, tuple) else Path(src)).resolve())
+            for part, src in sources.items()
+        },
         "files": {},
     }
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
@@ -203,8 +212,12 @@ def create_backup(
                 for part in PARTS:
                     if part not in sources:
                         continue
-                    root = Path(sources[part])
-                    count = _add_part(tar, part, root, manifest["files"], result)
+                    given = sources[part]
+                    count = (
+                        _add_files(tar, part, given, manifest["files"], result)
+                        if isinstance(given, tuple)
+                        else _add_part(tar, part, Path(given), manifest["files"], result)
+                    )
                     result.parts[part] = count
                 data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True)
                 _add_bytes(tar, MANIFEST, data.encode("utf-8"))
@@ -257,17 +270,61 @@ def _check_checksum(archive: Path) -> None:
         )
 
 
+def _add_files(
+    tar: tarfile.TarFile,
+    part: str,
+    files: tuple[Path, ...],
+    listed: dict[str, Any],
+    result: BackupResult,
+) -> int:
+    """A RUN.yaml (first) and the config files it names, by their paths from its folder
+    (a file elsewhere by its name): ``run/run.yaml``, ``run/configs/policy.yaml``."""
+    base = files[0].resolve().parent
+    named: dict[str, Path] = {}
+    for path in files:
+        try:
+            relative = path.resolve().relative_to(base).as_posix()
+        except ValueError:
+            relative = path.name
+        if named.setdefault(relative, path.resolve()) != path.resolve():
+            raise UsageError(
+                f"two config files of {files[0]} would be archived as {part}/{relative}: "
+                f"{named[relative]} and {path}",
+                hint="keep the configs a RUN.yaml names beside it (or in a folder under it)",
+            )
+    found = [item for resolved in dict.fromkeys(named.values()) for item in _walk(resolved)]
+    members = {path: relative for relative, path in named.items()}
+    return _add_found(tar, part, found, lambda path: members[path.resolve()], listed, result)
+
+
 def _add_part(
     tar: tarfile.TarFile, part: str, root: Path, listed: dict[str, Any], result: BackupResult
 ) -> int:
-    count = 0
     found = list(_walk(root))
     head = root.with_name(root.name + ".head")  # a log file goes with its signed head
     if root.is_file() and head.is_file():
         found.append((head, None))
+    return _add_found(
+        tar,
+        part,
+        found,
+        lambda path: path.name if root.is_file() else path.relative_to(root).as_posix(),
+        listed,
+        result,
+    )
+
+
+def _add_found(
+    tar: tarfile.TarFile,
+    part: str,
+    found: list[tuple[Path, str | None]],
+    relative_of: Callable[[Path], str],
+    listed: dict[str, Any],
+    result: BackupResult,
+) -> int:
+    count = 0
     for path, problem in found:
-        relative = path.name if root.is_file() else path.relative_to(root).as_posix()
-        member = f"{part}/{relative}"
+        member = f"{part}/{relative_of(path)}"
         if problem:
             result.skipped.append(f"{member} ({problem})")
             continue

@@ -406,6 +406,17 @@ def test_quick_path_and_batch_path_agree_field_by_field(serve_world: dict[str, A
     assert _outcome(quick, twice)[0] == "error"
 
 
+def test_a_yes_no_columns_reason_reads_as_the_table_writes_it(
+    serve_world: dict[str, Any],
+) -> None:
+    """有房产 (是/否 in the table) was given as a reason with the value "0" or "1"."""
+    records = _rows(serve_world["data"] / "application_next.csv", 300)
+    for scorer in _scorers(serve_world):  # (quick path and batch path)
+        decided = scorer.score(records, as_of=dt.date(2026, 12, 1)).decisions
+        shown = {r["value"] for d in decided for r in d["reasons"] if r["label"] == "有房产"}
+        assert shown and shown <= {"是", "否"}, shown
+
+
 #: A Hong Kong or Taiwan CRM's spelling of the application fields and of their values.
 _TRADITIONAL = {
     **{"客户编号": "客戶編號", "手机号": "手機號", "年龄": "年齡", "地区": "地區"},

@@ -67,6 +67,12 @@ ONE_BY_ONE = 16
 #: answered at once, not with every one of them (megabytes, seconds of the event loop).
 MAX_PROBLEMS = 100
 
+#: A yes/no feature's value (1/0 as the model reads it) as a reason shows it
+YES_NO = {
+    "zh": {"1": "是", "0": "否", "1.0": "是", "0.0": "否"},
+    "en": {"1": "yes", "0": "no", "1.0": "yes", "0.0": "no"},
+}
+
 
 class RecordError(DataError):
     """Records a request cannot be scored from: each problem names the record (0-based
@@ -186,6 +192,13 @@ class RecordScorer:
             )
         )
         self.fields = _input_fields(model, self.sources)
+        columns = (model.card.get("table") or {}).get("columns") or []
+        #: the features that are yes/no columns (read as 1/0)
+        self._yes_no = {
+            str(c.get("name"))
+            for c in columns
+            if isinstance(c, Mapping) and c.get("type") == "bool" and c.get("role") == "feature"
+        }
         self.by_key: dict[str, InputField] = {}
         #: custrisk's names of scaled fields: a value sent under one would be read × scale
         self.scaled_names: dict[str, InputField] = {}
@@ -362,6 +375,22 @@ class RecordScorer:
             A record is malformed, has an unknown field, or a value the cleaner rejects
             (the row would be a reject in batch): every problem, by record and field.
         """
+        batch = self._score(records, ids=ids, as_of=as_of)
+        if self._yes_no:  # a yes/no column's reason as 是/否, as the table writes it, not 1/0
+            said = YES_NO[self.lang]
+            for decision in batch.decisions:
+                for reason in decision.get("reasons") or ():
+                    if reason["code"] in self._yes_no and reason["value"] in said:
+                        reason["value"] = said[reason["value"]]
+        return batch
+
+    def _score(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        ids: Sequence[str] | None,
+        as_of: dt.date | None,
+    ) -> ScoredBatch:
         problems = self.check(records)
         if problems:
             raise RecordError(problems)

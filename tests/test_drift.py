@@ -272,6 +272,12 @@ def test_a_shares_bins_are_shown_in_percents_as_its_points_and_bins_tables(
     assert shift.startswith("[") and "%" in shift, x.message
     plain = _stat(check_drift(model, new), "csi:x").message  # (not a share: as it was)
     assert "%" not in plain.split("largest shift ")[1].split(":")[0]
+    # a candidate feature the model does not use: its unit from the model's indicators.yaml
+    declared = {"indicators.yaml": b"indicators:\n  noise: {unit: share}\n"}
+    candidate = LoadedModel(model.ref, model.model, model.card, files=declared)
+    noise = _stat(check_drift(candidate, new), "csi:noise")
+    assert noise.bins[0].label.endswith("%)") and noise.bins[-1].label == "missing"
+    assert not _stat(check_drift(candidate, new), "csi:x").bins[0].label.endswith("%)")
 
 
 def test_scope_model_skips_candidate_features(model: LoadedModel) -> None:

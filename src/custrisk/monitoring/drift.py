@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custrisk.config._yaml import join_limited
+from custrisk.config._yaml import join_limited, load_yaml_text
 from custrisk.data.infer_values import cut_text
-from custrisk.errors import DataError, ModelArtifactError
+from custrisk.errors import ConfigError, DataError, ModelArtifactError
 from custrisk.estimators.metrics import auc, calibration_table, ks
 from custrisk.monitoring.config import (
     INSUFFICIENT,
@@ -489,17 +489,28 @@ class DriftCounts:
         return DriftCounts(sum(part.rows for part in parts), counts, pd_all, index, new_values)
 
 
-def _shares(card: Mapping[str, Any]) -> set[str]:
-    """The model's features read from percentages (unit ``share``): their bins are shown
-    in percents, as the data, the points and the bins tables show them."""
-    specs = (card.get("model") or {}).get("specs") or {}
-    if not isinstance(specs, Mapping):
-        return set()
-    return {
-        str(code)
-        for code, spec in specs.items()
-        if isinstance(spec, Mapping) and spec.get("unit") == PERCENT_UNIT
+def _shares(model: LoadedModel) -> set[str]:
+    """The features read from percentages (unit ``share``), the model's and the candidates
+    its ``indicators.yaml`` declares: their bins are shown in percents, as the data, the
+    points and the bins tables show them."""
+    specs = (model.card.get("model") or {}).get("specs") or {}
+    units = {
+        str(code): spec.get("unit")
+        for code, spec in (specs.items() if isinstance(specs, Mapping) else ())
+        if isinstance(spec, Mapping)
     }
+    try:  # (the verified bytes of the model folder; a model without one has no more)
+        text = model.file_text("indicators.yaml")
+        declared = (load_yaml_text(text, model.ref.path / "indicators.yaml") or {}).get(
+            "indicators"
+        )
+    except (ModelArtifactError, ConfigError, AttributeError):
+        declared = None
+    if isinstance(declared, Mapping):
+        for code, entry in declared.items():
+            if isinstance(entry, Mapping):
+                units.setdefault(str(code), entry.get("unit"))
+    return {code for code, unit in units.items() if unit == PERCENT_UNIT}
 
 
 def _feature_label(card: Mapping[str, Any], code: str) -> str:
@@ -610,7 +621,7 @@ def drift_report(
     _warn_unknown_exclusions(model, stored, config)
     as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else as_of
     extra = dict(info or {})
-    shares = _shares(card)
+    shares = _shares(model)
     stats = [
         _distribution_stat(
             group=group,

@@ -964,7 +964,7 @@ def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) ->
     # the revoked token's secret pasted, or another store's: still never echoed
     revoked = _cli("serve-token", "revoke", secret, "--db", db, cwd=tmp_path)
     assert revoked.exit_code == 2 and secret not in revoked.stderr
-    assert f"token {info.token_id} (crm) was revoked already" in revoked.stderr
+    assert f"its id is {info.token_id} (crm), revoked already" in revoked.stderr
     other = "crk_0badc0de_" + "x" * 43
     foreign = _cli("serve-token", "revoke", other, "--db", db, cwd=tmp_path)
     assert foreign.exit_code == 2 and other not in foreign.stderr

@@ -41,8 +41,6 @@ SCOPES = ("score", "admin")
 STORE_URL_ENV = "CUSTRISK_DECISIONS_URL"
 DEFAULT_STORE = Path("serve") / "decisions.db"
 _TOKEN_PREFIX = "crk_"
-#: Longer values given as a token id are not echoed in messages (a pasted secret).
-_SHOWN_ID_LENGTH = 16
 #: A 简道云 delivery claimed this long ago and still unanswered (its worker died) may be
 #: claimed again.
 CLAIM_STALE_SECONDS = 60.0
@@ -708,27 +706,17 @@ class DecisionStore:
         itself = conn.execute(
             sa.select(tokens_table).where(tokens_table.c.sha256 == _token_hash(token_id))
         ).first()
+        listed = "custrisk serve-token list shows the ids"
         if itself is not None:  # the token pasted from the CRM's settings: never echoed
             info = _token_info(itself._mapping)
+            said = f"that is the token itself, not its id; its id is {info.token_id} ({info.name})"
             if info.revoked_at is not None:
-                return UsageError(
-                    f"that is the token itself, not its id; token {info.token_id} "
-                    f"({info.name}) was revoked already, at {info.revoked_at}"
-                )
-            return UsageError(
-                f"that is the token itself, not its id; its id is {info.token_id} ({info.name})",
-                hint=f"custrisk serve-token revoke {info.token_id}",
-            )
-        if token_id.startswith(_TOKEN_PREFIX) or len(token_id) > _SHOWN_ID_LENGTH:
-            # a secret of another store, or mistyped: not echoed either
-            return UsageError(
-                f"that is no token id of this store (a {len(token_id)}-character value, "
-                "not shown): ids are 8 hexadecimal digits",
-                hint="custrisk serve-token list shows the ids",
-            )
-        return UsageError(
-            f"no active token with id {token_id!r}", hint="custrisk serve-token list shows the ids"
-        )
+                return UsageError(f"{said}, revoked already, at {info.revoked_at}")
+            return UsageError(said, hint=f"custrisk serve-token revoke {info.token_id}")
+        if token_id.startswith(_TOKEN_PREFIX) or len(token_id) > 16:  # a secret: not echoed
+            shown = f"a {len(token_id)}-character value, not shown"
+            return UsageError(f"that is no token id of this store ({shown})", hint=listed)
+        return UsageError(f"no active token with id {token_id!r}", hint=listed)
 
 
 class BackgroundWriter:

@@ -1356,6 +1356,26 @@ def test_a_month_whose_previous_run_retention_removed_is_still_up_to_date(
     assert _facts(root, NEXT) == before
 
 
+def test_a_forget_leaves_the_later_months_up_to_date(make_root: Callable[..., Path]) -> None:
+    """custrisk forget gives every month's run a new run id: the month after, compared
+    with the run as published, stays up to date rather than being scored again from its
+    exports (which may still hold the customer) with its digests sent again."""
+    root = make_root(reports=False)
+    assert _run(root, "--period", PERIOD)[0] == 1
+    assert _run(root, "--period", NEXT)[0] == 1
+    published = _facts(root, PERIOD)["run_id"]
+    scores = (root / "runs" / NEXT / "scores.csv").read_text(encoding="utf-8").splitlines()
+    customer = scores[1].split(",")[0].lstrip("\ufeff")
+    result = CliRunner().invoke(app, ["forget", customer, "--runs", str(root / "runs")])
+    assert result.exit_code == 0, result.output
+    facts = _facts(root, PERIOD)
+    assert facts["run_id"] != published and facts["published_run_id"] == published
+    code, out, err = _run(root, "--period", NEXT)
+    assert code == 0, err
+    assert "nothing to do" in out
+    assert customer not in (root / "runs" / NEXT / "scores.csv").read_text(encoding="utf-8")
+
+
 def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(
     make_root: Callable[..., Path], models_200: Path, tmp_path: Path
 ) -> None:

@@ -40,6 +40,9 @@ from custrisk.results import FACTS_SUFFIX, read_facts
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
 LOG_FILE = "log.jsonl"
+#: run.json's key for the run id a month was published with, once ``custrisk forget``
+#: gave it another (the id the later months were compared with).
+PUBLISHED_RUN_ID = "published_run_id"
 STAGING_PREFIX = ".staging-"
 REPLACED_PREFIX = ".replaced-"
 LOCK_PREFIX = ".custrisk-run"
@@ -286,17 +289,25 @@ def refreshed_outputs(
 def relist_runs(root: Path, pending: Mapping[Path, Path | None] | None = None) -> dict[Path, bytes]:
     """The run.json of every monthly run under ``root`` whose outputs change (removed,
     rehashed) once ``pending`` is in place (see :func:`refreshed_outputs`), as the bytes
-    to write (``custrisk forget``'s ``relist``: staged with the other files it changes)."""
+    to write (``custrisk forget``'s ``relist``: staged with the other files it changes).
+    A new run id leaves the one the month was published with in ``published_run_id``:
+    the later months were compared with that run, and a customer erased from both leaves
+    them up to date (:func:`custrisk.batch.run` names a previous run by it), rather than
+    run again from exports that may still hold the customer."""
     found = {}
     for facts_file in sorted(root.rglob(RUN_FILE)):
         facts = refreshed_outputs(facts_file.parent, pending)
         if facts is not None:
+            published = read_json(facts_file).get("run_id")
+            if published and facts.get("run_id") != published:
+                facts.setdefault(PUBLISHED_RUN_ID, published)
             found[facts_file] = json_bytes(facts)
     return found
 
 
 __all__ = [
     "LOG_FILE",
+    "PUBLISHED_RUN_ID",
     "RUN_FILE",
     "STATE_FILE",
     "RunLayout",

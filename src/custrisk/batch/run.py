@@ -50,6 +50,7 @@ from custrisk.batch.config import (
 from custrisk.batch.layout import (
     LAYOUT_VERSION,
     LOG_FILE,
+    PUBLISHED_RUN_ID,
     RUN_FILE,
     STATE_FILE,
     RunLayout,
@@ -702,10 +703,13 @@ def _compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, 
 
 
 def _run_ref(run: Path | None) -> dict[str, Any] | None:
-    """How run.json names a previous run: its period and run id."""
+    """How run.json names a previous run: its period and the run id it was published
+    with (a ``custrisk forget`` since gives it another, which does not make the later
+    months out of date: the customer is gone from them too)."""
     if run is None:
         return None
-    return {"period": run.name, "run_id": read_json(run / RUN_FILE).get("run_id")}
+    facts = read_json(run / RUN_FILE)
+    return {"period": run.name, "run_id": facts.get(PUBLISHED_RUN_ID) or facts.get("run_id")}
 
 
 def _basis(

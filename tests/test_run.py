@@ -1376,6 +1376,29 @@ def test_a_forget_leaves_the_later_months_up_to_date(make_root: Callable[..., Pa
     assert customer not in (root / "runs" / NEXT / "scores.csv").read_text(encoding="utf-8")
 
 
+def test_a_month_after_a_model_change_says_its_grade_changes_compare_two_models(
+    tmp_path: Path,
+) -> None:
+    """A new model version promoted since the month before: the summary line says that the
+    grade changes (GR01 firing for the new model's other grades) compare two models."""
+    from custrisk.batch.layout import previous_model_differs
+    from custrisk.batch.run import DONE, BatchOutcome
+
+    before = tmp_path / "2026-09"
+    before.mkdir()
+    (before / "run.json").write_text(json.dumps({"model": {"model_id": "retail@1"}}))
+    said = previous_model_differs(before, "retail@2")
+    assert said == (
+        "model retail@2, 2026-09 scored by retail@1: grade changes and their alerts "
+        "compare the two models"
+    )
+    assert previous_model_differs(before, "retail@1") is None
+    assert previous_model_differs(None, "retail@2") is None
+    facts = {"previous": {"period": "2026-09"}, "stages": {"score": {"rows": {"customers": 9}}}}
+    line = BatchOutcome("2026-10", tmp_path, DONE, facts, other_model=said).summary()
+    assert f"customers 9, {said}; " in line
+
+
 def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(
     make_root: Callable[..., Path], models_200: Path, tmp_path: Path
 ) -> None:

@@ -286,6 +286,21 @@ def refreshed_outputs(
     return facts if changed else None
 
 
+def previous_model_differs(previous: Path | None, model_id: str) -> str | None:
+    """The words on a previous run scored by another model than ``model_id`` (a version
+    trained and promoted since): its grades are the old model's, so the grade changes,
+    the migration and the alerts on them (GR01) compare two models, not two months."""
+    if previous is None:
+        return None
+    before = read_json(previous / RUN_FILE).get("model", {}).get("model_id")
+    if not before or before == model_id:
+        return None
+    return (
+        f"model {model_id}, {previous.name} scored by {before}: grade changes and their "
+        "alerts compare the two models"
+    )
+
+
 def relist_runs(root: Path, pending: Mapping[Path, Path | None] | None = None) -> dict[Path, bytes]:
     """The run.json of every monthly run under ``root`` whose outputs change (removed,
     rehashed) once ``pending`` is in place (see :func:`refreshed_outputs`), as the bytes
@@ -314,6 +329,7 @@ __all__ = [
     "apply_retention",
     "file_hashes",
     "periods",
+    "previous_model_differs",
     "previous_run",
     "read_json",
     "json_bytes",

@@ -56,6 +56,7 @@ from custrisk.batch.layout import (
     RunLayout,
     apply_retention,
     file_hashes,
+    previous_model_differs,
     previous_run,
     read_json,
     remove_outputs,
@@ -132,6 +133,8 @@ class BatchOutcome:
     resent: str | None = None
     #: The month before's notifications left undelivered (a new month's first run).
     left_behind: str | None = None
+    #: The previous run was scored by another model (grade changes compare two models).
+    other_model: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -167,6 +170,8 @@ class BatchOutcome:
             parts.append("notifications skipped")
         if self.left_behind:
             parts.append(self.left_behind)
+        if self.other_model:
+            parts.append(self.other_model)
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
             if self.resent:
@@ -343,6 +348,9 @@ def run_batch(
         previous, unlike = _choose_previous(config, period)
         if unlike:
             notes.append(unlike)
+        other_model = previous_model_differs(previous, model.model_id)
+        if other_model:
+            notes.append(other_model)
         basis = _basis(config, period, model.model_id, model.card, _run_ref(previous))
         fingerprint = _fingerprint(basis)
         state = _open_staging(layout, fingerprint, fresh=force)
@@ -393,6 +401,7 @@ def run_batch(
             resumed_from,
             notes,
             left_behind=left["line"] if left else None,
+            other_model=other_model,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         _record_outputs(layout.final)

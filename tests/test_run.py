@@ -461,6 +461,34 @@ def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
     assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
 
 
+def test_a_full_disk_during_a_stage_names_the_stage_and_the_folder_and_resumes(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write refused for want of room (pyarrow's error names no file) is one line naming
+    the stage, the staging folder and how to go on, not a bare "No space left on device",
+    and the run resumes at that stage once there is room."""
+    import errno
+
+    from custrisk.batch import run as batch_run
+
+    def full(_ctx: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    root = make_root(reports=False)
+    monkeypatch.setitem(batch_run.RUNNERS, "score", full)
+    code, out, err = _run(root, "--period", PERIOD)
+    staging = root / "runs" / f".staging-{PERIOD}"
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"{staging}: stage score of {PERIOD}: No space left on device; stages validate " in err
+    assert "free space on that disk (or make it writable) and run the same command " in err
+    assert "again to resume at score" in err
+    log = [json.loads(x) for x in (staging / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "stage_failed" and "No space" in log[-1]["error"]
+    monkeypatch.undo()
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code in (0, 1) and "resumed at score" in out, err
+
+
 def _refused(root: Path, period: str, *words: str) -> str:
     """Run ``period``; assert it stopped with exit 2 and one line holding ``words``, and
     that nothing was published. The error line."""

@@ -301,6 +301,29 @@ def previous_model_differs(previous: Path | None, model_id: str) -> str | None:
     )
 
 
+def compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The run a finished run of ``period`` counts as compared with now: the latest
+    earlier run, or the one it recorded when that was removed since (retention) and no
+    run came between -- the run was made with it and is no less up to date."""
+    latest = previous_run(runs, period)
+    recorded = facts.get("previous")
+    if isinstance(recorded, dict) and isinstance(recorded.get("period"), str):
+        gone = not (runs / recorded["period"] / RUN_FILE).is_file()
+        if gone and (latest is None or latest.name < recorded["period"]):
+            return recorded
+    return run_ref(latest)
+
+
+def run_ref(run: Path | None) -> dict[str, Any] | None:
+    """How run.json names a previous run: its period and the run id it was published
+    with (a ``custrisk forget`` since gives it another, which does not make the later
+    months out of date: the customer is gone from them too)."""
+    if run is None:
+        return None
+    facts = read_json(run / RUN_FILE)
+    return {"period": run.name, "run_id": facts.get(PUBLISHED_RUN_ID) or facts.get("run_id")}
+
+
 def relist_runs(root: Path, pending: Mapping[Path, Path | None] | None = None) -> dict[Path, bytes]:
     """The run.json of every monthly run under ``root`` whose outputs change (removed,
     rehashed) once ``pending`` is in place (see :func:`refreshed_outputs`), as the bytes
@@ -327,6 +350,7 @@ __all__ = [
     "STATE_FILE",
     "RunLayout",
     "apply_retention",
+    "compared_with",
     "file_hashes",
     "periods",
     "previous_model_differs",
@@ -337,6 +361,7 @@ __all__ = [
     "refreshed_outputs",
     "relist_runs",
     "remove_outputs",
+    "run_ref",
     "unfinished",
     "write_json",
 ]

@@ -50,16 +50,17 @@ from custrisk.batch.config import (
 from custrisk.batch.layout import (
     LAYOUT_VERSION,
     LOG_FILE,
-    PUBLISHED_RUN_ID,
     RUN_FILE,
     STATE_FILE,
     RunLayout,
     apply_retention,
+    compared_with,
     file_hashes,
     previous_model_differs,
     previous_run,
     read_json,
     remove_outputs,
+    run_ref,
     sha256_file,
     unfinished,
     write_json,
@@ -83,7 +84,7 @@ from custrisk.errors import (
     ModelArtifactError,
     UsageError,
 )
-from custrisk.io.atomic import ensure_dir
+from custrisk.io.atomic import ensure_dir, out_of_room
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import counted
 from custrisk.io.stop import Stopped
@@ -314,7 +315,7 @@ def run_batch(
         model = open_model(config.model, config.models_dir, background=True)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
             facts = read_json(layout.final / RUN_FILE)
-            compared = _compared_with(config.runs_dir, period, facts)
+            compared = compared_with(config.runs_dir, period, facts)
             basis = _basis(config, period, model.model_id, model.card, compared)
             queried = config.database_sources()  # rows that may have changed since
             if facts.get("fingerprint") == _fingerprint(basis) and not queried:
@@ -351,7 +352,7 @@ def run_batch(
         other_model = previous_model_differs(previous, model.model_id)
         if other_model:
             notes.append(other_model)
-        basis = _basis(config, period, model.model_id, model.card, _run_ref(previous))
+        basis = _basis(config, period, model.model_id, model.card, run_ref(previous))
         fingerprint = _fingerprint(basis)
         state = _open_staging(layout, fingerprint, fresh=force)
         log = _Log(layout.staging / LOG_FILE, period, on_event)
@@ -625,6 +626,19 @@ def _run_stages(
         except CustriskError as exc:
             log.write("stage_failed", stage=name, error=exc.one_line())
             raise
+        except OSError as exc:
+            if not out_of_room(exc):
+                raise
+            remove_outputs(layout.staging, OUTPUTS[name])  # a cut file, and room to resume
+            where = f"{exc.filename}: " if exc.filename else ""
+            room = DataError(
+                f"stage {name} of {ctx.period}: {where}{exc.strerror}; {_kept(stages)}",
+                file=str(layout.staging),
+                hint=f"free space on that disk (or make it writable) and "
+                f"{_resume(layout, force, name)}",
+            )
+            log.write("stage_failed", stage=name, error=room.one_line())
+            raise room from None
         except Exception as exc:
             log.write("stage_failed", stage=name, error=f"internal: {type(exc).__name__}")
             raise
@@ -696,29 +710,6 @@ def _choose_previous(config: RunConfig, period: str) -> tuple[Path | None, str |
     if latest is None:
         return None, f"no run of {before} (nor its exports): compared with no earlier run"
     return latest, f"no run of {before} (nor its exports): compared with the run of {latest.name}"
-
-
-def _compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, Any] | None:
-    """The run a finished run of ``period`` counts as compared with now: the latest
-    earlier run, or the one it recorded when that was removed since (retention) and no
-    run came between -- the run was made with it and is no less up to date."""
-    latest = previous_run(runs, period)
-    recorded = facts.get("previous")
-    if isinstance(recorded, dict) and isinstance(recorded.get("period"), str):
-        gone = not (runs / recorded["period"] / RUN_FILE).is_file()
-        if gone and (latest is None or latest.name < recorded["period"]):
-            return recorded
-    return _run_ref(latest)
-
-
-def _run_ref(run: Path | None) -> dict[str, Any] | None:
-    """How run.json names a previous run: its period and the run id it was published
-    with (a ``custrisk forget`` since gives it another, which does not make the later
-    months out of date: the customer is gone from them too)."""
-    if run is None:
-        return None
-    facts = read_json(run / RUN_FILE)
-    return {"period": run.name, "run_id": facts.get(PUBLISHED_RUN_ID) or facts.get("run_id")}
 
 
 def _basis(

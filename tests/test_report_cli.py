@@ -170,6 +170,7 @@ def test_a_full_disk_stops_the_batch_and_a_rerun_resumes(
     assert result.exit_code == 2
     message = " ".join(result.output.split())
     assert "customer_C003.pdf: No space left on device" in message
+    assert message.count("No space left on device") == 1  # one line, with the path
     assert "the batch stopped after 3 of 6 document(s) rendered" in message
     assert "run the same command again: the reports written are kept" in message
     rows = _manifest(out)

@@ -123,7 +123,9 @@ def test_the_init_config_builds_a_complete_run_folder(
     assert code == 1, err
     assert out.count("\n") == 1 and out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift")
     assert "\x1b[" not in out + err  # no colours when not on a terminal
-    assert "insufficient" in err
+    assert "drift: 34 statistics with too little data to judge (" in err
+    assert ": 200 rows in the new data, below minimum.rows 500" in err
+    assert "allow_insufficient: true lets them pass" in err
     facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     assert set(facts["stages"]) == {"validate", "score", "drift", "evaluate", "reports", "notify"}
     assert facts["stages"]["score"]["rows"]["customers"] == 200
@@ -459,6 +461,34 @@ def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
         json.loads(x) for x in (runs / f".staging-{PERIOD}" / "log.jsonl").read_text().splitlines()
     ]
     assert log[-1]["event"] == "stage_failed" and log[-1]["stage"] == "validate"
+
+
+def test_a_full_disk_during_a_stage_names_the_stage_and_the_folder_and_resumes(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write refused for want of room (pyarrow's error names no file) is one line naming
+    the stage, the staging folder and how to go on, not a bare "No space left on device",
+    and the run resumes at that stage once there is room."""
+    import errno
+
+    from custrisk.batch import run as batch_run
+
+    def full(_ctx: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    root = make_root(reports=False)
+    monkeypatch.setitem(batch_run.RUNNERS, "score", full)
+    code, out, err = _run(root, "--period", PERIOD)
+    staging = root / "runs" / f".staging-{PERIOD}"
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"{staging}: stage score of {PERIOD}: No space left on device; stages validate " in err
+    assert "free space on that disk (or make it writable) and run the same command " in err
+    assert "again to resume at score" in err
+    log = [json.loads(x) for x in (staging / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "stage_failed" and "No space" in log[-1]["error"]
+    monkeypatch.undo()
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code in (0, 1) and "resumed at score" in out, err
 
 
 def _refused(root: Path, period: str, *words: str) -> str:
@@ -1354,6 +1384,49 @@ def test_a_month_whose_previous_run_retention_removed_is_still_up_to_date(
     assert code == 0, err
     assert f"nothing to do (run {before['run_id']} is up to date)" in out
     assert _facts(root, NEXT) == before
+
+
+def test_a_forget_leaves_the_later_months_up_to_date(make_root: Callable[..., Path]) -> None:
+    """custrisk forget gives every month's run a new run id: the month after, compared
+    with the run as published, stays up to date rather than being scored again from its
+    exports (which may still hold the customer) with its digests sent again."""
+    root = make_root(reports=False)
+    assert _run(root, "--period", PERIOD)[0] == 1
+    assert _run(root, "--period", NEXT)[0] == 1
+    published = _facts(root, PERIOD)["run_id"]
+    scores = (root / "runs" / NEXT / "scores.csv").read_text(encoding="utf-8").splitlines()
+    customer = scores[1].split(",")[0].lstrip("\ufeff")
+    result = CliRunner().invoke(app, ["forget", customer, "--runs", str(root / "runs")])
+    assert result.exit_code == 0, result.output
+    facts = _facts(root, PERIOD)
+    assert facts["run_id"] != published and facts["published_run_id"] == published
+    code, out, err = _run(root, "--period", NEXT)
+    assert code == 0, err
+    assert "nothing to do" in out
+    assert customer not in (root / "runs" / NEXT / "scores.csv").read_text(encoding="utf-8")
+
+
+def test_a_month_after_a_model_change_says_its_grade_changes_compare_two_models(
+    tmp_path: Path,
+) -> None:
+    """A new model version promoted since the month before: the summary line says that the
+    grade changes (GR01 firing for the new model's other grades) compare two models."""
+    from custrisk.batch.layout import previous_model_differs
+    from custrisk.batch.run import DONE, BatchOutcome
+
+    before = tmp_path / "2026-09"
+    before.mkdir()
+    (before / "run.json").write_text(json.dumps({"model": {"model_id": "retail@1"}}))
+    said = previous_model_differs(before, "retail@2")
+    assert said == (
+        "model retail@2, 2026-09 scored by retail@1: grade changes and their alerts "
+        "compare the two models"
+    )
+    assert previous_model_differs(before, "retail@1") is None
+    assert previous_model_differs(None, "retail@2") is None
+    facts = {"previous": {"period": "2026-09"}, "stages": {"score": {"rows": {"customers": 9}}}}
+    line = BatchOutcome("2026-10", tmp_path, DONE, facts, other_model=said).summary()
+    assert f"customers 9, {said}; " in line
 
 
 def test_a_runs_folder_backed_up_and_restored_elsewhere_is_up_to_date(

@@ -40,6 +40,9 @@ from custrisk.results import FACTS_SUFFIX, read_facts
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
 LOG_FILE = "log.jsonl"
+#: run.json's key for the run id a month was published with, once ``custrisk forget``
+#: gave it another (the id the later months were compared with).
+PUBLISHED_RUN_ID = "published_run_id"
 STAGING_PREFIX = ".staging-"
 REPLACED_PREFIX = ".replaced-"
 LOCK_PREFIX = ".custrisk-run"
@@ -283,26 +286,74 @@ def refreshed_outputs(
     return facts if changed else None
 
 
+def previous_model_differs(previous: Path | None, model_id: str) -> str | None:
+    """The words on a previous run scored by another model than ``model_id`` (a version
+    trained and promoted since): its grades are the old model's, so the grade changes,
+    the migration and the alerts on them (GR01) compare two models, not two months."""
+    if previous is None:
+        return None
+    before = read_json(previous / RUN_FILE).get("model", {}).get("model_id")
+    if not before or before == model_id:
+        return None
+    return (
+        f"model {model_id}, {previous.name} scored by {before}: grade changes and their "
+        "alerts compare the two models"
+    )
+
+
+def compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The run a finished run of ``period`` counts as compared with now: the latest
+    earlier run, or the one it recorded when that was removed since (retention) and no
+    run came between -- the run was made with it and is no less up to date."""
+    latest = previous_run(runs, period)
+    recorded = facts.get("previous")
+    if isinstance(recorded, dict) and isinstance(recorded.get("period"), str):
+        gone = not (runs / recorded["period"] / RUN_FILE).is_file()
+        if gone and (latest is None or latest.name < recorded["period"]):
+            return recorded
+    return run_ref(latest)
+
+
+def run_ref(run: Path | None) -> dict[str, Any] | None:
+    """How run.json names a previous run: its period and the run id it was published
+    with (a ``custrisk forget`` since gives it another, which does not make the later
+    months out of date: the customer is gone from them too)."""
+    if run is None:
+        return None
+    facts = read_json(run / RUN_FILE)
+    return {"period": run.name, "run_id": facts.get(PUBLISHED_RUN_ID) or facts.get("run_id")}
+
+
 def relist_runs(root: Path, pending: Mapping[Path, Path | None] | None = None) -> dict[Path, bytes]:
     """The run.json of every monthly run under ``root`` whose outputs change (removed,
     rehashed) once ``pending`` is in place (see :func:`refreshed_outputs`), as the bytes
-    to write (``custrisk forget``'s ``relist``: staged with the other files it changes)."""
+    to write (``custrisk forget``'s ``relist``: staged with the other files it changes).
+    A new run id leaves the one the month was published with in ``published_run_id``:
+    the later months were compared with that run, and a customer erased from both leaves
+    them up to date (:func:`custrisk.batch.run` names a previous run by it), rather than
+    run again from exports that may still hold the customer."""
     found = {}
     for facts_file in sorted(root.rglob(RUN_FILE)):
         facts = refreshed_outputs(facts_file.parent, pending)
         if facts is not None:
+            published = read_json(facts_file).get("run_id")
+            if published and facts.get("run_id") != published:
+                facts.setdefault(PUBLISHED_RUN_ID, published)
             found[facts_file] = json_bytes(facts)
     return found
 
 
 __all__ = [
     "LOG_FILE",
+    "PUBLISHED_RUN_ID",
     "RUN_FILE",
     "STATE_FILE",
     "RunLayout",
     "apply_retention",
+    "compared_with",
     "file_hashes",
     "periods",
+    "previous_model_differs",
     "previous_run",
     "read_json",
     "json_bytes",
@@ -310,6 +361,7 @@ __all__ = [
     "refreshed_outputs",
     "relist_runs",
     "remove_outputs",
+    "run_ref",
     "unfinished",
     "write_json",
 ]

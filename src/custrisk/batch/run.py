@@ -54,10 +54,13 @@ from custrisk.batch.layout import (
     STATE_FILE,
     RunLayout,
     apply_retention,
+    compared_with,
     file_hashes,
+    previous_model_differs,
     previous_run,
     read_json,
     remove_outputs,
+    run_ref,
     sha256_file,
     unfinished,
     write_json,
@@ -81,7 +84,7 @@ from custrisk.errors import (
     ModelArtifactError,
     UsageError,
 )
-from custrisk.io.atomic import ensure_dir
+from custrisk.io.atomic import ensure_dir, out_of_room
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import counted
 from custrisk.io.stop import Stopped
@@ -131,6 +134,8 @@ class BatchOutcome:
     resent: str | None = None
     #: The month before's notifications left undelivered (a new month's first run).
     left_behind: str | None = None
+    #: The previous run was scored by another model (grade changes compare two models).
+    other_model: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -166,6 +171,8 @@ class BatchOutcome:
             parts.append("notifications skipped")
         if self.left_behind:
             parts.append(self.left_behind)
+        if self.other_model:
+            parts.append(self.other_model)
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
             if self.resent:
@@ -308,7 +315,7 @@ def run_batch(
         model = open_model(config.model, config.models_dir, background=True)
         if layout.final.is_dir() and (layout.final / RUN_FILE).is_file() and not force:
             facts = read_json(layout.final / RUN_FILE)
-            compared = _compared_with(config.runs_dir, period, facts)
+            compared = compared_with(config.runs_dir, period, facts)
             basis = _basis(config, period, model.model_id, model.card, compared)
             queried = config.database_sources()  # rows that may have changed since
             if facts.get("fingerprint") == _fingerprint(basis) and not queried:
@@ -342,7 +349,10 @@ def run_batch(
         previous, unlike = _choose_previous(config, period)
         if unlike:
             notes.append(unlike)
-        basis = _basis(config, period, model.model_id, model.card, _run_ref(previous))
+        other_model = previous_model_differs(previous, model.model_id)
+        if other_model:
+            notes.append(other_model)
+        basis = _basis(config, period, model.model_id, model.card, run_ref(previous))
         fingerprint = _fingerprint(basis)
         state = _open_staging(layout, fingerprint, fresh=force)
         log = _Log(layout.staging / LOG_FILE, period, on_event)
@@ -392,6 +402,7 @@ def run_batch(
             resumed_from,
             notes,
             left_behind=left["line"] if left else None,
+            other_model=other_model,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         _record_outputs(layout.final)
@@ -615,6 +626,19 @@ def _run_stages(
         except CustriskError as exc:
             log.write("stage_failed", stage=name, error=exc.one_line())
             raise
+        except OSError as exc:
+            if not out_of_room(exc):
+                raise
+            remove_outputs(layout.staging, OUTPUTS[name])  # a cut file, and room to resume
+            where = f"{exc.filename}: " if exc.filename else ""
+            room = DataError(
+                f"stage {name} of {ctx.period}: {where}{exc.strerror}; {_kept(stages)}",
+                file=str(layout.staging),
+                hint=f"free space on that disk (or make it writable) and "
+                f"{_resume(layout, force, name)}",
+            )
+            log.write("stage_failed", stage=name, error=room.one_line())
+            raise room from None
         except Exception as exc:
             log.write("stage_failed", stage=name, error=f"internal: {type(exc).__name__}")
             raise
@@ -686,26 +710,6 @@ def _choose_previous(config: RunConfig, period: str) -> tuple[Path | None, str |
     if latest is None:
         return None, f"no run of {before} (nor its exports): compared with no earlier run"
     return latest, f"no run of {before} (nor its exports): compared with the run of {latest.name}"
-
-
-def _compared_with(runs: Path, period: str, facts: dict[str, Any]) -> dict[str, Any] | None:
-    """The run a finished run of ``period`` counts as compared with now: the latest
-    earlier run, or the one it recorded when that was removed since (retention) and no
-    run came between -- the run was made with it and is no less up to date."""
-    latest = previous_run(runs, period)
-    recorded = facts.get("previous")
-    if isinstance(recorded, dict) and isinstance(recorded.get("period"), str):
-        gone = not (runs / recorded["period"] / RUN_FILE).is_file()
-        if gone and (latest is None or latest.name < recorded["period"]):
-            return recorded
-    return _run_ref(latest)
-
-
-def _run_ref(run: Path | None) -> dict[str, Any] | None:
-    """How run.json names a previous run: its period and run id."""
-    if run is None:
-        return None
-    return {"period": run.name, "run_id": read_json(run / RUN_FILE).get("run_id")}
 
 
 def _basis(

@@ -342,8 +342,19 @@ def drift(ctx: StageContext) -> StageResult:
     failures = report.failures()
     gate = None
     if failures:
-        listed = ", ".join(f"{s.id} {s.verdict}" for s in failures[:3])
-        gate = f"drift: {len(failures)} statistics at fail_on {report.config.fail_on} ({listed})"
+        # too little data is no drift: said apart, with why and the key that lets it pass
+        short = [s for s in failures if s.verdict == "insufficient"]
+        judged = [s for s in failures if s.verdict != "insufficient"]
+        said = []
+        if judged:
+            listed = ", ".join(f"{s.id} {s.verdict}" for s in judged[:3])
+            said.append(f"{len(judged)} statistics at fail_on {report.config.fail_on} ({listed})")
+        if short:
+            said.append(
+                f"{len(short)} statistics with too little data to judge ({short[0].id}: "
+                f"{short[0].message}; drift.allow_insufficient: true lets them pass)"
+            )
+        gate = "drift: " + "; ".join(said)
     rows = {"statistics": len(report.statistics), **dict(report.counts)}
     return StageResult(OK, rows, detail=f"verdict {report.verdict}", gate=gate)
 

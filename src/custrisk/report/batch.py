@@ -264,7 +264,7 @@ class _Worker:
             result.status, result.error = FAILED, f"{type(exc).__name__}: {exc}"[:500]
         finally:
             result.seconds = time.perf_counter() - start
-        if result.status == FAILED:
+        if result.status == FAILED and not result.stop:  # a stop is said once, with the path
             log.error("%s: %s", name, result.error)
         return result
 

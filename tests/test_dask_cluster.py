@@ -381,6 +381,24 @@ def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:
     assert "--memory-limit" in line and "--buckets" in line
 
 
+def test_a_worker_of_a_given_scheduler_dying_is_not_told_to_use_memory_limit() -> None:
+    """--memory-limit is refused with --scheduler: the hint for that cluster's worker
+    restarted past its limit names 'dask worker --memory-limit', not the option."""
+    from distributed.client import FutureCancelledError
+
+    from custrisk.engine.cluster import _worker_deaths
+
+    with (
+        pytest.raises(UsageError) as caught,
+        _worker_deaths("a worker of tcp://h:8786", None, scheduler=True),
+    ):
+        raise FutureCancelledError("x", "lost")
+    line = str(caught.value)
+    assert line.startswith("a worker of tcp://h:8786 died while computing, most often")
+    assert "'dask worker --memory-limit SIZE'" in line and "--buckets" in line
+    assert "(--memory-limit;" not in line and "RUN.yaml" not in line
+
+
 def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:
     """A broken export: the files are read and cleaned on the local cluster's workers
     (validate --engine dask); the error there is one line on stderr, the pandas engine's,

@@ -363,22 +363,32 @@ class _MemoryRestarts:
 
 @contextmanager
 def _worker_deaths(
-    where: str, memory_limit: str | None, watch: _MemoryRestarts | None = None
+    where: str,
+    memory_limit: str | None,
+    watch: _MemoryRestarts | None = None,
+    *,
+    scheduler: bool = False,
 ) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
     nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
     (the task killed its workers), ``FutureCancelledError`` (the dead worker held data
     sent to the cluster, which cannot be computed again, or ``watch`` cancelled every
     future at a restart past the memory limit), and a gather refused after such a
-    restart."""
+    restart. ``scheduler``: the workers are those of a cluster given by --scheduler."""
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
     limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
+    # --memory-limit is refused with --scheduler: a running cluster's workers are given
+    # more memory where they are started.
+    more = (
+        "start its workers with more memory ('dask worker --memory-limit SIZE')"
+        if scheduler
+        else "give the workers more memory (--memory-limit; memory_limit: in RUN.yaml)"
+    )
     hint = (
-        "give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
-        "split the customers into more buckets (--buckets), or export a large source "
-        "as several files (a worker reads a file whole)"
+        f"{more}, split the customers into more buckets (--buckets), or export a large "
+        "source as several files (a worker reads a file whole)"
     )
     try:
         yield
@@ -550,7 +560,10 @@ def dask_client(
                 f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
                 hint=_SCHEDULER_HINT,
             ) from exc
-        with client, _worker_deaths(f"a worker of {scheduler}", None, _MemoryRestarts(client)):
+        deaths = _worker_deaths(
+            f"a worker of {scheduler}", None, _MemoryRestarts(client), scheduler=True
+        )
+        with client, deaths:
             yield client
         return
     limit: int | str = "auto"

@@ -381,6 +381,22 @@ def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:
     assert "--memory-limit" in line and "--buckets" in line
 
 
+def test_a_local_cluster_without_a_memory_limit_names_the_one_dask_gave() -> None:
+    """Without --memory-limit a worker restarted past its limit said no limit (and the
+    log 'memory limit auto each'): the limit Dask gave the workers is named instead."""
+    from types import SimpleNamespace
+
+    from custrisk.engine.cluster import _auto_limit
+
+    def cluster(*limits: int | None) -> Any:
+        nannies = [SimpleNamespace(memory_manager=SimpleNamespace(memory_limit=n)) for n in limits]
+        return SimpleNamespace(workers=dict(enumerate(nannies)))
+
+    assert _auto_limit(cluster(12638091264, 12638091264)) == "11.8GiB"
+    assert _auto_limit(cluster(None, None)) == "auto"  # no limit: none to name
+    assert _auto_limit(cluster(2**30, 2**31)) == "auto"
+
+
 def test_a_worker_of_a_given_scheduler_dying_is_not_told_to_use_memory_limit() -> None:
     """--memory-limit is refused with --scheduler: the hint for that cluster's worker
     restarted past its limit names 'dask worker --memory-limit', not the option."""

@@ -519,6 +519,19 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _auto_limit(cluster: Any) -> str:
+    """The memory limit Dask gave each worker of a local cluster started without one (the
+    machine's memory shared by the workers), as the errors and the log say it: a worker
+    restarted past it said no limit, and the log said 'memory limit auto each'."""
+    limits = {
+        getattr(getattr(nanny, "memory_manager", None), "memory_limit", None)
+        for nanny in cluster.workers.values()
+    }
+    if len(limits) != 1 or not isinstance(size := limits.pop(), int) or size <= 0:
+        return "auto"
+    return f"{size / 2**30:.1f}GiB"
+
+
 @contextmanager
 def dask_client(
     scheduler: str | None = None,
@@ -605,13 +618,14 @@ def dask_client(
             )
             started.callback(processes.take, cluster)  # before its close
             client = started.enter_context(_watched_client(cluster))
+        said_limit = memory_limit or _auto_limit(cluster)
         started.enter_context(
-            _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client))
+            _worker_deaths("a worker of the local cluster", said_limit, _MemoryRestarts(client))
         )
         log.info(
             "dask engine: a local cluster of %d workers (memory limit %s each) at %s",
             workers,
-            memory_limit or "auto",
+            said_limit,
             cluster.scheduler_address,
         )
         yield client

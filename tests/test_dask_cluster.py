@@ -406,13 +406,33 @@ def test_a_worker_of_a_given_scheduler_dying_is_not_told_to_use_memory_limit() -
 
     with (
         pytest.raises(UsageError) as caught,
-        _worker_deaths("a worker of tcp://h:8786", None, scheduler=True),
+        _worker_deaths("a worker of tcp://h:8786", None, scheduler="tcp://h:8786"),
     ):
         raise FutureCancelledError("x", "lost")
     line = str(caught.value)
     assert line.startswith("a worker of tcp://h:8786 died while computing, most often")
     assert "'dask worker --memory-limit SIZE'" in line and "--buckets" in line
     assert "(--memory-limit;" not in line and "RUN.yaml" not in line
+
+
+def test_a_scheduler_lost_mid_run_is_not_called_a_dead_worker() -> None:
+    """A scheduler given by --scheduler stopped while the command computed: the client
+    cancels every future ('scheduler-connection-lost'); the line says so, not 'a worker
+    died ... for want of memory'."""
+    from distributed.client import FutureCancelledError
+
+    from custrisk.engine.cluster import _worker_deaths
+
+    with (
+        pytest.raises(UsageError) as caught,
+        _worker_deaths("a worker of tcp://h:8786", None, scheduler="tcp://h:8786"),
+    ):
+        raise FutureCancelledError("x", "scheduler-connection-lost", "Client lost ...")
+    line = str(caught.value)
+    assert line.startswith(
+        "--scheduler tcp://h:8786: the connection to the Dask scheduler was lost while computing"
+    )
+    assert "memory" not in line and "\n" not in line
 
 
 def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:

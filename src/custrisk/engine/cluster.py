@@ -253,6 +253,9 @@ def _shuffle_folders_removed() -> Iterator[None]:
             remove()  # a no-op for a folder removed already
 
 
+#: The reason a client gives the futures it cancels when it loses its scheduler.
+LOST_SCHEDULER = "scheduler-connection-lost"
+
 #: The event a nanny logs when it restarts its worker past the memory limit.
 MEMORY_RESTART = "worker-restart-memory"
 
@@ -367,14 +370,15 @@ def _worker_deaths(
     memory_limit: str | None,
     watch: _MemoryRestarts | None = None,
     *,
-    scheduler: bool = False,
+    scheduler: str | None = None,
 ) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
     nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
     (the task killed its workers), ``FutureCancelledError`` (the dead worker held data
     sent to the cluster, which cannot be computed again, or ``watch`` cancelled every
     future at a restart past the memory limit), and a gather refused after such a
-    restart. ``scheduler``: the workers are those of a cluster given by --scheduler."""
+    restart. ``scheduler``: the address of a cluster given by --scheduler, whose
+    scheduler may go away while the command computes."""
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
@@ -392,7 +396,16 @@ def _worker_deaths(
     )
     try:
         yield
-    except (KilledWorker, FutureCancelledError, _Restarted):
+    except (KilledWorker, FutureCancelledError, _Restarted) as exc:
+        if getattr(exc, "reason", None) == LOST_SCHEDULER:
+            # The client cancels every future when its connection to the scheduler
+            # closes: no worker died, and more memory would not help.
+            raise UsageError(
+                f"--scheduler {scheduler}: the connection to the Dask scheduler was lost "
+                "while computing (the scheduler stopped, or the network between them)",
+                hint="start the scheduler and its workers again and run the command again "
+                "(nothing was written), or leave --scheduler out for a local cluster",
+            ) from None
         restarted = watch.said() if watch is not None else ""
         if restarted:
             raise UsageError(f"{where} {restarted}{limit}", hint=hint) from None
@@ -519,6 +532,23 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextmanager
+def _client_logs_quiet() -> Iterator[None]:
+    """The client's own log lines silenced unless custrisk logs at DEBUG, as the local
+    cluster's are: a scheduler that stops mid-run made Dask log 'Failed to reconnect to
+    scheduler' and two tracebacks before the command's one line."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    client_log = logging.getLogger("distributed.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        client_log.setLevel(level)
+
+
 def _auto_limit(cluster: Any) -> str:
     """The memory limit Dask gave each worker of a local cluster started without one (the
     machine's memory shared by the workers), as the errors and the log say it: a worker
@@ -574,9 +604,9 @@ def dask_client(
                 hint=_SCHEDULER_HINT,
             ) from exc
         deaths = _worker_deaths(
-            f"a worker of {scheduler}", None, _MemoryRestarts(client), scheduler=True
+            f"a worker of {scheduler}", None, _MemoryRestarts(client), scheduler=scheduler
         )
-        with client, deaths:
+        with _client_logs_quiet(), client, deaths:
             yield client
         return
     limit: int | str = "auto"

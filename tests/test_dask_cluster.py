@@ -481,3 +481,20 @@ def test_what_is_shared_survives_the_death_of_its_worker() -> None:
         with suppress(Exception):  # the worker dies while answering
             client.run(os._exit, 1, workers=[holder])
         assert client.submit(lambda c: c["limit"], config, pure=False).result(timeout=120) == 7
+
+
+def test_a_given_scheduler_without_workers_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler started by hand with no 'dask worker' yet: the command waited for ever
+    with no word; now one line after WORKERS_TIMEOUT seconds."""
+    from distributed import LocalCluster
+
+    import custrisk.engine.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "WORKERS_TIMEOUT", 0.5)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as bare:
+        address = bare.scheduler_address
+        with pytest.raises(UsageError) as caught, dask_client(address):
+            pass
+    line = str(caught.value)
+    assert line.startswith(f"--scheduler {address}: the Dask scheduler there has no worker")
+    assert f"'dask worker {address}'" in line

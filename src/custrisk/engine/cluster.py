@@ -32,6 +32,10 @@ LOCAL_WORKERS = 2
 #: to answer as one: Dask bounds the connection but waits for the answer forever.
 SCHEDULER_TIMEOUT = 5
 
+#: Seconds a scheduler given by ``--scheduler`` has to have a worker: one with none
+#: left the command waiting for ever, with no word.
+WORKERS_TIMEOUT = 10
+
 #: Units of a memory size (``2GB``, ``512MiB``, ``2G``); Dask's meaning (as ``dask worker
 #: --memory-limit`` reads them): kB = k = 1000, KiB = Ki = 1024.
 MEMORY_UNITS = {
@@ -532,6 +536,21 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _check_workers(client: Client, scheduler: str) -> None:
+    """That the scheduler at ``scheduler`` has a worker within :data:`WORKERS_TIMEOUT`
+    seconds: UsageError in one line (the client closed) otherwise."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        client.close()
+        raise UsageError(
+            f"--scheduler {scheduler}: the Dask scheduler there has no worker (none came "
+            f"within {WORKERS_TIMEOUT} s)",
+            hint=f"start workers with 'dask worker {scheduler}' where the exports can be "
+            "read, or leave --scheduler out for a local cluster",
+        ) from None
+
+
 @contextmanager
 def _client_logs_quiet() -> Iterator[None]:
     """The client's own log lines silenced unless custrisk logs at DEBUG, as the local
@@ -603,6 +622,7 @@ def dask_client(
                 f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
                 hint=_SCHEDULER_HINT,
             ) from exc
+        _check_workers(client, scheduler)
         deaths = _worker_deaths(
             f"a worker of {scheduler}", None, _MemoryRestarts(client), scheduler=scheduler
         )

@@ -381,6 +381,60 @@ def test_a_task_refused_for_its_inputs_size_is_one_line() -> None:
     assert "--memory-limit" in line and "--buckets" in line
 
 
+def test_a_local_cluster_without_a_memory_limit_names_the_one_dask_gave() -> None:
+    """Without --memory-limit a worker restarted past its limit said no limit (and the
+    log 'memory limit auto each'): the limit Dask gave the workers is named instead."""
+    from types import SimpleNamespace
+
+    from custrisk.engine.cluster import _auto_limit
+
+    def cluster(*limits: int | None) -> Any:
+        nannies = [SimpleNamespace(memory_manager=SimpleNamespace(memory_limit=n)) for n in limits]
+        return SimpleNamespace(workers=dict(enumerate(nannies)))
+
+    assert _auto_limit(cluster(12638091264, 12638091264)) == "11.8GiB"
+    assert _auto_limit(cluster(None, None)) == "auto"  # no limit: none to name
+    assert _auto_limit(cluster(2**30, 2**31)) == "auto"
+
+
+def test_a_worker_of_a_given_scheduler_dying_is_not_told_to_use_memory_limit() -> None:
+    """--memory-limit is refused with --scheduler: the hint for that cluster's worker
+    restarted past its limit names 'dask worker --memory-limit', not the option."""
+    from distributed.client import FutureCancelledError
+
+    from custrisk.engine.cluster import _worker_deaths
+
+    with (
+        pytest.raises(UsageError) as caught,
+        _worker_deaths("a worker of tcp://h:8786", None, scheduler="tcp://h:8786"),
+    ):
+        raise FutureCancelledError("x", "lost")
+    line = str(caught.value)
+    assert line.startswith("a worker of tcp://h:8786 died while computing, most often")
+    assert "'dask worker --memory-limit SIZE'" in line and "--buckets" in line
+    assert "(--memory-limit;" not in line and "RUN.yaml" not in line
+
+
+def test_a_scheduler_lost_mid_run_is_not_called_a_dead_worker() -> None:
+    """A scheduler given by --scheduler stopped while the command computed: the client
+    cancels every future ('scheduler-connection-lost'); the line says so, not 'a worker
+    died ... for want of memory'."""
+    from distributed.client import FutureCancelledError
+
+    from custrisk.engine.cluster import _worker_deaths
+
+    with (
+        pytest.raises(UsageError) as caught,
+        _worker_deaths("a worker of tcp://h:8786", None, scheduler="tcp://h:8786"),
+    ):
+        raise FutureCancelledError("x", "scheduler-connection-lost", "Client lost ...")
+    line = str(caught.value)
+    assert line.startswith(
+        "--scheduler tcp://h:8786: the connection to the Dask scheduler was lost while computing"
+    )
+    assert "memory" not in line and "\n" not in line
+
+
 def test_an_error_on_a_worker_is_the_pandas_engines_line(export_200: Path, tmp_path: Path) -> None:
     """A broken export: the files are read and cleaned on the local cluster's workers
     (validate --engine dask); the error there is one line on stderr, the pandas engine's,
@@ -427,3 +481,20 @@ def test_what_is_shared_survives_the_death_of_its_worker() -> None:
         with suppress(Exception):  # the worker dies while answering
             client.run(os._exit, 1, workers=[holder])
         assert client.submit(lambda c: c["limit"], config, pure=False).result(timeout=120) == 7
+
+
+def test_a_given_scheduler_without_workers_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler started by hand with no 'dask worker' yet: the command waited for ever
+    with no word; now one line after WORKERS_TIMEOUT seconds."""
+    from distributed import LocalCluster
+
+    import custrisk.engine.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "WORKERS_TIMEOUT", 0.5)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as bare:
+        address = bare.scheduler_address
+        with pytest.raises(UsageError) as caught, dask_client(address):
+            pass
+    line = str(caught.value)
+    assert line.startswith(f"--scheduler {address}: the Dask scheduler there has no worker")
+    assert f"'dask worker {address}'" in line

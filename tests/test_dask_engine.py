@@ -648,6 +648,25 @@ def test_cli_validate_engine_dask_writes_the_pandas_files(
         assert (tmp_path / "pandas" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
 
 
+def test_parquet_exports_in_the_place_of_csv_warn_as_the_pandas_engine(
+    tmp_path: Path, dask_cluster: Any, export_200: Path
+) -> None:
+    """credit.parquet read for credit.csv: the pandas engine's report warns so ("no
+    credit.csv in the folder: read credit.parquet in its place"); the dask engine's
+    report had no warning, so its validation_report.json was another file."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    for name in ("credit", "transactions", "behaviour"):
+        table = pd.read_csv(export_200 / f"{name}.csv", dtype=str, keep_default_na=False)
+        table.to_parquet(folder / f"{name}.parquet", index=False)
+    want = load_workspace(folder)
+    got = load_workspace_dask(folder, dask_cluster, buckets=2).workspace(dask_cluster)
+    for name in ("credit", "transactions", "behaviour"):
+        warnings = want.report.sources[name].warnings
+        assert f"no {name}.csv in the folder: read {name}.parquet in its place" in warnings
+        assert got.report.sources[name].warnings == warnings
+
+
 def test_one_table_file_is_read_as_load_workspace_reads_it(
     tmp_path: Path, dask_cluster: Any
 ) -> None:

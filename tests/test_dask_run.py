@@ -345,3 +345,31 @@ def test_custrisk_run_refuses_dask_options_without_the_dask_engine(tmp_path: Pat
     assert result.stderr == (
         "Error: --memory-limit applies to --engine dask only; add --engine dask\n"
     )
+
+
+def test_a_worker_dying_in_a_stage_is_said_by_the_runs_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stage's exception reaches the cluster's context, which says a dead worker in
+    one line (before, the run's cluster was closed without it: Dask's
+    FutureCancelledError came out as an internal error)."""
+    from contextlib import contextmanager
+
+    from distributed.client import FutureCancelledError
+
+    import custrisk.batch.stages as stages
+
+    @contextmanager
+    def said(scheduler: str | None, memory_limit: str | None = None) -> Any:
+        try:
+            yield "client"
+        except FutureCancelledError:
+            raise UsageError("a worker of the local cluster died while computing") from None
+
+    monkeypatch.setattr(stages, "dask_client", said)
+    with pytest.raises(UsageError, match="died while computing"):
+        with stages.RunCluster(EngineSettings("dask")) as cluster:
+            assert cluster.client() == "client"
+            raise FutureCancelledError("x", "worker-restart-memory")
+    with stages.RunCluster(EngineSettings("dask")) as cluster:  # no error: none raised
+        cluster.client()

@@ -136,9 +136,12 @@ class RunCluster:
         kind: type[BaseException] | None,
         value: BaseException | None,
         traceback: TracebackType | None,
-    ) -> None:
+    ) -> bool:
+        # The stage's exception goes to the cluster's context, which says a worker that
+        # died (past its memory limit, say) in one line: a close() would not show it and
+        # Dask's FutureCancelledError came out as an internal error.
         self._client = None
-        self._stack.close()
+        return bool(self._stack.__exit__(kind, value, traceback))
 
 
 class ReadOnce:

@@ -32,6 +32,10 @@ LOCAL_WORKERS = 2
 #: to answer as one: Dask bounds the connection but waits for the answer forever.
 SCHEDULER_TIMEOUT = 5
 
+#: Seconds a scheduler given by ``--scheduler`` has to have a worker: one with none
+#: left the command waiting for ever, with no word.
+WORKERS_TIMEOUT = 10
+
 #: Units of a memory size (``2GB``, ``512MiB``, ``2G``); Dask's meaning (as ``dask worker
 #: --memory-limit`` reads them): kB = k = 1000, KiB = Ki = 1024.
 MEMORY_UNITS = {
@@ -253,6 +257,9 @@ def _shuffle_folders_removed() -> Iterator[None]:
             remove()  # a no-op for a folder removed already
 
 
+#: The reason a client gives the futures it cancels when it loses its scheduler.
+LOST_SCHEDULER = "scheduler-connection-lost"
+
 #: The event a nanny logs when it restarts its worker past the memory limit.
 MEMORY_RESTART = "worker-restart-memory"
 
@@ -363,26 +370,46 @@ class _MemoryRestarts:
 
 @contextmanager
 def _worker_deaths(
-    where: str, memory_limit: str | None, watch: _MemoryRestarts | None = None
+    where: str,
+    memory_limit: str | None,
+    watch: _MemoryRestarts | None = None,
+    *,
+    scheduler: str | None = None,
 ) -> Iterator[None]:
     """A worker that died computing a task (most often past its memory limit: the
     nanny restarts it) as one line and exit 2, not a traceback: Dask's ``KilledWorker``
     (the task killed its workers), ``FutureCancelledError`` (the dead worker held data
     sent to the cluster, which cannot be computed again, or ``watch`` cancelled every
     future at a restart past the memory limit), and a gather refused after such a
-    restart."""
+    restart. ``scheduler``: the address of a cluster given by --scheduler, whose
+    scheduler may go away while the command computes."""
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
     limit = f" (memory limit {memory_limit} each)" if memory_limit else ""
+    # --memory-limit is refused with --scheduler: a running cluster's workers are given
+    # more memory where they are started.
+    more = (
+        "start its workers with more memory ('dask worker --memory-limit SIZE')"
+        if scheduler
+        else "give the workers more memory (--memory-limit; memory_limit: in RUN.yaml)"
+    )
     hint = (
-        "give the workers more memory (--memory-limit; memory_limit: in RUN.yaml), "
-        "split the customers into more buckets (--buckets), or export a large source "
-        "as several files (a worker reads a file whole)"
+        f"{more}, split the customers into more buckets (--buckets), or export a large "
+        "source as several files (a worker reads a file whole)"
     )
     try:
         yield
-    except (KilledWorker, FutureCancelledError, _Restarted):
+    except (KilledWorker, FutureCancelledError, _Restarted) as exc:
+        if getattr(exc, "reason", None) == LOST_SCHEDULER:
+            # The client cancels every future when its connection to the scheduler
+            # closes: no worker died, and more memory would not help.
+            raise UsageError(
+                f"--scheduler {scheduler}: the connection to the Dask scheduler was lost "
+                "while computing (the scheduler stopped, or the network between them)",
+                hint="start the scheduler and its workers again and run the command again "
+                "(nothing was written), or leave --scheduler out for a local cluster",
+            ) from None
         restarted = watch.said() if watch is not None else ""
         if restarted:
             raise UsageError(f"{where} {restarted}{limit}", hint=hint) from None
@@ -509,6 +536,51 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _check_workers(client: Client, scheduler: str) -> None:
+    """That the scheduler at ``scheduler`` has a worker within :data:`WORKERS_TIMEOUT`
+    seconds: UsageError in one line (the client closed) otherwise."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        client.close()
+        raise UsageError(
+            f"--scheduler {scheduler}: the Dask scheduler there has no worker (none came "
+            f"within {WORKERS_TIMEOUT} s)",
+            hint=f"start workers with 'dask worker {scheduler}' where the exports can be "
+            "read, or leave --scheduler out for a local cluster",
+        ) from None
+
+
+@contextmanager
+def _client_logs_quiet() -> Iterator[None]:
+    """The client's own log lines silenced unless custrisk logs at DEBUG, as the local
+    cluster's are: a scheduler that stops mid-run made Dask log 'Failed to reconnect to
+    scheduler' and two tracebacks before the command's one line."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    client_log = logging.getLogger("distributed.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        client_log.setLevel(level)
+
+
+def _auto_limit(cluster: Any) -> str:
+    """The memory limit Dask gave each worker of a local cluster started without one (the
+    machine's memory shared by the workers), as the errors and the log say it: a worker
+    restarted past it said no limit, and the log said 'memory limit auto each'."""
+    limits = {
+        getattr(getattr(nanny, "memory_manager", None), "memory_limit", None)
+        for nanny in cluster.workers.values()
+    }
+    if len(limits) != 1 or not isinstance(size := limits.pop(), int) or size <= 0:
+        return "auto"
+    return f"{size / 2**30:.1f}GiB"
+
+
 @contextmanager
 def dask_client(
     scheduler: str | None = None,
@@ -550,7 +622,11 @@ def dask_client(
                 f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})",
                 hint=_SCHEDULER_HINT,
             ) from exc
-        with client, _worker_deaths(f"a worker of {scheduler}", None, _MemoryRestarts(client)):
+        _check_workers(client, scheduler)
+        deaths = _worker_deaths(
+            f"a worker of {scheduler}", None, _MemoryRestarts(client), scheduler=scheduler
+        )
+        with _client_logs_quiet(), client, deaths:
             yield client
         return
     limit: int | str = "auto"
@@ -592,13 +668,14 @@ def dask_client(
             )
             started.callback(processes.take, cluster)  # before its close
             client = started.enter_context(_watched_client(cluster))
+        said_limit = memory_limit or _auto_limit(cluster)
         started.enter_context(
-            _worker_deaths("a worker of the local cluster", memory_limit, _MemoryRestarts(client))
+            _worker_deaths("a worker of the local cluster", said_limit, _MemoryRestarts(client))
         )
         log.info(
             "dask engine: a local cluster of %d workers (memory limit %s each) at %s",
             workers,
-            memory_limit or "auto",
+            said_limit,
             cluster.scheduler_address,
         )
         yield client

@@ -49,7 +49,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, 
 from custrisk.data import Workspace
 from custrisk.data.clean import SourceResult
 from custrisk.data.dates import credible_range_of_counts
-from custrisk.data.files import no_files, source_files
+from custrisk.data.files import no_files, source_files, stand_in_note
 from custrisk.data.issues import ISSUE_COLUMNS, RejectedKeys, with_values_typed
 from custrisk.data.known_ids import KnownIds
 from custrisk.data.orphans import Mismatch, Orphans, check_orphans, mismatch_of
@@ -471,6 +471,14 @@ def load_workspace_dask(
                 reports[CUSTOMER_SOURCE].rows_kept,
                 partial(_mismatch_on, client, every_credit_id, name),
             )
+        # As the pandas engine notes it: a source read from credit.parquet for credit.csv,
+        # say (the validation report and its warnings are that engine's, byte for byte).
+        by_pattern: dict[str, list[Path]] = {}
+        for part_spec, _part, path in found:  # (a files: entry's own pattern each)
+            by_pattern.setdefault(part_spec.file, []).append(path)
+        for pattern, paths in by_pattern.items():
+            if note := stand_in_note(pattern, root, paths):
+                result.warnings.append(note)
         if spec.parts and missing:
             result.warnings.append(
                 f"column(s) no file of {spec.file} has, left blank: {', '.join(missing)}"

@@ -1453,6 +1453,50 @@ def test_readiness_says_when_decisions_cannot_be_stored(
     assert answer.status_code == 503 and "1.0 MiB free" in answer.json()["reason"]
 
 
+def test_a_store_outage_is_logged_once_a_minute_and_a_loss_says_what_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each readiness check and request logged `cannot store N decision(s)` again, and
+    a stop said only `N decision(s) not stored at shutdown`: not where, nor which."""
+    import sqlalchemy as sa
+
+    from custrisk.serve.store import BackgroundWriter
+
+    store = DecisionStore(tmp_path / "d.db")
+    tries: list[int] = []
+
+    def full_disk(_rows: Any) -> None:
+        tries.append(1)
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(store, "add_decisions", full_disk)
+    writer = BackgroundWriter(store)
+
+    def attempt(rows: Any = ()) -> None:  # one more failed write, then wait for it
+        done = len(tries) + 1
+        writer.decisions(rows) if rows else writer.retry()
+        deadline = time.monotonic() + 10
+        while len(tries) < done:
+            assert time.monotonic() < deadline, "the write was not tried"
+            time.sleep(0.01)
+
+    attempt([{"decision_id": "dec-aaaa"}])
+    attempt()
+    attempt([{"decision_id": "dec-bbbb"}])
+    assert caplog.text.count("cannot store") == 1  # the outage's start only
+    writer._said -= 61  # a minute later: said again, with the count waiting
+    attempt()
+    assert caplog.text.count("cannot store") == 2
+    assert "cannot store 2 decision(s) (will retry)" in caplog.text
+    writer.close()  # the stop: the last write fails too
+    lost = caplog.records[-1].getMessage()
+    assert lost.startswith("2 decision(s) answered but lost at shutdown"), lost
+    assert store.shown_url in lost and "database or disk is full" in lost
+    assert "will not send them again" in lost and "dec-aaaa, dec-bbbb" in lost
+    assert caplog.text.count("cannot store") == 2  # no "will retry" at the stop
+    store.close()
+
+
 def test_a_reload_is_said_in_the_log_without_verbose(
     in_process: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

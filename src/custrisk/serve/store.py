@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -719,6 +720,13 @@ class DecisionStore:
         return UsageError(f"no active token with id {token_id!r}", hint=listed)
 
 
+_LOST = (
+    "%d decision(s) answered but lost at shutdown: nothing of them is in the decisions store "
+    "%s, which cannot be written (%s); the CRM got them (200) and will not send them again: "
+    "their decision ids, also in the CRM's answers: %s"
+)
+
+
 class BackgroundWriter:
     """Writes the service's decisions and access-log lines from one background thread.
 
@@ -726,8 +734,8 @@ class BackgroundWriter:
     queued at once and writes the decisions in one transaction and the log lines in one
     write, so under load many requests share a commit. :meth:`close` (the service's
     shutdown) writes everything still queued before it returns: no decision is lost on
-    a clean stop. A failed write is logged and retried once with the next batch; the
-    service keeps answering.
+    a clean stop. A failed write is retried with the next batch or readiness check and
+    logged when it starts failing, then once a minute; the service keeps answering.
     """
 
     def __init__(self, store: DecisionStore, access: Any = None) -> None:
@@ -739,6 +747,7 @@ class BackgroundWriter:
         self.written = 0
         #: why the last write of decisions failed, while some wait to be stored
         self.failing: str | None = None
+        self._said = 0.0  # (when the log last said decisions wait: once a minute)
         self._thread.start()
 
     def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -746,9 +755,8 @@ class BackgroundWriter:
             self._queue.put(("decisions", rows))
 
     def retry(self) -> None:
-        """Try again now to store the decisions a failed write left waiting (they are
-        otherwise retried with the next decisions, which a service that is not ready
-        may never get)."""
+        """Try again now to store the decisions a failed write left waiting (else retried
+        with the next decisions, which a service that is not ready may never get)."""
         if self.failing is not None and not self._closed:
             self._queue.put(("decisions", []))
 
@@ -766,8 +774,7 @@ class BackgroundWriter:
     def _run(self) -> None:
         pending: list[Mapping[str, Any]] = []
         while True:
-            item = self._queue.get()
-            items = [item]
+            items = [self._queue.get()]
             while True:  # everything queued meanwhile: one transaction, one write
                 try:
                     items.append(self._queue.get_nowait())
@@ -795,17 +802,15 @@ class BackgroundWriter:
                     pending = []
                     self.failing = None
                 except SQLAlchemyError as exc:
-                    self.failing = (
-                        f"{len(pending)} decision(s) wait to be stored: "
-                        f"{_without_password(str(exc).splitlines()[0])}"
-                    )
-                    log.error(
-                        "cannot store %d decision(s) (will retry): %s",
-                        len(pending),
-                        _without_password(str(exc).splitlines()[0]),
-                    )
-                    if stop:
-                        log.error("%d decision(s) not stored at shutdown", len(pending))
+                    why, now = _without_password(str(exc).splitlines()[0]), time.monotonic()
+                    said = self.failing is not None and now < self._said + 60  # once a minute
+                    self.failing = f"{len(pending)} decision(s) wait to be stored: {why}"
+                    ids = [str(r["decision_id"]) for r in pending]
+                    if stop:  # no retry now: what is lost, and where to find it
+                        log.error(_LOST, len(ids), self.store.shown_url, why, ", ".join(ids))
+                    elif not said:
+                        self._said = now
+                        log.error("cannot store %d decision(s) (will retry): %s", len(ids), why)
             if lines and self.access is not None:
                 try:
                     self.access.write("".join(lines))

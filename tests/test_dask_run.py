@@ -136,13 +136,27 @@ def test_engine_dask_gives_the_pandas_run_folder(
 
 
 def test_the_engine_options_of_custrisk_run_start_one_local_cluster(
-    root: Path, pandas_run: Path
+    root: Path, pandas_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--engine dask --memory-limit over the unedited RUN.yaml: a local cluster started
     once for the run, the same run folder, even the same fingerprint (the engine does
-    not change the outputs)."""
+    not change the outputs); the cluster (its workers and folder) closed after drift,
+    its last user, not kept through the reports."""
+    import tempfile
+
+    import custrisk.batch.stages as stages
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cluster's folder here
+    left: list[list[str]] = []
+
+    def reports(ctx: Any) -> Any:
+        left.append([p.name for p in tmp_path.glob("custrisk-dask-*")])
+        return stages.reports(ctx)
+
+    monkeypatch.setitem(stages.RUNNERS, "reports", reports)
     code, out = _run(root, "--engine", "dask", "--memory-limit", "512MiB", "--buckets", "2")
     assert code == 0, out
+    assert left == [[]]
     dask_run = root / "runs" / PERIOD
     _assert_same_run_folder(dask_run, pandas_run, TIMINGS)
     events = _events(dask_run)
@@ -373,3 +387,50 @@ def test_a_worker_dying_in_a_stage_is_said_by_the_runs_cluster(
             raise FutureCancelledError("x", "worker-restart-memory")
     with stages.RunCluster(EngineSettings("dask")) as cluster:  # no error: none raised
         cluster.client()
+
+
+def test_a_worker_dying_in_a_stage_is_said_in_the_runs_log(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage's line in log.jsonl is the one the command prints (before: ``internal:
+    FutureCancelledError``), and the cluster is closed with the stage that failed."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from distributed.client import FutureCancelledError
+
+    import custrisk.batch.stages as stages
+
+    closed: list[bool] = []
+
+    @contextmanager
+    def said(scheduler: str | None, memory_limit: str | None = None) -> Any:
+        try:
+            yield SimpleNamespace(scheduler=None, scheduler_info=dict)
+        except FutureCancelledError:
+            raise UsageError("a worker of the local cluster died while computing") from None
+        finally:
+            closed.append(True)
+
+    def score(ctx: Any) -> Any:
+        ctx.cluster.client()
+        raise FutureCancelledError("x", "worker-restart-memory")
+
+    monkeypatch.setattr(stages, "dask_client", said)
+    monkeypatch.setitem(stages.RUNNERS, "validate", lambda ctx: stages.StageResult())
+    monkeypatch.setitem(stages.RUNNERS, "score", score)
+    try:
+        code, out = _run(root, "--engine", "dask")
+        assert (code, out) == (2, "Error: a worker of the local cluster died while computing\n")
+        assert closed == [True]
+        failed = [e for e in _events(root / "runs" / f".staging-{PERIOD}") if "error" in e]
+        assert failed == [
+            {
+                "period": PERIOD,
+                "event": "stage_failed",
+                "stage": "score",
+                "error": "a worker of the local cluster died while computing",
+            }
+        ]
+    finally:
+        shutil.rmtree(root / "runs" / f".staging-{PERIOD}", ignore_errors=True)

@@ -74,6 +74,7 @@ from custrisk.batch.stages import (
     RunCluster,
     StageContext,
     StageResult,
+    on_the_cluster,
 )
 from custrisk.config._yaml import join_limited, load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
@@ -610,7 +611,8 @@ def _run_stages(
         log.write("stage_start", stage=name)
         began = time.perf_counter()
         try:
-            result: StageResult = RUNNERS[name](ctx)
+            with on_the_cluster(ctx, name):  # (closed after the last stage that uses it)
+                result: StageResult = RUNNERS[name](ctx)
         except Stopped as stop:
             # What the stage wrote so far is of no use (a resume runs it again from the
             # start): removed now, the staging folder holds the stages done only.

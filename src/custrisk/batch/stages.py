@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -79,6 +79,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "notify": (NOTIFICATIONS_FILE,),
 }
 STAGES = tuple(OUTPUTS)
+#: The stages with a Dask path (``engine: dask``): the run's cluster is closed after them.
+DASK_STAGES = ("validate", "score", "drift")
 
 
 @dataclass
@@ -95,7 +97,8 @@ class StageResult:
 class RunCluster:
     """The Dask cluster of a run with ``engine: dask``: one client for every stage,
     started when the first stage with a Dask path asks for it (a run resumed at the
-    reports starts none), closed when the run's stages are done (or one failed)."""
+    reports starts none), closed once the last of them (:data:`DASK_STAGES`) is done,
+    or when one fails: the stages after have no use for its workers and folders."""
 
     def __init__(
         self, settings: EngineSettings, on_start: Callable[[dict[str, Any]], None] | None = None
@@ -127,6 +130,19 @@ class RunCluster:
                     }
                 )
         return self._client
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Close the cluster (if started; a client asked for later starts another).
+        ``error``: the exception of the stage that failed, given to the cluster's
+        context, which raises a worker that died (past its memory limit, say) as one
+        line (a :class:`~custrisk.errors.UsageError`); an error it does not translate is
+        left to the caller."""
+        self._client = None
+        stack, self._stack = self._stack, ExitStack()
+        if error is None:
+            stack.close()
+        else:
+            stack.__exit__(type(error), error, error.__traceback__)
 
     def __enter__(self) -> RunCluster:
         return self
@@ -502,6 +518,25 @@ def notify_gate(failed: int) -> str:
     return f"{counted(failed, 'notification')} failed (fail_on_error; see {NOTIFICATIONS_FILE})"
 
 
+@contextmanager
+def on_the_cluster(ctx: StageContext, name: str) -> Iterator[None]:
+    """Stage ``name`` with the run's cluster (``engine: dask``): closed before a stage
+    without a Dask path (the reports kept its workers and folder for minutes), and
+    told of the stage's exception, which it raises as one line when a worker died (a
+    UsageError: what the command prints, log.jsonl records too)."""
+    cluster = ctx.cluster
+    if cluster is None:
+        yield
+        return
+    if name not in DASK_STAGES:
+        cluster.close()  # (none started, or closed already: nothing to do)
+    try:
+        yield
+    except Exception as exc:
+        cluster.close(exc)
+        raise
+
+
 RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
     "validate": validate,
     "score": score,
@@ -512,6 +547,7 @@ RUNNERS: dict[str, Callable[[StageContext], StageResult]] = {
 }
 
 __all__ = [
+    "DASK_STAGES",
     "OUTPUTS",
     "RUNNERS",
     "STAGES",
@@ -520,5 +556,6 @@ __all__ = [
     "StageResult",
     "notify_gate",
     "notify_result",
+    "on_the_cluster",
     "reports_gate",
 ]

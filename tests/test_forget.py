@@ -139,13 +139,22 @@ def test_a_monthly_runs_file_list_is_written_again_without_the_customers_report(
     report = f"reports/customer_{customer}.pdf"
     assert report in listed
     reports = {k: v for k, v in listed.items() if k.startswith("reports/")}
-    facts = {"period": "2026-10", "outputs": listed, "stages": {"reports": {"outputs": reports}}}
+    pdfs = sum(1 for name in reports if name.endswith(".pdf"))
+    rows = {"documents": pdfs, "rendered": pdfs, "failed": 0}
+    stages = {"reports": {"outputs": reports, "rows": rows}}
+    facts = {"period": "2026-10", "outputs": listed, "stages": stages}
     (month / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
     result = runner.invoke(app, ["forget", customer, "--runs", str(runs)])
     assert result.exit_code == 0, result.output
     assert f"Listed the files of the monthly run {month / 'run.json'} again" in result.output
     after = json.loads((month / "run.json").read_text(encoding="utf-8"))
     assert report not in after["outputs"] and report not in after["stages"]["reports"]["outputs"]
+    # the summary line of a run with nothing to do said the reports rendered, one gone since
+    assert after["stages"]["reports"]["rows"] == {
+        **rows,
+        "documents": pdfs - 1,
+        "rendered": pdfs - 1,
+    }
     assert after["outputs"] == {
         k: sha256_file(month / k) for k in listed if k != report
     }  # scores and the rest rewritten: hashed again

@@ -272,6 +272,9 @@ def refreshed_outputs(
         if fresh != listed:
             holder["outputs"] = fresh
             changed = True
+            reports = (facts.get("stages") or {}).get("reports")
+            if isinstance(reports, dict) and holder is reports:  # a forgotten customer's
+                _uncount_reports(reports, [n for n in listed if n not in fresh])
     names = {p.name for p in folder.glob(f"*{FACTS_SUFFIX}*")}
     names |= {p.name for p in changes if p.parent == inside}
     for name in sorted(names):  # the run id is the scoring run's (rewritten)
@@ -286,6 +289,18 @@ def refreshed_outputs(
                 changed = True
             changed = _recount(facts, scored) or changed
     return facts if changed else None
+
+
+def _uncount_reports(stage: dict[str, Any], gone: list[str]) -> None:
+    """The reports stage's counts without the PDFs ``gone`` (``custrisk forget`` deletes
+    a forgotten customer's report), as the summary line of a run with nothing to do says."""
+    rows = stage.get("rows")
+    pdfs = sum(1 for name in gone if name.lower().endswith(".pdf"))
+    if not pdfs or not isinstance(rows, dict):
+        return
+    for key in ("documents", "rendered"):
+        if isinstance(rows.get(key), int):
+            rows[key] = max(rows[key] - pdfs, 0)
 
 
 def _recount(facts: dict[str, Any], scored: Mapping[str, Any]) -> bool:

@@ -515,3 +515,11 @@ def test_a_batchs_run_yaml_is_backed_up_with_the_configs_it_names(
         "run/run.yaml": (root / "run.yaml").read_bytes(),
         "run/rules/policy.yaml": b"version: 1\n",
     }
+    # restore said nothing about putting them back beside runs/ (docs/cron.md says to)
+    note = " ".join(restored.stderr.split())
+    assert f"Note: the batch's RUN.yaml and configs are under {tmp_path / 'r' / 'run'}" in note
+    assert "(rules/policy.yaml, run.yaml): copy them back beside" in note
+    plain_restore = runner.invoke(
+        app, ["restore", str(next((tmp_path / "b1").glob("*.tar.gz"))), "--to", "r1"]
+    )
+    assert plain_restore.exit_code == 0 and "Note:" not in plain_restore.stderr

@@ -139,19 +139,58 @@ def test_a_monthly_runs_file_list_is_written_again_without_the_customers_report(
     report = f"reports/customer_{customer}.pdf"
     assert report in listed
     reports = {k: v for k, v in listed.items() if k.startswith("reports/")}
-    facts = {"period": "2026-10", "outputs": listed, "stages": {"reports": {"outputs": reports}}}
+    pdfs = sum(1 for name in reports if name.endswith(".pdf"))
+    rows = {"documents": pdfs, "rendered": pdfs, "failed": 0}
+    stages = {"reports": {"outputs": reports, "rows": rows}}
+    facts = {"period": "2026-10", "outputs": listed, "stages": stages}
     (month / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
     result = runner.invoke(app, ["forget", customer, "--runs", str(runs)])
     assert result.exit_code == 0, result.output
     assert f"Listed the files of the monthly run {month / 'run.json'} again" in result.output
     after = json.loads((month / "run.json").read_text(encoding="utf-8"))
     assert report not in after["outputs"] and report not in after["stages"]["reports"]["outputs"]
+    # the summary line of a run with nothing to do said the reports rendered, one gone since
+    assert after["stages"]["reports"]["rows"] == {
+        **rows,
+        "documents": pdfs - 1,
+        "rendered": pdfs - 1,
+    }
     assert after["outputs"] == {
         k: sha256_file(month / k) for k in listed if k != report
     }  # scores and the rest rewritten: hashed again
     assert after["outputs"]["scores.csv"] != listed["scores.csv"]
     assert not _word(customer).search((month / "run.json").read_bytes())
     assert after["run_id"] == read_run(month / "scores.csv").run_id  # the rewritten run's
+
+
+def test_forget_counts_the_customers_and_alerts_left_in_a_monthly_runs_run_json(
+    runner: CliRunner, runs: Path, scored: tuple[Path, str, str]
+) -> None:
+    """run.json's score stage counts (which the summary line of a ``custrisk run`` with
+    nothing to do repeats) said the customers and alerts scored after a forget: now
+    those left, again right after a second forget."""
+    from custrisk.batch.layout import file_hashes
+
+    _, customer, other = scored
+    month = runs / "2026-10"
+    alerts = pd.read_csv(month / "alerts.csv", dtype=str)
+    scores = pd.read_csv(month / "scores.csv", dtype=str)
+    levels = alerts["level"].value_counts()
+    rows = {"customers": len(scores), "alerts": len(alerts)}
+    rows |= {f"alerts_{k}": int(n) for k, n in levels.items()}
+    stages = {"score": {"outputs": {}, "rows": {**rows, "run_id": "x"}}}
+    facts = {"period": "2026-10", "outputs": file_hashes(month), "stages": stages}
+    (month / "run.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    for who in (customer, other):
+        result = runner.invoke(app, ["forget", who, "--runs", str(runs)])
+        assert result.exit_code == 0, result.output
+    after = json.loads((month / "run.json").read_text(encoding="utf-8"))["stages"]["score"]
+    gone = alerts[alerts["customer_id"].isin([customer, other])]["level"].value_counts()
+    assert after["rows"]["customers"] == len(scores) - 2
+    assert after["rows"]["alerts"] == len(alerts) - int(gone.sum()) > 0
+    for level, n in levels.items():
+        assert after["rows"][f"alerts_{level}"] == n - int(gone.get(level, 0))
+    assert after["rows"]["run_id"] == "x"
 
 
 def test_reports_rendered_again_into_a_monthly_run_are_listed_in_its_run_json(

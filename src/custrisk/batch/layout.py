@@ -272,6 +272,9 @@ def refreshed_outputs(
         if fresh != listed:
             holder["outputs"] = fresh
             changed = True
+            reports = (facts.get("stages") or {}).get("reports")
+            if isinstance(reports, dict) and holder is reports:  # a forgotten customer's
+                _uncount_reports(reports, [n for n in listed if n not in fresh])
     names = {p.name for p in folder.glob(f"*{FACTS_SUFFIX}*")}
     names |= {p.name for p in changes if p.parent == inside}
     for name in sorted(names):  # the run id is the scoring run's (rewritten)
@@ -279,11 +282,49 @@ def refreshed_outputs(
         if not name.endswith((FACTS_SUFFIX, FACTS_SUFFIX + SUFFIX)) or scoring is None:
             continue
         with contextlib.suppress(DataError):
-            run_id = read_facts(scoring).get("run_id") if scoring.exists() else None
+            scored = read_facts(scoring) if scoring.exists() else {}
+            run_id = scored.get("run_id")
             if run_id and facts.get("run_id") != run_id:
                 facts["run_id"] = run_id
                 changed = True
+            changed = _recount(facts, scored) or changed
     return facts if changed else None
+
+
+def _uncount_reports(stage: dict[str, Any], gone: list[str]) -> None:
+    """The reports stage's counts without the PDFs ``gone`` (``custrisk forget`` deletes
+    a forgotten customer's report), as the summary line of a run with nothing to do says."""
+    rows = stage.get("rows")
+    pdfs = sum(1 for name in gone if name.lower().endswith(".pdf"))
+    if not pdfs or not isinstance(rows, dict):
+        return
+    for key in ("documents", "rendered"):
+        if isinstance(rows.get(key), int):
+            rows[key] = max(rows[key] - pdfs, 0)
+
+
+def _recount(facts: dict[str, Any], scored: Mapping[str, Any]) -> bool:
+    """The score stage's counts in ``facts`` (run.json) less the customers and alerts a
+    ``custrisk forget`` removed since (``removed`` in the scoring run's facts), so that
+    run.json and the summary line of a run with nothing to do count what is there."""
+    removed = scored.get("removed")
+    stage = (facts.get("stages") or {}).get("score")
+    rows = stage.get("rows") if isinstance(stage, dict) else None
+    alerts = scored.get("alerts")
+    if not isinstance(removed, dict) or not isinstance(stage, dict) or not isinstance(rows, dict):
+        return False
+    by_level = alerts.get("by_level") if isinstance(alerts, dict) else None
+    fresh = dict(rows)
+    if isinstance(scored.get("customers"), int):
+        fresh["customers"] = scored["customers"] - int(removed.get("customers") or 0)
+    if isinstance(by_level, dict):
+        for level, count in by_level.items():
+            fresh[f"alerts_{level}"] = int(count) - int(removed.get(f"alerts_{level}") or 0)
+        fresh["alerts"] = sum(fresh[f"alerts_{level}"] for level in by_level)
+    if fresh == rows:
+        return False
+    stage["rows"] = fresh
+    return True
 
 
 def previous_model_differs(previous: Path | None, model_id: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -180,3 +181,12 @@ def restore(
     console.print(
         f"Restored {check.files} file(s), {check.bytes:,} bytes ({', '.join(parts)}) into {to}"
     )
+    batch = sorted(name[4:] for name in check.manifest["files"] if name.startswith("run/"))
+    if batch:  # backup --run: RUN.yaml and its configs, by their paths from its folder
+        named = ", ".join(batch[:5]) + (f" and {len(batch) - 5} more" if len(batch) > 5 else "")
+        say(
+            "Note:",
+            f"the batch's RUN.yaml and configs are under {to / 'run'} ({named}): copy them "
+            f"back beside {to / 'runs'} before the next custrisk run "
+            f"(cp -a {shlex.quote(str(to / 'run'))}/. {shlex.quote(str(to))}/; docs/cron.md)",
+        )

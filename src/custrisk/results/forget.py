@@ -93,10 +93,14 @@ def forgetting_in_run(
         bom = bom or (target.suffix.lower() == ".csv" and data.startswith(b"\xef\xbb\xbf"))
         tables[part] = typed_table(data, target, part)
     hits: dict[str, int] = {}
+    removed: dict[str, int] = {}  # the rows counted in a monthly run's run.json, gone
     for part in ("scores", "details", "alerts", "closed", "followups"):
         frame = tables[part]
         if frame is None:
             continue
+        if part == "alerts" and token is None and "level" in frame.columns:
+            gone = frame.loc[frame["customer_id"].astype("str") == customer_id, "level"]
+            removed.update({f"alerts_{k}": int(n) for k, n in gone.value_counts().items()})
         tables[part], hits[part] = _forget_rows(frame, customer_id, token)
     rejects = tables["rejects"]
     if rejects is not None and len(rejects):
@@ -124,7 +128,9 @@ def forgetting_in_run(
                 parts.discard()
             yield counts, None
             return
-        run = _forgotten_run(facts, tables, parted)
+        if token is None:
+            removed["customers"] = hits.get("scores", 0)
+        run = _forgotten_run(facts, tables, parted, removed)
         with run.staged(out, csv_encoding="utf-8-sig" if bom else "utf-8") as staged:
             yield counts, staged
 
@@ -175,10 +181,19 @@ def _forgotten_run(
     facts: Mapping[str, Any],
     tables: Mapping[str, pd.DataFrame | None],
     parts: Mapping[str, TableParts],
+    removed: Mapping[str, int],
 ) -> ScoringRun:
-    """A run read by :func:`forgetting_in_run`, without the customer, to write again."""
+    """A run read by :func:`forgetting_in_run`, without the customer, to write again.
+    ``removed``: the customers and alerts (by level) dropped, added up over the forgets
+    in ``removed`` (the counts ``custrisk run`` lists in run.json and its summary line
+    are those scored less these; :func:`custrisk.batch.layout.refreshed_outputs`)."""
     kept = {k: v for k, v in facts.items() if k not in ("files", "run_id", FACTS_DIGESTS)}
     kept["forgotten"] = int(facts.get("forgotten") or 0) + 1
+    if any(removed.values()):
+        before = facts.get("removed")
+        before = before if isinstance(before, dict) else {}
+        total = {k: int(before.get(k) or 0) + int(removed.get(k) or 0) for k in {*before, *removed}}
+        kept["removed"] = dict(sorted(total.items()))
     return ScoringRun(
         scores=tables["scores"] if tables["scores"] is not None else pd.DataFrame(),
         details=tables["details"] if tables["details"] is not None else pd.DataFrame(),

@@ -513,6 +513,12 @@ def _shares(model: LoadedModel) -> set[str]:
     return {code for code, unit in units.items() if unit == PERCENT_UNIT}
 
 
+def _stored_reference(data: Mapping[str, Any], *, percent: bool) -> Reference:
+    """A reference of the card, its bins labelled in percents for a share (:func:`_shares`)."""
+    reference = reference_from_dict(dict(data))
+    return reference.in_percent() if percent else reference
+
+
 def _feature_label(card: Mapping[str, Any], code: str) -> str:
     """The card's label of a feature (Chinese, else English; a flat table's are its
     column headers), or ``""`` when it has none or it says no more than the code."""
@@ -627,9 +633,7 @@ def drift_report(
             group=group,
             name=key,
             metric=metric,
-            reference=reference_from_dict(dict(data)).in_percent()
-            if group == "feature" and key in shares
-            else reference_from_dict(dict(data)),
+            reference=_stored_reference(data, percent=group == "feature" and key in shares),
             actual=counts.counts[key],
             thresholds=thresholds,
             config=config,

@@ -155,7 +155,11 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     rules = rejects["rule"].fillna("").astype(str).to_numpy()
     changed = False
     # (two ids that collide: the message names both)
-    messages = _messages(rejects) if "message" in rejects.columns else None
+    messages = (
+        rejects["message"].astype(object).to_numpy(copy=True)
+        if "message" in rejects.columns
+        else None
+    )
     quoted = False
     for name, spec in config.sources.items():
         pii = {c.name: c for c in spec.columns if c.pii}
@@ -193,10 +197,6 @@ def mask_rejects(rejects: pd.DataFrame, config: SourcesConfig) -> pd.DataFrame:
     if not changed and not masked:
         return rejects
     return rejects.assign(value=pd.Series(values, index=rejects.index, dtype=object), **masked)
-
-
-def _messages(rejects: pd.DataFrame) -> np.ndarray:
-    return rejects["message"].astype(object).to_numpy(copy=True)
 
 
 _QUOTED = re.compile(r'"([^"]+)"')

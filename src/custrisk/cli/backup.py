@@ -172,6 +172,7 @@ def restore(
     keyfile: KeyfileOpt = None,
 ) -> None:
     """Restore a backup into an empty folder, only after every member is verified."""
+    from custrisk.config._yaml import join_limited
     from custrisk.protect import audit
     from custrisk.protect.backup import restore_backup
 
@@ -183,7 +184,7 @@ def restore(
     )
     batch = sorted(name[4:] for name in check.manifest["files"] if name.startswith("run/"))
     if batch:  # backup --run: RUN.yaml and its configs, by their paths from its folder
-        named = ", ".join(batch[:5]) + (f" and {len(batch) - 5} more" if len(batch) > 5 else "")
+        named = join_limited(batch)
         say(
             "Note:",
             f"the batch's RUN.yaml and configs are under {to / 'run'} ({named}): copy them "

@@ -192,13 +192,8 @@ class RecordScorer:
             )
         )
         self.fields = _input_fields(model, self.sources)
-        columns = (model.card.get("table") or {}).get("columns") or []
         #: the features that are yes/no columns (read as 1/0)
-        self._yes_no = {
-            str(c.get("name"))
-            for c in columns
-            if isinstance(c, Mapping) and c.get("type") == "bool" and c.get("role") == "feature"
-        }
+        self._yes_no = {f.name for f in self.fields if f.type == "bool" and f.role == "feature"}
         self.by_key: dict[str, InputField] = {}
         #: custrisk's names of scaled fields: a value sent under one would be read × scale
         self.scaled_names: dict[str, InputField] = {}

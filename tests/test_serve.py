@@ -1460,7 +1460,7 @@ def test_a_store_outage_is_logged_once_a_minute_and_a_loss_says_what_is_lost(
     a stop said only `N decision(s) not stored at shutdown`: not where, nor which."""
     import sqlalchemy as sa
 
-    from custrisk.serve.store import BackgroundWriter
+    from custrisk.serve.writer import BackgroundWriter
 
     store = DecisionStore(tmp_path / "d.db")
     tries: list[int] = []
@@ -1495,6 +1495,63 @@ def test_a_store_outage_is_logged_once_a_minute_and_a_loss_says_what_is_lost(
     assert "will not send them again" in lost and "dec-aaaa, dec-bbbb" in lost
     assert caplog.text.count("cannot store") == 2  # no "will retry" at the stop
     store.close()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_that_loses_decisions_exits_2_not_0(
+    serve_world: dict[str, Any], tmp_path: Path, workers: str
+) -> None:
+    """At SIGTERM the decisions still waiting for a store that could not take them were
+    lost (named in the log) but the service exited 0: systemd and Kubernetes saw a clean
+    stop. A real service on a store that fills up (a file size limit: the kernel refuses
+    the writes as on a full disk)."""
+    import resource
+
+    db = tmp_path / "serve" / "decisions.db"
+    store = DecisionStore(db)
+    token = store.create_token("crm", ["score"])[0]
+    store.close()  # (its write-ahead log checkpointed and removed)
+    limit = db.stat().st_size + 100_000  # the write-ahead log fills within a few decisions
+
+    def full_soon() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    log = tmp_path / "service.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "custrisk", "serve", "--model", "application"]
+            + ["--models-dir", str(serve_world["models"]), "--port", "0", "--db", str(db)]
+            + ["--access-log", str(tmp_path / "access.jsonl"), "--workers", workers],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=full_soon,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while (said := re.search(r" on (http://\S+:[1-9]\d*) ", log.read_text())) is None:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            base, sent = said.group(1), 0
+            while httpx.get(f"{base}/readyz").status_code == 200:  # until a write fails
+                answer = httpx.post(f"{base}/v1/score", json=IDEM_RECORD, headers=_auth(token))
+                assert answer.status_code == 200 and sent < 500, answer.text
+                sent += 1
+            for _ in range(2):  # answered (200), never to be stored
+                assert httpx.post(
+                    f"{base}/v1/score", json=IDEM_RECORD, headers=_auth(token)
+                ).is_success
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=60)
+    said = log.read_text()
+    assert code == 2, said
+    assert "answered but lost at shutdown" in said
+    last = said.rstrip().splitlines()[-1]
+    assert last.startswith("Error: custrisk serve stopped (SIGTERM) after losing"), said
+    assert "stop the service only once GET /readyz is ready again" in last
+    assert "Traceback" not in said
 
 
 def test_a_reload_is_said_in_the_log_without_verbose(

@@ -61,7 +61,8 @@ from custrisk.serve.state import (
     follow_board,
     load_scorer,
 )
-from custrisk.serve.store import BackgroundWriter, DecisionStore, TokenInfo, now_text, token_hash
+from custrisk.serve.store import DecisionStore, TokenInfo, now_text, token_hash
+from custrisk.serve.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import uvicorn
 
+from custrisk.io.stop import Stopped
 from custrisk.scoring.records import RecordScorer
 from custrisk.serve.app import create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
 from custrisk.serve.state import ServiceState
 from custrisk.serve.workers import Supervisor, bind_sockets
+from custrisk.serve.writer import DecisionsLost
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,26 @@ def run_server(
     Returns the name of the signal that stopped the workers (``workers`` above 1); one
     process raises :class:`custrisk.io.stop.Stopped` instead (uvicorn raises the signal
     again once it has finished the requests in flight).
+
+    Raises
+    ------
+    DecisionsLost
+        At the stop, when decisions already answered could not be stored (the log named
+        them): the service's end is then a failure, not a clean stop.
     """
     if workers > 1:
-        return Supervisor(settings, workers, serve_worker, on_ready=on_ready).run()
+        supervisor = Supervisor(settings, workers, serve_worker, on_ready=on_ready)
+        stopped = supervisor.run()
+        if supervisor.lost_by:
+            slots = sorted(set(supervisor.lost_by))
+            which = ("workers " if len(slots) > 1 else "worker ") + ", ".join(map(str, slots))
+            raise DecisionsLost(
+                f"custrisk serve stopped ({stopped}) after losing decisions it had answered: "
+                f"{which} could not store them (the errors above name them and the "
+                "decisions store)",
+                hint=_LOST_HINT,
+            )
+        return stopped
     # Bound first (a port in use is a one-line error before the model is loaded, never
     # after "serving" was announced), listened on once the app is ready (serve_app)
     sockets = bind_sockets(settings.host, settings.port)
@@ -110,7 +129,21 @@ def serve_app(
             )
         await server.serve(sockets=sockets)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Stopped as stop:
+        lost = state.writer.lost if state.writer is not None else []
+        if not lost:
+            raise  # the service's normal end
+        raise DecisionsLost(
+            f"custrisk serve stopped ({stop.signal_name}) after losing {len(lost)} "
+            f"decision(s) it had answered: the decisions store {state.store.shown_url} "
+            "could not take them (the error above names them)",
+            hint=_LOST_HINT,
+        ) from None
+
+
+_LOST_HINT = "free the store and stop the service only once GET /readyz is ready again"
 
 
 def serve_worker(

@@ -26,13 +26,8 @@ from custrisk.serve.metrics import Metrics
 from custrisk.serve.request import Problem
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
-from custrisk.serve.store import (
-    BackgroundWriter,
-    DecisionStore,
-    TokenInfo,
-    fingerprint,
-    now_text,
-)
+from custrisk.serve.store import DecisionStore, TokenInfo, fingerprint, now_text
+from custrisk.serve.writer import BackgroundWriter
 from custrisk.vocab import NOTE
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,10 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import re
 import secrets
 import shutil
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,7 +209,7 @@ class DecisionStore:
         except SQLAlchemyError as exc:
             raise ConfigError(
                 f"cannot open the decisions store: {type(exc).__name__}: "
-                f"{_without_password(str(exc).splitlines()[0])}",
+                f"{without_password(str(exc).splitlines()[0])}",
                 key=option,
                 hint="pass a writable SQLite path or a reachable database URL",
             ) from None
@@ -263,7 +261,7 @@ class DecisionStore:
             text = str(orig if orig is not None else exc)
             return (
                 "the decisions store cannot be written: "
-                f"{_without_password(text.splitlines()[0] if text else type(exc).__name__)}"
+                f"{without_password(text.splitlines()[0] if text else type(exc).__name__)}"
             )
         return None
 
@@ -720,107 +718,6 @@ class DecisionStore:
         return UsageError(f"no active token with id {token_id!r}", hint=listed)
 
 
-_LOST = (
-    "%d decision(s) answered but lost at shutdown: nothing of them is in the decisions store "
-    "%s, which cannot be written (%s); the CRM got them (200) and will not send them again: "
-    "their decision ids, also in the CRM's answers: %s"
-)
-
-
-class BackgroundWriter:
-    """Writes the service's decisions and access-log lines from one background thread.
-
-    A request only queues what it writes (microseconds); the thread takes everything
-    queued at once and writes the decisions in one transaction and the log lines in one
-    write, so under load many requests share a commit. :meth:`close` (the service's
-    shutdown) writes everything still queued before it returns: no decision is lost on
-    a clean stop. A failed write is retried with the next batch or readiness check and
-    logged when it starts failing, then once a minute; the service keeps answering.
-    """
-
-    def __init__(self, store: DecisionStore, access: Any = None) -> None:
-        self.store = store
-        self.access = access
-        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="custrisk-writer", daemon=True)
-        self._closed = False
-        self.written = 0
-        #: why the last write of decisions failed, while some wait to be stored
-        self.failing: str | None = None
-        self._said = 0.0  # (when the log last said decisions wait: once a minute)
-        self._thread.start()
-
-    def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self._queue.put(("decisions", rows))
-
-    def retry(self) -> None:
-        """Try again now to store the decisions a failed write left waiting (else retried
-        with the next decisions, which a service that is not ready may never get)."""
-        if self.failing is not None and not self._closed:
-            self._queue.put(("decisions", []))
-
-    def access_line(self, line: str) -> None:
-        if self.access is not None:
-            self._queue.put(("access", line))
-
-    def close(self) -> None:
-        """Write what is queued, then stop the thread (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join()
-
-    def _run(self) -> None:
-        pending: list[Mapping[str, Any]] = []
-        while True:
-            items = [self._queue.get()]
-            while True:  # everything queued meanwhile: one transaction, one write
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            lines: list[str] = []
-            stop = False
-            for entry in items:
-                if entry is None:
-                    stop = True
-                elif entry[0] == "decisions":
-                    pending.extend(entry[1])
-                else:
-                    lines.append(entry[1])
-            if pending:
-                try:
-                    self.store.add_decisions(pending)
-                    self.written += len(pending)
-                    if self.failing is not None:  # the log said they wait: say they are kept
-                        log.warning(
-                            "the decisions store can be written again: the %d decision(s) "
-                            "that waited are stored",
-                            len(pending),
-                        )
-                    pending = []
-                    self.failing = None
-                except SQLAlchemyError as exc:
-                    why, now = _without_password(str(exc).splitlines()[0]), time.monotonic()
-                    said = self.failing is not None and now < self._said + 60  # once a minute
-                    self.failing = f"{len(pending)} decision(s) wait to be stored: {why}"
-                    ids = [str(r["decision_id"]) for r in pending]
-                    if stop:  # no retry now: what is lost, and where to find it
-                        log.error(_LOST, len(ids), self.store.shown_url, why, ", ".join(ids))
-                    elif not said:
-                        self._said = now
-                        log.error("cannot store %d decision(s) (will retry): %s", len(ids), why)
-            if lines and self.access is not None:
-                try:
-                    self.access.write("".join(lines))
-                    self.access.flush()
-                except OSError as exc:
-                    log.error("cannot write the access log: %s", exc)
-            if stop:
-                return
-
-
 def token_hash(secret: str) -> str:
     return _token_hash(secret)
 
@@ -881,13 +778,13 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _without_password(text: str) -> str:
+def without_password(text: str) -> str:
+    """``text`` with the password of a database URL in it starred."""
     return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
 
 
 __all__ = [
     "DEFAULT_STORE",
-    "BackgroundWriter",
     "SCOPES",
     "STORE_URL_ENV",
     "DecisionStore",
@@ -896,4 +793,5 @@ __all__ = [
     "fingerprint",
     "store_url",
     "token_hash",
+    "without_password",
 ]

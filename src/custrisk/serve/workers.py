@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custrisk.errors import CustriskError, UsageError
+from custrisk.io.stop import Stopped
 from custrisk.scoring.records import RecordScorer
 from custrisk.serve.jiandaoyun import check_secret
 from custrisk.serve.metrics import Metrics
@@ -42,6 +43,7 @@ from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
 from custrisk.serve.state import load_scorer
 from custrisk.serve.store import DecisionStore
+from custrisk.serve.writer import DecisionsLost
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ STOP_SECONDS = 30.0
 #: A worker that dies younger than this is restarted after a growing pause.
 YOUNG_SECONDS = 10.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: A worker's exit code when it stopped with decisions it could not store (it logged them).
+LOST_EXIT = 75  # EX_TEMPFAIL
 
 WorkerTarget = Callable[[ServeSettings, Seat, socket.socket, RecordScorer], None]
 
@@ -95,6 +99,8 @@ class Supervisor:
         self.signals: list[int] = []
         #: the name of the signal that stopped the service (SIGTERM, SIGINT)
         self.stopped_by: str | None = None
+        #: the workers (slots) that stopped with decisions they could not store
+        self.lost_by: list[int] = []
         self.workers = [_Worker(slot) for slot in range(workers)]
         self._context = multiprocessing.get_context("fork")
 
@@ -179,11 +185,16 @@ class Supervisor:
 
     def _worker_main(self, slot: int) -> None:
         """In the worker process (forked): serve on the shared socket."""
-        for sig in (*_STOP_SIGNALS, signal.SIGHUP):  # uvicorn and the app install theirs
-            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # uvicorn and the app install theirs
+        for sig in _STOP_SIGNALS:  # raised once uvicorn has stopped, as in one process
+            signal.signal(sig, _raise_stopped)
         seat = Seat(self.board, slot, self.limiter, metrics=self.metrics.worker(slot))
         try:
             self.target(self.settings, seat, self.sock, self.scorer)
+        except Stopped:
+            pass  # the normal end: exit 0
+        except DecisionsLost:  # its writer logged them; the supervisor says so at the end
+            sys.exit(LOST_EXIT)
         except CustriskError as exc:  # one line, as the CLI would print it
             log.error("worker %d: %s", slot, exc.one_line())
             sys.exit(exc.exit_code)
@@ -243,6 +254,9 @@ class Supervisor:
         pause = 0.0 if worker.young_deaths <= 1 else min(30.0, 0.5 * 2**worker.young_deaths)
         code = worker.process.exitcode
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        if code == LOST_EXIT:  # stopped alone (a SIGTERM to its pid): the service lost them
+            self.lost_by.append(worker.slot)
+            how = "stopped, losing decisions it could not store"
         log.warning(
             "worker %d (pid %d) died (%s) after %.0f s; starting a new one%s",
             worker.slot,
@@ -264,19 +278,23 @@ class Supervisor:
         log.error("SIGHUP: no worker is serving; the next one started loads the latest model")
 
     def _stop(self) -> None:
-        running = [
-            w.process for w in self.workers if w.process is not None and w.restart_at is None
-        ]
-        for process in running:
-            if process.exitcode is None:
-                os.kill(process.pid, signal.SIGTERM)
+        running = [w for w in self.workers if w.process is not None and w.restart_at is None]
+        for worker in running:
+            if worker.process.exitcode is None:
+                os.kill(worker.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
-        for process in running:
+        for worker in running:
+            process = worker.process
             process.join(max(0.0, deadline - time.monotonic()))
             if process.exitcode is None:
                 log.error("worker pid %d did not stop in %.0f s; killed", process.pid, STOP_SECONDS)
                 process.kill()
                 process.join()
+        self.lost_by += [w.slot for w in running if w.process.exitcode == LOST_EXIT]
+
+
+def _raise_stopped(signum: int, _frame: Any) -> None:
+    raise Stopped(signum)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -1,0 +1,132 @@
+"""The background writer of ``custrisk serve``: the decisions and access-log lines a
+request queues, written from one thread in one transaction and one write; what it could
+not store when the service stops is lost, said in the log and by the exit code
+(:class:`DecisionsLost`)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from custrisk.errors import OutputError
+from custrisk.serve.store import DecisionStore, without_password
+
+log = logging.getLogger(__name__)
+
+_LOST = (
+    "%d decision(s) answered but lost at shutdown: nothing of them is in the decisions store "
+    "%s, which cannot be written (%s); the CRM got them (200) and will not send them again: "
+    "their decision ids, also in the CRM's answers: %s"
+)
+
+
+class DecisionsLost(OutputError):
+    """``custrisk serve`` stopped with decisions it had answered but could not store
+    (exit code 2, an output the store could not take): a stop that lost data is no
+    clean stop to systemd or Kubernetes."""
+
+
+class BackgroundWriter:
+    """Writes the service's decisions and access-log lines from one background thread.
+
+    A request only queues what it writes (microseconds); the thread takes everything
+    queued at once and writes the decisions in one transaction and the log lines in one
+    write, so under load many requests share a commit. :meth:`close` (the service's
+    shutdown) writes everything still queued before it returns: no decision is lost on
+    a clean stop. A failed write is retried with the next batch or readiness check and
+    logged when it starts failing, then once a minute; the service keeps answering.
+    """
+
+    def __init__(self, store: DecisionStore, access: Any = None) -> None:
+        self.store = store
+        self.access = access
+        self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="custrisk-writer", daemon=True)
+        self._closed = False
+        self.written = 0
+        #: why the last write of decisions failed, while some wait to be stored
+        self.failing: str | None = None
+        #: the ids of the decisions answered but lost when the writer was closed
+        self.lost: list[str] = []
+        self._said = 0.0  # (when the log last said decisions wait: once a minute)
+        self._thread.start()
+
+    def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._queue.put(("decisions", rows))
+
+    def retry(self) -> None:
+        """Try again now to store the decisions a failed write left waiting (else retried
+        with the next decisions, which a service that is not ready may never get)."""
+        if self.failing is not None and not self._closed:
+            self._queue.put(("decisions", []))
+
+    def access_line(self, line: str) -> None:
+        if self.access is not None:
+            self._queue.put(("access", line))
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        pending: list[Mapping[str, Any]] = []
+        while True:
+            items = [self._queue.get()]
+            while True:  # everything queued meanwhile: one transaction, one write
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            lines: list[str] = []
+            stop = False
+            for entry in items:
+                if entry is None:
+                    stop = True
+                elif entry[0] == "decisions":
+                    pending.extend(entry[1])
+                else:
+                    lines.append(entry[1])
+            if pending:
+                try:
+                    self.store.add_decisions(pending)
+                    self.written += len(pending)
+                    if self.failing is not None:  # the log said they wait: say they are kept
+                        log.warning(
+                            "the decisions store can be written again: the %d decision(s) "
+                            "that waited are stored",
+                            len(pending),
+                        )
+                    pending = []
+                    self.failing = None
+                except SQLAlchemyError as exc:
+                    why, now = without_password(str(exc).splitlines()[0]), time.monotonic()
+                    said = self.failing is not None and now < self._said + 60  # once a minute
+                    self.failing = f"{len(pending)} decision(s) wait to be stored: {why}"
+                    ids = [str(r["decision_id"]) for r in pending]
+                    if stop:  # no retry now: what is lost, and where to find it
+                        self.lost = ids
+                        log.error(_LOST, len(ids), self.store.shown_url, why, ", ".join(ids))
+                    elif not said:
+                        self._said = now
+                        log.error("cannot store %d decision(s) (will retry): %s", len(ids), why)
+            if lines and self.access is not None:
+                try:
+                    self.access.write("".join(lines))
+                    self.access.flush()
+                except OSError as exc:
+                    log.error("cannot write the access log: %s", exc)
+            if stop:
+                return
+
+
+__all__ = ["BackgroundWriter", "DecisionsLost"]

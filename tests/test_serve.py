@@ -708,12 +708,12 @@ def test_a_profile_naming_model_fields_in_traditional_characters_is_read(
     """A 简道云 profile written by a user of traditional characters (年齡, 地區): the
     service matched such fields in requests, but refused them in the profile."""
     from custrisk.errors import ConfigError
-    from custrisk.serve.jiandaoyun import load_profile
+    from custrisk.serve.jiandaoyun import Target, load_profile
 
     path = tmp_path / "jdy.yaml"
     path.write_text("fields:\n  age_widget: 年齡\n  地區: 地區\n", encoding="utf-8")
     profile = load_profile(path, {"年龄", "地区", "客户编号"})
-    assert dict(profile.fields) == {"age_widget": "年龄", "地區": "地区"}
+    assert dict(profile.fields) == {"age_widget": (Target("年龄"),), "地區": (Target("地区"),)}
     path.write_text("fields:\n  x: 年紀\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="'年紀' is not an input field of the model"):
         load_profile(path, {"年龄"})
@@ -749,6 +749,194 @@ def test_repeated_deliveries_wait_without_holding_the_threads_that_answer(
         return await asyncio.gather(*repeats)
 
     assert asyncio.run(main()) == [{"decision_id": "abc"}] * 6
+
+
+#: A 简道云 form record as its data push sends it (the shapes of 简道云's field table):
+#: a phone widget, an address, a checkbox group, a member, a department, a multi-select,
+#: a sub-form and an image besides the plain numbers.
+JDY_FORM = {
+    "_id": "65a1b2c3d4e5f60718293a4b",
+    "appId": "5f1",
+    "entryId": "5f2",
+    "_widget_name": NAME,
+    "_widget_phone": {"phone": "13812345678", "verified": False},
+    "_widget_age": 34,
+    "_widget_income": 12000,
+    "_widget_dti": 0.28,
+    "_widget_addr": {
+        "province": "江苏省",
+        "city": "无锡市",
+        "district": "梁溪区",
+        "detail": "清扬路138号",
+    },
+    "_widget_assets": ["有房产", "有车"],
+    "_widget_manager": {"name": "李经理", "username": "li", "status": 1, "type": 0},
+    "_widget_dept": {"name": "华东销售部", "dept_no": 3, "type": 0, "status": 1},
+    "_widget_tags": ["老客户介绍", "线上"],
+    "_widget_items": [{"_id": "r1", "_widget_x": "a"}],
+    "_widget_photo": [{"name": "id.png", "size": 2048, "mime": "image/png", "url": "https://f"}],
+    "creator": {"name": "李经理", "username": "li", "status": 1, "type": 0},
+    "createTime": "2026-12-07T12:00:00.000Z",
+}
+
+
+def test_widgets_that_send_objects_and_lists_are_read_as_the_fields_take_them() -> None:
+    """An address, a member, a phone widget or a checkbox group in a 简道云 push was a 422
+    ('got an object', 'got a list'), which 简道云 retried with the same values forever."""
+    from custrisk.serve.jiandaoyun import Target, widget_value
+
+    form = JDY_FORM
+    assert widget_value(form["_widget_addr"], Target("地区")) == ("江苏省无锡市梁溪区", None)
+    assert widget_value(form["_widget_addr"], Target("地区", part="province")) == ("江苏省", None)
+    location = {**form["_widget_addr"], "lnglatXY": [120.31, 31.49]}  # 定位
+    assert widget_value(location, Target("地区", part="city")) == ("无锡市", None)
+    assert widget_value(form["_widget_phone"], Target("手机号")) == ("13812345678", None)
+    assert widget_value(form["_widget_manager"], Target("x")) == ("李经理", None)
+    assert widget_value(form["_widget_dept"], Target("x")) == ("华东销售部", None)
+    assert widget_value(form["_widget_tags"], Target("x")) == ("老客户介绍、线上", None)
+    assert widget_value(["本科"], Target("学历")) == ("本科", None)  # one ticked: that one
+    assert widget_value([], Target("学历")) == (None, None)  # none ticked: blank
+    assert widget_value(form["_widget_assets"], Target("有房产", option="有房产")) == (True, None)
+    assert widget_value(["有车"], Target("有房产", option="有房产")) == (False, None)
+    members = [form["_widget_manager"], {"name": "王五", "username": "w5"}]  # 成员多选
+    assert widget_value(members, Target("x", part="username")) == ("li、w5", None)
+    for shape in ("_widget_items", "_widget_photo"):  # a sub-form, files: no one value
+        value, why = widget_value(form[shape], Target("年龄"))
+        assert value is None and why is not None and "not one value" in why
+    assert "清扬路" not in repr(widget_value(form["_widget_photo"], Target("年龄")))
+
+
+def test_a_profile_reads_a_widgets_part_or_option_and_refuses_an_unknown_part(
+    tmp_path: Path,
+) -> None:
+    from custrisk.errors import ConfigError
+    from custrisk.serve.jiandaoyun import Target, load_profile
+
+    path = tmp_path / "jdy.yaml"
+    path.write_text(
+        "fields:\n  _widget_addr: {field: 地区, part: province}\n"
+        "  _widget_assets:\n    - {field: 有房产, option: 有房产}\n    - 学历\n",
+        encoding="utf-8",
+    )
+    profile = load_profile(path, {"地区", "有房产", "学历"})
+    assert profile.fields["_widget_addr"] == (Target("地区", part="province"),)
+    assert profile.fields["_widget_assets"] == (Target("有房产", option="有房产"), Target("学历"))
+    path.write_text("fields:\n  _widget_addr: {field: 地区, part: provice}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"key 'fields._widget_addr.part'.*allowed values"):
+        load_profile(path, {"地区"})
+
+
+def _jdy_push(client: Any, data: dict[str, Any], deliver: str) -> Any:
+    body = json.dumps({"op": "data_create", "data": data}, ensure_ascii=False)
+    stamp, nonce = str(int(time.time())), secrets.token_hex(4)
+    return client.post(
+        "/hooks/jiandaoyun",
+        params={"timestamp": stamp, "nonce": nonce},
+        content=body.encode("utf-8"),
+        headers={
+            "Content-Type": "application/json",
+            "X-JDY-Signature": signature(nonce, body, JDY_SECRET, stamp),
+            "X-JDY-DeliverId": deliver,
+        },
+    )
+
+
+def test_a_push_with_object_widgets_is_scored_and_one_it_cannot_read_is_not_retried(
+    serve_world: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("CUSTRISK_JDY_SECRET", JDY_SECRET)
+    profile = tmp_path / "jdy.yaml"
+    profile.write_text(
+        "fields:\n  _widget_name: 姓名\n  _widget_phone: 手机号\n  _widget_age: 年龄\n"
+        "  _widget_income: 月收入\n  _widget_dti: 负债收入比\n  _widget_addr: 地区\n"
+        "  _widget_assets: {field: 有房产, option: 有房产}\n",
+        encoding="utf-8",
+    )
+    settings = ServeSettings(
+        model="application",
+        models_dir=serve_world["models"],
+        db=tmp_path / "d.db",
+        access_log=None,
+        jdy_profile=profile,
+    )
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.service.store
+        scored = _jdy_push(client, JDY_FORM, "d-objects")
+        assert scored.status_code == 200, scored.text
+        assert "repaired" not in scored.json() and "ignored" not in scored.json()
+        stored = store.get_decision(scored.json()["decision_id"])["inputs_masked"]
+        assert stored["地区"] == "江苏省无锡市梁溪区" and stored["有房产"] is True
+        assert stored["手机号"] == "138****5678" and "清扬路" not in json.dumps(stored)
+        # a sub-form mapped to a field the model scores on: 200 (简道云 retries anything
+        # else, with the same values), not scored, said in the log
+        profile.write_text("fields:\n  _widget_items: 年龄\n  _widget_income: 月收入\n")
+        client.app.state.service.profile = _profile_of(client, profile)
+        refused = _jdy_push(client, JDY_FORM, "d-subform")
+        assert refused.status_code == 200, refused.text
+        answer = refused.json()
+        assert answer["scored"] is False and "decision_id" not in answer
+        assert "年龄, which the model scores on" in answer["error"]
+        assert answer["problems"][0]["field"] == "年龄"
+        assert "not scored" in caplog.text and "d-subform" in caplog.text
+        assert store.count_decisions() == 1
+
+
+def _profile_of(client: Any, path: Path) -> Any:
+    from custrisk.serve.jiandaoyun import load_profile
+
+    scorer = client.app.state.service.scorer
+    return load_profile(path, {f.header for f in scorer.fields})
+
+
+def test_a_push_without_a_profile_leaves_other_widgets_out_and_names_them(
+    serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form whose fields have the model's names as aliases (简道云 aliases are lower-case
+    ASCII: custrisk's names, GET /v1/model) and other widgets besides: those were 'unknown
+    field' 422s, retried forever."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("CUSTRISK_JDY_SECRET", JDY_SECRET)
+    settings = ServeSettings(
+        model="application", models_dir=serve_world["models"], db=tmp_path / "d.db", access_log=None
+    )
+    form = {
+        "_id": "jdy-alias-1",
+        "col4": 41,
+        "region": {"province": "江苏省", "city": "无锡市", "district": "梁溪区"},
+        "annual_income": 9000,
+        "manager": JDY_FORM["_widget_manager"],
+        "remark": "老客户",
+    }
+    with TestClient(create_app(settings)) as client:
+        refused = _jdy_push(client, form, "d-alias-1")  # 月收入's name: read × 12, so refused
+        assert refused.status_code == 422 and "annual_income" in refused.json()["error"]
+        del form["annual_income"]
+        answer = _jdy_push(client, form, "d-alias-2")
+        assert answer.status_code == 200, answer.text
+        assert [i["field"] for i in answer.json()["ignored"]] == ["manager", "remark"]
+        assert "老客户" not in answer.text and "李经理" not in answer.text
 
 
 def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:

@@ -570,6 +570,11 @@ class RecordScorer:
         as a file's header is (年齡 and ａｇｅ are 年龄 and age)."""
         return self._field(key)[0]
 
+    def knows(self, key: str) -> bool:
+        """Whether a record's key names an input field, by its header or custrisk's name
+        (a scaled field's name too: sent so, it is refused saying why)."""
+        return any(self._field(key))
+
     def _field(self, key: str) -> tuple[InputField | None, InputField | None]:
         """:meth:`field_of`, and the scaled field ``key`` names by custrisk's name (a
         value sent so would be read × scale)."""

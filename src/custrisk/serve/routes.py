@@ -307,18 +307,32 @@ async def _jiandaoyun_push(
     if op not in profile.ops:
         call.note = f"op {op} ignored"
         return JSONResponse({"ignored": True, "op": op})
-    record, record_id = profile.record(data["data"])
+    scorer = state.scorer
+    assert scorer is not None
+    pushed = profile.read(data["data"], knows=scorer.knows)
+    record, record_id = pushed.values, pushed.record_id
     widgets = [k for k in data["data"] if str(k).startswith("_widget_")]
-    if profile.identity and widgets and not record:
+    if profile.identity and (widgets or pushed.ignored) and not record and not pushed.unusable:
         # 简道云 names a form's fields by widget id unless they were given aliases
+        named = widgets or pushed.ignored
+        how = "by widget id" if widgets else "by names the model does not have"
         raise Problem(
             422,
-            f"the push names its fields by widget id ({', '.join(widgets[:3])}"
-            f"{', ...' if len(widgets) > 3 else ''}): map them to the model's fields with "
+            f"the push names its fields {how} ({', '.join(named[:3])}"
+            f"{', ...' if len(named) > 3 else ''}): map them to the model's fields with "
             "--jdy-profile (docs/serve.md), or give them the model's field names as aliases",
         )
+    needed = {
+        name: why
+        for name, why in pushed.unusable.items()
+        if (known := scorer.field_of(name)) is not None and known.in_model
+    }
+    if needed:  # 简道云 retries any refusal, and would send these same values forever
+        return _not_scored(op, record_id, needed, deliver_id, call)
+    ignored = [
+        {"field": name, "problem": "not a field of the model: left out"} for name in pushed.ignored
+    ] + [{"field": name, "problem": f"{why}: left out"} for name, why in pushed.unusable.items()]
     call.records = 1
-    scorer = state.scorer
     loop = asyncio.get_running_loop()
     results = await loop.run_in_executor(
         None,
@@ -338,6 +352,8 @@ async def _jiandaoyun_push(
     response = {"op": op, **answer}
     if record_id is not None:  # as the form has it (customer_id is normalised: upper case)
         response["record_id"] = record_id
+    if ignored:  # the form's other widgets, named (never their values)
+        response["ignored"] = ignored
     if deliver_id and stored is not None:
         done = await loop.run_in_executor(
             None, state.store.complete_delivery, deliver_id, response, [stored]
@@ -345,9 +361,36 @@ async def _jiandaoyun_push(
         if not done:  # the claim went stale and another worker answered meanwhile
             earlier = state.store.delivery(deliver_id) or response
             return JSONResponse({**earlier, "duplicate": True})
-        assert scorer is not None
         notify_high_risk(state, scorer, [answer])
     return JSONResponse(response)
+
+
+def _not_scored(
+    op: str, record_id: str | None, needed: Mapping[str, str], deliver_id: str, call: Call
+) -> Response:
+    """A push whose widgets give fields the model scores on in a shape it cannot read:
+    answered 200 (简道云 retries any other answer, with the same data, until it gives up
+    and turns the push off), not scored, said in the service log."""
+    fields = ", ".join(needed)
+    message = (
+        f"not scored: the form's widgets give {fields}, which the model scores on, in a shape "
+        f"it cannot read ({'; '.join(needed.values())}); map them in --jdy-profile with part: "
+        "or option: (docs/serve.md), or map another widget; answered 200 so that 简道云 does "
+        "not send the same values again"
+    )
+    log.error(
+        "简道云 push %s (record %s) %s", deliver_id or "without deliver id", record_id, message
+    )
+    call.note = f"not scored: {fields} unreadable"
+    answer: dict[str, Any] = {
+        "op": op,
+        "scored": False,
+        "error": message,
+        "problems": [{"index": 0, "field": f, "problem": why} for f, why in needed.items()],
+    }
+    if record_id is not None:
+        answer["record_id"] = record_id
+    return JSONResponse(answer)
 
 
 async def reload_route(state: ServiceState, request: Request, call: Call) -> Response:

@@ -1776,6 +1776,80 @@ def test_a_token_made_while_the_service_runs_works_at_once(in_process: Any) -> N
     assert refused.status_code == 401 and refused.json()["error"] == "unknown or revoked token"
 
 
+def test_a_token_may_expire_is_then_refused_saying_so_and_is_warned_of_before(
+    in_process: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tokens never expired: a leaked CRM token worked until someone revoked it."""
+    from custrisk.serve.store import tokens_table
+
+    state = in_process.app.state.service
+    store = state.store
+    soon, info = store.create_token("crm-2027", ["score"], expires="3d")
+    assert info.expires_at is not None
+    state.refresh_tokens(force=True)
+    with caplog.at_level("WARNING", logger="custrisk"):
+        for _ in range(2):  # said once, not at every request
+            answer = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(soon))
+            assert answer.status_code == 200, answer.text
+        state.expiry_checked.clear()  # another worker process: the store says it was said
+        in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(soon))
+    said = [r.getMessage() for r in caplog.records if "expires at" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"token {info.token_id} (crm-2027) expires at ")
+    assert "custrisk serve-token revoke" in said[0] and soon not in said[0]
+    with store.engine.begin() as conn:  # its time has come
+        conn.execute(
+            tokens_table.update()
+            .where(tokens_table.c.token_id == info.token_id)
+            .values(expires_at="2026-01-01T00:00:00.000+00:00")
+        )
+    state.refresh_tokens(force=True)
+    expired = in_process.post("/v1/score", json=IDEM_RECORD, headers=_auth(soon))
+    assert expired.status_code == 401 and expired.headers["www-authenticate"].startswith("Bearer")
+    assert expired.json()["error"].startswith(
+        f"token {info.token_id} (crm-2027) expired at 2026-01-01 00:00 UTC"
+    )
+    assert soon not in expired.text
+    # a token made without --expires (every token made before there was one) never does
+    assert in_process.post(
+        "/v1/score", json=IDEM_RECORD, headers=_auth(in_process.token)
+    ).is_success
+
+
+def test_serve_token_new_takes_expires_and_list_shows_it_also_on_an_old_store(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "serve" / "decisions.db"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as old:  # a store made before tokens could expire
+        old.execute(
+            "CREATE TABLE tokens (token_id VARCHAR(16) PRIMARY KEY, name VARCHAR(80) NOT NULL, "
+            "sha256 VARCHAR(64) NOT NULL UNIQUE, scopes VARCHAR(80) NOT NULL, "
+            "created_at VARCHAR(32) NOT NULL, revoked_at VARCHAR(32))"
+        )
+        old.execute(
+            "INSERT INTO tokens VALUES ('0ld70ken', 'legacy', 'x', 'score', '2026-01-01', NULL)"
+        )
+    made = _cli(
+        "serve-token", "new", "crm", "--expires", "2099-03-01", "--db", str(db), cwd=tmp_path
+    )
+    assert made.exit_code == 0, made.stderr
+    assert "expires 2099-03-01 00:00 UTC" in made.stderr
+    listed = _cli("serve-token", "list", "--db", str(db), cwd=tmp_path)
+    assert listed.exit_code == 0, listed.stderr
+    rows = {line.split("│")[2].strip(): line for line in listed.stdout.splitlines() if "│" in line}
+    assert "never" in rows["legacy"] and "2099-03-01 00:00 UTC" in rows["crm"]
+    for bad, said in (
+        ("90", "takes a number of days or weeks"),
+        ("2020-01-01", "not in the future"),
+    ):
+        refused = _cli("serve-token", "new", "x", "--expires", bad, "--db", str(db), cwd=tmp_path)
+        assert refused.exit_code == 2 and said in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_a_push_the_decisions_store_cannot_take_is_a_503_not_an_internal_error(
     serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

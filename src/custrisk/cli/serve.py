@@ -202,18 +202,32 @@ def token_new(
             help="score (POST /v1/score, GET /v1/model) and/or admin (reload); repeat.",
         ),
     ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="When the token stops working: a number of days or weeks from now (90d, "
+            "12w), a date (2027-03-01: 00:00 UTC that day) or a date and time "
+            "(default: never).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
     from custrisk.serve.store import DecisionStore
+    from custrisk.serve.tokens import parse_expiry, shown_expiry
 
+    if expires is not None:
+        parse_expiry(expires)  # a mistyped --expires is refused before the store is made
     store = DecisionStore(db)
-    secret, info = store.create_token(name, scope or ["score"])
+    secret, info = store.create_token(name, scope or ["score"], expires=expires)
     # where it is stored: a service started on another store (another folder or --db)
     # does not know the token
     err_console.print(
-        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, stored "
-        f"hashed in {store.shown_url} (the service's --db); shown once:",
+        f"token {info.token_id} for {info.name!r}, scopes {' '.join(info.scopes)}, expires "
+        f"{shown_expiry(info.expires_at)}, stored hashed in {store.shown_url} (the service's "
+        "--db); shown once:",
         highlight=False,
     )
     typer.echo(secret)
@@ -221,14 +235,22 @@ def token_new(
 
 @tokens_app.command("list", short_help="The tokens (never the token itself)")
 def token_list(db: DbOpt = None) -> None:
-    """List the tokens: id, name, scopes, created, revoked (never the token)."""
+    """List the tokens: id, name, scopes, created, expires, revoked (never the token)."""
     from custrisk.serve.store import DecisionStore
+    from custrisk.serve.tokens import shown_expiry
 
     table = Table(title="custrisk serve tokens", title_justify="left")
-    for column in ("id", "name", "scopes", "created", "revoked"):
+    for column in ("id", "name", "scopes", "created", "expires", "revoked"):
         table.add_column(column)
     for t in DecisionStore(db, create=False).tokens():
-        table.add_row(t.token_id, t.name, " ".join(t.scopes), t.created_at, t.revoked_at or "")
+        table.add_row(
+            t.token_id,
+            t.name,
+            " ".join(t.scopes),
+            t.created_at,
+            shown_expiry(t.expires_at),
+            t.revoked_at or "",
+        )
     console.print(table)
 
 

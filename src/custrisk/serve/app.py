@@ -62,6 +62,7 @@ from custrisk.serve.state import (
     load_scorer,
 )
 from custrisk.serve.store import DecisionStore, TokenInfo, now_text, token_hash
+from custrisk.serve.tokens import expiry_text, has_expired
 from custrisk.serve.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
@@ -243,8 +244,16 @@ def _authorise(state: ServiceState, request: Request, scope: str) -> TokenInfo:
         info = state.tokens.get(hashed)
     if info is None:
         raise Problem(401, "unknown or revoked token", headers=challenge)
+    if has_expired(info.expires_at):  # (named by its id, never the token)
+        raise Problem(
+            401,
+            f"token {info.token_id} ({info.name}) expired at {expiry_text(str(info.expires_at))}: "
+            "ask for a new one (custrisk serve-token new NAME --expires 90d)",
+            headers=challenge,
+        )
     if scope not in info.scopes:
         raise Problem(403, f"token {info.token_id} lacks the {scope!r} scope")
+    state.warn_if_expiring(info)
     return info
 
 

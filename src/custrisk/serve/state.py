@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from custrisk.data.text import normalised_id
 from custrisk.privacy import mask_name_value, mask_pii_text
 from custrisk.scoring.features import open_model
@@ -27,6 +29,7 @@ from custrisk.serve.request import Problem
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat, SharedRateLimiter, alive
 from custrisk.serve.store import DecisionStore, TokenInfo, fingerprint, now_text
+from custrisk.serve.tokens import WARN_EVERY, expires_soon, expiry_text, time_left
 from custrisk.serve.writer import BackgroundWriter
 from custrisk.vocab import NOTE
 
@@ -76,6 +79,8 @@ class ServiceState:
     limiter: RateLimiter | SharedRateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
     tokens: dict[str, TokenInfo] = field(default_factory=dict)
     tokens_loaded: float = 0.0
+    #: token id -> when (time.monotonic) this process last asked whether to say it expires
+    expiry_checked: dict[str, float] = field(default_factory=dict)
     loaded_at: str = ""
     reloads: int = 0
     access: Any = None
@@ -177,6 +182,34 @@ class ServiceState:
         if force or time.monotonic() - self.tokens_loaded > older_than:
             self.tokens = self.store.active_tokens()
             self.tokens_loaded = time.monotonic()
+
+    def warn_if_expiring(self, info: TokenInfo) -> None:
+        """Say in the log that a token in use expires within 7 days: once a day at most,
+        whichever worker process it reaches (the store keeps when it was said)."""
+        if not expires_soon(info.expires_at):
+            return
+        now = time.monotonic()
+        last = self.expiry_checked.get(info.token_id)
+        if last is not None and now - last < WARN_EVERY.total_seconds():
+            return
+        self.expiry_checked[info.token_id] = now
+        try:
+            due = self.store.claim_expiry_warning(info.token_id)
+        except SQLAlchemyError:  # the store is down: better said twice than never
+            due = True
+        if due:
+            assert info.expires_at is not None
+            log.warning(
+                "token %s (%s) expires at %s, in %s: make a new one (custrisk serve-token new "
+                "%s --expires 90d), put it in its client, then revoke this one (custrisk "
+                "serve-token revoke %s)",
+                info.token_id,
+                info.name,
+                expiry_text(info.expires_at),
+                time_left(info.expires_at),
+                info.name,
+                info.token_id,
+            )
 
     def log_access(self, entry: dict[str, Any]) -> None:
         if self.writer is not None and self.access is not None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import DECISIONS
+from custrisk.serve.tokens import WARN_EVERY, parse_expiry
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,12 @@ tokens_table = sa.Table(
     sa.Column("scopes", sa.String(80), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("revoked_at", sa.String(32)),
+    # (added later: a store made before tokens could expire gets them when opened)
+    sa.Column("expires_at", sa.String(32)),  # None: never
+    sa.Column("expiry_warned_at", sa.String(32)),  # when the log last said it expires soon
 )
+#: The columns of ``tokens`` a store made before them may lack.
+_LATER_TOKEN_COLUMNS = ("expires_at", "expiry_warned_at")
 
 
 def now_text() -> str:
@@ -169,6 +175,7 @@ class TokenInfo:
     scopes: tuple[str, ...]
     created_at: str
     revoked_at: str | None = None
+    expires_at: str | None = None  # None: never
 
 
 def check_decision_filters(*, limit: int, decision: str | None = None) -> None:
@@ -221,6 +228,24 @@ class DecisionStore:
         # shared by the threads (the event loop's reads, the background writer), and a read
         # returning it rolls back whatever transaction another thread has open on it.
         self._lock = threading.RLock()
+        self._token_columns = self._upgrade_tokens()
+
+    def _upgrade_tokens(self) -> list[sa.Column[Any]]:
+        """Add the token columns a store made before them lacks (its tokens never expire);
+        the columns that can be read: all, unless the store cannot be altered (read-only)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("tokens")}
+        for name in _LATER_TOKEN_COLUMNS:
+            if name not in have:
+                try:
+                    with self._lock, self.engine.begin() as conn:
+                        conn.exec_driver_sql(f"ALTER TABLE tokens ADD COLUMN {name} VARCHAR(32)")
+                    have.add(name)
+                except SQLAlchemyError:  # read-only: read what is there
+                    pass
+        return [c for c in tokens_table.c if c.name in have]
+
+    def _token_rows(self) -> sa.Select[Any]:
+        return sa.select(*self._token_columns)
 
     @property
     def shown_url(self) -> str:
@@ -636,8 +661,13 @@ class DecisionStore:
 
     # tokens --------------------------------------------------------------------------
 
-    def create_token(self, name: str, scopes: Sequence[str]) -> tuple[str, TokenInfo]:
-        """A new token: its secret (shown once) and its record (stored: a SHA-256)."""
+    def create_token(
+        self, name: str, scopes: Sequence[str], *, expires: str | None = None
+    ) -> tuple[str, TokenInfo]:
+        """A new token: its secret (shown once) and its record (stored: a SHA-256).
+        ``expires``: as ``--expires`` (:func:`custrisk.serve.tokens.parse_expiry`:
+        ``90d``, ``12w``, a date); none, never."""
+        expires_at = parse_expiry(expires) if expires is not None else None
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise UsageError(
@@ -648,31 +678,38 @@ class DecisionStore:
             raise UsageError("a token's NAME must be 1 to 80 characters (who uses it)")
         token_id = secrets.token_hex(4)
         secret = f"{_TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        info = TokenInfo(token_id, name, tuple(dict.fromkeys(scopes)), now_text())
+        info = TokenInfo(
+            token_id, name, tuple(dict.fromkeys(scopes)), now_text(), expires_at=expires_at
+        )
+        row = {
+            "token_id": token_id,
+            "name": name,
+            "sha256": _token_hash(secret),
+            "scopes": " ".join(info.scopes),
+            "created_at": info.created_at,
+        }
+        if expires_at is not None:
+            if "expires_at" not in {c.name for c in self._token_columns}:
+                raise ConfigError(
+                    "this decisions store cannot keep an expiry: it was made before tokens "
+                    "could expire and cannot be altered (read-only?)",
+                    key="--expires",
+                    hint="make the token where the store can be written, or leave --expires out",
+                )
+            row["expires_at"] = expires_at
         with self._lock, self.engine.begin() as conn:
-            conn.execute(
-                tokens_table.insert(),
-                {
-                    "token_id": token_id,
-                    "name": name,
-                    "sha256": _token_hash(secret),
-                    "scopes": " ".join(info.scopes),
-                    "created_at": info.created_at,
-                },
-            )
+            conn.execute(tokens_table.insert(), row)
         return secret, info
 
     def tokens(self) -> list[TokenInfo]:
         with self._reading() as conn:
-            rows = conn.execute(sa.select(tokens_table).order_by(tokens_table.c.created_at)).all()
+            rows = conn.execute(self._token_rows().order_by(tokens_table.c.created_at)).all()
         return [_token_info(r._mapping) for r in rows]
 
     def active_tokens(self) -> dict[str, TokenInfo]:
         """SHA-256 of each active token -> its record (what the service checks against)."""
         with self._reading() as conn:
-            rows = conn.execute(
-                sa.select(tokens_table).where(tokens_table.c.revoked_at.is_(None))
-            ).all()
+            rows = conn.execute(self._token_rows().where(tokens_table.c.revoked_at.is_(None))).all()
         return {r._mapping["sha256"]: _token_info(r._mapping) for r in rows}
 
     def revoke_token(self, token_id: str) -> TokenInfo:
@@ -687,15 +724,29 @@ class DecisionStore:
             )
             if done.rowcount == 0:
                 raise self._not_revoked(conn, token_id)
-            row = conn.execute(
-                sa.select(tokens_table).where(tokens_table.c.token_id == token_id)
-            ).one()
+            row = conn.execute(self._token_rows().where(tokens_table.c.token_id == token_id)).one()
         return _token_info(row._mapping)
 
-    @staticmethod
-    def _not_revoked(conn: sa.Connection, token_id: str) -> UsageError:
+    def claim_expiry_warning(self, token_id: str) -> bool:
+        """Whether the service log is to say now that token ``token_id`` expires soon: at
+        most once in :data:`~custrisk.serve.tokens.WARN_EVERY` for every worker process
+        together (the time is kept in the store)."""
+        if "expiry_warned_at" not in {c.name for c in self._token_columns}:
+            return True
+        cutoff = (dt.datetime.now(dt.UTC) - WARN_EVERY).isoformat(timespec="milliseconds")
+        t = tokens_table
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(
+                t.update()
+                .where(t.c.token_id == token_id)
+                .where(t.c.expiry_warned_at.is_(None) | (t.c.expiry_warned_at < cutoff))
+                .values(expiry_warned_at=now_text())
+            )
+        return bool(done.rowcount)
+
+    def _not_revoked(self, conn: sa.Connection, token_id: str) -> UsageError:
         """Why :meth:`revoke_token` revoked nothing."""
-        by_id = sa.select(tokens_table).where(tokens_table.c.token_id == token_id)
+        by_id = self._token_rows().where(tokens_table.c.token_id == token_id)
         known = conn.execute(by_id).first()
         if known is not None:  # (not active, or it would have been revoked)
             info = _token_info(known._mapping)
@@ -703,7 +754,7 @@ class DecisionStore:
                 f"token {token_id} ({info.name}) was revoked already, at {info.revoked_at}"
             )
         itself = conn.execute(
-            sa.select(tokens_table).where(tokens_table.c.sha256 == _token_hash(token_id))
+            self._token_rows().where(tokens_table.c.sha256 == _token_hash(token_id))
         ).first()
         listed = "custrisk serve-token list shows the ids"
         if itself is not None:  # the token pasted from the CRM's settings: never echoed
@@ -733,6 +784,7 @@ def _token_info(row: Any) -> TokenInfo:
         tuple(str(row["scopes"]).split()),
         row["created_at"],
         row["revoked_at"],
+        row.get("expires_at"),
     )
 
 

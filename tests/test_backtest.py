@@ -253,6 +253,44 @@ def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
         assert english not in text, english
 
 
+def test_moves_between_other_grades_are_judged_by_the_grades_mean_pd(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """E split into Y [510, 530), Z [400, 510) and an empty F [0, 400): Z's band has its
+    middle above E's (E reaches down to 0), yet it holds the riskiest of E's customers.
+    By band middles E to Z was a move up; by the grades' mean PD it is a move down, and
+    the output says what up and down mean."""
+    scores, labels = later_run
+    data = yaml.safe_load(Path(load_policy().path).read_text(encoding="utf-8"))
+    e = data["grades"].pop("E")
+    data["grades"]["Y"] = {**e, "min_score": 510, "max_score": 530}
+    data["grades"]["Z"] = {**e, "min_score": 400, "max_score": 510}
+    data["grades"]["F"] = {**e, "min_score": 0, "max_score": 400}
+    decisions = data["decision"]["grades"]
+    del decisions["E"]
+    decisions.update(Y="decline", Z="decline", F="decline")
+    split = tmp_path / "split.yaml"
+    split.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "review"
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--policy", split, "--out", out, "--no-pdf"
+    )
+    grades = pd.read_csv(out / "policy_grades.csv", encoding="utf-8-sig").set_index("grade")
+    swap = pd.read_csv(out / "policy_swap.csv", encoding="utf-8-sig").set_index("current_grade")
+    assert swap.loc["E", "Y"] > 0 and swap.loc["E", "Z"] > 0
+    # by hand from the CSV: Y holds less risky customers than E did, Z riskier ones
+    assert grades.loc["Y", "mean_pd_new"] < grades.loc["E", "mean_pd_current"]
+    assert grades.loc["Z", "mean_pd_new"] > grades.loc["E", "mean_pd_current"]
+    moves = pd.read_csv(out / "policy_moves.csv", encoding="utf-8-sig").set_index("move")
+    assert moves.loc["moved up", "customers"] == swap.loc["E", "Y"]
+    assert moves.loc["moved down", "customers"] == swap.loc["E", "Z"]
+    assert moves.loc["stayed", "customers"] == 2500 - swap.loc["E"].sum()
+    said = " ".join(output.split())
+    assert "up/down is to a grade whose customers have a lower/higher mean PD" in said
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))["what_if"]
+    assert facts["moves_by"] == "mean PD of the grades"
+
+
 def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
     table = pd.read_csv(reviewed / "alert_effectiveness.csv", encoding="utf-8-sig")
     packaged = {"TX01", "TX02", "CP01", "CP02", "CR01", "CR02", "CR03", "CR04", "RL01", "GR01"}

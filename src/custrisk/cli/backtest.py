@@ -61,6 +61,18 @@ def _limits_what_if(totals: Any) -> str:
     )
 
 
+def _moves_by(facts: dict[str, Any]) -> str:
+    """What a move up or down means in this what-if."""
+    from custrisk.review.whatif import MOVES_BY_PD
+
+    if facts.get("moves_by") == MOVES_BY_PD:
+        return (
+            "the policies' grades differ: up/down is to a grade whose customers have a "
+            "lower/higher mean PD, policy_grades.csv"
+        )
+    return "up/down is to a better/riskier grade"
+
+
 def _verdicts(proposal: CutoffProposal) -> str:
     """How the proposed bands did on the hold-out, naming every band that did not meet
     its target and why; "every target met" only when each was judged and met it."""
@@ -264,7 +276,7 @@ def backtest(
             _say_over_share(a)
     if done.moves is not None and review.comparison is not None:
         console.print(
-            "What-if: "
+            f"What-if ({_moves_by(review.comparison.facts)}): "
             + ", ".join(
                 f"{name} {int(done.moves[name]['customers']):,} (bad rate "
                 f"{_pct(done.moves[name]['bad_rate'], 2)})"

@@ -27,7 +27,7 @@ from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
 from custrisk.review.alerts import COUNT_COLUMNS, AlertReview, over_share
 from custrisk.review.backtest import GradeBacktest
-from custrisk.review.whatif import CutoffProposal, PolicyComparison
+from custrisk.review.whatif import MOVES_BY_PD, CutoffProposal, PolicyComparison
 from custrisk.vocab import check_language
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ _LABELS = {
         "red": "红色预警客户",
         "section_whatif": "策略对比",
         "move": "变动",
+        "moves_by_rank": "上调/下调：按评级顺序调至更好/更差的评级。",
+        "moves_by_pd": (
+            "上调/下调：调至客户平均PD更低/更高的评级（两策略的评级不同，"
+            "其顺序与分数区间不可直接比较；各评级的平均PD见下表）。"
+        ),
         "swap_corner": "现行评级 \\ 新评级",
         "policy": "策略",
         "approved": "授信客户（额度>0）",
@@ -183,6 +188,12 @@ _LABELS = {
         "red": "Customers with a red alert",
         "section_whatif": "Policy what-if",
         "move": "Move",
+        "moves_by_rank": "Up/down: to a better/riskier grade in the grades' order.",
+        "moves_by_pd": (
+            "Up/down: to a grade whose customers have a lower/higher mean PD (the "
+            "policies' grades differ, so neither their order nor their score bands "
+            "compare; each grade's mean PD below)."
+        ),
         "swap_corner": "Current \\ new grade",
         "policy": "Policy",
         "approved": "Approved (limit > 0)",
@@ -309,6 +320,8 @@ def write_review(
         "approval_rate": "percent",
         "bad_rate_current": "percent",
         "bad_rate_new": "percent",
+        "mean_pd_current": "percent",
+        "mean_pd_new": "percent",
         "bad_rate_fit": "percent",
         "upper_bound_fit": "percent",
         "bad_rate_holdout": "percent",
@@ -552,10 +565,15 @@ def review_context(
                     "grade": r["grade"],
                     "customers_current": _num(r["customers_current"]),
                     "bad_rate_current": _pct(r["bad_rate_current"], 2),
+                    "mean_pd_current": _pct(r.get("mean_pd_current"), 2),
                     "customers_new": _num(r["customers_new"]),
                     "bad_rate_new": _pct(r["bad_rate_new"], 2),
+                    "mean_pd_new": _pct(r.get("mean_pd_new"), 2),
                 }
                 for r in c.grades.to_dict("records")
+            ],
+            "moves_by": labels[
+                "moves_by_pd" if c.facts.get("moves_by") == MOVES_BY_PD else "moves_by_rank"
             ],
             "monotone": bool(c.facts.get("new_monotone", True)),
             "inversions": ", ".join(f"{a} > {b}" for a, b in c.facts.get("new_inversions", [])),

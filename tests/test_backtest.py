@@ -22,7 +22,7 @@ from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
-from custrisk.review.output import review_context
+from custrisk.review.output import Review, review_context
 from custrisk.review.run import backtest_and_write, backtest_folder, backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
@@ -201,7 +201,17 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
         f"{int(new['approved']):,} " in said
     )
-    assert f"recommended limits {cur['exposure']:,.0f} → {new['exposure']:,.0f} (" in said
+    assert (
+        f"recommended limits {cur['recommended_limits']:,.0f} → "
+        f"{new['recommended_limits']:,.0f} (" in said
+    )
+    assert f"expected loss on them {cur['expected_loss_on_limits']:,.0f} → " in said
+    # "exposure" here was the summed limits (the outstanding balance everywhere else):
+    # kept under the old names for scripts for one release, not in the workbook
+    assert totals["exposure"].tolist() == totals["recommended_limits"].tolist()
+    assert totals["expected_loss"].tolist() == totals["expected_loss_on_limits"].tolist()
+    sheet = pd.read_excel(tmp_path / "backtest.xlsx", "policy_totals", engine="openpyxl")
+    assert "recommended_limits" in sheet and "exposure" not in sheet
     assert not (tmp_path / "backtest.pdf").exists()
 
 
@@ -437,6 +447,22 @@ def test_a_grade_whose_pd_is_far_below_its_bad_rate_fails_the_binomial_test() ->
     assert table.loc["B", "utilisation"] == pytest.approx(0.5)
     # B (10 %) is worse than C (5 %): an inversion
     assert not result.monotone and result.inversions == [("B", "C")]
+    assert result.facts["exposure_is"] == "outstanding_balance"
+
+
+def test_without_balances_the_exposure_is_the_limit_and_the_note_says_so() -> None:
+    outcomes = _outcomes(["B"] * 10, [0.01] * 10, [1] + [0] * 9)
+    outcomes.frame["outstanding_balance"] = np.nan
+    result = backtest_grades(outcomes, GRADES, lgd=0.5)
+    assert result.table.set_index("grade").loc["B", "exposure"] == 10 * 10_000
+    assert result.facts["exposure_is"] == "current_limit"
+    note = review_context(Review(result), "en")["note"]
+    assert "exposure (the current limit: the run has no outstanding balances)" in note
+    assert "outstanding balance)" in review_context(Review(_grades_only()), "en")["note"]
+
+
+def _grades_only() -> Any:
+    return backtest_grades(_outcomes(["B"] * 10, [0.01] * 10, [1] + [0] * 9), GRADES)
 
 
 def test_gini_of_a_perfect_grade_ordering_is_one() -> None:

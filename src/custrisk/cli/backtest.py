@@ -56,8 +56,8 @@ def _limits_what_if(totals: Any) -> str:
     return (
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
         f"{int(new['approved']):,} ({_pct(cur['approval_rate'], 2)} → "
-        f"{_pct(new['approval_rate'], 2)}), recommended limits {amount('exposure')}, "
-        f"expected loss {amount('expected_loss')}"
+        f"{_pct(new['approval_rate'], 2)}), recommended limits {amount('recommended_limits')}, "
+        f"expected loss on them {amount('expected_loss_on_limits')}"
     )
 
 

@@ -27,7 +27,12 @@ from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
 from custrisk.review.alerts import COUNT_COLUMNS, AlertReview, over_share
 from custrisk.review.backtest import GradeBacktest
-from custrisk.review.whatif import MOVES_BY_PD, CutoffProposal, PolicyComparison
+from custrisk.review.whatif import (
+    DEPRECATED_TOTALS,
+    MOVES_BY_PD,
+    CutoffProposal,
+    PolicyComparison,
+)
 from custrisk.vocab import check_language
 
 if TYPE_CHECKING:
@@ -130,8 +135,10 @@ _LABELS = {
         "chart": "各评级：平均PD与实际违约率",
         "observed": "实际违约率",
         "note_lgd": (
-            "损失 = 违约 × 敞口（授信余额）× LGD {lgd}；校准为双侧精确二项检验（α = {alpha}）。"
+            "损失 = 违约 × 敞口（{exposure}）× LGD {lgd}；校准为双侧精确二项检验（α = {alpha}）。"
         ),
+        "exposure_outstanding_balance": "授信余额",
+        "exposure_current_limit": "本次评分无余额数据，按现有授信额度计",
         "confidential": "内部资料 · 注意保密",
     },
     "en": {
@@ -215,9 +222,11 @@ _LABELS = {
         "chart": "Mean PD and observed bad rate by grade",
         "observed": "Observed bad rate",
         "note_lgd": (
-            "Loss = bad × exposure (outstanding balance) × LGD {lgd}; calibration by a "
+            "Loss = bad × exposure ({exposure}) × LGD {lgd}; calibration by a "
             "two-sided exact binomial test (α = {alpha})."
         ),
+        "exposure_outstanding_balance": "outstanding balance",
+        "exposure_current_limit": "the current limit: the run has no outstanding balances",
         "confidential": "Internal · confidential",
     },
 }
@@ -332,8 +341,12 @@ def write_review(
         "exposure": "amount",
         "limit": "amount",
         "expected_loss": "amount",
+        "recommended_limits": "amount",
+        "expected_loss_on_limits": "amount",
         "observed_loss": "amount",
     }
+    if TOTALS_CSV in tables:  # the workbook is for people: not the deprecated duplicates
+        tables[TOTALS_CSV] = tables[TOTALS_CSV].drop(columns=list(DEPRECATED_TOTALS))
     sheets = [
         Sheet(
             name.removesuffix(".csv")[:31],
@@ -479,7 +492,11 @@ def review_context(
         "monotone": g.monotone,
         "inversions": ", ".join(f"{a} > {b}" for a, b in g.inversions),
         "grades": grades,
-        "note": labels["note_lgd"].format(lgd=g.facts["lgd"], alpha=g.facts["calibration_alpha"]),
+        "note": labels["note_lgd"].format(
+            lgd=g.facts["lgd"],
+            alpha=g.facts["calibration_alpha"],
+            exposure=labels[f"exposure_{g.facts.get('exposure_is', 'outstanding_balance')}"],
+        ),
         "alerts": None,
         "alert_sections": [],
         "whatif": None,
@@ -554,8 +571,8 @@ def review_context(
                     "policy": _say(r["policy"], lang),
                     "approved": _num(r["approved"]),
                     "approval_rate": _pct(r["approval_rate"]),
-                    "exposure": _num(r["exposure"]),
-                    "expected_loss": _num(r["expected_loss"]),
+                    "recommended_limits": _num(r["recommended_limits"]),
+                    "expected_loss": _num(r["expected_loss_on_limits"]),
                     "bad_rate": _pct(r["bad_rate_approved"], 2),
                 }
                 for r in c.totals.to_dict("records")

@@ -40,6 +40,10 @@ DEFAULT_HOLDOUT = 0.3
 #: customers one bad more or less turns the verdict (the 30 of the usual rule of thumb
 #: for a normal approximation of a rate).
 MIN_HOLDOUT_CUSTOMERS = 30
+#: Columns of ``totals`` under their old names, deprecated: ``exposure`` (the summed
+#: recommended limits, not the outstanding balance ``exposure`` is everywhere else) and
+#: ``expected_loss`` (on those limits); to be removed in the next release.
+DEPRECATED_TOTALS = {"exposure": "recommended_limits", "expected_loss": "expected_loss_on_limits"}
 #: ``facts["moves_by"]`` of a what-if: what a move up or down was judged by.
 MOVES_BY_RANK = "grade order"
 MOVES_BY_PD = "mean PD of the grades"
@@ -59,9 +63,11 @@ class PolicyComparison:
         better grade by the grades' order, or, when the policies' grades differ, to a
         grade of lower mean PD: ``facts["moves_by"]``).
     totals : pandas.DataFrame
-        Rows ``current`` and ``new``: approved customers (recommended limit above 0),
-        approval rate, exposure (sum of recommended limits), expected loss (PD x
-        recommended limit x LGD), bad rate of the approved.
+        Rows ``current`` and ``new``: ``approved`` customers (recommended limit above
+        0), ``approval_rate``, ``recommended_limits`` (their sum),
+        ``expected_loss_on_limits`` (PD x recommended limit x LGD),
+        ``bad_rate_approved``; and the deprecated names of two of them
+        (:data:`DEPRECATED_TOTALS`).
     grades : pandas.DataFrame
         By grade, the new policy's first, then any only the current policy has:
         ``customers_current``, ``bad_rate_current``, ``mean_pd_current``,
@@ -222,13 +228,18 @@ def _counts(name: str, part: pd.DataFrame) -> dict[str, Any]:
 
 def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str, Any]:
     approved = table[limit] > 0
+    limits = float(table[limit].sum())
+    loss = float((table["pd"].fillna(0) * table[limit] * lgd).sum())
     return {
         "policy": name,
         "approved": int(approved.sum()),
         "approval_rate": float(approved.mean()) if len(table) else math.nan,
-        "exposure": float(table[limit].sum()),
-        "expected_loss": float((table["pd"].fillna(0) * table[limit] * lgd).sum()),
+        "recommended_limits": limits,
+        "expected_loss_on_limits": loss,
         "bad_rate_approved": _rate(table.loc[approved, "bad"]),
+        # the old names ("exposure", elsewhere the outstanding balance, was the summed
+        # limits here): kept for scripts for one release (docs/review.md)
+        **dict(zip(DEPRECATED_TOTALS, (limits, loss), strict=True)),
     }
 
 
@@ -521,6 +532,7 @@ def _whole(value: float) -> int | float:
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_HOLDOUT",
+    "DEPRECATED_TOTALS",
     "MIN_HOLDOUT_CUSTOMERS",
     "MOVES_BY_PD",
     "MOVES_BY_RANK",

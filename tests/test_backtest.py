@@ -665,7 +665,11 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
     [
         (["--target-bad-rate", "A=1%,B=2%"], "missing: C, D"),
         (["--target-bad-rate", "A:1%"], "cannot read 'A:1%'"),
-        (["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"], "'Z' is not a grade"),
+        (
+            ["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"],
+            "'Z' is not a grade of the run's policy policy.yaml; grades: A, B, C, D, E (the "
+            "cut-offs are proposed for the policy the run was scored with, not for --policy)",
+        ),
         (
             ["--target-bad-rate", "A=5%,B=2%,C=6%,D=6%"],
             "targets must rise from the best grade to the riskiest; B=2% is not above A=5%; "

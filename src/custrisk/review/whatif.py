@@ -246,7 +246,7 @@ def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str,
 # -- proposed cut-offs ------------------------------------------------------------------
 
 
-def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
+def parse_targets(text: str, codes: Sequence[str], *, policy: str = "") -> dict[str, float]:
     """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``.
 
     Every grade but the riskiest needs a target, as a share below 1, and each riskier
@@ -276,8 +276,12 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
         code = code if code in codes else {c.upper(): c for c in codes}.get(code.upper(), code)
         if code not in codes:
             raise UsageError(
-                f"--target-bad-rate: {code!r} is not a grade of the policy; grades: "
+                f"--target-bad-rate: {code!r} is not a grade of the run's policy"
+                + (f" {policy}" if policy else "")
+                + "; grades: "
                 + ", ".join(codes)
+                + " (the cut-offs are proposed for the policy the run was scored with, "
+                "not for --policy)"
             )
         if not 0 < value < 1:
             hint = (

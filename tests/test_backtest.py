@@ -22,7 +22,7 @@ from custrisk.policy import load_policy
 from custrisk.results import FACTS_DIGESTS, ScoringRun, facts_digests
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, suggest_threshold
 from custrisk.review.backtest import Outcomes, backtest_grades, join_outcomes
-from custrisk.review.output import review_context
+from custrisk.review.output import Review, review_context
 from custrisk.review.run import backtest_and_write, backtest_folder, backtest_run
 from custrisk.review.whatif import holdout_mask, parse_targets, propose_cutoffs
 from custrisk.sample import generate_sample_data
@@ -201,7 +201,17 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
         f"{int(new['approved']):,} " in said
     )
-    assert f"recommended limits {cur['exposure']:,.0f} → {new['exposure']:,.0f} (" in said
+    assert (
+        f"recommended limits {cur['recommended_limits']:,.0f} → "
+        f"{new['recommended_limits']:,.0f} (" in said
+    )
+    assert f"expected loss on them {cur['expected_loss_on_limits']:,.0f} → " in said
+    # "exposure" here was the summed limits (the outstanding balance everywhere else):
+    # kept under the old names for scripts for one release, not in the workbook
+    assert totals["exposure"].tolist() == totals["recommended_limits"].tolist()
+    assert totals["expected_loss"].tolist() == totals["expected_loss_on_limits"].tolist()
+    sheet = pd.read_excel(tmp_path / "backtest.xlsx", "policy_totals", engine="openpyxl")
+    assert "recommended_limits" in sheet and "exposure" not in sheet
     assert not (tmp_path / "backtest.pdf").exists()
 
 
@@ -251,6 +261,44 @@ def test_a_policy_of_fewer_grades_moves_only_the_customers_whose_band_changed(
     assert all(word in text for word in ("上调", "不变", "下调", "现行策略", "新策略"))
     for english in ("moved up", "moved down", "stayed", "over-predicted", "not evaluated"):
         assert english not in text, english
+
+
+def test_moves_between_other_grades_are_judged_by_the_grades_mean_pd(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """E split into Y [510, 530), Z [400, 510) and an empty F [0, 400): Z's band has its
+    middle above E's (E reaches down to 0), yet it holds the riskiest of E's customers.
+    By band middles E to Z was a move up; by the grades' mean PD it is a move down, and
+    the output says what up and down mean."""
+    scores, labels = later_run
+    data = yaml.safe_load(Path(load_policy().path).read_text(encoding="utf-8"))
+    e = data["grades"].pop("E")
+    data["grades"]["Y"] = {**e, "min_score": 510, "max_score": 530}
+    data["grades"]["Z"] = {**e, "min_score": 400, "max_score": 510}
+    data["grades"]["F"] = {**e, "min_score": 0, "max_score": 400}
+    decisions = data["decision"]["grades"]
+    del decisions["E"]
+    decisions.update(Y="decline", Z="decline", F="decline")
+    split = tmp_path / "split.yaml"
+    split.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "review"
+    output = _invoke(
+        "backtest", scores, "--outcomes", labels, "--policy", split, "--out", out, "--no-pdf"
+    )
+    grades = pd.read_csv(out / "policy_grades.csv", encoding="utf-8-sig").set_index("grade")
+    swap = pd.read_csv(out / "policy_swap.csv", encoding="utf-8-sig").set_index("current_grade")
+    assert swap.loc["E", "Y"] > 0 and swap.loc["E", "Z"] > 0
+    # by hand from the CSV: Y holds less risky customers than E did, Z riskier ones
+    assert grades.loc["Y", "mean_pd_new"] < grades.loc["E", "mean_pd_current"]
+    assert grades.loc["Z", "mean_pd_new"] > grades.loc["E", "mean_pd_current"]
+    moves = pd.read_csv(out / "policy_moves.csv", encoding="utf-8-sig").set_index("move")
+    assert moves.loc["moved up", "customers"] == swap.loc["E", "Y"]
+    assert moves.loc["moved down", "customers"] == swap.loc["E", "Z"]
+    assert moves.loc["stayed", "customers"] == 2500 - swap.loc["E"].sum()
+    said = " ".join(output.split())
+    assert "up/down is to a grade whose customers have a lower/higher mean PD" in said
+    facts = json.loads((out / "backtest.json").read_text(encoding="utf-8"))["what_if"]
+    assert facts["moves_by"] == "mean PD of the grades"
 
 
 def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
@@ -399,6 +447,22 @@ def test_a_grade_whose_pd_is_far_below_its_bad_rate_fails_the_binomial_test() ->
     assert table.loc["B", "utilisation"] == pytest.approx(0.5)
     # B (10 %) is worse than C (5 %): an inversion
     assert not result.monotone and result.inversions == [("B", "C")]
+    assert result.facts["exposure_is"] == "outstanding_balance"
+
+
+def test_without_balances_the_exposure_is_the_limit_and_the_note_says_so() -> None:
+    outcomes = _outcomes(["B"] * 10, [0.01] * 10, [1] + [0] * 9)
+    outcomes.frame["outstanding_balance"] = np.nan
+    result = backtest_grades(outcomes, GRADES, lgd=0.5)
+    assert result.table.set_index("grade").loc["B", "exposure"] == 10 * 10_000
+    assert result.facts["exposure_is"] == "current_limit"
+    note = review_context(Review(result), "en")["note"]
+    assert "exposure (the current limit: the run has no outstanding balances)" in note
+    assert "outstanding balance)" in review_context(Review(_grades_only()), "en")["note"]
+
+
+def _grades_only() -> Any:
+    return backtest_grades(_outcomes(["B"] * 10, [0.01] * 10, [1] + [0] * 9), GRADES)
 
 
 def test_gini_of_a_perfect_grade_ordering_is_one() -> None:
@@ -601,7 +665,11 @@ def test_a_hold_out_is_stable_and_near_its_share() -> None:
     [
         (["--target-bad-rate", "A=1%,B=2%"], "missing: C, D"),
         (["--target-bad-rate", "A:1%"], "cannot read 'A:1%'"),
-        (["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"], "'Z' is not a grade"),
+        (
+            ["--target-bad-rate", "Z=1%,A=1%,B=2%,C=3%,D=4%"],
+            "'Z' is not a grade of the run's policy policy.yaml; grades: A, B, C, D, E (the "
+            "cut-offs are proposed for the policy the run was scored with, not for --policy)",
+        ),
         (
             ["--target-bad-rate", "A=5%,B=2%,C=6%,D=6%"],
             "targets must rise from the best grade to the riskiest; B=2% is not above A=5%; "

@@ -369,7 +369,28 @@ def test_the_grade_table_keeps_its_figures_whole_in_a_narrow_terminal(
     ]
     total = next(line for line in result.output.splitlines() if line.lstrip().startswith("total"))
     for key in ("current_total", "recommended_total"):
-        assert f"{limits[key] / 1000:,.0f}k" in total.split()
+        assert f"{limits[key] / 10_000:,.0f}万" in total.split()  # (zh, the default)
+
+
+def test_the_grade_table_counts_limits_in_wan_in_chinese_and_in_k_in_english(
+    exports: dict[str, Path], models: Path, tmp_path: Path
+) -> None:
+    """A Chinese run's table said 31,743k where everything else Chinese says 万."""
+    for lang, unit, divisor in (("zh", "万", 10_000), ("en", "k", 1000)):
+        out = tmp_path / lang / "scores.csv"
+        result = score(exports["oct"], models, out, "--lang", lang)
+        assert result.exit_code == 0, result.output
+        facts = json.loads(out.with_name("scores.run.json").read_text(encoding="utf-8"))
+        limits = facts["policy"]["limits"]
+        lines = result.output.splitlines()
+        total = next(line for line in lines if line.lstrip().startswith("total")).split()
+        assert total[-3:] == [
+            f"{limits['current_total'] / divisor:,.0f}{unit}",
+            f"{limits['recommended_total'] / divisor:,.0f}{unit}",
+            f"{limits['change_total'] / divisor:+,.0f}{unit}",
+        ]
+        other = "k" if lang == "zh" else "万"
+        assert not any(cell.endswith(other) for line in lines for cell in line.split())
 
 
 def test_output_to_a_log_is_wide_enough_for_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:

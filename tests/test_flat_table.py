@@ -534,8 +534,8 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     # no current limit in a table: dashes, not sums of nothing that read as limits of 0k
     grades = flat["_score_text"].split("Grades and limits")[1].split("Limits:")[0]
     rows = {line.split()[0]: line.split() for line in grades.splitlines() if line.strip()}
-    assert rows["A"][-3:] == ["—", "—", "—"] and rows["total"][-3:] == ["—", "0k", "—"]
-    assert rows["E"][-3:] == ["—", "0k", "—"]  # the riskiest grade's rule: a limit of 0
+    assert rows["A"][-3:] == ["—", "—", "—"] and rows["total"][-3:] == ["—", "0万", "—"]
+    assert rows["E"][-3:] == ["—", "0万", "—"]  # the riskiest grade's rule: a limit of 0
     assert "no customer has a current limit" in said
 
 

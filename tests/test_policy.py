@@ -456,6 +456,62 @@ def test_a_rule_without_a_value_keeps_the_current_limit_and_asks_for_review() ->
     assert result.summary["policy"]["limits"]["rule_not_computed"] == 2
 
 
+@pytest.mark.parametrize(
+    ("rule", "rounding", "seen"),
+    [
+        (
+            "annual_income * 0.45 / 10000",
+            1000,
+            r"every limit it gives the 20 customers of grade A rounds down to 0 \(the "
+            r"largest 9\.00, limits\.rounding 1000\)",
+        ),
+        (
+            "annual_income * 0.45 / 10000",
+            0,
+            r"the limits it gives the 20 customers of grade A have a median of 9\.00, "
+            r"55,556 times below the cap 500000",
+        ),
+        (
+            "annual_income / 1000000",
+            0,
+            r"every limit it gives the 20 customers of grade A is below 1 \(the largest 0\.2\)",
+        ),
+        (
+            "annual_income * 0.45 * 10000",
+            1000,
+            r"the limits it gives the 20 customers of grade A have a median of 900,000,000, "
+            r"1,800 times the cap 500000: every one would be the cap",
+        ),
+    ],
+)
+def test_a_limit_rule_on_another_scale_is_refused(rule: str, rounding: int, seen: str) -> None:
+    """A rule written for amounts in 万 (or multiplied by 10000 where it should divide)
+    gave every customer a limit of 0, or the cap, silently."""
+    data = policy_data({"A": (600, 1000), "B": (0, 600)}, limits={"rounding": rounding})
+    data["grades"]["A"]["limit"] = {"rule": rule, "cap": 500_000}
+    table, details = frames([700.0] * 20)
+    with pytest.raises(
+        ConfigError,
+        match=rf"p\.yaml, key 'grades\.A\.limit\.rule': limit rule '{re.escape(rule)}': "
+        rf"{seen}; .*a / 10000 or \* 10000 too many",
+    ):
+        apply_policy(table, details, parse(data))
+
+
+def test_small_limits_of_a_few_customers_or_of_a_rule_that_cuts_are_not_judged() -> None:
+    data = policy_data({"A": (600, 1000), "B": (0, 600)}, limits={"rounding": 1000})
+    data["grades"]["A"]["limit"] = {"rule": "annual_income * 0.45 / 10000", "cap": 500_000}
+    table, details = frames([700.0] * 19 + [500.0] * 30)  # 19 customers: not judged
+    limits = apply_policy(table, details, parse(data)).scores["recommended_limit"]
+    assert limits[:19].max() == 0
+    # income less arrears: most customers of the grade get 0, a choice of the policy
+    data["grades"]["A"]["limit"] = {"rule": "annual_income * 0.1 - overdue_amount"}
+    overdue = [30_000.0] * 15 + [0.0] * 10
+    table, details = frames([700.0] * 25, income=[200_500.0] * 25, overdue=overdue)
+    limits = apply_policy(table, details, parse(data)).scores["recommended_limit"]
+    assert sorted(set(limits)) == [0, 20_000]
+
+
 def test_freeze_current_keeps_the_limit_within_the_cap() -> None:
     data = policy_data({"A": (600, 1000), "B": (0, 600)})
     data["grades"]["B"]["limit"] = {"freeze": "current", "cap": 30_000}
@@ -486,7 +542,11 @@ def test_limits_stay_within_the_policy(cases: list[tuple[int, Any, Any, float]])
     current = [np.nan if c[1] is None else c[1] for c in cases]
     income = [np.nan if c[2] is None else c[2] for c in cases]
     table, details = frames(scores, current=current, income=income, overdue=[c[3] for c in cases])
-    result = apply_policy(table, details, POLICY).scores
+    try:
+        result = apply_policy(table, details, POLICY).scores
+    except ConfigError as exc:  # 20 customers of a grade all given limits below 1 (or 0)
+        assert "limit rule" in str(exc) and ("below 1" in str(exc) or "to 0" in str(exc))
+        return
     recommended = result["recommended_limit"].to_numpy()
     base = np.nan_to_num(np.asarray(current, dtype=float), nan=0.0)
     assert (recommended >= 0).all()

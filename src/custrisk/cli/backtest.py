@@ -56,9 +56,21 @@ def _limits_what_if(totals: Any) -> str:
     return (
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
         f"{int(new['approved']):,} ({_pct(cur['approval_rate'], 2)} → "
-        f"{_pct(new['approval_rate'], 2)}), recommended limits {amount('exposure')}, "
-        f"expected loss {amount('expected_loss')}"
+        f"{_pct(new['approval_rate'], 2)}), recommended limits {amount('recommended_limits')}, "
+        f"expected loss on them {amount('expected_loss_on_limits')}"
     )
+
+
+def _moves_by(facts: dict[str, Any]) -> str:
+    """What a move up or down means in this what-if."""
+    from custrisk.review.whatif import MOVES_BY_PD
+
+    if facts.get("moves_by") == MOVES_BY_PD:
+        return (
+            "the policies' grades differ: up/down is to a grade whose customers have a "
+            "lower/higher mean PD, policy_grades.csv"
+        )
+    return "up/down is to a better/riskier grade"
 
 
 def _verdicts(proposal: CutoffProposal) -> str:
@@ -264,7 +276,7 @@ def backtest(
             _say_over_share(a)
     if done.moves is not None and review.comparison is not None:
         console.print(
-            "What-if: "
+            f"What-if ({_moves_by(review.comparison.facts)}): "
             + ", ".join(
                 f"{name} {int(done.moves[name]['customers']):,} (bad rate "
                 f"{_pct(done.moves[name]['bad_rate'], 2)})"

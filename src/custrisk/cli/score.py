@@ -284,8 +284,14 @@ def _reidentification_table() -> Path | None:
     return active.saved() if isinstance(active, Pseudonymiser) else None
 
 
-def _thousands(value: float, sign: bool = False) -> str:
-    return f"{value / 1000:+,.0f}k" if sign else f"{value / 1000:,.0f}k"
+def _amount(value: float, lang: str, sign: bool = False) -> str:
+    """A limit total as the run's language counts large amounts: in 万 (``1,728万``)
+    for zh, as the Chinese reports do, in k (``17,275k``) for en; as wide either way,
+    so that the table fits the same terminal."""
+    plus = "+" if sign else ""
+    if lang == "zh":
+        return f"{value / 10_000:{plus},.0f}万"
+    return f"{value / 1000:{plus},.0f}k"
 
 
 def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
@@ -315,11 +321,11 @@ def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
             f"{grade.code} {grade.label(lang)}",
             grade.band,
             f"{row['customers']:,} ({row['share']:.0%})",
-            "—" if blank else _thousands(row["current_limit"]),
-            _thousands(row["recommended_limit"]) if grade.code in limited else "—",
+            "—" if blank else _amount(row["current_limit"], lang),
+            _amount(row["recommended_limit"], lang) if grade.code in limited else "—",
             "—"
             if blank
-            else _thousands(row["recommended_limit"] - row["current_limit"], sign=True),
+            else _amount(row["recommended_limit"] - row["current_limit"], lang, sign=True),
         )
     limits = summary["limits"]
     table.add_section()
@@ -327,9 +333,9 @@ def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
         "total",
         "",
         f"{scores.customers:,}",
-        "—" if no_current else _thousands(limits["current_total"]),
-        _thousands(limits["recommended_total"]) if limited else "—",
-        "—" if no_current else _thousands(limits["change_total"], sign=True),
+        "—" if no_current else _amount(limits["current_total"], lang),
+        _amount(limits["recommended_total"], lang) if limited else "—",
+        "—" if no_current else _amount(limits["change_total"], lang, sign=True),
     )
     console.print(table)
     if no_current:

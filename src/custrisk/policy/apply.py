@@ -31,6 +31,7 @@ from custrisk.policy._names import (
 from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
+from custrisk.policy.plausible import check_limit_scale
 from custrisk.policy.rules import AlertRule, AlertRules
 from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS, details_of
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
@@ -306,6 +307,12 @@ def recommend_limits(
     recommended, review_flag, not_computed : numpy.ndarray
         ``not_computed`` marks customers whose rule gave no value (a missing input);
         they keep their current limit (never more than the cap) and are flagged.
+
+    Raises
+    ------
+    ConfigError
+        If a rule's limits are on another scale than the policy's amounts
+        (:func:`~custrisk.policy.plausible.check_limit_scale`).
     """
     n = len(grade_index)
     base = np.where(np.isnan(current), 0.0, np.maximum(current, 0.0))
@@ -328,6 +335,7 @@ def recommend_limits(
                 scope[GRADE_CAP] = limit.cap
             raw = np.asarray(limit.rule.evaluate(scope, n=n), dtype=np.float64)
             ok = np.isfinite(raw)
+            check_limit_scale(policy, grade, raw[mask & ok])
             value = np.maximum(np.where(ok, raw, 0.0), 0.0)
             if policy.rounding > 0:
                 rounded = np.floor(value / policy.rounding + _ROUNDING_SLACK) * policy.rounding
@@ -622,8 +630,10 @@ def apply_policy(
     Raises
     ------
     ConfigError
-        If a rule reads a name the details table does not have, or most scores lie
-        outside the policy's score range (its bands are on another scale).
+        If a rule reads a name the details table does not have, most scores lie
+        outside the policy's score range (its bands are on another scale), or a limit
+        rule's limits are on another scale than its amounts (all below 1 or rounded
+        down to 0, or a thousand times off the cap).
     DataError
         If the scores table lacks a column, holds a customer twice, misses a score or
         mixes as-of dates.

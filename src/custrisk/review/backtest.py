@@ -303,8 +303,10 @@ class GradeBacktest:
     ----------
     table : pandas.DataFrame
         One row per grade, best first: ``grade``, ``customers``, ``share``, ``bads``,
-        ``bad_rate``, ``mean_pd``, ``expected_bads``, ``exposure``, ``limit``,
-        ``utilisation``, ``expected_loss``, ``observed_loss``, ``loss_ratio``
+        ``bad_rate``, ``mean_pd``, ``expected_bads``, ``exposure`` (the outstanding
+        balance; the current limit when the run has no balances:
+        ``facts["exposure_is"]``), ``limit`` (current limits), ``utilisation``,
+        ``expected_loss`` and ``observed_loss`` (on the exposure), ``loss_ratio``
         (observed / expected), ``p_value`` (binomial test), ``calibration`` (``ok``,
         ``under-predicted``, ``over-predicted`` or ``too few`` customers).
     monotone : bool
@@ -344,8 +346,9 @@ def backtest_grades(
         if "current_limit" in frame.columns
         else pd.Series(np.nan, index=frame.index)
     )
+    exposure_is = "outstanding_balance"
     if exposure.isna().all():  # no balances in the run: the limit is the exposure
-        exposure = limit
+        exposure, exposure_is = limit, "current_limit"
     work = pd.DataFrame(
         {
             "grade": frame["grade"].astype(str),
@@ -408,6 +411,7 @@ def backtest_grades(
         "expected_loss": float(work["el"].sum()),
         "observed_loss": float(work["ol"].sum()),
         "exposure": float(work["exposure"].sum()),
+        "exposure_is": exposure_is,
         "calibration_alpha": CALIBRATION_ALPHA,
         "monotone": not inversions,
         "inversions": [list(pair) for pair in inversions],

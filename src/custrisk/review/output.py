@@ -27,7 +27,12 @@ from custrisk.report.formatting import points
 from custrisk.report.render import ReportRenderer
 from custrisk.review.alerts import COUNT_COLUMNS, AlertReview, over_share
 from custrisk.review.backtest import GradeBacktest
-from custrisk.review.whatif import CutoffProposal, PolicyComparison
+from custrisk.review.whatif import (
+    DEPRECATED_TOTALS,
+    MOVES_BY_PD,
+    CutoffProposal,
+    PolicyComparison,
+)
 from custrisk.vocab import check_language
 
 if TYPE_CHECKING:
@@ -104,6 +109,11 @@ _LABELS = {
         "red": "红色预警客户",
         "section_whatif": "策略对比",
         "move": "变动",
+        "moves_by_rank": "上调/下调：按评级顺序调至更好/更差的评级。",
+        "moves_by_pd": (
+            "上调/下调：调至客户平均PD更低/更高的评级（两策略的评级不同，"
+            "其顺序与分数区间不可直接比较；各评级的平均PD见下表）。"
+        ),
         "swap_corner": "现行评级 \\ 新评级",
         "policy": "策略",
         "approved": "授信客户（额度>0）",
@@ -125,8 +135,10 @@ _LABELS = {
         "chart": "各评级：平均PD与实际违约率",
         "observed": "实际违约率",
         "note_lgd": (
-            "损失 = 违约 × 敞口（授信余额）× LGD {lgd}；校准为双侧精确二项检验（α = {alpha}）。"
+            "损失 = 违约 × 敞口（{exposure}）× LGD {lgd}；校准为双侧精确二项检验（α = {alpha}）。"
         ),
+        "exposure_outstanding_balance": "授信余额",
+        "exposure_current_limit": "本次评分无余额数据，按现有授信额度计",
         "confidential": "内部资料 · 注意保密",
     },
     "en": {
@@ -183,6 +195,12 @@ _LABELS = {
         "red": "Customers with a red alert",
         "section_whatif": "Policy what-if",
         "move": "Move",
+        "moves_by_rank": "Up/down: to a better/riskier grade in the grades' order.",
+        "moves_by_pd": (
+            "Up/down: to a grade whose customers have a lower/higher mean PD (the "
+            "policies' grades differ, so neither their order nor their score bands "
+            "compare; each grade's mean PD below)."
+        ),
         "swap_corner": "Current \\ new grade",
         "policy": "Policy",
         "approved": "Approved (limit > 0)",
@@ -204,9 +222,11 @@ _LABELS = {
         "chart": "Mean PD and observed bad rate by grade",
         "observed": "Observed bad rate",
         "note_lgd": (
-            "Loss = bad × exposure (outstanding balance) × LGD {lgd}; calibration by a "
+            "Loss = bad × exposure ({exposure}) × LGD {lgd}; calibration by a "
             "two-sided exact binomial test (α = {alpha})."
         ),
+        "exposure_outstanding_balance": "outstanding balance",
+        "exposure_current_limit": "the current limit: the run has no outstanding balances",
         "confidential": "Internal · confidential",
     },
 }
@@ -309,6 +329,8 @@ def write_review(
         "approval_rate": "percent",
         "bad_rate_current": "percent",
         "bad_rate_new": "percent",
+        "mean_pd_current": "percent",
+        "mean_pd_new": "percent",
         "bad_rate_fit": "percent",
         "upper_bound_fit": "percent",
         "bad_rate_holdout": "percent",
@@ -319,8 +341,12 @@ def write_review(
         "exposure": "amount",
         "limit": "amount",
         "expected_loss": "amount",
+        "recommended_limits": "amount",
+        "expected_loss_on_limits": "amount",
         "observed_loss": "amount",
     }
+    if TOTALS_CSV in tables:  # the workbook is for people: not the deprecated duplicates
+        tables[TOTALS_CSV] = tables[TOTALS_CSV].drop(columns=list(DEPRECATED_TOTALS))
     sheets = [
         Sheet(
             name.removesuffix(".csv")[:31],
@@ -466,7 +492,11 @@ def review_context(
         "monotone": g.monotone,
         "inversions": ", ".join(f"{a} > {b}" for a, b in g.inversions),
         "grades": grades,
-        "note": labels["note_lgd"].format(lgd=g.facts["lgd"], alpha=g.facts["calibration_alpha"]),
+        "note": labels["note_lgd"].format(
+            lgd=g.facts["lgd"],
+            alpha=g.facts["calibration_alpha"],
+            exposure=labels[f"exposure_{g.facts.get('exposure_is', 'outstanding_balance')}"],
+        ),
         "alerts": None,
         "alert_sections": [],
         "whatif": None,
@@ -541,8 +571,8 @@ def review_context(
                     "policy": _say(r["policy"], lang),
                     "approved": _num(r["approved"]),
                     "approval_rate": _pct(r["approval_rate"]),
-                    "exposure": _num(r["exposure"]),
-                    "expected_loss": _num(r["expected_loss"]),
+                    "recommended_limits": _num(r["recommended_limits"]),
+                    "expected_loss": _num(r["expected_loss_on_limits"]),
                     "bad_rate": _pct(r["bad_rate_approved"], 2),
                 }
                 for r in c.totals.to_dict("records")
@@ -552,10 +582,15 @@ def review_context(
                     "grade": r["grade"],
                     "customers_current": _num(r["customers_current"]),
                     "bad_rate_current": _pct(r["bad_rate_current"], 2),
+                    "mean_pd_current": _pct(r.get("mean_pd_current"), 2),
                     "customers_new": _num(r["customers_new"]),
                     "bad_rate_new": _pct(r["bad_rate_new"], 2),
+                    "mean_pd_new": _pct(r.get("mean_pd_new"), 2),
                 }
                 for r in c.grades.to_dict("records")
+            ],
+            "moves_by": labels[
+                "moves_by_pd" if c.facts.get("moves_by") == MOVES_BY_PD else "moves_by_rank"
             ],
             "monotone": bool(c.facts.get("new_monotone", True)),
             "inversions": ", ".join(f"{a} > {b}" for a, b in c.facts.get("new_inversions", [])),

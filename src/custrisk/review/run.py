@@ -88,7 +88,7 @@ def backtest_run(
     base = wanted = None
     if targets is not None:
         base = _run_policy(scoring.facts, grades, names)
-        wanted = parse_targets(targets, base.codes)
+        wanted = parse_targets(targets, base.codes, policy=Path(base.path).name)
     labels, rejects = load_labels(outcomes)
     require_labels(labels, rejects, outcomes)
     joined = join_outcomes(scoring, labels, source=str(outcomes))

@@ -40,6 +40,13 @@ DEFAULT_HOLDOUT = 0.3
 #: customers one bad more or less turns the verdict (the 30 of the usual rule of thumb
 #: for a normal approximation of a rate).
 MIN_HOLDOUT_CUSTOMERS = 30
+#: Columns of ``totals`` under their old names, deprecated: ``exposure`` (the summed
+#: recommended limits, not the outstanding balance ``exposure`` is everywhere else) and
+#: ``expected_loss`` (on those limits); to be removed in the next release.
+DEPRECATED_TOTALS = {"exposure": "recommended_limits", "expected_loss": "expected_loss_on_limits"}
+#: ``facts["moves_by"]`` of a what-if: what a move up or down was judged by.
+MOVES_BY_RANK = "grade order"
+MOVES_BY_PD = "mean PD of the grades"
 _TARGET = re.compile(r"^\s*([^=\s]+)\s*=\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
@@ -52,17 +59,22 @@ class PolicyComparison:
     swap : pandas.DataFrame
         Customers by current grade (rows) and new grade (columns).
     moves : pandas.DataFrame
-        ``moved up``, ``stayed``, ``moved down``: customers, bads, bad rate.
+        ``moved up``, ``stayed``, ``moved down``: customers, bads, bad rate (up: to a
+        better grade by the grades' order, or, when the policies' grades differ, to a
+        grade of lower mean PD: ``facts["moves_by"]``).
     totals : pandas.DataFrame
-        Rows ``current`` and ``new``: approved customers (recommended limit above 0),
-        approval rate, exposure (sum of recommended limits), expected loss (PD x
-        recommended limit x LGD), bad rate of the approved.
+        Rows ``current`` and ``new``: ``approved`` customers (recommended limit above
+        0), ``approval_rate``, ``recommended_limits`` (their sum),
+        ``expected_loss_on_limits`` (PD x recommended limit x LGD),
+        ``bad_rate_approved``; and the deprecated names of two of them
+        (:data:`DEPRECATED_TOTALS`).
     grades : pandas.DataFrame
         By grade, the new policy's first, then any only the current policy has:
-        ``customers_current``, ``bad_rate_current``, ``customers_new``,
-        ``bad_rate_new``.
+        ``customers_current``, ``bad_rate_current``, ``mean_pd_current``,
+        ``customers_new``, ``bad_rate_new``, ``mean_pd_new``.
     facts : dict
-        The new policy's file, customers, ``moved_up``, ``moved_down``, LGD, and
+        The new policy's file, customers, ``moved_up``, ``moved_down``, ``moves_by``
+        (:data:`MOVES_BY_RANK` or :data:`MOVES_BY_PD`), LGD, and
         ``new_monotone`` with ``new_inversions``: whether bad rates rise grade by grade
         under the new policy (grades without customers skipped).
     """
@@ -80,8 +92,9 @@ def compare_policies(
     """The run's grades and limits against ``new_policy``'s on the same customers.
 
     A customer moved up when the new grade is better than the current one: by rank
-    when both policies have the same grades, else by where the grades' score bands lie
-    (see :func:`_move`), so that policies of different numbers of grades compare.
+    when both policies have the same grades, else by the mean PD of the customers each
+    grade holds under its own policy (see :func:`_move`), so that policies of different
+    numbers of grades compare.
     """
     scores = run.scores.assign(customer_id=run.scores["customer_id"].astype(str))
     base = scores.loc[:, ["customer_id", "as_of", "pd", "score"]]
@@ -104,11 +117,14 @@ def compare_policies(
     old_grades = policy_grades(run.facts)
     old_codes = [str(g["code"]) for g in old_grades] or sorted(table["old_grade"].unique())
     new_codes = list(new_policy.codes)
-    old_bands = {str(g["code"]): _band_of(g) for g in old_grades}
-    new_bands = {g.code: (float(g.min_score), float(g.max_score)) for g in new_policy.grades}
+    # each grade's risk as both policies can be judged by: the mean PD of the customers
+    # it holds under its own policy (the same model's PDs on the same customers)
+    old_pd = {str(k): float(v) for k, v in table.groupby("old_grade")["pd"].mean().items()}
+    new_pd = {str(k): float(v) for k, v in table.groupby("new_grade")["pd"].mean().items()}
+    by_rank = old_codes == new_codes
     pairs = table[["old_grade", "new_grade"]].drop_duplicates()
     direction = {
-        (old, new): _move(old, new, old_codes, new_codes, old_bands, new_bands)
+        (old, new): _move(old, new, new_codes if by_rank else None, old_pd, new_pd)
         for old, new in pairs.itertuples(index=False)
     }
     pairs_of = zip(table["old_grade"], table["new_grade"], strict=True)
@@ -136,8 +152,10 @@ def compare_policies(
                 "grade": code,
                 "customers_current": int((table["old_grade"] == code).sum()),
                 "bad_rate_current": _rate(table.loc[table["old_grade"] == code, "bad"]),
+                "mean_pd_current": old_pd.get(code, math.nan),
                 "customers_new": int((table["new_grade"] == code).sum()),
                 "bad_rate_new": _rate(table.loc[table["new_grade"] == code, "bad"]),
+                "mean_pd_new": new_pd.get(code, math.nan),
             }
             for code in dict.fromkeys([*new_codes, *old_codes])
         ]
@@ -154,6 +172,7 @@ def compare_policies(
         "customers": len(table),
         "moved_up": int((table["move"] == "moved up").sum()),
         "moved_down": int((table["move"] == "moved down").sum()),
+        "moves_by": MOVES_BY_RANK if by_rank else MOVES_BY_PD,
         "lgd": lgd,
         "new_monotone": not inversions,
         "new_inversions": inversions,
@@ -161,42 +180,34 @@ def compare_policies(
     return PolicyComparison(swap, moves, totals, grades, facts)
 
 
-def _band_of(grade: Mapping[str, Any]) -> tuple[float, float] | None:
-    """A grade's ``(min_score, max_score)`` from a run's facts, if they say."""
-    try:
-        return float(grade["min_score"]), float(grade["max_score"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def _move(
     old: str,
     new: str,
-    old_codes: Sequence[str],
-    new_codes: Sequence[str],
-    old_bands: Mapping[str, tuple[float, float] | None],
-    new_bands: Mapping[str, tuple[float, float]],
+    codes: Sequence[str] | None,
+    old_pd: Mapping[str, float],
+    new_pd: Mapping[str, float],
 ) -> str:
     """``moved up``, ``stayed`` or ``moved down`` from grade ``old`` to ``new``.
 
-    A grade of the same name is the same grade. When both policies have the same
-    grades in the same order, the rank decides. Otherwise the ranks of two policies do
-    not compare (the fourth of four grades is not the fourth of five), so the score
-    bands do: a band whose middle lies lower holds riskier customers (a move down).
+    A grade of the same name is the same grade. When both policies have the same grades
+    in the same order (``codes``), the rank decides. Otherwise neither the ranks (the
+    best of four grades is not the best of five) nor the score bands (a wider best band
+    has a lower middle) compare, so the grades' risk does: the mean PD of the customers
+    each holds under its own policy. A move to a grade of higher mean PD is a move down.
     """
     if old == new:
         return "stayed"
-    if list(old_codes) == list(new_codes) and old in old_codes and new in new_codes:
-        step: float = new_codes.index(new) - old_codes.index(old)
+    if codes is not None and old in codes and new in codes:
+        step: float = codes.index(new) - codes.index(old)
     else:
-        before, after = old_bands.get(old), new_bands.get(new)
-        if before is None or after is None:
+        before, after = old_pd.get(old, math.nan), new_pd.get(new, math.nan)
+        if not (math.isfinite(before) and math.isfinite(after)):
             raise DataError(
-                f"cannot tell whether grade {old} to {new} is a move up or down: the run's "
-                "facts do not give the score band of its grade",
+                f"cannot tell whether grade {old} to {new} is a move up or down: the "
+                "run's scores have no PD for the customers of one of them",
                 hint="compare with a policy of the same grades, or score the run again",
             )
-        step = sum(before) - sum(after)  # twice the fall of the band's middle
+        step = after - before  # a riskier grade: a move down
     return "moved up" if step < 0 else "moved down" if step > 0 else "stayed"
 
 
@@ -217,20 +228,25 @@ def _counts(name: str, part: pd.DataFrame) -> dict[str, Any]:
 
 def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str, Any]:
     approved = table[limit] > 0
+    limits = float(table[limit].sum())
+    loss = float((table["pd"].fillna(0) * table[limit] * lgd).sum())
     return {
         "policy": name,
         "approved": int(approved.sum()),
         "approval_rate": float(approved.mean()) if len(table) else math.nan,
-        "exposure": float(table[limit].sum()),
-        "expected_loss": float((table["pd"].fillna(0) * table[limit] * lgd).sum()),
+        "recommended_limits": limits,
+        "expected_loss_on_limits": loss,
         "bad_rate_approved": _rate(table.loc[approved, "bad"]),
+        # the old names ("exposure", elsewhere the outstanding balance, was the summed
+        # limits here): kept for scripts for one release (docs/review.md)
+        **dict(zip(DEPRECATED_TOTALS, (limits, loss), strict=True)),
     }
 
 
 # -- proposed cut-offs ------------------------------------------------------------------
 
 
-def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
+def parse_targets(text: str, codes: Sequence[str], *, policy: str = "") -> dict[str, float]:
     """``A=0.5%,B=2%,C=6%,D=18%`` to ``{"A": 0.005, ...}``.
 
     Every grade but the riskiest needs a target, as a share below 1, and each riskier
@@ -260,8 +276,12 @@ def parse_targets(text: str, codes: Sequence[str]) -> dict[str, float]:
         code = code if code in codes else {c.upper(): c for c in codes}.get(code.upper(), code)
         if code not in codes:
             raise UsageError(
-                f"--target-bad-rate: {code!r} is not a grade of the policy; grades: "
+                f"--target-bad-rate: {code!r} is not a grade of the run's policy"
+                + (f" {policy}" if policy else "")
+                + "; grades: "
                 + ", ".join(codes)
+                + " (the cut-offs are proposed for the policy the run was scored with, "
+                "not for --policy)"
             )
         if not 0 < value < 1:
             hint = (
@@ -516,7 +536,10 @@ def _whole(value: float) -> int | float:
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_HOLDOUT",
+    "DEPRECATED_TOTALS",
     "MIN_HOLDOUT_CUSTOMERS",
+    "MOVES_BY_PD",
+    "MOVES_BY_RANK",
     "CutoffProposal",
     "PolicyComparison",
     "compare_policies",

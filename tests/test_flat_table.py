@@ -22,6 +22,7 @@ from custrisk.policy import load_alert_rules, load_policy
 from custrisk.scoring.table import table_configs, target_coding
 
 NAMES = ["张伟", "王芳", "李娜", "刘洋"]
+CONTACT_HEADER = "紧急联系人13812345678"
 
 
 def _table(n: int, seed: int, *, with_target: bool = True) -> pd.DataFrame:
@@ -64,8 +65,12 @@ def flat(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A training table, next month's table (no outcome) and the model trained on it."""
     root = tmp_path_factory.mktemp("flat")
     train, later = root / "train.csv", root / "next.csv"
-    _table(1500, seed=1).to_csv(train, index=False)
-    _table(400, seed=2, with_target=False).to_csv(later, index=False)
+    for frame, path in (
+        (_table(1500, seed=1), train),
+        (_table(400, seed=2, with_target=False), later),
+    ):
+        frame[CONTACT_HEADER] = frame["手机号"]  # (a header holding a phone number)
+        frame.to_csv(path, index=False)
     output = _invoke("train", train, "--target", "违约", "--models-dir", root / "models")
     scored = root / "run" / "scores.csv"
     score_output = _invoke(
@@ -509,6 +514,11 @@ def test_no_personal_data_of_the_table_reaches_outputs_or_the_model(flat: dict) 
                 text = path.read_text(encoding="utf-8-sig")
                 assert not any(p in text for p in list(phones)[:50]), path
                 assert not any(name in text for name in NAMES), path
+                assert "13812345678" not in text, path  # the phone in a header too
+    # the header is kept masked, and next month's identical header is still that column
+    sources = (flat["model"] / "sources.yaml").read_text(encoding="utf-8")
+    assert "紧急联系人138****5678" in sources
+    assert "紧急联系人" not in flat["_score_text"]  # (no column 'not in the config')
 
 
 def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> None:

@@ -191,6 +191,29 @@ def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path:
     assert schema.column("c1").reason == "mobile phone numbers"
 
 
+def test_personal_data_in_a_header_is_masked_in_the_layout_and_its_names(
+    tmp_path: Path,
+) -> None:
+    """A feature headed 客户经理wang.li@bank.cn评分 was named wang_li_bank_cn: the
+    e-mail's local part in every code of the model folder, the details and the reasons."""
+    frame = pd.DataFrame(
+        {
+            "客户经理wang.li@bank.cn评分": [i % 7 for i in range(60)],
+            "核验人110105199001011234": [i % 5 for i in range(60)],
+            "违约": [i % 2 for i in range(60)],
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    configs = table_configs(schema)
+    text = json.dumps(schema.to_dict(), ensure_ascii=False) + configs.sources_text
+    text += configs.indicators_text
+    for clear in ("wang.li", "wang_li", "110105199001011234", "19900101"):
+        assert clear not in text, clear
+    assert [c.role for c in schema.columns] == ["feature", "feature", "target"]
+    assert schema.columns[1].header == "核验人110***********1234"
+
+
 def test_people_named_by_role_and_contacts_inside_notes_are_personal_data(
     tmp_path: Path,
 ) -> None:

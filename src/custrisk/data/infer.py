@@ -369,7 +369,7 @@ def infer_table(
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(
-                header, column_name(header, i, used), "string", "target", "--target"
+                header, column_name(mask_pii_text(header), i, used), "string", "target", "--target"
             )
         else:
             unit, numbers = count_unit(values)
@@ -442,7 +442,7 @@ def infer_table(
             if bounded:
                 reason = f"{reason}; {bounded}"
             known, scale = customer_field(header, kind, role, exact)
-            name = column_name(header, i, used, known=known)
+            name = column_name(mask_pii_text(header), i, used, known=known)
             if scale is not None and name == known:
                 kind = "float"  # (a scale applies to float columns)
                 reason = f"{reason}; {scale.why}: {known} = value × {scale.scale:,}"

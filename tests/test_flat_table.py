@@ -23,6 +23,7 @@ from custrisk.scoring.table import table_configs, target_coding
 
 NAMES = ["张伟", "王芳", "李娜", "刘洋"]
 CONTACT_HEADER = "紧急联系人13812345678"
+NOTE_HEADER = "说明13812345678"
 
 
 def _table(n: int, seed: int, *, with_target: bool = True) -> pd.DataFrame:
@@ -70,6 +71,7 @@ def flat(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (_table(400, seed=2, with_target=False), later),
     ):
         frame[CONTACT_HEADER] = frame["手机号"]  # (a header holding a phone number)
+        frame[NOTE_HEADER] = [f"第{i}条说明" for i in range(len(frame))]  # (free text)
         frame.to_csv(path, index=False)
     output = _invoke("train", train, "--target", "违约", "--models-dir", root / "models")
     scored = root / "run" / "scores.csv"
@@ -541,7 +543,9 @@ def test_no_personal_data_of_the_table_reaches_outputs_or_the_model(flat: dict) 
     # the header is kept masked, and next month's identical header is still that column
     sources = (flat["model"] / "sources.yaml").read_text(encoding="utf-8")
     assert "紧急联系人138****5678" in sources
-    assert "紧急联系人" not in flat["_score_text"]  # (no column 'not in the config')
+    assert "说明138****5678" in sources  # ignored, and no warning about it either:
+    for said in (flat["_train_text"], flat["_score_text"]):
+        assert "13812345678" not in said and "not in the sources config" not in said
 
 
 def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> None:

@@ -216,6 +216,16 @@ def test_personal_data_in_a_header_is_masked_in_the_layout_and_its_names(
     assert schema.columns[1].header == "核验人110***********1234"
 
 
+def test_two_headers_alike_once_their_personal_data_is_masked_are_refused(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame({"联系人13812345678": ["a"] * 5, "联系人13899995678": ["b"] * 5})
+    frame["x"] = range(5)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=r"columns 1 and 2 are both headed '联系人138\*{4}5678'"):
+        infer_table(tmp_path / "t.csv")
+
+
 def test_people_named_by_role_and_contacts_inside_notes_are_personal_data(
     tmp_path: Path,
 ) -> None:

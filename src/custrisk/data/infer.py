@@ -313,6 +313,7 @@ def infer_table(
         )
     table = raw.table.slice(0, sample_rows)
     headers = list(table.column_names)
+    _check_masked_apart(headers, path)
     target_header = _find(headers, target, "--target", path, sheet) if target else None
     id_header = _find(headers, id_column, "--id-column", path, sheet) if id_column else None
     if target_header is not None and target_header == id_header:
@@ -503,6 +504,25 @@ def infer_table(
         date_order=order,
         decimal=decimal,
     )
+
+
+def _check_masked_apart(headers: Sequence[str], path: Path) -> None:
+    """Two headers holding personal data that are one once masked (联系人13812345678 and
+    联系人13899995678): the layout, which keeps them masked, could not tell them apart."""
+    seen: dict[str, int] = {}
+    for i, header in enumerate(headers, start=1):
+        masked = mask_pii_text(header)
+        if masked == header:
+            continue
+        if masked in seen:
+            raise DataError(
+                f"columns {seen[masked]} and {i} are both headed {masked!r} once the phone "
+                "numbers, id numbers or e-mail addresses in their headers are masked (a "
+                "model keeps them so)",
+                file=str(path),
+                hint="give the columns headers without personal data in the export",
+            )
+        seen[masked] = i
 
 
 def _latest_date(values: list[str], formats: Sequence[str]) -> str:

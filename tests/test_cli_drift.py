@@ -186,7 +186,7 @@ def test_too_few_rows_is_insufficient(data: dict[str, Path]) -> None:
     report = json.loads(result.stdout)
     assert {s["verdict"] for s in report["statistics"]} == {"insufficient"}
     assert report["verdict"] == "insufficient"
-    assert "200 rows in the new data, below minimum.rows 500" in report["statistics"][0]["message"]
+    assert "200 rows in the new data, below minimum.rows 400" in report["statistics"][0]["message"]
     # the way out of too little data is more data or --allow-insufficient, not --fail-on
     said = " ".join(result.stderr.split())
     assert "too little data to judge" in said and "--allow-insufficient" in said

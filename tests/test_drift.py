@@ -131,6 +131,17 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, match: str) ->
     assert str(path) in str(info.value)
 
 
+def test_the_sample_datas_month_less_a_few_customers_is_enough_rows() -> None:
+    """minimum.rows was the 500 customers custrisk sample-data writes by default: one
+    customer forgotten (or rejected) and the month's drift was insufficient."""
+    import inspect
+
+    from custrisk.sample.generator import generate_frames
+
+    default = inspect.signature(generate_frames).parameters["customers"].default
+    assert load_drift_config().min_rows <= default * 0.8
+
+
 def test_command_line_overrides() -> None:
     cfg = with_options(load_drift_config(), fail_on="never", allow_insufficient=True)
     assert (cfg.fail_on, cfg.allow_insufficient) == ("never", True)
@@ -290,7 +301,7 @@ def test_too_few_rows_is_insufficient_not_a_pass(model: LoadedModel) -> None:
     new = _frame(120, seed=4)
     report = check_drift(model, new)
     assert {s.verdict for s in report.statistics} == {"insufficient"}
-    assert "120 rows in the new data, below minimum.rows 500" in report.statistics[0].message
+    assert "120 rows in the new data, below minimum.rows 400" in report.statistics[0].message
     assert report.statistics[0].value is not None  # computed, shown, not judged
     assert report.verdict == "insufficient"
     assert report.failed  # default: insufficient fails

@@ -22,6 +22,8 @@ from custrisk.policy import load_alert_rules, load_policy
 from custrisk.scoring.table import table_configs, target_coding
 
 NAMES = ["张伟", "王芳", "李娜", "刘洋"]
+CONTACT_HEADER = "紧急联系人13812345678"
+NOTE_HEADER = "说明13812345678"
 
 
 def _table(n: int, seed: int, *, with_target: bool = True) -> pd.DataFrame:
@@ -64,8 +66,13 @@ def flat(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A training table, next month's table (no outcome) and the model trained on it."""
     root = tmp_path_factory.mktemp("flat")
     train, later = root / "train.csv", root / "next.csv"
-    _table(1500, seed=1).to_csv(train, index=False)
-    _table(400, seed=2, with_target=False).to_csv(later, index=False)
+    for frame, path in (
+        (_table(1500, seed=1), train),
+        (_table(400, seed=2, with_target=False), later),
+    ):
+        frame[CONTACT_HEADER] = frame["手机号"]  # (a header holding a phone number)
+        frame[NOTE_HEADER] = [f"第{i}条说明" for i in range(len(frame))]  # (free text)
+        frame.to_csv(path, index=False)
     output = _invoke("train", train, "--target", "违约", "--models-dir", root / "models")
     scored = root / "run" / "scores.csv"
     score_output = _invoke(
@@ -184,6 +191,39 @@ def test_a_phone_column_with_an_innocent_header_is_still_personal_data(tmp_path:
     schema = infer_table(tmp_path / "t.csv")
     assert schema.column("c1").role == "pii"
     assert schema.column("c1").reason == "mobile phone numbers"
+
+
+def test_personal_data_in_a_header_is_masked_in_the_layout_and_its_names(
+    tmp_path: Path,
+) -> None:
+    """A feature headed 客户经理wang.li@bank.cn评分 was named wang_li_bank_cn: the
+    e-mail's local part in every code of the model folder, the details and the reasons."""
+    frame = pd.DataFrame(
+        {
+            "客户经理wang.li@bank.cn评分": [i % 7 for i in range(60)],
+            "核验人110105199001011234": [i % 5 for i in range(60)],
+            "违约": [i % 2 for i in range(60)],
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    configs = table_configs(schema)
+    text = json.dumps(schema.to_dict(), ensure_ascii=False) + configs.sources_text
+    text += configs.indicators_text
+    for clear in ("wang.li", "wang_li", "110105199001011234", "19900101"):
+        assert clear not in text, clear
+    assert [c.role for c in schema.columns] == ["feature", "feature", "target"]
+    assert schema.columns[1].header == "核验人110***********1234"
+
+
+def test_two_headers_alike_once_their_personal_data_is_masked_are_refused(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame({"联系人13812345678": ["a"] * 5, "联系人13899995678": ["b"] * 5})
+    frame["x"] = range(5)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match=r"columns 1 and 2 are both headed '联系人138\*{4}5678'"):
+        infer_table(tmp_path / "t.csv")
 
 
 def test_people_named_by_role_and_contacts_inside_notes_are_personal_data(
@@ -509,6 +549,13 @@ def test_no_personal_data_of_the_table_reaches_outputs_or_the_model(flat: dict) 
                 text = path.read_text(encoding="utf-8-sig")
                 assert not any(p in text for p in list(phones)[:50]), path
                 assert not any(name in text for name in NAMES), path
+                assert "13812345678" not in text, path  # the phone in a header too
+    # the header is kept masked, and next month's identical header is still that column
+    sources = (flat["model"] / "sources.yaml").read_text(encoding="utf-8")
+    assert "紧急联系人138****5678" in sources
+    assert "说明138****5678" in sources  # ignored, and no warning about it either:
+    for said in (flat["_train_text"], flat["_score_text"]):
+        assert "13812345678" not in said and "not in the sources config" not in said
 
 
 def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> None:

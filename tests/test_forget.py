@@ -191,6 +191,12 @@ def test_forget_counts_the_customers_and_alerts_left_in_a_monthly_runs_run_json(
     for level, n in levels.items():
         assert after["rows"][f"alerts_{level}"] == n - int(gone.get(level, 0))
     assert after["rows"]["run_id"] == "x"
+    # the run's facts keep the figures as scored (aggregates, docs/security.md) and say
+    # what was taken out since: run.json's counts are those less these
+    facts = read_run(month / "scores.csv").facts
+    assert facts["customers"] == len(scores) and facts["forgotten"] == 2
+    assert facts["removed"]["customers"] == 2
+    assert facts["customers"] - facts["removed"]["customers"] == after["rows"]["customers"]
 
 
 def test_reports_rendered_again_into_a_monthly_run_are_listed_in_its_run_json(

@@ -118,13 +118,13 @@ def test_the_init_config_builds_a_complete_run_folder(
 ) -> None:
     root, code, out, err = clean_run
     folder = root / "runs" / PERIOD
-    # 200 customers are fewer than drift.yaml's minimum of 500 rows: the drift gate
+    # 200 customers are fewer than drift.yaml's minimum of 400 rows: the drift gate
     # fails on insufficient data (allow_insufficient: false), so the exit code is 1.
     assert code == 1, err
     assert out.count("\n") == 1 and out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift")
     assert "\x1b[" not in out + err  # no colours when not on a terminal
     assert "drift: 34 statistics with too little data to judge (" in err
-    assert ": 200 rows in the new data, below minimum.rows 500" in err
+    assert ": 200 rows in the new data, below minimum.rows 400" in err
     assert "allow_insufficient: true lets them pass" in err
     facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     assert set(facts["stages"]) == {"validate", "score", "drift", "evaluate", "reports", "notify"}

@@ -958,6 +958,16 @@ def test_a_push_without_a_profile_leaves_jiandaoyuns_own_fields_out() -> None:
     assert identity_profile().record(pushed) == ({"年龄": 30}, "jdy-9")
 
 
+def test_a_field_named_with_personal_data_is_stored_under_its_masked_name() -> None:
+    """A flat table's header 紧急联系人13812345678 is the model's field (matched to the
+    masked header it keeps): a request sent under it was stored with the name in clear."""
+    from custrisk.serve.state import _masked
+
+    header = "紧急联系人13812345678"
+    stored = _masked({header: "13812345678", "年龄": 30}, {header})
+    assert stored == {"紧急联系人138****5678": "138****5678", "年龄": 30}
+
+
 def test_personal_data_in_other_fields_is_stored_masked(serve_world: dict[str, Any]) -> None:
     """A phone sent as the region, an age that does not parse with a phone in it, an
     e-mail as the income, a phone as a field's name: the decisions store kept them in

@@ -65,6 +65,7 @@ from custrisk.io.csv_reader import BadRow
 from custrisk.io.header import shown_names
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import EXCEL_ERROR, BlankedCell, RawTable
+from custrisk.privacy import mask_pii_text
 
 log = logging.getLogger(__name__)
 
@@ -595,7 +596,8 @@ def _canonical_table(
     unexpected = [
         c
         for c in [*table.unmatched, *(c for c in names if c not in spec.column_names)]
-        if c not in spec.left_out
+        # (a flat table's ignored header is kept with its personal data masked)
+        if c not in spec.left_out and mask_pii_text(c) not in spec.left_out
     ]
     if unexpected:
         warnings.append(

@@ -90,6 +90,7 @@ from custrisk.io.excel import (
     visible_worksheets,
 )
 from custrisk.io.header import other_delimiter, sep_line_delimiter, shown_names
+from custrisk.privacy import mask_pii_text
 from custrisk.protect.envelope import is_encrypted
 
 #: Values at most inspected per column (the first rows of the table).
@@ -270,8 +271,9 @@ def infer_table(
     ignored.
 
     ``samples``: a mapping filled with each column's non-blank values as read (NFKC,
-    trimmed), by header, for a caller that checks them further (``init``) without
-    reading the file again. (Customer data: never into a card or a log.)
+    trimmed), by header (as the layout keeps it: personal data in it masked), for a
+    caller that checks them further (``init``) without reading the file again. (Customer
+    data: never into a card or a log.)
 
     Raises
     ------
@@ -311,15 +313,18 @@ def infer_table(
         )
     table = raw.table.slice(0, sample_rows)
     headers = list(table.column_names)
+    _check_masked_apart(headers, path)
     target_header = _find(headers, target, "--target", path, sheet) if target else None
     id_header = _find(headers, id_column, "--id-column", path, sheet) if id_column else None
     if target_header is not None and target_header == id_header:
-        raise UsageError(f"--target and --id-column name the same column {target_header!r}")
+        raise UsageError(
+            f"--target and --id-column name the same column {mask_pii_text(target_header)!r}"
+        )
     words_true = {w.lower() for w in true_values}
     words_false = {w.lower() for w in false_values}
     texts = {h: _texts(table.column(h)) for h in headers}
     if samples is not None:
-        samples.update(texts)
+        samples.update({mask_pii_text(h): v for h, v in texts.items()})  # (as the layout's)
     decimal = "," if delimiter != "," and decimal_commas(texts) else "."
     if decimal == ",":  # (1.234,56 and 0,614 judged as the cleaner will read them)
         texts = {h: [decimal_point_value(v) for v in values] for h, values in texts.items()}
@@ -348,6 +353,7 @@ def infer_table(
     # A field named as it is (年收入) is that column's before a scaled one's (月收入)
     exact = {canonical_name(h) for h in headers} - {None}
     columns = []
+    latest: dict[str, str] = {}
     as_of_taken = False
     for i, header in enumerate(headers, start=1):
         values = texts[header]
@@ -364,7 +370,7 @@ def infer_table(
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(
-                header, column_name(header, i, used), "string", "target", "--target"
+                header, column_name(mask_pii_text(header), i, used), "string", "target", "--target"
             )
         else:
             unit, numbers = count_unit(values)
@@ -437,7 +443,7 @@ def infer_table(
             if bounded:
                 reason = f"{reason}; {bounded}"
             known, scale = customer_field(header, kind, role, exact)
-            name = column_name(header, i, used, known=known)
+            name = column_name(mask_pii_text(header), i, used, known=known)
             if scale is not None and name == known:
                 kind = "float"  # (a scale applies to float columns)
                 reason = f"{reason}; {scale.why}: {known} = value × {scale.scale:,}"
@@ -463,14 +469,21 @@ def infer_table(
                 unit=unit,
                 percent=percent is not None,
             )
+        if col.role in ("feature", "as_of") and col.type == "date":
+            latest[col.name] = _latest_date(values, date_formats)
+        # The header as the model keeps it: a phone number, id number or e-mail address
+        # in it masked (联系人138****5678), and matched so to next month's header
+        # (custrisk.io.header.HeaderMatcher)
         columns.append(
-            InferredColumn(**{**asdict(col), "blank_share": round(blank, 4), "distinct": distinct})
+            InferredColumn(
+                **{
+                    **asdict(col),
+                    "header": mask_pii_text(header),
+                    "blank_share": round(blank, 4),
+                    "distinct": distinct,
+                }
+            )
         )
-    latest = {
-        c.name: _latest_date(texts[c.header], date_formats)
-        for c in columns
-        if c.role in ("feature", "as_of") and c.type == "date"
-    }
     notes = []
     if id_header is None:
         notes.append("no id column found: the ids are the rows' line numbers in the file")
@@ -479,8 +492,8 @@ def infer_table(
         format=raw.encoding,
         rows=table.num_rows,
         columns=tuple(columns),
-        id_column=id_header,
-        target=target_header,
+        id_column=None if id_header is None else mask_pii_text(id_header),
+        target=None if target_header is None else mask_pii_text(target_header),
         true_values=tuple(true_values),
         false_values=tuple(false_values),
         date_formats=tuple(date_formats),
@@ -491,6 +504,25 @@ def infer_table(
         date_order=order,
         decimal=decimal,
     )
+
+
+def _check_masked_apart(headers: Sequence[str], path: Path) -> None:
+    """Two headers holding personal data that are one once masked (联系人13812345678 and
+    联系人13899995678): the layout, which keeps them masked, could not tell them apart."""
+    seen: dict[str, int] = {}
+    for i, header in enumerate(headers, start=1):
+        masked = mask_pii_text(header)
+        if masked == header:
+            continue
+        if masked in seen:
+            raise DataError(
+                f"columns {seen[masked]} and {i} are both headed {masked!r} once the phone "
+                "numbers, id numbers or e-mail addresses in their headers are masked (a "
+                "model keeps them so)",
+                file=str(path),
+                hint="give the columns headers without personal data in the export",
+            )
+        seen[masked] = i
 
 
 def _latest_date(values: list[str], formats: Sequence[str]) -> str:

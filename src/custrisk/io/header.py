@@ -335,7 +335,8 @@ def match_header(
         declared = matcher.find(name)
         if declared is not None:
             chosen[name] = declared
-            if declared != name:
+            # (a header kept masked, 联系人138****5678: the same header, not another spelling)
+            if declared != name and declared != mask_pii_text(name):
                 folded.append((name, declared))
     by_column: dict[str, list[str]] = {}
     for name, declared in chosen.items():
@@ -356,8 +357,10 @@ class HeaderMatcher:
     """The declared name a header (or a request's field) means: itself, else the one it
     equals ignoring case, width and traditional characters (:func:`header_key`: 年齡 is
     年龄), else ignoring spaces and line breaks too (a sheet's header wrapped in its cell,
-    逾期\\n次数, is next month's 逾期次数). Two declared names that fold alike (ID and id)
-    match only exactly."""
+    逾期\\n次数, is next month's 逾期次数), else the one it is with its personal data masked
+    (:func:`~custrisk.privacy.mask_pii_text`: a flat table's model keeps a header holding
+    a phone number, 联系人13812345678, as 联系人138****5678, never in clear). Two declared
+    names that fold alike (ID and id) match only exactly."""
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = frozenset(names)
@@ -375,7 +378,10 @@ class HeaderMatcher:
         key = header_key(header)
         if key in self._by_key:
             return self._by_key[key]
-        return self._by_spaceless.get(_spaceless(key))
+        found = self._by_spaceless.get(_spaceless(key))
+        if found is None and (masked := mask_pii_text(header)) != header:
+            return self.find(masked)
+        return found
 
 
 def _spaceless(key: str) -> str:

@@ -180,7 +180,7 @@ def load_drift_config(path: str | os.PathLike[str] | None = None) -> DriftConfig
         path=root.file,
         fail_on=root.text("fail_on", "alert", allowed=FAIL_ON),
         allow_insufficient=root.flag("allow_insufficient", False),
-        min_rows=int(minimum.number("rows", 500, minimum=1, integer=True)),
+        min_rows=int(minimum.number("rows", 400, minimum=1, integer=True)),
         min_bads=int(minimum.number("bads", 30, minimum=1, integer=True)),
         epsilon=epsilon,
         psi=_thresholds(root, "psi", 0.10, 0.25),

@@ -437,7 +437,8 @@ def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
     """The record with personal fields masked: a name keeps its first character
     (``张**``), a phone, id number or e-mail its ends (``138****5678``), anything else
     is ``***``. Other fields' texts have what looks like a phone, ID number or e-mail
-    masked (``请致电139****5678`` sent as a region)."""
+    masked (``请致电139****5678`` sent as a region), and so have the field names (a flat
+    table's header 联系人13812345678, which its model keeps as 联系人138****5678)."""
     out: dict[str, Any] = {}
     for key, value in record.items():
         if key not in pii or value in (None, ""):
@@ -449,7 +450,7 @@ def _masked(record: Mapping[str, Any], pii: set[str]) -> dict[str, Any]:
         else:
             masked = mask_pii_text(text)
             out[key] = masked if masked != text else "***"
-    return out
+    return {mask_pii_text(key): value for key, value in out.items()}
 
 
 def notify_high_risk(

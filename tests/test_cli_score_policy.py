@@ -60,6 +60,23 @@ def score(data: Path, models: Path, out: Path, *extra: str) -> Result:
     return CliRunner().invoke(app, [*args, *extra])
 
 
+def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
+    exports: dict[str, Path], models: Path
+) -> None:
+    import custrisk
+
+    table = pd.read_csv(exports["oct"] / "credit.csv", dtype={"customer_id": str})
+    with pytest.raises(custrisk.UsageError, match="exports must be a path .* DataFrame.*to_csv"):
+        custrisk.score_portfolio(table, "logistic", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="data_dir must be a path .*; got NoneType"):
+        custrisk.load_workspace(None)
+    with pytest.raises(custrisk.UsageError, match="run must be a path .*; got a pandas DataFrame"):
+        custrisk.read_run(table)
+    with pytest.raises(custrisk.UsageError, match="model must be a path .*; got int"):
+        custrisk.open_model(1, models)
+    assert custrisk.open_model(Path("logistic@1"), models).model_id == "logistic@1"
+
+
 def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
     scores = pd.read_csv(october, dtype={"customer_id": str, "alert_level": str})
     columns = list(scores.columns)

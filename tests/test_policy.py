@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custrisk.errors import ConfigError, DataError
+from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.indicators import load_indicator_config
 from custrisk.policy import (
     CHANGE_COLUMNS,
@@ -22,6 +22,7 @@ from custrisk.policy import (
     Policy,
     apply_policy,
     assign_grades,
+    load_alert_rules,
     load_policy,
     migration_matrix,
     parse_policy,
@@ -230,6 +231,18 @@ def test_other_config_errors() -> None:
         load_policy("nope.yaml")
     # read for --policy (score, serve, backtest): the hint names no option it was not given
     assert "--config" not in missing.value.one_line()
+
+
+def test_a_notebook_passes_the_policy_and_the_alert_rules_as_dicts() -> None:
+    data = policy_data(BANDS_OK)
+    assert load_policy(data, indicators=INDICATORS).codes == parse(data).codes
+    data["grdes"] = data.pop("grades")
+    with pytest.raises(ConfigError, match=r"<policy dict>, key 'grdes': unknown key; did you mean"):
+        load_policy(data, indicators=INDICATORS)
+    with pytest.raises(ConfigError, match=r"<alerts dict>, key 'rulez'"):
+        load_alert_rules({"rulez": {}})
+    with pytest.raises(UsageError, match=r"policy must be a path .*; got a pandas DataFrame"):
+        load_policy(pd.DataFrame())  # type: ignore[arg-type]
 
 
 def test_a_misspelt_band_key_and_an_amount_in_the_wrong_unit_say_the_fix() -> None:

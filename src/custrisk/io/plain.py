@@ -4,10 +4,14 @@ table cell's text, a count with its noun."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from custrisk.errors import UsageError
 
 
 def jsonable(value: Any) -> Any:
@@ -41,3 +45,18 @@ def cell_shown(value: object) -> str:
 def counted(n: int, one: str, many: str | None = None) -> str:
     """``1 report``, ``2,000 reports``: a count with its noun in the right number."""
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def path_argument(value: object, name: str, hint: str | None = None) -> Path:
+    """``value`` (a str or path-like) as a path; anything else (a DataFrame, a dict,
+    ``None`` handed by a library caller) is a :class:`UsageError` naming the argument and
+    the type it got, not a ``TypeError`` from deep inside."""
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    hint = hint or "pass the file or folder it names"
+    if isinstance(value, pd.DataFrame):
+        shown = "a pandas DataFrame"
+        hint = f"{hint}; write a DataFrame to a file first (df.to_csv('table.csv', index=False))"
+    else:
+        shown = type(value).__name__
+    raise UsageError(f"{name} must be a path (str or pathlib.Path); got {shown}", hint=hint)

@@ -19,6 +19,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError
 from custrisk.io.atomic import OUTPUT_FORMATS
 from custrisk.io.digest import sha256_file
+from custrisk.io.plain import path_argument
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
@@ -86,7 +87,7 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     DataError
         When nothing (or more than one run) is there.
     """
-    path = Path(path)
+    path = path_argument(path, "run", hint="pass a scores file, its run facts or the run's folder")
     if path.is_dir():
         found_facts = sorted(
             [*path.glob(f"*{FACTS_SUFFIX}"), *path.glob(f"*{FACTS_SUFFIX}{SUFFIX}")]

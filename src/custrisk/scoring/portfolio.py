@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,8 @@ def score_portfolio(
     exports: PathLike,
     model: LoadedModel | str,
     *,
-    policy: Policy | PathLike | None = None,
-    alert_rules: AlertRules | PathLike | None = None,
+    policy: Policy | PathLike | Mapping[str, Any] | None = None,
+    alert_rules: AlertRules | PathLike | Mapping[str, Any] | None = None,
     previous: ScoringRun | pd.DataFrame | PathLike | None = None,
     sources: SourcesConfig | PathLike | None = None,
     encoding: str | None = None,
@@ -74,8 +74,9 @@ def score_portfolio(
     model : LoadedModel or str
         A loaded model, or a model folder, NAME or NAME@VERSION (verified before it is
         loaded; ``models_dir``, ``require_signed`` and ``allow_unverified`` apply).
-    policy, alert_rules : loaded config or path, optional
-        The credit policy and the early-warning rules (default: the packaged ones).
+    policy, alert_rules : loaded config, path or dict, optional
+        The credit policy and the early-warning rules (default: the packaged ones); a
+        dict is the YAML's content, checked as the file would be.
     previous : ScoringRun, DataFrame or path, optional
         The previous period's run (or its scores file): changes, grade migration, and
         the alert lifecycle (new, ongoing and closed alerts). A DataFrame of scores

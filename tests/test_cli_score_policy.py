@@ -77,6 +77,21 @@ def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
     assert custrisk.open_model(Path("logistic@1"), models).model_id == "logistic@1"
 
 
+def test_results_print_in_a_notebook_as_sizes_without_customer_data(
+    exports: dict[str, Path], models: Path
+) -> None:
+    import custrisk
+
+    workspace = custrisk.load_workspace(exports["oct"])
+    run = custrisk.score_portfolio(exports["oct"], "logistic", models_dir=models)
+    names = workspace.frames["credit"]["name"].dropna().astype(str).tolist()
+    for shown in (repr(workspace), repr(run), repr(run.extras["model"])):
+        assert len(shown) < 1000, shown
+        assert not any(name in shown for name in names[:50]), shown
+    assert "frames={'credit': 800 x " in repr(workspace)
+    assert "scores=<DataFrame 800 rows x " in repr(run)
+
+
 def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
     scores = pd.read_csv(october, dtype={"customer_id": str, "alert_level": str})
     columns = list(scores.columns)

@@ -48,7 +48,7 @@ from custrisk.io.encoding import cancel_scans_ahead
 from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
-from custrisk.io.plain import path_argument
+from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Workspace:
     """Cleaned frames (canonical columns, typed) with their validation report and rejects."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     data_dir: Path
     config: SourcesConfig

@@ -31,6 +31,7 @@ from custrisk.indicators.spec import (
     CUSTOMER_SOURCE,
     IndicatorConfig,
 )
+from custrisk.io.plain import brief_repr
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class IndicatorResult:
         they use such an indicator), with the reason. Their columns are all missing;
         they are never filled with zeros.
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     frame: pd.DataFrame
     as_of: dt.date

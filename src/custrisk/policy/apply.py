@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.expr import convert
+from custrisk.io.plain import brief_repr
 from custrisk.policy._names import (
     CREDIT_FIELDS,
     GRADE_CAP,
@@ -90,6 +91,8 @@ class PolicyResult:
     closed : pandas.DataFrame or None
         The previous run's alerts that no longer fire (with ``previous_alerts`` only).
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     scores: pd.DataFrame
     alerts: pd.DataFrame

@@ -22,7 +22,7 @@ from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
-from custrisk.io.plain import counted, jsonable
+from custrisk.io.plain import brief_repr, counted, jsonable
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference, load_drift_config
 from custrisk.registry import (
@@ -184,6 +184,10 @@ def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> A
 
 @dataclass
 class TrainResult:
+    """A trained model's registry entry (``ref``) and its card (metrics, features, ...)."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the card's contents
+
     ref: ModelRef
     card: dict[str, Any]
     #: What cleaning the training data found, per source (its warnings: columns left

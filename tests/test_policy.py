@@ -416,6 +416,12 @@ def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
 # -- limits ------------------------------------------------------------------------------
 
 
+def test_apply_policy_without_details_names_the_argument() -> None:
+    table, _ = frames([700, 500])
+    with pytest.raises(UsageError, match="details must be a pandas DataFrame; got NoneType"):
+        apply_policy(table, None, POLICY)  # type: ignore[arg-type]
+
+
 def test_limits_follow_each_grade_rule_and_guards() -> None:
     # A 700, B 620, C 580, D 550, E 500; current 50k, income 200k
     table, details = frames([700, 620, 580, 550, 500], overdue=[0, 0, 0, 5_000, 0])

@@ -633,6 +633,12 @@ def apply_policy(
     """
     if lang not in LANGUAGES:
         raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
+    for name, frame in (("scores", scores), ("details", details)):
+        if not isinstance(frame, pd.DataFrame):
+            raise UsageError(
+                f"{name} must be a pandas DataFrame; got {type(frame).__name__}",
+                hint="pass a run's tables: run.scores and run.details (read_run for a file)",
+            )
     missing = [c for c in _REQUIRED if c not in scores.columns]
     if missing:
         raise DataError(f"the scores table lacks the column(s) {', '.join(missing)}")

@@ -579,11 +579,22 @@ def _check_followups(
     frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
 ) -> pd.DataFrame:
     _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
-    return _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
+    frame = _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
+    # whole days, blank when never followed up: the plan's Int64, as score_portfolio gives
+    # it (read as text, ``> 30`` would compare strings)
+    _numbers(frame, (FOLLOW_UP_DAYS,), path)
+    days = frame[FOLLOW_UP_DAYS]
+    if days.dropna().mod(1).eq(0).all():
+        frame[FOLLOW_UP_DAYS] = days.astype("Int64")
+    return frame
 
 
 #: How each table that may be written as parts is named in messages, and what each part
 #: is checked for (required columns, columns of numbers) before they are put together.
+#: The follow-up plan's column of days, a number read back as the plan held it.
+FOLLOW_UP_DAYS = "days_since_last_follow_up"
+
+
 _WHAT = {"scores": "scores file", "details": "details file", "followups": "follow-up plan"}
 
 

@@ -238,6 +238,11 @@ def select_customers(
     """
     frame = inputs.scores
     keep = pd.Series(True, index=frame.index)
+    # one value given as a str (customers="0000000009") is that value, not its characters
+    customers, grades, alert_levels = (
+        [values] if isinstance(values, str) else values
+        for values in (customers, grades, alert_levels)
+    )
     if customers:
         ids = set(frame["customer_id"])
         # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it

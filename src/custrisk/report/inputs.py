@@ -22,6 +22,7 @@ from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
+from custrisk.io.plain import brief_repr
 from custrisk.protect.output import existing, plain_bytes
 from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, is_token, pseudonym
 from custrisk.vocab import LEVEL_CHOICES, level_named
@@ -62,6 +63,8 @@ class ReportInputs:
     drift : dict or None
         Drift results (see :func:`read_drift`).
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     scores_path: Path
     scores: pd.DataFrame

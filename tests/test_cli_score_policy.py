@@ -68,6 +68,8 @@ def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
     table = pd.read_csv(exports["oct"] / "credit.csv", dtype={"customer_id": str})
     with pytest.raises(custrisk.UsageError, match="exports must be a path .* DataFrame.*to_csv"):
         custrisk.score_portfolio(table, "logistic", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="previous must be a path .*; got int"):
+        custrisk.score_portfolio(exports["oct"], "logistic", models_dir=models, previous=10)
     with pytest.raises(custrisk.UsageError, match="data_dir must be a path .*; got NoneType"):
         custrisk.load_workspace(None)
     with pytest.raises(custrisk.UsageError, match="run must be a path .*; got a pandas DataFrame"):
@@ -75,6 +77,17 @@ def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
     with pytest.raises(custrisk.UsageError, match="model must be a path .*; got int"):
         custrisk.open_model(1, models)
     assert custrisk.open_model(Path("logistic@1"), models).model_id == "logistic@1"
+    labels = pd.read_csv(exports["oct"] / "labels.csv", dtype={"customer_id": str})
+    with pytest.raises(custrisk.UsageError, match="labels must be a path .* DataFrame"):
+        custrisk.train_model(exports["oct"], labels, name="x", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="labels must be a path .* DataFrame"):
+        custrisk.load_labels(labels)
+    with pytest.raises(custrisk.UsageError, match="table must be a path .* DataFrame"):
+        custrisk.train_table(table, "bad", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="the drift.yaml config must be a path"):
+        custrisk.load_drift_config({"psi": {}})
+    with pytest.raises(custrisk.ConfigError, match="<indicators dict>, key 'indicators'"):
+        custrisk.load_indicator_config({"indicators": []})
 
 
 def test_results_print_in_a_notebook_as_sizes_without_customer_data(

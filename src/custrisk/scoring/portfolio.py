@@ -21,7 +21,7 @@ import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
 from custrisk.data import Workspace, rejects_to_write
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import jsonable, path_argument
 from custrisk.policy import (
     AlertRules,
     Policy,
@@ -360,6 +360,8 @@ def _previous(
     if isinstance(previous, pd.DataFrame):
         return _Previous(scores=previous)
     if not isinstance(previous, ScoringRun):
+        hint = "pass the previous month's ScoringRun, its scores file or its scores DataFrame"
+        previous = path_argument(previous, "previous", hint=hint)
         columns = previous_read(rules)
         previous = read_previous_run(previous, details=bool(columns["details"]), columns=columns)
     files = previous.files

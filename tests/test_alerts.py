@@ -391,6 +391,9 @@ def test_filters(alerts_frame: pd.DataFrame) -> None:
     assert filter_alerts(alerts_frame, codes=["cr03", "RL01"], grades=["a"])["code"].tolist() == [
         "RL01"
     ]
+    # one value as a str is that value, not its letters (which matched nothing)
+    one = filter_alerts(alerts_frame, owners="account_manager", codes="cr03")
+    assert one["code"].tolist() == ["CR03"]
     assert len(alerts_at_or_above(alerts_frame, "never")) == 0
 
 

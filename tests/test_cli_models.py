@@ -248,6 +248,29 @@ def test_single_customer_scoring_matches_batch(exports: Path, registry: Path) ->
         assert one["pd"] == pytest.approx(batch["pd"].iloc[i], abs=1e-6)
 
 
+def test_score_customer_takes_a_model_name_and_names_wrong_values(
+    exports: Path, registry: Path
+) -> None:
+    from custrisk.errors import DataError, UsageError
+    from custrisk.scoring import (
+        model_indicator_config,
+        open_model,
+        prepare_features,
+        score_customer,
+    )
+
+    model = open_model("logistic@1", registry)
+    features = prepare_features(exports, indicator_config=model_indicator_config(model))
+    row = features.X.iloc[0]
+    by_name = score_customer("logistic@1", row, models_dir=registry)  # a Series, a name
+    assert by_name == score_customer(model, row.to_dict())
+    with pytest.raises(UsageError, match="values must be a dict .*; got list"):
+        score_customer(model, [1, 2])
+    typo = {"utilisaton": 0.5}
+    with pytest.raises(DataError, match="keys the model does not use: utilisaton"):
+        score_customer(model, typo)
+
+
 def test_score_writes_masked_details_and_run_facts(
     runner: CliRunner, exports: Path, registry: Path, tmp_path: Path
 ) -> None:

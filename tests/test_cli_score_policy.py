@@ -60,6 +60,51 @@ def score(data: Path, models: Path, out: Path, *extra: str) -> Result:
     return CliRunner().invoke(app, [*args, *extra])
 
 
+def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
+    exports: dict[str, Path], models: Path
+) -> None:
+    import custrisk
+
+    table = pd.read_csv(exports["oct"] / "credit.csv", dtype={"customer_id": str})
+    with pytest.raises(custrisk.UsageError, match="exports must be a path .* DataFrame.*to_csv"):
+        custrisk.score_portfolio(table, "logistic", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="previous must be a path .*; got int"):
+        custrisk.score_portfolio(exports["oct"], "logistic", models_dir=models, previous=10)
+    with pytest.raises(custrisk.UsageError, match="data_dir must be a path .*; got NoneType"):
+        custrisk.load_workspace(None)
+    with pytest.raises(custrisk.UsageError, match="run must be a path .*; got a pandas DataFrame"):
+        custrisk.read_run(table)
+    with pytest.raises(custrisk.UsageError, match="model must be a path .*; got int"):
+        custrisk.open_model(1, models)
+    assert custrisk.open_model(Path("logistic@1"), models).model_id == "logistic@1"
+    labels = pd.read_csv(exports["oct"] / "labels.csv", dtype={"customer_id": str})
+    with pytest.raises(custrisk.UsageError, match="labels must be a path .* DataFrame"):
+        custrisk.train_model(exports["oct"], labels, name="x", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="labels must be a path .* DataFrame"):
+        custrisk.load_labels(labels)
+    with pytest.raises(custrisk.UsageError, match="table must be a path .* DataFrame"):
+        custrisk.train_table(table, "bad", models_dir=models)
+    with pytest.raises(custrisk.UsageError, match="the drift.yaml config must be a path"):
+        custrisk.load_drift_config({"psi": {}})
+    with pytest.raises(custrisk.ConfigError, match="<indicators dict>, key 'indicators'"):
+        custrisk.load_indicator_config({"indicators": []})
+
+
+def test_results_print_in_a_notebook_as_sizes_without_customer_data(
+    exports: dict[str, Path], models: Path
+) -> None:
+    import custrisk
+
+    workspace = custrisk.load_workspace(exports["oct"])
+    run = custrisk.score_portfolio(exports["oct"], "logistic", models_dir=models)
+    names = workspace.frames["credit"]["name"].dropna().astype(str).tolist()
+    for shown in (repr(workspace), repr(run), repr(run.extras["model"])):
+        assert len(shown) < 1000, shown
+        assert not any(name in shown for name in names[:50]), shown
+    assert "frames={'credit': 800 x " in repr(workspace)
+    assert "scores=<DataFrame 800 rows x " in repr(run)
+
+
 def test_scores_carry_grades_limits_and_alerts(october: Path) -> None:
     scores = pd.read_csv(october, dtype={"customer_id": str, "alert_level": str})
     columns = list(scores.columns)

@@ -78,6 +78,7 @@ def test_psi_properties(pair: tuple[list[int], list[int]]) -> None:
         ([1, -2], [1, 2], 1e-4, DataError, "expected_counts must hold finite counts"),
         ([0, 0], [1, 2], 1e-4, DataError, "expected_counts holds no rows"),
         ([], [], 1e-4, DataError, "expected_counts is empty"),
+        (["a", "b"], [1, 2], 1e-4, DataError, "expected_counts must be counts \\(numbers\\)"),
         ([1, 2], [1, 2], 0.0, ConfigError, "'eps' parameter of psi must be in \\(0, 1\\)"),
     ],
 )

@@ -925,6 +925,11 @@ def test_a_record_scored_today_is_not_checked_as_a_months_export(
     scorer = RecordScorer(open_model(flat["model"], predict_only=True))
     record = _table(1, seed=4, with_target=False).drop(columns=["备注"]).iloc[0].to_dict()
     today = dt.date(2026, 12, 6)
+    by_name = RecordScorer(str(flat["model"]))  # a notebook names the model, as elsewhere
+    assert (
+        by_name.score([record], ids=["N1"], as_of=today).decisions[0]["score"]
+        == (scorer.score([record], ids=["N1"], as_of=today).decisions[0]["score"])
+    )
     for opened in ("2019-05-01", "2026-12-07"):
         caplog.clear()
         batch = scorer.score([{**record, "开户日期": opened}], ids=["N1"], as_of=today)

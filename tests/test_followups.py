@@ -164,6 +164,8 @@ def test_days_since_the_last_follow_up_are_whole_days_blank_when_unknown(scored:
     assert (days == "").any() and (days != "").any()  # never followed up: blank
     rows = _plan().set_index("customer_id")["days_since_last_follow_up"]
     assert rows["C3"] == 100 and pd.isna(rows["C2"])
+    read = read_run(scored).followups["days_since_last_follow_up"]  # numbers, as written
+    assert str(read.dtype) == "Int64" and read.isna().sum() == (days == "").sum()
 
 
 def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path) -> None:

@@ -653,6 +653,8 @@ def test_data_errors() -> None:
     with pytest.raises(DataError, match=r"^the workspace has no 'credit' table; the credit table"):
         compute_indicators({"transactions": make_frames()["transactions"]}, cfg)
     credit = make_frames()["credit"]
+    with pytest.raises(UsageError, match=r"^frames must be a dict .*; got a DataFrame; pass work"):
+        compute_indicators(credit, cfg)  # type: ignore[arg-type]
     doubled = pd.concat([credit, credit.iloc[[0]]])
     with pytest.raises(DataError, match=r"^credit column 'customer_id': customer_id repeats: A; "):
         compute_indicators({"credit": doubled}, cfg)

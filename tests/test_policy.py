@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custrisk.errors import ConfigError, DataError
+from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.indicators import load_indicator_config
 from custrisk.policy import (
     CHANGE_COLUMNS,
@@ -22,6 +22,7 @@ from custrisk.policy import (
     Policy,
     apply_policy,
     assign_grades,
+    load_alert_rules,
     load_policy,
     migration_matrix,
     parse_policy,
@@ -232,6 +233,18 @@ def test_other_config_errors() -> None:
     assert "--config" not in missing.value.one_line()
 
 
+def test_a_notebook_passes_the_policy_and_the_alert_rules_as_dicts() -> None:
+    data = policy_data(BANDS_OK)
+    assert load_policy(data, indicators=INDICATORS).codes == parse(data).codes
+    data["grdes"] = data.pop("grades")
+    with pytest.raises(ConfigError, match=r"<policy dict>, key 'grdes': unknown key; did you mean"):
+        load_policy(data, indicators=INDICATORS)
+    with pytest.raises(ConfigError, match=r"<alerts dict>, key 'rulez'"):
+        load_alert_rules({"rulez": {}})
+    with pytest.raises(UsageError, match=r"policy must be a path .*; got a pandas DataFrame"):
+        load_policy(pd.DataFrame())  # type: ignore[arg-type]
+
+
 def test_a_misspelt_band_key_and_an_amount_in_the_wrong_unit_say_the_fix() -> None:
     """A policy typed by hand: ``min_scor`` is named (not "min_score is missing"), an
     amount written ``50万`` gets the plain number, and a cap below the rounding step (30
@@ -401,6 +414,12 @@ def test_decisions_that_do_not_follow_the_bands_are_refused() -> None:
 
 
 # -- limits ------------------------------------------------------------------------------
+
+
+def test_apply_policy_without_details_names_the_argument() -> None:
+    table, _ = frames([700, 500])
+    with pytest.raises(UsageError, match="details must be a pandas DataFrame; got NoneType"):
+        apply_policy(table, None, POLICY)  # type: ignore[arg-type]
 
 
 def test_limits_follow_each_grade_rule_and_guards() -> None:

@@ -206,6 +206,8 @@ def test_select_customers(run_path: Path) -> None:
     assert select_customers(inputs, grades=["D", "E"]) == ["C001", "C003"]
     assert select_customers(inputs, alert_levels=["RED"]) == ["C001", "C003"]
     assert select_customers(inputs, customers=["C005", "C002"], grades=["B"]) == ["C002"]
+    assert select_customers(inputs, customers="C005") == ["C005"]  # one id, not its letters
+    assert repr(inputs).startswith("ReportInputs(") and "<DataFrame 5 rows x " in repr(inputs)
     with pytest.raises(UsageError, match=r"--customers: unknown customer id\(s\) C999"):
         select_customers(inputs, customers=["C001", "C999"])
 

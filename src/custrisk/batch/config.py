@@ -20,6 +20,7 @@ from custrisk.config.sources import load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
 from custrisk.io.encoding import normalise_encoding
+from custrisk.io.plain import path_argument
 from custrisk.policy import alert_rule_owners
 from custrisk.vocab import LANGUAGES, LEVELS
 
@@ -220,7 +221,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     ConfigError
         Naming the file and key of anything missing, unknown or not allowed.
     """
-    file = Path(path)
+    file = path_argument(path, "the run config", hint="pass the RUN.yaml file")
     if not file.is_file():
         raise ConfigError(
             "run config not found",

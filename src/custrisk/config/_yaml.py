@@ -14,7 +14,7 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from custrisk.errors import ConfigError
+from custrisk.errors import ConfigError, UsageError
 
 #: Limits that keep a malformed or hostile config from hanging or crashing the reader.
 #: Real configs are a few KB, a few levels deep and a few thousand values at most.
@@ -445,5 +445,11 @@ def open_config(
     check its top level (:func:`config_root`): the one way every config is opened."""
     from custrisk.config.resources import default_config_path
 
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise UsageError(
+            f"the {default_name} config must be a path (str or pathlib.Path); got "
+            f"{type(path).__name__}",
+            hint="write it to a YAML file and pass the file's path",
+        )
     file = Path(path) if path is not None else default_config_path(default_name)
     return config_root(load_yaml_file(file), str(file), allowed=allowed, required=required)

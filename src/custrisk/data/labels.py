@@ -23,6 +23,7 @@ from custrisk.data.issues import BLANKED, DROPPED, RULE_TEXT
 from custrisk.data.rejects import mask_rejects
 from custrisk.data.workspace import identifiers
 from custrisk.errors import DataError
+from custrisk.io.plain import path_argument
 from custrisk.io.readers import RawTable
 from custrisk.protect.pseudonym import active_pseudonymiser
 
@@ -36,6 +37,7 @@ def load_labels(
     encoding: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Load a labels file (customer_id, bad[, label_date]): the clean rows and the rejects."""
+    path = path_argument(path, "labels", hint="pass the labels file (customer_id, bad)")
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
     encoding = cfg.labels.encoding or encoding
     table: RawTable = read_export(path, **read_options(cfg.labels, cfg), encoding=encoding)

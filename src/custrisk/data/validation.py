@@ -22,6 +22,7 @@ from custrisk.data.clean import SourceResult
 from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED, shown_units, unit_source
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
 from custrisk.errors import CheckFailed, DataError
+from custrisk.io.plain import brief_repr
 
 REPORT_FILE = "validation_report.json"
 
@@ -62,6 +63,8 @@ class SourceReport:
 @dataclass(frozen=True)
 class ValidationReport:
     """What validation found in a workspace."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     data_dir: str
     config: str

@@ -48,6 +48,7 @@ from custrisk.io.encoding import cancel_scans_ahead
 from custrisk.io.excel import layout_sheet, split_sheet
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
+from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import read_query
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Workspace:
     """Cleaned frames (canonical columns, typed) with their validation report and rejects."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     data_dir: Path
     config: SourcesConfig
@@ -243,7 +246,9 @@ def load_workspace(
         A missing folder or required file, a missing required column, an undecodable
         file, or too few rows: the input is unusable (exit code 2).
     """
-    data_dir = shown = Path(data_dir)
+    data_dir = shown = path_argument(
+        data_dir, "data_dir", hint="pass the folder of exports or a table file"
+    )
     if is_one_file(data_dir):  # one table, read with a config of one source
         data_dir, config = file_as_source(data_dir, config)
     if not data_dir.is_dir():

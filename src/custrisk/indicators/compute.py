@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from custrisk.data._arrays import as_text, strictly_ordered, text_array
-from custrisk.errors import DataError
+from custrisk.errors import DataError, UsageError
 from custrisk.indicators.as_of import DayCounts
 from custrisk.indicators.config import load_indicator_config
 from custrisk.indicators.engine import Engine, aggregation_names, plan
@@ -31,6 +31,7 @@ from custrisk.indicators.spec import (
     CUSTOMER_SOURCE,
     IndicatorConfig,
 )
+from custrisk.io.plain import brief_repr
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class IndicatorResult:
         they use such an indicator), with the reason. Their columns are all missing;
         they are never filled with zeros.
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     frame: pd.DataFrame
     as_of: dt.date
@@ -136,6 +139,12 @@ def compute_indicators(
         If the credit table is missing, has no ``customer_id`` column or repeats an id,
         or a column cannot be read as its declared type.
     """
+    if not isinstance(frames, Mapping):  # a DataFrame has .get: its column 'credit'
+        shown = "a DataFrame" if isinstance(frames, pd.DataFrame) else type(frames).__name__
+        raise UsageError(
+            f"frames must be a dict of source name -> DataFrame; got {shown}",
+            hint="pass workspace.frames, or {'credit': credit, 'transactions': ...}",
+        )
     cfg = config if isinstance(config, IndicatorConfig) else load_indicator_config(config)
     credit = frames.get(CUSTOMER_SOURCE)
     if credit is None:

@@ -47,6 +47,7 @@ from custrisk.indicators.spec import (
     SourceSettings,
     Window,
 )
+from custrisk.io.plain import path_argument
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def _column_types(sources: Any) -> dict[str, dict[str, ExprType]]:
 
 
 def load_indicator_config(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     sources: Any = None,
 ) -> IndicatorConfig:
@@ -105,8 +106,9 @@ def load_indicator_config(
 
     Parameters
     ----------
-    path : str or path-like, optional
-        The YAML file; ``None`` loads the default ``indicators.yaml``.
+    path : str, path-like or mapping, optional
+        The YAML file, or its content as a dict (messages name it ``<indicators dict>``);
+        ``None`` loads the default ``indicators.yaml``.
     sources : SourcesConfig, path or mapping, optional
         The sources config whose canonical columns the indicators may use: a
         :class:`custrisk.config.SourcesConfig`, a path to a sources YAML file, or a
@@ -123,7 +125,13 @@ def load_indicator_config(
         For any problem, naming the file, the key path, the bad value and how to fix it;
         expressions are fully checked, so nothing runs when one is not valid.
     """
-    file_path = Path(path) if path is not None else default_config_path("indicators.yaml")
+    if isinstance(path, Mapping):
+        return parse_indicator_config(path, sources=sources, file="<indicators dict>")
+    file_path = (
+        path_argument(path, "indicator config", hint="pass its YAML file or a dict of its content")
+        if path is not None
+        else default_config_path("indicators.yaml")
+    )
     columns = _column_types(sources)
     data = load_yaml_file(file_path)
     return _Loader(str(file_path), columns, _user_sources_file(sources)).load(data)

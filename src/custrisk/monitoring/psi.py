@@ -28,7 +28,10 @@ class PSIResult(NamedTuple):
 
 
 def _counts(values: Any, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64).ravel()
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be counts (numbers), got {values!r:.80}") from None
     if array.size == 0:
         raise DataError(f"{what} is empty: PSI needs at least one bin")
     if not np.isfinite(array).all() or (array < 0).any():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custrisk.errors import CheckFailed
+from custrisk.io.plain import brief_repr
 from custrisk.monitoring.config import (
     INSUFFICIENT,
     STABLE,
@@ -179,6 +180,8 @@ class DriftReport:
         the signing key), ``unsigned`` (its files' hashes only) or ``unverified``
         (signed, loaded without the key); the record a CI job keeps says so.
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     model_id: str
     as_of: str | None

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.expr import convert
+from custrisk.io.plain import brief_repr
 from custrisk.policy._names import (
     CREDIT_FIELDS,
     GRADE_CAP,
@@ -91,6 +92,8 @@ class PolicyResult:
     closed : pandas.DataFrame or None
         The previous run's alerts that no longer fire (with ``previous_alerts`` only).
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     scores: pd.DataFrame
     alerts: pd.DataFrame
@@ -640,6 +643,12 @@ def apply_policy(
     """
     if lang not in LANGUAGES:
         raise UsageError(f"--lang must be one of {', '.join(LANGUAGES)}; got {lang!r}")
+    for name, frame in (("scores", scores), ("details", details)):
+        if not isinstance(frame, pd.DataFrame):
+            raise UsageError(
+                f"{name} must be a pandas DataFrame; got {type(frame).__name__}",
+                hint="pass a run's tables: run.scores and run.details (read_run for a file)",
+            )
     missing = [c for c in _REQUIRED if c not in scores.columns]
     if missing:
         raise DataError(f"the scores table lacks the column(s) {', '.join(missing)}")

@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from custrisk.config._yaml import (
 )
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
-from custrisk.io.plain import counted
+from custrisk.io.plain import counted, path_argument
 from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
 from custrisk.vocab import IN_RUN_FACTS, LANGUAGES
 
@@ -295,7 +294,7 @@ def _default_decision(code: str, codes: Sequence[str]) -> str:
 
 
 def load_policy(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     indicators: IndicatorConfig | None = None,
     strict: bool = False,
@@ -310,8 +309,10 @@ def load_policy(
 
     Parameters
     ----------
-    path : str or path-like, optional
-        The YAML file; ``None`` loads the packaged ``policy.yaml``.
+    path : str, path-like or mapping, optional
+        The YAML file, or its content as a dict (a notebook's policy, checked as a file
+        is; messages name it ``<policy dict>``); ``None`` loads the packaged
+        ``policy.yaml``.
     indicators : IndicatorConfig, optional
         The indicators limit rules may use (those of the model that scores); ``None``
         uses the packaged ``indicators.yaml``.
@@ -331,7 +332,15 @@ def load_policy(
     """
     from custrisk.config import default_config_path
 
-    file_path = Path(path) if path is not None else default_config_path("policy.yaml")
+    if isinstance(path, Mapping):
+        return parse_policy(
+            path, indicators=indicators, file="<policy dict>", strict=strict, names=names
+        )
+    file_path = (
+        path_argument(path, "policy", hint="pass a policy YAML file or a dict of its content")
+        if path is not None
+        else default_config_path("policy.yaml")
+    )
     return parse_policy(
         load_yaml_file(file_path),
         indicators=indicators,

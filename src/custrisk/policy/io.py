@@ -67,6 +67,11 @@ def filter_alerts(
     grades ignore case; an owner is a role or one of its labels, see
     :func:`custrisk.vocab.owners_named`).
     """
+    # one value given as a str (owners="collections") is that value, not its letters
+    owners, codes, grades, statuses = (
+        (values,) if isinstance(values, str) else values
+        for values in (owners, codes, grades, statuses)
+    )
     out = alerts
     if level is not None:
         named = level_named(level)

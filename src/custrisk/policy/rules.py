@@ -34,7 +34,7 @@ from custrisk.expr import (
     compile_expression,
     iter_nodes,
 )
-from custrisk.io.plain import counted
+from custrisk.io.plain import counted, path_argument
 from custrisk.policy._names import (
     PREVIOUS_NAMES,
     alert_names,
@@ -314,7 +314,7 @@ class AlertRules:
 
 
 def load_alert_rules(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     indicators: IndicatorConfig | None = None,
     policy: Policy | None = None,
@@ -329,8 +329,9 @@ def load_alert_rules(
 
     Parameters
     ----------
-    path : str or path-like, optional
-        The YAML file; ``None`` loads the packaged ``alerts.yaml``.
+    path : str, path-like or mapping, optional
+        The YAML file, or its content as a dict (messages name it ``<alerts dict>``);
+        ``None`` loads the packaged ``alerts.yaml``.
     indicators : IndicatorConfig, optional
         The indicators conditions may use (those of the model that scores); ``None``
         uses the packaged ``indicators.yaml``.
@@ -349,7 +350,15 @@ def load_alert_rules(
     """
     from custrisk.config import default_config_path
 
-    file_path = Path(path) if path is not None else default_config_path("alerts.yaml")
+    if isinstance(path, Mapping):
+        return parse_alert_rules(
+            path, indicators=indicators, policy=policy, file="<alerts dict>", strict=strict
+        )
+    file_path = (
+        path_argument(path, "alert_rules", hint="pass an alerts YAML file or a dict of its content")
+        if path is not None
+        else default_config_path("alerts.yaml")
+    )
     return parse_alert_rules(
         load_yaml_file(file_path),
         indicators=indicators,

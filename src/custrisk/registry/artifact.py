@@ -41,6 +41,7 @@ from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
 from custrisk.io.digest import sha256_file
+from custrisk.io.plain import brief_repr
 from custrisk.protect.audit import audit_event
 from custrisk.registry.card import check_card_sections
 from custrisk.registry.store import (
@@ -73,6 +74,8 @@ _NO = ("", "0", "false", "no", "off")
 @dataclass
 class LoadedModel:
     """A verified model: the fitted object, its card and the verified bytes of its files."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     ref: ModelRef
     model: Any

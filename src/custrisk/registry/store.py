@@ -22,6 +22,7 @@ from typing import Any
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.io.atomic import ensure_dir
 from custrisk.io.lock import LockHeld, describe_holder, exclusive_lock
+from custrisk.io.plain import path_argument
 from custrisk.registry.card import card_problem
 from custrisk.vocab import models_dir
 
@@ -140,7 +141,8 @@ def resolve_model(spec: str, models: str | os.PathLike[str] | None = None) -> Mo
         When nothing matches, naming what was looked for and where.
     """
     root = models_dir(models)
-    as_path = Path(spec)
+    as_path = path_argument(spec, "model", hint="pass NAME, NAME@VERSION or a model's folder")
+    spec = os.fspath(spec)
     if (as_path / CARD).is_file():
         card = read_card_light(as_path / CARD)
         return ModelRef(

@@ -57,6 +57,7 @@ from custrisk.io.atomic import (
     sealing,
     write_bytes,
 )
+from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import read_csv, write_csv
 from custrisk.protect.output import existing, open_plain, plain_bytes
 from custrisk.report.config import ReportConfig, load_report_config
@@ -137,6 +138,8 @@ class ReportResult:
 @dataclass
 class BatchResult:
     """The outcome of a batch: one result per document, in a stable order."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     out_dir: Path
     results: list[ReportResult] = field(default_factory=list)

@@ -22,6 +22,7 @@ from custrisk import results
 from custrisk.config._yaml import join_limited
 from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
+from custrisk.io.plain import brief_repr
 from custrisk.protect.output import existing, plain_bytes
 from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, is_token, pseudonym
 from custrisk.vocab import LEVEL_CHOICES, level_named
@@ -62,6 +63,8 @@ class ReportInputs:
     drift : dict or None
         Drift results (see :func:`read_drift`).
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     scores_path: Path
     scores: pd.DataFrame
@@ -238,6 +241,11 @@ def select_customers(
     """
     frame = inputs.scores
     keep = pd.Series(True, index=frame.index)
+    # one value given as a str (customers="0000000009") is that value, not its characters
+    customers, grades, alert_levels = (
+        [values] if isinstance(values, str) else values
+        for values in (customers, grades, alert_levels)
+    )
     if customers:
         ids = set(frame["customer_id"])
         # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it

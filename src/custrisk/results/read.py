@@ -19,6 +19,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError
 from custrisk.io.atomic import OUTPUT_FORMATS
 from custrisk.io.digest import sha256_file
+from custrisk.io.plain import path_argument
 from custrisk.io.safe_csv import READ_ENCODING, unescape_frame
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
@@ -86,7 +87,7 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     DataError
         When nothing (or more than one run) is there.
     """
-    path = Path(path)
+    path = path_argument(path, "run", hint="pass a scores file, its run facts or the run's folder")
     if path.is_dir():
         found_facts = sorted(
             [*path.glob(f"*{FACTS_SUFFIX}"), *path.glob(f"*{FACTS_SUFFIX}{SUFFIX}")]
@@ -578,11 +579,22 @@ def _check_followups(
     frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
 ) -> pd.DataFrame:
     _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
-    return _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
+    frame = _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
+    # whole days, blank when never followed up: the plan's Int64, as score_portfolio gives
+    # it (read as text, ``> 30`` would compare strings)
+    _numbers(frame, (FOLLOW_UP_DAYS,), path)
+    days = frame[FOLLOW_UP_DAYS]
+    if days.dropna().mod(1).eq(0).all():
+        frame[FOLLOW_UP_DAYS] = days.astype("Int64")
+    return frame
 
 
 #: How each table that may be written as parts is named in messages, and what each part
 #: is checked for (required columns, columns of numbers) before they are put together.
+#: The follow-up plan's column of days, a number read back as the plan held it.
+FOLLOW_UP_DAYS = "days_since_last_follow_up"
+
+
 _WHAT = {"scores": "scores file", "details": "details file", "followups": "follow-up plan"}
 
 

@@ -28,6 +28,7 @@ from custrisk.io.atomic import (
 )
 from custrisk.io.excel_out import write_workbook_to
 from custrisk.io.lock import exclusive_lock
+from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.io.stop import Stopped, not_written
 from custrisk.protect.audit import PORTFOLIO, audit_event
@@ -113,6 +114,8 @@ class ScoringRun:
         :data:`CLOSED_COLUMNS`: alerts of the previous run that no longer fire; ``None``
         when the run was scored without a previous run.
     """
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     scores: pd.DataFrame
     details: pd.DataFrame

@@ -20,6 +20,7 @@ import pandas as pd
 
 from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
+from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import escape_frame
 from custrisk.report.charts import Chart, percent_grid
 from custrisk.report.config import ReportConfig, load_report_config
@@ -235,6 +236,8 @@ _LABELS = {
 @dataclass(frozen=True)
 class Review:
     """Everything a back-test found, ready to write."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     grades: GradeBacktest
     alerts: AlertReview | None = None

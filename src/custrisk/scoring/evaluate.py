@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from custrisk.config.sources import SourcesConfig
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import jsonable, path_argument
 from custrisk.monitoring import DriftConfig, load_drift_config
 from custrisk.registry import (
     LoadedModel,
@@ -50,6 +50,8 @@ def evaluate_model(
     table's own target column gives the outcomes. ``config`` (a drift config or its
     YAML; default: the packaged drift.yaml) gives ``minimum.bads``: with fewer bads or
     goods, ``too_few`` says the metrics are too uncertain to act on."""
+    if labels is not None:
+        labels = path_argument(labels, "labels", hint="pass the labels file (customer_id, bad)")
     minimum = config if isinstance(config, DriftConfig) else load_drift_config(config)
     from custrisk.estimators import evaluate
 

@@ -40,6 +40,7 @@ from custrisk.indicators import (
 from custrisk.indicators.config import parse_indicator_config
 from custrisk.io.excel import first_cells, split_sheet
 from custrisk.io.memory import release_memory
+from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.sql import SQL_ENCODING
 from custrisk.monitoring import DriftConfig
 from custrisk.registry import (
@@ -68,6 +69,8 @@ TRAINING_REJECTS_FILE = "training_rejects.csv"
 @dataclass
 class Features:
     """Model inputs of one workspace: one row per customer, indexed by customer_id."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the tables' cells
 
     workspace: Workspace
     config: IndicatorConfig
@@ -271,6 +274,7 @@ def model_sources(
     folder (``sources_config`` does not apply); any other model reads a folder of
     exports with ``sources_config`` (``None``: the packaged default).
     """
+    data = path_argument(data, "exports", hint="pass the folder of exports (or the table file)")
     if is_table_model(model):
         if sources_config is not None:
             raise UsageError(

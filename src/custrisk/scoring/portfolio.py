@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pandas as pd
 
 from custrisk.config.sources import SourcesConfig
 from custrisk.data import Workspace, rejects_to_write
-from custrisk.io.plain import jsonable
+from custrisk.io.plain import jsonable, path_argument
 from custrisk.policy import (
     AlertRules,
     Policy,
@@ -48,8 +48,8 @@ def score_portfolio(
     exports: PathLike,
     model: LoadedModel | str,
     *,
-    policy: Policy | PathLike | None = None,
-    alert_rules: AlertRules | PathLike | None = None,
+    policy: Policy | PathLike | Mapping[str, Any] | None = None,
+    alert_rules: AlertRules | PathLike | Mapping[str, Any] | None = None,
     previous: ScoringRun | pd.DataFrame | PathLike | None = None,
     sources: SourcesConfig | PathLike | None = None,
     encoding: str | None = None,
@@ -74,8 +74,9 @@ def score_portfolio(
     model : LoadedModel or str
         A loaded model, or a model folder, NAME or NAME@VERSION (verified before it is
         loaded; ``models_dir``, ``require_signed`` and ``allow_unverified`` apply).
-    policy, alert_rules : loaded config or path, optional
-        The credit policy and the early-warning rules (default: the packaged ones).
+    policy, alert_rules : loaded config, path or dict, optional
+        The credit policy and the early-warning rules (default: the packaged ones); a
+        dict is the YAML's content, checked as the file would be.
     previous : ScoringRun, DataFrame or path, optional
         The previous period's run (or its scores file): changes, grade migration, and
         the alert lifecycle (new, ongoing and closed alerts). A DataFrame of scores
@@ -359,6 +360,8 @@ def _previous(
     if isinstance(previous, pd.DataFrame):
         return _Previous(scores=previous)
     if not isinstance(previous, ScoringRun):
+        hint = "pass the previous month's ScoringRun, its scores file or its scores DataFrame"
+        previous = path_argument(previous, "previous", hint=hint)
         columns = previous_read(rules)
         previous = read_previous_run(previous, details=bool(columns["details"]), columns=columns)
     files = previous.files

@@ -50,7 +50,7 @@ from custrisk.policy import (
     recommend_limits,
 )
 from custrisk.registry import LoadedModel
-from custrisk.scoring.features import Features, model_indicator_config
+from custrisk.scoring.features import Features, as_loaded_model, model_indicator_config
 from custrisk.scoring.quick import QuickPath, QuickRecords
 from custrisk.scoring.score import PD_DECIMALS, score_prepared
 from custrisk.scoring.table import TABLE_CARD_KEY, is_table_model, model_table_config
@@ -143,8 +143,9 @@ class RecordScorer:
 
     Parameters
     ----------
-    model : LoadedModel
-        A model trained on a flat table (``custrisk train TABLE --target COLUMN``).
+    model : LoadedModel or str
+        A model trained on a flat table (``custrisk train TABLE --target COLUMN``), or
+        its folder, NAME or NAME@VERSION (verified and loaded from ``models_dir``).
     policy, alert_rules : loaded config or path, optional
         The credit policy (with its ``decision:`` section) and the early-warning rules;
         default: the packaged ones.
@@ -159,14 +160,16 @@ class RecordScorer:
 
     def __init__(
         self,
-        model: LoadedModel,
+        model: LoadedModel | str,
         *,
         policy: Policy | PathLike | None = None,
         alert_rules: AlertRules | PathLike | None = None,
         lang: str = "zh",
         strict: bool = False,
+        models_dir: PathLike | None = None,
     ) -> None:
         check_language(lang)
+        model = as_loaded_model(model, models_dir, predict_only=True)
         if not is_table_model(model):
             raise UsageError(
                 f"model {model.model_id} was trained on monthly exports: scoring it needs each "

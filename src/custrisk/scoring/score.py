@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,18 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custrisk.config._yaml import join_limited
 from custrisk.config.sources import SourcesConfig
 from custrisk.data import Workspace
-from custrisk.errors import DataError
+from custrisk.errors import DataError, UsageError
 from custrisk.estimators.scored import ScoredTable
 from custrisk.expr import to_text
 from custrisk.indicators import IndicatorConfig
+from custrisk.io.plain import counted
 from custrisk.registry import (
     LoadedModel,
 )
 from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
 from custrisk.review.followups import BEHAVIOUR_SOURCE, preferred_channels
-from custrisk.scoring.features import Features, prepare_model_features
+from custrisk.scoring.features import Features, as_loaded_model, prepare_model_features
 from custrisk.scoring.table import TABLE_CARD_KEY
 from custrisk.vocab import check_language
 
@@ -229,13 +231,35 @@ def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") 
 
 
 def score_customer(
-    model: LoadedModel,
-    values: dict[str, Any],
+    model: LoadedModel | str,
+    values: Mapping[str, Any] | pd.Series,
     *,
     top: int | None = None,
+    models_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """PD, score and reasons of one customer from a dict of indicator values.
 
-    Fast (microseconds after loading): no DataFrame is built.
+    ``model`` is a loaded model or a name (``retail@1``) or folder, opened (verified)
+    from ``models_dir`` as :func:`open_model` does; ``values`` a dict of indicator code
+    to value or a row of :func:`prepare_features`' ``X`` (a pandas Series). Fast
+    (microseconds after loading): no DataFrame is built.
     """
-    return dict(model.model.score_one(values, top=top or int(model.card.get("reasons_top", 3))))
+    loaded = as_loaded_model(model, models_dir, predict_only=True)
+    if isinstance(values, pd.Series):
+        values = {str(code): value for code, value in values.items()}
+    if not isinstance(values, Mapping):
+        raise UsageError(
+            f"values must be a dict of indicator code -> value; got {type(values).__name__}",
+            hint="pass a dict, or a row of prepare_features(...).X (X.loc[customer_id])",
+        )
+    features = [str(code) for code in loaded.card.get("features", [])]
+    absent = [code for code in features if code not in values]
+    if absent:
+        unknown = [str(key) for key in values if key not in set(features)]
+        raise DataError(
+            f"values lacks {counted(len(absent), 'feature')} the model uses: "
+            f"{join_limited(absent)}"
+            + (f"; it has keys the model does not use: {join_limited(unknown)}" if unknown else ""),
+            hint="pass None for a missing value",
+        )
+    return dict(loaded.model.score_one(values, top=top or int(loaded.card.get("reasons_top", 3))))

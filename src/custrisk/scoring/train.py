@@ -22,7 +22,7 @@ from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
-from custrisk.io.plain import counted, jsonable
+from custrisk.io.plain import brief_repr, counted, jsonable, path_argument
 from custrisk.io.safe_csv import csv_text
 from custrisk.monitoring import build_reference, load_drift_config
 from custrisk.registry import (
@@ -184,6 +184,10 @@ def make_estimator(algorithm: str, cfg: ModelConfig, specs: dict[str, Any]) -> A
 
 @dataclass
 class TrainResult:
+    """A trained model's registry entry (``ref``) and its card (metrics, features, ...)."""
+
+    __repr__ = brief_repr  # a notebook prints it: sizes, never the card's contents
+
     ref: ModelRef
     card: dict[str, Any]
     #: What cleaning the training data found, per source (its warnings: columns left
@@ -290,6 +294,7 @@ def train_model(
     0600, outside the registry) for the rejected rows in clear. ``csv_encoding`` is that
     of the CSV tables in the model folder (UTF-8 with a BOM by default).
     """
+    labels = path_argument(labels, "labels", hint="pass the labels file (customer_id, bad)")
     cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
     algorithm = algorithm or cfg.algorithm
     if algorithm not in ALGORITHMS:
@@ -370,6 +375,7 @@ def train_table(
     (:mod:`custrisk.scoring.table`) and saved with the model. ``on_inferred`` is called
     with the inference before the data is read in full (the CLI prints it).
     """
+    table = path_argument(table, "table", hint="pass the table file (CSV, Parquet or Excel)")
     cfg = model_config if isinstance(model_config, ModelConfig) else load_model_config(model_config)
     algorithm = algorithm or cfg.algorithm
     if algorithm not in ALGORITHMS:

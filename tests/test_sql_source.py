@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -568,3 +569,123 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
         source="credit",
     )
     assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}
+
+
+# -- Timeouts: a query waiting on a lock ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(url: str, table: str):
+    """``table`` locked ACCESS EXCLUSIVE by a second session (a nightly reload) until the
+    block ends. After 20 s the sessions waiting on it are cancelled: a query with no
+    timeout fails the test rather than hanging it."""
+    plain = url.replace("+psycopg", "")
+
+    def cancel_waiting() -> None:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_locks WHERE NOT granted AND "
+                "relation = %s::regclass",
+                (table,),
+            )
+
+    with psycopg.connect(plain) as other:
+        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        guard = threading.Timer(20, cancel_waiting)
+        guard.start()
+        try:
+            yield
+        finally:
+            guard.cancel()
+            other.rollback()
+
+
+def test_a_query_waiting_on_a_lock_stops_at_its_timeout_naming_the_source_and_the_fix(
+    postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    """A query behind a reload's lock used to hang custrisk score and run forever."""
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    config = query_sources(tmp_path, ALL_TABLES)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "defaults:\n", "defaults:\n  query_timeout: 200ms\n"
+        ),
+        encoding="utf-8",
+    )
+    with _locked(postgres["url"], "transactions"):
+        result = runner.invoke(app, ["validate", str(tmp_path), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("Error: query:transactions: the query on ")
+    assert "cancelled after 200 ms (its query_timeout)" in line
+    assert "sources.transactions.query_timeout" in line and "custrisk:***@" in line
+    assert PASSWORD not in result.output and "Traceback" not in result.output
+
+
+def test_the_timeout_is_the_sources_else_the_urls_session_else_ten_minutes(
+    postgres: dict[str, str],
+) -> None:
+    query = "SELECT current_setting('statement_timeout') AS customer_id"
+
+    def timeout(url: str, seconds: float | None = None) -> str:
+        raw = read_query(query, url, source="credit", timeout=seconds)
+        return str(raw.table.column("customer_id")[0])
+
+    in_url = f"{postgres['url']}?options=-c%20statement_timeout%3D1500"
+    assert timeout(postgres["url"]) == "10min"  # the default
+    assert timeout(in_url) == "1500ms"  # the URL's options keep working
+    assert timeout(in_url, 0.25) == "250ms"  # a source's query_timeout wins
+    assert timeout(postgres["url"], 0) == "0"  # 0: none
+
+
+def test_a_lock_past_the_urls_statement_timeout_says_to_raise_it_in_the_url(
+    postgres: dict[str, str],
+) -> None:
+    in_url = f"{postgres['url']}?options=-c%20statement_timeout%3D200"
+    with _locked(postgres["url"], "credit"), pytest.raises(DataError) as caught:
+        read_query("SELECT * FROM credit", in_url, source="credit")
+    message = str(caught.value)
+    assert "cancelled after 200 ms (the statement_timeout of the database session" in message
+    assert "raise statement_timeout in the URL" in message and PASSWORD not in message
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("30", 30.0), ("1.5", 1.5), ("500ms", 0.5), ("45s", 45.0), ("10min", 600.0), ("2h", 7200.0)],
+)
+def test_query_timeout_is_read_with_its_unit(tmp_path: Path, written: str, seconds: float) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "version: 1\nsources:\n  credit:\n    query: SELECT 1\n    url: sqlite:///c.db\n"
+        f"    query_timeout: {written}\n    key: customer_id\n"
+        "    columns:\n      customer_id: {type: id}\n",
+        encoding="utf-8",
+    )
+    assert load_sources_config(path).sources["credit"].query_timeout == seconds
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            "defaults:\n  query_timeout: soon\n",
+            r"defaults\.query_timeout.*'soon' is not a duration",
+        ),
+        ("defaults:\n  query_timeout: -1\n", "is not a duration"),
+        ("", r"sources\.credit\.query_timeout.*applies to a source read by a query"),
+    ],
+)
+def test_a_bad_query_timeout_is_a_config_error_naming_the_key(
+    tmp_path: Path, lines: str, message: str
+) -> None:
+    credit = (
+        "    file: credit.csv\n    query_timeout: 5s\n" if not lines else "    file: credit.csv\n"
+    )
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        f"version: 1\n{lines}sources:\n  credit:\n{credit}    key: customer_id\n"
+        "    columns:\n      customer_id: {type: id}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_sources_config(path)

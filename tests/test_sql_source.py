@@ -689,3 +689,77 @@ def test_a_bad_query_timeout_is_a_config_error_naming_the_key(
     )
     with pytest.raises(ConfigError, match=message):
         load_sources_config(path)
+
+
+# -- One snapshot: the sources of one database read at one moment -------------------------
+
+
+def test_a_reload_committed_between_two_sources_reads_is_seen_by_neither(
+    postgres: dict[str, str], export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each source used to read in its own connection: a reload committed between two
+    reads gave a month of the new load's transactions and the old load's credit."""
+    import custrisk.data.workspace as workspace_module
+
+    plain = postgres["url"].replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        for name in SOURCES:
+            admin.execute(f"DROP TABLE IF EXISTS snap_{name}")
+            admin.execute(f"CREATE TABLE snap_{name} AS SELECT * FROM {name}")
+    reloads: list[threading.Thread] = []
+
+    def truncate_and_load() -> None:  # a reload by TRUNCATE: waits for the read to end
+        with psycopg.connect(plain) as other:
+            other.execute("TRUNCATE snap_behaviour")
+            other.execute("INSERT INTO snap_behaviour SELECT * FROM behaviour LIMIT 3")
+
+    def reload_after_credit(spec, *args, **kwargs):
+        if spec.name == "credit" and not reloads:  # credit read, not the others yet
+            with psycopg.connect(plain) as other:  # committed at the end of the block
+                other.execute("UPDATE snap_credit SET credit_limit = credit_limit * 2")
+                other.execute("DELETE FROM snap_transactions WHERE customer_id < '0000000100'")
+            reloads.append(threading.Thread(target=truncate_and_load))
+            reloads[0].start()
+            with psycopg.connect(plain, autocommit=True) as watch:  # until it waits
+                for _ in range(100):
+                    if (
+                        not reloads[0].is_alive()
+                        or watch.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchone()
+                    ):
+                        break
+                    threading.Event().wait(0.05)
+        return clean_source(spec, *args, **kwargs)
+
+    clean_source = workspace_module.clean_source
+    monkeypatch.setattr(workspace_module, "clean_source", reload_after_credit)
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    config = query_sources(tmp_path, {name: f"SELECT * FROM snap_{name}" for name in SOURCES})
+    try:
+        from_db = load_workspace(tmp_path, config=config)
+    finally:
+        for thread in reloads:
+            thread.join(timeout=30)
+    from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
+    for name in SOURCES:  # the month as it was when the first source was read
+        pd.testing.assert_frame_equal(from_db.frames[name], from_csv.frames[name])
+    with psycopg.connect(plain, autocommit=True) as admin:  # and the reload went through
+        assert admin.execute("SELECT count(*) FROM snap_behaviour").fetchone() == (3,)
+        for name in SOURCES:
+            admin.execute(f"DROP TABLE snap_{name}")
+
+
+def test_a_shared_transaction_ended_by_the_server_while_cleaning_names_the_setting(
+    postgres: dict[str, str],
+) -> None:
+    from custrisk.io.sql import Databases, PlannedQuery
+
+    url = f"{postgres['url']}?options=-c%20idle_in_transaction_session_timeout%3D300"
+    queries = {name: f"SELECT * FROM {name}" for name in ("credit", "transactions")}
+    with Databases([PlannedQuery(n, url, q) for n, q in queries.items()]) as databases:
+        read_query(queries["credit"], url, source="credit", databases=databases)
+        threading.Event().wait(0.8)  # the credit table cleaned, the transaction idle
+        with pytest.raises(DataError) as caught:
+            read_query(queries["transactions"], url, source="transactions", databases=databases)
+    message = str(caught.value)
+    assert message.startswith("query:transactions: the query failed on ")
+    assert "raise idle_in_transaction_session_timeout" in message and PASSWORD not in message

@@ -50,7 +50,7 @@ from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.memory import release_memory
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
-from custrisk.io.sql import read_query
+from custrisk.io.sql import Databases, PlannedQuery, read_query
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.protect.roles import CLEAR_PII, require
 
@@ -266,6 +266,14 @@ def load_workspace(
     customer_ids: KnownIds | None = None  # prepared once for every linked source
     rejected_customers: RejectedKeys | None = None  # (their rows: customer_rejected)
     files = _FilesOf(data_dir, cfg)
+    # the queries of one database URL read in one transaction: one moment of the database
+    databases = Databases(
+        [
+            PlannedQuery(name, spec.url, spec.query, spec.query_timeout)
+            for name in wanted
+            if (spec := cfg.sources[name]).query is not None and spec.url is not None
+        ]
+    )
     try:
         for position, name in enumerate(wanted):
             spec = cfg.sources[name]
@@ -286,6 +294,8 @@ def load_workspace(
                         columns=options["columns"],
                         typed=options["typed"],
                         date_columns=options["date_columns"],
+                        timeout=spec.query_timeout,
+                        databases=databases,
                     )
                 ]
             else:
@@ -376,6 +386,7 @@ def load_workspace(
                 result.rows_repaired,
             )
     finally:
+        databases.close()
         cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
         data_dir=str(shown),

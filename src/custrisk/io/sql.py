@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -211,7 +211,12 @@ def read_query(
             ("cannot connect to or query " if connecting else "the query failed on ")
             + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
             file=str(where),
-            hint="check the database URL, that the database is running, and the query "
+            hint="the database ended the transaction the sources of this URL share while "
+            "an earlier source was cleaned: raise idle_in_transaction_session_timeout for "
+            "custrisk's database role (ALTER ROLE ... SET idle_in_transaction_session_timeout "
+            "= '1h')"
+            if getattr(problem, "sqlstate", None) == "25P03"
+            else "check the database URL, that the database is running, and the query "
             f"under sources.{source}.query",
         ) from None
     except BaseException:
@@ -237,15 +242,31 @@ def read_query(
     )
 
 
+class PlannedQuery(NamedTuple):
+    """A source's query, known before any is read (:class:`Databases`)."""
+
+    source: str
+    url: str  # env:NAME or a URL, as the config writes it
+    query: str
+    timeout: float | None = None  # seconds (read_query's ``timeout``)
+
+
 class Databases:
     """The database connections of one load of sources: one per database URL, kept open
     for every query of that URL, in one transaction (on PostgreSQL ``REPEATABLE READ,
     READ ONLY``): those queries see the database as it was at the first one's start, so
-    a reload committed between two sources' reads is seen by neither. ``close`` (or the
-    end of its ``with`` block) rolls them back and closes them."""
+    a reload committed between two sources' reads is seen by neither. The tables of
+    every ``planned`` query of that URL (found with EXPLAIN) are locked ``ACCESS SHARE``
+    at the transaction's start, before its snapshot: a reload that truncates, drops or
+    swaps one of them (which a snapshot would not hide: PostgreSQL shows a table
+    truncated since as empty) waits for the transaction's end. ``close`` (or the end
+    of its ``with`` block) rolls them back and closes them."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, planned: Sequence[PlannedQuery] = (), environ: Mapping[str, str] | None = None
+    ) -> None:
         self._open: dict[str, _Opened] = {}
+        self._planned, self._environ = list(planned), environ
 
     def __enter__(self) -> Databases:
         return self
@@ -259,11 +280,22 @@ class Databases:
         if resolved not in self._open:
             engine = _engine(resolved, url, where)
             try:
-                self._open[resolved] = _Opened.connect(engine)
+                self._open[resolved] = _Opened.connect(engine, resolved, self._planned_on(resolved))
             except BaseException:
                 engine.dispose()
                 raise
         return self._open[resolved]
+
+    def _planned_on(self, resolved: str) -> list[PlannedQuery]:
+        found = []
+        for planned in self._planned:
+            try:
+                on = resolve_url(planned.url, source=planned.source, environ=self._environ)
+            except DataError:  # (said when that source is read)
+                continue
+            if on == resolved:
+                found.append(planned)
+        return found
 
     def discard(self, resolved: str) -> None:
         """Close the connection to ``resolved`` (after a failed query: its transaction
@@ -279,42 +311,79 @@ class Databases:
 
 class _Opened:
     """One connection of :class:`Databases`, its session's own statement timeout (in
-    seconds; ``None`` when it has none, or the database is not PostgreSQL)."""
+    seconds; ``None`` when it has none, or the database is not PostgreSQL) and the
+    tables to lock before its first query reads."""
 
-    def __init__(self, engine: Any, connection: Any, session_timeout: float | None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        connection: Any,
+        session_timeout: float | None = None,
+        tables: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.engine, self.connection, self.session_timeout = engine, connection, session_timeout
         self.postgres = engine.dialect.name == "postgresql"
+        self._to_lock = list(tables)
 
     @classmethod
-    def connect(cls, engine: Any) -> _Opened:
+    def connect(cls, engine: Any, resolved: str, planned: Sequence[PlannedQuery]) -> _Opened:
+        import sqlalchemy
+
         connection = engine.connect()
         if engine.dialect.name != "postgresql":
-            return cls(engine, connection, None)
+            return cls(engine, connection)
         try:
+            shown = str(connection.exec_driver_sql("SHOW statement_timeout").scalar())
+            connection.rollback()
+            session_timeout = _pg_duration(shown) or None
+            tables: set[tuple[str, str]] = set()
+            for one in planned:  # each EXPLAINed in a transaction of its own
+                seconds, origin = _timeout_of(one.timeout, session_timeout)
+                try:
+                    with connection.begin():
+                        _set_timeout(connection, seconds)
+                        explain = "EXPLAIN (VERBOSE, FORMAT JSON) " + one.query
+                        plan = connection.execute(
+                            sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", explain))
+                        ).scalar()
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if _timed_out(exc.orig):
+                        where = Path(f"query:{one.source}")
+                        raise _timeout_error(one.source, resolved, where, seconds, origin) from None
+                    continue  # the query's own error is said when it runs
+                tables.update(_relations(plan))
             connection.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
-            shown = str(connection.exec_driver_sql("SHOW statement_timeout").scalar())
         except BaseException:
             connection.close()
             raise
-        return cls(engine, connection, _pg_duration(shown) or None)
+        return cls(engine, connection, session_timeout, sorted(tables))
 
     def start(self, timeout: float | None) -> tuple[float, str]:
         """Set the statement timeout of the next query (``timeout`` seconds, else the
-        session's, else ``DEFAULT_QUERY_TIMEOUT``); that timeout and where it comes
-        from (``config``, ``session``, ``default``), for the message when it fires."""
+        session's, else ``DEFAULT_QUERY_TIMEOUT``), and on the first query lock the
+        tables; that timeout and where it comes from (``config``, ``session``,
+        ``default``), for the message when it fires."""
         if not self.postgres:
             return 0.0, ""
-        seconds, origin = (
-            (timeout, "config")
-            if timeout is not None
-            else (self.session_timeout, "session")
-            if self.session_timeout
-            else (DEFAULT_QUERY_TIMEOUT, "default")
-        )
-        milliseconds = 0 if seconds <= 0 else max(1, round(seconds * 1000))
-        self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+        seconds, origin = _timeout_of(timeout, self.session_timeout)
+        _set_timeout(self.connection, seconds)
+        tables, self._to_lock = self._to_lock, []
+        for schema, name in tables:  # (LOCK takes no snapshot: the first query does)
+            savepoint = self.connection.begin_nested()
+            try:
+                self.connection.exec_driver_sql(
+                    f"LOCK TABLE {_quoted(schema)}.{_quoted(name)} IN ACCESS SHARE MODE"
+                )
+            except Exception as exc:
+                savepoint.rollback()
+                if _timed_out(getattr(exc, "orig", None)):
+                    raise
+                # no right to lock a table behind a view: read it unlocked
+                log.debug("not locked: %s.%s: %s", schema, name, type(exc).__name__)
+            else:
+                savepoint.commit()
         return seconds, origin
 
     def close(self) -> None:
@@ -371,6 +440,43 @@ def _pg_duration(shown: str) -> float:
     """Seconds of a duration as PostgreSQL's SHOW gives it (``0``, ``200ms``, ``10min``)."""
     matched = re.fullmatch(r"(\d+)\s*(ms|s|min|h|d)?", shown.strip())
     return int(matched.group(1)) * _PG_UNITS[matched.group(2) or "ms"] if matched else 0.0
+
+
+def _timeout_of(timeout: float | None, session: float | None) -> tuple[float, str]:
+    """A query's timeout in seconds and where it comes from: ``config``, ``session``
+    (the URL's options, the database's settings) or ``default``."""
+    if timeout is not None:
+        return timeout, "config"
+    if session:
+        return session, "session"
+    return DEFAULT_QUERY_TIMEOUT, "default"
+
+
+def _set_timeout(connection: Any, seconds: float) -> None:
+    milliseconds = 0 if seconds <= 0 else max(1, round(seconds * 1000))
+    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+
+
+def _relations(plan: Any) -> set[tuple[str, str]]:
+    """The (schema, table) pairs an EXPLAIN (VERBOSE, FORMAT JSON) plan scans, but the
+    system catalogs'."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(plan, list):
+        for item in plan:
+            found |= _relations(item)
+    elif isinstance(plan, dict):
+        schema, name = plan.get("Schema"), plan.get("Relation Name")
+        if isinstance(schema, str) and isinstance(name, str):
+            if schema not in ("pg_catalog", "information_schema"):
+                found.add((schema, name))
+        for value in plan.values():
+            if isinstance(value, list | dict):
+                found |= _relations(value)
+    return found
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _timed_out(problem: BaseException | None) -> bool:

@@ -1599,3 +1599,39 @@ def test_a_run_whose_sources_read_a_database_is_never_up_to_date(tmp_path: Path)
     skipped = evaluate(context)  # type: ignore[arg-type]
     assert skipped.rows == {"period": "2026-09", "missing": "exports"}
     assert "credit read a database as it is now, not as it was in 2026-09" in skipped.detail
+
+
+def test_a_run_whose_sources_are_all_queries_needs_no_exports_folder(
+    make_root: Callable[..., Path], export_200: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to stop on 'no exports match exports/{period}', and with --period on 'the
+    exports of the period are not there', for a folder nothing would read."""
+    import sqlite3
+
+    import pandas as pd
+
+    root = make_root(reports=False)
+    shutil.rmtree(root / "exports")
+    packaged = (SRC.parent / "configs" / "sources.yaml").read_text(encoding="utf-8")
+    with sqlite3.connect(root / "crm.db") as database:
+        for name in ("credit", "transactions", "behaviour"):
+            frame = pd.read_csv(export_200 / f"{name}.csv", dtype=str, keep_default_na=False)
+            frame.replace("", None).to_sql(name, database, index=False)
+            packaged = packaged.replace(
+                f"    file: {name}.csv\n", f"    query: SELECT * FROM {name}\n    url: env:CRM_DB\n"
+            )
+    database.close()
+    (root / "sources.yaml").write_text(packaged, encoding="utf-8")
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text().replace("# sources: configs/sources.yaml", "sources: sources.yaml")
+    )
+    monkeypatch.setenv("CRM_DB", f"sqlite:///{root / 'crm.db'}")
+    code, out, err = _run(root)  # no folder to tell the month from
+    assert code == 2 and "every source of" in err and "is a database query" in err, err
+    assert "--period YYYY-MM" in err and "no exports folder is needed" in err
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code == 1, err  # (published: only the drift gate, on 200 customers, as above)
+    assert out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift"), out
+    assert "customers 200" in out and "exports" not in err
+    assert (root / "runs" / PERIOD / "run.json").is_file() and not (root / "exports").exists()

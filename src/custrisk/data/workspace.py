@@ -227,8 +227,9 @@ def load_workspace(
     Parameters
     ----------
     data_dir
-        Folder holding the exports named in the sources config, or one table file read
-        with a config of one source (:func:`file_as_source`).
+        Folder holding the exports named in the sources config (that need not exist
+        when every source is a database query), or one table file read with a config
+        of one source (:func:`file_as_source`).
     config
         A loaded :class:`SourcesConfig`, a path to a sources YAML, or ``None`` for the
         packaged default.
@@ -246,18 +247,19 @@ def load_workspace(
     data_dir = shown = Path(data_dir)
     if is_one_file(data_dir):  # one table, read with a config of one source
         data_dir, config = file_as_source(data_dir, config)
-    if not data_dir.is_dir():
-        raise DataError(
-            "data folder not found",
-            file=str(data_dir),
-            hint="pass the folder holding credit.csv and the other exports",
-        )
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
     wanted = [
         name
         for name in cfg.sources
         if sources is None or name in sources or name == CUSTOMER_SOURCE
     ]
+    # (sources that are all database queries read no folder: it need not exist)
+    if not data_dir.is_dir() and any(cfg.sources[name].query is None for name in wanted):
+        raise DataError(
+            "data folder not found",
+            file=str(data_dir),
+            hint="pass the folder holding credit.csv and the other exports",
+        )
     # Credit first: its ids decide which rows of other sources are orphans.
     wanted.sort(key=lambda name: name != CUSTOMER_SOURCE)
     results: dict[str, SourceResult] = {}

@@ -566,6 +566,36 @@ def test_the_as_of_window_is_the_month_and_a_week_after(as_of: str, accepted: bo
             check_as_of(PERIOD, dt.date.fromisoformat(as_of), days_after=7, exports=Path("e"))
 
 
+def test_data_read_by_queries_outside_the_month_is_told_about_the_queries_not_a_folder() -> None:
+    """A month read from a database was told 'exports/2026-11 seems to hold 2026-10's
+    files; put 2026-11's exports there', of a folder that does not exist."""
+    from custrisk.batch.checks import check_customer_drop
+
+    exports = Path("exports/2026-11")
+    for as_of, said in (
+        ("2026-10-31", "the queries return 2026-10's rows"),
+        ("2026-12-31", "rows of a later month"),
+    ):
+        with pytest.raises(DataError) as caught:
+            check_as_of(
+                NEXT, dt.date.fromisoformat(as_of), days_after=7, exports=exports, queried=True
+            )
+        assert said in str(caught.value) and "their WHERE" in str(caught.value)
+        assert str(exports) not in str(caught.value)
+    with pytest.raises(
+        DataError, match="the queries' rows look partial; check the credit query's WHERE"
+    ):
+        check_customer_drop(
+            NEXT,
+            10,
+            previous_period=PERIOD,
+            previous_customers=200,
+            max_drop=0.5,
+            exports=exports,
+            queried=True,
+        )
+
+
 def test_a_flat_table_dated_before_its_month_is_told_how_to_date_itself(tmp_path: Path) -> None:
     """A table whose latest date (开户日期) is years before the month: the way out is a
     column of the date it was taken, not another --period (custrisk run has no --as-of)."""

@@ -318,7 +318,10 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
     (its as-of date) or not whole (its customers against the previous run's; ``None``:
     not counted yet)."""
     checks = ctx.config.checks
-    check_as_of(ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports)
+    queried = ctx.config.queries_only()
+    check_as_of(
+        ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports, queried=queried
+    )
     if ctx.previous is None or customers is None:
         return
     earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
@@ -331,6 +334,7 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
             previous_customers=previous_customers,
             max_drop=checks.max_customer_drop,
             exports=ctx.exports,
+            queried=queried,
         )
 
 

@@ -763,3 +763,19 @@ def test_a_shared_transaction_ended_by_the_server_while_cleaning_names_the_setti
     message = str(caught.value)
     assert message.startswith("query:transactions: the query failed on ")
     assert "raise idle_in_transaction_session_timeout" in message and PASSWORD not in message
+
+
+def test_a_reload_locking_a_table_after_it_was_planned_stops_at_the_timeout_too(
+    postgres: dict[str, str],
+) -> None:
+    """The tables are locked before the first query: that LOCK waits on a reload's lock
+    taken since the queries were planned, within the same timeout and message."""
+    from custrisk.io.sql import Databases, PlannedQuery
+
+    url, query = postgres["url"], "SELECT * FROM behaviour"
+    with Databases([PlannedQuery("behaviour", url, query, 0.2)]) as databases:
+        databases.open(url, url, Path("query:behaviour"))  # planned: EXPLAIN done
+        with _locked(url, "behaviour"), pytest.raises(DataError) as caught:
+            read_query(query, url, source="behaviour", timeout=0.2, databases=databases)
+    assert "query:behaviour: the query on" in str(caught.value)
+    assert "cancelled after 200 ms (its query_timeout)" in str(caught.value)

@@ -174,7 +174,9 @@ def read_query(
     waited: tuple[float, str] = (0.0, "")
     try:
         opened = databases.open(resolved, url, where)
-        waited = opened.start(timeout)
+        if opened.postgres:  # (known before start, whose LOCK may wait too)
+            waited = _timeout_of(timeout, opened.session_timeout)
+        opened.start(timeout)
         result = opened.connection.execute(
             sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)),
             execution_options={"stream_results": True, "yield_per": chunk_rows},
@@ -360,15 +362,13 @@ class _Opened:
             raise
         return cls(engine, connection, session_timeout, sorted(tables))
 
-    def start(self, timeout: float | None) -> tuple[float, str]:
+    def start(self, timeout: float | None) -> None:
         """Set the statement timeout of the next query (``timeout`` seconds, else the
-        session's, else ``DEFAULT_QUERY_TIMEOUT``), and on the first query lock the
-        tables; that timeout and where it comes from (``config``, ``session``,
-        ``default``), for the message when it fires."""
+        session's, else ``DEFAULT_QUERY_TIMEOUT``: :func:`_timeout_of`), and on the
+        first query lock the tables."""
         if not self.postgres:
-            return 0.0, ""
-        seconds, origin = _timeout_of(timeout, self.session_timeout)
-        _set_timeout(self.connection, seconds)
+            return
+        _set_timeout(self.connection, _timeout_of(timeout, self.session_timeout)[0])
         tables, self._to_lock = self._to_lock, []
         for schema, name in tables:  # (LOCK takes no snapshot: the first query does)
             savepoint = self.connection.begin_nested()
@@ -384,7 +384,6 @@ class _Opened:
                 log.debug("not locked: %s.%s: %s", schema, name, type(exc).__name__)
             else:
                 savepoint.commit()
-        return seconds, origin
 
     def close(self) -> None:
         try:

@@ -636,6 +636,8 @@ def test_the_timeout_is_the_sources_else_the_urls_session_else_ten_minutes(
     assert timeout(in_url) == "1500ms"  # the URL's options keep working
     assert timeout(in_url, 0.25) == "250ms"  # a source's query_timeout wins
     assert timeout(postgres["url"], 0) == "0"  # 0: none
+    # none on purpose in the URL (or ALTER ROLE ... SET): kept, not the default
+    assert timeout(f"{postgres['url']}?options=-c%20statement_timeout%3D0") == "0"
 
 
 def test_a_lock_past_the_urls_statement_timeout_says_to_raise_it_in_the_url(

@@ -313,8 +313,8 @@ class Databases:
 
 class _Opened:
     """One connection of :class:`Databases`, its session's own statement timeout (in
-    seconds; ``None`` when it has none, or the database is not PostgreSQL) and the
-    tables to lock before its first query reads."""
+    seconds, 0: none; ``None`` when not set for it, or the database is not PostgreSQL)
+    and the tables to lock before its first query reads."""
 
     def __init__(
         self,
@@ -335,9 +335,7 @@ class _Opened:
         if engine.dialect.name != "postgresql":
             return cls(engine, connection)
         try:
-            shown = str(connection.exec_driver_sql("SHOW statement_timeout").scalar())
-            connection.rollback()
-            session_timeout = _pg_duration(shown) or None
+            session_timeout = _session_timeout(connection)
             tables: set[tuple[str, str]] = set()
             for one in planned:  # each EXPLAINed in a transaction of its own
                 seconds, origin = _timeout_of(one.timeout, session_timeout)
@@ -432,21 +430,32 @@ def _engine(resolved: str, url: str, where: Path) -> Any:
     return engine
 
 
-_PG_UNITS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+#: Where a session's statement_timeout is set for it on purpose, even to 0 (none): the
+#: URL's options (``client``), ALTER ROLE / ALTER DATABASE ... SET
+_SET_FOR_THE_SESSION = ("client", "user", "database", "database user")
 
 
-def _pg_duration(shown: str) -> float:
-    """Seconds of a duration as PostgreSQL's SHOW gives it (``0``, ``200ms``, ``10min``)."""
-    matched = re.fullmatch(r"(\d+)\s*(ms|s|min|h|d)?", shown.strip())
-    return int(matched.group(1)) * _PG_UNITS[matched.group(2) or "ms"] if matched else 0.0
+def _session_timeout(connection: Any) -> float | None:
+    """The session's own statement_timeout in seconds (0: none), or ``None`` when it is
+    the server's default of none; in a transaction of its own, ended."""
+    row = connection.exec_driver_sql(
+        "SELECT setting, source FROM pg_settings WHERE name = 'statement_timeout'"
+    ).one_or_none()
+    connection.rollback()
+    if row is None:
+        return None
+    milliseconds = int(row[0]) if str(row[0]).isdigit() else 0
+    if milliseconds or row[1] in _SET_FOR_THE_SESSION:
+        return milliseconds / 1000
+    return None
 
 
 def _timeout_of(timeout: float | None, session: float | None) -> tuple[float, str]:
     """A query's timeout in seconds and where it comes from: ``config``, ``session``
-    (the URL's options, the database's settings) or ``default``."""
+    (the URL's options, the database's or role's settings) or ``default``."""
     if timeout is not None:
         return timeout, "config"
-    if session:
+    if session is not None:
         return session, "session"
     return DEFAULT_QUERY_TIMEOUT, "default"
 

@@ -1664,4 +1664,6 @@ def test_a_run_whose_sources_are_all_queries_needs_no_exports_folder(
     assert code == 1, err  # (published: only the drift gate, on 200 customers, as above)
     assert out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift"), out
     assert "customers 200" in out and "exports" not in err
+    # no evaluation, for the reason no labels file put in place would change
+    assert "no evaluation: source(s) credit, transactions, behaviour read a database" in out
     assert (root / "runs" / PERIOD / "run.json").is_file() and not (root / "exports").exists()

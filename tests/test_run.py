@@ -566,6 +566,36 @@ def test_the_as_of_window_is_the_month_and_a_week_after(as_of: str, accepted: bo
             check_as_of(PERIOD, dt.date.fromisoformat(as_of), days_after=7, exports=Path("e"))
 
 
+def test_data_read_by_queries_outside_the_month_is_told_about_the_queries_not_a_folder() -> None:
+    """A month read from a database was told 'exports/2026-11 seems to hold 2026-10's
+    files; put 2026-11's exports there', of a folder that does not exist."""
+    from custrisk.batch.checks import check_customer_drop
+
+    exports = Path("exports/2026-11")
+    for as_of, said in (
+        ("2026-10-31", "the queries return 2026-10's rows"),
+        ("2026-12-31", "rows of a later month"),
+    ):
+        with pytest.raises(DataError) as caught:
+            check_as_of(
+                NEXT, dt.date.fromisoformat(as_of), days_after=7, exports=exports, queried=True
+            )
+        assert said in str(caught.value) and "their WHERE" in str(caught.value)
+        assert str(exports) not in str(caught.value)
+    with pytest.raises(
+        DataError, match="the queries' rows look partial; check the credit query's WHERE"
+    ):
+        check_customer_drop(
+            NEXT,
+            10,
+            previous_period=PERIOD,
+            previous_customers=200,
+            max_drop=0.5,
+            exports=exports,
+            queried=True,
+        )
+
+
 def test_a_flat_table_dated_before_its_month_is_told_how_to_date_itself(tmp_path: Path) -> None:
     """A table whose latest date (开户日期) is years before the month: the way out is a
     column of the date it was taken, not another --period (custrisk run has no --as-of)."""
@@ -1599,3 +1629,41 @@ def test_a_run_whose_sources_read_a_database_is_never_up_to_date(tmp_path: Path)
     skipped = evaluate(context)  # type: ignore[arg-type]
     assert skipped.rows == {"period": "2026-09", "missing": "exports"}
     assert "credit read a database as it is now, not as it was in 2026-09" in skipped.detail
+
+
+def test_a_run_whose_sources_are_all_queries_needs_no_exports_folder(
+    make_root: Callable[..., Path], export_200: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to stop on 'no exports match exports/{period}', and with --period on 'the
+    exports of the period are not there', for a folder nothing would read."""
+    import sqlite3
+
+    import pandas as pd
+
+    root = make_root(reports=False)
+    shutil.rmtree(root / "exports")
+    packaged = (SRC.parent / "configs" / "sources.yaml").read_text(encoding="utf-8")
+    with sqlite3.connect(root / "crm.db") as database:
+        for name in ("credit", "transactions", "behaviour"):
+            frame = pd.read_csv(export_200 / f"{name}.csv", dtype=str, keep_default_na=False)
+            frame.replace("", None).to_sql(name, database, index=False)
+            packaged = packaged.replace(
+                f"    file: {name}.csv\n", f"    query: SELECT * FROM {name}\n    url: env:CRM_DB\n"
+            )
+    database.close()
+    (root / "sources.yaml").write_text(packaged, encoding="utf-8")
+    config = root / "run.yaml"
+    config.write_text(
+        config.read_text().replace("# sources: configs/sources.yaml", "sources: sources.yaml")
+    )
+    monkeypatch.setenv("CRM_DB", f"sqlite:///{root / 'crm.db'}")
+    code, out, err = _run(root)  # no folder to tell the month from
+    assert code == 2 and "every source of" in err and "is a database query" in err, err
+    assert "--period YYYY-MM" in err and "no exports folder is needed" in err
+    code, out, err = _run(root, "--period", PERIOD)
+    assert code == 1, err  # (published: only the drift gate, on 200 customers, as above)
+    assert out.startswith(f"custrisk run {PERIOD}: GATE FAILED: drift"), out
+    assert "customers 200" in out and "exports" not in err
+    # no evaluation, for the reason no labels file put in place would change
+    assert "no evaluation: source(s) credit, transactions, behaviour read a database" in out
+    assert (root / "runs" / PERIOD / "run.json").is_file() and not (root / "exports").exists()

@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -568,3 +569,215 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
         source="credit",
     )
     assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}
+
+
+# -- Timeouts: a query waiting on a lock ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(url: str, table: str):
+    """``table`` locked ACCESS EXCLUSIVE by a second session (a nightly reload) until the
+    block ends. After 20 s the sessions waiting on it are cancelled: a query with no
+    timeout fails the test rather than hanging it."""
+    plain = url.replace("+psycopg", "")
+
+    def cancel_waiting() -> None:
+        with psycopg.connect(plain, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_locks WHERE NOT granted AND "
+                "relation = %s::regclass",
+                (table,),
+            )
+
+    with psycopg.connect(plain) as other:
+        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        guard = threading.Timer(20, cancel_waiting)
+        guard.start()
+        try:
+            yield
+        finally:
+            guard.cancel()
+            other.rollback()
+
+
+def test_a_query_waiting_on_a_lock_stops_at_its_timeout_naming_the_source_and_the_fix(
+    postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    """A query behind a reload's lock used to hang custrisk score and run forever."""
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    config = query_sources(tmp_path, ALL_TABLES)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "defaults:\n", "defaults:\n  query_timeout: 200ms\n"
+        ),
+        encoding="utf-8",
+    )
+    with _locked(postgres["url"], "transactions"):
+        result = runner.invoke(app, ["validate", str(tmp_path), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert line.startswith("Error: query:transactions: the query on ")
+    assert "cancelled after 200 ms (its query_timeout)" in line
+    assert "sources.transactions.query_timeout" in line and "custrisk:***@" in line
+    assert PASSWORD not in result.output and "Traceback" not in result.output
+
+
+def test_the_timeout_is_the_sources_else_the_urls_session_else_ten_minutes(
+    postgres: dict[str, str],
+) -> None:
+    query = "SELECT current_setting('statement_timeout') AS customer_id"
+
+    def timeout(url: str, seconds: float | None = None) -> str:
+        raw = read_query(query, url, source="credit", timeout=seconds)
+        return str(raw.table.column("customer_id")[0])
+
+    in_url = f"{postgres['url']}?options=-c%20statement_timeout%3D1500"
+    assert timeout(postgres["url"]) == "10min"  # the default
+    assert timeout(in_url) == "1500ms"  # the URL's options keep working
+    assert timeout(in_url, 0.25) == "250ms"  # a source's query_timeout wins
+    assert timeout(postgres["url"], 0) == "0"  # 0: none
+    # none on purpose in the URL (or ALTER ROLE ... SET): kept, not the default
+    assert timeout(f"{postgres['url']}?options=-c%20statement_timeout%3D0") == "0"
+
+
+def test_a_lock_past_the_urls_statement_timeout_says_to_raise_it_in_the_url(
+    postgres: dict[str, str],
+) -> None:
+    in_url = f"{postgres['url']}?options=-c%20statement_timeout%3D200"
+    with _locked(postgres["url"], "credit"), pytest.raises(DataError) as caught:
+        read_query("SELECT * FROM credit", in_url, source="credit")
+    message = str(caught.value)
+    assert "cancelled after 200 ms (the statement_timeout of the database session" in message
+    assert "raise statement_timeout in the URL" in message and PASSWORD not in message
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("30", 30.0), ("1.5", 1.5), ("500ms", 0.5), ("45s", 45.0), ("10min", 600.0), ("2h", 7200.0)],
+)
+def test_query_timeout_is_read_with_its_unit(tmp_path: Path, written: str, seconds: float) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "version: 1\nsources:\n  credit:\n    query: SELECT 1\n    url: sqlite:///c.db\n"
+        f"    query_timeout: {written}\n    key: customer_id\n"
+        "    columns:\n      customer_id: {type: id}\n",
+        encoding="utf-8",
+    )
+    assert load_sources_config(path).sources["credit"].query_timeout == seconds
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            "defaults:\n  query_timeout: soon\n",
+            r"defaults\.query_timeout.*'soon' is not a duration",
+        ),
+        ("defaults:\n  query_timeout: -1\n", "is not a duration"),
+        ("", r"sources\.credit\.query_timeout.*applies to a source read by a query"),
+    ],
+)
+def test_a_bad_query_timeout_is_a_config_error_naming_the_key(
+    tmp_path: Path, lines: str, message: str
+) -> None:
+    credit = (
+        "    file: credit.csv\n    query_timeout: 5s\n" if not lines else "    file: credit.csv\n"
+    )
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        f"version: 1\n{lines}sources:\n  credit:\n{credit}    key: customer_id\n"
+        "    columns:\n      customer_id: {type: id}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=message):
+        load_sources_config(path)
+
+
+# -- One snapshot: the sources of one database read at one moment -------------------------
+
+
+def test_a_reload_committed_between_two_sources_reads_is_seen_by_neither(
+    postgres: dict[str, str], export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each source used to read in its own connection: a reload committed between two
+    reads gave a month of the new load's transactions and the old load's credit."""
+    import custrisk.data.workspace as workspace_module
+
+    plain = postgres["url"].replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        for name in SOURCES:
+            admin.execute(f"DROP TABLE IF EXISTS snap_{name}")
+            admin.execute(f"CREATE TABLE snap_{name} AS SELECT * FROM {name}")
+    reloads: list[threading.Thread] = []
+
+    def truncate_and_load() -> None:  # a reload by TRUNCATE: waits for the read to end
+        with psycopg.connect(plain) as other:
+            other.execute("TRUNCATE snap_behaviour")
+            other.execute("INSERT INTO snap_behaviour SELECT * FROM behaviour LIMIT 3")
+
+    def reload_after_credit(spec, *args, **kwargs):
+        if spec.name == "credit" and not reloads:  # credit read, not the others yet
+            with psycopg.connect(plain) as other:  # committed at the end of the block
+                other.execute("UPDATE snap_credit SET credit_limit = credit_limit * 2")
+                other.execute("DELETE FROM snap_transactions WHERE customer_id < '0000000100'")
+            reloads.append(threading.Thread(target=truncate_and_load))
+            reloads[0].start()
+            with psycopg.connect(plain, autocommit=True) as watch:  # until it waits
+                for _ in range(100):
+                    if (
+                        not reloads[0].is_alive()
+                        or watch.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchone()
+                    ):
+                        break
+                    threading.Event().wait(0.05)
+        return clean_source(spec, *args, **kwargs)
+
+    clean_source = workspace_module.clean_source
+    monkeypatch.setattr(workspace_module, "clean_source", reload_after_credit)
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    config = query_sources(tmp_path, {name: f"SELECT * FROM snap_{name}" for name in SOURCES})
+    try:
+        from_db = load_workspace(tmp_path, config=config)
+    finally:
+        for thread in reloads:
+            thread.join(timeout=30)
+    from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
+    for name in SOURCES:  # the month as it was when the first source was read
+        pd.testing.assert_frame_equal(from_db.frames[name], from_csv.frames[name])
+    with psycopg.connect(plain, autocommit=True) as admin:  # and the reload went through
+        assert admin.execute("SELECT count(*) FROM snap_behaviour").fetchone() == (3,)
+        for name in SOURCES:
+            admin.execute(f"DROP TABLE snap_{name}")
+
+
+def test_a_shared_transaction_ended_by_the_server_while_cleaning_names_the_setting(
+    postgres: dict[str, str],
+) -> None:
+    from custrisk.io.sql import Databases, PlannedQuery
+
+    url = f"{postgres['url']}?options=-c%20idle_in_transaction_session_timeout%3D300"
+    queries = {name: f"SELECT * FROM {name}" for name in ("credit", "transactions")}
+    with Databases([PlannedQuery(n, url, q) for n, q in queries.items()]) as databases:
+        read_query(queries["credit"], url, source="credit", databases=databases)
+        threading.Event().wait(0.8)  # the credit table cleaned, the transaction idle
+        with pytest.raises(DataError) as caught:
+            read_query(queries["transactions"], url, source="transactions", databases=databases)
+    message = str(caught.value)
+    assert message.startswith("query:transactions: the query failed on ")
+    assert "raise idle_in_transaction_session_timeout" in message and PASSWORD not in message
+
+
+def test_a_reload_locking_a_table_after_it_was_planned_stops_at_the_timeout_too(
+    postgres: dict[str, str],
+) -> None:
+    """The tables are locked before the first query: that LOCK waits on a reload's lock
+    taken since the queries were planned, within the same timeout and message."""
+    from custrisk.io.sql import Databases, PlannedQuery
+
+    url, query = postgres["url"], "SELECT * FROM behaviour"
+    with Databases([PlannedQuery("behaviour", url, query, 0.2)]) as databases:
+        databases.open(url, url, Path("query:behaviour"))  # planned: EXPLAIN done
+        with _locked(url, "behaviour"), pytest.raises(DataError) as caught:
+            read_query(query, url, source="behaviour", timeout=0.2, databases=databases)
+    assert "query:behaviour: the query on" in str(caught.value)
+    assert "cancelled after 200 ms (its query_timeout)" in str(caught.value)

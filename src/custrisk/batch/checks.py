@@ -30,9 +30,12 @@ def as_of_window(period: str, days_after: int) -> tuple[dt.date, dt.date]:
     return end.replace(day=1), end + dt.timedelta(days=days_after)
 
 
-def check_as_of(period: str, as_of: dt.date, *, days_after: int, exports: Path) -> None:
+def check_as_of(
+    period: str, as_of: dt.date, *, days_after: int, exports: Path, queried: bool = False
+) -> None:
     """Refuse data whose as-of date is outside the window of ``period``
-    (:func:`as_of_window`).
+    (:func:`as_of_window`); ``queried``: every source is a database query (the message
+    names the queries, not a folder of exports).
 
     Raises
     ------
@@ -57,11 +60,26 @@ def check_as_of(period: str, as_of: dt.date, *, days_after: int, exports: Path) 
                 f"(数据日期, the same date in every row, e.g. {period_end(period)}): it is the "
                 "table's as-of date",
             )
+        if queried:
+            raise DataError(
+                f"custrisk run {period}: the data's as-of date {as_of} (its latest event "
+                f"date) is before the period, {window}: the queries return {month}'s rows",
+                hint=f"write {period} into their WHERE (or read a view of the month), load "
+                f"{period} into the database and run again, or run {month} with --period {month}",
+            )
         raise DataError(
             f"custrisk run {period}: the exports' as-of date {as_of} is before the period, "
             f"{window}: {exports} seems to hold {month}'s files",
             hint=f"put {period}'s exports there and run again, or run {month} with "
             f"--period {month}",
+        )
+    if queried:
+        raise DataError(
+            f"custrisk run {period}: the data's as-of date {as_of} (its latest event date) is "
+            f"after the period, {window}: the queries return rows of a later month",
+            hint=f"bound their WHERE to {period} (or read a view of the month) and run again; "
+            f"if the data is taken after {last}, raise {CHECKS_KEY}.as_of_days_after in the "
+            "run config",
         )
     raise DataError(
         f"custrisk run {period}: the exports' as-of date {as_of} is after the period, "
@@ -80,9 +98,10 @@ def check_customer_drop(
     previous_customers: int,
     max_drop: float,
     exports: Path,
+    queried: bool = False,
 ) -> None:
     """Refuse a month whose customers fell by more than ``max_drop`` (a share of the
-    previous run's ``previous_customers``).
+    previous run's ``previous_customers``); ``queried`` as for :func:`check_as_of`.
 
     Raises
     ------
@@ -97,9 +116,18 @@ def check_customer_drop(
     raise DataError(
         f"custrisk run {period}: {customers:,} customers against {previous_customers:,} in "
         f"the run of {previous_period}, a drop of {drop:.0%}, more than "
-        f"{CHECKS_KEY}.max_customer_drop: {max_drop:g} allows: the export in {exports} "
-        "looks partial",
-        hint="wait for the export to finish and run again; if the drop is real, raise "
+        f"{CHECKS_KEY}.max_customer_drop: {max_drop:g} allows: "
+        + (
+            "the queries' rows look partial"
+            if queried
+            else f"the export in {exports} looks partial"
+        ),
+        hint=(
+            "check the credit query's WHERE and that the load of the month has finished"
+            if queried
+            else "wait for the export to finish"
+        )
+        + " and run again; if the drop is real, raise "
         f"{CHECKS_KEY}.max_customer_drop in the run config (1: no check)",
     )
 

@@ -178,6 +178,17 @@ class RunConfig:
             return []
         return [name for name, spec in sources.items() if spec.query is not None]
 
+    def queries_only(self) -> bool:
+        """Whether every source is read by a database query: the month's exports folder
+        then holds no export (at most the labels), and need not exist."""
+        if self.sources is None:
+            return False
+        try:
+            sources = load_sources_config(self.sources).sources
+        except ConfigError:
+            return False
+        return all(spec.query is not None for spec in sources.values())
+
     def config_files(self) -> dict[str, Path | None]:
         """Every config file the run reads (None: the packaged default)."""
         return {
@@ -188,6 +199,14 @@ class RunConfig:
             "drift": self.drift.config,
             "reports": self.reports.config,
         }
+
+
+#: How to run a batch whose sources are all database queries (no exports folder).
+QUERIES_ONLY_HINT = (
+    "give the month: --period YYYY-MM (the month just ended: --period "
+    '$(date -d "$(date +%Y-%m-01) -1 month" +%Y-%m), each % written \\% in a crontab); '
+    "no exports folder is needed"
+)
 
 
 def check_period(text: str, where: str = "--period") -> str:

@@ -43,6 +43,7 @@ from custrisk.batch.config import (
     ENGINE_KEYS,
     PERIOD_FIELD,
     PERIOD_REGEX,
+    QUERIES_ONLY_HINT,
     RunConfig,
     check_period,
     shift_period,
@@ -224,10 +225,14 @@ def latest_period(config: RunConfig) -> str:
     wildcard = glob.escape(pattern).replace(glob.escape(PERIOD_FIELD), "*")
     found = {m.group(1) for path in glob.glob(wildcard) if (m := regex.fullmatch(path))}
     if not found:
+        queries = config.queries_only()  # (no exports: the month cannot be found)
         raise DataError(
-            f"no exports match {pattern}",
+            f"every source of {config.sources} is a database query, and no folder matches "
+            f"{pattern} to tell the month from"
+            if queries
+            else f"no exports match {pattern}",
             file=str(config.path),
-            hint="put a month's exports there, or give --period",
+            hint=QUERIES_ONLY_HINT if queries else "put a month's exports there, or give --period",
         )
     return max(found)
 
@@ -270,7 +275,7 @@ def run_batch(
     start = time.perf_counter()
     period = check_period(period) if period is not None else latest_period(config)
     exports = config.exports_for(period)
-    if not exports.exists():
+    if not exports.exists() and not config.queries_only():
         raise DataError(
             "the exports of the period are not there",
             file=str(exports),

@@ -318,7 +318,10 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
     (its as-of date) or not whole (its customers against the previous run's; ``None``:
     not counted yet)."""
     checks = ctx.config.checks
-    check_as_of(ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports)
+    queried = ctx.config.queries_only()
+    check_as_of(
+        ctx.period, as_of, days_after=checks.as_of_days_after, exports=ctx.exports, queried=queried
+    )
     if ctx.previous is None or customers is None:
         return
     earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
@@ -331,6 +334,7 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
             previous_customers=previous_customers,
             max_drop=checks.max_customer_drop,
             exports=ctx.exports,
+            queried=queried,
         )
 
 
@@ -385,6 +389,17 @@ def evaluate(ctx: StageContext) -> StageResult:
     matured = shift_period(ctx.period, -cfg.evaluate.after_months)
     labels, exports = cfg.labels_for(matured), cfg.exports_for(matured)
     assert labels is not None
+    if queried := cfg.database_sources():
+        # A query reads the database as it is now: the month's customers would be scored
+        # on data of months later than the outcomes they are measured against (said
+        # first: no labels file or exports folder put in place would change it).
+        return StageResult(
+            SKIPPED_STATUS,
+            {"period": matured, "missing": "exports"},
+            detail=f"source(s) {', '.join(queried)} read a database as it is now, not as "
+            f"it was in {matured}; measure the model with custrisk evaluate on that month's "
+            "data",
+        )
     # Named by key and path: a mistyped pattern is otherwise skipped every month unseen.
     if not labels.is_file() or not exports.exists():
         key, path = ("evaluate.labels", labels) if not labels.is_file() else ("exports", exports)
@@ -393,16 +408,6 @@ def evaluate(ctx: StageContext) -> StageResult:
             SKIPPED_STATUS,
             {"period": matured, "missing": key},
             detail=f"{key} {path} not found (month {matured}, after_months {after})",
-        )
-    if queried := cfg.database_sources():
-        # A query reads the database as it is now: the month's customers would be scored
-        # on data of months later than the outcomes they are measured against.
-        return StageResult(
-            SKIPPED_STATUS,
-            {"period": matured, "missing": "exports"},
-            detail=f"source(s) {', '.join(queried)} read a database as it is now, not as "
-            f"it was in {matured}; measure the model with custrisk evaluate on that month's "
-            "data",
         )
     result = evaluate_model(
         ctx.model,

@@ -204,6 +204,42 @@ def parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
     return query, url
 
 
+#: How long a query may run, or wait on a lock, before the database cancels it
+#: (``query_timeout``) when neither the config nor the URL's session says: ten minutes.
+DEFAULT_QUERY_TIMEOUT = 600.0
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*(ms|s|m|min|h)?")
+_SECONDS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_query_timeout(node: Node, inherited: float | None) -> float | None:
+    """``query_timeout``: seconds, or a number with its unit (``500ms``, ``30s``,
+    ``10min`` or ``10m``, ``2h``); ``0`` for none. ``inherited`` (the defaults' value,
+    ``None``: not written) when the node has no such key."""
+    if "query_timeout" not in node.data:
+        return inherited
+    raw = node.get("query_timeout")
+    matched = (
+        None
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float)
+        else _DURATION.fullmatch(str(raw).strip().lower())
+    )
+    if matched is None:
+        raise node.error(
+            "query_timeout",
+            f"{raw!r} is not a duration",
+            hint="write seconds or a number with its unit, e.g. 30s, 10min, 2h (0: no timeout)",
+        )
+    return float(matched.group(1)) * _SECONDS[matched.group(2)]
+
+
+def shown_duration(seconds: float) -> str:
+    """A duration as messages give it: ``500 ms``, ``30 s``, ``10 min``, ``2 h``."""
+    for unit, size in (("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)} {unit}"
+    return f"{seconds:g} s" if seconds >= 1 else f"{seconds * 1000:g} ms"
+
+
 #: A URL's ``user:password@``: the password runs to the last ``@`` (it may hold ``/`` or
 #: an unencoded ``@``, which a URL parser would take for the host or the path)
 _URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)(\S*)@")

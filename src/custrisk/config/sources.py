@@ -22,6 +22,7 @@ from custrisk.config.locations import (
     parse_encoding,
     parse_parts,
     parse_query,
+    parse_query_timeout,
     parse_sheet,
 )
 
@@ -45,6 +46,7 @@ _SOURCE_KEYS = (
     "sheet",
     "query",
     "url",
+    "query_timeout",
     "required",
     "key",
     "customer_key",
@@ -64,7 +66,7 @@ _SOURCE_KEYS = (
     "description",
 )
 _TOP_KEYS = ("version", "defaults", "sources", "labels")
-_DEFAULT_KEYS = ("date_formats", "true_values", "false_values", "dates")
+_DEFAULT_KEYS = ("date_formats", "true_values", "false_values", "dates", "query_timeout")
 _DATES_KEYS = ("not_before", "days_ahead", "ahead_of")
 
 
@@ -124,6 +126,10 @@ class SourceSpec:
     encoding: str | None = None
     query: str | None = None  # a SQL query instead of a file
     url: str | None = None  # the database of the query: env:NAME or a URL without password
+    #: Seconds the query may run or wait on a lock (``query_timeout``, the source's or
+    #: the defaults'; 0: none); ``None`` when neither is written (the URL's session's
+    #: statement_timeout, else ``DEFAULT_QUERY_TIMEOUT``).
+    query_timeout: float | None = None
     #: Several exports stacked into this source (``files:``), each with its own headers.
     parts: tuple[SourcePart, ...] = ()
     #: Past this share of orphans among its rows a linked source is unusable (1: never).
@@ -252,6 +258,7 @@ def _parse_sources(root: Node) -> SourcesConfig:
     if both:
         raise defaults.error("true_values", f"{sorted(both)[0]!r} is both true and false")
     date_limits = _parse_dates(defaults.child("dates"), DateLimits())
+    query_timeout = parse_query_timeout(defaults, None)
 
     source_nodes = root.children("sources")
     if not source_nodes:
@@ -266,7 +273,9 @@ def _parse_sources(root: Node) -> SourcesConfig:
                 "unknown source name",
                 hint=f"allowed: {', '.join(KNOWN_SOURCES)}",
             )
-        sources[name] = _parse_source(name, node, labels=False, dates=date_limits)
+        sources[name] = _parse_source(
+            name, node, labels=False, dates=date_limits, query_timeout=query_timeout
+        )
     if CUSTOMER_SOURCE not in sources:
         raise root.error(
             "sources",
@@ -321,10 +330,21 @@ def _parse_dates(node: Node, inherited: DateLimits) -> DateLimits:
 
 
 def _parse_source(
-    name: str, node: Node, *, labels: bool, dates: DateLimits = DateLimits()
+    name: str,
+    node: Node,
+    *,
+    labels: bool,
+    dates: DateLimits = DateLimits(),
+    query_timeout: float | None = None,
 ) -> SourceSpec:
     node.check_keys(_SOURCE_KEYS, required=("columns",))
     query, url = parse_query(node, labels)
+    if query is None and "query_timeout" in node.data:
+        raise node.error(
+            "query_timeout",
+            "applies to a source read by a query: (this one reads a file)",
+            hint="remove it, or set it under defaults: for every query",
+        )
     stacked = "files" in node.data
     if stacked and (labels or query is not None or "file" in node.data or "sheet" in node.data):
         raise node.error(
@@ -477,6 +497,7 @@ def _parse_source(
         encoding=parse_encoding(node),
         query=query,
         url=url,
+        query_timeout=parse_query_timeout(node, query_timeout) if query is not None else None,
         parts=parts,
         left_out=frozenset(ignored),
     )

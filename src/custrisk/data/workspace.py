@@ -51,7 +51,7 @@ from custrisk.io.memory import release_memory
 from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
-from custrisk.io.sql import read_query
+from custrisk.io.sql import Databases, PlannedQuery, read_query
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.protect.roles import CLEAR_PII, require
 
@@ -230,8 +230,9 @@ def load_workspace(
     Parameters
     ----------
     data_dir
-        Folder holding the exports named in the sources config, or one table file read
-        with a config of one source (:func:`file_as_source`).
+        Folder holding the exports named in the sources config (that need not exist
+        when every source is a database query), or one table file read with a config
+        of one source (:func:`file_as_source`).
     config
         A loaded :class:`SourcesConfig`, a path to a sources YAML, or ``None`` for the
         packaged default.
@@ -251,18 +252,19 @@ def load_workspace(
     )
     if is_one_file(data_dir):  # one table, read with a config of one source
         data_dir, config = file_as_source(data_dir, config)
-    if not data_dir.is_dir():
-        raise DataError(
-            "data folder not found",
-            file=str(data_dir),
-            hint="pass the folder holding credit.csv and the other exports",
-        )
     cfg = config if isinstance(config, SourcesConfig) else load_sources_config(config)
     wanted = [
         name
         for name in cfg.sources
         if sources is None or name in sources or name == CUSTOMER_SOURCE
     ]
+    # (sources that are all database queries read no folder: it need not exist)
+    if not data_dir.is_dir() and any(cfg.sources[name].query is None for name in wanted):
+        raise DataError(
+            "data folder not found",
+            file=str(data_dir),
+            hint="pass the folder holding credit.csv and the other exports",
+        )
     # Credit first: its ids decide which rows of other sources are orphans.
     wanted.sort(key=lambda name: name != CUSTOMER_SOURCE)
     results: dict[str, SourceResult] = {}
@@ -271,6 +273,14 @@ def load_workspace(
     customer_ids: KnownIds | None = None  # prepared once for every linked source
     rejected_customers: RejectedKeys | None = None  # (their rows: customer_rejected)
     files = _FilesOf(data_dir, cfg)
+    # the queries of one database URL read in one transaction: one moment of the database
+    databases = Databases(
+        [
+            PlannedQuery(name, spec.url, spec.query, spec.query_timeout)
+            for name in wanted
+            if (spec := cfg.sources[name]).query is not None and spec.url is not None
+        ]
+    )
     try:
         for position, name in enumerate(wanted):
             spec = cfg.sources[name]
@@ -291,6 +301,8 @@ def load_workspace(
                         columns=options["columns"],
                         typed=options["typed"],
                         date_columns=options["date_columns"],
+                        timeout=spec.query_timeout,
+                        databases=databases,
                     )
                 ]
             else:
@@ -381,6 +393,7 @@ def load_workspace(
                 result.rows_repaired,
             )
     finally:
+        databases.close()
         cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
         data_dir=str(shown),

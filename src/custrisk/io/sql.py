@@ -25,13 +25,19 @@ import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config.locations import ENV_PREFIX, mask_url, url_password
+from custrisk.config.locations import (
+    DEFAULT_QUERY_TIMEOUT,
+    ENV_PREFIX,
+    mask_url,
+    shown_duration,
+    url_password,
+)
 from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
 from custrisk.io.csv_lines import OVERSIZED_LINE, SHOWN_BYTES
@@ -113,6 +119,8 @@ def read_query(
     chunk_rows: int = CHUNK_ROWS,
     environ: Mapping[str, str] | None = None,
     max_row_chars: int | None = None,
+    timeout: float | None = None,
+    databases: Databases | None = None,
 ) -> RawTable:
     """Run ``query`` against the database at ``url`` and read its rows as a raw table.
 
@@ -129,12 +137,20 @@ def read_query(
         A row whose columns read hold more characters than this together (default
         ``MAX_LINE_BYTES``) is a rejected row (``oversized_line``), as a CSV line that
         long is.
+    timeout
+        Seconds the query may run, or wait on a lock, before PostgreSQL cancels it (0:
+        no limit); ``None``: the session's ``statement_timeout`` (the URL's
+        ``options=-c statement_timeout=...``), else ``DEFAULT_QUERY_TIMEOUT``.
+    databases
+        The connections shared by the sources of one load (:class:`Databases`): the
+        queries of one URL read in one transaction. Default: a connection of its own.
 
     Raises
     ------
     DataError
         SQLAlchemy or the driver missing, the variable unset, the database unreachable,
-        the query failing; never with the password in the message.
+        the query failing or cancelled at its timeout; never with the password in the
+        message.
     """
     try:
         import sqlalchemy
@@ -146,6 +162,246 @@ def read_query(
     resolved = resolve_url(url, source=source, environ=environ)
     where = Path(f"query:{source}")
     _check_password_encoded(resolved, url, where)
+    shared = databases is not None
+    databases = databases if databases is not None else Databases()
+    log.info("source %s: running its query on %s", source, mask_url(resolved))
+    kinds = _declared_kinds(typed or {}, date_columns)
+    limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
+    chunks: list[pa.Table] = []
+    kept_rows: list[np.ndarray] = []
+    oversized: list[BadRow] = []
+    rows = 0
+    waited: tuple[float, str] = (0.0, "")
+    try:
+        opened = databases.open(resolved, url, where)
+        if opened.postgres:  # (known before start, whose LOCK may wait too)
+            waited = _timeout_of(timeout, opened.session_timeout)
+        opened.start(timeout)
+        result = opened.connection.execute(
+            sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)),
+            execution_options={"stream_results": True, "yield_per": chunk_rows},
+        )
+        with result:
+            names = [str(name) for name in result.keys()]
+            chosen, folded = _chosen(names, columns, where)
+            wanted = [i for i, name in enumerate(names) if name in chosen]
+            types = typed or {}
+            for part in result.partitions(chunk_rows):
+                values = {
+                    chosen[names[i]]: _cells(
+                        [row[i] for row in part], chosen[names[i]], kinds, rows, where
+                    )
+                    for i in wanted
+                }
+                chunk = table_from_columns(
+                    values,
+                    {n: types[n] for n in values if n in types},
+                    [n for n in values if n in date_columns],
+                )
+                numbers = np.arange(rows + 1, rows + len(part) + 1, dtype=np.int64)
+                chunk, numbers = _without_oversized(chunk, numbers, part, names, limit, oversized)
+                chunks.append(chunk)
+                kept_rows.append(numbers)
+                rows += len(part)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        databases.discard(resolved)  # its transaction is aborted
+        problem = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+        if _timed_out(problem):
+            raise _timeout_error(source, resolved, where, *waited) from None
+        connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
+        raise DataError(
+            ("cannot connect to or query " if connecting else "the query failed on ")
+            + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
+            file=str(where),
+            hint="the database ended the transaction the sources of this URL share while "
+            "an earlier source was cleaned: raise idle_in_transaction_session_timeout for "
+            "custrisk's database role (ALTER ROLE ... SET idle_in_transaction_session_timeout "
+            "= '1h')"
+            if getattr(problem, "sqlstate", None) == "25P03"
+            else "check the database URL, that the database is running, and the query "
+            f"under sources.{source}.query",
+        ) from None
+    except BaseException:
+        databases.discard(resolved)
+        raise
+    finally:
+        if not shared:
+            databases.close()
+    if chunks:
+        table = concat_chunks(chunks)
+    else:
+        table = table_from_columns({chosen[names[i]]: [] for i in wanted}, {}, ())
+    log.info("source %s: %d rows from the query", source, rows)
+    return RawTable(
+        where,
+        table,
+        np.concatenate(kept_rows) if kept_rows else np.zeros(0, dtype=np.int64),
+        names,
+        SQL_ENCODING,
+        bad_rows=oversized,
+        unmatched=[n for n in names if n not in chosen],
+        folded=folded,
+    )
+
+
+class PlannedQuery(NamedTuple):
+    """A source's query, known before any is read (:class:`Databases`)."""
+
+    source: str
+    url: str  # env:NAME or a URL, as the config writes it
+    query: str
+    timeout: float | None = None  # seconds (read_query's ``timeout``)
+
+
+class Databases:
+    """The database connections of one load of sources: one per database URL, kept open
+    for every query of that URL, in one transaction (on PostgreSQL ``REPEATABLE READ,
+    READ ONLY``): those queries see the database as it was at the first one's start, so
+    a reload committed between two sources' reads is seen by neither. The tables of
+    every ``planned`` query of that URL (found with EXPLAIN) are locked ``ACCESS SHARE``
+    at the transaction's start, before its snapshot: a reload that truncates, drops or
+    swaps one of them (which a snapshot would not hide: PostgreSQL shows a table
+    truncated since as empty) waits for the transaction's end. ``close`` (or the end
+    of its ``with`` block) rolls them back and closes them."""
+
+    def __init__(
+        self, planned: Sequence[PlannedQuery] = (), environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._open: dict[str, _Opened] = {}
+        self._planned, self._environ = list(planned), environ
+
+    def __enter__(self) -> Databases:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def open(self, resolved: str, url: str, where: Path) -> _Opened:
+        """The open connection to ``resolved`` (``url`` as the config names it, for
+        messages), connected and its transaction begun on its first use."""
+        if resolved not in self._open:
+            engine = _engine(resolved, url, where)
+            try:
+                self._open[resolved] = _Opened.connect(engine, resolved, self._planned_on(resolved))
+            except BaseException:
+                engine.dispose()
+                raise
+        return self._open[resolved]
+
+    def _planned_on(self, resolved: str) -> list[PlannedQuery]:
+        found = []
+        for planned in self._planned:
+            try:
+                on = resolve_url(planned.url, source=planned.source, environ=self._environ)
+            except DataError:  # (said when that source is read)
+                continue
+            if on == resolved:
+                found.append(planned)
+        return found
+
+    def discard(self, resolved: str) -> None:
+        """Close the connection to ``resolved`` (after a failed query: its transaction
+        is aborted); the next query of that URL connects again."""
+        opened = self._open.pop(resolved, None)
+        if opened is not None:
+            opened.close()
+
+    def close(self) -> None:
+        for resolved in list(self._open):
+            self.discard(resolved)
+
+
+class _Opened:
+    """One connection of :class:`Databases`, its session's own statement timeout (in
+    seconds, 0: none; ``None`` when not set for it, or the database is not PostgreSQL)
+    and the tables to lock before its first query reads."""
+
+    def __init__(
+        self,
+        engine: Any,
+        connection: Any,
+        session_timeout: float | None = None,
+        tables: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.engine, self.connection, self.session_timeout = engine, connection, session_timeout
+        self.postgres = engine.dialect.name == "postgresql"
+        self._to_lock = list(tables)
+
+    @classmethod
+    def connect(cls, engine: Any, resolved: str, planned: Sequence[PlannedQuery]) -> _Opened:
+        import sqlalchemy
+
+        connection = engine.connect()
+        if engine.dialect.name != "postgresql":
+            return cls(engine, connection)
+        try:
+            session_timeout = _session_timeout(connection)
+            tables: set[tuple[str, str]] = set()
+            for one in planned:  # each EXPLAINed in a transaction of its own
+                seconds, origin = _timeout_of(one.timeout, session_timeout)
+                try:
+                    with connection.begin():
+                        _set_timeout(connection, seconds)
+                        explain = "EXPLAIN (VERBOSE, FORMAT JSON) " + one.query
+                        plan = connection.execute(
+                            sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", explain))
+                        ).scalar()
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if _timed_out(exc.orig):
+                        where = Path(f"query:{one.source}")
+                        raise _timeout_error(one.source, resolved, where, seconds, origin) from None
+                    continue  # the query's own error is said when it runs
+                tables.update(_relations(plan))
+            connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        except BaseException:
+            connection.close()
+            raise
+        return cls(engine, connection, session_timeout, sorted(tables))
+
+    def start(self, timeout: float | None) -> None:
+        """Set the statement timeout of the next query (``timeout`` seconds, else the
+        session's, else ``DEFAULT_QUERY_TIMEOUT``: :func:`_timeout_of`), and on the
+        first query lock the tables."""
+        if not self.postgres:
+            return
+        _set_timeout(self.connection, _timeout_of(timeout, self.session_timeout)[0])
+        tables, self._to_lock = self._to_lock, []
+        for schema, name in tables:  # (LOCK takes no snapshot: the first query does)
+            savepoint = self.connection.begin_nested()
+            try:
+                self.connection.exec_driver_sql(
+                    f"LOCK TABLE {_quoted(schema)}.{_quoted(name)} IN ACCESS SHARE MODE"
+                )
+            except Exception as exc:
+                savepoint.rollback()
+                if _timed_out(getattr(exc, "orig", None)):
+                    raise
+                # no right to lock a table behind a view: read it unlocked
+                log.debug("not locked: %s.%s: %s", schema, name, type(exc).__name__)
+            else:
+                savepoint.commit()
+
+    def close(self) -> None:
+        try:
+            self.connection.close()  # (rolls its transaction back)
+        except Exception as exc:  # a connection the server dropped: nothing to roll back
+            log.debug("closing a database connection: %s", type(exc).__name__)
+        finally:
+            self.engine.dispose()
+
+
+def _engine(resolved: str, url: str, where: Path) -> Any:
+    """The SQLAlchemy engine of a resolved URL (one connection, no pool).
+
+    Raises
+    ------
+    DataError
+        A URL SQLAlchemy cannot read, a driver missing, a SQLite file that is not there.
+    """
+    import sqlalchemy
+
     try:
         engine = sqlalchemy.create_engine(
             resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
@@ -171,65 +427,95 @@ def read_query(
     if engine.dialect.driver == "psycopg":
         sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
         sqlalchemy.event.listen(engine, "connect", _infinite_dates_as_text)
-    log.info("source %s: running its query on %s", source, mask_url(resolved))
-    kinds = _declared_kinds(typed or {}, date_columns)
-    limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
-    chunks: list[pa.Table] = []
-    kept_rows: list[np.ndarray] = []
-    oversized: list[BadRow] = []
-    rows = 0
-    try:
-        with engine.connect() as connection:
-            result = connection.execution_options(
-                stream_results=True, yield_per=chunk_rows
-            ).execute(sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)))
-            names = [str(name) for name in result.keys()]
-            chosen, folded = _chosen(names, columns, where)
-            wanted = [i for i, name in enumerate(names) if name in chosen]
-            types = typed or {}
-            for part in result.partitions(chunk_rows):
-                values = {
-                    chosen[names[i]]: _cells(
-                        [row[i] for row in part], chosen[names[i]], kinds, rows, where
-                    )
-                    for i in wanted
-                }
-                chunk = table_from_columns(
-                    values,
-                    {n: types[n] for n in values if n in types},
-                    [n for n in values if n in date_columns],
-                )
-                numbers = np.arange(rows + 1, rows + len(part) + 1, dtype=np.int64)
-                chunk, numbers = _without_oversized(chunk, numbers, part, names, limit, oversized)
-                chunks.append(chunk)
-                kept_rows.append(numbers)
-                rows += len(part)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        problem = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
-        connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
-        raise DataError(
-            ("cannot connect to or query " if connecting else "the query failed on ")
-            + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
-            file=str(where),
-            hint="check the database URL, that the database is running, and the query "
-            f"under sources.{source}.query",
-        ) from None
-    finally:
-        engine.dispose()
-    if chunks:
-        table = concat_chunks(chunks)
-    else:
-        table = table_from_columns({chosen[names[i]]: [] for i in wanted}, {}, ())
-    log.info("source %s: %d rows from the query", source, rows)
-    return RawTable(
-        where,
-        table,
-        np.concatenate(kept_rows) if kept_rows else np.zeros(0, dtype=np.int64),
-        names,
-        SQL_ENCODING,
-        bad_rows=oversized,
-        unmatched=[n for n in names if n not in chosen],
-        folded=folded,
+    return engine
+
+
+#: Where a session's statement_timeout is set for it on purpose, even to 0 (none): the
+#: URL's options (``client``), ALTER ROLE / ALTER DATABASE ... SET
+_SET_FOR_THE_SESSION = ("client", "user", "database", "database user")
+
+
+def _session_timeout(connection: Any) -> float | None:
+    """The session's own statement_timeout in seconds (0: none), or ``None`` when it is
+    the server's default of none; in a transaction of its own, ended."""
+    row = connection.exec_driver_sql(
+        "SELECT setting, source FROM pg_settings WHERE name = 'statement_timeout'"
+    ).one_or_none()
+    connection.rollback()
+    if row is None:
+        return None
+    milliseconds = int(row[0]) if str(row[0]).isdigit() else 0
+    if milliseconds or row[1] in _SET_FOR_THE_SESSION:
+        return milliseconds / 1000
+    return None
+
+
+def _timeout_of(timeout: float | None, session: float | None) -> tuple[float, str]:
+    """A query's timeout in seconds and where it comes from: ``config``, ``session``
+    (the URL's options, the database's or role's settings) or ``default``."""
+    if timeout is not None:
+        return timeout, "config"
+    if session is not None:
+        return session, "session"
+    return DEFAULT_QUERY_TIMEOUT, "default"
+
+
+def _set_timeout(connection: Any, seconds: float) -> None:
+    milliseconds = 0 if seconds <= 0 else max(1, round(seconds * 1000))
+    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+
+
+def _relations(plan: Any) -> set[tuple[str, str]]:
+    """The (schema, table) pairs an EXPLAIN (VERBOSE, FORMAT JSON) plan scans, but the
+    system catalogs'."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(plan, list):
+        for item in plan:
+            found |= _relations(item)
+    elif isinstance(plan, dict):
+        schema, name = plan.get("Schema"), plan.get("Relation Name")
+        if isinstance(schema, str) and isinstance(name, str):
+            if schema not in ("pg_catalog", "information_schema"):
+                found.add((schema, name))
+        for value in plan.values():
+            if isinstance(value, list | dict):
+                found |= _relations(value)
+    return found
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _timed_out(problem: BaseException | None) -> bool:
+    """Whether the database cancelled the query at its statement timeout."""
+    return getattr(problem, "sqlstate", None) == "57014" and "statement timeout" in str(problem)
+
+
+def _timeout_error(
+    source: str, resolved: str, where: Path, seconds: float, origin: str
+) -> DataError:
+    """The error of a query cancelled at its timeout: the source, the timeout, where it
+    comes from and how to raise it."""
+    said = {
+        "config": "its query_timeout",
+        "session": "the statement_timeout of the database session: the URL's options or "
+        "the database's settings",
+        "default": "the default query_timeout",
+    }[origin]
+    hint = (
+        "raise statement_timeout in the URL (options=-c%20statement_timeout%3D30min) or set "
+        f"sources.{source}.query_timeout"
+        if origin == "session"
+        else f"raise sources.{source}.query_timeout (or defaults.query_timeout, for every "
+        "query) in the sources config, e.g. query_timeout: 30min (0: none)"
+    )
+    return DataError(
+        f"the query on {mask_url(resolved)} was cancelled after {shown_duration(seconds)} "
+        f"({said}): it ran that long, or waited on a lock another session holds on its "
+        "tables (a reload?)",
+        file=str(where),
+        hint=hint + "; or run it again once the lock is released (pg_locks names who holds it)",
     )
 
 

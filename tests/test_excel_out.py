@@ -132,6 +132,17 @@ def test_alerts_and_indicators_write_workbooks(
     assert result.exit_code == 0, result.output
     sheet = openpyxl.load_workbook(indicators)["indicators"]
     assert sheet.cell(1, 1).value == "customer_id" and sheet.max_row == 201
+    # Each column formatted as its unit says (was General everywhere: 0.8405747368421053).
+    formats = {
+        cell.value: sheet.cell(2, cell.column).number_format for cell in next(sheet.iter_rows())
+    }
+    assert formats["utilisation"] == "0.0%"  # unit share
+    assert formats["payments_12m"] == "#,##0.00"  # unit CNY
+    assert formats["order_amount_pm_3m"] == "#,##0.00"  # unit CNY/month
+    assert formats["bureau_score"] == "0"  # unit points
+    assert formats["max_days_past_due_12m"] == "#,##0"  # whole days
+    assert formats["payment_capacity"] == "#,##0.00"  # a ratio
+    assert formats["region"] == "General"  # text
 
 
 def test_validate_writes_masked_rejects_as_a_workbook(

@@ -63,7 +63,7 @@ def indicators(
         typer.Option(
             "--out",
             "-o",
-            help="Output file: .csv or .parquet (written atomically).",
+            help="Output file: .csv, .xlsx or .parquet (written atomically).",
             show_default=False,
         ),
     ],
@@ -135,7 +135,9 @@ def indicators(
     )
     workspace, indicator_config, result = features.workspace, features.config, features.indicators
     assert result is not None
-    written = write_indicators(result.frame, out, csv_encoding=csv_encoding)
+    written = write_indicators(
+        result.frame, out, csv_encoding=csv_encoding, config=indicator_config
+    )
     _print_summary(result, indicator_config)
     write_rejects_beside(workspace, out, csv_encoding=csv_encoding, unmasked=rejects_unmasked)
     console.print(

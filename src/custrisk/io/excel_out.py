@@ -32,9 +32,11 @@ MAX_SHEET_ROWS = 1_048_575
 #: Number formats by column kind.
 NUMBER_FORMATS = {
     "percent": "0.00%",
+    "share": "0.0%",
     "integer": "0",
     "amount": "#,##0.00",
     "count": "#,##0",
+    "decimal": "#,##0.00",
     "number": "General",
 }
 #: Fills of the traffic-light colours (Excel's good / neutral / bad styles and two steps
@@ -123,9 +125,7 @@ def _write_sheet(
     values = [_column_values(frame.iloc[:, i], kinds[i]) for i in range(len(columns))]
     for i, name in enumerate(columns):
         sample = [v for v in values[i][:_SAMPLE_ROWS] if v is not None]
-        shown = [
-            f"{v:,.2f}" if isinstance(v, float) and kinds[i] == "amount" else str(v) for v in sample
-        ]
+        shown = [_shown(v, kinds[i]) for v in sample]
         width = max([display_width(name) + 2, *(display_width(s) + 1 for s in shown)])
         fmt = number_formats.get(kinds[i] or "")
         worksheet.set_column(i, i, min(width, _MAX_WIDTH) * 1.1, fmt)
@@ -153,6 +153,25 @@ def _write_sheet(
         for col, value in enumerate(cells):
             if value is not None:
                 writers[col](row, col, value)
+
+
+#: Python formats of the numbers as NUMBER_FORMATS shows them (for the column widths).
+_SHOWN = {
+    "percent": "{:.2%}",
+    "share": "{:.1%}",
+    "integer": "{:.0f}",
+    "amount": "{:,.2f}",
+    "count": "{:,.0f}",
+    "decimal": "{:,.2f}",
+}
+
+
+def _shown(value: Any, kind: str | None) -> str:
+    """``value`` as the cell shows it: its column's width fits the shown text, not the
+    float's seventeen digits."""
+    if isinstance(value, float) and kind in _SHOWN:
+        return _SHOWN[kind].format(value)
+    return str(value)
 
 
 def _writer(worksheet: Any, kind: str | None, number_formats: Mapping[str, Any]) -> Any:

@@ -356,7 +356,7 @@ def test_the_pdf_lays_out_the_grade_table_and_the_cut_offs_cleanly(
     assert all(re.fullmatch(r"\[\d+, \d+[)\]]", band) for band in bands), bands
     assert bands[0].endswith(", 1000]") and all(b.endswith(")") for b in bands[1:])
     document = review_layout(review, load_report_config(), lang="en")
-    assert text_outside_cells(document) == []
+    assert text_outside_cells(document, ("th", "td")) == []
     assert broken_header_words(document) == []
     chart = with_class(document, "gradechart")[0]  # the block (then its lines)
     table = next(
@@ -393,6 +393,15 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     # the cut-offs' customers are the hold-out's, beside its bad rate, not the fit's
     assert "拟合样本违约率</th>" in html and "留出样本客户数</th>" in html
     assert ">red<" not in html and ">orange<" not in html
+    # amounts in the report config's currency and units, as the portfolio report (were
+    # bare numbers: 422,829)
+    amounts = [ctx["expected_loss"], ctx["observed_loss"]]
+    amounts += [g[k] for g in ctx["grades"] for k in ("exposure", "expected_loss")]
+    amounts += [
+        t[k] for t in ctx["whatif"]["totals"] for k in ("recommended_limits", "expected_loss")
+    ]
+    assert all(a.startswith("¥") for a in amounts), amounts
+    assert any(a.endswith("万") for a in amounts), amounts
     section = ctx["alerts"]
     assert {r["level_label"] for r in section["rows"]} <= {"红色", "橙色", "黄色"}
     over = over_share(review.alerts_by_outcome["bad"])

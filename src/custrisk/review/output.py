@@ -24,7 +24,7 @@ from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import escape_frame
 from custrisk.report.charts import Chart, percent_grid
 from custrisk.report.config import ReportConfig, load_report_config
-from custrisk.report.formatting import points
+from custrisk.report.formatting import Formatter, points
 from custrisk.report.render import ReportRenderer
 from custrisk.review.alerts import COUNT_COLUMNS, AlertReview, over_share
 from custrisk.review.backtest import GradeBacktest
@@ -453,9 +453,12 @@ def review_context(
     review: Review, lang: str = "zh", *, config: ReportConfig | None = None
 ) -> dict[str, Any]:
     """The plain data of the review PDF (texts already formatted); alert levels are
-    named by ``config``'s labels (红色, Red) in ``lang``, by their code without it."""
+    named by ``config``'s labels (红色, Red) in ``lang``, by their code without it, and
+    amounts in its currency and units (``¥42.28万``, ``¥422.83k``) as the portfolio
+    report shows them, plain numbers without it."""
     labels = _LABELS[lang]
     levels = config.alert_levels if config is not None else {}
+    money = Formatter(config, lang).money_big if config is not None else _num
 
     def level_label(code: Any) -> Any:
         return levels[code].label(lang) if code in levels else code
@@ -468,10 +471,10 @@ def review_context(
             "bads": _num(row["bads"]),
             "bad_rate": _pct(row["bad_rate"], 2),
             "mean_pd": _pct(row["mean_pd"], 2),
-            "exposure": _num(row["exposure"]),
+            "exposure": money(row["exposure"]),
             "utilisation": _pct(row["utilisation"]),
-            "expected_loss": _num(row["expected_loss"]),
-            "observed_loss": _num(row["observed_loss"]),
+            "expected_loss": money(row["expected_loss"]),
+            "observed_loss": money(row["observed_loss"]),
             "loss_ratio": _num(row["loss_ratio"], 2),
             "p_value": _num(row["p_value"], 3),
             "calibration": _say(row["calibration"], lang),
@@ -488,8 +491,8 @@ def review_context(
         "L": labels,
         "customers": _num(g.facts["customers"]),
         "bad_rate": _pct(g.facts["bad_rate"], 2),
-        "expected_loss": _num(g.facts["expected_loss"]),
-        "observed_loss": _num(g.facts["observed_loss"]),
+        "expected_loss": money(g.facts["expected_loss"]),
+        "observed_loss": money(g.facts["observed_loss"]),
         "gini_grades": _num(g.gini_grades, 3),
         "gini_score": _num(g.gini_score, 3),
         "monotone": g.monotone,
@@ -574,8 +577,8 @@ def review_context(
                     "policy": _say(r["policy"], lang),
                     "approved": _num(r["approved"]),
                     "approval_rate": _pct(r["approval_rate"]),
-                    "recommended_limits": _num(r["recommended_limits"]),
-                    "expected_loss": _num(r["expected_loss_on_limits"]),
+                    "recommended_limits": money(r["recommended_limits"]),
+                    "expected_loss": money(r["expected_loss_on_limits"]),
                     "bad_rate": _pct(r["bad_rate_approved"], 2),
                 }
                 for r in c.totals.to_dict("records")

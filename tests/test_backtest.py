@@ -328,6 +328,12 @@ def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
         "proposed_cutoffs",
     ]
     book.close()
+    # every number in the format of its meaning (lift was 7.352941176470588)
+    sheet = openpyxl.load_workbook(reviewed / "backtest.xlsx")["alert_effectiveness"]
+    header = [cell.value for cell in sheet[1]]
+    formats = {name: sheet.cell(2, i + 1).number_format for i, name in enumerate(header)}
+    assert formats["lift"] == "#,##0.00" and formats["fired"] == "#,##0", formats
+    assert formats["precision"] == "0.00%" and formats["unique_bads"] == "#,##0", formats
     reader = pypdf.PdfReader(reviewed / "backtest.pdf")
     text = "".join(page.extract_text() for page in reader.pages)
     for words in (

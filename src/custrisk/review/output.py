@@ -347,6 +347,10 @@ def write_review(
         "recommended_limits": "amount",
         "expected_loss_on_limits": "amount",
         "observed_loss": "amount",
+        "expected_bads": "decimal",
+        "loss_ratio": "decimal",
+        "lift": "decimal",
+        **dict.fromkeys(_COUNT_COLUMNS, "count"),
     }
     if TOTALS_CSV in tables:  # the workbook is for people: not the deprecated duplicates
         tables[TOTALS_CSV] = tables[TOTALS_CSV].drop(columns=list(DEPRECATED_TOTALS))
@@ -371,6 +375,22 @@ def write_review(
         write_bytes(out / PDF, render_review_pdf(review, config, lang=lang))
         written[PDF] = out / PDF
     return written
+
+
+#: Columns of the review tables that count customers or days (thousands separators):
+#: the outcomes counted per alert rule (bads, churned, ...) and those only it caught.
+_COUNT_COLUMNS = (
+    "customers",
+    "fired",
+    "approved",
+    "lead_days",
+    "customers_current",
+    "customers_new",
+    "customers_fit",
+    "customers_holdout",
+    *COUNT_COLUMNS.values(),
+    *(f"unique_{name}" for name in COUNT_COLUMNS.values()),
+)
 
 
 def _tables(review: Review) -> dict[str, pd.DataFrame]:

@@ -70,6 +70,13 @@ def test_score_to_xlsx_writes_the_same_run_as_csv_plus_a_workbook(scored_xlsx: P
     assert row["pd"].value == pytest.approx(run.scores["pd"].iloc[0])
     assert row["score"].number_format == "0"
     assert row["recommended_limit"].number_format == "#,##0.00"
+    # dates are Excel dates (filter by month, sort, subtract), not text
+    assert row["as_of"].is_date and row["as_of"].number_format == "yyyy-mm-dd"
+    assert row["as_of"].value.date().isoformat() == run.scores["as_of"].iloc[0]
+    alert_header = [c.value for c in book["alerts"][1]]
+    alert = dict(zip(alert_header, book["alerts"][2], strict=True))
+    assert alert["due_by"].is_date and alert["due_by"].number_format == "yyyy-mm-dd hh:mm"
+    assert alert["since"].is_date
     grade_rules = [r for rng in scores.conditional_formatting for r in rng.rules]
     assert len(grade_rules) >= 5 + 3  # a fill per grade and per alert level
     assert book["alerts"].max_row == len(run.alerts) + 1
@@ -90,6 +97,20 @@ def test_text_that_looks_like_a_formula_or_a_link_stays_literal(tmp_path: Path) 
     assert {c.data_type for c in cells} == {"s"}  # no formula ('f') anywhere
     assert not sheet._hyperlinks
     assert sheet.cell(7, 2).value is None  # a missing amount is a blank cell
+
+
+def test_a_date_column_holds_dates_and_keeps_text_that_is_no_date(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"d": ["2026-10-31", "", None, "soon"], "t": ["2026-11-01T08:30", None, None, None]}
+    )
+    path = write_workbook(
+        tmp_path / "t.xlsx", [Sheet("t", frame, kinds={"d": "date", "t": "datetime"})]
+    )
+    sheet = openpyxl.load_workbook(path)["t"]
+    assert sheet["A2"].is_date and sheet["A2"].value.isoformat() == "2026-10-31T00:00:00"
+    assert sheet["A3"].value is None and sheet["A4"].value is None
+    assert sheet["A5"].value == "soon"  # not a date: written as it is
+    assert sheet["B2"].value.isoformat() == "2026-11-01T08:30:00"
 
 
 def test_an_empty_text_is_a_blank_cell(tmp_path: Path) -> None:

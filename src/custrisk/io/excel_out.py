@@ -2,11 +2,12 @@
 
 Every sheet has a frozen header, a filter, column widths fitted to the content (Chinese
 characters count double), number formats by column kind (PD as a percentage, scores as
-whole numbers, amounts with thousands separators) and, where asked, cell colours by
-value (grades, alert levels). Every text cell is written with ``write_string``: a value
-such as ``=HYPERLINK(...)`` stays literal text and no formula or link can run. Rows are
-written in order with ``constant_memory`` so a large table does not sit in memory twice.
-The file is written atomically with a private mode, like every output.
+whole numbers, amounts with thousands separators, dates as Excel dates) and, where
+asked, cell colours by value (grades, alert levels). Every text cell is written with
+``write_string``: a value such as ``=HYPERLINK(...)`` stays literal text and no formula
+or link can run. Rows are written in order with ``constant_memory`` so a large table
+does not sit in memory twice. The file is written atomically with a private mode, like
+every output.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ NUMBER_FORMATS = {
     "count": "#,##0",
     "decimal": "#,##0.00",
     "number": "General",
+    "date": "yyyy-mm-dd",
+    "datetime": "yyyy-mm-dd hh:mm",
 }
+#: Kinds whose cells are dates (ISO text, dates or timestamps in the frame).
+DATE_KINDS = ("date", "datetime")
 #: Fills of the traffic-light colours (Excel's good / neutral / bad styles and two steps
 #: between them), best first.
 FILLS = ("#C6EFCE", "#E2F0D9", "#FFEB9C", "#F8CBAD", "#FFC7CE")
@@ -171,6 +176,32 @@ def _shown(value: Any, kind: str | None) -> str:
     float's seventeen digits."""
     if isinstance(value, float) and kind in _SHOWN:
         return _SHOWN[kind].format(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M" if kind == "datetime" else "%Y-%m-%d")
+    return str(value)
+
+
+def _as_datetime(value: Any) -> Any:
+    """A date cell's value: ISO text (``2026-10-31``, ``2026-11-01T00:00``), a date or a
+    timestamp as a naive datetime, Excel's date; ``None`` for a blank; other text as it
+    is (a cell that is not a date stays readable)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        if not value:
+            return None
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
     return str(value)
 
 
@@ -184,6 +215,8 @@ def _writer(worksheet: Any, kind: str | None, number_formats: Mapping[str, Any])
             worksheet.write_boolean(row, col, value)
         elif isinstance(value, int | float):
             worksheet.write_number(row, col, value, fmt)
+        elif isinstance(value, dt.datetime):
+            worksheet.write_datetime(row, col, value, fmt)
         else:
             worksheet.write_string(row, col, str(value))
 
@@ -193,7 +226,10 @@ def _writer(worksheet: Any, kind: str | None, number_formats: Mapping[str, Any])
 def _column_values(column: pd.Series, kind: str | None) -> list[Any]:
     """The column as Python values, ``None`` for a blank (an empty text too: a cell
     holding "" is counted by COUNTA); numbers only for a numeric column (text elsewhere,
-    even when it looks like a number: ids keep their zeros)."""
+    even when it looks like a number: ids keep their zeros); datetimes for a date
+    column."""
+    if kind in DATE_KINDS:
+        return [_as_datetime(v) for v in column.tolist()]
     if kind is not None and pd.api.types.is_numeric_dtype(column.dtype):
         numbers = column.to_numpy(dtype="float64", na_value=np.nan)
         return [None if not math.isfinite(v) else v for v in numbers.tolist()]

@@ -39,7 +39,7 @@ def run_sheets(
         Sheet(
             "alerts",
             alerts,
-            kinds={"response_hours": "count"},
+            kinds={c: k for c, k in ALERTS_KINDS.items() if c in alerts.columns},
             fills={"level": level_fills, "grade": grade_fills},
         ),
         Sheet(
@@ -53,7 +53,7 @@ def run_sheets(
         plan = Sheet(
             "followups",
             followups,
-            kinds={"days_since_last_follow_up": "count"},
+            kinds={"days_since_last_follow_up": "count", "as_of": "date", "due_date": "date"},
             fills={"grade": grade_fills, "alert_level": level_fills},
         )
         sheets.insert(2, plan)
@@ -63,10 +63,11 @@ def run_sheets(
 def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """The alerts (columns of alerts.csv) as a workbook: one sheet, levels coloured."""
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
+    table = alert_table(alerts)
     sheet = Sheet(
         "alerts",
-        alert_table(alerts),
-        kinds={"response_hours": "count"},
+        table,
+        kinds={c: k for c, k in ALERTS_KINDS.items() if c in table.columns},
         fills={"level": level_fills},
     )
     return write_workbook(path, [sheet])
@@ -108,4 +109,6 @@ SCORES_KINDS = {
     "previous_score": "integer",
     "score_change": "integer",
     "previous_recommended_limit": "amount",
+    "as_of": "date",
 }
+ALERTS_KINDS = {"response_hours": "count", "as_of": "date", "since": "date", "due_by": "datetime"}

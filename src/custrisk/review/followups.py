@@ -369,7 +369,7 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
         sheet = Sheet(
             "followups",
             plan.assign(**{_FOLLOW_UP_INDICATOR: days}),
-            kinds={_FOLLOW_UP_INDICATOR: "count"},
+            kinds={_FOLLOW_UP_INDICATOR: "count", "as_of": "date", "due_date": "date"},
         )
         return write_workbook(target, [sheet])
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:

@@ -461,6 +461,28 @@ def test_table_headers_wrap_inside_their_cells(
             assert broken_header_words(document) == []
 
 
+def test_a_heading_at_the_foot_of_a_page_moves_to_the_next_with_its_table(
+    renderers: dict[str, ReportRenderer],
+) -> None:
+    """The back-test's "Alert rule effectiveness · against churned" and its intro line
+    ended page 1 and their table began page 2: a heading and the line after it now
+    stay with what they head."""
+    filler = "".join(f"<p>{i}</p>" for i in range(58))
+    html = (
+        f"<html lang='en'><body>{filler}<section><h2>Heading</h2><p>Intro</p>"
+        "<table class='data'><thead><tr><th>a</th></tr></thead><tbody>"
+        + "<tr><td>row</td></tr>" * 5
+        + "</tbody></table></section></body></html>"
+    )
+    document = renderers["en"].engine.layout(html)
+    pages = {}
+    for number, page in enumerate(document.pages):
+        for box in page._page_box.descendants():
+            if getattr(box, "element_tag", None) in ("h2", "table"):
+                pages.setdefault(box.element_tag, number)
+    assert len(document.pages) == 2 and pages["h2"] == pages["table"] == 1, pages
+
+
 def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
     """The first point's "501 E" was centred on the left edge of the plot, on top of the
     middle tick label ("505"); points now sit inside the plot by more than half a label."""

@@ -586,6 +586,20 @@ def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
     assert [code for code, text in others.items() if text.endswith("%")] == []
 
 
+def test_every_unit_of_the_packaged_indicators_is_one_the_reports_know(
+    config: ReportConfig,
+) -> None:
+    """The CRM profile's average satisfaction read "3.667 1-5" in both languages (its unit
+    1-5 was not in reports.yaml), and its counts "2 contracts" in a Chinese report."""
+    from custrisk.report.formatting import Formatter
+
+    units = {i.unit for i in _packaged_indicators() if not i.categorical} - {""}
+    assert sorted(units - set(config.units)) == []
+    assert Formatter(config, "zh").value(3.6667, "1-5") == "3.7分"
+    assert Formatter(config, "en").value(3.6667, "1-5") == "3.7/5"
+    assert Formatter(config, "zh").value(2, "contracts") == "2份"
+
+
 def test_a_flat_tables_known_columns_read_english_in_an_english_report(
     tmp_path: Path, config: ReportConfig
 ) -> None:

@@ -85,6 +85,7 @@ def test_score_to_xlsx_writes_the_same_run_as_csv_plus_a_workbook(scored_xlsx: P
     assert {g: summary[("grade", g)] for g in counts.index} == counts.to_dict()
     assert summary[("run", "run_id")] == run.run_id
     assert summary[("alerts", "red")] == int((run.alerts["level"] == "red").sum())
+    assert book["summary"]["C2"].number_format == "#,##0"  # counts with separators
 
 
 def test_text_that_looks_like_a_formula_or_a_link_stays_literal(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def run_sheets(
         Sheet(
             "summary",
             _summary(facts, grades),
-            kinds={"share": "percent", "limit": "amount"},
+            kinds={"value": "count", "share": "percent", "limit": "amount"},
             fills={"item": {**grade_fills, **level_fills}},
         ),
     ]

@@ -134,6 +134,21 @@ def test_bucket_of_is_the_same_in_a_worker_process(dask_cluster: Any) -> None:
     assert np.array_equal(here, as_category)
 
 
+def test_bucket_of_in_blocks_is_the_bucket_of_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids hashed a block at a time (a file's millions of ids as Python strings at once
+    passed a worker's memory limit) go to the buckets they go to hashed at once."""
+    from custrisk.engine import bucket_tasks
+
+    ids = pd.Series([None if i % 11 == 0 else f"C{i:06d}" for i in range(500)], dtype="str")
+    whole = bucket_of(ids, 7)
+    monkeypatch.setattr(bucket_tasks, "HASH_BLOCK_ROWS", 3)
+    in_blocks = bucket_of(ids, 7)
+    assert np.array_equal(in_blocks, whole)
+    assert (in_blocks[::11] == 0).all() and set(whole.tolist()) == set(range(7))
+    expected = pd.util.hash_array(ids.fillna("").to_numpy(dtype=object)) % np.uint64(7)
+    assert np.array_equal(whole[ids.notna().to_numpy()], expected[ids.notna().to_numpy()])
+
+
 def test_cli_score_engine_dask_writes_the_pandas_files(
     tmp_path: Path, dask_cluster: Any, dirty_300: Path, models_200: Path
 ) -> None:

@@ -29,6 +29,9 @@ from custrisk.data.orphans import Orphans
 from custrisk.errors import UsageError
 from custrisk.io.readers import RawTable
 
+#: How many ids :func:`bucket_of` hashes at a time.
+HASH_BLOCK_ROWS = 1 << 18
+
 
 def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
     """The bucket (0 .. buckets-1) of each id: a stable hash of its text, the same in
@@ -44,11 +47,17 @@ def bucket_of(ids: pd.Series, buckets: int) -> np.ndarray:
         present = codes >= 0
         out[present] = of_category[codes[present]].astype(np.int64)
         return out
-    values = ids.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    text = np.where(missing, "", values).astype(str).astype(object)
-    out = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
-    out[missing] = 0
+    out = np.zeros(len(ids), dtype=np.int64)
+    # A block of ids at a time: each id as a Python string (hash_array's input) and as
+    # fixed-width text on the way costs a few hundred bytes, 10 GB for the 24M
+    # transaction ids of one file at 1,000,000 customers (docs/scale.md).
+    for start in range(0, len(ids), HASH_BLOCK_ROWS):
+        values = ids.iloc[start : start + HASH_BLOCK_ROWS].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        text = np.where(missing, "", values).astype(str).astype(object)
+        block = (pd.util.hash_array(text) % np.uint64(buckets)).astype(np.int64)
+        block[missing] = 0
+        out[start : start + len(block)] = block
     return out
 
 
@@ -108,6 +117,7 @@ def read_partition(
     else:
         keys, _dropped = clean_column_values(spec, raw, split_key, cfg, table_spec=part_spec)
         of_row = bucket_of(keys, buckets)
+        del keys, _dropped
     days: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in date_columns:
         values, dropped = clean_column_values(spec, raw, name, cfg, table_spec=part_spec)
@@ -117,18 +127,17 @@ def read_partition(
         days[name] = np.unique(day, return_counts=True)
     order = np.argsort(of_row, kind="stable")
     bounds = np.searchsorted(of_row[order], np.arange(buckets + 1))
-    pieces = [
-        Piece(
-            _subset(raw, order[bounds[b] : bounds[b + 1]], bad_rows=b == 0),
-            order[bounds[b] : bounds[b + 1]],
-        )
-        for b in range(buckets)
-    ]
+    del of_row
+    pieces = []
+    for b in range(buckets):
+        rows = order[bounds[b] : bounds[b + 1]]
+        piece = Piece(_subset(raw, rows, bad_rows=b == 0), rows)
+        if folder is None:
+            pieces.append(piece)
+        else:  # written and let go one at a time: not a second copy of the file's rows
+            _dump(piece, folder, b, partition)
+        del piece
     present = [part_spec.file_columns.get(c, c) for c in raw.table.column_names]
-    if folder is not None:
-        for bucket, piece in enumerate(pieces):
-            _dump(piece, folder, bucket, partition)
-        pieces = []
     return {
         "pieces": pieces,
         "present": present,

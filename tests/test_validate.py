@@ -337,6 +337,58 @@ def test_a_bad_optional_value_is_blanked_and_its_customer_kept(make_workspace: M
     ]
 
 
+def _income(customer_id: str, income: str, **fields: str) -> str:
+    return credit_row(customer_id, **fields).replace(",500000.00,", f",{income},")
+
+
+@pytest.mark.parametrize("text_path", [False, True])
+def test_a_phone_or_id_number_in_a_number_cell_is_blanked_as_personal_data(
+    make_workspace: MakeWs, text_path: bool
+) -> None:
+    """A mobile typed into an income and an ID number into a balance were read as
+    numbers (1.671235e+10, 1.101052e+17) and reached the details, reasons and reports:
+    blanked now, as ``personal_data`` repairs shown masked. ``text_path``: the column
+    holds a value Arrow cannot type (1.2万), so the cleaner reads its text."""
+    rows = [
+        _income("0000000001", "16712345678"),
+        credit_row("0000000002", balance="110105198001011234"),
+        credit_row("0000000003", balance="11010519491231002X"),
+        _income("0000000004", "1.2万" if text_path else "120000"),
+        credit_row("0000000005", balance="1.101051980010112e+17"),  # (a workbook's cell)
+    ]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    credit = ws.frames["credit"].set_index("customer_id")
+    assert np.isnan(credit.loc["0000000001", "annual_income"])
+    assert np.isnan(credit.loc["0000000002", "outstanding_balance"])
+    assert np.isnan(credit.loc["0000000003", "outstanding_balance"])
+    assert np.isnan(credit.loc["0000000005", "outstanding_balance"])
+    assert credit.loc["0000000004", "annual_income"] == 12000 if text_path else 120000
+    assert len(credit) == 5  # (repaired, not rejected)
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 4}
+    shown = rejects_to_write(ws.rejects, load_sources_config(PACKAGED_SOURCES))
+    text = shown.to_csv(index=False)
+    for digits in ("16712345678", "110105198001011234", "11010519491231002X", "1.10105"):
+        assert digits not in text
+    assert "167****5678" in text and "not read as a number" in text
+
+
+def test_an_amount_of_billions_is_not_taken_for_a_phone(make_workspace: MakeWs) -> None:
+    """Corporate amounts of 13 to 20 billion stay amounts: written with decimals or
+    separators (read as text), or in a column of other amounts of 10 million or more."""
+    written = [
+        _income("0000000001", "16712345678.00"),
+        _income("0000000002", '"16,712,345,678"'),
+        _income("0000000003", "1.2万"),  # (the column read as text)
+    ]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*written)}))
+    incomes = ws.frames["credit"]["annual_income"].tolist()
+    assert incomes == [16712345678.0, 16712345678.0, 12000.0]
+    large = [_income("0000000001", "16712345678"), _income("0000000002", "25000000")]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*large)}))
+    assert ws.frames["credit"]["annual_income"].tolist() == [16712345678.0, 25000000.0]
+    assert "personal_data" not in set(ws.rejects["rule"])
+
+
 def test_personal_data_outside_pii_columns_is_masked_in_data_and_rejects(
     make_workspace: MakeWs,
 ) -> None:

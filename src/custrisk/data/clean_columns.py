@@ -6,6 +6,7 @@ values, cleaned once per value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from custrisk.data.issues import (
     REPAIRED,
     Issues,
     Values,
+    pick_values,
     record_invalid,
 )
 from custrisk.data.parse import (
@@ -210,6 +212,7 @@ def clean_text(
         blank = blank | (literal & (first == 0))
     present = ~blank
     raw_values = raw
+    written = text
     repairs: list[tuple[np.ndarray, str, str | None]] = []  # (rows, rule, message)
     if col.required:
         issues.add(blank, col.name, "missing_required", raw_values, DROPPED)
@@ -259,6 +262,7 @@ def clean_text(
     elif col.type not in TEXT_TYPES:
         numbers = col.type in ("int", "float")
         text, widened = normalise_width(text, present, unflagged="￥（）" if numbers else "")
+        written = text  # (before a unit is cut: 16712345678元 is written as money)
         if numbers or col.type == "date":  # (an unpaid bill's 实际还款日期: —)
             worded = number_blank_words(text, present)  # 无, —, /: none, as a blank is
             if col.recode and worded.any():
@@ -283,6 +287,14 @@ def clean_text(
         for known, rows in respelled.items():
             repairs.append((rows, "normalised", known_spelling(known)))
     values, failures = parse_values(text, present, col, config)
+    if col.type in ("int", "float") and not col.pii:
+        unread = np.zeros(len(text), dtype=bool)
+        for invalid, _rule in failures:
+            unread |= invalid
+        personal = personal_numbers(values, present, written, unread)
+        if personal.any():
+            failures = [(invalid & ~personal, rule) for invalid, rule in failures]
+            values = _personal_blanked(values, personal, col, _digits_of(raw_values), issues)
     for invalid, rule in failures:
         if rule == REPAIR_CASE:
             repairs.append((invalid & present, "normalised", "case of an allowed value normalised"))
@@ -396,6 +408,18 @@ def _clean_typed(
     else:
         flags = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool)
         values = pd.Series(pd.arrays.BooleanArray(flags, missing))
+    if col.type in ("int", "float") and not col.pii:
+        personal = personal_numbers(values, ~missing)
+        if personal.any():
+            # (shown as the digits written, 16712345678, not 1.6712345678e+10: so
+            # that the rejects mask them as any phone or ID number)
+            read = values
+
+            def written(rows: np.ndarray) -> np.ndarray:
+                shown = [f"{v:.0f}" if isinstance(v, float) else str(v) for v in read.iloc[rows]]
+                return np.array(shown, dtype=object)
+
+            values = _personal_blanked(values, personal, col, written, issues)
     if col.percent:  # (every value a number, none written with its %)
         values = _bare_numbers_refused(values, np.zeros(len(values), bool), col, arr, issues)
     values = _scaled(values, col, arr, issues)
@@ -407,6 +431,98 @@ def _clean_typed(
     if col.type == "date":
         values = implausible_dates(values, col, dates or DateLimits(), arr, issues)
     return values
+
+
+#: A number cell holding a resident ID number (17 digits and a digit or X) or a mobile
+#: number (11 digits from 13 to 19), written bare: no decimals, separators or unit.
+#: (A workbook's number cell comes as its number's text: an ID number there, in
+#: scientific notation, 1.101051980010112e+17.)
+_ID_SHAPE = r"^(?:[0-9]{17}[0-9Xx]|[1-9](?:\.[0-9]+)?[eE]\+?17)$"
+_SCIENTIFIC = re.compile(r"[1-9](?:\.[0-9]+)?[eE]\+?17")
+_MOBILE_SHAPE = r"^1[3-9][0-9]{9}$"
+#: A column whose other values all stay below this (a thousandth of the smallest mobile
+#: number, as written, before any scale) holds counts or ordinary amounts: a bare
+#: mobile-shaped number in it is a phone, not 13 to 20 billion.
+SMALL_COLUMN = 1e7
+#: The message of a number cell holding a phone or ID number.
+PERSONAL_NUMBER = (
+    "a phone number or ID number typed into a number column: not read as a number "
+    "(personal data: correct the export, or keep it in a column flagged pii: true)"
+)
+
+
+def personal_numbers(
+    values: pd.Series,
+    present: np.ndarray,
+    text: pa.Array | None = None,
+    unread: np.ndarray | None = None,
+) -> np.ndarray:
+    """The rows of a number column holding personal data rather than a number: an ID
+    number (an integer of 18 digits, or 17 and an X, which no number column holds) and a
+    mobile number (an integer of 11 digits from 13 to 19) in a column whose other
+    values are all below :data:`SMALL_COLUMN` (a monthly income, a count: a corporate
+    portfolio's amounts of 13-20 billion stay amounts). ``values`` are the numbers as
+    read (missing: none); ``text``, when the column was read as text, the values as
+    written, which decide: ``16712345678.00`` or ``16,712,345,678`` is an amount, only a
+    bare integer is a phone; ``unread`` marks the values no number was read from (an
+    ID's X). Vectorised: only values of 13 billion or more, or unread, are looked at
+    further, and no copy of the column's numbers is made."""
+    big = present & _at_least(values, 1.3e10)
+    if unread is not None:
+        big |= present & unread
+    found = np.zeros(len(values), dtype=bool)
+    if not big.any():
+        return found
+    rows = np.flatnonzero(big)
+    if text is not None:
+        shown = text.take(pa.array(rows))
+        ident = as_numpy(pc.fill_null(pc.match_substring_regex(shown, _ID_SHAPE), False))
+        mobile = as_numpy(pc.fill_null(pc.match_substring_regex(shown, _MOBILE_SHAPE), False))
+    else:  # (a column every value of which Arrow read as a number: integers only)
+        value = values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = np.mod(value, 1) == 0
+        ident = whole & (value >= 1e17) & (value < 1e18)
+        mobile = whole & (value >= 1.3e10) & (value < 2e10)
+    if mobile.any():
+        large = present & (_at_least(values, SMALL_COLUMN) | _at_least(-values, SMALL_COLUMN))
+        large[rows[ident | mobile]] = False
+        if large.any():  # (another value of 10 million or more: a column of big amounts)
+            mobile[:] = False
+    found[rows[ident | mobile]] = True
+    return found
+
+
+def _at_least(values: pd.Series, bound: float) -> np.ndarray:
+    """Which values are ``bound`` or more (a missing one is not)."""
+    return np.asarray((values >= bound).to_numpy(dtype=bool, na_value=False))
+
+
+def _digits_of(raw_values: pa.Array) -> Callable[[np.ndarray], np.ndarray]:
+    """The raw values of rows as shown in the rejects, an ID number in scientific
+    notation as its digits (110105198001011232): masked there as any ID number is."""
+
+    def shown(rows: np.ndarray) -> np.ndarray:
+        values = pick_values(raw_values, rows, shown=True)
+        for i, value in enumerate(values):
+            if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+                values[i] = f"{float(value):.0f}"
+        return values
+
+    return shown
+
+
+def _personal_blanked(
+    values: pd.Series, personal: np.ndarray, col: ColumnSpec, raw_values: Values, issues: Issues
+) -> pd.Series:
+    """The personal data of a number column as a ``personal_data`` repair, its value
+    blank (in rejects the value shows masked, as any value of a column not flagged pii);
+    in a required column, the row dropped, as a blank there is."""
+    if col.required:
+        issues.add(personal, col.name, "personal_data", raw_values, DROPPED, PERSONAL_NUMBER)
+        return values
+    message = f"{PERSONAL_NUMBER}; replaced by blank"
+    issues.add(personal, col.name, "personal_data", raw_values, REPAIRED, message)
+    return values.mask(personal)
 
 
 def _scaled(values: pd.Series, col: ColumnSpec, raw_values: Values, issues: Issues) -> pd.Series:

@@ -285,7 +285,7 @@ _NUMBER_LIKE = re.compile(r"[+-][0-9.,\s]*", re.ASCII)
 
 #: Text that may hold a phone number, an ID number or an e-mail address (RE2: a first,
 #: cheap look over the column; :func:`~custrisk.privacy.mask_pii_text` decides).
-_MAYBE_PERSONAL = r"@|[0-9０-９][0-9０-９ -]{6,}"
+MAYBE_PERSONAL = r"@|[0-9０-９][0-9０-９ -]{6,}"
 #: The message of a value masked as personal data in a column not flagged ``pii``.
 PERSONAL_DATA_MASKED = (
     "a phone number, ID number or e-mail address in a column not flagged pii: masked "
@@ -298,7 +298,7 @@ def personal_data_texts(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, 
     e-mail address masked (``请致电139****5678``), and the rows masked: personal data
     typed into a column not flagged ``pii`` (a region, a category, a note) would
     otherwise reach the scores' details, the model folder and the reports in clear."""
-    maybe = pc.fill_null(pc.match_substring_regex(text, _MAYBE_PERSONAL), False)
+    maybe = pc.fill_null(pc.match_substring_regex(text, MAYBE_PERSONAL), False)
     rows = np.flatnonzero(present & as_numpy(maybe))
     masked = np.zeros(len(text), dtype=bool)
     if not rows.size:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from custrisk.config.columns import ColumnSpec, header_key, known_spellings
 from custrisk.config.sources import SourcesConfig, SourceSpec
-from custrisk.data.text import NULL_TOKENS, null_variants
+from custrisk.data.text import MAYBE_PERSONAL, NULL_TOKENS, null_variants
 from custrisk.indicators.spec import IndicatorConfig
 
 #: What a rule gives back when it declines a value (the batch path must decide).
@@ -48,6 +48,8 @@ _PLAIN_ID = re.compile(r"[0-9A-Z_][0-9A-Z_.\-/#]*")
 _FORMULA_START = tuple("=@+-")
 _BLANKS = frozenset(null_variants())
 _NULL_WORDS = frozenset(NULL_TOKENS)
+#: A text that may hold a phone, ID number or e-mail address: the cleaner masks it.
+_MAYBE_PERSONAL = re.compile(MAYBE_PERSONAL)
 _NUMERIC_TYPES = ("int", "float", "bool")
 _TEXT_FEATURE_TYPES = ("category", "string")
 
@@ -192,6 +194,11 @@ def _floats(values: Sequence[Any]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
+#: A number this large may be a phone (13 to 19 billion) or an ID number typed into a
+#: number cell: left to the batch path (:func:`~custrisk.data.clean_columns.personal_numbers`).
+PERSONAL_SIZED = 1.3e10
+
+
 def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     """The scalar rule of one column: the typed value the cleaner gives a plainly clean
     text (``None`` for a blank), or :data:`DECLINE`."""
@@ -212,6 +219,8 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             if blank is DECLINE or text is None or not pattern.fullmatch(text):
                 return DECLINE
             value = convert(text)
+            if abs(value) >= PERSONAL_SIZED:  # (a phone or ID number? the cleaner decides)
+                return DECLINE
             if col.scale is not None:  # (the cleaner's: a float column's unit)
                 value *= col.scale
                 if not math.isfinite(value):
@@ -250,6 +259,7 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     allowed = frozenset(col.allowed) if col.allowed is not None else None
     recode = dict(col.recode)  # (the cleaner's: the export's value -> custrisk's)
     is_id = col.type == "id"
+    masks = not col.pii  # (the cleaner masks a phone in a column not flagged pii)
     pad = col.zero_pad or 0
     # (the cleaner's known_values: 華南 is read as the model's 华南, a repair to report)
     known = frozenset(col.known_values)
@@ -267,7 +277,7 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             # (the cleaner's zero_pad: a number shorter than the width gets zeros)
             short = len(text) < pad and text.isascii() and text.isdigit()
             return text.zfill(pad) if short else text
-        if not _plain_text(text):
+        if not _plain_text(text) or (masks and _MAYBE_PERSONAL.search(text)):
             return DECLINE
         if respelled and text not in known and text not in recode:
             if header_key(text) in respelled:

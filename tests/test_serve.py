@@ -1169,16 +1169,12 @@ def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) ->
     assert "no token id of this store" in foreign.stderr
 
 
-def test_a_model_trained_on_exports_is_refused_with_the_fix(tmp_path: Path) -> None:
+def test_a_model_trained_on_exports_is_refused_with_the_fix(models_200: Path) -> None:
     from custrisk.errors import UsageError
     from custrisk.scoring.records import RecordScorer
 
-    class _Model:
-        model_id = "retail@1"
-        card: dict[str, Any] = {}
-
     with pytest.raises(UsageError, match="trained on monthly exports.*flat table"):
-        RecordScorer(_Model())  # type: ignore[arg-type]
+        RecordScorer("logistic", models_dir=models_200)
 
 
 def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> None:

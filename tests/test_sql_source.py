@@ -274,6 +274,10 @@ def test_an_unset_variable_is_named_in_the_error(
         ("    query: SELECT 1\n", r"url.*is required with query:"),
         ("    query: SELECT 1\n    url: env:1X\n", "not an environment variable name"),
         ("    query: SELECT 1\n    url: crm\n", r"expected env:NAME or a database URL"),
+        (
+            "    query: SELECT * FROM t WHERE m = :month AND n <> ':x'\n    url: env:X\n",
+            r"sources.credit.query.*names the parameter :month, which custrisk does not know",
+        ),
     ],
 )
 def test_query_and_url_are_checked_in_the_config(tmp_path: Path, lines: str, message: str) -> None:
@@ -569,6 +573,72 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
         source="credit",
     )
     assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "names", "bound"),
+    [
+        ("SELECT ' :x', \"a:b\", x::date -- :c", [], "SELECT ' \\:x', \"a:b\", x::date -- \\:c"),
+        ("SELECT $q$ :x $q$, E'\\' :y', /* :z */ a[lo:hi]", [], None),
+        (
+            "SELECT 1 WHERE m = :period AND d >= :period_start::date AND d <= :period_end",
+            ["period", "period_start", "period_end"],
+            "SELECT 1 WHERE m = :period AND d >= :period_start ::date AND d <= :period_end",
+        ),
+    ],
+)
+def test_query_parameters_are_told_from_colons_in_literals_and_comments(
+    query: str, names: list[str], bound: str | None
+) -> None:
+    from custrisk.config.locations import bindable_query, query_parameters
+
+    assert query_parameters(query) == names
+    if bound is not None:
+        assert bindable_query(query) == bound
+
+
+def test_a_query_is_given_the_month_as_bound_parameters(postgres: dict[str, str]) -> None:
+    """A monthly job needed a view of 'the current month' or a config edited each month."""
+    from custrisk.errors import UsageError
+    from custrisk.io.sql import query_period
+
+    query = (
+        "SELECT :period AS customer_id, :period_start::text AS a, "
+        "CAST(:period_end AS text) AS b, :as_of - :period_start AS days, '10:30' AS at"
+    )
+    with query_period("2026-02"):
+        raw = read_query(query, postgres["url"], source="credit")
+    assert raw.table.to_pylist() == [
+        {
+            "customer_id": "2026-02",
+            "a": "2026-02-01",
+            "b": "2026-02-28",
+            "days": "27",
+            "at": "10:30",
+        }
+    ]
+    with pytest.raises(UsageError, match=r"names :period, the month of the run.*--period YYYY-MM"):
+        read_query(query, postgres["url"], source="credit")
+
+
+def test_cli_binds_period_and_refuses_a_query_naming_one_without_it(
+    postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    queries = dict(
+        ALL_TABLES, credit="SELECT * FROM credit WHERE :period_start < DATE '2999-01-01'"
+    )
+    config = query_sources(tmp_path, queries)
+    out = tmp_path / "validation"
+    command = ["validate", str(tmp_path), "--config", str(config), "--out", str(out)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert "query:credit" in line and ":period_start" in line and "--period" in line
+    result = runner.invoke(app, [*command, "--period", "2026-13"])
+    assert result.exit_code == 2 and "'2026-13' is not a month" in result.output
+    result = runner.invoke(app, [*command, "--period", "2026-10"])
+    assert "Wrote" in result.output, result.output
 
 
 # -- Timeouts: a query waiting on a lock ---------------------------------------------------

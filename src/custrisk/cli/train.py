@@ -20,10 +20,12 @@ from custrisk.cli._common import (
     KeyfileOpt,
     LabelsOpt,
     ModelsDirOpt,
+    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    bind_period,
     check_json_out,
     choose_configs,
     note_unmasked,
@@ -99,6 +101,7 @@ def train(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     encrypt: EncryptOpt = False,
@@ -114,6 +117,7 @@ def train(
     The model folder holds no personal data in clear: its training_rejects.csv has names,
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
+    bind_period(period)
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,

@@ -641,6 +641,33 @@ def test_cli_binds_period_and_refuses_a_query_naming_one_without_it(
     assert "Wrote" in result.output, result.output
 
 
+def test_a_database_host_that_does_not_answer_stops_at_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blackholed host used to hold the batch for psycopg's 130 s (or the TCP default)."""
+    import socket
+
+    import custrisk.io.sql as sql
+
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket())
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)  # never accepted: once its queue is full, connections hang
+        port = server.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        monkeypatch.setattr(sql, "DEFAULT_CONNECT_TIMEOUT", 2)  # (psycopg's least)
+        url = f"postgresql+psycopg://custrisk:{PASSWORD}@127.0.0.1:{port}/crm"
+        with pytest.raises(DataError) as caught:
+            read_query("SELECT 1 AS a", url, source="credit")
+    message = str(caught.value)
+    assert f"server at 127.0.0.1:{port} did not answer within 2 s" in message
+    assert "connect_timeout" in message and PASSWORD not in message
+
+
 # -- Timeouts: a query waiting on a lock ---------------------------------------------------
 
 

@@ -56,6 +56,9 @@ CHUNK_ROWS = 50_000
 #: The encoding a query's table reports (the validation report's ``encodings``)
 SQL_ENCODING = "sql"
 _INSTALL_HINT = "install the database extra: pip install 'custrisk[db]'"
+#: Seconds to wait for a PostgreSQL server to answer a connection, unless the URL sets
+#: its own ``connect_timeout`` (psycopg's own default is over two minutes)
+DEFAULT_CONNECT_TIMEOUT = 30
 
 #: The month (``YYYY-MM``) the queries' parameters (``:period`` ...) are bound to
 _PERIOD: ContextVar[str | None] = ContextVar("custrisk_query_period", default=None)
@@ -290,6 +293,8 @@ def read_query(
         if _timed_out(problem):
             raise _timeout_error(source, resolved, where, *waited) from None
         connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
+        if connecting and "timeout expired" in str(problem):
+            raise _no_answer(resolved, where) from None
         raise DataError(
             ("cannot connect to or query " if connecting else "the query failed on ")
             + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
@@ -484,8 +489,13 @@ def _engine(resolved: str, url: str, where: Path) -> Any:
     import sqlalchemy
 
     try:
+        parsed = sqlalchemy.engine.make_url(resolved)
+        waits = parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query
         engine = sqlalchemy.create_engine(
-            resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
+            resolved,
+            poolclass=sqlalchemy.pool.NullPool,
+            hide_parameters=True,
+            connect_args={"connect_timeout": DEFAULT_CONNECT_TIMEOUT} if waits else {},
         )
     except (ImportError, sqlalchemy.exc.ArgumentError, ValueError) as exc:
         shown = _shown_resolved(resolved)
@@ -597,6 +607,27 @@ def _timeout_error(
         "tables (a reload?)",
         file=str(where),
         hint=hint + "; or run it again once the lock is released (pg_locks names who holds it)",
+    )
+
+
+def _no_answer(resolved: str, where: Path) -> DataError:
+    """The error of a database server that did not answer within the connect timeout:
+    the host and port, the timeout and where to raise it."""
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(resolved)
+    written = parsed.query.get("connect_timeout")
+    seconds = written if isinstance(written, str) else str(DEFAULT_CONNECT_TIMEOUT)
+    host = parsed.host or "the local socket"
+    return DataError(
+        f"the database server at {host}{f':{parsed.port}' if parsed.port else ''} did not "
+        f"answer within {seconds} s ("
+        + ("the URL's connect_timeout" if written is not None else "the default connect_timeout")
+        + f"); URL {mask_url(resolved)}",
+        file=str(where),
+        hint="check the host and port, that the database is up and that a firewall or VPN "
+        "lets this machine reach it; a server slow to answer: raise it in the URL "
+        "(?connect_timeout=60)",
     )
 
 

@@ -641,6 +641,14 @@ def test_cli_binds_period_and_refuses_a_query_naming_one_without_it(
     assert "Wrote" in result.output, result.output
 
 
+def test_train_says_the_score_command_with_its_period(capsys: pytest.CaptureFixture[str]) -> None:
+    """The 'Next:' line of train left --period out: scoring as told stopped on the queries."""
+    from custrisk.cli.train import _print_next
+
+    _print_next(Path("."), "pg@1", sources="s.yaml", models_dir=None, period="2026-10")
+    assert "--model pg@1 --period 2026-10 --out scores.csv" in capsys.readouterr().out
+
+
 def test_a_database_host_that_does_not_answer_stops_at_the_connect_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -219,11 +219,18 @@ def train(
     console.print(
         Text.assemble("Model id: ", (result.ref.model_id, "bold green"), f"  ({result.ref.path})")
     )
-    _print_next(data_dir, result.ref.model_id, sources=sources, models_dir=models_dir)
+    _print_next(
+        data_dir, result.ref.model_id, sources=sources, models_dir=models_dir, period=period
+    )
 
 
 def _print_next(
-    data: Path, model_id: str, *, sources: Path | str | None, models_dir: Path | None
+    data: Path,
+    model_id: str,
+    *,
+    sources: Path | str | None,
+    models_dir: Path | None,
+    period: str | None = None,
 ) -> None:
     """The command that scores with the new model, as ``init`` ends with the next ones."""
     words = ["custrisk score", shell_word(str(data))]
@@ -232,6 +239,8 @@ def _print_next(
     words.append(f"--model {shell_word(model_id)}")
     if models_dir is not None:
         words.append(f"--models-dir {shell_word(str(models_dir))}")
+    if period is not None:  # (the month the sources' queries are bound to)
+        words.append(f"--period {period}")
     words.append("--out scores.csv")
     console.print("Next:", highlight=False)
     console.print("  " + " ".join(words), highlight=False)

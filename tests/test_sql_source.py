@@ -641,6 +641,15 @@ def test_cli_binds_period_and_refuses_a_query_naming_one_without_it(
     assert "Wrote" in result.output, result.output
 
 
+@pytest.mark.parametrize(
+    "command", ["validate", "score", "indicators", "train", "evaluate", "drift", "compare"]
+)
+def test_every_command_reading_sources_takes_the_month_of_the_queries(runner, command) -> None:
+    """The error of a query naming :period says 'give --period': each of them takes it."""
+    result = runner.invoke(app, [command, "--help"])
+    assert "--period" in result.output and ":period_start" in result.output
+
+
 def test_train_says_the_score_command_with_its_period(capsys: pytest.CaptureFixture[str]) -> None:
     """The 'Next:' line of train left --period out: scoring as told stopped on the queries."""
     from custrisk.cli.train import _print_next

@@ -259,6 +259,7 @@ def evaluate(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -279,6 +280,7 @@ def evaluate(
 ) -> None:
     """Measure a trained model on new labelled exports, next to its training hold-out;
     a warning when the labels hold fewer bads or goods than drift.yaml's minimum.bads."""
+    bind_period(period)
     from custrisk.errors import UsageError
     from custrisk.scoring import evaluate_model
 

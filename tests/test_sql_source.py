@@ -597,7 +597,9 @@ def test_query_parameters_are_told_from_colons_in_literals_and_comments(
         assert bindable_query(query) == bound
 
 
-def test_a_query_is_given_the_month_as_bound_parameters(postgres: dict[str, str]) -> None:
+def test_a_query_is_given_the_month_as_bound_parameters(
+    postgres: dict[str, str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A monthly job needed a view of 'the current month' or a config edited each month."""
     from custrisk.errors import UsageError
     from custrisk.io.sql import query_period
@@ -606,8 +608,11 @@ def test_a_query_is_given_the_month_as_bound_parameters(postgres: dict[str, str]
         "SELECT :period AS customer_id, :period_start::text AS a, "
         "CAST(:period_end AS text) AS b, :as_of - :period_start AS days, '10:30' AS at"
     )
+    caplog.set_level(logging.INFO, logger="custrisk.io.sql")
+    monkeypatch.setattr(logging.getLogger("custrisk"), "propagate", True)
     with query_period("2026-02"):
         raw = read_query(query, postgres["url"], source="credit")
+    assert "(its parameters bound to the month 2026-02)" in caplog.text
     assert raw.table.to_pylist() == [
         {
             "customer_id": "2026-02",

@@ -105,7 +105,7 @@ def _month_of(query: str, source: str, where: Path) -> str:
             "run, and no month is given",
             hint="give --period YYYY-MM (custrisk run passes its own)",
         )
-    return period or ""
+    return (period or "") if names else ""
 
 
 def _statement(query: str, source: str, where: Path) -> Any:
@@ -244,11 +244,16 @@ def read_query(
         ) from None
     resolved = resolve_url(url, source=source, environ=environ)
     where = Path(f"query:{source}")
-    _month_of(query, source, where)
+    month = _month_of(query, source, where)
     _check_password_encoded(resolved, url, where)
     shared = databases is not None
     databases = databases if databases is not None else Databases()
-    log.info("source %s: running its query on %s", source, mask_url(resolved))
+    log.info(
+        "source %s: running its query on %s%s",
+        source,
+        mask_url(resolved),
+        f" (its parameters bound to the month {month})" if month else "",
+    )
     kinds = _declared_kinds(typed or {}, date_columns)
     limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
     chunks: list[pa.Table] = []

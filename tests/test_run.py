@@ -1651,6 +1651,11 @@ def test_a_run_whose_sources_are_all_queries_needs_no_exports_folder(
                 f"    file: {name}.csv\n", f"    query: SELECT * FROM {name}\n    url: env:CRM_DB\n"
             )
     database.close()
+    # the run's month, bound to the query's parameters (no rows of another month)
+    packaged = packaged.replace(
+        "SELECT * FROM credit\n",
+        f"SELECT * FROM credit WHERE :period = '{PERIOD}' AND :period_end > '{PERIOD}-27'\n",
+    )
     (root / "sources.yaml").write_text(packaged, encoding="utf-8")
     config = root / "run.yaml"
     config.write_text(

@@ -274,6 +274,10 @@ def test_an_unset_variable_is_named_in_the_error(
         ("    query: SELECT 1\n", r"url.*is required with query:"),
         ("    query: SELECT 1\n    url: env:1X\n", "not an environment variable name"),
         ("    query: SELECT 1\n    url: crm\n", r"expected env:NAME or a database URL"),
+        (
+            "    query: SELECT * FROM t WHERE m = :month AND n <> ':x'\n    url: env:X\n",
+            r"sources.credit.query.*names the parameter :month, which custrisk does not know",
+        ),
     ],
 )
 def test_query_and_url_are_checked_in_the_config(tmp_path: Path, lines: str, message: str) -> None:
@@ -569,6 +573,121 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
         source="credit",
     )
     assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "names", "bound"),
+    [
+        ("SELECT ' :x', \"a:b\", x::date -- :c", [], "SELECT ' \\:x', \"a:b\", x::date -- \\:c"),
+        ("SELECT $q$ :x $q$, E'\\' :y', /* :z */ a[lo:hi]", [], None),
+        (
+            "SELECT 1 WHERE m = :period AND d >= :period_start::date AND d <= :period_end",
+            ["period", "period_start", "period_end"],
+            "SELECT 1 WHERE m = :period AND d >= :period_start ::date AND d <= :period_end",
+        ),
+    ],
+)
+def test_query_parameters_are_told_from_colons_in_literals_and_comments(
+    query: str, names: list[str], bound: str | None
+) -> None:
+    from custrisk.config.locations import bindable_query, query_parameters
+
+    assert query_parameters(query) == names
+    if bound is not None:
+        assert bindable_query(query) == bound
+
+
+def test_a_query_is_given_the_month_as_bound_parameters(
+    postgres: dict[str, str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monthly job needed a view of 'the current month' or a config edited each month."""
+    from custrisk.errors import UsageError
+    from custrisk.io.sql import query_period
+
+    query = (
+        "SELECT :period AS customer_id, :period_start::text AS a, "
+        "CAST(:period_end AS text) AS b, :as_of - :period_start AS days, '10:30' AS at"
+    )
+    caplog.set_level(logging.INFO, logger="custrisk.io.sql")
+    monkeypatch.setattr(logging.getLogger("custrisk"), "propagate", True)
+    with query_period("2026-02"):
+        raw = read_query(query, postgres["url"], source="credit")
+    assert "(its parameters bound to the month 2026-02)" in caplog.text
+    assert raw.table.to_pylist() == [
+        {
+            "customer_id": "2026-02",
+            "a": "2026-02-01",
+            "b": "2026-02-28",
+            "days": "27",
+            "at": "10:30",
+        }
+    ]
+    with pytest.raises(UsageError, match=r"names :period, the month of the run.*--period YYYY-MM"):
+        read_query(query, postgres["url"], source="credit")
+
+
+def test_cli_binds_period_and_refuses_a_query_naming_one_without_it(
+    postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    monkeypatch.setenv("CRM_DB_URL", postgres["url"])
+    queries = dict(
+        ALL_TABLES, credit="SELECT * FROM credit WHERE :period_start < DATE '2999-01-01'"
+    )
+    config = query_sources(tmp_path, queries)
+    out = tmp_path / "validation"
+    command = ["validate", str(tmp_path), "--config", str(config), "--out", str(out)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert "query:credit" in line and ":period_start" in line and "--period" in line
+    result = runner.invoke(app, [*command, "--period", "2026-13"])
+    assert result.exit_code == 2 and "'2026-13' is not a month" in result.output
+    result = runner.invoke(app, [*command, "--period", "2026-10"])
+    assert "Wrote" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "command", ["validate", "score", "indicators", "train", "evaluate", "drift", "compare"]
+)
+def test_every_command_reading_sources_takes_the_month_of_the_queries(runner, command) -> None:
+    """The error of a query naming :period says 'give --period': each of them takes it."""
+    result = runner.invoke(app, [command, "--help"])
+    assert "--period" in result.output and ":period_start" in result.output
+
+
+def test_train_says_the_score_command_with_its_period(capsys: pytest.CaptureFixture[str]) -> None:
+    """The 'Next:' line of train left --period out: scoring as told stopped on the queries."""
+    from custrisk.cli.train import _print_next
+
+    _print_next(Path("."), "pg@1", sources="s.yaml", models_dir=None, period="2026-10")
+    assert "--model pg@1 --period 2026-10 --out scores.csv" in capsys.readouterr().out
+
+
+def test_a_database_host_that_does_not_answer_stops_at_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blackholed host used to hold the batch for psycopg's 130 s (or the TCP default)."""
+    import socket
+
+    import custrisk.io.sql as sql
+
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket())
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)  # never accepted: once its queue is full, connections hang
+        port = server.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        monkeypatch.setattr(sql, "DEFAULT_CONNECT_TIMEOUT", 2)  # (psycopg's least)
+        url = f"postgresql+psycopg://custrisk:{PASSWORD}@127.0.0.1:{port}/crm"
+        with pytest.raises(DataError) as caught:
+            read_query("SELECT 1 AS a", url, source="credit")
+    message = str(caught.value)
+    assert f"server at 127.0.0.1:{port} did not answer within 2 s" in message
+    assert "connect_timeout" in message and PASSWORD not in message
 
 
 # -- Timeouts: a query waiting on a lock ---------------------------------------------------

@@ -64,7 +64,8 @@ def check_as_of(
             raise DataError(
                 f"custrisk run {period}: the data's as-of date {as_of} (its latest event "
                 f"date) is before the period, {window}: the queries return {month}'s rows",
-                hint=f"write {period} into their WHERE (or read a view of the month), load "
+                hint="bound their WHERE to the run's month (WHERE txn_date BETWEEN "
+                ":period_start AND :period_end, docs/data-sources.md), load "
                 f"{period} into the database and run again, or run {month} with --period {month}",
             )
         raise DataError(
@@ -77,7 +78,8 @@ def check_as_of(
         raise DataError(
             f"custrisk run {period}: the data's as-of date {as_of} (its latest event date) is "
             f"after the period, {window}: the queries return rows of a later month",
-            hint=f"bound their WHERE to {period} (or read a view of the month) and run again; "
+            hint="bound their WHERE to the run's month (WHERE txn_date BETWEEN :period_start "
+            "AND :period_end) and run again; "
             f"if the data is taken after {last}, raise {CHECKS_KEY}.as_of_days_after in the "
             "run config",
         )

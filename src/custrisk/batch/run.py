@@ -89,6 +89,7 @@ from custrisk.errors import (
 from custrisk.io.atomic import ensure_dir, out_of_room
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import counted
+from custrisk.io.sql import query_period
 from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
 from custrisk.protect.output import protected_outputs
@@ -293,7 +294,7 @@ def run_batch(
         "wait for it to finish; the runs of one folder go one after the other, oldest month first"
     )
     lock = exclusive_lock(layout.lock_file, what=what, hint=busy)
-    with _said_on_stop(layout, force), sealing, lock as held:
+    with _said_on_stop(layout, force), sealing, lock as held, query_period(period):
         notes: list[str] = []
         if held.taken_over:
             died = describe_holder(held.previous)

@@ -113,6 +113,15 @@ AsOfOpt = Annotated[
         show_default=False,
     ),
 ]
+PeriodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        help="Month YYYY-MM the sources' queries are bound to (:period, :period_start, "
+        ":period_end, :as_of; see docs/data-sources.md). Needed only when a query names one.",
+        show_default=False,
+    ),
+]
 ModelOpt = Annotated[
     str,
     typer.Option(
@@ -352,6 +361,15 @@ def sealed_like(source: Path, encrypt: bool, what: str) -> bool:
         return encrypt
     say("Note:", f"{source} is encrypted: {what} written encrypted too (as with --encrypt)")
     return True
+
+
+def bind_period(period: str | None) -> None:
+    """Bind the sources' query parameters to the month ``--period`` (checked) until the
+    command ends (each command runs in a context of its own)."""
+    from custrisk.batch.config import check_period
+    from custrisk.io.sql import set_query_period
+
+    set_query_period(check_period(period) if period is not None else None)
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

@@ -30,9 +30,11 @@ from custrisk.cli._common import (
     MemoryLimitOpt,
     ModelOpt,
     ModelsDirOpt,
+    PeriodOpt,
     RequireSignedOpt,
     SchedulerOpt,
     SourcesOpt,
+    bind_period,
     check_json_out,
     choose_configs,
     output_file,
@@ -139,6 +141,7 @@ def drift(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     buckets: BucketsOpt = None,
@@ -156,6 +159,7 @@ def drift(
     With --engine dask the customers are checked in buckets on a Dask cluster (each
     bucket's bin counts added up): the same report as the pandas engine's.
     """
+    bind_period(period)
     protect_command()  # the role decides how customer data is read
     from custrisk.engine.choice import check_data_drift_on
     from custrisk.monitoring.config import FAIL_ON
@@ -386,6 +390,7 @@ def compare(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
 ) -> None:
     """Compare a CHAMPION and a CHALLENGER model on the same labelled exports: AUC, KS,
     Gini, Brier and bad rate side by side, a paired bootstrap interval of the AUC
@@ -393,6 +398,7 @@ def compare(
 
     Exit 0 whatever the recommendation; 2 on usage or input errors.
     """
+    bind_period(period)
     protect_command()  # the role decides how customer data is read
     from custrisk.scoring import compare_models
 

@@ -17,9 +17,11 @@ from custrisk.cli._common import (
     EngineOpt,
     KeyfileOpt,
     MemoryLimitOpt,
+    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
+    bind_period,
     check_unmasked_target,
     choose_configs,
     output_file,
@@ -90,6 +92,7 @@ def indicators(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    period: PeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     encrypt: EncryptOpt = False,
@@ -106,6 +109,7 @@ def indicators(
     Indicators whose source is absent are reported and left empty, never zero. Exit 0 on
     success, 2 for a usage, configuration or input error.
     """
+    bind_period(period)
     out = output_file(out_text, "indicators.csv")
     protect_command(
         encrypt=encrypt,

@@ -24,12 +24,14 @@ from custrisk.cli._common import (
     ModelOpt,
     ModelsDirOpt,
     PartsOpt,
+    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SchedulerOpt,
     SourcesOpt,
     StrictOpt,
+    bind_period,
     check_unmasked_target,
     choose_configs,
     output_file,
@@ -112,6 +114,7 @@ def score(
             "or above fires: red, orange, yellow or never.",
         ),
     ] = "never",
+    period: PeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     strict: StrictOpt = False,
@@ -132,6 +135,7 @@ def score(
     model and configs give byte-identical scores and alerts files. Rows rejected while
     cleaning go to OUT's stem + .rejects.csv with names, phones and id numbers masked.
     """
+    bind_period(period)
     out = output_file(out_text, "scores.csv")
     protect_command(
         encrypt=encrypt,

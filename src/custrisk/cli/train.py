@@ -20,10 +20,12 @@ from custrisk.cli._common import (
     KeyfileOpt,
     LabelsOpt,
     ModelsDirOpt,
+    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     RequireSignedOpt,
     SourcesOpt,
+    bind_period,
     check_json_out,
     choose_configs,
     note_unmasked,
@@ -99,6 +101,7 @@ def train(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     encrypt: EncryptOpt = False,
@@ -114,6 +117,7 @@ def train(
     The model folder holds no personal data in clear: its training_rejects.csv has names,
     phones and id numbers masked (--rejects-unmasked FILE writes them in clear elsewhere).
     """
+    bind_period(period)
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,
@@ -215,11 +219,18 @@ def train(
     console.print(
         Text.assemble("Model id: ", (result.ref.model_id, "bold green"), f"  ({result.ref.path})")
     )
-    _print_next(data_dir, result.ref.model_id, sources=sources, models_dir=models_dir)
+    _print_next(
+        data_dir, result.ref.model_id, sources=sources, models_dir=models_dir, period=period
+    )
 
 
 def _print_next(
-    data: Path, model_id: str, *, sources: Path | str | None, models_dir: Path | None
+    data: Path,
+    model_id: str,
+    *,
+    sources: Path | str | None,
+    models_dir: Path | None,
+    period: str | None = None,
 ) -> None:
     """The command that scores with the new model, as ``init`` ends with the next ones."""
     words = ["custrisk score", shell_word(str(data))]
@@ -228,6 +239,8 @@ def _print_next(
     words.append(f"--model {shell_word(model_id)}")
     if models_dir is not None:
         words.append(f"--models-dir {shell_word(str(models_dir))}")
+    if period is not None:  # (the month the sources' queries are bound to)
+        words.append(f"--period {period}")
     words.append("--out scores.csv")
     console.print("Next:", highlight=False)
     console.print("  " + " ".join(words), highlight=False)
@@ -246,6 +259,7 @@ def evaluate(
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -266,6 +280,7 @@ def evaluate(
 ) -> None:
     """Measure a trained model on new labelled exports, next to its training hold-out;
     a warning when the labels hold fewer bads or goods than drift.yaml's minimum.bads."""
+    bind_period(period)
     from custrisk.errors import UsageError
     from custrisk.scoring import evaluate_model
 

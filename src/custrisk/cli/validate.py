@@ -17,9 +17,11 @@ from custrisk.cli._common import (
     EngineOpt,
     KeyfileOpt,
     MemoryLimitOpt,
+    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
+    bind_period,
     check_unmasked_target,
     choose_configs,
     protect_command,
@@ -72,6 +74,7 @@ def validate(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
+    period: PeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     rejects_format: Annotated[
@@ -97,6 +100,7 @@ def validate(
     are listed as skipped), 1 when rows were rejected, 2 when the input is unusable
     (missing file or required column, undecodable file, bad config).
     """
+    bind_period(period)
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,

@@ -170,6 +170,14 @@ def parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
     query = node.text("query", required=True).strip()
     if not query:
         raise node.error("query", "is empty", hint="write the SELECT that returns the rows")
+    unknown = [name for name in query_parameters(query) if name not in QUERY_PARAMETERS]
+    if unknown:
+        raise node.error(
+            "query",
+            f"names the parameter :{unknown[0]}, which custrisk does not know",
+            hint=f"use {', '.join(':' + p for p in QUERY_PARAMETERS)} (the month of the run); "
+            "a colon in a string literal or a quoted name is taken as written",
+        )
     raw = node.get("url")
     if raw is None:
         raise node.error(
@@ -202,6 +210,47 @@ def parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
             hint="put the URL in an environment variable and write url: env:CRM_DB_URL",
         )
     return query, url
+
+
+#: The parameters a query may name (``WHERE month = :period``), bound (never written into
+#: the SQL) to the month of the run: ``2026-11``, its first and last days, and the last
+#: day again as the as-of date of a month-end snapshot
+QUERY_PARAMETERS = ("period", "period_start", "period_end", "as_of")
+
+#: The pieces of SQL in which a colon is text (string literals, E'' strings with their
+#: backslashes, quoted names, comments, dollar-quoted bodies), and a ``:name`` outside
+#: them that is no cast (``::``) and no array slice (``a[lo:hi]``)
+_SQL_PIECE = re.compile(
+    r"""(?P<text>(?<!\w)[Ee]'(?:[^'\\]|\\.|'')*'?
+    | '(?:[^']|'')*'?
+    | "(?:[^"]|"")*"?
+    | --[^\n]*
+    | /\*.*?(?:\*/|\Z)
+    | (?<![\w$])\$(?P<tag>[A-Za-z_]\w*|)\$.*?(?:\$(?P=tag)\$|\Z))
+    | (?<![:\w\\]):(?P<name>[A-Za-z_]\w*)""",
+    re.S | re.X,
+)
+
+
+def query_parameters(query: str) -> list[str]:
+    """The parameters (``:name``) a query names, once each in their order; a colon in a
+    literal, a quoted name or a comment is none."""
+    found = [m.group("name") for m in _SQL_PIECE.finditer(query) if m.group("name")]
+    return list(dict.fromkeys(found))
+
+
+def bindable_query(query: str) -> str:
+    """The query as SQLAlchemy's ``text()`` is to read it: its parameters bound, every
+    other colon that ``text()`` would take for one (``' :x'``) escaped, and a space after a
+    parameter cast with ``::`` (``:period_start::date``, which ``text()`` misreads)."""
+
+    def piece(matched: re.Match[str]) -> str:
+        if matched.group("name"):
+            after = query[matched.end() : matched.end() + 1]
+            return matched.group(0) + (" " if after == ":" else "")
+        return re.sub(r"(?<![:\w\\]):(?=\w)", r"\\:", matched.group(0))
+
+    return _SQL_PIECE.sub(piece, query)
 
 
 #: How long a query may run, or wait on a lock, before the database cancels it

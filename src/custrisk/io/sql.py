@@ -18,12 +18,14 @@ number column) is an error naming the column, never a column of blanks.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import logging
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -34,11 +36,13 @@ import pyarrow.compute as pc
 from custrisk.config.locations import (
     DEFAULT_QUERY_TIMEOUT,
     ENV_PREFIX,
+    bindable_query,
     mask_url,
+    query_parameters,
     shown_duration,
     url_password,
 )
-from custrisk.errors import DataError
+from custrisk.errors import DataError, UsageError
 from custrisk.io.cells import concat_chunks, table_from_columns
 from custrisk.io.csv_lines import OVERSIZED_LINE, SHOWN_BYTES
 from custrisk.io.csv_reader import BadRow
@@ -52,6 +56,85 @@ CHUNK_ROWS = 50_000
 #: The encoding a query's table reports (the validation report's ``encodings``)
 SQL_ENCODING = "sql"
 _INSTALL_HINT = "install the database extra: pip install 'custrisk[db]'"
+#: Seconds to wait for a PostgreSQL server to answer a connection, unless the URL sets
+#: its own ``connect_timeout`` (psycopg's own default is over two minutes)
+DEFAULT_CONNECT_TIMEOUT = 30
+
+#: The month (``YYYY-MM``) the queries' parameters (``:period`` ...) are bound to
+_PERIOD: ContextVar[str | None] = ContextVar("custrisk_query_period", default=None)
+
+
+@contextlib.contextmanager
+def query_period(period: str | None) -> Iterator[None]:
+    """Bind the parameters of the queries read in this block (``:period``,
+    ``:period_start``, ``:period_end``, ``:as_of``) to the month ``period``
+    (``YYYY-MM``, checked by the caller); ``None``: no month (a query naming one is an
+    error)."""
+    token = _PERIOD.set(period)
+    try:
+        yield
+    finally:
+        _PERIOD.reset(token)
+
+
+def set_query_period(period: str | None) -> None:
+    """:func:`query_period` for the rest of the current context (a command's own)."""
+    _PERIOD.set(period)
+
+
+def _period_values(period: str) -> dict[str, Any]:
+    year, month = (int(part) for part in period.split("-"))
+    first = dt.date(year, month, 1)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return {"period": period, "period_start": first, "period_end": last, "as_of": last}
+
+
+def _month_of(query: str, source: str, where: Path) -> str:
+    """The month the parameters of ``query`` are bound to (``""`` when it names none).
+
+    Raises
+    ------
+    UsageError
+        The query names a parameter and no month is given.
+    """
+    names = query_parameters(query)
+    period = _PERIOD.get()
+    if names and period is None:
+        raise UsageError(
+            f"{where}: the query of sources.{source} names :{names[0]}, the month of the "
+            "run, and no month is given",
+            hint="give --period YYYY-MM (custrisk run passes its own)",
+        )
+    return (period or "") if names else ""
+
+
+def _statement(query: str, source: str, where: Path) -> Any:
+    """The query as a SQLAlchemy ``text()``, its parameters bound to the month of
+    :func:`query_period` (as values, never written into the SQL).
+
+    Raises
+    ------
+    UsageError
+        The query names a parameter and no month is given.
+    """
+    import sqlalchemy
+
+    statement = sqlalchemy.text(bindable_query(query))
+    names = query_parameters(query)
+    if not names:
+        return statement
+    values = _period_values(_month_of(query, source, where))
+    return statement.bindparams(
+        *(
+            sqlalchemy.bindparam(
+                name,
+                values[name],
+                type_=sqlalchemy.String() if name == "period" else sqlalchemy.Date(),
+            )
+            for name in names
+            if name in values  # (an unknown one: refused when the config is read)
+        )
+    )
 
 
 def resolve_url(url: str, *, source: str, environ: Mapping[str, str] | None = None) -> str:
@@ -161,10 +244,16 @@ def read_query(
         ) from None
     resolved = resolve_url(url, source=source, environ=environ)
     where = Path(f"query:{source}")
+    month = _month_of(query, source, where)
     _check_password_encoded(resolved, url, where)
     shared = databases is not None
     databases = databases if databases is not None else Databases()
-    log.info("source %s: running its query on %s", source, mask_url(resolved))
+    log.info(
+        "source %s: running its query on %s%s",
+        source,
+        mask_url(resolved),
+        f" (its parameters bound to the month {month})" if month else "",
+    )
     kinds = _declared_kinds(typed or {}, date_columns)
     limit = MAX_LINE_BYTES if max_row_chars is None else max_row_chars
     chunks: list[pa.Table] = []
@@ -178,7 +267,7 @@ def read_query(
             waited = _timeout_of(timeout, opened.session_timeout)
         opened.start(timeout)
         result = opened.connection.execute(
-            sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", query)),
+            _statement(query, source, where),
             execution_options={"stream_results": True, "yield_per": chunk_rows},
         )
         with result:
@@ -209,6 +298,8 @@ def read_query(
         if _timed_out(problem):
             raise _timeout_error(source, resolved, where, *waited) from None
         connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
+        if connecting and "timeout expired" in str(problem):
+            raise _no_answer(resolved, where) from None
         raise DataError(
             ("cannot connect to or query " if connecting else "the query failed on ")
             + f"{mask_url(resolved)}: {_scrub(str(problem), resolved)}",
@@ -269,6 +360,8 @@ class Databases:
     ) -> None:
         self._open: dict[str, _Opened] = {}
         self._planned, self._environ = list(planned), environ
+        for one in self._planned:  # a month missing: said before any source is read
+            _month_of(one.query, one.source, Path(f"query:{one.source}"))
 
     def __enter__(self) -> Databases:
         return self
@@ -343,12 +436,10 @@ class _Opened:
                     with connection.begin():
                         _set_timeout(connection, seconds)
                         explain = "EXPLAIN (VERBOSE, FORMAT JSON) " + one.query
-                        plan = connection.execute(
-                            sqlalchemy.text(_LITERAL_COLON.sub(r"\\:", explain))
-                        ).scalar()
+                        where = Path(f"query:{one.source}")
+                        plan = connection.execute(_statement(explain, one.source, where)).scalar()
                 except sqlalchemy.exc.DBAPIError as exc:
                     if _timed_out(exc.orig):
-                        where = Path(f"query:{one.source}")
                         raise _timeout_error(one.source, resolved, where, seconds, origin) from None
                     continue  # the query's own error is said when it runs
                 tables.update(_relations(plan))
@@ -403,8 +494,13 @@ def _engine(resolved: str, url: str, where: Path) -> Any:
     import sqlalchemy
 
     try:
+        parsed = sqlalchemy.engine.make_url(resolved)
+        waits = parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query
         engine = sqlalchemy.create_engine(
-            resolved, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
+            resolved,
+            poolclass=sqlalchemy.pool.NullPool,
+            hide_parameters=True,
+            connect_args={"connect_timeout": DEFAULT_CONNECT_TIMEOUT} if waits else {},
         )
     except (ImportError, sqlalchemy.exc.ArgumentError, ValueError) as exc:
         shown = _shown_resolved(resolved)
@@ -516,6 +612,27 @@ def _timeout_error(
         "tables (a reload?)",
         file=str(where),
         hint=hint + "; or run it again once the lock is released (pg_locks names who holds it)",
+    )
+
+
+def _no_answer(resolved: str, where: Path) -> DataError:
+    """The error of a database server that did not answer within the connect timeout:
+    the host and port, the timeout and where to raise it."""
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(resolved)
+    written = parsed.query.get("connect_timeout")
+    seconds = written if isinstance(written, str) else str(DEFAULT_CONNECT_TIMEOUT)
+    host = parsed.host or "the local socket"
+    return DataError(
+        f"the database server at {host}{f':{parsed.port}' if parsed.port else ''} did not "
+        f"answer within {seconds} s ("
+        + ("the URL's connect_timeout" if written is not None else "the default connect_timeout")
+        + f"); URL {mask_url(resolved)}",
+        file=str(where),
+        hint="check the host and port, that the database is up and that a firewall or VPN "
+        "lets this machine reach it; a server slow to answer: raise it in the URL "
+        "(?connect_timeout=60)",
     )
 
 
@@ -657,10 +774,6 @@ def _infinite_dates_as_text(dbapi_connection: Any, _record: Any) -> None:
     ):
         dbapi_connection.adapters.register_loader(name, as_text(loader))
 
-
-#: A colon that SQLAlchemy's text() would take for a bind parameter (``:name``), even
-#: inside a quoted literal (``' :x'``): the query is run as written, with none
-_LITERAL_COLON = re.compile(r"(?<![:\w\\]):(?=\w)")
 
 #: The kinds of value a declared column can take from a database (beside None and text),
 #: and how to cast a column the database holds in another kind

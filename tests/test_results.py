@@ -330,8 +330,7 @@ def test_a_run_read_back_equals_the_run_in_memory(
     # missing), customer_since datetime64[s] (not the milliseconds Parquet stores)
     run = score_portfolio(export_200, "logistic", models_dir=models_200)
     assert (run.scores["alert_level"] == "").any()  # a customer without an alert
-    run.write(tmp_path / f"scores.{fmt}")
-    back = read_run(tmp_path)
+    back = read_run(run.write(tmp_path / f"scores.{fmt}"))  # the files write returned
     for table in ("scores", "alerts", "followups", "details"):
         pd.testing.assert_frame_equal(getattr(back, table), getattr(run, table), obj=table)
 

@@ -50,7 +50,7 @@ from custrisk.results.write import ScoringRun
 from custrisk.vocab import LEVEL_RANK, LEVELS
 
 
-def read_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_facts(path: str | os.PathLike[str] | RunFiles) -> dict[str, Any]:
     """The facts of the run at ``path`` (as :func:`read_run` takes it), checked
     (:func:`check_facts`) but without reading the run's tables: e.g. its run id.
 
@@ -77,9 +77,10 @@ def checked_facts(files: RunFiles) -> dict[str, Any]:
     return facts
 
 
-def locate_run(path: str | os.PathLike[str]) -> RunFiles:
+def locate_run(path: str | os.PathLike[str] | RunFiles) -> RunFiles:
     """The files of the run at ``path``: its scores file, its facts file, or a folder
-    holding exactly one run. The folder of the scores written as parts
+    holding exactly one run (or the :class:`RunFiles` that :meth:`ScoringRun.write`
+    returned: the run at its scores). The folder of the scores written as parts
     (``scores.parquet/``), or a scores file that is not there but whose run's facts are
     (``--out scores.csv`` made ``scores.parquet/``), is the run its facts describe.
 
@@ -88,6 +89,8 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     DataError
         When nothing (or more than one run) is there.
     """
+    if isinstance(path, RunFiles):  # read_run(run.write(...))
+        path = path.scores
     path = path_argument(path, "run", hint="pass a scores file, its run facts or the run's folder")
     if path.is_dir():
         found_facts = sorted(
@@ -153,7 +156,7 @@ def _names_a_run(path: str | os.PathLike[str]) -> bool:
 
 
 def read_run(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | RunFiles,
     *,
     parts: Sequence[str] = ("scores", "details", "alerts", "closed", "followups"),
     columns: Mapping[str, Collection[str]] | None = None,
@@ -163,8 +166,9 @@ def read_run(
 
     Parameters
     ----------
-    path : str or path-like
-        The scores file, the facts file, or a folder holding one run.
+    path : str, path-like or RunFiles
+        The scores file, the facts file, or a folder holding one run; or the files
+        :meth:`ScoringRun.write` returned.
     parts : sequence of str
         Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``,
         ``closed``, ``followups``); the facts are always read. Each is read once, checked

@@ -308,18 +308,31 @@ def test_details_read_back_value_for_value_with_numbers_written_plain(tmp_path: 
 
 
 def test_a_run_reads_back_the_same_from_csv_and_from_parquet(tmp_path: Path) -> None:
-    # A customer without an alert has no alert level: missing from either format (the
-    # Parquet scores gave '' where the CSV scores gave a missing value).
+    # A customer without an alert has the alert level '' from either format, as
+    # score_portfolio gives it (the Parquet scores gave '' where the CSV scores gave a
+    # missing value; then both gave missing).
     run = make_run("A", n=4)  # type: ignore[operator]
     run.scores["alert_level"] = ["red", "", "", "yellow"]
     back = {
         fmt: read_run(run.write(tmp_path / fmt / f"scores.{fmt}").scores)
         for fmt in ("csv", "parquet")
     }
-    levels = {fmt: back[fmt].scores["alert_level"] for fmt in back}
-    assert levels["csv"].isna().tolist() == [False, True, True, False]
-    assert levels["parquet"].isna().tolist() == [False, True, True, False]
-    assert levels["parquet"].dropna().tolist() == ["red", "yellow"]
+    levels = {fmt: back[fmt].scores["alert_level"].tolist() for fmt in back}
+    assert levels["csv"] == levels["parquet"] == ["red", "", "", "yellow"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_run_read_back_equals_the_run_in_memory(
+    tmp_path: Path, export_200: Path, models_200: Path, fmt: str
+) -> None:
+    # read_run(run.write(...)) gives the frames score_portfolio gave: the score int64
+    # (not float64), reason codes and labels categorical (not text), no alert '' (not
+    # missing), customer_since datetime64[s] (not the milliseconds Parquet stores)
+    run = score_portfolio(export_200, "logistic", models_dir=models_200)
+    assert (run.scores["alert_level"] == "").any()  # a customer without an alert
+    back = read_run(run.write(tmp_path / f"scores.{fmt}"))  # the files write returned
+    for table in ("scores", "alerts", "followups", "details"):
+        pd.testing.assert_frame_equal(getattr(back, table), getattr(run, table), obj=table)
 
 
 def _edit_facts(files_facts: Path, **changes: object) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from custrisk.results.write import ScoringRun
 from custrisk.vocab import LEVEL_RANK, LEVELS
 
 
-def read_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_facts(path: str | os.PathLike[str] | RunFiles) -> dict[str, Any]:
     """The facts of the run at ``path`` (as :func:`read_run` takes it), checked
     (:func:`check_facts`) but without reading the run's tables: e.g. its run id.
 
@@ -76,9 +77,10 @@ def checked_facts(files: RunFiles) -> dict[str, Any]:
     return facts
 
 
-def locate_run(path: str | os.PathLike[str]) -> RunFiles:
+def locate_run(path: str | os.PathLike[str] | RunFiles) -> RunFiles:
     """The files of the run at ``path``: its scores file, its facts file, or a folder
-    holding exactly one run. The folder of the scores written as parts
+    holding exactly one run (or the :class:`RunFiles` that :meth:`ScoringRun.write`
+    returned: the run at its scores). The folder of the scores written as parts
     (``scores.parquet/``), or a scores file that is not there but whose run's facts are
     (``--out scores.csv`` made ``scores.parquet/``), is the run its facts describe.
 
@@ -87,6 +89,8 @@ def locate_run(path: str | os.PathLike[str]) -> RunFiles:
     DataError
         When nothing (or more than one run) is there.
     """
+    if isinstance(path, RunFiles):  # read_run(run.write(...))
+        path = path.scores
     path = path_argument(path, "run", hint="pass a scores file, its run facts or the run's folder")
     if path.is_dir():
         found_facts = sorted(
@@ -152,7 +156,7 @@ def _names_a_run(path: str | os.PathLike[str]) -> bool:
 
 
 def read_run(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | RunFiles,
     *,
     parts: Sequence[str] = ("scores", "details", "alerts", "closed", "followups"),
     columns: Mapping[str, Collection[str]] | None = None,
@@ -162,8 +166,9 @@ def read_run(
 
     Parameters
     ----------
-    path : str or path-like
-        The scores file, the facts file, or a folder holding one run.
+    path : str, path-like or RunFiles
+        The scores file, the facts file, or a folder holding one run; or the files
+        :meth:`ScoringRun.write` returned.
     parts : sequence of str
         Which tables to read (``scores``, ``details``, ``alerts``, ``rejects``,
         ``closed``, ``followups``); the facts are always read. Each is read once, checked
@@ -491,14 +496,54 @@ def _check_scores(
 ) -> pd.DataFrame:
     _require(frame, SCORES_REQUIRED, path, "scores file")
     frame = _text_ids(frame, path, "scores file", unique=True, parts=parts)
-    _numbers(frame, SCORES_NUMERIC, path)
+    _numbers(frame, (*SCORES_NUMERIC, *_SCORES_CHANGE_NUMBERS), path)
     if "review_flag" in frame.columns:
         text = frame["review_flag"].astype("str").str.strip().str.lower()
         frame["review_flag"] = text.isin(("1", "true", "yes", "y", "t")).to_numpy()
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].astype("str")
-    return frame.reset_index(drop=True)
+    return _as_scored(frame).reset_index(drop=True)
+
+
+#: The scores' columns of changes against a previous run that hold numbers (the policy's
+#: ``CHANGE_COLUMNS`` but ``prev_grade``); of those, whole numbers with blanks (``Int64``).
+_SCORES_CHANGE_NUMBERS = (
+    "prev_score",
+    "score_change",
+    "grade_change",
+    "prev_recommended_limit",
+    "recommended_limit_change",
+)
+_SCORES_WHOLE = ("prev_score", "score_change", "grade_change")
+#: Scores' text columns blank (not missing) for a customer without an alert.
+_SCORES_BLANK_TEXT = ("alert_level", "alert_codes")
+#: The scorer's reason codes and labels: categorical, their categories the values present.
+_REASON_TEXT = re.compile(r"reason_[0-9]+_(code|label)")
+
+
+def _as_scored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The scores read back with the dtypes and blanks :func:`score_portfolio` gives them
+    (a file holds no dtypes, and CSV no difference between blank and missing): the score
+    a whole number, the reason codes and labels categorical, no alert ``''``."""
+    score = frame["score"]
+    known = score.to_numpy(dtype="float64", na_value=np.nan)
+    if np.isfinite(known).all() and np.array_equal(known, np.round(known)):
+        frame["score"] = known.astype(np.int64)
+    for column in _SCORES_WHOLE:
+        if column in frame.columns:
+            values = frame[column]
+            if values.dropna().mod(1).eq(0).all():
+                frame[column] = values.astype("Int64")
+    for column in _SCORES_BLANK_TEXT:
+        if column in frame.columns and not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].fillna("")
+    for column in frame.columns:
+        if _REASON_TEXT.fullmatch(str(column)) and not isinstance(
+            frame[column].dtype, pd.CategoricalDtype
+        ):
+            frame[column] = pd.Categorical(frame[column])
+    return frame
 
 
 def _parse_details(data: bytes, path: Path) -> pd.DataFrame:
@@ -586,7 +631,13 @@ def _check_followups(
     days = frame[FOLLOW_UP_DAYS]
     if days.dropna().mod(1).eq(0).all():
         frame[FOLLOW_UP_DAYS] = days.astype("Int64")
+    for column in _FOLLOWUP_BLANK_TEXT:  # '' in the plan (no alert, no channel known)
+        frame[column] = frame[column].fillna("")
     return frame
+
+
+#: The follow-up plan's text columns that the plan holds blank ('', not missing).
+_FOLLOWUP_BLANK_TEXT = ("open_alerts", "alert_level", "preferred_channel")
 
 
 #: How each table that may be written as parts is named in messages, and what each part

@@ -139,9 +139,27 @@ def table_from_bytes(data: bytes, path: Path, what: str) -> pd.DataFrame:
                 encoding=READ_ENCODING,
             )
             return unescape_frame(frame)
-        return _blank_as_missing(pq.read_table(pa.BufferReader(data)).to_pandas())
+        table = pq.read_table(pa.BufferReader(data))
+        return _blank_as_missing(_with_date_units(table.to_pandas(), table.schema))
     except (ValueError, OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         raise DataError(f"cannot read the {what}: {exc}", file=str(path)) from None
+
+
+def _with_date_units(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """Dates in the unit the written frame had (``datetime64[s]``, as read from the
+    exports): Parquet has no seconds, and Arrow gives back the milliseconds it stored;
+    the unit is in the file's pandas metadata."""
+    for column in (schema.pandas_metadata or {}).get("columns", ()):
+        name, unit = column.get("name"), str(column.get("numpy_type") or "")
+        if (
+            column.get("pandas_type") == "datetime"
+            and unit.startswith("datetime64[")
+            and name in frame.columns
+            and pd.api.types.is_datetime64_dtype(frame[name].dtype)
+            and str(frame[name].dtype) != unit
+        ):
+            frame[name] = frame[name].astype(unit)
+    return frame
 
 
 def _blank_as_missing(frame: pd.DataFrame) -> pd.DataFrame:

@@ -313,18 +313,16 @@ def infer_table(
         )
     table = raw.table.slice(0, sample_rows)
     headers = list(table.column_names)
-    _check_masked_apart(headers, path)
+    kept = _kept_headers(headers, path)
     target_header = _find(headers, target, "--target", path, sheet) if target else None
     id_header = _find(headers, id_column, "--id-column", path, sheet) if id_column else None
     if target_header is not None and target_header == id_header:
-        raise UsageError(
-            f"--target and --id-column name the same column {mask_pii_text(target_header)!r}"
-        )
+        raise UsageError(f"--target and --id-column name the same column {kept[target_header]!r}")
     words_true = {w.lower() for w in true_values}
     words_false = {w.lower() for w in false_values}
     texts = {h: _texts(table.column(h)) for h in headers}
     if samples is not None:
-        samples.update({mask_pii_text(h): v for h, v in texts.items()})  # (as the layout's)
+        samples.update({kept[h]: v for h, v in texts.items()})  # (as the layout's)
     decimal = "," if delimiter != "," and decimal_commas(texts) else "."
     if decimal == ",":  # (1.234,56 and 0,614 judged as the cleaner will read them)
         texts = {h: [decimal_point_value(v) for v in values] for h, values in texts.items()}
@@ -370,7 +368,7 @@ def infer_table(
             col = InferredColumn(header, ID_NAME, "id", "id", why)
         elif header == target_header:
             col = InferredColumn(
-                header, column_name(mask_pii_text(header), i, used), "string", "target", "--target"
+                header, column_name(kept[header], i, used), "string", "target", "--target"
             )
         else:
             unit, numbers = count_unit(values)
@@ -443,7 +441,7 @@ def infer_table(
             if bounded:
                 reason = f"{reason}; {bounded}"
             known, scale = customer_field(header, kind, role, exact)
-            name = column_name(mask_pii_text(header), i, used, known=known)
+            name = column_name(kept[header], i, used, known=known)
             if scale is not None and name == known:
                 kind = "float"  # (a scale applies to float columns)
                 reason = f"{reason}; {scale.why}: {known} = value × {scale.scale:,}"
@@ -478,7 +476,7 @@ def infer_table(
             InferredColumn(
                 **{
                     **asdict(col),
-                    "header": mask_pii_text(header),
+                    "header": kept[header],
                     "blank_share": round(blank, 4),
                     "distinct": distinct,
                 }
@@ -492,8 +490,8 @@ def infer_table(
         format=raw.encoding,
         rows=table.num_rows,
         columns=tuple(columns),
-        id_column=None if id_header is None else mask_pii_text(id_header),
-        target=None if target_header is None else mask_pii_text(target_header),
+        id_column=None if id_header is None else kept[id_header],
+        target=None if target_header is None else kept[target_header],
         true_values=tuple(true_values),
         false_values=tuple(false_values),
         date_formats=tuple(date_formats),
@@ -506,12 +504,15 @@ def infer_table(
     )
 
 
-def _check_masked_apart(headers: Sequence[str], path: Path) -> None:
-    """Two headers holding personal data that are one once masked (联系人13812345678 and
-    联系人13899995678): the layout, which keeps them masked, could not tell them apart."""
+def _kept_headers(headers: Sequence[str], path: Path) -> dict[str, str]:
+    """Each header as the layout keeps it: a phone number, id number or e-mail address in
+    it masked. Two headers holding personal data that are one once masked
+    (联系人13812345678 and 联系人13899995678) are refused: the layout could not tell
+    them apart."""
+    kept: dict[str, str] = {}
     seen: dict[str, int] = {}
     for i, header in enumerate(headers, start=1):
-        masked = mask_pii_text(header)
+        masked = kept[header] = mask_pii_text(header)
         if masked == header:
             continue
         if masked in seen:
@@ -523,6 +524,7 @@ def _check_masked_apart(headers: Sequence[str], path: Path) -> None:
                 hint="give the columns headers without personal data in the export",
             )
         seen[masked] = i
+    return kept
 
 
 def _latest_date(values: list[str], formats: Sequence[str]) -> str:

@@ -31,7 +31,8 @@ def _counts(values: Any, what: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64).ravel()
     except (TypeError, ValueError):
-        raise DataError(f"{what} must be counts (numbers), got {values!r:.80}") from None
+        # (its type, not its values: a column of customer data handed by mistake)
+        raise DataError(f"{what} must be counts (numbers), got {type(values).__name__}") from None
     if array.size == 0:
         raise DataError(f"{what} is empty: PSI needs at least one bin")
     if not np.isfinite(array).all() or (array < 0).any():

@@ -620,6 +620,10 @@ def _parse_followups(data: bytes, path: Path) -> pd.DataFrame:
     return _check_followups(table_from_bytes(data, path, "follow-up plan"), path)
 
 
+#: The follow-up plan's column of days, a number read back as the plan held it.
+FOLLOW_UP_DAYS = "days_since_last_follow_up"
+
+
 def _check_followups(
     frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
 ) -> pd.DataFrame:
@@ -642,10 +646,6 @@ _FOLLOWUP_BLANK_TEXT = ("open_alerts", "alert_level", "preferred_channel")
 
 #: How each table that may be written as parts is named in messages, and what each part
 #: is checked for (required columns, columns of numbers) before they are put together.
-#: The follow-up plan's column of days, a number read back as the plan held it.
-FOLLOW_UP_DAYS = "days_since_last_follow_up"
-
-
 _WHAT = {"scores": "scores file", "details": "details file", "followups": "follow-up plan"}
 
 

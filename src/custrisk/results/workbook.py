@@ -33,13 +33,13 @@ def run_sheets(
         Sheet(
             "scores",
             scores,
-            kinds={c: k for c, k in SCORES_KINDS.items() if c in scores.columns},
+            kinds=SCORES_KINDS,
             fills={"grade": grade_fills, "alert_level": level_fills},
         ),
         Sheet(
             "alerts",
             alerts,
-            kinds={c: k for c, k in ALERTS_KINDS.items() if c in alerts.columns},
+            kinds=ALERTS_KINDS,
             fills={"level": level_fills, "grade": grade_fills},
         ),
         Sheet(
@@ -53,7 +53,7 @@ def run_sheets(
         plan = Sheet(
             "followups",
             followups,
-            kinds={"days_since_last_follow_up": "count", "as_of": "date", "due_date": "date"},
+            kinds=FOLLOWUP_KINDS,
             fills={"grade": grade_fills, "alert_level": level_fills},
         )
         sheets.insert(2, plan)
@@ -63,11 +63,10 @@ def run_sheets(
 def write_alerts_workbook(alerts: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """The alerts (columns of alerts.csv) as a workbook: one sheet, levels coloured."""
     level_fills = {level: LEVEL_FILLS[level] for level in LEVELS if level in LEVEL_FILLS}
-    table = alert_table(alerts)
     sheet = Sheet(
         "alerts",
-        table,
-        kinds={c: k for c, k in ALERTS_KINDS.items() if c in table.columns},
+        alert_table(alerts),
+        kinds=ALERTS_KINDS,
         fills={"level": level_fills},
     )
     return write_workbook(path, [sheet])
@@ -112,3 +111,5 @@ SCORES_KINDS = {
     "as_of": "date",
 }
 ALERTS_KINDS = {"response_hours": "count", "as_of": "date", "since": "date", "due_by": "datetime"}
+#: The follow-up plan's columns by kind (the run's workbook and ``custrisk followups``).
+FOLLOWUP_KINDS = {"days_since_last_follow_up": "count", "as_of": "date", "due_date": "date"}

@@ -25,6 +25,7 @@ from custrisk.io.atomic import atomic_open, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
+from custrisk.results.workbook import FOLLOWUP_KINDS
 from custrisk.vocab import LEVEL_RANK, owners_named
 
 #: Days between reviews of each review frequency of the policy.
@@ -369,7 +370,7 @@ def write_followups(plan: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
         sheet = Sheet(
             "followups",
             plan.assign(**{_FOLLOW_UP_INDICATOR: days}),
-            kinds={_FOLLOW_UP_INDICATOR: "count", "as_of": "date", "due_date": "date"},
+            kinds=FOLLOWUP_KINDS,
         )
         return write_workbook(target, [sheet])
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:

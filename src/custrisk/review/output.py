@@ -358,7 +358,7 @@ def write_review(
         Sheet(
             name.removesuffix(".csv")[:31],
             frame,
-            kinds={c: k for c, k in kinds.items() if c in frame.columns},
+            kinds=kinds,
             fills={"grade": fills, "level": level_fills},
         )
         for name, frame in tables.items()

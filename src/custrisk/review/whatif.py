@@ -228,19 +228,17 @@ def _counts(name: str, part: pd.DataFrame) -> dict[str, Any]:
 
 def _totals(name: str, table: pd.DataFrame, limit: str, lgd: float) -> dict[str, Any]:
     approved = table[limit] > 0
-    limits = float(table[limit].sum())
-    loss = float((table["pd"].fillna(0) * table[limit] * lgd).sum())
-    return {
+    row = {
         "policy": name,
         "approved": int(approved.sum()),
         "approval_rate": float(approved.mean()) if len(table) else math.nan,
-        "recommended_limits": limits,
-        "expected_loss_on_limits": loss,
+        "recommended_limits": float(table[limit].sum()),
+        "expected_loss_on_limits": float((table["pd"].fillna(0) * table[limit] * lgd).sum()),
         "bad_rate_approved": _rate(table.loc[approved, "bad"]),
-        # the old names ("exposure", elsewhere the outstanding balance, was the summed
-        # limits here): kept for scripts for one release (docs/review.md)
-        **dict(zip(DEPRECATED_TOTALS, (limits, loss), strict=True)),
     }
+    # the old names ("exposure", elsewhere the outstanding balance, was the summed
+    # limits here): kept for scripts for one release (docs/review.md)
+    return row | {old: row[new] for old, new in DEPRECATED_TOTALS.items()}
 
 
 # -- proposed cut-offs ------------------------------------------------------------------

@@ -440,6 +440,9 @@ def _clean_typed(
 _ID_SHAPE = r"^(?:[0-9]{17}[0-9Xx]|[1-9](?:\.[0-9]+)?[eE]\+?17)$"
 _SCIENTIFIC = re.compile(r"[1-9](?:\.[0-9]+)?[eE]\+?17")
 _MOBILE_SHAPE = r"^1[3-9][0-9]{9}$"
+#: The smallest mobile number (13 billion, written bare): a number this large may be a
+#: phone or an ID number (the quick path of one record leaves it to this cleaner).
+PERSONAL_SIZED = 1.3e10
 #: A column whose other values all stay below this (a thousandth of the smallest mobile
 #: number, as written, before any scale) holds counts or ordinary amounts: a bare
 #: mobile-shaped number in it is a phone, not 13 to 20 billion.
@@ -467,7 +470,7 @@ def personal_numbers(
     bare integer is a phone; ``unread`` marks the values no number was read from (an
     ID's X). Vectorised: only values of 13 billion or more, or unread, are looked at
     further, and no copy of the column's numbers is made."""
-    big = present & _at_least(values, 1.3e10)
+    big = present & _at_least(values, PERSONAL_SIZED)
     if unread is not None:
         big |= present & unread
     found = np.zeros(len(values), dtype=bool)
@@ -482,7 +485,7 @@ def personal_numbers(
         value = values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
         whole = np.mod(value, 1) == 0
         ident = whole & (value >= 1e17) & (value < 1e18)
-        mobile = whole & (value >= 1.3e10) & (value < 2e10)
+        mobile = whole & (value >= PERSONAL_SIZED) & (value < 2e10)
     if mobile.any():
         large = present & (_at_least(values, SMALL_COLUMN) | _at_least(-values, SMALL_COLUMN))
         large[rows[ident | mobile]] = False

@@ -31,6 +31,7 @@ import pandas as pd
 
 from custrisk.config.columns import ColumnSpec, header_key, known_spellings
 from custrisk.config.sources import SourcesConfig, SourceSpec
+from custrisk.data.clean_columns import PERSONAL_SIZED
 from custrisk.data.text import MAYBE_PERSONAL, NULL_TOKENS, null_variants
 from custrisk.indicators.spec import IndicatorConfig
 
@@ -194,11 +195,6 @@ def _floats(values: Sequence[Any]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-#: A number this large may be a phone (13 to 19 billion) or an ID number typed into a
-#: number cell: left to the batch path (:func:`~custrisk.data.clean_columns.personal_numbers`).
-PERSONAL_SIZED = 1.3e10
-
-
 def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
     """The scalar rule of one column: the typed value the cleaner gives a plainly clean
     text (``None`` for a blank), or :data:`DECLINE`."""
@@ -219,7 +215,8 @@ def column_rule(col: ColumnSpec, sources: SourcesConfig) -> Rule | None:
             if blank is DECLINE or text is None or not pattern.fullmatch(text):
                 return DECLINE
             value = convert(text)
-            if abs(value) >= PERSONAL_SIZED:  # (a phone or ID number? the cleaner decides)
+            # (a phone or ID number? left to the batch path: clean_columns.personal_numbers)
+            if abs(value) >= PERSONAL_SIZED:
                 return DECLINE
             if col.scale is not None:  # (the cleaner's: a float column's unit)
                 value *= col.scale

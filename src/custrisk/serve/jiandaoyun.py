@@ -239,7 +239,7 @@ def load_profile(path: str | os.PathLike[str], model_fields: set[str]) -> JdyPro
         specs = spec if isinstance(spec, list) and spec else [spec]
         targets = []
         for i, one in enumerate(specs):
-            where = key if len(specs) == 1 and not isinstance(spec, list) else f"{key}[{i}]"
+            where = f"{key}[{i}]" if isinstance(spec, list) else key
             targets.append(_target(root, where, one, matcher))
         fields[str(form_field)] = tuple(targets)
     ops = root.text_list("ops", list(OPS)) or OPS

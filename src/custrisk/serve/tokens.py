@@ -79,7 +79,7 @@ def expires_soon(expires_at: str | None, now: dt.datetime | None = None) -> bool
 
 def time_left(expires_at: str, now: dt.datetime | None = None) -> str:
     """How long until ``expires_at``, in words (``3 days``, ``5 hours``), or ``expired``."""
-    left = expiry_time(expires_at) - (now or dt.datetime.now(dt.UTC))  # type: ignore[operator]
+    left = dt.datetime.fromisoformat(expires_at) - (now or dt.datetime.now(dt.UTC))
     if left <= dt.timedelta(0):
         return "expired"
     if left >= dt.timedelta(days=2):
@@ -94,9 +94,7 @@ def _shown(when: dt.datetime) -> str:
 
 def expiry_text(expires_at: str) -> str:
     """A stored expiry as messages write it: ``2027-03-01 00:00 UTC``."""
-    when = expiry_time(expires_at)
-    assert when is not None
-    return _shown(when)
+    return _shown(dt.datetime.fromisoformat(expires_at))
 
 
 def shown_expiry(expires_at: str | None, now: dt.datetime | None = None) -> str:

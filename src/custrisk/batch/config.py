@@ -6,7 +6,6 @@ the folder of the YAML file.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import re
@@ -16,6 +15,7 @@ from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.config.locations import period_end
 from custrisk.config.sources import load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
@@ -223,12 +223,6 @@ def shift_period(period: str, months: int) -> str:
     year, month = (int(part) for part in period.split("-"))
     index = year * 12 + month - 1 + months
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def period_end(period: str) -> dt.date:
-    """The last day of the month ``period``."""
-    year, month = (int(part) for part in shift_period(period, 1).split("-"))
-    return dt.date(year, month, 1) - dt.timedelta(days=1)
 
 
 def load_run_config(path: str | os.PathLike[str]) -> RunConfig:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from custrisk.batch.config import period_end
+from custrisk.config.locations import period_end
 from custrisk.errors import DataError
 
 CHECKS_KEY = "checks"

@@ -6,7 +6,6 @@ the folder of the YAML file.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import re
@@ -16,6 +15,7 @@ from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
+from custrisk.config.locations import period_end
 from custrisk.config.sources import load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
@@ -166,28 +166,27 @@ class RunConfig:
             return None
         return Path(self.evaluate.labels.replace(PERIOD_FIELD, period))
 
-    def database_sources(self) -> list[str]:
-        """The sources read by a database query (``query:``): rows no file hash covers,
-        so that a run of them is never up to date. A broken sources config gives none
-        here (the validate stage reports it)."""
+    def _read_by_query(self) -> dict[str, bool]:
+        """Whether each source is read by a database query (``query:``); none for the
+        packaged sources config, or a broken one (the validate stage reports it)."""
         if self.sources is None:
-            return []
+            return {}
         try:
             sources = load_sources_config(self.sources).sources
         except ConfigError:
-            return []
-        return [name for name, spec in sources.items() if spec.query is not None]
+            return {}
+        return {name: spec.query is not None for name, spec in sources.items()}
+
+    def database_sources(self) -> list[str]:
+        """The sources read by a database query (``query:``): rows no file hash covers,
+        so that a run of them is never up to date."""
+        return [name for name, queried in self._read_by_query().items() if queried]
 
     def queries_only(self) -> bool:
         """Whether every source is read by a database query: the month's exports folder
         then holds no export (at most the labels), and need not exist."""
-        if self.sources is None:
-            return False
-        try:
-            sources = load_sources_config(self.sources).sources
-        except ConfigError:
-            return False
-        return all(spec.query is not None for spec in sources.values())
+        queried = self._read_by_query()
+        return bool(queried) and all(queried.values())
 
     def config_files(self) -> dict[str, Path | None]:
         """Every config file the run reads (None: the packaged default)."""
@@ -224,12 +223,6 @@ def shift_period(period: str, months: int) -> str:
     year, month = (int(part) for part in period.split("-"))
     index = year * 12 + month - 1 + months
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def period_end(period: str) -> dt.date:
-    """The last day of the month ``period``."""
-    year, month = (int(part) for part in shift_period(period, 1).split("-"))
-    return dt.date(year, month, 1) - dt.timedelta(days=1)
 
 
 def load_run_config(path: str | os.PathLike[str]) -> RunConfig:

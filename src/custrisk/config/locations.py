@@ -9,6 +9,7 @@ holds no password; :func:`mask_url` for messages and logs).
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -230,6 +231,14 @@ _SQL_PIECE = re.compile(
     | (?<![:\w\\]):(?P<name>[A-Za-z_]\w*)""",
     re.S | re.X,
 )
+
+
+def period_end(period: str) -> dt.date:
+    """The last day of the month ``period`` (``YYYY-MM``): ``:period_end`` and ``:as_of``
+    of its queries, the end of a run's as-of window."""
+    year, month = (int(part) for part in period.split("-"))
+    first = dt.date(year, month, 1)
+    return (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 
 
 def query_parameters(query: str) -> list[str]:

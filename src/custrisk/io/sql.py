@@ -38,6 +38,7 @@ from custrisk.config.locations import (
     ENV_PREFIX,
     bindable_query,
     mask_url,
+    period_end,
     query_parameters,
     shown_duration,
     url_password,
@@ -83,10 +84,13 @@ def set_query_period(period: str | None) -> None:
 
 
 def _period_values(period: str) -> dict[str, Any]:
-    year, month = (int(part) for part in period.split("-"))
-    first = dt.date(year, month, 1)
-    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    return {"period": period, "period_start": first, "period_end": last, "as_of": last}
+    last = period_end(period)
+    return {
+        "period": period,
+        "period_start": last.replace(day=1),
+        "period_end": last,
+        "as_of": last,
+    }
 
 
 def _month_of(query: str, source: str, where: Path) -> str:

@@ -444,6 +444,60 @@ def test_a_long_english_region_breaks_between_words_or_with_a_hyphen(
     assert rest == lines[-1]
 
 
+# The packaged config's longest English indicator labels (as shown for grade-E customers).
+LONG_LABELS = [
+    "Credit utilisation",
+    "Overdue ratio",
+    "Maximum days past due (12 months)",
+    "Share of orders paid late",
+    "Payment capacity",
+    "Bureau score",
+    "Bureau score change (3 months)",
+    "Trade amount trend",
+    "Days since the last order",
+    "Complaint rate (180 days)",
+    "Average response time (180 days)",
+    "Average satisfaction (180 days)",
+    "Days since the last follow-up",
+    "Tenure",
+    "Unresolved complaints",
+]
+
+
+def test_an_english_customer_report_with_long_labels_keeps_to_one_page(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """English key-indicator labels wrapped in the label column sized for Chinese ones:
+    the table grew ~24 mm and half of the grade-E reports ran onto a second page that
+    held only the grade's actions. Each label now keeps to one line, flag included."""
+    from weasyprint.formatting_structure.boxes import TableCellBox, TextBox
+
+    context = build_customer_context(
+        load_report_inputs(run_path), "C001", config=config, lang="en", report_date=REPORT_DATE
+    )
+    assert context["alerts"] and context["policy"]
+    context["indicators"] = [
+        {
+            "code": f"i{i}",
+            "label": label,
+            "value_text": "176 months" if i == 13 else "48 days",
+            "median_text": "42 months" if i == 13 else "0 days",
+            "percentile": 98,
+            "flag": i % 2 == 0,
+        }
+        for i, label in enumerate(LONG_LABELS)
+    ]
+    document = renderers["en"].layout(context)
+    cells = [c for c in with_class(document, "label") if isinstance(c, TableCellBox)]
+    assert len(cells) == len(LONG_LABELS)
+    for cell in cells:
+        lines = {round(t.position_y) for t in cell.descendants() if isinstance(t, TextBox)}
+        assert len(lines) == 1, "".join(cell.element.itertext())
+    assert text_outside_cells(document, ("th", "td")) == []
+    assert broken_header_words(document) == []
+    assert len(document.pages) == 1
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_table_headers_wrap_inside_their_cells(
     run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str

@@ -422,6 +422,9 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     chart = str(grade_chart(ctx["grades"], style=config.style, labels=ctx["L"]))
     bars = set(re.findall(r'<rect[^>]*fill="(#[0-9a-fA-F]{6})"', chart))
     assert bars <= {config.style["accent"], config.style["primary"]}, bars
+    # axis letters, percentages and legend print at 7 pt or more (were 4.9-5.3 pt)
+    sizes = [float(v) for v in re.findall(r'<text [^>]*font-size="([\d.]+)"', chart)]
+    assert sizes and min(sizes) * 0.75 >= 7, sizes
 
 
 # -- the statistics on small hand-made portfolios ------------------------------------------

@@ -572,6 +572,29 @@ def test_the_score_histogram_counts_in_round_steps(peak: int, ticks: list[int]) 
     assert said == ticks
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_portfolio_chart_axes_print_readably_and_the_counts_have_a_title(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """Tick labels were 6.5 SVG units (4.9 pt) in the palette's light grey, and the score
+    histogram's y-axis (customers) had no title: ticks are now at least 7 pt, dark enough
+    to print, and the y-axis says what it counts."""
+    context = build_portfolio_context(
+        load_report_inputs(run_path), config=config, lang=lang, report_date=REPORT_DATE
+    )
+    html = renderers[lang].html(context)
+    texts = re.findall(
+        r'<text [^>]*font-size="([\d.]+)" fill="#([0-9a-fA-F]{6})"[^>]*>([^<]*)<', html
+    )
+    ticks = [(float(size), fill) for size, fill, text in texts if re.fullmatch(r"[\d,]+%?", text)]
+    assert len(ticks) > 10
+    for size, fill in ticks:
+        assert size * 0.75 >= 7, size  # an SVG unit is a CSS px: 0.75 pt
+        assert max(int(fill[i : i + 2], 16) for i in (0, 2, 4)) < 0x80, fill  # not light grey
+    customers = config.texts[lang]["customers"]
+    assert re.search(rf'transform="rotate\(-90[^"]*"[^>]*>{customers}</text>', html)
+
+
 def test_percent_axes_step_in_whole_percentages() -> None:
     """The calibration chart of a model whose deciles peak at 14 % read 0 %, 8 %, 15 %."""
     from custrisk.report import load_report_config

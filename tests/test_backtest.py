@@ -163,6 +163,27 @@ def test_the_proposed_policy_header_says_which_bands_met_their_target(reviewed: 
             assert said and said[1] == ("met" if met else "MISSED"), line
 
 
+def test_the_what_if_limits_line_gives_amounts_in_the_languages_unit() -> None:
+    """The what-if's limit totals were bare numbers (25,948,000 → 25,948,000 (+0)): they
+    now read as the score summary's, in k for en and 万 for zh, the change signed."""
+    from custrisk.cli.backtest import _limits_what_if
+
+    totals = pd.DataFrame(
+        {
+            "policy": ["current", "new"],
+            "approved": [442, 430],
+            "approval_rate": [0.884, 0.86],
+            "recommended_limits": [25_948_000.0, 24_448_000.0],
+            "expected_loss_on_limits": [459_576.0, 431_000.0],
+        }
+    )
+    en = _limits_what_if(totals, "en")
+    assert "recommended limits 25,948k → 24,448k (-1,500k)" in en, en
+    assert "expected loss on them 460k → 431k (-29k)" in en, en
+    zh = _limits_what_if(totals, "zh")
+    assert "recommended limits 2,595万 → 2,445万 (-150万)" in zh, zh
+
+
 def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
     later_run: tuple[Path, Path], reviewed: Path, tmp_path: Path
 ) -> None:
@@ -201,11 +222,12 @@ def test_the_what_if_compares_the_proposed_policy_on_the_same_customers(
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
         f"{int(new['approved']):,} " in said
     )
+    # in 万 (the default language is zh), as the score summary says them (were bare numbers)
     assert (
-        f"recommended limits {cur['recommended_limits']:,.0f} → "
-        f"{new['recommended_limits']:,.0f} (" in said
+        f"recommended limits {cur['recommended_limits'] / 1e4:,.0f}万 → "
+        f"{new['recommended_limits'] / 1e4:,.0f}万 (" in said
     )
-    assert f"expected loss on them {cur['expected_loss_on_limits']:,.0f} → " in said
+    assert f"expected loss on them {cur['expected_loss_on_limits'] / 1e4:,.0f}万 → " in said
     # "exposure" here was the summed limits (the outstanding balance everywhere else):
     # kept under the old names for scripts for one release, not in the workbook
     assert totals["exposure"].tolist() == totals["recommended_limits"].tolist()
@@ -422,6 +444,9 @@ def test_the_chinese_pdf_says_levels_and_verdicts_in_chinese_and_names_each_rule
     chart = str(grade_chart(ctx["grades"], style=config.style, labels=ctx["L"]))
     bars = set(re.findall(r'<rect[^>]*fill="(#[0-9a-fA-F]{6})"', chart))
     assert bars <= {config.style["accent"], config.style["primary"]}, bars
+    # axis letters, percentages and legend print at 7 pt or more (were 4.9-5.3 pt)
+    sizes = [float(v) for v in re.findall(r'<text [^>]*font-size="([\d.]+)"', chart)]
+    assert sizes and min(sizes) * 0.75 >= 7, sizes
 
 
 # -- the statistics on small hand-made portfolios ------------------------------------------

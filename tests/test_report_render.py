@@ -444,6 +444,60 @@ def test_a_long_english_region_breaks_between_words_or_with_a_hyphen(
     assert rest == lines[-1]
 
 
+# The packaged config's longest English indicator labels (as shown for grade-E customers).
+LONG_LABELS = [
+    "Credit utilisation",
+    "Overdue ratio",
+    "Maximum days past due (12 months)",
+    "Share of orders paid late",
+    "Payment capacity",
+    "Bureau score",
+    "Bureau score change (3 months)",
+    "Trade amount trend",
+    "Days since the last order",
+    "Complaint rate (180 days)",
+    "Average response time (180 days)",
+    "Average satisfaction (180 days)",
+    "Days since the last follow-up",
+    "Tenure",
+    "Unresolved complaints",
+]
+
+
+def test_an_english_customer_report_with_long_labels_keeps_to_one_page(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """English key-indicator labels wrapped in the label column sized for Chinese ones:
+    the table grew ~24 mm and half of the grade-E reports ran onto a second page that
+    held only the grade's actions. Each label now keeps to one line, flag included."""
+    from weasyprint.formatting_structure.boxes import TableCellBox, TextBox
+
+    context = build_customer_context(
+        load_report_inputs(run_path), "C001", config=config, lang="en", report_date=REPORT_DATE
+    )
+    assert context["alerts"] and context["policy"]
+    context["indicators"] = [
+        {
+            "code": f"i{i}",
+            "label": label,
+            "value_text": "176 months" if i == 13 else "48 days",
+            "median_text": "42 months" if i == 13 else "0 days",
+            "percentile": 98,
+            "flag": i % 2 == 0,
+        }
+        for i, label in enumerate(LONG_LABELS)
+    ]
+    document = renderers["en"].layout(context)
+    cells = [c for c in with_class(document, "label") if isinstance(c, TableCellBox)]
+    assert len(cells) == len(LONG_LABELS)
+    for cell in cells:
+        lines = {round(t.position_y) for t in cell.descendants() if isinstance(t, TextBox)}
+        assert len(lines) == 1, "".join(cell.element.itertext())
+    assert text_outside_cells(document, ("th", "td")) == []
+    assert broken_header_words(document) == []
+    assert len(document.pages) == 1
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_table_headers_wrap_inside_their_cells(
     run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
@@ -516,6 +570,29 @@ def test_the_score_histogram_counts_in_round_steps(peak: int, ticks: list[int]) 
     svg = str(histogram({"bins": bins}, colors={}, style=load_report_config().style, caption="s"))
     said = [int(v.replace(",", "")) for v in re.findall(r'text-anchor="end"[^>]*>([\d,]+)<', svg)]
     assert said == ticks
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_portfolio_chart_axes_print_readably_and_the_counts_have_a_title(
+    run_path: Path, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """Tick labels were 6.5 SVG units (4.9 pt) in the palette's light grey, and the score
+    histogram's y-axis (customers) had no title: ticks are now at least 7 pt, dark enough
+    to print, and the y-axis says what it counts."""
+    context = build_portfolio_context(
+        load_report_inputs(run_path), config=config, lang=lang, report_date=REPORT_DATE
+    )
+    html = renderers[lang].html(context)
+    texts = re.findall(
+        r'<text [^>]*font-size="([\d.]+)" fill="#([0-9a-fA-F]{6})"[^>]*>([^<]*)<', html
+    )
+    ticks = [(float(size), fill) for size, fill, text in texts if re.fullmatch(r"[\d,]+%?", text)]
+    assert len(ticks) > 10
+    for size, fill in ticks:
+        assert size * 0.75 >= 7, size  # an SVG unit is a CSS px: 0.75 pt
+        assert max(int(fill[i : i + 2], 16) for i in (0, 2, 4)) < 0x80, fill  # not light grey
+    customers = config.texts[lang]["customers"]
+    assert re.search(rf'transform="rotate\(-90[^"]*"[^>]*>{customers}</text>', html)
 
 
 def test_percent_axes_step_in_whole_percentages() -> None:

@@ -112,3 +112,14 @@ def _one_line(text: str) -> str:
 
 #: A table cell's text: blank for a missing value (None, NaN, NA), never ``nan``.
 shown = cell_shown
+
+
+def amount_text(value: float, lang: str, sign: bool = False) -> str:
+    """A limit total as the run's language counts large amounts: in 万 (``1,728万``)
+    for zh, as the Chinese reports do, in k (``17,275k``) for en; as wide either way,
+    so that a table fits the same terminal (``custrisk score``'s summary, the what-if
+    of ``custrisk backtest``)."""
+    plus = "+" if sign else ""
+    if lang == "zh":
+        return f"{value / 10_000:{plus},.0f}万"
+    return f"{value / 1000:{plus},.0f}k"

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from custrisk.cli._common import protect_command, say_label_blanks, say_label_rejects
-from custrisk.cli._console import console, counted, say
+from custrisk.cli._console import amount_text, console, counted, say
 from custrisk.errors import UsageError
 
 if TYPE_CHECKING:  # the review modules load scipy and sklearn: only when the command runs
@@ -43,15 +43,18 @@ def _pct(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-def _limits_what_if(totals: Any) -> str:
+def _limits_what_if(totals: Any, lang: str) -> str:
     """The limits line of the what-if: approvals, recommended limits and expected loss,
     current -> new, so that a policy changing limits but no grade does not read as no
-    change at all."""
+    change at all. Amounts in 万 (zh) or k (en), as ``custrisk score``'s summary."""
     cur, new = (totals.set_index("policy").loc[name] for name in ("current", "new"))
 
     def amount(column: str) -> str:
         before, after = float(cur[column]), float(new[column])
-        return f"{before:,.0f} → {after:,.0f} ({after - before:+,.0f})"
+        return (
+            f"{amount_text(before, lang)} → {amount_text(after, lang)} "
+            f"({amount_text(after - before, lang, sign=True)})"
+        )
 
     return (
         f"What-if limits: approved (limit above 0) {int(cur['approved']):,} → "
@@ -283,7 +286,7 @@ def backtest(
                 for name in ("moved up", "moved down")
             )
         )
-        console.print(_limits_what_if(review.comparison.totals))
+        console.print(_limits_what_if(review.comparison.totals, lang))
         if not review.comparison.facts["new_monotone"]:
             console.print(
                 "Under the new policy bad rates do NOT rise grade by grade: "

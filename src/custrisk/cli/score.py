@@ -43,7 +43,7 @@ from custrisk.cli._common import (
     unwritten_on_stop,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console, counted, say
+from custrisk.cli._console import amount_text, console, counted, say
 from custrisk.engine.cluster import check_engine_options
 from custrisk.results import PARTS
 from custrisk.vocab import LEVEL_LABELS, LEVELS
@@ -288,16 +288,6 @@ def _reidentification_table() -> Path | None:
     return active.saved() if isinstance(active, Pseudonymiser) else None
 
 
-def _amount(value: float, lang: str, sign: bool = False) -> str:
-    """A limit total as the run's language counts large amounts: in 万 (``1,728万``)
-    for zh, as the Chinese reports do, in k (``17,275k``) for en; as wide either way,
-    so that the table fits the same terminal."""
-    plus = "+" if sign else ""
-    if lang == "zh":
-        return f"{value / 10_000:{plus},.0f}万"
-    return f"{value / 1000:{plus},.0f}k"
-
-
 def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
     policy = run.extras["policy"]
     summary = run.facts["policy"]
@@ -325,11 +315,11 @@ def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
             f"{grade.code} {grade.label(lang)}",
             grade.band,
             f"{row['customers']:,} ({row['share']:.0%})",
-            "—" if blank else _amount(row["current_limit"], lang),
-            _amount(row["recommended_limit"], lang) if grade.code in limited else "—",
+            "—" if blank else amount_text(row["current_limit"], lang),
+            amount_text(row["recommended_limit"], lang) if grade.code in limited else "—",
             "—"
             if blank
-            else _amount(row["recommended_limit"] - row["current_limit"], lang, sign=True),
+            else amount_text(row["recommended_limit"] - row["current_limit"], lang, sign=True),
         )
     limits = summary["limits"]
     table.add_section()
@@ -337,9 +327,9 @@ def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
         "total",
         "",
         f"{scores.customers:,}",
-        "—" if no_current else _amount(limits["current_total"], lang),
-        _amount(limits["recommended_total"], lang) if limited else "—",
-        "—" if no_current else _amount(limits["change_total"], lang, sign=True),
+        "—" if no_current else amount_text(limits["current_total"], lang),
+        amount_text(limits["recommended_total"], lang) if limited else "—",
+        "—" if no_current else amount_text(limits["change_total"], lang, sign=True),
     )
     console.print(table)
     if no_current:

@@ -31,9 +31,17 @@ def _t(text: Any) -> str:
     return escape(str(text), quote=True)
 
 
-def _text_width(text: str, size: float) -> float:
+def text_width(text: str, size: float) -> float:
     """Rough advance width: CJK characters are one em, others a little over half."""
     return sum(size if ord(ch) >= 0x2E80 else size * 0.58 for ch in text)
+
+
+# Axis text (tick labels, axis titles) of the portfolio and back-test charts. An SVG unit
+# is a CSS px (0.75 pt) and the charts are printed at their size: 9.5 units is 7.1 pt.
+# The palette's muted grey (#8a94a6) at 6.5 units (4.9 pt) was too small and too light
+# to read on paper.
+AXIS_SIZE = 9.5
+AXIS_FILL = "#4a5363"
 
 
 class Chart:
@@ -82,12 +90,15 @@ class Chart:
         fill: str = "#333333",
         anchor: str = "start",
         weight: str = "normal",
+        vertical: bool = False,
     ) -> None:
+        """``vertical``: read bottom to top (a y-axis title), turned about (x, y)."""
         anchor = anchor if anchor in ("start", "middle", "end") else "start"
         weight = "bold" if weight == "bold" else "normal"
+        turn = f' transform="rotate(-90 {_n(x)} {_n(y)})"' if vertical else ""
         self.parts.append(
             f'<text x="{_n(x)}" y="{_n(y)}" font-size="{_n(size)}" fill="{_t(fill)}"'
-            f' text-anchor="{anchor}" font-weight="{weight}">{_t(text)}</text>'
+            f' text-anchor="{anchor}" font-weight="{weight}"{turn}>{_t(text)}</text>'
         )
 
     def markup(self) -> Markup:
@@ -253,13 +264,15 @@ def histogram(
     colors: Mapping[str, str],
     style: Mapping[str, str],
     caption: str,
+    y_title: str = "",
     width: float = 690,
     height: float = 150,
 ) -> Markup:
-    """Vertical bars of the score histogram, coloured by the bin's most common grade."""
+    """Vertical bars of the score histogram, coloured by the bin's most common grade;
+    ``caption`` titles the x-axis (scores) and ``y_title`` the y-axis (customers)."""
     chart = Chart(width, height, style["font_family"], label=caption)
     bins = hist.get("bins") or []
-    left, right, top, bottom = 30.0, 6.0, 8.0, 22.0
+    left, right, top, bottom = 46.0, 8.0, 8.0, 27.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((b["count"] for b in bins), default=0)
     nice, ticks = count_axis(peak)
@@ -267,7 +280,17 @@ def histogram(
         value = nice * i / ticks
         y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, width - right, y, style["grid"], 0.8)
-        chart.text(left - 4, y + 2.5, f"{value:,.0f}", size=6.5, fill=style["muted"], anchor="end")
+        chart.text(left - 4, y + 3.3, f"{value:,.0f}", size=AXIS_SIZE, fill=AXIS_FILL, anchor="end")
+    if y_title:
+        chart.text(
+            10,
+            top + plot_h / 2,
+            y_title,
+            size=AXIS_SIZE,
+            fill=AXIS_FILL,
+            anchor="middle",
+            vertical=True,
+        )
     if bins:
         step = plot_w / len(bins)
         label_every = max(1, math.ceil(len(bins) / 9))
@@ -279,22 +302,24 @@ def histogram(
             if i % label_every == 0:
                 chart.text(
                     x,
-                    height - bottom + 11,
+                    height - bottom + 12,
                     f"{b['from']:.0f}",
-                    size=6.5,
-                    fill=style["muted"],
+                    size=AXIS_SIZE,
+                    fill=AXIS_FILL,
                     anchor="middle",
                 )
         chart.text(
             left + plot_w,
-            height - bottom + 11,
+            height - bottom + 12,
             f"{bins[-1]['to']:.0f}",
-            size=6.5,
-            fill=style["muted"],
+            size=AXIS_SIZE,
+            fill=AXIS_FILL,
             anchor="middle",
         )
     chart.line(left, top + plot_h, width - right, top + plot_h, style["muted"], 0.8)
-    chart.text(left + plot_w / 2, height - 2, caption, size=7, fill=style["muted"], anchor="middle")
+    chart.text(
+        left + plot_w / 2, height - 3, caption, size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle"
+    )
     return chart.markup()
 
 
@@ -330,7 +355,7 @@ def percent_grid(
         y = top + plot_h - plot_h * i / ticks
         chart.line(left, y, right, y, style["grid"], 0.8)
         chart.text(
-            left - 3, y + 2.5, f"{value * 100:.0f}%", size=6.5, fill=style["muted"], anchor="end"
+            left - 3, y + 3.3, f"{value * 100:.0f}%", size=AXIS_SIZE, fill=AXIS_FILL, anchor="end"
         )
     return nice
 
@@ -395,7 +420,7 @@ def calibration(
 ) -> Markup:
     """Predicted mean PD and observed bad rate per decile, as paired bars."""
     chart = Chart(width, height, style["font_family"], label=caption)
-    left, right, top, bottom = 30.0, 4.0, 18.0, 14.0
+    left, right, top, bottom = 34.0, 4.0, 18.0, 16.0
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([b["mean_pd"] or 0 for b in bins] + [b["bad_rate"] or 0 for b in bins] + [0.01])
     nice = percent_grid(
@@ -411,11 +436,16 @@ def calibration(
                 h = plot_h * (value or 0) / nice
                 chart.rect(x + step * (0.12 + 0.38 * j), top + plot_h - h, step * 0.36, h, color)
             chart.text(
-                x + step / 2, height - 4, str(i + 1), size=6, fill=style["muted"], anchor="middle"
+                x + step / 2,
+                height - 4,
+                str(i + 1),
+                size=AXIS_SIZE,
+                fill=AXIS_FILL,
+                anchor="middle",
             )
-    chart.rect(left, 3, 8, 7, style["accent"])
-    chart.text(left + 11, 9.5, predicted_label, size=7, fill="#333333")
-    offset = left + 24 + _text_width(predicted_label, 7)
-    chart.rect(offset, 3, 8, 7, style["primary"])
-    chart.text(offset + 11, 9.5, observed_label, size=7, fill="#333333")
+    chart.rect(left, 4, 8, 7, style["accent"])
+    chart.text(left + 11, 11, predicted_label, size=AXIS_SIZE, fill="#333333")
+    offset = left + 24 + text_width(predicted_label, AXIS_SIZE)
+    chart.rect(offset, 4, 8, 7, style["primary"])
+    chart.text(offset + 11, 11, observed_label, size=AXIS_SIZE, fill="#333333")
     return chart.markup()

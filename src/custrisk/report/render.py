@@ -361,7 +361,11 @@ class ReportRenderer:
             if ctx["grades"]
             else None,
             "histogram": charts.histogram(
-                ctx["histogram"], colors=self._grade_colors, style=style, caption=t["score"]
+                ctx["histogram"],
+                colors=self._grade_colors,
+                style=style,
+                caption=t["score"],
+                y_title=t["customers"],
             ),
             "calibration": charts.calibration(
                 ctx["model"]["calibration"],

@@ -22,7 +22,7 @@ from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
 from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import escape_frame
-from custrisk.report.charts import Chart, percent_grid
+from custrisk.report.charts import AXIS_FILL, AXIS_SIZE, Chart, percent_grid, text_width
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.formatting import Formatter, points
 from custrisk.report.render import ReportRenderer
@@ -652,7 +652,7 @@ def grade_chart(
     """Mean PD (accent) and observed bad rate (primary) per grade, as paired bars in the
     colours of the legend above them."""
     chart = Chart(width, height, style["font_family"], label=labels["chart"])
-    left, right, top, bottom = 32.0, 4.0, 18.0, 14.0
+    left, right, top, bottom = 34.0, 4.0, 18.0, 16.0
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for g in grades for v in (g["mean_pd_value"], g["bad_rate_value"])]
     peak = max([v for v in values if v is not None and math.isfinite(v)] + [0.01])
@@ -671,12 +671,13 @@ def grade_chart(
             h = plot_h * v / nice
             chart.rect(x + step * (0.12 + 0.38 * j), top + plot_h - h, step * 0.36, h, color)
         chart.text(
-            x + step / 2, height - 4, g["code"], size=7, fill=style["muted"], anchor="middle"
+            x + step / 2, height - 4, g["code"], size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle"
         )
-    chart.rect(left, 3, 8, 7, style["accent"])
-    chart.text(left + 11, 9.5, labels["mean_pd"], size=7, fill="#333333")
-    chart.rect(left + 70, 3, 8, 7, style["primary"])
-    chart.text(left + 81, 9.5, labels["observed"], size=7, fill="#333333")
+    chart.rect(left, 4, 8, 7, style["accent"])
+    chart.text(left + 11, 11, labels["mean_pd"], size=AXIS_SIZE, fill="#333333")
+    offset = left + 24 + text_width(str(labels["mean_pd"]), AXIS_SIZE)
+    chart.rect(offset, 4, 8, 7, style["primary"])
+    chart.text(offset + 11, 11, labels["observed"], size=AXIS_SIZE, fill="#333333")
     return chart.markup()
 
 

@@ -534,3 +534,57 @@ def test_a_card_edited_into_another_shape_fails_its_check_and_still_lists(
     assert check.failed and said in str(check.problem)
     (row,) = list_models(tmp_path)
     assert (row["model_id"], row["auc"], row["features"]) == ("demo@1", None, 0)
+
+
+class WithSpecs:
+    """An estimator's feature specs, as a scorecard's binner and a tree keep them."""
+
+    def __init__(self, specs: dict[str, Any]) -> None:
+        self.specs_ = specs
+
+
+def test_a_flat_table_model_saved_with_personal_data_in_its_headers_loads_them_masked(
+    tmp_path: Path,
+) -> None:
+    """A model saved by the release before 2026-12 kept a header such as
+    紧急联系人13812345678 or 经理wang.li@bank.cn评分 in clear (card, sources.yaml,
+    indicators.yaml, the pickled labels): every reason label scored with it carried it.
+    Loaded now, the headers are masked as this release saves them; the files on disk
+    (their hashes) are left as they were."""
+    from custrisk.estimators.features import FeatureSpec
+    from custrisk.privacy import mask_pii_text
+
+    contact, manager = "紧急联系人13812345678", "经理wang.li@bank.cn评分"
+    spec = FeatureSpec("col3", label_zh=manager, label_en=manager)
+    card = {
+        "algorithm": "logistic",
+        "features": ["col3"],
+        "feature_labels": {"col3": {"zh": manager, "en": manager}},
+        "table": {
+            "file": "train.csv",
+            "columns": [
+                {"header": "客户编号", "name": "customer_id", "role": "id"},
+                {"header": contact, "name": "col2", "role": "pii"},
+                {"header": manager, "name": "col3", "role": "feature"},
+            ],
+        },
+    }
+    sources = f"sources:\n  credit:\n    rename:\n      {contact}: col2\n      {manager}: col3\n"
+    indicators = f"indicators:\n  col3:\n    label: {{zh: {manager}, en: {manager}}}\n"
+    ref = save_model(
+        WithSpecs({"col3": spec}),
+        card,
+        name="flat",
+        models=tmp_path,
+        extra_files={"sources.yaml": sources, "indicators.yaml": indicators},
+    )
+    loaded = load_model(ref, types=(WithSpecs,))
+    text = json.dumps(loaded.card, ensure_ascii=False)
+    text += loaded.file_text("sources.yaml") + loaded.file_text("indicators.yaml")
+    text += loaded.model.specs_["col3"].label_zh + loaded.model.specs_["col3"].label_en
+    for clear in ("13812345678", "wang.li@"):
+        assert clear not in text, clear
+    assert loaded.card["table"]["columns"][1]["header"] == mask_pii_text(contact)
+    assert f"{mask_pii_text(manager)}: col3" in loaded.file_text("sources.yaml")
+    assert loaded.model.specs_["col3"].label_zh == mask_pii_text(manager)
+    assert contact in (ref.path / "sources.yaml").read_text(encoding="utf-8")  # (as saved)

@@ -1169,6 +1169,40 @@ def test_revoking_a_revoked_token_or_the_token_itself_says_so(tmp_path: Path) ->
     assert "no token id of this store" in foreign.stderr
 
 
+def test_a_decision_stored_by_an_earlier_release_reads_masked(tmp_path: Path) -> None:
+    """Before 2026-12 the store kept a field name holding a phone (a flat table's header
+    紧急联系人13812345678), a phone sent in a text field not flagged as personal data,
+    and a reason label holding an e-mail in clear: decisions show/list read them masked."""
+    store = DecisionStore(tmp_path / "d.db")
+    label = "经理wang.li@bank.cn评分"
+    store.add_decisions(
+        [
+            {
+                "decision_id": "d" * 32,
+                "created_at": "2026-11-30T10:00:00.000+00:00",
+                "caller": "abcd1234",
+                "channel": "api",
+                "input_fingerprint": "f" * 64,
+                "inputs_masked": {
+                    "紧急联系人13812345678": "138****5678",
+                    "备注": "请致电13912345678",
+                    "年龄": 30,
+                },
+                "outputs": {
+                    "model_id": "flat@1",
+                    "customer_id": "N1",
+                    "reasons": [{"code": "col3", "label": label, "value": "1"}],
+                },
+            }
+        ]
+    )
+    shown = json.dumps([store.get_decision("d" * 32), *store.list_decisions()], ensure_ascii=False)
+    store.close()
+    for clear in ("13812345678", "13912345678", "wang.li@"):
+        assert clear not in shown, clear
+    assert '"紧急联系人138****5678": "138****5678"' in shown and '"年龄": 30' in shown
+
+
 def test_a_model_trained_on_exports_is_refused_with_the_fix(models_200: Path) -> None:
     from custrisk.errors import UsageError
     from custrisk.scoring.records import RecordScorer

@@ -94,6 +94,7 @@ def show(
     shown then cannot be trusted."""
     from custrisk.registry import check_model, resolve_model
     from custrisk.registry.card import card_problem
+    from custrisk.registry.legacy import clear_headers, mask_table_headers
     from custrisk.registry.store import read_card_light
 
     ref = resolve_model(model, models_dir)
@@ -104,6 +105,8 @@ def show(
     except ModelArtifactError:
         # no card to show: the check's failure is the one thing to say
         raise CheckFailed(failure, hint="restore the model folder, or retrain") from None
+    # (an earlier release's flat-table headers holding personal data: shown masked)
+    card, _ = mask_table_headers(card, {}, clear_headers(card))
     if check.failed:
         # said first, before the card it makes untrustworthy (on stderr: stdout may be JSON)
         err_console.print(

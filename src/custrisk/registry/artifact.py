@@ -44,6 +44,7 @@ from custrisk.io.digest import sha256_file
 from custrisk.io.plain import brief_repr
 from custrisk.protect.audit import audit_event
 from custrisk.registry.card import check_card_sections
+from custrisk.registry.legacy import clear_headers, mask_feature_labels, mask_table_headers
 from custrisk.registry.store import (
     CARD,
     ModelRef,
@@ -118,6 +119,8 @@ class VerifiedFolder:
     card: dict[str, Any]
     files: dict[str, bytes]
     trust: str
+    #: an earlier release's flat-table headers held in clear -> masked (registry.legacy)
+    masked_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 # the libraries a model's pickle depends on, by their installed distribution names
@@ -576,7 +579,10 @@ def verify_model(
         name: _read_verified(ref.path / name, digest, size)
         for name, (digest, size) in manifest.items()
     }
-    return VerifiedFolder(card, files, trust)
+    # (an earlier release's flat-table model: its headers masked, as this one saves them)
+    headers = clear_headers(card)
+    card, files = mask_table_headers(card, files, headers)
+    return VerifiedFolder(card, files, trust, headers)
 
 
 #: The outcome of :func:`check_model`: every check passed and the signature was verified
@@ -744,13 +750,13 @@ def load_model(
     if predict_only and types is not None:
         raise UsageError("load_model: predict_only loads custrisk's estimators; not with types")
     if not background:
-        model = _unpickle(path, data, types, predict_only)
+        model = _unpickle(path, data, types, predict_only, verified.masked_headers)
         return LoadedModel(ref, model, verified.card, verified.files, verified.trust)
     pending: Future[Any] = Future()
 
     def unpickle() -> None:
         try:
-            pending.set_result(_unpickle(path, data, types, predict_only))
+            pending.set_result(_unpickle(path, data, types, predict_only, verified.masked_headers))
         except BaseException as exc:  # handed to whoever asks for the model
             pending.set_exception(exc)
 
@@ -761,11 +767,24 @@ def load_model(
 
 
 def _unpickle(
-    path: Path, data: bytes, types: tuple[type, ...] | None, predict_only: bool = False
+    path: Path,
+    data: bytes,
+    types: tuple[type, ...] | None,
+    predict_only: bool = False,
+    masked_headers: Mapping[str, str] | None = None,
 ) -> Any:
     """The estimator pickled in ``data`` (the verified bytes of ``path``), checked to be
     one of ``types`` (default: custrisk's estimators); with ``predict_only``, a scorecard
-    as its :class:`~custrisk.estimators.fitted.FittedScorecard`."""
+    as its :class:`~custrisk.estimators.fitted.FittedScorecard`; its labels with
+    ``masked_headers`` masked."""
+    model = _unpickle_checked(path, data, types, predict_only)
+    mask_feature_labels(model, masked_headers or {})
+    return model
+
+
+def _unpickle_checked(
+    path: Path, data: bytes, types: tuple[type, ...] | None, predict_only: bool
+) -> Any:
     import joblib
 
     model = _unpickle_fitted(data) if predict_only else None

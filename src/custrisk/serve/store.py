@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import DECISIONS
+from custrisk.privacy import mask_pii_text
 from custrisk.serve.tokens import WARN_EVERY, parse_expiry
 
 log = logging.getLogger(__name__)
@@ -808,9 +809,25 @@ def _decision_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _decision_out(row: Any) -> dict[str, Any]:
+    """A stored decision. One stored by a release before 2026-12 may hold a phone, ID
+    number or e-mail in clear in a field name (a flat table's header 联系人13812345678),
+    a text field not flagged as personal data, or a reason's label: read masked as this
+    release stores them (masking an already masked text changes nothing)."""
     out = {k: row[k] for k in row.keys() if k not in ("inputs_masked", "outputs")}
-    out["inputs_masked"] = json.loads(row["inputs_masked"])
-    out["outputs"] = json.loads(row["outputs"])
+    inputs = json.loads(row["inputs_masked"])
+    out["inputs_masked"] = {
+        mask_pii_text(str(k)): mask_pii_text(v) if isinstance(v, str) else v
+        for k, v in inputs.items()
+    }
+    outputs = json.loads(row["outputs"])
+    if isinstance(outputs.get("reasons"), list):
+        outputs["reasons"] = [
+            dict(r, label=mask_pii_text(r["label"]))
+            if isinstance(r, dict) and isinstance(r.get("label"), str)
+            else r
+            for r in outputs["reasons"]
+        ]
+    out["outputs"] = outputs
     return out
 
 

@@ -475,6 +475,14 @@ def test_a_query_that_returns_no_rows_says_so_and_what_to_check(
         load_workspace(tmp_path, config=query_sources(tmp_path, queries))
     assert str(caught.value).startswith("query:transactions: the query returned no rows")
     assert "sources.transactions.query" in str(caught.value) and "export" not in str(caught.value)
+    # a query bound to a month no rows are loaded for names that month (it named none)
+    from custrisk.io.sql import query_period
+
+    queries["transactions"] = "SELECT * FROM transactions WHERE txn_date >= :period_start"
+    with pytest.raises(DataError) as caught, query_period("2099-12"):
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    said = "query:transactions: the query returned no rows for the month 2099-12"
+    assert str(caught.value).startswith(said), caught.value
 
 
 @pytest.mark.parametrize("password", [f"{PASSWORD}@x/y", f"x@{PASSWORD}", f"{PASSWORD}@db:5432"])

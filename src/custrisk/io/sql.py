@@ -90,6 +90,11 @@ def _period_values(period: str) -> dict[str, Any]:
     return {"period": period, "period_start": first, "period_end": last, "as_of": last}
 
 
+def bound_month(query: str) -> str | None:
+    """The month the parameters of ``query`` are bound to (None: it names none)."""
+    return _PERIOD.get() if query_parameters(query) else None
+
+
 def query_facts(sources: Mapping[str, Any], period: str | None = None) -> dict[str, Any]:
     """What the run facts record of each query of ``sources`` (name -> spec): the
     SHA-256 of its text, its URL as shown (``env:NAME``, never a password) and the

@@ -1672,3 +1672,14 @@ def test_a_run_whose_sources_are_all_queries_needs_no_exports_folder(
     # no evaluation, for the reason no labels file put in place would change
     assert "no evaluation: source(s) credit, transactions, behaviour read a database" in out
     assert (root / "runs" / PERIOD / "run.json").is_file() and not (root / "exports").exists()
+    # the run facts name the queries and the month they were bound to (they said neither)
+    facts = json.loads((root / "runs" / PERIOD / "run.json").read_text(encoding="utf-8"))
+    query = f"SELECT * FROM credit WHERE :period = '{PERIOD}' AND :period_end > '{PERIOD}-27'"
+    assert facts["queries"]["credit"] == {
+        "query_sha256": hashlib.sha256(query.encode()).hexdigest(),
+        "url": "env:CRM_DB",
+        "parameters": {"period": PERIOD, "period_end": f"{PERIOD}-31"},
+    }
+    assert facts["queries"]["transactions"]["parameters"] == {}  # (names no month)
+    scored = json.loads((root / "runs" / PERIOD / "scores.run.json").read_text(encoding="utf-8"))
+    assert scored["queries"] == facts["queries"]

@@ -475,6 +475,14 @@ def test_a_query_that_returns_no_rows_says_so_and_what_to_check(
         load_workspace(tmp_path, config=query_sources(tmp_path, queries))
     assert str(caught.value).startswith("query:transactions: the query returned no rows")
     assert "sources.transactions.query" in str(caught.value) and "export" not in str(caught.value)
+    # a query bound to a month no rows are loaded for names that month (it named none)
+    from custrisk.io.sql import query_period
+
+    queries["transactions"] = "SELECT * FROM transactions WHERE txn_date >= :period_start"
+    with pytest.raises(DataError) as caught, query_period("2099-12"):
+        load_workspace(tmp_path, config=query_sources(tmp_path, queries))
+    said = "query:transactions: the query returned no rows for the month 2099-12"
+    assert str(caught.value).startswith(said), caught.value
 
 
 @pytest.mark.parametrize("password", [f"{PASSWORD}@x/y", f"x@{PASSWORD}", f"{PASSWORD}@db:5432"])
@@ -900,3 +908,22 @@ def test_a_reload_locking_a_table_after_it_was_planned_stops_at_the_timeout_too(
             read_query(query, url, source="behaviour", timeout=0.2, databases=databases)
     assert "query:behaviour: the query on" in str(caught.value)
     assert "cancelled after 200 ms (its query_timeout)" in str(caught.value)
+
+
+def test_a_model_trained_on_queries_records_them_and_their_month(
+    export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner
+) -> None:
+    """The card recorded the labels file's hash only: nothing said which month the
+    queries of the training data were bound to."""
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    queries = dict(ALL_TABLES, credit="SELECT * FROM credit WHERE :period = '2026-10'")
+    config = query_sources(tmp_path, queries)
+    models = tmp_path / "models"
+    command = ["train", str(tmp_path), "--sources", str(config), "--period", "2026-10"]
+    labels = ["--labels", str(export_200 / "labels.csv"), "--models-dir", str(models)]
+    result = runner.invoke(app, [*command, *labels, "--name", "q"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((models / "q" / "1" / "model.json").read_text(encoding="utf-8"))
+    queried = card["training"]["queries"]
+    assert queried["credit"]["parameters"] == {"period": "2026-10"}
+    assert queried["credit"]["url"] == "env:CRM_DB_URL" and len(queried) == len(SOURCES)

@@ -182,6 +182,20 @@ class RunConfig:
         so that a run of them is never up to date."""
         return [name for name, queried in self._read_by_query().items() if queried]
 
+    def query_facts(self, period: str) -> dict[str, Any]:
+        """What ``run.json`` records of the sources' queries for the month ``period``
+        (:func:`custrisk.io.sql.query_facts`: the hash of each query's text and the
+        values bound to its parameters); empty without queries or a readable config."""
+        from custrisk.io.sql import query_facts  # (numpy, pyarrow: not at startup)
+
+        if self.sources is None:
+            return {}
+        try:
+            sources = load_sources_config(self.sources).sources
+        except ConfigError:
+            return {}
+        return query_facts(sources, period)
+
     def queries_only(self) -> bool:
         """Whether every source is read by a database query: the month's exports folder
         then holds no export (at most the labels), and need not exist."""

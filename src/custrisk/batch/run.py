@@ -746,6 +746,7 @@ def _basis(
     return {
         "period": period,
         "inputs": inputs,
+        **({"queries": queried} if (queried := config.query_facts(period)) else {}),
         "configs": configs,
         "model": {"model_id": model_id, "card_sha256": _hash_json(card)},
         "previous": previous,

@@ -51,7 +51,7 @@ from custrisk.io.memory import release_memory
 from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
-from custrisk.io.sql import Databases, PlannedQuery, read_query
+from custrisk.io.sql import Databases, PlannedQuery, bound_month, read_query
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.protect.roles import CLEAR_PII, require
 
@@ -333,8 +333,11 @@ def load_workspace(
                         f"than min_rows={spec.min_rows}"
                     )
                 )
+                month = bound_month(spec.query) if spec.query is not None else None
                 raise DataError(
-                    f"the query {what}" if queried else what,
+                    f"the query {what}{f' for the month {month}' if month else ''}"
+                    if queried
+                    else what,
                     file=str(tables[0].path),
                     hint=f"check sources.{name}.query (its WHERE, the dates it selects) and "
                     "that the tables it reads are loaded"

@@ -64,7 +64,7 @@ from custrisk.scoring.features import (
     model_indicator_config,
     table_names,
 )
-from custrisk.scoring.score import ScoreResult, score_prepared
+from custrisk.scoring.score import ScoreResult, score_prepared, with_query_facts
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -525,7 +525,9 @@ class _DaskScorer:
         ids: Any = frame[CUSTOMER_ID] if CUSTOMER_ID in frame.columns else []
         X = pd.DataFrame(index=pd.Index(ids, name=CUSTOMER_ID))
         features = Features(workspace, config, X, day, unavailable)
-        return ScoreResult(frame, details, run, features, model.model_id, channels)
+        return with_query_facts(
+            ScoreResult(frame, details, run, features, model.model_id, channels)
+        )
 
 
 class _WritePart:

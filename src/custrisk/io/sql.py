@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import hashlib
 import logging
 import os
 import re
@@ -91,6 +92,30 @@ def _period_values(period: str) -> dict[str, Any]:
         "period_end": last,
         "as_of": last,
     }
+
+
+def bound_month(query: str) -> str | None:
+    """The month the parameters of ``query`` are bound to (None: it names none)."""
+    return _PERIOD.get() if query_parameters(query) else None
+
+
+def query_facts(sources: Mapping[str, Any], period: str | None = None) -> dict[str, Any]:
+    """What the run facts record of each query of ``sources`` (name -> spec): the
+    SHA-256 of its text, its URL as shown (``env:NAME``, never a password) and the
+    values its parameters are bound to (``period`` or that of :func:`query_period`)."""
+    period = period or _PERIOD.get()
+    facts: dict[str, Any] = {}
+    for name, spec in sources.items():
+        if getattr(spec, "query", None) is None:
+            continue
+        names = query_parameters(spec.query)
+        values = _period_values(period) if names and period else {}
+        facts[name] = {
+            "query_sha256": hashlib.sha256(spec.query.encode("utf-8")).hexdigest(),
+            "url": shown_url(spec.url or ""),
+            "parameters": {n: str(values[n]) for n in names if n in values},
+        }
+    return facts
 
 
 def _month_of(query: str, source: str, where: Path) -> str:

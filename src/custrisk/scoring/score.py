@@ -22,6 +22,7 @@ from custrisk.estimators.scored import ScoredTable
 from custrisk.expr import to_text
 from custrisk.indicators import IndicatorConfig
 from custrisk.io.plain import counted
+from custrisk.io.sql import query_facts
 from custrisk.registry import (
     LoadedModel,
 )
@@ -190,6 +191,15 @@ def score_data(
         del workspace
         result = score_prepared(model, features, lang=lang)
         result.channels = channels.result()
+    return with_query_facts(result)
+
+
+def with_query_facts(result: ScoreResult) -> ScoreResult:
+    """``result`` with its facts naming the queries its sources were read by (the hash
+    of each one's text, the month bound to its parameters), when any was."""
+    queried = query_facts(result.features.workspace.config.sources)
+    if queried:
+        result.run["queries"] = queried
     return result
 
 

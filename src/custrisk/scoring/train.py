@@ -24,6 +24,7 @@ from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
 from custrisk.io.plain import brief_repr, counted, jsonable, path_argument
 from custrisk.io.safe_csv import csv_text
+from custrisk.io.sql import query_facts
 from custrisk.monitoring import build_reference, load_drift_config
 from custrisk.registry import (
     ModelRef,
@@ -622,6 +623,8 @@ def _train_locked(
             "rows_rejected_in_exports": features.workspace.report.rows_rejected,
             "rows_repaired_in_exports": features.workspace.report.rows_repaired,
             "input_files_sha256": input_files,
+            # a query's rows have no file to hash: its text's and the month it was bound to
+            **({"queries": q} if (q := query_facts(features.workspace.config.sources)) else {}),
         },
         "reasons_top": cfg.top_reasons,
         "reference": reference,

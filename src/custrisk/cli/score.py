@@ -207,7 +207,7 @@ def score(
             "Note:",
             f"{skipped_limits_text(skipped_limits)}; those grades keep "
             "the current limit (--strict to refuse)"
-            + table_fields_hint(data_dir, run.extras["policy"].lacking),
+            + table_fields_hint(data_dir, run.extras["policy"].lacking, lang),
         )
     _print_grades(run, summary, lang)
     _print_alerts(facts, lang)

@@ -337,6 +337,13 @@ def test_the_alert_table_covers_every_packaged_rule(reviewed: Path) -> None:
     assert facts["red_precision"] > 3 * facts["bad_rate"]
 
 
+def test_a_rule_not_evaluated_says_why_in_one_clause(review_console: tuple[Path, str]) -> None:
+    """It said "not evaluated (needs a previous run (--previous))": nested brackets, and
+    an option backtest does not have."""
+    said = " ".join(review_console[1].split())
+    assert "GR01 red: not evaluated; needs a previous run (custrisk score --previous)" in said
+
+
 def test_the_review_is_a_workbook_and_a_pdf(reviewed: Path) -> None:
     import openpyxl
     import pypdf

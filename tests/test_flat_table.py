@@ -19,7 +19,7 @@ from custrisk.data.infer import infer_table
 from custrisk.data.infer_columns import plausible_range
 from custrisk.errors import DataError, UsageError
 from custrisk.policy import load_alert_rules, load_policy
-from custrisk.scoring.table import table_configs, target_coding
+from custrisk.scoring.table import table_configs, table_fields_hint, target_coding
 
 NAMES = ["张伟", "王芳", "李娜", "刘洋"]
 CONTACT_HEADER = "紧急联系人13812345678"
@@ -584,6 +584,17 @@ def test_packaged_policy_and_alerts_skip_what_the_table_lacks(flat: dict) -> Non
     assert rows["A"][-3:] == ["—", "—", "—"] and rows["total"][-3:] == ["—", "0万", "—"]
     assert rows["E"][-3:] == ["—", "0万", "—"]  # the riskiest grade's rule: a limit of 0
     assert "no customer has a current limit" in said
+
+
+def test_the_headers_hint_names_the_english_header_first_in_english(tmp_path: Path) -> None:
+    """score --lang en told an English user to head the column 授信额度 (credit_limit)."""
+    table = tmp_path / "t.csv"
+    table.write_text("customer_id,age\n1,30\n", encoding="utf-8")
+    lacking = frozenset({"credit_limit", "overdue_amount"})
+    zh, en = (table_fields_hint(table, lacking, lang) for lang in ("zh", "en"))
+    assert "Columns headed 授信额度 (credit_limit), 逾期金额 (overdue_amount) are" in zh
+    assert "Columns headed credit_limit (or 授信额度), overdue_amount (or 逾期金额) are" in en
+    assert table_fields_hint(tmp_path, lacking, "en") == ""  # exports: no hint
 
 
 def test_strict_refuses_rules_over_missing_columns(flat: dict) -> None:

@@ -209,6 +209,15 @@ def test_followups_lists_by_owner_and_writes_a_file(scored: Path, tmp_path: Path
     assert not (tmp_path / "plans").exists()
 
 
+def test_followups_in_english_name_the_owners_in_english(scored: Path) -> None:
+    """An English user saw "risk_officer 风控专员" above each owner's table."""
+    result = CliRunner().invoke(app, ["followups", str(scored), "--lang", "en", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert "risk officer (risk_officer): " in result.output
+    titles = [line for line in result.output.splitlines() if ": " in line]
+    assert titles and not any("\u4e00" <= ch <= "\u9fff" for ch in "".join(titles))
+
+
 def test_owners_come_earliest_due_first_and_counts_are_singular_for_one(
     scored: Path, tmp_path: Path
 ) -> None:

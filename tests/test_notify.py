@@ -927,7 +927,13 @@ def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> N
     """Issue 17: the follow-up plan is in the digest — each owner's customers due, masked,
     the first few listed and the rest counted."""
     from custrisk.notify import parse_notify_config
-    from custrisk.notify.digest import FOLLOWUPS_SHOWN, build_digest, markdown, plain_text
+    from custrisk.notify.digest import (
+        FOLLOWUPS_SHOWN,
+        build_digest,
+        html_table,
+        markdown,
+        plain_text,
+    )
 
     run = read_run(runs["oct"])
     assert run.followups is not None and len(run.followups)
@@ -943,6 +949,18 @@ def test_the_digest_lists_each_owners_follow_ups_due(runs: dict[str, Path]) -> N
     if len(due) > FOLLOWUPS_SHOWN:
         assert f"另有 {len(due) - FOLLOWUPS_SHOWN} 位见 followups.csv" in text
     assert f"回访计划：{len(due)} 位客户到期" in markdown(digest, digest.items, 0, colours=False)
+    # the e-mail's HTML list cut the first two characters of the count of the rest
+    # ("d 1 more in followups.csv", " 1 位见 followups.csv")
+    counts = plan["owner"].value_counts()
+    many = counts[counts > FOLLOWUPS_SHOWN]
+    assert len(many), "the fixture needs an owner with more follow-ups than are listed"
+    rest = int(many.iloc[0]) - FOLLOWUPS_SHOWN
+    for lang, line in (("zh", f"另有 {rest} 位见"), ("en", f"and {rest} more in")):
+        cfg_lang = parse_notify_config(
+            {"lang": lang, "channels": {"w": {"type": "webhook", "url_env": "X"}}}, "t"
+        )
+        listed = build_digest(cfg_lang, run).for_owners([str(many.index[0])])
+        assert f"<li>{line} followups.csv</li>" in html_table(listed, listed.items, 0)
     # only the owner's own follow-ups go to a channel for that owner
     scoped = digest.for_owners([owner])
     assert {f.owner for f in scoped.followups} == {owner}

@@ -331,6 +331,22 @@ def test_init_without_a_file_writes_run_yaml_here(
     assert (tmp_path / "run.yaml").is_file()
 
 
+def test_init_writes_the_language_asked_for(tmp_path: Path) -> None:
+    """An English user had to edit lang: zh in the RUN.yaml --init wrote."""
+    from custrisk.batch import load_run_config
+
+    runner = CliRunner()
+    config = tmp_path / "run.yaml"
+    result = runner.invoke(app, ["run", "--init", str(config), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert load_run_config(config).lang == "en"
+    assert "\nlang: en                            # labels" in config.read_text()
+    fr = runner.invoke(app, ["run", "--init", str(tmp_path / "fr.yaml"), "--lang", "fr"])
+    assert fr.exit_code == 2 and "--lang must be one of zh, en; got 'fr'" in fr.stderr
+    alone = runner.invoke(app, ["run", str(config), "--lang", "en"])
+    assert alone.exit_code == 2 and "--lang goes with --init only" in alone.stderr
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     config = tmp_path / "run.yaml"

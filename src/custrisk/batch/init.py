@@ -7,6 +7,7 @@ from pathlib import Path
 
 from custrisk.errors import UsageError
 from custrisk.io.atomic import write_text
+from custrisk.vocab import check_language
 
 RUN_TEMPLATE = """\
 # custrisk run: the month's batch (validate -> score -> drift -> evaluate -> reports ->
@@ -28,7 +29,7 @@ runs: runs
 # The model: a folder, NAME (its latest version) or NAME@VERSION in models_dir.
 model: logistic
 models_dir: models
-lang: zh                            # labels and reports: zh or en
+lang: {lang}                            # labels and reports: zh or en
 
 # policy: configs/policy.yaml       # grades and limits (default: the packaged one)
 # alert_rules: configs/alerts.yaml  # early-warning rules (default: the packaged one)
@@ -112,15 +113,18 @@ checks:
 DEFAULT_RUN_FILE = "run.yaml"
 
 
-def write_init_config(path: str | os.PathLike[str] | None = None, *, force: bool = False) -> Path:
+def write_init_config(
+    path: str | os.PathLike[str] | None = None, *, force: bool = False, lang: str = "zh"
+) -> Path:
     """Write the commented RUN.yaml for the sample data (to ``run.yaml`` when no path is
-    given); never over a file unless ``force``."""
+    given), its ``lang:`` set to ``lang``; never over a file unless ``force``."""
+    check_language(lang)
     target = Path(path if path is not None else DEFAULT_RUN_FILE)
     if target.exists() and not force:
         raise UsageError(
             f"{target} already exists", hint="choose another name, or --force to replace it"
         )
-    write_text(target, RUN_TEMPLATE.format(name=target.name), sensitive=False)
+    write_text(target, RUN_TEMPLATE.format(name=target.name, lang=lang), sensitive=False)
     return target
 
 

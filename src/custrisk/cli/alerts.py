@@ -42,7 +42,7 @@ def alerts(
         typer.Option(
             "--level",
             help="Only alerts at this level or above: red, orange or yellow "
-            "(or 红色, 橙色, 黄色; 高, 中, 低).",
+            "(or high, medium, low; 红色, 橙色, 黄色; 高, 中, 低).",
         ),
     ] = None,
     owner: Annotated[

@@ -273,7 +273,8 @@ def backtest(
             f"{_pct(a.facts['base_rate'])})."
         )
         for rule in a.flagged:
-            reason = f" ({rule['not_evaluated']})" if rule["not_evaluated"] is not None else ""
+            why = rule["not_evaluated"]  # (as the run's scoring said it: name that command)
+            reason = "" if why is None else "; " + why.replace("(--", "(custrisk score --")
             console.print(f"  {rule['code']} {rule['level']}: {rule['flags']}{reason}")
         if i == 0:  # the conditions are the same for every outcome
             _say_over_share(a)

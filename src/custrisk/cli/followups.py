@@ -12,7 +12,7 @@ from rich.text import Text
 
 from custrisk.cli._common import output_file, protect_command, sealed_like
 from custrisk.cli._console import console, counted, shown
-from custrisk.vocab import owner_label
+from custrisk.vocab import check_language, owner_label
 
 app = typer.Typer()
 
@@ -36,6 +36,9 @@ def followups(
     limit: Annotated[
         int, typer.Option("--limit", help="Rows shown per owner in the table (0: all).")
     ] = 20,
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language of the owner labels in the table: zh or en.")
+    ] = "zh",
     out_text: Annotated[
         str | None,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
@@ -55,6 +58,7 @@ def followups(
     behaviour data and the due date. A run written before follow-up plans gets one
     computed from its tables (without channels).
     """
+    check_language(lang)
     out = output_file(out_text, "followups.csv")
     # (the role decides how customer data is read)
     protect_command(encrypt=out is not None and sealed_like(run, False, "the plan is"))
@@ -70,8 +74,11 @@ def followups(
     console.print(f"{counted(len(plan), 'customer')} due for a follow-up ({run})")
     # owners in the plan's order: whoever has the earliest due (most severe) follow-up first
     for name, part in plan_by_owner(plan):
-        label = owner_label(name, "zh")
-        title = f"{name} {label}" if label != name else name
+        label = owner_label(name, lang)
+        if label == name:
+            title = name
+        else:  # the role, as --owner takes it, and its label
+            title = f"{name} {label}" if lang == "zh" else f"{label} ({name})"
         table = Table(
             title=f"{title}: {len(part):,}", title_justify="left", box=box.SIMPLE, pad_edge=False
         )

@@ -53,6 +53,15 @@ def run(
         bool,
         typer.Option("--init", help="Write a commented RUN.yaml for the sample data and stop."),
     ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="With --init: the lang: of the RUN.yaml written (labels, reports and "
+            "notifications), zh or en [default: zh].",
+            show_default=False,
+        ),
+    ] = None,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -94,9 +103,13 @@ def run(
     if init:
         if period is not None:
             raise UsageError("--period does not go with --init")
-        written = write_init_config(config, force=force)
+        written = write_init_config(config, force=force, lang=lang or "zh")
         typer.echo(f"Wrote {written}; see its first lines for the commands to run before it")
         return
+    if lang is not None:
+        raise UsageError(
+            "--lang goes with --init only", hint="a run's language is lang: in its RUN.yaml"
+        )
     if config is None:
         raise UsageError(
             "give the run config: custrisk run RUN.yaml",

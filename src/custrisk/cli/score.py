@@ -207,10 +207,10 @@ def score(
             "Note:",
             f"{skipped_limits_text(skipped_limits)}; those grades keep "
             "the current limit (--strict to refuse)"
-            + table_fields_hint(data_dir, run.extras["policy"].lacking),
+            + table_fields_hint(data_dir, run.extras["policy"].lacking, lang),
         )
     _print_grades(run, summary, lang)
-    _print_alerts(facts)
+    _print_alerts(facts, lang)
     if run.extras.get("migration") is not None:
         _print_migration(run)
     _print_written(run, files.folder, output_path(files.facts))
@@ -354,7 +354,7 @@ def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:
         )
 
 
-def _print_alerts(facts: dict[str, Any]) -> None:
+def _print_alerts(facts: dict[str, Any], lang: str) -> None:
     info: dict[str, Any] = facts["alerts"]
     table = Table(title="Alerts by level", title_justify="left", box=box.SIMPLE, pad_edge=False)
     table.add_column("level")
@@ -362,7 +362,7 @@ def _print_alerts(facts: dict[str, Any]) -> None:
     table.add_column("customers (at their highest level)", justify="right")
     for level in LEVELS:
         table.add_row(
-            Text(f"{level} {LEVEL_LABELS[level]['zh']}", style=LEVEL_STYLE[level]),
+            Text(f"{level} {LEVEL_LABELS[level][lang]}", style=LEVEL_STYLE[level]),
             f"{info['by_level'][level]:,}",
             f"{info['customers_by_highest_level'][level]:,}",
         )

@@ -463,7 +463,9 @@ def html_table(digest: Digest, items: Sequence[Item], left_out: int) -> str:
     for owner in sorted(owners):
         followups = digest.followup_lines(owner)
         if followups:
-            listed = "".join(f"<li>{esc(line[2:])}</li>" for line in followups[1:])
+            listed = "".join(  # (the count of the rest, last, has no "- " to cut)
+                f"<li>{esc(line.removeprefix('- '))}</li>" for line in followups[1:]
+            )
             more += f"<p>{esc(followups[0])}</p><ul>{listed}</ul>"
     none = f"<p>{esc(digest.words('none'))}</p>" if not items else ""
     return (

@@ -467,17 +467,21 @@ def learnt_directions(X: pd.DataFrame, y: np.ndarray) -> dict[str, str]:
     return out
 
 
-def table_fields_hint(data: str | os.PathLike[str], lacking: frozenset[str]) -> str:
+def table_fields_hint(
+    data: str | os.PathLike[str], lacking: frozenset[str], lang: str = "zh"
+) -> str:
     """For a flat table: the headers its columns would need for the limit rules that
     were skipped to read the customer fields they lack (``年收入`` is taken as
     ``annual_income``), as the end of the note that says so; ``""`` for exports, or
-    when no lacking name is such a field."""
+    when no lacking name is such a field. In English the field's own name, which is a
+    header too, comes first (``credit_limit (or 授信额度)``)."""
     if not is_table(data):
         return ""
     named = {n: h for n in sorted(lacking & set(CUSTOMER_FIELDS)) if (h := chinese_header(n))}
     if not named:
         return ""
-    headers = ", ".join(f"{h} ({n})" for n, h in named.items())
+    shown = "{h} ({n})" if lang == "zh" else "{n} (or {h})"
+    headers = ", ".join(shown.format(h=h, n=n) for n, h in named.items())
     return (
         f". Columns headed {headers} are read as those fields: train the model on a table "
         "that has them"

@@ -806,6 +806,20 @@ def test_widgets_that_send_objects_and_lists_are_read_as_the_fields_take_them() 
     assert "清扬路" not in repr(widget_value(form["_widget_photo"], Target("年龄")))
 
 
+def test_a_widget_keyed_by_personal_data_is_named_masked() -> None:
+    """An object keyed by a phone, ID number or e-mail, and a form field named by one
+    (no profile), were echoed in clear in the 200 answer's error and the service log."""
+    from custrisk.serve.jiandaoyun import Target, identity_profile, widget_value
+
+    hostile = {"13812345678": "x", "110101199003071234": 1, "a@b.com": 2}
+    for value in (hostile, [hostile]):
+        _, why = widget_value(value, Target("年龄", option="y" if value is not hostile else None))
+        assert why is not None and "138****5678" in why and "110***********1234" in why
+        assert "13812345678" not in why and "a@b.com" not in why
+    pushed = identity_profile().read({"13812345678": "x", "年龄": 30}, knows={"年龄"}.__contains__)
+    assert pushed.ignored == ["138****5678"] and pushed.values == {"年龄": 30}
+
+
 def test_a_profile_reads_a_widgets_part_or_option_and_refuses_an_unknown_part(
     tmp_path: Path,
 ) -> None:

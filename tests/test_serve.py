@@ -1864,6 +1864,8 @@ def test_serve_token_new_takes_expires_and_list_shows_it_also_on_an_old_store(
     for bad, said in (
         ("90", "takes a number of days or weeks"),
         ("2020-01-01", "not in the future"),
+        ("9" * 5000 + "d", "too far away"),  # (was ValueError: int() over 4,300 digits)
+        ("9999-12-31T23:00-05:00", "too far away"),  # (was OverflowError in UTC)
     ):
         refused = _cli("serve-token", "new", "x", "--expires", bad, "--db", str(db), cwd=tmp_path)
         assert refused.exit_code == 2 and said in refused.stderr, refused.stderr

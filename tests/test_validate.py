@@ -389,6 +389,30 @@ def test_an_amount_of_billions_is_not_taken_for_a_phone(make_workspace: MakeWs) 
     assert "personal_data" not in set(ws.rejects["rule"])
 
 
+def test_a_phone_or_id_number_in_a_parquet_decimal_column_is_blanked(
+    make_workspace: MakeWs,
+) -> None:
+    """A Parquet decimal(20, 2) column came as text '16712345678.00', read as an amount
+    written with decimals: the phone and an ID number (1.1e17) reached the income."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [_income(f"000000000{i}", "1") for i in (1, 2, 3)]
+    folder = make_workspace({"credit.csv": _credit(*rows)})
+    table = pa.Table.from_pandas(pd.read_csv(folder / "credit.csv", dtype=str))
+    incomes = [Decimal(v) for v in ("16712345678", "120000.50", "110105198001011234")]
+    at = table.schema.get_field_index("annual_income")
+    table = table.set_column(at, "annual_income", pa.array(incomes, pa.decimal128(20, 2)))
+    (folder / "credit.csv").unlink()
+    pq.write_table(table, folder / "credit.parquet")
+    ws = load_workspace(folder)
+    assert ws.frames["credit"]["annual_income"].tolist()[1] == 120000.5
+    assert ws.frames["credit"]["annual_income"].isna().tolist() == [True, False, True]
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 2}
+
+
 def test_personal_data_outside_pii_columns_is_masked_in_data_and_rejects(
     make_workspace: MakeWs,
 ) -> None:

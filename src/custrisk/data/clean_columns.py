@@ -141,6 +141,10 @@ def clean_column(
     if col.type == "category" or (by_value and col.type in TEXT_TYPES and locate is None):
         return _clean_by_dictionary(dictionary_text(column), col, config, issues)
     raw = to_text(column)
+    if pa.types.is_decimal(column.type) and column.type.scale > 0:
+        # A Parquet decimal's whole values as their digits (16712345678, not its type's
+        # 16712345678.00, which reads as an amount): a phone or ID number in it is caught
+        raw = pc.replace_substring_regex(raw, r"\.0+$", "")
     return clean_text(raw, col, config, issues, dates=dates, locate=locate)
 
 

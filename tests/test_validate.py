@@ -389,6 +389,24 @@ def test_an_amount_of_billions_is_not_taken_for_a_phone(make_workspace: MakeWs) 
     assert "personal_data" not in set(ws.rejects["rule"])
 
 
+@pytest.mark.parametrize("text_path", [False, True])
+def test_a_phone_typed_with_a_dash_before_it_is_personal_data_too(
+    make_workspace: MakeWs, text_path: bool
+) -> None:
+    """One '-16712345678' counted as an amount of 10 million or more, so every phone of
+    the column stayed an income; itself an out_of_range shown '-1.6712345678e+10'."""
+    rows = [_income(f"000000000{i}", f"1671234567{i}") for i in range(1, 4)]
+    rows += [_income("0000000004", "-16712345678"), _income("0000000005", "120000")]
+    if text_path:
+        rows.append(_income("0000000006", "1.2万"))
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    incomes = ws.frames["credit"]["annual_income"]
+    assert incomes.isna().tolist()[:5] == [True, True, True, True, False]
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 4}
+    shown = rejects_to_write(ws.rejects, load_sources_config(PACKAGED_SOURCES))
+    assert "-167****5678" in shown.to_csv(index=False)
+
+
 def test_a_phone_or_id_number_in_a_parquet_decimal_column_is_blanked(
     make_workspace: MakeWs,
 ) -> None:

@@ -840,8 +840,8 @@ def test_a_profile_reads_a_widgets_part_or_option_and_refuses_an_unknown_part(
         load_profile(path, {"地区"})
 
 
-def _jdy_push(client: Any, data: dict[str, Any], deliver: str) -> Any:
-    body = json.dumps({"op": "data_create", "data": data}, ensure_ascii=False)
+def _jdy_push(client: Any, data: dict[str, Any], deliver: str, op: Any = "data_create") -> Any:
+    body = json.dumps({"op": op, "data": data}, ensure_ascii=False)
     stamp, nonce = str(int(time.time())), secrets.token_hex(4)
     return client.post(
         "/hooks/jiandaoyun",
@@ -906,6 +906,10 @@ def test_a_push_with_object_widgets_is_scored_and_one_it_cannot_read_is_not_retr
         assert answer["problems"][0]["field"] == "年龄"
         assert "not scored" in caplog.text and "d-subform" in caplog.text
         assert store.count_decisions() == 1
+        # an op it does not take is named short and masked (answer and access log)
+        ignored = _jdy_push(client, JDY_FORM, "d-op", op={"x": "13812345678" + "z" * 10**5})
+        assert ignored.status_code == 200 and ignored.json()["ignored"] is True
+        assert "13812345678" not in ignored.text and len(ignored.text) < 200
 
 
 def _profile_of(client: Any, path: Path) -> Any:

@@ -77,6 +77,16 @@ def test_library_calls_name_the_argument_given_a_dataframe_not_a_path(
     with pytest.raises(custrisk.UsageError, match="model must be a path .*; got int"):
         custrisk.open_model(1, models)
     assert custrisk.open_model(Path("logistic@1"), models).model_id == "logistic@1"
+    # '' was the current folder (Path('')); a path-like giving bytes, a TypeError
+    with pytest.raises(custrisk.UsageError, match=r"data_dir is empty \(''\)"):
+        custrisk.load_workspace("")
+
+    class BytesPath:
+        def __fspath__(self) -> bytes:
+            return bytes(exports["oct"])
+
+    with pytest.raises(custrisk.UsageError, match="whose __fspath__.. gives bytes, not str"):
+        custrisk.load_workspace(BytesPath())  # type: ignore[arg-type]
     labels = pd.read_csv(exports["oct"] / "labels.csv", dtype={"customer_id": str})
     with pytest.raises(custrisk.UsageError, match="labels must be a path .* DataFrame"):
         custrisk.train_model(exports["oct"], labels, name="x", models_dir=models)

@@ -806,6 +806,20 @@ def test_widgets_that_send_objects_and_lists_are_read_as_the_fields_take_them() 
     assert "清扬路" not in repr(widget_value(form["_widget_photo"], Target("年龄")))
 
 
+def test_a_widget_keyed_by_personal_data_is_named_masked() -> None:
+    """An object keyed by a phone, ID number or e-mail, and a form field named by one
+    (no profile), were echoed in clear in the 200 answer's error and the service log."""
+    from custrisk.serve.jiandaoyun import Target, identity_profile, widget_value
+
+    hostile = {"13812345678": "x", "110101199003071234": 1, "a@b.com": 2}
+    for value in (hostile, [hostile]):
+        _, why = widget_value(value, Target("年龄", option="y" if value is not hostile else None))
+        assert why is not None and "138****5678" in why and "110***********1234" in why
+        assert "13812345678" not in why and "a@b.com" not in why
+    pushed = identity_profile().read({"13812345678": "x", "年龄": 30}, knows={"年龄"}.__contains__)
+    assert pushed.ignored == ["138****5678"] and pushed.values == {"年龄": 30}
+
+
 def test_a_profile_reads_a_widgets_part_or_option_and_refuses_an_unknown_part(
     tmp_path: Path,
 ) -> None:
@@ -826,8 +840,8 @@ def test_a_profile_reads_a_widgets_part_or_option_and_refuses_an_unknown_part(
         load_profile(path, {"地区"})
 
 
-def _jdy_push(client: Any, data: dict[str, Any], deliver: str) -> Any:
-    body = json.dumps({"op": "data_create", "data": data}, ensure_ascii=False)
+def _jdy_push(client: Any, data: dict[str, Any], deliver: str, op: Any = "data_create") -> Any:
+    body = json.dumps({"op": op, "data": data}, ensure_ascii=False)
     stamp, nonce = str(int(time.time())), secrets.token_hex(4)
     return client.post(
         "/hooks/jiandaoyun",
@@ -892,6 +906,10 @@ def test_a_push_with_object_widgets_is_scored_and_one_it_cannot_read_is_not_retr
         assert answer["problems"][0]["field"] == "年龄"
         assert "not scored" in caplog.text and "d-subform" in caplog.text
         assert store.count_decisions() == 1
+        # an op it does not take is named short and masked (answer and access log)
+        ignored = _jdy_push(client, JDY_FORM, "d-op", op={"x": "13812345678" + "z" * 10**5})
+        assert ignored.status_code == 200 and ignored.json()["ignored"] is True
+        assert "13812345678" not in ignored.text and len(ignored.text) < 200
 
 
 def _profile_of(client: Any, path: Path) -> Any:
@@ -1884,6 +1902,8 @@ def test_serve_token_new_takes_expires_and_list_shows_it_also_on_an_old_store(
     for bad, said in (
         ("90", "takes a number of days or weeks"),
         ("2020-01-01", "not in the future"),
+        ("9" * 5000 + "d", "too far away"),  # (was ValueError: int() over 4,300 digits)
+        ("9999-12-31T23:00-05:00", "too far away"),  # (was OverflowError in UTC)
     ):
         refused = _cli("serve-token", "new", "x", "--expires", bad, "--db", str(db), cwd=tmp_path)
         assert refused.exit_code == 2 and said in refused.stderr, refused.stderr

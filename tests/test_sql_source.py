@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
@@ -576,11 +578,16 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
     database = tmp_path / "c.db"
     sqlite3.connect(database).close()
     raw = read_query(
-        "SELECT ' :x' AS note, 'a:b' AS other, '10:30' AS at",
+        "SELECT ' :x' AS note, 'a:b' AS other, '10:30' AS at, '10 :30:00' AS late",
         f"sqlite:///{database}",
         source="credit",
     )
-    assert raw.table.to_pydict() == {"note": [" :x"], "other": ["a:b"], "at": ["10:30"]}
+    assert raw.table.to_pydict() == {
+        "note": [" :x"],
+        "other": ["a:b"],
+        "at": ["10:30"],
+        "late": ["10 :30:00"],  # (was '10 \\:30:00': escaped where text() binds nothing)
+    }
 
 
 @pytest.mark.parametrize(
@@ -588,6 +595,9 @@ def test_a_colon_in_the_query_is_sql_not_a_bind_parameter(tmp_path: Path) -> Non
     [
         ("SELECT ' :x', \"a:b\", x::date -- :c", [], "SELECT ' \\:x', \"a:b\", x::date -- \\:c"),
         ("SELECT $q$ :x $q$, E'\\' :y', /* :z */ a[lo:hi]", [], None),
+        # PostgreSQL nests block comments; an array slice or a name text() binds (:1)
+        ("/* a /* b */ :x */ SELECT :period /* :y */", ["period"], None),
+        ("SELECT a[1 :2], :1 FROM t", [], "SELECT a[1 \\:2], \\:1 FROM t"),
         (
             "SELECT 1 WHERE m = :period AND d >= :period_start::date AND d <= :period_end",
             ["period", "period_start", "period_end"],
@@ -603,6 +613,48 @@ def test_query_parameters_are_told_from_colons_in_literals_and_comments(
     assert query_parameters(query) == names
     if bound is not None:
         assert bindable_query(query) == bound
+
+
+_SQL_BITS = st.sampled_from(
+    [
+        " ",
+        ":",
+        "::",
+        ":period",
+        ":x",
+        ":1",
+        "'",
+        "''",
+        '"',
+        "E'",
+        "\\'",
+        "$$",
+        "$t$",
+        "--",
+        "\n",
+        "/*",
+        "*/",
+        "a",
+        "[",
+        "1",
+        "%",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SQL_BITS, max_size=14).map("".join))
+def test_the_parameters_text_binds_are_the_ones_custrisk_names(query: str) -> None:
+    """text() bound what the scanner did not name (':x' after a nested comment's inner
+    end, 'a[1 :2]'): 'A value is required for bind parameter', or a wrong bind."""
+    import sqlalchemy
+
+    from custrisk.config.locations import bindable_query, query_parameters
+
+    statement = sqlalchemy.text(bindable_query(query))
+    assert set(statement._bindparams) == set(query_parameters(query))
+    if "\\:" not in query:  # (a backslash before a colon in code: text()'s own escape)
+        assert str(statement).replace(" ", "") == query.replace(" ", "")
 
 
 def test_a_query_is_given_the_month_as_bound_parameters(

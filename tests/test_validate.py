@@ -389,6 +389,48 @@ def test_an_amount_of_billions_is_not_taken_for_a_phone(make_workspace: MakeWs) 
     assert "personal_data" not in set(ws.rejects["rule"])
 
 
+@pytest.mark.parametrize("text_path", [False, True])
+def test_a_phone_typed_with_a_dash_before_it_is_personal_data_too(
+    make_workspace: MakeWs, text_path: bool
+) -> None:
+    """One '-16712345678' counted as an amount of 10 million or more, so every phone of
+    the column stayed an income; itself an out_of_range shown '-1.6712345678e+10'."""
+    rows = [_income(f"000000000{i}", f"1671234567{i}") for i in range(1, 4)]
+    rows += [_income("0000000004", "-16712345678"), _income("0000000005", "120000")]
+    if text_path:
+        rows.append(_income("0000000006", "1.2万"))
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    incomes = ws.frames["credit"]["annual_income"]
+    assert incomes.isna().tolist()[:5] == [True, True, True, True, False]
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 4}
+    shown = rejects_to_write(ws.rejects, load_sources_config(PACKAGED_SOURCES))
+    assert "-167****5678" in shown.to_csv(index=False)
+
+
+def test_a_phone_or_id_number_in_a_parquet_decimal_column_is_blanked(
+    make_workspace: MakeWs,
+) -> None:
+    """A Parquet decimal(20, 2) column came as text '16712345678.00', read as an amount
+    written with decimals: the phone and an ID number (1.1e17) reached the income."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [_income(f"000000000{i}", "1") for i in (1, 2, 3)]
+    folder = make_workspace({"credit.csv": _credit(*rows)})
+    table = pa.Table.from_pandas(pd.read_csv(folder / "credit.csv", dtype=str))
+    incomes = [Decimal(v) for v in ("16712345678", "120000.50", "110105198001011234")]
+    at = table.schema.get_field_index("annual_income")
+    table = table.set_column(at, "annual_income", pa.array(incomes, pa.decimal128(20, 2)))
+    (folder / "credit.csv").unlink()
+    pq.write_table(table, folder / "credit.parquet")
+    ws = load_workspace(folder)
+    assert ws.frames["credit"]["annual_income"].tolist()[1] == 120000.5
+    assert ws.frames["credit"]["annual_income"].isna().tolist() == [True, False, True]
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 2}
+
+
 def test_personal_data_outside_pii_columns_is_masked_in_data_and_rejects(
     make_workspace: MakeWs,
 ) -> None:

@@ -12,7 +12,7 @@ import codecs
 import datetime as dt
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -219,18 +219,52 @@ def parse_query(node: Node, labels: bool) -> tuple[str | None, str | None]:
 QUERY_PARAMETERS = ("period", "period_start", "period_end", "as_of")
 
 #: The pieces of SQL in which a colon is text (string literals, E'' strings with their
-#: backslashes, quoted names, comments, dollar-quoted bodies), and a ``:name`` outside
-#: them that is no cast (``::``) and no array slice (``a[lo:hi]``)
+#: backslashes, quoted names, line comments, dollar-quoted bodies; a block comment's
+#: opening, whose end :func:`_comment_end` finds, as PostgreSQL nests them), a ``:name``
+#: outside them that is no cast (``::``) and no array slice (``a[lo:hi]``), and any other
+#: colon SQLAlchemy's ``text()`` would take for a parameter (``a[1 :2]``, ``:1``)
 _SQL_PIECE = re.compile(
     r"""(?P<text>(?<!\w)[Ee]'(?:[^'\\]|\\.|'')*'?
     | '(?:[^']|'')*'?
     | "(?:[^"]|"")*"?
     | --[^\n]*
-    | /\*.*?(?:\*/|\Z)
     | (?<![\w$])\$(?P<tag>[A-Za-z_]\w*|)\$.*?(?:\$(?P=tag)\$|\Z))
-    | (?<![:\w\\]):(?P<name>[A-Za-z_]\w*)""",
+    | (?P<comment>/\*)
+    | (?<![:\w\\]):(?P<name>[A-Za-z_]\w*)
+    | (?P<other>(?<![:\w\\]):\w+(?![:\w]))""",
     re.S | re.X,
 )
+_COMMENT_MARK = re.compile(r"/\*|\*/")
+#: What SQLAlchemy's ``text()`` takes for a parameter (its own pattern): only such a colon
+#: is escaped (``\:``); ``text()`` would keep the backslash of any other (``'10 \:30:00'``)
+_TEXT_BIND = re.compile(r"(?<![:\w\\])(:\w+)(?![:\w])")
+
+
+def _comment_end(query: str, start: int) -> int:
+    """Where the block comment opened at ``start`` ends (its nested ones closed too), or
+    the end of the query."""
+    depth = 0
+    for mark in _COMMENT_MARK.finditer(query, start):
+        depth += 1 if mark.group(0) == "/*" else -1
+        if depth == 0:
+            return mark.end()
+    return len(query)
+
+
+def _sql_pieces(query: str) -> Iterator[tuple[int, int, str | None]]:
+    """The pieces of ``query`` in which a colon is text or may be a parameter, in order:
+    ``(start, end, name)``, name the parameter's, ``""`` for another colon that is code,
+    ``None`` for text (a literal, a quoted name, a comment)."""
+    at = 0
+    while (matched := _SQL_PIECE.search(query, at)) is not None:
+        if matched.group("comment"):
+            end = _comment_end(query, matched.start())
+            yield matched.start(), end, None
+        else:
+            end = matched.end()
+            name = matched.group("name") or ("" if matched.group("other") else None)
+            yield matched.start(), end, name
+        at = end
 
 
 def period_end(period: str) -> dt.date:
@@ -244,22 +278,31 @@ def period_end(period: str) -> dt.date:
 def query_parameters(query: str) -> list[str]:
     """The parameters (``:name``) a query names, once each in their order; a colon in a
     literal, a quoted name or a comment is none."""
-    found = [m.group("name") for m in _SQL_PIECE.finditer(query) if m.group("name")]
+    found = [name for _, _, name in _sql_pieces(query) if name]
     return list(dict.fromkeys(found))
 
 
 def bindable_query(query: str) -> str:
     """The query as SQLAlchemy's ``text()`` is to read it: its parameters bound, every
-    other colon that ``text()`` would take for one (``' :x'``) escaped, and a space after a
-    parameter cast with ``::`` (``:period_start::date``, which ``text()`` misreads)."""
-
-    def piece(matched: re.Match[str]) -> str:
-        if matched.group("name"):
-            after = query[matched.end() : matched.end() + 1]
-            return matched.group(0) + (" " if after == ":" else "")
-        return re.sub(r"(?<![:\w\\]):(?=\w)", r"\\:", matched.group(0))
-
-    return _SQL_PIECE.sub(piece, query)
+    other colon that ``text()`` would take for one (``' :x'``, ``a[1 :2]``) escaped, and a
+    space after a parameter cast with ``::`` (``:period_start::date``, which ``text()``
+    misreads)."""
+    out: list[str] = []
+    at = 0
+    for start, end, name in _sql_pieces(query):
+        out.append(query[at:start])
+        piece = query[start:end]
+        if name:
+            out.append(piece)
+            if query[end : end + 1] == ":":  # a cast (::date), or a colon text() would bind
+                out.append(" \\" if re.match(r":\w+(?![:\w])", query[end:]) else " ")
+        elif name == "":
+            out.append("\\" + piece)
+        else:
+            out.append(_TEXT_BIND.sub(r"\\\1", piece))
+        at = end
+    out.append(query[at:])
+    return "".join(out)
 
 
 #: How long a query may run, or wait on a lock, before the database cancels it

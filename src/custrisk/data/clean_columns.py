@@ -141,6 +141,10 @@ def clean_column(
     if col.type == "category" or (by_value and col.type in TEXT_TYPES and locate is None):
         return _clean_by_dictionary(dictionary_text(column), col, config, issues)
     raw = to_text(column)
+    if pa.types.is_decimal(column.type) and column.type.scale > 0:
+        # A Parquet decimal's whole values as their digits (16712345678, not its type's
+        # 16712345678.00, which reads as an amount): a phone or ID number in it is caught
+        raw = pc.replace_substring_regex(raw, r"\.0+$", "")
     return clean_text(raw, col, config, issues, dates=dates, locate=locate)
 
 
@@ -437,9 +441,9 @@ def _clean_typed(
 #: number (11 digits from 13 to 19), written bare: no decimals, separators or unit.
 #: (A workbook's number cell comes as its number's text: an ID number there, in
 #: scientific notation, 1.101051980010112e+17.)
-_ID_SHAPE = r"^(?:[0-9]{17}[0-9Xx]|[1-9](?:\.[0-9]+)?[eE]\+?17)$"
+_ID_SHAPE = r"^-?(?:[0-9]{17}[0-9Xx]|[1-9](?:\.[0-9]+)?[eE]\+?17)$"
 _SCIENTIFIC = re.compile(r"[1-9](?:\.[0-9]+)?[eE]\+?17")
-_MOBILE_SHAPE = r"^1[3-9][0-9]{9}$"
+_MOBILE_SHAPE = r"^-?1[3-9][0-9]{9}$"  # (-16712345678: a dash typed before it)
 #: The smallest mobile number (13 billion, written bare): a number this large may be a
 #: phone or an ID number (the quick path of one record leaves it to this cleaner).
 PERSONAL_SIZED = 1.3e10
@@ -470,7 +474,7 @@ def personal_numbers(
     bare integer is a phone; ``unread`` marks the values no number was read from (an
     ID's X). Vectorised: only values of 13 billion or more, or unread, are looked at
     further, and no copy of the column's numbers is made."""
-    big = present & _at_least(values, PERSONAL_SIZED)
+    big = present & (_at_least(values, PERSONAL_SIZED) | _at_least(-values, PERSONAL_SIZED))
     if unread is not None:
         big |= present & unread
     found = np.zeros(len(values), dtype=bool)
@@ -482,7 +486,7 @@ def personal_numbers(
         ident = as_numpy(pc.fill_null(pc.match_substring_regex(shown, _ID_SHAPE), False))
         mobile = as_numpy(pc.fill_null(pc.match_substring_regex(shown, _MOBILE_SHAPE), False))
     else:  # (a column every value of which Arrow read as a number: integers only)
-        value = values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan)
+        value = np.abs(values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan))
         whole = np.mod(value, 1) == 0
         ident = whole & (value >= 1e17) & (value < 1e18)
         mobile = whole & (value >= PERSONAL_SIZED) & (value < 2e10)

@@ -37,6 +37,7 @@ from typing import Any
 from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
 from custrisk.errors import ConfigError
 from custrisk.io.header import HeaderMatcher
+from custrisk.privacy import mask_pii_text
 
 SECRET_ENV = "CUSTRISK_JDY_SECRET"
 #: A push older or newer than this (seconds) is refused as stale (a replay).
@@ -121,7 +122,7 @@ class JdyProfile:
                 if str(k).startswith("_") or k in SYSTEM_FIELDS:
                     continue
                 if knows is not None and not knows(str(k)):
-                    ignored.append(str(k))
+                    ignored.append(mask_pii_text(str(k)))  # named in the answer and log
                 else:
                     pairs.append((str(k), Target(str(k)), v))
         else:
@@ -198,7 +199,8 @@ def _one(value: Any, part: str | None) -> tuple[Any, str | None]:
         return None, "a list"
     if not isinstance(value, Mapping):
         return value, None
-    keys = join_limited(map(str, value), 4)
+    # (its keys masked: a hostile or mistaken form may key an object by a phone number)
+    keys = mask_pii_text(join_limited(map(str, value), 4))
     if part is not None:
         found = value.get(part)
         if isinstance(found, Mapping | list):

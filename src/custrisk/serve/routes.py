@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from custrisk import __version__
 from custrisk.errors import CustriskError
+from custrisk.privacy import mask_pii_text
 from custrisk.scoring.records import RecordError
 from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
 from custrisk.serve.metrics import CONTENT_TYPE
@@ -304,9 +305,10 @@ async def _jiandaoyun_push(
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
         raise Problem(422, 'expected {"op": ..., "data": {...}}')
     op = str(data.get("op", ""))
-    if op not in profile.ops:
-        call.note = f"op {op} ignored"
-        return JSONResponse({"ignored": True, "op": op})
+    if op not in profile.ops:  # (named short and masked: the push is the form's data)
+        shown = mask_pii_text(op if len(op) <= 40 else op[:40] + "...")
+        call.note = f"op {shown} ignored"
+        return JSONResponse({"ignored": True, "op": shown})
     scorer = state.scorer
     assert scorer is not None
     pushed = profile.read(data["data"], knows=scorer.knows)

@@ -35,7 +35,8 @@ def parse_expiry(text: str, now: dt.datetime | None = None) -> str:
     given = text.strip()
     span = _SPAN.fullmatch(given.lower())
     if span is not None:
-        days = int(span[1]) * (7 if span[2] == "w" else 1)
+        digits = span[1].lstrip("0") or "0"  # (int() refuses over 4,300 digits; 8 are
+        days = int(digits[:8]) * (7 if span[2] == "w" else 1)  # too far away already)
         if days < 1:
             raise UsageError(f"--expires must be in the future; got {text!r}", hint=_EXAMPLES)
         try:
@@ -57,7 +58,10 @@ def parse_expiry(text: str, now: dt.datetime | None = None) -> str:
             raise UsageError(
                 f"--expires {text!r} is not in the future (now {_shown(now)})", hint=_EXAMPLES
             )
-    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    try:  # (9999-12-31T23:00-05:00 is past the last time a datetime can hold in UTC)
+        return when.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    except OverflowError:
+        raise UsageError(f"--expires {text!r} is too far away", hint=_EXAMPLES) from None
 
 
 def expiry_time(expires_at: str | None) -> dt.datetime | None:

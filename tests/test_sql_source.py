@@ -729,7 +729,7 @@ def test_a_database_host_that_does_not_answer_stops_at_the_connect_timeout(
     """A blackholed host used to hold the batch for psycopg's 130 s (or the TCP default)."""
     import socket
 
-    import custrisk.io.sql as sql
+    import custrisk.io.sql_snapshot as snapshot
 
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(socket.socket())
@@ -741,7 +741,7 @@ def test_a_database_host_that_does_not_answer_stops_at_the_connect_timeout(
             filler.setblocking(False)
             with contextlib.suppress(BlockingIOError):
                 filler.connect(("127.0.0.1", port))
-        monkeypatch.setattr(sql, "DEFAULT_CONNECT_TIMEOUT", 2)  # (psycopg's least)
+        monkeypatch.setattr(snapshot, "DEFAULT_CONNECT_TIMEOUT", 2)  # (psycopg's least)
         url = f"postgresql+psycopg://custrisk:{PASSWORD}@127.0.0.1:{port}/crm"
         with pytest.raises(DataError) as caught:
             read_query("SELECT 1 AS a", url, source="credit")

@@ -5,6 +5,8 @@ resumable run per period.
 * :mod:`~custrisk.batch.layout` -- the runs folder: staging, run.json, retention;
 * :mod:`~custrisk.batch.stages` -- validate, score, drift, evaluate, reports, notify;
 * :mod:`~custrisk.batch.run` -- :func:`run_batch`: lock, resume, publish.
+* :mod:`~custrisk.batch.fingerprint` -- what a run depends on and records;
+* :mod:`~custrisk.batch.outcome` -- :class:`BatchOutcome`: what a run did.
 * :mod:`~custrisk.batch.sent` -- notifications undelivered across months, and those
   sent by hand (``custrisk notify``) recorded in the month's run.
 """

@@ -23,24 +23,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import glob
-import hashlib
 import json
 import os
-import platform
 import re
-import socket
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from custrisk import __version__
 from custrisk.batch import _notify
 from custrisk.batch import sent as _sent
 from custrisk.batch.config import (
-    ENGINE_KEYS,
     PERIOD_FIELD,
     PERIOD_REGEX,
     QUERIES_ONLY_HINT,
@@ -48,8 +41,8 @@ from custrisk.batch.config import (
     check_period,
     shift_period,
 )
+from custrisk.batch.fingerprint import _basis, _facts, _fingerprint
 from custrisk.batch.layout import (
-    LAYOUT_VERSION,
     LOG_FILE,
     RUN_FILE,
     STATE_FILE,
@@ -62,10 +55,10 @@ from custrisk.batch.layout import (
     read_json,
     remove_outputs,
     run_ref,
-    sha256_file,
     unfinished,
     write_json,
 )
+from custrisk.batch.outcome import DONE, NOTHING_TO_DO, BatchOutcome
 from custrisk.batch.stages import (
     NOTIFICATIONS_FILE,
     OUTPUTS,
@@ -77,8 +70,7 @@ from custrisk.batch.stages import (
     StageResult,
     on_the_cluster,
 )
-from custrisk.config._yaml import join_limited, load_yaml_file
-from custrisk.config.resources import default_config_path, default_templates_dir
+from custrisk.config._yaml import join_limited
 from custrisk.errors import (
     ConfigError,
     CustriskError,
@@ -96,7 +88,7 @@ from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.registry import resolve_model
 from custrisk.report.batch import PORTFOLIO_FILE, ReportResult
-from custrisk.results import REPORTS_DIR, read_facts, read_run
+from custrisk.results import REPORTS_DIR, read_run
 from custrisk.scoring import open_model
 
 #: Test hook: pause at this point (``before:<stage>``, ``during:reports`` or
@@ -105,118 +97,8 @@ PAUSE_AT_ENV = "CUSTRISK_TEST_PAUSE_AT"
 PAUSE_FILE_ENV = "CUSTRISK_TEST_PAUSE_FILE"
 PAUSE_SECONDS = 120
 
-DONE, NOTHING_TO_DO = "done", "nothing to do"
-#: Packaged defaults of the configs a run reads, for their hashes.
-DEFAULT_CONFIGS = {
-    "sources": "sources.yaml",
-    "policy": "policy.yaml",
-    "alert_rules": "alerts.yaml",
-    "drift": "drift.yaml",
-    "reports": "reports.yaml",
-}
-#: RUN.yaml's keys that change no output of a month: the lock's (one) scope, how many
-#: months are kept (``reports.workers`` is another: the PDFs are the same bytes).
-NEUTRAL_KEYS = ("lock", "retention")
-VERSIONED = ("numpy", "pandas", "pyarrow", "scikit-learn", "weasyprint", "jinja2")
 
 Event = dict[str, Any]
-
-
-@dataclass
-class BatchOutcome:
-    """What :func:`run_batch` did."""
-
-    period: str
-    folder: Path
-    status: str  # DONE or NOTHING_TO_DO
-    facts: dict[str, Any]
-    seconds: float = 0.0
-    resumed_from: str | None = None
-    notes: list[str] = field(default_factory=list)
-    #: What re-sending the notifications that failed did (a run up to date otherwise).
-    resent: str | None = None
-    #: The month before's notifications left undelivered (a new month's first run).
-    left_behind: str | None = None
-    #: The previous run was scored by another model (grade changes compare two models).
-    other_model: str | None = None
-
-    @property
-    def gate_failures(self) -> list[str]:
-        return list(self.facts.get("gate", {}).get("failures", []))
-
-    @property
-    def exit_code(self) -> int:
-        """0 ok (or nothing to do), 1 a gate failed in this run (or notifications
-        re-sent failed again, with ``fail_on_error``)."""
-        if self.status == DONE:
-            return 1 if self.gate_failures else 0
-        notify = self.facts.get("stages", {}).get("notify", {})
-        return 1 if self.resent and notify.get("gate") else 0
-
-    def summary(self) -> str:
-        """One line for stdout (what monitoring reads)."""
-        stages = self.facts.get("stages", {})
-        score = stages.get("score", {}).get("rows", {})
-        parts = [f"customers {score.get('customers', '?')}"]
-        if "alerts" in score:
-            parts.append(f"alerts {score['alerts']} (red {score.get('alerts_red', 0)})")
-        drift = stages.get("drift", {})
-        if drift.get("status") == "ok":
-            parts.append(drift.get("detail", "").replace("verdict ", "drift "))
-        parts.extend(_evaluation_summary(stages.get("evaluate", {})))
-        reports = stages.get("reports", {}).get("rows", {})
-        if reports:
-            parts.append(f"reports {reports.get('documents', 0)}")
-        notify = stages.get("notify", {})
-        if notify.get("status") == "ok":
-            parts.append(f"notifications {notify.get('detail')}")
-        elif notify:
-            parts.append("notifications skipped")
-        if self.left_behind:
-            parts.append(self.left_behind)
-        if self.other_model:
-            parts.append(self.other_model)
-        if self.status == NOTHING_TO_DO:
-            state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
-            if self.resent:
-                state += f"; {self.resent}"
-        elif self.gate_failures:
-            state = "GATE FAILED: " + "; ".join(self.gate_failures)
-        else:
-            state = "ok"
-        compared = self.facts.get("previous")
-        before = shift_period(self.period, -1)
-        if compared is None:
-            parts.append("no earlier run to compare with")
-        elif compared.get("period") != before:
-            parts.append(f"compared with {compared.get('period')} (no run of {before})")
-        resumed = f", resumed at {self.resumed_from}" if self.resumed_from else ""
-        return (
-            f"custrisk run {self.period}: {state}; {', '.join(parts)}; {self.folder} "
-            f"({self.seconds:.1f} s{resumed})"
-        )
-
-
-def _evaluation_summary(stage: dict[str, Any]) -> list[str]:
-    """The summary's words on the evaluation: its AUC (and why not to act on it:
-    measured on the training outcomes, or too few bads or goods), or why it did not run
-    (nothing when no ``evaluate.labels`` is configured)."""
-    rows = stage.get("rows") or {}
-    if stage.get("status") == "ok":
-        auc = rows.get("auc")
-        caveats = [
-            said
-            for key, said in (
-                ("in_sample", "in-sample"),
-                ("too_few", "too few labels to act on"),
-            )
-            if rows.get(key)
-        ]
-        note = f" ({', '.join(caveats)}: see evaluation.json)" if caveats else ""
-        return [f"evaluation {rows.get('period')}" + (f" AUC {auc:.4f}" if auc else "") + note]
-    if rows.get("missing"):
-        return [f"no evaluation: {stage.get('detail')}"]
-    return []
 
 
 def latest_period(config: RunConfig) -> str:
@@ -718,132 +600,6 @@ def _choose_previous(config: RunConfig, period: str) -> tuple[Path | None, str |
     if latest is None:
         return None, f"no run of {before} (nor its exports): compared with no earlier run"
     return latest, f"no run of {before} (nor its exports): compared with the run of {latest.name}"
-
-
-def _basis(
-    config: RunConfig,
-    period: str,
-    model_id: str,
-    card: dict[str, Any],
-    previous: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Everything the outputs depend on: inputs, configs, model, previous run, versions."""
-    inputs = _input_hashes(config.exports_for(period), "exports")
-    if config.evaluate.labels is not None:
-        matured = shift_period(period, -config.evaluate.after_months)
-        labels = config.labels_for(matured)
-        if labels is not None and labels.is_file():
-            inputs[f"labels/{matured}"] = sha256_file(labels)
-            inputs.update(_input_hashes(config.exports_for(matured), f"exports/{matured}"))
-    configs = {}
-    for name, path in config.config_files().items():
-        file = path if path is not None else default_config_path(DEFAULT_CONFIGS[name])
-        configs[name] = {"file": str(file), "sha256": _config_hash(file, name)}
-        if name == "run":
-            configs[name]["settings_sha256"] = _run_settings_hash(file)
-    templates = config.reports.templates or default_templates_dir()
-    configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
-    return {
-        "period": period,
-        "inputs": inputs,
-        **({"queries": queried} if (queried := config.query_facts(period)) else {}),
-        "configs": configs,
-        "model": {"model_id": model_id, "card_sha256": _hash_json(card)},
-        "previous": previous,
-        "versions": _versions(),
-    }
-
-
-def _fingerprint(basis: dict[str, Any]) -> str:
-    """The hash of ``basis`` with every config counted by its contents, not by where it
-    is (``file``: a moved install or a restored backup is up to date), and RUN.yaml by
-    its settings other than the engine's (``settings_sha256``), not by its bytes: moving
-    a month to the Dask engine (or back, or to another cluster) does not make a finished
-    run out of date."""
-    configs = {
-        name: {k: v for k, v in entry.items() if k != "file" and (name != "run" or k != "sha256")}
-        for name, entry in basis["configs"].items()
-    }
-    return _hash_json({**basis, "configs": configs})
-
-
-def _run_settings_hash(file: Path) -> str:
-    """The SHA-256 of RUN.yaml's settings (canonical JSON) without :data:`ENGINE_KEYS`
-    and without ``notifications`` (the file was read and checked already by
-    :func:`load_run_config`): the notifications are sent from the outputs, not part of
-    them; an edited section sends what was not delivered as it now says
-    (:func:`_notify_again`), not the month again. Nor the settings that change no
-    output (:data:`NEUTRAL_KEYS`, ``reports.workers``): tuning how many processes render
-    the reports, or how many months are kept, does not run the month again and send its
-    digests a second time."""
-    document = load_yaml_file(file)
-    left_out = {*ENGINE_KEYS, "notifications", *NEUTRAL_KEYS}
-    settings = {k: v for k, v in document.items() if k not in left_out}
-    if isinstance(settings.get("reports"), dict):
-        settings["reports"] = {k: v for k, v in settings["reports"].items() if k != "workers"}
-    return _hash_json(settings)
-
-
-def _config_hash(file: Path, name: str) -> str:
-    try:
-        return sha256_file(file)
-    except OSError as exc:
-        raise DataError(
-            f"cannot read the {name} config ({exc.strerror or exc})",
-            file=str(file),
-            hint="check the path in the run config",
-        ) from None
-
-
-def _input_hashes(path: Path, prefix: str) -> dict[str, str]:
-    if path.is_file():
-        return {f"{prefix}/{path.name}": sha256_file(path)}
-    return {f"{prefix}/{name}": digest for name, digest in file_hashes(path).items()}
-
-
-def _tree_hash(folder: Path) -> str:
-    return _hash_json(file_hashes(folder)) if folder.is_dir() else ""
-
-
-def _hash_json(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    found = {"custrisk": __version__, "python": platform.python_version()}
-    for name in VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
-def _facts(
-    config: RunConfig,
-    period: str,
-    basis: dict[str, Any],
-    fingerprint: str,
-    state: dict[str, Any],
-    layout: RunLayout,
-) -> dict[str, Any]:
-    stages = state["stages"]
-    outputs = file_hashes(layout.staging)
-    failures = [s["gate"] for s in stages.values() if s.get("gate")]
-    return {
-        "layout": LAYOUT_VERSION,
-        "period": period,
-        # the scoring run's id (scores.run.json), the one its notifications carry: a
-        # receiver matches a delivery to its run; the same scores, the same id
-        "run_id": read_facts(layout.staging / SCORES_FILE)["run_id"],
-        "fingerprint": fingerprint,
-        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "host": socket.gethostname(),
-        "config": str(config.path),
-        **basis,
-        "stages": {name: stages[name] for name in STAGES if name in stages},
-        "outputs": outputs,
-        "gate": {"failed": bool(failures), "failures": failures},
-    }
 
 
 class _Log:

@@ -18,38 +18,66 @@ number column) is an error naming the column, never a column of blanks.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
-import hashlib
 import logging
-import os
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custrisk.config.locations import (
-    DEFAULT_QUERY_TIMEOUT,
-    ENV_PREFIX,
-    bindable_query,
-    mask_url,
-    period_end,
-    query_parameters,
-    shown_duration,
-    url_password,
-)
-from custrisk.errors import DataError, UsageError
+from custrisk.config.locations import mask_url
+from custrisk.errors import DataError
 from custrisk.io.cells import concat_chunks, table_from_columns
 from custrisk.io.csv_lines import OVERSIZED_LINE, SHOWN_BYTES
 from custrisk.io.csv_reader import BadRow
 from custrisk.io.header import match_header
 from custrisk.io.readers import MAX_LINE_BYTES, RawTable
+from custrisk.io.sql_params import (
+    _month_of,
+    _statement,
+    bound_month,
+    query_facts,
+    query_period,
+    set_query_period,
+)
+from custrisk.io.sql_snapshot import (
+    DEFAULT_CONNECT_TIMEOUT,
+    Databases,
+    PlannedQuery,
+    _no_answer,
+    _timed_out,
+    _timeout_error,
+    _timeout_of,
+)
+from custrisk.io.sql_url import (
+    _INSTALL_HINT,
+    _check_password_encoded,
+    _scrub,
+    resolve_url,
+    shown_url,
+)
+
+#: The names of the parts split off (:mod:`custrisk.io.sql_url`, :mod:`custrisk.io.sql_params`,
+#: :mod:`custrisk.io.sql_snapshot`) imported from here
+__all__ = [
+    "CHUNK_ROWS",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "SQL_ENCODING",
+    "Databases",
+    "PlannedQuery",
+    "bound_month",
+    "query_facts",
+    "query_period",
+    "read_query",
+    "resolve_url",
+    "set_query_period",
+    "shown_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,167 +85,6 @@ log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 #: The encoding a query's table reports (the validation report's ``encodings``)
 SQL_ENCODING = "sql"
-_INSTALL_HINT = "install the database extra: pip install 'custrisk[db]'"
-#: Seconds to wait for a PostgreSQL server to answer a connection, unless the URL sets
-#: its own ``connect_timeout`` (psycopg's own default is over two minutes)
-DEFAULT_CONNECT_TIMEOUT = 30
-
-#: The month (``YYYY-MM``) the queries' parameters (``:period`` ...) are bound to
-_PERIOD: ContextVar[str | None] = ContextVar("custrisk_query_period", default=None)
-
-
-@contextlib.contextmanager
-def query_period(period: str | None) -> Iterator[None]:
-    """Bind the parameters of the queries read in this block (``:period``,
-    ``:period_start``, ``:period_end``, ``:as_of``) to the month ``period``
-    (``YYYY-MM``, checked by the caller); ``None``: no month (a query naming one is an
-    error)."""
-    token = _PERIOD.set(period)
-    try:
-        yield
-    finally:
-        _PERIOD.reset(token)
-
-
-def set_query_period(period: str | None) -> None:
-    """:func:`query_period` for the rest of the current context (a command's own)."""
-    _PERIOD.set(period)
-
-
-def _period_values(period: str) -> dict[str, Any]:
-    last = period_end(period)
-    return {
-        "period": period,
-        "period_start": last.replace(day=1),
-        "period_end": last,
-        "as_of": last,
-    }
-
-
-def bound_month(query: str) -> str | None:
-    """The month the parameters of ``query`` are bound to (None: it names none)."""
-    return _PERIOD.get() if query_parameters(query) else None
-
-
-def query_facts(sources: Mapping[str, Any], period: str | None = None) -> dict[str, Any]:
-    """What the run facts record of each query of ``sources`` (name -> spec): the
-    SHA-256 of its text, its URL as shown (``env:NAME``, never a password) and the
-    values its parameters are bound to (``period`` or that of :func:`query_period`)."""
-    period = period or _PERIOD.get()
-    facts: dict[str, Any] = {}
-    for name, spec in sources.items():
-        if getattr(spec, "query", None) is None:
-            continue
-        names = query_parameters(spec.query)
-        values = _period_values(period) if names and period else {}
-        facts[name] = {
-            "query_sha256": hashlib.sha256(spec.query.encode("utf-8")).hexdigest(),
-            "url": shown_url(spec.url or ""),
-            "parameters": {n: str(values[n]) for n in names if n in values},
-        }
-    return facts
-
-
-def _month_of(query: str, source: str, where: Path) -> str:
-    """The month the parameters of ``query`` are bound to (``""`` when it names none).
-
-    Raises
-    ------
-    UsageError
-        The query names a parameter and no month is given.
-    """
-    names = query_parameters(query)
-    period = _PERIOD.get()
-    if names and period is None:
-        raise UsageError(
-            f"{where}: the query of sources.{source} names :{names[0]}, the month of the "
-            "run, and no month is given",
-            hint="give --period YYYY-MM (custrisk run passes its own)",
-        )
-    return (period or "") if names else ""
-
-
-def _statement(query: str, source: str, where: Path) -> Any:
-    """The query as a SQLAlchemy ``text()``, its parameters bound to the month of
-    :func:`query_period` (as values, never written into the SQL).
-
-    Raises
-    ------
-    UsageError
-        The query names a parameter and no month is given.
-    """
-    import sqlalchemy
-
-    statement = sqlalchemy.text(bindable_query(query))
-    names = query_parameters(query)
-    if not names:
-        return statement
-    values = _period_values(_month_of(query, source, where))
-    return statement.bindparams(
-        *(
-            sqlalchemy.bindparam(
-                name,
-                values[name],
-                type_=sqlalchemy.String() if name == "period" else sqlalchemy.Date(),
-            )
-            for name in names
-            if name in values  # (an unknown one: refused when the config is read)
-        )
-    )
-
-
-def resolve_url(url: str, *, source: str, environ: Mapping[str, str] | None = None) -> str:
-    """The database URL of a source: the value of the environment variable of
-    ``env:NAME``, or the URL as written (one without a password).
-
-    Raises
-    ------
-    DataError
-        When the variable is not set or empty.
-    """
-    if not url.startswith(ENV_PREFIX):
-        return url
-    environ = os.environ if environ is None else environ
-    variable = url[len(ENV_PREFIX) :]
-    value = environ.get(variable, "").strip()
-    if not value:
-        raise DataError(
-            f"the environment variable {variable} is not set: it holds the database URL of "
-            f"the source '{source}'",
-            hint=f"export {variable}=postgresql+psycopg://USER:PASSWORD@HOST/DB (or "
-            "sqlite:///file.db) before running custrisk",
-        )
-    return value
-
-
-def shown_url(url: str) -> str:
-    """A URL as messages show it: ``env:NAME`` as written, else with the password masked."""
-    return url if url.startswith(ENV_PREFIX) else mask_url(url)
-
-
-def _origin(url: str) -> str:
-    """Where a URL came from, for messages: its variable (``env:NAME``) or the config."""
-    return shown_url(url) if url.startswith(ENV_PREFIX) else "the sources config"
-
-
-def _scrub(text: str, url: str) -> str:
-    """An error text with the URL's password (and any URL in it) masked, on one line."""
-    password = url_password(url)
-    if password:
-        text = text.replace(password, "***")
-    text = re.sub(r"\b[a-z][a-z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
-    text = text.split("\n[SQL:")[0].split("(Background on this error")[0]
-    # PostgreSQL's excerpt of the statement it ran (LINE 1: ... and a caret under it): the
-    # query wrapped in the server-side cursor's DECLARE, which the user never wrote
-    text = re.sub(r"\nLINE \d+: [^\n]*(\n *\^)?", "", text)
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
-def _shown_resolved(url: str) -> str | None:
-    """A resolved URL as a message may show it (password masked), or ``None`` when it
-    has no ``://``: a mistyped URL, whose password cannot be told apart to mask."""
-    return mask_url(url) if "://" in url else None
 
 
 def read_query(
@@ -364,307 +231,6 @@ def read_query(
     )
 
 
-class PlannedQuery(NamedTuple):
-    """A source's query, known before any is read (:class:`Databases`)."""
-
-    source: str
-    url: str  # env:NAME or a URL, as the config writes it
-    query: str
-    timeout: float | None = None  # seconds (read_query's ``timeout``)
-
-
-class Databases:
-    """The database connections of one load of sources: one per database URL, kept open
-    for every query of that URL, in one transaction (on PostgreSQL ``REPEATABLE READ,
-    READ ONLY``): those queries see the database as it was at the first one's start, so
-    a reload committed between two sources' reads is seen by neither. The tables of
-    every ``planned`` query of that URL (found with EXPLAIN) are locked ``ACCESS SHARE``
-    at the transaction's start, before its snapshot: a reload that truncates, drops or
-    swaps one of them (which a snapshot would not hide: PostgreSQL shows a table
-    truncated since as empty) waits for the transaction's end. ``close`` (or the end
-    of its ``with`` block) rolls them back and closes them."""
-
-    def __init__(
-        self, planned: Sequence[PlannedQuery] = (), environ: Mapping[str, str] | None = None
-    ) -> None:
-        self._open: dict[str, _Opened] = {}
-        self._planned, self._environ = list(planned), environ
-        for one in self._planned:  # a month missing: said before any source is read
-            _month_of(one.query, one.source, Path(f"query:{one.source}"))
-
-    def __enter__(self) -> Databases:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def open(self, resolved: str, url: str, where: Path) -> _Opened:
-        """The open connection to ``resolved`` (``url`` as the config names it, for
-        messages), connected and its transaction begun on its first use."""
-        if resolved not in self._open:
-            engine = _engine(resolved, url, where)
-            try:
-                self._open[resolved] = _Opened.connect(engine, resolved, self._planned_on(resolved))
-            except BaseException:
-                engine.dispose()
-                raise
-        return self._open[resolved]
-
-    def _planned_on(self, resolved: str) -> list[PlannedQuery]:
-        found = []
-        for planned in self._planned:
-            try:
-                on = resolve_url(planned.url, source=planned.source, environ=self._environ)
-            except DataError:  # (said when that source is read)
-                continue
-            if on == resolved:
-                found.append(planned)
-        return found
-
-    def discard(self, resolved: str) -> None:
-        """Close the connection to ``resolved`` (after a failed query: its transaction
-        is aborted); the next query of that URL connects again."""
-        opened = self._open.pop(resolved, None)
-        if opened is not None:
-            opened.close()
-
-    def close(self) -> None:
-        for resolved in list(self._open):
-            self.discard(resolved)
-
-
-class _Opened:
-    """One connection of :class:`Databases`, its session's own statement timeout (in
-    seconds, 0: none; ``None`` when not set for it, or the database is not PostgreSQL)
-    and the tables to lock before its first query reads."""
-
-    def __init__(
-        self,
-        engine: Any,
-        connection: Any,
-        session_timeout: float | None = None,
-        tables: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        self.engine, self.connection, self.session_timeout = engine, connection, session_timeout
-        self.postgres = engine.dialect.name == "postgresql"
-        self._to_lock = list(tables)
-
-    @classmethod
-    def connect(cls, engine: Any, resolved: str, planned: Sequence[PlannedQuery]) -> _Opened:
-        import sqlalchemy
-
-        connection = engine.connect()
-        if engine.dialect.name != "postgresql":
-            return cls(engine, connection)
-        try:
-            session_timeout = _session_timeout(connection)
-            tables: set[tuple[str, str]] = set()
-            for one in planned:  # each EXPLAINed in a transaction of its own
-                seconds, origin = _timeout_of(one.timeout, session_timeout)
-                try:
-                    with connection.begin():
-                        _set_timeout(connection, seconds)
-                        explain = "EXPLAIN (VERBOSE, FORMAT JSON) " + one.query
-                        where = Path(f"query:{one.source}")
-                        plan = connection.execute(_statement(explain, one.source, where)).scalar()
-                except sqlalchemy.exc.DBAPIError as exc:
-                    if _timed_out(exc.orig):
-                        raise _timeout_error(one.source, resolved, where, seconds, origin) from None
-                    continue  # the query's own error is said when it runs
-                tables.update(_relations(plan))
-            connection.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        except BaseException:
-            connection.close()
-            raise
-        return cls(engine, connection, session_timeout, sorted(tables))
-
-    def start(self, timeout: float | None) -> None:
-        """Set the statement timeout of the next query (``timeout`` seconds, else the
-        session's, else ``DEFAULT_QUERY_TIMEOUT``: :func:`_timeout_of`), and on the
-        first query lock the tables."""
-        if not self.postgres:
-            return
-        _set_timeout(self.connection, _timeout_of(timeout, self.session_timeout)[0])
-        tables, self._to_lock = self._to_lock, []
-        for schema, name in tables:  # (LOCK takes no snapshot: the first query does)
-            savepoint = self.connection.begin_nested()
-            try:
-                self.connection.exec_driver_sql(
-                    f"LOCK TABLE {_quoted(schema)}.{_quoted(name)} IN ACCESS SHARE MODE"
-                )
-            except Exception as exc:
-                savepoint.rollback()
-                if _timed_out(getattr(exc, "orig", None)):
-                    raise
-                # no right to lock a table behind a view: read it unlocked
-                log.debug("not locked: %s.%s: %s", schema, name, type(exc).__name__)
-            else:
-                savepoint.commit()
-
-    def close(self) -> None:
-        try:
-            self.connection.close()  # (rolls its transaction back)
-        except Exception as exc:  # a connection the server dropped: nothing to roll back
-            log.debug("closing a database connection: %s", type(exc).__name__)
-        finally:
-            self.engine.dispose()
-
-
-def _engine(resolved: str, url: str, where: Path) -> Any:
-    """The SQLAlchemy engine of a resolved URL (one connection, no pool).
-
-    Raises
-    ------
-    DataError
-        A URL SQLAlchemy cannot read, a driver missing, a SQLite file that is not there.
-    """
-    import sqlalchemy
-
-    try:
-        parsed = sqlalchemy.engine.make_url(resolved)
-        waits = parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query
-        engine = sqlalchemy.create_engine(
-            resolved,
-            poolclass=sqlalchemy.pool.NullPool,
-            hide_parameters=True,
-            connect_args={"connect_timeout": DEFAULT_CONNECT_TIMEOUT} if waits else {},
-        )
-    except (ImportError, sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        shown = _shown_resolved(resolved)
-        raise DataError(
-            f"cannot use the database URL {shown or '(not shown)'} (from "
-            f"{_origin(url)}): "
-            + (
-                _scrub(str(exc), resolved)
-                if shown
-                else "it has no '://' (its text is not shown: it may hold a password)"
-            ),
-            file=str(where),
-            hint="write postgresql+psycopg:// instead of postgres:// (libpq's spelling; "
-            "SQLAlchemy names PostgreSQL postgresql, and psycopg 3 is its driver)"
-            if resolved.split("://", 1)[0].split("+", 1)[0].lower() == "postgres"
-            else "write it as dialect+driver://user:password@host:port/database, e.g. "
-            f"postgresql+psycopg://...; {_INSTALL_HINT}",
-        ) from None
-    _check_sqlite_file(engine.url, url, where)
-    if engine.dialect.driver == "psycopg":
-        sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
-        sqlalchemy.event.listen(engine, "connect", _infinite_dates_as_text)
-    return engine
-
-
-#: Where a session's statement_timeout is set for it on purpose, even to 0 (none): the
-#: URL's options (``client``), ALTER ROLE / ALTER DATABASE ... SET
-_SET_FOR_THE_SESSION = ("client", "user", "database", "database user")
-
-
-def _session_timeout(connection: Any) -> float | None:
-    """The session's own statement_timeout in seconds (0: none), or ``None`` when it is
-    the server's default of none; in a transaction of its own, ended."""
-    row = connection.exec_driver_sql(
-        "SELECT setting, source FROM pg_settings WHERE name = 'statement_timeout'"
-    ).one_or_none()
-    connection.rollback()
-    if row is None:
-        return None
-    milliseconds = int(row[0]) if str(row[0]).isdigit() else 0
-    if milliseconds or row[1] in _SET_FOR_THE_SESSION:
-        return milliseconds / 1000
-    return None
-
-
-def _timeout_of(timeout: float | None, session: float | None) -> tuple[float, str]:
-    """A query's timeout in seconds and where it comes from: ``config``, ``session``
-    (the URL's options, the database's or role's settings) or ``default``."""
-    if timeout is not None:
-        return timeout, "config"
-    if session is not None:
-        return session, "session"
-    return DEFAULT_QUERY_TIMEOUT, "default"
-
-
-def _set_timeout(connection: Any, seconds: float) -> None:
-    milliseconds = 0 if seconds <= 0 else max(1, round(seconds * 1000))
-    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
-
-
-def _relations(plan: Any) -> set[tuple[str, str]]:
-    """The (schema, table) pairs an EXPLAIN (VERBOSE, FORMAT JSON) plan scans, but the
-    system catalogs'."""
-    found: set[tuple[str, str]] = set()
-    if isinstance(plan, list):
-        for item in plan:
-            found |= _relations(item)
-    elif isinstance(plan, dict):
-        schema, name = plan.get("Schema"), plan.get("Relation Name")
-        if isinstance(schema, str) and isinstance(name, str):
-            if schema not in ("pg_catalog", "information_schema"):
-                found.add((schema, name))
-        for value in plan.values():
-            if isinstance(value, list | dict):
-                found |= _relations(value)
-    return found
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _timed_out(problem: BaseException | None) -> bool:
-    """Whether the database cancelled the query at its statement timeout."""
-    return getattr(problem, "sqlstate", None) == "57014" and "statement timeout" in str(problem)
-
-
-def _timeout_error(
-    source: str, resolved: str, where: Path, seconds: float, origin: str
-) -> DataError:
-    """The error of a query cancelled at its timeout: the source, the timeout, where it
-    comes from and how to raise it."""
-    said = {
-        "config": "its query_timeout",
-        "session": "the statement_timeout of the database session: the URL's options or "
-        "the database's settings",
-        "default": "the default query_timeout",
-    }[origin]
-    hint = (
-        "raise statement_timeout in the URL (options=-c%20statement_timeout%3D30min) or set "
-        f"sources.{source}.query_timeout"
-        if origin == "session"
-        else f"raise sources.{source}.query_timeout (or defaults.query_timeout, for every "
-        "query) in the sources config, e.g. query_timeout: 30min (0: none)"
-    )
-    return DataError(
-        f"the query on {mask_url(resolved)} was cancelled after {shown_duration(seconds)} "
-        f"({said}): it ran that long, or waited on a lock another session holds on its "
-        "tables (a reload?)",
-        file=str(where),
-        hint=hint + "; or run it again once the lock is released (pg_locks names who holds it)",
-    )
-
-
-def _no_answer(resolved: str, where: Path) -> DataError:
-    """The error of a database server that did not answer within the connect timeout:
-    the host and port, the timeout and where to raise it."""
-    import sqlalchemy
-
-    parsed = sqlalchemy.engine.make_url(resolved)
-    written = parsed.query.get("connect_timeout")
-    seconds = written if isinstance(written, str) else str(DEFAULT_CONNECT_TIMEOUT)
-    host = parsed.host or "the local socket"
-    return DataError(
-        f"the database server at {host}{f':{parsed.port}' if parsed.port else ''} did not "
-        f"answer within {seconds} s ("
-        + ("the URL's connect_timeout" if written is not None else "the default connect_timeout")
-        + f"); URL {mask_url(resolved)}",
-        file=str(where),
-        hint="check the host and port, that the database is up and that a firewall or VPN "
-        "lets this machine reach it; a server slow to answer: raise it in the URL "
-        "(?connect_timeout=60)",
-    )
-
-
 def _without_oversized(
     chunk: pa.Table,
     numbers: np.ndarray,
@@ -717,91 +283,6 @@ def _chosen(
     if columns is None:
         return {n: n for n in names}, []
     return match_header(names, columns, where)
-
-
-def _check_password_encoded(resolved: str, url: str, where: Path) -> None:
-    """A password with an ``@`` as is: an error. The URL parser ends the password at its
-    first ``@`` and takes the rest for the host and port (the driver then names a piece
-    of the password as a host it cannot find, or as a port that is no number)."""
-    written = url_password(resolved)
-    if written is None or "@" not in written:
-        return
-    raise DataError(
-        f"the password in the database URL {mask_url(resolved)} (from {_origin(url)}) "
-        "holds an '@' as is: the URL is read with the host after its first '@'",
-        file=str(where),
-        hint="percent-encode it in the URL: @ as %40, / as %2F, ? as %3F, # as %23, % as %25 "
-        "(python3 -c 'import urllib.parse,getpass; print(urllib.parse.quote(getpass.getpass(), "
-        'safe=""))\')',
-    )
-
-
-def _check_sqlite_file(database_url: Any, url: str, where: Path) -> None:
-    """A SQLite URL naming a file that does not exist: an error (SQLite would create an
-    empty database there, and the query fail with 'no such table')."""
-    if database_url.get_backend_name() != "sqlite":
-        return
-    database = database_url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return  # in memory, or a URI (sqlite:///file:crm.db?mode=ro&uri=true)
-    path = Path(database)
-    if not path.is_file():
-        shown = database if path.is_absolute() else f"{database} ({path.resolve()})"
-        raise DataError(
-            f"the SQLite database file {shown} does not exist (the URL comes from {_origin(url)})",
-            file=str(where),
-            hint="check the path in the URL: sqlite:///relative/path.db (from the current "
-            "folder) or sqlite:////absolute/path.db",
-        )
-
-
-def _money_as_numbers(dbapi_connection: Any, _record: Any) -> None:
-    """Read PostgreSQL ``money`` as a Decimal on a psycopg connection, not as its text in
-    the session's monetary locale (``$1,234.56``, ``1.234,56 €``, ``￥1,235``).
-
-    The text of a money value has exactly as many digits after its decimal mark as the
-    locale's currency has (``lc_monetary``), which the server says once per connection:
-    its digits, and a minus sign or parentheses, are then the whole number."""
-    from psycopg.adapt import Loader
-
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SELECT scale((1::money)::numeric)")
-        row = cursor.fetchone()
-    dbapi_connection.rollback()
-    places = int(row[0]) if row and row[0] is not None else 2
-
-    class MoneyLoader(Loader):
-        def load(self, data: Any) -> decimal.Decimal:
-            text = bytes(data).decode("utf-8", "replace")
-            digits = "".join(c for c in text if "0" <= c <= "9") or "0"
-            number = decimal.Decimal(digits).scaleb(-places)
-            return -number if "-" in text or "(" in text else number
-
-    dbapi_connection.adapters.register_loader("money", MoneyLoader)
-
-
-def _infinite_dates_as_text(dbapi_connection: Any, _record: Any) -> None:
-    """Read PostgreSQL's ``infinity`` and ``-infinity`` dates and timestamps (an open
-    end: ``valid_to = 'infinity'``) as that text, which the cleaner rejects or blanks as
-    no date in its row, as in a CSV; psycopg fails the whole query on them."""
-    from psycopg.types import datetime as pg_datetime
-
-    def as_text(base: type) -> type:
-        class InfiniteAsText(base):
-            def load(self, data: Any) -> Any:
-                text = bytes(data)
-                if text in (b"infinity", b"-infinity"):
-                    return text.decode("ascii")
-                return super().load(data)
-
-        return InfiniteAsText
-
-    for name, loader in (
-        ("date", pg_datetime.DateLoader),
-        ("timestamp", pg_datetime.TimestampLoader),
-        ("timestamptz", pg_datetime.TimestamptzLoader),
-    ):
-        dbapi_connection.adapters.register_loader(name, as_text(loader))
 
 
 #: The kinds of value a declared column can take from a database (beside None and text),

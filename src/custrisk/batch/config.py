@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
 from custrisk.config.locations import period_end
-from custrisk.config.sources import load_sources_config
+from custrisk.config.sources import SourceSpec, load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
 from custrisk.io.encoding import normalise_encoding
@@ -166,21 +167,20 @@ class RunConfig:
             return None
         return Path(self.evaluate.labels.replace(PERIOD_FIELD, period))
 
-    def _read_by_query(self) -> dict[str, bool]:
-        """Whether each source is read by a database query (``query:``); none for the
-        packaged sources config, or a broken one (the validate stage reports it)."""
+    def _sources(self) -> Mapping[str, SourceSpec]:
+        """The sources of its sources config (name -> spec); none for the packaged one,
+        or a broken one (the validate stage reports it)."""
         if self.sources is None:
             return {}
         try:
-            sources = load_sources_config(self.sources).sources
+            return load_sources_config(self.sources).sources
         except ConfigError:
             return {}
-        return {name: spec.query is not None for name, spec in sources.items()}
 
     def database_sources(self) -> list[str]:
         """The sources read by a database query (``query:``): rows no file hash covers,
         so that a run of them is never up to date."""
-        return [name for name, queried in self._read_by_query().items() if queried]
+        return [name for name, spec in self._sources().items() if spec.query is not None]
 
     def query_facts(self, period: str) -> dict[str, Any]:
         """What ``run.json`` records of the sources' queries for the month ``period``
@@ -188,19 +188,13 @@ class RunConfig:
         values bound to its parameters); empty without queries or a readable config."""
         from custrisk.io.sql import query_facts  # (numpy, pyarrow: not at startup)
 
-        if self.sources is None:
-            return {}
-        try:
-            sources = load_sources_config(self.sources).sources
-        except ConfigError:
-            return {}
-        return query_facts(sources, period)
+        return query_facts(self._sources(), period)
 
     def queries_only(self) -> bool:
         """Whether every source is read by a database query: the month's exports folder
         then holds no export (at most the labels), and need not exist."""
-        queried = self._read_by_query()
-        return bool(queried) and all(queried.values())
+        sources = self._sources()
+        return bool(sources) and all(spec.query is not None for spec in sources.values())
 
     def config_files(self) -> dict[str, Path | None]:
         """Every config file the run reads (None: the packaged default)."""

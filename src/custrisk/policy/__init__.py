@@ -12,8 +12,6 @@ files are written and read by :mod:`custrisk.results`.
 
 from custrisk.policy._names import details_names
 from custrisk.policy.apply import (
-    CHANGE_COLUMNS,
-    POLICY_COLUMNS,
     PolicyResult,
     apply_policy,
     assign_grades,
@@ -50,6 +48,7 @@ from custrisk.policy.rules import (
     load_alert_rules,
     parse_alert_rules,
 )
+from custrisk.results import CHANGE_COLUMNS, POLICY_COLUMNS
 from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 __all__ = [

@@ -34,7 +34,14 @@ from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.plausible import check_limit_scale
 from custrisk.policy.rules import AlertRule, AlertRules
-from custrisk.results import ALERT_COLUMNS, INDICATOR_PREFIX, LIFECYCLE_COLUMNS, details_of
+from custrisk.results import (
+    ALERT_COLUMNS,
+    CHANGE_COLUMNS,
+    INDICATOR_PREFIX,
+    LIFECYCLE_COLUMNS,
+    POLICY_COLUMNS,
+    details_of,
+)
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
 
 # apply_policy judges the score scale (_check_score_scale) from this many scores on
@@ -42,26 +49,6 @@ _SCALE_MIN_SCORES = 20
 
 log = logging.getLogger(__name__)
 
-#: Columns the policy adds to the scores table, after ``score``.
-POLICY_COLUMNS = (
-    "grade",
-    "grade_label",
-    "current_limit",
-    "recommended_limit",
-    "limit_change",
-    "review_flag",
-    "alert_level",
-    "alert_codes",
-)
-#: Columns added after :data:`POLICY_COLUMNS` when a previous run is given.
-CHANGE_COLUMNS = (
-    "prev_score",
-    "score_change",
-    "prev_grade",
-    "grade_change",
-    "prev_recommended_limit",
-    "recommended_limit_change",
-)
 #: Separator of the rule codes in ``alert_codes``.
 CODE_SEPARATOR = ";"
 #: Separators of the actions in the alerts table.

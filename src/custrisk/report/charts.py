@@ -31,7 +31,7 @@ def _t(text: Any) -> str:
     return escape(str(text), quote=True)
 
 
-def text_width(text: str, size: float) -> float:
+def _text_width(text: str, size: float) -> float:
     """Rough advance width: CJK characters are one em, others a little over half."""
     return sum(size if ord(ch) >= 0x2E80 else size * 0.58 for ch in text)
 
@@ -443,9 +443,17 @@ def calibration(
                 fill=AXIS_FILL,
                 anchor="middle",
             )
-    chart.rect(left, 4, 8, 7, style["accent"])
-    chart.text(left + 11, 11, predicted_label, size=AXIS_SIZE, fill="#333333")
-    offset = left + 24 + text_width(predicted_label, AXIS_SIZE)
-    chart.rect(offset, 4, 8, 7, style["primary"])
-    chart.text(offset + 11, 11, observed_label, size=AXIS_SIZE, fill="#333333")
+    paired_legend(chart, left, style, predicted_label, observed_label)
     return chart.markup()
+
+
+def paired_legend(
+    chart: Chart, left: float, style: Mapping[str, str], accent_label: str, primary_label: str
+) -> None:
+    """The legend above paired bars (the calibration, the back-test's grades): a swatch
+    of the style's accent then one of its primary, each followed by its label."""
+    chart.rect(left, 4, 8, 7, style["accent"])
+    chart.text(left + 11, 11, accent_label, size=AXIS_SIZE, fill="#333333")
+    offset = left + 24 + _text_width(accent_label, AXIS_SIZE)
+    chart.rect(offset, 4, 8, 7, style["primary"])
+    chart.text(offset + 11, 11, primary_label, size=AXIS_SIZE, fill="#333333")

@@ -167,6 +167,28 @@ FOLLOWUP_COLUMNS = (
 )
 
 
+#: Columns the policy adds to the scores table, after ``score``.
+POLICY_COLUMNS = (
+    "grade",
+    "grade_label",
+    "current_limit",
+    "recommended_limit",
+    "limit_change",
+    "review_flag",
+    "alert_level",
+    "alert_codes",
+)
+#: Columns added after :data:`POLICY_COLUMNS` when a previous run is given.
+CHANGE_COLUMNS = (
+    "prev_score",
+    "score_change",
+    "prev_grade",
+    "grade_change",
+    "prev_recommended_limit",
+    "recommended_limit_change",
+)
+
+
 #: Scores columns that hold numbers.
 SCORES_NUMERIC = ("pd", "score", "current_limit", "recommended_limit", "limit_change")
 

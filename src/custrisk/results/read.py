@@ -29,6 +29,7 @@ from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.results.facts import check_facts
 from custrisk.results.layout import (
     ALERT_COLUMNS,
+    CHANGE_COLUMNS,
     CLOSED_COLUMNS,
     DETAILS_NUMERIC,
     FACTS_SUFFIX,
@@ -506,15 +507,9 @@ def _check_scores(
     return _as_scored(frame).reset_index(drop=True)
 
 
-#: The scores' columns of changes against a previous run that hold numbers (the policy's
+#: The scores' columns of changes against a previous run that hold numbers (all of
 #: ``CHANGE_COLUMNS`` but ``prev_grade``); of those, whole numbers with blanks (``Int64``).
-_SCORES_CHANGE_NUMBERS = (
-    "prev_score",
-    "score_change",
-    "grade_change",
-    "prev_recommended_limit",
-    "recommended_limit_change",
-)
+_SCORES_CHANGE_NUMBERS = tuple(c for c in CHANGE_COLUMNS if c != "prev_grade")
 _SCORES_WHOLE = ("prev_score", "score_change", "grade_change")
 #: Scores' text columns blank (not missing) for a customer without an alert.
 _SCORES_BLANK_TEXT = ("alert_level", "alert_codes")

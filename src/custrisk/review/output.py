@@ -22,7 +22,7 @@ from custrisk.io.atomic import atomic_open, ensure_dir, write_bytes, write_text
 from custrisk.io.excel_out import LEVEL_FILLS, Sheet, ramp, write_workbook
 from custrisk.io.plain import brief_repr
 from custrisk.io.safe_csv import escape_frame
-from custrisk.report.charts import AXIS_FILL, AXIS_SIZE, Chart, percent_grid, text_width
+from custrisk.report.charts import AXIS_FILL, AXIS_SIZE, Chart, paired_legend, percent_grid
 from custrisk.report.config import ReportConfig, load_report_config
 from custrisk.report.formatting import Formatter, points
 from custrisk.report.render import ReportRenderer
@@ -673,11 +673,7 @@ def grade_chart(
         chart.text(
             x + step / 2, height - 4, g["code"], size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle"
         )
-    chart.rect(left, 4, 8, 7, style["accent"])
-    chart.text(left + 11, 11, labels["mean_pd"], size=AXIS_SIZE, fill="#333333")
-    offset = left + 24 + text_width(str(labels["mean_pd"]), AXIS_SIZE)
-    chart.rect(offset, 4, 8, 7, style["primary"])
-    chart.text(offset + 11, 11, labels["observed"], size=AXIS_SIZE, fill="#333333")
+    paired_legend(chart, left, style, str(labels["mean_pd"]), str(labels["observed"]))
     return chart.markup()
 
 

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +33,8 @@ def _invoke(*args: object, code: int = 0) -> None:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """Every output of validate, indicators, train and score on the sample data."""
+def golden_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the golden run: data/, validation/, models/, run/ and the indicators."""
     root = tmp_path_factory.mktemp("golden_run")
     data = root / "data"
     shutil.copytree(SAMPLE, data)
@@ -55,6 +57,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "-o",
         root / "run" / "scores.csv",
     )
+    return root
+
+
+@pytest.fixture(scope="module")
+def outputs(golden_root: Path) -> dict[str, bytes]:
+    """Every output of validate, indicators, train and score on the sample data."""
+    root = golden_root
     run = root / "run"
     details = pd.read_parquet(run / "scores.details.parquet")
     files = {
@@ -131,6 +140,45 @@ def test_outputs_are_byte_identical_to_the_golden_run(outputs: dict[str, bytes],
             f"  now:    {got[first] if first < len(got) else '<end>'}\n"
             "if the change is intended, regenerate with CUSTRISK_UPDATE_GOLDEN=1 and review"
         )
+
+
+def test_score_gives_the_same_bytes_under_another_hash_seed_time_zone_and_locale(
+    golden_root: Path,
+) -> None:
+    """docs/architecture.md#reproducibility: a fresh process with another PYTHONHASHSEED,
+    TZ, locale and thread count, run from another folder with relative paths, writes the
+    same bytes as the in-process run (set order, local dates or number formats would
+    show here)."""
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "1",
+        "TZ": "Asia/Shanghai",
+        "LC_ALL": "C",
+        "LANG": "C",
+        "OMP_NUM_THREADS": "1",
+        "ARROW_NUM_THREADS": "1",
+        "CUSTRISK_AUDIT": "off",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+    }
+    args = ["score", "data", "-m", "logistic", "--models-dir", "models", "-o", "again/scores.csv"]
+    done = subprocess.run(
+        [sys.executable, "-m", "custrisk", *args],
+        cwd=golden_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in (
+        "scores.csv",
+        "alerts.csv",
+        "followups.csv",
+        "scores.rejects.csv",
+        "scores.run.json",
+    ):
+        again = (golden_root / "again" / name).read_bytes()
+        assert again == (golden_root / "run" / name).read_bytes(), name
 
 
 def test_the_golden_run_reads_back(outputs: dict[str, bytes]) -> None:

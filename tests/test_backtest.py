@@ -825,6 +825,21 @@ def test_inverted_grades_fail_when_asked(later_run: tuple[Path, Path], tmp_path:
     assert "do NOT rise" in output
 
 
+def test_a_tiny_portfolio_is_warned_its_verdicts_are_noise(
+    later_run: tuple[Path, Path], review_console: tuple[Path, str], tmp_path: Path
+) -> None:
+    scores, _ = later_run
+    frame = pd.read_csv(scores, dtype={"customer_id": str}, encoding="utf-8-sig").head(60)
+    outcomes = tmp_path / "tiny.csv"
+    bad = [1] * 6 + [0] * 54
+    pd.DataFrame({"customer_id": frame["customer_id"], "bad": bad}).to_csv(outcomes, index=False)
+    output = _invoke("backtest", scores, "--outcomes", outcomes, "-o", tmp_path / "o", "--no-pdf")
+    said = " ".join(output.split())
+    assert "6 bads and 54 goods judged, fewer than drift.yaml's minimum.bads (30 of each)" in said
+    assert "too uncertain to act on" in said
+    assert "too uncertain" not in review_console[1]  # 2,500 customers: no warning
+
+
 def test_join_keeps_only_customers_with_outcomes() -> None:
     scores = pd.DataFrame(
         {

@@ -190,6 +190,8 @@ def test_too_few_rows_is_insufficient(data: dict[str, Path]) -> None:
     # the way out of too little data is more data or --allow-insufficient, not --fail-on
     said = " ".join(result.stderr.split())
     assert "too little data to judge" in said and "--allow-insufficient" in said
+    # a small portfolio is told the minimum and how to lower it
+    assert "minimum: rows 400" in said and "lower minimum.rows" in said and "--config" in said
     assert "what moved most" not in said
     allowed = _drift(data, "small", "--allow-insufficient", "--format", "junit")
     assert allowed.exit_code == 0

@@ -568,3 +568,31 @@ def test_models_show_and_list_of_a_card_edited_into_another_shape(
     assert "the card's metrics is null, not a table" in " ".join(shown.stderr.split())
     listed = runner.invoke(app, ["models", "list", "--models-dir", str(tmp_path)])
     assert listed.exit_code == 0 and "FAILED" in listed.output
+
+
+def test_labels_of_one_outcome_say_both_are_needed_and_how(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A tiny lender with no bad yet got 'a model needs goods and bads' and no way out."""
+    from custrisk.sample import generate_sample_data
+
+    data = tmp_path / "tiny"
+    generate_sample_data(data, customers=30, seed=5)
+    labels = pd.read_csv(data / "labels.csv", dtype={"customer_id": str})
+    labels["bad"] = 0
+    labels.to_csv(tmp_path / "none_bad.csv", index=False)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--labels",
+            str(tmp_path / "none_bad.csv"),
+            "--models-dir",
+            str(tmp_path / "m"),
+        ],
+    )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "the labels of the 30 labelled customers hold only bad=0" in said
+    assert "label the customers who went bad as 1" in said and "Traceback" not in said

@@ -164,3 +164,28 @@ def test_overfitting_is_a_gap_beyond_noise_between_training_and_unseen_rows(
     found = overfitting(train, holdout, cv, bads=200, algorithm="tree")
     assert (found is not None) == said
     assert found is None or "tree.min_samples_leaf" in found
+
+
+class _Fixed:
+    """A fitted model stand-in whose PDs are given."""
+
+    def __init__(self, pds: list[float]) -> None:
+        self.pds = np.asarray(pds)
+
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        return self.pds
+
+    def predict_score(self, X: pd.DataFrame) -> np.ndarray:
+        return np.round(600 - 20 / np.log(2) * np.log(50 * self.pds / (1 - self.pds)))
+
+
+def test_a_saved_model_that_gives_everyone_the_same_score_is_said_not_to_rank() -> None:
+    """A tiny lender's application model (160 rows, 12 bads, C = 0.001) scored every
+    customer 559-560 and training said nothing about it."""
+    from custrisk.scoring.train import flat_scores
+
+    X = pd.DataFrame({"x": range(40)})
+    flat = flat_scores(_Fixed(list(np.linspace(0.074, 0.076, 40))), X)
+    assert flat is not None and "nearly every customer the same score" in flat
+    assert "for 90% of the 40 training rows" in flat and "train on more labelled" in flat
+    assert flat_scores(_Fixed(list(np.linspace(0.02, 0.3, 40))), X) is None

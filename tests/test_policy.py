@@ -517,12 +517,26 @@ def test_a_limit_rule_on_another_scale_is_refused(rule: str, rounding: int, seen
         apply_policy(table, details, parse(data))
 
 
+def test_a_small_grade_of_a_small_portfolio_is_judged_on_every_customer() -> None:
+    """A tiny lender's grade of 10 customers got limits of 0 silently: fewer than the
+    20 a grade is judged on; the rule's scale is judged on the whole portfolio."""
+    data = policy_data({"A": (600, 1000), "B": (0, 600)}, limits={"rounding": 1000})
+    data["grades"]["A"]["limit"] = {"rule": "annual_income * 0.45 / 10000", "cap": 500_000}
+    table, details = frames([700.0] * 10 + [500.0] * 30)
+    with pytest.raises(
+        ConfigError,
+        match=r"every limit it gives the 40 customers of the portfolio \(grade A has 10, "
+        r"fewer than the 20 it is judged on alone\) rounds down to 0",
+    ):
+        apply_policy(table, details, parse(data))
+
+
 def test_small_limits_of_a_few_customers_or_of_a_rule_that_cuts_are_not_judged() -> None:
     data = policy_data({"A": (600, 1000), "B": (0, 600)}, limits={"rounding": 1000})
     data["grades"]["A"]["limit"] = {"rule": "annual_income * 0.45 / 10000", "cap": 500_000}
-    table, details = frames([700.0] * 19 + [500.0] * 30)  # 19 customers: not judged
+    table, details = frames([700.0] * 19)  # 19 customers in all: not judged
     limits = apply_policy(table, details, parse(data)).scores["recommended_limit"]
-    assert limits[:19].max() == 0
+    assert limits.max() == 0
     # income less arrears: most customers of the grade get 0, a choice of the policy
     data["grades"]["A"]["limit"] = {"rule": "annual_income * 0.1 - overdue_amount"}
     overdue = [30_000.0] * 15 + [0.0] * 10

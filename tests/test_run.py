@@ -126,6 +126,7 @@ def test_the_init_config_builds_a_complete_run_folder(
     assert "drift: 34 statistics with too little data to judge (" in err
     assert ": 200 rows in the new data, below minimum.rows 400" in err
     assert "allow_insufficient: true lets them pass" in err
+    assert "drift.config with a lower minimum.rows" in err  # the way for a small portfolio
     facts = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     assert set(facts["stages"]) == {"validate", "score", "drift", "evaluate", "reports", "notify"}
     assert facts["stages"]["score"]["rows"]["customers"] == 200

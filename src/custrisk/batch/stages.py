@@ -375,7 +375,8 @@ def drift(ctx: StageContext) -> StageResult:
         if short:
             said.append(
                 f"{len(short)} statistics with too little data to judge ({short[0].id}: "
-                f"{short[0].message}; drift.allow_insufficient: true lets them pass)"
+                f"{short[0].message}; drift.allow_insufficient: true lets them pass, or a "
+                "small portfolio's drift.config with a lower minimum.rows judges them)"
             )
         gate = "drift: " + "; ".join(said)
     rows = {"statistics": len(report.statistics), **dict(report.counts)}

@@ -238,6 +238,7 @@ def backtest(
             "times on them are negative; check the dates, or back-test an earlier run",
         )
     g = review.grades
+    _say_too_few(g.facts)
     table = Table(
         title=f"Grades against outcomes ({counted(g.facts['customers'], 'customer')})",
         title_justify="left",
@@ -332,6 +333,22 @@ def _say_over_share(summary: AlertsSummary) -> None:
                 "review the rule by hand",
                 markup=False,
             )
+
+
+def _say_too_few(facts: dict[str, Any]) -> None:
+    """Warn that a small portfolio's bad rates and alert verdicts are noise (the rule of
+    evaluate and drift: drift.yaml's minimum.bads of each outcome)."""
+    from custrisk.monitoring.config import load_drift_config
+
+    bads = int(facts.get("bads") or 0)
+    few = load_drift_config().too_few_labels(bads, int(facts["customers"]) - bads, counted="judged")
+    if few:
+        say(
+            "Warning:",
+            f"{few}: the grades' bad rates, their order and the alert rules' flags "
+            "(no better than chance, adds nothing) are too uncertain to act on; back-test "
+            "a larger portfolio or a longer outcome window",
+        )
 
 
 def _say_unmatched(facts: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ the :class:`DriftReport` that gathers them, with its text, JSON and JUnit XML fo
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -232,9 +233,13 @@ class DriftReport:
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""
         thin = all(s.verdict == INSUFFICIENT for s in failures)
         unjudgeable = [s.shown_name for s in failures if s.message.startswith(NO_BASELINE)]
+        source = os.path.basename(self.config.path) if self.config.path else "drift.yaml"
         hint = (
-            "these have too little data to judge (drift.yaml's minimum); check on a "
-            "larger export, or pass --allow-insufficient to let them pass"
+            f"these have too little data to judge ({source}'s minimum: rows "
+            f"{self.config.min_rows:,}, bads {self.config.min_bads:,}); check on a larger "
+            "export, pass --allow-insufficient to let them pass, or, for a small portfolio, "
+            "lower minimum.rows in a copy of drift.yaml passed with --config (PSI on fewer "
+            "rows is mostly noise)"
             if thin
             else "the table's detail column says what moved most in each; to report "
             "without failing, pass --fail-on never"

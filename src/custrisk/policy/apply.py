@@ -325,7 +325,7 @@ def recommend_limits(
                 scope[GRADE_CAP] = limit.cap
             raw = np.asarray(limit.rule.evaluate(scope, n=n), dtype=np.float64)
             ok = np.isfinite(raw)
-            check_limit_scale(policy, grade, raw[mask & ok])
+            check_limit_scale(policy, grade, raw[mask & ok], raw[ok])
             value = np.maximum(np.where(ok, raw, 0.0), 0.0)
             if policy.rounding > 0:
                 rounded = np.floor(value / policy.rounding + _ROUNDING_SLACK) * policy.rounding

@@ -21,13 +21,18 @@ MIN_CUSTOMERS = 20
 CAP_FACTOR = 1000.0
 
 
-def check_limit_scale(policy: Policy, grade: Grade, values: np.ndarray) -> None:
+def check_limit_scale(
+    policy: Policy, grade: Grade, values: np.ndarray, everyone: np.ndarray | None = None
+) -> None:
     """Refuse a grade's limit rule whose results (``values``: the rule's value for each
     customer of the grade it was computed for, before rounding and the cap) are on
     another scale than the policy's amounts: every one below 1, every one rounded down
     to 0 by ``limits.rounding``, or their median more than :data:`CAP_FACTOR` times
     below or above the grade's cap. A rule that gives most of its customers 0 or less
-    (e.g. income less arrears, in a risky grade) is a choice, not judged.
+    (e.g. income less arrears, in a risky grade) is a choice, not judged. A grade of
+    fewer than :data:`MIN_CUSTOMERS` (a small portfolio) is judged on ``everyone``: the
+    rule's value for every customer of the portfolio, whatever their grade (the scale
+    of a rule does not depend on who it is applied to).
 
     Raises
     ------
@@ -36,13 +41,19 @@ def check_limit_scale(policy: Policy, grade: Grade, values: np.ndarray) -> None:
         customers, and the likely fix.
     """
     limit = grade.limit
+    who = f"the {len(values):,} customers of grade {grade.code}"
+    if len(values) < MIN_CUSTOMERS and everyone is not None:
+        who = (
+            f"the {len(everyone):,} customers of the portfolio (grade {grade.code} has "
+            f"{len(values):,}, fewer than the {MIN_CUSTOMERS} it is judged on alone)"
+        )
+        values = everyone
     if limit.rule is None or len(values) < MIN_CUSTOMERS:
         return
     positive = values[values > 0]
     if len(positive) * 2 < len(values):
         return
     largest, median = float(positive.max()), float(np.median(positive))
-    who = f"the {len(values):,} customers of grade {grade.code}"
     if largest < 1:
         seen = f"every limit it gives {who} is below 1 (the largest {largest:.4g})"
     elif largest < policy.rounding:

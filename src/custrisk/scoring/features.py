@@ -203,8 +203,11 @@ def labelled_features(
         )
     if len(np.unique(y)) < 2:
         raise DataError(
-            f"the labels hold only bad={int(y[0])}: a model needs goods and bads",
+            f"the labels of the {len(y):,} labelled customers hold only bad={int(y[0])}: "
+            "a model is trained and judged (AUC, KS) on goods and bads",
             file=_shown(labels),
+            hint="label the customers who went bad as 1 and the others 0, or take labels "
+            "over a longer outcome window or more customers so that both outcomes occur",
         )
     dates = frame["label_date"].reindex(X.index) if "label_date" in frame else None
     return X, y, dates, counts

@@ -355,6 +355,41 @@ def overfitting(
     )
 
 
+#: A saved model whose PDs on its training rows span (5th to 95th percentile) less
+#: than this in log-odds -- a quarter of the points that double the odds -- ranks no one.
+FLAT_LOG_ODDS = math.log(2) / 4
+
+
+def flat_scores(estimator: Any, X: pd.DataFrame) -> str | None:
+    """Why the saved model gives nearly every customer the same score, or ``None``:
+    its PDs on the rows it was fitted on (5th to 95th percentile) differ by less than
+    :data:`FLAT_LOG_ODDS` in log-odds. On a tiny portfolio the strongest regularisation
+    (or a pruned tree of one leaf) wins the CV: the model is a constant, not a ranking."""
+    pds = np.asarray(
+        estimator.predict_pd(X)
+        if hasattr(estimator, "predict_pd")
+        else estimator.predict_proba(X)[:, 1],
+        dtype=np.float64,
+    )
+    pds = np.clip(pds[np.isfinite(pds)], 1e-9, 1 - 1e-9)
+    if len(pds) < 2:
+        return None
+    low, high = np.quantile(np.log(pds / (1 - pds)), [0.05, 0.95])
+    if high - low >= FLAT_LOG_ODDS:
+        return None
+    shown = f"PD {1 / (1 + math.exp(-low)):.2%} to {1 / (1 + math.exp(-high)):.2%}"
+    if hasattr(estimator, "predict_score"):
+        scores = np.asarray(estimator.predict_score(X), dtype=np.float64)
+        lo, hi = np.nanquantile(scores, [0.05, 0.95])
+        shown = f"scores {lo:.0f} to {hi:.0f}, {shown}"
+    return (
+        f"the saved model gives nearly every customer the same score ({shown} for 90% of "
+        f"the {len(pds):,} training rows): it does not rank customers, and grades, limits "
+        "and alerts built on it mean little; train on more labelled customers (more bads), "
+        "or use a model trained on a larger portfolio"
+    )
+
+
 def train_table(
     table: str | os.PathLike[str],
     target: str,
@@ -542,6 +577,9 @@ def _train_locked(
         log.warning("%s", overfit)
     if cfg.refit_on_all:
         estimator = make_estimator(algorithm, cfg, specs).fit(X_all, y_all)
+    flat = flat_scores(estimator, X_all)
+    if flat:
+        log.warning("%s", flat)
     rows_used: dict[str, dict[str, Any]] = {
         "holdout": {
             "model_fitted_on": f"training part ({len(X_train):,} rows)",

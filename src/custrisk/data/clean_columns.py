@@ -487,7 +487,7 @@ def personal_numbers(
         mobile = as_numpy(pc.fill_null(pc.match_substring_regex(shown, _MOBILE_SHAPE), False))
     else:  # (a column every value of which Arrow read as a number: integers only)
         value = np.abs(values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan))
-        whole = np.mod(value, 1) == 0
+        whole = np.floor(value) == value  # (np.mod warns of an infinite one: a float column's)
         ident = whole & (value >= 1e17) & (value < 1e18)
         mobile = whole & (value >= PERSONAL_SIZED) & (value < 2e10)
     if mobile.any():

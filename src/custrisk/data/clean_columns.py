@@ -474,7 +474,7 @@ def personal_numbers(
     bare integer is a phone; ``unread`` marks the values no number was read from (an
     ID's X). Vectorised: only values of 13 billion or more, or unread, are looked at
     further, and no copy of the column's numbers is made."""
-    big = present & (_at_least(values, PERSONAL_SIZED) | _at_least(-values, PERSONAL_SIZED))
+    big = present & _size_at_least(values, PERSONAL_SIZED)
     if unread is not None:
         big |= present & unread
     found = np.zeros(len(values), dtype=bool)
@@ -491,7 +491,7 @@ def personal_numbers(
         ident = whole & (value >= 1e17) & (value < 1e18)
         mobile = whole & (value >= PERSONAL_SIZED) & (value < 2e10)
     if mobile.any():
-        large = present & (_at_least(values, SMALL_COLUMN) | _at_least(-values, SMALL_COLUMN))
+        large = present & _size_at_least(values, SMALL_COLUMN)
         large[rows[ident | mobile]] = False
         if large.any():  # (another value of 10 million or more: a column of big amounts)
             mobile[:] = False
@@ -499,9 +499,9 @@ def personal_numbers(
     return found
 
 
-def _at_least(values: pd.Series, bound: float) -> np.ndarray:
-    """Which values are ``bound`` or more (a missing one is not)."""
-    return np.asarray((values >= bound).to_numpy(dtype=bool, na_value=False))
+def _size_at_least(values: pd.Series, bound: float) -> np.ndarray:
+    """Which values are ``bound`` or more in size, either sign (a missing one is not)."""
+    return np.asarray(((values >= bound) | (values <= -bound)).to_numpy(dtype=bool, na_value=False))
 
 
 def _digits_of(raw_values: pa.Array) -> Callable[[np.ndarray], np.ndarray]:

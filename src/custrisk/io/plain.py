@@ -54,13 +54,15 @@ def path_argument(value: object, name: str, hint: str | None = None) -> Path:
     ``None`` handed by a library caller) is a :class:`UsageError` naming the argument and
     the type it got, not a ``TypeError`` from deep inside."""
     hint = hint or "pass the file or folder it names"
-    if isinstance(value, str) and not value.strip():  # (Path("") is the current folder)
-        raise UsageError(f"{name} is empty ({value!r})", hint=hint)
-    if isinstance(value, (str, os.PathLike)):
+    if isinstance(value, str):
+        if not value.strip():  # (Path("") is the current folder)
+            raise UsageError(f"{name} is empty ({value!r})", hint=hint)
+        return Path(value)
+    if isinstance(value, os.PathLike):
         try:
             return Path(value)
-        except TypeError:  # an os.PathLike whose __fspath__ gives bytes or no text at all
-            got = type(value.__fspath__()).__name__ if isinstance(value, os.PathLike) else "?"
+        except TypeError:  # its __fspath__ gives bytes or no text at all
+            got = type(value.__fspath__()).__name__
             raise UsageError(
                 f"{name} must be a path (str or pathlib.Path); got a {type(value).__name__} "
                 f"whose __fspath__() gives {got}, not str",

@@ -305,8 +305,11 @@ async def _jiandaoyun_push(
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), Mapping):
         raise Problem(422, 'expected {"op": ..., "data": {...}}')
     op = str(data.get("op", ""))
-    if op not in profile.ops:  # (named short and masked: the push is the form's data)
-        shown = mask_pii_text(op if len(op) <= 40 else op[:40] + "...")
+    if op not in profile.ops:  # (named masked and short: the push is the form's data)
+        # (masked before it is cut, which could leave 10 digits of a phone unmasked; in a
+        # window, as masking a long text takes long)
+        shown = mask_pii_text(op[:200])
+        shown = shown if len(shown) <= 40 else shown[:40] + "..."
         call.note = f"op {shown} ignored"
         return JSONResponse({"ignored": True, "op": shown})
     scorer = state.scorer

@@ -327,7 +327,7 @@ def test_a_review_share_written_as_a_percentage_is_refused(share: object, said: 
     assert parse(data).review_increase_share == 2
 
 
-def test_a_policy_on_another_score_scale_is_refused() -> None:
+def test_a_policy_on_another_score_scale_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     """``score_range: {min: 0, max: 100}`` against scores of about 580: every customer
     got grade A and its limit, silently; refused when most scores lie outside the range
     (a few outliers still get the best or riskiest grade)."""
@@ -344,7 +344,14 @@ def test_a_policy_on_another_score_scale_is_refused() -> None:
     ):
         apply_policy(table, details, policy)
     table, details = frames([578.0] * 10 + [60.0] * 10)  # half outside: outliers
-    assert apply_policy(table, details, policy).scores["grade"].tolist()[:10] == ["A"] * 10
+    with caplog.at_level("WARNING", logger="custrisk.policy.apply"):
+        assert apply_policy(table, details, policy).scores["grade"].tolist()[:10] == ["A"] * 10
+    # graded, but not silently
+    assert "10 of 20 scores (from 578 to 578) lie outside score_range [0, 100]" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="custrisk.policy.apply"):
+        apply_policy(*frames([60.0] * 3), policy)
+    assert "outside score_range" not in caplog.text
 
 
 def test_a_back_test_reads_a_policy_with_the_names_of_the_runs_details() -> None:

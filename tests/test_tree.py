@@ -359,3 +359,25 @@ def test_calibration_is_chosen_by_its_cross_validated_brier(
         iso.bias_ + iso.contributions(X).sum(axis=1).to_numpy(), iso.predict_pd(X), atol=1e-12
     )
     assert iso.score_one(X.iloc[0].to_dict())["pd"] == pytest.approx(iso.predict_pd(X)[0])
+
+
+@pytest.mark.parametrize(
+    ("calibration", "pd_smoothing"), [("isotonic", 1.0), ("platt", 1.0), ("none", 0.0)]
+)
+def test_tiny_sample_pds_are_never_0_or_1(calibration: str, pd_smoothing: float) -> None:
+    """80 customers, 7 bads (all at the top of ``a``): an isotonic block of only goods
+    gave a PD of exactly 0 (1,085 points, outside the model's range); PDs stay within
+    ``[0.5 / n, 1 - 0.5 / n]`` so every score is a scorecard score."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=80)
+    y = np.zeros(80, dtype=np.int64)
+    y[np.argsort(a)[-7:]] = 1
+    X = pd.DataFrame({"a": a, "b": rng.normal(size=80)})
+    model = TreeModel(
+        calibration=calibration, pd_smoothing=pd_smoothing, cv=3, min_samples_leaf=5
+    ).fit(X, y)
+    pd_bad = model.predict_pd(X)
+    assert pd_bad.min() >= 0.5 / 80 - 1e-12
+    assert pd_bad.max() <= 1 - 0.5 / 80 + 1e-12
+    low, high = model.scaling_.score_from_pd(np.array([1 - 0.5 / 80, 0.5 / 80]))
+    assert np.all((model.predict_score(X) >= low - 1) & (model.predict_score(X) <= high + 1))

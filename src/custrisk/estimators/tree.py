@@ -27,7 +27,8 @@ calibrated, not only ranked); ``cv_metric="roc_auc"`` maximises mean AUC instead
 to the larger alpha (the smaller tree).
 
 PD: the bad share of the customer's leaf, smoothed toward the portfolio bad rate,
-``(bads + m * p0) / (n + m)`` with ``m = pd_smoothing`` (0: the raw share).
+``(bads + m * p0) / (n + m)`` with ``m = pd_smoothing`` (0: the raw share), then
+calibrated; never below ``0.5 / N`` nor above ``1 - 0.5 / N`` (``N`` training rows).
 
 Contributions (Saabas): every node gets the same smoothed PD; along a customer's path
 each split's change of PD (child minus parent) is attributed to the split's feature (a
@@ -43,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
@@ -94,12 +96,23 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
+def _pd_bounds(n: float) -> tuple[float, float]:
+    """The least and largest PD ``n`` rows can support: ``0.5 / n`` and ``1 - 0.5 / n``.
+
+    A leaf (or an isotonic block) of only goods or only bads would otherwise get a PD
+    of exactly 0 or 1, and a score far outside the model's range (-111 or 1085 points)."""
+    low = 0.5 / max(float(n), 1.0)
+    return low, 1.0 - low
+
+
 def _fit_calibrator(method: str, pd_bad: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-    """A monotone map of PDs, as plain numbers: Platt's a, b or isotonic breakpoints."""
+    """A monotone map of PDs, as plain numbers: Platt's a, b or isotonic breakpoints
+    (kept within :func:`_pd_bounds` of the calibration rows)."""
     if method == "platt":
         a, b = platt(target.astype(float), _logit(pd_bad))
         return {"a": a, "b": b}
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    low, high = _pd_bounds(target.size)
+    iso = IsotonicRegression(y_min=low, y_max=high, out_of_bounds="clip")
     iso.fit(pd_bad, target.astype(float))
     return {
         "x": [float(v) for v in iso.X_thresholds_],
@@ -107,11 +120,15 @@ def _fit_calibrator(method: str, pd_bad: np.ndarray, target: np.ndarray) -> dict
     }
 
 
-def _apply_calibrator(mapping: dict[str, Any], pd_bad: np.ndarray) -> np.ndarray:
+def _apply_calibrator(mapping: dict[str, Any], pd_bad: np.ndarray, n: float) -> np.ndarray:
+    """The calibrated PDs, within :func:`_pd_bounds` of the ``n`` calibration rows (a
+    steep Platt slope on a tiny sample would otherwise round them to 0 or 1)."""
     if "a" in mapping:
         z = mapping["a"] + mapping["b"] * _logit(pd_bad)
-        return 1.0 / (1.0 + np.exp(-z))
-    return np.interp(pd_bad, mapping["x"], mapping["y"])
+        calibrated = expit(z)
+    else:
+        calibrated = np.interp(pd_bad, mapping["x"], mapping["y"])
+    return np.clip(calibrated, *_pd_bounds(n))
 
 
 class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
@@ -397,7 +414,12 @@ class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
         m = float(self.pd_smoothing)
         with np.errstate(invalid="ignore", divide="ignore"):
             result = (bads + m * p0) / (n + m)
-        return np.where(n + m > 0, result, p0)
+        result = np.where(n + m > 0, result, p0)
+        if m == 0 and n.size:
+            # The raw share of a pure leaf is exactly 0 or 1: keep it within the bounds
+            # the root's rows support (smoothed PDs are never 0 or 1).
+            result = np.clip(result, *_pd_bounds(n[0]))
+        return result
 
     def _choose_alpha(
         self, encoded: np.ndarray, target: np.ndarray
@@ -493,7 +515,7 @@ class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
             predicted = np.empty(target.size)
             for train, valid in splits:
                 mapping = _fit_calibrator(method, out_of_fold[train], target[train])
-                predicted[valid] = _apply_calibrator(mapping, out_of_fold[valid])
+                predicted[valid] = _apply_calibrator(mapping, out_of_fold[valid], train.size)
             brier[method] = float(np.mean((predicted - target) ** 2))
         if self.calibration == "auto":
             method = min(brier, key=lambda m: (brier[m], m != "none"))
@@ -512,7 +534,7 @@ class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
         self.node_bads_ = bads.astype(np.int64)
         self.node_pd_ = self._smoothed(n_node, bads, self.bad_rate_)
         if self.calibration_["method"] != "none":
-            self.node_pd_ = _apply_calibrator(self.calibration_, self.node_pd_)
+            self.node_pd_ = _apply_calibrator(self.calibration_, self.node_pd_, n_node[0])
         self.bias_ = float(self.node_pd_[0])
         left, right = tree.children_left, tree.children_right
         parent = np.full(tree.node_count, -1, dtype=np.int64)

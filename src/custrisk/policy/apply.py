@@ -228,11 +228,25 @@ def _check_score_scale(score: np.ndarray, policy: Policy) -> None:
     """Most scores outside the policy's score range: its bands are on another scale
     (``score_range: {min: 0, max: 100}`` against scores of 450-700), and every customer
     would get the best or the riskiest grade, and its limit. A few scores beyond the
-    range get those grades as documented; a handful of scores is not judged."""
+    range get those grades as documented, with a warning (a score of -111 graded under
+    a band written ``[0, 530)`` is not silent); a handful of scores is not judged."""
     outside = (score < policy.score_min) | (score > policy.score_max)
-    if len(score) < _SCALE_MIN_SCORES or outside.sum() * 2 <= len(score):
-        return
     whole = f"[{number_text(policy.score_min)}, {number_text(policy.score_max)}]"
+    if len(score) < _SCALE_MIN_SCORES or outside.sum() * 2 <= len(score):
+        if outside.any():
+            beyond = score[outside]
+            log.warning(
+                "%s: %s of %s scores (from %s to %s) lie outside score_range %s; they get "
+                "the riskiest grade (below) or the best grade (above): check the model's "
+                "scores or widen score_range",
+                policy.path or "policy",
+                f"{int(outside.sum()):,}",
+                f"{len(score):,}",
+                number_text(beyond.min()),
+                number_text(beyond.max()),
+                whole,
+            )
+        return
     raise ConfigError(
         f"{int(outside.sum()):,} of {len(score):,} scores (from {number_text(score.min())} "
         f"to {number_text(score.max())}) lie outside score_range {whole}: they would all "

@@ -204,3 +204,51 @@ def test_quiet_leaves_out_the_clis_own_warnings_and_notes_too(
     _configure_logging(verbose=0, quiet=False)
     say("Note:", "said")
     assert capsys.readouterr().err == "Note: said\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"), [(["-q"], logging.ERROR), (["-vv"], logging.DEBUG), ([], logging.WARNING)]
+)
+def test_global_flags_after_the_command_work_as_before_it(
+    runner: CliRunner,
+    custrisk_logger: logging.Logger,
+    tmp_path: Path,
+    flags: list[str],
+    level: int,
+) -> None:
+    """``custrisk models list --models-dir D -q`` (a cron line's habit) was "No such
+    option: -q"; it is the same as ``custrisk -q models list --models-dir D``."""
+    for args in (
+        [*flags, "models", "list", "--models-dir", str(tmp_path)],
+        ["models", "list", "--models-dir", str(tmp_path), *flags],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert custrisk_logger.level == level, args
+
+
+def test_global_flags_leave_option_values_and_a_commands_own_flags_alone() -> None:
+    """A flag is moved before the command only where click would have read it as an
+    option of the command: not as an option's value, after ``--``, nor when the command
+    (or its group) defines that flag itself."""
+    from custrisk.cli import _globals_first
+
+    demo = typer.Typer()
+
+    @demo.command()
+    def tag(data: str, name: str = typer.Option("x", "--name", "-n")) -> None: ...
+
+    @demo.command()
+    def show(data: str, version: bool = typer.Option(False, "--version-only", "-v")) -> None: ...
+
+    group = typer.main.get_command(demo)
+    ctx = group.make_context("demo", ["--help"], resilient_parsing=True)
+    for args, expected in [
+        (["tag", "d", "-q", "-vv"], ["-q", "-vv", "tag", "d"]),
+        (["tag", "d", "--name", "-v", "-q"], ["-q", "tag", "d", "--name", "-v"]),
+        (["tag", "d", "-n", "--debug", "--debug"], ["--debug", "tag", "d", "-n", "--debug"]),
+        (["tag", "d", "--", "-q"], ["tag", "d", "--", "-q"]),
+        (["show", "d", "-v", "-q"], ["-q", "show", "d", "-v"]),
+        (["nosuch", "-q"], ["nosuch", "-q"]),
+    ]:
+        assert _globals_first(group, ctx, args) == expected, args

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import itertools
 import logging
 import os
+import re
 import select
 import sys
 import traceback
@@ -162,8 +164,8 @@ class _ErrorMappingGroup(TyperGroup):
             raise typer.Exit(stop.exit_code) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        ctx.meta[_ARGV] = list(args)
-        rest = super().parse_args(ctx, args)
+        ctx.meta[_ARGV] = list(args)  # as typed, for the audit line
+        rest = super().parse_args(ctx, _globals_first(self, ctx, args))
         ctx.meta[_REST] = [*getattr(ctx, "_protected_args", []), *ctx.args]
         return rest
 
@@ -274,6 +276,48 @@ class _ErrorMappingGroup(TyperGroup):
             raise typer.Exit(EXIT_INTERNAL) from None
 
 
+#: The root's options a user also puts after the command (``custrisk score ... -q``,
+#: a cron line's habit): ``-vv`` counts twice, as before the command
+_GLOBAL_FLAG = re.compile(r"^(--quiet|-q|--verbose|-v+|--debug)$")
+
+
+def _globals_first(group: Any, ctx: Any, args: list[str]) -> list[str]:
+    """``args`` with the global flags (``-q``, ``-v``, ``--debug``) that come after the
+    command moved before it, where click parses them. Not moved: a word after ``--``, the
+    value of a command's option (``--name -v``) and a flag the command (or its group)
+    defines itself."""
+    start = next((i for i, word in enumerate(args) if not word.startswith("-")), None)
+    if start is None or args[start] not in group.commands:
+        return args  # no command, or an unknown one: click says so
+    command, moved, kept = group.commands[args[start]], [], [args[start]]
+    words = iter(args[start + 1 :])
+    for word in words:
+        own = {opt for param in command.get_params(ctx) for opt in param.opts}
+        if word == "--":
+            kept += [word, *words]
+        elif _GLOBAL_FLAG.match(word) and word not in own and word[:2] not in own:
+            moved.append(word)
+        elif word in own and _takes_value(command, word, ctx):
+            kept += [word, *itertools.islice(words, 1)]
+        elif not word.startswith("-") and word in getattr(command, "commands", {}):
+            command = command.commands[word]  # a group's command: custrisk models list
+            kept.append(word)
+        else:
+            kept.append(word)
+    return [*args[:start], *moved, *kept]
+
+
+def _takes_value(command: Any, opt: str, ctx: Any) -> bool:
+    """Whether ``opt`` of ``command`` takes the next word as its value."""
+    return any(
+        opt in param.opts
+        and not getattr(param, "is_flag", False)
+        and not getattr(param, "count", False)
+        for param in command.get_params(ctx)
+        if getattr(param, "param_type_name", "") == "option"
+    )
+
+
 def _stdout_reader_gone() -> bool:
     """Whether stdout is a pipe (or socket) whose reader has closed it: polled, it
     reports an error or a hang-up."""
@@ -344,7 +388,8 @@ app = typer.Typer(
         "customers, assign grades and limits, raise early warnings, render PDF reports and "
         "check model drift.\n\nExit codes: 0 ok; 1 a check found a problem (rejected rows, "
         "drift, alerts at the --fail-on level); 2 usage, configuration or input error; "
-        "3 internal error; 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM."
+        "3 internal error; 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.\n\n"
+        "--debug, -v and -q may also follow the command: custrisk score DATA -m MODEL -q."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

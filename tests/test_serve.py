@@ -912,6 +912,63 @@ def test_a_push_with_object_widgets_is_scored_and_one_it_cannot_read_is_not_retr
         assert "13812345678" not in ignored.text and len(ignored.text) < 200
 
 
+def test_a_push_whose_record_is_rejected_is_answered_200_not_scored_and_not_retried(
+    serve_world: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record the cleaner rejects was a 422, which 简道云 retries with the same record
+    forever; a form the profile does not map stays a 422 (a profile fix lets the retry in)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from custrisk.serve.app import create_app
+    from custrisk.serve.settings import ServeSettings
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("CUSTRISK_JDY_SECRET", JDY_SECRET)
+    profile = tmp_path / "jdy.yaml"
+    profile.write_text(
+        "fields:\n  _widget_phone: 手机号\n  _widget_age: 年龄\n  _widget_income: 月收入\n",
+        encoding="utf-8",
+    )
+    settings = ServeSettings(
+        model="application",
+        models_dir=serve_world["models"],
+        db=tmp_path / "d.db",
+        access_log=None,
+        jdy_profile=profile,
+    )
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.service.store
+        pushes = {
+            "d-nul": ({**JDY_FORM, "_id": "jdy\x00-1"}, "control character"),
+            "d-sci": ({**JDY_FORM, "_id": "6.22848E+17"}, "scientific notation"),
+            "d-blank": (
+                {**JDY_FORM, "_widget_age": None, "_widget_income": ""},
+                "no value the model scores on",
+            ),
+        }
+        for deliver, (form, why) in pushes.items():
+            answer = _jdy_push(client, form, deliver)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["scored"] is False and "decision_id" not in answer.json()
+            assert why in answer.json()["error"] and answer.json()["problems"]
+            assert "13812345678" not in answer.text + caplog.text
+            assert f"简道云 push {deliver} " in caplog.text
+        assert caplog.text.count("d-sci") == 1 and "\x00" not in caplog.text
+        assert _jdy_push(client, pushes["d-sci"][0], "d-sci").status_code == 200  # a retry
+        # a form the profile does not map: the profile is fixed, then the retry scores it
+        other = {"_id": "jdy-x", "_widget_9": 30}
+        refused = _jdy_push(client, other, "d-other")
+        assert refused.status_code == 422 and "--jdy-profile" in refused.json()["error"]
+        assert store.count_decisions() == 0
+
+
 def _profile_of(client: Any, path: Path) -> Any:
     from custrisk.serve.jiandaoyun import load_profile
 

@@ -159,8 +159,12 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                 "post": {
                     "summary": "简道云 data push (signed with X-JDY-Signature)",
                     "responses": {
-                        "200": {"description": "the decision"},
+                        "200": {
+                            "description": "the decision; or scored: false, a record that "
+                            "cannot be scored (not retried by 简道云)"
+                        },
                         "401": {"description": "bad signature or stale"},
+                        "422": {"description": "a form the profile does not map (fix, retry)"},
                     },
                 }
             },

@@ -327,6 +327,13 @@ async def _jiandaoyun_push(
             f"{', ...' if len(named) > 3 else ''}): map them to the model's fields with "
             "--jdy-profile (docs/serve.md), or give them the model's field names as aliases",
         )
+    if not profile.identity and not record and not pushed.unusable:
+        # (a form the profile was not written for: fixed in the profile, then the retry is)
+        raise Problem(
+            422,
+            f"none of the push's fields is one --jdy-profile {profile.path} maps: map the "
+            "form's widget ids or labels (docs/serve.md)",
+        )
     needed = {
         name: why
         for name, why in pushed.unusable.items()
@@ -339,18 +346,23 @@ async def _jiandaoyun_push(
     ] + [{"field": name, "problem": f"{why}: left out"} for name, why in pushed.unusable.items()]
     call.records = 1
     loop = asyncio.get_running_loop()
-    results = await loop.run_in_executor(
-        None,
-        functools.partial(
-            decide,
-            state,
-            [record],
-            caller="jiandaoyun",
-            channel="jiandaoyun",
-            ids=[record_id] if record_id else None,
-            store=not deliver_id,
-        ),
-    )
+    try:
+        results = await loop.run_in_executor(
+            None,
+            functools.partial(
+                decide,
+                state,
+                [record],
+                caller="jiandaoyun",
+                channel="jiandaoyun",
+                ids=[record_id] if record_id else None,
+                store=not deliver_id,
+            ),
+        )
+    except Problem as exc:  # the cleaner rejects this record's values: 200, not retried
+        if exc.status != 422 or _names_fields(scorer, record, exc.details):
+            raise  # a field named as the model does not take it: a profile fixes it
+        return _rejected(op, record_id, exc.details or [], deliver_id, call)
     answer = results[0]
     stored = answer.pop("_stored", None)
     call.decisions = [answer["decision_id"]]
@@ -393,6 +405,58 @@ def _not_scored(
         "error": message,
         "problems": [{"index": 0, "field": f, "problem": why} for f, why in needed.items()],
     }
+    if record_id is not None:
+        answer["record_id"] = record_id
+    return JSONResponse(answer)
+
+
+def _names_fields(scorer: Any, record: Mapping[str, Any], problems: Any) -> bool:
+    """Whether the refusal is for how the push names its fields (a field the model does
+    not have by that name, or one given twice): fixed by --jdy-profile, after which 简道云's
+    retry is scored, unlike a bad value of this one record."""
+    counts: dict[str, int] = {}
+    for key in record:
+        known = scorer.field_of(str(key))
+        if known is not None:
+            counts[known.name] = counts.get(known.name, 0) + 1
+    for problem in problems or ():
+        key = str(problem.get("field") or "") if isinstance(problem, Mapping) else ""
+        if key in record:
+            known = scorer.field_of(key)
+            if known is None or counts.get(known.name, 0) > 1:
+                return True
+    return False
+
+
+def _rejected(
+    op: str, record_id: str | None, problems: list[Any], deliver_id: str, call: Call
+) -> Response:
+    """A push whose record the cleaner rejects (a control character or scientific
+    notation in its id, a value a required field cannot take): answered 200 (简道云
+    retries any other answer with the same record, which would be rejected again), not
+    scored, said in the service log; values masked, never logged."""
+    shown: list[dict[str, Any]] = [
+        {
+            "index": 0,
+            "field": mask_pii_text(str(p.get("field", ""))),
+            "problem": mask_pii_text(str(p.get("problem", ""))),
+            **({"value": mask_pii_text(str(p["value"]))} if p.get("value") is not None else {}),
+        }
+        for p in problems
+        if isinstance(p, Mapping)
+    ]
+    reasons = "; ".join(
+        (f"{p['field']}: " if p["field"] else "") + str(p["problem"]) for p in shown[:3]
+    ) + ("; ..." if len(shown) > 3 else "")
+    message = (
+        f"not scored: the record is rejected ({reasons}); correct it in 简道云 (an edit "
+        "pushes it again as data_update); answered 200 so that 简道云 does not send the same "
+        "record again"
+    )
+    where = repr(mask_pii_text(record_id))[1:-1] if record_id is not None else None
+    log.error("简道云 push %s (record %s) %s", deliver_id or "without deliver id", where, message)
+    call.note = "not scored: record rejected"
+    answer: dict[str, Any] = {"op": op, "scored": False, "error": message, "problems": shown}
     if record_id is not None:
         answer["record_id"] = record_id
     return JSONResponse(answer)

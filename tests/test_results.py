@@ -411,3 +411,66 @@ def test_facts_of_any_json_shape_read_back_as_written(tmp_path: Path) -> None:
     files = run.write(tmp_path / "scores.csv")
     back = read_run(files.scores).facts
     assert back["bands"] == {"2": "B", "10": "A"} and back["range"] == [1, 2.5]
+
+
+def test_numbers_cast_in_arrow_equal_those_of_to_numeric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export_200: Path, models_200: Path
+) -> None:
+    """The fast parse of a scores file's numbers (Arrow's cast) gives exactly the values,
+    dtypes and errors of pandas' to_numeric: the golden run's, a --previous run's (its
+    change columns), random doubles written as the scorer writes them, and bad values."""
+    from custrisk.io.frame_csv import frame_csv_bytes
+    from custrisk.results import read as read_module
+
+    golden = Path(__file__).parent / "golden" / "run" / "scores.csv"
+    october, november = tmp_path / "oct" / "scores.csv", tmp_path / "nov" / "scores.csv"
+    for out, more in ((october, []), (november, ["--previous", str(october)])):
+        args = ["score", str(export_200), "-m", "logistic", "--models-dir", str(models_200)]
+        args += ["-o", str(out)]
+        result = CliRunner().invoke(app, [*args, *more])
+        assert result.exit_code == 0, result.output
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2**63, 20_000, dtype=np.uint64).view(np.float64)
+    doubles = np.concatenate([bits[np.isfinite(bits)], rng.random(20_000), [0.0, 1e300, 5e-324]])
+    doubles *= np.where(rng.random(len(doubles)) < 0.5, -1.0, 1.0)
+    random = pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(doubles))]})
+    random = random.assign(pd=doubles, score=1, as_of="2026-10-31", grade="A")
+    random.loc[3, "pd"] = np.nan
+    written = frame_csv_bytes(random)
+    assert written is not None  # the scorer's formatting of floats
+    random_csv = tmp_path / "random.csv"
+    random_csv.write_bytes(written)
+    cases = [(p.read_bytes(), p) for p in (golden, november, random_csv)]
+    lines = written.decode().split("\n")
+    for text in ("-0", "nan", '" 1.5"', '"1,5"', "x"):  # Arrow's cast must not decide these
+        bad = [*lines[:6], f"C5,{text},1,2026-10-31,A", *lines[7:]]
+        cases.append(("\n".join(bad).encode(), random_csv))
+    whole = b"customer_id,pd,score,current_limit\nC1,0.5,500,-0\nC2,0.25,510,1000\n"
+    cases.append((whole, random_csv))  # -0 among whole numbers: to_numeric reads 0
+    fasts = []
+    for data, path in cases:
+        fast = _scores_or_error(read_module, data, path)
+        fasts.append(fast)
+        monkeypatch.setattr(read_module, "_plain_floats", lambda column: None)
+        slow = _scores_or_error(read_module, data, path)
+        monkeypatch.undo()
+        if isinstance(slow, str):
+            assert fast == slow
+            continue
+        assert isinstance(fast, pd.DataFrame)
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+        for column in fast.select_dtypes("float64"):
+            assert np.array_equal(
+                fast[column].to_numpy().view(np.int64), slow[column].to_numpy().view(np.int64)
+            )
+    assert "prev_score" in fasts[1] and isinstance(fasts[2], pd.DataFrame)
+    assert np.array_equal(fasts[2]["pd"].to_numpy()[4:], doubles[4:])
+    # -0 and " 1.5" are numbers to to_numeric (not to Arrow), the rest refused as before
+    assert [isinstance(f, str) for f in fasts[3:]] == [False, True, False, True, True, False]
+
+
+def _scores_or_error(module: object, data: bytes, path: Path) -> pd.DataFrame | str:
+    try:
+        return module._parse_scores(data, path)  # type: ignore[attr-defined, no-any-return]
+    except DataError as exc:
+        return str(exc)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError
@@ -475,6 +477,10 @@ def _numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
     for column in columns:
         if column not in frame.columns:
             continue
+        fast = _plain_floats(frame[column])
+        if fast is not None:
+            frame[column] = fast
+            continue
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna() & frame[column].notna()
         if bad.any():
@@ -486,6 +492,28 @@ def _numbers(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
                 column=column,
             )
         frame[column] = values.astype("float64")
+
+
+def _plain_floats(column: pd.Series) -> pd.Series | None:
+    """The numbers of a column of Arrow text (a CSV table's) cast in Arrow, ten times
+    faster than :func:`pandas.to_numeric`; ``None`` when the cast cannot give exactly
+    what ``to_numeric`` would: a column not of Arrow text (Parquet's), a value Arrow does not read
+    (spaces, ``1,5``: the caller's path names it), ``nan`` (not a number there) or
+    ``-0`` (``to_numeric`` reads a whole number, 0.0). Both read the shortest text of a
+    float (as the scorer writes it) back to the same bits."""
+    if not isinstance(column.dtype, pd.StringDtype) or column.dtype.storage != "pyarrow":
+        return None
+    try:
+        cast = pc.cast(pa.array(column.array), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return None
+    values = np.array(cast.to_numpy(zero_copy_only=False), dtype=np.float64)  # writable
+    known = cast.is_valid().to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        odd = (np.isnan(values) & known) | ((values == 0) & np.signbit(values))
+    if odd.any():
+        return None
+    return pd.Series(values, index=column.index, name=column.name, dtype="float64")
 
 
 def _parse_scores(data: bytes, path: Path) -> pd.DataFrame:

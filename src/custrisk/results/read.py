@@ -553,11 +553,7 @@ def _as_scored(frame: pd.DataFrame) -> pd.DataFrame:
     known = score.to_numpy(dtype="float64", na_value=np.nan)
     if np.isfinite(known).all() and np.array_equal(known, np.round(known)):
         frame["score"] = known.astype(np.int64)
-    for column in _SCORES_WHOLE:
-        if column in frame.columns:
-            values = frame[column]
-            if values.dropna().mod(1).eq(0).all():
-                frame[column] = values.astype("Int64")
+    _whole_numbers(frame, _SCORES_WHOLE)
     for column in _SCORES_BLANK_TEXT:
         if column in frame.columns and not isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].fillna("")
@@ -567,6 +563,16 @@ def _as_scored(frame: pd.DataFrame) -> pd.DataFrame:
         ):
             frame[column] = pd.Categorical(frame[column])
     return frame
+
+
+def _whole_numbers(frame: pd.DataFrame, columns: Iterable[str]) -> None:
+    """Those of ``columns`` (read as numbers) that hold only whole numbers and blanks as
+    ``Int64``, as the scorer gives them, in place."""
+    for column in columns:
+        if column in frame.columns:
+            values = frame[column]
+            if values.dropna().mod(1).eq(0).all():
+                frame[column] = values.astype("Int64")
 
 
 def _parse_details(data: bytes, path: Path) -> pd.DataFrame:
@@ -655,9 +661,7 @@ def _check_followups(
     # whole days, blank when never followed up: the plan's Int64, as score_portfolio gives
     # it (read as text, ``> 30`` would compare strings)
     _numbers(frame, (FOLLOW_UP_DAYS,), path)
-    days = frame[FOLLOW_UP_DAYS]
-    if days.dropna().mod(1).eq(0).all():
-        frame[FOLLOW_UP_DAYS] = days.astype("Int64")
+    _whole_numbers(frame, (FOLLOW_UP_DAYS,))
     for column in _FOLLOWUP_BLANK_TEXT:  # '' in the plan (no alert, no channel known)
         frame[column] = frame[column].fillna("")
     return frame

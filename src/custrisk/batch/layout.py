@@ -256,6 +256,16 @@ def refreshed_outputs(
     absolute = [Path(os.path.abspath(p)) for p in added]
     new_names = [p.relative_to(inside).as_posix() for p in absolute if p.is_relative_to(inside)]
     changed = False
+    hashed: dict[str, str | None] = {}  # by name: a stage's files are the run's too
+
+    def digest(name: str) -> str | None:
+        if name not in hashed:
+            file = where(name)
+            hashed[name] = None
+            if file is not None and file.is_file() and not file.is_symlink():
+                hashed[name] = sha256_file(file)
+        return hashed[name]
+
     for holder in lists:
         listed = holder["outputs"]
         tops = {name.split("/")[0] for name in listed if "/" in name}
@@ -266,9 +276,8 @@ def refreshed_outputs(
         ]
         fresh = {}
         for name in sorted([*listed, *more]) if more else listed:
-            file = where(name)
-            if file is not None and file.is_file() and not file.is_symlink():
-                fresh[name] = sha256_file(file)
+            if (found := digest(name)) is not None:
+                fresh[name] = found
         if fresh != listed:
             holder["outputs"] = fresh
             changed = True

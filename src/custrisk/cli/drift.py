@@ -425,17 +425,20 @@ def compare(
             require_signed=require_signed or None,
             allow_unverified=allow_unverified,
         )
-        payload = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False)
         if out is not None:
             from custrisk.io.atomic import write_text
 
-            write_text(out, payload + "\n")
+            write_text(out, _comparison_json(result) + "\n")
     if output_format == "json":
-        typer.echo(payload)
+        typer.echo(_comparison_json(result))
         return
     _print_comparison(result)
     if out is not None:
         console.print(f"Wrote {out}")
+
+
+def _comparison_json(result: Comparison) -> str:
+    return json.dumps(result.to_dict(), ensure_ascii=False, indent=2, allow_nan=False)
 
 
 def _print_comparison(result: Comparison) -> None:

@@ -37,12 +37,14 @@ def test_every_command_has_a_short_help_that_fits_the_listing(
     path: tuple[str, ...], command: Any
 ) -> None:
     """``custrisk --help`` lists each command on one line; a long first sentence would be
-    cut off with "..." mid-word."""
+    cut off with "..." mid-word, and a full stop on some lines and not others reads as
+    carelessness."""
     short = (command.short_help or "").strip()
     assert short, f"custrisk {' '.join(path)} has no short_help"
     assert len(short) <= 60, (
         f"custrisk {' '.join(path)}: short_help of {len(short)} > 60 characters"
     )
+    assert not short.endswith("."), f"custrisk {' '.join(path)}: short_help ends with '.'"
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)

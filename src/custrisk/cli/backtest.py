@@ -99,7 +99,7 @@ def _verdicts(proposal: CutoffProposal) -> str:
     return "; " + "; ".join(parts)
 
 
-@app.command("backtest", short_help="Back-test a run's grades and alerts against outcomes.")
+@app.command("backtest", short_help="Back-test a run's grades and alerts against outcomes")
 def backtest(
     run: Annotated[
         Path,

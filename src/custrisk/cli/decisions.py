@@ -16,7 +16,7 @@ from custrisk.errors import UsageError
 app = typer.Typer()
 decisions_app = typer.Typer(help="Read the decisions custrisk serve stored.", no_args_is_help=True)
 app.add_typer(
-    decisions_app, name="decisions", short_help="Read the decisions custrisk serve stored."
+    decisions_app, name="decisions", short_help="Read the decisions custrisk serve stored"
 )
 
 

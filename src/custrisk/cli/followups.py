@@ -19,7 +19,7 @@ app = typer.Typer()
 LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 
 
-@app.command("followups", short_help="List a run's follow-up plan (回访计划) by owner.")
+@app.command("followups", short_help="List a run's follow-up plan (回访计划) by owner")
 def followups(
     run: Annotated[
         Path,

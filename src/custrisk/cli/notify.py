@@ -14,7 +14,7 @@ from custrisk.cli._console import console, say
 app = typer.Typer()
 
 
-@app.command("notify", short_help="Send a run's new alerts by e-mail and webhooks.")
+@app.command("notify", short_help="Send a run's new alerts by e-mail and webhooks")
 def notify(
     run_dir: Annotated[
         Path,

@@ -22,7 +22,7 @@ from custrisk.errors import CheckFailed, UsageError
 app = typer.Typer()
 
 
-@app.command("run", short_help="The month's batch for cron: one YAML, locked, resumable.")
+@app.command("run", short_help="The month's batch for cron: one YAML, locked, resumable")
 def run(
     ctx: typer.Context,
     config: Annotated[

@@ -18,7 +18,7 @@ app = typer.Typer()
 tokens_app = typer.Typer(
     help="Create, list and revoke the bearer tokens of custrisk serve.", no_args_is_help=True
 )
-app.add_typer(tokens_app, name="serve-token", short_help="Bearer tokens of custrisk serve.")
+app.add_typer(tokens_app, name="serve-token", short_help="Bearer tokens of custrisk serve")
 
 DbOpt = Annotated[
     str | None,
@@ -31,7 +31,7 @@ DbOpt = Annotated[
 ]
 
 
-@app.command("serve", short_help="Score new customers over HTTP (decision service).")
+@app.command("serve", short_help="Score new customers over HTTP (decision service)")
 def serve(
     model: Annotated[
         str,

@@ -136,6 +136,51 @@ def test_a_ratio_written_as_percentages_is_shown_as_percents(tmp_path: Path) -> 
     assert "unit" not in indicators[schema.column("近12月逾期次数").name]
 
 
+@pytest.mark.parametrize("header", ["Utilisation %", "额度使用率(%)", "使用率％", "util pct"])
+def test_percentage_points_under_a_percent_header_are_read_as_fractions(
+    tmp_path: Path, header: str
+) -> None:
+    """``Utilisation %`` holding 42.7 for 42.7 % is read as 0.427 (``scale: 0.01``) and
+    shown as percents; read as 42.7, a rule on utilisation (above 90 %) saw 4,270 % and
+    flagged nearly every customer. Fractions under the same header (0.427) and points
+    under a header naming no percent are read as written."""
+    frame = _table(200, seed=4)
+    util = frame.pop("额度使用率")
+    frame[header] = (util * 100).round(1)
+    frame["share %"] = util  # (fractions already)
+    frame["逾期天数"] = (util * 100).round(0).astype(int)  # (no percent in its header)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    schema = infer_table(tmp_path / "t.csv", target="违约")
+    points = schema.column(header)
+    assert (points.type, points.scale, points.percent_points) == ("float", 0.01, True)
+    assert "percentage points (" in points.reason
+    for other in ("share %", "逾期天数"):
+        assert (schema.column(other).scale, schema.column(other).percent_points) == (None, False)
+    configs = table_configs(schema)
+    columns = yaml.safe_load(configs.sources_text)["sources"]["credit"]["columns"]
+    assert columns[points.name]["scale"] == 0.01
+    indicator = yaml.safe_load(configs.indicators_text)["indicators"][points.name]
+    assert (indicator["unit"], indicator["label"]["en"]) == ("share", header)
+
+
+def test_a_rule_on_utilisation_reads_a_percent_column_as_a_share(tmp_path: Path) -> None:
+    """A table whose ``Utilisation %`` (percentage points) became the feature
+    ``utilisation`` that alert rule CR03 reads (above 0.9): only the customers above
+    90 % are flagged, shown as 95%, not 9500%."""
+    frame = _table(300, seed=7)
+    frame["Utilisation %"] = (frame.pop("额度使用率") * 100).round(1)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    _invoke("train", tmp_path / "t.csv", "--target", "违约", "--models-dir", tmp_path)
+    frame.drop(columns="违约").to_csv(tmp_path / "next.csv", index=False)
+    _invoke("score", tmp_path / "next.csv", "-m", "logistic", "--models-dir", tmp_path,
+            "-o", tmp_path / "out" / "s.csv")  # fmt: skip
+    alerts = pd.read_csv(tmp_path / "out" / "alerts.csv", dtype=str)
+    flagged = alerts.loc[alerts["code"] == "CR03"]
+    assert len(flagged) == int((frame["Utilisation %"] > 90).sum()) > 0
+    shown = flagged["message_en"].str.extract(r"is (\d+)%")[0].astype(int)
+    assert shown.between(90, 120).all(), flagged["message_en"].head().tolist()
+
+
 def test_amounts_in_yuan_are_shown_as_money(tmp_path: Path) -> None:
     """月收入(元) (read as annual_income × 12), 授信额度(万元) (× 10,000) and 消费金额/元
     are amounts in 元: their indicators' unit is CNY, shown ¥369,264 as the exports'

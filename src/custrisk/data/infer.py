@@ -68,6 +68,7 @@ from custrisk.data.infer_values import (
     date_share,
     decimal_commas,
     foreign_amounts,
+    percent_points,
     percent_text,
     several_units,
     with_unit,
@@ -132,13 +133,17 @@ class InferredColumn:
     lower: float | None = None
     upper: float | None = None
     #: the factor its values are read with (``scale`` in the sources config): a column
-    #: of 万元 as the customer field in 元, a monthly income as ``annual_income``
-    scale: int | None = None
+    #: of 万元 as the customer field in 元, a monthly income as ``annual_income``,
+    #: percentage points as fractions (0.01)
+    scale: float | None = None
     #: the unit its numbers are written with (``unit`` in the sources config): 岁, 个月
     unit: str | None = None
     #: its numbers are written as percentages (16.3%, read as 0.163): the feature's
     #: values are shown as percents (indicator unit ``share``)
     percent: bool = False
+    #: its header names percentages and its numbers are percentage points (42.7 under
+    #: ``Utilisation %``, read as 0.427 with ``scale`` 0.01): shown as percents too
+    percent_points: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,9 @@ class TableSchema:
             )
         return lines
 
+
+#: The scale of a column of percentage points (42.7 read as the fraction 0.427).
+PERCENT_POINT = 0.01
 
 #: The characters of a header the layout's lines show (a longer one is cut, with …)
 SHOWN_HEADER = 40
@@ -449,11 +457,28 @@ def infer_table(
                 upper = None if upper is None else upper * scale.scale
             else:
                 scale = None
-            percent = None
+            percent = points = None
             if kind == "float" and role == "feature" and scale is None and unit is None:
                 percent = percent_text(values)
                 if percent is not None:
                     reason = f"{reason}; percentages (e.g. {cut_text(percent)}), read as fractions"
+            if (
+                kind in ("int", "float")
+                and role == "feature"
+                and scale is None
+                and unit is None
+                and percent is None
+            ):
+                # (Utilisation % = 42.7 read as 42.7 would be 4,270 % to a rule on shares)
+                points = percent_points(header, values)
+                if points is not None:
+                    kind = "float"  # (a scale applies to float columns)
+                    reason = (
+                        f"{reason}; percentage points ({cut_text(points)} is "
+                        f"{cut_text(points)} %), read as fractions: value × 0.01"
+                    )
+                    lower = None if lower is None else lower * PERCENT_POINT
+                    upper = None if upper is None else upper * PERCENT_POINT
             col = InferredColumn(
                 header,
                 name,
@@ -463,9 +488,10 @@ def infer_table(
                 pii,
                 lower=lower,
                 upper=upper,
-                scale=scale.scale if scale is not None else None,
+                scale=(scale.scale if scale is not None else PERCENT_POINT if points else None),
                 unit=unit,
                 percent=percent is not None,
+                percent_points=points is not None,
             )
         if col.role in ("feature", "as_of") and col.type == "date":
             latest[col.name] = _latest_date(values, date_formats)

@@ -6,6 +6,7 @@ addresses."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -80,6 +81,31 @@ def percent_text(values: Sequence[str]) -> str | None:
     sample = values[:5000]
     found = [v for v in sample if (number := decorated_number(v)) and number[1] == "%"]
     return found[0] if found and 2 * len(found) > len(sample) else None
+
+
+#: A header naming its numbers as percentages: ``Utilisation %``, ``逾期率(%)``,
+#: ``使用率％``, ``百分比``, ``Usage pct``, ``percent used``.
+_PERCENT_HEADER = re.compile(r"%|百分比|\bper ?cent\b|\bpct\b", re.IGNORECASE)
+
+
+def percent_points(header: str, values: Sequence[str]) -> str | None:
+    """One of a number column's values, when its header names percentages and most of
+    its numbers are written as percentage points (``42.7`` under ``Utilisation %``:
+    42.7 %, to be read as the fraction 0.427); ``None`` otherwise: a header without a
+    percent, or fractions already (``0.427``: at most half the numbers above 1.5)."""
+    if not _PERCENT_HEADER.search(unicodedata.normalize("NFKC", header)):
+        return None
+    points: list[str] = []
+    numbers = 0
+    for value in values[:5000]:
+        try:
+            number = float(value.replace(",", ""))
+        except ValueError:
+            continue
+        numbers += 1
+        if abs(number) > 1.5:
+            points.append(value)
+    return points[0] if points and 2 * len(points) > numbers else None
 
 
 #: A number and the unit written after it (``35岁``, ``36 个月``, ``3次``).

@@ -148,11 +148,11 @@ def table_configs(schema: TableSchema) -> TableConfigs:
             entry["expr"] = f"as_of - {col.name}"
         else:
             entry["field"] = col.name
-        if col.percent:  # (16.3% in the table, 0.163 read: shown as 16.3% again)
+        if col.percent or col.percent_points:  # (16.3% or 16.3 read as 0.163: shown 16.3%)
             entry["unit"] = PERCENT_UNIT
         elif _in_yuan(col.name, col.header, col.type, col.unit):  # (shown ¥369,264)
             entry["unit"] = "CNY"
-        if col.scale is not None:  # (the value is not the header's: 月收入 × 12)
+        if col.scale is not None and not col.percent_points:  # (not the header's: 月收入 × 12)
             entry["label"] = {
                 "zh": f"{col.header} × {col.scale:,}",
                 "en": f"{col.header} × {col.scale:,}",

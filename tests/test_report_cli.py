@@ -64,14 +64,16 @@ def test_help_explains_the_command(runner: CliRunner) -> None:
         assert option in result.output
 
 
+@pytest.mark.parametrize("option", ["--customers", "--customer"])
 def test_filters_no_customer_matches_are_named(
-    runner: CliRunner, run_path: Path, tmp_path: Path
+    runner: CliRunner, run_path: Path, tmp_path: Path, option: str
 ) -> None:
     """A grade the run knows but nobody holds together with the other filter: the
-    warning names the filters rather than 'the filters'."""
+    warning names the filters rather than 'the filters'. ``--customer`` (one id, as
+    ``audit`` and ``decisions`` spell it) is ``--customers``."""
     out = tmp_path / "out"
     result = _report(
-        runner, run_path, "--out", out, "--grade", "A", "--customers", "C001", "--no-portfolio"
+        runner, run_path, "--out", out, "--grade", "A", option, "C001", "--no-portfolio"
     )
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())

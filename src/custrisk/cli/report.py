@@ -47,6 +47,7 @@ def report(
         str | None,
         typer.Option(
             "--customers",
+            "--customer",
             help="Only these customer ids: ID1,ID2,... or @FILE with one id per line.",
         ),
     ] = None,

@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -27,7 +28,13 @@ from custrisk.report import (
 from custrisk.report.config import ReportConfig
 from custrisk.report.render import check_cjk_font
 from tests._layout import broken_header_words, text_outside_cells, with_class
-from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
+from tests._report_runs import (
+    handmade_frames,
+    worst_case_context,
+    write_handmade_run,
+    write_history,
+    write_run,
+)
 
 REPORT_DATE = dt.date(2026, 11, 5)
 INJECTION = '<img src="file:///etc/passwd">'
@@ -728,3 +735,41 @@ def test_a_donut_of_one_grade_is_a_whole_ring(counts: list[int]) -> None:
     assert len(paths) == 1
     points = [p.split()[-2:] for p in re.split(r" (?=A )", paths[0].removesuffix(" Z"))]
     assert points[0] != points[1] and points[-1] == points[0][-2:]  # round and closed
+
+
+@pytest.fixture(scope="module")
+def history_inputs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The hand-made run with two earlier runs: a three-point score history."""
+    folder = tmp_path_factory.mktemp("history")
+    older = write_history(folder / "hist", "2026-08-31", shift=30)
+    old = write_history(folder / "hist", "2026-09-30", shift=12)
+    return load_report_inputs(write_handmade_run(folder / "run"), history=[old, older])
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_fullest_customer_report_keeps_to_one_page(
+    history_inputs: Any, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """English reports of customers with two long alerts ran onto a second page that
+    held only the grade's actions (7 of 58 grade-E reports of the sample data), and with
+    a score history Chinese ones with two alerts did too. The fullest report keeps to
+    one page: its alerts, the ones not listed named by level and code, the grade's
+    actions and the score history."""
+    context = worst_case_context(history_inputs, config, lang, report_date=REPORT_DATE)
+    assert len(context["alerts"]) == config.customer_alerts and context["more_alerts"]
+    document = renderers[lang].layout(context)
+    assert len(document.pages) == 1
+    assert text_outside_cells(document, ("th", "td")) == []
+    text = re.sub(r"\s+", "", _text(renderers[lang].render(context).pdf))
+    t = config.texts[lang]
+    more = t["alerts_more"].replace("{n}", str(len(context["more_alerts"])))
+    for wanted in (
+        *(a["code"] for a in context["alerts"] + context["more_alerts"]),
+        *(a["actions"][-1] for a in context["alerts"]),
+        re.sub(r"\s+", "", more),
+        re.sub(r"\s+", "", t["alerts_more_where"]),
+        re.sub(r"\s+", "", context["policy"]["actions"][-1]),
+        re.sub(r"\s+", "", t["section_history"]),
+    ):
+        assert re.sub(r"\s+", "", wanted) in text, wanted
+

@@ -560,7 +560,7 @@ def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
     labels = re.findall(r'<text x="([\d.]+)"[^>]*font-weight="bold">(\d+ E)</text>', svg)
     assert ticks and len(labels) == 2
     first = float(labels[0][0])
-    half_label = 7 * 0.6 * len(labels[0][1]) / 2  # 7-point digits, about 0.6 em each
+    half_label = charts.AXIS_SIZE * 0.6 * len(labels[0][1]) / 2  # digits about 0.6 em each
     assert first - half_label > max(ticks) + 2, (first, ticks)
 
 
@@ -773,3 +773,47 @@ def test_the_fullest_customer_report_keeps_to_one_page(
     ):
         assert re.sub(r"\s+", "", wanted) in text, wanted
 
+
+def test_customer_chart_text_prints_at_7_points_in_dark_grey(
+    history_inputs: Any, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """The gauge's range and caption and the score history's ticks and dates were 6.5
+    SVG units (4.9 pt) in light grey, as the portfolio charts' were: now at least 7 pt
+    and dark enough to print."""
+    context = build_customer_context(
+        history_inputs, "C001", config=config, lang="en", report_date=REPORT_DATE
+    )
+    html = renderers["en"].html(context)
+    texts = re.findall(
+        r'<text [^>]*font-size="([\d.]+)" fill="#([0-9a-fA-F]{6})"[^>]*>([^<]*)<', html
+    )
+    axis = [
+        (float(size), fill, text)
+        for size, fill, text in texts
+        if re.fullmatch(r"\d{3}|\d{4}-\d\d-\d\d|Score", text)
+    ]
+    dates = [text for _, _, text in axis if "-" in text]
+    assert dates == ["2026-08-31", "2026-09-30", "2026-10-31"]
+    assert len(axis) >= 3 + 3 + 3  # gauge range and caption, ticks, dates
+    for size, fill, text in axis:
+        assert size * 0.75 >= 7, (text, size)  # an SVG unit is a CSS px: 0.75 pt
+        assert max(int(fill[i : i + 2], 16) for i in (0, 2, 4)) < 0x80, (text, fill)
+
+
+def test_a_long_score_history_labels_every_other_run() -> None:
+    """At 7 pt, the dates of twelve monthly runs would run into each other under the
+    history chart: every k-th run is labelled, the latest always."""
+    from custrisk.report.charts import line
+
+    style = load_report_config().style
+    points = [
+        {"as_of": f"2026-{month:02d}-28", "score": 500.0 + month, "grade": "E"}
+        for month in range(1, 13)
+    ]
+    svg = str(line(points, style=style, colors={}, caption="history", width=335, height=74))
+    dates = re.findall(r'<text x="([\d.]+)"[^>]*>(2026-\d\d-28)</text>', svg)
+    assert dates[0][1] == "2026-01-28" and dates[-1][1] == "2026-12-28"
+    assert 3 <= len(dates) < 12
+    xs = [float(x) for x, _ in dates]
+    width = charts._text_width("2026-12-28", charts.AXIS_SIZE)
+    assert all(b - a > width for a, b in zip(xs, xs[1:], strict=False)), xs

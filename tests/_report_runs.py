@@ -2,6 +2,7 @@
 
 :func:`write_handmade_run` writes a small, fixed run (five customers) by hand, shaped
 like the output of ``custrisk score``: the golden-file customer lives here.
+:func:`worst_case_context` fills a customer report as full as the packaged configs let it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from custrisk.expr import ExprType
+from custrisk.indicators import load_indicator_config
+from custrisk.policy import load_alert_rules
+from custrisk.report import build_customer_context
+from custrisk.report.config import ReportConfig
+from custrisk.report.formatting import Formatter
 from custrisk.results import ALERT_COLUMNS, ScoringRun
 
 GRADES = {
@@ -400,3 +407,82 @@ def write_history(
     if grades:
         scores["grade"] = scores["customer_id"].map(grades).fillna(scores["grade"])
     return write_run(folder / as_of, scores, details, run, None)
+
+
+def _wide_values(template: Any) -> dict[str, Any]:
+    """Values that print wide in an alert message: 99%, 1,234,567, 365 (-365 for a
+    change), grade E."""
+    values: dict[str, Any] = {}
+    for _, name, spec, kind in template.parts:
+        if not name:
+            continue
+        if kind is ExprType.STRING:
+            values[name] = "E"
+        elif "%" in spec:
+            values[name] = 0.99
+        elif "," in spec:
+            values[name] = 1_234_567.0
+        else:
+            values[name] = -365 if "change" in name else 365
+    return values
+
+
+#: Key-indicator values that print wide, by unit (others: 365 in the unit).
+WIDE_VALUES = {
+    "share": 1.0,
+    "ratio": -12.34,
+    "points": -120,
+    "hours": 168.5,
+    "months": 176,
+    "score 1-5": 1.0,
+}
+
+
+def worst_case_context(
+    inputs: Any, config: ReportConfig, lang: str, *, report_date: dt.date
+) -> dict[str, Any]:
+    """The fullest customer report of the packaged configs: score history, every key
+    indicator of the packaged indicators with a wide value, all flagged, the review
+    flag, and every packaged alert rule firing: the longest ones (message and actions,
+    with wide values), whatever their level, listed and the others named."""
+
+    context = build_customer_context(
+        inputs, "C001", config=config, lang=lang, report_date=report_date
+    )
+    assert len(context["history"]) >= 3 and context["policy"] and context["reasons"]
+    context["limits"]["review_flag"] = True
+    fmt = Formatter(config, lang)
+    known = {i.code: i for i in load_indicator_config().indicators}
+    context["indicators"] = [
+        {
+            "code": code,
+            "label": known[code].label_zh if lang == "zh" else known[code].label_en,
+            "value_text": fmt.value(WIDE_VALUES.get(known[code].unit, 365), known[code].unit),
+            "median_text": fmt.value(WIDE_VALUES.get(known[code].unit, 365), known[code].unit),
+            "percentile": 100,
+            "flag": True,
+        }
+        for code in config.key_indicators
+        if code in known
+    ]
+    assert len(context["indicators"]) >= 15
+    alerts = []
+    for rule in load_alert_rules().rules:
+        template = rule.message_zh if lang == "zh" else rule.message_en
+        level = config.alert_levels[rule.level].label(lang)
+        alerts.append(
+            {
+                "code": rule.code,
+                "level": {"key": rule.level, "code": rule.level, "label": level},
+                "message": template.render(_wide_values(template)),
+                "actions": list(rule.actions_zh if lang == "zh" else rule.actions_en),
+                "owner": config.owners[rule.owner][lang],
+                "due_by": "2026-11-03",
+                "response_hours": rule.response_hours,
+            }
+        )
+    alerts.sort(key=lambda a: -len(a["message"]) - len("".join(a["actions"])))
+    shown = config.customer_alerts
+    context["alerts"] = alerts[:shown]
+    context["more_alerts"] = [{"code": a["code"], "level": a["level"]} for a in alerts[shown:]]
+    return context

@@ -7,6 +7,7 @@ review the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -88,6 +89,35 @@ def test_portfolio_context_matches_golden(run_path: Path, config: ReportConfig) 
     inputs = load_report_inputs(run_path)
     context = build_portfolio_context(inputs, config=config, lang="zh", report_date=REPORT_DATE)
     _check_golden("report_portfolio_zh.json", context)
+
+
+def test_the_customer_report_lists_the_most_severe_alerts_and_names_the_rest(
+    tmp_path: Path, config: ReportConfig
+) -> None:
+    """More alerts than reports.yaml's customer_alerts (3) would take the report onto a
+    second page: the most severe are listed with their actions, the others named by
+    level and code, none left out silently."""
+    scores, details, run, alerts = handmade_frames()
+    first = alerts[alerts["customer_id"] == "C001"].iloc[0]
+    extra = [
+        first.copy().to_frame().T.assign(code=code, level=level)
+        for code, level in (("CP02", "yellow"), ("GR01", "red"), ("CR03", "yellow"))
+    ]
+    alerts = pd.concat([alerts, *extra], ignore_index=True)
+    inputs = load_report_inputs(write_run(tmp_path, scores, details, run, alerts))
+    ctx = build_customer_context(inputs, "C001", config=config, lang="en", report_date=REPORT_DATE)
+    listed = [(a["level"]["code"], a["code"]) for a in ctx["alerts"]]
+    named = [(a["level"]["code"], a["code"]) for a in ctx["more_alerts"]]
+    assert listed == [("red", "CR01"), ("red", "GR01"), ("orange", "TX02")]
+    assert named == [("yellow", "CP02"), ("yellow", "CR03")]
+    assert ctx["alert_level"]["code"] == "red"
+    html = ReportRenderer(config, lang="en").html(ctx)
+    assert "And 2 more" in html and "alerts.csv" in html
+    one = dataclasses.replace(config, customer_alerts=1)
+    ctx = build_customer_context(inputs, "C001", config=one, lang="zh", report_date=REPORT_DATE)
+    assert [a["code"] for a in ctx["alerts"]] == ["CR01"]
+    assert [a["code"] for a in ctx["more_alerts"]] == ["GR01", "TX02", "CP02", "CR03"]
+    assert "另有 4 条" in ReportRenderer(one, lang="zh").html(ctx)
 
 
 def test_customer_context_content(run_path: Path, config: ReportConfig) -> None:
@@ -504,6 +534,7 @@ BAD_CONFIGS = [
     ("style: {primary: 'red; x: url(a)'}\n", r"key 'style.primary': expected a colour"),
     ("style: {font_family: 'A\"B'}\n", r"key 'style.font_family'.*not a plain list of font"),
     ("score_range: [700, 400]\n", r"key 'score_range': expected \[low, high\]"),
+    ("customer_alerts: 0\n", r"key 'customer_alerts'"),
 ]
 
 
@@ -511,7 +542,7 @@ BAD_CONFIGS = [
 def test_config_errors_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     base = load_report_config().path
     text = Path(base).read_text(encoding="utf-8")
-    for key in ("lgd:", "pd_bands:", "style:", "score_range:"):
+    for key in ("lgd:", "pd_bands:", "style:", "score_range:", "customer_alerts:"):
         if extra.startswith(key):
             start = text.index(f"\n{key}") + 1
             end = text.index("\n\n", start)

@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -27,7 +28,13 @@ from custrisk.report import (
 from custrisk.report.config import ReportConfig
 from custrisk.report.render import check_cjk_font
 from tests._layout import broken_header_words, text_outside_cells, with_class
-from tests._report_runs import handmade_frames, write_handmade_run, write_history, write_run
+from tests._report_runs import (
+    handmade_frames,
+    worst_case_context,
+    write_handmade_run,
+    write_history,
+    write_run,
+)
 
 REPORT_DATE = dt.date(2026, 11, 5)
 INJECTION = '<img src="file:///etc/passwd">'
@@ -553,7 +560,7 @@ def test_score_history_labels_stay_clear_of_the_axis_labels() -> None:
     labels = re.findall(r'<text x="([\d.]+)"[^>]*font-weight="bold">(\d+ E)</text>', svg)
     assert ticks and len(labels) == 2
     first = float(labels[0][0])
-    half_label = 7 * 0.6 * len(labels[0][1]) / 2  # 7-point digits, about 0.6 em each
+    half_label = charts.AXIS_SIZE * 0.6 * len(labels[0][1]) / 2  # digits about 0.6 em each
     assert first - half_label > max(ticks) + 2, (first, ticks)
 
 
@@ -728,3 +735,85 @@ def test_a_donut_of_one_grade_is_a_whole_ring(counts: list[int]) -> None:
     assert len(paths) == 1
     points = [p.split()[-2:] for p in re.split(r" (?=A )", paths[0].removesuffix(" Z"))]
     assert points[0] != points[1] and points[-1] == points[0][-2:]  # round and closed
+
+
+@pytest.fixture(scope="module")
+def history_inputs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The hand-made run with two earlier runs: a three-point score history."""
+    folder = tmp_path_factory.mktemp("history")
+    older = write_history(folder / "hist", "2026-08-31", shift=30)
+    old = write_history(folder / "hist", "2026-09-30", shift=12)
+    return load_report_inputs(write_handmade_run(folder / "run"), history=[old, older])
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_fullest_customer_report_keeps_to_one_page(
+    history_inputs: Any, config: ReportConfig, renderers: dict[str, ReportRenderer], lang: str
+) -> None:
+    """English reports of customers with two long alerts ran onto a second page that
+    held only the grade's actions (7 of 58 grade-E reports of the sample data), and with
+    a score history Chinese ones with two alerts did too. The fullest report keeps to
+    one page: its alerts, the ones not listed named by level and code, the grade's
+    actions and the score history."""
+    context = worst_case_context(history_inputs, config, lang, report_date=REPORT_DATE)
+    assert len(context["alerts"]) == config.customer_alerts and context["more_alerts"]
+    document = renderers[lang].layout(context)
+    assert len(document.pages) == 1
+    assert text_outside_cells(document, ("th", "td")) == []
+    text = re.sub(r"\s+", "", _text(renderers[lang].render(context).pdf))
+    t = config.texts[lang]
+    more = t["alerts_more"].replace("{n}", str(len(context["more_alerts"])))
+    for wanted in (
+        *(a["code"] for a in context["alerts"] + context["more_alerts"]),
+        *(a["actions"][-1] for a in context["alerts"]),
+        re.sub(r"\s+", "", more),
+        re.sub(r"\s+", "", t["alerts_more_where"]),
+        re.sub(r"\s+", "", context["policy"]["actions"][-1]),
+        re.sub(r"\s+", "", t["section_history"]),
+    ):
+        assert re.sub(r"\s+", "", wanted) in text, wanted
+
+
+def test_customer_chart_text_prints_at_7_points_in_dark_grey(
+    history_inputs: Any, config: ReportConfig, renderers: dict[str, ReportRenderer]
+) -> None:
+    """The gauge's range and caption and the score history's ticks and dates were 6.5
+    SVG units (4.9 pt) in light grey, as the portfolio charts' were: now at least 7 pt
+    and dark enough to print."""
+    context = build_customer_context(
+        history_inputs, "C001", config=config, lang="en", report_date=REPORT_DATE
+    )
+    html = renderers["en"].html(context)
+    texts = re.findall(
+        r'<text [^>]*font-size="([\d.]+)" fill="#([0-9a-fA-F]{6})"[^>]*>([^<]*)<', html
+    )
+    axis = [
+        (float(size), fill, text)
+        for size, fill, text in texts
+        if re.fullmatch(r"\d{3}|\d{4}-\d\d-\d\d|Score", text)
+    ]
+    dates = [text for _, _, text in axis if "-" in text]
+    assert dates == ["2026-08-31", "2026-09-30", "2026-10-31"]
+    assert len(axis) >= 3 + 3 + 3  # gauge range and caption, ticks, dates
+    for size, fill, text in axis:
+        assert size * 0.75 >= 7, (text, size)  # an SVG unit is a CSS px: 0.75 pt
+        assert max(int(fill[i : i + 2], 16) for i in (0, 2, 4)) < 0x80, (text, fill)
+
+
+def test_a_long_score_history_labels_every_other_run() -> None:
+    """At 7 pt, the dates of twelve monthly runs would run into each other under the
+    history chart: every k-th run is labelled, the latest always."""
+    from custrisk.report.charts import line
+
+    style = load_report_config().style
+    points = [
+        {"as_of": f"2026-{month:02d}-28", "score": 500.0 + month, "grade": "E"}
+        for month in range(1, 13)
+    ]
+    svg = str(line(points, style=style, colors={}, caption="history", width=335, height=74))
+    dates = re.findall(r'<text x="([\d.]+)"[^>]*>(2026-\d\d-28)</text>', svg)
+    assert dates[0][1] == "2026-01-28" and dates[-1][1] == "2026-12-28"
+    assert 3 <= len(dates) < 12
+    xs = [float(x) for x, _ in dates]
+    width = charts._text_width("2026-12-28", charts.AXIS_SIZE)
+    assert all(b - a > width for a, b in zip(xs, xs[1:], strict=False)), xs

@@ -36,7 +36,7 @@ def _text_width(text: str, size: float) -> float:
     return sum(size if ord(ch) >= 0x2E80 else size * 0.58 for ch in text)
 
 
-# Axis text (tick labels, axis titles) of the portfolio and back-test charts. An SVG unit
+# Axis text (tick labels, axis titles) of the charts of every report. An SVG unit
 # is a CSS px (0.75 pt) and the charts are printed at their size: 9.5 units is 7.1 pt.
 # The palette's muted grey (#8a94a6) at 6.5 units (4.9 pt) was too small and too light
 # to read on paper.
@@ -161,7 +161,7 @@ def gauge(
                 cx + r * math.cos(mid),
                 cy + r * math.sin(mid) + 2.8,
                 seg["grade"],
-                size=7.5,
+                size=8.5,
                 fill="#ffffff",
                 anchor="middle",
                 weight="bold",
@@ -179,12 +179,12 @@ def gauge(
             3,
         )
         chart.circle(cx + outer * math.cos(a), cy + outer * math.sin(a), 3, style["primary"])
-    chart.text(cx - r, cy + 13, f"{low:.0f}", size=6.5, fill=style["muted"], anchor="middle")
-    chart.text(cx + r, cy + 13, f"{high:.0f}", size=6.5, fill=style["muted"], anchor="middle")
+    chart.text(cx - r, cy + 15, f"{low:.0f}", size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle")
+    chart.text(cx + r, cy + 15, f"{high:.0f}", size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle")
     chart.text(
         cx, cy - 8, score_text, size=26, fill=style["primary"], anchor="middle", weight="bold"
     )
-    chart.text(cx, cy + 8, caption, size=7.5, fill=style["muted"], anchor="middle")
+    chart.text(cx, cy + 10, caption, size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle")
     return chart.markup()
 
 
@@ -382,7 +382,7 @@ def line(
         value = low + (high - low) * i / 2
         y = top + plot_h - plot_h * i / 2
         chart.line(left, y, width - right, y, style["grid"], 0.8)
-        chart.text(left - 4, y + 2.5, f"{value:.0f}", size=6.5, fill=style["muted"], anchor="end")
+        chart.text(left - 4, y + 3.3, f"{value:.0f}", size=AXIS_SIZE, fill=AXIS_FILL, anchor="end")
     n = len(points)
     # points are kept clear of the axis labels on the left: a label ("501 E") centred on
     # the first point sat on top of the middle tick ("505")
@@ -398,12 +398,25 @@ def line(
     if len(coords) > 1:
         d = "M " + " L ".join(f"{_n(x)} {_n(y)}" for x, y, _ in coords)
         chart.path(d, style["accent"], 1.8)
-    for x, y, p in coords:
+    labels = [
+        f"{float(p['score']):.0f}" + (f" {p['grade']}" if p.get("grade") else "")
+        for _, _, p in coords
+    ]
+    # with many runs, every k-th point is labelled (the last always): labels at 7 pt
+    # would run into each other
+    widest = max(_text_width(str(p.get("as_of", "")), AXIS_SIZE) for _, _, p in coords)
+    gap = span / (n - 1) if n > 1 else span
+    step = max(1, math.ceil((widest + 6) / gap))
+    last = len(coords) - 1
+    for i, ((x, y, p), label) in enumerate(zip(coords, labels, strict=True)):
         chart.circle(x, y, 3.5, colors.get(p.get("grade") or "", style["accent"]), "#ffffff")
-        label = f"{float(p['score']):.0f}" + (f" {p['grade']}" if p.get("grade") else "")
-        chart.text(x, y - 7, label, size=7, fill=style["primary"], anchor="middle", weight="bold")
+        if (i % step or last - i < step) and i != last:
+            continue
         chart.text(
-            x, height - 5, p.get("as_of", ""), size=6.5, fill=style["muted"], anchor="middle"
+            x, y - 6, label, size=AXIS_SIZE, fill=style["primary"], anchor="middle", weight="bold"
+        )
+        chart.text(
+            x, height - 4, p.get("as_of", ""), size=AXIS_SIZE, fill=AXIS_FILL, anchor="middle"
         )
     return chart.markup()
 

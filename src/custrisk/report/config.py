@@ -98,6 +98,7 @@ class ReportConfig:
     owners: dict[str, dict[str, str]] = field(default_factory=dict)
     review_frequencies: dict[str, dict[str, str]] = field(default_factory=dict)
     texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    customer_alerts: int = 3
 
     def texts_for(self, lang: str) -> dict[str, str]:
         """All labels in one language, keyed like ``texts`` in the YAML."""
@@ -256,6 +257,7 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
             "pd_bands",
             "exposure_bands",
             "top_customers",
+            "customer_alerts",
             "score_bin_width",
             "score_range",
             "key_indicators",
@@ -342,6 +344,7 @@ def load_report_config(path: str | os.PathLike[str] | None = None) -> ReportConf
         pd_bands=_edges(root, "pd_bands", upper=1.0),
         exposure_bands=_edges(root, "exposure_bands"),
         top_customers=root.number("top_customers", 20, minimum=1, integer=True),
+        customer_alerts=root.number("customer_alerts", 3, minimum=1, integer=True),
         score_bin_width=root.number("score_bin_width", 20, minimum=1, integer=True),
         score_range=(float(score_range[0]), float(score_range[1])),
         key_indicators=root.text_list("key_indicators", [], allow_empty=True) or (),

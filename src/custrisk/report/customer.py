@@ -390,7 +390,12 @@ def build_customer_context(
         "indicators": _key_indicators(
             detail, run=run, stats=stats, config=config, fmt=fmt, lang=lang
         ),
-        "alerts": alerts,
+        # the most severe alerts, with their actions; the others named by level and code
+        # (reports.yaml's customer_alerts keeps the report to one page)
+        "alerts": alerts[: config.customer_alerts],
+        "more_alerts": [
+            {"code": a["code"], "level": a["level"]} for a in alerts[config.customer_alerts :]
+        ],
         "policy": grade_policy(
             grade["code"] if grade else None, run=run, config=config, lang=lang, fmt=fmt
         ),

@@ -341,7 +341,7 @@ class ReportRenderer:
                 colors=self._grade_colors,
                 caption=t["section_history"],
                 width=335,
-                height=96,
+                height=74,
             )
             if ctx["history"]
             else None,

@@ -459,6 +459,25 @@ def test_a_pandas_run_reads_each_export_file_once_and_drifts_as_drift_does(
     assert drift == (root / "drift.json").read_bytes()
 
 
+def test_a_month_run_in_english_is_read_back_in_english(make_root: Callable[..., Path]) -> None:
+    """RUN.yaml's lang: en reached the scores and reports but not drift.json's labels,
+    and custrisk alerts on the month's folder spoke Chinese unless told --lang en."""
+    root = make_root(reports=False)
+    config = root / "run.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "\nlang: zh " in text
+    config.write_text(text.replace("\nlang: zh ", "\nlang: en "), encoding="utf-8")
+    code, _, err = _run(root, "--period", PERIOD)
+    assert code == 1, err  # (the drift gate: 200 customers are too few)
+    month = root / "runs" / PERIOD
+    assert json.loads((month / "scores.run.json").read_text(encoding="utf-8"))["lang"] == "en"
+    drift = json.loads((month / "drift.json").read_text(encoding="utf-8"))
+    labels = "".join(s.get("label") or "" for s in drift["statistics"])
+    assert "Credit utilisation" in labels and not any("\u4e00" <= ch <= "\u9fff" for ch in labels)
+    said = CliRunner().invoke(app, ["alerts", str(month), "--level", "red"])
+    assert said.exit_code == 0 and "Handling actions:" in said.stdout, said.output
+
+
 def test_a_stage_that_fails_on_bad_input_exits_2_and_keeps_its_staging_folder(
     make_root: Callable[[], Path],
 ) -> None:

@@ -19,12 +19,22 @@ LANGUAGES = ("zh", "en")
 
 #: Alert levels, most severe first.
 LEVELS = ("red", "orange", "yellow")
-#: Labels of the levels.
+#: Labels of the levels. In English a level is named by its colour everywhere (the
+#: terminal, the CSV files, the e-mail digest; the PDFs' reports.yaml capitalises it).
 LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
-    "red": {"zh": "高", "en": "high"},
-    "orange": {"zh": "中", "en": "medium"},
-    "yellow": {"zh": "低", "en": "low"},
+    "red": {"zh": "高", "en": "red"},
+    "orange": {"zh": "中", "en": "orange"},
+    "yellow": {"zh": "低", "en": "yellow"},
 }
+
+
+def level_shown(level: str, lang: str) -> str:
+    """A level as the terminal shows it: ``red 高`` in Chinese, ``red`` in English (its
+    label is its name)."""
+    label = LEVEL_LABELS.get(level, {}).get(lang, level)
+    return level if label == level else f"{level} {label}"
+
+
 #: Severity rank of each level (0 = most severe).
 LEVEL_RANK: Mapping[str, int] = {level: i for i, level in enumerate(LEVELS)}
 
@@ -79,11 +89,13 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     return roles
 
 
-#: Other names of the levels a user may type: the colours in Chinese and the labels.
+#: Other names of the levels a user may type: the colours in Chinese, the labels and
+#: the English labels of earlier versions (high, medium, low).
 _LEVEL_NAMES: Mapping[str, str] = {
     **{level: level for level in LEVELS},
     **{label: level for level, labels in LEVEL_LABELS.items() for label in labels.values()},
     **{"红色": "red", "橙色": "orange", "黄色": "yellow", "红": "red", "橙": "orange"},
+    **{"high": "red", "medium": "orange", "low": "yellow"},
     "黄": "yellow",
 }
 
@@ -139,6 +151,7 @@ __all__ = [
     "OWNER_LABELS",
     "check_language",
     "level_named",
+    "level_shown",
     "models_dir",
     "owner_label",
     "owners_named",

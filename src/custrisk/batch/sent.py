@@ -290,7 +290,7 @@ def send_by_hand(
     previous: Path | None = None,
     reports_dir: Path | None = None,
     portfolio_pdf: Path | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     dry_run: bool = False,
     again: bool = False,
     command: str = "custrisk notify RUN -c CONFIG",

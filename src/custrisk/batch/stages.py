@@ -349,6 +349,7 @@ def drift(ctx: StageContext) -> StageResult:
         "allow_insufficient": settings.allow_insufficient,
         "sources_config": cfg.sources,
         "encoding": cfg.encoding,
+        "lang": cfg.lang,  # (the features' labels, as the month's reports show them)
     }
     if ctx.cluster is not None:  # each bucket's bin counts on the workers, added up
         report = check_data_drift_dask(

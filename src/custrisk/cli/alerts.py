@@ -20,7 +20,7 @@ from custrisk.cli._common import (
     sealed_like,
 )
 from custrisk.cli._console import console
-from custrisk.vocab import LEVEL_LABELS, check_language, owner_label
+from custrisk.vocab import check_language, level_shown, owner_label
 
 app = typer.Typer()
 
@@ -95,8 +95,14 @@ def alerts(
         ),
     ] = None,
     lang: Annotated[
-        str, typer.Option("--lang", help="Language of messages and actions in the table: zh or en.")
-    ] = "zh",
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of levels, messages, owners and actions in the table: zh or en "
+            "[default: the run's language].",
+            show_default=False,
+        ),
+    ] = None,
     csv_encoding: Annotated[
         str | None,
         typer.Option(
@@ -135,7 +141,8 @@ def alerts(
         output = "csv" if out is not None and not workbook else "table"
     if output not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {output!r}")
-    check_language(lang)
+    if lang is not None:
+        check_language(lang)
     if out is not None and output != "csv" and not workbook:
         raise UsageError(
             "--out writes CSV or an .xlsx workbook, not a table; leave out --format table"
@@ -168,6 +175,10 @@ def alerts(
         else:
             typer.echo(data.decode("utf-8"), nl=False)
         return
+    if lang is None:  # the language the run was scored in
+        from custrisk.results import read_language
+
+        lang = read_language(source)
     table = Table(
         title=f"{len(frame):,} alerts ({source})",
         title_justify="left",
@@ -185,11 +196,10 @@ def alerts(
     table.add_column("status", no_wrap=True)
     for row in frame.to_dict(orient="records"):
         name = str(row["level"])
-        label = f"{name} {LEVEL_LABELS[name]['zh']}" if lang == "zh" else name
         table.add_row(
             str(row["customer_id"]),
             str(row["grade"]),
-            Text(label, style=LEVEL_STYLE[name]),
+            Text(level_shown(name, lang), style=LEVEL_STYLE[name]),
             str(row["code"]),
             str(row[f"message_{lang}"]),
             owner_label(str(row["owner"]), lang),

@@ -178,7 +178,14 @@ def backtest(
             show_default=False,
         ),
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Language of the PDF: zh or en.")] = "zh",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the PDF: zh or en [default: the run's language].",
+            show_default=False,
+        ),
+    ] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also render backtest.pdf.")] = True,
     fail_on_inversion: Annotated[
         bool,
@@ -288,7 +295,7 @@ def backtest(
                 for name in ("moved up", "moved down")
             )
         )
-        console.print(_limits_what_if(review.comparison.totals, lang))
+        console.print(_limits_what_if(review.comparison.totals, done.lang))
         if not review.comparison.facts["new_monotone"]:
             console.print(
                 "Under the new policy bad rates do NOT rise grade by grade: "

@@ -45,6 +45,7 @@ from custrisk.cli._common import (
 from custrisk.cli._console import LOG_WIDTH, console, say
 from custrisk.engine.cluster import check_engine_options
 from custrisk.errors import UsageError
+from custrisk.vocab import check_language
 
 if TYPE_CHECKING:
     from custrisk.monitoring import Comparison, DriftReport, Statistic
@@ -137,6 +138,14 @@ def drift(
             show_default=False,
         ),
     ] = None,
+    lang: Annotated[
+        str,
+        typer.Option(
+            "--lang",
+            help="Language of the features' labels in the table, JSON and JUnit: zh or en "
+            "(custrisk run: its RUN.yaml's lang:).",
+        ),
+    ] = "zh",
     config: ConfigOpt = None,
     sources: SourcesOpt = None,
     encoding: EncodingOpt = None,
@@ -175,6 +184,7 @@ def drift(
             )
         output_format = {".json": "json", ".xml": "junit"}.get(suffix, "text")
     _choice(output_format, FORMATS, "--format")
+    check_language(lang)
     if fail_on is not None:
         _choice(fail_on, FAIL_ON, "--fail-on")
     # a folder, or a path ending in / (known before the check runs, not after)
@@ -201,6 +211,7 @@ def drift(
             models_dir=models_dir,
             require_signed=require_signed or None,
             allow_unverified=allow_unverified,
+            lang=lang,
         )
         for warning in report.data.get("warnings_in_exports") or ():
             say("Warning:", warning)  # (why a feature may have moved: the export changed)

@@ -37,8 +37,14 @@ def followups(
         int, typer.Option("--limit", help="Rows shown per owner in the table (0: all).")
     ] = 20,
     lang: Annotated[
-        str, typer.Option("--lang", help="Language of the owner labels in the table: zh or en.")
-    ] = "zh",
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the owner labels in the table: zh or en [default: the run's "
+            "language].",
+            show_default=False,
+        ),
+    ] = None,
     out_text: Annotated[
         str | None,  # (as typed: a Path drops the ending / that says "a folder")
         typer.Option(
@@ -58,7 +64,8 @@ def followups(
     behaviour data and the due date. A run written before follow-up plans gets one
     computed from its tables (without channels).
     """
-    check_language(lang)
+    if lang is not None:
+        check_language(lang)
     out = output_file(out_text, "followups.csv")
     # (the role decides how customer data is read)
     protect_command(encrypt=out is not None and sealed_like(run, False, "the plan is"))
@@ -71,6 +78,10 @@ def followups(
         written = write_followups(plan, out)
         console.print(f"Wrote {counted(len(plan), 'follow-up')} to {written}")
         return
+    if lang is None:  # the language the run was scored in
+        from custrisk.results import read_language
+
+        lang = read_language(run)
     console.print(f"{counted(len(plan), 'customer')} due for a follow-up ({run})")
     # owners in the plan's order: whoever has the earliest due (most severe) follow-up first
     for name, part in plan_by_owner(plan):

@@ -65,7 +65,7 @@ def notify(
         typer.Option(
             "--lang",
             help="Language of the digest: zh or en [default: lang: of the config when it "
-            "is a RUN.yaml, as custrisk run sends it; else zh].",
+            "is a RUN.yaml, as custrisk run sends it; else the run's language].",
             show_default=False,
         ),
     ] = None,

@@ -61,7 +61,14 @@ def report(
             help="Only customers at these alert levels, e.g. red or 红色,橙色.",
         ),
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Report language: zh or en.")] = "zh",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Report language: zh or en [default: the run's language].",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -163,7 +170,8 @@ def report(
     )
 
     parse_csv_encoding(csv_encoding)
-    check_language(lang)
+    if lang is not None:
+        check_language(lang)
     if portfolio_only and not portfolio:
         raise UsageError(
             "--portfolio-only and --no-portfolio leave nothing to render", hint="give one"

@@ -46,7 +46,7 @@ from custrisk.cli._common import (
 from custrisk.cli._console import amount_text, console, counted, say
 from custrisk.engine.cluster import check_engine_options
 from custrisk.results import PARTS
-from custrisk.vocab import LEVEL_LABELS, LEVELS
+from custrisk.vocab import LEVELS, level_shown
 
 if TYPE_CHECKING:
     from custrisk.results import RunFiles, ScoringRun
@@ -362,7 +362,7 @@ def _print_alerts(facts: dict[str, Any], lang: str) -> None:
     table.add_column("customers (at their highest level)", justify="right")
     for level in LEVELS:
         table.add_row(
-            Text(f"{level} {LEVEL_LABELS[level][lang]}", style=LEVEL_STYLE[level]),
+            Text(level_shown(level, lang), style=LEVEL_STYLE[level]),
             f"{info['by_level'][level]:,}",
             f"{info['customers_by_highest_level'][level]:,}",
         )

@@ -209,6 +209,7 @@ def check_data_drift_dask(
     models_dir: PathLike | None = None,
     require_signed: bool | None = None,
     allow_unverified: bool = False,
+    lang: str = "zh",
 ) -> DriftReport:
     """:func:`custrisk.scoring.check_data_drift` on the Dask engine: the same
     :class:`DriftReport`, the bin counts computed in ``buckets`` parts on ``client``,
@@ -240,7 +241,7 @@ def check_data_drift_dask(
         **exports_facts(workspace.report),
         "unavailable_indicators": dict(unavailable),
     }
-    return drift_report(loaded, counts, flags, cfg, as_of=day, info=info)
+    return drift_report(loaded, counts, flags, cfg, as_of=day, info=info, lang=lang)
 
 
 __all__ = ["check_data_drift_dask", "drift_counts_dask"]

@@ -56,7 +56,7 @@ from custrisk.monitoring.psi import psi
 from custrisk.monitoring.reference import OTHER, Reference, reference_from_dict
 from custrisk.monitoring.report import NO_BASELINE, BinRow, DriftReport, Statistic
 from custrisk.privacy import mask_pii_text
-from custrisk.vocab import PERCENT_UNIT
+from custrisk.vocab import PERCENT_UNIT, check_language
 
 if TYPE_CHECKING:
     from custrisk.registry import LoadedModel
@@ -519,11 +519,13 @@ def _stored_reference(data: Mapping[str, Any], *, percent: bool) -> Reference:
     return reference.in_percent() if percent else reference
 
 
-def _feature_label(card: Mapping[str, Any], code: str) -> str:
-    """The card's label of a feature (Chinese, else English; a flat table's are its
-    column headers), or ``""`` when it has none or it says no more than the code."""
+def _feature_label(card: Mapping[str, Any], code: str, lang: str = "zh") -> str:
+    """The card's label of a feature in ``lang`` (else in the other language; a flat
+    table's are its column headers), or ``""`` when it has none or it says no more than
+    the code."""
     info = (card.get("feature_labels") or {}).get(code) or {}
-    label = str(info.get("zh") or info.get("en") or "").strip()
+    other = "en" if lang == "zh" else "zh"
+    label = str(info.get(lang) or info.get(other) or "").strip()
     return "" if label == code else label
 
 
@@ -617,10 +619,12 @@ def drift_report(
     *,
     as_of: dt.date | str | None = None,
     info: Mapping[str, Any] | None = None,
+    lang: str = "zh",
 ) -> DriftReport:
     """The drift report of ``model`` from the new data's :class:`DriftCounts` (of the
     whole data, or the :meth:`DriftCounts.merge` of its parts): the statistics and
     verdicts of :func:`check_drift`, with the same parameters."""
+    check_language(lang)
     config = config if config is not None else load_drift_config()
     card = model.card
     stored = _reference(model)
@@ -638,7 +642,7 @@ def drift_report(
             thresholds=thresholds,
             config=config,
             in_model=in_model,
-            label=_feature_label(card, key) if group == "feature" else "",
+            label=_feature_label(card, key, lang) if group == "feature" else "",
             # a flat table's features are coded by column position (col4)
             coded=group == "feature" and bool(card.get("table")),
             new_values=counts.new_values.get(key),
@@ -679,6 +683,7 @@ def check_drift(
     *,
     as_of: dt.date | str | None = None,
     info: Mapping[str, Any] | None = None,
+    lang: str = "zh",
 ) -> DriftReport:
     """Compare new data with the reference stored in the model card.
 
@@ -699,6 +704,8 @@ def check_drift(
         As-of date of the data, reported.
     info : mapping, optional
         Facts about the data to report with the result (e.g. rows rejected).
+    lang : {"zh", "en"}
+        Language of the features' labels (``label`` of each statistic).
 
     Returns
     -------
@@ -718,7 +725,7 @@ def check_drift(
     """
     config = config if config is not None else load_drift_config()
     counts = count_drift(model, features, config)
-    return drift_report(model, counts, labels, config, as_of=as_of, info=info)
+    return drift_report(model, counts, labels, config, as_of=as_of, info=info, lang=lang)
 
 
 __all__ = ["DriftCounts", "check_drift", "count_drift", "drift_report"]

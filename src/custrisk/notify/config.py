@@ -290,11 +290,11 @@ def load_notify_config(path: str | os.PathLike[str]) -> NotifyConfig:
     return parse_notify_config(data, file, key="")
 
 
-def digest_language(config: NotifyConfig, lang: str | None = None) -> str:
+def digest_language(config: NotifyConfig, lang: str | None = None) -> str | None:
     """The language ``custrisk notify`` sends the digest of ``config`` in: ``lang`` when
     given, else the ``lang:`` of the RUN.yaml it was read from (:attr:`NotifyConfig.run_lang`:
     the language the batch sent the month's digests in, so that a message sent again by
-    hand reads the same), else zh.
+    hand reads the same), else ``None``: the run's language (recorded when it was scored).
 
     Raises
     ------
@@ -303,7 +303,9 @@ def digest_language(config: NotifyConfig, lang: str | None = None) -> str:
     """
     if lang is not None:
         return check_language(lang)
-    return check_language(config.run_lang or "zh", f"{config.where}: lang")
+    if config.run_lang is None:
+        return None
+    return check_language(config.run_lang, f"{config.where}: lang")
 
 
 def _retry(node: Node) -> Retry:

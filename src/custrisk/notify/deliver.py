@@ -147,7 +147,7 @@ def deliver_notifications(
     previous: ScoringRun | None = None,
     reports_dir: str | Path | None = None,
     portfolio_pdf: str | Path | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     *,
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
@@ -172,8 +172,8 @@ def deliver_notifications(
         report when there is one.
     portfolio_pdf : path, optional
         Attached to e-mails (``attach_portfolio``, on by default).
-    lang : {"zh", "en"}
-        Language of the digest (the config's ``lang`` wins).
+    lang : {"zh", "en"}, optional
+        Language of the digest (the config's ``lang`` wins; default: the run's).
     dry_run : bool
         Build every message but send nothing (``preview`` holds the text).
     reports_link_dir : path, optional
@@ -294,7 +294,7 @@ def notify_run(
     previous: str | Path | None = None,
     reports_dir: str | Path | None = None,
     portfolio_pdf: str | Path | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     dry_run: bool = False,
     delivered: Collection[tuple[str, str]] = (),
 ) -> list[Delivery]:

@@ -231,16 +231,17 @@ def build_digest(
     previous: ScoringRun | None = None,
     *,
     reports_dir: str | Path | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     reports_link_dir: str | Path | None = None,
 ) -> Digest:
-    """The digest of ``run``'s alerts under ``config``.
+    """The digest of ``run``'s alerts under ``config``, in the language of the config's
+    ``lang:``, else ``lang``, else the run's.
 
     The run's own lifecycle (``status`` from ``custrisk score --previous``) is used
     when it has one; otherwise, given ``previous``, alerts that fired there too count
     as ongoing. Without either, every alert is new.
     """
-    lang = config.lang or lang
+    lang = config.lang or lang or run.lang
     alerts = run.alerts.reset_index(drop=True)
     for column in ("status", "since"):  # alerts made without a lifecycle
         if column not in alerts.columns:

@@ -73,7 +73,8 @@ from custrisk.report.render import (
     resolve_templates_dir,
     templates_hash,
 )
-from custrisk.results import locked_folder
+from custrisk.results import locked_folder, read_language
+from custrisk.vocab import check_language
 
 log = logging.getLogger(__name__)
 
@@ -566,7 +567,7 @@ def render_reports(
     customers: Sequence[str] | None = None,
     grades: Sequence[str] | None = None,
     alert_levels: Sequence[str] | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     workers: int | None = None,
     portfolio: bool = True,
     customer_reports: bool = True,
@@ -592,8 +593,8 @@ def render_reports(
         Output folder: ``portfolio.pdf``, ``customer_<id>.pdf`` and ``manifest.csv``.
     customers, grades, alert_levels : sequence of str, optional
         Filters (all given filters apply); none selects every customer.
-    lang : {"zh", "en"}
-        Report language.
+    lang : {"zh", "en"}, optional
+        Report language (default: the run's, recorded when it was scored).
     workers : int, optional
         Worker processes; 0 renders in this process; ``None`` takes the config's value
         (0 there: one per CPU for :data:`AUTO_PROCESSES_FROM` documents or more, else
@@ -650,6 +651,7 @@ def render_reports(
             hint=f"put the script's work under `{_GUARD}` (docs/api.md)",
         )
     start = time.perf_counter()
+    lang = check_language(lang) if lang is not None else read_language(scores)
     report_config: ReportConfig = load_report_config(config)
     templates_dir = resolve_templates_dir(templates)
     ReportRenderer(report_config, lang=lang, templates_dir=templates_dir)  # checks templates

@@ -12,7 +12,8 @@ from typing import Any
 
 from custrisk.config._yaml import join_limited
 from custrisk.errors import DataError
-from custrisk.results.layout import FACTS_DIGESTS, READABLE_LAYOUTS
+from custrisk.results.layout import DEFAULT_LANG, FACTS_DIGESTS, LANG_FACT, READABLE_LAYOUTS
+from custrisk.vocab import LANGUAGES
 
 
 def facts_bytes(facts: Mapping[str, Any]) -> bytes:
@@ -72,6 +73,26 @@ def check_facts(facts: Mapping[str, Any], path: Path) -> None:
             file=str(path),
             hint="do not edit a run's facts; score the month again (custrisk score)",
         )
+
+
+def facts_language(facts: Mapping[str, Any], path: Path | None = None) -> str:
+    """The run's language (:data:`LANG_FACT`): ``zh`` or ``en``; ``zh`` for a run
+    written before the language was recorded.
+
+    Raises
+    ------
+    DataError
+        A language this version does not know (a run of a newer version), naming it.
+    """
+    lang = facts.get(LANG_FACT, DEFAULT_LANG)
+    if lang not in LANGUAGES:
+        raise DataError(
+            f"the run facts name the language {lang!r}, not one of {', '.join(LANGUAGES)}: "
+            "written by another version of custrisk",
+            file=str(path) if path is not None else None,
+            hint="pass --lang zh or --lang en, or score the month again with this version",
+        )
+    return str(lang)
 
 
 def run_id_of(listed: Mapping[str, Mapping[str, Any]]) -> str:

@@ -30,6 +30,13 @@ READABLE_LAYOUTS = (1, LAYOUT_VERSION)
 FACTS_DIGESTS = "facts_sha256"
 
 
+#: The field of the facts holding the run's language (``zh`` or ``en``: its labels and
+#: messages), which the commands reading the run default to; a run without it (written
+#: before it was recorded) is :data:`DEFAULT_LANG`.
+LANG_FACT = "lang"
+DEFAULT_LANG = "zh"
+
+
 #: Beside the scores file ``<stem>.csv``: ``<stem>`` + these suffixes.
 DETAILS_SUFFIX = ".details.parquet"
 

@@ -28,11 +28,12 @@ from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, plain_name
 from custrisk.protect.output import existing, head_text, plain_bytes
 from custrisk.protect.pseudonym import active_pseudonymiser
-from custrisk.results.facts import check_facts
+from custrisk.results.facts import check_facts, facts_language
 from custrisk.results.layout import (
     ALERT_COLUMNS,
     CHANGE_COLUMNS,
     CLOSED_COLUMNS,
+    DEFAULT_LANG,
     DETAILS_NUMERIC,
     FACTS_SUFFIX,
     FOLLOWUP_COLUMNS,
@@ -733,6 +734,33 @@ def read_alerts(path: str | os.PathLike[str]) -> pd.DataFrame:
     if is_alerts_csv(path):
         return read_alerts_file(path)
     return read_run(path, parts=("alerts",)).alerts
+
+
+def read_language(path: str | os.PathLike[str]) -> str:
+    """The language of the run at ``path`` (as :func:`read_run` takes it; only its
+    facts are read), or of the run whose alerts file an alerts CSV is (the one run in its
+    folder, naming it): what a command reading the run defaults to. ``zh`` for a run
+    written before the language was recorded, and for an alerts CSV of no run (e.g.
+    one written by ``custrisk alerts --out``).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_facts`.
+    """
+    path = Path(path)
+    if is_alerts_csv(path):
+        facts = sorted(
+            [*path.parent.glob(f"*{FACTS_SUFFIX}"), *path.parent.glob(f"*{FACTS_SUFFIX}{SUFFIX}")]
+        )
+        if len(facts) != 1:
+            return DEFAULT_LANG
+        files = locate_run(facts[0])
+        if plain_name(files.part("alerts")).name != plain_name(path).name:
+            return DEFAULT_LANG
+        path = facts[0]
+    files = locate_run(path)
+    return facts_language(checked_facts(files), files.facts)
 
 
 def read_previous_scores(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 from custrisk.io.stop import Stopped, not_written
 from custrisk.protect.audit import PORTFOLIO, audit_event
 from custrisk.protect.envelope import plain_name
-from custrisk.results.facts import facts_bytes, facts_digests, run_id_of
+from custrisk.results.facts import facts_bytes, facts_digests, facts_language, run_id_of
 from custrisk.results.layout import (
     ALERTS_FILE,
     CLOSED_COLUMNS,
@@ -145,6 +145,13 @@ class ScoringRun:
     def run_id(self) -> str | None:
         value = self.facts.get("run_id")
         return str(value) if value else None
+
+    @property
+    def lang(self) -> str:
+        """The run's language (``zh`` or ``en``), recorded in its facts when it was
+        scored: what the commands reading the run default to. ``zh`` for a run written
+        before the language was recorded."""
+        return facts_language(self.facts, self.files.facts if self.files is not None else None)
 
     def write(self, out: str | os.PathLike[str], *, csv_encoding: str | None = None) -> RunFiles:
         """Write the run as one unit beside the scores file ``out`` (see the module).

@@ -16,7 +16,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.expr import ExprType
 from custrisk.policy import Policy, details_names, load_policy
 from custrisk.report.config import load_report_config
-from custrisk.results import read_run
+from custrisk.results import read_language, read_run
 from custrisk.review.alerts import alert_effectiveness, flagged_rules, over_share
 from custrisk.review.backtest import backtest_grades, join_outcomes, policy_grades, select_kinds
 from custrisk.review.output import Review, table_records, write_review
@@ -29,6 +29,7 @@ from custrisk.review.whatif import (
     propose_cutoffs,
     proposed_policy_yaml,
 )
+from custrisk.vocab import check_language
 
 
 def backtest_run(
@@ -188,6 +189,8 @@ class WrittenBacktest:
     cutoffs : list of dict, or None
         With target bad rates: the proposed band of every grade but the riskiest
         (``grade``, ``min_score``, ...).
+    lang : {"zh", "en"}
+        The language it was written in.
     """
 
     review: Review
@@ -197,6 +200,7 @@ class WrittenBacktest:
     alerts: list[AlertsSummary]
     moves: dict[str, dict[str, Any]] | None
     cutoffs: list[dict[str, Any]] | None
+    lang: str = "zh"
 
 
 def backtest_and_write(
@@ -204,13 +208,15 @@ def backtest_and_write(
     outcomes: str | os.PathLike[str],
     *,
     out: str | os.PathLike[str] | None = None,
-    lang: str = "zh",
+    lang: str | None = None,
     pdf: bool = True,
     **options: Any,
 ) -> WrittenBacktest:
     """The one call of ``custrisk backtest``: :func:`backtest_run` (``options`` as
     there), written by :func:`write_review` into ``out`` (default: ``backtest/`` beside
-    the run, :func:`backtest_folder`), with the rows a summary shows."""
+    the run, :func:`backtest_folder`) in ``lang`` (default: the run's language), with
+    the rows a summary shows."""
+    lang = check_language(lang) if lang is not None else read_language(run)
     review = backtest_run(run, outcomes, **options)
     folder = backtest_folder(run, out)
     written = write_review(review, folder, lang=lang, pdf=pdf)
@@ -225,7 +231,7 @@ def backtest_and_write(
     if review.proposal is not None:
         cutoffs = table_records(review.proposal.table)[:-1]  # (the riskiest has no floor)
     grades = table_records(review.grades.table)
-    return WrittenBacktest(review, folder, written, grades, alerts, moves, cutoffs)
+    return WrittenBacktest(review, folder, written, grades, alerts, moves, cutoffs, lang)
 
 
 __all__ = [

@@ -165,6 +165,7 @@ def check_data_drift(
     require_signed: bool | None = None,
     allow_unverified: bool = False,
     features: Features | None = None,
+    lang: str = "zh",
 ) -> DriftReport:
     """Load the exports in ``data_dir`` (and the labels), then
     :func:`custrisk.monitoring.check_drift`.
@@ -178,7 +179,7 @@ def check_data_drift(
     ``extras["features"]`` of :func:`custrisk.scoring.score_portfolio`'s run with
     ``keep_features=True``, the same model, sources config and encoding, as the monthly
     batch's drift stage passes them): the exports are then not read again (``as_of``
-    does not apply).
+    does not apply). ``lang``: the language of the features' labels.
     """
     cfg = config if isinstance(config, DriftConfig) else load_drift_config(config)
     cfg = with_options(cfg, fail_on=fail_on, allow_insufficient=allow_insufficient)
@@ -199,7 +200,7 @@ def check_data_drift(
         **exports_facts(features.workspace.report),
         "unavailable_indicators": dict(features.unavailable),
     }
-    return check_drift(model, features.X, flags, cfg, as_of=features.as_of, info=info)
+    return check_drift(model, features.X, flags, cfg, as_of=features.as_of, info=info, lang=lang)
 
 
 def compare_models(

@@ -34,7 +34,7 @@ from custrisk.policy import (
 )
 from custrisk.policy.parts import SUMMARY_COLUMNS, PolicyInParts
 from custrisk.registry import LoadedModel
-from custrisk.results import FOLLOWUPS_FILE, ScoringRun, TableParts, read_previous_run
+from custrisk.results import FOLLOWUPS_FILE, LANG_FACT, ScoringRun, TableParts, read_previous_run
 from custrisk.review.followups import BEHAVIOUR_SOURCE, FOLLOW_UP_DETAILS, follow_up_plan
 from custrisk.scoring.features import as_loaded_model, model_indicator_config, model_sources
 from custrisk.scoring.score import ScoreResult, score_data
@@ -180,7 +180,7 @@ def score_portfolio(
         previous_alerts=prev.alerts,
         previous_details=prev.details,
     )
-    facts = _facts_of(result, applied, loaded, exports, prev)
+    facts = _facts_of(result, applied, loaded, exports, prev, lang)
     followups = follow_up_plan(
         applied.scores,
         result.details,
@@ -236,8 +236,10 @@ def _facts_of(
     loaded: LoadedModel,
     exports: PathLike,
     prev: _Previous,
+    lang: str,
 ) -> dict[str, Any]:
-    facts: dict[str, Any] = {**result.run, **applied.summary}
+    # the language: the commands reading the run (alerts, report, ...) default to it
+    facts: dict[str, Any] = {**result.run, **applied.summary, LANG_FACT: lang}
     table = loaded.card.get(TABLE_CARD_KEY)
     if table is not None and table.get("id_column") is None:
         facts["customer_id"] = (
@@ -289,6 +291,7 @@ class InParts:
             previous_details=prev.details,
         )
         self.prev = prev
+        self.lang = lang
         self.grades = policy.to_dict()["grades"]
         self.scores: TableParts | None = None
         self.followups: TableParts | None = None
@@ -324,7 +327,7 @@ class InParts:
         :data:`SUMMARY_COLUMNS` of every customer in the credit table's order."""
         assert self.scores is not None and self.followups is not None
         applied = self.policy.finish(result.frame)
-        facts = _facts_of(result, applied, loaded, exports, self.prev)
+        facts = _facts_of(result, applied, loaded, exports, self.prev, self.lang)
         facts["followups"] = self._plan.facts(self.followups.name)
         return _scoring_run(
             result,

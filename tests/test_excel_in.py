@@ -20,6 +20,7 @@ import xlsxwriter
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
 from custrisk.data import load_workspace
+from custrisk.data.infer import infer_table
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.cells import excel_serial_date
 from custrisk.io.excel import ExcelLimits
@@ -632,3 +633,42 @@ def test_a_table_of_formulas_never_calculated_says_so_when_trained(runner, tmp_p
     said = " ".join(result.output.split())
     assert "no row of the table can be read: all 2 were refused, the first at line 2: " in said
     assert "cell C2 (年收入) holds a formula (=B2*12)" in said and "save it" in said
+
+
+def test_serial_numbers_among_date_cells_or_under_a_date_header_are_dates(
+    runner, tmp_path: Path
+) -> None:
+    """A date cell whose format was lost (pasted as values, set to General) shows its
+    serial, 45961: such a column was inferred as free text (dates and numbers) or as a
+    number, and so left out or read as a count. An income in the same range stays one."""
+    path = tmp_path / "台账.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("客户")
+    day = workbook.add_format({"num_format": "yyyy/m/d"})
+    sheet.write_row(0, 0, ["客户编号", "开户日期", "放款日期", "年收入", "违约"])
+    first = dt.datetime(2019, 3, 1)
+    for i in range(60):
+        opened = first + dt.timedelta(days=17 * i)
+        sheet.write_string(i + 1, 0, f"C{i:03d}")
+        if i % 3:
+            sheet.write_datetime(i + 1, 1, opened, day)
+        else:
+            sheet.write_number(i + 1, 1, (opened - dt.datetime(1899, 12, 30)).days)
+        sheet.write_number(i + 1, 2, (opened - dt.datetime(1899, 12, 30)).days + 30)
+        sheet.write_number(i + 1, 3, 30000 + 700 * i)
+        sheet.write_string(i + 1, 4, "是" if i % 4 == 0 else "否")
+    workbook.close()
+    schema = infer_table(path, target="违约")
+    kinds = {c.header: (c.type, c.role) for c in schema.columns}
+    assert kinds["开户日期"] == ("date", "feature")
+    assert kinds["放款日期"] == ("date", "feature")
+    assert kinds["年收入"] == ("int", "feature")
+    result = runner.invoke(
+        app, ["init", str(path), "--target", "违约", "--out", str(tmp_path / "cfg")]
+    )
+    assert result.exit_code == 0, result.output
+    frame = load_workspace(path, config=tmp_path / "cfg" / "sources.yaml").frames["credit"]
+    opened = frame.set_index("customer_id")["customer_since"]
+    assert opened["C000"] == pd.Timestamp("2019-03-01")  # a serial
+    assert opened["C001"] == pd.Timestamp("2019-03-18")  # a date cell
+    assert opened.notna().all()

@@ -13,6 +13,7 @@ import numpy as np
 from custrisk.config.columns import COUNT_UNITS, unit_spellings
 from custrisk.data.parse import FOREIGN_AMOUNT_PATTERN, currency_shown, decorated_number
 from custrisk.data.text import DECIMAL_COMMA_NUMBER, DOTTED_THOUSANDS
+from custrisk.io.cells import excel_serial_date
 
 #: Share of the non-blank values that must parse for a column to be typed a number or date.
 NUMBER_SHARE = 0.95
@@ -266,6 +267,42 @@ def date_share(sample: list[str], header: str, formats: Sequence[str]) -> float:
         ok = pd.to_datetime(series, format=fmt, errors="coerce").notna().to_numpy()
         parsed |= ok
     return float(parsed.mean())
+
+
+#: The Excel serial numbers taken for dates in a workbook's date column: 1920-01-01 to
+#: 2099-12-31 (a count of days past due, a few hundred, is no date of 1900).
+_SERIALS = (7306, 73050)
+
+
+def serial_dates(values: list[str], header: str, formats: Sequence[str]) -> list[str] | None:
+    """A workbook column's values with its Excel serial numbers as the dates they are
+    (``45961`` as ``2025-10-31``): a date cell whose format was lost (pasted as values,
+    set to General) shows its serial. ``None`` when the column is no date column: the
+    serials are taken for dates beside dates (the other values, at least a tenth of
+    them, dates but for a few) or under a header that names a date (开户日期: serials,
+    or serials and dates); the cleaner reads a serial in a date column so too."""
+    serials = [
+        i
+        for i, v in enumerate(values)
+        if v.isascii() and v.isdigit() and _SERIALS[0] <= int(v) <= _SERIALS[1]
+    ]
+    if not serials:
+        return None
+    taken = set(serials)
+    others = [v for i, v in enumerate(values) if i not in taken]
+    if others:
+        if len(others) < 0.1 * len(values) and not _DATE_HEADER.search(header):
+            return None
+        if date_share(others, header, formats) < NUMBER_SHARE:
+            return None
+    elif not _DATE_HEADER.search(header):
+        return None
+    dates = list(values)
+    for i in serials:
+        day = excel_serial_date(float(values[i]))
+        if day is not None:
+            dates[i] = day.date().isoformat()
+    return dates
 
 
 def cut_text(value: str, size: int = 20) -> str:

@@ -540,9 +540,83 @@ def test_rows_cells_and_sheets_have_limits(tmp_path: Path) -> None:
 
 def test_a_file_that_is_not_a_workbook_is_a_one_line_error(tmp_path: Path) -> None:
     fake = tmp_path / "credit.xlsx"
-    fake.write_text("customer_id\nC1\n", encoding="utf-8")
+    fake.write_bytes(b"\x01\x02 no workbook \xff\xfe\x00" * 50)
     with pytest.raises(DataError, match=r"credit\.xlsx: not a valid workbook"):
         read_raw(fake)
+
+
+#: Workbooks no test can write with the packages custrisk installs: an .xlsx protected
+#: with the password "custrisk" (msoffcrypto-tool) and an Excel 97-2003 .xls (xlwt).
+WORKBOOKS = Path(__file__).parent / "workbooks"
+
+
+def test_an_old_format_xls_workbook_is_read() -> None:
+    raw = read_raw(WORKBOOKS / "old_format.xls", date_columns=["开户日期"])
+    assert raw.table.column("客户编号").to_pylist() == ["C001", "C002"]
+    assert raw.table.column("开户日期").to_pylist() == [
+        dt.datetime(2024, 5, 6),
+        dt.datetime(2025, 1, 1),
+    ]
+    # a formula xlwt wrote is never calculated: blank, as docs/data-sources.md says
+    assert raw.table.column("年收入").to_pylist() == ["120000.5", None]
+
+
+def _cut_workbook(path: Path) -> None:
+    whole = _book(path.with_suffix(".full.xlsx"), [["id", "amount"], ["a", 1]]).read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        (
+            "protected.xlsx",
+            lambda p: shutil.copy(WORKBOOKS / "password_protected.xlsx", p),
+            r"protected\.xlsx: the workbook is protected with a password .*remove the password",
+        ),
+        (
+            "protected.xlsm",
+            lambda p: shutil.copy(WORKBOOKS / "password_protected.xlsx", p),
+            r"protected with a password",
+        ),
+        (
+            "old.xlsx",
+            lambda p: shutil.copy(WORKBOOKS / "old_format.xls", p),
+            r"an Excel 97-2003 workbook \(\.xls\) under the name \.xlsx; rename it to \.xls",
+        ),
+        (
+            "new.xls",
+            lambda p: _book(p.with_suffix(".xlsx"), [["id"], ["a"]]).rename(p),
+            r"an \.xlsx workbook \(a zip archive\) under the name \.xls; rename it to \.xlsx",
+        ),
+        (
+            "web.xls",
+            lambda p: p.write_text("<html><table><tr><td>客户编号</td></tr></table></html>"),
+            r"a web page \(HTML\).*save it as an Excel workbook \(\.xlsx\)",
+        ),
+        (
+            "renamed.xlsx",
+            lambda p: p.write_text("客户编号,年收入\nC1,1000\n", encoding="gb18030"),
+            r"the file is text .*rename it to \.csv",
+        ),
+        ("cut.xlsx", _cut_workbook, r"incomplete or damaged.*copy or export it again"),
+        ("empty.xlsx", lambda p: p.write_bytes(b""), r"the file is empty \(0 bytes\)"),
+    ],
+)
+def test_a_file_that_does_not_open_as_a_workbook_says_what_it_is(
+    runner, tmp_path: Path, name: str, make: Callable[[Path], object], message: str
+) -> None:
+    """What an analyst's "Excel file" often is: the reader's own words (File is not a
+    zip file, Invalid OLE signature) named none of these, or said to save a protected
+    workbook again as .xlsx."""
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(DataError, match=message):
+        read_raw(path)
+    result = runner.invoke(app, ["init", str(path), "--out", str(tmp_path / "cfg")])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert result.output.count("Error:") == 1
 
 
 def test_an_ods_workbook_is_read(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
+from custrisk.io.file_kind import ZIP_MAGIC, not_a_workbook
 from custrisk.privacy import mask_pii_text
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,9 @@ def read_sheet(
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as exc:
+        kind = not_a_workbook(path)
+        if kind is not None:
+            raise DataError(kind[0], file=str(path), hint=kind[1]) from None
         raise DataError(
             f"cannot read the workbook: {_short(exc)}",
             file=str(path),
@@ -631,6 +635,16 @@ class _XlsxPackage:
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
+            kind = not_a_workbook(path)
+            if kind is not None:
+                raise DataError(kind[0], file=str(path), hint=kind[1]) from None
+            if _starts_as_zip(path):  # (a zip with no directory at its end: cut short)
+                raise DataError(
+                    f"the workbook is incomplete or damaged: {_short(exc)}",
+                    file=str(path),
+                    hint="it looks cut short (copied or downloaded before it was complete?); "
+                    "copy or export it again",
+                ) from None
             raise DataError(
                 f"not a valid workbook (.xlsx is a zip archive): {_short(exc)}",
                 file=str(path),
@@ -822,6 +836,14 @@ class _XlsxPackage:
                 )
             )
         return found
+
+
+def _starts_as_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def _normalise_part(part: str) -> str:

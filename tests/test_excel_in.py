@@ -196,6 +196,48 @@ def test_an_excel_error_cell_is_blanked_in_an_optional_column_and_rejects_a_requ
     assert workspace.report.customers_rejected == 1
 
 
+def test_a_totals_row_with_an_excel_error_is_skipped_as_a_totals_row(
+    runner, tmp_path: Path, workbook_exports: Path
+) -> None:
+    """合计 under the customers with =SUM(...) showing #N/A (a SUM over a column that
+    holds one #N/A is #N/A) is the report's totals row, skipped as without the error: it
+    was rejected as a customer's row, and validate failed on a customer 合计 not scored."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in SOURCES:
+        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
+    book = openpyxl.load_workbook(data / "credit.xlsx")
+    sheet = book.active
+    header = [c.value for c in sheet[3]]
+    last = sheet.max_row + 1
+    sheet.cell(row=last, column=1, value="合计")
+    sheet.cell(row=last, column=header.index("credit_limit") + 1, value="#N/A").data_type = "e"
+    book.save(data / "credit.xlsx")
+    out = tmp_path / "validation"
+    config = workbook_exports / "sources.yaml"
+    result = runner.invoke(app, ["validate", str(data), "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(
+        out / "rejects.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
+    )
+    assert rejects[["line", "rule", "value", "action"]].values.tolist() == [
+        [str(last), "total_row", "合计", "skipped"]
+    ]
+    assert rejects["message"].iloc[0].endswith(
+        f"(cell {openpyxl.utils.get_column_letter(header.index('credit_limit') + 1)}{last} "
+        "(credit_limit) holds the Excel error #N/A)"
+    )
+    workspace = load_workspace(data, config=config)
+    report = workspace.report.sources["credit"]
+    assert (report.rows_in, report.rows_kept, report.rows_rejected, report.rows_skipped) == (
+        201,
+        200,
+        0,
+        1,
+    )
+    assert workspace.report.customers_rejected == 0
+
+
 def _book(path: Path, rows: list[list[object]], **options: object) -> Path:
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, **options})
     sheet = workbook.add_worksheet("S")

@@ -223,9 +223,13 @@ def test_a_totals_row_with_an_excel_error_is_skipped_as_a_totals_row(
     assert rejects[["line", "rule", "value", "action"]].values.tolist() == [
         [str(last), "total_row", "合计", "skipped"]
     ]
-    assert rejects["message"].iloc[0].endswith(
-        f"(cell {openpyxl.utils.get_column_letter(header.index('credit_limit') + 1)}{last} "
-        "(credit_limit) holds the Excel error #N/A)"
+    assert (
+        rejects["message"]
+        .iloc[0]
+        .endswith(
+            f"(cell {openpyxl.utils.get_column_letter(header.index('credit_limit') + 1)}{last} "
+            "(credit_limit) holds the Excel error #N/A)"
+        )
     )
     workspace = load_workspace(data, config=config)
     report = workspace.report.sources["credit"]

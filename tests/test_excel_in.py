@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import xlsxwriter
+from python_calamine import CalamineWorkbook
 
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
@@ -23,7 +24,7 @@ from custrisk.data import load_workspace
 from custrisk.data.infer import infer_table
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.cells import excel_serial_date
-from custrisk.io.excel import ExcelLimits
+from custrisk.io.excel import ExcelLimits, top_rows
 from custrisk.io.readers import read_raw
 from tests._support import with_zero_pad
 
@@ -792,3 +793,44 @@ def test_serial_numbers_among_date_cells_or_under_a_date_header_are_dates(
     assert opened["C000"] == pd.Timestamp("2019-03-01")  # a serial
     assert opened["C001"] == pd.Timestamp("2019-03-18")  # a date cell
     assert opened.notna().all()
+
+
+def test_the_top_rows_of_a_long_sheet_are_read_without_reading_the_sheet_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glance at a sheet's first rows (which sheet a table is on, past a 说明 cover
+    sheet) read the whole sheet: 15 s on a 300,000-row workbook, paid again by the read.
+    The rows are the whole sheet's (texts, dates, a merged title, a blank row)."""
+    path = tmp_path / "long.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.add_worksheet("说明").write(0, 0, "导出说明")
+    sheet = workbook.add_worksheet("客户")
+    sheet.merge_range(0, 0, 0, 2, "客户台账")
+    sheet.write_row(2, 0, ["客户编号", "开户日期", "年收入"])
+    day = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    for i in range(3, 600):
+        sheet.write_string(i, 0, f"C{i:05d}")
+        sheet.write_datetime(i, 1, dt.datetime(2020, 1, 1) + dt.timedelta(days=i), day)
+        sheet.write_number(i, 2, 1000.5 * i)
+    short = workbook.add_worksheet("短")
+    short.write_row(0, 0, ["客户编号", "年收入"])
+    short.write_row(1, 0, ["C1", 12])
+    workbook.close()
+    with CalamineWorkbook.from_path(str(path)) as book:
+        whole = [list(r) for r in book.get_sheet_by_name("客户").to_python(nrows=10)]
+        short_whole = [list(r) for r in book.get_sheet_by_name("短").to_python(nrows=10)]
+    assert whole[2] == ["客户编号", "开户日期", "年收入"]
+    assert whole[3] == ["C00003", dt.date(2020, 1, 4), 3001.5]
+
+    class HeadOnly:  # (the whole workbook is not opened for the long sheet)
+        from_filelike = CalamineWorkbook.from_filelike
+
+        @staticmethod
+        def from_path(name: str) -> object:
+            raise AssertionError("the whole sheet was read")
+
+    monkeypatch.setattr("custrisk.io.excel.CalamineWorkbook", HeadOnly)
+    assert top_rows(path, "客户", 10) == whole
+    assert top_rows(path, 1, 10) == whole
+    monkeypatch.undo()
+    assert top_rows(path, "短", 10) == short_whole  # (shorter than a glance: read whole)

@@ -18,6 +18,7 @@ Formulas give their cached values; dates come as dates.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import os
 import re
@@ -33,6 +34,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
+from custrisk.io.excel_head import head_workbook
 from custrisk.io.file_kind import ZIP_MAGIC, not_a_workbook
 from custrisk.privacy import mask_pii_text
 
@@ -136,6 +138,9 @@ def top_rows(
     if not _safe_to_open(Path(path)):
         return None
     try:
+        head = _head_rows(Path(path), sheet, rows)
+        if head is not None:
+            return head
         with CalamineWorkbook.from_path(str(path)) as workbook:
             found = (
                 workbook.get_sheet_by_index(sheet)
@@ -145,6 +150,38 @@ def top_rows(
             return [list(row) for row in found.to_python(nrows=rows)]
     except (CalamineError, OSError, ValueError, IndexError, KeyError):
         return None
+
+
+def _head_rows(path: Path, sheet: str | int, rows: int) -> list[list[Any]] | None:
+    """:func:`top_rows` of an .xlsx read from a workbook of the sheet's first rows alone
+    (:mod:`custrisk.io.excel_head`); ``None`` to read the sheet whole (not an .xlsx, a
+    short sheet, or too few rows with values among those read)."""
+    if path.suffix.lower() not in _ZIP_FORMATS:
+        return None
+    try:
+        package = _XlsxPackage(path, ExcelLimits())
+    except DataError:
+        return None
+    with package.zip:
+        names = list(package.parts)
+        if isinstance(sheet, int):
+            sheet = names[sheet] if 0 <= sheet < len(names) else ""
+        part = package.parts.get(sheet)
+        if part is None or part not in package.zip.namelist():
+            return None
+        cap = package.limits.max_unzipped_bytes
+        data = head_workbook(
+            package.zip,
+            part,
+            {p for p in package.parts.values() if p},
+            rows,
+            lambda info: package._chunks(info, cap),
+        )
+    if data is None:
+        return None
+    with CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
+        grid = [list(row) for row in workbook.get_sheet_by_name(sheet).to_python(nrows=rows)]
+    return grid if len(grid) >= rows else None
 
 
 def _safe_to_open(path: Path, limits: ExcelLimits = ExcelLimits()) -> bool:

@@ -16,13 +16,15 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import xlsxwriter
+from python_calamine import CalamineWorkbook
 
 from custrisk.cli import app
 from custrisk.config.sources import load_sources_config
 from custrisk.data import load_workspace
+from custrisk.data.infer import infer_table
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.cells import excel_serial_date
-from custrisk.io.excel import ExcelLimits
+from custrisk.io.excel import ExcelLimits, top_rows
 from custrisk.io.readers import read_raw
 from tests._support import with_zero_pad
 
@@ -193,6 +195,52 @@ def test_an_excel_error_cell_is_blanked_in_an_optional_column_and_rejects_a_requ
     report = workspace.report.sources["credit"]
     assert (report.rows_kept, report.rows_rejected, report.rows_repaired) == (199, 1, 1)
     assert workspace.report.customers_rejected == 1
+
+
+def test_a_totals_row_with_an_excel_error_is_skipped_as_a_totals_row(
+    runner, tmp_path: Path, workbook_exports: Path
+) -> None:
+    """合计 under the customers with =SUM(...) showing #N/A (a SUM over a column that
+    holds one #N/A is #N/A) is the report's totals row, skipped as without the error: it
+    was rejected as a customer's row, and validate failed on a customer 合计 not scored."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in SOURCES:
+        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
+    book = openpyxl.load_workbook(data / "credit.xlsx")
+    sheet = book.active
+    header = [c.value for c in sheet[3]]
+    last = sheet.max_row + 1
+    sheet.cell(row=last, column=1, value="合计")
+    sheet.cell(row=last, column=header.index("credit_limit") + 1, value="#N/A").data_type = "e"
+    book.save(data / "credit.xlsx")
+    out = tmp_path / "validation"
+    config = workbook_exports / "sources.yaml"
+    result = runner.invoke(app, ["validate", str(data), "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(
+        out / "rejects.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
+    )
+    assert rejects[["line", "rule", "value", "action"]].values.tolist() == [
+        [str(last), "total_row", "合计", "skipped"]
+    ]
+    assert (
+        rejects["message"]
+        .iloc[0]
+        .endswith(
+            f"(cell {openpyxl.utils.get_column_letter(header.index('credit_limit') + 1)}{last} "
+            "(credit_limit) holds the Excel error #N/A)"
+        )
+    )
+    workspace = load_workspace(data, config=config)
+    report = workspace.report.sources["credit"]
+    assert (report.rows_in, report.rows_kept, report.rows_rejected, report.rows_skipped) == (
+        201,
+        200,
+        0,
+        1,
+    )
+    assert workspace.report.customers_rejected == 0
 
 
 def _book(path: Path, rows: list[list[object]], **options: object) -> Path:
@@ -539,9 +587,83 @@ def test_rows_cells_and_sheets_have_limits(tmp_path: Path) -> None:
 
 def test_a_file_that_is_not_a_workbook_is_a_one_line_error(tmp_path: Path) -> None:
     fake = tmp_path / "credit.xlsx"
-    fake.write_text("customer_id\nC1\n", encoding="utf-8")
+    fake.write_bytes(b"\x01\x02 no workbook \xff\xfe\x00" * 50)
     with pytest.raises(DataError, match=r"credit\.xlsx: not a valid workbook"):
         read_raw(fake)
+
+
+#: Workbooks no test can write with the packages custrisk installs: an .xlsx protected
+#: with the password "custrisk" (msoffcrypto-tool) and an Excel 97-2003 .xls (xlwt).
+WORKBOOKS = Path(__file__).parent / "workbooks"
+
+
+def test_an_old_format_xls_workbook_is_read() -> None:
+    raw = read_raw(WORKBOOKS / "old_format.xls", date_columns=["开户日期"])
+    assert raw.table.column("客户编号").to_pylist() == ["C001", "C002"]
+    assert raw.table.column("开户日期").to_pylist() == [
+        dt.datetime(2024, 5, 6),
+        dt.datetime(2025, 1, 1),
+    ]
+    # a formula xlwt wrote is never calculated: blank, as docs/data-sources.md says
+    assert raw.table.column("年收入").to_pylist() == ["120000.5", None]
+
+
+def _cut_workbook(path: Path) -> None:
+    whole = _book(path.with_suffix(".full.xlsx"), [["id", "amount"], ["a", 1]]).read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        (
+            "protected.xlsx",
+            lambda p: shutil.copy(WORKBOOKS / "password_protected.xlsx", p),
+            r"protected\.xlsx: the workbook is protected with a password .*remove the password",
+        ),
+        (
+            "protected.xlsm",
+            lambda p: shutil.copy(WORKBOOKS / "password_protected.xlsx", p),
+            r"protected with a password",
+        ),
+        (
+            "old.xlsx",
+            lambda p: shutil.copy(WORKBOOKS / "old_format.xls", p),
+            r"an Excel 97-2003 workbook \(\.xls\) under the name \.xlsx; rename it to \.xls",
+        ),
+        (
+            "new.xls",
+            lambda p: _book(p.with_suffix(".xlsx"), [["id"], ["a"]]).rename(p),
+            r"an \.xlsx workbook \(a zip archive\) under the name \.xls; rename it to \.xlsx",
+        ),
+        (
+            "web.xls",
+            lambda p: p.write_text("<html><table><tr><td>客户编号</td></tr></table></html>"),
+            r"a web page \(HTML\).*save it as an Excel workbook \(\.xlsx\)",
+        ),
+        (
+            "renamed.xlsx",
+            lambda p: p.write_text("客户编号,年收入\nC1,1000\n", encoding="gb18030"),
+            r"the file is text .*rename it to \.csv",
+        ),
+        ("cut.xlsx", _cut_workbook, r"incomplete or damaged.*copy or export it again"),
+        ("empty.xlsx", lambda p: p.write_bytes(b""), r"the file is empty \(0 bytes\)"),
+    ],
+)
+def test_a_file_that_does_not_open_as_a_workbook_says_what_it_is(
+    runner, tmp_path: Path, name: str, make: Callable[[Path], object], message: str
+) -> None:
+    """What an analyst's "Excel file" often is: the reader's own words (File is not a
+    zip file, Invalid OLE signature) named none of these, or said to save a protected
+    workbook again as .xlsx."""
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(DataError, match=message):
+        read_raw(path)
+    result = runner.invoke(app, ["init", str(path), "--out", str(tmp_path / "cfg")])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert result.output.count("Error:") == 1
 
 
 def test_an_ods_workbook_is_read(tmp_path: Path) -> None:
@@ -632,3 +754,83 @@ def test_a_table_of_formulas_never_calculated_says_so_when_trained(runner, tmp_p
     said = " ".join(result.output.split())
     assert "no row of the table can be read: all 2 were refused, the first at line 2: " in said
     assert "cell C2 (年收入) holds a formula (=B2*12)" in said and "save it" in said
+
+
+def test_serial_numbers_among_date_cells_or_under_a_date_header_are_dates(
+    runner, tmp_path: Path
+) -> None:
+    """A date cell whose format was lost (pasted as values, set to General) shows its
+    serial, 45961: such a column was inferred as free text (dates and numbers) or as a
+    number, and so left out or read as a count. An income in the same range stays one."""
+    path = tmp_path / "台账.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("客户")
+    day = workbook.add_format({"num_format": "yyyy/m/d"})
+    sheet.write_row(0, 0, ["客户编号", "开户日期", "放款日期", "年收入", "违约"])
+    first = dt.datetime(2019, 3, 1)
+    for i in range(60):
+        opened = first + dt.timedelta(days=17 * i)
+        sheet.write_string(i + 1, 0, f"C{i:03d}")
+        if i % 3:
+            sheet.write_datetime(i + 1, 1, opened, day)
+        else:
+            sheet.write_number(i + 1, 1, (opened - dt.datetime(1899, 12, 30)).days)
+        sheet.write_number(i + 1, 2, (opened - dt.datetime(1899, 12, 30)).days + 30)
+        sheet.write_number(i + 1, 3, 30000 + 700 * i)
+        sheet.write_string(i + 1, 4, "是" if i % 4 == 0 else "否")
+    workbook.close()
+    schema = infer_table(path, target="违约")
+    kinds = {c.header: (c.type, c.role) for c in schema.columns}
+    assert kinds["开户日期"] == ("date", "feature")
+    assert kinds["放款日期"] == ("date", "feature")
+    assert kinds["年收入"] == ("int", "feature")
+    result = runner.invoke(
+        app, ["init", str(path), "--target", "违约", "--out", str(tmp_path / "cfg")]
+    )
+    assert result.exit_code == 0, result.output
+    frame = load_workspace(path, config=tmp_path / "cfg" / "sources.yaml").frames["credit"]
+    opened = frame.set_index("customer_id")["customer_since"]
+    assert opened["C000"] == pd.Timestamp("2019-03-01")  # a serial
+    assert opened["C001"] == pd.Timestamp("2019-03-18")  # a date cell
+    assert opened.notna().all()
+
+
+def test_the_top_rows_of_a_long_sheet_are_read_without_reading_the_sheet_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glance at a sheet's first rows (which sheet a table is on, past a 说明 cover
+    sheet) read the whole sheet: 15 s on a 300,000-row workbook, paid again by the read.
+    The rows are the whole sheet's (texts, dates, a merged title, a blank row)."""
+    path = tmp_path / "long.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.add_worksheet("说明").write(0, 0, "导出说明")
+    sheet = workbook.add_worksheet("客户")
+    sheet.merge_range(0, 0, 0, 2, "客户台账")
+    sheet.write_row(2, 0, ["客户编号", "开户日期", "年收入"])
+    day = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    for i in range(3, 600):
+        sheet.write_string(i, 0, f"C{i:05d}")
+        sheet.write_datetime(i, 1, dt.datetime(2020, 1, 1) + dt.timedelta(days=i), day)
+        sheet.write_number(i, 2, 1000.5 * i)
+    short = workbook.add_worksheet("短")
+    short.write_row(0, 0, ["客户编号", "年收入"])
+    short.write_row(1, 0, ["C1", 12])
+    workbook.close()
+    with CalamineWorkbook.from_path(str(path)) as book:
+        whole = [list(r) for r in book.get_sheet_by_name("客户").to_python(nrows=10)]
+        short_whole = [list(r) for r in book.get_sheet_by_name("短").to_python(nrows=10)]
+    assert whole[2] == ["客户编号", "开户日期", "年收入"]
+    assert whole[3] == ["C00003", dt.date(2020, 1, 4), 3001.5]
+
+    class HeadOnly:  # (the whole workbook is not opened for the long sheet)
+        from_filelike = CalamineWorkbook.from_filelike
+
+        @staticmethod
+        def from_path(name: str) -> object:
+            raise AssertionError("the whole sheet was read")
+
+    monkeypatch.setattr("custrisk.io.excel.CalamineWorkbook", HeadOnly)
+    assert top_rows(path, "客户", 10) == whole
+    assert top_rows(path, 1, 10) == whole
+    monkeypatch.undo()
+    assert top_rows(path, "短", 10) == short_whole  # (shorter than a glance: read whole)

@@ -38,6 +38,7 @@ from custrisk.data.issues import (
     NOT_ROWS,
     REPAIRED,
     RULE_TEXT,
+    SKIPPED,
     Issues,
     RejectedKeys,
     Values,
@@ -52,6 +53,7 @@ from custrisk.data.orphans import Orphans
 from custrisk.data.report_rows import (
     blank_rows,
     caption_rows,
+    error_row_totals_label,
     header_rows,
     joined_ignored,
     linked_totals_rows,
@@ -297,7 +299,7 @@ def clean_source(
         alive &= ~orphan
         out[spec.customer_key] = credit_ids.column(code_values)
     issue_frame = issues_to_frame(spec.name, tables, issues, file_of, lines)
-    bad_frame = bad_row_issues(spec.name, tables)
+    bad_frame = bad_row_issues(spec.name, tables, error_row_totals_label)
     if len(bad_frame):
         # (an empty frame in the concat would make every column object)
         issue_frame = (
@@ -313,7 +315,8 @@ def clean_source(
     )
     kept = out if alive.all() else out[alive].reset_index(drop=True)
     skipped = issues.skipped & issues.dropped
-    rejected = int((issues.dropped & ~skipped).sum()) + len(bad_frame)
+    bad_skipped = int((bad_frame["action"] == SKIPPED).sum()) if len(bad_frame) else 0
+    rejected = int((issues.dropped & ~skipped).sum()) + len(bad_frame) - bad_skipped
     repaired = int((issues.repaired & alive).sum())
     return SourceResult(
         name=spec.name,
@@ -326,7 +329,7 @@ def clean_source(
         rows_rejected=rejected,
         rows_repaired=repaired,
         warnings=warnings,
-        rows_skipped=int(skipped.sum()),
+        rows_skipped=int(skipped.sum()) + bad_skipped,
         kept_rows=np.flatnonzero(alive),
         orphans=orphans,
         rejected_keys=rejected_keys,
@@ -460,6 +463,8 @@ def _keys_of_bad_rows(
     at = names.index(spec.key)
     found: list[tuple[BadRow, str]] = []
     for bad in table.bad_rows:
+        if error_row_totals_label(bad) is not None:
+            continue  # (合计: no customer)
         if bad.cells or bad.rule == EXCEL_ERROR:  # (the row's cells: a workbook's, a query's)
             cell = bad.cells[at] if at < len(bad.cells) else None
             if cell is not None:

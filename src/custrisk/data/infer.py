@@ -70,6 +70,7 @@ from custrisk.data.infer_values import (
     foreign_amounts,
     percent_points,
     percent_text,
+    serial_dates,
     several_units,
     with_unit,
     year_last,
@@ -329,6 +330,10 @@ def infer_table(
     words_true = {w.lower() for w in true_values}
     words_false = {w.lower() for w in false_values}
     texts = {h: _texts(table.column(h)) for h in headers}
+    if is_excel(file):  # 45961 beside date cells, or under 开户日期: a date lost its format
+        for header in headers:
+            dates = serial_dates(texts[header], header, date_formats)
+            texts[header] = texts[header] if dates is None else dates
     if samples is not None:
         samples.update({kept[h]: v for h, v in texts.items()})  # (as the layout's)
     decimal = "," if delimiter != "," and decimal_commas(texts) else "."

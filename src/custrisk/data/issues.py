@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from custrisk.config._yaml import join_limited
 from custrisk.config.columns import ColumnSpec, header_key
 from custrisk.data._arrays import as_numpy
-from custrisk.io.readers import RawTable
+from custrisk.io.readers import BadRow, RawTable
 
 DROPPED = "dropped"
 REPAIRED = "repaired"
@@ -394,20 +394,33 @@ def with_values_typed(issues: pd.DataFrame) -> pd.DataFrame:
     return issues.assign(value=pd.DataFrame({"value": values}, index=issues.index)["value"])
 
 
-def bad_row_issues(source: str, tables: Sequence[RawTable]) -> pd.DataFrame:
-    records = [
-        {
-            "source": source,
-            "file": t.shown_name,
-            "line": b.line,
-            "column": b.column,
-            "rule": b.rule,
-            "value": b.text[:500],
-            "action": DROPPED,
-            "message": b.message
-            or f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}",
-        }
-        for t in tables
-        for b in t.bad_rows
-    ]
+def bad_row_issues(
+    source: str,
+    tables: Sequence[RawTable],
+    totals_label: Callable[[BadRow], str | None] = lambda bad: None,
+) -> pd.DataFrame:
+    """The rows the reader refused whole, dropped; a workbook's totals row (its
+    ``totals_label``, 合计) refused for an Excel error cell is skipped as a totals row,
+    as it is without one (a SUM over a column holding #N/A is #N/A)."""
+    records = []
+    for t in tables:
+        for b in t.bad_rows:
+            label = totals_label(b)
+            message = b.message or (
+                f"{RULE_TEXT['field_count']}: expected {b.expected}, found {b.actual}"
+            )
+            records.append(
+                {
+                    "source": source,
+                    "file": t.shown_name,
+                    "line": b.line,
+                    "column": b.column,
+                    "rule": b.rule if label is None else "total_row",
+                    "value": (b.text if label is None else label)[:500],
+                    "action": DROPPED if label is None else SKIPPED,
+                    "message": message
+                    if label is None
+                    else f"{RULE_TEXT['total_row']} ({message})",
+                }
+            )
     return pd.DataFrame(records, columns=ISSUE_COLUMNS)

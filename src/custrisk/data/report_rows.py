@@ -22,7 +22,8 @@ from custrisk.data.infer_columns import row_number_header
 from custrisk.data.issues import SKIPPED, Issues, Values
 from custrisk.data.known_ids import KnownIds
 from custrisk.data.text import normalised_id, note_words, totals_words
-from custrisk.io.readers import RawTable
+from custrisk.io.csv_reader import BadRow
+from custrisk.io.readers import EXCEL_ERROR, RawTable
 
 
 def ignored_label_columns(spec: SourceSpec) -> dict[str, str]:
@@ -181,6 +182,19 @@ def totals_rows(
             issues.instead(found)
             issues.add(found, header, "total_row", text, SKIPPED)
             unfound &= ~found
+
+
+def error_row_totals_label(bad: BadRow) -> str | None:
+    """The totals label (合计) of a workbook row the reader refused for an Excel error
+    cell, when its first filled cell is one: the report's totals row, whose SUM over a
+    column holding #N/A is #N/A too, is skipped as a totals row, not rejected as a
+    customer's row. ``None`` for any other row."""
+    if bad.rule != EXCEL_ERROR or not bad.cells:
+        return None
+    first = next((cell for cell in bad.cells if cell is not None and cell.strip()), None)
+    if first is None or not totals_words(pa.array([first], pa.large_string()))[0]:
+        return None
+    return first
 
 
 def note_rows(

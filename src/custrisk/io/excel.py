@@ -18,6 +18,7 @@ Formulas give their cached values; dates come as dates.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import os
 import re
@@ -33,6 +34,8 @@ from python_calamine import CalamineError, CalamineWorkbook
 from custrisk.config.columns import header_key
 from custrisk.config.locations import EXCEL_SUFFIXES
 from custrisk.errors import DataError
+from custrisk.io.excel_head import head_workbook
+from custrisk.io.file_kind import ZIP_MAGIC, not_a_workbook
 from custrisk.privacy import mask_pii_text
 
 log = logging.getLogger(__name__)
@@ -135,6 +138,9 @@ def top_rows(
     if not _safe_to_open(Path(path)):
         return None
     try:
+        head = _head_rows(Path(path), sheet, rows)
+        if head is not None:
+            return head
         with CalamineWorkbook.from_path(str(path)) as workbook:
             found = (
                 workbook.get_sheet_by_index(sheet)
@@ -144,6 +150,38 @@ def top_rows(
             return [list(row) for row in found.to_python(nrows=rows)]
     except (CalamineError, OSError, ValueError, IndexError, KeyError):
         return None
+
+
+def _head_rows(path: Path, sheet: str | int, rows: int) -> list[list[Any]] | None:
+    """:func:`top_rows` of an .xlsx read from a workbook of the sheet's first rows alone
+    (:mod:`custrisk.io.excel_head`); ``None`` to read the sheet whole (not an .xlsx, a
+    short sheet, or too few rows with values among those read)."""
+    if path.suffix.lower() not in _ZIP_FORMATS:
+        return None
+    try:
+        package = _XlsxPackage(path, ExcelLimits())
+    except DataError:
+        return None
+    with package.zip:
+        names = list(package.parts)
+        if isinstance(sheet, int):
+            sheet = names[sheet] if 0 <= sheet < len(names) else ""
+        part = package.parts.get(sheet)
+        if part is None or part not in package.zip.namelist():
+            return None
+        cap = package.limits.max_unzipped_bytes
+        data = head_workbook(
+            package.zip,
+            part,
+            {p for p in package.parts.values() if p},
+            rows,
+            lambda info: package._chunks(info, cap),
+        )
+    if data is None:
+        return None
+    with CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
+        grid = [list(row) for row in workbook.get_sheet_by_name(sheet).to_python(nrows=rows)]
+    return grid if len(grid) >= rows else None
 
 
 def _safe_to_open(path: Path, limits: ExcelLimits = ExcelLimits()) -> bool:
@@ -277,6 +315,9 @@ def read_sheet(
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError, ValueError) as exc:
+        kind = not_a_workbook(path)
+        if kind is not None:
+            raise DataError(kind[0], file=str(path), hint=kind[1]) from None
         raise DataError(
             f"cannot read the workbook: {_short(exc)}",
             file=str(path),
@@ -631,6 +672,16 @@ class _XlsxPackage:
         try:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
+            kind = not_a_workbook(path)
+            if kind is not None:
+                raise DataError(kind[0], file=str(path), hint=kind[1]) from None
+            if _starts_as_zip(path):  # (a zip with no directory at its end: cut short)
+                raise DataError(
+                    f"the workbook is incomplete or damaged: {_short(exc)}",
+                    file=str(path),
+                    hint="it looks cut short (copied or downloaded before it was complete?); "
+                    "copy or export it again",
+                ) from None
             raise DataError(
                 f"not a valid workbook (.xlsx is a zip archive): {_short(exc)}",
                 file=str(path),
@@ -822,6 +873,14 @@ class _XlsxPackage:
                 )
             )
         return found
+
+
+def _starts_as_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def _normalise_part(part: str) -> str:

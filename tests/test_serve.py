@@ -1505,16 +1505,16 @@ def test_a_high_risk_decision_goes_to_the_webhook_then_the_channels(
     assert sent == [("http://hook", {"decision": "decline"}), ("run.yaml", {"decision": "decline"})]
 
 
-def test_the_decisions_listed_are_of_a_known_outcome_and_at_least_one(tmp_path: Path) -> None:
-    """decisions list --decision maybe, --limit 0: a usage error naming the option."""
+def test_the_decisions_listed_are_of_a_known_outcome_and_a_limit_from_0(tmp_path: Path) -> None:
+    """decisions list --decision maybe, --limit -1: a usage error naming the option."""
     from custrisk.errors import UsageError
     from custrisk.serve.store import check_decision_filters
 
     check_decision_filters(limit=1, decision="decline")
     with pytest.raises(UsageError, match=r"--decision must be one of approve, review, decline"):
         check_decision_filters(limit=1, decision="maybe")
-    with pytest.raises(UsageError, match=r"--limit must be at least 1; got 0"):
-        DecisionStore(tmp_path / "d.db").list_decisions(limit=0)
+    with pytest.raises(UsageError, match=r"--limit must be 0 \(all\) or more; got -1"):
+        DecisionStore(tmp_path / "d.db").list_decisions(limit=-1)
 
 
 def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
@@ -2158,3 +2158,74 @@ def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: 
     assert declined.exit_code == 0 and "01234567" in declined.stdout, declined.output
     bad = _cli("decisions", "list", "--db", str(db), "--since", "yesterday", cwd=tmp_path)
     assert bad.exit_code == 2 and "--since must be a date or a date and time" in bad.stderr
+
+
+def test_a_long_decisions_list_is_paged_counted_and_exported_without_reading_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decisions list had no way to list everything (--limit 0 was refused), no export,
+    and read and masked every row's inputs even for the table, which shows none of them
+    (2.3 s for 10,000 rows, the whole listing held in memory)."""
+    import csv
+
+    import custrisk.cli.decisions as decisions_cli
+    import custrisk.serve.store as store_module
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "decisions.db"
+    store = DecisionStore(str(db))
+    rows = []
+    for i in range(25):
+        customer = "=1+1" if i == 3 else f"C{i:04d}" * (1 + 3 * (i == 5))  # one wider later
+        outputs = {"model_id": "application@1", "customer_id": customer, "score": 500 + i}
+        outputs.update(grade="D", decision="review", pd=0.1)
+        rows.append(
+            {
+                "decision_id": f"{i:02d}" + "ab" * 15,
+                "created_at": f"2026-12-01T00:00:{i:02d}.000+00:00",
+                "caller": "aa977ccd",
+                "channel": "api",
+                "input_fingerprint": "0" * 64,
+                # (stored in clear by a release before 2026-12: read masked)
+                "inputs_masked": {"联系人": "请致电13812345678"},
+                "outputs": outputs,
+            }
+        )
+    store.add_decisions(rows)
+    store.close()
+    monkeypatch.setattr(decisions_cli, "PAGE", 7)
+    latest = _cli("decisions", "list", "--db", str(db), cwd=tmp_path)
+    assert latest.exit_code == 0, latest.output
+    assert latest.stdout.startswith("20 latest decisions (application@1)")
+    assert "... and 5 more (--limit 0 for all, --out FILE.csv to export them)" in latest.stdout
+    real_out = store_module._decision_out
+    monkeypatch.setattr(store_module, "_decision_out", lambda _row: pytest.fail("inputs read"))
+    everything = _cli("decisions", "list", "--db", str(db), "--limit", "0", cwd=tmp_path)
+    assert everything.exit_code == 0, everything.output
+    assert everything.stdout.startswith("25 latest decisions") and "more" not in everything.stdout
+    listed = [line for line in everything.stdout.splitlines() if "abab" in line]
+    assert [line.split()[1][:2] for line in listed] == [f"{i:02d}" for i in reversed(range(25))]
+    # four pages of 7 rows: a later page's wider customer widens it, never narrows it
+    widths = [len(line) for line in listed]
+    assert widths == sorted(widths) and len(set(widths)) == 2, everything.stdout
+    table = _cli(
+        "decisions", "list", "--db", str(db), "--limit", "0", "-o", "all.csv", cwd=tmp_path
+    )
+    assert table.exit_code == 0 and "Wrote 25 decisions to all.csv" in table.stdout, table.output
+    with open("all.csv", encoding="utf-8-sig", newline="") as handle:  # noqa: PTH123
+        exported = list(csv.DictReader(handle))
+    assert len(exported) == 25 and exported[0]["decision_id"].startswith("24")
+    assert exported[-4]["customer_id"] == "'=1+1"  # a spreadsheet shows it, never runs it
+    assert exported[0]["score"] == "524" and exported[0]["model_id"] == "application@1"
+    assert oct(Path("all.csv").stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setattr(store_module, "_decision_out", real_out)
+    whole = _cli(
+        "decisions", "list", "--db", str(db), "--limit", "3", "--out", "d.jsonl", cwd=tmp_path
+    )
+    assert whole.exit_code == 0 and "Wrote 3 decisions to d.jsonl" in whole.stdout, whole.output
+    lines = [json.loads(line) for line in Path("d.jsonl").read_text().splitlines()]
+    assert [d["inputs_masked"]["联系人"] for d in lines] == ["请致电138****5678"] * 3
+    assert "13812345678" not in Path("d.jsonl").read_text()
+    bad = _cli("decisions", "list", "--db", str(db), "--out", "d.txt", cwd=tmp_path)
+    assert bad.exit_code == 2 and not Path("d.txt").exists()
+    assert "--out d.txt: cannot tell the format from .txt; it takes .csv, .jsonl" in bad.stderr

@@ -1857,6 +1857,98 @@ def test_a_stop_that_loses_decisions_exits_2_not_0(
     assert "Traceback" not in said
 
 
+_HUNG_STORE = """
+import sys, time
+from pathlib import Path
+
+import custrisk.serve.app as app_module
+from custrisk.entry import main
+from custrisk.serve.store import DecisionStore
+
+app_module.WRITER_STOP_SECONDS = 2.0  # (30 s would be the test's wait; the logic is the same)
+add_decisions = DecisionStore.add_decisions
+HANG = Path(sys.argv.pop(1))
+
+
+def hung(self, rows):  # a write that never returns once HANG exists: a locked table
+    while HANG.exists():
+        time.sleep(0.05)
+    add_decisions(self, rows)
+
+
+DecisionStore.add_decisions = hung
+main()
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_with_a_hung_store_names_every_decision_not_stored_before_it_goes(
+    serve_world: dict[str, Any], tmp_path: Path, workers: str
+) -> None:
+    """A worker whose store hung (a PostgreSQL table locked, a network dropped) waited on
+    it at the stop until the supervisor killed it after 30 s (or systemd, alone): the
+    decisions it had answered and queued were lost with no id in the log. Now it gives
+    the store a few seconds, names each decision not stored, and ends (exit 2)."""
+    db = tmp_path / "serve" / "decisions.db"
+    store = DecisionStore(db)
+    token = store.create_token("crm", ["score"])[0]
+    store.close()
+    hang = tmp_path / "hang"
+    (tmp_path / "hung_store.py").write_text(_HUNG_STORE)
+    log = tmp_path / "service.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(tmp_path / "hung_store.py"), str(hang), "serve"]
+            + ["--model", "application", "--models-dir", str(serve_world["models"])]
+            + ["--port", "0", "--db", str(db), "--workers", workers]
+            + ["--access-log", str(tmp_path / "access.jsonl"), "--rate", "0"],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while (said := re.search(r" on (http://\S+:[1-9]\d*) ", log.read_text())) is None:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            base = said.group(1)
+
+            def answered(n: int) -> list[str]:
+                ids = []
+                for _ in range(n):  # fresh connections: either worker answers
+                    answer = httpx.post(f"{base}/v1/score", json=IDEM_RECORD, headers=_auth(token))
+                    assert answer.status_code == 200, answer.text
+                    ids.append(answer.json()["decision_id"])
+                return ids
+
+            stored = answered(3)
+            deadline = time.monotonic() + 30
+            while len(DecisionStore(db).list_decisions(limit=0)) < 3:  # written meanwhile
+                assert time.monotonic() < deadline, "the first decisions were never stored"
+                time.sleep(0.1)
+            hang.touch()
+            queued = answered(4)  # answered (200); their write never returns
+            time.sleep(0.5)
+        finally:
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=60)
+    said = log.read_text()
+    assert code == 2, said
+    assert time.monotonic() - started < 20, said  # not held until a kill (30 s)
+    assert "did not stop in 30 s; killed" not in said and "Traceback" not in said
+    named = [line for line in said.splitlines() if "answered but not stored at shutdown" in line]
+    assert named, said
+    assert sorted(i for line in named for i in queued if i in line) == sorted(queued), said
+    assert not any(i in line for line in named for i in stored), said  # those were stored
+    assert "did not finish a write in 2 s" in named[0] and str(db) in named[0]
+    last = said.rstrip().splitlines()[-1]
+    assert last.startswith("Error: custrisk serve stopped (SIGTERM) after losing"), said
+    hang.unlink()
+    assert {d["decision_id"] for d in DecisionStore(db).list_decisions(limit=0)} == set(stored)
+
+
 def test_a_reload_is_said_in_the_log_without_verbose(
     in_process: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,12 +15,12 @@ import uvicorn
 
 from custrisk.io.stop import Stopped
 from custrisk.scoring.records import RecordScorer
-from custrisk.serve.app import create_app
+from custrisk.serve.app import close_writer, create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
 from custrisk.serve.state import ServiceState
 from custrisk.serve.workers import Supervisor, bind_sockets
-from custrisk.serve.writer import DecisionsLost
+from custrisk.serve.writer import REQUESTS_STOP_SECONDS, DecisionsLost
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ def serve_app(
         access_log=False,
         server_header=False,
         timeout_keep_alive=75,  # above a reverse proxy's idle timeout (nginx: 60 s)
+        # a stop waits this long for the requests in flight, then the writer's turn
+        timeout_graceful_shutdown=REQUESTS_STOP_SECONDS,
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -132,6 +134,9 @@ def serve_app(
     try:
         asyncio.run(main())
     except Stopped as stop:
+        # a second signal makes uvicorn skip the app's shutdown: the decisions queued
+        # are stored (or named) here
+        close_writer(state, worker=seat is not None)
         lost = state.writer.lost if state.writer is not None else []
         if not lost:
             raise  # the service's normal end

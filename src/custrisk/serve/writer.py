@@ -1,11 +1,17 @@
 """The background writer of ``custrisk serve``: the decisions and access-log lines a
 request queues, written from one thread in one transaction and one write; what it could
-not store when the service stops is lost, said in the log and by the exit code
-(:class:`DecisionsLost`)."""
+not store when the service stops is lost, said in the log (each decision id) and by the
+exit code (:class:`DecisionsLost`).
+
+A stopping service gives the writer :data:`WRITER_STOP_SECONDS`: a store that does not
+answer by then (a PostgreSQL table locked by a migration, a network that dropped, a disk
+that hangs) cannot hold the process until the supervisor or systemd kills it, which would
+lose the decisions without naming them. The writer names them and the process ends."""
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -19,10 +25,28 @@ from custrisk.serve.store import DecisionStore, without_password
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping service waits for the requests in flight; then they are cancelled
+#: (never answered: the client knows to send them again).
+REQUESTS_STOP_SECONDS = 10
+#: Then how long the writer has to store the decisions queued.
+WRITER_STOP_SECONDS = 12.0
+#: Then how long the process has to end by itself (a thread may wait on the store) before
+#: it is ended. The three are within the supervisor's 30 s (``workers.STOP_SECONDS``).
+EXIT_STOP_SECONDS = 5.0
+#: A worker's exit code when it stopped with decisions it could not store (it logged them).
+LOST_EXIT = 75  # EX_TEMPFAIL
+
 _LOST = (
     "%d decision(s) answered but lost at shutdown: nothing of them is in the decisions store "
     "%s, which cannot be written (%s); the CRM got them (200) and will not send them again: "
     "their decision ids, also in the CRM's answers: %s"
+)
+
+_STUCK = (
+    "%d decision(s) answered but not stored at shutdown: the decisions store %s did not "
+    "finish a write in %.0f s (a write still waits on it, abandoned with the process); "
+    "the CRM got them (200) and will not send them again: their decision ids, also in the "
+    "CRM's answers: %s"
 )
 
 
@@ -55,10 +79,19 @@ class BackgroundWriter:
         #: the ids of the decisions answered but lost when the writer was closed
         self.lost: list[str] = []
         self._said = 0.0  # (when the log last said decisions wait: once a minute)
+        #: the ids of the decisions queued or being written, not stored yet (in order)
+        self._waiting: dict[str, None] = {}
+        self._waiting_lock = threading.Lock()
         self._thread.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
+            with self._waiting_lock:
+                self._waiting.update((str(r["decision_id"]), None) for r in rows)
             self._queue.put(("decisions", rows))
 
     def retry(self) -> None:
@@ -71,12 +104,24 @@ class BackgroundWriter:
         if self.access is not None:
             self._queue.put(("access", line))
 
-    def close(self) -> None:
-        """Write what is queued, then stop the thread (idempotent)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, then stop the thread (idempotent); ``False`` when the
+        store did not finish in ``timeout`` seconds: then the decisions not stored are
+        named in the log and kept in :attr:`lost`, and the thread is left waiting."""
         if not self._closed:
             self._closed = True
             self._queue.put(None)
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                with self._waiting_lock:
+                    self.lost = list(self._waiting)
+                if self.lost:
+                    log.error(
+                        _STUCK, len(self.lost), self.store.shown_url, timeout or 0,
+                        ", ".join(self.lost),
+                    )  # fmt: skip
+                return False
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         pending: list[Mapping[str, Any]] = []
@@ -99,6 +144,9 @@ class BackgroundWriter:
             if pending:
                 try:
                     self.store.add_decisions(pending)
+                    with self._waiting_lock:
+                        for row in pending:
+                            self._waiting.pop(str(row["decision_id"]), None)
                     self.written += len(pending)
                     if self.failing is not None:  # the log said they wait: say they are kept
                         log.warning(
@@ -129,4 +177,28 @@ class BackgroundWriter:
                 return
 
 
-__all__ = ["BackgroundWriter", "DecisionsLost"]
+def end_process_soon(code: int, seconds: float = EXIT_STOP_SECONDS) -> None:
+    """End this process with ``code`` in ``seconds`` unless it has ended by then: a stop
+    that gave up on the store (:meth:`BackgroundWriter.close` said what is lost) must not
+    wait forever for a thread blocked on it (asyncio's executor, the interpreter's exit
+    join their threads)."""
+
+    def end() -> None:
+        time.sleep(seconds)
+        log.error("a thread still waits on the decisions store: ending the process (exit %d)", code)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(code)
+
+    threading.Thread(target=end, name="custrisk-stop", daemon=True).start()
+
+
+__all__ = [
+    "EXIT_STOP_SECONDS",
+    "LOST_EXIT",
+    "REQUESTS_STOP_SECONDS",
+    "WRITER_STOP_SECONDS",
+    "BackgroundWriter",
+    "DecisionsLost",
+    "end_process_soon",
+]

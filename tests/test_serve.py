@@ -2321,3 +2321,63 @@ def test_a_long_decisions_list_is_paged_counted_and_exported_without_reading_inp
     bad = _cli("decisions", "list", "--db", str(db), "--out", "d.txt", cwd=tmp_path)
     assert bad.exit_code == 2 and not Path("d.txt").exists()
     assert "--out d.txt: cannot tell the format from .txt; it takes .csv, .jsonl" in bad.stderr
+
+
+def test_an_id_longer_than_the_store_keeps_is_refused_not_answered_and_lost(
+    serve_world: dict[str, Any],
+) -> None:
+    """A 300-character customer id was answered 200 and queued: the decisions store keeps
+    120 (PostgreSQL refuses longer), and its refusal failed the write of every decision
+    queued with it, again at every retry, until the stop lost them all."""
+    long_id = "A" * 300
+    answer = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"客户编号": long_id, "年龄": 30},
+        headers=_auth(serve_world["tokens"]["crm"]),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["problems"] == [
+        {"index": 0, "field": "客户编号", "problem": "an id has at most 120 characters; got 300"}
+    ]
+    assert httpx.post(  # 120 is kept
+        f"{serve_world['base']}/v1/score",
+        json={"客户编号": long_id[:120], "年龄": 30},
+        headers=_auth(serve_world["tokens"]["crm"]),
+    ).is_success
+    pushed = _push(  # a 简道云 form's id: answered 200 (not retried), not scored
+        serve_world["base"], {"op": "data_create", "data": {"_id": long_id, "年龄": 30}}, deliver=""
+    )
+    assert pushed.status_code == 200 and pushed.json()["scored"] is False, pushed.text
+    assert "an id has at most 120 characters; got 300" in pushed.json()["error"]
+
+
+def test_a_decision_the_store_refuses_does_not_keep_the_others_from_being_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One row the store refused (a value too long for a PostgreSQL column; here a
+    duplicate id) failed the transaction of every decision queued with it, and every
+    retry after: none of them was ever stored, and the service stayed not ready."""
+    from custrisk.serve.writer import BackgroundWriter
+
+    store = DecisionStore(tmp_path / "d.db")
+
+    def row(decision_id: str) -> dict[str, Any]:
+        outputs = {"model_id": "application@1", "customer_id": "C1", "decision": "review"}
+        return {
+            "decision_id": decision_id,
+            "created_at": "2026-12-01T00:00:00.000+00:00",
+            "caller": "aa977ccd",
+            "channel": "api",
+            "input_fingerprint": "0" * 64,
+            "inputs_masked": {},
+            "outputs": outputs,
+        }
+
+    store.add_decisions([row("dup")])
+    writer = BackgroundWriter(store)
+    writer.decisions([row("new1"), row("dup"), row("new2")])
+    assert writer.close(10)
+    assert {d["decision_id"] for d in store.list_decisions(limit=0)} == {"dup", "new1", "new2"}
+    assert writer.refused == ["dup"] and writer.failing is None and writer.lost == []
+    assert "decision dup answered but not stored: the decisions store refuses it" in caplog.text
+    store.close()

@@ -79,7 +79,7 @@ def list_(
         from custrisk.serve.export import export_format
 
         export_format(out)  # before the store is opened
-    filters = {
+    filters: dict[str, Any] = {
         "decision": decision,
         "customer": customer,
         "since": None if since is None else _since(since),

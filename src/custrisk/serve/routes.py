@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from custrisk import __version__
+from custrisk.data.text import MAX_ID_CHARS
 from custrisk.errors import CustriskError
 from custrisk.privacy import mask_pii_text
 from custrisk.scoring.records import RecordError
@@ -316,6 +317,12 @@ async def _jiandaoyun_push(
     assert scorer is not None
     pushed = profile.read(data["data"], knows=scorer.knows)
     record, record_id = pushed.values, pushed.record_id
+    if record_id is not None and len(record_id.strip()) > MAX_ID_CHARS:  # (the store's limit)
+        too_long = f"an id has at most {MAX_ID_CHARS} characters; got {len(record_id.strip()):,}"
+        return _rejected(
+            op, record_id[:40] + "…", [{"field": profile.id_field, "problem": too_long}],
+            deliver_id, call,
+        )  # fmt: skip
     widgets = [k for k in data["data"] if str(k).startswith("_widget_")]
     if profile.identity and (widgets or pushed.ignored) and not record and not pushed.unusable:
         # 简道云 names a form's fields by widget id unless they were given aliases

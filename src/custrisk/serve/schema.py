@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from custrisk.data.text import MAX_ID_CHARS
+
 metadata = sa.MetaData()
 decisions_table = sa.Table(
     "decisions",
@@ -14,7 +16,7 @@ decisions_table = sa.Table(
     sa.Column("caller", sa.String(80), nullable=False),
     sa.Column("channel", sa.String(20), nullable=False),
     sa.Column("model_id", sa.String(120), nullable=False),
-    sa.Column("customer_id", sa.String(120)),
+    sa.Column("customer_id", sa.String(MAX_ID_CHARS)),
     sa.Column("input_fingerprint", sa.String(64), nullable=False),
     sa.Column("pd", sa.Float),
     sa.Column("score", sa.Integer),

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from custrisk.errors import OutputError
 from custrisk.serve.store import DecisionStore, without_password
@@ -78,6 +78,8 @@ class BackgroundWriter:
         self.failing: str | None = None
         #: the ids of the decisions answered but lost when the writer was closed
         self.lost: list[str] = []
+        #: the ids of the decisions the store refused (logged, not stored)
+        self.refused: list[str] = []
         self._said = 0.0  # (when the log last said decisions wait: once a minute)
         #: the ids of the decisions queued or being written, not stored yet (in order)
         self._waiting: dict[str, None] = {}
@@ -123,6 +125,36 @@ class BackgroundWriter:
                 return False
         return not self._thread.is_alive()
 
+    def _store(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.store.add_decisions(rows)
+        with self._waiting_lock:
+            for row in rows:
+                self._waiting.pop(str(row["decision_id"]), None)
+        self.written += len(rows)
+
+    def _one_by_one(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], SQLAlchemyError | None]:
+        """Store ``rows`` one at a time after the store refused them together: one the
+        store refuses itself (a value too long for a PostgreSQL column, a duplicate id)
+        is named in the log and dropped, rather than keep every later decision from
+        being stored. The rows left and the error when the store itself fails."""
+        for i, row in enumerate(rows):
+            try:
+                self._store([row])
+            except (DataError, IntegrityError) as exc:
+                with self._waiting_lock:
+                    self._waiting.pop(str(row["decision_id"]), None)
+                self.refused.append(str(row["decision_id"]))
+                log.error(
+                    "decision %s answered but not stored: the decisions store refuses it (%s)",
+                    row["decision_id"],
+                    _one_line(exc),
+                )
+            except SQLAlchemyError as exc:  # the store itself: the rest wait
+                return list(rows[i:]), exc
+        return [], None
+
     def _run(self) -> None:
         pending: list[Mapping[str, Any]] = []
         while True:
@@ -143,16 +175,18 @@ class BackgroundWriter:
                     lines.append(entry[1])
             if pending:
                 try:
-                    self.store.add_decisions(pending)
-                    with self._waiting_lock:
-                        for row in pending:
-                            self._waiting.pop(str(row["decision_id"]), None)
-                    self.written += len(pending)
+                    waited = len(pending)
+                    try:
+                        self._store(pending)
+                    except (DataError, IntegrityError):  # a row refused, not the store down:
+                        pending, down = self._one_by_one(pending)  # the others are stored
+                        if down is not None:
+                            raise down from None
                     if self.failing is not None:  # the log said they wait: say they are kept
                         log.warning(
                             "the decisions store can be written again: the %d decision(s) "
                             "that waited are stored",
-                            len(pending),
+                            waited,
                         )
                     pending = []
                     self.failing = None
@@ -175,6 +209,12 @@ class BackgroundWriter:
                     log.error("cannot write the access log: %s", exc)
             if stop:
                 return
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # the driver's words, without the SQL and values
+    text = str(orig if orig is not None else exc)
+    return without_password(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def end_process_soon(code: int, seconds: float = EXIT_STOP_SECONDS) -> None:

@@ -595,6 +595,8 @@ def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict
         (rb'{"\u5e74\u9f84": "\ud800x"}', "年龄 holds a lone surrogate (\\ud800)"),
         (rb'{"records": [{}, {"\udc00": 1}]}', "a key in records[1] holds a lone surrogate"),
         (b"{not json", "not valid JSON"),
+        (b"", "the body is empty: send one customer as a JSON object"),  # not "Expecting value"
+        (b" \r\n", "the body is empty"),
         ('{"地区": "华东"}'.encode("gbk"), "not UTF-8 text (byte 0xb5 at offset 2)"),
         (b'{"a": ' + b"9" * 5000 + b"}", "a number with more digits than any value"),
     ],
@@ -609,6 +611,21 @@ def test_a_hostile_body_is_a_400_naming_where(
     )
     assert response.status_code == 400, response.text
     assert said in response.json()["error"]
+
+
+def test_a_form_posted_instead_of_json_is_told_to_send_json(serve_world: dict[str, Any]) -> None:
+    """curl -d '年龄=30' (a form's fields) was answered 'not valid JSON: Expecting value:
+    line 1 column 1 (char 0)', which does not say what was sent instead."""
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        data={"年龄": "30"},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 400, response.text
+    assert (
+        "sent as application/x-www-form-urlencoded: a form's fields; send the JSON"
+        in (response.json()["error"])
+    )
 
 
 def test_a_body_over_the_limit_is_a_413(serve_world: dict[str, Any]) -> None:
@@ -2349,6 +2366,10 @@ def test_an_id_longer_than_the_store_keeps_is_refused_not_answered_and_lost(
     )
     assert pushed.status_code == 200 and pushed.json()["scored"] is False, pushed.text
     assert "an id has at most 120 characters; got 300" in pushed.json()["error"]
+    body = {"op": "data_create", "data": {"_id": "f1", "年龄": 30}}
+    delivered = _push(serve_world["base"], body, deliver="D" * 300)  # the deliveries' column
+    assert delivered.status_code == 400, delivered.text
+    assert "X-JDY-DeliverId has at most 120 characters; got 300" in delivered.json()["error"]
 
 
 def test_a_decision_the_store_refuses_does_not_keep_the_others_from_being_stored(

@@ -27,6 +27,7 @@ from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
 from custrisk.serve.metrics import CONTENT_TYPE
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
 from custrisk.serve.request import Call, Problem, parse_json_body
+from custrisk.serve.schema import MAX_DELIVER_ID_CHARS
 from custrisk.serve.state import ServiceState, decide, notify_high_risk
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 async def score_route(state: ServiceState, request: Request, call: Call) -> Response:
     key = _idempotency_key(request)
-    data = parse_json_body(await _body(state, request))
+    data = parse_json_body(await _body(state, request), request.headers.get("content-type", ""))
     if key is not None:
         return await _score_once(state, data, call, key)
     records, single = _records(state, data, call)
@@ -233,6 +234,12 @@ async def _jiandaoyun_once(
 ) -> Response:
     """A verified push: refused if replayed, answered once per deliver id."""
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
+    if len(deliver_id) > MAX_DELIVER_ID_CHARS:  # (the store's column: PostgreSQL refuses it)
+        raise Problem(
+            400,
+            f"X-JDY-DeliverId has at most {MAX_DELIVER_ID_CHARS} characters; got "
+            f"{len(deliver_id):,} (简道云 sends a UUID)",
+        )
     loop = asyncio.get_running_loop()
     first = await loop.run_in_executor(
         None,

@@ -7,6 +7,9 @@ import sqlalchemy as sa
 
 from custrisk.data.text import MAX_ID_CHARS
 
+#: The longest 简道云 deliver id kept (``X-JDY-DeliverId``: a UUID, 36 characters).
+MAX_DELIVER_ID_CHARS = 120
+
 metadata = sa.MetaData()
 decisions_table = sa.Table(
     "decisions",
@@ -28,7 +31,7 @@ decisions_table = sa.Table(
 deliveries_table = sa.Table(
     "deliveries",
     metadata,
-    sa.Column("deliver_id", sa.String(120), primary_key=True),
+    sa.Column("deliver_id", sa.String(MAX_DELIVER_ID_CHARS), primary_key=True),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("response", sa.Text, nullable=False),
 )
@@ -39,7 +42,7 @@ push_signatures_table = sa.Table(
     "push_signatures",
     metadata,
     sa.Column("signature", sa.String(64), primary_key=True),
-    sa.Column("deliver_id", sa.String(120), nullable=False),
+    sa.Column("deliver_id", sa.String(MAX_DELIVER_ID_CHARS), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
 )
 #: ``POST /v1/score`` requests sent with an ``Idempotency-Key``: per caller (token id) and
@@ -82,6 +85,7 @@ LATER_TOKEN_COLUMNS = ("expires_at", "expiry_warned_at")
 
 __all__ = [
     "LATER_TOKEN_COLUMNS",
+    "MAX_DELIVER_ID_CHARS",
     "decisions_table",
     "deliveries_table",
     "idempotency_table",

@@ -595,6 +595,8 @@ def test_missing_and_unparseable_values_are_blanks_as_in_batch(serve_world: dict
         (rb'{"\u5e74\u9f84": "\ud800x"}', "年龄 holds a lone surrogate (\\ud800)"),
         (rb'{"records": [{}, {"\udc00": 1}]}', "a key in records[1] holds a lone surrogate"),
         (b"{not json", "not valid JSON"),
+        (b"", "the body is empty: send one customer as a JSON object"),  # not "Expecting value"
+        (b" \r\n", "the body is empty"),
         ('{"地区": "华东"}'.encode("gbk"), "not UTF-8 text (byte 0xb5 at offset 2)"),
         (b'{"a": ' + b"9" * 5000 + b"}", "a number with more digits than any value"),
     ],
@@ -609,6 +611,21 @@ def test_a_hostile_body_is_a_400_naming_where(
     )
     assert response.status_code == 400, response.text
     assert said in response.json()["error"]
+
+
+def test_a_form_posted_instead_of_json_is_told_to_send_json(serve_world: dict[str, Any]) -> None:
+    """curl -d '年龄=30' (a form's fields) was answered 'not valid JSON: Expecting value:
+    line 1 column 1 (char 0)', which does not say what was sent instead."""
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        data={"年龄": "30"},
+        headers=_auth(serve_world["tokens"]["ops"]),
+    )
+    assert response.status_code == 400, response.text
+    assert (
+        "sent as application/x-www-form-urlencoded: a form's fields; send the JSON"
+        in (response.json()["error"])
+    )
 
 
 def test_a_body_over_the_limit_is_a_413(serve_world: dict[str, Any]) -> None:
@@ -1505,16 +1522,16 @@ def test_a_high_risk_decision_goes_to_the_webhook_then_the_channels(
     assert sent == [("http://hook", {"decision": "decline"}), ("run.yaml", {"decision": "decline"})]
 
 
-def test_the_decisions_listed_are_of_a_known_outcome_and_at_least_one(tmp_path: Path) -> None:
-    """decisions list --decision maybe, --limit 0: a usage error naming the option."""
+def test_the_decisions_listed_are_of_a_known_outcome_and_a_limit_from_0(tmp_path: Path) -> None:
+    """decisions list --decision maybe, --limit -1: a usage error naming the option."""
     from custrisk.errors import UsageError
     from custrisk.serve.store import check_decision_filters
 
     check_decision_filters(limit=1, decision="decline")
     with pytest.raises(UsageError, match=r"--decision must be one of approve, review, decline"):
         check_decision_filters(limit=1, decision="maybe")
-    with pytest.raises(UsageError, match=r"--limit must be at least 1; got 0"):
-        DecisionStore(tmp_path / "d.db").list_decisions(limit=0)
+    with pytest.raises(UsageError, match=r"--limit must be 0 \(all\) or more; got -1"):
+        DecisionStore(tmp_path / "d.db").list_decisions(limit=-1)
 
 
 def test_a_body_of_thousands_of_bad_fields_is_answered_with_the_first_hundred(
@@ -1857,6 +1874,98 @@ def test_a_stop_that_loses_decisions_exits_2_not_0(
     assert "Traceback" not in said
 
 
+_HUNG_STORE = """
+import sys, time
+from pathlib import Path
+
+import custrisk.serve.app as app_module
+from custrisk.entry import main
+from custrisk.serve.store import DecisionStore
+
+app_module.WRITER_STOP_SECONDS = 2.0  # (30 s would be the test's wait; the logic is the same)
+add_decisions = DecisionStore.add_decisions
+HANG = Path(sys.argv.pop(1))
+
+
+def hung(self, rows):  # a write that never returns once HANG exists: a locked table
+    while HANG.exists():
+        time.sleep(0.05)
+    add_decisions(self, rows)
+
+
+DecisionStore.add_decisions = hung
+main()
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_with_a_hung_store_names_every_decision_not_stored_before_it_goes(
+    serve_world: dict[str, Any], tmp_path: Path, workers: str
+) -> None:
+    """A worker whose store hung (a PostgreSQL table locked, a network dropped) waited on
+    it at the stop until the supervisor killed it after 30 s (or systemd, alone): the
+    decisions it had answered and queued were lost with no id in the log. Now it gives
+    the store a few seconds, names each decision not stored, and ends (exit 2)."""
+    db = tmp_path / "serve" / "decisions.db"
+    store = DecisionStore(db)
+    token = store.create_token("crm", ["score"])[0]
+    store.close()
+    hang = tmp_path / "hang"
+    (tmp_path / "hung_store.py").write_text(_HUNG_STORE)
+    log = tmp_path / "service.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(tmp_path / "hung_store.py"), str(hang), "serve"]
+            + ["--model", "application", "--models-dir", str(serve_world["models"])]
+            + ["--port", "0", "--db", str(db), "--workers", workers]
+            + ["--access-log", str(tmp_path / "access.jsonl"), "--rate", "0"],
+            cwd=tmp_path,
+            env=_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while (said := re.search(r" on (http://\S+:[1-9]\d*) ", log.read_text())) is None:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            base = said.group(1)
+
+            def answered(n: int) -> list[str]:
+                ids = []
+                for _ in range(n):  # fresh connections: either worker answers
+                    answer = httpx.post(f"{base}/v1/score", json=IDEM_RECORD, headers=_auth(token))
+                    assert answer.status_code == 200, answer.text
+                    ids.append(answer.json()["decision_id"])
+                return ids
+
+            stored = answered(3)
+            deadline = time.monotonic() + 30
+            while len(DecisionStore(db).list_decisions(limit=0)) < 3:  # written meanwhile
+                assert time.monotonic() < deadline, "the first decisions were never stored"
+                time.sleep(0.1)
+            hang.touch()
+            queued = answered(4)  # answered (200); their write never returns
+            time.sleep(0.5)
+        finally:
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=60)
+    said = log.read_text()
+    assert code == 2, said
+    assert time.monotonic() - started < 20, said  # not held until a kill (30 s)
+    assert "did not stop in 30 s; killed" not in said and "Traceback" not in said
+    named = [line for line in said.splitlines() if "answered but not stored at shutdown" in line]
+    assert named, said
+    assert sorted(i for line in named for i in queued if i in line) == sorted(queued), said
+    assert not any(i in line for line in named for i in stored), said  # those were stored
+    assert "did not finish a write in 2 s" in named[0] and str(db) in named[0]
+    last = said.rstrip().splitlines()[-1]
+    assert last.startswith("Error: custrisk serve stopped (SIGTERM) after losing"), said
+    hang.unlink()
+    assert {d["decision_id"] for d in DecisionStore(db).list_decisions(limit=0)} == set(stored)
+
+
 def test_a_reload_is_said_in_the_log_without_verbose(
     in_process: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -2158,3 +2267,138 @@ def test_the_decisions_list_names_each_rows_model_and_keeps_ids_whole(tmp_path: 
     assert declined.exit_code == 0 and "01234567" in declined.stdout, declined.output
     bad = _cli("decisions", "list", "--db", str(db), "--since", "yesterday", cwd=tmp_path)
     assert bad.exit_code == 2 and "--since must be a date or a date and time" in bad.stderr
+
+
+def test_a_long_decisions_list_is_paged_counted_and_exported_without_reading_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """decisions list had no way to list everything (--limit 0 was refused), no export,
+    and read and masked every row's inputs even for the table, which shows none of them
+    (2.3 s for 10,000 rows, the whole listing held in memory)."""
+    import csv
+
+    import custrisk.cli.decisions as decisions_cli
+    import custrisk.serve.store as store_module
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "decisions.db"
+    store = DecisionStore(str(db))
+    rows = []
+    for i in range(25):
+        customer = "=1+1" if i == 3 else f"C{i:04d}" * (1 + 3 * (i == 5))  # one wider later
+        outputs = {"model_id": "application@1", "customer_id": customer, "score": 500 + i}
+        outputs.update(grade="D", decision="review", pd=0.1)
+        rows.append(
+            {
+                "decision_id": f"{i:02d}" + "ab" * 15,
+                "created_at": f"2026-12-01T00:00:{i:02d}.000+00:00",
+                "caller": "aa977ccd",
+                "channel": "api",
+                "input_fingerprint": "0" * 64,
+                # (stored in clear by a release before 2026-12: read masked)
+                "inputs_masked": {"联系人": "请致电13812345678"},
+                "outputs": outputs,
+            }
+        )
+    store.add_decisions(rows)
+    store.close()
+    monkeypatch.setattr(decisions_cli, "PAGE", 7)
+    latest = _cli("decisions", "list", "--db", str(db), cwd=tmp_path)
+    assert latest.exit_code == 0, latest.output
+    assert latest.stdout.startswith("20 latest decisions (application@1)")
+    assert "... and 5 more (--limit 0 for all, --out FILE.csv to export them)" in latest.stdout
+    real_out = store_module._decision_out
+    monkeypatch.setattr(store_module, "_decision_out", lambda _row: pytest.fail("inputs read"))
+    everything = _cli("decisions", "list", "--db", str(db), "--limit", "0", cwd=tmp_path)
+    assert everything.exit_code == 0, everything.output
+    assert everything.stdout.startswith("25 latest decisions") and "more" not in everything.stdout
+    listed = [line for line in everything.stdout.splitlines() if "abab" in line]
+    assert [line.split()[1][:2] for line in listed] == [f"{i:02d}" for i in reversed(range(25))]
+    # four pages of 7 rows: a later page's wider customer widens it, never narrows it
+    widths = [len(line) for line in listed]
+    assert widths == sorted(widths) and len(set(widths)) == 2, everything.stdout
+    table = _cli(
+        "decisions", "list", "--db", str(db), "--limit", "0", "-o", "all.csv", cwd=tmp_path
+    )
+    assert table.exit_code == 0 and "Wrote 25 decisions to all.csv" in table.stdout, table.output
+    with open("all.csv", encoding="utf-8-sig", newline="") as handle:  # noqa: PTH123
+        exported = list(csv.DictReader(handle))
+    assert len(exported) == 25 and exported[0]["decision_id"].startswith("24")
+    assert exported[-4]["customer_id"] == "'=1+1"  # a spreadsheet shows it, never runs it
+    assert exported[0]["score"] == "524" and exported[0]["model_id"] == "application@1"
+    assert oct(Path("all.csv").stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setattr(store_module, "_decision_out", real_out)
+    whole = _cli(
+        "decisions", "list", "--db", str(db), "--limit", "3", "--out", "d.jsonl", cwd=tmp_path
+    )
+    assert whole.exit_code == 0 and "Wrote 3 decisions to d.jsonl" in whole.stdout, whole.output
+    lines = [json.loads(line) for line in Path("d.jsonl").read_text().splitlines()]
+    assert [d["inputs_masked"]["联系人"] for d in lines] == ["请致电138****5678"] * 3
+    assert "13812345678" not in Path("d.jsonl").read_text()
+    bad = _cli("decisions", "list", "--db", str(db), "--out", "d.txt", cwd=tmp_path)
+    assert bad.exit_code == 2 and not Path("d.txt").exists()
+    assert "--out d.txt: cannot tell the format from .txt; it takes .csv, .jsonl" in bad.stderr
+
+
+def test_an_id_longer_than_the_store_keeps_is_refused_not_answered_and_lost(
+    serve_world: dict[str, Any],
+) -> None:
+    """A 300-character customer id was answered 200 and queued: the decisions store keeps
+    120 (PostgreSQL refuses longer), and its refusal failed the write of every decision
+    queued with it, again at every retry, until the stop lost them all."""
+    long_id = "A" * 300
+    answer = httpx.post(
+        f"{serve_world['base']}/v1/score",
+        json={"客户编号": long_id, "年龄": 30},
+        headers=_auth(serve_world["tokens"]["crm"]),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["problems"] == [
+        {"index": 0, "field": "客户编号", "problem": "an id has at most 120 characters; got 300"}
+    ]
+    assert httpx.post(  # 120 is kept
+        f"{serve_world['base']}/v1/score",
+        json={"客户编号": long_id[:120], "年龄": 30},
+        headers=_auth(serve_world["tokens"]["crm"]),
+    ).is_success
+    pushed = _push(  # a 简道云 form's id: answered 200 (not retried), not scored
+        serve_world["base"], {"op": "data_create", "data": {"_id": long_id, "年龄": 30}}, deliver=""
+    )
+    assert pushed.status_code == 200 and pushed.json()["scored"] is False, pushed.text
+    assert "an id has at most 120 characters; got 300" in pushed.json()["error"]
+    body = {"op": "data_create", "data": {"_id": "f1", "年龄": 30}}
+    delivered = _push(serve_world["base"], body, deliver="D" * 300)  # the deliveries' column
+    assert delivered.status_code == 400, delivered.text
+    assert "X-JDY-DeliverId has at most 120 characters; got 300" in delivered.json()["error"]
+
+
+def test_a_decision_the_store_refuses_does_not_keep_the_others_from_being_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One row the store refused (a value too long for a PostgreSQL column; here a
+    duplicate id) failed the transaction of every decision queued with it, and every
+    retry after: none of them was ever stored, and the service stayed not ready."""
+    from custrisk.serve.writer import BackgroundWriter
+
+    store = DecisionStore(tmp_path / "d.db")
+
+    def row(decision_id: str) -> dict[str, Any]:
+        outputs = {"model_id": "application@1", "customer_id": "C1", "decision": "review"}
+        return {
+            "decision_id": decision_id,
+            "created_at": "2026-12-01T00:00:00.000+00:00",
+            "caller": "aa977ccd",
+            "channel": "api",
+            "input_fingerprint": "0" * 64,
+            "inputs_masked": {},
+            "outputs": outputs,
+        }
+
+    store.add_decisions([row("dup")])
+    writer = BackgroundWriter(store)
+    writer.decisions([row("new1"), row("dup"), row("new2")])
+    assert writer.close(10)
+    assert {d["decision_id"] for d in store.list_decisions(limit=0)} == {"dup", "new1", "new2"}
+    assert writer.refused == ["dup"] and writer.failing is None and writer.lost == []
+    assert "decision dup answered but not stored: the decisions store refuses it" in caplog.text
+    store.close()

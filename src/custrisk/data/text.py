@@ -315,6 +315,11 @@ def personal_data_texts(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, 
     return pc.replace_with_mask(text, pa.array(masked), replacements), masked
 
 
+#: The longest customer id the decision service takes (its decisions store's column:
+#: PostgreSQL refuses a longer one, and with it every decision of the same transaction).
+MAX_ID_CHARS = 120
+
+
 def normalised_id(value: str) -> str:
     """One id as cleaning writes it: full-width characters to ASCII (NFKC), no spaces,
     upper case (``ab c`` → ``ABC``), so that an id typed as the export has it finds

@@ -35,6 +35,7 @@ from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig
 from custrisk.data import SourceReport, ValidationReport, Workspace
 from custrisk.data.clean import clean_source
 from custrisk.data.issues import DROPPED, RULE_TEXT, SKIPPED
+from custrisk.data.text import MAX_ID_CHARS
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.fitted import ScorecardPredictions
 from custrisk.estimators.scored import NUMBER_FORMAT, category_texts
@@ -321,6 +322,15 @@ class RecordScorer:
                 elif known.role == "id" and isinstance(value, bool):
                     problems.append(  # true would become the id "TRUE" (or "是")
                         {"index": i, "field": str(key), "problem": "an id is text or a number"}
+                    )
+                elif known.role == "id" and len(str(value).strip()) > MAX_ID_CHARS:
+                    problems.append(
+                        {
+                            "index": i,
+                            "field": str(key),
+                            "problem": f"an id has at most {MAX_ID_CHARS} characters; got "
+                            f"{len(str(value).strip()):,}",
+                        }
                     )
                 elif value is not None and not _scalar(value):
                     problems.append(

@@ -63,7 +63,13 @@ from custrisk.serve.state import (
 )
 from custrisk.serve.store import DecisionStore, TokenInfo, now_text, token_hash
 from custrisk.serve.tokens import expiry_text, has_expired
-from custrisk.serve.writer import BackgroundWriter
+from custrisk.serve.writer import (
+    LOST_EXIT,
+    WRITER_STOP_SECONDS,
+    BackgroundWriter,
+    DecisionsLost,
+    end_process_soon,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +152,11 @@ def create_app(
             follower.cancel()
         if state.batcher is not None:
             state.batcher.close()
+        # every decision queued is stored before the process ends, or named in the log
+        stored = close_writer(state, worker=seat is not None)
         if state.notifier is not None:
-            state.notifier.shutdown(wait=True)
-        if state.writer is not None:
-            state.writer.close()  # every decision queued is stored before the process ends
-        if state.access is not None:
+            state.notifier.shutdown(wait=stored)
+        if state.access is not None and stored:  # (else the writer may still use it)
             state.access.close()
 
     app = Starlette(
@@ -158,6 +164,20 @@ def create_app(
     )
     app.state.service = state
     return app
+
+
+def close_writer(state: ServiceState, *, worker: bool) -> bool:
+    """At the stop: store the decisions queued within :data:`WRITER_STOP_SECONDS`; a
+    store that does not answer by then has the writer name them in the log, and the
+    process is ended shortly (``worker``: with :data:`LOST_EXIT`, which the supervisor
+    reports; alone: with :class:`DecisionsLost`'s exit code) rather than held until it
+    is killed. ``False`` then; ``True`` once stored (or nothing to store)."""
+    if state.writer is None or state.writer.closed:
+        return True
+    if state.writer.close(WRITER_STOP_SECONDS):
+        return True
+    end_process_soon(LOST_EXIT if worker else DecisionsLost.exit_code)
+    return False
 
 
 Handler = Callable[[ServiceState, Request, "Call"], Awaitable[Response]]

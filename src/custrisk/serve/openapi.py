@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from custrisk import __version__
+from custrisk.data.text import MAX_ID_CHARS
 from custrisk.scoring.records import RecordScorer
 
 JSON_TYPE = "application/json"
@@ -35,6 +36,8 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
             # not an enum: a value not seen in training is scored (in the binning's
             # "other" bin), and a client generated from an enum would refuse it itself
             schema["examples"] = list(f.allowed)
+        if f.role == "id":
+            schema["maxLength"] = MAX_ID_CHARS
         schema["description"] = (
             (f.role if f.role == f.type else f"{f.role}, {f.type}")  # (not "id, id")
             + (

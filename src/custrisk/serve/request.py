@@ -66,10 +66,16 @@ class Call:
 MAX_JSON_DEPTH = 16
 
 
-def parse_json_body(body: bytes) -> Any:
-    """The request body parsed, or a 400: not JSON, nested deeper than
-    :data:`MAX_JSON_DEPTH`, or a string holding a lone surrogate (``"\\ud800"``, valid
-    JSON that no UTF-8 text can hold)."""
+def parse_json_body(body: bytes, content_type: str = "") -> Any:
+    """The request body parsed, or a 400: empty, not JSON (a form's fields, named by the
+    ``content_type`` sent), nested deeper than :data:`MAX_JSON_DEPTH`, or a string
+    holding a lone surrogate (``"\\ud800"``, valid JSON that no UTF-8 text can hold)."""
+    if not body.strip():
+        raise Problem(
+            400,
+            "the body is empty: send one customer as a JSON object, or "
+            '{"records": [...]} (Content-Type: application/json)',
+        )
     try:
         data = json.loads(body)
     except RecursionError:
@@ -87,7 +93,13 @@ def parse_json_body(body: bytes) -> Any:
                 "the body holds a number with more digits than any value can have "
                 f"(over {sys.get_int_max_str_digits():,})",
             ) from None
-        raise Problem(400, f"the body is not valid JSON: {exc}") from None
+        kind = content_type.split(";")[0].strip().lower()
+        sent = (
+            f" (it was sent as {kind}: a form's fields; send the JSON itself)"
+            if kind in ("application/x-www-form-urlencoded", "multipart/form-data")
+            else ""
+        )
+        raise Problem(400, f"the body is not valid JSON{sent}: {exc}") from None
     _check_json(data)
     return data
 

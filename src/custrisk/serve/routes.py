@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from custrisk import __version__
+from custrisk.data.text import MAX_ID_CHARS
 from custrisk.errors import CustriskError
 from custrisk.privacy import mask_pii_text
 from custrisk.scoring.records import RecordError
@@ -26,6 +27,7 @@ from custrisk.serve.jiandaoyun import MAX_AGE_SECONDS, identity_profile, verify
 from custrisk.serve.metrics import CONTENT_TYPE
 from custrisk.serve.openapi import DOCS_PAGE, openapi_document
 from custrisk.serve.request import Call, Problem, parse_json_body
+from custrisk.serve.schema import MAX_DELIVER_ID_CHARS
 from custrisk.serve.state import ServiceState, decide, notify_high_risk
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 async def score_route(state: ServiceState, request: Request, call: Call) -> Response:
     key = _idempotency_key(request)
-    data = parse_json_body(await _body(state, request))
+    data = parse_json_body(await _body(state, request), request.headers.get("content-type", ""))
     if key is not None:
         return await _score_once(state, data, call, key)
     records, single = _records(state, data, call)
@@ -232,6 +234,12 @@ async def _jiandaoyun_once(
 ) -> Response:
     """A verified push: refused if replayed, answered once per deliver id."""
     deliver_id = request.headers.get("x-jdy-deliverid") or ""
+    if len(deliver_id) > MAX_DELIVER_ID_CHARS:  # (the store's column: PostgreSQL refuses it)
+        raise Problem(
+            400,
+            f"X-JDY-DeliverId has at most {MAX_DELIVER_ID_CHARS} characters; got "
+            f"{len(deliver_id):,} (简道云 sends a UUID)",
+        )
     loop = asyncio.get_running_loop()
     first = await loop.run_in_executor(
         None,
@@ -316,6 +324,12 @@ async def _jiandaoyun_push(
     assert scorer is not None
     pushed = profile.read(data["data"], knows=scorer.knows)
     record, record_id = pushed.values, pushed.record_id
+    if record_id is not None and len(record_id.strip()) > MAX_ID_CHARS:  # (the store's limit)
+        too_long = f"an id has at most {MAX_ID_CHARS} characters; got {len(record_id.strip()):,}"
+        return _rejected(
+            op, record_id[:40] + "…", [{"field": profile.id_field, "problem": too_long}],
+            deliver_id, call,
+        )  # fmt: skip
     widgets = [k for k in data["data"] if str(k).startswith("_widget_")]
     if profile.identity and (widgets or pushed.ignored) and not record and not pushed.unusable:
         # 简道云 names a form's fields by widget id unless they were given aliases

@@ -15,12 +15,12 @@ import uvicorn
 
 from custrisk.io.stop import Stopped
 from custrisk.scoring.records import RecordScorer
-from custrisk.serve.app import create_app
+from custrisk.serve.app import close_writer, create_app
 from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import Seat
 from custrisk.serve.state import ServiceState
 from custrisk.serve.workers import Supervisor, bind_sockets
-from custrisk.serve.writer import DecisionsLost
+from custrisk.serve.writer import REQUESTS_STOP_SECONDS, DecisionsLost
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def run_server(
 
     Returns the name of the signal that stopped the workers (``workers`` above 1); one
     process raises :class:`custrisk.io.stop.Stopped` instead (uvicorn raises the signal
-    again once it has finished the requests in flight).
+    again once it has finished the requests in flight), or returns its name when that
+    signal is ignored (SIGINT of a shell's background job).
 
     Raises
     ------
@@ -67,11 +68,10 @@ def run_server(
     # after "serving" was announced), listened on once the app is ready (serve_app)
     sockets = bind_sockets(settings.host, settings.port)
     try:
-        serve_app(settings, sockets=sockets, on_ready=on_ready)
+        return serve_app(settings, sockets=sockets, on_ready=on_ready)
     finally:
         for sock in sockets:
             sock.close()
-    return None
 
 
 def serve_app(
@@ -81,8 +81,10 @@ def serve_app(
     sockets: list[socket.socket] | None = None,
     scorer: RecordScorer | None = None,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    """One uvicorn process: on its own port, or (a worker) on the supervisor's socket."""
+) -> str | None:
+    """One uvicorn process: on its own port, or (a worker) on the supervisor's socket.
+    Raises :class:`Stopped` at the stop, or returns the name of the signal when uvicorn
+    ended on one that custrisk ignores."""
     app = create_app(settings, seat=seat, scorer=scorer)
     state: ServiceState = app.state.service
     config = uvicorn.Config(
@@ -93,6 +95,8 @@ def serve_app(
         access_log=False,
         server_header=False,
         timeout_keep_alive=75,  # above a reverse proxy's idle timeout (nginx: 60 s)
+        # a stop waits this long for the requests in flight, then the writer's turn
+        timeout_graceful_shutdown=REQUESTS_STOP_SECONDS,
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -132,11 +136,25 @@ def serve_app(
     try:
         asyncio.run(main())
     except Stopped as stop:
-        lost = state.writer.lost if state.writer is not None else []
-        if not lost:
-            raise  # the service's normal end
+        _check_stored(state, seat, stop.signal_name)
+        raise  # the service's normal end
+    # uvicorn stopped on a signal it raised again into a handler that ignores it (SIGINT
+    # of a shell's background job): the same stop, said and checked the same way
+    captured = getattr(server, "_captured_signals", None) or [signal.SIGTERM]
+    name = signal.Signals(captured[0]).name
+    _check_stored(state, seat, name)
+    return name
+
+
+def _check_stored(state: ServiceState, seat: Seat | None, stopped_by: str) -> None:
+    """At the stop: every decision answered is stored, or :class:`DecisionsLost`."""
+    # a second signal makes uvicorn skip the app's shutdown: the decisions queued are
+    # stored (or named) here
+    close_writer(state, worker=seat is not None)
+    lost = state.writer.lost if state.writer is not None else []
+    if lost:
         raise DecisionsLost(
-            f"custrisk serve stopped ({stop.signal_name}) after losing {len(lost)} "
+            f"custrisk serve stopped ({stopped_by}) after losing {len(lost)} "
             f"decision(s) it had answered: the decisions store {state.store.shown_url} "
             "could not take them (the error above names them)",
             hint=_LOST_HINT,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +32,16 @@ from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import DECISIONS
 from custrisk.privacy import mask_pii_text
+from custrisk.serve.schema import (
+    LATER_TOKEN_COLUMNS,
+    decisions_table,
+    deliveries_table,
+    idempotency_table,
+    metadata,
+    probe_table,
+    push_signatures_table,
+    tokens_table,
+)
 from custrisk.serve.tokens import WARN_EVERY, parse_expiry
 
 log = logging.getLogger(__name__)
@@ -50,78 +61,6 @@ CLAIM_STALE_SECONDS = 60.0
 IDEMPOTENCY_KEEP_SECONDS = 24 * 3600.0
 #: Below this much free space on a SQLite store's disk the service is not ready.
 MIN_FREE_BYTES = 16 * 2**20
-
-metadata = sa.MetaData()
-decisions_table = sa.Table(
-    "decisions",
-    metadata,
-    sa.Column("decision_id", sa.String(40), primary_key=True),
-    sa.Column("created_at", sa.String(32), nullable=False, index=True),
-    sa.Column("caller", sa.String(80), nullable=False),
-    sa.Column("channel", sa.String(20), nullable=False),
-    sa.Column("model_id", sa.String(120), nullable=False),
-    sa.Column("customer_id", sa.String(120)),
-    sa.Column("input_fingerprint", sa.String(64), nullable=False),
-    sa.Column("pd", sa.Float),
-    sa.Column("score", sa.Integer),
-    sa.Column("grade", sa.String(16)),
-    sa.Column("decision", sa.String(16), index=True),
-    sa.Column("inputs_masked", sa.Text, nullable=False),
-    sa.Column("outputs", sa.Text, nullable=False),
-)
-deliveries_table = sa.Table(
-    "deliveries",
-    metadata,
-    sa.Column("deliver_id", sa.String(120), primary_key=True),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("response", sa.Text, nullable=False),
-)
-#: Signatures of the 简道云 pushes accepted lately: one signed push is accepted once
-#: (under one deliver id), so a captured push replayed within the freshness window under
-#: another deliver id is refused. Rows older than the window are pruned.
-push_signatures_table = sa.Table(
-    "push_signatures",
-    metadata,
-    sa.Column("signature", sa.String(64), primary_key=True),
-    sa.Column("deliver_id", sa.String(120), nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
-)
-#: ``POST /v1/score`` requests sent with an ``Idempotency-Key``: per caller (token id) and
-#: key, the request's fingerprint and, once answered, the answer and its decision ids
-#: (stored in the transaction that stores the decisions). A row without an answer is a
-#: request in flight. Rows older than :data:`IDEMPOTENCY_KEEP_SECONDS` are pruned.
-idempotency_table = sa.Table(
-    "idempotency_keys",
-    metadata,
-    sa.Column("caller", sa.String(80), primary_key=True),
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("request_fingerprint", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False, index=True),
-    sa.Column("decision_ids", sa.Text, nullable=False),
-    sa.Column("response", sa.Text, nullable=False),
-)
-#: One row, written by each readiness check (``GET /readyz``): the store takes a write.
-probe_table = sa.Table(
-    "readiness_probe",
-    metadata,
-    sa.Column("probe", sa.Integer, primary_key=True),
-    sa.Column("checked_at", sa.String(32), nullable=False),
-)
-tokens_table = sa.Table(
-    "tokens",
-    metadata,
-    sa.Column("token_id", sa.String(16), primary_key=True),
-    sa.Column("name", sa.String(80), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
-    sa.Column("scopes", sa.String(80), nullable=False),
-    sa.Column("created_at", sa.String(32), nullable=False),
-    sa.Column("revoked_at", sa.String(32)),
-    # (added later: a store made before tokens could expire gets them when opened)
-    sa.Column("expires_at", sa.String(32)),  # None: never
-    sa.Column("expiry_warned_at", sa.String(32)),  # when the log last said it expires soon
-)
-#: The columns of ``tokens`` a store made before them may lack.
-_LATER_TOKEN_COLUMNS = ("expires_at", "expiry_warned_at")
 
 
 def now_text() -> str:
@@ -180,8 +119,8 @@ class TokenInfo:
 
 
 def check_decision_filters(*, limit: int, decision: str | None = None) -> None:
-    """Refuse a ``--decision`` that is not approve, review or decline and a ``--limit``
-    below 1 (``custrisk decisions list`` checks them before it opens the store).
+    """Refuse a ``--decision`` that is not approve, review or decline and a negative
+    ``--limit`` (0: all; ``custrisk decisions list`` checks them before it opens the store).
 
     Raises
     ------
@@ -190,8 +129,8 @@ def check_decision_filters(*, limit: int, decision: str | None = None) -> None:
     """
     if decision is not None and decision not in DECISIONS:
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}; got {decision!r}")
-    if limit < 1:
-        raise UsageError(f"--limit must be at least 1; got {limit}")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all) or more; got {limit}")
 
 
 class DecisionStore:
@@ -235,7 +174,7 @@ class DecisionStore:
         """Add the token columns a store made before them lacks (its tokens never expire);
         the columns that can be read: all, unless the store cannot be altered (read-only)."""
         have = {c["name"] for c in sa.inspect(self.engine).get_columns("tokens")}
-        for name in _LATER_TOKEN_COLUMNS:
+        for name in LATER_TOKEN_COLUMNS:
             if name not in have:
                 try:
                     with self._lock, self.engine.begin() as conn:
@@ -300,27 +239,63 @@ class DecisionStore:
         with self._lock, self.engine.begin() as conn:
             conn.execute(decisions_table.insert(), [_decision_row(r) for r in rows])
 
-    def list_decisions(
+    def iter_decisions(
         self,
         *,
-        limit: int = 50,
+        limit: int = 0,
         decision: str | None = None,
         since: str | None = None,
         customer: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """The latest ``limit`` decisions, newest first, of one outcome or customer when
-        given (checked by :func:`check_decision_filters`)."""
+        full: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """The latest ``limit`` decisions (0: all), newest first, of one outcome or
+        customer when given (checked by :func:`check_decision_filters`), read as they are
+        consumed (a server-side cursor on PostgreSQL): a listing of 100,000 decisions
+        holds a few hundred in memory. ``full=False``: the columns alone (id, time,
+        caller, channel, model, customer, fingerprint, PD, score, grade, decision), the
+        inputs and outputs neither read nor masked."""
         check_decision_filters(limit=limit, decision=decision)
-        query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
-        if customer is not None:  # stored as ids are normalised (trimmed, upper case)
-            query = query.where(decisions_table.c.customer_id == normalised_id(customer))
-        if decision is not None:
-            query = query.where(decisions_table.c.decision == decision)
-        if since is not None:
-            query = query.where(decisions_table.c.created_at >= since)
+        d = decisions_table
+        columns = d.c if full else [c for c in d.c if c.name not in ("inputs_masked", "outputs")]
+        query = _filtered(sa.select(*columns), decision, since, customer)
+        query = query.order_by(d.c.created_at.desc())
         with self._reading() as conn:
-            rows = conn.execute(query.limit(limit)).mappings().all()
-        return [_decision_out(r) for r in rows]
+            result = conn.execution_options(yield_per=500).execute(
+                query.limit(limit) if limit else query
+            )
+            for row in result.mappings():
+                yield _decision_out(row) if full else dict(row)
+
+    def list_decisions(self, *, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
+        """:meth:`iter_decisions` as a list (``limit`` 0: all)."""
+        return list(self.iter_decisions(limit=limit, **filters))
+
+    def count_decisions(
+        self,
+        *,
+        decision: str | None = None,
+        since: str | None = None,
+        customer: str | None = None,
+    ) -> int:
+        """How many decisions there are (of one outcome, customer or since a time)."""
+        query = _filtered(sa.select(sa.func.count()), decision, since, customer)
+        with self._reading() as conn:
+            return int(conn.execute(query.select_from(decisions_table)).scalar_one())
+
+    def decision_models(self, *, limit: int = 0, **filters: Any) -> list[str]:
+        """The models (sorted) of the latest ``limit`` decisions (0: all) of
+        :meth:`iter_decisions` with these filters."""
+        d = decisions_table
+        latest = _filtered(
+            sa.select(d.c.model_id),
+            filters.get("decision"),
+            filters.get("since"),
+            filters.get("customer"),
+        )
+        latest = latest.order_by(d.c.created_at.desc())
+        shown = (latest.limit(limit) if limit else latest).subquery()
+        with self._reading() as conn:
+            return sorted(conn.execute(sa.select(shown.c.model_id).distinct()).scalars())
 
     def get_decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._reading() as conn:
@@ -368,12 +343,6 @@ class DecisionStore:
                 f"no decision with id {decision_id!r}", hint="custrisk decisions list shows the ids"
             )
         return row
-
-    def count_decisions(self) -> int:
-        with self._reading() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).select_from(decisions_table)).scalar_one()
-            )
 
     def forget_customer(self, customer_id: str, token: str | None = None) -> dict[str, int]:
         """Erase one customer's decisions (``custrisk forget --decisions``), in one
@@ -808,6 +777,25 @@ def _decision_row(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _filtered(
+    query: sa.Select[Any], decision: str | None, since: str | None, customer: str | None
+) -> sa.Select[Any]:
+    """``query`` of the decisions of one outcome, from a time on, of one customer."""
+    d = decisions_table
+    if customer is not None:  # stored as ids are normalised (trimmed, upper case)
+        query = query.where(d.c.customer_id == normalised_id(customer))
+    if decision is not None:
+        query = query.where(d.c.decision == decision)
+    if since is not None:
+        query = query.where(d.c.created_at >= since)
+    return query
+
+
+#: :func:`mask_pii_text` of each distinct text once: a listing of many decisions reads
+#: the same field names, regions and reason labels on every row.
+_masked_text = functools.lru_cache(maxsize=2**14)(mask_pii_text)
+
+
 def _decision_out(row: Any) -> dict[str, Any]:
     """A stored decision. One stored by a release before 2026-12 may hold a phone, ID
     number or e-mail in clear in a field name (a flat table's header 联系人13812345678),
@@ -816,13 +804,13 @@ def _decision_out(row: Any) -> dict[str, Any]:
     out = {k: row[k] for k in row.keys() if k not in ("inputs_masked", "outputs")}
     inputs = json.loads(row["inputs_masked"])
     out["inputs_masked"] = {
-        mask_pii_text(str(k)): mask_pii_text(v) if isinstance(v, str) else v
+        _masked_text(str(k)): _masked_text(v) if isinstance(v, str) else v
         for k, v in inputs.items()
     }
     outputs = json.loads(row["outputs"])
     if isinstance(outputs.get("reasons"), list):
         outputs["reasons"] = [
-            dict(r, label=mask_pii_text(r["label"]))
+            dict(r, label=_masked_text(r["label"]))
             if isinstance(r, dict) and isinstance(r.get("label"), str)
             else r
             for r in outputs["reasons"]

@@ -43,19 +43,26 @@ from custrisk.serve.settings import ServeSettings
 from custrisk.serve.shared import ProcessLock, Seat, SharedRateLimiter, WorkerBoard, alive
 from custrisk.serve.state import load_scorer
 from custrisk.serve.store import DecisionStore
-from custrisk.serve.writer import DecisionsLost
+from custrisk.serve.writer import (
+    EXIT_STOP_SECONDS,
+    LOST_EXIT,
+    REQUESTS_STOP_SECONDS,
+    WRITER_STOP_SECONDS,
+    DecisionsLost,
+)
 
 log = logging.getLogger(__name__)
 
 #: How long a worker may take to load the model and start answering.
 START_SECONDS = 120.0
-#: How long a stopping worker may take to finish its requests before it is killed.
+#: How long a stopping worker may take to finish its requests before it is killed: more
+#: than it gives itself (its requests in flight, then its writer, then its exit), so that
+#: a worker whose store hangs names the decisions it could not store before it goes.
 STOP_SECONDS = 30.0
+assert REQUESTS_STOP_SECONDS + WRITER_STOP_SECONDS + EXIT_STOP_SECONDS < STOP_SECONDS
 #: A worker that dies younger than this is restarted after a growing pause.
 YOUNG_SECONDS = 10.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-#: A worker's exit code when it stopped with decisions it could not store (it logged them).
-LOST_EXIT = 75  # EX_TEMPFAIL
 
 WorkerTarget = Callable[[ServeSettings, Seat, socket.socket, RecordScorer], None]
 

@@ -1,28 +1,52 @@
 """The background writer of ``custrisk serve``: the decisions and access-log lines a
 request queues, written from one thread in one transaction and one write; what it could
-not store when the service stops is lost, said in the log and by the exit code
-(:class:`DecisionsLost`)."""
+not store when the service stops is lost, said in the log (each decision id) and by the
+exit code (:class:`DecisionsLost`).
+
+A stopping service gives the writer :data:`WRITER_STOP_SECONDS`: a store that does not
+answer by then (a PostgreSQL table locked by a migration, a network that dropped, a disk
+that hangs) cannot hold the process until the supervisor or systemd kills it, which would
+lose the decisions without naming them. The writer names them and the process ends."""
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from custrisk.errors import OutputError
 from custrisk.serve.store import DecisionStore, without_password
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping service waits for the requests in flight; then they are cancelled
+#: (never answered: the client knows to send them again).
+REQUESTS_STOP_SECONDS = 10
+#: Then how long the writer has to store the decisions queued.
+WRITER_STOP_SECONDS = 12.0
+#: Then how long the process has to end by itself (a thread may wait on the store) before
+#: it is ended. The three are within the supervisor's 30 s (``workers.STOP_SECONDS``).
+EXIT_STOP_SECONDS = 5.0
+#: A worker's exit code when it stopped with decisions it could not store (it logged them).
+LOST_EXIT = 75  # EX_TEMPFAIL
+
 _LOST = (
     "%d decision(s) answered but lost at shutdown: nothing of them is in the decisions store "
     "%s, which cannot be written (%s); the CRM got them (200) and will not send them again: "
     "their decision ids, also in the CRM's answers: %s"
+)
+
+_STUCK = (
+    "%d decision(s) answered but not stored at shutdown: the decisions store %s did not "
+    "finish a write in %.0f s (a write still waits on it, abandoned with the process); "
+    "the CRM got them (200) and will not send them again: their decision ids, also in the "
+    "CRM's answers: %s"
 )
 
 
@@ -54,11 +78,22 @@ class BackgroundWriter:
         self.failing: str | None = None
         #: the ids of the decisions answered but lost when the writer was closed
         self.lost: list[str] = []
+        #: the ids of the decisions the store refused (logged, not stored)
+        self.refused: list[str] = []
         self._said = 0.0  # (when the log last said decisions wait: once a minute)
+        #: the ids of the decisions queued or being written, not stored yet (in order)
+        self._waiting: dict[str, None] = {}
+        self._waiting_lock = threading.Lock()
         self._thread.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def decisions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
+            with self._waiting_lock:
+                self._waiting.update((str(r["decision_id"]), None) for r in rows)
             self._queue.put(("decisions", rows))
 
     def retry(self) -> None:
@@ -71,12 +106,54 @@ class BackgroundWriter:
         if self.access is not None:
             self._queue.put(("access", line))
 
-    def close(self) -> None:
-        """Write what is queued, then stop the thread (idempotent)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, then stop the thread (idempotent); ``False`` when the
+        store did not finish in ``timeout`` seconds: then the decisions not stored are
+        named in the log and kept in :attr:`lost`, and the thread is left waiting."""
         if not self._closed:
             self._closed = True
             self._queue.put(None)
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                with self._waiting_lock:
+                    self.lost = list(self._waiting)
+                if self.lost:
+                    log.error(
+                        _STUCK, len(self.lost), self.store.shown_url, timeout or 0,
+                        ", ".join(self.lost),
+                    )  # fmt: skip
+                return False
+        return not self._thread.is_alive()
+
+    def _store(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.store.add_decisions(rows)
+        with self._waiting_lock:
+            for row in rows:
+                self._waiting.pop(str(row["decision_id"]), None)
+        self.written += len(rows)
+
+    def _one_by_one(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], SQLAlchemyError | None]:
+        """Store ``rows`` one at a time after the store refused them together: one the
+        store refuses itself (a value too long for a PostgreSQL column, a duplicate id)
+        is named in the log and dropped, rather than keep every later decision from
+        being stored. The rows left and the error when the store itself fails."""
+        for i, row in enumerate(rows):
+            try:
+                self._store([row])
+            except (DataError, IntegrityError) as exc:
+                with self._waiting_lock:
+                    self._waiting.pop(str(row["decision_id"]), None)
+                self.refused.append(str(row["decision_id"]))
+                log.error(
+                    "decision %s answered but not stored: the decisions store refuses it (%s)",
+                    row["decision_id"],
+                    _one_line(exc),
+                )
+            except SQLAlchemyError as exc:  # the store itself: the rest wait
+                return list(rows[i:]), exc
+        return [], None
 
     def _run(self) -> None:
         pending: list[Mapping[str, Any]] = []
@@ -98,13 +175,18 @@ class BackgroundWriter:
                     lines.append(entry[1])
             if pending:
                 try:
-                    self.store.add_decisions(pending)
-                    self.written += len(pending)
+                    waited = len(pending)
+                    try:
+                        self._store(pending)
+                    except (DataError, IntegrityError):  # a row refused, not the store down:
+                        pending, down = self._one_by_one(pending)  # the others are stored
+                        if down is not None:
+                            raise down from None
                     if self.failing is not None:  # the log said they wait: say they are kept
                         log.warning(
                             "the decisions store can be written again: the %d decision(s) "
                             "that waited are stored",
-                            len(pending),
+                            waited,
                         )
                     pending = []
                     self.failing = None
@@ -129,4 +211,34 @@ class BackgroundWriter:
                 return
 
 
-__all__ = ["BackgroundWriter", "DecisionsLost"]
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # the driver's words, without the SQL and values
+    text = str(orig if orig is not None else exc)
+    return without_password(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def end_process_soon(code: int, seconds: float = EXIT_STOP_SECONDS) -> None:
+    """End this process with ``code`` in ``seconds`` unless it has ended by then: a stop
+    that gave up on the store (:meth:`BackgroundWriter.close` said what is lost) must not
+    wait forever for a thread blocked on it (asyncio's executor, the interpreter's exit
+    join their threads)."""
+
+    def end() -> None:
+        time.sleep(seconds)
+        log.error("a thread still waits on the decisions store: ending the process (exit %d)", code)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(code)
+
+    threading.Thread(target=end, name="custrisk-stop", daemon=True).start()
+
+
+__all__ = [
+    "EXIT_STOP_SECONDS",
+    "LOST_EXIT",
+    "REQUESTS_STOP_SECONDS",
+    "WRITER_STOP_SECONDS",
+    "BackgroundWriter",
+    "DecisionsLost",
+    "end_process_soon",
+]

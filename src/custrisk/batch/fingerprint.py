@@ -8,7 +8,6 @@ Split from :mod:`custrisk.batch.run`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import platform
@@ -24,6 +23,7 @@ from custrisk.batch.stages import SCORES_FILE, STAGES
 from custrisk.config._yaml import load_yaml_file
 from custrisk.config.resources import default_config_path, default_templates_dir
 from custrisk.errors import DataError
+from custrisk.io.clock import recorded_now
 from custrisk.results import read_facts
 
 #: Packaged defaults of the configs a run reads, for their hashes.
@@ -156,7 +156,7 @@ def _facts(
         # receiver matches a delivery to its run; the same scores, the same id
         "run_id": read_facts(layout.staging / SCORES_FILE)["run_id"],
         "fingerprint": fingerprint,
-        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "finished": recorded_now().isoformat(),  # (SOURCE_DATE_EPOCH pins it)
         "host": socket.gethostname(),
         "config": str(config.path),
         **basis,

@@ -24,6 +24,7 @@ from custrisk.config.locations import AS_OF_DAYS_AFTER, as_of_window, period_end
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators.spec import IndicatorConfig, Window
+from custrisk.io.clock import recorded_today
 from custrisk.vocab import NOTE
 
 logger = logging.getLogger(__name__)
@@ -340,7 +341,7 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
     """The as-of date of data without event dates (a flat table with no date column) and
     its origin: the last day of the month the first of ``names`` that names one gives
     (``客户清单_2026-11.xlsx`` -> 2026-11-30, ``name``), said in a note naming --as-of;
-    else today (``today``), warned of."""
+    else today (``today``; SOURCE_DATE_EPOCH's date when set), warned of."""
     name, period = first_named_period(names)
     if period is not None:
         logger.warning(
@@ -353,7 +354,7 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
         )
         check_future_as_of(period[1], name, "the end of the month its name gives")
         return period[1], "name"
-    day = dt.date.today()
+    day = recorded_today()
     logger.warning(
         "no event dates in the data; the as-of date is today, %s; pass --as-of%s for "
         "a repeatable run",

@@ -21,7 +21,11 @@ from custrisk.batch.config import ENGINE_KEYS, RunConfig, shift_period
 from custrisk.batch.layout import LAYOUT_VERSION, RunLayout, file_hashes, sha256_file
 from custrisk.batch.stages import SCORES_FILE, STAGES
 from custrisk.config._yaml import load_yaml_file
-from custrisk.config.resources import default_config_path, default_templates_dir
+from custrisk.config.resources import (
+    default_config_path,
+    default_templates_dir,
+    recorded_config_path,
+)
 from custrisk.errors import DataError
 from custrisk.io.clock import recorded_now
 from custrisk.results import read_facts
@@ -58,11 +62,14 @@ def _basis(
     configs = {}
     for name, path in config.config_files().items():
         file = path if path is not None else default_config_path(DEFAULT_CONFIGS[name])
-        configs[name] = {"file": str(file), "sha256": _config_hash(file, name)}
+        configs[name] = {"file": recorded_config_path(file), "sha256": _config_hash(file, name)}
         if name == "run":
             configs[name]["settings_sha256"] = _run_settings_hash(file)
     templates = config.reports.templates or default_templates_dir()
-    configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
+    configs["templates"] = {
+        "file": recorded_config_path(templates),
+        "sha256": _tree_hash(templates),
+    }
     return {
         "period": period,
         "inputs": inputs,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custrisk.config.resources import recorded_config_path
 from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
@@ -625,7 +626,7 @@ def _train_locked(
     card: dict[str, Any] = {
         "algorithm": algorithm,
         "parameters": jsonable(estimator.get_params(deep=False)),
-        "model_config": {"file": cfg.path, "sha256": cfg.text_sha256},
+        "model_config": {"file": recorded_config_path(cfg.path), "sha256": cfg.text_sha256},
         "config_hashes": {
             "model": cfg.text_sha256,
             "indicators": hashlib.sha256(indicator_text.encode("utf-8")).hexdigest(),

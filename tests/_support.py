@@ -1,13 +1,17 @@
 """Builders shared by test modules: rows of the credit and transactions exports,
 exports cut into partitions or written as hive-partitioned datasets, the comparison of two scoring runs,
-and ``custrisk score`` run on both engines.
+``custrisk score`` run on both engines, and the sample export in a SQLite file with a
+sources config that reads it by queries.
 
 Test modules import these from here, never from conftest.py or from another test module.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import shutil
+import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +21,7 @@ from typer.testing import CliRunner
 
 import custrisk
 from custrisk.cli import app
+from custrisk.config.sources import load_sources_config
 from custrisk.results import ScoringRun
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
@@ -153,3 +158,54 @@ def cut_off(path: Path) -> int:
     last = data.rfind(b"\n") + 1
     path.write_bytes(data[: last + (len(data) - last) // 2])
     return data.count(b"\n") + 1
+
+
+# -- sources read from a database ---------------------------------------------------------
+
+#: The sources of the packaged config, each a table of the test databases
+SQL_SOURCES = ("credit", "transactions", "behaviour")
+
+SQL_TYPES = {
+    "id": "text",
+    "string": "text",
+    "category": "text",
+    "int": "integer",
+    "float": "numeric(16,2)",
+    "date": "date",
+    "bool": "boolean",
+}
+
+
+def table_columns(name: str) -> list[tuple[str, str]]:
+    spec = load_sources_config(PACKAGED_SOURCES).sources[name]
+    return [(c.name, SQL_TYPES[c.type]) for c in spec.columns]
+
+
+def sqlite_crm(export_200: Path, tmp_path: Path) -> Path:
+    """A SQLite file holding ``export_200``'s credit, transactions and behaviour tables."""
+    database = tmp_path / "crm.db"
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        for name in SQL_SOURCES:
+            columns = table_columns(name)
+            kinds = {"integer": "INTEGER", "numeric(16,2)": "REAL", "boolean": "INTEGER"}
+            body = ", ".join(f"{c} {kinds.get(k, 'TEXT')}" for c, k in columns)
+            connection.execute(f"CREATE TABLE {name} ({body})")
+            with (export_200 / f"{name}.csv").open(encoding="utf-8") as handle:
+                rows = list(csv.reader(handle))[1:]
+            marks = ", ".join("?" for _ in columns)
+            connection.executemany(
+                f"INSERT INTO {name} VALUES ({marks})",
+                [[v if v != "" else None for v in row] for row in rows],
+            )
+        connection.commit()
+    return database
+
+
+def query_sources(folder: Path, queries: dict[str, str], url: str = "env:CRM_DB_URL") -> Path:
+    """The packaged sources YAML with each source read by a query instead of a file."""
+    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
+    for name, query in queries.items():
+        text = text.replace(f"    file: {name}.csv\n", f'    query: "{query}"\n    url: {url}\n')
+    path = folder / "sources.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

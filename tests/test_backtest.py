@@ -1169,6 +1169,27 @@ def test_cut_offs_are_not_proposed_from_a_policy_the_run_was_not_scored_with(
     assert "(grades.A.limit differ from the run's)" in " ".join(result.output.split())
 
 
+def test_the_packaged_policy_is_named_by_its_place_in_the_package_and_read_back(
+    later_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The run facts named the packaged policy by where custrisk was installed: two
+    installs' runs of the same month differed. An older run's install path still reads."""
+    scores, labels = later_run
+    facts = json.loads((scores.parent / "scores.run.json").read_text(encoding="utf-8"))
+    assert facts["policy"]["file"] == "custrisk:defaults/configs/policy.yaml"
+    assert facts["alerts"]["rules_file"] == "custrisk:defaults/configs/alerts.yaml"
+    run = tmp_path / "run"
+    shutil.copytree(scores.parent, run)
+    facts["policy"]["file"] = str(Path(load_policy().path).resolve())  # (as written before)
+    _write_facts(run / "scores.run.json", facts)
+    targets = ["--target-bad-rate", "A=0.5%,B=2%,C=6%,D=18%", "--no-pdf", "-o", tmp_path / "o"]
+    result = CliRunner().invoke(
+        app, ["backtest", str(run), "--outcomes", str(labels), *map(str, targets)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "proposed_policy.yaml").is_file()
+
+
 def test_outcomes_dated_before_the_run_are_warned(
     later_run: tuple[Path, Path], tmp_path: Path
 ) -> None:

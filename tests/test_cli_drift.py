@@ -72,8 +72,9 @@ def test_same_distribution_json_values_are_small(data: dict[str, Path]) -> None:
     assert report["as_of"] == AS_OF
     # the record says how the model was checked (no signing key here: its hashes only)
     assert report["model_trust"] == "unsigned"
-    # the packaged thresholds, named where the file is (a CI log says which applied)
-    assert Path(report["config_file"]).name == "drift.yaml"
+    # the packaged thresholds, named by their place in the package (a CI log says which
+    # applied; where custrisk is installed made two machines' reports differ)
+    assert report["config_file"] == "custrisk:defaults/configs/drift.yaml"
     score = next(s for s in report["statistics"] if s["id"] == "psi:score")
     assert score["value"] < 0.05
     assert max(s["value"] for s in report["statistics"]) < 0.10

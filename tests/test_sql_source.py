@@ -5,7 +5,6 @@ and reject rules as files; the password never in a message, a log line or a repo
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import shutil
@@ -26,26 +25,12 @@ from custrisk.data import load_workspace
 from custrisk.errors import ConfigError, DataError
 from custrisk.io.sql import read_query
 from tests._postgres import PASSWORD, free_port  # a distinctive password, to grep for
+from tests._support import query_sources, sqlite_crm, table_columns
 
 psycopg = pytest.importorskip("psycopg", reason="the db extra (psycopg) is not installed")
 
 PACKAGED_SOURCES = Path(__file__).resolve().parents[1] / "configs" / "sources.yaml"
 SOURCES = ("credit", "transactions", "behaviour")
-
-SQL_TYPES = {
-    "id": "text",
-    "string": "text",
-    "category": "text",
-    "int": "integer",
-    "float": "numeric(16,2)",
-    "date": "date",
-    "bool": "boolean",
-}
-
-
-def _table_columns(name: str) -> list[tuple[str, str]]:
-    spec = load_sources_config(PACKAGED_SOURCES).sources[name]
-    return [(c.name, SQL_TYPES[c.type]) for c in spec.columns]
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +46,7 @@ def postgres(postgres_cluster: dict[str, str], export_200: Path) -> dict[str, st
     url = f"postgresql+psycopg://{USER}:{PASSWORD}@127.0.0.1:{port}/crm"
     with psycopg.connect(url.replace("+psycopg", "")) as connection:
         for name in SOURCES:
-            columns = _table_columns(name)
+            columns = table_columns(name)
             body = ", ".join(f"{column} {kind}" for column, kind in columns)
             connection.execute(f"CREATE TABLE {name} ({body})")
             with (
@@ -72,16 +57,6 @@ def postgres(postgres_cluster: dict[str, str], export_200: Path) -> dict[str, st
             ):
                 copy.write(handle.read())
     return {"url": url, "port": port, "folder": postgres_cluster["folder"]}
-
-
-def query_sources(folder: Path, queries: dict[str, str], url: str = "env:CRM_DB_URL") -> Path:
-    """The packaged sources YAML with each source read by a query instead of a file."""
-    text = PACKAGED_SOURCES.read_text(encoding="utf-8")
-    for name, query in queries.items():
-        text = text.replace(f"    file: {name}.csv\n", f'    query: "{query}"\n    url: {url}\n')
-    path = folder / "sources.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 ALL_TABLES = {name: f"SELECT * FROM {name}" for name in SOURCES}
@@ -198,30 +173,10 @@ def test_reading_in_chunks_gives_the_same_table(postgres: dict[str, str], export
 # -- SQLite, and the config ---------------------------------------------------------------
 
 
-def _sqlite_crm(export_200: Path, tmp_path: Path) -> Path:
-    """A SQLite file holding ``export_200``'s credit, transactions and behaviour tables."""
-    database = tmp_path / "crm.db"
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        for name in SOURCES:
-            columns = _table_columns(name)
-            kinds = {"integer": "INTEGER", "numeric(16,2)": "REAL", "boolean": "INTEGER"}
-            body = ", ".join(f"{c} {kinds.get(k, 'TEXT')}" for c, k in columns)
-            connection.execute(f"CREATE TABLE {name} ({body})")
-            with (export_200 / f"{name}.csv").open(encoding="utf-8") as handle:
-                rows = list(csv.reader(handle))[1:]
-            marks = ", ".join("?" for _ in columns)
-            connection.executemany(
-                f"INSERT INTO {name} VALUES ({marks})",
-                [[v if v != "" else None for v in row] for row in rows],
-            )
-        connection.commit()
-    return database
-
-
 def test_a_sqlite_file_database_is_read_with_the_same_rules(
     export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{sqlite_crm(export_200, tmp_path)}")
     config = query_sources(tmp_path, ALL_TABLES)
     from_db = load_workspace(tmp_path, config=config)
     from_csv = load_workspace(export_200, config=PACKAGED_SOURCES)
@@ -461,7 +416,7 @@ def test_training_data_read_by_queries_has_no_file_to_hash(
     files for the model card: 'query:credit: No such file or directory'."""
     from custrisk.scoring.features import input_files_sha256
 
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{sqlite_crm(export_200, tmp_path)}")
     queries = {"credit": "SELECT * FROM credit"}
     workspace = load_workspace(export_200, config=query_sources(tmp_path, queries))
     hashes = input_files_sha256(workspace, export_200, export_200 / "labels.csv")
@@ -471,7 +426,7 @@ def test_training_data_read_by_queries_has_no_file_to_hash(
 def test_a_query_that_returns_no_rows_says_so_and_what_to_check(
     export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{sqlite_crm(export_200, tmp_path)}")
     queries = {**ALL_TABLES, "transactions": "SELECT * FROM transactions WHERE 0"}
     with pytest.raises(DataError) as caught:
         load_workspace(tmp_path, config=query_sources(tmp_path, queries))
@@ -504,7 +459,7 @@ def test_a_row_too_long_is_rejected_as_a_csv_line_would_be_and_its_customer_name
 ) -> None:
     """A 200 MB name in a database row used to be read whole, into every output; a CSV
     line that long is a rejected row (oversized_line)."""
-    database = _sqlite_crm(export_200, tmp_path)
+    database = sqlite_crm(export_200, tmp_path)
     with contextlib.closing(sqlite3.connect(database)) as connection:
         first = connection.execute("SELECT min(customer_id) FROM credit").fetchone()[0]
         connection.execute("UPDATE credit SET name = ? WHERE customer_id = ?", ("张" * 300, first))
@@ -541,8 +496,8 @@ def test_a_postgres_scheme_is_told_to_be_postgresql_psycopg() -> None:
 def test_ids_a_query_reads_as_numbers_are_told_apart_from_an_excel_cell(
     export_200: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
-    columns = ", ".join(c for c, _ in _table_columns("behaviour") if c != "customer_id")
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{sqlite_crm(export_200, tmp_path)}")
+    columns = ", ".join(c for c, _ in table_columns("behaviour") if c != "customer_id")
     queries = {
         **ALL_TABLES,
         "behaviour": f"SELECT CAST(customer_id AS INTEGER) AS customer_id, {columns} FROM behaviour",
@@ -967,7 +922,7 @@ def test_a_model_trained_on_queries_records_them_and_their_month(
 ) -> None:
     """The card recorded the labels file's hash only: nothing said which month the
     queries of the training data were bound to."""
-    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{_sqlite_crm(export_200, tmp_path)}")
+    monkeypatch.setenv("CRM_DB_URL", f"sqlite:///{sqlite_crm(export_200, tmp_path)}")
     queries = dict(ALL_TABLES, credit="SELECT * FROM credit WHERE :period = '2026-10'")
     config = query_sources(tmp_path, queries)
     models = tmp_path / "models"

@@ -18,16 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from custrisk.config.locations import period_end
+from custrisk.config.locations import as_of_window, period_end
 from custrisk.errors import DataError
 
 CHECKS_KEY = "checks"
-
-
-def as_of_window(period: str, days_after: int) -> tuple[dt.date, dt.date]:
-    """The first and last as-of date accepted for ``period``."""
-    end = period_end(period)
-    return end.replace(day=1), end + dt.timedelta(days=days_after)
 
 
 def check_as_of(

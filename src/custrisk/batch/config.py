@@ -16,7 +16,7 @@ from typing import Any
 
 from custrisk.batch import _notify
 from custrisk.config._yaml import Node, config_root, load_yaml_file
-from custrisk.config.locations import period_end
+from custrisk.config.locations import AS_OF_DAYS_AFTER, period_end
 from custrisk.config.sources import SourceSpec, load_sources_config
 from custrisk.engine.cluster import ENGINES, check_engine_options, memory_limit_bytes
 from custrisk.errors import ConfigError, UsageError
@@ -112,7 +112,7 @@ class ChecksSettings:
     ``max_customer_drop`` (a share) against the previous run's."""
 
     max_customer_drop: float = 0.5
-    as_of_days_after: int = 7
+    as_of_days_after: int = AS_OF_DAYS_AFTER
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ Split from :mod:`custrisk.batch.run`.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import platform
@@ -22,8 +21,13 @@ from custrisk.batch.config import ENGINE_KEYS, RunConfig, shift_period
 from custrisk.batch.layout import LAYOUT_VERSION, RunLayout, file_hashes, sha256_file
 from custrisk.batch.stages import SCORES_FILE, STAGES
 from custrisk.config._yaml import load_yaml_file
-from custrisk.config.resources import default_config_path, default_templates_dir
+from custrisk.config.resources import (
+    default_config_path,
+    default_templates_dir,
+    recorded_config_path,
+)
 from custrisk.errors import DataError
+from custrisk.io.clock import recorded_now
 from custrisk.results import read_facts
 
 #: Packaged defaults of the configs a run reads, for their hashes.
@@ -58,11 +62,14 @@ def _basis(
     configs = {}
     for name, path in config.config_files().items():
         file = path if path is not None else default_config_path(DEFAULT_CONFIGS[name])
-        configs[name] = {"file": str(file), "sha256": _config_hash(file, name)}
+        configs[name] = {"file": recorded_config_path(file), "sha256": _config_hash(file, name)}
         if name == "run":
             configs[name]["settings_sha256"] = _run_settings_hash(file)
     templates = config.reports.templates or default_templates_dir()
-    configs["templates"] = {"file": str(templates), "sha256": _tree_hash(templates)}
+    configs["templates"] = {
+        "file": recorded_config_path(templates),
+        "sha256": _tree_hash(templates),
+    }
     return {
         "period": period,
         "inputs": inputs,
@@ -156,7 +163,7 @@ def _facts(
         # receiver matches a delivery to its run; the same scores, the same id
         "run_id": read_facts(layout.staging / SCORES_FILE)["run_id"],
         "fingerprint": fingerprint,
-        "finished": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "finished": recorded_now().isoformat(),  # (SOURCE_DATE_EPOCH pins it)
         "host": socket.gethostname(),
         "config": str(config.path),
         **basis,

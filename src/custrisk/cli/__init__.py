@@ -29,6 +29,7 @@ from custrisk.cli import audit as _audit
 from custrisk.cli._console import SayHandler, err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
 from custrisk.io.atomic import out_of_room
+from custrisk.io.clock import pinned_time
 from custrisk.io.stop import Stopped, stop_on_signals
 from custrisk.privacy import mask_pii_text
 
@@ -423,6 +424,8 @@ def _root(
 ) -> None:
     ctx.obj = {"debug": debug, "quiet": quiet}
     _configure_logging(verbose=verbose, quiet=quiet, debug=_debug_enabled(ctx))
+    # A malformed SOURCE_DATE_EPOCH said before a library (numpy's f2py) fails on it
+    pinned_time()
 
 
 def _configure_logging(*, verbose: int, quiet: bool, debug: bool = False) -> None:

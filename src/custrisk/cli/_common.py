@@ -117,8 +117,10 @@ PeriodOpt = Annotated[
     str | None,
     typer.Option(
         "--period",
-        help="Month YYYY-MM the sources' queries are bound to (:period, :period_start, "
-        ":period_end, :as_of; see docs/data-sources.md). Needed only when a query names one.",
+        help="Month YYYY-MM of the data: the sources' queries are bound to it (:period, "
+        ":period_start, :period_end, :as_of; see docs/data-sources.md), and the data's "
+        "as-of date must fall in it or a week after (exit 2 otherwise). It picks no file: "
+        "DATA_DIR's files are read as they are.",
         show_default=False,
     ),
 ]
@@ -363,13 +365,18 @@ def sealed_like(source: Path, encrypt: bool, what: str) -> bool:
     return True
 
 
-def bind_period(period: str | None) -> None:
+def bind_period(period: str | None, *, dated: bool = True) -> None:
     """Bind the sources' query parameters to the month ``--period`` (checked) until the
-    command ends (each command runs in a context of its own)."""
+    command ends (each command runs in a context of its own); ``dated``: the command
+    finds the data's as-of date, which must then fall in that month (or a week after)."""
     from custrisk.batch.config import check_period
+    from custrisk.indicators.as_of import set_data_period
     from custrisk.io.sql import set_query_period
 
-    set_query_period(check_period(period) if period is not None else None)
+    month = check_period(period) if period is not None else None
+    set_query_period(month)
+    if dated:
+        set_data_period(month)
 
 
 def parse_date(text: str | None, option: str = "--as-of") -> dt.date | None:

@@ -17,7 +17,6 @@ from custrisk.cli._common import (
     EngineOpt,
     KeyfileOpt,
     MemoryLimitOpt,
-    PeriodOpt,
     PseudonymiseOpt,
     RejectsUnmaskedOpt,
     SchedulerOpt,
@@ -28,7 +27,7 @@ from custrisk.cli._common import (
     say_source_warnings,
     write_unmasked_rejects,
 )
-from custrisk.cli._console import console
+from custrisk.cli._console import console, say
 from custrisk.data import REJECTS_FILE, REPORT_FILE, ValidationReport
 from custrisk.data.rejects import REJECTS_FORMATS
 from custrisk.data.workspace import is_one_file
@@ -40,6 +39,18 @@ from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
 app = typer.Typer()
 
 FORMATS = ("text", "json")
+
+ValidatePeriodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        help="Month YYYY-MM the sources' queries are bound to (:period, :period_start, "
+        ":period_end, :as_of; see docs/data-sources.md). validate does not date the data: "
+        "it picks no file and checks no month (score, indicators, train and drift check "
+        "the data's as-of date against it).",
+        show_default=False,
+    ),
+]
 
 
 @app.command("validate", short_help="Check and clean the exports; write every rejected row")
@@ -74,7 +85,7 @@ def validate(
         str | None,
         typer.Option(help="Text encoding of the CSV files (default: detect BOM, UTF-8, GBK)."),
     ] = None,
-    period: PeriodOpt = None,
+    period: ValidatePeriodOpt = None,
     csv_encoding: CsvEncodingOpt = None,
     rejects_unmasked: RejectsUnmaskedOpt = None,
     rejects_format: Annotated[
@@ -100,7 +111,7 @@ def validate(
     are listed as skipped), 1 when rows were rejected, 2 when the input is unusable
     (missing file or required column, undecodable file, bad config).
     """
-    bind_period(period)
+    bind_period(period, dated=False)
     protect_command(
         encrypt=encrypt,
         keyfile=keyfile,
@@ -134,6 +145,13 @@ def validate(
         out_dir, csv_encoding=csv_encoding, rejects_format=rejects_format
     )
     write_unmasked_rejects(workspace, rejects_unmasked, csv_encoding=csv_encoding)
+    if period is not None and not any(s.query for s in workspace.config.sources.values()):
+        say(
+            "Note:",
+            f"--period {period} binds nothing here: no source is a database query, and "
+            "validate reads the files as they are without dating them (score, indicators, "
+            "train and drift refuse data whose as-of date is not in the month)",
+        )
     report = workspace.report
     if output_format == "json":
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

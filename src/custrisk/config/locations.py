@@ -275,6 +275,19 @@ def period_end(period: str) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
 
 
+#: Days after its month's last day a month's data may be dated: an export taken on the 1st
+#: of the next month, or after a long weekend, holds that day's first events. The default
+#: of ``custrisk run``'s ``checks.as_of_days_after`` and the window of ``--period``.
+AS_OF_DAYS_AFTER = 7
+
+
+def as_of_window(period: str, days_after: int = AS_OF_DAYS_AFTER) -> tuple[dt.date, dt.date]:
+    """The first and last as-of date accepted for the data of the month ``period``: its
+    first day to ``days_after`` days after its last."""
+    end = period_end(period)
+    return end.replace(day=1), end + dt.timedelta(days=days_after)
+
+
 def query_parameters(query: str) -> list[str]:
     """The parameters (``:name``) a query names, once each in their order; a colon in a
     literal, a quoted name or a comment is none."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from custrisk.config.resources import is_packaged_config
+from custrisk.config.resources import is_packaged_config, recorded_config_path
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec
 from custrisk.data.clean import SourceResult
 from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED, shown_units, unit_source
@@ -165,7 +165,7 @@ class ValidationReport:
         return {
             "status": self.status,
             "data_dir": self.data_dir,
-            "config": self.config,
+            "config": recorded_config_path(self.config),
             "rows_rejected": self.rows_rejected,
             "rows_repaired": self.rows_repaired,
             **skipped,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from custrisk.indicators.as_of import resolve_as_of_of_counts
+from custrisk.indicators.as_of import data_period, resolve_as_of_of_counts
 from custrisk.indicators.compute import (
     IndicatorResult,
     columns_read,
@@ -54,6 +54,7 @@ __all__ = [
     "Window",
     "columns_read",
     "compute_indicators",
+    "data_period",
     "event_day_counts",
     "resolve_as_of",
     "resolve_as_of_of_counts",

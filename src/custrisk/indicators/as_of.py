@@ -1,24 +1,30 @@
 """The as-of date the windows end at, and day numbers: a date given as ``--as-of`` or in
 the config checked against the data's event dates (:func:`check_given_as_of`), the latest
 credible event date found from the event days counted in parts of the customers
-(:func:`resolve_as_of_of_counts`), and the warning for isolated later dates ignored.
+(:func:`resolve_as_of_of_counts`), the warning for isolated later dates ignored, and the
+as-of date checked against the month the data is said to be of (:func:`data_period`,
+a command's ``--period``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from custrisk.config.locations import AS_OF_DAYS_AFTER, as_of_window, period_end
 from custrisk.data.dates import DEFAULT_DAYS_AHEAD, credible_range_of_counts
 from custrisk.errors import DataError, UsageError
 from custrisk.indicators.spec import IndicatorConfig, Window
+from custrisk.io.clock import recorded_today
 from custrisk.vocab import NOTE
 
 logger = logging.getLogger(__name__)
@@ -75,6 +81,77 @@ def warn_ignored(source: str, column: str | None, limit: float, count: int, late
     )
 
 
+#: The month (``YYYY-MM``) the data is of, when a command was given one (``--period``)
+_DATA_PERIOD: ContextVar[str | None] = ContextVar("custrisk_data_period", default=None)
+
+
+@contextlib.contextmanager
+def data_period(period: str | None) -> Iterator[None]:
+    """Check the as-of date of the data read in this block against the month ``period``
+    (``YYYY-MM``, checked by the caller): it must fall in the month or up to
+    :data:`AS_OF_DAYS_AFTER` days after it (:func:`check_period_as_of`); ``None``: no
+    check. ``custrisk run`` checks its month itself, with its config's window."""
+    token = _DATA_PERIOD.set(period)
+    try:
+        yield
+    finally:
+        _DATA_PERIOD.reset(token)
+
+
+def set_data_period(period: str | None) -> None:
+    """:func:`data_period` for the rest of the current context (a command's own)."""
+    _DATA_PERIOD.set(period)
+
+
+#: What each origin of an as-of date is, in a message.
+_ORIGIN_TEXT = {
+    "argument": "--as-of",
+    "config": "as_of of the indicator config",
+    "data": "the data's latest event date",
+    "name": "the end of the month the table's file name gives",
+    "today": "today: the data has no event dates",
+}
+
+
+def check_period_as_of(day: dt.date, origin: str) -> None:
+    """Refuse an as-of date outside the window of the month :func:`data_period` binds
+    (when it binds one): the data of another month, whose scores, indicators or model
+    would be taken for that month's.
+
+    Raises
+    ------
+    DataError
+        Naming the month, the as-of date and where it comes from, the dates accepted and
+        what to do.
+    """
+    period = _DATA_PERIOD.get()
+    if period is None:
+        return
+    first, last = as_of_window(period)
+    if first <= day <= last:
+        return
+    month, end = f"{day:%Y-%m}", period_end(period)
+    if origin == "argument":
+        hint = f"give an --as-of from {first} to {last}, or --period {month} for {day}"
+    elif origin == "config":
+        hint = f"change as_of in the indicator config, or give --period {month}"
+    elif origin in ("name", "today"):  # (no event dates to tell the month by)
+        hint = f"pass --as-of {end}, the month's last day, or give --period {month}"
+    else:
+        hint = (
+            "--period picks no file (the files are read as they are; it binds the month "
+            f"of database queries): give {period}'s data, or --period {month} for this data"
+        )
+        if day > last:
+            hint += f"; if it is {period}'s data taken later, pass --as-of {end}"
+    raise DataError(
+        f"--period {period}: the as-of date {day} ({_ORIGIN_TEXT.get(origin, origin)}) is "
+        f"{'before' if day < first else 'after'} that month, whose data is dated {first} "
+        f"to {last} (the month and {AS_OF_DAYS_AFTER} days after it, as custrisk run checks)",
+        hint=hint,
+    )
+
+
 #: Each source's distinct event days (day numbers) and how many rows have each.
 DayCounts = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -98,6 +175,7 @@ def resolve_as_of_of_counts(
                 first = min(float(days.min()) for days in days_in)
                 last = max(float(days.max()) for days in days_in)
                 spans.append(DateSpan(name, settings.date, first, last))
+        check_period_as_of(given, origin)
         check_given_as_of(given, origin, spans, config)
         return given, origin
     latest = []
@@ -123,7 +201,9 @@ def resolve_as_of_of_counts(
                 float(values[ignored].max()),
             )
         latest.append((float(found.latest), f"{name}.{settings.date}"))
-    return data_as_of(latest, named)
+    day, origin = data_as_of(latest, named)
+    check_period_as_of(day, origin)
+    return day, origin
 
 
 def data_as_of(latest: Sequence[tuple[float, str]], named: Sequence[str]) -> tuple[dt.date, str]:
@@ -261,7 +341,7 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
     """The as-of date of data without event dates (a flat table with no date column) and
     its origin: the last day of the month the first of ``names`` that names one gives
     (``客户清单_2026-11.xlsx`` -> 2026-11-30, ``name``), said in a note naming --as-of;
-    else today (``today``), warned of."""
+    else today (``today``; SOURCE_DATE_EPOCH's date when set), warned of."""
     name, period = first_named_period(names)
     if period is not None:
         logger.warning(
@@ -274,7 +354,7 @@ def undated_as_of(names: Sequence[str]) -> tuple[dt.date, str]:
         )
         check_future_as_of(period[1], name, "the end of the month its name gives")
         return period[1], "name"
-    day = dt.date.today()
+    day = recorded_today()
     logger.warning(
         "no event dates in the data; the as-of date is today, %s; pass --as-of%s for "
         "a repeatable run",

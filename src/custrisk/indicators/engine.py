@@ -39,6 +39,7 @@ from custrisk.indicators.as_of import (
     DateSpan,
     as_day,
     check_given_as_of,
+    check_period_as_of,
     data_as_of,
     day_number,
     warn_ignored,
@@ -397,6 +398,7 @@ class Engine:
                 if (d := s.latest_day()) is not None
             ]
             day, origin = data_as_of(latest, named)
+        check_period_as_of(day, origin)
         if origin in GIVEN_AS_OF and check:
             spans = []
             for source in self.sources.values():

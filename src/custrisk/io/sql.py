@@ -50,6 +50,8 @@ from custrisk.io.sql_snapshot import (
     Databases,
     PlannedQuery,
     _no_answer,
+    _sqlite_timed_out,
+    _sqlite_timeout_error,
     _timed_out,
     _timeout_error,
     _timeout_of,
@@ -119,7 +121,9 @@ def read_query(
     timeout
         Seconds the query may run, or wait on a lock, before PostgreSQL cancels it (0:
         no limit); ``None``: the session's ``statement_timeout`` (the URL's
-        ``options=-c statement_timeout=...``), else ``DEFAULT_QUERY_TIMEOUT``.
+        ``options=-c statement_timeout=...``), else ``DEFAULT_QUERY_TIMEOUT``. On
+        SQLite: how long it waits on another connection's lock on the file, and may run
+        (each chunk's fetch), else ``DEFAULT_QUERY_TIMEOUT``.
     databases
         The connections shared by the sources of one load (:class:`Databases`): the
         queries of one URL read in one transaction. Default: a connection of its own.
@@ -159,7 +163,7 @@ def read_query(
     waited: tuple[float, str] = (0.0, "")
     try:
         opened = databases.open(resolved, url, where)
-        if opened.postgres:  # (known before start, whose LOCK may wait too)
+        if opened.timed:  # (known before start, whose LOCK may wait too)
             waited = _timeout_of(timeout, opened.session_timeout)
         opened.start(timeout)
         result = opened.connection.execute(
@@ -188,11 +192,15 @@ def read_query(
                 chunks.append(chunk)
                 kept_rows.append(numbers)
                 rows += len(part)
+                opened.lap()  # (the next chunk's fetch has a timeout of its own)
+        opened.stop()
     except sqlalchemy.exc.SQLAlchemyError as exc:
         databases.discard(resolved)  # its transaction is aborted
         problem = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
         if _timed_out(problem):
             raise _timeout_error(source, resolved, where, *waited) from None
+        if how := _sqlite_timed_out(problem):
+            raise _sqlite_timeout_error(source, resolved, where, *waited, how) from None
         connecting = isinstance(exc, sqlalchemy.exc.OperationalError) and not chunks
         if connecting and "timeout expired" in str(problem):
             raise _no_answer(resolved, where) from None

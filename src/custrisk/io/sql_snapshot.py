@@ -1,8 +1,10 @@
 """The database connections of one load of sources (:class:`Databases`): one per URL,
 in one transaction whose snapshot every query of that URL shares, with the tables of
-the planned queries locked first; the SQLAlchemy engine of a URL (connect timeout, the
-psycopg loaders of ``money`` and infinite dates), the queries' statement timeouts and
-the errors of a query cancelled at its timeout or a server that does not answer.
+the planned queries locked first (PostgreSQL); the SQLAlchemy engine of a URL (connect
+timeout, the psycopg loaders of ``money`` and infinite dates, SQLite's own ``BEGIN``),
+the queries' timeouts (PostgreSQL's statement timeout; SQLite's busy timeout and a
+progress handler that interrupts a statement past its time) and the errors of a query
+cancelled at its timeout or a server that does not answer.
 
 Split from :mod:`custrisk.io.sql`, which re-exports the public names.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import decimal
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,6 +36,14 @@ log = logging.getLogger("custrisk.io.sql")
 #: Seconds to wait for a PostgreSQL server to answer a connection, unless the URL sets
 #: its own ``connect_timeout`` (psycopg's own default is over two minutes)
 DEFAULT_CONNECT_TIMEOUT = 30
+#: SQLite calls the progress handler (which looks at the clock) every this many
+#: instructions of its virtual machine: well under a millisecond of a query's work
+_SQLITE_CHECK_EVERY = 10_000
+#: SQLite's busy timeout (milliseconds) for ``query_timeout: 0`` (none): its largest
+_SQLITE_NO_TIMEOUT_MS = 2**31 - 1
+#: SQLite's result codes of a statement that waited out its busy timeout on another
+#: connection's lock, and of one its progress handler interrupted
+_SQLITE_BUSY, _SQLITE_INTERRUPT = 5, 9
 
 
 class PlannedQuery(NamedTuple):
@@ -47,13 +58,16 @@ class PlannedQuery(NamedTuple):
 class Databases:
     """The database connections of one load of sources: one per database URL, kept open
     for every query of that URL, in one transaction (on PostgreSQL ``REPEATABLE READ,
-    READ ONLY``): those queries see the database as it was at the first one's start, so
-    a reload committed between two sources' reads is seen by neither. The tables of
-    every ``planned`` query of that URL (found with EXPLAIN) are locked ``ACCESS SHARE``
-    at the transaction's start, before its snapshot: a reload that truncates, drops or
-    swaps one of them (which a snapshot would not hide: PostgreSQL shows a table
-    truncated since as empty) waits for the transaction's end. ``close`` (or the end
-    of its ``with`` block) rolls them back and closes them."""
+    READ ONLY``; on SQLite a ``BEGIN`` of custrisk's own): those queries see the
+    database as it was at the first one's start, so a reload committed between two
+    sources' reads is seen by neither. On PostgreSQL the tables of every ``planned``
+    query of that URL (found with EXPLAIN) are locked ``ACCESS SHARE`` at the
+    transaction's start, before its snapshot: a reload that truncates, drops or swaps
+    one of them (which a snapshot would not hide: PostgreSQL shows a table truncated
+    since as empty) waits for the transaction's end. (SQLite's read transaction holds
+    its snapshot in WAL mode, and in its default journal mode a lock that makes every
+    writer wait.) ``close`` (or the end of its ``with`` block) rolls them back and
+    closes them."""
 
     def __init__(
         self, planned: Sequence[PlannedQuery] = (), environ: Mapping[str, str] | None = None
@@ -107,7 +121,8 @@ class Databases:
 class _Opened:
     """One connection of :class:`Databases`, its session's own statement timeout (in
     seconds, 0: none; ``None`` when not set for it, or the database is not PostgreSQL)
-    and the tables to lock before its first query reads."""
+    and the tables to lock before its first query reads. ``timed``: the queries on it
+    are held to their ``query_timeout`` (PostgreSQL; SQLite through its own driver)."""
 
     def __init__(
         self,
@@ -118,7 +133,11 @@ class _Opened:
     ) -> None:
         self.engine, self.connection, self.session_timeout = engine, connection, session_timeout
         self.postgres = engine.dialect.name == "postgresql"
+        self.sqlite = _sqlite_driver(engine)
+        self.timed = self.postgres or self.sqlite
         self._to_lock = list(tables)
+        self._seconds = 0.0  # (SQLite) the running query's timeout, 0: none
+        self._deadline: float | None = None  # (SQLite) when the running step is interrupted
 
     @classmethod
     def connect(cls, engine: Any, resolved: str, planned: Sequence[PlannedQuery]) -> _Opened:
@@ -126,7 +145,11 @@ class _Opened:
 
         connection = engine.connect()
         if engine.dialect.name != "postgresql":
-            return cls(engine, connection)
+            opened = cls(engine, connection)
+            if opened.sqlite:
+                raw = connection.connection.dbapi_connection
+                raw.set_progress_handler(opened._past_deadline, _SQLITE_CHECK_EVERY)
+            return opened
         try:
             session_timeout = _session_timeout(connection)
             tables: set[tuple[str, str]] = set()
@@ -154,7 +177,14 @@ class _Opened:
     def start(self, timeout: float | None) -> None:
         """Set the statement timeout of the next query (``timeout`` seconds, else the
         session's, else ``DEFAULT_QUERY_TIMEOUT``: :func:`_timeout_of`), and on the
-        first query lock the tables."""
+        first query lock the tables. On SQLite: as long a busy timeout (waiting on
+        another connection's lock) and a deadline for the statement's own work."""
+        if self.sqlite:
+            self._seconds = _timeout_of(timeout, None)[0]
+            waits = _SQLITE_NO_TIMEOUT_MS if self._seconds <= 0 else round(self._seconds * 1000)
+            self.connection.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, waits)}")
+            self.lap()
+            return
         if not self.postgres:
             return
         _set_timeout(self.connection, _timeout_of(timeout, self.session_timeout)[0])
@@ -174,7 +204,21 @@ class _Opened:
             else:
                 savepoint.commit()
 
+    def lap(self) -> None:
+        """(SQLite) Start the clock of the next fetch: each chunk of a long result is
+        read within the timeout, as each statement of PostgreSQL's server-side cursor."""
+        self._deadline = time.monotonic() + self._seconds if self._seconds > 0 else None
+
+    def stop(self) -> None:
+        """(SQLite) The query is read: nothing runs against the clock until the next."""
+        self._deadline = None
+
+    def _past_deadline(self) -> int:
+        """SQLite's progress handler: non-zero interrupts the running statement."""
+        return int(self._deadline is not None and time.monotonic() > self._deadline)
+
     def close(self) -> None:
+        self.stop()
         try:
             self.connection.close()  # (rolls its transaction back)
         except Exception as exc:  # a connection the server dropped: nothing to roll back
@@ -220,10 +264,40 @@ def _engine(resolved: str, url: str, where: Path) -> Any:
             f"postgresql+psycopg://...; {_INSTALL_HINT}",
         ) from None
     _check_sqlite_file(engine.url, url, where)
+    if _sqlite_driver(engine):
+        sqlalchemy.event.listen(engine, "connect", _sqlite_no_implicit_begin)
+        sqlalchemy.event.listen(engine, "begin", _sqlite_begin)
     if engine.dialect.driver == "psycopg":
         sqlalchemy.event.listen(engine, "connect", _money_as_numbers)
         sqlalchemy.event.listen(engine, "connect", _infinite_dates_as_text)
     return engine
+
+
+def _sqlite_driver(engine: Any) -> bool:
+    """Whether ``engine`` reads SQLite through Python's own sqlite3 module (whose
+    transactions and progress handler custrisk drives)."""
+    return bool(engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite")
+
+
+def _sqlite_no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+    """Leave transactions to custrisk's ``BEGIN`` (:func:`_sqlite_begin`): the sqlite3
+    module begins one only before a write, so each query read at a moment of its own."""
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Begin SQLite's transaction where SQLAlchemy begins one: the first query's read
+    fixes the snapshot the connection's later queries read, until its rollback."""
+    connection.exec_driver_sql("BEGIN")
+
+
+def _sqlite_timed_out(problem: BaseException | None) -> str | None:
+    """``locked`` for a SQLite query that waited out its busy timeout on another
+    connection's lock, ``interrupted`` for one stopped at its deadline, else None."""
+    code = getattr(problem, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    return {_SQLITE_BUSY: "locked", _SQLITE_INTERRUPT: "interrupted"}.get(code & 0xFF)
 
 
 #: Where a session's statement_timeout is set for it on purpose, even to 0 (none): the
@@ -312,6 +386,40 @@ def _timeout_error(
         "tables (a reload?)",
         file=str(where),
         hint=hint + "; or run it again once the lock is released (pg_locks names who holds it)",
+    )
+
+
+def _sqlite_timeout_error(
+    source: str, resolved: str, where: Path, seconds: float, origin: str, how: str
+) -> DataError:
+    """The error of a SQLite query stopped at its timeout (``how``: ``locked``, it
+    waited that long on another connection's lock; ``interrupted``, it ran that long),
+    naming the database file."""
+    import sqlalchemy
+
+    database = sqlalchemy.engine.make_url(resolved).database or ""
+    shown = str(Path(database).resolve()) if database and ":" not in database else database
+    said = "its query_timeout" if origin == "config" else "the default query_timeout"
+    if how == "locked":
+        what = (
+            f"waited {shown_duration(seconds)} ({said}) on the SQLite file {shown}, which "
+            "another connection holds locked while it writes (a reload?)"
+        )
+        then = (
+            "; or run it again once the writer is done (in WAL mode, PRAGMA "
+            "journal_mode=WAL, a reader does not wait on a writer)"
+        )
+    else:
+        what = (
+            f"on the SQLite file {shown} was cancelled after {shown_duration(seconds)} "
+            f"({said}): it ran that long"
+        )
+        then = ""
+    return DataError(
+        f"the query {what}",
+        file=str(where),
+        hint=f"raise sources.{source}.query_timeout (or defaults.query_timeout, for every "
+        "query) in the sources config, e.g. query_timeout: 30min (0: none)" + then,
     )
 
 

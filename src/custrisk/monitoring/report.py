@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from custrisk.config.resources import recorded_config_path
 from custrisk.errors import CheckFailed
 from custrisk.io.plain import brief_repr
 from custrisk.monitoring.config import (
@@ -280,7 +281,7 @@ class DriftReport:
             "allow_insufficient": cfg.allow_insufficient,
             "counts": self.counts,
             "thresholds": cfg.thresholds_dict(),
-            "config_file": cfg.path,
+            "config_file": recorded_config_path(cfg.path),
             "data": dict(self.data),
             "statistics": [
                 {**s.to_dict(), "fails": s.fails(cfg.fail_on, cfg.allow_insufficient)}

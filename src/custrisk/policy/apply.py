@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custrisk.config.resources import recorded_config_path
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.expr import convert
 from custrisk.io.plain import brief_repr
@@ -565,7 +566,7 @@ def _summary(
     codes = rules.codes if rules is not None else ()
     by_code = alerts["code"].value_counts()
     alert_summary = {
-        "rules_file": rules.path if rules is not None else None,
+        "rules_file": recorded_config_path(rules.path) if rules is not None else None,
         "rules": rules.to_dict()["rules"] if rules is not None else [],
         "total": len(alerts),
         "customers": int(alerts["customer_id"].nunique()),

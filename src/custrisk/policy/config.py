@@ -26,6 +26,7 @@ from custrisk.config._yaml import (
     load_yaml_file,
     percent_written,
 )
+from custrisk.config.resources import recorded_config_path
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.io.plain import counted, path_argument
@@ -263,10 +264,11 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the run facts and reports."""
         # absolute in the run facts: backtest --target-bad-rate reopens the file, from
-        # whatever folder it is started in (a policy given as data keeps its "<policy>")
+        # whatever folder it is started in (a policy given as data keeps its "<policy>");
+        # the packaged one by its name in the package, whatever the install
         file = os.path.abspath(self.path) if os.path.isfile(self.path) else self.path
         out = {
-            "file": file,
+            "file": recorded_config_path(file),
             "score_range": [self.score_min, self.score_max],
             "limit_rounding": self.rounding,
             "review_increase_share": self.review_increase_share,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.config._yaml import Node, config_root, join_limited, load_yaml_file
+from custrisk.config.resources import recorded_config_path
 from custrisk.errors import ConfigError
 from custrisk.expr import (
     Binary,
@@ -310,7 +311,10 @@ class AlertRules:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the run facts and reports."""
-        return {"file": self.path, "rules": [rule.to_dict() for rule in self.rules]}
+        return {
+            "file": recorded_config_path(self.path),
+            "rules": [rule.to_dict() for rule in self.rules],
+        }
 
 
 def load_alert_rules(

@@ -16,7 +16,6 @@ can write the model folder (see docs/security.md): ``CUSTRISK_REQUIRE_SIGNED=1``
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import io
@@ -40,6 +39,7 @@ from custrisk.config._yaml import join_limited
 from custrisk.errors import ModelArtifactError, UsageError
 from custrisk.estimators.fitted import STAND_INS, FittedScorecard
 from custrisk.io.atomic import atomic_path, write_bytes, write_text
+from custrisk.io.clock import recorded_now
 from custrisk.io.digest import sha256_file
 from custrisk.io.plain import brief_repr
 from custrisk.protect.audit import audit_event
@@ -283,7 +283,7 @@ def _save_locked(
             "model_id": f"{name}@{version}",
             "name": name,
             "version": version,
-            "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "created_at": recorded_now().isoformat(),  # (SOURCE_DATE_EPOCH pins it)
             **card,
             "libraries": library_versions(),
             "artifact": {"file": MODEL_FILE, **files[artifact.name]},

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from custrisk.config.resources import recorded_config_file
 from custrisk.data import load_labels
 from custrisk.data.labels import label_faults, label_rejects_summary, require_labels
 from custrisk.errors import DataError, UsageError
@@ -265,9 +266,10 @@ def _run_policy(
         When the file has gone or its grades or bands changed since the run: the
         proposal would silently start from another policy (its limits, its caps).
     """
-    file = (facts.get("policy") or {}).get("file")
-    if not file:
+    recorded = (facts.get("policy") or {}).get("file")
+    if not recorded:
         return load_policy(None, names=names)
+    file = recorded_config_file(str(recorded))  # (custrisk:...: a packaged policy)
     if not os.path.isfile(file):
         raise DataError(
             "the policy the run was scored with is not there any more: --target-bad-rate "

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custrisk.config.resources import recorded_config_path
 from custrisk.data import ValidationReport, rejects_to_write
 from custrisk.data.infer import infer_table
 from custrisk.errors import CustriskError, DataError, UsageError
 from custrisk.indicators import IndicatorConfig
 from custrisk.indicators.as_of import named_period
 from custrisk.io.atomic import active_sealer
+from custrisk.io.clock import recorded_today
 from custrisk.io.plain import brief_repr, counted, jsonable, path_argument
 from custrisk.io.safe_csv import csv_text
 from custrisk.io.sql import query_facts
@@ -439,10 +441,11 @@ def train_table(
 def _table_as_of(table: str | os.PathLike[str], configs: TableConfigs) -> dt.date | None:
     """A flat table's as-of date when none is given: ``None`` (found when it is read) for
     one with a date column or a month in its name (客户清单_2026-11.xlsx), else today,
-    unsaid (an undated table's as-of date changes nothing of its model)."""
+    unsaid (an undated table's as-of date changes nothing of its model; the card records
+    it: SOURCE_DATE_EPOCH's date when set)."""
     if configs.as_of_column or named_period(Path(table).name):
         return None
-    return dt.date.today()
+    return recorded_today()
 
 
 @dataclass(frozen=True)
@@ -623,7 +626,7 @@ def _train_locked(
     card: dict[str, Any] = {
         "algorithm": algorithm,
         "parameters": jsonable(estimator.get_params(deep=False)),
-        "model_config": {"file": cfg.path, "sha256": cfg.text_sha256},
+        "model_config": {"file": recorded_config_path(cfg.path), "sha256": cfg.text_sha256},
         "config_hashes": {
             "model": cfg.text_sha256,
             "indicators": hashlib.sha256(indicator_text.encode("utf-8")).hexdigest(),

@@ -508,6 +508,38 @@ def test_a_full_disk_during_a_stage_names_the_stage_and_the_folder_and_resumes(
     assert code in (0, 1) and "resumed at score" in out, err
 
 
+@pytest.mark.parametrize(
+    ("code", "said", "hint"),
+    [
+        ("EFBIG", "File too large", "raise the file size limit of the job (ulimit -f "),
+        ("EACCES", "Permission denied", "check the path and its permissions and run the same"),
+    ],
+)
+def test_a_write_the_system_refuses_in_a_stage_is_said_and_logged_as_a_failed_stage(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, code: str, said: str, hint: str
+) -> None:
+    """Past the file size limit (a cron job's `ulimit -f`) or a folder it may not write: the
+    line names the stage, the staging folder and the way out (not "File too large; check
+    the path and its permissions" with neither), and log.jsonl ends with stage_failed."""
+    import errno
+
+    from custrisk.batch import run as batch_run
+
+    def refused(_ctx: object) -> None:
+        number = getattr(errno, code)
+        raise OSError(number, os.strerror(number))
+
+    root = make_root(reports=False)
+    monkeypatch.setitem(batch_run.RUNNERS, "score", refused)
+    code_, out, err = _run(root, "--period", PERIOD)
+    staging = root / "runs" / f".staging-{PERIOD}"
+    assert code_ == 2 and out == "" and err.count("\n") == 1, err
+    assert f"{staging}: stage score of {PERIOD}: {said}; stages validate kept; {hint}" in err
+    assert err.rstrip().endswith("run the same command again to resume at score"), err
+    log = [json.loads(x) for x in (staging / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "stage_failed" and said in log[-1]["error"]
+
+
 def _refused(root: Path, period: str, *words: str) -> str:
     """Run ``period``; assert it stopped with exit 2 and one line holding ``words``, and
     that nothing was published. The error line."""

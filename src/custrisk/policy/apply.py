@@ -41,6 +41,7 @@ from custrisk.results import (
     LIFECYCLE_COLUMNS,
     POLICY_COLUMNS,
     details_of,
+    holds_repeats,
 )
 from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
 
@@ -654,7 +655,7 @@ def apply_policy(
     if missing:
         raise DataError(f"the scores table lacks the column(s) {', '.join(missing)}")
     ids = scores["customer_id"].astype("str").reset_index(drop=True)
-    if ids.duplicated().any():
+    if holds_repeats(ids):
         raise DataError(f"the scores table holds customer {ids[ids.duplicated()].iloc[0]!r} twice")
     as_of = _as_of(scores)
     if previous is not None:

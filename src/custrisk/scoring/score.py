@@ -134,7 +134,11 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
             out[column] = features.X[column]
     del credit
     for code in features.X.columns:
-        out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
+        values = features.X[code]
+        # a text indicator (region, industry) as the Arrow text it is: through NumPy
+        # objects, the frame made it Arrow text again
+        text = isinstance(values.dtype, pd.StringDtype)
+        out[f"{INDICATOR_PREFIX}{code}"] = values.array if text else values.to_numpy()
     for column in reasons.columns.drop("customer_id"):
         out[column] = reasons[column].set_axis(index)
     # one frame from all the columns (inserting 50 columns one at a time took a tenth

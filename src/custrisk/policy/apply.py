@@ -29,6 +29,7 @@ from custrisk.policy._names import (
     PREVIOUS_NAMES,
     SCORE_NAMES,
 )
+from custrisk.policy._text import TEXT, equal, text_array, texts_of
 from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
@@ -288,8 +289,7 @@ def assign_grades(scores: Any, policy: Policy) -> pd.Series:
         raise DataError(
             f"{int(np.isnan(values).sum())} scores are missing; every customer needs a score"
         )
-    codes = np.array(policy.codes, dtype=object)[policy.grade_index(values)]
-    return pd.Series(codes, dtype="str")
+    return pd.Series(texts_of(policy.codes, policy.grade_index(values)))
 
 
 def recommend_limits(
@@ -537,10 +537,10 @@ def _summary(
     recommended = frame["recommended_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
     recommended = np.where(np.isnan(recommended), current, recommended)  # none: unchanged
     review = frame["review_flag"].to_numpy(dtype=bool)
-    grades = frame["grade"].to_numpy(dtype=object)
+    grades = text_array(frame["grade"])
     distribution = {}
     for grade in policy.grades:
-        mask = grades == grade.code
+        mask = equal(grades, grade.code)
         count = int(mask.sum())
         distribution[grade.code] = {
             "customers": count,
@@ -561,8 +561,8 @@ def _summary(
         "review_flags": int(review.sum()),
         "rule_not_computed": int(not_computed),
     }
-    levels = alerts["level"].to_numpy(dtype=object)
-    highest = frame["alert_level"].to_numpy(dtype=object)
+    levels = text_array(alerts["level"])
+    highest = text_array(frame["alert_level"])
     codes = rules.codes if rules is not None else ()
     by_code = alerts["code"].value_counts()
     alert_summary = {
@@ -570,8 +570,8 @@ def _summary(
         "rules": rules.to_dict()["rules"] if rules is not None else [],
         "total": len(alerts),
         "customers": int(alerts["customer_id"].nunique()),
-        "by_level": {level: int((levels == level).sum()) for level in LEVELS},
-        "customers_by_highest_level": {level: int((highest == level).sum()) for level in LEVELS},
+        "by_level": {level: int(equal(levels, level).sum()) for level in LEVELS},
+        "customers_by_highest_level": {level: int(equal(highest, level).sum()) for level in LEVELS},
         "by_code": {code: int(by_code.get(code, 0)) for code in codes},
         "skipped_rules": dict(skipped),
     }
@@ -668,11 +668,12 @@ def apply_policy(
     )
 
     score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
-    grade_codes = assign_grades(score, policy).to_numpy(dtype=object)
+    grade_text = assign_grades(score, policy)
+    grade_codes = grade_text.to_numpy(dtype=object)
     _check_score_scale(score, policy)
     index = policy.grade_index(score)
     ranks = np.array([g.rank for g in policy.grades], dtype=np.float64)[index]
-    labels = np.array([g.label(lang) for g in policy.grades], dtype=object)[index]
+    labels = texts_of([g.label(lang) for g in policy.grades], index)
     current = (
         det["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
         if "credit_limit" in det
@@ -700,7 +701,7 @@ def apply_policy(
     change = recommended - current
     computed.update(
         {
-            "grade": pd.Series(grade_codes, dtype="str"),
+            "grade": grade_text,
             "grade_rank": ranks,
             "current_limit": current,
             "recommended_limit": recommended,
@@ -754,14 +755,14 @@ def apply_policy(
 
     added = pd.DataFrame(
         {
-            "grade": pd.Series(grade_codes, dtype="str"),
-            "grade_label": pd.Series(labels, dtype="str"),
+            "grade": grade_text,
+            "grade_label": labels,
             "current_limit": current,
             "recommended_limit": recommended,
             "limit_change": change,
             "review_flag": review,
-            "alert_level": pd.Series(alert_level, dtype="str"),
-            "alert_codes": pd.Series(alert_codes, dtype="str"),
+            "alert_level": alert_level,
+            "alert_codes": alert_codes,
         }
     )
     if changes is not None:
@@ -847,12 +848,14 @@ def _renewed(
     return renewed
 
 
-def _alert_columns(alerts: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _alert_columns(
+    alerts: pd.DataFrame, ids: pd.Series
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
     """The scores' ``alert_level`` and ``alert_codes`` of each customer of ``ids``: the
     level of the customer's first alert, and the codes of its alerts in their order
     joined by :data:`CODE_SEPARATOR` ("" for a customer without alerts). The alerts are
     grouped by a stable sort and joined by Arrow, not by a Python call per customer, and
-    the customers are looked up among those with alerts once."""
+    the customers are looked up among those with alerts once, by Arrow."""
     customer, with_alerts = pd.factorize(alerts["customer_id"])  # -1: no id, left out
     order = np.argsort(customer, kind="stable")
     order = order[customer[order] >= 0]
@@ -861,16 +864,13 @@ def _alert_columns(alerts: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np
         pa.array(np.concatenate([[0], ends]), type=pa.int32()),
         pa.array(alerts["code"].to_numpy(dtype=object)[order], type=pa.string()),
     )
-    joined = pc.binary_join(lists, CODE_SEPARATOR).to_numpy(zero_copy_only=False)
+    joined = pc.binary_join(lists, CODE_SEPARATOR)
     first = order[np.concatenate([[0], ends[:-1]])] if len(ends) else order[:0]
-    level = alerts["level"].to_numpy(dtype=object)[first]
-    at = pd.Index(with_alerts).get_indexer(ids)
-    found = at >= 0
+    level = pa.array(alerts["level"].to_numpy(dtype=object)[first], from_pandas=True)
+    at = pc.index_in(text_array(ids), value_set=text_array(pd.Series(with_alerts, dtype="str")))
 
-    def per_customer(values: np.ndarray) -> np.ndarray:
-        out = np.full(len(ids), "", dtype=object)
-        out[found] = values[at[found]]
-        out[pd.isna(out)] = ""
-        return out
+    def per_customer(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+        shown = pc.fill_null(values.cast(pa.large_string()).take(at), "")
+        return pd.array(shown, dtype=TEXT)
 
     return per_customer(level), per_customer(joined)

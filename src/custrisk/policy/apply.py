@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.errors import ConfigError, DataError, UsageError
-from custrisk.expr import convert
 from custrisk.io.plain import brief_repr
 from custrisk.policy._names import (
     CREDIT_FIELDS,
@@ -30,21 +29,20 @@ from custrisk.policy._names import (
     SCORE_NAMES,
 )
 from custrisk.policy._text import TEXT, equal, text_array, texts_of
+from custrisk.policy.alerting import evaluate_alerts
 from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.plausible import check_limit_scale
-from custrisk.policy.rules import AlertRule, AlertRules
+from custrisk.policy.rules import AlertRules
 from custrisk.results import (
-    ALERT_COLUMNS,
     CHANGE_COLUMNS,
     INDICATOR_PREFIX,
-    LIFECYCLE_COLUMNS,
     POLICY_COLUMNS,
     details_of,
     holds_repeats,
 )
-from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
+from custrisk.vocab import LANGUAGES, LEVEL_RANK, LEVELS
 
 # apply_policy judges the score scale (_check_score_scale) from this many scores on
 _SCALE_MIN_SCORES = 20
@@ -53,8 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Separator of the rule codes in ``alert_codes``.
 CODE_SEPARATOR = ";"
-#: Separators of the actions in the alerts table.
-ACTION_SEPARATOR = {"zh": "；", "en": "; "}
 _REQUIRED = ("customer_id", "as_of", "score", "pd")
 _ROUNDING_SLACK = 1e-9
 _SHARE_DECIMALS = 4
@@ -422,85 +418,12 @@ def compare_previous(
     )
 
 
-def _due_by(as_of: dt.date, hours: int) -> str:
-    """``response_hours`` after the as-of date, ``YYYY-MM-DDTHH:MM``. NumPy's calendar
-    goes on after 9999-12-31, where Python's ends (an as-of date of 9999-12-31 plus a
-    day is ``10000-01-01T00:00``, not an OverflowError)."""
-    return str(np.datetime64(as_of, "m") + np.timedelta64(hours, "h"))
-
-
-def _evaluate_alerts(
-    rules: AlertRules,
-    columns: _Columns,
-    ids: np.ndarray,
-    grades: np.ndarray,
-    as_of: dt.date,
-    skipped: Mapping[str, str],
-) -> pd.DataFrame:
-    n = len(ids)
-    frames = []
-    for rule in rules.rules:
-        if rule.code in skipped:
-            continue
-        mask = rule.condition.evaluate_mask(columns.values(rule.condition.names), n=n)
-        rows = np.flatnonzero(mask)
-        if not len(rows):
-            continue
-        frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": ids[rows],
-                    "as_of": as_of.isoformat(),
-                    "grade": grades[rows],
-                    "code": rule.code,
-                    "level": rule.level,
-                    "level_zh": LEVEL_LABELS[rule.level]["zh"],
-                    "message_zh": _messages(rule, "zh", columns, rows, n),
-                    "message_en": _messages(rule, "en", columns, rows, n),
-                    "actions_zh": ACTION_SEPARATOR["zh"].join(rule.actions_zh),
-                    "actions_en": ACTION_SEPARATOR["en"].join(rule.actions_en),
-                    "owner": rule.owner,
-                    "response_hours": np.int64(rule.response_hours),
-                    "due_by": _due_by(as_of, rule.response_hours),
-                }
-            )
-        )
-    if not frames:
-        empty = {c: pd.Series(dtype="str") for c in ALERT_COLUMNS}
-        empty["response_hours"] = pd.Series(dtype=np.int64)
-        return pd.DataFrame(empty)
-    alerts = pd.concat(frames, ignore_index=True)
-    for column in ALERT_COLUMNS:
-        if column not in ("response_hours", *LIFECYCLE_COLUMNS):  # status: see lifecycle
-            alerts[column] = alerts[column].astype("str")
-    return in_alert_order(alerts)
-
-
 def in_alert_order(alerts: pd.DataFrame) -> pd.DataFrame:
     """The alerts in their order: most severe level first, then customer id and rule
     code (a total order: alerts taken part by part and sorted are the whole's)."""
     ranked = alerts.assign(_rank=alerts["level"].map(LEVEL_RANK))
     ranked = ranked.sort_values(["_rank", "customer_id", "code"], kind="stable")
     return ranked.drop(columns="_rank").reset_index(drop=True)
-
-
-def _messages(
-    rule: AlertRule, lang: str, columns: _Columns, rows: np.ndarray, n: int
-) -> list[str] | str:
-    template = rule.message_zh if lang == "zh" else rule.message_en
-    if not template.names:
-        return template.render({})
-    kinds = {name: kind for _, name, _, kind in template.parts if name and kind is not None}
-    picked: dict[str, Sequence[Any] | np.ndarray] = {}
-    for name, kind in kinds.items():
-        value = convert(columns.get(name), kind)
-        if isinstance(value, pd.Series):
-            picked[name] = [None if pd.isna(v) else v for v in value.iloc[rows].tolist()]
-        elif isinstance(value, np.ndarray):
-            picked[name] = value[rows]
-        else:  # a scalar (as_of)
-            picked[name] = [value] * len(rows)
-    return template.render_rows(picked, len(rows))
 
 
 def _skipped_rules(
@@ -669,7 +592,6 @@ def apply_policy(
 
     score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
     grade_text = assign_grades(score, policy)
-    grade_codes = grade_text.to_numpy(dtype=object)
     _check_score_scale(score, policy)
     index = policy.grade_index(score)
     ranks = np.array([g.rank for g in policy.grades], dtype=np.float64)[index]
@@ -722,19 +644,12 @@ def apply_policy(
             prev_grades["grade"] = assign_grades(prev_grades["score"], policy).to_numpy()
         migration = migration_matrix(
             prev_grades.loc[:, ["customer_id", "grade"]],
-            pd.DataFrame({"customer_id": ids, "grade": grade_codes}),
+            pd.DataFrame({"customer_id": ids, "grade": grade_text}),
             policy.codes,
         )
 
     skipped = _skipped_rules(rules, previous is not None, unavailable)
-    alerts = _evaluate_alerts(
-        rules or AlertRules("", ()),
-        columns,
-        ids.to_numpy(dtype=object),
-        grade_codes,
-        as_of,
-        skipped,
-    )
+    alerts = evaluate_alerts(rules or AlertRules("", ()), columns, ids, grade_text, as_of, skipped)
     renewed = _renewed(
         rules,
         alerts,

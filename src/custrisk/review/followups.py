@@ -249,8 +249,10 @@ def _filled(values: pa.Array, default: str) -> pd.api.extensions.ExtensionArray:
     return pd.array(pc.fill_null(values, default), dtype=_STR)
 
 
-def _texts(values: pd.Series | pd.api.extensions.ExtensionArray) -> pa.Array:
+def _texts(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> pa.Array:
     """Text values as Arrow large strings (pandas' Arrow text as it is)."""
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
     if isinstance(values, pd.api.extensions.ExtensionArray):
         values = pd.Series(values, copy=False)
     if isinstance(values.dtype, pd.StringDtype):
@@ -262,7 +264,7 @@ def _texts(values: pd.Series | pd.api.extensions.ExtensionArray) -> pa.Array:
     return text.cast(pa.large_string())
 
 
-def _order_of(values: pd.Series | pd.api.extensions.ExtensionArray) -> np.ndarray:
+def _order_of(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> np.ndarray:
     """Each text's rank in code-point order (as pandas sorts text; equal texts share
     one, missing ones last): the rows' own order when they are in it already (a run's
     customers usually are), else Arrow's."""
@@ -315,53 +317,55 @@ def _channel_of(ids: pd.Series, channels: pd.Series) -> pa.Array:
 
 
 def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer with alerts: their codes (most severe first, then by code)
+    joined by ``;``, the level and owner of the first alert that has one, and the
+    earliest due day. Grouped by a sort found on numbers, taken by Arrow."""
     columns = ["customer_id", "open_alerts", "alert_level", "owner", "alert_due"]
     if alerts is None or not len(alerts):
         return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
-    frame = alerts.assign(
-        customer_id=alerts["customer_id"].astype(str),
-        _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
-        _due=_day_of(alerts["due_by"]),
-    ).sort_values(["customer_id", "_rank", "code"], kind="stable")
-    # One row per customer in id order: sorted, so each customer's alerts are adjacent
-    # (grouping in Python cost a call per customer).
-    starts = np.flatnonzero(~frame["customer_id"].duplicated().to_numpy())
-    ids = frame["customer_id"].to_numpy()[starts]
+    ids = _texts(alerts["customer_id"].astype(str))
+    level_code, levels = pd.factorize(alerts["level"])
+    rank = np.array([*(LEVEL_RANK.get(v, 99) for v in levels), 99], dtype=np.float64)
+    order = np.lexsort((_order_of(alerts["code"].astype(str)), rank[level_code], _order_of(ids)))
+    # each customer's alerts adjacent, in the order above (a call per customer was slow)
+    id_rank = _order_of(ids)[order]
+    first = np.r_[True, id_rank[1:] != id_rank[:-1]]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
     codes = pa.ListArray.from_arrays(
-        pa.array(np.append(starts, len(frame)), type=pa.int32()),
-        pa.array(frame["code"].astype(str).to_numpy(dtype=object), type=pa.string()),
+        pa.array(np.append(starts, len(order)), type=pa.int32()),
+        _texts(alerts["code"].astype(str)).take(pa.array(order)).cast(pa.string()),
     )
-    due = (
-        frame.loc[frame["_due"].notna(), ["customer_id", "_due"]]
-        .sort_values(["customer_id", "_due"], kind="stable")
-        .drop_duplicates("customer_id")
-        .set_index("customer_id")["_due"]
-    )
+    due = _day_of(alerts["due_by"]).take(pa.array(order))
+    by_day = np.lexsort((_order_of(due), group))
     return pd.DataFrame(
         {
-            "customer_id": ids,
-            "open_alerts": pc.binary_join(codes, ";").to_numpy(zero_copy_only=False),
-            "alert_level": _first_present(frame, "level").reindex(ids).to_numpy(),
-            "owner": _first_present(frame, "owner").reindex(ids).to_numpy(),
-            "alert_due": due.reindex(ids).to_numpy(),
+            "customer_id": pd.array(ids.take(pa.array(order[starts])), dtype=_STR),
+            "open_alerts": pd.array(pc.binary_join(codes, ";"), dtype=_STR),
+            "alert_level": _first_valid(_texts(alerts["level"]), order, group, len(starts)),
+            "owner": _first_valid(_texts(alerts["owner"]), order, group, len(starts)),
+            "alert_due": _first_valid(due, by_day, group[by_day], len(starts)),
         }
     )
 
 
-def _day_of(times: pd.Series) -> pd.Series:
+def _first_valid(
+    values: pa.Array, order: np.ndarray, group: np.ndarray, groups: int
+) -> pd.api.extensions.ExtensionArray:
+    """Per group, the first value in ``order`` that is not missing (``group``: the group
+    of each row of ``order``, ascending)."""
+    valid = np.flatnonzero(values.take(pa.array(order)).is_valid().to_numpy(zero_copy_only=False))
+    of = group[valid]
+    firsts = valid[np.r_[True, of[1:] != of[:-1]]] if len(of) else valid
+    at = np.full(groups, -1, dtype=np.int64)
+    at[group[firsts]] = order[firsts]
+    return pd.array(values.take(pa.array(at, mask=at < 0)), dtype=_STR)
+
+
+def _day_of(times: pd.Series) -> pa.Array:
     """The text before the first ``T`` of each time (its day), by Arrow (a split per
     value made a list of each)."""
-    text = pa.array(times.astype(str).array, type=pa.large_string())
-    day = pc.replace_substring_regex(text, "(?s)T.*", "")
-    return pd.Series(
-        pd.array(day, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), index=times.index
-    )
-
-
-def _first_present(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Customer id -> the first value of ``column`` that is not missing."""
-    present = frame.loc[frame[column].notna(), ["customer_id", column]]
-    return present.drop_duplicates("customer_id").set_index("customer_id")[column]
+    return pc.replace_substring_regex(_texts(times.astype(str)), "(?s)T.*", "")
 
 
 def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:

@@ -93,7 +93,7 @@ def _reason_details(table: pd.DataFrame, scored: ScoredTable) -> pd.DataFrame:
     columns: dict[str, Any] = {"customer_id": table["customer_id"]}
     for rank in range(1, scored.top + 1):
         columns[f"reason_{rank}_code"] = table[f"reason_{rank}_code"]
-        columns[f"reason_{rank}_value"] = scored.reason_texts(rank)
+        columns[f"reason_{rank}_value"] = scored.reason_text_column(rank)
         columns[f"reason_{rank}_impact"] = scored.reason_impacts(rank)
     return pd.DataFrame(columns)
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pandas import Categorical, DataFrame, Index  # names the field `pd` does not shadow
+from pandas.api.extensions import ExtensionArray
 
 from custrisk.estimators.features import category_text, is_missing, numeric_values
 
@@ -166,7 +167,7 @@ class ScoredTable:
         is (a numeric-looking category as a number); None if missing or no reason."""
         return self._values(rank, text=True)
 
-    def reason_text_column(self, rank: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    def reason_text_column(self, rank: int) -> ExtensionArray | np.ndarray:
         """:meth:`reason_texts` as the column a frame makes of them: pandas text, built
         by Arrow from each feature's distinct texts (no Python text per row, nor the
         frame's conversion of 200,000 of them); the object array itself when they are not

@@ -210,7 +210,7 @@ def follow_up_plan(
     review_date = str(np.datetime64(day, "D") + np.timedelta64(REVIEW_DUE_DAYS, "D"))
     due = _filled(_taken(open_alerts["alert_due"], at[rows]), review_date)
     level = _filled(alert_text["alert_level"].take(rows), "")
-    level_code, levels = pd.factorize(level)
+    level_code, levels = pd.factorize(pd.Series(level, copy=False))
     rank = np.array([LEVEL_RANK.get(v, 99) for v in levels], dtype=np.float64)[level_code]
     # earliest due date first, then most severe alert, then customer id (stable)
     order = np.lexsort((_order_of(ids.iloc[rows]), rank, _order_of(due)))

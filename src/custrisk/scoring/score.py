@@ -137,8 +137,8 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
         values = features.X[code]
         # a text indicator (region, industry) as the Arrow text it is: through NumPy
         # objects, the frame made it Arrow text again
-        text = isinstance(values.dtype, pd.StringDtype)
-        out[f"{INDICATOR_PREFIX}{code}"] = values.array if text else values.to_numpy()
+        arrow = isinstance(values.dtype, pd.StringDtype)
+        out[f"{INDICATOR_PREFIX}{code}"] = values.array if arrow else values.to_numpy()
     for column in reasons.columns.drop("customer_id"):
         out[column] = reasons[column].set_axis(index)
     # one frame from all the columns (inserting 50 columns one at a time took a tenth

@@ -718,3 +718,20 @@ def test_scores_table_problems_are_data_errors() -> None:
     mixed = table.assign(as_of=["2026-10-31", "2026-09-30"])
     with pytest.raises(DataError, match="one as-of date, found 2"):
         apply_policy(mixed, details, POLICY)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [["C0000", "C0001", "C0001"], ["C0002", "C0001", "C0001"], ["C0001", "C0000", "C0001"]],
+    ids=["rising", "falling", "unordered"],
+)
+def test_a_repeated_customer_is_found_however_the_ids_are_ordered(ids: list[str]) -> None:
+    # ids that rise or fall strictly are distinct without hashing them; one repeated
+    # next to itself breaks the order, and is found
+    table, details = frames([700, 600, 650])
+    with pytest.raises(DataError, match=f"holds customer '{ids[2]}' twice"):
+        apply_policy(table.assign(customer_id=ids), details, POLICY)
+    distinct = sorted(set(ids)) + ["C0009"]
+    for order in (distinct, distinct[::-1]):
+        grades = apply_policy(table.assign(customer_id=order[:3]), details, POLICY).scores
+        assert grades["customer_id"].tolist() == order[:3]

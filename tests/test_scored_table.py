@@ -252,3 +252,19 @@ def test_tree_routes_its_own_encoding_as_the_snapped_values(
     exact = tree.tree_model_.apply(tree.encode(frame).astype(np.float32))
     np.testing.assert_array_equal(tree._leaves(frame), exact)
     assert len(np.unique(exact)) > 1
+
+
+def test_reason_text_column_is_the_frame_of_the_texts(
+    card: LogisticScorecard, new_rows: pd.DataFrame
+) -> None:
+    # the details' value columns: built by Arrow, the column a frame makes of the texts
+    table = card.score_table(new_rows, top=len(card.features_))
+    built = 0
+    for rank in range(1, table.top + 1):
+        texts = table.reason_texts(rank)
+        expected = pd.DataFrame({"value": texts})["value"]
+        made = table.reason_text_column(rank)
+        built += not isinstance(made, np.ndarray)
+        column = pd.DataFrame({"value": made})["value"]
+        pd.testing.assert_series_equal(column, expected, check_exact=True)
+    assert built  # (not every rank fell back to the objects)

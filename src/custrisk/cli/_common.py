@@ -369,11 +369,16 @@ def bind_period(period: str | None, *, dated: bool = True) -> None:
     """Bind the sources' query parameters to the month ``--period`` (checked) until the
     command ends (each command runs in a context of its own); ``dated``: the command
     finds the data's as-of date, which must then fall in that month (or a week after)."""
-    from custrisk.batch.config import check_period
     from custrisk.indicators.as_of import set_data_period
     from custrisk.io.sql import set_query_period
 
-    month = check_period(period) if period is not None else None
+    month = None
+    if period is not None:
+        # (the batch's config, which checks a period, imports the batch, the reports,
+        # jinja2 and the notifications: 70 modules no command needs without --period)
+        from custrisk.batch.config import check_period
+
+        month = check_period(period)
     set_query_period(month)
     if dated:
         set_data_period(month)

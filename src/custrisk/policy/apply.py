@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 
 from custrisk.config.resources import recorded_config_path
 from custrisk.errors import ConfigError, DataError, UsageError
-from custrisk.expr import convert
 from custrisk.io.plain import brief_repr
 from custrisk.policy._names import (
     CREDIT_FIELDS,
@@ -30,20 +29,21 @@ from custrisk.policy._names import (
     PREVIOUS_NAMES,
     SCORE_NAMES,
 )
+from custrisk.policy._text import TEXT, equal, text_array, texts_of
+from custrisk.policy.alerting import evaluate_alerts
 from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.plausible import check_limit_scale
-from custrisk.policy.rules import AlertRule, AlertRules
+from custrisk.policy.rules import AlertRules
 from custrisk.results import (
-    ALERT_COLUMNS,
     CHANGE_COLUMNS,
     INDICATOR_PREFIX,
-    LIFECYCLE_COLUMNS,
     POLICY_COLUMNS,
     details_of,
+    holds_repeats,
 )
-from custrisk.vocab import LANGUAGES, LEVEL_LABELS, LEVEL_RANK, LEVELS
+from custrisk.vocab import LANGUAGES, LEVEL_RANK, LEVELS
 
 # apply_policy judges the score scale (_check_score_scale) from this many scores on
 _SCALE_MIN_SCORES = 20
@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 
 #: Separator of the rule codes in ``alert_codes``.
 CODE_SEPARATOR = ";"
-#: Separators of the actions in the alerts table.
-ACTION_SEPARATOR = {"zh": "；", "en": "; "}
 _REQUIRED = ("customer_id", "as_of", "score", "pd")
 _ROUNDING_SLACK = 1e-9
 _SHARE_DECIMALS = 4
@@ -288,8 +286,7 @@ def assign_grades(scores: Any, policy: Policy) -> pd.Series:
         raise DataError(
             f"{int(np.isnan(values).sum())} scores are missing; every customer needs a score"
         )
-    codes = np.array(policy.codes, dtype=object)[policy.grade_index(values)]
-    return pd.Series(codes, dtype="str")
+    return pd.Series(texts_of(policy.codes, policy.grade_index(values)))
 
 
 def recommend_limits(
@@ -422,85 +419,12 @@ def compare_previous(
     )
 
 
-def _due_by(as_of: dt.date, hours: int) -> str:
-    """``response_hours`` after the as-of date, ``YYYY-MM-DDTHH:MM``. NumPy's calendar
-    goes on after 9999-12-31, where Python's ends (an as-of date of 9999-12-31 plus a
-    day is ``10000-01-01T00:00``, not an OverflowError)."""
-    return str(np.datetime64(as_of, "m") + np.timedelta64(hours, "h"))
-
-
-def _evaluate_alerts(
-    rules: AlertRules,
-    columns: _Columns,
-    ids: np.ndarray,
-    grades: np.ndarray,
-    as_of: dt.date,
-    skipped: Mapping[str, str],
-) -> pd.DataFrame:
-    n = len(ids)
-    frames = []
-    for rule in rules.rules:
-        if rule.code in skipped:
-            continue
-        mask = rule.condition.evaluate_mask(columns.values(rule.condition.names), n=n)
-        rows = np.flatnonzero(mask)
-        if not len(rows):
-            continue
-        frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": ids[rows],
-                    "as_of": as_of.isoformat(),
-                    "grade": grades[rows],
-                    "code": rule.code,
-                    "level": rule.level,
-                    "level_zh": LEVEL_LABELS[rule.level]["zh"],
-                    "message_zh": _messages(rule, "zh", columns, rows, n),
-                    "message_en": _messages(rule, "en", columns, rows, n),
-                    "actions_zh": ACTION_SEPARATOR["zh"].join(rule.actions_zh),
-                    "actions_en": ACTION_SEPARATOR["en"].join(rule.actions_en),
-                    "owner": rule.owner,
-                    "response_hours": np.int64(rule.response_hours),
-                    "due_by": _due_by(as_of, rule.response_hours),
-                }
-            )
-        )
-    if not frames:
-        empty = {c: pd.Series(dtype="str") for c in ALERT_COLUMNS}
-        empty["response_hours"] = pd.Series(dtype=np.int64)
-        return pd.DataFrame(empty)
-    alerts = pd.concat(frames, ignore_index=True)
-    for column in ALERT_COLUMNS:
-        if column not in ("response_hours", *LIFECYCLE_COLUMNS):  # status: see lifecycle
-            alerts[column] = alerts[column].astype("str")
-    return in_alert_order(alerts)
-
-
 def in_alert_order(alerts: pd.DataFrame) -> pd.DataFrame:
     """The alerts in their order: most severe level first, then customer id and rule
     code (a total order: alerts taken part by part and sorted are the whole's)."""
     ranked = alerts.assign(_rank=alerts["level"].map(LEVEL_RANK))
     ranked = ranked.sort_values(["_rank", "customer_id", "code"], kind="stable")
     return ranked.drop(columns="_rank").reset_index(drop=True)
-
-
-def _messages(
-    rule: AlertRule, lang: str, columns: _Columns, rows: np.ndarray, n: int
-) -> list[str] | str:
-    template = rule.message_zh if lang == "zh" else rule.message_en
-    if not template.names:
-        return template.render({})
-    kinds = {name: kind for _, name, _, kind in template.parts if name and kind is not None}
-    picked: dict[str, Sequence[Any] | np.ndarray] = {}
-    for name, kind in kinds.items():
-        value = convert(columns.get(name), kind)
-        if isinstance(value, pd.Series):
-            picked[name] = [None if pd.isna(v) else v for v in value.iloc[rows].tolist()]
-        elif isinstance(value, np.ndarray):
-            picked[name] = value[rows]
-        else:  # a scalar (as_of)
-            picked[name] = [value] * len(rows)
-    return template.render_rows(picked, len(rows))
 
 
 def _skipped_rules(
@@ -537,10 +461,10 @@ def _summary(
     recommended = frame["recommended_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
     recommended = np.where(np.isnan(recommended), current, recommended)  # none: unchanged
     review = frame["review_flag"].to_numpy(dtype=bool)
-    grades = frame["grade"].to_numpy(dtype=object)
+    grades = text_array(frame["grade"])
     distribution = {}
     for grade in policy.grades:
-        mask = grades == grade.code
+        mask = equal(grades, grade.code)
         count = int(mask.sum())
         distribution[grade.code] = {
             "customers": count,
@@ -561,8 +485,8 @@ def _summary(
         "review_flags": int(review.sum()),
         "rule_not_computed": int(not_computed),
     }
-    levels = alerts["level"].to_numpy(dtype=object)
-    highest = frame["alert_level"].to_numpy(dtype=object)
+    levels = text_array(alerts["level"])
+    highest = text_array(frame["alert_level"])
     codes = rules.codes if rules is not None else ()
     by_code = alerts["code"].value_counts()
     alert_summary = {
@@ -570,8 +494,8 @@ def _summary(
         "rules": rules.to_dict()["rules"] if rules is not None else [],
         "total": len(alerts),
         "customers": int(alerts["customer_id"].nunique()),
-        "by_level": {level: int((levels == level).sum()) for level in LEVELS},
-        "customers_by_highest_level": {level: int((highest == level).sum()) for level in LEVELS},
+        "by_level": {level: int(equal(levels, level).sum()) for level in LEVELS},
+        "customers_by_highest_level": {level: int(equal(highest, level).sum()) for level in LEVELS},
         "by_code": {code: int(by_code.get(code, 0)) for code in codes},
         "skipped_rules": dict(skipped),
     }
@@ -655,7 +579,7 @@ def apply_policy(
     if missing:
         raise DataError(f"the scores table lacks the column(s) {', '.join(missing)}")
     ids = scores["customer_id"].astype("str").reset_index(drop=True)
-    if ids.duplicated().any():
+    if holds_repeats(ids):
         raise DataError(f"the scores table holds customer {ids[ids.duplicated()].iloc[0]!r} twice")
     as_of = _as_of(scores)
     if previous is not None:
@@ -668,11 +592,11 @@ def apply_policy(
     )
 
     score = scores["score"].to_numpy(dtype=np.float64, na_value=np.nan)
-    grade_codes = assign_grades(score, policy).to_numpy(dtype=object)
+    grade_text = assign_grades(score, policy)
     _check_score_scale(score, policy)
     index = policy.grade_index(score)
     ranks = np.array([g.rank for g in policy.grades], dtype=np.float64)[index]
-    labels = np.array([g.label(lang) for g in policy.grades], dtype=object)[index]
+    labels = texts_of([g.label(lang) for g in policy.grades], index)
     current = (
         det["credit_limit"].to_numpy(dtype=np.float64, na_value=np.nan)
         if "credit_limit" in det
@@ -700,7 +624,7 @@ def apply_policy(
     change = recommended - current
     computed.update(
         {
-            "grade": pd.Series(grade_codes, dtype="str"),
+            "grade": grade_text,
             "grade_rank": ranks,
             "current_limit": current,
             "recommended_limit": recommended,
@@ -721,19 +645,12 @@ def apply_policy(
             prev_grades["grade"] = assign_grades(prev_grades["score"], policy).to_numpy()
         migration = migration_matrix(
             prev_grades.loc[:, ["customer_id", "grade"]],
-            pd.DataFrame({"customer_id": ids, "grade": grade_codes}),
+            pd.DataFrame({"customer_id": ids, "grade": grade_text}),
             policy.codes,
         )
 
     skipped = _skipped_rules(rules, previous is not None, unavailable)
-    alerts = _evaluate_alerts(
-        rules or AlertRules("", ()),
-        columns,
-        ids.to_numpy(dtype=object),
-        grade_codes,
-        as_of,
-        skipped,
-    )
+    alerts = evaluate_alerts(rules or AlertRules("", ()), columns, ids, grade_text, as_of, skipped)
     renewed = _renewed(
         rules,
         alerts,
@@ -754,14 +671,14 @@ def apply_policy(
 
     added = pd.DataFrame(
         {
-            "grade": pd.Series(grade_codes, dtype="str"),
-            "grade_label": pd.Series(labels, dtype="str"),
+            "grade": grade_text,
+            "grade_label": labels,
             "current_limit": current,
             "recommended_limit": recommended,
             "limit_change": change,
             "review_flag": review,
-            "alert_level": pd.Series(alert_level, dtype="str"),
-            "alert_codes": pd.Series(alert_codes, dtype="str"),
+            "alert_level": alert_level,
+            "alert_codes": alert_codes,
         }
     )
     if changes is not None:
@@ -847,12 +764,14 @@ def _renewed(
     return renewed
 
 
-def _alert_columns(alerts: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _alert_columns(
+    alerts: pd.DataFrame, ids: pd.Series
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
     """The scores' ``alert_level`` and ``alert_codes`` of each customer of ``ids``: the
     level of the customer's first alert, and the codes of its alerts in their order
     joined by :data:`CODE_SEPARATOR` ("" for a customer without alerts). The alerts are
     grouped by a stable sort and joined by Arrow, not by a Python call per customer, and
-    the customers are looked up among those with alerts once."""
+    the customers are looked up among those with alerts once, by Arrow."""
     customer, with_alerts = pd.factorize(alerts["customer_id"])  # -1: no id, left out
     order = np.argsort(customer, kind="stable")
     order = order[customer[order] >= 0]
@@ -861,16 +780,13 @@ def _alert_columns(alerts: pd.DataFrame, ids: pd.Series) -> tuple[np.ndarray, np
         pa.array(np.concatenate([[0], ends]), type=pa.int32()),
         pa.array(alerts["code"].to_numpy(dtype=object)[order], type=pa.string()),
     )
-    joined = pc.binary_join(lists, CODE_SEPARATOR).to_numpy(zero_copy_only=False)
+    joined = pc.binary_join(lists, CODE_SEPARATOR)
     first = order[np.concatenate([[0], ends[:-1]])] if len(ends) else order[:0]
-    level = alerts["level"].to_numpy(dtype=object)[first]
-    at = pd.Index(with_alerts).get_indexer(ids)
-    found = at >= 0
+    level = pa.array(alerts["level"].to_numpy(dtype=object)[first], from_pandas=True)
+    at = pc.index_in(text_array(ids), value_set=text_array(pd.Series(with_alerts, dtype="str")))
 
-    def per_customer(values: np.ndarray) -> np.ndarray:
-        out = np.full(len(ids), "", dtype=object)
-        out[found] = values[at[found]]
-        out[pd.isna(out)] = ""
-        return out
+    def per_customer(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+        shown = pc.fill_null(values.cast(pa.large_string()).take(at), "")
+        return pd.array(shown, dtype=TEXT)
 
     return per_customer(level), per_customer(joined)

@@ -102,6 +102,7 @@ from custrisk.results.layout import (
     RunFiles,
     alert_table,
     details_of,
+    holds_repeats,
     run_files,
 )
 from custrisk.results.parts import DetailsParts, TableParts
@@ -165,6 +166,7 @@ __all__ = [
     "check_facts",
     "concat_parts",
     "details_of",
+    "holds_repeats",
     "facts_digests",
     "forget_in_run",
     "forgetting_in_run",

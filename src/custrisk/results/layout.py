@@ -243,6 +243,19 @@ def details_of(
     return keyed.loc[~keyed.index.duplicated()].reindex(ids.to_numpy()).reset_index(drop=True)
 
 
+def holds_repeats(ids: pd.Series) -> bool:
+    """Whether a text column holds a value twice (a missing one counts, as in
+    ``Series.duplicated``). Ids that rise or fall strictly from row to row are distinct:
+    a run's customers come in the credit table's order, usually their ids', and one
+    comparison of neighbours replaces hashing every id."""
+    if isinstance(ids.dtype, pd.StringDtype) and len(ids) > 1 and not ids.hasnans:
+        text = pa.array(ids.array)
+        before, after = text[:-1], text[1:]
+        if pc.all(pc.less(before, after)).as_py() or pc.all(pc.greater(before, after)).as_py():
+            return False
+    return bool(ids.duplicated().any())
+
+
 def _same_keys(left: pd.Series, right: pd.Series) -> bool:
     """Whether two text columns hold the same keys in the same order, none missing."""
     if len(left) != len(right) or not all(

@@ -194,45 +194,84 @@ def follow_up_plan(
     review_due = never | (since >= interval)
     if channels is None:
         channels = preferred_channels(behaviour, day)
-    # the text columns as the Arrow text they are (through NumPy objects, each was
-    # turned back into Arrow text by the frame)
-    table = pd.DataFrame(
-        {
-            "customer_id": ids.array,
-            "name_masked": keyed["name_masked"].array if "name_masked" in keyed.columns else "",
-            "grade": grade.array,
-            "review_frequency": grade_frequency,
-            "days_since_last_follow_up": since,
-            "review_due": review_due,
-            "preferred_channel": _channel_of(ids, channels),
-        }
-    )
     open_alerts = _alerts_by_customer(alerts)
-    table = table.merge(open_alerts, on="customer_id", how="left")
-    has_alert = table["open_alerts"].notna()
-    table = table[table["review_due"] | has_alert].copy()
-    has_alert = table["open_alerts"].notna()
-    reasons = _REASONS[
-        3 * has_alert.to_numpy(dtype=int)
-        + np.where(
-            np.isnan(table["days_since_last_follow_up"].to_numpy()),
-            1,
-            np.where(table["review_due"].to_numpy(dtype=bool), 2, 0),
-        )
-    ]
+    # Each customer's alerts found by Arrow (one row per customer with alerts), the rows
+    # due and their order found on numbers, and then each column taken once in that
+    # order: a merge, a filter and a sort of the whole frame moved every text column
+    # three times and hashed the ids twice.
+    found = pc.index_in(_texts(ids), value_set=_texts(open_alerts["customer_id"]))
+    at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+    alert_text = {
+        column: _taken(open_alerts[column], at) for column in ("open_alerts", "alert_level")
+    }
+    has_alert = pc.is_valid(alert_text["open_alerts"]).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(review_due | has_alert)
     # NumPy's calendar goes on after 9999-12-31, like the alerts' due times
     review_date = str(np.datetime64(day, "D") + np.timedelta64(REVIEW_DUE_DAYS, "D"))
-    table["reason"] = reasons
-    table["open_alerts"] = _text(table["open_alerts"], "")
-    table["alert_level"] = _text(table["alert_level"], "")
-    table["owner"] = _text(table["owner"], DEFAULT_OWNER)
-    table["due_date"] = _text(table["alert_due"], review_date)
-    table["preferred_channel"] = _text(table["preferred_channel"], "")
-    table["as_of"] = day.isoformat()
-    table["_rank"] = table["alert_level"].map(LEVEL_RANK).fillna(99)
-    table["days_since_last_follow_up"] = _whole_days(table["days_since_last_follow_up"])
-    table = table.sort_values(["due_date", "_rank", "customer_id"], kind="stable")
-    return table.loc[:, list(FOLLOWUP_COLUMNS)].reset_index(drop=True)
+    due = _filled(_taken(open_alerts["alert_due"], at[rows]), review_date)
+    level = _filled(alert_text["alert_level"].take(rows), "")
+    level_code, levels = pd.factorize(pd.Series(level, copy=False))
+    rank = np.array([LEVEL_RANK.get(v, 99) for v in levels], dtype=np.float64)[level_code]
+    # earliest due date first, then most severe alert, then customer id (stable)
+    order = np.lexsort((_order_of(ids.iloc[rows]), rank, _order_of(due)))
+    rows, due, level = rows[order], due.take(order), level.take(order)
+    reasons = _REASONS.take(
+        3 * has_alert[rows].astype(int)
+        + np.where(np.isnan(since[rows]), 1, np.where(review_due[rows], 2, 0))
+    )
+    name = keyed["name_masked"].iloc[rows].array if "name_masked" in keyed.columns else ""
+    table = pd.DataFrame(
+        {
+            "customer_id": ids.iloc[rows].array,
+            "as_of": day.isoformat(),
+            "name_masked": name,
+            "grade": grade.iloc[rows].array,
+            "review_frequency": grade_frequency.take(rows),
+            "days_since_last_follow_up": _whole_days(pd.Series(since[rows])),
+            "reason": reasons,
+            "open_alerts": _filled(alert_text["open_alerts"].take(rows), ""),
+            "alert_level": level,
+            "owner": _filled(_taken(open_alerts["owner"], at[rows]), DEFAULT_OWNER),
+            "preferred_channel": _filled(_channel_of(ids.iloc[rows], channels), ""),
+            "due_date": due,
+        }
+    )
+    return table.loc[:, list(FOLLOWUP_COLUMNS)]
+
+
+def _taken(values: pd.Series, at: np.ndarray) -> pa.Array:
+    """``values`` at the positions ``at`` (-1: missing) as Arrow text."""
+    return _texts(values).take(pa.array(at, mask=at < 0))
+
+
+def _filled(values: pa.Array, default: str) -> pd.api.extensions.ExtensionArray:
+    """Arrow text with ``default`` for the missing values, as pandas text."""
+    return pd.array(pc.fill_null(values, default), dtype=_STR)
+
+
+def _texts(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> pa.Array:
+    """Text values as Arrow large strings (pandas' Arrow text as it is)."""
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        values = pd.Series(values, copy=False)
+    if isinstance(values.dtype, pd.StringDtype):
+        text = pa.array(values.array)
+    else:
+        text = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text.cast(pa.large_string())
+
+
+def _order_of(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> np.ndarray:
+    """Each text's rank in code-point order (as pandas sorts text; equal texts share
+    one, missing ones last): the rows' own order when they are in it already (a run's
+    customers usually are), else Arrow's."""
+    text = _texts(values)
+    if len(text) < 2 or pc.all(pc.less(text[:-1], text[1:]), skip_nulls=False).as_py():
+        return np.arange(len(text))
+    return np.asarray(pc.rank(text, tiebreaker="dense").to_numpy(), dtype=np.int64)
 
 
 def _whole_days(days: pd.Series) -> pd.Series:
@@ -246,7 +285,7 @@ def _whole_days(days: pd.Series) -> pd.Series:
 
 
 #: The reason of a follow-up: (open alerts or not) x (never followed up, review due, neither).
-_REASONS = np.array(
+_REASONS = pd.array(
     [
         "",
         "never followed up",
@@ -255,8 +294,9 @@ _REASONS = np.array(
         "open alerts; never followed up",
         "open alerts; review due",
     ],
-    dtype=object,
+    dtype=pd.StringDtype("pyarrow", na_value=np.nan),
 )
+_STR = _REASONS.dtype
 
 
 def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringArray:
@@ -265,75 +305,67 @@ def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringAr
     return pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
-def _channel_of(ids: pd.Series, channels: pd.Series) -> np.ndarray:
-    """The preferred channel of each customer of ``ids`` (``None``: none), found by
-    Arrow among the customers with one (a Series map hashed both as Python text)."""
+def _channel_of(ids: pd.Series, channels: pd.Series) -> pa.Array:
+    """The preferred channel of each customer of ``ids`` (null: none), found by Arrow
+    among the customers with one (a Series map hashed both as Python text)."""
     if not len(channels):
-        return np.full(len(ids), None, dtype=object)
+        return pa.nulls(len(ids), pa.large_string())
     found = pc.index_in(
-        pa.array(ids.array, type=pa.large_string()),
-        value_set=pa.array(channels.index.array, type=pa.large_string()),
+        _texts(ids), value_set=pa.array(channels.index.array, type=pa.large_string())
     )
-    at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
-    shown = np.empty(len(channels) + 1, dtype=object)  # (the last: no channel)
-    shown[:-1] = channels.to_numpy(dtype=object)
-    return shown[at]
-
-
-def _text(values: pd.Series, default: str) -> pd.Series:
-    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
-        values = values.astype(object)  # (no alerts at all: a column of NaN)
-    return values.fillna(default).astype(str)
+    return _texts(channels).take(found)
 
 
 def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer with alerts: their codes (most severe first, then by code)
+    joined by ``;``, the level and owner of the first alert that has one, and the
+    earliest due day. Grouped by a sort found on numbers, taken by Arrow."""
     columns = ["customer_id", "open_alerts", "alert_level", "owner", "alert_due"]
     if alerts is None or not len(alerts):
         return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
-    frame = alerts.assign(
-        customer_id=alerts["customer_id"].astype(str),
-        _rank=alerts["level"].map(LEVEL_RANK).fillna(99),
-        _due=_day_of(alerts["due_by"]),
-    ).sort_values(["customer_id", "_rank", "code"], kind="stable")
-    # One row per customer in id order: sorted, so each customer's alerts are adjacent
-    # (grouping in Python cost a call per customer).
-    starts = np.flatnonzero(~frame["customer_id"].duplicated().to_numpy())
-    ids = frame["customer_id"].to_numpy()[starts]
+    ids = _texts(alerts["customer_id"].astype(str))
+    level_code, levels = pd.factorize(alerts["level"])
+    rank = np.array([*(LEVEL_RANK.get(v, 99) for v in levels), 99], dtype=np.float64)
+    order = np.lexsort((_order_of(alerts["code"].astype(str)), rank[level_code], _order_of(ids)))
+    # each customer's alerts adjacent, in the order above (a call per customer was slow)
+    id_rank = _order_of(ids)[order]
+    first = np.r_[True, id_rank[1:] != id_rank[:-1]]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
     codes = pa.ListArray.from_arrays(
-        pa.array(np.append(starts, len(frame)), type=pa.int32()),
-        pa.array(frame["code"].astype(str).to_numpy(dtype=object), type=pa.string()),
+        pa.array(np.append(starts, len(order)), type=pa.int32()),
+        _texts(alerts["code"].astype(str)).take(pa.array(order)).cast(pa.string()),
     )
-    due = (
-        frame.loc[frame["_due"].notna(), ["customer_id", "_due"]]
-        .sort_values(["customer_id", "_due"], kind="stable")
-        .drop_duplicates("customer_id")
-        .set_index("customer_id")["_due"]
-    )
+    due = _day_of(alerts["due_by"]).take(pa.array(order))
+    by_day = np.lexsort((_order_of(due), group))
     return pd.DataFrame(
         {
-            "customer_id": ids,
-            "open_alerts": pc.binary_join(codes, ";").to_numpy(zero_copy_only=False),
-            "alert_level": _first_present(frame, "level").reindex(ids).to_numpy(),
-            "owner": _first_present(frame, "owner").reindex(ids).to_numpy(),
-            "alert_due": due.reindex(ids).to_numpy(),
+            "customer_id": pd.array(ids.take(pa.array(order[starts])), dtype=_STR),
+            "open_alerts": pd.array(pc.binary_join(codes, ";"), dtype=_STR),
+            "alert_level": _first_valid(_texts(alerts["level"]), order, group, len(starts)),
+            "owner": _first_valid(_texts(alerts["owner"]), order, group, len(starts)),
+            "alert_due": _first_valid(due, by_day, group[by_day], len(starts)),
         }
     )
 
 
-def _day_of(times: pd.Series) -> pd.Series:
+def _first_valid(
+    values: pa.Array, order: np.ndarray, group: np.ndarray, groups: int
+) -> pd.api.extensions.ExtensionArray:
+    """Per group, the first value in ``order`` that is not missing (``group``: the group
+    of each row of ``order``, ascending)."""
+    valid = np.flatnonzero(values.take(pa.array(order)).is_valid().to_numpy(zero_copy_only=False))
+    of = group[valid]
+    firsts = valid[np.r_[True, of[1:] != of[:-1]]] if len(of) else valid
+    at = np.full(groups, -1, dtype=np.int64)
+    at[group[firsts]] = order[firsts]
+    return pd.array(values.take(pa.array(at, mask=at < 0)), dtype=_STR)
+
+
+def _day_of(times: pd.Series) -> pa.Array:
     """The text before the first ``T`` of each time (its day), by Arrow (a split per
     value made a list of each)."""
-    text = pa.array(times.astype(str).array, type=pa.large_string())
-    day = pc.replace_substring_regex(text, "(?s)T.*", "")
-    return pd.Series(
-        pd.array(day, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), index=times.index
-    )
-
-
-def _first_present(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Customer id -> the first value of ``column`` that is not missing."""
-    present = frame.loc[frame[column].notna(), ["customer_id", column]]
-    return present.drop_duplicates("customer_id").set_index("customer_id")[column]
+    return pc.replace_substring_regex(_texts(times.astype(str)), "(?s)T.*", "")
 
 
 def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:

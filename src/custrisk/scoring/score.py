@@ -93,7 +93,7 @@ def _reason_details(table: pd.DataFrame, scored: ScoredTable) -> pd.DataFrame:
     columns: dict[str, Any] = {"customer_id": table["customer_id"]}
     for rank in range(1, scored.top + 1):
         columns[f"reason_{rank}_code"] = table[f"reason_{rank}_code"]
-        columns[f"reason_{rank}_value"] = scored.reason_texts(rank)
+        columns[f"reason_{rank}_value"] = scored.reason_text_column(rank)
         columns[f"reason_{rank}_impact"] = scored.reason_impacts(rank)
     return pd.DataFrame(columns)
 
@@ -134,7 +134,11 @@ def _customer_details(features: Features, reasons: pd.DataFrame) -> pd.DataFrame
             out[column] = features.X[column]
     del credit
     for code in features.X.columns:
-        out[f"{INDICATOR_PREFIX}{code}"] = features.X[code].to_numpy()
+        values = features.X[code]
+        # a text indicator (region, industry) as the Arrow text it is: through NumPy
+        # objects, the frame made it Arrow text again
+        arrow = isinstance(values.dtype, pd.StringDtype)
+        out[f"{INDICATOR_PREFIX}{code}"] = values.array if arrow else values.to_numpy()
     for column in reasons.columns.drop("customer_id"):
         out[column] = reasons[column].set_axis(index)
     # one frame from all the columns (inserting 50 columns one at a time took a tenth

@@ -8,7 +8,8 @@ characters of an id number (110***********002X).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,25 @@ def mask_pii_text(text: str) -> str:
     """
     pattern = _PII_TEXT if len(text) <= _LONG_TEXT else _PII_LONG_TEXT
     return pattern.sub(_mask_match, text)
+
+
+_V = TypeVar("_V")
+
+
+def with_names_masked(named: Mapping[str, _V]) -> dict[str, _V]:
+    """``named`` keyed by its names with :func:`mask_pii_text` applied (a file named for
+    its customer, ``王小明_13812345678.xlsx``, recorded in a model card or a run's facts as
+    ``王小明_138****5678.xlsx``); names that are one once masked are told apart by a
+    number (``王小明_138****5678.xlsx (2)``), so that no entry is lost."""
+    out: dict[str, _V] = {}
+    for name, value in named.items():
+        key = masked = mask_pii_text(name)
+        count = 1
+        while key in out:
+            count += 1
+            key = f"{masked} ({count})"
+        out[key] = value
+    return out
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -12,12 +12,11 @@ find the customer's decisions with the same key; without the key it keeps the id
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from custrisk.errors import ConfigError
 from custrisk.privacy import mask_pii_text
-from custrisk.protect.keys import KEY_ENV, PSEUDONYM, Key, default_keyfile
+from custrisk.protect.keys import PSEUDONYM, Key
 from custrisk.protect.output import keyring
 from custrisk.protect.pseudonym import is_token, pseudonym
 
@@ -32,14 +31,14 @@ class KeptIds:
 
     @classmethod
     def of_process(cls) -> KeptIds:
-        """Under this process's active pseudonym key, if it has one (a key file that
-        cannot be read is said, and the ids are then masked)."""
-        if not os.environ.get(KEY_ENV[PSEUDONYM], "").strip() and not default_keyfile().exists():
-            return cls(None)  # (no key at all: nothing to say)
+        """Under this process's active pseudonym key (``--keyfile``, the environment or the
+        default key file), if it has one; a key file that cannot be read is said, and the
+        ids are then masked."""
         try:
             return cls(keyring().active(PSEUDONYM))
         except ConfigError as exc:
-            if exc.message != f"no active {PSEUDONYM} key":  # (a key file of other keys)
+            # (no key file, or one of other keys: nothing to say)
+            if not exc.message.endswith(("key file not found", f"no active {PSEUDONYM} key")):
                 log.warning(
                     "customer ids that are phones, e-mails or ID numbers are stored masked, "
                     "not as pseudonym tokens: %s",
@@ -64,6 +63,21 @@ class KeptIds:
         release stored it, and its token (a masked id may be another customer's)."""
         kept = self.kept(customer_id)
         return (customer_id, kept) if kept != customer_id and is_token(kept) else (customer_id,)
+
+    def looked_up(self, customer_id: str) -> tuple[str, ...]:
+        """The stored ids a lookup by ``customer_id`` (``decisions list --customer``)
+        finds: its own forms, and the masked one (which may be another customer's);
+        without the key, said to find no token."""
+        masked = self.masked(customer_id)
+        if masked is not None and self.key is None:
+            log.warning(
+                "the customer id is a phone, e-mail or ID number: decisions stored under "
+                "the pseudonym key hold its token and are found only with that key (none "
+                "here); those stored masked (%s) are listed, which may be another "
+                "customer's with the same masked id",
+                masked,
+            )
+        return tuple(sorted({*self.exact(customer_id), masked or customer_id}))
 
     def masked(self, customer_id: str) -> str | None:
         """The masked form under which decisions stored without the key may be this

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -231,8 +232,12 @@ class DecisionStore:
         # returning it rolls back whatever transaction another thread has open on it.
         self._lock = threading.RLock()
         self._token_columns = self._upgrade_tokens()
-        #: A customer id that is a phone, e-mail or ID number: kept as its token or masked
-        self.ids = KeptIds.of_process()
+
+    @functools.cached_property
+    def ids(self) -> KeptIds:
+        """A customer id that is a phone, e-mail or ID number: kept as its token or
+        masked (resolved at first use: ``forget --keyfile`` names the key file later)."""
+        return KeptIds.of_process()
 
     def _upgrade_tokens(self) -> list[sa.Column[Any]]:
         """Add the token columns a store made before them lacks (its tokens never expire);
@@ -319,9 +324,8 @@ class DecisionStore:
         check_decision_filters(limit=limit, decision=decision)
         query = sa.select(decisions_table).order_by(decisions_table.c.created_at.desc())
         if customer is not None:  # stored as ids are normalised (trimmed, upper case)
-            wanted = normalised_id(customer)  # (a phone: its token, or masked: see ids.py)
-            kept = {*self.ids.exact(wanted), self.ids.masked(wanted) or wanted}
-            query = query.where(decisions_table.c.customer_id.in_(sorted(kept)))
+            kept = self.ids.looked_up(normalised_id(customer))  # (a phone: token or masked)
+            query = query.where(decisions_table.c.customer_id.in_(kept))
         if decision is not None:
             query = query.where(decisions_table.c.decision == decision)
         if since is not None:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -624,6 +625,52 @@ def test_forget_erases_the_customers_decisions_in_the_serve_store(
     missing = runner.invoke(app, ["forget", "AP77", "--decisions", str(tmp_path / "nope.db")])
     assert missing.exit_code == 2 and "no decisions store" in missing.output
     assert "pass --decisions" in missing.output  # the option of this command, not serve's
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_customer_id_that_is_a_phone_is_never_stored_in_clear(
+    runner: CliRunner,
+    tmp_path: Path,
+    keys_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    keyed: bool,
+) -> None:
+    """A CRM keyed by phone: the record's id 13812345678 was the decisions' customer id
+    in clear (the store, decisions list/show). Under the pseudonym key it is kept as its
+    psn_ token, found by the phone and erased by forget; without one, masked, listed by
+    the phone and left by forget (it may be another customer's), which says so."""
+    from custrisk.serve.store import DecisionStore
+
+    env = keys_env if keyed else {**keys_env, "CUSTRISK_PSEUDONYM_KEY": ""}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    db = tmp_path / "decisions.db"
+    store = DecisionStore(db)
+    phone = "13812345678"
+    first = _decision("d1", phone, "138 1234 5678")
+    first["inputs_masked"] = {"客户编号": "138*********5678", "年龄": 34}  # (as serve masks it)
+    store.add_decisions([first, _decision("d2", "AP78", "AP78")])
+    store.close()
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    assert phone not in dump and "1234 5678" not in dump
+    assert ("psn_" in dump) is keyed and ("138****5678" in dump) is not keyed
+    listed = runner.invoke(app, ["decisions", "list", "--customer", phone, "--db", str(db)])
+    assert listed.exit_code == 0, listed.output
+    assert "d1" in listed.stdout and "AP78" not in listed.stdout and phone not in listed.stdout
+    shown = runner.invoke(app, ["decisions", "show", "d1", "--db", str(db)])
+    assert shown.exit_code == 0 and phone not in shown.stdout
+    result = runner.invoke(app, ["forget", phone, "--decisions", str(db)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    if keyed:
+        assert "Removed 1 decision(s)" in said
+    else:
+        assert "no decision" in said and "1 decision(s) stored under the id masked" in said
+    store = DecisionStore(db, create=False)
+    try:
+        assert len(store.list_decisions()) == (1 if keyed else 2)
+    finally:
+        store.close()
 
 
 def test_forget_removes_the_customer_from_pseudonymised_runs_too(

@@ -294,6 +294,30 @@ def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[st
     assert answer["decision_id"] in access and NAME not in access and "13812345678" not in access
 
 
+def test_a_record_keyed_by_phone_is_answered_as_sent_and_stored_masked(
+    serve_world: dict[str, Any],
+) -> None:
+    """A CRM keyed by phone: the id was stored and listed as the customer id in clear.
+    The caller gets it back as sent; the store (no pseudonym key here) keeps it masked,
+    and decisions list --customer finds the decision by the phone."""
+    record = {"客户编号": "13812345678", "年龄": 41, "地区": "华南", "月收入": 9000}
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["crm"])
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["customer_id"] == "13812345678"
+    _wait_stored(serve_world, answer["decision_id"])
+    db = str(serve_world["db"])
+    root = serve_world["root"]
+    shown = _cli("decisions", "show", answer["decision_id"], "--db", db, cwd=root)
+    assert shown.exit_code == 0 and "13812345678" not in shown.stdout
+    kept = json.loads(shown.stdout)["customer_id"]  # (psn_...: under a pseudonym key)
+    assert kept == "138****5678" or kept.startswith("psn_")
+    found = _cli("decisions", "list", "--customer", "13812345678", "--db", db, cwd=root)
+    assert answer["decision_id"][:8] in found.stdout and "13812345678" not in found.stdout
+
+
 def test_scores_equal_the_batch_score_of_the_same_table(serve_world: dict[str, Any]) -> None:
     table = serve_world["data"] / "application_next.csv"
     rows = _rows(table)
@@ -1347,7 +1371,8 @@ def test_decisions_are_kept_in_postgresql(postgres_cluster: dict[str, str]) -> N
     assert store.complete_idempotency("t1", "k", {"decision_id": "d4"}, [])
     assert store.claim_idempotency("t1", "k", "p") == ("replay", {"decision_id": "d4"})
     assert store.unwritable() is None
-    assert store.forget_customer("c1") == {"decisions": 1, "deliveries": 0, "idempotency_keys": 0}
+    counts = {"decisions": 1, "deliveries": 0, "idempotency_keys": 0, "masked": 0}
+    assert store.forget_customer("c1") == counts
     store.close()
 
 

@@ -407,6 +407,64 @@ def test_a_phone_typed_with_a_dash_before_it_is_personal_data_too(
     assert "-167****5678" in shown.to_csv(index=False)
 
 
+@pytest.mark.parametrize("text_path", [False, True])
+def test_a_mobile_typed_with_its_country_code_is_personal_data_too(
+    make_workspace: MakeWs, text_path: bool
+) -> None:
+    """+8613812345678 and 008613812345678 were read as an income of 8.6e12 (and, being
+    10 million or more, kept every bare mobile of the column an income too); 86 138 1234
+    5678 was an invalid_number. Written with decimals (read as text), still an amount."""
+    written = ["+8613812345678", "008613812345678", "8613812345678", "16712345678"]
+    kept = ["120000"]
+    if text_path:
+        written += ['"86 138 1234 5678"', "+86-138-1234-5678"]
+        kept += ["1.2万"]
+    rows = [_income(f"{i:010d}", v) for i, v in enumerate(written + kept, 1)]
+    ws = load_workspace(make_workspace({"credit.csv": _credit(*rows)}))
+    incomes = ws.frames["credit"]["annual_income"].tolist()
+    phones = len(written)
+    assert np.isnan(incomes[:phones]).all()
+    assert incomes[phones:] == [120000.0] + ([12000.0] if text_path else [])
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": phones}
+    shown = rejects_to_write(ws.rejects, load_sources_config(PACKAGED_SOURCES))
+    text = shown.to_csv(index=False)
+    assert "3812345678" not in text and "1234 5678" not in text and "1234-5678" not in text
+    # an amount written as one, or in a column of amounts of 10 million or more (as a
+    # bare mobile is), stays an amount
+    for other in ("1.2万", "25000000"):
+        large = [_income("0000000001", "8613812345678.00"), _income("0000000002", other)]
+        ws = load_workspace(make_workspace({"credit.csv": _credit(*large)}))
+        assert ws.frames["credit"]["annual_income"].tolist()[0] == 8613812345678.0
+        assert "personal_data" not in set(ws.rejects["rule"])
+
+
+@pytest.mark.parametrize("kind", ["decimal", "int64", "float64"])
+def test_a_mobile_with_its_country_code_in_a_parquet_number_column_is_blanked(
+    make_workspace: MakeWs, kind: str
+) -> None:
+    """A Parquet number column's 8613812345678 (a CRM's phone with its 86) was an income."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [_income(f"000000000{i}", "1") for i in (1, 2)]
+    folder = make_workspace({"credit.csv": _credit(*rows)})
+    table = pa.Table.from_pandas(pd.read_csv(folder / "credit.csv", dtype=str))
+    incomes = {
+        "decimal": pa.array([Decimal("8613812345678"), Decimal("120000")], pa.decimal128(20, 2)),
+        "int64": pa.array([8613812345678, 120000], pa.int64()),
+        "float64": pa.array([8613812345678.0, 120000.0], pa.float64()),
+    }[kind]
+    at = table.schema.get_field_index("annual_income")
+    table = table.set_column(at, "annual_income", incomes)
+    (folder / "credit.csv").unlink()
+    pq.write_table(table, folder / "credit.parquet")
+    ws = load_workspace(folder)
+    assert ws.frames["credit"]["annual_income"].isna().tolist() == [True, False]
+    assert ws.report.sources["credit"].rules["personal_data"] == {"repaired": 1}
+
+
 def test_an_infinite_number_in_a_typed_float_column_warns_nothing() -> None:
     """A Parquet float column's inf or -inf, of 13 billion or more in size, reached
     np.mod, whose RuntimeWarning was printed to the user (an error under pytest)."""

@@ -8,7 +8,8 @@ characters of an id number (110***********002X).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,11 +28,22 @@ _PII_TEXT = re.compile("|".join(f"(?:{p})" for p in (_EMAIL, _ID_NUMBER, _MOBILE
 #: Above this many characters a text is masked with the e-mail's local part starting only
 #: where a run of its characters starts: the plain pattern tries again from every
 #: character of a long run without an ``@`` (quadratic: a hostile export's 1 MB field,
-#: quoted in a rejects file, took half an hour). Below it, the plain pattern, which
-#: also finds an e-mail glued to a phone number matched just before it.
+#: quoted in a rejects file, took half an hour). Below it, the plain pattern. An e-mail
+#: glued to a phone written with spaces (``138 1234 5678wang@x.com``: its local part
+#: starts inside a run) is taken with the phone, its local part at most 64 characters
+#: (RFC 5321's limit): each phone matched is followed by one bounded look, so masking
+#: stays linear in the text's length.
 _LONG_TEXT = 2000
 _PII_LONG_TEXT = re.compile(
-    "|".join(f"(?:{p})" for p in (r"(?<![\w.+-])" + _EMAIL, _ID_NUMBER, _MOBILE, _LANDLINE))
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"(?<![\w.+-])" + _EMAIL,
+            _ID_NUMBER,
+            _MOBILE + r"(?P<glued>[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+)?",
+            _LANDLINE,
+        )
+    )
 )
 
 
@@ -62,8 +74,31 @@ def mask_pii_text(text: str) -> str:
     return pattern.sub(_mask_match, text)
 
 
+_V = TypeVar("_V")
+
+
+def with_names_masked(named: Mapping[str, _V]) -> dict[str, _V]:
+    """``named`` keyed by its names with :func:`mask_pii_text` applied (a file named for
+    its customer, ``王小明_13812345678.xlsx``, recorded in a model card or a run's facts as
+    ``王小明_138****5678.xlsx``); names that are one once masked are told apart by a
+    number (``王小明_138****5678.xlsx (2)``), so that no entry is lost."""
+    out: dict[str, _V] = {}
+    for name, value in named.items():
+        key = masked = mask_pii_text(name)
+        count = 1
+        while key in out:
+            count += 1
+            key = f"{masked} ({count})"
+        out[key] = value
+    return out
+
+
 def _mask_match(match: re.Match[str]) -> str:
     found = match.group(0)
+    glued = match.groupdict().get("glued")
+    if glued:  # (a phone, then an e-mail: each masked as it is alone)
+        phone = found[: -len(glued)]
+        return mask_middle_value(phone) + glued[0] + "***" + glued[glued.index("@") :]
     if "@" in found:
         return found[0] + "***" + found[found.index("@") :]
     return mask_middle_value(found)

@@ -28,6 +28,7 @@ from custrisk.config.resources import (
 )
 from custrisk.errors import DataError
 from custrisk.io.clock import recorded_now
+from custrisk.privacy import with_names_masked
 from custrisk.results import read_facts
 
 #: Packaged defaults of the configs a run reads, for their hashes.
@@ -123,9 +124,11 @@ def _config_hash(file: Path, name: str) -> str:
 
 
 def _input_hashes(path: Path, prefix: str) -> dict[str, str]:
+    """Each input file's SHA-256 by its name (a phone number, ID number or e-mail address
+    in it masked: run.json holds no personal data)."""
     if path.is_file():
-        return {f"{prefix}/{path.name}": sha256_file(path)}
-    return {f"{prefix}/{name}": digest for name, digest in file_hashes(path).items()}
+        return with_names_masked({f"{prefix}/{path.name}": sha256_file(path)})
+    return with_names_masked({f"{prefix}/{n}": d for n, d in file_hashes(path).items()})
 
 
 def _tree_hash(folder: Path) -> str:

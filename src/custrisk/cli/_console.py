@@ -51,8 +51,18 @@ QUIETED = ("Warning:", "Note:")
 
 def shell_word(text: str) -> str:
     """``text`` as a shell word in a command printed for the user to run: quoted only
-    when it holds characters a shell treats specially (Chinese file names stay readable)."""
-    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else shlex.quote(text)
+    when it holds characters a shell treats specially (Chinese file names stay readable).
+    A phone number, ID number or e-mail address in it (a file named for its customer,
+    ``王小明_13812345678.xlsx``) is masked, its masked characters left as the shell's
+    wildcards (``王小明_138****5678.xlsx``): the command still finds the file."""
+    masked = mask_pii_text(text)
+    if masked != text:
+        return "".join(p if p.startswith("*") else _quoted(p) for p in re.split(r"(\*+)", masked))
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return text if re.fullmatch(r"[\w@%+=:,./-]*", text) else shlex.quote(text)
 
 
 def say(label: str, message: str, *, style: str = "yellow", to: Console = err_console) -> None:

@@ -45,6 +45,7 @@ from custrisk.cli._common import (
 from custrisk.cli._console import LOG_WIDTH, console, say
 from custrisk.engine.cluster import check_engine_options
 from custrisk.errors import UsageError
+from custrisk.privacy import mask_pii_text
 from custrisk.vocab import check_language
 
 if TYPE_CHECKING:
@@ -302,7 +303,8 @@ def _detail(stat: Statistic) -> str:
 def _drift_renderables(report: DriftReport, data_dir: Path) -> list[RenderableType]:
     data = report.data
     table = Table(
-        title=f"Drift of {report.model_id} on {data_dir} (as of {report.as_of})",
+        title=f"Drift of {report.model_id} on {mask_pii_text(str(data_dir))} "
+        f"(as of {report.as_of})",
         title_justify="left",
     )
     table.add_column("statistic", no_wrap=True)

@@ -445,10 +445,16 @@ def _clean_typed(
 #: scientific notation, 1.101051980010112e+17.)
 _ID_SHAPE = r"^-?(?:[0-9]{17}[0-9Xx]|[1-9](?:\.[0-9]+)?[eE]\+?17)$"
 _SCIENTIFIC = re.compile(r"[1-9](?:\.[0-9]+)?[eE]\+?17")
-_MOBILE_SHAPE = r"^-?1[3-9][0-9]{9}$"  # (-16712345678: a dash typed before it)
+#: A mobile: bare (-16712345678: a dash typed before it), or after the country code
+#: (+8613812345678, 008613812345678, 8613812345678), with spaces or dashes between its
+#: groups (86 138 1234 5678, +86-138-1234-5678: not read as a number).
+_MOBILE_SHAPE = r"^-?(?:(?:\+|00)?86[ -]?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2}$"
 #: The smallest mobile number (13 billion, written bare): a number this large may be a
 #: phone or an ID number (the quick path of one record leaves it to this cleaner).
 PERSONAL_SIZED = 1.3e10
+#: The mobiles as numbers: bare (13 to 20 billion), and after the country code 86, as a
+#: number cell or Arrow reads +86... and 0086... (8.613 to 8.62 trillion).
+_MOBILE_NUMBERS = ((PERSONAL_SIZED, 2e10), (8.613e12, 8.62e12))
 #: A column whose other values all stay below this (a thousandth of the smallest mobile
 #: number, as written, before any scale) holds counts or ordinary amounts: a bare
 #: mobile-shaped number in it is a phone, not 13 to 20 billion.
@@ -468,14 +474,16 @@ def personal_numbers(
 ) -> np.ndarray:
     """The rows of a number column holding personal data rather than a number: an ID
     number (an integer of 18 digits, or 17 and an X, which no number column holds) and a
-    mobile number (an integer of 11 digits from 13 to 19) in a column whose other
-    values are all below :data:`SMALL_COLUMN` (a monthly income, a count: a corporate
-    portfolio's amounts of 13-20 billion stay amounts). ``values`` are the numbers as
-    read (missing: none); ``text``, when the column was read as text, the values as
-    written, which decide: ``16712345678.00`` or ``16,712,345,678`` is an amount, only a
-    bare integer is a phone; ``unread`` marks the values no number was read from (an
-    ID's X). Vectorised: only values of 13 billion or more, or unread, are looked at
-    further, and no copy of the column's numbers is made."""
+    mobile number (an integer of 11 digits from 13 to 19, or those after the country
+    code: +86, 0086 or 86) in a column whose other values are all below
+    :data:`SMALL_COLUMN` (a monthly income, a count: a corporate portfolio's amounts of
+    13-20 billion stay amounts). ``values`` are the numbers as read (missing: none);
+    ``text``, when the column was read as text, the values as written, which decide:
+    ``16712345678.00`` or ``16,712,345,678`` is an amount, only a bare integer (or a
+    mobile's digits in their groups, ``86 138 1234 5678``) is a phone; ``unread`` marks
+    the values no number was read from (an ID's X, a phone's spaces). Vectorised: only
+    values of 13 billion or more, or unread, are looked at further, and no copy of the
+    column's numbers is made."""
     big = present & _size_at_least(values, PERSONAL_SIZED)
     if unread is not None:
         big |= present & unread
@@ -491,7 +499,9 @@ def personal_numbers(
         value = np.abs(values.iloc[rows].to_numpy(dtype=np.float64, na_value=np.nan))
         whole = np.floor(value) == value  # (np.mod warns of an infinite one: a float column's)
         ident = whole & (value >= 1e17) & (value < 1e18)
-        mobile = whole & (value >= PERSONAL_SIZED) & (value < 2e10)
+        mobile = np.zeros(len(rows), dtype=bool)
+        for low, high in _MOBILE_NUMBERS:
+            mobile |= whole & (value >= low) & (value < high)
     if mobile.any():
         large = present & _size_at_least(values, SMALL_COLUMN)
         large[rows[ident | mobile]] = False

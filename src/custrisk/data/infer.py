@@ -177,8 +177,24 @@ class TableSchema:
 
     @property
     def shown(self) -> str:
-        """The file, and the sheet when one was chosen: ``book.xlsx, sheet '客户'``."""
-        return self.file if self.sheet is None else f"{self.file}, sheet {self.sheet!r}"
+        """The file, and the sheet when one was chosen: ``book.xlsx, sheet '客户'``, with
+        a phone number, ID number or e-mail address in their names masked (a message, a
+        config's comment and the model card never hold them in clear)."""
+        if self.sheet is None:
+            return self.kept_file
+        return f"{self.kept_file}, sheet {self.kept_sheet!r}"
+
+    @property
+    def kept_file(self) -> str:
+        """The file's name as a layout keeps it: personal data in it masked
+        (``王小明_138****5678.xlsx``)."""
+        return mask_pii_text(self.file)
+
+    @property
+    def kept_sheet(self) -> str | None:
+        """The sheet's name as a layout keeps it (``客户138****5678``): the reader finds
+        the sheet by it (:func:`custrisk.io.excel.named_sheet`)."""
+        return None if self.sheet is None else mask_pii_text(self.sheet)
 
     @property
     def features(self) -> list[InferredColumn]:
@@ -204,12 +220,12 @@ class TableSchema:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file,
+            "file": self.kept_file,
             "format": self.format,
             "rows_inspected": self.rows,
             "id_column": self.id_column,
             "target": self.target,
-            "sheet": self.sheet,
+            "sheet": self.kept_sheet,
             "columns": [asdict(c) for c in self.columns],
             "notes": list(self.notes),
             "latest_dates": dict(self.latest_dates),

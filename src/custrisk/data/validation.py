@@ -23,6 +23,7 @@ from custrisk.data.issues import DROPPED, FOREIGN_AMOUNT, SKIPPED, shown_units, 
 from custrisk.data.text import DECIMAL_COMMA_NUMBER
 from custrisk.errors import CheckFailed, DataError
 from custrisk.io.plain import brief_repr
+from custrisk.privacy import mask_pii_text
 
 REPORT_FILE = "validation_report.json"
 
@@ -52,7 +53,7 @@ class SourceReport:
     @property
     def shown_files(self) -> str:
         """The names of the source's files, for messages (the source's name if none)."""
-        return ", ".join(Path(f).name for f in self.files) or self.name
+        return ", ".join(mask_pii_text(Path(f).name) for f in self.files) or self.name
 
     @property
     def dropped_by_rule(self) -> dict[str, int]:
@@ -173,7 +174,7 @@ class ValidationReport:
             "absent_sources": list(self.absent),
             "sources": {
                 name: {
-                    "files": list(s.files),
+                    "files": [mask_pii_text(f) for f in s.files],
                     "encodings": list(s.encodings),
                     "rows_in": s.rows_in,
                     "rows_kept": s.rows_kept,

@@ -52,6 +52,7 @@ from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.readers import scan_before_reading
 from custrisk.io.safe_csv import write_csv
 from custrisk.io.sql import Databases, PlannedQuery, bound_month, read_query
+from custrisk.privacy import mask_pii_text
 from custrisk.protect.pseudonym import active_pseudonymiser
 from custrisk.protect.roles import CLEAR_PII, require
 
@@ -399,7 +400,7 @@ def load_workspace(
         databases.close()
         cancel_scans_ahead()  # a source that failed leaves the next one's unread
     report = ValidationReport(
-        data_dir=str(shown),
+        data_dir=mask_pii_text(str(shown)),
         config=cfg.path,
         sources={name: source_report(r, cfg.sources[name]) for name, r in results.items()},
         absent=tuple(absent),

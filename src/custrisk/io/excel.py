@@ -223,7 +223,7 @@ def layout_sheet(path: Path, saved: str | None, headers: Collection[str] = ()) -
     if not is_excel(path) or not path.is_file():
         return saved
     names = visible_worksheets(path)
-    if not names or (saved is not None and header_key(saved) in map(header_key, names)):
+    if not names or (saved is not None and named_sheet(names, saved) is not None):
         return saved
     chosen = names[0] if len(names) == 1 else _sheet_holding(path, names, headers)
     if chosen is None or chosen == saved:
@@ -231,11 +231,26 @@ def layout_sheet(path: Path, saved: str | None, headers: Collection[str] = ()) -
     if saved is not None:
         log.warning(
             "%s has no sheet %r, which the layout was read on: its sheet %r is read",
-            path.name,
+            mask_pii_text(path.name),
             saved,
-            chosen,
+            mask_pii_text(chosen),
         )
     return chosen
+
+
+def named_sheet(names: Collection[str], wanted: str) -> str | None:
+    """The sheet of ``names`` that ``wanted`` names: as it is, as its header key (case,
+    spaces and width aside), or as a layout keeps a name holding personal data
+    (``客户138****5678`` for the sheet ``客户13812345678``: a model folder and a config
+    never hold it in clear) when one sheet alone masks to it; ``None`` when none does."""
+    if wanted in names:
+        return wanted
+    key = header_key(wanted)
+    found = [n for n in names if header_key(n) == key]
+    if found:
+        return found[-1]
+    masked = [n for n in names if header_key(mask_pii_text(n)) == key] if "*" in wanted else []
+    return masked[0] if len(masked) == 1 else None  # (two alike once masked: neither)
 
 
 def _sheet_holding(path: Path, names: list[str], headers: Collection[str]) -> str | None:
@@ -413,11 +428,9 @@ def _row_ranges(rows: list[int], limit: int = 4) -> str:
 def _choose_sheet(path: Path, metadata: list[Any], sheet: str | None) -> str:
     names = [m.name for m in metadata]
     if sheet is not None:
-        if sheet in names:
-            return sheet
-        by_key = {header_key(n): n for n in names}
-        if header_key(sheet) in by_key:
-            return by_key[header_key(sheet)]
+        found = named_sheet(names, sheet)
+        if found is not None:
+            return found
         raise DataError(
             f"the workbook has no sheet {sheet!r}; it has: {_listed(names)}",
             file=str(path),

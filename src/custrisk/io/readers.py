@@ -104,8 +104,9 @@ class RawTable:
 
     @property
     def shown_name(self) -> str:
-        """The file's name in rejects and messages: its :attr:`label`, or its name."""
-        return self.label or self.path.name
+        """The file's name in rejects and messages: its :attr:`label`, or its name, with a
+        phone number, ID number or e-mail address in it masked (``王小明_138****5678.xlsx``)."""
+        return mask_pii_text(self.label or self.path.name)
 
     @property
     def records(self) -> int:

@@ -43,6 +43,7 @@ from custrisk.io.memory import release_memory
 from custrisk.io.plain import brief_repr, path_argument
 from custrisk.io.sql import SQL_ENCODING
 from custrisk.monitoring import DriftConfig
+from custrisk.privacy import mask_pii_text, with_names_masked
 from custrisk.registry import (
     LoadedModel,
     load_model,
@@ -442,9 +443,12 @@ def input_files_sha256(
 ) -> dict[str, str]:
     """The SHA-256 of every file the workspace was read from (named relative to
     ``data_dir``; a workbook's sheet by the workbook's bytes) and of the labels file
-    (``labels:NAME``): what a model card records of its training data. A source read
+    (``labels:NAME``): what a model card records of its training data, personal data in
+    the names masked. A source read
     by a database query (``query:NAME``) has no file bytes to hash and is left out."""
-    data_path = Path(data_dir)
+    data_path = split_sheet(data_dir)[0]
+    if data_path.is_file():  # (a flat table: named by its name)
+        data_path = data_path.parent
     hashes = {}
     for source in workspace.report.sources.values():
         for file_name, encoding in zip(source.files, source.encodings, strict=False):
@@ -455,7 +459,7 @@ def input_files_sha256(
             hashes[str(shown)] = sha256_file(split_sheet(path)[0])
     if labels is not None:
         hashes[f"labels:{Path(labels).name}"] = sha256_file(Path(labels))
-    return hashes
+    return with_names_masked(hashes)  # (王小明_138****5678.xlsx: a card holds no phone)
 
 
 def in_sample_files(
@@ -473,7 +477,7 @@ def in_sample_files(
     if is_table_model(model):
         given = input_files_sha256(features.workspace, data_dir)
     elif labels is not None:
-        given = {Path(labels).name: sha256_file(Path(labels))}
+        given = {mask_pii_text(Path(labels).name): sha256_file(Path(labels))}
     else:
         return []
     return [name for name, digest in given.items() if digest in trained]

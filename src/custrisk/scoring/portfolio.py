@@ -33,6 +33,7 @@ from custrisk.policy import (
     previous_read,
 )
 from custrisk.policy.parts import SUMMARY_COLUMNS, PolicyInParts
+from custrisk.privacy import mask_pii_text
 from custrisk.registry import LoadedModel
 from custrisk.results import FOLLOWUPS_FILE, LANG_FACT, ScoringRun, TableParts, read_previous_run
 from custrisk.review.followups import BEHAVIOUR_SOURCE, FOLLOW_UP_DETAILS, follow_up_plan
@@ -243,7 +244,8 @@ def _facts_of(
     table = loaded.card.get(TABLE_CARD_KEY)
     if table is not None and table.get("id_column") is None:
         facts["customer_id"] = (
-            f"the row's line number in {Path(exports).name} (the table has no id column)"
+            f"the row's line number in {mask_pii_text(Path(exports).name)} (the table has no "
+            "id column)"
         )
     if prev.file is not None:
         facts["migration"]["previous_file"] = prev.file

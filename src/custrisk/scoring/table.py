@@ -102,13 +102,13 @@ def table_configs(schema: TableSchema) -> TableConfigs:
     if schema.id_column is None:
         columns = {ID_NAME: {"type": "id", "required": True}, **columns}
     source: dict[str, Any] = {
-        "file": glob.escape(schema.file),
+        "file": _file_pattern(schema.file, schema.kept_file),
         "required": True,
         "key": ID_NAME,
         "min_rows": 1,
     }
-    if schema.sheet is not None:
-        source["sheet"] = schema.sheet
+    if schema.kept_sheet is not None:
+        source["sheet"] = schema.kept_sheet
     if schema.delimiter != ",":
         source["delimiter"] = schema.delimiter
     if schema.decimal != ".":
@@ -174,6 +174,15 @@ def table_configs(schema: TableSchema) -> TableConfigs:
         head + yaml.safe_dump(icfg, allow_unicode=True, sort_keys=False, width=100),
         as_of_column,
     )
+
+
+def _file_pattern(file: str, kept: str) -> str:
+    """The file's name as the config's pattern: the name itself, or the name as a layout
+    keeps it (personal data masked: ``王小明_138****5678.xlsx``) with each masked run a
+    wildcard, which finds that file in its folder without holding the number."""
+    if kept == file:
+        return glob.escape(file)
+    return "*".join(glob.escape(part) for part in re.split(r"\*+", kept))
 
 
 #: A header naming its amounts' unit as 元 (``贷款金额(元)``, ``余额/元``, ``(人民币)``),

@@ -424,7 +424,7 @@ def train_table(
     with written_configs(configs) as (sources_file, indicators_file):
         with lock_model_name(name or algorithm, models_dir) as lock:
             return _train_locked(
-                Path(table).parent,
+                table,  # (that file read, whatever the layout's file: names)
                 TableTarget(configs, bad_value),
                 cfg=cfg,
                 algorithm=algorithm,

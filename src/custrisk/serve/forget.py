@@ -25,21 +25,33 @@ class DecisionsForgotten:
     #: stored answers kept for retries (简道云 deliveries, idempotency keys), deleted
     cached: int
     pseudonymised: bool
+    #: decisions stored under the customer's masked id (a phone stored without the
+    #: pseudonym key): maybe the customer's, maybe another's, left as they are
+    masked: int = 0
 
     def describe(self) -> str:
         """What was done, in one line."""
         if not self.decisions:
-            return f"The customer has no decision in the decisions store {self.where}"
-        verb = "Pseudonymised" if self.pseudonymised else "Removed"
-        return (
-            f"{verb} {self.decisions} decision(s) of the customer in the decisions store "
-            f"{self.where}"
-            + (
-                f" (and {self.cached} stored answer(s) kept for retries, deleted)"
-                if self.cached
-                else ""
+            said = f"The customer has no decision in the decisions store {self.where}"
+        else:
+            verb = "Pseudonymised" if self.pseudonymised else "Removed"
+            said = (
+                f"{verb} {self.decisions} decision(s) of the customer in the decisions store "
+                f"{self.where}"
+                + (
+                    f" (and {self.cached} stored answer(s) kept for retries, deleted)"
+                    if self.cached
+                    else ""
+                )
             )
-        )
+        if self.masked:
+            said += (
+                f"; {self.masked} decision(s) stored under the id masked (stored without a "
+                "pseudonym key) may be the customer's or another's with the same masked "
+                "id: list them with custrisk decisions list --customer ID and delete those "
+                "that are the customer's in the database"
+            )
+        return said
 
 
 def forget_decisions(
@@ -68,4 +80,5 @@ def forget_decisions(
         decisions=counts["decisions"],
         cached=counts["deliveries"] + counts["idempotency_keys"],
         pseudonymised=token is not None,
+        masked=counts["masked"],
     )

@@ -32,6 +32,7 @@ from custrisk.data.text import normalised_id
 from custrisk.errors import ConfigError, UsageError
 from custrisk.policy import DECISIONS
 from custrisk.privacy import mask_pii_text
+from custrisk.serve.ids import KeptIds
 from custrisk.serve.schema import (
     LATER_TOKEN_COLUMNS,
     decisions_table,
@@ -169,6 +170,24 @@ class DecisionStore:
         # returning it rolls back whatever transaction another thread has open on it.
         self._lock = threading.RLock()
         self._token_columns = self._upgrade_tokens()
+        self._lookups: dict[str, tuple[str, ...]] = {}
+
+    @functools.cached_property
+    def ids(self) -> KeptIds:
+        """A customer id that is a phone, e-mail or ID number: kept as its token or
+        masked (resolved at first use: ``forget --keyfile`` names the key file later)."""
+        return KeptIds.of_process()
+
+    def _stored_ids(self, customer: str | None) -> tuple[str, ...] | None:
+        """The stored ids a lookup by ``customer`` finds (:meth:`KeptIds.looked_up`: a
+        phone as its token or masked), looked up (and its warning said) once per store:
+        a listing counts, reads and names the models of one customer's decisions."""
+        if customer is None:
+            return None
+        wanted = normalised_id(customer)
+        if wanted not in self._lookups:
+            self._lookups[wanted] = self.ids.looked_up(wanted)
+        return self._lookups[wanted]
 
     def _upgrade_tokens(self) -> list[sa.Column[Any]]:
         """Add the token columns a store made before them lacks (its tokens never expire);
@@ -237,7 +256,10 @@ class DecisionStore:
         if not rows:
             return
         with self._lock, self.engine.begin() as conn:
-            conn.execute(decisions_table.insert(), [_decision_row(r) for r in rows])
+            conn.execute(decisions_table.insert(), self._rows(rows))
+
+    def _rows(self, decisions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [_decision_row(r, self.ids) for r in decisions]
 
     def iter_decisions(
         self,
@@ -257,7 +279,7 @@ class DecisionStore:
         check_decision_filters(limit=limit, decision=decision)
         d = decisions_table
         columns = d.c if full else [c for c in d.c if c.name not in ("inputs_masked", "outputs")]
-        query = _filtered(sa.select(*columns), decision, since, customer)
+        query = _filtered(sa.select(*columns), decision, since, self._stored_ids(customer))
         query = query.order_by(d.c.created_at.desc())
         with self._reading() as conn:
             result = conn.execution_options(yield_per=500).execute(
@@ -278,7 +300,7 @@ class DecisionStore:
         customer: str | None = None,
     ) -> int:
         """How many decisions there are (of one outcome, customer or since a time)."""
-        query = _filtered(sa.select(sa.func.count()), decision, since, customer)
+        query = _filtered(sa.select(sa.func.count()), decision, since, self._stored_ids(customer))
         with self._reading() as conn:
             return int(conn.execute(query.select_from(decisions_table)).scalar_one())
 
@@ -290,7 +312,7 @@ class DecisionStore:
             sa.select(d.c.model_id),
             filters.get("decision"),
             filters.get("since"),
-            filters.get("customer"),
+            self._stored_ids(filters.get("customer")),
         )
         latest = latest.order_by(d.c.created_at.desc())
         shown = (latest.limit(limit) if limit else latest).subquery()
@@ -352,10 +374,16 @@ class DecisionStore:
         keys) are deleted: a retry of those is scored afresh. Returns the rows changed
         per table."""
         wanted = normalised_id(customer_id)
+        exact = self.ids.exact(wanted)  # (as stored: a phone as its token)
+        masked = self.ids.masked(wanted) if self.ids.key is None else None
         d = decisions_table
-        counts = {"decisions": 0, "deliveries": 0, "idempotency_keys": 0}
+        counts = {"decisions": 0, "deliveries": 0, "idempotency_keys": 0, "masked": 0}
         with self._lock, self.engine.begin() as conn:
-            rows = conn.execute(sa.select(d).where(d.c.customer_id == wanted)).mappings().all()
+            rows = conn.execute(sa.select(d).where(d.c.customer_id.in_(exact))).mappings().all()
+            if masked is not None:  # (may be this customer's, or another's: not erased)
+                counts["masked"] = conn.execute(
+                    sa.select(sa.func.count()).select_from(d).where(d.c.customer_id == masked)
+                ).scalar_one()
             ids = [r["decision_id"] for r in rows]
             for decision_id in ids:  # the answers kept for repeats hold the id in clear
                 counts["deliveries"] += conn.execute(
@@ -379,12 +407,12 @@ class DecisionStore:
                 outputs.update(
                     _replace_id(
                         {k: outputs[k] for k in ("customer_id", "record_id") if k in outputs},
-                        wanted,
+                        exact,
                         token,
                     )
                 )
                 # the record as sent: its id field's name is the caller's (客户编号, ...)
-                inputs = _replace_id(json.loads(row["inputs_masked"]), wanted, token)
+                inputs = _replace_id(json.loads(row["inputs_masked"]), exact, token)
                 conn.execute(
                     d.update()
                     .where(d.c.decision_id == row["decision_id"])
@@ -494,7 +522,7 @@ class DecisionStore:
             if done.rowcount != 1:
                 return False
             if decisions:
-                conn.execute(decisions_table.insert(), [_decision_row(r) for r in decisions])
+                conn.execute(decisions_table.insert(), self._rows(decisions))
         return True
 
     def release_delivery(self, deliver_id: str) -> None:
@@ -524,9 +552,7 @@ class DecisionStore:
                         },
                     )
                     if decisions:
-                        conn.execute(
-                            decisions_table.insert(), [_decision_row(r) for r in decisions]
-                        )
+                        conn.execute(decisions_table.insert(), self._rows(decisions))
             except IntegrityError:
                 return False
         return True
@@ -614,7 +640,7 @@ class DecisionStore:
             if done.rowcount != 1:
                 return False
             if decisions:
-                conn.execute(decisions_table.insert(), [_decision_row(r) for r in decisions])
+                conn.execute(decisions_table.insert(), self._rows(decisions))
         return True
 
     def release_idempotency(self, caller: str, key: str) -> None:
@@ -758,8 +784,13 @@ def _token_info(row: Any) -> TokenInfo:
     )
 
 
-def _decision_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    outputs = record["outputs"]
+def _decision_row(record: Mapping[str, Any], ids: KeptIds) -> dict[str, Any]:
+    """A decision as stored: a customer id that is personal data as its token or masked
+    (the answer given keeps it as sent: the caller sent it)."""
+    outputs = dict(record["outputs"])
+    for name in ("customer_id", "record_id"):
+        if isinstance(outputs.get(name), str) and ids.personal(outputs[name]):
+            outputs[name] = ids.kept(normalised_id(outputs[name]))
     return {
         "decision_id": record["decision_id"],
         "created_at": record["created_at"],
@@ -778,12 +809,16 @@ def _decision_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _filtered(
-    query: sa.Select[Any], decision: str | None, since: str | None, customer: str | None
+    query: sa.Select[Any],
+    decision: str | None,
+    since: str | None,
+    customers: tuple[str, ...] | None,
 ) -> sa.Select[Any]:
-    """``query`` of the decisions of one outcome, from a time on, of one customer."""
+    """``query`` of the decisions of one outcome, from a time on, of one customer (the
+    ids it is stored under: :meth:`DecisionStore._stored_ids`)."""
     d = decisions_table
-    if customer is not None:  # stored as ids are normalised (trimmed, upper case)
-        query = query.where(d.c.customer_id == normalised_id(customer))
+    if customers is not None:
+        query = query.where(d.c.customer_id.in_(customers))
     if decision is not None:
         query = query.where(d.c.decision == decision)
     if since is not None:
@@ -819,11 +854,13 @@ def _decision_out(row: Any) -> dict[str, Any]:
     return out
 
 
-def _replace_id(values: dict[str, Any], customer_id: str, token: str) -> dict[str, Any]:
-    """``values`` with every value that is ``customer_id`` (as sent or normalised)
-    replaced by ``token``."""
+def _replace_id(values: dict[str, Any], stored: Sequence[str], token: str) -> dict[str, Any]:
+    """``values`` with every value that is one of the ``stored`` forms of a customer id
+    (as sent or normalised) replaced by ``token``."""
     return {
-        k: token if isinstance(v, str | int) and normalised_id(str(v)) == customer_id else v
+        k: token
+        if isinstance(v, str | int) and (v in stored or normalised_id(str(v)) in stored)
+        else v
         for k, v in values.items()
     }
 

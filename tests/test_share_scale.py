@@ -19,7 +19,7 @@ from custrisk.data.infer import infer_table
 from custrisk.errors import ConfigError
 from custrisk.indicators import load_indicator_config, parse_indicator_config
 from custrisk.policy import apply_policy, load_alert_rules, load_policy, parse_policy
-from custrisk.policy.shares import share_names
+from custrisk.policy._names import share_names
 from custrisk.scoring.table import table_configs
 
 INDICATORS = load_indicator_config()

@@ -29,8 +29,7 @@ from custrisk.config._yaml import (
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.io.plain import counted, path_argument
-from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
-from custrisk.policy.shares import share_names
+from custrisk.policy._names import GRADE_CAP, data_names, lacking_names, share_names
 from custrisk.vocab import IN_RUN_FACTS, LANGUAGES
 
 log = logging.getLogger(__name__)

@@ -42,8 +42,8 @@ from custrisk.policy._names import (
     lacking_names,
     lacking_new_when_names,
     new_when_names,
+    share_names,
 )
-from custrisk.policy.shares import share_names
 from custrisk.vocab import IN_RUN_FACTS, LEVEL_LABELS, LEVELS
 
 log = logging.getLogger(__name__)

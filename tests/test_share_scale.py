@@ -67,7 +67,7 @@ def test_a_share_in_percentage_points_stops_naming_the_rule_and_the_fix() -> Non
         apply_policy(scores, details, POLICY, RULES)
     text = caught.value.one_line()
     assert "alerts.yaml, key 'rules.CR03.condition': reads 'utilisation' as a share" in text
-    assert "40 of the 40 customers with a value other than 0 have one above 1.5" in text
+    assert "40 of the 40 customers with a value above 0 have one above 1.5" in text
     median = float(np.median(_points(40)))
     assert f"(median {median:,.4g}, read as {median:,.0%})" in text
     # the packaged utilisation is computed (balance / limit): the fix is in its inputs
@@ -95,11 +95,11 @@ def test_over_limit_customers_do_not_trip_it_unless_they_are_most(over: int, sto
 
 
 def test_zeros_and_blanks_say_nothing_and_a_handful_is_not_judged() -> None:
-    # points among many unused limits (0) and blanks: judged on the values other than 0
+    # points among many unused limits (0) and blanks: judged on the values above 0
     values = [0.0] * 200 + [np.nan] * 50 + _points(20)
-    with pytest.raises(ConfigError, match=r"20 of the 20 customers with a value other than 0"):
+    with pytest.raises(ConfigError, match=r"20 of the 20 customers with a value above 0"):
         apply_policy(*_frames(values), POLICY, RULES)
-    # 19 values other than 0: too few to judge a scale
+    # 19 values above 0: too few to judge a scale
     alerts = apply_policy(*_frames([0.0] * 200 + _points(19)), POLICY, RULES).alerts
     assert (alerts["code"] == "CR03").sum() == 19
 

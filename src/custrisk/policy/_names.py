@@ -169,3 +169,38 @@ def lacking_new_when_names(text: str, names: Mapping[str, ExprType]) -> list[str
     if not all(m in known or m.removeprefix(PREV_PREFIX) in known for m in missing):
         return []
     return sorted(missing)
+
+
+#: The unit of an indicator whose values are fractions (0.9 is 90 %).
+SHARE_UNIT = "share"
+
+
+def share_names(indicators: IndicatorConfig | None) -> dict[str, str | None]:
+    """The indicators of ``indicators`` (``None``: the packaged config) whose values are
+    shares, each with the data column it is read from as written (a ``field``, or the
+    column an aggregation reads; ``None`` when it is computed from other values).
+
+    Those with the unit ``share``, and those without a unit that the packaged config
+    knows as a share: a flat table's ``utilisation`` (of a model trained before
+    ``Utilisation %`` was read as fractions) is read by the packaged rule on
+    utilisation all the same."""
+    if indicators is None:
+        return dict(_packaged_shares())
+    out: dict[str, str | None] = {}
+    for indicator in indicators.indicators:
+        unit = indicator.unit.strip()
+        # (the packaged config is read only for an indicator without a unit)
+        if unit == SHARE_UNIT or (not unit and indicator.code in _packaged_shares()):
+            column = indicator.field
+            if column is None and indicator.aggregation is not None:
+                column = indicator.aggregation.column
+            out[indicator.code] = column
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_shares() -> Mapping[str, str | None]:
+    from custrisk.indicators import load_indicator_config
+
+    config = load_indicator_config()
+    return {i.code: i.field for i in config.indicators if i.unit.strip() == SHARE_UNIT and i.output}

@@ -36,6 +36,7 @@ from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.policy.migration import Migration, migration_matrix
 from custrisk.policy.plausible import check_limit_scale
 from custrisk.policy.rules import AlertRules
+from custrisk.policy.shares import check_share_scale
 from custrisk.results import (
     CHANGE_COLUMNS,
     INDICATOR_PREFIX,
@@ -562,7 +563,8 @@ def apply_policy(
         If a rule reads a name the details table does not have, most scores lie
         outside the policy's score range (its bands are on another scale), or a limit
         rule's limits are on another scale than its amounts (all below 1 or rounded
-        down to 0, or a thousand times off the cap).
+        down to 0, or a thousand times off the cap), or a share a rule reads holds
+        percentage points (:func:`~custrisk.policy.shares.check_share_scale`).
     DataError
         If the scores table lacks a column, holds a customer twice, misses a score or
         mixes as-of dates.
@@ -610,6 +612,8 @@ def apply_policy(
     columns = _Columns(det, computed)
     computed.update({name: np.full(n, np.nan) for name in (*POLICY_NAMES, *PREVIOUS_NAMES)})
     _check_names(policy, rules, columns)
+    skipped = _skipped_rules(rules, previous is not None, unavailable)
+    check_share_scale(policy, rules, columns.get, skipped)
 
     limit_names = {
         name
@@ -649,7 +653,6 @@ def apply_policy(
             policy.codes,
         )
 
-    skipped = _skipped_rules(rules, previous is not None, unavailable)
     alerts = evaluate_alerts(rules or AlertRules("", ()), columns, ids, grade_text, as_of, skipped)
     renewed = _renewed(
         rules,

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from custrisk.config.resources import recorded_config_path
 from custrisk.errors import ConfigError
 from custrisk.expr import RESERVED_WORDS, Expression, ExpressionError, ExprType, compile_expression
 from custrisk.io.plain import counted, path_argument
-from custrisk.policy._names import GRADE_CAP, data_names, lacking_names
+from custrisk.policy._names import GRADE_CAP, data_names, lacking_names, share_names
 from custrisk.vocab import IN_RUN_FACTS, LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -214,6 +214,10 @@ class Policy:
     notify: tuple[str, ...] = ("decline",)
     #: The names the skipped limit rules read that this data does not have.
     lacking: frozenset[str] = frozenset()
+    #: The indicators whose values are shares (0.9 is 90 %), each with the data column
+    #: it is read from as written (``None``: computed); see
+    #: :func:`~custrisk.policy.shares.check_share_scale`.
+    shares: Mapping[str, str | None] = field(default_factory=dict, repr=False)
     _lower: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -363,6 +367,7 @@ def parse_policy(
     """Validate an already-parsed policy mapping (same rules as :func:`load_policy`)."""
     known = names if names is not None else data_names(indicators)
     policy = _PolicyLoader(file, known, strict=strict).load(data)
+    policy = replace(policy, shares=share_names(indicators))
     if policy.skipped:
         log.warning(
             "%s skipped, those grades keep the current limit: %s",

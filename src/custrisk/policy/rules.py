@@ -43,6 +43,7 @@ from custrisk.policy._names import (
     lacking_names,
     lacking_new_when_names,
     new_when_names,
+    share_names,
 )
 from custrisk.vocab import IN_RUN_FACTS, LEVEL_LABELS, LEVELS
 
@@ -303,6 +304,10 @@ class AlertRules:
     rules: tuple[AlertRule, ...]
     #: Rules left out because they read names this data does not have: code -> why.
     skipped: Mapping[str, str] = field(default_factory=dict)
+    #: The indicators whose values are shares (0.9 is 90 %), each with the data column
+    #: it is read from as written (``None``: computed); see
+    #: :func:`~custrisk.policy.shares.check_share_scale`.
+    shares: Mapping[str, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -445,7 +450,7 @@ def parse_alert_rules(
             join_limited(skipped, 12),
             extra=IN_RUN_FACTS,
         )
-    return AlertRules(file, tuple(rules), skipped)
+    return AlertRules(file, tuple(rules), skipped, share_names(indicators))
 
 
 def _lacking_placeholders(message: Any, names: Mapping[str, ExprType]) -> list[str]:

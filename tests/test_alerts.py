@@ -211,7 +211,7 @@ def test_alert_rows_say_what_and_who_and_when() -> None:
         ["C001", "RL01", "yellow"],
     ]
     red = alerts.iloc[0]
-    assert red["level_zh"] == "高" and red["owner"] == "collections"
+    assert red["level_zh"] == "红色" and red["owner"] == "collections"
     assert red["message_zh"] == "逾期45天，逾期金额12,346元"
     assert red["message_en"] == "45 days past due, CNY 12,346 overdue"
     assert red["actions_zh"].startswith("24小时内启动催收") and "；" in red["actions_zh"]

@@ -19,17 +19,18 @@ LANGUAGES = ("zh", "en")
 
 #: Alert levels, most severe first.
 LEVELS = ("red", "orange", "yellow")
-#: Labels of the levels. In English a level is named by its colour everywhere (the
-#: terminal, the CSV files, the e-mail digest; the PDFs' reports.yaml capitalises it).
+#: Labels of the levels. A level is named by its colour everywhere, in Chinese as in
+#: English: the terminal, the CSV files (``level_zh`` of alerts.csv), the e-mail digest
+#: and the PDFs (reports.yaml's ``alert_levels``, capitalised in English).
 LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
-    "red": {"zh": "高", "en": "red"},
-    "orange": {"zh": "中", "en": "orange"},
-    "yellow": {"zh": "低", "en": "yellow"},
+    "red": {"zh": "红色", "en": "red"},
+    "orange": {"zh": "橙色", "en": "orange"},
+    "yellow": {"zh": "黄色", "en": "yellow"},
 }
 
 
 def level_shown(level: str, lang: str) -> str:
-    """A level as the terminal shows it: ``red 高`` in Chinese, ``red`` in English (its
+    """A level as the terminal shows it: ``red 红色`` in Chinese, ``red`` in English (its
     label is its name)."""
     label = LEVEL_LABELS.get(level, {}).get(lang, level)
     return level if label == level else f"{level} {label}"
@@ -89,14 +90,14 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     return roles
 
 
-#: Other names of the levels a user may type: the colours in Chinese, the labels and
-#: the English labels of earlier versions (high, medium, low).
+#: Other names of the levels a user may type: the labels, short colours and the labels
+#: of earlier versions (高/中/低 in Chinese, high/medium/low in English).
 _LEVEL_NAMES: Mapping[str, str] = {
     **{level: level for level in LEVELS},
     **{label: level for level, labels in LEVEL_LABELS.items() for label in labels.values()},
-    **{"红色": "red", "橙色": "orange", "黄色": "yellow", "红": "red", "橙": "orange"},
+    **{"红": "red", "橙": "orange", "黄": "yellow"},
+    **{"高": "red", "中": "orange", "低": "yellow"},
     **{"high": "red", "medium": "orange", "low": "yellow"},
-    "黄": "yellow",
 }
 
 

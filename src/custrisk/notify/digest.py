@@ -191,7 +191,7 @@ class Digest:
         return self.words("title", as_of=self.as_of)
 
     def summary_line(self) -> str:
-        """E.g. ``新增 5 条（高 2，中 3）；持续 86 条；已关闭 8 条``."""
+        """E.g. ``新增 5 条（红色 2，橙色 3）；持续 86 条；已关闭 8 条``."""
         w = _WORDS[self.lang]
         new = self.counts.get("new", 0)
         by_level = self.counts.get("new_by_level", {})
@@ -199,12 +199,12 @@ class Digest:
             f"{level_label(lv, self.lang)} {by_level[lv]}" for lv in LEVELS if by_level.get(lv)
         ]
         counts = {"ongoing": self.counts.get("ongoing"), "closed": self.counts.get("closed")}
-        if self.lang == "zh":  # 新增 5 条（高 2，中 3）；持续 86 条；已关闭 8 条
+        if self.lang == "zh":  # 新增 5 条（红色 2，橙色 3）；持续 86 条；已关闭 8 条
             first = f"{w['new']} {new} {w['alerts']}" + (
                 f"（{'，'.join(levels)}）" if levels else ""
             )
             rest = [f"{w[k]} {n} {w['alerts']}" for k, n in counts.items() if n is not None]
-        else:  # 5 new alerts (high 2, medium 3); 86 ongoing; 8 closed
+        else:  # 5 new alerts (red 2, orange 3); 86 ongoing; 8 closed
             first = f"{new} {w['new']} {w['alerts']}" + (
                 f" ({', '.join(levels)})" if levels else ""
             )

@@ -90,6 +90,23 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     return roles
 
 
+#: The reasons of a follow-up (followups.csv's ``reason``, joined by ``"; "``), with
+#: their labels: ``reason_zh`` of followups.csv, the ``followups`` table and the digest.
+FOLLOWUP_REASON_LABELS: Mapping[str, Mapping[str, str]] = {
+    "open alerts": {"zh": "有未结预警", "en": "open alerts"},
+    "never followed up": {"zh": "从未回访", "en": "never followed up"},
+    "review due": {"zh": "复核到期", "en": "review due"},
+}
+
+
+def followup_reason(reason: str, lang: str) -> str:
+    """A follow-up's ``reason`` (``open alerts; review due``) in ``lang``: ``有未结预警；
+    复核到期`` in Chinese; a reason without a label is kept as it is."""
+    parts = [part.strip() for part in str(reason).split(";") if part.strip()]
+    labels = [FOLLOWUP_REASON_LABELS.get(part, {}).get(lang, part) for part in parts]
+    return ("；" if lang == "zh" else "; ").join(labels)
+
+
 #: Other names of the levels a user may type: the labels, short colours and the labels
 #: of earlier versions (高/中/低 in Chinese, high/medium/low in English).
 _LEVEL_NAMES: Mapping[str, str] = {
@@ -143,6 +160,7 @@ def models_dir(given: str | os.PathLike[str] | None = None) -> Path:
 
 __all__ = [
     "DEFAULT_MODELS_DIR",
+    "FOLLOWUP_REASON_LABELS",
     "LANGUAGES",
     "LEVELS",
     "LEVEL_CHOICES",
@@ -151,6 +169,7 @@ __all__ = [
     "MODELS_DIR_ENV",
     "OWNER_LABELS",
     "check_language",
+    "followup_reason",
     "level_named",
     "level_shown",
     "models_dir",

@@ -26,7 +26,7 @@ from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
 from custrisk.results.workbook import FOLLOWUP_KINDS
-from custrisk.vocab import LEVEL_RANK, owners_named
+from custrisk.vocab import LEVEL_RANK, followup_reason, owners_named
 
 #: Days between reviews of each review frequency of the policy.
 REVIEW_DAYS: Mapping[str, int] = {
@@ -212,17 +212,16 @@ def follow_up_plan(
     has_alert = table["open_alerts"].notna()
     table = table[table["review_due"] | has_alert].copy()
     has_alert = table["open_alerts"].notna()
-    reasons = _REASONS[
-        3 * has_alert.to_numpy(dtype=int)
-        + np.where(
-            np.isnan(table["days_since_last_follow_up"].to_numpy()),
-            1,
-            np.where(table["review_due"].to_numpy(dtype=bool), 2, 0),
-        )
-    ]
+    codes = 3 * has_alert.to_numpy(dtype=int) + np.where(
+        np.isnan(table["days_since_last_follow_up"].to_numpy()),
+        1,
+        np.where(table["review_due"].to_numpy(dtype=bool), 2, 0),
+    )
+    reasons = _REASONS[codes]
     # NumPy's calendar goes on after 9999-12-31, like the alerts' due times
     review_date = str(np.datetime64(day, "D") + np.timedelta64(REVIEW_DUE_DAYS, "D"))
     table["reason"] = reasons
+    table["reason_zh"] = _REASONS_ZH[codes]
     table["open_alerts"] = _text(table["open_alerts"], "")
     table["alert_level"] = _text(table["alert_level"], "")
     table["owner"] = _text(table["owner"], DEFAULT_OWNER)
@@ -257,6 +256,8 @@ _REASONS = np.array(
     ],
     dtype=object,
 )
+#: The same in Chinese (``reason_zh``), for people reading followups.csv.
+_REASONS_ZH = np.array([followup_reason(r, "zh") for r in _REASONS], dtype=object)
 
 
 def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringArray:

@@ -87,7 +87,7 @@ def test_alerts_speak_the_runs_language_unless_lang_says_otherwise(
         _invoke("alerts", runs["en"], "--level", "red", "--lang", "zh"),
         _invoke("alerts", runs["old"], "--level", "red"),
     ):
-        assert "处理措施" in said and "red 高" in said and "Handling actions:" not in said
+        assert "处理措施" in said and "red 红色" in said and "Handling actions:" not in said
 
 
 def test_followups_speak_the_runs_language_unless_lang_says_otherwise(

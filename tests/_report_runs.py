@@ -46,7 +46,7 @@ GRADE_ACTIONS = {
     ),
     "E": (["冻结额度，停止新增赊销", "启动催收"], ["Freeze the limit", "Start collections"]),
 }
-LEVEL_ZH = {"red": "高", "orange": "中", "yellow": "低"}
+LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
 
 
 def policy_section() -> dict[str, Any]:

@@ -211,7 +211,7 @@ def test_alert_rows_say_what_and_who_and_when() -> None:
         ["C001", "RL01", "yellow"],
     ]
     red = alerts.iloc[0]
-    assert red["level_zh"] == "高" and red["owner"] == "collections"
+    assert red["level_zh"] == "红色" and red["owner"] == "collections"
     assert red["message_zh"] == "逾期45天，逾期金额12,346元"
     assert red["message_en"] == "45 days past due, CNY 12,346 overdue"
     assert red["actions_zh"].startswith("24小时内启动催收") and "；" in red["actions_zh"]
@@ -488,6 +488,49 @@ def test_cli_lists_and_filters(run_folder: Path) -> None:
     assert f"--out {folder} is a folder: it takes the file to write; e.g. --out " in (
         " ".join(result.output.split())
     )
+
+
+def test_filters_by_customer(alerts_frame: pd.DataFrame) -> None:
+    assert filter_alerts(alerts_frame, customers=["C002"])["code"].tolist() == ["CR03"]
+    # as the export or the CRM writes it (a space, full-width letters), and one as a str
+    assert filter_alerts(alerts_frame, customers=[" c 001", "Ｃ000"])["code"].tolist() == [
+        "CR02",
+        "CP01",
+    ]
+    assert filter_alerts(alerts_frame, customers="C003")["code"].tolist() == ["RL01"]
+
+
+def test_cli_shows_one_customers_alerts(alerts_frame: pd.DataFrame, tmp_path: Path) -> None:
+    """A customer report lists its three most severe alerts and says the rest are in
+    alerts.csv: --customer lists them all; a typo is an error, a customer of the run
+    without alerts has none."""
+    ids = ["C000", "C001", "C002", "C003", "C004"]  # C004: no alert
+    scores = pd.DataFrame({"customer_id": ids, "pd": 0.1, "score": 500})
+    ScoringRun(scores, scores[["customer_id"]], alerts_frame, {}).write(tmp_path / "scores.csv")
+    runner = CliRunner()
+
+    def listed(*args: str) -> list[str]:
+        result = runner.invoke(app, ["alerts", str(tmp_path), "-f", "csv", *args])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(io.StringIO(result.stdout), dtype="str")["code"].tolist()
+
+    assert listed("--customer", "C001") == ["CP01"]
+    assert listed("--customers", "C003,C000") == ["CR02", "RL01"]  # most severe first
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("客户编号\nC002\n", encoding="utf-8")  # a column copied from Excel
+    assert listed("--customers", f"@{id_file}", "--level", "yellow") == ["CR03"]
+    assert listed("--customer", "C004") == []
+    table = runner.invoke(app, ["alerts", str(tmp_path), "--customer", "C000"])
+    assert table.exit_code == 0 and "1 alerts" in table.stdout and "C001" not in table.stdout
+    wrong = runner.invoke(app, ["alerts", str(tmp_path), "--customer", "C009,C000"])
+    assert wrong.exit_code == 2
+    said = " ".join(wrong.stderr.split())
+    assert "--customers: unknown customer id(s) C009" in said and "Traceback" not in said
+    # an alerts CSV away from its run has no customers to check against: a filter only
+    alone = runner.invoke(
+        app, ["alerts", str(tmp_path / "alerts.csv"), "--customer", "C009", "-f", "csv"]
+    )
+    assert alone.exit_code == 0 and alone.stdout.count("\n") == 1  # the header
 
 
 @pytest.mark.parametrize(

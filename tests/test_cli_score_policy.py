@@ -446,10 +446,11 @@ def test_the_grade_table_counts_limits_in_wan_in_chinese_and_in_k_in_english(
         ]
         other = "k" if lang == "zh" else "万"
         assert not any(cell.endswith(other) for line in lines for cell in line.split())
-        # the alert table named the levels in Chinese (red 高) in an English run too; in
-        # English a level is its colour alone (it said "red high")
+        # the alert table named the levels in Chinese in an English run too; in English a
+        # level is its colour alone (it said "red high"), in Chinese its colour as the PDFs
+        # name it (it said "red 高")
         level = next(line for line in lines if line.lstrip().startswith("red")).split()
-        assert level[1] == "高" if lang == "zh" else level[1].isdigit()
+        assert level[1] == "红色" if lang == "zh" else level[1].isdigit()
 
 
 def test_output_to_a_log_is_wide_enough_for_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from custrisk.review.followups import (
     follow_up_plan,
     preferred_channels,
 )
+from custrisk.vocab import followup_reason
 
 GRADES = [
     {"code": "A", "review_frequency": "annual"},
@@ -62,6 +63,8 @@ def test_due_by_review_frequency_never_followed_up_or_open_alerts() -> None:
     assert rows.loc["C4", "owner"] == "collections" and rows.loc["C4", "due_date"] == "2026-11-01"
     assert rows.loc["C2", "reason"] == "never followed up"
     assert rows.loc["C3", "reason"] == "review due" and rows.loc["C3", "owner"] == DEFAULT_OWNER
+    # beside the reason (a key scripts match), its words for a Chinese analyst in Excel
+    assert rows["reason_zh"].to_dict() == {"C4": "有未结预警", "C2": "从未回访", "C3": "复核到期"}
     assert (
         rows.loc["C3", "due_date"]
         == str(pd.Timestamp("2026-10-31") + pd.Timedelta(days=REVIEW_DUE_DAYS))[:10]
@@ -249,3 +252,52 @@ def test_a_run_without_a_plan_gets_one_from_its_tables(scored: Path, tmp_path: P
     original = read_run(scored).followups
     assert original is not None
     assert computed["customer_id"].tolist() == original["customer_id"].tolist()
+
+
+def test_a_reason_is_said_in_each_language() -> None:
+    assert followup_reason("open alerts; review due", "zh") == "有未结预警；复核到期"
+    assert followup_reason("open alerts; never followed up", "en") == (
+        "open alerts; never followed up"
+    )
+    assert followup_reason("something new", "zh") == "something new"  # no label: as it is
+
+
+def test_followups_table_says_the_reason_in_the_runs_language(scored: Path) -> None:
+    """The reason column of the table was English in a Chinese run."""
+    runner = CliRunner()
+    chinese = runner.invoke(app, ["followups", str(scored), "--limit", "0"])
+    assert chinese.exit_code == 0, chinese.output
+    assert "有未结预警" in chinese.output and "open alerts" not in chinese.output
+    english = runner.invoke(app, ["followups", str(scored), "--limit", "0", "--lang", "en"])
+    assert english.exit_code == 0, english.output
+    assert "open alerts" in english.output and "有未结预警" not in english.output
+
+
+def test_a_plan_written_before_reason_zh_reads_back_with_it(scored: Path, tmp_path: Path) -> None:
+    """followups.csv of an earlier version (no reason_zh) is read as today's plan: the
+    previous month's run, custrisk followups and notify read it."""
+    import hashlib
+    import json
+    import shutil
+
+    from custrisk.results import FACTS_DIGESTS, facts_digests
+
+    folder = tmp_path / "earlier"
+    shutil.copytree(scored.parent, folder)
+    plan_file = folder / "followups.csv"
+    plan = pd.read_csv(plan_file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    plan.drop(columns="reason_zh").to_csv(plan_file, index=False, encoding="utf-8-sig")
+    facts_path = folder / "scores.run.json"
+    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    entry = facts["files"]["followups"]
+    entry["sha256"] = hashlib.sha256(plan_file.read_bytes()).hexdigest()
+    entry["bytes"] = plan_file.stat().st_size
+    facts[FACTS_DIGESTS] = facts_digests(facts)  # (as that version wrote them: consistent)
+    facts_path.write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
+    read = read_run(folder / "scores.csv").followups
+    today = read_run(scored).followups
+    assert read is not None and today is not None
+    assert list(read.columns) == list(FOLLOWUP_COLUMNS)
+    assert read["reason_zh"].tolist() == today["reason_zh"].tolist()
+    result = CliRunner().invoke(app, ["followups", str(folder), "--limit", "1"])
+    assert result.exit_code == 0, result.output

@@ -86,6 +86,9 @@ def test_alerts_that_stop_firing_are_closed_resolved_or_departed() -> None:
     assert set(closed["last_as_of"]) == {"2026-10-31"}
     assert set(closed["as_of"]) == {"2026-11-30"}
     assert closed["last_message_en"].tolist() == ["TX01 message", "CP02 message"]
+    # October's alerts.csv named each level 高 (as earlier versions did): a closed alert
+    # is named by its level as today's files name it
+    assert closed["level_zh"].tolist() == ["橙色", "黄色"]
     summary = result.summary()
     assert summary["closed_by_reason"] == {"resolved": 1, "departed": 1}
     assert (summary["new"], summary["ongoing"]) == (0, 1)

@@ -320,6 +320,9 @@ def test_smtp_sends_one_message_per_owner_over_starttls_with_login(
     )
     body = collections.get_body(("plain",)).get_content()
     assert "催收专员 (collections)" in body and "CR02" in body
+    # a level is named as in alerts.csv's level_zh and the PDFs (it said [高] here)
+    assert "[红色] CR02" in body and "[高]" not in body
+    assert "（橙色 " in body.splitlines()[1]  # 新增 7 条（橙色 7）；…
     # ongoing alerts are listed after the new ones
     lines = [line for line in body.splitlines() if line.startswith("[")]
     ongoing = ["持续" in line for line in lines]

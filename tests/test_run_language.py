@@ -87,7 +87,7 @@ def test_alerts_speak_the_runs_language_unless_lang_says_otherwise(
         _invoke("alerts", runs["en"], "--level", "red", "--lang", "zh"),
         _invoke("alerts", runs["old"], "--level", "red"),
     ):
-        assert "处理措施" in said and "red 高" in said and "Handling actions:" not in said
+        assert "处理措施" in said and "red 红色" in said and "Handling actions:" not in said
 
 
 def test_followups_speak_the_runs_language_unless_lang_says_otherwise(
@@ -192,3 +192,33 @@ def test_an_alert_level_has_one_english_name_its_colour() -> None:
         assert label.label("en").lower() == code  # the PDFs: the same name, capitalised
     # the words of earlier versions still select a level
     assert [level_named(n) for n in ("high", "Medium", "low")] == ["red", "orange", "yellow"]
+
+
+def test_an_alert_level_has_one_chinese_name_its_colour_as_in_the_pdfs() -> None:
+    """The terminal, alerts.csv's level_zh and the digest said 高/中/低, the PDFs
+    红色/橙色/黄色."""
+    from custrisk.report.config import load_report_config
+
+    pdfs = {code: label.label("zh") for code, label in load_report_config().alert_levels.items()}
+    assert {level: labels["zh"] for level, labels in LEVEL_LABELS.items()} == pdfs
+    assert pdfs == {"red": "红色", "orange": "橙色", "yellow": "黄色"}
+    # the names of earlier versions still select a level (--level 高)
+    assert [level_named(n) for n in ("高", "中", "低")] == ["red", "orange", "yellow"]
+
+
+def test_score_previous_speaks_the_previous_runs_language_unless_lang_says_otherwise(
+    runs: dict[str, Path], export_200: Path, models_200: Path, tmp_path: Path
+) -> None:
+    """A month scored against an English month is English without --lang en typed
+    again; --lang wins; a previous run of an earlier version (no language) gives zh."""
+
+    def scored(name: str, previous: str, *more: str) -> tuple[str, str]:
+        out = tmp_path / name / "scores.csv"
+        said = _invoke("score", export_200, "-m", "logistic", "--models-dir", models_200,
+                       "-o", out, "--previous", runs[previous], *more)  # fmt: skip
+        return read_language(out), said
+
+    lang, said = scored("after_en", "en")
+    assert lang == "en" and "Prime" in said  # the grade table's labels too
+    assert scored("told_zh", "en", "--lang", "zh")[0] == "zh"
+    assert scored("after_old", "old")[0] == "zh"

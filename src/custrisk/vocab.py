@@ -19,17 +19,18 @@ LANGUAGES = ("zh", "en")
 
 #: Alert levels, most severe first.
 LEVELS = ("red", "orange", "yellow")
-#: Labels of the levels. In English a level is named by its colour everywhere (the
-#: terminal, the CSV files, the e-mail digest; the PDFs' reports.yaml capitalises it).
+#: Labels of the levels. A level is named by its colour everywhere, in Chinese as in
+#: English: the terminal, the CSV files (``level_zh`` of alerts.csv), the e-mail digest
+#: and the PDFs (reports.yaml's ``alert_levels``, capitalised in English).
 LEVEL_LABELS: Mapping[str, Mapping[str, str]] = {
-    "red": {"zh": "高", "en": "red"},
-    "orange": {"zh": "中", "en": "orange"},
-    "yellow": {"zh": "低", "en": "yellow"},
+    "red": {"zh": "红色", "en": "red"},
+    "orange": {"zh": "橙色", "en": "orange"},
+    "yellow": {"zh": "黄色", "en": "yellow"},
 }
 
 
 def level_shown(level: str, lang: str) -> str:
-    """A level as the terminal shows it: ``red 高`` in Chinese, ``red`` in English (its
+    """A level as the terminal shows it: ``red 红色`` in Chinese, ``red`` in English (its
     label is its name)."""
     label = LEVEL_LABELS.get(level, {}).get(lang, level)
     return level if label == level else f"{level} {label}"
@@ -89,14 +90,31 @@ def owners_named(names: Iterable[str], present: Iterable[str], option: str = "--
     return roles
 
 
-#: Other names of the levels a user may type: the colours in Chinese, the labels and
-#: the English labels of earlier versions (high, medium, low).
+#: The reasons of a follow-up (followups.csv's ``reason``, joined by ``"; "``), with
+#: their labels: ``reason_zh`` of followups.csv, the ``followups`` table and the digest.
+FOLLOWUP_REASON_LABELS: Mapping[str, Mapping[str, str]] = {
+    "open alerts": {"zh": "有未结预警", "en": "open alerts"},
+    "never followed up": {"zh": "从未回访", "en": "never followed up"},
+    "review due": {"zh": "复核到期", "en": "review due"},
+}
+
+
+def followup_reason(reason: str, lang: str) -> str:
+    """A follow-up's ``reason`` (``open alerts; review due``) in ``lang``: ``有未结预警；
+    复核到期`` in Chinese; a reason without a label is kept as it is."""
+    parts = [part.strip() for part in str(reason).split(";") if part.strip()]
+    labels = [FOLLOWUP_REASON_LABELS.get(part, {}).get(lang, part) for part in parts]
+    return ("；" if lang == "zh" else "; ").join(labels)
+
+
+#: Other names of the levels a user may type: the labels, short colours and the labels
+#: of earlier versions (高/中/低 in Chinese, high/medium/low in English).
 _LEVEL_NAMES: Mapping[str, str] = {
     **{level: level for level in LEVELS},
     **{label: level for level, labels in LEVEL_LABELS.items() for label in labels.values()},
-    **{"红色": "red", "橙色": "orange", "黄色": "yellow", "红": "red", "橙": "orange"},
+    **{"红": "red", "橙": "orange", "黄": "yellow"},
+    **{"高": "red", "中": "orange", "低": "yellow"},
     **{"high": "red", "medium": "orange", "low": "yellow"},
-    "黄": "yellow",
 }
 
 
@@ -142,6 +160,7 @@ def models_dir(given: str | os.PathLike[str] | None = None) -> Path:
 
 __all__ = [
     "DEFAULT_MODELS_DIR",
+    "FOLLOWUP_REASON_LABELS",
     "LANGUAGES",
     "LEVELS",
     "LEVEL_CHOICES",
@@ -150,6 +169,7 @@ __all__ = [
     "MODELS_DIR_ENV",
     "OWNER_LABELS",
     "check_language",
+    "followup_reason",
     "level_named",
     "level_shown",
     "models_dir",

@@ -65,6 +65,15 @@ def alerts(
             "--grade", metavar="<grade>", help="Only customers of this grade (repeatable)."
         ),
     ] = None,
+    customers: Annotated[
+        str | None,
+        typer.Option(
+            "--customers",
+            "--customer",
+            help="Only alerts of these customer ids: ID1,ID2,... or @FILE with one id per "
+            "line (as report --customers).",
+        ),
+    ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option(
@@ -119,9 +128,10 @@ def alerts(
     """List the alerts of a scoring run, most severe first, with their handling actions.
 
     Filters combine (an alert must pass all of them); repeat --owner, --code or --grade
-    to allow several values. The CSV output has the columns of alerts.csv, so that it can
-    be filtered again; written to --out it is UTF-8 with a BOM (for Excel), on stdout
-    plain UTF-8, unless --csv-encoding says otherwise.
+    to allow several values. --customer ID lists all of one customer's alerts (a
+    customer report lists the most severe). The CSV output has the columns of
+    alerts.csv, so that it can be filtered again; written to --out it is UTF-8 with a
+    BOM (for Excel), on stdout plain UTF-8, unless --csv-encoding says otherwise.
     """
     out = output_file(out_text, "selected_alerts.csv")
     if out is not None:
@@ -132,6 +142,7 @@ def alerts(
         pseudonymise=pseudonymise,
         outputs=out.parent if out is not None else None,
     )
+    from custrisk.data.id_list import listed_values
     from custrisk.errors import UsageError
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import alerts_csv_bytes, filter_alerts, handling_actions, read_alerts
@@ -151,13 +162,15 @@ def alerts(
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
     encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
+    ids = listed_values(customers, "--customers") or []
     frame = filter_alerts(
-        read_alerts(source, codes=code or (), grades=grade or ()),
+        read_alerts(source, codes=code or (), grades=grade or (), customers=ids),
         level=level,
         owners=owner or (),
         codes=code or (),
         grades=grade or (),
         statuses=status or (),
+        customers=ids,
     )
     if workbook and out is not None:
         from custrisk.results import write_alerts_workbook

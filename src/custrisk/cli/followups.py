@@ -12,7 +12,7 @@ from rich.text import Text
 
 from custrisk.cli._common import output_file, protect_command, sealed_like
 from custrisk.cli._console import console, counted, shown
-from custrisk.vocab import check_language, owner_label
+from custrisk.vocab import check_language, followup_reason, owner_label
 
 app = typer.Typer()
 
@@ -40,8 +40,8 @@ def followups(
         str | None,
         typer.Option(
             "--lang",
-            help="Language of the owner labels in the table: zh or en [default: the run's "
-            "language].",
+            help="Language of the owner labels and reasons in the table: zh or en "
+            "[default: the run's language].",
             show_default=False,
         ),
     ] = None,
@@ -103,7 +103,7 @@ def followups(
                 shown(row["name_masked"]),
                 shown(row["grade"]),
                 shown(row["due_date"]),
-                shown(row["reason"]),
+                followup_reason(shown(row["reason"]), lang),
                 Text(shown(row["open_alerts"]), style=LEVEL_STYLE.get(level, "")),
                 shown(row["preferred_channel"]),
             )

@@ -79,8 +79,14 @@ def score(
     encoding: EncodingOpt = None,
     as_of: AsOfOpt = None,
     lang: Annotated[
-        str, typer.Option("--lang", help="Language of the reason and grade labels: zh or en.")
-    ] = "zh",
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of the reason and grade labels: zh or en [default: the "
+            "--previous run's language, else zh].",
+            show_default=False,
+        ),
+    ] = None,
     policy_file: Annotated[
         Path | None,
         typer.Option(
@@ -160,6 +166,8 @@ def score(
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     check_engine_options(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
+    if lang is None:  # a month speaks as the month before it
+        lang = _previous_language(previous)
     # the skipped rules are printed below, from the facts
     with printed_from_facts(), unwritten_on_stop(_scores_named(files, engine, parts)):
         run = score_portfolio_on(
@@ -286,6 +294,21 @@ def _reidentification_table() -> Path | None:
 
     active = active_pseudonymiser()
     return active.saved() if isinstance(active, Pseudonymiser) else None
+
+
+def _previous_language(previous: Path | None) -> str:
+    """The language the ``--previous`` run was scored in; ``zh`` without one (or for a
+    run of an earlier version). A previous run that cannot be read is said so by the
+    scoring, in its own words."""
+    from custrisk.errors import DataError
+    from custrisk.results import DEFAULT_LANG, read_language
+
+    if previous is None:
+        return DEFAULT_LANG
+    try:
+        return read_language(previous)
+    except DataError:
+        return DEFAULT_LANG
 
 
 def _print_grades(run: ScoringRun, scores: ScoresSummary, lang: str) -> None:

@@ -3,11 +3,14 @@ line (a column of customer ids copied from Excel or Notepad, with or without its
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from custrisk.data.headers import canonical_name
+from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
 from custrisk.io.encoding import scan_text_file
+from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, pseudonym
 
 
 def listed_values(text: str | None, option: str) -> list[str] | None:
@@ -50,4 +53,22 @@ def listed_values(text: str | None, option: str) -> list[str] | None:
     return values
 
 
-__all__ = ["listed_values"]
+def ids_named(typed: Iterable[str], ids: Collection[str]) -> tuple[list[str], list[str]]:
+    """The customer ids of ``ids`` that the ids ``typed`` name, and those named that are
+    not there (sorted).
+
+    An id is taken as typed, else as cleaning stores it (``ab 12``, ``ＡＢ12``: ``AB12``);
+    under ``--pseudonymise`` (the run's ids read as tokens) an id names its token, as
+    ``score`` names it.
+    """
+    wanted = [c if c in ids else normalised_id(c) for c in (c.strip() for c in typed) if c]
+    unknown = sorted(set(wanted) - set(ids))
+    active = active_pseudonymiser()
+    if unknown and isinstance(active, Pseudonymiser):
+        token = {u: pseudonym(u, active.key) for u in unknown}
+        wanted = [token[w] if token.get(w) in ids else w for w in wanted]
+        unknown = sorted(set(wanted) - set(ids))
+    return wanted, unknown
+
+
+__all__ = ["ids_named", "listed_values"]

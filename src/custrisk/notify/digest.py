@@ -19,7 +19,7 @@ from custrisk.policy.lifecycle import alert_lifecycle
 from custrisk.privacy import mask_pii_text
 from custrisk.report.batch import customer_file_name
 from custrisk.results import NEW_ALERT, ONGOING_ALERT, ScoringRun
-from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS, OWNER_LABELS
+from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK, LEVELS, OWNER_LABELS, followup_reason
 from custrisk.vocab import owner_label as role_label
 
 _WORDS = {
@@ -114,11 +114,6 @@ class FollowUp:
     due_date: str
 
 
-#: The follow-up plan's reasons (followups.csv's ``reason``, joined by "; ") in words.
-_REASONS = {
-    "zh": {"open alerts": "有未结预警", "review due": "复核到期", "never followed up": "从未回访"},
-    "en": {},
-}
 #: Follow-ups listed per owner in a digest; the rest are counted (followups.csv has all).
 FOLLOWUPS_SHOWN = 5
 
@@ -174,11 +169,10 @@ class Digest:
         lines = [self.words("followups", n=len(due))]
         for f in due[:FOLLOWUPS_SHOWN]:
             who = f"{f.customer_id} {f.name_masked}".strip()
-            why = [_REASONS[self.lang].get(r.strip(), r.strip()) for r in f.reason.split(";")]
+            why = followup_reason(f.reason, self.lang)
             alerts = f" ({f.open_alerts})" if f.open_alerts else ""
             channel = f", {f.channel}" if f.channel else ""
-            sep = "；" if self.lang == "zh" else "; "
-            lines.append(f"- {who} ({f.grade}) {sep.join(why)}{alerts}; {f.due_date}{channel}")
+            lines.append(f"- {who} ({f.grade}) {why}{alerts}; {f.due_date}{channel}")
         if len(due) > FOLLOWUPS_SHOWN:
             lines.append(self.words("followups_more", n=len(due) - FOLLOWUPS_SHOWN))
         return lines
@@ -191,7 +185,7 @@ class Digest:
         return self.words("title", as_of=self.as_of)
 
     def summary_line(self) -> str:
-        """E.g. ``新增 5 条（高 2，中 3）；持续 86 条；已关闭 8 条``."""
+        """E.g. ``新增 5 条（红色 2，橙色 3）；持续 86 条；已关闭 8 条``."""
         w = _WORDS[self.lang]
         new = self.counts.get("new", 0)
         by_level = self.counts.get("new_by_level", {})
@@ -199,12 +193,12 @@ class Digest:
             f"{level_label(lv, self.lang)} {by_level[lv]}" for lv in LEVELS if by_level.get(lv)
         ]
         counts = {"ongoing": self.counts.get("ongoing"), "closed": self.counts.get("closed")}
-        if self.lang == "zh":  # 新增 5 条（高 2，中 3）；持续 86 条；已关闭 8 条
+        if self.lang == "zh":  # 新增 5 条（红色 2，橙色 3）；持续 86 条；已关闭 8 条
             first = f"{w['new']} {new} {w['alerts']}" + (
                 f"（{'，'.join(levels)}）" if levels else ""
             )
             rest = [f"{w[k]} {n} {w['alerts']}" for k, n in counts.items() if n is not None]
-        else:  # 5 new alerts (high 2, medium 3); 86 ongoing; 8 closed
+        else:  # 5 new alerts (red 2, orange 3); 86 ongoing; 8 closed
             first = f"{new} {w['new']} {w['alerts']}" + (
                 f" ({', '.join(levels)})" if levels else ""
             )

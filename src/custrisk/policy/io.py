@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from custrisk.config._yaml import join_limited
+from custrisk.data.id_list import ids_named
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
 from custrisk.results import (
@@ -59,20 +61,27 @@ def filter_alerts(
     codes: Iterable[str] = (),
     grades: Iterable[str] = (),
     statuses: Iterable[str] = (),
+    customers: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """Alerts at ``level`` or above, of the given owners, rule codes, grades and
-    lifecycle statuses (``new``, ``ongoing``).
+    """Alerts at ``level`` or above, of the given owners, rule codes, grades,
+    lifecycle statuses (``new``, ``ongoing``) and customers.
 
     Empty filters let everything through; each filter matches exactly (codes and
     grades ignore case; an owner is a role or one of its labels, see
-    :func:`custrisk.vocab.owners_named`).
+    :func:`custrisk.vocab.owners_named`; a customer id as typed or as cleaning stores
+    it, see :func:`custrisk.data.id_list.ids_named`).
     """
     # one value given as a str (owners="collections") is that value, not its letters
-    owners, codes, grades, statuses = (
+    owners, codes, grades, statuses, customers = (
         (values,) if isinstance(values, str) else values
-        for values in (owners, codes, grades, statuses)
+        for values in (owners, codes, grades, statuses, customers)
     )
     out = alerts
+    customer_list = list(customers)
+    if customer_list:
+        ids = out["customer_id"].astype("str")
+        wanted, _ = ids_named(customer_list, set(ids))
+        out = out.loc[ids.isin(wanted).to_numpy()]
     if level is not None:
         named = level_named(level)
         if named is None:
@@ -102,23 +111,40 @@ def filter_alerts(
 
 
 def read_alerts(
-    source: str | os.PathLike[str], *, codes: Sequence[str] = (), grades: Sequence[str] = ()
+    source: str | os.PathLike[str],
+    *,
+    codes: Sequence[str] = (),
+    grades: Sequence[str] = (),
+    customers: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The alerts of ``source``: a scoring run (its folder or scores file) or a
     standalone alerts CSV, which has no run facts to check against. For a run, a
-    ``codes`` or ``grades`` filter naming what the run does not know is refused: a
-    typo, not a filter that matches nothing.
+    ``codes``, ``grades`` or ``customers`` filter naming what the run does not know is
+    refused: a typo, not a filter that matches nothing (a customer of the run without
+    alerts has none).
 
     Raises
     ------
     UsageError
-        Naming the first unknown rule code or grade, with the run's own.
+        Naming the first unknown rule code or grade, with the run's own, or the unknown
+        customer ids.
     """
     source = Path(source)
     if is_alerts_csv(source):
         return read_alerts_file(source)
-    run = read_run(source, parts=("alerts",))
+    if not customers:
+        run = read_run(source, parts=("alerts",))
+        _check_named(run.facts, codes, grades)
+        return run.alerts
+    run = read_run(source, parts=("alerts", "scores"), columns={"scores": ("customer_id",)})
     _check_named(run.facts, codes, grades)
+    _, unknown = ids_named(customers, set(run.scores["customer_id"].astype("str")))
+    if unknown:
+        raise UsageError(
+            f"--customers: unknown customer id(s) {join_limited(unknown)}",
+            hint=f"the ids are those of the run's scores ({source}); a customer of the "
+            "run without alerts lists none",
+        )
     return run.alerts
 
 

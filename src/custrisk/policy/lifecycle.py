@@ -26,6 +26,7 @@ from custrisk.results import (
     NEW_ALERT,
     ONGOING_ALERT,
 )
+from custrisk.vocab import LEVEL_LABELS
 
 RESOLVED, DEPARTED = CLOSED_REASONS
 
@@ -134,7 +135,15 @@ def alert_lifecycle(
             "as_of": as_of,
             "code": prev["code"].astype("str").to_numpy(dtype=object)[gone],
             "level": prev["level"].astype("str").to_numpy(dtype=object)[gone],
-            "level_zh": prev["level_zh"].astype("str").to_numpy(dtype=object)[gone],
+            # named as today (a run of an earlier version said 高/中/低)
+            "level_zh": [
+                LEVEL_LABELS.get(lv, {}).get("zh", old)
+                for lv, old in zip(
+                    prev["level"].astype("str").to_numpy(dtype=object)[gone],
+                    prev["level_zh"].astype("str").to_numpy(dtype=object)[gone],
+                    strict=True,
+                )
+            ],
             "owner": prev["owner"].astype("str").to_numpy(dtype=object)[gone],
             "since": started[gone],
             "last_as_of": prev_as_of[gone],

@@ -1,7 +1,7 @@
 """Early-warning rules (``configs/alerts.yaml``), validated at load into frozen objects.
 
 Each rule has a code, a condition in the safe expression language, a level (red,
-orange, yellow = 高/中/低), a zh/en message (which may show values, e.g.
+orange, yellow = 红色/橙色/黄色), a zh/en message (which may show values, e.g.
 ``{trade_amount_trend:.0%}``), handling actions, an owner role and a response-time
 target in hours.
 """

@@ -20,11 +20,11 @@ import pandas as pd
 
 from custrisk import results
 from custrisk.config._yaml import join_limited
-from custrisk.data.text import normalised_id
+from custrisk.data.id_list import ids_named
 from custrisk.errors import DataError, UsageError
 from custrisk.io.plain import brief_repr
 from custrisk.protect.output import existing, plain_bytes
-from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, is_token, pseudonym
+from custrisk.protect.pseudonym import is_token
 from custrisk.vocab import LEVEL_CHOICES, level_named
 
 log = logging.getLogger(__name__)
@@ -248,16 +248,10 @@ def select_customers(
     )
     if customers:
         ids = set(frame["customer_id"])
-        # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it
-        wanted = [c if c in ids else normalised_id(c) for c in (c.strip() for c in customers) if c]
-        unknown = sorted(set(wanted) - ids)
-        active = active_pseudonymiser()
-        if unknown and isinstance(active, Pseudonymiser):
-            # --pseudonymise reads the run's ids as tokens: an id names its token (the
-            # report of 0000000009 is customer_psn_....pdf), as score names them
-            token = {u: pseudonym(u, active.key) for u in unknown}
-            wanted = [token[w] if token.get(w) in ids else w for w in wanted]
-            unknown = sorted(set(wanted) - ids)
+        # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it;
+        # under --pseudonymise an id names its token (the report of 0000000009 is
+        # customer_psn_....pdf), as score names them
+        wanted, unknown = ids_named(customers, ids)
         if unknown:
             tokens = any(is_token(i) for i in ids) and not any(is_token(u) for u in unknown)
             raise UsageError(

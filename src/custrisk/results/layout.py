@@ -166,12 +166,18 @@ FOLLOWUP_COLUMNS = (
     "review_frequency",
     "days_since_last_follow_up",
     "reason",
+    "reason_zh",
     "open_alerts",
     "alert_level",
     "owner",
     "preferred_channel",
     "due_date",
 )
+#: Columns a follow-up plan written by an earlier version lacks (filled in when read:
+#: ``reason_zh`` from ``reason``).
+FOLLOWUP_ADDED_COLUMNS = ("reason_zh",)
+#: Columns every follow-up plan has.
+FOLLOWUP_REQUIRED = tuple(c for c in FOLLOWUP_COLUMNS if c not in FOLLOWUP_ADDED_COLUMNS)
 
 
 #: Columns the policy adds to the scores table, after ``score``.

@@ -36,7 +36,7 @@ from custrisk.results.layout import (
     DEFAULT_LANG,
     DETAILS_NUMERIC,
     FACTS_SUFFIX,
-    FOLLOWUP_COLUMNS,
+    FOLLOWUP_REQUIRED,
     LIFECYCLE_COLUMNS,
     OPTIONAL_PARTS,
     PARTED_TABLES,
@@ -51,7 +51,7 @@ from custrisk.results.layout import (
 from custrisk.results.parts import parts_digest
 from custrisk.results.storage import table_from_bytes
 from custrisk.results.write import ScoringRun
-from custrisk.vocab import LEVEL_RANK, LEVELS
+from custrisk.vocab import LEVEL_RANK, LEVELS, followup_reason
 
 
 def read_facts(path: str | os.PathLike[str] | RunFiles) -> dict[str, Any]:
@@ -657,7 +657,10 @@ FOLLOW_UP_DAYS = "days_since_last_follow_up"
 def _check_followups(
     frame: pd.DataFrame, path: Path, *, parts: Sequence[tuple[str, int]] = ()
 ) -> pd.DataFrame:
-    _require(frame, FOLLOWUP_COLUMNS, path, "follow-up plan")
+    _require(frame, FOLLOWUP_REQUIRED, path, "follow-up plan")
+    if "reason_zh" not in frame.columns:  # written by an earlier version
+        reason_zh = [followup_reason(r, "zh") for r in frame["reason"].fillna("")]
+        frame.insert(list(frame.columns).index("reason") + 1, "reason_zh", reason_zh)
     frame = _text_ids(frame, path, "follow-up plan", unique=True, parts=parts)
     # whole days, blank when never followed up: the plan's Int64, as score_portfolio gives
     # it (read as text, ``> 30`` would compare strings)
@@ -680,7 +683,7 @@ _WHAT = {"scores": "scores file", "details": "details file", "followups": "follo
 _CHECKED: dict[str, tuple[Sequence[str], Sequence[str]]] = {
     "scores": (SCORES_REQUIRED, SCORES_NUMERIC),
     "details": (("customer_id",), DETAILS_NUMERIC),
-    "followups": (FOLLOWUP_COLUMNS, ()),
+    "followups": (FOLLOWUP_REQUIRED, ()),
 }
 
 

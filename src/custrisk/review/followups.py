@@ -26,7 +26,7 @@ from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
 from custrisk.results import FOLLOWUP_COLUMNS, INDICATOR_PREFIX, details_of, read_run
 from custrisk.results.workbook import FOLLOWUP_KINDS
-from custrisk.vocab import LEVEL_RANK, owners_named
+from custrisk.vocab import LEVEL_RANK, followup_reason, owners_named
 
 #: Days between reviews of each review frequency of the policy.
 REVIEW_DAYS: Mapping[str, int] = {
@@ -215,9 +215,8 @@ def follow_up_plan(
     # earliest due date first, then most severe alert, then customer id (stable)
     order = np.lexsort((_order_of(ids.iloc[rows]), rank, _order_of(due)))
     rows, due, level = rows[order], due.take(order), level.take(order)
-    reasons = _REASONS.take(
-        3 * has_alert[rows].astype(int)
-        + np.where(np.isnan(since[rows]), 1, np.where(review_due[rows], 2, 0))
+    codes = 3 * has_alert[rows].astype(int) + np.where(
+        np.isnan(since[rows]), 1, np.where(review_due[rows], 2, 0)
     )
     name = keyed["name_masked"].iloc[rows].array if "name_masked" in keyed.columns else ""
     table = pd.DataFrame(
@@ -228,7 +227,8 @@ def follow_up_plan(
             "grade": grade.iloc[rows].array,
             "review_frequency": grade_frequency.take(rows),
             "days_since_last_follow_up": _whole_days(pd.Series(since[rows])),
-            "reason": reasons,
+            "reason": _REASONS.take(codes),
+            "reason_zh": _REASONS_ZH.take(codes),
             "open_alerts": _filled(alert_text["open_alerts"].take(rows), ""),
             "alert_level": level,
             "owner": _filled(_taken(open_alerts["owner"], at[rows]), DEFAULT_OWNER),
@@ -297,6 +297,8 @@ _REASONS = pd.array(
     dtype=pd.StringDtype("pyarrow", na_value=np.nan),
 )
 _STR = _REASONS.dtype
+#: The same in Chinese (``reason_zh``), for people reading followups.csv.
+_REASONS_ZH = pd.array([followup_reason(r, "zh") for r in _REASONS], dtype=_STR)
 
 
 def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringArray:

@@ -16,6 +16,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from custrisk.vocab import LEVEL_LABELS
+
 log = logging.getLogger(__name__)
 RETRIES = 3
 TIMEOUT_SECONDS = 5.0
@@ -104,7 +106,7 @@ def channel_notifier(config: str | os.PathLike[str]) -> Callable[[dict[str, Any]
             "grade": grade,
             "code": "APPLY",
             "level": level,
-            "level_zh": "高" if declined else "中",
+            "level_zh": LEVEL_LABELS[level]["zh"],
             "message_zh": f"新客户申请{'拒绝' if declined else '需复核'}：评分 {score}，"
             f"违约概率 {pd_text}（决策 {decision.get('decision_id')}）",
             "message_en": f"new customer {'declined' if declined else 'to review'}: score "

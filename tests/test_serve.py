@@ -557,6 +557,39 @@ def test_scorecard_and_tree_reasons_are_the_same_served_on_either_path_and_in_ba
         assert all(a["reasons"] for a in vectorised if a["decision"] == "decline")
 
 
+def test_a_batch_may_be_sent_as_a_bare_array_as_the_docs_and_schema_say(
+    serve_world: dict[str, Any],
+) -> None:
+    """A top-level JSON array was taken as a batch though docs/serve.md and the OpenAPI
+    schema named only an object or {"records": [...]}: now both say so, and it is
+    answered as {"records": [...]} is."""
+    base, headers = serve_world["base"], _auth(serve_world["tokens"]["ops"])
+    rows = _rows(serve_world["data"] / "application_next.csv", 5)
+    answers = [
+        httpx.post(f"{base}/v1/score", json=body, headers=headers, timeout=30)
+        for body in (rows, {"records": rows})
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    bare, wrapped = (a.json()["decisions"] for a in answers)
+    assert [d["customer_id"] for d in bare] == [r["客户编号"] for r in rows]
+
+    def outcome(decisions: list[dict[str, Any]]) -> list[Any]:
+        return [(d["pd"], d["score"], d["decision"], d["reasons"]) for d in decisions]
+
+    assert outcome(bare) == outcome(wrapped)
+    body = httpx.get(f"{base}/openapi.json").json()["paths"]["/v1/score"]["post"]
+    shapes = body["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}.items() <= (
+        shapes[-1].items()
+    )
+    for other in (42, "AP1", True):
+        refused = httpx.post(f"{base}/v1/score", json=other, headers=headers)
+        assert refused.status_code == 422
+        assert refused.json()["error"] == (
+            'expected a JSON object (one customer), or {"records": [...]} or [...] (a batch)'
+        )
+
+
 def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:
     """Requests that arrive together are scored in one batch and split back; two requests
     for the same customer at the same time are both answered (scored apart)."""

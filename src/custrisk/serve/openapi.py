@@ -105,7 +105,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
         "paths": {
             "/v1/score": {
                 "post": {
-                    "summary": "Score one customer (a record) or a batch ({records: [...]} or [...])",
+                    "summary": "Score a customer (a record) or a batch ({records: [...]} or [...])",
                     "security": secured,
                     "parameters": [
                         {

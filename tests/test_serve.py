@@ -524,6 +524,96 @@ def test_one_record_on_python_scalars_scores_as_the_batch_on_every_customer(
         assert _outcome(quick, [record]) == _outcome(batch, [record]), record
 
 
+def test_scorecard_and_tree_reasons_are_the_same_served_on_either_path_and_in_batch(
+    serve_world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree model served answered with reasons too (a helper saw them empty): for both
+    algorithms, a few dozen customers get the same PD, score and reasons (codes, labels,
+    order, values, impacts) from the quick path (vectorised, and one record at a time),
+    the cleaning batch path and ``custrisk score`` on a table holding them."""
+    from custrisk.scoring.features import open_model
+    from custrisk.scoring.records import ONE_BY_ONE, RecordScorer
+
+    monkeypatch.setenv("CUSTRISK_SIGNING_KEY", SIGNING_KEY)
+    rows = _rows(serve_world["data"] / "application_next.csv", 40)
+    assert len(rows) > ONE_BY_ONE  # the vectorised quick path, and singles one by one
+    table = tmp_path / "some.csv"
+    with table.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tree_models = tmp_path / "models"
+    train_table(
+        serve_world["data"] / "application.csv",
+        "违约",
+        name="application",
+        models_dir=tree_models,
+        algorithm="tree",
+    )
+    as_of = dt.date(2026, 12, 1)
+    for models in (serve_world["models"], tree_models):
+        model = open_model("application", models)
+        quick, slow = RecordScorer(model), RecordScorer(model)
+        slow.quick = None
+        assert quick.quick is not None
+        vectorised = quick.score(rows, as_of=as_of).decisions
+        assert slow.score(rows, as_of=as_of).decisions == vectorised
+        singles = [quick.score([r], as_of=as_of).decisions[0] for r in rows]
+        assert singles == vectorised, model.card["algorithm"]
+        batch = score_portfolio(table, "application", models_dir=models, as_of=as_of)
+        scores = batch.scores.set_index("customer_id")
+        details = batch.details.set_index("customer_id")
+        for answer in vectorised:
+            expected = scores.loc[answer["customer_id"]]
+            assert answer["pd"] == pytest.approx(float(expected["pd"]), abs=1e-12)
+            assert answer["score"] == int(expected["score"])
+            assert answer["grade"] == expected["grade"]
+            ranks = [k for k in (1, 2, 3) if isinstance(expected[f"reason_{k}_code"], str)]
+            assert [(r["code"], r["label"]) for r in answer["reasons"]] == [
+                (expected[f"reason_{k}_code"], expected[f"reason_{k}_label"]) for k in ranks
+            ], (model.card["algorithm"], answer["customer_id"])
+            shown = details.loc[answer["customer_id"]]
+            assert [r["impact"] for r in answer["reasons"]] == pytest.approx(
+                [float(shown[f"reason_{k}_impact"]) for k in ranks]
+            )
+        # reasons are given (a tree's: the features that raised the PD on its path)
+        assert sum(bool(a["reasons"]) for a in vectorised) >= 10, model.card["algorithm"]
+        assert all(a["reasons"] for a in vectorised if a["decision"] == "decline")
+
+
+def test_a_batch_may_be_sent_as_a_bare_array_as_the_docs_and_schema_say(
+    serve_world: dict[str, Any],
+) -> None:
+    """A top-level JSON array was taken as a batch though docs/serve.md and the OpenAPI
+    schema named only an object or {"records": [...]}: now both say so, and it is
+    answered as {"records": [...]} is."""
+    base, headers = serve_world["base"], _auth(serve_world["tokens"]["ops"])
+    rows = _rows(serve_world["data"] / "application_next.csv", 5)
+    answers = [
+        httpx.post(f"{base}/v1/score", json=body, headers=headers, timeout=30)
+        for body in (rows, {"records": rows})
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    bare, wrapped = (a.json()["decisions"] for a in answers)
+    assert [d["customer_id"] for d in bare] == [r["客户编号"] for r in rows]
+
+    def outcome(decisions: list[dict[str, Any]]) -> list[Any]:
+        return [(d["pd"], d["score"], d["decision"], d["reasons"]) for d in decisions]
+
+    assert outcome(bare) == outcome(wrapped)
+    body = httpx.get(f"{base}/openapi.json").json()["paths"]["/v1/score"]["post"]
+    shapes = body["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}.items() <= (
+        shapes[-1].items()
+    )
+    for other in (42, "AP1", True):
+        refused = httpx.post(f"{base}/v1/score", json=other, headers=headers)
+        assert refused.status_code == 422
+        assert refused.json()["error"] == (
+            'expected a JSON object (one customer), or {"records": [...]} or [...] (a batch)'
+        )
+
+
 def test_concurrent_requests_each_get_their_own_answer(serve_world: dict[str, Any]) -> None:
     """Requests that arrive together are scored in one batch and split back; two requests
     for the same customer at the same time are both answered (scored apart)."""

@@ -105,7 +105,7 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
         "paths": {
             "/v1/score": {
                 "post": {
-                    "summary": "Score one customer (a record) or a batch ({records: [...]})",
+                    "summary": "Score a customer (a record) or a batch ({records: [...]} or [...])",
                     "security": secured,
                     "parameters": [
                         {
@@ -134,6 +134,11 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                                                 }
                                             },
                                         },
+                                        {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Record"},
+                                            "description": "a batch, as {records: [...]}",
+                                        },
                                     ]
                                 }
                             }
@@ -143,7 +148,25 @@ def openapi_document(scorer: RecordScorer) -> dict[str, Any]:
                         "200": {
                             "description": "the decision(s)",
                             "content": {
-                                JSON_TYPE: {"schema": {"$ref": "#/components/schemas/Decision"}}
+                                JSON_TYPE: {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"$ref": "#/components/schemas/Decision"},
+                                            {
+                                                "type": "object",
+                                                "description": "a batch's, in its order",
+                                                "properties": {
+                                                    "decisions": {
+                                                        "type": "array",
+                                                        "items": {
+                                                            "$ref": "#/components/schemas/Decision"
+                                                        },
+                                                    }
+                                                },
+                                            },
+                                        ]
+                                    }
+                                }
                             },
                         },
                         **answers,

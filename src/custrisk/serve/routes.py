@@ -86,7 +86,9 @@ def _records(state: ServiceState, data: Any, call: Call) -> tuple[list[Any], boo
     elif isinstance(data, list):
         records, single = data, False
     else:
-        raise Problem(422, 'expected a JSON object (one customer) or {"records": [...]}')
+        raise Problem(
+            422, 'expected a JSON object (one customer), or {"records": [...]} or [...] (a batch)'
+        )
     if not records:
         raise Problem(422, 'no record to score: send a JSON object, or {"records": [...]} with one')
     if len(records) > state.settings.max_batch:

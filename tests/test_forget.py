@@ -649,3 +649,44 @@ def test_forget_removes_the_customer_from_pseudonymised_runs_too(
     assert result.exit_code == 0, result.output
     assert alerts.read_text(encoding="utf-8") == f"customer_id,code\n{other},CR02\n"
     assert "the customer's pseudonym token" in result.output and token not in result.output
+
+
+def test_a_stale_portfolio_of_a_monthly_run_is_rendered_again_as_the_run_did(
+    tmp_path: Path, scored: tuple[Path, str, str]
+) -> None:
+    """In a month of ``custrisk run`` the line said "with the options the reports were
+    rendered with (--alert-level, --grade, ...)", options the operator never gave: the
+    command as said rendered every customer's report, dated today, without the month's
+    drift. It now gives the run's own: the portfolio alone, its as-of date, drift.json,
+    the month before's run, RUN.yaml's language."""
+    from custrisk.cli.forget import _render_again
+
+    root = tmp_path / "batch"
+    result = CliRunner().invoke(app, ["run", "--init", "--lang", "en", str(root / "run.yaml")])
+    assert result.exit_code == 0, result.output
+    runs = root / "runs"
+    for period, as_of in (("2026-09", "2026-09-30"), ("2026-10", "2026-10-31")):
+        month = runs / period
+        month.mkdir(parents=True)
+        shutil.copy(scored[0] / "2026-10" / "scores.csv", month / "scores.csv")
+        facts = {"config": str(root / "run.yaml"), "period": period}
+        facts["stages"] = {"score": {"rows": {"as_of": as_of}}}
+        facts["previous"] = {"period": "2026-09"} if period == "2026-10" else None
+        (month / "run.json").write_text(json.dumps(facts), encoding="utf-8")
+    month = runs / "2026-10"
+    (month / "drift.json").write_text("{}", encoding="utf-8")
+    said = _render_again(month / "reports")
+    assert said == (
+        f"render it again as custrisk run did: custrisk report {month / 'scores.csv'} --out "
+        f"{month / 'reports'} --portfolio-only --report-date 2026-10-31 --drift "
+        f"{month / 'drift.json'} --history {runs / '2026-09' / 'scores.csv'} --lang en"
+    )
+    # the first month of the folder: no month before, no drift; a scores file alone (no
+    # run.json): the options are the user's, as before
+    assert _render_again(runs / "2026-09" / "reports").endswith(
+        "--portfolio-only --report-date 2026-09-30 --lang en"
+    )
+    (month / "run.json").unlink()
+    assert _render_again(month / "reports").endswith(
+        "with the options the reports were rendered with (--alert-level, --grade, ...)"
+    )

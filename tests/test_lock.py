@@ -68,3 +68,27 @@ def test_the_lock_is_released_when_the_block_raises(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     with exclusive_lock(lock):
         time.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["/srv/custrisk/.venv/bin/custrisk", "run", "run.yaml", "--period"],
+            "custrisk run run.yaml",
+        ),
+        (
+            ["/srv/.venv/lib/python3.11/site-packages/custrisk/__main__.py", "run", "r.yaml"],
+            "custrisk run r.yaml",
+        ),
+    ],
+)
+def test_the_holder_is_named_by_the_command_the_operator_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], said: str
+) -> None:
+    """Under `python -m custrisk` (a cron line or a venv without the script) the refusal
+    said "running '__main__.py run run.yaml'"."""
+    monkeypatch.setattr(sys, "argv", argv)
+    lock = tmp_path / "runs.lock"
+    with exclusive_lock(lock):
+        assert read_holder(lock)["command"] == said

@@ -282,6 +282,10 @@ def test_retention_keeps_the_latest_periods(tmp_path: Path) -> None:
             r"key 'checks\.max_customer_drop': must be a share from 0 to 1, got 1\.5",
         ),
         (
+            ("max_rows_drop: 0.5", "max_rows_drop: -0.1"),
+            r"key 'checks\.max_rows_drop': must be a share from 0 to 1, got -0\.1",
+        ),
+        (
             ("as_of_days_after: 7", "as_of_days_after: -1"),
             r"key 'checks\.as_of_days_after': must be at least 0",
         ),
@@ -527,6 +531,38 @@ def test_a_full_disk_during_a_stage_names_the_stage_and_the_folder_and_resumes(
     assert code in (0, 1) and "resumed at score" in out, err
 
 
+@pytest.mark.parametrize(
+    ("code", "said", "hint"),
+    [
+        ("EFBIG", "File too large", "raise the file size limit of the job (ulimit -f "),
+        ("EACCES", "Permission denied", "check the path and its permissions and run the same"),
+    ],
+)
+def test_a_write_the_system_refuses_in_a_stage_is_said_and_logged_as_a_failed_stage(
+    make_root: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, code: str, said: str, hint: str
+) -> None:
+    """Past the file size limit (a cron job's `ulimit -f`) or a folder it may not write: the
+    line names the stage, the staging folder and the way out (not "File too large; check
+    the path and its permissions" with neither), and log.jsonl ends with stage_failed."""
+    import errno
+
+    from custrisk.batch import run as batch_run
+
+    def refused(_ctx: object) -> None:
+        number = getattr(errno, code)
+        raise OSError(number, os.strerror(number))
+
+    root = make_root(reports=False)
+    monkeypatch.setitem(batch_run.RUNNERS, "score", refused)
+    code_, out, err = _run(root, "--period", PERIOD)
+    staging = root / "runs" / f".staging-{PERIOD}"
+    assert code_ == 2 and out == "" and err.count("\n") == 1, err
+    assert f"{staging}: stage score of {PERIOD}: {said}; stages validate kept; {hint}" in err
+    assert err.rstrip().endswith("run the same command again to resume at score"), err
+    log = [json.loads(x) for x in (staging / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["event"] == "stage_failed" and said in log[-1]["error"]
+
+
 def _refused(root: Path, period: str, *words: str) -> str:
     """Run ``period``; assert it stopped with exit 2 and one line holding ``words``, and
     that nothing was published. The error line."""
@@ -605,7 +641,7 @@ def test_the_as_of_window_is_the_month_and_a_week_after(as_of: str, accepted: bo
 def test_data_read_by_queries_outside_the_month_is_told_about_the_queries_not_a_folder() -> None:
     """A month read from a database was told 'exports/2026-11 seems to hold 2026-10's
     files; put 2026-11's exports there', of a folder that does not exist."""
-    from custrisk.batch.checks import check_customer_drop
+    from custrisk.batch.checks import check_customer_drop, check_rows_drop
 
     exports = Path("exports/2026-11")
     for as_of, said in (
@@ -628,6 +664,17 @@ def test_data_read_by_queries_outside_the_month_is_told_about_the_queries_not_a_
             previous_customers=200,
             max_drop=0.5,
             exports=exports,
+            queried=True,
+        )
+    with pytest.raises(DataError, match="the query of source transactions has 900 rows .*partial"):
+        check_rows_drop(
+            NEXT,
+            {"transactions": (900, ["postgresql+psycopg://crm/transactions"])},
+            customers=200,
+            previous_period=PERIOD,
+            previous_rows={"transactions": 2000},
+            previous_customers=200,
+            max_drop=0.5,
             queried=True,
         )
 
@@ -664,6 +711,40 @@ def test_a_month_with_far_fewer_customers_stops_before_publishing(
     assert code in (0, 1) and out.startswith(f"custrisk run {NEXT}:"), err
     facts = json.loads((root / "runs" / NEXT / "run.json").read_text())
     assert facts["stages"]["score"]["rows"]["customers"] == 80
+
+
+def test_an_export_cut_at_a_line_end_stops_the_month_before_publishing(
+    make_root: Callable[..., Path], clean_run: tuple[Path, int, str, str]
+) -> None:
+    """transactions.csv copied while it was still being written, cut at a line end: its
+    bytes are those of a whole file and every customer is still in credit.csv, so neither
+    the cut-file check nor the customers' catch it; scored, the month would file (and
+    send) alerts from a third of the transactions. Its rows against the previous run's
+    refuse it, and max_rows_drop lets a real drop through."""
+    root = make_root(reports=False)
+    shutil.copytree(clean_run[0] / "runs" / PERIOD, root / "runs" / PERIOD)
+    export = root / "exports" / NEXT / "transactions.csv"
+    lines = export.read_text(encoding="utf-8").splitlines(keepends=True)
+    before = json.loads(
+        (root / "runs" / PERIOD / "validation" / "validation_report.json").read_text()
+    )
+    previous = before["sources"]["transactions"]["rows_in"]
+    kept = len(lines) // 3
+    export.write_text("".join(lines[: kept + 1]), encoding="utf-8")  # the header and a third
+    _refused(
+        root,
+        NEXT,
+        f"{export} (source transactions) has {kept:,} rows against {previous:,} in the run "
+        f"of {PERIOD}, a drop of ",
+        "more than checks.max_rows_drop: 0.5 allows: the export looks partial",
+        "wait for the export to finish, copy it again and run again",
+    )
+    config = root / "run.yaml"
+    config.write_text(config.read_text().replace("max_rows_drop: 0.5", "max_rows_drop: 1"))
+    code, out, err = _run(root, "--period", NEXT)  # a drop that is real, allowed for
+    assert code in (0, 1) and out.startswith(f"custrisk run {NEXT}:"), err
+    published = root / "runs" / NEXT / "validation" / "validation_report.json"
+    assert json.loads(published.read_text())["sources"]["transactions"]["rows_in"] == kept
 
 
 @pytest.mark.parametrize("scope", ["period", "all"])

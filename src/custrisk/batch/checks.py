@@ -11,6 +11,12 @@ wrong, not the portfolio, so nothing of it may be filed as the month's run.
 * **The number of customers** may not fall by more than ``max_customer_drop`` (a share)
   against the previous run's: a partial export (a query cut short, a file copied while
   it was being written) scores the customers it holds as if they were the portfolio.
+* **The rows of each export** (each source of the validation report), a customer, may
+  not fall by more than ``max_rows_drop`` (a share) against the previous run's: an event
+  export cut
+  exactly at a line end (copied while it was still being written, line by line) cannot
+  be told from a whole one by its bytes, keeps every customer, and scores them on half
+  their transactions.
 """
 
 from __future__ import annotations
@@ -128,4 +134,67 @@ def check_customer_drop(
     )
 
 
-__all__ = ["as_of_window", "check_as_of", "check_customer_drop"]
+def check_rows_drop(
+    period: str,
+    rows: dict[str, tuple[int, list[str]]],
+    *,
+    customers: int,
+    previous_period: str,
+    previous_rows: dict[str, int],
+    previous_customers: int,
+    max_drop: float,
+    queried: bool = False,
+) -> None:
+    """Refuse a month one of whose exports has fewer rows a customer than the previous
+    run's by more than ``max_drop`` (a share): a drop of customers (allowed by
+    ``max_customer_drop``) takes their rows with it and is not counted twice. ``rows``:
+    each source's rows read and its files (as the validation report lists them);
+    ``previous_rows``: each source's rows in the previous run. A source new this month,
+    or empty before, is not compared.
+
+    Raises
+    ------
+    DataError
+        Naming the export, both counts, the drop and the key that allows it.
+    """
+    if customers <= 0 or previous_customers <= 0:
+        return
+    for source, (count, files) in rows.items():
+        before = previous_rows.get(source)
+        if not isinstance(before, int) or before <= 0:
+            continue
+        drop = 1 - (count / customers) / (before / previous_customers)
+        if drop <= max_drop:
+            continue
+        what = (
+            f"{', '.join(files)} (source {source})"
+            if files and not queried
+            else f"the query of source {source}"
+        )
+        each = (
+            ""
+            if customers == previous_customers
+            else f" (for {customers:,} customers against {previous_customers:,}: a drop of "
+            f"{drop:.0%} a customer)"
+        )
+        raise DataError(
+            f"custrisk run {period}: {what} has {count:,} rows against {before:,} in the run "
+            f"of {previous_period}{each if each else f', a drop of {drop:.0%}'}, more than "
+            f"{CHECKS_KEY}.max_rows_drop: {max_drop:g} allows: "
+            + (
+                "its rows look partial"
+                if queried
+                else "the export looks partial (a file copied while it was still being "
+                "written can end at a line end, and read as whole)"
+            ),
+            hint=(
+                "check the query's WHERE and that the load of the month has finished"
+                if queried
+                else "wait for the export to finish, copy it again"
+            )
+            + " and run again; if the drop is real, raise "
+            f"{CHECKS_KEY}.max_rows_drop in the run config (1: no check)",
+        )
+
+
+__all__ = ["as_of_window", "check_as_of", "check_customer_drop", "check_rows_drop"]

@@ -108,11 +108,17 @@ class EvaluateSettings:
 class ChecksSettings:
     """What the data of a month must pass before its run is published
     (:mod:`custrisk.batch.checks`): its as-of date in the month or at most
-    ``as_of_days_after`` days after it, and its customers fallen by at most
-    ``max_customer_drop`` (a share) against the previous run's."""
+    ``as_of_days_after`` days after it, its customers fallen by at most
+    ``max_customer_drop`` and each export's rows by at most ``max_rows_drop`` (shares)
+    against the previous run's."""
 
     max_customer_drop: float = 0.5
+<<<<<<< HEAD
     as_of_days_after: int = AS_OF_DAYS_AFTER
+=======
+    as_of_days_after: int = 7
+    max_rows_drop: float = 0.5
+>>>>>>> trip-cron13
 
 
 @dataclass(frozen=True)
@@ -397,18 +403,21 @@ def _engine(root: Node) -> EngineSettings:
 
 
 def _checks(node: Node) -> ChecksSettings:
-    node.check_keys(("max_customer_drop", "as_of_days_after"))
+    node.check_keys(("max_customer_drop", "as_of_days_after", "max_rows_drop"))
     default = ChecksSettings()
-    drop = node.number("max_customer_drop", default.max_customer_drop)
-    if not 0 <= drop <= 1:
-        raise node.error(
-            "max_customer_drop",
-            f"must be a share from 0 to 1, got {drop}",
-            hint="e.g. 0.5: a month with less than half the previous run's customers is "
-            "refused; 1: no check",
-        )
+    drops = {}
+    for key, what in (("max_customer_drop", "customers"), ("max_rows_drop", "rows of an export")):
+        drop = node.number(key, getattr(default, key))
+        if not 0 <= drop <= 1:
+            raise node.error(
+                key,
+                f"must be a share from 0 to 1, got {drop}",
+                hint=f"e.g. 0.5: a month with less than half the previous run's {what} is "
+                "refused; 1: no check",
+            )
+        drops[key] = float(drop)
     days = node.number("as_of_days_after", default.as_of_days_after, minimum=0, integer=True)
-    return ChecksSettings(float(drop), int(days))
+    return ChecksSettings(drops["max_customer_drop"], int(days), drops["max_rows_drop"])
 
 
 def _under(base: Path, value: str) -> Path:

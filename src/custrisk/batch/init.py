@@ -69,10 +69,12 @@ retention:
 # The month's data is refused (exit 2, nothing published or sent) when its as-of date
 # (the latest event date) is not in the month or up to as_of_days_after days after its
 # end, or when it holds fewer customers than the previous run by more than
-# max_customer_drop (a share; 1: no check): last month's files left in the folder, or a
-# partial export.
+# max_customer_drop, or an export fewer rows by more than max_rows_drop (shares; 1: no
+# check): last month's files left in the folder, or a partial export (one copied while
+# it was still being written).
 checks:
   max_customer_drop: 0.5
+  max_rows_drop: 0.5
   as_of_days_after: 7
 
 # Where validate, score and drift compute: pandas (one process) or dask (customers in

@@ -78,7 +78,7 @@ from custrisk.errors import (
     ModelArtifactError,
     UsageError,
 )
-from custrisk.io.atomic import ensure_dir, out_of_room
+from custrisk.io.atomic import ensure_dir, write_refused_hint
 from custrisk.io.lock import describe_holder, exclusive_lock
 from custrisk.io.plain import counted
 from custrisk.io.sql import query_period
@@ -517,18 +517,18 @@ def _run_stages(
             log.write("stage_failed", stage=name, error=exc.one_line())
             raise
         except OSError as exc:
-            if not out_of_room(exc):
-                raise
+            # A write the system refused (the disk full, the file size limit of
+            # `ulimit -f`, a folder not writable): one line naming the stage, the staging
+            # folder and what to do, and a stage_failed line in the log, as any failure
             remove_outputs(layout.staging, OUTPUTS[name])  # a cut file, and room to resume
             where = f"{exc.filename}: " if exc.filename else ""
-            room = DataError(
-                f"stage {name} of {ctx.period}: {where}{exc.strerror}; {_kept(stages)}",
+            refused = DataError(
+                f"stage {name} of {ctx.period}: {where}{exc.strerror or exc}; {_kept(stages)}",
                 file=str(layout.staging),
-                hint=f"free space on that disk (or make it writable) and "
-                f"{_resume(layout, force, name)}",
+                hint=f"{write_refused_hint(exc)} and {_resume(layout, force, name)}",
             )
-            log.write("stage_failed", stage=name, error=room.one_line())
-            raise room from None
+            log.write("stage_failed", stage=name, error=refused.one_line())
+            raise refused from None
         except Exception as exc:
             log.write("stage_failed", stage=name, error=f"internal: {type(exc).__name__}")
             raise

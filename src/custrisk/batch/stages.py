@@ -22,6 +22,7 @@ outputs are the same bytes with either engine.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,16 +32,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from custrisk.batch import _notify
-from custrisk.batch.checks import check_as_of, check_customer_drop
+from custrisk.batch.checks import check_as_of, check_customer_drop, check_rows_drop
 from custrisk.batch.config import EngineSettings, RunConfig, shift_period
 from custrisk.batch.layout import RUN_FILE, read_json, write_json
 from custrisk.config.sources import SourcesConfig
 from custrisk.data import Workspace, load_workspace
+from custrisk.data.validation import REPORT_FILE
 from custrisk.engine import check_data_drift_dask, dask_client, score_portfolio_dask, validate_dask
+from custrisk.errors import CustriskError
 from custrisk.io.plain import counted, jsonable
 from custrisk.policy import alerts_at_or_above
 from custrisk.policy.apply import PreviousRunLater
 from custrisk.protect.envelope import SUFFIX
+from custrisk.protect.output import existing, plain_bytes
 from custrisk.registry import LoadedModel
 from custrisk.report.batch import FAILED, PORTFOLIO_FILE, SKIPPED, ReportResult, render_reports
 from custrisk.results import PARTS, REPORTS_DIR, ScoringRun, read_run, run_files
@@ -315,8 +319,8 @@ def score(ctx: StageContext) -> StageResult:
 
 def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -> None:
     """Stop before the month's scores are written when its data is not the month's
-    (its as-of date) or not whole (its customers against the previous run's; ``None``:
-    not counted yet)."""
+    (its as-of date) or not whole (its customers, and each export's rows a customer,
+    against the previous run's; ``None``: not counted yet)."""
     checks = ctx.config.checks
     queried = ctx.config.queries_only()
     check_as_of(
@@ -326,16 +330,48 @@ def _check_the_month(ctx: StageContext, as_of: dt.date, customers: int | None) -
         return
     earlier = read_json(ctx.previous / RUN_FILE).get("stages", {}).get("score", {})
     previous_customers = earlier.get("rows", {}).get("customers")
-    if isinstance(previous_customers, int):
-        check_customer_drop(
+    if not isinstance(previous_customers, int):
+        return
+    check_customer_drop(
+        ctx.period,
+        customers,
+        previous_period=ctx.previous.name,
+        previous_customers=previous_customers,
+        max_drop=checks.max_customer_drop,
+        exports=ctx.exports,
+        queried=queried,
+    )
+    # each export's rows a customer: an event export cut at a line end keeps them all
+    before, now = (
+        _export_rows(f / VALIDATION_DIR / REPORT_FILE) for f in (ctx.previous, ctx.folder)
+    )
+    if before and now:  # (a flat table has no validate stage, nor report)
+        check_rows_drop(
             ctx.period,
-            customers,
+            now,
             previous_period=ctx.previous.name,
+            customers=customers,
+            previous_rows={source: rows for source, (rows, _) in before.items()},
             previous_customers=previous_customers,
-            max_drop=checks.max_customer_drop,
-            exports=ctx.exports,
+            max_drop=checks.max_rows_drop,
             queried=queried,
         )
+
+
+def _export_rows(report: Path) -> dict[str, tuple[int, list[str]]]:
+    """Each source's rows read and its files, from a validation report (encrypted
+    or not); empty when there is none (a run of a flat table) or it cannot be read."""
+    try:
+        found = json.loads(plain_bytes(existing(report)))
+    except (OSError, ValueError, CustriskError):
+        return {}
+    sources = found.get("sources") if isinstance(found, dict) else None
+    rows: dict[str, tuple[int, list[str]]] = {}
+    for name, source in (sources or {}).items():
+        if isinstance(source, dict) and isinstance(source.get("rows_in"), int):
+            files = [str(f) for f in source.get("files") or []]
+            rows[str(name)] = (source["rows_in"], files)
+    return rows
 
 
 def drift(ctx: StageContext) -> StageResult:

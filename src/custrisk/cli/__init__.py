@@ -8,6 +8,7 @@ exit code and a one-line message on stderr.
 from __future__ import annotations
 
 import contextvars
+import errno
 import importlib
 import itertools
 import logging
@@ -28,8 +29,12 @@ from custrisk import __version__
 from custrisk.cli import audit as _audit
 from custrisk.cli._console import SayHandler, err_console, say
 from custrisk.errors import EXIT_USAGE, CustriskError
+<<<<<<< HEAD
 from custrisk.io.atomic import out_of_room
 from custrisk.io.clock import pinned_time
+=======
+from custrisk.io.atomic import out_of_room, write_refused_hint
+>>>>>>> trip-cron13
 from custrisk.io.stop import Stopped, stop_on_signals
 from custrisk.privacy import mask_pii_text
 
@@ -256,11 +261,9 @@ class _ErrorMappingGroup(TyperGroup):
                 _say_traceback()
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             _note_error(f"{where}{exc.strerror or exc}")
-            hint = (
-                "free space on that disk (or make it writable) and run the command again"
-                if out_of_room(exc)
-                else "check the path and its permissions"
-            )
+            hint = write_refused_hint(exc)
+            if out_of_room(exc) or exc.errno == errno.EFBIG:
+                hint += " and run the command again"
             _say_error(f"{where}{exc.strerror or exc}; {hint}")
             raise typer.Exit(EXIT_USAGE) from None
         except Exception as exc:  # a bug, not a user error

@@ -109,16 +109,76 @@ def forget(
 def _render_again(reports: Path) -> str:
     """The command that renders a stale portfolio report again: with the run's scores
     file when the reports sit in the run's folder (``runs/2026-10/reports``, as
-    ``custrisk run`` writes them)."""
+    ``custrisk run`` writes them), and in a month's folder of ``custrisk run`` with the
+    options the run rendered it with (:func:`_as_the_run_did`)."""
     beside = (reports.parent / "scores.csv", reports.parent / "scores.csv.enc")
     scores = next((s for s in beside if s.exists()), None)
     command = f"custrisk report {shlex.quote(str(scores)) if scores else 'SCORES'} --out "
     command += shlex.quote(str(reports))
+    options = _as_the_run_did(reports.parent) if scores else None
+    if options is not None:
+        return f"render it again as custrisk run did: {command} {shlex.join(options)}"
     return (
         f"render it again: {command}"
         + ("" if scores else " (SCORES: the run's scores file)")
         + ", with the options the reports were rendered with (--alert-level, --grade, ...)"
     )
+
+
+def _as_the_run_did(month: Path) -> list[str] | None:
+    """The ``custrisk report`` options that render a month's portfolio as ``custrisk
+    run`` did: the portfolio alone (the other customers' reports are as they were),
+    dated with the run's as-of date, with its drift and the month before's run, in the
+    language and with the reports config and templates of its RUN.yaml. ``None`` when
+    ``month`` is no month of ``custrisk run`` (no ``run.json``) or it cannot be read."""
+    from custrisk.batch import load_run_config
+    from custrisk.errors import CustriskError
+    from custrisk.protect.output import existing
+
+    facts = _run_facts(month)
+    if facts is None:
+        return None
+    options = ["--portfolio-only"]
+    as_of = _as_of(month)
+    if as_of:
+        options += ["--report-date", as_of]
+    drift = existing(month / "drift.json")
+    if drift.is_file():
+        options += ["--drift", str(drift)]
+    before = str((facts.get("previous") or {}).get("period") or "")
+    history = existing(month.parent / before / "scores.csv") if before else None
+    if history is not None and history.is_file() and _as_of(history.parent) != as_of[:10]:
+        options += ["--history", str(history)]  # (as the run: not a month of the same date)
+    try:
+        config = load_run_config(str(facts.get("config") or ""))
+    except (CustriskError, OSError):
+        return options  # (RUN.yaml moved or changed since: the run's own facts only)
+    if config.lang != "zh":
+        options += ["--lang", config.lang]
+    for option, path in (
+        ("--config", config.reports.config),
+        ("--templates", config.reports.templates),
+    ):
+        if path is not None:
+            options += [option, str(path)]
+    return options
+
+
+def _run_facts(month: Path) -> dict[str, Any] | None:
+    """A month's ``run.json`` of ``custrisk run``; ``None`` when absent or unreadable."""
+    import json
+
+    try:
+        facts = json.loads((month / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def _as_of(month: Path) -> str:
+    """The as-of date of a month's run (``run.json``), or ``""``."""
+    score = ((_run_facts(month) or {}).get("stages") or {}).get("score") or {}
+    return str((score.get("rows") or {}).get("as_of") or "")[:10]
 
 
 def _say_forgotten(result: Any, verb: str, who: str) -> None:

@@ -93,7 +93,8 @@ def run(
     Prints one summary line on stdout; the log is runs/<period>/log.jsonl. Exit 0 ok or
     nothing to do, 1 a gate failed (alerts at fail_on, drift, failed reports), 2 bad
     config or input (a cut export, data not of the period, customers fallen by more
-    than checks.max_customer_drop: nothing published) or a run already in progress, 3
+    than checks.max_customer_drop, an export's rows by more than checks.max_rows_drop:
+    nothing published) or a run already in progress, 3
     internal error, 130/143 stopped by Ctrl-C/SIGTERM (one line names the stage; the
     stages done are kept and the same command resumes).
     """

@@ -39,6 +39,20 @@ def out_of_room(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in NO_ROOM
 
 
+def write_refused_hint(exc: OSError) -> str:
+    """What to do about a write or read refused by the system: room on the disk
+    (:data:`NO_ROOM`), the file size limit (``EFBIG``: ``ulimit -f``, systemd's
+    ``LimitFSIZE=``, or the file system's largest file), else the path's permissions."""
+    if out_of_room(exc):
+        return "free space on that disk (or make it writable)"
+    if exc.errno == errno.EFBIG:
+        return (
+            "raise the file size limit of the job (ulimit -f in the shell or crontab line, "
+            "LimitFSIZE= of a systemd unit) or write to a file system that takes larger files"
+        )
+    return "check the path and its permissions"
+
+
 def ensure_dir(path: str | os.PathLike[str], mode: int = DIR_MODE) -> Path:
     """Create ``path`` and its missing parents with ``mode`` (0700); existing folders
     keep their mode.

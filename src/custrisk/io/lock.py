@@ -71,7 +71,12 @@ def read_holder(path: Path) -> dict[str, Any]:
 
 
 def _command() -> str:
-    return " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
+    """The holder's command as the operator typed it: ``custrisk run run.yaml`` (also
+    under ``python -m custrisk``, whose ``argv[0]`` is the package's ``__main__.py``)."""
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program == "__main__.py":
+        program = "custrisk"
+    return " ".join([program, *sys.argv[1:3]])
 
 
 @contextlib.contextmanager

@@ -49,6 +49,7 @@ from custrisk.results import PARTS
 from custrisk.vocab import LEVELS, level_shown
 
 if TYPE_CHECKING:
+    from custrisk.protect.erasure import Erasures
     from custrisk.results import RunFiles, ScoringRun
     from custrisk.scoring.summary import ScoresSummary
 
@@ -149,6 +150,7 @@ def score(
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import FAIL_ON, failing_alerts
+    from custrisk.protect.erasure import left_out_line
     from custrisk.results import refuse_another_run, run_files
     from custrisk.scoring.summary import summarise_scores
 
@@ -160,6 +162,7 @@ def score(
         raise UsageError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {fail_on!r}")
     check_engine_options(engine, scheduler, buckets, memory_limit, parts)
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
+    erasures = _erasures(out, engine)
     # the skipped rules are printed below, from the facts
     with printed_from_facts(), unwritten_on_stop(_scores_named(files, engine, parts)):
         run = score_portfolio_on(
@@ -198,6 +201,9 @@ def score(
     )
     if facts.get("customer_id"):
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
+    left_out = left_out_line(erasures)
+    if left_out:
+        say("Note:", left_out)
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
         from custrisk.policy.config import skipped_limits_text
@@ -223,6 +229,29 @@ def score(
             f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _erasures(out: Path, engine: str) -> Erasures | None:
+    """The register of customers erased by custrisk forget beside the run folders OUT
+    goes into (``runs/forgotten.csv`` for ``runs/2026-10/scores.csv``, or in OUT's own
+    folder), made active: its customers are left out as the exports are read."""
+    from custrisk.errors import UsageError
+    from custrisk.protect.erasure import REGISTER_FILE, erasing_from_now, load_erasures
+
+    folder = out.parent.resolve()
+    found = next(
+        (f / REGISTER_FILE for f in (folder, folder.parent) if (f / REGISTER_FILE).is_file()),
+        None,
+    )
+    erasures = load_erasures(folder, register=found) if found is not None else None
+    if erasures is not None and engine == "dask":
+        raise UsageError(
+            f"{erasures.path} lists customers erased by custrisk forget, and the Dask "
+            "engine does not leave them out yet",
+            hint="score with --engine pandas",
+        )
+    erasing_from_now(erasures)
+    return erasures
 
 
 def _scores_named(files: RunFiles, engine: str, parts: bool | None) -> str:

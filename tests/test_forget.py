@@ -492,6 +492,10 @@ def test_forget_reads_and_rewrites_an_encrypted_run(
     assert "not searched" not in result.output
     # still encrypted, every file: no clear copy appeared
     files = [p for p in runs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    # (but the register of erasures: keyed tokens, never an id, read by every run)
+    register = runs / "forgotten.csv"
+    assert customer not in register.read_text(encoding="utf-8")
+    files.remove(register)
     assert files and all(is_encrypted(p) for p in files), [p.name for p in files]
     assert not (month / "reports" / f"customer_{customer}.pdf.enc").exists()
     # gone from every decrypted table, the other customers kept

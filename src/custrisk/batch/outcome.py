@@ -32,6 +32,8 @@ class BatchOutcome:
     left_behind: str | None = None
     #: The previous run was scored by another model (grade changes compare two models).
     other_model: str | None = None
+    #: How many customers erased by ``custrisk forget`` were left out (no ids).
+    left_out: str | None = None
 
     @property
     def gate_failures(self) -> list[str]:
@@ -69,6 +71,8 @@ class BatchOutcome:
             parts.append(self.left_behind)
         if self.other_model:
             parts.append(self.other_model)
+        if self.left_out:
+            parts.append(self.left_out)
         if self.status == NOTHING_TO_DO:
             state = f"nothing to do (run {self.facts.get('run_id')} is up to date)"
             if self.resent:

@@ -84,6 +84,7 @@ from custrisk.io.plain import counted
 from custrisk.io.sql import query_period
 from custrisk.io.stop import Stopped
 from custrisk.protect.audit import audit_event
+from custrisk.protect.erasure import erasing, left_out_line, load_erasures
 from custrisk.protect.output import protected_outputs
 from custrisk.protect.roles import load_roles
 from custrisk.registry import resolve_model
@@ -235,6 +236,15 @@ def run_batch(
                 if queried
                 else f"inputs or configs changed since run {facts.get('run_id')}: run again"
             )
+        # customers custrisk forget erased: left out of every stage (a clear error
+        # without the pseudonym key their tokens were made with)
+        erasures = load_erasures(config.runs_dir)
+        if erasures is not None and config.engine.dask:
+            raise UsageError(
+                f"{erasures.path} lists customers erased by custrisk forget, and the Dask "
+                "engine does not leave them out yet",
+                hint="run this month with engine: pandas (or --engine pandas)",
+            )
         previous, unlike = _choose_previous(config, period)
         if unlike:
             notes.append(unlike)
@@ -253,7 +263,7 @@ def run_batch(
             cluster = RunCluster(
                 config.engine, on_start=lambda info: log.write("engine", engine="dask", **info)
             )
-        with cluster or contextlib.nullcontext():
+        with cluster or contextlib.nullcontext(), erasing(erasures):
             ctx = StageContext(
                 config=config,
                 period=period,
@@ -267,6 +277,9 @@ def run_batch(
                 now=now,
             )
             resumed_from = _run_stages(ctx, state, layout, log, force)
+        left_out = left_out_line(erasures)
+        if left_out:
+            log.write("erased_left_out", customers=len(erasures.met) if erasures else 0)
         _pause("before:publish")
         facts = _facts(config, period, basis, fingerprint, state, layout)
         write_json(layout.staging / RUN_FILE, facts)
@@ -292,6 +305,7 @@ def run_batch(
             notes,
             left_behind=left["line"] if left else None,
             other_model=other_model,
+            left_out=left_out,
         )
         log.write("finished", exit_code=outcome.exit_code, gate=outcome.gate_failures)
         _record_outputs(layout.final)

@@ -54,15 +54,26 @@ def forget(
             show_default=False,
         ),
     ] = None,
+    undo: Annotated[
+        bool,
+        typer.Option(
+            "--undo",
+            help="Lift an erasure recorded by mistake: take the customer out of the "
+            "register of --runs (forgotten.csv), so later runs score them again; the "
+            "rows already removed are not brought back (run the month again with --force).",
+        ),
+    ] = False,
 ) -> None:
     """Remove or pseudonymise one customer in every run folder (scores, details, alerts,
     rejects, reports) and, with --decisions, in the decisions store of custrisk serve;
     exit 1 if a file still names the customer. All or nothing: every
     file is written to a temporary file first and all are put in place together; a file
     that cannot be read or written changes none (exit 2). Encrypted runs are read with
-    the key and written back encrypted with the active key."""
+    the key and written back encrypted with the active key. The customer's keyed token
+    (never the id) is added to the register forgotten.csv beside the run folders, so
+    that custrisk run and score leave them out of later months (needs a pseudonym key)."""
     from custrisk.batch.layout import relist_runs
-    from custrisk.errors import CheckFailed
+    from custrisk.errors import CheckFailed, UsageError
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
     from custrisk.protect.output import protect_from_now
@@ -77,6 +88,12 @@ def forget(
     elif runs is None:
         runs = Path("runs")
     audit_event(customers=[customer], inputs=[runs] if runs else [], mode=mode)
+    if undo:
+        if runs is None:
+            raise UsageError("--undo needs --runs: the folder whose register lists the customer")
+        protect_from_now(keyfile=keyfile)
+        _lift(customer, runs)
+        return
     protect_from_now(keyfile=keyfile)  # encrypted runs: read and written with its keys
     key = load_keyring(keyfile).active(PSEUDONYM) if mode == "pseudonymise" else None
     if runs is None:
@@ -87,6 +104,7 @@ def forget(
     results = forget_in_runs(
         customer, runs, mode=mode, key=key, keyfile=keyfile, relist=relist_runs
     )
+    registered = _register(customer, runs, keyfile)  # (after: forget searched the folder)
     erased = forget_decisions(store, customer, mode, key) if store is not None else None
     verb = "Pseudonymised" if mode == "pseudonymise" else "Removed"
     for name, result in results.items():
@@ -97,6 +115,8 @@ def forget(
         console.print(f"The customer is in no run, report or table under {runs}")
     if erased is not None:
         console.print(erased.describe())
+    if registered:
+        console.print(registered)
     if remaining:
         for path, why in remaining[:20]:
             say("Check:", f"{path}: {why}")
@@ -104,6 +124,50 @@ def forget(
             f"{len(remaining)} file(s) under {runs} may still hold the customer",
             hint="check or delete them by hand (backups too: see docs/security.md)",
         )
+
+
+def _register(customer: str, runs: Path, keyfile: Path | None) -> str | None:
+    """Record the customer's token in the register of ``runs`` (later runs leave them
+    out); what to say, or a warning when there is no pseudonym key to make the token."""
+    from custrisk.errors import ConfigError
+    from custrisk.protect import PSEUDONYM, load_keyring
+    from custrisk.protect.audit import audit_event
+    from custrisk.protect.erasure import record
+
+    try:
+        key = load_keyring(keyfile).active(PSEUDONYM)
+    except ConfigError:
+        say(
+            "Warning:",
+            "no pseudonym key: the erasure is not recorded, and a run of these months "
+            "again would score the customer again from the exports; create one with "
+            "custrisk keys new --purpose pseudonym and run this forget again",
+        )
+        return None
+    path, new = record(runs, customer, key)
+    if new:
+        audit_event(outputs=[path])
+    return (
+        f"Recorded the erasure in {path} (a keyed token, never the id): custrisk run and "
+        "score leave the customer out of later runs"
+    )
+
+
+def _lift(customer: str, runs: Path) -> None:
+    """``forget --undo``: the customer out of the register of ``runs``."""
+    from custrisk.protect.audit import audit_event
+    from custrisk.protect.erasure import lift
+    from custrisk.protect.output import keyring
+
+    path, removed = lift(runs, customer, keyring())
+    if removed:
+        audit_event(outputs=[path])
+        console.print(
+            f"Lifted the erasure from {path}: later runs score the customer again (the "
+            "rows already removed are not brought back: run the month again with --force)"
+        )
+    else:
+        console.print(f"The customer is not in the register {path}: nothing to lift")
 
 
 def _render_again(reports: Path) -> str:

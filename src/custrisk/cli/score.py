@@ -155,6 +155,7 @@ def score(
     from custrisk.io.atomic import output_path
     from custrisk.io.safe_csv import csv_encoding as parse_csv_encoding
     from custrisk.policy import FAIL_ON, failing_alerts
+    from custrisk.protect.erasure import erasures_for_output, left_out_line
     from custrisk.results import refuse_another_run, run_files
     from custrisk.scoring.summary import summarise_scores
 
@@ -168,6 +169,7 @@ def score(
     chosen = choose_configs(data_dir, sources, alerts=alerts_file, policy=policy_file)
     if lang is None:  # a month speaks as the month before it
         lang = _previous_language(previous)
+    erasures = erasures_for_output(out, engine)
     # the skipped rules are printed below, from the facts
     with printed_from_facts(), unwritten_on_stop(_scores_named(files, engine, parts)):
         run = score_portfolio_on(
@@ -206,6 +208,9 @@ def score(
     )
     if facts.get("customer_id"):
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
+    left_out = left_out_line(erasures)
+    if left_out:
+        say("Note:", left_out)
     skipped_limits = facts["policy"].get("skipped_limit_rules") or {}
     if skipped_limits:
         from custrisk.policy.config import skipped_limits_text

@@ -21,6 +21,7 @@ import pandas as pd
 from custrisk.config.locations import SourcePart
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, SourceSpec, load_sources_config
 from custrisk.data.clean import SourceResult, clean_source
+from custrisk.data.erased import drop_erased
 from custrisk.data.files import (
     no_files,
     number_rows,
@@ -315,6 +316,8 @@ def load_workspace(
                     release_memory()  # the reader's own buffers, before the cleaning's
             if spec.row_number is not None:
                 number_rows(spec, tables, cfg)
+            for table, table_spec in zip(tables, table_specs, strict=True):
+                drop_erased(spec, table_spec, table)  # (customers custrisk forget erased)
             present = {
                 table_spec.file_columns.get(c, c)
                 for t, table_spec in zip(tables, table_specs, strict=True)

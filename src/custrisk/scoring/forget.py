@@ -43,6 +43,7 @@ from custrisk.io.atomic import active_group, private, sealing
 from custrisk.io.safe_csv import READ_ENCODING
 from custrisk.protect.audit import audit_event
 from custrisk.protect.envelope import SUFFIX, is_encrypted, key_id_of, plain_name
+from custrisk.protect.erasure import REGISTER_FILE
 from custrisk.protect.keys import PSEUDONYM, Key, load_keyring
 from custrisk.protect.output import encryption, existing, keyring_for, plain_bytes
 from custrisk.protect.pseudonym import REIDENTIFICATION_COLUMNS, pseudonym
@@ -264,8 +265,8 @@ def _stage_forgetting(
             handled.add(pdf)  # other customers' reports
         handled.update(_both_forms(folder / PORTFOLIO_FILE))  # named as stale when it matters
     for table in sorted([*root.rglob("*.csv"), *root.rglob(f"*.csv{SUFFIX}")]):
-        if table in handled or table.name.startswith("."):
-            continue
+        if table in handled or table.name.startswith(".") or table.name == REGISTER_FILE:
+            continue  # (the register of erasures: keyed tokens, kept on purpose)
         removed = _forget_in_csv(table, customer_id, changes)
         if removed:
             result.tables[str(table)] = removed
@@ -480,6 +481,8 @@ def _still_naming(root: Path, customer_id: str, handled: set[Path]) -> list[tupl
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.is_symlink() or path.name.startswith(".custrisk"):
             continue
+        if path.name == REGISTER_FILE:
+            continue  # the register of erasures holds the token on purpose
         sealed = path.name.endswith(SUFFIX)
         shown = plain_name(path) if sealed else path  # an encrypted file: its plaintext
         try:

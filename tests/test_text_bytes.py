@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from custrisk.data._arrays import edge_bytes
+from custrisk.data._arrays import edge_bytes, text_isin
 
 VALUES = ["", " a", "C001 ", None, "全角", "x", "", "　y　", ""]
 
@@ -42,3 +43,13 @@ def test_edge_bytes_of_a_slice_that_ends_in_empty_values() -> None:
     lengths, first, last = edge_bytes(column)
     want = _expected(VALUES[1:])
     assert (lengths.tolist(), first.tolist(), last.tolist()) == want
+
+
+def test_ids_are_matched_as_pandas_matches_them() -> None:
+    """The labelled ids found among the table's: Arrow's hash set for Arrow text, pandas
+    for anything else, the same answer either way (a wrong one drops labelled rows)."""
+    ids = pd.Index(pd.array(["0001", "0002", "客户3", "0004"], dtype="str"))
+    table = pd.Index(pd.array(["客户3", "0001", "9999"], dtype="str"))
+    assert text_isin(ids, table).tolist() == [True, False, True, False]
+    assert text_isin(ids, pd.Index(["0002"], dtype=object)).tolist() == [False, True, False, False]
+    assert text_isin(pd.Index([1, 2, 3]), pd.Index([3, 1])).tolist() == [True, False, True]

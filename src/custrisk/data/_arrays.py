@@ -103,3 +103,16 @@ def strictly_ordered(values: pa.Array) -> bool:
         return True
     before, after = values.slice(0, len(values) - 1), values.slice(1)
     return bool(pc.all(pc.less(before, after)).as_py() or pc.all(pc.greater(before, after)).as_py())
+
+
+def text_isin(values: pd.Index, other: pd.Index) -> np.ndarray:
+    """``values.isin(other)`` for two indexes of text (customer ids): by Arrow's hash set
+    when both are pandas' Arrow text (pandas 3 makes a Python list of ``other`` first,
+    seconds for 400,000 ids), by pandas otherwise."""
+    both_text = all(
+        isinstance(index.dtype, pd.StringDtype) and index.dtype.storage == "pyarrow"
+        for index in (values, other)
+    )
+    if not both_text or values.hasnans or other.hasnans:
+        return np.asarray(values.isin(other), dtype=bool)
+    return as_numpy(pc.is_in(text_array(values), value_set=text_array(other)))

@@ -22,6 +22,7 @@ from custrisk.config.profiles import files_layout, folder_layout
 from custrisk.config.resources import is_packaged_config
 from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, load_sources_config
 from custrisk.data import Workspace, load_labels, load_workspace
+from custrisk.data._arrays import text_isin
 from custrisk.data.labels import (
     label_faults,
     label_rejects_summary,
@@ -172,10 +173,10 @@ def labelled_features(
         if outcomes_after_as_of:
             frame = without_outcomes_known_at(frame, features.as_of, labels)
     frame = frame.drop_duplicates("customer_id", keep="first").set_index("customer_id")
-    known = frame.index.isin(features.X.index)
+    known = text_isin(frame.index, features.X.index)
     unknown = int((~known).sum())
     frame = frame[known]
-    X = features.X.loc[features.X.index.isin(frame.index)]
+    X = features.X.loc[text_isin(features.X.index, frame.index)]
     y = frame["bad"].reindex(X.index).astype(int).to_numpy()
     _rejects, blanked = label_faults(_rejects)
     rejected = int(_rejects["line"].nunique()) if len(_rejects) else 0

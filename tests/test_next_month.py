@@ -1,5 +1,5 @@
 """Next month's export is not last month's: a feature column exported empty is refused
-by score and drift instead of scoring every customer in the 'missing' bin."""
+by score instead of scoring every customer in the 'missing' bin; drift reports it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _with_blank(export: Path, target: Path, column: str, rows: slice = slice(Non
     return target
 
 
-def test_a_feature_column_exported_empty_is_refused_by_score_and_drift(
+def test_a_feature_column_exported_empty_is_refused_by_score_and_reported_by_drift(
     export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
     data = _with_blank(export_200, tmp_path / "data", "bureau_score")
@@ -34,14 +34,15 @@ def test_a_feature_column_exported_empty_is_refused_by_score_and_drift(
     model = ["--model", "logistic", "--models-dir", models_200]
     result = _invoke("score", data, *model, "--out", out)
     assert result.exit_code == 2, result.output
-    assert "blank for all 200 customers here but filled for most in training: 'bureau_score'" in (
-        result.stderr
+    assert (
+        "blank (or unreadable) for all 200 customers here but filled for most in training: 'bureau_score'"
+        in (result.stderr)
     )
-    assert "export it again with its values" in result.stderr
+    assert "export it again with its values" in " ".join(result.stderr.split())
     assert not out.exists()
-    result = _invoke("drift", data, *model)
-    assert result.exit_code == 2, result.output
-    assert "'bureau_score'" in result.stderr
+    result = _invoke("drift", data, *model, "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert "bureau_score" in result.output
 
 
 def test_a_feature_blank_for_some_customers_still_scores(

@@ -399,7 +399,6 @@ def prepare_model_features(
     files = features.workspace.report.sources[CUSTOMER_SOURCE].files
     shown = files[0] if is_table_model(model) and files else data_dir
     check_features_given(model, features.unavailable, shown)
-    check_features_filled(model, features.X, shown)
     return features
 
 
@@ -438,11 +437,12 @@ def check_features_filled(
         return
     more = f" and {len(blank) - 3} more" if len(blank) > 3 else ""
     raise DataError(
-        f"model {model.model_id} scores with feature(s) blank for all {len(X):,} customers "
-        f"here but filled for most in training: {', '.join(blank[:3])}{more}; scored, "
+        f"model {model.model_id} scores with feature(s) blank (or unreadable) for all "
+        f"{len(X):,} customers here but filled for most in training: {', '.join(blank[:3])}{more}; scored, "
         "every customer would get the 'missing' bin",
         file=str(data),
-        hint="the column came out empty in this export: export it again with its values",
+        hint="the column came out empty or unreadable in this export ('custrisk validate' "
+        "says which rows, 'custrisk drift' how it moved): export it again with its values",
     )
 
 

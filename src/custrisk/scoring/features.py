@@ -438,8 +438,8 @@ def check_features_filled(
     more = f" and {len(blank) - 3} more" if len(blank) > 3 else ""
     raise DataError(
         f"model {model.model_id} scores with feature(s) blank (or unreadable) for all "
-        f"{len(X):,} customers here but filled for most in training: {', '.join(blank[:3])}{more}; scored, "
-        "every customer would get the 'missing' bin",
+        f"{len(X):,} customers here but filled for most in training: "
+        f"{', '.join(blank[:3])}{more}; scored, every customer would get the 'missing' bin",
         file=str(data),
         hint="the column came out empty or unreadable in this export ('custrisk validate' "
         "says which rows, 'custrisk drift' how it moved): export it again with its values",

@@ -404,6 +404,50 @@ def prepare_model_features(
     return features
 
 
+#: A feature blank for every customer of data this large (and filled for most customers
+#: in training) is an export fault, e.g. a column exported empty; in fewer customers an
+#: empty indicator (no complaints, no satisfaction survey) can be the month's truth.
+BLANK_FEATURE_MIN_ROWS = 20
+
+
+def check_features_filled(
+    model: LoadedModel, X: pd.DataFrame, data: str | os.PathLike[str]
+) -> None:
+    """Refuse data in which a feature ``model`` scores with is blank for every customer
+    while most of its training customers had a value: scored, every customer would get
+    the training's 'missing' bin, a silently wrong score (a column exported empty this
+    month). Data of fewer than :data:`BLANK_FEATURE_MIN_ROWS` customers is not judged.
+
+    Raises
+    ------
+    DataError
+        Naming up to three of the blank features and how many had a value in training.
+    """
+    if len(X) < BLANK_FEATURE_MIN_ROWS:
+        return
+    reference = model.card.get("reference", {}).get("features", {})
+    names = table_feature_headers(model) if is_table_model(model) else {}
+    blank = []
+    for code in model.card.get("features", []):
+        if code not in X.columns or X[code].notna().any():
+            continue
+        counts = reference.get(code, {}).get("counts") or []
+        filled = sum(counts[:-1])  # the last bin counts the missing
+        if counts and filled * 2 >= sum(counts):
+            blank.append(f"{names.get(code, code)!r} ({filled:,} of {sum(counts):,} in training)")
+    if not blank:
+        return
+    more = f" and {len(blank) - 3} more" if len(blank) > 3 else ""
+    raise DataError(
+        f"model {model.model_id} scores with feature(s) blank (or unreadable) for all "
+        f"{len(X):,} customers here but filled for most in training: "
+        f"{', '.join(blank[:3])}{more}; scored, every customer would get the 'missing' bin",
+        file=str(data),
+        hint="the column came out empty or unreadable in this export ('custrisk validate' "
+        "says which rows, 'custrisk drift' how it moved): export it again with its values",
+    )
+
+
 def check_features_given(
     model: LoadedModel, unavailable: Mapping[str, str], data: str | os.PathLike[str]
 ) -> None:

@@ -28,7 +28,12 @@ from custrisk.registry import (
 )
 from custrisk.results import CREDIT_DETAIL_COLUMNS, INDICATOR_PREFIX
 from custrisk.review.followups import BEHAVIOUR_SOURCE, preferred_channels
-from custrisk.scoring.features import Features, as_loaded_model, prepare_model_features
+from custrisk.scoring.features import (
+    Features,
+    as_loaded_model,
+    check_features_filled,
+    prepare_model_features,
+)
 from custrisk.scoring.table import TABLE_CARD_KEY
 from custrisk.vocab import check_language
 
@@ -184,6 +189,8 @@ def score_data(
         keys=False,  # nothing here reads the transaction and event ids
         loader=loader,
     )
+    # (drift reports such a column, as the move it is, rather than refuse it)
+    check_features_filled(model, features.X, data_dir)
     workspace = features.workspace
     # The preferred channels found from the behaviour events in a thread while the
     # customers are scored (sorts and lookups without the GIL beside the details' text)

@@ -132,9 +132,20 @@ def test_tree_table_equals_the_separate_methods(tree: TreeModel, new_rows: pd.Da
     encoded = tree.encode(new_rows).astype(np.float32)
     by_path = np.asarray(tree.tree_model_.decision_path(encoded) @ tree._delta)
     np.testing.assert_allclose(tree.contributions(new_rows).to_numpy(), by_path, atol=1e-15)
-    assert _table_reasons(table) == _expected_reasons(by_path, 3)
+    # reasons: per split, the PD of the branch taken above its sibling's (0 if lower),
+    # per feature, the long way: the decision path times these per-node excesses
+    nodes = tree.tree_model_.tree_
+    per_node = np.zeros_like(tree._delta)
+    for up in np.flatnonzero(nodes.children_left != -1):
+        left, right = nodes.children_left[up], nodes.children_right[up]
+        j = tree.features_.index(tree.encoded_source_[nodes.feature[up]])
+        per_node[left, j] = max(tree.node_pd_[left] - tree.node_pd_[right], 0.0)
+        per_node[right, j] = max(tree.node_pd_[right] - tree.node_pd_[left], 0.0)
+    excess = np.asarray(tree.tree_model_.decision_path(encoded) @ per_node)
+    assert _table_reasons(table) == _expected_reasons(excess, 3)
+    assert _table_reasons(table) != _expected_reasons(by_path, 3)  # not the Saabas rule
     rows, ranks, cols = table.reason_positions()
-    np.testing.assert_allclose(table.reason_impact[rows, ranks], by_path[rows, cols], atol=1e-15)
+    np.testing.assert_allclose(table.reason_impact[rows, ranks], excess[rows, cols], atol=1e-15)
     long = tree.reasons(new_rows, top=3)
     assert long["code"].tolist() == [tree.features_[j] for j in cols]
     assert long["row"].tolist() == new_rows.index[rows].tolist()

@@ -576,7 +576,7 @@ def test_scorecard_and_tree_reasons_are_the_same_served_on_either_path_and_in_ba
             assert [r["impact"] for r in answer["reasons"]] == pytest.approx(
                 [float(shown[f"reason_{k}_impact"]) for k in ranks]
             )
-        # reasons are given (a tree's: the features that raised the PD on its path)
+        # reasons are given (a tree's: the features that sent it down riskier branches)
         assert sum(bool(a["reasons"]) for a in vectorised) >= 10, model.card["algorithm"]
         assert all(a["reasons"] for a in vectorised if a["decision"] == "decline")
 

@@ -141,7 +141,24 @@ def test_contributions_plus_bias_equal_the_leaf_pd(
         assert (contributions[code] == 0).all()
 
 
-def test_reasons_are_the_top_positive_contributions(
+def _excess_by_walk(model: TreeModel, row: np.ndarray) -> dict[str, float]:
+    """Per feature, the PD of each branch taken above its sibling's (0 if lower), summed
+    along the row's path: the definition of a tree reason's impact, walked split by split."""
+    tree = model.tree_model_.tree_
+    node, out = 0, dict.fromkeys(model.features_, 0.0)
+    while tree.children_left[node] != -1:
+        left, right = tree.children_left[node], tree.children_right[node]
+        if row[tree.feature[node]] <= tree.threshold[node]:
+            taken, other = left, right
+        else:
+            taken, other = right, left
+        code = model.encoded_source_[tree.feature[node]]
+        out[code] += max(model.node_pd_[taken] - model.node_pd_[other], 0.0)
+        node = taken
+    return out
+
+
+def test_reasons_are_the_pd_above_the_safer_branches(
     model: TreeModel, data: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
     X, _ = data
@@ -159,17 +176,56 @@ def test_reasons_are_the_top_positive_contributions(
         "contribution",
     ]
     assert (reasons["contribution"] > 0).all()
-    contributions = model.contributions(sample)
-    for row, group in reasons.groupby("row"):
-        values = contributions.loc[row]
+    encoded = model.encode(sample).astype(np.float32)
+    by_row = dict(list(reasons.groupby("row")))
+    for position, row in enumerate(sample.index):
+        excess = _excess_by_walk(model, encoded[position])
         order = sorted(
-            (c for c in values.index if values[c] > 0),
-            key=lambda c: (-values[c], list(values.index).index(c)),
+            (c for c in excess if excess[c] > 0),
+            key=lambda c: (-excess[c], model.features_.index(c)),
         )[:3]
+        group = by_row.get(row, reasons.iloc[:0])
         assert group["code"].tolist() == order
         assert group["rank"].tolist() == list(range(1, len(order) + 1))
+        np.testing.assert_allclose(group["contribution"], [excess[c] for c in order])
     first = reasons.iloc[0]
     assert first["label_en"] == SPECS[first["code"]].label_en
+
+
+def test_a_riskier_branch_is_a_reason_though_the_path_lowered_the_pd() -> None:
+    """A tree's reasons were the features that raised the PD along the path (Saabas): a
+    customer sent to the safe side by ``x`` and then to its riskier half by ``x`` again
+    had a net change below 0 and no reason. Now each split's excess over its safer
+    branch counts, as a scorecard counts points lost against the best bin."""
+    x = np.repeat(np.arange(100.0), 20)
+    i = np.arange(x.size)
+    rate = np.where(x < 20, 0.6, np.where(x < 60, 0.02, 0.2))  # risky, safe, middling
+    y = ((i * 0.618034) % 1 < rate).astype(int)
+    X = pd.DataFrame({"x": x, "other": (i % 7).astype(float)})
+    specs = {"x": FeatureSpec("x"), "other": FeatureSpec("other")}
+    model = TreeModel(
+        specs=specs, ccp_alpha=0.0, max_depth=2, min_samples_leaf=100, calibration="none"
+    ).fit(X, y)
+    tree = model.tree_model_.tree_
+    assert model.encoded_source_[tree.feature[0]] == "x"  # x < 20 | x >= 20
+    safe = tree.children_right[0]
+    assert model.encoded_source_[tree.feature[safe]] == "x"  # 20..59 | 60..
+    best, middling = tree.children_left[safe], tree.children_right[safe]
+    new = pd.DataFrame({"x": [80.0, 40.0], "other": [0.0, 0.0]})
+    # the path to the middling leaf lowered the PD: the old rule gave no reason
+    assert (model.contributions(new).iloc[0] <= 0).all()
+    reasons = model.reasons(new)
+    assert reasons["row"].tolist() == [0]  # the best-leaf customer (x = 40) has none
+    assert reasons["code"].tolist() == ["x"]
+    gap = model.node_pd_[middling] - model.node_pd_[best]
+    assert gap > 0.1 and reasons["contribution"].tolist() == [gap]
+    assert model.predict_pd(new).tolist() == [model.node_pd_[middling], model.node_pd_[best]]
+    assert model.node_pd_[best] == model.node_pd_[tree.children_left == -1].min()
+    ones = [model.score_one(r) for r in new.to_dict("records")]
+    assert [[r["code"] for r in one["reasons"]] for one in ones] == [["x"], []]
+    assert ones[0]["reasons"][0]["contribution"] == gap
+    table = model.score_table(new)
+    assert table.reason_feature[:, 0].tolist() == [model.features_.index("x"), -1]
 
 
 def test_categorical_encoding_handles_unseen_and_missing(

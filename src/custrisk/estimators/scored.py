@@ -3,8 +3,9 @@
 :meth:`LogisticScorecard.score_table <custrisk.estimators.scorecard.LogisticScorecard.score_table>`
 and :meth:`TreeModel.score_table <custrisk.estimators.tree.TreeModel.score_table>` bin (or
 route) every row once and return a :class:`ScoredTable`: the PD and score columns and, per
-reason rank, the index of the reason's feature and its impact (points lost, or the
-contribution to PD). Everything a scores table shows is derived from these arrays:
+reason rank, the index of the reason's feature and its impact (points lost, or the PD
+above the safer branches of the tree's splits). Everything a scores table shows is derived
+from these arrays:
 
 * reason codes and labels become :class:`pandas.Categorical` columns built from the
   feature indices, their text made once per feature, never per row;
@@ -74,7 +75,8 @@ class ScoredTable:
     reason_impact : ndarray of float64, shape (n, top)
         The reason's impact (``impact`` names it); NaN where there is no reason.
     impact : str
-        "points_lost" (scorecard) or "contribution" (tree).
+        "points_lost" (scorecard) or "contribution" (tree: the PD above the safer
+        branches, see :meth:`TreeModel.reasons <custrisk.estimators.tree.TreeModel.reasons>`).
     frame : pandas.DataFrame
         The scored rows; reasons' raw values are read from it on demand.
     category_values : {"raw", "text"}

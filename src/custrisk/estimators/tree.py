@@ -34,6 +34,10 @@ Contributions (Saabas): every node gets the same smoothed PD; along a customer's
 each split's change of PD (child minus parent) is attributed to the split's feature (a
 ``__missing`` indicator counts for its feature). ``bias`` (the root's PD) plus the
 contributions equals the leaf PD exactly; positive contributions are riskier.
+
+Reasons: at each split on the path, the PD of the branch taken minus the PD of the
+split's safer (lower-PD) branch, summed per feature; the largest positive sums are the
+reasons, so every customer who took a riskier branch somewhere gets reasons.
 """
 
 from __future__ import annotations
@@ -400,7 +404,7 @@ class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray(self.features_, dtype=object)
         self.n_features_in_ = len(self.features_)
-        for cache in ("_compiled", "_grid_cache", "_plans", "_splits"):
+        for cache in ("_compiled", "_contrib", "_grid_cache", "_plans", "_splits"):
             self.__dict__.pop(cache, None)
         logger.info(
             "tree: ccp_alpha %.3g, %d leaves, depth %d",
@@ -555,7 +559,7 @@ class TreeModel(TreePredictions, ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(super().__getstate__())
-        for cache in ("_compiled", "_grid_cache", "_plans", "_splits"):
+        for cache in ("_compiled", "_contrib", "_grid_cache", "_plans", "_splits"):
             state.pop(cache, None)
         return state
 

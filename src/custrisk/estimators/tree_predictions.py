@@ -3,7 +3,7 @@
 :class:`TreePredictions` holds the predictions of a fitted
 :class:`~custrisk.estimators.tree.TreeModel` on its fitted attributes (the encoding, the
 pruned tree, the node PDs and their changes along the paths): a batch encoded and routed
-once (PD, score, Saabas contributions and the top reasons per leaf, looked up per row)
+once (PD, score and the top reasons per leaf, looked up per row; Saabas contributions)
 and one customer scored from a dict without pandas. The tree inherits it.
 """
 
@@ -229,24 +229,45 @@ class TreePredictions:
             cumulative[node] = cumulative[self.node_parent_[node]] + delta[node]
         return cumulative
 
+    def _node_excess(self) -> np.ndarray:
+        """PD above the safer branch along the path to every node, ``(n_nodes, n_features)``.
+
+        At each split the branch taken is compared with the split's lower-PD branch: the
+        difference (0 when the safer branch was taken) goes to the split's feature, and
+        node ``k`` holds its parent's row plus its own difference, summed root first (the
+        order in which :meth:`score_one` adds them up). Computed from the stored tree, so
+        a model saved before this rule gets it too.
+        """
+        tree = self.tree_model_.tree_
+        left, right = tree.children_left, tree.children_right
+        position = {code: i for i, code in enumerate(self.features_)}
+        excess = np.zeros((tree.node_count, len(self.features_)))
+        pd_node = self.node_pd_
+        for node in range(1, tree.node_count):  # a parent's id is below its children's
+            up = self.node_parent_[node]
+            sibling = right[up] if left[up] == node else left[up]
+            excess[node] = excess[up]
+            j = position[self.encoded_source_[tree.feature[up]]]
+            excess[node, j] += max(pd_node[node] - pd_node[sibling], 0.0)
+        return excess
+
     def _leaf_plan(self, top: int) -> dict[str, np.ndarray]:
         """Score and top reasons of every node, for :meth:`score_table` (cached)."""
         plans = self.__dict__.setdefault("_plans", {})
         plan = plans.get(top)
         if plan is not None:
             return plan
-        contrib = self._node_contributions()
-        n_nodes, m = contrib.shape
-        # stable sort on -contribution: ties keep the feature order
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-        values = np.take_along_axis(contrib, order, axis=1)
+        excess = self._node_excess()
+        n_nodes, m = excess.shape
+        # stable sort on -excess: ties keep the feature order
+        order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
+        values = np.take_along_axis(excess, order, axis=1)
         positive = values > 0
         feature = np.full((n_nodes, top), -1, dtype=np.int64)
         impact = np.full((n_nodes, top), np.nan)
         feature[:, : order.shape[1]] = np.where(positive, order, -1)
         impact[:, : order.shape[1]] = np.where(positive, values, np.nan)
         plan = {
-            "contributions": contrib,
             "score": np.round(self.scaling_.score_from_pd(self.node_pd_)).astype(np.int64),
             "feature": feature,
             "impact": impact,
@@ -258,8 +279,9 @@ class TreePredictions:
         """PD, score and the top reasons of every row from one pass down the tree.
 
         Every row is encoded and routed once; its PD, score and reasons (the features
-        with the largest positive Saabas contributions, ties in feature order) are those
-        of its leaf, computed once per leaf and looked up per row.
+        whose splits on the path sent it furthest above the safer branch, summed per
+        feature, ties in feature order: :meth:`_node_excess`) are those of its leaf,
+        computed once per leaf and looked up per row.
         """
         top = check_int(self, "top", top, low=1)
         leaves = self._leaves(X)
@@ -286,18 +308,25 @@ class TreePredictions:
         rounding).
         """
         leaves = self._leaves(X)
-        values = self._leaf_plan(1)["contributions"][leaves]
+        contrib = self.__dict__.get("_contrib")
+        if contrib is None:
+            contrib = self.__dict__["_contrib"] = self._node_contributions()
+        values = contrib[leaves]
         return pd.DataFrame(values, columns=list(self.features_), index=X.index)
 
     def reasons(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-        """The top reasons per row: the features with the largest positive contributions.
+        """The top reasons per row: at each split on the row's path, the PD of the branch
+        taken minus the PD of the split's safer (lower-PD) branch, summed per feature; the
+        largest positive sums are the reasons.
 
         Returns
         -------
         pandas.DataFrame
             Long format: row (``X``'s index label), rank, code, label_zh, label_en,
-            value (raw; None if missing), contribution. Ties keep the feature order;
-            rows with no positive contribution have no reasons.
+            value (raw; None if missing), contribution (that sum: the PD above the safer
+            branches, not the Saabas contribution :meth:`contributions` gives). Ties keep
+            the feature order; a row that took the safer branch at every split has no
+            reasons.
         """
         table = self.score_table(X, top=top)
         rows, ranks, cols = table.reason_positions()
@@ -350,17 +379,20 @@ class TreePredictions:
         row = self._encode_one(values)
         left, right, feature, threshold, node_pd = self._compiled_tree()
         source = self.encoded_source_
-        contrib: dict[str, float] = {}
+        excess: dict[str, float] = {}
         node = 0
         while left[node] != -1:
             f = feature[node]
-            child = left[node] if row[f] <= threshold[node] else right[node]
+            if row[f] <= threshold[node]:
+                child, other = left[node], right[node]
+            else:
+                child, other = right[node], left[node]
             code = source[f]
-            contrib[code] = contrib.get(code, 0.0) + (node_pd[child] - node_pd[node])
+            excess[code] = excess.get(code, 0.0) + max(node_pd[child] - node_pd[other], 0.0)
             node = child
         position = {code: i for i, code in enumerate(self.features_)}
         ranked = sorted(
-            ((c, v) for c, v in contrib.items() if v > 0), key=lambda cv: (-cv[1], position[cv[0]])
+            ((c, v) for c, v in excess.items() if v > 0), key=lambda cv: (-cv[1], position[cv[0]])
         )
         reasons = []
         for code, value in ranked[:top]:

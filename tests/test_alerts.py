@@ -521,7 +521,7 @@ def test_cli_shows_one_customers_alerts(alerts_frame: pd.DataFrame, tmp_path: Pa
     assert listed("--customers", f"@{id_file}", "--level", "yellow") == ["CR03"]
     assert listed("--customer", "C004") == []
     table = runner.invoke(app, ["alerts", str(tmp_path), "--customer", "C000"])
-    assert table.exit_code == 0 and "1 alerts" in table.stdout and "C001" not in table.stdout
+    assert table.exit_code == 0 and "1 alert (" in table.stdout and "C001" not in table.stdout
     wrong = runner.invoke(app, ["alerts", str(tmp_path), "--customer", "C009,C000"])
     assert wrong.exit_code == 2
     said = " ".join(wrong.stderr.split())

@@ -20,6 +20,7 @@ from custrisk.cli._common import (
     sealed_like,
 )
 from custrisk.cli._console import console
+from custrisk.io.plain import counted
 from custrisk.vocab import check_language, level_shown, owner_label
 
 app = typer.Typer()
@@ -176,7 +177,7 @@ def alerts(
         from custrisk.results import write_alerts_workbook
 
         written = write_alerts_workbook(frame, out)
-        console.print(f"Wrote {len(frame):,} alerts to {written}")
+        console.print(f"Wrote {counted(len(frame), 'alert')} to {written}")
         return
     if output == "csv":
         data = alerts_csv_bytes(frame, encoding=encoding)
@@ -184,7 +185,7 @@ def alerts(
             from custrisk.io.atomic import write_bytes
 
             written = write_bytes(out, data)
-            console.print(f"Wrote {len(frame):,} alerts to {written}")
+            console.print(f"Wrote {counted(len(frame), 'alert')} to {written}")
         else:
             typer.echo(data.decode("utf-8"), nl=False)
         return
@@ -193,7 +194,7 @@ def alerts(
 
         lang = read_language(source)
     table = Table(
-        title=f"{len(frame):,} alerts ({source})",
+        title=f"{counted(len(frame), 'alert')} ({source})",
         title_justify="left",
         box=box.SIMPLE,
         pad_edge=False,

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.protect.keys import AUDIT, PSEUDONYM, new_key
+from custrisk.protect.keys import AUDIT, PSEUDONYM, Key, new_key
 
 PERIOD = "2026-10"
 REPORTS_ON, REPORTS_OFF = "reports:\n  enabled: true", "reports:\n  enabled: false"
@@ -223,3 +223,28 @@ def test_an_id_that_lost_its_leading_zeros_is_left_out_too(
     assert not rejects.exists() or customer.lstrip("0") not in set(
         pd.read_csv(rejects, dtype=str)["value"]
     )
+
+
+def test_each_id_is_hashed_once_whatever_the_number_of_exports_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every export of a month names the same customers: the register hashes each id
+    once (200,000 HMACs a source took about a second each)."""
+    from custrisk.protect import erasure
+
+    key = new_key(PSEUDONYM)
+    register = erasure.Erasures(
+        Path("forgotten.csv"), {key.id: key}, {key.id: frozenset([erasure.pseudonym("C2", key)])}
+    )
+    hashed: list[str] = []
+    original = erasure.pseudonym
+
+    def counted(value: str, with_key: Key) -> str:
+        hashed.append(value)
+        return original(value, with_key)
+
+    monkeypatch.setattr(erasure, "pseudonym", counted)
+    for _source in ("credit", "transactions", "behaviour"):
+        assert register.erased({"C1", "C2", "C3"}) == {"C2"}
+    assert sorted(hashed) == ["C1", "C2", "C3"]
+    assert erasure.left_out_line(register) == "1 customer erased by custrisk forget was left out"

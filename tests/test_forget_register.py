@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from custrisk.cli import app
-from custrisk.protect.keys import AUDIT, PSEUDONYM, new_key
+from custrisk.protect.keys import AUDIT, PSEUDONYM, Key, new_key
 
 PERIOD = "2026-10"
 REPORTS_ON, REPORTS_OFF = "reports:\n  enabled: true", "reports:\n  enabled: false"
@@ -176,3 +176,75 @@ def test_forget_without_a_pseudonym_key_warns_that_the_erasure_is_not_recorded(
     assert result.exit_code == 0, result.output
     assert "no pseudonym key: the erasure is not recorded" in result.output.replace("\n", " ")
     assert not (tmp_path / "runs" / "forgotten.csv").exists()
+
+
+def test_an_id_the_export_writes_otherwise_than_the_scores_is_left_out_too(
+    runner: CliRunner, export_200: Path, models_200: Path, tmp_path: Path, keys: None
+) -> None:
+    """forget takes the id as the scores hold it (cleaned: ASCII, upper case, no
+    spaces); the export may write it otherwise (full-width digits, lower case): the
+    customer is left out all the same."""
+    customer = pd.read_csv(export_200 / "credit.csv", dtype=str)["customer_id"].iloc[5]
+    typed = customer.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})  # ０１２…
+    exports = tmp_path / "exports"
+    shutil.copytree(export_200, exports)
+    for path in exports.glob("*.csv"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(_word(customer).sub(typed.encode(), text.encode()).decode())
+    assert customer not in (exports / "credit.csv").read_text(encoding="utf-8")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert runner.invoke(app, ["forget", customer, "--runs", str(runs)]).exit_code == 0
+    args = ["score", str(exports), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(app, [*args, "--out", str(runs / "2026-10" / "scores.csv")])
+    assert result.exit_code in (0, 1), result.output
+    assert "1 customer erased by custrisk forget was left out" in result.output
+    assert _holding(runs / "2026-10", customer) == []
+
+
+def test_an_id_that_lost_its_leading_zeros_is_left_out_too(
+    runner: CliRunner, lost_zeros_200: Path, models_200: Path, tmp_path: Path, keys: None
+) -> None:
+    """transactions.csv writes 42 for 0000000042 (``zero_pad: 10`` on its id column):
+    the erased customer's transactions are left out too, not rejected as orphans."""
+    credit = pd.read_csv(lost_zeros_200 / "credit.csv", dtype=str)["customer_id"]
+    txns = pd.read_csv(lost_zeros_200 / "transactions.csv", dtype=str)["customer_id"]
+    customer = next(c for c in credit if c.lstrip("0") in set(txns))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert runner.invoke(app, ["forget", customer, "--runs", str(runs)]).exit_code == 0
+    args = ["score", str(lost_zeros_200), "--model", "logistic", "--models-dir", str(models_200)]
+    args += ["--sources", str(lost_zeros_200 / "padded.yaml")]
+    result = runner.invoke(app, [*args, "--out", str(runs / "2026-10" / "scores.csv")])
+    assert result.exit_code in (0, 1), result.output
+    assert "1 customer erased by custrisk forget was left out" in result.output
+    assert _holding(runs / "2026-10", customer) == []
+    rejects = runs / "2026-10" / "scores.rejects.csv"  # (its transactions: not orphans)
+    assert not rejects.exists() or customer.lstrip("0") not in set(
+        pd.read_csv(rejects, dtype=str)["value"]
+    )
+
+
+def test_each_id_is_hashed_once_whatever_the_number_of_exports_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every export of a month names the same customers: the register hashes each id
+    once (200,000 HMACs a source took about a second each)."""
+    from custrisk.protect import erasure
+
+    key = new_key(PSEUDONYM)
+    register = erasure.Erasures(
+        Path("forgotten.csv"), {key.id: key}, {key.id: frozenset([erasure.pseudonym("C2", key)])}
+    )
+    hashed: list[str] = []
+    original = erasure.pseudonym
+
+    def counted(value: str, with_key: Key) -> str:
+        hashed.append(value)
+        return original(value, with_key)
+
+    monkeypatch.setattr(erasure, "pseudonym", counted)
+    for _source in ("credit", "transactions", "behaviour"):
+        assert register.erased({"C1", "C2", "C3"}) == {"C2"}
+    assert sorted(hashed) == ["C1", "C2", "C3"]
+    assert erasure.left_out_line(register) == "1 customer erased by custrisk forget was left out"

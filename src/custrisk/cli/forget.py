@@ -129,6 +129,7 @@ def forget(
 def _register(customer: str, runs: Path, keyfile: Path | None) -> str | None:
     """Record the customer's token in the register of ``runs`` (later runs leave them
     out); what to say, or a warning when there is no pseudonym key to make the token."""
+    from custrisk.data.erased import cleaned_id
     from custrisk.errors import ConfigError
     from custrisk.protect import PSEUDONYM, load_keyring
     from custrisk.protect.audit import audit_event
@@ -144,7 +145,8 @@ def _register(customer: str, runs: Path, keyfile: Path | None) -> str | None:
             "custrisk keys new --purpose pseudonym and run this forget again",
         )
         return None
-    path, new = record(runs, customer, key)
+    # (as the exports' ids are compared: cleaned, ｃ００１２ as C0012)
+    path, new = record(runs, cleaned_id(customer), key)
     if new:
         audit_event(outputs=[path])
     return (
@@ -155,11 +157,12 @@ def _register(customer: str, runs: Path, keyfile: Path | None) -> str | None:
 
 def _lift(customer: str, runs: Path) -> None:
     """``forget --undo``: the customer out of the register of ``runs``."""
+    from custrisk.data.erased import cleaned_id
     from custrisk.protect.audit import audit_event
     from custrisk.protect.erasure import lift
     from custrisk.protect.output import keyring
 
-    path, removed = lift(runs, customer, keyring())
+    path, removed = lift(runs, cleaned_id(customer), keyring())
     if removed:
         audit_event(outputs=[path])
         console.print(

@@ -18,7 +18,13 @@ from custrisk.cli import app
 from custrisk.data.infer import infer_table
 from custrisk.errors import ConfigError
 from custrisk.indicators import load_indicator_config, parse_indicator_config
-from custrisk.policy import apply_policy, load_alert_rules, load_policy, parse_policy
+from custrisk.policy import (
+    apply_policy,
+    load_alert_rules,
+    load_policy,
+    parse_alert_rules,
+    parse_policy,
+)
 from custrisk.policy._names import share_names
 from custrisk.scoring.table import table_configs
 
@@ -112,6 +118,24 @@ def test_a_rule_the_run_skips_does_not_judge_what_it_reads() -> None:
         apply_policy(scores, details, POLICY, RULES)
     result = apply_policy(scores, details, POLICY, RULES, unavailable=["refund_rate_12m"])
     assert "TX02" in result.summary["alerts"]["skipped_rules"]
+
+
+def test_a_new_when_reading_a_share_the_details_lack_is_not_judged() -> None:
+    """A ``new_when`` may read a name the details lack (the previous run's value then):
+    the share check raised KeyError on it, a traceback where the alerts used to come."""
+    rule = {
+        "level": "red",
+        "condition": "overdue_amount > 0",
+        "new_when": "utilisation > 0.95",
+        "message": {"zh": "逾期", "en": "overdue"},
+        "actions": {"zh": ["催收"], "en": ["collect"]},
+        "owner": "collections",
+        "response_hours": 24,
+    }
+    rules = parse_alert_rules({"rules": {"X01": rule}}, indicators=INDICATORS, policy=POLICY)
+    scores, details = _frames([0.5] * 30)
+    details = details.drop(columns="ind__utilisation").assign(overdue_amount=100.0)
+    assert apply_policy(scores, details, POLICY, rules).alerts["code"].tolist() == ["X01"] * 30
 
 
 def test_a_limit_rule_reading_a_share_is_judged_too() -> None:

@@ -116,6 +116,10 @@ class _Columns:
     def values(self, names: Collection[str]) -> dict[str, Any]:
         return {name: self.get(name) for name in names}
 
+    def present(self, name: str) -> Any:
+        """The column of ``name``, or ``None`` when there is none."""
+        return self.get(name) if self.source(name) is not None else None
+
 
 def _as_of(scores: pd.DataFrame) -> dt.date:
     values = scores["as_of"].dropna().astype("str").unique()
@@ -613,7 +617,8 @@ def apply_policy(
     computed.update({name: np.full(n, np.nan) for name in (*POLICY_NAMES, *PREVIOUS_NAMES)})
     _check_names(policy, rules, columns)
     skipped = _skipped_rules(rules, previous is not None, unavailable)
-    check_share_scale(policy, rules, columns.get, skipped)
+    # (a new_when may read a name the details lack: its previous run's value, below)
+    check_share_scale(policy, rules, columns.present, skipped)
 
     limit_names = {
         name

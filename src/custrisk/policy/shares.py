@@ -81,9 +81,10 @@ def check_share_scale(
     skipped: Collection[str] = (),
 ) -> None:
     """Refuse a share read by a limit rule or an alert rule (not one of ``skipped``)
-    whose values (``values(name)``: one per customer) are percentage points: more than
-    half of those above 0, and at least :data:`MIN_VALUES`, above :data:`POINTS_ABOVE`.
-    Two comparisons over each share's column, counted.
+    whose values (``values(name)``: one per customer; ``None``: the data does not hold
+    it, as a ``new_when`` may read a name only the previous run has) are percentage
+    points: more than half of those above 0, and at least :data:`MIN_VALUES`, above
+    :data:`POINTS_ABOVE`. Two comparisons over each share's column, counted.
 
     Raises
     ------
@@ -95,6 +96,8 @@ def check_share_scale(
     readers = _readers(policy, rules, skipped)
     for name, where in readers.items():
         column = values(name)
+        if column is None:  # (nothing to judge)
+            continue
         array = (
             column.to_numpy(dtype=np.float64, na_value=np.nan)
             if isinstance(column, pd.Series)

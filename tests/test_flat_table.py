@@ -163,6 +163,19 @@ def test_percentage_points_under_a_percent_header_are_read_as_fractions(
     assert (indicator["unit"], indicator["label"]["en"]) == ("share", header)
 
 
+def test_percentage_points_mostly_zero_are_read_as_fractions(tmp_path: Path) -> None:
+    """``逾期率(%)`` in points where most customers have 0 (never late): 0 says nothing of
+    a scale, as the policy's share check has it, so the points are still read as
+    fractions (read as 12.5, the policy refused the run and told to name the percent in
+    the header, which it already did)."""
+    frame = _table(200, seed=4)
+    util = frame.pop("额度使用率")
+    frame["逾期率(%)"] = ((util * 100).round(1)).where(frame.index % 10 < 3, 0.0)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    points = infer_table(tmp_path / "t.csv", target="违约").column("逾期率(%)")
+    assert (points.scale, points.percent_points) == (0.01, True)
+
+
 def test_a_rule_on_utilisation_reads_a_percent_column_as_a_share(tmp_path: Path) -> None:
     """A table whose ``Utilisation %`` (percentage points) became the feature
     ``utilisation`` that alert rule CR03 reads (above 0.9): only the customers above

@@ -93,9 +93,9 @@ def percent_points(header: str, values: Sequence[str]) -> str | None:
     """One of a number column's values, when its header names percentages and most of
     its numbers are written as percentage points (``42.7`` under ``Utilisation %``:
     42.7 %, to be read as the fraction 0.427); ``None`` otherwise: a header without a
-    percent, or fractions already (``0.427``: at most half the numbers above 0 are
-    above 1.5; 0 and below say nothing of a scale, as in the policy's share check,
-    :mod:`custrisk.policy.shares`)."""
+    percent, or fractions already (``0.427``: at most half the numbers other than 0
+    are above 1.5 or below -1.5; 0 says nothing of a scale, as in the policy's share
+    check, :mod:`custrisk.policy.shares`)."""
     if not _PERCENT_HEADER.search(unicodedata.normalize("NFKC", header)):
         return None
     points: list[str] = []
@@ -105,10 +105,10 @@ def percent_points(header: str, values: Sequence[str]) -> str | None:
             number = float(value.replace(",", ""))
         except ValueError:
             continue
-        if not number > 0:  # (0, a negative one, nan: no scale)
+        if number == 0 or number != number:  # (0, nan: no scale)
             continue
         numbers += 1
-        if number > 1.5:
+        if abs(number) > 1.5:
             points.append(value)
     return points[0] if points and 2 * len(points) > numbers else None
 

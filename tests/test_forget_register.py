@@ -248,3 +248,60 @@ def test_each_id_is_hashed_once_whatever_the_number_of_exports_naming_it(
         assert register.erased({"C1", "C2", "C3"}) == {"C2"}
     assert sorted(hashed) == ["C1", "C2", "C3"]
     assert erasure.left_out_line(register) == "1 customer erased by custrisk forget was left out"
+
+
+def test_an_erased_customer_written_otherwise_in_the_export_is_left_out_too(
+    runner: CliRunner, export_200: Path, models_200: Path, tmp_path: Path, keys: None
+) -> None:
+    """The export writes the id as cleaning does not keep it (full-width digits, a space
+    inside: cleaning stores 0000000004, which forget is given): still left out."""
+    export = tmp_path / "export"
+    shutil.copytree(export_200, export)
+    customer = pd.read_csv(export / "credit.csv", dtype=str)["customer_id"].iloc[3]
+    wide = customer.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})
+    for name, written in (
+        ("credit.csv", wide),
+        ("transactions.csv", f" {customer[:4]} {customer[4:]}"),
+    ):
+        path = export / name
+        text = path.read_text(encoding="utf-8")
+        assert customer in text
+        path.write_text(
+            _word(customer).sub(written.encode(), text.encode()).decode(), encoding="utf-8"
+        )
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    assert runner.invoke(app, ["forget", customer, "--runs", str(runs)]).exit_code == 0
+    args = ["score", str(export), "--model", "logistic", "--models-dir", str(models_200)]
+    result = runner.invoke(app, [*args, "--out", str(runs / "2026-10" / "scores.csv")])
+    assert result.exit_code in (0, 1), result.output
+    assert "1 customer erased by custrisk forget was left out" in result.output
+    assert _holding(runs / "2026-10", customer) == []
+    assert _holding(runs / "2026-10", wide) == []
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_rows_of_an_erased_id_are_dropped_as_read_whatever_its_arrow_type(
+    dictionary: bool,
+) -> None:
+    """A Parquet export's ids may be categorical (Arrow dictionaries): matched as text."""
+    import numpy as np
+    import pyarrow as pa
+
+    from custrisk.config.sources import load_sources_config
+    from custrisk.data.erased import drop_erased
+    from custrisk.io.readers import RawTable
+    from custrisk.protect import erasure
+
+    key = new_key(PSEUDONYM)
+    register = erasure.Erasures(
+        Path("forgotten.csv"), {key.id: key}, {key.id: frozenset({erasure.pseudonym("AB12", key)})}
+    )
+    ids = pa.array(["C1", "ab 12", "C3", "ＡＢ12"])
+    table = pa.table({"customer_id": ids.dictionary_encode() if dictionary else ids})
+    raw = RawTable(Path("t.parquet"), table, np.arange(2, 6), ["customer_id"], "utf-8")
+    spec = load_sources_config().sources["transactions"]
+    with erasure.erasing(register):
+        drop_erased(spec, spec, raw)
+    assert raw.table.column("customer_id").to_pylist() == ["C1", "C3"]
+    assert raw.lines.tolist() == [2, 4]

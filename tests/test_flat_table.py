@@ -1149,6 +1149,9 @@ def test_the_follow_up_plan_of_a_table_shows_blanks_not_nan(flat: dict) -> None:
     """A table has no alerts or preferred channels: the columns are blank on the
     terminal, as in followups.csv."""
     output = _invoke("followups", flat["scores"], "--limit", "5")
+    assert "从未回访" in output  # (never followed up: the run's language, zh)
+    assert "nan" not in output.split()
+    output = _invoke("followups", flat["scores"], "--limit", "5", "--lang", "en")
     assert "never followed up" in output
     assert "nan" not in output.split()
 

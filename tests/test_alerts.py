@@ -525,7 +525,9 @@ def test_cli_shows_one_customers_alerts(alerts_frame: pd.DataFrame, tmp_path: Pa
     wrong = runner.invoke(app, ["alerts", str(tmp_path), "--customer", "C009,C000"])
     assert wrong.exit_code == 2
     said = " ".join(wrong.stderr.split())
-    assert "--customers: unknown customer id(s) C009" in said and "Traceback" not in said
+    # the option as typed (--customer, not --customers), and where the ids come from
+    assert "--customer: unknown customer id(s) C009" in said and "Traceback" not in said
+    assert "the ids are those of the run's scores" in said
     # an alerts CSV away from its run has no customers to check against: a filter only
     alone = runner.invoke(
         app, ["alerts", str(tmp_path / "alerts.csv"), "--customer", "C009", "-f", "csv"]

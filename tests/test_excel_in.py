@@ -132,6 +132,19 @@ def test_id_cells_that_are_numbers_need_zero_pad_and_then_match(
     assert got.report.status == "clean"
 
 
+def _exports_to_edit(
+    tmp_path: Path, workbook_exports: Path
+) -> tuple[Path, openpyxl.Workbook, list[object]]:
+    """A copy of the workbook exports in ``tmp_path/data``, its credit workbook opened
+    to edit, and the credit sheet's header (row 3: under the title row)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in SOURCES:
+        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
+    book = openpyxl.load_workbook(data / "credit.xlsx")
+    return data, book, [c.value for c in book.active[3]]
+
+
 def test_an_excel_error_cell_is_blanked_in_an_optional_column_and_rejects_a_required_ones_row(
     runner, tmp_path: Path, workbook_exports: Path
 ) -> None:
@@ -139,13 +152,8 @@ def test_an_excel_error_cell_is_blanked_in_an_optional_column_and_rejects_a_requ
     blank) is blanked and listed as repaired, its customer kept; in a required column
     (credit_limit) it rejects the row, and that customer's transactions are
     ``customer_rejected`` naming the cell's row, not orphans."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in SOURCES:
-        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
-    book = openpyxl.load_workbook(data / "credit.xlsx")
+    data, book, header = _exports_to_edit(tmp_path, workbook_exports)
     sheet = book.active
-    header = [c.value for c in sheet[3]]
     ids = {row: sheet.cell(row=row, column=header.index("customer_id") + 1).value for row in (5, 9)}
     sheet.cell(row=5, column=header.index("annual_income") + 1, value="#N/A").data_type = "e"
     sheet.cell(row=9, column=header.index("credit_limit") + 1, value="#DIV/0!").data_type = "e"
@@ -203,13 +211,8 @@ def test_a_totals_row_with_an_excel_error_is_skipped_as_a_totals_row(
     """合计 under the customers with =SUM(...) showing #N/A (a SUM over a column that
     holds one #N/A is #N/A) is the report's totals row, skipped as without the error: it
     was rejected as a customer's row, and validate failed on a customer 合计 not scored."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in SOURCES:
-        (data / f"{name}.xlsx").write_bytes((workbook_exports / f"{name}.xlsx").read_bytes())
-    book = openpyxl.load_workbook(data / "credit.xlsx")
+    data, book, header = _exports_to_edit(tmp_path, workbook_exports)
     sheet = book.active
-    header = [c.value for c in sheet[3]]
     last = sheet.max_row + 1
     sheet.cell(row=last, column=1, value="合计")
     sheet.cell(row=last, column=header.index("credit_limit") + 1, value="#N/A").data_type = "e"

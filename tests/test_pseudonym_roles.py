@@ -146,15 +146,20 @@ def test_report_of_a_pseudonymised_run_by_a_clear_id_says_the_ids_are_tokens(
     pseudonymised_run: Path, export_200: Path, keyfile: Path, tmp_path: Path
 ) -> None:
     """--customers with a customer's id on a run read as tokens said only 'unknown
-    customer id(s)'; it now says the run's ids are pseudonym tokens."""
+    customer id(s)'; it now says the run's ids are pseudonym tokens, in report and in
+    alerts alike (alerts lacked the hint), naming the option as typed."""
     customer = _credit(export_200)["customer_id"].iloc[0]
     code, output = invoke(
         _env(keyfile), "report", str(pseudonymised_run / "scores.csv"),
         "--out", str(tmp_path / "reports"), "--customers", customer,
     )  # fmt: skip
     said = " ".join(output.split())
-    assert code == 2 and "unknown customer id(s)" in said
+    assert code == 2 and "--customers: unknown customer id(s)" in said
     assert "are read as pseudonym tokens (psn_" in said
+    code, output = invoke(_env(keyfile), "alerts", str(pseudonymised_run), "--customer", customer)
+    said = " ".join(output.split())
+    assert code == 2 and "--customer: unknown customer id(s)" in said
+    assert "are read as pseudonym tokens (psn_" in said and "Traceback" not in said
 
 
 def test_next_month_joins_on_the_tokens(

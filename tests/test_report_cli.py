@@ -362,6 +362,7 @@ def test_selection_options(runner: CliRunner, run_path: Path, tmp_path: Path) ->
     [
         (["--lang", "fr"], "--lang must be one of zh, en; got 'fr'"),
         (["--customers", "C001,C999"], "--customers: unknown customer id(s) C999"),
+        (["--customer=C999"], "--customer: unknown customer id(s) C999"),  # as typed
         (["--grade", "D,Z"], "--grade: unknown grade(s) Z; the grades of this run are A,"),
         (["--alert-level", "purple"], "unknown level(s) purple; the levels are red, orange,"),
         (["--report-date", "05/11/2026"], "--report-date '05/11/2026' is not a date"),

@@ -188,6 +188,18 @@ def _rows(path: Path, n: int | None = None) -> list[dict[str, str]]:
     return rows[:n] if n else rows
 
 
+def _scored_and_stored(serve_world: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The CRM token's answer to ``record`` (200 OK), once its decision is stored and in
+    the access log."""
+    response = httpx.post(
+        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["crm"])
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    _wait_stored(serve_world, answer["decision_id"])
+    return answer
+
+
 def _wait_stored(serve_world: dict[str, Any], decision_id: str) -> None:
     """Decisions are written by the service's writer thread just after the answer."""
     store = DecisionStore(serve_world["db"])
@@ -254,13 +266,8 @@ def test_one_customer_gets_a_decision_that_is_stored_masked(serve_world: dict[st
         "近6月征信查询次数": 1,
         "有房产": True,
     }
-    response = httpx.post(
-        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["crm"])
-    )
-    assert response.status_code == 200, response.text
-    answer = response.json()
+    answer = _scored_and_stored(serve_world, record)
     assert answer["customer_id"] == "NEW0001"
-    _wait_stored(serve_world, answer["decision_id"])
     assert 0 < answer["pd"] < 1 and answer["decision"] in ("approve", "review", "decline")
     assert answer["grade"] in "ABCDE" and answer["grade_label"]
     assert answer["reasons"] and all(r["code"] and r["label"] for r in answer["reasons"])
@@ -301,13 +308,8 @@ def test_a_record_keyed_by_phone_is_answered_as_sent_and_stored_masked(
     The caller gets it back as sent; the store (no pseudonym key here) keeps it masked,
     and decisions list --customer finds the decision by the phone."""
     record = {"客户编号": "13812345678", "年龄": 41, "地区": "华南", "月收入": 9000}
-    response = httpx.post(
-        f"{serve_world['base']}/v1/score", json=record, headers=_auth(serve_world["tokens"]["crm"])
-    )
-    assert response.status_code == 200, response.text
-    answer = response.json()
+    answer = _scored_and_stored(serve_world, record)
     assert answer["customer_id"] == "13812345678"
-    _wait_stored(serve_world, answer["decision_id"])
     db = str(serve_world["db"])
     root = serve_world["root"]
     shown = _cli("decisions", "show", answer["decision_id"], "--db", db, cwd=root)

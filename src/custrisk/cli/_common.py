@@ -13,6 +13,7 @@ from typing import Annotated, overload
 
 import typer
 
+from custrisk.cli import _ARGV
 from custrisk.cli._console import console, counted, err_console, say
 from custrisk.config.profiles import resolve_profile
 from custrisk.data import ValidationReport, Workspace
@@ -507,3 +508,13 @@ def note_unmasked(path: Path) -> None:
         "Note:",
         f"{path} holds personal data {kept}; keep it out of shared folders and delete it when done",
     )
+
+
+def option_typed(ctx: typer.Context, *names: str) -> str:
+    """Which of an option's ``names`` the command line used (``--customer`` or
+    ``--customers``: the last given), for an error to name it as typed; else the first."""
+    for arg in reversed(ctx.meta.get(_ARGV) or []):
+        head = str(arg).split("=", 1)[0]
+        if head in names:
+            return head
+    return names[0]

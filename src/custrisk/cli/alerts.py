@@ -15,6 +15,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     KeyfileOpt,
     PseudonymiseOpt,
+    option_typed,
     output_file,
     protect_command,
     sealed_like,
@@ -31,6 +32,7 @@ LEVEL_STYLE = {"red": "bold red", "orange": "dark_orange", "yellow": "yellow"}
 
 @app.command("alerts", short_help="List a run's alerts, most severe first, filtered")
 def alerts(
+    ctx: typer.Context,
     source: Annotated[
         Path,
         typer.Argument(
@@ -163,9 +165,10 @@ def alerts(
         raise UsageError("--csv-encoding is for CSV output; add --format csv")
     # A file is for people (Excel wants the BOM); stdout usually feeds another program.
     encoding = parse_csv_encoding(csv_encoding or (None if out is not None else "utf-8"))
-    ids = listed_values(customers, "--customers") or []
+    typed = option_typed(ctx, "--customers", "--customer")
+    ids = listed_values(customers, typed) or []
     frame = filter_alerts(
-        read_alerts(source, codes=code or (), grades=grade or (), customers=ids),
+        read_alerts(source, codes=code or (), grades=grade or (), customers=ids, option=typed),
         level=level,
         owners=owner or (),
         codes=code or (),

@@ -12,6 +12,7 @@ from custrisk.cli._common import (
     EncryptOpt,
     KeyfileOpt,
     PseudonymiseOpt,
+    option_typed,
     parse_date,
     protect_command,
     sealed_like,
@@ -192,6 +193,7 @@ def report(
             hint="leave out --portfolio-only to render the selected customers' reports",
         )
     when = parse_date(report_date, "--report-date")
+    typed = option_typed(ctx, "--customers", "--customer")
     root = ctx.find_root().obj
     quiet = bool(root.get("quiet")) if isinstance(root, dict) else False
     progress = Progress(
@@ -227,7 +229,8 @@ def report(
         result = render_reports(
             scores,
             out,
-            customers=listed_values(customers, "--customers"),
+            customers=listed_values(customers, typed),
+            customers_option=typed,
             grades=listed_values(grade, "--grade"),
             alert_levels=listed_values(alert_level, "--alert-level"),
             lang=lang,

@@ -3,7 +3,8 @@ vectorised checks; pandas text as Arrow text."""
 
 from __future__ import annotations
 
-from typing import Literal, overload
+from collections.abc import Sequence
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 import pandas as pd
@@ -37,21 +38,50 @@ def as_text(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
     return values
 
 
+#: pandas' text (``str``), held by Arrow.
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+#: What :func:`text_array` takes: a pandas column, index or array, or Arrow text.
+Texts: TypeAlias = pd.Series | pd.Index | pd.api.extensions.ExtensionArray | pa.Array
+
+
 @overload
-def text_array(values: pd.Series | pd.Index, *, combine: Literal[True] = ...) -> pa.Array: ...
+def text_array(values: Texts, *, combine: Literal[True] = ...) -> pa.Array: ...
 @overload
-def text_array(values: pd.Series | pd.Index, *, combine: bool) -> pa.Array | pa.ChunkedArray: ...
-def text_array(values: pd.Series | pd.Index, *, combine: bool = True) -> pa.Array | pa.ChunkedArray:
+def text_array(values: Texts, *, combine: bool) -> pa.Array | pa.ChunkedArray: ...
+def text_array(values: Texts, *, combine: bool = True) -> pa.Array | pa.ChunkedArray:
     """Values as Arrow large strings: pandas' Arrow text as it is (its array, zero-copy:
     not a NumPy object per value, nor Arrow's look for its protocols on a Series, which
     had pandas search each name among an index of 200,000 customer ids), anything else
     as its text first; in one piece unless ``combine`` is false."""
-    array = pa.array(as_text(values).array)
+    if isinstance(values, pa.Array):
+        array: pa.Array | pa.ChunkedArray = values
+    else:
+        if isinstance(values, pd.api.extensions.ExtensionArray):
+            values = pd.Series(values, copy=False)
+        array = pa.array(as_text(values).array)
     if isinstance(array, pa.ChunkedArray) and combine:
         array = array.combine_chunks()
     if array.type != pa.large_string():
         array = pc.cast(array, pa.large_string())
     return array
+
+
+def texts_of(texts: Sequence[str], index: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``texts[index]`` (-1: missing) as pandas text, taken by Arrow (no Python text per
+    row)."""
+    taken = pa.array(texts, type=pa.large_string()).take(pa.array(index, mask=index < 0))
+    return pd.array(taken, dtype=TEXT)
+
+
+def text_order(values: Texts) -> np.ndarray:
+    """Each text's rank in code-point order (as pandas sorts text; equal texts share
+    one, missing ones last): the rows' own positions when they are in that order already
+    (a run's customers usually are), else Arrow's dense rank."""
+    text = text_array(values)
+    if len(text) < 2 or pc.all(pc.less(text[:-1], text[1:]), skip_nulls=False).as_py():
+        return np.arange(len(text))
+    return np.asarray(pc.rank(text, tiebreaker="dense").to_numpy(), dtype=np.int64)
 
 
 def as_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
+from custrisk.config._yaml import join_limited
 from custrisk.data.headers import canonical_name
 from custrisk.data.text import normalised_id
 from custrisk.errors import DataError, UsageError
 from custrisk.io.encoding import scan_text_file
-from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, pseudonym
+from custrisk.protect.pseudonym import Pseudonymiser, active_pseudonymiser, is_token, pseudonym
 
 
 def listed_values(text: str | None, option: str) -> list[str] | None:
@@ -71,4 +72,36 @@ def ids_named(typed: Iterable[str], ids: Collection[str]) -> tuple[list[str], li
     return wanted, unknown
 
 
-__all__ = ["ids_named", "listed_values"]
+def known_ids_named(
+    typed: Iterable[str],
+    ids: Collection[str],
+    *,
+    where: str,
+    option: str = "--customers",
+    note: str = "",
+) -> list[str]:
+    """The customer ids of ``ids`` that ``typed`` names (:func:`ids_named`), all of
+    them known.
+
+    Raises
+    ------
+    UsageError
+        Naming ``option`` (as the user typed it) and the unknown ids; the hint says where
+        the ids come from (``where``, then ``note``), or, when ``ids`` are pseudonym
+        tokens and the unknown ones are not, to name the customers by their tokens.
+    """
+    wanted, unknown = ids_named(typed, ids)
+    if unknown:
+        tokens = any(is_token(i) for i in ids) and not any(is_token(u) for u in unknown)
+        raise UsageError(
+            f"{option}: unknown customer id(s) {join_limited(unknown)}",
+            hint=f"the ids of {where} are read as pseudonym tokens (psn_…, --pseudonymise "
+            "or a role that pseudonymises): name the customers by the tokens of its "
+            "customer_id column"
+            if tokens
+            else f"the ids are those of {where}{note}",
+        )
+    return wanted
+
+
+__all__ = ["ids_named", "known_ids_named", "listed_values"]

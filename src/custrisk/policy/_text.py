@@ -4,32 +4,18 @@ by each frame)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: pandas' text (``str``), held by Arrow.
-TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
-
-
-def texts_of(texts: Sequence[str], index: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """``texts[index]`` as pandas text, taken by Arrow (no Python text per row)."""
-    taken = pa.array(texts, type=pa.large_string()).take(pa.array(index))
-    return pd.array(taken, dtype=TEXT)
-
-
-def text_array(values: pd.Series) -> pa.Array:
-    """A text column as Arrow text (pandas' Arrow text as it is)."""
-    if not isinstance(values.dtype, pd.StringDtype):
-        values = values.astype("str")
-    text = pa.array(values.array)
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+# one copy of each, in data: review's follow-ups take and order text the same way
+from custrisk.data._arrays import TEXT, text_array, texts_of
 
 
 def equal(text: pa.Array, value: str) -> np.ndarray:
     """Which values of ``text`` are ``value`` (compared by Arrow: no Python text per
     row; a missing value is not)."""
     return pc.fill_null(pc.equal(text, value), False).to_numpy(zero_copy_only=False)
+
+
+__all__ = ["TEXT", "equal", "text_array", "texts_of"]

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from custrisk.data._arrays import text_order
 from custrisk.expr import convert
 from custrisk.policy._text import TEXT, text_array, texts_of
 from custrisk.policy.rules import AlertRule, AlertRules
@@ -71,7 +71,7 @@ def evaluate_alerts(
         np.argsort(np.array([r.code for r in chosen], dtype=object), kind="stable")
     )
     level_rank = np.array([LEVEL_RANK[r.level] for r in chosen])
-    order = np.lexsort((code_rank[rule_of], _order_of(ids)[rows], level_rank[rule_of]))
+    order = np.lexsort((code_rank[rule_of], text_order(ids)[rows], level_rank[rule_of]))
     rows, rule_of = rows[order], rule_of[order]
 
     def per_rule(text: Callable[[AlertRule], str]) -> pd.api.extensions.ExtensionArray:
@@ -105,15 +105,6 @@ def _text(values: pa.Array) -> pd.api.extensions.ExtensionArray:
 
 def _taken(values: pd.Series, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return _text(text_array(values).cast(pa.large_string()).take(pa.array(rows)))
-
-
-def _order_of(ids: pd.Series) -> np.ndarray:
-    """Each id's rank in text order (as pandas sorts text; missing ones last): the
-    positions when they are in that order already."""
-    text = text_array(ids)
-    if len(text) < 2 or pc.all(pc.less(text[:-1], text[1:]), skip_nulls=False).as_py():
-        return np.arange(len(text))
-    return np.asarray(pc.rank(text, tiebreaker="dense").to_numpy(), dtype=np.int64)
 
 
 def _due_by(as_of: dt.date, hours: int) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from custrisk.config._yaml import join_limited
-from custrisk.data.id_list import ids_named
+from custrisk.data.id_list import ids_named, known_ids_named
 from custrisk.errors import UsageError
 from custrisk.io.safe_csv import csv_bytes
 from custrisk.results import (
@@ -116,6 +115,7 @@ def read_alerts(
     codes: Sequence[str] = (),
     grades: Sequence[str] = (),
     customers: Sequence[str] = (),
+    option: str = "--customers",
 ) -> pd.DataFrame:
     """The alerts of ``source``: a scoring run (its folder or scores file) or a
     standalone alerts CSV, which has no run facts to check against. For a run, a
@@ -127,7 +127,7 @@ def read_alerts(
     ------
     UsageError
         Naming the first unknown rule code or grade, with the run's own, or the unknown
-        customer ids.
+        customer ids (and ``option``, the customers' option as typed).
     """
     source = Path(source)
     if is_alerts_csv(source):
@@ -138,13 +138,13 @@ def read_alerts(
         return run.alerts
     run = read_run(source, parts=("alerts", "scores"), columns={"scores": ("customer_id",)})
     _check_named(run.facts, codes, grades)
-    _, unknown = ids_named(customers, set(run.scores["customer_id"].astype("str")))
-    if unknown:
-        raise UsageError(
-            f"--customers: unknown customer id(s) {join_limited(unknown)}",
-            hint=f"the ids are those of the run's scores ({source}); a customer of the "
-            "run without alerts lists none",
-        )
+    known_ids_named(
+        customers,
+        set(run.scores["customer_id"].astype("str")),
+        where=f"the run's scores ({source})",
+        option=option,
+        note="; a customer of the run without alerts lists none",
+    )
     return run.alerts
 
 

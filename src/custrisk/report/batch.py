@@ -565,6 +565,7 @@ def render_reports(
     out_dir: str | os.PathLike[str],
     *,
     customers: Sequence[str] | None = None,
+    customers_option: str = "--customers",
     grades: Sequence[str] | None = None,
     alert_levels: Sequence[str] | None = None,
     lang: str | None = None,
@@ -593,6 +594,9 @@ def render_reports(
         Output folder: ``portfolio.pdf``, ``customer_<id>.pdf`` and ``manifest.csv``.
     customers, grades, alert_levels : sequence of str, optional
         Filters (all given filters apply); none selects every customer.
+    customers_option : str
+        The customers' option as typed (``--customer`` or ``--customers``), named by the
+        error for an unknown id.
     lang : {"zh", "en"}, optional
         Report language (default: the run's, recorded when it was scored).
     workers : int, optional
@@ -659,7 +663,11 @@ def render_reports(
     hb_subset = harfbuzz_subset_available()
     inputs = load_report_inputs(scores, alerts=alerts, history=history, drift=drift)
     selected = select_customers(
-        inputs, customers=customers, grades=grades, alert_levels=alert_levels
+        inputs,
+        customers=customers,
+        grades=grades,
+        alert_levels=alert_levels,
+        option=customers_option,
     )
     out = ensure_dir(out_dir)
     with locked_folder(out, REPORT_TEMP_PATTERNS):

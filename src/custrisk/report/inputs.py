@@ -20,11 +20,10 @@ import pandas as pd
 
 from custrisk import results
 from custrisk.config._yaml import join_limited
-from custrisk.data.id_list import ids_named
+from custrisk.data.id_list import known_ids_named
 from custrisk.errors import DataError, UsageError
 from custrisk.io.plain import brief_repr
 from custrisk.protect.output import existing, plain_bytes
-from custrisk.protect.pseudonym import is_token
 from custrisk.vocab import LEVEL_CHOICES, level_named
 
 log = logging.getLogger(__name__)
@@ -230,8 +229,10 @@ def select_customers(
     customers: Sequence[str] | None = None,
     grades: Sequence[str] | None = None,
     alert_levels: Sequence[str] | None = None,
+    option: str = "--customers",
 ) -> list[str]:
-    """Customer ids that pass every given filter, in the order of the scores table.
+    """Customer ids that pass every given filter, in the order of the scores table
+    (``option``: the customers' option as typed, for the error).
 
     Raises
     ------
@@ -251,17 +252,7 @@ def select_customers(
         # an id as the export or the CRM writes it (ab 12, ＡＢ12) as cleaning stored it;
         # under --pseudonymise an id names its token (the report of 0000000009 is
         # customer_psn_....pdf), as score names them
-        wanted, unknown = ids_named(customers, ids)
-        if unknown:
-            tokens = any(is_token(i) for i in ids) and not any(is_token(u) for u in unknown)
-            raise UsageError(
-                f"--customers: unknown customer id(s) {join_limited(unknown)}",
-                hint=f"the ids of {inputs.scores_path} are read as pseudonym tokens (psn_…, "
-                "--pseudonymise or a role that pseudonymises): name the customers by the "
-                "tokens of its customer_id column"
-                if tokens
-                else f"the ids are those of {inputs.scores_path}",
-            )
+        wanted = known_ids_named(customers, ids, where=str(inputs.scores_path), option=option)
         keep &= frame["customer_id"].isin(wanted)
     if grades:
         if "grade" not in frame.columns:

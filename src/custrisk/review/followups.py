@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custrisk.data._arrays import TEXT, text_array, text_order, texts_of
 from custrisk.io.atomic import atomic_open, output_path
 from custrisk.io.excel_out import Sheet, write_workbook
 from custrisk.io.safe_csv import escape_frame
@@ -188,7 +189,7 @@ def follow_up_plan(
     # took 0.06 s)
     grade_index, grades_seen = pd.factorize(grade)
     frequency_seen = [frequency.get(g, "") for g in grades_seen]
-    grade_frequency = _text_of(frequency_seen, grade_index)
+    grade_frequency = texts_of(frequency_seen, grade_index)
     interval = np.array([REVIEW_DAYS.get(f, np.nan) for f in frequency_seen])[grade_index]
     never = np.isnan(since)
     review_due = never | (since >= interval)
@@ -199,7 +200,7 @@ def follow_up_plan(
     # due and their order found on numbers, and then each column taken once in that
     # order: a merge, a filter and a sort of the whole frame moved every text column
     # three times and hashed the ids twice.
-    found = pc.index_in(_texts(ids), value_set=_texts(open_alerts["customer_id"]))
+    found = pc.index_in(text_array(ids), value_set=text_array(open_alerts["customer_id"]))
     at = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
     alert_text = {
         column: _taken(open_alerts[column], at) for column in ("open_alerts", "alert_level")
@@ -213,7 +214,7 @@ def follow_up_plan(
     level_code, levels = pd.factorize(pd.Series(level, copy=False))
     rank = np.array([LEVEL_RANK.get(v, 99) for v in levels], dtype=np.float64)[level_code]
     # earliest due date first, then most severe alert, then customer id (stable)
-    order = np.lexsort((_order_of(ids.iloc[rows]), rank, _order_of(due)))
+    order = np.lexsort((text_order(ids.iloc[rows]), rank, text_order(due)))
     rows, due, level = rows[order], due.take(order), level.take(order)
     codes = 3 * has_alert[rows].astype(int) + np.where(
         np.isnan(since[rows]), 1, np.where(review_due[rows], 2, 0)
@@ -241,37 +242,12 @@ def follow_up_plan(
 
 def _taken(values: pd.Series, at: np.ndarray) -> pa.Array:
     """``values`` at the positions ``at`` (-1: missing) as Arrow text."""
-    return _texts(values).take(pa.array(at, mask=at < 0))
+    return text_array(values).take(pa.array(at, mask=at < 0))
 
 
 def _filled(values: pa.Array, default: str) -> pd.api.extensions.ExtensionArray:
     """Arrow text with ``default`` for the missing values, as pandas text."""
     return pd.array(pc.fill_null(values, default), dtype=_STR)
-
-
-def _texts(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> pa.Array:
-    """Text values as Arrow large strings (pandas' Arrow text as it is)."""
-    if isinstance(values, pa.Array):
-        return values.cast(pa.large_string())
-    if isinstance(values, pd.api.extensions.ExtensionArray):
-        values = pd.Series(values, copy=False)
-    if isinstance(values.dtype, pd.StringDtype):
-        text = pa.array(values.array)
-    else:
-        text = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    return text.cast(pa.large_string())
-
-
-def _order_of(values: pd.Series | pd.api.extensions.ExtensionArray | pa.Array) -> np.ndarray:
-    """Each text's rank in code-point order (as pandas sorts text; equal texts share
-    one, missing ones last): the rows' own order when they are in it already (a run's
-    customers usually are), else Arrow's."""
-    text = _texts(values)
-    if len(text) < 2 or pc.all(pc.less(text[:-1], text[1:]), skip_nulls=False).as_py():
-        return np.arange(len(text))
-    return np.asarray(pc.rank(text, tiebreaker="dense").to_numpy(), dtype=np.int64)
 
 
 def _whole_days(days: pd.Series) -> pd.Series:
@@ -294,17 +270,11 @@ _REASONS = pd.array(
         "open alerts; never followed up",
         "open alerts; review due",
     ],
-    dtype=pd.StringDtype("pyarrow", na_value=np.nan),
+    dtype=TEXT,
 )
-_STR = _REASONS.dtype
+_STR = TEXT
 #: The same in Chinese (``reason_zh``), for people reading followups.csv.
 _REASONS_ZH = pd.array([followup_reason(r, "zh") for r in _REASONS], dtype=_STR)
-
-
-def _text_of(texts: Sequence[str], codes: np.ndarray) -> pd.arrays.ArrowStringArray:
-    """The text of each code (-1: missing), taken by Arrow."""
-    taken = pa.array(texts, type=pa.large_string()).take(pa.array(codes, mask=codes < 0))
-    return pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _channel_of(ids: pd.Series, channels: pd.Series) -> pa.Array:
@@ -313,9 +283,9 @@ def _channel_of(ids: pd.Series, channels: pd.Series) -> pa.Array:
     if not len(channels):
         return pa.nulls(len(ids), pa.large_string())
     found = pc.index_in(
-        _texts(ids), value_set=pa.array(channels.index.array, type=pa.large_string())
+        text_array(ids), value_set=pa.array(channels.index.array, type=pa.large_string())
     )
-    return _texts(channels).take(found)
+    return text_array(channels).take(found)
 
 
 def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
@@ -325,27 +295,27 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
     columns = ["customer_id", "open_alerts", "alert_level", "owner", "alert_due"]
     if alerts is None or not len(alerts):
         return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
-    ids = _texts(alerts["customer_id"].astype(str))
+    ids = text_array(alerts["customer_id"].astype(str))
     level_code, levels = pd.factorize(alerts["level"])
     rank = np.array([*(LEVEL_RANK.get(v, 99) for v in levels), 99], dtype=np.float64)
-    order = np.lexsort((_order_of(alerts["code"].astype(str)), rank[level_code], _order_of(ids)))
+    order = np.lexsort((text_order(alerts["code"].astype(str)), rank[level_code], text_order(ids)))
     # each customer's alerts adjacent, in the order above (a call per customer was slow)
-    id_rank = _order_of(ids)[order]
+    id_rank = text_order(ids)[order]
     first = np.r_[True, id_rank[1:] != id_rank[:-1]]
     starts = np.flatnonzero(first)
     group = np.cumsum(first) - 1
     codes = pa.ListArray.from_arrays(
         pa.array(np.append(starts, len(order)), type=pa.int32()),
-        _texts(alerts["code"].astype(str)).take(pa.array(order)).cast(pa.string()),
+        text_array(alerts["code"].astype(str)).take(pa.array(order)).cast(pa.string()),
     )
     due = _day_of(alerts["due_by"]).take(pa.array(order))
-    by_day = np.lexsort((_order_of(due), group))
+    by_day = np.lexsort((text_order(due), group))
     return pd.DataFrame(
         {
             "customer_id": pd.array(ids.take(pa.array(order[starts])), dtype=_STR),
             "open_alerts": pd.array(pc.binary_join(codes, ";"), dtype=_STR),
-            "alert_level": _first_valid(_texts(alerts["level"]), order, group, len(starts)),
-            "owner": _first_valid(_texts(alerts["owner"]), order, group, len(starts)),
+            "alert_level": _first_valid(text_array(alerts["level"]), order, group, len(starts)),
+            "owner": _first_valid(text_array(alerts["owner"]), order, group, len(starts)),
             "alert_due": _first_valid(due, by_day, group[by_day], len(starts)),
         }
     )
@@ -367,7 +337,7 @@ def _first_valid(
 def _day_of(times: pd.Series) -> pa.Array:
     """The text before the first ``T`` of each time (its day), by Arrow (a split per
     value made a list of each)."""
-    return pc.replace_substring_regex(_texts(times.astype(str)), "(?s)T.*", "")
+    return pc.replace_substring_regex(text_array(times.astype(str)), "(?s)T.*", "")
 
 
 def filter_followups(plan: pd.DataFrame, owners: Sequence[str] = ()) -> pd.DataFrame:

@@ -178,30 +178,6 @@ def test_forget_without_a_pseudonym_key_warns_that_the_erasure_is_not_recorded(
     assert not (tmp_path / "runs" / "forgotten.csv").exists()
 
 
-def test_an_id_the_export_writes_otherwise_than_the_scores_is_left_out_too(
-    runner: CliRunner, export_200: Path, models_200: Path, tmp_path: Path, keys: None
-) -> None:
-    """forget takes the id as the scores hold it (cleaned: ASCII, upper case, no
-    spaces); the export may write it otherwise (full-width digits, lower case): the
-    customer is left out all the same."""
-    customer = pd.read_csv(export_200 / "credit.csv", dtype=str)["customer_id"].iloc[5]
-    typed = customer.translate({ord(d): ord(d) + 0xFEE0 for d in "0123456789"})  # ０１２…
-    exports = tmp_path / "exports"
-    shutil.copytree(export_200, exports)
-    for path in exports.glob("*.csv"):
-        text = path.read_text(encoding="utf-8")
-        path.write_text(_word(customer).sub(typed.encode(), text.encode()).decode())
-    assert customer not in (exports / "credit.csv").read_text(encoding="utf-8")
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    assert runner.invoke(app, ["forget", customer, "--runs", str(runs)]).exit_code == 0
-    args = ["score", str(exports), "--model", "logistic", "--models-dir", str(models_200)]
-    result = runner.invoke(app, [*args, "--out", str(runs / "2026-10" / "scores.csv")])
-    assert result.exit_code in (0, 1), result.output
-    assert "1 customer erased by custrisk forget was left out" in result.output
-    assert _holding(runs / "2026-10", customer) == []
-
-
 def test_an_id_that_lost_its_leading_zeros_is_left_out_too(
     runner: CliRunner, lost_zeros_200: Path, models_200: Path, tmp_path: Path, keys: None
 ) -> None:

@@ -166,6 +166,43 @@ def test_which_indicators_are_shares() -> None:
     assert share_names(config) == {"utilisation": "utilisation", "paid_share": "paid", "half": None}
     assert {"utilisation", "refund_rate_12m"} <= share_names(None).keys()
     assert "trade_amount_trend" not in share_names(None)  # (a ratio: 2 is twice as much)
+    assert "payment_coverage_12m" not in share_names(None)  # (a coverage: 1.44 times)
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.mark.parametrize("profile", ["default", "crm"])
+def test_no_packaged_share_is_mostly_above_one_on_the_sample_data(
+    profile: str, tmp_path: Path
+) -> None:
+    """Every packaged indicator with the unit share lies in [0, 1] but for a few
+    customers (over their limit, collecting earlier months' plans): far from the half
+    above 1.5 that stops a run reading it. A coverage (payments against the balance,
+    median 1.44 on the sample) called a share would stop `score` under any user rule on
+    it for a portfolio paying a little more."""
+    from custrisk.config.profiles import PROFILES
+    from custrisk.sample.crm import generate_crm_data
+
+    if profile == "crm":
+        data = tmp_path / "crm"
+        generate_crm_data(data, customers=300, seed=11)
+        crm = PROFILES["crm"]
+        config = load_indicator_config(crm.config("indicators.yaml"), sources=crm.sources)
+    else:
+        data, config = SAMPLE, INDICATORS
+    out = tmp_path / "indicators.csv"
+    result = CliRunner().invoke(app, ["indicators", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    shares = [i.code for i in config.indicators if i.unit == "share" and i.output]
+    assert len(shares) >= 5
+    for code in shares:
+        values = table[code].to_numpy(dtype=float)
+        judged = values[values > 0]
+        assert len(judged) >= 40, code  # (enough customers with a value to judge)
+        above = int((judged > 1.5).sum())
+        assert above <= 0.05 * len(judged), (code, above, len(judged), np.median(judged))
 
 
 def test_a_flat_tables_utilisation_in_points_names_its_column(tmp_path: Path) -> None:

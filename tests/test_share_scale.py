@@ -205,6 +205,35 @@ def test_no_packaged_share_is_mostly_above_one_on_the_sample_data(
         assert above <= 0.05 * len(judged), (code, above, len(judged), np.median(judged))
 
 
+def test_a_coverage_a_models_older_config_calls_a_share_names_the_retraining() -> None:
+    """A model trained before payment_coverage_12m was a ratio keeps its unit share: a
+    rule reading it on a portfolio covering its balance 1.9 times stops with the
+    retraining as the fix; with the packaged config the rule fires as written."""
+    data = yaml.safe_load(Path(INDICATORS.path).read_text(encoding="utf-8"))
+    data["indicators"]["payment_coverage_12m"]["unit"] = "share"
+    older = parse_indicator_config(data, file="models/logistic/1/indicators.yaml")
+    rule = {
+        "level": "yellow",
+        "condition": "payment_coverage_12m < 0.5",
+        "message": {"zh": "还款覆盖不足", "en": "payments below half the balance"},
+        "actions": {"zh": ["联系客户"], "en": ["call"]},
+        "owner": "account_manager",
+        "response_hours": 72,
+    }
+    coverage = [*np.linspace(1.6, 3.0, 30), *np.linspace(0.1, 0.4, 10)]
+    scores, details = _frames([0.5] * 40, payment_coverage_12m=coverage)
+    rules = parse_alert_rules({"rules": {"PC01": rule}}, indicators=older, file="a.yaml")
+    with pytest.raises(ConfigError) as caught:
+        apply_policy(scores, details, POLICY, rules)
+    text = caught.value.one_line()
+    assert "a.yaml, key 'rules.PC01.condition': reads 'payment_coverage_12m' as a share" in text
+    assert "the packaged indicators config gives payment_coverage_12m the unit ratio" in text
+    assert "retrain the model (custrisk train DATA --labels LABELS)" in text
+    rules = parse_alert_rules({"rules": {"PC01": rule}}, indicators=INDICATORS)
+    alerts = apply_policy(scores, details, POLICY, rules).alerts
+    assert (alerts["code"] == "PC01").sum() == 10
+
+
 def test_a_flat_tables_utilisation_in_points_names_its_column(tmp_path: Path) -> None:
     """A flat table whose ``utilisation`` column holds percentage points (its header
     names no percent, so the layout reads it as written): the packaged CR03 reads it as

@@ -166,6 +166,72 @@ def test_which_indicators_are_shares() -> None:
     assert share_names(config) == {"utilisation": "utilisation", "paid_share": "paid", "half": None}
     assert {"utilisation", "refund_rate_12m"} <= share_names(None).keys()
     assert "trade_amount_trend" not in share_names(None)  # (a ratio: 2 is twice as much)
+    assert "payment_coverage_12m" not in share_names(None)  # (a coverage: 1.44 times)
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+@pytest.mark.parametrize("profile", ["default", "crm"])
+def test_no_packaged_share_is_mostly_above_one_on_the_sample_data(
+    profile: str, tmp_path: Path
+) -> None:
+    """Every packaged indicator with the unit share lies in [0, 1] but for a few
+    customers (over their limit, collecting earlier months' plans): far from the half
+    above 1.5 that stops a run reading it. A coverage (payments against the balance,
+    median 1.44 on the sample) called a share would stop `score` under any user rule on
+    it for a portfolio paying a little more."""
+    from custrisk.config.profiles import PROFILES
+    from custrisk.sample.crm import generate_crm_data
+
+    if profile == "crm":
+        data = tmp_path / "crm"
+        generate_crm_data(data, customers=300, seed=11)
+        crm = PROFILES["crm"]
+        config = load_indicator_config(crm.config("indicators.yaml"), sources=crm.sources)
+    else:
+        data, config = SAMPLE, INDICATORS
+    out = tmp_path / "indicators.csv"
+    result = CliRunner().invoke(app, ["indicators", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    shares = [i.code for i in config.indicators if i.unit == "share" and i.output]
+    assert len(shares) >= 5
+    for code in shares:
+        values = table[code].to_numpy(dtype=float)
+        judged = values[values > 0]
+        assert len(judged) >= 40, code  # (enough customers with a value to judge)
+        above = int((judged > 1.5).sum())
+        assert above <= 0.05 * len(judged), (code, above, len(judged), np.median(judged))
+
+
+def test_a_coverage_a_models_older_config_calls_a_share_names_the_retraining() -> None:
+    """A model trained before payment_coverage_12m was a ratio keeps its unit share: a
+    rule reading it on a portfolio covering its balance 1.9 times stops with the
+    retraining as the fix; with the packaged config the rule fires as written."""
+    data = yaml.safe_load(Path(INDICATORS.path).read_text(encoding="utf-8"))
+    data["indicators"]["payment_coverage_12m"]["unit"] = "share"
+    older = parse_indicator_config(data, file="models/logistic/1/indicators.yaml")
+    rule = {
+        "level": "yellow",
+        "condition": "payment_coverage_12m < 0.5",
+        "message": {"zh": "还款覆盖不足", "en": "payments below half the balance"},
+        "actions": {"zh": ["联系客户"], "en": ["call"]},
+        "owner": "account_manager",
+        "response_hours": 72,
+    }
+    coverage = [*np.linspace(1.6, 3.0, 30), *np.linspace(0.1, 0.4, 10)]
+    scores, details = _frames([0.5] * 40, payment_coverage_12m=coverage)
+    rules = parse_alert_rules({"rules": {"PC01": rule}}, indicators=older, file="a.yaml")
+    with pytest.raises(ConfigError) as caught:
+        apply_policy(scores, details, POLICY, rules)
+    text = caught.value.one_line()
+    assert "a.yaml, key 'rules.PC01.condition': reads 'payment_coverage_12m' as a share" in text
+    assert "the packaged indicators config gives payment_coverage_12m the unit ratio" in text
+    assert "retrain the model (custrisk train DATA --labels LABELS)" in text
+    rules = parse_alert_rules({"rules": {"PC01": rule}}, indicators=INDICATORS)
+    alerts = apply_policy(scores, details, POLICY, rules).alerts
+    assert (alerts["code"] == "PC01").sum() == 10
 
 
 def test_a_flat_tables_utilisation_in_points_names_its_column(tmp_path: Path) -> None:

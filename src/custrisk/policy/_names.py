@@ -198,6 +198,20 @@ def share_names(indicators: IndicatorConfig | None) -> dict[str, str | None]:
     return out
 
 
+def packaged_unit(code: str) -> str | None:
+    """The unit the packaged indicator config gives ``code`` (``None``: it has no such
+    indicator): a model keeps the config it was trained with, so its unit may be an
+    older one (``payment_coverage_12m`` was a ``share`` before it was a ``ratio``)."""
+    return _packaged_units().get(code)
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_units() -> Mapping[str, str]:
+    from custrisk.indicators import load_indicator_config
+
+    return {i.code: i.unit.strip() for i in load_indicator_config().indicators}
+
+
 @functools.lru_cache(maxsize=1)
 def _packaged_shares() -> Mapping[str, str | None]:
     from custrisk.indicators import load_indicator_config

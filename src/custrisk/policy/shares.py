@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from custrisk.errors import ConfigError
-from custrisk.policy._names import GRADE_CAP
+from custrisk.policy._names import GRADE_CAP, SHARE_UNIT, packaged_unit
 
 if TYPE_CHECKING:
     from custrisk.policy.config import Policy
@@ -130,6 +130,14 @@ def _points_error(name: str, where: list[_Reader], above: int, array: np.ndarray
             "with: retrain it (custrisk train TABLE --target COLUMN) with the column's "
             f"header naming the percent ('{column} %'), whose points are then read as "
             "fractions"
+        )
+    elif (unit := packaged_unit(name)) not in (None, "", SHARE_UNIT):
+        # (a model trained when the packaged config called it a share keeps that unit)
+        hint = (
+            f"the packaged indicators config gives {name} the unit {unit} (it is rightly "
+            "above 1), but the indicators config the model was trained with (an earlier "
+            "version's, or a copy of it) calls it a share: retrain the model (custrisk "
+            f"train DATA --labels LABELS) with {name} given the unit {unit}"
         )
     else:
         hint = (

@@ -1,6 +1,6 @@
 """Builders shared by test modules: rows of the credit and transactions exports,
 exports cut into partitions or written as hive-partitioned datasets, the comparison of two scoring runs,
-``custrisk score`` run on both engines, and the sample export in a SQLite file with a
+``custrisk score`` run on both engines, an export with a credit column blanked, and the sample export in a SQLite file with a
 sources config that reads it by queries.
 
 Test modules import these from here, never from conftest.py or from another test module.
@@ -149,6 +149,16 @@ def score_on_both_engines(
     second = runner.invoke(app, [*common, *dask])
     assert second.exit_code == 0, second.output
     return pandas_out, dask_out
+
+
+def with_blank(export: Path, target: Path, column: str, rows: object = slice(None)) -> Path:
+    """A copy of ``export`` at ``target`` whose credit ``column`` is blank in ``rows``
+    (a slice or a boolean mask of the credit rows; every row by default)."""
+    shutil.copytree(export, target)
+    credit = pd.read_csv(target / "credit.csv", dtype=str, keep_default_na=False)
+    credit.loc[credit.index[rows], column] = ""
+    credit.to_csv(target / "credit.csv", index=False)
+    return target
 
 
 def cut_off(path: Path) -> int:

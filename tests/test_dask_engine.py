@@ -33,6 +33,7 @@ from tests._support import (
     hive_dataset,
     partitioned_exports,
     score_on_both_engines,
+    with_blank,
 )
 
 distributed = pytest.importorskip("distributed")
@@ -730,3 +731,39 @@ def test_a_table_without_dates_is_as_of_its_named_month_on_both_engines(
     )
     for out in (pandas_out, dask_out):
         assert set(pd.read_csv(out)["as_of"]) == {"2026-11-30"}
+
+
+@pytest.mark.parametrize("read", ["on the workers", "on the client"])
+def test_a_feature_column_exported_empty_is_refused_as_by_the_pandas_engine(
+    read: str,
+    tmp_path: Path,
+    dask_cluster: Any,
+    export_200: Path,
+    models_200: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model feature blank for every customer is refused with the pandas engine's line
+    (naming the whole data's customers), whichever way the buckets are read, and leaves
+    no scores or parts behind; blank for every customer of one bucket only, it scores."""
+    from custrisk.engine import dask_engine
+
+    if read == "on the client":
+        monkeypatch.setattr(dask_engine, "_on_workers", lambda *_args: None)
+    model = ["--model", "logistic", "--models-dir", str(models_200)]
+    dask = ["--engine", "dask", "--scheduler", dask_cluster.scheduler.address, "--buckets", "3"]
+    blank = with_blank(export_200, tmp_path / "blank", "bureau_score")
+    out = tmp_path / "out" / "scores.csv"
+    want = CliRunner().invoke(app, ["score", str(blank), *model, "--out", str(out)])
+    got = CliRunner().invoke(app, ["score", str(blank), *model, *dask, "--parts", "-o", str(out)])
+    assert want.exit_code == got.exit_code == 2, got.output
+    assert "blank (or unreadable) for all 200 customers" in want.stderr
+    assert got.stderr == want.stderr
+    assert not out.parent.exists() or not any(out.parent.rglob("*.*"))
+    # One bucket's customers without the feature: the data as a whole has it
+    ids = pd.read_csv(export_200 / "credit.csv", dtype=str)["customer_id"]
+    first = bucket_of(ids, 3) == 0
+    assert 20 <= first.sum() < len(ids)
+    one = with_blank(export_200, tmp_path / "one", "bureau_score", first)
+    scored = CliRunner().invoke(app, ["score", str(one), *model, *dask, "-o", str(out)])
+    assert scored.exit_code == 0, scored.output
+    assert len(pd.read_csv(out)) == 200

@@ -3,13 +3,13 @@ by score instead of scoring every customer in the 'missing' bin; drift reports i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 from typer.testing import CliRunner, Result
 
 from custrisk.cli import app
+from tests._support import with_blank
 
 
 def _invoke(*args: object) -> Result:
@@ -18,18 +18,10 @@ def _invoke(*args: object) -> Result:
     return result
 
 
-def _with_blank(export: Path, target: Path, column: str, rows: slice = slice(None)) -> Path:
-    shutil.copytree(export, target)
-    credit = pd.read_csv(target / "credit.csv", dtype=str, keep_default_na=False)
-    credit.loc[credit.index[rows], column] = ""
-    credit.to_csv(target / "credit.csv", index=False)
-    return target
-
-
 def test_a_feature_column_exported_empty_is_refused_by_score_and_reported_by_drift(
     export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
-    data = _with_blank(export_200, tmp_path / "data", "bureau_score")
+    data = with_blank(export_200, tmp_path / "data", "bureau_score")
     out = tmp_path / "scores.csv"
     model = ["--model", "logistic", "--models-dir", models_200]
     result = _invoke("score", data, *model, "--out", out)
@@ -48,7 +40,7 @@ def test_a_feature_column_exported_empty_is_refused_by_score_and_reported_by_dri
 def test_a_feature_blank_for_some_customers_still_scores(
     export_200: Path, models_200: Path, tmp_path: Path
 ) -> None:
-    data = _with_blank(export_200, tmp_path / "data", "bureau_score", slice(0, 150))
+    data = with_blank(export_200, tmp_path / "data", "bureau_score", slice(0, 150))
     out = tmp_path / "scores.csv"
     result = _invoke("score", data, "--model", "logistic", "--models-dir", models_200, "-o", out)
     assert result.exit_code == 0, result.output

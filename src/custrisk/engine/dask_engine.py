@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -59,9 +59,11 @@ from custrisk.review.followups import preferred_channels
 from custrisk.scoring import score_portfolio
 from custrisk.scoring.features import (
     Features,
+    blank_features,
     check_features_given,
     load_configs,
     model_indicator_config,
+    refuse_blank_features,
     table_names,
 )
 from custrisk.scoring.score import ScoreResult, score_prepared, with_query_facts
@@ -116,20 +118,44 @@ def split_workspace(workspace: Workspace, buckets: int) -> tuple[list[Workspace]
     return parts, positions
 
 
+class _Scored(NamedTuple):
+    """One bucket's scoring, from its worker to the client."""
+
+    #: Its customers' scores and details (the details hold every indicator, so the
+    #: indicators themselves do not go to the client).
+    frame: pd.DataFrame
+    details: pd.DataFrame
+    run: dict[str, Any]
+    #: The indicators that could not be computed, with why (the same in every bucket)
+    unavailable: dict[str, str]
+    #: The model's features blank for every customer of the bucket
+    #: (:func:`custrisk.scoring.features.blank_features`)
+    blank: list[str]
+    #: Read on the workers: where each customer's credit row came from (partition, row)
+    origin: np.ndarray | None = None
+    #: Read on the workers: the customers' preferred channels (from the bucket's events)
+    channels: pd.Series | None = None
+
+
 def _score_bucket(
     model: LoadedModel,
     config: IndicatorConfig,
     part: Workspace,
     as_of: dt.date,
     lang: str,
-) -> tuple[pd.DataFrame, pd.DataFrame, None, dict[str, Any], dict[str, str]]:
-    """One bucket on a worker: the scores and details of its customers (the details
-    hold every indicator, so the indicators themselves do not go to the client)."""
+) -> _Scored:
+    """One bucket on a worker: the scores and details of its customers."""
     result = compute_indicators(part.present_frames(), config, as_of=as_of)
     X = result.frame.set_index(CUSTOMER_ID)
+    blank = blank_features(model, X)
     features = Features(part, config, X, result.as_of, dict(result.unavailable), result)
     scored = score_prepared(model, features, lang=lang)
-    return scored.frame, scored.details, None, scored.run, dict(result.unavailable)
+    return _Scored(scored.frame, scored.details, scored.run, dict(result.unavailable), blank)
+
+
+def _blank_in_every_bucket(done: Sequence[_Scored]) -> list[str]:
+    """The model's features blank in every bucket: blank for every customer."""
+    return [code for code in done[0].blank if all(code in d.blank for d in done[1:])]
 
 
 def _in_order(frames: list[pd.DataFrame], positions: list[np.ndarray]) -> pd.DataFrame:
@@ -217,16 +243,18 @@ def _scores_in(
     lang: str,
     names: Sequence[str],
     *cleaned: Cleaned,
-) -> tuple[Any, ...] | None:
-    """On a worker: indicators, scores and details of a bucket's customers, where each
-    customer's credit row came from, and their preferred channels (for the follow-up
-    plan, from the behaviour events the bucket holds); None without customers."""
+) -> _Scored | None:
+    """On a worker: scores and details of a bucket's customers, where each customer's
+    credit row came from, and their preferred channels (for the follow-up plan, from
+    the behaviour events the bucket holds); None without customers."""
     part = _part(shape, names, cleaned)
     if not len(part.frames[CUSTOMER_SOURCE]):
         return None
     origin = cleaned[list(names).index(CUSTOMER_SOURCE)].origin
     channels = preferred_channels(part.frames.get(BEHAVIOUR_SOURCE), as_of)
-    return (*_score_bucket(model, config, part, as_of, lang), origin, channels)
+    return _score_bucket(model, config, part, as_of, lang)._replace(
+        origin=origin, channels=channels
+    )
 
 
 def _on_each_bucket(
@@ -487,8 +515,8 @@ class _DaskScorer:
                 if parts is None
                 else _WritePart(parts, details_columns, in_parts, self.out),
             )
-            positions = _positions_of([d[5] for d in done])
-            channels = pd.concat([d[6] for d in done])
+            positions = _positions_of([d.origin for d in done])
+            channels = pd.concat([d.channels for d in done])
             workspace = bucketed.workspace()  # the report and rejects; rows stay there
         else:
             channels = None  # found from the workspace's behaviour events
@@ -510,15 +538,18 @@ class _DaskScorer:
                     channels = preferred_channels(workspace.frames.get(BEHAVIOUR_SOURCE), day)
                 write = _WritePart(parts, details_columns, in_parts, self.out, channels)
                 done = [write(d) for d in done]
-        run, unavailable = done[0][3], done[0][4]
-        frames, details_tables = [d[0] for d in done], [d[1] for d in done]
+        run, unavailable = done[0].run, done[0].unavailable
+        check_features_given(model, unavailable, data_dir)
+        # (drift reports such a column, as the move it is, rather than refuse it)
+        customers = sum(len(rows) for rows in positions)
+        refuse_blank_features(model, _blank_in_every_bucket(done), customers, data_dir)
+        frames, details_tables = [d.frame for d in done], [d.details for d in done]
         del done  # the buckets' tables are let go as they are put together
         frame = _in_order(frames, positions)
         # (With the run in parts, the buckets' details were let go once written.)
         in_parts_used = in_parts is not None and in_parts.scores is not None
         details = details_tables[0] if in_parts_used else _in_order(details_tables, positions)
         run = dict(run, customers=len(frame))
-        check_features_given(model, unavailable, data_dir)
         # No indicator columns: they are in the details (ind__...), and the client holds
         # every customer's results once, not twice.
         # (With the run in parts, the frame holds no ids: they are in the parts.)
@@ -553,15 +584,14 @@ class _WritePart:
         self.out = out
         self.channels = channels
 
-    def __call__(self, done: tuple[Any, ...]) -> tuple[Any, ...]:
-        frame, details, rest = done[0], done[1], list(done[2:])
-        if len(done) > 5:  # read on the workers: in the order the credit rows were read
-            origin = done[5]
+    def __call__(self, done: _Scored) -> _Scored:
+        frame, details, origin = done.frame, done.details, done.origin
+        if origin is not None:  # read on the workers: in the order the credit rows were read
             order = np.lexsort((origin[:, 1], origin[:, 0]))
             if (np.diff(order) < 0).any():
                 frame = frame.iloc[order].reset_index(drop=True)
                 details = details.iloc[order].reset_index(drop=True)
-                rest[3] = origin[order]
+                origin = origin[order]
         self.parts.add(details)
         # Copies: a selection or an empty slice of a frame holds on to all of its
         # columns' memory, and the command keeps these until every bucket is in.
@@ -569,13 +599,17 @@ class _WritePart:
             wanted = set(self.columns)
             details = details.loc[:, [c for c in details.columns if c in wanted]].copy()
         if self.in_parts is None:
-            return (frame, details, *rest)
+            return done._replace(frame=frame, details=details, origin=origin)
         assert self.out is not None
-        channels = rest[4] if len(rest) > 4 else self.channels
-        frame = self.in_parts.add(self.out, frame, details, rest[2], channels)
-        if len(rest) > 4:
-            rest[4] = rest[4].iloc[:0].copy()
-        return (frame, details.iloc[:0].copy(), *rest)
+        ours = done.channels
+        channels = ours if ours is not None else self.channels
+        frame = self.in_parts.add(self.out, frame, details, done.unavailable, channels)
+        return done._replace(
+            frame=frame,
+            details=details.iloc[:0].copy(),
+            origin=origin,
+            channels=None if ours is None else ours.iloc[:0].copy(),
+        )
 
 
 def dask_scorer(

@@ -410,38 +410,58 @@ def prepare_model_features(
 BLANK_FEATURE_MIN_ROWS = 20
 
 
+def blank_features(model: LoadedModel, X: pd.DataFrame) -> list[str]:
+    """The features ``model`` scores with that are blank in every row of ``X`` (none
+    when ``X`` has no rows); a feature ``X`` does not have is not among them. The Dask
+    engine finds them in each bucket: a feature blank in every bucket is blank in all."""
+    if not len(X):
+        return []
+    return [
+        code
+        for code in model.card.get("features", [])
+        if code in X.columns and not X[code].notna().any()
+    ]
+
+
 def check_features_filled(
     model: LoadedModel, X: pd.DataFrame, data: str | os.PathLike[str]
 ) -> None:
     """Refuse data in which a feature ``model`` scores with is blank for every customer
-    while most of its training customers had a value: scored, every customer would get
-    the training's 'missing' bin, a silently wrong score (a column exported empty this
-    month). Data of fewer than :data:`BLANK_FEATURE_MIN_ROWS` customers is not judged.
+    while most of its training customers had a value (:func:`refuse_blank_features`)."""
+    refuse_blank_features(model, blank_features(model, X), len(X), data)
+
+
+def refuse_blank_features(
+    model: LoadedModel, blank: Sequence[str], customers: int, data: str | os.PathLike[str]
+) -> None:
+    """Refuse data of ``customers`` customers for which the features ``blank`` (of
+    :func:`blank_features`) are blank for every one, when most of the model's training
+    customers had a value: scored, every customer would get the training's 'missing'
+    bin, a silently wrong score (a column exported empty this month). Data of fewer than
+    :data:`BLANK_FEATURE_MIN_ROWS` customers is not judged.
 
     Raises
     ------
     DataError
         Naming up to three of the blank features and how many had a value in training.
     """
-    if len(X) < BLANK_FEATURE_MIN_ROWS:
+    if customers < BLANK_FEATURE_MIN_ROWS:
         return
     reference = model.card.get("reference", {}).get("features", {})
     names = table_feature_headers(model) if is_table_model(model) else {}
-    blank = []
-    for code in model.card.get("features", []):
-        if code not in X.columns or X[code].notna().any():
-            continue
+    refused = []
+    for code in blank:
         counts = reference.get(code, {}).get("counts") or []
         filled = sum(counts[:-1])  # the last bin counts the missing
         if counts and filled * 2 >= sum(counts):
-            blank.append(f"{names.get(code, code)!r} ({filled:,} of {sum(counts):,} in training)")
-    if not blank:
+            refused.append(f"{names.get(code, code)!r} ({filled:,} of {sum(counts):,} in training)")
+    if not refused:
         return
-    more = f" and {len(blank) - 3} more" if len(blank) > 3 else ""
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
     raise DataError(
         f"model {model.model_id} scores with feature(s) blank (or unreadable) for all "
-        f"{len(X):,} customers here but filled for most in training: "
-        f"{', '.join(blank[:3])}{more}; scored, every customer would get the 'missing' bin",
+        f"{customers:,} customers here but filled for most in training: "
+        f"{', '.join(refused[:3])}{more}; scored, every customer would get the 'missing' bin",
         file=str(data),
         hint="the column came out empty or unreadable in this export ('custrisk validate' "
         "says which rows, 'custrisk drift' how it moved): export it again with its values",

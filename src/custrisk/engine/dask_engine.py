@@ -65,6 +65,7 @@ from custrisk.scoring.features import (
     table_names,
 )
 from custrisk.scoring.score import ScoreResult, score_prepared, with_query_facts
+from custrisk.scoring.unseen import merged_unseen
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -511,6 +512,9 @@ class _DaskScorer:
                 write = _WritePart(parts, details_columns, in_parts, self.out, channels)
                 done = [write(d) for d in done]
         run, unavailable = done[0][3], done[0][4]
+        unseen = merged_unseen([d[3] for d in done])
+        if unseen:  # (every bucket's, not the first's alone)
+            run = dict(run, unseen_categories=unseen)
         frames, details_tables = [d[0] for d in done], [d[1] for d in done]
         del done  # the buckets' tables are let go as they are put together
         frame = _in_order(frames, positions)

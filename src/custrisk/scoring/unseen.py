@@ -44,6 +44,21 @@ def unseen_categories(model: LoadedModel, X: pd.DataFrame) -> dict[str, dict[str
     return out
 
 
+def merged_unseen(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The ``unseen_categories`` facts of buckets scored apart (the Dask engine) as one:
+    customers summed, the values each bucket named in bucket order (``distinct`` is then
+    at least the largest bucket's)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for code, fact in (run.get("unseen_categories") or {}).items():
+            whole = out.setdefault(code, dict(fact, customers=0, values=[], distinct=0))
+            whole["customers"] += fact["customers"]
+            values = list(dict.fromkeys([*whole["values"], *fact["values"]]))
+            whole["distinct"] = max(whole["distinct"], fact["distinct"], len(values))
+            whole["values"] = values[:SHOWN_VALUES]
+    return out
+
+
 def _scored_as(card: dict[str, Any], code: str) -> str:
     """What the model does with a value it never saw (the rule of its estimator)."""
     model = card.get("model") or {}
@@ -81,4 +96,4 @@ def unseen_lines(unseen: dict[str, dict[str, Any]], names: dict[str, str]) -> li
     return lines
 
 
-__all__ = ["unseen_categories", "unseen_lines"]
+__all__ = ["merged_unseen", "unseen_categories", "unseen_lines"]

@@ -11,6 +11,7 @@ import pandas as pd
 from custrisk.config._yaml import join_limited
 from custrisk.estimators.features import category_text
 from custrisk.io.plain import counted
+from custrisk.privacy import mask_pii_text
 from custrisk.registry import LoadedModel
 
 #: How many of a feature's new values a note names.
@@ -32,12 +33,13 @@ def unseen_categories(model: LoadedModel, X: pd.DataFrame) -> dict[str, dict[str
         seen = set(known)
         counts = X[code].value_counts(dropna=True, sort=True)
         new = [(category_text(v), int(n)) for v, n in counts.items()]
-        new = [(text, n) for text, n in new if text not in seen]
+        new = [(text, n) for text, n in new if n and text not in seen]
         if not new:
             continue
         out[code] = {
             "customers": sum(n for _, n in new),
-            "values": [text for text, _ in new[:SHOWN_VALUES]],
+            # (a phone or a name typed into a category column: masked, as everywhere)
+            "values": [mask_pii_text(text) for text, _ in new[:SHOWN_VALUES]],
             "distinct": len(new),
             "scored_as": _scored_as(card, code),
         }

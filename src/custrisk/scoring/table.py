@@ -45,6 +45,7 @@ from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
 from custrisk.io.excel import split_sheet
 from custrisk.io.header import HeaderMatcher
+from custrisk.privacy import mask_pii_text
 from custrisk.registry import LoadedModel
 from custrisk.vocab import NOTE, PERCENT_UNIT
 
@@ -327,13 +328,13 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
     ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
     spec = dataclasses.replace(spec, outcome_columns=outcomes, left_out=spec.left_out | ignored)
-    spec = _scaled_headers(spec, Path(data), model)
+    spec = _scaled_headers(spec, Path(data))
     return folder, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
     )
 
 
-def _scaled_headers(spec: SourceSpec, data: Path, model: LoadedModel) -> SourceSpec:
+def _scaled_headers(spec: SourceSpec, data: Path) -> SourceSpec:
     """``spec`` reading a header that names one of its amounts in another unit as that
     amount, scaled: a model trained on ``年收入`` scoring a table whose header is
     ``年收入(万元)`` (or ``年收入（万元）``, ``annual_income(万元)``, ``月收入``) reads it
@@ -365,11 +366,11 @@ def _scaled_headers(spec: SourceSpec, data: Path, model: LoadedModel) -> SourceS
         present.add(col.name)
         log.warning(
             "%s: column %r read as the model's %r (%s)%s",
-            data.name,
+            mask_pii_text(data.name),
             h,
             was,
             col.name,
-            f" × {scaled.scale:,} ({scaled.why})" if factor else "",
+            f" × {scaled.scale:,} ({scaled.why})" if factor else " (in 元)",
             extra=NOTE,
         )
     if rename == spec.rename:

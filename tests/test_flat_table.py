@@ -1919,3 +1919,48 @@ def test_compare_reads_a_flat_table_once_for_two_models_of_its_layout(flat: dict
     assert result.exit_code == 0, result.output
     # one read (and one of each of its warnings), not one per model
     assert result.output.count("rows in") == 1, result.output
+
+
+def test_a_region_the_model_never_saw_is_scored_with_a_note_saying_so(
+    flat: dict, tmp_path: Path
+) -> None:
+    later = pd.read_csv(flat["next"], dtype=str)
+    later.loc[:99, "地区"] = "西南"  # a region opened after training
+    path = tmp_path / "new_region.csv"
+    later.to_csv(path, index=False)
+    scored = tmp_path / "run" / "scores.csv"
+    output = _invoke("score", path, "-m", flat["model"], "-o", scored)
+    note = next(line for line in output.splitlines() if "never saw" in line)
+    assert note.startswith("Note: 地区: 100 customers have values the model never saw (西南): ")
+    assert "scored as" in note
+    facts = json.loads(scored.with_name("scores.run.json").read_text(encoding="utf-8"))
+    (fact,) = facts["unseen_categories"].values()
+    assert (fact["customers"], fact["values"]) == (100, ["西南"])
+    # a month of the regions the model knows says nothing of the kind
+    assert "never saw" not in flat["_score_text"]
+    assert "unseen_categories" not in json.loads(
+        flat["scores"].with_name("scores.run.json").read_text(encoding="utf-8")
+    )
+
+
+@pytest.mark.parametrize("header", ["年收入(万元)", "annual_income（万元）"])
+def test_an_income_header_in_wan_yuan_is_read_as_the_models_income_scaled(
+    flat: dict, tmp_path: Path, header: str
+) -> None:
+    """The model read 月收入(元) as annual_income × 12; next month's table writes the
+    year's income in 万元 under another header: the same customers score the same."""
+    later = pd.read_csv(flat["next"], dtype=str)
+    monthly = pd.to_numeric(later.pop("月收入(元)"))
+    later[header] = monthly * 12 / 10_000
+    path = tmp_path / "wan.csv"
+    later.to_csv(path, index=False)
+    scored = tmp_path / "run" / "scores.csv"
+    output = _invoke("score", path, "-m", flat["model"], "-o", scored)
+    assert f"Note: wan.csv: column '{header}' read as the model's '月收入(元)'" in output
+    assert "× 10,000" in output
+    assert "missing" not in output and "ignored" not in output
+    before = pd.read_csv(flat["scores"], encoding="utf-8-sig")
+    after = pd.read_csv(scored, encoding="utf-8-sig")
+    assert after["score"].tolist() == before["score"].tolist()
+    assert after["recommended_limit"].equals(before["recommended_limit"])
+    assert after["pd"].tolist() == before["pd"].tolist()

@@ -208,6 +208,7 @@ def score(
     )
     if facts.get("customer_id"):
         console.print(f"Customer ids: {facts['customer_id']}", highlight=False)
+    _say_unseen(facts, run.extras.get("model"))
     left_out = left_out_line(erasures)
     if left_out:
         say("Note:", left_out)
@@ -236,6 +237,20 @@ def score(
             f"see {alerts_path}",
             hint="handle them, or choose another --fail-on level",
         )
+
+
+def _say_unseen(facts: dict[str, Any], model: Any) -> None:
+    """A note per categorical feature with values the model never saw (a new region),
+    from the run's facts, with the table's header for a flat table's feature."""
+    from custrisk.scoring.table import is_table_model, table_feature_headers
+    from custrisk.scoring.unseen import unseen_lines
+
+    unseen = facts.get("unseen_categories") or {}
+    if not unseen:
+        return
+    names = table_feature_headers(model) if model is not None and is_table_model(model) else {}
+    for line in unseen_lines(unseen, names):
+        say("Note:", line)
 
 
 def _scores_named(files: RunFiles, engine: str, parts: bool | None) -> str:

@@ -67,6 +67,7 @@ from custrisk.scoring.features import (
     table_names,
 )
 from custrisk.scoring.score import ScoreResult, score_prepared, with_query_facts
+from custrisk.scoring.unseen import merged_unseen
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -543,6 +544,9 @@ class _DaskScorer:
         # (drift reports such a column, as the move it is, rather than refuse it)
         customers = sum(len(rows) for rows in positions)
         refuse_blank_features(model, _blank_in_every_bucket(done), customers, data_dir)
+        unseen = merged_unseen([d.run for d in done])
+        if unseen:  # (every bucket's, not the first's alone)
+            run = dict(run, unseen_categories=unseen)
         frames, details_tables = [d.frame for d in done], [d.details for d in done]
         del done  # the buckets' tables are let go as they are put together
         frame = _in_order(frames, positions)

@@ -35,6 +35,7 @@ from custrisk.scoring.features import (
     prepare_model_features,
 )
 from custrisk.scoring.table import TABLE_CARD_KEY
+from custrisk.scoring.unseen import unseen_categories
 from custrisk.vocab import check_language
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,9 @@ def score_prepared(model: LoadedModel, features: Features, *, lang: str = "zh") 
             if i.output
         },
     }
+    unseen = unseen_categories(model, features.X)
+    if unseen:  # (categories the model never saw: said by the CLI as a note)
+        run["unseen_categories"] = unseen
     return ScoreResult(table, details, run, features, model.model_id)
 
 

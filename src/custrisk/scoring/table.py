@@ -30,16 +30,24 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from custrisk.config.sources import CUSTOMER_SOURCE, SourcesConfig, parse_sources_config
-from custrisk.data.headers import AMOUNTS, chinese_header
+from custrisk.config.sources import (
+    CUSTOMER_SOURCE,
+    SourcesConfig,
+    SourceSpec,
+    parse_sources_config,
+)
+from custrisk.data.exports import read_export
+from custrisk.data.headers import AMOUNTS, ScaledField, canonical_name, chinese_header, scaled_field
 from custrisk.data.infer import TableSchema, infer_table
 from custrisk.data.infer_columns import CUSTOMER_FIELDS, ID_NAME, protected_attribute
 from custrisk.data.workspace import file_as_source, is_one_file
 from custrisk.errors import DataError, UsageError
 from custrisk.estimators.features import MISSING, OTHER
 from custrisk.io.excel import split_sheet
+from custrisk.io.header import HeaderMatcher
+from custrisk.privacy import mask_pii_text
 from custrisk.registry import LoadedModel
-from custrisk.vocab import PERCENT_UNIT
+from custrisk.vocab import NOTE, PERCENT_UNIT
 
 #: The model-folder copy of a flat table's sources config.
 TABLE_SOURCES_FILE = "sources.yaml"
@@ -320,8 +328,57 @@ def table_sources(model: LoadedModel, data: str | os.PathLike[str]) -> tuple[Pat
     # (the columns the layout ignored, 序号 or 民族, are no news in every month's warnings)
     ignored = frozenset(c["header"] for c in info.get("columns", ()) if c["role"] == "ignored")
     spec = dataclasses.replace(spec, outcome_columns=outcomes, left_out=spec.left_out | ignored)
+    spec = _scaled_headers(spec, Path(data))
     return folder, dataclasses.replace(
         config, sources=MappingProxyType({**config.sources, CUSTOMER_SOURCE: spec})
+    )
+
+
+def _scaled_headers(spec: SourceSpec, data: Path) -> SourceSpec:
+    """``spec`` reading a header that names one of its amounts in another unit as that
+    amount, scaled: a model trained on ``年收入`` scoring a table whose header is
+    ``年收入(万元)`` (or ``年收入（万元）``, ``annual_income(万元)``, ``月收入``) reads it
+    as ``annual_income`` × 10,000 (× 12), rather than leave the income blank and the
+    header ignored; said as a note. Only when the table lacks the model's own header."""
+    header = read_export(
+        data, delimiter=spec.delimiter, encoding=spec.encoding, columns={}, max_rows=1
+    ).header
+    matcher = HeaderMatcher(spec.rename)
+    present = {spec.rename[found] for h in header if (found := matcher.find(h)) is not None}
+    present |= {h for h in header if h in spec.column_names}
+    by_name = {c.name: c for c in spec.columns}
+    rename, columns = dict(spec.rename), dict(by_name)
+    for h in header:
+        if matcher.find(h) is not None or h in spec.column_names:
+            continue
+        scaled = scaled_field(h)
+        if scaled is None and (name := canonical_name(h)) in AMOUNTS:
+            scaled = ScaledField(name, 1, "in 元")
+        col = by_name.get(scaled.name) if scaled is not None else None
+        if scaled is None or col is None or scaled.name in present:
+            continue
+        if col.type not in ("float", "int"):
+            continue
+        was = next((k for k, v in spec.rename.items() if v == col.name), col.name)
+        factor = None if scaled.scale == 1 else float(scaled.scale)
+        rename[h] = col.name
+        columns[col.name] = dataclasses.replace(col, type="float", scale=factor)
+        present.add(col.name)
+        log.warning(
+            "%s: column %r read as the model's %r (%s)%s",
+            mask_pii_text(data.name),
+            h,
+            was,
+            col.name,
+            f" × {scaled.scale:,} ({scaled.why})" if factor else " (in 元)",
+            extra=NOTE,
+        )
+    if rename == spec.rename:
+        return spec
+    return dataclasses.replace(
+        spec,
+        rename=MappingProxyType(rename),
+        columns=tuple(columns[c.name] for c in spec.columns),
     )
 
 

@@ -595,8 +595,9 @@ def _packaged_indicators() -> list[Any]:
 
 
 def _is_fraction(indicator: Any) -> bool:
-    """A rate or share by its name (率, 占比): read as a percentage in a Chinese report."""
-    return indicator.label_zh.endswith(("率", "占比"))
+    """A rate or share by its name (率, 占比): read as a percentage in a Chinese report;
+    a coverage (覆盖率: payments against the balance, rightly above 1) is a quotient."""
+    return indicator.label_zh.endswith(("率", "占比")) and "覆盖" not in indicator.label_zh
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -613,7 +614,12 @@ def test_every_rate_and_share_indicator_is_shown_as_a_percentage(
     assert {code: text for code, text in fractions.items() if text != "26.3%"} == {}
     # ... and only those: a trend or a capacity is a quotient, not a share (0.26, not 26%)
     others = {i.code: fmt.value(0.2634, i.unit) for i in indicators if not _is_fraction(i)}
-    assert {"trade_amount_trend", "payment_capacity", "contract_trend"} <= others.keys()
+    assert {
+        "trade_amount_trend",
+        "payment_capacity",
+        "contract_trend",
+        "payment_coverage_12m",
+    } <= others.keys()
     assert [code for code, text in others.items() if text.endswith("%")] == []
 
 

@@ -84,6 +84,12 @@ def text_order(values: Texts) -> np.ndarray:
     return np.asarray(pc.rank(text, tiebreaker="dense").to_numpy(), dtype=np.int64)
 
 
+def text_equal(text: pa.Array, value: str) -> np.ndarray:
+    """Which values of ``text`` are ``value`` (compared by Arrow: no Python text per
+    row; a missing value is not)."""
+    return as_numpy(pc.equal(text, value))
+
+
 def as_numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
 

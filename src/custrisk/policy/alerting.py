@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custrisk.data._arrays import text_order
+from custrisk.data._arrays import TEXT, text_array, text_order, texts_of
 from custrisk.expr import convert
-from custrisk.policy._text import TEXT, text_array, texts_of
 from custrisk.policy.rules import AlertRule, AlertRules
 from custrisk.results import ALERT_COLUMNS
 from custrisk.vocab import LEVEL_LABELS, LEVEL_RANK

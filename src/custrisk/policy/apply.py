@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custrisk.config.resources import recorded_config_path
+from custrisk.data._arrays import TEXT, text_array, text_equal, texts_of
 from custrisk.errors import ConfigError, DataError, UsageError
 from custrisk.io.plain import brief_repr
 from custrisk.policy._names import (
@@ -29,7 +30,6 @@ from custrisk.policy._names import (
     PREVIOUS_NAMES,
     SCORE_NAMES,
 )
-from custrisk.policy._text import TEXT, equal, text_array, texts_of
 from custrisk.policy.alerting import evaluate_alerts
 from custrisk.policy.config import Policy, number_text
 from custrisk.policy.lifecycle import alert_lifecycle
@@ -469,7 +469,7 @@ def _summary(
     grades = text_array(frame["grade"])
     distribution = {}
     for grade in policy.grades:
-        mask = equal(grades, grade.code)
+        mask = text_equal(grades, grade.code)
         count = int(mask.sum())
         distribution[grade.code] = {
             "customers": count,
@@ -499,8 +499,10 @@ def _summary(
         "rules": rules.to_dict()["rules"] if rules is not None else [],
         "total": len(alerts),
         "customers": int(alerts["customer_id"].nunique()),
-        "by_level": {level: int(equal(levels, level).sum()) for level in LEVELS},
-        "customers_by_highest_level": {level: int(equal(highest, level).sum()) for level in LEVELS},
+        "by_level": {level: int(text_equal(levels, level).sum()) for level in LEVELS},
+        "customers_by_highest_level": {
+            level: int(text_equal(highest, level).sum()) for level in LEVELS
+        },
         "by_code": {code: int(by_code.get(code, 0)) for code in codes},
         "skipped_rules": dict(skipped),
     }

@@ -247,7 +247,7 @@ def _taken(values: pd.Series, at: np.ndarray) -> pa.Array:
 
 def _filled(values: pa.Array, default: str) -> pd.api.extensions.ExtensionArray:
     """Arrow text with ``default`` for the missing values, as pandas text."""
-    return pd.array(pc.fill_null(values, default), dtype=_STR)
+    return pd.array(pc.fill_null(values, default), dtype=TEXT)
 
 
 def _whole_days(days: pd.Series) -> pd.Series:
@@ -272,9 +272,8 @@ _REASONS = pd.array(
     ],
     dtype=TEXT,
 )
-_STR = TEXT
 #: The same in Chinese (``reason_zh``), for people reading followups.csv.
-_REASONS_ZH = pd.array([followup_reason(r, "zh") for r in _REASONS], dtype=_STR)
+_REASONS_ZH = pd.array([followup_reason(r, "zh") for r in _REASONS], dtype=TEXT)
 
 
 def _channel_of(ids: pd.Series, channels: pd.Series) -> pa.Array:
@@ -312,8 +311,8 @@ def _alerts_by_customer(alerts: pd.DataFrame) -> pd.DataFrame:
     by_day = np.lexsort((text_order(due), group))
     return pd.DataFrame(
         {
-            "customer_id": pd.array(ids.take(pa.array(order[starts])), dtype=_STR),
-            "open_alerts": pd.array(pc.binary_join(codes, ";"), dtype=_STR),
+            "customer_id": pd.array(ids.take(pa.array(order[starts])), dtype=TEXT),
+            "open_alerts": pd.array(pc.binary_join(codes, ";"), dtype=TEXT),
             "alert_level": _first_valid(text_array(alerts["level"]), order, group, len(starts)),
             "owner": _first_valid(text_array(alerts["owner"]), order, group, len(starts)),
             "alert_due": _first_valid(due, by_day, group[by_day], len(starts)),
@@ -331,7 +330,7 @@ def _first_valid(
     firsts = valid[np.r_[True, of[1:] != of[:-1]]] if len(of) else valid
     at = np.full(groups, -1, dtype=np.int64)
     at[group[firsts]] = order[firsts]
-    return pd.array(values.take(pa.array(at, mask=at < 0)), dtype=_STR)
+    return pd.array(values.take(pa.array(at, mask=at < 0)), dtype=TEXT)
 
 
 def _day_of(times: pd.Series) -> pa.Array:
